@@ -1,0 +1,221 @@
+"""Switchyard settings, read from the environment (see README "Configuration").
+
+A fresh clone needs none of them: SQLite in ./data, an in-memory channel layer, and a
+SECRET_KEY generated once into ./data/secret_key.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("SWITCHYARD_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+
+def _secret_key() -> str:
+    value = env_str("SECRET_KEY")
+    if value:
+        return value
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(50)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL")
+    if not url:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DATA_DIR / "switchyard.sqlite3"),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except Exception as exc:  # dj_database_url raises several kinds
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if not config.get("ENGINE"):
+        raise ImproperlyConfigured(f"DATABASE_URL has an unknown scheme: {url.split(':', 1)[0]!r}")
+    return config
+
+
+def _channel_layers(redis_url: str) -> dict:
+    if not redis_url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    parsed = urlparse(redis_url)
+    if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+        raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {redis_url!r}")
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "switchyard"},
+        }
+    }
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+
+# --- Switchyard ---------------------------------------------------------------------------
+def _master_key() -> str:
+    """SWITCHYARD_MASTER_KEY, else the one ``seed_demo`` generated into the data folder."""
+    value = env_str("SWITCHYARD_MASTER_KEY")
+    if value:
+        return value
+    try:
+        return (DATA_DIR / "master_key").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+SWITCHYARD_MASTER_KEY = _master_key()
+REDIS_URL = env_str("REDIS_URL")
+# Largest request body accepted on /v1 (Claude Code sends images and long histories).
+SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+# Upstream timeouts, seconds: connect, first byte (read), idle between chunks, total.
+SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)
+SWITCHYARD_READ_TIMEOUT = env_float("SWITCHYARD_READ_TIMEOUT", 600.0, minimum=0.1)
+SWITCHYARD_TOTAL_TIMEOUT = env_float("SWITCHYARD_TOTAL_TIMEOUT", 1800.0, minimum=1.0)
+SWITCHYARD_MAX_CONNECTIONS = env_int("SWITCHYARD_MAX_CONNECTIONS", 1000, minimum=1)
+# Request journal.
+SWITCHYARD_LOG_BODIES = env_bool("SWITCHYARD_LOG_BODIES", True)
+SWITCHYARD_LOG_BODY_MAX_BYTES = env_int("SWITCHYARD_LOG_BODY_MAX_BYTES", 256 * 1024, minimum=0)
+SWITCHYARD_LOG_RETENTION_DAYS = env_int("SWITCHYARD_LOG_RETENTION_DAYS", 30, minimum=0)
+# Hourly usage rollups behind the dashboard outlive the raw rows.
+SWITCHYARD_ROLLUP_RETENTION_DAYS = env_int("SWITCHYARD_ROLLUP_RETENTION_DAYS", 400, minimum=0)
+SWITCHYARD_JOURNAL_QUEUE_SIZE = env_int("SWITCHYARD_JOURNAL_QUEUE_SIZE", 50_000, minimum=10)
+SWITCHYARD_JOURNAL_MAX_BYTES = env_int(
+    "SWITCHYARD_JOURNAL_MAX_BYTES", 64 * 1024 * 1024, minimum=1024 * 1024
+)
+SWITCHYARD_JOURNAL_FLUSH_SECONDS = env_float("SWITCHYARD_JOURNAL_FLUSH_SECONDS", 0.5, minimum=0.01)
+# Routing: retry backoff, Retry-After cap and total time per request; cooldown of a
+# deployment after N failures within a window.
+SWITCHYARD_RETRY_BASE_SECONDS = env_float("SWITCHYARD_RETRY_BASE_SECONDS", 0.25, minimum=0)
+SWITCHYARD_RETRY_MAX_BACKOFF_SECONDS = env_float(
+    "SWITCHYARD_RETRY_MAX_BACKOFF_SECONDS", 8.0, minimum=0
+)
+SWITCHYARD_RETRY_AFTER_CAP_SECONDS = env_float(
+    "SWITCHYARD_RETRY_AFTER_CAP_SECONDS", 30.0, minimum=0
+)
+SWITCHYARD_RETRY_TOTAL_SECONDS = env_float("SWITCHYARD_RETRY_TOTAL_SECONDS", 120.0, minimum=0.1)
+SWITCHYARD_COOLDOWN_FAILURES = env_int("SWITCHYARD_COOLDOWN_FAILURES", 3, minimum=1)
+SWITCHYARD_COOLDOWN_WINDOW_SECONDS = env_float(
+    "SWITCHYARD_COOLDOWN_WINDOW_SECONDS", 60.0, minimum=0.1
+)
+SWITCHYARD_COOLDOWN_SECONDS = env_float("SWITCHYARD_COOLDOWN_SECONDS", 30.0, minimum=0)
+# How often each process checks the registry version in the database (seconds).
+SWITCHYARD_REGISTRY_POLL_SECONDS = env_float("SWITCHYARD_REGISTRY_POLL_SECONDS", 1.0, minimum=0.05)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "channels",
+    "ninja",
+    "gateway",
+    "console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "gateway.urls"
+ASGI_APPLICATION = "gateway.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+CHANNEL_LAYERS = _channel_layers(REDIS_URL)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:dashboard"
+LOGOUT_REDIRECT_URL = "console:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {LOG_LEVEL!r}"
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import health
+from .api import api
+
+urlpatterns = [
+    path("health/liveliness", health.liveliness, name="health-liveliness"),
+    path("health/readiness", health.readiness, name="health-readiness"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("", include("console.urls")),
+]
+
+handler404 = "console.views.errors.not_found"
+handler500 = "console.views.errors.server_error"
