@@ -1,0 +1,94 @@
+"""``manage.py serve``: migrate, then serve the whole ASGI application (API, console,
+WebSockets) with daphne, or with uvicorn workers when ``--workers`` > 1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Apply migrations and serve Switchyard (API + console) on HOST:PORT."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=os.environ.get("SWITCHYARD_HOST", "127.0.0.1"))
+        parser.add_argument(
+            "--port", type=int, default=int(os.environ.get("SWITCHYARD_PORT", "4000"))
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("SWITCHYARD_WORKERS", "1")),
+            help="more than 1: uvicorn worker processes sharing the port",
+        )
+        parser.add_argument(
+            "--server",
+            choices=("auto", "uvicorn", "daphne"),
+            default=os.environ.get("SWITCHYARD_SERVER", "auto"),
+            help="auto: uvicorn (uvloop + httptools) when --workers > 1, else daphne",
+        )
+        parser.add_argument("--no-migrate", action="store_true")
+
+    def handle(
+        self, *args, host: str, port: int, workers: int, server: str, no_migrate: bool, **options
+    ):
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        self.stdout.write(f"Switchyard serving on http://{host}:{port} (console at /)")
+        self.stdout.flush()
+        if server == "uvicorn" or (server == "auto" and workers > 1):
+            self._uvicorn(host, port, max(1, workers))
+        else:
+            self._daphne(host, port)
+
+    def _daphne(self, host: str, port: int) -> None:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+        from twisted.internet import defer, reactor
+
+        from gateway import runtime
+        from gateway.asgi import application
+
+        class GracefulServer(Server):
+            """On SIGTERM daphne cancels every request at once; let in-flight API
+            requests finish first (up to the grace period), then cancel the rest."""
+
+            def kill_all_applications(self):  # type: ignore[no-untyped-def]
+                waiting = asyncio.ensure_future(runtime.wait_for_requests())
+                deferred = defer.Deferred.fromFuture(waiting)
+                deferred.addCallback(lambda _: Server.kill_all_applications(self))
+                return deferred
+
+        def drain():  # runs inside the asyncio-backed reactor before it stops
+            return defer.Deferred.fromFuture(asyncio.ensure_future(runtime.shutdown()))
+
+        reactor.addSystemEventTrigger("before", "shutdown", drain)
+        GracefulServer(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            http_timeout=None,
+            websocket_timeout=86400,
+            application_close_timeout=15,
+            server_name="switchyard",
+            verbosity=0,
+        ).run()
+
+    def _uvicorn(self, host: str, port: int, workers: int) -> None:
+        import uvicorn
+
+        uvicorn.run(
+            "gateway.asgi:application",
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )

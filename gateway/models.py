@@ -1,0 +1,364 @@
+"""The registry (providers, routes, deployments, API keys) and the request journal.
+
+The ORM is the source of truth; the request path reads an in-memory snapshot built
+from these tables (``gateway.registry``) and never queries them per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from . import crypto
+
+ENV_REFERENCE = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
+# Public model names; ``*``, ``?`` and ``[...]`` make a pattern route (e.g. ``claude-*``).
+ROUTE_NAME = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]-]{0,199}$")
+
+
+class MissingSecret(Exception):
+    """A provider's secret refers to an environment variable that is not set."""
+
+
+def _price_field(help_text: str) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=help_text,
+    )
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        OPENAI = "openai", "OpenAI-compatible"
+        ANTHROPIC = "anthropic", "Anthropic"
+        AZURE = "azure", "Azure OpenAI"
+        ECHO = "echo", "Echo (built-in test provider)"
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI)
+    base_url = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="OpenAI-compatible: include the version path (http://host:8000/v1). "
+        "Anthropic: the host root (https://api.anthropic.com).",
+    )
+    # Either a reference ``os.environ/NAME`` read at call time, or a literal secret kept
+    # only encrypted. Never both.
+    secret_ref = models.CharField(max_length=200, blank=True)
+    secret_ciphertext = models.TextField(blank=True)
+    extra_headers = models.JSONField(default=dict, blank=True)
+    api_version = models.CharField(max_length=50, blank=True, help_text="Azure api-version")
+    timeout = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.1)], help_text="seconds"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # --- secret handling ---------------------------------------------------------------
+    def set_secret(self, value: str | None) -> None:
+        """Store ``value``: an ``os.environ/NAME`` reference as is, anything else
+        encrypted. An empty value clears the secret."""
+        value = (value or "").strip()
+        if not value:
+            self.secret_ref, self.secret_ciphertext = "", ""
+        elif value.startswith("os.environ/"):
+            if not ENV_REFERENCE.match(value):
+                raise ValidationError({"secret": f"not a valid environment reference: {value!r}"})
+            self.secret_ref, self.secret_ciphertext = value, ""
+        else:
+            self.secret_ref, self.secret_ciphertext = "", crypto.encrypt(value)
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_ref or self.secret_ciphertext)
+
+    @property
+    def secret_display(self) -> str:
+        """What may be shown to a person: the reference, or a mask."""
+        if self.secret_ref:
+            return self.secret_ref
+        return "•••••••• (stored encrypted)" if self.secret_ciphertext else ""
+
+    def stored_secret(self) -> str:
+        """The reference or the decrypted literal (resolve_secret reads the env)."""
+        if self.secret_ref:
+            return self.secret_ref
+        return crypto.decrypt(self.secret_ciphertext)
+
+    def clean(self) -> None:
+        if self.kind != self.Kind.ECHO and not self.base_url and self.kind != self.Kind.ANTHROPIC:
+            raise ValidationError({"base_url": "a base URL is required for this kind"})
+        if self.base_url and not re.match(r"^https?://", self.base_url):
+            raise ValidationError({"base_url": "must start with http:// or https://"})
+        if not isinstance(self.extra_headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.extra_headers.items()
+        ):
+            raise ValidationError({"extra_headers": "must be an object of string to string"})
+
+
+def resolve_secret(stored: str) -> str:
+    """Resolve an ``os.environ/NAME`` reference (at call time) or return the literal."""
+    match = ENV_REFERENCE.match(stored or "")
+    if not match:
+        return stored
+    name = match.group(1)
+    value = os.environ.get(name)
+    if value is None:
+        raise MissingSecret(f"environment variable {name} is not set")
+    return value
+
+
+class Route(models.Model):
+    class Strategy(models.TextChoices):
+        WEIGHTED = "weighted", "Weighted random"
+        LEAST_BUSY = "least_busy", "Least busy"
+        LOWEST_LATENCY = "lowest_latency", "Lowest latency"
+
+    name = models.CharField(max_length=200, unique=True, help_text="public model name")
+    description = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.WEIGHTED)
+    fallbacks = models.JSONField(
+        default=list, blank=True, help_text="ordered names of routes tried when this one fails"
+    )
+    context_window_fallback = models.CharField(
+        max_length=200, blank=True, help_text="route tried when the prompt is too long"
+    )
+    drop_params = models.BooleanField(
+        default=True, help_text="drop parameters the upstream does not know (else reject: 400)"
+    )
+    default_params = models.JSONField(
+        default=dict, blank=True, help_text="defaults applied when the request omits them"
+    )
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not ROUTE_NAME.match(self.name or ""):
+            raise ValidationError(
+                {"name": "letters, digits and . _ : / @ + - only (* ? [ ] for patterns)"}
+            )
+        if not isinstance(self.fallbacks, list) or not all(
+            isinstance(n, str) for n in self.fallbacks
+        ):
+            raise ValidationError({"fallbacks": "must be a list of route names"})
+        if self.name in self.fallbacks:
+            raise ValidationError({"fallbacks": "a route cannot fall back to itself"})
+        if not isinstance(self.default_params, dict):
+            raise ValidationError({"default_params": "must be an object"})
+
+
+class Deployment(models.Model):
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="deployments")
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deployments")
+    model = models.CharField(max_length=200, help_text="upstream model id")
+    enabled = models.BooleanField(default=True)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    rpm = models.PositiveIntegerField(null=True, blank=True, help_text="requests per minute cap")
+    tpm = models.PositiveIntegerField(null=True, blank=True, help_text="tokens per minute cap")
+    input_price = _price_field("USD per 1M input tokens")
+    output_price = _price_field("USD per 1M output tokens")
+    cache_read_price = _price_field("USD per 1M cache-read tokens")
+    cache_write_price = _price_field("USD per 1M cache-write tokens")
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    supports_tools = models.BooleanField(default=True)
+    supports_vision = models.BooleanField(default=True)
+    supports_reasoning = models.BooleanField(default=False)
+    params = models.JSONField(default=dict, blank=True, help_text="extra upstream parameters")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["route__name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.route.name} -> {self.provider.name}/{self.model}"
+
+
+class ApiKey(models.Model):
+    class Period(models.TextChoices):
+        DAY = "day", "Per day"
+        MONTH = "month", "Per month"
+        TOTAL = "total", "In total"
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=32, help_text="visible start of the key")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    routes = models.ManyToManyField(
+        Route, blank=True, related_name="api_keys", help_text="allowed routes (none: all)"
+    )
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    budget_period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (
+            self.expires_at is None or self.expires_at > timezone.now()
+        )
+
+
+class RegistryState(models.Model):
+    """One row whose version is bumped on every registry change; each process polls
+    it (about once a second) so snapshots stay fresh even without Redis."""
+
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class RequestLog(models.Model):
+    """One row per request through the gateway (the journal writes it in batches).
+
+    ``request_id`` is not unique: clients may send their own ``x-request-id`` and reuse
+    it, and each of their requests still gets its row. The indexes end in
+    (created_at, id) so that every console filter reads one index range in the order of
+    the list and pages with a keyset cursor instead of OFFSET."""
+
+    request_id = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now)
+    key_id = models.BigIntegerField(null=True, blank=True)
+    key_name = models.CharField(max_length=200, blank=True)
+    key_prefix = models.CharField(max_length=32, blank=True)
+    dialect = models.CharField(max_length=20)
+    endpoint = models.CharField(max_length=40)
+    route = models.CharField(max_length=200, blank=True)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    provider = models.CharField(max_length=100, blank=True)
+    upstream_model = models.CharField(max_length=200, blank=True)
+    stream = models.BooleanField(default=False)
+    status = models.PositiveSmallIntegerField(default=0)
+    finish_reason = models.CharField(max_length=30, blank=True)
+    error_kind = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.JSONField(default=list, blank=True)
+    latency_ms = models.FloatField(default=0)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    upstream_ms = models.FloatField(null=True, blank=True)
+    overhead_ms = models.FloatField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)
+    cache_write_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    user_agent = models.CharField(max_length=300, blank=True)
+    from_playground = models.BooleanField(default=False)
+    client_disconnected = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="log_time"),
+            models.Index(fields=["request_id"], name="log_request_id"),
+            models.Index(fields=["route", "-created_at", "-id"], name="log_route_time"),
+            models.Index(
+                fields=["route", "status", "-created_at", "-id"], name="log_route_status_time"
+            ),
+            models.Index(fields=["key_id", "-created_at", "-id"], name="log_key_time"),
+            models.Index(fields=["status", "-created_at", "-id"], name="log_status_time"),
+            models.Index(fields=["dialect", "-created_at", "-id"], name="log_dialect_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.route} {self.status}"
+
+
+class RequestBody(models.Model):
+    """The four bodies of a request, apart from RequestLog so the list stays fast."""
+
+    log = models.OneToOneField(
+        RequestLog, on_delete=models.CASCADE, primary_key=True, related_name="body"
+    )
+    inbound_request = models.TextField(blank=True)
+    upstream_request = models.TextField(blank=True)
+    upstream_response = models.TextField(blank=True)
+    outbound_response = models.TextField(blank=True)
+    truncated = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"body of {self.log_id}"
+
+
+class UsageRollup(models.Model):
+    """Hourly totals of RequestLog per (hour, route, key, dialect, status class), kept
+    up to date by the journal writer in the same transaction as each batch, so the
+    dashboard's day and week views read a few thousand rows instead of millions.
+
+    ``key_id`` 0 stands for requests without a virtual key (the master key), so the
+    group is unique on every database. Histograms are sparse ``{bucket index: count}``
+    objects over ``gateway.rollups.BOUNDS_MS``; names are kept so traffic of deleted
+    routes and keys still shows."""
+
+    hour = models.DateTimeField(help_text="start of the UTC hour")
+    route = models.CharField(max_length=200, blank=True)
+    key_id = models.BigIntegerField(default=0)
+    key_name = models.CharField(max_length=200, blank=True)
+    dialect = models.CharField(max_length=20, blank=True)
+    status_class = models.PositiveSmallIntegerField(help_text="2 for 2xx ... 5 for 5xx, 0 none")
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
+    latency_ms_sum = models.FloatField(default=0)
+    latency_hist = models.JSONField(default=dict)
+    ttft_count = models.BigIntegerField(default=0)
+    ttft_ms_sum = models.FloatField(default=0)
+    ttft_hist = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "route", "key_id", "key_name", "dialect", "status_class"],
+                name="rollup_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.route} key {self.key_id} {self.status_class}xx"

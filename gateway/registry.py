@@ -1,0 +1,349 @@
+"""The in-memory snapshot of providers, routes, deployments and keys that the request
+path reads (no database query per request).
+
+Freshness: a change saved anywhere (console, API, admin, import_config) bumps
+``RegistryState.version`` in the same transaction and, once committed, rebuilds this
+process's snapshot and announces the change on the channel layer group
+``switchyard.registry`` (with Redis: every instance). Each process also polls the version
+about once a second (``watch``), so snapshots converge even without Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+GROUP = "switchyard.registry"
+
+
+@dataclass(slots=True, frozen=True)
+class ProviderEntry:
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    secret: str  # decrypted literal or an ``os.environ/NAME`` reference; resolve at call
+    extra_headers: dict[str, str]
+    api_version: str
+    timeout: float | None
+
+
+@dataclass(slots=True, frozen=True)
+class DeploymentEntry:
+    id: int
+    route: str
+    provider: ProviderEntry
+    model: str
+    weight: float
+    rpm: int | None
+    tpm: int | None
+    input_price: Decimal
+    output_price: Decimal
+    cache_read_price: Decimal
+    cache_write_price: Decimal
+    context_window: int | None
+    max_output_tokens: int | None
+    supports_tools: bool
+    supports_vision: bool
+    supports_reasoning: bool
+    params: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.model}"
+
+    def cost(self, usage: Any) -> Decimal:
+        """USD cost of ``usage`` (a types.Usage) at this deployment's prices."""
+        million = Decimal(1_000_000)
+        return (
+            Decimal(usage.input_tokens) * self.input_price
+            + Decimal(usage.output_tokens) * self.output_price
+            + Decimal(usage.cache_read_tokens) * self.cache_read_price
+            + Decimal(usage.cache_write_tokens) * self.cache_write_price
+        ) / million
+
+
+@dataclass(slots=True, frozen=True)
+class RouteEntry:
+    id: int
+    name: str
+    enabled: bool
+    strategy: str
+    deployments: tuple[DeploymentEntry, ...]
+    fallbacks: tuple[str, ...]
+    context_window_fallback: str
+    drop_params: bool
+    default_params: dict[str, Any]
+    max_attempts: int
+    created: int
+
+
+@dataclass(slots=True, frozen=True)
+class KeyEntry:
+    id: int | None  # None for the master key
+    name: str
+    prefix: str
+    routes: frozenset[str] | None  # None: every route
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+    expires_at: datetime | None
+    revoked: bool
+
+    @property
+    def is_master(self) -> bool:
+        return self.id is None
+
+    def allows(self, route: str) -> bool:
+        return self.routes is None or route in self.routes
+
+
+MASTER = KeyEntry(
+    id=None,
+    name="master",
+    prefix="master",
+    routes=None,
+    rpm_limit=None,
+    tpm_limit=None,
+    budget_usd=None,
+    budget_period="total",
+    expires_at=None,
+    revoked=False,
+)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    version: int = -1
+    routes: dict[str, RouteEntry] = field(default_factory=dict)
+    patterns: list[RouteEntry] = field(default_factory=list)  # names with * or ?
+    providers: dict[str, ProviderEntry] = field(default_factory=dict)
+    keys: dict[str, KeyEntry] = field(default_factory=dict)  # by sha256 hex
+    built_at: float = 0.0
+
+    def route(self, name: str) -> RouteEntry | None:
+        """The route serving public model ``name``: exact name first, then patterns."""
+        entry = self.routes.get(name)
+        if entry is not None:
+            return entry
+        for pattern in self.patterns:
+            if fnmatch.fnmatchcase(name, pattern.name):
+                return pattern
+        return None
+
+    def key(self, raw: str) -> KeyEntry | None:
+        """The key entry for a raw bearer token (master key included), or None."""
+        if not raw:
+            return None
+        master = settings.SWITCHYARD_MASTER_KEY
+        if master and hmac.compare_digest(raw.encode(), master.encode()):
+            return MASTER
+        return self.keys.get(hashlib.sha256(raw.encode()).hexdigest())
+
+
+def build_snapshot() -> Snapshot:
+    """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
+    from .models import ApiKey, Provider, RegistryState, Route
+
+    version = RegistryState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    providers: dict[int, ProviderEntry] = {}
+    for p in Provider.objects.all():
+        try:
+            secret = p.stored_secret()
+        except Exception as exc:  # undecryptable: the deployment call will say so
+            log.error("provider %s: %s", p.name, exc)
+            secret = ""
+        providers[p.id] = ProviderEntry(
+            id=p.id,
+            name=p.name,
+            kind=p.kind,
+            base_url=p.base_url.rstrip("/"),
+            secret=secret,
+            extra_headers=dict(p.extra_headers or {}),
+            api_version=p.api_version,
+            timeout=p.timeout,
+        )
+    routes: dict[str, RouteEntry] = {}
+    patterns: list[RouteEntry] = []
+    for r in Route.objects.prefetch_related("deployments"):
+        deployments = tuple(
+            DeploymentEntry(
+                id=d.id,
+                route=r.name,
+                provider=providers[d.provider_id],
+                model=d.model,
+                weight=d.weight,
+                rpm=d.rpm,
+                tpm=d.tpm,
+                input_price=d.input_price,
+                output_price=d.output_price,
+                cache_read_price=d.cache_read_price,
+                cache_write_price=d.cache_write_price,
+                context_window=d.context_window,
+                max_output_tokens=d.max_output_tokens,
+                supports_tools=d.supports_tools,
+                supports_vision=d.supports_vision,
+                supports_reasoning=d.supports_reasoning,
+                params=dict(d.params or {}),
+            )
+            for d in sorted(r.deployments.all(), key=lambda d: d.id)
+            if d.enabled
+        )
+        entry = RouteEntry(
+            id=r.id,
+            name=r.name,
+            enabled=r.enabled,
+            strategy=r.strategy,
+            deployments=deployments,
+            fallbacks=tuple(r.fallbacks or ()),
+            context_window_fallback=r.context_window_fallback,
+            drop_params=r.drop_params,
+            default_params=dict(r.default_params or {}),
+            max_attempts=max(1, r.max_attempts),
+            created=int(r.created_at.timestamp()),
+        )
+        if any(ch in r.name for ch in "*?["):
+            patterns.append(entry)
+        else:
+            routes[r.name] = entry
+    # Longest (most specific) patterns first.
+    patterns.sort(key=lambda e: len(e.name.replace("*", "")), reverse=True)
+    keys: dict[str, KeyEntry] = {}
+    for k in ApiKey.objects.prefetch_related("routes"):
+        allowed = frozenset(r.name for r in k.routes.all())
+        keys[k.key_hash] = KeyEntry(
+            id=k.id,
+            name=k.name,
+            prefix=k.prefix,
+            routes=allowed or None,
+            rpm_limit=k.rpm_limit,
+            tpm_limit=k.tpm_limit,
+            budget_usd=k.budget_usd,
+            budget_period=k.budget_period,
+            expires_at=k.expires_at,
+            revoked=k.revoked_at is not None,
+        )
+    return Snapshot(
+        version=version,
+        routes=routes,
+        patterns=patterns,
+        providers={p.name: p for p in providers.values()},
+        keys=keys,
+        built_at=time.time(),
+    )
+
+
+_current = Snapshot()
+_lock = threading.Lock()
+_listeners: list[Any] = []
+
+
+def current() -> Snapshot:
+    """The snapshot in force in this process (never blocks, never queries)."""
+    return _current
+
+
+def install(snapshot: Snapshot) -> None:
+    global _current
+    with _lock:
+        _current = snapshot
+    for listener in list(_listeners):
+        with contextlib.suppress(Exception):
+            listener(snapshot)
+
+
+def on_change(listener: Any) -> None:
+    """Call ``listener(snapshot)`` after every rebuild (routing resets its state)."""
+    _listeners.append(listener)
+
+
+def rebuild() -> Snapshot:
+    """Rebuild from the database now (sync)."""
+    snapshot = build_snapshot()
+    install(snapshot)
+    return snapshot
+
+
+async def arebuild() -> Snapshot:
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(rebuild, thread_sensitive=False)()
+
+
+async def ensure_loaded() -> Snapshot:
+    """Load the first snapshot if this process has none yet."""
+    if _current.version < 0:
+        return await arebuild()
+    return _current
+
+
+def _read_version() -> int:
+    from .models import RegistryState
+
+    return RegistryState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+async def watch(stop: asyncio.Event | None = None) -> None:
+    """Keep this process's snapshot fresh: listen on the channel layer for change
+    announcements and poll the database version as a safety net. Runs until cancelled."""
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    stop = stop or asyncio.Event()
+    poll = settings.SWITCHYARD_REGISTRY_POLL_SECONDS
+    layer = get_channel_layer()
+    channel = None
+    if layer is not None:
+        try:
+            channel = await layer.new_channel()
+            await layer.group_add(GROUP, channel)
+        except Exception as exc:
+            log.warning("registry: channel layer unavailable (%s); polling only", exc)
+            channel = None
+    read_version = sync_to_async(_read_version, thread_sensitive=False)
+    while not stop.is_set():
+        try:
+            if channel is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(layer.receive(channel), timeout=poll)
+                    # drain bursts of announcements into one rebuild
+                    await asyncio.sleep(0.02)
+            else:
+                await asyncio.sleep(poll)
+            version = await read_version()
+            if version != _current.version:
+                await arebuild()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # database briefly down: keep serving the old snapshot
+            log.warning("registry refresh failed: %s", exc)
+            await asyncio.sleep(poll)
+
+
+def announce() -> None:
+    """Tell every instance (through the channel layer) that the registry changed."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(GROUP, {"type": "registry.changed"})
+    except Exception as exc:
+        log.warning("registry: could not announce change: %s", exc)

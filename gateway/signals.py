@@ -1,0 +1,68 @@
+"""Registry change notifications: every save or delete of a registry row bumps the
+registry version in the same transaction; after commit this process rebuilds its
+snapshot and other instances are told through the channel layer (see registry)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connections, router, transaction
+from django.db.models import F
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from . import registry
+from .models import ApiKey, Deployment, Provider, RegistryState, Route
+
+REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey)
+
+
+def bump_version(using: str) -> None:
+    updated = RegistryState.objects.using(using).filter(pk=1).update(version=F("version") + 1)
+    if not updated:
+        RegistryState.objects.using(using).get_or_create(pk=1, defaults={"version": 1})
+
+
+class _AfterCommit:
+    """Rebuild this process's snapshot and tell the other instances (once per commit)."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+
+    def __call__(self) -> None:
+        registry.rebuild()
+        if settings.REDIS_URL:
+            registry.announce()
+
+
+def _already_pending(using: str) -> bool:
+    """Whether a rebuild is queued for this transaction in a scope that commits or
+    rolls back together with the current one (an enclosing or the same savepoint).
+    Asking the connection's own queue means a rolled-back transaction never leaves a
+    stale "pending" mark behind."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        return False
+    current = set(connection.savepoint_ids)
+    return any(
+        isinstance(func, _AfterCommit) and func.using == using and sids <= current
+        for sids, func, *_ in connection.run_on_commit
+    )
+
+
+def registry_changed(using: str = "default") -> None:
+    bump_version(using)
+    if not _already_pending(using):
+        transaction.on_commit(_AfterCommit(using), using=using)
+
+
+@receiver(post_save)
+@receiver(post_delete)
+def _on_registry_row(sender, using=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    if sender in REGISTRY_MODELS and not kwargs.get("raw"):
+        registry_changed(using or router.db_for_write(sender))
+
+
+@receiver(m2m_changed, sender=ApiKey.routes.through)
+def _on_key_routes(sender, action: str, using=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    if action in ("post_add", "post_remove", "post_clear"):
+        registry_changed(using or "default")
