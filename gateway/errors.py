@@ -1,0 +1,152 @@
+"""The gateway's exception tree. Every error knows its HTTP status and its kind;
+each inbound dialect renders it in its own shape (see ``protocols``)::
+
+    GatewayError                      500 api_error
+    ├── InvalidRequest                400 invalid_request_error   (param names the field)
+    │   └── RequestTooLarge           413 request_too_large
+    ├── AuthenticationFailed          401 authentication_error
+    ├── PermissionDenied              403 permission_error
+    ├── ModelNotFound                 404 not_found_error
+    ├── RateLimited                   429 rate_limit_error        (retry_after seconds)
+    ├── NoHealthyDeployment           503 overloaded_error        (every deployment cooling down)
+    └── UpstreamError                 upstream status passed on, or 502
+        ├── UpstreamTimeout           504 timeout_error
+        ├── UpstreamConnectionError   502 api_error
+        └── UpstreamOverloaded        529 overloaded_error
+
+``kind`` is the canonical kind; protocols map it to their own ``error.type``. Messages
+must never carry secrets: upstream bodies are passed on as the upstream wrote them,
+and upstream bodies never contain our provider secret.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status: int = 500
+    kind: str = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if kind is not None:
+            self.kind = kind
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        """Whether routing may try another attempt after this error."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.status}, {self.kind!r}, {self.message!r})"
+
+
+class InvalidRequest(GatewayError):
+    status = 400
+    kind = "invalid_request_error"
+
+
+class RequestTooLarge(InvalidRequest):
+    status = 413
+    kind = "request_too_large"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    kind = "authentication_error"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    kind = "permission_error"
+
+
+class ModelNotFound(GatewayError):
+    status = 404
+    kind = "not_found_error"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    kind = "rate_limit_error"
+
+
+class NoHealthyDeployment(GatewayError):
+    status = 503
+    kind = "overloaded_error"
+
+
+class UpstreamError(GatewayError):
+    """The upstream answered with an error (status passed on) or could not be reached.
+    When only a status is given, ``kind`` follows it (429 -> rate_limit_error, ...)."""
+
+    status = 502
+    kind = "api_error"
+
+    def __init__(self, message: str, *, status: int | None = None, **kwargs) -> None:
+        if status is not None and kwargs.get("kind") is None:
+            kwargs["kind"] = KIND_FOR_STATUS.get(status, "api_error")
+        super().__init__(message, status=status, **kwargs)
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (408, 409, 429) or self.status >= 500
+
+    @property
+    def context_window_exceeded(self) -> bool:
+        text = self.message.lower()
+        return self.status == 400 and any(
+            marker in text
+            for marker in (
+                "context_length_exceeded",
+                "context length",
+                "context window",
+                "prompt is too long",
+                "maximum context",
+                "too many tokens",
+            )
+        )
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    kind = "timeout_error"
+
+
+class UpstreamConnectionError(UpstreamError):
+    status = 502
+    kind = "api_error"
+
+
+class UpstreamOverloaded(UpstreamError):
+    status = 529
+    kind = "overloaded_error"
+
+
+KIND_FOR_STATUS: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}

@@ -1,0 +1,753 @@
+"""The Anthropic Messages dialect, inbound: what Claude Code and the ``anthropic`` SDK
+send to ``POST /v1/messages``, and the bodies and SSE events they expect back.
+
+Field errors name the field the way Anthropic does (``messages.1.content.0.type``).
+Fields the canonical request cannot hold go to ``request.extra`` (top level) and their
+names to ``request.unmapped`` so that the service can drop or reject them when the
+upstream speaks another dialect; same-dialect passthrough keeps them untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ..errors import GatewayError, InvalidRequest
+from ..streaming import sse_bytes
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    ErrorEvent,
+    Finish,
+    Image,
+    Message,
+    ModelInfo,
+    Part,
+    PartStart,
+    PartStop,
+    Reasoning,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    Tool,
+    ToolArgsDelta,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+    UsageEvent,
+)
+
+log = logging.getLogger(__name__)
+
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+# Top-level fields the canonical request models; everything else is extra + unmapped.
+_MODELED = {
+    "model",
+    "max_tokens",
+    "system",
+    "messages",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "stream",
+    "metadata",
+}
+
+# Content blocks Anthropic defines that no other dialect can carry: kept by name in
+# ``unmapped`` (passthrough forwards them), left out of the canonical messages.
+_UNMAPPED_BLOCKS = {
+    "document",
+    "search_result",
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "tool_search_tool_result",
+    "mcp_tool_use",
+    "mcp_tool_result",
+    "container_upload",
+    "tool_reference",
+}
+
+_TOOL_KEYS = {"name", "description", "input_schema", "type"}
+
+STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+    "stop_sequence": "stop_sequence",
+    "error": "end_turn",
+}
+
+ERROR_TYPES = {
+    "invalid_request_error",
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "timeout_error",
+    "overloaded_error",
+}
+
+_ERROR_TYPE_FOR_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+class _Parser:
+    """One request's parse: collects ``unmapped`` names as it walks the body."""
+
+    def __init__(self) -> None:
+        self.unmapped: list[str] = []
+
+    def note(self, name: str) -> None:
+        if name not in self.unmapped:
+            self.unmapped.append(name)
+
+    def text_block(self, block: dict[str, Any], where: str) -> Text:
+        text = block.get("text")
+        if not isinstance(text, str):
+            raise _invalid(f"{where}.text", "Field required: a string")
+        if "cache_control" in block:
+            self.note("cache_control")
+        if block.get("citations"):
+            self.note("citations")
+        return Text(text)
+
+    def image_block(self, block: dict[str, Any], where: str) -> Image:
+        if "cache_control" in block:
+            self.note("cache_control")
+        source = block.get("source")
+        if not isinstance(source, dict):
+            raise _invalid(f"{where}.source", "Field required: an object")
+        kind = source.get("type")
+        if kind == "base64":
+            data, media_type = source.get("data"), source.get("media_type")
+            if not isinstance(data, str):
+                raise _invalid(f"{where}.source.data", "Field required: a base64 string")
+            if not isinstance(media_type, str):
+                raise _invalid(f"{where}.source.media_type", "Field required: a string")
+            return Image(data=data, media_type=media_type)
+        if kind == "url":
+            url = source.get("url")
+            if not isinstance(url, str):
+                raise _invalid(f"{where}.source.url", "Field required: a string")
+            return Image(url=url)
+        raise _invalid(f"{where}.source.type", "Input should be 'base64' or 'url'")
+
+    def system(self, value: Any) -> list[Text]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [Text(value)] if value else []
+        if not isinstance(value, list):
+            raise _invalid("system", "Input should be a string or a list of text blocks")
+        parts = []
+        for i, block in enumerate(value):
+            where = f"system.{i}"
+            if not isinstance(block, dict) or block.get("type") != "text":
+                raise _invalid(f"{where}.type", "Input should be 'text'")
+            parts.append(self.text_block(block, where))
+        return parts
+
+    def content(self, value: Any, role: str, where: str) -> list[Part]:
+        if isinstance(value, str):
+            return [Text(value)]
+        if not isinstance(value, list):
+            raise _invalid(where, "Input should be a string or a list of content blocks")
+        parts: list[Part] = []
+        for j, block in enumerate(value):
+            at = f"{where}.{j}"
+            if not isinstance(block, dict):
+                raise _invalid(at, "Input should be a content block object")
+            kind = block.get("type")
+            if not isinstance(kind, str):
+                raise _invalid(f"{at}.type", "Field required: a string")
+            if role == "system" and kind != "text":
+                raise _invalid(f"{at}.type", "System messages accept text blocks only")
+            part = self.block(block, kind, at)
+            if part is not None:
+                parts.append(part)
+        return parts
+
+    def block(self, block: dict[str, Any], kind: Any, at: str) -> Part | None:
+        if kind == "text":
+            return self.text_block(block, at)
+        if kind == "image":
+            return self.image_block(block, at)
+        if kind == "tool_use":
+            return self.tool_use(block, at)
+        if kind == "tool_result":
+            return self.tool_result(block, at)
+        if kind == "thinking":
+            text, signature = block.get("thinking"), block.get("signature")
+            if not isinstance(text, str):
+                raise _invalid(f"{at}.thinking", "Field required: a string")
+            if signature is not None and not isinstance(signature, str):
+                raise _invalid(f"{at}.signature", "Input should be a string")
+            return Thinking(text=text, signature=signature)
+        if kind == "redacted_thinking":
+            data = block.get("data")
+            if not isinstance(data, str):
+                raise _invalid(f"{at}.data", "Field required: a string")
+            return Thinking(redacted=data)
+        if kind in _UNMAPPED_BLOCKS:
+            self.note(kind)
+            return None
+        raise _invalid(f"{at}.type", f"Unknown content block type {kind!r}")
+
+    def tool_use(self, block: dict[str, Any], at: str) -> ToolCall:
+        call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
+        if not isinstance(call_id, str) or not call_id:
+            raise _invalid(f"{at}.id", "Field required: a string")
+        if not isinstance(name, str) or not name:
+            raise _invalid(f"{at}.name", "Field required: a string")
+        if not isinstance(arguments, dict):
+            raise _invalid(f"{at}.input", "Input should be an object")
+        if "cache_control" in block:
+            self.note("cache_control")
+        return ToolCall(id=call_id, name=name, arguments=arguments)
+
+    def tool_result(self, block: dict[str, Any], at: str) -> ToolResult:
+        call_id = block.get("tool_use_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise _invalid(f"{at}.tool_use_id", "Field required: a string")
+        is_error = block.get("is_error", False)
+        if not isinstance(is_error, bool):
+            raise _invalid(f"{at}.is_error", "Input should be a boolean")
+        if "cache_control" in block:
+            self.note("cache_control")
+        raw = block.get("content")
+        content: list[Text | Image] = []
+        if isinstance(raw, str):
+            content = [Text(raw)] if raw else []
+        elif isinstance(raw, list):
+            for k, item in enumerate(raw):
+                where = f"{at}.content.{k}"
+                kind = item.get("type") if isinstance(item, dict) else None
+                if not isinstance(kind, str):
+                    raise _invalid(f"{where}.type", "Input should be 'text' or 'image'")
+                if kind == "text":
+                    content.append(self.text_block(item, where))
+                elif kind == "image":
+                    content.append(self.image_block(item, where))
+                elif kind in _UNMAPPED_BLOCKS:
+                    self.note(kind)
+                else:
+                    raise _invalid(f"{where}.type", "Input should be 'text' or 'image'")
+        elif raw is not None:
+            raise _invalid(f"{at}.content", "Input should be a string or a list of blocks")
+        return ToolResult(call_id=call_id, content=content, is_error=is_error)
+
+    def messages(self, value: Any) -> list[Message]:
+        if not isinstance(value, list):
+            raise _invalid("messages", "Field required: a list of messages")
+        if not value:
+            raise _invalid("messages", "At least one message is required")
+        out = []
+        for i, item in enumerate(value):
+            where = f"messages.{i}"
+            if not isinstance(item, dict):
+                raise _invalid(where, "Input should be a message object")
+            role = item.get("role")
+            if role not in ("user", "assistant", "system"):
+                raise _invalid(f"{where}.role", "Input should be 'user', 'assistant' or 'system'")
+            if "content" not in item:
+                raise _invalid(f"{where}.content", "Field required")
+            if role == "system" and "cache_control" in item:
+                self.note("cache_control")
+            out.append(
+                Message(role=role, parts=self.content(item["content"], role, f"{where}.content"))
+            )
+        return out
+
+    def tools(self, value: Any) -> list[Tool]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _invalid("tools", "Input should be a list of tools")
+        tools = []
+        for i, item in enumerate(value):
+            where = f"tools.{i}"
+            if not isinstance(item, dict):
+                raise _invalid(where, "Input should be a tool object")
+            kind = item.get("type")
+            if kind not in (None, "custom"):
+                # Server tools (web_search_*, bash_*, text_editor_*, ...) run at Anthropic.
+                self.note(str(kind))
+                continue
+            name, schema = item.get("name"), item.get("input_schema")
+            if not isinstance(name, str) or not name:
+                raise _invalid(f"{where}.name", "Field required: a string")
+            if not isinstance(schema, dict):
+                raise _invalid(f"{where}.input_schema", "Field required: a JSON schema object")
+            description = item.get("description")
+            if description is not None and not isinstance(description, str):
+                raise _invalid(f"{where}.description", "Input should be a string")
+            for key in item.keys() - _TOOL_KEYS:
+                self.note(key)
+            tools.append(Tool(name=name, description=description, parameters=schema))
+        return tools
+
+
+def _invalid(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(f"{param}: {message}", param=param)
+
+
+def _tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid("tool_choice", "Input should be an object")
+    kind = value.get("type")
+    mapping = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
+    if not isinstance(kind, str) or kind not in mapping:
+        raise _invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+    name = value.get("name")
+    if kind == "tool" and (not isinstance(name, str) or not name):
+        raise _invalid("tool_choice.name", "Field required: a string")
+    disable = value.get("disable_parallel_tool_use")
+    if disable is not None and not isinstance(disable, bool):
+        raise _invalid("tool_choice.disable_parallel_tool_use", "Input should be a boolean")
+    return ToolChoice(
+        mode=mapping[kind],
+        name=name if kind == "tool" else None,
+        parallel=False if disable else None,
+    )
+
+
+def _reasoning(value: Any) -> Reasoning | None:
+    """``enabled`` carries a budget; ``adaptive`` lets the model decide (a Reasoning
+    with neither budget nor effort); ``disabled`` is no reasoning."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _invalid("thinking", "Input should be an object")
+    kind = value.get("type")
+    if kind == "disabled":
+        return None
+    if kind == "adaptive":
+        return Reasoning()
+    if kind == "enabled":
+        budget = value.get("budget_tokens")
+        if not _is_int(budget) or budget < 1:
+            raise _invalid("thinking.budget_tokens", "Field required: a positive integer")
+        return Reasoning(budget_tokens=budget)
+    raise _invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(name, "Input should be a number")
+    return value
+
+
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
+    """Validate an Anthropic Messages body into a canonical ChatRequest."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body should be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model", "Field required: a string")
+    if "max_tokens" not in body:
+        raise _invalid("max_tokens", "Field required")
+    max_tokens = body["max_tokens"]
+    if not _is_int(max_tokens) or max_tokens < 0:
+        raise _invalid("max_tokens", "Input should be a non-negative integer")
+
+    parser = _Parser()
+    system = parser.system(body.get("system"))
+    messages = parser.messages(body.get("messages"))
+    tools = parser.tools(body.get("tools"))
+
+    stop = body.get("stop_sequences")
+    if stop is None:
+        stop = []
+    elif not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+        raise _invalid("stop_sequences", "Input should be a list of strings")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _invalid("stream", "Input should be a boolean")
+    top_k = body.get("top_k")
+    if top_k is not None and not _is_int(top_k):
+        raise _invalid("top_k", "Input should be an integer")
+    metadata = body.get("metadata")
+    user = None
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise _invalid("metadata", "Input should be an object")
+        user = metadata.get("user_id")
+        if user is not None and not isinstance(user, str):
+            raise _invalid("metadata.user_id", "Input should be a string")
+
+    extra = {name: value for name, value in body.items() if name not in _MODELED}
+    for name in extra:
+        parser.note(name)
+
+    return ChatRequest(
+        dialect="anthropic",
+        model=model,
+        messages=messages,
+        system=system,
+        tools=tools,
+        tool_choice=_tool_choice(body.get("tool_choice")),
+        max_tokens=max_tokens,
+        temperature=_number(body, "temperature"),
+        top_p=_number(body, "top_p"),
+        top_k=top_k,
+        stop=list(stop),
+        stream=stream,
+        reasoning=_reasoning(body.get("thinking")),
+        user=user,
+        extra=extra,
+        unmapped=parser.unmapped,
+        headers=forwarded_headers(headers),
+    )
+
+
+def forwarded_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The caller's ``anthropic-version`` / ``anthropic-beta`` headers, lower-cased."""
+    found = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in FORWARDED_HEADERS and value:
+            found[lowered] = value
+    return found
+
+
+# --- non-streaming response --------------------------------------------------------------
+
+_BLOCK_ORDER = {"thinking": 0, "text": 1, "tool_call": 2}
+
+
+def message_id(response_id: str) -> str:
+    if response_id.startswith("msg_"):
+        return response_id
+    return "msg_" + (response_id or secrets.token_hex(12))
+
+
+def usage_body(usage: Usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+    }
+
+
+def stop_reason(reason: str | None, has_tool_calls: bool) -> str:
+    """Anthropic's stop_reason; tool calls with a plain stop still mean ``tool_use``
+    (some OpenAI-compatible upstreams finish tool turns with ``stop``)."""
+    mapped = STOP_REASONS.get(reason or "stop", "end_turn")
+    if has_tool_calls and mapped == "end_turn":
+        return "tool_use"
+    return mapped
+
+
+def _block(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, Text):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, Thinking):
+        if part.redacted:
+            return {"type": "redacted_thinking", "data": part.redacted}
+        return {"type": "thinking", "thinking": part.text, "signature": part.signature or ""}
+    if isinstance(part, ToolCall):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+    return None
+
+
+def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+    """The Messages API response body: blocks ordered thinking, text, tool_use."""
+    parts = sorted(response.parts, key=lambda p: _BLOCK_ORDER.get(p.kind, 3))
+    content = [block for part in parts if (block := _block(part)) is not None]
+    has_tools = any(isinstance(p, ToolCall) for p in parts)
+    reason = stop_reason(response.finish_reason, has_tools)
+    return {
+        "id": message_id(response.id),
+        "type": "message",
+        "role": "assistant",
+        "model": request.model,
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": response.stop_sequence if reason == "stop_sequence" else None,
+        "usage": usage_body(response.usage),
+    }
+
+
+# --- streaming -----------------------------------------------------------------------------
+
+
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return sse_bytes(orjson.dumps(payload), name)
+
+
+class StreamRenderer:
+    """Turns canonical events into Anthropic SSE events, one at a time.
+
+    Text and thinking blocks open on their first non-empty delta (an empty block is
+    never sent); tool_use blocks open on PartStart (their id and name are known
+    there). Block indexes count the blocks actually sent, from 0. Opening a block
+    closes any still open (adapters that forget PartStop). ``message_delta`` is held
+    until the stream ends, so usage arriving after the finish reason still counts.
+    """
+
+    def __init__(self, request: ChatRequest) -> None:
+        self.request = request
+        self.usage = Usage()
+        self.started = False
+        self.finish: Finish | None = None
+        self.saw_tool_call = False
+        self._kinds: dict[int, str] = {}  # canonical index -> part kind
+        self._blocks: dict[int, int] = {}  # canonical index -> Anthropic block index
+        self._open: list[int] = []  # Anthropic block indexes open, in order
+        self._closed: set[int] = set()  # canonical indexes already closed
+        self._next_block = 0
+
+    # each method returns the SSE chunks to write, in order
+
+    def start(self, event: Start) -> list[bytes]:
+        if event.usage:
+            self.usage.merge(event.usage)
+        return self._message_start(event.id)
+
+    def _message_start(self, response_id: str | None) -> list[bytes]:
+        self.started = True
+        message = {
+            "id": message_id(response_id or ""),
+            "type": "message",
+            "role": "assistant",
+            "model": self.request.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage_body(self.usage),
+        }
+        return [_event("message_start", {"type": "message_start", "message": message})]
+
+    def feed(self, event: StreamEvent) -> list[bytes]:
+        out: list[bytes] = (
+            [] if self.started or isinstance(event, Start) else self._message_start(None)
+        )
+        match event:
+            case Start():
+                out += self.start(event)
+            case PartStart(index=i, kind=kind):
+                self._kinds[i] = kind
+                if kind == "tool_call":
+                    self.saw_tool_call = True
+                    out += self._open_block(
+                        i,
+                        {
+                            "type": "tool_use",
+                            "id": event.tool_id or "toolu_" + secrets.token_hex(12),
+                            "name": event.tool_name or "",
+                            "input": {},
+                        },
+                    )
+            case TextDelta(index=i, text=text) if text:
+                out += self._delta(i, "text", {"type": "text_delta", "text": text})
+            case ToolArgsDelta(index=i, fragment=fragment) if fragment:
+                out += self._delta(
+                    i, "tool_call", {"type": "input_json_delta", "partial_json": fragment}
+                )
+            case ThinkingDelta(index=i):
+                out += self._thinking(i, event)
+            case PartStop(index=i):
+                out += self._close(i)
+            case UsageEvent(usage=usage):
+                self.usage.merge(usage)
+            case Finish():
+                self.finish = event
+        return out
+
+    def _thinking(self, index: int, event: ThinkingDelta) -> list[bytes]:
+        out: list[bytes] = []
+        if event.redacted and index not in self._blocks:
+            out += self._open_block(index, {"type": "redacted_thinking", "data": event.redacted})
+            return out
+        if event.text:
+            out += self._delta(
+                index, "thinking", {"type": "thinking_delta", "thinking": event.text}
+            )
+        if event.signature:
+            out += self._delta(
+                index, "thinking", {"type": "signature_delta", "signature": event.signature}
+            )
+        return out
+
+    def _open_block(self, index: int, block: dict[str, Any]) -> list[bytes]:
+        out: list[bytes] = []
+        for canonical in [c for c, b in self._blocks.items() if b in self._open]:
+            out += self._close(canonical)
+        number = self._next_block
+        self._next_block += 1
+        self._blocks[index] = number
+        self._open.append(number)
+        out.append(
+            _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": number, "content_block": block},
+            )
+        )
+        return out
+
+    def _delta(self, index: int, kind: str, delta: dict[str, Any]) -> list[bytes]:
+        out: list[bytes] = []
+        if index in self._closed:
+            log.warning("dropping a delta for part %s after it was closed", index)
+            return out
+        if index not in self._blocks:
+            kind = self._kinds.get(index, kind)
+            if kind == "tool_call":  # a delta with no PartStart: open with what we have
+                self.saw_tool_call = True
+                block = {
+                    "type": "tool_use",
+                    "id": "toolu_" + secrets.token_hex(12),
+                    "name": "",
+                    "input": {},
+                }
+            elif kind == "thinking":
+                block = {"type": "thinking", "thinking": ""}
+            else:
+                block = {"type": "text", "text": ""}
+            out += self._open_block(index, block)
+        number = self._blocks[index]
+        out.append(
+            _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": number, "delta": delta},
+            )
+        )
+        return out
+
+    def _close(self, index: int) -> list[bytes]:
+        number = self._blocks.get(index)
+        self._closed.add(index)
+        if number is None or number not in self._open:
+            return []
+        self._open.remove(number)
+        return [_event("content_block_stop", {"type": "content_block_stop", "index": number})]
+
+    def end(self) -> list[bytes]:
+        """Close what is open, then ``message_delta`` (stop reason, final usage) and
+        ``message_stop``."""
+        out: list[bytes] = [] if self.started else self._message_start(None)
+        for canonical in [c for c, b in self._blocks.items() if b in self._open]:
+            out += self._close(canonical)
+        finish = self.finish or Finish("stop")
+        reason = stop_reason(finish.reason, self.saw_tool_call)
+        out.append(
+            _event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": reason,
+                        "stop_sequence": finish.stop_sequence
+                        if reason == "stop_sequence"
+                        else None,
+                    },
+                    "usage": usage_body(self.usage),
+                },
+            )
+        )
+        out.append(_event("message_stop", {"type": "message_stop"}))
+        return out
+
+
+async def render_stream(
+    events: AsyncIterator[StreamEvent], request: ChatRequest
+) -> AsyncIterator[bytes]:
+    """Anthropic SSE, one event per yielded chunk, as canonical events arrive. An
+    ErrorEvent becomes ``event: error`` and ends the stream."""
+    renderer = StreamRenderer(request)
+    async for event in events:
+        if isinstance(event, ErrorEvent):
+            yield render_stream_error(event.error)
+            return
+        for chunk in renderer.feed(event):
+            yield chunk
+    for chunk in renderer.end():
+        yield chunk
+
+
+# --- errors, models, token counts ----------------------------------------------------------
+
+
+def error_type(error: GatewayError) -> str:
+    if error.kind in ERROR_TYPES:
+        return error.kind
+    return _ERROR_TYPE_FOR_STATUS.get(error.status, "api_error")
+
+
+def render_error(error: GatewayError) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type(error), "message": error.message}}
+
+
+def render_stream_error(error: GatewayError) -> bytes:
+    if not isinstance(error, GatewayError):
+        error = GatewayError(str(error))
+    return _event("error", render_error(error))
+
+
+def render_models(models: list[ModelInfo]) -> dict[str, Any]:
+    data = [
+        {
+            "type": "model",
+            "id": model.id,
+            "display_name": model.display_name or model.id,
+            "created_at": datetime.fromtimestamp(model.created, UTC)
+            .isoformat()
+            .replace("+00:00", "Z"),
+        }
+        for model in models
+    ]
+    return {
+        "data": data,
+        "has_more": False,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+    }
+
+
+def render_count_tokens(input_tokens: int) -> dict[str, int]:
+    return {"input_tokens": input_tokens}

@@ -1,0 +1,593 @@
+"""Inbound OpenAI Chat Completions: the caller's body -> ``ChatRequest``, and canonical
+responses, stream events and errors -> the shapes the ``openai`` SDK expects.
+
+No Django imports. Validation errors name the offending field (``messages[2].content``)
+so the SDK's ``BadRequestError`` tells the caller exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+
+from .. import errors
+from ..streaming import sse_bytes
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    ErrorEvent,
+    Finish,
+    Image,
+    Message,
+    ModelInfo,
+    PartStart,
+    Reasoning,
+    ResponseFormat,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    Tool,
+    ToolArgsDelta,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+    UsageEvent,
+)
+
+# Top-level fields parse_request models; anything else goes to extra + unmapped.
+_MODELLED = frozenset(
+    {
+        "model",
+        "messages",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "functions",
+        "function_call",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop",
+        "stream",
+        "stream_options",
+        "response_format",
+        "reasoning_effort",
+        "user",
+        "n",
+    }
+)
+_EFFORTS = ("minimal", "low", "medium", "high")
+_DATA_URL = re.compile(
+    r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S
+)
+
+_FINISH_OUT = {
+    "stop": "stop",
+    "stop_sequence": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "stop",
+}
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def _invalid(message: str, param: str) -> errors.InvalidRequest:
+    return errors.InvalidRequest(message, param=param)
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], what: str, param: str) -> Any:
+    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, (int, float)))
+    if not ok:
+        raise _invalid(f"{param} must be {what}", param)
+    return value
+
+
+def _optional_number(body: dict, name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    return float(_expect(value, (int, float), "a number", name))
+
+
+def _optional_int(body: dict, name: str, minimum: int = 1) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    _expect(value, int, "an integer", name)
+    if value < minimum:
+        raise _invalid(f"{name} must be at least {minimum}", name)
+    return value
+
+
+def _image(part: dict, param: str) -> Image:
+    spec = part.get("image_url")
+    url = spec.get("url") if isinstance(spec, dict) else spec
+    if not isinstance(url, str) or not url:
+        raise _invalid("image_url.url must be a non-empty string", f"{param}.image_url.url")
+    if url.startswith("data:"):
+        match = _DATA_URL.match(url)
+        if not match or not match.group("data"):
+            raise _invalid(
+                "image data URLs must look like data:<media type>;base64,<data>",
+                f"{param}.image_url.url",
+            )
+        return Image(data=match.group("data"), media_type=match.group("media") or "image/png")
+    if not url.startswith(("http://", "https://")):
+        raise _invalid(
+            "image_url.url must be an http(s) URL or a base64 data URL", f"{param}.image_url.url"
+        )
+    return Image(url=url)
+
+
+def _content_parts(content: Any, param: str, *, images: bool = True) -> list[Text | Image]:
+    """A message's ``content``: a string or a list of text / image_url parts."""
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [Text(content)] if content else []
+    _expect(content, list, "a string or an array of content parts", param)
+    parts: list[Text | Image] = []
+    for i, part in enumerate(content):
+        where = f"{param}[{i}]"
+        _expect(part, dict, "an object", where)
+        kind = part.get("type")
+        if kind in ("text", "refusal"):
+            text = part.get(kind)
+            _expect(text, str, "a string", f"{where}.{kind}")
+            if text:
+                parts.append(Text(text))
+        elif kind == "image_url" and images:
+            parts.append(_image(part, where))
+        else:
+            allowed = "text or image_url" if images else "text"
+            raise _invalid(
+                f"content part type {kind!r} is not supported here (use {allowed})", f"{where}.type"
+            )
+    return parts
+
+
+def _arguments(raw: Any, param: str) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    _expect(raw, str, "a JSON string", param)
+    if not raw.strip():
+        return {}
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _invalid(f"{param} is not valid JSON", param) from None
+    if not isinstance(parsed, dict):
+        raise _invalid(f"{param} must encode a JSON object", param)
+    return parsed
+
+
+def _assistant(msg: dict, param: str) -> Message:
+    parts: list[Any] = []
+    reasoning = msg.get("reasoning_content")
+    if reasoning is not None:
+        _expect(reasoning, str, "a string", f"{param}.reasoning_content")
+        if reasoning:
+            parts.append(Thinking(reasoning))
+    parts.extend(_content_parts(msg.get("content"), f"{param}.content", images=False))
+    if msg.get("refusal"):
+        parts.append(Text(_expect(msg["refusal"], str, "a string", f"{param}.refusal")))
+    calls = msg.get("tool_calls") or []
+    _expect(calls, list, "an array", f"{param}.tool_calls")
+    for j, call in enumerate(calls):
+        where = f"{param}.tool_calls[{j}]"
+        _expect(call, dict, "an object", where)
+        fn = _expect(call.get("function"), dict, "an object", f"{where}.function")
+        call_id = _expect(call.get("id"), str, "a string", f"{where}.id")
+        name = _expect(fn.get("name"), str, "a string", f"{where}.function.name")
+        args = _arguments(fn.get("arguments", ""), f"{where}.function.arguments")
+        parts.append(ToolCall(id=call_id, name=name, arguments=args))
+    legacy = msg.get("function_call")
+    if isinstance(legacy, dict) and legacy.get("name"):
+        args = _arguments(legacy.get("arguments", ""), f"{param}.function_call.arguments")
+        parts.append(ToolCall(id=f"call_{legacy['name']}", name=legacy["name"], arguments=args))
+    return Message("assistant", parts, name=msg.get("name"))
+
+
+def _tool_result(msg: dict, param: str) -> ToolResult:
+    call_id = _expect(msg.get("tool_call_id"), str, "a string", f"{param}.tool_call_id")
+    content = _content_parts(msg.get("content"), f"{param}.content", images=False)
+    return ToolResult(call_id=call_id, content=content)
+
+
+def _messages(raw: Any) -> tuple[list[Text], list[Message]]:
+    """Leading system/developer messages become the system prompt; later ones stay in
+    place as ``system`` messages; consecutive tool messages become one user turn of
+    ToolResult parts (the shape every upstream can take)."""
+    _expect(raw, list, "an array of messages", "messages")
+    if not raw:
+        raise _invalid("messages must contain at least one message", "messages")
+    system: list[Text] = []
+    messages: list[Message] = []
+    for i, msg in enumerate(raw):
+        param = f"messages[{i}]"
+        _expect(msg, dict, "an object", param)
+        role = msg.get("role")
+        if role in ("system", "developer"):
+            parts = _content_parts(msg.get("content"), f"{param}.content", images=False)
+            if messages:
+                messages.append(Message("system", list(parts)))
+            else:
+                system.extend(parts)  # type: ignore[arg-type]
+        elif role == "user":
+            parts = _content_parts(msg.get("content"), f"{param}.content")
+            messages.append(Message("user", list(parts), name=msg.get("name")))
+        elif role == "assistant":
+            messages.append(_assistant(msg, param))
+        elif role == "tool":
+            result = _tool_result(msg, param)
+            last = messages[-1] if messages else None
+            if last and last.role == "user" and all(isinstance(p, ToolResult) for p in last.parts):
+                last.parts.append(result)
+            else:
+                messages.append(Message("user", [result]))
+        elif role == "function":
+            raise _invalid(
+                "role 'function' is deprecated; send role 'tool' with tool_call_id", f"{param}.role"
+            )
+        else:
+            raise _invalid(
+                "role must be one of system, developer, user, assistant, tool", f"{param}.role"
+            )
+    return system, messages
+
+
+def _tools(body: dict) -> list[Tool]:
+    tools: list[Tool] = []
+    raw = body.get("tools")
+    if raw is not None:
+        _expect(raw, list, "an array", "tools")
+        for i, tool in enumerate(raw):
+            param = f"tools[{i}]"
+            _expect(tool, dict, "an object", param)
+            if tool.get("type", "function") != "function":
+                raise _invalid("only tools of type 'function' are supported", f"{param}.type")
+            fn = _expect(tool.get("function"), dict, "an object", f"{param}.function")
+            tools.append(_function(fn, f"{param}.function"))
+    for i, fn in enumerate(body.get("functions") or []):  # legacy functions
+        tools.append(
+            _function(_expect(fn, dict, "an object", f"functions[{i}]"), f"functions[{i}]")
+        )
+    return tools
+
+
+def _function(fn: dict, param: str) -> Tool:
+    name = _expect(fn.get("name"), str, "a string", f"{param}.name")
+    description = fn.get("description")
+    if description is not None:
+        _expect(description, str, "a string", f"{param}.description")
+    parameters = fn.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    _expect(parameters, dict, "a JSON schema object", f"{param}.parameters")
+    return Tool(name=name, description=description, parameters=parameters)
+
+
+def _tool_choice(body: dict) -> ToolChoice | None:
+    raw, param = body.get("tool_choice"), "tool_choice"
+    if raw is None and body.get("function_call") is not None:
+        raw, param = body["function_call"], "function_call"
+    choice: ToolChoice | None = None
+    if raw is not None:
+        if raw in ("auto", "none", "required"):
+            choice = ToolChoice(mode=raw)
+        elif isinstance(raw, dict):
+            fn = raw.get("function") if param == "tool_choice" else raw
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise _invalid(
+                    "tool_choice must be auto, none, required or "
+                    '{"type": "function", "function": {"name": ...}}',
+                    param,
+                )
+            choice = ToolChoice(mode="tool", name=fn["name"])
+        else:
+            raise _invalid("tool_choice must be auto, none, required or a function object", param)
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None:
+        _expect(parallel, bool, "a boolean", "parallel_tool_calls")
+        choice = choice or ToolChoice()
+        choice.parallel = parallel
+    return choice
+
+
+def _stop(body: dict) -> list[str]:
+    raw = body.get("stop")
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [raw]
+    _expect(raw, list, "a string or an array of strings", "stop")
+    for i, item in enumerate(raw):
+        _expect(item, str, "a string", f"stop[{i}]")
+    return list(raw)
+
+
+def _response_format(body: dict) -> ResponseFormat | None:
+    raw = body.get("response_format")
+    if raw is None:
+        return None
+    _expect(raw, dict, "an object", "response_format")
+    kind = raw.get("type")
+    if kind in ("text", "json_object"):
+        return ResponseFormat(type=kind)
+    if kind == "json_schema":
+        spec = _expect(raw.get("json_schema"), dict, "an object", "response_format.json_schema")
+        schema = spec.get("schema") or {}
+        _expect(schema, dict, "an object", "response_format.json_schema.schema")
+        return ResponseFormat(
+            type="json_schema", schema=schema, name=spec.get("name"), strict=spec.get("strict")
+        )
+    raise _invalid(
+        "response_format.type must be text, json_object or json_schema", "response_format.type"
+    )
+
+
+def _reasoning(body: dict) -> Reasoning | None:
+    effort = body.get("reasoning_effort")
+    if effort is None or effort == "none":
+        return None
+    if effort not in _EFFORTS:
+        raise _invalid(
+            "reasoning_effort must be one of minimal, low, medium, high", "reasoning_effort"
+        )
+    return Reasoning(effort=effort)
+
+
+def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
+    """Validate an OpenAI Chat Completions body into a ``ChatRequest``."""
+    if not isinstance(body, dict):
+        raise _invalid("the request body must be a JSON object", "body")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model is required and must be a string", "model")
+    system, messages = _messages(body.get("messages"))
+    stream = bool(_expect(body.get("stream", False), bool, "a boolean", "stream"))
+    options = body.get("stream_options") or {}
+    _expect(options, dict, "an object", "stream_options")
+    max_tokens = _optional_int(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = _optional_int(body, "max_tokens")
+    user = body.get("user")
+    if user is not None:
+        _expect(user, str, "a string", "user")
+    extra = {k: v for k, v in body.items() if k not in _MODELLED}
+    return ChatRequest(
+        dialect="openai",
+        model=model,
+        messages=messages,
+        system=system,
+        tools=_tools(body),
+        tool_choice=_tool_choice(body),
+        max_tokens=max_tokens,
+        temperature=_optional_number(body, "temperature"),
+        top_p=_optional_number(body, "top_p"),
+        top_k=_optional_int(body, "top_k", minimum=0),
+        stop=_stop(body),
+        stream=stream,
+        include_usage=bool(options.get("include_usage")),
+        response_format=_response_format(body),
+        reasoning=_reasoning(body),
+        user=user,
+        n=_optional_int(body, "n"),
+        extra=extra,
+        unmapped=list(extra),
+    )
+
+
+# --- responses -----------------------------------------------------------------------
+
+
+def render_usage(usage: Usage) -> dict[str, Any]:
+    """OpenAI usage: prompt_tokens counts cached input too."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _arguments_text(call: ToolCall) -> str:
+    if call.raw_arguments is not None:
+        return call.raw_arguments
+    return orjson.dumps(call.arguments).decode()
+
+
+def _new_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def render_response(response: ChatResponse, request: ChatRequest) -> dict:
+    """A ``chat.completion`` object for one canonical response."""
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    text = response.text()
+    if text or not response.tool_calls():
+        message["content"] = text
+    calls = response.tool_calls()
+    if calls:
+        message["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": _arguments_text(call)},
+            }
+            for call in calls
+        ]
+    reasoning = "".join(p.text for p in response.parts if isinstance(p, Thinking))
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    message["refusal"] = None
+    return {
+        "id": response.id or _new_id(),
+        "object": "chat.completion",
+        "created": response.created or int(time.time()),
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _FINISH_OUT.get(response.finish_reason, "stop"),
+            }
+        ],
+        "usage": render_usage(response.usage),
+    }
+
+
+class _ChunkWriter:
+    """Builds ``chat.completion.chunk`` SSE events sharing one id/created/model."""
+
+    def __init__(self, request: ChatRequest) -> None:
+        self.model = request.model
+        self.id = _new_id()
+        self.created = int(time.time())
+
+    def start(self, event: Start) -> None:
+        self.id = event.id or self.id
+        self.created = event.created or self.created
+
+    def chunk(self, delta: dict, finish_reason: str | None = None) -> bytes:
+        return self._write(
+            [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+        )
+
+    def usage(self, usage: Usage) -> bytes:
+        return self._write([], usage=render_usage(usage))
+
+    def _write(self, choices: list, **more: Any) -> bytes:
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            **more,
+        }
+        return sse_bytes(orjson.dumps(body))
+
+
+DONE = b"data: [DONE]\n\n"
+
+
+async def render_stream(
+    events: AsyncIterator[StreamEvent], request: ChatRequest
+) -> AsyncIterator[bytes]:
+    """Canonical events -> OpenAI SSE chunks, one per event as it arrives. Tool calls
+    are numbered by their position among tool calls (not among parts). The usage chunk
+    (only when the caller asked with ``stream_options.include_usage``) comes after the
+    finish chunk, then ``[DONE]``. An error ends the stream with an error chunk and no
+    ``[DONE]``."""
+    writer = _ChunkWriter(request)
+    started = finished = False
+    tool_index: dict[int, int] = {}  # part index -> tool-call index
+    usage = Usage()
+    async for event in events:
+        if not started and not isinstance(event, ErrorEvent):
+            started = True
+            if isinstance(event, Start):
+                writer.start(event)
+            yield writer.chunk({"role": "assistant", "content": ""})
+            if isinstance(event, Start):
+                if event.usage:
+                    usage.merge(event.usage)
+                continue
+        match event:
+            case TextDelta(text=text) if text:
+                yield writer.chunk({"content": text})
+            case ThinkingDelta(text=text) if text:
+                yield writer.chunk({"reasoning_content": text})
+            case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):
+                tool_index[i] = len(tool_index)
+                call = {
+                    "index": tool_index[i],
+                    "id": tid,
+                    "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }
+                yield writer.chunk({"tool_calls": [call]})
+            case ToolArgsDelta(index=i, fragment=fragment) if fragment:
+                call = {"index": tool_index.get(i, 0), "function": {"arguments": fragment}}
+                yield writer.chunk({"tool_calls": [call]})
+            case UsageEvent(usage=more):
+                usage.merge(more)
+            case Finish(reason=reason) if not finished:
+                finished = True
+                yield writer.chunk({}, _FINISH_OUT.get(reason, "stop"))
+            case ErrorEvent(error=error):
+                yield render_stream_error(_as_gateway_error(error))
+                return
+    if not finished:
+        # Never a silent cut: a stream without Finish is an error the caller must see.
+        yield render_stream_error(errors.UpstreamError("upstream stream ended unexpectedly"))
+        return
+    if request.include_usage:
+        yield writer.usage(usage)
+    yield DONE
+
+
+def _as_gateway_error(error: Any) -> errors.GatewayError:
+    if isinstance(error, errors.GatewayError):
+        return error
+    return errors.GatewayError(str(error))
+
+
+# --- errors and models ---------------------------------------------------------------
+
+# canonical kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
+_ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
+    "invalid_request_error": ("invalid_request_error", None),
+    "request_too_large": ("invalid_request_error", "request_too_large"),
+    "authentication_error": ("invalid_api_key", "invalid_api_key"),
+    "permission_error": ("permission_error", "permission_denied"),
+    "not_found_error": ("model_not_found", "model_not_found"),
+    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
+    "overloaded_error": ("api_error", "overloaded"),
+    "timeout_error": ("api_error", "timeout"),
+    "api_error": ("api_error", None),
+}
+
+
+def render_error(error: errors.GatewayError) -> dict:
+    """``{"error": {"message", "type", "param", "code"}}`` as the OpenAI API writes it."""
+    kind, code = _ERROR_SHAPES.get(error.kind, ("api_error", None))
+    return {
+        "error": {
+            "message": error.message,
+            "type": kind,
+            "param": error.param,
+            "code": error.code or code,
+        }
+    }
+
+
+def render_stream_error(error: errors.GatewayError) -> bytes:
+    return sse_bytes(orjson.dumps(render_error(error)))
+
+
+def render_models(models: list[ModelInfo]) -> dict:
+    return {
+        "object": "list",
+        "data": [
+            {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
+            for m in models
+        ],
+    }

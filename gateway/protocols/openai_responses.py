@@ -1,0 +1,851 @@
+"""Inbound OpenAI Responses API (``POST /v1/responses``): the caller's body ->
+``ChatRequest``, and canonical responses, stream events and errors -> the shapes the
+``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
+
+Stateless: nothing is stored, so ``previous_response_id``, ``conversation`` and
+``background`` are refused with a 400 saying so; ``store`` is accepted and ignored.
+The caller sends the whole conversation in ``input``, output items included:
+``function_call`` / ``function_call_output`` items keep their ``call_id`` as the
+canonical tool-call id, and a ``reasoning`` item's ``encrypted_content`` carries an
+Anthropic thinking signature back (we put it there), so signed thinking round-trips.
+
+No Django imports. Errors use OpenAI's ``{"error": {...}}`` shape (shared with Chat
+Completions); validation errors name the field (``input[2].call_id``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .. import errors
+from ..streaming import sse_bytes
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    ErrorEvent,
+    Finish,
+    Image,
+    Message,
+    PartStart,
+    PartStop,
+    Reasoning,
+    ResponseFormat,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    ToolArgsDelta,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+    UsageEvent,
+)
+from .openai_chat import (
+    _arguments,
+    _expect,
+    _function,
+    _image,
+    _invalid,
+    _optional_int,
+    _optional_number,
+    render_error,
+    render_models,
+)
+
+__all__ = [
+    "parse_request",
+    "render_error",
+    "render_models",
+    "render_response",
+    "render_stream",
+    "render_stream_error",
+]
+
+# Top-level fields parse_request models (or deliberately accepts and ignores).
+_MODELLED = frozenset(
+    {
+        "model",
+        "input",
+        "instructions",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "max_output_tokens",
+        "temperature",
+        "top_p",
+        "stream",
+        "stream_options",
+        "reasoning",
+        "text",
+        "user",
+        "metadata",  # echoed on the response object, never sent to a model
+        "store",  # stateless: accepted and ignored
+    }
+)
+# Fields that make a request depend on state a stateless gateway does not keep.
+_STATEFUL = ("previous_response_id", "conversation", "background")
+# Values of otherwise unmodelled fields that ask for nothing beyond the default.
+_HARMLESS = {"include": ([], None), "truncation": ("disabled", None), "service_tier": ("auto",)}
+_EFFORT = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
+_TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
+_ASSISTANT_ITEMS = ("function_call", "reasoning")
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | None:
+    _expect(part, dict, "an object", where)
+    kind = part.get("type")
+    field = _TEXT_PARTS.get(kind)
+    if field is not None:
+        text = _expect(part.get(field), str, "a string", f"{where}.{field}")
+        return Text(text) if text else None
+    if kind == "input_image" and images:
+        if part.get("image_url") is None and part.get("file_id") is not None:
+            raise _invalid(
+                "input_image.file_id is not supported (no files are stored); send image_url "
+                "as an http(s) URL or a base64 data URL",
+                f"{where}.file_id",
+            )
+        return _image(part, where)
+    allowed = "input_text or input_image" if images else "input_text"
+    raise _invalid(
+        f"content part type {kind!r} is not supported here (use {allowed})", f"{where}.type"
+    )
+
+
+def _content(content: Any, param: str, *, images: bool) -> list[Text | Image]:
+    """A message's ``content`` (or a tool output): a string or a list of parts."""
+    if isinstance(content, str):
+        return [Text(content)] if content else []
+    _expect(content, list, "a string or an array of content parts", param)
+    parts = [_text_or_image(p, f"{param}[{i}]", images=images) for i, p in enumerate(content)]
+    return [p for p in parts if p is not None]
+
+
+def _string(item: dict, name: str, param: str) -> str:
+    value = item.get(name)
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{param}.{name} must be a non-empty string", f"{param}.{name}")
+    return value
+
+
+def _reasoning_item(item: dict, param: str) -> Thinking | None:
+    """A reasoning item becomes Thinking when it carries summary (or reasoning) text."""
+    texts: list[str] = []
+    for name in ("summary", "content"):
+        entries = item.get(name) or []
+        _expect(entries, list, "an array", f"{param}.{name}")
+        for i, entry in enumerate(entries):
+            _expect(entry, dict, "an object", f"{param}.{name}[{i}]")
+            text = entry.get("text")
+            if isinstance(text, str) and text:
+                texts.append(text)
+        if texts:
+            break  # the summary when present; the raw reasoning text otherwise
+    if not texts:
+        return None
+    signature = item.get("encrypted_content")
+    return Thinking("\n\n".join(texts), signature=signature if isinstance(signature, str) else None)
+
+
+class _Conversation:
+    """Builds canonical messages from input items: an assistant turn (reasoning,
+    message and function_call items in a row) becomes one assistant message; tool
+    outputs in a row become one user message of ToolResult parts."""
+
+    def __init__(self, system: list[Text]) -> None:
+        self.system = system
+        self.messages: list[Message] = []
+
+    def _last(self, role: str) -> Message | None:
+        last = self.messages[-1] if self.messages else None
+        return last if last is not None and last.role == role else None
+
+    def assistant_part(self, part: Any) -> None:
+        last = self._last("assistant")
+        if last is None:
+            last = Message("assistant")
+            self.messages.append(last)
+        last.parts.append(part)
+
+    def tool_result(self, result: ToolResult) -> None:
+        last = self._last("user")
+        if last is not None and last.parts and all(isinstance(p, ToolResult) for p in last.parts):
+            last.parts.append(result)
+        else:
+            self.messages.append(Message("user", [result]))
+
+    def message(self, item: dict, param: str) -> None:
+        role = item.get("role")
+        content = item.get("content")
+        if role == "user":
+            self.messages.append(
+                Message("user", list(_content(content, f"{param}.content", images=True)))
+            )
+        elif role in ("system", "developer"):
+            parts = _content(content, f"{param}.content", images=False)
+            if self.messages:
+                self.messages.append(Message("system", list(parts)))
+            else:
+                self.system.extend(parts)  # type: ignore[arg-type]
+        elif role == "assistant":
+            for part in _content(content, f"{param}.content", images=False):
+                self.assistant_part(part)
+        else:
+            raise _invalid(
+                "role must be one of user, system, developer, assistant", f"{param}.role"
+            )
+
+    def item(self, item: Any, param: str) -> None:
+        _expect(item, dict, "an object", param)
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind == "message":
+            self.message(item, param)
+        elif kind == "function_call":
+            call_id = _string(item, "call_id", param)
+            name = _string(item, "name", param)
+            args = _arguments(item.get("arguments", ""), f"{param}.arguments")
+            self.assistant_part(ToolCall(id=call_id, name=name, arguments=args))
+        elif kind == "function_call_output":
+            call_id = _string(item, "call_id", param)
+            output = item.get("output")
+            if output is None:
+                raise _invalid(f"{param}.output is required", f"{param}.output")
+            self.tool_result(ToolResult(call_id, _content(output, f"{param}.output", images=True)))
+        elif kind == "reasoning":
+            thinking = _reasoning_item(item, param)
+            if thinking is not None:
+                self.assistant_part(thinking)
+        elif kind == "item_reference":
+            raise _invalid(
+                "item_reference is not supported: this gateway stores no responses; send the "
+                "items themselves",
+                f"{param}.type",
+            )
+        else:
+            raise _invalid(
+                f"input item type {kind!r} is not supported (use message, function_call, "
+                "function_call_output or reasoning)",
+                f"{param}.type",
+            )
+
+
+def _input(body: dict, system: list[Text]) -> list[Message]:
+    raw = body.get("input")
+    if isinstance(raw, str):
+        return [Message("user", [Text(raw)] if raw else [])]
+    if raw is None:
+        raise _invalid("input is required (a string or an array of input items)", "input")
+    _expect(raw, list, "a string or an array of input items", "input")
+    if not raw:
+        raise _invalid("input must contain at least one item", "input")
+    conversation = _Conversation(system)
+    for i, item in enumerate(raw):
+        conversation.item(item, f"input[{i}]")
+    return conversation.messages
+
+
+def _tools(body: dict, unmapped: list[str]) -> list:
+    raw = body.get("tools")
+    if raw is None:
+        return []
+    _expect(raw, list, "an array", "tools")
+    tools = []
+    for i, tool in enumerate(raw):
+        param = f"tools[{i}]"
+        _expect(tool, dict, "an object", param)
+        kind = tool.get("type", "function")
+        if kind == "function":
+            tools.append(_function(tool, param))
+        else:  # hosted tools (web_search, file_search, computer...) run at OpenAI only
+            unmapped.append(f"{param} ({kind})")
+    return tools
+
+
+def _tool_choice(body: dict) -> ToolChoice | None:
+    raw = body.get("tool_choice")
+    choice: ToolChoice | None = None
+    if raw in ("auto", "none", "required"):
+        choice = ToolChoice(mode=raw)
+    elif isinstance(raw, dict) and raw.get("type") == "function":
+        choice = ToolChoice(mode="tool", name=_string(raw, "name", "tool_choice"))
+    elif raw is not None:
+        raise _invalid(
+            'tool_choice must be auto, none, required or {"type": "function", "name": ...}',
+            "tool_choice",
+        )
+    parallel = body.get("parallel_tool_calls")
+    if parallel is not None:
+        _expect(parallel, bool, "a boolean", "parallel_tool_calls")
+        choice = choice or ToolChoice()
+        choice.parallel = parallel
+    return choice
+
+
+def _reasoning(body: dict) -> Reasoning | None:
+    raw = body.get("reasoning")
+    if raw is None:
+        return None
+    _expect(raw, dict, "an object", "reasoning")
+    effort = raw.get("effort")
+    if effort is None or effort == "none":
+        return None
+    if effort not in _EFFORT:
+        raise _invalid(
+            "reasoning.effort must be one of none, minimal, low, medium, high, xhigh",
+            "reasoning.effort",
+        )
+    return Reasoning(effort=_EFFORT[effort])  # type: ignore[arg-type]
+
+
+def _response_format(body: dict, unmapped: list[str]) -> ResponseFormat | None:
+    raw = body.get("text")
+    if raw is None:
+        return None
+    _expect(raw, dict, "an object", "text")
+    if raw.get("verbosity") is not None:
+        unmapped.append("text.verbosity")
+    spec = raw.get("format")
+    if spec is None:
+        return None
+    _expect(spec, dict, "an object", "text.format")
+    kind = spec.get("type")
+    if kind in ("text", "json_object"):
+        return ResponseFormat(type=kind)
+    if kind == "json_schema":
+        schema = _expect(spec.get("schema"), dict, "a JSON schema object", "text.format.schema")
+        strict = spec.get("strict")
+        return ResponseFormat(
+            type="json_schema", schema=schema, name=spec.get("name"), strict=strict
+        )
+    raise _invalid("text.format.type must be text, json_object or json_schema", "text.format.type")
+
+
+def _instructions(body: dict) -> list[Text]:
+    raw = body.get("instructions")
+    if raw is None:
+        return []
+    text = _expect(raw, str, "a string", "instructions")
+    return [Text(text)] if text else []
+
+
+def _refuse_stateful(body: dict) -> None:
+    for name in _STATEFUL:
+        if body.get(name):
+            raise _invalid(
+                f"{name} is not supported: this gateway is stateless and stores no responses "
+                "or conversations; send the whole conversation in input instead",
+                name,
+            )
+
+
+def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
+    """Validate a Responses API create body into a ``ChatRequest``."""
+    if not isinstance(body, dict):
+        raise _invalid("the request body must be a JSON object", "body")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model is required and must be a string", "model")
+    _refuse_stateful(body)
+    system = _instructions(body)
+    messages = _input(body, system)
+    stream = bool(_expect(body.get("stream", False), bool, "a boolean", "stream"))
+    user = body.get("user")
+    if user is not None:
+        _expect(user, str, "a string", "user")
+    metadata = body.get("metadata")
+    if metadata is not None:
+        _expect(metadata, dict, "an object", "metadata")
+    extra = {k: v for k, v in body.items() if k not in _MODELLED and k not in _STATEFUL}
+    unmapped = [k for k, v in extra.items() if v not in _HARMLESS.get(k, ())]
+    if metadata:
+        extra["metadata"] = metadata  # kept for the response object
+    tools = _tools(body, unmapped)
+    response_format = _response_format(body, unmapped)
+    return ChatRequest(
+        dialect="responses",
+        model=model,
+        messages=messages,
+        system=system,
+        tools=tools,
+        tool_choice=_tool_choice(body),
+        max_tokens=_optional_int(body, "max_output_tokens"),
+        temperature=_optional_number(body, "temperature"),
+        top_p=_optional_number(body, "top_p"),
+        stream=stream,
+        response_format=response_format,
+        reasoning=_reasoning(body),
+        user=user,
+        extra=extra,
+        unmapped=unmapped,
+    )
+
+
+# --- the response object ---------------------------------------------------------------
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def render_usage(usage: Usage) -> dict[str, Any]:
+    """Responses usage: input_tokens counts cached input too (OpenAI's convention)."""
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _message_item(item_id: str, text: str | None, status: str = "completed") -> dict[str, Any]:
+    content = [] if text is None else [_output_text(text)]
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": status,
+        "content": content,
+    }
+
+
+def _function_call_item(
+    item_id: str, call_id: str, name: str, arguments: str, status: str = "completed"
+) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+def _reasoning_output(item_id: str, text: str | None, signature: str | None) -> dict[str, Any]:
+    summary = [] if text is None else [{"type": "summary_text", "text": text}]
+    item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": summary}
+    if signature:
+        item["encrypted_content"] = signature
+    return item
+
+
+def _arguments_text(call: ToolCall) -> str:
+    if call.raw_arguments is not None:
+        return call.raw_arguments
+    return orjson.dumps(call.arguments).decode()
+
+
+def _tool_choice_out(request: ChatRequest) -> Any:
+    choice = request.tool_choice
+    if choice is None:
+        return "auto"
+    if choice.mode == "tool":
+        return {"type": "function", "name": choice.name}
+    return choice.mode
+
+
+def _format_out(request: ChatRequest) -> dict[str, Any]:
+    fmt = request.response_format
+    if fmt is None or fmt.type != "json_schema":
+        return {"type": fmt.type if fmt else "text"}
+    return {"type": "json_schema", "name": fmt.name, "schema": fmt.schema, "strict": fmt.strict}
+
+
+def _status_of(reason: str | None) -> tuple[str, dict[str, str] | None]:
+    if reason == "length":
+        return "incomplete", {"reason": "max_output_tokens"}
+    if reason == "content_filter":
+        return "incomplete", {"reason": "content_filter"}
+    return "completed", None
+
+
+def _response_object(
+    request: ChatRequest,
+    *,
+    response_id: str,
+    created: int,
+    status: str,
+    output: list[dict[str, Any]],
+    usage: Usage | None,
+    incomplete: dict[str, str] | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``response`` object, echoing the request's settings as the API does."""
+    instructions = "".join(t.text for t in request.system) or None
+    parallel = request.tool_choice.parallel if request.tool_choice else None
+    effort = request.reasoning.effort if request.reasoning else None
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "background": False,
+        "error": error,
+        "incomplete_details": incomplete,
+        "instructions": instructions,
+        "max_output_tokens": request.max_tokens,
+        "model": request.model,
+        "output": output,
+        "parallel_tool_calls": True if parallel is None else parallel,
+        "previous_response_id": None,
+        "reasoning": {"effort": effort, "summary": None},
+        "store": False,
+        "temperature": request.temperature,
+        "text": {"format": _format_out(request)},
+        "tool_choice": _tool_choice_out(request),
+        "tools": [
+            {
+                "type": "function",
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+                "strict": None,
+            }
+            for tool in request.tools
+        ],
+        "top_p": request.top_p,
+        "truncation": "disabled",
+        "usage": render_usage(usage) if usage is not None else None,
+        "user": request.user,
+        "metadata": request.extra.get("metadata") or {},
+    }
+
+
+def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
+    """Output items in part order; consecutive text parts make one message item."""
+    items: list[dict[str, Any]] = []
+    text_item: dict[str, Any] | None = None
+    for part in response.parts:
+        if isinstance(part, Text):
+            if text_item is None:
+                text_item = _message_item(_new_id("msg"), "")
+                items.append(text_item)
+            text_item["content"][0]["text"] += part.text
+            continue
+        text_item = None
+        if isinstance(part, Thinking) and part.text:
+            items.append(_reasoning_output(_new_id("rs"), part.text, part.signature))
+        elif isinstance(part, ToolCall):
+            items.append(
+                _function_call_item(_new_id("fc"), part.id, part.name, _arguments_text(part))
+            )
+    if not items:
+        items.append(_message_item(_new_id("msg"), ""))
+    return items
+
+
+def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
+    """The ``response`` object for one canonical response."""
+    status, incomplete = _status_of(response.finish_reason)
+    return _response_object(
+        request,
+        response_id=_new_id("resp"),
+        created=response.created or int(time.time()),
+        status=status,
+        output=_output_items(response),
+        usage=response.usage,
+        incomplete=incomplete,
+    )
+
+
+# --- streaming -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Item:
+    """One output item while it streams."""
+
+    kind: str  # text | thinking | tool_call
+    output_index: int
+    item_id: str
+    text: str = ""  # message text, reasoning summary text or function arguments
+    call_id: str = ""
+    name: str = ""
+    signature: str | None = None
+    closed: bool = False
+
+
+_ITEM_PREFIX = {"text": "msg", "thinking": "rs", "tool_call": "fc"}
+_FAILED_CODES = {"rate_limit_error": "rate_limit_exceeded"}
+
+
+class StreamRenderer:
+    """Canonical events -> Responses SSE events, each with its ``sequence_number``.
+
+    Message and reasoning items open on their first non-empty delta (an empty item is
+    never sent); function_call items open on PartStart (id and name are known there).
+    ``output_index`` counts the items actually sent, in order. Items close on PartStop
+    (or at the end), then ``response.completed`` / ``response.incomplete`` carries the
+    whole response with usage (usage after the finish reason still counts).
+    """
+
+    def __init__(self, request: ChatRequest) -> None:
+        self.request = request
+        self.id = _new_id("resp")
+        self.created = int(time.time())
+        self.sequence = 0
+        self.started = False
+        self.usage = Usage()
+        self.finish: Finish | None = None
+        self._kinds: dict[int, str] = {}  # canonical index -> part kind
+        self._tools: dict[int, PartStart] = {}  # tool PartStarts not yet opened
+        self._signatures: dict[int, str] = {}
+        self._items: dict[int, _Item] = {}  # canonical index -> item
+        self._done: dict[int, dict[str, Any]] = {}  # output_index -> finished item
+
+    def event(self, kind: str, **payload: Any) -> bytes:
+        body = {"type": kind, **payload, "sequence_number": self.sequence}
+        self.sequence += 1
+        return sse_bytes(orjson.dumps(body), kind)
+
+    def _response(self, status: str, **more: Any) -> dict[str, Any]:
+        return _response_object(
+            self.request,
+            response_id=self.id,
+            created=self.created,
+            status=status,
+            output=[self._done[i] for i in sorted(self._done)],
+            usage=more.pop("usage", None),
+            **more,
+        )
+
+    def start(self, event: Start | None) -> list[bytes]:
+        self.started = True
+        if event is not None:
+            self.created = event.created or self.created
+            if event.usage:
+                self.usage.merge(event.usage)
+        response = self._response("in_progress")
+        return [
+            self.event("response.created", response=response),
+            self.event("response.in_progress", response=response),
+        ]
+
+    def feed(self, event: StreamEvent) -> list[bytes]:
+        out: list[bytes] = []
+        if not self.started:
+            out += self.start(event if isinstance(event, Start) else None)
+        match event:
+            case PartStart(index=i, kind=kind):
+                self._kinds[i] = kind
+                if kind == "tool_call":
+                    out += self._open(i, "tool_call", event)
+            case TextDelta(index=i, text=text) if text:
+                out += self._delta(i, "text", text)
+            case ToolArgsDelta(index=i, fragment=fragment) if fragment:
+                out += self._delta(i, "tool_call", fragment)
+            case ThinkingDelta(index=i, text=text, signature=signature):
+                if signature:
+                    item = self._items.get(i)
+                    if item is not None:
+                        item.signature = signature
+                    else:
+                        self._signatures[i] = signature
+                if text:
+                    out += self._delta(i, "thinking", text)
+            case PartStop(index=i):
+                item = self._items.get(i)
+                if item is not None:
+                    out += self._close(item)
+            case UsageEvent(usage=usage):
+                self.usage.merge(usage)
+            case Finish():
+                self.finish = event
+        return out
+
+    def _open(self, index: int, kind: str, start: PartStart | None = None) -> list[bytes]:
+        item = _Item(kind, len(self._items), _new_id(_ITEM_PREFIX[kind]))
+        item.signature = self._signatures.pop(index, None)
+        self._items[index] = item
+        where = {"output_index": item.output_index}
+        if kind == "tool_call":
+            item.call_id = (start.tool_id if start else None) or _new_id("call")
+            item.name = (start.tool_name if start else None) or ""
+            added = _function_call_item(item.item_id, item.call_id, item.name, "", "in_progress")
+            return [self.event("response.output_item.added", **where, item=added)]
+        if kind == "thinking":
+            added = _reasoning_output(item.item_id, None, None)
+            return [
+                self.event("response.output_item.added", **where, item=added),
+                self.event(
+                    "response.reasoning_summary_part.added",
+                    item_id=item.item_id,
+                    **where,
+                    summary_index=0,
+                    part={"type": "summary_text", "text": ""},
+                ),
+            ]
+        added = _message_item(item.item_id, None, "in_progress")
+        return [
+            self.event("response.output_item.added", **where, item=added),
+            self.event(
+                "response.content_part.added",
+                item_id=item.item_id,
+                **where,
+                content_index=0,
+                part=_output_text(""),
+            ),
+        ]
+
+    def _delta(self, index: int, kind: str, text: str) -> list[bytes]:
+        out: list[bytes] = []
+        item = self._items.get(index)
+        if item is None:
+            out += self._open(index, self._kinds.get(index, kind))
+            item = self._items[index]
+        if item.closed:
+            return out  # a delta after PartStop: the item already went out whole
+        item.text += text
+        where = {"item_id": item.item_id, "output_index": item.output_index}
+        if item.kind == "tool_call":
+            out.append(self.event("response.function_call_arguments.delta", **where, delta=text))
+        elif item.kind == "thinking":
+            out.append(
+                self.event(
+                    "response.reasoning_summary_text.delta", **where, summary_index=0, delta=text
+                )
+            )
+        else:
+            out.append(
+                self.event(
+                    "response.output_text.delta", **where, content_index=0, delta=text, logprobs=[]
+                )
+            )
+        return out
+
+    def _close(self, item: _Item) -> list[bytes]:
+        if item.closed:
+            return []
+        item.closed = True
+        where = {"item_id": item.item_id, "output_index": item.output_index}
+        out: list[bytes] = []
+        if item.kind == "tool_call":
+            arguments = item.text or "{}"
+            out.append(
+                self.event("response.function_call_arguments.done", **where, arguments=arguments)
+            )
+            done = _function_call_item(item.item_id, item.call_id, item.name, arguments)
+        elif item.kind == "thinking":
+            summary = {"type": "summary_text", "text": item.text}
+            out.append(
+                self.event(
+                    "response.reasoning_summary_text.done", **where, summary_index=0, text=item.text
+                )
+            )
+            out.append(
+                self.event(
+                    "response.reasoning_summary_part.done", **where, summary_index=0, part=summary
+                )
+            )
+            done = _reasoning_output(item.item_id, item.text, item.signature)
+        else:
+            part = _output_text(item.text)
+            out.append(
+                self.event(
+                    "response.output_text.done",
+                    **where,
+                    content_index=0,
+                    text=item.text,
+                    logprobs=[],
+                )
+            )
+            out.append(
+                self.event("response.content_part.done", **where, content_index=0, part=part)
+            )
+            done = _message_item(item.item_id, item.text)
+        self._done[item.output_index] = done
+        out.append(
+            self.event("response.output_item.done", output_index=item.output_index, item=done)
+        )
+        return out
+
+    def _close_all(self) -> list[bytes]:
+        out: list[bytes] = []
+        for item in sorted(self._items.values(), key=lambda it: it.output_index):
+            out += self._close(item)
+        return out
+
+    def end(self) -> list[bytes]:
+        """Close open items, then ``response.completed`` (or ``response.incomplete``)."""
+        if self.finish is None:
+            # Never a silent cut: a stream without Finish is an error the caller must see.
+            return self.fail(errors.UpstreamError("upstream stream ended unexpectedly"))
+        out = [] if self.started else self.start(None)
+        out += self._close_all()
+        status, incomplete = _status_of(self.finish.reason)
+        response = self._response(status, usage=self.usage, incomplete=incomplete)
+        kind = "response.completed" if status == "completed" else "response.incomplete"
+        out.append(self.event(kind, response=response))
+        return out
+
+    def fail(self, error: Any) -> list[bytes]:
+        """An ``error`` event, then ``response.failed`` with what was sent so far."""
+        error = _as_gateway_error(error)
+        out = [] if self.started else self.start(None)
+        out.append(render_stream_error(error, self.sequence))
+        self.sequence += 1
+        code = _FAILED_CODES.get(error.kind, "server_error")
+        failed = self._response(
+            "failed", usage=self.usage, error={"code": code, "message": error.message}
+        )
+        out.append(self.event("response.failed", response=failed))
+        return out
+
+
+def _as_gateway_error(error: Any) -> errors.GatewayError:
+    if isinstance(error, errors.GatewayError):
+        return error
+    return errors.GatewayError(str(error))
+
+
+async def render_stream(
+    events: AsyncIterator[StreamEvent], request: ChatRequest
+) -> AsyncIterator[bytes]:
+    """Responses SSE, one event per yielded chunk, as canonical events arrive. An
+    ErrorEvent becomes ``error`` then ``response.failed``, and the stream ends."""
+    renderer = StreamRenderer(request)
+    async for event in events:
+        if isinstance(event, ErrorEvent):
+            for chunk in renderer.fail(event.error):
+                yield chunk
+            return
+        for chunk in renderer.feed(event):
+            yield chunk
+    for chunk in renderer.end():
+        yield chunk
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def render_stream_error(error: errors.GatewayError, sequence_number: int = 0) -> bytes:
+    """The Responses ``error`` stream event (code, message, param)."""
+    body = render_error(_as_gateway_error(error))["error"]
+    payload = {
+        "type": "error",
+        "code": body["code"] or body["type"],
+        "message": body["message"],
+        "param": body["param"],
+        "sequence_number": sequence_number,
+    }
+    return sse_bytes(orjson.dumps(payload), "error")

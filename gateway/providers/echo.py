@@ -1,0 +1,238 @@
+"""The built-in ``echo`` provider: deterministic, needs no key and no network.
+
+It lets a fresh install, the tests and the playground exercise every path offline:
+- it answers ``Echo: <last user text>``, streamed word by word;
+- it calls a tool when the request forces one (tool_choice required / a named tool) or
+  when the last user message says "use the <name> tool" or "call <name>": the
+  arguments fill the tool's required properties from its JSON schema;
+- after tool results it says what each tool returned.
+
+Deployment params tune it for tests and demos: ``delay`` (seconds between streamed
+chunks), ``first_delay`` (seconds before the first), ``fail_status`` (answer with that
+upstream status instead), ``reply`` (fixed text instead of the echo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from ..errors import UpstreamError
+from ..registry import DeploymentEntry
+from ..types import (
+    ChatRequest,
+    ChatResponse,
+    Finish,
+    Message,
+    Part,
+    PartStart,
+    PartStop,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Tool,
+    ToolArgsDelta,
+    ToolCall,
+    ToolResult,
+    Usage,
+    UsageEvent,
+)
+from .base import Exchange, Provider, register
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _last_user(request: ChatRequest) -> Message | None:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message
+    return None
+
+
+def _example_value(schema: dict[str, Any], name: str, prompt: str) -> Any:
+    kind = schema.get("type")
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [_example_value(schema.get("items") or {"type": "string"}, name, prompt)]
+    if kind == "object":
+        return _arguments_for(schema, prompt)
+    return prompt[:80] if name in ("query", "text", "input", "prompt", "command") else name
+
+
+def _arguments_for(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
+    props: dict[str, Any] = schema.get("properties") or {}
+    required = schema.get("required") or list(props)[:1]
+    return {name: _example_value(props.get(name) or {}, name, prompt) for name in required}
+
+
+def _tool_to_call(request: ChatRequest, prompt: str) -> Tool | None:
+    if not request.tools:
+        return None
+    choice = request.tool_choice
+    if choice is not None and choice.mode == "none":
+        return None
+    if choice is not None and choice.mode == "tool" and choice.name:
+        return next((t for t in request.tools if t.name == choice.name), None)
+    lowered = prompt.lower()
+    for tool in request.tools:
+        name = re.escape(tool.name.lower())
+        if re.search(rf"(use|call|run) (the )?{name}( tool)?\b", lowered):
+            return tool
+    if choice is not None and choice.mode == "required":
+        return request.tools[0]
+    return None
+
+
+def plan_reply(request: ChatRequest, deployment: DeploymentEntry) -> list[Part]:
+    """The deterministic answer's parts for ``request``."""
+    fixed = deployment.params.get("reply")
+    if isinstance(fixed, str):
+        return [Text(fixed)]
+    last = request.messages[-1] if request.messages else None
+    results = [p for p in (last.parts if last else []) if isinstance(p, ToolResult)]
+    if results:
+        said = "; ".join(
+            f"{r.call_id} {'failed' if r.is_error else 'returned'}: "
+            + " ".join(c.text for c in r.content if isinstance(c, Text))
+            for r in results
+        )
+        return [Text(f"Tool results received. {said}")]
+    user = _last_user(request)
+    prompt = user.text() if user else ""
+    tool = _tool_to_call(request, prompt)
+    if tool is not None:
+        call = ToolCall(
+            id="call_" + uuid.uuid4().hex[:24],
+            name=tool.name,
+            arguments=_arguments_for(tool.parameters or {}, prompt),
+        )
+        return [Text(f"Calling {tool.name}."), call]
+    return [Text(f"Echo: {prompt}" if prompt else "Echo: (no text)")]
+
+
+def _usage(request: ChatRequest, parts: list[Part]) -> Usage:
+    prompt = sum(_words(m.text()) + 3 for m in request.messages)
+    prompt += sum(_words(t.text) for t in request.system)
+    out = 0
+    for part in parts:
+        if isinstance(part, Text):
+            out += _words(part.text)
+        elif isinstance(part, ToolCall):
+            out += _words(part.name) + len(orjson.dumps(part.arguments)) // 4 + 1
+    return Usage(input_tokens=max(1, prompt), output_tokens=max(1, out))
+
+
+def _truncate(parts: list[Part], max_tokens: int | None) -> tuple[list[Part], bool]:
+    if not max_tokens:
+        return parts, False
+    out: list[Part] = []
+    budget = max_tokens
+    for part in parts:
+        if isinstance(part, Text):
+            words = part.text.split(" ")
+            if len(words) > budget:
+                out.append(Text(" ".join(words[:budget])))
+                return out, True
+            budget -= len(words)
+        out.append(part)
+    return out, False
+
+
+@register
+class EchoProvider(Provider):
+    kind = "echo"
+    dialect = "echo"
+
+    def _fail_if_asked(self, deployment: DeploymentEntry) -> None:
+        status = deployment.params.get("fail_status")
+        if status:
+            raise UpstreamError(
+                f"echo deployment configured to fail with {status}", status=int(status)
+            )
+
+    def _answer(self, request: ChatRequest, deployment: DeploymentEntry):  # type: ignore[no-untyped-def]
+        parts, truncated = _truncate(plan_reply(request, deployment), request.max_tokens)
+        if truncated:
+            reason = "length"
+        elif any(isinstance(p, ToolCall) for p in parts):
+            reason = "tool_calls"
+        else:
+            reason = "stop"
+        return parts, reason, _usage(request, parts)
+
+    async def complete(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> ChatResponse:
+        exchange.begin("echo://" + deployment.model, b"")
+        self._fail_if_asked(deployment)
+        delay = float(deployment.params.get("first_delay") or 0)
+        if delay:
+            await asyncio.sleep(delay)
+        parts, reason, usage = self._answer(request, deployment)
+        exchange.usage = usage
+        exchange.end()
+        return ChatResponse(
+            id="echo-" + uuid.uuid4().hex[:24],
+            model=deployment.model,
+            parts=parts,
+            finish_reason=reason,  # type: ignore[arg-type]
+            usage=usage,
+            created=int(time.time()),
+        )
+
+    async def stream(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[StreamEvent]:
+        exchange.begin("echo://" + deployment.model, b"")
+        self._fail_if_asked(deployment)
+        delay = float(deployment.params.get("delay") or 0)
+        first_delay = float(deployment.params.get("first_delay") or 0)
+        if first_delay:
+            await asyncio.sleep(first_delay)
+        parts, reason, usage = self._answer(request, deployment)
+        exchange.received(b"")
+        yield Start(
+            id="echo-" + uuid.uuid4().hex[:24],
+            model=deployment.model,
+            created=int(time.time()),
+            usage=Usage(input_tokens=usage.input_tokens),
+        )
+        for index, part in enumerate(parts):
+            if isinstance(part, Text):
+                yield PartStart(index, "text")
+                words = part.text.split(" ")
+                for n, word in enumerate(words):
+                    if delay:
+                        await asyncio.sleep(delay)
+                    yield TextDelta(index, word if n == 0 else " " + word)
+            elif isinstance(part, ToolCall):
+                yield PartStart(index, "tool_call", tool_id=part.id, tool_name=part.name)
+                text = orjson.dumps(part.arguments).decode()
+                for start in range(0, len(text), 8):  # arguments in pieces, like real upstreams
+                    if delay:
+                        await asyncio.sleep(delay)
+                    yield ToolArgsDelta(index, text[start : start + 8])
+            yield PartStop(index)
+        exchange.usage = usage
+        exchange.end()
+        yield UsageEvent(usage)
+        yield Finish(reason)  # type: ignore[arg-type]
+
+    async def list_models(self) -> list[str]:
+        return ["echo"]

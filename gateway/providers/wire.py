@@ -1,0 +1,54 @@
+"""What every HTTP adapter shares on the wire: reading Retry-After, mapping transport
+failures, and resolving the provider's secret and extra headers at call time."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+
+from ..errors import UpstreamConnectionError, UpstreamError, UpstreamTimeout
+from ..models import MissingSecret, resolve_secret
+from ..registry import ProviderEntry
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the upstream asks us to wait: ``retry-after-ms``, or ``Retry-After`` as
+    seconds or an HTTP date."""
+    headers = response.headers
+    if ms := headers.get("retry-after-ms"):
+        try:
+            return max(float(ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def transport_error(exc: Exception, where: str) -> UpstreamError:
+    """A timeout or connection failure talking to ``where`` as an UpstreamError."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"upstream {where} timed out ({type(exc).__name__})")
+    return UpstreamConnectionError(f"could not reach upstream {where}: {type(exc).__name__}")
+
+
+def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
+    """The provider's secret and extra headers with ``os.environ/NAME`` references
+    resolved now; an unset variable is a 502 naming it (never the secret)."""
+    try:
+        secret = resolve_secret(provider.secret)
+        extra = {k: resolve_secret(v) for k, v in provider.extra_headers.items()}
+    except MissingSecret as exc:
+        raise UpstreamError(f"provider {provider.name!r}: {exc}", status=502) from None
+    return secret, extra

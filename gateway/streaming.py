@@ -1,0 +1,155 @@
+"""Helpers over canonical stream events: folding a stream into one response, and
+reading server-sent events from an upstream byte stream. No Django imports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from .types import (
+    ChatResponse,
+    ErrorEvent,
+    Finish,
+    Part,
+    PartStart,
+    PartStop,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    ToolArgsDelta,
+    ToolCall,
+    Usage,
+    UsageEvent,
+)
+
+
+class StreamFolder:
+    """Accumulates stream events into a ChatResponse as they pass by (the journal
+    uses it as a tap; tests use it to prove stream == complete)."""
+
+    def __init__(self) -> None:
+        self.response = ChatResponse(id="", model="")
+        self._parts: dict[int, Part] = {}
+        self._args: dict[int, list[str]] = {}
+        self.error: object | None = None
+        self.finished = False
+
+    def feed(self, event: StreamEvent) -> None:
+        r = self.response
+        match event:
+            case Start(id=id_, model=model, created=created, usage=usage):
+                r.id, r.model, r.created = id_, model, created
+                if usage:
+                    r.usage.merge(usage)
+            case PartStart(index=i, kind="text"):
+                self._parts[i] = Text("")
+            case PartStart(index=i, kind="thinking"):
+                self._parts[i] = Thinking("")
+            case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):
+                self._parts[i] = ToolCall(id=tid or "", name=name or "")
+                self._args[i] = []
+            case TextDelta(index=i, text=text):
+                part = self._parts.setdefault(i, Text(""))
+                part.text += text  # type: ignore[union-attr]
+            case ThinkingDelta(index=i, text=text, signature=sig, redacted=red):
+                part = self._parts.setdefault(i, Thinking(""))
+                part.text += text  # type: ignore[union-attr]
+                if sig:
+                    part.signature = (part.signature or "") + sig  # type: ignore[union-attr]
+                if red:
+                    part.redacted = red  # type: ignore[union-attr]
+            case ToolArgsDelta(index=i, fragment=fragment):
+                self._args.setdefault(i, []).append(fragment)
+            case PartStop():
+                pass
+            case UsageEvent(usage=usage):
+                r.usage.merge(usage)
+            case Finish(reason=reason, stop_sequence=seq):
+                r.finish_reason, r.stop_sequence = reason, seq
+                self.finished = True
+            case ErrorEvent(error=error):
+                self.error = error
+
+    def result(self) -> ChatResponse:
+        parts: list[Part] = []
+        for index in sorted(self._parts):
+            part = self._parts[index]
+            if isinstance(part, ToolCall):
+                raw = "".join(self._args.get(index, []))
+                try:
+                    part.arguments = orjson.loads(raw) if raw.strip() else {}
+                except orjson.JSONDecodeError:
+                    part.arguments, part.raw_arguments = {}, raw
+            parts.append(part)
+        self.response.parts = parts
+        return self.response
+
+
+def fold_events(events: Iterable[StreamEvent]) -> ChatResponse:
+    folder = StreamFolder()
+    for event in events:
+        folder.feed(event)
+    return folder.result()
+
+
+async def afold_events(events: AsyncIterator[StreamEvent]) -> ChatResponse:
+    folder = StreamFolder()
+    async for event in events:
+        folder.feed(event)
+    return folder.result()
+
+
+@dataclass(slots=True)
+class SSEMessage:
+    event: str | None
+    data: str
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEMessage]:
+    """Parse server-sent events from an async iterator of text lines (httpx's
+    ``Response.aiter_lines``). Multi-line ``data:`` fields are joined with newlines;
+    comments (``:``) and ``id``/``retry`` fields are ignored."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in lines:
+        if not line:
+            if data:
+                yield SSEMessage(event, "\n".join(data))
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+    if data:
+        yield SSEMessage(event, "\n".join(data))
+
+
+def sse_bytes(data: bytes | str, event: str | None = None) -> bytes:
+    """One server-sent event, ready to write."""
+    if isinstance(data, str):
+        data = data.encode()
+    if event:
+        return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+    return b"data: " + data + b"\n\n"
+
+
+__all__ = [
+    "SSEMessage",
+    "StreamFolder",
+    "afold_events",
+    "fold_events",
+    "iter_sse",
+    "sse_bytes",
+    "Usage",
+]

