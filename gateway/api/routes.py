@@ -1,0 +1,202 @@
+"""Routes and their deployments in the management API (ids in paths: route names may
+contain slashes)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+
+from .. import admin_ops
+from ..models import Deployment, Route
+from .providers import ValidationErrors
+
+router = Router(tags=["routes"])
+
+
+class DeploymentOut(Schema):
+    id: int
+    route_id: int
+    provider: str
+    provider_id: int
+    model: str
+    enabled: bool
+    weight: float
+    rpm: int | None
+    tpm: int | None
+    input_price: Decimal
+    output_price: Decimal
+    cache_read_price: Decimal
+    cache_write_price: Decimal
+    context_window: int | None
+    max_output_tokens: int | None
+    supports_tools: bool
+    supports_vision: bool
+    supports_reasoning: bool
+    params: dict[str, Any]
+
+    @staticmethod
+    def resolve_provider(obj: Deployment) -> str:
+        return obj.provider.name
+
+
+class DeploymentPatch(Schema):
+    provider: str | int | None = None  # name or id
+    model: str | None = None
+    enabled: bool | None = None
+    weight: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    input_price: Decimal | None = None
+    output_price: Decimal | None = None
+    cache_read_price: Decimal | None = None
+    cache_write_price: Decimal | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    supports_tools: bool | None = None
+    supports_vision: bool | None = None
+    supports_reasoning: bool | None = None
+    params: dict[str, Any] | None = None
+
+
+class DeploymentIn(DeploymentPatch):
+    provider: str | int
+    model: str
+
+
+class RouteOut(Schema):
+    id: int
+    name: str
+    description: str
+    enabled: bool
+    strategy: str
+    fallbacks: list[str]
+    context_window_fallback: str
+    drop_params: bool
+    default_params: dict[str, Any]
+    max_attempts: int
+    deployments: list[DeploymentOut]
+
+    @staticmethod
+    def resolve_deployments(obj: Route) -> list[Deployment]:
+        return list(obj.deployments.select_related("provider"))
+
+
+class RoutePatch(Schema):
+    name: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    strategy: str | None = None
+    fallbacks: list[str] | None = None
+    context_window_fallback: str | None = None
+    drop_params: bool | None = None
+    default_params: dict[str, Any] | None = None
+    max_attempts: int | None = None
+
+
+class RouteIn(RoutePatch):
+    name: str
+    deployments: list[DeploymentIn] = []
+
+
+def _invalid(exc: ValidationError) -> tuple[int, dict]:
+    return 422, {"errors": admin_ops.errors_by_field(exc)}
+
+
+def _set_fields(payload: Schema, exclude: set[str] | None = None) -> dict[str, Any]:
+    """The fields the caller sent (``None`` for a nullable field means "clear")."""
+    return payload.dict(exclude_unset=True, exclude=exclude or set())
+
+
+@router.get("/", response=list[RouteOut])
+def list_routes(request):
+    return list(Route.objects.prefetch_related("deployments__provider"))
+
+
+@router.post("/", response={201: RouteOut, 422: ValidationErrors})
+def create_route(request, payload: RouteIn):
+    try:
+        with transaction.atomic():
+            route = admin_ops.save_route(None, _set_fields(payload, {"deployments"}))
+            for index, spec in enumerate(payload.deployments):
+                try:
+                    admin_ops.save_deployment(route, None, _set_fields(spec))
+                except ValidationError as exc:
+                    errors = admin_ops.errors_by_field(exc)
+                    raise ValidationError(
+                        {f"deployments[{index}].{k}": v for k, v in errors.items()}
+                    ) from None
+    except ValidationError as exc:
+        return _invalid(exc)
+    return 201, route
+
+
+@router.get("/{route_id}", response=RouteOut)
+def get_route(request, route_id: int):
+    return get_object_or_404(Route, pk=route_id)
+
+
+@router.patch("/{route_id}", response={200: RouteOut, 422: ValidationErrors})
+def update_route(request, route_id: int, payload: RoutePatch):
+    route = get_object_or_404(Route, pk=route_id)
+    try:
+        return 200, admin_ops.save_route(route, _set_fields(payload))
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+@router.delete("/{route_id}", response={204: None, 409: ValidationErrors})
+def delete_route(request, route_id: int):
+    route = get_object_or_404(Route, pk=route_id)
+    try:
+        admin_ops.delete_route(route)
+    except ValidationError as exc:
+        return 409, {"errors": admin_ops.errors_by_field(exc)}
+    return 204, None
+
+
+@router.get("/{route_id}/deployments", response=list[DeploymentOut])
+def list_deployments(request, route_id: int):
+    route = get_object_or_404(Route, pk=route_id)
+    return list(route.deployments.select_related("provider"))
+
+
+@router.post("/{route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
+def create_deployment(request, route_id: int, payload: DeploymentIn):
+    route = get_object_or_404(Route, pk=route_id)
+    try:
+        return 201, admin_ops.save_deployment(route, None, _set_fields(payload))
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+def _deployment(route_id: int, deployment_id: int) -> tuple[Route, Deployment]:
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("route", "provider"),
+        pk=deployment_id,
+        route_id=route_id,
+    )
+    return deployment.route, deployment
+
+
+@router.patch(
+    "/{route_id}/deployments/{deployment_id}",
+    response={200: DeploymentOut, 422: ValidationErrors},
+)
+def update_deployment(request, route_id: int, deployment_id: int, payload: DeploymentPatch):
+    route, deployment = _deployment(route_id, deployment_id)
+    try:
+        return 200, admin_ops.save_deployment(route, deployment, _set_fields(payload))
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+@router.delete("/{route_id}/deployments/{deployment_id}", response={204: None})
+def delete_deployment(request, route_id: int, deployment_id: int):
+    _, deployment = _deployment(route_id, deployment_id)
+    admin_ops.delete_deployment(deployment)
+    return 204, None

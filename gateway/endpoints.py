@@ -1,0 +1,243 @@
+"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects). They read the
+body (size-capped), resolve the key against the in-memory registry, hand over to
+``service.handle`` and write the reply, streaming chunk by chunk. A client that goes
+away cancels the work, which closes the upstream request. Every other path goes to
+Django (console, admin, management API, health)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from . import registry, runtime, service
+from .errors import AuthenticationFailed, GatewayError, ModelNotFound, RequestTooLarge
+from .service import Caller, Reply, StreamReply
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# (method, path) -> (endpoint, dialect)
+POST_ROUTES: dict[str, tuple[str, str]] = {
+    "/v1/chat/completions": ("chat", "openai"),
+    "/chat/completions": ("chat", "openai"),
+    "/openai/v1/chat/completions": ("chat", "openai"),
+    "/v1/responses": ("chat", "responses"),
+    "/responses": ("chat", "responses"),
+    "/openai/v1/responses": ("chat", "responses"),
+    "/v1/messages": ("chat", "anthropic"),
+    "/anthropic/v1/messages": ("chat", "anthropic"),
+    "/v1/messages/count_tokens": ("count_tokens", "anthropic"),
+    "/anthropic/v1/messages/count_tokens": ("count_tokens", "anthropic"),
+    "/v1/embeddings": ("embeddings", "openai"),
+    "/embeddings": ("embeddings", "openai"),
+    "/openai/v1/embeddings": ("embeddings", "openai"),
+    "/v1/completions": ("completions", "openai"),
+    "/completions": ("completions", "openai"),
+    "/openai/v1/completions": ("completions", "openai"),
+}
+MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
+API_PREFIXES = ("/v1/", "/anthropic/", "/openai/")
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def bearer_token(headers: dict[str, str]) -> str:
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
+
+
+def resolve_caller(headers: dict[str, str]) -> Caller:
+    token = bearer_token(headers)
+    key = registry.current().key(token) if token else None
+    caller = Caller(key=key, user_agent=headers.get("user-agent", ""))
+    if not token:
+        caller.key_error = (
+            "no API key given: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
+        )
+    elif key is None:
+        caller.key_error = "invalid API key"
+    return caller
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None when it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def send_stream(send: Send, reply: StreamReply) -> None:
+    headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    async for chunk in reply.chunks:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def until_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def cancel_on_disconnect(
+    receive: Receive, task: asyncio.Task | None, gone: asyncio.Future
+) -> None:
+    """Cancel ``task`` when the client disconnects (``gone`` marks why)."""
+    await until_disconnect(receive)
+    gone.set_result(True)
+    if task is not None:
+        task.cancel()
+
+
+def json_error(dialect: str, error: GatewayError) -> Reply:
+    body = orjson.dumps(service.protocol(dialect).render_error(error))
+    return Reply(error.status, body, [(b"content-type", b"application/json")])
+
+
+class GatewayApp:
+    """The HTTP side of the ASGI application."""
+
+    def __init__(self, django_app: Callable) -> None:
+        self.django_app = django_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if method == "POST" and path in POST_ROUTES:
+            await runtime.ensure_started()
+            endpoint, dialect = POST_ROUTES[path]
+            runtime.request_started()
+            try:
+                await self.api(scope, receive, send, endpoint, dialect)
+            finally:
+                runtime.request_finished()
+        elif method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS):
+            await runtime.ensure_started()
+            await self.models(scope, send)
+        elif path == "/metrics" and method == "GET":
+            await runtime.ensure_started()
+            await self.metrics(scope, send)
+        elif path.startswith(API_PREFIXES):
+            dialect = "anthropic" if path.startswith(("/anthropic/", "/v1/messages")) else "openai"
+            await send_reply(
+                send,
+                json_error(
+                    dialect, ModelNotFound(f"no such endpoint: {method} {path}", code="unknown_url")
+                ),
+            )
+        else:
+            if scope.get("type") == "http":
+                await runtime.ensure_started()
+            await self.django_app(scope, receive, send)
+
+    async def api(self, scope: Scope, receive: Receive, send: Send, endpoint: str, dialect: str):
+        headers = header_map(scope)
+        caller = resolve_caller(headers)
+        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        declared = headers.get("content-length", "")
+        too_large = RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
+        if declared.isdigit() and int(declared) > limit:
+            await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
+            return
+        try:
+            raw = await read_body(receive, limit)
+        except asyncio.CancelledError:
+            return  # the client left before sending its body
+        if raw is None:
+            await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
+            return
+        # From here the client may go away at any moment: a watcher cancels this task's
+        # work when it does (the upstream request is closed by the cancellation). The
+        # work runs in this task: one task per request instead of two and no wait().
+        task = asyncio.current_task()
+        gone = asyncio.get_running_loop().create_future()
+        watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
+        try:
+            await self.respond(send, endpoint, dialect, raw, headers, caller)
+        except asyncio.CancelledError:
+            if not gone.done():
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            task.uncancel()  # type: ignore[union-attr]
+        finally:
+            watcher.cancel()
+
+    async def respond(self, send, endpoint, dialect, raw, headers, caller) -> None:  # type: ignore[no-untyped-def]
+        reply = await service.handle(endpoint, dialect, raw, headers, caller)
+        if isinstance(reply, StreamReply):
+            try:
+                await send_stream(send, reply)
+            finally:
+                await service._close_quietly(reply.chunks)
+        else:
+            await send_reply(send, reply)
+
+    async def models(self, scope: Scope, send: Send) -> None:
+        headers = header_map(scope)
+        dialect = (
+            "anthropic"
+            if ("anthropic-version" in headers or scope["path"].startswith("/anthropic/"))
+            else "openai"
+        )
+        caller = resolve_caller(headers)
+        proto = service.protocol(dialect)
+        if caller.key is None or caller.key.revoked:
+            await send_reply(send, json_error(dialect, AuthenticationFailed(caller.key_error)))
+            return
+        models = service.list_models(caller.key)
+        path = scope["path"]
+        if path not in MODEL_PATHS:  # GET /v1/models/{id}
+            wanted = path.rsplit("/", 1)[1]
+            found = [m for m in models if m.id == wanted]
+            if not found:
+                await send_reply(
+                    send,
+                    json_error(
+                        dialect,
+                        ModelNotFound(f"model {wanted!r} not found", code="model_not_found"),
+                    ),
+                )
+                return
+            listing = proto.render_models(found)
+            item = listing["data"][0]
+            await send_reply(
+                send, Reply(200, orjson.dumps(item), [(b"content-type", b"application/json")])
+            )
+            return
+        body = orjson.dumps(proto.render_models(models))
+        await send_reply(send, Reply(200, body, [(b"content-type", b"application/json")]))
+
+    async def metrics(self, scope: Scope, send: Send) -> None:
+        from . import metrics
+
+        text = metrics.render().encode()
+        await send_reply(send, Reply(200, text, [(b"content-type", b"text/plain; version=0.0.4")]))

@@ -1,0 +1,416 @@
+"""Per-key limits: allowed routes, requests and tokens per minute, USD budgets.
+
+``admit`` runs before routing: it refuses a revoked or expired key (401), a route the
+key may not use (403), and a key over its requests-per-minute, tokens-per-minute or
+budget (429 with ``retry_after``). It reserves one request and the estimated tokens;
+``Reservation.settle`` later replaces the estimate with the tokens really used and
+adds the request's cost to the budget. The master key is never limited.
+
+Windows are sliding over the last 60 seconds, counted in one-second buckets. Budgets
+run per UTC day, per UTC month or in total; the spend of the current period is read
+once from RequestLog (sum of cost_usd) when a key is first seen, then kept counting.
+
+Counters live in this process's memory unless ``REDIS_URL`` is set: then in Redis
+(one atomic Lua script per admission), so every process and instance enforces one
+limit. Without Redis, each process counts on its own: with N processes a key may get
+up to N times its limits. Exact shared limits need REDIS_URL. If Redis cannot be
+reached, admission falls back to this process's counters rather than failing requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from .errors import AuthenticationFailed, PermissionDenied, RateLimited
+from .registry import KeyEntry
+
+log = logging.getLogger(__name__)
+
+WINDOW = 60  # seconds
+MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD in Redis
+REDIS_PREFIX = "switchyard:limits"
+
+now: Any = time.time  # seam for tests: epoch seconds
+
+
+# --- periods --------------------------------------------------------------------------------
+
+
+def period_bounds(period: str, at: float) -> tuple[str, datetime | None, datetime | None]:
+    """(period id, start, end) of the budget period containing epoch ``at`` (UTC)."""
+    moment = datetime.fromtimestamp(at, UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("d%Y-%m-%d"), start, start + timedelta(days=1)
+    if period == "month":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=32)).replace(day=1)
+        return start.strftime("m%Y-%m"), start, end
+    return "total", None, None
+
+
+def _load_spend_sync(key_id: int, start: datetime | None) -> Decimal:
+    from django.db.models import Sum
+
+    from .models import RequestLog
+
+    rows = RequestLog.objects.filter(key_id=key_id)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+
+
+async def load_spend(key_id: int, start: datetime | None) -> Decimal:
+    """What ``key_id`` spent since ``start``, from the request log (one query)."""
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(_load_spend_sync, thread_sensitive=False)(key_id, start)
+
+
+def _budget_error(key: KeyEntry, spent: Decimal, end: datetime | None, at: float) -> RateLimited:
+    period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    retry_after = max(1.0, end.timestamp() - at) if end is not None else None
+    return RateLimited(
+        f"this API key's budget of ${key.budget_usd} {period} is exhausted "
+        f"(${spent.quantize(Decimal('0.0001'))} spent)",
+        code="budget_exceeded",
+        retry_after=retry_after,
+    )
+
+
+def _rate_error(what: str, limit: int, retry_after: float) -> RateLimited:
+    return RateLimited(
+        f"this API key's limit of {limit} {what} per minute is reached; retry in "
+        f"{max(1, round(retry_after))}s",
+        code="rate_limit_exceeded",
+        retry_after=max(0.0, retry_after),
+    )
+
+
+# --- in-memory counters ---------------------------------------------------------------------
+
+
+class Window:
+    """Requests and tokens in one-second buckets over the last WINDOW seconds."""
+
+    __slots__ = ("buckets", "requests", "tokens")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()  # [second, requests, tokens]
+        self.requests = 0
+        self.tokens = 0
+
+    def prune(self, second: int) -> None:
+        while self.buckets and self.buckets[0][0] <= second - WINDOW:
+            _, requests, tokens = self.buckets.popleft()
+            self.requests -= requests
+            self.tokens -= tokens
+
+    def add(self, second: int, tokens: int) -> list[int]:
+        if not self.buckets or self.buckets[-1][0] != second:
+            self.buckets.append([second, 0, 0])
+        bucket = self.buckets[-1]
+        bucket[1] += 1
+        bucket[2] += tokens
+        self.requests += 1
+        self.tokens += tokens
+        return bucket
+
+    def correct(self, bucket: list[int], delta: int) -> None:
+        """Replace part of a reservation's estimate by the real count (if still held)."""
+        if any(b is bucket for b in self.buckets):
+            bucket[2] += delta
+            self.tokens += delta
+
+    def wait(self, at: float, column: int, total: int, need: int, limit: int) -> float:
+        """Seconds until old buckets free enough room for ``need`` more."""
+        freed = 0
+        for bucket in self.buckets:
+            freed += bucket[column]
+            if total - freed + need <= limit:
+                return bucket[0] + WINDOW - at
+        return float(WINDOW)
+
+
+class MemoryCounters:
+    def __init__(self) -> None:
+        self.windows: dict[int, Window] = {}
+        self.spend: dict[tuple[int, str], Decimal] = {}
+
+    async def spent(self, key: KeyEntry, at: float) -> tuple[Decimal, datetime | None]:
+        period_id, start, end = period_bounds(key.budget_period, at)
+        cached = self.spend.get((key.id, period_id))
+        if cached is None:
+            loaded = await load_spend(key.id, start)
+            cached = self.spend.setdefault((key.id, period_id), loaded)
+        return cached, end
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float) -> Any:
+        if key.budget_usd is not None:
+            spent, end = await self.spent(key, at)
+            if spent >= key.budget_usd:
+                raise _budget_error(key, spent, end, at)
+        if not key.rpm_limit and not key.tpm_limit:
+            return None
+        second = int(at)
+        window = self.windows.setdefault(key.id, Window())
+        window.prune(second)
+        if key.rpm_limit and window.requests + 1 > key.rpm_limit:
+            wait = window.wait(at, 1, window.requests, 1, key.rpm_limit)
+            raise _rate_error("requests", key.rpm_limit, wait)
+        # A request larger than the whole allowance passes when the window is empty,
+        # so that a small tpm never locks a key out for good.
+        if key.tpm_limit and window.tokens and window.tokens + tokens > key.tpm_limit:
+            wait = window.wait(at, 2, window.tokens, tokens, key.tpm_limit)
+            raise _rate_error("tokens", key.tpm_limit, wait)
+        return (window, window.add(second, tokens))
+
+    async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+        if handle is not None and delta:
+            window, bucket = handle
+            window.correct(bucket, delta)
+        if cost and key.budget_usd is not None:
+            period_id, _, _ = period_bounds(key.budget_period, at)
+            if (key.id, period_id) not in self.spend:
+                await self.spent(key, at)
+            self.spend[(key.id, period_id)] += cost
+
+    def forget(self, key_id: int) -> None:
+        self.windows.pop(key_id, None)
+        for entry in [k for k in self.spend if k[0] == key_id]:
+            del self.spend[entry]
+
+
+# --- Redis counters -------------------------------------------------------------------------
+
+# KEYS: requests hash, tokens hash, spend counter. ARGV: rpm, tpm, estimated tokens,
+# budget in 1e-8 USD (-1: none). Returns {"ok", second} or {reason, detail}.
+ADMIT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local sec = tonumber(t[1])
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local est, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+if budget >= 0 then
+  local spent = redis.call('GET', KEYS[3])
+  if not spent then return {'load', '0'} end
+  if tonumber(spent) >= budget then return {'budget', spent} end
+end
+local function window(key)
+  local flat = redis.call('HGETALL', key)
+  local secs, values, total = {}, {}, 0
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s <= sec - 60 then
+      redis.call('HDEL', key, flat[i])
+    else
+      table.insert(secs, s)
+      values[s] = tonumber(flat[i + 1])
+      total = total + values[s]
+    end
+  end
+  table.sort(secs)
+  return total, secs, values
+end
+local function wait(total, secs, values, need, limit)
+  local freed = 0
+  for _, s in ipairs(secs) do
+    freed = freed + values[s]
+    if total - freed + need <= limit then return s + 60 - now end
+  end
+  return 60
+end
+if rpm > 0 then
+  local total, secs, values = window(KEYS[1])
+  if total + 1 > rpm then return {'rpm', tostring(wait(total, secs, values, 1, rpm))} end
+end
+if tpm > 0 then
+  local total, secs, values = window(KEYS[2])
+  if total > 0 and total + est > tpm then
+    return {'tpm', tostring(wait(total, secs, values, est, tpm))}
+  end
+end
+if rpm > 0 then
+  redis.call('HINCRBY', KEYS[1], sec, 1)
+  redis.call('EXPIRE', KEYS[1], 120)
+end
+if tpm > 0 then
+  redis.call('HINCRBY', KEYS[2], sec, est)
+  redis.call('EXPIRE', KEYS[2], 120)
+end
+return {'ok', tostring(sec)}
+"""
+
+# KEYS: tokens hash, spend counter. ARGV: second, token delta, cost in 1e-8 USD.
+SETTLE_SCRIPT = """
+if tonumber(ARGV[2]) ~= 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+end
+if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('INCRBY', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
+
+def _units(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value())
+
+
+class RedisCounters:
+    """Counters shared by every process through Redis (one client per event loop)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+        self._admit: Any = None
+        self._settle: Any = None
+
+    def client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            import redis.asyncio as aioredis
+
+            self._client = aioredis.Redis.from_url(
+                self.url, socket_connect_timeout=2, socket_timeout=2
+            )
+            self._admit = self._client.register_script(ADMIT_SCRIPT)
+            self._settle = self._client.register_script(SETTLE_SCRIPT)
+            self._loop = loop
+        return self._client
+
+    @staticmethod
+    def names(key: KeyEntry, period_id: str) -> list[str]:
+        base = f"{REDIS_PREFIX}:{key.id}"
+        return [f"{base}:requests", f"{base}:tokens", f"{base}:spend:{period_id}"]
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float) -> Any:
+        self.client()
+        period_id, start, end = period_bounds(key.budget_period, at)
+        names = self.names(key, period_id)
+        budget = _units(key.budget_usd) if key.budget_usd is not None else -1
+        args = [key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget]
+        for _ in range(2):
+            reason, detail = await self._admit(keys=names, args=args)
+            reason = reason.decode() if isinstance(reason, bytes) else reason
+            if reason != "load":
+                break
+            spent = await load_spend(key.id, start)
+            ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
+            await self._client.set(names[2], _units(spent), nx=True, **ttl)
+        if reason == "ok":
+            return int(detail)
+        if reason == "budget":
+            raise _budget_error(key, Decimal(int(detail)) * MICRO, end, at)
+        if reason == "rpm":
+            raise _rate_error("requests", key.rpm_limit or 0, float(detail))
+        if reason == "tpm":
+            raise _rate_error("tokens", key.tpm_limit or 0, float(detail))
+        raise RuntimeError(f"unexpected answer from the limits script: {reason!r}")
+
+    async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+        units = _units(cost) if key.budget_usd is not None and cost else 0
+        if not units and not (handle is not None and delta):
+            return
+        self.client()
+        period_id, _, _ = period_bounds(key.budget_period, at)
+        names = self.names(key, period_id)
+        await self._settle(keys=[names[1], names[2]], args=[handle or 0, delta, units])
+
+
+# --- the backend in force -------------------------------------------------------------------
+
+memory = MemoryCounters()
+_redis: RedisCounters | None = None
+_last_redis_warning = 0.0
+
+
+def _backend() -> MemoryCounters | RedisCounters:
+    global _redis
+    url = getattr(settings, "REDIS_URL", "")
+    if not url:
+        return memory
+    if _redis is None or _redis.url != url:
+        _redis = RedisCounters(url)
+    return _redis
+
+
+def _redis_failed(exc: Exception) -> None:
+    global _last_redis_warning
+    if time.monotonic() - _last_redis_warning > 30:
+        _last_redis_warning = time.monotonic()
+        log.warning("limits: Redis unavailable (%s); counting in this process only", exc)
+
+
+def reset() -> None:
+    """Forget every in-memory counter (tests)."""
+    global memory, _redis
+    memory = MemoryCounters()
+    _redis = None
+
+
+@dataclass(slots=True)
+class Reservation:
+    key: KeyEntry
+    route: str
+    estimated_tokens: int
+    backend: Any = None
+    handle: Any = None
+    settled: bool = field(default=False)
+
+    async def settle(self, tokens: int, cost: Decimal) -> None:
+        """Record what the request really used (tokens, cost); once."""
+        if self.settled or self.backend is None:
+            return
+        self.settled = True
+        delta = int(tokens) - self.estimated_tokens
+        cost = Decimal(cost or 0)
+        try:
+            await self.backend.settle(self.key, self.handle, delta, cost, now())
+        except Exception as exc:
+            if self.backend is memory:
+                raise
+            _redis_failed(exc)
+            await memory.settle(self.key, None, 0, cost, now())
+
+
+async def admit(key: KeyEntry, route: str, estimated_tokens: int) -> Reservation:
+    """Check and reserve ``key``'s allowance for one request to ``route``; raise
+    AuthenticationFailed (revoked, expired), PermissionDenied (route not allowed) or
+    RateLimited (rpm, tpm or budget)."""
+    if key.is_master:
+        return Reservation(key=key, route=route, estimated_tokens=estimated_tokens)
+    if key.revoked:
+        raise AuthenticationFailed("this API key has been revoked")
+    at = now()
+    if key.expires_at is not None and key.expires_at.timestamp() <= at:
+        raise AuthenticationFailed("this API key has expired")
+    if not key.allows(route):
+        raise PermissionDenied(f"this API key may not use model {route!r}")
+    tokens = max(0, int(estimated_tokens))
+    reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
+    if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
+        return reservation
+    backend = _backend()
+    try:
+        reservation.handle = await backend.admit(key, tokens, at)
+    except RateLimited:
+        raise
+    except Exception as exc:
+        if backend is memory:
+            raise
+        _redis_failed(exc)
+        backend = memory
+        reservation.handle = await memory.admit(key, tokens, at)
+    reservation.backend = backend
+    return reservation

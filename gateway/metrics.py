@@ -1,0 +1,198 @@
+"""Prometheus metrics for this process, in memory, updated from ``journal.record``.
+
+``observe(record)`` is a few dict updates (cheap enough for the request path);
+``render()`` writes the text exposition format served at GET /metrics. Counters are per
+process: with several workers, Prometheus sums the instances it scrapes."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class Histogram:
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # last: above every bound (+Inf only)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+
+class Registry:
+    """All series of one process. Label sets are (name, value) tuples."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests: dict[Labels, int] = defaultdict(int)
+        self.errors: dict[Labels, int] = defaultdict(int)
+        self.tokens: dict[Labels, int] = defaultdict(int)
+        self.cost: dict[Labels, float] = defaultdict(float)
+        self.disconnects: dict[Labels, int] = defaultdict(int)
+        self.latency: dict[Labels, Histogram] = {}
+        self.ttft: dict[Labels, Histogram] = {}
+        self.overhead: dict[Labels, Histogram] = {}
+
+    def observe(self, rec: Any) -> None:
+        route = rec.route or "(none)"
+        status = str(rec.status)
+        by_status = (("route", route), ("status", status), ("dialect", rec.dialect or ""))
+        by_route = (("route", route),)
+        with self.lock:
+            self.requests[by_status] += 1
+            if rec.status >= 400:
+                self.errors[by_status + (("kind", rec.error_kind or ""),)] += 1
+            if rec.client_disconnected:
+                self.disconnects[by_route] += 1
+            for kind in TOKEN_KINDS:
+                count = getattr(rec, f"{kind}_tokens", 0) or 0
+                if count:
+                    self.tokens[by_status + (("type", kind),)] += count
+            if rec.cost_usd:
+                self.cost[by_status] += float(rec.cost_usd)
+            _histogram(self.latency, by_route, LATENCY_BUCKETS).observe(rec.latency_ms / 1000)
+            if rec.ttft_ms is not None:
+                _histogram(self.ttft, by_route, LATENCY_BUCKETS).observe(rec.ttft_ms / 1000)
+            if rec.overhead_ms is not None:
+                _histogram(self.overhead, by_route, OVERHEAD_BUCKETS).observe(
+                    rec.overhead_ms / 1000
+                )
+
+
+def _histogram(family: dict[Labels, Histogram], labels: Labels, bounds) -> Histogram:  # type: ignore[no-untyped-def]
+    found = family.get(labels)
+    if found is None:
+        found = family[labels] = Histogram(bounds)
+    return found
+
+
+REGISTRY = Registry()
+
+
+def observe(rec: Any) -> None:
+    """Count one finished request (a ``journal.Record``)."""
+    REGISTRY.observe(rec)
+
+
+# --- exposition -----------------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(f'{name}="{_escape(value)}"' for name, value in labels)
+    return "{" + inner + "}" if inner else ""
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out.append(f"# HELP {name} {help_text}")
+    out.append(f"# TYPE {name} {kind}")
+
+
+def _samples(out: list[str], name: str, series: dict[Labels, float]) -> None:
+    for labels, value in sorted(series.items()):
+        out.append(f"{name}{_labels(labels)} {_number(value)}")
+
+
+def _histograms(out: list[str], name: str, family: dict[Labels, Histogram]) -> None:
+    for labels, hist in sorted(family.items()):
+        running = 0
+        for bound, count in zip(hist.bounds, hist.counts, strict=False):
+            running += count
+            out.append(f"{name}_bucket{_labels(labels + (('le', _number(bound)),))} {running}")
+        out.append(f"{name}_bucket{_labels(labels + (('le', '+Inf'),))} {hist.count}")
+        out.append(f"{name}_sum{_labels(labels)} {repr(hist.total)}")
+        out.append(f"{name}_count{_labels(labels)} {hist.count}")
+
+
+def _journal_gauges() -> dict[str, int]:
+    from . import journal
+
+    return journal.stats()
+
+
+def render(journal_stats: Callable[[], dict[str, int]] = _journal_gauges) -> str:
+    """The Prometheus text exposition (format 0.0.4) of this process's metrics."""
+    reg = REGISTRY
+    out: list[str] = []
+    with reg.lock:
+        counters = [
+            ("switchyard_requests_total", "Requests by route, status and dialect.", reg.requests),
+            ("switchyard_errors_total", "Requests answered with status >= 400.", reg.errors),
+            ("switchyard_tokens_total", "Tokens by route, status and type.", reg.tokens),
+            ("switchyard_cost_usd_total", "Cost in USD by route and status.", reg.cost),
+            (
+                "switchyard_client_disconnects_total",
+                "Requests the client left before the answer ended.",
+                reg.disconnects,
+            ),
+        ]
+        for name, help_text, series in counters:
+            _family(out, name, "counter", help_text)
+            _samples(out, name, dict(series))
+        histograms = [
+            ("switchyard_request_duration_seconds", "Total request latency.", reg.latency),
+            ("switchyard_time_to_first_token_seconds", "Time to first token.", reg.ttft),
+            (
+                "switchyard_overhead_seconds",
+                "Gateway time: latency minus upstream time.",
+                reg.overhead,
+            ),
+        ]
+        for name, help_text, family in histograms:
+            _family(out, name, "histogram", help_text)
+            _histograms(out, name, dict(family))
+    stats = journal_stats()
+    gauges = [
+        ("switchyard_journal_queue_depth", "gauge", "Records waiting to be written.", "queued"),
+        (
+            "switchyard_journal_queue_bytes",
+            "gauge",
+            "Bytes of records waiting to be written.",
+            "queued_bytes",
+        ),
+        ("switchyard_journal_pruned_total", "counter", "Log rows pruned by retention.", "pruned"),
+        ("switchyard_journal_written_total", "counter", "Records written.", "written"),
+        (
+            "switchyard_journal_dropped_total",
+            "counter",
+            "Records dropped (queue full, database down at exit, or rejected).",
+            "dropped",
+        ),
+        (
+            "switchyard_journal_write_failures_total",
+            "counter",
+            "Failed batch writes (retried).",
+            "failures",
+        ),
+    ]
+    for name, kind, help_text, field in gauges:
+        _family(out, name, kind, help_text)
+        out.append(f"{name} {int(stats.get(field, 0))}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,327 @@
+"""A lean HTTP/1.1 keep-alive transport for the pooled ``httpx.AsyncClient``.
+
+httpx's default transport (httpcore on anyio) costs more per request than the rest of
+the gateway's hot path: two socket writes per request (head, then body) and a scan of
+every pooled connection, with a readability syscall each, on every request. This
+transport keeps httpx's client API (adapters, timeouts, errors, decoding, and tests'
+``use_transport``) and replaces only the wire: one ``asyncio.Protocol`` per
+connection, responses parsed by httptools (the C parser uvicorn uses), the request
+written in one call, idle connections kept per origin in a LIFO list.
+
+HTTP/1.1 only (what LLM upstreams speak); TLS through the standard ``ssl`` module with
+httpx's default context (certifi). A reused connection that the server had already
+closed is detected when its close arrives (``connection_lost``), and a request that
+fails on a reused connection before any response byte is retried once on a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections import deque
+
+import httptools
+import httpx
+
+HIGH_WATER = 1 << 20  # pause reading a response body past 1 MiB unread
+LOW_WATER = 1 << 18
+
+Origin = tuple[str, str, int]
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection: feeds bytes to httptools and wakes the reader."""
+
+    def __init__(self, origin: Origin) -> None:
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self.waiter: asyncio.Future[None] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        self.status = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_done = False
+        self.complete = False
+        self.keep_alive = True
+        self.until_eof = False
+        self.body: deque[bytes] = deque()
+        self.buffered = 0
+        self.paused = False
+        self.got_bytes = False
+        self.error: Exception | None = None
+
+    # --- asyncio.Protocol --------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = httpx.RemoteProtocolError(f"invalid HTTP response: {exc}")
+            self.keep_alive = False
+            self.close()
+        self.wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and self.until_eof and not self.complete:
+            self.complete = True  # a body delimited by the connection's close
+        elif not self.complete and self.error is None:
+            self.error = httpx.RemoteProtocolError("the upstream closed the connection")
+        self.wake()
+
+    def pause_writing(self) -> None:  # the request is buffered by the transport
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # --- httptools callbacks -----------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+        names = {name.lower() for name, _ in self.headers}
+        self.until_eof = b"content-length" not in names and b"transfer-encoding" not in names
+        self.headers_done = True
+        self.wake()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self.wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self.wake()
+
+    # --- reader side -------------------------------------------------------------------
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, seconds: float | None) -> None:
+        """Until the protocol has news; ``TimeoutError`` after ``seconds``."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            async with asyncio.timeout(seconds):
+                await self.waiter
+        finally:
+            self.waiter = None
+
+    def take(self) -> bytes:
+        chunk = self.body.popleft()
+        self.buffered -= len(chunk)
+        if self.paused and self.buffered < LOW_WATER and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    @property
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.closed and not self.body
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _BodyStream(httpx.AsyncByteStream):
+    """A response body read off its connection; hands the connection back at the end."""
+
+    def __init__(
+        self,
+        pool: PooledTransport,
+        conn: _Connection,
+        read_timeout: float | None,
+        request: httpx.Request,
+    ) -> None:
+        self.pool, self.conn, self.read_timeout = pool, conn, read_timeout
+        self.request = request
+        self.released = False
+
+    async def __aiter__(self):  # type: ignore[override]
+        try:
+            async for chunk in self._chunks():
+                yield chunk
+        except httpx.RequestError as exc:
+            _attach(exc, self.request)
+            raise
+
+    async def _chunks(self):  # type: ignore[no-untyped-def]
+        conn = self.conn
+        while True:
+            if conn.body:
+                yield conn.take()
+                continue
+            if conn.complete:
+                self.release()
+                return
+            if conn.error is not None:
+                self.release()
+                raise conn.error
+            try:
+                await conn.wait(self.read_timeout)
+            except TimeoutError:
+                self.release()
+                raise httpx.ReadTimeout("timed out reading the upstream response") from None
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.pool.release(self.conn)
+
+    async def aclose(self) -> None:
+        self.release()
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """Keep-alive connections per origin, at most ``max_connections`` in use at once."""
+
+    def __init__(self, max_connections: int, max_keepalive: int, keepalive_expiry: float) -> None:
+        self.max_keepalive = max_keepalive
+        self.keepalive_expiry = keepalive_expiry
+        self.slots = asyncio.Semaphore(max_connections)
+        self.idle: dict[Origin, list[_Connection]] = {}
+        self.idle_count = 0
+        self._ssl: ssl.SSLContext | None = None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context(trust_env=False)
+            self._ssl.set_alpn_protocols(["http/1.1"])
+        return self._ssl
+
+    # --- pool ------------------------------------------------------------------------
+    def checkout(self, origin: Origin) -> _Connection | None:
+        idle = self.idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            self.idle_count -= 1
+            if not conn.closed and now - conn.idle_since < self.keepalive_expiry:
+                return conn
+            conn.close()
+        return None
+
+    def release(self, conn: _Connection) -> None:
+        self.slots.release()
+        if conn.reusable and self.idle_count < self.max_keepalive:
+            conn.reset()
+            conn.idle_since = time.monotonic()
+            self.idle.setdefault(conn.origin, []).append(conn)
+            self.idle_count += 1
+        else:
+            conn.close()
+
+    async def connect(self, origin: Origin, seconds: float | None) -> _Connection:
+        scheme, host, port = origin
+        tls = self.ssl_context() if scheme == "https" else None
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(seconds):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(origin),
+                    host,
+                    port,
+                    ssl=tls,
+                    server_hostname=host if tls else None,
+                )
+        except TimeoutError:
+            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        return conn
+
+    # --- one request -------------------------------------------------------------------
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._handle(request)
+        except httpx.RequestError as exc:
+            _attach(exc, request)
+            raise
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        url = request.url
+        origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        payload = _serialize(request, await request.aread())
+        try:
+            async with asyncio.timeout(timeouts.get("pool")):
+                await self.slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout("no upstream connection free in time") from None
+        conn: _Connection | None = None
+        try:
+            for _ in range(2):
+                conn = self.checkout(origin)
+                reused = conn is not None
+                if conn is None:
+                    conn = await self.connect(origin, timeouts.get("connect"))
+                conn.transport.write(payload)  # type: ignore[union-attr]
+                while not conn.headers_done and conn.error is None:
+                    try:
+                        await conn.wait(timeouts.get("read"))
+                    except TimeoutError:
+                        raise httpx.ReadTimeout("timed out waiting for the upstream") from None
+                if conn.headers_done:
+                    break
+                if not (reused and not conn.got_bytes):
+                    raise conn.error  # type: ignore[misc]
+                conn.close()  # a stale keep-alive connection: once more on a new one
+            else:
+                raise conn.error  # type: ignore[misc]
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            self.slots.release()
+            raise
+        stream = _BodyStream(self, conn, timeouts.get("read"), request)
+        return httpx.Response(
+            conn.status,
+            headers=conn.headers,
+            stream=stream,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def aclose(self) -> None:
+        for idle in self.idle.values():
+            for conn in idle:
+                conn.close()
+        self.idle.clear()
+        self.idle_count = 0
+
+
+def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:
+    try:
+        exc.request  # noqa: B018  (raises when unset)
+    except RuntimeError:
+        exc.request = request
+
+
+def _serialize(request: httpx.Request, body: bytes) -> bytes:
+    """The request head and body as one buffer (one write)."""
+    lines = [b"%s %s HTTP/1.1" % (request.method.encode(), request.url.raw_path)]
+    chunked = False
+    for name, value in request.headers.raw:
+        if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+            chunked = True
+        lines.append(name + b": " + value)
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    if chunked:  # a streamed request body, read whole above: send it as one chunk
+        return head + (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+    return head + body

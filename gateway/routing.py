@@ -1,0 +1,399 @@
+"""Routing: turn a route into attempts on its deployments, with retries, backoff,
+fallbacks to other routes and cooldowns of failing deployments.
+
+``run(snapshot, route, call, attempts)`` is the only entry point the service uses.
+``call(route, deployment)`` performs ONE upstream attempt: it returns a result, or
+raises. Streams return from ``call`` only after the first upstream event, so every
+retry here happens before the client saw a byte.
+
+Policy, in order:
+- a route's deployments are chosen by its strategy (``weighted``, ``least_busy``,
+  ``lowest_latency``), preferring one not tried yet in this request, skipping
+  deployments that cool down or reached their ``rpm``/``tpm`` cap;
+- retryable failures (connection errors, timeouts, 408, 409, 429, 5xx) are retried up
+  to ``RouteEntry.max_attempts`` with exponential backoff and jitter; a ``Retry-After``
+  is honoured (up to a cap) when the same deployment is tried again;
+- a route that used its attempts hands over to its ``fallbacks`` in order; an upstream
+  "prompt too long" error goes at once to ``context_window_fallback``;
+- every other error (4xx, InvalidRequest, ...) propagates at once.
+
+All state is per process and in memory; entries of a deployment whose definition
+changed are forgotten when the registry snapshot changes. Nothing here queries the
+database or blocks: the work per request is O(deployments in the chain).
+
+Settings (read at each call, all optional): SWITCHYARD_RETRY_BASE_SECONDS (0.25),
+SWITCHYARD_RETRY_MAX_BACKOFF_SECONDS (8), SWITCHYARD_RETRY_AFTER_CAP_SECONDS (30),
+SWITCHYARD_RETRY_TOTAL_SECONDS (120), SWITCHYARD_COOLDOWN_FAILURES (3),
+SWITCHYARD_COOLDOWN_WINDOW_SECONDS (60), SWITCHYARD_COOLDOWN_SECONDS (30).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.conf import settings
+
+from . import registry
+from .errors import GatewayError, NoHealthyDeployment, UpstreamError
+from .journal import Attempt
+from .registry import DeploymentEntry, RouteEntry, Snapshot
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Call = Callable[[RouteEntry, DeploymentEntry], Awaitable[T]]
+
+# Seams for tests: the clock, the sleep and the random source.
+clock: Callable[[], float] = time.monotonic
+sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+rng = random.Random()
+
+LATENCY_SMOOTHING = 0.3  # weight of the newest sample in the moving average
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    base: float
+    max_backoff: float
+    retry_after_cap: float
+    total: float
+    cooldown_failures: int
+    cooldown_window: float
+    cooldown: float
+
+    @classmethod
+    def from_settings(cls) -> Policy:
+        def read(name: str, default: float) -> float:
+            return float(getattr(settings, name, default))
+
+        return cls(
+            base=read("SWITCHYARD_RETRY_BASE_SECONDS", 0.25),
+            max_backoff=read("SWITCHYARD_RETRY_MAX_BACKOFF_SECONDS", 8.0),
+            retry_after_cap=read("SWITCHYARD_RETRY_AFTER_CAP_SECONDS", 30.0),
+            total=read("SWITCHYARD_RETRY_TOTAL_SECONDS", 120.0),
+            cooldown_failures=max(1, int(read("SWITCHYARD_COOLDOWN_FAILURES", 3))),
+            cooldown_window=read("SWITCHYARD_COOLDOWN_WINDOW_SECONDS", 60.0),
+            cooldown=read("SWITCHYARD_COOLDOWN_SECONDS", 30.0),
+        )
+
+    def backoff(self, retry: int) -> float:
+        """Full-jitter exponential backoff before retry number ``retry`` (1, 2, ...)."""
+        ceiling = min(self.max_backoff, self.base * (2 ** (retry - 1)))
+        return ceiling * (0.5 + rng.random() / 2)
+
+
+# --- per-process deployment health ---------------------------------------------------------
+
+
+class Health:
+    """What this process knows about each deployment, by deployment id."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[int, int] = {}
+        self.latency: dict[int, float] = {}
+        self.failures: dict[int, deque[float]] = {}
+        self.cool_until: dict[int, float] = {}
+        # (minute number, requests, tokens) for the rpm/tpm caps
+        self.minute: dict[int, list[int]] = {}
+
+    def forget(self, deployment_id: int) -> None:
+        for table in (self.latency, self.failures, self.cool_until, self.minute):
+            table.pop(deployment_id, None)
+
+    def cooling(self, deployment_id: int, now: float) -> bool:
+        until = self.cool_until.get(deployment_id)
+        if until is None:
+            return False
+        if until <= now:
+            del self.cool_until[deployment_id]
+            self.failures.pop(deployment_id, None)
+            return False
+        return True
+
+    def _minute(self, deployment_id: int, now: float) -> list[int]:
+        minute = int(now // 60)
+        entry = self.minute.get(deployment_id)
+        if entry is None or entry[0] != minute:
+            entry = self.minute[deployment_id] = [minute, 0, 0]
+        return entry
+
+    def over_cap(self, deployment: DeploymentEntry, now: float) -> bool:
+        if not deployment.rpm and not deployment.tpm:
+            return False
+        _, requests, tokens = self._minute(deployment.id, now)
+        return bool(
+            (deployment.rpm and requests >= deployment.rpm)
+            or (deployment.tpm and tokens >= deployment.tpm)
+        )
+
+    def available(self, deployment: DeploymentEntry, now: float) -> bool:
+        return not self.cooling(deployment.id, now) and not self.over_cap(deployment, now)
+
+    def started(self, deployment: DeploymentEntry, now: float) -> None:
+        self.in_flight[deployment.id] = self.in_flight.get(deployment.id, 0) + 1
+        if deployment.rpm or deployment.tpm:
+            self._minute(deployment.id, now)[1] += 1
+
+    def ended(self, deployment_id: int) -> None:
+        self.in_flight[deployment_id] = max(0, self.in_flight.get(deployment_id, 0) - 1)
+
+    def failed(self, deployment_id: int, now: float, policy: Policy) -> None:
+        """Count a failure; enough of them within the window start a cooldown."""
+        seen = self.failures.setdefault(deployment_id, deque())
+        seen.append(now)
+        while seen and seen[0] <= now - policy.cooldown_window:
+            seen.popleft()
+        if len(seen) >= policy.cooldown_failures:
+            self.cool_until[deployment_id] = now + policy.cooldown
+            log.warning(
+                "deployment %s failed %d times in %.0fs: cooling down for %.0fs",
+                deployment_id,
+                len(seen),
+                policy.cooldown_window,
+                policy.cooldown,
+            )
+
+    def succeeded(self, deployment_id: int, seconds: float) -> None:
+        self.failures.pop(deployment_id, None)
+        self.observe_latency(deployment_id, seconds)
+
+    def observe_latency(self, deployment_id: int, seconds: float) -> None:
+        previous = self.latency.get(deployment_id)
+        self.latency[deployment_id] = (
+            seconds if previous is None else previous + LATENCY_SMOOTHING * (seconds - previous)
+        )
+
+
+health = Health()
+
+
+def observe_latency(deployment_id: int, seconds: float) -> None:
+    """Feed a latency sample (seconds) into ``lowest_latency``. ``run`` already measures
+    each successful attempt (for streams: the time to the first event)."""
+    health.observe_latency(deployment_id, seconds)
+
+
+def hold(deployment_id: int) -> Callable[[], None]:
+    """Count a stream as in flight on ``deployment_id`` until the returned release is
+    called (``run`` only counts the wait for the first event): for ``least_busy``."""
+    health.in_flight[deployment_id] = health.in_flight.get(deployment_id, 0) + 1
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if not released:
+            released = True
+            health.ended(deployment_id)
+
+    return release
+
+
+def observe_tokens(deployment_id: int, tokens: int) -> None:
+    """Count tokens a deployment served this minute, for its ``tpm`` cap."""
+    health._minute(deployment_id, clock())[2] += max(0, int(tokens))
+
+
+def reset() -> None:
+    """Forget everything (tests)."""
+    global health
+    health = Health()
+
+
+_known: dict[int, DeploymentEntry] = {}
+
+
+def _on_snapshot(snapshot: Snapshot) -> None:
+    """Forget the health of deployments that changed or disappeared."""
+    seen: dict[int, DeploymentEntry] = {}
+    for route in list(snapshot.routes.values()) + snapshot.patterns:
+        for deployment in route.deployments:
+            seen[deployment.id] = deployment
+    for deployment_id, before in _known.items():
+        if seen.get(deployment_id) != before:
+            health.forget(deployment_id)
+    _known.clear()
+    _known.update(seen)
+
+
+registry.on_change(_on_snapshot)
+
+
+# --- choosing a deployment ----------------------------------------------------------------
+
+
+def _weighted(candidates: list[DeploymentEntry]) -> DeploymentEntry:
+    weights = [max(0.0, d.weight) for d in candidates]
+    if sum(weights) <= 0:
+        return rng.choice(candidates)
+    return rng.choices(candidates, weights=weights)[0]
+
+
+def _lowest(candidates: list[DeploymentEntry], score: Callable[[int], float]) -> DeploymentEntry:
+    best = min(score(d.id) for d in candidates)
+    return _weighted([d for d in candidates if score(d.id) == best])
+
+
+def choose(route: RouteEntry, tried: set[int], now: float) -> DeploymentEntry | None:
+    """The deployment for the next attempt on ``route``: available ones only, those
+    not tried yet in this request first; None when none is available."""
+    available = [d for d in route.deployments if health.available(d, now)]
+    if not available:
+        return None
+    fresh = [d for d in available if d.id not in tried] or available
+    if route.strategy == "least_busy":
+        return _lowest(fresh, lambda i: health.in_flight.get(i, 0))
+    if route.strategy == "lowest_latency":
+        # A deployment never measured scores 0, so it gets measured.
+        return _lowest(fresh, lambda i: health.latency.get(i, 0.0))
+    return _weighted(fresh)
+
+
+def _chain(snapshot: Snapshot, route: RouteEntry) -> list[RouteEntry]:
+    """``route`` then its fallbacks, in order, enabled, each once."""
+    chain: list[RouteEntry] = []
+    names: set[str] = set()
+    for entry in [route] + [snapshot.route(name) for name in route.fallbacks]:
+        if entry is not None and entry.enabled and entry.name not in names:
+            chain.append(entry)
+            names.add(entry.name)
+    return chain
+
+
+def _unavailable(chain: list[RouteEntry], now: float) -> GatewayError:
+    """The error when no deployment in ``chain`` can take a request right now."""
+    deployments = [d for route in chain for d in route.deployments]
+    if not deployments:
+        names = ", ".join(repr(r.name) for r in chain) or "(none enabled)"
+        return NoHealthyDeployment(
+            f"model {chain[0].name if chain else ''!r} has no enabled deployment "
+            f"(routes tried: {names}); add or enable one",
+            code="no_deployments",
+        )
+    waits = [health.cool_until[d.id] - now for d in deployments if d.id in health.cool_until]
+    retry_after = max(1.0, min(waits)) if waits else 60.0
+    return NoHealthyDeployment(
+        f"every deployment of model {chain[0].name!r} and its fallbacks is cooling down "
+        "after repeated failures or at its rate cap; try again shortly",
+        code="no_healthy_deployment",
+        retry_after=retry_after,
+    )
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+
+async def run(snapshot: Snapshot, route: RouteEntry, call: Call[T], attempts: list[Attempt]) -> T:
+    """Call ``call(route, deployment)`` until one succeeds; record each try in
+    ``attempts``. ``call`` must raise before yielding anything to the client, so a
+    failure may be retried elsewhere."""
+    policy = Policy.from_settings()
+    deadline = clock() + policy.total
+    chain = _chain(snapshot, route)
+    now = clock()
+    if not any(health.available(d, now) for r in chain for d in r.deployments):
+        raise _unavailable(chain, now)
+    last: UpstreamError | None = None
+    visited: set[str] = set()
+    while chain:
+        current = chain.pop(0)
+        if current.name in visited:
+            continue
+        visited.add(current.name)
+        try:
+            return await _run_route(current, call, attempts, policy, deadline)
+        except _ContextWindow as overflow:
+            last = overflow.error
+            target = snapshot.route(current.context_window_fallback)
+            if target is None or not target.enabled or target.name in visited:
+                raise overflow.error from None
+            chain = _chain(snapshot, target)
+        except _Exhausted as exhausted:
+            last = exhausted.error or last
+            if exhausted.out_of_time:
+                break
+    if last is not None:
+        raise last
+    raise _unavailable(_chain(snapshot, route), clock())
+
+
+class _ContextWindow(Exception):
+    def __init__(self, error: UpstreamError) -> None:
+        self.error = error
+
+
+class _Exhausted(Exception):
+    def __init__(self, error: UpstreamError | None, out_of_time: bool = False) -> None:
+        self.error = error
+        self.out_of_time = out_of_time
+
+
+async def _run_route(
+    route: RouteEntry, call: Call[T], attempts: list[Attempt], policy: Policy, deadline: float
+) -> T:
+    tried: set[int] = set()
+    last: UpstreamError | None = None
+    previous: DeploymentEntry | None = None
+    for number in range(route.max_attempts):
+        deployment = choose(route, tried, clock())
+        if deployment is None:
+            raise _Exhausted(last)
+        if number:
+            wait = policy.backoff(number)
+            if (
+                last is not None
+                and last.retry_after
+                and previous is not None
+                and deployment.id == previous.id
+            ):
+                if last.retry_after > policy.retry_after_cap:
+                    raise _Exhausted(last)  # not ready soon: move on to the fallbacks
+                wait = max(wait, last.retry_after)
+            if clock() + wait >= deadline:
+                raise _Exhausted(last, out_of_time=True)
+            await sleep(wait)
+        elif clock() >= deadline:
+            raise _Exhausted(last, out_of_time=True)
+        tried.add(deployment.id)
+        previous = deployment
+        started = clock()
+        health.started(deployment, started)
+        try:
+            result = await call(route, deployment)
+        except UpstreamError as exc:
+            ended = clock()
+            attempts.append(_attempt(route, deployment, exc.status, started, ended, exc.message))
+            if exc.context_window_exceeded:
+                raise _ContextWindow(exc) from None
+            if not exc.retryable:
+                raise
+            health.failed(deployment.id, ended, policy)
+            last = exc
+            continue
+        finally:
+            health.ended(deployment.id)
+        ended = clock()
+        attempts.append(_attempt(route, deployment, 200, started, ended))
+        health.succeeded(deployment.id, ended - started)
+        return result
+    raise _Exhausted(last)
+
+
+def _attempt(
+    route: RouteEntry,
+    deployment: DeploymentEntry,
+    status: int,
+    started: float,
+    ended: float,
+    error: str = "",
+) -> Attempt:
+    return Attempt(
+        deployment.id, deployment.label, route.name, status, (ended - started) * 1000, error[:300]
+    )

@@ -1,0 +1,111 @@
+"""Per-process background work: the registry watcher and the journal writer.
+
+Started by the ASGI lifespan (uvicorn) or lazily on the first request (daphne sends
+no lifespan events); stopped, with the journal drained, on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from . import registry
+
+log = logging.getLogger(__name__)
+
+_tasks: list[asyncio.Task] = []
+_in_flight = 0
+_idle: asyncio.Event | None = None
+SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def request_started() -> None:
+    """Count an API request in flight (the journal drains only once they are done)."""
+    global _in_flight
+    _in_flight += 1
+
+
+def request_finished() -> None:
+    global _in_flight
+    _in_flight -= 1
+    if _in_flight <= 0 and _idle is not None:
+        _idle.set()
+
+
+async def wait_for_requests(grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+    """Give in-flight API requests up to ``grace`` seconds to finish (the server cancels
+    what is left afterwards; a cancelled request still records its journal entry)."""
+    global _idle
+    if _in_flight <= 0:
+        return
+    if _idle is None or _idle.is_set():
+        _idle = asyncio.Event()
+    try:
+        await asyncio.wait_for(asyncio.shield(_idle.wait()), grace)
+    except TimeoutError:
+        log.warning("shutdown: %d request(s) still running after %.0fs", _in_flight, grace)
+
+
+_started_loop: asyncio.AbstractEventLoop | None = None
+_lock: asyncio.Lock | None = None
+
+
+async def ensure_started() -> None:
+    """Idempotent: load the registry snapshot and start the background tasks once
+    per event loop."""
+    global _started_loop, _lock
+    loop = asyncio.get_running_loop()
+    if _started_loop is loop:
+        return
+    if _lock is None or _lock._loop is not loop:  # type: ignore[attr-defined]
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _started_loop is loop:
+            return
+        await registry.arebuild()
+        _tasks.append(asyncio.create_task(registry.watch(), name="registry-watch"))
+        from . import journal
+
+        starter = getattr(journal, "start", None)
+        if starter is not None:
+            await starter()
+        _started_loop = loop
+
+
+async def shutdown() -> None:
+    """Stop background tasks and drain the journal (graceful shutdown)."""
+    global _started_loop
+    from . import http, journal
+
+    await wait_for_requests()
+    drain = getattr(journal, "drain", None)
+    if drain is not None:
+        try:
+            await drain()
+        except Exception:
+            log.exception("journal drain failed")
+    for task in _tasks:
+        task.cancel()
+    for task in _tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    _tasks.clear()
+    await http.aclose()
+    _started_loop = None
+
+
+async def lifespan(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    """ASGI lifespan protocol (uvicorn, granian)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await ensure_started()
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,701 @@
+"""The one place that spans layers: parse -> route -> limit -> call upstream -> render ->
+journal. The ASGI endpoints and the console playground both call ``handle``, so every
+request is authenticated, limited, routed, retried and journaled the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.utils import timezone
+
+from . import journal, limits, registry, routing
+from .errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    UpstreamError,
+)
+from .providers.base import Exchange, Provider, adapter_for
+from .registry import DeploymentEntry, KeyEntry, RouteEntry
+from .streaming import StreamFolder
+from .types import (
+    ChatRequest,
+    ModelInfo,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[bytes, bytes]]
+CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who is calling: the key resolved by the endpoint (None: no or unknown key)."""
+
+    key: KeyEntry | None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    user_agent: str = ""
+    from_playground: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    key_error: str = "missing or invalid API key"
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: Headers
+
+
+@dataclass(slots=True)
+class StreamReply:
+    status: int
+    headers: Headers
+    chunks: AsyncIterator[bytes]
+
+
+# Upstream 5xx statuses with a meaning of their own for the caller; any other upstream
+# server failure is the gateway's 502 Bad Gateway (a 500 would blame the gateway itself).
+KEPT_UPSTREAM_5XX = frozenset({503, 504, 529})
+
+
+def client_status(error: GatewayError) -> int:
+    """The HTTP status the caller gets for ``error``."""
+    if (
+        isinstance(error, UpstreamError)
+        and error.status >= 500
+        and error.status not in KEPT_UPSTREAM_5XX
+    ):
+        return 502
+    return error.status
+
+
+def protocol(dialect: str) -> ModuleType:
+    if dialect == "anthropic":
+        from .protocols import anthropic_messages
+
+        return anthropic_messages
+    if dialect == "responses":
+        from .protocols import openai_responses
+
+        return openai_responses
+    from .protocols import openai_chat
+
+    return openai_chat
+
+
+# --- the per-request state ----------------------------------------------------------------
+
+
+class Call:
+    """State of one request while it runs; becomes one journal record at the end."""
+
+    def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
+        self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
+        self.proto = protocol(dialect)
+        self.record = journal.Record(
+            request_id=caller.request_id,
+            dialect=dialect,
+            endpoint=endpoint,
+            user_agent=caller.user_agent[:300],
+            from_playground=caller.from_playground,
+        )
+        self.route: RouteEntry | None = None
+        self.deployment: DeploymentEntry | None = None
+        self.exchange: Exchange | None = None
+        self.reservation: limits.Reservation | None = None
+        self.first_token: float | None = None
+        self.outbound = bytearray()
+        self.done = False
+        self.release_deployment: Callable[[], None] | None = None  # least_busy in-flight hold
+
+    # headers every reply carries
+    def headers(self, content_type: bytes = b"application/json") -> Headers:
+        rid = self.caller.request_id.encode()
+        out: Headers = [(b"content-type", content_type), (b"x-request-id", rid)]
+        if self.dialect == "anthropic":
+            out.append((b"request-id", rid))
+        if self.route is not None:
+            out.append((b"x-switchyard-route", self.route.name.encode()))
+        if self.deployment is not None:
+            out.append((b"x-switchyard-deployment", self.deployment.label.encode()))
+        out.append((b"x-switchyard-attempts", str(len(self.record.attempts)).encode()))
+        return out
+
+    def capture_outbound(self, chunk: bytes) -> None:
+        room = settings.SWITCHYARD_LOG_BODY_MAX_BYTES - len(self.outbound)
+        if room > 0:
+            self.outbound += chunk[:room]
+
+    def error_reply(self, error: GatewayError) -> Reply:
+        body = orjson.dumps(self.proto.render_error(error))
+        headers = self.headers()
+        if error.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
+        self.capture_outbound(body)
+        status = client_status(error)
+        self.finish(status=status, error=error)
+        return Reply(status, body, headers)
+
+    def finish(
+        self,
+        *,
+        status: int,
+        usage: Usage | None = None,
+        finish_reason: str = "",
+        error: BaseException | None = None,
+        disconnected: bool = False,
+    ) -> None:
+        """Complete the record and hand it to the journal (exactly once)."""
+        if self.done:
+            return
+        self.done = True
+        rec = self.record
+        now = time.perf_counter()
+        rec.status = status
+        rec.latency_ms = (now - self.caller.started) * 1000
+        rec.finish_reason = finish_reason or ""
+        rec.client_disconnected = disconnected
+        if self.first_token is not None:
+            rec.ttft_ms = (self.first_token - self.caller.started) * 1000
+        if self.route is not None:
+            rec.route = self.route.name
+        if self.deployment is not None:
+            d = self.deployment
+            rec.deployment_id, rec.provider, rec.upstream_model = d.id, d.provider.name, d.model
+        if self.exchange is not None and self.exchange.started:
+            self.exchange.end()
+            earlier = sum(a.duration_ms for a in rec.attempts[:-1])
+            rec.upstream_ms = earlier + (self.exchange.upstream_ms or 0.0)
+            rec.overhead_ms = max(0.0, rec.latency_ms - (rec.upstream_ms or 0.0))
+        if self.release_deployment is not None:
+            self.release_deployment()
+            self.release_deployment = None
+        if usage is not None:
+            if self.deployment is not None:
+                routing.observe_tokens(self.deployment.id, usage.total_tokens)
+            rec.input_tokens = usage.input_tokens
+            rec.output_tokens = usage.output_tokens
+            rec.cache_read_tokens = usage.cache_read_tokens
+            rec.cache_write_tokens = usage.cache_write_tokens
+            if self.deployment is not None:
+                rec.cost_usd = self.deployment.cost(usage)
+        if error is not None:
+            if isinstance(error, GatewayError):
+                rec.error_kind, rec.error_message = error.kind, error.message[:2000]
+            else:
+                rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
+        if settings.SWITCHYARD_LOG_BODIES:
+            rec.inbound_request = self.raw
+            if self.exchange is not None:
+                rec.upstream_request = self.exchange.request_body
+                rec.upstream_response = bytes(self.exchange.response_body)
+            rec.outbound_response = bytes(self.outbound)
+        if self.reservation is not None:
+            tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
+            settle = self.reservation.settle(tokens, rec.cost_usd)
+            if asyncio.iscoroutine(settle):
+                asyncio.get_running_loop().create_task(settle)
+        journal.record(rec)
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+async def handle(
+    endpoint: str, dialect: str, raw: bytes, headers: Mapping[str, str], caller: Caller
+) -> Reply | StreamReply:
+    """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
+    Never raises: every failure becomes an error reply in the caller's dialect."""
+    call = Call(endpoint, dialect, raw, caller)
+    try:
+        key = _authorize(call)
+        body = _parse_json(raw)
+        if endpoint == "chat":
+            return await _chat(call, key, body, headers)
+        if endpoint == "count_tokens":
+            return await _count_tokens(call, key, body, headers)
+        if endpoint in ("embeddings", "completions"):
+            return await _openai_passthrough(call, key, body, headers)
+        raise ModelNotFound(f"unknown endpoint {endpoint!r}")
+    except GatewayError as error:
+        return call.error_reply(error)
+    except asyncio.CancelledError:
+        call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
+        raise
+    except Exception as exc:  # a bug: log it, answer cleanly, never a traceback
+        log.exception("request %s failed", caller.request_id)
+        return call.error_reply(GatewayError(f"internal error ({type(exc).__name__})"))
+
+
+def reject(endpoint: str, dialect: str, error: GatewayError, caller: Caller) -> Reply:
+    """Answer (and journal) a request refused before its body was read (e.g. 413)."""
+    return Call(endpoint, dialect, b"", caller).error_reply(error)
+
+
+def _authorize(call: Call) -> KeyEntry:
+    key = call.caller.key
+    if key is None:
+        raise AuthenticationFailed(call.caller.key_error)
+    rec = call.record
+    rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
+    if key.revoked:
+        raise AuthenticationFailed("this API key has been revoked")
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        raise AuthenticationFailed("this API key has expired")
+    return key
+
+
+def _parse_json(raw: bytes) -> dict[str, Any]:
+    if not raw.strip():
+        raise InvalidRequest("the request body is empty; expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    if _nests_deeper(body, MAX_JSON_DEPTH):
+        raise InvalidRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+# orjson reads deeper JSON than it writes (255 levels): a body nested deeper than this
+# would fail later, when re-encoded for the upstream or the token estimate.
+MAX_JSON_DEPTH = 128
+
+
+def _nests_deeper(value: Any, limit: int) -> bool:
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _route_for(call: Call, key: KeyEntry, model: Any) -> RouteEntry:
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model is required and must be a string", param="model")
+    route = registry.current().route(model)
+    if route is None or not route.enabled:
+        raise ModelNotFound(f"model {model!r} not found", param="model", code="model_not_found")
+    call.route = route
+    return route
+
+
+def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
+    for name, value in route.default_params.items():
+        body.setdefault(name, value)
+
+
+def _check_unmapped(request: ChatRequest, route: RouteEntry, adapter: Provider) -> None:
+    if route.drop_params or not request.unmapped:
+        return
+    names = sorted(set(request.unmapped))
+    raise InvalidRequest(
+        f"parameter(s) {', '.join(names)} cannot be sent to this model's "
+        f"{adapter.provider.kind} upstream; enable drop_params on route {route.name!r} "
+        "to drop them",
+        param=names[0],
+    )
+
+
+def _passthrough_body(
+    body: dict[str, Any], request: ChatRequest, deployment: DeploymentEntry
+) -> dict[str, Any]:
+    out = dict(body)
+    out["model"] = deployment.model
+    ceiling = deployment.max_output_tokens
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = out.get(name)
+        if ceiling and isinstance(value, int) and value > ceiling:
+            out[name] = ceiling
+    return out
+
+
+# --- chat (OpenAI chat completions and Anthropic messages) --------------------------------
+
+
+async def _chat(
+    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+) -> Reply | StreamReply:
+    route = _route_for(call, key, body.get("model"))
+    _apply_defaults(body, route)
+    request = call.proto.parse_request(body, headers)
+    call.record.stream = request.stream
+    from .tokens import estimate_tokens
+
+    call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
+    snapshot = registry.current()
+
+    if not request.stream:
+
+        async def attempt(
+            route: RouteEntry, deployment: DeploymentEntry
+        ) -> tuple[bytes, Usage, str]:
+            adapter = _begin_attempt(call, route, deployment)
+            if adapter.dialect == call.dialect:
+                data = await adapter.passthrough(
+                    _passthrough_body(body, request, deployment),
+                    deployment,
+                    call.exchange,
+                    request.headers,
+                )
+                reason = _passthrough_finish(data)
+                if "model" in data:  # the public name, as translated paths answer
+                    data["model"] = request.model
+                return orjson.dumps(data), call.exchange.usage, reason
+            _check_unmapped(request, route, adapter)
+            response = await adapter.complete(request, deployment, call.exchange)
+            rendered = orjson.dumps(call.proto.render_response(response, request))
+            return rendered, response.usage, response.finish_reason
+
+        payload, usage, reason = await routing.run(snapshot, route, attempt, call.record.attempts)
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=usage, finish_reason=reason)
+        return Reply(200, payload, call.headers())
+
+    async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
+        adapter = _begin_attempt(call, route, deployment)
+        if adapter.dialect == call.dialect:
+            source = adapter.passthrough_stream(
+                _passthrough_body(body, request, deployment),
+                deployment,
+                call.exchange,
+                request.headers,
+            )
+            passthrough = True
+        else:
+            _check_unmapped(request, route, adapter)
+            source = adapter.stream(request, deployment, call.exchange)
+            passthrough = False
+        iterator = aiter(source)
+        try:
+            first = await anext(iterator)
+        except StopAsyncIteration:
+            raise UpstreamError("the upstream closed the stream before answering") from None
+        return passthrough, first, iterator
+
+    passthrough, first, iterator = await routing.run(
+        snapshot, route, open_stream, call.record.attempts
+    )
+    call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
+    chunks = (
+        _pump_passthrough(
+            call, first, iterator, _model_rewriter(call.deployment.model, request.model)
+        )
+        if passthrough
+        else _pump_translated(call, request, first, iterator)
+    )
+    return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+
+
+def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+    call.route, call.deployment = route, deployment
+    call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
+    return adapter_for(deployment.provider)
+
+
+ANTHROPIC_FINISH = {
+    "end_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "stop_sequence": "stop_sequence",
+}
+
+
+def _model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | None:
+    """Rewrite the upstream model id to the public name in passthrough stream events
+    (a substring test per event; only events naming the model are touched)."""
+    if upstream == public:
+        return None
+    old, new = orjson.dumps(upstream), orjson.dumps(public)
+    pairs = [(b'"model":' + old, b'"model":' + new), (b'"model": ' + old, b'"model": ' + new)]
+
+    def rewrite(raw: bytes) -> bytes:
+        if old in raw:
+            for before, after in pairs:
+                raw = raw.replace(before, after)
+        return raw
+
+    return rewrite
+
+
+def _passthrough_finish(data: dict[str, Any]) -> str:
+    """The canonical finish reason of a passed-through answer (for the journal)."""
+    if "stop_reason" in data:
+        reason = str(data.get("stop_reason") or "")
+        return ANTHROPIC_FINISH.get(reason, reason)
+    choices = data.get("choices") or [{}]
+    return str((choices[0] or {}).get("finish_reason") or "")
+
+
+class _Tap:
+    """Watches canonical events on their way out: first-token time, usage, finish."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.folder = StreamFolder()
+
+    def see(self, event: StreamEvent) -> None:
+        if self.call.first_token is None and isinstance(event, CONTENT_EVENTS):
+            self.call.first_token = time.perf_counter()
+        self.folder.feed(event)
+
+    def close(self, disconnected: bool) -> None:
+        folder = self.folder
+        error = folder.error
+        status = 200
+        if error is not None:
+            status = getattr(error, "status", 502)
+        elif disconnected:
+            status = 499
+        self.call.finish(
+            status=status,
+            usage=folder.response.usage,
+            finish_reason=folder.response.finish_reason if folder.finished else "",
+            error=error
+            if error is not None
+            else (GatewayError("client disconnected") if disconnected else None),
+            disconnected=disconnected,
+        )
+
+
+async def _events(tap: _Tap, first: StreamEvent, iterator: AsyncIterator[StreamEvent]):
+    tap.see(first)
+    yield first
+    async for event in iterator:
+        tap.see(event)
+        yield event
+
+
+async def _pump_translated(
+    call: Call, request: ChatRequest, first: StreamEvent, iterator: AsyncIterator[StreamEvent]
+) -> AsyncIterator[bytes]:
+    tap = _Tap(call)
+    disconnected = True
+    rendered = call.proto.render_stream(_events(tap, first, iterator), request)
+    try:
+        async for chunk in rendered:
+            call.capture_outbound(chunk)
+            yield chunk
+        disconnected = False
+    except GatewayError as error:  # a renderer refusing mid-stream: tell the client
+        tap.folder.error = error
+        chunk = call.proto.render_stream_error(error)
+        call.capture_outbound(chunk)
+        disconnected = False
+        yield chunk
+    finally:
+        await _close_quietly(rendered)
+        await _close_quietly(iterator)
+        tap.close(disconnected)
+
+
+async def _pump_passthrough(
+    call: Call,
+    first: tuple[bytes, list[StreamEvent]],
+    iterator,
+    rewrite: Callable[[bytes], bytes] | None,
+) -> AsyncIterator[bytes]:
+    tap = _Tap(call)
+    disconnected = True
+    try:
+        raw, events = first
+        for event in events:
+            tap.see(event)
+        raw = rewrite(raw) if rewrite else raw
+        call.capture_outbound(raw)
+        yield raw
+        async for raw, events in iterator:
+            for event in events:
+                tap.see(event)
+            if raw:  # a hidden usage-only chunk leaves only its events
+                raw = rewrite(raw) if rewrite else raw
+                call.capture_outbound(raw)
+                yield raw
+        disconnected = False
+    finally:
+        await _close_quietly(iterator)
+        tap.close(disconnected)
+
+
+async def _close_quietly(iterator: Any) -> None:
+    closer = getattr(iterator, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+# --- count_tokens ---------------------------------------------------------------------------
+
+
+async def _count_tokens(
+    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+) -> Reply:
+    from . import tokens
+
+    route = _route_for(call, key, body.get("model"))
+    if not key.allows(route.name):
+        from .errors import PermissionDenied
+
+        raise PermissionDenied(f"this API key may not use model {route.name!r}")
+    counted = dict(body)
+    counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
+    request = call.proto.parse_request(counted, headers)
+    estimate = True
+    count: int | None = None
+    for deployment in route.deployments:
+        adapter = adapter_for(deployment.provider)
+        if adapter.dialect != "anthropic":
+            continue
+        call.deployment = deployment
+        try:
+            upstream_body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
+            upstream_body["model"] = deployment.model
+            count = await adapter.count_tokens(request, deployment, upstream_body, request.headers)
+        except UpstreamError as exc:
+            log.info("count_tokens upstream failed (%s); counting locally", exc.message)
+            count = None
+        if count is not None:
+            estimate = False
+            break
+    if count is None:
+        count = await asyncio.to_thread(tokens.count_request_tokens, request)
+    render = getattr(call.proto, "render_count_tokens", None)
+    payload = orjson.dumps(render(count) if render else {"input_tokens": count})
+    headers_out = call.headers()
+    headers_out.append((b"x-switchyard-token-count", b"estimate" if estimate else b"upstream"))
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=Usage(input_tokens=0))
+    return Reply(200, payload, headers_out)
+
+
+# --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
+
+
+async def _openai_passthrough(
+    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+) -> Reply | StreamReply:
+    route = _route_for(call, key, body.get("model"))
+    _apply_defaults(body, route)
+    call.reservation = await limits.admit(key, route.name, _rough_tokens(call.raw))
+    snapshot = registry.current()
+    stream = bool(body.get("stream")) and call.endpoint == "completions"
+    call.record.stream = stream
+    what = "embeddings" if call.endpoint == "embeddings" else "text completions"
+
+    def adapter_checked(route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        adapter = _begin_attempt(call, route, deployment)
+        if adapter.dialect != "openai":
+            raise InvalidRequest(
+                f"model {route.name!r} cannot serve {what}: its upstream provider "
+                f"({adapter.provider.kind}) offers chat only",
+                param="model",
+            )
+        return adapter
+
+    if not stream:
+
+        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
+            adapter = adapter_checked(route, deployment)
+            upstream = {**body, "model": deployment.model}
+            if call.endpoint == "embeddings":
+                return await adapter.embeddings(upstream, deployment, call.exchange)
+            return await adapter.text_completion(upstream, deployment, call.exchange)
+
+        data = await routing.run(snapshot, route, attempt, call.record.attempts)
+        usage = data.get("usage") or {}
+        prompt = int(usage.get("prompt_tokens") or 0)
+        output = int(usage.get("completion_tokens") or 0)
+        payload = orjson.dumps(data)
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=Usage(input_tokens=prompt, output_tokens=output))
+        return Reply(200, payload, call.headers())
+
+    async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
+        adapter = adapter_checked(route, deployment)
+        iterator = aiter(
+            adapter.text_completion_stream(
+                {**body, "model": deployment.model}, deployment, call.exchange
+            )
+        )
+        try:
+            first = await anext(iterator)
+        except StopAsyncIteration:
+            raise UpstreamError("the upstream closed the stream before answering") from None
+        return first, iterator
+
+    first, iterator = await routing.run(snapshot, route, open_stream, call.record.attempts)
+    call.release_deployment = routing.hold(call.deployment.id)
+
+    async def pump() -> AsyncIterator[bytes]:
+        disconnected = True
+        try:
+            call.first_token = time.perf_counter()
+            call.capture_outbound(first)
+            yield first
+            async for chunk in iterator:
+                call.capture_outbound(chunk)
+                yield chunk
+            disconnected = False
+        finally:
+            await _close_quietly(iterator)
+            call.finish(
+                status=499 if disconnected else 200,
+                usage=call.exchange.usage if call.exchange else None,
+                disconnected=disconnected,
+            )
+
+    return StreamReply(200, call.headers(b"text/event-stream"), pump())
+
+
+def _rough_tokens(raw: bytes) -> int:
+    """About four bytes a token, from the body as received (re-encoding the parsed
+    input fails on nesting deeper than orjson writes)."""
+    return max(1, len(raw) // 4)
+
+
+# --- models -------------------------------------------------------------------------------
+
+
+def list_models(key: KeyEntry) -> list[ModelInfo]:
+    """The routes ``key`` may use, as model entries (no query: the snapshot)."""
+    snapshot = registry.current()
+    return [
+        ModelInfo(id=name, created=route.created, owned_by="switchyard", display_name=name)
+        for name, route in sorted(snapshot.routes.items())
+        if route.enabled and key.allows(name)
+    ]
+
+
+def cost_of(deployment: DeploymentEntry | None, usage: Usage) -> Decimal:
+    return deployment.cost(usage) if deployment is not None else Decimal("0")
