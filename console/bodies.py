@@ -1,0 +1,72 @@
+"""Request bodies made readable: JSON indented, SSE transcripts split into events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+
+TITLES = {
+    "inbound_request": "Inbound request (from the client)",
+    "upstream_request": "Upstream request (to the provider)",
+    "upstream_response": "Upstream response (from the provider)",
+    "outbound_response": "Outbound response (to the client)",
+}
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    event: str
+    data: str
+
+
+@dataclass(slots=True)
+class Body:
+    name: str
+    title: str
+    kind: str  # json | sse | text | empty
+    text: str = ""
+    events: list[SSEEvent] = field(default_factory=list)
+    size: int = 0
+
+
+def _pretty_json(text: str) -> str | None:
+    try:
+        return orjson.dumps(orjson.loads(text), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _sse_events(text: str) -> list[SSEEvent]:
+    events: list[SSEEvent] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+        if data:
+            joined = "\n".join(data)
+            events.append(SSEEvent(name or "message", _pretty_json(joined) or joined))
+    return events
+
+
+def _looks_like_sse(text: str) -> bool:
+    head = text.lstrip()[:200]
+    return head.startswith(("data:", "event:", ":"))
+
+
+def present(name: str, raw: str) -> Body:
+    title = TITLES.get(name, name)
+    if not raw:
+        return Body(name, title, "empty")
+    size = len(raw.encode())
+    if _looks_like_sse(raw):
+        events = _sse_events(raw)
+        if events:
+            return Body(name, title, "sse", events=events, size=size)
+    pretty = _pretty_json(raw)
+    if pretty is not None:
+        return Body(name, title, "json", text=pretty, size=size)
+    return Body(name, title, "text", text=raw, size=size)

@@ -1,0 +1,212 @@
+"""Console forms: they parse what a person typed; validation that matters (and saving)
+is ``gateway.admin_ops``' job, whose errors are put back next to the fields."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from gateway.admin_ops import errors_by_field
+from gateway.models import ApiKey, Provider, Route
+
+JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
+
+
+def show_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Put admin_ops' errors next to their fields (others at the top of the form)."""
+    for field, messages in errors_by_field(exc).items():
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(
+                target, message if target or field == "__all__" else f"{field}: {message}"
+            )
+
+
+class CommaList(forms.CharField):
+    """ "a, b, c" <-> ["a", "b", "c"]."""
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+class ProviderForm(forms.Form):
+    name = forms.SlugField(max_length=100, help_text="letters, digits, - and _")
+    kind = forms.ChoiceField(choices=Provider.Kind.choices)
+    base_url = forms.CharField(
+        required=False, max_length=500, help_text=Provider._meta.get_field("base_url").help_text
+    )
+    # Never rendered with a value: the stored secret does not go back to the browser.
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="An API key (stored encrypted) or os.environ/NAME (read when used).",
+    )
+    clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
+    api_version = forms.CharField(required=False, max_length=50, help_text="Azure only")
+    timeout = forms.FloatField(required=False, min_value=0.1, help_text="seconds")
+    extra_headers = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs=JSON_ATTRS),
+        help_text='JSON object, e.g. {"OpenAI-Organization": "org-1"}',
+    )
+
+    def values(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "kind": data["kind"],
+            "base_url": data["base_url"].strip(),
+            "api_version": data["api_version"].strip(),
+            "timeout": data["timeout"],
+            "extra_headers": data["extra_headers"] or {},
+        }
+
+    def secret_change(self, editing: bool) -> str | None:
+        """None keeps the stored secret (an edit with the field left empty)."""
+        if self.cleaned_data.get("clear_secret"):
+            return ""
+        secret = self.cleaned_data.get("secret") or ""
+        return secret if secret or not editing else None
+
+
+class RouteForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="the model name clients ask for")
+    description = forms.CharField(required=False, max_length=500)
+    enabled = forms.BooleanField(required=False, initial=True)
+    strategy = forms.ChoiceField(choices=Route.Strategy.choices)
+    fallbacks = CommaList(required=False, help_text="route names, in order, comma separated")
+    context_window_fallback = forms.CharField(required=False, max_length=200)
+    drop_params = forms.BooleanField(
+        required=False, initial=True, help_text="drop parameters the upstream does not know"
+    )
+    max_attempts = forms.IntegerField(min_value=1, max_value=20, initial=3)
+    default_params = forms.JSONField(
+        required=False, initial=dict, widget=forms.Textarea(attrs=JSON_ATTRS)
+    )
+
+    def values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["default_params"] = data["default_params"] or {}
+        return data
+
+
+class DeploymentForm(forms.Form):
+    provider = forms.ModelChoiceField(queryset=Provider.objects.all(), empty_label=None)
+    model = forms.CharField(max_length=200, help_text="upstream model id")
+    enabled = forms.BooleanField(required=False, initial=True)
+    weight = forms.FloatField(initial=1.0)
+    rpm = forms.IntegerField(required=False, label="RPM")
+    tpm = forms.IntegerField(required=False, label="TPM")
+    input_price = forms.DecimalField(initial=0, decimal_places=6, label="Input $/1M")
+    output_price = forms.DecimalField(initial=0, decimal_places=6, label="Output $/1M")
+    cache_read_price = forms.DecimalField(initial=0, decimal_places=6, label="Cache read $/1M")
+    cache_write_price = forms.DecimalField(initial=0, decimal_places=6, label="Cache write $/1M")
+    context_window = forms.IntegerField(required=False)
+    max_output_tokens = forms.IntegerField(required=False)
+    supports_tools = forms.BooleanField(required=False, initial=True, label="Tools")
+    supports_vision = forms.BooleanField(required=False, initial=True, label="Vision")
+    supports_reasoning = forms.BooleanField(required=False, label="Reasoning")
+    params = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs=JSON_ATTRS),
+        help_text="extra upstream parameters (JSON)",
+    )
+
+    def values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["params"] = data["params"] or {}
+        return data
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    routes = forms.ModelMultipleChoiceField(
+        queryset=Route.objects.all(),
+        to_field_name="name",
+        required=False,
+        help_text="none selected: every route",
+    )
+    rpm_limit = forms.IntegerField(required=False, min_value=0, label="Requests / min")
+    tpm_limit = forms.IntegerField(required=False, min_value=0, label="Tokens / min")
+    budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
+    budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTH)
+    expires_at = forms.DateTimeField(
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="UTC; empty: never",
+    )
+
+    @classmethod
+    def for_key(cls, key: ApiKey, **kwargs) -> KeyForm:
+        """The form filled in with ``key``'s current values (the edit row)."""
+        return cls(
+            **kwargs,
+            initial={
+                "name": key.name,
+                "routes": [r.name for r in key.routes.all()],
+                "rpm_limit": key.rpm_limit,
+                "tpm_limit": key.tpm_limit,
+                "budget_usd": key.budget_usd,
+                "budget_period": key.budget_period,
+                "expires_at": key.expires_at,
+            },
+        )
+
+
+WINDOWS = {
+    "15m": ("Last 15 minutes", timedelta(minutes=15)),
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(days=1)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    "all": ("All time", None),
+}
+STATUS_CHOICES = [
+    ("", "Any status"),
+    ("ok", "Success (< 400)"),
+    ("4xx", "Client errors (4xx)"),
+    ("5xx", "Upstream errors (5xx)"),
+    ("error", "Any error"),
+]
+
+
+class LogFilterForm(forms.Form):
+    window = forms.ChoiceField(
+        choices=[("", "Any time")] + [(k, label) for k, (label, span) in WINDOWS.items() if span],
+        required=False,
+    )
+    route = forms.CharField(required=False)
+    key = forms.IntegerField(required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    dialect = forms.ChoiceField(
+        choices=[
+            ("", "Any dialect"),
+            ("openai", "OpenAI"),
+            ("anthropic", "Anthropic"),
+            ("responses", "OpenAI Responses"),
+        ],
+        required=False,
+    )
+    q = forms.CharField(required=False, label="Search", max_length=200)
+
+
+class ImportForm(forms.Form):
+    config = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "class": "mono", "spellcheck": "false"}),
+        label="config.yaml",
+    )
+    upload = forms.FileField(required=False, label="or upload a file")
+
+    def text(self) -> str:
+        upload = self.cleaned_data.get("upload")
+        if upload:
+            return upload.read().decode("utf-8", errors="replace")
+        return self.cleaned_data.get("config") or ""

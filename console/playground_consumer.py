@@ -1,0 +1,167 @@
+"""The playground's WebSocket: staff only (the console session's user). The page sends
+``run`` (a new comparison), ``continue`` (a follow-up to every column of one) and
+``stop``; the socket answers with ``comparison``, ``tick`` (new text and live metrics
+of every running column), ``column_done``, ``turn_done`` and ``error`` messages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from gateway import registry, runtime
+
+from . import playground_spec as specs
+from .models import Comparison
+from .playground_run import ColumnRun, TurnRun
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN = 4403
+
+
+def console_key(username: str) -> registry.KeyEntry:
+    """The key playground runs are made (and journaled) with."""
+    return dataclasses.replace(registry.MASTER, name=f"console:{username}", prefix="console")
+
+
+def is_staff(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if not is_staff(self.user):
+            await self.close(code=FORBIDDEN)
+            return
+        await runtime.ensure_started()
+        self.turn: TurnRun | None = None
+        self.turn_task: asyncio.Task | None = None
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self._cancel_turn()
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        try:
+            if action == "stop":
+                if self.turn is not None:
+                    self.turn.stop()
+                return
+            if self.turn_task is not None and not self.turn_task.done():
+                raise specs.SpecError("a run is in progress: stop it first")
+            if action == "run":
+                comparison = await self._create(content.get("spec"))
+                await self._start_turn(comparison, 0)
+            elif action == "continue":
+                comparison, turn = await self._add_followup(
+                    content.get("comparison"), content.get("message")
+                )
+                await self._start_turn(comparison, turn)
+            else:
+                raise specs.SpecError(f"unknown action {action!r}")
+        except specs.SpecError as exc:
+            await self.send_json({"type": "error", "message": str(exc)})
+
+    # --- turns ----------------------------------------------------------------------------
+
+    async def _start_turn(self, comparison: Comparison, turn: int) -> None:
+        columns = []
+        shared = specs.parse_params(comparison.params, "shared parameters")
+        for index, spec in enumerate(comparison.columns):
+            params = specs.parse_params(spec.get("params"), f"column {index + 1}").over(shared)
+            history = specs.column_history(
+                comparison.messages, comparison.followups, comparison.results, index, turn
+            )
+            body = specs.build_body(
+                spec["dialect"], spec["route"], comparison.system, history, params, comparison.tools
+            )
+            columns.append(ColumnRun(index, spec["route"], spec["dialect"], body))
+        await self.send_json(
+            {
+                "type": "comparison",
+                "id": comparison.pk,
+                "turn": turn,
+                "blind": comparison.blind,
+                "user_message": history[-1]["content"],
+                "columns": [self._column_head(comparison, i) for i in range(len(columns))],
+            }
+        )
+        self.turn = TurnRun(columns, self.send_json, blind=comparison.blind)
+        self.turn_task = asyncio.create_task(self._run_turn(comparison, turn, self.turn))
+
+    def _column_head(self, comparison: Comparison, index: int) -> dict[str, Any]:
+        spec = comparison.columns[index]
+        head = {"index": index, "label": specs.label(index)}
+        if not comparison.blind:
+            head.update(route=spec["route"], dialect=spec["dialect"], params=spec.get("params"))
+        return head
+
+    async def _run_turn(self, comparison: Comparison, turn: int, run: TurnRun) -> None:
+        user_agent = dict(self.scope.get("headers") or []).get(b"user-agent", b"").decode()
+        try:
+            await run.run(console_key(self.user.username), f"playground; {user_agent}"[:300])
+        finally:
+            results = [column.result() for column in run.columns]
+            await self._save_results(comparison.pk, turn, results)
+            with contextlib.suppress(Exception):
+                await self.send_json({"type": "turn_done", "id": comparison.pk, "turn": turn})
+
+    async def _cancel_turn(self) -> None:
+        task = getattr(self, "turn_task", None)
+        if task is not None and not task.done():
+            self.turn.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # --- the database -----------------------------------------------------------------------
+
+    @database_sync_to_async
+    def _create(self, raw: Any) -> Comparison:
+        spec = specs.parse_spec(raw, route_exists=lambda name: registry.current().route(name))
+        columns = specs.blind_order(spec.columns) if spec.blind else spec.columns
+        first = spec.messages[-1]["content"]
+        return Comparison.objects.create(
+            created_by=self.user,
+            title=first[:200],
+            system=spec.system,
+            messages=spec.messages,
+            params=spec.params.as_dict(),
+            tools=spec.tools,
+            columns=[c.as_dict() for c in columns],
+            blind=spec.blind,
+            replay_of=spec.replay_of,
+        )
+
+    @database_sync_to_async
+    def _add_followup(self, comparison_id: Any, message: Any) -> tuple[Comparison, int]:
+        if not isinstance(message, str) or not message.strip():
+            raise specs.SpecError("write a message to send to every column")
+        comparison = Comparison.objects.filter(pk=comparison_id).first()
+        if comparison is None:
+            raise specs.SpecError("that comparison no longer exists")
+        turn = len(comparison.followups) + 1
+        if len(comparison.results) < turn:
+            raise specs.SpecError("the previous turn has not finished")
+        comparison.followups = [*comparison.followups, message]
+        comparison.save(update_fields=["followups"])
+        return comparison, turn
+
+    @database_sync_to_async
+    def _save_results(self, pk: int, turn: int, results: list[dict[str, Any]]) -> None:
+        comparison = Comparison.objects.filter(pk=pk).first()
+        if comparison is None:
+            return
+        saved = list(comparison.results)
+        while len(saved) <= turn:
+            saved.append([])
+        saved[turn] = results
+        comparison.results = saved
+        comparison.save(update_fields=["results"])

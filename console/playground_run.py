@@ -1,0 +1,212 @@
+"""Running one playground turn: every column streams through ``gateway.service.handle``
+(the same path as the public API: authenticated, limited, routed, retried, journaled,
+marked from_playground) at the same time. Text is coalesced and sent to the page in
+ticks, so six fast columns cost the socket ~20 messages a second, not one per token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway import registry, service
+from gateway.registry import KeyEntry
+
+from .playground_sse import TranscriptReader, error_message
+
+TICK_SECONDS = 0.05
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ColumnRun:
+    """One column on one turn, from the request it sends to its final metrics."""
+
+    index: int
+    route: str
+    dialect: str
+    body: dict[str, Any]
+    reader: TranscriptReader = field(init=False)
+    state: str = "waiting"  # waiting | streaming | done | error | stopped
+    started: float = 0.0
+    first_token: float | None = None
+    finished: float | None = None
+    status: int = 0
+    request_id: str = ""
+    deployment: str = ""
+    error: str = ""
+    pending: str = ""  # text read but not yet sent to the page
+
+    def __post_init__(self) -> None:
+        self.reader = TranscriptReader(self.dialect)
+
+    def metrics(self, now: float | None = None) -> dict[str, Any]:
+        fold = self.reader.fold
+        end = self.finished or now or time.perf_counter()
+        total_ms = (end - self.started) * 1000 if self.started else None
+        ttft_ms = (self.first_token - self.started) * 1000 if self.first_token else None
+        tokens_per_sec = None
+        if self.first_token and end > self.first_token:
+            # Until the usage arrives, count content chunks (about one token each).
+            produced = fold.output_tokens or fold.content_chunks
+            tokens_per_sec = round(produced / (end - self.first_token), 1)
+        return {
+            "ttft_ms": round(ttft_ms, 1) if ttft_ms is not None else None,
+            "total_ms": round(total_ms, 1) if total_ms is not None else None,
+            "tokens_per_sec": tokens_per_sec,
+            "input_tokens": fold.input_tokens,
+            "output_tokens": fold.output_tokens,
+            "cost_usd": str(self.cost()) if self.finished else None,
+            "status": self.status,
+            "finish_reason": fold.finish_reason,
+        }
+
+    def cost(self) -> Any:
+        """USD at the prices of the deployment that answered (from the snapshot)."""
+        route = registry.current().route(self.route)
+        for deployment in route.deployments if route else ():
+            if deployment.label == self.deployment:
+                return deployment.cost(self.reader.fold)
+        return 0
+
+    def result(self) -> dict[str, Any]:
+        """What is saved in Comparison.results for this column and turn."""
+        fold = self.reader.fold
+        return {
+            "route": self.route,
+            "dialect": self.dialect,
+            "state": self.state,
+            "text": fold.text,
+            "thinking": fold.thinking,
+            "tool_calls": fold.tool_calls,
+            "error": self.error or fold.error,
+            "request_id": self.request_id,
+            "deployment": self.deployment,
+            "metrics": self.metrics(),
+            "request": self.body,
+            "transcript": self.reader.transcript.decode(errors="replace"),
+        }
+
+
+def _header(headers: service.Headers, name: bytes) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode(errors="replace")
+    return ""
+
+
+async def run_column(column: ColumnRun, key: KeyEntry, user_agent: str) -> None:
+    """Stream one column to the end (or until cancelled: the upstream is closed)."""
+    column.started = time.perf_counter()
+    column.state = "streaming"
+    caller = service.Caller(key=key, from_playground=True, user_agent=user_agent)
+    try:
+        reply = await service.handle("chat", column.dialect, orjson.dumps(column.body), {}, caller)
+        column.status = reply.status
+        column.request_id = _header(reply.headers, b"x-request-id") or caller.request_id
+        column.deployment = _header(reply.headers, b"x-switchyard-deployment")
+        if isinstance(reply, service.Reply):
+            column.reader.feed(reply.body)
+            column.error = error_message(reply.body) if reply.status >= 400 else ""
+        else:
+            try:
+                async for chunk in reply.chunks:
+                    shown = column.reader.feed(chunk)
+                    if column.first_token is None and column.reader.fold.content_chunks:
+                        column.first_token = time.perf_counter()
+                    column.pending += shown
+            finally:
+                await reply.chunks.aclose()
+        column.error = column.error or column.reader.fold.error
+        column.state = "error" if column.error else "done"
+    except asyncio.CancelledError:
+        column.state = "stopped"
+        raise
+    except Exception as exc:  # never let one column's bug stop the others
+        column.state, column.error = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        column.finished = time.perf_counter()
+
+
+class TurnRun:
+    """All columns of one turn, streaming at once, reported to ``send``."""
+
+    def __init__(self, columns: list[ColumnRun], send: Send, *, blind: bool) -> None:
+        self.columns = columns
+        self.send = send
+        self.blind = blind
+        self.tasks: list[asyncio.Task] = []
+
+    def public(self, column: ColumnRun) -> dict[str, Any]:
+        """What the page may see of a column (blind mode: nothing that names it)."""
+        data: dict[str, Any] = {
+            "index": column.index,
+            "state": column.state,
+            "metrics": column.metrics(),
+        }
+        if self.blind:
+            data["metrics"]["cost_usd"] = None
+        else:
+            data["request_id"] = column.request_id
+            data["deployment"] = column.deployment
+        return data
+
+    async def run(self, key: KeyEntry, user_agent: str) -> None:
+        self.tasks = [
+            asyncio.create_task(run_column(c, key, user_agent), name=f"playground-{c.index}")
+            for c in self.columns
+        ]
+        reported: set[int] = set()
+        try:
+            while len(reported) < len(self.columns):
+                await asyncio.wait(self.tasks, timeout=TICK_SECONDS)
+                await self._tick(reported)
+        finally:
+            for task in self.tasks:
+                task.cancel()
+            for task in self.tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _tick(self, reported: set[int]) -> None:
+        now = time.perf_counter()
+        live = []
+        for column in self.columns:
+            if column.index in reported:
+                continue
+            text, column.pending = column.pending, ""
+            data = self.public(column)
+            data["metrics"] = {**data["metrics"], **_live_only(column, now)}
+            data["text"] = text
+            live.append(data)
+        if live:
+            await self.send({"type": "tick", "columns": live})
+        for column, task in zip(self.columns, self.tasks, strict=True):
+            if task.done() and column.index not in reported:
+                reported.add(column.index)
+                await self.send({"type": "column_done", **self._final(column)})
+
+    def _final(self, column: ColumnRun) -> dict[str, Any]:
+        fold = column.reader.fold
+        data = self.public(column)
+        data.update(
+            text=fold.text,
+            thinking=fold.thinking,
+            tool_calls=fold.tool_calls,
+            error=column.error or fold.error,
+        )
+        return data
+
+    def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
+def _live_only(column: ColumnRun, now: float) -> dict[str, Any]:
+    """While running, the total is the time so far."""
+    return {} if column.finished else {"total_ms": round((now - column.started) * 1000, 1)}

@@ -1,0 +1,288 @@
+"""The playground's pages and partials (the streaming itself is the WebSocket consumer):
+the page (new, reopened comparison, or replay of a logged request), history, the
+post-run panel (diff, blind vote, raw exchange) and the blind-vote win rates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from gateway.models import RequestBody, RequestLog, Route
+
+from . import playground_spec as specs
+from .decorators import staff_required
+from .models import BlindVote, Comparison
+from .playground_diff import word_diff
+from .playground_replay import prefill_from_log
+from .views.common import HtmxHttpRequest
+
+HISTORY_SIZE = 30
+
+
+def _route_names() -> list[str]:
+    return list(Route.objects.filter(enabled=True).order_by("name").values_list("name", flat=True))
+
+
+def _blank_prefill(routes: list[str]) -> dict[str, Any]:
+    picks = (routes[:2] if len(routes) >= 2 else routes * 2)[:2] or ["", ""]
+    return {
+        "system": "",
+        "messages": [{"role": "user", "content": ""}],
+        "params": {},
+        "tools": [],
+        "columns": [{"route": r, "dialect": "openai", "params": {}} for r in picks],
+        "blind": False,
+        "replay_of": "",
+    }
+
+
+def _prefill_from_comparison(comparison: Comparison) -> dict[str, Any]:
+    return {
+        "system": comparison.system,
+        "messages": comparison.messages,
+        "params": comparison.params,
+        "tools": comparison.tools,
+        # A blind comparison not yet voted on must not say who is where: its columns
+        # come back sorted, and running again shuffles them anew.
+        "columns": comparison.columns
+        if comparison.revealed
+        else sorted(comparison.columns, key=lambda c: (c["route"], c["dialect"])),
+        "blind": comparison.blind,
+        "replay_of": comparison.replay_of,
+    }
+
+
+def _prefill_from_replay(request_id: str) -> dict[str, Any]:
+    log = RequestLog.objects.filter(request_id=request_id).order_by("-created_at", "-id").first()
+    if log is None:
+        raise Http404(f"no logged request {request_id}")
+    body = RequestBody.objects.filter(log=log).values_list("inbound_request", flat=True).first()
+    prefill = prefill_from_log(log.route, log.dialect, request_id, body or "")
+    first = prefill["columns"][0]
+    other = "anthropic" if first["dialect"] == "openai" else "openai"
+    # The same route through the other dialect: both translations side by side.
+    prefill["columns"].append({"route": first["route"], "dialect": other, "params": {}})
+    return prefill
+
+
+def _grid(comparison: Comparison) -> list[dict[str, Any]]:
+    """Each column with every turn's user message and its saved answer, for display."""
+    prompts = [comparison.messages[-1]["content"] if comparison.messages else ""]
+    prompts += list(comparison.followups)
+    grid = []
+    for head in _heads(comparison):
+        turns = [
+            {"number": n, "prompt": prompts[n], "answer": answers[head["index"]]}
+            for n, answers in enumerate(comparison.results)
+            if n < len(prompts) and head["index"] < len(answers)
+        ]
+        last = turns[-1]["answer"] if turns else {}
+        metrics = dict(last.get("metrics") or {})
+        metrics["cost_display"] = format_cost(metrics.get("cost_usd"))
+        grid.append({**head, "turns": turns, "answer": last, "metrics": metrics})
+    return grid
+
+
+def _heads(comparison: Comparison) -> list[dict[str, Any]]:
+    revealed = comparison.revealed
+    return [
+        {
+            "index": i,
+            "label": specs.label(i),
+            "route": column["route"] if revealed else "",
+            "dialect": column["dialect"] if revealed else "",
+        }
+        for i, column in enumerate(comparison.columns)
+    ]
+
+
+@staff_required
+@require_GET
+def playground(request: HtmxHttpRequest) -> HttpResponse:
+    routes = _route_names()
+    comparison = None
+    if request.GET.get("replay"):
+        prefill = _prefill_from_replay(request.GET["replay"][:40])
+    elif request.GET.get("comparison"):
+        comparison = get_object_or_404(Comparison, pk=_int(request.GET["comparison"]))
+        prefill = _prefill_from_comparison(comparison)
+    else:
+        prefill = _blank_prefill(routes)
+    earlier = prefill["messages"][:-1]
+    context = {
+        "routes": routes,
+        "prefill": prefill,
+        "earlier_json": orjson.dumps(earlier, option=orjson.OPT_INDENT_2).decode()
+        if earlier
+        else "",
+        "prompt": prefill["messages"][-1]["content"] if prefill["messages"] else "",
+        "tools_json": orjson.dumps(prefill["tools"], option=orjson.OPT_INDENT_2).decode()
+        if prefill["tools"]
+        else "",
+        "efforts": specs.EFFORTS,
+        "dialects": specs.DIALECTS,
+        "grid": _grid(comparison) if comparison else [],
+        "history": Comparison.objects.all()[:HISTORY_SIZE],
+    }
+    if comparison is not None:
+        context.update(_panel_context(comparison))
+    return render(request, "console/playground.html", context)
+
+
+@staff_required
+@require_GET
+def history(request: HtmxHttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "console/playground_history.html",
+        {"history": Comparison.objects.all()[:HISTORY_SIZE], "full": True},
+    )
+
+
+def _panel_context(comparison: Comparison, **extra: Any) -> dict[str, Any]:
+    turns = len(comparison.results)
+    vote = comparison.votes.first()
+    return {
+        "comparison": comparison,
+        "heads": _heads(comparison),
+        "revealed": comparison.revealed,
+        "last_turn": max(0, turns - 1),
+        "turn_numbers": range(turns),
+        "vote": vote,
+        "vote_label": specs.label(vote.winner_index)
+        if vote is not None and vote.winner_index is not None
+        else "",
+        **extra,
+    }
+
+
+@staff_required
+@require_GET
+def panel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = get_object_or_404(Comparison, pk=pk)
+    return render(request, "console/playground_panel.html", _panel_context(comparison))
+
+
+@staff_required
+@require_GET
+def diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = get_object_or_404(Comparison, pk=pk)
+    turn = _int(request.GET.get("turn"), len(comparison.results) - 1)
+    first, second = _int(request.GET.get("a"), 0), _int(request.GET.get("b"), 1)
+    try:
+        answers = comparison.results[turn]
+        texts = [specs.answer_text(answers[first]), specs.answer_text(answers[second])]
+    except (IndexError, TypeError):
+        return render(
+            request,
+            "console/playground_panel.html#diff",
+            {"diff_error": "pick two columns of a finished turn"},
+            status=400,
+        )
+    context = {
+        "diff": word_diff(*texts),
+        "a_label": specs.label(first),
+        "b_label": specs.label(second),
+    }
+    return render(request, "console/playground_panel.html#diff", context)
+
+
+@staff_required
+@require_POST
+def vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    comparison = get_object_or_404(Comparison, pk=pk)
+    if not comparison.blind:
+        return HttpResponse("only blind comparisons take votes", status=400)
+    if not comparison.results:
+        return HttpResponse("run the comparison before voting", status=400)
+    if not comparison.votes.exists():
+        choice = request.POST.get("winner", "")
+        routes = [column["route"] for column in comparison.columns]
+        if choice == "tie":
+            winner: int | None = None
+        else:
+            winner = _int(choice, -1)
+            if not 0 <= winner < len(routes):
+                return HttpResponse("pick a column or a tie", status=400)
+        BlindVote.objects.create(
+            comparison=comparison,
+            voter=request.user,
+            winner_index=winner,
+            winner_route=routes[winner] if winner is not None else "",
+            routes=routes,
+        )
+    context = _panel_context(comparison, win_rates=win_rates())
+    return render(request, "console/playground_panel.html", context)
+
+
+@staff_required
+@require_GET
+def raw(request: HtmxHttpRequest, pk: int, turn: int, column: int) -> HttpResponse:
+    comparison = get_object_or_404(Comparison, pk=pk)
+    if not comparison.revealed:
+        return HttpResponse("vote first: the raw exchange names the model", status=403)
+    try:
+        result = comparison.results[turn][column]
+    except IndexError:
+        raise Http404("no such column or turn") from None
+    context = {
+        "label": specs.label(column),
+        "result": result,
+        "request_json": orjson.dumps(result.get("request"), option=orjson.OPT_INDENT_2).decode(),
+    }
+    return render(request, "console/playground_panel.html#raw", context)
+
+
+@staff_required
+@require_GET
+def votes(request: HtmxHttpRequest) -> HttpResponse:
+    return render(request, "console/playground_votes.html", {"win_rates": win_rates()})
+
+
+def win_rates() -> list[dict[str, Any]]:
+    """Per route: blind comparisons it appeared in, wins, ties, and its win rate."""
+    seen: Counter[str] = Counter()
+    wins: Counter[str] = Counter()
+    ties: Counter[str] = Counter()
+    for routes, winner in BlindVote.objects.values_list("routes", "winner_route"):
+        for route in set(routes):
+            seen[route] += 1
+            if not winner:
+                ties[route] += 1
+        if winner:
+            wins[winner] += 1
+    rows = [
+        {
+            "route": route,
+            "appearances": count,
+            "wins": wins[route],
+            "ties": ties[route],
+            "win_rate": wins[route] / count,
+        }
+        for route, count in seen.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["win_rate"], -r["appearances"], r["route"]))
+
+
+def format_cost(value: Any) -> str:
+    """Tiny playground costs with two significant digits ($0.0000042), like the page's JS."""
+    if value in (None, ""):
+        return "—"
+    amount = Decimal(str(value))
+    if amount == 0:
+        return "$0"
+    places = max(4, -amount.adjusted() + 1)
+    return f"${amount.quantize(Decimal(1).scaleb(-places)).normalize():f}"
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

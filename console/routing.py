@@ -1,0 +1,11 @@
+"""WebSocket routes of the console (live log tail, playground)."""
+
+from django.urls import path
+
+from .playground_consumer import PlaygroundConsumer
+from .tail import LogTailConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/logs/tail/", LogTailConsumer.as_asgi()),
+    path("ws/playground/", PlaygroundConsumer.as_asgi()),
+]

@@ -1,0 +1,405 @@
+"""Dashboard numbers. The hour view aggregates RequestLog in SQL over a range scan of
+the ``log_time`` index, percentiles from a bounded sample of the newest rows. The day
+and week views read the hourly rollups (``gateway.rollups``: a few rows per route, key
+and hour instead of every request), percentiles estimated from their latency
+histograms. Results are cached for a few seconds: the dashboard polls."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from gateway import rollups
+from gateway.models import ApiKey, RequestLog, UsageRollup
+
+PERCENTILE_SAMPLE = 5000
+ERROR = Q(status__gte=400)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    key: str
+    label: str
+    span: timedelta
+    buckets: int
+    bucket_label: str  # strftime for axis labels
+    cache_seconds: int  # long windows cost more and change more slowly
+    from_rollups: bool = True  # else raw rows (the hour view, drawn in minutes)
+
+
+WINDOWS = {
+    w.key: w
+    for w in (
+        Window("1h", "Last hour", timedelta(hours=1), 30, "%H:%M", 5, from_rollups=False),
+        Window("24h", "Last day", timedelta(days=1), 24, "%H:00", 30),
+        Window("7d", "Last week", timedelta(days=7), 28, "%a %H:00", 120),
+    )
+}
+DEFAULT_WINDOW = "1h"
+
+
+@dataclass(slots=True)
+class Totals:
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal = Decimal("0")
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class Bucket:
+    start: datetime
+    requests: int = 0
+    errors: int = 0
+    tokens: int = 0
+    cost: Decimal = Decimal("0")
+    avg_ms: float | None = None
+
+
+@dataclass(slots=True)
+class Dashboard:
+    window: Window
+    totals: Totals
+    buckets: list[Bucket] = field(default_factory=list)
+    by_route: list[dict] = field(default_factory=list)
+    by_key: list[dict] = field(default_factory=list)
+
+
+def _aggregates() -> dict:
+    return {
+        "requests": Count("id"),
+        "errors": Count("id", filter=ERROR),
+        "input_tokens": Sum("input_tokens"),
+        "output_tokens": Sum("output_tokens"),
+        "cost": Sum("cost_usd"),
+    }
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(0, min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+def totals(rows: QuerySet) -> Totals:
+    agg = rows.aggregate(**_aggregates())
+    sample = list(
+        rows.order_by("-created_at", "-id").values_list("latency_ms", "ttft_ms")[:PERCENTILE_SAMPLE]
+    )
+    latencies = sorted(lat for lat, _ in sample)
+    ttfts = sorted(t for _, t in sample if t is not None)
+    return Totals(
+        requests=agg["requests"] or 0,
+        errors=agg["errors"] or 0,
+        input_tokens=agg["input_tokens"] or 0,
+        output_tokens=agg["output_tokens"] or 0,
+        cost=agg["cost"] or Decimal("0"),
+        p50_ms=percentile(latencies, 0.5),
+        p95_ms=percentile(latencies, 0.95),
+        ttft_p50_ms=percentile(ttfts, 0.5),
+        ttft_p95_ms=percentile(ttfts, 0.95),
+    )
+
+
+def buckets(window: Window, now: datetime) -> list[Bucket]:
+    """One range-scan aggregate per bucket: native SQL aggregates only (no per-row
+    date functions, which SQLite would run in Python)."""
+    step = window.span / window.buckets
+    start = now - window.span
+    result = []
+    for i in range(window.buckets):
+        lo, hi = start + step * i, start + step * (i + 1)
+        agg = RequestLog.objects.filter(created_at__gte=lo, created_at__lt=hi).aggregate(
+            requests=Count("id"),
+            errors=Count("id", filter=ERROR),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost=Sum("cost_usd"),
+            avg_ms=Avg("latency_ms"),
+        )
+        result.append(
+            Bucket(
+                start=lo,
+                requests=agg["requests"] or 0,
+                errors=agg["errors"] or 0,
+                tokens=(agg["input_tokens"] or 0) + (agg["output_tokens"] or 0),
+                cost=agg["cost"] or Decimal("0"),
+                avg_ms=agg["avg_ms"],
+            )
+        )
+    return result
+
+
+def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
+    """Label grouped rows (``key_id`` 0 or None is the master key; prefixes of keys
+    that still exist), the busiest ``limit`` first."""
+    rows = sorted((r for r in rows if r["requests"]), key=lambda r: r["requests"], reverse=True)
+    rows = rows[:limit]
+    if by == "key":
+        ids = [r["key_id"] for r in rows if r["key_id"]]
+        prefixes = dict(ApiKey.objects.filter(pk__in=ids).values_list("id", "prefix"))
+        for row in rows:
+            row["key_id"] = row["key_id"] or None
+            row["key_prefix"] = prefixes.get(row["key_id"], "")
+            if row["key_id"] is None and not row["key_name"]:
+                row["key_name"] = "master key"
+    return rows
+
+
+def breakdown(since: datetime, by: str, limit: int = 10) -> list[dict]:
+    """Top ``limit`` routes or keys by request count since ``since``, from raw rows
+    (the hour view), deleted routes and keys included.
+
+    Grouped by an expression rather than the bare column, so that SQLite reads the
+    ``log_time`` range instead of walking a whole (route|key, time) index for the
+    order of its GROUP BY."""
+    rows = RequestLog.objects.filter(created_at__gte=since).order_by()
+    if by == "route":
+        grouped = rows.values(g_route=Concat(F("route"), Value("")))
+        names = {"g_route": "route"}
+    else:
+        grouped = rows.values(g_key=F("key_id") + 0, g_name=Concat(F("key_name"), Value("")))
+        names = {"g_key": "key_id", "g_name": "key_name"}
+    found = [
+        {names.get(k, k): v for k, v in row.items()}
+        for row in grouped.annotate(**_aggregates(), avg_ms=Avg("latency_ms"))
+    ]
+    return _breakdown_rows(found, by, limit)
+
+
+# --- the day and week views: hourly rollups ------------------------------------------------
+
+ROLLUP_SUMS = {
+    "requests": Sum("requests"),
+    "errors": Sum("errors"),
+    "input_tokens": Sum("input_tokens"),
+    "output_tokens": Sum("output_tokens"),
+    "cost": Sum("cost_usd"),
+    "latency_sum": Sum("latency_ms_sum"),
+}
+SUM_NAMES = tuple(ROLLUP_SUMS)
+HIST_SQL = {
+    "sqlite": "SELECT r.hour, je.key, SUM(je.value) FROM ({rows}) r, json_each(r.{column}) je "
+    "GROUP BY r.hour, je.key",
+    "postgresql": "SELECT r.hour, je.key, SUM(je.value::bigint) FROM ({rows}) r, "
+    "jsonb_each_text(r.{column}) je GROUP BY r.hour, je.key",
+}
+# A finished hour's summary is reused until its rollup rows change; an hour that ended
+# less than this long ago may still get late records (a retried batch), so it is
+# always read afresh.
+SETTLE = timedelta(minutes=10)
+KEEP_SUMMARIES = timedelta(days=8)
+
+
+@dataclass(slots=True)
+class HourSummary:
+    """One hour of rollups folded per route and per key, plus its two histograms."""
+
+    version: tuple[int, int]  # (highest rollup id, rollup rows) when it was read
+    by_route: dict[str, list] = field(default_factory=dict)  # SUM_NAMES order
+    by_key: dict[tuple[int, str], list] = field(default_factory=dict)
+    latency: dict[str, int] = field(default_factory=dict)
+    ttft: dict[str, int] = field(default_factory=dict)
+
+
+_summaries: dict[datetime, HourSummary] = {}
+_summaries_lock = threading.Lock()
+
+
+def _as_hour(value: datetime | str) -> datetime:
+    """An hour as a raw cursor returns it (SQLite: text) as an aware UTC datetime."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _add(into: dict, key: object, values: list) -> None:
+    row = into.get(key)
+    if row is None:
+        into[key] = [v or 0 for v in values]
+    else:
+        for i, value in enumerate(values):
+            row[i] += value or 0
+
+
+def _hist_by_hour(rows: QuerySet, column: str) -> dict[datetime, dict[str, int]]:
+    """Each hour's ``column`` histograms added up (in SQL where the database walks JSON
+    objects, else in Python)."""
+    merged: dict[datetime, dict[str, int]] = {}
+    template = HIST_SQL.get(connection.vendor)
+    if template is None:
+        for hour, hist in rows.values_list("hour", column).iterator():
+            rollups.merge_hist(merged.setdefault(_as_hour(hour), {}), hist or {})
+        return merged
+    sql, params = rows.values("hour", column).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(template.format(rows=sql, column=column), params)
+        for hour, key, count in cursor.fetchall():
+            merged.setdefault(_as_hour(hour), {})[str(key)] = int(count)
+    return merged
+
+
+def _summarise(hours: dict[datetime, tuple[int, int]]) -> dict[datetime, HourSummary]:
+    """Read ``hours`` (hour -> version) from the rollups: four grouped queries."""
+    rows = UsageRollup.objects.filter(hour__in=list(hours)).order_by()
+    found = {hour: HourSummary(version=version) for hour, version in hours.items()}
+    for row in rows.values("hour", "route").annotate(**ROLLUP_SUMS):
+        _add(found[row["hour"]].by_route, row["route"], [row[n] for n in SUM_NAMES])
+    for row in rows.values("hour", "key_id", "key_name").annotate(**ROLLUP_SUMS):
+        key = (row["key_id"], row["key_name"])
+        _add(found[row["hour"]].by_key, key, [row[n] for n in SUM_NAMES])
+    for hour, hist in _hist_by_hour(rows, "latency_hist").items():
+        found[hour].latency = hist
+    for hour, hist in _hist_by_hour(rows, "ttft_hist").items():
+        found[hour].ttft = hist
+    return found
+
+
+def hour_summaries(
+    first: datetime, last: datetime, now: datetime
+) -> list[tuple[datetime, HourSummary]]:
+    """Summaries of the hours from ``first`` to ``last`` that have traffic. One
+    index-only query tells each hour's version; only hours that are new, changed
+    (more rows, or rows rebuilt with new ids) or not yet settled are read again."""
+    versions = {
+        row["hour"]: (row["top"] or 0, row["n"])
+        for row in UsageRollup.objects.filter(hour__gte=first, hour__lte=last)
+        .order_by()
+        .values("hour")
+        .annotate(top=Max("id"), n=Count("id"))
+    }
+    settled = now - timedelta(hours=1) - SETTLE
+    with _summaries_lock:
+        known = {h: _summaries[h] for h in versions if h in _summaries}
+    fresh = {h: v for h, v in versions.items() if h not in known or known[h].version != v}
+    fresh.update({h: v for h, v in versions.items() if h > settled})
+    if fresh:
+        read = _summarise(fresh)
+        known.update(read)
+        with _summaries_lock:
+            _summaries.update({h: s for h, s in read.items() if h <= settled})
+            for hour in [h for h in _summaries if h < now - KEEP_SUMMARIES]:
+                del _summaries[hour]
+    return [(h, known[h]) for h in sorted(versions)]
+
+
+def _avg(row: dict) -> dict:
+    row["avg_ms"] = row.pop("latency_sum") / row["requests"] if row["requests"] else None
+    return row
+
+
+def _sums(values: list) -> dict:
+    return dict(zip(SUM_NAMES, values, strict=True))
+
+
+def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
+    """The window in whole hours, the current (partial) hour last."""
+    hours = round(window.span / timedelta(hours=1))
+    per_bucket = max(1, hours // window.buckets)
+    last = rollups.hour_of(now)
+    first = last - timedelta(hours=hours - 1)
+    result = [Bucket(start=first + timedelta(hours=h)) for h in range(0, hours, per_bucket)]
+    latency_sums = [0.0] * len(result)
+    agg = Totals()
+    by_route: dict[str, list] = {}
+    by_key: dict[tuple[int, str], list] = {}
+    latency: dict[str, int] = {}
+    ttft: dict[str, int] = {}
+    for hour, summary in hour_summaries(first, last, now):
+        index = min(int((hour - first) / timedelta(hours=1)) // per_bucket, len(result) - 1)
+        bucket = result[index]
+        for route, values in summary.by_route.items():
+            _add(by_route, route, values)
+            row = _sums(values)
+            bucket.requests += row["requests"]
+            bucket.errors += row["errors"]
+            bucket.tokens += row["input_tokens"] + row["output_tokens"]
+            bucket.cost += row["cost"]
+            latency_sums[index] += row["latency_sum"]
+        for key, values in summary.by_key.items():
+            _add(by_key, key, values)
+        rollups.merge_hist(latency, summary.latency)
+        rollups.merge_hist(ttft, summary.ttft)
+    for bucket, total in zip(result, latency_sums, strict=True):
+        bucket.avg_ms = total / bucket.requests if bucket.requests else None
+        agg.requests += bucket.requests
+        agg.errors += bucket.errors
+        agg.cost += bucket.cost
+    for values in by_route.values():
+        row = _sums(values)
+        agg.input_tokens += row["input_tokens"]
+        agg.output_tokens += row["output_tokens"]
+    agg.p50_ms = rollups.percentile_from_hist(latency, 0.5)
+    agg.p95_ms = rollups.percentile_from_hist(latency, 0.95)
+    agg.ttft_p50_ms = rollups.percentile_from_hist(ttft, 0.5)
+    agg.ttft_p95_ms = rollups.percentile_from_hist(ttft, 0.95)
+    routes = [_avg({"route": route, **_sums(v)}) for route, v in by_route.items()]
+    keys = [_avg({"key_id": k, "key_name": n, **_sums(v)}) for (k, n), v in by_key.items()]
+    return Dashboard(
+        window=window,
+        totals=agg,
+        buckets=result,
+        by_route=_breakdown_rows(routes, "route", 10),
+        by_key=_breakdown_rows(keys, "key", 10),
+    )
+
+
+def raw_dashboard(window: Window, now: datetime) -> Dashboard:
+    rows = RequestLog.objects.filter(created_at__gte=now - window.span)
+    return Dashboard(
+        window=window,
+        totals=totals(rows),
+        buckets=buckets(window, now),
+        by_route=breakdown(now - window.span, "route"),
+        by_key=breakdown(now - window.span, "key"),
+    )
+
+
+def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:
+    window = WINDOWS.get(window_key) or WINDOWS[DEFAULT_WINDOW]
+    cache_key = f"console:dashboard:{window.key}"
+    if now is None:
+        cached = cache.get(cache_key)
+        if cached is not None:
+            return cached
+    moment = now or timezone.now()
+    build = rollup_dashboard if window.from_rollups else raw_dashboard
+    result = build(window, moment)
+    if now is None:
+        cache.set(cache_key, result, window.cache_seconds)
+    return result
+
+
+def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict]:
+    """Requests, tokens and spend per key since the hour of ``since`` (the keys page),
+    from the hourly rollups."""
+    rows = (
+        UsageRollup.objects.filter(key_id__in=key_ids, hour__gte=rollups.hour_of(since))
+        .order_by()
+        .values("key_id")
+        .annotate(**{k: v for k, v in ROLLUP_SUMS.items() if k != "latency_sum"})
+    )
+    return {row["key_id"]: row for row in rows}

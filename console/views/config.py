@@ -1,0 +1,44 @@
+"""Import and export of a LiteLLM config.yaml: a preview of the plan first, then apply."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from gateway.litellm_config import ConfigError, apply_plan, export_config, parse_config, plan_import
+
+from ..decorators import staff_required
+from ..forms import ImportForm
+from .common import HtmxHttpRequest
+
+TEMPLATE = "console/config_import.html"
+
+
+@staff_required
+def config_export(request: HtmxHttpRequest) -> HttpResponse:
+    response = HttpResponse(export_config(), content_type="application/yaml; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="config.yaml"'
+    return response
+
+
+@staff_required
+def config_import(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: the form. POST: parse and plan, show ``describe()``; POST with ``apply``:
+    apply the same text (re-planned inside the transaction by ``apply_plan``)."""
+    context: dict = {}
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        text = form.text()
+        context["text"] = text
+        try:
+            plan = plan_import(parse_config(text))
+        except ConfigError as exc:
+            form.add_error("config", str(exc))
+        else:
+            if "apply" in request.POST and plan.has_changes:
+                context["result"] = apply_plan(plan)
+            else:
+                context["plan"] = plan
+    context["form"] = form
+    template = TEMPLATE + "#import-panel" if request.htmx else TEMPLATE
+    return render(request, template, context)

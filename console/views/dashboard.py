@@ -1,0 +1,62 @@
+"""The dashboard: traffic, errors, latency, tokens and spend over a window, refreshed
+by htmx polling the same view (which then renders only the ``dashboard-body`` partial)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from gateway.models import RequestLog, Route
+
+from .. import stats
+from ..charts import Series, bar_chart
+from ..decorators import staff_required
+from .common import HtmxHttpRequest, page_or_partial
+
+
+def _charts(board: stats.Dashboard) -> dict:
+    labels = [b.start.strftime(board.window.bucket_label) for b in board.buckets]
+    return {
+        "requests": bar_chart(
+            "Requests and errors",
+            labels,
+            Series([b.requests for b in board.buckets], "bar"),
+            Series([b.errors for b in board.buckets], "bar-error"),
+            value_label="req",
+        ),
+        "latency": bar_chart(
+            "Average latency",
+            labels,
+            Series([round(b.avg_ms or 0, 1) for b in board.buckets], "bar-latency"),
+            value_label="ms",
+        ),
+        "tokens": bar_chart(
+            "Tokens",
+            labels,
+            Series([b.tokens for b in board.buckets], "bar-tokens"),
+            value_label="tok",
+        ),
+        "spend": bar_chart(
+            "Spend",
+            labels,
+            Series([round(float(b.cost), 6) for b in board.buckets], "bar-spend"),
+            value_label="USD",
+        ),
+    }
+
+
+@staff_required
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    window = request.GET.get("window") or stats.DEFAULT_WINDOW
+    board = stats.dashboard(window)
+    context = {
+        "board": board,
+        "windows": stats.WINDOWS.values(),
+        "charts": _charts(board),
+        "has_traffic": board.totals.requests > 0 or RequestLog.objects.exists(),
+        "first_route": Route.objects.filter(enabled=True).values_list("name", flat=True).first(),
+        "base_url": request.build_absolute_uri("/v1"),
+    }
+    return render(
+        request, page_or_partial(request, "console/dashboard.html", "dashboard-body"), context
+    )

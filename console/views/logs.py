@@ -1,0 +1,88 @@
+"""Request logs: a filtered, keyset-paginated table with a live tail, and a detail page
+with the four bodies, timings and the attempt chain."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from gateway.models import ApiKey, RequestBody, RequestLog, Route
+
+from .. import logquery
+from ..bodies import present
+from ..decorators import staff_required
+from ..forms import LogFilterForm
+from .common import HtmxHttpRequest
+
+TEMPLATE = "console/logs.html"
+
+
+def filters_from(query) -> dict:  # type: ignore[no-untyped-def]
+    """Cleaned filters from a query string (invalid values are ignored)."""
+    form = LogFilterForm(query)
+    form.is_valid()
+    return {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
+
+
+@staff_required
+def log_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = LogFilterForm(request.GET or None)
+    filters = filters_from(request.GET)
+    cursor = request.GET.get("cursor")
+    result = logquery.page(logquery.filtered(filters), cursor)
+    query = urlencode({k: v for k, v in filters.items()})
+    context = {
+        "form": form,
+        "page": result,
+        "query": query,
+        "next_query": urlencode({**filters, "cursor": result.next_cursor})
+        if result.next_cursor
+        else "",
+        "first_page": not cursor,
+        "routes": Route.objects.values_list("name", flat=True),
+        "keys": ApiKey.objects.values_list("id", "name", "prefix"),
+        "any_logs": bool(result.rows) or RequestLog.objects.exists(),
+    }
+    template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
+    return render(request, template, context)
+
+
+def timing(log: RequestLog) -> dict:
+    """Widths (percent of the total) of the overhead and upstream segments, and where
+    the first token arrived."""
+    total = max(log.latency_ms or 0.0, 0.001)
+    upstream = min(log.upstream_ms or 0.0, total)
+    overhead = log.overhead_ms if log.overhead_ms is not None else max(total - upstream, 0.0)
+    overhead = min(overhead, total - upstream)
+    return {
+        "overhead_pct": overhead / total * 100,
+        "upstream_pct": upstream / total * 100,
+        "ttft_pct": min((log.ttft_ms or 0) / total * 100, 100) if log.ttft_ms else None,
+    }
+
+
+@staff_required
+def log_detail(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
+    log = get_object_or_404(RequestLog, request_id=request_id)
+    body = RequestBody.objects.filter(log=log).first()
+    bodies = [
+        present(name, getattr(body, name) if body else "")
+        for name in (
+            "inbound_request",
+            "upstream_request",
+            "upstream_response",
+            "outbound_response",
+        )
+    ]
+    return render(
+        request,
+        "console/log_detail.html",
+        {
+            "log": log,
+            "bodies": bodies,
+            "truncated": body.truncated if body else False,
+            "timing": timing(log),
+        },
+    )

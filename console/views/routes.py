@@ -1,0 +1,176 @@
+"""Routes and deployments, edited in place: each route is a card (``route-card``
+partial) whose edit form and deployment rows swap in and out with htmx; without
+JavaScript the same URLs render whole pages."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import reswap, retarget
+
+from gateway import admin_ops
+from gateway.models import Deployment, Provider, Route
+
+from ..decorators import staff_required
+from ..forms import DeploymentForm, RouteForm, show_errors
+from .common import HtmxHttpRequest, go_to
+
+ROUTE_FIELDS = tuple(RouteForm.base_fields)
+DEPLOYMENT_FIELDS = tuple(DeploymentForm.base_fields)
+TEMPLATE = "console/routes.html"
+
+
+def _routes():
+    return Route.objects.prefetch_related("deployments__provider")
+
+
+def _card(request: HtmxHttpRequest, route: Route, **extra) -> HttpResponse:
+    """The route's card, re-read so it shows what was saved."""
+    route = _routes().get(pk=route.pk)
+    response = render(request, TEMPLATE + "#route-card", {"route": route, **extra})
+    return retarget(reswap(response, "outerHTML"), f"#route-{route.pk}")
+
+
+def _whole_page(request: HtmxHttpRequest, status: int = 200, **extra) -> HttpResponse:
+    context = {
+        "routes": _routes(),
+        "has_providers": Provider.objects.exists(),
+        **extra,
+    }
+    return render(request, TEMPLATE, context, status=status)
+
+
+@staff_required
+def route_list(request: HtmxHttpRequest) -> HttpResponse:
+    return _whole_page(request)
+
+
+def _save(form: Form, save) -> object | None:  # type: ignore[no-untyped-def]
+    """Run admin_ops' ``save`` with the form's values; errors go next to fields."""
+    if not form.is_valid():
+        return None
+    try:
+        return save(form.values())
+    except ValidationError as exc:
+        show_errors(form, exc)
+        return None
+
+
+@staff_required
+def route_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = RouteForm(request.POST or None)
+    if request.method == "POST":
+        route = _save(form, lambda values: admin_ops.save_route(None, values))
+        if route is not None:
+            # A query string, so that the browser loads the page even when it is already
+            # on /routes/ (a change of the #fragment alone would not).
+            return go_to(request, reverse("console:routes") + f"?new={route.pk}#route-{route.pk}")
+    if request.htmx:
+        return render(request, TEMPLATE + "#route-new", {"form": form})
+    return render(request, "console/route_new.html", {"form": form})
+
+
+@staff_required
+def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    route = get_object_or_404(Route, pk=pk)
+    if request.method == "POST":
+        form = RouteForm(request.POST)
+        saved = _save(form, lambda values: admin_ops.save_route(route, values))
+        if saved is not None:
+            return (
+                _card(request, saved)
+                if request.htmx
+                else go_to(request, reverse("console:routes") + f"#route-{pk}")
+            )
+        route = get_object_or_404(Route, pk=pk)  # drop the unsaved assignments
+    else:
+        form = RouteForm(initial={f: getattr(route, f) for f in ROUTE_FIELDS})
+    context = {"route": route, "form": form, "editing": True}
+    if request.htmx:
+        return render(request, TEMPLATE + "#route-card", context)
+    return _whole_page(request, edit_route=pk, form=form)
+
+
+@staff_required
+@require_POST
+def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    route = get_object_or_404(Route, pk=pk)
+    admin_ops.save_route(route, {"enabled": not route.enabled})
+    if request.htmx:
+        return _card(request, route)
+    return go_to(request, reverse("console:routes") + f"#route-{pk}")
+
+
+@staff_required
+@require_POST
+def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    route = get_object_or_404(Route, pk=pk)
+    try:
+        admin_ops.delete_route(route)
+    except ValidationError as exc:
+        if request.htmx:
+            return _card(request, route, error=" ".join(exc.messages))
+        return _whole_page(request, status=409, error=" ".join(exc.messages))
+    if request.htmx:
+        return HttpResponse("")
+    return go_to(request, reverse("console:routes"))
+
+
+@staff_required
+def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    route = get_object_or_404(Route, pk=pk)
+    form = DeploymentForm(request.POST or None)
+    if request.method == "POST":
+        saved = _save(form, lambda values: admin_ops.save_deployment(route, None, values))
+        if saved is not None:
+            return (
+                _card(request, route)
+                if request.htmx
+                else go_to(request, reverse("console:routes") + f"#route-{pk}")
+            )
+    context = {"route": route, "form": form}
+    if request.htmx:
+        return render(request, TEMPLATE + "#deployment-new", context)
+    return render(request, "console/deployment_form.html", context)
+
+
+@staff_required
+def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(Deployment.objects.select_related("route", "provider"), pk=pk)
+    route = deployment.route
+    if request.method == "POST":
+        form = DeploymentForm(request.POST)
+        saved = _save(form, lambda values: admin_ops.save_deployment(route, deployment, values))
+        if saved is not None:
+            return (
+                _card(request, route)
+                if request.htmx
+                else go_to(request, reverse("console:routes") + f"#route-{route.pk}")
+            )
+        deployment = Deployment.objects.select_related("route", "provider").get(pk=pk)
+    else:
+        form = DeploymentForm(
+            initial={
+                **{f: getattr(deployment, f) for f in DEPLOYMENT_FIELDS if f != "provider"},
+                "provider": deployment.provider_id,
+            }
+        )
+    context = {"route": route, "deployment": deployment, "form": form}
+    if request.htmx:
+        return render(request, TEMPLATE + "#deployment-edit", context)
+    return render(request, "console/deployment_form.html", context)
+
+
+@staff_required
+@require_POST
+def deployment_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    deployment = get_object_or_404(Deployment.objects.select_related("route"), pk=pk)
+    route = deployment.route
+    admin_ops.delete_deployment(deployment)
+    if request.htmx:
+        return _card(request, route)
+    return go_to(request, reverse("console:routes") + f"#route-{route.pk}")

@@ -1,0 +1,293 @@
+/* Playground: sends runs over the WebSocket (/ws/playground/) and paints every column
+   as it streams. Hand-written, no build. Server messages: comparison, tick,
+   column_done, turn_done, error. The post-run panel (diff, vote, raw) is htmx. */
+(function () {
+  "use strict";
+
+  const form = document.getElementById("pg-setup");
+  if (!form) return;
+  const grid = document.getElementById("pg-grid");
+  const rows = document.getElementById("pg-column-rows");
+  const runButton = document.getElementById("pg-run");
+  const stopButton = document.getElementById("pg-stop");
+  const status = document.getElementById("pg-status");
+  const followup = document.getElementById("pg-followup");
+  const panel = document.getElementById("pg-panel");
+  const prefill = JSON.parse(document.getElementById("pg-prefill").textContent);
+  const MIN_COLUMNS = 2, MAX_COLUMNS = 6;
+
+  let socket = null;
+  let comparisonId = form.dataset.comparison ? Number(form.dataset.comparison) : null;
+  let running = false;
+  let blind = false;
+  let pendingMessage = null;
+
+  // --- the column editor ---------------------------------------------------------------
+
+  function refreshRowButtons() {
+    const count = rows.children.length;
+    rows.querySelectorAll(".pg-remove").forEach((b) => { b.disabled = count <= MIN_COLUMNS; });
+    document.getElementById("pg-add-column").disabled = count >= MAX_COLUMNS;
+  }
+
+  document.getElementById("pg-add-column").addEventListener("click", () => {
+    if (rows.children.length >= MAX_COLUMNS) return;
+    const template = document.getElementById("pg-column-template");
+    const row = template.content.firstElementChild.cloneNode(true);
+    const last = rows.lastElementChild;
+    if (last) {  // a new column starts as a copy of the last one: change one thing
+      row.querySelectorAll("select, input").forEach((el) => {
+        const twin = last.querySelector(`[name="${el.name}"]`);
+        if (twin) el.value = twin.value;
+      });
+    }
+    rows.appendChild(row);
+    refreshRowButtons();
+  });
+
+  rows.addEventListener("click", (event) => {
+    const button = event.target.closest(".pg-remove");
+    if (button && rows.children.length > MIN_COLUMNS) {
+      button.closest("li").remove();
+      refreshRowButtons();
+    }
+  });
+  refreshRowButtons();
+
+  // --- reading the form ------------------------------------------------------------------
+
+  function paramsFrom(scope) {
+    const params = {};
+    for (const name of ["temperature", "max_tokens", "reasoning_effort"]) {
+      const el = scope.querySelector(`[name="${name}"]`);
+      if (el && el.value !== "") params[name] = name === "reasoning_effort" ? el.value : Number(el.value);
+    }
+    return params;
+  }
+
+  function readSpec() {
+    const data = new FormData(form);
+    let messages = [];
+    const earlier = (data.get("earlier") || "").trim();
+    if (earlier) {
+      try { messages = JSON.parse(earlier); } catch (e) { throw new Error("Earlier messages: not valid JSON (" + e.message + ")"); }
+    }
+    messages.push({ role: "user", content: data.get("prompt") || "" });
+    let tools = [];
+    const toolsText = (data.get("tools") || "").trim();
+    if (toolsText) {
+      try { tools = JSON.parse(toolsText); } catch (e) { throw new Error("Tools: not valid JSON (" + e.message + ")"); }
+    }
+    const columns = Array.from(rows.children).map((row) => ({
+      route: row.querySelector('[name="route"]').value,
+      dialect: row.querySelector('[name="dialect"]').value,
+      params: paramsFrom(row),
+    }));
+    return {
+      system: data.get("system") || "",
+      messages: messages,
+      params: paramsFrom(form.querySelector("[data-shared]")),
+      tools: tools,
+      columns: columns,
+      blind: data.get("blind") === "on",
+      replay_of: prefill.replay_of || "",
+    };
+  }
+
+  // --- the socket ------------------------------------------------------------------------
+
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify(message));
+      return;
+    }
+    pendingMessage = message;
+    if (socket && socket.readyState === WebSocket.CONNECTING) return;
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(scheme + location.host + form.dataset.ws);
+    socket.addEventListener("open", () => {
+      if (pendingMessage) { socket.send(JSON.stringify(pendingMessage)); pendingMessage = null; }
+    });
+    socket.addEventListener("message", (event) => handle(JSON.parse(event.data)));
+    socket.addEventListener("close", (event) => {
+      socket = null;
+      if (event.code === 4403) say("Not allowed: sign in as staff.", true);
+      else if (running) say("Connection lost.", true);
+      setRunning(false);
+    });
+  }
+
+  function setRunning(on) {
+    running = on;
+    runButton.disabled = on;
+    stopButton.disabled = !on;
+    followup.querySelector("button").disabled = on;
+    grid.classList.toggle("running", on);
+  }
+
+  function say(text, isError) {
+    status.textContent = text;
+    status.classList.toggle("error", Boolean(isError));
+  }
+
+  // --- painting the columns --------------------------------------------------------------
+
+  function columnEl(index) { return grid.querySelector(`.pg-col[data-index="${index}"]`); }
+
+  function buildGrid(message) {
+    grid.innerHTML = "";
+    grid.dataset.columns = String(message.columns.length);
+    const template = document.getElementById("pg-col-template");
+    for (const head of message.columns) {
+      const col = template.content.firstElementChild.cloneNode(true);
+      col.dataset.index = head.index;
+      col.querySelector(".pg-label").textContent = head.label;
+      col.querySelector(".pg-route").textContent = head.route || "hidden until you vote";
+      const dialect = col.querySelector(".pg-dialect");
+      if (head.dialect) { dialect.textContent = head.dialect; dialect.classList.add(head.dialect); } else dialect.remove();
+      grid.appendChild(col);
+    }
+  }
+
+  function startTurn(message) {
+    blind = message.blind;
+    if (message.turn === 0 || !grid.querySelector(".pg-col")) buildGrid(message);
+    for (const head of message.columns) {
+      const col = columnEl(head.index);
+      const transcript = col.querySelector(".pg-transcript");
+      const user = document.createElement("div");
+      user.className = "pg-msg user";
+      user.textContent = message.user_message;
+      const answer = document.createElement("div");
+      answer.className = "pg-msg assistant current";
+      answer.innerHTML = '<div class="pg-text"></div>';
+      transcript.querySelectorAll(".assistant.current").forEach((el) => el.classList.remove("current"));
+      transcript.append(user, answer);
+      col.dataset.state = "waiting";
+      col.querySelector(".pg-state").textContent = "waiting";
+      paintMetrics(col, {});
+    }
+  }
+
+  function fmtMs(v) {
+    if (v === null || v === undefined) return "—";
+    return v >= 1000 ? (v / 1000).toFixed(2) + " s" : Math.round(v) + " ms";
+  }
+
+  function fmtCost(v) {
+    if (blind) return "hidden";
+    if (v === null || v === undefined) return "—";
+    const n = Number(v);
+    if (n === 0) return "$0";
+    return n < 0.01 ? "$" + n.toPrecision(2) : "$" + n.toFixed(4);
+  }
+
+  function paintMetrics(col, m) {
+    const set = (name, text) => { const el = col.querySelector(`[data-metric="${name}"]`); if (el) el.textContent = text; };
+    set("ttft_ms", fmtMs(m.ttft_ms));
+    set("total_ms", fmtMs(m.total_ms));
+    set("tokens_per_sec", m.tokens_per_sec == null ? "—" : String(m.tokens_per_sec));
+    set("input_tokens", m.input_tokens ? String(m.input_tokens) : "—");
+    set("output_tokens", m.output_tokens ? String(m.output_tokens) : "—");
+    set("cost_usd", fmtCost(m.cost_usd));
+  }
+
+  function current(col) { return col.querySelector(".assistant.current") || col.querySelector(".assistant:last-child"); }
+
+  function paintTick(data) {
+    const col = columnEl(data.index);
+    if (!col) return;
+    if (data.text) current(col).querySelector(".pg-text").textContent += data.text;
+    col.dataset.state = data.state;
+    col.querySelector(".pg-state").textContent = data.state;
+    paintMetrics(col, data.metrics || {});
+  }
+
+  function paintDone(data) {
+    const col = columnEl(data.index);
+    if (!col) return;
+    const answer = current(col);
+    answer.querySelector(".pg-text").textContent = data.text || "";
+    if (data.thinking) {
+      const details = document.createElement("details");
+      details.className = "pg-thinking";
+      details.innerHTML = "<summary>Thinking</summary>";
+      details.append(document.createTextNode(data.thinking));
+      answer.prepend(details);
+    }
+    for (const call of data.tool_calls || []) {
+      const el = document.createElement("div");
+      el.className = "pg-tool mono";
+      el.textContent = `${call.name}(${call.arguments})`;
+      answer.append(el);
+    }
+    if (data.error) {
+      answer.classList.add("failed");
+      const el = document.createElement("div");
+      el.className = "pg-error";
+      el.setAttribute("role", "alert");
+      el.textContent = data.error;
+      answer.append(el);
+    }
+    col.dataset.state = data.state;
+    col.querySelector(".pg-state").textContent = data.state === "done" ? "done" : data.state;
+    paintMetrics(col, data.metrics || {});
+  }
+
+  function handle(message) {
+    switch (message.type) {
+      case "comparison":
+        comparisonId = message.id;
+        form.dataset.comparison = message.id;
+        panel.innerHTML = "";
+        setRunning(true);
+        say(message.turn === 0 ? "Streaming…" : `Turn ${message.turn + 1}: streaming…`);
+        startTurn(message);
+        break;
+      case "tick":
+        message.columns.forEach(paintTick);
+        break;
+      case "column_done":
+        paintDone(message);
+        break;
+      case "turn_done":
+        setRunning(false);
+        say("Done.");
+        followup.hidden = false;
+        history.replaceState(null, "", `${form.dataset.panelUrl}?comparison=${message.id}`);
+        if (window.htmx) {
+          htmx.ajax("GET", `${form.dataset.panelUrl}${message.id}/panel/`, { target: "#pg-panel", swap: "innerHTML" });
+        }
+        break;
+      case "error":
+        say(message.message, true);
+        if (!grid.querySelector('.pg-col[data-state="streaming"], .pg-col[data-state="waiting"]')) setRunning(false);
+        break;
+    }
+  }
+
+  // --- actions ---------------------------------------------------------------------------
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    let spec;
+    try { spec = readSpec(); } catch (e) { say(e.message, true); return; }
+    say("Connecting…");
+    send({ action: "run", spec: spec });
+  });
+
+  stopButton.addEventListener("click", () => { send({ action: "stop" }); say("Stopping…"); });
+
+  followup.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const box = followup.querySelector("textarea");
+    if (!comparisonId || !box.value.trim()) return;
+    send({ action: "continue", comparison: comparisonId, message: box.value });
+    box.value = "";
+  });
+
+  // Ctrl/Cmd+Enter runs from any text box of the form.
+  form.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !running) form.requestSubmit();
+  });
+})();
