@@ -1,0 +1,34 @@
+"""Shared fixtures. ``gateway_server`` is a real server (subprocess) with the demo
+echo routes, shared by the tests of a module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from gateway import http, registry
+
+from .live import Gateway, running_gateway
+
+
+@pytest.fixture(autouse=True)
+def _fresh_outbound_client() -> Iterator[None]:
+    """Each test starts with the real transport and a fresh pooled client."""
+    http.use_transport(None)
+    yield
+    http.use_transport(None)
+
+
+@pytest.fixture(scope="module")
+def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with running_gateway(tmp_path_factory.mktemp("gateway")) as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def snapshot_reset() -> Iterator[None]:
+    """Restore the in-memory registry snapshot after a test that installs its own."""
+    saved = registry.current()
+    yield
+    registry.install(saved)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from gateway.models import Deployment, Provider, RequestBody, RequestLog, Route
+
+SECRET = "sk-live-Distinctive-Q9x7Wv3k"
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_user("ops", password="pw-123456789", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(staff) -> Client:
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def registry_rows(db) -> dict:
+    """A provider with a literal secret, a route with one deployment, and one logged
+    request with bodies."""
+    provider = Provider(
+        name="upstream", kind=Provider.Kind.OPENAI, base_url="http://127.0.0.1:9/v1"
+    )
+    provider.set_secret(SECRET)
+    provider.save()
+    route = Route.objects.create(name="chat")
+    deployment = Deployment.objects.create(
+        route=route, provider=provider, model="gpt-x", output_price=Decimal("2")
+    )
+    log = RequestLog.objects.create(
+        request_id="req-1",
+        dialect="openai",
+        endpoint="chat",
+        route="chat",
+        status=200,
+        provider="upstream",
+        upstream_model="gpt-x",
+        latency_ms=120,
+        ttft_ms=40,
+        upstream_ms=100,
+        overhead_ms=20,
+        input_tokens=5,
+        output_tokens=7,
+        attempts=[
+            {"deployment": "upstream/gpt-x", "route": "chat", "status": 200, "duration_ms": 100}
+        ],
+    )
+    RequestBody.objects.create(
+        log=log,
+        inbound_request='{"model":"chat","messages":[]}',
+        upstream_response='data: {"a":1}\n\ndata: [DONE]\n\n',
+    )
+    return {"provider": provider, "route": route, "deployment": deployment, "log": log}

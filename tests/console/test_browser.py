@@ -1,0 +1,236 @@
+"""The console in a real browser (headless Chromium) against a real server: sign in,
+add a provider and a route, create a key and use it with the OpenAI SDK, watch the
+request arrive in the live tail, open it, revoke the key. Screenshots of each page go
+to docs/screenshots/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tests.live import ROOT, Gateway, running_gateway
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = ROOT / "docs" / "screenshots"
+LAPTOP = {"width": 1366, "height": 860}
+USER, PASSWORD = "ops", "pw-123456789"
+SECRET = "sk-browser-Zebra-7f3a9c"
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with running_gateway(tmp_path_factory.mktemp("console")) as gateway:
+        gateway.shell(
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_superuser({USER!r}, '', {PASSWORD!r})"
+        )
+        yield gateway
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, gw: Gateway):
+    context = browser.new_context(viewport=LAPTOP, base_url=gw.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page) -> None:
+    page.goto("/")
+    assert "/login/" in page.url
+    page.fill("#id_username", USER)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+
+
+def test_login_page_and_wrong_password(page) -> None:
+    page.goto("/keys/")
+    assert "/login/?next=/keys/" in page.url
+    shot(page, "login")
+    page.fill("#id_username", USER)
+    page.fill("#id_password", "wrong-password")
+    page.click("button[type=submit]")
+    assert page.locator(".alert.error").is_visible()
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/keys/$"))
+
+
+def test_the_main_flow(page, gw: Gateway) -> None:
+    sign_in(page)
+    shot(page, "dashboard-empty")
+
+    # A provider, with a secret that must never come back to the browser.
+    page.click("nav >> text=Providers")
+    page.click("text=Add provider")
+    page.fill("#id_name", "my-echo")
+    page.select_option("#id_kind", "echo")
+    page.fill("#id_secret", SECRET)
+    page.click("button:has-text('Add provider')")
+    page.wait_for_url(re.compile(r"/providers/#provider-\d+$"))
+    row = page.locator("tbody", has_text="my-echo")
+    assert "stored encrypted" in row.inner_text()
+    row.locator("button:has-text('Test connection')").click()
+    page.wait_for_selector("text=my-echo answered")
+    shot(page, "providers")
+    assert SECRET not in page.content()
+    row.locator("a:has-text('Edit')").click()
+    page.wait_for_url(re.compile(r"/providers/\d+/$"))
+    assert page.locator("#id_secret").input_value() == ""
+    assert SECRET not in page.content()
+    shot(page, "provider-edit")
+
+    # A route with a deployment on that provider, edited in place.
+    page.goto("/routes/")
+    page.click("text=New route")
+    page.fill("#new-route #id_name", "bad name with spaces")
+    page.click("#new-route button:has-text('Create route')")
+    page.wait_for_selector("#new-route .field.has-error .errors")
+    page.fill("#new-route #id_name", "browser-route")
+    page.fill("#new-route #id_fallbacks", "echo")
+    page.click("#new-route button:has-text('Create route')")
+    page.wait_for_url(re.compile(r"/routes/\?new=\d+#route-\d+$"))
+    card = page.locator("article.route", has_text="browser-route")
+    card.locator("text=+ Add deployment").click()
+    card.locator("select[name=provider]").select_option(label="my-echo")
+    card.locator("input[name=model]").fill("echo-browser")
+    card.locator("input[name=weight]").fill("-1")
+    card.locator("button:has-text('Add deployment')").click()
+    card.locator(".field.has-error >> text=greater than or equal to 0").wait_for()
+    card.locator("input[name=weight]").fill("2")
+    card.locator("input[name=output_price]").fill("1.5")
+    card.locator("button:has-text('Add deployment')").click()
+    card.locator(".dep", has_text="echo-browser").wait_for()
+    card.locator("button:has-text('Disable')").click()
+    card.locator(".pill.off >> text=Disabled").wait_for()
+    card.locator("button:has-text('Enable')").click()
+    card.locator(".pill.on >> text=Enabled").wait_for()
+    shot(page, "routes")
+
+    # A key, shown once.
+    page.goto("/keys/")
+    page.fill("#id_name", "browser-key")
+    page.fill("#id_budget_usd", "5")
+    page.click("button:has-text('Create key')")
+    page.wait_for_selector("#new-key")
+    raw_key = page.locator("#new-key").input_value()
+    assert raw_key.startswith("sy-")
+    shot(page, "keys")
+
+    # The live tail shows the SDK's request as it happens.
+    page.goto("/logs/")
+    page.wait_for_selector(".live.connected")
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=raw_key, max_retries=0)
+    reply = client.chat.completions.create(
+        model="browser-route", messages=[{"role": "user", "content": "hello from the browser test"}]
+    )
+    assert "hello from the browser test" in reply.choices[0].message.content
+    live_row = page.locator("#log-rows tr", has_text="browser-route")
+    live_row.wait_for(timeout=15_000)
+    assert "browser-key" in live_row.inner_text()
+    shot(page, "logs")
+
+    # Its detail: bodies, timing, attempts.
+    live_row.locator("a").first.click()
+    page.wait_for_selector("h2:has-text('Timing')")
+    assert page.locator("text=Inbound request").is_visible()
+    assert "hello from the browser test" in page.locator("details.body").first.inner_text()
+    assert (
+        page.locator("a:has-text('Open in playground')")
+        .get_attribute("href")
+        .startswith("/playground/?replay=")
+    )
+    shot(page, "log-detail")
+
+    page.goto("/")
+    page.wait_for_selector(".stat .value")
+    shot(page, "dashboard")
+
+    # Revoke: the SDK is refused from then on.
+    page.goto("/keys/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("tr", has_text="browser-key").locator("button:has-text('Revoke')").click()
+    page.locator("tr", has_text="browser-key").locator(".pill >> text=revoked").wait_for()
+    with pytest.raises(openai.AuthenticationError):
+        client.chat.completions.create(
+            model="browser-route", messages=[{"role": "user", "content": "again"}]
+        )
+
+    for path in ("/", "/providers/", "/routes/", "/keys/", "/logs/", "/routes/export/"):
+        assert SECRET not in page.request.get(path).text()
+
+
+def test_import_preview_then_apply(page) -> None:
+    sign_in(page)
+    page.goto("/routes/import/")
+    page.fill(
+        "#id_config",
+        "model_list:\n  - model_name: imported-echo\n    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n      api_base: http://127.0.0.1:9/v1\n"
+        "      api_key: os.environ/IMPORTED_KEY\n",
+    )
+    page.click("button:has-text('Preview changes')")
+    page.wait_for_selector("pre.plan")
+    assert "imported-echo" in page.locator("pre.plan").inner_text()
+    shot(page, "import-preview")
+    page.click("button:has-text('Apply these changes')")
+    page.wait_for_selector("text=Imported.")
+    page.goto("/routes/")
+    assert page.locator("article.route", has_text="imported-echo").is_visible()
+
+
+def test_phone_width_menu(browser, gw: Gateway) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gw.url)
+    page = context.new_page()
+    sign_in(page)
+    assert not page.locator("nav.nav").is_visible()
+    page.click(".nav-burger")
+    assert page.locator("nav.nav >> text=Logs").is_visible()
+    page.click(".nav-burger")
+    shot(page, "dashboard-phone")
+    context.close()
+
+
+def test_not_found_page(page) -> None:
+    sign_in(page)
+    response = page.goto("/logs/no-such-request/")
+    assert response.status == 404
+    assert page.locator("h1:has-text('Nothing here')").is_visible()
+    shot(page, "not-found")

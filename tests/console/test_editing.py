@@ -1,0 +1,183 @@
+"""Creating and editing through the console: it saves through admin_ops and shows
+admin_ops' validation errors next to the field they belong to."""
+
+from __future__ import annotations
+
+import re
+
+from django.test import Client
+
+from gateway.models import ApiKey, Deployment, Provider, Route
+
+from .conftest import SECRET
+
+
+def field_error(html: str, field: str) -> str:
+    """The error text rendered in the field group of input ``field``."""
+    match = re.search(
+        r'<div class="field has-error[^"]*">(?:(?!<div class="field).)*?id="id_'
+        + field
+        + r'"(?:(?!<div class="field).)*?<div class="errors" role="alert">([^<]+)</div>',
+        html,
+        re.S,
+    )
+    return match.group(1) if match else ""
+
+
+def test_provider_create_keeps_secret_encrypted_and_edit_keeps_it(staff_client: Client, db) -> None:
+    response = staff_client.post(
+        "/providers/new/",
+        {
+            "name": "openai",
+            "kind": "openai",
+            "base_url": "https://api.example/v1",
+            "secret": SECRET,
+            "extra_headers": "{}",
+        },
+    )
+    assert response.status_code == 302
+    provider = Provider.objects.get(name="openai")
+    assert provider.secret_ciphertext and SECRET not in provider.secret_ciphertext
+    staff_client.post(
+        f"/providers/{provider.pk}/",
+        {"name": "openai", "kind": "openai", "base_url": "https://api.example/v2", "secret": ""},
+    )
+    provider.refresh_from_db()
+    assert provider.base_url.endswith("/v2") and provider.stored_secret() == SECRET
+    staff_client.post(
+        f"/providers/{provider.pk}/",
+        {
+            "name": "openai",
+            "kind": "openai",
+            "base_url": "https://api.example/v2",
+            "clear_secret": "on",
+        },
+    )
+    provider.refresh_from_db()
+    assert not provider.has_secret
+
+
+def test_provider_model_validation_shows_next_to_field(staff_client: Client, db) -> None:
+    response = staff_client.post(
+        "/providers/new/", {"name": "x", "kind": "openai", "base_url": ""}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "required for this kind" in field_error(html, "base_url")
+    assert not Provider.objects.filter(name="x").exists()
+
+
+def test_route_name_and_fallback_errors_next_to_fields(staff_client: Client, db) -> None:
+    html = staff_client.post(
+        "/routes/new/",
+        {"name": "has spaces", "strategy": "weighted", "max_attempts": 3},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "letters, digits" in field_error(html, "name")
+    html = staff_client.post(
+        "/routes/new/",
+        {"name": "ok", "strategy": "weighted", "max_attempts": 3, "fallbacks": "nope"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "unknown route(s): nope" in field_error(html, "fallbacks")
+    assert not Route.objects.exists()
+
+
+def test_route_edit_in_place_returns_the_card(staff_client: Client, registry_rows) -> None:
+    route = registry_rows["route"]
+    response = staff_client.post(
+        f"/routes/{route.pk}/",
+        {"name": "chat", "strategy": "least_busy", "max_attempts": 2, "description": "hi"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response["HX-Retarget"] == f"#route-{route.pk}"
+    assert f'id="route-{route.pk}"' in response.content.decode()
+    route.refresh_from_db()
+    assert route.strategy == "least_busy" and route.drop_params is False and not route.enabled
+
+
+def test_deployment_add_edit_delete(staff_client: Client, registry_rows) -> None:
+    route, provider = registry_rows["route"], registry_rows["provider"]
+    base = {
+        "provider": provider.pk,
+        "model": "m2",
+        "weight": "-1",
+        "input_price": "0",
+        "output_price": "0",
+        "cache_read_price": "0",
+        "cache_write_price": "0",
+    }
+    html = staff_client.post(
+        f"/routes/{route.pk}/deployments/new/", base, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "greater than or equal to 0" in field_error(html, "weight")
+    response = staff_client.post(
+        f"/routes/{route.pk}/deployments/new/",
+        {**base, "weight": "3", "supports_reasoning": "on", "enabled": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response["HX-Retarget"] == f"#route-{route.pk}"
+    created = Deployment.objects.get(model="m2")
+    assert created.weight == 3 and created.supports_reasoning and not created.supports_tools
+    staff_client.post(f"/deployments/{created.pk}/delete/", HTTP_HX_REQUEST="true")
+    assert not Deployment.objects.filter(pk=created.pk).exists()
+
+
+def test_provider_in_use_cannot_be_deleted(staff_client: Client, registry_rows) -> None:
+    provider = registry_rows["provider"]
+    response = staff_client.post(f"/providers/{provider.pk}/delete/", HTTP_HX_REQUEST="true")
+    assert "used by route(s) chat" in response.content.decode()
+    assert Provider.objects.filter(pk=provider.pk).exists()
+
+
+def test_key_shown_once_then_revoked(staff_client: Client, db) -> None:
+    html = staff_client.post(
+        "/keys/new/",
+        {"name": "ci", "budget_usd": "3", "budget_period": "day"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    raw = re.search(r'id="new-key" value="(sy-[^"]+)"', html).group(1)
+    key = ApiKey.objects.get(name="ci")
+    assert key.key_hash == ApiKey.hash_key(raw)
+    assert raw not in staff_client.get("/keys/").content.decode()
+    html = staff_client.post(f"/keys/{key.pk}/revoke/", HTTP_HX_REQUEST="true").content.decode()
+    assert "revoked" in html
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+
+
+def test_key_validation_error_next_to_field(staff_client: Client, db) -> None:
+    html = staff_client.post(
+        "/keys/new/", {"name": "", "budget_period": "month"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "required" in field_error(html, "name")
+
+
+def test_import_preview_then_apply(staff_client: Client, db) -> None:
+    config = (
+        "model_list:\n  - model_name: imported\n    litellm_params:\n"
+        "      model: openai/gpt-4o-mini\n      api_base: http://127.0.0.1:9/v1\n"
+    )
+    html = staff_client.post("/routes/import/", {"config": config}).content.decode()
+    assert "imported" in html and "Apply these changes" in html
+    assert not Route.objects.filter(name="imported").exists()
+    html = staff_client.post("/routes/import/", {"config": config, "apply": "1"}).content.decode()
+    assert "Imported." in html
+    assert Route.objects.filter(name="imported").exists()
+    export = staff_client.get("/routes/export/")
+    assert export["Content-Disposition"] == 'attachment; filename="config.yaml"'
+    assert "imported" in export.content.decode()
+
+
+def test_import_error_shown_on_the_field(staff_client: Client, db) -> None:
+    html = staff_client.post("/routes/import/", {"config": "model_list: [\n"}).content.decode()
+    assert "invalid YAML" in field_error(html, "config")
+
+
+def test_test_connection_shows_upstream_error_inline(staff_client: Client, registry_rows) -> None:
+    provider = registry_rows["provider"]  # http://127.0.0.1:9 refuses connections
+    html = staff_client.post(
+        f"/providers/{provider.pk}/test/", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "<strong>upstream failed</strong> after" in html and "alert error" in html
+    assert SECRET not in html

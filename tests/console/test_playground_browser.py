@@ -1,0 +1,180 @@
+"""The playground in headless Chromium against a real server: sign in, run three
+columns (one through the Anthropic dialect) and watch them grow at the same time,
+read the per-column metrics, diff two columns, and find the three runs in the journal
+marked as from the playground. Screenshot mid-run: docs/screenshots/playground.png."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live import ROOT, Gateway, running_gateway
+
+from .test_browser import CHROMIUM, CHROMIUM_ARGS  # one set of Chromium flags for the suite
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOT = ROOT / "docs" / "screenshots" / "playground.png"
+USER, PASSWORD = "player", "pw-playground-1"
+ROUTES = ("stream-a", "stream-b", "stream-c")
+PROMPT = (
+    "Compare three ways to cache model answers at the gateway: by exact prompt, by "
+    "normalised prompt, and by embedding similarity, with one risk of each approach"
+)
+
+SETUP = f"""
+from decimal import Decimal
+from django.contrib.auth.models import User
+from gateway.models import Deployment, Provider, Route
+User.objects.create_user({USER!r}, '', {PASSWORD!r}, is_staff=True)
+echo = Provider.objects.get(name='echo')
+for n, name in enumerate({ROUTES!r}):
+    route = Route.objects.create(name=name)
+    Deployment.objects.create(route=route, provider=echo, model=name, params={{'delay': 0.05 + n * 0.01}},
+                              input_price=Decimal('3'), output_price=Decimal('15'))
+"""
+
+SAMPLE = """() => Array.from(document.querySelectorAll('#pg-grid .pg-col')).map(col => ({
+  len: (col.querySelector('.assistant.current .pg-text') || {textContent: ''}).textContent.length,
+  state: col.dataset.state || ''
+}))"""
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with running_gateway(tmp_path_factory.mktemp("playground")) as gateway:
+        gateway.shell(SETUP)
+        yield gateway
+
+
+@pytest.fixture
+def page(gw: Gateway):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000}, base_url=gw.url)
+        page = context.new_page()
+        page.goto("/login/?next=/playground/")
+        page.fill("input[name=username]", USER)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/playground/")
+        yield page
+        browser.close()
+
+
+def playground_rows(gw: Gateway) -> list[tuple]:
+    with sqlite3.connect(gw.data_dir / "switchyard.sqlite3") as db:
+        return db.execute(
+            "SELECT route, dialect, status, output_tokens, key_name FROM gateway_requestlog "
+            "WHERE from_playground = 1 ORDER BY route"
+        ).fetchall()
+
+
+def test_three_columns_stream_side_by_side(page, gw: Gateway) -> None:
+    time.sleep(1.2)  # the server's registry snapshot picks up the new routes within ~1 s
+    page.click("#pg-add-column")
+    rows = page.locator("#pg-column-rows > li")
+    assert rows.count() == 3
+    for n, route in enumerate(ROUTES):
+        rows.nth(n).locator("select[name=route]").select_option(route)
+    rows.nth(1).locator("select[name=dialect]").select_option("anthropic")
+    page.fill("textarea[name=system]", "Answer in one short paragraph.")
+    page.fill("textarea[name=prompt]", PROMPT)
+    page.click("#pg-run")
+
+    samples = []
+    shot = False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        sample = page.evaluate(SAMPLE)
+        samples.append(sample)
+        streaming = len(sample) == 3 and all(c["len"] and c["state"] == "streaming" for c in sample)
+        if streaming and not shot and sample[0]["len"] > 60:
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            shot = True
+        if len(sample) == 3 and all(c["state"] == "done" for c in sample):
+            break
+        time.sleep(0.1)
+
+    together = [
+        s for s in samples if len(s) == 3 and all(c["len"] > 0 and c["state"] != "done" for c in s)
+    ]
+    assert len(together) >= 3, f"columns never grew together: {samples}"
+    lengths = [[c["len"] for c in s] for s in together]
+    assert lengths[-1] > lengths[0] and all(
+        a < b for a, b in zip(lengths[0], lengths[-1], strict=True)
+    )
+    assert [c["state"] for c in samples[-1]] == ["done"] * 3
+    assert shot
+
+    expected = "Echo: " + PROMPT
+    for n in range(3):
+        column = page.locator(f'#pg-grid .pg-col[data-index="{n}"]')
+        assert column.locator(".pg-text").inner_text() == expected
+        assert column.locator(".pg-route").inner_text() == ROUTES[n]
+        for metric in (
+            "ttft_ms",
+            "tokens_per_sec",
+            "total_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+        ):
+            value = column.locator(f'[data-metric="{metric}"]').inner_text()
+            assert value not in ("", "—"), f"column {n} shows no {metric}"
+        assert column.locator('[data-metric="output_tokens"]').inner_text() == str(
+            len(expected.split())
+        )
+        assert column.locator('[data-metric="cost_usd"]').inner_text().startswith("$0.000")
+        ttft = column.locator('[data-metric="ttft_ms"]').inner_text()
+        assert ttft.endswith(" ms") and 0 < float(ttft.split()[0]) < 2000
+    assert page.locator('#pg-grid .pg-col[data-index="1"] .pg-dialect').inner_text() == "anthropic"
+
+    # the post-run panel: word diff of two columns, and the raw exchange of one
+    page.locator("#pg-panel .pg-diff-form button").click()
+    page.wait_for_selector("#pg-diff .pg-diff-summary")
+    assert "100% similar" in page.locator("#pg-diff .pg-diff-summary").inner_text()
+    page.locator("#pg-panel .pg-raw-links a").nth(1).click()
+    page.wait_for_selector("#pg-raw pre")
+    assert "content_block_delta" in page.locator("#pg-raw").inner_text()
+    page.screenshot(path=str(SCREENSHOT.with_name("playground-compare.png")), full_page=True)
+
+    rows_found: list[tuple] = []
+    for _ in range(50):  # the journal writes in batches, within about a second
+        rows_found = playground_rows(gw)
+        if len(rows_found) >= 3:
+            break
+        time.sleep(0.1)
+    assert [(r[0], r[1], r[2]) for r in rows_found] == [
+        ("stream-a", "openai", 200),
+        ("stream-b", "anthropic", 200),
+        ("stream-c", "openai", 200),
+    ]
+    assert {r[4] for r in rows_found} == {f"console:{USER}"}
+    assert all(r[3] == len(expected.split()) for r in rows_found)
+
+
+def test_the_stop_button_stops_every_column(page, gw: Gateway) -> None:
+    rows = page.locator("#pg-column-rows > li")
+    rows.nth(0).locator("select[name=route]").select_option("echo-slow")
+    rows.nth(1).locator("select[name=route]").select_option("echo-slow")
+    page.fill("textarea[name=prompt]", PROMPT + " " + PROMPT)
+    page.click("#pg-run")
+    page.wait_for_function(
+        "document.querySelectorAll('#pg-grid .pg-col[data-state=streaming]').length === 2"
+    )
+    page.click("#pg-stop")
+    page.wait_for_function(
+        "document.querySelectorAll('#pg-grid .pg-col[data-state=stopped]').length === 2"
+    )
+    texts = page.locator("#pg-grid .pg-text").all_inner_texts()
+    assert all(0 < len(t) < len("Echo: " + PROMPT + " " + PROMPT) for t in texts)
+    assert page.locator("#pg-run").is_enabled()

@@ -1,0 +1,89 @@
+"""/api/providers: CRUD with the master key, 401 without it, secrets write-only."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from gateway.models import Deployment, Provider, Route
+
+MASTER = "sy-master-api-test"
+SECRET = "sk-api-Unmistakable-4471"
+
+
+@pytest.fixture
+def api(db, settings) -> Client:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    return Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+
+
+def test_requires_master_key_or_staff(db, settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    assert Client().get("/api/providers/").status_code == 401
+    assert Client(HTTP_AUTHORIZATION="Bearer wrong").get("/api/providers/").status_code == 401
+    assert (
+        Client()
+        .post("/api/providers/", {"name": "x", "kind": "echo"}, content_type="application/json")
+        .status_code
+        == 401
+    )
+    assert Client(HTTP_X_API_KEY=MASTER).get("/api/providers/").status_code == 200
+
+
+def test_crud_round_trip(api: Client) -> None:
+    created = api.post(
+        "/api/providers/",
+        {
+            "name": "openai",
+            "kind": "openai",
+            "base_url": "https://api.example/v1",
+            "secret": SECRET,
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["has_secret"] is True and SECRET not in created.content.decode()
+    assert "secret" not in body
+    pk = body["id"]
+    assert Provider.objects.get(pk=pk).stored_secret() == SECRET
+
+    listed = api.get("/api/providers/").json()
+    assert [p["name"] for p in listed] == ["openai"]
+
+    patched = api.patch(f"/api/providers/{pk}", {"timeout": 12.5}, content_type="application/json")
+    assert patched.status_code == 200 and patched.json()["timeout"] == 12.5
+    assert Provider.objects.get(pk=pk).stored_secret() == SECRET  # omitted: kept
+
+    cleared = api.patch(f"/api/providers/{pk}", {"secret": ""}, content_type="application/json")
+    assert cleared.json()["has_secret"] is False
+
+    assert api.delete(f"/api/providers/{pk}").status_code == 204
+    assert api.get(f"/api/providers/{pk}").status_code == 404
+
+
+def test_validation_errors_keyed_by_field(api: Client) -> None:
+    response = api.post(
+        "/api/providers/", {"name": "x", "kind": "openai"}, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert "required for this kind" in response.json()["errors"]["base_url"][0]
+    response = api.post(
+        "/api/providers/",
+        {"name": "x", "kind": "echo", "secret": "os.environ/1BAD"},
+        content_type="application/json",
+    )
+    assert response.status_code == 422 and "secret" in response.json()["errors"]
+
+
+def test_delete_in_use_is_a_conflict(api: Client) -> None:
+    provider = Provider.objects.create(name="echo", kind="echo")
+    Deployment.objects.create(route=Route.objects.create(name="r"), provider=provider, model="m")
+    response = api.delete(f"/api/providers/{provider.pk}")
+    assert response.status_code == 409 and "used by route(s) r" in str(response.json())
+
+
+def test_connection_test_reports_models(api: Client) -> None:
+    provider = Provider.objects.create(name="echo", kind="echo")
+    result = api.post(f"/api/providers/{provider.pk}/test").json()
+    assert result["ok"] is True and result["models"] == ["echo"]

@@ -1,0 +1,102 @@
+"""/api/routes and their deployments: CRUD with the master key, 401 without it."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from gateway.models import Deployment, Provider, Route
+
+MASTER = "sy-master-api-test"
+
+
+@pytest.fixture
+def api(db, settings) -> Client:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    Provider.objects.create(name="echo", kind="echo")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+
+
+def test_requires_auth(db, settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    assert Client().get("/api/routes/").status_code == 401
+    assert (
+        Client().post("/api/routes/", {"name": "x"}, content_type="application/json").status_code
+        == 401
+    )
+
+
+def test_create_with_deployments_then_edit_and_delete(api: Client) -> None:
+    created = api.post(
+        "/api/routes/",
+        {
+            "name": "team/chat",
+            "drop_params": False,
+            "deployments": [
+                {"provider": "echo", "model": "echo-1", "weight": 2, "output_price": "1.5"}
+            ],
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    route = created.json()
+    assert route["drop_params"] is False
+    assert route["deployments"][0]["provider"] == "echo"
+    assert route["deployments"][0]["weight"] == 2
+    rid = route["id"]
+
+    added = api.post(
+        f"/api/routes/{rid}/deployments",
+        {"provider": "echo", "model": "echo-2"},
+        content_type="application/json",
+    )
+    assert added.status_code == 201
+    did = added.json()["id"]
+    patched = api.patch(
+        f"/api/routes/{rid}/deployments/{did}",
+        {"enabled": False, "supports_reasoning": True},
+        content_type="application/json",
+    )
+    assert patched.json()["enabled"] is False and patched.json()["supports_reasoning"] is True
+    assert len(api.get(f"/api/routes/{rid}/deployments").json()) == 2
+
+    renamed = api.patch(f"/api/routes/{rid}", {"enabled": False}, content_type="application/json")
+    assert renamed.json()["enabled"] is False and renamed.json()["name"] == "team/chat"
+
+    assert api.delete(f"/api/routes/{rid}/deployments/{did}").status_code == 204
+    assert api.delete(f"/api/routes/{rid}").status_code == 204
+    assert not Route.objects.exists() and not Deployment.objects.exists()
+
+
+def test_errors_keyed_by_field_and_nothing_half_created(api: Client) -> None:
+    response = api.post(
+        "/api/routes/",
+        {"name": "ok", "deployments": [{"provider": "nope", "model": "m"}]},
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    assert "deployments[0].provider" in response.json()["errors"]
+    assert not Route.objects.exists()
+    response = api.post(
+        "/api/routes/", {"name": "a", "fallbacks": ["missing"]}, content_type="application/json"
+    )
+    assert response.status_code == 422 and "fallbacks" in response.json()["errors"]
+    rid = api.post("/api/routes/", {"name": "b"}, content_type="application/json").json()["id"]
+    bad = api.patch(
+        f"/api/routes/{rid}/deployments/999", {"weight": 1}, content_type="application/json"
+    )
+    assert bad.status_code == 404
+    neg = api.post(
+        f"/api/routes/{rid}/deployments",
+        {"provider": "echo", "model": "m", "weight": -1},
+        content_type="application/json",
+    )
+    assert neg.status_code == 422 and "weight" in neg.json()["errors"]
+
+
+def test_route_used_as_fallback_cannot_be_deleted(api: Client) -> None:
+    target = Route.objects.create(name="base")
+    Route.objects.create(name="top", fallbacks=["base"])
+    response = api.delete(f"/api/routes/{target.pk}")
+    assert response.status_code == 409
+    assert Route.objects.filter(pk=target.pk).exists()

@@ -1,0 +1,633 @@
+"""The Anthropic Messages dialect inbound: request parsing, response and stream
+rendering (golden: canonical events -> the exact Anthropic events), errors, models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    RateLimited,
+    RequestTooLarge,
+    UpstreamError,
+    UpstreamOverloaded,
+    UpstreamTimeout,
+)
+from gateway.protocols.anthropic_messages import (
+    parse_request,
+    render_count_tokens,
+    render_error,
+    render_models,
+    render_response,
+    render_stream,
+    render_stream_error,
+)
+from gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    ErrorEvent,
+    Finish,
+    Image,
+    Message,
+    ModelInfo,
+    PartStart,
+    PartStop,
+    Reasoning,
+    Start,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    Tool,
+    ToolArgsDelta,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+    UsageEvent,
+)
+from tests.gateway.providers.test_anthropic import (
+    MODEL,
+    TRANSCRIPTS,
+    transcript_events,
+    translated,
+)
+
+
+def body(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "Hello"}],
+    }
+    base.update(fields)
+    return base
+
+
+# --- parse_request -----------------------------------------------------------------------
+
+
+def test_minimal_request():
+    parsed = parse_request(body(), {})
+    assert parsed.model == "claude-sonnet-4-5" and parsed.max_tokens == 1024
+    assert parsed.messages == [Message("user", [Text("Hello")])]
+    assert parsed.extra == {} and parsed.unmapped == [] and parsed.stream is False
+
+
+def test_missing_max_tokens_is_named():
+    payload = body()
+    del payload["max_tokens"]
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(payload, {})
+    assert caught.value.param == "max_tokens" and "max_tokens" in caught.value.message
+    assert caught.value.status == 400
+
+
+def test_claude_code_style_request():
+    """System blocks with cache_control, tools, thinking, metadata, betas, output_config."""
+    payload = body(
+        system=[
+            {"type": "text", "text": "You are Claude Code."},
+            {"type": "text", "text": "Project rules.", "cache_control": {"type": "ephemeral"}},
+        ],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "fix it", "cache_control": {"type": "ephemeral"}}
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "thinking", "thinking": "look first", "signature": "sig1"},
+                    {"type": "redacted_thinking", "data": "opaque"},
+                    {"type": "text", "text": "Reading."},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "Read",
+                        "input": {"file_path": "/a.py"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "print(1)"},
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_2",
+                        "is_error": True,
+                        "content": [
+                            {"type": "text", "text": "denied"},
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": "iVBO",
+                                },
+                            },
+                        ],
+                    },
+                ],
+            },
+            {"role": "system", "content": "Auto-approve mode is on."},
+        ],
+        tools=[
+            {
+                "name": "Read",
+                "description": "Read a file",
+                "input_schema": {"type": "object", "properties": {}},
+            },
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+        thinking={"type": "enabled", "budget_tokens": 4000},
+        temperature=1,
+        top_p=0.95,
+        top_k=10,
+        stop_sequences=["</done>"],
+        stream=True,
+        metadata={"user_id": "user_abc_account_1_session_2"},
+        output_config={"effort": "high"},
+        context_management={"edits": []},
+    )
+    parsed = parse_request(
+        payload, {"Anthropic-Version": "2023-06-01", "anthropic-beta": "a,b", "x-api-key": "k"}
+    )
+    assert parsed.system == [Text("You are Claude Code."), Text("Project rules.")]
+    assert parsed.messages == [
+        Message("user", [Text("fix it")]),
+        Message(
+            "assistant",
+            [
+                Thinking("look first", signature="sig1"),
+                Thinking(redacted="opaque"),
+                Text("Reading."),
+                ToolCall(id="toolu_1", name="Read", arguments={"file_path": "/a.py"}),
+            ],
+        ),
+        Message(
+            "user",
+            [
+                ToolResult("toolu_1", [Text("print(1)")]),
+                ToolResult(
+                    "toolu_2",
+                    [Text("denied"), Image(data="iVBO", media_type="image/png")],
+                    is_error=True,
+                ),
+            ],
+        ),
+        Message("system", [Text("Auto-approve mode is on.")]),
+    ]
+    assert parsed.tools == [Tool("Read", "Read a file", {"type": "object", "properties": {}})]
+    assert parsed.tool_choice == ToolChoice("required", parallel=False)
+    assert parsed.reasoning == Reasoning(budget_tokens=4000)
+    assert (parsed.temperature, parsed.top_p, parsed.top_k) == (1, 0.95, 10)
+    assert parsed.stop == ["</done>"] and parsed.stream is True
+    assert parsed.user == "user_abc_account_1_session_2"
+    assert parsed.extra == {
+        "output_config": {"effort": "high"},
+        "context_management": {"edits": []},
+    }
+    assert set(parsed.unmapped) == {
+        "cache_control",
+        "web_search_20250305",
+        "output_config",
+        "context_management",
+    }
+    assert parsed.headers == {"anthropic-version": "2023-06-01", "anthropic-beta": "a,b"}
+
+
+@pytest.mark.parametrize(
+    ("thinking", "expected"),
+    [
+        ({"type": "enabled", "budget_tokens": 2048}, Reasoning(budget_tokens=2048)),
+        ({"type": "adaptive"}, Reasoning()),
+        ({"type": "disabled"}, None),
+    ],
+)
+def test_thinking_modes(thinking, expected):
+    assert parse_request(body(thinking=thinking), {}).reasoning == expected
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ({"type": "auto"}, ToolChoice("auto")),
+        ({"type": "tool", "name": "Read"}, ToolChoice("tool", name="Read")),
+        ({"type": "none"}, ToolChoice("none")),
+    ],
+)
+def test_tool_choice_modes(choice, expected):
+    assert parse_request(body(tool_choice=choice), {}).tool_choice == expected
+
+
+def test_image_by_url_and_unmapped_extras():
+    payload = body(
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "image",
+                        "source": {"type": "url", "url": "https://example.test/a.png"},
+                    },
+                    {
+                        "type": "document",
+                        "source": {"type": "text", "media_type": "text/plain", "data": "x"},
+                    },
+                ],
+            }
+        ],
+        container="container_1",
+        mcp_servers=[],
+        service_tier="auto",
+        some_future_field=1,
+    )
+    parsed = parse_request(payload, {})
+    assert parsed.messages[0].parts == [Image(url="https://example.test/a.png")]
+    assert set(parsed.extra) == {"container", "mcp_servers", "service_tier", "some_future_field"}
+    assert set(parsed.unmapped) == {
+        "document",
+        "container",
+        "mcp_servers",
+        "service_tier",
+        "some_future_field",
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "param"),
+    [
+        (body(model=None), "model"),
+        (body(max_tokens="many"), "max_tokens"),
+        (body(messages="hi"), "messages"),
+        (body(messages=[]), "messages"),
+        (body(messages=[{"role": "robot", "content": "x"}]), "messages.0.role"),
+        (body(messages=[{"role": "user"}]), "messages.0.content"),
+        (
+            body(
+                messages=[
+                    {"role": "user", "content": "a"},
+                    {"role": "assistant", "content": [{"type": "txt"}]},
+                ]
+            ),
+            "messages.1.content.0.type",
+        ),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "text"}]}]),
+            "messages.0.content.0.text",
+        ),
+        (
+            body(
+                messages=[
+                    {"role": "user", "content": [{"type": "image", "source": {"type": "file"}}]}
+                ]
+            ),
+            "messages.0.content.0.source.type",
+        ),
+        (
+            body(
+                messages=[
+                    {
+                        "role": "assistant",
+                        "content": [{"type": "tool_use", "id": "t", "name": "f", "input": "{}"}],
+                    }
+                ]
+            ),
+            "messages.0.content.0.input",
+        ),
+        (
+            body(messages=[{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]),
+            "messages.0.content.0.tool_use_id",
+        ),
+        (body(system=[{"type": "image"}]), "system.0.type"),
+        (body(tools=[{"name": "f"}]), "tools.0.input_schema"),
+        (body(tool_choice={"type": "tool"}), "tool_choice.name"),
+        (body(tool_choice={"type": "sometimes"}), "tool_choice.type"),
+        (body(thinking={"type": "enabled"}), "thinking.budget_tokens"),
+        (body(stop_sequences="END"), "stop_sequences"),
+        (body(temperature="hot"), "temperature"),
+        (body(stream="yes"), "stream"),
+        (body(metadata={"user_id": 5}), "metadata.user_id"),
+    ],
+)
+def test_wrong_shapes_name_the_field(payload, param):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(payload, {})
+    assert caught.value.param == param
+    assert caught.value.message.startswith(param)
+
+
+# --- render_response ---------------------------------------------------------------------
+
+
+def req(**overrides: Any) -> ChatRequest:
+    values: dict[str, Any] = {"model": "claude", "max_tokens": 100}
+    values.update(overrides)
+    return ChatRequest(**values)
+
+
+def test_render_response_orders_blocks_and_maps_usage():
+    response = ChatResponse(
+        id="chatcmpl-123",
+        model="gpt-4o",
+        parts=[
+            Text("Let me look."),
+            ToolCall(id="call_1", name="Read", arguments={"p": 1}),
+            Thinking("hmm", signature="s"),
+        ],
+        finish_reason="tool_calls",
+        usage=Usage(input_tokens=10, output_tokens=5, cache_read_tokens=3, cache_write_tokens=2),
+    )
+    assert render_response(response, req()) == {
+        "id": "msg_chatcmpl-123",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "s"},
+            {"type": "text", "text": "Let me look."},
+            {"type": "tool_use", "id": "call_1", "name": "Read", "input": {"p": 1}},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cache_read_input_tokens": 3,
+            "cache_creation_input_tokens": 2,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("reason", "stop_reason"),
+    [
+        ("stop", "end_turn"),
+        ("length", "max_tokens"),
+        ("content_filter", "refusal"),
+        ("tool_calls", "tool_use"),
+    ],
+)
+def test_stop_reasons(reason, stop_reason):
+    rendered = render_response(ChatResponse(id="msg_1", model="m", finish_reason=reason), req())
+    assert rendered["stop_reason"] == stop_reason and rendered["id"] == "msg_1"
+
+
+def test_stop_sequence_is_reported():
+    response = ChatResponse(id="x", model="m", finish_reason="stop_sequence", stop_sequence="</a>")
+    rendered = render_response(response, req())
+    assert (rendered["stop_reason"], rendered["stop_sequence"]) == ("stop_sequence", "</a>")
+
+
+def test_tool_calls_with_plain_stop_still_say_tool_use():
+    response = ChatResponse(
+        id="x", model="m", parts=[ToolCall(id="c", name="f")], finish_reason="stop"
+    )
+    assert render_response(response, req())["stop_reason"] == "tool_use"
+
+
+# --- render_stream -----------------------------------------------------------------------
+
+
+async def aiter(events):
+    for event in events:
+        yield event
+
+
+async def rendered(events, request: ChatRequest | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Render, check each chunk is one well-formed SSE event, return (name, data)."""
+    out = []
+    async for chunk in render_stream(aiter(events), request or req()):
+        text = chunk.decode()
+        assert text.endswith("\n\n") and text.count("\n\n") == 1
+        name_line, data_line = text.strip().split("\n")
+        assert name_line.startswith("event: ") and data_line.startswith("data: ")
+        name, data = name_line[7:], json.loads(data_line[6:])
+        assert data["type"] == name
+        out.append((name, data))
+    return out
+
+
+def expected_from_transcript(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """What a client must receive for a transcript: the same events, minus pings and the
+    empty input_json_delta Anthropic sends first (the renderer never sends empty deltas)."""
+    return [
+        (event, data)
+        for event, data in transcript_events(name)
+        if event != "ping" and data.get("delta", {}).get("partial_json") != ""
+    ]
+
+
+@pytest.mark.parametrize("name", TRANSCRIPTS)
+async def test_canonical_events_render_to_the_exact_anthropic_events(name):
+    assert await rendered(translated(name), req(model=MODEL)) == expected_from_transcript(name)
+
+
+async def test_mid_stream_error_renders_error_event_and_ends():
+    events = await rendered(translated("overloaded_midstream"), req(model=MODEL))
+    assert [name for name, _ in events] == [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "error",
+    ]
+    assert events[-1][1] == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "Overloaded"},
+    }
+
+
+def block_events(events):
+    return [
+        (n, d.get("index"), d.get("content_block") or d.get("delta"))
+        for n, d in events
+        if n.startswith("content_block")
+    ]
+
+
+async def test_empty_parts_and_deltas_never_reach_the_client():
+    events = await rendered(
+        [
+            Start("r1", "up"),
+            PartStart(0, "text"),
+            TextDelta(0, ""),
+            PartStop(0),
+            PartStart(1, "tool_call", "call_1", "Read"),
+            ToolArgsDelta(1, ""),
+            ToolArgsDelta(1, '{"a":1}'),
+            PartStop(1),
+            Finish("tool_calls"),
+        ]
+    )
+    assert block_events(events) == [
+        (
+            "content_block_start",
+            0,
+            {"type": "tool_use", "id": "call_1", "name": "Read", "input": {}},
+        ),
+        ("content_block_delta", 0, {"type": "input_json_delta", "partial_json": '{"a":1}'}),
+        ("content_block_stop", 0, None),
+    ]
+
+
+async def test_kind_switches_and_parallel_calls_without_part_stop_keep_first_deltas():
+    """An adapter that never sends PartStop: each new part closes the open block, opens
+    the next index and still delivers the delta that triggered the switch."""
+    events = await rendered(
+        [
+            Start("r1", "up"),
+            ThinkingDelta(0, "think"),
+            TextDelta(1, "Hi"),
+            PartStart(2, "tool_call", "call_a", "A"),
+            ToolArgsDelta(2, '{"x":'),
+            PartStart(3, "tool_call", "call_b", "B"),
+            ToolArgsDelta(3, "{}"),
+            ToolArgsDelta(2, "1}"),  # late fragment of a closed call: dropped, not misplaced
+            Finish("tool_calls"),
+        ]
+    )
+    assert block_events(events) == [
+        ("content_block_start", 0, {"type": "thinking", "thinking": ""}),
+        ("content_block_delta", 0, {"type": "thinking_delta", "thinking": "think"}),
+        ("content_block_stop", 0, None),
+        ("content_block_start", 1, {"type": "text", "text": ""}),
+        ("content_block_delta", 1, {"type": "text_delta", "text": "Hi"}),
+        ("content_block_stop", 1, None),
+        ("content_block_start", 2, {"type": "tool_use", "id": "call_a", "name": "A", "input": {}}),
+        ("content_block_delta", 2, {"type": "input_json_delta", "partial_json": '{"x":'}),
+        ("content_block_stop", 2, None),
+        ("content_block_start", 3, {"type": "tool_use", "id": "call_b", "name": "B", "input": {}}),
+        ("content_block_delta", 3, {"type": "input_json_delta", "partial_json": "{}"}),
+        ("content_block_stop", 3, None),
+    ]
+
+
+async def test_usage_in_message_start_and_final_real_usage_in_message_delta():
+    events = await rendered(
+        [
+            Start("chatcmpl-9", "up", usage=Usage(input_tokens=120)),
+            PartStart(0, "text"),
+            TextDelta(0, "ok"),
+            PartStop(0),
+            Finish("length"),
+            UsageEvent(Usage(input_tokens=100, output_tokens=7, cache_read_tokens=20)),
+        ]
+    )
+    start = events[0][1]["message"]
+    assert start["id"] == "msg_chatcmpl-9" and start["model"] == "claude" and start["content"] == []
+    assert start["usage"]["input_tokens"] == 120
+    assert events[-2] == (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "max_tokens", "stop_sequence": None},
+            "usage": {
+                "input_tokens": 100,
+                "output_tokens": 7,
+                "cache_read_input_tokens": 20,
+                "cache_creation_input_tokens": 0,
+            },
+        },
+    )
+    assert events[-1] == ("message_stop", {"type": "message_stop"})
+
+
+async def test_tool_calls_finished_with_stop_render_tool_use():
+    events = await rendered(
+        [Start("r", "u"), PartStart(0, "tool_call", "c", "f"), PartStop(0), Finish("stop")]
+    )
+    assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
+
+
+async def test_render_stream_is_incremental():
+    """Events are written as they arrive, not after the upstream finishes."""
+    seen: list[str] = []
+
+    async def source():
+        seen.append("start")
+        yield Start("r", "u")
+        seen.append("delta")
+        yield TextDelta(0, "x")
+        seen.append("never")
+
+    stream = render_stream(source(), req())
+    first = await stream.__anext__()
+    assert b"message_start" in first and seen == ["start"]
+    await stream.aclose()
+
+
+# --- errors, models, token counts ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (GatewayError("boom"), "api_error"),
+        (InvalidRequest("bad"), "invalid_request_error"),
+        (RequestTooLarge("big"), "request_too_large"),
+        (ModelNotFound("nope"), "not_found_error"),
+        (RateLimited("slow down", retry_after=3), "rate_limit_error"),
+        (UpstreamOverloaded("busy"), "overloaded_error"),
+        (UpstreamError("unavailable", status=503), "overloaded_error"),
+        (UpstreamError("bad gateway", status=502), "api_error"),
+        (UpstreamTimeout("slow"), "timeout_error"),
+    ],
+)
+def test_render_error(error, kind):
+    assert render_error(error) == {
+        "type": "error",
+        "error": {"type": kind, "message": error.message},
+    }
+
+
+def test_render_stream_error_is_an_sse_error_event():
+    chunk = render_stream_error(UpstreamOverloaded("Overloaded"))
+    assert (
+        chunk
+        == b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    )
+
+
+def test_render_models_and_count_tokens():
+    listed = render_models(
+        [ModelInfo("claude", created=1_700_000_000), ModelInfo("fast", display_name="Fast")]
+    )
+    assert listed == {
+        "data": [
+            {
+                "type": "model",
+                "id": "claude",
+                "display_name": "claude",
+                "created_at": "2023-11-14T22:13:20Z",
+            },
+            {
+                "type": "model",
+                "id": "fast",
+                "display_name": "Fast",
+                "created_at": "1970-01-01T00:00:00Z",
+            },
+        ],
+        "has_more": False,
+        "first_id": "claude",
+        "last_id": "fast",
+    }
+    assert render_models([])["first_id"] is None
+    assert render_count_tokens(42) == {"input_tokens": 42}
+
+
+async def test_error_event_object_renders_even_when_not_a_gateway_error():
+    events = await rendered([Start("r", "u"), ErrorEvent(RuntimeError("weird"))])
+    assert events[-1] == (
+        "error",
+        {"type": "error", "error": {"type": "api_error", "message": "weird"}},
+    )

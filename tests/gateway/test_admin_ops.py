@@ -1,0 +1,91 @@
+"""admin_ops: the one implementation of registry changes (console and API share it)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from django.core.exceptions import ValidationError
+
+from gateway import admin_ops, http
+from gateway.models import Deployment, Provider, Route
+
+
+@pytest.mark.django_db
+def test_save_provider_encrypts_secret_and_keeps_it_on_update() -> None:
+    provider = admin_ops.save_provider(
+        None, {"name": "p", "kind": "openai", "base_url": "http://u/v1"}, secret="sk-1"
+    )
+    assert provider.secret_ciphertext and "sk-1" not in provider.secret_ciphertext
+    admin_ops.save_provider(provider, {"timeout": 3.0})
+    provider.refresh_from_db()
+    assert provider.stored_secret() == "sk-1" and provider.timeout == 3.0
+
+
+@pytest.mark.django_db
+def test_errors_are_keyed_by_field_and_nothing_is_saved() -> None:
+    with pytest.raises(ValidationError) as info:
+        admin_ops.save_provider(None, {"name": "p", "kind": "openai"})
+    assert "base_url" in admin_ops.errors_by_field(info.value)
+    with pytest.raises(ValidationError) as info:
+        admin_ops.save_provider(None, {"name": "p", "colour": "red"})
+    assert admin_ops.errors_by_field(info.value) == {"colour": ["unknown field"]}
+    assert not Provider.objects.exists()
+
+
+@pytest.mark.django_db
+def test_route_fallbacks_must_exist() -> None:
+    with pytest.raises(ValidationError) as info:
+        admin_ops.save_route(None, {"name": "a", "fallbacks": ["ghost"]})
+    assert "ghost" in admin_ops.errors_by_field(info.value)["fallbacks"][0]
+    admin_ops.save_route(None, {"name": "b"})
+    assert admin_ops.save_route(None, {"name": "a", "fallbacks": ["b"]}).fallbacks == ["b"]
+
+
+@pytest.mark.django_db
+def test_deployment_provider_by_name_or_id() -> None:
+    echo = Provider.objects.create(name="echo", kind="echo")
+    route = admin_ops.save_route(None, {"name": "r"})
+    deployment = admin_ops.save_deployment(route, None, {"provider": "echo", "model": "e"})
+    assert deployment.provider == echo
+    by_id = admin_ops.save_deployment(route, None, {"provider": echo.pk, "model": "f"})
+    assert by_id.provider == echo
+    with pytest.raises(ValidationError):
+        admin_ops.save_deployment(route, None, {"provider": "missing", "model": "e"})
+    other = Route.objects.create(name="other")
+    with pytest.raises(ValidationError):
+        admin_ops.save_deployment(other, deployment, {"weight": 2})
+    admin_ops.delete_deployment(deployment)
+    assert not Deployment.objects.filter(pk=deployment.pk).exists()
+
+
+@pytest.mark.django_db
+async def test_test_connection_reports_models_and_errors() -> None:
+    def upstream(request: httpx.Request) -> httpx.Response:
+        assert request.headers["authorization"] == "Bearer sk-t"
+        if request.url.host == "ok.test":
+            return httpx.Response(200, json={"data": [{"id": "m1"}, {"id": "m2"}]})
+        return httpx.Response(401, json={"error": {"message": "bad key"}})
+
+    http.use_transport(httpx.MockTransport(upstream))
+    good = Provider(name="g", kind="openai", base_url="http://ok.test/v1")
+    good.set_secret("sk-t")
+    result = await admin_ops.test_connection(good)
+    assert result.ok and result.models == ["m1", "m2"]
+    bad = Provider(name="b", kind="openai", base_url="http://bad.test/v1")
+    bad.set_secret("sk-t")
+    result = await admin_ops.test_connection(bad)
+    assert not result.ok and result.error and "sk-t" not in result.error
+
+
+@pytest.mark.django_db
+async def test_test_connection_times_out() -> None:
+    import asyncio
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200, json={"data": []})
+
+    http.use_transport(httpx.MockTransport(slow))
+    provider = Provider(name="s", kind="openai", base_url="http://slow.test/v1")
+    result = await admin_ops.test_connection(provider, timeout=0.2)
+    assert not result.ok and "0.2" in result.error

@@ -1,0 +1,601 @@
+"""The journal writer: batching, its bound, retry while the database is down, drain at
+shutdown, body capping and redaction, the live-tail notification, and retention."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from channels.layers import get_channel_layer
+from django.db import DataError, OperationalError
+
+from gateway import journal
+from gateway.journal import Attempt, Record, Writer
+from gateway.models import RequestBody, RequestLog
+
+
+def make(n: int, **fields) -> list[Record]:
+    return [
+        Record(request_id=f"req-{i}", dialect="openai", endpoint="chat", **fields) for i in range(n)
+    ]
+
+
+class FakeStore:
+    """A ``write`` for the Writer: remembers batches, fails the first ``fail`` calls."""
+
+    def __init__(self, fail: int = 0, error: Exception | None = None) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+        self.error = error or OperationalError("database is down")
+        self.calls = 0
+
+    def __call__(self, batch: list[Record]) -> list[int]:
+        self.calls += 1
+        if self.calls <= self.fail:
+            raise self.error
+        self.batches.append([r.request_id for r in batch])
+        return list(range(len(batch)))
+
+    @property
+    def ids(self) -> list[str]:
+        return [rid for batch in self.batches for rid in batch]
+
+
+async def wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(journal, "MIN_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(journal, "MAX_BACKOFF_SECONDS", 0.05)
+
+
+# --- batching ---------------------------------------------------------------------------------
+
+
+async def test_full_batch_is_written_without_waiting_for_the_interval() -> None:
+    store = FakeStore()
+    writer = Writer(store, capacity=1000, flush_seconds=30, batch_size=10, notify=False)
+    for rec in make(10):
+        writer.record(rec)
+    await wait_for(lambda: len(store.ids) == 10, seconds=2)
+    assert store.batches == [[f"req-{i}" for i in range(10)]]
+    await writer.drain()
+
+
+async def test_records_are_written_in_batches_once_each_in_order() -> None:
+    store = FakeStore()
+    writer = Writer(store, capacity=1000, flush_seconds=0.02, batch_size=7, notify=False)
+    for rec in make(30):
+        writer.record(rec)
+    await wait_for(lambda: len(store.ids) == 30)
+    assert store.ids == [f"req-{i}" for i in range(30)]
+    assert all(len(b) <= 7 for b in store.batches) and len(store.batches) >= 5
+    assert writer.stats() == {
+        "queued": 0,
+        "queued_bytes": 0,
+        "written": 30,
+        "dropped": 0,
+        "failures": 0,
+        "pruned": 0,
+    }
+    await writer.drain()
+
+
+async def test_a_partial_batch_is_written_after_the_flush_interval() -> None:
+    store = FakeStore()
+    writer = Writer(store, capacity=1000, flush_seconds=0.05, batch_size=100, notify=False)
+    writer.record(make(1)[0])
+    await asyncio.sleep(0.01)
+    assert store.ids == []  # not yet: waits for more or for the interval
+    await wait_for(lambda: store.ids == ["req-0"], seconds=2)
+    await writer.drain()
+
+
+def test_record_before_any_event_loop_is_kept_and_written_once_one_runs() -> None:
+    store = FakeStore()
+    writer = Writer(store, capacity=100, flush_seconds=0.01, batch_size=10, notify=False)
+    for rec in make(3):
+        writer.record(rec)  # no running loop: queued, no task yet
+    assert writer.stats()["queued"] == 3 and store.ids == []
+
+    async def later() -> None:
+        await writer.start()
+        await wait_for(lambda: len(store.ids) == 3)
+        await writer.drain()
+
+    asyncio.run(later())
+    assert store.ids == ["req-0", "req-1", "req-2"]
+
+
+# --- bound and drops ------------------------------------------------------------------------
+
+
+def test_a_full_queue_drops_the_oldest_and_counts_it(caplog: pytest.LogCaptureFixture) -> None:
+    writer = Writer(FakeStore(), capacity=5, flush_seconds=1, notify=False)
+    for rec in make(8):
+        writer.record(rec)
+    assert writer.dropped == 3
+    assert [r.request_id for r in writer.pending] == [f"req-{i}" for i in range(3, 8)]
+    assert "journal dropped" in caplog.text
+
+
+async def test_database_down_is_retried_with_backoff_and_loses_nothing(fast_backoff) -> None:
+    store = FakeStore(fail=3)
+    writer = Writer(store, capacity=100, flush_seconds=0.01, batch_size=50, notify=False)
+    for rec in make(20):
+        writer.record(rec)
+    await wait_for(lambda: len(store.ids) == 20)
+    assert store.ids == [f"req-{i}" for i in range(20)]
+    assert store.calls == 4
+    assert writer.failures == 3 and writer.dropped == 0
+    await writer.drain()
+
+
+async def test_database_down_keeps_records_up_to_the_bound_and_counts_the_rest(
+    fast_backoff,
+) -> None:
+    store = FakeStore(fail=10**9)
+    writer = Writer(store, capacity=10, flush_seconds=0.01, batch_size=4, notify=False)
+    for rec in make(6):
+        writer.record(rec)
+    await wait_for(lambda: store.calls >= 2)
+    for rec in make(10):
+        writer.record(Record(request_id="new-" + rec.request_id))
+    assert writer.stats()["queued"] <= 10
+    assert writer.stats()["queued"] + writer.dropped == 16
+    await writer.drain(within=0.2)
+    assert store.ids == []
+    assert writer.dropped == 16  # what stayed unwritten at exit is counted too
+    assert writer.stats()["queued"] == 0
+
+
+async def test_a_record_the_database_rejects_is_dropped_alone(fast_backoff) -> None:
+    class RejectsOne(FakeStore):
+        def __call__(self, batch):
+            if any(r.request_id == "req-2" for r in batch):
+                raise DataError("value out of range")
+            return super().__call__(batch)
+
+    store = RejectsOne()
+    writer = Writer(store, capacity=100, flush_seconds=0.01, batch_size=10, notify=False)
+    for rec in make(5):
+        writer.record(rec)
+    await wait_for(lambda: len(store.ids) == 4)
+    assert sorted(store.ids) == ["req-0", "req-1", "req-3", "req-4"]
+    assert writer.dropped == 1
+    await writer.drain()
+
+
+# --- drain --------------------------------------------------------------------------------
+
+
+async def test_drain_writes_everything_queued_before_returning() -> None:
+    store = FakeStore()
+    writer = Writer(store, capacity=10_000, flush_seconds=60, batch_size=100, notify=False)
+    await writer.start()
+    for rec in make(250):
+        writer.record(rec)
+    await writer.drain()
+    assert sorted(store.ids) == sorted(f"req-{i}" for i in range(250))
+    assert writer.stats()["queued"] == 0 and writer.dropped == 0
+
+
+async def test_drain_retries_a_briefly_unavailable_database(fast_backoff) -> None:
+    store = FakeStore(fail=2)
+    writer = Writer(store, capacity=100, flush_seconds=60, batch_size=100, notify=False)
+    for rec in make(5):
+        writer.record(rec)
+    await writer.drain(within=5)
+    assert store.ids == [f"req-{i}" for i in range(5)] and writer.dropped == 0
+
+
+def test_record_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        def record(self, rec):
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(journal, "_writer", Broken())
+    journal.record(Record(request_id="x"))  # logged, not raised
+
+
+# --- bodies --------------------------------------------------------------------------------
+
+
+def test_body_over_the_limit_is_cut_with_a_marker() -> None:
+    text, truncated = journal.body_text(b"a" * 100, limit=10)
+    assert truncated
+    assert text.startswith("a" * 10) and "a" * 11 not in text
+    assert "truncated" in text
+
+
+def test_body_under_the_limit_is_kept_whole() -> None:
+    assert journal.body_text(b'{"x": 1}', limit=100) == ('{"x": 1}', False)
+    assert journal.body_text(None, limit=100) == ("", False)
+    assert journal.body_text({"a": [1]}, limit=100) == ('{"a":[1]}', False)
+
+
+def test_invalid_utf8_is_stored_with_replacement_characters() -> None:
+    text, _ = journal.body_text(b"ok \xff\xfe end", limit=100)
+    assert text == "ok \ufffd\ufffd end"
+
+
+def test_secrets_are_redacted_from_bodies() -> None:
+    master = "sy-test-master-key"
+    provider = "upstream-literal-secret-123"
+    body = (
+        b'{"messages":[{"role":"user","content":"my key is sy-abcdefghijklmnopqrstuvwxyz012 '
+        b'and sk-ant-api03-ABCDEFGHIJKLMNOPQRSTUV"}],"headers":{"Authorization":"Bearer xyz12345678",'
+        b'"x-api-key":"whatever"},"note":"' + master.encode() + b" " + provider.encode() + b'"}'
+    )
+    text, _ = journal.body_text(body, limit=10_000, secrets=[provider, master])
+    for secret in (
+        master,
+        provider,
+        "sy-abcdefghijklmnopqrstuvwxyz012",
+        "sk-ant-api03",
+        "xyz12345678",
+        "whatever",
+    ):
+        assert secret not in text
+    assert "[redacted]" in text and "my key is" in text
+
+
+def test_a_secret_straddling_the_cut_is_redacted_first() -> None:
+    secret = "provider-secret-abcdefgh"
+    text, truncated = journal.body_text(b"x" * 10 + secret.encode(), limit=20, secrets=[secret])
+    assert truncated and "provider-secret"[:8] not in text
+
+
+# --- writing to the database -------------------------------------------------------------------
+
+
+def full_record(request_id: str = "req-db", **overrides) -> Record:
+    fields = dict(
+        request_id=request_id,
+        key_id=7,
+        key_name="ci",
+        key_prefix="sy-abc",
+        dialect="anthropic",
+        endpoint="chat",
+        route="echo",
+        deployment_id=3,
+        provider="echo",
+        upstream_model="echo-1",
+        stream=True,
+        status=200,
+        finish_reason="end_turn",
+        attempts=[Attempt(3, "echo/echo-1", "echo", 200, 12.5)],
+        latency_ms=40.0,
+        ttft_ms=10.0,
+        upstream_ms=30.0,
+        overhead_ms=10.0,
+        input_tokens=5,
+        output_tokens=9,
+        cost_usd=Decimal("0.00000410"),
+        user_agent="pytest",
+        inbound_request=b'{"model":"echo"}',
+        upstream_request=b"",
+        upstream_response=b"event: message_start\n\n",
+        outbound_response=b"data: [DONE]\n\n",
+    )
+    fields.update(overrides)
+    return Record(**fields)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_batch_lands_in_both_tables_and_the_live_tail_hears_of_it() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(journal.LOG_TAIL_GROUP, channel)
+    writer = Writer(capacity=100, flush_seconds=0.01, batch_size=10)
+    writer.record(full_record("req-a"))
+    writer.record(full_record("req-b", status=502, error_kind="upstream_error", stream=False))
+    message = await asyncio.wait_for(layer.receive(channel), 5)
+    await writer.drain()
+
+    rows = {r.request_id: r async for r in RequestLog.objects.all()}
+    assert message["type"] == "log.created"
+    assert sorted(message["ids"]) == sorted(r.pk for r in rows.values())
+    row = rows["req-a"]
+    assert (row.status, row.route, row.key_name, row.input_tokens, row.output_tokens) == (
+        200,
+        "echo",
+        "ci",
+        5,
+        9,
+    )
+    assert row.cost_usd == Decimal("0.00000410") and row.ttft_ms == 10.0
+    assert row.attempts == [
+        {
+            "deployment_id": 3,
+            "deployment": "echo/echo-1",
+            "route": "echo",
+            "status": 200,
+            "duration_ms": 12.5,
+            "error": "",
+        }
+    ]
+    body = await RequestBody.objects.aget(log=row)
+    assert body.inbound_request == '{"model":"echo"}'
+    assert body.upstream_response == "event: message_start\n\n"
+    assert body.outbound_response == "data: [DONE]\n\n" and not body.truncated
+    assert rows["req-b"].status == 502 and rows["req-b"].error_kind == "upstream_error"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stored_bodies_are_capped_and_marked(settings) -> None:
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 64
+    writer = Writer(capacity=100, flush_seconds=0.01, notify=False)
+    writer.record(full_record(inbound_request=b"q" * 500))
+    await writer.drain()
+    body = await RequestBody.objects.aget()
+    assert body.truncated
+    assert body.inbound_request.startswith("q" * 64) and "q" * 65 not in body.inbound_request
+    assert "truncated" in body.inbound_request
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_bodies_off_writes_no_body_rows(settings) -> None:
+    settings.SWITCHYARD_LOG_BODIES = False
+    writer = Writer(capacity=100, flush_seconds=0.01, notify=False)
+    writer.record(full_record())
+    await writer.drain()
+    assert await RequestLog.objects.acount() == 1
+    assert await RequestBody.objects.acount() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_duplicate_client_request_ids_each_get_a_row() -> None:
+    writer = Writer(capacity=100, flush_seconds=0.01, notify=False)
+    writer.record(full_record("same-id"))
+    writer.record(full_record("same-id"))
+    await writer.drain()
+    assert await RequestLog.objects.filter(request_id="same-id").acount() == 2
+    assert writer.dropped == 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_module_record_starts_lazily_and_drain_writes() -> None:
+    journal._writer = None
+    journal.record(full_record("lazy"))
+    await journal.drain()
+    assert await RequestLog.objects.filter(request_id="lazy").aexists()
+    journal._writer = None
+
+
+@pytest.mark.django_db
+def test_prune_deletes_old_logs_and_their_bodies_only() -> None:
+    now = datetime.now(UTC)
+    old = [
+        RequestLog(
+            request_id=f"old-{i}",
+            dialect="openai",
+            endpoint="chat",
+            created_at=now - timedelta(days=40),
+        )
+        for i in range(25)
+    ]
+    new = [
+        RequestLog(
+            request_id=f"new-{i}",
+            dialect="openai",
+            endpoint="chat",
+            created_at=now - timedelta(days=1),
+        )
+        for i in range(5)
+    ]
+    RequestLog.objects.bulk_create(old + new)
+    RequestBody.objects.bulk_create(
+        [RequestBody(log=row, inbound_request="x") for row in old + new]
+    )
+    assert journal.prune(timedelta(days=30), batch_size=10) == 25
+    assert sorted(RequestLog.objects.values_list("request_id", flat=True)) == sorted(
+        f"new-{i}" for i in range(5)
+    )
+    assert RequestBody.objects.count() == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("30d", timedelta(days=30)),
+        ("12h", timedelta(hours=12)),
+        ("90m", timedelta(minutes=90)),
+        (" 2W ", timedelta(weeks=2)),
+    ],
+)
+def test_parse_age(text, age) -> None:
+    assert journal.parse_age(text) == age
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "-1d", "3 days"])
+def test_parse_age_rejects_other_text(text) -> None:
+    with pytest.raises(ValueError):
+        journal.parse_age(text)
+
+
+@pytest.mark.django_db
+def test_prune_logs_command_takes_an_age() -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    now = datetime.now(UTC)
+    RequestLog.objects.bulk_create(
+        [
+            RequestLog(
+                request_id=f"m-{m}",
+                dialect="openai",
+                endpoint="chat",
+                created_at=now - timedelta(minutes=m),
+            )
+            for m in (10, 100, 60 * 13)
+        ]
+    )
+    out = StringIO()
+    call_command("prune_logs", "--older-than", "90m", stdout=out)
+    assert "Deleted 2" in out.getvalue()
+    assert list(RequestLog.objects.values_list("request_id", flat=True)) == ["m-10"]
+    with pytest.raises(CommandError):
+        call_command("prune_logs", "--older-than", "soon")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_writer_prunes_past_the_retention_setting(settings) -> None:
+    settings.SWITCHYARD_LOG_RETENTION_DAYS = 7
+    await RequestLog.objects.abulk_create(
+        [
+            RequestLog(
+                request_id="ancient",
+                dialect="openai",
+                endpoint="chat",
+                created_at=datetime.now(UTC) - timedelta(days=8),
+            )
+        ]
+    )
+    writer = Writer(capacity=100, flush_seconds=0.01, notify=False, prune_every=3600)
+    writer._next_prune = 0  # due now instead of a minute after start
+    writer.record(full_record("fresh"))
+    # Wait on the writer itself: reading the table while its thread deletes would trip
+    # the shared-cache table lock of the in-memory test database.
+    await wait_for(lambda: writer.written == 1 and writer.pruned == 1)
+    await writer.drain()
+    assert [r async for r in RequestLog.objects.values_list("request_id", flat=True)] == ["fresh"]
+
+
+# --- what keeps the writer cheap: the redaction pre-check, the bounds, raw inserts ---------
+
+
+def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
+    sse = b"data: " + b'{"choices":[{"delta":{"content":" tok1"}}]}\n\n' * 50
+    text, _ = journal.body_text(sse, limit=100_000)
+    assert text == sse.decode() and not journal.may_match_secret_pattern(text)
+    for planted in (
+        "BEARER abcdefgh12345",
+        "bEaReR abcdefgh12345",
+        '"X-API-KEY": "v"',
+        '"x-api-\u212aey": "v"',  # KELVIN SIGN: lower() gives k
+        '"authorİzation": "v"',  # dotted capital I: lower() gives two characters
+        '"x-apı-key": "v"',  # dotless i: lower() leaves it
+        "sy-" + "a" * 20,
+        "sk-" + "b" * 20,
+    ):
+        assert journal._SECRET_PATTERNS.search(planted), planted
+        assert journal.may_match_secret_pattern("ünïcode " + planted), planted
+        assert "[redacted]" in journal.redact("ünïcode " + planted, []), planted
+
+
+def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> None:
+    letters = sorted(set("".join(journal._CASELESS_MARKERS)) - set("-"))
+    folds = re.compile("(?i:[" + "".join(letters) + "])")
+    for point in range(0x80, sys.maxunicode + 1):
+        char = chr(point)
+        if folds.fullmatch(char):
+            assert char.lower() in letters or char in journal._CASE_FOLD_ODDITIES, hex(point)
+
+
+def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
+    same = b'{"echo":"sk-' + b"z" * 30 + b'"}'
+    rec = Record(request_id="r", inbound_request=b"{}", upstream_response=same)
+    rec.outbound_response = bytes(same)  # equal, not the same object
+    values = journal.body_values(rec, limit=1000)
+    assert values is not None
+    inbound, upstream_request, upstream_response, outbound, truncated = values
+    assert upstream_response == outbound == '{"echo":"[redacted]"}'
+    assert (inbound, upstream_request, truncated) == ("{}", "", False)
+
+
+def test_the_queue_is_bounded_by_bytes_too(settings) -> None:
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
+    writer = Writer(FakeStore(), capacity=1000, max_bytes=50_000, notify=False)
+    for rec in make(10, inbound_request=b"x" * 10_000):
+        writer.record(rec)
+    stats = writer.stats()
+    assert stats["queued_bytes"] <= 50_000
+    assert stats["queued"] == 4 and writer.dropped == 6
+    assert [r.request_id for r in writer.pending] == [f"req-{i}" for i in range(6, 10)]
+    huge = Record(request_id="huge", inbound_request=b"y" * 60_000)
+    writer.record(huge)  # cannot fit even alone: it is the one dropped
+    assert writer.dropped == 7 and writer.stats()["queued"] == 4 and huge not in writer.pending
+
+
+async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff, settings) -> None:
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
+    store = FakeStore(fail=10**9)
+    writer = Writer(store, capacity=1000, max_bytes=70_000, batch_size=5, notify=False)
+    writer.flush_seconds = 0.01
+    for rec in make(5, inbound_request=b"x" * 10_000):
+        writer.record(rec)
+    await wait_for(lambda: store.calls >= 1)
+    for rec in make(3, inbound_request=b"n" * 10_000):
+        writer.record(rec)
+    await wait_for(lambda: store.calls >= 3)
+    assert writer.stats()["queued_bytes"] <= 70_000
+    assert writer.stats()["queued"] + writer.dropped == 8
+    await writer.drain(within=0.1)
+    assert writer.stats() == {
+        "queued": 0,
+        "queued_bytes": 0,
+        "written": 0,
+        "dropped": 8,
+        "failures": writer.failures,
+        "pruned": 0,
+    }
+
+
+def test_a_huge_body_is_cut_when_queued_and_stored_as_if_whole(settings) -> None:
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 1000
+    whole = b"a" * 500_000
+    rec = Record(request_id="big", inbound_request=whole)
+    size = journal.admit(rec)
+    assert size < 1000 + journal.REDACTION_MARGIN + journal.RECORD_BYTES + 1
+    assert journal.body_text(rec.inbound_request, 1000) == journal.body_text(whole, 1000)
+
+
+def test_bodies_are_not_queued_when_body_logging_is_off(settings) -> None:
+    settings.SWITCHYARD_LOG_BODIES = False
+    rec = Record(request_id="r", inbound_request=b"q" * 5000, outbound_response=b"a")
+    assert journal.admit(rec) == journal.RECORD_BYTES
+    assert rec.inbound_request is None and rec.outbound_response is None
+
+
+def test_insert_columns_must_be_the_models() -> None:
+    with pytest.raises(RuntimeError, match="out of date"):
+        journal._columns(RequestLog, journal.LOG_COLUMNS[:-1])
+    assert len(journal._columns(RequestLog, journal.LOG_COLUMNS)) == len(journal.LOG_COLUMNS)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_body_row_belongs_to_its_own_log_row() -> None:
+    recs = [
+        full_record(f"own-{i}", inbound_request=f'{{"n":"own-{i}"}}'.encode()) for i in range(120)
+    ]
+    ids = journal.write_batch(recs[:70]) + journal.write_batch(recs[70:])
+    assert len(ids) == len(set(ids)) == 120
+    logs = dict(RequestLog.objects.values_list("id", "request_id"))
+    assert [logs[i] for i in ids] == [r.request_id for r in recs]  # ids in record order
+    for body in RequestBody.objects.all():
+        assert body.inbound_request == f'{{"n":"{logs[body.log_id]}"}}'
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_of_any_size_use_a_few_statement_shapes() -> None:
+    # each distinct statement stays prepared on the writer's connection: hundreds of KB
+    # for one of thousands of parameters, so their number must not grow with batch sizes
+    journal._insert_sql.cache_clear()
+    sizes = [1, 7, 16, 33, 129, 250, 301]
+    for n, size in enumerate(sizes):
+        journal.write_batch([full_record(f"s{n}-{i}") for i in range(size)])
+    assert RequestLog.objects.count() == RequestBody.objects.count() == sum(sizes)
+    assert journal._insert_sql.cache_info().currsize <= 2 * len(journal.STATEMENT_ROWS)

@@ -1,0 +1,116 @@
+"""Prometheus metrics: counters and histograms fed from journal records, rendered in the
+text exposition format, with the journal's queue depth and drops."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from gateway import journal, metrics
+from gateway.journal import Record, Writer
+
+SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? (\S+)$")
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> Iterator[None]:
+    metrics.REGISTRY.reset()
+    yield
+    metrics.REGISTRY.reset()
+
+
+def samples(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a valid sample line: {line!r}"
+        out[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return out
+
+
+def rec(**fields) -> Record:
+    base = dict(request_id="r", dialect="openai", endpoint="chat", route="echo", status=200)
+    base.update(fields)
+    return Record(**base)
+
+
+def test_requests_errors_tokens_and_cost_by_route_and_status() -> None:
+    metrics.observe(rec(input_tokens=5, output_tokens=7, cost_usd=Decimal("0.25"), latency_ms=30))
+    metrics.observe(rec(input_tokens=1, output_tokens=2, cost_usd=Decimal("0.5"), latency_ms=40))
+    metrics.observe(rec(status=502, error_kind="upstream_error", latency_ms=10))
+    metrics.observe(
+        rec(route="", status=401, error_kind="authentication_error", dialect="anthropic")
+    )
+    got = samples(metrics.render(lambda: {}))
+
+    ok = 'route="echo",status="200",dialect="openai"'
+    assert got[f"switchyard_requests_total{{{ok}}}"] == 2
+    assert got['switchyard_requests_total{route="echo",status="502",dialect="openai"}'] == 1
+    assert got['switchyard_requests_total{route="(none)",status="401",dialect="anthropic"}'] == 1
+    assert (
+        got[
+            'switchyard_errors_total{route="echo",status="502",dialect="openai",kind="upstream_error"}'
+        ]
+        == 1
+    )
+    assert not any(k.startswith("switchyard_errors_total") and 'status="200"' in k for k in got)
+    assert got[f'switchyard_tokens_total{{{ok},type="input"}}'] == 6
+    assert got[f'switchyard_tokens_total{{{ok},type="output"}}'] == 9
+    assert got[f"switchyard_cost_usd_total{{{ok}}}"] == pytest.approx(0.75)
+
+
+def test_latency_ttft_and_overhead_histograms_are_cumulative() -> None:
+    metrics.observe(rec(latency_ms=20, ttft_ms=8, overhead_ms=0.7))
+    metrics.observe(rec(latency_ms=700, ttft_ms=300, overhead_ms=3))
+    metrics.observe(rec(latency_ms=400_000))  # above every bound: only +Inf
+    got = samples(metrics.render(lambda: {}))
+
+    name = "switchyard_request_duration_seconds"
+    assert got[f'{name}_bucket{{route="echo",le="0.025"}}'] == 1
+    assert got[f'{name}_bucket{{route="echo",le="1"}}'] == 2
+    assert got[f'{name}_bucket{{route="echo",le="300"}}'] == 2
+    assert got[f'{name}_bucket{{route="echo",le="+Inf"}}'] == 3
+    assert got[f'{name}_count{{route="echo"}}'] == 3
+    assert got[f'{name}_sum{{route="echo"}}'] == pytest.approx(400.72)
+    ttft = "switchyard_time_to_first_token_seconds"
+    assert got[f'{ttft}_bucket{{route="echo",le="0.01"}}'] == 1
+    assert got[f'{ttft}_count{{route="echo"}}'] == 2  # the third had no first token
+    overhead = "switchyard_overhead_seconds"
+    assert got[f'{overhead}_bucket{{route="echo",le="0.001"}}'] == 1
+    assert got[f'{overhead}_bucket{{route="echo",le="0.005"}}'] == 2
+
+
+def test_label_values_are_escaped() -> None:
+    metrics.observe(rec(route='we"ird\\name\nx'))
+    text = metrics.render(lambda: {})
+    assert 'route="we\\"ird\\\\name\\nx"' in text
+    samples(text)  # every line still parses
+
+
+def test_every_family_has_help_and_type() -> None:
+    text = metrics.render(lambda: {})
+    for family in (
+        "switchyard_requests_total",
+        "switchyard_request_duration_seconds",
+        "switchyard_journal_queue_depth",
+        "switchyard_journal_dropped_total",
+    ):
+        assert f"# HELP {family} " in text and f"# TYPE {family} " in text
+
+
+def test_journal_queue_depth_and_drops_are_exposed(monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = Writer(lambda batch: [], capacity=3, flush_seconds=1, notify=False)
+    monkeypatch.setattr(journal, "_writer", writer)
+    for i in range(5):
+        journal.record(rec(request_id=f"r{i}"))  # no loop: stays queued, two dropped
+    got = samples(metrics.render())
+    assert got["switchyard_journal_queue_depth"] == 3
+    assert got["switchyard_journal_queue_bytes"] == writer.stats()["queued_bytes"] > 0
+    assert got["switchyard_journal_dropped_total"] == 2
+    assert got["switchyard_journal_pruned_total"] == 0
+    assert got['switchyard_requests_total{route="echo",status="200",dialect="openai"}'] == 5

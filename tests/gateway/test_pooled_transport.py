@@ -1,0 +1,244 @@
+"""The pooled keep-alive transport behind gateway.http, against a raw server on
+127.0.0.1 whose every answer and connection is scripted by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from gateway.pooled_transport import PooledTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], Awaitable[bool]]
+
+
+class Server:
+    """Reads requests (head + content-length body); ``handler`` answers each and
+    returns False to close the connection. Counts connections and requests."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self.writers.append(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = await reader.readexactly(length)
+                self.requests.append(head + body)
+                if not await self.handler(reader, writer, head, body):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self.writers:
+            writer.close()
+        self.server.close()
+
+
+def reply(body: bytes, *extra: bytes) -> bytes:
+    head = [b"HTTP/1.1 200 OK", b"content-length: %d" % len(body), *extra]
+    return b"\r\n".join(head) + b"\r\n\r\n" + body
+
+
+def client(**limits: float) -> httpx.AsyncClient:
+    transport = PooledTransport(
+        max_connections=int(limits.get("max_connections", 10)),
+        max_keepalive=int(limits.get("max_keepalive", 10)),
+        keepalive_expiry=limits.get("keepalive_expiry", 30.0),
+    )
+    timeout = httpx.Timeout(limits.get("timeout", 5.0))
+    return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False)
+
+
+async def test_requests_reuse_one_keep_alive_connection_and_arrive_in_one_write():
+    async def answer(reader, writer, head, body):
+        writer.write(reply(b'{"echo": ' + body + b"}", b"content-type: application/json"))
+        return True
+
+    server = Server(answer)
+    async with server as base, client() as http:
+        for n in range(5):
+            response = await http.post(f"{base}/v1/x?q=1", content=b"%d" % n)
+            assert response.status_code == 200
+            assert response.json() == {"echo": n}
+    assert server.connections == 1
+    assert len(server.requests) == 5
+    assert server.requests[0].startswith(b"POST /v1/x?q=1 HTTP/1.1\r\n")
+    assert server.requests[0].endswith(b"\r\n\r\n0")
+
+
+async def test_chunked_stream_arrives_chunk_by_chunk_then_the_connection_is_reused():
+    release = asyncio.Event()
+
+    async def answer(reader, writer, head, body):
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(b"6\r\ndata 1\r\n")
+        await writer.drain()
+        await release.wait()
+        writer.write(b"6\r\ndata 2\r\n0\r\n\r\n")
+        return True
+
+    server = Server(answer)
+    async with server as base, client() as http:
+        async with http.stream("POST", f"{base}/s", content=b"{}") as response:
+            chunks = response.aiter_bytes()
+            assert await anext(chunks) == b"data 1"  # before the rest was even sent
+            release.set()
+            assert b"".join([c async for c in chunks]) == b"data 2"
+        release.clear()
+        release.set()
+        again = await http.post(f"{base}/s", content=b"{}")
+        assert again.content == b"data 1data 2"
+    assert server.connections == 1
+
+
+async def test_a_body_without_length_ends_with_the_connection_and_is_not_reused():
+    async def answer(reader, writer, head, body):
+        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end")
+        return False
+
+    server = Server(answer)
+    async with server as base, client() as http:
+        assert (await http.post(f"{base}/a", content=b"")).content == b"until the end"
+        assert (await http.post(f"{base}/a", content=b"")).content == b"until the end"
+    assert server.connections == 2
+
+
+async def test_a_keep_alive_connection_the_server_closed_is_replaced_transparently():
+    async def answer_then_close(reader, writer, head, body):
+        writer.write(reply(b"ok"))
+        await writer.drain()
+        return False  # closes after answering, though keep-alive was announced
+
+    server = Server(answer_then_close)
+    async with server as base, client() as http:
+        assert (await http.post(f"{base}/a", content=b"")).content == b"ok"
+        await asyncio.sleep(0.05)
+        assert (await http.post(f"{base}/a", content=b"")).content == b"ok"
+    assert server.connections == 2
+
+
+async def test_gzip_bodies_are_decoded_by_httpx():
+    async def answer(reader, writer, head, body):
+        writer.write(reply(gzip.compress(b'{"a": 1}'), b"content-encoding: gzip"))
+        return True
+
+    async with Server(answer) as base, client() as http:
+        assert (await http.post(f"{base}/g", content=b"")).json() == {"a": 1}
+
+
+async def test_a_silent_upstream_raises_read_timeout_and_the_connection_is_dropped():
+    async def silent(reader, writer, head, body):
+        await asyncio.sleep(2)
+        return False
+
+    server = Server(silent)
+    async with server as base, client(timeout=0.2) as http:
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await http.post(f"{base}/slow", content=b"")
+        assert caught.value.request.url.path == "/slow"
+        assert http._transport.idle_count == 0  # type: ignore[attr-defined]
+
+
+async def test_nothing_listening_raises_connect_error_with_the_request():
+    async with client() as http:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await http.post("http://127.0.0.1:1/x", content=b"")
+        assert caught.value.request.url.port == 1
+
+
+async def test_a_reader_that_stops_mid_body_does_not_return_the_connection():
+    async def endless_first(reader, writer, head, body):
+        if server.connections == 1:
+            writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nfirst\r\n")
+            await asyncio.sleep(2)
+            return False
+        writer.write(reply(b"second"))
+        return True
+
+    server = Server(endless_first)
+    async with server as base, client(max_connections=1, timeout=1.0) as http:
+        async with http.stream("POST", f"{base}/e", content=b"") as response:
+            async for _ in response.aiter_bytes():
+                break
+        transport = http._transport  # type: ignore[attr-defined]
+        assert transport.idle_count == 0
+        # its slot was given back: a new request is not stuck behind it
+        assert (await http.post(f"{base}/e", content=b"")).content == b"second"
+    assert server.connections == 2
+
+
+async def test_max_connections_bounds_concurrent_requests():
+    inside = 0
+    most = 0
+
+    async def slow(reader, writer, head, body):
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        await asyncio.sleep(0.05)
+        inside -= 1
+        writer.write(reply(b"ok"))
+        return True
+
+    async with Server(slow) as base, client(max_connections=2) as http:
+        replies = await asyncio.gather(*(http.post(f"{base}/m", content=b"") for _ in range(6)))
+    assert [r.content for r in replies] == [b"ok"] * 6
+    assert most == 2
+
+
+async def test_the_pooled_client_parses_each_upstream_url_once_and_keeps_queries_apart():
+    from gateway import http as gateway_http
+
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={})
+
+    gateway_http.use_transport(httpx.MockTransport(answer))
+    http = gateway_http.client()
+    assert isinstance(http, gateway_http.PooledClient)
+    for url in ("http://up.test/v1/a", "http://up.test/v1/a", "http://up.test/v1/a?x=1"):
+        await http.post(url, content=b"{}")
+    assert seen == ["http://up.test/v1/a", "http://up.test/v1/a", "http://up.test/v1/a?x=1"]
+    assert len(http._urls) == 2
+    cached = http._urls["http://up.test/v1/a"]
+    assert http._merge_url("http://up.test/v1/a") is cached
+
+
+async def test_the_shared_client_never_carries_an_upstreams_cookies_to_the_next_request():
+    from gateway import http as gateway_http
+
+    sent_cookies: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent_cookies.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "session=tenant-a; Path=/"}, json={})
+
+    gateway_http.use_transport(httpx.MockTransport(answer))
+    http = gateway_http.client()
+    await http.post("http://up.test/v1/a", content=b"{}")
+    await http.post("http://up.test/v1/a", content=b"{}")
+    assert sent_cookies == [None, None]
+    assert len(http.cookies) == 0

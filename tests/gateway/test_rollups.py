@@ -1,0 +1,211 @@
+"""Hourly usage rollups: what the journal's batch writer adds, that rebuild_rollups
+reproduces it, retention, histogram percentiles, and that the dashboard's day and week
+views read from rollups match the same numbers computed from raw rows."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Q, Sum
+
+from console import stats
+from gateway import journal, rollups
+from gateway.journal import Record
+from gateway.models import ApiKey, RequestLog, Route, UsageRollup
+
+# half past the previous hour: a fixed point in the past, within any retention
+NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
+
+
+@pytest.fixture(autouse=True)
+def fresh_summaries():
+    stats._summaries.clear()
+    yield
+    stats._summaries.clear()
+
+
+def records(count: int, seed: int = 7, hours: int = 30) -> list[Record]:
+    """Varied traffic over the ``hours`` before NOW: three routes (one deleted), two
+    keys (one deleted) and the master key, both dialects, errors, streams."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        status = rng.choice([200] * 8 + [429, 502])
+        key = rng.choice([(1, "alpha"), (2, "gone"), (None, "")])
+        out.append(
+            Record(
+                request_id=f"r{i}",
+                created_at=(NOW - timedelta(seconds=rng.uniform(0, hours * 3600))).timestamp(),
+                key_id=key[0],
+                key_name=key[1],
+                dialect=rng.choice(["openai", "anthropic"]),
+                endpoint="chat",
+                route=rng.choice(["fast", "slow", "retired"]),
+                status=status,
+                latency_ms=rng.lognormvariate(6, 1),
+                ttft_ms=rng.uniform(5, 900) if status == 200 and i % 3 else None,
+                input_tokens=rng.randint(0, 900),
+                output_tokens=rng.randint(0, 300),
+                cache_read_tokens=rng.randint(0, 50),
+                cost_usd=Decimal(rng.randint(0, 10_000)) / Decimal("1e7"),
+            )
+        )
+    return out
+
+
+def write(recs: list[Record], batch: int = 37) -> None:
+    for start in range(0, len(recs), batch):
+        journal.write_batch(recs[start : start + batch])
+
+
+def snapshot() -> list[tuple]:
+    """Every rollup row's values (float sums rounded: their order of addition differs)."""
+    fields = [f.name for f in UsageRollup._meta.fields if f.name != "id"]
+    return sorted(
+        tuple(round(v, 6) if isinstance(v, float) else v for v in row)
+        for row in UsageRollup.objects.values_list(*fields)
+    )
+
+
+def exact_percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def assert_within_bucket(estimate: float | None, exact: float) -> None:
+    lower, upper = rollups.bucket_range(rollups.bucket_index(exact))
+    assert estimate is not None and lower <= estimate <= upper, (estimate, exact, lower, upper)
+
+
+@pytest.mark.django_db
+def test_writer_rollups_hold_the_batch_totals_per_group() -> None:
+    recs = records(400)
+    write(recs)
+    assert UsageRollup.objects.aggregate(n=Sum("requests"))["n"] == 400
+    expected = RequestLog.objects.filter(route="slow", key_id=None, status__gte=400).aggregate(
+        n=Count("id"), cost=Sum("cost_usd"), tokens=Sum("input_tokens")
+    )
+    got = UsageRollup.objects.filter(route="slow", key_id=0, status_class__gte=4).aggregate(
+        n=Sum("errors"), cost=Sum("cost_usd"), tokens=Sum("input_tokens")
+    )
+    assert got == expected
+    row = UsageRollup.objects.filter(requests__gt=1).first()
+    assert row.hour.minute == 0 and sum(row.latency_hist.values()) == row.requests
+
+
+@pytest.mark.django_db
+def test_rebuild_reproduces_what_the_writer_built() -> None:
+    write(records(500))
+    built = snapshot()
+    UsageRollup.objects.all().delete()
+    call_command("rebuild_rollups", "--since", "30d")
+    assert snapshot() == built
+    UsageRollup.objects.filter(route="fast").update(requests=999)  # damaged, then repaired
+    call_command("rebuild_rollups", "--since", "30d")
+    assert snapshot() == built
+
+
+@pytest.mark.django_db
+def test_rebuild_since_keeps_older_hours() -> None:
+    write(records(200))
+    cut = rollups.hour_of(NOW - timedelta(hours=10))
+    UsageRollup.objects.filter(hour__lt=cut).update(requests=12345)
+    rollups.rebuild(cut + timedelta(minutes=20))  # floored to the hour
+    assert UsageRollup.objects.filter(hour__lt=cut).exclude(requests=12345).count() == 0
+    assert not UsageRollup.objects.filter(hour__gte=cut, requests=12345).exists()
+
+
+@pytest.mark.django_db
+def test_rollups_outlive_pruned_logs_and_have_their_own_retention() -> None:
+    write(records(50))
+    old = UsageRollup.objects.create(hour=NOW - timedelta(days=500), status_class=2, requests=3)
+    kept = UsageRollup.objects.count() - 1
+    journal.prune(timedelta(days=0))  # every raw log goes
+    assert not RequestLog.objects.exists() and UsageRollup.objects.count() == kept + 1
+    assert rollups.prune(timedelta(days=400)) == 1
+    assert not UsageRollup.objects.filter(pk=old.pk).exists()
+    assert UsageRollup.objects.count() == kept
+
+
+def test_percentile_from_a_histogram_interpolates_inside_the_right_bucket() -> None:
+    values = [3.0] * 50 + [70.0] * 45 + [2500.0] * 5
+    hist: dict[str, int] = {}
+    for v in values:
+        rollups.merge_hist(hist, {str(rollups.bucket_index(v)): 1})
+    for fraction in (0.5, 0.95, 0.99):
+        assert_within_bucket(
+            rollups.percentile_from_hist(hist, fraction), exact_percentile(values, fraction)
+        )
+    assert rollups.percentile_from_hist({}, 0.5) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("window", ["24h", "7d"])
+def test_dashboard_from_rollups_matches_raw_rows(window: str) -> None:
+    Route.objects.create(name="fast")
+    ApiKey.objects.create(pk=1, name="alpha", prefix="sy-alpha", key_hash="a" * 64)
+    write(records(900, hours=200))
+    board = stats.dashboard(window, now=NOW)
+    hours = round(stats.WINDOWS[window].span / timedelta(hours=1))
+    since = rollups.hour_of(NOW) - timedelta(hours=hours - 1)
+    raw = RequestLog.objects.filter(created_at__gte=since, created_at__lte=NOW)
+    agg = raw.aggregate(
+        n=Count("id"),
+        errors=Count("id", filter=Q(status__gte=400)),
+        tin=Sum("input_tokens"),
+        tout=Sum("output_tokens"),
+        cost=Sum("cost_usd"),
+    )
+    t = board.totals
+    assert (t.requests, t.errors, t.input_tokens, t.output_tokens, t.cost) == (
+        agg["n"],
+        agg["errors"],
+        agg["tin"],
+        agg["tout"],
+        agg["cost"],
+    )
+    assert 0 < agg["n"] < RequestLog.objects.count()  # the window cuts the data
+    latencies = list(raw.values_list("latency_ms", flat=True))
+    ttfts = list(raw.exclude(ttft_ms=None).values_list("ttft_ms", flat=True))
+    assert_within_bucket(t.p50_ms, exact_percentile(latencies, 0.5))
+    assert_within_bucket(t.p95_ms, exact_percentile(latencies, 0.95))
+    assert_within_bucket(t.ttft_p50_ms, exact_percentile(ttfts, 0.5))
+    assert_within_bucket(t.ttft_p95_ms, exact_percentile(ttfts, 0.95))
+    assert sum(b.requests for b in board.buckets) == agg["n"]
+    assert len(board.buckets) == stats.WINDOWS[window].buckets
+    routes = {r["route"]: r for r in board.by_route}
+    assert set(routes) == {"fast", "slow", "retired"}  # deleted routes included
+    retired = raw.filter(route="retired")
+    assert routes["retired"]["requests"] == retired.count()
+    avg = sum(retired.values_list("latency_ms", flat=True)) / retired.count()
+    assert routes["retired"]["avg_ms"] == pytest.approx(avg)
+    keys = {r["key_name"]: r for r in board.by_key}
+    assert set(keys) == {"alpha", "gone", "master key"}
+    assert keys["alpha"]["key_prefix"] == "sy-alpha" and keys["gone"]["key_prefix"] == ""
+    assert keys["master key"]["key_id"] is None
+    assert keys["gone"]["cost"] == raw.filter(key_id=2).aggregate(c=Sum("cost_usd"))["c"]
+
+
+@pytest.mark.django_db
+def test_dashboard_sees_new_and_rebuilt_hours_after_caching_them() -> None:
+    write(records(300, hours=100))
+    first = stats.dashboard("7d", now=NOW).totals.requests
+    old_hour = Record(
+        request_id="late",
+        created_at=(NOW - timedelta(hours=50)).timestamp(),
+        dialect="openai",
+        endpoint="chat",
+        route="brand-new",
+        status=200,
+        latency_ms=10,
+    )
+    journal.write_batch([old_hour])  # a new group in a settled, summarised hour
+    assert stats.dashboard("7d", now=NOW).totals.requests == first + 1
+    RequestLog.objects.filter(request_id="late").delete()
+    rollups.rebuild(NOW - timedelta(days=30))
+    assert stats.dashboard("7d", now=NOW).totals.requests == first

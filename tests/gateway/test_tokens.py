@@ -1,0 +1,98 @@
+"""Local token counting: the real offline encoding, and counts that grow with what the
+request carries."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import tokens
+from gateway.types import ChatRequest, Image, Message, Text, Tool, ToolCall, ToolResult
+
+
+def request(*messages: Message, **fields) -> ChatRequest:
+    return ChatRequest(model="m", messages=list(messages), **fields)
+
+
+def user(text: str) -> Message:
+    return Message("user", [Text(text)])
+
+
+def test_the_real_cl100k_encoding_is_used():
+    count = tokens.encoder()
+    assert count is not tokens._char_estimate
+    assert count("hello world") == 2
+    assert count("The quick brown fox jumps over the lazy dog.") == 10
+
+
+def test_encoder_loads_once():
+    assert tokens.encoder() is tokens.encoder()
+
+
+def test_text_request_is_text_tokens_plus_overhead():
+    counted = tokens.count_request_tokens(request(user("hello world")))
+    assert counted == 2 + tokens.REQUEST_OVERHEAD + tokens.MESSAGE_OVERHEAD
+
+
+def test_counts_grow_with_every_kind_of_content():
+    base = request(user("Summarise the file."))
+    with_system = request(user("Summarise the file."), system=[Text("You are terse and precise.")])
+    with_tools = request(
+        user("Summarise the file."),
+        tools=[
+            Tool(
+                "Read",
+                "Read a file from the local filesystem.",
+                {
+                    "type": "object",
+                    "properties": {"file_path": {"type": "string"}},
+                    "required": ["file_path"],
+                },
+            )
+        ],
+    )
+    with_call = request(
+        user("Summarise the file."),
+        Message(
+            "assistant", [ToolCall(id="t1", name="Read", arguments={"file_path": "/src/app.py"})]
+        ),
+        Message("user", [ToolResult("t1", [Text("def main():\n    print('hello')\n" * 20)])]),
+    )
+    with_image = request(
+        Message("user", [Text("Summarise the file."), Image(url="https://x.test/a.png")])
+    )
+    counts = [
+        tokens.count_request_tokens(r)
+        for r in (base, with_system, with_tools, with_call, with_image)
+    ]
+    assert all(counted > counts[0] for counted in counts[1:])
+    assert counts[4] - counts[0] == tokens.IMAGE_TOKENS
+    assert counts[3] - counts[0] > 150  # twenty code lines (~8 tokens each) dwarf the overhead
+
+
+def test_longer_text_counts_proportionally():
+    short = tokens.count_request_tokens(request(user("word " * 100)))
+    long = tokens.count_request_tokens(request(user("word " * 1000)))
+    assert 9 < long / short < 11
+
+
+def test_estimate_is_close_to_the_count_for_english():
+    prose = request(
+        user("The gateway translates requests between dialects and streams answers back. " * 40)
+    )
+    counted, estimated = tokens.count_request_tokens(prose), tokens.estimate_tokens(prose)
+    assert 0.7 < estimated / counted < 1.6
+
+
+def test_falls_back_to_characters_when_the_encoding_cannot_load(monkeypatch):
+    monkeypatch.setattr(tokens, "_encoder", None)
+    monkeypatch.setattr(tokens, "ENCODING_NAME", "no_such_encoding")
+    assert tokens.encoder() is tokens._char_estimate
+    assert tokens.count_request_tokens(request(user("x" * 400))) == tokens.estimate_tokens(
+        request(user("x" * 400))
+    )
+
+
+@pytest.fixture(autouse=True)
+def _restore_encoder():
+    yield
+    tokens._encoder = None

@@ -1,0 +1,227 @@
+"""Two Switchyard instances on one PostgreSQL database and one Redis: a key's rate limit
+holds across both, and a route edited or a key revoked through one instance is in force
+on the other within a second. Needs the local PostgreSQL and Redis (started if down)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from tests.live import Gateway, running_gateway
+
+pytestmark = pytest.mark.services
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _postgres_up() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+def _wait(check, what: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not come up")
+        time.sleep(0.2)
+
+
+def ensure_services() -> None:
+    """Start the machine's PostgreSQL cluster and Redis when they are not running."""
+    if not _postgres_up():
+        versions = sorted(os.listdir("/etc/postgresql"))
+        if not versions or not shutil.which("pg_ctlcluster"):
+            pytest.skip("PostgreSQL is not installed here")
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+            check=False,
+            capture_output=True,
+        )
+        _wait(_postgres_up, "PostgreSQL")
+    if not _redis_up():
+        if not shutil.which("redis-server"):
+            pytest.skip("Redis is not installed here")
+        os.makedirs("/var/lib/redis", exist_ok=True)
+        os.makedirs("/var/log/redis", exist_ok=True)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                str(REDIS_PORT),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                "/var/lib/redis",
+                "--logfile",
+                "/var/log/redis/ci.log",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        _wait(_redis_up, "Redis")
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    ensure_services()
+    name = f"switchyard_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    import redis
+
+    number = 2 + uuid.uuid4().int % 10  # a database the unit tests do not use
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
+    client.flushdb()
+    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
+    client.flushdb()
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, database_url, redis_url) -> Iterator[tuple[Gateway, Gateway]]:
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    with (
+        running_gateway(tmp_path_factory.mktemp("a"), env=env) as a,
+        running_gateway(tmp_path_factory.mktemp("b"), env=env, seed=False) as b,
+    ):
+        for gateway in (a, b):  # first request starts each instance's registry watcher
+            assert chat(gateway, gateway.master_key).status_code == 200, gateway.log()
+        yield a, b
+
+
+def admin(gateway: Gateway) -> httpx.Client:
+    return httpx.Client(
+        base_url=gateway.url + "/api",
+        headers={"Authorization": f"Bearer {gateway.master_key}"},
+        timeout=10,
+    )
+
+
+def chat(gateway: Gateway, key: str, model: str = "echo", text: str = "hello") -> httpx.Response:
+    return httpx.post(
+        gateway.url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": model, "messages": [{"role": "user", "content": text}]},
+        timeout=10,
+    )
+
+
+def create_key(gateway: Gateway, **fields) -> str:
+    with admin(gateway) as api:
+        reply = api.post("/keys/", json={"name": f"k-{uuid.uuid4().hex[:6]}", **fields})
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def wait_until(check, timeout: float) -> float:
+    """Seconds until ``check()`` is true (polling every 50 ms); fails after ``timeout``."""
+    started = time.monotonic()
+    while True:
+        if check():
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"not true within {timeout}s")
+        time.sleep(0.05)
+
+
+def known_to(gateway: Gateway, key: str) -> bool:
+    """Whether ``gateway`` accepts ``key`` (GET /v1/models: no request counted)."""
+    reply = httpx.get(
+        gateway.url + "/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=5
+    )
+    return reply.status_code == 200
+
+
+def test_rpm_limit_holds_across_both_instances(pair):
+    a, b = pair
+    key = create_key(a, rpm_limit=3, routes=["echo"])["key"]
+    wait_until(lambda: known_to(b, key), timeout=2)
+
+    statuses = [chat(a, key).status_code, chat(b, key).status_code, chat(a, key).status_code]
+    assert statuses == [200, 200, 200]
+    refused = chat(b, key)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["type"] == "rate_limit_error"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert chat(a, key).status_code == 429
+
+
+def test_route_edited_on_a_is_served_by_b_within_a_second(pair):
+    a, b = pair
+    with admin(a) as api:
+        route = next(r for r in api.get("/routes/").json() if r["name"] == "echo-slow")
+        deployment = route["deployments"][0]
+        reply_text = f"edited-{uuid.uuid4().hex[:8]}"
+        patched = api.patch(
+            f"/routes/{route['id']}/deployments/{deployment['id']}",
+            json={"params": {"reply": reply_text}},
+        )
+    assert patched.status_code == 200, patched.text
+
+    def b_replies_with_new_text() -> bool:
+        answer = chat(b, b.master_key, model="echo-slow")
+        return answer.json()["choices"][0]["message"]["content"] == reply_text
+
+    elapsed = wait_until(b_replies_with_new_text, timeout=1.0)
+    print(f"route edit on A served by B after {elapsed:.3f}s")
+
+
+def test_route_disabled_on_a_is_gone_on_b_within_a_second(pair):
+    a, b = pair
+    with admin(a) as api:
+        route = next(r for r in api.get("/routes/").json() if r["name"] == "echo-pair")
+        assert chat(b, b.master_key, model="echo-pair").status_code == 200
+        assert api.patch(f"/routes/{route['id']}", json={"enabled": False}).status_code == 200
+    assert wait_until(lambda: chat(b, b.master_key, "echo-pair").status_code == 404, 1.0) <= 1.0
+
+
+def test_key_revoked_on_a_fails_on_b(pair):
+    a, b = pair
+    created = create_key(a)
+    key = created["key"]
+    wait_until(lambda: known_to(b, key), timeout=2)
+    assert chat(b, key).status_code == 200
+
+    with admin(a) as api:
+        assert api.post(f"/keys/{created['id']}/revoke").status_code == 200
+    elapsed = wait_until(lambda: chat(b, key).status_code == 401, timeout=1.0)
+    print(f"key revoked on A refused by B after {elapsed:.3f}s")
+    refused = chat(b, key)
+    assert "revoked" in refused.json()["error"]["message"]
