@@ -1,0 +1,504 @@
+"""Switchyard benchmark: mock upstream, direct vs through Switchyard (vs LiteLLM).
+
+    .venv/bin/python bench/run.py [--litellm] [--duration 5] [--soak]
+
+Starts the mock upstream (bench/mock_upstream.py) and Switchyard as in production
+(DEBUG off, body logging on, a fresh data dir, a route imported from a LiteLLM YAML
+with ``manage.py import_config``, ``manage.py serve``), optionally the LiteLLM proxy
+from bench/.litellm-venv on the same config, then measures each path (OpenAI in ->
+OpenAI up, Anthropic in -> OpenAI up), plain with wrk and streaming with
+bench/streamload.py, at each concurrency. Writes bench/results/latest.md (and .json).
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+RESULTS = BENCH / "results"
+LITELLM_VENV = BENCH / ".litellm-venv"
+MASTER_KEY = "sk-bench-master-0123456789abcdef"
+ROUTE = "bench"
+MESSAGES = [{"role": "user", "content": "Say hello in twenty tokens."}]
+PATHS = {
+    # name: (gateway path, direct mock path, extra headers)
+    "openai->openai": ("/v1/chat/completions", "/v1/chat/completions", []),
+    "anthropic->openai": ("/v1/messages", "/v1/messages", ["anthropic-version: 2023-06-01"]),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60.0, headers: dict | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            request = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.3)
+    raise SystemExit(f"timed out waiting for {url}")
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"nothing listening on port {port}")
+
+
+# --- processes and memory ---------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    out = [pid]
+    for child in children(pid):
+        out += tree(child)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its whole process tree."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in tree(pid):
+        with contextlib.suppress(OSError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def cmdline(pid: int) -> str:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return ""
+
+
+def server_processes(pid: int) -> list[int]:
+    """The processes that serve requests: the leaves of the tree that are not
+    multiprocessing's helpers (with one process, that process)."""
+    pids = [p for p in tree(pid) if "resource_tracker" not in cmdline(p)]
+    leaves = [p for p in pids if not [c for c in children(p) if c in pids]]
+    return leaves or [pid]
+
+
+@dataclass
+class Target:
+    name: str
+    base: str  # http://127.0.0.1:PORT
+    gateway: bool
+    process: subprocess.Popen | None = None
+    memory: dict[str, list[float]] = field(default_factory=dict)
+
+    def snapshot_memory(self, label: str) -> list[float]:
+        if self.process is None:
+            return []
+        values = [rss_mb(p) for p in server_processes(self.process.pid)]
+        self.memory[label] = values
+        return values
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- setup -------------------------------------------------------------------------------
+
+
+def litellm_yaml(mock_port: int) -> str:
+    return (
+        "model_list:\n"
+        f"  - model_name: {ROUTE}\n"
+        "    litellm_params:\n"
+        "      model: openai/bench-model\n"
+        f"      api_base: http://127.0.0.1:{mock_port}/v1\n"
+        "      api_key: sk-mock-upstream-key-0000\n"
+        "general_settings:\n"
+        f"  master_key: {MASTER_KEY}\n"
+    )
+
+
+def start_mock(port: int, log) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [PYTHON, str(BENCH / "mock_upstream.py"), "--port", str(port)], stdout=log, stderr=log
+    )
+    wait_port(port)
+    return process
+
+
+def start_switchyard(args, port: int, config: Path, data_dir: Path, log) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SWITCHYARD_DATA_DIR": str(data_dir),
+        "SWITCHYARD_LOG_BODIES": "1",
+        "SWITCHYARD_MASTER_KEY": "sy-bench-admin-master-key-0123456789",
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+    }
+    env.pop("DATABASE_URL", None)
+    env.update(item.split("=", 1) for item in args.env)
+    source = Path(args.source).resolve()
+    manage = [PYTHON, str(source / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=source)
+    subprocess.run(
+        [*manage, "import_config", str(config)],
+        env=env,
+        check=True,
+        cwd=source,
+        stdout=log,
+        stderr=log,
+    )
+    command = [
+        *manage,
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--no-migrate",
+    ]
+    if args.server != "auto":
+        command += ["--server", args.server]
+    process = subprocess.Popen(command, env=env, cwd=source, stdout=log, stderr=log)
+    wait_for(f"http://127.0.0.1:{port}/health/liveliness")
+    return process
+
+
+def start_litellm(port: int, config: Path, log) -> subprocess.Popen:
+    binary = LITELLM_VENV / "bin" / "litellm"
+    if not binary.exists():
+        raise SystemExit(
+            f"LiteLLM is not installed: python3 -m venv {LITELLM_VENV} && "
+            f"{LITELLM_VENV}/bin/pip install 'litellm[proxy]'"
+        )
+    env = {**os.environ, "LITELLM_LOG": "ERROR"}
+    env.pop("DATABASE_URL", None)
+    process = subprocess.Popen(
+        [str(binary), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=tempfile.gettempdir(),
+    )
+    wait_for(f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
+    return process
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+def body_file(workdir: Path, stream: bool) -> Path:
+    body = {"model": ROUTE, "max_tokens": 64, "messages": MESSAGES}
+    if stream:
+        body["stream"] = True
+    path = workdir / f"body-{'stream' if stream else 'plain'}.json"
+    path.write_text(json.dumps(body))
+    return path
+
+
+def run_wrk(url: str, body: Path, headers: list[str], concurrency: int, duration: float) -> dict:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "post.lua"),
+        url,
+        "--",
+        str(body),
+        *headers,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(x for x in output.splitlines() if x.startswith("BENCH "))
+    data = json.loads(line[6:])
+    errors = sum(data[k] for k in ("connect", "read", "write", "status", "timeout"))
+    return {
+        "rps": data["requests"] / (data["duration_us"] / 1e6),
+        "p50_ms": data["p50_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000,
+        "errors": errors,
+    }
+
+
+def run_stream(url: str, body: Path, headers: list[str], concurrency: int, duration: float):
+    command = [
+        PYTHON,
+        str(BENCH / "streamload.py"),
+        url,
+        "--body-file",
+        str(body),
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+    ]
+    for header in headers:
+        command += ["--header", header]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def measure(target: Target, args, workdir: Path) -> list[dict]:
+    rows = []
+    auth = [f"Authorization: Bearer {MASTER_KEY}"] if target.gateway else []
+    for path_name, (gw_path, mock_path, extra) in PATHS.items():
+        url = target.base + (gw_path if target.gateway else mock_path)
+        for stream in (False, True):
+            if args.only_mode and args.only_mode != ("stream" if stream else "plain"):
+                continue
+            body = body_file(workdir, stream)
+            runner = run_stream if stream else run_wrk
+            runner(url, body, auth + extra, 4, 1.0)  # warm up pools and caches
+            for concurrency in args.concurrency:
+                cpu_before = cpu_seconds(target.process.pid) if target.process else 0.0
+                result = runner(url, body, auth + extra, concurrency, args.duration)
+                if target.process:
+                    cpu = cpu_seconds(target.process.pid) - cpu_before
+                    served = result["rps"] * args.duration
+                    result["cpu_ms"] = cpu * 1000 / served if served else 0.0
+                result.update(
+                    target=target.name,
+                    path=path_name,
+                    mode="stream" if stream else "plain",
+                    concurrency=concurrency,
+                )
+                rows.append(result)
+                print(
+                    f"  {target.name:10} {path_name:18} {result['mode']:6} c={concurrency:<3} "
+                    f"{result['rps']:8.0f} rps  p50 {result['p50_ms']:7.2f} ms  "
+                    f"p99 {result['p99_ms']:7.2f} ms  cpu/req {result.get('cpu_ms', 0):5.2f} ms  "
+                    f"err {result['errors']}",
+                    flush=True,
+                )
+    target.snapshot_memory("after load")
+    return rows
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> str:
+    direct = {(r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
+    kind = args.server
+    if kind == "auto":
+        kind = "uvicorn + uvloop + httptools" if args.workers > 1 else "daphne"
+    server = f"{kind}, {args.workers} worker(s)"
+    bodies = "off" if "SWITCHYARD_LOG_BODIES=0" in args.env else "on"
+    extra = f" · env {' '.join(args.env)}" if args.env else ""
+    lines = [
+        "# Switchyard benchmark",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · "
+        f"load average before the run {args.loadavg} · {args.duration:g} s per cell · "
+        f"Switchyard: `manage.py serve --workers {args.workers}` ({server}), DEBUG off, "
+        f"body logging {bodies}{extra} · upstream: bench/mock_upstream.py on 127.0.0.1",
+        "",
+    ]
+    if rows:
+        lines += [
+            "| path | mode | conc | target | RPS | p50 ms | p99 ms | added p50 ms "
+            "| TTFT p50 ms | TTFT overhead ms | server CPU ms/req | errors |",
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+    for r in rows:
+        base = direct.get((r["path"], r["mode"], r["concurrency"]))
+        if not r.get("requests", r["rps"]):
+            base = None  # nothing completed: no latency to compare
+        added = f"{r['p50_ms'] - base['p50_ms']:.2f}" if base and r["target"] != "direct" else ""
+        ttft = f"{r['ttft_p50_ms']:.2f}" if "ttft_p50_ms" in r else ""
+        ttft_added = ""
+        if ttft and base and r["target"] != "direct":
+            ttft_added = f"{r['ttft_p50_ms'] - base['ttft_p50_ms']:.2f}"
+        lines.append(
+            f"| {r['path']} | {r['mode']} | {r['concurrency']} | {r['target']} "
+            f"| {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {added} "
+            f"| {ttft} | {ttft_added} | {r['cpu_ms']:.2f} | {r['errors']} |"
+        )
+    if rows:
+        lines += ["", "Resident memory (VmRSS, MB) of the serving processes after the load:", ""]
+        lines += ["| target | per process | total |", "|---|---|---:|"]
+    for target in targets:
+        values = target.memory.get("after load")
+        if values:
+            each = ", ".join(f"{v:.0f}" for v in values)
+            lines.append(f"| {target.name} | {each} | {sum(values):.0f} |")
+    if soak:
+        lines += ["", f"Soak: {soak['summary']}", ""]
+        lines += ["| minute | RSS per process (MB) |", "|---:|---|"]
+        for minute, values in soak["samples"]:
+            lines.append(f"| {minute:.1f} | {', '.join(f'{v:.0f}' for v in values)} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_soak(target: Target, args, workdir: Path) -> dict:
+    """Steady load (plain OpenAI path, concurrency 16) for --soak-seconds; RSS sampled."""
+    body = body_file(workdir, False)
+    url = target.base + PATHS["openai->openai"][0]
+    auth = [f"Authorization: Bearer {MASTER_KEY}"]
+    run_wrk(url, body, auth, 16, 10)  # warm up before the first sample
+    samples = [(0.0, target.snapshot_memory("soak start"))]
+    command = [
+        "wrk",
+        "-t1",
+        "-c16",
+        f"-d{max(1, round(args.soak_seconds))}s",
+        "-s",
+        str(BENCH / "post.lua"),
+        url,
+        "--",
+        str(body),
+        *auth,
+    ]
+    started = time.time()
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    while wrk.poll() is None:
+        time.sleep(min(30, args.soak_seconds / 10))
+        samples.append(((time.time() - started) / 60, target.snapshot_memory("soak")))
+    output = wrk.stdout.read() if wrk.stdout else ""
+    line = next(x for x in output.splitlines() if x.startswith("BENCH "))
+    data = json.loads(line[6:])
+    start, end = samples[0][1], samples[-1][1]
+    growth = [(e - s) / s * 100 for s, e in zip(start, end, strict=False) if s]
+    rps = data["requests"] / (data["duration_us"] / 1e6)
+    summary = (
+        f"{args.soak_seconds:.0f} s at concurrency 16 (plain, OpenAI path): {rps:.0f} RPS, "
+        f"p50 {data['p50_us'] / 1000:.2f} ms, p99 {data['p99_us'] / 1000:.2f} ms, "
+        f"{data['status'] + data['timeout'] + data['read'] + data['connect']} errors; RSS per "
+        f"process {', '.join(f'{v:.0f}' for v in start)} MB at start -> "
+        f"{', '.join(f'{v:.0f}' for v in end)} MB at end "
+        f"({', '.join(f'{g:+.1f}%' for g in growth)})"
+    )
+    print("soak:", summary)
+    return {"summary": summary, "samples": samples}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Switchyard benchmark (see bench/README.md)")
+    parser.add_argument("--litellm", action="store_true", help="also measure the LiteLLM proxy")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--workers", type=int, default=2, help="Switchyard server workers")
+    parser.add_argument("--server", default="auto", help="auto | daphne | uvicorn | granian")
+    parser.add_argument("--only-mode", choices=["plain", "stream"], help="measure one mode")
+    parser.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
+    parser.add_argument("--soak", action="store_true", help="5 minutes at steady load")
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--source",
+        default=str(ROOT),
+        help="Switchyard tree to run (e.g. a `git archive` of a commit)",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for Switchyard (diagnosis only)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the data dir and logs")
+    parser.add_argument("--output", help="default bench/results/latest.md (soak: soak.md)")
+    args = parser.parse_args()
+    if args.output is None:
+        args.output = str(RESULTS / ("soak.md" if args.soak else "latest.md"))
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: install it with `apt-get install -y wrk`")
+    args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+    workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    log = open(workdir / "servers.log", "w")  # noqa: SIM115  (lives for the whole run)
+    mock_port, gateway_port, litellm_port = free_port(), free_port(), free_port()
+    config = workdir / "litellm.yaml"
+    config.write_text(litellm_yaml(mock_port))
+    mock = start_mock(mock_port, log)
+    targets: list[Target] = []
+    if not args.no_direct and not args.soak:
+        targets.append(
+            Target("direct", f"http://127.0.0.1:{mock_port}", gateway=False, process=mock)
+        )
+    rows: list[dict] = []
+    soak = None
+    try:
+        switchyard = Target("switchyard", f"http://127.0.0.1:{gateway_port}", gateway=True)
+        targets.append(switchyard)
+        if args.litellm and not args.soak:
+            targets.append(Target("litellm", f"http://127.0.0.1:{litellm_port}", gateway=True))
+        starters = {
+            "switchyard": lambda: start_switchyard(
+                args, gateway_port, config, workdir / "data", log
+            ),
+            "litellm": lambda: start_litellm(litellm_port, config, log),
+        }
+        print(f"workdir {workdir}; {os.cpu_count()} cores; load average {args.loadavg}")
+        for target in targets:  # one gateway at a time on the cores
+            if target.gateway:
+                target.process = starters[target.name]()
+            if args.soak:
+                soak = run_soak(target, args, workdir)
+            else:
+                rows += measure(target, args, workdir)
+            if target.gateway:
+                target.stop()
+    finally:
+        for target in targets:
+            if target.gateway:
+                target.stop()
+        mock.terminate()
+        mock.wait()
+        log.close()
+    RESULTS.mkdir(exist_ok=True)
+    output = Path(args.output)
+    text = render(rows, targets, args, soak)
+    output.write_text(text)
+    output.with_suffix(".json").write_text(json.dumps({"rows": rows, "soak": soak}, indent=1))
+    print(text)
+    if args.keep:
+        print(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Command 2 of the README: install what the tests need and run the whole suite.
+# Installs the project with its test extra into .venv, Debian's Chromium for the
+# browser tests and the Claude Code CLI from npm (when root / npm are available),
+# makes sure the local PostgreSQL and Redis are up, then runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+    || echo "warning: could not install chromium; browser tests will be skipped" >&2
+fi
+if ! command -v claude >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  npm install -g --silent @anthropic-ai/claude-code >/dev/null 2>&1 \
+    || echo "warning: could not install the Claude Code CLI; its tests will be skipped" >&2
+fi
+scripts/services.sh || echo "warning: PostgreSQL/Redis not available; their tests will be skipped" >&2
+
+exec .venv/bin/python -m pytest "$@"
