@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,13 @@ import orjson
 from django.conf import settings
 
 from . import registry, runtime, service
-from .errors import AuthenticationFailed, GatewayError, ModelNotFound, RequestTooLarge
+from .errors import (
+    AuthenticationFailed,
+    GatewayError,
+    ModelNotFound,
+    RequestTooLarge,
+    ShuttingDown,
+)
 from .service import Caller, Reply, StreamReply
 
 log = logging.getLogger(__name__)
@@ -124,6 +131,16 @@ def json_error(dialect: str, error: GatewayError) -> Reply:
     return Reply(error.status, body, [(b"content-type", b"application/json")])
 
 
+def refuse_while_closing(dialect: str) -> Reply:
+    """Not journaled: the drain that follows may already have run."""
+    reply = json_error(dialect, ShuttingDown("this gateway instance is shutting down; retry"))
+    rid = uuid.uuid4().hex.encode()
+    reply.headers += [(b"x-request-id", rid), (b"connection", b"close"), (b"retry-after", b"1")]
+    if dialect == "anthropic":
+        reply.headers.append((b"request-id", rid))
+    return reply
+
+
 class GatewayApp:
     """The HTTP side of the ASGI application."""
 
@@ -136,6 +153,9 @@ class GatewayApp:
         if method == "POST" and path in POST_ROUTES:
             await runtime.ensure_started()
             endpoint, dialect = POST_ROUTES[path]
+            if runtime.closing():
+                await send_reply(send, refuse_while_closing(dialect))
+                return
             runtime.request_started()
             try:
                 await self.api(scope, receive, send, endpoint, dialect)

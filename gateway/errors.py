@@ -9,6 +9,7 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
     ├── ModelNotFound                 404 not_found_error
     ├── RateLimited                   429 rate_limit_error        (retry_after seconds)
     ├── NoHealthyDeployment           503 overloaded_error        (every deployment cooling down)
+    ├── ShuttingDown                  503 overloaded_error        (this instance is stopping)
     └── UpstreamError                 upstream status passed on, or 502
         ├── UpstreamTimeout           504 timeout_error
         ├── UpstreamConnectionError   502 api_error
@@ -86,6 +87,14 @@ class RateLimited(GatewayError):
 
 
 class NoHealthyDeployment(GatewayError):
+    status = 503
+    kind = "overloaded_error"
+
+
+class ShuttingDown(GatewayError):
+    """This instance stopped taking requests (SIGTERM); the SDKs retry a 503, and behind a
+    load balancer the retry lands on another instance."""
+
     status = 503
     kind = "overloaded_error"
 

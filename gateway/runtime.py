@@ -15,8 +15,21 @@ log = logging.getLogger(__name__)
 
 _tasks: list[asyncio.Task] = []
 _in_flight = 0
+_closing = False
 _idle: asyncio.Event | None = None
 SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def closing() -> bool:
+    """True once shutdown began: new API requests are refused with a 503 from then on,
+    so the count of requests in flight only goes down and the journal drain that
+    follows is the last write."""
+    return _closing
+
+
+def begin_shutdown() -> None:
+    global _closing
+    _closing = True
 
 
 def request_started() -> None:
@@ -74,9 +87,10 @@ async def ensure_started() -> None:
 
 async def shutdown() -> None:
     """Stop background tasks and drain the journal (graceful shutdown)."""
-    global _started_loop
+    global _started_loop, _closing
     from . import http, journal
 
+    begin_shutdown()
     await wait_for_requests()
     drain = getattr(journal, "drain", None)
     if drain is not None:
@@ -92,6 +106,7 @@ async def shutdown() -> None:
     _tasks.clear()
     await http.aclose()
     _started_loop = None
+    _closing = False  # a later loop in this process (tests) starts afresh
 
 
 async def lifespan(scope, receive, send) -> None:  # type: ignore[no-untyped-def]

@@ -48,25 +48,27 @@ class Command(BaseCommand):
     def _daphne(self, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
-        from twisted.internet import defer, reactor
+        from twisted.internet import defer
 
         from gateway import runtime
         from gateway.asgi import application
 
         class GracefulServer(Server):
-            """On SIGTERM daphne cancels every request at once; let in-flight API
-            requests finish first (up to the grace period), then cancel the rest."""
+            """On SIGTERM daphne cancels every request at once. Instead: refuse new API
+            requests, let those in flight finish (up to the grace period), cancel the
+            rest, and only then drain the journal, so no finished request's entry is
+            queued after the last write."""
 
             def kill_all_applications(self):  # type: ignore[no-untyped-def]
+                runtime.begin_shutdown()
                 waiting = asyncio.ensure_future(runtime.wait_for_requests())
                 deferred = defer.Deferred.fromFuture(waiting)
                 deferred.addCallback(lambda _: Server.kill_all_applications(self))
+                deferred.addBoth(
+                    lambda _: defer.Deferred.fromFuture(asyncio.ensure_future(runtime.shutdown()))
+                )
                 return deferred
 
-        def drain():  # runs inside the asyncio-backed reactor before it stops
-            return defer.Deferred.fromFuture(asyncio.ensure_future(runtime.shutdown()))
-
-        reactor.addSystemEventTrigger("before", "shutdown", drain)
         GracefulServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),

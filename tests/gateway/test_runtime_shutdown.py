@@ -1,0 +1,119 @@
+"""Graceful shutdown: once it begins, new API requests are refused with a 503 in the
+caller's dialect; requests already in flight finish before the journal drains, so the
+drain is the last write."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from gateway import endpoints, journal, runtime, service
+from gateway.service import Reply
+
+
+def request(path: str) -> dict:
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"content-type", b"application/json")],
+    }
+
+
+def receiver():
+    messages = [{"type": "http.request", "body": b'{"model": "m"}', "more_body": False}]
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # the client never leaves
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    async def __call__(self, message: dict) -> None:
+        self.messages.append(message)
+
+    @property
+    def status(self) -> int:
+        return self.messages[0]["status"]
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        return dict(self.messages[0]["headers"])
+
+    @property
+    def body(self) -> dict:
+        return orjson.loads(self.messages[1]["body"])
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> endpoints.GatewayApp:
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(runtime, "_closing", False)
+    return endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "shape"),
+    [("/v1/chat/completions", "openai"), ("/v1/messages", "anthropic")],
+)
+async def test_requests_after_shutdown_began_get_a_503_in_their_dialect(app, path, shape):
+    runtime.begin_shutdown()
+    sink = Sink()
+    await app(request(path), receiver(), sink)
+    assert sink.status == 503
+    assert sink.headers[b"connection"] == b"close"
+    assert sink.headers[b"retry-after"] == b"1"
+    assert len(sink.headers[b"x-request-id"]) == 32
+    if shape == "openai":
+        assert "shutting down" in sink.body["error"]["message"]
+    else:
+        assert sink.body["type"] == "error"
+        assert sink.body["error"]["type"] == "overloaded_error"
+
+
+async def test_in_flight_requests_finish_and_record_before_the_journal_drains(
+    app, monkeypatch: pytest.MonkeyPatch
+):
+    events: list[str] = []
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    async def handle(endpoint, dialect, raw, headers, caller):
+        entered.set()
+        await release.wait()
+        events.append("recorded")
+        return Reply(200, b"{}", [(b"content-type", b"application/json")])
+
+    async def drain(within: float = 0) -> None:
+        events.append("drained")
+
+    monkeypatch.setattr(service, "handle", handle)
+    monkeypatch.setattr(journal, "drain", drain)
+    first = Sink()
+    in_flight = asyncio.ensure_future(app(request("/v1/chat/completions"), receiver(), first))
+    await entered.wait()
+
+    stopping = asyncio.ensure_future(runtime.shutdown())
+    await asyncio.sleep(0.05)
+    assert not stopping.done(), "shutdown waits for the request in flight"
+    late = Sink()
+    await app(request("/v1/chat/completions"), receiver(), late)
+    assert late.status == 503, "a request arriving during shutdown is refused"
+
+    release.set()
+    await asyncio.wait_for(asyncio.gather(in_flight, stopping), 5)
+    assert first.status == 200
+    assert events == ["recorded", "drained"]
+    assert runtime.closing() is False, "a later event loop in this process starts afresh"
