@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from .. import admin_ops, keys
 from ..models import ApiKey
@@ -62,7 +62,7 @@ class KeyIn(KeyPatch):
 
 
 def _invalid(exc: ValidationError) -> tuple[int, dict]:
-    return 422, {"errors": admin_ops.errors_by_field(exc)}
+    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
 
 
 def _key(key_id: int) -> ApiKey:
@@ -82,7 +82,7 @@ def create_key(request, payload: KeyIn):
         return _invalid(exc)
     key = _key(created.key.pk)
     key.key = created.raw  # type: ignore[attr-defined]  # for this answer only
-    return 201, key
+    return Status(201, key)
 
 
 @router.get("/{key_id}", response=KeyOut)
@@ -97,7 +97,7 @@ def update_key(request, key_id: int, payload: KeyPatch):
         keys.update_key(key, **payload.dict(exclude_unset=True))
     except ValidationError as exc:
         return _invalid(exc)
-    return 200, _key(key_id)
+    return Status(200, _key(key_id))
 
 
 @router.post("/{key_id}/revoke", response=KeyOut)

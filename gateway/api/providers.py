@@ -6,7 +6,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from .. import admin_ops
 from ..models import Provider
@@ -84,8 +84,8 @@ def create_provider(request, payload: ProviderIn):
     try:
         provider = admin_ops.save_provider(None, values, secret=payload.secret)
     except ValidationError as exc:
-        return 422, {"errors": admin_ops.errors_by_field(exc)}
-    return 201, ProviderOut.of(provider)
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(201, ProviderOut.of(provider))
 
 
 @router.get("/{provider_id}", response=ProviderOut)
@@ -101,8 +101,8 @@ def update_provider(request, provider_id: int, payload: ProviderPatch):
     try:
         provider = admin_ops.save_provider(provider, values, secret=secret)
     except ValidationError as exc:
-        return 422, {"errors": admin_ops.errors_by_field(exc)}
-    return 200, ProviderOut.of(provider)
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(200, ProviderOut.of(provider))
 
 
 @router.delete("/{provider_id}", response={204: None, 409: ValidationErrors})
@@ -111,8 +111,8 @@ def delete_provider(request, provider_id: int):
     try:
         admin_ops.delete_provider(provider)
     except ValidationError as exc:
-        return 409, {"errors": admin_ops.errors_by_field(exc)}
-    return 204, None
+        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(204, None)
 
 
 @router.post("/{provider_id}/test", response=ConnectionOut)

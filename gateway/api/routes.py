@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from .. import admin_ops
 from ..models import Deployment, Route
@@ -104,7 +104,7 @@ class RouteIn(RoutePatch):
 
 
 def _invalid(exc: ValidationError) -> tuple[int, dict]:
-    return 422, {"errors": admin_ops.errors_by_field(exc)}
+    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
 
 
 def _set_fields(payload: Schema, exclude: set[str] | None = None) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def create_route(request, payload: RouteIn):
                     ) from None
     except ValidationError as exc:
         return _invalid(exc)
-    return 201, route
+    return Status(201, route)
 
 
 @router.get("/{route_id}", response=RouteOut)
@@ -144,7 +144,7 @@ def get_route(request, route_id: int):
 def update_route(request, route_id: int, payload: RoutePatch):
     route = get_object_or_404(Route, pk=route_id)
     try:
-        return 200, admin_ops.save_route(route, _set_fields(payload))
+        return Status(200, admin_ops.save_route(route, _set_fields(payload)))
     except ValidationError as exc:
         return _invalid(exc)
 
@@ -155,8 +155,8 @@ def delete_route(request, route_id: int):
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
-        return 409, {"errors": admin_ops.errors_by_field(exc)}
-    return 204, None
+        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(204, None)
 
 
 @router.get("/{route_id}/deployments", response=list[DeploymentOut])
@@ -169,7 +169,7 @@ def list_deployments(request, route_id: int):
 def create_deployment(request, route_id: int, payload: DeploymentIn):
     route = get_object_or_404(Route, pk=route_id)
     try:
-        return 201, admin_ops.save_deployment(route, None, _set_fields(payload))
+        return Status(201, admin_ops.save_deployment(route, None, _set_fields(payload)))
     except ValidationError as exc:
         return _invalid(exc)
 
@@ -190,7 +190,7 @@ def _deployment(route_id: int, deployment_id: int) -> tuple[Route, Deployment]:
 def update_deployment(request, route_id: int, deployment_id: int, payload: DeploymentPatch):
     route, deployment = _deployment(route_id, deployment_id)
     try:
-        return 200, admin_ops.save_deployment(route, deployment, _set_fields(payload))
+        return Status(200, admin_ops.save_deployment(route, deployment, _set_fields(payload)))
     except ValidationError as exc:
         return _invalid(exc)
 
@@ -199,4 +199,4 @@ def update_deployment(request, route_id: int, deployment_id: int, payload: Deplo
 def delete_deployment(request, route_id: int, deployment_id: int):
     _, deployment = _deployment(route_id, deployment_id)
     admin_ops.delete_deployment(deployment)
-    return 204, None
+    return Status(204, None)
