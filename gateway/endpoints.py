@@ -101,12 +101,55 @@ async def send_reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def send_stream(send: Send, reply: StreamReply) -> None:
+# What a silent stream sends to keep intermediaries from timing it out: Anthropic's own
+# ping event, and an SSE comment (ignored by every SSE parser) for the OpenAI dialects.
+KEEPALIVES = {"anthropic": b'event: ping\ndata: {"type": "ping"}\n\n'}
+SSE_COMMENT_KEEPALIVE = b": keep-alive\n\n"
+
+
+async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -> None:
     headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    async for chunk in reply.chunks:
-        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
+    if every <= 0:
+        async for chunk in reply.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    else:
+        await _send_with_keepalive(
+            send, reply, KEEPALIVES.get(dialect, SSE_COMMENT_KEEPALIVE), every
+        )
     await send({"type": "http.response.body", "body": b""})
+
+
+async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
+    """Send the chunks; a companion task sends ``ping`` whenever nothing went out for
+    ``every`` seconds. A lock keeps a ping from interleaving with a chunk's send."""
+    lock = asyncio.Lock()
+    loop = asyncio.get_running_loop()
+    last_sent = loop.time()
+
+    async def keep_alive() -> None:
+        nonlocal last_sent
+        try:
+            while True:
+                quiet_for = loop.time() - last_sent
+                if quiet_for < every:
+                    await asyncio.sleep(every - quiet_for)
+                    continue
+                async with lock:
+                    await send({"type": "http.response.body", "body": ping, "more_body": True})
+                last_sent = loop.time()
+        except Exception:  # the client went away: the main loop sees it too
+            return
+
+    pinger = asyncio.ensure_future(keep_alive())
+    try:
+        async for chunk in reply.chunks:
+            async with lock:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            last_sent = loop.time()
+    finally:
+        pinger.cancel()
 
 
 async def until_disconnect(receive: Receive) -> None:
@@ -215,7 +258,7 @@ class GatewayApp:
         reply = await service.handle(endpoint, dialect, raw, headers, caller)
         if isinstance(reply, StreamReply):
             try:
-                await send_stream(send, reply)
+                await send_stream(send, reply, dialect)
             finally:
                 await service._close_quietly(reply.chunks)
         else:

@@ -99,6 +99,11 @@ SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 32 * 1024 * 102
 SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 SWITCHYARD_READ_TIMEOUT = env_float("SWITCHYARD_READ_TIMEOUT", 600.0, minimum=0.1)
 SWITCHYARD_TOTAL_TIMEOUT = env_float("SWITCHYARD_TOTAL_TIMEOUT", 1800.0, minimum=1.0)
+# A stream silent for this long gets a keep-alive (Anthropic ``ping`` event, or an SSE
+# comment for OpenAI clients) so idle-timeouts of proxies in between do not cut it; 0: off.
+SWITCHYARD_STREAM_KEEPALIVE_SECONDS = env_float(
+    "SWITCHYARD_STREAM_KEEPALIVE_SECONDS", 15.0, minimum=0
+)
 SWITCHYARD_MAX_CONNECTIONS = env_int("SWITCHYARD_MAX_CONNECTIONS", 1000, minimum=1)
 # Request journal.
 SWITCHYARD_LOG_BODIES = env_bool("SWITCHYARD_LOG_BODIES", True)

@@ -1,0 +1,91 @@
+"""A stream that goes quiet gets keep-alives between its chunks: Anthropic's ``ping``
+event for the Anthropic dialect, an SSE comment for the OpenAI ones; a stream that
+keeps flowing gets none, and keep-alives never land inside a chunk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gateway import endpoints
+from gateway.service import StreamReply
+
+ANTHROPIC_PING = b'event: ping\ndata: {"type": "ping"}\n\n'
+
+
+def chunks_with_pauses(pauses: list[float]) -> AsyncIterator[bytes]:
+    async def gen() -> AsyncIterator[bytes]:
+        for n, pause in enumerate(pauses):
+            await asyncio.sleep(pause)
+            yield f"data: chunk-{n}\n\n".encode()
+
+    return gen()
+
+
+async def sent_bodies(dialect: str, pauses: list[float], send_delay: float = 0) -> list[bytes]:
+    bodies: list[bytes] = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body":
+            if send_delay:
+                await asyncio.sleep(send_delay)  # a slow client: sends take time
+            bodies.append(message["body"])
+
+    reply = StreamReply(200, [], chunks_with_pauses(pauses))
+    await endpoints.send_stream(send, reply, dialect)
+    return bodies
+
+
+@pytest.fixture
+def keepalive_every_100ms(settings) -> None:
+    settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS = 0.1
+
+
+async def test_anthropic_stream_gets_ping_events_while_quiet(keepalive_every_100ms) -> None:
+    bodies = await sent_bodies("anthropic", [0, 0.35, 0])
+    assert bodies[0] == b"data: chunk-0\n\n"
+    between = bodies[1 : bodies.index(b"data: chunk-1\n\n")]
+    assert 2 <= len(between) <= 4
+    assert set(between) == {ANTHROPIC_PING}
+    assert bodies[-3:] == [b"data: chunk-1\n\n", b"data: chunk-2\n\n", b""]
+
+
+@pytest.mark.parametrize("dialect", ["openai", "responses"])
+async def test_openai_streams_get_an_sse_comment(keepalive_every_100ms, dialect) -> None:
+    bodies = await sent_bodies(dialect, [0, 0.25])
+    pings = [b for b in bodies if b.startswith(b":")]
+    assert pings and set(pings) == {b": keep-alive\n\n"}
+    assert [b for b in bodies if b.startswith(b"data")] == [
+        b"data: chunk-0\n\n",
+        b"data: chunk-1\n\n",
+    ]
+
+
+async def test_a_flowing_stream_gets_no_keepalive(keepalive_every_100ms) -> None:
+    bodies = await sent_bodies("anthropic", [0.02] * 12)
+    assert ANTHROPIC_PING not in bodies
+    assert len(bodies) == 13
+
+
+async def test_slow_sends_never_interleave_with_a_ping(keepalive_every_100ms) -> None:
+    # Each send takes 60 ms and chunks pause 150 ms: pings and chunks alternate but every
+    # body is a whole chunk or a whole ping, and the order of the chunks is kept.
+    bodies = await sent_bodies("anthropic", [0, 0.15, 0.15, 0], send_delay=0.06)
+    data = [b for b in bodies if b.startswith(b"data")]
+    assert data == [f"data: chunk-{n}\n\n".encode() for n in range(4)]
+    assert set(bodies) <= {ANTHROPIC_PING, b"", *data}
+
+
+async def test_zero_turns_keepalives_off(settings) -> None:
+    settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS = 0
+    bodies = await sent_bodies("anthropic", [0, 0.3])
+    assert bodies == [b"data: chunk-0\n\n", b"data: chunk-1\n\n", b""]
+
+
+async def test_the_keepalive_task_ends_with_the_stream(keepalive_every_100ms) -> None:
+    before = len(asyncio.all_tasks())
+    await sent_bodies("openai", [0, 0.15])
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == before
