@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -52,7 +52,7 @@ class Caller:
     """Who is calling: the key resolved by the endpoint (None: no or unknown key)."""
 
     key: KeyEntry | None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: os.urandom(16).hex())  # 5x uuid4()
     user_agent: str = ""
     from_playground: bool = False
     started: float = field(default_factory=time.perf_counter)
