@@ -215,7 +215,14 @@ def start_litellm(port: int, config: Path, log) -> subprocess.Popen:
             f"LiteLLM is not installed: python3 -m venv {LITELLM_VENV} && "
             f"{LITELLM_VENV}/bin/pip install 'litellm[proxy]'"
         )
-    env = {**os.environ, "LITELLM_LOG": "ERROR"}
+    # LiteLLM sends Anthropic-dialect requests for OpenAI models to the upstream's
+    # Responses API unless told otherwise; the comparison is Anthropic in -> OpenAI chat
+    # completions up on both gateways.
+    env = {
+        **os.environ,
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES": "True",
+    }
     env.pop("DATABASE_URL", None)
     process = subprocess.Popen(
         [str(binary), "--config", str(config), "--port", str(port), "--host", "127.0.0.1"],
