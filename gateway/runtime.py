@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 
 from . import registry
@@ -83,6 +84,23 @@ async def ensure_started() -> None:
         if starter is not None:
             await starter()
         _started_loop = loop
+        freeze_startup_objects()
+
+
+_frozen = False
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive after start-up (Django, the registry, imported modules)
+    out of the garbage collector's reach, once per process. Without it a full collection
+    walks them all: measured 76-86 ms pauses of the event loop every few seconds under
+    load (p99 at concurrency 1 went from 20-40 ms to 5 ms with it)."""
+    global _frozen
+    if _frozen:
+        return
+    _frozen = True
+    gc.collect()
+    gc.freeze()
 
 
 async def shutdown() -> None:

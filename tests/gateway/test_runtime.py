@@ -1,10 +1,12 @@
-"""Graceful shutdown: once it begins, new API requests are refused with a 503 in the
+"""Start-up freezes what is alive for the garbage collector (no long full collections
+under load). Graceful shutdown: once it begins, new API requests are refused with a 503 in the
 caller's dialect; requests already in flight finish before the journal drains, so the
 drain is the last write."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import orjson
 import pytest
@@ -117,3 +119,18 @@ async def test_in_flight_requests_finish_and_record_before_the_journal_drains(
     assert first.status == 200
     assert events == ["recorded", "drained"]
     assert runtime.closing() is False, "a later event loop in this process starts afresh"
+
+
+def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "_frozen", False)
+    gc.unfreeze()
+    try:
+        runtime.freeze_startup_objects()
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # Django, the gateway modules, the test session
+        holder = [[n] for n in range(1000)]  # new tracked objects
+        runtime.freeze_startup_objects()
+        assert gc.get_freeze_count() == frozen, "the second call does nothing"
+        del holder
+    finally:
+        gc.unfreeze()
