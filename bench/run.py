@@ -30,6 +30,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 RESULTS = BENCH / "results"
+README = ROOT / "README.md"
 LITELLM_VENV = BENCH / ".litellm-venv"
 MASTER_KEY = "sk-bench-master-0123456789abcdef"
 ROUTE = "bench"
@@ -331,6 +332,33 @@ def measure(target: Target, args, workdir: Path) -> list[dict]:
 # --- reporting ---------------------------------------------------------------------------
 
 
+def wants_readme(args) -> bool:
+    """A partial or diagnostic run must not replace the README's table."""
+    if args.readme != "auto":
+        return args.readme == "yes"
+    full = (
+        not args.only_mode
+        and not args.no_direct
+        and sorted(args.concurrency) == [1, 16, 64]
+        and not args.env
+        and Path(args.source).resolve() == ROOT
+    )
+    return full or (args.soak and not args.env and args.soak_seconds >= 300)
+
+
+def update_readme(readme: Path, section: str, report: str) -> None:
+    """Replace what stands between ``<!-- bench:SECTION:start -->`` and its end marker
+    with ``report`` (its ``# Switchyard benchmark`` title dropped)."""
+    start, end = f"<!-- bench:{section}:start -->", f"<!-- bench:{section}:end -->"
+    text = readme.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme.name} has no {start} ... {end} section")
+    body = report.split("\n", 1)[1].strip() if report.startswith("# ") else report.strip()
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{body}\n{end}{tail}")
+
+
 def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> str:
     direct = {(r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
     kind = args.server
@@ -432,7 +460,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--workers", type=int, default=2, help="Switchyard server workers")
-    parser.add_argument("--server", default="auto", help="auto | daphne | uvicorn | granian")
+    parser.add_argument("--server", default="auto", help="auto | daphne | uvicorn")
     parser.add_argument("--only-mode", choices=["plain", "stream"], help="measure one mode")
     parser.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
     parser.add_argument("--soak", action="store_true", help="5 minutes at steady load")
@@ -447,6 +475,12 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     parser.add_argument("--output", help="default bench/results/latest.md (soak: soak.md)")
+    parser.add_argument(
+        "--readme",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="copy the table into README.md (auto: only for a full run with the defaults)",
+    )
     args = parser.parse_args()
     if args.output is None:
         args.output = str(RESULTS / ("soak.md" if args.soak else "latest.md"))
@@ -501,6 +535,10 @@ def main() -> None:
     output.write_text(text)
     output.with_suffix(".json").write_text(json.dumps({"rows": rows, "soak": soak}, indent=1))
     print(text)
+    if wants_readme(args):
+        section = "soak" if args.soak else "latest"
+        update_readme(README, section, text)
+        print(f"README.md: the {section} benchmark section now holds this run")
     if args.keep:
         print(f"kept {workdir}")
     else:
