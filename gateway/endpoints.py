@@ -122,34 +122,55 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
 
 
 async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
-    """Send the chunks; a companion task sends ``ping`` whenever nothing went out for
-    ``every`` seconds. A lock keeps a ping from interleaving with a chunk's send."""
-    lock = asyncio.Lock()
-    loop = asyncio.get_running_loop()
-    last_sent = loop.time()
-
-    async def keep_alive() -> None:
-        nonlocal last_sent
-        try:
-            while True:
-                quiet_for = loop.time() - last_sent
-                if quiet_for < every:
-                    await asyncio.sleep(every - quiet_for)
-                    continue
-                async with lock:
-                    await send({"type": "http.response.body", "body": ping, "more_body": True})
-                last_sent = loop.time()
-        except Exception:  # the client went away: the main loop sees it too
-            return
-
-    pinger = asyncio.ensure_future(keep_alive())
+    """Send the chunks; a timer sends ``ping`` whenever nothing went out for ``every``
+    seconds. A timer instead of a companion task: nothing per chunk but a timestamp."""
+    keepalive = _KeepAlive(send, ping, every)
     try:
         async for chunk in reply.chunks:
-            async with lock:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            last_sent = loop.time()
+            if keepalive.pinging is not None:  # a ping is being written: it goes first
+                await keepalive.pinging
+            keepalive.busy = True
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            keepalive.busy = False
+            keepalive.last_sent = keepalive.loop.time()
     finally:
-        pinger.cancel()
+        keepalive.stop()
+
+
+class _KeepAlive:
+    __slots__ = ("loop", "send", "message", "every", "last_sent", "busy", "pinging", "timer")
+
+    def __init__(self, send: Send, ping: bytes, every: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.send, self.every = send, every
+        self.message = {"type": "http.response.body", "body": ping, "more_body": True}
+        self.last_sent = self.loop.time()
+        self.busy = False  # a chunk is being written
+        self.pinging: asyncio.Task | None = None
+        self.timer = self.loop.call_later(every, self._due)
+
+    def _due(self) -> None:
+        quiet_for = self.loop.time() - self.last_sent
+        if quiet_for < self.every:
+            self.timer = self.loop.call_later(self.every - quiet_for, self._due)
+            return
+        if not self.busy and self.pinging is None:
+            self.pinging = self.loop.create_task(self._ping())
+        self.timer = self.loop.call_later(self.every, self._due)
+
+    async def _ping(self) -> None:
+        try:
+            await self.send(self.message)
+        except Exception:  # the client went away: the chunk loop sees it too
+            pass
+        finally:
+            self.last_sent = self.loop.time()
+            self.pinging = None
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.pinging is not None:
+            self.pinging.cancel()
 
 
 async def until_disconnect(receive: Receive) -> None:

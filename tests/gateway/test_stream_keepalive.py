@@ -84,8 +84,10 @@ async def test_zero_turns_keepalives_off(settings) -> None:
     assert bodies == [b"data: chunk-0\n\n", b"data: chunk-1\n\n", b""]
 
 
-async def test_the_keepalive_task_ends_with_the_stream(keepalive_every_100ms) -> None:
+async def test_nothing_is_left_running_after_the_stream(keepalive_every_100ms) -> None:
     before = len(asyncio.all_tasks())
-    await sent_bodies("openai", [0, 0.15])
-    await asyncio.sleep(0)
+    bodies = await sent_bodies("openai", [0, 0.15])
+    sent = len(bodies)
+    await asyncio.sleep(0.35)  # three keep-alive periods: no ping after the end
+    assert len(bodies) == sent
     assert len(asyncio.all_tasks()) == before
