@@ -47,7 +47,7 @@ async def test_anthropic_stream_gets_ping_events_while_quiet(keepalive_every_100
     bodies = await sent_bodies("anthropic", [0, 0.35, 0])
     assert bodies[0] == b"data: chunk-0\n\n"
     between = bodies[1 : bodies.index(b"data: chunk-1\n\n")]
-    assert 2 <= len(between) <= 4
+    assert 1 <= len(between) <= 4  # about 3; fewer when a loaded machine delays timers
     assert set(between) == {ANTHROPIC_PING}
     assert bodies[-3:] == [b"data: chunk-1\n\n", b"data: chunk-2\n\n", b""]
 
@@ -63,8 +63,9 @@ async def test_openai_streams_get_an_sse_comment(keepalive_every_100ms, dialect)
     ]
 
 
-async def test_a_flowing_stream_gets_no_keepalive(keepalive_every_100ms) -> None:
-    bodies = await sent_bodies("anthropic", [0.02] * 12)
+async def test_a_flowing_stream_gets_no_keepalive(settings) -> None:
+    settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS = 1.0
+    bodies = await sent_bodies("anthropic", [0.05] * 12)  # 0.6 s in all, never 1 s quiet
     assert ANTHROPIC_PING not in bodies
     assert len(bodies) == 13
 
