@@ -371,8 +371,9 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
         "# Switchyard benchmark",
         "",
         f"{time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores · "
-        f"load average before the run {args.loadavg} · {args.duration:g} s per cell · "
-        f"Switchyard: `manage.py serve --workers {args.workers}` ({server}), DEBUG off, "
+        f"load average before the run {args.loadavg} · "
+        + ("" if soak else f"{args.duration:g} s per cell · ")
+        + f"Switchyard: `manage.py serve --workers {args.workers}` ({server}), DEBUG off, "
         f"body logging {bodies}{extra} · upstream: bench/mock_upstream.py on 127.0.0.1",
         "",
     ]
@@ -405,7 +406,7 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
             each = ", ".join(f"{v:.0f}" for v in values)
             lines.append(f"| {target.name} | {each} | {sum(values):.0f} |")
     if soak:
-        lines += ["", f"Soak: {soak['summary']}", ""]
+        lines += ([""] if rows else []) + [f"Soak: {soak['summary']}", ""]
         lines += ["| minute | RSS per process (MB) |", "|---:|---|"]
         for minute, values in soak["samples"]:
             lines.append(f"| {minute:.1f} | {', '.join(f'{v:.0f}' for v in values)} |")
