@@ -133,8 +133,12 @@ def _image(part: dict, param: str) -> Image:
     return Image(url=url)
 
 
-def _content_parts(content: Any, param: str, *, images: bool = True) -> list[Text | Image]:
-    """A message's ``content``: a string or a list of text / image_url parts."""
+def _content_parts(
+    content: Any, param: str, unmapped: list[str], *, images: bool = True
+) -> list[Text | Image]:
+    """A message's ``content``: a string or a list of text / image_url parts. Other part
+    types OpenAI accepts (``file``, ``input_audio``...) are named in ``unmapped``: a
+    passthrough forwards them, a translation drops them or says which it cannot carry."""
     if content is None:
         return []
     if isinstance(content, str):
@@ -152,12 +156,25 @@ def _content_parts(content: Any, param: str, *, images: bool = True) -> list[Tex
                 parts.append(Text(text))
         elif kind == "image_url" and images:
             parts.append(_image(part, where))
+        elif isinstance(kind, str) and kind:
+            name = f"{where} ({kind})"
+            if name not in unmapped:
+                unmapped.append(name)
         else:
-            allowed = "text or image_url" if images else "text"
-            raise _invalid(
-                f"content part type {kind!r} is not supported here (use {allowed})", f"{where}.type"
-            )
+            raise _invalid("content parts need a string 'type'", f"{where}.type")
     return parts
+
+
+def _call_arguments(raw: Any, param: str) -> tuple[dict[str, Any], str | None]:
+    """A tool call's arguments as sent: an object, or text that is not one (a call cut
+    off by max_tokens) kept as raw text, as the upstream wrote it and OpenAI takes back."""
+    if isinstance(raw, dict):
+        return raw, None
+    _expect(raw, str, "a JSON string", param)
+    try:
+        return _arguments(raw, param), None
+    except errors.InvalidRequest:
+        return {}, raw
 
 
 def _arguments(raw: Any, param: str) -> dict[str, Any]:
@@ -175,14 +192,14 @@ def _arguments(raw: Any, param: str) -> dict[str, Any]:
     return parsed
 
 
-def _assistant(msg: dict, param: str) -> Message:
+def _assistant(msg: dict, param: str, unmapped: list[str]) -> Message:
     parts: list[Any] = []
     reasoning = msg.get("reasoning_content")
     if reasoning is not None:
         _expect(reasoning, str, "a string", f"{param}.reasoning_content")
         if reasoning:
             parts.append(Thinking(reasoning))
-    parts.extend(_content_parts(msg.get("content"), f"{param}.content", images=False))
+    parts.extend(_content_parts(msg.get("content"), f"{param}.content", unmapped, images=False))
     if msg.get("refusal"):
         parts.append(Text(_expect(msg["refusal"], str, "a string", f"{param}.refusal")))
     calls = msg.get("tool_calls") or []
@@ -193,22 +210,23 @@ def _assistant(msg: dict, param: str) -> Message:
         fn = _expect(call.get("function"), dict, "an object", f"{where}.function")
         call_id = _expect(call.get("id"), str, "a string", f"{where}.id")
         name = _expect(fn.get("name"), str, "a string", f"{where}.function.name")
-        args = _arguments(fn.get("arguments", ""), f"{where}.function.arguments")
-        parts.append(ToolCall(id=call_id, name=name, arguments=args))
+        args, raw = _call_arguments(fn.get("arguments", ""), f"{where}.function.arguments")
+        parts.append(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
     legacy = msg.get("function_call")
     if isinstance(legacy, dict) and legacy.get("name"):
-        args = _arguments(legacy.get("arguments", ""), f"{param}.function_call.arguments")
-        parts.append(ToolCall(id=f"call_{legacy['name']}", name=legacy["name"], arguments=args))
+        args, raw = _call_arguments(legacy.get("arguments", ""), f"{param}.function_call.arguments")
+        call_id = f"call_{legacy['name']}"
+        parts.append(ToolCall(id=call_id, name=legacy["name"], arguments=args, raw_arguments=raw))
     return Message("assistant", parts, name=msg.get("name"))
 
 
-def _tool_result(msg: dict, param: str) -> ToolResult:
+def _tool_result(msg: dict, param: str, unmapped: list[str]) -> ToolResult:
     call_id = _expect(msg.get("tool_call_id"), str, "a string", f"{param}.tool_call_id")
-    content = _content_parts(msg.get("content"), f"{param}.content", images=False)
+    content = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
     return ToolResult(call_id=call_id, content=content)
 
 
-def _messages(raw: Any) -> tuple[list[Text], list[Message]]:
+def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]:
     """Leading system/developer messages become the system prompt; later ones stay in
     place as ``system`` messages; consecutive tool messages become one user turn of
     ToolResult parts (the shape every upstream can take)."""
@@ -222,18 +240,18 @@ def _messages(raw: Any) -> tuple[list[Text], list[Message]]:
         _expect(msg, dict, "an object", param)
         role = msg.get("role")
         if role in ("system", "developer"):
-            parts = _content_parts(msg.get("content"), f"{param}.content", images=False)
+            parts = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
             if messages:
                 messages.append(Message("system", list(parts)))
             else:
                 system.extend(parts)  # type: ignore[arg-type]
         elif role == "user":
-            parts = _content_parts(msg.get("content"), f"{param}.content")
+            parts = _content_parts(msg.get("content"), f"{param}.content", unmapped)
             messages.append(Message("user", list(parts), name=msg.get("name")))
         elif role == "assistant":
-            messages.append(_assistant(msg, param))
+            messages.append(_assistant(msg, param, unmapped))
         elif role == "tool":
-            result = _tool_result(msg, param)
+            result = _tool_result(msg, param, unmapped)
             last = messages[-1] if messages else None
             if last and last.role == "user" and all(isinstance(p, ToolResult) for p in last.parts):
                 last.parts.append(result)
@@ -250,7 +268,7 @@ def _messages(raw: Any) -> tuple[list[Text], list[Message]]:
     return system, messages
 
 
-def _tools(body: dict) -> list[Tool]:
+def _tools(body: dict, unmapped: list[str]) -> list[Tool]:
     tools: list[Tool] = []
     raw = body.get("tools")
     if raw is not None:
@@ -258,8 +276,11 @@ def _tools(body: dict) -> list[Tool]:
         for i, tool in enumerate(raw):
             param = f"tools[{i}]"
             _expect(tool, dict, "an object", param)
-            if tool.get("type", "function") != "function":
-                raise _invalid("only tools of type 'function' are supported", f"{param}.type")
+            kind = tool.get("type", "function")
+            if kind != "function":  # custom (free-form) tools and others: passthrough only
+                _expect(kind, str, "a string", f"{param}.type")
+                unmapped.append(f"{param} ({kind})")
+                continue
             fn = _expect(tool.get("function"), dict, "an object", f"{param}.function")
             tools.append(_function(fn, f"{param}.function"))
     for i, fn in enumerate(body.get("functions") or []):  # legacy functions
@@ -358,7 +379,9 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _invalid("model is required and must be a string", "model")
-    system, messages = _messages(body.get("messages"))
+    extra = {k: v for k, v in body.items() if k not in _MODELLED}
+    unmapped = list(extra)
+    system, messages = _messages(body.get("messages"), unmapped)
     stream = bool(_expect(body.get("stream", False), bool, "a boolean", "stream"))
     options = body.get("stream_options") or {}
     _expect(options, dict, "an object", "stream_options")
@@ -368,13 +391,12 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
     user = body.get("user")
     if user is not None:
         _expect(user, str, "a string", "user")
-    extra = {k: v for k, v in body.items() if k not in _MODELLED}
     return ChatRequest(
         dialect="openai",
         model=model,
         messages=messages,
         system=system,
-        tools=_tools(body),
+        tools=_tools(body, unmapped),
         tool_choice=_tool_choice(body),
         max_tokens=max_tokens,
         temperature=_optional_number(body, "temperature"),
@@ -388,7 +410,7 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         user=user,
         n=_optional_int(body, "n"),
         extra=extra,
-        unmapped=list(extra),
+        unmapped=unmapped,
     )
 
 

@@ -50,7 +50,7 @@ from ..types import (
     UsageEvent,
 )
 from .openai_chat import (
-    _arguments,
+    _call_arguments,
     _expect,
     _function,
     _image,
@@ -215,8 +215,8 @@ class _Conversation:
         elif kind == "function_call":
             call_id = _string(item, "call_id", param)
             name = _string(item, "name", param)
-            args = _arguments(item.get("arguments", ""), f"{param}.arguments")
-            self.assistant_part(ToolCall(id=call_id, name=name, arguments=args))
+            args, raw = _call_arguments(item.get("arguments", ""), f"{param}.arguments")
+            self.assistant_part(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
         elif kind == "function_call_output":
             call_id = _string(item, "call_id", param)
             output = item.get("output")

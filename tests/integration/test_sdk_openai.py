@@ -276,6 +276,36 @@ def test_tools_reach_openai_upstream_unchanged(stack: Stack, mock: MockUpstream)
     assert mock.last.body["tool_choice"] == "required"
 
 
+def test_openai_only_shapes_pass_through_untouched(stack: Stack, mock: MockUpstream) -> None:
+    # parts and tools we do not model, and a tool call cut off mid-arguments, are
+    # OpenAI's to judge on the passthrough path; a translated route drops them (or names them in a 400)
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "hear this"},
+                {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+            ],
+        },
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "cut off"},
+    ]
+    tools = [{"type": "custom", "custom": {"name": "grammar"}}, WEATHER]
+    stack.openai().chat.completions.create(model="mock-gpt", messages=messages, tools=tools)
+    assert mock.last.body["messages"] == messages
+    assert mock.last.body["tools"] == tools
+    # translated (drop_params is on by default): what Anthropic cannot take is dropped
+    stack.openai().chat.completions.create(model="mock-claude", messages=messages)
+    sent = mock.last.body["messages"]
+    assert sent[0]["content"] == [{"type": "text", "text": "hear this"}]
+    assert sent[1]["content"][0]["type"] == "tool_use" and sent[1]["content"][0]["input"] == {}
+
+
 @pytest.mark.parametrize("route", UPSTREAMS)
 def test_tool_round_trip_keeps_ids(stack: Stack, mock: MockUpstream, route: str) -> None:
     mock.queue(
@@ -544,6 +574,18 @@ def test_upstream_500_is_internal_server_error(
         stack.openai().chat.completions.create(model=stack.spare_route(upstream), **hello())
     assert caught.value.status_code == 502
     assert_no_secret(caught.value.response)
+
+
+@pytest.mark.parametrize(("upstream", "status"), [("gpt", 503), ("claude", 529)])
+def test_upstream_overloaded_is_502_for_openai_callers(
+    stack: Stack, mock: MockUpstream, upstream: str, status: int
+) -> None:
+    # 529 is Anthropic's own status: an OpenAI client gets the gateway's 502
+    mock.queue(Reply.failure(status, {"error": {"message": "busy", "type": "overloaded_error"}}))
+    with pytest.raises(openai.InternalServerError) as caught:
+        stack.openai().chat.completions.create(model=stack.spare_route(upstream), **hello())
+    assert caught.value.status_code == 502
+    assert "error" in caught.value.body or caught.value.body.get("message")
 
 
 @pytest.mark.parametrize("route", ["dead-gpt", "dead-claude"])

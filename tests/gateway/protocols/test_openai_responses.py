@@ -276,7 +276,7 @@ def test_stateful_fields_are_refused_by_name(name: str) -> None:
             {
                 "input": [
                     {"role": "user", "content": "a"},
-                    {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{"},
+                    {"type": "function_call", "call_id": "c", "name": "f", "arguments": 5},
                 ]
             },
             "input[1].arguments",
