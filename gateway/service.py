@@ -73,20 +73,18 @@ class StreamReply:
     chunks: AsyncIterator[bytes]
 
 
-# Upstream 5xx statuses with a meaning of their own for the caller; any other upstream
-# server failure is the gateway's 502 Bad Gateway (a 500 would blame the gateway itself).
-KEPT_UPSTREAM_5XX = frozenset({503, 504, 529})
-
-
-def client_status(error: GatewayError) -> int:
-    """The HTTP status the caller gets for ``error``."""
-    if (
-        isinstance(error, UpstreamError)
-        and error.status >= 500
-        and error.status not in KEPT_UPSTREAM_5XX
-    ):
-        return 502
-    return error.status
+def client_status(error: GatewayError, dialect: str = "openai") -> int:
+    """The HTTP status the caller gets for ``error``. An upstream's server failure is
+    the gateway's 502 Bad Gateway (a 500 would blame the gateway itself), its timeout
+    504; an upstream that says it is overloaded (529, or 503) is Anthropic's 529
+    ``overloaded_error`` for Anthropic callers, which their SDKs and Claude Code retry."""
+    if not isinstance(error, UpstreamError) or error.status < 500:
+        return error.status
+    if error.status == 504:
+        return 504
+    if dialect == "anthropic" and error.status in (503, 529):
+        return 529
+    return 502
 
 
 def protocol(dialect: str) -> ModuleType:
@@ -152,7 +150,7 @@ class Call:
         if error.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
         self.capture_outbound(body)
-        status = client_status(error)
+        status = client_status(error, self.dialect)
         self.finish(status=status, error=error)
         return Reply(status, body, headers)
 

@@ -485,10 +485,12 @@ def test_upstream_500_is_internal_server_error(
     assert_no_secret(caught.value.response)
 
 
-@pytest.mark.parametrize("upstream", ["gpt", "claude"])
-def test_upstream_529_is_overloaded(stack: Stack, mock: MockUpstream, upstream: str) -> None:
+@pytest.mark.parametrize(("upstream", "status"), [("gpt", 529), ("claude", 529), ("gpt", 503)])
+def test_upstream_overloaded_is_529(
+    stack: Stack, mock: MockUpstream, upstream: str, status: int
+) -> None:
     body = (openai_error if upstream == "gpt" else anthropic_error)("overloaded_error", "busy")
-    mock.queue(Reply.failure(529, body))
+    mock.queue(Reply.failure(status, body))
     with pytest.raises(anthropic.APIStatusError) as caught:
         stack.anthropic().messages.create(model=stack.spare_route(upstream), **hello())
     assert caught.value.status_code == 529
