@@ -41,6 +41,19 @@ class RouteAdmin(admin.ModelAdmin):
     list_display = ["name", "enabled", "strategy", "drop_params"]
     inlines = [DeploymentInline]
 
+    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+        """A route that is some key's only allowed route is listed as protected (the
+        key would otherwise be opened to every route)."""
+        from .admin_ops import keys_limited_to
+
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for route in objs:
+            protected += [
+                f"API key {name} (its only allowed route is {route.name})"
+                for name in keys_limited_to(route)
+            ]
+        return deleted, counts, perms_needed, protected
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):

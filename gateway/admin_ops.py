@@ -17,7 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
-from .models import Deployment, Provider, Route
+from .models import ApiKey, Deployment, Provider, Route
 from .registry import ProviderEntry
 
 PROVIDER_FIELDS = frozenset({"name", "kind", "base_url", "extra_headers", "api_version", "timeout"})
@@ -183,7 +183,20 @@ def delete_route(route: Route) -> None:
         raise ValidationError(
             f"{route.name} is a fallback of {', '.join(users)}; remove it there first"
         )
+    only = keys_limited_to(route)
+    if only:
+        raise ValidationError(
+            f"{route.name} is the only route API key(s) {', '.join(only)} may use; "
+            "deleting it would open every route to them: change or revoke them first"
+        )
     route.delete()
+
+
+def keys_limited_to(route: Route) -> list[str]:
+    """Names of the keys whose only allowed route is ``route`` (an empty allowed list
+    means every route, so deleting the route must not empty theirs)."""
+    keys = ApiKey.objects.filter(routes=route, revoked_at__isnull=True).prefetch_related("routes")
+    return sorted(k.name for k in keys if len(k.routes.all()) == 1)
 
 
 def _resolve_provider(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -198,6 +198,10 @@ class Deployment(models.Model):
     def __str__(self) -> str:
         return f"{self.route.name} -> {self.provider.name}/{self.model}"
 
+    def clean(self) -> None:
+        if not isinstance(self.params, dict):
+            raise ValidationError({"params": "must be an object"})
+
 
 class ApiKey(models.Model):
     class Period(models.TextChoices):

@@ -199,7 +199,7 @@ def build_snapshot() -> Snapshot:
                 supports_tools=d.supports_tools,
                 supports_vision=d.supports_vision,
                 supports_reasoning=d.supports_reasoning,
-                params=dict(d.params or {}),
+                params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
             )
             for d in sorted(r.deployments.all(), key=lambda d: d.id)
             if d.enabled
@@ -213,7 +213,7 @@ def build_snapshot() -> Snapshot:
             fallbacks=tuple(r.fallbacks or ()),
             context_window_fallback=r.context_window_fallback,
             drop_params=r.drop_params,
-            default_params=dict(r.default_params or {}),
+            default_params=r.default_params if isinstance(r.default_params, dict) else {},
             max_attempts=max(1, r.max_attempts),
             created=int(r.created_at.timestamp()),
         )

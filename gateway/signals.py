@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import F
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models import F, ProtectedError
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
 from . import registry
@@ -60,6 +60,20 @@ def registry_changed(using: str = "default") -> None:
 def _on_registry_row(sender, using=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
     if sender in REGISTRY_MODELS and not kwargs.get("raw"):
         registry_changed(using or router.db_for_write(sender))
+
+
+@receiver(pre_delete, sender=Route)
+def _keep_keys_limited(sender, instance: Route, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """The last net under every path that deletes routes: a key whose only allowed
+    route goes would be left with none, which means every route."""
+    from .admin_ops import keys_limited_to
+
+    names = keys_limited_to(instance)
+    if names:
+        raise ProtectedError(
+            f"route {instance.name} is the only allowed route of API key(s) {', '.join(names)}",
+            set(ApiKey.objects.filter(name__in=names)),
+        )
 
 
 @receiver(m2m_changed, sender=ApiKey.routes.through)

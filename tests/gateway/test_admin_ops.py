@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from gateway import admin_ops, http
-from gateway.models import Deployment, Provider, Route
+from gateway.models import ApiKey, Deployment, Provider, Route
 
 
 @pytest.mark.django_db
@@ -89,3 +89,38 @@ async def test_test_connection_times_out() -> None:
     provider = Provider(name="s", kind="openai", base_url="http://slow.test/v1")
     result = await admin_ops.test_connection(provider, timeout=0.2)
     assert not result.ok and "0.2" in result.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_keys_only_allowed_route_cannot_be_deleted() -> None:
+    # an empty allowed list means every route: deleting the last one would open them all
+    from django.db.models import ProtectedError
+
+    from gateway import keys, registry
+
+    only = admin_ops.save_route(None, {"name": "only"})
+    shared = admin_ops.save_route(None, {"name": "shared"})
+    admin_ops.save_route(None, {"name": "elsewhere"})
+    narrow = keys.create_key(name="narrow", routes=["only"])
+    keys.create_key(name="wide", routes=["only", "shared"])
+    with pytest.raises(ValidationError) as info:
+        admin_ops.delete_route(only)
+    assert "narrow" in info.value.messages[0] and "wide" not in info.value.messages[0]
+    with pytest.raises(ProtectedError):  # the admin, the shell, any other path
+        only.delete()
+    admin_ops.delete_route(shared)  # narrows "wide" to "only"; allowed
+    entry = registry.current().key(narrow.raw)
+    assert entry is not None and entry.routes == frozenset({"only"})
+    keys.revoke_key(narrow.key)
+    keys.revoke_key(ApiKey.objects.get(name="wide"))
+    admin_ops.delete_route(only)  # a revoked key opens nothing
+
+
+@pytest.mark.django_db
+def test_deployment_params_must_be_an_object() -> None:
+    Provider.objects.create(name="echo", kind="echo")
+    route = admin_ops.save_route(None, {"name": "r"})
+    with pytest.raises(ValidationError) as info:
+        admin_ops.save_deployment(route, None, {"provider": "echo", "model": "e", "params": [1]})
+    assert "params" in admin_ops.errors_by_field(info.value)
+    assert not Deployment.objects.exists()
