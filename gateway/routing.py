@@ -256,11 +256,15 @@ def choose(route: RouteEntry, tried: set[int], now: float) -> DeploymentEntry | 
     return _weighted(fresh)
 
 
-def _chain(snapshot: Snapshot, route: RouteEntry) -> list[RouteEntry]:
-    """``route`` then its fallbacks, in order, enabled, each once."""
+def _chain(
+    snapshot: Snapshot, route: RouteEntry, allows: Callable[[str], bool] | None = None
+) -> list[RouteEntry]:
+    """``route`` then its fallbacks, in order, enabled, each once; a fallback the
+    caller's key may not use is left out (it would bypass the key's allowed routes)."""
     chain: list[RouteEntry] = []
     names: set[str] = set()
-    for entry in [route] + [snapshot.route(name) for name in route.fallbacks]:
+    fallbacks = [snapshot.route(name) for name in route.fallbacks]
+    for entry in [route] + [f for f in fallbacks if f and (allows is None or allows(f.name))]:
         if entry is not None and entry.enabled and entry.name not in names:
             chain.append(entry)
             names.add(entry.name)
@@ -290,13 +294,20 @@ def _unavailable(chain: list[RouteEntry], now: float) -> GatewayError:
 # --- the loop -----------------------------------------------------------------------------
 
 
-async def run(snapshot: Snapshot, route: RouteEntry, call: Call[T], attempts: list[Attempt]) -> T:
+async def run(
+    snapshot: Snapshot,
+    route: RouteEntry,
+    call: Call[T],
+    attempts: list[Attempt],
+    allows: Callable[[str], bool] | None = None,
+) -> T:
     """Call ``call(route, deployment)`` until one succeeds; record each try in
     ``attempts``. ``call`` must raise before yielding anything to the client, so a
-    failure may be retried elsewhere."""
+    failure may be retried elsewhere. ``allows`` (the key's route check) limits which
+    fallbacks may be taken."""
     policy = Policy.from_settings()
     deadline = clock() + policy.total
-    chain = _chain(snapshot, route)
+    chain = _chain(snapshot, route, allows)
     now = clock()
     if not any(health.available(d, now) for r in chain for d in r.deployments):
         raise _unavailable(chain, now)
@@ -312,16 +323,21 @@ async def run(snapshot: Snapshot, route: RouteEntry, call: Call[T], attempts: li
         except _ContextWindow as overflow:
             last = overflow.error
             target = snapshot.route(current.context_window_fallback)
-            if target is None or not target.enabled or target.name in visited:
+            if (
+                target is None
+                or not target.enabled
+                or target.name in visited
+                or (allows is not None and not allows(target.name))
+            ):
                 raise overflow.error from None
-            chain = _chain(snapshot, target)
+            chain = _chain(snapshot, target, allows)
         except _Exhausted as exhausted:
             last = exhausted.error or last
             if exhausted.out_of_time:
                 break
     if last is not None:
         raise last
-    raise _unavailable(_chain(snapshot, route), clock())
+    raise _unavailable(_chain(snapshot, route, allows), clock())
 
 
 class _ContextWindow(Exception):

@@ -375,7 +375,9 @@ async def _chat(
             rendered = orjson.dumps(call.proto.render_response(response, request))
             return rendered, response.usage, response.finish_reason
 
-        payload, usage, reason = await routing.run(snapshot, route, attempt, call.record.attempts)
+        payload, usage, reason = await routing.run(
+            snapshot, route, attempt, call.record.attempts, key.allows
+        )
         call.capture_outbound(payload)
         call.finish(status=200, usage=usage, finish_reason=reason)
         return Reply(200, payload, call.headers())
@@ -402,7 +404,7 @@ async def _chat(
         return passthrough, first, iterator
 
     passthrough, first, iterator = await routing.run(
-        snapshot, route, open_stream, call.record.attempts
+        snapshot, route, open_stream, call.record.attempts, key.allows
     )
     call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
     chunks = (
@@ -630,7 +632,7 @@ async def _openai_passthrough(
                 return await adapter.embeddings(upstream, deployment, call.exchange)
             return await adapter.text_completion(upstream, deployment, call.exchange)
 
-        data = await routing.run(snapshot, route, attempt, call.record.attempts)
+        data = await routing.run(snapshot, route, attempt, call.record.attempts, key.allows)
         usage = data.get("usage") or {}
         prompt = int(usage.get("prompt_tokens") or 0)
         output = int(usage.get("completion_tokens") or 0)
@@ -652,7 +654,9 @@ async def _openai_passthrough(
             raise UpstreamError("the upstream closed the stream before answering") from None
         return first, iterator
 
-    first, iterator = await routing.run(snapshot, route, open_stream, call.record.attempts)
+    first, iterator = await routing.run(
+        snapshot, route, open_stream, call.record.attempts, key.allows
+    )
     call.release_deployment = routing.hold(call.deployment.id)
 
     async def pump() -> AsyncIterator[bytes]:

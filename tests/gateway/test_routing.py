@@ -179,6 +179,32 @@ async def test_fallbacks_are_tried_in_order_after_attempts_run_out(fake_time):
     assert [a.route for a in attempts] == ["main", "main", "first", "second"]
 
 
+async def test_fallbacks_the_key_may_not_use_are_skipped(fake_time):
+    # a key limited to "main" must not be answered (and billed) by another route
+    r = route("main", "m1", max_attempts=1, fallbacks=["first", "second"])
+    first = route("first", "f1")
+    second = route("second", "s1")
+    upstream = Upstream(m1=[server_error(500)])
+    allowed = {"main", "second"}
+    result = await routing.run(snapshot(r, first, second), r, upstream, [], allowed.__contains__)
+    assert result == "ok from s1"
+    assert upstream.calls == ["m1", "s1"]
+    upstream = Upstream(m1=[server_error(500)])
+    with pytest.raises(UpstreamError):
+        await routing.run(snapshot(r, first, second), r, upstream, [], {"main"}.__contains__)
+    assert upstream.calls == ["m1"]
+
+
+async def test_a_context_window_fallback_the_key_may_not_use_is_not_taken(fake_time):
+    r = route("small", "s", cw="large")
+    large = route("large", "l")
+    upstream = Upstream(s=[UpstreamError("prompt is too long: 300000 tokens", status=400)])
+    with pytest.raises(UpstreamError) as raised:
+        await routing.run(snapshot(r, large), r, upstream, [], {"small"}.__contains__)
+    assert raised.value.context_window_exceeded
+    assert upstream.calls == ["s"]
+
+
 async def test_the_last_upstream_error_is_raised_when_everything_failed(fake_time):
     r = route("main", "m1", max_attempts=2, fallbacks=["first"])
     first = route("first", "f1", max_attempts=1)
