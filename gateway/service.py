@@ -568,6 +568,8 @@ async def _count_tokens(
         from .errors import PermissionDenied
 
         raise PermissionDenied(f"this API key may not use model {route.name!r}")
+    # a request like any other for the key's rpm and budget (it may reach the upstream)
+    call.reservation = await limits.admit(key, route.name, 0)
     counted = dict(body)
     counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
     request = call.proto.parse_request(counted, headers)

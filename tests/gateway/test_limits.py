@@ -330,3 +330,22 @@ async def test_disallowed_route_is_403_through_the_service(clock, echo_snapshot)
     raw = orjson.dumps({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
     reply = await service.handle("chat", "openai", raw, {}, service.Caller(key=k))
     assert reply.status == 403
+
+
+async def test_count_tokens_counts_against_the_keys_rpm(clock, echo_snapshot):
+    import orjson
+
+    from gateway import service
+
+    k = key(rpm_limit=2)
+    chat = orjson.dumps(
+        {"model": "echo", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    count = orjson.dumps({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
+    first = await service.handle("count_tokens", "anthropic", count, {}, service.Caller(key=k))
+    assert first.status == 200, first.body
+    second = await service.handle("chat", "anthropic", chat, {}, service.Caller(key=k))
+    assert second.status == 200, second.body
+    third = await service.handle("count_tokens", "anthropic", count, {}, service.Caller(key=k))
+    assert third.status == 429
+    assert orjson.loads(third.body)["error"]["type"] == "rate_limit_error"
