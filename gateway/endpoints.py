@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
+from django.utils import timezone
 
 from . import registry, runtime, service
 from .errors import (
@@ -190,18 +191,31 @@ async def cancel_on_disconnect(
         task.cancel()
 
 
+def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
+    """A fresh request id for replies that do not go through ``service`` (every reply
+    carries one, as the upstream APIs' do)."""
+    rid = uuid.uuid4().hex.encode()
+    headers = [(b"x-request-id", rid)]
+    if dialect == "anthropic":
+        headers.append((b"request-id", rid))
+    return headers
+
+
 def json_error(dialect: str, error: GatewayError) -> Reply:
     body = orjson.dumps(service.protocol(dialect).render_error(error))
-    return Reply(error.status, body, [(b"content-type", b"application/json")])
+    headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
+    return Reply(error.status, body, headers)
+
+
+def json_reply(dialect: str, payload: Any) -> Reply:
+    headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
+    return Reply(200, orjson.dumps(payload), headers)
 
 
 def refuse_while_closing(dialect: str) -> Reply:
     """Not journaled: the drain that follows may already have run."""
     reply = json_error(dialect, ShuttingDown("this gateway instance is shutting down; retry"))
-    rid = uuid.uuid4().hex.encode()
-    reply.headers += [(b"x-request-id", rid), (b"connection", b"close"), (b"retry-after", b"1")]
-    if dialect == "anthropic":
-        reply.headers.append((b"request-id", rid))
+    reply.headers += [(b"connection", b"close"), (b"retry-after", b"1")]
     return reply
 
 
@@ -294,10 +308,12 @@ class GatewayApp:
         )
         caller = resolve_caller(headers)
         proto = service.protocol(dialect)
-        if caller.key is None or caller.key.revoked:
-            await send_reply(send, json_error(dialect, AuthenticationFailed(caller.key_error)))
+        key = caller.key
+        if key is None or key.revoked or (key.expires_at and key.expires_at <= timezone.now()):
+            why = caller.key_error if key is None else "this API key is revoked or expired"
+            await send_reply(send, json_error(dialect, AuthenticationFailed(why)))
             return
-        models = service.list_models(caller.key)
+        models = service.list_models(key)
         path = scope["path"]
         if path not in MODEL_PATHS:  # GET /v1/models/{id}
             wanted = path.rsplit("/", 1)[1]
@@ -312,13 +328,9 @@ class GatewayApp:
                 )
                 return
             listing = proto.render_models(found)
-            item = listing["data"][0]
-            await send_reply(
-                send, Reply(200, orjson.dumps(item), [(b"content-type", b"application/json")])
-            )
+            await send_reply(send, json_reply(dialect, listing["data"][0]))
             return
-        body = orjson.dumps(proto.render_models(models))
-        await send_reply(send, Reply(200, body, [(b"content-type", b"application/json")]))
+        await send_reply(send, json_reply(dialect, proto.render_models(models)))
 
     async def metrics(self, scope: Scope, send: Send) -> None:
         from . import metrics
