@@ -113,7 +113,7 @@ class UpstreamError(GatewayError):
 
     @property
     def retryable(self) -> bool:
-        return self.status in (408, 409, 429) or self.status >= 500
+        return self.status in (408, 429) or self.status >= 500  # never other 4xx
 
     @property
     def context_window_exceeded(self) -> bool:
@@ -151,6 +151,7 @@ KIND_FOR_STATUS: dict[int, str] = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
+    409: "invalid_request_error",
     408: "timeout_error",
     413: "request_too_large",
     422: "invalid_request_error",

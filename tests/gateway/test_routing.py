@@ -110,7 +110,7 @@ async def test_retryable_failures_are_retried(fake_time, error):
     assert upstream.calls == ["only", "only"]
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 async def test_client_errors_are_not_retried(fake_time, status):
     r = route("r", "a", "b", fallbacks=["other"])
     other = route("other", "c")
