@@ -635,6 +635,8 @@ async def _openai_passthrough(
             return await adapter.text_completion(upstream, deployment, call.exchange)
 
         data = await routing.run(snapshot, route, attempt, call.record.attempts, key.allows)
+        if "model" in data:  # the public name, as the chat paths answer
+            data["model"] = body.get("model") or route.name
         usage = data.get("usage") or {}
         prompt = int(usage.get("prompt_tokens") or 0)
         output = int(usage.get("completion_tokens") or 0)
@@ -660,14 +662,19 @@ async def _openai_passthrough(
         snapshot, route, open_stream, call.record.attempts, key.allows
     )
     call.release_deployment = routing.hold(call.deployment.id)
+    rewrite = _model_rewriter(call.deployment.model, body.get("model") or route.name)
+    same = lambda chunk: chunk  # noqa: E731
 
     async def pump() -> AsyncIterator[bytes]:
         disconnected = True
+        named = rewrite or same
         try:
             call.first_token = time.perf_counter()
-            call.capture_outbound(first)
-            yield first
+            chunk = named(first)
+            call.capture_outbound(chunk)
+            yield chunk
             async for chunk in iterator:
+                chunk = named(chunk)
                 call.capture_outbound(chunk)
                 yield chunk
             disconnected = False

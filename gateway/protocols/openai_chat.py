@@ -26,6 +26,7 @@ from ..types import (
     Message,
     ModelInfo,
     PartStart,
+    PartStop,
     Reasoning,
     ResponseFormat,
     Start,
@@ -521,6 +522,7 @@ async def render_stream(
     writer = _ChunkWriter(request)
     started = finished = False
     tool_index: dict[int, int] = {}  # part index -> tool-call index
+    silent: set[int] = set()  # tool calls that got no argument fragment yet
     usage = Usage()
     async for event in events:
         if not started and not isinstance(event, ErrorEvent):
@@ -545,9 +547,17 @@ async def render_stream(
                     "type": "function",
                     "function": {"name": name, "arguments": ""},
                 }
+                silent.add(i)
                 yield writer.chunk({"tool_calls": [call]})
             case ToolArgsDelta(index=i, fragment=fragment) if fragment:
+                silent.discard(i)
                 call = {"index": tool_index.get(i, 0), "function": {"arguments": fragment}}
+                yield writer.chunk({"tool_calls": [call]})
+            case PartStop(index=i) if i in silent:
+                # a tool without inputs (Anthropic streams partial_json ""): OpenAI
+                # clients json.loads the arguments, and the unstreamed answer says "{}"
+                silent.discard(i)
+                call = {"index": tool_index[i], "function": {"arguments": "{}"}}
                 yield writer.chunk({"tool_calls": [call]})
             case UsageEvent(usage=more):
                 usage.merge(more)

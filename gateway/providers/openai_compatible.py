@@ -448,8 +448,8 @@ class ChunkTranslator:
             reasoning = _reasoning_text(delta)
             if reasoning:
                 events += self._delta("thinking", ThinkingDelta, reasoning)
-            content = _content_text(delta.get("content"))
-            if content:
+            content = _content_text(delta.get("content")) or delta.get("refusal")
+            if content and isinstance(content, str):  # a refusal reads as text, as unstreamed
                 events += self._delta("text", TextDelta, content)
             for position, call in enumerate(delta.get("tool_calls") or []):
                 events += self._tool_call(call, position)

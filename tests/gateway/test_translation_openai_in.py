@@ -132,6 +132,7 @@ EXPECTED = {
         chunk("msg_01ParLel", call_args(1, '{"pattern": "def ')),
         chunk("msg_01ParLel", call_args(1, 'main", "path": "/src"}')),
         chunk("msg_01ParLel", call_start(2, "toolu_03Ls", "LS")),
+        chunk("msg_01ParLel", call_args(2, "{}")),  # no inputs: Anthropic sent "" only
         chunk("msg_01ParLel", {}, "tool_calls"),
         usage("msg_01ParLel", 1730, 91),
         "[DONE]",
@@ -190,3 +191,29 @@ async def test_the_openai_sdk_accumulates_the_same_message_anthropic_sent(name):
         (c.id, c.function.name, json.loads(c.function.arguments or "{}"))
         for c in message.tool_calls or []
     ] == calls
+
+
+async def test_a_tool_without_inputs_streams_empty_object_arguments():
+    # Anthropic streams partial_json "" for a tool with no inputs; OpenAI clients
+    # json.loads the arguments they assembled
+    from gateway.types import Finish, PartStart, PartStop, Start, ToolArgsDelta
+
+    async def canonical():
+        yield Start(id="msg_1", model="m")
+        yield PartStart(index=0, kind="tool_call", tool_id="toolu_1", tool_name="now")
+        yield PartStop(index=0)
+        yield PartStart(index=1, kind="tool_call", tool_id="toolu_2", tool_name="add")
+        yield ToolArgsDelta(index=1, fragment='{"a": 1}')
+        yield PartStop(index=1)
+        yield Finish(reason="tool_use")
+
+    request = ChatRequest(model="claude-public", stream=True)
+    arguments: dict[int, str] = {}
+    async for chunk in render_stream(canonical(), request):
+        if chunk == b"data: [DONE]\n\n":
+            continue
+        for choice in orjson.loads(chunk[6:-2])["choices"]:
+            for call in choice["delta"].get("tool_calls") or []:
+                fragment = call["function"].get("arguments", "")
+                arguments[call["index"]] = arguments.get(call["index"], "") + fragment
+    assert {i: json.loads(a) for i, a in arguments.items()} == {0: {}, 1: {"a": 1}}

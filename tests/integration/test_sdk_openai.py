@@ -617,3 +617,15 @@ def test_mid_stream_failure_raises_in_the_sdk(
 
 def test_server_log_has_no_traceback(stack: Stack) -> None:
     stack.assert_clean_log()
+
+
+def test_embeddings_and_completions_answer_with_the_public_name(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    client = stack.openai()
+    embedded = client.embeddings.create(model="mock-gpt", input="hello")
+    assert embedded.model == "mock-gpt" and embedded.data[0].embedding == [0.1, 0.2]
+    assert mock.seen[-1].body["model"] == "up-gpt"
+    completed = client.completions.create(model="mock-gpt", prompt="Say", max_tokens=5)
+    assert completed.model == "mock-gpt" and completed.choices[0].text == "mock"
+    assert completed.usage.completion_tokens == 1

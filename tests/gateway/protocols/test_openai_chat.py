@@ -491,6 +491,7 @@ async def test_render_stream_exact_chunks_with_usage():
                 ]
             }
         ),
+        chunk({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}),  # no inputs
         chunk({}, "tool_calls"),
         usage_chunk,
         "[DONE]",

@@ -884,3 +884,14 @@ async def test_list_models(upstream):
     )
     assert await OpenAICompatibleProvider(provider_entry()).list_models() == ["gpt-4o", "o3"]
     assert seen[0].method == "GET" and str(seen[0].url) == "http://upstream.test/v1/models"
+
+
+def test_a_streamed_refusal_reads_as_text_like_an_unstreamed_one():
+    t = ChunkTranslator()
+    events = t.feed({"id": "a", "model": "m", "choices": [{"delta": {"role": "assistant"}}]})
+    events += t.feed({"choices": [{"delta": {"refusal": "I can't "}}]})
+    events += t.feed({"choices": [{"delta": {"refusal": "help with that."}}]})
+    events += t.feed({"choices": [{"delta": {}, "finish_reason": "stop"}]})
+    events += t.finish()
+    text = "".join(e.text for e in events if type(e).__name__ == "TextDelta")
+    assert text == "I can't help with that."
