@@ -20,16 +20,25 @@ def ms(value: float | None) -> str:
     return f"{value:.0f} ms"
 
 
+def significant_usd(amount: Decimal, min_places: int = 0) -> str:
+    """Dollars to two significant digits, with at least ``min_places`` decimals before
+    trailing zeros are dropped: $0.0000042, $0.000001, $0.012."""
+    places = max(min_places, -amount.adjusted() + 1)
+    return f"${amount.quantize(Decimal(1).scaleb(-places)).normalize():f}"
+
+
 @register.filter
-def usd(value: Decimal | float | None) -> str:
-    if value is None:
+def usd(value: Decimal | float | str | None) -> str:
+    """$1,234.50 and $0.25 to the cent; under a cent, two significant digits
+    ($0.0042, $0.000001) so that a tiny cost never reads as "$0."; $0 for nothing."""
+    if value is None or value == "":
         return "—"
-    value = Decimal(value)
-    if value == 0:
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    if amount == 0:
         return "$0"
-    if value < Decimal("0.01"):
-        return f"${value:.5f}".rstrip("0")
-    return f"${value:,.2f}"
+    if abs(amount) < Decimal("0.01"):
+        return significant_usd(amount)
+    return f"${amount:,.2f}"
 
 
 @register.filter
