@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from gateway.models import RequestBody, RequestLog, Route
 
@@ -20,7 +22,8 @@ from .decorators import staff_required
 from .models import BlindVote, Comparison
 from .playground_diff import word_diff
 from .playground_replay import prefill_from_log
-from .views.common import HtmxHttpRequest
+from .templatetags.console import significant_usd
+from .views.common import HtmxHttpRequest, go_to
 
 HISTORY_SIZE = 30
 
@@ -132,6 +135,8 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
     }
     if comparison is not None:
         context.update(_panel_context(comparison))
+        if comparison.blind and comparison.revealed:
+            context["win_rates"] = win_rates()
     return render(request, "console/playground.html", context)
 
 
@@ -183,7 +188,7 @@ def diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             request,
             "console/playground_panel.html#diff",
             {"diff_error": "pick two columns of a finished turn"},
-            status=400,
+            status=_error_status(request),
         )
     context = {
         "diff": word_diff(*texts),
@@ -198,9 +203,9 @@ def diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     comparison = get_object_or_404(Comparison, pk=pk)
     if not comparison.blind:
-        return HttpResponse("only blind comparisons take votes", status=400)
+        return _vote_error(request, "only blind comparisons take votes")
     if not comparison.results:
-        return HttpResponse("run the comparison before voting", status=400)
+        return _vote_error(request, "run the comparison before voting")
     if not comparison.votes.exists():
         choice = request.POST.get("winner", "")
         routes = [column["route"] for column in comparison.columns]
@@ -209,7 +214,7 @@ def vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         else:
             winner = _int(choice, -1)
             if not 0 <= winner < len(routes):
-                return HttpResponse("pick a column or a tie", status=400)
+                return _vote_error(request, "pick a column or a tie")
         BlindVote.objects.create(
             comparison=comparison,
             voter=request.user,
@@ -217,8 +222,27 @@ def vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             winner_route=routes[winner] if winner is not None else "",
             routes=routes,
         )
-    context = _panel_context(comparison, win_rates=win_rates())
-    return render(request, "console/playground_panel.html", context)
+    # The whole page again, from the permalink: the columns painted while streaming
+    # still say "hidden", and only a fresh render names each one and shows its cost.
+    return go_to(request, f"{reverse('console:playground')}?comparison={comparison.pk}")
+
+
+def _error_status(request: HtmxHttpRequest) -> int:
+    """htmx 2 swaps nothing from a 4xx answer: it gets the error as a 200 to show."""
+    return 200 if request.htmx else 400
+
+
+def _vote_error(request: HtmxHttpRequest, message: str) -> HttpResponse:
+    response = render(
+        request,
+        "console/playground_panel.html#vote-error",
+        {"vote_error": message},
+        status=_error_status(request),
+    )
+    if request.htmx:  # into the vote form's error line, not over the whole panel
+        retarget(response, "#pg-vote-error")
+        reswap(response, "outerHTML")
+    return response
 
 
 @staff_required
@@ -277,8 +301,7 @@ def format_cost(value: Any) -> str:
     amount = Decimal(str(value))
     if amount == 0:
         return "$0"
-    places = max(4, -amount.adjusted() + 1)
-    return f"${amount.quantize(Decimal(1).scaleb(-places)).normalize():f}"
+    return significant_usd(amount, min_places=4)
 
 
 def _int(value: Any, default: int = 0) -> int:

@@ -178,3 +178,26 @@ def test_the_stop_button_stops_every_column(page, gw: Gateway) -> None:
     texts = page.locator("#pg-grid .pg-text").all_inner_texts()
     assert all(0 < len(t) < len("Echo: " + PROMPT + " " + PROMPT) for t in texts)
     assert page.locator("#pg-run").is_enabled()
+
+
+def test_a_blind_vote_reveals_the_column_heads_and_costs(page, gw: Gateway) -> None:
+    time.sleep(1.2)  # as above: the registry snapshot must know the routes
+    rows = page.locator("#pg-column-rows > li")
+    rows.nth(0).locator("select[name=route]").select_option("stream-a")
+    rows.nth(1).locator("select[name=route]").select_option("stream-b")
+    page.fill("textarea[name=prompt]", "Which is faster?")
+    page.check("input[name=blind]")
+    page.click("#pg-run")
+    page.wait_for_selector("#pg-panel .pg-vote form button", timeout=20_000)
+    heads = page.locator("#pg-grid .pg-route")
+    assert heads.all_inner_texts() == ["hidden until you vote"] * 2
+    assert page.locator('#pg-grid [data-metric="cost_usd"]').all_inner_texts() == ["hidden"] * 2
+
+    page.locator("#pg-panel .pg-vote button", has_text="A is best").click()
+    page.wait_for_selector("#pg-panel .pg-reveal")
+    assert "?comparison=" in page.url
+    assert sorted(heads.all_inner_texts()) == ["stream-a", "stream-b"]
+    assert page.locator("#pg-grid .pg-dialect").all_inner_texts() == ["openai"] * 2
+    costs = page.locator('#pg-grid [data-metric="cost_usd"]').all_inner_texts()
+    assert all(c.startswith("$0.0") for c in costs), costs
+    assert page.locator("#pg-panel .pg-vote .winner").inner_text().startswith("A was stream-")

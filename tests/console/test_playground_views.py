@@ -211,6 +211,14 @@ def test_word_diff_between_two_columns(staff_client: Client) -> None:
     assert bad.status_code == 400
 
 
+def test_a_bad_diff_shows_its_error_to_htmx(staff_client: Client) -> None:
+    """htmx 2 swaps nothing from a 4xx: the error comes as a 200 for #pg-diff."""
+    saved = comparison()
+    bad = staff_client.get(f"/playground/{saved.pk}/diff/?a=0&b=9", HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200
+    assert '<p class="pg-error">pick two columns of a finished turn</p>' in bad.content.decode()
+
+
 def test_blind_comparisons_hide_routes_until_the_vote_reveals_them(staff_client: Client) -> None:
     saved = comparison(blind=True)
     page = staff_client.get(f"/playground/?comparison={saved.pk}").content.decode()
@@ -224,13 +232,21 @@ def test_blind_comparisons_hide_routes_until_the_vote_reveals_them(staff_client:
     assert [c["route"] for c in prefill_of(page)["columns"]] == ["cheap", "fast", "smart"]
     assert staff_client.get(f"/playground/{saved.pk}/raw/0/0/").status_code == 403
 
-    revealed = staff_client.post(f"/playground/{saved.pk}/vote/", {"winner": "1"})
-    assert revealed.status_code == 200
-    html = revealed.content.decode()
+    # htmx: back to the permalink, whose page names the columns the stream painted hidden
+    voted = staff_client.post(
+        f"/playground/{saved.pk}/vote/", {"winner": "1"}, HTTP_HX_REQUEST="true"
+    )
+    assert voted.status_code == 200
+    assert voted["HX-Redirect"] == f"/playground/?comparison={saved.pk}"
+    html = staff_client.get(voted["HX-Redirect"]).content.decode()
     assert "You preferred <strong>B</strong>" in html
     assert re.search(
         r'class="winner"><span class="pg-label">B</span> was <span class="mono">smart', html
     )
+    for route in ("fast", "smart", "cheap"):
+        assert f'mono pg-route">{route}' in html
+    assert 'data-metric="cost_usd">$0.0000042<' in html and ">hidden<" not in html
+    assert "Win rates so far" in html
     vote = BlindVote.objects.get()
     assert (vote.winner_index, vote.winner_route, vote.routes) == (
         1,
@@ -238,7 +254,9 @@ def test_blind_comparisons_hide_routes_until_the_vote_reveals_them(staff_client:
         ["fast", "smart", "cheap"],
     )
 
-    staff_client.post(f"/playground/{saved.pk}/vote/", {"winner": "0"})  # one vote per comparison
+    # without JavaScript: a real redirect to the same page; one vote per comparison
+    again = staff_client.post(f"/playground/{saved.pk}/vote/", {"winner": "0"})
+    assert again.status_code == 302 and again["Location"] == f"/playground/?comparison={saved.pk}"
     assert BlindVote.objects.count() == 1
     raw = staff_client.get(f"/playground/{saved.pk}/raw/0/1/").content.decode()
     assert "&quot;model&quot;: &quot;smart&quot;" in raw or '"model": "smart"' in raw
@@ -272,4 +290,19 @@ def test_votes_need_a_blind_finished_comparison_and_a_valid_pick(staff_client: C
     )
     blind = comparison(blind=True)
     assert staff_client.post(f"/playground/{blind.pk}/vote/", {"winner": "7"}).status_code == 400
+    assert not BlindVote.objects.exists()
+
+
+def test_vote_errors_reach_the_vote_form_under_htmx(staff_client: Client) -> None:
+    blind = comparison(blind=True)
+    panel = staff_client.get(f"/playground/{blind.pk}/panel/").content.decode()
+    assert 'id="pg-vote-error"' in panel  # the slot the errors go to
+    bad = staff_client.post(
+        f"/playground/{blind.pk}/vote/", {"winner": "7"}, HTTP_HX_REQUEST="true"
+    )
+    assert bad.status_code == 200  # htmx 2 would not swap a 400
+    assert bad["HX-Retarget"] == "#pg-vote-error" and bad["HX-Reswap"] == "outerHTML"
+    html = bad.content.decode()
+    assert 'id="pg-vote-error"' in html and "pick a column or a tie" in html
+    assert " hidden" not in html
     assert not BlindVote.objects.exists()
