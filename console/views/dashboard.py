@@ -1,5 +1,6 @@
 """The dashboard: traffic, errors, latency, tokens and spend over a window, refreshed
-by htmx polling the same view (which then renders only the ``dashboard-body`` partial)."""
+by htmx polling the same view (which then renders only the ``dashboard-update`` partial:
+the body, and the window tabs out of band)."""
 
 from __future__ import annotations
 
@@ -58,5 +59,5 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "base_url": request.build_absolute_uri("/v1"),
     }
     return render(
-        request, page_or_partial(request, "console/dashboard.html", "dashboard-body"), context
+        request, page_or_partial(request, "console/dashboard.html", "dashboard-update"), context
     )

@@ -216,6 +216,22 @@ def test_import_preview_then_apply(page) -> None:
     assert page.locator("article.route", has_text="imported-echo").is_visible()
 
 
+def test_dashboard_window_tabs_follow_the_selection(page) -> None:
+    sign_in(page)
+    tabs = page.locator("nav.tabs[aria-label='Time window']")
+    assert tabs.locator("[aria-current=true]").inner_text() == "Last hour"
+    with page.expect_response(lambda r: "window=24h" in r.url):
+        tabs.locator("a:has-text('Last day')").click()
+    page.wait_for_function(
+        "document.querySelector(\"nav.tabs [aria-current=true]\")?.textContent === 'Last day'",
+        timeout=5_000,
+    )
+    assert tabs.locator("[aria-current=true]").count() == 1
+    assert "Last day" in page.locator("#dashboard-body .hint").inner_text()
+    assert page.url.endswith("?window=24h")
+    assert tabs.locator("a:has-text('Last week')").get_attribute("href") == "?window=7d"
+
+
 def test_phone_width_menu(browser, gw: Gateway) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gw.url)
     page = context.new_page()

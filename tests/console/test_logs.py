@@ -3,6 +3,7 @@ dashboard numbers."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -132,3 +133,17 @@ def test_dashboard_page_and_htmx_refresh(staff_client: Client) -> None:
     assert "<svg" in page and 'hx-trigger="every 10s"' in page and "<html" in page
     fragment = staff_client.get("/?window=1h", HTTP_HX_REQUEST="true").content.decode()
     assert fragment.lstrip().startswith('<section id="dashboard-body"') and "<html" not in fragment
+
+
+@pytest.mark.django_db
+def test_dashboard_tabs_follow_the_window_out_of_band(staff_client: Client) -> None:
+    page = staff_client.get("/?window=24h").content.decode()
+    tabs = re.search(r'<nav class="tabs" id="window-tabs".*?</nav>', page, re.S)
+    assert tabs and "hx-swap-oob" not in tabs.group(0)
+    fragment = staff_client.get("/?window=24h", HTTP_HX_REQUEST="true").content.decode()
+    tabs = re.search(r'<nav class="tabs" id="window-tabs"[^>]*>.*?</nav>', fragment, re.S)
+    assert tabs, "the htmx answer carries no tabs"
+    assert 'hx-swap-oob="true"' in tabs.group(0)
+    current = re.findall(r'<a href="\?window=(\w+)"[^>]*aria-current="true"', tabs.group(0))
+    assert current == ["24h"]
+    assert fragment.count('id="dashboard-body"') == 1
