@@ -1,16 +1,32 @@
 """Prometheus metrics for this process, in memory, updated from ``journal.record``.
 
 ``observe(record)`` is a few dict updates (cheap enough for the request path);
-``render()`` writes the text exposition format served at GET /metrics. Counters are per
-process: with several workers, Prometheus sums the instances it scrapes."""
+``render()`` writes the text exposition format served at GET /metrics.
+
+Several workers behind one port (``serve --workers N``) would each answer with their own
+counts, a different one per scrape. There ``serve`` gives every worker a shared folder
+(``SWITCHYARD_METRICS_DIR``): each worker writes its counts there twice a second and
+renders the sum of all files, its own live counts included. Files of workers that exited
+stay until the next start, so counters never go down."""
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
+import json
+import logging
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
+PUBLISH_SECONDS = 0.5
+COUNTER_FAMILIES = ("requests", "errors", "tokens", "cost", "disconnects")
+HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
@@ -76,6 +92,35 @@ class Registry:
                     rec.overhead_ms / 1000
                 )
 
+    def dump(self) -> dict[str, list]:
+        """The counts as JSON-able lists (for the shared metrics folder)."""
+        with self.lock:
+            out: dict[str, list] = {
+                name: [[list(map(list, k)), v] for k, v in getattr(self, name).items()]
+                for name in COUNTER_FAMILIES
+            }
+            for name in HISTOGRAM_FAMILIES:
+                out[name] = [
+                    [list(map(list, k)), list(h.bounds), h.counts, h.total, h.count]
+                    for k, h in getattr(self, name).items()
+                ]
+        return out
+
+    def merge(self, data: dict[str, list]) -> None:
+        """Add another worker's ``dump()``."""
+        with self.lock:
+            for name in COUNTER_FAMILIES:
+                family = getattr(self, name)
+                for labels, value in data.get(name, []):
+                    family[tuple(map(tuple, labels))] += value
+            for name in HISTOGRAM_FAMILIES:
+                family = getattr(self, name)
+                for labels, bounds, counts, total, count in data.get(name, []):
+                    hist = _histogram(family, tuple(map(tuple, labels)), tuple(bounds))
+                    hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=False)]
+                    hist.total += total
+                    hist.count += count
+
 
 def _histogram(family: dict[Labels, Histogram], labels: Labels, bounds) -> Histogram:  # type: ignore[no-untyped-def]
     found = family.get(labels)
@@ -137,9 +182,62 @@ def _journal_gauges() -> dict[str, int]:
     return journal.stats()
 
 
-def render(journal_stats: Callable[[], dict[str, int]] = _journal_gauges) -> str:
-    """The Prometheus text exposition (format 0.0.4) of this process's metrics."""
-    reg = REGISTRY
+# --- several workers: a shared folder ------------------------------------------------------
+
+
+def shared_dir() -> Path | None:
+    value = os.environ.get("SWITCHYARD_METRICS_DIR")
+    return Path(value) if value else None
+
+
+def publish(folder: Path) -> None:
+    """Write this worker's counts and journal stats to ``folder/<pid>.json`` (atomically)."""
+    data = {"registry": REGISTRY.dump(), "journal": _journal_gauges()}
+    target = folder / f"{os.getpid()}.json"
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data))
+    temporary.replace(target)
+
+
+async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(publish, folder)
+        except Exception:
+            log.exception("metrics: cannot write to %s", folder)
+        await asyncio.sleep(every)
+
+
+def _others(folder: Path) -> list[dict]:
+    own = f"{os.getpid()}.json"
+    found = []
+    for path in folder.glob("*.json"):
+        if path.name != own:
+            with contextlib.suppress(OSError, ValueError):
+                found.append(json.loads(path.read_text()))
+    return found
+
+
+def _combined() -> tuple[Registry, Callable[[], dict[str, int]]]:
+    """This worker's live counts plus every other worker's last published ones."""
+    folder = shared_dir()
+    if folder is None:
+        return REGISTRY, _journal_gauges
+    total = Registry()
+    total.merge(REGISTRY.dump())
+    stats = dict(_journal_gauges())
+    for other in _others(folder):
+        total.merge(other.get("registry", {}))
+        for field, value in other.get("journal", {}).items():
+            stats[field] = stats.get(field, 0) + value
+    return total, lambda: stats
+
+
+def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
+    """The Prometheus text exposition (format 0.0.4): this process's metrics, or every
+    worker's when they share a folder."""
+    reg, combined_stats = _combined()
+    journal_stats = journal_stats or combined_stats
     out: list[str] = []
     with reg.lock:
         counters = [

@@ -78,6 +78,13 @@ async def ensure_started() -> None:
             return
         await registry.arebuild()
         _tasks.append(asyncio.create_task(registry.watch(), name="registry-watch"))
+        from . import metrics
+
+        shared = metrics.shared_dir()
+        if shared is not None:  # several workers: each publishes its counts there
+            _tasks.append(
+                asyncio.create_task(metrics.publish_forever(shared), name="metrics-publish")
+            )
         from . import journal
 
         starter = getattr(journal, "start", None)
@@ -116,6 +123,12 @@ async def shutdown() -> None:
             await drain()
         except Exception:
             log.exception("journal drain failed")
+    from . import metrics
+
+    shared = metrics.shared_dir()
+    if shared is not None:  # the final counts of this worker
+        with contextlib.suppress(Exception):
+            metrics.publish(shared)
     for task in _tasks:
         task.cancel()
     for task in _tasks:

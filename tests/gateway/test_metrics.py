@@ -114,3 +114,33 @@ def test_journal_queue_depth_and_drops_are_exposed(monkeypatch: pytest.MonkeyPat
     assert got["switchyard_journal_dropped_total"] == 2
     assert got["switchyard_journal_pruned_total"] == 0
     assert got['switchyard_requests_total{route="echo",status="200",dialect="openai"}'] == 5
+
+
+def test_workers_sharing_a_folder_render_the_sum_of_all(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another worker's published counts (as its publish() writes them)
+    metrics.observe(rec(input_tokens=5, cost_usd=Decimal("0.25"), latency_ms=30, ttft_ms=5))
+    metrics.observe(rec(status=502, error_kind="upstream_error", latency_ms=10))
+    monkeypatch.setattr(metrics, "_journal_gauges", lambda: {"written": 2, "dropped": 1})
+    metrics.publish(tmp_path)
+    (tmp_path / next(tmp_path.glob("*.json")).name).rename(tmp_path / "999999.json")
+    metrics.REGISTRY.reset()
+    # this worker's own, live counts
+    metrics.observe(rec(input_tokens=1, cost_usd=Decimal("0.5"), latency_ms=40, ttft_ms=50))
+    monkeypatch.setenv("SWITCHYARD_METRICS_DIR", str(tmp_path))
+    got = samples(metrics.render())
+
+    ok = 'route="echo",status="200",dialect="openai"'
+    assert got[f"switchyard_requests_total{{{ok}}}"] == 2
+    assert got['switchyard_requests_total{route="echo",status="502",dialect="openai"}'] == 1
+    assert got[f'switchyard_tokens_total{{{ok},type="input"}}'] == 6
+    assert got[f"switchyard_cost_usd_total{{{ok}}}"] == pytest.approx(0.75)
+    assert got['switchyard_request_duration_seconds_count{route="echo"}'] == 3
+    assert got['switchyard_time_to_first_token_seconds_bucket{route="echo",le="0.005"}'] == 1
+    assert got['switchyard_time_to_first_token_seconds_bucket{route="echo",le="+Inf"}'] == 2
+    assert got["switchyard_journal_written_total"] == 4  # 2 from each worker
+    assert got["switchyard_journal_dropped_total"] == 2
+    # a torn or foreign file is skipped, not fatal
+    (tmp_path / "123.json").write_text("{not json")
+    assert samples(metrics.render())[f"switchyard_requests_total{{{ok}}}"] == 2

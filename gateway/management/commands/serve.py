@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -82,6 +84,14 @@ class Command(BaseCommand):
     def _uvicorn(self, host: str, port: int, workers: int) -> None:
         import uvicorn
 
+        if workers > 1:
+            _share_metrics(settings.DATA_DIR / "metrics")
+            if not settings.REDIS_URL:
+                self.stderr.write(
+                    f"note: {workers} workers without REDIS_URL: each keeps its own rate-limit "
+                    "counters (a key's rpm/tpm is enforced per worker) and cooldowns"
+                )
+
         uvicorn.run(
             "gateway.asgi:application",
             host=host,
@@ -94,3 +104,12 @@ class Command(BaseCommand):
             access_log=False,
             timeout_graceful_shutdown=20,
         )
+
+
+def _share_metrics(folder: Path) -> None:
+    """Workers publish their /metrics counts into ``folder`` and each serves the sum;
+    emptied at start, so counters restart with the server as Prometheus expects."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.*"):
+        stale.unlink(missing_ok=True)
+    os.environ["SWITCHYARD_METRICS_DIR"] = str(folder)
