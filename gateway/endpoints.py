@@ -335,5 +335,5 @@ class GatewayApp:
     async def metrics(self, scope: Scope, send: Send) -> None:
         from . import metrics
 
-        text = metrics.render().encode()
+        text = (await asyncio.to_thread(metrics.render)).encode()  # may read files
         await send_reply(send, Reply(200, text, [(b"content-type", b"text/plain; version=0.0.4")]))

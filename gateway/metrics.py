@@ -6,8 +6,8 @@
 Several workers behind one port (``serve --workers N``) would each answer with their own
 counts, a different one per scrape. There ``serve`` gives every worker a shared folder
 (``SWITCHYARD_METRICS_DIR``): each worker writes its counts there twice a second and
-renders the sum of all files, its own live counts included. Files of workers that exited
-stay until the next start, so counters never go down."""
+renders the sum of all files, after writing its own. Files of workers that exited stay
+until the next start, so counters never go down."""
 
 from __future__ import annotations
 
@@ -208,27 +208,27 @@ async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:
         await asyncio.sleep(every)
 
 
-def _others(folder: Path) -> list[dict]:
-    own = f"{os.getpid()}.json"
+def _published(folder: Path) -> list[dict]:
     found = []
     for path in folder.glob("*.json"):
-        if path.name != own:
-            with contextlib.suppress(OSError, ValueError):
-                found.append(json.loads(path.read_text()))
+        with contextlib.suppress(OSError, ValueError):
+            found.append(json.loads(path.read_text()))
     return found
 
 
 def _combined() -> tuple[Registry, Callable[[], dict[str, int]]]:
-    """This worker's live counts plus every other worker's last published ones."""
+    """Every worker's counts. This worker publishes its own first and then reads only
+    the files: each file only grows, so one scrape never shows less than the one before
+    (whichever worker answers); other workers' last half-second may be missing."""
     folder = shared_dir()
     if folder is None:
         return REGISTRY, _journal_gauges
+    publish(folder)
     total = Registry()
-    total.merge(REGISTRY.dump())
-    stats = dict(_journal_gauges())
-    for other in _others(folder):
-        total.merge(other.get("registry", {}))
-        for field, value in other.get("journal", {}).items():
+    stats: dict[str, int] = {}
+    for published in _published(folder):
+        total.merge(published.get("registry", {}))
+        for field, value in published.get("journal", {}).items():
             stats[field] = stats.get(field, 0) + value
     return total, lambda: stats
 

@@ -1,5 +1,6 @@
 """``serve --workers 2``: /metrics counts every worker's requests, whichever worker
-answers the scrape, and never goes down from one scrape to the next."""
+answers the scrape, and never goes down from one scrape to the next (Prometheus would
+read that as a counter reset)."""
 
 from __future__ import annotations
 
@@ -25,9 +26,13 @@ def test_metrics_add_up_across_workers(tmp_path: Path) -> None:
     with running_gateway(tmp_path / "workers", workers=2) as gw:
         body = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
         headers = {"authorization": f"Bearer {MASTER_KEY}", "connection": "close"}
-        for _ in range(40):  # a new connection each: the kernel spreads them over workers
+        during = []
+        for n in range(40):  # a new connection each: the kernel spreads them over workers
             reply = httpx.post(f"{gw.url}/v1/chat/completions", json=body, headers=headers)
             assert reply.status_code == 200
+            if n % 4 == 3:
+                during.append(requests_total(gw.url))
+        assert during == sorted(during), f"a counter went down between scrapes: {during}"
         deadline = time.monotonic() + 10
         while requests_total(gw.url) != 40 and time.monotonic() < deadline:
             time.sleep(0.2)
