@@ -421,7 +421,12 @@ class ChunkTranslator:
     tool call) or a new tool-call index closes the open part and opens the next, keeping
     the delta that caused it. ``finish_reason`` closes the open part but ``Finish`` is
     held until usage arrives (OpenAI sends it in a later chunk with no choices) or the
-    stream ends (``finish``)."""
+    stream ends (``finish``).
+
+    Some servers interleave parallel tool calls (call 0 goes on after call 1 began). A
+    closed part cannot take more arguments (Anthropic blocks cannot be reopened), so a
+    call that begins while the open call's arguments are not yet a whole JSON object is
+    held back, with its fragments, until that call is complete or the stream finishes."""
 
     def __init__(self) -> None:
         self.started = False
@@ -430,6 +435,8 @@ class ChunkTranslator:
         self._next_index = 0
         self._open: tuple[int, str] | None = None  # (part index, kind)
         self._tool_parts: dict[int, int] = {}  # upstream tool-call index -> part index
+        self._arguments: dict[int, list[str]] = {}  # tool part index -> fragments so far
+        self._held: dict[int, tuple[str, str, list[str]]] = {}  # upstream index -> id, name, args
         self._pending: str | None = None  # finish reason held for usage
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
@@ -494,11 +501,51 @@ class ChunkTranslator:
         return Finish(self._pending or "stop")  # type: ignore[arg-type]
 
     def _close(self) -> list[StreamEvent]:
-        if self._open is None:
-            return []
-        index, _ = self._open
-        self._open = None
-        return [PartStop(index)]
+        """Close the open part, then send every held tool call whole."""
+        events: list[StreamEvent] = []
+        if self._open is not None:
+            events.append(PartStop(self._open[0]))
+            self._open = None
+        while self._held:
+            events += self._release(stay_open=False)
+        return events
+
+    def _release(self, stay_open: bool) -> list[StreamEvent]:
+        upstream_index = next(iter(self._held))
+        call_id, name, fragments = self._held.pop(upstream_index)
+        index = self._next_index
+        self._next_index += 1
+        self._tool_parts[upstream_index] = index
+        self._arguments[index] = fragments
+        events: list[StreamEvent] = [PartStart(index, "tool_call", tool_id=call_id, tool_name=name)]
+        if fragments:
+            events.append(ToolArgsDelta(index, "".join(fragments)))
+        if stay_open:
+            self._open = (index, "tool_call")
+        else:
+            events.append(PartStop(index))
+        return events
+
+    def _open_call_complete(self) -> bool:
+        """Whether the open part is a tool call whose arguments are a whole JSON object
+        (or is no tool call at all)."""
+        if self._open is None or self._open[1] != "tool_call":
+            return True
+        text = "".join(self._arguments.get(self._open[0], ()))
+        try:
+            return isinstance(orjson.loads(text), dict)
+        except orjson.JSONDecodeError:
+            return False
+
+    def _advance(self) -> list[StreamEvent]:
+        """Release held calls one after another while the open one is complete."""
+        events: list[StreamEvent] = []
+        while self._held and self._open_call_complete():
+            if self._open is not None:
+                events.append(PartStop(self._open[0]))
+                self._open = None
+            events += self._release(stay_open=True)
+        return events
 
     def _open_part(self, kind: str, **tool: str) -> list[StreamEvent]:
         events = self._close()
@@ -522,18 +569,29 @@ class ChunkTranslator:
             # Servers that omit the index: a new id starts a new call.
             known = len(self._tool_parts)
             upstream_index = known if call.get("id") or not known else known - 1
-        events: list[StreamEvent] = []
-        part = self._tool_parts.get(upstream_index)
-        if part is None:
-            events = self._open_part(
-                "tool_call", tool_id=call.get("id") or _call_id(), tool_name=fn.get("name") or ""
-            )
-            part = self._tool_parts[upstream_index] = self._open[0]  # type: ignore[index]
         arguments = fn.get("arguments")
         if isinstance(arguments, dict):  # a few servers send the object itself
             arguments = orjson.dumps(arguments).decode()
+        held = self._held.get(upstream_index)
+        if held is not None:
+            if arguments:
+                held[2].append(arguments)
+            return []
+        events: list[StreamEvent] = []
+        part = self._tool_parts.get(upstream_index)
+        if part is None:
+            call_id, name = call.get("id") or _call_id(), fn.get("name") or ""
+            if self._held or not self._open_call_complete():  # interleaved: hold it
+                self._held[upstream_index] = (call_id, name, [arguments] if arguments else [])
+                return []
+            events = self._open_part("tool_call", tool_id=call_id, tool_name=name)
+            part = self._tool_parts[upstream_index] = self._open[0]  # type: ignore[index]
+            self._arguments[part] = []
         if arguments:
             events.append(ToolArgsDelta(part, arguments))
+            self._arguments[part].append(arguments)
+            if self._held:
+                events += self._advance()
         return events
 
 

@@ -435,3 +435,40 @@ async def test_failure_before_any_output_raises_for_routing(upstream):
     with pytest.raises(UpstreamError):
         async for _ in render_stream(events, request):
             pass
+
+
+async def test_interleaved_parallel_tool_calls_reach_claude_code_whole(upstream):
+    # call 0 goes on after call 1 began: call 1 is held until call 0's arguments are a
+    # whole object, so no fragment lands in a block that is already closed
+    received = await claude_code_receives(
+        upstream,
+        [
+            chunk({"role": "assistant", "content": None}),
+            chunk({"tool_calls": [call(0, "", id="call_a", name="Read")]}),
+            chunk({"tool_calls": [call(0, '{"file_path":')]}),
+            chunk({"tool_calls": [call(1, "", id="call_b", name="Grep")]}),
+            chunk({"tool_calls": [call(1, '{"pattern": "x"')]}),
+            chunk({"tool_calls": [call(0, ' "/a.py"}')]}),
+            chunk({"tool_calls": [call(1, "}")]}),
+            chunk({}, "tool_calls"),
+            usage_chunk(100, 20),
+            "[DONE]",
+        ],
+    )
+    inputs: dict[int, str] = {}
+    order = []
+    for name, data in received:
+        if name == "content_block_start":
+            order.append((data["index"], data["content_block"]["name"]))
+            inputs[data["index"]] = ""
+        elif name == "content_block_delta":
+            assert data["index"] == order[-1][0], "a delta for a block that is not open"
+            inputs[data["index"]] += data["delta"]["partial_json"]
+        elif name == "content_block_stop":
+            assert data["index"] == order[-1][0]
+    assert order == [(0, "Read"), (1, "Grep")]
+    assert {i: json.loads(text) for i, text in inputs.items()} == {
+        0: {"file_path": "/a.py"},
+        1: {"pattern": "x"},
+    }
+    assert received[-2][1]["delta"]["stop_reason"] == "tool_use"
