@@ -270,7 +270,8 @@ class GatewayApp:
         try:
             raw = await read_body(receive, limit)
         except asyncio.CancelledError:
-            return  # the client left before sending its body
+            service.record_abandoned(endpoint, dialect, caller)  # left before its body
+            return
         if raw is None:
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return

@@ -245,6 +245,15 @@ async def handle(
         return call.error_reply(GatewayError(f"internal error ({type(exc).__name__})"))
 
 
+def record_abandoned(endpoint: str, dialect: str, caller: Caller) -> None:
+    """Journal a request whose client left before sending its whole body (status 499,
+    as for any request the client abandoned)."""
+    call = Call(endpoint, dialect, b"", caller)
+    with contextlib.suppress(AuthenticationFailed):
+        _authorize(call)  # names the key, when there is a valid one
+    call.finish(status=499, disconnected=True)
+
+
 def reject(endpoint: str, dialect: str, error: GatewayError, caller: Caller) -> Reply:
     """Answer (and journal) a request refused before its body was read (e.g. 413)."""
     return Call(endpoint, dialect, b"", caller).error_reply(error)

@@ -100,3 +100,28 @@ async def test_a_cancellation_from_outside_propagates(slow_handle):
     with pytest.raises(asyncio.CancelledError):
         await call
     assert slow_handle["cancelled"] is True
+
+
+async def test_a_client_that_leaves_before_its_body_is_journaled_as_499(monkeypatch):
+    from gateway import journal
+
+    recorded = []
+    monkeypatch.setattr(journal, "record", recorded.append)
+
+    async def receive() -> dict:
+        if not recorded and not getattr(receive, "sent", False):
+            receive.sent = True  # type: ignore[attr-defined]
+            return {"type": "http.request", "body": b'{"model": "m", "mess', "more_body": True}
+        return {"type": "http.disconnect"}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
+    await app.api(scope(), receive, send, "chat", "openai")
+    assert sent == []
+    assert [(r.status, r.client_disconnected, r.endpoint) for r in recorded] == [
+        (499, True, "chat")
+    ]
