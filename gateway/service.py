@@ -671,31 +671,10 @@ async def _openai_passthrough(
         snapshot, route, open_stream, call.record.attempts, key.allows
     )
     call.release_deployment = routing.hold(call.deployment.id)
+    call.first_token = time.perf_counter()  # legacy chunks carry text, not content events
     rewrite = _model_rewriter(call.deployment.model, body.get("model") or route.name)
-    same = lambda chunk: chunk  # noqa: E731
-
-    async def pump() -> AsyncIterator[bytes]:
-        disconnected = True
-        named = rewrite or same
-        try:
-            call.first_token = time.perf_counter()
-            chunk = named(first)
-            call.capture_outbound(chunk)
-            yield chunk
-            async for chunk in iterator:
-                chunk = named(chunk)
-                call.capture_outbound(chunk)
-                yield chunk
-            disconnected = False
-        finally:
-            await _close_quietly(iterator)
-            call.finish(
-                status=499 if disconnected else 200,
-                usage=call.exchange.usage if call.exchange else None,
-                disconnected=disconnected,
-            )
-
-    return StreamReply(200, call.headers(b"text/event-stream"), pump())
+    chunks = _pump_passthrough(call, first, iterator, rewrite)
+    return StreamReply(200, call.headers(b"text/event-stream"), chunks)
 
 
 def _rough_tokens(raw: bytes) -> int:

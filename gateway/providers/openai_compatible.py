@@ -912,11 +912,11 @@ class OpenAICompatibleProvider(Provider):
 
     async def text_completion_stream(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
-    ) -> AsyncIterator[bytes]:
-        """Raw SSE events of a legacy completions stream (usage read for the journal)."""
-        async for raw, _events in self._forward("completions", body, deployment, exchange, None):
-            if raw:
-                yield raw
+    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+        """Raw SSE events of a legacy completions stream, each with its canonical meaning
+        (usage, finish, an in-stream error) for the journal."""
+        async for item in self._forward("completions", body, deployment, exchange, None):
+            yield item
 
     async def list_models(self) -> list[str]:
         url = self.url("models")

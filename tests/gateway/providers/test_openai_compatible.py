@@ -867,11 +867,12 @@ async def test_legacy_completion_stream_forwards_raw_sse(upstream):
     upstream(raw)
     exchange = Exchange()
     adapter = OpenAICompatibleProvider(provider_entry())
-    chunks = await collect(
+    items = await collect(
         adapter.text_completion_stream(
             {"model": "m", "prompt": "x", "stream": True}, deployment(), exchange
         )
     )
+    chunks = [chunk for chunk, _events in items if chunk]
     assert b"".join(chunks) == raw.replace(raw.split(b"\n\n")[2] + b"\n\n", b"")
     assert exchange.usage == Usage(input_tokens=2, output_tokens=1)
 
