@@ -183,13 +183,10 @@ def delete_route(route: Route) -> None:
         raise ValidationError(
             f"{route.name} is a fallback of {', '.join(users)}; remove it there first"
         )
-    only = keys_limited_to(route)
-    if only:
-        raise ValidationError(
-            f"{route.name} is the only route API key(s) {', '.join(only)} may use; "
-            "deleting it would open every route to them: change or revoke them first"
-        )
-    route.delete()
+    try:
+        route.delete()
+    except ProtectedError as exc:  # a key's only allowed route (see signals)
+        raise ValidationError(exc.args[0]) from None
 
 
 def keys_limited_to(route: Route) -> list[str]:

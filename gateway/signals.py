@@ -71,7 +71,8 @@ def _keep_keys_limited(sender, instance: Route, **kwargs) -> None:  # type: igno
     names = keys_limited_to(instance)
     if names:
         raise ProtectedError(
-            f"route {instance.name} is the only allowed route of API key(s) {', '.join(names)}",
+            f"{instance.name} is the only route API key(s) {', '.join(names)} may use; "
+            "deleting it would open every route to them: change or revoke them first",
             set(ApiKey.objects.filter(name__in=names)),
         )
 
