@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.utils import timezone
 
 from . import registry, runtime, service
 from .errors import (
@@ -194,7 +192,7 @@ async def cancel_on_disconnect(
 def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
     """A fresh request id for replies that do not go through ``service`` (every reply
     carries one, as the upstream APIs' do)."""
-    rid = uuid.uuid4().hex.encode()
+    rid = service.new_request_id().encode()
     headers = [(b"x-request-id", rid)]
     if dialect == "anthropic":
         headers.append((b"request-id", rid))
@@ -310,9 +308,9 @@ class GatewayApp:
         caller = resolve_caller(headers)
         proto = service.protocol(dialect)
         key = caller.key
-        if key is None or key.revoked or (key.expires_at and key.expires_at <= timezone.now()):
-            why = caller.key_error if key is None else "this API key is revoked or expired"
-            await send_reply(send, json_error(dialect, AuthenticationFailed(why)))
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error(dialect, AuthenticationFailed(refusal)))
             return
         models = service.list_models(key)
         path = scope["path"]
