@@ -24,14 +24,22 @@ def chunks_with_pauses(pauses: list[float]) -> AsyncIterator[bytes]:
     return gen()
 
 
-async def sent_bodies(dialect: str, pauses: list[float], send_delay: float = 0) -> list[bytes]:
+async def sent_bodies(
+    dialect: str, pauses: list[float], send_delay: float = 0, overlaps: list | None = None
+) -> list[bytes]:
     bodies: list[bytes] = []
+    active = 0
 
     async def send(message: dict) -> None:
+        nonlocal active
         if message["type"] == "http.response.body":
+            active += 1
+            if active > 1 and overlaps is not None:  # ASGI allows one send at a time
+                overlaps.append(message["body"])
             if send_delay:
                 await asyncio.sleep(send_delay)  # a slow client: sends take time
             bodies.append(message["body"])
+            active -= 1
 
     reply = StreamReply(200, [], chunks_with_pauses(pauses))
     await endpoints.send_stream(send, reply, dialect)
@@ -70,10 +78,17 @@ async def test_a_flowing_stream_gets_no_keepalive(settings) -> None:
     assert len(bodies) == 13
 
 
-async def test_slow_sends_never_interleave_with_a_ping(keepalive_every_100ms) -> None:
-    # Each send takes 60 ms and chunks pause 150 ms: pings and chunks alternate but every
-    # body is a whole chunk or a whole ping, and the order of the chunks is kept.
-    bodies = await sent_bodies("anthropic", [0, 0.15, 0.15, 0], send_delay=0.06)
+@pytest.mark.parametrize("send_delay", [0.06, 0.12])
+async def test_a_ping_never_overlaps_a_chunks_send(keepalive_every_100ms, send_delay) -> None:
+    # Sends take 60 or 120 ms (a slow client) and chunks pause 150 ms: a ping falls due
+    # while a chunk is being written, and a chunk arrives while a ping is being written.
+    # Neither may start a second send before the first returned.
+    overlaps: list[bytes] = []
+    bodies = await sent_bodies(
+        "anthropic", [0, 0.15, 0.15, 0], send_delay=send_delay, overlaps=overlaps
+    )
+    assert overlaps == []
+    assert ANTHROPIC_PING in bodies  # the pinger did run alongside the chunks
     data = [b for b in bodies if b.startswith(b"data")]
     assert data == [f"data: chunk-{n}\n\n".encode() for n in range(4)]
     assert set(bodies) <= {ANTHROPIC_PING, b"", *data}
