@@ -585,7 +585,9 @@ def test_upstream_overloaded_is_502_for_openai_callers(
     with pytest.raises(openai.InternalServerError) as caught:
         stack.openai().chat.completions.create(model=stack.spare_route(upstream), **hello())
     assert caught.value.status_code == 502
-    assert "error" in caught.value.body or caught.value.body.get("message")
+    error = caught.value.body  # the SDK's body is the "error" object
+    assert "busy" in error["message"]  # the upstream's own words are passed on
+    assert error["type"] == "api_error"
 
 
 @pytest.mark.parametrize("route", ["dead-gpt", "dead-claude"])
