@@ -8,12 +8,15 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
     ├── PermissionDenied              403 permission_error
     ├── ModelNotFound                 404 not_found_error
     ├── RateLimited                   429 rate_limit_error        (retry_after seconds)
-    ├── NoHealthyDeployment           503 overloaded_error        (every deployment cooling down)
+    ├── NoHealthyDeployment           503 overloaded_error        (every deployment at its cap)
+    ├── ConfigurationError            500 api_error               (a deployment cannot be called)
+    │   └── MissingSecret             500 api_error               (unset os.environ/NAME)
     ├── ShuttingDown                  503 overloaded_error        (this instance is stopping)
     └── UpstreamError                 upstream status passed on, or 502
         ├── UpstreamTimeout           504 timeout_error
         ├── UpstreamConnectionError   502 api_error
-        └── UpstreamOverloaded        529 overloaded_error
+        ├── UpstreamOverloaded        529 overloaded_error
+        └── UpstreamRejected          502 api_error               (upstream 401/403/404)
 
 ``kind`` is the canonical kind; protocols map it to their own ``error.type``. Messages
 must never carry secrets: upstream bodies are passed on as the upstream wrote them,
@@ -91,6 +94,21 @@ class NoHealthyDeployment(GatewayError):
     kind = "overloaded_error"
 
 
+class ConfigurationError(GatewayError):
+    """A deployment cannot be called as configured (an unset ``os.environ/NAME``, a
+    provider that cannot be built). Routing never retries or cools it down, makes no
+    outbound connection and moves on to siblings and fallbacks; alone, it is a 500 (the
+    gateway's own configuration is at fault) naming the deployment, never a secret."""
+
+    status = 500
+    kind = "api_error"
+
+
+class MissingSecret(ConfigurationError):
+    """An ``os.environ/NAME`` reference (secret, header, base URL) whose variable is
+    not set; ``gateway.models.resolve_secret`` raises it at call time."""
+
+
 class ShuttingDown(GatewayError):
     """This instance stopped taking requests (SIGTERM); the SDKs retry a 503, and behind a
     load balancer the retry lands on another instance."""
@@ -144,6 +162,22 @@ class UpstreamConnectionError(UpstreamError):
 class UpstreamOverloaded(UpstreamError):
     status = 529
     kind = "overloaded_error"
+
+
+class UpstreamRejected(UpstreamError):
+    """The upstream refused the gateway itself (401/403: its credentials are wrong; 404:
+    the model does not exist there) and no other deployment was left. A 502: the caller
+    must not mistake it for a problem with its own key."""
+
+    status = 502
+    kind = "api_error"
+
+    def __init__(self, message: str, **kwargs) -> None:
+        super().__init__(message, status=502, kind="api_error", **kwargs)
+
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 KIND_FOR_STATUS: dict[int, str] = {

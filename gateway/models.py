@@ -17,14 +17,11 @@ from django.db import models
 from django.utils import timezone
 
 from . import crypto
+from .errors import MissingSecret  # raised by resolve_secret; a ConfigurationError
 
 ENV_REFERENCE = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
 # Public model names; ``*``, ``?`` and ``[...]`` make a pattern route (e.g. ``claude-*``).
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]-]{0,199}$")
-
-
-class MissingSecret(Exception):
-    """A provider's secret refers to an environment variable that is not set."""
 
 
 def _price_field(help_text: str) -> models.DecimalField:

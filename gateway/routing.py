@@ -10,12 +10,28 @@ Policy, in order:
 - a route's deployments are chosen by its strategy (``weighted``, ``least_busy``,
   ``lowest_latency``), preferring one not tried yet in this request, skipping
   deployments that cool down or reached their ``rpm``/``tpm`` cap;
-- retryable failures (connection errors, timeouts, 408, 409, 429, 5xx) are retried up
+- retryable failures (connection errors, timeouts, 408, 429, 5xx) are retried up
   to ``RouteEntry.max_attempts`` with exponential backoff and jitter; a ``Retry-After``
   is honoured (up to a cap) when the same deployment is tried again;
+- an upstream 401/403 (the gateway's credentials) or 404 (unknown model) is not retried
+  on the same deployment: the request moves on to its siblings and fallbacks; when
+  nothing is left the caller gets a 502 ``UpstreamRejected``, never a 401/403 it would
+  take for its own key;
+- a ``ConfigurationError`` (an unset ``os.environ/NAME``, a provider that cannot be
+  built) happens before any connection: no retry, no backoff, no cooldown, on to the
+  next deployment; alone, a 500 naming the deployment;
 - a route that used its attempts hands over to its ``fallbacks`` in order; an upstream
   "prompt too long" error goes at once to ``context_window_fallback``;
 - every other error (4xx, InvalidRequest, ...) propagates at once.
+
+Cooldowns (a circuit breaker per deployment) count failed *requests*, not attempts: a
+request's retries on one deployment are one failure. A deployment whose last
+``SWITCHYARD_COOLDOWN_FAILURES`` requests failed (no success in between, within
+``SWITCHYARD_COOLDOWN_WINDOW_SECONDS``) is skipped for ``SWITCHYARD_COOLDOWN_SECONDS``;
+then exactly one request probes it (half-open): success closes the breaker, failure
+cools it again. The last deployment a request could use (no other available one in its
+chain of routes) is never cooled down, and when every deployment of a chain is cooling
+the request is tried on them anyway: a cooldown steers traffic, it never refuses it.
 
 All state is per process and in memory; entries of a deployment whose definition
 changed are forgotten when the registry snapshot changes. Nothing here queries the
@@ -34,14 +50,20 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
 
 from . import registry
-from .errors import GatewayError, NoHealthyDeployment, UpstreamError
+from .errors import (
+    ConfigurationError,
+    GatewayError,
+    NoHealthyDeployment,
+    UpstreamError,
+    UpstreamRejected,
+)
 from .journal import Attempt
 from .registry import DeploymentEntry, RouteEntry, Snapshot
 
@@ -99,23 +121,33 @@ class Health:
     def __init__(self) -> None:
         self.in_flight: dict[int, int] = {}
         self.latency: dict[int, float] = {}
+        # times of the consecutive failed requests since the last success
         self.failures: dict[int, deque[float]] = {}
         self.cool_until: dict[int, float] = {}
+        # half-open deployments (cooldown over) whose one probe request is in flight
+        self.probing: set[int] = set()
         # (minute number, requests, tokens) for the rpm/tpm caps
         self.minute: dict[int, list[int]] = {}
 
     def forget(self, deployment_id: int) -> None:
         for table in (self.latency, self.failures, self.cool_until, self.minute):
             table.pop(deployment_id, None)
+        self.probing.discard(deployment_id)
 
     def cooling(self, deployment_id: int, now: float) -> bool:
+        """Skipped by choice: in its cooldown, or past it while its probe is in flight."""
         until = self.cool_until.get(deployment_id)
         if until is None:
             return False
-        if until <= now:
-            del self.cool_until[deployment_id]
-            self.failures.pop(deployment_id, None)
+        return until > now or deployment_id in self.probing
+
+    def claim_probe(self, deployment_id: int, now: float) -> bool:
+        """Make the caller's request the one probe of a half-open deployment; False when
+        the deployment is not half-open (closed, or its probe already in flight)."""
+        until = self.cool_until.get(deployment_id)
+        if until is None or until > now or deployment_id in self.probing:
             return False
+        self.probing.add(deployment_id)
         return True
 
     def _minute(self, deployment_id: int, now: float) -> list[int]:
@@ -145,24 +177,44 @@ class Health:
     def ended(self, deployment_id: int) -> None:
         self.in_flight[deployment_id] = max(0, self.in_flight.get(deployment_id, 0) - 1)
 
-    def failed(self, deployment_id: int, now: float, policy: Policy) -> None:
-        """Count a failure; enough of them within the window start a cooldown."""
+    def request_failed(
+        self,
+        deployment_id: int,
+        now: float,
+        policy: Policy,
+        *,
+        probe: bool,
+        alone: bool,
+        label: str = "",
+    ) -> None:
+        """Count one failed request (not attempt). A failed probe cools the deployment
+        again at once; otherwise enough consecutive failed requests within the window
+        start a cooldown. A deployment that was the last one its request could use
+        (``alone``) is never cooled: skipping it would only refuse the next request."""
         seen = self.failures.setdefault(deployment_id, deque())
         seen.append(now)
         while seen and seen[0] <= now - policy.cooldown_window:
             seen.popleft()
-        if len(seen) >= policy.cooldown_failures:
-            self.cool_until[deployment_id] = now + policy.cooldown
-            log.warning(
-                "deployment %s failed %d times in %.0fs: cooling down for %.0fs",
-                deployment_id,
-                len(seen),
-                policy.cooldown_window,
-                policy.cooldown,
-            )
+        if probe:
+            self.probing.discard(deployment_id)
+        if alone or not (probe or len(seen) >= policy.cooldown_failures):
+            return
+        self.cool_until[deployment_id] = now + policy.cooldown
+        log.warning(
+            "deployment %s: %s; skipped for %.0fs, then one request probes it",
+            label or deployment_id,
+            "its probe request failed"
+            if probe
+            else f"{len(seen)} requests in a row failed within {policy.cooldown_window:.0f}s",
+            policy.cooldown,
+        )
+        seen.clear()
 
     def succeeded(self, deployment_id: int, seconds: float) -> None:
+        """A success closes the breaker: failures, cooldown and probe are forgotten."""
         self.failures.pop(deployment_id, None)
+        self.cool_until.pop(deployment_id, None)
+        self.probing.discard(deployment_id)
         self.observe_latency(deployment_id, seconds)
 
     def observe_latency(self, deployment_id: int, seconds: float) -> None:
@@ -241,10 +293,23 @@ def _lowest(candidates: list[DeploymentEntry], score: Callable[[int], float]) ->
     return _weighted([d for d in candidates if score(d.id) == best])
 
 
-def choose(route: RouteEntry, tried: set[int], now: float) -> DeploymentEntry | None:
-    """The deployment for the next attempt on ``route``: available ones only, those
-    not tried yet in this request first; None when none is available."""
-    available = [d for d in route.deployments if health.available(d, now)]
+def choose(
+    route: RouteEntry,
+    tried: set[int],
+    now: float,
+    excluded: Collection[int] = (),
+    ignore_cooldown: bool = False,
+) -> DeploymentEntry | None:
+    """The deployment for the next attempt on ``route``: available ones only (cooling
+    ones too with ``ignore_cooldown``), never an ``excluded`` one, those not tried yet
+    in this request first; None when none is available."""
+    available = [
+        d
+        for d in route.deployments
+        if d.id not in excluded
+        and not health.over_cap(d, now)
+        and (ignore_cooldown or not health.cooling(d.id, now))
+    ]
     if not available:
         return None
     fresh = [d for d in available if d.id not in tried] or available
@@ -281,17 +346,61 @@ def _unavailable(chain: list[RouteEntry], now: float) -> GatewayError:
             f"(routes tried: {names}); add or enable one",
             code="no_deployments",
         )
-    waits = [health.cool_until[d.id] - now for d in deployments if d.id in health.cool_until]
-    retry_after = max(1.0, min(waits)) if waits else 60.0
     return NoHealthyDeployment(
-        f"every deployment of model {chain[0].name!r} and its fallbacks is cooling down "
-        "after repeated failures or at its rate cap; try again shortly",
+        f"every deployment of model {chain[0].name!r} and its fallbacks reached its "
+        "requests- or tokens-per-minute cap; try again shortly",
         code="no_healthy_deployment",
-        retry_after=retry_after,
+        retry_after=max(1.0, 60.0 - now % 60),
     )
 
 
 # --- the loop -----------------------------------------------------------------------------
+
+
+# Upstream statuses that say this deployment cannot serve anyone (the gateway's
+# credentials, the model's name): not retried on it, the request moves on.
+REJECTED = (401, 403, 404)
+
+
+@dataclass(slots=True)
+class _Request:
+    """One request's routing state across the routes of its chain."""
+
+    policy: Policy
+    deadline: float
+    attempts: list[Attempt]
+    pool: list[DeploymentEntry]  # every deployment of the chain: "is it the last one?"
+    ignore_cooldown: bool = False
+    excluded: set[int] = field(default_factory=set)  # not to be tried again (config, 401...)
+    counted: set[int] = field(default_factory=set)  # failure already counted for cooldown
+    probes: set[int] = field(default_factory=set)  # half-open deployments it probes
+
+    def failed(self, deployment: DeploymentEntry, now: float) -> None:
+        """Count this request as one failure of ``deployment`` (once, however many
+        attempts it made there)."""
+        if deployment.id in self.counted:
+            return
+        self.counted.add(deployment.id)
+        probe = deployment.id in self.probes
+        self.probes.discard(deployment.id)
+        alone = not any(
+            d.id != deployment.id and d.id not in self.excluded and health.available(d, now)
+            for d in self.pool
+        )
+        health.request_failed(
+            deployment.id, now, self.policy, probe=probe, alone=alone, label=deployment.label
+        )
+
+    def release_probe(self, deployment_id: int) -> None:
+        """A probe that ended without a verdict (a configuration or client error, a
+        cancel) frees its deployment for the next request's probe."""
+        if deployment_id in self.probes:
+            self.probes.discard(deployment_id)
+            health.probing.discard(deployment_id)
+
+    def release_probes(self) -> None:
+        for deployment_id in list(self.probes):
+            self.release_probe(deployment_id)
 
 
 async def run(
@@ -306,35 +415,42 @@ async def run(
     failure may be retried elsewhere. ``allows`` (the key's route check) limits which
     fallbacks may be taken."""
     policy = Policy.from_settings()
-    deadline = clock() + policy.total
     chain = _chain(snapshot, route, allows)
     now = clock()
-    if not any(health.available(d, now) for r in chain for d in r.deployments):
-        raise _unavailable(chain, now)
-    last: UpstreamError | None = None
+    pool = [d for r in chain for d in r.deployments]
+    request = _Request(policy, now + policy.total, attempts, pool)
+    if not any(health.available(d, now) for d in pool):
+        if not any(not health.over_cap(d, now) for d in pool):
+            raise _unavailable(chain, now)
+        request.ignore_cooldown = True  # all cooling: a cooldown never refuses a request
+    last: GatewayError | None = None
     visited: set[str] = set()
-    while chain:
-        current = chain.pop(0)
-        if current.name in visited:
-            continue
-        visited.add(current.name)
-        try:
-            return await _run_route(current, call, attempts, policy, deadline)
-        except _ContextWindow as overflow:
-            last = overflow.error
-            target = snapshot.route(current.context_window_fallback)
-            if (
-                target is None
-                or not target.enabled
-                or target.name in visited
-                or (allows is not None and not allows(target.name))
-            ):
-                raise overflow.error from None
-            chain = _chain(snapshot, target, allows)
-        except _Exhausted as exhausted:
-            last = exhausted.error or last
-            if exhausted.out_of_time:
-                break
+    try:
+        while chain:
+            current = chain.pop(0)
+            if current.name in visited:
+                continue
+            visited.add(current.name)
+            try:
+                return await _run_route(current, call, request)
+            except _ContextWindow as overflow:
+                last = overflow.error
+                target = snapshot.route(current.context_window_fallback)
+                if (
+                    target is None
+                    or not target.enabled
+                    or target.name in visited
+                    or (allows is not None and not allows(target.name))
+                ):
+                    raise overflow.error from None
+                chain = _chain(snapshot, target, allows)
+                request.pool = [d for r in chain for d in r.deployments]
+            except _Exhausted as exhausted:
+                last = exhausted.error or last
+                if exhausted.out_of_time:
+                    break
+    finally:
+        request.release_probes()
     if last is not None:
         raise last
     raise _unavailable(_chain(snapshot, route, allows), clock())
@@ -346,25 +462,58 @@ class _ContextWindow(Exception):
 
 
 class _Exhausted(Exception):
-    def __init__(self, error: UpstreamError | None, out_of_time: bool = False) -> None:
+    def __init__(self, error: GatewayError | None, out_of_time: bool = False) -> None:
         self.error = error
         self.out_of_time = out_of_time
 
 
-async def _run_route(
-    route: RouteEntry, call: Call[T], attempts: list[Attempt], policy: Policy, deadline: float
-) -> T:
+def _misconfigured(
+    route: RouteEntry, deployment: DeploymentEntry, exc: ConfigurationError
+) -> ConfigurationError:
+    """The error naming the deployment that cannot be called (never a secret)."""
+    log.warning("deployment %s of route %r: %s", deployment.label, route.name, exc.message)
+    return ConfigurationError(
+        f"deployment {deployment.label!r} of model {route.name!r} is misconfigured: {exc.message}",
+        code="deployment_misconfigured",
+    )
+
+
+def _rejected(route: RouteEntry, deployment: DeploymentEntry, exc: UpstreamError) -> GatewayError:
+    """An upstream 401/403/404 as the caller should see it when nothing else is left: a
+    502 naming the provider and its status, never the caller's own 401/403."""
+    provider = deployment.provider.name
+    if exc.status == 404:
+        message = (
+            f"upstream provider {provider!r} does not know model {deployment.model!r} (404); "
+            f"check the deployment of model {route.name!r}"
+        )
+        code = "upstream_model_not_found"
+    else:
+        message = (
+            f"upstream provider {provider!r} rejected the gateway's credentials "
+            f"({exc.status}); check the provider's API key"
+        )
+        code = "upstream_authentication_failed"
+    error = UpstreamRejected(message, code=code)
+    error.__cause__ = exc
+    return error
+
+
+async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
+    policy, deadline, attempts = request.policy, request.deadline, request.attempts
     tried: set[int] = set()
-    last: UpstreamError | None = None
+    last: GatewayError | None = None
     previous: DeploymentEntry | None = None
-    for number in range(route.max_attempts):
-        deployment = choose(route, tried, clock())
+    calls = 0  # upstream attempts made on this route (a configuration error makes none)
+    back_off = False  # the last failure asks for a pause before the next attempt
+    while calls < route.max_attempts:
+        deployment = choose(route, tried, clock(), request.excluded, request.ignore_cooldown)
         if deployment is None:
             raise _Exhausted(last)
-        if number:
-            wait = policy.backoff(number)
+        if back_off:
+            wait = policy.backoff(calls)
             if (
-                last is not None
+                isinstance(last, UpstreamError)
                 and last.retry_after
                 and previous is not None
                 and deployment.id == previous.id
@@ -380,24 +529,42 @@ async def _run_route(
         tried.add(deployment.id)
         previous = deployment
         started = clock()
+        if health.claim_probe(deployment.id, started):
+            request.probes.add(deployment.id)
         health.started(deployment, started)
         try:
             result = await call(route, deployment)
+        except ConfigurationError as exc:  # before any connection: on to the next one
+            error = _misconfigured(route, deployment, exc)
+            attempts.append(
+                _attempt(route, deployment, error.status, started, clock(), error.message)
+            )
+            request.excluded.add(deployment.id)
+            request.release_probe(deployment.id)  # no verdict on the upstream's health
+            last, back_off = error, False
+            continue
         except UpstreamError as exc:
             ended = clock()
             attempts.append(_attempt(route, deployment, exc.status, started, ended, exc.message))
+            calls += 1
             if exc.context_window_exceeded:
                 raise _ContextWindow(exc) from None
+            if exc.status in REJECTED:  # this deployment cannot serve anyone: move on
+                request.excluded.add(deployment.id)
+                request.failed(deployment, ended)
+                last, back_off = _rejected(route, deployment, exc), False
+                continue
             if not exc.retryable:
                 raise
-            health.failed(deployment.id, ended, policy)
-            last = exc
+            request.failed(deployment, ended)
+            last, back_off = exc, True
             continue
         finally:
             health.ended(deployment.id)
         ended = clock()
         attempts.append(_attempt(route, deployment, 200, started, ended))
         health.succeeded(deployment.id, ended - started)
+        request.probes.discard(deployment.id)
         return result
     raise _Exhausted(last)
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import GatewayError
+from ..errors import ConfigurationError, GatewayError
 from ..registry import DeploymentEntry, ProviderEntry
 from ..types import ChatRequest, ChatResponse, StreamEvent, Usage
 
@@ -130,7 +130,7 @@ def adapter_for(provider: ProviderEntry) -> Provider:
     try:
         cls = _REGISTRY[provider.kind]
     except KeyError:
-        raise GatewayError(
+        raise ConfigurationError(
             f"provider {provider.name!r} has unknown kind {provider.kind!r}"
         ) from None
     return cls(provider)

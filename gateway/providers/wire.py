@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from ..errors import UpstreamConnectionError, UpstreamError, UpstreamTimeout
+from ..errors import ConfigurationError, UpstreamConnectionError, UpstreamError, UpstreamTimeout
 from ..models import MissingSecret, resolve_secret
 from ..registry import ProviderEntry
 
@@ -45,10 +45,11 @@ def transport_error(exc: Exception, where: str) -> UpstreamError:
 
 def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
     """The provider's secret and extra headers with ``os.environ/NAME`` references
-    resolved now; an unset variable is a 502 naming it (never the secret)."""
+    resolved now; an unset variable is a ConfigurationError naming it (never the secret):
+    routing moves on at once, without connecting anywhere."""
     try:
         secret = resolve_secret(provider.secret)
         extra = {k: resolve_secret(v) for k, v in provider.extra_headers.items()}
     except MissingSecret as exc:
-        raise UpstreamError(f"provider {provider.name!r}: {exc}", status=502) from None
+        raise ConfigurationError(f"provider {provider.name!r}: {exc}") from None
     return secret, extra

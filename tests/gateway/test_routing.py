@@ -110,7 +110,7 @@ async def test_retryable_failures_are_retried(fake_time, error):
     assert upstream.calls == ["only", "only"]
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+@pytest.mark.parametrize("status", [400, 409, 422])  # 401/403/404: see test_failover.py
 async def test_client_errors_are_not_retried(fake_time, status):
     r = route("r", "a", "b", fallbacks=["other"])
     other = route("other", "c")
@@ -262,20 +262,36 @@ async def test_failures_outside_the_window_do_not_add_up(fake_time):
     assert await routing.run(snapshot(r), r, upstream, []) == "ok from flaky"
 
 
-async def test_503_at_once_when_every_deployment_of_the_chain_cools_down(fake_time):
+async def test_a_chain_whose_deployments_all_cool_down_is_still_tried(fake_time):
+    # Deliberate change (issue #12): cooldowns steer traffic, they never refuse it. Both
+    # deployments were cooled elsewhere (e.g. through other routes' chains); a request
+    # for this chain is tried on them instead of getting 503 no_healthy_deployment.
     r = route("main", "m1", max_attempts=2, fallbacks=["backup"])
     backup = route("backup", "b1", max_attempts=2)
-    upstream = Upstream(m1=[server_error(500)], b1=[server_error(500)])
-    with pytest.raises(UpstreamError):
-        await routing.run(snapshot(r, backup), r, upstream, [])  # 2 failures each: cooling
-    upstream.calls.clear()
-    sleeps_before = len(fake_time.sleeps)
+    for d in r.deployments + backup.deployments:
+        routing.health.cool_until[d.id] = fake_time.now + 30
+    upstream = Upstream()
+    assert await routing.run(snapshot(r, backup), r, upstream, []) == "ok from m1"
+    assert upstream.calls == ["m1"]
+    assert r.deployments[0].id not in routing.health.cool_until  # the success closed it
+
+
+async def test_503_at_once_when_every_deployment_of_the_chain_is_at_its_cap(fake_time):
+    capped = deployment("main", "m1", rpm=1)
+    r = RouteEntry(
+        **{
+            **{f: getattr(route("main"), f) for f in RouteEntry.__slots__},
+            "deployments": (capped,),
+        }
+    )
+    upstream = Upstream()
+    await routing.run(snapshot(r), r, upstream, [])
     with pytest.raises(NoHealthyDeployment) as raised:
-        await routing.run(snapshot(r, backup), r, upstream, [])
+        await routing.run(snapshot(r), r, upstream, [])
     assert raised.value.status == 503
-    assert "cooling down" in raised.value.message
-    assert 1 <= raised.value.retry_after <= 30
-    assert upstream.calls == [] and len(fake_time.sleeps) == sleeps_before
+    assert "cap" in raised.value.message
+    assert 1 <= raised.value.retry_after <= 60
+    assert upstream.calls == ["m1"] and fake_time.sleeps == []
 
 
 async def test_route_without_deployments_is_a_clear_error(fake_time):
