@@ -23,6 +23,7 @@ from django.utils import timezone
 from . import journal, limits, registry, routing
 from .errors import (
     AuthenticationFailed,
+    ConfigurationError,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
@@ -598,7 +599,10 @@ async def _count_tokens(
     estimate = True
     count: int | None = None
     for deployment in route.deployments:
-        adapter = adapter_for(deployment.provider)
+        try:
+            adapter = adapter_for(deployment.provider)
+        except ConfigurationError:
+            continue
         if adapter.dialect != "anthropic":
             continue
         call.deployment = deployment
@@ -606,7 +610,7 @@ async def _count_tokens(
             upstream_body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
             upstream_body["model"] = deployment.model
             count = await adapter.count_tokens(request, deployment, upstream_body, request.headers)
-        except UpstreamError as exc:
+        except (UpstreamError, ConfigurationError) as exc:
             log.info("count_tokens upstream failed (%s); counting locally", exc.message)
             count = None
         if count is not None:

@@ -15,6 +15,7 @@ import pytest
 
 from gateway import http
 from gateway.errors import (
+    ConfigurationError,
     InvalidRequest,
     UpstreamConnectionError,
     UpstreamError,
@@ -686,9 +687,10 @@ async def test_secret_from_environment(upstream, monkeypatch):
 async def test_missing_env_secret_is_named(upstream, monkeypatch):
     monkeypatch.delenv("SWITCHYARD_TEST_MISSING", raising=False)
     adapter = AnthropicProvider(make_provider(secret="os.environ/SWITCHYARD_TEST_MISSING"))
-    with pytest.raises(UpstreamError) as caught:
+    # a configuration error (issue #12): routing moves on without retry or cooldown
+    with pytest.raises(ConfigurationError) as caught:
         await adapter.complete(request(), make_deployment(), Exchange())
-    assert caught.value.status == 502 and "SWITCHYARD_TEST_MISSING" in caught.value.message
+    assert caught.value.status == 500 and "SWITCHYARD_TEST_MISSING" in caught.value.message
     assert upstream.requests == []
 
 

@@ -773,9 +773,10 @@ async def test_missing_env_secret_names_the_variable_and_sends_nothing(upstream,
     seen: list = []
     upstream(b"{}", seen=seen)
     entry = provider_entry(secret="os.environ/NOT_SET_KEY")
-    with pytest.raises(errors.UpstreamError) as caught:
+    # a configuration error (issue #12): routing moves on without retry or cooldown
+    with pytest.raises(errors.ConfigurationError) as caught:
         await OpenAICompatibleProvider(entry).complete(chat(), deployment(entry), Exchange())
-    assert "NOT_SET_KEY" in caught.value.message and caught.value.status == 502
+    assert "NOT_SET_KEY" in caught.value.message and caught.value.status == 500
     assert seen == []
 
 
