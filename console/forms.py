@@ -86,6 +86,11 @@ class RouteForm(forms.Form):
         required=False, initial=True, help_text="drop parameters the upstream does not know"
     )
     max_attempts = forms.IntegerField(min_value=1, max_value=20, initial=3)
+    timeout = forms.FloatField(
+        required=False,
+        min_value=0.1,
+        help_text="seconds; this route's deployments only (else their provider's)",
+    )
     default_params = forms.JSONField(
         required=False, initial=dict, widget=forms.Textarea(attrs=JSON_ATTRS)
     )

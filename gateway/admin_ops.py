@@ -32,6 +32,7 @@ ROUTE_FIELDS = frozenset(
         "drop_params",
         "default_params",
         "max_attempts",
+        "timeout",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

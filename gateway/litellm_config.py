@@ -125,7 +125,8 @@ STRATEGIES = {
 @dataclass(slots=True)
 class ProviderSpec:
     """What identifies a provider (kind, base URL, secret, api version, headers) plus
-    its timeout. Deployments with equal identities share one Provider row."""
+    the deployment's timeout (which goes to its route). Deployments with equal identities
+    share one Provider row."""
 
     kind: str
     base_url: str
@@ -616,7 +617,7 @@ class _Planner:
         self.routes = {r.name: r for r in Route.objects.all()}
 
     def build(self) -> ImportPlan:
-        self.timeouts = self.provider_timeouts()
+        self.timeouts = self.route_timeouts()
         self.check_environment()
         self.check_fallbacks()
         for name, specs in self.config.routes.items():
@@ -676,34 +677,42 @@ class _Planner:
                 values["strategy"] = self.config.strategy
             if self.config.max_attempts is not None:
                 values["max_attempts"] = self.config.max_attempts
+            values["timeout"] = self.timeouts.get(name)
         change = _change(route, values, f"route {name}", f"{path}.model_name")
         self.routes[name] = route
         self.plan.routes.append(change)
         return change
 
-    def provider_timeouts(self) -> dict[tuple, float | None]:
-        """One timeout per provider: LiteLLM sets it per deployment, Switchyard per
-        provider, so deployments sharing a provider get the longest they asked for."""
-        timeouts: dict[tuple, float | None] = {}
+    def route_timeouts(self) -> dict[str, float | None]:
+        """One timeout per route: LiteLLM sets it per deployment, Switchyard per route
+        (never per provider: that would change other routes' calls to the provider), so
+        a route's deployments get the longest any of them asked for."""
+        timeouts: dict[str, float | None] = {}
         for spec in self.config.deployments:
-            identity, timeout = spec.provider.identity, spec.provider.timeout
-            current = timeouts.get(identity)
+            route, timeout = spec.route, spec.provider.timeout
+            current = timeouts.get(route)
             if timeout is not None and current is not None and timeout != current:
                 self.plan.warnings.append(
                     f"{spec.path}.litellm_params.timeout: {timeout} differs from another "
-                    "deployment on the same provider; the longer one is used"
+                    f"deployment of route {route}; the longer one is used"
                 )
             if timeout is not None:
-                timeouts[identity] = max(timeout, current or 0)
+                timeouts[route] = max(timeout, current or 0)
             else:
-                timeouts.setdefault(identity, None)
+                timeouts.setdefault(route, None)
+        for spec in self.config.deployments:
+            if spec.provider.timeout is None and timeouts.get(spec.route) is not None:
+                self.plan.warnings.append(
+                    f"{spec.path}.litellm_params: no timeout; route {spec.route}'s "
+                    f"{timeouts[spec.route]:g} s applies to it"
+                )
         return timeouts
 
     def provider(self, spec: ProviderSpec, path: str) -> Provider:
         identity = spec.identity
         if identity in self.provider_changes:
             return self.provider_changes[identity].obj
-        values: dict[str, Any] = {"timeout": self.timeouts[identity]}
+        values: dict[str, Any] = {}
         provider = self.find_provider(spec)
         if provider is None:
             provider = Provider(name=self.new_provider_name(spec))
@@ -933,8 +942,9 @@ def _export_deployment(
             )
     if provider.api_version:
         params["api_version"] = provider.api_version
-    if provider.timeout is not None:
-        params["timeout"] = provider.timeout
+    timeout = route.timeout if route.timeout is not None else provider.timeout
+    if timeout is not None:
+        params["timeout"] = timeout
     if provider.extra_headers:
         params["extra_headers"] = dict(provider.extra_headers)
     if d.weight != 1.0:

@@ -144,6 +144,13 @@ class Route(models.Model):
         default=dict, blank=True, help_text="defaults applied when the request omits them"
     )
     max_attempts = models.PositiveSmallIntegerField(default=3)
+    timeout = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.1)],
+        help_text="seconds an upstream may stay silent, for this route's deployments only "
+        "(overrides their provider's timeout)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

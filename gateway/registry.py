@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fnmatch
 import hashlib
 import hmac
@@ -90,6 +91,7 @@ class RouteEntry:
     default_params: dict[str, Any]
     max_attempts: int
     created: int
+    timeout: float | None = None  # applied to this route's deployments (their provider copy)
 
 
 @dataclass(slots=True, frozen=True)
@@ -156,6 +158,14 @@ class Snapshot:
         return self.keys.get(hashlib.sha256(raw.encode()).hexdigest())
 
 
+def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> ProviderEntry:
+    """The provider as one route's deployments call it: with the route's own timeout,
+    when it has one, so it never changes another route's calls to the same provider."""
+    if timeout is None or timeout == provider.timeout:
+        return provider
+    return dataclasses.replace(provider, timeout=timeout)
+
+
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from .models import ApiKey, Provider, RegistryState, Route
@@ -185,7 +195,7 @@ def build_snapshot() -> Snapshot:
             DeploymentEntry(
                 id=d.id,
                 route=r.name,
-                provider=providers[d.provider_id],
+                provider=_as_route_reaches_it(providers[d.provider_id], r.timeout),
                 model=d.model,
                 weight=d.weight,
                 rpm=d.rpm,
@@ -216,6 +226,7 @@ def build_snapshot() -> Snapshot:
             default_params=r.default_params if isinstance(r.default_params, dict) else {},
             max_attempts=max(1, r.max_attempts),
             created=int(r.created_at.timestamp()),
+            timeout=r.timeout,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

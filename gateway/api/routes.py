@@ -79,6 +79,7 @@ class RouteOut(Schema):
     drop_params: bool
     default_params: dict[str, Any]
     max_attempts: int
+    timeout: float | None
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -96,6 +97,7 @@ class RoutePatch(Schema):
     drop_params: bool | None = None
     default_params: dict[str, Any] | None = None
     max_attempts: int | None = None
+    timeout: float | None = None
 
 
 class RouteIn(RoutePatch):

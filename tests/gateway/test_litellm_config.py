@@ -58,7 +58,7 @@ def test_realistic_config_creates_the_expected_rows(env: None) -> None:
     assert providers["openai"].kind == "openai"
     assert providers["openai"].base_url == "https://api.openai.com/v1"
     assert providers["openai"].secret_ref == "os.environ/OPENAI_API_KEY"
-    assert providers["openai"].timeout == 60
+    assert providers["openai"].timeout is None  # a LiteLLM timeout is its route's
     azure = providers["azure-acme-eu"]
     assert (azure.kind, azure.base_url, azure.api_version) == (
         "azure",
@@ -72,6 +72,7 @@ def test_realistic_config_creates_the_expected_rows(env: None) -> None:
     assert gpt.drop_params is True
     assert gpt.strategy == Route.Strategy.WEIGHTED
     assert gpt.max_attempts == 3  # num_retries 2 + the first attempt
+    assert gpt.timeout == 60  # litellm_params.timeout of its deployment
     first, second = gpt.deployments.order_by("id")
     assert (first.provider.name, first.model) == ("openai", "gpt-4o")
     assert (second.provider.name, second.model, second.weight) == ("azure-acme-eu", "gpt-4o-eu", 2)
@@ -519,7 +520,9 @@ router_settings:
 
 
 @pytest.mark.django_db
-def test_deployments_sharing_a_provider_get_the_longest_timeout() -> None:
+def test_a_timeout_stays_with_its_route_not_the_shared_provider() -> None:
+    # two routes on one provider: each keeps its own timeout, the provider gets none
+    # (a provider timeout would shorten the other route's calls)
     plan = plan_import(
         parse_config(
             """
@@ -528,8 +531,32 @@ model_list:
     litellm_params: {model: openai/x, api_key: os.environ/K, timeout: 30}
   - model_name: b
     litellm_params: {model: openai/y, api_key: os.environ/K, timeout: 90}
+  - model_name: c
+    litellm_params: {model: openai/z, api_key: os.environ/K}
 """
         )
     )
-    assert len(plan.providers) == 1 and plan.providers[0].obj.timeout == 90
+    assert len(plan.providers) == 1 and plan.providers[0].obj.timeout is None
+    routes = {change.obj.name: change.obj for change in plan.routes}
+    assert (routes["a"].timeout, routes["b"].timeout, routes["c"].timeout) == (30, 90, None)
+    assert not any("timeout" in w for w in plan.warnings)
+
+
+@pytest.mark.django_db
+def test_deployments_of_one_route_get_the_longest_timeout() -> None:
+    plan = plan_import(
+        parse_config(
+            """
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, api_key: os.environ/K, timeout: 30}
+  - model_name: a
+    litellm_params: {model: openai/y, api_key: os.environ/K, timeout: 90}
+  - model_name: a
+    litellm_params: {model: groq/z, api_key: os.environ/K}
+"""
+        )
+    )
+    assert [change.obj.timeout for change in plan.routes] == [90]
     assert any("model_list[1].litellm_params.timeout" in w for w in plan.warnings)
+    assert any("model_list[2].litellm_params: no timeout" in w for w in plan.warnings)

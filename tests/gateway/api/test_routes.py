@@ -100,3 +100,23 @@ def test_route_used_as_fallback_cannot_be_deleted(api: Client) -> None:
     response = api.delete(f"/api/routes/{target.pk}")
     assert response.status_code == 409
     assert Route.objects.filter(pk=target.pk).exists()
+
+
+def test_route_timeout_is_set_cleared_and_validated(api: Client, snapshot_reset) -> None:
+    from gateway import registry
+
+    created = api.post(
+        "/api/routes/",
+        {"name": "slowpoke", "timeout": 5, "deployments": [{"provider": "echo", "model": "e"}]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    rid = created.json()["id"]
+    assert created.json()["timeout"] == 5
+    registry.rebuild()
+    assert registry.current().route("slowpoke").deployments[0].provider.timeout == 5
+    bad = api.patch(f"/api/routes/{rid}", {"timeout": 0.01}, content_type="application/json")
+    assert bad.status_code == 422 and "timeout" in bad.json()["errors"]
+    cleared = api.patch(f"/api/routes/{rid}", {"timeout": None}, content_type="application/json")
+    assert cleared.status_code == 200 and cleared.json()["timeout"] is None
+    assert Route.objects.get(pk=rid).timeout is None

@@ -1,0 +1,81 @@
+"""A route's timeout applies to its own deployments only: another route on the same
+provider keeps the provider's (or the default) timeout."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pytest
+
+from gateway import http, registry, service
+from gateway.models import Deployment, Provider, Route
+from gateway.registry import MASTER
+
+from .test_routing import completion
+
+
+@pytest.fixture
+def seen(snapshot_reset, settings):
+    settings.SWITCHYARD_READ_TIMEOUT = 600
+    requests: list[httpx.Request] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json=completion("hi"))
+
+    http.use_transport(httpx.MockTransport(upstream))
+    return requests
+
+
+def two_routes_on_one_provider(provider_timeout: float | None = None) -> None:
+    shared = Provider.objects.create(
+        name="shared", kind="openai", base_url="http://shared/v1", timeout=provider_timeout
+    )
+    for name, timeout in (("quick", 5.0), ("patient", None)):
+        route = Route.objects.create(name=name, timeout=timeout)
+        Deployment.objects.create(route=route, provider=shared, model=f"{name}-model")
+    registry.rebuild()
+
+
+async def read_timeout_of(model: str, dialect: str, seen: list[httpx.Request]) -> float:
+    payload = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+    if dialect == "anthropic":
+        payload["max_tokens"] = 16
+    reply = await service.handle(
+        "chat", dialect, orjson.dumps(payload), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200, reply.body
+    return seen[-1].extensions["timeout"]["read"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+async def test_a_route_timeout_never_shortens_another_routes_calls(seen, dialect):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(two_routes_on_one_provider)()
+    assert await read_timeout_of("quick", dialect, seen) == 5.0
+    assert await read_timeout_of("patient", dialect, seen) == 600  # the default, not 5
+    assert await read_timeout_of("quick", dialect, seen) == 5.0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_route_without_timeout_keeps_its_providers(seen):
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(two_routes_on_one_provider)(provider_timeout=42.0)
+    assert await read_timeout_of("patient", "openai", seen) == 42.0
+    assert await read_timeout_of("quick", "openai", seen) == 5.0  # its own wins
+
+
+@pytest.mark.django_db
+def test_the_snapshot_gives_each_route_its_own_view_of_the_provider(snapshot_reset):
+    two_routes_on_one_provider()
+    snapshot = registry.current()
+    (quick,) = snapshot.route("quick").deployments
+    (patient,) = snapshot.route("patient").deployments
+    assert snapshot.route("quick").timeout == 5.0
+    assert quick.provider.timeout == 5.0
+    assert patient.provider.timeout is None
+    assert snapshot.providers["shared"].timeout is None  # the provider itself is untouched
+    assert quick.provider.name == patient.provider.name == "shared"
