@@ -299,3 +299,36 @@ async def test_count_tokens_counts_locally_when_the_upstream_is_misconfigured(up
 def test_upstream_rejected_is_never_retryable() -> None:
     assert not UpstreamRejected("x").retryable
     assert isinstance(UpstreamRejected("x"), UpstreamError)
+
+
+async def test_a_stream_fails_over_from_an_unset_secret_before_the_first_byte(fake, snapshot_reset):
+    seen: list[str] = []
+
+    def sse(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        chunk = {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "up-model",
+            "choices": [{"index": 0, "delta": {"content": "streamed"}, "finish_reason": "stop"}],
+        }
+        text = f"data: {orjson.dumps(chunk).decode()}\n\ndata: [DONE]\n\n"
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    http.use_transport(httpx.MockTransport(sse))
+    broken = provider("unset", f"os.environ/{UNSET}")
+    registry.install(
+        snapshot(
+            route_of("gpt", broken, fallbacks=["spare"]), route_of("spare", provider("ok", ""))
+        )
+    )
+    payload = {"model": "gpt", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(payload), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200
+    streamed = b"".join([chunk async for chunk in reply.chunks])
+    assert b"streamed" in streamed and b"[DONE]" in streamed
+    assert seen == ["ok"]
+    assert (b"x-switchyard-attempts", b"2") in reply.headers
