@@ -346,11 +346,16 @@ def _unavailable(chain: list[RouteEntry], now: float) -> GatewayError:
             f"(routes tried: {names}); add or enable one",
             code="no_deployments",
         )
+    # Cooldowns alone never get here at the start of a request (``run`` tries cooling
+    # deployments then); a request whose deployments all became busy meanwhile may.
+    waits = [60.0 - now % 60] + [
+        health.cool_until[d.id] - now for d in deployments if d.id in health.cool_until
+    ]
     return NoHealthyDeployment(
-        f"every deployment of model {chain[0].name!r} and its fallbacks reached its "
-        "requests- or tokens-per-minute cap; try again shortly",
+        f"every deployment of model {chain[0].name!r} and its fallbacks is at its "
+        "requests- or tokens-per-minute cap (or cooling down); try again shortly",
         code="no_healthy_deployment",
-        retry_after=max(1.0, 60.0 - now % 60),
+        retry_after=max(1.0, min(waits)),
     )
 
 
