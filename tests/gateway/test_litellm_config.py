@@ -414,6 +414,22 @@ def test_fixed_point_into_an_empty_database(env: None) -> None:
 
 
 @pytest.mark.django_db
+def test_export_writes_each_routes_own_timeout() -> None:
+    import yaml
+
+    shared = Provider.objects.create(
+        name="shared", kind="openai", base_url="http://shared:8000/v1", timeout=20
+    )
+    for name, timeout in (("quick", 5.0), ("patient", None)):
+        route = Route.objects.create(name=name, timeout=timeout)
+        Deployment.objects.create(route=route, provider=shared, model=f"{name}-model")
+    exported = yaml.safe_load(export_config())
+    params = {e["model_name"]: e["litellm_params"] for e in exported["model_list"]}
+    assert params["quick"]["timeout"] == 5.0
+    assert params["patient"]["timeout"] == 20  # no timeout of its own: the provider's
+
+
+@pytest.mark.django_db
 def test_export_with_literal_secrets(monkeypatch) -> None:
     import_text(LITERAL_KEYS.read_text())
     redacted = export_config()

@@ -21,15 +21,29 @@ def seen(snapshot_reset, settings):
 
     def upstream(request: httpx.Request) -> httpx.Response:
         requests.append(request)
+        if request.url.path.endswith("/v1/messages"):  # the Anthropic adapter
+            return httpx.Response(200, json=ANTHROPIC_MESSAGE)
         return httpx.Response(200, json=completion("hi"))
 
     http.use_transport(httpx.MockTransport(upstream))
     return requests
 
 
-def two_routes_on_one_provider(provider_timeout: float | None = None) -> None:
+ANTHROPIC_MESSAGE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "up",
+    "content": [{"type": "text", "text": "hi"}],
+    "stop_reason": "end_turn",
+    "usage": {"input_tokens": 1, "output_tokens": 1},
+}
+
+
+def two_routes_on_one_provider(provider_timeout: float | None = None, kind: str = "openai") -> None:
+    base_url = "http://shared/v1" if kind == "openai" else "http://shared"
     shared = Provider.objects.create(
-        name="shared", kind="openai", base_url="http://shared/v1", timeout=provider_timeout
+        name="shared", kind=kind, base_url=base_url, timeout=provider_timeout
     )
     for name, timeout in (("quick", 5.0), ("patient", None)):
         route = Route.objects.create(name=name, timeout=timeout)
@@ -49,11 +63,12 @@ async def read_timeout_of(model: str, dialect: str, seen: list[httpx.Request]) -
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
 @pytest.mark.parametrize("dialect", ["openai", "anthropic"])
-async def test_a_route_timeout_never_shortens_another_routes_calls(seen, dialect):
+async def test_a_route_timeout_never_shortens_another_routes_calls(seen, dialect, kind):
     from asgiref.sync import sync_to_async
 
-    await sync_to_async(two_routes_on_one_provider)()
+    await sync_to_async(two_routes_on_one_provider)(kind=kind)
     assert await read_timeout_of("quick", dialect, seen) == 5.0
     assert await read_timeout_of("patient", dialect, seen) == 600  # the default, not 5
     assert await read_timeout_of("quick", dialect, seen) == 5.0
