@@ -488,9 +488,12 @@ def _rejected(route: RouteEntry, deployment: DeploymentEntry, exc: UpstreamError
     502 naming the provider and its status, never the caller's own 401/403."""
     provider = deployment.provider.name
     if exc.status == 404:
+        # its words help tell a wrong model id from a wrong base URL; a 404 body does
+        # not echo credentials, unlike some 401 bodies (never passed on)
         message = (
             f"upstream provider {provider!r} does not know model {deployment.model!r} (404); "
-            f"check the deployment of model {route.name!r}"
+            f"check the deployment of model {route.name!r}. The upstream said: "
+            f"{exc.message[:300]}"
         )
         code = "upstream_model_not_found"
     else:

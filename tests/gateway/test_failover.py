@@ -129,6 +129,7 @@ async def test_an_unknown_model_alone_is_a_502_naming_provider_and_model(fake):
     assert raised.value.status == 502
     assert "'mock'" in raised.value.message and "'no-such-model'" in raised.value.message
     assert "(404)" in raised.value.message
+    assert "upstream said 404" in raised.value.message  # its words, for a wrong base URL
     assert upstream.calls == ["no-such-model"]
 
 
