@@ -1,0 +1,1 @@
+"""Wire formats, one package each, owning both directions (see ``base``)."""

@@ -1,0 +1,122 @@
+"""What a codec is: one wire format, both directions, no Django, no HTTP.
+
+A **wire format** (OpenAI chat completions, Anthropic Messages, Gemini
+``generateContent``, Bedrock Converse, Cohere v2 chat, the OpenAI Responses API) is one
+package under ``gateway/codecs/`` that translates between its JSON and the canonical
+types of ``gateway.types``. A codec imports ``gateway.types``, ``gateway.errors``,
+``gateway.streaming`` and ``gateway.codecs.base`` only: never Django, a provider, the
+service or another codec. How an upstream is *reached* (base URL, auth, signing) is a
+provider's job; what is *said* is the codec's.
+
+A codec has one or both halves:
+
+- ``ClientCodec`` (clients speak it to us): parse a request body into a
+  ``ChatRequest``, render a ``ChatResponse`` or a stream of canonical events, render a
+  ``GatewayError`` in the dialect's envelope.
+- ``UpstreamCodec`` (we speak it to an upstream): build the request body for a
+  ``ChatRequest`` and a ``Target``, parse the upstream's answer, its stream (as
+  ``WireEvent``s, already de-framed by the transport) and its errors.
+
+``CODECS`` names every codec; the service picks the client codec by endpoint and the
+upstream codec by deployment, never branching on a dialect name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ..errors import GatewayError, UpstreamError
+from ..types import ChatRequest, ChatResponse, StreamEvent
+
+
+@dataclass(slots=True, frozen=True)
+class Target:
+    """What an upstream codec may know about the deployment it writes for: the
+    upstream model id and the deployment's capabilities and defaults. Built by the
+    service from the registry snapshot; no Django, no secrets."""
+
+    model: str
+    params: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # deployment defaults (temperature, ...)
+    max_output_tokens: int | None = None
+    supports_tools: bool = True
+    supports_vision: bool = True
+    supports_reasoning: bool = False
+    supports_top_k: bool = False
+    drop_params: bool = True
+
+
+@dataclass(slots=True)
+class WireEvent:
+    """One event of an upstream stream after de-framing: an SSE message (``event`` is
+    its ``event:`` field), or an AWS event-stream message (``event`` is its
+    ``:event-type`` header). ``data`` is the parsed JSON payload."""
+
+    event: str | None
+    data: Any
+
+
+Framing = Literal["sse", "aws-eventstream"]
+
+
+class StreamParser(Protocol):
+    """Turns one upstream stream's events into canonical events, statefully. Folded
+    (``gateway.streaming.fold_events``), the result equals ``parse_response`` of the same
+    answer given whole."""
+
+    def feed(self, event: WireEvent) -> list[StreamEvent]: ...
+
+    def finish(self) -> list[StreamEvent]:
+        """Events owed when the upstream closes the stream (closing parts, a Finish the
+        upstream never sent, or an ErrorEvent for a stream cut short)."""
+        ...
+
+
+@runtime_checkable
+class UpstreamCodec(Protocol):
+    name: str
+    framing: Framing
+
+    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
+        """The upstream JSON body for ``request`` (``request.stream`` tells whether the
+        stream variant is wanted). Raises ``InvalidRequest`` for what the format cannot
+        carry (naming the field and the model), never drops content silently."""
+        ...
+
+    def parse_response(self, data: Any) -> ChatResponse: ...
+
+    def stream_parser(self) -> StreamParser: ...
+
+    def parse_error(self, status: int, body: bytes) -> UpstreamError:
+        """The upstream's error envelope as an ``UpstreamError`` with its status and
+        message (never echoing request headers or secrets)."""
+        ...
+
+
+@runtime_checkable
+class ClientCodec(Protocol):
+    name: str
+
+    def parse_request(self, body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest: ...
+
+    def render_response(self, response: ChatResponse, request: ChatRequest) -> dict[str, Any]: ...
+
+    def render_stream(
+        self, events: AsyncIterator[StreamEvent], request: ChatRequest
+    ) -> AsyncIterator[bytes]: ...
+
+    def render_error(self, error: GatewayError) -> dict[str, Any]: ...
+
+    def render_stream_error(self, error: GatewayError) -> bytes: ...
+
+
+CODECS: dict[str, object] = {}
+
+
+def register(codec: Any) -> Any:
+    """Add ``codec`` (a module or object with a ``name``) to ``CODECS``."""
+    CODECS[codec.name] = codec
+    return codec
