@@ -1,0 +1,194 @@
+"""A provider driven by an upstream codec: the one HTTP path for every adapter written
+on the codec layout (Gemini, Vertex AI, Bedrock, Cohere, the Responses API upstream).
+
+A subclass says only how to reach its upstream: ``codec`` (what is said), ``endpoint``
+(where), ``sign`` (auth headers, possibly computed from the exact bytes sent, as SigV4
+needs, or from a cached OAuth token, as Vertex AI needs). Posting, streaming, de-framing
+the stream, recording the ``Exchange`` and mapping failures happen here, the same way
+for every adapter: a new upstream is a codec package plus a small subclass.
+
+Errors follow the adapters' contract (``providers.base``): an upstream failure raises
+``UpstreamError`` until the first stream event is out, and becomes an ``ErrorEvent``
+after; a failure to authenticate or sign is a ``ConfigurationError`` (no retry).
+"""
+
+from __future__ import annotations
+
+import codecs as text_codecs
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import orjson
+
+from .. import errors, http
+from ..codecs.base import Target, UpstreamCodec, WireEvent
+from ..registry import DeploymentEntry
+from ..streaming import iter_sse
+from ..types import ChatRequest, ChatResponse, ErrorEvent, StreamEvent, UsageEvent
+from . import wire
+from .base import Exchange, Provider
+
+Deframer = Callable[[AsyncIterator[bytes]], AsyncIterator[WireEvent]]
+
+
+async def _sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    decoder = text_codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    async for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line.rstrip("\r")
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending.rstrip("\r")
+
+
+async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
+    """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
+    non-JSON keep-alive noise are skipped."""
+    async for message in iter_sse(_sse_lines(chunks)):
+        data = message.data.strip()
+        if not data or data == "[DONE]":
+            continue
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            continue
+        yield WireEvent(message.event, payload)
+
+
+# Framing name -> de-framer. Providers whose upstream frames streams otherwise (AWS
+# event streams) add theirs on import.
+DEFRAMERS: dict[str, Deframer] = {"sse": sse_events}
+
+
+def target_of(deployment: DeploymentEntry, drop_params: bool = True) -> Target:
+    """The codec's view of a deployment (no secrets, no Django objects)."""
+    return Target(
+        model=deployment.model,
+        params=dict(deployment.params or {}),
+        max_output_tokens=deployment.max_output_tokens,
+        supports_tools=deployment.supports_tools,
+        supports_vision=deployment.supports_vision,
+        supports_reasoning=deployment.supports_reasoning,
+        supports_top_k=bool(getattr(deployment, "supports_top_k", False)),
+        drop_params=drop_params,
+    )
+
+
+class CodecProvider(Provider):
+    """Base for adapters on the codec layout. Subclasses set ``kind``, ``codec`` and
+    implement ``endpoint``; override ``sign`` for auth other than none."""
+
+    codec: UpstreamCodec
+
+    @property
+    def dialect(self) -> str:  # type: ignore[override]
+        return self.codec.name
+
+    # -- what a subclass provides ---------------------------------------------------
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        """The full URL to post ``deployment``'s request to."""
+        raise NotImplementedError
+
+    async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        """Add authentication to ``headers`` in place (default: the provider's extra
+        headers only). Raise ``ConfigurationError`` when credentials are missing."""
+        _secret, extra = wire.credentials(self.provider)
+        headers.update(extra)
+
+    def timeout(self) -> httpx.Timeout:
+        return http.default_timeout(read=self.provider.timeout)
+
+    # -- the shared path ------------------------------------------------------------
+    async def _prepare(
+        self, request: ChatRequest, deployment: DeploymentEntry, stream: bool
+    ) -> tuple[str, bytes, dict[str, str]]:
+        body = self.codec.build_request(request, target_of(deployment))
+        url = self.endpoint(deployment, stream)
+        content = orjson.dumps(body)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        await self.sign("POST", url, content, headers)
+        return url, content, headers
+
+    async def complete(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> ChatResponse:
+        url, content, headers = await self._prepare(request, deployment, stream=False)
+        exchange.begin(url, content)
+        try:
+            response = await http.client().post(
+                url, content=content, headers=headers, timeout=self.timeout()
+            )
+        except httpx.TransportError as exc:
+            exchange.end()
+            raise wire.transport_error(exc, url) from exc
+        exchange.status = response.status_code
+        exchange.received(response.content)
+        exchange.end()
+        if response.status_code >= 400:
+            raise self._error(response, response.content)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+        result = self.codec.parse_response(data)
+        exchange.usage = result.usage
+        return result
+
+    async def stream(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[StreamEvent]:
+        url, content, headers = await self._prepare(request, deployment, stream=True)
+        parser = self.codec.stream_parser()
+        deframe = DEFRAMERS[self.codec.framing]
+        yielded = False
+        exchange.begin(url, content)
+        try:
+            async with http.client().stream(
+                "POST", url, content=content, headers=headers, timeout=self.timeout()
+            ) as response:
+                exchange.status = response.status_code
+                if response.status_code >= 400:
+                    raw = await response.aread()
+                    exchange.received(raw)
+                    raise self._error(response, raw)
+                async for wire_event in deframe(self._recorded(response, exchange)):
+                    for event in parser.feed(wire_event):
+                        if isinstance(event, ErrorEvent) and not yielded:
+                            raise event.error
+                        if isinstance(event, UsageEvent):
+                            exchange.usage.merge(event.usage)
+                        yielded = True
+                        yield event
+                for event in parser.finish():
+                    if isinstance(event, ErrorEvent) and not yielded:
+                        raise event.error
+                    if isinstance(event, UsageEvent):
+                        exchange.usage.merge(event.usage)
+                    yielded = True
+                    yield event
+        except httpx.TransportError as exc:
+            error = wire.transport_error(exc, url)
+            if not yielded:
+                raise error from exc
+            yield ErrorEvent(error)
+        except errors.UpstreamError as exc:
+            if not yielded:
+                raise
+            yield ErrorEvent(exc)
+        finally:
+            exchange.end()
+
+    @staticmethod
+    async def _recorded(response: httpx.Response, exchange: Exchange) -> AsyncIterator[bytes]:
+        async for chunk in response.aiter_bytes():
+            exchange.received(chunk)
+            yield chunk
+
+    def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
+        error = self.codec.parse_error(response.status_code, raw)
+        if error.retry_after is None:
+            error.retry_after = wire.retry_after(response)
+        return error
