@@ -155,6 +155,8 @@ class CounterStore:
         cost: int,
         initial: int | None = None,
     ) -> list[Any]:
+        if cost < 0:
+            raise ValueError("a cost cannot be negative")
         if cost:
             spent = self._spent(key_id, period, initial)
             if spent is None:
@@ -246,8 +248,14 @@ class CounterService:
         self._stopped = asyncio.Event()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        server = await asyncio.start_unix_server(self._client, path=self.path)
-        os.chmod(self.path, 0o600)  # only this user's processes may count
+        # Only this user's processes may count: the socket is made 0600 (umask while
+        # binding; start() blocks the only other thread of the serve process meanwhile).
+        umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=self.path)
+        finally:
+            os.umask(umask)
+        os.chmod(self.path, 0o600)
         ready.set()
         async with server:
             await self._stopped.wait()

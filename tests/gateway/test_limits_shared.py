@@ -293,6 +293,8 @@ def test_store_keeps_only_the_current_budget_period():
     assert store.admit(1, 0, 0, 0, 100, "d2026-03-11", 0, 0) == ["ok", None]
     assert store.spend == {(1, "d2026-03-11"): 0}
     assert store.settle(2, None, 0, "total", 5) == ["load"]
+    with pytest.raises(ValueError):
+        store.answer(["settle", 1, None, 0, "d2026-03-11", -5])  # no refunds by hand
 
 
 def test_counter_service_imports_no_django():
