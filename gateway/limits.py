@@ -143,8 +143,8 @@ class StoreCounters:
 
     async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
         units = _units(cost) if key.budget_usd is not None and cost else 0
-        if not units and not (handle is not None and delta):
-            return
+        if not units and not (handle is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads (one round trip saved)
         period_id, start, _ = period_bounds(key.budget_period, at)
         args = ("settle", key.id, handle, delta, period_id, units)
         if (await self.ask(*args, None))[0] == "load":
@@ -305,8 +305,8 @@ class RedisCounters:
 
     async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
         units = _units(cost) if key.budget_usd is not None and cost else 0
-        if not units and not (handle is not None and delta):
-            return
+        if not units and not (handle is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads
         self.client()
         period_id, _, _ = period_bounds(key.budget_period, at)
         names = self.names(key, period_id)

@@ -149,6 +149,18 @@ async def test_limits_admit_uses_the_service_named_in_the_environment(clean, ser
         await limits.admit(k, "echo", 1)
 
 
+async def test_one_round_trip_for_a_key_with_only_an_rpm(clean, service, monkeypatch):
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    seen: list[str] = []
+    answer = service.store.answer
+    monkeypatch.setattr(
+        service.store, "answer", lambda request: seen.append(request[0]) or answer(request)
+    )
+    reservation = await limits.admit(key(rpm_limit=10), "echo", 100)
+    await reservation.settle(250, Decimal("0.01"))  # no tpm, no budget: nothing to send
+    assert seen == ["admit"]
+
+
 # --- unreachable, lost, silent: fall back, warn once, come back ----------------------------
 
 
