@@ -48,13 +48,13 @@ def burst(url: str, key: str, count: int) -> list[httpx.Response]:
         return list(pool.map(one, range(count)))
 
 
-def requests_per_worker(data_dir: Path) -> list[int]:
-    """Requests each worker counted, from the files they publish for /metrics."""
+def requests_per_worker(data_dir: Path) -> dict[str, int]:
+    """Requests each worker (by pid) counted, from the files they publish for /metrics."""
     time.sleep(1.2)  # each worker publishes twice a second
-    counts = []
-    for path in sorted((data_dir / "metrics").glob("*.json")):
+    counts = {}
+    for path in (data_dir / "metrics").glob("*.json"):
         requests = json.loads(path.read_text())["registry"]["requests"]
-        counts.append(sum(value for _, value in requests))
+        counts[path.stem] = sum(value for _, value in requests)
     return counts
 
 
@@ -98,7 +98,7 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
                 if reply.status_code == 429:
                     assert_refused_in_dialect(reply)
             after = requests_per_worker(data_dir)
-            served = [b - a for a, b in zip(before, after, strict=False)] + after[len(before) :]
+            served = [count - before.get(pid, 0) for pid, count in after.items()]
             if len(served) == 2 and all(served):
                 break  # both workers served part of the burst, and still exactly 3 passed
             assert attempt < len(rpm_keys) - 1, f"one worker took every request: {served}"
@@ -126,6 +126,6 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
             if reply.status_code == 429:
                 assert_refused_in_dialect(reply, retry_within=86400)  # until midnight UTC
                 assert reply.json()["error"]["code"] == "budget_exceeded"
-            time.sleep(0.05)  # a request's cost is added just after its answer
+            time.sleep(0.2)  # a request's cost is added just after its answer
         assert statuses == [200] * 3 + [429] * 5, statuses
     assert not list(data_dir.glob("limits-*.sock")), "the socket is removed at exit"
