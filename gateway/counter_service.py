@@ -284,7 +284,9 @@ class CounterService:
                     reply = [ident, "error", f"{type(exc).__name__}: {exc}"]
                 writer.write(dumps(reply, separators=(",", ":")).encode() + b"\n")
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        except ValueError:  # a line longer than the stream's limit
+            log.warning("limits: dropping a connection that sent an overlong line")
+        except ConnectionError:
             pass
         finally:
             self._handlers.pop(handler, None)

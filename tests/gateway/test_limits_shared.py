@@ -247,7 +247,7 @@ async def test_a_silent_service_times_out_and_the_request_still_passes(
 # --- the service itself ---------------------------------------------------------------------
 
 
-async def test_service_answers_pipelined_requests_by_id(service):
+async def test_service_answers_pipelined_requests_by_id(service, caplog):
     reader, writer = await asyncio.open_unix_connection(service.path)
     writer.write(
         b'[7,"admit",1,2,0,5,-1,"total",100.5,null]\n'
@@ -262,6 +262,11 @@ async def test_service_answers_pipelined_requests_by_id(service):
     writer.write(b"not json\n")
     assert await reader.readline() == b""  # a garbled stream is dropped...
     writer.close()
+    reader, writer = await asyncio.open_unix_connection(service.path)
+    writer.write(b"[" + b"1," * 100_000 + b"1]\n")
+    assert await reader.readline() == b""  # ...and so is an endless line
+    writer.close()
+    assert "overlong line" in caplog.text and "Task exception" not in caplog.text
     client = CounterClient(service.path)
     assert await client.call("ping") == ["pong"]  # ...and the service goes on
     with pytest.raises(RuntimeError, match="refused"):
