@@ -19,8 +19,8 @@ Where the counters live:
 - otherwise (one process): in this process's memory.
 If Redis or the counter service cannot be reached, admission falls back to this
 process's own counters rather than failing requests (with N processes a key may then
-get up to N times its limits), warns once, and uses the shared store again when it is
-back.
+get up to N times its limits), warns once per outage, and uses the shared store again
+when it is back.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ from .registry import KeyEntry
 
 log = logging.getLogger(__name__)
 
-WINDOW = 60  # seconds
-MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD in Redis
+MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD
 REDIS_PREFIX = "switchyard:limits"
 
 now: Any = time.time  # seam for tests: epoch seconds
