@@ -193,7 +193,7 @@ async def test_unreachable_service_falls_back_warns_once_and_reconnects(
     running = CounterService(socket_path)
     running.start()
     try:
-        for _ in range(100):
+        for _ in range(250):  # the first retry was already waiting its 1 s
             await asyncio.sleep(0.02)
             if not shared.client.down:
                 break
