@@ -10,19 +10,25 @@ Windows are sliding over the last 60 seconds, counted in one-second buckets. Bud
 run per UTC day, per UTC month or in total; the spend of the current period is read
 once from RequestLog (sum of cost_usd) when a key is first seen, then kept counting.
 
-Counters live in this process's memory unless ``REDIS_URL`` is set: then in Redis
-(one atomic Lua script per admission), so every process and instance enforces one
-limit. Without Redis, each process counts on its own: with N processes a key may get
-up to N times its limits. Exact shared limits need REDIS_URL. If Redis cannot be
-reached, admission falls back to this process's counters rather than failing requests.
+Where the counters live:
+- ``REDIS_URL`` set: in Redis (one atomic Lua script per admission), so every process
+  of every instance enforces one limit;
+- a worker of ``manage.py serve --workers N`` without Redis: in the counter service the
+  serve process runs for its workers (gateway/counter_service.py; one local socket
+  round trip per admission), so the workers of one server enforce one limit;
+- otherwise (one process): in this process's memory.
+If Redis or the counter service cannot be reached, admission falls back to this
+process's own counters rather than failing requests (with N processes a key may then
+get up to N times its limits), warns once per outage, and uses the shared store again
+when it is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,13 +36,13 @@ from typing import Any
 
 from django.conf import settings
 
+from .counter_service import SOCKET_ENV, CounterClient, CounterStore, Unavailable
 from .errors import AuthenticationFailed, PermissionDenied, RateLimited
 from .registry import KeyEntry
 
 log = logging.getLogger(__name__)
 
-WINDOW = 60  # seconds
-MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD in Redis
+MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD
 REDIS_PREFIX = "switchyard:limits"
 
 now: Any = time.time  # seam for tests: epoch seconds
@@ -96,98 +102,88 @@ def _rate_error(what: str, limit: int, retry_after: float) -> RateLimited:
     )
 
 
-# --- in-memory counters ---------------------------------------------------------------------
+# --- counters in a CounterStore: this process's, or the server's shared one ---------------
 
 
-class Window:
-    """Requests and tokens in one-second buckets over the last WINDOW seconds."""
-
-    __slots__ = ("buckets", "requests", "tokens")
-
-    def __init__(self) -> None:
-        self.buckets: deque[list[int]] = deque()  # [second, requests, tokens]
-        self.requests = 0
-        self.tokens = 0
-
-    def prune(self, second: int) -> None:
-        while self.buckets and self.buckets[0][0] <= second - WINDOW:
-            _, requests, tokens = self.buckets.popleft()
-            self.requests -= requests
-            self.tokens -= tokens
-
-    def add(self, second: int, tokens: int) -> list[int]:
-        if not self.buckets or self.buckets[-1][0] != second:
-            self.buckets.append([second, 0, 0])
-        bucket = self.buckets[-1]
-        bucket[1] += 1
-        bucket[2] += tokens
-        self.requests += 1
-        self.tokens += tokens
-        return bucket
-
-    def correct(self, bucket: list[int], delta: int) -> None:
-        """Replace part of a reservation's estimate by the real count (if still held)."""
-        if any(b is bucket for b in self.buckets):
-            bucket[2] += delta
-            self.tokens += delta
-
-    def wait(self, at: float, column: int, total: int, need: int, limit: int) -> float:
-        """Seconds until old buckets free enough room for ``need`` more."""
-        freed = 0
-        for bucket in self.buckets:
-            freed += bucket[column]
-            if total - freed + need <= limit:
-                return bucket[0] + WINDOW - at
-        return float(WINDOW)
+def _units(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value())
 
 
-class MemoryCounters:
-    def __init__(self) -> None:
-        self.windows: dict[int, Window] = {}
-        self.spend: dict[tuple[int, str], Decimal] = {}
+def _verdict(key: KeyEntry, reply: list[Any], end: datetime | None, at: float) -> Any:
+    """The reservation handle of an ``ok`` answer; raise RateLimited for a refusal."""
+    reason = reply[0]
+    if reason == "ok":
+        return None if reply[1] is None else int(reply[1])
+    if reason == "budget":
+        raise _budget_error(key, Decimal(int(reply[1])) * MICRO, end, at)
+    if reason == "rpm":
+        raise _rate_error("requests", key.rpm_limit or 0, float(reply[1]))
+    if reason == "tpm":
+        raise _rate_error("tokens", key.tpm_limit or 0, float(reply[1]))
+    raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
 
-    async def spent(self, key: KeyEntry, at: float) -> tuple[Decimal, datetime | None]:
-        period_id, start, end = period_bounds(key.budget_period, at)
-        cached = self.spend.get((key.id, period_id))
-        if cached is None:
-            loaded = await load_spend(key.id, start)
-            cached = self.spend.setdefault((key.id, period_id), loaded)
-        return cached, end
+
+class StoreCounters:
+    """Admission through a ``CounterStore`` (see gateway/counter_service.py); the spend of
+    a budget period the store does not know yet is read from the request log here."""
+
+    async def ask(self, *request: Any) -> list[Any]:
+        raise NotImplementedError
 
     async def admit(self, key: KeyEntry, tokens: int, at: float) -> Any:
-        if key.budget_usd is not None:
-            spent, end = await self.spent(key, at)
-            if spent >= key.budget_usd:
-                raise _budget_error(key, spent, end, at)
-        if not key.rpm_limit and not key.tpm_limit:
-            return None
-        second = int(at)
-        window = self.windows.setdefault(key.id, Window())
-        window.prune(second)
-        if key.rpm_limit and window.requests + 1 > key.rpm_limit:
-            wait = window.wait(at, 1, window.requests, 1, key.rpm_limit)
-            raise _rate_error("requests", key.rpm_limit, wait)
-        # A request larger than the whole allowance passes when the window is empty,
-        # so that a small tpm never locks a key out for good.
-        if key.tpm_limit and window.tokens and window.tokens + tokens > key.tpm_limit:
-            wait = window.wait(at, 2, window.tokens, tokens, key.tpm_limit)
-            raise _rate_error("tokens", key.tpm_limit, wait)
-        return (window, window.add(second, tokens))
+        period_id, start, end = period_bounds(key.budget_period, at)
+        budget = _units(key.budget_usd) if key.budget_usd is not None else -1
+        args = ("admit", key.id, key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget)
+        reply = await self.ask(*args, period_id, at, None)
+        if reply[0] == "load":
+            spent = _units(await load_spend(key.id, start))
+            reply = await self.ask(*args, period_id, at, spent)
+        return _verdict(key, reply, end, at)
 
     async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
-        if handle is not None and delta:
-            window, bucket = handle
-            window.correct(bucket, delta)
-        if cost and key.budget_usd is not None:
-            period_id, _, _ = period_bounds(key.budget_period, at)
-            if (key.id, period_id) not in self.spend:
-                await self.spent(key, at)
-            self.spend[(key.id, period_id)] += cost
+        units = _units(cost) if key.budget_usd is not None and cost else 0
+        if not units and not (handle is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads (one round trip saved)
+        period_id, start, _ = period_bounds(key.budget_period, at)
+        args = ("settle", key.id, handle, delta, period_id, units)
+        if (await self.ask(*args, None))[0] == "load":
+            await self.ask(*args, _units(await load_spend(key.id, start)))
+
+
+class MemoryCounters(StoreCounters):
+    """This process's own counters."""
+
+    def __init__(self) -> None:
+        self.store = CounterStore()
+
+    async def ask(self, *request: Any) -> list[Any]:
+        return self.store.answer(list(request))
 
     def forget(self, key_id: int) -> None:
-        self.windows.pop(key_id, None)
-        for entry in [k for k in self.spend if k[0] == key_id]:
-            del self.spend[entry]
+        self.store.forget(key_id)
+
+
+class SharedCounters(StoreCounters):
+    """The counters of every worker of this server, kept by the counter service that
+    ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.client = CounterClient(path, on_down=self._down, on_up=self._up)
+
+    async def ask(self, *request: Any) -> list[Any]:
+        return await self.client.call(*request)
+
+    def _down(self, reason: str) -> None:
+        log.warning(
+            "limits: the shared counter service at %s is unreachable (%s); counting in "
+            "this worker only (a key may get up to N times its limits) until it is back",
+            self.path,
+            reason,
+        )
+
+    def _up(self) -> None:
+        log.info("limits: the shared counter service is back; counting for every worker")
 
 
 # --- Redis counters -------------------------------------------------------------------------
@@ -262,10 +258,6 @@ return 1
 """
 
 
-def _units(amount: Decimal) -> int:
-    return int((amount / MICRO).to_integral_value())
-
-
 class RedisCounters:
     """Counters shared by every process through Redis (one client per event loop)."""
 
@@ -308,20 +300,12 @@ class RedisCounters:
             spent = await load_spend(key.id, start)
             ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
             await self._client.set(names[2], _units(spent), nx=True, **ttl)
-        if reason == "ok":
-            return int(detail)
-        if reason == "budget":
-            raise _budget_error(key, Decimal(int(detail)) * MICRO, end, at)
-        if reason == "rpm":
-            raise _rate_error("requests", key.rpm_limit or 0, float(detail))
-        if reason == "tpm":
-            raise _rate_error("tokens", key.tpm_limit or 0, float(detail))
-        raise RuntimeError(f"unexpected answer from the limits script: {reason!r}")
+        return _verdict(key, [reason, detail], end, at)
 
     async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
         units = _units(cost) if key.budget_usd is not None and cost else 0
-        if not units and not (handle is not None and delta):
-            return
+        if not units and not (handle is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads
         self.client()
         period_id, _, _ = period_bounds(key.budget_period, at)
         names = self.names(key, period_id)
@@ -332,31 +316,55 @@ class RedisCounters:
 
 memory = MemoryCounters()
 _redis: RedisCounters | None = None
-_last_redis_warning = 0.0
+_redis_down = False
+_shared: SharedCounters | None = None
+
+Backend = MemoryCounters | SharedCounters | RedisCounters
 
 
-def _backend() -> MemoryCounters | RedisCounters:
-    global _redis
+def _backend() -> Backend:
+    """Redis when ``REDIS_URL`` is set, else the server's counter service when this
+    process is one of its workers (``SWITCHYARD_LIMITS_SOCKET``), else this process."""
+    global _redis, _shared
     url = getattr(settings, "REDIS_URL", "")
-    if not url:
-        return memory
-    if _redis is None or _redis.url != url:
-        _redis = RedisCounters(url)
-    return _redis
+    if url:
+        if _redis is None or _redis.url != url:
+            _redis = RedisCounters(url)
+        return _redis
+    path = os.environ.get(SOCKET_ENV)
+    if path:
+        if _shared is None or _shared.path != path:
+            _shared = SharedCounters(path)
+        return _shared
+    return memory
 
 
-def _redis_failed(exc: Exception) -> None:
-    global _last_redis_warning
-    if time.monotonic() - _last_redis_warning > 30:
-        _last_redis_warning = time.monotonic()
-        log.warning("limits: Redis unavailable (%s); counting in this process only", exc)
+def _failed(backend: Backend, exc: Exception) -> None:
+    """A shared backend failed: warn once per outage (the counter service's client
+    reports its own outages; an error it answered is a bug, logged every time)."""
+    global _redis_down
+    if isinstance(backend, RedisCounters):
+        if not _redis_down:
+            _redis_down = True
+            log.warning("limits: Redis unavailable (%s); counting in this process only", exc)
+    elif not isinstance(exc, Unavailable):
+        log.error("limits: the counter service failed (%s); counted in this process", exc)
+
+
+def _succeeded(backend: Backend) -> None:
+    global _redis_down
+    if _redis_down and isinstance(backend, RedisCounters):
+        _redis_down = False
+        log.info("limits: Redis is reachable again; limits are shared again")
 
 
 def reset() -> None:
-    """Forget every in-memory counter (tests)."""
-    global memory, _redis
+    """Forget every in-memory counter and shared connection (tests)."""
+    global memory, _redis, _redis_down, _shared
     memory = MemoryCounters()
     _redis = None
+    _redis_down = False
+    _shared = None
 
 
 @dataclass(slots=True)
@@ -380,7 +388,7 @@ class Reservation:
         except Exception as exc:
             if self.backend is memory:
                 raise
-            _redis_failed(exc)
+            _failed(self.backend, exc)
             await memory.settle(self.key, None, 0, cost, now())
 
 
@@ -409,8 +417,11 @@ async def admit(key: KeyEntry, route: str, estimated_tokens: int) -> Reservation
     except Exception as exc:
         if backend is memory:
             raise
-        _redis_failed(exc)
+        _failed(backend, exc)
         backend = memory
         reservation.handle = await memory.admit(key, tokens, at)
+    else:
+        if _redis_down:
+            _succeeded(backend)
     reservation.backend = backend
     return reservation

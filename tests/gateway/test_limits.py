@@ -349,3 +349,24 @@ async def test_count_tokens_counts_against_the_keys_rpm(clock, echo_snapshot):
     third = await service.handle("count_tokens", "anthropic", count, {}, service.Caller(key=k))
     assert third.status == 429
     assert orjson.loads(third.body)["error"]["type"] == "rate_limit_error"
+
+
+@pytest.mark.services
+async def test_redis_outage_is_warned_about_once_and_its_end_logged(redis_limits, caplog):
+    caplog.set_level("INFO", logger="gateway.limits")
+    k = key(rpm_limit=100)
+
+    def messages(level: str) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "gateway.limits" and r.levelname == level
+        ]
+
+    for url in ("redis://127.0.0.1:1/0", REDIS_URL, "redis://127.0.0.1:1/0"):
+        limits.settings.REDIS_URL = url
+        for _ in range(5):
+            await limits.admit(k, "echo", 1)
+    assert len(messages("WARNING")) == 2, "one per outage"
+    assert all("Redis unavailable" in m for m in messages("WARNING"))
+    assert len(messages("INFO")) == 1 and "reachable again" in messages("INFO")[0]

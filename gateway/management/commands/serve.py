@@ -4,7 +4,9 @@ WebSockets) with daphne, or with uvicorn workers when ``--workers`` > 1."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
@@ -87,9 +89,11 @@ class Command(BaseCommand):
         if workers > 1:
             _share_metrics(settings.DATA_DIR / "metrics")
             if not settings.REDIS_URL:
+                problem = _share_limits(settings.DATA_DIR)
+                shared = "shared by the workers" if problem is None else f"per worker ({problem})"
                 self.stderr.write(
-                    f"note: {workers} workers without REDIS_URL: each keeps its own rate-limit "
-                    "counters (a key's rpm/tpm is enforced per worker) and cooldowns"
+                    f"note: {workers} workers without REDIS_URL: keys' rpm, tpm and budgets "
+                    f"are {shared}; deployments' rpm/tpm caps and cooldowns are per worker"
                 )
 
         uvicorn.run(
@@ -113,3 +117,39 @@ def _share_metrics(folder: Path) -> None:
     for stale in folder.glob("*.*"):
         stale.unlink(missing_ok=True)
     os.environ["SWITCHYARD_METRICS_DIR"] = str(folder)
+
+
+def _share_limits(data_dir: Path) -> str | None:
+    """Serve the workers' shared per-key counters (gateway/counter_service.py) on a Unix
+    socket from a thread of this process, the uvicorn supervisor, until it exits; the
+    workers find it through SWITCHYARD_LIMITS_SOCKET. Returns why it could not (the
+    workers then count on their own) or None."""
+    from gateway.counter_service import SOCKET_ENV, CounterService
+
+    for stale in data_dir.glob("limits-*.sock"):  # left by a server that was killed
+        pid = stale.stem.removeprefix("limits-")
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    path = str(data_dir / f"limits-{os.getpid()}.sock")
+    if len(path.encode()) > 100:  # a socket path must fit in sun_path (108 bytes)
+        folder = tempfile.mkdtemp(prefix="switchyard-")
+        atexit.register(os.rmdir, folder)
+        path = os.path.join(folder, "limits.sock")
+    service = CounterService(path)
+    try:
+        service.start()
+    except RuntimeError as exc:
+        return str(exc)
+    atexit.register(service.stop)
+    os.environ[SOCKET_ENV] = path
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,443 @@
+"""Per-key rate and budget counters, and a small service sharing them between the worker
+processes of one server (``manage.py serve --workers N``) when there is no Redis.
+
+- ``CounterStore`` holds the counters and decides admissions: a sliding 60-second
+  window of requests and tokens per key, and the spend of each key's current budget
+  period. It is plain synchronous Python: a worker uses one directly for its own
+  counters, and the service uses one for everybody.
+- ``CounterService`` serves a store on a Unix domain socket from a thread with its own
+  event loop (``serve`` starts it in the supervisor, before the workers).
+- ``CounterClient`` is a worker's one persistent connection to it. Requests are
+  pipelined: each line carries an id and the answer comes back with the same id, so
+  any number of admissions share the connection and each costs one local round trip.
+
+Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]`` out.
+
+- ``[id, "admit", key_id, rpm, tpm, tokens, budget, period, at, initial]`` answers
+  ``["ok", second]`` (``second`` identifies the reservation for ``settle``; ``null``
+  when the key has no rpm/tpm), ``["load"]`` (the period's spend is unknown: send it
+  again with ``initial``, the spend read from the request log), ``["budget", spent]``,
+  ``["rpm", wait]`` or ``["tpm", wait]``.
+- ``[id, "settle", key_id, second, delta, period, cost, initial]`` answers ``["ok"]`` or
+  ``["load"]``.
+
+Money is counted in integer units of 1e-8 USD (the request log's precision); ``budget``
+is -1 for none, ``initial`` is ``null`` unless answering ``"load"``. Everything one
+admission checks and reserves happens in one step of the service's loop, so it is
+atomic across workers.
+
+This module imports no Django: the service runs in the supervisor process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+WINDOW = 60  # seconds
+SOCKET_ENV = "SWITCHYARD_LIMITS_SOCKET"  # how ``serve`` tells its workers where it listens
+
+
+# --- the counters ---------------------------------------------------------------------------
+
+
+class Window:
+    """Requests and tokens in one-second buckets over the last WINDOW seconds."""
+
+    __slots__ = ("buckets", "requests", "tokens")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()  # [second, requests, tokens]
+        self.requests = 0
+        self.tokens = 0
+
+    def prune(self, second: int) -> None:
+        while self.buckets and self.buckets[0][0] <= second - WINDOW:
+            _, requests, tokens = self.buckets.popleft()
+            self.requests -= requests
+            self.tokens -= tokens
+
+    def add(self, second: int, tokens: int) -> int:
+        """Count one request of ``tokens``; return the second of the bucket that holds it
+        (a late caller whose clock read an earlier second joins the newest bucket, so the
+        buckets stay in order)."""
+        if not self.buckets or self.buckets[-1][0] < second:
+            self.buckets.append([second, 0, 0])
+        bucket = self.buckets[-1]
+        bucket[1] += 1
+        bucket[2] += tokens
+        self.requests += 1
+        self.tokens += tokens
+        return bucket[0]
+
+    def correct(self, second: int, delta: int) -> None:
+        """Replace part of a reservation's estimate by the real count (if still held)."""
+        for bucket in self.buckets:
+            if bucket[0] == second:
+                bucket[2] += delta
+                self.tokens += delta
+                return
+
+    def wait(self, at: float, column: int, total: int, need: int, limit: int) -> float:
+        """Seconds until old buckets free enough room for ``need`` more."""
+        freed = 0
+        for bucket in self.buckets:
+            freed += bucket[column]
+            if total - freed + need <= limit:
+                return bucket[0] + WINDOW - at
+        return float(WINDOW)
+
+
+class CounterStore:
+    """Every key's windows and budget spend; ``admit`` checks and reserves at once."""
+
+    def __init__(self) -> None:
+        self.windows: dict[int, Window] = {}
+        self.spend: dict[tuple[int, str], int] = {}  # (key id, period id) -> 1e-8 USD
+
+    def _spent(self, key_id: int, period: str, initial: int | None) -> int | None:
+        spent = self.spend.get((key_id, period))
+        if spent is None and initial is not None:
+            # A key has one current period: drop the ones before it.
+            for stale in [k for k in self.spend if k[0] == key_id]:
+                del self.spend[stale]
+            spent = self.spend[(key_id, period)] = int(initial)
+        return spent
+
+    def admit(
+        self,
+        key_id: int,
+        rpm: int,
+        tpm: int,
+        tokens: int,
+        budget: int,
+        period: str,
+        at: float,
+        initial: int | None = None,
+    ) -> list[Any]:
+        if budget >= 0:
+            spent = self._spent(key_id, period, initial)
+            if spent is None:
+                return ["load"]
+            if spent >= budget:
+                return ["budget", spent]
+        if not rpm and not tpm:
+            return ["ok", None]
+        second = int(at)
+        window = self.windows.get(key_id)
+        if window is None:
+            window = self.windows[key_id] = Window()
+        window.prune(second)
+        if rpm and window.requests + 1 > rpm:
+            return ["rpm", window.wait(at, 1, window.requests, 1, rpm)]
+        # A request larger than the whole allowance passes when the window is empty,
+        # so that a small tpm never locks a key out for good.
+        if tpm and window.tokens and window.tokens + tokens > tpm:
+            return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
+        return ["ok", window.add(second, tokens)]
+
+    def settle(
+        self,
+        key_id: int,
+        second: int | None,
+        delta: int,
+        period: str,
+        cost: int,
+        initial: int | None = None,
+    ) -> list[Any]:
+        if cost < 0:
+            raise ValueError("a cost cannot be negative")
+        if cost:
+            spent = self._spent(key_id, period, initial)
+            if spent is None:
+                return ["load"]
+            self.spend[(key_id, period)] = spent + cost
+        if second is not None and delta:
+            window = self.windows.get(key_id)
+            if window is not None:
+                window.correct(second, delta)
+        return ["ok"]
+
+    def forget(self, key_id: int) -> None:
+        self.windows.pop(key_id, None)
+        for stale in [k for k in self.spend if k[0] == key_id]:
+            del self.spend[stale]
+
+    def answer(self, request: list[Any]) -> list[Any]:
+        """Carry out one wire request (without its id)."""
+        op, *args = request
+        if op == "admit":
+            return self.admit(*args)
+        if op == "settle":
+            return self.settle(*args)
+        if op == "ping":
+            return ["pong"]
+        raise ValueError(f"unknown operation {op!r}")
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (it is with uvicorn[standard]): a faster round trip."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class CounterService:
+    """A ``CounterStore`` served on the Unix socket ``path`` from a background thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.store = CounterStore()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Event | None = None
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    def start(self, timeout: float = 10) -> None:
+        """Listen on the socket (replacing a stale file) and return once it accepts."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = _new_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self._serve(ready))
+            except BaseException as exc:  # reported to start() or logged below
+                failure.append(exc)
+                if ready.is_set():
+                    log.exception("limits: the counter service stopped")
+                ready.set()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="switchyard-counters", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise RuntimeError(f"the counter service did not start on {self.path}")
+        if failure:
+            raise RuntimeError(f"the counter service could not listen on {self.path}: {failure[0]}")
+
+    def stop(self, timeout: float = 5) -> None:
+        """Close the socket and every connection, remove the socket file."""
+        loop, stopped = self._loop, self._stopped
+        if loop is not None and stopped is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(stopped.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    async def _serve(self, ready: threading.Event) -> None:
+        self._stopped = asyncio.Event()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        # Only this user's processes may count: the socket is made 0600 (umask while
+        # binding; start() blocks the only other thread of the serve process meanwhile).
+        umask = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(self._client, path=self.path)
+        finally:
+            os.umask(umask)
+        os.chmod(self.path, 0o600)
+        ready.set()
+        async with server:
+            await self._stopped.wait()
+            server.close()
+            for writer in self._handlers.values():
+                writer.close()  # each handler then reads the end and returns
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+            await server.wait_closed()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers[handler] = writer
+        answer, dumps = self.store.answer, json.dumps
+        try:
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                    ident = request[0]
+                except (ValueError, IndexError, TypeError):
+                    log.warning("limits: dropping a connection that sent %r", line[:100])
+                    return
+                try:
+                    reply = [ident, *answer(request[1:])]
+                except Exception as exc:  # a bad request must not stop the service
+                    reply = [ident, "error", f"{type(exc).__name__}: {exc}"]
+                writer.write(dumps(reply, separators=(",", ":")).encode() + b"\n")
+                await writer.drain()
+        except ValueError:  # a line longer than the stream's limit
+            log.warning("limits: dropping a connection that sent an overlong line")
+        except ConnectionError:
+            pass
+        finally:
+            self._handlers.pop(handler, None)
+            writer.close()
+
+
+# --- a worker's connection ------------------------------------------------------------------
+
+
+class Unavailable(ConnectionError):
+    """The counter service cannot be reached (or did not answer in time)."""
+
+
+class CounterClient:
+    """One pipelined connection to a ``CounterService``, per event loop.
+
+    The first request connects. When the connection cannot be made or is lost, every
+    request in flight and every later one raises ``Unavailable`` at once (never
+    waiting on the hot path) while a background task reconnects every
+    ``retry_seconds``. ``on_down(reason)`` and ``on_up()`` are called once per outage.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        timeout: float = 2.0,
+        retry_seconds: float = 1.0,
+        on_down: Callable[[str], None] | None = None,
+        on_up: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self.on_down = on_down
+        self.on_up = on_up
+        self.down = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: dict[int, asyncio.Future[list[Any]]] = {}
+        self._ids = itertools.count()
+        self._connecting: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def call(self, *request: Any) -> list[Any]:
+        """Send one request; return its answer (without the id)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._bind(loop)
+        if self._writer is None:
+            if self.down:
+                raise Unavailable(f"the counter service at {self.path} is unreachable")
+            if self._connecting is None:
+                self._connecting = loop.create_future()
+                self._spawn(self._connect_once())
+            await asyncio.shield(self._connecting)
+            if self._writer is None:
+                raise Unavailable(f"the counter service at {self.path} is unreachable")
+        ident = next(self._ids)
+        answer: asyncio.Future[list[Any]] = loop.create_future()
+        self._pending[ident] = answer
+        timer = loop.call_later(self.timeout, self._timed_out, ident)
+        line = json.dumps([ident, *request], separators=(",", ":")).encode() + b"\n"
+        writer = self._writer
+        try:
+            try:
+                writer.write(line)
+            except (OSError, RuntimeError) as exc:  # the transport already broke
+                self._lost(writer, exc)
+            reply = await answer
+        finally:
+            timer.cancel()
+            self._pending.pop(ident, None)
+        if reply and reply[0] == "error":
+            raise RuntimeError(f"the counter service refused the request: {reply[1]}")
+        return reply
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A new event loop (tests run one per test): forget the old loop's connection."""
+        self._loop = loop
+        self._writer = None
+        self._pending = {}
+        self._connecting = None
+        self._tasks = set()
+        self.down = False
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open(self) -> None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(self.path), self.timeout
+        )
+        self._writer = writer
+        self._spawn(self._read(reader, writer))
+
+    async def _connect_once(self) -> None:
+        try:
+            await self._open()
+        except (OSError, TimeoutError) as exc:
+            self._lost(None, exc)
+        finally:
+            if self._connecting is not None and not self._connecting.done():
+                self._connecting.set_result(None)
+            self._connecting = None
+
+    async def _reconnect(self) -> None:
+        while self.down:
+            await asyncio.sleep(self.retry_seconds)
+            try:
+                await self._open()
+            except (OSError, TimeoutError):
+                continue
+            self.down = False
+            if self.on_up is not None:
+                self.on_up()
+
+    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loads = json.loads
+        try:
+            while line := await reader.readline():
+                ident, *reply = loads(line)
+                answer = self._pending.pop(ident, None)
+                if answer is not None and not answer.done():
+                    answer.set_result(reply)
+            raise Unavailable("the counter service closed the connection")
+        except asyncio.CancelledError:
+            writer.close()
+            raise
+        except Exception as exc:
+            self._lost(writer, exc)
+
+    def _timed_out(self, ident: int) -> None:
+        if ident in self._pending:
+            self._lost(self._writer, TimeoutError(f"no answer in {self.timeout:g}s"))
+
+    def _lost(self, writer: asyncio.StreamWriter | None, exc: BaseException) -> None:
+        """The connection failed: fail what waits on it, report once, reconnect."""
+        if writer is not None:
+            if writer is not self._writer:
+                return  # an old connection, already replaced
+            writer.close()
+        self._writer = None
+        pending = list(self._pending.values())
+        self._pending.clear()
+        for answer in pending:
+            if not answer.done():
+                answer.set_exception(Unavailable(str(exc) or type(exc).__name__))
+        if not self.down:
+            self.down = True
+            if self.on_down is not None:
+                self.on_down(f"{type(exc).__name__}: {exc}")
+            self._spawn(self._reconnect())

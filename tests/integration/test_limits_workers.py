@@ -1,0 +1,131 @@
+"""``serve --workers 2`` without Redis: a key's rpm and budget hold exactly across the
+workers (through the counter service the serve process runs for them)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from tests.live import MASTER_KEY, gateway_env, manage, running_gateway
+
+MASTER = {"authorization": f"Bearer {MASTER_KEY}"}
+PRICE_IN, PRICE_OUT = Decimal("0.10"), Decimal("0.40")  # seed_demo's, USD per 1M tokens
+
+OPENAI_BODY = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
+ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 50}
+
+
+def make_key(env: dict[str, str], *options: str) -> str:
+    out = manage(env, "create_key", "--name", f"limited-{time.monotonic_ns()}", *options).stdout
+    return out.strip().splitlines()[-1]
+
+
+def burst(url: str, key: str, count: int) -> list[httpx.Response]:
+    """``count`` requests at once, each on a new connection (so the kernel spreads them
+    over the workers), alternating the OpenAI and Anthropic dialects."""
+    start = threading.Barrier(count)
+
+    def one(n: int) -> httpx.Response:
+        anthropic = n % 2 == 1
+        path, body = (
+            ("/v1/messages", ANTHROPIC_BODY) if anthropic else ("/v1/chat/completions", OPENAI_BODY)
+        )
+        headers = {
+            "x-api-key" if anthropic else "authorization": key if anthropic else f"Bearer {key}"
+        }
+        start.wait()
+        return httpx.post(
+            url + path, json=body, headers={**headers, "connection": "close"}, timeout=30
+        )
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def requests_per_worker(data_dir: Path) -> dict[str, int]:
+    """Requests each worker (by pid) counted, from the files they publish for /metrics."""
+    time.sleep(1.2)  # each worker publishes twice a second
+    counts = {}
+    for path in (data_dir / "metrics").glob("*.json"):
+        requests = json.loads(path.read_text())["registry"]["requests"]
+        counts[path.stem] = sum(value for _, value in requests)
+    return counts
+
+
+def wait_until_every_worker_knows(url: str, key: str) -> None:
+    """A key made while serving reaches each worker within about a second."""
+    deadline = time.monotonic() + 10
+    ok = 0
+    while ok < 10:  # ten in a row on new connections: both workers know it
+        assert time.monotonic() < deadline, "the workers did not learn the new key"
+        reply = httpx.get(
+            url + "/v1/models", headers={"authorization": f"Bearer {key}", "connection": "close"}
+        )
+        ok = ok + 1 if reply.status_code == 200 else 0
+        time.sleep(0.05)
+
+
+def assert_refused_in_dialect(reply: httpx.Response, retry_within: int = 60) -> None:
+    assert reply.status_code == 429, reply.text
+    body = reply.json()
+    if reply.request.url.path == "/v1/messages":
+        assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    else:
+        assert body["error"]["type"] == "rate_limit_error" and "type" not in body
+    assert 1 <= int(reply.headers["retry-after"]) <= retry_within
+
+
+def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
+    data_dir = tmp_path / "gw"
+    env = gateway_env(data_dir)
+    data_dir.mkdir(parents=True)
+    manage(env, "migrate", "--no-input", "-v", "0")
+    rpm_keys = [make_key(env, "--rpm", "3") for _ in range(3)]
+    with running_gateway(data_dir, workers=2) as gw:
+        assert list(data_dir.glob("limits-*.sock")), "the serve process shares the counters"
+        for attempt, key in enumerate(rpm_keys):
+            before = requests_per_worker(data_dir)
+            replies = burst(gw.url, key, 10)
+            statuses = sorted(r.status_code for r in replies)
+            assert statuses == [200] * 3 + [429] * 7, [r.text for r in replies]
+            for reply in replies:
+                if reply.status_code == 429:
+                    assert_refused_in_dialect(reply)
+            after = requests_per_worker(data_dir)
+            served = [count - before.get(pid, 0) for pid, count in after.items()]
+            if len(served) == 2 and all(served):
+                break  # both workers served part of the burst, and still exactly 3 passed
+            assert attempt < len(rpm_keys) - 1, f"one worker took every request: {served}"
+
+        # A budget: each request costs c (echo answers with the prompt; demo prices);
+        # with a budget of 2.5c exactly 3 pass, whichever worker serves each one.
+        body = {"model": "echo", "messages": [{"role": "user", "content": "word " * 800}]}
+        usage = httpx.post(
+            gw.url + "/v1/chat/completions", json=body, headers=MASTER, timeout=30
+        ).json()["usage"]
+        cost = (usage["prompt_tokens"] * PRICE_IN + usage["completion_tokens"] * PRICE_OUT) / 10**6
+        budget = (cost * Decimal("2.5")).quantize(Decimal("0.0001"))
+        assert 2 * cost < budget <= 3 * cost, (cost, budget)
+        budget_key = make_key(env, "--budget", str(budget), "--period", "month")
+        wait_until_every_worker_knows(gw.url, budget_key)
+        statuses = []
+        for _ in range(8):  # one at a time, each on a new connection
+            reply = httpx.post(
+                gw.url + "/v1/chat/completions",
+                json=body,
+                headers={"authorization": f"Bearer {budget_key}", "connection": "close"},
+                timeout=30,
+            )
+            statuses.append(reply.status_code)
+            if reply.status_code == 429:
+                assert_refused_in_dialect(reply, retry_within=31 * 86400)  # next month
+                assert reply.json()["error"]["code"] == "budget_exceeded"
+            time.sleep(0.2)  # a request's cost is added just after its answer
+        assert statuses == [200] * 3 + [429] * 5, statuses
+    assert not list(data_dir.glob("limits-*.sock")), "the socket is removed at exit"
