@@ -90,6 +90,8 @@ class RouteEntry:
     default_params: dict[str, Any]
     max_attempts: int
     created: int
+    cache_ttl: int = 0  # seconds; 0: answers are not cached (gateway/cache)
+    cache_scope: str = "route"  # "key": each key sees only its own cached answers
 
 
 @dataclass(slots=True, frozen=True)
@@ -216,6 +218,8 @@ def build_snapshot() -> Snapshot:
             default_params=r.default_params if isinstance(r.default_params, dict) else {},
             max_attempts=max(1, r.max_attempts),
             created=int(r.created_at.timestamp()),
+            cache_ttl=r.cache_ttl,
+            cache_scope=r.cache_scope,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

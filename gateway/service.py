@@ -20,7 +20,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import journal, limits, registry, routing
+from . import cache, journal, limits, registry, routing
 from .errors import (
     AuthenticationFailed,
     GatewayError,
@@ -33,6 +33,7 @@ from .registry import DeploymentEntry, KeyEntry, RouteEntry
 from .streaming import StreamFolder
 from .types import (
     ChatRequest,
+    ChatResponse,
     ModelInfo,
     StreamEvent,
     TextDelta,
@@ -139,6 +140,8 @@ class Call:
         self.outbound = bytearray()
         self.done = False
         self.release_deployment: Callable[[], None] | None = None  # least_busy in-flight hold
+        self.cache: cache.Ticket | None = None  # where a cacheable answer goes
+        self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
 
     # headers every reply carries
     def headers(self, content_type: bytes = b"application/json") -> Headers:
@@ -151,6 +154,8 @@ class Call:
         if self.deployment is not None:
             out.append((b"x-switchyard-deployment", self.deployment.label.encode()))
         out.append((b"x-switchyard-attempts", str(len(self.record.attempts)).encode()))
+        if self.cache_status is not None:
+            out.append((b"x-switchyard-cache", self.cache_status))
         return out
 
     def capture_outbound(self, chunk: bytes) -> None:
@@ -373,6 +378,10 @@ async def _chat(
     from .tokens import estimate_tokens
 
     call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
+    if route.cache_ttl:  # response cache; off, this check is all it costs
+        cached = await _cache_lookup(call, route, request, key, headers)
+        if cached is not None:
+            return _cached_reply(call, request, cached)
     snapshot = registry.current()
 
     if not request.stream:
@@ -389,11 +398,15 @@ async def _chat(
                     request.headers,
                 )
                 reason = _passthrough_finish(data)
+                if call.cache is not None:
+                    _cache_keep(call, cache.canonical(adapter.dialect, data))
                 if "model" in data:  # the public name, as translated paths answer
                     data["model"] = request.model
                 return orjson.dumps(data), call.exchange.usage, reason
             _check_unmapped(request, route, adapter)
             response = await adapter.complete(request, deployment, call.exchange)
+            if call.cache is not None:
+                _cache_keep(call, response)
             rendered = orjson.dumps(call.proto.render_response(response, request))
             return rendered, response.usage, response.finish_reason
 
@@ -500,6 +513,8 @@ class _Tap:
             status = getattr(error, "status", 502)
         elif disconnected:
             status = 499
+        elif self.call.cache is not None and folder.finished:
+            _cache_keep(self.call, folder.result())
         self.call.finish(
             status=status,
             usage=folder.response.usage,
@@ -575,6 +590,42 @@ async def _close_quietly(iterator: Any) -> None:
     if closer is not None:
         with contextlib.suppress(Exception):
             await closer()
+
+
+# --- response cache (gateway/cache) ---------------------------------------------------------
+
+
+async def _cache_lookup(
+    call: Call, route: RouteEntry, request: ChatRequest, key: KeyEntry, headers: Mapping[str, str]
+) -> ChatResponse | None:
+    call.cache, cached = await cache.lookup(route, request, key, headers)
+    call.cache_status = cache.MISS if cached is None else cache.HIT
+    if cached is not None:
+        call.cache = None
+        call.record.cache_hit = True
+    return cached
+
+
+def _cache_keep(call: Call, response: ChatResponse) -> None:
+    """Store a successful answer (once: a retried attempt's answer is the last one)."""
+    ticket, call.cache = call.cache, None
+    if ticket is not None:
+        cache.keep(ticket, response)
+
+
+def _cached_reply(call: Call, request: ChatRequest, response: ChatResponse) -> Reply | StreamReply:
+    """Serve a cached answer in the caller's dialect: no upstream, no deployment, no cost
+    (the journal row says ``cache_hit``; usage is what the answer reports)."""
+    response.id = ""  # each dialect's renderer makes an id of its own kind
+    if request.stream:
+        events = cache.replay.events(response)
+        iterator = cache.replay.aiter_events(events[1:])
+        chunks = _pump_translated(call, request, events[0], iterator)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+    payload = orjson.dumps(call.proto.render_response(response, request))
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
 
 
 # --- count_tokens ---------------------------------------------------------------------------
