@@ -32,6 +32,8 @@ ROUTE_FIELDS = frozenset(
         "drop_params",
         "default_params",
         "max_attempts",
+        "cache_ttl",
+        "cache_scope",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

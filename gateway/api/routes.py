@@ -79,6 +79,8 @@ class RouteOut(Schema):
     drop_params: bool
     default_params: dict[str, Any]
     max_attempts: int
+    cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
+    cache_scope: str  # "route" (keys allowed on the route share) or "key"
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -96,6 +98,8 @@ class RoutePatch(Schema):
     drop_params: bool | None = None
     default_params: dict[str, Any] | None = None
     max_attempts: int | None = None
+    cache_ttl: int | None = None
+    cache_scope: str | None = None
 
 
 class RouteIn(RoutePatch):

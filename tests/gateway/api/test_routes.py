@@ -100,3 +100,21 @@ def test_route_used_as_fallback_cannot_be_deleted(api: Client) -> None:
     response = api.delete(f"/api/routes/{target.pk}")
     assert response.status_code == 409
     assert Route.objects.filter(pk=target.pk).exists()
+
+
+def test_cache_settings_are_read_and_written(api: Client) -> None:
+    created = api.post(
+        "/api/routes/",
+        {"name": "cached", "cache_ttl": 300, "cache_scope": "key"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["cache_ttl"] == 300 and created.json()["cache_scope"] == "key"
+    rid = created.json()["id"]
+    patched = api.patch(f"/api/routes/{rid}", {"cache_ttl": 0}, content_type="application/json")
+    assert patched.json()["cache_ttl"] == 0 and patched.json()["cache_scope"] == "key"
+    bad = api.patch(f"/api/routes/{rid}", {"cache_scope": "world"}, content_type="application/json")
+    assert bad.status_code == 422 and "cache_scope" in bad.json()["errors"]
+    negative = api.patch(f"/api/routes/{rid}", {"cache_ttl": -5}, content_type="application/json")
+    assert negative.status_code == 422 and "cache_ttl" in negative.json()["errors"]
+    assert Route.objects.get(pk=rid).cache_ttl == 0
