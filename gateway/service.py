@@ -20,7 +20,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import cache, journal, limits, registry, routing
+from . import cache, journal, limits, registry, routing, tracing
 from .errors import (
     AuthenticationFailed,
     GatewayError,
@@ -142,6 +142,7 @@ class Call:
         self.release_deployment: Callable[[], None] | None = None  # least_busy in-flight hold
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
+        self.span: Any = None  # the request's trace span (gateway/tracing), when tracing
 
     # headers every reply carries
     def headers(self, content_type: bytes = b"application/json") -> Headers:
@@ -227,6 +228,8 @@ class Call:
                 rec.upstream_request = self.exchange.request_body
                 rec.upstream_response = bytes(self.exchange.response_body)
             rec.outbound_response = bytes(self.outbound)
+        if self.span is not None:
+            tracing.end_request(self)
         if self.reservation is not None:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
             settle = self.reservation.settle(tokens, rec.cost_usd)
@@ -244,6 +247,8 @@ async def handle(
     """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
     Never raises: every failure becomes an error reply in the caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
+    if tracing.ENABLED:
+        call.span = tracing.start_request(call, headers)
     try:
         key = _authorize(call)
         body = _parse_json(raw)
@@ -375,6 +380,8 @@ async def _chat(
     _apply_defaults(body, route)
     request = call.proto.parse_request(body, headers)
     call.record.stream = request.stream
+    if call.span is not None:
+        tracing.describe_request(call, request)
     from .tokens import estimate_tokens
 
     call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
@@ -455,6 +462,8 @@ async def _chat(
 def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
     call.route, call.deployment = route, deployment
     call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
+    if call.span is not None:
+        tracing.start_attempt(call)
     return adapter_for(deployment.provider)
 
 

@@ -30,7 +30,7 @@ Deployment.objects.create(route=r, provider=p, model="up-gpt")
 @pytest.fixture(scope="module")
 def pair(
     tmp_path_factory,
-    database_url: str,
+    database_url: str,  # noqa: F811
     redis_url: str,  # noqa: F811
 ) -> Iterator[tuple[Gateway, Gateway, MockUpstream, str]]:
     mock = MockUpstream().start()
