@@ -294,3 +294,26 @@ async def test_several_choices_are_not_cached(gateway):
     await ask(n=2)
     _, headers, _ = await ask(n=2)
     assert len(upstream.seen) == 2 and b"x-switchyard-cache" in headers
+
+
+async def test_the_responses_api_is_served_from_the_same_cache(gateway):
+    upstream, _ = gateway
+    await ask()  # cached through chat completions
+    body = {"model": "cached", "input": "capital of France?"}
+    reply = await service.handle(
+        "chat", "responses", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200 and dict(reply.headers)[b"x-switchyard-cache"] == b"hit"
+    output = orjson.loads(reply.body)["output"]
+    assert output[0]["content"][0]["text"] == "Paris is the capital."
+    streamed = await service.handle(
+        "chat",
+        "responses",
+        orjson.dumps({**body, "stream": True}),
+        {},
+        service.Caller(key=MASTER),
+    )
+    raw = b"".join([chunk async for chunk in streamed.chunks])
+    assert dict(streamed.headers)[b"x-switchyard-cache"] == b"hit"
+    assert b"response.output_text.delta" in raw and b"response.completed" in raw
+    assert b"Paris is the capital." in raw and len(upstream.seen) == 1
