@@ -412,9 +412,9 @@ async def _chat(
                 return orjson.dumps(data), call.exchange.usage, reason
             _check_unmapped(request, route, adapter)
             response = await adapter.complete(request, deployment, call.exchange)
+            rendered = orjson.dumps(call.proto.render_response(response, request))
             if call.cache is not None:
                 _cache_keep(call, response)
-            rendered = orjson.dumps(call.proto.render_response(response, request))
             return rendered, response.usage, response.finish_reason
 
         payload, usage, reason = await routing.run(
@@ -616,7 +616,7 @@ async def _cache_lookup(
 
 
 def _cache_keep(call: Call, response: ChatResponse) -> None:
-    """Store a successful answer (once: a retried attempt's answer is the last one)."""
+    """Store a successful answer; the ticket is used up (one answer per request)."""
     ticket, call.cache = call.cache, None
     if ticket is not None:
         cache.keep(ticket, response)
