@@ -87,7 +87,9 @@ async def lookup(
     read, write = directives(headers)
     if not read and not write:
         return None, None
-    ticket = Ticket(codec.request_key(route.name, request, scope_of(route, key)), route.cache_ttl)
+    upstreams = " ".join(d.label for d in route.deployments)
+    cache_key = codec.request_key(route.name, request, scope_of(route, key), upstreams)
+    ticket = Ticket(cache_key, route.cache_ttl)
     if not read:
         return ticket, None
     raw = await store().get(ticket.key)

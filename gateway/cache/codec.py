@@ -20,15 +20,18 @@ KEY_PREFIX = "switchyard:cache:"
 _DELIVERY = {"stream": False, "include_usage": False, "dialect": ""}
 
 
-def request_key(route: str, request: ChatRequest, key_id: int | None | str = "") -> str:
+def request_key(
+    route: str, request: ChatRequest, key_id: int | None | str = "", upstreams: str = ""
+) -> str:
     """The cache key of ``request`` on ``route``: a hash of every canonical field that
     can change the answer (messages, tools, model parameters, extra fields), not of
     how it is delivered (streamed or not, the client's dialect). ``key_id`` is given
-    for a key-scoped cache only ("master" for the master key)."""
+    for a key-scoped cache only ("master" for the master key); ``upstreams`` names the
+    route's deployments, so repointing a route never serves the old model's answers."""
     headers = {k: v for k, v in request.headers.items() if k != "anthropic-version"}
     canonical = dataclasses.replace(request, **_DELIVERY, headers=headers)
     blob = orjson.dumps(
-        [FORMAT, route, str(key_id), canonical],
+        [FORMAT, route, str(key_id), upstreams, canonical],
         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
     )
     return f"{KEY_PREFIX}{route}:{hashlib.sha256(blob).hexdigest()}"

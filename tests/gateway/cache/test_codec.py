@@ -74,3 +74,9 @@ def test_a_response_round_trips():
 def test_an_entry_of_another_format_is_a_miss():
     assert codec.decode(b'{"v": 0, "response": {}}') is None
     assert codec.decode(b"not json") is None
+
+
+def test_the_routes_upstreams_are_part_of_the_key():
+    one = codec.request_key("r", request(), "", "openai/gpt-4o")
+    assert one != codec.request_key("r", request(), "", "openai/gpt-4o-mini")
+    assert one == codec.request_key("r", request(), "", "openai/gpt-4o")

@@ -317,3 +317,13 @@ async def test_the_responses_api_is_served_from_the_same_cache(gateway):
     assert dict(streamed.headers)[b"x-switchyard-cache"] == b"hit"
     assert b"response.output_text.delta" in raw and b"response.completed" in raw
     assert b"Paris is the capital." in raw and len(upstream.seen) == 1
+
+
+async def test_repointing_the_route_to_another_model_is_a_miss(gateway):
+    upstream, _ = gateway
+    await ask()
+    moved = dataclasses.replace(route("cached", "up-2", max_attempts=1), cache_ttl=60)
+    registry.install(snapshot(moved))
+    _, headers, _ = await ask()
+    assert headers[b"x-switchyard-cache"] == b"miss" and len(upstream.seen) == 2
+    assert upstream.seen[-1]["model"] == "up-2"
