@@ -122,6 +122,7 @@ def test_dockerfile_is_slim_python_non_root_with_a_liveliness_healthcheck():
 def test_the_image_starts_the_readme_command():
     (entry,) = instruction("ENTRYPOINT")
     assert json.loads(entry) == ["switchyard-entrypoint"]
+    assert os.access(ENTRYPOINT, os.X_OK)  # COPY keeps the mode: the image runs it as is
     assert "deploy/docker-entrypoint.sh /usr/local/bin/switchyard-entrypoint" in " ".join(
         instruction("COPY")
     )
