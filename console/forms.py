@@ -9,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from gateway.admin_ops import errors_by_field
-from gateway.models import ApiKey, Provider, Route
+from gateway.models import ApiKey, CacheScope, Provider, Route
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
 
@@ -94,10 +94,22 @@ class RouteForm(forms.Form):
     default_params = forms.JSONField(
         required=False, initial=dict, widget=forms.Textarea(attrs=JSON_ATTRS)
     )
+    cache_ttl = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        label="Cache TTL (s)",
+        help_text="answer repeated identical requests from the cache; 0 turns it off",
+    )
+    cache_scope = forms.ChoiceField(
+        required=False, choices=CacheScope.choices, initial=CacheScope.ROUTE
+    )
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)
         data["default_params"] = data["default_params"] or {}
+        data["cache_ttl"] = data.get("cache_ttl") or 0
+        data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE
         return data
 
 

@@ -23,6 +23,7 @@ from gateway.models import ApiKey, RequestLog, UsageRollup
 
 PERCENTILE_SAMPLE = 5000
 ERROR = Q(status__gte=400)
+CACHE_HIT = Q(cache_hit=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ DEFAULT_WINDOW = "1h"
 class Totals:
     requests: int = 0
     errors: int = 0
+    cache_hits: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cost: Decimal = Decimal("0")
@@ -62,6 +64,10 @@ class Totals:
     @property
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        return self.cache_hits / self.requests if self.requests else None
 
     @property
     def tokens(self) -> int:
@@ -91,6 +97,7 @@ def _aggregates() -> dict:
     return {
         "requests": Count("id"),
         "errors": Count("id", filter=ERROR),
+        "cache_hits": Count("id", filter=CACHE_HIT),
         "input_tokens": Sum("input_tokens"),
         "output_tokens": Sum("output_tokens"),
         "cost": Sum("cost_usd"),
@@ -115,6 +122,7 @@ def totals(rows: QuerySet) -> Totals:
     return Totals(
         requests=agg["requests"] or 0,
         errors=agg["errors"] or 0,
+        cache_hits=agg["cache_hits"] or 0,
         input_tokens=agg["input_tokens"] or 0,
         output_tokens=agg["output_tokens"] or 0,
         cost=agg["cost"] or Decimal("0"),
@@ -196,6 +204,7 @@ def breakdown(since: datetime, by: str, limit: int = 10) -> list[dict]:
 ROLLUP_SUMS = {
     "requests": Sum("requests"),
     "errors": Sum("errors"),
+    "cache_hits": Sum("cache_hits"),
     "input_tokens": Sum("input_tokens"),
     "output_tokens": Sum("output_tokens"),
     "cost": Sum("cost_usd"),
@@ -352,6 +361,7 @@ def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
         row = _sums(values)
         agg.input_tokens += row["input_tokens"]
         agg.output_tokens += row["output_tokens"]
+        agg.cache_hits += row["cache_hits"]
     agg.p50_ms = rollups.percentile_from_hist(latency, 0.5)
     agg.p95_ms = rollups.percentile_from_hist(latency, 0.95)
     agg.ttft_p50_ms = rollups.percentile_from_hist(ttft, 0.5)

@@ -33,6 +33,8 @@ ROUTE_FIELDS = frozenset(
         "default_params",
         "max_attempts",
         "timeout",
+        "cache_ttl",
+        "cache_scope",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

@@ -9,6 +9,7 @@ import asyncio
 import httpx
 from django.conf import settings
 
+from . import tracing
 from .pooled_transport import PooledTransport
 
 URL_CACHE_SIZE = 512
@@ -78,6 +79,7 @@ def client() -> httpx.AsyncClient:
         transport=transport,
         follow_redirects=False,
         trust_env=False,
+        event_hooks=tracing.client_hooks(),  # traceparent upstream; none when tracing is off
     )
     _clients[loop_id] = created
     return created

@@ -113,6 +113,7 @@ class Record:
     user_agent: str = ""
     from_playground: bool = False
     client_disconnected: bool = False
+    cache_hit: bool = False  # answered from the response cache (no upstream call)
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None
@@ -252,6 +253,7 @@ LOG_COLUMNS = (
     "user_agent",
     "from_playground",
     "client_disconnected",
+    "cache_hit",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -301,6 +303,7 @@ def log_values(
         (rec.user_agent or "")[:300],
         rec.from_playground,
         rec.client_disconnected,
+        rec.cache_hit,
     )
     return values, created
 

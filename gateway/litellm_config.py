@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.text import slugify
@@ -37,6 +38,11 @@ MASTER_KEY_NAME = "litellm-master-key"
 MILLION = Decimal(1_000_000)
 PRICE_QUANTUM = Decimal("0.000001")
 PRICE_MAX = Decimal("999999.999999")  # Deployment price fields: 12 digits, 6 decimals
+# litellm_settings.cache_params: the cache types Switchyard's own cache stands in for,
+# and the settings of LiteLLM's Redis connection (Switchyard's comes from REDIS_URL).
+CACHE_TYPES = ("local", "redis")
+CACHE_CONNECTION_PARAMS = frozenset({"host", "port", "password", "namespace", "url", "ssl"})
+DEFAULT_CACHE_TTL = 600
 
 
 class ConfigError(Exception):
@@ -177,6 +183,7 @@ class LiteLLMConfig:
     context_window_fallbacks: dict[str, str] = field(default_factory=dict)
     strategy: str | None = None
     max_attempts: int | None = None
+    cache_ttl: int | None = None  # litellm_settings.cache: None when the file is silent
     env_references: dict[str, str] = field(default_factory=dict)  # path -> NAME
     warnings: list[str] = field(default_factory=list)
 
@@ -464,7 +471,45 @@ class _Parser:
             settings.pop("drop_params", None), "litellm_settings.drop_params"
         )
         self.retry_settings(settings, "litellm_settings")
+        self.cache_settings(settings)
         self.unknown("litellm_settings", settings)
+
+    def cache_settings(self, settings: dict) -> None:
+        """``cache: true`` with ``cache_params`` (type, ttl) -> a cache TTL on every
+        imported route. Switchyard's cache is exact-match, in memory or in Redis when
+        REDIS_URL is set; LiteLLM's connection settings for it are not used."""
+        enabled = self.boolean(settings.pop("cache", None), "litellm_settings.cache")
+        path = "litellm_settings.cache_params"
+        params = dict(self.mapping(settings.pop("cache_params", None), path))
+        if enabled is None:
+            if params:
+                self.warn(f"{path}: ignored without litellm_settings.cache: true")
+            return
+        if not enabled:
+            self.config.cache_ttl = 0
+            return
+        kind = params.pop("type", "local")
+        if kind not in CACHE_TYPES:
+            self.warn(
+                f"{path}.type: {kind!r} is not supported; Switchyard's exact-match cache "
+                "(memory, or Redis with REDIS_URL) is used"
+            )
+        elif kind == "redis":
+            self.warn(f"{path}.type: redis is used when Switchyard has REDIS_URL set")
+        if params.get("mode") == "default_off":
+            self.warn(f"{path}.mode: default_off is not supported; caching stays off")
+            return
+        params.pop("mode", None)
+        ttl = self.whole(params.pop("ttl", None), f"{path}.ttl")
+        if ttl is None:
+            self.warn(f"{path}.ttl: not set; {DEFAULT_CACHE_TTL} seconds is used")
+            ttl = DEFAULT_CACHE_TTL
+        self.config.cache_ttl = ttl
+        for name in sorted(params):
+            if name in CACHE_CONNECTION_PARAMS:
+                self.warn(f"{path}.{name}: not used; Switchyard's cache uses REDIS_URL")
+            else:
+                self.warn(f"{path}.{name}: not supported by Switchyard, ignored")
 
     def router_settings(self, settings: dict) -> None:
         settings = dict(settings)
@@ -678,6 +723,8 @@ class _Planner:
             if self.config.max_attempts is not None:
                 values["max_attempts"] = self.config.max_attempts
             values["timeout"] = self.timeouts.get(name)
+            if self.config.cache_ttl is not None:
+                values["cache_ttl"] = self.config.cache_ttl
         change = _change(route, values, f"route {name}", f"{path}.model_name")
         self.routes[name] = route
         self.plan.routes.append(change)
@@ -907,6 +954,7 @@ def export_config(*, include_secrets: bool = False) -> str:
         if cw:
             router["context_window_fallbacks"] = cw
         config["router_settings"] = router
+        config["litellm_settings"].update(_export_cache(exported, comments))
     if ApiKey.objects.filter(name=MASTER_KEY_NAME).exists():
         comments.append(
             f"the {MASTER_KEY_NAME} key is stored only as a hash; add "
@@ -968,6 +1016,25 @@ def _export_deployment(
     if info:
         entry["model_info"] = info
     return entry
+
+
+def _export_cache(routes: list[Route], comments: list[str]) -> dict[str, Any]:
+    """``cache``/``cache_params`` when some route is cached (LiteLLM caches every model
+    alike: the most common TTL of the cached routes is written)."""
+    cached = [r for r in routes if r.cache_ttl]
+    if not cached:
+        return {}
+    ttl = _common(cached, "cache_ttl", comments)
+    uncached = [r.name for r in routes if not r.cache_ttl]
+    if uncached:
+        comments.append(f"cache is off for {', '.join(uncached)}; LiteLLM caches every model")
+    scoped = [r.name for r in cached if r.cache_scope == "key"]
+    if scoped:
+        comments.append(
+            f"cache_scope key (per-key answers) has no LiteLLM form: {', '.join(scoped)}"
+        )
+    kind = "redis" if getattr(settings, "REDIS_URL", "") else "local"
+    return {"cache": True, "cache_params": {"type": kind, "ttl": ttl}}
 
 
 def _common(routes: list[Route], attr: str, comments: list[str]) -> Any:

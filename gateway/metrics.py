@@ -25,7 +25,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
-COUNTER_FAMILIES = ("requests", "errors", "tokens", "cost", "disconnects")
+COUNTER_FAMILIES = ("requests", "errors", "tokens", "cost", "disconnects", "cache_hits")
 HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -63,6 +63,7 @@ class Registry:
         self.tokens: dict[Labels, int] = defaultdict(int)
         self.cost: dict[Labels, float] = defaultdict(float)
         self.disconnects: dict[Labels, int] = defaultdict(int)
+        self.cache_hits: dict[Labels, int] = defaultdict(int)
         self.latency: dict[Labels, Histogram] = {}
         self.ttft: dict[Labels, Histogram] = {}
         self.overhead: dict[Labels, Histogram] = {}
@@ -78,6 +79,8 @@ class Registry:
                 self.errors[by_status + (("kind", rec.error_kind or ""),)] += 1
             if rec.client_disconnected:
                 self.disconnects[by_route] += 1
+            if rec.cache_hit:
+                self.cache_hits[by_route] += 1
             for kind in TOKEN_KINDS:
                 count = getattr(rec, f"{kind}_tokens", 0) or 0
                 if count:
@@ -249,6 +252,11 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
                 "switchyard_client_disconnects_total",
                 "Requests the client left before the answer ended.",
                 reg.disconnects,
+            ),
+            (
+                "switchyard_cache_hits_total",
+                "Requests answered from the response cache (no upstream call).",
+                reg.cache_hits,
             ),
         ]
         for name, help_text, series in counters:

@@ -121,6 +121,13 @@ def resolve_secret(stored: str) -> str:
     return value
 
 
+class CacheScope(models.TextChoices):
+    """Who may be served a route's cached answer."""
+
+    ROUTE = "route", "Every key allowed on the route"
+    KEY = "key", "Only the key that asked"
+
+
 class Route(models.Model):
     class Strategy(models.TextChoices):
         WEIGHTED = "weighted", "Weighted random"
@@ -150,6 +157,16 @@ class Route(models.Model):
         validators=[MinValueValidator(0.1)],
         help_text="seconds an upstream may stay silent, for this route's deployments only "
         "(overrides their provider's timeout)",
+    )
+    cache_ttl = models.PositiveIntegerField(
+        default=0,
+        help_text="seconds an answer stays in the response cache (0: the route is not cached)",
+    )
+    cache_scope = models.CharField(
+        max_length=10,
+        choices=CacheScope.choices,
+        default=CacheScope.ROUTE,
+        help_text="route: keys allowed on this route share answers; key: each key its own",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -296,6 +313,7 @@ class RequestLog(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     from_playground = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
+    cache_hit = models.BooleanField(default=False, help_text="answered from the response cache")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -349,6 +367,7 @@ class UsageRollup(models.Model):
     status_class = models.PositiveSmallIntegerField(help_text="2 for 2xx ... 5 for 5xx, 0 none")
     requests = models.BigIntegerField(default=0)
     errors = models.BigIntegerField(default=0)
+    cache_hits = models.BigIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)

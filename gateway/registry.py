@@ -92,6 +92,8 @@ class RouteEntry:
     max_attempts: int
     created: int
     timeout: float | None = None  # applied to this route's deployments (their provider copy)
+    cache_ttl: int = 0  # seconds; 0: answers are not cached (gateway/cache)
+    cache_scope: str = "route"  # "key": each key sees only its own cached answers
 
 
 @dataclass(slots=True, frozen=True)
@@ -227,6 +229,8 @@ def build_snapshot() -> Snapshot:
             max_attempts=max(1, r.max_attempts),
             created=int(r.created_at.timestamp()),
             timeout=r.timeout,
+            cache_ttl=r.cache_ttl,
+            cache_scope=r.cache_scope,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

@@ -45,11 +45,13 @@ LOG_FIELDS = (
     "cost_usd",
     "latency_ms",
     "ttft_ms",
+    "cache_hit",
 )
 _log_values = attrgetter(*LOG_FIELDS)
 COUNTERS = (
     "requests",
     "errors",
+    "cache_hits",
     "input_tokens",
     "output_tokens",
     "cache_read_tokens",
@@ -90,6 +92,7 @@ class Tally:
 
     requests: int = 0
     errors: int = 0
+    cache_hits: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -130,6 +133,7 @@ def tally(rows: Iterable[tuple], into: dict[Group, Tally] | None = None) -> dict
         cost,
         latency,
         ttft,
+        cache_hit,
     ) in rows:
         group = (hour_of(created), route, key_id or 0, key_name, dialect, status // 100)
         t = groups.get(group)
@@ -137,6 +141,7 @@ def tally(rows: Iterable[tuple], into: dict[Group, Tally] | None = None) -> dict
             t = groups[group] = Tally()
         t.requests += 1
         t.errors += status >= 400
+        t.cache_hits += bool(cache_hit)
         t.input_tokens += tin
         t.output_tokens += tout
         t.cache_read_tokens += cread

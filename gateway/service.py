@@ -20,7 +20,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import journal, limits, registry, routing
+from . import cache, journal, limits, registry, routing, tracing
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -34,6 +34,7 @@ from .registry import DeploymentEntry, KeyEntry, RouteEntry
 from .streaming import StreamFolder
 from .types import (
     ChatRequest,
+    ChatResponse,
     ModelInfo,
     StreamEvent,
     TextDelta,
@@ -140,6 +141,9 @@ class Call:
         self.outbound = bytearray()
         self.done = False
         self.release_deployment: Callable[[], None] | None = None  # least_busy in-flight hold
+        self.cache: cache.Ticket | None = None  # where a cacheable answer goes
+        self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
+        self.span: Any = None  # the request's trace span (gateway/tracing), when tracing
 
     # headers every reply carries
     def headers(self, content_type: bytes = b"application/json") -> Headers:
@@ -152,6 +156,8 @@ class Call:
         if self.deployment is not None:
             out.append((b"x-switchyard-deployment", self.deployment.label.encode()))
         out.append((b"x-switchyard-attempts", str(len(self.record.attempts)).encode()))
+        if self.cache_status is not None:
+            out.append((b"x-switchyard-cache", self.cache_status))
         return out
 
     def capture_outbound(self, chunk: bytes) -> None:
@@ -223,6 +229,8 @@ class Call:
                 rec.upstream_request = self.exchange.request_body
                 rec.upstream_response = bytes(self.exchange.response_body)
             rec.outbound_response = bytes(self.outbound)
+        if self.span is not None:
+            tracing.end_request(self)
         if self.reservation is not None:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
             settle = self.reservation.settle(tokens, rec.cost_usd)
@@ -240,6 +248,8 @@ async def handle(
     """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
     Never raises: every failure becomes an error reply in the caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
+    if tracing.ENABLED:
+        call.span = tracing.start_request(call, headers)
     try:
         key = _authorize(call)
         body = _parse_json(raw)
@@ -371,9 +381,15 @@ async def _chat(
     _apply_defaults(body, route)
     request = call.proto.parse_request(body, headers)
     call.record.stream = request.stream
+    if call.span is not None:
+        tracing.describe_request(call, request)
     from .tokens import estimate_tokens
 
     call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
+    if route.cache_ttl:  # response cache; off, this check is all it costs
+        cached = await _cache_lookup(call, route, request, key, headers)
+        if cached is not None:
+            return _cached_reply(call, request, cached)
     snapshot = registry.current()
 
     if not request.stream:
@@ -390,12 +406,16 @@ async def _chat(
                     request.headers,
                 )
                 reason = _passthrough_finish(data)
+                if call.cache is not None:
+                    _cache_keep(call, cache.canonical(adapter.dialect, data))
                 if "model" in data:  # the public name, as translated paths answer
                     data["model"] = request.model
                 return orjson.dumps(data), call.exchange.usage, reason
             _check_unmapped(request, route, adapter)
             response = await adapter.complete(request, deployment, call.exchange)
             rendered = orjson.dumps(call.proto.render_response(response, request))
+            if call.cache is not None:
+                _cache_keep(call, response)
             return rendered, response.usage, response.finish_reason
 
         payload, usage, reason = await routing.run(
@@ -443,6 +463,8 @@ async def _chat(
 def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
     call.route, call.deployment = route, deployment
     call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
+    if call.span is not None:
+        tracing.start_attempt(call)
     return adapter_for(deployment.provider)
 
 
@@ -501,6 +523,8 @@ class _Tap:
             status = getattr(error, "status", 502)
         elif disconnected:
             status = 499
+        elif self.call.cache is not None and folder.finished:
+            _cache_keep(self.call, folder.result())
         self.call.finish(
             status=status,
             usage=folder.response.usage,
@@ -576,6 +600,42 @@ async def _close_quietly(iterator: Any) -> None:
     if closer is not None:
         with contextlib.suppress(Exception):
             await closer()
+
+
+# --- response cache (gateway/cache) ---------------------------------------------------------
+
+
+async def _cache_lookup(
+    call: Call, route: RouteEntry, request: ChatRequest, key: KeyEntry, headers: Mapping[str, str]
+) -> ChatResponse | None:
+    call.cache, cached = await cache.lookup(route, request, key, headers)
+    call.cache_status = cache.MISS if cached is None else cache.HIT
+    if cached is not None:
+        call.cache = None
+        call.record.cache_hit = True
+    return cached
+
+
+def _cache_keep(call: Call, response: ChatResponse) -> None:
+    """Store a successful answer; the ticket is used up (one answer per request)."""
+    ticket, call.cache = call.cache, None
+    if ticket is not None:
+        cache.keep(ticket, response)
+
+
+def _cached_reply(call: Call, request: ChatRequest, response: ChatResponse) -> Reply | StreamReply:
+    """Serve a cached answer in the caller's dialect: no upstream, no deployment, no cost
+    (the journal row says ``cache_hit``; usage is what the answer reports)."""
+    response.id = ""  # each dialect's renderer makes an id of its own kind
+    if request.stream:
+        events = cache.replay.events(response)
+        iterator = cache.replay.aiter_events(events[1:])
+        chunks = _pump_translated(call, request, events[0], iterator)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+    payload = orjson.dumps(call.proto.render_response(response, request))
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
 
 
 # --- count_tokens ---------------------------------------------------------------------------

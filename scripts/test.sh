@@ -17,6 +17,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
     || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
+# the compose file and the systemd unit are validated with these CLIs when present
+if { ! command -v docker-compose >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1; } \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose systemd >/dev/null 2>&1) \
+    || echo "warning: could not install docker-compose/systemd; their checks will be skipped" >&2
+fi
 if ! command -v claude >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   npm install -g --silent @anthropic-ai/claude-code >/dev/null 2>&1 \
     || echo "warning: could not install the Claude Code CLI; its tests will be skipped" >&2

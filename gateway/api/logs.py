@@ -32,6 +32,7 @@ LIST_FIELDS = (
     "finish_reason", "error_kind", "error_message", "latency_ms", "ttft_ms", "upstream_ms",
     "overhead_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
+    "cache_hit",
 )  # fmt: skip
 
 
@@ -77,6 +78,7 @@ class LogOut(Schema):
     user_agent: str
     from_playground: bool
     client_disconnected: bool
+    cache_hit: bool  # answered from the response cache (no upstream call, no cost)
 
 
 class LogPage(Schema):

@@ -80,6 +80,8 @@ class RouteOut(Schema):
     default_params: dict[str, Any]
     max_attempts: int
     timeout: float | None
+    cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
+    cache_scope: str  # "route" (keys allowed on the route share) or "key"
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -98,6 +100,8 @@ class RoutePatch(Schema):
     default_params: dict[str, Any] | None = None
     max_attempts: int | None = None
     timeout: float | None = None
+    cache_ttl: int | None = None
+    cache_scope: str | None = None
 
 
 class RouteIn(RoutePatch):

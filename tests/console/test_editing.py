@@ -181,3 +181,31 @@ def test_test_connection_shows_upstream_error_inline(staff_client: Client, regis
     ).content.decode()
     assert "<strong>upstream failed</strong> after" in html and "alert error" in html
     assert SECRET not in html
+
+
+def test_route_cache_settings_are_edited_in_the_form(staff_client: Client, registry_rows) -> None:
+    route = registry_rows["route"]
+    form = staff_client.get(f"/routes/{route.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="cache_ttl"' in form and 'name="cache_scope"' in form
+    response = staff_client.post(
+        f"/routes/{route.pk}/",
+        {
+            "name": "chat",
+            "strategy": "weighted",
+            "max_attempts": 2,
+            "cache_ttl": 120,
+            "cache_scope": "key",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    assert "120 s, per key" in response.content.decode()
+    route.refresh_from_db()
+    assert route.cache_ttl == 120 and route.cache_scope == "key"
+    html = staff_client.post(
+        f"/routes/{route.pk}/",
+        {"name": "chat", "strategy": "weighted", "max_attempts": 2, "cache_ttl": -1},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert field_error(html, "cache_ttl")
+    route.refresh_from_db()
+    assert route.cache_ttl == 120

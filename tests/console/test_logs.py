@@ -147,3 +147,14 @@ def test_dashboard_tabs_follow_the_window_out_of_band(staff_client: Client) -> N
     current = re.findall(r'<a href="\?window=(\w+)"[^>]*aria-current="true"', tabs.group(0))
     assert current == ["24h"]
     assert fragment.count('id="dashboard-body"') == 1
+
+
+@pytest.mark.django_db
+def test_the_detail_page_says_when_the_cache_answered(staff_client: Client) -> None:
+    (hit,) = make_logs(1, route="a", cache_hit=True)
+    assert (
+        "answered from the response cache"
+        in staff_client.get(f"/logs/{hit.request_id}/").content.decode()
+    )
+    (miss,) = make_logs(1, route="b")
+    assert "response cache" not in staff_client.get(f"/logs/{miss.request_id}/").content.decode()

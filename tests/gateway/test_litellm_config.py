@@ -576,3 +576,70 @@ model_list:
     assert [change.obj.timeout for change in plan.routes] == [90]
     assert any("model_list[1].litellm_params.timeout" in w for w in plan.warnings)
     assert any("model_list[2].litellm_params: no timeout" in w for w in plan.warnings)
+
+
+# --- the response cache (litellm_settings.cache / cache_params) -------------------------
+
+CACHED = """
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, api_key: os.environ/K}
+  - model_name: b
+    litellm_params: {model: openai/y, api_key: os.environ/K}
+litellm_settings:
+  cache: true
+  cache_params: {type: redis, ttl: 900, host: redis.internal, port: 6379, password: hunter2}
+"""
+
+
+@pytest.mark.django_db
+def test_cache_true_sets_the_ttl_on_every_imported_route(settings) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:6379/0"
+    config = parse_config(CACHED)
+    assert config.cache_ttl == 900
+    warnings = "\n".join(config.warnings)
+    assert "cache_params.host: not used; Switchyard's cache uses REDIS_URL" in warnings
+    assert "hunter2" not in warnings
+    Route.objects.create(name="console-made")
+    import_text(CACHED)
+    assert {r.name: r.cache_ttl for r in Route.objects.all()} == {
+        "a": 900,
+        "b": 900,
+        "console-made": 0,  # routes the file does not name keep their setting
+    }
+    exported = export_config()
+    assert "cache: true" in exported and "type: redis" in exported and "ttl: 900" in exported
+    plan = plan_import(parse_config(exported))
+    changes = {c.label: c.action for c in plan.routes}
+    assert changes["route a"] == changes["route b"] == "unchanged", plan.describe()
+
+
+@pytest.mark.django_db
+def test_cache_false_turns_caching_off_and_silence_keeps_it() -> None:
+    import_text(CACHED)
+    import_text(CACHED.replace("cache: true", "cache: false"))
+    assert set(Route.objects.values_list("cache_ttl", flat=True)) == {0}
+    assert "cache" not in export_config().split("litellm_settings:")[1].split("router")[0]
+    import_text(CACHED)
+    silent = CACHED.split("litellm_settings:")[0]
+    import_text(silent)
+    assert set(Route.objects.values_list("cache_ttl", flat=True)) == {900}
+
+
+def test_cache_params_without_a_ttl_or_of_an_unknown_type_are_reported() -> None:
+    config = parse_config(
+        CACHED.replace(
+            "{type: redis, ttl: 900, host: redis.internal, port: 6379, password: hunter2}",
+            "{type: redis-semantic}",
+        )
+    )
+    warnings = "\n".join(config.warnings)
+    assert config.cache_ttl == 600
+    assert "cache_params.type: 'redis-semantic' is not supported" in warnings
+    assert "cache_params.ttl: not set; 600 seconds is used" in warnings
+    off = parse_config(CACHED.replace("type: redis,", "type: local, mode: default_off,"))
+    assert off.cache_ttl is None and "default_off is not supported" in "\n".join(off.warnings)
+    with pytest.raises(ConfigError, match=r"litellm_settings\.cache_params\.ttl"):
+        parse_config(CACHED.replace("ttl: 900", "ttl: soon"))
+    with pytest.raises(ConfigError, match=r"litellm_settings\.cache:"):
+        parse_config(CACHED.replace("cache: true", "cache: yes please"))

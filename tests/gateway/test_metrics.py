@@ -144,3 +144,16 @@ def test_workers_sharing_a_folder_render_the_sum_of_all(
     # a torn or foreign file is skipped, not fatal
     (tmp_path / "123.json").write_text("{not json")
     assert samples(metrics.render())[f"switchyard_requests_total{{{ok}}}"] == 2
+
+
+def test_cache_hits_are_counted_per_route() -> None:
+    metrics.observe(rec(route="cached", cache_hit=True))
+    metrics.observe(rec(route="cached", cache_hit=True))
+    metrics.observe(rec(route="cached"))
+    metrics.observe(rec(route="other"))
+    out = samples(metrics.render(lambda: {}))
+    assert out['switchyard_cache_hits_total{route="cached"}'] == 2
+    assert not any(k.startswith('switchyard_cache_hits_total{route="other"') for k in out)
+    merged = metrics.Registry()
+    merged.merge(metrics.REGISTRY.dump())  # what another worker's folder file adds
+    assert merged.cache_hits[(("route", "cached"),)] == 2

@@ -157,3 +157,10 @@ def test_staff_session_may_read_logs(journal_rows, django_user_model) -> None:
     plain = django_user_model.objects.create_user("joe", password="pw-12345678")
     browser.force_login(plain)
     assert browser.get("/api/logs/").status_code == 401
+
+
+def test_a_cache_hit_is_marked_in_the_list_and_the_detail(client, journal_rows) -> None:
+    RequestLog.objects.filter(request_id="r-ok-1").update(cache_hit=True)
+    items = {i["request_id"]: i for i in client.get("/api/logs/").json()["items"]}
+    assert items["r-ok-1"]["cache_hit"] is True and items["r-anth"]["cache_hit"] is False
+    assert client.get("/api/logs/r-ok-1").json()["cache_hit"] is True

@@ -120,3 +120,19 @@ def test_route_timeout_is_set_cleared_and_validated(api: Client, snapshot_reset)
     cleared = api.patch(f"/api/routes/{rid}", {"timeout": None}, content_type="application/json")
     assert cleared.status_code == 200 and cleared.json()["timeout"] is None
     assert Route.objects.get(pk=rid).timeout is None
+def test_cache_settings_are_read_and_written(api: Client) -> None:
+    created = api.post(
+        "/api/routes/",
+        {"name": "cached", "cache_ttl": 300, "cache_scope": "key"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["cache_ttl"] == 300 and created.json()["cache_scope"] == "key"
+    rid = created.json()["id"]
+    patched = api.patch(f"/api/routes/{rid}", {"cache_ttl": 0}, content_type="application/json")
+    assert patched.json()["cache_ttl"] == 0 and patched.json()["cache_scope"] == "key"
+    bad = api.patch(f"/api/routes/{rid}", {"cache_scope": "world"}, content_type="application/json")
+    assert bad.status_code == 422 and "cache_scope" in bad.json()["errors"]
+    negative = api.patch(f"/api/routes/{rid}", {"cache_ttl": -5}, content_type="application/json")
+    assert negative.status_code == 422 and "cache_ttl" in negative.json()["errors"]
+    assert Route.objects.get(pk=rid).cache_ttl == 0
