@@ -82,6 +82,9 @@ class Tool:
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    # Schema enforcement of the call's arguments (OpenAI ``function.strict``, Anthropic
+    # ``strict``); None: the caller did not say, the upstream's default applies.
+    strict: bool | None = None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ upstream speaks another dialect; same-dialect passthrough keeps them untouched.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from ..types import (
     PartStart,
     PartStop,
     Reasoning,
+    ResponseFormat,
     Start,
     StreamEvent,
     Text,
@@ -67,6 +69,10 @@ _MODELED = {
     "metadata",
 }
 
+# Structured-output fields: mapped to ``response_format``, kept in ``extra`` for
+# same-dialect passthrough.
+_OUTPUT_FIELDS = {"output_config", "output_format"}
+
 # Content blocks Anthropic defines that no other dialect can carry: kept by name in
 # ``unmapped`` (passthrough forwards them), left out of the canonical messages.
 _UNMAPPED_BLOCKS = {
@@ -85,7 +91,7 @@ _UNMAPPED_BLOCKS = {
     "tool_reference",
 }
 
-_TOOL_KEYS = {"name", "description", "input_schema", "type"}
+_TOOL_KEYS = {"name", "description", "input_schema", "type", "strict"}
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -316,9 +322,12 @@ class _Parser:
             description = item.get("description")
             if description is not None and not isinstance(description, str):
                 raise _invalid(f"{where}.description", "Input should be a string")
+            strict = item.get("strict")
+            if strict is not None and not isinstance(strict, bool):
+                raise _invalid(f"{where}.strict", "Input should be a boolean")
             for key in item.keys() - _TOOL_KEYS:
                 self.note(key)
-            tools.append(Tool(name=name, description=description, parameters=schema))
+            tools.append(Tool(name=name, description=description, parameters=schema, strict=strict))
         return tools
 
 
@@ -366,6 +375,40 @@ def _reasoning(value: Any) -> Reasoning | None:
             raise _invalid("thinking.budget_tokens", "Field required: a positive integer")
         return Reasoning(budget_tokens=budget)
     raise _invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+
+
+_FORMAT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _output_format(body: dict[str, Any], parser: _Parser) -> ResponseFormat | None:
+    """Structured output: ``output_config.format`` (or the older beta ``output_format``),
+    ``{"type": "json_schema", "schema": {...}}``. Anthropic always constrains decoding to
+    the schema, so the canonical format is strict; the schema's ``title`` names it where
+    it is a valid OpenAI format name. Other ``output_config`` keys stay unmapped."""
+    spec: Any = None
+    where = ""
+    config = body.get("output_config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise _invalid("output_config", "Input should be an object")
+        if config.keys() - {"format"}:
+            parser.note("output_config")
+        if config.get("format") is not None:
+            spec, where = config["format"], "output_config.format"
+    if spec is None and body.get("output_format") is not None:
+        spec, where = body["output_format"], "output_format"
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise _invalid(where, "Input should be an object")
+    if spec.get("type") != "json_schema":
+        raise _invalid(f"{where}.type", "Input should be 'json_schema'")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise _invalid(f"{where}.schema", "Field required: a JSON schema object")
+    title = schema.get("title")
+    name = title if isinstance(title, str) and _FORMAT_NAME.match(title) else None
+    return ResponseFormat(type="json_schema", schema=schema, name=name, strict=True)
 
 
 def _is_int(value: Any) -> bool:
@@ -419,9 +462,11 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         if user is not None and not isinstance(user, str):
             raise _invalid("metadata.user_id", "Input should be a string")
 
+    response_format = _output_format(body, parser)
     extra = {name: value for name, value in body.items() if name not in _MODELED}
     for name in extra:
-        parser.note(name)
+        if name not in _OUTPUT_FIELDS:  # _output_format notes what it cannot map
+            parser.note(name)
 
     return ChatRequest(
         dialect="anthropic",
@@ -437,6 +482,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         stop=list(stop),
         stream=stream,
         reasoning=_reasoning(body.get("thinking")),
+        response_format=response_format,
         user=user,
         extra=extra,
         unmapped=parser.unmapped,

@@ -264,6 +264,8 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
             fn["parameters"] = (
                 clean_schema_for_gemini(tool.parameters) if clean else tool.parameters
             )
+            if tool.strict is not None and not clean:  # Gemini's schema subset has no strict
+                fn["strict"] = tool.strict
             body["tools"].append({"type": "function", "function": fn})
         choice = _tool_choice(request)
         if choice is not None:

@@ -38,6 +38,7 @@ from gateway.types import (
     PartStart,
     PartStop,
     Reasoning,
+    ResponseFormat,
     Start,
     Text,
     TextDelta,
@@ -631,3 +632,73 @@ async def test_error_event_object_renders_even_when_not_a_gateway_error():
         "error",
         {"type": "error", "error": {"type": "api_error", "message": "weird"}},
     )
+
+
+# --- structured output and strict tools ------------------------------------------------------
+
+PERSON = {
+    "title": "Person",
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"output_config": {"format": {"type": "json_schema", "schema": PERSON}}},
+        {"output_format": {"type": "json_schema", "schema": PERSON}},  # the older beta field
+    ],
+)
+def test_output_format_json_schema_becomes_a_strict_response_format(fields):
+    parsed = parse_request(body(**fields), {})
+    assert parsed.response_format == ResponseFormat(
+        type="json_schema", schema=PERSON, name="Person", strict=True
+    )
+    assert parsed.unmapped == []  # fully mapped: nothing to drop or reject
+    assert parsed.extra == fields  # kept for same-dialect passthrough
+
+
+def test_output_config_keeps_its_other_keys_unmapped_and_untitled_schemas_have_no_name():
+    schema = {"type": "object", "title": "not a valid name!"}
+    parsed = parse_request(
+        body(output_config={"effort": "low", "format": {"type": "json_schema", "schema": schema}}),
+        {},
+    )
+    assert parsed.response_format == ResponseFormat(
+        type="json_schema", schema=schema, name=None, strict=True
+    )
+    assert parsed.unmapped == ["output_config"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"output_config": "json"}, "output_config"),
+        ({"output_config": {"format": "json"}}, "output_config.format"),
+        ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format.type"),
+        ({"output_format": {"type": "json_schema"}}, "output_format.schema"),
+        ({"tools": [{"name": "t", "input_schema": {}, "strict": "yes"}]}, "tools.0.strict"),
+    ],
+)
+def test_bad_output_format_or_strict_is_named(fields, param):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(body(**fields), {})
+    assert caught.value.param == param and caught.value.status == 400
+
+
+def test_tool_strict_is_carried_not_unmapped():
+    schema = {"type": "object", "properties": {}}
+    parsed = parse_request(
+        body(
+            tools=[
+                {"name": "a", "input_schema": schema, "strict": True},
+                {"name": "b", "input_schema": schema},
+            ]
+        ),
+        {},
+    )
+    assert [(t.name, t.strict) for t in parsed.tools] == [("a", True), ("b", None)]
+    assert parsed.unmapped == []

@@ -896,3 +896,25 @@ def test_a_streamed_refusal_reads_as_text_like_an_unstreamed_one():
     events += t.finish()
     text = "".join(e.text for e in events if type(e).__name__ == "TextDelta")
     assert text == "I can't help with that."
+
+
+def test_tool_strict_reaches_the_function_when_known_and_never_gemini():
+    params = {"type": "object", "properties": {}, "additionalProperties": False}
+    request = chat(tools=[Tool("a", None, params, strict=True), Tool("b", None, params)])
+    functions = [t["function"] for t in build_body(request, deployment())["tools"]]
+    assert functions == [
+        {"name": "a", "parameters": params, "strict": True},
+        {"name": "b", "parameters": params},
+    ]
+    gemini = deployment(
+        provider_entry(base_url="https://generativelanguage.googleapis.com/v1beta/openai/")
+    )
+    assert all("strict" not in t["function"] for t in build_body(request, gemini)["tools"])
+
+
+def test_strict_json_schema_format_without_a_name_is_named_response():
+    fmt = ResponseFormat(type="json_schema", schema={"type": "object"}, strict=True)
+    assert build_body(chat(response_format=fmt), deployment())["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": {"type": "object"}, "strict": True},
+    }
