@@ -370,9 +370,10 @@ async def _chat(
     _apply_defaults(body, route)
     request = call.proto.parse_request(body, headers)
     call.record.stream = request.stream
-    from .tokens import estimate_tokens
+    from .tokens import estimate_tokens, start_count
 
-    call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
+    estimate = estimate_tokens(request)
+    call.reservation = await limits.admit(key, route.name, estimate)
     snapshot = registry.current()
 
     if not request.stream:
@@ -404,6 +405,8 @@ async def _chat(
         call.finish(status=200, usage=usage, finish_reason=reason)
         return Reply(200, payload, call.headers())
 
+    counting: list[asyncio.Future[int]] = []  # the prompt's token count, started once
+
     async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
         adapter = _begin_attempt(call, route, deployment)
         if adapter.dialect == call.dialect:
@@ -418,11 +421,15 @@ async def _chat(
             _check_unmapped(request, route, adapter)
             source = adapter.stream(request, deployment, call.exchange)
             passthrough = False
+            if not counting and getattr(call.proto, "COUNTS_PROMPT_IN_STREAM", False):
+                counting.append(start_count(request, estimate))  # runs meanwhile
         iterator = aiter(source)
         try:
             first = await anext(iterator)
         except StopAsyncIteration:
             raise UpstreamError("the upstream closed the stream before answering") from None
+        if counting and not passthrough:
+            request.prompt_tokens = await _prompt_count(counting[0])
         return passthrough, first, iterator
 
     passthrough, first, iterator = await routing.run(
@@ -437,6 +444,16 @@ async def _chat(
         else _pump_translated(call, request, first, iterator)
     )
     return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+
+
+async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
+    """The prompt count started before the upstream call; None if counting failed (the
+    stream goes on without it)."""
+    try:
+        return await counting
+    except Exception:
+        log.warning("counting the prompt's tokens failed", exc_info=True)
+        return None
 
 
 def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:

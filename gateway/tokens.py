@@ -10,6 +10,7 @@ characters/4 estimate stands in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,9 @@ IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI
 MESSAGE_OVERHEAD = 4  # role and separators around each message
 TOOL_OVERHEAD = 8  # wrapping around each tool definition
 REQUEST_OVERHEAD = 3
+# Prompts estimated at most this many tokens are counted on the event loop (tens of
+# microseconds); longer ones in a worker thread, while the upstream call is under way.
+INLINE_COUNT_LIMIT = 256
 
 _encoder: Callable[[str], int] | None = None
 _lock = threading.Lock()
@@ -111,3 +115,15 @@ def count_request_tokens(request: ChatRequest) -> int:
 def estimate_tokens(request: ChatRequest) -> int:
     """A tokenizer-free estimate (characters / 4) plus overheads, for the hot path."""
     return sum(_char_estimate(text) for text in _texts(request)) + _overhead(request)
+
+
+def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
+    """Start counting ``request``'s input tokens with the tokenizer; await the result
+    later. Long prompts (by the cheap ``estimate``) and a tokenizer not loaded yet (half
+    a second) go to a worker thread, so the event loop is never held up by the count:
+    start it before the upstream call and it runs while the upstream thinks."""
+    if _encoder is not None and estimate <= INLINE_COUNT_LIMIT:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.set_result(count_request_tokens(request))
+        return future
+    return asyncio.ensure_future(asyncio.to_thread(count_request_tokens, request))

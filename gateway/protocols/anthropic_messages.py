@@ -51,6 +51,10 @@ from ..types import (
 log = logging.getLogger(__name__)
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+# message_start states the input tokens before the upstream reports them (Claude Code
+# tracks its context with it): a translated stream needs the gateway's own count
+# (``ChatRequest.prompt_tokens``), which the service computes for dialects that say so.
+COUNTS_PROMPT_IN_STREAM = True
 
 # Top-level fields the canonical request models; everything else is extra + unmapped.
 _MODELED = {
@@ -605,9 +609,19 @@ class StreamRenderer:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_body(self.usage),
+            "usage": self._start_usage(),
         }
         return [_event("message_start", {"type": "message_start", "message": message})]
+
+    def _start_usage(self) -> dict[str, int]:
+        """The upstream's usage so far; when it reported no input (an OpenAI-compatible
+        upstream reports usage only at the end), the gateway's own prompt count. Only
+        message_start shows that count: message_delta carries the upstream's numbers."""
+        body = usage_body(self.usage)
+        known = self.usage.input_tokens or self.usage.cache_read_tokens
+        if not known and not self.usage.cache_write_tokens and self.request.prompt_tokens:
+            body["input_tokens"] = self.request.prompt_tokens
+        return body
 
     def feed(self, event: StreamEvent) -> list[bytes]:
         out: list[bytes] = (

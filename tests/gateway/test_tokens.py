@@ -3,6 +3,8 @@ request carries."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from gateway import tokens
@@ -90,6 +92,40 @@ def test_falls_back_to_characters_when_the_encoding_cannot_load(monkeypatch):
     assert tokens.count_request_tokens(request(user("x" * 400))) == tokens.estimate_tokens(
         request(user("x" * 400))
     )
+
+
+def _threads_counting(monkeypatch) -> list[int]:
+    """Record the thread each count runs in."""
+    seen: list[int] = []
+    real = tokens.count_request_tokens
+
+    def recording(request: ChatRequest) -> int:
+        seen.append(threading.get_ident())
+        return real(request)
+
+    monkeypatch.setattr(tokens, "count_request_tokens", recording)
+    return seen
+
+
+async def test_start_count_counts_long_prompts_in_a_worker_thread(monkeypatch):
+    tokens.encoder()
+    seen = _threads_counting(monkeypatch)
+    long = request(user("Explain the routing table, please. " * 400))
+    estimate = tokens.estimate_tokens(long)
+    assert estimate > tokens.INLINE_COUNT_LIMIT
+    assert await tokens.start_count(long, estimate) == tokens.count_request_tokens(long)
+    assert seen[0] != threading.get_ident()  # the count itself ran off the loop
+
+
+async def test_start_count_counts_tiny_prompts_inline_once_the_tokenizer_is_loaded(monkeypatch):
+    tiny = request(user("hi there"))
+    expected = tokens.count_request_tokens(tiny)
+    seen = _threads_counting(monkeypatch)
+    tokens._encoder = None  # not loaded yet: loading takes half a second, never on the loop
+    assert await tokens.start_count(tiny, tokens.estimate_tokens(tiny)) == expected
+    second = tokens.start_count(tiny, tokens.estimate_tokens(tiny))
+    assert second.done() and second.result() == expected  # counted on the spot
+    assert seen[0] != threading.get_ident() and seen[1] == threading.get_ident()
 
 
 @pytest.fixture(autouse=True)

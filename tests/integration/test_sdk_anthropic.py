@@ -154,6 +154,26 @@ def test_stream_text_assembled_exactly(stack: Stack, mock: MockUpstream, route: 
     assert mock.last.body["stream"] is True
 
 
+def test_translated_stream_states_input_tokens_up_front(stack: Stack, mock: MockUpstream) -> None:
+    """Claude Code tracks its context from message_start.usage. An OpenAI upstream
+    reports usage only at the end, so the gateway counts the prompt itself, as
+    count_tokens does; the final usage is still the upstream's."""
+    prompt = {
+        "system": "You are a careful assistant who answers briefly. " * 40,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "tools": [WEATHER],
+    }
+    counted = stack.anthropic().messages.count_tokens(model="mock-gpt", **prompt)
+    mock.queue(Reply(text="Hello!", input_tokens=321, output_tokens=5))
+    with stack.anthropic().messages.stream(model="mock-gpt", max_tokens=64, **prompt) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    assert events[0].type == "message_start"
+    assert events[0].message.usage.input_tokens == counted.input_tokens > 300
+    assert final.usage.input_tokens == 321 and final.usage.output_tokens == 5
+    assert final.content[0].text == "Hello!"
+
+
 @pytest.mark.parametrize("route", UPSTREAMS)
 def test_stream_survives_events_split_mid_character(
     stack: Stack, mock: MockUpstream, route: str

@@ -702,3 +702,45 @@ def test_tool_strict_is_carried_not_unmapped():
     )
     assert [(t.name, t.strict) for t in parsed.tools] == [("a", True), ("b", None)]
     assert parsed.unmapped == []
+
+
+# --- message_start usage on translated streams ------------------------------------------------
+
+
+async def test_message_start_states_the_gateways_prompt_count_when_the_upstream_has_none():
+    request = req()
+    request.prompt_tokens = 1234
+    events = await rendered(
+        [
+            Start(id="chatcmpl-1", model="up"),  # OpenAI upstreams report usage only at the end
+            TextDelta(0, "Hi"),
+            Finish("stop"),
+            UsageEvent(Usage(input_tokens=1180, output_tokens=2, cache_read_tokens=64)),
+        ],
+        request,
+    )
+    start, delta = events[0][1], events[-2][1]
+    assert start["message"]["usage"] == {
+        "input_tokens": 1234,
+        "output_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    }
+    assert delta["usage"] == {  # the final numbers are the upstream's, untouched
+        "input_tokens": 1180,
+        "output_tokens": 2,
+        "cache_read_input_tokens": 64,
+        "cache_creation_input_tokens": 0,
+    }
+
+
+async def test_message_start_keeps_the_upstreams_own_input_usage():
+    request = req()
+    request.prompt_tokens = 1234
+    events = await rendered(
+        [Start(id="msg_1", model="up", usage=Usage(input_tokens=7, cache_read_tokens=900))],
+        request,
+    )
+    assert events[0][1]["message"]["usage"]["input_tokens"] == 7
+    without = await rendered([Start(id="msg_1", model="up")], req())
+    assert without[0][1]["message"]["usage"]["input_tokens"] == 0  # not counted: not invented
