@@ -51,6 +51,7 @@ DEPLOYMENT_FIELDS = frozenset(
         "supports_tools",
         "supports_vision",
         "supports_reasoning",
+        "supports_top_k",
         "params",
     }
 )

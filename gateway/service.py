@@ -335,10 +335,14 @@ def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
         body.setdefault(name, value)
 
 
-def _check_unmapped(request: ChatRequest, route: RouteEntry, adapter: Provider) -> None:
-    if route.drop_params or not request.unmapped:
+def _check_unmapped(
+    request: ChatRequest, route: RouteEntry, adapter: Provider, deployment: DeploymentEntry
+) -> None:
+    if route.drop_params:
         return
-    names = sorted(set(request.unmapped))
+    names = sorted({*request.unmapped, *adapter.unsupported_params(request, deployment)})
+    if not names:
+        return
     raise InvalidRequest(
         f"parameter(s) {', '.join(names)} cannot be sent to this model's "
         f"{adapter.provider.kind} upstream; enable drop_params on route {route.name!r} "
@@ -393,7 +397,7 @@ async def _chat(
                 if "model" in data:  # the public name, as translated paths answer
                     data["model"] = request.model
                 return orjson.dumps(data), call.exchange.usage, reason
-            _check_unmapped(request, route, adapter)
+            _check_unmapped(request, route, adapter, deployment)
             response = await adapter.complete(request, deployment, call.exchange)
             rendered = orjson.dumps(call.proto.render_response(response, request))
             return rendered, response.usage, response.finish_reason
@@ -418,7 +422,7 @@ async def _chat(
             )
             passthrough = True
         else:
-            _check_unmapped(request, route, adapter)
+            _check_unmapped(request, route, adapter, deployment)
             source = adapter.stream(request, deployment, call.exchange)
             passthrough = False
             if not counting and getattr(call.proto, "COUNTS_PROMPT_IN_STREAM", False):

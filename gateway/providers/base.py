@@ -100,6 +100,12 @@ class Provider:
         events it means (for time to first token, usage and the journal)."""
         raise NotImplementedError
 
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        """Names of canonical parameters set on ``request`` that ``deployment`` does not
+        take: ``build_body`` leaves them out, and a route without drop_params refuses
+        the request instead."""
+        return []
+
     async def count_tokens(
         self,
         request: ChatRequest,

@@ -50,8 +50,6 @@ from .base import Exchange, Provider, register
 CONTROL_PARAMS = frozenset({"max_tokens_field"})
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 GEMINI_HOST = "generativelanguage.googleapis.com"
-# Hosted APIs that reject top_k (self-hosted servers such as vLLM accept it).
-_NO_TOP_K_HOSTS = ("api.openai.com", "openai.azure.com", GEMINI_HOST, "api.deepseek.com")
 _REASONING_MODEL = re.compile(r"^(o\d+|gpt-5)([-.:].*)?$")
 _FINISH_IN = {
     "stop": "stop",
@@ -281,9 +279,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
         value = getattr(request, name)
         if value is not None:
             body[name] = value
-    if request.top_k is not None and not _host(deployment.provider.base_url).endswith(
-        _NO_TOP_K_HOSTS
-    ):
+    if request.top_k is not None and deployment.supports_top_k:
         body["top_k"] = request.top_k
     if request.stop:
         body["stop"] = list(request.stop)
@@ -683,6 +679,10 @@ class OpenAICompatibleProvider(Provider):
 
     def _timeout(self) -> httpx.Timeout:
         return http.default_timeout(read=self.provider.timeout)
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        """Chat Completions has no top_k; only servers marked ``supports_top_k`` take it."""
+        return ["top_k"] if request.top_k is not None and not deployment.supports_top_k else []
 
     # -- plumbing --
     async def _post_json(

@@ -115,6 +115,22 @@ def test_translated_to_openai_upstream(stack: Stack, mock: MockUpstream) -> None
     assert_no_secret(raw.http_response)
 
 
+@pytest.mark.parametrize(("route", "forwarded"), [("mock-gpt", False), ("mock-claude", True)])
+def test_top_k_reaches_only_upstreams_that_take_it(
+    stack: Stack, mock: MockUpstream, route: str, forwarded: bool
+) -> None:
+    """The mock OpenAI deployment is not marked supports_top_k: an OpenAI-compatible
+    server that rejects top_k would answer 400, so the gateway drops it (drop_params)."""
+    mock.queue(Reply(text="ok"))
+    message = stack.anthropic().messages.create(
+        model=route,
+        extra_body={"top_k": 5},
+        **hello(),  # no longer an argument of this SDK
+    )
+    assert message.content[0].text == "ok"
+    assert ("top_k" in mock.last.body) is forwarded
+
+
 @pytest.mark.parametrize("route", UPSTREAMS)
 def test_max_tokens_clamped_to_the_deployment(stack: Stack, mock: MockUpstream, route) -> None:
     stack.anthropic().messages.create(

@@ -100,3 +100,20 @@ def test_route_used_as_fallback_cannot_be_deleted(api: Client) -> None:
     response = api.delete(f"/api/routes/{target.pk}")
     assert response.status_code == 409
     assert Route.objects.filter(pk=target.pk).exists()
+
+
+def test_deployment_top_k_capability_is_off_by_default_and_editable(api: Client) -> None:
+    route = api.post("/api/routes/", {"name": "vllm"}, content_type="application/json").json()
+    added = api.post(
+        f"/api/routes/{route['id']}/deployments",
+        {"provider": "echo", "model": "qwen"},
+        content_type="application/json",
+    )
+    assert added.json()["supports_top_k"] is False
+    patched = api.patch(
+        f"/api/routes/{route['id']}/deployments/{added.json()['id']}",
+        {"supports_top_k": True},
+        content_type="application/json",
+    )
+    assert patched.json()["supports_top_k"] is True
+    assert Deployment.objects.get(pk=added.json()["id"]).supports_top_k is True

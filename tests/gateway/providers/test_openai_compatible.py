@@ -280,10 +280,17 @@ def test_extra_fields_are_forwarded_only_from_openai_callers():
     assert "container" not in build_body(anthropic_caller, deployment())
 
 
-def test_top_k_goes_only_to_self_hosted_upstreams():
-    assert build_body(chat(top_k=40), deployment())["top_k"] == 40
-    hosted = deployment(provider_entry(base_url="https://api.openai.com/v1"))
-    assert "top_k" not in build_body(chat(top_k=40), hosted)
+def test_top_k_goes_only_to_deployments_that_take_it():
+    """A per-deployment capability, not a guess from the host: Groq, Mistral and other
+    hosted APIs answered 400 to top_k, while vLLM and Ollama take it."""
+    takes = deployment(supports_top_k=True)
+    assert build_body(chat(top_k=40), takes)["top_k"] == 40
+    self_hosted = deployment(provider_entry(base_url="http://10.0.0.5:8000/v1"))
+    assert "top_k" not in build_body(chat(top_k=40), self_hosted)
+    adapter = OpenAICompatibleProvider(provider_entry())
+    assert adapter.unsupported_params(chat(top_k=40), self_hosted) == ["top_k"]
+    assert adapter.unsupported_params(chat(top_k=40), takes) == []
+    assert adapter.unsupported_params(chat(), self_hosted) == []
 
 
 def test_clean_schema_for_gemini_drops_rejected_keywords_but_keeps_property_names():
