@@ -115,6 +115,35 @@ def test_translated_to_openai_upstream(stack: Stack, mock: MockUpstream) -> None
     assert_no_secret(raw.http_response)
 
 
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "temp_c": {"type": "integer"}},
+    "required": ["city", "temp_c"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "structured",
+    [
+        {"output_config": {"format": {"type": "json_schema", "schema": CITY}}},
+        {"extra_body": {"output_format": {"type": "json_schema", "schema": CITY}}},  # older beta
+    ],
+)
+def test_structured_output_constrains_an_openai_upstream(
+    stack: Stack, mock: MockUpstream, structured: dict
+) -> None:
+    """LangChain's ChatAnthropic.with_structured_output(method="json_schema") sends the
+    schema this way; an unconstrained OpenAI upstream would answer prose."""
+    mock.queue(Reply(text='{"city": "Oslo", "temp_c": 4}'))
+    message = stack.anthropic().messages.create(model="mock-gpt", **structured, **hello())
+    assert json.loads(message.content[0].text) == {"city": "Oslo", "temp_c": 4}
+    assert mock.last.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": CITY, "strict": True},
+    }
+
+
 @pytest.mark.parametrize(("route", "forwarded"), [("mock-gpt", False), ("mock-claude", True)])
 def test_top_k_reaches_only_upstreams_that_take_it(
     stack: Stack, mock: MockUpstream, route: str, forwarded: bool
