@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -29,9 +30,15 @@ REQUEST_OVERHEAD = 3
 # Prompts estimated at most this many tokens are counted on the event loop (tens of
 # microseconds); longer ones in a worker thread, while the upstream call is under way.
 INLINE_COUNT_LIMIT = 256
+# Counts of long texts are remembered (by hash and length, not holding the text):
+# an agent resends the same system prompt, tool schemas and history every turn.
+MEMO_MIN_CHARS = 64
+MEMO_ENTRIES = 8192
 
 _encoder: Callable[[str], int] | None = None
 _lock = threading.Lock()
+_memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 def _char_estimate(text: str) -> int:
@@ -61,6 +68,24 @@ def encoder() -> Callable[[str], int]:
             if _encoder is None:
                 _encoder = _load_encoder()
     return _encoder
+
+
+def _count_text(count: Callable[[str], int], text: str) -> int:
+    """``count(text)``, remembered for long texts (least recently used dropped first)."""
+    if len(text) < MEMO_MIN_CHARS:
+        return count(text)
+    key = (id(count), hash(text), len(text))
+    with _memo_lock:
+        known = _memo.get(key)
+        if known is not None:
+            _memo.move_to_end(key)
+            return known
+    counted = count(text)
+    with _memo_lock:
+        _memo[key] = counted
+        if len(_memo) > MEMO_ENTRIES:
+            _memo.popitem(last=False)
+    return counted
 
 
 def _texts(request: ChatRequest) -> Iterator[str]:
@@ -109,7 +134,7 @@ def count_request_tokens(request: ChatRequest) -> int:
     """Input tokens of ``request`` by the local tokenizer (system, messages, tool calls
     and results, tool definitions, images and per-message overhead)."""
     count = encoder()
-    return sum(count(text) for text in _texts(request) if text) + _overhead(request)
+    return sum(_count_text(count, text) for text in _texts(request) if text) + _overhead(request)
 
 
 def estimate_tokens(request: ChatRequest) -> int:

@@ -128,6 +128,37 @@ async def test_start_count_counts_tiny_prompts_inline_once_the_tokenizer_is_load
     assert seen[0] != threading.get_ident() and seen[1] == threading.get_ident()
 
 
+def test_long_texts_are_counted_once_and_the_memo_stays_bounded(monkeypatch):
+    """An agent resends its system prompt, tools and history every turn: only what is
+    new is tokenized again, and the memo keeps counts, not texts."""
+    real = tokens.encoder()
+    encoded: list[str] = []
+
+    def counting(text: str) -> int:
+        encoded.append(text)
+        return real(text)
+
+    monkeypatch.setattr(tokens, "_encoder", counting)
+    monkeypatch.setattr(tokens, "_memo", type(tokens._memo)())
+    monkeypatch.setattr(tokens, "MEMO_ENTRIES", 3)
+    system = "You are a coding agent. Follow the project rules. " * 20
+    turn = request(user("Fix the failing test in routing.py, please, and explain why it broke."))
+    turn.system = [Text(system)]
+    first = tokens.count_request_tokens(turn)
+    turn.messages.append(Message("assistant", [Text("Done: the backoff ignored Retry-After.")]))
+    second = tokens.count_request_tokens(turn)
+    assert second > first
+    assert encoded.count(system) == 1  # the second turn reused the system prompt's count
+    assert all(not isinstance(key[1], str) for key in tokens._memo)
+    for n in range(10):
+        tokens.count_request_tokens(request(user(f"message number {n} " * 10)))
+    assert len(tokens._memo) == 3
+    fresh = request(user("Fix the failing test in routing.py, please, and explain why it broke."))
+    fresh.system = [Text(system)]
+    fresh.messages += turn.messages[1:]
+    assert tokens.count_request_tokens(fresh) == second  # recounted after eviction, equal
+
+
 @pytest.fixture(autouse=True)
 def _restore_encoder():
     yield
