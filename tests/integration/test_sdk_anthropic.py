@@ -144,6 +144,20 @@ def test_structured_output_constrains_an_openai_upstream(
     }
 
 
+def test_claude_code_user_id_reaches_an_openai_upstream_within_its_limit(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    """Claude Code's metadata.user_id is about 150 characters; OpenAI takes 64."""
+    user_id = (
+        "user_" + "0123456789abcdef" * 4 + "_account_4f1c9e0a-5d7b-4c1e-9a65-3b8f0d2e7c41"
+        "_session_8e2d6a10-7c3b-4f95-b1e4-5a9c0d3f2b67"
+    )
+    mock.queue(Reply(text="ok"))
+    stack.anthropic().messages.create(model="mock-gpt", metadata={"user_id": user_id}, **hello())
+    sent = mock.last.body["user"]
+    assert len(sent) == 64 and sent != user_id[:64]
+
+
 @pytest.mark.parametrize(("route", "forwarded"), [("mock-gpt", False), ("mock-claude", True)])
 def test_top_k_reaches_only_upstreams_that_take_it(
     stack: Stack, mock: MockUpstream, route: str, forwarded: bool

@@ -925,3 +925,19 @@ def test_strict_json_schema_format_without_a_name_is_named_response():
         "type": "json_schema",
         "json_schema": {"name": "response", "schema": {"type": "object"}, "strict": True},
     }
+
+
+def test_long_end_user_ids_are_hashed_to_what_openai_takes():
+    """Claude Code's metadata.user_id is about 150 characters; OpenAI takes 64."""
+    claude_code = (
+        "user_"
+        + "ab12" * 16
+        + "_account_4f1c9e0a-5d7b-4c1e-9a65-3b8f0d2e7c41_session_"
+        + ("8e2d6a10-7c3b-4f95-b1e4-5a9c0d3f2b67")
+    )
+    assert len(claude_code) > 64
+    sent = build_body(chat(user=claude_code), deployment())["user"]
+    assert len(sent) == 64 and sent == build_body(chat(user=claude_code), deployment())["user"]
+    assert sent != build_body(chat(user=claude_code + "x"), deployment())["user"]
+    assert build_body(chat(user="u-1"), deployment())["user"] == "u-1"
+    assert "user" not in build_body(chat(), deployment())
