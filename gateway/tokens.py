@@ -37,6 +37,7 @@ MEMO_ENTRIES = 8192
 
 _encoder: Callable[[str], int] | None = None
 _lock = threading.Lock()
+_loading: threading.Thread | None = None
 _memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 _memo_lock = threading.Lock()
 
@@ -144,11 +145,28 @@ def estimate_tokens(request: ChatRequest) -> int:
 
 def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
     """Start counting ``request``'s input tokens with the tokenizer; await the result
-    later. Long prompts (by the cheap ``estimate``) and a tokenizer not loaded yet (half
-    a second) go to a worker thread, so the event loop is never held up by the count:
-    start it before the upstream call and it runs while the upstream thinks."""
-    if _encoder is not None and estimate <= INLINE_COUNT_LIMIT:
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        future.set_result(count_request_tokens(request))
-        return future
+    later. Long prompts (by the cheap ``estimate``) go to a worker thread, so the event
+    loop is never held up: start it before the upstream call and it runs while the
+    upstream thinks. Until the tokenizer has loaded (half a second, once per process,
+    begun here in the background) the answer is the estimate: no request waits for it."""
+    if _encoder is None:
+        _load_in_background()
+        return _done(estimate)
+    if estimate <= INLINE_COUNT_LIMIT:
+        return _done(count_request_tokens(request))
     return asyncio.ensure_future(asyncio.to_thread(count_request_tokens, request))
+
+
+def _done(value: int) -> asyncio.Future[int]:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def _load_in_background() -> None:
+    global _loading
+    with _lock:
+        if _encoder is not None or (_loading is not None and _loading.is_alive()):
+            return
+        _loading = threading.Thread(target=encoder, name="tokenizer-load", daemon=True)
+    _loading.start()

@@ -117,15 +117,20 @@ async def test_start_count_counts_long_prompts_in_a_worker_thread(monkeypatch):
     assert seen[0] != threading.get_ident()  # the count itself ran off the loop
 
 
-async def test_start_count_counts_tiny_prompts_inline_once_the_tokenizer_is_loaded(monkeypatch):
-    tiny = request(user("hi there"))
+async def test_start_count_never_waits_for_the_tokenizer_to_load(monkeypatch):
+    """Loading takes half a second: the first request gets the cheap estimate at once
+    while the tokenizer loads in the background; later tiny prompts are counted inline."""
+    tiny = request(user("hi there, how are you today?"))
     expected = tokens.count_request_tokens(tiny)
+    tokens._encoder = None
     seen = _threads_counting(monkeypatch)
-    tokens._encoder = None  # not loaded yet: loading takes half a second, never on the loop
-    assert await tokens.start_count(tiny, tokens.estimate_tokens(tiny)) == expected
+    first = tokens.start_count(tiny, 999)
+    assert first.done() and first.result() == 999 and seen == []
+    tokens._loading.join(timeout=30)
+    assert tokens._encoder is not None
     second = tokens.start_count(tiny, tokens.estimate_tokens(tiny))
     assert second.done() and second.result() == expected  # counted on the spot
-    assert seen[0] != threading.get_ident() and seen[1] == threading.get_ident()
+    assert seen == [threading.get_ident()]
 
 
 def test_long_texts_are_counted_once_and_the_memo_stays_bounded(monkeypatch):
