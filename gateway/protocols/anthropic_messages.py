@@ -331,6 +331,8 @@ class _Parser:
                 raise _invalid(f"{where}.strict", "Input should be a boolean")
             for key in item.keys() - _TOOL_KEYS:
                 self.note(key)
+            if strict:
+                strict = closed_schema(schema)
             tools.append(Tool(name=name, description=description, parameters=schema, strict=strict))
         return tools
 
@@ -412,7 +414,44 @@ def _output_format(body: dict[str, Any], parser: _Parser) -> ResponseFormat | No
         raise _invalid(f"{where}.schema", "Field required: a JSON schema object")
     title = schema.get("title")
     name = title if isinstance(title, str) and _FORMAT_NAME.match(title) else None
-    return ResponseFormat(type="json_schema", schema=schema, name=name, strict=True)
+    return ResponseFormat(
+        type="json_schema", schema=schema, name=name, strict=closed_schema(schema)
+    )
+
+
+_NOT_STRICT_KEYWORDS = {"allOf", "oneOf", "not", "if", "patternProperties", "dependentRequired"}
+
+
+def closed_schema(schema: Any) -> bool:
+    """Whether ``schema`` meets what strict mode means in the canonical (OpenAI) sense:
+    an object at the root, every object closed (``additionalProperties: false``) with all
+    its properties required, no keywords OpenAI's strict mode rejects. Anthropic's strict
+    also allows optional properties; such a schema is sent as a plain (non-strict) schema
+    rather than one an OpenAI upstream would refuse."""
+    return isinstance(schema, dict) and schema.get("type") == "object" and _closed(schema)
+
+
+def _closed(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return isinstance(schema, bool)
+    if _NOT_STRICT_KEYWORDS & schema.keys():
+        return False
+    properties = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(properties, dict):
+        properties = properties if isinstance(properties, dict) else {}
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required") or ()) != properties.keys():
+            return False
+        if not all(_closed(sub) for sub in properties.values()):
+            return False
+    for key in ("$defs", "definitions"):
+        if isinstance(schema.get(key), dict) and not all(map(_closed, schema[key].values())):
+            return False
+    if "items" in schema and not _closed(schema["items"]):
+        return False
+    variants = schema.get("anyOf")
+    return not isinstance(variants, list) or all(_closed(sub) for sub in variants)
 
 
 def _is_int(value: Any) -> bool:

@@ -133,3 +133,21 @@ async def test_responses_strict_tools_and_format_reach_chat_completions(upstream
         "type": "json_schema",
         "json_schema": {"name": "final", "schema": PERSON, "strict": True},
     }
+
+
+async def test_a_schema_with_optional_fields_goes_without_strict(upstream):
+    """Anthropic enforces schemas with optional properties; OpenAI's strict mode refuses
+    them (every property must be required), so such a schema goes as a plain one."""
+    optional = {**PERSON, "properties": {**PERSON["properties"], "nickname": {"type": "string"}}}
+    body = {
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "Ada Lovelace was 36."}],
+        "output_config": {"format": {"type": "json_schema", "schema": optional}},
+    }
+    request = anthropic_messages.parse_request(body, {})
+    await complete(request, openai_deployment())
+    assert upstream[0]["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "Person", "schema": optional, "strict": False},
+    }

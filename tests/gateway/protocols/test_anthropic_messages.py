@@ -19,6 +19,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.protocols.anthropic_messages import (
+    closed_schema,
     parse_request,
     render_count_tokens,
     render_error,
@@ -668,7 +669,10 @@ def test_output_config_keeps_its_other_keys_unmapped_and_untitled_schemas_have_n
         {},
     )
     assert parsed.response_format == ResponseFormat(
-        type="json_schema", schema=schema, name=None, strict=True
+        type="json_schema",
+        schema=schema,
+        name=None,
+        strict=False,  # open: see closed_schema
     )
     assert parsed.unmapped == ["output_config"]
 
@@ -690,18 +694,70 @@ def test_bad_output_format_or_strict_is_named(fields, param):
 
 
 def test_tool_strict_is_carried_not_unmapped():
-    schema = {"type": "object", "properties": {}}
+    closed = {"type": "object", "properties": {}, "additionalProperties": False}
+    open_ = {"type": "object", "properties": {"x": {"type": "string"}}}
     parsed = parse_request(
         body(
             tools=[
-                {"name": "a", "input_schema": schema, "strict": True},
-                {"name": "b", "input_schema": schema},
+                {"name": "a", "input_schema": closed, "strict": True},
+                {"name": "b", "input_schema": closed},
+                {"name": "c", "input_schema": open_, "strict": True},
+                {"name": "d", "input_schema": closed, "strict": False},
             ]
         ),
         {},
     )
-    assert [(t.name, t.strict) for t in parsed.tools] == [("a", True), ("b", None)]
+    assert [(t.name, t.strict) for t in parsed.tools] == [
+        ("a", True),
+        ("b", None),
+        ("c", False),  # Anthropic-strict, but an OpenAI upstream would refuse it as strict
+        ("d", False),
+    ]
     assert parsed.unmapped == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "closed"),
+    [
+        (PERSON, True),
+        ({"type": "object", "properties": {}, "additionalProperties": False}, True),
+        ({**PERSON, "required": ["name"]}, False),  # an optional property
+        ({**PERSON, "additionalProperties": True}, False),
+        ({k: v for k, v in PERSON.items() if k != "additionalProperties"}, False),
+        ({"type": "array", "items": PERSON}, False),  # the root must be an object
+        (
+            {
+                **PERSON,
+                "properties": {
+                    "pets": {"type": "array", "items": {"$ref": "#/$defs/Pet"}},
+                    "home": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Place"}]},
+                },
+                "required": ["pets", "home"],
+                "$defs": {
+                    "Pet": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}},
+                        "required": ["name"],
+                        "additionalProperties": False,
+                    },
+                    "Place": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            },
+            False,  # Place is open
+        ),
+        (
+            {
+                **PERSON,
+                "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+                "required": ["tags"],
+            },
+            True,
+        ),
+        ({**PERSON, "allOf": [{"type": "object"}]}, False),
+    ],
+)
+def test_closed_schema_is_what_openai_strict_mode_takes(schema, closed):
+    assert closed_schema(schema) is closed
 
 
 # --- message_start usage on translated streams ------------------------------------------------
