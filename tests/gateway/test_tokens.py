@@ -94,27 +94,36 @@ def test_falls_back_to_characters_when_the_encoding_cannot_load(monkeypatch):
     )
 
 
-def _threads_counting(monkeypatch) -> list[int]:
-    """Record the thread each count runs in."""
-    seen: list[int] = []
-    real = tokens.count_request_tokens
+def _threads_counting(monkeypatch) -> list[tuple[int, int]]:
+    """Record the thread and the characters of each batch of tokenizing start_count does."""
+    seen: list[tuple[int, int]] = []
+    real = tokens._count_all
 
-    def recording(request: ChatRequest) -> int:
-        seen.append(threading.get_ident())
-        return real(request)
+    def recording(count, texts: list[str]) -> int:
+        seen.append((threading.get_ident(), sum(map(len, texts))))
+        return real(count, texts)
 
-    monkeypatch.setattr(tokens, "count_request_tokens", recording)
+    monkeypatch.setattr(tokens, "_count_all", recording)
     return seen
 
 
-async def test_start_count_counts_long_prompts_in_a_worker_thread(monkeypatch):
+async def test_start_count_tokenizes_long_new_text_in_a_worker_thread(monkeypatch):
     tokens.encoder()
+    monkeypatch.setattr(tokens, "_memo", type(tokens._memo)())
     seen = _threads_counting(monkeypatch)
-    long = request(user("Explain the routing table, please. " * 400))
-    estimate = tokens.estimate_tokens(long)
-    assert estimate > tokens.INLINE_COUNT_LIMIT
-    assert await tokens.start_count(long, estimate) == tokens.count_request_tokens(long)
-    assert seen[0] != threading.get_ident()  # the count itself ran off the loop
+    system = "You are a coding agent. Follow the project rules. " * 60
+    long = request(user("Explain the routing table, please. " * 80))
+    long.system = [Text(system)]
+    expected = tokens.count_request_tokens(request(*long.messages, system=[Text(system)]))
+    tokens._memo.clear()
+    assert await tokens.start_count(long, tokens.estimate_tokens(long)) == expected
+    assert seen[0][0] != threading.get_ident()  # the tokenizing ran off the loop
+    # Next turn: the memo knows both long texts; only the short new one is tokenized,
+    # at once, on the loop.
+    long.messages.append(user("And the fallbacks?"))
+    again = tokens.start_count(long, tokens.estimate_tokens(long))
+    assert again.done() and again.result() == tokens.count_request_tokens(long)
+    assert seen[1] == (threading.get_ident(), len("And the fallbacks?"))
 
 
 async def test_start_count_never_waits_for_the_tokenizer_to_load(monkeypatch):
@@ -130,7 +139,7 @@ async def test_start_count_never_waits_for_the_tokenizer_to_load(monkeypatch):
     assert tokens._encoder is not None
     second = tokens.start_count(tiny, tokens.estimate_tokens(tiny))
     assert second.done() and second.result() == expected  # counted on the spot
-    assert seen == [threading.get_ident()]
+    assert seen == [(threading.get_ident(), len("hi there, how are you today?"))]
 
 
 def test_long_texts_are_counted_once_and_the_memo_stays_bounded(monkeypatch):
