@@ -158,21 +158,25 @@ def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
     the rest is tokenized on the spot when short, else in a worker thread (the tokenizer
     releases the GIL) while the upstream thinks. Until the tokenizer has loaded (half a
     second, once per process, begun here in the background) the answer is ``estimate``:
-    no request waits for the load."""
+    no request waits for the load. Never raises: a count that fails is the estimate."""
     count = _encoder
     if count is None:
         _load_in_background()
         return _done(estimate)
-    known = _overhead(request)
-    pending: list[str] = []
-    for text in _texts(request):
-        remembered = _remembered(count, text) if text else 0
-        if remembered is None:
-            pending.append(text)
-        else:
-            known += remembered
-    if sum(map(len, pending)) <= INLINE_CHARS:
-        return _done(known + _count_all(count, pending))
+    try:
+        known = _overhead(request)
+        pending: list[str] = []
+        for text in _texts(request):
+            remembered = _remembered(count, text) if text else 0
+            if remembered is None:
+                pending.append(text)
+            else:
+                known += remembered
+        if sum(map(len, pending)) <= INLINE_CHARS:
+            return _done(known + _count_all(count, pending))
+    except Exception:
+        log.warning("counting the prompt's tokens failed; using the estimate", exc_info=True)
+        return _done(estimate)
     return asyncio.ensure_future(_count_in_thread(known, count, pending))
 
 

@@ -177,3 +177,14 @@ def test_long_texts_are_counted_once_and_the_memo_stays_bounded(monkeypatch):
 def _restore_encoder():
     yield
     tokens._encoder = None
+
+
+async def test_start_count_falls_back_to_the_estimate_instead_of_failing(monkeypatch):
+    tokens.encoder()
+
+    def broken(count, texts):
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(tokens, "_count_all", broken)
+    counted = tokens.start_count(request(user("hi")), 42)
+    assert counted.done() and counted.result() == 42
