@@ -20,7 +20,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import journal, limits, registry, routing
+from . import capabilities, journal, limits, registry, routing
 from .errors import (
     AuthenticationFailed,
     GatewayError,
@@ -372,7 +372,8 @@ async def _chat(
     call.record.stream = request.stream
     from .tokens import estimate_tokens
 
-    call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
+    prompt_tokens = estimate_tokens(request)
+    call.reservation = await limits.admit(key, route.name, prompt_tokens)
     snapshot = registry.current()
 
     if not request.stream:
@@ -381,9 +382,12 @@ async def _chat(
             route: RouteEntry, deployment: DeploymentEntry
         ) -> tuple[bytes, Usage, str]:
             adapter = _begin_attempt(call, route, deployment)
+            capabilities.check(request, route, deployment, prompt_tokens)
             if adapter.dialect == call.dialect:
                 data = await adapter.passthrough(
-                    _passthrough_body(body, request, deployment),
+                    capabilities.adapt_body(
+                        _passthrough_body(body, request, deployment), request, route, deployment
+                    ),
                     deployment,
                     call.exchange,
                     request.headers,
@@ -393,7 +397,8 @@ async def _chat(
                     data["model"] = request.model
                 return orjson.dumps(data), call.exchange.usage, reason
             _check_unmapped(request, route, adapter)
-            response = await adapter.complete(request, deployment, call.exchange)
+            upstream = capabilities.adapt(request, route, deployment)
+            response = await adapter.complete(upstream, deployment, call.exchange)
             rendered = orjson.dumps(call.proto.render_response(response, request))
             return rendered, response.usage, response.finish_reason
 
@@ -406,9 +411,12 @@ async def _chat(
 
     async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
         adapter = _begin_attempt(call, route, deployment)
+        capabilities.check(request, route, deployment, prompt_tokens)
         if adapter.dialect == call.dialect:
             source = adapter.passthrough_stream(
-                _passthrough_body(body, request, deployment),
+                capabilities.adapt_body(
+                    _passthrough_body(body, request, deployment), request, route, deployment
+                ),
                 deployment,
                 call.exchange,
                 request.headers,
@@ -416,7 +424,8 @@ async def _chat(
             passthrough = True
         else:
             _check_unmapped(request, route, adapter)
-            source = adapter.stream(request, deployment, call.exchange)
+            upstream = capabilities.adapt(request, route, deployment)
+            source = adapter.stream(upstream, deployment, call.exchange)
             passthrough = False
         iterator = aiter(source)
         try:

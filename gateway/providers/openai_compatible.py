@@ -126,7 +126,7 @@ def _assistant_message(message: Message, deployment: DeploymentEntry) -> dict[st
             for call in calls
         ]
     reasoning = "".join(p.text for p in message.parts if isinstance(p, Thinking))
-    if reasoning and deployment.supports_reasoning:
+    if reasoning and deployment.echo_reasoning:  # DeepSeek-style thinking wants it back
         out["reasoning_content"] = reasoning
     if message.name:
         out["name"] = message.name
