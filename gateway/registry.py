@@ -85,6 +85,12 @@ class DeploymentEntry:
             return self.supports_reasoning
         return self.catalog.has("reasoning_echo")
 
+    @property
+    def takes_reasoning_effort(self) -> bool:
+        """False for models that always reason and take no effort setting (the
+        catalog's ``reasoning_control: always``, e.g. deepseek-reasoner)."""
+        return self.catalog is None or self.catalog.reasoning_control != "always"
+
     def cost(self, usage: Any) -> Decimal:
         """USD cost of ``usage`` (a types.Usage) at this deployment's prices (per 1M)."""
         million = Decimal(1_000_000)

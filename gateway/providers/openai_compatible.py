@@ -286,7 +286,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
     if request.stop:
         body["stop"] = list(request.stop)
     effort = reasoning_effort(request)
-    if effort and deployment.supports_reasoning:
+    if effort and deployment.supports_reasoning and deployment.takes_reasoning_effort:
         body["reasoning_effort"] = effort
     fmt = request.response_format
     if fmt is not None:

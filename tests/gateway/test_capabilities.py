@@ -268,3 +268,23 @@ async def sync(function, *args, **kwargs):
     from asgiref.sync import sync_to_async
 
     return await sync_to_async(function)(*args, **kwargs)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reasoning_effort_goes_only_to_models_that_take_it(upstream):
+    seen, make = upstream
+    await sync(make, "openai", "o3")
+    await sync(make, "deepseek", "deepseek-reasoner")  # always reasons, takes no effort
+    for model in ("o3", "deepseek-reasoner"):
+        reply = await send(
+            "anthropic",
+            {
+                "model": model,
+                "max_tokens": 20_000,
+                "thinking": {"type": "enabled", "budget_tokens": 10_000},
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
+        assert reply.status == 200, reply.body
+    assert seen[0]["reasoning_effort"] == "medium"
+    assert "reasoning_effort" not in seen[1]
