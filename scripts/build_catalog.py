@@ -71,7 +71,7 @@ def control(entry: Entry) -> str | None:
     return "effort"
 
 
-def enrich(entry: Entry, spec: dict) -> Entry:
+def enrich(entry: Entry) -> Entry:
     caps = set(entry.caps)
     rejects = set(entry.rejects)
     if entry.vendor in TOP_K or (entry.vendor == "bedrock" and "claude" in entry.model):
@@ -113,21 +113,9 @@ def keep(key: str, spec: dict, as_of: str) -> bool:
 def build(data: dict, as_of: str, origin: str) -> dict:
     kept = {k: v for k, v in data.items() if isinstance(v, dict) and keep(k, v, as_of)}
     entries, _ = litellm.parse(kept, as_of)
-    specs = {}
-    for key, spec in kept.items():
-        specs.setdefault(key, spec)
     by_vendor: dict[str, dict[str, Entry]] = {}
-    raw_of: dict[tuple[str, str], dict] = {}
-    for key, spec in kept.items():
-        vendor = litellm.PROVIDERS.get(spec.get("litellm_provider", ""))
-        name = litellm._name(key, spec.get("litellm_provider", "")) if vendor else None
-        if vendor and name:
-            raw_of[(vendor, name)] = spec
     for entry in entries:
-        if entry.vendor == "bedrock":
-            entry = replace(entry, model=re.sub(r"-v\d+(:\d+)?$", "", entry.model))
-        entry = enrich(entry, raw_of.get((entry.vendor, entry.model), {}))
-        by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(entry, as_of="")
+        by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(enrich(entry), as_of="")
     providers: dict = {}
     for vendor, (name, source) in PROVIDERS.items():
         models = by_vendor.get(vendor, {})

@@ -44,6 +44,7 @@ PRICES = {
 }
 # ``supports_sampling_params: false``: the model refuses these.
 SAMPLING = frozenset({"temperature", "top_p", "top_k"})
+_BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
 _REGIONAL = re.compile(r"^([a-z]{2}(-[a-z]+)+-\d|\d+-month-commitment|\*)")
 
 
@@ -84,8 +85,10 @@ def _name(key: str, provider: str) -> str | None:
         if key.startswith(prefix + "/"):
             key = key[len(prefix) + 1 :]
             break
-    if provider.startswith("bedrock") and ("/" in key or _REGIONAL.match(key)):
-        return None  # region- and commitment-specific prices
+    if provider.startswith("bedrock"):
+        if "/" in key or _REGIONAL.match(key):
+            return None  # region- and commitment-specific prices
+        key = _BEDROCK_VERSION.sub("", key)  # the catalog names Bedrock models unversioned
     return key or None
 
 
@@ -93,7 +96,8 @@ def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
     """(entries, number of skipped keys) from a decoded LiteLLM price file."""
     if not isinstance(data, dict):
         raise CatalogError("not a LiteLLM price file: expected an object of models")
-    entries: list[Entry] = []
+    entries: dict[tuple[str, str], Entry] = {}
+    prefixed: set[tuple[str, str]] = set()  # entries read from a "provider/model" key
     skipped = 0
     for key, spec in data.items():
         if key == "sample_spec" or not isinstance(spec, dict):
@@ -113,20 +117,28 @@ def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
             reasoning_control = "budget" if vendor in ("anthropic", "bedrock") else "effort"
         else:
             reasoning_control = None
-        entries.append(
-            Entry(
-                vendor=vendor,
-                model=name,
-                **prices,
-                context_window=_whole(spec.get("max_input_tokens")),
-                max_output_tokens=_whole(spec.get("max_output_tokens") or spec.get("max_tokens")),
-                caps=frozenset(caps),
-                reasoning_control=reasoning_control,
-                rejects=SAMPLING if spec.get("supports_sampling_params") is False else frozenset(),
-                mode=mode,
-                as_of=as_of,
-            )
+        # LiteLLM lists some models twice (bare and "provider/" keys, bedrock and
+        # bedrock_converse): one entry per name, the "provider/" key's when there is one
+        slot = (vendor, name)
+        if slot in entries and (slot in prefixed or "/" not in key):
+            skipped += 1
+            continue
+        if slot in entries:
+            skipped += 1  # the bare key's entry, replaced by this "provider/" one
+        if "/" in key:
+            prefixed.add(slot)
+        entries[slot] = Entry(
+            vendor=vendor,
+            model=name,
+            **prices,
+            context_window=_whole(spec.get("max_input_tokens")),
+            max_output_tokens=_whole(spec.get("max_output_tokens") or spec.get("max_tokens")),
+            caps=frozenset(caps),
+            reasoning_control=reasoning_control,
+            rejects=SAMPLING if spec.get("supports_sampling_params") is False else frozenset(),
+            mode=mode,
+            as_of=as_of,
         )
     if not entries:
         raise CatalogError("no model of a provider Switchyard routes to was found in the file")
-    return entries, skipped
+    return list(entries.values()), skipped

@@ -53,6 +53,8 @@ def _refreshed(new: Entry, old: Entry | None, source_format: str) -> Entry:
     if old is None or source_format != "LiteLLM":
         return new
     caps = new.caps | (old.caps & _KEPT_CAPS)
+    if "tools" in caps and "parallel_tools" in old.caps:
+        caps |= {"parallel_tools"}  # LiteLLM leaves the flag out for Claude models
     return replace(
         new,
         caps=caps,
@@ -83,7 +85,8 @@ def apply(raw: bytes, today: str, target: Path | None = None) -> Report:
     for new in entries:
         old = current.get(new.vendor, new.model)
         entry = _refreshed(new, old, source_format)
-        if old is not None and old.same_facts(entry):
+        # ``old`` may be the base entry the name is an alias of: equal facts, no change
+        if old is not None and old.same_facts(replace(entry, model=old.model)):
             report.unchanged += 1
             continue
         if old is None:

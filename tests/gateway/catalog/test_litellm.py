@@ -81,3 +81,30 @@ def test_a_bad_price_names_its_key():
     bad = {"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": "lots"}}
     with pytest.raises(CatalogError, match="gpt-4o.input_cost_per_token"):
         litellm.parse(bad, "2026-11-01")
+
+
+def test_a_model_listed_twice_is_one_entry_the_provider_keys_one():
+    twice = {
+        "gemini-flash-latest": {
+            "litellm_provider": "gemini",
+            "input_cost_per_token": 3e-07,
+            "output_cost_per_token": 2.5e-06,
+        },
+        "gemini/gemini-flash-latest": {
+            "litellm_provider": "gemini",
+            "input_cost_per_token": 3e-07,
+            "output_cost_per_token": 2.5e-06,
+            "cache_read_input_token_cost": 7.5e-08,
+        },
+        "anthropic.claude-haiku-4-5-20251001-v1:0": {
+            "litellm_provider": "bedrock_converse",
+            "input_cost_per_token": 1e-06,
+            "output_cost_per_token": 5e-06,
+        },
+    }
+    entries, skipped = litellm.parse(twice, "2026-11-01")
+    assert skipped == 1
+    by_key = {e.key: e for e in entries}
+    assert by_key["gemini/gemini-flash-latest"].cache_read == Decimal("0.075")
+    # Bedrock ids are kept without their version suffix, as matching looks them up
+    assert "bedrock/anthropic.claude-haiku-4-5-20251001" in by_key
