@@ -43,6 +43,8 @@ def figures_for(deployment: Any) -> dict[str, Any]:
     }
     out["catalog_model"] = entry.key if entry is not None else None
     out["sources"] = dict(resolved.sources)
+    first, second = resolved.sources["input_price"], resolved.sources["output_price"]
+    out["price_source"] = first if first == second else f"input {first}, output {second}"
     return out
 
 

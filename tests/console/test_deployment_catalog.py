@@ -42,7 +42,10 @@ def test_the_routes_page_shows_catalog_figures_with_units_and_sources(
     row = html[html.index('id="deployment-') :]
     assert f'$2.5 in / $10 out per 1M tokens <small class="muted">(catalog {date})' in row
     assert "128.0k tokens context" in row
-    assert '$0.2 in / $0.6 out per 1M tokens <small class="muted">(set on deployment)' in row
+    assert (
+        '$0.2 in / $0.6 out per 1M tokens <small class="muted">'
+        f"(input set on deployment, output catalog {date})" in row
+    )
 
 
 def test_the_edit_form_says_what_an_empty_field_means(staff_client: Client, openai_rows):
@@ -113,3 +116,15 @@ def test_capabilities_are_yes_no_or_from_the_catalog(staff_client: Client, opena
 def test_the_playground_column_picker_shows_price_and_context(staff_client: Client, openai_rows):
     html = staff_client.get("/playground/").content.decode()
     assert ">smart — $2.5 in / $10 out per 1M tokens · 128k context</option>" in html
+
+
+def test_a_row_with_prices_from_two_places_says_so(staff_client: Client, openai_rows):
+    provider, route, _, _ = openai_rows
+    Deployment.objects.create(
+        route=route, provider=provider, model="my-own-model", output_price=Decimal("1.5")
+    )
+    html = staff_client.get("/routes/").content.decode()
+    assert (
+        '$0 in / $1.5 out per 1M tokens <small class="muted">(input not set, output set on deployment)'
+        in html
+    )
