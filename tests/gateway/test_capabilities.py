@@ -288,3 +288,18 @@ async def test_reasoning_effort_goes_only_to_models_that_take_it(upstream):
         assert reply.status == 200, reply.body
     assert seen[0]["reasoning_effort"] == "medium"
     assert "reasoning_effort" not in seen[1]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_openai_file_part_to_a_model_without_pdf_input_is_a_400(upstream):
+    seen, make = upstream
+    await sync(make, "openai", "gpt-3.5-turbo")
+    part = {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0x"}}
+    reply = await send(
+        "openai",
+        {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": [part]}]},
+    )
+    assert reply.status == 400
+    error = orjson.loads(reply.body)["error"]
+    assert error["type"] == "invalid_request_error" and "cannot read PDFs" in error["message"]
+    assert seen == []

@@ -55,6 +55,19 @@ def imported(settings, tmp_path, monkeypatch, snapshot_reset):
     def upstream(request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content)
         asked.append(body["model"])
+        if body.get("stream"):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1}
+            events = [
+                {**chunk, "choices": [{"index": 0, "delta": {"content": "ok"}}]},
+                {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                {**chunk, "choices": [], "usage": answers.get(body["model"], usage(10, 2))},
+            ]
+            sse = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
+            return httpx.Response(
+                200,
+                headers={"content-type": "text/event-stream"},
+                content=sse + b"data: [DONE]\n\n",
+            )
         return httpx.Response(
             200,
             json={
@@ -185,3 +198,29 @@ async def test_max_tokens_is_clamped_to_the_catalog_max_output(imported):
     reply = await service.handle("chat", "openai", body, {}, service.Caller(key=MASTER))
     assert reply.status == 200
     assert seen[0]["max_tokens"] == 16_384
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_streamed_over_window_prompt_goes_to_the_fallback_and_is_priced(imported):
+    asked, answers, records = imported
+    answers["gpt-4.1"] = usage(prompt=14_000, completion=20, cached=4_000)
+    body = orjson.dumps(
+        {
+            "model": "small",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "lorem ipsum dolor sit amet " * 2_000}],
+        }
+    )
+    reply = await service.handle("chat", "openai", body, {}, service.Caller(key=MASTER))
+    assert reply.status == 200
+    streamed = b"".join([chunk async for chunk in reply.chunks])
+    assert b'"content":"ok"' in streamed
+    assert asked == ["gpt-4.1"]
+    (record,) = records
+    gpt41 = catalog.load().get("openai", "gpt-4.1")
+    assert record.route == "big"
+    assert (
+        record.cost_usd
+        == (10_000 * gpt41.input + 4_000 * gpt41.cache_read + 20 * gpt41.output) / 1_000_000
+    )
