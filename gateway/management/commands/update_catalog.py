@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from gateway.catalog import CatalogError, store, update
 
@@ -44,11 +44,17 @@ class Command(BaseCommand):
             raise CommandError(f"{name}: {exc}") from None
         for line in report.lines():
             self.stdout.write(line)
-        if report.added or report.updated:
-            from gateway.signals import registry_changed
+        if not (report.added or report.updated):
+            self.stdout.write("nothing changed")
+            return
+        self.stdout.write(self.style.SUCCESS(f"catalog written to {store.override_path()}"))
+        from gateway.signals import registry_changed
 
+        try:
             with transaction.atomic():  # every worker rebuilds its snapshot, re-reading it
                 registry_changed()
-            self.stdout.write(self.style.SUCCESS(f"catalog written to {store.override_path()}"))
-        else:
-            self.stdout.write("nothing changed")
+        except DatabaseError as exc:
+            self.stderr.write(
+                f"could not tell running workers ({type(exc).__name__}: {exc}); they read "
+                "the new catalog at the next registry change or restart"
+            )
