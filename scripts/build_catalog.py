@@ -17,6 +17,7 @@ import json
 import re
 import sys
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,6 +57,23 @@ OPENAI_FIXED = frozenset(
      "top_logprobs", "logit_bias"}
 )  # fmt: skip
 OPENAI_REASONING = re.compile(r"^(o\d(-mini|-pro)?|gpt-5(-mini|-nano|-pro)?)(-\d{4}-\d\d-\d\d)?$")
+
+
+# Facts LiteLLM's file leaves out for models people use every day, from the providers'
+# model pages (docs.x.ai/docs/models/grok-4-0709: image input, always reasons, cached
+# input $0.75 per 1M, structured outputs).
+GROK_4 = {"caps": {"vision", "reasoning", "json_schema"}, "cache_read": Decimal("0.75")}
+CORRECTIONS: dict[tuple[str, str], dict] = {
+    ("xai", name): GROK_4 for name in ("grok-4", "grok-4-latest", "grok-4-0709")
+}
+
+
+def correct(entry: Entry) -> Entry:
+    fix = CORRECTIONS.get((entry.vendor, entry.model))
+    if not fix:
+        return entry
+    changes = {k: v for k, v in fix.items() if k != "caps"}
+    return replace(entry, caps=entry.caps | frozenset(fix.get("caps", ())), **changes)
 
 
 def control(entry: Entry) -> str | None:
@@ -115,7 +133,8 @@ def build(data: dict, as_of: str, origin: str) -> dict:
     entries, _ = litellm.parse(kept, as_of)
     by_vendor: dict[str, dict[str, Entry]] = {}
     for entry in entries:
-        by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(enrich(entry), as_of="")
+        entry = enrich(correct(entry))
+        by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(entry, as_of="")
     providers: dict = {}
     for vendor, (name, source) in PROVIDERS.items():
         models = by_vendor.get(vendor, {})
