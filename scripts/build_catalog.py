@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gateway.catalog import litellm  # noqa: E402
 from gateway.catalog.entry import Entry  # noqa: E402
-from gateway.catalog.matching import _bases  # noqa: E402
+from gateway.catalog.matching import PREFIXES, _bases  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "gateway" / "catalog" / "models.json"
 PROVIDERS = {
@@ -68,7 +68,14 @@ CORRECTIONS: dict[tuple[str, str], dict] = {
 }
 
 
+# Llama 4 models read images (Meta's model cards); LiteLLM's Bedrock and Together
+# entries do not say so.
+VISION_FAMILIES = re.compile(r"llama-?4", re.IGNORECASE)
+
+
 def correct(entry: Entry) -> Entry:
+    if VISION_FAMILIES.search(entry.model):
+        entry = replace(entry, caps=entry.caps | {"vision"})
     fix = CORRECTIONS.get((entry.vendor, entry.model))
     if not fix:
         return entry
@@ -135,6 +142,7 @@ def build(data: dict, as_of: str, origin: str) -> dict:
     for entry in entries:
         entry = enrich(correct(entry))
         by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(entry, as_of="")
+    borrow_maker_capabilities(by_vendor)
     providers: dict = {}
     for vendor, (name, source) in PROVIDERS.items():
         models = by_vendor.get(vendor, {})
@@ -170,6 +178,24 @@ def build(data: dict, as_of: str, origin: str) -> dict:
         ),
         "providers": providers,
     }
+
+
+def borrow_maker_capabilities(by_vendor: dict[str, dict[str, Entry]]) -> None:
+    """OpenRouter's entries in LiteLLM's file carry few capability flags (its gpt-5 has
+    no tools): an OpenRouter model its maker's block also lists takes the maker's
+    capabilities, reasoning control and refused parameters (prices stay OpenRouter's)."""
+    for name, entry in list(by_vendor.get("openrouter", {}).items()):
+        prefix, _, rest = name.partition("/")
+        maker = PREFIXES.get(prefix.lower())
+        known = by_vendor.get(maker or "", {}).get(rest)
+        if known is None:
+            continue
+        by_vendor["openrouter"][name] = replace(
+            entry,
+            caps=entry.caps | known.caps,
+            reasoning_control=known.reasoning_control or entry.reasoning_control,
+            rejects=entry.rejects | known.rejects,
+        )
 
 
 def render(catalog: dict) -> str:
