@@ -181,16 +181,24 @@ def build(data: dict, as_of: str, origin: str) -> dict:
 
 
 def borrow_maker_capabilities(by_vendor: dict[str, dict[str, Entry]]) -> None:
-    """OpenRouter's entries in LiteLLM's file carry few capability flags (its gpt-5 has
-    no tools): an OpenRouter model its maker's block also lists takes the maker's
-    capabilities, reasoning control and refused parameters (prices stay OpenRouter's)."""
-    for name, entry in list(by_vendor.get("openrouter", {}).items()):
+    """OpenRouter's and Azure's entries in LiteLLM's file carry fewer capability flags
+    (OpenRouter's gpt-5 and Azure's o3-mini have no tools): a model its maker's block
+    also lists takes the maker's capabilities, reasoning control and refused
+    parameters too (prices stay the reseller's)."""
+    for name in list(by_vendor.get("openrouter", {})):
         prefix, _, rest = name.partition("/")
-        maker = PREFIXES.get(prefix.lower())
-        known = by_vendor.get(maker or "", {}).get(rest)
-        if known is None:
-            continue
-        by_vendor["openrouter"][name] = replace(
+        _borrow(by_vendor, "openrouter", name, PREFIXES.get(prefix.lower()), rest)
+    for name in list(by_vendor.get("azure", {})):
+        _borrow(by_vendor, "azure", name, "openai", name)
+
+
+def _borrow(
+    by_vendor: dict[str, dict[str, Entry]], vendor: str, name: str, maker: str | None, rest: str
+) -> None:
+    entry = by_vendor[vendor][name]
+    known = by_vendor.get(maker or "", {}).get(rest)
+    if known is not None:
+        by_vendor[vendor][name] = replace(
             entry,
             caps=entry.caps | known.caps,
             reasoning_control=known.reasoning_control or entry.reasoning_control,
