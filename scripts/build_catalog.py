@@ -173,7 +173,9 @@ def build(data: dict, as_of: str, origin: str) -> dict:
             "Prices in USD per 1M tokens (input, output, cache_read, cache_write; reasoning "
             "where priced apart from output); context = most input tokens; max_output = most "
             "output tokens. Long-context tiers (above 200k/272k tokens), batch, flex and "
-            "priority prices are not modelled: the standard tier is. Refresh with "
+            "priority prices are not modelled: the standard tier is. Capabilities LiteLLM's "
+            "file leaves out are added by scripts/build_catalog.py (OpenRouter and Azure "
+            "models take their maker's; CORRECTIONS name their source). Refresh with "
             "`manage.py update_catalog FILE`."
         ),
         "providers": providers,
