@@ -73,6 +73,17 @@ def check(
         )
 
 
+def fitting(route: RouteEntry, prompt_tokens: int) -> RouteEntry:
+    """``route`` with only the deployments whose context window holds the prompt, when
+    some do and some do not (a mixed route sends long prompts to its big models); as is
+    otherwise, so a prompt too long for all of them takes the context-window fallback."""
+    deployments = route.deployments
+    fits = [d for d in deployments if not d.context_window or prompt_tokens <= d.context_window]
+    if not fits or len(fits) == len(deployments):
+        return route
+    return dataclasses.replace(route, deployments=tuple(fits))
+
+
 def _refuse(names: list[str], route: RouteEntry, deployment: DeploymentEntry) -> InvalidRequest:
     return InvalidRequest(
         f"{_model(route, deployment)} does not take parameter(s) {', '.join(names)}; enable "

@@ -403,7 +403,11 @@ async def _chat(
             return rendered, response.usage, response.finish_reason
 
         payload, usage, reason = await routing.run(
-            snapshot, route, attempt, call.record.attempts, key.allows
+            snapshot,
+            capabilities.fitting(route, prompt_tokens),
+            attempt,
+            call.record.attempts,
+            key.allows,
         )
         call.capture_outbound(payload)
         call.finish(status=200, usage=usage, finish_reason=reason)
@@ -435,7 +439,11 @@ async def _chat(
         return passthrough, first, iterator
 
     passthrough, first, iterator = await routing.run(
-        snapshot, route, open_stream, call.record.attempts, key.allows
+        snapshot,
+        capabilities.fitting(route, prompt_tokens),
+        open_stream,
+        call.record.attempts,
+        key.allows,
     )
     call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
     chunks = (

@@ -27,6 +27,10 @@ model_list:
   - model_name: pricey
     litellm_params: {model: openai/gpt-4o, api_key: os.environ/OPENAI_API_KEY}
     model_info: {input_cost_per_token: 0.00001, output_cost_per_token: 0.00002}
+  - model_name: mixed
+    litellm_params: {model: openai/gpt-4, api_key: os.environ/OPENAI_API_KEY}
+  - model_name: mixed
+    litellm_params: {model: openai/gpt-4.1, api_key: os.environ/OPENAI_API_KEY}
 router_settings:
   context_window_fallbacks: [{small: [big]}]
 """
@@ -224,3 +228,17 @@ async def test_a_streamed_over_window_prompt_goes_to_the_fallback_and_is_priced(
         record.cost_usd
         == (10_000 * gpt41.input + 4_000 * gpt41.cache_read + 20 * gpt41.output) / 1_000_000
     )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_mixed_route_sends_long_prompts_to_its_deployments_that_hold_them(imported):
+    asked, _, records = imported
+    long_prompt = "lorem ipsum dolor sit amet " * 2_000  # over gpt-4's 8k, under gpt-4.1's
+    for _ in range(6):
+        reply = await chat("mixed", long_prompt)
+        assert reply.status == 200, reply.body
+    assert asked == ["gpt-4.1"] * 6
+    assert all(len(record.attempts) == 1 for record in records)
+    for _ in range(20):  # short prompts still go to both
+        await chat("mixed")
+    assert set(asked[6:]) == {"gpt-4", "gpt-4.1"}
