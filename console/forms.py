@@ -3,10 +3,12 @@ is ``gateway.admin_ops``' job, whose errors are put back next to the fields."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from gateway.admin_ops import errors_by_field
 from gateway.models import ApiKey, CacheScope, Provider, Route
@@ -113,22 +115,52 @@ class RouteForm(forms.Form):
         return data
 
 
+class CapabilitySelect(forms.NullBooleanSelect):
+    """Yes / no / "from the catalog" (empty: the model catalog decides)."""
+
+    def __init__(self, attrs=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(attrs)
+        self.choices = [("unknown", "From the catalog"), ("true", "Yes"), ("false", "No")]
+
+
+def _price(label: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        required=False,
+        min_value=0,
+        decimal_places=6,
+        label=f"{label} ($ per 1M tokens)",
+        help_text="empty: the model catalog's price",
+    )
+
+
+def _capability(label: str) -> forms.NullBooleanField:
+    return forms.NullBooleanField(required=False, label=label, widget=CapabilitySelect)
+
+
 class DeploymentForm(forms.Form):
     provider = forms.ModelChoiceField(queryset=Provider.objects.all(), empty_label=None)
-    model = forms.CharField(max_length=200, help_text="upstream model id")
+    model = forms.CharField(
+        max_length=200,
+        help_text="upstream model id: type to search the provider's models and the catalog",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     enabled = forms.BooleanField(required=False, initial=True)
     weight = forms.FloatField(initial=1.0)
     rpm = forms.IntegerField(required=False, label="RPM")
     tpm = forms.IntegerField(required=False, label="TPM")
-    input_price = forms.DecimalField(initial=0, decimal_places=6, label="Input $/1M")
-    output_price = forms.DecimalField(initial=0, decimal_places=6, label="Output $/1M")
-    cache_read_price = forms.DecimalField(initial=0, decimal_places=6, label="Cache read $/1M")
-    cache_write_price = forms.DecimalField(initial=0, decimal_places=6, label="Cache write $/1M")
-    context_window = forms.IntegerField(required=False)
-    max_output_tokens = forms.IntegerField(required=False)
-    supports_tools = forms.BooleanField(required=False, initial=True, label="Tools")
-    supports_vision = forms.BooleanField(required=False, initial=True, label="Vision")
-    supports_reasoning = forms.BooleanField(required=False, label="Reasoning")
+    input_price = _price("Input")
+    output_price = _price("Output")
+    cache_read_price = _price("Cache read")
+    cache_write_price = _price("Cache write")
+    context_window = forms.IntegerField(
+        required=False, min_value=1, label="Context window (tokens)", help_text="empty: catalog"
+    )
+    max_output_tokens = forms.IntegerField(
+        required=False, min_value=1, label="Max output (tokens)", help_text="empty: catalog"
+    )
+    supports_tools = _capability("Tools")
+    supports_vision = _capability("Vision")
+    supports_reasoning = _capability("Reasoning")
     supports_top_k = forms.BooleanField(
         required=False, label="top_k", help_text="the upstream takes top_k (vLLM, Ollama)"
     )
@@ -138,6 +170,38 @@ class DeploymentForm(forms.Form):
         widget=forms.Textarea(attrs=JSON_ATTRS),
         help_text="extra upstream parameters (JSON)",
     )
+
+    def __init__(self, *args, picker: str = "models-new", figures: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.picker = picker  # the id of the model field's <datalist>
+        self.fields["model"].widget.attrs["list"] = picker
+        self.fields["provider"].widget.attrs.update(
+            {
+                "hx-get": reverse("console:deployment-models"),
+                "hx-trigger": "change, load",
+                "hx-target": f"#{picker}",
+                "hx-swap": "outerHTML",
+                "hx-vals": json.dumps({"list": picker}),
+                "hx-sync": "this:replace",
+            }
+        )
+        if figures:
+            self.show_figures(figures)
+
+    def show_figures(self, figures: dict) -> None:
+        """Say what an empty field means for this deployment: the figure in force and
+        where it comes from."""
+        sources = figures.get("sources", {})
+        for name in ("input_price", "output_price", "cache_read_price", "cache_write_price"):
+            value, source = figures.get(name), sources.get(name, "")
+            self.fields[name].help_text = f"in force: ${value} per 1M tokens ({source})"
+        for name in ("context_window", "max_output_tokens"):
+            value, source = figures.get(name), sources.get(name, "")
+            shown = f"{value:,} tokens" if value else "none"
+            self.fields[name].help_text = f"in force: {shown} ({source})"
+        for name in ("supports_tools", "supports_vision", "supports_reasoning"):
+            value, source = figures.get(name), sources.get(name, "")
+            self.fields[name].help_text = f"in force: {'yes' if value else 'no'} ({source})"
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)

@@ -17,6 +17,7 @@ from django_htmx.http import reswap, retarget
 
 from gateway.models import RequestBody, RequestLog, Route
 
+from . import model_picker
 from . import playground_spec as specs
 from .decorators import staff_required
 from .models import BlindVote, Comparison
@@ -120,6 +121,7 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
     earlier = prefill["messages"][:-1]
     context = {
         "routes": routes,
+        "route_labels": model_picker.route_labels(routes),
         "prefill": prefill,
         "earlier_json": orjson.dumps(earlier, option=orjson.OPT_INDENT_2).decode()
         if earlier

@@ -22,6 +22,7 @@ urlpatterns = [
     path("routes/<int:pk>/toggle/", routes.route_toggle, name="route-toggle"),
     path("routes/<int:pk>/delete/", routes.route_delete, name="route-delete"),
     path("routes/<int:pk>/deployments/new/", routes.deployment_create, name="deployment-create"),
+    path("deployments/models/", routes.deployment_models, name="deployment-models"),
     path("deployments/<int:pk>/", routes.deployment_edit, name="deployment-edit"),
     path("deployments/<int:pk>/delete/", routes.deployment_delete, name="deployment-delete"),
     path("keys/", keys.key_list, name="keys"),

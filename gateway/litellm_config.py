@@ -167,15 +167,16 @@ class DeploymentSpec:
     weight: float = 1.0
     rpm: int | None = None
     tpm: int | None = None
-    input_price: Decimal = Decimal("0")
-    output_price: Decimal = Decimal("0")
-    cache_read_price: Decimal = Decimal("0")
-    cache_write_price: Decimal = Decimal("0")
+    # None: not in the file, so the model catalog's figure applies (gateway.catalog)
+    input_price: Decimal | None = None
+    output_price: Decimal | None = None
+    cache_read_price: Decimal | None = None
+    cache_write_price: Decimal | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
-    supports_tools: bool = True
-    supports_vision: bool = True
-    supports_reasoning: bool = False
+    supports_tools: bool | None = None
+    supports_vision: bool | None = None
+    supports_reasoning: bool | None = None
     supports_top_k: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 

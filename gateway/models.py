@@ -25,12 +25,22 @@ ROUTE_NAME = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]-]{0,199}$")
 
 
 def _price_field(help_text: str) -> models.DecimalField:
+    """A price a deployment may set; empty (NULL) means "the catalog's", 0 means free."""
     return models.DecimalField(
         max_digits=12,
         decimal_places=6,
-        default=Decimal("0"),
+        null=True,
+        blank=True,
+        default=None,
         validators=[MinValueValidator(Decimal("0"))],
-        help_text=help_text,
+        help_text=help_text + " (empty: from the model catalog)",
+    )
+
+
+def _capability_field() -> models.BooleanField:
+    """Yes, no, or empty (NULL): the model catalog decides."""
+    return models.BooleanField(
+        null=True, blank=True, default=None, help_text="empty: from the model catalog"
     )
 
 
@@ -204,11 +214,15 @@ class Deployment(models.Model):
     output_price = _price_field("USD per 1M output tokens")
     cache_read_price = _price_field("USD per 1M cache-read tokens")
     cache_write_price = _price_field("USD per 1M cache-write tokens")
-    context_window = models.PositiveIntegerField(null=True, blank=True)
-    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
-    supports_tools = models.BooleanField(default=True)
-    supports_vision = models.BooleanField(default=True)
-    supports_reasoning = models.BooleanField(default=False)
+    context_window = models.PositiveIntegerField(
+        null=True, blank=True, help_text="most input tokens (empty: from the model catalog)"
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="most output tokens (empty: from the model catalog)"
+    )
+    supports_tools = _capability_field()
+    supports_vision = _capability_field()
+    supports_reasoning = _capability_field()
     supports_top_k = models.BooleanField(
         default=False,
         help_text="the upstream takes top_k (vLLM, Ollama); else a caller's top_k is dropped "

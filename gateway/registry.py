@@ -26,6 +26,8 @@ from typing import Any
 
 from django.conf import settings
 
+from .catalog import Entry as CatalogEntry
+
 log = logging.getLogger(__name__)
 
 GROUP = "switchyard.registry"
@@ -63,17 +65,44 @@ class DeploymentEntry:
     supports_reasoning: bool
     params: dict[str, Any]
     supports_top_k: bool = False
+    # The model catalog's entry (gateway.catalog), resolved when the snapshot is built;
+    # the prices, windows and flags above already merge it with the deployment's own.
+    catalog: CatalogEntry | None = None
+    reasoning_price: Decimal | None = None  # reasoning tokens, when priced apart
+    sources: dict[str, str] = field(default_factory=dict)  # figure -> where it came from
 
     @property
     def label(self) -> str:
         return f"{self.provider.name}/{self.model}"
 
+    def supports(self, capability: str) -> bool | None:
+        """What the catalog says of ``capability`` (None: the model is not in it)."""
+        return None if self.catalog is None else self.catalog.has(capability)
+
+    @property
+    def echo_reasoning(self) -> bool:
+        """Send earlier turns' reasoning back as ``reasoning_content``: models whose
+        catalog entry asks for it; without an entry, reasoning deployments (as before)."""
+        if self.catalog is None:
+            return self.supports_reasoning
+        return self.catalog.has("reasoning_echo")
+
+    @property
+    def takes_reasoning_effort(self) -> bool:
+        """False for models that always reason and take no effort setting (the
+        catalog's ``reasoning_control: always``, e.g. deepseek-reasoner)."""
+        return self.catalog is None or self.catalog.reasoning_control != "always"
+
     def cost(self, usage: Any) -> Decimal:
-        """USD cost of ``usage`` (a types.Usage) at this deployment's prices."""
+        """USD cost of ``usage`` (a types.Usage) at this deployment's prices (per 1M)."""
         million = Decimal(1_000_000)
+        output = Decimal(usage.output_tokens) * self.output_price
+        reasoning = getattr(usage, "reasoning_tokens", 0) or 0
+        if self.reasoning_price is not None and 0 < reasoning <= usage.output_tokens:
+            output += Decimal(reasoning) * (self.reasoning_price - self.output_price)
         return (
             Decimal(usage.input_tokens) * self.input_price
-            + Decimal(usage.output_tokens) * self.output_price
+            + output
             + Decimal(usage.cache_read_tokens) * self.cache_read_price
             + Decimal(usage.cache_write_tokens) * self.cache_write_price
         ) / million
@@ -171,8 +200,14 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
+    from . import catalog
     from .models import ApiKey, Provider, RegistryState, Route
 
+    try:
+        models = catalog.load()
+    except catalog.CatalogError as exc:  # a broken bundled file: serve without it
+        log.error("model catalog unavailable: %s", exc)
+        models = catalog.Catalog()
     version = RegistryState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
     providers: dict[int, ProviderEntry] = {}
     for p in Provider.objects.all():
@@ -195,26 +230,7 @@ def build_snapshot() -> Snapshot:
     patterns: list[RouteEntry] = []
     for r in Route.objects.prefetch_related("deployments"):
         deployments = tuple(
-            DeploymentEntry(
-                id=d.id,
-                route=r.name,
-                provider=_as_route_reaches_it(providers[d.provider_id], r.timeout),
-                model=d.model,
-                weight=d.weight,
-                rpm=d.rpm,
-                tpm=d.tpm,
-                input_price=d.input_price,
-                output_price=d.output_price,
-                cache_read_price=d.cache_read_price,
-                cache_write_price=d.cache_write_price,
-                context_window=d.context_window,
-                max_output_tokens=d.max_output_tokens,
-                supports_tools=d.supports_tools,
-                supports_vision=d.supports_vision,
-                supports_reasoning=d.supports_reasoning,
-                supports_top_k=d.supports_top_k,
-                params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
-            )
+            _deployment_entry(r.name, d, providers[d.provider_id], models, r.timeout)
             for d in sorted(r.deployments.all(), key=lambda d: d.id)
             if d.enabled
         )
@@ -262,6 +278,41 @@ def build_snapshot() -> Snapshot:
         providers={p.name: p for p in providers.values()},
         keys=keys,
         built_at=time.time(),
+    )
+
+
+def _deployment_entry(
+    route: str, d: Any, provider: ProviderEntry, models: Any, timeout: float | None = None
+) -> DeploymentEntry:
+    """A Deployment row with the catalog's figures filled in where it sets none, calling
+    its provider with the route's own timeout when the route has one."""
+    from . import catalog
+
+    entry = catalog.lookup(models, provider.kind, provider.base_url, d.model)
+    figures = catalog.resolve(d, entry)
+    return DeploymentEntry(
+        id=d.id,
+        route=route,
+        provider=_as_route_reaches_it(provider, timeout),
+        model=d.model,
+        weight=d.weight,
+        rpm=d.rpm,
+        tpm=d.tpm,
+        input_price=figures.input_price,
+        output_price=figures.output_price,
+        cache_read_price=figures.cache_read_price,
+        cache_write_price=figures.cache_write_price,
+        context_window=figures.context_window,
+        max_output_tokens=figures.max_output_tokens,
+        supports_tools=figures.supports_tools,
+        supports_vision=figures.supports_vision,
+        supports_reasoning=figures.supports_reasoning,
+        # taken when the deployment says so, or when the catalog knows the model takes it
+        supports_top_k=bool(d.supports_top_k or (entry is not None and entry.has("top_k"))),
+        params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
+        catalog=entry,
+        reasoning_price=figures.reasoning_price,
+        sources=figures.sources,
     )
 
 

@@ -20,7 +20,7 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import cache, journal, limits, registry, routing, tracing
+from . import cache, capabilities, journal, limits, registry, routing, tracing
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -403,9 +403,12 @@ async def _chat(
             route: RouteEntry, deployment: DeploymentEntry
         ) -> tuple[bytes, Usage, str]:
             adapter = _begin_attempt(call, route, deployment)
+            capabilities.check(request, route, deployment, estimate)
             if adapter.dialect == call.dialect:
                 data = await adapter.passthrough(
-                    _passthrough_body(body, request, deployment),
+                    capabilities.adapt_body(
+                        _passthrough_body(body, request, deployment), request, route, deployment
+                    ),
                     deployment,
                     call.exchange,
                     request.headers,
@@ -417,14 +420,19 @@ async def _chat(
                     data["model"] = request.model
                 return orjson.dumps(data), call.exchange.usage, reason
             _check_unmapped(request, route, adapter, deployment)
-            response = await adapter.complete(request, deployment, call.exchange)
+            upstream = capabilities.adapt(request, route, deployment)
+            response = await adapter.complete(upstream, deployment, call.exchange)
             rendered = orjson.dumps(call.proto.render_response(response, request))
             if call.cache is not None:
                 _cache_keep(call, response)
             return rendered, response.usage, response.finish_reason
 
         payload, usage, reason = await routing.run(
-            snapshot, route, attempt, call.record.attempts, key.allows
+            snapshot,
+            capabilities.fitting(route, estimate),
+            attempt,
+            call.record.attempts,
+            key.allows,
         )
         call.capture_outbound(payload)
         call.finish(status=200, usage=usage, finish_reason=reason)
@@ -434,9 +442,12 @@ async def _chat(
 
     async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
         adapter = _begin_attempt(call, route, deployment)
+        capabilities.check(request, route, deployment, estimate)
         if adapter.dialect == call.dialect:
             source = adapter.passthrough_stream(
-                _passthrough_body(body, request, deployment),
+                capabilities.adapt_body(
+                    _passthrough_body(body, request, deployment), request, route, deployment
+                ),
                 deployment,
                 call.exchange,
                 request.headers,
@@ -444,7 +455,8 @@ async def _chat(
             passthrough = True
         else:
             _check_unmapped(request, route, adapter, deployment)
-            source = adapter.stream(request, deployment, call.exchange)
+            upstream = capabilities.adapt(request, route, deployment)
+            source = adapter.stream(upstream, deployment, call.exchange)
             passthrough = False
             if not counting and getattr(call.proto, "COUNTS_PROMPT_IN_STREAM", False):
                 counting.append(start_count(request, estimate))  # runs meanwhile
@@ -458,7 +470,11 @@ async def _chat(
         return passthrough, first, iterator
 
     passthrough, first, iterator = await routing.run(
-        snapshot, route, open_stream, call.record.attempts, key.allows
+        snapshot,
+        capabilities.fitting(route, estimate),
+        open_stream,
+        call.record.attempts,
+        key.allows,
     )
     call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
     chunks = (

@@ -12,9 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from gateway import admin_ops
+from gateway import admin_ops, catalog
 from gateway.models import Deployment, Provider, Route
 
+from .. import model_picker
 from ..decorators import staff_required
 from ..forms import DeploymentForm, RouteForm, show_errors
 from .common import HtmxHttpRequest, go_to
@@ -123,7 +124,7 @@ def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
-    form = DeploymentForm(request.POST or None)
+    form = DeploymentForm(request.POST or None, picker=f"models-r{pk}-new")
     if request.method == "POST":
         saved = _save(form, lambda values: admin_ops.save_deployment(route, None, values))
         if saved is not None:
@@ -132,7 +133,8 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 if request.htmx
                 else go_to(request, reverse("console:routes") + f"#route-{pk}")
             )
-    context = {"route": route, "form": form}
+    chosen = _provider(form["provider"].value()) or Provider.objects.first()
+    context = {"route": route, "form": form, "model_options": _catalog_options(chosen)}
     if request.htmx:
         return render(request, TEMPLATE + "#deployment-new", context)
     return render(request, "console/deployment_form.html", context)
@@ -142,8 +144,9 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(Deployment.objects.select_related("route", "provider"), pk=pk)
     route = deployment.route
+    picker = f"models-d{pk}"
     if request.method == "POST":
-        form = DeploymentForm(request.POST)
+        form = DeploymentForm(request.POST, picker=picker)
         saved = _save(form, lambda values: admin_ops.save_deployment(route, deployment, values))
         if saved is not None:
             return (
@@ -157,12 +160,44 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             initial={
                 **{f: getattr(deployment, f) for f in DEPLOYMENT_FIELDS if f != "provider"},
                 "provider": deployment.provider_id,
-            }
+            },
+            picker=picker,
         )
-    context = {"route": route, "deployment": deployment, "form": form}
+    form.show_figures(catalog.figures_for(deployment))
+    context = {
+        "route": route,
+        "deployment": deployment,
+        "form": form,
+        "model_options": _catalog_options(deployment.provider),
+    }
     if request.htmx:
         return render(request, TEMPLATE + "#deployment-edit", context)
     return render(request, "console/deployment_form.html", context)
+
+
+def _provider(value: object) -> Provider | None:
+    try:
+        return Provider.objects.filter(pk=int(str(value))).first()
+    except ValueError:
+        return None
+
+
+def _catalog_options(provider: Provider | None) -> list[model_picker.Option]:
+    """The picker's options without asking the upstream (the page renders at once;
+    htmx then loads the provider's own list)."""
+    return model_picker.options(provider, []) if provider is not None else []
+
+
+@staff_required
+def deployment_models(request: HtmxHttpRequest) -> HttpResponse:
+    """The model picker's <datalist> for a provider: its own models list merged with
+    the catalog, each with price and context window."""
+    picker = request.GET.get("list", "models-new")
+    if not picker.replace("-", "").isalnum():
+        picker = "models-new"
+    provider = _provider(request.GET.get("provider"))
+    found = model_picker.options(provider, model_picker.live_models(provider)) if provider else []
+    return render(request, TEMPLATE + "#model-options", {"picker": picker, "model_options": found})
 
 
 @staff_required

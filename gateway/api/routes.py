@@ -28,21 +28,31 @@ class DeploymentOut(Schema):
     weight: float
     rpm: int | None
     tpm: int | None
-    input_price: Decimal
-    output_price: Decimal
-    cache_read_price: Decimal
-    cache_write_price: Decimal
+    # null: not set on the deployment, the model catalog's figure applies (see effective)
+    input_price: Decimal | None
+    output_price: Decimal | None
+    cache_read_price: Decimal | None
+    cache_write_price: Decimal | None
     context_window: int | None
     max_output_tokens: int | None
-    supports_tools: bool
-    supports_vision: bool
-    supports_reasoning: bool
+    supports_tools: bool | None
+    supports_vision: bool | None
+    supports_reasoning: bool | None
     supports_top_k: bool
     params: dict[str, Any]
+    effective: dict[str, Any]
 
     @staticmethod
     def resolve_provider(obj: Deployment) -> str:
         return obj.provider.name
+
+    @staticmethod
+    def resolve_effective(obj: Deployment) -> dict[str, Any]:
+        """The figures in force (catalog filling what the deployment leaves empty),
+        each with where it came from; prices in USD per 1M tokens."""
+        from ..catalog import figures_for
+
+        return figures_for(obj)
 
 
 class DeploymentPatch(Schema):

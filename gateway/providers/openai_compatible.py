@@ -126,7 +126,7 @@ def _assistant_message(message: Message, deployment: DeploymentEntry) -> dict[st
             for call in calls
         ]
     reasoning = "".join(p.text for p in message.parts if isinstance(p, Thinking))
-    if reasoning and deployment.supports_reasoning:
+    if reasoning and deployment.echo_reasoning:  # DeepSeek-style thinking wants it back
         out["reasoning_content"] = reasoning
     if message.name:
         out["name"] = message.name
@@ -298,7 +298,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
     if request.stop:
         body["stop"] = list(request.stop)
     effort = reasoning_effort(request)
-    if effort and deployment.supports_reasoning:
+    if effort and deployment.supports_reasoning and deployment.takes_reasoning_effort:
         body["reasoning_effort"] = effort
     fmt = request.response_format
     if fmt is not None:

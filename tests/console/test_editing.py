@@ -113,12 +113,14 @@ def test_deployment_add_edit_delete(staff_client: Client, registry_rows) -> None
     assert "greater than or equal to 0" in field_error(html, "weight")
     response = staff_client.post(
         f"/routes/{route.pk}/deployments/new/",
-        {**base, "weight": "3", "supports_reasoning": "on", "enabled": "on"},
+        {**base, "weight": "3", "supports_reasoning": "true", "enabled": "on"},
         HTTP_HX_REQUEST="true",
     )
     assert response["HX-Retarget"] == f"#route-{route.pk}"
     created = Deployment.objects.get(model="m2")
-    assert created.weight == 3 and created.supports_reasoning and not created.supports_tools
+    # capabilities are yes / no / "from the catalog" (None) since the model catalog
+    assert created.weight == 3 and created.supports_reasoning is True
+    assert created.supports_tools is None and created.input_price == 0
     staff_client.post(f"/deployments/{created.pk}/delete/", HTTP_HX_REQUEST="true")
     assert not Deployment.objects.filter(pk=created.pk).exists()
 

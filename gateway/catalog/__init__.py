@@ -1,0 +1,53 @@
+"""The model catalog: prices, context windows and capabilities of known models.
+
+``store`` loads the bundled ``models.json`` with the user's ``data/catalog.json`` over
+it; ``matching`` finds a deployment's entry; ``resolve`` merges it with what the
+deployment sets; ``litellm`` reads LiteLLM's price file; ``update`` refreshes the
+override. The registry resolves every deployment when it builds its snapshot, so the
+request path never looks anything up here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .entry import CAPABILITIES, CatalogError, Entry
+from .matching import lookup, vendor_of
+from .resolve import FLAGS, PRICES, Resolved, resolve
+from .store import Catalog, load, reset
+
+__all__ = [
+    "CAPABILITIES",
+    "Catalog",
+    "CatalogError",
+    "Entry",
+    "Resolved",
+    "entry_for",
+    "figures_for",
+    "load",
+    "lookup",
+    "reset",
+    "resolve",
+    "vendor_of",
+]
+
+
+def figures_for(deployment: Any) -> dict[str, Any]:
+    """A Deployment row's figures in force and their sources, for the API and console."""
+    provider = deployment.provider
+    entry = entry_for(provider.kind, provider.base_url.rstrip("/"), deployment.model)
+    resolved = resolve(deployment, entry)
+    out: dict[str, Any] = {
+        name: getattr(resolved, name)
+        for name in (*PRICES, *FLAGS, "context_window", "max_output_tokens")
+    }
+    out["catalog_model"] = entry.key if entry is not None else None
+    out["sources"] = dict(resolved.sources)
+    first, second = resolved.sources["input_price"], resolved.sources["output_price"]
+    out["price_source"] = first if first == second else f"input {first}, output {second}"
+    return out
+
+
+def entry_for(kind: str, base_url: str, model: str, catalog: Catalog | None = None) -> Entry | None:
+    """The catalog entry for a deployment of ``model`` on a provider (kind, base URL)."""
+    return lookup(catalog if catalog is not None else load(), kind, base_url, model)

@@ -1,0 +1,162 @@
+"""One model's catalog facts (``Entry``) and the conversion from the file format.
+
+Prices are USD per million tokens, as the providers' price pages state them. A
+capability missing from ``caps`` means the model does not have it; ``rejects`` lists
+request parameters the model refuses (reasoning models that fix their sampling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# Capabilities a catalog entry may list.
+CAPABILITIES = frozenset(
+    {
+        "tools",  # function / tool calling
+        "parallel_tools",  # several tool calls in one turn
+        "vision",  # image input
+        "pdf",  # PDF / document input
+        "reasoning",  # thinks before answering (see ``reasoning_control``)
+        "reasoning_echo",  # wants its reasoning_content sent back on later turns
+        "json_schema",  # structured output against a JSON schema
+        "top_k",  # accepts the top_k sampling parameter
+        "prompt_caching",  # caches prompts (cache-read tokens priced apart)
+    }
+)
+# How reasoning is steered: an effort level, a token budget, on/off, or always on.
+REASONING_CONTROLS = frozenset({"effort", "budget", "toggle", "always"})
+MODES = frozenset({"chat", "embedding", "completion"})
+PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
+
+
+class CatalogError(ValueError):
+    """A catalog file or entry is malformed; the message names where."""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    vendor: str  # catalog provider key: openai, anthropic, gemini, bedrock, ...
+    model: str
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+    reasoning: Decimal | None = None  # reasoning tokens, when priced apart from output
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    caps: frozenset[str] = frozenset()
+    reasoning_control: str | None = None
+    rejects: frozenset[str] = frozenset()
+    mode: str = "chat"
+    as_of: str = ""  # the date the provider's figures were read
+
+    @property
+    def key(self) -> str:
+        return f"{self.vendor}/{self.model}"
+
+    def has(self, capability: str) -> bool:
+        return capability in self.caps
+
+    def prices(self) -> dict[str, Decimal | None]:
+        return {name: getattr(self, name) for name in PRICE_KEYS}
+
+    def same_facts(self, other: Entry) -> bool:
+        """Equal in everything but the date the figures were read."""
+        return replace(self, as_of="") == replace(other, as_of="")
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as the catalog file writes it (without vendor and name)."""
+        out: dict[str, Any] = {}
+        for name in PRICE_KEYS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = float(value) if value != value.to_integral() else int(value)
+        if self.context_window is not None:
+            out["context"] = self.context_window
+        if self.max_output_tokens is not None:
+            out["max_output"] = self.max_output_tokens
+        if self.caps:
+            out["caps"] = sorted(self.caps)
+        if self.reasoning_control:
+            out["reasoning_control"] = self.reasoning_control
+        if self.rejects:
+            out["rejects"] = sorted(self.rejects)
+        if self.mode != "chat":
+            out["mode"] = self.mode
+        if self.as_of:
+            out["as_of"] = self.as_of
+        return out
+
+
+def plain(price: Decimal) -> Decimal:
+    """``price`` without trailing zeros and without an exponent (10, not 1E+1)."""
+    price = price.normalize()
+    return price.quantize(Decimal(1)) if price == price.to_integral_value() else price
+
+
+def _price(value: Any, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise CatalogError(f"{where}: a price must be a number, got {value!r}")
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        raise CatalogError(f"{where}: a price must be a number, got {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise CatalogError(f"{where}: a price must be zero or more, got {value!r}")
+    return plain(price)
+
+
+def _whole(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CatalogError(f"{where}: must be a positive whole number, got {value!r}")
+    return value
+
+
+def _names(value: Any, where: str, allowed: frozenset[str] | None) -> frozenset[str]:
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CatalogError(f"{where}: must be a list of names")
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise CatalogError(f"{where}: unknown capability {', '.join(unknown)}")
+    return frozenset(value)
+
+
+def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
+    """An ``Entry`` from one ``providers.<vendor>.models.<model>`` object."""
+    where = f"providers.{vendor}.models.{model}"
+    if not isinstance(data, dict):
+        raise CatalogError(f"{where}: must be an object")
+    known = set(PRICE_KEYS) | {"context", "max_output", "caps", "reasoning_control"}
+    known |= {"rejects", "mode", "aliases", "note", "as_of"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise CatalogError(f"{where}: unknown field {', '.join(unknown)}")
+    control = data.get("reasoning_control")
+    if control is not None and control not in REASONING_CONTROLS:
+        raise CatalogError(f"{where}.reasoning_control: one of {sorted(REASONING_CONTROLS)}")
+    mode = data.get("mode", "chat")
+    if mode not in MODES:
+        raise CatalogError(f"{where}.mode: one of {sorted(MODES)}")
+    return Entry(
+        vendor=vendor,
+        model=model,
+        **{name: _price(data.get(name), f"{where}.{name}") for name in PRICE_KEYS},
+        context_window=_whole(data.get("context"), f"{where}.context"),
+        max_output_tokens=_whole(data.get("max_output"), f"{where}.max_output"),
+        caps=_names(data.get("caps"), f"{where}.caps", CAPABILITIES),
+        reasoning_control=control,
+        rejects=_names(data.get("rejects"), f"{where}.rejects", None),
+        mode=mode,
+        as_of=str(data.get("as_of") or as_of),
+    )

@@ -1,0 +1,144 @@
+"""Reading LiteLLM's ``model_prices_and_context_window.json`` into catalog entries.
+
+LiteLLM prices are USD per token; the catalog's are per million. Keys are
+``provider/model`` or bare model names; ``litellm_provider`` says whose price it is.
+Entries of providers Switchyard does not route to, image/audio modes and region- or
+commitment-specific Bedrock keys are skipped (and counted).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .entry import CatalogError, Entry, plain
+
+MILLION = Decimal(1_000_000)
+# litellm_provider -> catalog provider key
+PROVIDERS = {
+    "openai": "openai", "text-completion-openai": "openai", "azure": "azure",
+    "anthropic": "anthropic", "gemini": "gemini", "vertex_ai-language-models": "vertex",
+    "vertex_ai-anthropic_models": "vertex", "vertex_ai-mistral_models": "vertex",
+    "bedrock": "bedrock", "bedrock_converse": "bedrock", "cohere": "cohere",
+    "cohere_chat": "cohere", "mistral": "mistral", "deepseek": "deepseek", "groq": "groq",
+    "together_ai": "together", "fireworks_ai": "fireworks", "openrouter": "openrouter",
+    "xai": "xai", "perplexity": "perplexity", "cerebras": "cerebras", "moonshot": "moonshot",
+}  # fmt: skip
+MODES = {"chat": "chat", "responses": "chat", "completion": "completion", "embedding": "embedding"}
+FLAGS = {
+    "supports_function_calling": "tools",
+    "supports_parallel_function_calling": "parallel_tools",
+    "supports_vision": "vision",
+    "supports_pdf_input": "pdf",
+    "supports_reasoning": "reasoning",
+    "supports_response_schema": "json_schema",
+    "supports_prompt_caching": "prompt_caching",
+}
+PRICES = {
+    "input_cost_per_token": "input",
+    "output_cost_per_token": "output",
+    "cache_read_input_token_cost": "cache_read",
+    "cache_creation_input_token_cost": "cache_write",
+    "output_cost_per_reasoning_token": "reasoning",
+}
+# ``supports_sampling_params: false``: the model refuses these.
+SAMPLING = frozenset({"temperature", "top_p", "top_k"})
+_BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
+_REGIONAL = re.compile(r"^([a-z]{2}(-[a-z]+)+-\d|\d+-month-commitment|\*)")
+
+
+def looks_like_litellm(data: Any) -> bool:
+    return (
+        isinstance(data, dict)
+        and "providers" not in data
+        and any(isinstance(v, dict) and "litellm_provider" in v for v in data.values())
+    )
+
+
+def _per_million(value: Any, where: str) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise CatalogError(f"{where}: not a number: {value!r}")
+    try:
+        price = Decimal(str(value)) * MILLION
+    except InvalidOperation:
+        raise CatalogError(f"{where}: not a number: {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise CatalogError(f"{where}: must be zero or more: {value!r}")
+    # per-token floats such as 2.5e-06 become 2.5000000 per million: keep 6 decimals
+    return plain(price.quantize(Decimal("0.000001")))
+
+
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def _name(key: str, provider: str) -> str | None:
+    """The upstream model name of a LiteLLM key, or None for keys to skip."""
+    for prefix in {provider, provider.split("-")[0], provider.split("_")[0]}:
+        if key.startswith(prefix + "/"):
+            key = key[len(prefix) + 1 :]
+            break
+    if provider.startswith("bedrock"):
+        if "/" in key or _REGIONAL.match(key):
+            return None  # region- and commitment-specific prices
+        key = _BEDROCK_VERSION.sub("", key)  # the catalog names Bedrock models unversioned
+    return key or None
+
+
+def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
+    """(entries, number of skipped keys) from a decoded LiteLLM price file."""
+    if not isinstance(data, dict):
+        raise CatalogError("not a LiteLLM price file: expected an object of models")
+    entries: dict[tuple[str, str], Entry] = {}
+    prefixed: set[tuple[str, str]] = set()  # entries read from a "provider/model" key
+    skipped = 0
+    for key, spec in data.items():
+        if key == "sample_spec" or not isinstance(spec, dict):
+            continue
+        vendor = PROVIDERS.get(str(spec.get("litellm_provider") or ""))
+        mode = MODES.get(str(spec.get("mode") or "chat"))
+        name = _name(key, str(spec.get("litellm_provider") or "")) if vendor else None
+        if vendor is None or mode is None or name is None:
+            skipped += 1
+            continue
+        prices = {
+            field: _per_million(spec.get(source), f"{key}.{source}")
+            for source, field in PRICES.items()
+        }
+        caps = {cap for flag, cap in FLAGS.items() if spec.get(flag) is True}
+        if "reasoning" in caps:
+            reasoning_control = "budget" if vendor in ("anthropic", "bedrock") else "effort"
+        else:
+            reasoning_control = None
+        # LiteLLM lists some models twice (bare and "provider/" keys, bedrock and
+        # bedrock_converse): one entry per name, the "provider/" key's when there is one
+        slot = (vendor, name)
+        if slot in entries and (slot in prefixed or "/" not in key):
+            skipped += 1
+            continue
+        if slot in entries:
+            skipped += 1  # the bare key's entry, replaced by this "provider/" one
+        if "/" in key:
+            prefixed.add(slot)
+        entries[slot] = Entry(
+            vendor=vendor,
+            model=name,
+            **prices,
+            context_window=_whole(spec.get("max_input_tokens")),
+            max_output_tokens=_whole(spec.get("max_output_tokens") or spec.get("max_tokens")),
+            caps=frozenset(caps),
+            reasoning_control=reasoning_control,
+            rejects=SAMPLING if spec.get("supports_sampling_params") is False else frozenset(),
+            mode=mode,
+            as_of=as_of,
+        )
+    if not entries:
+        raise CatalogError("no model of a provider Switchyard routes to was found in the file")
+    return list(entries.values()), skipped

@@ -1,0 +1,136 @@
+"""Which catalog entry describes a deployment: by the provider it calls (its kind and
+the host of its base URL) and the upstream model name.
+
+A self-hosted server (vLLM, Ollama, a host we do not know) matches nothing, so its
+models cost nothing unless the deployment says so; a ``vendor/model`` spelling
+(``openai/gpt-4o``, OpenRouter's ``anthropic/claude-sonnet-4.5``) names its vendor.
+Dated variants fall back to their base entry (``gpt-4o-2024-08-06`` -> ``gpt-4o``).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from .entry import Entry
+from .store import Catalog
+
+# Host (or host suffix) of a provider's base URL -> catalog provider key.
+HOSTS: tuple[tuple[str, str], ...] = (
+    ("api.openai.com", "openai"),
+    ("openai.azure.com", "azure"),
+    ("cognitiveservices.azure.com", "azure"),
+    ("api.anthropic.com", "anthropic"),
+    ("generativelanguage.googleapis.com", "gemini"),
+    ("aiplatform.googleapis.com", "vertex"),
+    ("amazonaws.com", "bedrock"),
+    ("api.cohere.com", "cohere"),
+    ("api.cohere.ai", "cohere"),
+    ("api.mistral.ai", "mistral"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.groq.com", "groq"),
+    ("api.together.xyz", "together"),
+    ("api.together.ai", "together"),
+    ("api.fireworks.ai", "fireworks"),
+    ("openrouter.ai", "openrouter"),
+    ("api.x.ai", "xai"),
+    ("api.perplexity.ai", "perplexity"),
+    ("api.cerebras.ai", "cerebras"),
+    ("api.moonshot.ai", "moonshot"),
+)
+# Provider kinds that name their vendor whatever the URL.
+KINDS = {"anthropic": "anthropic", "azure": "azure", "gemini": "gemini", "vertex": "vertex",
+         "bedrock": "bedrock", "cohere": "cohere"}  # fmt: skip
+# Where a vendor's models are also priced by their maker (same list prices).
+MAKERS = {"azure": ("openai",), "vertex": ("gemini", "anthropic", "mistral"),
+          "bedrock": ("anthropic", "mistral", "cohere", "deepseek"), "openrouter": ()}  # fmt: skip
+# ``vendor/`` prefixes (LiteLLM's and OpenRouter's spellings) -> catalog provider key.
+PREFIXES = {
+    "openai": "openai", "azure": "azure", "anthropic": "anthropic", "gemini": "gemini",
+    "google": "gemini", "vertex_ai": "vertex", "bedrock": "bedrock", "cohere": "cohere",
+    "mistral": "mistral", "mistralai": "mistral", "deepseek": "deepseek", "groq": "groq",
+    "together_ai": "together", "fireworks_ai": "fireworks", "openrouter": "openrouter",
+    "xai": "xai", "x-ai": "xai", "perplexity": "perplexity", "cerebras": "cerebras",
+    "moonshot": "moonshot", "moonshotai": "moonshot",
+}  # fmt: skip
+# Bedrock ids: optional region group, the maker, the name, a version suffix.
+_BEDROCK = re.compile(r"^(?:(?:us|eu|apac|au|jp|global)\.)?([a-z0-9-]+)\.(.+?)(?:-v\d+(?::\d+)?)?$")
+_DATED = (
+    re.compile(r"^(.+)-\d{4}-\d{2}-\d{2}$"),  # gpt-4o-2024-08-06
+    re.compile(r"^(.+)[-@]\d{8}$"),  # claude-sonnet-4-5-20250929, Vertex's @20250929
+    re.compile(r"^(.+)-\d{4}$"),  # gpt-4-0613, mistral-large-2411
+    re.compile(r"^(.+)-0\d\d$"),  # gemini-2.0-flash-001
+    re.compile(r"^(.+)-(?:latest|preview|exp)$"),
+)
+
+
+def vendor_of(kind: str, base_url: str) -> str | None:
+    """The catalog provider a deployment's provider is, or None (self-hosted, unknown)."""
+    if kind in KINDS:
+        return KINDS[kind]
+    host = (urlsplit(base_url or "").hostname or "").lower()
+    for suffix, vendor in HOSTS:
+        if host == suffix or host.endswith("." + suffix):
+            return vendor
+    return None
+
+
+def _bases(name: str) -> list[str]:
+    """``name`` then the names it may be a dated or tagged variant of, nearest first."""
+    out = [name]
+    current = name
+    changed = True
+    while changed:
+        changed = False
+        for pattern in _DATED:
+            found = pattern.match(current)
+            if found:
+                current = found.group(1)
+                out.append(current)
+                changed = True
+                break
+    return out
+
+
+def _find(catalog: Catalog, vendor: str, name: str) -> Entry | None:
+    for candidate in _bases(name):
+        for spelled in (candidate, candidate.lower()):
+            entry = catalog.get(vendor, spelled)
+            if entry is not None:
+                return entry
+    return None
+
+
+def lookup(catalog: Catalog, kind: str, base_url: str, model: str) -> Entry | None:
+    """The catalog entry for ``model`` served by a provider of ``kind`` at ``base_url``."""
+    model = (model or "").strip()
+    if not model:
+        return None
+    vendor = vendor_of(kind, base_url)
+    prefix, _, rest = model.partition("/")
+    named = PREFIXES.get(prefix.lower()) if rest else None
+    if vendor is not None:
+        entry = _find(catalog, vendor, model)
+        if entry is not None:
+            return entry
+        if vendor == "bedrock":
+            found = _BEDROCK.match(model.split("/")[-1])
+            if found:
+                maker, name = found.groups()
+                entry = _find(catalog, "bedrock", f"{maker}.{name}") or _find(
+                    catalog, PREFIXES.get(maker, maker), name
+                )
+                if entry is not None:
+                    return entry
+        if named is not None:  # OpenRouter and LiteLLM-proxy style vendor/model
+            entry = _find(catalog, named, rest)
+            if entry is not None:
+                return entry
+        for maker in MAKERS.get(vendor, ()):
+            entry = _find(catalog, maker, model)
+            if entry is not None:
+                return entry
+        return None
+    if named is not None:
+        return _find(catalog, named, rest)
+    return None

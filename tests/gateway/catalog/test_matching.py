@@ -1,0 +1,85 @@
+"""A deployment finds its catalog entry by provider (kind, base URL) and model name."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from gateway import catalog
+
+OPENAI = ("openai", "https://api.openai.com/v1")
+ANTHROPIC = ("anthropic", "https://api.anthropic.com")
+OPENROUTER = ("openai", "https://openrouter.ai/api/v1")
+BEDROCK = ("openai", "https://bedrock-runtime.us-east-1.amazonaws.com")
+VLLM = ("openai", "http://gpu-box:8000/v1")
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "key"),
+    [
+        (OPENAI, "gpt-4o", "openai/gpt-4o"),
+        (OPENAI, "gpt-4o-2024-08-06", "openai/gpt-4o"),  # a dated variant: its base
+        (OPENAI, "GPT-4o", "openai/gpt-4o"),
+        (ANTHROPIC, "claude-sonnet-4-5-20250929", "anthropic/claude-sonnet-4-5"),
+        (ANTHROPIC, "claude-sonnet-4-5", "anthropic/claude-sonnet-4-5"),
+        (("openai", "https://api.deepseek.com/v1"), "deepseek-chat", "deepseek/deepseek-chat"),
+        (OPENROUTER, "anthropic/claude-sonnet-4.5", "openrouter/anthropic/claude-sonnet-4.5"),
+        (
+            ("openai", "https://generativelanguage.googleapis.com/v1beta/openai"),
+            "gemini-2.5-pro",
+            "gemini/gemini-2.5-pro",
+        ),
+        (("azure", "https://acme.openai.azure.com"), "gpt-4o", "azure/gpt-4o"),
+        (
+            BEDROCK,
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "bedrock/anthropic.claude-sonnet-4-5-20250929",
+        ),
+        (BEDROCK, "amazon.nova-pro-v1:0", "bedrock/amazon.nova-pro"),
+        (("openai", "https://api.x.ai/v1"), "grok-4", "xai/grok-4"),
+        (
+            ("openai", "https://api.mistral.ai/v1"),
+            "mistral-large-latest",
+            "mistral/mistral-large-latest",
+        ),
+        # a LiteLLM-proxy style provider/model on a host we do not know names its vendor
+        (VLLM, "openai/gpt-4o", "openai/gpt-4o"),
+    ],
+)
+def test_entries_are_found(provider, model, key):
+    entry = catalog.entry_for(*provider, model)
+    assert entry is not None, model
+    assert entry.key == key
+
+
+def test_a_self_hosted_model_matches_nothing_so_it_costs_what_the_deployment_says():
+    assert catalog.entry_for(*VLLM, "gpt-4o") is None
+    assert catalog.entry_for("openai", "http://localhost:11434/v1", "llama3.1") is None
+    assert catalog.entry_for("echo", "", "echo-1") is None
+
+
+def test_an_unknown_model_of_a_known_provider_matches_nothing():
+    assert catalog.entry_for(*OPENAI, "gpt-99-imaginary") is None
+
+
+def test_gpt_4o_carries_the_published_figures():
+    entry = catalog.entry_for(*OPENAI, "gpt-4o")
+    assert (entry.input, entry.output, entry.cache_read) == (
+        Decimal("2.5"),
+        Decimal("10"),
+        Decimal("1.25"),
+    )
+    assert entry.context_window == 128_000 and entry.max_output_tokens == 16_384
+    assert {"tools", "parallel_tools", "vision", "json_schema"} <= entry.caps
+    assert not entry.has("reasoning")
+    assert entry.as_of == catalog.load().updated
+
+
+def test_every_provider_in_the_bundle_names_its_source_and_date():
+    loaded = catalog.load()
+    assert len(loaded) >= 300
+    for vendor, info in loaded.providers.items():
+        assert info.source.startswith("https://"), vendor
+        assert len(info.as_of) == 10, vendor
+        assert loaded.entries[vendor], vendor
