@@ -22,6 +22,7 @@ from .decorators import staff_required
 from .models import BlindVote, Comparison
 from .playground_diff import word_diff
 from .playground_replay import prefill_from_log
+from .readiness import ready_route_names
 from .templatetags.console import significant_usd
 from .views.common import HtmxHttpRequest, go_to
 
@@ -33,7 +34,10 @@ def _route_names() -> list[str]:
 
 
 def _blank_prefill(routes: list[str]) -> dict[str, Any]:
-    picks = (routes[:2] if len(routes) >= 2 else routes * 2)[:2] or ["", ""]
+    """A new comparison: two columns on routes that can answer (the same one twice if
+    only one can), else on the first enabled routes so the page still shows choices."""
+    ready = ready_route_names() or routes
+    picks = (ready[:2] if len(ready) >= 2 else ready * 2)[:2] or ["", ""]
     return {
         "system": "",
         "messages": [{"role": "user", "content": ""}],

@@ -54,6 +54,11 @@
   });
   refreshRowButtons();
 
+  // Blind mode numbers the rows: the letters belong to the shuffled result columns.
+  const blindBox = form.querySelector('input[name="blind"]');
+  blindBox.addEventListener("change", () => rows.classList.toggle("blind", blindBox.checked));
+  rows.classList.toggle("blind", blindBox.checked);
+
   // --- reading the form ------------------------------------------------------------------
 
   function paramsFrom(scope) {
@@ -130,6 +135,76 @@
     status.classList.toggle("error", Boolean(isError));
   }
 
+  // --- answers: Markdown, raw text, copy ----------------------------------------------------
+
+  // Answers are Markdown, rendered in the browser as they stream (marked), then
+  // sanitised (DOMPurify) so no HTML a model writes can run. Without either library
+  // (blocked, failed to load) the raw text stays on show.
+  const canRender = () => Boolean(window.marked && window.DOMPurify);
+  const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // HTML a model writes is shown as the text it is, never parsed as markup.
+  const markdown = window.marked ? new window.marked.Marked({
+    gfm: true,
+    renderer: { html: (token) => (token.block ? `<p class="pg-html">${escapeHtml(token.text)}</p>` : escapeHtml(token.text)) },
+  }) : null;
+  if (window.DOMPurify) {
+    window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+      if (node.tagName === "A") { node.setAttribute("target", "_blank"); node.setAttribute("rel", "noopener noreferrer"); }
+    });
+  }
+
+  function renderAnswer(answer) {
+    const raw = answer.querySelector(".pg-text");
+    const md = answer.querySelector(".pg-md");
+    if (!raw || !md) return;
+    if (!canRender()) { answer.classList.add("raw", "no-md"); return; }
+    md.innerHTML = window.DOMPurify.sanitize(markdown.parse(raw.textContent));
+  }
+
+  function answerTools() {
+    const template = document.getElementById("pg-answer-tools");
+    return template.content.firstElementChild.cloneNode(true);
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    const box = document.createElement("textarea");  // plain http: the old way
+    box.value = text;
+    box.style.position = "fixed"; box.style.opacity = "0";
+    document.body.appendChild(box);
+    box.select();
+    document.execCommand("copy");
+    box.remove();
+    return Promise.resolve();
+  }
+
+  grid.addEventListener("click", (event) => {
+    const answer = event.target.closest(".pg-msg.assistant");
+    if (!answer) return;
+    if (event.target.closest(".pg-raw-toggle")) {
+      const on = answer.classList.toggle("raw");
+      const button = event.target.closest(".pg-raw-toggle");
+      button.setAttribute("aria-pressed", String(on));
+      button.textContent = on ? "Formatted" : "Raw";
+    } else if (event.target.closest(".pg-copy")) {
+      const button = event.target.closest(".pg-copy");
+      copyText(answer.querySelector(".pg-text").textContent).then(
+        () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); },
+        () => { button.textContent = "Copy failed"; });
+    }
+  });
+
+  // --- keeping the newest turn in view ------------------------------------------------------
+
+  // A transcript follows its stream while the reader is at its bottom; scrolling up to
+  // read stops that until they come back down.
+  const STICK_PX = 24;
+  function atBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight <= STICK_PX; }
+  function follow(col, wasAtBottom) {
+    const box = col.querySelector(".pg-transcript");
+    if (wasAtBottom) box.scrollTop = box.scrollHeight;
+  }
+
   // --- painting the columns --------------------------------------------------------------
 
   function columnEl(index) { return grid.querySelector(`.pg-col[data-index="${index}"]`); }
@@ -152,6 +227,7 @@
   function startTurn(message) {
     blind = message.blind;
     if (message.turn === 0 || !grid.querySelector(".pg-col")) buildGrid(message);
+    let firstUser = null;
     for (const head of message.columns) {
       const col = columnEl(head.index);
       const transcript = col.querySelector(".pg-transcript");
@@ -160,13 +236,20 @@
       user.textContent = message.user_message;
       const answer = document.createElement("div");
       answer.className = "pg-msg assistant current";
-      answer.innerHTML = '<div class="pg-text"></div>';
+      answer.append(answerTools());
+      answer.insertAdjacentHTML("beforeend", '<div class="pg-text"></div><div class="pg-md"></div>');
+      if (!canRender()) answer.classList.add("raw", "no-md");
       transcript.querySelectorAll(".assistant.current").forEach((el) => el.classList.remove("current"));
       transcript.append(user, answer);
+      transcript.scrollTop = transcript.scrollHeight;
       col.dataset.state = "waiting";
       col.querySelector(".pg-state").textContent = "waiting";
       paintMetrics(col, {});
+      firstUser = firstUser || user;
     }
+    // The page itself: bring the new turn's row of columns into view (a follow-up is
+    // sent from below the grid, the first run from above it).
+    if (firstUser && message.turn > 0) firstUser.closest(".pg-col").scrollIntoView({ block: "nearest" });
   }
 
   function fmtMs(v) {
@@ -197,7 +280,14 @@
   function paintTick(data) {
     const col = columnEl(data.index);
     if (!col) return;
-    if (data.text) current(col).querySelector(".pg-text").textContent += data.text;
+    if (data.text) {
+      const box = col.querySelector(".pg-transcript");
+      const stick = atBottom(box);
+      const answer = current(col);
+      answer.querySelector(".pg-text").textContent += data.text;
+      renderAnswer(answer);
+      follow(col, stick);
+    }
     col.dataset.state = data.state;
     col.querySelector(".pg-state").textContent = data.state;
     paintMetrics(col, data.metrics || {});
@@ -206,14 +296,17 @@
   function paintDone(data) {
     const col = columnEl(data.index);
     if (!col) return;
+    const box = col.querySelector(".pg-transcript");
+    const stick = atBottom(box);
     const answer = current(col);
     answer.querySelector(".pg-text").textContent = data.text || "";
+    renderAnswer(answer);
     if (data.thinking) {
       const details = document.createElement("details");
       details.className = "pg-thinking";
-      details.innerHTML = "<summary>Thinking</summary>";
-      details.append(document.createTextNode(data.thinking));
-      answer.prepend(details);
+      details.innerHTML = '<summary>Thinking</summary><div class="pg-pre"></div>';
+      details.lastElementChild.textContent = data.thinking;
+      answer.querySelector(".pg-answer-tools").after(details);
     }
     for (const call of data.tool_calls || []) {
       const el = document.createElement("div");
@@ -232,6 +325,7 @@
     col.dataset.state = data.state;
     col.querySelector(".pg-state").textContent = data.state === "done" ? "done" : data.state;
     paintMetrics(col, data.metrics || {});
+    follow(col, stick);
   }
 
   function handle(message) {
@@ -290,4 +384,8 @@
   form.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !running) form.requestSubmit();
   });
+
+  // A reopened comparison: its saved answers are rendered like streamed ones.
+  grid.querySelectorAll(".pg-msg.assistant").forEach(renderAnswer);
+  grid.querySelectorAll(".pg-transcript").forEach((box) => { box.scrollTop = box.scrollHeight; });
 })();
