@@ -6,6 +6,7 @@ to docs/screenshots/."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,3 +251,61 @@ def test_not_found_page(page) -> None:
     assert response.status == 404
     assert page.locator("h1:has-text('Nothing here')").is_visible()
     shot(page, "not-found")
+
+
+def test_the_standalone_add_deployment_page_confirms_and_leads_back(page, gw: Gateway) -> None:
+    route_id = (
+        gw.shell(
+            "from gateway.models import Route; "
+            "print(Route.objects.get_or_create(name='standalone-route')[0].pk)"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    sign_in(page)
+    page.goto(f"/routes/{route_id}/deployments/new/")
+    page.select_option("select[name=provider]", label="echo")
+    page.fill("input[name=model]", "standalone-model")
+    page.click("button:has-text('Add deployment')")
+    page.wait_for_url(re.compile(rf"/routes/#route-{route_id}$"))
+    assert "Added deployment echo/standalone-model to standalone-route." in (
+        page.locator(".messages .alert.ok").inner_text()
+    )
+    assert page.locator(f"#route-{route_id} .dep", has_text="standalone-model").is_visible()
+    assert not [e for e in console_errors if "targetError" in e or "htmx" in e], console_errors
+    # Only once: the confirmation is not shown again on the next page.
+    page.goto("/routes/")
+    assert page.locator(".messages").count() == 0
+
+
+PHONE_PAGES = ("/", "/?window=7d", "/logs/", "/playground/", "/routes/", "/keys/", "/providers/")
+
+
+def test_no_page_scrolls_sideways_at_phone_width(browser, gw: Gateway) -> None:
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.master_key, max_retries=0)
+    client.chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "traffic for the charts " * 20}]
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gw.url)
+    page = context.new_page()
+    sign_in(page)
+    time.sleep(1.5)  # the journal writes its batch
+    detail = page.request.get("/logs/").text()
+    found = re.search(r'href="(/logs/[^/"?]+/)"', detail)
+    pages = (*PHONE_PAGES, found.group(1)) if found else PHONE_PAGES
+    wide = {}
+    for path in pages:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            culprits = page.evaluate(
+                """() => Array.from(document.querySelectorAll('body *'))
+                  .filter(el => el.getBoundingClientRect().right > 391)
+                  .slice(0, 5).map(el => el.tagName + '.' + el.className)"""
+            )
+            wide[path] = (width, culprits)
+    context.close()
+    assert not wide, f"pages wider than the phone: {wide}"
