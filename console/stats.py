@@ -22,6 +22,7 @@ from gateway import rollups
 from gateway.models import ApiKey, RequestLog, UsageRollup
 
 PERCENTILE_SAMPLE = 5000
+REJECTED_LABEL = "rejected (no valid key)"
 ERROR = Q(status__gte=400)
 
 
@@ -155,8 +156,10 @@ def buckets(window: Window, now: datetime) -> list[Bucket]:
 
 
 def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
-    """Label grouped rows (``key_id`` 0 or None is the master key; prefixes of keys
-    that still exist), the busiest ``limit`` first."""
+    """Label grouped rows, the busiest ``limit`` first. Rows without a virtual key
+    (``key_id`` 0 or None) are named by the journal: "master" for the master key,
+    "console:<user>" for the playground; without a name they are requests refused
+    before any key was accepted. Prefixes are those of keys that still exist."""
     rows = sorted((r for r in rows if r["requests"]), key=lambda r: r["requests"], reverse=True)
     rows = rows[:limit]
     if by == "key":
@@ -166,7 +169,7 @@ def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
             row["key_id"] = row["key_id"] or None
             row["key_prefix"] = prefixes.get(row["key_id"], "")
             if row["key_id"] is None and not row["key_name"]:
-                row["key_name"] = "master key"
+                row["key_name"] = REJECTED_LABEL
     return rows
 
 
