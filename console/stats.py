@@ -297,16 +297,91 @@ def hour_summaries(
     settled = now - timedelta(hours=1) - SETTLE
     with _summaries_lock:
         known = {h: _summaries[h] for h in versions if h in _summaries}
+    missing = [
+        h for h in versions if h <= settled and (h not in known or known[h].version != versions[h])
+    ]
+    if missing:  # a process that just started: other processes may have folded them
+        stored = _load_stored(missing, versions)
+        known.update(stored)
+        with _summaries_lock:
+            _summaries.update(stored)
     fresh = {h: v for h, v in versions.items() if h not in known or known[h].version != v}
     fresh.update({h: v for h, v in versions.items() if h > settled})
     if fresh:
         read = _summarise(fresh)
         known.update(read)
+        finished = {h: s for h, s in read.items() if h <= settled}
+        _store(finished, now)
         with _summaries_lock:
-            _summaries.update({h: s for h, s in read.items() if h <= settled})
+            _summaries.update(finished)
             for hour in [h for h in _summaries if h < now - KEEP_SUMMARIES]:
                 del _summaries[hour]
     return [(h, known[h]) for h in sorted(versions)]
+
+
+# --- finished hours, kept in the database for the next process ---------------------------
+
+COST = SUM_NAMES.index("cost")
+
+
+def _encode(summary: HourSummary) -> dict:
+    def values(v: list) -> list:
+        return [str(x) if i == COST else x for i, x in enumerate(v)]
+
+    return {
+        "by_route": {route: values(v) for route, v in summary.by_route.items()},
+        "by_key": [[k, name, values(v)] for (k, name), v in summary.by_key.items()],
+        "latency": summary.latency,
+        "ttft": summary.ttft,
+    }
+
+
+def _decode(data: dict, version: tuple[int, int]) -> HourSummary:
+    def values(v: list) -> list:
+        return [Decimal(x) if i == COST else x for i, x in enumerate(v)]
+
+    return HourSummary(
+        version=version,
+        by_route={route: values(v) for route, v in data["by_route"].items()},
+        by_key={(k, name): values(v) for k, name, v in data["by_key"]},
+        latency=data["latency"],
+        ttft=data["ttft"],
+    )
+
+
+def _load_stored(
+    hours: list[datetime], versions: dict[datetime, tuple[int, int]]
+) -> dict[datetime, HourSummary]:
+    """Stored summaries of ``hours`` that are still current (same rollup version)."""
+    from .models import StoredHourSummary
+
+    found = {}
+    rows = StoredHourSummary.objects.filter(hour__in=hours).values_list(
+        "hour", "top_id", "rows", "summary"
+    )
+    for hour, top_id, count, data in rows:
+        hour = _as_hour(hour)
+        if versions.get(hour) == (top_id, count):
+            found[hour] = _decode(data, (top_id, count))
+    return found
+
+
+def _store(summaries: dict[datetime, HourSummary], now: datetime) -> None:
+    """Keep finished hours' summaries for the next process; forget week-old ones."""
+    from .models import StoredHourSummary
+
+    if not summaries:
+        return
+    StoredHourSummary.objects.bulk_create(
+        [
+            StoredHourSummary(hour=hour, top_id=s.version[0], rows=s.version[1], summary=_encode(s))
+            for hour, s in summaries.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["hour"],
+        update_fields=["top_id", "rows", "summary"],
+    )
+    StoredHourSummary.objects.filter(hour__lt=now - KEEP_SUMMARIES).delete()
 
 
 def _avg(row: dict) -> dict:

@@ -7,7 +7,9 @@ it) from a cold process, at one million RequestLog rows in a scratch SQLite file
 ``bench_dashboard.py`` times ``console.stats`` alone; this one times everything the
 view does (stats, the "has traffic" check, charts, template), each window in a fresh
 process (nothing cached, no hour summarised yet), then the median of later views.
-Every window should render under 300 ms cold.
+Every window should render under 300 ms cold. ``7d-unfolded`` is the one exception
+measured on purpose: the first week view after the stored hour summaries were lost
+(a rollup rebuild), which folds every hour's rollup rows again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_logs  # noqa: E402
+
+sys.path.insert(0, str(bench_logs.ROOT))  # this checkout's code, not an installed copy
 
 BUDGET_MS = 300.0
 DATA_DIR = Path(tempfile.gettempdir()) / "switchyard-bench-dashboard-page"
@@ -55,11 +59,23 @@ def seed(rows: int) -> None:
 def time_window(window: str) -> None:
     import django
 
+    label = window
     started = time.perf_counter()
     django.setup()
     from django.contrib.auth.models import User
+    from django.core.management import call_command
     from django.test import Client
 
+    call_command("migrate", verbosity=0)  # a database seeded by an older checkout
+    from gateway import runtime
+
+    runtime.warm_up()  # as every server process does at start-up, before serving
+
+    if window.endswith("-unfolded"):  # the very first week view after a rollup rebuild
+        from console.models import StoredHourSummary
+
+        StoredHourSummary.objects.all().delete()
+        window = window.removesuffix("-unfolded")
     client = Client()
     client.force_login(User.objects.get(username="bench"))
     setup = (time.perf_counter() - started) * 1000
@@ -71,7 +87,7 @@ def time_window(window: str) -> None:
         assert response.status_code == 200, response.status_code
     later = statistics.median(samples[1:])
     verdict = "yes" if samples[0] < BUDGET_MS else "NO"
-    print(f"| {window} | {samples[0]:.0f} | {later:.0f} | {setup:.0f} | {verdict} |")
+    print(f"| {label} | {samples[0]:.0f} | {later:.0f} | {setup:.0f} | {verdict} |")
 
 
 def main() -> None:
@@ -93,10 +109,12 @@ def main() -> None:
         for path in DATA_DIR.glob("switchyard.sqlite3*"):
             path.unlink()
         subprocess.run([*run, "seed"], env=env, cwd=bench_logs.ROOT, check=True)
-    print("\n| window | first view, cold process, ms | later views, median ms "
-          "| process start + login, ms | cold under 300 ms |")
+    print(
+        "\n| window | first view, cold process, ms | later views, median ms "
+        "| process start + login, ms | cold under 300 ms |"
+    )
     print("| --- | ---: | ---: | ---: | :---: |")
-    for window in ("1h", "24h", "7d"):
+    for window in ("1h", "24h", "7d", "7d-unfolded", "7d"):
         subprocess.run([*run, window], env=env, cwd=bench_logs.ROOT, check=True)
 
 
