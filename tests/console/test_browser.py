@@ -5,11 +5,13 @@ to docs/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -309,3 +311,86 @@ def test_no_page_scrolls_sideways_at_phone_width(browser, gw: Gateway) -> None:
             wide[path] = (width, culprits)
     context.close()
     assert not wide, f"pages wider than the phone: {wide}"
+
+
+def claude_code_sized_request(gw: Gateway) -> None:
+    """About 47 KB, as Claude Code sends: a long system prompt, many tool schemas, and
+    a prompt of 70 words that the echo route streams back as ~80 events."""
+    tools = [
+        {
+            "name": f"Tool{n}",
+            "description": "Does a thing. " * 40,
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    f"arg{i}": {"type": "string", "description": "x" * 60} for i in range(6)
+                },
+            },
+        }
+        for n in range(12)
+    ]
+    body = {
+        "model": "echo",
+        "max_tokens": 4096,
+        "stream": True,
+        "system": [
+            {"type": "text", "text": "You are Claude Code. " * 1300 + "needle-in-the-system"}
+        ],
+        "tools": tools,
+        "messages": [{"role": "user", "content": " ".join(f"word{n}" for n in range(70))}],
+    }
+    raw = httpx.post(
+        gw.url + "/v1/messages",
+        content=json.dumps(body),
+        headers={"x-api-key": gw.master_key, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert raw.status_code == 200 and len(json.dumps(body)) > 40_000
+
+
+def test_a_large_request_detail_stays_short_and_searchable(browser, gw: Gateway) -> None:
+    claude_code_sized_request(gw)
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
+    page = context.new_page()
+    sign_in(page)
+    time.sleep(1.5)  # the journal writes its batch
+    page.goto("/logs/?route=echo")
+    # Every column is on screen at 1440 px, Cost included: nothing scrolls sideways.
+    wrap = page.locator("#log-results .table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the log table is cut"
+    cost = page.locator("table.logs th", has_text="Cost").bounding_box()
+    assert cost["x"] + cost["width"] <= 1440
+    page.locator("#log-rows tr", has_text="anthropic").first.locator("a").first.click()
+    page.wait_for_selector("h2:has-text('Timing')")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2500, f"the detail page is {height}px tall"
+    inbound = page.locator("details.body", has_text="Inbound request")
+    outbound = page.locator("details.body", has_text="Outbound response")
+    assert inbound.get_attribute("open") is None and outbound.get_attribute("open") is None
+    assert "large, collapsed" in inbound.locator("summary").inner_text()
+
+    outbound.locator("summary").click()
+    events = outbound.locator(".events > li")
+    total = events.count()
+    assert total > 70
+    outbound.locator(".body-search").fill("message_stop")
+    page.wait_for_function(
+        "document.querySelectorAll('details.body[open] .events > li:not([hidden])').length === 1"
+    )
+    assert outbound.locator(".body-search-count").inner_text() == f"1 of {total} events"
+    assert page.evaluate("document.documentElement.scrollHeight") < 3000
+    outbound.locator(".body-search").fill("")
+    page.wait_for_function(
+        f"document.querySelectorAll('details.body[open] .events > li:not([hidden])').length === {total}"
+    )
+    box = outbound.locator(".events").bounding_box()
+    assert box["height"] <= 660  # the 80 events scroll inside their card
+
+    inbound.locator("summary").click()
+    inbound.locator(".body-search").fill("needle-in-the-system")
+    inbound.locator("pre mark").first.wait_for()
+    assert inbound.locator("pre mark").count() == 1
+    assert inbound.locator(".body-search-count").inner_text() == "1 match"
+    assert inbound.locator("pre mark").is_visible()
+    shot(page, "log-detail-large")
+    context.close()
