@@ -5,22 +5,8 @@ as a failed request). Console-side only: reads the database, never the hot path.
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
-from gateway.models import ENV_REFERENCE, Provider, Route
-
-
-def missing_variables(provider: Provider) -> list[str]:
-    """The environment variables ``provider`` refers to that are not set."""
-    values: list[Any] = [provider.secret_ref, provider.base_url, provider.api_version]
-    values += list((provider.extra_headers or {}).values())
-    missing = []
-    for value in values:
-        match = ENV_REFERENCE.match(value) if isinstance(value, str) else None
-        if match and match.group(1) not in os.environ and match.group(1) not in missing:
-            missing.append(match.group(1))
-    return missing
+from gateway.deployment_health import missing_variables
+from gateway.models import Route
 
 
 def ready_route_names() -> list[str]:

@@ -282,7 +282,16 @@ def test_the_standalone_add_deployment_page_confirms_and_leads_back(page, gw: Ga
     assert page.locator(".messages").count() == 0
 
 
-PHONE_PAGES = ("/", "/?window=7d", "/logs/", "/playground/", "/routes/", "/keys/", "/providers/")
+PHONE_PAGES = (
+    "/",
+    "/?window=7d",
+    "/logs/",
+    "/playground/",
+    "/routes/",
+    "/routes/health/",
+    "/keys/",
+    "/providers/",
+)
 
 
 def test_no_page_scrolls_sideways_at_phone_width(browser, gw: Gateway) -> None:
