@@ -64,3 +64,29 @@ document.addEventListener("input", (event) => {
   clearTimeout(findTimer);
   findTimer = setTimeout(() => findInBody(event.target), 150);
 });
+
+// Keys: the route picker's filter and its count of ticked routes.
+function refreshRoutePicker(picker) {
+  const ticked = picker.querySelectorAll("input[type=checkbox]:checked").length;
+  const count = picker.querySelector(".route-count");
+  if (count) count.textContent = ticked ? `(${ticked} selected)` : "(none: every route)";
+}
+document.addEventListener("input", (event) => {
+  if (!event.target.matches(".route-filter")) return;
+  const picker = event.target.closest(".route-picker");
+  const query = event.target.value.trim().toLowerCase();
+  picker.querySelectorAll(".route-option").forEach((label) => {
+    label.hidden = Boolean(query) && !label.textContent.toLowerCase().includes(query);
+  });
+});
+document.addEventListener("change", (event) => {
+  const picker = event.target.closest(".route-picker");
+  if (picker) refreshRoutePicker(picker);
+});
+// The filter must not submit the form on Enter.
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches(".route-filter")) event.preventDefault();
+});
+function refreshAllRoutePickers() { document.querySelectorAll(".route-picker").forEach(refreshRoutePicker); }
+document.addEventListener("DOMContentLoaded", refreshAllRoutePickers);
+document.addEventListener("htmx:afterSettle", refreshAllRoutePickers);

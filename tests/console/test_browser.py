@@ -403,3 +403,26 @@ def test_a_large_request_detail_stays_short_and_searchable(browser, gw: Gateway)
     assert inbound.locator("pre mark").is_visible()
     shot(page, "log-detail-large")
     context.close()
+
+
+def test_the_key_route_picker_is_a_searchable_checkbox_list(page) -> None:
+    sign_in(page)
+    page.goto("/keys/")
+    picker = page.locator("form[action='/keys/new/'] .route-picker")
+    assert picker.locator(".route-count").inner_text() == "(none: every route)"
+    picker.locator(".route-filter").fill("slow")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll(\"form[action='/keys/new/'] .route-option\"))"
+        ".filter(l => !l.hidden).map(l => l.textContent.trim()).join() === 'echo-slow'"
+    )
+    picker.locator(".route-filter").press("Enter")  # filtering never submits the form
+    assert page.locator("#new-key").count() == 0
+    picker.locator("label", has_text="echo-slow").click()
+    picker.locator(".route-filter").fill("")
+    picker.locator("label", has_text="echo-pair").click()
+    assert picker.locator(".route-count").inner_text() == "(2 selected)"
+    page.fill("form[action='/keys/new/'] #id_name", "picker-key")
+    page.click("button:has-text('Create key')")
+    page.wait_for_selector("#new-key")
+    row = page.locator("tr", has_text="picker-key")
+    assert sorted(row.locator(".pill").all_inner_texts()) == ["echo-pair", "echo-slow"]
