@@ -649,7 +649,7 @@ async def _openai_passthrough(
 
     def adapter_checked(route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         adapter = _begin_attempt(call, route, deployment)
-        if adapter.dialect != "openai":
+        if adapter.dialect != "openai" and call.endpoint not in getattr(adapter, "also_serves", ()):
             raise InvalidRequest(
                 f"model {route.name!r} cannot serve {what}: its upstream provider "
                 f"({adapter.provider.kind}) offers chat only",
