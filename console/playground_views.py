@@ -80,10 +80,10 @@ def _prefill_from_replay(request_id: str) -> dict[str, Any]:
 
 def _grid(comparison: Comparison) -> list[dict[str, Any]]:
     """Each column with every turn's user message and its saved answer, for display."""
-    prompts = [comparison.messages[-1]["content"] if comparison.messages else ""]
-    prompts += list(comparison.followups)
+    opening = comparison.messages[-1]["content"] if comparison.messages else ""
     grid = []
     for head in _heads(comparison):
+        prompts = [opening] + [specs.followup_text(f, head["index"]) for f in comparison.followups]
         turns = [
             {"number": n, "prompt": prompts[n], "answer": answers[head["index"]]}
             for n, answers in enumerate(comparison.results)

@@ -70,14 +70,57 @@
     return params;
   }
 
-  function readSpec() {
+  // --- attachments: images and PDFs on the prompt, sent inline as base64 ---------------
+
+  const fileInput = form.querySelector('input[name="attach"]');
+  const fileList = document.getElementById("pg-files");
+  let kept = (prefill.messages.length && prefill.messages[prefill.messages.length - 1].attachments) || [];
+
+  function showFiles() {
+    fileList.innerHTML = "";
+    const names = kept.map((f) => f.name).concat(Array.from(fileInput.files).map((f) => f.name));
+    names.forEach((name, i) => {
+      const chip = document.createElement("span");
+      chip.className = "pill pg-file";
+      chip.textContent = name;
+      if (i < kept.length) {
+        const drop = document.createElement("button");
+        drop.type = "button"; drop.textContent = "✕"; drop.setAttribute("aria-label", "Remove " + name);
+        drop.addEventListener("click", () => { kept.splice(i, 1); showFiles(); });
+        chip.append(drop);
+      }
+      fileList.append(chip);
+    });
+  }
+  fileInput.addEventListener("change", showFiles);
+  showFiles();
+
+  function readFile(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve({
+        media_type: file.type, name: file.name, data: String(reader.result).split(",", 2)[1] || "",
+      });
+      reader.onerror = () => reject(new Error("could not read " + file.name));
+      reader.readAsDataURL(file);
+    });
+  }
+
+  async function readAttachments() {
+    const fresh = await Promise.all(Array.from(fileInput.files).map(readFile));
+    return kept.concat(fresh);
+  }
+
+  function readSpec(attachments) {
     const data = new FormData(form);
     let messages = [];
     const earlier = (data.get("earlier") || "").trim();
     if (earlier) {
       try { messages = JSON.parse(earlier); } catch (e) { throw new Error("Earlier messages: not valid JSON (" + e.message + ")"); }
     }
-    messages.push({ role: "user", content: data.get("prompt") || "" });
+    const prompt = { role: "user", content: data.get("prompt") || "" };
+    if (attachments && attachments.length) prompt.attachments = attachments;
+    messages.push(prompt);
     let tools = [];
     const toolsText = (data.get("tools") || "").trim();
     if (toolsText) {
@@ -161,6 +204,18 @@
     md.innerHTML = window.DOMPurify.sanitize(markdown.parse(raw.textContent));
   }
 
+  // After a tool call: a box for the tool's result, sent with the next follow-up.
+  function toolResultBox(col, call) {
+    const label = document.createElement("label");
+    label.className = "pg-tool-result";
+    label.innerHTML = '<span></span><textarea rows="2"></textarea>';
+    label.firstElementChild.textContent = `Result of ${call.name}`;
+    const box = label.lastElementChild;
+    box.dataset.callId = call.id;
+    box.placeholder = "Type what the tool returned, then send it (Continue below)";
+    return label;
+  }
+
   function answerTools() {
     const template = document.getElementById("pg-answer-tools");
     return template.content.firstElementChild.cloneNode(true);
@@ -233,7 +288,13 @@
       const transcript = col.querySelector(".pg-transcript");
       const user = document.createElement("div");
       user.className = "pg-msg user";
-      user.textContent = message.user_message;
+      user.textContent = (message.user_messages || [])[head.index] ?? message.user_message;
+      for (const name of message.attachments || []) {
+        const chip = document.createElement("span");
+        chip.className = "pill pg-file";
+        chip.textContent = name;
+        user.append(" ", chip);
+      }
       const answer = document.createElement("div");
       answer.className = "pg-msg assistant current";
       answer.append(answerTools());
@@ -313,6 +374,7 @@
       el.className = "pg-tool mono";
       el.textContent = `${call.name}(${call.arguments})`;
       answer.append(el);
+      if (call.id) answer.append(toolResultBox(col, call));
     }
     if (data.error) {
       answer.classList.add("failed");
@@ -362,21 +424,36 @@
 
   // --- actions ---------------------------------------------------------------------------
 
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     let spec;
-    try { spec = readSpec(); } catch (e) { say(e.message, true); return; }
+    try { spec = readSpec(await readAttachments()); } catch (e) { say(e.message, true); return; }
     say("Connecting…");
     send({ action: "run", spec: spec });
   });
 
   stopButton.addEventListener("click", () => { send({ action: "stop" }); say("Stopping…"); });
 
+  // The follow-up: a message for every column and/or the tool results typed under the
+  // last answers (a column whose boxes are all empty sends none).
+  function typedToolResults() {
+    const results = {};
+    grid.querySelectorAll(".pg-col").forEach((col) => {
+      const last = col.querySelector(".pg-msg.assistant:last-child");
+      const boxes = last ? Array.from(last.querySelectorAll(".pg-tool-result textarea")) : [];
+      if (boxes.some((b) => b.value.trim())) {
+        results[col.dataset.index] = boxes.map((b) => ({ call_id: b.dataset.callId, content: b.value }));
+      }
+    });
+    return results;
+  }
+
   followup.addEventListener("submit", (event) => {
     event.preventDefault();
     const box = followup.querySelector("textarea");
-    if (!comparisonId || !box.value.trim()) return;
-    send({ action: "continue", comparison: comparisonId, message: box.value });
+    const toolResults = typedToolResults();
+    if (!comparisonId || (!box.value.trim() && !Object.keys(toolResults).length)) return;
+    send({ action: "continue", comparison: comparisonId, followup: { message: box.value, tool_results: toolResults } });
     box.value = "";
   });
 

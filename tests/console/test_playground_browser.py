@@ -299,3 +299,64 @@ def test_after_a_follow_up_the_newest_answer_is_in_view(page, gw: Gateway) -> No
             }"""
         )
         assert inside, f"column {index}: the newest answer is out of sight"
+
+
+WEATHER_TOOL = (
+    '[{"name": "get_weather", "description": "Weather now", "parameters": '
+    '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]'
+)
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+
+
+def test_a_tool_call_takes_the_result_the_user_types(page, gw: Gateway) -> None:
+    rows = page.locator("#pg-column-rows > li")
+    rows.nth(1).locator("select[name=dialect]").select_option("anthropic")
+    page.locator(".pg-tools summary").click()
+    page.fill("textarea[name=tools]", WEATHER_TOOL)
+    run_and_wait(page, ("echo", "echo"), "Please use the get_weather tool for Oslo")
+    for index, result in ((0, "sunny, 21 C"), (1, "cloudy, 12 C")):
+        column = page.locator(f'#pg-grid .pg-col[data-index="{index}"]')
+        assert "get_weather(" in column.locator(".pg-tool").inner_text()
+        column.locator(".pg-tool-result textarea").fill(result)
+    page.click("#pg-followup button[type=submit]")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#pg-grid .pg-col')).every(c => "
+        "c.querySelectorAll('.pg-msg.assistant').length === 2 && c.dataset.state === 'done')",
+        timeout=20_000,
+    )
+    for index, result in ((0, "sunny, 21 C"), (1, "cloudy, 12 C")):
+        column = page.locator(f'#pg-grid .pg-col[data-index="{index}"]')
+        newest = column.locator(".pg-msg.assistant").last
+        assert f"returned: {result}" in newest.locator(".pg-text").inner_text()
+        assert result in column.locator(".pg-msg.user").last.inner_text()
+    other = "cloudy, 12 C" if index == 0 else "sunny, 21 C"
+    assert other not in column.locator(".pg-msg.user").last.inner_text()  # its own only
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOT.with_name("playground-tools.png")), full_page=True)
+
+
+def test_a_prompt_can_carry_an_image(page, gw: Gateway) -> None:
+    page.set_input_files(
+        "input[name=attach]", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    assert page.locator("#pg-files").inner_text().strip() == "dot.png"
+    run_and_wait(page, ("echo", "echo"), "What is in this picture?")
+    assert "dot.png" in page.locator('#pg-grid .pg-col[data-index="0"] .pg-msg.user').inner_text()
+    inbound = []
+    for _ in range(50):
+        with sqlite3.connect(gw.data_dir / "switchyard.sqlite3") as db:
+            inbound = [
+                row[0]
+                for row in db.execute(
+                    "SELECT b.inbound_request FROM gateway_requestbody b JOIN gateway_requestlog l "
+                    "ON l.id = b.log_id WHERE l.from_playground = 1 AND "
+                    "b.inbound_request LIKE '%What is in this picture%'"
+                )
+            ]
+        if len(inbound) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(inbound) == 2 and all("data:image/png;base64," in body for body in inbound)
