@@ -195,7 +195,12 @@ def test_a_blind_vote_reveals_the_column_heads_and_costs(page, gw: Gateway) -> N
     rows.nth(0).locator("select[name=route]").select_option("stream-a")
     rows.nth(1).locator("select[name=route]").select_option("stream-b")
     page.fill("textarea[name=prompt]", "Which is faster?")
+    marker = "getComputedStyle(document.querySelector('#pg-column-rows > li'), '::before').content"
+    assert page.evaluate(marker) == "counter(col, upper-alpha)"
     page.check("input[name=blind]")
+    # Blind: the form numbers its rows, so its "A" cannot contradict the shuffled "A".
+    assert page.evaluate(marker) == "counter(col)"
+    assert page.locator(".pg-blind-note").is_visible()
     page.click("#pg-run")
     page.wait_for_selector("#pg-panel .pg-vote form button", timeout=20_000)
     heads = page.locator("#pg-grid .pg-route")
