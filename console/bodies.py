@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+LARGE_BYTES = 16 * 1024
+LARGE_EVENTS = 30
 TITLES = {
     "inbound_request": "Inbound request (from the client)",
     "upstream_request": "Upstream request (to the provider)",
@@ -28,6 +30,12 @@ class Body:
     text: str = ""
     events: list[SSEEvent] = field(default_factory=list)
     size: int = 0
+
+    @property
+    def large(self) -> bool:
+        """Too long to show open: a Claude Code request (tens of KB of system prompt
+        and tool schemas) or a stream of many events starts collapsed."""
+        return self.size > LARGE_BYTES or len(self.events) > LARGE_EVENTS
 
 
 def _pretty_json(text: str) -> str | None:

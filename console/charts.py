@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 WIDTH, HEIGHT, PAD_TOP, PAD_BOTTOM = 600, 140, 8, 18
+TICK_CHAR_WIDTH = 6.2  # a generous average width of a 10 px sans-serif character
 
 
 @dataclass(slots=True)
@@ -50,8 +51,11 @@ def bar_chart(
     bars = format_html_join("", "<rect {}><title>{}</title></rect>", rects)
     ticks = format_html_join(
         "",
-        '<text x="{}" y="{}" class="tick">{}</text>',
-        ((f"{i * slot + slot / 2:.1f}", HEIGHT - 4, labels[i]) for i in _tick_indexes(count)),
+        '<text x="{}" y="{}" class="tick" text-anchor="{}">{}</text>',
+        (
+            (*_tick_position(i * slot + slot / 2, labels[i]), labels[i])
+            for i in _tick_indexes(count)
+        ),
     )
     top_label = f"{top:,.6f}".rstrip("0").rstrip(".") if top < 1 else f"{top:,.4g}"
     top_label = f"{top_label} {value_label}".strip()
@@ -81,6 +85,18 @@ def _rect(x: float, y: float, w: float, h: float, css: str, tip: str) -> tuple:
         css,
     )
     return attrs, tip
+
+
+def _tick_position(center: float, label: str) -> tuple[str, int, str]:
+    """(x, y, text-anchor) of a tick label under its bar: centred, unless that would
+    cut it at the chart's left or right edge (the first label of the week view, "Sun
+    14:00", is wider than its bar's slot), then aligned to that edge."""
+    half = len(label) * TICK_CHAR_WIDTH / 2
+    if center - half < 0:
+        return "0", HEIGHT - 4, "start"
+    if center + half > WIDTH:
+        return str(WIDTH), HEIGHT - 4, "end"
+    return f"{center:.1f}", HEIGHT - 4, "middle"
 
 
 def _tick_indexes(count: int, wanted: int = 6) -> range:

@@ -215,6 +215,7 @@ class KeyForm(forms.Form):
         queryset=Route.objects.all(),
         to_field_name="name",
         required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="none selected: every route",
     )
     rpm_limit = forms.IntegerField(required=False, min_value=0, label="Requests / min")

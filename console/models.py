@@ -62,3 +62,21 @@ class BlindVote(models.Model):
 
     def __str__(self) -> str:
         return f"vote on {self.comparison_id}: {self.winner_route or 'tie'}"
+
+
+class StoredHourSummary(models.Model):
+    """A finished hour of the dashboard's rollups, folded per route and per key with its
+    latency histograms (``console.stats.HourSummary``), kept so that a freshly started
+    process draws the week view from 168 of these instead of re-reading every rollup
+    row (hundreds per hour: one per route, key, dialect and status class).
+
+    ``top_id`` and ``rows`` are the hour's rollup version when it was folded; a
+    different version (late records, a rebuild) makes it stale."""
+
+    hour = models.DateTimeField(unique=True)
+    top_id = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    summary = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"dashboard summary of {self.hour:%Y-%m-%d %H}h"

@@ -61,9 +61,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                 comparison = await self._create(content.get("spec"))
                 await self._start_turn(comparison, 0)
             elif action == "continue":
-                comparison, turn = await self._add_followup(
-                    content.get("comparison"), content.get("message")
-                )
+                followup = content.get("followup", content.get("message"))
+                comparison, turn = await self._add_followup(content.get("comparison"), followup)
                 await self._start_turn(comparison, turn)
             else:
                 raise specs.SpecError(f"unknown action {action!r}")
@@ -90,7 +89,18 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                 "id": comparison.pk,
                 "turn": turn,
                 "blind": comparison.blind,
-                "user_message": history[-1]["content"],
+                "user_message": specs.followup_text(comparison.followups[turn - 1])
+                if turn
+                else history[-1]["content"],
+                "user_messages": [
+                    specs.followup_text(comparison.followups[turn - 1], i)
+                    for i in range(len(columns))
+                ]
+                if turn
+                else [],
+                "attachments": [f["name"] for f in history[-1].get("attachments") or []]
+                if not turn
+                else [],
                 "columns": [self._column_head(comparison, i) for i in range(len(columns))],
             }
         )
@@ -127,7 +137,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     def _create(self, raw: Any) -> Comparison:
         spec = specs.parse_spec(raw, route_exists=lambda name: registry.current().route(name))
         columns = specs.blind_order(spec.columns) if spec.blind else spec.columns
-        first = spec.messages[-1]["content"]
+        last = spec.messages[-1]
+        first = last["content"] or ", ".join(f["name"] for f in last.get("attachments") or [])
         return Comparison.objects.create(
             created_by=self.user,
             title=first[:200],
@@ -142,15 +153,16 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _add_followup(self, comparison_id: Any, message: Any) -> tuple[Comparison, int]:
-        if not isinstance(message, str) or not message.strip():
-            raise specs.SpecError("write a message to send to every column")
+        """``message``: text for every column, or {"message", "tool_results": {column:
+        [{"call_id", "content"}]}} answering the tool calls of the last turn."""
         comparison = Comparison.objects.filter(pk=comparison_id).first()
         if comparison is None:
             raise specs.SpecError("that comparison no longer exists")
         turn = len(comparison.followups) + 1
         if len(comparison.results) < turn:
             raise specs.SpecError("the previous turn has not finished")
-        comparison.followups = [*comparison.followups, message]
+        followup = specs.parse_followup(message, comparison.results[turn - 1])
+        comparison.followups = [*comparison.followups, followup]
         comparison.save(update_fields=["followups"])
         return comparison, turn
 

@@ -4,6 +4,7 @@ dialect. Pure functions over plain data (no Django, no I/O) so they test in isol
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,6 +16,10 @@ MIN_COLUMNS, MAX_COLUMNS = 2, 6
 # Anthropic has no effort knob on the Messages API: an effort becomes a thinking budget.
 THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 ANTHROPIC_DEFAULT_MAX_TOKENS = 1024
+# Files a prompt may carry: images (both dialects) and PDFs (Anthropic documents, OpenAI
+# file parts), inline as base64. The cap is on the base64 text of all of them together.
+ATTACHMENT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
+MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
 
 
 class SpecError(ValueError):
@@ -119,20 +124,99 @@ def parse_tools(raw: Any) -> list[dict[str, Any]]:
     return tools
 
 
-def parse_messages(raw: Any) -> list[dict[str, str]]:
+def parse_attachments(raw: Any, where: str) -> list[dict[str, str]]:
+    """Files on a user message: [{"media_type", "data" (base64), "name"}]."""
+    if raw in (None, []):
+        return []
+    if not isinstance(raw, list):
+        raise SpecError(f"{where}: attachments must be a list")
+    files, total = [], 0
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("data"), str) or not item["data"]:
+            raise SpecError(f"{where}: attachment {n + 1} has no data")
+        media_type = item.get("media_type")
+        if media_type not in ATTACHMENT_TYPES:
+            raise SpecError(
+                f"{where}: attachment {n + 1} is {media_type or 'of unknown type'}; "
+                "attach PNG, JPEG, GIF or WebP images, or PDFs"
+            )
+        total += len(item["data"])
+        name = str(item.get("name") or f"attachment-{n + 1}")[:200]
+        files.append({"media_type": media_type, "data": item["data"], "name": name})
+    if total > MAX_ATTACHMENT_CHARS:
+        raise SpecError(f"{where}: attachments are larger than 15 MB together")
+    return files
+
+
+def parse_messages(raw: Any) -> list[dict[str, Any]]:
+    """The opening conversation: user and assistant text, files on user messages."""
     if not isinstance(raw, list):
         raise SpecError("messages must be a list")
-    messages = []
+    messages: list[dict[str, Any]] = []
     for n, item in enumerate(raw):
         if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
             raise SpecError(f"messages[{n}] must have role user or assistant")
         content = item.get("content")
         if not isinstance(content, str):
             raise SpecError(f"messages[{n}].content must be text")
-        messages.append({"role": item["role"], "content": content})
-    if not messages or messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
+        message: dict[str, Any] = {"role": item["role"], "content": content}
+        files = parse_attachments(item.get("attachments"), f"messages[{n}]")
+        if files:
+            if item["role"] != "user":
+                raise SpecError(f"messages[{n}]: only user messages carry attachments")
+            message["attachments"] = files
+        messages.append(message)
+    last = messages[-1] if messages else None
+    if (
+        not last
+        or last["role"] != "user"
+        or not (last["content"].strip() or last.get("attachments"))
+    ):
         raise SpecError("write a prompt: the conversation must end with a user message")
     return messages
+
+
+def parse_followup(raw: Any, results: list[dict[str, Any]]) -> str | dict[str, Any]:
+    """What the page sends to continue every column: a message, or tool results for the
+    columns whose last answer called tools (typed by the user), with an optional
+    message. ``results`` is the last turn's result of each column. A column that called
+    no tool needs the message."""
+    if isinstance(raw, str):
+        raw = {"message": raw}
+    if not isinstance(raw, dict):
+        raise SpecError("a follow-up is a message or tool results")
+    message = raw.get("message") or ""
+    if not isinstance(message, str):
+        raise SpecError("the follow-up message must be text")
+    given = raw.get("tool_results") or {}
+    if not isinstance(given, dict):
+        raise SpecError("tool results must be an object of column: results")
+    tool_results: dict[str, list[dict[str, str]]] = {}
+    for column, answer in enumerate(results):
+        calls = {c.get("id"): c for c in answer.get("tool_calls") or [] if c.get("id")}
+        typed = given.get(str(column)) or []
+        if not isinstance(typed, list):
+            raise SpecError(f"column {label(column)}: tool results must be a list")
+        chosen = []
+        for item in typed:
+            if not isinstance(item, dict) or item.get("call_id") not in calls:
+                raise SpecError(f"column {label(column)}: a result for a tool call it did not make")
+            chosen.append({"call_id": item["call_id"], "content": str(item.get("content") or "")})
+        if chosen:
+            missing = set(calls) - {c["call_id"] for c in chosen}
+            if missing:
+                names = ", ".join(calls[m].get("name") or m for m in sorted(missing))
+                raise SpecError(f"column {label(column)}: give a result for every call ({names})")
+            tool_results[str(column)] = chosen
+        elif not message.strip():
+            raise SpecError(
+                f"column {label(column)} has no tool result to send: write a follow-up message"
+            )
+    if not tool_results:
+        if not message.strip():
+            raise SpecError("write a message to send to every column")
+        return message
+    return {"message": message, "tool_results": tool_results}
 
 
 def parse_spec(data: Any, route_exists: Callable[[str], Any] | None = None) -> Spec:
@@ -185,20 +269,57 @@ def label(index: int) -> str:
 
 
 def column_history(
-    messages: list[dict[str, str]],
-    followups: list[str],
+    messages: list[dict[str, Any]],
+    followups: list[str | dict[str, Any]],
     results: list[list[dict[str, Any]]],
     column: int,
     turn: int,
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """The messages column ``column`` is sent on ``turn``: the shared opening, then for
-    every earlier turn this column's own answer and the next follow-up."""
+    every earlier turn this column's own answer and what followed it. After tool results
+    typed by the user, the answer keeps its tool calls and each result answers its call;
+    after a plain message, tool calls are described in the answer's text (a chat
+    upstream refuses tool calls left without results)."""
     history = list(messages)
     for earlier in range(turn):
         answer = results[earlier][column] if earlier < len(results) else {}
-        history.append({"role": "assistant", "content": answer_text(answer)})
-        history.append({"role": "user", "content": followups[earlier]})
+        followup = followups[earlier]
+        if isinstance(followup, str):
+            followup = {"message": followup}
+        given = (followup.get("tool_results") or {}).get(str(column)) or []
+        if given:
+            history.append(
+                {
+                    "role": "assistant",
+                    "content": answer.get("text") or "",
+                    "tool_calls": [
+                        {"id": c["id"], "name": c["name"], "arguments": c.get("arguments") or "{}"}
+                        for c in answer.get("tool_calls") or []
+                    ],
+                }
+            )
+            history += [
+                {"role": "tool", "tool_call_id": r["call_id"], "content": r["content"]}
+                for r in given
+            ]
+        else:
+            history.append({"role": "assistant", "content": answer_text(answer)})
+        if followup.get("message"):
+            history.append({"role": "user", "content": followup["message"]})
     return history
+
+
+def followup_text(followup: str | dict[str, Any], column: int | None = None) -> str:
+    """What a follow-up says in a column's transcript: its tool results, then the
+    message (``column`` None: every column's results)."""
+    if isinstance(followup, str):
+        return followup
+    given = followup.get("tool_results") or {}
+    chosen = given.values() if column is None else [given.get(str(column)) or []]
+    lines = [f"[tool result {r['call_id']}: {r['content']}]" for results in chosen for r in results]
+    if followup.get("message"):
+        lines.append(followup["message"])
+    return "\n".join(lines)
 
 
 def answer_text(result: dict[str, Any]) -> str:
@@ -228,8 +349,46 @@ def build_body(
     return _openai_body(route, system, history, params, tools)
 
 
+def _openai_message(message: dict[str, Any]) -> dict[str, Any]:
+    role = message["role"]
+    if role == "tool":
+        return {
+            "role": "tool",
+            "tool_call_id": message["tool_call_id"],
+            "content": message["content"],
+        }
+    if role == "assistant" and message.get("tool_calls"):
+        return {
+            "role": "assistant",
+            "content": message["content"] or None,
+            "tool_calls": [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"]},
+                }
+                for c in message["tool_calls"]
+            ],
+        }
+    files = message.get("attachments") or []
+    if not files:
+        return {"role": role, "content": message["content"]}
+    parts: list[dict[str, Any]] = (
+        [{"type": "text", "text": message["content"]}] if message["content"] else []
+    )
+    for f in files:
+        url = f"data:{f['media_type']};base64,{f['data']}"
+        if f["media_type"] == "application/pdf":
+            parts.append({"type": "file", "file": {"filename": f["name"], "file_data": url}})
+        else:
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+    return {"role": role, "content": parts}
+
+
 def _openai_body(route, system, history, params: Params, tools) -> dict[str, Any]:
-    messages = ([{"role": "system", "content": system}] if system else []) + history
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        _openai_message(m) for m in history
+    ]
     body: dict[str, Any] = {
         "model": route,
         "messages": messages,
@@ -262,7 +421,7 @@ def _anthropic_body(route, system, history, params: Params, tools) -> dict[str, 
     body: dict[str, Any] = {"model": route, "max_tokens": max_tokens, "stream": True}
     if system:
         body["system"] = system
-    body["messages"] = history
+    body["messages"] = _anthropic_messages(history)
     if params.reasoning_effort:
         budget = THINKING_BUDGET[params.reasoning_effort]
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
@@ -276,3 +435,74 @@ def _anthropic_body(route, system, history, params: Params, tools) -> dict[str, 
             for t in tools
         ]
     return body
+
+
+def _arguments_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {"arguments": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _anthropic_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history as Anthropic turns: tool results become tool_result blocks of one
+    user turn, tool calls tool_use blocks, files image and document blocks."""
+    turns: list[dict[str, Any]] = []
+    for message in history:
+        role = message["role"]
+        if role == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": message["tool_call_id"],
+                "content": message["content"],
+            }
+            last = turns[-1] if turns else None
+            if (
+                last
+                and last["role"] == "user"
+                and isinstance(last["content"], list)
+                and all(b.get("type") == "tool_result" for b in last["content"])
+            ):
+                last["content"].append(block)
+            else:
+                turns.append({"role": "user", "content": [block]})
+            continue
+        if role == "assistant" and message.get("tool_calls"):
+            blocks: list[dict[str, Any]] = (
+                [{"type": "text", "text": message["content"]}] if message["content"] else []
+            )
+            blocks += [
+                {
+                    "type": "tool_use",
+                    "id": c["id"],
+                    "name": c["name"],
+                    "input": _arguments_object(c["arguments"]),
+                }
+                for c in message["tool_calls"]
+            ]
+            turns.append({"role": "assistant", "content": blocks})
+            continue
+        files = message.get("attachments") or []
+        if not files:
+            content: Any = message["content"]
+        else:
+            content = []
+            for f in files:
+                kind = "document" if f["media_type"] == "application/pdf" else "image"
+                source = {"type": "base64", "media_type": f["media_type"], "data": f["data"]}
+                content.append({"type": kind, "source": source})
+            if message["content"]:
+                content.append({"type": "text", "text": message["content"]})
+        last = turns[-1] if turns else None
+        if role == "user" and last and last["role"] == "user":  # after tool results
+            blocks = (
+                last["content"]
+                if isinstance(last["content"], list)
+                else [{"type": "text", "text": last["content"]}]
+            )
+            blocks += content if isinstance(content, list) else [{"type": "text", "text": content}]
+            last["content"] = blocks
+        else:
+            turns.append({"role": role, "content": content})
+    return turns

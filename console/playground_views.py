@@ -23,6 +23,7 @@ from .decorators import staff_required
 from .models import BlindVote, Comparison
 from .playground_diff import word_diff
 from .playground_replay import prefill_from_log
+from .readiness import ready_route_names
 from .templatetags.console import significant_usd
 from .views.common import HtmxHttpRequest, go_to
 
@@ -34,7 +35,10 @@ def _route_names() -> list[str]:
 
 
 def _blank_prefill(routes: list[str]) -> dict[str, Any]:
-    picks = (routes[:2] if len(routes) >= 2 else routes * 2)[:2] or ["", ""]
+    """A new comparison: two columns on routes that can answer (the same one twice if
+    only one can), else on the first enabled routes so the page still shows choices."""
+    ready = ready_route_names() or routes
+    picks = (ready[:2] if len(ready) >= 2 else ready * 2)[:2] or ["", ""]
     return {
         "system": "",
         "messages": [{"role": "user", "content": ""}],
@@ -77,10 +81,10 @@ def _prefill_from_replay(request_id: str) -> dict[str, Any]:
 
 def _grid(comparison: Comparison) -> list[dict[str, Any]]:
     """Each column with every turn's user message and its saved answer, for display."""
-    prompts = [comparison.messages[-1]["content"] if comparison.messages else ""]
-    prompts += list(comparison.followups)
+    opening = comparison.messages[-1]["content"] if comparison.messages else ""
     grid = []
     for head in _heads(comparison):
+        prompts = [opening] + [specs.followup_text(f, head["index"]) for f in comparison.followups]
         turns = [
             {"number": n, "prompt": prompts[n], "answer": answers[head["index"]]}
             for n, answers in enumerate(comparison.results)

@@ -22,6 +22,7 @@ from gateway import rollups
 from gateway.models import ApiKey, RequestLog, UsageRollup
 
 PERCENTILE_SAMPLE = 5000
+REJECTED_LABEL = "rejected (no valid key)"
 ERROR = Q(status__gte=400)
 CACHE_HIT = Q(cache_hit=True)
 
@@ -163,8 +164,10 @@ def buckets(window: Window, now: datetime) -> list[Bucket]:
 
 
 def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
-    """Label grouped rows (``key_id`` 0 or None is the master key; prefixes of keys
-    that still exist), the busiest ``limit`` first."""
+    """Label grouped rows, the busiest ``limit`` first. Rows without a virtual key
+    (``key_id`` 0 or None) are named by the journal: "master" for the master key,
+    "console:<user>" for the playground; without a name they are requests refused
+    before any key was accepted. Prefixes are those of keys that still exist."""
     rows = sorted((r for r in rows if r["requests"]), key=lambda r: r["requests"], reverse=True)
     rows = rows[:limit]
     if by == "key":
@@ -174,7 +177,7 @@ def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
             row["key_id"] = row["key_id"] or None
             row["key_prefix"] = prefixes.get(row["key_id"], "")
             if row["key_id"] is None and not row["key_name"]:
-                row["key_name"] = "master key"
+                row["key_name"] = REJECTED_LABEL
     return rows
 
 
@@ -303,16 +306,91 @@ def hour_summaries(
     settled = now - timedelta(hours=1) - SETTLE
     with _summaries_lock:
         known = {h: _summaries[h] for h in versions if h in _summaries}
+    missing = [
+        h for h in versions if h <= settled and (h not in known or known[h].version != versions[h])
+    ]
+    if missing:  # a process that just started: other processes may have folded them
+        stored = _load_stored(missing, versions)
+        known.update(stored)
+        with _summaries_lock:
+            _summaries.update(stored)
     fresh = {h: v for h, v in versions.items() if h not in known or known[h].version != v}
     fresh.update({h: v for h, v in versions.items() if h > settled})
     if fresh:
         read = _summarise(fresh)
         known.update(read)
+        finished = {h: s for h, s in read.items() if h <= settled}
+        _store(finished, now)
         with _summaries_lock:
-            _summaries.update({h: s for h, s in read.items() if h <= settled})
+            _summaries.update(finished)
             for hour in [h for h in _summaries if h < now - KEEP_SUMMARIES]:
                 del _summaries[hour]
     return [(h, known[h]) for h in sorted(versions)]
+
+
+# --- finished hours, kept in the database for the next process ---------------------------
+
+COST = SUM_NAMES.index("cost")
+
+
+def _encode(summary: HourSummary) -> dict:
+    def values(v: list) -> list:
+        return [str(x) if i == COST else x for i, x in enumerate(v)]
+
+    return {
+        "by_route": {route: values(v) for route, v in summary.by_route.items()},
+        "by_key": [[k, name, values(v)] for (k, name), v in summary.by_key.items()],
+        "latency": summary.latency,
+        "ttft": summary.ttft,
+    }
+
+
+def _decode(data: dict, version: tuple[int, int]) -> HourSummary:
+    def values(v: list) -> list:
+        return [Decimal(x) if i == COST else x for i, x in enumerate(v)]
+
+    return HourSummary(
+        version=version,
+        by_route={route: values(v) for route, v in data["by_route"].items()},
+        by_key={(k, name): values(v) for k, name, v in data["by_key"]},
+        latency=data["latency"],
+        ttft=data["ttft"],
+    )
+
+
+def _load_stored(
+    hours: list[datetime], versions: dict[datetime, tuple[int, int]]
+) -> dict[datetime, HourSummary]:
+    """Stored summaries of ``hours`` that are still current (same rollup version)."""
+    from .models import StoredHourSummary
+
+    found = {}
+    rows = StoredHourSummary.objects.filter(hour__in=hours).values_list(
+        "hour", "top_id", "rows", "summary"
+    )
+    for hour, top_id, count, data in rows:
+        hour = _as_hour(hour)
+        if versions.get(hour) == (top_id, count):
+            found[hour] = _decode(data, (top_id, count))
+    return found
+
+
+def _store(summaries: dict[datetime, HourSummary], now: datetime) -> None:
+    """Keep finished hours' summaries for the next process; forget week-old ones."""
+    from .models import StoredHourSummary
+
+    if not summaries:
+        return
+    StoredHourSummary.objects.bulk_create(
+        [
+            StoredHourSummary(hour=hour, top_id=s.version[0], rows=s.version[1], summary=_encode(s))
+            for hour, s in summaries.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["hour"],
+        update_fields=["top_id", "rows", "summary"],
+    )
+    StoredHourSummary.objects.filter(hour__lt=now - KEEP_SUMMARIES).delete()
 
 
 def _avg(row: dict) -> dict:

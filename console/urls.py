@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from .views import assets, auth, config, dashboard, keys, logs, providers, routes
+from .views import assets, auth, config, dashboard, health, keys, logs, providers, routes
 
 app_name = "console"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("routes/", routes.route_list, name="routes"),
     path("routes/new/", routes.route_create, name="route-create"),
     path("routes/import/", config.config_import, name="config-import"),
+    path("routes/health/", health.health, name="deployment-health"),
     path("routes/export/", config.config_export, name="config-export"),
     path("routes/<int:pk>/", routes.route_edit, name="route-edit"),
     path("routes/<int:pk>/toggle/", routes.route_toggle, name="route-toggle"),

@@ -136,6 +136,7 @@ class Call:
         self.route: RouteEntry | None = None
         self.deployment: DeploymentEntry | None = None
         self.exchange: Exchange | None = None
+        self.exchange_attempt = 0  # index in record.attempts the exchange's attempt gets
         self.reservation: limits.Reservation | None = None
         self.first_token: float | None = None
         self.outbound = bytearray()
@@ -203,9 +204,17 @@ class Call:
             rec.deployment_id, rec.provider, rec.upstream_model = d.id, d.provider.name, d.model
         if self.exchange is not None and self.exchange.started:
             self.exchange.end()
-            earlier = sum(a.duration_ms for a in rec.attempts[:-1])
-            rec.upstream_ms = earlier + (self.exchange.upstream_ms or 0.0)
-            rec.overhead_ms = max(0.0, rec.latency_ms - (rec.upstream_ms or 0.0))
+            # Routing timed a streamed attempt only until its first event; the exchange
+            # ran until the stream ended. Its attempt takes the exchange's time, and
+            # upstream time is the sum of the attempts, so the log's figures agree.
+            exchange_ms = self.exchange.upstream_ms or 0.0
+            attempts = rec.attempts
+            if len(attempts) > self.exchange_attempt:
+                attempts[self.exchange_attempt].duration_ms = exchange_ms
+                rec.upstream_ms = sum(a.duration_ms for a in attempts)
+            else:  # cut short (the client left) before routing recorded the attempt
+                rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
+            rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms)
         if self.release_deployment is not None:
             self.release_deployment()
             self.release_deployment = None
@@ -500,6 +509,7 @@ async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
 def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
     call.route, call.deployment = route, deployment
     call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
+    call.exchange_attempt = len(call.record.attempts)
     if call.span is not None:
         tracing.start_attempt(call)
     return adapter_for(deployment.provider)
@@ -740,7 +750,7 @@ async def _openai_passthrough(
 
     def adapter_checked(route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         adapter = _begin_attempt(call, route, deployment)
-        if adapter.dialect != "openai":
+        if adapter.dialect != "openai" and call.endpoint not in getattr(adapter, "also_serves", ()):
             raise InvalidRequest(
                 f"model {route.name!r} cannot serve {what}: its upstream provider "
                 f"({adapter.provider.kind}) offers chat only",

@@ -7,6 +7,7 @@ from .api import api
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),
     path("health/readiness", health.readiness, name="health-readiness"),
+    path("health", health.deployments, name="health-deployments"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("", include("console.urls")),

@@ -4,6 +4,7 @@ JavaScript the same URLs render whole pages."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpResponse
@@ -121,6 +122,13 @@ def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return go_to(request, reverse("console:routes"))
 
 
+def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpResponse:
+    """After a save from the standalone page (no JavaScript, or the URL opened
+    directly): the routes page at this route's card, saying what was saved."""
+    messages.success(request, done)
+    return go_to(request, reverse("console:routes") + f"#route-{route.pk}")
+
+
 @staff_required
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
@@ -128,10 +136,12 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         saved = _save(form, lambda values: admin_ops.save_deployment(route, None, values))
         if saved is not None:
-            return (
-                _card(request, route)
-                if request.htmx
-                else go_to(request, reverse("console:routes") + f"#route-{pk}")
+            if request.htmx:
+                return _card(request, route)
+            return _back_to_route(
+                request,
+                route,
+                f"Added deployment {saved.provider.name}/{saved.model} to {route.name}.",
             )
     chosen = _provider(form["provider"].value()) or Provider.objects.first()
     context = {"route": route, "form": form, "model_options": _catalog_options(chosen)}
@@ -149,10 +159,12 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form = DeploymentForm(request.POST, picker=picker)
         saved = _save(form, lambda values: admin_ops.save_deployment(route, deployment, values))
         if saved is not None:
-            return (
-                _card(request, route)
-                if request.htmx
-                else go_to(request, reverse("console:routes") + f"#route-{route.pk}")
+            if request.htmx:
+                return _card(request, route)
+            return _back_to_route(
+                request,
+                route,
+                f"Saved deployment {saved.provider.name}/{saved.model} of {route.name}.",
             )
         deployment = Deployment.objects.select_related("route", "provider").get(pk=pk)
     else:

@@ -5,7 +5,10 @@ It lets a fresh install, the tests and the playground exercise every path offlin
 - it calls a tool when the request forces one (tool_choice required / a named tool) or
   when the last user message says "use the <name> tool" or "call <name>": the
   arguments fill the tool's required properties from its JSON schema;
-- after tool results it says what each tool returned.
+- after tool results it says what each tool returned;
+- on ``/v1/embeddings`` it returns a unit vector per input derived from a hash of its
+  text (the same text, the same vector; ``dimensions`` as asked, default 16), as
+  floats or, with ``encoding_format: base64``, as the OpenAI SDK's packed float32.
 
 Deployment params tune it for tests and demos: ``delay`` (seconds between streamed
 chunks), ``first_delay`` (seconds before the first), ``fail_status`` (answer with that
@@ -15,7 +18,11 @@ upstream status instead), ``reply`` (fixed text instead of the echo).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import math
 import re
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import UpstreamError
+from ..errors import InvalidRequest, UpstreamError
 from ..registry import DeploymentEntry
 from ..types import (
     ChatRequest,
@@ -154,10 +161,73 @@ def _truncate(parts: list[Part], max_tokens: int | None) -> tuple[list[Part], bo
     return out, False
 
 
+EMBEDDING_DIMENSIONS = 16
+MAX_EMBEDDING_DIMENSIONS = 4096
+
+
+def embedding_vector(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic unit vector for ``text``: SHA-256 blocks of the text (and a
+    counter) read as signed 16-bit values, normalised to length 1."""
+    values: list[float] = []
+    block = 0
+    while len(values) < dimensions:
+        digest = hashlib.sha256(f"{block}:{text}".encode()).digest()
+        values += [v / 32768 for v in struct.unpack("<16h", digest)]
+        block += 1
+    values = values[:dimensions]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [round(v / norm, 6) for v in values]
+
+
+def _embedding_inputs(raw: Any) -> list[str]:
+    """``input`` as texts: a string, a list of strings, or token ids (one list of ints,
+    or a list of such lists), which are embedded by their printed form."""
+    if isinstance(raw, str):
+        return [raw]
+    if isinstance(raw, list) and raw:
+        if all(isinstance(item, str) for item in raw):
+            return list(raw)
+        if all(isinstance(item, int) for item in raw):
+            return [" ".join(map(str, raw))]
+        if all(isinstance(item, list) and all(isinstance(i, int) for i in item) for item in raw):
+            return [" ".join(map(str, item)) for item in raw]
+    raise InvalidRequest("input must be a string, a list of strings, or token ids", param="input")
+
+
 @register
 class EchoProvider(Provider):
     kind = "echo"
     dialect = "echo"
+    also_serves = ("embeddings",)  # besides chat: /v1/embeddings, deterministically
+
+    async def embeddings(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> dict[str, Any]:
+        exchange.begin("echo://" + deployment.model + "/embeddings", b"")
+        self._fail_if_asked(deployment)
+        texts = _embedding_inputs(body.get("input"))
+        dimensions = body.get("dimensions", EMBEDDING_DIMENSIONS)
+        if not isinstance(dimensions, int) or not 1 <= dimensions <= MAX_EMBEDDING_DIMENSIONS:
+            raise InvalidRequest(
+                f"dimensions must be a whole number from 1 to {MAX_EMBEDDING_DIMENSIONS}",
+                param="dimensions",
+            )
+        packed = body.get("encoding_format") == "base64"
+        data = []
+        for index, text in enumerate(texts):
+            vector: Any = embedding_vector(text, dimensions)
+            if packed:
+                vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        tokens = sum(max(1, _words(t)) for t in texts)
+        exchange.usage = Usage(input_tokens=tokens)
+        exchange.end()
+        return {
+            "object": "list",
+            "data": data,
+            "model": deployment.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _fail_if_asked(self, deployment: DeploymentEntry) -> None:
         status = deployment.params.get("fail_status")

@@ -18,3 +18,75 @@ document.addEventListener("click", async (event) => {
 // The live tail: show whether the WebSocket is connected.
 document.addEventListener("htmx:wsOpen", (e) => e.detail.elt.classList.add("connected"));
 document.addEventListener("htmx:wsClose", (e) => e.detail.elt.classList.remove("connected"));
+
+// Log detail: search within a body. In a stream, only the events containing the text
+// stay listed; in a JSON or text body, matches are marked and the first scrolled to.
+function findInBody(input) {
+  const body = input.closest("details.body");
+  const query = input.value.trim().toLowerCase();
+  const count = body.querySelector(".body-search-count");
+  const events = body.querySelectorAll(".events > li");
+  if (events.length) {
+    let shown = 0;
+    events.forEach((li) => {
+      const hit = !query || li.textContent.toLowerCase().includes(query);
+      li.hidden = !hit;
+      if (hit) shown += 1;
+    });
+    count.textContent = query ? `${shown} of ${events.length} events` : "";
+    return;
+  }
+  const pre = body.querySelector(".body-text");
+  if (!pre) return;
+  if (pre.dataset.original === undefined) pre.dataset.original = pre.textContent;
+  const text = pre.dataset.original;
+  pre.textContent = "";
+  if (!query) { pre.textContent = text; count.textContent = ""; return; }
+  const lower = text.toLowerCase();
+  let at = 0, found = 0, first = null;
+  for (let hit = lower.indexOf(query); hit !== -1; hit = lower.indexOf(query, hit + query.length)) {
+    pre.append(text.slice(at, hit));
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(hit, hit + query.length);
+    pre.append(mark);
+    first = first || mark;
+    found += 1;
+    at = hit + query.length;
+  }
+  pre.append(text.slice(at));
+  count.textContent = found === 1 ? "1 match" : `${found} matches`;
+  if (first) pre.scrollTop = first.offsetTop - pre.offsetTop - 40;
+}
+
+let findTimer = null;
+document.addEventListener("input", (event) => {
+  if (!event.target.matches(".body-search")) return;
+  clearTimeout(findTimer);
+  findTimer = setTimeout(() => findInBody(event.target), 150);
+});
+
+// Keys: the route picker's filter and its count of ticked routes.
+function refreshRoutePicker(picker) {
+  const ticked = picker.querySelectorAll("input[type=checkbox]:checked").length;
+  const count = picker.querySelector(".route-count");
+  if (count) count.textContent = ticked ? `(${ticked} selected)` : "(none: every route)";
+}
+document.addEventListener("input", (event) => {
+  if (!event.target.matches(".route-filter")) return;
+  const picker = event.target.closest(".route-picker");
+  const query = event.target.value.trim().toLowerCase();
+  picker.querySelectorAll(".route-option").forEach((label) => {
+    label.hidden = Boolean(query) && !label.textContent.toLowerCase().includes(query);
+  });
+});
+document.addEventListener("change", (event) => {
+  const picker = event.target.closest(".route-picker");
+  if (picker) refreshRoutePicker(picker);
+});
+// The filter must not submit the form on Enter.
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && event.target.matches(".route-filter")) event.preventDefault();
+});
+function refreshAllRoutePickers() { document.querySelectorAll(".route-picker").forEach(refreshRoutePicker); }
+document.addEventListener("DOMContentLoaded", refreshAllRoutePickers);
+document.addEventListener("htmx:afterSettle", refreshAllRoutePickers);

@@ -54,6 +54,11 @@
   });
   refreshRowButtons();
 
+  // Blind mode numbers the rows: the letters belong to the shuffled result columns.
+  const blindBox = form.querySelector('input[name="blind"]');
+  blindBox.addEventListener("change", () => rows.classList.toggle("blind", blindBox.checked));
+  rows.classList.toggle("blind", blindBox.checked);
+
   // --- reading the form ------------------------------------------------------------------
 
   function paramsFrom(scope) {
@@ -65,14 +70,57 @@
     return params;
   }
 
-  function readSpec() {
+  // --- attachments: images and PDFs on the prompt, sent inline as base64 ---------------
+
+  const fileInput = form.querySelector('input[name="attach"]');
+  const fileList = document.getElementById("pg-files");
+  let kept = (prefill.messages.length && prefill.messages[prefill.messages.length - 1].attachments) || [];
+
+  function showFiles() {
+    fileList.innerHTML = "";
+    const names = kept.map((f) => f.name).concat(Array.from(fileInput.files).map((f) => f.name));
+    names.forEach((name, i) => {
+      const chip = document.createElement("span");
+      chip.className = "pill pg-file";
+      chip.textContent = name;
+      if (i < kept.length) {
+        const drop = document.createElement("button");
+        drop.type = "button"; drop.textContent = "✕"; drop.setAttribute("aria-label", "Remove " + name);
+        drop.addEventListener("click", () => { kept.splice(i, 1); showFiles(); });
+        chip.append(drop);
+      }
+      fileList.append(chip);
+    });
+  }
+  fileInput.addEventListener("change", showFiles);
+  showFiles();
+
+  function readFile(file) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onload = () => resolve({
+        media_type: file.type, name: file.name, data: String(reader.result).split(",", 2)[1] || "",
+      });
+      reader.onerror = () => reject(new Error("could not read " + file.name));
+      reader.readAsDataURL(file);
+    });
+  }
+
+  async function readAttachments() {
+    const fresh = await Promise.all(Array.from(fileInput.files).map(readFile));
+    return kept.concat(fresh);
+  }
+
+  function readSpec(attachments) {
     const data = new FormData(form);
     let messages = [];
     const earlier = (data.get("earlier") || "").trim();
     if (earlier) {
       try { messages = JSON.parse(earlier); } catch (e) { throw new Error("Earlier messages: not valid JSON (" + e.message + ")"); }
     }
-    messages.push({ role: "user", content: data.get("prompt") || "" });
+    const prompt = { role: "user", content: data.get("prompt") || "" };
+    if (attachments && attachments.length) prompt.attachments = attachments;
+    messages.push(prompt);
     let tools = [];
     const toolsText = (data.get("tools") || "").trim();
     if (toolsText) {
@@ -130,6 +178,88 @@
     status.classList.toggle("error", Boolean(isError));
   }
 
+  // --- answers: Markdown, raw text, copy ----------------------------------------------------
+
+  // Answers are Markdown, rendered in the browser as they stream (marked), then
+  // sanitised (DOMPurify) so no HTML a model writes can run. Without either library
+  // (blocked, failed to load) the raw text stays on show.
+  const canRender = () => Boolean(window.marked && window.DOMPurify);
+  const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // HTML a model writes is shown as the text it is, never parsed as markup.
+  const markdown = window.marked ? new window.marked.Marked({
+    gfm: true,
+    renderer: { html: (token) => (token.block ? `<p class="pg-html">${escapeHtml(token.text)}</p>` : escapeHtml(token.text)) },
+  }) : null;
+  if (window.DOMPurify) {
+    window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+      if (node.tagName === "A") { node.setAttribute("target", "_blank"); node.setAttribute("rel", "noopener noreferrer"); }
+    });
+  }
+
+  function renderAnswer(answer) {
+    const raw = answer.querySelector(".pg-text");
+    const md = answer.querySelector(".pg-md");
+    if (!raw || !md) return;
+    if (!canRender()) { answer.classList.add("raw", "no-md"); return; }
+    md.innerHTML = window.DOMPurify.sanitize(markdown.parse(raw.textContent));
+  }
+
+  // After a tool call: a box for the tool's result, sent with the next follow-up.
+  function toolResultBox(col, call) {
+    const label = document.createElement("label");
+    label.className = "pg-tool-result";
+    label.innerHTML = '<span></span><textarea rows="2"></textarea>';
+    label.firstElementChild.textContent = `Result of ${call.name}`;
+    const box = label.lastElementChild;
+    box.dataset.callId = call.id;
+    box.placeholder = "Type what the tool returned, then send it (Continue below)";
+    return label;
+  }
+
+  function answerTools() {
+    const template = document.getElementById("pg-answer-tools");
+    return template.content.firstElementChild.cloneNode(true);
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    const box = document.createElement("textarea");  // plain http: the old way
+    box.value = text;
+    box.style.position = "fixed"; box.style.opacity = "0";
+    document.body.appendChild(box);
+    box.select();
+    document.execCommand("copy");
+    box.remove();
+    return Promise.resolve();
+  }
+
+  grid.addEventListener("click", (event) => {
+    const answer = event.target.closest(".pg-msg.assistant");
+    if (!answer) return;
+    if (event.target.closest(".pg-raw-toggle")) {
+      const on = answer.classList.toggle("raw");
+      const button = event.target.closest(".pg-raw-toggle");
+      button.setAttribute("aria-pressed", String(on));
+      button.textContent = on ? "Formatted" : "Raw";
+    } else if (event.target.closest(".pg-copy")) {
+      const button = event.target.closest(".pg-copy");
+      copyText(answer.querySelector(".pg-text").textContent).then(
+        () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); },
+        () => { button.textContent = "Copy failed"; });
+    }
+  });
+
+  // --- keeping the newest turn in view ------------------------------------------------------
+
+  // A transcript follows its stream while the reader is at its bottom; scrolling up to
+  // read stops that until they come back down.
+  const STICK_PX = 24;
+  function atBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight <= STICK_PX; }
+  function follow(col, wasAtBottom) {
+    const box = col.querySelector(".pg-transcript");
+    if (wasAtBottom) box.scrollTop = box.scrollHeight;
+  }
+
   // --- painting the columns --------------------------------------------------------------
 
   function columnEl(index) { return grid.querySelector(`.pg-col[data-index="${index}"]`); }
@@ -152,21 +282,35 @@
   function startTurn(message) {
     blind = message.blind;
     if (message.turn === 0 || !grid.querySelector(".pg-col")) buildGrid(message);
+    let firstUser = null;
     for (const head of message.columns) {
       const col = columnEl(head.index);
       const transcript = col.querySelector(".pg-transcript");
       const user = document.createElement("div");
       user.className = "pg-msg user";
-      user.textContent = message.user_message;
+      user.textContent = (message.user_messages || [])[head.index] ?? message.user_message;
+      for (const name of message.attachments || []) {
+        const chip = document.createElement("span");
+        chip.className = "pill pg-file";
+        chip.textContent = name;
+        user.append(" ", chip);
+      }
       const answer = document.createElement("div");
       answer.className = "pg-msg assistant current";
-      answer.innerHTML = '<div class="pg-text"></div>';
+      answer.append(answerTools());
+      answer.insertAdjacentHTML("beforeend", '<div class="pg-text"></div><div class="pg-md"></div>');
+      if (!canRender()) answer.classList.add("raw", "no-md");
       transcript.querySelectorAll(".assistant.current").forEach((el) => el.classList.remove("current"));
       transcript.append(user, answer);
+      transcript.scrollTop = transcript.scrollHeight;
       col.dataset.state = "waiting";
       col.querySelector(".pg-state").textContent = "waiting";
       paintMetrics(col, {});
+      firstUser = firstUser || user;
     }
+    // The page itself: bring the new turn's row of columns into view (a follow-up is
+    // sent from below the grid, the first run from above it).
+    if (firstUser && message.turn > 0) firstUser.closest(".pg-col").scrollIntoView({ block: "nearest" });
   }
 
   function fmtMs(v) {
@@ -197,7 +341,14 @@
   function paintTick(data) {
     const col = columnEl(data.index);
     if (!col) return;
-    if (data.text) current(col).querySelector(".pg-text").textContent += data.text;
+    if (data.text) {
+      const box = col.querySelector(".pg-transcript");
+      const stick = atBottom(box);
+      const answer = current(col);
+      answer.querySelector(".pg-text").textContent += data.text;
+      renderAnswer(answer);
+      follow(col, stick);
+    }
     col.dataset.state = data.state;
     col.querySelector(".pg-state").textContent = data.state;
     paintMetrics(col, data.metrics || {});
@@ -206,20 +357,24 @@
   function paintDone(data) {
     const col = columnEl(data.index);
     if (!col) return;
+    const box = col.querySelector(".pg-transcript");
+    const stick = atBottom(box);
     const answer = current(col);
     answer.querySelector(".pg-text").textContent = data.text || "";
+    renderAnswer(answer);
     if (data.thinking) {
       const details = document.createElement("details");
       details.className = "pg-thinking";
-      details.innerHTML = "<summary>Thinking</summary>";
-      details.append(document.createTextNode(data.thinking));
-      answer.prepend(details);
+      details.innerHTML = '<summary>Thinking</summary><div class="pg-pre"></div>';
+      details.lastElementChild.textContent = data.thinking;
+      answer.querySelector(".pg-answer-tools").after(details);
     }
     for (const call of data.tool_calls || []) {
       const el = document.createElement("div");
       el.className = "pg-tool mono";
       el.textContent = `${call.name}(${call.arguments})`;
       answer.append(el);
+      if (call.id) answer.append(toolResultBox(col, call));
     }
     if (data.error) {
       answer.classList.add("failed");
@@ -232,6 +387,7 @@
     col.dataset.state = data.state;
     col.querySelector(".pg-state").textContent = data.state === "done" ? "done" : data.state;
     paintMetrics(col, data.metrics || {});
+    follow(col, stick);
   }
 
   function handle(message) {
@@ -268,21 +424,36 @@
 
   // --- actions ---------------------------------------------------------------------------
 
-  form.addEventListener("submit", (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
     let spec;
-    try { spec = readSpec(); } catch (e) { say(e.message, true); return; }
+    try { spec = readSpec(await readAttachments()); } catch (e) { say(e.message, true); return; }
     say("Connecting…");
     send({ action: "run", spec: spec });
   });
 
   stopButton.addEventListener("click", () => { send({ action: "stop" }); say("Stopping…"); });
 
+  // The follow-up: a message for every column and/or the tool results typed under the
+  // last answers (a column whose boxes are all empty sends none).
+  function typedToolResults() {
+    const results = {};
+    grid.querySelectorAll(".pg-col").forEach((col) => {
+      const last = col.querySelector(".pg-msg.assistant:last-child");
+      const boxes = last ? Array.from(last.querySelectorAll(".pg-tool-result textarea")) : [];
+      if (boxes.some((b) => b.value.trim())) {
+        results[col.dataset.index] = boxes.map((b) => ({ call_id: b.dataset.callId, content: b.value }));
+      }
+    });
+    return results;
+  }
+
   followup.addEventListener("submit", (event) => {
     event.preventDefault();
     const box = followup.querySelector("textarea");
-    if (!comparisonId || !box.value.trim()) return;
-    send({ action: "continue", comparison: comparisonId, message: box.value });
+    const toolResults = typedToolResults();
+    if (!comparisonId || (!box.value.trim() && !Object.keys(toolResults).length)) return;
+    send({ action: "continue", comparison: comparisonId, followup: { message: box.value, tool_results: toolResults } });
     box.value = "";
   });
 
@@ -290,4 +461,8 @@
   form.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !running) form.requestSubmit();
   });
+
+  // A reopened comparison: its saved answers are rendered like streamed ones.
+  grid.querySelectorAll(".pg-msg.assistant").forEach(renderAnswer);
+  grid.querySelectorAll(".pg-transcript").forEach((box) => { box.scrollTop = box.scrollHeight; });
 })();

@@ -5,10 +5,13 @@ to docs/screenshots/."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -250,3 +253,176 @@ def test_not_found_page(page) -> None:
     assert response.status == 404
     assert page.locator("h1:has-text('Nothing here')").is_visible()
     shot(page, "not-found")
+
+
+def test_the_standalone_add_deployment_page_confirms_and_leads_back(page, gw: Gateway) -> None:
+    route_id = (
+        gw.shell(
+            "from gateway.models import Route; "
+            "print(Route.objects.get_or_create(name='standalone-route')[0].pk)"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    sign_in(page)
+    page.goto(f"/routes/{route_id}/deployments/new/")
+    page.select_option("select[name=provider]", label="echo")
+    page.fill("input[name=model]", "standalone-model")
+    page.click("button:has-text('Add deployment')")
+    page.wait_for_url(re.compile(rf"/routes/#route-{route_id}$"))
+    assert "Added deployment echo/standalone-model to standalone-route." in (
+        page.locator(".messages .alert.ok").inner_text()
+    )
+    assert page.locator(f"#route-{route_id} .dep", has_text="standalone-model").is_visible()
+    assert not [e for e in console_errors if "targetError" in e or "htmx" in e], console_errors
+    # Only once: the confirmation is not shown again on the next page.
+    page.goto("/routes/")
+    assert page.locator(".messages").count() == 0
+
+
+PHONE_PAGES = (
+    "/",
+    "/?window=7d",
+    "/logs/",
+    "/playground/",
+    "/routes/",
+    "/routes/health/",
+    "/keys/",
+    "/providers/",
+)
+
+
+def test_no_page_scrolls_sideways_at_phone_width(browser, gw: Gateway) -> None:
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.master_key, max_retries=0)
+    client.chat.completions.create(
+        model="echo", messages=[{"role": "user", "content": "traffic for the charts " * 20}]
+    )
+    context = browser.new_context(viewport={"width": 390, "height": 844}, base_url=gw.url)
+    page = context.new_page()
+    sign_in(page)
+    time.sleep(1.5)  # the journal writes its batch
+    detail = page.request.get("/logs/").text()
+    found = re.search(r'href="(/logs/[^/"?]+/)"', detail)
+    pages = (*PHONE_PAGES, found.group(1)) if found else PHONE_PAGES
+    wide = {}
+    for path in pages:
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            culprits = page.evaluate(
+                """() => Array.from(document.querySelectorAll('body *'))
+                  .filter(el => el.getBoundingClientRect().right > 391)
+                  .slice(0, 5).map(el => el.tagName + '.' + el.className)"""
+            )
+            wide[path] = (width, culprits)
+    context.close()
+    assert not wide, f"pages wider than the phone: {wide}"
+
+
+def claude_code_sized_request(gw: Gateway) -> None:
+    """About 47 KB, as Claude Code sends: a long system prompt, many tool schemas, and
+    a prompt of 70 words that the echo route streams back as ~80 events."""
+    tools = [
+        {
+            "name": f"Tool{n}",
+            "description": "Does a thing. " * 40,
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    f"arg{i}": {"type": "string", "description": "x" * 60} for i in range(6)
+                },
+            },
+        }
+        for n in range(12)
+    ]
+    body = {
+        "model": "echo",
+        "max_tokens": 4096,
+        "stream": True,
+        "system": [
+            {"type": "text", "text": "You are Claude Code. " * 1300 + "needle-in-the-system"}
+        ],
+        "tools": tools,
+        "messages": [{"role": "user", "content": " ".join(f"word{n}" for n in range(70))}],
+    }
+    raw = httpx.post(
+        gw.url + "/v1/messages",
+        content=json.dumps(body),
+        headers={"x-api-key": gw.master_key, "anthropic-version": "2023-06-01"},
+        timeout=30,
+    )
+    assert raw.status_code == 200 and len(json.dumps(body)) > 40_000
+
+
+def test_a_large_request_detail_stays_short_and_searchable(browser, gw: Gateway) -> None:
+    claude_code_sized_request(gw)
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=gw.url)
+    page = context.new_page()
+    sign_in(page)
+    time.sleep(1.5)  # the journal writes its batch
+    page.goto("/logs/?route=echo")
+    # Every column is on screen at 1440 px, Cost included: nothing scrolls sideways.
+    wrap = page.locator("#log-results .table-wrap")
+    assert wrap.evaluate("el => el.scrollWidth <= el.clientWidth"), "the log table is cut"
+    cost = page.locator("table.logs th", has_text="Cost").bounding_box()
+    assert cost["x"] + cost["width"] <= 1440
+    page.locator("#log-rows tr", has_text="anthropic").first.locator("a").first.click()
+    page.wait_for_selector("h2:has-text('Timing')")
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2500, f"the detail page is {height}px tall"
+    inbound = page.locator("details.body", has_text="Inbound request")
+    outbound = page.locator("details.body", has_text="Outbound response")
+    assert inbound.get_attribute("open") is None and outbound.get_attribute("open") is None
+    assert "large, collapsed" in inbound.locator("summary").inner_text()
+
+    outbound.locator("summary").click()
+    events = outbound.locator(".events > li")
+    total = events.count()
+    assert total > 70
+    outbound.locator(".body-search").fill("message_stop")
+    page.wait_for_function(
+        "document.querySelectorAll('details.body[open] .events > li:not([hidden])').length === 1"
+    )
+    assert outbound.locator(".body-search-count").inner_text() == f"1 of {total} events"
+    assert page.evaluate("document.documentElement.scrollHeight") < 3000
+    outbound.locator(".body-search").fill("")
+    page.wait_for_function(
+        f"document.querySelectorAll('details.body[open] .events > li:not([hidden])').length === {total}"
+    )
+    box = outbound.locator(".events").bounding_box()
+    assert box["height"] <= 660  # the 80 events scroll inside their card
+
+    inbound.locator("summary").click()
+    inbound.locator(".body-search").fill("needle-in-the-system")
+    inbound.locator("pre mark").first.wait_for()
+    assert inbound.locator("pre mark").count() == 1
+    assert inbound.locator(".body-search-count").inner_text() == "1 match"
+    assert inbound.locator("pre mark").is_visible()
+    shot(page, "log-detail-large")
+    context.close()
+
+
+def test_the_key_route_picker_is_a_searchable_checkbox_list(page) -> None:
+    sign_in(page)
+    page.goto("/keys/")
+    picker = page.locator("form[action='/keys/new/'] .route-picker")
+    assert picker.locator(".route-count").inner_text() == "(none: every route)"
+    picker.locator(".route-filter").fill("slow")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll(\"form[action='/keys/new/'] .route-option\"))"
+        ".filter(l => !l.hidden).map(l => l.textContent.trim()).join() === 'echo-slow'"
+    )
+    picker.locator(".route-filter").press("Enter")  # filtering never submits the form
+    assert page.locator("#new-key").count() == 0
+    picker.locator("label", has_text="echo-slow").click()
+    picker.locator(".route-filter").fill("")
+    picker.locator("label", has_text="echo-pair").click()
+    assert picker.locator(".route-count").inner_text() == "(2 selected)"
+    page.fill("form[action='/keys/new/'] #id_name", "picker-key")
+    page.click("button:has-text('Create key')")
+    page.wait_for_selector("#new-key")
+    row = page.locator("tr", has_text="picker-key")
+    assert sorted(row.locator(".pill").all_inner_texts()) == ["echo-pair", "echo-slow"]

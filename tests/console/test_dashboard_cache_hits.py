@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 
@@ -19,9 +20,12 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(autouse=True)
 def fresh_summaries():
+    """No hour summaries or rendered dashboards left over from other tests."""
     stats._summaries.clear()
+    cache.clear()
     yield
     stats._summaries.clear()
+    cache.clear()
 
 
 def traffic() -> None:

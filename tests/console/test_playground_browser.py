@@ -26,6 +26,13 @@ PROMPT = (
     "normalised prompt, and by embedding similarity, with one risk of each approach"
 )
 
+MARKDOWN = (
+    "## Plan\n\nUse **bold** words and `inline code`.\n\n- one\n- two\n\n"
+    "```python\nprint('hi')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    '<script>window.__pwned = 1</script>\n\n<img src=x onerror="window.__pwned = 2">'
+)
+LONG = "\n\n".join(f"Paragraph {n} of a long answer." for n in range(1, 61))
+
 SETUP = f"""
 from decimal import Decimal
 from django.contrib.auth.models import User
@@ -36,6 +43,8 @@ for n, name in enumerate({ROUTES!r}):
     route = Route.objects.create(name=name)
     Deployment.objects.create(route=route, provider=echo, model=name, params={{'delay': 0.05 + n * 0.01}},
                               input_price=Decimal('3'), output_price=Decimal('15'))
+markdown = Route.objects.create(name="md-answer")
+Deployment.objects.create(route=markdown, provider=echo, model="md", params={{'reply': {MARKDOWN!r}}})
 """
 
 SAMPLE = """() => Array.from(document.querySelectorAll('#pg-grid .pg-col')).map(col => ({
@@ -186,7 +195,12 @@ def test_a_blind_vote_reveals_the_column_heads_and_costs(page, gw: Gateway) -> N
     rows.nth(0).locator("select[name=route]").select_option("stream-a")
     rows.nth(1).locator("select[name=route]").select_option("stream-b")
     page.fill("textarea[name=prompt]", "Which is faster?")
+    marker = "getComputedStyle(document.querySelector('#pg-column-rows > li'), '::before').content"
+    assert page.evaluate(marker) == "counter(col, upper-alpha)"
     page.check("input[name=blind]")
+    # Blind: the form numbers its rows, so its "A" cannot contradict the shuffled "A".
+    assert page.evaluate(marker) == "counter(col)"
+    assert page.locator(".pg-blind-note").is_visible()
     page.click("#pg-run")
     page.wait_for_selector("#pg-panel .pg-vote form button", timeout=20_000)
     heads = page.locator("#pg-grid .pg-route")
@@ -201,3 +215,153 @@ def test_a_blind_vote_reveals_the_column_heads_and_costs(page, gw: Gateway) -> N
     costs = page.locator('#pg-grid [data-metric="cost_usd"]').all_inner_texts()
     assert all(c.startswith("$0.0") for c in costs), costs
     assert page.locator("#pg-panel .pg-vote .winner").inner_text().startswith("A was stream-")
+
+
+def run_and_wait(page, routes: tuple[str, str], prompt: str) -> None:
+    rows = page.locator("#pg-column-rows > li")
+    for n, route in enumerate(routes):
+        rows.nth(n).locator("select[name=route]").select_option(route)
+    page.fill("textarea[name=prompt]", prompt)
+    page.click("#pg-run")
+    page.wait_for_function(
+        "document.querySelectorAll('#pg-grid .pg-col[data-state=done]').length === 2",
+        timeout=20_000,
+    )
+
+
+def test_answers_render_as_markdown_and_model_html_stays_text(page, gw: Gateway) -> None:
+    time.sleep(1.2)  # the registry snapshot must know the routes made by SETUP
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    run_and_wait(page, ("md-answer", "echo"), "Say it in Markdown")
+    answer = page.locator('#pg-grid .pg-col[data-index="0"] .pg-msg.assistant').last
+    rendered = answer.locator(".pg-md")
+    assert rendered.locator("h2").inner_text() == "Plan"
+    assert rendered.locator("strong").inner_text() == "bold"
+    assert rendered.locator("p code").inner_text() == "inline code"
+    assert rendered.locator("pre code").inner_text().strip() == "print('hi')"
+    assert rendered.locator("li").all_inner_texts() == ["one", "two"]
+    assert rendered.locator("table td").all_inner_texts() == ["1", "2"]
+    # The model's HTML is shown as text: nothing ran, no element was made from it.
+    assert rendered.locator("script, img").count() == 0
+    assert "<script>window.__pwned = 1</script>" in rendered.inner_text()
+    assert page.evaluate("window.__pwned") is None
+    assert not answer.locator(".pg-text").is_visible()
+
+    # Raw view: the text exactly as the model wrote it; copy takes that text.
+    answer.hover()
+    answer.locator(".pg-raw-toggle").click()
+    assert answer.locator(".pg-text").is_visible() and not rendered.is_visible()
+    assert answer.locator(".pg-text").inner_text() == MARKDOWN
+    answer.locator(".pg-copy").click()
+    page.wait_for_function("document.querySelector('.pg-copy').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == MARKDOWN
+    answer.locator(".pg-raw-toggle").click()
+    assert rendered.is_visible()
+
+    # A saved comparison reopens rendered the same way.
+    page.reload()
+    again = page.locator('#pg-grid .pg-col[data-index="0"] .pg-md').last
+    assert again.locator("strong").inner_text() == "bold"
+    assert again.locator("script, img").count() == 0
+    page.screenshot(path=str(SCREENSHOT.with_name("playground-markdown.png")), full_page=True)
+
+
+def test_a_one_line_answer_sits_in_a_tight_box(page, gw: Gateway) -> None:
+    run_and_wait(page, ("echo", "echo"), "Hi")
+    answer = page.locator('#pg-grid .pg-col[data-index="0"] .pg-msg.assistant').last
+    line = page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('#pg-grid .pg-md')).lineHeight)"
+    )
+    height = answer.bounding_box()["height"]
+    assert height <= 3 * line, f"a one-line answer is {height}px tall (line {line}px)"
+    user = page.locator('#pg-grid .pg-col[data-index="0"] .pg-msg.user').last
+    assert user.bounding_box()["height"] <= 3 * line
+
+
+def test_after_a_follow_up_the_newest_answer_is_in_view(page, gw: Gateway) -> None:
+    run_and_wait(page, ("echo", "echo"), LONG)
+    for index in (0, 1):
+        box = page.locator(f'#pg-grid .pg-col[data-index="{index}"] .pg-transcript')
+        overflowing = "el => el.scrollHeight > el.clientHeight + 50"
+        assert box.evaluate(overflowing), "the long answer should overflow its column"
+    page.fill("#pg-followup textarea", "And a short one?")
+    page.click("#pg-followup button[type=submit]")
+    page.wait_for_function(
+        "document.querySelectorAll('#pg-grid .pg-col[data-index=\"1\"] .pg-msg.assistant')"
+        ".length === 2 && document.querySelectorAll('#pg-grid .pg-col[data-state=done]')"
+        ".length === 2",
+        timeout=20_000,
+    )
+    for index in (0, 1):
+        newest = page.locator(f'#pg-grid .pg-col[data-index="{index}"] .pg-msg.assistant').last
+        # Visible without scrolling: inside its transcript's box and inside the window.
+        inside = newest.evaluate(
+            """el => {
+              const r = el.getBoundingClientRect();
+              const box = el.closest('.pg-transcript').getBoundingClientRect();
+              return r.top >= box.top - 1 && r.bottom <= box.bottom + 1
+                && r.top >= 0 && r.bottom <= window.innerHeight;
+            }"""
+        )
+        assert inside, f"column {index}: the newest answer is out of sight"
+
+
+WEATHER_TOOL = (
+    '[{"name": "get_weather", "description": "Weather now", "parameters": '
+    '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]'
+)
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e221bc330000000049454e44ae426082"
+)
+
+
+def test_a_tool_call_takes_the_result_the_user_types(page, gw: Gateway) -> None:
+    rows = page.locator("#pg-column-rows > li")
+    rows.nth(1).locator("select[name=dialect]").select_option("anthropic")
+    page.locator(".pg-tools summary").click()
+    page.fill("textarea[name=tools]", WEATHER_TOOL)
+    run_and_wait(page, ("echo", "echo"), "Please use the get_weather tool for Oslo")
+    for index, result in ((0, "sunny, 21 C"), (1, "cloudy, 12 C")):
+        column = page.locator(f'#pg-grid .pg-col[data-index="{index}"]')
+        assert "get_weather(" in column.locator(".pg-tool").inner_text()
+        column.locator(".pg-tool-result textarea").fill(result)
+    page.click("#pg-followup button[type=submit]")
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#pg-grid .pg-col')).every(c => "
+        "c.querySelectorAll('.pg-msg.assistant').length === 2 && c.dataset.state === 'done')",
+        timeout=20_000,
+    )
+    for index, result in ((0, "sunny, 21 C"), (1, "cloudy, 12 C")):
+        column = page.locator(f'#pg-grid .pg-col[data-index="{index}"]')
+        newest = column.locator(".pg-msg.assistant").last
+        assert f"returned: {result}" in newest.locator(".pg-text").inner_text()
+        assert result in column.locator(".pg-msg.user").last.inner_text()
+    other = "cloudy, 12 C" if index == 0 else "sunny, 21 C"
+    assert other not in column.locator(".pg-msg.user").last.inner_text()  # its own only
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOT.with_name("playground-tools.png")), full_page=True)
+
+
+def test_a_prompt_can_carry_an_image(page, gw: Gateway) -> None:
+    page.set_input_files(
+        "input[name=attach]", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    assert page.locator("#pg-files").inner_text().strip() == "dot.png"
+    run_and_wait(page, ("echo", "echo"), "What is in this picture?")
+    assert "dot.png" in page.locator('#pg-grid .pg-col[data-index="0"] .pg-msg.user').inner_text()
+    inbound = []
+    for _ in range(50):
+        with sqlite3.connect(gw.data_dir / "switchyard.sqlite3") as db:
+            inbound = [
+                row[0]
+                for row in db.execute(
+                    "SELECT b.inbound_request FROM gateway_requestbody b JOIN gateway_requestlog l "
+                    "ON l.id = b.log_id WHERE l.from_playground = 1 AND "
+                    "b.inbound_request LIKE '%What is in this picture%'"
+                )
+            ]
+        if len(inbound) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(inbound) == 2 and all("data:image/png;base64," in body for body in inbound)

@@ -102,6 +102,46 @@ def test_the_page_offers_every_enabled_route(staff_client: Client) -> None:
     assert "console/playground.js" in html
 
 
+def test_a_new_comparison_starts_on_routes_that_can_answer(
+    staff_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Routes whose only deployment needs an unset variable, or is disabled, or whose
+    route is disabled, are offered but not picked for the first columns."""
+    from gateway.models import Deployment, Provider, Route
+
+    monkeypatch.delenv("PG_TEST_UNSET_KEY", raising=False)
+    monkeypatch.setenv("PG_TEST_SET_KEY", "sk-set")
+    make_echo_routes({"aaa-off": {}, "bbb-unset": {}, "ccc-ready": {}, "ddd-ready": {}})
+    Deployment.objects.filter(route__name="aaa-off").update(enabled=False)
+    unset = Provider.objects.create(
+        name="needs-env",
+        kind="openai",
+        base_url="http://127.0.0.1:9/v1",
+        secret_ref="os.environ/PG_TEST_UNSET_KEY",
+    )
+    Deployment.objects.filter(route__name="bbb-unset").update(provider=unset)
+    ready = Provider.objects.create(
+        name="has-env",
+        kind="openai",
+        base_url="http://127.0.0.1:9/v1",
+        secret_ref="os.environ/PG_TEST_SET_KEY",
+    )
+    Deployment.objects.filter(route__name="ddd-ready").update(provider=ready)
+    Route.objects.create(name="aaa-disabled", enabled=False)
+    html = staff_client.get("/playground/").content.decode()
+    assert [c["route"] for c in prefill_of(html)["columns"]] == ["ccc-ready", "ddd-ready"]
+    assert '<option value="bbb-unset"' in html  # still offered, just not picked
+
+
+def test_with_one_ready_route_both_columns_use_it(staff_client: Client) -> None:
+    from gateway.models import Deployment
+
+    make_echo_routes({"alpha": {}, "beta": {}})
+    Deployment.objects.filter(route__name="alpha").update(enabled=False)
+    prefill = prefill_of(staff_client.get("/playground/").content.decode())
+    assert [c["route"] for c in prefill["columns"]] == ["beta", "beta"]
+
+
 def logged_request(dialect: str, body: dict, route: str = "smart") -> RequestLog:
     log = RequestLog.objects.create(
         request_id="req-42", dialect=dialect, endpoint="chat", route=route

@@ -19,7 +19,11 @@ from gateway.models import Deployment, Provider, Route
 
 DEMO_ROUTES = {
     # name: (description, [(upstream model, params, weight)], fallbacks)
-    "echo": ("Deterministic echo; calls a tool when asked", [("echo-1", {}, 1.0)], []),
+    "echo": (
+        "Deterministic echo; calls a tool when asked; answers /v1/embeddings too",
+        [("echo-1", {}, 1.0)],
+        [],
+    ),
     "echo-slow": (
         "Echo that streams one word every 50 ms (for the playground)",
         [("echo-slow", {"delay": 0.05}, 1.0)],

@@ -1,0 +1,57 @@
+"""The dashboard's labels and charts: who sent the traffic (a virtual key, the master
+key, the playground, or nobody with a valid key) and axis labels that fit the chart."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from console import stats
+from console.charts import WIDTH, Series, bar_chart
+from gateway import rollups
+from gateway.models import RequestLog
+
+from .test_logs import make_logs
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("window", ["1h", "24h"])
+def test_rejected_traffic_is_not_called_the_master_key(staff_client: Client, window) -> None:
+    make_logs(3, route="echo", key_name="master")
+    make_logs(2, route="echo", key_name="")  # refused before any key was accepted
+    RequestLog.objects.filter(key_name="").update(status=401, route="")
+    rollups.rebuild()
+    board = stats.dashboard(window, now=timezone.now() + timedelta(seconds=1))
+    names = {row["key_name"]: row["requests"] for row in board.by_key}
+    assert names == {"master": 3, "rejected (no valid key)": 2}
+    html = staff_client.get(f"/?window={window}").content.decode()
+    assert "rejected (no valid key)" in html
+    assert "master key" not in html
+
+
+def tick_labels(svg: str) -> list[tuple[float, str, str]]:
+    return [
+        (float(x), anchor, text)
+        for x, anchor, text in re.findall(
+            r'<text x="([\d.]+)" y="\d+" class="tick" text-anchor="(\w+)">([^<]*)</text>', svg
+        )
+    ]
+
+
+def test_the_first_and_last_axis_labels_stay_inside_the_chart() -> None:
+    labels = [f"Sun {h:02d}:00" for h in range(28)]
+    svg = str(bar_chart("Requests", labels, Series([1] * 28, "bar")))
+    ticks = tick_labels(svg)
+    assert ticks[0] == (0.0, "start", "Sun 00:00")  # was centred on x=10.7: cut in half
+    for x, anchor, _ in ticks[1:]:
+        assert anchor == "middle" and 0 < x < WIDTH
+    few = tick_labels(str(bar_chart("Requests", ["10:00", "11:00"], Series([1, 2], "bar"))))
+    assert [a for _, a, _ in few] == ["middle", "middle"]
+    last = tick_labels(
+        str(bar_chart("x", ["a"] * 5 + ["Saturday 23:00 to Sunday 00:00"], Series([1] * 6, "b")))
+    )
+    assert last[-1][:2] == (float(WIDTH), "end")
