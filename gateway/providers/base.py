@@ -126,7 +126,13 @@ def register(cls: type[Provider]) -> type[Provider]:
 def adapter_for(provider: ProviderEntry) -> Provider:
     """The adapter instance for a provider entry (adapters are cheap, stateless)."""
     if not _REGISTRY:
-        from . import anthropic, echo, openai_compatible  # noqa: F401  (register themselves)
+        from . import (  # noqa: F401  (register themselves)
+            anthropic,
+            echo,
+            gemini,
+            openai_compatible,
+            vertex_ai,
+        )
     try:
         cls = _REGISTRY[provider.kind]
     except KeyError:
