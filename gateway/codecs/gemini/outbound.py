@@ -363,7 +363,8 @@ class StreamParser:
         if not isinstance(data, dict):
             return []
         if "error" in data:
-            return [ErrorEvent(maps.error_from_object(data["error"]))]
+            self._finished = True  # the error ends the stream: finish() owes nothing more
+            return [*self._close(), ErrorEvent(maps.error_from_object(data["error"]))]
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True

@@ -513,6 +513,7 @@ def test_stream_event_order_for_thinking_text_and_tools() -> None:
 def test_midstream_error_and_a_cut_stream() -> None:
     events = feed_all(sse("midstream_error.sse"))
     errors = [e for e in events if isinstance(e, ErrorEvent)]
-    assert errors and errors[0].error.status == 503 and errors[0].error.retryable
+    assert len(errors) == 1 and errors[0].error.status == 503 and errors[0].error.retryable
+    assert events[-1] is errors[0]
     cut = feed_all(sse("text.sse")[:1])
     assert isinstance(cut[-1], ErrorEvent) and not any(isinstance(e, Finish) for e in cut)
