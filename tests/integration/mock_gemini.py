@@ -14,7 +14,9 @@ real services are strict:
 - Thought signatures: every function call it answers with is signed (a fresh base64
   signature with ``+``, ``/`` and ``=`` in it, on the first call of each answer, as
   Gemini 3 does for parallel calls); a later request whose history has that call
-  without its exact signature, or with a signature it never issued, gets Gemini's 400.
+  without its exact signature, or with a signature it never issued, gets Gemini's 400;
+  for ``gemini-3*`` models a model turn whose calls carry no signature at all is a 400
+  too, unless it has Google's placeholder (accepted only for calls it never issued).
   Function-response turns must answer as many calls as the call turn made.
 
 Tests queue ``GReply`` objects and read ``seen`` (path, query, headers, JSON body).
@@ -37,6 +39,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+PLACEHOLDER = "skip_thought_signature_validator"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # The audience Google's token endpoint expects in a JWT-bearer assertion (google-auth
 # writes it whatever the token_uri; the mock accepts its own URI too).
@@ -160,6 +163,7 @@ class MockGemini:
         with self._lock:
             self.replies.clear()
             self.seen.clear()
+            self.signatures.clear()
             self.token_requests = 0
             self.token_failure = None
             self.token_delay = 0.0
@@ -209,7 +213,7 @@ class MockGemini:
             return self._json(handler, 200, {"totalTokens": _count(request)})
         if verb not in ("generateContent", "streamGenerateContent"):
             return self._json(handler, 404, _status(404, "NOT_FOUND", f"no method {verb}"))
-        if problem := self._check_history(body):
+        if problem := self._check_history(body, model):
             return self._json(handler, 400, _status(400, "INVALID_ARGUMENT", problem))
         with self._lock:
             reply = self.replies.popleft() if self.replies else GReply(text="Hi from Gemini.")
@@ -293,16 +297,24 @@ class MockGemini:
         return expiry is not None and expiry > time.time()
 
     # -- thought signatures -------------------------------------------------------------
-    def _check_history(self, body: dict[str, Any]) -> str | None:
+    def _check_history(self, body: dict[str, Any], model: str) -> str | None:
         contents = body.get("contents") or []
         for i, turn in enumerate(contents):
             parts = turn.get("parts") or []
             calls = [p for p in parts if "functionCall" in p]
+            unsigned = calls and not any("thoughtSignature" in p for p in calls)
+            if unsigned and model.startswith("gemini-3"):
+                return (
+                    f"Function call `{calls[0]['functionCall'].get('name')}` in the {i + 1}. "
+                    "content block is missing a `thought_signature`."
+                )
             for part in calls:
                 call = part["functionCall"]
                 key = (call.get("name"), json.dumps(call.get("args") or {}, sort_keys=True))
                 sig = part.get("thoughtSignature")
                 issued = [s for s, k in self.signatures.items() if k == key]
+                if sig == PLACEHOLDER and not issued:
+                    continue  # Google's documented placeholder for foreign history
                 if sig is not None and sig not in self.signatures:
                     return "Corrupted thought signature."
                 if issued and sig not in issued:

@@ -252,6 +252,37 @@ def test_openai_tool_call_without_its_signature_is_gemini_400(live: Live, mock: 
     assert "thought_signature" in str(caught.value)
 
 
+def test_history_from_another_model_reaches_gemini_3(live: Live, mock: MockGemini) -> None:
+    """Claude Code switching to Gemini mid-session: tool_use ids Gemini never signed."""
+    mock.queue(GReply(text="Continuing."))
+    message = live.anthropic().messages.create(
+        model="gem3",
+        max_tokens=128,
+        tools=[ANTHROPIC_WEATHER],
+        messages=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_01X",
+                        "name": "get_weather",
+                        "input": {"city": "Oslo"},
+                    }
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_01X", "content": "5C"}],
+            },
+        ],
+    )
+    assert message.content[0].text == "Continuing."
+    call = tool_turns(mock)[1]["parts"][0]
+    assert call["thoughtSignature"] == "skip_thought_signature_validator"
+
+
 def test_openai_image_json_output_and_reasoning(live: Live, mock: MockGemini) -> None:
     mock.queue(GReply(text='{"colour": "red"}', thinking="A single red pixel.", thought_tokens=12))
     answer = live.openai().chat.completions.create(

@@ -9,7 +9,9 @@ Translation choices worth knowing:
   tool results are ``functionResponse`` parts of a user turn, named after the call they
   answer, found in the history).
 - Function calls get ids of the gateway's making that carry their thought signature
-  (``ids``); a call coming back is restored with its ``thoughtSignature``. Thinking
+  (``ids``); a call coming back is restored with its ``thoughtSignature``. On Gemini 3
+  and later, a model turn whose calls have no signature at all (history from another
+  model) gets Google's placeholder signature on its first call instead of a 400. Thinking
   parts are not sent back (Gemini needs the signatures, not the thought summaries; an
   Anthropic or OpenAI thinking signature means nothing to Gemini).
 - Tools go as ``functionDeclarations`` with ``parametersJsonSchema`` (JSON Schema, less
@@ -58,6 +60,9 @@ from ...types import (
 )
 from . import ids, maps
 
+# Google's placeholder for function calls whose real signature is unknown (see
+# ``_vouch_for_foreign_calls``).
+PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
 EFFORT_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 # Gemini 3 and later take a thinking *level*; 2.5 a budget.
 _LEVEL_MODELS = re.compile(r"(^|/)gemini-([3-9]|\d{2,})")
@@ -155,6 +160,19 @@ def _parts(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
     return out
 
 
+def _vouch_for_foreign_calls(contents: list[dict[str, Any]]) -> None:
+    """Gemini 3 rejects a model turn whose function calls carry no thought signature;
+    history from another model (or a client that rewrote our ids) has none. Google's
+    documented way to send such a trace is a placeholder signature on the turn's first
+    call; a turn with any real signature is left alone."""
+    for turn in contents:
+        if turn["role"] != "model":
+            continue
+        calls = [p for p in turn["parts"] if "functionCall" in p]
+        if calls and not any("thoughtSignature" in p for p in calls):
+            calls[0]["thoughtSignature"] = PLACEHOLDER_SIGNATURE
+
+
 def _contents(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
     """Gemini turns, and the system texts found among the messages."""
     contents: list[dict[str, Any]] = []
@@ -238,6 +256,8 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     if request.n is not None and request.n > 1:
         raise InvalidRequest("Gemini upstreams answer one choice per request (n > 1)", param="n")
     contents, mid_system = _contents(request)
+    if _LEVEL_MODELS.search(target.model):
+        _vouch_for_foreign_calls(contents)
     body: dict[str, Any] = {"contents": contents}
     system = [p.text for p in request.system if p.text] + mid_system
     if system:

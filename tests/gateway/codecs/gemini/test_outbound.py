@@ -517,3 +517,41 @@ def test_midstream_error_and_a_cut_stream() -> None:
     assert events[-1] is errors[0]
     cut = feed_all(sse("text.sse")[:1])
     assert isinstance(cut[-1], ErrorEvent) and not any(isinstance(e, Finish) for e in cut)
+
+
+def test_foreign_tool_history_gets_the_placeholder_signature_on_gemini_3_only() -> None:
+    body = {
+        "model": "gem",
+        "max_tokens": 100,
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_01", "name": "f", "input": {}},
+                    {"type": "tool_use", "id": "toolu_02", "name": "f", "input": {"a": 1}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_01", "content": "1"},
+                    {"type": "tool_result", "tool_use_id": "toolu_02", "content": "2"},
+                ],
+            },
+        ],
+    }
+    request = anthropic_messages.parse_request(body, {})
+    gemini3 = codec.build_request(request, Target(model="gemini-3-pro-preview"))
+    first, second = gemini3["contents"][1]["parts"]
+    assert first["thoughtSignature"] == "skip_thought_signature_validator"
+    assert "thoughtSignature" not in second
+    older = codec.build_request(request, Target(model="gemini-2.5-pro"))
+    assert all("thoughtSignature" not in p for p in older["contents"][1]["parts"])
+    body["messages"][1]["content"][1]["id"] = SIGNED_ID  # a real signature: no placeholder
+    body["messages"][2]["content"][1]["tool_use_id"] = SIGNED_ID
+    signed = codec.build_request(
+        anthropic_messages.parse_request(body, {}), Target(model="gemini-3-pro")
+    )
+    assert [p.get("thoughtSignature") for p in signed["contents"][1]["parts"]] == [None, SIG]
