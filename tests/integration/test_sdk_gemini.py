@@ -70,6 +70,8 @@ route("gem3", gem, "gemini-3-pro-preview")
 route("vtx", vtx, "gemini-2.5-flash", vertex_project="proj-live",
       vertex_location="us-east5", vertex_credentials="{key_file}")
 route("gem-wrong-key", wrong, "gemini-2.5-pro")
+route("vtx-broken", vtx, "gemini-2.5-flash", vertex_credentials="/nonexistent/sa.json")
+Route.objects.filter(name="vtx-broken").update(fallbacks=["gem"])
 for n in range({SPARES}):
     route(f"gem-x{{n}}", gem, "gemini-2.5-pro")
 """
@@ -538,3 +540,15 @@ def test_vertex_token_fetched_once_across_requests(live: Live, mock: MockGemini)
         client.chat.completions.create(model="vtx", messages=[{"role": "user", "content": "x"}])
     assert mock.token_requests == 0  # the token from the earlier tests is still cached
     assert len({s.headers["authorization"] for s in mock.chats}) == 1
+
+
+def test_unusable_vertex_credentials_fail_over_without_retrying(
+    live: Live, mock: MockGemini
+) -> None:
+    mock.queue(GReply(text="Answered by the fallback."))
+    answer = live.openai().chat.completions.create(
+        model="vtx-broken", messages=[{"role": "user", "content": "x"}]
+    )
+    assert answer.choices[0].message.content == "Answered by the fallback."
+    assert mock.token_requests == 0 and len(mock.chats) == 1
+    assert mock.last.path.startswith("/v1beta/models/gemini-2.5-pro:")
