@@ -19,6 +19,8 @@ may be ``os.environ/NAME``):
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +33,7 @@ from .gemini import GoogleCodecProvider
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"
+_LOCATION = re.compile(r"^[a-z0-9-]+$")  # a region name goes into the host name
 
 
 def _param(params: dict[str, Any], *names: str) -> str | None:
@@ -39,8 +42,6 @@ def _param(params: dict[str, Any], *names: str) -> str | None:
         if isinstance(value, str) and value:
             return resolve_secret(value)
         if isinstance(value, dict):  # credentials given inline as an object
-            import json
-
             return json.dumps(value)
     return None
 
@@ -67,7 +68,12 @@ class VertexAIProvider(GoogleCodecProvider):
                 source = resolve_secret(self.provider.secret)
         except MissingSecret as exc:
             raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
-        return project, location or DEFAULT_LOCATION, source or None
+        location = location or DEFAULT_LOCATION
+        if not _LOCATION.match(location):
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r}: vertex_location {location!r} is not a region name"
+            )
+        return project, location, source or None
 
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         project, location, source = self._settings(deployment)

@@ -152,6 +152,18 @@ async def test_credentials_from_the_secret_or_an_env_reference(
         Exchange(),
     )
     assert "/projects/proj-override/" in mock.last.path
+    inline = mock.service_account("proj-inline")
+    await vertex(mock).complete(ASK, dep(vertex_credentials=inline), Exchange())
+    assert "/projects/proj-inline/" in mock.last.path
+
+
+async def test_a_location_that_is_not_a_region_name_is_refused(
+    mock: MockGemini, key_file: Path
+) -> None:
+    d = dep(vertex_credentials=str(key_file), vertex_location="evil.example/#")
+    with pytest.raises(errors.ConfigurationError, match="not a region name"):
+        await vertex(mock).complete(ASK, d, Exchange())
+    assert mock.seen == []
 
 
 async def test_application_default_credentials(
