@@ -552,3 +552,22 @@ def test_unusable_vertex_credentials_fail_over_without_retrying(
     assert answer.choices[0].message.content == "Answered by the fallback."
     assert mock.token_requests == 0 and len(mock.chats) == 1
     assert mock.last.path.startswith("/v1beta/models/gemini-2.5-pro:")
+
+
+def test_responses_api_stream_with_reasoning(live: Live, mock: MockGemini) -> None:
+    mock.queue(GReply(text="Streamed answer.", thinking="Thinking it over.", thought_tokens=4))
+    events = list(
+        live.openai().responses.create(
+            model="gem", input="Think, then answer.", reasoning={"effort": "medium"}, stream=True
+        )
+    )
+    kinds = [e.type for e in events]
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "Streamed answer." and kinds[-1] == "response.completed"
+    completed = events[-1].response
+    assert completed.usage.output_tokens == 9 + 4
+    assert completed.usage.output_tokens_details.reasoning_tokens == 4
+    assert mock.last.body["generationConfig"]["thinkingConfig"] == {
+        "includeThoughts": True,
+        "thinkingBudget": 8192,
+    }
