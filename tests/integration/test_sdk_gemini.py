@@ -571,3 +571,17 @@ def test_responses_api_stream_with_reasoning(live: Live, mock: MockGemini) -> No
         "includeThoughts": True,
         "thinkingBudget": 8192,
     }
+
+
+@pytest.mark.parametrize(
+    ("finish", "stop_reason"),
+    [("MAX_TOKENS", "max_tokens"), ("SAFETY", "refusal"), ("STOP", "end_turn")],
+)
+def test_anthropic_stop_reasons(
+    live: Live, mock: MockGemini, finish: str, stop_reason: str
+) -> None:
+    mock.queue(GReply(text="Some", finish=finish))
+    message = live.anthropic().messages.create(
+        model="gem", max_tokens=2, messages=[{"role": "user", "content": "x"}]
+    )
+    assert message.stop_reason == stop_reason
