@@ -43,3 +43,25 @@ def test_ids_are_deterministic_and_distinct_per_call() -> None:
 )
 def test_ids_of_other_origins_carry_no_signature(foreign: str) -> None:
     assert ids.signature_of(foreign) is None
+
+
+def test_the_codec_package_imports_no_django_provider_or_other_codec() -> None:
+    import ast
+    from pathlib import Path
+
+    import gateway.codecs.gemini as package
+
+    allowed = {"gateway.types", "gateway.errors", "gateway.streaming", "gateway.codecs.base"}
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = {3: "gateway.", 2: "gateway.codecs.", 1: "gateway.codecs.gemini."}[
+                    node.level
+                ] + (node.module or "")
+                assert target.rstrip(".") in allowed or target.startswith(
+                    "gateway.codecs.gemini"
+                ), (path.name, target)
+            names = (
+                [a.name for a in getattr(node, "names", [])] if isinstance(node, ast.Import) else []
+            )
+            assert not any(n.startswith(("django", "gateway")) for n in names), (path.name, names)
