@@ -13,7 +13,10 @@ Translation choices worth knowing:
   and later, a model turn whose calls have no signature at all (history from another
   model) gets Google's placeholder signature on its first call instead of a 400. Thinking
   parts are not sent back (Gemini needs the signatures, not the thought summaries; an
-  Anthropic or OpenAI thinking signature means nothing to Gemini).
+  Anthropic or OpenAI thinking signature means nothing to Gemini), and they come out
+  unsigned: a Gemini signature on a thought or answer-text part (optional to return,
+  unlike a call's) is left out, so a client never hands Gemini's signature to an
+  Anthropic upstream that would reject it.
 - Tools go as ``functionDeclarations`` with ``parametersJsonSchema`` (JSON Schema, less
   restricted than the OpenAPI ``parameters`` subset; only ``$schema``/``$id``/
   ``$comment`` are removed); tool choice -> ``toolConfig.functionCallingConfig``.
@@ -338,12 +341,13 @@ def parse_response(data: Any) -> ChatResponse:
                 )
             )
             calls += 1
-        elif raw.get("thought") and isinstance(raw.get("text"), str):
-            if parts and isinstance(parts[-1], Thinking) and not parts[-1].signature:
+        elif raw.get("thought"):
+            if not isinstance(raw.get("text"), str) or not raw["text"]:
+                continue
+            if parts and isinstance(parts[-1], Thinking):
                 parts[-1].text += raw["text"]
-                parts[-1].signature = signature
             else:
-                parts.append(Thinking(raw["text"], signature=signature))
+                parts.append(Thinking(raw["text"]))
         elif isinstance(raw.get("text"), str) and raw["text"]:
             if parts and isinstance(parts[-1], Text):
                 parts[-1].text += raw["text"]
@@ -372,7 +376,6 @@ class StreamParser:
         self._started = False
         self._index = -1
         self._open: str | None = None  # kind of the open part
-        self._thinking_signed = False
         self._calls = 0
         self._response_id = ""
         self._reason: str | None = None
@@ -410,7 +413,6 @@ class StreamParser:
         out = self._close()
         self._index += 1
         self._open = kind
-        self._thinking_signed = False
         return [*out, PartStart(self._index, kind, **tool)]  # type: ignore[arg-type]
 
     def _close(self) -> list[StreamEvent]:
@@ -434,15 +436,13 @@ class StreamParser:
         if not isinstance(text, str):
             return []
         if raw.get("thought"):
-            out = [] if self._open == "thinking" and not self._thinking_signed else None
-            if out is None:
-                out = self._open_part("thinking")
-            if text or signature:
-                out.append(ThinkingDelta(self._index, text, signature))
-                self._thinking_signed = bool(signature)
+            if not text:
+                return []
+            out = [] if self._open == "thinking" else self._open_part("thinking")
+            out.append(ThinkingDelta(self._index, text))
             return out
         if not text:
-            return []  # a bare signature on answer text: nothing to show
+            return []  # a bare signature on answer text: nothing to show (see docstring)
         out = [] if self._open == "text" else self._open_part("text")
         out.append(TextDelta(self._index, text))
         return out

@@ -555,3 +555,32 @@ def test_foreign_tool_history_gets_the_placeholder_signature_on_gemini_3_only() 
         anthropic_messages.parse_request(body, {}), Target(model="gemini-3-pro")
     )
     assert [p.get("thoughtSignature") for p in signed["contents"][1]["parts"]] == [None, SIG]
+
+
+def test_thought_and_text_signatures_are_not_handed_to_clients() -> None:
+    """Only a call's signature matters to Gemini (it travels in the call id); one on a
+    thought or on answer text would reach Anthropic upstreams as a foreign signature."""
+    answer = {
+        "responseId": "r9",
+        "candidates": [
+            {
+                "content": {
+                    "parts": [
+                        {"text": "Hmm.", "thought": True, "thoughtSignature": "c2lnMQ=="},
+                        {"text": "", "thought": True},
+                        {"text": "Done.", "thoughtSignature": "c2lnMg=="},
+                        {"text": "", "thoughtSignature": "c2lnMw=="},
+                    ]
+                },
+                "finishReason": "STOP",
+            }
+        ],
+    }
+    whole = codec.parse_response(answer)
+    assert whole.parts == [Thinking("Hmm."), Text("Done.")]
+    chunks = [
+        {**answer, "candidates": [{"content": {"parts": [part]}}]}
+        for part in answer["candidates"][0]["content"]["parts"]
+    ]
+    chunks[-1]["candidates"][0]["finishReason"] = "STOP"
+    assert fold_events(feed_all([WireEvent(None, c) for c in chunks])) == whole
