@@ -710,8 +710,8 @@ async def _count_tokens(
             adapter = adapter_for(deployment.provider)
         except ConfigurationError:
             continue
-        if adapter.dialect != "anthropic":
-            continue
+        if type(adapter).count_tokens is Provider.count_tokens:
+            continue  # no counting endpoint upstream (Anthropic and Gemini have one)
         call.deployment = deployment
         try:
             upstream_body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}

@@ -1,0 +1,462 @@
+"""The upstream half of the Gemini wire format (``generateContent``,
+``streamGenerateContent?alt=sse``, ``countTokens``), shared by the Gemini API (AI
+Studio) and Vertex AI: canonical request -> Gemini body, Gemini answer -> canonical.
+
+Translation choices worth knowing:
+
+- System text (top-level and ``system`` messages anywhere) becomes the one
+  ``systemInstruction``; turns alternate ``user``/``model`` (same-role messages merge;
+  tool results are ``functionResponse`` parts of a user turn, named after the call they
+  answer, found in the history).
+- Function calls get ids of the gateway's making that carry their thought signature
+  (``ids``); a call coming back is restored with its ``thoughtSignature``. On Gemini 3
+  and later, a model turn whose calls have no signature at all (history from another
+  model) gets Google's placeholder signature on its first call instead of a 400. Thinking
+  parts are not sent back (Gemini needs the signatures, not the thought summaries; an
+  Anthropic or OpenAI thinking signature means nothing to Gemini), and they come out
+  unsigned: a Gemini signature on a thought or answer-text part (optional to return,
+  unlike a call's) is left out, so a client never hands Gemini's signature to an
+  Anthropic upstream that would reject it.
+- Tools go as ``functionDeclarations`` with ``parametersJsonSchema`` (JSON Schema, less
+  restricted than the OpenAPI ``parameters`` subset; only ``$schema``/``$id``/
+  ``$comment`` are removed); tool choice -> ``toolConfig.functionCallingConfig``.
+- ``response_format`` -> ``responseMimeType: application/json`` (+ ``responseJsonSchema``).
+- Reasoning -> ``thinkingConfig`` with ``includeThoughts`` for reasoning deployments:
+  Gemini 3 models take an effort as ``thinkingLevel``; a token budget (or an effort on
+  Gemini 2.5) is a ``thinkingBudget``.
+- Images and documents (any media type: PDFs too) -> ``inlineData``; URLs -> ``fileData``.
+- ``Target.params`` (deployment defaults, control keys already stripped by the provider)
+  go into ``generationConfig`` (snake_case names are camelCased), except Gemini's
+  top-level fields (``safetySettings``, ``cachedContent``, ``labels``...).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from typing import Any
+
+import orjson
+
+from ...codecs.base import Target, WireEvent
+from ...errors import InvalidRequest, UpstreamConnectionError, UpstreamError
+from ...types import (
+    ChatRequest,
+    ChatResponse,
+    ErrorEvent,
+    Finish,
+    Image,
+    Message,
+    Part,
+    PartStart,
+    PartStop,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    ToolArgsDelta,
+    ToolCall,
+    ToolResult,
+    UsageEvent,
+)
+from . import ids, maps
+
+# Google's placeholder for function calls whose real signature is unknown (see
+# ``_vouch_for_foreign_calls``).
+PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
+EFFORT_BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+# Gemini 3 and later take a thinking *level*; 2.5 a budget.
+_LEVEL_MODELS = re.compile(r"(^|/)gemini-([3-9]|\d{2,})")
+_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
+_SCHEMA_DROP = frozenset({"$schema", "$id", "$comment"})
+_TOP_LEVEL = {
+    "safetySettings": "safetySettings",
+    "safety_settings": "safetySettings",
+    "cachedContent": "cachedContent",
+    "cached_content": "cachedContent",
+    "labels": "labels",
+    "serviceTier": "serviceTier",
+    "service_tier": "serviceTier",
+}
+_GENERATION_NAMES = {
+    "max_tokens": "maxOutputTokens",
+    "max_output_tokens": "maxOutputTokens",
+    "stop": "stopSequences",
+    "n": "candidateCount",
+}
+
+
+# --- request ---------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def _media_part(image: Image) -> dict[str, Any]:
+    if image.data is not None:
+        return {"inlineData": {"mimeType": image.media_type or "image/png", "data": image.data}}
+    url = image.url or ""
+    if match := _DATA_URL.match(url):
+        return {"inlineData": {"mimeType": match["type"], "data": match["data"]}}
+    mime = image.media_type or mimetypes.guess_type(url.split("?", 1)[0])[0] or "image/jpeg"
+    return {"fileData": {"mimeType": mime, "fileUri": url}}
+
+
+def clean_schema(schema: Any) -> Any:
+    """A JSON schema for ``parametersJsonSchema``: meta keywords removed at every level
+    (property names are kept even when they look like keywords)."""
+    if isinstance(schema, list):
+        return [clean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_DROP:
+            continue
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(
+            value, dict
+        ):
+            out[key] = {name: clean_schema(sub) for name, sub in value.items()}
+        elif key in ("enum", "const", "default", "examples", "required"):
+            out[key] = value
+        else:
+            out[key] = clean_schema(value)
+    return out
+
+
+def _tool_result_parts(result: ToolResult, name: str) -> list[dict[str, Any]]:
+    text = "\n\n".join(p.text for p in result.content if isinstance(p, Text))
+    response = {"error": text} if result.is_error else {"result": text}
+    parts: list[dict[str, Any]] = [{"functionResponse": {"name": name, "response": response}}]
+    parts.extend(_media_part(p) for p in result.content if isinstance(p, Image))
+    return parts
+
+
+def _parts(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in message.parts:
+        if isinstance(part, Text):
+            if part.text:
+                out.append({"text": part.text})
+        elif isinstance(part, Image):
+            out.append(_media_part(part))
+        elif isinstance(part, ToolCall):
+            names[part.id] = part.name
+            call: dict[str, Any] = {"functionCall": {"name": part.name, "args": part.arguments}}
+            if signature := ids.signature_of(part.id):
+                call["thoughtSignature"] = signature
+            out.append(call)
+        elif isinstance(part, ToolResult):
+            name = names.get(part.call_id)
+            if name is None:
+                raise InvalidRequest(
+                    f"tool result for call {part.call_id!r} answers no tool call in the "
+                    "conversation (Gemini needs the function's name)",
+                    param="messages",
+                )
+            out.extend(_tool_result_parts(part, name))
+        # Thinking: not sent back (see the module docstring).
+    return out
+
+
+def _vouch_for_foreign_calls(contents: list[dict[str, Any]]) -> None:
+    """Gemini 3 rejects a model turn whose function calls carry no thought signature;
+    history from another model (or a client that rewrote our ids) has none. Google's
+    documented way to send such a trace is a placeholder signature on the turn's first
+    call; a turn with any real signature is left alone."""
+    for turn in contents:
+        if turn["role"] != "model":
+            continue
+        calls = [p for p in turn["parts"] if "functionCall" in p]
+        if calls and not any("thoughtSignature" in p for p in calls):
+            calls[0]["thoughtSignature"] = PLACEHOLDER_SIGNATURE
+
+
+def _contents(request: ChatRequest) -> tuple[list[dict[str, Any]], list[str]]:
+    """Gemini turns, and the system texts found among the messages."""
+    contents: list[dict[str, Any]] = []
+    system: list[str] = []
+    names: dict[str, str] = {}
+    for message in request.messages:
+        if message.role == "system":
+            if text := message.text():
+                system.append(text)
+            continue
+        role = "model" if message.role == "assistant" else "user"
+        parts = _parts(message, names)
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    for turn in contents:  # function responses lead their user turn
+        if turn["role"] == "user":
+            turn["parts"].sort(key=lambda p: "functionResponse" not in p)
+    return contents, system
+
+
+def _tool_config(request: ChatRequest) -> dict[str, Any] | None:
+    choice = request.tool_choice
+    if choice is None:
+        return None
+    if choice.mode == "none":
+        config: dict[str, Any] = {"mode": "NONE"}
+    elif choice.mode == "required":
+        config = {"mode": "ANY"}
+    elif choice.mode == "tool" and choice.name:
+        config = {"mode": "ANY", "allowedFunctionNames": [choice.name]}
+    else:
+        config = {"mode": "AUTO"}
+    return {"functionCallingConfig": config}
+
+
+def _thinking(request: ChatRequest, target: Target) -> dict[str, Any] | None:
+    reasoning = request.reasoning
+    if reasoning is None or not target.supports_reasoning:
+        return None
+    config: dict[str, Any] = {"includeThoughts": True}
+    if reasoning.budget_tokens is not None:
+        config["thinkingBudget"] = reasoning.budget_tokens
+    elif reasoning.effort is not None:
+        if _LEVEL_MODELS.search(target.model):
+            config["thinkingLevel"] = reasoning.effort
+        else:
+            config["thinkingBudget"] = EFFORT_BUDGETS[reasoning.effort]
+    return config
+
+
+def _generation_config(request: ChatRequest, target: Target) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    max_tokens = request.max_tokens
+    if max_tokens is not None and target.max_output_tokens:
+        max_tokens = min(max_tokens, target.max_output_tokens)
+    if max_tokens is not None:
+        config["maxOutputTokens"] = max_tokens
+    for name, field in (("temperature", "temperature"), ("top_p", "topP"), ("top_k", "topK")):
+        value = getattr(request, name)
+        if value is not None:
+            config[field] = value
+    if request.stop:
+        config["stopSequences"] = list(request.stop)
+    fmt = request.response_format
+    if fmt is not None and fmt.type != "text":
+        config["responseMimeType"] = "application/json"
+        if fmt.type == "json_schema" and fmt.schema:
+            config["responseJsonSchema"] = clean_schema(fmt.schema)
+    if thinking := _thinking(request, target):
+        config["thinkingConfig"] = thinking
+    return config
+
+
+def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
+    """The ``generateContent`` body for ``request`` (the same body streams: the
+    endpoint, not the body, asks for a stream)."""
+    if request.n is not None and request.n > 1:
+        raise InvalidRequest("Gemini upstreams answer one choice per request (n > 1)", param="n")
+    contents, mid_system = _contents(request)
+    if _LEVEL_MODELS.search(target.model):
+        _vouch_for_foreign_calls(contents)
+    body: dict[str, Any] = {"contents": contents}
+    system = [p.text for p in request.system if p.text] + mid_system
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": text} for text in system]}
+    if request.tools and not (request.tool_choice and request.tool_choice.mode == "none"):
+        declarations = []
+        for tool in request.tools:
+            declaration: dict[str, Any] = {"name": tool.name}
+            if tool.description:
+                declaration["description"] = tool.description
+            declaration["parametersJsonSchema"] = clean_schema(tool.parameters)
+            declarations.append(declaration)
+        body["tools"] = [{"functionDeclarations": declarations}]
+        if config := _tool_config(request):
+            body["toolConfig"] = config
+    generation = _generation_config(request, target)
+    for name, value in target.params.items():
+        if name in _TOP_LEVEL:
+            body[_TOP_LEVEL[name]] = value
+        elif name in ("generationConfig", "generation_config") and isinstance(value, dict):
+            generation.update(value)
+        else:
+            generation[_GENERATION_NAMES.get(name) or _camel(name)] = value
+    if generation:
+        body["generationConfig"] = generation
+    if request.dialect == "gemini":
+        body.update(request.extra)
+    return body
+
+
+def count_tokens_body(request: ChatRequest, target: Target, wrapped: bool) -> dict[str, Any]:
+    """The ``countTokens`` body: the Gemini API wants the whole request under
+    ``generateContentRequest`` (with ``models/<id>``); Vertex AI takes its fields."""
+    body = build_request(request, target)
+    if wrapped:
+        return {"generateContentRequest": {"model": f"models/{target.model}", **body}}
+    return {k: body[k] for k in ("contents", "systemInstruction", "tools") if k in body}
+
+
+# --- answer ----------------------------------------------------------------------------
+
+
+def _candidate(data: dict[str, Any]) -> dict[str, Any]:
+    candidates = data.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return candidates[0]
+    return {}
+
+
+def _blocked(data: dict[str, Any]) -> bool:
+    feedback = data.get("promptFeedback")
+    return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
+
+
+def parse_response(data: Any) -> ChatResponse:
+    """A whole ``GenerateContentResponse`` as a canonical response."""
+    if not isinstance(data, dict):
+        raise UpstreamError("Gemini upstream answered with something other than an object")
+    if "error" in data:
+        raise maps.error_from_object(data["error"])
+    candidate = _candidate(data)
+    response_id = str(data.get("responseId") or "")
+    parts: list[Part] = []
+    calls = 0
+    for raw in (candidate.get("content") or {}).get("parts") or []:
+        if not isinstance(raw, dict):
+            continue
+        signature = raw.get("thoughtSignature")
+        if isinstance(raw.get("functionCall"), dict):
+            call = raw["functionCall"]
+            name = str(call.get("name") or "")
+            args = call.get("args")
+            parts.append(
+                ToolCall(
+                    id=ids.call_id(response_id, calls, name, signature),
+                    name=name,
+                    arguments=args if isinstance(args, dict) else {},
+                )
+            )
+            calls += 1
+        elif raw.get("thought"):
+            if not isinstance(raw.get("text"), str) or not raw["text"]:
+                continue
+            if parts and isinstance(parts[-1], Thinking):
+                parts[-1].text += raw["text"]
+            else:
+                parts.append(Thinking(raw["text"]))
+        elif isinstance(raw.get("text"), str) and raw["text"]:
+            if parts and isinstance(parts[-1], Text):
+                parts[-1].text += raw["text"]
+            else:
+                parts.append(Text(raw["text"]))
+    reason = candidate.get("finishReason")
+    finish = maps.finish_reason(reason, calls > 0)
+    if not candidate and _blocked(data):
+        finish = "content_filter"
+    return ChatResponse(
+        id=response_id,
+        model=str(data.get("modelVersion") or ""),
+        parts=parts,
+        finish_reason=finish,
+        usage=maps.usage(data.get("usageMetadata")),
+    )
+
+
+class StreamParser:
+    """``streamGenerateContent?alt=sse`` chunks -> canonical events. Each chunk is a
+    ``GenerateContentResponse`` holding the next parts; consecutive text (or thought)
+    parts continue one canonical part, a function call is a whole part of its own.
+    ``usageMetadata`` is cumulative: the last one wins."""
+
+    def __init__(self) -> None:
+        self._started = False
+        self._index = -1
+        self._open: str | None = None  # kind of the open part
+        self._calls = 0
+        self._response_id = ""
+        self._reason: str | None = None
+        self._finished = False
+
+    def feed(self, event: WireEvent) -> list[StreamEvent]:
+        data = event.data
+        if not isinstance(data, dict):
+            return []
+        if "error" in data:
+            self._finished = True  # the error ends the stream: finish() owes nothing more
+            return [*self._close(), ErrorEvent(maps.error_from_object(data["error"]))]
+        out: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            self._response_id = str(data.get("responseId") or "")
+            out.append(Start(id=self._response_id, model=str(data.get("modelVersion") or "")))
+        candidate = _candidate(data)
+        for raw in (candidate.get("content") or {}).get("parts") or []:
+            if isinstance(raw, dict):
+                out.extend(self._part(raw))
+        if data.get("usageMetadata"):
+            out.append(UsageEvent(maps.usage(data["usageMetadata"])))
+        if candidate.get("finishReason") or (not candidate and _blocked(data)):
+            out.extend(self._close())
+            reason = maps.finish_reason(candidate.get("finishReason"), self._calls > 0)
+            if not candidate:
+                reason = "content_filter"
+            if not self._finished:
+                self._finished = True
+                out.append(Finish(reason))
+        return out
+
+    def _open_part(self, kind: str, **tool: str) -> list[StreamEvent]:
+        out = self._close()
+        self._index += 1
+        self._open = kind
+        return [*out, PartStart(self._index, kind, **tool)]  # type: ignore[arg-type]
+
+    def _close(self) -> list[StreamEvent]:
+        if self._open is None:
+            return []
+        self._open = None
+        return [PartStop(self._index)]
+
+    def _part(self, raw: dict[str, Any]) -> list[StreamEvent]:
+        signature = raw.get("thoughtSignature")
+        if isinstance(raw.get("functionCall"), dict):
+            call = raw["functionCall"]
+            name = str(call.get("name") or "")
+            args = call.get("args") if isinstance(call.get("args"), dict) else {}
+            tool_id = ids.call_id(self._response_id, self._calls, name, signature)
+            self._calls += 1
+            out = self._open_part("tool_call", tool_id=tool_id, tool_name=name)
+            out.append(ToolArgsDelta(self._index, _json(args)))
+            return [*out, *self._close()]
+        text = raw.get("text")
+        if not isinstance(text, str):
+            return []
+        if raw.get("thought"):
+            if not text:
+                return []
+            out = [] if self._open == "thinking" else self._open_part("thinking")
+            out.append(ThinkingDelta(self._index, text))
+            return out
+        if not text:
+            return []  # a bare signature on answer text: nothing to show (see docstring)
+        out = [] if self._open == "text" else self._open_part("text")
+        out.append(TextDelta(self._index, text))
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        if self._finished:
+            return []
+        error = UpstreamConnectionError("Gemini upstream stream ended without a finish reason")
+        return [*self._close(), ErrorEvent(error)]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def parse_error(status: int, body: bytes) -> UpstreamError:
+    return maps.parse_error(status, body)

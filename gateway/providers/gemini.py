@@ -1,0 +1,171 @@
+"""The Gemini API (Google AI Studio) as an upstream, natively: ``generateContent`` and
+``streamGenerateContent?alt=sse`` under ``{base_url}/v1beta/models/{model}``, the key in
+the ``x-goog-api-key`` header (never in the URL, so it cannot reach a log). What is said
+is the ``gemini`` codec's job; this module only reaches the upstream.
+
+Provider fields: ``base_url`` is the host root (default
+``https://generativelanguage.googleapis.com``; a base ending in a version path such as
+``/v1`` is used as is); ``api_version`` picks the version path (default ``v1beta``);
+``secret`` is the API key; ``extra_headers`` are sent as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from .. import errors, http
+from ..codecs.base import Target
+from ..codecs.gemini import codec as gemini_codec
+from ..registry import DeploymentEntry
+from ..types import ChatRequest
+from . import wire
+from .base import register
+from .codec_provider import CodecProvider, target_of
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_API_VERSION = "v1beta"
+# Deployment params that steer the provider (where, who) and are never sent upstream as
+# model parameters. LiteLLM's names.
+CONTROL_PARAMS = frozenset(
+    {
+        "api_base",
+        "api_version",
+        "vertex_project",
+        "vertex_ai_project",
+        "vertex_location",
+        "vertex_ai_location",
+        "vertex_credentials",
+        "vertex_ai_credentials",
+    }
+)
+
+
+def model_path(model: str) -> str:
+    """``models/<id>`` for a model id given with or without the prefix."""
+    model = model.removeprefix("models/")
+    return "models/" + quote(model, safe="-._~")
+
+
+class GoogleCodecProvider(CodecProvider):
+    """What the Gemini API and Vertex AI share: the codec, control params kept out of the
+    body, the stream endpoint, counting tokens."""
+
+    codec = gemini_codec
+    count_wrapped = True  # countTokens wants {"generateContentRequest": ...}
+
+    def target(self, deployment: DeploymentEntry) -> Target:
+        target = target_of(deployment)
+        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+        return Target(
+            model=target.model,
+            params=params,
+            max_output_tokens=target.max_output_tokens,
+            supports_tools=target.supports_tools,
+            supports_vision=target.supports_vision,
+            supports_reasoning=target.supports_reasoning,
+            supports_top_k=target.supports_top_k,
+            drop_params=target.drop_params,
+        )
+
+    async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
+        """``.../models/<id>`` (the URL the methods such as ``:generateContent`` hang
+        off) and the headers that authenticate a call to it."""
+        raise NotImplementedError
+
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        raise NotImplementedError("Google providers locate their endpoint with locate()")
+
+    async def _prepare(
+        self, request: ChatRequest, deployment: DeploymentEntry, stream: bool
+    ) -> tuple[str, bytes, dict[str, str]]:
+        body = self.codec.build_request(request, self.target(deployment))
+        base, auth = await self.locate(deployment)
+        url = base + (":streamGenerateContent?alt=sse" if stream else ":generateContent")
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **auth}
+        return url, orjson.dumps(body), headers
+
+    async def count_tokens(
+        self,
+        request: ChatRequest,
+        deployment: DeploymentEntry,
+        body: dict[str, Any],
+        headers: dict[str, str],
+    ) -> int | None:
+        counted = gemini_codec.count_tokens_body(
+            request, self.target(deployment), self.count_wrapped
+        )
+        base, auth = await self.locate(deployment)
+        sent = {"Content-Type": "application/json", "Accept": "application/json", **auth}
+        data = await self._get_json("POST", base + ":countTokens", sent, orjson.dumps(counted))
+        value = data.get("totalTokens")
+        if not isinstance(value, int):
+            raise errors.UpstreamError("Gemini countTokens answer has no totalTokens")
+        return value
+
+    async def _get_json(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None = None
+    ) -> dict[str, Any]:
+        try:
+            response = await http.client().request(
+                method, url, content=content, headers=headers, timeout=self.timeout()
+            )
+        except httpx.TransportError as exc:
+            raise wire.transport_error(exc, url.split("?", 1)[0]) from exc
+        if response.status_code >= 400:
+            raise self._error(response, response.content)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+        if not isinstance(data, dict):
+            raise errors.UpstreamError("upstream answered with something other than an object")
+        return data
+
+
+@register
+class GeminiProvider(GoogleCodecProvider):
+    kind = "gemini"
+
+    def root(self) -> str:
+        base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
+        last = base.rsplit("/", 1)[-1]
+        if last.startswith("v1"):  # the version is already in the base URL
+            return base
+        return f"{base}/{self.provider.api_version or DEFAULT_API_VERSION}"
+
+    def auth(self) -> dict[str, str]:
+        secret, extra = wire.credentials(self.provider)
+        if not secret:
+            raise errors.ConfigurationError(
+                f"provider {self.provider.name!r} has no Gemini API key (set its secret)"
+            )
+        return {**extra, "x-goog-api-key": secret}
+
+    async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
+        return f"{self.root()}/{model_path(deployment.model)}", self.auth()
+
+    async def list_models(self) -> list[str]:
+        """Models that can ``generateContent``, following ``nextPageToken``."""
+        headers = {"Accept": "application/json", **self.auth()}
+        names: list[str] = []
+        page = ""
+        for _ in range(50):  # a bound, in case an upstream repeats its page token
+            url = f"{self.root()}/models?pageSize=1000" + (
+                f"&pageToken={quote(page)}" if page else ""
+            )
+            data = await self._get_json("GET", url, headers)
+            for model in data.get("models") or []:
+                methods = model.get("supportedGenerationMethods")
+                if methods is None or "generateContent" in methods:
+                    names.append(str(model.get("name", "")).removeprefix("models/"))
+            page = data.get("nextPageToken") or ""
+            if not page:
+                break
+        return [name for name in names if name]
+
+
+__all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider"]

@@ -1,0 +1,104 @@
+"""Gemini on Vertex AI as an upstream: the ``gemini`` codec, posted to
+``https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}
+/publishers/google/models/{model}:generateContent`` (location ``global``:
+``aiplatform.googleapis.com``) with a bearer token from a service account
+(``google_auth``).
+
+Where the settings come from (LiteLLM's names, in the deployment's ``params``; any value
+may be ``os.environ/NAME``):
+
+- ``vertex_project``: the project (default: the service account's ``project_id``);
+- ``vertex_location``: the region (default ``us-central1``);
+- ``vertex_credentials``: service-account JSON text or the path to its file; else the
+  provider's ``secret`` (stored encrypted); else the application default credentials.
+
+``base_url`` overrides the host (LiteLLM ``api_base``: a proxy or a private endpoint);
+``api_version`` the version path (default ``v1``). A model id starting with
+``projects/`` (a tuned model's endpoint) is used as the path as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import quote
+
+from .. import errors
+from ..models import MissingSecret, resolve_secret
+from ..registry import DeploymentEntry
+from . import google_auth
+from .base import register
+from .gemini import GoogleCodecProvider
+
+DEFAULT_LOCATION = "us-central1"
+DEFAULT_API_VERSION = "v1"
+_LOCATION = re.compile(r"^[a-z0-9-]+$")  # a region name goes into the host name
+
+
+def _param(params: dict[str, Any], *names: str) -> str | None:
+    for name in names:
+        value = params.get(name)
+        if isinstance(value, str) and value:
+            return resolve_secret(value)
+        if isinstance(value, dict):  # credentials given inline as an object
+            return json.dumps(value)
+    return None
+
+
+def host_for(location: str) -> str:
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+@register
+class VertexAIProvider(GoogleCodecProvider):
+    kind = "vertex_ai"
+    count_wrapped = False  # Vertex's countTokens takes contents/systemInstruction/tools
+
+    def _settings(self, deployment: DeploymentEntry) -> tuple[str | None, str, str | None]:
+        """(project, location, credentials source) with references resolved."""
+        params = deployment.params or {}
+        try:
+            project = _param(params, "vertex_project", "vertex_ai_project")
+            location = _param(params, "vertex_location", "vertex_ai_location")
+            source = _param(params, "vertex_credentials", "vertex_ai_credentials")
+            if source is None:
+                source = resolve_secret(self.provider.secret)
+        except MissingSecret as exc:
+            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        location = location or DEFAULT_LOCATION
+        if not _LOCATION.match(location):
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r}: vertex_location {location!r} is not a region name"
+            )
+        return project, location, source or None
+
+    async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
+        project, location, source = self._settings(deployment)
+        try:
+            extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
+        except MissingSecret as exc:
+            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        token, sa_project = await google_auth.access_token(source)
+        auth = {**extra, "Authorization": f"Bearer {token}"}
+        host = (self.provider.base_url or host_for(location)).rstrip("/")
+        version = self.provider.api_version or DEFAULT_API_VERSION
+        if deployment.model.startswith("projects/"):
+            return f"{host}/{version}/{deployment.model}", auth
+        project = project or sa_project
+        if not project:
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r} has no Vertex AI project: set "
+                "params.vertex_project (or use credentials with a project_id)"
+            )
+        model = quote(deployment.model.removeprefix("publishers/google/models/"), safe="-._~@")
+        path = (
+            f"{host}/{version}/projects/{quote(project, safe='-._~')}/locations/"
+            f"{quote(location, safe='-._~')}/publishers/google/models/{model}"
+        )
+        return path, auth
+
+
+__all__ = ["VertexAIProvider", "host_for"]
