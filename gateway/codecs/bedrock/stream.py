@@ -39,6 +39,7 @@ class ConverseStreamParser:
         self._real_tools = False
         self._started = False
         self.stopped = False
+        self.failed = False  # an exception frame was reported: nothing more is owed
 
     def feed(self, event: WireEvent) -> list[StreamEvent]:
         data: dict[str, Any] = event.data if isinstance(event.data, dict) else {}
@@ -65,6 +66,7 @@ class ConverseStreamParser:
                 if data.get("usage"):
                     out.append(UsageEvent(maps.usage(data["usage"])))
             case "exception":
+                self.failed = True
                 out.append(ErrorEvent(maps.error(data.get("type"), data.get("message"), None)))
         return out  # messageStart and anything new add nothing but Start
 
@@ -113,6 +115,6 @@ class ConverseStreamParser:
         return out
 
     def finish(self) -> list[StreamEvent]:
-        if self.stopped:
+        if self.stopped or self.failed:
             return []
         return [ErrorEvent(UpstreamConnectionError("Bedrock stream ended before messageStop"))]

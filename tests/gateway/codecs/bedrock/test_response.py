@@ -183,3 +183,11 @@ def test_error_type_from_the_body_and_unknown_types_keep_the_status() -> None:
     odd = codec.parse_error(503, b"<html>Service Unavailable</html>")
     assert odd.status == 503 and odd.kind == "overloaded_error" and "html" in odd.message
     assert codec.parse_error(503, b"{}", "ServiceUnavailableException").kind == "overloaded_error"
+
+
+def test_after_an_exception_the_end_of_stream_owes_nothing_more() -> None:
+    events = feed_all(
+        [*load("text.stream.json")[:2], ["exception", {"type": "internalServerException"}]]
+    )
+    assert sum(isinstance(e, ErrorEvent) for e in events) == 1
+    assert events[-1].error.status == 500
