@@ -14,7 +14,7 @@ import pytest
 from gateway import errors, http
 from gateway.providers import bedrock
 from gateway.providers.base import Exchange, adapter_for
-from gateway.providers.bedrock import BedrockProvider, aws_events
+from gateway.providers.bedrock import BedrockProvider, aws_events, sign_request
 from gateway.registry import ProviderEntry
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, ErrorEvent, Message, Text
@@ -291,3 +291,19 @@ async def test_unusable_credentials_are_configuration_errors_without_a_request(
 
 def test_adapter_for_knows_the_bedrock_kind() -> None:
     assert isinstance(adapter_for(provider()), BedrockProvider)
+
+
+def test_signing_a_path_other_than_the_one_sent_fails_verification() -> None:
+    """The ARN trap: a signature over the raw model id does not match the encoded path
+    that goes on the wire; the provider signs the encoded URL it sends."""
+    credentials = bedrock.ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
+    body, headers = b"{}", {"Content-Type": "application/json"}
+    sent = f"http://bedrock.test/model/{bedrock.quote(ARN, safe='')}/converse"
+    naive = sign_request(
+        credentials, REGION, "POST", f"http://bedrock.test/model/{ARN}/converse", body, headers
+    )
+    assert (
+        verify_sigv4("POST", sent, {**headers, **naive, "host": "bedrock.test"}, body) is not None
+    )
+    right = sign_request(credentials, REGION, "POST", sent, body, headers)
+    assert verify_sigv4("POST", sent, {**headers, **right, "host": "bedrock.test"}, body) is None
