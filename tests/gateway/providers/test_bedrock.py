@@ -5,16 +5,20 @@ binary event stream de-framed, and AWS errors mapped."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import orjson
 import pytest
 
 from gateway import errors, http
-from gateway.providers import bedrock
+from gateway.providers import aws
+from gateway.providers.aws import aws_events, sign_request
 from gateway.providers.base import Exchange, adapter_for
-from gateway.providers.bedrock import BedrockProvider, aws_events, sign_request
+from gateway.providers.bedrock import BedrockProvider
 from gateway.registry import ProviderEntry
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, ErrorEvent, Message, Text
@@ -88,7 +92,7 @@ def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
-    bedrock.forget_credentials()
+    aws.forget()
 
 
 async def test_complete_posts_to_the_encoded_model_path_signed_over_what_is_sent() -> None:
@@ -296,9 +300,9 @@ def test_adapter_for_knows_the_bedrock_kind() -> None:
 def test_signing_a_path_other_than_the_one_sent_fails_verification() -> None:
     """The ARN trap: a signature over the raw model id does not match the encoded path
     that goes on the wire; the provider signs the encoded URL it sends."""
-    credentials = bedrock.ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
+    credentials = aws.ReadOnlyCredentials(ACCESS_KEY, SECRET_KEY, None)
     body, headers = b"{}", {"Content-Type": "application/json"}
-    sent = f"http://bedrock.test/model/{bedrock.quote(ARN, safe='')}/converse"
+    sent = f"http://bedrock.test/model/{quote(ARN, safe='')}/converse"
     naive = sign_request(
         credentials, REGION, "POST", f"http://bedrock.test/model/{ARN}/converse", body, headers
     )
@@ -307,3 +311,16 @@ def test_signing_a_path_other_than_the_one_sent_fails_verification() -> None:
     )
     right = sign_request(credentials, REGION, "POST", sent, body, headers)
     assert verify_sigv4("POST", sent, {**headers, **right, "host": "bedrock.test"}, body) is None
+
+
+def test_botocore_is_not_imported_until_a_bedrock_call_needs_it() -> None:
+    """Loading the adapters (every process does on its first request) must not pay
+    botocore's import time; the first Bedrock call imports it in a thread."""
+    code = (
+        "import django, os, sys; os.environ['DJANGO_SETTINGS_MODULE'] = 'gateway.settings'; "
+        "django.setup(); import gateway.providers.bedrock; "
+        "print('botocore' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
