@@ -639,5 +639,16 @@ def test_anthropic_errors_in_anthropic_shape(stack: Stack, mock: MockBedrock) ->
         "".join(stream.text_stream)
 
 
+def test_anthropic_count_tokens_is_estimated_locally(stack: Stack, mock: MockBedrock) -> None:
+    """Claude Code counts tokens before sending; Bedrock routes answer from the local
+    tokenizer (nothing is sent upstream)."""
+    raw = stack.anthropic().messages.with_raw_response.count_tokens(
+        model="bedrock-claude", messages=[{"role": "user", "content": "How many tokens is this?"}]
+    )
+    assert raw.parse().input_tokens > 0
+    assert raw.headers["x-switchyard-token-count"] == "estimate"
+    assert mock.seen == []
+
+
 def test_server_log_has_no_traceback(stack: Stack) -> None:
     assert "Traceback" not in stack.gw.log(), stack.gw.log()[-4000:]
