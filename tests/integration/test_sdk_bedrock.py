@@ -426,10 +426,11 @@ def test_unset_credential_variable_is_a_configuration_error_with_no_request(
     assert mock.seen == [] and mock.rejected == []
 
 
-def test_openai_mid_stream_exception_raises_in_the_sdk(stack: Stack, mock: MockBedrock) -> None:
-    mock.queue(
-        BedrockReply(text="This answer will not finish because Bedrock fails", exception_after=5)
-    )
+@pytest.mark.parametrize("how", ["exception_after", "cut_after"])
+def test_openai_mid_stream_failure_raises_in_the_sdk(
+    stack: Stack, mock: MockBedrock, how: str
+) -> None:
+    mock.queue(BedrockReply(text="This answer will not finish because Bedrock fails", **{how: 5}))
     received = []
     with pytest.raises(openai.APIError):
         for chunk in stack.openai().chat.completions.create(
@@ -474,6 +475,29 @@ def test_responses_api_text_stream_and_function_call(stack: Stack, mock: MockBed
         "get_weather",
         {"city": "Oslo"},
     )
+    mock.queue(BedrockReply(text="Oslo: 3°C."))
+    answered = client.responses.create(
+        model="bedrock-claude",
+        tools=[tool],
+        input=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            {
+                "type": "function_call",
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+            },
+            {"type": "function_call_output", "call_id": call.call_id, "output": "3°C"},
+        ],
+    )
+    assert answered.output_text == "Oslo: 3°C."
+    turns = mock.last.body["messages"]
+    assert turns[1]["content"] == [
+        {"toolUse": {"toolUseId": "tooluse_r1", "name": "get_weather", "input": {"city": "Oslo"}}}
+    ]
+    assert turns[2]["content"] == [
+        {"toolResult": {"toolUseId": "tooluse_r1", "content": [{"text": "3°C"}]}}
+    ]
 
 
 # --- Anthropic Messages in (the Claude Code path) --------------------------------------
