@@ -179,6 +179,12 @@ class BedrockProvider(CodecProvider):
         headers.update(aws.sign_request(credentials, region, "POST", url, content, headers))
         return url, content, headers
 
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        """Converse has no top_k; it goes in ``additionalModelRequestFields`` only for
+        deployments marked ``supports_top_k`` (Claude, for one, takes it there)."""
+        takes_top_k = bool(getattr(deployment, "supports_top_k", False))
+        return ["top_k"] if request.top_k is not None and not takes_top_k else []
+
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         """Bedrock names the error in ``x-amzn-errortype``; the codec maps it."""
         error_type = response.headers.get("x-amzn-errortype")

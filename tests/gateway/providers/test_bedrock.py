@@ -324,3 +324,17 @@ def test_botocore_is_not_imported_until_a_bedrock_call_needs_it() -> None:
     root = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_top_k_is_unsupported_unless_the_deployment_takes_it() -> None:
+    adapter = BedrockProvider(provider())
+    request = ChatRequest(model="public", messages=REQUEST.messages, top_k=20)
+    assert adapter.unsupported_params(request, dep(KEYS)) == ["top_k"]
+    assert adapter.unsupported_params(REQUEST, dep(KEYS)) == []
+    # the codec agrees: top_k reaches additionalModelRequestFields only when supported
+    from gateway.codecs.base import Target
+
+    plain = BedrockProvider.codec.build_request(request, Target(model="m"))
+    assert "additionalModelRequestFields" not in plain
+    takes = BedrockProvider.codec.build_request(request, Target(model="m", supports_top_k=True))
+    assert takes["additionalModelRequestFields"] == {"top_k": 20}
