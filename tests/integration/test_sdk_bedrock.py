@@ -54,8 +54,8 @@ def provider(name, secret):
     p.save()
     return p
 
-def route(name, provider, model, params):
-    r = Route.objects.create(name=name, max_attempts=1)
+def route(name, provider, model, params, fallbacks=()):
+    r = Route.objects.create(name=name, max_attempts=1, fallbacks=list(fallbacks))
     Deployment.objects.create(
         route=r, provider=provider, model=model, max_output_tokens=8192,
         context_window=200000, supports_reasoning=True, params=params,
@@ -67,6 +67,9 @@ route("bedrock-claude", aws, "{ARN}", keys)
 route("bedrock-nova", aws, "{NOVA}", {{**keys, "temperature": 0.25}})
 route("bedrock-bad-secret", provider("aws-wrong", "not-the-secret"), "{ARN}", keys)
 route("bedrock-unset-env", aws, "{ARN}", {{**keys, "aws_session_token": "os.environ/NOT_SET_X"}})
+unset = {{**keys, "aws_session_token": "os.environ/NOT_SET_X"}}
+route("bedrock-config-then-nova", aws, "{ARN}", unset, ["bedrock-nova"])
+route("bedrock-throttled-then-nova", aws, "{ARN}", keys, ["bedrock-nova"])
 for n in range({SPARE}):
     route(f"bedrock-x{{n}}", aws, "{ARN}", keys)
 """
@@ -390,6 +393,28 @@ def test_openai_throttling_is_429_with_retry_after(
     assert caught.value.response.headers["retry-after"] == "4"
     assert "Too many requests" in caught.value.message
     assert_no_secret(caught.value.response)
+
+
+def test_configuration_error_and_throttling_fail_over_to_the_fallback(
+    stack: Stack, mock: MockBedrock
+) -> None:
+    mock.queue(BedrockReply(text="from nova"))
+    completion = stack.openai().chat.completions.create(
+        model="bedrock-config-then-nova", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.choices[0].message.content == "from nova"
+    assert [s.model_id for s in mock.seen] == [NOVA]  # the misconfigured one sent nothing
+
+    mock.reset()
+    mock.queue(
+        BedrockReply.failure(429, "ThrottlingException", "Too many requests"),
+        BedrockReply(text="from nova"),
+    )
+    completion = stack.openai().chat.completions.create(
+        model="bedrock-throttled-then-nova", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert completion.choices[0].message.content == "from nova"
+    assert [s.model_id for s in mock.seen] == [ARN, NOVA]
 
 
 def test_openai_validation_error_is_400(stack: Stack, mock: MockBedrock) -> None:
