@@ -66,7 +66,10 @@ async def aws_module() -> ModuleType:
     """``gateway.providers.aws`` (botocore), imported in a thread on first use."""
     global _aws
     if _aws is None:
-        _aws = await asyncio.to_thread(importlib.import_module, "gateway.providers.aws")
+        try:
+            _aws = await asyncio.to_thread(importlib.import_module, "gateway.providers.aws")
+        except ImportError as exc:  # a deployment problem, not a crash: move on
+            raise errors.ConfigurationError(f"Bedrock needs botocore: {exc}") from None
     return _aws
 
 
