@@ -338,3 +338,21 @@ def test_top_k_is_unsupported_unless_the_deployment_takes_it() -> None:
     assert "additionalModelRequestFields" not in plain
     takes = BedrockProvider.codec.build_request(request, Target(model="m", supports_top_k=True))
     assert takes["additionalModelRequestFields"] == {"top_k": 20}
+
+
+async def test_error_frames_become_exception_events() -> None:
+    from tests.aws import frame
+
+    error = frame(
+        {":message-type": "error", ":error-code": "InternalFailure", ":error-message": "oops"}, b""
+    )
+    events = [
+        e async for e in aws_events(_aiter([exception_frame("validationException", "bad"), error]))
+    ]
+    assert [(e.event, e.data["type"], e.data["message"]) for e in events] == [
+        ("exception", "validationException", "bad"),
+        ("exception", "InternalFailure", "oops"),
+    ]
+    parser = BedrockProvider.codec.stream_parser()
+    mapped = [parser.feed(e)[0].error for e in events]
+    assert [(m.status, m.retryable) for m in mapped] == [(400, False), (502, True)]
