@@ -1,0 +1,36 @@
+"""AWS Bedrock Converse (``/model/{modelId}/converse`` and ``/converse-stream``): the
+upstream half only. Streams are AWS event-stream frames (``aws-eventstream`` framing),
+de-framed by the Bedrock provider; errors carry their type in a header, which the
+provider passes to ``parse_error``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import UpstreamError
+from ...types import ChatRequest, ChatResponse
+from ..base import Framing, Target, register
+from . import maps, outbound
+from .stream import ConverseStreamParser
+
+
+class BedrockConverseCodec:
+    name = "bedrock"
+    framing: Framing = "aws-eventstream"
+
+    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
+        return outbound.build_request(request, target)
+
+    def parse_response(self, data: Any) -> ChatResponse:
+        return outbound.parse_response(data)
+
+    def stream_parser(self) -> ConverseStreamParser:
+        return ConverseStreamParser()
+
+    def parse_error(self, status: int, body: bytes, error_type: str | None = None) -> UpstreamError:
+        return outbound.parse_error(status, body, error_type)
+
+
+codec = register(BedrockConverseCodec())
+
+__all__ = ["BedrockConverseCodec", "ConverseStreamParser", "codec", "maps", "outbound"]

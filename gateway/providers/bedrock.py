@@ -1,0 +1,200 @@
+"""AWS Bedrock through the Converse API: HTTP and auth only (the wire format is
+``gateway.codecs.bedrock``; botocore plumbing is in ``aws``).
+
+Where: ``{endpoint}/model/{modelId}/converse`` (``/converse-stream`` for streams), the
+endpoint being the deployment's ``aws_bedrock_runtime_endpoint``, the provider's
+``base_url``, or ``https://bedrock-runtime.{region}.amazonaws.com``. The model id (ARNs,
+inference profiles, ``:0`` versions) is percent-encoded into one path segment and the
+request is signed over exactly the bytes and path sent.
+
+Auth: SigV4 for service ``bedrock``. Credentials, in order: the deployment's
+``aws_access_key_id`` with ``aws_secret_access_key`` (or the provider's secret) and an
+optional ``aws_session_token``; a named ``aws_profile_name``; botocore's default chain
+(environment, shared files, container or instance role). Region: ``aws_region_name``,
+then ``AWS_REGION``/``AWS_DEFAULT_REGION``, then the profile's. Every value may be
+``os.environ/NAME``. Profiles and the default chain are resolved once per process (in a
+thread: they read files or call the metadata service) and refreshed by botocore when
+temporary. Missing or unusable credentials are a ``ConfigurationError``, raised before
+any connection: routing moves on at once and never retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import os
+from collections.abc import AsyncIterator
+from types import ModuleType
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from .. import errors
+from ..codecs.base import WireEvent
+from ..codecs.bedrock import codec as bedrock_codec
+from ..models import MissingSecret, resolve_secret
+from ..registry import DeploymentEntry
+from ..types import ChatRequest
+from . import wire
+from .base import register
+from .codec_provider import DEFRAMERS, CodecProvider, target_of
+
+# Deployment params that steer this provider; never sent upstream as model parameters.
+CONTROL_PARAMS = frozenset(
+    {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "aws_region_name",
+        "aws_profile_name",
+        "aws_bedrock_runtime_endpoint",
+        "aws_role_name",
+        "aws_session_name",
+        "aws_web_identity_token",
+        "aws_sts_endpoint",
+        "aws_external_id",
+    }
+)
+UNSUPPORTED_PARAMS = ("aws_role_name", "aws_web_identity_token")
+
+_aws: ModuleType | None = None
+
+
+async def aws_module() -> ModuleType:
+    """``gateway.providers.aws`` (botocore), imported in a thread on first use."""
+    global _aws
+    if _aws is None:
+        try:
+            _aws = await asyncio.to_thread(importlib.import_module, "gateway.providers.aws")
+        except ImportError as exc:  # a deployment problem, not a crash: move on
+            raise errors.ConfigurationError(f"Bedrock needs botocore: {exc}") from None
+    return _aws
+
+
+async def aws_eventstream(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
+    """The ``aws-eventstream`` de-framer (botocore's parser, CRCs checked)."""
+    aws = await aws_module()
+    async for event in aws.aws_events(chunks):
+        yield event
+
+
+DEFRAMERS["aws-eventstream"] = aws_eventstream
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class AwsSettings:
+    """One deployment's AWS settings, secrets resolved (never logged)."""
+
+    region: str | None
+    endpoint: str | None
+    access_key: str | None = None
+    secret_key: str | None = None
+    token: str | None = None
+    profile: str | None = None
+
+
+@register
+class BedrockProvider(CodecProvider):
+    kind = "bedrock"
+    codec = bedrock_codec
+
+    def settings(self, deployment: DeploymentEntry) -> AwsSettings:
+        """The deployment's AWS settings with ``os.environ/NAME`` resolved now; the
+        region may still be the profile's (looked up by ``_prepare``)."""
+        params = deployment.params or {}
+        name = f"deployment {deployment.label!r}"
+        for unsupported in UNSUPPORTED_PARAMS:
+            if params.get(unsupported):
+                raise errors.ConfigurationError(
+                    f"{name}: {unsupported} (assuming a role) is not supported; give keys "
+                    "or aws_profile_name (a profile may assume the role itself)"
+                )
+
+        def read(key: str) -> str | None:
+            value = params.get(key)
+            if value in (None, ""):
+                return None
+            try:
+                return resolve_secret(str(value)) or None
+            except MissingSecret as exc:
+                raise errors.ConfigurationError(f"{name}: {key}: {exc}") from None
+
+        access_key = read("aws_access_key_id")
+        secret_key = read("aws_secret_access_key")
+        if secret_key is None and self.provider.secret:
+            try:
+                secret_key = resolve_secret(self.provider.secret) or None
+            except MissingSecret as exc:
+                raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        if bool(access_key) != bool(secret_key):
+            missing = "aws_secret_access_key" if access_key else "aws_access_key_id"
+            raise errors.ConfigurationError(f"{name}: {missing} is not set (keys come in pairs)")
+        return AwsSettings(
+            region=read("aws_region_name")
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION"),
+            endpoint=read("aws_bedrock_runtime_endpoint") or self.provider.base_url or None,
+            access_key=access_key,
+            secret_key=secret_key,
+            token=read("aws_session_token") if access_key else None,
+            profile=read("aws_profile_name"),
+        )
+
+    @staticmethod
+    def url(endpoint: str | None, region: str, model: str, stream: bool) -> str:
+        base = (endpoint or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
+        encoded = quote(model, safe="")  # ARNs: ':' and '/' stay inside one segment
+        return f"{base}/model/{encoded}/{'converse-stream' if stream else 'converse'}"
+
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        settings = self.settings(deployment)
+        return self.url(settings.endpoint, settings.region or "", deployment.model, stream)
+
+    async def _prepare(  # signing needs the deployment (keys, region): it happens here
+        self, request: ChatRequest, deployment: DeploymentEntry, stream: bool
+    ) -> tuple[str, bytes, dict[str, str]]:
+        settings = self.settings(deployment)
+        aws = await aws_module()
+        region = settings.region
+        if not region and settings.profile:
+            region = await asyncio.to_thread(aws.profile_region, settings.profile)
+        if not region:
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r}: no AWS region: set aws_region_name "
+                "(or AWS_REGION)"
+            )
+        target = target_of(deployment)
+        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+        body = self.codec.build_request(request, dataclasses.replace(target, params=params))
+        url = self.url(settings.endpoint, region, deployment.model, stream)
+        content = orjson.dumps(body)
+        _secret, extra = wire.credentials(self.provider)
+        headers = {
+            **extra,
+            "Content-Type": "application/json",
+            "Accept": "application/vnd.amazon.eventstream" if stream else "application/json",
+        }
+        credentials = await aws.frozen_credentials(
+            settings.access_key, settings.secret_key, settings.token, settings.profile
+        )
+        headers.update(aws.sign_request(credentials, region, "POST", url, content, headers))
+        return url, content, headers
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        """Converse has no top_k; it goes in ``additionalModelRequestFields`` only for
+        deployments marked ``supports_top_k`` (Claude, for one, takes it there)."""
+        takes_top_k = bool(getattr(deployment, "supports_top_k", False))
+        return ["top_k"] if request.top_k is not None and not takes_top_k else []
+
+    def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
+        """Bedrock names the error in ``x-amzn-errortype``; the codec maps it."""
+        error_type = response.headers.get("x-amzn-errortype")
+        error = self.codec.parse_error(response.status_code, raw, error_type)  # type: ignore[call-arg]
+        if error.retry_after is None:
+            error.retry_after = wire.retry_after(response)
+        return error
+
+
+__all__ = ["BedrockProvider", "aws_eventstream", "aws_module"]
