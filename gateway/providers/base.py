@@ -126,7 +126,7 @@ def register(cls: type[Provider]) -> type[Provider]:
 def adapter_for(provider: ProviderEntry) -> Provider:
     """The adapter instance for a provider entry (adapters are cheap, stateless)."""
     if not _REGISTRY:
-        from . import anthropic, echo, openai_compatible  # noqa: F401  (register themselves)
+        from . import anthropic, cohere, echo, openai_compatible  # noqa: F401  (register themselves)
     try:
         cls = _REGISTRY[provider.kind]
     except KeyError:
