@@ -348,11 +348,16 @@ def _delta_message(data: dict[str, Any]) -> dict[str, Any]:
 class StreamParser:
     """Cohere SSE events -> canonical events. Parts are numbered in arrival order:
     content blocks (thinking, text), the tool plan, tool calls, so that the fold equals
-    ``parse_response`` of the same answer."""
+    ``parse_response`` of the same answer.
+
+    ``Start`` is held until the answer has something in it: a stream that fails (ERROR
+    finish, cut) before its first part yields only the error, which the provider raises
+    before anything reached the client, so routing may still retry or fail over."""
 
     def __init__(self) -> None:
         self.started = False
         self.done = False
+        self._start: Start | None = None  # held until the first other event
         self._next = 0
         self._open: int | None = None  # our index of the open part
         self._open_kind: str | None = None
@@ -368,7 +373,7 @@ class StreamParser:
         out: list[StreamEvent] = []
         if not self.started:
             self.started = True
-            out.append(Start(id=data.get("id") or "", model=""))
+            self._start = Start(id=data.get("id") or "", model="")
         if kind == "content-start":
             item = (_delta_message(data).get("content")) or {}
             part_kind = "thinking" if item.get("type") == "thinking" else "text"
@@ -414,16 +419,15 @@ class StreamParser:
                 out += self._close()
         elif kind == "message-end":
             out += self._end(data.get("delta") or {})
-        return out
+        return self._flush(out)
 
     def finish(self) -> list[StreamEvent]:
         if self.done:
             return []
         self.done = True
-        out: list[StreamEvent] = [] if self.started else [Start(id="", model="")]
-        out += self._close()
+        out = self._close()
         out.append(ErrorEvent(UpstreamError("Cohere stream ended before message-end", status=502)))
-        return out
+        return self._flush(out)
 
     # -- internals --
     def _open_part(self, kind: str, plan: bool = False, **tool: str) -> list[StreamEvent]:
@@ -446,10 +450,19 @@ class StreamParser:
             return [TextDelta(self._open, item["text"])]  # type: ignore[arg-type]
         return []
 
+    def _flush(self, out: list[StreamEvent]) -> list[StreamEvent]:
+        """Put the held ``Start`` before ``out`` unless ``out`` is a lone error."""
+        if self._start is not None and out and not isinstance(out[0], ErrorEvent):
+            out.insert(0, self._start)
+            self._start = None
+        return out
+
     def _end(self, delta: dict[str, Any]) -> list[StreamEvent]:
         self.done = True
         out = self._close()
         reason = str(delta.get("finish_reason") or "COMPLETE").upper()
+        if reason in maps.FAILED_FINISH and self._start is not None:
+            return [ErrorEvent(_failure(reason, delta.get("error")))]  # nothing began
         if delta.get("usage"):
             out.append(UsageEvent(maps.usage(delta["usage"])))
         if reason in maps.FAILED_FINISH:

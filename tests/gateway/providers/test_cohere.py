@@ -152,3 +152,20 @@ async def test_list_models_asks_for_chat_models() -> None:
     with pytest.raises(errors.UpstreamError) as caught:
         await CohereProvider(provider("http://co.test")).list_models()
     assert caught.value.status == 401
+
+
+async def test_stream_failing_before_any_content_raises_before_the_first_event() -> None:
+    body = (
+        b'event: message-start\ndata: {"type": "message-start", "id": "x"}\n\n'
+        b'event: message-end\ndata: {"type": "message-end", '
+        b'"delta": {"finish_reason": "ERROR", "error": "overloaded model"}}\n\n'
+    )
+    serve(lambda r: httpx.Response(200, content=body))
+    entry = provider("http://co.test")
+    request = ChatRequest(model="r", messages=REQUEST.messages, stream=True)
+    with pytest.raises(errors.UpstreamError) as caught:
+        async for _ in CohereProvider(entry).stream(
+            request, deployment("r", "c", provider=entry), Exchange()
+        ):
+            pass
+    assert caught.value.retryable and "overloaded model" in caught.value.message

@@ -226,3 +226,27 @@ def test_usage_falls_back_to_tokens_without_billed_units() -> None:
         "usage": {"tokens": {"input_tokens": 20, "output_tokens": 3}},
     }
     assert codec.parse_response(data).usage == Usage(input_tokens=20, output_tokens=3)
+
+
+def test_a_failure_before_the_first_part_is_a_lone_error() -> None:
+    # nothing reached the client yet: the provider raises it, so routing may retry
+    start = WireEvent("message-start", {"type": "message-start", "id": "x"})
+    failed = WireEvent(
+        "message-end", {"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}}
+    )
+    parser = codec.stream_parser()
+    out = parser.feed(start) + parser.feed(failed)
+    assert len(out) == 1 and isinstance(out[0], ErrorEvent) and "boom" in out[0].error.message
+
+    parser = codec.stream_parser()
+    out = parser.feed(start) + parser.finish()
+    assert len(out) == 1 and isinstance(out[0], ErrorEvent)
+
+
+def test_an_empty_answer_still_starts_and_finishes() -> None:
+    parser = codec.stream_parser()
+    out = parser.feed(WireEvent(None, {"type": "message-start", "id": "x"}))
+    out += parser.feed(
+        WireEvent(None, {"type": "message-end", "delta": {"finish_reason": "COMPLETE"}})
+    )
+    assert out == [Start("x", ""), Finish("stop")]
