@@ -41,8 +41,8 @@ def provider(name, secret):
     p.save()
     return p
 
-def route(name, provider, model, reasoning=False):
-    r = Route.objects.create(name=name, max_attempts=1)
+def route(name, provider, model, reasoning=False, **options):
+    r = Route.objects.create(name=name, **{{"max_attempts": 1, **options}})
     Deployment.objects.create(
         route=r, provider=provider, model=model, max_output_tokens=4000,
         context_window=256000, supports_reasoning=reasoning,
@@ -52,6 +52,9 @@ co = provider("cohere-mock", "{SECRET}")
 route("co", co, "command-a-03-2025")
 route("co-think", co, "command-a-reasoning-08-2025", reasoning=True)
 route("co-nokey", provider("cohere-nokey", "os.environ/SWITCHYARD_TEST_UNSET_CO_KEY"), "c")
+route("co-fo", co, "command-a-03-2025", fallbacks=["co"])
+route("co-cw", co, "command-a-03-2025", context_window_fallback="co")
+route("co-retry", co, "command-a-03-2025", max_attempts=2)
 for n in range({SPARES}):
     route(f"co-x{{n}}", co, "command-a-03-2025")
 """
@@ -304,6 +307,35 @@ def test_openai_stream_error_after_start_is_an_in_stream_error(co: Stack, mock: 
         for _ in stream:
             pass
     assert "internal model error" in str(caught.value)
+
+
+def test_errors_follow_the_retry_and_failover_rules(co: Stack, mock: MockCohere) -> None:
+    client = co.openai()
+    ask = {"messages": [{"role": "user", "content": "x"}]}
+    # a rejected key (498) is not retried on its deployment: the route's fallback answers
+    mock.queue(failure(498, "invalid api token"), Reply(text="from the fallback"))
+    completion = client.chat.completions.create(model="co-fo", **ask)
+    assert completion.choices[0].message.content == "from the fallback"
+    assert len(mock.chat_requests()) == 2
+
+    # an over-long prompt goes to the context-window fallback at once
+    mock.reset()
+    mock.queue(
+        failure(400, "too many tokens: total number of tokens in the prompt cannot exceed 4081"),
+        Reply(text="from the big model"),
+    )
+    completion = client.chat.completions.create(model="co-cw", **ask)
+    assert completion.choices[0].message.content == "from the big model"
+
+    # a rate limit is retried on the same route
+    mock.reset()
+    mock.queue(
+        Reply(status=429, error={"message": "slow down"}, headers={"retry-after": "0"}),
+        Reply(text="second try"),
+    )
+    completion = client.chat.completions.create(model="co-retry", **ask)
+    assert completion.choices[0].message.content == "second try"
+    assert len(mock.chat_requests()) == 2
 
 
 # --- OpenAI Responses ----------------------------------------------------------------------
