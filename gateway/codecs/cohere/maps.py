@@ -46,16 +46,19 @@ def usage(data: dict[str, Any] | None) -> Usage:
     ``cached_tokens`` are prompt tokens served from cache, a part of the input."""
     if not isinstance(data, dict):
         return Usage()
-    billed = data.get("billed_units") or {}
-    tokens = data.get("tokens") or {}
+    billed = data.get("billed_units")
+    tokens = data.get("tokens")
+
+    def number(value: Any) -> int:
+        return int(value) if isinstance(value, int | float) and value > 0 else 0
 
     def count(name: str) -> int:
-        value = billed.get(name)
-        if not value:
-            value = tokens.get(name)
-        return int(value or 0)
+        value = number(billed.get(name)) if isinstance(billed, dict) else 0
+        if not value and isinstance(tokens, dict):
+            value = number(tokens.get(name))
+        return value
 
-    cached = int(data.get("cached_tokens") or 0)
+    cached = number(data.get("cached_tokens"))
     return Usage(
         input_tokens=max(count("input_tokens") - cached, 0),
         output_tokens=count("output_tokens"),

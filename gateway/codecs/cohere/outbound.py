@@ -280,7 +280,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
 def _parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     if isinstance(raw, dict):
         return raw, None
-    text = raw or ""
+    text = raw if isinstance(raw, str) else ""
     if not text.strip():
         return {}, None
     try:
@@ -303,29 +303,34 @@ def parse_response(data: Any) -> ChatResponse:
     if not isinstance(data, dict):
         raise UpstreamError("Cohere answered with an unexpected body", status=502)
     reason = str(data.get("finish_reason") or "COMPLETE").upper()
-    message = data.get("message") or {}
+    message = data.get("message")
+    if not isinstance(message, dict):
+        message = {}
     if reason in maps.FAILED_FINISH:
         raise _failure(reason, data.get("error") or message.get("error"))
     parts: list[Part] = []
     content = message.get("content")
     if isinstance(content, str):
         content = [{"type": "text", "text": content}]
-    for item in content or []:
+    for item in content if isinstance(content, list) else []:
         if not isinstance(item, dict):
             continue
         if item.get("type") == "thinking" and item.get("thinking"):
             parts.append(Thinking(item["thinking"]))
         elif item.get("type") == "text" and item.get("text"):
             parts.append(Text(item["text"]))
-    if message.get("tool_plan"):
+    if message.get("tool_plan") and isinstance(message["tool_plan"], str):
         parts.append(Thinking(message["tool_plan"]))
-    for call in message.get("tool_calls") or []:
-        fn = call.get("function") or {}
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else []:
+        if not isinstance(call, dict):
+            continue
+        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
         arguments, raw = _parse_arguments(fn.get("arguments"))
         parts.append(
             ToolCall(
-                id=call.get("id") or "",
-                name=fn.get("name") or "",
+                id=str(call.get("id") or ""),
+                name=str(fn.get("name") or ""),
                 arguments=arguments,
                 raw_arguments=raw,
             )
@@ -341,14 +346,28 @@ def parse_response(data: Any) -> ChatResponse:
 
 
 def _delta_message(data: dict[str, Any]) -> dict[str, Any]:
-    delta = data.get("delta") or {}
-    return delta.get("message") or {} if isinstance(delta, dict) else {}
+    delta = data.get("delta")
+    message = delta.get("message") if isinstance(delta, dict) else None
+    return message if isinstance(message, dict) else {}
+
+
+def _field(message: dict[str, Any], name: str) -> dict[str, Any]:
+    value = message.get(name)
+    if isinstance(value, list):  # tolerate a one-item list where an object is documented
+        value = value[0] if value else None
+    return value if isinstance(value, dict) else {}
+
+
+def _index(data: dict[str, Any]) -> int:
+    value = data.get("index")
+    return value if isinstance(value, int) else 0
 
 
 class StreamParser:
     """Cohere SSE events -> canonical events. Parts are numbered in arrival order:
     content blocks (thinking, text), the tool plan, tool calls, so that the fold equals
-    ``parse_response`` of the same answer.
+    ``parse_response`` of the same answer. A content part opens on its first non-empty
+    delta (an empty block is never shown to a client, as ``parse_response`` skips it).
 
     ``Start`` is held until the answer has something in it: a stream that fails (ERROR
     finish, cut) before its first part yields only the error, which the provider raises
@@ -360,8 +379,9 @@ class StreamParser:
         self._start: Start | None = None  # held until the first other event
         self._next = 0
         self._open: int | None = None  # our index of the open part
-        self._open_kind: str | None = None
-        self._content: dict[int, int] = {}  # Cohere content index -> our index
+        self._open_kind: str | None = None  # "text", "thinking", "plan", "tool_call"
+        self._open_content: int | None = None  # the Cohere content index it shows
+        self._content_kind: dict[int, str] = {}  # Cohere content index -> text/thinking
         self._calls: dict[int, int] = {}  # Cohere tool-call index -> our index
         self._saw_calls = False
 
@@ -373,52 +393,50 @@ class StreamParser:
         out: list[StreamEvent] = []
         if not self.started:
             self.started = True
-            self._start = Start(id=data.get("id") or "", model="")
+            self._start = Start(id=str(data.get("id") or ""), model="")
+        message = _delta_message(data)
         if kind == "content-start":
-            item = (_delta_message(data).get("content")) or {}
-            part_kind = "thinking" if item.get("type") == "thinking" else "text"
-            out += self._open_part(part_kind)
-            self._content[int(data.get("index") or 0)] = self._open  # type: ignore[assignment]
-            out += self._content_delta(item)
+            item = _field(message, "content")
+            index = _index(data)
+            self._content_kind[index] = "thinking" if item.get("type") == "thinking" else "text"
+            out += self._close()
+            out += self._content(index, item)
         elif kind == "content-delta":
-            item = _delta_message(data).get("content") or {}
-            index = self._content.get(int(data.get("index") or 0))
-            if index is None or index != self._open:
-                kind_now = "thinking" if "thinking" in item else "text"
-                out += self._open_part(kind_now)
-                self._content[int(data.get("index") or 0)] = self._open  # type: ignore[assignment]
-            out += self._content_delta(item)
+            out += self._content(_index(data), _field(message, "content"))
         elif kind == "content-end":
-            index = self._content.get(int(data.get("index") or 0))
-            if index is not None and index == self._open:
+            if self._open_content is not None and self._open_content == _index(data):
                 out += self._close()
         elif kind == "tool-plan-delta":
-            plan = _delta_message(data).get("tool_plan") or ""
-            if plan:
+            plan = message.get("tool_plan")
+            if plan and isinstance(plan, str):
                 if self._open_kind != "plan":
-                    out += self._open_part("thinking", plan=True)
+                    out += self._open_part("thinking", "plan")
                 out.append(ThinkingDelta(self._open, plan))  # type: ignore[arg-type]
         elif kind == "tool-call-start":
-            call = _delta_message(data).get("tool_calls") or {}
-            fn = call.get("function") or {}
+            call = _field(message, "tool_calls")
+            fn = call.get("function") if isinstance(call.get("function"), dict) else {}
             out += self._open_part(
-                "tool_call", tool_id=call.get("id") or "", tool_name=fn.get("name") or ""
+                "tool_call",
+                "tool_call",
+                tool_id=str(call.get("id") or ""),
+                tool_name=str(fn.get("name") or ""),
             )
-            self._calls[int(data.get("index") or 0)] = self._open  # type: ignore[assignment]
+            self._calls[_index(data)] = self._open  # type: ignore[assignment]
             self._saw_calls = True
-            if fn.get("arguments"):
-                out.append(ToolArgsDelta(self._open, fn["arguments"]))  # type: ignore[arg-type]
+            out += self._arguments(self._open, fn)
         elif kind == "tool-call-delta":
-            fn = (_delta_message(data).get("tool_calls") or {}).get("function") or {}
-            index = self._calls.get(int(data.get("index") or 0))
-            if index is not None and index == self._open and fn.get("arguments"):
-                out.append(ToolArgsDelta(index, fn["arguments"]))
+            call = _field(message, "tool_calls")
+            fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+            index = self._calls.get(_index(data))
+            if index is not None and index == self._open:
+                out += self._arguments(index, fn)
         elif kind == "tool-call-end":
-            index = self._calls.get(int(data.get("index") or 0))
+            index = self._calls.get(_index(data))
             if index is not None and index == self._open:
                 out += self._close()
         elif kind == "message-end":
-            out += self._end(data.get("delta") or {})
+            delta = data.get("delta")
+            out += self._end(delta if isinstance(delta, dict) else {})
         return self._flush(out)
 
     def finish(self) -> list[StreamEvent]:
@@ -430,25 +448,38 @@ class StreamParser:
         return self._flush(out)
 
     # -- internals --
-    def _open_part(self, kind: str, plan: bool = False, **tool: str) -> list[StreamEvent]:
+    def _open_part(self, kind: str, role: str, **tool: str) -> list[StreamEvent]:
         out = self._close()
-        self._open = self._next
-        self._open_kind = "plan" if plan else kind
+        self._open, self._open_kind = self._next, role
         self._next += 1
         return [*out, PartStart(self._open, kind, **tool)]  # type: ignore[arg-type]
 
     def _close(self) -> list[StreamEvent]:
         if self._open is None:
             return []
-        index, self._open, self._open_kind = self._open, None, None
+        index, self._open, self._open_kind, self._open_content = self._open, None, None, None
         return [PartStop(index)]
 
-    def _content_delta(self, item: dict[str, Any]) -> list[StreamEvent]:
-        if self._open_kind == "thinking" and item.get("thinking"):
-            return [ThinkingDelta(self._open, item["thinking"])]  # type: ignore[arg-type]
-        if self._open_kind == "text" and item.get("text"):
-            return [TextDelta(self._open, item["text"])]  # type: ignore[arg-type]
-        return []
+    def _content(self, index: int, item: dict[str, Any]) -> list[StreamEvent]:
+        """A content block's text: opens its part on the first non-empty piece."""
+        kind = self._content_kind.get(index) or ("thinking" if "thinking" in item else "text")
+        self._content_kind[index] = kind
+        text = item.get(kind)
+        if not text or not isinstance(text, str):
+            return []
+        out: list[StreamEvent] = []
+        if self._open_content != index or self._open_kind != kind:
+            out += self._open_part(kind, kind)
+            self._open_content = index
+        delta = ThinkingDelta if kind == "thinking" else TextDelta
+        return [*out, delta(self._open, text)]  # type: ignore[arg-type]
+
+    @staticmethod
+    def _arguments(index: int | None, fn: dict[str, Any]) -> list[StreamEvent]:
+        fragment = fn.get("arguments")
+        if index is None or not fragment or not isinstance(fragment, str):
+            return []
+        return [ToolArgsDelta(index, fragment)]
 
     def _flush(self, out: list[StreamEvent]) -> list[StreamEvent]:
         """Put the held ``Start`` before ``out`` unless ``out`` is a lone error."""

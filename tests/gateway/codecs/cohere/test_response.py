@@ -250,3 +250,74 @@ def test_an_empty_answer_still_starts_and_finishes() -> None:
         WireEvent(None, {"type": "message-end", "delta": {"finish_reason": "COMPLETE"}})
     )
     assert out == [Start("x", ""), Finish("stop")]
+
+
+def test_an_empty_content_block_opens_no_part() -> None:
+    parser = codec.stream_parser()
+    out = []
+    for data in (
+        {"type": "message-start", "id": "x"},
+        {
+            "type": "content-start",
+            "index": 0,
+            "delta": {"message": {"content": {"type": "text", "text": ""}}},
+        },
+        {"type": "content-end", "index": 0},
+        {"type": "message-end", "delta": {"finish_reason": "COMPLETE"}},
+    ):
+        out += parser.feed(WireEvent(data["type"], data))
+    assert out == [Start("x", ""), Finish("stop")]
+    whole = {
+        "id": "x",
+        "finish_reason": "COMPLETE",
+        "message": {"content": [{"type": "text", "text": ""}]},
+    }
+    assert codec.parse_response(whole).parts == fold_events(out).parts == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"type": "content-delta", "index": "zero", "delta": "oops"},
+        {"type": "content-delta", "delta": {"message": {"content": "text"}}},
+        {"type": "tool-call-start", "delta": {"message": {"tool_calls": None}}},
+        {
+            "type": "tool-call-delta",
+            "index": 5,
+            "delta": {"message": {"tool_calls": [{"function": 3}]}},
+        },
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": 7}}},
+        {"type": "message-end", "delta": None},
+    ],
+)
+def test_malformed_events_do_not_crash(data: dict) -> None:
+    parser = codec.stream_parser()
+    parser.feed(WireEvent("message-start", {"type": "message-start", "id": "x"}))
+    parser.feed(WireEvent(data["type"], data))
+    parser.finish()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"id": "x", "message": "text"},
+        {"id": "x", "message": {"content": 5, "tool_calls": {"a": 1}}},
+        {
+            "id": "x",
+            "message": {"tool_calls": [5, {"function": "f"}, {"function": {"arguments": 3}}]},
+        },
+        {
+            "id": "x",
+            "usage": {
+                "billed_units": "many",
+                "tokens": {"input_tokens": "3"},
+                "cached_tokens": None,
+            },
+        },
+    ],
+)
+def test_malformed_answers_do_not_crash(data: dict) -> None:
+    response = codec.parse_response(data)
+    assert response.id == "x" and response.usage == Usage()
+    with pytest.raises(UpstreamError):
+        codec.parse_response(["not", "an", "object"])
