@@ -1,8 +1,9 @@
 """Cohere as an upstream: ``POST {base}/v2/chat`` with ``Authorization: Bearer``.
 
 HTTP and auth only; what is said is ``gateway.codecs.cohere``. ``base_url`` is the host
-root (default ``https://api.cohere.com``); a base ending in ``/v2`` or ``/v2/chat``
-(as LiteLLM configs sometimes carry) is accepted and not doubled. The provider secret is
+root (default ``https://api.cohere.com``); a base ending in ``/v2``, ``/v2/chat``,
+``/v1`` or ``/v1/chat`` (LiteLLM configs carry these) is taken as that host root: the
+gateway speaks only v2 chat. The provider secret is
 the Cohere API key; an empty or unset one is a ``ConfigurationError`` (no request made).
 """
 
@@ -24,7 +25,7 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 def api_root(base_url: str) -> str:
     """The host root (plus any proxy prefix) of a configured base URL."""
     base = (base_url or DEFAULT_BASE_URL).rstrip("/")
-    for suffix in ("/v2/chat", "/v2"):
+    for suffix in ("/v2/chat", "/v1/chat", "/v2", "/v1"):
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base

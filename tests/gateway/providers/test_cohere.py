@@ -53,6 +53,8 @@ def test_kind_is_registered() -> None:
         ("https://api.cohere.com/", "https://api.cohere.com"),
         ("https://api.cohere.com/v2", "https://api.cohere.com"),
         ("https://api.cohere.com/v2/chat", "https://api.cohere.com"),
+        ("https://api.cohere.ai/v1/chat/", "https://api.cohere.ai"),
+        ("https://api.cohere.ai/v1", "https://api.cohere.ai"),
         ("http://proxy.local/cohere", "http://proxy.local/cohere"),
     ],
 )
