@@ -376,6 +376,45 @@ def test_responses_text_and_function_call(co: Stack, mock: MockCohere) -> None:
     }
 
 
+def test_responses_image_json_reasoning_stream_and_errors(co: Stack, mock: MockCohere) -> None:
+    client = co.openai()
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    mock.queue(Reply(reasoning="One dot.", text='{"n": 1}', input_tokens=30, output_tokens=6))
+    events = list(
+        client.responses.create(
+            model="co-think",
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "How many dots?"},
+                        {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"},
+                    ],
+                }
+            ],
+            text={"format": {"type": "json_schema", "name": "count", "schema": schema}},
+            reasoning={"effort": "medium"},
+            stream=True,
+        )
+    )
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert json.loads(text) == {"n": 1}
+    done = [e for e in events if e.type == "response.completed"][0].response
+    assert done.usage.input_tokens == 30 and done.usage.output_tokens == 6
+    body = mock.last.body
+    assert body["messages"][0]["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": f"data:image/png;base64,{PNG}"},
+    }
+    assert body["response_format"] == {"type": "json_object", "json_schema": schema}
+    assert body["thinking"] == {"type": "enabled", "token_budget": 16384}
+
+    mock.queue(failure(429, "trial key limited to 20 calls / minute"))
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.responses.create(model=spare(), input="x")
+    assert "20 calls / minute" in limited.value.message
+
+
 # --- Anthropic Messages (the Claude Code path) ------------------------------------------------
 
 
