@@ -129,6 +129,9 @@ class DeploymentForm(forms.Form):
     supports_tools = forms.BooleanField(required=False, initial=True, label="Tools")
     supports_vision = forms.BooleanField(required=False, initial=True, label="Vision")
     supports_reasoning = forms.BooleanField(required=False, label="Reasoning")
+    supports_top_k = forms.BooleanField(
+        required=False, label="top_k", help_text="the upstream takes top_k (vLLM, Ollama)"
+    )
     params = forms.JSONField(
         required=False,
         initial=dict,

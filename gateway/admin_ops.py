@@ -54,6 +54,7 @@ DEPLOYMENT_FIELDS = frozenset(
         "supports_tools",
         "supports_vision",
         "supports_reasoning",
+        "supports_top_k",
         "params",
     }
 )

@@ -117,7 +117,12 @@ FLAG_FIELDS = {
     "supports_function_calling": "supports_tools",
     "supports_vision": "supports_vision",
     "supports_reasoning": "supports_reasoning",
+    "supports_top_k": "supports_top_k",  # Switchyard's own; LiteLLM keeps unknown keys
 }
+# Services whose APIs take top_k (a deployment's model_info.supports_top_k overrides).
+TOP_K_PREFIXES = frozenset(
+    {"ollama", "ollama_chat", "hosted_vllm", "together_ai", "fireworks_ai", "openrouter"}
+)
 STRATEGIES = {
     "simple-shuffle": Route.Strategy.WEIGHTED,
     "least-busy": Route.Strategy.LEAST_BUSY,
@@ -171,6 +176,7 @@ class DeploymentSpec:
     supports_tools: bool = True
     supports_vision: bool = True
     supports_reasoning: bool = False
+    supports_top_k: bool = False
     params: dict[str, Any] = field(default_factory=dict)
 
 
@@ -381,6 +387,7 @@ class _Parser:
         if provider.timeout is not None and provider.timeout < 0.1:
             raise ConfigError(f"{p}.timeout: must be at least 0.1 seconds")
         spec = DeploymentSpec(path=path, route=route, model=upstream, provider=provider)
+        spec.supports_top_k = prefix in TOP_K_PREFIXES
         weight = self.number(params.pop("weight", None), f"{p}.weight")
         spec.weight = 1.0 if weight is None else weight
         spec.rpm = self.whole(params.pop("rpm", None), f"{p}.rpm")
@@ -833,6 +840,7 @@ class _Planner:
             "supports_tools": spec.supports_tools,
             "supports_vision": spec.supports_vision,
             "supports_reasoning": spec.supports_reasoning,
+            "supports_top_k": spec.supports_top_k,
             "params": spec.params,
         }
         label = f"deployment {spec.route} -> {provider.name}/{spec.model}"

@@ -209,6 +209,11 @@ class Deployment(models.Model):
     supports_tools = models.BooleanField(default=True)
     supports_vision = models.BooleanField(default=True)
     supports_reasoning = models.BooleanField(default=False)
+    supports_top_k = models.BooleanField(
+        default=False,
+        help_text="the upstream takes top_k (vLLM, Ollama); else a caller's top_k is dropped "
+        "(drop_params) or refused",
+    )
     params = models.JSONField(default=dict, blank=True, help_text="extra upstream parameters")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

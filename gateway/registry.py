@@ -62,6 +62,7 @@ class DeploymentEntry:
     supports_vision: bool
     supports_reasoning: bool
     params: dict[str, Any]
+    supports_top_k: bool = False
 
     @property
     def label(self) -> str:
@@ -211,6 +212,7 @@ def build_snapshot() -> Snapshot:
                 supports_tools=d.supports_tools,
                 supports_vision=d.supports_vision,
                 supports_reasoning=d.supports_reasoning,
+                supports_top_k=d.supports_top_k,
                 params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
             )
             for d in sorted(r.deployments.all(), key=lambda d: d.id)

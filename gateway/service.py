@@ -346,10 +346,14 @@ def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
         body.setdefault(name, value)
 
 
-def _check_unmapped(request: ChatRequest, route: RouteEntry, adapter: Provider) -> None:
-    if route.drop_params or not request.unmapped:
+def _check_unmapped(
+    request: ChatRequest, route: RouteEntry, adapter: Provider, deployment: DeploymentEntry
+) -> None:
+    if route.drop_params:
         return
-    names = sorted(set(request.unmapped))
+    names = sorted({*request.unmapped, *adapter.unsupported_params(request, deployment)})
+    if not names:
+        return
     raise InvalidRequest(
         f"parameter(s) {', '.join(names)} cannot be sent to this model's "
         f"{adapter.provider.kind} upstream; enable drop_params on route {route.name!r} "
@@ -383,9 +387,10 @@ async def _chat(
     call.record.stream = request.stream
     if call.span is not None:
         tracing.describe_request(call, request)
-    from .tokens import estimate_tokens
+    from .tokens import estimate_tokens, start_count
 
-    call.reservation = await limits.admit(key, route.name, estimate_tokens(request))
+    estimate = estimate_tokens(request)
+    call.reservation = await limits.admit(key, route.name, estimate)
     if route.cache_ttl:  # response cache; off, this check is all it costs
         cached = await _cache_lookup(call, route, request, key, headers)
         if cached is not None:
@@ -411,7 +416,7 @@ async def _chat(
                 if "model" in data:  # the public name, as translated paths answer
                     data["model"] = request.model
                 return orjson.dumps(data), call.exchange.usage, reason
-            _check_unmapped(request, route, adapter)
+            _check_unmapped(request, route, adapter, deployment)
             response = await adapter.complete(request, deployment, call.exchange)
             rendered = orjson.dumps(call.proto.render_response(response, request))
             if call.cache is not None:
@@ -425,6 +430,8 @@ async def _chat(
         call.finish(status=200, usage=usage, finish_reason=reason)
         return Reply(200, payload, call.headers())
 
+    counting: list[asyncio.Future[int]] = []  # the prompt's token count, started once
+
     async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
         adapter = _begin_attempt(call, route, deployment)
         if adapter.dialect == call.dialect:
@@ -436,14 +443,18 @@ async def _chat(
             )
             passthrough = True
         else:
-            _check_unmapped(request, route, adapter)
+            _check_unmapped(request, route, adapter, deployment)
             source = adapter.stream(request, deployment, call.exchange)
             passthrough = False
+            if not counting and getattr(call.proto, "COUNTS_PROMPT_IN_STREAM", False):
+                counting.append(start_count(request, estimate))  # runs meanwhile
         iterator = aiter(source)
         try:
             first = await anext(iterator)
         except StopAsyncIteration:
             raise UpstreamError("the upstream closed the stream before answering") from None
+        if counting and not passthrough:
+            request.prompt_tokens = await _prompt_count(counting[0])
         return passthrough, first, iterator
 
     passthrough, first, iterator = await routing.run(
@@ -458,6 +469,16 @@ async def _chat(
         else _pump_translated(call, request, first, iterator)
     )
     return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+
+
+async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
+    """The prompt count started before the upstream call; None if counting failed (the
+    stream goes on without it)."""
+    try:
+        return await counting
+    except Exception:
+        log.warning("counting the prompt's tokens failed", exc_info=True)
+        return None
 
 
 def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:

@@ -10,8 +10,10 @@ characters/4 estimate stands in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import orjson
@@ -25,9 +27,19 @@ IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI
 MESSAGE_OVERHEAD = 4  # role and separators around each message
 TOOL_OVERHEAD = 8  # wrapping around each tool definition
 REQUEST_OVERHEAD = 3
+# Text the memo cannot answer, up to this many characters, is tokenized on the event
+# loop (about 60 us); more goes to a worker thread, which costs about 40 us to reach.
+INLINE_CHARS = 2048
+# Counts of long texts are remembered (by hash and length, not holding the text):
+# an agent resends the same system prompt, tool schemas and history every turn.
+MEMO_MIN_CHARS = 64
+MEMO_ENTRIES = 8192
 
 _encoder: Callable[[str], int] | None = None
 _lock = threading.Lock()
+_loading: threading.Thread | None = None
+_memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 def _char_estimate(text: str) -> int:
@@ -57,6 +69,33 @@ def encoder() -> Callable[[str], int]:
             if _encoder is None:
                 _encoder = _load_encoder()
     return _encoder
+
+
+def _remembered(count: Callable[[str], int], text: str) -> int | None:
+    if len(text) < MEMO_MIN_CHARS:
+        return None
+    key = (id(count), hash(text), len(text))
+    with _memo_lock:
+        known = _memo.get(key)
+        if known is not None:
+            _memo.move_to_end(key)
+        return known
+
+
+def _count_text(count: Callable[[str], int], text: str) -> int:
+    """``count(text)``, remembered for long texts (least recently used dropped first)."""
+    known = _remembered(count, text)
+    if known is not None:
+        return known
+    counted = count(text)
+    if len(text) < MEMO_MIN_CHARS:
+        return counted
+    key = (id(count), hash(text), len(text))
+    with _memo_lock:
+        _memo[key] = counted
+        if len(_memo) > MEMO_ENTRIES:
+            _memo.popitem(last=False)
+    return counted
 
 
 def _texts(request: ChatRequest) -> Iterator[str]:
@@ -105,9 +144,60 @@ def count_request_tokens(request: ChatRequest) -> int:
     """Input tokens of ``request`` by the local tokenizer (system, messages, tool calls
     and results, tool definitions, images and per-message overhead)."""
     count = encoder()
-    return sum(count(text) for text in _texts(request) if text) + _overhead(request)
+    return sum(_count_text(count, text) for text in _texts(request) if text) + _overhead(request)
 
 
 def estimate_tokens(request: ChatRequest) -> int:
     """A tokenizer-free estimate (characters / 4) plus overheads, for the hot path."""
     return sum(_char_estimate(text) for text in _texts(request)) + _overhead(request)
+
+
+def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
+    """Start counting ``request``'s input tokens with the tokenizer; await the result
+    later (it equals ``count_request_tokens``). What the memo knows is added up at once;
+    the rest is tokenized on the spot when short, else in a worker thread (the tokenizer
+    releases the GIL) while the upstream thinks. Until the tokenizer has loaded (half a
+    second, once per process, begun here in the background) the answer is ``estimate``:
+    no request waits for the load. Never raises: a count that fails is the estimate."""
+    count = _encoder
+    if count is None:
+        _load_in_background()
+        return _done(estimate)
+    try:
+        known = _overhead(request)
+        pending: list[str] = []
+        for text in _texts(request):
+            remembered = _remembered(count, text) if text else 0
+            if remembered is None:
+                pending.append(text)
+            else:
+                known += remembered
+        if sum(map(len, pending)) <= INLINE_CHARS:
+            return _done(known + _count_all(count, pending))
+    except Exception:
+        log.warning("counting the prompt's tokens failed; using the estimate", exc_info=True)
+        return _done(estimate)
+    return asyncio.ensure_future(_count_in_thread(known, count, pending))
+
+
+def _count_all(count: Callable[[str], int], texts: list[str]) -> int:
+    return sum(_count_text(count, text) for text in texts)
+
+
+async def _count_in_thread(known: int, count: Callable[[str], int], texts: list[str]) -> int:
+    return known + await asyncio.to_thread(_count_all, count, texts)
+
+
+def _done(value: int) -> asyncio.Future[int]:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
+
+
+def _load_in_background() -> None:
+    global _loading
+    with _lock:
+        if _encoder is not None or (_loading is not None and _loading.is_alive()):
+            return
+        _loading = threading.Thread(target=encoder, name="tokenizer-load", daemon=True)
+    _loading.start()

@@ -82,6 +82,9 @@ class Tool:
     name: str
     description: str | None = None
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    # Schema enforcement of the call's arguments (OpenAI ``function.strict``, Anthropic
+    # ``strict``); None: the caller did not say, the upstream's default applies.
+    strict: bool | None = None
 
 
 @dataclass(slots=True)
@@ -141,6 +144,9 @@ class ChatRequest:
     # dialect can express; translating to another dialect drops them (drop_params) or
     # rejects the request naming them.
     unmapped: list[str] = field(default_factory=list)
+    # The gateway's own count of the prompt's tokens, for renderers that must state input
+    # usage before the upstream reports it (Anthropic ``message_start``); None: not counted.
+    prompt_tokens: int | None = None
     # Headers worth forwarding (anthropic-version, anthropic-beta), lower-cased names.
     headers: dict[str, str] = field(default_factory=dict)
     # The inbound dialect that produced this request ("openai", "anthropic"): an adapter

@@ -37,6 +37,7 @@ class DeploymentOut(Schema):
     supports_tools: bool
     supports_vision: bool
     supports_reasoning: bool
+    supports_top_k: bool
     params: dict[str, Any]
 
     @staticmethod
@@ -60,6 +61,7 @@ class DeploymentPatch(Schema):
     supports_tools: bool | None = None
     supports_vision: bool | None = None
     supports_reasoning: bool | None = None
+    supports_top_k: bool | None = None
     params: dict[str, Any] | None = None
 
 

@@ -10,6 +10,7 @@ upstream speaks another dialect; same-dialect passthrough keeps them untouched.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from ..types import (
     PartStart,
     PartStop,
     Reasoning,
+    ResponseFormat,
     Start,
     StreamEvent,
     Text,
@@ -49,6 +51,10 @@ from ..types import (
 log = logging.getLogger(__name__)
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+# message_start states the input tokens before the upstream reports them (Claude Code
+# tracks its context with it): a translated stream needs the gateway's own count
+# (``ChatRequest.prompt_tokens``), which the service computes for dialects that say so.
+COUNTS_PROMPT_IN_STREAM = True
 
 # Top-level fields the canonical request models; everything else is extra + unmapped.
 _MODELED = {
@@ -66,6 +72,10 @@ _MODELED = {
     "stream",
     "metadata",
 }
+
+# Structured-output fields: mapped to ``response_format``, kept in ``extra`` for
+# same-dialect passthrough.
+_OUTPUT_FIELDS = {"output_config", "output_format"}
 
 # Content blocks Anthropic defines that no other dialect can carry: kept by name in
 # ``unmapped`` (passthrough forwards them), left out of the canonical messages.
@@ -85,7 +95,7 @@ _UNMAPPED_BLOCKS = {
     "tool_reference",
 }
 
-_TOOL_KEYS = {"name", "description", "input_schema", "type"}
+_TOOL_KEYS = {"name", "description", "input_schema", "type", "strict"}
 
 STOP_REASONS = {
     "stop": "end_turn",
@@ -316,9 +326,14 @@ class _Parser:
             description = item.get("description")
             if description is not None and not isinstance(description, str):
                 raise _invalid(f"{where}.description", "Input should be a string")
+            strict = item.get("strict")
+            if strict is not None and not isinstance(strict, bool):
+                raise _invalid(f"{where}.strict", "Input should be a boolean")
             for key in item.keys() - _TOOL_KEYS:
                 self.note(key)
-            tools.append(Tool(name=name, description=description, parameters=schema))
+            if strict:
+                strict = closed_schema(schema)
+            tools.append(Tool(name=name, description=description, parameters=schema, strict=strict))
         return tools
 
 
@@ -366,6 +381,77 @@ def _reasoning(value: Any) -> Reasoning | None:
             raise _invalid("thinking.budget_tokens", "Field required: a positive integer")
         return Reasoning(budget_tokens=budget)
     raise _invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
+
+
+_FORMAT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _output_format(body: dict[str, Any], parser: _Parser) -> ResponseFormat | None:
+    """Structured output: ``output_config.format`` (or the older beta ``output_format``),
+    ``{"type": "json_schema", "schema": {...}}``. Anthropic always constrains decoding to
+    the schema, so the canonical format is strict; the schema's ``title`` names it where
+    it is a valid OpenAI format name. Other ``output_config`` keys stay unmapped."""
+    spec: Any = None
+    where = ""
+    config = body.get("output_config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise _invalid("output_config", "Input should be an object")
+        if config.keys() - {"format"}:
+            parser.note("output_config")
+        if config.get("format") is not None:
+            spec, where = config["format"], "output_config.format"
+    if spec is None and body.get("output_format") is not None:
+        spec, where = body["output_format"], "output_format"
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise _invalid(where, "Input should be an object")
+    if spec.get("type") != "json_schema":
+        raise _invalid(f"{where}.type", "Input should be 'json_schema'")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise _invalid(f"{where}.schema", "Field required: a JSON schema object")
+    title = schema.get("title")
+    name = title if isinstance(title, str) and _FORMAT_NAME.match(title) else None
+    return ResponseFormat(
+        type="json_schema", schema=schema, name=name, strict=closed_schema(schema)
+    )
+
+
+_NOT_STRICT_KEYWORDS = {"allOf", "oneOf", "not", "if", "patternProperties", "dependentRequired"}
+
+
+def closed_schema(schema: Any) -> bool:
+    """Whether ``schema`` meets what strict mode means in the canonical (OpenAI) sense:
+    an object at the root, every object closed (``additionalProperties: false``) with all
+    its properties required, no keywords OpenAI's strict mode rejects. Anthropic's strict
+    also allows optional properties; such a schema is sent as a plain (non-strict) schema
+    rather than one an OpenAI upstream would refuse."""
+    return isinstance(schema, dict) and schema.get("type") == "object" and _closed(schema)
+
+
+def _closed(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return isinstance(schema, bool)
+    if _NOT_STRICT_KEYWORDS & schema.keys():
+        return False
+    properties = schema.get("properties")
+    if schema.get("type") == "object" or isinstance(properties, dict):
+        properties = properties if isinstance(properties, dict) else {}
+        if schema.get("additionalProperties") is not False:
+            return False
+        if set(schema.get("required") or ()) != properties.keys():
+            return False
+        if not all(_closed(sub) for sub in properties.values()):
+            return False
+    for key in ("$defs", "definitions"):
+        if isinstance(schema.get(key), dict) and not all(map(_closed, schema[key].values())):
+            return False
+    if "items" in schema and not _closed(schema["items"]):
+        return False
+    variants = schema.get("anyOf")
+    return not isinstance(variants, list) or all(_closed(sub) for sub in variants)
 
 
 def _is_int(value: Any) -> bool:
@@ -419,9 +505,11 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         if user is not None and not isinstance(user, str):
             raise _invalid("metadata.user_id", "Input should be a string")
 
+    response_format = _output_format(body, parser)
     extra = {name: value for name, value in body.items() if name not in _MODELED}
     for name in extra:
-        parser.note(name)
+        if name not in _OUTPUT_FIELDS:  # _output_format notes what it cannot map
+            parser.note(name)
 
     return ChatRequest(
         dialect="anthropic",
@@ -437,6 +525,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         stop=list(stop),
         stream=stream,
         reasoning=_reasoning(body.get("thinking")),
+        response_format=response_format,
         user=user,
         extra=extra,
         unmapped=parser.unmapped,
@@ -559,9 +648,19 @@ class StreamRenderer:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_body(self.usage),
+            "usage": self._start_usage(),
         }
         return [_event("message_start", {"type": "message_start", "message": message})]
+
+    def _start_usage(self) -> dict[str, int]:
+        """The upstream's usage so far; when it reported no input (an OpenAI-compatible
+        upstream reports usage only at the end), the gateway's own prompt count. Only
+        message_start shows that count: message_delta carries the upstream's numbers."""
+        body = usage_body(self.usage)
+        known = self.usage.input_tokens or self.usage.cache_read_tokens
+        if not known and not self.usage.cache_write_tokens and self.request.prompt_tokens:
+            body["input_tokens"] = self.request.prompt_tokens
+        return body
 
     def feed(self, event: StreamEvent) -> list[bytes]:
         out: list[bytes] = (

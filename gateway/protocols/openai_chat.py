@@ -300,7 +300,10 @@ def _function(fn: dict, param: str) -> Tool:
     if parameters is None:
         parameters = {"type": "object", "properties": {}}
     _expect(parameters, dict, "a JSON schema object", f"{param}.parameters")
-    return Tool(name=name, description=description, parameters=parameters)
+    strict = fn.get("strict")
+    if strict is not None:
+        _expect(strict, bool, "a boolean", f"{param}.strict")
+    return Tool(name=name, description=description, parameters=parameters, strict=strict)
 
 
 def _tool_choice(body: dict) -> ToolChoice | None:

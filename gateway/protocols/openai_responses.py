@@ -267,7 +267,10 @@ def _tools(body: dict, unmapped: list[str]) -> list:
         _expect(tool, dict, "an object", param)
         kind = tool.get("type", "function")
         if kind == "function":
-            tools.append(_function(tool, param))
+            function = _function(tool, param)
+            if function.strict is None:  # the Responses API enforces schemas by default
+                function.strict = True
+            tools.append(function)
         else:  # hosted tools (web_search, file_search, computer...) run at OpenAI only
             unmapped.append(f"{param} ({kind})")
     return tools
@@ -519,7 +522,7 @@ def _response_object(
                 "name": tool.name,
                 "description": tool.description,
                 "parameters": tool.parameters,
-                "strict": None,
+                "strict": tool.strict,
             }
             for tool in request.tools
         ],

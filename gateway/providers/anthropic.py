@@ -26,6 +26,7 @@ Translation choices worth knowing:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -111,6 +112,7 @@ FORWARDABLE_EXTRA = {
     "inference_geo",
 }
 
+_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
 
 
@@ -265,6 +267,15 @@ def _json_instruction(request: ChatRequest) -> str:
     return text
 
 
+def upstream_user(user: str) -> str:
+    """``metadata.user_id`` as Anthropic takes it (an opaque id: letters, digits, ``_``
+    and ``-``, at most 256 characters); any other id (an OpenAI caller's e-mail address,
+    say) is sent as its SHA-256 hex digest, still one per user."""
+    if _USER_ID.match(user):
+        return user
+    return hashlib.sha256(user.encode()).hexdigest()
+
+
 def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, Any]:
     """The Messages API body for ``request`` on ``deployment`` (no ``stream`` key)."""
     if request.n is not None and request.n > 1:
@@ -336,7 +347,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
     if request.stop:
         body["stop_sequences"] = list(request.stop)
     if request.user:
-        body["metadata"] = {"user_id": request.user}
+        body["metadata"] = {"user_id": upstream_user(request.user)}
     if request.dialect == "anthropic":
         for name, value in request.extra.items():
             if name in FORWARDABLE_EXTRA:

@@ -100,6 +100,12 @@ class Provider:
         events it means (for time to first token, usage and the journal)."""
         raise NotImplementedError
 
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        """Names of canonical parameters set on ``request`` that ``deployment`` does not
+        take: ``build_body`` leaves them out, and a route without drop_params refuses
+        the request instead."""
+        return []
+
     async def count_tokens(
         self,
         request: ChatRequest,
@@ -125,12 +131,11 @@ def register(cls: type[Provider]) -> type[Provider]:
 
 def adapter_for(provider: ProviderEntry) -> Provider:
     """The adapter instance for a provider entry (adapters are cheap, stateless)."""
-    if not _REGISTRY:
+    cls = _REGISTRY.get(provider.kind)
+    if cls is None:  # not imported yet (one adapter imported elsewhere is not all of them)
         from . import anthropic, cohere, echo, openai_compatible  # noqa: F401  (register themselves)
-    try:
-        cls = _REGISTRY[provider.kind]
-    except KeyError:
-        raise ConfigurationError(
-            f"provider {provider.name!r} has unknown kind {provider.kind!r}"
-        ) from None
+
+        cls = _REGISTRY.get(provider.kind)
+    if cls is None:
+        raise ConfigurationError(f"provider {provider.name!r} has unknown kind {provider.kind!r}")
     return cls(provider)

@@ -9,6 +9,7 @@ adapter classes only add the wire: URL, headers, error mapping and the ``Exchang
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -49,9 +50,8 @@ from .base import Exchange, Provider, register
 # deployment.params keys that steer this adapter instead of going upstream.
 CONTROL_PARAMS = frozenset({"max_tokens_field"})
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
+MAX_USER_CHARS = 64
 GEMINI_HOST = "generativelanguage.googleapis.com"
-# Hosted APIs that reject top_k (self-hosted servers such as vLLM accept it).
-_NO_TOP_K_HOSTS = ("api.openai.com", "openai.azure.com", GEMINI_HOST, "api.deepseek.com")
 _REASONING_MODEL = re.compile(r"^(o\d+|gpt-5)([-.:].*)?$")
 _FINISH_IN = {
     "stop": "stop",
@@ -173,6 +173,16 @@ def reasoning_effort(request: ChatRequest) -> str | None:
     return "medium" if budget <= 16384 else "high"
 
 
+def upstream_user(user: str) -> str:
+    """The end-user id as OpenAI takes it: at most 64 characters. Longer ids (Claude
+    Code's ``metadata.user_id`` is about 150; OpenAI answers 400, OpenRouter above 128)
+    become their SHA-256 hex digest, which still tells users apart, as OpenAI's abuse
+    monitoring wants."""
+    if len(user) <= MAX_USER_CHARS:
+        return user
+    return hashlib.sha256(user.encode()).hexdigest()
+
+
 def max_tokens_field(deployment: DeploymentEntry) -> str:
     configured = deployment.params.get("max_tokens_field")
     if configured in ("max_tokens", "max_completion_tokens"):
@@ -264,6 +274,8 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
             fn["parameters"] = (
                 clean_schema_for_gemini(tool.parameters) if clean else tool.parameters
             )
+            if tool.strict is not None and not clean:  # Gemini's schema subset has no strict
+                fn["strict"] = tool.strict
             body["tools"].append({"type": "function", "function": fn})
         choice = _tool_choice(request)
         if choice is not None:
@@ -275,13 +287,13 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
         max_tokens = min(max_tokens, deployment.max_output_tokens)
     if max_tokens is not None:
         body[max_tokens_field(deployment)] = max_tokens
-    for name in ("temperature", "top_p", "user", "n"):
+    for name in ("temperature", "top_p", "n"):
         value = getattr(request, name)
         if value is not None:
             body[name] = value
-    if request.top_k is not None and not _host(deployment.provider.base_url).endswith(
-        _NO_TOP_K_HOSTS
-    ):
+    if request.user:
+        body["user"] = upstream_user(request.user)
+    if request.top_k is not None and deployment.supports_top_k:
         body["top_k"] = request.top_k
     if request.stop:
         body["stop"] = list(request.stop)
@@ -681,6 +693,10 @@ class OpenAICompatibleProvider(Provider):
 
     def _timeout(self) -> httpx.Timeout:
         return http.default_timeout(read=self.provider.timeout)
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        """Chat Completions has no top_k; only servers marked ``supports_top_k`` take it."""
+        return ["top_k"] if request.top_k is not None and not deployment.supports_top_k else []
 
     # -- plumbing --
     async def _post_json(

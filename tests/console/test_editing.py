@@ -209,3 +209,28 @@ def test_route_cache_settings_are_edited_in_the_form(staff_client: Client, regis
     assert field_error(html, "cache_ttl")
     route.refresh_from_db()
     assert route.cache_ttl == 120
+
+
+def test_deployment_top_k_capability_checkbox(staff_client: Client, registry_rows) -> None:
+    route, provider = registry_rows["route"], registry_rows["provider"]
+    form = staff_client.get(f"/routes/{route.pk}/deployments/new/").content.decode()
+    assert 'name="supports_top_k"' in form
+    staff_client.post(
+        f"/routes/{route.pk}/deployments/new/",
+        {
+            "provider": provider.pk,
+            "model": "qwen",
+            "weight": "1",
+            "input_price": "0",
+            "output_price": "0",
+            "cache_read_price": "0",
+            "cache_write_price": "0",
+            "enabled": "on",
+            "supports_top_k": "on",
+        },
+        HTTP_HX_REQUEST="true",
+    )
+    created = Deployment.objects.get(model="qwen")
+    assert created.supports_top_k is True
+    page = staff_client.get("/routes/").content.decode()
+    assert "<i>top_k</i>" in page

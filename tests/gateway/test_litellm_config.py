@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -643,3 +644,33 @@ def test_cache_params_without_a_ttl_or_of_an_unknown_type_are_reported() -> None
         parse_config(CACHED.replace("ttl: 900", "ttl: soon"))
     with pytest.raises(ConfigError, match=r"litellm_settings\.cache:"):
         parse_config(CACHED.replace("cache: true", "cache: yes please"))
+
+
+@pytest.mark.django_db
+def test_top_k_capability_follows_the_service_and_model_info() -> None:
+    """vLLM, Ollama, OpenRouter... take top_k; hosted OpenAI and Anthropic-native
+    deployments are not marked (Anthropic takes it natively, the flag is for OpenAI-
+    compatible upstreams). model_info.supports_top_k overrides, and export writes it."""
+    import_text(LITERAL_KEYS.read_text())
+    qwen = Route.objects.get(name="local-qwen").deployments.get()
+    assert qwen.supports_top_k is True  # hosted_vllm/
+    claude = Route.objects.get(name="claude")
+    assert claude.deployments.get(provider__name="openrouter").supports_top_k is True
+    assert claude.deployments.get(provider__name="anthropic").supports_top_k is False
+    entry = registry.build_snapshot().route("local-qwen").deployments[0]
+    assert entry.supports_top_k is True
+
+    import_text(
+        "model_list:\n"
+        "  - model_name: gpt\n"
+        "    litellm_params: {model: openai/gpt-4.1, api_key: sk-x}\n"
+        "    model_info: {supports_top_k: true}\n"
+        "  - model_name: local\n"
+        "    litellm_params: {model: ollama/llama3}\n"
+        "    model_info: {supports_top_k: false}\n"
+    )
+    assert Route.objects.get(name="gpt").deployments.get().supports_top_k is True
+    assert Route.objects.get(name="local").deployments.get().supports_top_k is False
+    exported = yaml.safe_load(export_config())
+    gpt = next(e for e in exported["model_list"] if e["model_name"] == "gpt")
+    assert gpt["model_info"]["supports_top_k"] is True

@@ -3,6 +3,8 @@ request carries."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from gateway import tokens
@@ -92,7 +94,97 @@ def test_falls_back_to_characters_when_the_encoding_cannot_load(monkeypatch):
     )
 
 
+def _threads_counting(monkeypatch) -> list[tuple[int, int]]:
+    """Record the thread and the characters of each batch of tokenizing start_count does."""
+    seen: list[tuple[int, int]] = []
+    real = tokens._count_all
+
+    def recording(count, texts: list[str]) -> int:
+        seen.append((threading.get_ident(), sum(map(len, texts))))
+        return real(count, texts)
+
+    monkeypatch.setattr(tokens, "_count_all", recording)
+    return seen
+
+
+async def test_start_count_tokenizes_long_new_text_in_a_worker_thread(monkeypatch):
+    tokens.encoder()
+    monkeypatch.setattr(tokens, "_memo", type(tokens._memo)())
+    seen = _threads_counting(monkeypatch)
+    system = "You are a coding agent. Follow the project rules. " * 60
+    long = request(user("Explain the routing table, please. " * 80))
+    long.system = [Text(system)]
+    expected = tokens.count_request_tokens(request(*long.messages, system=[Text(system)]))
+    tokens._memo.clear()
+    assert await tokens.start_count(long, tokens.estimate_tokens(long)) == expected
+    assert seen[0][0] != threading.get_ident()  # the tokenizing ran off the loop
+    # Next turn: the memo knows both long texts; only the short new one is tokenized,
+    # at once, on the loop.
+    long.messages.append(user("And the fallbacks?"))
+    again = tokens.start_count(long, tokens.estimate_tokens(long))
+    assert again.done() and again.result() == tokens.count_request_tokens(long)
+    assert seen[1] == (threading.get_ident(), len("And the fallbacks?"))
+
+
+async def test_start_count_never_waits_for_the_tokenizer_to_load(monkeypatch):
+    """Loading takes half a second: the first request gets the cheap estimate at once
+    while the tokenizer loads in the background; later tiny prompts are counted inline."""
+    tiny = request(user("hi there, how are you today?"))
+    expected = tokens.count_request_tokens(tiny)
+    tokens._encoder = None
+    seen = _threads_counting(monkeypatch)
+    first = tokens.start_count(tiny, 999)
+    assert first.done() and first.result() == 999 and seen == []
+    tokens._loading.join(timeout=30)
+    assert tokens._encoder is not None
+    second = tokens.start_count(tiny, tokens.estimate_tokens(tiny))
+    assert second.done() and second.result() == expected  # counted on the spot
+    assert seen == [(threading.get_ident(), len("hi there, how are you today?"))]
+
+
+def test_long_texts_are_counted_once_and_the_memo_stays_bounded(monkeypatch):
+    """An agent resends its system prompt, tools and history every turn: only what is
+    new is tokenized again, and the memo keeps counts, not texts."""
+    real = tokens.encoder()
+    encoded: list[str] = []
+
+    def counting(text: str) -> int:
+        encoded.append(text)
+        return real(text)
+
+    monkeypatch.setattr(tokens, "_encoder", counting)
+    monkeypatch.setattr(tokens, "_memo", type(tokens._memo)())
+    monkeypatch.setattr(tokens, "MEMO_ENTRIES", 3)
+    system = "You are a coding agent. Follow the project rules. " * 20
+    turn = request(user("Fix the failing test in routing.py, please, and explain why it broke."))
+    turn.system = [Text(system)]
+    first = tokens.count_request_tokens(turn)
+    turn.messages.append(Message("assistant", [Text("Done: the backoff ignored Retry-After.")]))
+    second = tokens.count_request_tokens(turn)
+    assert second > first
+    assert encoded.count(system) == 1  # the second turn reused the system prompt's count
+    assert all(not isinstance(key[1], str) for key in tokens._memo)
+    for n in range(10):
+        tokens.count_request_tokens(request(user(f"message number {n} " * 10)))
+    assert len(tokens._memo) == 3
+    fresh = request(user("Fix the failing test in routing.py, please, and explain why it broke."))
+    fresh.system = [Text(system)]
+    fresh.messages += turn.messages[1:]
+    assert tokens.count_request_tokens(fresh) == second  # recounted after eviction, equal
+
+
 @pytest.fixture(autouse=True)
 def _restore_encoder():
     yield
     tokens._encoder = None
+
+
+async def test_start_count_falls_back_to_the_estimate_instead_of_failing(monkeypatch):
+    tokens.encoder()
+
+    def broken(count, texts):
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(tokens, "_count_all", broken)
+    counted = tokens.start_count(request(user("hi")), 42)
+    assert counted.done() and counted.result() == 42

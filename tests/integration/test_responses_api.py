@@ -118,6 +118,33 @@ def test_translated_to_an_openai_upstream(stack: Stack, mock: MockUpstream) -> N
     assert sent["messages"][-1] == {"role": "user", "content": "Say hi"}
 
 
+def test_function_tools_and_text_format_stay_strict_upstream(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    """pydantic-ai's OpenAIResponsesModel and the Agents SDK rely on the Responses
+    default (function tools are strict unless they say otherwise)."""
+    mock.queue(Reply(text='{"city": "Oslo"}'))
+    schema = {**WEATHER_TOOL["parameters"], "additionalProperties": False}
+    stack.openai().responses.create(
+        model="mock-gpt",
+        input="Weather in Oslo?",
+        tools=[
+            {**WEATHER_TOOL, "parameters": schema},  # no strict: the API's default, true
+            {**WEATHER_TOOL, "name": "loose", "strict": False},
+        ],
+        text={"format": {"type": "json_schema", "name": "city", "schema": schema, "strict": True}},
+    )
+    sent = mock.last.body
+    assert [(t["function"]["name"], t["function"]["strict"]) for t in sent["tools"]] == [
+        ("get_weather", True),
+        ("loose", False),
+    ]
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "city", "schema": schema, "strict": True},
+    }
+
+
 def test_translated_stream_from_an_anthropic_upstream(stack: Stack, mock: MockUpstream) -> None:
     mock.queue(Reply(text="Hello from Claude", reasoning="Let me think"))
     with stack.openai().responses.stream(model="mock-claude", input="hi") as stream:

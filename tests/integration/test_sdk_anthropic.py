@@ -115,6 +115,65 @@ def test_translated_to_openai_upstream(stack: Stack, mock: MockUpstream) -> None
     assert_no_secret(raw.http_response)
 
 
+CITY = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "temp_c": {"type": "integer"}},
+    "required": ["city", "temp_c"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "structured",
+    [
+        {"output_config": {"format": {"type": "json_schema", "schema": CITY}}},
+        {"extra_body": {"output_format": {"type": "json_schema", "schema": CITY}}},  # older beta
+    ],
+)
+def test_structured_output_constrains_an_openai_upstream(
+    stack: Stack, mock: MockUpstream, structured: dict
+) -> None:
+    """LangChain's ChatAnthropic.with_structured_output(method="json_schema") sends the
+    schema this way; an unconstrained OpenAI upstream would answer prose."""
+    mock.queue(Reply(text='{"city": "Oslo", "temp_c": 4}'))
+    message = stack.anthropic().messages.create(model="mock-gpt", **structured, **hello())
+    assert json.loads(message.content[0].text) == {"city": "Oslo", "temp_c": 4}
+    assert mock.last.body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": CITY, "strict": True},
+    }
+
+
+def test_claude_code_user_id_reaches_an_openai_upstream_within_its_limit(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    """Claude Code's metadata.user_id is about 150 characters; OpenAI takes 64."""
+    user_id = (
+        "user_" + "0123456789abcdef" * 4 + "_account_4f1c9e0a-5d7b-4c1e-9a65-3b8f0d2e7c41"
+        "_session_8e2d6a10-7c3b-4f95-b1e4-5a9c0d3f2b67"
+    )
+    mock.queue(Reply(text="ok"))
+    stack.anthropic().messages.create(model="mock-gpt", metadata={"user_id": user_id}, **hello())
+    sent = mock.last.body["user"]
+    assert len(sent) == 64 and sent != user_id[:64]
+
+
+@pytest.mark.parametrize(("route", "forwarded"), [("mock-gpt", False), ("mock-claude", True)])
+def test_top_k_reaches_only_upstreams_that_take_it(
+    stack: Stack, mock: MockUpstream, route: str, forwarded: bool
+) -> None:
+    """The mock OpenAI deployment is not marked supports_top_k: an OpenAI-compatible
+    server that rejects top_k would answer 400, so the gateway drops it (drop_params)."""
+    mock.queue(Reply(text="ok"))
+    message = stack.anthropic().messages.create(
+        model=route,
+        extra_body={"top_k": 5},
+        **hello(),  # no longer an argument of this SDK
+    )
+    assert message.content[0].text == "ok"
+    assert ("top_k" in mock.last.body) is forwarded
+
+
 @pytest.mark.parametrize("route", UPSTREAMS)
 def test_max_tokens_clamped_to_the_deployment(stack: Stack, mock: MockUpstream, route) -> None:
     stack.anthropic().messages.create(
@@ -152,6 +211,26 @@ def test_stream_text_assembled_exactly(stack: Stack, mock: MockUpstream, route: 
     assert final.usage.input_tokens == 8
     assert final.model == route
     assert mock.last.body["stream"] is True
+
+
+def test_translated_stream_states_input_tokens_up_front(stack: Stack, mock: MockUpstream) -> None:
+    """Claude Code tracks its context from message_start.usage. An OpenAI upstream
+    reports usage only at the end, so the gateway counts the prompt itself, as
+    count_tokens does; the final usage is still the upstream's."""
+    prompt = {
+        "system": "You are a careful assistant who answers briefly. " * 40,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "tools": [WEATHER],
+    }
+    counted = stack.anthropic().messages.count_tokens(model="mock-gpt", **prompt)
+    mock.queue(Reply(text="Hello!", input_tokens=321, output_tokens=5))
+    with stack.anthropic().messages.stream(model="mock-gpt", max_tokens=64, **prompt) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    assert events[0].type == "message_start"
+    assert events[0].message.usage.input_tokens == counted.input_tokens > 300
+    assert final.usage.input_tokens == 321 and final.usage.output_tokens == 5
+    assert final.content[0].text == "Hello!"
 
 
 @pytest.mark.parametrize("route", UPSTREAMS)

@@ -120,6 +120,8 @@ def test_route_timeout_is_set_cleared_and_validated(api: Client, snapshot_reset)
     cleared = api.patch(f"/api/routes/{rid}", {"timeout": None}, content_type="application/json")
     assert cleared.status_code == 200 and cleared.json()["timeout"] is None
     assert Route.objects.get(pk=rid).timeout is None
+
+
 def test_cache_settings_are_read_and_written(api: Client) -> None:
     created = api.post(
         "/api/routes/",
@@ -136,3 +138,20 @@ def test_cache_settings_are_read_and_written(api: Client) -> None:
     negative = api.patch(f"/api/routes/{rid}", {"cache_ttl": -5}, content_type="application/json")
     assert negative.status_code == 422 and "cache_ttl" in negative.json()["errors"]
     assert Route.objects.get(pk=rid).cache_ttl == 0
+
+
+def test_deployment_top_k_capability_is_off_by_default_and_editable(api: Client) -> None:
+    route = api.post("/api/routes/", {"name": "vllm"}, content_type="application/json").json()
+    added = api.post(
+        f"/api/routes/{route['id']}/deployments",
+        {"provider": "echo", "model": "qwen"},
+        content_type="application/json",
+    )
+    assert added.json()["supports_top_k"] is False
+    patched = api.patch(
+        f"/api/routes/{route['id']}/deployments/{added.json()['id']}",
+        {"supports_top_k": True},
+        content_type="application/json",
+    )
+    assert patched.json()["supports_top_k"] is True
+    assert Deployment.objects.get(pk=added.json()["id"]).supports_top_k is True

@@ -19,6 +19,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.protocols.anthropic_messages import (
+    closed_schema,
     parse_request,
     render_count_tokens,
     render_error,
@@ -38,6 +39,7 @@ from gateway.types import (
     PartStart,
     PartStop,
     Reasoning,
+    ResponseFormat,
     Start,
     Text,
     TextDelta,
@@ -631,3 +633,170 @@ async def test_error_event_object_renders_even_when_not_a_gateway_error():
         "error",
         {"type": "error", "error": {"type": "api_error", "message": "weird"}},
     )
+
+
+# --- structured output and strict tools ------------------------------------------------------
+
+PERSON = {
+    "title": "Person",
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"output_config": {"format": {"type": "json_schema", "schema": PERSON}}},
+        {"output_format": {"type": "json_schema", "schema": PERSON}},  # the older beta field
+    ],
+)
+def test_output_format_json_schema_becomes_a_strict_response_format(fields):
+    parsed = parse_request(body(**fields), {})
+    assert parsed.response_format == ResponseFormat(
+        type="json_schema", schema=PERSON, name="Person", strict=True
+    )
+    assert parsed.unmapped == []  # fully mapped: nothing to drop or reject
+    assert parsed.extra == fields  # kept for same-dialect passthrough
+
+
+def test_output_config_keeps_its_other_keys_unmapped_and_untitled_schemas_have_no_name():
+    schema = {"type": "object", "title": "not a valid name!"}
+    parsed = parse_request(
+        body(output_config={"effort": "low", "format": {"type": "json_schema", "schema": schema}}),
+        {},
+    )
+    assert parsed.response_format == ResponseFormat(
+        type="json_schema",
+        schema=schema,
+        name=None,
+        strict=False,  # open: see closed_schema
+    )
+    assert parsed.unmapped == ["output_config"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"output_config": "json"}, "output_config"),
+        ({"output_config": {"format": "json"}}, "output_config.format"),
+        ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format.type"),
+        ({"output_format": {"type": "json_schema"}}, "output_format.schema"),
+        ({"tools": [{"name": "t", "input_schema": {}, "strict": "yes"}]}, "tools.0.strict"),
+    ],
+)
+def test_bad_output_format_or_strict_is_named(fields, param):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(body(**fields), {})
+    assert caught.value.param == param and caught.value.status == 400
+
+
+def test_tool_strict_is_carried_not_unmapped():
+    closed = {"type": "object", "properties": {}, "additionalProperties": False}
+    open_ = {"type": "object", "properties": {"x": {"type": "string"}}}
+    parsed = parse_request(
+        body(
+            tools=[
+                {"name": "a", "input_schema": closed, "strict": True},
+                {"name": "b", "input_schema": closed},
+                {"name": "c", "input_schema": open_, "strict": True},
+                {"name": "d", "input_schema": closed, "strict": False},
+            ]
+        ),
+        {},
+    )
+    assert [(t.name, t.strict) for t in parsed.tools] == [
+        ("a", True),
+        ("b", None),
+        ("c", False),  # Anthropic-strict, but an OpenAI upstream would refuse it as strict
+        ("d", False),
+    ]
+    assert parsed.unmapped == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "closed"),
+    [
+        (PERSON, True),
+        ({"type": "object", "properties": {}, "additionalProperties": False}, True),
+        ({**PERSON, "required": ["name"]}, False),  # an optional property
+        ({**PERSON, "additionalProperties": True}, False),
+        ({k: v for k, v in PERSON.items() if k != "additionalProperties"}, False),
+        ({"type": "array", "items": PERSON}, False),  # the root must be an object
+        (
+            {
+                **PERSON,
+                "properties": {
+                    "pets": {"type": "array", "items": {"$ref": "#/$defs/Pet"}},
+                    "home": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Place"}]},
+                },
+                "required": ["pets", "home"],
+                "$defs": {
+                    "Pet": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}},
+                        "required": ["name"],
+                        "additionalProperties": False,
+                    },
+                    "Place": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            },
+            False,  # Place is open
+        ),
+        (
+            {
+                **PERSON,
+                "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+                "required": ["tags"],
+            },
+            True,
+        ),
+        ({**PERSON, "allOf": [{"type": "object"}]}, False),
+    ],
+)
+def test_closed_schema_is_what_openai_strict_mode_takes(schema, closed):
+    assert closed_schema(schema) is closed
+
+
+# --- message_start usage on translated streams ------------------------------------------------
+
+
+async def test_message_start_states_the_gateways_prompt_count_when_the_upstream_has_none():
+    request = req()
+    request.prompt_tokens = 1234
+    events = await rendered(
+        [
+            Start(id="chatcmpl-1", model="up"),  # OpenAI upstreams report usage only at the end
+            TextDelta(0, "Hi"),
+            Finish("stop"),
+            UsageEvent(Usage(input_tokens=1180, output_tokens=2, cache_read_tokens=64)),
+        ],
+        request,
+    )
+    start, delta = events[0][1], events[-2][1]
+    assert start["message"]["usage"] == {
+        "input_tokens": 1234,
+        "output_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    }
+    assert delta["usage"] == {  # the final numbers are the upstream's, untouched
+        "input_tokens": 1180,
+        "output_tokens": 2,
+        "cache_read_input_tokens": 64,
+        "cache_creation_input_tokens": 0,
+    }
+
+
+async def test_message_start_keeps_the_upstreams_own_input_usage():
+    request = req()
+    request.prompt_tokens = 1234
+    events = await rendered(
+        [Start(id="msg_1", model="up", usage=Usage(input_tokens=7, cache_read_tokens=900))],
+        request,
+    )
+    assert events[0][1]["message"]["usage"]["input_tokens"] == 7
+    without = await rendered([Start(id="msg_1", model="up")], req())
+    assert without[0][1]["message"]["usage"]["input_tokens"] == 0  # not counted: not invented

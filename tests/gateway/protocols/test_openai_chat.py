@@ -653,3 +653,16 @@ def test_render_models():
         "object": "list",
         "data": [{"id": "fast", "object": "model", "created": 5, "owned_by": "acme"}],
     }
+
+
+def test_function_strict_is_carried_and_checked():
+    fn = {"name": "f", "parameters": {"type": "object", "properties": {}}}
+    request = parse(
+        tools=[
+            {"type": "function", "function": {**fn, "strict": True}},
+            {"type": "function", "function": {**fn, "name": "g"}},
+        ]
+    )
+    assert [(t.name, t.strict) for t in request.tools] == [("f", True), ("g", None)]
+    bad = [{"type": "function", "function": {**fn, "strict": "true"}}]
+    assert param_of(tools=bad) == "tools[0].function.strict"

@@ -603,3 +603,24 @@ async def test_stream_without_finish_is_a_failure_not_a_silent_cut() -> None:
     payloads = await _stream([Start("up", "m"), PartStart(0, "text"), TextDelta(0, "hal")])
     assert _types(payloads)[-2:] == ["error", "response.failed"]
     assert "ended unexpectedly" in payloads[-2]["message"]
+
+
+def test_function_tools_keep_strict_and_default_to_strict_as_the_api_does() -> None:
+    schema = {"type": "object", "properties": {}}
+    request = parse(
+        tools=[
+            {"type": "function", "name": "given", "parameters": schema, "strict": False},
+            {"type": "function", "name": "absent", "parameters": schema},
+        ]
+    )
+    assert [(t.name, t.strict) for t in request.tools] == [("given", False), ("absent", True)]
+    body = render_response(ChatResponse(id="r", model="m", parts=[Text("ok")]), request)
+    assert [t["strict"] for t in body["tools"]] == [False, True]
+    assert Response.model_validate(body).tools[1].strict is True
+    assert param_of(tools=[{"type": "function", "name": "f", "strict": 1}]) == "tools[0].strict"
+
+
+def test_text_format_strict_is_kept_and_absent_stays_unset() -> None:
+    fmt = {"type": "json_schema", "name": "out", "schema": {"type": "object"}}
+    assert parse(text={"format": {**fmt, "strict": False}}).response_format.strict is False
+    assert parse(text={"format": fmt}).response_format.strict is None

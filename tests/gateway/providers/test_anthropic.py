@@ -899,3 +899,14 @@ async def test_list_models(upstream):
     sent = upstream.requests[0]
     assert sent.method == "GET" and sent.url.path == "/v1/models"
     assert sent.headers["x-api-key"] == SECRET
+
+
+def test_user_ids_anthropic_would_refuse_are_hashed():
+    """Anthropic takes an opaque metadata.user_id; an OpenAI caller's ``user`` may be an
+    e-mail address."""
+    sent = build_body(request(user="ada@example.com"), make_deployment())["metadata"]
+    assert len(sent["user_id"]) == 64 and "@" not in sent["user_id"]
+    again = build_body(request(user="ada@example.com"), make_deployment())["metadata"]
+    assert again == sent
+    kept = build_body(request(user="user_42-a"), make_deployment())["metadata"]
+    assert kept == {"user_id": "user_42-a"}

@@ -280,10 +280,17 @@ def test_extra_fields_are_forwarded_only_from_openai_callers():
     assert "container" not in build_body(anthropic_caller, deployment())
 
 
-def test_top_k_goes_only_to_self_hosted_upstreams():
-    assert build_body(chat(top_k=40), deployment())["top_k"] == 40
-    hosted = deployment(provider_entry(base_url="https://api.openai.com/v1"))
-    assert "top_k" not in build_body(chat(top_k=40), hosted)
+def test_top_k_goes_only_to_deployments_that_take_it():
+    """A per-deployment capability, not a guess from the host: Groq, Mistral and other
+    hosted APIs answered 400 to top_k, while vLLM and Ollama take it."""
+    takes = deployment(supports_top_k=True)
+    assert build_body(chat(top_k=40), takes)["top_k"] == 40
+    self_hosted = deployment(provider_entry(base_url="http://10.0.0.5:8000/v1"))
+    assert "top_k" not in build_body(chat(top_k=40), self_hosted)
+    adapter = OpenAICompatibleProvider(provider_entry())
+    assert adapter.unsupported_params(chat(top_k=40), self_hosted) == ["top_k"]
+    assert adapter.unsupported_params(chat(top_k=40), takes) == []
+    assert adapter.unsupported_params(chat(), self_hosted) == []
 
 
 def test_clean_schema_for_gemini_drops_rejected_keywords_but_keeps_property_names():
@@ -897,3 +904,41 @@ def test_a_streamed_refusal_reads_as_text_like_an_unstreamed_one():
     events += t.finish()
     text = "".join(e.text for e in events if type(e).__name__ == "TextDelta")
     assert text == "I can't help with that."
+
+
+def test_tool_strict_reaches_the_function_when_known_and_never_gemini():
+    params = {"type": "object", "properties": {}, "additionalProperties": False}
+    request = chat(tools=[Tool("a", None, params, strict=True), Tool("b", None, params)])
+    functions = [t["function"] for t in build_body(request, deployment())["tools"]]
+    assert functions == [
+        {"name": "a", "parameters": params, "strict": True},
+        {"name": "b", "parameters": params},
+    ]
+    gemini = deployment(
+        provider_entry(base_url="https://generativelanguage.googleapis.com/v1beta/openai/")
+    )
+    assert all("strict" not in t["function"] for t in build_body(request, gemini)["tools"])
+
+
+def test_strict_json_schema_format_without_a_name_is_named_response():
+    fmt = ResponseFormat(type="json_schema", schema={"type": "object"}, strict=True)
+    assert build_body(chat(response_format=fmt), deployment())["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "response", "schema": {"type": "object"}, "strict": True},
+    }
+
+
+def test_long_end_user_ids_are_hashed_to_what_openai_takes():
+    """Claude Code's metadata.user_id is about 150 characters; OpenAI takes 64."""
+    claude_code = (
+        "user_"
+        + "ab12" * 16
+        + "_account_4f1c9e0a-5d7b-4c1e-9a65-3b8f0d2e7c41_session_"
+        + ("8e2d6a10-7c3b-4f95-b1e4-5a9c0d3f2b67")
+    )
+    assert len(claude_code) > 64
+    sent = build_body(chat(user=claude_code), deployment())["user"]
+    assert len(sent) == 64 and sent == build_body(chat(user=claude_code), deployment())["user"]
+    assert sent != build_body(chat(user=claude_code + "x"), deployment())["user"]
+    assert build_body(chat(user="u-1"), deployment())["user"] == "u-1"
+    assert "user" not in build_body(chat(), deployment())
