@@ -13,8 +13,9 @@ import httpx
 import orjson
 
 from .. import errors, http
-from ..codecs.cohere import codec
+from ..codecs.cohere import codec, outbound
 from ..registry import DeploymentEntry
+from ..types import ChatRequest
 from . import wire
 from .base import register
 from .codec_provider import CodecProvider
@@ -38,6 +39,9 @@ class CohereProvider(CodecProvider):
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{api_root(self.provider.base_url)}/v2/chat"
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        return outbound.unsupported(request)
 
     def _auth(self) -> dict[str, str]:
         secret, extra = wire.credentials(self.provider)

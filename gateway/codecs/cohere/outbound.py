@@ -14,7 +14,9 @@ Choices where the formats differ:
   as ``tool_plan``, as Cohere asks for multi-step tool use; on a reasoning deployment
   thinking goes back as ``thinking`` content instead.
 - A forced tool (``tool_choice`` naming one) is ``tool_choice: REQUIRED`` with only
-  that tool offered; ``parallel_tool_calls`` has no Cohere equivalent and is dropped.
+  that tool offered; ``parallel_tool_calls: false`` has no Cohere equivalent and is
+  dropped (or refused, per the route's drop_params: ``unsupported``); a strict tool
+  turns on ``strict_tools``, which Cohere applies to every tool.
 - A reasoning budget or effort becomes ``thinking: {type: enabled, token_budget}`` on
   deployments that support reasoning, and is dropped elsewhere.
 - A finish reason ERROR or TIMEOUT is an upstream failure, not an answer; a stream that
@@ -185,6 +187,8 @@ def _tools(request: ChatRequest, body: dict[str, Any]) -> None:
         if tool.description:
             fn["description"] = tool.description
         body["tools"].append({"type": "function", "function": fn})
+    if any(tool.strict for tool in tools):  # Cohere's switch covers every tool at once
+        body["strict_tools"] = True
     if choice is not None and choice.mode in ("required", "tool"):
         body["tool_choice"] = "REQUIRED"
     elif choice is not None and choice.mode == "none":
@@ -236,6 +240,15 @@ def _param_defaults(target: Target, body: dict[str, Any]) -> None:
         if name == "stop_sequences" and isinstance(value, str):
             value = [value]
         body[name] = value
+
+
+def unsupported(request: ChatRequest) -> list[str]:
+    """Canonical parameters set on ``request`` that Cohere cannot honour (left out of
+    the body; a route without drop_params refuses the request naming them)."""
+    choice = request.tool_choice
+    if choice is not None and choice.parallel is False and request.tools:
+        return ["parallel_tool_calls"]
+    return []
 
 
 def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:

@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from gateway import errors, http
+from gateway import errors, http, registry, service
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.cohere import CohereProvider, api_root
-from gateway.registry import ProviderEntry
+from gateway.registry import MASTER, ProviderEntry
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, Message, Text
 
-from ..entries import deployment
+from ..entries import deployment, route, snapshot
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cohere"
 SECRET = "co-test-secret-0123456789"
@@ -171,3 +172,28 @@ async def test_stream_failing_before_any_content_raises_before_the_first_event()
         ):
             pass
     assert caught.value.retryable and "overloaded model" in caught.value.message
+
+
+async def test_route_without_drop_params_refuses_what_cohere_cannot_honour(
+    snapshot_reset,
+) -> None:
+    seen = serve(lambda r: httpx.Response(200, content=(FIXTURES / "text.json").read_bytes()))
+    entry = provider("http://co.test")
+    strict = replace(route("co-strict", "command-a-03-2025", provider=entry), drop_params=False)
+    registry.install(snapshot(strict))
+    body = {
+        "model": "co-strict",
+        "messages": [{"role": "user", "content": "x"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        "parallel_tool_calls": False,
+    }
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 400 and b"parallel_tool_calls" in reply.body and seen == []
+
+    registry.install(snapshot(replace(strict, drop_params=True)))
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200 and "parallel_tool_calls" not in orjson.loads(seen[0].content)

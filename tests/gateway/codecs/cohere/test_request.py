@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.codecs.base import Target
-from gateway.codecs.cohere import codec
+from gateway.codecs.cohere import codec, outbound
 from gateway.errors import InvalidRequest
 from gateway.protocols import anthropic_messages, openai_chat, openai_responses
 from gateway.types import (
@@ -539,3 +539,33 @@ def test_anthropic_only_extras_never_reach_cohere() -> None:
 def test_reasoning_without_budget_or_effort_sends_nothing() -> None:
     request = ChatRequest(model="m", messages=[Message("user", [Text("x")])], reasoning=Reasoning())
     assert "thinking" not in codec.build_request(request, REASONING)
+
+
+def test_a_strict_tool_turns_on_strict_tools() -> None:
+    tool = {"name": "get_weather", "parameters": WEATHER_SCHEMA}
+    messages = [{"role": "user", "content": "x"}]
+    strict = openai(
+        {
+            "messages": messages,
+            "tools": [{"type": "function", "function": {**tool, "strict": True}}],
+        }
+    )
+    assert codec.build_request(strict, TARGET)["strict_tools"] is True
+    loose = openai({"messages": messages, "tools": [{"type": "function", "function": tool}]})
+    assert "strict_tools" not in codec.build_request(loose, TARGET)
+
+
+def test_parallel_tool_calls_false_is_reported_unsupported_and_left_out() -> None:
+    request = openai(
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": WEATHER_SCHEMA}}
+            ],
+            "parallel_tool_calls": False,
+        }
+    )
+    assert outbound.unsupported(request) == ["parallel_tool_calls"]
+    assert "parallel_tool_calls" not in codec.build_request(request, TARGET)
+    request.tool_choice.parallel = True
+    assert outbound.unsupported(request) == []
