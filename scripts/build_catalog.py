@@ -66,6 +66,23 @@ GROK_4 = {"caps": {"vision", "reasoning", "json_schema"}, "cache_read": Decimal(
 CORRECTIONS: dict[tuple[str, str], dict] = {
     ("xai", name): GROK_4 for name in ("grok-4", "grok-4-latest", "grok-4-0709")
 }
+# Cohere's structured outputs (response_format json_schema) work on Command A and the
+# 08-2024 Command R models (docs.cohere.com, "Structured Outputs"); LiteLLM's file has
+# no flag for them.
+CORRECTIONS.update(
+    {
+        ("cohere", name): {"caps": ("json_schema",)}
+        for name in (
+            "command-a-03-2025",
+            "command-r-08-2024",
+            "command-r-plus-08-2024",
+            "command-r7b-12-2024",
+        )
+    }
+)
+# LiteLLM's file prices embed-multilingual-light-v3.0 input at $100 per 1M tokens, a
+# typo for its siblings' $0.10 (cohere.com/pricing).
+CORRECTIONS[("cohere", "embed-multilingual-light-v3.0")] = {"input": Decimal("0.1")}
 
 
 # Llama 4 models read images (Meta's model cards); LiteLLM's Bedrock and Together

@@ -45,7 +45,7 @@ def route(name, provider, model, reasoning=False, **options):
     r = Route.objects.create(name=name, **{{"max_attempts": 1, **options}})
     Deployment.objects.create(
         route=r, provider=provider, model=model, max_output_tokens=4000,
-        context_window=256000, supports_reasoning=reasoning,
+        context_window=256000, supports_reasoning=reasoning, supports_vision=True,
     )
 
 co = provider("cohere-mock", "{SECRET}")
