@@ -547,7 +547,7 @@ class AnthropicProvider(Provider):
     # --- plumbing ---------------------------------------------------------------------
 
     def url(self, path: str) -> str:
-        return (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/") + path
+        return (wire.base_url(self.provider) or DEFAULT_BASE_URL).rstrip("/") + path
 
     def headers(self, caller: dict[str, str]) -> dict[str, str]:
         secret, extra = wire.credentials(self.provider)
