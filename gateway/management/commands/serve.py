@@ -9,10 +9,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
+
+from gateway.management.base import GatewayCommand
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Apply migrations and serve Switchyard (API + console) on HOST:PORT."
 
     def add_arguments(self, parser: CommandParser) -> None:
