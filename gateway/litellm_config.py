@@ -669,6 +669,10 @@ class ImportPlan:
             f"{_count(len(self.warnings), 'warning')}"
         )
 
+    @property
+    def pending_summary(self) -> str:
+        return self.summary("to import")
+
     def provider_rows(self) -> list[Row]:
         return table(self, "providers", "keys")
 
