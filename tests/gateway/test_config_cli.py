@@ -118,3 +118,17 @@ def test_bad_setting_is_one_line(tmp_path: Path) -> None:
     env = gateway_env(tmp_path, {"SWITCHYARD_MAX_BODY_BYTES": "lots"})
     result = manage(env, "export_config", check=False)
     fails_with_one_line(result, "configuration error: SWITCHYARD_MAX_BODY_BYTES")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["create_key"], "error: the following arguments are required: --name"),
+        (["import_config"], "error: the following arguments are required: file"),
+        (["export_config", "--bogus"], "error: unrecognized arguments: --bogus"),
+    ],
+)
+def test_usage_mistakes_are_one_line(
+    migrated: dict[str, str], args: list[str], expected: str
+) -> None:
+    fails_with_one_line(manage(migrated, *args, check=False), expected)
