@@ -2,8 +2,12 @@
 
 Three steps, so that a person can look before anything changes:
 
-``parse_config(text)``   YAML -> typed ``LiteLLMConfig`` (shape errors name the field path;
-                         keys we do not apply become warnings, never silent).
+``parse_config(text)``   YAML -> typed ``LiteLLMConfig``. Forgiving: an entry or setting
+                         that cannot be imported is listed in ``skipped`` with its reason
+                         (naming the field path) and the rest goes in; ``strict`` makes
+                         any skip an error. Keys we do not model are "skipped parameter"
+                         warnings, never silent. String values may be ``os.environ/NAME``
+                         references, kept and resolved at call time.
 ``plan_import(config)``  compares with the database -> ``ImportPlan`` (what would be created
                          or updated, and what is unchanged); ``describe()`` renders it.
 ``apply_plan(plan)``     applies it in one transaction (re-planned inside it, so a preview
