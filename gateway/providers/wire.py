@@ -65,4 +65,7 @@ def setting(provider: ProviderEntry, value: str, what: str) -> str:
 
 def base_url(provider: ProviderEntry) -> str:
     """The provider's base URL (resolved when it is a reference), without a trailing /."""
-    return setting(provider, provider.base_url, "base URL").rstrip("/")
+    url = provider.base_url
+    if url.startswith("os.environ/"):  # checked here: no extra call on the common path
+        url = setting(provider, url, "base URL")
+    return url.rstrip("/")
