@@ -763,6 +763,7 @@ class _Planner:
         self.routes = {r.name: r for r in Route.objects.all()}
 
     def build(self) -> ImportPlan:
+        self.assign_providers()
         self.timeouts = self.provider_timeouts()
         self.check_environment()
         routes = self.viable_routes()
@@ -864,12 +865,33 @@ class _Planner:
             )
         return values[0] if values else getattr(self.config, attr)
 
+    def assign_providers(self) -> None:
+        """Which existing provider each entry goes to. Several may match what the file
+        says (same kind, URL, secret, headers: they differ only in name or timeout);
+        the one already serving that route and model wins, so that importing an export
+        changes nothing. Each (identity, chosen provider) is one slot."""
+        serving: dict[int, set[tuple[str, str]]] = {}
+        for pk, route, model in Deployment.objects.values_list(
+            "provider_id", "route__name", "model"
+        ):
+            serving.setdefault(pk, set()).add((route, model))
+        self.chosen: dict[str, Provider | None] = {}
+        self.slots: dict[str, tuple] = {}
+        for spec in self.config.deployments:
+            candidates = self.find_providers(spec.provider)
+            chosen = next(
+                (p for p in candidates if (spec.route, spec.model) in serving.get(p.pk, ())),
+                candidates[0] if candidates else None,
+            )
+            self.chosen[spec.path] = chosen
+            self.slots[spec.path] = (spec.provider.identity, chosen.pk if chosen else None)
+
     def provider_timeouts(self) -> dict[tuple, float | None]:
         """One timeout per provider: LiteLLM sets it per deployment, Switchyard per
         provider, so deployments sharing a provider get the longest they asked for."""
         timeouts: dict[tuple, float | None] = {}
         for spec in self.config.deployments:
-            identity, timeout = spec.provider.identity, spec.provider.timeout
+            identity, timeout = self.slots[spec.path], spec.provider.timeout
             current = timeouts.get(identity)
             if timeout is not None and current is not None and timeout != current:
                 self.plan.warnings.append(
@@ -882,12 +904,12 @@ class _Planner:
                 timeouts.setdefault(identity, None)
         return timeouts
 
-    def provider(self, spec: ProviderSpec, path: str) -> Provider:
-        identity = spec.identity
-        if identity in self.provider_changes:
-            return self.provider_changes[identity].obj
-        values: dict[str, Any] = {"timeout": self.timeouts[identity]}
-        provider = self.find_provider(spec)
+    def provider(self, entry: DeploymentSpec) -> Provider:
+        spec, path, slot = entry.provider, entry.path, self.slots[entry.path]
+        if slot in self.provider_changes:
+            return self.provider_changes[slot].obj
+        values: dict[str, Any] = {"timeout": self.timeouts[slot]}
+        provider = self.chosen[path]
         if provider is None:
             provider = Provider(name=self.new_provider_name(spec))
             provider.set_secret(spec.secret)
@@ -902,21 +924,20 @@ class _Planner:
         change.item = provider.name
         if change.action == "create" and spec.secret:
             change.fields["secret"] = (None, spec.secret)
-        self.provider_changes[identity] = change
+        self.provider_changes[slot] = change
         self.plan.providers.append(change)
         return provider
 
-    def find_provider(self, spec: ProviderSpec) -> Provider | None:
-        for provider in self.existing_providers:
-            if (
-                provider.kind == spec.kind
-                and _effective_base(provider) == spec.base_url
-                and provider.api_version == spec.api_version
-                and (provider.extra_headers or {}) == spec.extra_headers
-                and self.same_secret(provider, spec.secret)
-            ):
-                return provider
-        return None
+    def find_providers(self, spec: ProviderSpec) -> list[Provider]:
+        return [
+            provider
+            for provider in self.existing_providers
+            if provider.kind == spec.kind
+            and _effective_base(provider) == spec.base_url
+            and provider.api_version == spec.api_version
+            and (provider.extra_headers or {}) == spec.extra_headers
+            and self.same_secret(provider, spec.secret)
+        ]
 
     def same_secret(self, provider: Provider, secret: str) -> bool:
         """Equal, or the reference ``export_config`` wrote for a literal secret it did
@@ -950,7 +971,7 @@ class _Planner:
         return name
 
     def deployment(self, route: Route, spec: DeploymentSpec, kept: list[Deployment]) -> None:
-        provider = self.provider(spec.provider, spec.path)
+        provider = self.provider(spec)
         match = next(
             (
                 d

@@ -869,6 +869,11 @@ def awkward_registry() -> None:
     )
     Deployment.objects.create(route=local, provider=twin, model="qwen", tpm=9000)
     Deployment.objects.create(route=local, provider=env_base, model="qwen-b", weight=0.5)
+    # two providers the file cannot tell apart (same URL, no secret): only name and timeout
+    twin_a = provider("gpu-a", "openai", "http://gpu:11434/v1", "", timeout=30)
+    twin_b = provider("gpu-b", "openai", "http://gpu:11434/v1", "", timeout=90)
+    Deployment.objects.create(route=local, provider=twin_a, model="qwen-gpu")
+    Deployment.objects.create(route=gpt, provider=twin_b, model="llama-gpu")
     off = Route.objects.create(name="off", enabled=False)
     Deployment.objects.create(route=off, provider=first, model="x")
 
