@@ -4,6 +4,7 @@ traceback and never a secret; a forgiving import still exits 0 and says what it 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -132,3 +133,14 @@ def test_usage_mistakes_are_one_line(
     migrated: dict[str, str], args: list[str], expected: str
 ) -> None:
     fails_with_one_line(manage(migrated, *args, check=False), expected)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_busy_port_is_one_line(migrated: dict[str, str], workers: str) -> None:
+    """daphne used to log the failure and exit 0; uvicorn to start workers first."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        result = manage(migrated, "serve", "--port", port, "--workers", workers, check=False)
+    fails_with_one_line(result, f"cannot listen on 127.0.0.1:{port}: Address already in use")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from gateway.management.base import GatewayCommand
 
@@ -39,6 +40,7 @@ class Command(GatewayCommand):
     def handle(
         self, *args, host: str, port: int, workers: int, server: str, no_migrate: bool, **options
     ):
+        _check_port(host, port)
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
@@ -106,6 +108,19 @@ class Command(GatewayCommand):
             access_log=False,
             timeout_graceful_shutdown=20,
         )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line when HOST:PORT cannot be listened on (daphne would log the
+    failure and exit 0, uvicorn exit 3 after starting its workers)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _share_metrics(folder: Path) -> None:
