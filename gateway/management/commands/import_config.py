@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.litellm_config import ConfigError, apply_plan, parse_config, plan_import
-from gateway.management.base import GatewayCommand
+from gateway.management.base import GatewayCommand, one_line
 
 
 def read_config(file: str) -> str:
@@ -56,6 +56,6 @@ class Command(GatewayCommand):
                 return
             result = apply_plan(plan)
         except ConfigError as exc:
-            raise CommandError(f"{file}: {exc}") from None
+            raise CommandError(one_line(f"{file}: {exc}")) from None
         self.stdout.write(self.style.SUCCESS(f"imported: {result.summary()}"))
         self.stdout.write(f"summary: {result.totals}")
