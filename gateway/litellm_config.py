@@ -666,7 +666,8 @@ class ImportPlan:
 
     def summary(self, verb: str = "imported") -> str:
         """``2 routes, 3 deployments imported, 1 entry skipped, 4 warnings``."""
-        routes = sum(1 for c in self.routes if c.route in self.config.routes)
+        names = self.config.routes.keys()  # fallback-only routes are not counted
+        routes = sum(1 for c in self.routes if c.route in names)
         return (
             f"{_count(routes, 'route')}, {_count(len(self.deployments), 'deployment')} "
             f"{verb}, {_count(len(self.skipped), 'entry', 'entries')} skipped, "
