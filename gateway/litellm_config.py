@@ -320,6 +320,14 @@ class _Parser:
             self.config.env_references[path] = value.strip().split("/", 1)[1]
         return value.strip()
 
+    def reference_or_text(self, value: Any, path: str) -> str:
+        """A string where ``os.environ/...`` must be a valid reference (it is stored
+        as one; a malformed one would be taken for a literal)."""
+        text = self.string(value, path)
+        if text.startswith("os.environ/") and not ENV_REFERENCE.match(text):
+            raise ConfigError(f"{path}: not a valid environment reference: {text!r}")
+        return text
+
     def whole(self, value: Any, path: str) -> int | None:
         if value is None:
             return None
@@ -360,10 +368,9 @@ class _Parser:
             raise ConfigError(f"{path}: must be a number, got {value!r}") from None
         if not per_token.is_finite() or per_token < 0:
             raise ConfigError(f"{path}: must be a non-negative number, got {value!r}")
-        per_million = (per_token * MILLION).quantize(PRICE_QUANTUM)
-        if per_million > PRICE_MAX:
+        if per_token * MILLION > PRICE_MAX:  # before quantize, which fails on huge values
             raise ConfigError(f"{path}: {value!r} per token is beyond the supported range")
-        return per_million
+        return (per_token * MILLION).quantize(PRICE_QUANTUM)
 
     def boolean(self, value: Any, path: str) -> bool | None:
         if value is None:
@@ -439,8 +446,10 @@ class _Parser:
         provider = ProviderSpec(
             kind=service.kind,
             base_url=self.base_url(service, params.pop("api_base", None), f"{p}.api_base"),
-            secret=self.string(params.pop("api_key", None), f"{p}.api_key"),
-            api_version=self.string(params.pop("api_version", None), f"{p}.api_version"),
+            secret=self.reference_or_text(params.pop("api_key", None), f"{p}.api_key"),
+            api_version=self.reference_or_text(
+                params.pop("api_version", None), f"{p}.api_version"
+            ),
             extra_headers=self.string_map(params.pop("extra_headers", None), f"{p}.extra_headers"),
             timeout=self.number(params.pop("timeout", None), f"{p}.timeout"),
             prefix=prefix,
@@ -479,9 +488,7 @@ class _Parser:
                 raise ConfigError(f"{path}: is required for {service.prefix}/ models")
             return service.default_base
         if url.startswith("os.environ/"):  # kept as a reference, read at call time
-            if not ENV_REFERENCE.match(url):
-                raise ConfigError(f"{path}: not a valid environment reference: {url!r}")
-            return url
+            return self.reference_or_text(url, path)
         if not re.match(r"^https?://[^/\s]+", url):
             raise ConfigError(f"{path}: must be an http:// or https:// URL, got {url!r}")
         if service.kind == Provider.Kind.ANTHROPIC:  # the host root: {base}/v1/messages
@@ -580,7 +587,7 @@ class _Parser:
         self.retry_settings(settings, "router_settings")
         strategy = settings.pop("routing_strategy", None)
         if strategy is not None:
-            if strategy in STRATEGIES:
+            if isinstance(strategy, str) and strategy in STRATEGIES:
                 self.config.strategy = STRATEGIES[strategy]
             else:
                 self.warn(

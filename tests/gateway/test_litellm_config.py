@@ -4,14 +4,19 @@ import -> export -> import fixed point."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import random
 import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -934,3 +939,87 @@ def test_awkward_registry_survives_a_trip_through_an_empty_database(
     assert plan_import(parse_config(second)).has_changes is False
     import_text(second)
     assert export_config() == second
+
+
+# --- bad input never crashes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("litellm_params", "reason"),
+    [
+        ("{model: openai/x, input_cost_per_token: 1.0e+30}", "beyond the supported range"),
+        ("{model: openai/x, api_key: 'os.environ/A B'}", "api_key: not a valid environment"),
+        ("{model: azure/x, api_base: 'https://a', api_version: 'os.environ/'}", "api_version"),
+        ("{model: openai/x, api_base: 'os.environ/1X'}", "api_base: not a valid environment"),
+    ],
+)
+@pytest.mark.django_db
+def test_bad_values_found_by_fuzzing_are_skipped_not_crashes(
+    litellm_params: str, reason: str
+) -> None:
+    text = f"model_list: [{{model_name: m, litellm_params: {litellm_params}}}]"
+    plan = plan_import(parse_config(text))
+    assert len(plan.skipped) == 1 and reason in str(plan.skipped[0])
+    apply_plan(plan)
+    assert not Route.objects.exists()
+
+
+def test_routing_strategy_of_the_wrong_type_is_a_warning() -> None:
+    config = parse_config("router_settings: {routing_strategy: [least-busy]}")
+    assert config.strategy is None
+    assert "router_settings.routing_strategy: skipped setting" in config.warnings[0]
+
+
+def _mutations(rng: random.Random, document: Any) -> Any:
+    """``document`` with one to three values replaced by values of other types."""
+    replacements = [
+        None,
+        1,
+        -5,
+        2.5,
+        True,
+        "x",
+        "os.environ/",
+        "os.environ/A B",
+        [],
+        [1],
+        {},
+        {"a": 1},
+        {1: 2},
+        "http://h",
+        "",
+        10**30,
+        "a b",
+        "claude-*",
+    ]
+    document = copy.deepcopy(document)
+    paths: list[tuple] = []
+
+    def walk(node: Any, prefix: tuple) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            paths.append((*prefix, key))
+            if isinstance(child, dict | list):
+                walk(child, (*prefix, key))
+
+    walk(document, ())
+    for _ in range(rng.randint(1, 3)):
+        *parents, last = rng.choice(paths)
+        node = document
+        try:
+            for key in parents:
+                node = node[key]
+            node[last] = rng.choice(replacements)
+        except (KeyError, IndexError, TypeError):  # an earlier replacement moved it
+            pass
+    return document
+
+
+def test_mutated_configs_are_config_errors_or_skips_never_crashes() -> None:
+    documents = [yaml.safe_load(p.read_text()) for p in (MESSY, REALISTIC, LITERAL_KEYS)]
+    rng = random.Random(12)
+    for _ in range(300):
+        text = yaml.safe_dump(_mutations(rng, rng.choice(documents)))
+        for strict in (False, True):
+            with contextlib.suppress(ConfigError):  # anything else fails the test
+                parse_config(text, strict=strict)
