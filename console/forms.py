@@ -40,7 +40,10 @@ class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=100, help_text="letters, digits, - and _")
     kind = forms.ChoiceField(choices=Provider.Kind.choices)
     base_url = forms.CharField(
-        required=False, max_length=500, help_text=Provider._meta.get_field("base_url").help_text
+        required=False,
+        max_length=500,
+        help_text=Provider._meta.get_field("base_url").help_text
+        + " Or os.environ/NAME, read when used.",
     )
     # Never rendered with a value: the stored secret does not go back to the browser.
     secret = forms.CharField(

@@ -2,8 +2,12 @@
 
 Three steps, so that a person can look before anything changes:
 
-``parse_config(text)``   YAML -> typed ``LiteLLMConfig`` (shape errors name the field path;
-                         keys we do not apply become warnings, never silent).
+``parse_config(text)``   YAML -> typed ``LiteLLMConfig``. Forgiving: an entry or setting
+                         that cannot be imported is listed in ``skipped`` with its reason
+                         (naming the field path) and the rest goes in; ``strict`` makes
+                         any skip an error. Keys we do not model are "skipped parameter"
+                         warnings, never silent. String values may be ``os.environ/NAME``
+                         references, kept and resolved at call time.
 ``plan_import(config)``  compares with the database -> ``ImportPlan`` (what would be created
                          or updated, and what is unchanged); ``describe()`` renders it.
 ``apply_plan(plan)``     applies it in one transaction (re-planned inside it, so a preview
@@ -28,10 +32,11 @@ from urllib.parse import urlsplit
 
 import yaml
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models, transaction
 from django.utils.text import slugify
 
+from .import_preview import Row, plain, table
 from .models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
 
 MASTER_KEY_NAME = "litellm-master-key"
@@ -66,12 +71,26 @@ SERVICES: dict[str, Service] = {
         Service("deepseek", Provider.Kind.OPENAI, "https://api.deepseek.com/v1"),
         Service("groq", Provider.Kind.OPENAI, "https://api.groq.com/openai/v1"),
         Service("mistral", Provider.Kind.OPENAI, "https://api.mistral.ai/v1"),
+        Service("codestral", Provider.Kind.OPENAI, "https://codestral.mistral.ai/v1"),
         Service("together_ai", Provider.Kind.OPENAI, "https://api.together.xyz/v1"),
         Service("fireworks_ai", Provider.Kind.OPENAI, "https://api.fireworks.ai/inference/v1"),
         Service("openrouter", Provider.Kind.OPENAI, "https://openrouter.ai/api/v1"),
+        Service("xai", Provider.Kind.OPENAI, "https://api.x.ai/v1"),
+        Service("perplexity", Provider.Kind.OPENAI, "https://api.perplexity.ai"),
+        Service("cerebras", Provider.Kind.OPENAI, "https://api.cerebras.ai/v1"),
+        Service("deepinfra", Provider.Kind.OPENAI, "https://api.deepinfra.com/v1/openai"),
+        Service("nvidia_nim", Provider.Kind.OPENAI, "https://integrate.api.nvidia.com/v1"),
+        Service("sambanova", Provider.Kind.OPENAI, "https://api.sambanova.ai/v1"),
+        Service("hyperbolic", Provider.Kind.OPENAI, "https://api.hyperbolic.xyz/v1"),
+        Service("moonshot", Provider.Kind.OPENAI, "https://api.moonshot.ai/v1"),
         Service("ollama", Provider.Kind.OPENAI, "http://localhost:11434/v1"),
         Service("ollama_chat", Provider.Kind.OPENAI, "http://localhost:11434/v1"),
+        Service("lm_studio", Provider.Kind.OPENAI, "http://localhost:1234/v1"),
+        Service("llamafile", Provider.Kind.OPENAI, "http://localhost:8080/v1"),
         Service("hosted_vllm", Provider.Kind.OPENAI, ""),
+        Service("litellm_proxy", Provider.Kind.OPENAI, ""),
+        Service("openai_like", Provider.Kind.OPENAI, ""),
+        Service("custom_openai", Provider.Kind.OPENAI, ""),
         Service(
             "gemini",
             Provider.Kind.OPENAI,
@@ -106,6 +125,25 @@ UPSTREAM_PARAMS = frozenset(
         "response_format",
     }
 )
+# Why some common keys are skipped: the warning says what to use instead.
+NOT_MODELLED = {
+    "stream_timeout": "Switchyard has one timeout per provider: timeout",
+    "max_retries": "retries are per route: num_retries",
+    "additional_drop_params": "not modelled; drop_params is per route",
+    "tags": "tag-based routing is not supported",
+    "id": "Switchyard numbers deployments itself",
+    "base_model": "prices come from model_info's cost fields",
+    "success_callback": "callbacks are not supported; every request is in the request logs",
+    "failure_callback": "callbacks are not supported; every request is in the request logs",
+    "callbacks": "callbacks are not supported; every request is in the request logs",
+    "set_verbose": "use LOG_LEVEL",
+    "redis_host": "set REDIS_URL",
+    "redis_port": "set REDIS_URL",
+    "redis_password": "set REDIS_URL",
+    "database_url": "set DATABASE_URL",
+}
+# model_info key for what Switchyard exports that LiteLLM has no field for.
+OWN_KEY = "switchyard"
 # model_info keys -> Deployment fields (prices: USD per token there, per 1M here).
 PRICE_FIELDS = {
     "input_cost_per_token": "input_price",
@@ -179,11 +217,29 @@ class DeploymentSpec:
     supports_reasoning: bool | None = None
     supports_top_k: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    # Route-wide settings LiteLLM lets a deployment carry (None: the file's global one).
+    drop_params: bool | None = None
+    max_attempts: int | None = None
+    strategy: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A part of the file that is not imported (forgiving mode), and why."""
+
+    path: str  # "model_list[3]", "router_settings.fallbacks", ...
+    reason: str  # the full message, starting with the field path
+    route: str = ""  # the entry's model_name, when known
+
+    def __str__(self) -> str:
+        return f"{self.reason} (route {self.route})" if self.route else self.reason
 
 
 @dataclass(slots=True)
 class LiteLLMConfig:
+    strict: bool = False  # any skipped part makes the import fail instead
     deployments: list[DeploymentSpec] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     drop_params: bool | None = None
     master_key: str | None = None
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
@@ -206,7 +262,11 @@ class LiteLLMConfig:
 # --- parsing --------------------------------------------------------------------------
 
 
-def parse_config(text: str) -> LiteLLMConfig:
+def parse_config(text: str, *, strict: bool = False) -> LiteLLMConfig:
+    """Parse a config. Forgiving by default: an entry or setting that cannot be imported
+    is listed in ``skipped`` (with its reason) and the rest goes in; ``strict`` makes any
+    skipped part a ``ConfigError`` naming them all. Parameters Switchyard does not model
+    are warnings in both modes."""
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -217,21 +277,45 @@ def parse_config(text: str) -> LiteLLMConfig:
         raise ConfigError(f"invalid YAML: {exc}") from None
     if data is None:
         raise ConfigError("the config is empty")
-    parser = _Parser()
-    return parser.parse(data)
+    config = _Parser(strict).parse(data)
+    _refuse_skipped(config.skipped, strict)
+    return config
+
+
+def _refuse_skipped(skipped: list[Skipped], strict: bool) -> None:
+    if strict and skipped:
+        raise ConfigError(
+            f"{len(skipped)} part(s) cannot be imported (strict mode imports all or "
+            f"nothing): {'; '.join(str(s) for s in skipped)}"
+        )
 
 
 class _Parser:
-    def __init__(self) -> None:
-        self.config = LiteLLMConfig()
+    def __init__(self, strict: bool = False) -> None:
+        self.config = LiteLLMConfig(strict=strict)
 
     # small typed readers; each names the path it complains about
     def warn(self, message: str) -> None:
         self.config.warnings.append(message)
 
-    def unknown(self, path: str, keys: Any) -> None:
+    def unknown(self, path: str, keys: Any, what: str = "setting") -> None:
         for key in keys:
-            self.warn(f"{path}.{key}: not supported by Switchyard, ignored")
+            reason = NOT_MODELLED.get(key, "not supported by Switchyard")
+            self.warn(f"{path}.{key}: skipped {what} ({reason})")
+
+    def skip(self, path: str, reason: str, route: str = "") -> None:
+        self.config.skipped.append(Skipped(path, reason, route))
+
+    def guarded(self, path: str, read: Any, *args: Any) -> Any:
+        """``read(*args)``; a ConfigError skips that part (listed) and returns None."""
+        warnings, references = len(self.config.warnings), dict(self.config.env_references)
+        try:
+            return read(*args)
+        except ConfigError as exc:
+            del self.config.warnings[warnings:]  # about a part that is not imported
+            self.config.env_references = references
+            self.skip(path, str(exc))
+            return None
 
     def mapping(self, value: Any, path: str) -> dict:
         if value is None:
@@ -251,19 +335,13 @@ class _Parser:
             self.config.env_references[path] = value.strip().split("/", 1)[1]
         return value.strip()
 
-    def resolved(self, value: Any, path: str) -> str:
-        """A string that cannot be stored as a reference (a URL, a version): an
-        ``os.environ/NAME`` here is read now."""
+    def reference_or_text(self, value: Any, path: str) -> str:
+        """A string where ``os.environ/...`` must be a valid reference (it is stored
+        as one; a malformed one would be taken for a literal)."""
         text = self.string(value, path)
-        match = ENV_REFERENCE.match(text)
-        if not match:
-            return text
-        self.config.env_references.pop(path, None)
-        name = match.group(1)
-        if name not in os.environ:
-            raise ConfigError(f"{path}: environment variable {name} is not set")
-        self.warn(f"{path}: {text} was read at import time (Switchyard stores the value)")
-        return os.environ[name].strip()
+        if text.startswith("os.environ/") and not ENV_REFERENCE.match(text):
+            raise ConfigError(f"{path}: not a valid environment reference: {text!r}")
+        return text
 
     def whole(self, value: Any, path: str) -> int | None:
         if value is None:
@@ -305,10 +383,9 @@ class _Parser:
             raise ConfigError(f"{path}: must be a number, got {value!r}") from None
         if not per_token.is_finite() or per_token < 0:
             raise ConfigError(f"{path}: must be a non-negative number, got {value!r}")
-        per_million = (per_token * MILLION).quantize(PRICE_QUANTUM)
-        if per_million > PRICE_MAX:
+        if per_token * MILLION > PRICE_MAX:  # before quantize, which fails on huge values
             raise ConfigError(f"{path}: {value!r} per token is beyond the supported range")
-        return per_million
+        return (per_token * MILLION).quantize(PRICE_QUANTUM)
 
     def boolean(self, value: Any, path: str) -> bool | None:
         if value is None:
@@ -335,7 +412,7 @@ class _Parser:
             "router_settings",
             "environment_variables",
         }
-        self.unknown("(top level)", [k for k in data if k not in known])
+        self.unknown("(top level)", [k for k in data if k not in known], "section")
         if data.get("environment_variables"):
             self.warn(
                 "environment_variables: not applied; set these variables in Switchyard's "
@@ -347,10 +424,17 @@ class _Parser:
         if not isinstance(models_, list):
             raise ConfigError(f"model_list: must be a list, got {_type(models_)}")
         for index, entry in enumerate(models_):
-            self.config.deployments.append(self.deployment(entry, f"model_list[{index}]"))
-        self.litellm_settings(self.mapping(data.get("litellm_settings"), "litellm_settings"))
-        self.router_settings(self.mapping(data.get("router_settings"), "router_settings"))
-        self.general_settings(self.mapping(data.get("general_settings"), "general_settings"))
+            path = f"model_list[{index}]"
+            spec = self.guarded(path, self.deployment, entry, path)
+            if spec is not None:
+                self.config.deployments.append(spec)
+            elif isinstance(entry, dict) and isinstance(entry.get("model_name"), str):
+                skipped = self.config.skipped[-1]
+                self.config.skipped[-1] = Skipped(path, skipped.reason, entry["model_name"])
+        for name in ("litellm_settings", "router_settings", "general_settings"):
+            section = self.guarded(name, self.mapping, data.get(name), name)
+            if section:
+                getattr(self, name)(section)
         return self.config
 
     def deployment(self, entry: Any, path: str) -> DeploymentSpec:
@@ -358,24 +442,27 @@ class _Parser:
         if not entry:
             raise ConfigError(f"{path}: is empty")
         self.unknown(
-            path, [k for k in entry if k not in ("model_name", "litellm_params", "model_info")]
+            path,
+            [k for k in entry if k not in ("model_name", "litellm_params", "model_info")],
+            "parameter",
         )
         route = self.string(entry.get("model_name"), f"{path}.model_name", required=True)
         params = dict(self.mapping(entry.get("litellm_params"), f"{path}.litellm_params"))
         p = f"{path}.litellm_params"
         full_model = self.string(params.pop("model", None), f"{p}.model", required=True)
         prefix, _, upstream = full_model.partition("/")
-        service = SERVICES.get(prefix)
-        if service is None or not upstream:
+        if not upstream:
             raise ConfigError(
-                f"{p}.model: {full_model!r} has no known provider prefix "
-                f"(one of: {', '.join(SERVICES)})"
+                f"{p}.model: {full_model!r} has no provider prefix (such as openai/ or anthropic/)"
             )
+        service = SERVICES.get(prefix)
+        if service is None:
+            raise ConfigError(f"{p}.model: provider {prefix!r} is not supported yet")
         provider = ProviderSpec(
             kind=service.kind,
             base_url=self.base_url(service, params.pop("api_base", None), f"{p}.api_base"),
-            secret=self.string(params.pop("api_key", None), f"{p}.api_key"),
-            api_version=self.resolved(params.pop("api_version", None), f"{p}.api_version"),
+            secret=self.reference_or_text(params.pop("api_key", None), f"{p}.api_key"),
+            api_version=self.reference_or_text(params.pop("api_version", None), f"{p}.api_version"),
             extra_headers=self.string_map(params.pop("extra_headers", None), f"{p}.extra_headers"),
             timeout=self.number(params.pop("timeout", None), f"{p}.timeout"),
             prefix=prefix,
@@ -393,6 +480,9 @@ class _Parser:
         spec.weight = 1.0 if weight is None else weight
         spec.rpm = self.whole(params.pop("rpm", None), f"{p}.rpm")
         spec.tpm = self.whole(params.pop("tpm", None), f"{p}.tpm")
+        spec.drop_params = self.boolean(params.pop("drop_params", None), f"{p}.drop_params")
+        retries = self.whole(params.pop("num_retries", None), f"{p}.num_retries")
+        spec.max_attempts = None if retries is None else retries + 1
         # LiteLLM accepts custom prices in litellm_params as well as in model_info.
         info = dict(self.mapping(entry.get("model_info"), f"{path}.model_info"))
         for key in ("input_cost_per_token", "output_cost_per_token"):
@@ -401,16 +491,18 @@ class _Parser:
         for key in list(params):
             if key in UPSTREAM_PARAMS:
                 spec.params[key] = params.pop(key)
-        self.unknown(p, params)
+        self.unknown(p, params, "parameter")
         self.model_info(spec, info, f"{path}.model_info")
         return spec
 
     def base_url(self, service: Service, value: Any, path: str) -> str:
-        url = self.resolved(value, path).rstrip("/")
+        url = self.string(value, path).rstrip("/")
         if not url:
             if not service.default_base and service.kind != Provider.Kind.ANTHROPIC:
                 raise ConfigError(f"{path}: is required for {service.prefix}/ models")
             return service.default_base
+        if url.startswith("os.environ/"):  # kept as a reference, read at call time
+            return self.reference_or_text(url, path)
         if not re.match(r"^https?://[^/\s]+", url):
             raise ConfigError(f"{path}: must be an http:// or https:// URL, got {url!r}")
         if service.kind == Provider.Kind.ANTHROPIC:  # the host root: {base}/v1/messages
@@ -436,7 +528,25 @@ class _Parser:
                 setattr(spec, attr, value)
         if info.get("mode", "chat") == "chat":
             info.pop("mode", None)
-        self.unknown(path, info)
+        own = self.mapping(info.pop(OWN_KEY, None), f"{path}.{OWN_KEY}")
+        self.own_settings(spec, dict(own), f"{path}.{OWN_KEY}")
+        self.unknown(path, info, "parameter")
+
+    def own_settings(self, spec: DeploymentSpec, own: dict, path: str) -> None:
+        """``model_info.switchyard``: what Switchyard exports that LiteLLM has no field
+        for (upstream params beyond LiteLLM's, a route's own strategy); LiteLLM keeps
+        model_info as metadata and ignores it."""
+        params = self.mapping(own.pop("params", None), f"{path}.params")
+        spec.params = {**params, **spec.params}
+        strategy = own.pop("strategy", None)
+        if strategy is not None:
+            if strategy not in Route.Strategy.values:
+                raise ConfigError(
+                    f"{path}.strategy: must be one of {', '.join(Route.Strategy.values)}, "
+                    f"got {strategy!r}"
+                )
+            spec.strategy = strategy
+        self.unknown(path, own, "parameter")
 
     def fallback_map(self, value: Any, path: str) -> dict[str, list[str]]:
         if value is None:
@@ -458,25 +568,30 @@ class _Parser:
     def retry_settings(self, settings: dict, path: str) -> None:
         """fallbacks, context_window_fallbacks and num_retries: LiteLLM reads them from
         both litellm_settings and router_settings (router_settings parsed last, wins)."""
-        self.config.fallbacks.update(
-            self.fallback_map(settings.pop("fallbacks", None), f"{path}.fallbacks")
+        fb_path = f"{path}.fallbacks"
+        fallbacks = self.guarded(
+            fb_path, self.fallback_map, settings.pop("fallbacks", None), fb_path
         )
+        self.config.fallbacks.update(fallbacks or {})
         cw_path = f"{path}.context_window_fallbacks"
-        for source, targets in self.fallback_map(
-            settings.pop("context_window_fallbacks", None), cw_path
-        ).items():
+        cw = self.guarded(
+            cw_path, self.fallback_map, settings.pop("context_window_fallbacks", None), cw_path
+        )
+        for source, targets in (cw or {}).items():
             if targets:
                 self.config.context_window_fallbacks[source] = targets[0]
             if len(targets) > 1:
                 self.warn(f"{cw_path}.{source}: only the first ({targets[0]}) is used")
-        retries = self.whole(settings.pop("num_retries", None), f"{path}.num_retries")
+        nr_path = f"{path}.num_retries"
+        retries = self.guarded(nr_path, self.whole, settings.pop("num_retries", None), nr_path)
         if retries is not None:
             self.config.max_attempts = retries + 1
 
     def litellm_settings(self, settings: dict) -> None:
         settings = dict(settings)
-        self.config.drop_params = self.boolean(
-            settings.pop("drop_params", None), "litellm_settings.drop_params"
+        path = "litellm_settings.drop_params"
+        self.config.drop_params = self.guarded(
+            path, self.boolean, settings.pop("drop_params", None), path
         )
         self.retry_settings(settings, "litellm_settings")
         self.cache_settings(settings)
@@ -524,18 +639,19 @@ class _Parser:
         self.retry_settings(settings, "router_settings")
         strategy = settings.pop("routing_strategy", None)
         if strategy is not None:
-            if strategy in STRATEGIES:
+            if isinstance(strategy, str) and strategy in STRATEGIES:
                 self.config.strategy = STRATEGIES[strategy]
             else:
                 self.warn(
-                    f"router_settings.routing_strategy: {strategy!r} is not supported "
-                    f"(supported: {', '.join(STRATEGIES)}); routes keep their strategy"
+                    f"router_settings.routing_strategy: skipped setting ({strategy!r} is not "
+                    f"supported: {', '.join(STRATEGIES)}); routes keep their strategy"
                 )
         self.unknown("router_settings", settings)
 
     def general_settings(self, settings: dict) -> None:
         settings = dict(settings)
-        key = self.string(settings.pop("master_key", None), "general_settings.master_key")
+        path = "general_settings.master_key"
+        key = self.guarded(path, self.string, settings.pop("master_key", None), path)
         self.config.master_key = key or None
         self.unknown("general_settings", settings)
 
@@ -558,6 +674,8 @@ class Change:
     label: str
     obj: models.Model
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    route: str = ""  # for the preview table: the route it belongs to
+    item: str = ""  # and its own name (deployment "provider/model", provider, key)
 
 
 @dataclass(slots=True)
@@ -569,6 +687,7 @@ class ImportPlan:
     keys: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     SECTIONS = ("providers", "routes", "deployments", "keys")
 
@@ -593,15 +712,40 @@ class ImportPlan:
                     lines.append(f"  + {change.label}")
                 elif change.action == "update":
                     detail = ", ".join(
-                        f"{name}: {_show(name, old)} -> {_show(name, new)}"
+                        f"{name}: {plain(name, old)} -> {plain(name, new)}"
                         for name, (old, new) in change.fields.items()
                     )
                     lines.append(f"  ~ {change.label} ({detail})")
         if not self.has_changes:
             lines.append("nothing to change")
+        lines += [f"skipped: {s}" for s in self.skipped]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def summary(self, verb: str = "imported") -> str:
+        """``2 routes, 3 deployments imported, 1 entry skipped, 4 warnings``."""
+        names = self.config.routes.keys()  # fallback-only routes are not counted
+        routes = sum(1 for c in self.routes if c.route in names)
+        return (
+            f"{_count(routes, 'route')}, {_count(len(self.deployments), 'deployment')} "
+            f"{verb}, {_count(len(self.skipped), 'entry', 'entries')} skipped, "
+            f"{_count(len(self.warnings), 'warning')}"
+        )
+
+    @property
+    def pending_summary(self) -> str:
+        return self.summary("to import")
+
+    def provider_rows(self) -> list[Row]:
+        return table(self, "providers", "keys")
+
+    def route_rows(self) -> list[Row]:
+        return table(self, "routes", "deployments")
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 @dataclass(slots=True)
@@ -609,6 +753,8 @@ class ImportResult:
     counts: dict[str, Counter]
     warnings: list[str]
     notes: list[str]
+    skipped: list[Skipped] = field(default_factory=list)
+    totals: str = ""  # ImportPlan.summary() of what was applied
 
     def summary(self) -> str:
         parts = [
@@ -616,14 +762,6 @@ class ImportResult:
             for section, c in self.counts.items()
         ]
         return "; ".join(parts)
-
-
-def _show(name: str, value: Any) -> str:
-    if name in ("secret_ciphertext", "key_hash"):
-        return "(secret)" if value else "(none)"
-    if name == "extra_headers" and isinstance(value, dict):  # may carry credentials
-        return "{" + ", ".join(f"{k!r}: …" for k in value) + "}"
-    return repr(value)
 
 
 def _diff(obj: models.Model, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -641,17 +779,29 @@ def _change(obj: models.Model, values: dict[str, Any], label: str, path: str) ->
     if obj.pk is None:
         for name, value in values.items():
             setattr(obj, name, value)
-        change = Change("create", label, obj)
+        new = {n: (None, v) for n, v in values.items() if v != _default(obj, n)}
+        change = Change("create", label, obj, new)
     else:
         fields = _diff(obj, values)
         change = Change("update" if fields else "unchanged", label, obj, fields)
-    _validate(obj, path)
+    _validate(obj, path, None if change.action == "create" else set(change.fields))
     return change
 
 
-def _validate(obj: models.Model, path: str) -> None:
-    """Model validation at plan time, so a dry run catches what saving would reject."""
+def _default(obj: models.Model, name: str) -> Any:
+    try:
+        return obj._meta.get_field(name).get_default()
+    except FieldDoesNotExist:
+        return None
+
+
+def _validate(obj: models.Model, path: str, only: set[str] | None = None) -> None:
+    """Model validation at plan time, so a dry run catches what saving would reject.
+    ``only``: the fields an update changes (a row saved elsewhere with, say, a provider
+    name the console would refuse still takes the file's values)."""
     exclude = [f.name for f in obj._meta.fields if f.is_relation] + ["key_hash"]
+    if only is not None:
+        exclude += [f.name for f in obj._meta.fields if f.name not in only]
     try:
         obj.clean_fields(exclude=exclude)
         obj.clean()
@@ -663,34 +813,53 @@ def _validate(obj: models.Model, path: str) -> None:
 class _Planner:
     def __init__(self, config: LiteLLMConfig) -> None:
         self.config = config
-        self.plan = ImportPlan(config=config, warnings=list(config.warnings))
+        self.plan = ImportPlan(
+            config=config, warnings=list(config.warnings), skipped=list(config.skipped)
+        )
         self.existing_providers = list(Provider.objects.all())
+        self.secret_variables = secret_variables(self.existing_providers)
         self.taken_names = {p.name for p in self.existing_providers}
         self.provider_changes: dict[tuple, Change] = {}
         self.routes = {r.name: r for r in Route.objects.all()}
 
     def build(self) -> ImportPlan:
+        self.assign_providers()
         self.timeouts = self.route_timeouts()
         self.check_environment()
-        self.check_fallbacks()
-        for name, specs in self.config.routes.items():
-            route_change = self.route(name, specs[0].path)
+        routes = self.viable_routes()
+        self.check_fallbacks(set(routes))
+        for name, specs in routes.items():
+            route_change = self.route(name, specs[0].path, specs)
             existing = list(route_change.obj.deployments.all()) if route_change.obj.pk else []
             kept = list(existing)
             for spec in specs:
-                self.deployment(route_change.obj, spec, kept)
+                try:
+                    self.deployment(route_change.obj, spec, kept)
+                except ConfigError as exc:
+                    self.plan.skipped.append(Skipped(spec.path, str(exc), name))
             for leftover in kept:
                 self.plan.warnings.append(
                     f"route {name}: deployment {leftover.provider.name}/{leftover.model} is not "
                     "in the file and is kept"
                 )
-        for source in self.config.fallbacks.keys() | self.config.context_window_fallbacks.keys():
-            if (
-                source not in self.config.routes
-            ):  # fallbacks set on a route the file only names there
-                self.route(source, "router_settings.fallbacks")
+        for source in self.fallbacks.keys() | self.cw_fallbacks.keys():
+            if source not in routes:  # fallbacks set on a route the file only names there
+                self.route(source, "router_settings.fallbacks", [])
         self.master_key()
+        _refuse_skipped(self.plan.skipped, self.config.strict)
         return self.plan
+
+    def viable_routes(self) -> dict[str, list[DeploymentSpec]]:
+        """The file's routes whose names the registry accepts; the others are skipped."""
+        viable = {}
+        for name, specs in self.config.routes.items():
+            try:
+                _validate(self.routes.get(name) or Route(name=name), f"{specs[0].path}.model_name")
+            except ConfigError as exc:
+                self.plan.skipped += [Skipped(spec.path, str(exc), name) for spec in specs]
+            else:
+                viable[name] = specs
+        return viable
 
     def check_environment(self) -> None:
         for path, name in self.config.env_references.items():
@@ -699,8 +868,11 @@ class _Planner:
                     f"{path}: environment variable {name} is not set here; calls fail until it is"
                 )
 
-    def check_fallbacks(self) -> None:
-        known = set(self.routes) | set(self.config.routes)
+    def check_fallbacks(self, imported: set[str]) -> None:
+        """Keep the fallbacks whose routes exist or are imported; skip the others."""
+        known = {name for name, route in self.routes.items() if route.pk} | imported
+        self.fallbacks: dict[str, list[str]] = {}
+        self.cw_fallbacks: dict[str, str] = {}
         pairs = [
             ("router_settings.fallbacks", s, t)
             for s, ts in self.config.fallbacks.items()
@@ -711,39 +883,81 @@ class _Planner:
             for s, t in self.config.context_window_fallbacks.items()
         ]
         for path, source, target in pairs:
-            for name in (source, target):
-                if name not in known:
-                    raise ConfigError(
-                        f"{path}.{source}: {name!r} is neither an existing route nor in model_list"
+            unknown = [name for name in (source, target) if name not in known]
+            if unknown:
+                self.plan.skipped.append(
+                    Skipped(
+                        f"{path}.{source}",
+                        f"{path}.{source}: {unknown[0]!r} is neither an existing route nor "
+                        "imported from model_list",
                     )
+                )
+            elif path.endswith("context_window_fallbacks"):
+                self.cw_fallbacks[source] = target
+            else:
+                self.fallbacks.setdefault(source, []).append(target)
 
-    def route(self, name: str, path: str) -> Change:
+    def route(self, name: str, path: str, specs: list[DeploymentSpec]) -> Change:
         route = self.routes.get(name) or Route(name=name)
         values: dict[str, Any] = {
-            "fallbacks": list(self.config.fallbacks.get(name, [])),
-            "context_window_fallback": self.config.context_window_fallbacks.get(name, ""),
+            "fallbacks": list(self.fallbacks.get(name, [])),
+            "context_window_fallback": self.cw_fallbacks.get(name, ""),
         }
-        if name in self.config.routes:
-            if self.config.drop_params is not None:
-                values["drop_params"] = self.config.drop_params
-            if self.config.strategy is not None:
-                values["strategy"] = self.config.strategy
-            if self.config.max_attempts is not None:
-                values["max_attempts"] = self.config.max_attempts
+        if specs:
+            for attr in ("drop_params", "strategy", "max_attempts"):
+                value = self.route_setting(name, specs, attr)
+                if value is not None:
+                    values[attr] = value
             values["timeout"] = self.timeouts.get(name)
             if self.config.cache_ttl is not None:
                 values["cache_ttl"] = self.config.cache_ttl
         change = _change(route, values, f"route {name}", f"{path}.model_name")
+        change.route = name
         self.routes[name] = route
         self.plan.routes.append(change)
         return change
 
+    def route_setting(self, name: str, specs: list[DeploymentSpec], attr: str) -> Any:
+        """A route-wide setting: from the route's deployments when they set it (LiteLLM
+        allows drop_params and num_retries per deployment), else the file's global one."""
+        values = [getattr(s, attr) for s in specs if getattr(s, attr) is not None]
+        if len(set(values)) > 1:
+            self.plan.warnings.append(
+                f"route {name}: its deployments set different {attr} values; "
+                f"{values[0]!r} ({specs[0].path}) is used"
+            )
+        return values[0] if values else getattr(self.config, attr)
+
+    def assign_providers(self) -> None:
+        """Which existing provider each entry goes to. Several may match what the file
+        says (same kind, URL, secret, headers: they differ only in name or timeout);
+        the one already serving that route and model wins, so that importing an export
+        changes nothing. Each (identity, chosen provider) is one slot."""
+        serving: dict[int, set[tuple[str, str]]] = {}
+        for pk, route, model in Deployment.objects.values_list(
+            "provider_id", "route__name", "model"
+        ):
+            serving.setdefault(pk, set()).add((route, model))
+        self.chosen: dict[str, Provider | None] = {}
+        self.slots: dict[str, tuple] = {}
+        for spec in self.config.deployments:
+            candidates = self.find_providers(spec.provider)
+            chosen = next(
+                (p for p in candidates if (spec.route, spec.model) in serving.get(p.pk, ())),
+                candidates[0] if candidates else None,
+            )
+            self.chosen[spec.path] = chosen
+            self.slots[spec.path] = (spec.provider.identity, chosen.pk if chosen else None)
+
     def route_timeouts(self) -> dict[str, float | None]:
         """One timeout per route: LiteLLM sets it per deployment, Switchyard per route
         (never per provider: that would change other routes' calls to the provider), so
-        a route's deployments get the longest any of them asked for."""
+        a route's deployments get the longest any of them asked for. A route whose every
+        deployment asks for exactly its existing provider's timeout (an export of
+        provider timeouts) keeps none of its own: its providers' apply already."""
         timeouts: dict[str, float | None] = {}
-        for spec in self.config.deployments:
+        specs = [s for s in self.config.deployments if not self.inherits_timeout(s.route)]
+        for spec in specs:
             route, timeout = spec.route, spec.provider.timeout
             current = timeouts.get(route)
             if timeout is not None and current is not None and timeout != current:
@@ -755,7 +969,7 @@ class _Planner:
                 timeouts[route] = max(timeout, current or 0)
             else:
                 timeouts.setdefault(route, None)
-        for spec in self.config.deployments:
+        for spec in specs:
             if spec.provider.timeout is None and timeouts.get(spec.route) is not None:
                 self.plan.warnings.append(
                     f"{spec.path}.litellm_params: no timeout; route {spec.route}'s "
@@ -763,12 +977,19 @@ class _Planner:
                 )
         return timeouts
 
-    def provider(self, spec: ProviderSpec, path: str) -> Provider:
-        identity = spec.identity
-        if identity in self.provider_changes:
-            return self.provider_changes[identity].obj
+    def inherits_timeout(self, route: str) -> bool:
+        entries = [s for s in self.config.deployments if s.route == route]
+        return any(s.provider.timeout is not None for s in entries) and all(
+            (chosen := self.chosen.get(s.path)) is not None and chosen.timeout == s.provider.timeout
+            for s in entries
+        )
+
+    def provider(self, entry: DeploymentSpec) -> Provider:
+        spec, path, slot = entry.provider, entry.path, self.slots[entry.path]
+        if slot in self.provider_changes:
+            return self.provider_changes[slot].obj
         values: dict[str, Any] = {}
-        provider = self.find_provider(spec)
+        provider = self.chosen[path]
         if provider is None:
             provider = Provider(name=self.new_provider_name(spec))
             provider.set_secret(spec.secret)
@@ -780,26 +1001,41 @@ class _Planner:
             }
         label = f"provider {provider.name} ({spec.kind} {spec.base_url})"
         change = _change(provider, values, label, f"{path}.litellm_params")
-        self.provider_changes[identity] = change
+        change.item = provider.name
+        if change.action == "create" and spec.secret:
+            change.fields["secret"] = (None, spec.secret)
+        self.provider_changes[slot] = change
         self.plan.providers.append(change)
         return provider
 
-    def find_provider(self, spec: ProviderSpec) -> Provider | None:
-        for provider in self.existing_providers:
-            if (
-                provider.kind == spec.kind
-                and _effective_base(provider) == spec.base_url
-                and provider.api_version == spec.api_version
-                and (provider.extra_headers or {}) == spec.extra_headers
-                and _stored_secret(provider) == spec.secret
-            ):
-                return provider
-        return None
+    def find_providers(self, spec: ProviderSpec) -> list[Provider]:
+        return [
+            provider
+            for provider in self.existing_providers
+            if provider.kind == spec.kind
+            and _effective_base(provider) == spec.base_url
+            and provider.api_version == spec.api_version
+            and (provider.extra_headers or {}) == spec.extra_headers
+            and self.same_secret(provider, spec.secret)
+        ]
+
+    def same_secret(self, provider: Provider, secret: str) -> bool:
+        """Equal, or the reference ``export_config`` wrote for a literal secret it did
+        not reveal (so that exporting and importing again changes nothing)."""
+        if _stored_secret(provider) == secret:
+            return True
+        variable = self.secret_variables.get(provider.pk)
+        return variable is not None and secret == f"os.environ/{variable}"
 
     def new_provider_name(self, spec: ProviderSpec) -> str:
         service = SERVICES[spec.prefix]
+        reference = ENV_REFERENCE.match(spec.base_url)
         if spec.base_url == service.default_base and spec.base_url:
             base = slugify(spec.prefix.replace("_", "-"))
+        elif reference:  # named after the variable: the URL is not known until called
+            base = slugify(reference.group(1).lower().replace("_", "-"))
+            if spec.kind == Provider.Kind.AZURE and not base.startswith("azure"):
+                base = f"azure-{base}"
         else:
             parts = urlsplit(spec.base_url)
             host = (parts.hostname or "provider").removesuffix(".openai.azure.com")
@@ -815,7 +1051,7 @@ class _Planner:
         return name
 
     def deployment(self, route: Route, spec: DeploymentSpec, kept: list[Deployment]) -> None:
-        provider = self.provider(spec.provider, spec.path)
+        provider = self.provider(spec)
         match = next(
             (
                 d
@@ -845,7 +1081,9 @@ class _Planner:
             "params": spec.params,
         }
         label = f"deployment {spec.route} -> {provider.name}/{spec.model}"
-        self.plan.deployments.append(_change(deployment, values, label, spec.path))
+        change = _change(deployment, values, label, spec.path)
+        change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
+        self.plan.deployments.append(change)
 
     def master_key(self) -> None:
         reference = self.config.master_key
@@ -871,6 +1109,7 @@ class _Planner:
         change = _change(
             key, values, f"key {key.name} ({raw[:10]}…)", "general_settings.master_key"
         )
+        change.item = f"{key.name} ({raw[:10]}…)"
         if key.pk and key.routes.exists():
             change.action = "update"
             change.fields["routes"] = ("restricted", "all")
@@ -891,6 +1130,29 @@ def _effective_base(provider: Provider) -> str:
     if not base and provider.kind == Provider.Kind.ANTHROPIC:
         return SERVICES["anthropic"].default_base
     return base
+
+
+def secret_variables(providers: list[Provider]) -> dict[int, str]:
+    """The environment variable ``export_config`` names for each provider whose secret
+    is a stored literal: a valid shell identifier made from the provider's name
+    (``my-azure.eu`` -> ``MY_AZURE_EU_API_KEY``), unique, never one a reference uses."""
+    taken = {
+        match.group(1) for p in providers if (match := ENV_REFERENCE.match(p.secret_ref or ""))
+    }
+    names: dict[int, str] = {}
+    for provider in sorted(providers, key=lambda p: p.pk):
+        if provider.secret_ref or not provider.secret_ciphertext:
+            continue
+        stem = re.sub(r"[^A-Z0-9]+", "_", provider.name.upper()).strip("_")
+        if not stem or stem[0].isdigit():
+            stem = f"PROVIDER_{stem}".rstrip("_")
+        name, n = f"{stem}_API_KEY", 1
+        while name in taken:
+            n += 1
+            name = f"{stem}_{n}_API_KEY"
+        taken.add(name)
+        names[provider.pk] = name
+    return names
 
 
 def _stored_secret(provider: Provider) -> str:
@@ -917,7 +1179,13 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
             if change.action != "unchanged":
                 change.obj.save()
                 change.obj.routes.clear()
-    return ImportResult(counts=fresh.counts(), warnings=fresh.warnings, notes=fresh.notes)
+    return ImportResult(
+        counts=fresh.counts(),
+        warnings=fresh.warnings,
+        notes=fresh.notes,
+        skipped=fresh.skipped,
+        totals=fresh.summary(),
+    )
 
 
 # --- export ---------------------------------------------------------------------------
@@ -925,16 +1193,20 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
 
 def export_config(*, include_secrets: bool = False) -> str:
     """The registry as a LiteLLM config. Literal provider secrets are written only with
-    ``include_secrets``; otherwise each becomes an ``os.environ/NAME`` to set."""
+    ``include_secrets``; otherwise each becomes an ``os.environ/NAME`` to set.
+
+    Importing the result into the same registry changes nothing, and exporting again
+    gives the same text: route settings that differ from the file-wide ones ride on the
+    route's deployments (``drop_params``, ``num_retries``, ``model_info.switchyard``)."""
     comments: list[str] = []
-    model_list: list[dict] = []
     routes = list(Route.objects.prefetch_related("deployments__provider").order_by("id"))
-    exported: list[Route] = []
+    variables = secret_variables(list(Provider.objects.all()))
+    chosen: list[tuple[Route, list[Deployment]]] = []
     for route in routes:
         if not route.enabled:
             comments.append(f"route {route.name} is disabled and not exported")
             continue
-        entries = []
+        deployments = []
         for d in sorted(route.deployments.all(), key=lambda d: d.id):
             if not d.enabled:
                 comments.append(
@@ -945,17 +1217,26 @@ def export_config(*, include_secrets: bool = False) -> str:
                     f"deployment {route.name} -> {d.provider.name} (echo) has no LiteLLM form"
                 )
             else:
-                entries.append(_export_deployment(route, d, include_secrets, comments))
-        if entries:
-            model_list += entries
-            exported.append(route)
-    config: dict[str, Any] = {"model_list": model_list}
+                deployments.append(d)
+        if deployments:
+            chosen.append((route, deployments))
+    exported = [route for route, _ in chosen]
+    config: dict[str, Any] = {"model_list": []}
     if exported:
-        config["litellm_settings"] = {"drop_params": _common(exported, "drop_params", comments)}
-        router: dict[str, Any] = {}
+        common = {attr: _common(exported, attr) for attr in ("drop_params", "strategy")}
+        common["max_attempts"] = _common(exported, "max_attempts")
+        for route, deployments in chosen:
+            own = {a: getattr(route, a) for a in common if getattr(route, a) != common[a]}
+            for d in deployments:
+                entry = _export_deployment(route, d, include_secrets, variables, comments)
+                _route_overrides(entry, own)
+                config["model_list"].append(entry)
+        config["litellm_settings"] = {"drop_params": common["drop_params"]}
         reverse = {v: k for k, v in STRATEGIES.items()}
-        router["routing_strategy"] = reverse[_common(exported, "strategy", comments)]
-        router["num_retries"] = max(_common(exported, "max_attempts", comments) - 1, 0)
+        router: dict[str, Any] = {
+            "routing_strategy": reverse[common["strategy"]],
+            "num_retries": max(common["max_attempts"] - 1, 0),
+        }
         fallbacks = [{r.name: list(r.fallbacks)} for r in exported if r.fallbacks]
         if fallbacks:
             router["fallbacks"] = fallbacks
@@ -970,12 +1251,28 @@ def export_config(*, include_secrets: bool = False) -> str:
             "general_settings.master_key yourself if LiteLLM should accept it"
         )
     header = "# Exported by Switchyard as a LiteLLM proxy config.\n"
-    header += "".join(f"# {c}\n" for c in comments)
+    header += "".join(f"# {c}\n" for c in dict.fromkeys(comments))
     return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
+def _route_overrides(entry: dict, own: dict[str, Any]) -> None:
+    """Write a route's settings that differ from the file-wide ones on its deployment."""
+    params = entry["litellm_params"]
+    if "drop_params" in own:
+        params["drop_params"] = own["drop_params"]
+    if "max_attempts" in own:
+        params["num_retries"] = max(own["max_attempts"] - 1, 0)
+    if "strategy" in own:  # LiteLLM has no per-route strategy: Switchyard's own key
+        info = entry.setdefault("model_info", {})
+        info.setdefault(OWN_KEY, {})["strategy"] = str(own["strategy"])
+
+
 def _export_deployment(
-    route: Route, d: Deployment, include_secrets: bool, comments: list[str]
+    route: Route,
+    d: Deployment,
+    include_secrets: bool,
+    variables: dict[int, str],
+    comments: list[str],
 ) -> dict:
     provider = d.provider
     base = _effective_base(provider)
@@ -992,7 +1289,7 @@ def _export_deployment(
         if include_secrets:
             params["api_key"] = provider.stored_secret()
         else:
-            variable = re.sub(r"[^A-Z0-9]+", "_", provider.name.upper()) + "_API_KEY"
+            variable = variables[provider.pk]
             params["api_key"] = f"os.environ/{variable}"
             comments.append(
                 f"provider {provider.name}: its stored key is exported as os.environ/{variable}"
@@ -1009,7 +1306,12 @@ def _export_deployment(
     for name in ("rpm", "tpm"):
         if getattr(d, name) is not None:
             params[name] = getattr(d, name)
-    params.update(d.params or {})
+    own_params = {}
+    for key, value in (d.params or {}).items():
+        if key in UPSTREAM_PARAMS:
+            params[key] = value
+        else:  # LiteLLM would not send it upstream; Switchyard's own key keeps it
+            own_params[key] = value
     info: dict[str, Any] = {}
     for key, attr in PRICE_FIELDS.items():
         if getattr(d, attr):
@@ -1021,6 +1323,8 @@ def _export_deployment(
     for key, attr in FLAG_FIELDS.items():  # written only where they differ from the default
         if getattr(d, attr) != Deployment._meta.get_field(attr).default:
             info[key] = getattr(d, attr)
+    if own_params:
+        info[OWN_KEY] = {"params": own_params}
     entry: dict[str, Any] = {"model_name": route.name, "litellm_params": params}
     if info:
         entry["model_info"] = info
@@ -1033,7 +1337,9 @@ def _export_cache(routes: list[Route], comments: list[str]) -> dict[str, Any]:
     cached = [r for r in routes if r.cache_ttl]
     if not cached:
         return {}
-    ttl = _common(cached, "cache_ttl", comments)
+    ttl = _common(cached, "cache_ttl")
+    if len({r.cache_ttl for r in cached}) > 1:
+        comments.append(f"cache TTLs differ per route; {ttl} s (the most common) is written")
     uncached = [r.name for r in routes if not r.cache_ttl]
     if uncached:
         comments.append(f"cache is off for {', '.join(uncached)}; LiteLLM caches every model")
@@ -1046,13 +1352,8 @@ def _export_cache(routes: list[Route], comments: list[str]) -> dict[str, Any]:
     return {"cache": True, "cache_params": {"type": kind, "ttl": ttl}}
 
 
-def _common(routes: list[Route], attr: str, comments: list[str]) -> Any:
-    """LiteLLM has one value for what Switchyard sets per route: the most common one."""
-    counts = Counter(getattr(r, attr) for r in routes)
-    value, _ = counts.most_common(1)[0]
-    if len(counts) > 1:
-        others = [r.name for r in routes if getattr(r, attr) != value]
-        comments.append(
-            f"{attr} differs per route; {value!r} is written, not used by: {', '.join(others)}"
-        )
+def _common(routes: list[Route], attr: str) -> Any:
+    """LiteLLM has one value for what Switchyard sets per route: the most common one
+    (ties: the first route's) is written file-wide; the others ride on deployments."""
+    value, _ = Counter(getattr(r, attr) for r in routes).most_common(1)[0]
     return value

@@ -111,8 +111,19 @@ class Provider(models.Model):
     def clean(self) -> None:
         if self.kind != self.Kind.ECHO and not self.base_url and self.kind != self.Kind.ANTHROPIC:
             raise ValidationError({"base_url": "a base URL is required for this kind"})
-        if self.base_url and not re.match(r"^https?://", self.base_url):
-            raise ValidationError({"base_url": "must start with http:// or https://"})
+        if self.base_url.startswith("os.environ/"):
+            if not ENV_REFERENCE.match(self.base_url):
+                raise ValidationError(
+                    {"base_url": f"not a valid environment reference: {self.base_url!r}"}
+                )
+        elif self.base_url and not re.match(r"^https?://", self.base_url):
+            raise ValidationError(
+                {"base_url": "must start with http:// or https:// (or be os.environ/NAME)"}
+            )
+        if self.api_version.startswith("os.environ/") and not ENV_REFERENCE.match(self.api_version):
+            raise ValidationError(
+                {"api_version": f"not a valid environment reference: {self.api_version!r}"}
+            )
         if not isinstance(self.extra_headers, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.extra_headers.items()
         ):
@@ -120,7 +131,11 @@ class Provider(models.Model):
 
 
 def resolve_secret(stored: str) -> str:
-    """Resolve an ``os.environ/NAME`` reference (at call time) or return the literal."""
+    """Resolve an ``os.environ/NAME`` reference (at call time) or return the literal.
+    Also used for the other provider settings that may be references (base URL, api
+    version)."""
+    if not stored or not stored.startswith("os.environ/"):  # the common case: no regex
+        return stored
     match = ENV_REFERENCE.match(stored or "")
     if not match:
         return stored

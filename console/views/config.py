@@ -23,8 +23,9 @@ def config_export(request: HtmxHttpRequest) -> HttpResponse:
 
 @staff_required
 def config_import(request: HtmxHttpRequest) -> HttpResponse:
-    """GET: the form. POST: parse and plan, show ``describe()``; POST with ``apply``:
-    apply the same text (re-planned inside the transaction by ``apply_plan``)."""
+    """GET: the form. POST: parse and plan, show the preview table (route, deployment,
+    field, before -> after), skipped entries and warnings; POST with ``apply``: apply
+    the same text (re-planned inside the transaction by ``apply_plan``)."""
     context: dict = {}
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

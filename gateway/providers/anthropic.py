@@ -71,6 +71,8 @@ from . import wire
 from .base import Exchange, Provider, register
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+# A LiteLLM-style api_base may name the API path; the adapter wants the host root.
+_API_PATH = re.compile(r"/v1(/messages)?$")
 DEFAULT_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "switchyard_json"
@@ -558,7 +560,10 @@ class AnthropicProvider(Provider):
     # --- plumbing ---------------------------------------------------------------------
 
     def url(self, path: str) -> str:
-        return (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/") + path
+        base = wire.base_url(self.provider) or DEFAULT_BASE_URL
+        if self.provider.base_url.startswith("os.environ/"):  # read now: normalise like import
+            base = _API_PATH.sub("", base)
+        return base.rstrip("/") + path
 
     def headers(self, caller: dict[str, str]) -> dict[str, str]:
         secret, extra = wire.credentials(self.provider)

@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from .. import errors, http
+from ..models import MissingSecret, resolve_secret
 from ..registry import DeploymentEntry
 from ..streaming import SSEMessage, iter_sse, sse_bytes
 from ..types import (
@@ -204,6 +205,15 @@ def _host(base_url: str) -> str:
     return (urlsplit(base_url).hostname or "").lower()
 
 
+def _known_base(deployment: DeploymentEntry) -> str:
+    """The base URL when it can be known now: an unset ``os.environ/NAME`` gives ""
+    here (the request itself then fails naming the variable, in ``url``)."""
+    try:
+        return resolve_secret(deployment.provider.base_url)
+    except MissingSecret:
+        return ""
+
+
 def is_gemini(base_url: str) -> bool:
     return _host(base_url) == GEMINI_HOST
 
@@ -265,7 +275,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
     request (control keys such as ``max_tokens_field`` are not sent)."""
     body: dict[str, Any] = {"model": deployment.model, "messages": _messages(request, deployment)}
     if request.tools:
-        clean = is_gemini(deployment.provider.base_url)
+        clean = is_gemini(_known_base(deployment))
         body["tools"] = []
         for tool in request.tools:
             fn: dict[str, Any] = {"name": tool.name}
@@ -674,7 +684,7 @@ class OpenAICompatibleProvider(Provider):
 
     # -- addressing --
     def url(self, path: str, deployment: DeploymentEntry | None = None) -> str:
-        return f"{self.provider.base_url.rstrip('/')}/{path}"
+        return f"{wire.base_url(self.provider)}/{path}"
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}"} if secret else {}
@@ -971,8 +981,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
     dialect = "openai"
 
     def url(self, path: str, deployment: DeploymentEntry | None = None) -> str:
-        base = self.provider.base_url.rstrip("/")
-        version = self.provider.api_version or AZURE_DEFAULT_API_VERSION
+        base = wire.base_url(self.provider)
+        version = (
+            wire.setting(self.provider, self.provider.api_version, "api version")
+            or AZURE_DEFAULT_API_VERSION
+        )
         if deployment is None:
             return f"{base}/openai/{path}?api-version={version}"
         return f"{base}/openai/deployments/{deployment.model}/{path}?api-version={version}"

@@ -53,3 +53,20 @@ def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
     except MissingSecret as exc:
         raise ConfigurationError(f"provider {provider.name!r}: {exc}") from None
     return secret, extra
+
+
+def setting(provider: ProviderEntry, value: str, what: str) -> str:
+    """A provider setting that may be an ``os.environ/NAME`` reference (base URL, api
+    version), resolved now; an unset variable is a 502 naming it, like ``credentials``."""
+    try:
+        return resolve_secret(value)
+    except MissingSecret as exc:
+        raise UpstreamError(f"provider {provider.name!r}: {what}: {exc}", status=502) from None
+
+
+def base_url(provider: ProviderEntry) -> str:
+    """The provider's base URL (resolved when it is a reference), without a trailing /."""
+    url = provider.base_url
+    if url.startswith("os.environ/"):  # checked here: no extra call on the common path
+        url = setting(provider, url, "base URL")
+    return url.rstrip("/")

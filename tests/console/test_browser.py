@@ -207,11 +207,19 @@ def test_import_preview_then_apply(page) -> None:
         "#id_config",
         "model_list:\n  - model_name: imported-echo\n    litellm_params:\n"
         "      model: openai/gpt-4o-mini\n      api_base: http://127.0.0.1:9/v1\n"
-        "      api_key: os.environ/IMPORTED_KEY\n",
+        "      api_key: os.environ/IMPORTED_KEY\n      rpm: 60\n      tags: [beta]\n"
+        "    model_info: {input_cost_per_token: 0.00000015, output_cost_per_token: 0.0000006}\n"
+        "  - model_name: imported-echo\n    litellm_params:\n"
+        "      model: bedrock/anthropic.claude-3-haiku\n"
+        "router_settings: {routing_strategy: least-busy}\n",
     )
     page.click("button:has-text('Preview changes')")
-    page.wait_for_selector("pre.plan")
-    assert "imported-echo" in page.locator("pre.plan").inner_text()
+    table = page.locator("table.plan-table[data-section=routes]")
+    table.wait_for()
+    text = table.inner_text()
+    assert "imported-echo" in text and "least_busy" in text and "0.15" in text
+    assert "Decimal(" not in text and "Route.Strategy" not in text
+    assert "provider 'bedrock' is not supported yet" in page.locator(".plan-skipped").inner_text()
     shot(page, "import-preview")
     page.click("button:has-text('Apply these changes')")
     page.wait_for_selector("text=Imported.")

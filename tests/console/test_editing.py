@@ -67,6 +67,21 @@ def test_provider_model_validation_shows_next_to_field(staff_client: Client, db)
     assert not Provider.objects.filter(name="x").exists()
 
 
+def test_provider_base_url_may_be_an_environment_reference(staff_client: Client, db) -> None:
+    response = staff_client.post(
+        "/providers/new/",
+        {"name": "vllm", "kind": "openai", "base_url": "os.environ/VLLM_BASE", "extra_headers": ""},
+    )
+    assert response.status_code == 302
+    assert Provider.objects.get(name="vllm").base_url == "os.environ/VLLM_BASE"
+    html = staff_client.post(
+        "/providers/new/",
+        {"name": "bad", "kind": "openai", "base_url": "os.environ/VLLM BASE"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "not a valid environment reference" in field_error(html, "base_url")
+
+
 def test_route_name_and_fallback_errors_next_to_fields(staff_client: Client, db) -> None:
     html = staff_client.post(
         "/routes/new/",

@@ -4,16 +4,23 @@ import -> export -> import fixed point."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import random
+import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import httpx
+import orjson
 import pytest
 import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from gateway import registry
+from gateway import http, registry
 from gateway.litellm_config import (
     ConfigError,
     apply_plan,
@@ -256,12 +263,12 @@ def test_command_applies_and_prints_summary_and_warnings(capsys, monkeypatch) ->
 
 
 @pytest.mark.django_db
-def test_error_in_last_entry_leaves_database_untouched(env: None, tmp_path: Path) -> None:
+def test_strict_error_in_last_entry_leaves_database_untouched(env: None, tmp_path: Path) -> None:
     bad = REALISTIC.read_text().replace("model: groq/llama-3.3-70b-versatile", "model: llama-3.3")
     path = tmp_path / "bad.yaml"
     path.write_text(bad)
     with pytest.raises(CommandError, match=r"model_list\[2\]\.litellm_params\.model"):
-        call_command("import_config", str(path))
+        call_command("import_config", str(path), "--strict")
     assert not Route.objects.exists() and not Provider.objects.exists()
 
 
@@ -297,9 +304,23 @@ def test_invalid_yaml_names_line_and_column() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "path"),
+    ("text", "message"),
     [
         ("model_list: {a: 1}", "model_list: must be a list"),
+        ("- just a list", "top level"),
+        ("", "empty"),
+        ("just words", "must be a mapping at the top level, got a string"),
+    ],
+)
+def test_file_shape_errors_fail_in_both_modes(text: str, message: str) -> None:
+    for strict in (False, True):
+        with pytest.raises(ConfigError, match=message):
+            parse_config(text, strict=strict)
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
         ("model_list: [{litellm_params: {model: openai/x}}]", r"model_list\[0\]\.model_name"),
         (
             "model_list: [{model_name: a, litellm_params: {api_key: k}}]",
@@ -317,7 +338,7 @@ def test_invalid_yaml_names_line_and_column() -> None:
         ),
         (
             "model_list: [{model_name: a, litellm_params: {model: gpt-4o}}]",
-            r"no known provider prefix",
+            r"'gpt-4o' has no provider prefix",
         ),
         (
             "model_list: [{model_name: a, litellm_params: {model: hosted_vllm/x}}]",
@@ -326,23 +347,31 @@ def test_invalid_yaml_names_line_and_column() -> None:
         ("model_list: [{model_name: a, litellm_params: {model: openai/x, weight: -1}}]", r"weight"),
         ("litellm_settings: {drop_params: maybe}", r"litellm_settings\.drop_params"),
         ("router_settings: {fallbacks: {a: b}}", r"router_settings\.fallbacks"),
-        ("- just a list", "top level"),
-        ("", "empty"),
+        ("litellm_settings: [drop_params]", r"litellm_settings: must be a mapping"),
     ],
 )
-def test_wrong_shapes_name_the_field(text: str, path: str) -> None:
+def test_wrong_values_are_skipped_or_strict_errors_naming_the_field(text: str, path: str) -> None:
+    """Forgiving: the part is listed as skipped with the reason naming the field.
+    Strict: the same reason is the error."""
+    config = parse_config(text)
+    assert len(config.skipped) == 1
+    assert re.search(path, str(config.skipped[0]))
     with pytest.raises(ConfigError, match=path):
-        parse_config(text)
+        parse_config(text, strict=True)
 
 
 @pytest.mark.django_db
-def test_fallback_to_unknown_route_is_an_error() -> None:
-    config = parse_config(
+def test_fallback_to_unknown_route_is_skipped_or_a_strict_error() -> None:
+    text = (
         "model_list: [{model_name: a, litellm_params: {model: openai/x}}]\n"
         "router_settings: {fallbacks: [{a: [nowhere]}]}"
     )
     with pytest.raises(ConfigError, match=r"router_settings\.fallbacks\.a: 'nowhere'"):
-        plan_import(config)
+        plan_import(parse_config(text, strict=True))
+    plan = plan_import(parse_config(text))
+    assert [s.path for s in plan.skipped] == ["router_settings.fallbacks.a"]
+    apply_plan(plan)
+    assert Route.objects.get(name="a").fallbacks == []
 
 
 @pytest.mark.django_db
@@ -674,3 +703,463 @@ def test_top_k_capability_follows_the_service_and_model_info() -> None:
     exported = yaml.safe_load(export_config())
     gpt = next(e for e in exported["model_list"] if e["model_name"] == "gpt")
     assert gpt["model_info"]["supports_top_k"] is True
+
+
+# --- forgiving import, strict mode, references kept ------------------------------------
+
+MESSY = FIXTURES / "messy.yaml"
+
+
+@pytest.fixture
+def messy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "AZURE_API_KEY", "XAI_API_KEY", "GROQ_API_KEY"):
+        monkeypatch.setenv(name, f"value-of-{name}")
+    for name in ("AZURE_API_BASE", "AZURE_API_VERSION", "LITELLM_MASTER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.django_db
+def test_forgiving_import_takes_what_it_supports_and_lists_the_rest(messy_env: None) -> None:
+    plan = plan_import(parse_config(MESSY.read_text()))
+    skipped = {s.path: str(s) for s in plan.skipped}
+    assert skipped == {
+        "model_list[2]": "model_list[2].litellm_params.model: provider 'bedrock' is not "
+        "supported yet (route claude-bedrock)",
+        "model_list[3]": "model_list[3].litellm_params.model: provider 'vertex_ai' is not "
+        "supported yet (route gemini-vertex)",
+        "model_list[4]": "model_list[4].litellm_params.model: provider 'cohere' is not "
+        "supported yet (route command-r)",
+        "model_list[7]": "model_list[7].litellm_params.rpm: must be a whole number, got 'abc' "
+        "(route llama-fast)",
+        "router_settings.fallbacks.gpt-4o": "router_settings.fallbacks.gpt-4o: 'claude-bedrock' "
+        "is neither an existing route nor imported from model_list",
+    }
+    warnings = "\n".join(plan.warnings)
+    for parameter in (
+        "model_list[0].litellm_params.stream_timeout: skipped parameter",
+        "model_list[0].litellm_params.max_retries: skipped parameter",
+        "model_list[0].litellm_params.tags: skipped parameter",
+        "model_list[0].model_info.id: skipped parameter",
+        "model_list[0].model_info.base_model: skipped parameter",
+        "model_list[1].litellm_params.additional_drop_params: skipped parameter",
+        "litellm_settings.success_callback: skipped setting",
+        "litellm_settings.set_verbose: skipped setting",
+        "router_settings.redis_host: skipped setting (set REDIS_URL)",
+        "general_settings.database_url: skipped setting (set DATABASE_URL)",
+        "general_settings.alerting: skipped setting",
+    ):
+        assert parameter in warnings
+    # nothing about the parameters of entries that are skipped as a whole
+    assert "aws_region_name" not in warnings and "vertex_project" not in warnings
+    assert plan.summary() == "4 routes, 5 deployments imported, 5 entries skipped, 17 warnings"
+
+    apply_plan(plan)
+    assert sorted(Route.objects.values_list("name", flat=True)) == [
+        "gpt-4o",
+        "grok",
+        "llama-fast",
+        "sonar",
+    ]
+    gpt = Route.objects.get(name="gpt-4o")
+    assert gpt.fallbacks == ["llama-fast"]  # the unsupported target is left out
+    assert gpt.max_attempts == 4  # router_settings.num_retries 3
+    openai_ = gpt.deployments.get(provider__name="openai")
+    assert openai_.params == {"temperature": 0.2, "max_tokens": 1024, "seed": 7}
+    assert (openai_.rpm, openai_.tpm, openai_.input_price) == (500, 200000, Decimal("2.5"))
+    azure = gpt.deployments.get(model="gpt-4o-eu").provider
+    assert (azure.kind, azure.base_url, azure.api_version) == (
+        "azure",
+        "os.environ/AZURE_API_BASE",
+        "os.environ/AZURE_API_VERSION",
+    )
+    assert azure.extra_headers == {"OpenAI-Organization": "org-acme"}
+    assert Provider.objects.get(name="xai").base_url == "https://api.x.ai/v1"
+    assert Provider.objects.get(name="perplexity").base_url == "https://api.perplexity.ai"
+    # llama-fast keeps its one valid deployment (the cerebras entry with rpm: abc is skipped)
+    assert [d.provider.name for d in Route.objects.get(name="llama-fast").deployments.all()] == [
+        "groq"
+    ]
+
+
+@pytest.mark.django_db
+def test_strict_imports_nothing_and_names_every_problem(messy_env: None) -> None:
+    with pytest.raises(CommandError) as caught:
+        call_command("import_config", str(MESSY), "--strict")
+    message = str(caught.value)
+    assert "5 part(s) cannot be imported" in message
+    for problem in ("'bedrock'", "'vertex_ai'", "'cohere'", "rpm: must be a whole number"):
+        assert problem in message
+    assert "\n" not in message
+    assert row_ids() == {"Provider": [], "Route": [], "Deployment": [], "ApiKey": []}
+    # the same file without the unsupported parts imports in strict mode too
+    config = parse_config(
+        "model_list: [{model_name: a, litellm_params: {model: xai/grok-2, tags: [x]}}]",
+        strict=True,
+    )
+    assert config.warnings == [
+        "model_list[0].litellm_params.tags: skipped parameter (tag-based routing is not supported)"
+    ]
+
+
+@pytest.mark.django_db
+def test_command_prints_the_summary_line(messy_env: None, capsys) -> None:
+    call_command("import_config", str(MESSY), "--dry-run")
+    out = capsys.readouterr().out
+    assert "skipped: model_list[2].litellm_params.model: provider 'bedrock'" in out
+    assert out.rstrip().endswith(
+        "dry run, nothing was changed: 4 routes, 5 deployments to import, 5 entries skipped, "
+        "17 warnings"
+    )
+    call_command("import_config", str(MESSY))
+    out = capsys.readouterr().out
+    assert "summary: 4 routes, 5 deployments imported, 5 entries skipped, 17 warnings" in out
+    assert Route.objects.count() == 4
+
+
+@pytest.mark.parametrize(
+    ("model", "base_url"),
+    [
+        ("xai/grok-2", "https://api.x.ai/v1"),
+        ("perplexity/sonar", "https://api.perplexity.ai"),
+        ("cerebras/llama3.1-8b", "https://api.cerebras.ai/v1"),
+        ("deepinfra/meta-llama/Llama-3.3-70B", "https://api.deepinfra.com/v1/openai"),
+        ("lm_studio/qwen2.5", "http://localhost:1234/v1"),
+        ("nvidia_nim/meta/llama3-8b", "https://integrate.api.nvidia.com/v1"),
+        ("sambanova/Meta-Llama-3.1-8B", "https://api.sambanova.ai/v1"),
+    ],
+)
+def test_openai_compatible_services_have_their_public_base_url(model: str, base_url: str) -> None:
+    config = parse_config(f"model_list: [{{model_name: m, litellm_params: {{model: {model}}}}}]")
+    assert not config.skipped
+    provider = config.deployments[0].provider
+    assert (provider.kind, provider.base_url) == ("openai", base_url)
+    assert config.deployments[0].model == model.split("/", 1)[1]
+
+
+@pytest.mark.parametrize("prefix", ["bedrock", "vertex_ai", "sagemaker", "huggingface"])
+def test_unsupported_provider_is_skipped_with_its_name(prefix: str) -> None:
+    config = parse_config(
+        f"model_list: [{{model_name: m, litellm_params: {{model: {prefix}/x}}}},"
+        " {model_name: n, litellm_params: {model: openai/y}}]"
+    )
+    assert [str(s) for s in config.skipped] == [
+        f"model_list[0].litellm_params.model: provider '{prefix}' is not supported yet (route m)"
+    ]
+    assert [d.route for d in config.deployments] == ["n"]
+
+
+@pytest.mark.django_db
+def test_unset_api_base_is_a_warning_and_dry_run_succeeds(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    monkeypatch.delenv("MY_LLM_BASE", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "model_list: [{model_name: m, litellm_params: {model: openai/x,"
+        " api_base: os.environ/MY_LLM_BASE}}]"
+    )
+    call_command("import_config", str(path), "--dry-run")
+    out = capsys.readouterr().out
+    assert (
+        "warning: model_list[0].litellm_params.api_base: environment variable MY_LLM_BASE is "
+        "not set here; calls fail until it is"
+    ) in out
+    call_command("import_config", str(path))
+    provider = Provider.objects.get()
+    assert (provider.name, provider.base_url) == ("my-llm-base", "os.environ/MY_LLM_BASE")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_request_to_an_unset_api_base_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, snapshot_reset
+) -> None:
+    """Imported with the variable unset: the request fails with a clear error naming it
+    (never a crash); once it is set, requests go to its value."""
+    from asgiref.sync import sync_to_async
+
+    from gateway import endpoints, runtime
+
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.delenv("MY_LLM_BASE", raising=False)
+    monkeypatch.setenv("MY_LLM_KEY", "sk-upstream")
+    monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER)
+    text = (
+        "model_list: [{model_name: m, litellm_params: {model: openai/up-model,"
+        " api_base: os.environ/MY_LLM_BASE, api_key: os.environ/MY_LLM_KEY}}]\n"
+        "router_settings: {num_retries: 0}\n"
+        "general_settings: {master_key: os.environ/LITELLM_MASTER_KEY}"
+    )
+    await sync_to_async(import_text)(text)
+    registry.install(await sync_to_async(registry.build_snapshot)())
+    app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
+
+    async def post() -> tuple[int, dict]:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "headers": [(b"authorization", f"Bearer {MASTER}".encode())],
+        }
+        await app(scope, receive, send)
+        return sent[0]["status"], orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+
+    status, body = await post()
+    assert status == 502, body
+    assert "MY_LLM_BASE" in body["error"]["message"]
+    assert "sk-upstream" not in orjson.dumps(body).decode()
+
+    seen: list[str] = []
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(
+            200,
+            json={
+                "id": "c1",
+                "object": "chat.completion",
+                "model": "up-model",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "hello"},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
+
+    http.use_transport(httpx.MockTransport(upstream))
+    monkeypatch.setenv("MY_LLM_BASE", "http://llm.internal:8000/v1/")
+    status, body = await post()
+    assert status == 200, body
+    assert seen == ["http://llm.internal:8000/v1/chat/completions"]
+
+
+# --- export -> import -> export on an awkward registry ----------------------------------
+
+
+def awkward_registry() -> None:
+    """Names with '-', '.', a leading digit, two providers whose names differ only by
+    punctuation, literal and referenced secrets, a referenced base URL, a pattern route,
+    per-route settings that differ, prices, params LiteLLM has no field for."""
+
+    def provider(name: str, kind: str, base: str, secret: str, **extra) -> Provider:
+        p = Provider(name=name, kind=kind, base_url=base, **extra)
+        p.set_secret(secret)
+        p.save()
+        return p
+
+    azure = provider(
+        "my-azure.eu",
+        "azure",
+        "https://my-eu.openai.azure.com",
+        "sk-azure-literal",
+        api_version="2024-10-21",
+        timeout=30,
+        extra_headers={"X-Tenant": "acme"},
+    )
+    first = provider("1st-openai", "openai", "https://api.openai.com/v1", "sk-first-literal")
+    twin = provider("1st_openai", "openai", "http://vllm.local:8000/v1", "sk-twin-literal")
+    env_base = provider("env-base", "openai", "os.environ/MY_BASE", "os.environ/MY_KEY")
+    claude = provider("claude", "anthropic", "", "os.environ/ANTHROPIC_API_KEY")
+    echo = Provider.objects.create(name="echo", kind="echo")
+
+    gpt = Route.objects.create(name="gpt-4o", fallbacks=["claude-*"])
+    Deployment.objects.create(
+        route=gpt,
+        provider=azure,
+        model="gpt-4o-eu",
+        rpm=100,
+        input_price=Decimal("2.5"),
+        output_price=Decimal("10"),
+        cache_read_price=Decimal("1.25"),
+    )
+    Deployment.objects.create(
+        route=gpt,
+        provider=first,
+        model="gpt-4o",
+        weight=2,
+        params={"temperature": 0.3, "max_tokens_field": "max_completion_tokens", "x": {"a": 1}},
+    )
+    Deployment.objects.create(route=gpt, provider=echo, model="echo-1")
+    Deployment.objects.create(route=gpt, provider=first, model="gpt-old", enabled=False)
+    pattern = Route.objects.create(
+        name="claude-*", strategy="least_busy", drop_params=False, max_attempts=5
+    )
+    Deployment.objects.create(
+        route=pattern,
+        provider=claude,
+        model="claude-sonnet-4",
+        input_price=Decimal("3.333333"),
+        output_price=Decimal("15"),
+        supports_reasoning=True,
+        context_window=200_000,
+    )
+    local = Route.objects.create(
+        name="local:qwen@2", strategy="lowest_latency", context_window_fallback="gpt-4o"
+    )
+    Deployment.objects.create(route=local, provider=twin, model="qwen", tpm=9000)
+    Deployment.objects.create(route=local, provider=env_base, model="qwen-b", weight=0.5)
+    # two providers the file cannot tell apart (same URL, no secret): only name and timeout
+    twin_a = provider("gpu-a", "openai", "http://gpu:11434/v1", "", timeout=30)
+    twin_b = provider("gpu-b", "openai", "http://gpu:11434/v1", "", timeout=90)
+    Deployment.objects.create(route=local, provider=twin_a, model="qwen-gpu")
+    Deployment.objects.create(route=gpt, provider=twin_b, model="llama-gpu")
+    off = Route.objects.create(name="off", enabled=False)
+    Deployment.objects.create(route=off, provider=first, model="x")
+
+
+def exported_variables(text: str) -> list[str]:
+    return re.findall(r"os\.environ/(\S+)", text)
+
+
+@pytest.mark.django_db
+def test_export_import_export_is_a_fixed_point_on_an_awkward_registry() -> None:
+    awkward_registry()
+    first = export_config()
+    for name in exported_variables(first):
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name), name
+    assert "os.environ/MY_AZURE_EU_API_KEY" in first
+    assert "os.environ/PROVIDER_1ST_OPENAI_API_KEY" in first
+    assert "os.environ/PROVIDER_1ST_OPENAI_2_API_KEY" in first  # the twin: its own name
+    assert "api_base: os.environ/MY_BASE" in first
+    assert "literal" not in first  # no stored secret is written
+
+    before = row_ids()
+    plan = plan_import(parse_config(first))
+    assert not plan.has_changes, plan.describe()
+    assert not plan.skipped
+    apply_plan(plan)
+    assert row_ids() == before
+    assert export_config() == first
+
+
+@pytest.mark.django_db
+def test_awkward_registry_survives_a_trip_through_an_empty_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    awkward_registry()
+    first = export_config()
+    for model in (Deployment, Route, Provider):
+        model.objects.all().delete()
+    result = import_text(first)
+    assert not result.skipped
+    pattern = Route.objects.get(name="claude-*")
+    assert (pattern.strategy, pattern.drop_params, pattern.max_attempts) == (
+        "least_busy",
+        False,
+        5,
+    )
+    local = Route.objects.get(name="local:qwen@2")
+    assert (local.strategy, local.context_window_fallback) == ("lowest_latency", "gpt-4o")
+    assert Route.objects.get(name="gpt-4o").fallbacks == ["claude-*"]
+    assert pattern.deployments.get().input_price == Decimal("3.333333")
+    gpt = Deployment.objects.get(model="gpt-4o")
+    assert gpt.params == {
+        "temperature": 0.3,
+        "max_tokens_field": "max_completion_tokens",
+        "x": {"a": 1},
+    }
+    assert gpt.provider.secret_ref == "os.environ/PROVIDER_1ST_OPENAI_API_KEY"
+    second = export_config()
+    assert plan_import(parse_config(second)).has_changes is False
+    import_text(second)
+    assert export_config() == second
+
+
+# --- bad input never crashes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("litellm_params", "reason"),
+    [
+        ("{model: openai/x, input_cost_per_token: 1.0e+30}", "beyond the supported range"),
+        ("{model: openai/x, api_key: 'os.environ/A B'}", "api_key: not a valid environment"),
+        ("{model: azure/x, api_base: 'https://a', api_version: 'os.environ/'}", "api_version"),
+        ("{model: openai/x, api_base: 'os.environ/1X'}", "api_base: not a valid environment"),
+    ],
+)
+@pytest.mark.django_db
+def test_bad_values_found_by_fuzzing_are_skipped_not_crashes(
+    litellm_params: str, reason: str
+) -> None:
+    text = f"model_list: [{{model_name: m, litellm_params: {litellm_params}}}]"
+    plan = plan_import(parse_config(text))
+    assert len(plan.skipped) == 1 and reason in str(plan.skipped[0])
+    apply_plan(plan)
+    assert not Route.objects.exists()
+
+
+def test_routing_strategy_of_the_wrong_type_is_a_warning() -> None:
+    config = parse_config("router_settings: {routing_strategy: [least-busy]}")
+    assert config.strategy is None
+    assert "router_settings.routing_strategy: skipped setting" in config.warnings[0]
+
+
+def _mutations(rng: random.Random, document: Any) -> Any:
+    """``document`` with one to three values replaced by values of other types."""
+    replacements = [
+        None,
+        1,
+        -5,
+        2.5,
+        True,
+        "x",
+        "os.environ/",
+        "os.environ/A B",
+        [],
+        [1],
+        {},
+        {"a": 1},
+        {1: 2},
+        "http://h",
+        "",
+        10**30,
+        "a b",
+        "claude-*",
+    ]
+    document = copy.deepcopy(document)
+    paths: list[tuple] = []
+
+    def walk(node: Any, prefix: tuple) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in items:
+            paths.append((*prefix, key))
+            if isinstance(child, dict | list):
+                walk(child, (*prefix, key))
+
+    walk(document, ())
+    for _ in range(rng.randint(1, 3)):
+        *parents, last = rng.choice(paths)
+        node = document
+        try:
+            for key in parents:
+                node = node[key]
+            node[last] = rng.choice(replacements)
+        except (KeyError, IndexError, TypeError):  # an earlier replacement moved it
+            pass
+    return document
+
+
+def test_mutated_configs_are_config_errors_or_skips_never_crashes() -> None:
+    documents = [yaml.safe_load(p.read_text()) for p in (MESSY, REALISTIC, LITERAL_KEYS)]
+    rng = random.Random(12)
+    for _ in range(300):
+        text = yaml.safe_dump(_mutations(rng, rng.choice(documents)))
+        for strict in (False, True):
+            with contextlib.suppress(ConfigError):  # anything else fails the test
+                parse_config(text, strict=strict)

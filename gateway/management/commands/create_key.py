@@ -5,9 +5,10 @@ it once (only its hash is stored)."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from gateway.keys import create_key
+from gateway.management.base import GatewayCommand
 from gateway.models import ApiKey
 
 OPTION_FOR_FIELD = {
@@ -21,7 +22,7 @@ OPTION_FOR_FIELD = {
 }
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Create an API key (printed once) with optional route list, limits and budget."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from gateway.litellm_config import export_config
+from gateway.management.base import GatewayCommand
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Write the registry as a LiteLLM proxy config.yaml (stdout by default)."
 
     def add_arguments(self, parser: CommandParser) -> None:

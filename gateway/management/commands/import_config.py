@@ -1,15 +1,33 @@
-"""``manage.py import_config FILE [--dry-run]``: import a LiteLLM proxy config.yaml."""
+"""``manage.py import_config FILE [--dry-run] [--strict]``: import a LiteLLM proxy
+config.yaml. Forgiving by default: what cannot be imported is listed as skipped and
+the rest goes in; ``--strict`` imports all or nothing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from gateway.litellm_config import ConfigError, apply_plan, parse_config, plan_import
+from gateway.management.base import GatewayCommand, one_line
 
 
-class Command(BaseCommand):
+def read_config(file: str) -> str:
+    """The file's text, or a CommandError saying why it cannot be read."""
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise CommandError(f"cannot read {file}: it is a directory") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CommandError(
+            f"cannot read {file}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"offset {exc.start})"
+        ) from None
+
+
+class Command(GatewayCommand):
     help = "Import a LiteLLM proxy config.yaml (routes, deployments, providers, master key)."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -17,21 +35,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="print what would change and change nothing"
         )
+        parser.add_argument(
+            "--strict",
+            action="store_true",
+            help="import nothing if any entry or setting cannot be imported",
+        )
 
-    def handle(self, *args, file: str, dry_run: bool, **options) -> None:
+    def handle(self, *args, file: str, dry_run: bool, strict: bool, **options) -> None:
+        text = read_config(file)
         try:
-            text = Path(file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
-        try:
-            plan = plan_import(parse_config(text))
+            config = parse_config(text)  # strict is checked once planned: every problem named
+            config.strict = strict
+            plan = plan_import(config)
             self.stdout.write(plan.describe())
             if dry_run:
-                self.stdout.write("dry run: nothing was changed")
+                self.stdout.write(f"dry run, nothing was changed: {plan.summary('to import')}")
                 return
             if not plan.has_changes:
+                self.stdout.write(f"summary: {plan.summary('unchanged')}")
                 return
             result = apply_plan(plan)
         except ConfigError as exc:
-            raise CommandError(f"{file}: {exc}") from None
+            raise CommandError(one_line(f"{file}: {exc}")) from None
         self.stdout.write(self.style.SUCCESS(f"imported: {result.summary()}"))
+        self.stdout.write(f"summary: {result.totals}")

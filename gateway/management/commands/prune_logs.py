@@ -7,12 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from gateway.journal import PRUNE_BATCH, parse_age, prune
+from gateway.management.base import GatewayCommand
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Delete request logs older than an age (e.g. 30d, 12h, 90m)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
 from gateway import rollups
 from gateway.journal import parse_age
+from gateway.management.base import GatewayCommand
 
 
 def parse_since(text: str) -> datetime:
@@ -31,7 +32,7 @@ def parse_since(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Recompute the dashboard's hourly usage rollups from the request logs."
 
     def add_arguments(self, parser: CommandParser) -> None:

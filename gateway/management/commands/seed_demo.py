@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from gateway.management.base import GatewayCommand
 from gateway.models import Deployment, Provider, Route
 
 DEMO_ROUTES = {
@@ -37,7 +37,7 @@ DEMO_ROUTES = {
 }
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Seed the demo echo routes, a master key and the first console admin."
 
     def handle(self, *args, **options) -> None:

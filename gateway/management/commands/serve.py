@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import socket
 import tempfile
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandError, CommandParser
+
+from gateway.management.base import GatewayCommand
 
 
-class Command(BaseCommand):
+class Command(GatewayCommand):
     help = "Apply migrations and serve Switchyard (API + console) on HOST:PORT."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,6 +42,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, host: str, port: int, workers: int, server: str, no_migrate: bool, **options
     ):
+        _check_port(host, port)
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
@@ -108,6 +112,19 @@ class Command(BaseCommand):
             access_log=False,
             timeout_graceful_shutdown=20,
         )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line when HOST:PORT cannot be listened on (daphne would log the
+    failure and exit 0, uvicorn exit 3 after starting its workers)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _share_metrics(folder: Path) -> None:

@@ -76,6 +76,38 @@ def test_validation_errors_keyed_by_field(api: Client) -> None:
     assert response.status_code == 422 and "secret" in response.json()["errors"]
 
 
+def test_base_url_and_api_version_may_be_environment_references(api: Client) -> None:
+    """Like the secret, ``os.environ/NAME`` is kept and read when the provider is called."""
+    response = api.post(
+        "/api/providers/",
+        {
+            "name": "az",
+            "kind": "azure",
+            "base_url": "os.environ/AZURE_API_BASE",
+            "api_version": "os.environ/AZURE_API_VERSION",
+        },
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    provider = Provider.objects.get(name="az")
+    assert provider.base_url == "os.environ/AZURE_API_BASE"
+    assert provider.api_version == "os.environ/AZURE_API_VERSION"
+    for field, value in (("base_url", "os.environ/not a name"), ("api_version", "os.environ/9")):
+        response = api.post(
+            "/api/providers/",
+            {"name": "bad", "kind": "openai", "base_url": "http://h/v1", field: value},
+            content_type="application/json",
+        )
+        assert response.status_code == 422
+        assert "not a valid environment reference" in response.json()["errors"][field][0]
+    response = api.post(
+        "/api/providers/",
+        {"name": "bad", "kind": "openai", "base_url": "ftp://h"},
+        content_type="application/json",
+    )
+    assert "must start with http:// or https://" in response.json()["errors"]["base_url"][0]
+
+
 def test_delete_in_use_is_a_conflict(api: Client) -> None:
     provider = Provider.objects.create(name="echo", kind="echo")
     Deployment.objects.create(route=Route.objects.create(name="r"), provider=provider, model="m")
