@@ -57,11 +57,11 @@ def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
 
 def setting(provider: ProviderEntry, value: str, what: str) -> str:
     """A provider setting that may be an ``os.environ/NAME`` reference (base URL, api
-    version), resolved now; an unset variable is a 502 naming it, like ``credentials``."""
+    version), resolved now; an unset variable is a ConfigurationError naming it, like ``credentials``."""
     try:
         return resolve_secret(value)
     except MissingSecret as exc:
-        raise UpstreamError(f"provider {provider.name!r}: {what}: {exc}", status=502) from None
+        raise ConfigurationError(f"provider {provider.name!r}: {what}: {exc}") from None
 
 
 def base_url(provider: ProviderEntry) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import UpstreamError
+from gateway.errors import ConfigurationError
 from gateway.providers import wire
 from gateway.providers.base import adapter_for
 from gateway.registry import ProviderEntry
@@ -66,14 +66,14 @@ def test_azure_base_url_and_api_version_references(monkeypatch: pytest.MonkeyPat
         ("https://acme.openai.azure.com", "os.environ/SY_UNSET_VERSION", "SY_UNSET_VERSION"),
     ],
 )
-def test_unset_reference_is_a_502_naming_the_variable(
+def test_unset_reference_is_a_configuration_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, base_url: str, api_version: str, missing: str
 ) -> None:
     monkeypatch.delenv(missing, raising=False)
     adapter = adapter_for(entry("azure", base_url, api_version))
-    with pytest.raises(UpstreamError) as caught:
+    with pytest.raises(ConfigurationError) as caught:  # no retry, no cooldown: failover
         adapter.url("models")
-    assert caught.value.status == 502
+    assert caught.value.status == 500
     assert f"environment variable {missing} is not set" in str(caught.value)
     assert "provider 'up'" in str(caught.value) and SECRET not in str(caught.value)
 
