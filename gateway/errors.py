@@ -17,7 +17,9 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
 
 ``kind`` is the canonical kind; protocols map it to their own ``error.type``. Messages
 must never carry secrets: upstream bodies are passed on as the upstream wrote them,
-and upstream bodies never contain our provider secret.
+and upstream bodies never contain our provider secret. ``detail`` holds what only the
+operator may see (an upstream's URL, the transport's own message): it goes to the
+server log and the journal, never to the caller.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ class GatewayError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         kind: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         if status is not None:
             self.status = status
         if kind is not None:
@@ -51,6 +55,11 @@ class GatewayError(Exception):
     def retryable(self) -> bool:
         """Whether routing may try another attempt after this error."""
         return False
+
+    @property
+    def log_message(self) -> str:
+        """The message for the server log and the journal (the detail when there is one)."""
+        return self.detail or self.message
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.kind!r}, {self.message!r})"

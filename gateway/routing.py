@@ -385,7 +385,9 @@ async def _run_route(
             result = await call(route, deployment)
         except UpstreamError as exc:
             ended = clock()
-            attempts.append(_attempt(route, deployment, exc.status, started, ended, exc.message))
+            attempts.append(
+                _attempt(route, deployment, exc.status, started, ended, exc.log_message)
+            )
             if exc.context_window_exceeded:
                 raise _ContextWindow(exc) from None
             if not exc.retryable:

@@ -28,6 +28,7 @@ from .errors import (
     ModelNotFound,
     UpstreamError,
 )
+from .providers import wire
 from .providers.base import Exchange, Provider, adapter_for
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
 from .streaming import StreamFolder
@@ -213,7 +214,7 @@ class Call:
                 rec.cost_usd = self.deployment.cost(usage)
         if error is not None:
             if isinstance(error, GatewayError):
-                rec.error_kind, rec.error_message = error.kind, error.message[:2000]
+                rec.error_kind, rec.error_message = error.kind, error.log_message[:2000]
             else:
                 rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
         if settings.SWITCHYARD_LOG_BODIES:
@@ -239,6 +240,7 @@ async def handle(
     """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
     Never raises: every failure becomes an error reply in the caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
+    wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
         key = _authorize(call)
         body = _parse_json(raw)
