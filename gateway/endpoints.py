@@ -1,8 +1,8 @@
-"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects). They read the
-body (size-capped), resolve the key against the in-memory registry, hand over to
-``service.handle`` and write the reply, streaming chunk by chunk. A client that goes
-away cancels the work, which closes the upstream request. Every other path goes to
-Django (console, admin, management API, health)."""
+"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects). They resolve the
+key against the in-memory registry (refusing a bad one before reading anything), read
+the body (size-capped), hand over to ``service.handle`` and write the reply, streaming
+chunk by chunk. A client that goes away cancels the work, which closes the upstream
+request. Every other path goes to Django (console, admin, management API, health)."""
 
 from __future__ import annotations
 
@@ -259,6 +259,14 @@ class GatewayApp:
     async def api(self, scope: Scope, receive: Receive, send: Send, endpoint: str, dialect: str):
         headers = header_map(scope)
         caller = resolve_caller(headers)
+        if caller.key is None or service.key_refusal(caller.key):
+            # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
+            # posts once held 1 GB. The server discards what the client still sends
+            # (uvicorn after the response is complete; daphne spools bodies to disk).
+            refused = service.refuse_unauthorized(endpoint, dialect, caller)
+            if refused is not None:
+                await send_reply(send, refused)
+                return
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         declared = headers.get("content-length", "")
         too_large = RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")

@@ -270,6 +270,17 @@ def record_abandoned(endpoint: str, dialect: str, caller: Caller) -> None:
     call.finish(status=499, disconnected=True)
 
 
+def refuse_unauthorized(endpoint: str, dialect: str, caller: Caller) -> Reply | None:
+    """The 401 (journaled) for a caller without a usable key, or None for a good key.
+    Decided from the headers alone, so the endpoint answers before reading the body."""
+    call = Call(endpoint, dialect, b"", caller)
+    try:
+        _authorize(call)
+    except AuthenticationFailed as error:
+        return call.error_reply(error)
+    return None
+
+
 def reject(endpoint: str, dialect: str, error: GatewayError, caller: Caller) -> Reply:
     """Answer (and journal) a request refused before its body was read (e.g. 413)."""
     return Call(endpoint, dialect, b"", caller).error_reply(error)

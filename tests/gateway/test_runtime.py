@@ -20,8 +20,20 @@ def request(path: str) -> dict:
         "type": "http",
         "method": "POST",
         "path": path,
-        "headers": [(b"content-type", b"application/json")],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", b"Bearer " + MASTER_KEY.encode()),
+        ],
     }
+
+
+# A valid key: a request without one is refused before its body is read.
+MASTER_KEY = "sy-unit-test-master-key"
+
+
+@pytest.fixture(autouse=True)
+def _master_key(settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER_KEY
 
 
 def receiver():
