@@ -110,14 +110,29 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
     headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
-    if every <= 0:
-        async for chunk in reply.chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    else:
-        await _send_with_keepalive(
-            send, reply, KEEPALIVES.get(dialect, SSE_COMMENT_KEEPALIVE), every
-        )
+    try:
+        if every <= 0:
+            async for chunk in reply.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        else:
+            await _send_with_keepalive(
+                send, reply, KEEPALIVES.get(dialect, SSE_COMMENT_KEEPALIVE), every
+            )
+    except asyncio.CancelledError:
+        if not runtime.was_cut():
+            raise  # the client left, or the server cancels: nothing more to write
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        tail = shutdown_stream_tail(dialect)
+        await send({"type": "http.response.body", "body": tail, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def shutdown_stream_tail(dialect: str) -> bytes:
+    """How a stream still open when the shutdown grace period ends finishes: the
+    dialect's in-stream error event (and ``[DONE]`` for OpenAI chat), never a silent cut."""
+    error = ShuttingDown("this gateway instance is shutting down and ended the stream; retry")
+    tail = service.protocol(dialect).render_stream_error(error)
+    return tail + b"data: [DONE]\n\n" if dialect == "openai" else tail
 
 
 async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
@@ -276,6 +291,10 @@ class GatewayApp:
         try:
             raw = await read_body(receive, limit)
         except asyncio.CancelledError:
+            if runtime.was_cut():  # the shutdown grace period ended while it uploaded
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                await send_reply(send, refuse_while_closing(dialect))
+                return
             service.record_abandoned(endpoint, dialect, caller)  # left before its body
             return
         if raw is None:
@@ -297,7 +316,15 @@ class GatewayApp:
             watcher.cancel()
 
     async def respond(self, send, endpoint, dialect, raw, headers, caller) -> None:  # type: ignore[no-untyped-def]
-        reply = await service.handle(endpoint, dialect, raw, headers, caller)
+        try:
+            reply = await service.handle(endpoint, dialect, raw, headers, caller)
+        except asyncio.CancelledError:
+            if not runtime.was_cut():
+                raise
+            # still waiting for its upstream when the shutdown grace period ended
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await send_reply(send, refuse_while_closing(dialect))
+            return
         if isinstance(reply, StreamReply):
             try:
                 await send_stream(send, reply, dialect)

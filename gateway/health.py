@@ -22,6 +22,10 @@ def _database_ok() -> bool:
 
 
 async def readiness(request: HttpRequest) -> JsonResponse:
+    from . import runtime
+
+    if runtime.closing():  # draining: load balancers stop sending new requests here
+        return JsonResponse({"status": "shutting down"}, status=503)
     try:
         ok = await sync_to_async(_database_ok)()
     except Exception:  # the detail (host names, users) is for the log, not a public probe

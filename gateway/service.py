@@ -20,12 +20,13 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import journal, limits, registry, routing
+from . import journal, limits, registry, routing, runtime
 from .errors import (
     AuthenticationFailed,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
+    ShuttingDown,
     UpstreamError,
 )
 from .providers import wire
@@ -45,6 +46,7 @@ from .types import (
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
+SHUTDOWN_CUT = "ended by the server's shutdown after its grace period"
 CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 
 
@@ -254,7 +256,10 @@ async def handle(
     except GatewayError as error:
         return call.error_reply(error)
     except asyncio.CancelledError:
-        call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
+        if runtime.was_cut():
+            call.finish(status=503, error=ShuttingDown(SHUTDOWN_CUT))
+        else:
+            call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
         raise
     except Exception as exc:  # a bug: log it, answer cleanly, never a traceback
         log.exception("request %s failed", caller.request_id)
@@ -509,6 +514,8 @@ class _Tap:
         folder = self.folder
         error = folder.error
         status = 200
+        if disconnected and error is None and runtime.was_cut():
+            error, disconnected = ShuttingDown(SHUTDOWN_CUT), False  # ended by the drain
         if error is not None:
             status = getattr(error, "status", 502)
         elif disconnected:

@@ -57,13 +57,12 @@ class Command(BaseCommand):
 
         class GracefulServer(Server):
             """On SIGTERM daphne cancels every request at once. Instead: refuse new API
-            requests, let those in flight finish (up to the grace period), cancel the
-            rest, and only then drain the journal, so no finished request's entry is
-            queued after the last write."""
+            requests, let those in flight finish (up to the grace period), end the rest
+            in their dialect, and only then drain the journal, so no finished request's
+            entry is queued after the last write."""
 
             def kill_all_applications(self):  # type: ignore[no-untyped-def]
-                runtime.begin_shutdown()
-                waiting = asyncio.ensure_future(runtime.wait_for_requests())
+                waiting = asyncio.ensure_future(runtime.drain())  # still listening: 503s
                 deferred = defer.Deferred.fromFuture(waiting)
                 deferred.addCallback(lambda _: Server.kill_all_applications(self))
                 deferred.addBoth(
@@ -76,13 +75,13 @@ class Command(BaseCommand):
             endpoints=build_endpoint_description_strings(host=host, port=port),
             http_timeout=None,
             websocket_timeout=86400,
-            application_close_timeout=15,
+            application_close_timeout=runtime.server_timeout_seconds(),
             server_name="switchyard",
             verbosity=0,
         ).run()
 
     def _uvicorn(self, host: str, port: int, workers: int) -> None:
-        import uvicorn
+        from gateway import uvicorn_server
 
         if workers > 1:
             _share_metrics(settings.DATA_DIR / "metrics")
@@ -92,7 +91,7 @@ class Command(BaseCommand):
                     "counters (a key's rpm/tpm is enforced per worker) and cooldowns"
                 )
 
-        uvicorn.run(
+        uvicorn_server.run(
             "gateway.asgi:application",
             host=host,
             port=port,
@@ -102,7 +101,6 @@ class Command(BaseCommand):
             lifespan="on",
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=20,
         )
 
 
