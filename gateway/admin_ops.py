@@ -84,7 +84,11 @@ def save_provider(
     """Create (``provider=None``) or update a provider. ``secret=None`` keeps the stored
     secret, ``""`` clears it, anything else replaces it (encrypted, or an env reference)."""
     provider = provider if provider is not None else Provider()
+    values = dict(values)
+    headers = values.pop("extra_headers", None)
     _assign(provider, values, PROVIDER_FIELDS)
+    if headers is not None:  # masked values keep what is stored
+        provider.set_extra_headers(headers)
     if secret is not None:
         provider.set_secret(secret)
     provider.full_clean()
@@ -112,7 +116,7 @@ def provider_entry(provider: Provider) -> ProviderEntry:
         kind=provider.kind,
         base_url=provider.base_url.rstrip("/"),
         secret=provider.stored_secret() if provider.has_secret else "",
-        extra_headers=dict(provider.extra_headers or {}),
+        extra_headers=provider.stored_extra_headers(),
         api_version=provider.api_version,
         timeout=provider.timeout,
     )

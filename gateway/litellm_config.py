@@ -726,7 +726,7 @@ class _Planner:
                 provider.kind == spec.kind
                 and _effective_base(provider) == spec.base_url
                 and provider.api_version == spec.api_version
-                and (provider.extra_headers or {}) == spec.extra_headers
+                and _stored_headers(provider) == spec.extra_headers
                 and _stored_secret(provider) == spec.secret
             ):
                 return provider
@@ -835,6 +835,13 @@ def _stored_secret(provider: Provider) -> str:
         return "\0undecryptable"
 
 
+def _stored_headers(provider: Provider) -> dict[str, str] | None:
+    try:
+        return provider.stored_extra_headers()
+    except Exception:  # undecryptable: it cannot equal anything in the file
+        return None
+
+
 def plan_import(config: LiteLLMConfig) -> ImportPlan:
     return _Planner(config).build()
 
@@ -926,7 +933,7 @@ def _export_deployment(
         if include_secrets:
             params["api_key"] = provider.stored_secret()
         else:
-            variable = re.sub(r"[^A-Z0-9]+", "_", provider.name.upper()) + "_API_KEY"
+            variable = _env_variable(provider.name, "API_KEY")
             params["api_key"] = f"os.environ/{variable}"
             comments.append(
                 f"provider {provider.name}: its stored key is exported as os.environ/{variable}"
@@ -936,7 +943,7 @@ def _export_deployment(
     if provider.timeout is not None:
         params["timeout"] = provider.timeout
     if provider.extra_headers:
-        params["extra_headers"] = dict(provider.extra_headers)
+        params["extra_headers"] = _export_headers(provider, include_secrets, comments)
     if d.weight != 1.0:
         params["weight"] = d.weight
     for name in ("rpm", "tpm"):
@@ -958,6 +965,31 @@ def _export_deployment(
     if info:
         entry["model_info"] = info
     return entry
+
+
+def _env_variable(*parts: str) -> str:
+    """An environment variable name from ``parts`` that shells accept."""
+    name = re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
+    return name if re.match(r"[A-Z_]", name) else f"_{name}"
+
+
+def _export_headers(provider: Provider, include_secrets: bool, comments: list[str]) -> dict:
+    """Extra headers as ``os.environ/`` references (their values may be tokens): kept
+    references as they are; stored values only with ``include_secrets``."""
+    stored = provider.stored_extra_headers() if include_secrets else {}
+    headers = {}
+    for name, value in provider.extra_headers.items():
+        if ENV_REFERENCE.match(value):
+            headers[name] = value
+        elif include_secrets:
+            headers[name] = stored[name]
+        else:
+            variable = _env_variable(provider.name, name)
+            headers[name] = f"os.environ/{variable}"
+            note = f"provider {provider.name}: header {name} is exported as os.environ/{variable}"
+            if note not in comments:
+                comments.append(note)
+    return headers
 
 
 def _common(routes: list[Route], attr: str, comments: list[str]) -> Any:
