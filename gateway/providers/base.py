@@ -125,12 +125,11 @@ def register(cls: type[Provider]) -> type[Provider]:
 
 def adapter_for(provider: ProviderEntry) -> Provider:
     """The adapter instance for a provider entry (adapters are cheap, stateless)."""
-    if not _REGISTRY:
+    cls = _REGISTRY.get(provider.kind)
+    if cls is None:  # not imported yet (one adapter imported elsewhere is not all of them)
         from . import anthropic, echo, openai_compatible  # noqa: F401  (register themselves)
-    try:
-        cls = _REGISTRY[provider.kind]
-    except KeyError:
-        raise GatewayError(
-            f"provider {provider.name!r} has unknown kind {provider.kind!r}"
-        ) from None
+
+        cls = _REGISTRY.get(provider.kind)
+    if cls is None:
+        raise GatewayError(f"provider {provider.name!r} has unknown kind {provider.kind!r}")
     return cls(provider)
