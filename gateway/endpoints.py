@@ -18,6 +18,7 @@ from . import registry, runtime, service
 from .errors import (
     AuthenticationFailed,
     GatewayError,
+    HeadersTooLarge,
     ModelNotFound,
     RequestTooLarge,
     ShuttingDown,
@@ -232,6 +233,37 @@ def refuse_while_closing(dialect: str) -> Reply:
     return reply
 
 
+def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    """More than SWITCHYARD_MAX_HEADERS headers, or more than SWITCHYARD_MAX_HEADER_BYTES
+    in all: the servers accept any number, of any size."""
+    if len(headers) > settings.SWITCHYARD_MAX_HEADERS:
+        return True
+    size = 0
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size > settings.SWITCHYARD_MAX_HEADER_BYTES
+
+
+def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
+    """431 Request Header Fields Too Large: in the caller's dialect on the API paths,
+    ``{"detail": ...}`` (as /api answers) elsewhere."""
+    error = HeadersTooLarge(
+        f"too many or too large request headers (limits: {settings.SWITCHYARD_MAX_HEADERS} "
+        f"headers, {settings.SWITCHYARD_MAX_HEADER_BYTES} bytes in all)"
+    )
+    if path in POST_ROUTES:
+        dialect = POST_ROUTES[path][1]
+    elif path.startswith(API_PREFIXES) or path in MODEL_PATHS:
+        anthropic = path.startswith(("/anthropic/", "/v1/messages")) or any(
+            name.lower() == b"anthropic-version" for name, _ in headers
+        )
+        dialect = "anthropic" if anthropic else "openai"
+    else:
+        body = orjson.dumps({"detail": error.message})
+        return Reply(431, body, [(b"content-type", b"application/json")])
+    return json_error(dialect, error)
+
+
 class GatewayApp:
     """The HTTP side of the ASGI application."""
 
@@ -241,6 +273,9 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        if headers_too_large(scope["headers"]):
+            await send_reply(send, refuse_headers(path, scope["headers"]))
+            return
         if method == "POST" and path in POST_ROUTES:
             await runtime.ensure_started()
             endpoint, dialect = POST_ROUTES[path]

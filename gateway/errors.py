@@ -3,7 +3,8 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
 
     GatewayError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error   (param names the field)
-    │   └── RequestTooLarge           413 request_too_large
+    │   ├── RequestTooLarge           413 request_too_large
+    │   └── HeadersTooLarge           431 invalid_request_error   (too many or too big)
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
     ├── ModelNotFound                 404 not_found_error
@@ -73,6 +74,10 @@ class InvalidRequest(GatewayError):
 class RequestTooLarge(InvalidRequest):
     status = 413
     kind = "request_too_large"
+
+
+class HeadersTooLarge(InvalidRequest):
+    status = 431
 
 
 class AuthenticationFailed(GatewayError):

@@ -51,6 +51,7 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
         from twisted.internet import defer
+        from twisted.web import http as twisted_http
 
         from gateway import runtime
         from gateway.asgi import application
@@ -70,6 +71,12 @@ class Command(BaseCommand):
                 )
                 return deferred
 
+        # Twisted answers a bare 400 to header blocks over 16 KiB: let the gateway's own
+        # cap (SWITCHYARD_MAX_HEADER_BYTES) answer first, with a 431 in the dialect.
+        channel = twisted_http.HTTPChannel
+        channel.totalHeadersSize = max(
+            channel.totalHeadersSize, 2 * settings.SWITCHYARD_MAX_HEADER_BYTES
+        )
         GracefulServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
