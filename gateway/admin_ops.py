@@ -17,6 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from .errors import GatewayError
 from .models import ApiKey, Deployment, Provider, Route
 from .registry import ProviderEntry
 
@@ -145,6 +146,8 @@ async def test_connection(
         models = await asyncio.wait_for(adapter_for(entry).list_models(), timeout)
     except TimeoutError:
         error = f"no answer within {timeout:g} s"
+    except GatewayError as exc:  # the operator sees the detail (URL without user info)
+        error = exc.log_message
     except Exception as exc:  # any failure is the answer the operator needs to see
         error = str(exc) or type(exc).__name__
     else:
