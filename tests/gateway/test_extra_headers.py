@@ -167,3 +167,22 @@ def test_the_migration_encrypts_existing_rows() -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_an_imported_config_stores_them_encrypted_and_reimports_unchanged(db) -> None:
+    from gateway.litellm_config import apply_plan, parse_config, plan_import
+
+    text = f"""
+model_list:
+  - model_name: corp
+    litellm_params:
+      model: openai/m
+      api_base: http://upstream.test/v1
+      extra_headers: {{X-Corp-Token: {TOKEN}}}
+"""
+    apply_plan(plan_import(parse_config(text)))
+    provider = Provider.objects.get()
+    assert TOKEN not in raw_headers(provider)
+    assert provider.stored_extra_headers() == {"X-Corp-Token": TOKEN}
+    again = apply_plan(plan_import(parse_config(text)))
+    assert again.counts["providers"]["create"] == 0 and Provider.objects.count() == 1
