@@ -54,7 +54,10 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     headers = {name.lower(): value for name, value in scope.get("headers", [])}
     host = headers.get(b"host", b"").decode("latin-1").strip()
     domain, _port = split_domain_port(host)
-    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed_hosts:  # what Django allows for HTTP then
+        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
+    if not domain or not validate_host(domain, allowed_hosts):
         return False
     origin = _origin_tuple(headers.get(b"origin", b"").decode("latin-1"))
     if origin is None:
@@ -73,9 +76,9 @@ class SameOriginWebSockets:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket" or origin_allowed(scope):
             return await self.app(scope, receive, send)
-        origin = dict(scope.get("headers", [])).get(b"origin", b"(none)")
+        origin = dict(scope.get("headers", [])).get(b"origin", b"(none)")[:200]
         log.warning(
-            "refused a WebSocket to %s from origin %s", scope.get("path"), origin.decode("latin-1")
+            "refused a WebSocket to %s from origin %r", scope.get("path"), origin.decode("latin-1")
         )
         message = await receive()
         if message["type"] == "websocket.connect":
