@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextvars
 import email.utils
 import logging
+import re
 import time
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,9 +64,16 @@ def transport_error(exc: Exception, provider: ProviderEntry, url: str) -> Upstre
         error = UpstreamConnectionError(
             f"could not reach upstream provider {provider.name!r} ({what}){suffix}"
         )
-    error.detail = f"{error.message}: {what} on {safe_url(url)}: {exc}"
+    error.detail = f"{error.message}: {what} on {safe_url(url)}: {_URL.sub(_safe_match, str(exc))}"
     log.warning("%s", error.detail)
     return error
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")  # a URL a message quotes
+
+
+def _safe_match(match: re.Match[str]) -> str:
+    return safe_url(match.group(0))
 
 
 def safe_url(url: str) -> str:

@@ -63,6 +63,11 @@ async def call(dialect: str, stream: bool) -> tuple[int, bytes, str]:
     "exc, status, words",
     [
         (httpx.ConnectError("cannot connect to llm-internal.corp.example:8443"), 502, "reach"),
+        (
+            httpx.ConnectError(f"cannot connect to {LEAKY_URL} (llm-internal.corp.example:8443)"),
+            502,
+            "reach",
+        ),  # fmt: skip
         (httpx.ReadTimeout("timed out reading llm-internal.corp.example:8443"), 504, "timed out"),
     ],
 )
