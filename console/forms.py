@@ -58,7 +58,8 @@ class ProviderForm(forms.Form):
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs=JSON_ATTRS),
-        help_text='JSON object, e.g. {"OpenAI-Organization": "org-1"}',
+        help_text='JSON object, e.g. {"OpenAI-Organization": "org-1"}; values are stored '
+        "encrypted (or os.environ/NAME) and shown masked: leave a mask as it is to keep it.",
     )
 
     def values(self) -> dict:

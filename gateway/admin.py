@@ -13,7 +13,8 @@ class ProviderAdminForm(forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = ["name", "kind", "base_url", "api_version", "extra_headers", "timeout"]
+        # extra headers are edited in the console (their values are kept encrypted)
+        fields = ["name", "kind", "base_url", "api_version", "timeout"]
 
     def save(self, commit: bool = True) -> Provider:
         provider = super().save(commit=False)
@@ -28,6 +29,7 @@ class ProviderAdminForm(forms.ModelForm):
 class ProviderAdmin(admin.ModelAdmin):
     form = ProviderAdminForm
     list_display = ["name", "kind", "base_url", "secret_display"]
+    readonly_fields = ["extra_headers_display"]
 
 
 class DeploymentInline(admin.TabularInline):

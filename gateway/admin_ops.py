@@ -17,6 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from .errors import GatewayError
 from .models import ApiKey, Deployment, Provider, Route
 from .registry import ProviderEntry
 
@@ -88,7 +89,11 @@ def save_provider(
     """Create (``provider=None``) or update a provider. ``secret=None`` keeps the stored
     secret, ``""`` clears it, anything else replaces it (encrypted, or an env reference)."""
     provider = provider if provider is not None else Provider()
+    values = dict(values)
+    headers = values.pop("extra_headers", None)
     _assign(provider, values, PROVIDER_FIELDS)
+    if headers is not None:  # masked values keep what is stored
+        provider.set_extra_headers(headers)
     if secret is not None:
         provider.set_secret(secret)
     provider.full_clean()
@@ -116,7 +121,7 @@ def provider_entry(provider: Provider) -> ProviderEntry:
         kind=provider.kind,
         base_url=provider.base_url.rstrip("/"),
         secret=provider.stored_secret() if provider.has_secret else "",
-        extra_headers=dict(provider.extra_headers or {}),
+        extra_headers=provider.stored_extra_headers(),
         api_version=provider.api_version,
         timeout=provider.timeout,
     )
@@ -145,6 +150,8 @@ async def test_connection(
         models = await asyncio.wait_for(adapter_for(entry).list_models(), timeout)
     except TimeoutError:
         error = f"no answer within {timeout:g} s"
+    except GatewayError as exc:  # the operator sees the detail (URL without user info)
+        error = exc.log_message
     except Exception as exc:  # any failure is the answer the operator needs to see
         error = str(exc) or type(exc).__name__
     else:

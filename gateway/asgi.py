@@ -12,18 +12,16 @@ django_application = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
 
 from . import endpoints, runtime  # noqa: E402
+from .ws_origin import SameOriginWebSockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": endpoints.GatewayApp(django_application),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         "lifespan": runtime.lifespan,
     }
 )

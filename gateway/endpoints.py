@@ -1,8 +1,8 @@
-"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects). They read the
-body (size-capped), resolve the key against the in-memory registry, hand over to
-``service.handle`` and write the reply, streaming chunk by chunk. A client that goes
-away cancels the work, which closes the upstream request. Every other path goes to
-Django (console, admin, management API, health)."""
+"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects). They resolve the
+key against the in-memory registry (refusing a bad one before reading anything), read
+the body (size-capped), hand over to ``service.handle`` and write the reply, streaming
+chunk by chunk. A client that goes away cancels the work, which closes the upstream
+request. Every other path goes to Django (console, admin, management API, health)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from . import registry, runtime, service
 from .errors import (
     AuthenticationFailed,
     GatewayError,
+    HeadersTooLarge,
     ModelNotFound,
     RequestTooLarge,
     ShuttingDown,
@@ -110,14 +111,29 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
     headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
-    if every <= 0:
-        async for chunk in reply.chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    else:
-        await _send_with_keepalive(
-            send, reply, KEEPALIVES.get(dialect, SSE_COMMENT_KEEPALIVE), every
-        )
+    try:
+        if every <= 0:
+            async for chunk in reply.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        else:
+            await _send_with_keepalive(
+                send, reply, KEEPALIVES.get(dialect, SSE_COMMENT_KEEPALIVE), every
+            )
+    except asyncio.CancelledError:
+        if not runtime.was_cut():
+            raise  # the client left, or the server cancels: nothing more to write
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        tail = shutdown_stream_tail(dialect)
+        await send({"type": "http.response.body", "body": tail, "more_body": True})
     await send({"type": "http.response.body", "body": b""})
+
+
+def shutdown_stream_tail(dialect: str) -> bytes:
+    """How a stream still open when the shutdown grace period ends finishes: the
+    dialect's in-stream error event (and ``[DONE]`` for OpenAI chat), never a silent cut."""
+    error = ShuttingDown("this gateway instance is shutting down and ended the stream; retry")
+    tail = service.protocol(dialect).render_stream_error(error)
+    return tail + b"data: [DONE]\n\n" if dialect == "openai" else tail
 
 
 async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
@@ -217,6 +233,37 @@ def refuse_while_closing(dialect: str) -> Reply:
     return reply
 
 
+def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    """More than SWITCHYARD_MAX_HEADERS headers, or more than SWITCHYARD_MAX_HEADER_BYTES
+    in all: the servers accept any number, of any size."""
+    if len(headers) > settings.SWITCHYARD_MAX_HEADERS:
+        return True
+    size = 0
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size > settings.SWITCHYARD_MAX_HEADER_BYTES
+
+
+def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
+    """431 Request Header Fields Too Large: in the caller's dialect on the API paths,
+    ``{"detail": ...}`` (as /api answers) elsewhere."""
+    error = HeadersTooLarge(
+        f"too many or too large request headers (limits: {settings.SWITCHYARD_MAX_HEADERS} "
+        f"headers, {settings.SWITCHYARD_MAX_HEADER_BYTES} bytes in all)"
+    )
+    if path in POST_ROUTES:
+        dialect = POST_ROUTES[path][1]
+    elif path.startswith(API_PREFIXES) or path in MODEL_PATHS:
+        anthropic = path.startswith(("/anthropic/", "/v1/messages")) or any(
+            name.lower() == b"anthropic-version" for name, _ in headers
+        )
+        dialect = "anthropic" if anthropic else "openai"
+    else:
+        body = orjson.dumps({"detail": error.message})
+        return Reply(431, body, [(b"content-type", b"application/json")])
+    return json_error(dialect, error)
+
+
 class GatewayApp:
     """The HTTP side of the ASGI application."""
 
@@ -226,6 +273,9 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         method: str = scope["method"]
+        if headers_too_large(scope["headers"]):
+            await send_reply(send, refuse_headers(path, scope["headers"]))
+            return
         if method == "POST" and path in POST_ROUTES:
             await runtime.ensure_started()
             endpoint, dialect = POST_ROUTES[path]
@@ -259,6 +309,14 @@ class GatewayApp:
     async def api(self, scope: Scope, receive: Receive, send: Send, endpoint: str, dialect: str):
         headers = header_map(scope)
         caller = resolve_caller(headers)
+        if caller.key is None or service.key_refusal(caller.key):
+            # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
+            # posts once held 1 GB. The server discards what the client still sends
+            # (uvicorn after the response is complete; daphne spools bodies to disk).
+            refused = service.refuse_unauthorized(endpoint, dialect, caller)
+            if refused is not None:
+                await send_reply(send, refused)
+                return
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         declared = headers.get("content-length", "")
         too_large = RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
@@ -268,6 +326,10 @@ class GatewayApp:
         try:
             raw = await read_body(receive, limit)
         except asyncio.CancelledError:
+            if runtime.was_cut():  # the shutdown grace period ended while it uploaded
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                await send_reply(send, refuse_while_closing(dialect))
+                return
             service.record_abandoned(endpoint, dialect, caller)  # left before its body
             return
         if raw is None:
@@ -289,7 +351,15 @@ class GatewayApp:
             watcher.cancel()
 
     async def respond(self, send, endpoint, dialect, raw, headers, caller) -> None:  # type: ignore[no-untyped-def]
-        reply = await service.handle(endpoint, dialect, raw, headers, caller)
+        try:
+            reply = await service.handle(endpoint, dialect, raw, headers, caller)
+        except asyncio.CancelledError:
+            if not runtime.was_cut():
+                raise
+            # still waiting for its upstream when the shutdown grace period ended
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await send_reply(send, refuse_while_closing(dialect))
+            return
         if isinstance(reply, StreamReply):
             try:
                 await send_stream(send, reply, dialect)

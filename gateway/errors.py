@@ -3,7 +3,8 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
 
     GatewayError                      500 api_error
     ├── InvalidRequest                400 invalid_request_error   (param names the field)
-    │   └── RequestTooLarge           413 request_too_large
+    │   ├── RequestTooLarge           413 request_too_large
+    │   └── HeadersTooLarge           431 invalid_request_error   (too many or too big)
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
     ├── ModelNotFound                 404 not_found_error
@@ -20,7 +21,9 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
 
 ``kind`` is the canonical kind; protocols map it to their own ``error.type``. Messages
 must never carry secrets: upstream bodies are passed on as the upstream wrote them,
-and upstream bodies never contain our provider secret.
+and upstream bodies never contain our provider secret. ``detail`` holds what only the
+operator may see (an upstream's URL, the transport's own message): it goes to the
+server log and the journal, never to the caller.
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ class GatewayError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         kind: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.detail = detail
         if status is not None:
             self.status = status
         if kind is not None:
@@ -55,6 +60,11 @@ class GatewayError(Exception):
         """Whether routing may try another attempt after this error."""
         return False
 
+    @property
+    def log_message(self) -> str:
+        """The message for the server log and the journal (the detail when there is one)."""
+        return self.detail or self.message
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.kind!r}, {self.message!r})"
 
@@ -67,6 +77,10 @@ class InvalidRequest(GatewayError):
 class RequestTooLarge(InvalidRequest):
     status = 413
     kind = "request_too_large"
+
+
+class HeadersTooLarge(InvalidRequest):
+    status = 431
 
 
 class AuthenticationFailed(GatewayError):

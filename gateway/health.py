@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from . import deployment_health
 from .api.auth import _matches_master
+
+log = logging.getLogger(__name__)
 
 
 async def liveliness(request: HttpRequest) -> JsonResponse:
@@ -22,10 +26,15 @@ def _database_ok() -> bool:
 
 
 async def readiness(request: HttpRequest) -> JsonResponse:
+    from . import runtime
+
+    if runtime.closing():  # draining: load balancers stop sending new requests here
+        return JsonResponse({"status": "shutting down"}, status=503)
     try:
         ok = await sync_to_async(_database_ok)()
-    except Exception as exc:
-        return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    except Exception:  # the detail (host names, users) is for the log, not a public probe
+        log.exception("readiness: the database is unavailable")
+        return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ready", "database": "ok" if ok else "unexpected"})
 
 

@@ -1015,7 +1015,7 @@ class _Planner:
             if provider.kind == spec.kind
             and _effective_base(provider) == spec.base_url
             and provider.api_version == spec.api_version
-            and (provider.extra_headers or {}) == spec.extra_headers
+            and self.same_headers(provider, spec.extra_headers)
             and self.same_secret(provider, spec.secret)
         ]
 
@@ -1026,6 +1026,18 @@ class _Planner:
             return True
         variable = self.secret_variables.get(provider.pk)
         return variable is not None and secret == f"os.environ/{variable}"
+
+    def same_headers(self, provider: Provider, headers: dict[str, str]) -> bool:
+        """Equal once decrypted, or each literal value written by ``export_config`` as
+        its ``os.environ/`` reference (extra headers may hold tokens)."""
+        stored = _stored_headers(provider)
+        if stored is None or set(stored) != set(headers):
+            return False
+        return all(
+            headers[name] == value
+            or headers[name] == f"os.environ/{_env_variable(provider.name, name)}"
+            for name, value in stored.items()
+        )
 
     def new_provider_name(self, spec: ProviderSpec) -> str:
         service = SERVICES[spec.prefix]
@@ -1160,6 +1172,13 @@ def _stored_secret(provider: Provider) -> str:
         return provider.stored_secret()
     except Exception:  # undecryptable: it cannot equal anything in the file
         return "\0undecryptable"
+
+
+def _stored_headers(provider: Provider) -> dict[str, str] | None:
+    try:
+        return provider.stored_extra_headers()
+    except Exception:  # undecryptable: it cannot equal anything in the file
+        return None
 
 
 def plan_import(config: LiteLLMConfig) -> ImportPlan:
@@ -1300,7 +1319,7 @@ def _export_deployment(
     if timeout is not None:
         params["timeout"] = timeout
     if provider.extra_headers:
-        params["extra_headers"] = dict(provider.extra_headers)
+        params["extra_headers"] = _export_headers(provider, include_secrets, comments)
     if d.weight != 1.0:
         params["weight"] = d.weight
     for name in ("rpm", "tpm"):
@@ -1329,6 +1348,31 @@ def _export_deployment(
     if info:
         entry["model_info"] = info
     return entry
+
+
+def _env_variable(*parts: str) -> str:
+    """An environment variable name from ``parts`` that shells accept."""
+    name = re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
+    return name if re.match(r"[A-Z_]", name) else f"_{name}"
+
+
+def _export_headers(provider: Provider, include_secrets: bool, comments: list[str]) -> dict:
+    """Extra headers as ``os.environ/`` references (their values may be tokens): kept
+    references as they are; stored values only with ``include_secrets``."""
+    stored = provider.stored_extra_headers() if include_secrets else {}
+    headers = {}
+    for name, value in provider.extra_headers.items():
+        if ENV_REFERENCE.match(value):
+            headers[name] = value
+        elif include_secrets:
+            headers[name] = stored[name]
+        else:
+            variable = _env_variable(provider.name, name)
+            headers[name] = f"os.environ/{variable}"
+            note = f"provider {provider.name}: header {name} is exported as os.environ/{variable}"
+            if note not in comments:
+                comments.append(note)
+    return headers
 
 
 def _export_cache(routes: list[Route], comments: list[str]) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from . import crypto
 from .errors import MissingSecret  # raised by resolve_secret; a ConfigurationError
 
 ENV_REFERENCE = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
+# What is shown instead of a stored extra header value (and, sent back unchanged by a
+# form or an API client, keeps that value).
+HEADER_MASK = "•••••••• (stored encrypted)"
 # Public model names; ``*``, ``?`` and ``[...]`` make a pattern route (e.g. ``claude-*``).
 ROUTE_NAME = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._:/@+*?\[\]-]{0,199}$")
 
@@ -108,6 +111,46 @@ class Provider(models.Model):
             return self.secret_ref
         return crypto.decrypt(self.secret_ciphertext)
 
+    # --- extra headers (where users put tokens): encrypted like the secret ------------
+    def set_extra_headers(self, headers: dict[str, str]) -> None:
+        """Replace the extra headers. A value equal to HEADER_MASK keeps what is stored
+        under that name (it is what the console and the API show); literals are
+        encrypted when saved, ``os.environ/NAME`` references kept as they are."""
+        stored = self.extra_headers if isinstance(self.extra_headers, dict) else {}
+        if not isinstance(headers, dict):
+            self.extra_headers = headers  # clean() reports it
+            return
+        out = {}
+        for name, value in headers.items():
+            if value == HEADER_MASK:
+                if name not in stored:
+                    raise ValidationError(
+                        {"extra_headers": f"{name}: give a value (the mask keeps a stored one)"}
+                    )
+                value = stored[name]
+            out[name] = value
+        self.extra_headers = out
+
+    def stored_extra_headers(self) -> dict[str, str]:
+        """The headers with literals decrypted (references still to resolve)."""
+        return {
+            name: crypto.decrypt(value) if _sealed(value) else value
+            for name, value in (self.extra_headers or {}).items()
+        }
+
+    @property
+    def extra_headers_display(self) -> dict[str, str]:
+        """What may be shown to a person: references as they are, literals masked."""
+        return {
+            name: value if ENV_REFERENCE.match(value) else HEADER_MASK
+            for name, value in (self.extra_headers or {}).items()
+        }
+
+    def save(self, *args, **kwargs) -> None:
+        if isinstance(self.extra_headers, dict):
+            self.extra_headers = seal_headers(self.extra_headers)
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         if self.kind != self.Kind.ECHO and not self.base_url and self.kind != self.Kind.ANTHROPIC:
             raise ValidationError({"base_url": "a base URL is required for this kind"})
@@ -128,6 +171,21 @@ class Provider(models.Model):
             isinstance(k, str) and isinstance(v, str) for k, v in self.extra_headers.items()
         ):
             raise ValidationError({"extra_headers": "must be an object of string to string"})
+
+
+def _sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(crypto.PREFIX)
+
+
+def seal_headers(headers: dict) -> dict:
+    """``headers`` with every literal string value encrypted (references and values
+    already encrypted kept). Also used by the migration that encrypted existing rows."""
+    return {
+        name: crypto.encrypt(value)
+        if isinstance(value, str) and not _sealed(value) and not ENV_REFERENCE.match(value)
+        else value
+        for name, value in headers.items()
+    }
 
 
 def resolve_secret(stored: str) -> str:

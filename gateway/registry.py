@@ -213,16 +213,17 @@ def build_snapshot() -> Snapshot:
     for p in Provider.objects.all():
         try:
             secret = p.stored_secret()
+            extra_headers = p.stored_extra_headers()
         except Exception as exc:  # undecryptable: the deployment call will say so
             log.error("provider %s: %s", p.name, exc)
-            secret = ""
+            secret, extra_headers = "", {}
         providers[p.id] = ProviderEntry(
             id=p.id,
             name=p.name,
             kind=p.kind,
             base_url=p.base_url.rstrip("/"),
             secret=secret,
-            extra_headers=dict(p.extra_headers or {}),
+            extra_headers=extra_headers,
             api_version=p.api_version,
             timeout=p.timeout,
         )

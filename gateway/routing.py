@@ -553,7 +553,9 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             continue
         except UpstreamError as exc:
             ended = clock()
-            attempts.append(_attempt(route, deployment, exc.status, started, ended, exc.message))
+            attempts.append(
+                _attempt(route, deployment, exc.status, started, ended, exc.log_message)
+            )
             calls += 1
             if exc.context_window_exceeded:
                 raise _ContextWindow(exc) from None

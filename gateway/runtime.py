@@ -18,7 +18,26 @@ _tasks: list[asyncio.Task] = []
 _in_flight = 0
 _closing = False
 _idle: asyncio.Event | None = None
-SHUTDOWN_GRACE_SECONDS = 10.0
+_requests: set[asyncio.Task] = set()  # the tasks serving API requests in flight
+_cut: set[asyncio.Task] = set()  # those the drain ended when the grace period ran out
+# After the grace period: how long requests that were cut get to write their last words.
+CUT_SECONDS = 2.0
+# What the server itself waits beyond the grace period before it cancels what is left
+# (uvicorn's timeout_graceful_shutdown, daphne's application_close_timeout): by then the
+# drain has ended every API request; this only bounds anything else (console pages).
+SERVER_MARGIN_SECONDS = CUT_SECONDS + 3.0
+
+
+def grace_seconds() -> float:
+    """SWITCHYARD_SHUTDOWN_GRACE_SECONDS: how long API requests in flight may finish."""
+    from django.conf import settings
+
+    return settings.SWITCHYARD_SHUTDOWN_GRACE_SECONDS
+
+
+def server_timeout_seconds() -> float:
+    """The server's own graceful-shutdown timeout, agreeing with the drain's."""
+    return grace_seconds() + SERVER_MARGIN_SECONDS
 
 
 def closing() -> bool:
@@ -34,22 +53,63 @@ def begin_shutdown() -> None:
 
 
 def request_started() -> None:
-    """Count an API request in flight (the journal drains only once they are done)."""
+    """Count an API request in flight (the journal drains only once they are done); its
+    task is remembered so that the drain can end it when the grace period runs out."""
     global _in_flight
     _in_flight += 1
+    task = asyncio.current_task()
+    if task is not None:
+        _requests.add(task)
 
 
 def request_finished() -> None:
     global _in_flight
     _in_flight -= 1
+    task = asyncio.current_task()
+    _requests.discard(task)  # type: ignore[arg-type]
+    _cut.discard(task)  # type: ignore[arg-type]
     if _in_flight <= 0 and _idle is not None:
         _idle.set()
 
 
-async def wait_for_requests(grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-    """Give in-flight API requests up to ``grace`` seconds to finish (the server cancels
-    what is left afterwards; a cancelled request still records its journal entry)."""
+def was_cut(task: asyncio.Task | None = None) -> bool:
+    """Whether the drain cancelled ``task`` (default: the current one), as opposed to a
+    client that went away: the request then ends with a 503 / in-stream error event."""
+    if not _cut:
+        return False
+    return (task or asyncio.current_task()) in _cut
+
+
+def cut_requests() -> int:
+    """Cancel every API request still in flight, marked as cut by the drain."""
+    cut = 0
+    for task in list(_requests):
+        if not task.done():
+            _cut.add(task)
+            task.cancel()
+            cut += 1
+    return cut
+
+
+async def drain(grace: float | None = None) -> None:
+    """The graceful part of a shutdown, run while the server still accepts connections:
+    refuse new API requests (503 + Retry-After), give those in flight ``grace`` seconds,
+    then end the rest in their dialect (a stream gets its in-stream error event, a
+    request still waiting for its upstream a 503) and give them CUT_SECONDS to say so."""
+    begin_shutdown()
+    await wait_for_requests(grace_seconds() if grace is None else grace)
+    if _in_flight > 0:
+        count = cut_requests()
+        log.warning("shutdown: ending %d request(s) still running after the grace period", count)
+        await wait_for_requests(CUT_SECONDS)
+
+
+async def wait_for_requests(grace: float | None = None) -> None:
+    """Give in-flight API requests up to ``grace`` seconds to finish (default: the
+    configured grace period)."""
     global _idle
+    if grace is None:
+        grace = grace_seconds()
     if _in_flight <= 0:
         return
     if _idle is None or _idle.is_set():
@@ -57,7 +117,7 @@ async def wait_for_requests(grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
     try:
         await asyncio.wait_for(asyncio.shield(_idle.wait()), grace)
     except TimeoutError:
-        log.warning("shutdown: %d request(s) still running after %.0fs", _in_flight, grace)
+        log.warning("shutdown: %d request(s) still running after %.1fs", _in_flight, grace)
 
 
 _started_loop: asyncio.AbstractEventLoop | None = None
@@ -141,12 +201,11 @@ async def shutdown() -> None:
     global _started_loop, _closing
     from . import http, journal
 
-    begin_shutdown()
-    await wait_for_requests()
-    drain = getattr(journal, "drain", None)
-    if drain is not None:
+    await drain()  # a no-op when the server already drained before closing its sockets
+    drain_journal = getattr(journal, "drain", None)
+    if drain_journal is not None:
         try:
-            await drain()
+            await drain_journal()
         except Exception:
             log.exception("journal drain failed")
     from . import metrics
@@ -164,6 +223,8 @@ async def shutdown() -> None:
     await http.aclose()
     _started_loop = None
     _closing = False  # a later loop in this process (tests) starts afresh
+    _requests.clear()
+    _cut.clear()
 
 
 async def lifespan(scope, receive, send) -> None:  # type: ignore[no-untyped-def]

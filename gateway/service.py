@@ -20,15 +20,17 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import cache, capabilities, journal, limits, registry, routing, tracing
+from . import cache, capabilities, journal, limits, registry, routing, runtime, tracing
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
+    ShuttingDown,
     UpstreamError,
 )
+from .providers import wire
 from .providers.base import Exchange, Provider, adapter_for
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
 from .streaming import StreamFolder
@@ -46,6 +48,7 @@ from .types import (
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
+SHUTDOWN_CUT = "ended by the server's shutdown after its grace period"
 CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 
 
@@ -229,7 +232,7 @@ class Call:
                 rec.cost_usd = self.deployment.cost(usage)
         if error is not None:
             if isinstance(error, GatewayError):
-                rec.error_kind, rec.error_message = error.kind, error.message[:2000]
+                rec.error_kind, rec.error_message = error.kind, error.log_message[:2000]
             else:
                 rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
         if settings.SWITCHYARD_LOG_BODIES:
@@ -259,6 +262,7 @@ async def handle(
     call = Call(endpoint, dialect, raw, caller)
     if tracing.ENABLED:
         call.span = tracing.start_request(call, headers)
+    wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
         key = _authorize(call)
         body = _parse_json(raw)
@@ -272,7 +276,10 @@ async def handle(
     except GatewayError as error:
         return call.error_reply(error)
     except asyncio.CancelledError:
-        call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
+        if runtime.was_cut():
+            call.finish(status=503, error=ShuttingDown(SHUTDOWN_CUT))
+        else:
+            call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
         raise
     except Exception as exc:  # a bug: log it, answer cleanly, never a traceback
         log.exception("request %s failed", caller.request_id)
@@ -286,6 +293,17 @@ def record_abandoned(endpoint: str, dialect: str, caller: Caller) -> None:
     with contextlib.suppress(AuthenticationFailed):
         _authorize(call)  # names the key, when there is a valid one
     call.finish(status=499, disconnected=True)
+
+
+def refuse_unauthorized(endpoint: str, dialect: str, caller: Caller) -> Reply | None:
+    """The 401 (journaled) for a caller without a usable key, or None for a good key.
+    Decided from the headers alone, so the endpoint answers before reading the body."""
+    call = Call(endpoint, dialect, b"", caller)
+    try:
+        _authorize(call)
+    except AuthenticationFailed as error:
+        return call.error_reply(error)
+    return None
 
 
 def reject(endpoint: str, dialect: str, error: GatewayError, caller: Caller) -> Reply:
@@ -566,6 +584,8 @@ class _Tap:
         folder = self.folder
         error = folder.error
         status = 200
+        if disconnected and error is None and runtime.was_cut():
+            error, disconnected = ShuttingDown(SHUTDOWN_CUT), False  # ended by the drain
         if error is not None:
             status = getattr(error, "status", 502)
         elif disconnected:

@@ -105,6 +105,13 @@ SWITCHYARD_STREAM_KEEPALIVE_SECONDS = env_float(
     "SWITCHYARD_STREAM_KEEPALIVE_SECONDS", 15.0, minimum=0
 )
 SWITCHYARD_MAX_CONNECTIONS = env_int("SWITCHYARD_MAX_CONNECTIONS", 1000, minimum=1)
+# Request headers: more than this many, or more than this many bytes in all (names and
+# values), get a 431 (in the caller's dialect on the API paths).
+SWITCHYARD_MAX_HEADERS = env_int("SWITCHYARD_MAX_HEADERS", 100, minimum=10)
+SWITCHYARD_MAX_HEADER_BYTES = env_int("SWITCHYARD_MAX_HEADER_BYTES", 32 * 1024, minimum=4096)
+# Graceful shutdown (SIGTERM): new API requests get a 503 at once; those in flight get
+# this long to finish; streams still open then end with an in-stream error event.
+SWITCHYARD_SHUTDOWN_GRACE_SECONDS = env_float("SWITCHYARD_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0)
 # Request journal.
 # Response cache in this process's memory (routes opt in; with REDIS_URL it is in Redis).
 SWITCHYARD_CACHE_MAX_ENTRIES = env_int("SWITCHYARD_CACHE_MAX_ENTRIES", 10_000, minimum=1)

@@ -44,6 +44,8 @@ def _edit(request: HtmxHttpRequest, provider: Provider | None) -> HttpResponse:
                 return go_to(request, reverse("console:providers") + f"#provider-{saved.pk}")
     else:
         initial = {f: getattr(provider, f) for f in FORM_FIELDS} if provider else None
+        if initial:  # stored values never go back to the browser; the mask keeps them
+            initial["extra_headers"] = provider.extra_headers_display
         form = ProviderForm(initial=initial)
     template = "console/provider_form.html"
     if request.htmx:

@@ -1,14 +1,16 @@
 """The management API (django-ninja) under /api, with OpenAPI docs at /api/docs.
 
 Authenticated by the master key (``Authorization: Bearer`` or ``x-api-key``) or by a
-signed-in staff user of the console (session + CSRF). Each resource lives in its own
-module and registers its router here."""
+signed-in staff user of the console (session + CSRF); the docs and the OpenAPI schema
+too. Each resource lives in its own module and registers its router here."""
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 
-from .auth import MasterKeyAuth, StaffSessionAuth
+from .auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
 
 api = NinjaAPI(
     title="Switchyard management API",
@@ -16,7 +18,15 @@ api = NinjaAPI(
     urls_namespace="api",
     auth=[MasterKeyAuth(), StaffSessionAuth()],
     docs_url="/docs",
+    docs_decorator=staff_or_master_key,
 )
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    """JSON like every other /api answer (Django's own answer is an HTML 400)."""
+    return api.create_response(request, {"detail": str(exc)}, status=413)
+
 
 # Routers (one module per resource) register below.
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.security import APIKeyHeader, SessionAuth
 
 
@@ -39,3 +43,21 @@ class StaffSessionAuth(SessionAuth):
         if user is not None and user.is_authenticated and user.is_staff:
             return user
         return None
+
+
+def staff_or_master_key(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For /api/docs and /api/openapi.json: the API's map is for those who may use it.
+    A browser without a session goes to the console's sign-in, anything else gets 401."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = getattr(request, "user", None)
+        staff = user is not None and user.is_authenticated and user.is_staff
+        if staff or MasterKeyAuth()(request):
+            return view(request, *args, **kwargs)
+        sent_key = "authorization" in request.headers or "x-api-key" in request.headers
+        if not sent_key and "text/html" in request.headers.get("accept", ""):
+            return redirect_to_login(request.get_full_path())
+        return JsonResponse({"detail": "Unauthorized"}, status=401)
+
+    return guarded

@@ -1,5 +1,7 @@
 """Providers in the management API. Secrets are write-only: a response says whether a
-secret is stored (``has_secret``) and shows the masked display, never the secret."""
+secret is stored (``has_secret``) and shows the masked display, never the secret. Extra
+headers likewise come back masked (references shown); a masked value sent back in a
+PATCH keeps the stored one."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ class ProviderOut(Schema):
             kind=provider.kind,
             base_url=provider.base_url,
             api_version=provider.api_version,
-            extra_headers=provider.extra_headers or {},
+            extra_headers=provider.extra_headers_display,
             timeout=provider.timeout,
             has_secret=provider.has_secret,
             secret_display=provider.secret_display,

@@ -591,7 +591,7 @@ class AnthropicProvider(Provider):
                 url, content=content, headers=headers, timeout=self.timeout()
             )
         except httpx.TransportError as exc:
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         finally:
             exchange.end()
         exchange.status = response.status_code
@@ -652,7 +652,7 @@ class AnthropicProvider(Provider):
             if tail:
                 yield b"", tail
         except httpx.TransportError as exc:
-            error = wire.transport_error(exc, url)
+            error = wire.transport_error(exc, self.provider, url)
             if not began:
                 raise error from exc
             yield _error_bytes(error), [ErrorEvent(error)]
@@ -741,7 +741,7 @@ class AnthropicProvider(Provider):
                 url, params={"limit": 1000}, headers=self.headers({}), timeout=self.timeout()
             )
         except httpx.TransportError as exc:
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         if not response.is_success:
             raise _status_error(response)
         return [item["id"] for item in response.json().get("data", []) if "id" in item]

@@ -123,7 +123,7 @@ class CodecProvider(Provider):
             )
         except httpx.TransportError as exc:
             exchange.end()
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         exchange.status = response.status_code
         exchange.received(response.content)
         exchange.end()
@@ -170,7 +170,7 @@ class CodecProvider(Provider):
                     yielded = True
                     yield event
         except httpx.TransportError as exc:
-            error = wire.transport_error(exc, url)
+            error = wire.transport_error(exc, self.provider, url)
             if not yielded:
                 raise error from exc
             yield ErrorEvent(error)

@@ -65,7 +65,7 @@ class CohereProvider(CodecProvider):
                 timeout=self.timeout(),
             )
         except httpx.TransportError as exc:
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         if response.status_code >= 400:
             raise self._error(response, response.content)
         try:

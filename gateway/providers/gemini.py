@@ -114,7 +114,7 @@ class GoogleCodecProvider(CodecProvider):
                 method, url, content=content, headers=headers, timeout=self.timeout()
             )
         except httpx.TransportError as exc:
-            raise wire.transport_error(exc, url.split("?", 1)[0]) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         if response.status_code >= 400:
             raise self._error(response, response.content)
         try:

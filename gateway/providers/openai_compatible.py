@@ -726,7 +726,7 @@ class OpenAICompatibleProvider(Provider):
             )
         except httpx.TransportError as exc:
             exchange.end()
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         exchange.status = response.status_code
         exchange.received(response.content)
         exchange.end()
@@ -768,7 +768,7 @@ class OpenAICompatibleProvider(Provider):
                 async for message in iter_sse(_lines(response, exchange)):
                     yield message
         except httpx.TransportError as exc:
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         finally:
             exchange.end()
 
@@ -949,7 +949,7 @@ class OpenAICompatibleProvider(Provider):
         try:
             response = await http.client().get(url, headers=self.headers(), timeout=self._timeout())
         except httpx.TransportError as exc:
-            raise wire.transport_error(exc, url) from exc
+            raise wire.transport_error(exc, self.provider, url) from exc
         if response.status_code >= 400:
             raise upstream_error(response, response.content)
         data = orjson.loads(response.content)

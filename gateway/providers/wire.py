@@ -3,14 +3,26 @@ failures, and resolving the provider's secret and extra headers at call time."""
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
+import logging
+import re
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from ..errors import ConfigurationError, UpstreamConnectionError, UpstreamError, UpstreamTimeout
 from ..models import MissingSecret, resolve_secret
 from ..registry import ProviderEntry
+
+log = logging.getLogger(__name__)
+
+# The id of the request being served in this task (set by ``service.handle``), so that an
+# error raised deep in an adapter can name it to the caller.
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "switchyard_request_id", default=""
+)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -36,11 +48,43 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def transport_error(exc: Exception, where: str) -> UpstreamError:
-    """A timeout or connection failure talking to ``where`` as an UpstreamError."""
+def transport_error(exc: Exception, provider: ProviderEntry, url: str) -> UpstreamError:
+    """A timeout or connection failure talking to ``provider`` as an UpstreamError. The
+    caller learns the provider's registry name and the request id; the URL (which may
+    hold credentials or internal host names) and httpx's message (which names host and
+    port) go only to the server log and the journal, as ``detail``."""
+    rid = current_request_id.get()
+    suffix = f" (request id {rid})" if rid else ""
+    what = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"upstream {where} timed out ({type(exc).__name__})")
-    return UpstreamConnectionError(f"could not reach upstream {where}: {type(exc).__name__}")
+        error: UpstreamError = UpstreamTimeout(
+            f"upstream provider {provider.name!r} timed out ({what}){suffix}"
+        )
+    else:
+        error = UpstreamConnectionError(
+            f"could not reach upstream provider {provider.name!r} ({what}){suffix}"
+        )
+    error.detail = f"{error.message}: {what} on {safe_url(url)}: {_URL.sub(_safe_match, str(exc))}"
+    log.warning("%s", error.detail)
+    return error
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")  # a URL a message quotes
+
+
+def _safe_match(match: re.Match[str]) -> str:
+    return safe_url(match.group(0))
+
+
+def safe_url(url: str) -> str:
+    """``url`` without user info and query values (where some upstreams take keys)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(f"{item.partition('=')[0]}=…" for item in parts.query.split("&") if item)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:

@@ -78,6 +78,21 @@ async def test_test_connection_reports_models_and_errors() -> None:
 
 
 @pytest.mark.django_db
+async def test_test_connection_shows_the_operator_where_it_failed() -> None:
+    """The operator's "test connection" gets the detail API callers do not: the URL
+    (without its user info) and the transport's message."""
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused by llm.internal:8443")
+
+    http.use_transport(httpx.MockTransport(refused))
+    provider = Provider(name="c", kind="openai", base_url="http://u:pw-x@llm.internal:8443/v1")
+    result = await admin_ops.test_connection(provider)
+    assert not result.ok and "'c'" in result.error
+    assert "http://llm.internal:8443/v1/models" in result.error and "pw-x" not in result.error
+
+
+@pytest.mark.django_db
 async def test_test_connection_times_out() -> None:
     import asyncio
 

@@ -17,8 +17,20 @@ def scope() -> dict:
         "type": "http",
         "method": "POST",
         "path": "/v1/chat/completions",
-        "headers": [(b"content-type", b"application/json")],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", b"Bearer " + MASTER_KEY.encode()),
+        ],
     }
+
+
+# A valid key: a request without one is refused before its body is read.
+MASTER_KEY = "sy-unit-test-master-key"
+
+
+@pytest.fixture(autouse=True)
+def _master_key(settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER_KEY
 
 
 def receiver(disconnect: asyncio.Event):

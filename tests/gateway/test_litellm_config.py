@@ -772,7 +772,7 @@ def test_forgiving_import_takes_what_it_supports_and_lists_the_rest(messy_env: N
         "os.environ/AZURE_API_BASE",
         "os.environ/AZURE_API_VERSION",
     )
-    assert azure.extra_headers == {"OpenAI-Organization": "org-acme"}
+    assert azure.stored_extra_headers() == {"OpenAI-Organization": "org-acme"}  # encrypted at rest
     assert Provider.objects.get(name="xai").base_url == "https://api.x.ai/v1"
     assert Provider.objects.get(name="perplexity").base_url == "https://api.perplexity.ai"
     # llama-fast keeps its one valid deployment (the cerebras entry with rpm: abc is skipped)

@@ -20,8 +20,20 @@ def request(path: str) -> dict:
         "type": "http",
         "method": "POST",
         "path": path,
-        "headers": [(b"content-type", b"application/json")],
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"authorization", b"Bearer " + MASTER_KEY.encode()),
+        ],
     }
+
+
+# A valid key: a request without one is refused before its body is read.
+MASTER_KEY = "sy-unit-test-master-key"
+
+
+@pytest.fixture(autouse=True)
+def _master_key(settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER_KEY
 
 
 def receiver():
@@ -119,6 +131,62 @@ async def test_in_flight_requests_finish_and_record_before_the_journal_drains(
     assert first.status == 200
     assert events == ["recorded", "drained"]
     assert runtime.closing() is False, "a later event loop in this process starts afresh"
+
+
+async def test_requests_still_running_after_the_grace_period_end_in_their_dialect(
+    app, monkeypatch: pytest.MonkeyPatch
+):
+    """A stream gets its in-stream error event (and [DONE] for OpenAI chat); a request
+    still waiting for its upstream gets a 503 with Retry-After; both return normally."""
+    from gateway.service import StreamReply
+
+    async def slow_chunks():
+        yield b'data: {"first": true}\n\n'
+        await asyncio.sleep(60)
+        yield b"never"
+
+    async def handle(endpoint, dialect, raw, headers, caller):
+        if b'"stream"' in raw:
+            return StreamReply(200, [(b"content-type", b"text/event-stream")], slow_chunks())
+        await asyncio.sleep(60)
+        return Reply(200, b"{}", [])
+
+    def streaming(path: str) -> tuple[dict, object]:
+        messages = [{"type": "http.request", "body": b'{"stream": true}', "more_body": False}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop(0)
+            await asyncio.Event().wait()
+            return {"type": "http.disconnect"}
+
+        return request(path), receive
+
+    monkeypatch.setattr(service, "handle", handle)
+    sinks = {name: Sink() for name in ("openai", "anthropic", "waiting")}
+    calls = [
+        app(*streaming("/v1/chat/completions"), sinks["openai"]),
+        app(*streaming("/v1/messages"), sinks["anthropic"]),
+        app(request("/v1/messages"), receiver(), sinks["waiting"]),
+    ]
+    running = asyncio.ensure_future(asyncio.gather(*calls))
+    await asyncio.sleep(0.2)  # every request reached its slow part
+    assert len(sinks["anthropic"].messages) == 2 and sinks["waiting"].messages == []
+    await asyncio.wait_for(runtime.drain(grace=0.1), 5)
+    await asyncio.wait_for(running, 1)  # nothing raised: each ended on its own terms
+    openai_body = b"".join(m.get("body", b"") for m in sinks["openai"].messages[1:])
+    assert openai_body.endswith(b"data: [DONE]\n\n")
+    last = openai_body.split(b"\n\n")[-3]
+    assert "shutting down" in orjson.loads(last.removeprefix(b"data: "))["error"]["message"]
+    anthropic_body = b"".join(m.get("body", b"") for m in sinks["anthropic"].messages[1:])
+    assert anthropic_body.split(b"\n\n")[-2].startswith(b"event: error\n")
+    assert b'"overloaded_error"' in anthropic_body.split(b"\n\n")[-2]
+    assert sinks["openai"].messages[-1] == {"type": "http.response.body", "body": b""}
+    waiting = sinks["waiting"]
+    assert waiting.status == 503 and waiting.headers[b"retry-after"] == b"1"
+    assert waiting.body["error"]["type"] == "overloaded_error"
+    assert runtime._requests == set() and runtime._cut == set()
+    runtime._closing = False
 
 
 def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:

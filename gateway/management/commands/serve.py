@@ -57,19 +57,19 @@ class Command(GatewayCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
         from twisted.internet import defer
+        from twisted.web import http as twisted_http
 
         from gateway import runtime
         from gateway.asgi import application
 
         class GracefulServer(Server):
             """On SIGTERM daphne cancels every request at once. Instead: refuse new API
-            requests, let those in flight finish (up to the grace period), cancel the
-            rest, and only then drain the journal, so no finished request's entry is
-            queued after the last write."""
+            requests, let those in flight finish (up to the grace period), end the rest
+            in their dialect, and only then drain the journal, so no finished request's
+            entry is queued after the last write."""
 
             def kill_all_applications(self):  # type: ignore[no-untyped-def]
-                runtime.begin_shutdown()
-                waiting = asyncio.ensure_future(runtime.wait_for_requests())
+                waiting = asyncio.ensure_future(runtime.drain())  # still listening: 503s
                 deferred = defer.Deferred.fromFuture(waiting)
                 deferred.addCallback(lambda _: Server.kill_all_applications(self))
                 deferred.addBoth(
@@ -77,18 +77,24 @@ class Command(GatewayCommand):
                 )
                 return deferred
 
+        # Twisted answers a bare 400 to header blocks over 16 KiB: let the gateway's own
+        # cap (SWITCHYARD_MAX_HEADER_BYTES) answer first, with a 431 in the dialect.
+        channel = twisted_http.HTTPChannel
+        channel.totalHeadersSize = max(
+            channel.totalHeadersSize, 2 * settings.SWITCHYARD_MAX_HEADER_BYTES
+        )
         GracefulServer(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),
             http_timeout=None,
             websocket_timeout=86400,
-            application_close_timeout=15,
+            application_close_timeout=runtime.server_timeout_seconds(),
             server_name="switchyard",
             verbosity=0,
         ).run()
 
     def _uvicorn(self, host: str, port: int, workers: int) -> None:
-        import uvicorn
+        from gateway import uvicorn_server
 
         if workers > 1:
             _share_metrics(settings.DATA_DIR / "metrics")
@@ -100,7 +106,7 @@ class Command(GatewayCommand):
                     f"are {shared}; deployments' rpm/tpm caps and cooldowns are per worker"
                 )
 
-        uvicorn.run(
+        uvicorn_server.run(
             "gateway.asgi:application",
             host=host,
             port=port,
@@ -110,7 +116,6 @@ class Command(GatewayCommand):
             lifespan="on",
             log_level="warning",
             access_log=False,
-            timeout_graceful_shutdown=20,
         )
 
 

@@ -1,0 +1,54 @@
+"""uvicorn, draining before it stops listening.
+
+uvicorn's own shutdown closes the listening sockets first, so a request sent during the
+drain got a connection reset instead of the documented 503, and streams still open at
+its timeout were cancelled silently (a traceback each). ``DrainingServer`` runs
+``runtime.drain`` first, while the sockets still accept: new API requests get a 503
+with Retry-After, requests in flight get the grace period, and what is still running
+then ends in its dialect. uvicorn's timeout (``runtime.server_timeout_seconds``) is only
+the backstop after that."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import socket
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import multiprocess
+
+from . import runtime
+
+
+class DrainingServer(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if not self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
+            await runtime.drain()
+        await super().shutdown(sockets)
+
+
+class DrainingProcess(multiprocess.Process):
+    """A worker process of ``serve --workers N`` serving with ``DrainingServer``."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+def run(app: str, *, workers: int, **options: Any) -> None:
+    """``uvicorn.run`` with DrainingServer, in this process or in ``workers`` processes."""
+    options.setdefault("timeout_graceful_shutdown", math.ceil(runtime.server_timeout_seconds()))
+    config = uvicorn.Config(app, workers=workers, **options)
+    if workers <= 1:
+        DrainingServer(config).run()
+        return
+    sock = config.bind_socket()
+    parameters = inspect.signature(multiprocess.Multiprocess.__init__).parameters
+    if "target" in parameters:  # uvicorn < 0.35 took the worker's entry point
+        multiprocess.Multiprocess(config, target=DrainingServer(config).run, sockets=[sock]).run()
+    else:  # later ones build each worker's server from their Process class
+        multiprocess.Process = DrainingProcess  # type: ignore[misc]
+        multiprocess.Multiprocess(config, sockets=[sock]).run()

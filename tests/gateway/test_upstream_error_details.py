@@ -1,0 +1,117 @@
+"""A connect error or timeout tells the caller which provider failed (its registry name)
+and the request id, never the upstream's URL, host, port or credentials; the journal
+and the server log keep the detail (credentials stripped)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import orjson
+import pytest
+
+from gateway import http, journal, registry, service
+from gateway.registry import MASTER, ProviderEntry
+from gateway.service import Caller, StreamReply
+
+from .entries import route, snapshot
+
+LEAKY_URL = "http://admin:hunter2-pass@llm-internal.corp.example:8443/v1?key=qs-secret"
+SECRETS = ("hunter2-pass", "llm-internal", "8443", "admin:", "qs-secret", "corp.example")
+
+
+def provider(kind: str) -> ProviderEntry:
+    base = LEAKY_URL.replace("/v1?", "?") if kind == "anthropic" else LEAKY_URL
+    return ProviderEntry(7, "corp-llm", kind, base, "sk-provider-secret-123456", {}, "", None)
+
+
+@pytest.fixture
+def records(monkeypatch: pytest.MonkeyPatch, snapshot_reset) -> list[journal.Record]:
+    seen: list[journal.Record] = []
+    monkeypatch.setattr(journal, "record", seen.append)
+    return seen
+
+
+def failing(exc: Exception):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return httpx.MockTransport(handler)
+
+
+def body(dialect: str, stream: bool) -> bytes:
+    payload = {"model": "corp", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    if dialect == "anthropic":
+        payload["max_tokens"] = 16
+    return orjson.dumps(payload)
+
+
+async def call(dialect: str, stream: bool) -> tuple[int, bytes, str]:
+    caller = Caller(key=MASTER)
+    reply = await service.handle("chat", dialect, body(dialect, stream), {}, caller)
+    if isinstance(reply, StreamReply):
+        data = b"".join([chunk async for chunk in reply.chunks])
+    else:
+        data = reply.body
+    return reply.status, data, caller.request_id
+
+
+@pytest.mark.parametrize("upstream", ["openai", "anthropic"])
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "exc, status, words",
+    [
+        (httpx.ConnectError("cannot connect to llm-internal.corp.example:8443"), 502, "reach"),
+        (
+            httpx.ConnectError(f"cannot connect to {LEAKY_URL} (llm-internal.corp.example:8443)"),
+            502,
+            "reach",
+        ),  # fmt: skip
+        (httpx.ReadTimeout("timed out reading llm-internal.corp.example:8443"), 504, "timed out"),
+    ],
+)
+async def test_the_caller_learns_the_provider_name_and_request_id_not_its_address(
+    records, caplog, upstream, dialect, stream, exc, status, words
+) -> None:
+    registry.install(snapshot(route("corp", "m", max_attempts=1, provider=provider(upstream))))
+    http.use_transport(failing(exc))
+    with caplog.at_level(logging.WARNING):
+        got, data, rid = await call(dialect, stream)
+    text = data.decode()
+    assert got == status
+    assert "'corp-llm'" in text and rid in text and words in text
+    for secret in SECRETS:
+        assert secret not in text, (secret, text)
+    # the operator keeps the detail: journal and server log, credentials stripped
+    (rec,) = records
+    for where in (rec.error_message, rec.attempts[0].error, caplog.text):
+        assert "llm-internal.corp.example:8443" in where and type(exc).__name__ in where
+        assert "hunter2-pass" not in where and "qs-secret" not in where
+
+
+async def test_a_transport_error_mid_stream_names_the_provider_only(records) -> None:
+    """Once a stream began, the in-stream error event carries the same safe message."""
+    sent = {"n": 0}
+
+    class Breaking(httpx.AsyncByteStream):
+        async def __aiter__(self):
+            yield (
+                b'data: {"id":"c","object":"chat.completion.chunk","model":"m","choices":'
+                b'[{"index":0,"delta":{"role":"assistant","content":"he"}}]}\n\n'
+            )
+            raise httpx.ReadError("connection to llm-internal.corp.example:8443 lost")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent["n"] += 1
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Breaking())
+
+    registry.install(snapshot(route("corp", "m", max_attempts=1, provider=provider("openai"))))
+    http.use_transport(httpx.MockTransport(handler))
+    status, data, rid = await call("anthropic", True)
+    text = data.decode()
+    assert status == 200 and "event: error" in text
+    assert "'corp-llm'" in text and rid in text
+    for secret in SECRETS:
+        assert secret not in text
+    assert "llm-internal.corp.example:8443" in records[0].error_message
