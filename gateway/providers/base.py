@@ -133,7 +133,12 @@ def adapter_for(provider: ProviderEntry) -> Provider:
     """The adapter instance for a provider entry (adapters are cheap, stateless)."""
     cls = _REGISTRY.get(provider.kind)
     if cls is None:  # not imported yet (one adapter imported elsewhere is not all of them)
-        from . import anthropic, echo, openai_compatible  # noqa: F401  (register themselves)
+        from . import (  # noqa: F401  (register themselves)
+            anthropic,
+            echo,
+            openai_compatible,
+            openai_responses,
+        )
 
         cls = _REGISTRY.get(provider.kind)
     if cls is None:

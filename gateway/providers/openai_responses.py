@@ -1,0 +1,35 @@
+"""OpenAI Responses API upstreams (``kind = "openai_responses"``): for models offered
+only there (o3-pro, codex-mini, gpt-5-pro). HTTP and auth only; what is said is the
+``openai_responses`` codec's.
+
+``base_url`` includes the version path like the OpenAI kind
+(``https://api.openai.com/v1``; requests go to ``{base_url}/responses``); the secret is
+sent as a Bearer token; ``extra_headers`` (e.g. ``OpenAI-Organization``) go along.
+"""
+
+from __future__ import annotations
+
+from ..codecs.openai_responses import CODEC
+from ..registry import DeploymentEntry
+from ..types import ChatRequest
+from . import wire
+from .base import register
+from .codec_provider import CodecProvider, target_of
+
+
+@register
+class OpenAIResponsesProvider(CodecProvider):
+    kind = "openai_responses"
+    codec = CODEC
+
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        return f"{self.provider.base_url.rstrip('/')}/responses"
+
+    async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        secret, extra = wire.credentials(self.provider)
+        headers.update(extra)
+        if secret:
+            headers["Authorization"] = f"Bearer {secret}"
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        return CODEC.unsupported_params(request, target_of(deployment))
