@@ -9,6 +9,10 @@ sent as a Bearer token; ``extra_headers`` (e.g. ``OpenAI-Organization``) go alon
 
 from __future__ import annotations
 
+import httpx
+import orjson
+
+from .. import errors, http
 from ..codecs.openai_responses import CODEC
 from ..registry import DeploymentEntry
 from ..types import ChatRequest
@@ -33,3 +37,21 @@ class OpenAIResponsesProvider(CodecProvider):
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
         return CODEC.unsupported_params(request, target_of(deployment))
+
+    async def list_models(self) -> list[str]:
+        """``GET {base_url}/models`` (the console's "test connection")."""
+        url = f"{self.provider.base_url.rstrip('/')}/models"
+        headers = {"Accept": "application/json"}
+        await self.sign("GET", url, b"", headers)
+        try:
+            response = await http.client().get(url, headers=headers, timeout=self.timeout())
+        except httpx.TransportError as exc:
+            raise wire.transport_error(exc, url) from exc
+        if response.status_code >= 400:
+            raise self._error(response, response.content)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+        models = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in models or [] if isinstance(m, dict) and m.get("id")]

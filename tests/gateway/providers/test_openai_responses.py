@@ -127,6 +127,20 @@ def test_unsupported_params_follow_the_deployment() -> None:
     assert adapter.unsupported_params(request, plain) == ["stop"]
 
 
+async def test_list_models_asks_the_models_endpoint_with_the_same_auth() -> None:
+    listing = {
+        "object": "list",
+        "data": [{"id": "o3-pro", "object": "model"}, {"id": "codex-mini"}],
+    }
+    seen = serve(lambda r: httpx.Response(200, json=listing))
+    assert await adapter_for(PROVIDER).list_models() == ["o3-pro", "codex-mini"]
+    assert str(seen[0].url) == "https://api.test/v1/models" and seen[0].method == "GET"
+    assert seen[0].headers["authorization"] == f"Bearer {SECRET}"
+    serve(lambda r: httpx.Response(401, json={"error": {"message": "Incorrect API key"}}))
+    with pytest.raises(errors.UpstreamError, match="Incorrect API key"):
+        await adapter_for(PROVIDER).list_models()
+
+
 # --- through the service ---------------------------------------------------------------
 
 
