@@ -501,6 +501,18 @@ def test_anthropic_summaryless_reasoning_round_trips_as_redacted_thinking(
     }
 
 
+def test_anthropic_stream_of_summaryless_reasoning_is_a_redacted_block(
+    stack: Stack, mock: MockResponsesUpstream
+) -> None:
+    mock.queue(ResponsesReply(text="Done.", encrypted=ENCRYPTED, reasoning_id="rs_hidden02"))
+    with stack.anthropic().messages.stream(
+        model="resp", max_tokens=1000, messages=[{"role": "user", "content": "Go"}]
+    ) as stream:
+        final = stream.get_final_message()
+    assert [b.type for b in final.content] == ["redacted_thinking", "text"]
+    assert final.content[0].data.endswith(ENCRYPTED) and "rs_hidden02" in final.content[0].data
+
+
 def test_anthropic_image_and_max_tokens_stop(stack: Stack, mock: MockResponsesUpstream) -> None:
     mock.queue(ResponsesReply(text="A pix", incomplete="max_output_tokens"))
     message = stack.anthropic().messages.create(
@@ -549,3 +561,74 @@ def test_anthropic_errors_in_its_own_envelope(stack: Stack, mock: MockResponsesU
             if event.type == "content_block_delta":
                 texts.append(event.delta.text)
     assert "".join(texts) == "Partial answer"
+
+
+# --- Responses clients (translated: the client half is stateless) ----------------------
+
+
+def test_responses_client_text_and_stream(stack: Stack, mock: MockResponsesUpstream) -> None:
+    client = stack.openai()
+    mock.queue(ResponsesReply(text="Plain answer.", output_tokens=3))
+    response = client.responses.create(model="resp-plain", instructions="Be kind.", input="Hi")
+    assert response.output_text == "Plain answer."
+    assert response.usage.output_tokens == 3
+    assert mock.last.body["instructions"] == "Be kind." and mock.last.body["store"] is False
+
+    mock.queue(ResponsesReply(text="Streamed answer.", piece=2))
+    with client.responses.stream(model="resp-plain", input="Hi") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == "Streamed answer." and final.output_text == "Streamed answer."
+
+
+def test_responses_client_reasoning_and_tool_round_trip(
+    stack: Stack, mock: MockResponsesUpstream
+) -> None:
+    client = stack.openai()
+    tools = [
+        {"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": False}
+    ]
+    mock.queue(
+        ResponsesReply(
+            text="",
+            reasoning="Need weather.",
+            encrypted=ENCRYPTED,
+            reasoning_id="rs_fromresp01",
+            calls=[FunctionCall("call_r1", "get_weather", '{"city": "Oslo"}')],
+        )
+    )
+    first = client.responses.create(
+        model="resp", input="Weather in Oslo?", tools=tools, reasoning={"effort": "low"}
+    )
+    kinds = [item.type for item in first.output]
+    assert kinds == ["reasoning", "function_call"]
+    call = first.output[1]
+    assert call.call_id == "call_r1" and json.loads(call.arguments) == {"city": "Oslo"}
+
+    mock.queue(ResponsesReply(text="Oslo: 5C."))
+    second = client.responses.create(
+        model="resp",
+        tools=tools,
+        reasoning={"effort": "low"},
+        input=[
+            {"role": "user", "content": "Weather in Oslo?"},
+            *[item.model_dump(exclude_none=True) for item in first.output],
+            {"type": "function_call_output", "call_id": "call_r1", "output": "5C"},
+        ],
+    )
+    assert second.output_text == "Oslo: 5C."
+    assert mock.last.body["input"][1:] == [
+        {
+            "type": "reasoning",
+            "id": "rs_fromresp01",
+            "summary": [{"type": "summary_text", "text": "Need weather."}],
+            "encrypted_content": ENCRYPTED,
+        },
+        {
+            "type": "function_call",
+            "call_id": "call_r1",
+            "name": "get_weather",
+            "arguments": '{"city":"Oslo"}',
+        },
+        {"type": "function_call_output", "call_id": "call_r1", "output": "5C"},
+    ]

@@ -244,3 +244,13 @@ async def test_stop_is_dropped_or_refused_per_drop_params(gateway) -> None:
     refused = await call("openai", {**body, "model": "strict-resp"})
     assert refused.status == 400 and len(received) == 1
     assert "stop" in orjson.loads(refused.body)["error"]["message"]
+
+
+async def test_upstream_refusing_the_gateways_key_is_a_502_not_the_callers_401(gateway) -> None:
+    answers, _ = gateway
+    answers.append((401, "error_429.json"))
+    reply = await call("openai", {"model": "resp", "messages": [{"role": "user", "content": "x"}]})
+    assert reply.status == 502
+    error = orjson.loads(reply.body)["error"]
+    assert error["type"] == "api_error" and "credentials" in error["message"]
+    assert SECRET not in reply.body.decode()
