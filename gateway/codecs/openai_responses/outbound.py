@@ -391,6 +391,7 @@ class StreamParser:
         self._parts: dict[int, int] = {}  # output_index -> canonical part index
         self._kinds: dict[int, str] = {}  # output_index -> item type
         self._streamed: set[int] = set()  # output indexes that got a delta
+        self._closed: set[int] = set()  # output indexes whose part was stopped
         self._summary: dict[int, Any] = {}  # output_index -> summary_index last streamed
         self._next = 0
         self._saw_call = False
@@ -516,7 +517,8 @@ class StreamParser:
                 events.append(ToolArgsDelta(self._parts[output], item["arguments"]))
         elif kind == "function_call" and output not in self._streamed and item.get("arguments"):
             events.append(ToolArgsDelta(self._parts[output], item["arguments"]))
-        if output in self._parts:
+        if output in self._parts and output not in self._closed:
+            self._closed.add(output)
             events.append(PartStop(self._parts[output]))
         return events
 
@@ -543,6 +545,9 @@ class StreamParser:
         if self._start is None and response:
             self._created(data)
         events = self._begin()
+        for output in sorted(set(self._parts) - self._closed):  # never got output_item.done
+            self._closed.add(output)
+            events.append(PartStop(self._parts[output]))
         events.append(UsageEvent(maps.parse_usage(response.get("usage"))))
         events.append(Finish(maps.finish_reason(response, self._saw_call, self._refused)))
         return events

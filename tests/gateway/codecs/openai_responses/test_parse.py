@@ -247,3 +247,18 @@ def test_http_error_envelopes_keep_status_code_and_message() -> None:
     assert isinstance(overloaded, errors.UpstreamOverloaded)
     garbage = CODEC.parse_error(503, b"<html>Service Unavailable</html>")
     assert garbage.status == 503 and "Service Unavailable" in garbage.message
+
+
+def test_parts_left_open_by_the_upstream_are_closed_at_the_end() -> None:
+    """A server that skips output_item.done still yields balanced part events."""
+    kept = [e for e in wire_events("text.sse") if e.event != "response.output_item.done"]
+    parser = CODEC.stream_parser()
+    events: list[StreamEvent] = []
+    for event in kept:
+        events += parser.feed(event)
+    assert events[-3:] == [
+        PartStop(0),
+        UsageEvent(Usage(input_tokens=20, output_tokens=8, cache_read_tokens=16)),
+        Finish("stop"),
+    ]
+    assert events.count(PartStop(0)) == 1
