@@ -405,7 +405,7 @@ def test_anthropic_streamed_thinking_and_tool_use_round_trip_carries_reasoning(
 ) -> None:
     """Claude Code's loop: thinking + tool_use streamed, then the whole assistant turn
     echoed back with a tool_result. The reasoning item must reach OpenAI again with its
-    id and encrypted content."""
+    summary and encrypted content (no id: with store false OpenAI would look it up)."""
     client = stack.anthropic()
     tools = [{"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA}]
     mock.queue(
@@ -456,7 +456,6 @@ def test_anthropic_streamed_thinking_and_tool_use_round_trip_carries_reasoning(
     assert mock.last.body["input"][1:] == [
         {
             "type": "reasoning",
-            "id": "rs_roundtrip01",
             "summary": [{"type": "summary_text", "text": "I should call the weather tool."}],
             "encrypted_content": ENCRYPTED,
         },
@@ -495,7 +494,6 @@ def test_anthropic_summaryless_reasoning_round_trips_as_redacted_thinking(
     )
     assert mock.last.body["input"][1] == {
         "type": "reasoning",
-        "id": "rs_hidden01",
         "summary": [],
         "encrypted_content": ENCRYPTED,
     }
@@ -510,7 +508,7 @@ def test_anthropic_stream_of_summaryless_reasoning_is_a_redacted_block(
     ) as stream:
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["redacted_thinking", "text"]
-    assert final.content[0].data.endswith(ENCRYPTED) and "rs_hidden02" in final.content[0].data
+    assert final.content[0].data == "openai-reasoning:" + ENCRYPTED
 
 
 def test_anthropic_image_and_max_tokens_stop(stack: Stack, mock: MockResponsesUpstream) -> None:
@@ -620,7 +618,6 @@ def test_responses_client_reasoning_and_tool_round_trip(
     assert mock.last.body["input"][1:] == [
         {
             "type": "reasoning",
-            "id": "rs_fromresp01",
             "summary": [{"type": "summary_text", "text": "Need weather."}],
             "encrypted_content": ENCRYPTED,
         },

@@ -63,25 +63,24 @@ ERROR_CODE_STATUS: dict[str, int] = {
 EFFORTS = ("minimal", "low", "medium", "high")
 
 # A reasoning item rides in Thinking.signature (or .redacted when it has no summary) as
-# PREFIX + item id + ":" + encrypted_content: both are needed to send it back statelessly,
-# and Anthropic clients echo signatures and redacted data unchanged. A signature without
-# the prefix came from another vendor and cannot be sent to OpenAI.
+# PREFIX + its encrypted_content: Anthropic clients echo signatures and redacted data
+# unchanged. A signature without the prefix came from another vendor (or was never
+# encrypted) and cannot be sent to OpenAI. The item id is not kept: with ``store: false``
+# OpenAI looks an item id up in its store and answers "Item with id 'rs_...' not found";
+# the encrypted content alone carries the reasoning.
 REASONING_PREFIX = "openai-reasoning:"
 
 
-def pack_reasoning(item_id: str, encrypted: str) -> str:
-    return f"{REASONING_PREFIX}{item_id}:{encrypted}"
+def pack_reasoning(encrypted: str) -> str:
+    return REASONING_PREFIX + encrypted
 
 
-def unpack_reasoning(carried: str | None) -> tuple[str, str] | None:
-    """(item id, encrypted content) from a packed signature, or None when ``carried`` is
-    not one of ours."""
+def unpack_reasoning(carried: str | None) -> str | None:
+    """The encrypted content in a packed signature, or None when ``carried`` is not one
+    of ours."""
     if not carried or not carried.startswith(REASONING_PREFIX):
         return None
-    item_id, sep, encrypted = carried[len(REASONING_PREFIX) :].partition(":")
-    if not sep or not item_id or not encrypted:
-        return None
-    return item_id, encrypted
+    return carried[len(REASONING_PREFIX) :] or None
 
 
 def effort(reasoning: Reasoning | None) -> str | None:

@@ -4,8 +4,8 @@ bodies, and response objects, typed SSE streams and error envelopes -> canonical
 Stateless by design: every body says ``store: false`` and asks for
 ``reasoning.encrypted_content``, so a reasoning item can travel back to the upstream on
 the next turn inside the conversation itself. Reasoning items become ``Thinking`` parts
-whose signature (or redacted data, when there is no summary text) packs the item id and
-its encrypted content (``maps.pack_reasoning``): Anthropic clients echo both unchanged,
+whose signature (or redacted data, when there is no summary text) carries its encrypted
+content (``maps.pack_reasoning``): Anthropic clients echo both unchanged,
 the Responses client half sends the signature back as ``encrypted_content``. Chat
 Completions clients see the summary as ``reasoning_content`` but cannot return the
 encrypted content, so their next turn goes without the earlier reasoning (the API
@@ -82,12 +82,13 @@ def _tool_output(result: ToolResult) -> dict[str, Any]:
 
 
 def _reasoning_item(part: Thinking) -> dict[str, Any] | None:
-    carried = maps.unpack_reasoning(part.signature) or maps.unpack_reasoning(part.redacted)
-    if carried is None:
-        return None  # plain text or another vendor's signature: OpenAI cannot take it
-    item_id, encrypted = carried
+    """The reasoning input item for a Thinking part we made, without an id (see
+    ``maps.REASONING_PREFIX``); None for plain text or another vendor's signature."""
+    encrypted = maps.unpack_reasoning(part.signature) or maps.unpack_reasoning(part.redacted)
+    if encrypted is None:
+        return None
     summary = [{"type": "summary_text", "text": part.text}] if part.text else []
-    return {"type": "reasoning", "id": item_id, "summary": summary, "encrypted_content": encrypted}
+    return {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
 
 
 def _arguments(call: ToolCall) -> str:
@@ -130,6 +131,10 @@ def _assistant_items(message: Message) -> list[dict[str, Any]]:
                 f"an assistant message cannot carry a {part.kind} part", param="messages"
             )
     flush()
+    if items and items[-1]["type"] == "reasoning":
+        # reasoning with nothing after it in its turn (a reply cut short): OpenAI refuses
+        # it ("provided without its required following item"), and it carries no answer
+        items.pop()
     return items
 
 
@@ -282,15 +287,11 @@ def _summary_text(item: dict[str, Any]) -> str:
 
 
 def _thinking(item: dict[str, Any]) -> Thinking | None:
-    """A reasoning output item as Thinking: the summary as text, the id and encrypted
-    content packed into the signature (or redacted, when there is no summary)."""
+    """A reasoning output item as Thinking: the summary as text, the encrypted content
+    packed into the signature (or redacted, when there is no summary)."""
     text = _summary_text(item)
     encrypted = item.get("encrypted_content")
-    packed = (
-        maps.pack_reasoning(item.get("id") or "", encrypted)
-        if isinstance(encrypted, str) and encrypted and item.get("id")
-        else None
-    )
+    packed = maps.pack_reasoning(encrypted) if isinstance(encrypted, str) and encrypted else None
     if text:
         return Thinking(text, signature=packed)
     if packed:

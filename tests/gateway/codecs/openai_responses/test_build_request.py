@@ -15,7 +15,7 @@ from gateway.types import ChatRequest, Message, Text, Thinking, ToolCall
 
 REASONING_TARGET = Target(model="o3-pro", supports_reasoning=True, max_output_tokens=8192)
 PLAIN_TARGET = Target(model="gpt-4.1")
-PACKED = maps.pack_reasoning("rs_abc123", "gAAAAABenc==")
+PACKED = maps.pack_reasoning("gAAAAABenc==")
 WEATHER_SCHEMA = {
     "type": "object",
     "properties": {"city": {"type": "string"}},
@@ -335,7 +335,6 @@ def test_anthropic_thinking_budget_tool_use_and_signed_thinking_round_trip() -> 
         },
         {
             "type": "reasoning",
-            "id": "rs_abc123",
             "summary": [{"type": "summary_text", "text": "Need the tool."}],
             "encrypted_content": "gAAAAABenc==",
         },
@@ -375,7 +374,6 @@ def test_anthropic_redacted_thinking_goes_back_with_an_empty_summary() -> None:
     )
     assert body["input"][1] == {
         "type": "reasoning",
-        "id": "rs_abc123",
         "summary": [],
         "encrypted_content": "gAAAAABenc==",
     }
@@ -554,3 +552,18 @@ def test_unparsable_tool_arguments_go_back_as_sent() -> None:
         "arguments": '{"a": ',
     }
     assert len(body["input"]) == 2
+
+
+def test_reasoning_with_nothing_after_it_in_its_turn_is_left_out() -> None:
+    """OpenAI refuses a reasoning item without its following item (a reply cut short
+    after reasoning); it carries no answer, so it stays behind."""
+    request = ChatRequest(
+        model="p",
+        messages=[
+            Message("user", [Text("x")]),
+            Message("assistant", [Thinking("", redacted=PACKED)]),
+            Message("user", [Text("go on")]),
+        ],
+    )
+    body = CODEC.build_request(request, REASONING_TARGET)
+    assert [i["type"] for i in body["input"]] == ["message", "message"]

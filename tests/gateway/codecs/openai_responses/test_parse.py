@@ -33,7 +33,6 @@ from gateway.types import (
 )
 
 FIXTURES = Path(__file__).parents[3] / "fixtures" / "openai_responses"
-RS_ID = "rs_68af1c0f11c881939e0d7c2a3b4c5d6e0c1b2d3e4f5a6b7c"
 ENCRYPTED = "gAAAAABor-EnCRyPtEdReAsOnInGbLoB_0123456789abcdefABCDEF-_=="
 
 
@@ -79,7 +78,7 @@ def test_reasoning_text_and_parallel_calls_in_order() -> None:
         "**Calling tools**\n\nI will call get_weather twice in parallel."
     )
     assert response.parts == [
-        Thinking(summary, signature=maps.pack_reasoning(RS_ID, ENCRYPTED)),
+        Thinking(summary, signature=maps.pack_reasoning(ENCRYPTED)),
         Text("Let me look both up."),
         ToolCall("call_P4r1sWe4th3r", "get_weather", {"city": "Paris", "unit": "celsius"}),
         ToolCall("call_T0ky0We4th3r", "get_weather", {"city": "Tokyo"}),
@@ -94,8 +93,7 @@ def test_incomplete_is_length_and_summaryless_reasoning_is_redacted() -> None:
     thinking = response.parts[0]
     assert isinstance(thinking, Thinking) and thinking.text == ""
     assert maps.unpack_reasoning(thinking.redacted) == (
-        "rs_68b0aa0211d08190b2c3d4e5f6a7b8c90d1e2f3a4b5c6d7e",
-        "gAAAAABosKoCnOsUmMaRy_EnCrYpTeD-9876543210zyxw==",
+        "gAAAAABosKoCnOsUmMaRy_EnCrYpTeD-9876543210zyxw=="
     )
     assert response.text() == '{"name": "Ada", "born": 18'
 
@@ -155,7 +153,7 @@ def test_text_stream_events_and_fold() -> None:
 
 def test_reasoning_and_tool_stream_events() -> None:
     events = parse_stream("reasoning_tools.sse")
-    packed = maps.pack_reasoning(RS_ID, ENCRYPTED)
+    packed = maps.pack_reasoning(ENCRYPTED)
     assert events[1:] == [
         PartStart(0, "thinking"),
         ThinkingDelta(0, "**Checking two cities**\n\n"),
