@@ -535,6 +535,24 @@ def test_anthropic_image_and_max_tokens_stop(stack: Stack, mock: MockResponsesUp
     )
 
 
+def test_anthropic_json_output(stack: Stack, mock: MockResponsesUpstream) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    mock.queue(ResponsesReply(text='{"name": "Ada"}'))
+    message = stack.anthropic().messages.create(
+        model="resp",
+        max_tokens=200,
+        messages=[{"role": "user", "content": "Who wrote the first program?"}],
+        extra_body={"output_config": {"format": {"type": "json_schema", "schema": schema}}},
+    )
+    assert json.loads(message.content[0].text) == {"name": "Ada"}
+    assert mock.last.body["text"]["format"]["schema"] == schema
+
+
 def test_anthropic_errors_in_its_own_envelope(stack: Stack, mock: MockResponsesUpstream) -> None:
     client = stack.anthropic()
     mock.queue(

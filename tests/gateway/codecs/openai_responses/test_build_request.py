@@ -567,3 +567,25 @@ def test_reasoning_with_nothing_after_it_in_its_turn_is_left_out() -> None:
     )
     body = CODEC.build_request(request, REASONING_TARGET)
     assert [i["type"] for i in body["input"]] == ["message", "message"]
+
+
+def test_anthropic_structured_output_and_strict_tools() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}},
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+    body = from_anthropic(
+        {
+            "model": "pub",
+            "max_tokens": 100,
+            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+            "tools": [{"name": "lookup", "input_schema": schema, "strict": True}],
+            "messages": [{"role": "user", "content": "Who?"}],
+        }
+    )
+    assert body["text"] == {
+        "format": {"type": "json_schema", "name": "response", "schema": schema, "strict": True}
+    }
+    assert body["tools"][0]["strict"] is True
