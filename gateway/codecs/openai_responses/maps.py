@@ -25,6 +25,10 @@ OWNED_FIELDS = frozenset({"model", "input", "stream", "store"})
 
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
+# The API refuses max_output_tokens below 16 (a 400); clients probe with max_tokens 1
+# (Claude Code's quota check), so smaller asks are raised to it.
+MIN_OUTPUT_TOKENS = 16
+
 # incomplete_details.reason -> canonical finish reason.
 INCOMPLETE_REASONS: dict[str, FinishReason] = {
     "max_output_tokens": "length",

@@ -242,7 +242,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     if max_tokens is not None and target.max_output_tokens:
         max_tokens = min(max_tokens, target.max_output_tokens)
     if max_tokens is not None:
-        body["max_output_tokens"] = max_tokens
+        body["max_output_tokens"] = max(max_tokens, maps.MIN_OUTPUT_TOKENS)
     skipped = set(unsupported_params(request, target))
     for name in ("temperature", "top_p"):
         value = getattr(request, name)

@@ -589,3 +589,11 @@ def test_anthropic_structured_output_and_strict_tools() -> None:
         "format": {"type": "json_schema", "name": "response", "schema": schema, "strict": True}
     }
     assert body["tools"][0]["strict"] is True
+
+
+def test_max_output_tokens_below_the_apis_minimum_is_raised_to_it() -> None:
+    """Claude Code probes with max_tokens 1; the Responses API refuses anything under 16."""
+    body = from_anthropic(
+        {"model": "pub", "max_tokens": 1, "messages": [{"role": "user", "content": "quota"}]}
+    )
+    assert body["max_output_tokens"] == 16
