@@ -156,7 +156,8 @@ def gateway(monkeypatch: pytest.MonkeyPatch, snapshot_reset):
             replace(base.deployments[0], supports_reasoning=True, max_output_tokens=4096),
         ),
     )
-    registry.install(snapshot(base, replace(base, name="strict-resp", drop_params=False)))
+    twice = route("resp-twice", "o3-pro", "o3-pro", max_attempts=2, provider=PROVIDER)
+    registry.install(snapshot(base, replace(base, name="strict-resp", drop_params=False), twice))
     answers: list[tuple[int, str]] = []
     received: list[dict] = []
 
@@ -251,3 +252,31 @@ async def test_upstream_refusing_the_gateways_key_is_a_502_not_the_callers_401(g
     error = orjson.loads(reply.body)["error"]
     assert error["type"] == "api_error" and "credentials" in error["message"]
     assert SECRET not in reply.body.decode()
+
+
+async def test_overload_is_the_callers_overload_and_fails_over(gateway) -> None:
+    answers, received = gateway
+    answers.append((503, "error_503_overloaded.json"))
+    body = {"model": "resp", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    reply = await call("anthropic", body)
+    assert reply.status == 529
+    assert orjson.loads(reply.body)["error"]["type"] == "overloaded_error"
+    answers.extend([(503, "error_503_overloaded.json"), (200, "text.json")])
+    reply = await call("anthropic", {**body, "model": "resp-twice"})
+    assert reply.status == 200 and len(received) == 3
+    assert orjson.loads(reply.body)["content"][0]["text"] == "Hello! How can I help?"
+
+
+async def test_a_stream_failing_before_output_fails_over_to_the_next_attempt(gateway) -> None:
+    """response.failed before any output raises inside the provider (Start is held
+    back), so routing retries: the caller sees one clean stream."""
+    answers, received = gateway
+    answers.extend([(200, "failed.sse"), (200, "text.sse")])
+    reply = await call(
+        "openai",
+        {"model": "resp-twice", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+    )
+    assert isinstance(reply, service.StreamReply) and reply.status == 200
+    text = b"".join([c async for c in reply.chunks]).decode()
+    assert len(received) == 2
+    assert "Hello!" in text and "error" not in text and text.rstrip().endswith("[DONE]")
