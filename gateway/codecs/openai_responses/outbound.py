@@ -279,17 +279,26 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
 # --- upstream -> canonical -------------------------------------------------------------
 
 
-def _summary_text(item: dict[str, Any]) -> str:
-    texts = [
-        s.get("text") for s in item.get("summary") or [] if isinstance(s, dict) and s.get("text")
-    ]
-    return "\n\n".join(texts)  # type: ignore[arg-type]
+def _reasoning_text(item: dict[str, Any]) -> str:
+    """A reasoning item's summary; failing that its raw ``reasoning_text`` content (what
+    Responses-compatible servers running open-weight models send). Raw reasoning is not
+    streamed live: it goes out whole at ``output_item.done``, so a stream that carries
+    both kinds still folds to what ``parse_response`` reads."""
+    for name in ("summary", "content"):
+        texts = [
+            entry["text"]
+            for entry in item.get(name) or []
+            if isinstance(entry, dict) and isinstance(entry.get("text"), str) and entry["text"]
+        ]
+        if texts:
+            return "\n\n".join(texts)
+    return ""
 
 
 def _thinking(item: dict[str, Any]) -> Thinking | None:
     """A reasoning output item as Thinking: the summary as text, the encrypted content
     packed into the signature (or redacted, when there is no summary)."""
-    text = _summary_text(item)
+    text = _reasoning_text(item)
     encrypted = item.get("encrypted_content")
     packed = maps.pack_reasoning(encrypted) if isinstance(encrypted, str) and encrypted else None
     if text:

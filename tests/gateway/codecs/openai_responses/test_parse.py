@@ -260,3 +260,53 @@ def test_parts_left_open_by_the_upstream_are_closed_at_the_end() -> None:
         Finish("stop"),
     ]
     assert events.count(PartStop(0)) == 1
+
+
+RAW_REASONING_ITEM = {
+    "id": "rs_local1",
+    "type": "reasoning",
+    "summary": [],
+    "content": [{"type": "reasoning_text", "text": "The user greets me. I greet back."}],
+}
+
+
+def test_raw_reasoning_text_of_compatible_servers_is_thinking() -> None:
+    """vLLM or Ollama serving an open-weight model send reasoning as content
+    (``reasoning_text``), streamed as ``response.reasoning_text.delta``."""
+    whole = {
+        "id": "resp_local",
+        "model": "gpt-oss-20b",
+        "status": "completed",
+        "output": [
+            RAW_REASONING_ITEM,
+            {
+                "id": "msg_local1",
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Hi!"}],
+            },
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 12},
+    }
+    response = CODEC.parse_response(whole)
+    assert response.parts == [Thinking("The user greets me. I greet back."), Text("Hi!")]
+    ref = {"item_id": "rs_local1", "output_index": 0, "content_index": 0}
+    stream = [
+        {"type": "response.created", "response": {**whole, "output": [], "status": "in_progress"}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {**RAW_REASONING_ITEM, "content": []},
+        },
+        {"type": "response.reasoning_text.delta", **ref, "delta": "The user greets me."},
+        {"type": "response.reasoning_text.delta", **ref, "delta": " I greet back."},
+        {"type": "response.output_item.done", "output_index": 0, "item": RAW_REASONING_ITEM},
+        {"type": "response.output_item.done", "output_index": 1, "item": whole["output"][1]},
+        {"type": "response.completed", "response": whole},
+    ]
+    parser = CODEC.stream_parser()
+    events: list[StreamEvent] = []
+    for data in stream:
+        events += parser.feed(WireEvent(data["type"], data))
+    assert ThinkingDelta(0, "The user greets me. I greet back.") in events
+    assert fold_events(events) == response
