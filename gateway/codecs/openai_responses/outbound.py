@@ -551,6 +551,8 @@ class StreamParser:
 
     def _terminal(self, data: dict[str, Any]) -> list[StreamEvent]:
         response = data.get("response") or {}
+        if data.get("type") == "response.incomplete" and not response.get("status"):
+            response = {**response, "status": "incomplete"}  # terse compatible servers
         self._done = True
         if self._start is None and response:
             self._created(data)

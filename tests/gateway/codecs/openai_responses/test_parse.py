@@ -310,3 +310,11 @@ def test_raw_reasoning_text_of_compatible_servers_is_thinking() -> None:
         events += parser.feed(WireEvent(data["type"], data))
     assert ThinkingDelta(0, "The user greets me. I greet back.") in events
     assert fold_events(events) == response
+
+
+def test_incomplete_event_without_a_status_is_still_length() -> None:
+    parser = CODEC.stream_parser()
+    events = parser.feed(
+        WireEvent("response.incomplete", {"type": "response.incomplete", "response": {"id": "r"}})
+    )
+    assert events[-1] == Finish("length")
