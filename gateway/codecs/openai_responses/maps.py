@@ -16,8 +16,9 @@ from ...types import FinishReason, Reasoning, Usage
 
 # deployment.params keys that steer the codec instead of going upstream as body fields.
 # reasoning_summary: what ``reasoning.summary`` asks for (auto, concise, detailed; "none"
-# leaves it out). encrypted_reasoning: false stops asking for encrypted reasoning items
-# (for Responses-compatible servers that refuse ``include``).
+# leaves it out). encrypted_reasoning: whether to ask for encrypted reasoning items;
+# by default only reasoning deployments do (OpenAI answers 400 "Encrypted content is not
+# supported with this model" for gpt-4o, gpt-4.1, gpt-5-chat).
 CONTROL_PARAMS = frozenset({"reasoning_summary", "encrypted_reasoning"})
 
 # Body fields the codec owns: a caller's or a deployment's value never replaces them.
@@ -85,6 +86,17 @@ def unpack_reasoning(carried: str | None) -> str | None:
     if not carried or not carried.startswith(REASONING_PREFIX):
         return None
     return carried[len(REASONING_PREFIX) :] or None
+
+
+def wants_encrypted_reasoning(params: Any, supports_reasoning: bool) -> bool:
+    """Whether to ask for ``reasoning.encrypted_content``: the deployment's
+    ``encrypted_reasoning`` param when set, else whether it is a reasoning deployment."""
+    value = params.get("encrypted_reasoning")
+    if value is None:
+        return supports_reasoning
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 
 
 def effort(reasoning: Reasoning | None) -> str | None:

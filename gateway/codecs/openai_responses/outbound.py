@@ -1,12 +1,13 @@
 """The OpenAI Responses API as an upstream: canonical requests -> ``POST /responses``
 bodies, and response objects, typed SSE streams and error envelopes -> canonical.
 
-Stateless by design: every body says ``store: false`` and asks for
-``reasoning.encrypted_content``, so a reasoning item can travel back to the upstream on
-the next turn inside the conversation itself. Reasoning items become ``Thinking`` parts
-whose signature (or redacted data, when there is no summary text) carries its encrypted
-content (``maps.pack_reasoning``): Anthropic clients echo both unchanged,
-the Responses client half sends the signature back as ``encrypted_content``. Chat
+Stateless by design: every body says ``store: false`` and, for reasoning deployments,
+asks for ``reasoning.encrypted_content``, so a reasoning item can travel back to the
+upstream on the next turn inside the conversation itself. Reasoning items become
+``Thinking`` parts whose signature (or redacted data, when there is no summary text)
+carries the encrypted content (``maps.pack_reasoning``): Anthropic clients echo both
+unchanged, the Responses client half sends the signature back as
+``encrypted_content``. Chat
 Completions clients see the summary as ``reasoning_content`` but cannot return the
 encrypted content, so their next turn goes without the earlier reasoning (the API
 accepts that; the model just re-reasons). Thinking from another vendor (a signature
@@ -225,8 +226,8 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     ``target.params`` are the deployment's fixed settings and win over the request,
     except the control keys (``maps.CONTROL_PARAMS``) and the fields the codec owns."""
     params = dict(target.params)
-    encrypted = params.get("encrypted_reasoning", True) not in (False, "false", "0", 0)
     body: dict[str, Any] = {"model": target.model, "input": _input(request), "store": False}
+    encrypted = maps.wants_encrypted_reasoning(params, target.supports_reasoning)
     include = [maps.ENCRYPTED_REASONING] if encrypted else []
     instructions = "\n\n".join(t.text for t in request.system if t.text)
     if instructions:

@@ -61,7 +61,6 @@ def test_chat_text_with_system_is_instructions_and_a_user_message() -> None:
         ],
         "instructions": "Be brief.",
         "store": False,
-        "include": ["reasoning.encrypted_content"],
         "max_output_tokens": 50,
         "temperature": 0.3,
         "top_p": 0.9,
@@ -507,12 +506,26 @@ def test_stream_flag_and_deployment_params_win_except_control_and_owned_keys() -
     assert "reasoning_summary" not in body
 
 
-def test_encrypted_reasoning_can_be_turned_off_per_deployment() -> None:
-    target = Target(model="compat", params={"encrypted_reasoning": False})
+@pytest.mark.parametrize(
+    ("reasoning", "param", "asked"),
+    [
+        (True, None, True),  # reasoning deployments carry reasoning across turns
+        (False, None, False),  # gpt-4.1 & co answer 400 "Encrypted content is not supported"
+        (True, False, False),  # a compatible server that refuses include
+        (False, "true", True),  # a reasoning model not marked as such
+    ],
+)
+def test_encrypted_reasoning_follows_the_deployment(
+    reasoning: bool, param: Any, asked: bool
+) -> None:
+    params = {} if param is None else {"encrypted_reasoning": param}
+    target = Target(model="m", supports_reasoning=reasoning, params=params)
     body = CODEC.build_request(
         ChatRequest(model="p", messages=[Message("user", [Text("x")])]), target
     )
-    assert "include" not in body and "encrypted_reasoning" not in body
+    assert ("include" in body) is asked and "encrypted_reasoning" not in body
+    if asked:
+        assert body["include"] == ["reasoning.encrypted_content"]
 
 
 def test_params_the_format_cannot_carry_are_reported_and_left_out() -> None:
