@@ -140,6 +140,12 @@ def finish_reason(response: dict[str, Any], saw_tool_call: bool, saw_refusal: bo
     return "content_filter" if saw_refusal else "stop"
 
 
+def summary_refused(error: UpstreamError) -> bool:
+    """OpenAI's 400 for ``reasoning.summary`` from an organization it has not verified
+    ("Your organization must be verified to generate reasoning summaries")."""
+    return error.status == 400 and error.param == "reasoning.summary"
+
+
 def stream_error(detail: Any, fallback: str) -> UpstreamError:
     """An ``error`` event's payload or a failed response's ``error`` object as an
     UpstreamError with the status the code implies (unknown codes: 502)."""

@@ -14,11 +14,12 @@ import pytest
 
 from gateway import errors, http, journal, registry, service
 from gateway.codecs.openai_responses import CODEC, maps
+from gateway.providers import openai_responses as openai_responses_provider
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_responses import OpenAIResponsesProvider
 from gateway.registry import MASTER, ProviderEntry
 from gateway.streaming import fold_events
-from gateway.types import ChatRequest, ErrorEvent, Message, Text
+from gateway.types import ChatRequest, ErrorEvent, Message, Reasoning, Text
 
 from ..entries import deployment, route, snapshot
 
@@ -280,3 +281,68 @@ async def test_a_stream_failing_before_output_fails_over_to_the_next_attempt(gat
     text = b"".join([c async for c in reply.chunks]).decode()
     assert len(received) == 2
     assert "Hello!" in text and "error" not in text and text.rstrip().endswith("[DONE]")
+
+
+UNVERIFIED = {
+    "error": {
+        "message": "Your organization must be verified to generate reasoning summaries.",
+        "type": "invalid_request_error",
+        "param": "reasoning.summary",
+        "code": "unsupported_value",
+    }
+}
+
+
+@pytest.fixture
+def unverified_org(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """An upstream that refuses any body asking for a reasoning summary."""
+    monkeypatch.setattr(openai_responses_provider, "_NO_SUMMARY_UNTIL", {})
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        bodies.append(body)
+        if "summary" in body.get("reasoning", {}):
+            return httpx.Response(400, json=UNVERIFIED)
+        name = "text.sse" if body.get("stream") else "text.json"
+        return httpx.Response(200, content=fixture(name))
+
+    http.use_transport(httpx.MockTransport(handler))
+    return bodies
+
+
+THINK = replace(REQUEST, reasoning=Reasoning(effort="high"))
+
+
+async def test_unverified_org_is_retried_without_a_summary_then_not_asked_again(
+    unverified_org,
+) -> None:
+    exchange = Exchange()
+    response = await adapter_for(PROVIDER).complete(THINK, DEPLOYMENT, exchange)
+    assert response.text() == "Hello! How can I help?" and exchange.status == 200
+    assert b"verified" not in exchange.response_body  # the refused attempt is not kept
+    assert [b["reasoning"] for b in unverified_org] == [
+        {"effort": "high", "summary": "auto"},
+        {"effort": "high"},
+    ]
+    stream = replace(THINK, stream=True)
+    events = [e async for e in adapter_for(PROVIDER).stream(stream, DEPLOYMENT, Exchange())]
+    assert fold_events(events).text() == "Hello! How can I help?"
+    assert len(unverified_org) == 3 and unverified_org[2]["reasoning"] == {"effort": "high"}
+
+
+async def test_unverified_org_stream_is_retried_before_its_first_event(unverified_org) -> None:
+    stream = replace(THINK, stream=True)
+    events = [e async for e in adapter_for(PROVIDER).stream(stream, DEPLOYMENT, Exchange())]
+    assert fold_events(events).text() == "Hello! How can I help?"
+    assert [b["reasoning"] for b in unverified_org] == [
+        {"effort": "high", "summary": "auto"},
+        {"effort": "high"},
+    ]
+
+
+async def test_other_400s_are_not_retried(unverified_org, monkeypatch) -> None:
+    serve(lambda r: httpx.Response(400, content=fixture("error_400_context.json")))
+    with pytest.raises(errors.UpstreamError, match="context window"):
+        await adapter_for(PROVIDER).complete(THINK, DEPLOYMENT, Exchange())
+    assert openai_responses_provider._NO_SUMMARY_UNTIL == {}
