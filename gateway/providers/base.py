@@ -140,6 +140,7 @@ def adapter_for(provider: ProviderEntry) -> Provider:
             echo,
             gemini,
             openai_compatible,
+            openai_responses,
             vertex_ai,
         )
 

@@ -1,0 +1,173 @@
+"""Facts of the OpenAI Responses wire format both directions read: finish reasons,
+usage, error codes, effort buckets, and how a reasoning item rides in a canonical
+``Thinking`` part.
+
+The inbound half (``gateway/protocols/openai_responses.py``) still keeps its own copies
+of the effort map; they move here when the codecs refactor brings that half into this
+package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import UpstreamError, UpstreamOverloaded
+from ...types import FinishReason, Reasoning, Usage
+
+# deployment.params keys that steer the codec instead of going upstream as body fields.
+# reasoning_summary: what ``reasoning.summary`` asks for (auto, concise, detailed; "none"
+# leaves it out). encrypted_reasoning: whether to ask for encrypted reasoning items;
+# by default only reasoning deployments do (OpenAI answers 400 "Encrypted content is not
+# supported with this model" for gpt-4o, gpt-4.1, gpt-5-chat).
+CONTROL_PARAMS = frozenset({"reasoning_summary", "encrypted_reasoning"})
+
+# Body fields the codec owns: a caller's or a deployment's value never replaces them.
+OWNED_FIELDS = frozenset({"model", "input", "stream", "store"})
+
+ENCRYPTED_REASONING = "reasoning.encrypted_content"
+
+# The API refuses max_output_tokens below 16 (a 400); clients probe with max_tokens 1
+# (Claude Code's quota check), so smaller asks are raised to it.
+MIN_OUTPUT_TOKENS = 16
+
+# incomplete_details.reason -> canonical finish reason.
+INCOMPLETE_REASONS: dict[str, FinishReason] = {
+    "max_output_tokens": "length",
+    "content_filter": "content_filter",
+}
+
+# In-stream error codes (``error`` events, ``response.failed``) -> the HTTP status the
+# same failure would have had before the stream began (routing reads it for retries).
+ERROR_CODE_STATUS: dict[str, int] = {
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "server_is_overloaded": 503,
+    "slow_down": 503,
+    "invalid_prompt": 400,
+    "invalid_request_error": 400,
+    "context_length_exceeded": 400,
+    "invalid_image": 400,
+    "invalid_image_format": 400,
+    "invalid_base64_image": 400,
+    "invalid_image_url": 400,
+    "image_too_large": 400,
+    "image_too_small": 400,
+    "image_parse_error": 400,
+    "image_content_policy_violation": 400,
+    "invalid_image_mode": 400,
+    "image_file_too_large": 400,
+    "unsupported_image_media_type": 400,
+    "empty_image_file": 400,
+    "failed_to_download_image": 400,
+    "image_file_not_found": 400,
+    "vector_store_timeout": 504,
+}
+
+# Canonical effort -> the Responses API's reasoning.effort (same words).
+EFFORTS = ("minimal", "low", "medium", "high")
+
+# A reasoning item rides in Thinking.signature (or .redacted when it has no summary) as
+# PREFIX + its encrypted_content: Anthropic clients echo signatures and redacted data
+# unchanged. A signature without the prefix came from another vendor (or was never
+# encrypted) and cannot be sent to OpenAI. The item id is not kept: with ``store: false``
+# OpenAI looks an item id up in its store and answers "Item with id 'rs_...' not found";
+# the encrypted content alone carries the reasoning.
+REASONING_PREFIX = "openai-reasoning:"
+
+
+def pack_reasoning(encrypted: str) -> str:
+    return REASONING_PREFIX + encrypted
+
+
+def unpack_reasoning(carried: str | None) -> str | None:
+    """The encrypted content in a packed signature, or None when ``carried`` is not one
+    of ours."""
+    if not carried or not carried.startswith(REASONING_PREFIX):
+        return None
+    return carried[len(REASONING_PREFIX) :] or None
+
+
+def wants_encrypted_reasoning(params: Any, supports_reasoning: bool) -> bool:
+    """Whether to ask for ``reasoning.encrypted_content``: the deployment's
+    ``encrypted_reasoning`` param when set, else whether it is a reasoning deployment."""
+    value = params.get("encrypted_reasoning")
+    if value is None:
+        return supports_reasoning
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def effort(reasoning: Reasoning | None) -> str | None:
+    """The effort for a request's reasoning; a token budget (Anthropic's thinking) is
+    bucketed: up to 4k low, up to 16k medium, above high."""
+    if reasoning is None:
+        return None
+    if reasoning.effort in EFFORTS:
+        return reasoning.effort
+    budget = reasoning.budget_tokens
+    if budget is None:
+        return None
+    if budget <= 4096:
+        return "low"
+    return "medium" if budget <= 16384 else "high"
+
+
+def parse_usage(data: Any) -> Usage:
+    """Responses usage -> canonical: ``input_tokens`` includes cached tokens there, the
+    canonical input excludes them; ``output_tokens`` includes reasoning tokens."""
+    if not isinstance(data, dict):
+        return Usage()
+    prompt = data.get("input_tokens") or 0
+    cached = (data.get("input_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (data.get("output_tokens_details") or {}).get("reasoning_tokens") or 0
+    return Usage(
+        input_tokens=max(prompt - cached, 0),
+        output_tokens=data.get("output_tokens") or 0,
+        cache_read_tokens=cached,
+        reasoning_tokens=reasoning,
+    )
+
+
+def finish_reason(response: dict[str, Any], saw_tool_call: bool, saw_refusal: bool) -> FinishReason:
+    """The canonical finish reason of a completed or incomplete response object."""
+    if response.get("status") == "incomplete":
+        reason = (response.get("incomplete_details") or {}).get("reason")
+        return INCOMPLETE_REASONS.get(reason or "", "length")
+    if saw_tool_call:
+        return "tool_calls"
+    return "content_filter" if saw_refusal else "stop"
+
+
+def summary_refused(error: UpstreamError) -> bool:
+    """OpenAI's 400 for ``reasoning.summary`` from an organization it has not verified
+    ("Your organization must be verified to generate reasoning summaries")."""
+    return error.status == 400 and error.param == "reasoning.summary"
+
+
+def stream_error(detail: Any, fallback: str) -> UpstreamError:
+    """An ``error`` event's payload or a failed response's ``error`` object as an
+    UpstreamError with the status the code implies (unknown codes: 502)."""
+    detail = detail if isinstance(detail, dict) else {}
+    code = detail.get("code") if isinstance(detail.get("code"), str) else None
+    message = detail.get("message") if isinstance(detail.get("message"), str) else ""
+    status = ERROR_CODE_STATUS.get(code or "", 502)
+    text = f"upstream stream failed ({code}): {message}" if code else f"upstream: {message}"
+    return UpstreamError(text if message else fallback, status=status, code=code)
+
+
+def http_error(status: int, detail: Any, raw_text: str) -> UpstreamError:
+    """A non-2xx answer's ``{"error": {...}}`` envelope as an UpstreamError carrying the
+    upstream's status, message, code and param."""
+    message, code, param = "", None, None
+    if isinstance(detail, dict):
+        message = str(detail.get("message") or "")
+        code = detail.get("code") if isinstance(detail.get("code"), str) else None
+        param = detail.get("param") if isinstance(detail.get("param"), str) else None
+    elif isinstance(detail, str):
+        message = detail
+    if not message:
+        message = raw_text[:500] or f"HTTP {status}"
+    cls = UpstreamOverloaded if status == 529 else UpstreamError
+    return cls(f"upstream returned {status}: {message}", status=status, code=code, param=param)

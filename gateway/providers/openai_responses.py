@@ -1,0 +1,122 @@
+"""OpenAI Responses API upstreams (``kind = "openai_responses"``): for models offered
+only there (o3-pro, codex-mini, gpt-5-pro). HTTP and auth only; what is said is the
+``openai_responses`` codec's.
+
+``base_url`` includes the version path like the OpenAI kind
+(``https://api.openai.com/v1``; requests go to ``{base_url}/responses``); the secret is
+sent as a Bearer token; ``extra_headers`` (e.g. ``OpenAI-Organization``) go along.
+
+OpenAI refuses reasoning summaries (a 400 on ``reasoning.summary``) to organizations it
+has not verified. Rather than fail every reasoning request, the provider retries once
+without a summary and, for an hour, asks none of that provider (per process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import httpx
+import orjson
+
+from .. import errors, http
+from ..codecs.openai_responses import CODEC, maps
+from ..registry import DeploymentEntry
+from ..types import ChatRequest, ChatResponse, StreamEvent
+from . import wire
+from .base import Exchange, register
+from .codec_provider import CodecProvider, target_of
+
+log = logging.getLogger(__name__)
+
+SUMMARY_PAUSE_SECONDS = 3600.0
+# provider id -> monotonic time until which its requests ask for no reasoning summary
+_NO_SUMMARY_UNTIL: dict[int, float] = {}
+
+
+@register
+class OpenAIResponsesProvider(CodecProvider):
+    kind = "openai_responses"
+    codec = CODEC
+
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        return f"{self.provider.base_url.rstrip('/')}/responses"
+
+    async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        secret, extra = wire.credentials(self.provider)
+        headers.update(extra)
+        if secret:
+            headers["Authorization"] = f"Bearer {secret}"
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        return CODEC.unsupported_params(request, target_of(deployment))
+
+    # -- reasoning summaries for unverified organizations ----------------------------
+    def _summaries_paused(self) -> bool:
+        until = _NO_SUMMARY_UNTIL.get(self.provider.id)
+        return until is not None and until > time.monotonic()
+
+    def _deployment(self, deployment: DeploymentEntry) -> DeploymentEntry:
+        if not self._summaries_paused():
+            return deployment
+        return replace(deployment, params={**deployment.params, "reasoning_summary": "none"})
+
+    def _retry_without_summary(self, error: errors.UpstreamError, exchange: Exchange) -> bool:
+        """Whether ``error`` is the unverified-organization refusal met with a summary
+        asked for; if so, pause summaries for this provider and reset ``exchange``."""
+        if not maps.summary_refused(error) or self._summaries_paused():
+            return False
+        log.warning(
+            "provider %r: OpenAI refuses reasoning summaries to this organization (not "
+            "verified); sending reasoning requests without a summary for %d s",
+            self.provider.name,
+            SUMMARY_PAUSE_SECONDS,
+        )
+        _NO_SUMMARY_UNTIL[self.provider.id] = time.monotonic() + SUMMARY_PAUSE_SECONDS
+        exchange.response_body.clear()
+        exchange.status, exchange.first_byte, exchange.ended = 0, None, None
+        return True
+
+    async def complete(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> ChatResponse:
+        try:
+            return await super().complete(request, self._deployment(deployment), exchange)
+        except errors.UpstreamError as exc:
+            if not self._retry_without_summary(exc, exchange):
+                raise
+        return await super().complete(request, self._deployment(deployment), exchange)
+
+    async def stream(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[StreamEvent]:
+        # The base raises only before its first event; later failures are ErrorEvents.
+        try:
+            async for event in super().stream(request, self._deployment(deployment), exchange):
+                yield event
+            return
+        except errors.UpstreamError as exc:
+            if not self._retry_without_summary(exc, exchange):
+                raise
+        async for event in super().stream(request, self._deployment(deployment), exchange):
+            yield event
+
+    async def list_models(self) -> list[str]:
+        """``GET {base_url}/models`` (the console's "test connection")."""
+        url = f"{self.provider.base_url.rstrip('/')}/models"
+        headers = {"Accept": "application/json"}
+        await self.sign("GET", url, b"", headers)
+        try:
+            response = await http.client().get(url, headers=headers, timeout=self.timeout())
+        except httpx.TransportError as exc:
+            raise wire.transport_error(exc, self.provider, url) from exc
+        if response.status_code >= 400:
+            raise self._error(response, response.content)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+        models = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in models or [] if isinstance(m, dict) and m.get("id")]
