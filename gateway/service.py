@@ -30,6 +30,7 @@ from .errors import (
     ShuttingDown,
     UpstreamError,
 )
+from .protocols import openai_inputs
 from .providers import wire
 from .providers.base import Exchange, Provider, adapter_for
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
@@ -760,6 +761,10 @@ async def _count_tokens(
 async def _openai_passthrough(
     call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
 ) -> Reply | StreamReply:
+    if call.endpoint == "embeddings":
+        openai_inputs.check_embeddings(body)
+    else:
+        openai_inputs.check_completions(body)
     route = _route_for(call, key, body.get("model"))
     _apply_defaults(body, route)
     call.reservation = await limits.admit(key, route.name, _rough_tokens(call.raw))
