@@ -477,8 +477,8 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     if "max_tokens" not in body:
         raise _invalid("max_tokens", "Field required")
     max_tokens = body["max_tokens"]
-    if not _is_int(max_tokens) or max_tokens < 0:
-        raise _invalid("max_tokens", "Input should be a non-negative integer")
+    if not _is_int(max_tokens) or max_tokens < 1:  # Anthropic's own bound: x >= 1
+        raise _invalid("max_tokens", "Input should be an integer greater than or equal to 1")
 
     parser = _Parser()
     system = parser.system(body.get("system"))

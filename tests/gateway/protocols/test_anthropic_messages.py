@@ -271,6 +271,8 @@ def test_image_by_url_and_unmapped_extras():
     [
         (body(model=None), "model"),
         (body(max_tokens="many"), "max_tokens"),
+        (body(max_tokens=0), "max_tokens"),  # Anthropic refuses 0; a translation must too
+        (body(max_tokens=-5), "max_tokens"),
         (body(messages="hi"), "messages"),
         (body(messages=[]), "messages"),
         (body(messages=[{"role": "robot", "content": "x"}]), "messages.0.role"),
