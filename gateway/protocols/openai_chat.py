@@ -240,6 +240,9 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
         param = f"messages[{i}]"
         _expect(msg, dict, "an object", param)
         role = msg.get("role")
+        if role in ("system", "developer", "user", "tool") and msg.get("content") is None:
+            # OpenAI refuses these without content; forwarded, they reached the upstream
+            raise _invalid(f"missing required parameter: {param}.content", f"{param}.content")
         if role in ("system", "developer"):
             parts = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
             if messages:

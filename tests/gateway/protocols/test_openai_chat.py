@@ -224,6 +224,12 @@ def test_max_tokens_stop_list_and_json_schema():
         ({"messages": "hi"}, "messages"),
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content"),  # OpenAI: required
+        ({"messages": [{"role": "system", "content": None}]}, "messages[0].content"),
+        (
+            {"messages": [{"role": "user", "content": "x"}, {"role": "developer"}]},
+            "messages[1].content",
+        ),
         (
             {"messages": [{"role": "user", "content": [{"text": "no type"}]}]},
             "messages[0].content[0].type",
