@@ -514,6 +514,11 @@ def test_wrong_field_is_bad_request_naming_it(stack: Stack, mock: MockUpstream) 
             extra_body={"max_tokens": "many"},
         )
     assert "max_tokens" in caught.value.body["error"]["message"]
+    with pytest.raises(anthropic.BadRequestError) as caught:  # Anthropic's bound, translated too
+        stack.anthropic().messages.create(
+            model="mock-gpt", max_tokens=0, messages=[{"role": "user", "content": "x"}]
+        )
+    assert "max_tokens" in caught.value.body["error"]["message"]
     assert mock.seen == []
 
 

@@ -631,3 +631,22 @@ def test_embeddings_and_completions_answer_with_the_public_name(
     completed = client.completions.create(model="mock-gpt", prompt="Say", max_tokens=5)
     assert completed.model == "mock-gpt" and completed.choices[0].text == "mock"
     assert completed.usage.completion_tokens == 1
+
+
+def test_malformed_embeddings_and_completions_never_reach_the_upstream(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    client = stack.openai()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model="mock-gpt", input=[])
+    assert caught.value.body["param"] == "input"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.completions.create(model="mock-gpt", prompt=[None], max_tokens=5)  # type: ignore[list-item]
+    assert caught.value.body["param"] == "prompt"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="mock-claude", messages=[{"role": "user"}])  # type: ignore[typeddict-item]
+    assert caught.value.body["param"] == "messages[0].content"
+    assert mock.seen == []
+    # token ids, as LangChain's OpenAIEmbeddings sends them, still pass through
+    client.embeddings.create(model="mock-gpt", input=[[15339, 1917]])
+    assert mock.seen[-1].body["input"] == [[15339, 1917]]
