@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from . import health
-from .api import api
+from .api import api, slashless_aliases
 
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("health", health.deployments, name="health-deployments"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("api/", include(slashless_aliases())),
     path("", include("console.urls")),
 ]
 

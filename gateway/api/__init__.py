@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from ninja import NinjaAPI
 
 from .auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
@@ -34,3 +35,18 @@ api.add_router("/providers", "gateway.api.providers.router")
 api.add_router("/routes", "gateway.api.routes.router")
 api.add_router("/keys", "gateway.api.keys.router")
 api.add_router("/logs", "gateway.api.logs.router")
+
+
+def slashless_aliases() -> list[URLPattern]:
+    """``/api/keys`` as well as ``/api/keys/`` for every collection path.
+
+    The README documents ``POST /api/keys``; without the alias Django's APPEND_SLASH
+    answers a 301 that clients follow as a GET (curl -L) or not at all, so the body
+    is lost and nothing is created. Mounted under ``api/`` next to ``api.urls``."""
+    patterns, seen = [], set()
+    for pattern in api.urls[0]:
+        route = str(pattern.pattern)
+        if route.endswith("/") and route != "/" and "<" not in route and route not in seen:
+            seen.add(route)
+            patterns.append(path(route.rstrip("/"), pattern.callback))
+    return patterns

@@ -116,3 +116,16 @@ def test_delete_revokes_but_keeps_the_row(api):
 def test_unknown_key_is_404(api):
     assert send(api, "patch", "/api/keys/999", {"rpm_limit": 1}).status_code == 404
     assert send(api, "post", "/api/keys/999/revoke").status_code == 404
+
+
+def test_collection_paths_answer_without_the_trailing_slash(api) -> None:
+    """The README's ``POST /api/keys`` creates the key (it used to be a 301 that lost
+    the body); the other collections answer slashless too."""
+    reply = send(api, "post", "/api/keys", {"name": "slashless", "rpm_limit": 3})
+    assert reply.status_code == 201, reply.content
+    assert reply.json()["rpm_limit"] == 3 and reply.json()["key"]
+    names = [k["name"] for k in api.get("/api/keys").json()]
+    assert "slashless" in names
+    for collection in ("/api/providers", "/api/routes", "/api/logs"):
+        assert api.get(collection).status_code == 200, collection
+    assert Client().get("/api/keys").status_code == 401  # still authenticated
