@@ -78,6 +78,15 @@ def resolve_caller(headers: dict[str, str]) -> Caller:
     return caller
 
 
+async def resolve_fresh_caller(headers: dict[str, str]) -> Caller:
+    """``resolve_caller``, looking once more after a registry check when the key is
+    unknown here: it may have been created a moment ago in another process."""
+    caller = resolve_caller(headers)
+    if caller.key is None and bearer_token(headers) and await registry.refresh_on_miss():
+        caller = resolve_caller(headers)
+    return caller
+
+
 async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole body, or None when it exceeds ``limit`` bytes."""
     chunks: list[bytes] = []
@@ -308,7 +317,7 @@ class GatewayApp:
 
     async def api(self, scope: Scope, receive: Receive, send: Send, endpoint: str, dialect: str):
         headers = header_map(scope)
-        caller = resolve_caller(headers)
+        caller = await resolve_fresh_caller(headers)
         if caller.key is None or service.key_refusal(caller.key):
             # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
             # posts once held 1 GB. The server discards what the client still sends
@@ -375,7 +384,7 @@ class GatewayApp:
             if ("anthropic-version" in headers or scope["path"].startswith("/anthropic/"))
             else "openai"
         )
-        caller = resolve_caller(headers)
+        caller = await resolve_fresh_caller(headers)
         proto = service.protocol(dialect)
         key = caller.key
         refusal = caller.key_error if key is None else service.key_refusal(key)

@@ -361,6 +361,47 @@ async def ensure_loaded() -> Snapshot:
     return _current
 
 
+# An unknown key may be one created a moment ago through another process (the other
+# workers of ``serve``, ``manage.py create_key``, the API): without Redis those learn of
+# it only at their next poll, so a client using a fresh key got 401s from some workers
+# for up to a second. A miss therefore checks the stored version once (shared by
+# concurrent misses; at most every MISS_CHECK_INTERVAL seconds, so a flood of bad keys
+# costs a few tiny queries a second, never one per request).
+MISS_CHECK_INTERVAL = 0.05
+_miss_check: dict[str, Any] = {"at": -1.0, "task": None}
+
+
+async def refresh_on_miss() -> bool:
+    """Rebuild now if the stored registry version moved on; True when it did.
+    Called on the authentication-failure path only, never for a known key."""
+    from asgiref.sync import sync_to_async
+
+    loop = asyncio.get_running_loop()
+    task = _miss_check["task"]
+    if task is not None and not task.done() and task.get_loop() is loop:
+        return await asyncio.shield(task)
+    now = time.monotonic()
+    if now - _miss_check["at"] < MISS_CHECK_INTERVAL:
+        return False
+    _miss_check["at"] = now
+
+    async def check() -> bool:
+        version = await sync_to_async(_read_version, thread_sensitive=False)()
+        if version == _current.version:
+            return False
+        await arebuild()
+        return True
+
+    task = _miss_check["task"] = loop.create_task(check())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # database briefly down: answer from the snapshot we have
+        log.warning("registry check on an unknown key failed: %s", exc)
+        return False
+
+
 def _read_version() -> int:
     from .models import RegistryState
 
