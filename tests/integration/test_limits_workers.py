@@ -129,3 +129,22 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
             time.sleep(0.2)  # a request's cost is added just after its answer
         assert statuses == [200] * 3 + [429] * 5, statuses
     assert not list(data_dir.glob("limits-*.sock")), "the socket is removed at exit"
+
+
+def test_a_key_made_while_serving_works_on_every_worker_at_once(tmp_path: Path) -> None:
+    """POST /api/keys is answered by one worker; the burst that follows at once, spread
+    over both, is never refused as an unknown key (it used to get 401s from the other
+    worker until its next registry poll)."""
+    with running_gateway(tmp_path / "gw", workers=2) as gw:
+        for _ in range(3):
+            made = httpx.post(
+                gw.url + "/api/keys",
+                headers=MASTER,
+                json={"name": f"k{time.monotonic_ns()}", "rpm_limit": 3},
+            )
+            assert made.status_code == 201, made.text
+            replies = burst(gw.url, made.json()["key"], 10)
+            statuses = sorted(r.status_code for r in replies)
+            assert statuses == [200] * 3 + [429] * 7, [r.text for r in replies]
+        gw_log = gw.log()
+    assert "Traceback" not in gw_log
