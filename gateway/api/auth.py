@@ -38,6 +38,14 @@ class MasterKeyAuth(APIKeyHeader):
 class StaffSessionAuth(SessionAuth):
     """A console session of a staff user (CSRF enforced on unsafe methods)."""
 
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        # Without a staff session there is nothing for CSRF to protect: answer 401 (a
+        # wrong key), not the parent's 403 "CSRF check Failed", which sent API callers
+        # with a wrong or non-master key looking for a CSRF problem.
+        if self.authenticate(request, None) is None:
+            return None
+        return super().__call__(request)
+
     def authenticate(self, request: HttpRequest, key: str | None):  # type: ignore[no-untyped-def]
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_staff:

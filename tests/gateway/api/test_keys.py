@@ -129,3 +129,25 @@ def test_collection_paths_answer_without_the_trailing_slash(api) -> None:
     for collection in ("/api/providers", "/api/routes", "/api/logs"):
         assert api.get(collection).status_code == 200, collection
     assert Client().get("/api/keys").status_code == 401  # still authenticated
+
+
+def test_a_wrong_key_on_an_unsafe_method_is_a_401_not_a_csrf_403(api) -> None:
+    """A virtual key (such as an imported LiteLLM master_key) is not the admin key: the
+    answer says unauthorized rather than "CSRF check Failed"."""
+    # enforce_csrf_checks: real clients get no test-client CSRF exemption
+    wrong = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION="Bearer sk-litellm-imported")
+    reply = send(wrong, "post", "/api/keys/", {"name": "nope"})
+    assert reply.status_code == 401, reply.content
+    anonymous = Client(enforce_csrf_checks=True)
+    assert send(anonymous, "post", "/api/keys/", {"name": "nope"}).status_code == 401
+    assert not ApiKey.objects.filter(name="nope").exists()
+
+
+def test_a_staff_session_still_needs_the_csrf_token(api, django_user_model) -> None:
+    staff = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
+    assert browser.get("/api/keys/").status_code == 200  # safe method: the session suffices
+    reply = send(browser, "post", "/api/keys/", {"name": "forged"})
+    assert reply.status_code == 403 and b"CSRF" in reply.content
+    assert not ApiKey.objects.filter(name="forged").exists()
