@@ -227,7 +227,7 @@ def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
 def json_error(dialect: str, error: GatewayError) -> Reply:
     body = orjson.dumps(service.protocol(dialect).render_error(error))
     headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
-    return Reply(error.status, body, headers)
+    return Reply(error.status, body, headers + service.retry_headers(error.status))
 
 
 def json_reply(dialect: str, payload: Any) -> Reply:

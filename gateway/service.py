@@ -93,6 +93,18 @@ class StreamReply:
     chunks: AsyncIterator[bytes]
 
 
+# Statuses a retry cannot fix. The OpenAI and Anthropic SDKs and Claude Code obey
+# ``x-should-retry`` over their own rules; without "false", Claude Code retried a 401
+# (a wrong key) with backoff for minutes instead of saying the key is wrong.
+RETRY_CANNOT_HELP = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
+
+
+def retry_headers(status: int) -> list[tuple[bytes, bytes]]:
+    """``x-should-retry: false`` for an error a retry cannot fix; nothing otherwise
+    (the clients' own rules for 408, 409, 429 and 5xx stand)."""
+    return [(b"x-should-retry", b"false")] if status in RETRY_CANNOT_HELP else []
+
+
 def client_status(error: GatewayError, dialect: str = "openai") -> int:
     """The HTTP status the caller gets for ``error``. An upstream's server failure is
     the gateway's 502 Bad Gateway (a 500 would blame the gateway itself), its timeout
@@ -177,6 +189,7 @@ class Call:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
         self.capture_outbound(body)
         status = client_status(error, self.dialect)
+        headers += retry_headers(status)
         self.finish(status=status, error=error)
         return Reply(status, body, headers)
 

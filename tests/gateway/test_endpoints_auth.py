@@ -60,6 +60,8 @@ async def test_the_body_is_never_read_without_a_usable_key(
         assert body["type"] == "error" and error["type"] == "authentication_error"
     else:
         assert error["code"] == "invalid_api_key"
+    # a retry cannot fix a key: Claude Code retried 401s for minutes without this
+    assert (b"x-should-retry", b"false") in sent[0]["headers"]
     (rec,) = recorded
     assert rec.status == 401 and rec.inbound_request in (b"", None)
     if message == "revoked":

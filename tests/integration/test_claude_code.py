@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,16 @@ def claude_binary() -> str:
     return found
 
 
-def run_claude(stack: Stack, route: str, prompt: str, tmp_path: Path) -> dict:
+def run_claude(
+    stack: Stack,
+    route: str,
+    prompt: str,
+    tmp_path: Path,
+    *,
+    key: str | None = None,
+    timeout: float = CLI_TIMEOUT,
+    check: bool = True,
+) -> dict:
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
@@ -50,7 +60,7 @@ def run_claude(stack: Stack, route: str, prompt: str, tmp_path: Path) -> dict:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "ANTHROPIC_BASE_URL": stack.url,
-        "ANTHROPIC_AUTH_TOKEN": stack.key,
+        "ANTHROPIC_AUTH_TOKEN": key or stack.key,
         "ANTHROPIC_MODEL": route,
         "ANTHROPIC_SMALL_FAST_MODEL": route,
         "DISABLE_TELEMETRY": "1",
@@ -64,10 +74,10 @@ def run_claude(stack: Stack, route: str, prompt: str, tmp_path: Path) -> dict:
         env=env,
         capture_output=True,
         text=True,
-        timeout=CLI_TIMEOUT,
+        timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
-    assert done.returncode == 0, f"claude failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0 or not check, f"claude failed:\n{done.stdout}\n{done.stderr}"
     return json.loads(done.stdout)
 
 
@@ -120,3 +130,19 @@ def test_claude_code_answers_through_the_gateway(
         # passthrough: Claude Code's own Anthropic body, model rewritten
         assert isinstance(main.body["system"], list)
     stack.assert_clean_log()
+
+
+@pytest.mark.timeout(90)
+def test_a_wrong_key_fails_fast_instead_of_retrying(
+    stack: Stack, mock: MockUpstream, tmp_path: Path
+) -> None:
+    """The 401 says ``x-should-retry: false``; without it Claude Code retried the wrong
+    key with backoff for minutes (the run would hit this test's timeout)."""
+    started = time.monotonic()
+    result = run_claude(
+        stack, "mock-claude", "hi", tmp_path, key="sy-wrong-key", timeout=60, check=False
+    )
+    assert result.get("is_error") is True and result.get("api_error_status") == 401, result
+    assert "401" in result["result"]
+    assert time.monotonic() - started < 30
+    assert mock.chat_requests() == []
