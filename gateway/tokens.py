@@ -31,6 +31,8 @@ IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI
 # context-window check from refusing what the model would take.
 PDF_PAGE_TOKENS = 1500
 _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+_PAGES_SAMPLE = 512  # characters from each end of the base64 that key the page memo
+_PAGES_ENTRIES = 256
 MESSAGE_OVERHEAD = 4  # role and separators around each message
 TOOL_OVERHEAD = 8  # wrapping around each tool definition
 REQUEST_OVERHEAD = 3
@@ -47,6 +49,7 @@ _lock = threading.Lock()
 _loading: threading.Thread | None = None
 _memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 _memo_lock = threading.Lock()
+_pages_memo: OrderedDict[tuple[int, str, str], int] = OrderedDict()
 
 
 def _char_estimate(text: str) -> int:
@@ -135,38 +138,51 @@ def _texts(request: ChatRequest) -> Iterator[str]:
         yield orjson.dumps(tool.parameters).decode()
 
 
-def _images(request: ChatRequest) -> int:
-    count = 0
+def _media_tokens(request: ChatRequest) -> int:
+    """Images at a flat cost; files read as files (PDFs...) by their pages, one page's
+    worth by URL. One pass: long agent histories are walked on every request."""
+    total = 0
     for message in request.messages:
         for part in message.parts:
-            if isinstance(part, Image):
-                count += 1
-            elif isinstance(part, ToolResult):
-                count += sum(isinstance(item, Image) for item in part.content)
-    return count
+            if isinstance(part, Text):
+                continue
+            if isinstance(part, ToolResult):
+                for item in part.content:
+                    if not isinstance(item, Text):
+                        total += _medium_tokens(item)
+            else:
+                total += _medium_tokens(part)
+    return total
+
+
+def _medium_tokens(part: object) -> int:
+    if isinstance(part, Image):
+        return IMAGE_TOKENS
+    if isinstance(part, Document) and part.text is None:
+        return PDF_PAGE_TOKENS * (pdf_pages(part.data) if part.data is not None else 1)
+    return 0
 
 
 def pdf_pages(data: str) -> int:
     """Pages in a base64 PDF by its page objects (at least 1: compressed object
-    streams hide them, and an undercount never refuses a prompt the model takes)."""
+    streams hide them, and an undercount never refuses a prompt the model takes).
+    Remembered by the data's length and ends: an agent resends the same PDF with the
+    history every turn, and decoding costs about 4 ms a megabyte."""
+    key = (len(data), data[:_PAGES_SAMPLE], data[-_PAGES_SAMPLE:])
+    with _memo_lock:
+        known = _pages_memo.get(key)
+        if known is not None:
+            _pages_memo.move_to_end(key)
+            return known
     try:
-        raw = base64.b64decode(data)
+        pages = max(1, len(_PDF_PAGE.findall(base64.b64decode(data))))
     except (binascii.Error, ValueError):
-        return 1
-    return max(1, len(_PDF_PAGE.findall(raw)))
-
-
-def _file_tokens(request: ChatRequest) -> int:
-    """Files read as files (PDFs...): by their pages; by URL, one page's worth."""
-    total = 0
-    for message in request.messages:
-        for part in message.parts:
-            items = part.content if isinstance(part, ToolResult) else [part]
-            for item in items:
-                if isinstance(item, Document) and item.text is None:
-                    pages = pdf_pages(item.data) if item.data is not None else 1
-                    total += PDF_PAGE_TOKENS * pages
-    return total
+        pages = 1
+    with _memo_lock:
+        _pages_memo[key] = pages
+        if len(_pages_memo) > _PAGES_ENTRIES:
+            _pages_memo.popitem(last=False)
+    return pages
 
 
 def _overhead(request: ChatRequest) -> int:
@@ -174,8 +190,7 @@ def _overhead(request: ChatRequest) -> int:
         REQUEST_OVERHEAD
         + MESSAGE_OVERHEAD * (len(request.messages) + (1 if request.system else 0))
         + TOOL_OVERHEAD * len(request.tools)
-        + IMAGE_TOKENS * _images(request)
-        + _file_tokens(request)
+        + _media_tokens(request)
     )
 
 
