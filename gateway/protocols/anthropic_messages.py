@@ -234,6 +234,12 @@ class _Parser:
                     out.append(Document(media_type="text/plain", text=text, filename=title))
             else:
                 raise _invalid(f"{at}.content", "Input should be a string or a list of blocks")
+        elif kind == "file":
+            raise _invalid(
+                f"{at}.file_id",
+                "Files API sources are not supported (no files are stored); send the "
+                "document inline as a base64 source",
+            )
         else:
             raise _invalid(f"{at}.type", "Input should be 'base64', 'text', 'url' or 'content'")
         return out
@@ -269,6 +275,8 @@ class _Parser:
             if role == "system" and kind != "text":
                 raise _invalid(f"{at}.type", "System messages accept text blocks only")
             if kind == "document":
+                if role == "assistant":  # as Anthropic answers: assistants emit none
+                    raise _invalid(f"{at}.type", "Documents go in user turns")
                 parts.extend(self.document_block(block, at))
                 continue
             part = self.block(block, kind, at)

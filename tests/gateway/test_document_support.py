@@ -97,3 +97,16 @@ def test_a_pdf_counts_by_its_pages_and_a_text_document_by_its_text() -> None:
     assert in_result - base == 2 * tokens.PDF_PAGE_TOKENS
     long_text = "word " * 400
     assert tokens.estimate_tokens(chat(Document(text=long_text))) > 300
+
+
+def test_page_counts_are_remembered_for_the_same_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = pdf_of(4)
+    assert tokens.pdf_pages(data) == 4
+
+    def no_decoding(*args: object) -> bytes:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(tokens.base64, "b64decode", no_decoding)
+    assert tokens.pdf_pages(data) == 4
+    with pytest.raises(AssertionError):  # another PDF is decoded
+        tokens.pdf_pages(pdf_of(5))

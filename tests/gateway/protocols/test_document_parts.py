@@ -127,7 +127,8 @@ def test_anthropic_document_in_a_tool_result() -> None:
     ("source", "param"),
     [
         (None, "messages.0.content.0.source"),
-        ({"type": "file", "file_id": "f"}, "messages.0.content.0.source.type"),
+        ({"type": "file", "file_id": "f"}, "messages.0.content.0.source.file_id"),
+        ({"type": "s3", "key": "k"}, "messages.0.content.0.source.type"),
         ({"type": "base64", "media_type": "application/pdf"}, "messages.0.content.0.source.data"),
         ({"type": "url"}, "messages.0.content.0.source.url"),
         (
@@ -138,6 +139,20 @@ def test_anthropic_document_in_a_tool_result() -> None:
 )
 def test_anthropic_bad_document_sources_name_the_field(source: Any, param: str) -> None:
     assert refused(anthropic, {"type": "document", "source": source}).param == param
+
+
+def test_anthropic_document_in_an_assistant_turn_is_refused() -> None:
+    block = {"type": "document", "source": {"type": "text", "data": "x"}}
+    with pytest.raises(InvalidRequest) as caught:
+        anthropic_messages.parse_request(
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": [{"role": "assistant", "content": [block]}],
+            },
+            {},
+        )
+    assert caught.value.param == "messages.0.content.0.type"
 
 
 # --- OpenAI chat --------------------------------------------------------------------------
