@@ -44,6 +44,31 @@ def _first_file(request: ChatRequest) -> Document | None:
     return next((d for d in documents.iter_documents(request) if documents.needs_reader(d)), None)
 
 
+def _document_refusal(request: ChatRequest, deployment: DeploymentEntry) -> str | None:
+    for doc in documents.iter_documents(request):
+        reason = documents.refusal(deployment.provider.kind, doc)
+        if reason:
+            return reason
+        if doc.text is None and deployment.supports("pdf") is False:
+            return "the model cannot read PDFs or documents"
+    return None
+
+
+def readers(route: RouteEntry, request: ChatRequest) -> RouteEntry:
+    """``route`` with only the deployments that can take the request's documents, when
+    some can and some cannot (a route balancing Cohere and GPT sends PDFs to GPT); as
+    is otherwise, so a document none can take is refused naming the model."""
+    deployments = route.deployments
+    if len({(d.provider.kind, d.supports("pdf")) for d in deployments}) < 2:
+        return route  # all alike (most routes: one deployment): nothing to choose
+    if next(documents.iter_documents(request), None) is None:
+        return route
+    able = [d for d in deployments if _document_refusal(request, d) is None]
+    if not able or len(able) == len(deployments):
+        return route
+    return dataclasses.replace(route, deployments=tuple(able))
+
+
 def _check_documents(request: ChatRequest, route: RouteEntry, deployment: DeploymentEntry) -> None:
     """Refuse a document the upstream's dialect cannot carry, naming its content type."""
     kind = deployment.provider.kind

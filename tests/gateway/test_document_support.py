@@ -110,3 +110,17 @@ def test_page_counts_are_remembered_for_the_same_pdf(monkeypatch: pytest.MonkeyP
     assert tokens.pdf_pages(data) == 4
     with pytest.raises(AssertionError):  # another PDF is decoded
         tokens.pdf_pages(pdf_of(5))
+
+
+def test_a_route_mixing_kinds_sends_documents_to_the_deployments_that_take_them() -> None:
+    entry = route("public", "a", "b")
+    gpt, command = entry.deployments
+    command = dataclasses.replace(
+        command, provider=dataclasses.replace(command.provider, kind="cohere")
+    )
+    mixed = dataclasses.replace(entry, deployments=(gpt, command))
+    assert capabilities.readers(mixed, chat(PDF)).deployments == (gpt,)
+    assert capabilities.readers(mixed, chat(TEXT)) is mixed  # text: both take it
+    assert capabilities.readers(mixed, chat(Text("hi"))) is mixed
+    only_cohere = dataclasses.replace(entry, deployments=(command,))
+    assert capabilities.readers(only_cohere, chat(PDF)) is only_cohere  # refused by name
