@@ -69,6 +69,8 @@ def refusal(kind: str, doc: Document) -> str | None:
         return None
     if kind == "anthropic":
         if media_type and media_type != PDF:
+            if doc.url is not None:
+                return "Anthropic takes PDFs by URL, nothing else"
             return "Anthropic documents are PDFs or plain text"
         return None
     if kind == "bedrock":

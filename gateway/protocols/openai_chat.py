@@ -169,8 +169,8 @@ def _file(part: dict, param: str) -> Document:
 def _content_parts(
     content: Any, param: str, unmapped: list[str], *, images: bool = True
 ) -> list[Text | Image | Document]:
-    """A message's ``content``: a string or a list of text / image_url parts. Other part
-    types OpenAI accepts (``file``, ``input_audio``...) are named in ``unmapped``: a
+    """A message's ``content``: a string or a list of text / image_url / file parts.
+    Other part types OpenAI accepts (``input_audio``...) are named in ``unmapped``: a
     passthrough forwards them, a translation drops them or says which it cannot carry."""
     if content is None:
         return []
