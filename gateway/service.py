@@ -456,7 +456,7 @@ async def _chat(
 
         payload, usage, reason = await routing.run(
             snapshot,
-            capabilities.fitting(route, estimate),
+            capabilities.fitting(capabilities.readers(route, request), estimate),
             attempt,
             call.record.attempts,
             key.allows,
@@ -498,7 +498,7 @@ async def _chat(
 
     passthrough, first, iterator = await routing.run(
         snapshot,
-        capabilities.fitting(route, estimate),
+        capabilities.fitting(capabilities.readers(route, request), estimate),
         open_stream,
         call.record.attempts,
         key.allows,

@@ -23,11 +23,12 @@ from typing import Any
 
 import orjson
 
-from .. import errors
+from .. import documents, errors
 from ..streaming import sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -50,6 +51,8 @@ from ..types import (
     UsageEvent,
 )
 from .openai_chat import (
+    _BASE64,
+    _DATA_URL,
     _call_arguments,
     _expect,
     _function,
@@ -103,7 +106,38 @@ _ASSISTANT_ITEMS = ("function_call", "reasoning")
 # --- requests ------------------------------------------------------------------------
 
 
-def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | None:
+def _input_file(part: dict, where: str) -> Document:
+    """An ``input_file``: ``file_data`` (a base64 data URL, or bare base64 taken as a
+    PDF) or ``file_url``, with its ``filename``; ``file_id`` is refused (no Files API)."""
+    data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
+    if name is not None:
+        _expect(name, str, "a string", f"{where}.filename")
+    if data is not None:
+        _expect(data, str, "a base64 data URL", f"{where}.file_data")
+        match = _DATA_URL.match(data) if data.startswith("data:") else None
+        if match is not None and match.group("data"):
+            return documents.from_base64(match.group("data"), match.group("media"), name)
+        if match is None and data and _BASE64.match(data):
+            return documents.from_base64(data, documents.PDF, name)
+        raise _invalid(
+            "input_file.file_data must be a base64 data URL (data:<media type>;base64,<data>)",
+            f"{where}.file_data",
+        )
+    if url is not None:
+        _expect(url, str, "a string", f"{where}.file_url")
+        if not url.startswith(("http://", "https://")):
+            raise _invalid("input_file.file_url must be an http(s) URL", f"{where}.file_url")
+        return Document(media_type=documents.media_type_of_url(url), url=url, filename=name)
+    if part.get("file_id") is not None:
+        raise _invalid(
+            "input_file.file_id is not supported (no Files API: no files are stored); send "
+            "the file inline as file_data (a base64 data URL) or as file_url",
+            f"{where}.file_id",
+        )
+    raise _invalid("input_file needs file_data or file_url", f"{where}.file_data")
+
+
+def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Document | None:
     _expect(part, dict, "an object", where)
     kind = part.get("type")
     field = _TEXT_PARTS.get(kind)
@@ -118,13 +152,15 @@ def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Non
                 f"{where}.file_id",
             )
         return _image(part, where)
-    allowed = "input_text or input_image" if images else "input_text"
+    if kind == "input_file" and images:
+        return _input_file(part, where)
+    allowed = "input_text, input_image or input_file" if images else "input_text"
     raise _invalid(
         f"content part type {kind!r} is not supported here (use {allowed})", f"{where}.type"
     )
 
 
-def _content(content: Any, param: str, *, images: bool) -> list[Text | Image]:
+def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | Document]:
     """A message's ``content`` (or a tool output): a string or a list of parts."""
     if isinstance(content, str):
         return [Text(content)] if content else []
