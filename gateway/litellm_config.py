@@ -127,6 +127,11 @@ SECRET_PARAM = {
     Provider.Kind.BEDROCK: "aws_secret_access_key",
     Provider.Kind.VERTEX_AI: "vertex_credentials",
 }
+# What the exported environment variable of a stored secret is called after the stem.
+SECRET_VARIABLE_SUFFIX = {
+    Provider.Kind.BEDROCK: "SECRET_ACCESS_KEY",
+    Provider.Kind.VERTEX_AI: "CREDENTIALS",
+}
 # litellm_params that steer a kind's adapter (kept in Deployment.params under LiteLLM's
 # names, exported back as litellm_params). Secrets are not here: see SECRET_PARAM.
 KIND_PARAMS: dict[str, tuple[str, ...]] = {
@@ -1270,7 +1275,8 @@ def _effective_base(provider: Provider) -> str:
 def secret_variables(providers: list[Provider]) -> dict[int, str]:
     """The environment variable ``export_config`` names for each provider whose secret
     is a stored literal: a valid shell identifier made from the provider's name
-    (``my-azure.eu`` -> ``MY_AZURE_EU_API_KEY``), unique, never one a reference uses."""
+    (``my-azure.eu`` -> ``MY_AZURE_EU_API_KEY``; Bedrock ``..._SECRET_ACCESS_KEY``,
+    Vertex AI ``..._CREDENTIALS``), unique, never one a reference uses."""
     taken = {
         match.group(1) for p in providers if (match := ENV_REFERENCE.match(p.secret_ref or ""))
     }
@@ -1281,10 +1287,11 @@ def secret_variables(providers: list[Provider]) -> dict[int, str]:
         stem = re.sub(r"[^A-Z0-9]+", "_", provider.name.upper()).strip("_")
         if not stem or stem[0].isdigit():
             stem = f"PROVIDER_{stem}".rstrip("_")
-        name, n = f"{stem}_API_KEY", 1
+        what = SECRET_VARIABLE_SUFFIX.get(provider.kind, "API_KEY")
+        name, n = f"{stem}_{what}", 1
         while name in taken:
             n += 1
-            name = f"{stem}_{n}_API_KEY"
+            name = f"{stem}_{n}_{what}"
         taken.add(name)
         names[provider.pk] = name
     return names
