@@ -83,7 +83,7 @@ KIND_HELP: dict[str, dict[str, str]] = {
     },
     Provider.Kind.ECHO: {
         "base_url": "Not used: echo answers from inside the gateway.",
-        "secret": "Not used.",
+        "secret": "Not used by echo (stored encrypted all the same).",
     },
 }
 # Provider.settings as form fields (LiteLLM's names), each shown for its kind only.
