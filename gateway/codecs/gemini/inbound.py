@@ -180,6 +180,20 @@ def json_schema(schema: Any) -> Any:
     return out
 
 
+def _same_signature(ours: str | None, theirs: str) -> bool:
+    """Whether two spellings are one signature: a signature is bytes, which Google's
+    SDKs hold decoded and send back in URL-safe base64 whatever the spelling received."""
+    if ours is None:
+        return False
+    if ours == theirs:
+        return True
+
+    def norm(text: str) -> str:
+        return text.rstrip("=").replace("+", "-").replace("/", "_")
+
+    return norm(ours) == norm(theirs)
+
+
 class _Calls:
     """Canonical ids of the conversation's function calls, and which are answered."""
 
@@ -199,7 +213,7 @@ class _Calls:
         signature = signature if isinstance(signature, str) and signature else None
         if isinstance(given, str) and given:
             call_id = given
-            if signature and ids.signature_of(given) != signature:
+            if signature and not _same_signature(ids.signature_of(given), signature):
                 # a client id cannot carry the signature: ours, made from the position
                 call_id = ids.call_id(f"gemini-in:{given}", self.count, name, signature)
         else:

@@ -230,7 +230,12 @@ def test_our_signed_id_echoed_back_keeps_its_signature() -> None:
     request = parse(body)
     assert request.messages[1].parts[0].id == signed
     assert request.messages[2].parts[0].call_id == signed
+    # google-genai sends the signature back in URL-safe base64: still the same one
+    urlsafe = SIG.replace("+", "-").replace("/", "_")
+    body["contents"][1]["parts"][0]["thoughtSignature"] = urlsafe
+    assert parse(body).messages[1].parts[0].id == signed
     # a client id that cannot carry the signature gets one of ours, answers still match
+    body["contents"][1]["parts"][0]["thoughtSignature"] = SIG
     body["contents"][1]["parts"][0]["functionCall"]["id"] = "client-7"
     body["contents"][2]["parts"][0]["functionResponse"]["id"] = "client-7"
     request = parse(body)
