@@ -64,6 +64,7 @@ from ...types import (
     UsageEvent,
 )
 from . import ids, maps
+from .outbound import PLACEHOLDER_SIGNATURE
 
 name = "gemini"
 
@@ -210,7 +211,8 @@ class _Calls:
         if args is not None and not isinstance(args, dict):
             raise InvalidRequest(f"{where}.args must be an object", param=where)
         given = raw.get("id")
-        signature = signature if isinstance(signature, str) and signature else None
+        if not isinstance(signature, str) or signature in ("", PLACEHOLDER_SIGNATURE):
+            signature = None  # Gemini CLI vouches for unsigned calls with the placeholder
         if isinstance(given, str) and given:
             call_id = given
             if signature and not _same_signature(ids.signature_of(given), signature):

@@ -244,6 +244,27 @@ def test_our_signed_id_echoed_back_keeps_its_signature() -> None:
     assert request.messages[2].parts[0].call_id == made
 
 
+def test_the_placeholder_signature_keeps_the_clients_id() -> None:
+    """Gemini CLI marks calls it got without a signature with Google's placeholder: the
+    upstream's id stays (the Gemini upstream half adds the placeholder where needed)."""
+    body = minimal()
+    body["contents"] += [
+        {
+            "role": "model",
+            "parts": [
+                {
+                    "functionCall": {"id": "toolu_1", "name": "f", "args": {}},
+                    "thoughtSignature": outbound.PLACEHOLDER_SIGNATURE,
+                }
+            ],
+        },
+        {"role": "user", "parts": [{"functionResponse": {"id": "toolu_1", "name": "f"}}]},
+    ]
+    request = parse(body)
+    assert request.messages[1].parts[0].id == "toolu_1"
+    assert request.messages[2].parts[0].call_id == "toolu_1"
+
+
 def test_a_response_to_no_call_is_a_clear_400() -> None:
     body = minimal()
     body["contents"].append(
