@@ -280,6 +280,7 @@ class LogFilterForm(forms.Form):
             ("openai", "OpenAI"),
             ("anthropic", "Anthropic"),
             ("responses", "OpenAI Responses"),
+            ("gemini", "Gemini"),
         ],
         required=False,
     )

@@ -351,7 +351,11 @@ class GatewayApp:
                 await self.api(scope, receive, send, endpoint, "gemini", fields)
             finally:
                 runtime.request_finished()
-        elif method == "GET" and is_gemini_listing(scope, header_map(scope)):
+        elif (
+            method == "GET"
+            and path.startswith(GEMINI_MODELS)
+            and is_gemini_listing(scope, header_map(scope))
+        ):
             await runtime.ensure_started()
             await self.gemini_models(scope, send)
         elif method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS):

@@ -566,14 +566,22 @@ def test_key_in_query_and_bad_json(live: Live) -> None:
         ),
     ],
 )
+@pytest.mark.parametrize("upstream", ["gpt", "claude"])
 def test_upstream_failures(
-    live: Live, mock: MockUpstream, status: int, body: dict, code: int, name: str, kind: type
+    live: Live,
+    mock: MockUpstream,
+    upstream: str,
+    status: int,
+    body: dict,
+    code: int,
+    name: str,
+    kind: type,
 ) -> None:
     mock.queue(Reply.failure(status, body))
     with pytest.raises(kind) as caught:
-        live.client().models.generate_content(model=live.spare("gpt"), contents="hi")
+        live.client().models.generate_content(model=live.spare(upstream), contents="hi")
     assert caught.value.code == code and caught.value.status == name
-    assert OPENAI_SECRET not in str(caught.value)
+    assert OPENAI_SECRET not in str(caught.value) and ANTHROPIC_SECRET not in str(caught.value)
 
 
 def test_invalid_argument_from_a_bad_body(live: Live) -> None:
