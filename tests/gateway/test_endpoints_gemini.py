@@ -4,8 +4,10 @@ sent the Google way, and the /v1/models listing that is Gemini's only for a Goog
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from gateway import endpoints
 from gateway.endpoints import gemini_method, google_key, is_gemini_listing, query_key
 
 
@@ -55,3 +57,59 @@ def test_google_keys_header_first_then_query() -> None:
 )
 def test_gemini_listing(path: str, query: bytes, headers: dict, gemini: bool) -> None:
     assert is_gemini_listing(scope(path, query), headers) is gemini
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    async def __call__(self, message: dict) -> None:
+        self.messages.append(message)
+
+
+async def call(path: str, headers: list[tuple[bytes, bytes]], method: str = "POST") -> dict:
+    """Status and JSON body of a request the endpoints answer without reading a body."""
+
+    async def django_app(scope, receive, send) -> None:
+        raise AssertionError("the request went to Django")
+
+    async def receive() -> dict:
+        raise AssertionError("the body was read")
+
+    sink = Sink()
+    scope = {"type": "http", "method": method, "path": path, "headers": headers}
+    await endpoints.GatewayApp(django_app)(scope, receive, sink)
+    return {"status": sink.messages[0]["status"], "body": orjson.loads(sink.messages[1]["body"])}
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1beta/models/gem:generateContent", "/v1/models/gem:streamGenerateContent"]
+)
+async def test_too_many_headers_get_googles_envelope(path: str) -> None:
+    many = [(f"x-h{n}".encode(), b"v") for n in range(101)]
+    reply = await call(path, many)
+    assert reply["status"] == 431
+    error = reply["body"]["error"]
+    assert error["code"] == 431 and error["status"] == "INVALID_ARGUMENT"
+    assert "request headers" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [("/v1beta/models/gem:embedContent", "POST"), ("/v1beta/files", "GET")],
+)
+async def test_unknown_gemini_paths_are_not_found_in_googles_envelope(
+    path: str, method: str
+) -> None:
+    reply = await call(path, [], method)
+    assert reply["status"] == 404
+    assert reply["body"]["error"]["status"] == "NOT_FOUND"
+    assert path in reply["body"]["error"]["message"]
+
+
+def test_a_gemini_stream_cut_by_shutdown_ends_with_an_error_event() -> None:
+    tail = endpoints.shutdown_stream_tail("gemini")
+    assert tail.startswith(b"data: ") and tail.endswith(b"\n\n")
+    error = orjson.loads(tail[6:])["error"]
+    assert error["code"] == 503 and error["status"] == "UNAVAILABLE"
+    assert b"[DONE]" not in tail
