@@ -29,6 +29,10 @@ from .mock_gemini import _count as gemini_count
 from .mock_upstream import MockUpstream, Reply, ToolUse
 
 GEMINI_KEY = "AIza-mock-gemini-key-for-google-genai"
+PNG_B64 = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+    "RU5ErkJggg=="
+)
 TRANSLATED = ["mock-gpt", "mock-claude"]
 WEATHER = types.FunctionDeclaration(
     name="get_weather",
@@ -386,6 +390,37 @@ def test_gemini_upstream_keeps_the_clients_thought_signature(
     assert base64.b64decode(calls[0]["thoughtSignature"]) == signed[0].thought_signature
     assert "thoughtSignature" not in calls[1]
     assert [p["functionResponse"]["name"] for p in history[2]["parts"]] == ["get_weather"] * 2
+
+
+# --- images ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", TRANSLATED)
+def test_inline_image(live: Live, mock: MockUpstream, route: str) -> None:
+    mock.queue(Reply(text="A single pixel."))
+    png = base64.b64decode(PNG_B64)
+    response = live.client().models.generate_content(
+        model=route,
+        contents=[
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part(text="What is this?"),
+                    types.Part.from_bytes(data=png, mime_type="image/png"),
+                ],
+            )
+        ],
+    )
+    assert response.text == "A single pixel."
+    content = mock.last.body["messages"][-1]["content"]
+    if route == "mock-gpt":
+        urls = [c["image_url"]["url"] for c in content if c["type"] == "image_url"]
+        assert [base64.b64decode(u.split(",", 1)[1]) for u in urls] == [png]
+        assert urls[0].startswith("data:image/png;base64,")
+    else:
+        images = [c for c in content if c["type"] == "image"]
+        assert images[0]["source"]["media_type"] == "image/png"
+        assert base64.b64decode(images[0]["source"]["data"]) == png
 
 
 # --- JSON output, thinking -------------------------------------------------------------------
