@@ -388,6 +388,7 @@ class LogFilterForm(forms.Form):
             ("openai", "OpenAI"),
             ("anthropic", "Anthropic"),
             ("responses", "OpenAI Responses"),
+            ("gemini", "Gemini"),
         ],
         required=False,
     )

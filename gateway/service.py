@@ -115,6 +115,10 @@ def protocol(dialect: str) -> ModuleType:
         from .protocols import openai_responses
 
         return openai_responses
+    if dialect == "gemini":
+        from .codecs.gemini import inbound
+
+        return inbound
     from .protocols import openai_chat
 
     return openai_chat
@@ -255,10 +259,17 @@ class Call:
 
 
 async def handle(
-    endpoint: str, dialect: str, raw: bytes, headers: Mapping[str, str], caller: Caller
+    endpoint: str,
+    dialect: str,
+    raw: bytes,
+    headers: Mapping[str, str],
+    caller: Caller,
+    path_fields: Mapping[str, Any] | None = None,
 ) -> Reply | StreamReply:
     """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
-    Never raises: every failure becomes an error reply in the caller's dialect."""
+    ``path_fields`` are set on the parsed body (Gemini names the model and asks for a
+    stream in the URL). Never raises: every failure becomes an error reply in the
+    caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
     if tracing.ENABLED:
         call.span = tracing.start_request(call, headers)
@@ -266,6 +277,8 @@ async def handle(
     try:
         key = _authorize(call)
         body = _parse_json(raw)
+        if path_fields:
+            body.update(path_fields)
         if endpoint == "chat":
             return await _chat(call, key, body, headers)
         if endpoint == "count_tokens":
@@ -389,6 +402,12 @@ def _check_unmapped(
     )
 
 
+def _passes_through(adapter: Provider, call: Call) -> bool:
+    """Whether the inbound body goes upstream untouched: same dialect, and an adapter
+    that forwards bodies (the codec adapters translate even their own dialect)."""
+    return adapter.dialect == call.dialect and type(adapter).passthrough is not Provider.passthrough
+
+
 def _passthrough_body(
     body: dict[str, Any], request: ChatRequest, deployment: DeploymentEntry
 ) -> dict[str, Any]:
@@ -431,7 +450,7 @@ async def _chat(
         ) -> tuple[bytes, Usage, str]:
             adapter = _begin_attempt(call, route, deployment)
             capabilities.check(request, route, deployment, estimate)
-            if adapter.dialect == call.dialect:
+            if _passes_through(adapter, call):
                 data = await adapter.passthrough(
                     capabilities.adapt_body(
                         _passthrough_body(body, request, deployment), request, route, deployment
@@ -470,7 +489,7 @@ async def _chat(
     async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
         adapter = _begin_attempt(call, route, deployment)
         capabilities.check(request, route, deployment, estimate)
-        if adapter.dialect == call.dialect:
+        if _passes_through(adapter, call):
             source = adapter.passthrough_stream(
                 capabilities.adapt_body(
                     _passthrough_body(body, request, deployment), request, route, deployment

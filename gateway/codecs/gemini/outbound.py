@@ -307,8 +307,12 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
             generation[_GENERATION_NAMES.get(name) or _camel(name)] = value
     if generation:
         body["generationConfig"] = generation
-    if request.dialect == "gemini":
-        body.update(request.extra)
+    if request.dialect == "gemini":  # a Gemini client's own fields (codecs/gemini/inbound)
+        for name, value in request.extra.items():
+            if name == "generationConfig" and isinstance(value, dict):
+                body.setdefault("generationConfig", {}).update(value)
+            else:
+                body[name] = value
     return body
 
 
