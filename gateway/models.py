@@ -487,10 +487,10 @@ class StoredResponse(models.Model):
     """A Responses API response kept for ``GET /v1/responses/{id}`` and for chaining
     with ``previous_response_id`` (``store`` true, the API's default).
 
-    ``history`` holds the items that came before this turn's ``input_items`` (the
-    previous response's history, input and output), so continuing a chain is one
-    indexed read however long it is. ``key_id`` is the creating key (NULL: the master
-    key); only that key sees the response."""
+    Each row keeps its own turn only (``input_items``, ``output``) and links to the
+    one before (``previous_response_id``): storage grows with the conversation, not
+    with its square; a chain is read back in one recursive query. ``key_id`` is the
+    creating key (NULL: the master key); only that key sees the response."""
 
     id = models.CharField(max_length=80, primary_key=True)
     key_id = models.BigIntegerField(null=True, blank=True)
@@ -499,7 +499,6 @@ class StoredResponse(models.Model):
     status = models.CharField(max_length=20, blank=True)
     previous_response_id = models.CharField(max_length=80, blank=True)
     instructions = models.TextField(blank=True)
-    history = models.JSONField(default=list, blank=True)
     input_items = models.JSONField(default=list, blank=True)
     output = models.JSONField(default=list, blank=True)
     usage = models.JSONField(null=True, blank=True)

@@ -119,7 +119,6 @@ class Turn:
     key_id: int | None
     store: bool
     previous_response_id: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
     input_items: list[dict[str, Any]] = field(default_factory=list)
     route: str = ""
     kept: bool = False
@@ -151,7 +150,6 @@ def _write(turn: Turn, response: dict[str, Any]) -> None:
             "status": str(response.get("status") or "")[:20],
             "previous_response_id": turn.previous_response_id or "",
             "instructions": response.get("instructions") or "",
-            "history": turn.history,
             "input_items": turn.input_items,
             "output": response.get("output") or [],
             "usage": response.get("usage"),
@@ -177,14 +175,15 @@ async def begin(body: dict[str, Any], key: KeyEntry) -> Turn:
     new_input = body.get("input")
     turn.input_items = normalize_input(new_input)
     if previous is not None:
-        row = await load(previous, key, param="previous_response_id")
-        turn.history = [*row["history"], *row["input_items"], *carried_output(row["output"])]
+        history = await _in_thread(_chain_items, previous, key)
+        if history is None:
+            raise _not_found(previous, "previous_response_id")
         if isinstance(new_input, str):
             new_input = [{"type": "message", "role": "user", "content": new_input}]
         elif new_input is None:
             new_input = []
         if isinstance(new_input, list):  # anything else: the parser says what is wrong
-            body["input"] = [_as_input(item) for item in turn.history] + new_input
+            body["input"] = [_as_input(item) for item in history] + new_input
     return turn
 
 
@@ -204,14 +203,67 @@ def _not_found(response_id: str, param: str | None) -> ResponseNotFound:
     )
 
 
+# The chain ending at a response, oldest first: each row's turn and the link before it.
+# Only the last row is checked against the key: a chain is only ever extended by the
+# key that can see its last response.
+_CHAIN_SQL = """
+WITH RECURSIVE chain(id, prev, depth) AS (
+    SELECT id, previous_response_id, 0 FROM {table} WHERE id = %s AND {owner}
+    UNION ALL
+    SELECT r.id, r.previous_response_id, c.depth + 1
+    FROM {table} r JOIN chain c ON r.id = c.prev
+    WHERE c.prev <> '' AND c.depth < %s
+)
+SELECT r.input_items, r.output, c.prev FROM chain c JOIN {table} r ON r.id = c.id
+ORDER BY c.depth DESC
+"""
+MAX_CHAIN = 10_000
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None:
+    """Every input and carried output item of the chain ending at ``response_id``,
+    oldest first; None when the key has no such response. A chain whose earlier part
+    was deleted or pruned is refused rather than continued without it."""
+    from django.db import connection
+
+    from .models import StoredResponse
+
+    if len(response_id) > 80:
+        return None
+    table = connection.ops.quote_name(StoredResponse._meta.db_table)
+    owner = "key_id IS NULL" if key.id is None else "key_id = %s"
+    params: list[Any] = [response_id] if key.id is None else [response_id, key.id]
+    sql = _CHAIN_SQL.format(table=table, owner=owner)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, MAX_CHAIN])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    if rows[0][2]:  # the oldest row found still points further back
+        raise InvalidRequest(
+            f"response {response_id!r} continues an earlier response that is no longer "
+            "stored (deleted, or past the retention period); start a new conversation",
+            param="previous_response_id",
+        )
+    items: list[dict[str, Any]] = []
+    for input_items, output, _prev in rows:
+        items += _json(input_items)
+        items += carried_output(_json(output))
+    return items
+
+
 def _read(response_id: str, key: KeyEntry) -> dict[str, Any] | None:
-    fields = ("history", "input_items", "output", "response")
+    fields = ("input_items", "output", "response")
     row = _owned(response_id, key).values(*fields).first()
     return row
 
 
 async def load(response_id: str, key: KeyEntry, *, param: str | None = None) -> dict[str, Any]:
-    """The stored row (history, input_items, output, response) or a 404."""
+    """The stored row (input_items, output, response) or a 404."""
     if len(response_id) > 80:
         raise _not_found(response_id[:80], param)
     row = await _in_thread(_read, response_id, key)

@@ -88,7 +88,7 @@ async def test_a_chain_is_rebuilt_as_items_the_parser_turns_into_messages() -> N
     ]
     assert results.parts == [ToolResult("call_1", [Text("18C")])]
     assert request.echo["previous_response_id"] == "resp_1"
-    # the second turn stores its own input only; the first turn's items are its history
+    # the second turn stores its own turn only, linked to the first
     await turn.keep(
         response(
             "resp_2",
@@ -103,7 +103,6 @@ async def test_a_chain_is_rebuilt_as_items_the_parser_turns_into_messages() -> N
     )
     row = await StoredResponse.objects.aget(id="resp_2")
     assert [i["type"] for i in row.input_items] == ["function_call_output"]
-    assert [i["type"] for i in row.history] == ["message", "reasoning", "function_call"]
     assert row.previous_response_id == "resp_1"
     # a third turn sees all of it in order
     body3 = {"model": "m", "input": "thanks", "previous_response_id": "resp_2"}
@@ -117,6 +116,24 @@ async def test_a_chain_is_rebuilt_as_items_the_parser_turns_into_messages() -> N
         "message",
         "message",
     ]
+    texts = [i["content"] for i in body3["input"] if i.get("type") == "message"]
+    assert texts[-1] == "thanks" and texts[0][0]["text"] == "Weather in Paris?"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chain_missing_an_earlier_turn_is_refused_not_cut() -> None:
+    await stored_first_turn()
+    turn = await responses_state.begin(
+        {"model": "m", "input": "more", "previous_response_id": "resp_1"}, ALICE
+    )
+    await turn.keep(response("resp_2", []))
+    await responses_state.delete("resp_1", ALICE)
+    with pytest.raises(errors.InvalidRequest) as caught:
+        await responses_state.begin(
+            {"model": "m", "input": "x", "previous_response_id": "resp_2"}, ALICE
+        )
+    assert caught.value.param == "previous_response_id"
+    assert "no longer stored" in caught.value.message
 
 
 @pytest.mark.django_db(transaction=True)
