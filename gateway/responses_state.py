@@ -142,19 +142,17 @@ class Turn:
 def _write(turn: Turn, response: dict[str, Any]) -> None:
     from .models import StoredResponse
 
-    StoredResponse.objects.update_or_create(
+    StoredResponse.objects.create(  # one INSERT: ids are new (uuid4) for every response
         id=response["id"],
-        defaults={
-            "key_id": turn.key_id,
-            "route": turn.route[:200],
-            "status": str(response.get("status") or "")[:20],
-            "previous_response_id": turn.previous_response_id or "",
-            "instructions": response.get("instructions") or "",
-            "input_items": turn.input_items,
-            "output": response.get("output") or [],
-            "usage": response.get("usage"),
-            "response": response,
-        },
+        key_id=turn.key_id,
+        route=turn.route[:200],
+        status=str(response.get("status") or "")[:20],
+        previous_response_id=turn.previous_response_id or "",
+        instructions=response.get("instructions") or "",
+        input_items=turn.input_items,
+        output=response.get("output") or [],
+        usage=response.get("usage"),
+        response=response,
     )
 
 

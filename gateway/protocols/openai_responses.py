@@ -94,7 +94,7 @@ _MODELLED = frozenset(
         "previous_response_id",  # resolved by the service into input items; echoed
     }
 )
-# Fields that make a request depend on state a stateless gateway does not keep.
+# Fields that depend on state this gateway does not keep (conversations, background runs).
 _STATEFUL = ("conversation", "background")
 # Values of otherwise unmodelled fields that ask for nothing beyond the default.
 _HARMLESS = {"include": ([], None), "truncation": ("disabled", None), "service_tier": ("auto",)}
