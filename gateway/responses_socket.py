@@ -4,7 +4,9 @@ and recent Codex versions open). Each event is served as a streamed ``POST
 /v1/responses`` through ``service.handle``, so auth, limits, routing, state
 (``store``, ``previous_response_id``) and the journal are the HTTP path's; the stream's
 events go out as text frames, in order. Responses on one socket run one at a time, in
-the order sent (as the API's do).
+the order sent (as the API's do). ``generate: false`` (or ``prewarm: true``), which
+Codex sends to warm up, stores the request without calling the upstream: its id then
+continues with ``previous_response_id``. ``stream_id`` is echoed on every event.
 
 The key comes from the handshake's headers (``Authorization: Bearer``) and is checked
 again for every ``response.create``, so a revoked key stops at its next event. A bad
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 DENIAL_EXTENSION = "websocket.http.response"
 # Fields of a response.create event that only the socket understands.
-_ENVELOPE = ("type", "stream_id")
+_ENVELOPE = ("type", "stream_id", "generate", "prewarm")
 
 
 def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> bytes:
@@ -125,13 +127,17 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             await self._send_error(503, error, stream_id)
             return
         caller = resolve_caller(self.headers)  # again: the key may have been revoked
+        generate = event.get("generate") is not False and event.get("prewarm") is not True
+        endpoint = "chat" if generate else "prepare"
         runtime.request_started()
         try:
-            reply = await service.handle(
-                "chat", "responses", orjson.dumps(body), self.headers, caller
-            )
+            raw = orjson.dumps(body)
+            reply = await service.handle(endpoint, "responses", raw, self.headers, caller)
             if isinstance(reply, service.Reply):
-                await self._send_reply_error(reply, stream_id)
+                if reply.status == 200:  # prepared without generating
+                    await self._send_prepared(orjson.loads(reply.body), stream_id)
+                else:
+                    await self._send_reply_error(reply, stream_id)
                 return
             try:
                 async for chunk in reply.chunks:
@@ -141,6 +147,16 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                 await service._close_quietly(reply.chunks)
         finally:
             runtime.request_finished()
+
+    async def _send_prepared(self, response: dict[str, Any], stream_id: str | None) -> None:
+        """``response.created`` then ``response.completed`` for a response stored with
+        ``generate: false`` (no output)."""
+        created = {**response, "status": "in_progress"}
+        for sequence, (kind, body) in enumerate(
+            (("response.created", created), ("response.completed", response))
+        ):
+            event = {"type": kind, "response": body, "sequence_number": sequence}
+            await self._send_payload(orjson.dumps(event), stream_id)
 
     async def _send_payload(self, payload: bytes, stream_id: str | None) -> None:
         if stream_id is not None:

@@ -276,7 +276,8 @@ class Call:
 async def handle(
     endpoint: str, dialect: str, raw: bytes, headers: Mapping[str, str], caller: Caller
 ) -> Reply | StreamReply:
-    """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
+    """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens |
+    prepare (a Responses request stored without generating, WebSocket mode).
     Never raises: every failure becomes an error reply in the caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
     if tracing.ENABLED:
@@ -289,6 +290,8 @@ async def handle(
             return await _chat(call, key, body, headers)
         if endpoint == "count_tokens":
             return await _count_tokens(call, key, body, headers)
+        if endpoint == "prepare":
+            return await _prepare_response(call, key, body, headers)
         if endpoint in ("embeddings", "completions"):
             return await _openai_passthrough(call, key, body, headers)
         raise ModelNotFound(f"unknown endpoint {endpoint!r}")
@@ -738,6 +741,33 @@ async def _cached_reply(
     payload = orjson.dumps(rendered)
     call.capture_outbound(payload)
     call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
+
+
+# --- Responses WebSocket mode: generate false -----------------------------------------------
+
+
+async def _prepare_response(
+    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+) -> Reply:
+    """A Responses request with ``generate: false`` (WebSocket mode; Codex warms up
+    with it): validated and stored with no output and no upstream call, so its id can
+    be a later turn's ``previous_response_id``."""
+    from .errors import PermissionDenied
+
+    route = _route_for(call, key, body.get("model"))
+    if not key.allows(route.name):
+        raise PermissionDenied(f"this API key may not use model {route.name!r}")
+    _apply_defaults(body, route)
+    call.state = await responses_state.begin(body, key)
+    call.state.route = route.name
+    request = call.proto.parse_request(body, headers)
+    rendered = call.proto.render_response(ChatResponse("", request.model), request)
+    rendered["output"] = []
+    await call.state.keep(rendered)
+    payload = orjson.dumps(rendered)
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=Usage(), finish_reason="stop")
     return Reply(200, payload, call.headers())
 
 

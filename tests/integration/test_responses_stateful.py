@@ -10,6 +10,7 @@ Each client is new per call, so calls go out on new connections over both worker
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -315,6 +316,84 @@ def test_websocket_mode_refuses_a_bad_key_at_the_handshake(stack: Stack) -> None
         connection.response.create(model="mock-gpt", input="hi")
         _until_done(connection)
     assert "401" in str(caught.value)
+
+
+def _raw_socket(stack: Stack, key: str = ALICE_KEY):  # type: ignore[no-untyped-def]
+    from websockets.sync.client import connect
+
+    url = stack.url.replace("http://", "ws://") + "/v1/responses"
+    return connect(url, additional_headers={"Authorization": f"Bearer {key}"})
+
+
+def _events_until_done(socket: Any) -> list[dict[str, Any]]:
+    events = []
+    while True:
+        event = json.loads(socket.recv(timeout=20))
+        events.append(event)
+        if event["type"] in ("response.completed", "response.failed", "error"):
+            return events
+
+
+def test_websocket_generate_false_stores_without_calling_the_upstream(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    """Codex warms up with ``generate: false``; the id then continues the chain."""
+    mock.queue(Reply(text="Warm answer."))
+    with _raw_socket(stack) as socket:
+        socket.send(
+            json.dumps(
+                {
+                    "type": "response.create",
+                    "model": "mock-claude",
+                    "input": "Context to keep.",
+                    "generate": False,
+                    "stream_id": "lane-1",
+                }
+            )
+        )
+        created, completed = _events_until_done(socket)
+        assert (created["type"], completed["type"]) == ("response.created", "response.completed")
+        assert completed["response"]["output"] == [] and completed["stream_id"] == "lane-1"
+        assert mock.chat_requests() == []  # nothing went upstream
+        warm_id = completed["response"]["id"]
+
+        socket.send(
+            json.dumps(
+                {
+                    "type": "response.create",
+                    "model": "mock-claude",
+                    "input": "Now answer.",
+                    "previous_response_id": warm_id,
+                    "stream_id": "lane-1",
+                }
+            )
+        )
+        events = _events_until_done(socket)
+    assert all(e["stream_id"] == "lane-1" for e in events)
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == "Warm answer."
+    sent = mock.last.body["messages"]
+    texts = [block["text"] for m in sent for block in m["content"]]
+    assert texts == ["Context to keep.", "Now answer."]  # the warm-up input came first
+
+
+def test_websocket_bad_events_get_error_events_and_the_socket_stays(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    mock.queue(Reply(text="Still here."))
+    with _raw_socket(stack) as socket:
+        socket.send("{not json")
+        [error] = _events_until_done(socket)
+        assert error["status"] == 400 and "not valid JSON" in error["error"]["message"]
+        socket.send(json.dumps({"type": "session.update"}))
+        [error] = _events_until_done(socket)
+        assert error["status"] == 400 and error["error"]["param"] == "type"
+        socket.send(json.dumps({"type": "response.create", "model": "no-such-route", "input": "x"}))
+        [error] = _events_until_done(socket)
+        assert error["status"] == 404 and error["error"]["param"] == "model"
+        socket.send(json.dumps({"type": "response.create", "model": "mock-gpt", "input": "hi"}))
+        events = _events_until_done(socket)
+    assert events[-1]["type"] == "response.completed"
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
 
 
 # --- the openai-agents SDK ------------------------------------------------------------------
