@@ -216,3 +216,19 @@ def test_prune_deletes_only_rows_past_retention() -> None:
     StoredResponse.objects.create(id="resp_new", response={})
     assert responses_state.prune(timedelta(days=30), batch_size=1) == 1
     assert list(StoredResponse.objects.values_list("id", flat=True)) == ["resp_new"]
+
+
+@pytest.mark.django_db
+def test_the_journal_prunes_stored_responses_even_when_logs_are_kept(settings) -> None:  # type: ignore[no-untyped-def]
+    from gateway import journal
+
+    settings.SWITCHYARD_RESPONSES_RETENTION_DAYS = 7
+    old = datetime.now(UTC) - timedelta(days=8)
+    StoredResponse.objects.create(id="resp_old", created_at=old, response={})
+    StoredResponse.objects.create(id="resp_new", response={})
+    journal.Writer._prune_guarded(None, 10)  # log retention 0: logs kept forever
+    assert list(StoredResponse.objects.values_list("id", flat=True)) == ["resp_new"]
+    settings.SWITCHYARD_RESPONSES_RETENTION_DAYS = 0  # 0: kept
+    StoredResponse.objects.create(id="resp_old2", created_at=old, response={})
+    journal.Writer._prune_guarded(None, 10)
+    assert StoredResponse.objects.filter(id="resp_old2").exists()
