@@ -6,7 +6,9 @@ and recent Codex versions open). Each event is served as a streamed ``POST
 events go out as text frames, in order. Responses on one socket run one at a time, in
 the order sent (as the API's do). ``generate: false`` (or ``prewarm: true``), which
 Codex sends to warm up, stores the request without calling the upstream: its id then
-continues with ``previous_response_id``. ``stream_id`` is echoed on every event.
+continues with ``previous_response_id``. ``stream_id`` is echoed on every event. The
+socket remembers its latest responses in memory, so ``previous_response_id`` continues
+a ``store: false`` response on the socket that made it (as OpenAI's does).
 
 The key comes from the handshake's headers (``Authorization: Bearer``) and is checked
 again for every ``response.create``, so a revoked key stops at its next event. A bad
@@ -25,7 +27,7 @@ from typing import Any
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import runtime, service
+from . import responses_state, runtime, service
 from .endpoints import header_map, resolve_caller
 from .errors import GatewayError, InvalidRequest, ShuttingDown
 
@@ -55,6 +57,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         self.headers = header_map(self.scope)
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.worker: asyncio.Task | None = None
+        self.memory = responses_state.SocketMemory()
         caller = resolve_caller(self.headers)
         if caller.key is None or service.key_refusal(caller.key):
             refused = service.refuse_unauthorized("chat", "responses", caller)
@@ -127,6 +130,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             await self._send_error(503, error, stream_id)
             return
         caller = resolve_caller(self.headers)  # again: the key may have been revoked
+        caller.responses_memory = self.memory
         generate = event.get("generate") is not False and event.get("prewarm") is not True
         endpoint = "chat" if generate else "prepare"
         runtime.request_started()

@@ -112,6 +112,22 @@ def carried_output(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- one request's state -------------------------------------------------------------------
 
 
+class SocketMemory:
+    """The latest responses of one WebSocket connection, kept in memory whatever their
+    ``store``: as in OpenAI's WebSocket mode, ``previous_response_id`` continues a
+    ``store: false`` response on the connection that made it (Codex chains so)."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self.chains: dict[str, list[dict[str, Any]]] = {}  # id -> its whole chain's items
+
+    def remember(self, response_id: str, items: list[dict[str, Any]]) -> None:
+        self.chains[response_id] = items
+        while len(self.chains) > self.KEEP:
+            del self.chains[next(iter(self.chains))]
+
+
 @dataclass(slots=True)
 class Turn:
     """What a Responses request keeps: set up before parsing, stored at the end."""
@@ -120,8 +136,15 @@ class Turn:
     store: bool
     previous_response_id: str | None = None
     input_items: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # the chain before it
+    memory: SocketMemory | None = None
     route: str = ""
     kept: bool = False
+
+    @property
+    def keeps(self) -> bool:
+        """Whether the final response is kept (stored, or remembered by the socket)."""
+        return (self.store or self.memory is not None) and not self.kept
 
     def patch(self, response: dict[str, Any]) -> None:
         """Echo this request's state on a response object an upstream produced."""
@@ -130,9 +153,14 @@ class Turn:
 
     async def keep(self, response: dict[str, Any]) -> None:
         """Store the final ``response`` object (once; never raises)."""
-        if not self.store or self.kept or not isinstance(response.get("id"), str):
+        if not self.keeps or not isinstance(response.get("id"), str):
             return
         self.kept = True
+        if self.memory is not None:
+            output = carried_output(response.get("output") or [])
+            self.memory.remember(response["id"], [*self.history, *self.input_items, *output])
+        if not self.store:
+            return
         try:
             await _in_thread(_write, self, response)
         except Exception as exc:
@@ -156,9 +184,10 @@ def _write(turn: Turn, response: dict[str, Any]) -> None:
     )
 
 
-async def begin(body: dict[str, Any], key: KeyEntry) -> Turn:
+async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None = None) -> Turn:
     """Read ``store`` and ``previous_response_id`` from a create body; for a chained
-    request, replace ``input`` with the earlier items followed by the new input."""
+    request, replace ``input`` with the earlier items followed by the new input (from
+    the socket's ``memory`` when it has them, else from the database)."""
     store = body.get("store", True)
     if store is not None and not isinstance(store, bool):
         raise InvalidRequest("store must be a boolean", param="store")
@@ -167,15 +196,21 @@ async def begin(body: dict[str, Any], key: KeyEntry) -> Turn:
         raise InvalidRequest(
             "previous_response_id must be a non-empty string", param="previous_response_id"
         )
-    turn = Turn(key_id=key.id, store=store is not False, previous_response_id=previous)
-    if previous is None and not turn.store:
+    turn = Turn(
+        key_id=key.id, store=store is not False, previous_response_id=previous, memory=memory
+    )
+    if previous is None and not turn.keeps:
         return turn
     new_input = body.get("input")
     turn.input_items = normalize_input(new_input)
     if previous is not None:
-        history = await _in_thread(_chain_items, previous, key)
+        remembered = memory.chains.get(previous) if memory is not None else None
+        history = remembered
+        if history is None:
+            history = await _in_thread(_chain_items, previous, key)
         if history is None:
             raise _not_found(previous, "previous_response_id")
+        turn.history = history
         if isinstance(new_input, str):
             new_input = [{"type": "message", "role": "user", "content": new_input}]
         elif new_input is None:

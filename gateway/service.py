@@ -86,6 +86,8 @@ class Caller:
     from_playground: bool = False
     started: float = field(default_factory=time.perf_counter)
     key_error: str = "missing or invalid API key"
+    # a Responses WebSocket's memory of its latest responses (gateway.responses_state)
+    responses_memory: Any = None
 
 
 @dataclass(slots=True)
@@ -163,7 +165,7 @@ class Call:
     async def keep_response(self, chunk: bytes) -> None:
         """Store the response a final Responses stream event carries, before the event
         goes out (so the next turn finds it, on any worker)."""
-        if self.state is not None and self.state.store and not self.state.kept:
+        if self.state is not None and self.state.keeps:
             final = responses_state.final_response(chunk)
             if final is not None:
                 await self.state.keep(final)
@@ -435,7 +437,7 @@ async def _chat(
     route = _route_for(call, key, body.get("model"))
     _apply_defaults(body, route)
     if call.dialect == "responses":
-        call.state = await responses_state.begin(body, key)
+        call.state = await responses_state.begin(body, key, call.caller.responses_memory)
         call.state.route = route.name
     request = call.proto.parse_request(body, headers)
     call.record.stream = request.stream
@@ -490,7 +492,7 @@ async def _chat(
             call.record.attempts,
             key.allows,
         )
-        if call.state is not None and call.state.store:
+        if call.state is not None and call.state.keeps:
             await call.state.keep(orjson.loads(payload))
         call.capture_outbound(payload)
         call.finish(status=200, usage=usage, finish_reason=reason)
@@ -759,7 +761,7 @@ async def _prepare_response(
     if not key.allows(route.name):
         raise PermissionDenied(f"this API key may not use model {route.name!r}")
     _apply_defaults(body, route)
-    call.state = await responses_state.begin(body, key)
+    call.state = await responses_state.begin(body, key, call.caller.responses_memory)
     call.state.route = route.name
     request = call.proto.parse_request(body, headers)
     rendered = call.proto.render_response(ChatResponse("", request.model), request)

@@ -232,3 +232,21 @@ def test_the_journal_prunes_stored_responses_even_when_logs_are_kept(settings) -
     StoredResponse.objects.create(id="resp_old2", created_at=old, response={})
     journal.Writer._prune_guarded(None, 10)
     assert StoredResponse.objects.filter(id="resp_old2").exists()
+
+
+async def test_a_socket_remembers_its_latest_responses_without_the_database() -> None:
+    """No database here (no django_db mark): store false on a socket lives in memory."""
+    memory = responses_state.SocketMemory()
+    turn = await responses_state.begin(
+        {"model": "m", "input": "one", "store": False}, ALICE, memory
+    )
+    await turn.keep(response("resp_m1", [CALL]))
+    body = {"model": "m", "input": "two", "store": False, "previous_response_id": "resp_m1"}
+    turn = await responses_state.begin(body, ALICE, memory)
+    assert [i.get("type") for i in body["input"]] == ["message", "function_call", "message"]
+    await turn.keep(response("resp_m2", []))
+    assert list(memory.chains) == ["resp_m1", "resp_m2"]
+    third = await responses_state.begin({"model": "m", "input": "3", "store": False}, ALICE, memory)
+    await third.keep(response("resp_m3", []))
+    assert list(memory.chains) == ["resp_m2", "resp_m3"]  # bounded: the latest two
+    assert len(memory.chains["resp_m3"]) == 1 and len(memory.chains["resp_m2"]) == 3

@@ -376,6 +376,40 @@ def test_websocket_generate_false_stores_without_calling_the_upstream(
     assert texts == ["Context to keep.", "Now answer."]  # the warm-up input came first
 
 
+@pytest.mark.parametrize("route", ROUTES)
+def test_websocket_chains_store_false_responses_on_the_same_socket_only(
+    stack: Stack, mock: MockUpstream, route: str
+) -> None:
+    """Codex sends ``store: false`` and chains by ``previous_response_id`` over its
+    socket: the socket remembers its latest responses; nothing reaches the database."""
+    mock.queue(
+        Reply(tool_calls=[ToolUse("call_mem", "get_weather", '{"city": "Rome"}')]),
+        Reply(text="Warm in Rome."),
+    )
+
+    def create(socket: Any, **body: Any) -> list[dict[str, Any]]:
+        event = {"type": "response.create", "model": route, "store": False, **body}
+        socket.send(json.dumps({**event, "tools": [WEATHER_TOOL]}))
+        return _events_until_done(socket)
+
+    with _raw_socket(stack) as socket:
+        first = create(socket, input="Weather in Rome?")[-1]["response"]
+        assert first["store"] is False
+        second = create(
+            socket,
+            previous_response_id=first["id"],
+            input=[{"type": "function_call_output", "call_id": "call_mem", "output": "25C"}],
+        )[-1]["response"]
+        assert second["output"][0]["content"][0]["text"] == "Warm in Rome."
+    turns = upstream_turns(route, mock.chat_requests()[-1].body)
+    assert turns[0] == ("user", ["text"]) and len(turns) == 3  # the chain from memory
+    with pytest.raises(openai.NotFoundError):
+        client(stack).responses.retrieve(second["id"])  # never stored
+    with _raw_socket(stack) as other:  # another socket does not know it
+        [error] = create(other, previous_response_id=second["id"], input="more")
+    assert error["type"] == "error" and error["status"] == 404
+
+
 def test_websocket_bad_events_get_error_events_and_the_socket_stays(
     stack: Stack, mock: MockUpstream
 ) -> None:
