@@ -26,10 +26,11 @@ from typing import Any
 
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from . import responses_state, runtime, service
 from .endpoints import header_map, resolve_caller
-from .errors import GatewayError, InvalidRequest, ShuttingDown
+from .errors import GatewayError, InvalidRequest, RequestTooLarge, ShuttingDown
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,13 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         await self.send(text_data=error_event(status, body, stream_id).decode())
 
     async def _serve(self, message: str | bytes) -> None:
+        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        if isinstance(message, str):
+            message = message.encode()
+        if len(message) > limit:
+            error = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
+            await self._send_error(413, error, None)
+            return
         try:
             event = orjson.loads(message)
         except orjson.JSONDecodeError as exc:

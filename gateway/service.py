@@ -760,6 +760,7 @@ async def _prepare_response(
     route = _route_for(call, key, body.get("model"))
     if not key.allows(route.name):
         raise PermissionDenied(f"this API key may not use model {route.name!r}")
+    call.reservation = await limits.admit(key, route.name, 0)  # a request for the rpm
     _apply_defaults(body, route)
     call.state = await responses_state.begin(body, key, call.caller.responses_memory)
     call.state.route = route.name

@@ -45,6 +45,7 @@ WEATHER_TOOL = {
     },
 }
 ROUTES = ["mock-gpt", "mock-claude"]
+MAX_BODY = 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 ["shell", "-c", setup_code(mock.url, dead)],
                 ["shell", "-c", KEYS_SETUP],
             ],
+            env={"SWITCHYARD_MAX_BODY_BYTES": str(MAX_BODY)},
             workers=2,
         ) as gw:
             yield Stack(gw=gw, mock=mock, key=ALICE_KEY)
@@ -424,6 +426,10 @@ def test_websocket_bad_events_get_error_events_and_the_socket_stays(
         socket.send(json.dumps({"type": "response.create", "model": "no-such-route", "input": "x"}))
         [error] = _events_until_done(socket)
         assert error["status"] == 404 and error["error"]["param"] == "model"
+        big = {"type": "response.create", "input": "é" * 550_000}  # 1.1 MB, 550k characters
+        socket.send(json.dumps(big, ensure_ascii=False))
+        [error] = _events_until_done(socket)
+        assert error["status"] == 413  # SWITCHYARD_MAX_BODY_BYTES, counted in bytes
         socket.send(json.dumps({"type": "response.create", "model": "mock-gpt", "input": "hi"}))
         events = _events_until_done(socket)
     assert events[-1]["type"] == "response.completed"
