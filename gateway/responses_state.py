@@ -6,6 +6,10 @@ items, then the new input); the inbound Responses parser turns those items into
 canonical messages as it does for any request, so a chain continues the same way on
 any upstream. The earlier ``instructions`` are not carried: the new request's apply.
 
+Each row holds its own turn (input items, output) and the id of the one before; a
+chain is read back in one recursive query. A WebSocket keeps its latest responses in
+memory too (``SocketMemory``), so ``store: false`` chains work on the socket.
+
 When the write happens: a stored response is written (in a small thread pool, awaited)
 before the reply's last bytes go out: the final stream event or the JSON body. A client
 that sends the next turn the moment it has the answer may reach another worker, which
@@ -28,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db import close_old_connections, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from .errors import InvalidRequest, ModelNotFound
 from .registry import KeyEntry
@@ -49,9 +53,16 @@ class ResponseNotFound(ModelNotFound):
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
+    """Run ``fn`` in the pool. Each pool thread keeps its database connection open
+    (a PostgreSQL connect per response would cost more than the INSERT); one that
+    failed is closed, so the next call connects afresh."""
+
     def run() -> Any:
-        close_old_connections()
-        return fn(*args)
+        try:
+            return fn(*args)
+        except (OperationalError, InterfaceError):
+            connection.close()
+            raise
 
     return await asyncio.get_running_loop().run_in_executor(_POOL, run)
 
@@ -261,8 +272,6 @@ def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None
     """Every input and carried output item of the chain ending at ``response_id``,
     oldest first; None when the key has no such response. A chain whose earlier part
     was deleted or pruned is refused rather than continued without it."""
-    from django.db import connection
-
     from .models import StoredResponse
 
     if len(response_id) > 80:
