@@ -764,7 +764,11 @@ async def _prepare_response(
     _apply_defaults(body, route)
     call.state = await responses_state.begin(body, key, call.caller.responses_memory)
     call.state.route = route.name
-    request = call.proto.parse_request(body, headers)
+    # A warm-up may carry no input yet (only instructions and tools): nothing to
+    # generate from is fine here, so an empty input is validated as an empty turn.
+    empty = {"type": "message", "role": "user", "content": ""}
+    checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
+    request = call.proto.parse_request(checked, headers)
     rendered = call.proto.render_response(ChatResponse("", request.model), request)
     rendered["output"] = []
     await call.state.keep(rendered)

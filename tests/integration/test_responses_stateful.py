@@ -412,6 +412,62 @@ def test_websocket_chains_store_false_responses_on_the_same_socket_only(
     assert error["type"] == "error" and error["status"] == 404
 
 
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_codex_shaped_socket_session(stack: Stack, mock: MockUpstream, route: str) -> None:
+    """What Codex sends over its socket: store false, encrypted reasoning asked for,
+    a prompt cache key and verbosity (dropped by drop_params, the default), a warm-up
+    with generate false, then turns chained by previous_response_id."""
+    mock.queue(
+        Reply(
+            reasoning="Listing files.",
+            signature="sig-codex",
+            tool_calls=[ToolUse("call_sh", "shell", '{"command": ["ls"]}')],
+        ),
+        Reply(text="Two files."),
+    )
+    shell = {
+        "type": "function",
+        "name": "shell",
+        "parameters": {"type": "object", "properties": {"command": {"type": "array"}}},
+        "strict": False,
+    }
+    common = {
+        "type": "response.create",
+        "model": route,
+        "instructions": "You are Codex.",
+        "tools": [shell],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "session-1",
+        "text": {"verbosity": "medium"},
+    }
+    with _raw_socket(stack) as socket:
+        socket.send(json.dumps({**common, "input": [], "generate": False}))
+        warm = _events_until_done(socket)[-1]["response"]
+        user = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "ls"}],
+        }
+        socket.send(json.dumps({**common, "previous_response_id": warm["id"], "input": [user]}))
+        first = _events_until_done(socket)[-1]["response"]
+        assert first["status"] == "completed", first
+        reasoning, call = first["output"][0], first["output"][1]
+        assert reasoning["summary"][0]["text"] == "Listing files." and call["name"] == "shell"
+        if route == "mock-claude":  # the thinking signature rides in encrypted_content
+            assert reasoning["encrypted_content"] == "sig-codex"
+        output = {"type": "function_call_output", "call_id": call["call_id"], "output": "a b"}
+        socket.send(json.dumps({**common, "previous_response_id": first["id"], "input": [output]}))
+        second = _events_until_done(socket)[-1]["response"]
+    assert second["output"][-1]["content"][0]["text"] == "Two files."
+    turns = upstream_turns(route, mock.chat_requests()[-1].body)
+    assert len(turns) == 3 and turns[0] == ("user", ["text"])
+    assert "You are Codex." in system_of(route, mock.chat_requests()[-1].body)
+
+
 def test_websocket_bad_events_get_error_events_and_the_socket_stays(
     stack: Stack, mock: MockUpstream
 ) -> None:
