@@ -35,6 +35,7 @@ from .errors import GatewayError, InvalidRequest, RequestTooLarge, ShuttingDown
 log = logging.getLogger(__name__)
 
 DENIAL_EXTENSION = "websocket.http.response"
+QUEUED_EVENTS = 16  # response.create events waiting on one socket
 # Fields of a response.create event that only the socket understands.
 _ENVELOPE = ("type", "stream_id", "generate", "prewarm")
 
@@ -56,7 +57,8 @@ class ResponsesSocket(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         await runtime.ensure_started()
         self.headers = header_map(self.scope)
-        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
+        # bounded: a client sending faster than it is answered is read no further
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(maxsize=QUEUED_EVENTS)
         self.worker: asyncio.Task | None = None
         self.memory = responses_state.SocketMemory()
         caller = resolve_caller(self.headers)
