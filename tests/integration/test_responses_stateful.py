@@ -546,3 +546,18 @@ def test_socket_requests_are_journaled_and_the_log_is_clean(stack: Stack) -> Non
         time.sleep(0.5)
     assert count() == "2"  # one per route
     stack.assert_clean_log()
+
+
+def test_stored_response_paths_answer_in_the_openai_envelope(stack: Stack) -> None:
+    import httpx
+
+    auth = {"authorization": f"Bearer {ALICE_KEY}"}
+    missing = httpx.get(stack.url + "/v1/responses/resp_nope")
+    assert missing.status_code == 401 and missing.json()["error"]["type"] == "invalid_api_key"
+    unknown = httpx.get(stack.url + "/v1/responses/resp_nope/cancel", headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_url"
+    for prefix in ("/v1", "", "/openai/v1"):
+        gone = httpx.delete(stack.url + prefix + "/responses/resp_nope", headers=auth)
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "response_not_found"
+    bad = httpx.get(stack.url + "/v1/responses/resp_nope/input_items?limit=0", headers=auth)
+    assert bad.status_code == 404  # the response is looked up first
