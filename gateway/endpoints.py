@@ -440,6 +440,15 @@ class GatewayApp:
                 payload = await responses_state.input_items(response_id, key, query)
             elif what == "" and method == "GET":
                 payload = await responses_state.retrieve(response_id, key)
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                if query.get("stream") == "true":
+                    after = query.get("starting_after", "")
+                    events = responses_state.replay_events(
+                        payload, int(after) if after.isdigit() else None
+                    )
+                    headers = [(b"content-type", b"text/event-stream")]
+                    await send_reply(send, Reply(200, events, headers + request_id_headers("")))
+                    return
             elif what == "" and method == "DELETE":
                 payload = await responses_state.delete(response_id, key)
             else:

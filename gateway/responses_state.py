@@ -361,6 +361,30 @@ async def input_items(response_id: str, key: KeyEntry, query: dict[str, str]) ->
     return page_input_items(row["input_items"], query)
 
 
+def replay_events(response: dict[str, Any], starting_after: int | None = None) -> bytes:
+    """A stored response as the SSE events ``GET /v1/responses/{id}?stream=true``
+    answers: created, in_progress, each output item whole (added, done), then the
+    final event of its status. ``starting_after`` skips events up to that number."""
+    final = {"completed": "response.completed", "incomplete": "response.incomplete"}
+    opening = {**response, "status": "in_progress", "output": []}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": opening}),
+        ("response.in_progress", {"response": opening}),
+    ]
+    for index, item in enumerate(response.get("output") or []):
+        events.append(("response.output_item.added", {"output_index": index, "item": item}))
+        events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    kind = final.get(str(response.get("status")), "response.failed")
+    events.append((kind, {"response": response}))
+    out = bytearray()
+    for sequence, (name, payload) in enumerate(events):
+        if starting_after is not None and sequence <= starting_after:
+            continue
+        body = {"type": name, **payload, "sequence_number": sequence}
+        out += b"event: " + name.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
+    return bytes(out)
+
+
 # --- stream capture -------------------------------------------------------------------------
 
 

@@ -123,6 +123,19 @@ def test_store_retrieve_input_items_and_delete(stack: Stack, mock: MockUpstream,
     assert fetched.model == route and fetched.usage.output_tokens == 7
     assert fetched.metadata == {"a": "b"}
 
+    replay = list(client(stack).responses.retrieve(created.id, stream=True))
+    assert [e.type for e in replay] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert replay[-1].response.output_text == "Stored answer."
+    assert [e.sequence_number for e in replay] == list(range(5))
+    tail = list(client(stack).responses.retrieve(created.id, stream=True, starting_after=2))
+    assert [e.sequence_number for e in tail] == [3, 4]
+
     items = client(stack).responses.input_items.list(created.id)
     [item] = items.data
     assert item.type == "message" and item.role == "user" and item.id
