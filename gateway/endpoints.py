@@ -53,6 +53,7 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/openai/v1/completions": ("completions", "openai"),
 }
 MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
+RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/v1/responses")
 API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
 # Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
 # /v1/ a GET is Gemini's only when the caller authenticates the Google way.
@@ -99,6 +100,19 @@ def is_gemini_listing(scope: Scope, headers: dict[str, str]) -> bool:
     return bool(google_key(scope, headers)) and (
         path == "/v1/models" or path.startswith("/v1/models/")
     )
+
+
+def stored_response_target(path: str) -> tuple[str, str] | None:
+    """(response id, "" or "input_items") for a path under /v1/responses/, else None."""
+    for base in RESPONSES_PATHS:
+        if path.startswith(base + "/"):
+            rest = path[len(base) + 1 :].split("/")
+            if len(rest) == 1 and rest[0]:
+                return rest[0], ""
+            if len(rest) == 2 and rest[0] and rest[1]:
+                return rest[0], rest[1]
+            return None
+    return None
 
 
 def header_map(scope: Scope) -> dict[str, str]:
@@ -361,6 +375,9 @@ class GatewayApp:
         elif method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS):
             await runtime.ensure_started()
             await self.models(scope, send)
+        elif method in ("GET", "DELETE") and (target := stored_response_target(path)):
+            await runtime.ensure_started()
+            await self.stored_response(scope, send, method, *target)
         elif path == "/metrics" and method == "GET":
             await runtime.ensure_started()
             await self.metrics(scope, send)
@@ -513,6 +530,48 @@ class GatewayApp:
             await send_reply(send, json_error("gemini", error))
             return
         await send_reply(send, json_reply("gemini", inbound.model_entry(found[0])))
+
+    async def stored_response(
+        self, scope: Scope, send: Send, method: str, response_id: str, what: str
+    ) -> None:
+        """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``:
+        only the key that created the response sees it (anyone else gets the 404 an
+        unknown id gets)."""
+        from urllib.parse import parse_qsl
+
+        from . import responses_state
+
+        caller = resolve_caller(header_map(scope))
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error("responses", AuthenticationFailed(refusal)))
+            return
+        try:
+            if what == "input_items" and method == "GET":
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                payload = await responses_state.input_items(response_id, key, query)
+            elif what == "" and method == "GET":
+                payload = await responses_state.retrieve(response_id, key)
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                if query.get("stream") == "true":
+                    after = query.get("starting_after", "")
+                    events = responses_state.replay_events(
+                        payload, int(after) if after.isdigit() else None
+                    )
+                    headers = [(b"content-type", b"text/event-stream")]
+                    await send_reply(send, Reply(200, events, headers + request_id_headers("")))
+                    return
+            elif what == "" and method == "DELETE":
+                payload = await responses_state.delete(response_id, key)
+            else:
+                raise ModelNotFound(
+                    f"no such endpoint: {method} {scope['path']}", code="unknown_url"
+                )
+        except GatewayError as error:
+            await send_reply(send, json_error("responses", error))
+            return
+        await send_reply(send, json_reply("responses", payload))
 
     async def metrics(self, scope: Scope, send: Send) -> None:
         from . import metrics

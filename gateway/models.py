@@ -530,3 +530,32 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.route} key {self.key_id} {self.status_class}xx"
+
+
+class StoredResponse(models.Model):
+    """A Responses API response kept for ``GET /v1/responses/{id}`` and for chaining
+    with ``previous_response_id`` (``store`` true, the API's default).
+
+    Each row keeps its own turn only (``input_items``, ``output``) and links to the
+    one before (``previous_response_id``): storage grows with the conversation, not
+    with its square; a chain is read back in one recursive query. ``key_id`` is the
+    creating key (NULL: the master key); only that key sees the response."""
+
+    id = models.CharField(max_length=80, primary_key=True)
+    key_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    route = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, blank=True)
+    previous_response_id = models.CharField(max_length=80, blank=True)
+    instructions = models.TextField(blank=True)
+    input_items = models.JSONField(default=list, blank=True)
+    output = models.JSONField(default=list, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    response = models.JSONField(default=dict, help_text="the response object as returned")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="stored_response_time")]
+
+    def __str__(self) -> str:
+        return self.id

@@ -183,6 +183,9 @@ class ChatRequest:
     # The inbound dialect that produced this request ("openai", "anthropic"): an adapter
     # forwards ``extra`` only to an upstream of the same dialect.
     dialect: str = ""
+    # Fields a renderer echoes on its response object but no upstream ever sees (the
+    # Responses API's ``store`` and ``previous_response_id``).
+    echo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
