@@ -36,14 +36,93 @@ class CommaList(forms.CharField):
         return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+# What the base URL, the secret and the API version mean for each kind: the form shows
+# the help of the kind chosen (console.js; without it, all of them).
+KIND_HELP: dict[str, dict[str, str]] = {
+    Provider.Kind.OPENAI: {
+        "base_url": "Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
+        "secret": "The API key (stored encrypted) or os.environ/NAME (read when used).",
+    },
+    Provider.Kind.AZURE: {
+        "base_url": "The resource: https://NAME.openai.azure.com.",
+        "secret": "The Azure OpenAI key (stored encrypted) or os.environ/NAME.",
+        "api_version": "api-version, e.g. 2024-10-21.",
+    },
+    Provider.Kind.ANTHROPIC: {
+        "base_url": "The host root; empty: https://api.anthropic.com.",
+        "secret": "The Anthropic API key (stored encrypted) or os.environ/NAME.",
+    },
+    Provider.Kind.GEMINI: {
+        "base_url": "Empty: https://generativelanguage.googleapis.com (the native Gemini API).",
+        "secret": "The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "
+        "x-goog-api-key header.",
+        "api_version": "The version path; empty: v1beta.",
+    },
+    Provider.Kind.VERTEX_AI: {
+        "base_url": "Empty: https://LOCATION-aiplatform.googleapis.com; set it for a proxy "
+        "or a private endpoint.",
+        "secret": "The service-account key JSON (stored encrypted), a path to the key file, "
+        "or os.environ/NAME. Empty: the application default credentials.",
+        "api_version": "The version path; empty: v1.",
+    },
+    Provider.Kind.BEDROCK: {
+        "base_url": "Empty: https://bedrock-runtime.REGION.amazonaws.com; set it for a VPC "
+        "endpoint (LiteLLM's aws_bedrock_runtime_endpoint).",
+        "secret": "The AWS secret access key (stored encrypted) or os.environ/NAME. Empty, "
+        "with no access key id: the profile, or the default AWS chain (environment, "
+        "instance role).",
+    },
+    Provider.Kind.COHERE: {
+        "base_url": "Empty: https://api.cohere.com (requests go to /v2/chat).",
+        "secret": "The Cohere API key (stored encrypted) or os.environ/NAME.",
+    },
+    Provider.Kind.OPENAI_RESPONSES: {
+        "base_url": "Include the version path; empty: https://api.openai.com/v1 "
+        "(requests go to /responses).",
+        "secret": "The OpenAI API key (stored encrypted) or os.environ/NAME.",
+    },
+    Provider.Kind.ECHO: {
+        "base_url": "Not used: echo answers from inside the gateway.",
+        "secret": "Not used by echo (stored encrypted all the same).",
+    },
+}
+# Provider.settings as form fields (LiteLLM's names), each shown for its kind only.
+SETTING_FIELDS: dict[str, tuple[str, str, str]] = {  # name: (kind, label, help)
+    "aws_region_name": (
+        Provider.Kind.BEDROCK,
+        "AWS region",
+        "e.g. us-east-1; empty: AWS_REGION or the profile's.",
+    ),
+    "aws_access_key_id": (
+        Provider.Kind.BEDROCK,
+        "AWS access key id",
+        "Pairs with the secret access key above; or os.environ/NAME.",
+    ),
+    "aws_profile_name": (
+        Provider.Kind.BEDROCK,
+        "AWS profile",
+        "A named profile from ~/.aws (used when no keys are given).",
+    ),
+    "vertex_project": (
+        Provider.Kind.VERTEX_AI,
+        "Google Cloud project",
+        "Empty: the service account's project_id.",
+    ),
+    "vertex_location": (
+        Provider.Kind.VERTEX_AI,
+        "Location",
+        "The region, e.g. europe-west4 or global; empty: us-central1.",
+    ),
+}
+
+
 class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=100, help_text="letters, digits, - and _")
     kind = forms.ChoiceField(choices=Provider.Kind.choices)
     base_url = forms.CharField(
         required=False,
         max_length=500,
-        help_text=Provider._meta.get_field("base_url").help_text
-        + " Or os.environ/NAME, read when used.",
+        help_text="Or os.environ/NAME, read when used.",
     )
     # Never rendered with a value: the stored secret does not go back to the browser.
     secret = forms.CharField(
@@ -52,7 +131,9 @@ class ProviderForm(forms.Form):
         help_text="An API key (stored encrypted) or os.environ/NAME (read when used).",
     )
     clear_secret = forms.BooleanField(required=False, label="Remove the stored secret")
-    api_version = forms.CharField(required=False, max_length=50, help_text="Azure only")
+    api_version = forms.CharField(
+        required=False, max_length=50, help_text="Azure, Gemini and Vertex AI only"
+    )
     timeout = forms.FloatField(required=False, min_value=0.1, help_text="seconds")
     extra_headers = forms.JSONField(
         required=False,
@@ -62,8 +143,34 @@ class ProviderForm(forms.Form):
         "encrypted (or os.environ/NAME) and shown masked: leave a mask as it is to keep it.",
     )
 
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for name, (_kind, label, help_text) in SETTING_FIELDS.items():
+            self.fields[name] = forms.CharField(
+                required=False, max_length=200, label=label, help_text=help_text
+            )
+
+    @property
+    def setting_fields(self) -> list[tuple[forms.BoundField, str]]:
+        """(field, the kind it belongs to), for the template."""
+        return [(self[name], kind) for name, (kind, _, _) in SETTING_FIELDS.items()]
+
+    @property
+    def kind_help(self) -> list[tuple[str, str, str]]:
+        """(kind, field name, help) for the per-kind help lines."""
+        return [(kind, f, text) for kind, texts in KIND_HELP.items() for f, text in texts.items()]
+
+    @staticmethod
+    def initial_settings(provider: Provider) -> dict[str, str]:
+        return {name: (provider.settings or {}).get(name, "") for name in SETTING_FIELDS}
+
     def values(self) -> dict:
         data = self.cleaned_data
+        settings = {  # only the chosen kind's: another kind's would be refused
+            name: data[name].strip()
+            for name, (kind, _, _) in SETTING_FIELDS.items()
+            if kind == data["kind"] and data.get(name, "").strip()
+        }
         return {
             "name": data["name"],
             "kind": data["kind"],
@@ -71,6 +178,7 @@ class ProviderForm(forms.Form):
             "api_version": data["api_version"].strip(),
             "timeout": data["timeout"],
             "extra_headers": data["extra_headers"] or {},
+            "settings": settings,
         }
 
     def secret_change(self, editing: bool) -> str | None:
@@ -280,6 +388,7 @@ class LogFilterForm(forms.Form):
             ("openai", "OpenAI"),
             ("anthropic", "Anthropic"),
             ("responses", "OpenAI Responses"),
+            ("gemini", "Gemini"),
         ],
         required=False,
     )

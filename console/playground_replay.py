@@ -16,7 +16,17 @@ import orjson
 
 from gateway.errors import GatewayError
 from gateway.service import protocol
-from gateway.types import ChatRequest, Image, Message, Part, Text, Thinking, ToolCall, ToolResult
+from gateway.types import (
+    ChatRequest,
+    Document,
+    Image,
+    Message,
+    Part,
+    Text,
+    Thinking,
+    ToolCall,
+    ToolResult,
+)
 
 from . import playground_spec as specs
 
@@ -28,6 +38,10 @@ def _part_text(part: Part) -> str:
         return part.text
     if isinstance(part, Image):
         return "[image]"
+    if isinstance(part, Document):
+        if part.text is not None:
+            return part.text
+        return f"[document {part.filename or part.media_type or ''}]".replace(" ]", "]")
     if isinstance(part, ToolCall):
         args = part.raw_arguments or orjson.dumps(part.arguments).decode()
         return f"[called {part.name}({args})]"

@@ -21,7 +21,9 @@ from .errors import GatewayError
 from .models import ApiKey, Deployment, Provider, Route
 from .registry import ProviderEntry
 
-PROVIDER_FIELDS = frozenset({"name", "kind", "base_url", "extra_headers", "api_version", "timeout"})
+PROVIDER_FIELDS = frozenset(
+    {"name", "kind", "base_url", "extra_headers", "api_version", "timeout", "settings"}
+)
 ROUTE_FIELDS = frozenset(
     {
         "name",
@@ -124,6 +126,7 @@ def provider_entry(provider: Provider) -> ProviderEntry:
         extra_headers=provider.stored_extra_headers(),
         api_version=provider.api_version,
         timeout=provider.timeout,
+        settings=dict(provider.settings or {}),
     )
 
 

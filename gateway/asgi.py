@@ -1,6 +1,7 @@
 """ASGI entry point: the /v1 endpoints are served by lean ASGI handlers
 (``gateway.endpoints``); everything else (console, admin, /api) by Django; WebSockets
-by the console's consumers; lifespan by ``gateway.runtime``."""
+on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
+the others by the console's consumers; lifespan by ``gateway.runtime``."""
 
 import os
 
@@ -16,12 +17,23 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
 
 from . import endpoints, runtime  # noqa: E402
+from .responses_socket import ResponsesSocket  # noqa: E402
 from .ws_origin import SameOriginWebSockets  # noqa: E402
+
+console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+responses_socket = ResponsesSocket.as_asgi()
+
+
+async def websockets(scope, receive, send):  # type: ignore[no-untyped-def]
+    if scope["path"] in endpoints.RESPONSES_PATHS:
+        return await responses_socket(scope, receive, send)
+    return await console_sockets(scope, receive, send)
+
 
 application = ProtocolTypeRouter(
     {
         "http": endpoints.GatewayApp(django_application),
-        "websocket": SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": websockets,
         "lifespan": runtime.lifespan,
     }
 )

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from . import documents
 from .errors import InvalidRequest, UpstreamError
 from .registry import DeploymentEntry, RouteEntry
-from .types import ChatRequest, Image, ToolResult
+from .types import ChatRequest, Document, Image, ToolResult
 
 
 class ContextWindowExceeded(UpstreamError):
@@ -38,10 +39,47 @@ def _has_images(request: ChatRequest) -> bool:
     return False
 
 
-def _has_documents(request: ChatRequest) -> bool:
-    """PDFs and other documents: Anthropic ``document`` blocks, OpenAI ``file`` parts
-    (the parsers name them in ``unmapped``; a passthrough forwards them)."""
-    return any(name == "document" or name.endswith("(file)") for name in request.unmapped)
+def _first_file(request: ChatRequest) -> Document | None:
+    """The first PDF or other document read as a file (text documents go as text)."""
+    return next((d for d in documents.iter_documents(request) if documents.needs_reader(d)), None)
+
+
+def _document_refusal(request: ChatRequest, deployment: DeploymentEntry) -> str | None:
+    for doc in documents.iter_documents(request):
+        reason = documents.refusal(deployment.provider.kind, doc)
+        if reason:
+            return reason
+        if doc.text is None and deployment.supports("pdf") is False:
+            return "the model cannot read PDFs or documents"
+    return None
+
+
+def readers(route: RouteEntry, request: ChatRequest) -> RouteEntry:
+    """``route`` with only the deployments that can take the request's documents, when
+    some can and some cannot (a route balancing Cohere and GPT sends PDFs to GPT); as
+    is otherwise, so a document none can take is refused naming the model."""
+    deployments = route.deployments
+    if len({(d.provider.kind, d.supports("pdf")) for d in deployments}) < 2:
+        return route  # all alike (most routes: one deployment): nothing to choose
+    if next(documents.iter_documents(request), None) is None:
+        return route
+    able = [d for d in deployments if _document_refusal(request, d) is None]
+    if not able or len(able) == len(deployments):
+        return route
+    return dataclasses.replace(route, deployments=tuple(able))
+
+
+def _check_documents(request: ChatRequest, route: RouteEntry, deployment: DeploymentEntry) -> None:
+    """Refuse a document the upstream's dialect cannot carry, naming its content type."""
+    kind = deployment.provider.kind
+    for doc in documents.iter_documents(request):
+        reason = documents.refusal(kind, doc)
+        if reason:
+            raise InvalidRequest(
+                f"{_model(route, deployment)} cannot take a document of type "
+                f"{doc.content_type()}: {reason}",
+                param="messages",
+            )
 
 
 def _model(route: RouteEntry, deployment: DeploymentEntry) -> str:
@@ -65,12 +103,15 @@ def check(
             "model with vision",
             param="messages",
         )
-    if deployment.supports("pdf") is False and _has_documents(request):
+    unread = deployment.supports("pdf") is False and _first_file(request)
+    if unread:
         raise InvalidRequest(
-            f"{_model(route, deployment)} cannot read PDFs or documents; send their text "
+            f"{_model(route, deployment)} cannot read PDFs or documents (a "
+            f"{unread.content_type()} document was sent); send their text "
             "or use a model that reads PDFs",
             param="messages",
         )
+    _check_documents(request, route, deployment)
 
 
 def fitting(route: RouteEntry, prompt_tokens: int) -> RouteEntry:

@@ -1,4 +1,5 @@
-"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects). They resolve the
+"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects) and the Gemini API
+(``/v1beta/models/{model}:method`` and the same under /v1/). They resolve the
 key against the in-memory registry (refusing a bad one before reading anything), read
 the body (size-capped), hand over to ``service.handle`` and write the reply, streaming
 chunk by chunk. A client that goes away cancels the work, which closes the upstream
@@ -10,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from django.conf import settings
@@ -51,7 +53,66 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/openai/v1/completions": ("completions", "openai"),
 }
 MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
-API_PREFIXES = ("/v1/", "/anthropic/", "/openai/")
+RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/v1/responses")
+API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
+# Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
+# /v1/ a GET is Gemini's only when the caller authenticates the Google way.
+GEMINI_MODELS = ("/v1beta/models", "/v1/models")
+GEMINI_METHODS: dict[str, tuple[str, bool]] = {
+    "generateContent": ("chat", False),
+    "streamGenerateContent": ("chat", True),
+    "countTokens": ("count_tokens", False),
+}
+
+
+def gemini_method(path: str) -> tuple[str, str, bool] | None:
+    """``(endpoint, model, stream)`` for a Gemini method path (the model as the client
+    named it: URL-decoded by the server, ``models/`` and a route name's ``/`` kept)."""
+    for prefix in GEMINI_MODELS:
+        if path.startswith(prefix + "/"):
+            model, colon, method = path[len(prefix) + 1 :].rpartition(":")
+            if colon and model and method in GEMINI_METHODS:
+                endpoint, stream = GEMINI_METHODS[method]
+                return endpoint, model.removeprefix("models/"), stream
+    return None
+
+
+def query_key(scope: Scope) -> str:
+    """The ``key`` query parameter (Google's ``?key=``), or ''."""
+    raw = scope.get("query_string") or b""
+    if b"key=" not in raw:
+        return ""
+    for name, value in parse_qsl(raw.decode("latin-1")):
+        if name == "key":
+            return value.strip()
+    return ""
+
+
+def google_key(scope: Scope, headers: dict[str, str]) -> str:
+    """A key sent the Google way: ``x-goog-api-key`` or ``?key=``."""
+    return headers.get("x-goog-api-key", "").strip() or query_key(scope)
+
+
+def is_gemini_listing(scope: Scope, headers: dict[str, str]) -> bool:
+    path = scope["path"]
+    if path.startswith("/v1beta/models"):
+        return path == "/v1beta/models" or path.startswith("/v1beta/models/")
+    return bool(google_key(scope, headers)) and (
+        path == "/v1/models" or path.startswith("/v1/models/")
+    )
+
+
+def stored_response_target(path: str) -> tuple[str, str] | None:
+    """(response id, "" or "input_items") for a path under /v1/responses/, else None."""
+    for base in RESPONSES_PATHS:
+        if path.startswith(base + "/"):
+            rest = path[len(base) + 1 :].split("/")
+            if len(rest) == 1 and rest[0]:
+                return rest[0], ""
+            if len(rest) == 2 and rest[0] and rest[1]:
+                return rest[0], rest[1]
+            return None
+    return None
 
 
 def header_map(scope: Scope) -> dict[str, str]:
@@ -65,25 +126,27 @@ def bearer_token(headers: dict[str, str]) -> str:
     return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
 
 
-def resolve_caller(headers: dict[str, str]) -> Caller:
-    token = bearer_token(headers)
+def resolve_caller(headers: dict[str, str], token: str | None = None) -> Caller:
+    """The caller of ``token`` (default: the key in the OpenAI/Anthropic headers)."""
+    token = bearer_token(headers) if token is None else token
     key = registry.current().key(token) if token else None
     caller = Caller(key=key, user_agent=headers.get("user-agent", ""))
     if not token:
         caller.key_error = (
-            "no API key given: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
+            "no API key given: send it as 'Authorization: Bearer <key>', 'x-api-key', "
+            "'x-goog-api-key' or '?key='"
         )
     elif key is None:
         caller.key_error = "invalid API key"
     return caller
 
 
-async def resolve_fresh_caller(headers: dict[str, str]) -> Caller:
+async def resolve_fresh_caller(headers: dict[str, str], token: str | None = None) -> Caller:
     """``resolve_caller``, looking once more after a registry check when the key is
     unknown here: it may have been created a moment ago in another process."""
-    caller = resolve_caller(headers)
-    if caller.key is None and bearer_token(headers) and await registry.refresh_on_miss():
-        caller = resolve_caller(headers)
+    caller = resolve_caller(headers, token)
+    if caller.key is None and (token or bearer_token(headers)) and await registry.refresh_on_miss():
+        caller = resolve_caller(headers, token)
     return caller
 
 
@@ -112,7 +175,8 @@ async def send_reply(send: Send, reply: Reply) -> None:
 
 # What a silent stream sends to keep intermediaries from timing it out: Anthropic's own
 # ping event, and an SSE comment (ignored by every SSE parser) for the OpenAI dialects.
-KEEPALIVES = {"anthropic": b'event: ping\ndata: {"type": "ping"}\n\n'}
+# Google's SDKs read any non-``data:`` line as JSON: a Gemini stream gets a bare newline.
+KEEPALIVES = {"anthropic": b'event: ping\ndata: {"type": "ping"}\n\n', "gemini": b"\n"}
 SSE_COMMENT_KEEPALIVE = b": keep-alive\n\n"
 
 
@@ -262,6 +326,8 @@ def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
     )
     if path in POST_ROUTES:
         dialect = POST_ROUTES[path][1]
+    elif path.startswith("/v1beta/") or gemini_method(path) is not None:
+        dialect = "gemini"
     elif path.startswith(API_PREFIXES) or path in MODEL_PATHS:
         anthropic = path.startswith(("/anthropic/", "/v1/messages")) or any(
             name.lower() == b"anthropic-version" for name, _ in headers
@@ -296,14 +362,41 @@ class GatewayApp:
                 await self.api(scope, receive, send, endpoint, dialect)
             finally:
                 runtime.request_finished()
+        elif method == "POST" and (gemini := gemini_method(path)) is not None:
+            await runtime.ensure_started()
+            endpoint, model, stream = gemini
+            if runtime.closing():
+                await send_reply(send, refuse_while_closing("gemini"))
+                return
+            runtime.request_started()
+            try:
+                fields = {"model": model, "stream": stream}
+                await self.api(scope, receive, send, endpoint, "gemini", fields)
+            finally:
+                runtime.request_finished()
+        elif (
+            method == "GET"
+            and path.startswith(GEMINI_MODELS)
+            and is_gemini_listing(scope, header_map(scope))
+        ):
+            await runtime.ensure_started()
+            await self.gemini_models(scope, send)
         elif method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS):
             await runtime.ensure_started()
             await self.models(scope, send)
+        elif method in ("GET", "DELETE") and (target := stored_response_target(path)):
+            await runtime.ensure_started()
+            await self.stored_response(scope, send, method, *target)
         elif path == "/metrics" and method == "GET":
             await runtime.ensure_started()
             await self.metrics(scope, send)
         elif path.startswith(API_PREFIXES):
-            dialect = "anthropic" if path.startswith(("/anthropic/", "/v1/messages")) else "openai"
+            if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
+                dialect = "gemini"
+            elif path.startswith(("/anthropic/", "/v1/messages")):
+                dialect = "anthropic"
+            else:
+                dialect = "openai"
             await send_reply(
                 send,
                 json_error(
@@ -315,9 +408,18 @@ class GatewayApp:
                 await runtime.ensure_started()
             await self.django_app(scope, receive, send)
 
-    async def api(self, scope: Scope, receive: Receive, send: Send, endpoint: str, dialect: str):
+    async def api(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        endpoint: str,
+        dialect: str,
+        path_fields: dict[str, Any] | None = None,
+    ):
         headers = header_map(scope)
-        caller = await resolve_fresh_caller(headers)
+        gemini_key = google_key(scope, headers) if dialect == "gemini" else ""
+        caller = await resolve_fresh_caller(headers, gemini_key or None)
         if caller.key is None or service.key_refusal(caller.key):
             # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
             # posts once held 1 GB. The server discards what the client still sends
@@ -351,7 +453,7 @@ class GatewayApp:
         gone = asyncio.get_running_loop().create_future()
         watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
         try:
-            await self.respond(send, endpoint, dialect, raw, headers, caller)
+            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields)
         except asyncio.CancelledError:
             if not gone.done():
                 raise  # cancelled from outside (server shutdown): not ours to swallow
@@ -359,9 +461,12 @@ class GatewayApp:
         finally:
             watcher.cancel()
 
-    async def respond(self, send, endpoint, dialect, raw, headers, caller) -> None:  # type: ignore[no-untyped-def]
+    async def respond(
+        self, send, endpoint, dialect, raw, headers, caller, path_fields=None
+    ) -> None:  # type: ignore[no-untyped-def]
         try:
-            reply = await service.handle(endpoint, dialect, raw, headers, caller)
+            more = {"path_fields": path_fields} if path_fields else {}  # Gemini's URL
+            reply = await service.handle(endpoint, dialect, raw, headers, caller, **more)
         except asyncio.CancelledError:
             if not runtime.was_cut():
                 raise
@@ -409,6 +514,73 @@ class GatewayApp:
             await send_reply(send, json_reply(dialect, listing["data"][0]))
             return
         await send_reply(send, json_reply(dialect, proto.render_models(models)))
+
+    async def gemini_models(self, scope: Scope, send: Send) -> None:
+        """``GET /v1beta/models`` (one page: every route the key may use) and
+        ``GET /v1beta/models/{model}`` in Google's shapes."""
+        from .codecs.gemini import inbound
+
+        headers = header_map(scope)
+        caller = resolve_caller(headers, google_key(scope, headers) or None)
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error("gemini", AuthenticationFailed(refusal)))
+            return
+        models = service.list_models(key)
+        prefix = "/v1beta/models" if scope["path"].startswith("/v1beta/") else "/v1/models"
+        wanted = scope["path"][len(prefix) + 1 :].removeprefix("models/")
+        if not wanted:
+            await send_reply(send, json_reply("gemini", inbound.render_models(models)))
+            return
+        found = [m for m in models if m.id == wanted]
+        if not found:
+            error = ModelNotFound(f"model {wanted!r} not found", code="model_not_found")
+            await send_reply(send, json_error("gemini", error))
+            return
+        await send_reply(send, json_reply("gemini", inbound.model_entry(found[0])))
+
+    async def stored_response(
+        self, scope: Scope, send: Send, method: str, response_id: str, what: str
+    ) -> None:
+        """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``:
+        only the key that created the response sees it (anyone else gets the 404 an
+        unknown id gets)."""
+        from urllib.parse import parse_qsl
+
+        from . import responses_state
+
+        caller = resolve_caller(header_map(scope))
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error("responses", AuthenticationFailed(refusal)))
+            return
+        try:
+            if what == "input_items" and method == "GET":
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                payload = await responses_state.input_items(response_id, key, query)
+            elif what == "" and method == "GET":
+                payload = await responses_state.retrieve(response_id, key)
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                if query.get("stream") == "true":
+                    after = query.get("starting_after", "")
+                    events = responses_state.replay_events(
+                        payload, int(after) if after.isdigit() else None
+                    )
+                    headers = [(b"content-type", b"text/event-stream")]
+                    await send_reply(send, Reply(200, events, headers + request_id_headers("")))
+                    return
+            elif what == "" and method == "DELETE":
+                payload = await responses_state.delete(response_id, key)
+            else:
+                raise ModelNotFound(
+                    f"no such endpoint: {method} {scope['path']}", code="unknown_url"
+                )
+        except GatewayError as error:
+            await send_reply(send, json_error("responses", error))
+            return
+        await send_reply(send, json_reply("responses", payload))
 
     async def metrics(self, scope: Scope, send: Send) -> None:
         from . import metrics

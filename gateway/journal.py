@@ -823,11 +823,16 @@ class Writer:
     # --- retention --------------------------------------------------------------------------
     async def _maybe_prune(self) -> None:
         days = settings.SWITCHYARD_LOG_RETENTION_DAYS
-        if not days or self.prune_every is None or time.monotonic() < self._next_prune:
+        stored_days = settings.SWITCHYARD_RESPONSES_RETENTION_DAYS
+        if not (days or stored_days) or self.prune_every is None:
+            return
+        if time.monotonic() < self._next_prune:
             return
         try:
             deleted = await self._in_thread(
-                self._prune_guarded, timedelta(days=days), PRUNE_BATCHES_PER_ROUND
+                self._prune_guarded,
+                timedelta(days=days) if days else None,
+                PRUNE_BATCHES_PER_ROUND,
             )
         except Exception as exc:
             log.warning("journal: pruning old logs failed: %s", exc)
@@ -842,14 +847,17 @@ class Writer:
             log.info("journal: pruned %d log rows older than %d days", deleted, days)
 
     @staticmethod
-    def _prune_guarded(older_than: timedelta, max_batches: int) -> int:
-        """Prune logs, then rollups past their own (longer) retention; logs deleted."""
-        from . import rollups
+    def _prune_guarded(older_than: timedelta | None, max_batches: int) -> int:
+        """Prune logs (None: kept forever), then rollups and stored Responses API
+        responses past their own retentions; logs deleted."""
+        from . import responses_state, rollups
 
         close_old_connections()
-        deleted = prune(older_than, max_batches=max_batches)
+        deleted = prune(older_than, max_batches=max_batches) if older_than else 0
         if days := rollups.retention_days():
             rollups.prune(timedelta(days=days), max_batches=max_batches)
+        if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
+            responses_state.prune(timedelta(days=days), max_batches=max_batches)
         return deleted
 
     def stats(self) -> dict[str, int]:

@@ -22,6 +22,7 @@ kept and reported. Route-wide settings (``drop_params``, ``routing_strategy``,
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -37,7 +38,14 @@ from django.db import models, transaction
 from django.utils.text import slugify
 
 from .import_preview import Row, plain, table
-from .models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
+from .models import (
+    ENV_REFERENCE,
+    KINDS_WITHOUT_BASE_URL,
+    ApiKey,
+    Deployment,
+    Provider,
+    Route,
+)
 
 MASTER_KEY_NAME = "litellm-master-key"
 MILLION = Decimal(1_000_000)
@@ -91,15 +99,65 @@ SERVICES: dict[str, Service] = {
         Service("litellm_proxy", Provider.Kind.OPENAI, ""),
         Service("openai_like", Provider.Kind.OPENAI, ""),
         Service("custom_openai", Provider.Kind.OPENAI, ""),
-        Service(
-            "gemini",
-            Provider.Kind.OPENAI,
-            "https://generativelanguage.googleapis.com/v1beta/openai",
-        ),
         Service("anthropic", Provider.Kind.ANTHROPIC, "https://api.anthropic.com"),
         Service("azure", Provider.Kind.AZURE, ""),
+        # Native upstreams: an empty base URL is the adapter's default.
+        Service("gemini", Provider.Kind.GEMINI, ""),
+        Service("vertex_ai", Provider.Kind.VERTEX_AI, ""),
+        Service("vertex_ai_beta", Provider.Kind.VERTEX_AI, ""),
+        Service("bedrock", Provider.Kind.BEDROCK, ""),
+        Service("cohere", Provider.Kind.COHERE, ""),
+        Service("cohere_chat", Provider.Kind.COHERE, ""),
+        # openai/responses/<model>: matched before the generic openai/.
+        Service("openai/responses", Provider.Kind.OPENAI_RESPONSES, "https://api.openai.com/v1"),
     )
 }
+# Export: the prefix of each kind that has one of its own.
+PREFIX_BY_KIND = {
+    Provider.Kind.ANTHROPIC: "anthropic",
+    Provider.Kind.AZURE: "azure",
+    Provider.Kind.GEMINI: "gemini",
+    Provider.Kind.VERTEX_AI: "vertex_ai",
+    Provider.Kind.BEDROCK: "bedrock",
+    Provider.Kind.COHERE: "cohere",
+    Provider.Kind.OPENAI_RESPONSES: "openai/responses",
+}
+# Where a kind's LiteLLM config carries the provider secret (else api_key).
+SECRET_PARAM = {
+    Provider.Kind.BEDROCK: "aws_secret_access_key",
+    Provider.Kind.VERTEX_AI: "vertex_credentials",
+}
+# What the exported environment variable of a stored secret is called after the stem.
+SECRET_VARIABLE_SUFFIX = {
+    Provider.Kind.BEDROCK: "SECRET_ACCESS_KEY",
+    Provider.Kind.VERTEX_AI: "CREDENTIALS",
+}
+# litellm_params that steer a kind's adapter (kept in Deployment.params under LiteLLM's
+# names, exported back as litellm_params). Secrets are not here: see SECRET_PARAM.
+KIND_PARAMS: dict[str, tuple[str, ...]] = {
+    Provider.Kind.BEDROCK: (
+        "aws_access_key_id",
+        "aws_region_name",
+        "aws_profile_name",
+        "aws_bedrock_runtime_endpoint",
+        "aws_session_token",  # only as an os.environ/ reference
+    ),
+    Provider.Kind.VERTEX_AI: ("vertex_project", "vertex_location", "vertex_credentials"),
+}
+# LiteLLM's other spellings of those.
+PARAM_ALIASES = {
+    "vertex_ai_project": "vertex_project",
+    "vertex_ai_location": "vertex_location",
+    "vertex_ai_credentials": "vertex_credentials",
+}
+# Bedrock settings for assuming a role: the adapter does not; a profile can.
+BEDROCK_ROLE_PARAMS = (
+    "aws_role_name",
+    "aws_session_name",
+    "aws_web_identity_token",
+    "aws_sts_endpoint",
+    "aws_external_id",
+)
 # Export: which prefix stands for a provider whose base URL is a service's default.
 _PREFIX_BY_DEFAULT = {
     (s.kind, s.default_base): s.prefix
@@ -451,6 +509,12 @@ class _Parser:
         p = f"{path}.litellm_params"
         full_model = self.string(params.pop("model", None), f"{p}.model", required=True)
         prefix, _, upstream = full_model.partition("/")
+        if prefix == "openai" and upstream.startswith("responses/"):
+            prefix, upstream = "openai/responses", upstream.removeprefix("responses/")
+        elif prefix == "bedrock" and upstream.startswith(("converse/", "invoke/")):
+            route_kind, _, upstream = upstream.partition("/")
+            if route_kind == "invoke":
+                self.warn(f"{p}.model: bedrock/invoke/ is called through Converse here")
         if not upstream:
             raise ConfigError(
                 f"{p}.model: {full_model!r} has no provider prefix (such as openai/ or anthropic/)"
@@ -476,6 +540,9 @@ class _Parser:
             raise ConfigError(f"{p}.timeout: must be at least 0.1 seconds")
         spec = DeploymentSpec(path=path, route=route, model=upstream, provider=provider)
         spec.supports_top_k = prefix in TOP_K_PREFIXES
+        if provider.kind == Provider.Kind.OPENAI_RESPONSES:  # its models reason
+            spec.supports_reasoning = True
+        self.kind_params(spec, params, p)
         weight = self.number(params.pop("weight", None), f"{p}.weight")
         spec.weight = 1.0 if weight is None else weight
         spec.rpm = self.whole(params.pop("rpm", None), f"{p}.rpm")
@@ -495,10 +562,66 @@ class _Parser:
         self.model_info(spec, info, f"{path}.model_info")
         return spec
 
+    def kind_params(self, spec: DeploymentSpec, params: dict, path: str) -> None:
+        """Move the settings of a Bedrock or Vertex AI deployment out of ``params``:
+        secrets to the provider's secret (kept encrypted), the rest to the deployment's
+        params under LiteLLM's names. A literal secret never lands in plain params."""
+        kind, provider = spec.provider.kind, spec.provider
+        if kind == Provider.Kind.VERTEX_AI:
+            for alias, name in PARAM_ALIASES.items():
+                if alias in params:
+                    params.setdefault(name, params.pop(alias))
+        if kind == Provider.Kind.BEDROCK:
+            if provider.secret:  # api_key: Bedrock's bearer keys are not supported
+                self.warn(
+                    f"{path}.api_key: skipped parameter (Bedrock is called with "
+                    "aws_access_key_id and aws_secret_access_key, a profile or the default "
+                    "AWS credentials)"
+                )
+            provider.secret = self.reference_or_text(
+                params.pop("aws_secret_access_key", None), f"{path}.aws_secret_access_key"
+            )
+            for name in BEDROCK_ROLE_PARAMS:
+                if name in params:
+                    params.pop(name)
+                    self.warn(
+                        f"{path}.{name}: skipped parameter (assuming a role is not "
+                        "supported; use aws_profile_name with a profile that assumes it)"
+                    )
+            token = params.get("aws_session_token")
+            if isinstance(token, str) and token and not ENV_REFERENCE.match(token):
+                params.pop("aws_session_token")
+                self.warn(
+                    f"{path}.aws_session_token: skipped parameter (a literal session token "
+                    "would be stored in plain text; give it as os.environ/NAME)"
+                )
+        elif kind == Provider.Kind.VERTEX_AI:
+            if provider.secret:
+                self.warn(
+                    f"{path}.api_key: skipped parameter (Vertex AI authenticates with "
+                    "vertex_credentials or the application default credentials)"
+                )
+                provider.secret = ""
+            credentials = params.get("vertex_credentials")
+            if isinstance(credentials, dict):  # inline service-account JSON
+                provider.secret = json.dumps(credentials, sort_keys=True)
+                params.pop("vertex_credentials")
+            elif isinstance(credentials, str) and (
+                credentials.lstrip().startswith("{") or credentials.startswith("os.environ/")
+            ):  # the key itself (or where it is): the encrypted secret
+                provider.secret = self.reference_or_text(
+                    params.pop("vertex_credentials"), f"{path}.vertex_credentials"
+                )
+        for name in KIND_PARAMS.get(kind, ()):
+            if name in params:
+                value = self.reference_or_text(params.pop(name), f"{path}.{name}")
+                if value:
+                    spec.params[name] = value
+
     def base_url(self, service: Service, value: Any, path: str) -> str:
         url = self.string(value, path).rstrip("/")
         if not url:
-            if not service.default_base and service.kind != Provider.Kind.ANTHROPIC:
+            if not service.default_base and service.kind not in KINDS_WITHOUT_BASE_URL:
                 raise ConfigError(f"{path}: is required for {service.prefix}/ models")
             return service.default_base
         if url.startswith("os.environ/"):  # kept as a reference, read at call time
@@ -1042,8 +1165,11 @@ class _Planner:
     def new_provider_name(self, spec: ProviderSpec) -> str:
         service = SERVICES[spec.prefix]
         reference = ENV_REFERENCE.match(spec.base_url)
-        if spec.base_url == service.default_base and spec.base_url:
-            base = slugify(spec.prefix.replace("_", "-"))
+        if spec.base_url == service.default_base and (
+            spec.base_url or spec.kind in KINDS_WITHOUT_BASE_URL
+        ):  # named after the service (cohere_chat/ -> cohere)
+            prefix = PREFIX_BY_KIND.get(spec.kind, spec.prefix)
+            base = slugify(prefix.replace("_", "-").replace("/", "-"))
         elif reference:  # named after the variable: the URL is not known until called
             base = slugify(reference.group(1).lower().replace("_", "-"))
             if spec.kind == Provider.Kind.AZURE and not base.startswith("azure"):
@@ -1075,6 +1201,8 @@ class _Planner:
         if match is not None:
             kept.remove(match)
         deployment = match or Deployment(route=route, provider=provider)
+        inherited = provider.settings or {}  # what the provider sets, the deployment need not
+        params = {k: v for k, v in spec.params.items() if inherited.get(k) != v}
         values = {
             "model": spec.model,
             "weight": spec.weight,
@@ -1090,7 +1218,7 @@ class _Planner:
             "supports_vision": spec.supports_vision,
             "supports_reasoning": spec.supports_reasoning,
             "supports_top_k": spec.supports_top_k,
-            "params": spec.params,
+            "params": params,
         }
         label = f"deployment {spec.route} -> {provider.name}/{spec.model}"
         change = _change(deployment, values, label, spec.path)
@@ -1139,15 +1267,16 @@ class _Planner:
 def _effective_base(provider: Provider) -> str:
     """The base URL requests go to (an Anthropic provider may leave it blank)."""
     base = provider.base_url.rstrip("/")
-    if not base and provider.kind == Provider.Kind.ANTHROPIC:
-        return SERVICES["anthropic"].default_base
+    if not base and provider.kind in PREFIX_BY_KIND:
+        return SERVICES[PREFIX_BY_KIND[provider.kind]].default_base
     return base
 
 
 def secret_variables(providers: list[Provider]) -> dict[int, str]:
     """The environment variable ``export_config`` names for each provider whose secret
     is a stored literal: a valid shell identifier made from the provider's name
-    (``my-azure.eu`` -> ``MY_AZURE_EU_API_KEY``), unique, never one a reference uses."""
+    (``my-azure.eu`` -> ``MY_AZURE_EU_API_KEY``; Bedrock ``..._SECRET_ACCESS_KEY``,
+    Vertex AI ``..._CREDENTIALS``), unique, never one a reference uses."""
     taken = {
         match.group(1) for p in providers if (match := ENV_REFERENCE.match(p.secret_ref or ""))
     }
@@ -1158,10 +1287,11 @@ def secret_variables(providers: list[Provider]) -> dict[int, str]:
         stem = re.sub(r"[^A-Z0-9]+", "_", provider.name.upper()).strip("_")
         if not stem or stem[0].isdigit():
             stem = f"PROVIDER_{stem}".rstrip("_")
-        name, n = f"{stem}_API_KEY", 1
+        what = SECRET_VARIABLE_SUFFIX.get(provider.kind, "API_KEY")
+        name, n = f"{stem}_{what}", 1
         while name in taken:
             n += 1
-            name = f"{stem}_{n}_API_KEY"
+            name = f"{stem}_{n}_{what}"
         taken.add(name)
         names[provider.pk] = name
     return names
@@ -1295,21 +1425,21 @@ def _export_deployment(
 ) -> dict:
     provider = d.provider
     base = _effective_base(provider)
-    prefix = {
-        Provider.Kind.ANTHROPIC: "anthropic",
-        Provider.Kind.AZURE: "azure",
-    }.get(provider.kind) or _PREFIX_BY_DEFAULT.get((provider.kind, base), "openai")
+    prefix = PREFIX_BY_KIND.get(provider.kind) or _PREFIX_BY_DEFAULT.get(
+        (provider.kind, base), "openai"
+    )
     params: dict[str, Any] = {"model": f"{prefix}/{d.model}"}
     if base and base != SERVICES[prefix].default_base:
         params["api_base"] = base
+    secret_param = SECRET_PARAM.get(provider.kind, "api_key")
     if provider.secret_ref:
-        params["api_key"] = provider.secret_ref
+        params[secret_param] = provider.secret_ref
     elif provider.secret_ciphertext:
         if include_secrets:
-            params["api_key"] = provider.stored_secret()
+            params[secret_param] = provider.stored_secret()
         else:
             variable = variables[provider.pk]
-            params["api_key"] = f"os.environ/{variable}"
+            params[secret_param] = f"os.environ/{variable}"
             comments.append(
                 f"provider {provider.name}: its stored key is exported as os.environ/{variable}"
             )
@@ -1326,8 +1456,9 @@ def _export_deployment(
         if getattr(d, name) is not None:
             params[name] = getattr(d, name)
     own_params = {}
-    for key, value in (d.params or {}).items():
-        if key in UPSTREAM_PARAMS:
+    kind_params = KIND_PARAMS.get(provider.kind, ())
+    for key, value in {**(provider.settings or {}), **(d.params or {})}.items():
+        if key in UPSTREAM_PARAMS or key in kind_params:
             params[key] = value
         else:  # LiteLLM would not send it upstream; Switchyard's own key keeps it
             own_params[key] = value

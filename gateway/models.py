@@ -53,6 +53,11 @@ class Provider(models.Model):
         ANTHROPIC = "anthropic", "Anthropic"
         AZURE = "azure", "Azure OpenAI"
         ECHO = "echo", "Echo (built-in test provider)"
+        GEMINI = "gemini", "Gemini API"
+        VERTEX_AI = "vertex_ai", "Vertex AI"
+        BEDROCK = "bedrock", "AWS Bedrock"
+        COHERE = "cohere", "Cohere"
+        OPENAI_RESPONSES = "openai_responses", "OpenAI Responses API"
 
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI)
@@ -71,6 +76,10 @@ class Provider(models.Model):
     timeout = models.FloatField(
         null=True, blank=True, validators=[MinValueValidator(0.1)], help_text="seconds"
     )
+    # Kind-specific defaults under every deployment's params (LiteLLM's names, e.g.
+    # aws_region_name, vertex_project); a deployment's own params win. SETTINGS_BY_KIND
+    # lists what each kind takes; no secrets here (the secret field holds those).
+    settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -152,8 +161,9 @@ class Provider(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        if self.kind != self.Kind.ECHO and not self.base_url and self.kind != self.Kind.ANTHROPIC:
+        if not self.base_url and self.kind not in KINDS_WITHOUT_BASE_URL:
             raise ValidationError({"base_url": "a base URL is required for this kind"})
+        self._clean_settings()
         if self.base_url.startswith("os.environ/"):
             if not ENV_REFERENCE.match(self.base_url):
                 raise ValidationError(
@@ -171,6 +181,45 @@ class Provider(models.Model):
             isinstance(k, str) and isinstance(v, str) for k, v in self.extra_headers.items()
         ):
             raise ValidationError({"extra_headers": "must be an object of string to string"})
+
+    def _clean_settings(self) -> None:
+        if not isinstance(self.settings, dict):
+            raise ValidationError({"settings": "must be an object of string to string"})
+        allowed = SETTINGS_BY_KIND.get(self.kind, ())
+        for key, value in self.settings.items():
+            if key not in allowed:
+                takes = ", ".join(allowed) if allowed else "none"
+                raise ValidationError(
+                    {"settings": f"{key}: not a setting of a {self.kind} provider (takes: {takes})"}
+                )
+            if not isinstance(value, str):
+                raise ValidationError({"settings": f"{key}: must be a string"})
+            if value.startswith("os.environ/") and not ENV_REFERENCE.match(value):
+                raise ValidationError(
+                    {"settings": f"{key}: not a valid environment reference: {value!r}"}
+                )
+        # Empty values mean "not set": drop them so that exports stay minimal.
+        self.settings = {k: v.strip() for k, v in self.settings.items() if v.strip()}
+
+
+# Kinds whose adapter knows the upstream's address when base_url is empty.
+KINDS_WITHOUT_BASE_URL = frozenset(
+    {
+        Provider.Kind.ECHO,
+        Provider.Kind.ANTHROPIC,
+        Provider.Kind.GEMINI,
+        Provider.Kind.VERTEX_AI,
+        Provider.Kind.BEDROCK,
+        Provider.Kind.COHERE,
+        Provider.Kind.OPENAI_RESPONSES,
+    }
+)
+# Provider.settings each kind takes (LiteLLM's parameter names), read by its adapter as
+# defaults under the deployment's params.
+SETTINGS_BY_KIND: dict[str, tuple[str, ...]] = {
+    Provider.Kind.BEDROCK: ("aws_region_name", "aws_access_key_id", "aws_profile_name"),
+    Provider.Kind.VERTEX_AI: ("vertex_project", "vertex_location"),
+}
 
 
 def _sealed(value: object) -> bool:
@@ -481,3 +530,32 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.route} key {self.key_id} {self.status_class}xx"
+
+
+class StoredResponse(models.Model):
+    """A Responses API response kept for ``GET /v1/responses/{id}`` and for chaining
+    with ``previous_response_id`` (``store`` true, the API's default).
+
+    Each row keeps its own turn only (``input_items``, ``output``) and links to the
+    one before (``previous_response_id``): storage grows with the conversation, not
+    with its square; a chain is read back in one recursive query. ``key_id`` is the
+    creating key (NULL: the master key); only that key sees the response."""
+
+    id = models.CharField(max_length=80, primary_key=True)
+    key_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    route = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, blank=True)
+    previous_response_id = models.CharField(max_length=80, blank=True)
+    instructions = models.TextField(blank=True)
+    input_items = models.JSONField(default=list, blank=True)
+    output = models.JSONField(default=list, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    response = models.JSONField(default=dict, help_text="the response object as returned")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["created_at"], name="stored_response_time")]
+
+    def __str__(self) -> str:
+        return self.id

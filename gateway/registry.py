@@ -43,6 +43,8 @@ class ProviderEntry:
     extra_headers: dict[str, str]
     api_version: str
     timeout: float | None
+    # Kind-specific defaults under deployment params (models.SETTINGS_BY_KIND).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True, frozen=True)
@@ -226,6 +228,7 @@ def build_snapshot() -> Snapshot:
             extra_headers=extra_headers,
             api_version=p.api_version,
             timeout=p.timeout,
+            settings=dict(p.settings or {}),
         )
     routes: dict[str, RouteEntry] = {}
     patterns: list[RouteEntry] = []

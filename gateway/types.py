@@ -37,6 +37,37 @@ class Image:
 
 
 @dataclass(slots=True)
+class Document:
+    """A file the model reads (a PDF, a text file...): base64 ``data`` with its media
+    type, a ``url``, or ``text`` (text documents are decoded to text when parsed).
+    ``filename`` is the name the caller gave (Anthropic's ``title``); hints such as
+    ``cache_control`` or ``citations`` are not carried."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    text: str | None = None
+    filename: str | None = None
+    kind: Literal["document"] = "document"
+
+    def content_type(self) -> str:
+        """The content type as a caller would name it (``application/pdf``,
+        ``application/pdf by URL``)."""
+        if self.text is not None:
+            return self.media_type or "text/plain"
+        if self.url is not None:
+            return f"{self.media_type or 'document'} by URL"
+        return self.media_type or "application/pdf"
+
+    def name(self) -> str:
+        """The caller's file name, or one made from the media type (``document.pdf``)."""
+        if self.filename:
+            return self.filename
+        subtype = (self.media_type or "application/pdf").split("/")[-1]
+        return f"document.{subtype.split('+')[0].split('.')[-1] or 'pdf'}"
+
+
+@dataclass(slots=True)
 class ToolCall:
     id: str
     name: str
@@ -48,7 +79,7 @@ class ToolCall:
 @dataclass(slots=True)
 class ToolResult:
     call_id: str
-    content: list[Text | Image] = field(default_factory=list)
+    content: list[Text | Image | Document] = field(default_factory=list)
     is_error: bool = False
     kind: Literal["tool_result"] = "tool_result"
 
@@ -64,7 +95,7 @@ class Thinking:
     kind: Literal["thinking"] = "thinking"
 
 
-Part = Text | Image | ToolCall | ToolResult | Thinking
+Part = Text | Image | Document | ToolCall | ToolResult | Thinking
 
 
 @dataclass(slots=True)
@@ -152,6 +183,9 @@ class ChatRequest:
     # The inbound dialect that produced this request ("openai", "anthropic"): an adapter
     # forwards ``extra`` only to an upstream of the same dialect.
     dialect: str = ""
+    # Fields a renderer echoes on its response object but no upstream ever sees (the
+    # Responses API's ``store`` and ``previous_response_id``).
+    echo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

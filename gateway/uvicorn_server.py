@@ -38,9 +38,19 @@ class DrainingProcess(multiprocess.Process):
         return self._server
 
 
+def ws_max_size() -> int:
+    """The largest WebSocket frame the server takes: the request body limit plus a
+    margin, so a Responses WebSocket event a little over the limit gets the API's 413
+    error event (``gateway.responses_socket``) rather than a bare close (1009)."""
+    from django.conf import settings
+
+    return settings.SWITCHYARD_MAX_BODY_BYTES + 1024 * 1024
+
+
 def run(app: str, *, workers: int, **options: Any) -> None:
     """``uvicorn.run`` with DrainingServer, in this process or in ``workers`` processes."""
     options.setdefault("timeout_graceful_shutdown", math.ceil(runtime.server_timeout_seconds()))
+    options.setdefault("ws_max_size", ws_max_size())
     config = uvicorn.Config(app, workers=workers, **options)
     if workers <= 1:
         DrainingServer(config).run()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command 2 of the README: install what the tests need and run the whole suite.
 # Installs the project with its test extra into .venv, Debian's Chromium for the
-# browser tests and the Claude Code CLI from npm (when root / npm are available),
+# browser tests and the Claude Code and Gemini CLIs from npm (when root / npm are available),
 # makes sure the local PostgreSQL and Redis are up, then runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,10 @@ fi
 if ! command -v claude >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   npm install -g --silent @anthropic-ai/claude-code >/dev/null 2>&1 \
     || echo "warning: could not install the Claude Code CLI; its tests will be skipped" >&2
+fi
+if ! command -v gemini >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  npm install -g --silent @google/gemini-cli >/dev/null 2>&1 \
+    || echo "warning: could not install the Gemini CLI; its tests will be skipped" >&2
 fi
 scripts/services.sh || echo "warning: PostgreSQL/Redis not available; their tests will be skipped" >&2
 

@@ -24,6 +24,7 @@ class ProviderOut(Schema):
     api_version: str
     extra_headers: dict[str, str]
     timeout: float | None
+    settings: dict[str, str]
     has_secret: bool
     secret_display: str
     deployments: int
@@ -38,6 +39,7 @@ class ProviderOut(Schema):
             api_version=provider.api_version,
             extra_headers=provider.extra_headers_display,
             timeout=provider.timeout,
+            settings=provider.settings or {},
             has_secret=provider.has_secret,
             secret_display=provider.secret_display,
             deployments=provider.deployments.count(),
@@ -51,6 +53,9 @@ class ProviderIn(Schema):
     api_version: str = ""
     extra_headers: dict[str, str] = {}
     timeout: float | None = None
+    # kind-specific (LiteLLM's names): bedrock aws_region_name, aws_access_key_id,
+    # aws_profile_name; vertex_ai vertex_project, vertex_location
+    settings: dict[str, str] = {}
     secret: str | None = None  # a literal or os.environ/NAME; never returned
 
 
@@ -61,6 +66,7 @@ class ProviderPatch(Schema):
     api_version: str | None = None
     extra_headers: dict[str, str] | None = None
     timeout: float | None = None
+    settings: dict[str, str] | None = None
     secret: str | None = None  # omitted: keep; "": clear
 
 

@@ -40,7 +40,8 @@ HOSTS: tuple[tuple[str, str], ...] = (
 )
 # Provider kinds that name their vendor whatever the URL.
 KINDS = {"anthropic": "anthropic", "azure": "azure", "gemini": "gemini", "vertex": "vertex",
-         "bedrock": "bedrock", "cohere": "cohere"}  # fmt: skip
+         "vertex_ai": "vertex", "bedrock": "bedrock", "cohere": "cohere",
+         "openai_responses": "openai"}  # fmt: skip
 # Where a vendor's models are also priced by their maker (same list prices).
 MAKERS = {"azure": ("openai",), "vertex": ("gemini", "anthropic", "mistral"),
           "bedrock": ("anthropic", "mistral", "cohere", "deepseek"), "openrouter": ()}  # fmt: skip

@@ -18,11 +18,13 @@ from typing import Any
 
 import orjson
 
+from .. import documents
 from ..errors import GatewayError, InvalidRequest
 from ..streaming import sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -80,7 +82,6 @@ _OUTPUT_FIELDS = {"output_config", "output_format"}
 # Content blocks Anthropic defines that no other dialect can carry: kept by name in
 # ``unmapped`` (passthrough forwards them), left out of the canonical messages.
 _UNMAPPED_BLOCKS = {
-    "document",
     "search_result",
     "server_tool_use",
     "web_search_tool_result",
@@ -177,6 +178,72 @@ class _Parser:
             return Image(url=url)
         raise _invalid(f"{where}.source.type", "Input should be 'base64' or 'url'")
 
+    def document_block(self, block: dict[str, Any], where: str) -> list[Text | Image | Document]:
+        """A ``document`` block: base64 (PDF), text, url (PDF) or content (text and
+        image blocks) source. ``title`` names it; ``context`` goes before it as text;
+        ``cache_control`` and ``citations`` are hints other dialects cannot carry."""
+        if "cache_control" in block:
+            self.note("cache_control")
+        if isinstance(block.get("citations"), dict) and block["citations"].get("enabled"):
+            self.note("citations")
+        title = block.get("title")
+        if title is not None and not isinstance(title, str):
+            raise _invalid(f"{where}.title", "Input should be a string")
+        context = block.get("context")
+        if context is not None and not isinstance(context, str):
+            raise _invalid(f"{where}.context", "Input should be a string")
+        out: list[Text | Image | Document] = [Text(context)] if context else []
+        source = block.get("source")
+        if not isinstance(source, dict):
+            raise _invalid(f"{where}.source", "Field required: an object")
+        kind, at = source.get("type"), f"{where}.source"
+        if kind in ("base64", "text"):
+            data, media_type = source.get("data"), source.get("media_type")
+            if not isinstance(data, str):
+                raise _invalid(f"{at}.data", "Field required: a string")
+            if media_type is not None and not isinstance(media_type, str):
+                raise _invalid(f"{at}.media_type", "Input should be a string")
+            if kind == "text":
+                out.append(
+                    Document(media_type=media_type or "text/plain", text=data, filename=title)
+                )
+            else:
+                out.append(documents.from_base64(data, media_type or documents.PDF, title))
+        elif kind == "url":
+            url = source.get("url")
+            if not isinstance(url, str) or not url:
+                raise _invalid(f"{at}.url", "Field required: a string")
+            out.append(Document(media_type=documents.PDF, url=url, filename=title))
+        elif kind == "content":
+            content = source.get("content")
+            if isinstance(content, str):
+                out.append(Document(media_type="text/plain", text=content, filename=title))
+            elif isinstance(content, list):
+                texts: list[str] = []
+                for k, item in enumerate(content):
+                    item_at = f"{at}.content.{k}"
+                    item_kind = item.get("type") if isinstance(item, dict) else None
+                    if item_kind == "text":
+                        texts.append(self.text_block(item, item_at).text)
+                    elif item_kind == "image":
+                        out.append(self.image_block(item, item_at))
+                    else:
+                        raise _invalid(f"{item_at}.type", "Input should be 'text' or 'image'")
+                if texts:
+                    text = "\n\n".join(texts)
+                    out.append(Document(media_type="text/plain", text=text, filename=title))
+            else:
+                raise _invalid(f"{at}.content", "Input should be a string or a list of blocks")
+        elif kind == "file":
+            raise _invalid(
+                f"{at}.file_id",
+                "Files API sources are not supported (no files are stored); send the "
+                "document inline as a base64 source",
+            )
+        else:
+            raise _invalid(f"{at}.type", "Input should be 'base64', 'text', 'url' or 'content'")
+        return out
+
     def system(self, value: Any) -> list[Text]:
         if value is None:
             return []
@@ -207,6 +274,11 @@ class _Parser:
                 raise _invalid(f"{at}.type", "Field required: a string")
             if role == "system" and kind != "text":
                 raise _invalid(f"{at}.type", "System messages accept text blocks only")
+            if kind == "document":
+                if role == "assistant":  # as Anthropic answers: assistants emit none
+                    raise _invalid(f"{at}.type", "Documents go in user turns")
+                parts.extend(self.document_block(block, at))
+                continue
             part = self.block(block, kind, at)
             if part is not None:
                 parts.append(part)
@@ -260,7 +332,7 @@ class _Parser:
         if "cache_control" in block:
             self.note("cache_control")
         raw = block.get("content")
-        content: list[Text | Image] = []
+        content: list[Text | Image | Document] = []
         if isinstance(raw, str):
             content = [Text(raw)] if raw else []
         elif isinstance(raw, list):
@@ -273,6 +345,8 @@ class _Parser:
                     content.append(self.text_block(item, where))
                 elif kind == "image":
                     content.append(self.image_block(item, where))
+                elif kind == "document":
+                    content.extend(self.document_block(item, where))
                 elif kind in _UNMAPPED_BLOCKS:
                     self.note(kind)
                 else:

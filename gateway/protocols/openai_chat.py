@@ -15,11 +15,12 @@ from typing import Any
 
 import orjson
 
-from .. import errors
+from .. import documents, errors
 from ..streaming import sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -69,6 +70,7 @@ _MODELLED = frozenset(
     }
 )
 _EFFORTS = ("minimal", "low", "medium", "high")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
 _DATA_URL = re.compile(
     r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S
 )
@@ -134,18 +136,48 @@ def _image(part: dict, param: str) -> Image:
     return Image(url=url)
 
 
+def _file(part: dict, param: str) -> Document:
+    """A ``file`` part: ``file_data`` as a base64 data URL with its ``filename``. A
+    ``file_id`` names a file uploaded to OpenAI's Files API, which the gateway does not
+    have: refused, saying what to send instead."""
+    spec = part.get("file")
+    _expect(spec, dict, "an object", f"{param}.file")
+    data, name = spec.get("file_data"), spec.get("filename")
+    if name is not None:
+        _expect(name, str, "a string", f"{param}.file.filename")
+    if data is None and spec.get("file_id") is not None:
+        raise _invalid(
+            "file.file_id is not supported (no Files API: no files are stored); send the "
+            "file inline as file.file_data, a base64 data URL (data:application/pdf;base64,...)",
+            f"{param}.file.file_id",
+        )
+    _expect(data, str, "a base64 data URL", f"{param}.file.file_data")
+    match = _DATA_URL.match(data) if data.startswith("data:") else None
+    if match is None:
+        # The SDKs' documented shape is a data URL; bare base64 is taken as a PDF.
+        if not data or not _BASE64.match(data):
+            raise _invalid(
+                "file.file_data must be a base64 data URL (data:<media type>;base64,<data>)",
+                f"{param}.file.file_data",
+            )
+        return documents.from_base64(data, documents.PDF, name)
+    if not match.group("data"):
+        raise _invalid("file.file_data holds no data", f"{param}.file.file_data")
+    return documents.from_base64(match.group("data"), match.group("media"), name)
+
+
 def _content_parts(
     content: Any, param: str, unmapped: list[str], *, images: bool = True
-) -> list[Text | Image]:
-    """A message's ``content``: a string or a list of text / image_url parts. Other part
-    types OpenAI accepts (``file``, ``input_audio``...) are named in ``unmapped``: a
+) -> list[Text | Image | Document]:
+    """A message's ``content``: a string or a list of text / image_url / file parts.
+    Other part types OpenAI accepts (``input_audio``...) are named in ``unmapped``: a
     passthrough forwards them, a translation drops them or says which it cannot carry."""
     if content is None:
         return []
     if isinstance(content, str):
         return [Text(content)] if content else []
     _expect(content, list, "a string or an array of content parts", param)
-    parts: list[Text | Image] = []
+    parts: list[Text | Image | Document] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
         _expect(part, dict, "an object", where)
@@ -157,6 +189,8 @@ def _content_parts(
                 parts.append(Text(text))
         elif kind == "image_url" and images:
             parts.append(_image(part, where))
+        elif kind == "file" and images:
+            parts.append(_file(part, where))
         elif isinstance(kind, str) and kind:
             name = f"{where} ({kind})"
             if name not in unmapped:

@@ -2,12 +2,14 @@
 ``ChatRequest``, and canonical responses, stream events and errors -> the shapes the
 ``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
 
-Stateless: nothing is stored, so ``previous_response_id``, ``conversation`` and
-``background`` are refused with a 400 saying so; ``store`` is accepted and ignored.
-The caller sends the whole conversation in ``input``, output items included:
+State (``store``, ``previous_response_id``) is the service's (``gateway.responses_state``):
+a chained request reaches this parser with the earlier turns' items already in ``input``,
+so this is the one place items become canonical messages. ``conversation`` and
+``background`` are refused with a 400. Items carry the conversation:
 ``function_call`` / ``function_call_output`` items keep their ``call_id`` as the
 canonical tool-call id, and a ``reasoning`` item's ``encrypted_content`` carries an
-Anthropic thinking signature back (we put it there), so signed thinking round-trips.
+Anthropic thinking signature back (we put it there), so signed thinking round-trips; a
+reasoning item with ``encrypted_content`` and no summary is redacted thinking.
 
 No Django imports. Errors use OpenAI's ``{"error": {...}}`` shape (shared with Chat
 Completions); validation errors name the field (``input[2].call_id``).
@@ -23,11 +25,12 @@ from typing import Any
 
 import orjson
 
-from .. import errors
+from .. import documents, errors
 from ..streaming import sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -50,6 +53,8 @@ from ..types import (
     UsageEvent,
 )
 from .openai_chat import (
+    _BASE64,
+    _DATA_URL,
     _call_arguments,
     _expect,
     _function,
@@ -88,11 +93,12 @@ _MODELLED = frozenset(
         "text",
         "user",
         "metadata",  # echoed on the response object, never sent to a model
-        "store",  # stateless: accepted and ignored
+        "store",  # echoed; the service stores the response
+        "previous_response_id",  # resolved by the service into input items; echoed
     }
 )
-# Fields that make a request depend on state a stateless gateway does not keep.
-_STATEFUL = ("previous_response_id", "conversation", "background")
+# Fields that depend on state this gateway does not keep (conversations, background runs).
+_STATEFUL = ("conversation", "background")
 # Values of otherwise unmodelled fields that ask for nothing beyond the default.
 _HARMLESS = {"include": ([], None), "truncation": ("disabled", None), "service_tier": ("auto",)}
 _EFFORT = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
@@ -103,7 +109,38 @@ _ASSISTANT_ITEMS = ("function_call", "reasoning")
 # --- requests ------------------------------------------------------------------------
 
 
-def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | None:
+def _input_file(part: dict, where: str) -> Document:
+    """An ``input_file``: ``file_data`` (a base64 data URL, or bare base64 taken as a
+    PDF) or ``file_url``, with its ``filename``; ``file_id`` is refused (no Files API)."""
+    data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
+    if name is not None:
+        _expect(name, str, "a string", f"{where}.filename")
+    if data is not None:
+        _expect(data, str, "a base64 data URL", f"{where}.file_data")
+        match = _DATA_URL.match(data) if data.startswith("data:") else None
+        if match is not None and match.group("data"):
+            return documents.from_base64(match.group("data"), match.group("media"), name)
+        if match is None and data and _BASE64.match(data):
+            return documents.from_base64(data, documents.PDF, name)
+        raise _invalid(
+            "input_file.file_data must be a base64 data URL (data:<media type>;base64,<data>)",
+            f"{where}.file_data",
+        )
+    if url is not None:
+        _expect(url, str, "a string", f"{where}.file_url")
+        if not url.startswith(("http://", "https://")):
+            raise _invalid("input_file.file_url must be an http(s) URL", f"{where}.file_url")
+        return Document(media_type=documents.media_type_of_url(url), url=url, filename=name)
+    if part.get("file_id") is not None:
+        raise _invalid(
+            "input_file.file_id is not supported (no Files API: no files are stored); send "
+            "the file inline as file_data (a base64 data URL) or as file_url",
+            f"{where}.file_id",
+        )
+    raise _invalid("input_file needs file_data or file_url", f"{where}.file_data")
+
+
+def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Document | None:
     _expect(part, dict, "an object", where)
     kind = part.get("type")
     field = _TEXT_PARTS.get(kind)
@@ -118,13 +155,15 @@ def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Non
                 f"{where}.file_id",
             )
         return _image(part, where)
-    allowed = "input_text or input_image" if images else "input_text"
+    if kind == "input_file" and images:
+        return _input_file(part, where)
+    allowed = "input_text, input_image or input_file" if images else "input_text"
     raise _invalid(
         f"content part type {kind!r} is not supported here (use {allowed})", f"{where}.type"
     )
 
 
-def _content(content: Any, param: str, *, images: bool) -> list[Text | Image]:
+def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | Document]:
     """A message's ``content`` (or a tool output): a string or a list of parts."""
     if isinstance(content, str):
         return [Text(content)] if content else []
@@ -141,7 +180,8 @@ def _string(item: dict, name: str, param: str) -> str:
 
 
 def _reasoning_item(item: dict, param: str) -> Thinking | None:
-    """A reasoning item becomes Thinking when it carries summary (or reasoning) text."""
+    """A reasoning item becomes Thinking when it carries summary (or reasoning) text,
+    redacted Thinking when it carries only ``encrypted_content``."""
     texts: list[str] = []
     for name in ("summary", "content"):
         entries = item.get(name) or []
@@ -153,9 +193,11 @@ def _reasoning_item(item: dict, param: str) -> Thinking | None:
                 texts.append(text)
         if texts:
             break  # the summary when present; the raw reasoning text otherwise
-    if not texts:
-        return None
     signature = item.get("encrypted_content")
+    if not texts:
+        if isinstance(signature, str) and signature:
+            return Thinking("", redacted=signature)
+        return None
     return Thinking("\n\n".join(texts), signature=signature if isinstance(signature, str) else None)
 
 
@@ -229,8 +271,8 @@ class _Conversation:
                 self.assistant_part(thinking)
         elif kind == "item_reference":
             raise _invalid(
-                "item_reference is not supported: this gateway stores no responses; send the "
-                "items themselves",
+                "item_reference is not supported: send the items themselves, or continue a "
+                "stored response with previous_response_id",
                 f"{param}.type",
             )
         else:
@@ -347,8 +389,8 @@ def _refuse_stateful(body: dict) -> None:
     for name in _STATEFUL:
         if body.get(name):
             raise _invalid(
-                f"{name} is not supported: this gateway is stateless and stores no responses "
-                "or conversations; send the whole conversation in input instead",
+                f"{name} is not supported: continue a stored response with "
+                "previous_response_id, or send the whole conversation in input",
                 name,
             )
 
@@ -370,6 +412,12 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
     metadata = body.get("metadata")
     if metadata is not None:
         _expect(metadata, dict, "an object", "metadata")
+    store = body.get("store")
+    if store is not None:
+        _expect(store, bool, "a boolean", "store")
+    previous = body.get("previous_response_id")
+    if previous is not None:
+        _expect(previous, str, "a string", "previous_response_id")
     extra = {k: v for k, v in body.items() if k not in _MODELLED and k not in _STATEFUL}
     unmapped = [k for k, v in extra.items() if v not in _HARMLESS.get(k, ())]
     if metadata:
@@ -392,6 +440,7 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         user=user,
         extra=extra,
         unmapped=unmapped,
+        echo={"store": store is not False, "previous_response_id": previous},
     )
 
 
@@ -510,9 +559,9 @@ def _response_object(
         "model": request.model,
         "output": output,
         "parallel_tool_calls": True if parallel is None else parallel,
-        "previous_response_id": None,
+        "previous_response_id": request.echo.get("previous_response_id"),
         "reasoning": {"effort": effort, "summary": None},
-        "store": False,
+        "store": bool(request.echo.get("store", False)),
         "temperature": request.temperature,
         "text": {"format": _format_out(request)},
         "tool_choice": _tool_choice_out(request),
@@ -548,6 +597,8 @@ def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
         text_item = None
         if isinstance(part, Thinking) and part.text:
             items.append(_reasoning_output(_new_id("rs"), part.text, part.signature))
+        elif isinstance(part, Thinking) and part.redacted:
+            items.append(_reasoning_output(_new_id("rs"), None, part.redacted))
         elif isinstance(part, ToolCall):
             items.append(
                 _function_call_item(_new_id("fc"), part.id, part.name, _arguments_text(part))
@@ -613,6 +664,7 @@ class StreamRenderer:
         self._kinds: dict[int, str] = {}  # canonical index -> part kind
         self._tools: dict[int, PartStart] = {}  # tool PartStarts not yet opened
         self._signatures: dict[int, str] = {}
+        self._redacted: dict[int, str] = {}  # redacted thinking not yet sent
         self._items: dict[int, _Item] = {}  # canonical index -> item
         self._done: dict[int, dict[str, Any]] = {}  # output_index -> finished item
 
@@ -658,6 +710,8 @@ class StreamRenderer:
             case ToolArgsDelta(index=i, fragment=fragment) if fragment:
                 out += self._delta(i, "tool_call", fragment)
             case ThinkingDelta(index=i, text=text, signature=signature):
+                if event.redacted and i not in self._items:
+                    self._redacted[i] = event.redacted
                 if signature:
                     item = self._items.get(i)
                     if item is not None:
@@ -670,6 +724,8 @@ class StreamRenderer:
                 item = self._items.get(i)
                 if item is not None:
                     out += self._close(item)
+                elif i in self._redacted:
+                    out += self._redacted_item(i)
             case UsageEvent(usage=usage):
                 self.usage.merge(usage)
             case Finish():
@@ -782,8 +838,24 @@ class StreamRenderer:
         )
         return out
 
+    def _redacted_item(self, index: int) -> list[bytes]:
+        """Redacted thinking: one reasoning item with ``encrypted_content`` and no
+        summary, sent whole (there is no text to stream)."""
+        data = self._redacted.pop(index)
+        item = _Item("thinking", len(self._items), _new_id("rs"), closed=True)
+        self._items[index] = item
+        done = _reasoning_output(item.item_id, None, data)
+        self._done[item.output_index] = done
+        where = {"output_index": item.output_index}
+        return [
+            self.event("response.output_item.added", **where, item=done),
+            self.event("response.output_item.done", **where, item=done),
+        ]
+
     def _close_all(self) -> list[bytes]:
         out: list[bytes] = []
+        for index in sorted(self._redacted):
+            out += self._redacted_item(index)
         for item in sorted(self._items.values(), key=lambda it: it.output_index):
             out += self._close(item)
         return out

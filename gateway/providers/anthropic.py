@@ -35,6 +35,7 @@ import httpx
 import orjson
 
 from .. import http
+from ..documents import PDF
 from ..errors import (
     GatewayError,
     InvalidRequest,
@@ -47,6 +48,7 @@ from ..streaming import iter_sse, sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     FinishReason,
@@ -135,12 +137,29 @@ def _image_block(image: Image) -> dict[str, Any]:
     return {"type": "image", "source": source}
 
 
-def _content_blocks(parts: list[Text | Image]) -> list[dict[str, Any]]:
+def _document_block(doc: Document) -> dict[str, Any]:
+    """A ``document`` block: text as a text source, a PDF as base64 or by URL
+    (``capabilities`` refused other media types)."""
+    if doc.text is not None:
+        source = {"type": "text", "media_type": "text/plain", "data": doc.text}
+    elif doc.data is not None:
+        source = {"type": "base64", "media_type": doc.media_type or PDF, "data": doc.data}
+    else:
+        source = {"type": "url", "url": doc.url or ""}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if doc.filename:
+        block["title"] = doc.filename
+    return block
+
+
+def _content_blocks(parts: list[Text | Image | Document]) -> list[dict[str, Any]]:
     blocks = []
     for part in parts:
         if isinstance(part, Text):
             if part.text:
                 blocks.append({"type": "text", "text": part.text})
+        elif isinstance(part, Document):
+            blocks.append(_document_block(part))
         else:
             blocks.append(_image_block(part))
     return blocks
@@ -151,6 +170,8 @@ def _block(part: Part) -> dict[str, Any] | None:
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, Image):
         return _image_block(part)
+    if isinstance(part, Document):
+        return _document_block(part)
     if isinstance(part, ToolCall):
         return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
     if isinstance(part, ToolResult):

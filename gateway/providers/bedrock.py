@@ -7,6 +7,9 @@ endpoint being the deployment's ``aws_bedrock_runtime_endpoint``, the provider's
 inference profiles, ``:0`` versions) is percent-encoded into one path segment and the
 request is signed over exactly the bytes and path sent.
 
+Every setting below is read from the deployment's params, then from the provider's
+``settings`` (``aws_region_name``, ``aws_access_key_id``, ``aws_profile_name``).
+
 Auth: SigV4 for service ``bedrock``. Credentials, in order: the deployment's
 ``aws_access_key_id`` with ``aws_secret_access_key`` (or the provider's secret) and an
 optional ``aws_session_token``; a named ``aws_profile_name``; botocore's default chain
@@ -103,7 +106,9 @@ class BedrockProvider(CodecProvider):
     def settings(self, deployment: DeploymentEntry) -> AwsSettings:
         """The deployment's AWS settings with ``os.environ/NAME`` resolved now; the
         region may still be the profile's (looked up by ``_prepare``)."""
-        params = deployment.params or {}
+        # The provider's settings (region, key id, profile) are defaults under the
+        # deployment's own params.
+        params = {**self.provider.settings, **(deployment.params or {})}
         name = f"deployment {deployment.label!r}"
         for unsupported in UNSUPPORTED_PARAMS:
             if params.get(unsupported):
@@ -187,6 +192,14 @@ class BedrockProvider(CodecProvider):
         deployments marked ``supports_top_k`` (Claude, for one, takes it there)."""
         takes_top_k = bool(getattr(deployment, "supports_top_k", False))
         return ["top_k"] if request.top_k is not None and not takes_top_k else []
+
+    async def list_models(self) -> list[str]:
+        """Not offered: Bedrock's model list is on another service (the control plane,
+        with its own IAM permission) than the runtime the gateway calls."""
+        raise errors.GatewayError(
+            "Bedrock providers cannot list models here (the runtime API has no model "
+            "list); send a request from the playground to test the credentials"
+        )
 
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         """Bedrock names the error in ``x-amzn-errortype``; the codec maps it."""

@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from .. import errors, http
+from .. import documents, errors, http
 from ..models import MissingSecret, resolve_secret
 from ..registry import DeploymentEntry
 from ..streaming import SSEMessage, iter_sse, sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -75,8 +76,16 @@ def _image_part(image: Image) -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}}
 
 
+def _file_part(doc: Document) -> dict[str, Any]:
+    """A ``file`` part with the document inline (``capabilities`` refused URLs)."""
+    data_url = f"data:{doc.media_type or documents.PDF};base64,{doc.data}"
+    return {"type": "file", "file": {"filename": doc.name(), "file_data": data_url}}
+
+
 def _user_content(parts: list[Part]) -> str | list[dict[str, Any]]:
-    """Text-only turns as one string (every server takes that); with images, parts."""
+    """Text-only turns as one string (every server takes that); with images or files,
+    parts. Text documents go as text."""
+    parts = [Text(p.text) if isinstance(p, Document) and p.text is not None else p for p in parts]
     if all(isinstance(p, Text) for p in parts):
         return _texts(parts)
     content: list[dict[str, Any]] = []
@@ -85,21 +94,27 @@ def _user_content(parts: list[Part]) -> str | list[dict[str, Any]]:
             content.append({"type": "text", "text": part.text})
         elif isinstance(part, Image):
             content.append(_image_part(part))
+        elif isinstance(part, Document):
+            content.append(_file_part(part))
     return content
 
 
-def _tool_messages(results: list[ToolResult]) -> tuple[list[dict], list[Image]]:
+def _tool_messages(results: list[ToolResult]) -> tuple[list[dict], list[Image | Document]]:
     """One ``role: tool`` message per call id (results sharing an id are joined).
-    Tool messages carry text only, so images in results are handed back to go in the
-    user content that follows."""
+    Tool messages carry text only (text documents included), so images and files in
+    results are handed back to go in the user content that follows."""
     by_id: dict[str, list[str]] = {}
-    images: list[Image] = []
+    images: list[Image | Document] = []
     for result in results:
-        text = _texts(result.content)
+        content = [
+            Text(p.text) if isinstance(p, Document) and p.text is not None else p
+            for p in result.content
+        ]
+        text = _texts(content)
         if result.is_error and not text:
             text = "error"
         by_id.setdefault(result.call_id, []).append(text)
-        images.extend(p for p in result.content if isinstance(p, Image))
+        images.extend(p for p in content if isinstance(p, Image | Document))
     messages = [
         {"role": "tool", "tool_call_id": call_id, "content": "\n\n".join(texts)}
         for call_id, texts in by_id.items()
@@ -146,7 +161,7 @@ def _messages(request: ChatRequest, deployment: DeploymentEntry) -> list[dict[st
             out.append({"role": "system", "content": _texts(message.parts)})
             continue
         results = [p for p in message.parts if isinstance(p, ToolResult)]
-        rest: list[Part] = [p for p in message.parts if isinstance(p, Text | Image)]
+        rest: list[Part] = [p for p in message.parts if isinstance(p, Text | Image | Document)]
         if results:
             tool_messages, images = _tool_messages(results)
             out.extend(tool_messages)

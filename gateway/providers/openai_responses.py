@@ -31,6 +31,7 @@ from .codec_provider import CodecProvider, target_of
 
 log = logging.getLogger(__name__)
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # an empty base_url means OpenAI's
 SUMMARY_PAUSE_SECONDS = 3600.0
 # provider id -> monotonic time until which its requests ask for no reasoning summary
 _NO_SUMMARY_UNTIL: dict[int, float] = {}
@@ -42,7 +43,10 @@ class OpenAIResponsesProvider(CodecProvider):
     codec = CODEC
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
-        return f"{self.provider.base_url.rstrip('/')}/responses"
+        return f"{self.base()}/responses"
+
+    def base(self) -> str:
+        return (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
 
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         secret, extra = wire.credentials(self.provider)
@@ -105,7 +109,7 @@ class OpenAIResponsesProvider(CodecProvider):
 
     async def list_models(self) -> list[str]:
         """``GET {base_url}/models`` (the console's "test connection")."""
-        url = f"{self.provider.base_url.rstrip('/')}/models"
+        url = f"{self.base()}/models"
         headers = {"Accept": "application/json"}
         await self.sign("GET", url, b"", headers)
         try:

@@ -12,6 +12,9 @@ may be ``os.environ/NAME``):
 - ``vertex_credentials``: service-account JSON text or the path to its file; else the
   provider's ``secret`` (stored encrypted); else the application default credentials.
 
+``vertex_project`` and ``vertex_location`` may also be the provider's ``settings``
+(defaults under every deployment's params).
+
 ``base_url`` overrides the host (LiteLLM ``api_base``: a proxy or a private endpoint);
 ``api_version`` the version path (default ``v1``). A model id starting with
 ``projects/`` (a tuned model's endpoint) is used as the path as it is.
@@ -59,7 +62,7 @@ class VertexAIProvider(GoogleCodecProvider):
 
     def _settings(self, deployment: DeploymentEntry) -> tuple[str | None, str, str | None]:
         """(project, location, credentials source) with references resolved."""
-        params = deployment.params or {}
+        params = {**self.provider.settings, **(deployment.params or {})}
         try:
             project = _param(params, "vertex_project", "vertex_ai_project")
             location = _param(params, "vertex_location", "vertex_ai_location")
@@ -99,6 +102,13 @@ class VertexAIProvider(GoogleCodecProvider):
             f"{quote(location, safe='-._~')}/publishers/google/models/{model}"
         )
         return path, auth
+
+    async def list_models(self) -> list[str]:
+        """Not offered: Vertex AI has no list of the Gemini models a project may call."""
+        raise errors.GatewayError(
+            "Vertex AI providers cannot list models (Vertex has no such list for Gemini); "
+            "send a request from the playground to test the credentials"
+        )
 
 
 __all__ = ["VertexAIProvider", "host_for"]

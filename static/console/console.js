@@ -90,3 +90,19 @@ document.addEventListener("keydown", (event) => {
 function refreshAllRoutePickers() { document.querySelectorAll(".route-picker").forEach(refreshRoutePicker); }
 document.addEventListener("DOMContentLoaded", refreshAllRoutePickers);
 document.addEventListener("htmx:afterSettle", refreshAllRoutePickers);
+
+// Provider form: show the fields and help of the chosen kind only ([data-kinds] lists
+// the kinds an element belongs to). Without this script every field shows.
+function showKindFields(form) {
+  const select = form.querySelector("select[name=kind]");
+  if (!select) return;
+  form.querySelectorAll("[data-kinds]").forEach((el) => {
+    el.hidden = !el.dataset.kinds.split(" ").includes(select.value);
+  });
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("#provider-form select[name=kind]")) showKindFields(event.target.form);
+});
+function showAllKindFields() { document.querySelectorAll("#provider-form").forEach(showKindFields); }
+document.addEventListener("DOMContentLoaded", showAllKindFields);
+document.addEventListener("htmx:afterSettle", showAllKindFields);

@@ -210,7 +210,7 @@ def test_import_preview_then_apply(page) -> None:
         "      api_key: os.environ/IMPORTED_KEY\n      rpm: 60\n      tags: [beta]\n"
         "    model_info: {input_cost_per_token: 0.00000015, output_cost_per_token: 0.0000006}\n"
         "  - model_name: imported-echo\n    litellm_params:\n"
-        "      model: bedrock/anthropic.claude-3-haiku\n"
+        "      model: sagemaker/anthropic.claude-3-haiku\n"
         "router_settings: {routing_strategy: least-busy}\n",
     )
     page.click("button:has-text('Preview changes')")
@@ -219,7 +219,7 @@ def test_import_preview_then_apply(page) -> None:
     text = table.inner_text()
     assert "imported-echo" in text and "least_busy" in text and "0.15" in text
     assert "Decimal(" not in text and "Route.Strategy" not in text
-    assert "provider 'bedrock' is not supported yet" in page.locator(".plan-skipped").inner_text()
+    assert "provider 'sagemaker' is not supported yet" in page.locator(".plan-skipped").inner_text()
     shot(page, "import-preview")
     page.click("button:has-text('Apply these changes')")
     page.wait_for_selector("text=Imported.")

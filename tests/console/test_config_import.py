@@ -26,7 +26,7 @@ model_list:
       input_cost_per_token: 0.0000025
   - model_name: chat
     litellm_params:
-      model: bedrock/anthropic.claude-3-haiku
+      model: sagemaker/anthropic.claude-3-haiku
   - model_name: fresh
     litellm_params:
       model: xai/grok-2
@@ -108,7 +108,7 @@ def test_preview_is_a_table_of_plain_values(
     assert ["xai new", "", "base_url", "https://api.x.ai/v1"] in providers
     assert ["", "", "secret", "os.environ/XAI_API_KEY"] in providers
     assert (
-        "model_list[1].litellm_params.model: provider &#x27;bedrock&#x27; is not supported yet"
+        "model_list[1].litellm_params.model: provider &#x27;sagemaker&#x27; is not supported yet"
         in html
     )
     assert "model_list[2].litellm_params.stream_timeout: skipped parameter" in html

@@ -69,14 +69,14 @@ def test_import_config_of_a_directory(migrated: dict[str, str], tmp_path: Path) 
 def test_forgiving_import_exits_zero_and_strict_fails(migrated: dict[str, str]) -> None:
     messy = str(FIXTURES / "messy.yaml")
     strict = manage(migrated, "import_config", messy, "--strict", check=False)
-    fails_with_one_line(strict, "5 part(s) cannot be imported", "provider 'bedrock'")
+    fails_with_one_line(strict, "2 part(s) cannot be imported", "provider 'sagemaker'")
     dry = manage(migrated, "import_config", messy, "--dry-run", check=False)
     assert dry.returncode == 0, dry.stderr
     assert "warning: model_list[1].litellm_params.api_base: environment variable " in dry.stdout
-    assert "dry run, nothing was changed: 4 routes, 5 deployments to import" in dry.stdout
+    assert "dry run, nothing was changed: 7 routes, 8 deployments to import" in dry.stdout
     applied = manage(migrated, "import_config", messy, check=False)
     assert applied.returncode == 0, applied.stderr
-    assert "summary: 4 routes, 5 deployments imported, 5 entries skipped" in applied.stdout
+    assert "summary: 7 routes, 8 deployments imported, 2 entries skipped" in applied.stdout
 
 
 def test_export_config_to_an_unwritable_place(migrated: dict[str, str], tmp_path: Path) -> None:

@@ -187,12 +187,12 @@ model_list:
         ("openrouter/openai/gpt-4o", None, "openai", "https://openrouter.ai/api/v1"),
         ("ollama/llama3", None, "openai", "http://localhost:11434/v1"),
         ("ollama_chat/llama3", "http://gpu-box:11434/", "openai", "http://gpu-box:11434/v1"),
-        (
-            "gemini/gemini-2.0-flash",
-            None,
-            "openai",
-            "https://generativelanguage.googleapis.com/v1beta/openai",
-        ),
+        ("gemini/gemini-2.0-flash", None, "gemini", ""),  # native since issue #15
+        ("vertex_ai/gemini-2.5-pro", None, "vertex_ai", ""),
+        ("vertex_ai_beta/gemini-2.5-pro", "https://vx.example/", "vertex_ai", "https://vx.example"),
+        ("bedrock/amazon.nova-pro-v1:0", None, "bedrock", ""),
+        ("cohere/command-r-plus", None, "cohere", ""),
+        ("cohere_chat/command-a-03-2025", None, "cohere", ""),
         ("anthropic/claude-3-5-haiku", None, "anthropic", "https://api.anthropic.com"),
         (
             "anthropic/claude-3-5-haiku",
@@ -722,17 +722,11 @@ def messy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_forgiving_import_takes_what_it_supports_and_lists_the_rest(messy_env: None) -> None:
     plan = plan_import(parse_config(MESSY.read_text()))
     skipped = {s.path: str(s) for s in plan.skipped}
-    assert skipped == {
-        "model_list[2]": "model_list[2].litellm_params.model: provider 'bedrock' is not "
-        "supported yet (route claude-bedrock)",
-        "model_list[3]": "model_list[3].litellm_params.model: provider 'vertex_ai' is not "
-        "supported yet (route gemini-vertex)",
-        "model_list[4]": "model_list[4].litellm_params.model: provider 'cohere' is not "
-        "supported yet (route command-r)",
+    assert skipped == {  # Bedrock, Vertex AI and Cohere entries import (issue #15)
         "model_list[7]": "model_list[7].litellm_params.rpm: must be a whole number, got 'abc' "
         "(route llama-fast)",
-        "router_settings.fallbacks.gpt-4o": "router_settings.fallbacks.gpt-4o: 'claude-bedrock' "
-        "is neither an existing route nor imported from model_list",
+        "model_list[9]": "model_list[9].litellm_params.model: provider 'sagemaker' is not "
+        "supported yet (route sage)",
     }
     warnings = "\n".join(plan.warnings)
     for parameter in (
@@ -751,17 +745,20 @@ def test_forgiving_import_takes_what_it_supports_and_lists_the_rest(messy_env: N
         assert parameter in warnings
     # nothing about the parameters of entries that are skipped as a whole
     assert "aws_region_name" not in warnings and "vertex_project" not in warnings
-    assert plan.summary() == "4 routes, 5 deployments imported, 5 entries skipped, 17 warnings"
+    assert plan.summary() == "7 routes, 8 deployments imported, 2 entries skipped, 19 warnings"
 
     apply_plan(plan)
     assert sorted(Route.objects.values_list("name", flat=True)) == [
+        "claude-bedrock",
+        "command-r",
+        "gemini-vertex",
         "gpt-4o",
         "grok",
         "llama-fast",
         "sonar",
     ]
     gpt = Route.objects.get(name="gpt-4o")
-    assert gpt.fallbacks == ["llama-fast"]  # the unsupported target is left out
+    assert gpt.fallbacks == ["claude-bedrock", "llama-fast"]
     assert gpt.max_attempts == 4  # router_settings.num_retries 3
     openai_ = gpt.deployments.get(provider__name="openai")
     assert openai_.params == {"temperature": 0.2, "max_tokens": 1024, "seed": 7}
@@ -786,8 +783,8 @@ def test_strict_imports_nothing_and_names_every_problem(messy_env: None) -> None
     with pytest.raises(CommandError) as caught:
         call_command("import_config", str(MESSY), "--strict")
     message = str(caught.value)
-    assert "5 part(s) cannot be imported" in message
-    for problem in ("'bedrock'", "'vertex_ai'", "'cohere'", "rpm: must be a whole number"):
+    assert "2 part(s) cannot be imported" in message
+    for problem in ("'sagemaker'", "rpm: must be a whole number"):
         assert problem in message
     assert "\n" not in message
     assert row_ids() == {"Provider": [], "Route": [], "Deployment": [], "ApiKey": []}
@@ -805,15 +802,15 @@ def test_strict_imports_nothing_and_names_every_problem(messy_env: None) -> None
 def test_command_prints_the_summary_line(messy_env: None, capsys) -> None:
     call_command("import_config", str(MESSY), "--dry-run")
     out = capsys.readouterr().out
-    assert "skipped: model_list[2].litellm_params.model: provider 'bedrock'" in out
+    assert "skipped: model_list[9].litellm_params.model: provider 'sagemaker'" in out
     assert out.rstrip().endswith(
-        "dry run, nothing was changed: 4 routes, 5 deployments to import, 5 entries skipped, "
-        "17 warnings"
+        "dry run, nothing was changed: 7 routes, 8 deployments to import, 2 entries skipped, "
+        "19 warnings"
     )
     call_command("import_config", str(MESSY))
     out = capsys.readouterr().out
-    assert "summary: 4 routes, 5 deployments imported, 5 entries skipped, 17 warnings" in out
-    assert Route.objects.count() == 4
+    assert "summary: 7 routes, 8 deployments imported, 2 entries skipped, 19 warnings" in out
+    assert Route.objects.count() == 7
 
 
 @pytest.mark.parametrize(
@@ -836,7 +833,7 @@ def test_openai_compatible_services_have_their_public_base_url(model: str, base_
     assert config.deployments[0].model == model.split("/", 1)[1]
 
 
-@pytest.mark.parametrize("prefix", ["bedrock", "vertex_ai", "sagemaker", "huggingface"])
+@pytest.mark.parametrize("prefix", ["sagemaker", "huggingface", "watsonx"])
 def test_unsupported_provider_is_skipped_with_its_name(prefix: str) -> None:
     config = parse_config(
         f"model_list: [{{model_name: m, litellm_params: {{model: {prefix}/x}}}},"
@@ -952,6 +949,9 @@ async def test_request_to_an_unset_api_base_fails_naming_the_variable(
 # --- export -> import -> export on an awkward registry ----------------------------------
 
 
+GEMINI_COMPAT = "https://generativelanguage.googleapis.com/v1beta/openai"
+
+
 def awkward_registry() -> None:
     """Names with '-', '.', a leading digit, two providers whose names differ only by
     punctuation, literal and referenced secrets, a referenced base URL, a pattern route,
@@ -1021,6 +1021,30 @@ def awkward_registry() -> None:
     Deployment.objects.create(route=gpt, provider=twin_b, model="llama-gpu")
     off = Route.objects.create(name="off", enabled=False)
     Deployment.objects.create(route=off, provider=first, model="x")
+    # the kinds of issue #15: provider settings, secrets in their own LiteLLM names
+    native = Route.objects.create(name="native")
+    kinds = [
+        provider("gem", "gemini", "", "gm-literal"),
+        provider("gem-compat", "openai", GEMINI_COMPAT, "os.environ/GEMINI_API_KEY"),
+        provider(
+            "vx", "vertex_ai", "", '{"private_key": "literal"}', settings={"vertex_project": "p1"}
+        ),
+        provider("aws", "bedrock", "", "aws-literal", settings={"aws_region_name": "eu-west-1"}),
+        provider("co", "cohere", "https://co.example/v1", "os.environ/CO_KEY"),
+        provider("resp", "openai_responses", "", "os.environ/OPENAI_API_KEY"),
+    ]
+    models = ["gemini-2.5-pro", "gemini-2.0-flash", "gemini-2.5-flash", "amazon.nova-pro-v1:0"]
+    models += ["command-a-03-2025", "o3-pro"]
+    params: list[dict] = [{}, {}, {"vertex_location": "europe-west4"}]
+    params += [{"aws_access_key_id": "AKIAEXAMPLE", "aws_region_name": "us-east-1"}, {}, {}]
+    for p, model, extra in zip(kinds, models, params, strict=True):
+        Deployment.objects.create(
+            route=native,
+            provider=p,
+            model=model,
+            params=extra,
+            supports_reasoning=True if p.kind == "openai_responses" else None,
+        )
 
 
 def exported_variables(text: str) -> list[str]:
@@ -1038,6 +1062,19 @@ def test_export_import_export_is_a_fixed_point_on_an_awkward_registry() -> None:
     assert "os.environ/PROVIDER_1ST_OPENAI_2_API_KEY" in first  # the twin: its own name
     assert "api_base: os.environ/MY_BASE" in first
     assert "literal" not in first  # no stored secret is written
+    for line in (
+        "model: gemini/gemini-2.5-pro",
+        f"model: openai/gemini-2.0-flash\n    api_base: {GEMINI_COMPAT}",
+        "model: vertex_ai/gemini-2.5-flash",
+        "vertex_credentials: os.environ/VX_CREDENTIALS",
+        "vertex_project: p1\n    vertex_location: europe-west4",
+        "model: bedrock/amazon.nova-pro-v1:0",
+        "aws_secret_access_key: os.environ/AWS_SECRET_ACCESS_KEY",
+        "aws_region_name: us-east-1\n    aws_access_key_id: AKIAEXAMPLE",
+        "model: cohere/command-a-03-2025\n    api_base: https://co.example/v1",
+        "model: openai/responses/o3-pro\n    api_key: os.environ/OPENAI_API_KEY",
+    ):
+        assert line in first, line
 
     before = row_ids()
     plan = plan_import(parse_config(first))
@@ -1163,3 +1200,114 @@ def test_mutated_configs_are_config_errors_or_skips_never_crashes() -> None:
         for strict in (False, True):
             with contextlib.suppress(ConfigError):  # anything else fails the test
                 parse_config(text, strict=strict)
+
+
+# --- the upstreams of issue #15 ---------------------------------------------------------
+
+NEW_KINDS = FIXTURES / "new_kinds.yaml"
+
+
+@pytest.mark.django_db
+def test_new_upstream_prefixes_import_with_their_own_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    result = import_text(NEW_KINDS.read_text())
+    assert not result.skipped
+    warnings = "\n".join(result.warnings)
+    assert "model_list[3].litellm_params.aws_session_token: skipped parameter" in warnings
+    assert "model_list[3].litellm_params.aws_role_name: skipped parameter" in warnings
+
+    def deployment(route: str) -> Deployment:
+        return Route.objects.get(name=route).deployments.select_related("provider").get()
+
+    gemini = deployment("gemini-pro")
+    assert (gemini.provider.kind, gemini.provider.base_url, gemini.model) == (
+        "gemini",
+        "",
+        "gemini-2.5-pro",
+    )
+    assert gemini.provider.name == "gemini"
+    assert gemini.provider.secret_ciphertext and gemini.provider.stored_secret() == "gm-literal-key"
+
+    vertex = deployment("gemini-vertex")
+    assert vertex.provider.kind == "vertex_ai"
+    assert vertex.params == {"vertex_project": "acme-prod", "vertex_location": "europe-west4"}
+    # the service-account key is the encrypted secret, never a plain param
+    assert "sa-literal-key" in vertex.provider.stored_secret()
+    assert "sa-literal-key" not in vertex.provider.secret_ciphertext
+    beta = deployment("gemini-vertex-beta")
+    assert (beta.provider.kind, beta.provider.base_url) == (
+        "vertex_ai",
+        "https://vertex-proxy.internal",
+    )
+    assert beta.params == {"vertex_project": "acme-dev", "vertex_credentials": "/etc/gcp/sa.json"}
+    assert not beta.provider.has_secret
+
+    claude = deployment("claude-bedrock")
+    assert (claude.provider.kind, claude.model) == (
+        "bedrock",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    )
+    assert claude.provider.stored_secret() == "aws-literal-secret"
+    assert claude.provider.secret_ciphertext.startswith("fernet:")
+    assert claude.params == {
+        "temperature": 0.1,
+        "aws_access_key_id": "AKIAEXAMPLE",
+        "aws_region_name": "us-east-1",
+    }  # the literal session token and the role are left out, with warnings
+    nova = deployment("nova")
+    assert nova.provider.secret_ref == "os.environ/AWS_SECRET_ACCESS_KEY"
+    assert nova.params == {
+        "aws_access_key_id": "os.environ/AWS_ACCESS_KEY_ID",
+        "aws_session_token": "os.environ/AWS_SESSION_TOKEN",
+        "aws_profile_name": "prod",
+        "aws_bedrock_runtime_endpoint": "https://bedrock-vpce.internal",
+    }
+
+    command = deployment("command")
+    assert (command.provider.kind, command.provider.name) == ("cohere", "cohere")
+    assert command.provider.stored_secret() == "co-literal-key"
+
+    o3 = deployment("o3-pro")
+    assert (o3.provider.kind, o3.provider.base_url, o3.model) == (
+        "openai_responses",
+        "https://api.openai.com/v1",
+        "o3-pro",
+    )
+    assert o3.supports_reasoning is True
+    # and every provider is one the registry accepts as it is
+    for provider in Provider.objects.all():
+        provider.full_clean()
+
+    # the export names them LiteLLM's way and imports to the same rows
+    text = export_config(include_secrets=True)
+    assert "model: bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0" in text
+    assert "aws_secret_access_key: aws-literal-secret" in text
+    assert "model: cohere/command-a-03-2025" in text
+    before = row_ids()
+    plan = plan_import(parse_config(text))
+    assert not plan.has_changes, plan.describe()
+    assert row_ids() == before
+
+
+@pytest.mark.django_db
+def test_provider_settings_are_inherited_not_copied_on_import() -> None:
+    """A deployment param equal to its provider's setting is not stored again (an
+    export writes the provider's settings on each deployment)."""
+    provider = Provider(name="aws", kind="bedrock", settings={"aws_region_name": "eu-west-1"})
+    provider.set_secret("aws-literal")
+    provider.save()
+    route = Route.objects.create(name="nova")
+    Deployment.objects.create(route=route, provider=provider, model="amazon.nova-lite-v1:0")
+    text = export_config(include_secrets=True)
+    assert "aws_region_name: eu-west-1" in text
+    plan = plan_import(parse_config(text))
+    assert not plan.has_changes, plan.describe()
+    # into an empty registry the region lands on the deployment: the same calls
+    Deployment.objects.all().delete()
+    Provider.objects.all().delete()
+    import_text(text)
+    assert Deployment.objects.get().params == {"aws_region_name": "eu-west-1"}

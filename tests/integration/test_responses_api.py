@@ -188,11 +188,11 @@ def test_bad_field_is_a_bad_request_naming_it(stack: Stack) -> None:
     assert caught.value.body["param"] == "input[0].call_id"
 
 
-def test_previous_response_id_is_refused_clearly(stack: Stack) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
+def test_unknown_previous_response_id_is_a_404_naming_the_field(stack: Stack) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
         stack.openai().responses.create(model="echo", input="hi", previous_response_id="resp_1")
     assert caught.value.body["param"] == "previous_response_id"
-    assert "stateless" in caught.value.message
+    assert "resp_1" in caught.value.message
 
 
 def test_hosted_tool_is_dropped_on_a_drop_params_route(stack: Stack, mock: MockUpstream) -> None:

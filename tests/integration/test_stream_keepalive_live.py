@@ -77,3 +77,30 @@ def test_openai_wire_has_comments_and_the_sdk_reads_the_text(gateway: Gateway) -
     )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert TEXT in text
+
+
+def test_gemini_wire_has_blank_lines_and_the_sdk_reads_the_text(gateway: Gateway) -> None:
+    """Google's SDKs read every line that is not ``data:`` as JSON: a Gemini stream's
+    keep-alive is a bare newline, which their parsers (and the SSE grammar) skip."""
+    from google import genai
+    from google.genai import types
+
+    body = {"contents": [{"role": "user", "parts": [{"text": TEXT}]}]}
+    url = f"{gateway.url}/v1beta/models/echo-pausing:streamGenerateContent?alt=sse"
+    with httpx.stream(
+        "POST", url, json=body, headers={"x-goog-api-key": MASTER_KEY}, timeout=30
+    ) as response:
+        wire = response.read().decode()
+    assert "\n\n\n" in wire  # an event, then a keep-alive newline
+    assert ": keep-alive" not in wire
+    assert '"finishReason":"STOP"' in wire
+
+    client = genai.Client(
+        api_key=MASTER_KEY,
+        http_options=types.HttpOptions(
+            base_url=gateway.url, retry_options=types.HttpRetryOptions(attempts=1)
+        ),
+    )
+    chunks = list(client.models.generate_content_stream(model="echo-pausing", contents=TEXT))
+    assert TEXT in "".join(c.text or "" for c in chunks)
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP

@@ -26,6 +26,7 @@ Translation choices worth knowing:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -34,6 +35,7 @@ from ...errors import InvalidRequest, UpstreamError
 from ...types import (
     ChatRequest,
     ChatResponse,
+    Document,
     Image,
     Message,
     Part,
@@ -94,28 +96,56 @@ def _media(part: Image, where: str) -> dict[str, Any]:
     raise InvalidRequest(f"Bedrock cannot take media of type {media_type!r}", param=where)
 
 
-def _result_content(result: ToolResult, where: str) -> list[dict[str, Any]]:
+# Bedrock document names: letters, digits, spaces (not two in a row), hyphens,
+# parentheses and square brackets.
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9\-()\[\] ]+")
+
+
+def _document(doc: Document, where: str, names: set[str]) -> dict[str, Any]:
+    """Text documents as text; files as a ``document`` block whose name is unique in
+    the request (Bedrock refuses two documents of one name)."""
+    if doc.text is not None:
+        return {"text": doc.text}
+    fmt = maps.DOCUMENT_FORMATS.get((doc.media_type or "application/pdf").lower())
+    if doc.data is None or fmt is None:  # capabilities refuses these first
+        raise InvalidRequest(
+            f"Bedrock cannot take a document of type {doc.content_type()}", param=where
+        )
+    stem = _NAME_UNSAFE.sub("-", doc.name().rsplit(".", 1)[0])
+    stem = re.sub(r"\s+", " ", stem).strip()[:180] or "document"
+    name, index = stem, 1
+    while name in names:
+        name, index = f"{stem}-{index}", index + 1
+    names.add(name)
+    return {"document": {"format": fmt, "name": name, "source": {"bytes": doc.data}}}
+
+
+def _result_content(result: ToolResult, where: str, names: set[str]) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     for part in result.content:
         if isinstance(part, Text):
             if part.text:
                 content.append({"text": part.text})
+        elif isinstance(part, Document):
+            content.append(_document(part, where, names))
         else:
             content.append(_media(part, where))
     return content or [{"text": "(empty)"}]
 
 
-def _block(part: Part, where: str) -> dict[str, Any] | None:
+def _block(part: Part, where: str, names: set[str]) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"text": part.text} if part.text else None
     if isinstance(part, Image):
         return _media(part, where)
+    if isinstance(part, Document):
+        return _document(part, where, names)
     if isinstance(part, ToolCall):
         return {"toolUse": {"toolUseId": part.id, "name": part.name, "input": part.arguments}}
     if isinstance(part, ToolResult):
         result: dict[str, Any] = {
             "toolUseId": part.call_id,
-            "content": _result_content(part, where),
+            "content": _result_content(part, where, names),
         }
         if part.is_error:
             result["status"] = "error"
@@ -136,6 +166,7 @@ def _turns(messages: list[Message]) -> tuple[list[dict[str, Any]], list[str]]:
     """Alternating Converse turns, and the system texts moved out of the messages."""
     turns: list[dict[str, Any]] = []
     system: list[str] = []
+    names: set[str] = set()
     for i, message in enumerate(messages):
         if message.role == "system":
             if text := message.text():
@@ -143,7 +174,7 @@ def _turns(messages: list[Message]) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         role = "assistant" if message.role == "assistant" else "user"
         where = f"messages[{i}].content"
-        blocks = [b for part in message.parts if (b := _block(part, where)) is not None]
+        blocks = [b for part in message.parts if (b := _block(part, where, names)) is not None]
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:

@@ -34,6 +34,7 @@ from ...errors import InvalidRequest, UpstreamError, UpstreamOverloaded, Upstrea
 from ...types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -91,6 +92,23 @@ def _user_content(parts: list[Text | Image]) -> str | list[dict[str, Any]]:
     ]
 
 
+def _as_text(parts: list[Any]) -> list[Any]:
+    """Text documents as text; a file (a PDF...) has no Cohere form (``capabilities``
+    refuses it before the call; this guards a direct use of the codec)."""
+    out = []
+    for part in parts:
+        if isinstance(part, Document):
+            if part.text is None:
+                raise InvalidRequest(
+                    f"Cohere cannot take a document of type {part.content_type()}: "
+                    "Cohere reads text documents only",
+                    param="messages",
+                )
+            part = Text(part.text)
+        out.append(part)
+    return out
+
+
 def _arguments(call: ToolCall) -> str:
     if call.raw_arguments is not None:
         return call.raw_arguments
@@ -128,11 +146,12 @@ def _tool_messages(results: list[ToolResult]) -> tuple[list[dict[str, Any]], lis
     by_id: dict[str, list[str]] = {}
     images: list[Image] = []
     for result in results:
-        text = _texts(result.content)
+        content = _as_text(result.content)
+        text = _texts(content)
         if result.is_error and not text:
             text = "error"
         by_id.setdefault(result.call_id, []).append(text)
-        images += [p for p in result.content if isinstance(p, Image)]
+        images += [p for p in content if isinstance(p, Image)]
     messages = [
         {
             "role": "tool",
@@ -156,7 +175,8 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
                 out.append(assistant)
         else:
             results = [p for p in message.parts if isinstance(p, ToolResult)]
-            rest: list[Text | Image] = [p for p in message.parts if isinstance(p, Text | Image)]
+            parts = _as_text(message.parts)
+            rest: list[Text | Image] = [p for p in parts if isinstance(p, Text | Image)]
             if results:
                 tool_messages, images = _tool_messages(results)
                 out += tool_messages

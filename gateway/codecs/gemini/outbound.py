@@ -43,6 +43,7 @@ from ...errors import InvalidRequest, UpstreamConnectionError, UpstreamError
 from ...types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -106,6 +107,17 @@ def _media_part(image: Image) -> dict[str, Any]:
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
+def _document_part(doc: Document) -> dict[str, Any]:
+    """Text documents as text; files (PDFs...) as ``inlineData``, by URL ``fileData``."""
+    if doc.text is not None:
+        return {"text": doc.text}
+    if doc.data is not None:
+        return {"inlineData": {"mimeType": doc.media_type or "application/pdf", "data": doc.data}}
+    url = doc.url or ""
+    mime = doc.media_type or mimetypes.guess_type(url.split("?", 1)[0])[0] or "application/pdf"
+    return {"fileData": {"mimeType": mime, "fileUri": url}}
+
+
 def clean_schema(schema: Any) -> Any:
     """A JSON schema for ``parametersJsonSchema``: meta keywords removed at every level
     (property names are kept even when they look like keywords)."""
@@ -129,10 +141,17 @@ def clean_schema(schema: Any) -> Any:
 
 
 def _tool_result_parts(result: ToolResult, name: str) -> list[dict[str, Any]]:
-    text = "\n\n".join(p.text for p in result.content if isinstance(p, Text))
+    text = "\n\n".join(
+        p.text
+        for p in result.content
+        if isinstance(p, Text) or (isinstance(p, Document) and p.text is not None)
+    )
     response = {"error": text} if result.is_error else {"result": text}
     parts: list[dict[str, Any]] = [{"functionResponse": {"name": name, "response": response}}]
     parts.extend(_media_part(p) for p in result.content if isinstance(p, Image))
+    parts.extend(
+        _document_part(p) for p in result.content if isinstance(p, Document) and p.text is None
+    )
     return parts
 
 
@@ -144,6 +163,8 @@ def _parts(message: Message, names: dict[str, str]) -> list[dict[str, Any]]:
                 out.append({"text": part.text})
         elif isinstance(part, Image):
             out.append(_media_part(part))
+        elif isinstance(part, Document):
+            out.append(_document_part(part))
         elif isinstance(part, ToolCall):
             names[part.id] = part.name
             call: dict[str, Any] = {"functionCall": {"name": part.name, "args": part.arguments}}
@@ -286,8 +307,12 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
             generation[_GENERATION_NAMES.get(name) or _camel(name)] = value
     if generation:
         body["generationConfig"] = generation
-    if request.dialect == "gemini":
-        body.update(request.extra)
+    if request.dialect == "gemini":  # a Gemini client's own fields (codecs/gemini/inbound)
+        for name, value in request.extra.items():
+            if name == "generationConfig" and isinstance(value, dict):
+                body.setdefault("generationConfig", {}).update(value)
+            else:
+                body[name] = value
     return body
 
 

@@ -25,6 +25,7 @@ from ...errors import InvalidRequest, UpstreamError
 from ...types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -61,12 +62,27 @@ def _image(image: Image) -> dict[str, Any]:
     return {"type": "input_image", "image_url": url, "detail": "auto"}
 
 
-def _user_content(parts: list[Text | Image]) -> list[dict[str, Any]]:
+def _file(doc: Document) -> dict[str, Any]:
+    """An ``input_file``: text documents as ``input_text``, files inline or by URL."""
+    if doc.text is not None:
+        return {"type": "input_text", "text": doc.text}
+    if doc.data is not None:
+        data_url = f"data:{doc.media_type or 'application/pdf'};base64,{doc.data}"
+        return {"type": "input_file", "filename": doc.name(), "file_data": data_url}
+    out: dict[str, Any] = {"type": "input_file", "file_url": doc.url or ""}
+    if doc.filename:
+        out["filename"] = doc.filename
+    return out
+
+
+def _user_content(parts: list[Text | Image | Document]) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     for part in parts:
         if isinstance(part, Text):
             if part.text:
                 content.append({"type": "input_text", "text": part.text})
+        elif isinstance(part, Document):
+            content.append(_file(part))
         else:
             content.append(_image(part))
     return content
@@ -74,8 +90,8 @@ def _user_content(parts: list[Text | Image]) -> list[dict[str, Any]]:
 
 def _tool_output(result: ToolResult) -> dict[str, Any]:
     """A function_call_output item: the output as a string when it is text only (what
-    every Responses server takes), as content parts when it carries images."""
-    if any(isinstance(p, Image) for p in result.content):
+    every Responses server takes), as content parts when it carries images or files."""
+    if any(isinstance(p, Image | Document) for p in result.content):
         output: Any = _user_content(result.content)
     else:
         output = "".join(p.text for p in result.content if isinstance(p, Text))
@@ -151,7 +167,7 @@ def _input(request: ChatRequest) -> list[dict[str, Any]]:
         else:  # user and tool turns: tool outputs first, then what the user said
             results = [p for p in message.parts if isinstance(p, ToolResult)]
             items += [_tool_output(r) for r in results]
-            rest = [p for p in message.parts if isinstance(p, (Text, Image))]
+            rest = [p for p in message.parts if isinstance(p, Text | Image | Document)]
             content = _user_content(rest)
             if content:
                 items.append({"type": "message", "role": "user", "content": content})

@@ -119,3 +119,63 @@ def test_connection_test_reports_models(api: Client) -> None:
     provider = Provider.objects.create(name="echo", kind="echo")
     result = api.post(f"/api/providers/{provider.pk}/test").json()
     assert result["ok"] is True and result["models"] == ["echo"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "kind_settings"),
+    [
+        ("gemini", {}),
+        ("vertex_ai", {"vertex_project": "acme", "vertex_location": "europe-west4"}),
+        ("bedrock", {"aws_region_name": "us-east-1", "aws_access_key_id": "AKIAEXAMPLE"}),
+        ("cohere", {}),
+        ("openai_responses", {}),
+    ],
+)
+def test_create_each_new_kind_without_a_base_url(
+    api: Client, kind: str, kind_settings: dict
+) -> None:
+    created = api.post(
+        "/api/providers/",
+        {"name": f"p-{kind}", "kind": kind, "settings": kind_settings, "secret": SECRET},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["kind"], body["base_url"], body["settings"]) == (kind, "", kind_settings)
+    assert SECRET not in created.content.decode()
+    provider = Provider.objects.get(pk=body["id"])
+    assert provider.stored_secret() == SECRET and SECRET not in provider.secret_ciphertext
+
+
+def test_settings_are_checked_against_the_kind(api: Client) -> None:
+    wrong = api.post(
+        "/api/providers/",
+        {"name": "g", "kind": "gemini", "settings": {"aws_region_name": "us-east-1"}},
+        content_type="application/json",
+    )
+    assert wrong.status_code == 422
+    assert "aws_region_name: not a setting of a gemini provider" in str(wrong.json())
+    # kinds without a default address still need one
+    assert (
+        api.post(
+            "/api/providers/", {"name": "o", "kind": "openai"}, content_type="application/json"
+        ).status_code
+        == 422
+    )
+    created = api.post(
+        "/api/providers/",
+        {"name": "aws", "kind": "bedrock", "settings": {"aws_region_name": "us-east-1"}},
+        content_type="application/json",
+    ).json()
+    patched = api.patch(
+        f"/api/providers/{created['id']}",
+        {"settings": {"aws_profile_name": "prod"}},
+        content_type="application/json",
+    )
+    assert patched.status_code == 200 and patched.json()["settings"] == {"aws_profile_name": "prod"}
+    bad = api.patch(
+        f"/api/providers/{created['id']}",
+        {"settings": {"vertex_project": "x"}},
+        content_type="application/json",
+    )
+    assert bad.status_code == 422

@@ -53,6 +53,25 @@ def test_entries_are_found(provider, model, key):
     assert entry.key == key
 
 
+@pytest.mark.parametrize(
+    ("kind", "model", "vendor"),
+    [
+        ("gemini", "gemini-2.5-pro", "gemini"),
+        ("vertex_ai", "gemini-2.5-pro", "vertex"),
+        ("bedrock", "amazon.nova-pro-v1:0", "bedrock"),
+        ("cohere", "command-a-03-2025", "cohere"),
+        ("openai_responses", "o3-pro", "openai"),
+    ],
+)
+def test_native_kinds_with_their_default_address_find_their_prices(kind, model, vendor):
+    """Providers of the issue #15 kinds may leave base_url empty: the kind names the
+    vendor."""
+    entry = catalog.entry_for(kind, "", model)
+    assert entry is not None, (kind, model)
+    assert entry.vendor in (vendor, *catalog.matching.MAKERS.get(vendor, ()))
+    assert entry.input is not None
+
+
 def test_a_self_hosted_model_matches_nothing_so_it_costs_what_the_deployment_says():
     assert catalog.entry_for(*VLLM, "gpt-4o") is None
     assert catalog.entry_for("openai", "http://localhost:11434/v1", "llama3.1") is None

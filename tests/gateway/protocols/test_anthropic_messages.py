@@ -31,6 +31,7 @@ from gateway.protocols.anthropic_messages import (
 from gateway.types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -255,10 +256,12 @@ def test_image_by_url_and_unmapped_extras():
         some_future_field=1,
     )
     parsed = parse_request(payload, {})
-    assert parsed.messages[0].parts == [Image(url="https://example.test/a.png")]
+    assert parsed.messages[0].parts == [
+        Image(url="https://example.test/a.png"),
+        Document(media_type="text/plain", text="x"),
+    ]
     assert set(parsed.extra) == {"container", "mcp_servers", "service_tier", "some_future_field"}
     assert set(parsed.unmapped) == {
-        "document",
         "container",
         "mcp_servers",
         "service_tier",

@@ -299,7 +299,6 @@ def test_parts_and_tools_openai_has_but_we_do_not_model_are_named_not_refused():
                 "content": [
                     {"type": "text", "text": "listen"},
                     {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
-                    {"type": "file", "file": {"file_id": "file-1"}},
                 ],
             }
         ],
@@ -312,7 +311,6 @@ def test_parts_and_tools_openai_has_but_we_do_not_model_are_named_not_refused():
     assert [t.name for t in request.tools] == ["f"]
     assert request.unmapped == [
         "messages[0].content[1] (input_audio)",
-        "messages[0].content[2] (file)",
         "tools[0] (custom)",
     ]
 

@@ -130,7 +130,7 @@ def test_conversation_items_become_canonical_turns_with_call_ids_kept() -> None:
     assert request.messages[3].text() == "Thanks"
 
 
-def test_reasoning_without_text_is_dropped_and_later_system_messages_stay_in_place() -> None:
+def test_reasoning_with_only_encrypted_content_is_kept_and_system_messages_stay() -> None:
     request = parse(
         input=[
             {"role": "user", "content": "a"},
@@ -139,7 +139,7 @@ def test_reasoning_without_text_is_dropped_and_later_system_messages_stay_in_pla
             {"role": "system", "content": "now be terse"},
         ]
     )
-    assert request.messages[1].parts == [Text("b")]
+    assert request.messages[1].parts == [Thinking("", redacted="opaque"), Text("b")]
     assert (request.messages[2].role, request.messages[2].text()) == ("system", "now be terse")
 
 
@@ -228,12 +228,12 @@ def test_hosted_tools_and_unknown_fields_are_unmapped() -> None:
     assert request.extra["prompt_cache_key"] == "k"
 
 
-@pytest.mark.parametrize("name", ["previous_response_id", "conversation"])
+@pytest.mark.parametrize("name", ["conversation", "background"])
 def test_stateful_fields_are_refused_by_name(name: str) -> None:
     with pytest.raises(errors.InvalidRequest) as caught:
         parse(**{name: "resp_123"})
     assert caught.value.param == name
-    assert "stateless" in caught.value.message
+    assert "previous_response_id" in caught.value.message  # what works instead
 
 
 @pytest.mark.parametrize(
@@ -246,7 +246,7 @@ def test_stateful_fields_are_refused_by_name(name: str) -> None:
         ({"input": ["x"]}, "input[0]"),
         ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
         (
-            {"input": [{"role": "user", "content": [{"type": "input_file"}]}]},
+            {"input": [{"role": "user", "content": [{"type": "input_audio"}]}]},
             "input[0].content[0].type",
         ),
         (
@@ -624,3 +624,67 @@ def test_text_format_strict_is_kept_and_absent_stays_unset() -> None:
     fmt = {"type": "json_schema", "name": "out", "schema": {"type": "object"}}
     assert parse(text={"format": {**fmt, "strict": False}}).response_format.strict is False
     assert parse(text={"format": fmt}).response_format.strict is None
+
+
+# --- state echo and redacted reasoning (issue #20 part 2) --------------------------------
+
+
+def test_store_and_previous_response_id_are_echoed_never_forwarded() -> None:
+    request = parse(previous_response_id="resp_abc")
+    assert request.echo == {"store": True, "previous_response_id": "resp_abc"}
+    assert "previous_response_id" not in request.extra and "store" not in request.extra
+    body = render_response(ChatResponse("up", "m", parts=[Text("ok")]), request)
+    assert body["previous_response_id"] == "resp_abc" and body["store"] is True
+    assert parse(store=False).echo["store"] is False
+    assert param_of(store="yes") == "store"
+    assert param_of(previous_response_id=5) == "previous_response_id"
+
+
+def test_reasoning_with_only_encrypted_content_is_redacted_thinking() -> None:
+    request = parse(
+        input=[
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "summary": [], "encrypted_content": "gAAAA-opaque"},
+            {"type": "message", "role": "assistant", "content": "hello"},
+        ]
+    )
+    assistant = request.messages[1]
+    assert assistant.parts[0] == Thinking("", redacted="gAAAA-opaque")
+    assert assistant.parts[1] == Text("hello")
+    # no summary and no encrypted content: nothing to carry
+    bare = parse(input=[{"role": "user", "content": "q"}, {"type": "reasoning", "summary": []}])
+    assert len(bare.messages) == 1
+
+
+def test_redacted_thinking_renders_as_a_reasoning_item_with_encrypted_content() -> None:
+    response = ChatResponse("up", "m", parts=[Thinking("", redacted="opaque-data"), Text("answer")])
+    body = render_response(response, parse())
+    reasoning = body["output"][0]
+    assert reasoning["type"] == "reasoning" and reasoning["summary"] == []
+    assert reasoning["encrypted_content"] == "opaque-data"
+    assert Response.model_validate(body).output[0].encrypted_content == "opaque-data"
+    # and back in: the same Thinking
+    again = parse(input=[{"role": "user", "content": "q"}, reasoning])
+    assert again.messages[1].parts == [Thinking("", redacted="opaque-data")]
+
+
+async def test_streamed_redacted_thinking_is_one_whole_reasoning_item() -> None:
+    payloads = await _stream(
+        [
+            Start("up", "m"),
+            PartStart(0, "thinking"),
+            ThinkingDelta(0, redacted="opaque-data"),
+            PartStop(0),
+            PartStart(1, "text"),
+            TextDelta(1, "answer"),
+            PartStop(1),
+            Finish("stop"),
+        ]
+    )
+    kinds = [p["type"] for p in payloads]
+    assert kinds[2:4] == ["response.output_item.added", "response.output_item.done"]
+    assert payloads[3]["item"]["encrypted_content"] == "opaque-data"
+    final = payloads[-1]["response"]
+    assert [item["type"] for item in final["output"]] == ["reasoning", "message"]
+    assert final["output"][0]["encrypted_content"] == "opaque-data"
+    _accumulate(payloads)  # the SDK's accumulator takes every event (it raises otherwise)

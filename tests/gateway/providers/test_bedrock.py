@@ -356,3 +356,33 @@ async def test_error_frames_become_exception_events() -> None:
     parser = BedrockProvider.codec.stream_parser()
     mapped = [parser.feed(e)[0].error for e in events]
     assert [(m.status, m.retryable) for m in mapped] == [(400, False), (502, True)]
+
+
+async def test_provider_settings_are_defaults_under_the_deployment_params() -> None:
+    """Region, key id and profile may sit on the provider (the console's Bedrock form);
+    a deployment's own params win."""
+    seen = serve(lambda r: httpx.Response(200, json=fixture("text.json")))
+    entry = ProviderEntry(
+        9,
+        "aws",
+        "bedrock",
+        "",
+        SECRET_KEY,
+        {},
+        "",
+        None,
+        settings={"aws_region_name": "eu-west-3", "aws_access_key_id": ACCESS_KEY},
+    )
+    adapter = BedrockProvider(entry)
+    await adapter.complete(
+        REQUEST, deployment("r", "amazon.nova-pro-v1:0", provider=entry), Exchange()
+    )
+    assert seen[0].url.host == "bedrock-runtime.eu-west-3.amazonaws.com"
+    assert verified(seen[0], region="eu-west-3") is None
+    own = deployment(
+        "r", "amazon.nova-pro-v1:0", provider=entry, params={"aws_region_name": REGION}
+    )
+    await adapter.complete(REQUEST, own, Exchange())
+    assert seen[1].url.host == f"bedrock-runtime.{REGION}.amazonaws.com"
+    with pytest.raises(errors.GatewayError, match="cannot list models"):
+        await adapter.list_models()

@@ -76,6 +76,15 @@ async def test_complete_posts_to_responses_with_bearer_auth_and_extra_headers() 
     assert exchange.usage.cache_read_tokens == 16 and exchange.status == 200
 
 
+async def test_an_empty_base_url_is_openais() -> None:
+    seen = serve(lambda r: httpx.Response(200, content=fixture("text.json")))
+    entry = ProviderEntry(32, "oai", "openai_responses", "", SECRET, {}, "", None)
+    await adapter_for(entry).complete(
+        REQUEST, deployment("r", "o3-pro", provider=entry), Exchange()
+    )
+    assert str(seen[0].url) == "https://api.openai.com/v1/responses"
+
+
 async def test_stream_folds_to_the_whole_answer() -> None:
     seen = serve(lambda r: httpx.Response(200, content=fixture("reasoning_tools.sse")))
     request = replace(REQUEST, stream=True)

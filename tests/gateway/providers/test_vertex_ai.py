@@ -251,3 +251,27 @@ async def test_stream_count_tokens_and_tuned_model_paths(mock: MockGemini, key_f
     )
     url, _ = await p.locate(tuned)
     assert url == mock.url + "/v1/projects/p1/locations/us-east1/endpoints/123"
+
+
+async def test_provider_settings_are_defaults_under_the_deployment_params(
+    mock: MockGemini, key_file: Path
+) -> None:
+    """Project and location may sit on the provider (the console's Vertex form)."""
+    entry = ProviderEntry(
+        5,
+        "vtx",
+        "vertex_ai",
+        mock.url,
+        str(key_file),
+        {},
+        "",
+        None,
+        settings={"vertex_project": "from-provider", "vertex_location": "asia-east1"},
+    )
+    mock.queue(GReply(text="a"), GReply(text="b"))
+    await VertexAIProvider(entry).complete(ASK, dep(), Exchange())
+    assert mock.last.path.startswith("/v1/projects/from-provider/locations/asia-east1/")
+    await VertexAIProvider(entry).complete(ASK, dep(vertex_location="us-east5"), Exchange())
+    assert mock.last.path.startswith("/v1/projects/from-provider/locations/us-east5/")
+    with pytest.raises(errors.GatewayError, match="cannot list models"):
+        await VertexAIProvider(entry).list_models()

@@ -1,0 +1,187 @@
+"""WebSocket mode of the Responses API: one socket on the Responses path carrying
+``response.create`` events (what ``client.responses.connect()`` in the ``openai`` SDK
+and recent Codex versions open). Each event is served as a streamed ``POST
+/v1/responses`` through ``service.handle``, so auth, limits, routing, state
+(``store``, ``previous_response_id``) and the journal are the HTTP path's; the stream's
+events go out as text frames, in order. Responses on one socket run one at a time, in
+the order sent (as the API's do). ``generate: false`` (or ``prewarm: true``), which
+Codex sends to warm up, stores the request without calling the upstream: its id then
+continues with ``previous_response_id``. ``stream_id`` is echoed on every event. The
+socket remembers its latest responses in memory, so ``previous_response_id`` continues
+a ``store: false`` response on the socket that made it (as OpenAI's does).
+
+The key comes from the handshake's headers (``Authorization: Bearer``) and is checked
+again for every ``response.create``, so a revoked key stops at its next event. A bad
+key is refused at the handshake with the API's 401 body when the server supports
+denial responses, else with close code 4401. No cookies are read, so the console's
+same-origin check does not apply here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import responses_state, runtime, service
+from .endpoints import header_map, resolve_caller
+from .errors import GatewayError, InvalidRequest, RequestTooLarge, ShuttingDown
+
+log = logging.getLogger(__name__)
+
+DENIAL_EXTENSION = "websocket.http.response"
+QUEUED_EVENTS = 16  # response.create events waiting on one socket
+# Fields of a response.create event that only the socket understands.
+_ENVELOPE = ("type", "stream_id", "generate", "prewarm")
+
+
+def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> bytes:
+    """The WebSocket mode's error event for a request refused before it streamed."""
+    event: dict[str, Any] = {"type": "error", "status": status, "error": error}
+    if stream_id is not None:
+        event["stream_id"] = stream_id
+    return orjson.dumps(event)
+
+
+def sse_payloads(chunk: bytes) -> list[bytes]:
+    """The ``data:`` payloads of the SSE events in ``chunk`` (comments skipped)."""
+    return [line[5:].strip() for line in chunk.split(b"\n") if line.startswith(b"data:")]
+
+
+class ResponsesSocket(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        await runtime.ensure_started()
+        self.headers = header_map(self.scope)
+        # bounded: a client sending faster than it is answered is read no further
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(maxsize=QUEUED_EVENTS)
+        self.worker: asyncio.Task | None = None
+        self.memory = responses_state.SocketMemory()
+        caller = resolve_caller(self.headers)
+        if caller.key is None or service.key_refusal(caller.key):
+            refused = service.refuse_unauthorized("chat", "responses", caller)
+            if refused is not None:
+                await self._deny(refused)
+                return
+        await self.accept()
+        self.worker = asyncio.ensure_future(self._work())
+
+    async def _deny(self, reply: service.Reply) -> None:
+        if DENIAL_EXTENSION in (self.scope.get("extensions") or {}):
+            headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+            await self.base_send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": reply.status,
+                    "headers": headers,
+                }
+            )
+            await self.base_send({"type": "websocket.http.response.body", "body": reply.body})
+        else:
+            await self.close(code=4401)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.queue.put(text_data if text_data is not None else (bytes_data or b""))
+
+    async def disconnect(self, code: int) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.worker
+
+    async def _work(self) -> None:
+        while True:
+            message = await self.queue.get()
+            try:
+                await self._serve(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug: never kill the socket's loop silently
+                log.exception("responses socket: serving an event failed")
+                await self._send_error(500, GatewayError("internal error"), None)
+
+    async def _send_error(self, status: int, error: GatewayError, stream_id: str | None) -> None:
+        body = service.protocol("responses").render_error(error)["error"]
+        await self.send(text_data=error_event(status, body, stream_id).decode())
+
+    async def _serve(self, message: str | bytes) -> None:
+        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        if isinstance(message, str):
+            message = message.encode()
+        if len(message) > limit:
+            error = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
+            await self._send_error(413, error, None)
+            return
+        try:
+            event = orjson.loads(message)
+        except orjson.JSONDecodeError as exc:
+            await self._send_error(400, InvalidRequest(f"the event is not valid JSON: {exc}"), None)
+            return
+        if not isinstance(event, dict) or event.get("type") != "response.create":
+            kind = event.get("type") if isinstance(event, dict) else None
+            await self._send_error(
+                400,
+                InvalidRequest(
+                    f"unsupported event type {kind!r}: this socket takes response.create",
+                    param="type",
+                ),
+                None,
+            )
+            return
+        stream_id = event.get("stream_id") if isinstance(event.get("stream_id"), str) else None
+        body = {k: v for k, v in event.items() if k not in _ENVELOPE}
+        body["stream"] = True  # implicit over a socket
+        if runtime.closing():
+            error = ShuttingDown("this gateway instance is shutting down; reconnect")
+            await self._send_error(503, error, stream_id)
+            return
+        caller = resolve_caller(self.headers)  # again: the key may have been revoked
+        caller.responses_memory = self.memory
+        generate = event.get("generate") is not False and event.get("prewarm") is not True
+        endpoint = "chat" if generate else "prepare"
+        runtime.request_started()
+        try:
+            raw = orjson.dumps(body)
+            reply = await service.handle(endpoint, "responses", raw, self.headers, caller)
+            if isinstance(reply, service.Reply):
+                if reply.status == 200:  # prepared without generating
+                    await self._send_prepared(orjson.loads(reply.body), stream_id)
+                else:
+                    await self._send_reply_error(reply, stream_id)
+                return
+            try:
+                async for chunk in reply.chunks:
+                    for payload in sse_payloads(chunk):
+                        await self._send_payload(payload, stream_id)
+            finally:
+                await service._close_quietly(reply.chunks)
+        finally:
+            runtime.request_finished()
+
+    async def _send_prepared(self, response: dict[str, Any], stream_id: str | None) -> None:
+        """``response.created`` then ``response.completed`` for a response stored with
+        ``generate: false`` (no output)."""
+        created = {**response, "status": "in_progress"}
+        for sequence, (kind, body) in enumerate(
+            (("response.created", created), ("response.completed", response))
+        ):
+            event = {"type": kind, "response": body, "sequence_number": sequence}
+            await self._send_payload(orjson.dumps(event), stream_id)
+
+    async def _send_payload(self, payload: bytes, stream_id: str | None) -> None:
+        if stream_id is not None:
+            event = orjson.loads(payload)
+            event["stream_id"] = stream_id
+            payload = orjson.dumps(event)
+        await self.send(text_data=payload.decode())
+
+    async def _send_reply_error(self, reply: service.Reply, stream_id: str | None) -> None:
+        try:
+            error = orjson.loads(reply.body)["error"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            error = {"type": "api_error", "message": "request failed", "code": None, "param": None}
+        await self.send(text_data=error_event(reply.status, error, stream_id).decode())
