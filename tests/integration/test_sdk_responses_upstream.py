@@ -40,15 +40,15 @@ p = Provider(name="mock-responses", kind="openai_responses", base_url="{mock_url
 p.set_secret("{SECRET}")
 p.save()
 
-def route(name, reasoning=True, drop=True):
+def route(name, reasoning=True, drop=True, model="o3-pro"):
     r = Route.objects.create(name=name, max_attempts=1, drop_params=drop)
     Deployment.objects.create(
-        route=r, provider=p, model="o3-pro", max_output_tokens=8192,
+        route=r, provider=p, model=model, max_output_tokens=8192,
         context_window=200000, supports_reasoning=reasoning,
     )
 
 route("resp")
-route("resp-plain", reasoning=False)
+route("resp-plain", reasoning=False, model="gpt-4.1")  # the catalog: takes temperature
 route("resp-strict", drop=False)
 for n in range({SPARES}):
     route(f"resp-x{{n}}")
@@ -125,7 +125,7 @@ def test_chat_text_with_system_prompt(stack: Stack, mock: MockResponsesUpstream)
     assert completion.usage.prompt_tokens_details.cached_tokens == 10
     assert_upstream_auth(mock, reasoning=False)
     body = mock.last.body
-    assert body["model"] == "o3-pro" and body["instructions"] == "Be brief."
+    assert body["model"] == "gpt-4.1" and body["instructions"] == "Be brief."
     assert body["input"] == [
         {
             "type": "message",
