@@ -100,7 +100,8 @@ def run_codex(url: str, route: str, prompt: str, tmp_path: Path, transport: str)
         "HOME": str(tmp_path),
         "CODEX_HOME": str(home),
         "SWITCHYARD_API_KEY": MASTER_KEY,
-        "RUST_LOG": "info",
+        # tungstenite's trace shows each WebSocket frame Codex sends
+        "RUST_LOG": "info,tungstenite::protocol=trace" if transport == "websocket" else "info",
         "NO_COLOR": "1",
     }
     command = [
@@ -127,6 +128,17 @@ def run_codex(url: str, route: str, prompt: str, tmp_path: Path, transport: str)
     other = next(span for name, span in TRANSPORT_SPANS.items() if name != transport)
     assert other not in done.stderr, f"Codex fell back from {transport}:\n{done.stderr[-6000:]}"
     return CodexRun(answer=last.read_text().strip(), stdout=done.stdout, log=done.stderr)
+
+
+def socket_turns(log: str) -> list[str]:
+    """The ``response.create`` frames Codex sent over the WebSocket that generate (its
+    warm-up frame has ``generate: false``), as logged (quotes escaped as ``\\"``)."""
+    frames = [
+        line
+        for line in log.splitlines()
+        if "Sending frame" in line and '\\"type\\":\\"response.create\\"' in line
+    ]
+    return [f for f in frames if '\\"generate\\":false' not in f]
 
 
 def main_turns(mock: MockUpstream, marker: str) -> list[Seen]:
@@ -222,5 +234,13 @@ def test_codex_runs_a_shell_command_and_sends_its_output_back(
         assert [r["tool_use_id"] for r in results] == [call_id]
     # the command's real output (the file's content) went back to the upstream
     assert "the secret word is BLUEBERRY-41" in json.dumps(results)
+    if transport == "websocket":
+        # Codex chains the follow-up with previous_response_id (store=false) and sends
+        # only the tool output: the history above came from the gateway's socket state
+        follow_up = socket_turns(run.log)[-1]
+        assert len(socket_turns(run.log)) == 2, run.log[-4000:]
+        assert '\\"previous_response_id\\":\\"resp_' in follow_up
+        assert '\\"input\\":[{\\"type\\":\\"function_call_output\\"' in follow_up
+        assert "What does note.txt say" not in follow_up
     assert_secrets(mock, route)
     stack.assert_clean_log()
