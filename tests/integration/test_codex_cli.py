@@ -109,6 +109,7 @@ def run_codex(url: str, route: str, prompt: str, tmp_path: Path, transport: str)
         "exec",
         "--skip-git-repo-check",
         "--dangerously-bypass-approvals-and-sandbox",  # CI runs as root, no sandbox
+        "--strict-config",  # every key in the config is one this version reads
         "--ephemeral",
         "--output-last-message",
         str(last),
