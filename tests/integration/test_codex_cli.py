@@ -89,7 +89,11 @@ class CodexRun:
     log: str  # stderr: Codex's tracing at RUST_LOG=info
 
 
-def run_codex(url: str, route: str, prompt: str, tmp_path: Path, transport: str) -> CodexRun:
+def run_codex(
+    url: str, route: str, prompt: str, tmp_path: Path, transport: str, resume: bool = False
+) -> CodexRun:
+    """``codex exec`` (or, with ``resume``, ``codex exec resume --last``: the session the
+    previous run in this ``tmp_path`` saved) in ``tmp_path/work``."""
     home, work = tmp_path / "codex-home", tmp_path / "work"
     home.mkdir(parents=True, exist_ok=True)
     work.mkdir(exist_ok=True)
@@ -107,10 +111,10 @@ def run_codex(url: str, route: str, prompt: str, tmp_path: Path, transport: str)
     command = [
         codex_binary(),
         "exec",
+        *(["resume", "--last"] if resume else []),
         "--skip-git-repo-check",
         "--dangerously-bypass-approvals-and-sandbox",  # CI runs as root, no sandbox
         "--strict-config",  # every key in the config is one this version reads
-        "--ephemeral",
         "--output-last-message",
         str(last),
         prompt,
@@ -243,5 +247,31 @@ def test_codex_runs_a_shell_command_and_sends_its_output_back(
         assert '\\"previous_response_id\\":\\"resp_' in follow_up
         assert '\\"input\\":[{\\"type\\":\\"function_call_output\\"' in follow_up
         assert "What does note.txt say" not in follow_up
+    assert_secrets(mock, route)
+    stack.assert_clean_log()
+
+
+@pytest.mark.timeout(2 * CLI_TIMEOUT + 60)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("route", ROUTES)
+def test_codex_resumes_a_session_in_a_new_process(
+    stack: Stack, mock: MockUpstream, tmp_path: Path, route: str, transport: str
+) -> None:
+    """A second ``codex exec resume --last`` continues the saved conversation: the
+    upstream's second request carries the first turn's question and answer."""
+    mock.default = lambda seen: Reply(text="The capital is Paris.", output_tokens=5)
+    first = run_codex(stack.url, route, "What is the capital of France? 4e21", tmp_path, transport)
+    assert first.answer == "The capital is Paris."
+    mock.default = lambda seen: Reply(text="About 2.1 million people.", output_tokens=6)
+    again = run_codex(
+        stack.url, route, "And its population? 9b07", tmp_path, transport, resume=True
+    )
+    assert again.answer == "About 2.1 million people.", again.log[-4000:]
+    second = main_turns(mock, "And its population? 9b07")
+    assert len(second) == 1, [s.path for s in mock.seen]
+    history = json.dumps(second[0].body)
+    assert "What is the capital of France? 4e21" in history
+    assert "The capital is Paris." in history
+    assert history.index("capital of France") < history.index("And its population")
     assert_secrets(mock, route)
     stack.assert_clean_log()
