@@ -4,9 +4,11 @@ CODEX_HOME (the config README.md documents), answering through an OpenAI-compati
 route and an Anthropic route, over both Responses transports Codex has: plain HTTP
 (the default for a custom provider) and its WebSocket mode (``supports_websockets``).
 
-Covered: a plain answer, and a multi-turn tool loop in which Codex really runs its
+Covered: a plain answer; a multi-turn tool loop in which Codex really runs its
 ``exec_command`` shell tool on the call the upstream asked for and sends the output
-back in the next request. Codex's own debug log names the transport it used, so each
+back in the next request (over the WebSocket chained by ``previous_response_id``, with
+only the tool output, so the history comes from the gateway's socket state); and
+``codex exec resume --last`` continuing the saved conversation in a new process. Codex's own debug log names the transport it used, so each
 case asserts it really went over HTTP or the WebSocket. Plugin sync, apps and update
 checks are switched off so the CLI calls nothing but the gateway."""
 
