@@ -31,6 +31,7 @@ from .mock_upstream import MockUpstream, Reply, Seen, ToolUse
 pytestmark = pytest.mark.cli
 
 ANSWER = "PONG from the gateway mock 7d1a"
+THOUGHT = "The user wants the note; cat it."
 CLI_TIMEOUT = 180
 SECRETS = {
     "mock-gpt": ("/v1/chat/completions", "authorization", f"Bearer {OPENAI_SECRET}"),
@@ -214,7 +215,8 @@ def test_codex_runs_a_shell_command_and_sends_its_output_back(
         if "What does note.txt say" not in json.dumps(seen.body):
             return Reply(text="side request", input_tokens=5, output_tokens=2)
         arguments = json.dumps({"cmd": "cat note.txt", "workdir": str(note.parent)})
-        return Reply(tool_calls=[ToolUse(call_id, "exec_command", arguments)], input_tokens=60)
+        call = ToolUse(call_id, "exec_command", arguments)
+        return Reply(reasoning=THOUGHT, tool_calls=[call], input_tokens=60)
 
     mock.default = script
     run = run_codex(stack.url, route, "What does note.txt say? Run cat.", tmp_path, transport)
@@ -239,6 +241,12 @@ def test_codex_runs_a_shell_command_and_sends_its_output_back(
         assert [u["name"] for u in uses] == ["exec_command"]
         assert uses[0]["input"]["cmd"] == "cat note.txt"
         assert [r["tool_use_id"] for r in results] == [call_id]
+        # the thinking came back to Codex as a reasoning item and returns, signed, in
+        # front of its tool_use, as Anthropic requires for a tool loop with thinking
+        turn = [m for m in messages if m["role"] == "assistant"][-1]["content"]
+        assert [b["type"] for b in turn] == ["thinking", "tool_use"]
+        assert turn[0]["thinking"] == THOUGHT
+        assert turn[0]["signature"] == "sig-mock-thinking"
     # the command's real output (the file's content) went back to the upstream
     assert "the secret word is BLUEBERRY-41" in json.dumps(results)
     if transport == "websocket":
