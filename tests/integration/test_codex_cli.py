@@ -18,14 +18,15 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.live import MASTER_KEY
+from tests.live import MASTER_KEY, free_port, running_gateway
 
-from .conftest import ANTHROPIC_SECRET, OPENAI_SECRET, Stack
+from .conftest import ANTHROPIC_SECRET, OPENAI_SECRET, Stack, setup_code
 from .mock_upstream import MockUpstream, Reply, Seen, ToolUse
 
 pytestmark = pytest.mark.cli
@@ -203,6 +204,20 @@ def test_codex_answers_through_the_gateway(
 def test_codex_runs_a_shell_command_and_sends_its_output_back(
     stack: Stack, mock: MockUpstream, tmp_path: Path, route: str, transport: str
 ) -> None:
+    run_tool_loop(stack, mock, tmp_path, route, transport)
+
+
+def run_tool_loop(
+    stack: Stack,
+    mock: MockUpstream,
+    tmp_path: Path,
+    route: str,
+    transport: str,
+    read_frames: bool = True,
+) -> None:
+    """Codex cats note.txt on the upstream's call and answers from its output;
+    ``read_frames``: also check the WebSocket frames Codex logged (readable only when
+    the server did not negotiate permessage-deflate, as daphne does not)."""
     note = tmp_path / "work" / "note.txt"
     note.parent.mkdir(parents=True)
     note.write_text("the secret word is BLUEBERRY-41\n")
@@ -249,7 +264,7 @@ def test_codex_runs_a_shell_command_and_sends_its_output_back(
         assert turn[0]["signature"] == "sig-mock-thinking"
     # the command's real output (the file's content) went back to the upstream
     assert "the secret word is BLUEBERRY-41" in json.dumps(results)
-    if transport == "websocket":
+    if transport == "websocket" and read_frames:
         # Codex chains the follow-up with previous_response_id (store=false) and sends
         # only the tool output: the history above came from the gateway's socket state
         follow_up = socket_turns(run.log)[-1]
@@ -285,3 +300,33 @@ def test_codex_resumes_a_session_in_a_new_process(
     assert history.index("capital of France") < history.index("And its population")
     assert_secrets(mock, route)
     stack.assert_clean_log()
+
+
+@pytest.fixture(scope="module")
+def two_worker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The quick start's ``serve --workers 2`` (uvicorn), routed like ``stack``."""
+    upstream = MockUpstream().start()
+    dead = f"http://127.0.0.1:{free_port()}"
+    try:
+        with running_gateway(
+            tmp_path_factory.mktemp("gateway-2w"),
+            setup=[["shell", "-c", setup_code(upstream.url, dead)]],
+            workers=2,
+        ) as gw:
+            yield Stack(gw=gw, mock=upstream)
+    finally:
+        upstream.stop()
+
+
+@pytest.mark.timeout(CLI_TIMEOUT + 60)
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_codex_tool_loop_on_two_workers(
+    two_worker_stack: Stack, tmp_path: Path, transport: str
+) -> None:
+    """The WebSocket's chained turns stay on its one connection, so the socket state
+    holds whichever worker accepted it; HTTP turns carry their whole history. uvicorn
+    compresses the socket (permessage-deflate, which Codex accepts), so its frames are
+    not read from Codex's log here."""
+    mock = two_worker_stack.mock
+    mock.reset()
+    run_tool_loop(two_worker_stack, mock, tmp_path, "mock-claude", transport, read_frames=False)
