@@ -267,8 +267,9 @@ def run_tool_loop(
     if transport == "websocket" and read_frames:
         # Codex chains the follow-up with previous_response_id (store=false) and sends
         # only the tool output: the history above came from the gateway's socket state
-        follow_up = socket_turns(run.log)[-1]
-        assert len(socket_turns(run.log)) == 2, run.log[-4000:]
+        turns = socket_turns(run.log)
+        assert len(turns) == 2, run.log[-4000:]
+        follow_up = turns[1]
         assert '\\"previous_response_id\\":\\"resp_' in follow_up
         assert '\\"input\\":[{\\"type\\":\\"function_call_output\\"' in follow_up
         assert "What does note.txt say" not in follow_up
