@@ -31,6 +31,10 @@ if ! command -v gemini >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   npm install -g --silent @google/gemini-cli >/dev/null 2>&1 \
     || echo "warning: could not install the Gemini CLI; its tests will be skipped" >&2
 fi
+if ! command -v codex >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  npm install -g --silent @openai/codex >/dev/null 2>&1 \
+    || echo "warning: could not install the Codex CLI; its tests will be skipped" >&2
+fi
 scripts/services.sh || echo "warning: PostgreSQL/Redis not available; their tests will be skipped" >&2
 
 exec .venv/bin/python -m pytest "$@"
