@@ -31,6 +31,7 @@ from . import (
     runtime,
     tracing,
 )
+from .codecs.anthropic import maps as anthropic_maps
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -120,9 +121,9 @@ def client_status(error: GatewayError, dialect: str = "openai") -> int:
 
 def protocol(dialect: str) -> ModuleType:
     if dialect == "anthropic":
-        from .protocols import anthropic_messages
+        from .codecs.anthropic import inbound
 
-        return anthropic_messages
+        return inbound
     if dialect == "responses":
         from .protocols import openai_responses
 
@@ -585,15 +586,6 @@ def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -
     return adapter_for(deployment.provider)
 
 
-ANTHROPIC_FINISH = {
-    "end_turn": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    "stop_sequence": "stop_sequence",
-}
-
-
 def _model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | None:
     """Rewrite the upstream model id to the public name in passthrough stream events
     (a substring test per event; only events naming the model are touched)."""
@@ -615,7 +607,7 @@ def _passthrough_finish(data: dict[str, Any]) -> str:
     """The canonical finish reason of a passed-through answer (for the journal)."""
     if "stop_reason" in data:
         reason = str(data.get("stop_reason") or "")
-        return ANTHROPIC_FINISH.get(reason, reason)
+        return anthropic_maps.FINISH_REASONS.get(reason, reason)
     choices = data.get("choices") or [{}]
     return str((choices[0] or {}).get("finish_reason") or "")
 
