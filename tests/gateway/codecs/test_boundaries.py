@@ -1,0 +1,76 @@
+"""What a codec may import: the canonical types and helpers, ``codecs.base`` and its own
+package. Never Django, a provider, the registry, the service or another codec (so a
+codec loads and is tested without any of them)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+CODECS = Path(__file__).resolve().parents[3] / "gateway" / "codecs"
+
+# gateway modules every codec may read (documents: canonical document helpers).
+SHARED = {"gateway.types", "gateway.errors", "gateway.streaming", "gateway.documents"}
+FORBIDDEN_ROOTS = ("django", "channels", "httpx", "console")
+
+MODULES = sorted(CODECS.rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(CODECS.parent.parent).with_suffix("").parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports, at any depth of the file."""
+    package = _module_name(path)
+    if path.name != "__init__.py":
+        package = package.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                root = ".".join(base + ([node.module] if node.module else []))
+            else:
+                root = node.module or ""
+            found.add(root)
+            found.update(f"{root}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _allowed(name: str, own: str) -> bool:
+    if not name.startswith("gateway"):
+        return not name.startswith(FORBIDDEN_ROOTS)
+    if name in ("gateway", "gateway.codecs"):
+        return True
+    if any(name == shared or name.startswith(shared + ".") for shared in SHARED):
+        return True
+    if name == "gateway.codecs.base" or name.startswith("gateway.codecs.base."):
+        return True
+    return name == own or name.startswith(own + ".")
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(CODECS)))
+def test_a_codec_imports_only_canonical_modules_and_its_own_package(path):
+    relative = path.relative_to(CODECS).parts
+    own = "gateway.codecs." + relative[0] if len(relative) > 1 else "gateway.codecs"
+    bad = sorted(name for name in _imports(path) if not _allowed(name, own))
+    # "from ... import documents" names gateway.documents via the alias: allowed above.
+    assert not bad, f"{path.relative_to(CODECS)} imports {bad}"
+
+
+def test_the_walk_sees_relative_imports():
+    inbound = CODECS / "anthropic" / "inbound.py"
+    names = _imports(inbound)
+    assert "gateway.codecs.anthropic.maps" in names and "gateway.types" in names
+    assert not _allowed("gateway.providers.wire", "gateway.codecs.anthropic")
+    assert not _allowed("gateway.codecs.gemini.maps", "gateway.codecs.anthropic")
+    assert not _allowed("django.db", "gateway.codecs.anthropic")
