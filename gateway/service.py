@@ -132,7 +132,7 @@ def protocol(dialect: str) -> ModuleType:
         from .codecs.gemini import inbound
 
         return inbound
-    from .protocols import openai_chat
+    from .codecs.openai_chat import inbound as openai_chat
 
     return openai_chat
 

@@ -117,5 +117,5 @@ def canonical(dialect: str, data: dict) -> ChatResponse:
     if dialect == "anthropic":
         from ..codecs.anthropic.outbound import parse_response
     else:
-        from ..providers.openai_compatible import parse_response
+        from ..codecs.openai_chat.outbound import parse_response
     return parse_response(data)

@@ -47,6 +47,13 @@ class Target:
     supports_reasoning: bool = False
     supports_top_k: bool = False
     drop_params: bool = True
+    # Send earlier turns' reasoning back (DeepSeek-style ``reasoning_content``).
+    echo_reasoning: bool = False
+    # False for models that always reason and take no effort setting.
+    takes_reasoning_effort: bool = True
+    # The upstream's host name, for format quirks of known hosts (Gemini's OpenAI
+    # endpoint takes a JSON-schema subset); "" when unknown.
+    host: str = ""
 
 
 @dataclass(slots=True)

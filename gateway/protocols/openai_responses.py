@@ -26,6 +26,19 @@ from typing import Any
 import orjson
 
 from .. import documents, errors
+from ..codecs.openai_chat.inbound import (
+    _BASE64,
+    _DATA_URL,
+    _call_arguments,
+    _expect,
+    _function,
+    _image,
+    _invalid,
+    _optional_int,
+    _optional_number,
+    render_error,
+    render_models,
+)
 from ..streaming import sse_bytes
 from ..types import (
     ChatRequest,
@@ -51,19 +64,6 @@ from ..types import (
     ToolResult,
     Usage,
     UsageEvent,
-)
-from .openai_chat import (
-    _BASE64,
-    _DATA_URL,
-    _call_arguments,
-    _expect,
-    _function,
-    _image,
-    _invalid,
-    _optional_int,
-    _optional_number,
-    render_error,
-    render_models,
 )
 
 __all__ = [

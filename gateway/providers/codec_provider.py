@@ -63,8 +63,9 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
 DEFRAMERS: dict[str, Deframer] = {"sse": sse_events}
 
 
-def target_of(deployment: DeploymentEntry, drop_params: bool = True) -> Target:
-    """The codec's view of a deployment (no secrets, no Django objects)."""
+def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str = "") -> Target:
+    """The codec's view of a deployment (no secrets, no Django objects); ``host`` is the
+    upstream's host name where a codec adapts to it."""
     return Target(
         model=deployment.model,
         params=dict(deployment.params or {}),
@@ -74,6 +75,9 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True) -> Target:
         supports_reasoning=deployment.supports_reasoning,
         supports_top_k=bool(getattr(deployment, "supports_top_k", False)),
         drop_params=drop_params,
+        echo_reasoning=bool(getattr(deployment, "echo_reasoning", False)),
+        takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
+        host=host,
     )
 
 

@@ -9,8 +9,9 @@ import pytest
 from gateway.codecs.anthropic import inbound as anthropic_messages
 from gateway.codecs.base import Target
 from gateway.codecs.cohere import codec, outbound
+from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.errors import InvalidRequest
-from gateway.protocols import openai_chat, openai_responses
+from gateway.protocols import openai_responses
 from gateway.types import (
     ChatRequest,
     Image,

@@ -1,4 +1,4 @@
-"""Inbound OpenAI Chat Completions: the caller's body -> ``ChatRequest``, and canonical
+"""The OpenAI Chat Completions wire format, inbound half: the caller's body -> ``ChatRequest``, and canonical
 responses, stream events and errors -> the shapes the ``openai`` SDK expects.
 
 No Django imports. Validation errors name the offending field (``messages[2].content``)
@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from .. import documents, errors
-from ..streaming import sse_bytes
-from ..types import (
+from ... import documents, errors
+from ...streaming import sse_bytes
+from ...types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -44,6 +44,8 @@ from ..types import (
     Usage,
     UsageEvent,
 )
+from . import maps
+from .maps import usage_body as render_usage
 
 # Top-level fields parse_request models; anything else goes to extra + unmapped.
 _MODELLED = frozenset(
@@ -74,16 +76,6 @@ _BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
 _DATA_URL = re.compile(
     r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S
 )
-
-_FINISH_OUT = {
-    "stop": "stop",
-    "stop_sequence": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "content_filter": "content_filter",
-    "error": "stop",
-}
-
 
 # --- requests ------------------------------------------------------------------------
 
@@ -455,17 +447,6 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
 # --- responses -----------------------------------------------------------------------
 
 
-def render_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI usage: prompt_tokens counts cached input too."""
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
 def _arguments_text(call: ToolCall) -> str:
     if call.raw_arguments is not None:
         return call.raw_arguments
@@ -506,7 +487,7 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict:
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": _FINISH_OUT.get(response.finish_reason, "stop"),
+                "finish_reason": maps.FINISH_OUT.get(response.finish_reason, "stop"),
             }
         ],
         "usage": render_usage(response.usage),
@@ -600,7 +581,7 @@ async def render_stream(
                 usage.merge(more)
             case Finish(reason=reason) if not finished:
                 finished = True
-                yield writer.chunk({}, _FINISH_OUT.get(reason, "stop"))
+                yield writer.chunk({}, maps.FINISH_OUT.get(reason, "stop"))
             case ErrorEvent(error=error):
                 yield render_stream_error(_as_gateway_error(error))
                 return
@@ -621,35 +602,14 @@ def _as_gateway_error(error: Any) -> errors.GatewayError:
 
 # --- errors and models ---------------------------------------------------------------
 
-# canonical kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
-_ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
-    "invalid_request_error": ("invalid_request_error", None),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "authentication_error": ("invalid_api_key", "invalid_api_key"),
-    "permission_error": ("permission_error", "permission_denied"),
-    "not_found_error": ("model_not_found", "model_not_found"),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
-    "overloaded_error": ("api_error", "overloaded"),
-    "timeout_error": ("api_error", "timeout"),
-    "api_error": ("api_error", None),
-}
-
 
 def render_error(error: errors.GatewayError) -> dict:
     """``{"error": {"message", "type", "param", "code"}}`` as the OpenAI API writes it."""
-    kind, code = _ERROR_SHAPES.get(error.kind, ("api_error", None))
-    return {
-        "error": {
-            "message": error.message,
-            "type": kind,
-            "param": error.param,
-            "code": error.code or code,
-        }
-    }
+    return maps.error_body(error)
 
 
 def render_stream_error(error: errors.GatewayError) -> bytes:
-    return sse_bytes(orjson.dumps(render_error(error)))
+    return maps.stream_error(error)
 
 
 def render_models(models: list[ModelInfo]) -> dict:
