@@ -125,7 +125,7 @@ def protocol(dialect: str) -> ModuleType:
 
         return inbound
     if dialect == "responses":
-        from .protocols import openai_responses
+        from .codecs.openai_responses import inbound as openai_responses
 
         return openai_responses
     if dialect == "gemini":

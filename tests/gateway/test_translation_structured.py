@@ -13,7 +13,7 @@ import pytest
 
 from gateway import http
 from gateway.codecs.anthropic import inbound as anthropic_messages
-from gateway.protocols import openai_responses
+from gateway.codecs.openai_responses import inbound as openai_responses
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 from tests.gateway.providers.test_anthropic import make_deployment, make_provider

@@ -13,6 +13,9 @@ from ...errors import GatewayError
 from ...streaming import sse_bytes
 from ...types import FinishReason, Usage
 
+# The error envelope is every OpenAI format's: one copy, in openai_common.
+from ..openai_common import ERROR_SHAPES, error_body  # noqa: F401 (re-exported)
+
 # Upstream ``finish_reason`` -> canonical (``function_call``: the pre-tools name).
 FINISH_REASONS: dict[str, FinishReason] = {
     "stop": "stop",
@@ -30,19 +33,6 @@ FINISH_OUT: dict[str, str] = {
     "tool_calls": "tool_calls",
     "content_filter": "content_filter",
     "error": "stop",
-}
-
-# Canonical error kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
-ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
-    "invalid_request_error": ("invalid_request_error", None),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "authentication_error": ("invalid_api_key", "invalid_api_key"),
-    "permission_error": ("permission_error", "permission_denied"),
-    "not_found_error": ("model_not_found", "model_not_found"),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
-    "overloaded_error": ("api_error", "overloaded"),
-    "timeout_error": ("api_error", "timeout"),
-    "api_error": ("api_error", None),
 }
 
 
@@ -80,19 +70,6 @@ def usage_body(usage: Usage) -> dict[str, Any]:
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
-
-
-def error_body(error: GatewayError) -> dict[str, Any]:
-    """``{"error": {"message", "type", "param", "code"}}`` as the OpenAI API writes it."""
-    kind, code = ERROR_SHAPES.get(error.kind, ("api_error", None))
-    return {
-        "error": {
-            "message": error.message,
-            "type": kind,
-            "param": error.param,
-            "code": error.code or code,
-        }
     }
 
 
