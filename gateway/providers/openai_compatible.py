@@ -17,8 +17,9 @@ import orjson
 from .. import errors, http
 from ..codecs.openai_chat import maps, outbound
 from ..codecs.openai_chat.outbound import ChunkTranslator, chunk_error, parse_response
-from ..models import MissingSecret, resolve_secret
+from ..errors import MissingSecret
 from ..registry import DeploymentEntry
+from ..secret_refs import resolve_secret
 from ..streaming import SSEMessage, iter_sse, sse_bytes
 from ..types import ChatRequest, ChatResponse, ErrorEvent, StreamEvent, UsageEvent
 from . import wire

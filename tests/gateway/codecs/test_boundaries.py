@@ -4,10 +4,11 @@ codec loads and is tested without any of them)."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.gateway.import_walk import imports_of as _imports
 
 CODECS = Path(__file__).resolve().parents[3] / "gateway" / "codecs"
 
@@ -16,34 +17,6 @@ SHARED = {"gateway.types", "gateway.errors", "gateway.streaming", "gateway.docum
 FORBIDDEN_ROOTS = ("django", "channels", "httpx", "console")
 
 MODULES = sorted(CODECS.rglob("*.py"))
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(CODECS.parent.parent).with_suffix("").parts
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
-
-
-def _imports(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports, at any depth of the file."""
-    package = _module_name(path)
-    if path.name != "__init__.py":
-        package = package.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[: len(base) - node.level + 1]
-                root = ".".join(base + ([node.module] if node.module else []))
-            else:
-                root = node.module or ""
-            found.add(root)
-            found.update(f"{root}.{alias.name}" for alias in node.names)
-    return found
 
 
 # Not codecs: modules several codecs of one family read (neither imports the other).
