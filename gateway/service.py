@@ -429,8 +429,8 @@ def _check_unmapped(
 
 def _passes_through(adapter: Provider, call: Call) -> bool:
     """Whether the inbound body goes upstream untouched: same dialect, and an adapter
-    that forwards bodies (the codec adapters translate even their own dialect)."""
-    return adapter.dialect == call.dialect and type(adapter).passthrough is not Provider.passthrough
+    that forwards bodies (codecs without passthrough translate even their own)."""
+    return adapter.dialect == call.dialect and adapter.passes_through
 
 
 def _passthrough_body(

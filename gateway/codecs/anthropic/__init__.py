@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamError
-from ...types import ChatRequest, ChatResponse
+from ...errors import GatewayError, UpstreamError
+from ...types import ChatRequest, ChatResponse, Usage
 from ..base import Framing, Target, register
-from . import outbound
+from . import maps, outbound
 
 
 class AnthropicCodec:
@@ -30,6 +30,12 @@ class AnthropicCodec:
 
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return outbound.parse_error(status, body)
+
+    def usage_of(self, data: Any) -> Usage:
+        return maps.usage(data.get("usage") if isinstance(data, dict) else None)
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        return maps.stream_error(error)
 
 
 codec = register(AnthropicCodec())

@@ -530,17 +530,23 @@ def stream_cut() -> UpstreamError:
 
 class StreamParser:
     """The ``UpstreamCodec`` stream parser: ``StreamTranslator`` over de-framed events,
-    reporting a stream closed before its stop reason as an error."""
+    reporting a stream closed before its stop reason as an error. An error event ends
+    the stream: nothing after it counts."""
 
     def __init__(self) -> None:
         self.translator = StreamTranslator()
+        self.failed = False  # an error event ended the stream
 
     def feed(self, event: WireEvent) -> list[StreamEvent]:
-        if self.translator.done or not isinstance(event.data, dict):
+        if self.failed or self.translator.done or not isinstance(event.data, dict):
             return []
-        return self.translator.feed(event.data)
+        events = self.translator.feed(event.data)
+        self.failed = any(isinstance(e, ErrorEvent) for e in events)
+        return events
 
     def finish(self) -> list[StreamEvent]:
+        if self.failed:
+            return []
         if not self.translator.finished:
             return [ErrorEvent(stream_cut())]
         return self.translator.finish()
