@@ -15,6 +15,7 @@ after; a failure to authenticate or sign is a ``ConfigurationError`` (no retry).
 from __future__ import annotations
 
 import codecs as text_codecs
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -123,6 +124,8 @@ class CodecProvider(Provider):
     async def _prepare(
         self, request: ChatRequest, deployment: DeploymentEntry, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
+        if request.stream != stream:  # the codec reads the variant from the request
+            request = dataclasses.replace(request, stream=stream)
         body = self.codec.build_request(request, target_of(deployment))
         url = self.endpoint(deployment, stream)
         content, headers = await self._signed(url, body, request.headers)
