@@ -2,7 +2,7 @@
 dialect parser (chat, responses or anthropic) into a canonical ChatRequest, becomes the
 playground's prefill (system, conversation, params, tools, route and dialect).
 
-Parsing through ``gateway.protocols`` rather than by hand means a replay reads a body
+Parsing through the client codecs (``gateway.codecs``) rather than by hand means a replay reads a body
 exactly as the gateway did when it served it: a Responses request's ``instructions``
 and ``input`` items, an Anthropic system prompt given as blocks, system messages in the
 middle of a conversation. The playground's conversation is text, so tool calls, tool

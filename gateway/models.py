@@ -7,7 +7,6 @@ from these tables (``gateway.registry``) and never queries them per request.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from decimal import Decimal
 
@@ -17,9 +16,9 @@ from django.db import models
 from django.utils import timezone
 
 from . import crypto
-from .errors import MissingSecret  # raised by resolve_secret; a ConfigurationError
+from .errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
+from .secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
 
-ENV_REFERENCE = re.compile(r"^os\.environ/([A-Za-z_][A-Za-z0-9_]*)$")
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
 # form or an API client, keeps that value).
 HEADER_MASK = "•••••••• (stored encrypted)"
@@ -235,22 +234,6 @@ def seal_headers(headers: dict) -> dict:
         else value
         for name, value in headers.items()
     }
-
-
-def resolve_secret(stored: str) -> str:
-    """Resolve an ``os.environ/NAME`` reference (at call time) or return the literal.
-    Also used for the other provider settings that may be references (base URL, api
-    version)."""
-    if not stored or not stored.startswith("os.environ/"):  # the common case: no regex
-        return stored
-    match = ENV_REFERENCE.match(stored or "")
-    if not match:
-        return stored
-    name = match.group(1)
-    value = os.environ.get(name)
-    if value is None:
-        raise MissingSecret(f"environment variable {name} is not set")
-    return value
 
 
 class CacheScope(models.TextChoices):

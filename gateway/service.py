@@ -31,6 +31,8 @@ from . import (
     runtime,
     tracing,
 )
+from .codecs.anthropic import maps as anthropic_maps
+from .codecs.openai_chat import inputs as openai_inputs
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -40,7 +42,6 @@ from .errors import (
     ShuttingDown,
     UpstreamError,
 )
-from .protocols import openai_inputs
 from .providers import wire
 from .providers.base import Exchange, Provider, adapter_for
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
@@ -133,18 +134,18 @@ def client_status(error: GatewayError, dialect: str = "openai") -> int:
 
 def protocol(dialect: str) -> ModuleType:
     if dialect == "anthropic":
-        from .protocols import anthropic_messages
+        from .codecs.anthropic import inbound
 
-        return anthropic_messages
+        return inbound
     if dialect == "responses":
-        from .protocols import openai_responses
+        from .codecs.openai_responses import inbound as openai_responses
 
         return openai_responses
     if dialect == "gemini":
         from .codecs.gemini import inbound
 
         return inbound
-    from .protocols import openai_chat
+    from .codecs.openai_chat import inbound as openai_chat
 
     return openai_chat
 
@@ -442,8 +443,8 @@ def _check_unmapped(
 
 def _passes_through(adapter: Provider, call: Call) -> bool:
     """Whether the inbound body goes upstream untouched: same dialect, and an adapter
-    that forwards bodies (the codec adapters translate even their own dialect)."""
-    return adapter.dialect == call.dialect and type(adapter).passthrough is not Provider.passthrough
+    that forwards bodies (codecs without passthrough translate even their own)."""
+    return adapter.dialect == call.dialect and adapter.passes_through
 
 
 def _passthrough_body(
@@ -599,15 +600,6 @@ def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -
     return adapter_for(deployment.provider)
 
 
-ANTHROPIC_FINISH = {
-    "end_turn": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-    "stop_sequence": "stop_sequence",
-}
-
-
 def _model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | None:
     """Rewrite the upstream model id to the public name in passthrough stream events
     (a substring test per event; only events naming the model are touched)."""
@@ -629,7 +621,7 @@ def _passthrough_finish(data: dict[str, Any]) -> str:
     """The canonical finish reason of a passed-through answer (for the journal)."""
     if "stop_reason" in data:
         reason = str(data.get("stop_reason") or "")
-        return ANTHROPIC_FINISH.get(reason, reason)
+        return anthropic_maps.FINISH_REASONS.get(reason, reason)
     choices = data.get("choices") or [{}]
     return str((choices[0] or {}).get("finish_reason") or "")
 

@@ -1,6 +1,6 @@
 """Canonical request, response and stream-event types: the spine every dialect maps to.
 
-No Django imports here: protocols (inbound dialects) and providers (outbound adapters)
+No Django imports here: codecs (``gateway.codecs``, both directions of each wire format)
 translate to and from these types and nothing else, so any inbound dialect can reach
 any upstream. Tool-call arguments are kept as parsed JSON (a dict); a provider that
 receives arguments it cannot parse keeps the raw text under ``ToolCall.raw_arguments``.

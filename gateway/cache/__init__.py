@@ -115,7 +115,7 @@ async def settle() -> None:
 def canonical(dialect: str, data: dict) -> ChatResponse:
     """A passed-through upstream answer (``dialect``'s JSON) as a canonical response."""
     if dialect == "anthropic":
-        from ..providers.anthropic import parse_response
+        from ..codecs.anthropic.outbound import parse_response
     else:
-        from ..providers.openai_compatible import parse_response
+        from ..codecs.openai_chat.outbound import parse_response
     return parse_response(data)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import GatewayError, UpstreamError
-from ..types import ChatRequest, ChatResponse, StreamEvent
+from ..types import ChatRequest, ChatResponse, StreamEvent, Usage
 
 
 @dataclass(slots=True, frozen=True)
@@ -47,6 +47,13 @@ class Target:
     supports_reasoning: bool = False
     supports_top_k: bool = False
     drop_params: bool = True
+    # Send earlier turns' reasoning back (DeepSeek-style ``reasoning_content``).
+    echo_reasoning: bool = False
+    # False for models that always reason and take no effort setting.
+    takes_reasoning_effort: bool = True
+    # The upstream's host name, for format quirks of known hosts (Gemini's OpenAI
+    # endpoint takes a JSON-schema subset); "" when unknown.
+    host: str = ""
 
 
 @dataclass(slots=True)
@@ -57,6 +64,9 @@ class WireEvent:
 
     event: str | None
     data: Any
+    # The event's data as sent (SSE only), so a passthrough forwards it unparsed; not
+    # part of the event's identity (equal data is the same event).
+    text: str = field(default="", compare=False)
 
 
 Framing = Literal["sse", "aws-eventstream"]
@@ -93,6 +103,20 @@ class UpstreamCodec(Protocol):
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         """The upstream's error envelope as an ``UpstreamError`` with its status and
         message (never echoing request headers or secrets)."""
+        ...
+
+
+@runtime_checkable
+class PassthroughCodec(UpstreamCodec, Protocol):
+    """An upstream codec whose clients may speak to its upstream unchanged (same-format
+    passthrough): what the shared path needs to journal and end such an exchange."""
+
+    def usage_of(self, data: Any) -> Usage:
+        """The usage of a whole answer body, read without parsing the rest."""
+        ...
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        """The in-stream error event a client of this format reads."""
         ...
 
 

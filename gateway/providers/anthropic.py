@@ -1,584 +1,44 @@
-"""Outbound adapter for Anthropic's Messages API (``{base_url}/v1/messages``).
-
-Translation choices worth knowing:
-
-- System text (top-level, and leading ``system`` messages) becomes the ``system``
-  blocks. A mid-conversation ``system`` message stays in place only where Anthropic
-  accepts one (Claude Opus 4.8, or a deployment with ``params.mid_conversation_system``
-  true) and its placement is legal (after a user turn, before an assistant turn or
-  last, never next to another); everywhere else it is merged into ``system``.
-- Turns must alternate: consecutive same-role messages merge, and tool results
-  (canonical ``tool`` messages or ToolResult parts) lead their user turn.
-- Thinking without a signature is dropped (Anthropic rejects unsigned thinking).
-- Extended thinking is sent only to deployments that support reasoning, never together
-  with a forced tool choice (the API rejects that pair; the forced tool wins) nor when
-  the last assistant turn calls tools without a signed thinking block (history from
-  another model; the API would reject it), and
-  with ``temperature``/``top_k`` left out and ``top_p`` only when >= 0.95 (the limits
-  the API puts on sampling while thinking).
-- ``response_format`` JSON: without caller tools, a forced tool ``switchyard_json``
-  whose input is the answer; its ``tool_use`` comes back as the JSON text (a text part,
-  finish ``stop``), in ``parse_response`` and in the stream alike. With caller tools
-  (a forced tool would hide them) a system instruction asks for JSON instead.
-- ``request.extra`` is forwarded only when the caller spoke Anthropic
-  (``request.dialect``), so OpenAI-only parameters never reach Anthropic.
+"""Anthropic's Messages API upstream (``{base_url}/v1/messages``): where it is
+(base URL, a LiteLLM-style ``/v1`` suffix dropped), how it is authenticated
+(``x-api-key``, ``anthropic-version``, the caller's ``anthropic-beta``), and its token
+counting and model list. Posting, streaming, passthrough and error mapping are the
+shared path's (``codec_provider``); what is said is ``gateway.codecs.anthropic``'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import orjson
 
 from .. import http
-from ..documents import PDF
-from ..errors import (
-    GatewayError,
-    InvalidRequest,
-    UpstreamConnectionError,
-    UpstreamError,
-    UpstreamOverloaded,
-)
+from ..codecs.anthropic import codec as anthropic_codec
+from ..codecs.anthropic import outbound
+from ..errors import UpstreamError
 from ..registry import DeploymentEntry
-from ..streaming import iter_sse, sse_bytes
-from ..types import (
-    ChatRequest,
-    ChatResponse,
-    Document,
-    ErrorEvent,
-    Finish,
-    FinishReason,
-    Image,
-    Message,
-    Part,
-    PartStart,
-    PartStop,
-    Start,
-    StreamEvent,
-    Text,
-    TextDelta,
-    Thinking,
-    ThinkingDelta,
-    ToolArgsDelta,
-    ToolCall,
-    ToolResult,
-    Usage,
-    UsageEvent,
-)
+from ..types import ChatRequest
 from . import wire
-from .base import Exchange, Provider, register
+from .base import Exchange, register
+from .codec_provider import CodecProvider, target_of
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # A LiteLLM-style api_base may name the API path; the adapter wants the host root.
 _API_PATH = re.compile(r"/v1(/messages)?$")
 DEFAULT_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 4096
-JSON_TOOL = "switchyard_json"
-MIN_THINKING_BUDGET = 1024
-EFFORT_BUDGETS = {"minimal": MIN_THINKING_BUDGET, "low": 2048, "medium": 8192, "high": 24576}
-MID_SYSTEM_MODELS = re.compile(r"claude-opus-4-8")
-
-STOP_REASONS: dict[str, FinishReason] = {
-    "end_turn": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "stop_sequence": "stop_sequence",
-    "refusal": "content_filter",
-}
-
-# What count_tokens accepts of a Messages body.
-COUNT_FIELDS = (
-    "model",
-    "messages",
-    "system",
-    "tools",
-    "tool_choice",
-    "thinking",
-    "mcp_servers",
-    "context_management",
-    "output_config",
-)
-
-# Anthropic top-level fields worth forwarding from ``request.extra``.
-FORWARDABLE_EXTRA = {
-    "output_config",
-    "context_management",
-    "container",
-    "mcp_servers",
-    "service_tier",
-    "cache_control",
-    "inference_geo",
-}
-
-_USER_ID = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_DATA_URL = re.compile(r"^data:(?P<type>[\w/+.-]+);base64,(?P<data>.*)$", re.DOTALL)
-
-
-# --- request ---------------------------------------------------------------------------
-
-
-def _image_block(image: Image) -> dict[str, Any]:
-    if image.data is not None:
-        source = {
-            "type": "base64",
-            "media_type": image.media_type or "image/png",
-            "data": image.data,
-        }
-    elif image.url and (match := _DATA_URL.match(image.url)):
-        source = {"type": "base64", "media_type": match["type"], "data": match["data"]}
-    else:
-        source = {"type": "url", "url": image.url or ""}
-    return {"type": "image", "source": source}
-
-
-def _document_block(doc: Document) -> dict[str, Any]:
-    """A ``document`` block: text as a text source, a PDF as base64 or by URL
-    (``capabilities`` refused other media types)."""
-    if doc.text is not None:
-        source = {"type": "text", "media_type": "text/plain", "data": doc.text}
-    elif doc.data is not None:
-        source = {"type": "base64", "media_type": doc.media_type or PDF, "data": doc.data}
-    else:
-        source = {"type": "url", "url": doc.url or ""}
-    block: dict[str, Any] = {"type": "document", "source": source}
-    if doc.filename:
-        block["title"] = doc.filename
-    return block
-
-
-def _content_blocks(parts: list[Text | Image | Document]) -> list[dict[str, Any]]:
-    blocks = []
-    for part in parts:
-        if isinstance(part, Text):
-            if part.text:
-                blocks.append({"type": "text", "text": part.text})
-        elif isinstance(part, Document):
-            blocks.append(_document_block(part))
-        else:
-            blocks.append(_image_block(part))
-    return blocks
-
-
-def _block(part: Part) -> dict[str, Any] | None:
-    if isinstance(part, Text):
-        return {"type": "text", "text": part.text} if part.text else None
-    if isinstance(part, Image):
-        return _image_block(part)
-    if isinstance(part, Document):
-        return _document_block(part)
-    if isinstance(part, ToolCall):
-        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
-    if isinstance(part, ToolResult):
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": part.call_id}
-        content = _content_blocks(part.content)
-        if content:
-            block["content"] = content
-        if part.is_error:
-            block["is_error"] = True
-        return block
-    if isinstance(part, Thinking):
-        if part.redacted:
-            return {"type": "redacted_thinking", "data": part.redacted}
-        if part.signature:
-            return {"type": "thinking", "thinking": part.text, "signature": part.signature}
-    return None  # unsigned thinking: Anthropic would reject it
-
-
-def _turns(
-    messages: list[Message], keep_mid_system: bool
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Anthropic turns from canonical messages, and the system texts moved out of them."""
-    turns: list[dict[str, Any]] = []
-    system: list[str] = []
-    for message in messages:
-        if message.role == "system":
-            text = message.text()
-            if not text:
-                continue
-            if keep_mid_system and turns and turns[-1]["role"] in ("user", "system"):
-                if turns[-1]["role"] == "system":  # never two in a row: join them
-                    turns[-1]["content"][0]["text"] += "\n\n" + text
-                else:
-                    turns.append({"role": "system", "content": [{"type": "text", "text": text}]})
-            else:
-                system.append(text)
-            continue
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = [b for part in message.parts if (b := _block(part)) is not None]
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    # A kept system message must be last or followed by an assistant turn.
-    legal: list[dict[str, Any]] = []
-    for i, turn in enumerate(turns):
-        following = turns[i + 1]["role"] if i + 1 < len(turns) else None
-        if turn["role"] == "system" and following not in (None, "assistant"):
-            system.append(turn["content"][0]["text"])
-            continue
-        if legal and legal[-1]["role"] == turn["role"]:  # rejoin turns a move split
-            legal[-1]["content"].extend(turn["content"])
-        else:
-            legal.append(turn)
-    for turn in legal:  # tool results must open their user turn
-        if turn["role"] == "user":
-            turn["content"].sort(key=lambda b: b["type"] != "tool_result")
-    return legal, system
-
-
-def _supports_mid_system(deployment: DeploymentEntry) -> bool:
-    flag = deployment.params.get("mid_conversation_system")
-    if flag is not None:
-        return bool(flag)
-    return bool(MID_SYSTEM_MODELS.search(deployment.model))
-
-
-def _max_tokens(request: ChatRequest, deployment: DeploymentEntry) -> int:
-    ceiling = deployment.max_output_tokens
-    wanted = request.max_tokens
-    if wanted is None:
-        wanted = ceiling or DEFAULT_MAX_TOKENS
-    return min(wanted, ceiling) if ceiling else wanted
-
-
-def _thinking(
-    request: ChatRequest, deployment: DeploymentEntry, max_tokens: int
-) -> tuple[dict[str, Any] | None, int]:
-    """The ``thinking`` field and the max_tokens that leaves room for its budget."""
-    reasoning = request.reasoning
-    if reasoning is None or not deployment.supports_reasoning:
-        return None, max_tokens
-    if reasoning.budget_tokens is None and reasoning.effort is None:
-        return {"type": "adaptive"}, max_tokens
-    budget = reasoning.budget_tokens or EFFORT_BUDGETS.get(reasoning.effort or "", 8192)
-    budget = max(MIN_THINKING_BUDGET, budget)
-    if max_tokens <= budget:
-        ceiling = deployment.max_output_tokens
-        max_tokens = budget + max_tokens
-        if ceiling:
-            max_tokens = min(max_tokens, ceiling)
-        budget = min(budget, max_tokens - 1)
-        if budget < MIN_THINKING_BUDGET:
-            return None, _max_tokens(request, deployment)
-    return {"type": "enabled", "budget_tokens": budget}, max_tokens
-
-
-def _unsigned_tool_turn(turns: list[dict[str, Any]]) -> bool:
-    """Whether the last assistant turn calls tools without opening with a thinking block:
-    with thinking on, Anthropic rejects that (history from a non-Anthropic model)."""
-    for turn in reversed(turns):
-        if turn["role"] == "assistant":
-            content = turn["content"]
-            calls = any(block["type"] == "tool_use" for block in content)
-            return calls and content[0]["type"] not in ("thinking", "redacted_thinking")
-    return False
-
-
-def _json_instruction(request: ChatRequest) -> str:
-    fmt = request.response_format
-    text = "Respond with a single JSON object and nothing else."
-    if fmt is not None and fmt.schema:
-        text += " It must match this JSON schema: " + orjson.dumps(fmt.schema).decode()
-    return text
-
-
-def upstream_user(user: str) -> str:
-    """``metadata.user_id`` as Anthropic takes it (an opaque id: letters, digits, ``_``
-    and ``-``, at most 256 characters); any other id (an OpenAI caller's e-mail address,
-    say) is sent as its SHA-256 hex digest, still one per user."""
-    if _USER_ID.match(user):
-        return user
-    return hashlib.sha256(user.encode()).hexdigest()
 
 
 def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, Any]:
     """The Messages API body for ``request`` on ``deployment`` (no ``stream`` key)."""
-    if request.n is not None and request.n > 1:
-        raise InvalidRequest("Anthropic does not support n > 1 (several choices)", param="n")
-    messages = list(request.messages)
-    lead_system: list[str] = [part.text for part in request.system if part.text]
-    while messages and messages[0].role == "system":
-        if text := messages.pop(0).text():
-            lead_system.append(text)
-    turns, moved = _turns(messages, _supports_mid_system(deployment))
-    system = lead_system + moved
-
-    body: dict[str, Any] = {"model": deployment.model, "messages": turns}
-    max_tokens = _max_tokens(request, deployment)
-
-    tools = [
-        {
-            "name": tool.name,
-            **({"description": tool.description} if tool.description else {}),
-            "input_schema": tool.parameters,
-        }
-        for tool in request.tools
-    ]
-    choice = request.tool_choice
-    tool_choice: dict[str, Any] | None = None
-    if choice is not None:
-        tool_choice = {"type": {"required": "any"}.get(choice.mode, choice.mode)}
-        if choice.mode == "tool":
-            tool_choice["name"] = choice.name
-        if choice.parallel is False and choice.mode != "none":
-            tool_choice["disable_parallel_tool_use"] = True
-
-    fmt = request.response_format
-    if fmt is not None and fmt.type != "text":
-        schema = fmt.schema or {"type": "object"}
-        if not tools and schema.get("type", "object") == "object":
-            tools = [
-                {
-                    "name": JSON_TOOL,
-                    "description": "Give your answer as this tool's input.",
-                    "input_schema": schema,
-                }
-            ]
-            tool_choice = {"type": "tool", "name": JSON_TOOL}
-        else:
-            system.append(_json_instruction(request))
-
-    thinking, max_tokens = _thinking(request, deployment, max_tokens)
-    forced = tool_choice is not None and tool_choice["type"] in ("any", "tool")
-    if thinking and (forced or _unsigned_tool_turn(turns)):
-        thinking, max_tokens = None, _max_tokens(request, deployment)
-
-    body["max_tokens"] = max_tokens
-    if system:
-        body["system"] = [{"type": "text", "text": text} for text in system]
-    if tools:
-        body["tools"] = tools
-    if tool_choice and tools:
-        body["tool_choice"] = tool_choice
-    if thinking:
-        body["thinking"] = thinking
-        if request.top_p is not None and request.top_p >= 0.95:
-            body["top_p"] = request.top_p
-    else:
-        for name in ("temperature", "top_p", "top_k"):
-            value = getattr(request, name)
-            if value is not None:
-                body[name] = value
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
-    if request.user:
-        body["metadata"] = {"user_id": upstream_user(request.user)}
-    if request.dialect == "anthropic":
-        for name, value in request.extra.items():
-            if name in FORWARDABLE_EXTRA:
-                body[name] = value
-    return body
-
-
-# --- response --------------------------------------------------------------------------
-
-
-def _usage(data: dict[str, Any] | None) -> Usage:
-    data = data or {}
-    return Usage(
-        input_tokens=data.get("input_tokens") or 0,
-        output_tokens=data.get("output_tokens") or 0,
-        cache_read_tokens=data.get("cache_read_input_tokens") or 0,
-        cache_write_tokens=data.get("cache_creation_input_tokens") or 0,
-    )
-
-
-def _finish(stop_reason: str | None, only_json_tool: bool) -> FinishReason:
-    reason = STOP_REASONS.get(stop_reason or "end_turn", "stop")
-    if reason == "tool_calls" and only_json_tool:
-        return "stop"
-    return reason
-
-
-def parse_response(data: dict[str, Any]) -> ChatResponse:
-    parts: list[Part] = []
-    real_tools = False
-    for block in data.get("content") or []:
-        kind = block.get("type")
-        if kind == "text":
-            parts.append(Text(block.get("text", "")))
-        elif kind == "thinking":
-            parts.append(Thinking(text=block.get("thinking", ""), signature=block.get("signature")))
-        elif kind == "redacted_thinking":
-            parts.append(Thinking(redacted=block.get("data")))
-        elif kind == "tool_use" and block.get("name") == JSON_TOOL:
-            parts.append(Text(orjson.dumps(block.get("input") or {}).decode()))
-        elif kind == "tool_use":
-            real_tools = True
-            parts.append(
-                ToolCall(
-                    id=block.get("id", ""),
-                    name=block.get("name", ""),
-                    arguments=block.get("input") or {},
-                )
-            )
-    return ChatResponse(
-        id=data.get("id", ""),
-        model=data.get("model", ""),
-        parts=parts,
-        finish_reason=_finish(data.get("stop_reason"), not real_tools),
-        stop_sequence=data.get("stop_sequence"),
-        usage=_usage(data.get("usage")),
-    )
-
-
-def error_from_body(error: dict[str, Any] | None, status: int | None = None) -> UpstreamError:
-    """An upstream error from Anthropic's ``{"type", "message"}`` error object."""
-    error = error or {}
-    kind = error.get("type") or "api_error"
-    message = error.get("message") or kind
-    if kind == "overloaded_error" or status == 529:
-        return UpstreamOverloaded(message)
-    if status is None:
-        status = {
-            "invalid_request_error": 400,
-            "authentication_error": 401,
-            "permission_error": 403,
-            "not_found_error": 404,
-            "request_too_large": 413,
-            "rate_limit_error": 429,
-            "timeout_error": 504,
-        }.get(kind, 500)
-    return UpstreamError(message, status=status)
-
-
-class StreamTranslator:
-    """Anthropic stream events (parsed ``data`` objects) -> canonical events.
-
-    Blocks Anthropic runs itself (server tools and their results) have no canonical
-    part: they are skipped and the remaining parts renumbered from 0."""
-
-    def __init__(self) -> None:
-        self._parts: dict[int, int] = {}  # Anthropic block index -> canonical part index
-        self._json_text: set[int] = set()  # blocks of the JSON-output tool, sent as text
-        self._real_tools = False
-        self.finished = False  # message_delta with a stop reason seen
-        self.done = False  # message_stop seen
-
-    def feed(self, event: dict[str, Any]) -> list[StreamEvent]:
-        kind = event.get("type")
-        if kind == "message_start":
-            message = event.get("message") or {}
-            return [
-                Start(
-                    id=message.get("id", ""),
-                    model=message.get("model", ""),
-                    usage=_usage(message.get("usage")),
-                )
-            ]
-        if kind == "content_block_start":
-            return self._start(event.get("index", 0), event.get("content_block") or {})
-        if kind == "content_block_delta":
-            return self._delta(event.get("index", 0), event.get("delta") or {})
-        if kind == "content_block_stop":
-            part = self._parts.get(event.get("index", 0))
-            return [PartStop(part)] if part is not None else []
-        if kind == "message_delta":
-            out: list[StreamEvent] = []
-            if event.get("usage"):
-                out.append(UsageEvent(_usage(event["usage"])))
-            delta = event.get("delta") or {}
-            if delta.get("stop_reason"):
-                self.finished = True
-                out.append(
-                    Finish(
-                        _finish(delta["stop_reason"], not self._real_tools),
-                        delta.get("stop_sequence"),
-                    )
-                )
-            return out
-        if kind == "message_stop":
-            self.done = True
-        elif kind == "error":
-            return [ErrorEvent(error_from_body(event.get("error")))]
-        return []  # ping and anything new
-
-    def _start(self, index: int, block: dict[str, Any]) -> list[StreamEvent]:
-        kind = block.get("type")
-        part = len(self._parts)
-        if kind == "text":
-            self._parts[index] = part
-            out: list[StreamEvent] = [PartStart(part, "text")]
-            if block.get("text"):
-                out.append(TextDelta(part, block["text"]))
-            return out
-        if kind == "tool_use" and block.get("name") == JSON_TOOL:
-            self._parts[index] = part
-            self._json_text.add(index)
-            return [PartStart(part, "text")]
-        if kind == "tool_use":
-            self._parts[index] = part
-            self._real_tools = True
-            return [PartStart(part, "tool_call", block.get("id"), block.get("name"))]
-        if kind == "thinking":
-            self._parts[index] = part
-            out = [PartStart(part, "thinking")]
-            if block.get("thinking") or block.get("signature"):
-                out.append(ThinkingDelta(part, block.get("thinking", ""), block.get("signature")))
-            return out
-        if kind == "redacted_thinking":
-            self._parts[index] = part
-            return [PartStart(part, "thinking"), ThinkingDelta(part, redacted=block.get("data"))]
-        return []
-
-    def _delta(self, index: int, delta: dict[str, Any]) -> list[StreamEvent]:
-        part = self._parts.get(index)
-        if part is None:
-            return []
-        kind = delta.get("type")
-        if kind == "text_delta" and delta.get("text"):
-            return [TextDelta(part, delta["text"])]
-        if kind == "input_json_delta" and delta.get("partial_json"):
-            if index in self._json_text:
-                return [TextDelta(part, delta["partial_json"])]
-            return [ToolArgsDelta(part, delta["partial_json"])]
-        if kind == "thinking_delta" and delta.get("thinking"):
-            return [ThinkingDelta(part, delta["thinking"])]
-        if kind == "signature_delta" and delta.get("signature"):
-            return [ThinkingDelta(part, signature=delta["signature"])]
-        return []
-
-    def finish(self) -> list[StreamEvent]:
-        """At end of stream: nothing is held back (message_delta carries both usage and
-        the stop reason); an unfinished stream is an error the caller reports."""
-        return []
-
-
-# --- HTTP ------------------------------------------------------------------------------
-
-
-def _status_error(response: httpx.Response) -> UpstreamError:
-    try:
-        payload = orjson.loads(response.content)
-        error = payload.get("error") if isinstance(payload, dict) else None
-    except orjson.JSONDecodeError:
-        error = None
-    if not isinstance(error, dict):
-        text = response.text.strip()[:500]
-        error = {"message": text or f"Anthropic upstream answered {response.status_code}"}
-    mapped = error_from_body(error, response.status_code)
-    mapped.retry_after = wire.retry_after(response)
-    return mapped
-
-
-def _stream_cut() -> UpstreamError:
-    return UpstreamConnectionError("Anthropic upstream stream ended before message_stop")
+    return outbound.build_body(request, target_of(deployment))
 
 
 @register
-class AnthropicProvider(Provider):
+class AnthropicProvider(CodecProvider):
     kind = "anthropic"
-    dialect = "anthropic"
-
-    # --- plumbing ---------------------------------------------------------------------
+    codec = anthropic_codec
 
     def url(self, path: str) -> str:
         base = wire.base_url(self.provider) or DEFAULT_BASE_URL
@@ -586,153 +46,29 @@ class AnthropicProvider(Provider):
             base = _API_PATH.sub("", base)
         return base.rstrip("/") + path
 
-    def headers(self, caller: dict[str, str]) -> dict[str, str]:
-        secret, extra = wire.credentials(self.provider)
-        headers = {
-            "content-type": "application/json",
-            "x-api-key": secret,
-            "anthropic-version": caller.get("anthropic-version") or DEFAULT_VERSION,
-        }
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        return self.url("/v1/messages")
+
+    def forwarded(self, caller: Mapping[str, str]) -> dict[str, str]:
+        headers = {"anthropic-version": caller.get("anthropic-version") or DEFAULT_VERSION}
         if caller.get("anthropic-beta"):
             headers["anthropic-beta"] = caller["anthropic-beta"]
-        headers.update(extra)
         return headers
 
-    def timeout(self) -> httpx.Timeout:
-        return http.default_timeout(read=self.provider.timeout)
+    async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        secret, extra = wire.credentials(self.provider)
+        headers["x-api-key"] = secret
+        headers.setdefault("anthropic-version", DEFAULT_VERSION)
+        headers.update(extra)
 
-    async def _post(
-        self, path: str, body: dict[str, Any], caller: dict[str, str], exchange: Exchange
-    ) -> dict[str, Any]:
-        url, content = self.url(path), orjson.dumps(body)
-        headers = self.headers(caller)
-        exchange.begin(url, content)
-        try:
-            response = await http.client().post(
-                url, content=content, headers=headers, timeout=self.timeout()
-            )
-        except httpx.TransportError as exc:
-            raise wire.transport_error(exc, self.provider, url) from exc
-        finally:
-            exchange.end()
-        exchange.status = response.status_code
-        exchange.received(response.content)
-        if not response.is_success:
-            raise _status_error(response)
-        try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError("Anthropic upstream sent a body that is not JSON") from exc
-
-    async def _events(
-        self, body: dict[str, Any], caller: dict[str, str], exchange: Exchange
-    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
-        """Each upstream SSE event as bytes with its canonical events. Fails by raising
-        until a canonical event was produced, by a final ErrorEvent afterwards."""
-        url, content = self.url("/v1/messages"), orjson.dumps({**body, "stream": True})
-        headers = self.headers(caller)
-        exchange.begin(url, content)
-        translator = StreamTranslator()
-        began = False
-        try:
-            async with http.client().stream(
-                "POST", url, content=content, headers=headers, timeout=self.timeout()
-            ) as response:
-                exchange.status = response.status_code
-                if not response.is_success:
-                    await response.aread()
-                    exchange.received(response.content)
-                    raise _status_error(response)
-                async for message in iter_sse(response.aiter_lines()):
-                    raw = sse_bytes(message.data, message.event)
-                    exchange.received(raw)
-                    try:
-                        data = orjson.loads(message.data)
-                    except orjson.JSONDecodeError:
-                        continue
-                    events = translator.feed(data) if isinstance(data, dict) else []
-                    for event in events:
-                        if (
-                            isinstance(event, UsageEvent)
-                            or isinstance(event, Start)
-                            and event.usage
-                        ):
-                            exchange.usage.merge(event.usage)
-                    failure = next((e for e in events if isinstance(e, ErrorEvent)), None)
-                    if failure is not None and not began:
-                        raise failure.error
-                    began = began or bool(events)
-                    yield raw, events
-                    if failure is not None:
-                        return
-                    if translator.done:
-                        break
-            if not translator.finished:
-                raise _stream_cut()
-            tail = translator.finish()
-            if tail:
-                yield b"", tail
-        except httpx.TransportError as exc:
-            error = wire.transport_error(exc, self.provider, url)
-            if not began:
-                raise error from exc
-            yield _error_bytes(error), [ErrorEvent(error)]
-        except UpstreamError as error:
-            if not began:
-                raise
-            yield _error_bytes(error), [ErrorEvent(error)]
-        finally:
-            exchange.end()
-
-    # --- the Provider interface ---------------------------------------------------------
-
-    async def complete(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> ChatResponse:
-        data = await self._post(
-            "/v1/messages", build_body(request, deployment), request.headers, exchange
-        )
-        response = parse_response(data)
-        exchange.usage.merge(response.usage)
-        return response
-
-    async def stream(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> AsyncIterator[StreamEvent]:
-        body = build_body(request, deployment)
-        events = self._events(body, request.headers, exchange)
-        try:
-            async for _raw, translated in events:
-                for event in translated:
-                    yield event
-        finally:
-            await events.aclose()
-
-    async def passthrough(
-        self,
-        body: dict[str, Any],
-        deployment: DeploymentEntry,
-        exchange: Exchange,
-        headers: dict[str, str],
-    ) -> dict[str, Any]:
-        data = await self._post("/v1/messages", _rewritten(body, deployment), headers, exchange)
-        exchange.usage.merge(_usage(data.get("usage")))
-        return data
-
-    async def passthrough_stream(
-        self,
-        body: dict[str, Any],
-        deployment: DeploymentEntry,
-        exchange: Exchange,
-        headers: dict[str, str],
-    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
-        events = self._events(_rewritten(body, deployment), headers, exchange)
-        try:
-            async for raw, translated in events:
-                if raw:
-                    yield raw, translated
-        finally:
-            await events.aclose()
+    def passthrough_body(self, body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
+        """The caller's body for the deployment: its model id, max_tokens within the
+        deployment's ceiling."""
+        out = {**body, "model": deployment.model}
+        ceiling = deployment.max_output_tokens
+        if ceiling and isinstance(out.get("max_tokens"), int) and out["max_tokens"] > ceiling:
+            out["max_tokens"] = ceiling
+        return out
 
     async def count_tokens(
         self,
@@ -742,45 +78,33 @@ class AnthropicProvider(Provider):
         headers: dict[str, str],
     ) -> int | None:
         source = (
-            _rewritten(body, deployment)
+            self.passthrough_body(body, deployment)
             if body and "messages" in body
             else build_body(request, deployment)
         )
-        counted = {name: source[name] for name in COUNT_FIELDS if name in source}
-        data = await self._post(
-            "/v1/messages/count_tokens", counted, headers or request.headers, Exchange()
-        )
-        value = data.get("input_tokens")
+        counted = {name: source[name] for name in outbound.COUNT_FIELDS if name in source}
+        url = self.url("/v1/messages/count_tokens")
+        content, sent = await self._signed(url, counted, headers or request.headers)
+        data = await self._post_json(url, content, sent, Exchange())
+        value = data.get("input_tokens") if isinstance(data, dict) else None
         if not isinstance(value, int):
             raise UpstreamError("Anthropic count_tokens answer has no input_tokens")
         return value
 
     async def list_models(self) -> list[str]:
         url = self.url("/v1/models")
+        headers = self.forwarded({})
+        await self.sign("GET", url, b"", headers)
         try:
             response = await http.client().get(
-                url, params={"limit": 1000}, headers=self.headers({}), timeout=self.timeout()
+                url, params={"limit": 1000}, headers=headers, timeout=self.timeout()
             )
         except httpx.TransportError as exc:
             raise wire.transport_error(exc, self.provider, url) from exc
         if not response.is_success:
-            raise _status_error(response)
-        return [item["id"] for item in response.json().get("data", []) if "id" in item]
+            raise self._error(response, response.content)
+        data = orjson.loads(response.content)
+        return [item["id"] for item in data.get("data", []) if "id" in item]
 
 
-def _rewritten(body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
-    """The caller's body for the deployment: its model id, max_tokens within the ceiling."""
-    out = {**body, "model": deployment.model}
-    ceiling = deployment.max_output_tokens
-    if ceiling and isinstance(out.get("max_tokens"), int) and out["max_tokens"] > ceiling:
-        out["max_tokens"] = ceiling
-    return out
-
-
-def _error_bytes(error: GatewayError) -> bytes:
-    kind = error.kind if error.kind != "timeout_error" else "api_error"
-    payload = {"type": "error", "error": {"type": kind, "message": error.message}}
-    return sse_bytes(orjson.dumps(payload), "error")
-
-
-__all__ = ["AnthropicProvider", "StreamTranslator", "build_body", "parse_response"]
+__all__ = ["AnthropicProvider", "build_body"]

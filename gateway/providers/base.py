@@ -64,6 +64,13 @@ class Provider:
 
     kind: str = ""
     dialect: str = ""
+    # Whether a same-dialect body may go upstream untouched (``passthrough``); set per
+    # class when it is defined.
+    passes_through: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.passes_through = cls.passthrough is not Provider.passthrough
 
     def __init__(self, provider: ProviderEntry) -> None:
         self.provider = provider

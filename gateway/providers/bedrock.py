@@ -37,8 +37,9 @@ import orjson
 from .. import errors
 from ..codecs.base import WireEvent
 from ..codecs.bedrock import codec as bedrock_codec
-from ..models import MissingSecret, resolve_secret
+from ..errors import MissingSecret
 from ..registry import DeploymentEntry
+from ..secret_refs import resolve_secret
 from ..types import ChatRequest
 from . import wire
 from .base import register

@@ -15,16 +15,18 @@ after; a failure to authenticate or sign is a ``ConfigurationError`` (no retry).
 from __future__ import annotations
 
 import codecs as text_codecs
-from collections.abc import AsyncIterator, Callable
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
 
 import httpx
 import orjson
 
 from .. import errors, http
-from ..codecs.base import Target, UpstreamCodec, WireEvent
+from ..codecs.base import PassthroughCodec, Target, UpstreamCodec, WireEvent
 from ..registry import DeploymentEntry
-from ..streaming import iter_sse
-from ..types import ChatRequest, ChatResponse, ErrorEvent, StreamEvent, UsageEvent
+from ..streaming import iter_sse, sse_bytes
+from ..types import ChatRequest, ChatResponse, ErrorEvent, Start, StreamEvent, UsageEvent
 from . import wire
 from .base import Exchange, Provider
 
@@ -55,7 +57,7 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             continue
-        yield WireEvent(message.event, payload)
+        yield WireEvent(message.event, payload, message.data)
 
 
 # Framing name -> de-framer. Providers whose upstream frames streams otherwise (AWS
@@ -63,8 +65,9 @@ async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
 DEFRAMERS: dict[str, Deframer] = {"sse": sse_events}
 
 
-def target_of(deployment: DeploymentEntry, drop_params: bool = True) -> Target:
-    """The codec's view of a deployment (no secrets, no Django objects)."""
+def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str = "") -> Target:
+    """The codec's view of a deployment (no secrets, no Django objects); ``host`` is the
+    upstream's host name where a codec adapts to it."""
     return Target(
         model=deployment.model,
         params=dict(deployment.params or {}),
@@ -74,6 +77,9 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True) -> Target:
         supports_reasoning=deployment.supports_reasoning,
         supports_top_k=bool(getattr(deployment, "supports_top_k", False)),
         drop_params=drop_params,
+        echo_reasoning=bool(getattr(deployment, "echo_reasoning", False)),
+        takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
+        host=host,
     )
 
 
@@ -82,6 +88,11 @@ class CodecProvider(Provider):
     implement ``endpoint``; override ``sign`` for auth other than none."""
 
     codec: UpstreamCodec
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        codec = getattr(cls, "codec", None)  # unset on intermediate bases
+        cls.passes_through = isinstance(codec, PassthroughCodec)
 
     @property
     def dialect(self) -> str:  # type: ignore[override]
@@ -101,21 +112,47 @@ class CodecProvider(Provider):
     def timeout(self) -> httpx.Timeout:
         return http.default_timeout(read=self.provider.timeout)
 
+    def forwarded(self, caller: Mapping[str, str]) -> dict[str, str]:
+        """The caller's headers this upstream takes (default: none)."""
+        return {}
+
+    def passthrough_body(self, body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
+        """A same-format caller's body for ``deployment`` (default: its model id)."""
+        return {**body, "model": deployment.model}
+
     # -- the shared path ------------------------------------------------------------
     async def _prepare(
         self, request: ChatRequest, deployment: DeploymentEntry, stream: bool
     ) -> tuple[str, bytes, dict[str, str]]:
+        if request.stream != stream:  # the codec reads the variant from the request
+            request = dataclasses.replace(request, stream=stream)
         body = self.codec.build_request(request, target_of(deployment))
         url = self.endpoint(deployment, stream)
+        content, headers = await self._signed(url, body, request.headers)
+        return url, content, headers
+
+    async def _signed(
+        self, url: str, body: dict[str, Any], caller: Mapping[str, str]
+    ) -> tuple[bytes, dict[str, str]]:
         content = orjson.dumps(body)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self.forwarded(caller))
         await self.sign("POST", url, content, headers)
-        return url, content, headers
+        return content, headers
 
     async def complete(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> ChatResponse:
         url, content, headers = await self._prepare(request, deployment, stream=False)
+        result = self.codec.parse_response(await self._post_json(url, content, headers, exchange))
+        exchange.usage = result.usage
+        return result
+
+    async def _post_json(
+        self, url: str, content: bytes, headers: dict[str, str], exchange: Exchange
+    ) -> Any:
+        """Post, record the exchange, and hand back the answer's JSON (failures raised
+        as the codec reads them)."""
         exchange.begin(url, content)
         try:
             response = await http.client().post(
@@ -130,12 +167,9 @@ class CodecProvider(Provider):
         if response.status_code >= 400:
             raise self._error(response, response.content)
         try:
-            data = orjson.loads(response.content)
+            return orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
-        result = self.codec.parse_response(data)
-        exchange.usage = result.usage
-        return result
 
     async def stream(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
@@ -158,15 +192,13 @@ class CodecProvider(Provider):
                     for event in parser.feed(wire_event):
                         if isinstance(event, ErrorEvent) and not yielded:
                             raise event.error
-                        if isinstance(event, UsageEvent):
-                            exchange.usage.merge(event.usage)
+                        _count(event, exchange)
                         yielded = True
                         yield event
                 for event in parser.finish():
                     if isinstance(event, ErrorEvent) and not yielded:
                         raise event.error
-                    if isinstance(event, UsageEvent):
-                        exchange.usage.merge(event.usage)
+                    _count(event, exchange)
                     yielded = True
                     yield event
         except httpx.TransportError as exc:
@@ -181,6 +213,86 @@ class CodecProvider(Provider):
         finally:
             exchange.end()
 
+    # -- same-format passthrough ------------------------------------------------------
+    def _passthrough_codec(self) -> PassthroughCodec:
+        if not isinstance(self.codec, PassthroughCodec):
+            raise NotImplementedError(f"{self.codec.name} upstreams take no passthrough")
+        return self.codec
+
+    async def passthrough(
+        self,
+        body: dict[str, Any],
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+        headers: dict[str, str],
+    ) -> dict[str, Any]:
+        codec = self._passthrough_codec()
+        url = self.endpoint(deployment, False)
+        content, sent = await self._signed(url, self.passthrough_body(body, deployment), headers)
+        data = await self._post_json(url, content, sent, exchange)
+        if not isinstance(data, dict):
+            raise errors.UpstreamError("upstream answered with unexpected JSON", status=502)
+        exchange.usage.merge(codec.usage_of(data))
+        return data
+
+    async def passthrough_stream(
+        self,
+        body: dict[str, Any],
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+        headers: dict[str, str],
+    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+        """Each upstream event as the bytes to forward, with its canonical events (for
+        the journal). Fails by raising until something was forwarded, then by a final
+        error event in the format's own shape."""
+        codec = self._passthrough_codec()
+        url = self.endpoint(deployment, True)
+        sent_body = {**self.passthrough_body(body, deployment), "stream": True}
+        content, sent = await self._signed(url, sent_body, headers)
+        parser = codec.stream_parser()
+        deframe = DEFRAMERS[codec.framing]
+        yielded = False
+        exchange.begin(url, content)
+        try:
+            async with http.client().stream(
+                "POST", url, content=content, headers=sent, timeout=self.timeout()
+            ) as response:
+                exchange.status = response.status_code
+                if response.status_code >= 400:
+                    raw = await response.aread()
+                    exchange.received(raw)
+                    raise self._error(response, raw)
+                async for wire_event in deframe(self._recorded(response, exchange)):
+                    events = parser.feed(wire_event)
+                    failure = _failure(events)
+                    if failure is not None and not yielded:
+                        raise failure.error
+                    for event in events:
+                        _count(event, exchange)
+                    yielded = True
+                    yield sse_bytes(wire_event.text, wire_event.event), events
+                    if failure is not None:
+                        return
+                tail = parser.finish()
+                failure = _failure(tail)
+                if failure is not None:
+                    if not yielded:
+                        raise failure.error
+                    yield codec.stream_error(failure.error), tail
+                elif tail:
+                    yield b"", tail
+        except httpx.TransportError as exc:
+            error = wire.transport_error(exc, self.provider, url)
+            if not yielded:
+                raise error from exc
+            yield codec.stream_error(error), [ErrorEvent(error)]
+        except errors.UpstreamError as exc:
+            if not yielded:
+                raise
+            yield codec.stream_error(exc), [ErrorEvent(exc)]
+        finally:
+            exchange.end()
+
     @staticmethod
     async def _recorded(response: httpx.Response, exchange: Exchange) -> AsyncIterator[bytes]:
         async for chunk in response.aiter_bytes():
@@ -192,3 +304,13 @@ class CodecProvider(Provider):
         if error.retry_after is None:
             error.retry_after = wire.retry_after(response)
         return error
+
+
+def _count(event: StreamEvent, exchange: Exchange) -> None:
+    """Usage a stream reports (in its start event or on its own) into the exchange."""
+    if isinstance(event, UsageEvent) or isinstance(event, Start) and event.usage:
+        exchange.usage.merge(event.usage)
+
+
+def _failure(events: list[StreamEvent]) -> ErrorEvent | None:
+    return next((e for e in events if isinstance(e, ErrorEvent)), None)

@@ -28,8 +28,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import errors
-from ..models import MissingSecret, resolve_secret
+from ..errors import MissingSecret
 from ..registry import DeploymentEntry
+from ..secret_refs import resolve_secret
 from . import google_auth
 from .base import register
 from .gemini import GoogleCodecProvider

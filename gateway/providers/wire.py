@@ -12,9 +12,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import ConfigurationError, UpstreamConnectionError, UpstreamError, UpstreamTimeout
-from ..models import MissingSecret, resolve_secret
+from ..errors import (
+    ConfigurationError,
+    MissingSecret,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from ..registry import ProviderEntry
+from ..secret_refs import resolve_secret
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from gateway import errors, registry, responses_state
+from gateway.codecs.openai_responses.inbound import parse_request
 from gateway.models import StoredResponse
-from gateway.protocols.openai_responses import parse_request
 from gateway.streaming import sse_bytes
 from gateway.types import Text, Thinking, ToolCall, ToolResult
 

@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from gateway import http
+from gateway.codecs.anthropic.inbound import parse_request, render_stream
 from gateway.errors import UpstreamError
-from gateway.protocols.anthropic_messages import parse_request, render_stream
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 from tests.gateway.providers.test_anthropic import make_deployment, make_provider

@@ -12,8 +12,8 @@ import pytest
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 
-from gateway.protocols.openai_chat import render_stream
-from gateway.providers.anthropic import StreamTranslator
+from gateway.codecs.anthropic.outbound import StreamTranslator
+from gateway.codecs.openai_chat.inbound import render_stream
 from gateway.streaming import iter_sse
 from gateway.types import ChatRequest
 

@@ -1,6 +1,6 @@
-"""The OpenAI Responses API wire format (``/v1/responses``). This package holds the
-upstream half (``outbound``); the client half still lives in
-``gateway/protocols/openai_responses.py`` until the codecs refactor moves it here."""
+"""The OpenAI Responses API wire format (``/v1/responses``): ``inbound`` (clients such
+as the ``openai`` and ``openai-agents`` SDKs and Codex) and ``outbound`` (Responses API
+upstreams), sharing ``maps`` (efforts, usage, finish reasons, error codes)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
 """Facts of the OpenAI Responses wire format both directions read: finish reasons,
 usage, error codes, effort buckets, and how a reasoning item rides in a canonical
 ``Thinking`` part.
-
-The inbound half (``gateway/protocols/openai_responses.py``) still keeps its own copies
-of the effort map; they move here when the codecs refactor brings that half into this
-package.
 """
 
 from __future__ import annotations
@@ -67,6 +63,15 @@ ERROR_CODE_STATUS: dict[str, int] = {
 # Canonical effort -> the Responses API's reasoning.effort (same words).
 EFFORTS = ("minimal", "low", "medium", "high")
 
+# A client's reasoning.effort -> canonical (``xhigh`` is bucketed to ``high``).
+CLIENT_EFFORTS: dict[str, str] = {
+    "minimal": "minimal",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+}
+
 # A reasoning item rides in Thinking.signature (or .redacted when it has no summary) as
 # PREFIX + its encrypted_content: Anthropic clients echo signatures and redacted data
 # unchanged. A signature without the prefix came from another vendor (or was never
@@ -128,6 +133,21 @@ def parse_usage(data: Any) -> Usage:
         cache_read_tokens=cached,
         reasoning_tokens=reasoning,
     )
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    """Canonical -> Responses usage: input_tokens counts cached input too (OpenAI's
+    convention)."""
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {
+            "cached_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
 
 
 def finish_reason(response: dict[str, Any], saw_tool_call: bool, saw_refusal: bool) -> FinishReason:

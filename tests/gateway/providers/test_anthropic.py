@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from gateway import http
+from gateway.codecs.anthropic.outbound import JSON_TOOL, StreamTranslator, parse_response
 from gateway.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -22,13 +23,7 @@ from gateway.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
-from gateway.providers.anthropic import (
-    JSON_TOOL,
-    AnthropicProvider,
-    StreamTranslator,
-    build_body,
-    parse_response,
-)
+from gateway.providers.anthropic import AnthropicProvider, build_body
 from gateway.providers.base import Exchange
 from gateway.registry import DeploymentEntry, ProviderEntry
 from gateway.streaming import fold_events

@@ -11,14 +11,16 @@ import orjson
 import pytest
 
 from gateway import errors, http
+from gateway.codecs.openai_chat.outbound import (
+    ChunkTranslator,
+    clean_schema_for_gemini,
+    parse_response,
+)
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import (
     AzureOpenAIProvider,
-    ChunkTranslator,
     OpenAICompatibleProvider,
     build_body,
-    clean_schema_for_gemini,
-    parse_response,
 )
 from gateway.registry import DeploymentEntry, ProviderEntry
 from gateway.streaming import fold_events

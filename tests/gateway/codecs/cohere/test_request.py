@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.codecs.anthropic import inbound as anthropic_messages
 from gateway.codecs.base import Target
 from gateway.codecs.cohere import codec, outbound
+from gateway.codecs.openai_chat import inbound as openai_chat
+from gateway.codecs.openai_responses import inbound as openai_responses
 from gateway.errors import InvalidRequest
-from gateway.protocols import anthropic_messages, openai_chat, openai_responses
 from gateway.types import (
     ChatRequest,
     Image,

@@ -10,10 +10,12 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.codecs.anthropic import inbound as anthropic_messages
 from gateway.codecs.base import CODECS, Target, UpstreamCodec, WireEvent
 from gateway.codecs.gemini import codec, ids
+from gateway.codecs.openai_chat import inbound as openai_chat
+from gateway.codecs.openai_responses import inbound as openai_responses
 from gateway.errors import InvalidRequest, UpstreamError
-from gateway.protocols import anthropic_messages, openai_chat, openai_responses
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

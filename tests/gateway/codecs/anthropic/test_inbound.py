@@ -8,6 +8,16 @@ from typing import Any
 
 import pytest
 
+from gateway.codecs.anthropic.inbound import (
+    closed_schema,
+    parse_request,
+    render_count_tokens,
+    render_error,
+    render_models,
+    render_response,
+    render_stream,
+    render_stream_error,
+)
 from gateway.errors import (
     GatewayError,
     InvalidRequest,
@@ -17,16 +27,6 @@ from gateway.errors import (
     UpstreamError,
     UpstreamOverloaded,
     UpstreamTimeout,
-)
-from gateway.protocols.anthropic_messages import (
-    closed_schema,
-    parse_request,
-    render_count_tokens,
-    render_error,
-    render_models,
-    render_response,
-    render_stream,
-    render_stream_error,
 )
 from gateway.types import (
     ChatRequest,

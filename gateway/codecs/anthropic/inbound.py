@@ -1,4 +1,4 @@
-"""The Anthropic Messages dialect, inbound: what Claude Code and the ``anthropic`` SDK
+"""The Anthropic Messages wire format, inbound half: what Claude Code and the ``anthropic`` SDK
 send to ``POST /v1/messages``, and the bodies and SSE events they expect back.
 
 Field errors name the field the way Anthropic does (``messages.1.content.0.type``).
@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from .. import documents
-from ..errors import GatewayError, InvalidRequest
-from ..streaming import sse_bytes
-from ..types import (
+from ... import documents
+from ...errors import GatewayError, InvalidRequest
+from ...streaming import sse_bytes
+from ...types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -49,6 +49,8 @@ from ..types import (
     Usage,
     UsageEvent,
 )
+from . import maps
+from .maps import stop_reason, usage_body
 
 log = logging.getLogger(__name__)
 
@@ -97,42 +99,6 @@ _UNMAPPED_BLOCKS = {
 }
 
 _TOOL_KEYS = {"name", "description", "input_schema", "type", "strict"}
-
-STOP_REASONS = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "content_filter": "refusal",
-    "stop_sequence": "stop_sequence",
-    "error": "end_turn",
-}
-
-ERROR_TYPES = {
-    "invalid_request_error",
-    "authentication_error",
-    "billing_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "timeout_error",
-    "overloaded_error",
-}
-
-_ERROR_TYPE_FOR_STATUS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
 
 # --- parsing ---------------------------------------------------------------------------
 
@@ -628,24 +594,6 @@ def message_id(response_id: str) -> str:
     return "msg_" + (response_id or secrets.token_hex(12))
 
 
-def usage_body(usage: Usage) -> dict[str, int]:
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_input_tokens": usage.cache_read_tokens,
-        "cache_creation_input_tokens": usage.cache_write_tokens,
-    }
-
-
-def stop_reason(reason: str | None, has_tool_calls: bool) -> str:
-    """Anthropic's stop_reason; tool calls with a plain stop still mean ``tool_use``
-    (some OpenAI-compatible upstreams finish tool turns with ``stop``)."""
-    mapped = STOP_REASONS.get(reason or "stop", "end_turn")
-    if has_tool_calls and mapped == "end_turn":
-        return "tool_use"
-    return mapped
-
-
 def _block(part: Part) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text}
@@ -886,20 +834,12 @@ async def render_stream(
 # --- errors, models, token counts ----------------------------------------------------------
 
 
-def error_type(error: GatewayError) -> str:
-    if error.kind in ERROR_TYPES:
-        return error.kind
-    return _ERROR_TYPE_FOR_STATUS.get(error.status, "api_error")
-
-
 def render_error(error: GatewayError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type(error), "message": error.message}}
+    return maps.error_body(error)
 
 
 def render_stream_error(error: GatewayError) -> bytes:
-    if not isinstance(error, GatewayError):
-        error = GatewayError(str(error))
-    return _event("error", render_error(error))
+    return maps.stream_error(error)
 
 
 def render_models(models: list[ModelInfo]) -> dict[str, Any]:

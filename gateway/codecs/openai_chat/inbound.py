@@ -1,4 +1,4 @@
-"""Inbound OpenAI Chat Completions: the caller's body -> ``ChatRequest``, and canonical
+"""The OpenAI Chat Completions wire format, inbound half: the caller's body -> ``ChatRequest``, and canonical
 responses, stream events and errors -> the shapes the ``openai`` SDK expects.
 
 No Django imports. Validation errors name the offending field (``messages[2].content``)
@@ -7,7 +7,6 @@ so the SDK's ``BadRequestError`` tells the caller exactly what to fix.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -15,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from .. import documents, errors
-from ..streaming import sse_bytes
-from ..types import (
+from ... import documents, errors
+from ...streaming import sse_bytes
+from ...types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -25,7 +24,6 @@ from ..types import (
     Finish,
     Image,
     Message,
-    ModelInfo,
     PartStart,
     PartStop,
     Reasoning,
@@ -44,6 +42,9 @@ from ..types import (
     Usage,
     UsageEvent,
 )
+from .. import openai_common as common
+from . import maps
+from .maps import usage_body as render_usage
 
 # Top-level fields parse_request models; anything else goes to extra + unmapped.
 _MODELLED = frozenset(
@@ -70,70 +71,7 @@ _MODELLED = frozenset(
     }
 )
 _EFFORTS = ("minimal", "low", "medium", "high")
-_BASE64 = re.compile(r"^[A-Za-z0-9+/\s]+=*\s*$")
-_DATA_URL = re.compile(
-    r"^data:(?P<media>[\w.+-]+/[\w.+-]+)?(?:;[^,;]*)*;base64,(?P<data>.*)$", re.S
-)
-
-_FINISH_OUT = {
-    "stop": "stop",
-    "stop_sequence": "stop",
-    "length": "length",
-    "tool_calls": "tool_calls",
-    "content_filter": "content_filter",
-    "error": "stop",
-}
-
-
 # --- requests ------------------------------------------------------------------------
-
-
-def _invalid(message: str, param: str) -> errors.InvalidRequest:
-    return errors.InvalidRequest(message, param=param)
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], what: str, param: str) -> Any:
-    ok = isinstance(value, kind) and not (isinstance(value, bool) and kind in (int, (int, float)))
-    if not ok:
-        raise _invalid(f"{param} must be {what}", param)
-    return value
-
-
-def _optional_number(body: dict, name: str) -> float | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    return float(_expect(value, (int, float), "a number", name))
-
-
-def _optional_int(body: dict, name: str, minimum: int = 1) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    _expect(value, int, "an integer", name)
-    if value < minimum:
-        raise _invalid(f"{name} must be at least {minimum}", name)
-    return value
-
-
-def _image(part: dict, param: str) -> Image:
-    spec = part.get("image_url")
-    url = spec.get("url") if isinstance(spec, dict) else spec
-    if not isinstance(url, str) or not url:
-        raise _invalid("image_url.url must be a non-empty string", f"{param}.image_url.url")
-    if url.startswith("data:"):
-        match = _DATA_URL.match(url)
-        if not match or not match.group("data"):
-            raise _invalid(
-                "image data URLs must look like data:<media type>;base64,<data>",
-                f"{param}.image_url.url",
-            )
-        return Image(data=match.group("data"), media_type=match.group("media") or "image/png")
-    if not url.startswith(("http://", "https://")):
-        raise _invalid(
-            "image_url.url must be an http(s) URL or a base64 data URL", f"{param}.image_url.url"
-        )
-    return Image(url=url)
 
 
 def _file(part: dict, param: str) -> Document:
@@ -141,28 +79,28 @@ def _file(part: dict, param: str) -> Document:
     ``file_id`` names a file uploaded to OpenAI's Files API, which the gateway does not
     have: refused, saying what to send instead."""
     spec = part.get("file")
-    _expect(spec, dict, "an object", f"{param}.file")
+    common.expect(spec, dict, "an object", f"{param}.file")
     data, name = spec.get("file_data"), spec.get("filename")
     if name is not None:
-        _expect(name, str, "a string", f"{param}.file.filename")
+        common.expect(name, str, "a string", f"{param}.file.filename")
     if data is None and spec.get("file_id") is not None:
-        raise _invalid(
+        raise common.invalid(
             "file.file_id is not supported (no Files API: no files are stored); send the "
             "file inline as file.file_data, a base64 data URL (data:application/pdf;base64,...)",
             f"{param}.file.file_id",
         )
-    _expect(data, str, "a base64 data URL", f"{param}.file.file_data")
-    match = _DATA_URL.match(data) if data.startswith("data:") else None
+    common.expect(data, str, "a base64 data URL", f"{param}.file.file_data")
+    match = common.DATA_URL.match(data) if data.startswith("data:") else None
     if match is None:
         # The SDKs' documented shape is a data URL; bare base64 is taken as a PDF.
-        if not data or not _BASE64.match(data):
-            raise _invalid(
+        if not data or not common.BASE64.match(data):
+            raise common.invalid(
                 "file.file_data must be a base64 data URL (data:<media type>;base64,<data>)",
                 f"{param}.file.file_data",
             )
         return documents.from_base64(data, documents.PDF, name)
     if not match.group("data"):
-        raise _invalid("file.file_data holds no data", f"{param}.file.file_data")
+        raise common.invalid("file.file_data holds no data", f"{param}.file.file_data")
     return documents.from_base64(match.group("data"), match.group("media"), name)
 
 
@@ -176,19 +114,19 @@ def _content_parts(
         return []
     if isinstance(content, str):
         return [Text(content)] if content else []
-    _expect(content, list, "a string or an array of content parts", param)
+    common.expect(content, list, "a string or an array of content parts", param)
     parts: list[Text | Image | Document] = []
     for i, part in enumerate(content):
         where = f"{param}[{i}]"
-        _expect(part, dict, "an object", where)
+        common.expect(part, dict, "an object", where)
         kind = part.get("type")
         if kind in ("text", "refusal"):
             text = part.get(kind)
-            _expect(text, str, "a string", f"{where}.{kind}")
+            common.expect(text, str, "a string", f"{where}.{kind}")
             if text:
                 parts.append(Text(text))
         elif kind == "image_url" and images:
-            parts.append(_image(part, where))
+            parts.append(common.image(part, where))
         elif kind == "file" and images:
             parts.append(_file(part, where))
         elif isinstance(kind, str) and kind:
@@ -196,67 +134,42 @@ def _content_parts(
             if name not in unmapped:
                 unmapped.append(name)
         else:
-            raise _invalid("content parts need a string 'type'", f"{where}.type")
+            raise common.invalid("content parts need a string 'type'", f"{where}.type")
     return parts
-
-
-def _call_arguments(raw: Any, param: str) -> tuple[dict[str, Any], str | None]:
-    """A tool call's arguments as sent: an object, or text that is not one (a call cut
-    off by max_tokens) kept as raw text, as the upstream wrote it and OpenAI takes back."""
-    if isinstance(raw, dict):
-        return raw, None
-    _expect(raw, str, "a JSON string", param)
-    try:
-        return _arguments(raw, param), None
-    except errors.InvalidRequest:
-        return {}, raw
-
-
-def _arguments(raw: Any, param: str) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    _expect(raw, str, "a JSON string", param)
-    if not raw.strip():
-        return {}
-    try:
-        parsed = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise _invalid(f"{param} is not valid JSON", param) from None
-    if not isinstance(parsed, dict):
-        raise _invalid(f"{param} must encode a JSON object", param)
-    return parsed
 
 
 def _assistant(msg: dict, param: str, unmapped: list[str]) -> Message:
     parts: list[Any] = []
     reasoning = msg.get("reasoning_content")
     if reasoning is not None:
-        _expect(reasoning, str, "a string", f"{param}.reasoning_content")
+        common.expect(reasoning, str, "a string", f"{param}.reasoning_content")
         if reasoning:
             parts.append(Thinking(reasoning))
     parts.extend(_content_parts(msg.get("content"), f"{param}.content", unmapped, images=False))
     if msg.get("refusal"):
-        parts.append(Text(_expect(msg["refusal"], str, "a string", f"{param}.refusal")))
+        parts.append(Text(common.expect(msg["refusal"], str, "a string", f"{param}.refusal")))
     calls = msg.get("tool_calls") or []
-    _expect(calls, list, "an array", f"{param}.tool_calls")
+    common.expect(calls, list, "an array", f"{param}.tool_calls")
     for j, call in enumerate(calls):
         where = f"{param}.tool_calls[{j}]"
-        _expect(call, dict, "an object", where)
-        fn = _expect(call.get("function"), dict, "an object", f"{where}.function")
-        call_id = _expect(call.get("id"), str, "a string", f"{where}.id")
-        name = _expect(fn.get("name"), str, "a string", f"{where}.function.name")
-        args, raw = _call_arguments(fn.get("arguments", ""), f"{where}.function.arguments")
+        common.expect(call, dict, "an object", where)
+        fn = common.expect(call.get("function"), dict, "an object", f"{where}.function")
+        call_id = common.expect(call.get("id"), str, "a string", f"{where}.id")
+        name = common.expect(fn.get("name"), str, "a string", f"{where}.function.name")
+        args, raw = common.call_arguments(fn.get("arguments", ""), f"{where}.function.arguments")
         parts.append(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
     legacy = msg.get("function_call")
     if isinstance(legacy, dict) and legacy.get("name"):
-        args, raw = _call_arguments(legacy.get("arguments", ""), f"{param}.function_call.arguments")
+        args, raw = common.call_arguments(
+            legacy.get("arguments", ""), f"{param}.function_call.arguments"
+        )
         call_id = f"call_{legacy['name']}"
         parts.append(ToolCall(id=call_id, name=legacy["name"], arguments=args, raw_arguments=raw))
     return Message("assistant", parts, name=msg.get("name"))
 
 
 def _tool_result(msg: dict, param: str, unmapped: list[str]) -> ToolResult:
-    call_id = _expect(msg.get("tool_call_id"), str, "a string", f"{param}.tool_call_id")
+    call_id = common.expect(msg.get("tool_call_id"), str, "a string", f"{param}.tool_call_id")
     content = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
     return ToolResult(call_id=call_id, content=content)
 
@@ -265,18 +178,18 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
     """Leading system/developer messages become the system prompt; later ones stay in
     place as ``system`` messages; consecutive tool messages become one user turn of
     ToolResult parts (the shape every upstream can take)."""
-    _expect(raw, list, "an array of messages", "messages")
+    common.expect(raw, list, "an array of messages", "messages")
     if not raw:
-        raise _invalid("messages must contain at least one message", "messages")
+        raise common.invalid("messages must contain at least one message", "messages")
     system: list[Text] = []
     messages: list[Message] = []
     for i, msg in enumerate(raw):
         param = f"messages[{i}]"
-        _expect(msg, dict, "an object", param)
+        common.expect(msg, dict, "an object", param)
         role = msg.get("role")
         if role in ("system", "developer", "user", "tool") and msg.get("content") is None:
             # OpenAI refuses these without content; forwarded, they reached the upstream
-            raise _invalid(f"missing required parameter: {param}.content", f"{param}.content")
+            raise common.invalid(f"missing required parameter: {param}.content", f"{param}.content")
         if role in ("system", "developer"):
             parts = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
             if messages:
@@ -296,11 +209,11 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
             else:
                 messages.append(Message("user", [result]))
         elif role == "function":
-            raise _invalid(
+            raise common.invalid(
                 "role 'function' is deprecated; send role 'tool' with tool_call_id", f"{param}.role"
             )
         else:
-            raise _invalid(
+            raise common.invalid(
                 "role must be one of system, developer, user, assistant, tool", f"{param}.role"
             )
     return system, messages
@@ -310,37 +223,24 @@ def _tools(body: dict, unmapped: list[str]) -> list[Tool]:
     tools: list[Tool] = []
     raw = body.get("tools")
     if raw is not None:
-        _expect(raw, list, "an array", "tools")
+        common.expect(raw, list, "an array", "tools")
         for i, tool in enumerate(raw):
             param = f"tools[{i}]"
-            _expect(tool, dict, "an object", param)
+            common.expect(tool, dict, "an object", param)
             kind = tool.get("type", "function")
             if kind != "function":  # custom (free-form) tools and others: passthrough only
-                _expect(kind, str, "a string", f"{param}.type")
+                common.expect(kind, str, "a string", f"{param}.type")
                 unmapped.append(f"{param} ({kind})")
                 continue
-            fn = _expect(tool.get("function"), dict, "an object", f"{param}.function")
-            tools.append(_function(fn, f"{param}.function"))
+            fn = common.expect(tool.get("function"), dict, "an object", f"{param}.function")
+            tools.append(common.function_tool(fn, f"{param}.function"))
     for i, fn in enumerate(body.get("functions") or []):  # legacy functions
         tools.append(
-            _function(_expect(fn, dict, "an object", f"functions[{i}]"), f"functions[{i}]")
+            common.function_tool(
+                common.expect(fn, dict, "an object", f"functions[{i}]"), f"functions[{i}]"
+            )
         )
     return tools
-
-
-def _function(fn: dict, param: str) -> Tool:
-    name = _expect(fn.get("name"), str, "a string", f"{param}.name")
-    description = fn.get("description")
-    if description is not None:
-        _expect(description, str, "a string", f"{param}.description")
-    parameters = fn.get("parameters")
-    if parameters is None:
-        parameters = {"type": "object", "properties": {}}
-    _expect(parameters, dict, "a JSON schema object", f"{param}.parameters")
-    strict = fn.get("strict")
-    if strict is not None:
-        _expect(strict, bool, "a boolean", f"{param}.strict")
-    return Tool(name=name, description=description, parameters=parameters, strict=strict)
 
 
 def _tool_choice(body: dict) -> ToolChoice | None:
@@ -354,17 +254,19 @@ def _tool_choice(body: dict) -> ToolChoice | None:
         elif isinstance(raw, dict):
             fn = raw.get("function") if param == "tool_choice" else raw
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                raise _invalid(
+                raise common.invalid(
                     "tool_choice must be auto, none, required or "
                     '{"type": "function", "function": {"name": ...}}',
                     param,
                 )
             choice = ToolChoice(mode="tool", name=fn["name"])
         else:
-            raise _invalid("tool_choice must be auto, none, required or a function object", param)
+            raise common.invalid(
+                "tool_choice must be auto, none, required or a function object", param
+            )
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
-        _expect(parallel, bool, "a boolean", "parallel_tool_calls")
+        common.expect(parallel, bool, "a boolean", "parallel_tool_calls")
         choice = choice or ToolChoice()
         choice.parallel = parallel
     return choice
@@ -376,9 +278,9 @@ def _stop(body: dict) -> list[str]:
         return []
     if isinstance(raw, str):
         return [raw]
-    _expect(raw, list, "a string or an array of strings", "stop")
+    common.expect(raw, list, "a string or an array of strings", "stop")
     for i, item in enumerate(raw):
-        _expect(item, str, "a string", f"stop[{i}]")
+        common.expect(item, str, "a string", f"stop[{i}]")
     return list(raw)
 
 
@@ -386,18 +288,20 @@ def _response_format(body: dict) -> ResponseFormat | None:
     raw = body.get("response_format")
     if raw is None:
         return None
-    _expect(raw, dict, "an object", "response_format")
+    common.expect(raw, dict, "an object", "response_format")
     kind = raw.get("type")
     if kind in ("text", "json_object"):
         return ResponseFormat(type=kind)
     if kind == "json_schema":
-        spec = _expect(raw.get("json_schema"), dict, "an object", "response_format.json_schema")
+        spec = common.expect(
+            raw.get("json_schema"), dict, "an object", "response_format.json_schema"
+        )
         schema = spec.get("schema") or {}
-        _expect(schema, dict, "an object", "response_format.json_schema.schema")
+        common.expect(schema, dict, "an object", "response_format.json_schema.schema")
         return ResponseFormat(
             type="json_schema", schema=schema, name=spec.get("name"), strict=spec.get("strict")
         )
-    raise _invalid(
+    raise common.invalid(
         "response_format.type must be text, json_object or json_schema", "response_format.type"
     )
 
@@ -407,7 +311,7 @@ def _reasoning(body: dict) -> Reasoning | None:
     if effort is None or effort == "none":
         return None
     if effort not in _EFFORTS:
-        raise _invalid(
+        raise common.invalid(
             "reasoning_effort must be one of minimal, low, medium, high", "reasoning_effort"
         )
     return Reasoning(effort=effort)
@@ -416,22 +320,22 @@ def _reasoning(body: dict) -> Reasoning | None:
 def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
     """Validate an OpenAI Chat Completions body into a ``ChatRequest``."""
     if not isinstance(body, dict):
-        raise _invalid("the request body must be a JSON object", "body")
+        raise common.invalid("the request body must be a JSON object", "body")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _invalid("model is required and must be a string", "model")
+        raise common.invalid("model is required and must be a string", "model")
     extra = {k: v for k, v in body.items() if k not in _MODELLED}
     unmapped = list(extra)
     system, messages = _messages(body.get("messages"), unmapped)
-    stream = bool(_expect(body.get("stream", False), bool, "a boolean", "stream"))
+    stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     options = body.get("stream_options") or {}
-    _expect(options, dict, "an object", "stream_options")
-    max_tokens = _optional_int(body, "max_completion_tokens")
+    common.expect(options, dict, "an object", "stream_options")
+    max_tokens = common.optional_int(body, "max_completion_tokens")
     if max_tokens is None:
-        max_tokens = _optional_int(body, "max_tokens")
+        max_tokens = common.optional_int(body, "max_tokens")
     user = body.get("user")
     if user is not None:
-        _expect(user, str, "a string", "user")
+        common.expect(user, str, "a string", "user")
     return ChatRequest(
         dialect="openai",
         model=model,
@@ -440,33 +344,22 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         tools=_tools(body, unmapped),
         tool_choice=_tool_choice(body),
         max_tokens=max_tokens,
-        temperature=_optional_number(body, "temperature"),
-        top_p=_optional_number(body, "top_p"),
-        top_k=_optional_int(body, "top_k", minimum=0),
+        temperature=common.optional_number(body, "temperature"),
+        top_p=common.optional_number(body, "top_p"),
+        top_k=common.optional_int(body, "top_k", minimum=0),
         stop=_stop(body),
         stream=stream,
         include_usage=bool(options.get("include_usage")),
         response_format=_response_format(body),
         reasoning=_reasoning(body),
         user=user,
-        n=_optional_int(body, "n"),
+        n=common.optional_int(body, "n"),
         extra=extra,
         unmapped=unmapped,
     )
 
 
 # --- responses -----------------------------------------------------------------------
-
-
-def render_usage(usage: Usage) -> dict[str, Any]:
-    """OpenAI usage: prompt_tokens counts cached input too."""
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.output_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 def _arguments_text(call: ToolCall) -> str:
@@ -509,7 +402,7 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict:
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": _FINISH_OUT.get(response.finish_reason, "stop"),
+                "finish_reason": maps.FINISH_OUT.get(response.finish_reason, "stop"),
             }
         ],
         "usage": render_usage(response.usage),
@@ -603,7 +496,7 @@ async def render_stream(
                 usage.merge(more)
             case Finish(reason=reason) if not finished:
                 finished = True
-                yield writer.chunk({}, _FINISH_OUT.get(reason, "stop"))
+                yield writer.chunk({}, maps.FINISH_OUT.get(reason, "stop"))
             case ErrorEvent(error=error):
                 yield render_stream_error(_as_gateway_error(error))
                 return
@@ -624,42 +517,14 @@ def _as_gateway_error(error: Any) -> errors.GatewayError:
 
 # --- errors and models ---------------------------------------------------------------
 
-# canonical kind -> (OpenAI error.type, default code); see DESIGN.md's error table.
-_ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
-    "invalid_request_error": ("invalid_request_error", None),
-    "request_too_large": ("invalid_request_error", "request_too_large"),
-    "authentication_error": ("invalid_api_key", "invalid_api_key"),
-    "permission_error": ("permission_error", "permission_denied"),
-    "not_found_error": ("model_not_found", "model_not_found"),
-    "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
-    "overloaded_error": ("api_error", "overloaded"),
-    "timeout_error": ("api_error", "timeout"),
-    "api_error": ("api_error", None),
-}
-
 
 def render_error(error: errors.GatewayError) -> dict:
     """``{"error": {"message", "type", "param", "code"}}`` as the OpenAI API writes it."""
-    kind, code = _ERROR_SHAPES.get(error.kind, ("api_error", None))
-    return {
-        "error": {
-            "message": error.message,
-            "type": kind,
-            "param": error.param,
-            "code": error.code or code,
-        }
-    }
+    return maps.error_body(error)
 
 
 def render_stream_error(error: errors.GatewayError) -> bytes:
-    return sse_bytes(orjson.dumps(render_error(error)))
+    return maps.stream_error(error)
 
 
-def render_models(models: list[ModelInfo]) -> dict:
-    return {
-        "object": "list",
-        "data": [
-            {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
-            for m in models
-        ],
-    }
+render_models = common.render_models

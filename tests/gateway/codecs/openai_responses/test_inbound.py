@@ -15,7 +15,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from gateway import errors
-from gateway.protocols.openai_responses import (
+from gateway.codecs.openai_responses.inbound import (
     parse_request,
     render_error,
     render_response,

@@ -10,8 +10,8 @@ import orjson
 import pytest
 
 from gateway import http, journal, registry, service
+from gateway.codecs.openai_chat.inputs import check_completions, check_embeddings
 from gateway.errors import InvalidRequest
-from gateway.protocols.openai_inputs import check_completions, check_embeddings
 from gateway.registry import MASTER
 from tests.gateway.entries import route, snapshot
 

@@ -12,7 +12,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from gateway import errors
-from gateway.protocols.openai_chat import (
+from gateway.codecs.openai_chat.inbound import (
     parse_request,
     render_error,
     render_models,
@@ -20,7 +20,7 @@ from gateway.protocols.openai_chat import (
     render_stream,
     render_stream_error,
 )
-from gateway.providers.openai_compatible import ChunkTranslator, parse_response
+from gateway.codecs.openai_chat.outbound import ChunkTranslator, parse_response
 from gateway.streaming import SSEMessage, iter_sse
 from gateway.types import (
     ChatRequest,
@@ -48,7 +48,7 @@ from gateway.types import (
     UsageEvent,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "openai"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "openai"
 
 
 def parse(**body) -> ChatRequest:

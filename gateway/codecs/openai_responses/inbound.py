@@ -1,4 +1,4 @@
-"""Inbound OpenAI Responses API (``POST /v1/responses``): the caller's body ->
+"""The OpenAI Responses API wire format, inbound half (``POST /v1/responses``): the caller's body ->
 ``ChatRequest``, and canonical responses, stream events and errors -> the shapes the
 ``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
 
@@ -25,9 +25,9 @@ from typing import Any
 
 import orjson
 
-from .. import documents, errors
-from ..streaming import sse_bytes
-from ..types import (
+from ... import documents, errors
+from ...streaming import sse_bytes
+from ...types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -52,19 +52,9 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .openai_chat import (
-    _BASE64,
-    _DATA_URL,
-    _call_arguments,
-    _expect,
-    _function,
-    _image,
-    _invalid,
-    _optional_int,
-    _optional_number,
-    render_error,
-    render_models,
-)
+from .. import openai_common as common
+from . import maps
+from .maps import usage_body as render_usage
 
 __all__ = [
     "parse_request",
@@ -101,7 +91,6 @@ _MODELLED = frozenset(
 _STATEFUL = ("conversation", "background")
 # Values of otherwise unmodelled fields that ask for nothing beyond the default.
 _HARMLESS = {"include": ([], None), "truncation": ("disabled", None), "service_tier": ("auto",)}
-_EFFORT = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
 _ASSISTANT_ITEMS = ("function_call", "reasoning")
 
@@ -114,51 +103,51 @@ def _input_file(part: dict, where: str) -> Document:
     PDF) or ``file_url``, with its ``filename``; ``file_id`` is refused (no Files API)."""
     data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
     if name is not None:
-        _expect(name, str, "a string", f"{where}.filename")
+        common.expect(name, str, "a string", f"{where}.filename")
     if data is not None:
-        _expect(data, str, "a base64 data URL", f"{where}.file_data")
-        match = _DATA_URL.match(data) if data.startswith("data:") else None
+        common.expect(data, str, "a base64 data URL", f"{where}.file_data")
+        match = common.DATA_URL.match(data) if data.startswith("data:") else None
         if match is not None and match.group("data"):
             return documents.from_base64(match.group("data"), match.group("media"), name)
-        if match is None and data and _BASE64.match(data):
+        if match is None and data and common.BASE64.match(data):
             return documents.from_base64(data, documents.PDF, name)
-        raise _invalid(
+        raise common.invalid(
             "input_file.file_data must be a base64 data URL (data:<media type>;base64,<data>)",
             f"{where}.file_data",
         )
     if url is not None:
-        _expect(url, str, "a string", f"{where}.file_url")
+        common.expect(url, str, "a string", f"{where}.file_url")
         if not url.startswith(("http://", "https://")):
-            raise _invalid("input_file.file_url must be an http(s) URL", f"{where}.file_url")
+            raise common.invalid("input_file.file_url must be an http(s) URL", f"{where}.file_url")
         return Document(media_type=documents.media_type_of_url(url), url=url, filename=name)
     if part.get("file_id") is not None:
-        raise _invalid(
+        raise common.invalid(
             "input_file.file_id is not supported (no Files API: no files are stored); send "
             "the file inline as file_data (a base64 data URL) or as file_url",
             f"{where}.file_id",
         )
-    raise _invalid("input_file needs file_data or file_url", f"{where}.file_data")
+    raise common.invalid("input_file needs file_data or file_url", f"{where}.file_data")
 
 
 def _text_or_image(part: Any, where: str, *, images: bool) -> Text | Image | Document | None:
-    _expect(part, dict, "an object", where)
+    common.expect(part, dict, "an object", where)
     kind = part.get("type")
     field = _TEXT_PARTS.get(kind)
     if field is not None:
-        text = _expect(part.get(field), str, "a string", f"{where}.{field}")
+        text = common.expect(part.get(field), str, "a string", f"{where}.{field}")
         return Text(text) if text else None
     if kind == "input_image" and images:
         if part.get("image_url") is None and part.get("file_id") is not None:
-            raise _invalid(
+            raise common.invalid(
                 "input_image.file_id is not supported (no files are stored); send image_url "
                 "as an http(s) URL or a base64 data URL",
                 f"{where}.file_id",
             )
-        return _image(part, where)
+        return common.image(part, where)
     if kind == "input_file" and images:
         return _input_file(part, where)
     allowed = "input_text, input_image or input_file" if images else "input_text"
-    raise _invalid(
+    raise common.invalid(
         f"content part type {kind!r} is not supported here (use {allowed})", f"{where}.type"
     )
 
@@ -167,7 +156,7 @@ def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | D
     """A message's ``content`` (or a tool output): a string or a list of parts."""
     if isinstance(content, str):
         return [Text(content)] if content else []
-    _expect(content, list, "a string or an array of content parts", param)
+    common.expect(content, list, "a string or an array of content parts", param)
     parts = [_text_or_image(p, f"{param}[{i}]", images=images) for i, p in enumerate(content)]
     return [p for p in parts if p is not None]
 
@@ -175,7 +164,7 @@ def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | D
 def _string(item: dict, name: str, param: str) -> str:
     value = item.get(name)
     if not isinstance(value, str) or not value:
-        raise _invalid(f"{param}.{name} must be a non-empty string", f"{param}.{name}")
+        raise common.invalid(f"{param}.{name} must be a non-empty string", f"{param}.{name}")
     return value
 
 
@@ -185,9 +174,9 @@ def _reasoning_item(item: dict, param: str) -> Thinking | None:
     texts: list[str] = []
     for name in ("summary", "content"):
         entries = item.get(name) or []
-        _expect(entries, list, "an array", f"{param}.{name}")
+        common.expect(entries, list, "an array", f"{param}.{name}")
         for i, entry in enumerate(entries):
-            _expect(entry, dict, "an object", f"{param}.{name}[{i}]")
+            common.expect(entry, dict, "an object", f"{param}.{name}[{i}]")
             text = entry.get("text")
             if isinstance(text, str) and text:
                 texts.append(text)
@@ -245,38 +234,38 @@ class _Conversation:
             for part in _content(content, f"{param}.content", images=False):
                 self.assistant_part(part)
         else:
-            raise _invalid(
+            raise common.invalid(
                 "role must be one of user, system, developer, assistant", f"{param}.role"
             )
 
     def item(self, item: Any, param: str) -> None:
-        _expect(item, dict, "an object", param)
+        common.expect(item, dict, "an object", param)
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
             self.message(item, param)
         elif kind == "function_call":
             call_id = _string(item, "call_id", param)
             name = _string(item, "name", param)
-            args, raw = _call_arguments(item.get("arguments", ""), f"{param}.arguments")
+            args, raw = common.call_arguments(item.get("arguments", ""), f"{param}.arguments")
             self.assistant_part(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
         elif kind == "function_call_output":
             call_id = _string(item, "call_id", param)
             output = item.get("output")
             if output is None:
-                raise _invalid(f"{param}.output is required", f"{param}.output")
+                raise common.invalid(f"{param}.output is required", f"{param}.output")
             self.tool_result(ToolResult(call_id, _content(output, f"{param}.output", images=True)))
         elif kind == "reasoning":
             thinking = _reasoning_item(item, param)
             if thinking is not None:
                 self.assistant_part(thinking)
         elif kind == "item_reference":
-            raise _invalid(
+            raise common.invalid(
                 "item_reference is not supported: send the items themselves, or continue a "
                 "stored response with previous_response_id",
                 f"{param}.type",
             )
         else:
-            raise _invalid(
+            raise common.invalid(
                 f"input item type {kind!r} is not supported (use message, function_call, "
                 "function_call_output or reasoning)",
                 f"{param}.type",
@@ -288,10 +277,10 @@ def _input(body: dict, system: list[Text]) -> list[Message]:
     if isinstance(raw, str):
         return [Message("user", [Text(raw)] if raw else [])]
     if raw is None:
-        raise _invalid("input is required (a string or an array of input items)", "input")
-    _expect(raw, list, "a string or an array of input items", "input")
+        raise common.invalid("input is required (a string or an array of input items)", "input")
+    common.expect(raw, list, "a string or an array of input items", "input")
     if not raw:
-        raise _invalid("input must contain at least one item", "input")
+        raise common.invalid("input must contain at least one item", "input")
     conversation = _Conversation(system)
     for i, item in enumerate(raw):
         conversation.item(item, f"input[{i}]")
@@ -302,14 +291,14 @@ def _tools(body: dict, unmapped: list[str]) -> list:
     raw = body.get("tools")
     if raw is None:
         return []
-    _expect(raw, list, "an array", "tools")
+    common.expect(raw, list, "an array", "tools")
     tools = []
     for i, tool in enumerate(raw):
         param = f"tools[{i}]"
-        _expect(tool, dict, "an object", param)
+        common.expect(tool, dict, "an object", param)
         kind = tool.get("type", "function")
         if kind == "function":
-            function = _function(tool, param)
+            function = common.function_tool(tool, param)
             if function.strict is None:  # the Responses API enforces schemas by default
                 function.strict = True
             tools.append(function)
@@ -326,13 +315,13 @@ def _tool_choice(body: dict) -> ToolChoice | None:
     elif isinstance(raw, dict) and raw.get("type") == "function":
         choice = ToolChoice(mode="tool", name=_string(raw, "name", "tool_choice"))
     elif raw is not None:
-        raise _invalid(
+        raise common.invalid(
             'tool_choice must be auto, none, required or {"type": "function", "name": ...}',
             "tool_choice",
         )
     parallel = body.get("parallel_tool_calls")
     if parallel is not None:
-        _expect(parallel, bool, "a boolean", "parallel_tool_calls")
+        common.expect(parallel, bool, "a boolean", "parallel_tool_calls")
         choice = choice or ToolChoice()
         choice.parallel = parallel
     return choice
@@ -342,53 +331,57 @@ def _reasoning(body: dict) -> Reasoning | None:
     raw = body.get("reasoning")
     if raw is None:
         return None
-    _expect(raw, dict, "an object", "reasoning")
+    common.expect(raw, dict, "an object", "reasoning")
     effort = raw.get("effort")
     if effort is None or effort == "none":
         return None
-    if effort not in _EFFORT:
-        raise _invalid(
+    if effort not in maps.CLIENT_EFFORTS:
+        raise common.invalid(
             "reasoning.effort must be one of none, minimal, low, medium, high, xhigh",
             "reasoning.effort",
         )
-    return Reasoning(effort=_EFFORT[effort])  # type: ignore[arg-type]
+    return Reasoning(effort=maps.CLIENT_EFFORTS[effort])  # type: ignore[arg-type]
 
 
 def _response_format(body: dict, unmapped: list[str]) -> ResponseFormat | None:
     raw = body.get("text")
     if raw is None:
         return None
-    _expect(raw, dict, "an object", "text")
+    common.expect(raw, dict, "an object", "text")
     if raw.get("verbosity") is not None:
         unmapped.append("text.verbosity")
     spec = raw.get("format")
     if spec is None:
         return None
-    _expect(spec, dict, "an object", "text.format")
+    common.expect(spec, dict, "an object", "text.format")
     kind = spec.get("type")
     if kind in ("text", "json_object"):
         return ResponseFormat(type=kind)
     if kind == "json_schema":
-        schema = _expect(spec.get("schema"), dict, "a JSON schema object", "text.format.schema")
+        schema = common.expect(
+            spec.get("schema"), dict, "a JSON schema object", "text.format.schema"
+        )
         strict = spec.get("strict")
         return ResponseFormat(
             type="json_schema", schema=schema, name=spec.get("name"), strict=strict
         )
-    raise _invalid("text.format.type must be text, json_object or json_schema", "text.format.type")
+    raise common.invalid(
+        "text.format.type must be text, json_object or json_schema", "text.format.type"
+    )
 
 
 def _instructions(body: dict) -> list[Text]:
     raw = body.get("instructions")
     if raw is None:
         return []
-    text = _expect(raw, str, "a string", "instructions")
+    text = common.expect(raw, str, "a string", "instructions")
     return [Text(text)] if text else []
 
 
 def _refuse_stateful(body: dict) -> None:
     for name in _STATEFUL:
         if body.get(name):
-            raise _invalid(
+            raise common.invalid(
                 f"{name} is not supported: continue a stored response with "
                 "previous_response_id, or send the whole conversation in input",
                 name,
@@ -398,26 +391,26 @@ def _refuse_stateful(body: dict) -> None:
 def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
     """Validate a Responses API create body into a ``ChatRequest``."""
     if not isinstance(body, dict):
-        raise _invalid("the request body must be a JSON object", "body")
+        raise common.invalid("the request body must be a JSON object", "body")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _invalid("model is required and must be a string", "model")
+        raise common.invalid("model is required and must be a string", "model")
     _refuse_stateful(body)
     system = _instructions(body)
     messages = _input(body, system)
-    stream = bool(_expect(body.get("stream", False), bool, "a boolean", "stream"))
+    stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     user = body.get("user")
     if user is not None:
-        _expect(user, str, "a string", "user")
+        common.expect(user, str, "a string", "user")
     metadata = body.get("metadata")
     if metadata is not None:
-        _expect(metadata, dict, "an object", "metadata")
+        common.expect(metadata, dict, "an object", "metadata")
     store = body.get("store")
     if store is not None:
-        _expect(store, bool, "a boolean", "store")
+        common.expect(store, bool, "a boolean", "store")
     previous = body.get("previous_response_id")
     if previous is not None:
-        _expect(previous, str, "a string", "previous_response_id")
+        common.expect(previous, str, "a string", "previous_response_id")
     extra = {k: v for k, v in body.items() if k not in _MODELLED and k not in _STATEFUL}
     unmapped = [k for k, v in extra.items() if v not in _HARMLESS.get(k, ())]
     if metadata:
@@ -431,9 +424,9 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         system=system,
         tools=tools,
         tool_choice=_tool_choice(body),
-        max_tokens=_optional_int(body, "max_output_tokens"),
-        temperature=_optional_number(body, "temperature"),
-        top_p=_optional_number(body, "top_p"),
+        max_tokens=common.optional_int(body, "max_output_tokens"),
+        temperature=common.optional_number(body, "temperature"),
+        top_p=common.optional_number(body, "top_p"),
         stream=stream,
         response_format=response_format,
         reasoning=_reasoning(body),
@@ -449,20 +442,6 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def render_usage(usage: Usage) -> dict[str, Any]:
-    """Responses usage: input_tokens counts cached input too (OpenAI's convention)."""
-    return {
-        "input_tokens": usage.prompt_tokens,
-        "input_tokens_details": {
-            "cached_tokens": usage.cache_read_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-        },
-        "output_tokens": usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-        "total_tokens": usage.total_tokens,
-    }
 
 
 def _output_text(text: str) -> dict[str, Any]:
@@ -915,7 +894,7 @@ async def render_stream(
 
 def render_stream_error(error: errors.GatewayError, sequence_number: int = 0) -> bytes:
     """The Responses ``error`` stream event (code, message, param)."""
-    body = render_error(_as_gateway_error(error))["error"]
+    body = common.error_body(_as_gateway_error(error))["error"]
     payload = {
         "type": "error",
         "code": body["code"] or body["type"],
@@ -924,3 +903,7 @@ def render_stream_error(error: errors.GatewayError, sequence_number: int = 0) ->
         "sequence_number": sequence_number,
     }
     return sse_bytes(orjson.dumps(payload), "error")
+
+
+render_error = common.error_body
+render_models = common.render_models

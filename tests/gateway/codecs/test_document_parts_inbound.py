@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from gateway.codecs.anthropic import inbound as anthropic_messages
+from gateway.codecs.openai_chat import inbound as openai_chat
+from gateway.codecs.openai_responses import inbound as openai_responses
 from gateway.errors import InvalidRequest
-from gateway.protocols import anthropic_messages, openai_chat, openai_responses
 from gateway.types import Document, Image, Text, ToolResult
 
 PDF = base64.b64encode(b"%PDF-1.4 fake").decode()

@@ -1,0 +1,43 @@
+"""The Anthropic Messages wire format: ``inbound`` (clients on ``/v1/messages``) and
+``outbound`` (Anthropic upstreams), sharing ``maps`` (stop reasons, error types, usage,
+the error envelope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import GatewayError, UpstreamError
+from ...types import ChatRequest, ChatResponse, Usage
+from ..base import Framing, Target, register
+from . import maps, outbound
+
+
+class AnthropicCodec:
+    name = "anthropic"
+    framing: Framing = "sse"
+
+    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
+        body = outbound.build_body(request, target)
+        if request.stream:
+            body["stream"] = True
+        return body
+
+    def parse_response(self, data: Any) -> ChatResponse:
+        return outbound.parse_response(data)
+
+    def stream_parser(self) -> outbound.StreamParser:
+        return outbound.StreamParser()
+
+    def parse_error(self, status: int, body: bytes) -> UpstreamError:
+        return outbound.parse_error(status, body)
+
+    def usage_of(self, data: Any) -> Usage:
+        return maps.usage(data.get("usage") if isinstance(data, dict) else None)
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        return maps.stream_error(error)
+
+
+codec = register(AnthropicCodec())
+
+__all__ = ["AnthropicCodec", "codec"]

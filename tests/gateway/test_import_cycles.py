@@ -1,0 +1,45 @@
+"""The import graph of ``gateway`` and ``console`` has no cycles when modules load, and
+no new ones through imports deferred into functions (the known ones are listed, to be
+removed as the codecs refactor untangles them)."""
+
+from __future__ import annotations
+
+from tests.gateway.import_walk import cycles, import_graph
+
+PACKAGES = ("gateway", "console")
+
+# Cycles closed only by an import inside a function. Each is a debt, not a design, to
+# be removed (then taken off this list): journal <-> metrics (metrics should subscribe
+# to the journal), litellm_config <-> import_preview.
+KNOWN_DEFERRED = {
+    frozenset({"gateway.journal", "gateway.metrics"}),
+    frozenset({"gateway.import_preview", "gateway.litellm_config"}),
+}
+# adapter_for imports every adapter lazily and each adapter imports providers.base;
+# the service, runtime, http and tracing modules close the loop through deferred
+# imports too. Only these may share that group (a plug-in registry, kept on purpose).
+ADAPTER_REGISTRY = "gateway.providers.base"
+REGISTRY_GROUP = ("gateway.providers.", "gateway.http", "gateway.runtime", "gateway.service")
+REGISTRY_GROUP_ALSO = {"gateway.tracing"}
+
+
+def test_no_cycle_when_modules_load():
+    assert cycles(import_graph(PACKAGES, lazy=False)) == []
+
+
+def test_no_new_cycle_through_deferred_imports():
+    found = set(cycles(import_graph(PACKAGES, lazy=True)))
+    registry = {group for group in found if ADAPTER_REGISTRY in group}
+    for group in registry:
+        strays = {n for n in group if not n.startswith(REGISTRY_GROUP)} - REGISTRY_GROUP_ALSO
+        assert not strays, sorted(strays)
+    assert found - registry == KNOWN_DEFERRED
+
+
+def test_the_walk_finds_cycles_and_package_imports():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [frozenset({"a", "b", "c"})]
+    loaded = import_graph(("gateway",), lazy=False)
+    assert "gateway.codecs.anthropic.maps" in loaded["gateway.codecs.anthropic.inbound"]
+    assert "gateway.codecs.anthropic" not in loaded["gateway.codecs.anthropic.outbound"]
+    assert "gateway.codecs.anthropic" in loaded["gateway.providers.anthropic"]
