@@ -322,7 +322,12 @@ async def test_sigterm_under_load_keeps_every_completed_request(tmp_path: Path) 
         ]
         await fire(gw.url, warm_up, concurrency=2)  # first requests load the tokenizer
         workers = [asyncio.create_task(worker(n)) for n in range(24)]
+        # under load means at least 50 answered: on a busy machine that takes longer
+        # than the usual 2.5 s, so wait for it (up to 30 s) rather than a fixed time
+        deadline = asyncio.get_running_loop().time() + 30
         await asyncio.sleep(2.5)
+        while len(completed) <= 50 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
         before = len(completed)
         gw.process.send_signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(gw.process.wait, 40)
