@@ -17,7 +17,7 @@ import orjson
 from gateway import registry, service
 from gateway.registry import KeyEntry
 
-from .playground_sse import TranscriptReader, error_message
+from .sse import TranscriptReader, error_message
 
 TICK_SECONDS = 0.05
 Send = Callable[[dict[str, Any]], Awaitable[None]]

@@ -28,7 +28,7 @@ from gateway.types import (
     ToolResult,
 )
 
-from . import playground_spec as specs
+from . import spec as specs
 
 REPLAYABLE_DIALECTS = ("openai", "anthropic", "responses")
 

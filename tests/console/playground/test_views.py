@@ -13,7 +13,7 @@ from django.test import Client
 from console.models import BlindVote, Comparison
 from gateway.models import RequestBody, RequestLog
 
-from .playground_support import make_echo_routes, make_user
+from ..playground_support import make_echo_routes, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.live import ROOT, Gateway, running_gateway
 
-from .test_browser import CHROMIUM, CHROMIUM_ARGS  # one set of Chromium flags for the suite
+from ..test_browser import CHROMIUM, CHROMIUM_ARGS  # one set of Chromium flags for the suite
 
 pytestmark = pytest.mark.browser
 

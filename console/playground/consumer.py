@@ -16,9 +16,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from gateway import registry, runtime
 
-from . import playground_spec as specs
-from .models import Comparison
-from .playground_run import ColumnRun, TurnRun
+from ..models import Comparison
+from . import spec as specs
+from .run import ColumnRun, TurnRun
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import orjson
 
-from console.playground_replay import prefill_from_log
+from console.playground.replay import prefill_from_log
 
 
 def replay(dialect: str, body: dict | str, route: str = "smart") -> dict:

@@ -17,15 +17,15 @@ from django_htmx.http import reswap, retarget
 
 from gateway.models import RequestBody, RequestLog, Route
 
-from . import model_picker
-from . import playground_spec as specs
-from .decorators import staff_required
-from .models import BlindVote, Comparison
-from .playground_diff import word_diff
-from .playground_replay import prefill_from_log
-from .readiness import ready_route_names
-from .templatetags.console import significant_usd
-from .views.common import HtmxHttpRequest, go_to
+from .. import model_picker
+from ..decorators import staff_required
+from ..models import BlindVote, Comparison
+from ..readiness import ready_route_names
+from ..templatetags.console import significant_usd
+from ..views.common import HtmxHttpRequest, go_to
+from . import spec as specs
+from .diff import word_diff
+from .replay import prefill_from_log
 
 HISTORY_SIZE = 30
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from console import playground_spec as specs
-from console.playground_diff import word_diff
-from console.playground_sse import TranscriptReader, error_message
+from console.playground import spec as specs
+from console.playground.diff import word_diff
+from console.playground.sse import TranscriptReader, error_message
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def run_request(**overrides) -> dict:
