@@ -2,10 +2,12 @@
 result, a follow-up) written as a Chat Completions, a Responses and an Anthropic
 Messages request: replay reads each through its client codec into the same canonical
 request, and the playground run it prefills sends that system prompt, those tools and
-that conversation (the tool turn included) back through the gateway."""
+that conversation back through the gateway, the tool turn as a real tool call and tool
+result in each column's dialect (read back by that dialect's client codec)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import orjson
@@ -13,6 +15,7 @@ import pytest
 
 from console.playground import spec as specs
 from console.playground.replay import parse_logged, prefill_from_log
+from console.playground.views import split_prompt
 from gateway.service import protocol
 from gateway.types import ChatRequest, Text, ToolCall, ToolResult
 
@@ -121,13 +124,43 @@ def test_replay_reads_each_dialect_into_the_same_canonical_request(dialect: str,
     assert tools(request) == [("wx", "Weather", SCHEMA)]
 
 
+def ending_in_the_tool_result(dialect: str, body: dict) -> dict:
+    """The same logged request without its follow-up: the client sent the tool result
+    for the model to answer."""
+    body = copy.deepcopy(body)
+    if dialect == "anthropic":
+        body["messages"][-1]["content"] = body["messages"][-1]["content"][:1]
+    else:
+        body["messages" if dialect == "openai" else "input"].pop()
+    return body
+
+
+LOGGED_BOTH_ENDS = [
+    *(pytest.param(*p.values, CONVERSATION, id=p.id) for p in LOGGED),
+    *(
+        pytest.param(
+            p.values[0],
+            ending_in_the_tool_result(*p.values),
+            CONVERSATION[:-1],
+            id=f"{p.id}-ending-in-the-result",
+        )
+        for p in LOGGED
+    ),
+]
+
+
 def rerun(prefill: dict[str, Any]) -> list[ChatRequest]:
     """What running the prefilled page sends, read back by each column's client codec:
-    the page posts the earlier messages, then the prompt, as the last user message."""
+    the page posts the earlier messages, then the prompt box as the last user message
+    unless it is empty after tool results (the models answer those)."""
+    earlier, prompt = split_prompt(prefill["messages"])
+    messages = list(earlier)
+    if prompt.strip() or not (earlier and earlier[-1]["role"] == "tool"):
+        messages.append({"role": "user", "content": prompt})
     spec = specs.parse_spec(
         {
             "system": prefill["system"],
-            "messages": prefill["messages"],
+            "messages": messages,
             "params": prefill["params"],
             "tools": prefill["tools"],
             "columns": prefill["columns"],
@@ -142,22 +175,29 @@ def rerun(prefill: dict[str, Any]) -> list[ChatRequest]:
     return sent
 
 
-@pytest.mark.parametrize(("dialect", "body"), LOGGED)
-def test_the_replayed_run_sends_the_system_prompt_tools_and_tool_turn(dialect: str, body: dict):
-    prefill = prefill_from_log("smart", dialect, "req-1", orjson.dumps(body).decode())
+def system_texts(request: ChatRequest) -> list[str]:
+    return [t.text for t in request.system] + [
+        t.text for m in request.messages if m.role == "system" for t in m.parts
+    ]
+
+
+@pytest.mark.parametrize(("dialect", "body", "said"), LOGGED_BOTH_ENDS)
+def test_the_replayed_run_sends_the_system_prompt_tools_and_tool_turn(
+    dialect: str, body: dict, said: list[tuple]
+):
+    raw = orjson.dumps(body).decode()
+    original = parse_logged(dialect, raw)
+    prefill = prefill_from_log("smart", dialect, "req-1", raw)
     assert "replay_error" not in prefill
     # The page adds a second column on the other dialect: both translations side by side.
     other = "anthropic" if prefill["columns"][0]["dialect"] == "openai" else "openai"
     prefill["columns"].append({"route": "smart", "dialect": other, "params": {}})
-    for request in rerun(prefill):
-        assert [t.text for t in request.system] + [
-            t.text for m in request.messages if m.role == "system" for t in m.parts
-        ] == [SYSTEM]
-        assert tools(request) == [("wx", "Weather", SCHEMA)]
-        said = "\n".join(str(item[-1]) for item in conversation(request))
-        # The playground's conversation is text: the tool turn is written out in it, in
-        # order, between the question and the follow-up.
-        for piece in ("Weather in Oslo?", '[called wx({"city":"Oslo"})]', "rain", "So?"):
-            assert piece in said
-        assert said.index("Weather in Oslo?") < said.index("[called wx") < said.index("So?")
-        assert said.index("[called wx") < said.index("[tool result: rain]")
+    sent = rerun(prefill)
+    assert [r.model for r in sent] == ["smart", "smart"]
+    for request in sent:
+        assert system_texts(request) == system_texts(original) == [SYSTEM]
+        assert tools(request) == tools(original) == [("wx", "Weather", SCHEMA)]
+        # The tool turn is a real tool call (id, name, arguments) and its result in
+        # each column's own dialect, not text about one; nothing follows a result the
+        # client did not send.
+        assert conversation(request) == conversation(original) == said
