@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .playground_consumer import PlaygroundConsumer
+from .playground.consumer import PlaygroundConsumer
 from .tail import LogTailConsumer
 
 websocket_urlpatterns: list = [

@@ -32,5 +32,5 @@ urlpatterns = [
     path("keys/<int:pk>/revoke/", keys.key_revoke, name="key-revoke"),
     path("logs/", logs.log_list, name="logs"),
     path("logs/<str:request_id>/", logs.log_detail, name="log-detail"),
-    path("playground/", include("console.playground_urls")),
+    path("playground/", include("console.playground.urls")),
 ]

@@ -111,16 +111,90 @@
     return kept.concat(fresh);
   }
 
+  // --- the earlier conversation: shown compactly, edited as JSON ---------------------------
+
+  // A replayed request's turns before the prompt: text, an assistant's tool calls and the
+  // tool results answering them, each as its own block; the JSON below is what is sent.
+  const earlierBox = form.querySelector('textarea[name="earlier"]');
+  const earlierView = document.getElementById("pg-earlier-view");
+  const promptBox = form.querySelector('textarea[name="prompt"]');
+  const promptPlaceholder = promptBox.placeholder;
+
+  function earlierMessages() {
+    const text = (earlierBox.value || "").trim();
+    let messages = [];
+    try { messages = text ? JSON.parse(text) : []; } catch (e) { throw new Error("Earlier messages: not valid JSON (" + e.message + ")"); }
+    if (!Array.isArray(messages)) throw new Error("Earlier messages: a JSON list of messages");
+    return messages;
+  }
+
+  const endsInToolResults = (messages) => Boolean(messages.length && messages[messages.length - 1].role === "tool");
+
+  function block(className, text, id) {
+    const el = document.createElement("div");
+    el.className = className;
+    el.textContent = text;
+    if (id) {
+      const tag = document.createElement("span");
+      tag.className = "pg-id";
+      tag.textContent = " #" + id;
+      el.append(tag);
+    }
+    return el;
+  }
+
+  function turnItem(role, blocks) {
+    const item = document.createElement("li");
+    item.className = "pg-turn " + role;
+    const label = document.createElement("span");
+    label.className = "pg-role";
+    label.textContent = role;
+    const body = document.createElement("div");
+    body.append(...blocks);
+    item.append(label, body);
+    return item;
+  }
+
+  function showEarlier() {
+    let messages;
+    try { messages = earlierMessages(); } catch (e) {
+      if (earlierView) earlierView.replaceChildren(turnItem("", [block("pg-bad", e.message)]));
+      return;
+    }
+    promptBox.placeholder = endsInToolResults(messages)
+      ? "Optional: the conversation ends in tool results, which the models answer. A message here is sent after them."
+      : promptPlaceholder;
+    if (!earlierView) return;
+    const toolNames = {};  // call id -> the tool's name, for the results
+    earlierView.replaceChildren(...messages.map((m) => {
+      const blocks = [];
+      const text = typeof m.content === "string" ? m.content : (m.content == null ? "" : JSON.stringify(m.content));
+      if (m.role === "tool") {
+        const name = toolNames[m.tool_call_id];
+        blocks.push(block("pg-result" + (m.is_error ? " error" : ""), (name ? name + (m.is_error ? " failed: " : " returned: ") : "") + text, m.tool_call_id));
+        return turnItem("tool", blocks);
+      }
+      if (text) blocks.push(block("pg-said", text));
+      for (const f of m.attachments || []) blocks.push(block("pill pg-file", f.name || f.media_type || "file"));
+      for (const call of m.tool_calls || []) {
+        const fn = call.function || call;
+        toolNames[call.id] = fn.name;
+        const args = typeof fn.arguments === "string" ? fn.arguments : JSON.stringify(fn.arguments || {});
+        blocks.push(block("pg-call", `${fn.name}(${args})`, call.id));
+      }
+      return turnItem(String(m.role || "?"), blocks);
+    }));
+  }
+  earlierBox.addEventListener("input", showEarlier);
+  showEarlier();
+
   function readSpec(attachments) {
     const data = new FormData(form);
-    let messages = [];
-    const earlier = (data.get("earlier") || "").trim();
-    if (earlier) {
-      try { messages = JSON.parse(earlier); } catch (e) { throw new Error("Earlier messages: not valid JSON (" + e.message + ")"); }
-    }
+    const messages = earlierMessages();
     const prompt = { role: "user", content: data.get("prompt") || "" };
     if (attachments && attachments.length) prompt.attachments = attachments;
-    messages.push(prompt);
+    // After tool results the model answers them: an empty prompt is not a turn.
+    if (prompt.content.trim() || prompt.attachments || !endsInToolResults(messages)) messages.push(prompt);
     let tools = [];
     const toolsText = (data.get("tools") || "").trim();
     if (toolsText) {

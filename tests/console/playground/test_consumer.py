@@ -13,11 +13,11 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from console.models import Comparison
-from console.playground_consumer import PlaygroundConsumer
+from console.playground.consumer import PlaygroundConsumer
 from console.routing import websocket_urlpatterns
 from gateway import http, journal, runtime
 
-from .playground_support import (
+from ..playground_support import (
     JournalRecorder,
     SlowUpstream,
     make_echo_routes,

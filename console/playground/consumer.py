@@ -16,9 +16,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from gateway import registry, runtime
 
-from . import playground_spec as specs
-from .models import Comparison
-from .playground_run import ColumnRun, TurnRun
+from ..models import Comparison
+from . import spec as specs
+from .run import ColumnRun, TurnRun
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                 "blind": comparison.blind,
                 "user_message": specs.followup_text(comparison.followups[turn - 1])
                 if turn
-                else history[-1]["content"],
+                else specs.opening_text(history),
                 "user_messages": [
                     specs.followup_text(comparison.followups[turn - 1], i)
                     for i in range(len(columns))
@@ -138,7 +138,9 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         spec = specs.parse_spec(raw, route_exists=lambda name: registry.current().route(name))
         columns = specs.blind_order(spec.columns) if spec.blind else spec.columns
         last = spec.messages[-1]
-        first = last["content"] or ", ".join(f["name"] for f in last.get("attachments") or [])
+        first = specs.opening_text(spec.messages) or ", ".join(
+            f["name"] for f in last.get("attachments") or []
+        )
         return Comparison.objects.create(
             created_by=self.user,
             title=first[:200],

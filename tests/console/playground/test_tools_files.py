@@ -9,11 +9,11 @@ import base64
 import orjson
 import pytest
 
-from console import playground_spec as specs
 from console.models import Comparison
+from console.playground import spec as specs
 from gateway import service
 
-from .test_playground_consumer import collect, connect, recorder, staff  # noqa: F401
+from .test_consumer import collect, connect, recorder, staff  # noqa: F401
 
 PNG = base64.b64encode(
     bytes.fromhex(
@@ -164,7 +164,7 @@ def test_images_and_pdfs_ride_on_the_prompt_in_each_dialect() -> None:
 async def test_a_run_continues_with_the_typed_tool_result(recorder, staff) -> None:  # noqa: F811
     from asgiref.sync import sync_to_async
 
-    from .playground_support import make_echo_routes
+    from ..playground_support import make_echo_routes
 
     await sync_to_async(make_echo_routes)({"tooly": {}})
     ws = await connect(staff)

@@ -17,7 +17,7 @@ import orjson
 from gateway import registry, service
 from gateway.registry import KeyEntry
 
-from .playground_sse import TranscriptReader, error_message
+from .stream import TranscriptReader, error_message
 
 TICK_SECONDS = 0.05
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -112,7 +112,7 @@ async def run_column(column: ColumnRun, key: KeyEntry, user_agent: str) -> None:
         column.deployment = _header(reply.headers, b"x-switchyard-deployment")
         if isinstance(reply, service.Reply):
             column.reader.feed(reply.body)
-            column.error = error_message(reply.body) if reply.status >= 400 else ""
+            column.error = error_message(reply.body, column.dialect) if reply.status >= 400 else ""
         else:
             try:
                 async for chunk in reply.chunks:
@@ -120,6 +120,7 @@ async def run_column(column: ColumnRun, key: KeyEntry, user_agent: str) -> None:
                     if column.first_token is None and column.reader.fold.content_chunks:
                         column.first_token = time.perf_counter()
                     column.pending += shown
+                column.pending += column.reader.close()
             finally:
                 await reply.chunks.aclose()
         column.error = column.error or column.reader.fold.error

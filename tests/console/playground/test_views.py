@@ -13,7 +13,7 @@ from django.test import Client
 from console.models import BlindVote, Comparison
 from gateway.models import RequestBody, RequestLog
 
-from .playground_support import make_echo_routes, make_user
+from ..playground_support import make_echo_routes, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -214,15 +214,25 @@ def test_a_logged_openai_request_opens_prefilled(staff_client: Client) -> None:
         },
         route="fast",
     )
-    prefill = prefill_of(staff_client.get("/playground/?replay=req-42").content.decode())
+    html = staff_client.get("/playground/?replay=req-42").content.decode()
+    prefill = prefill_of(html)
     assert prefill["system"] == "Sys."
     assert prefill["messages"] == [
         {"role": "user", "content": "Weather?"},
-        {"role": "assistant", "content": "[called wx({})]"},
-        {"role": "user", "content": "[tool result: sunny]"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "name": "wx", "arguments": "{}"}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
     ]
     assert prefill["params"] == {"temperature": 0.3, "reasoning_effort": "high"}
     assert prefill["columns"][0] == {"route": "fast", "dialect": "openai", "params": {}}
+    # It ends in the tool result: all three turns are earlier messages, the prompt box
+    # is empty (the models answer the result).
+    assert "Earlier messages (3)" in html
+    assert "&quot;tool_call_id&quot;: &quot;c1&quot;" in html  # in the earlier JSON
+    assert re.search(r'<textarea name="prompt"[^>]*></textarea>', html)
 
 
 def test_replaying_an_unknown_request_is_404(staff_client: Client) -> None:

@@ -17,15 +17,15 @@ from django_htmx.http import reswap, retarget
 
 from gateway.models import RequestBody, RequestLog, Route
 
-from . import model_picker
-from . import playground_spec as specs
-from .decorators import staff_required
-from .models import BlindVote, Comparison
-from .playground_diff import word_diff
-from .playground_replay import prefill_from_log
-from .readiness import ready_route_names
-from .templatetags.console import significant_usd
-from .views.common import HtmxHttpRequest, go_to
+from .. import model_picker
+from ..decorators import staff_required
+from ..models import BlindVote, Comparison
+from ..readiness import ready_route_names
+from ..templatetags.console import significant_usd
+from ..views.common import HtmxHttpRequest, go_to
+from . import spec as specs
+from .diff import word_diff
+from .replay import prefill_from_log
 
 HISTORY_SIZE = 30
 
@@ -81,7 +81,7 @@ def _prefill_from_replay(request_id: str) -> dict[str, Any]:
 
 def _grid(comparison: Comparison) -> list[dict[str, Any]]:
     """Each column with every turn's user message and its saved answer, for display."""
-    opening = comparison.messages[-1]["content"] if comparison.messages else ""
+    opening = specs.opening_text(comparison.messages)
     grid = []
     for head in _heads(comparison):
         prompts = [opening] + [specs.followup_text(f, head["index"]) for f in comparison.followups]
@@ -122,7 +122,7 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         prefill = _prefill_from_comparison(comparison)
     else:
         prefill = _blank_prefill(routes)
-    earlier = prefill["messages"][:-1]
+    earlier, prompt = split_prompt(prefill["messages"])
     context = {
         "routes": routes,
         "route_labels": model_picker.route_labels(routes),
@@ -130,7 +130,8 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         "earlier_json": orjson.dumps(earlier, option=orjson.OPT_INDENT_2).decode()
         if earlier
         else "",
-        "prompt": prefill["messages"][-1]["content"] if prefill["messages"] else "",
+        "earlier_count": len(earlier),
+        "prompt": prompt,
         "tools_json": orjson.dumps(prefill["tools"], option=orjson.OPT_INDENT_2).decode()
         if prefill["tools"]
         else "",
@@ -144,6 +145,15 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         if comparison.blind and comparison.revealed:
             context["win_rates"] = win_rates()
     return render(request, "console/playground.html", context)
+
+
+def split_prompt(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """The earlier messages (shown and edited as JSON) and the prompt box's text: the
+    last user message, or nothing when the conversation ends in tool results (the
+    page then sends no prompt: the models answer the results)."""
+    if messages and messages[-1]["role"] == "user":
+        return messages[:-1], messages[-1]["content"]
+    return messages, ""
 
 
 @staff_required

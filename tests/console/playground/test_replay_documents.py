@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 
-from console.playground_replay import prefill_from_log
+from console.playground.replay import prefill_from_log
 
 PDF_URL = "data:application/pdf;base64,JVBERi0xLjQ="
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from console import playground_spec as specs
-from console.playground_diff import word_diff
-from console.playground_sse import TranscriptReader, error_message
+from console.playground import spec as specs
+from console.playground.diff import word_diff
+from console.playground.stream import TranscriptReader, error_message
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def run_request(**overrides) -> dict:
@@ -172,8 +172,11 @@ def test_anthropic_error_event_and_error_bodies_are_read() -> None:
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"busy"}}\n\n'
     )
     assert reader.fold.error == "busy"
-    assert error_message(b'{"type":"error","error":{"type":"x","message":"nope"}}') == "nope"
-    assert error_message(b"not json") == "not json"
+    assert (
+        error_message(b'{"type":"error","error":{"type":"x","message":"nope"}}', "anthropic")
+        == "nope"
+    )
+    assert error_message(b"not json", "openai") == "not json"
 
 
 def test_word_diff_marks_only_what_changed_and_escapes() -> None:

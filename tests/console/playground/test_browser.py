@@ -5,6 +5,7 @@ marked as from the playground. Screenshot mid-run: docs/screenshots/playground.p
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 
 from tests.live import ROOT, Gateway, running_gateway
 
-from .test_browser import CHROMIUM, CHROMIUM_ARGS  # one set of Chromium flags for the suite
+from ..test_browser import CHROMIUM, CHROMIUM_ARGS  # one set of Chromium flags for the suite
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +34,44 @@ MARKDOWN = (
 )
 LONG = "\n\n".join(f"Paragraph {n} of a long answer." for n in range(1, 61))
 
+# A logged Anthropic request (system blocks, a tool call and its result, nothing after
+# it): replayed, every column must answer the tool result.
+TOOL_TURN_LOG = json.dumps(
+    {
+        "model": "echo",
+        "max_tokens": 400,
+        "system": [{"type": "text", "text": "Answer in one line."}],
+        "messages": [
+            {"role": "user", "content": "Please use the get_weather tool for Oslo"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Checking."},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_1",
+                        "name": "get_weather",
+                        "input": {"city": "Oslo"},
+                    },
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny, 21 C"}
+                ],
+            },
+        ],
+        "tools": [
+            {
+                "name": "get_weather",
+                "description": "Weather now",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+            }
+        ],
+    }
+)
+
 SETUP = f"""
 from decimal import Decimal
 from django.contrib.auth.models import User
@@ -45,6 +84,10 @@ for n, name in enumerate({ROUTES!r}):
                               input_price=Decimal('3'), output_price=Decimal('15'))
 markdown = Route.objects.create(name="md-answer")
 Deployment.objects.create(route=markdown, provider=echo, model="md", params={{'reply': {MARKDOWN!r}}})
+from gateway.models import RequestBody, RequestLog
+logged = RequestLog.objects.create(request_id="req-tool-turn", dialect="anthropic", endpoint="chat",
+                                   route="echo", status=200)
+RequestBody.objects.create(log=logged, inbound_request={TOOL_TURN_LOG!r})
 """
 
 SAMPLE = """() => Array.from(document.querySelectorAll('#pg-grid .pg-col')).map(col => ({
@@ -365,3 +408,64 @@ def test_a_prompt_can_carry_an_image(page, gw: Gateway) -> None:
             break
         time.sleep(0.1)
     assert len(inbound) == 2 and all("data:image/png;base64," in body for body in inbound)
+
+
+def test_a_logged_tool_turn_replays_as_one_and_every_column_answers_its_result(
+    page, gw: Gateway
+) -> None:
+    page.goto("/playground/?replay=req-tool-turn")
+    view = page.locator("#pg-earlier-view")
+    assert view.locator(".pg-call").inner_text().startswith('get_weather({"city":"Oslo"})')
+    assert "toolu_1" in view.locator(".pg-call").inner_text()
+    assert view.locator(".pg-result").inner_text().startswith("get_weather returned: sunny, 21 C")
+    assert [view.locator(".pg-role").nth(n).inner_text() for n in range(3)] == [
+        "user",
+        "assistant",
+        "tool",
+    ]
+    assert page.input_value("textarea[name=system]") == "Answer in one line."
+    assert page.input_value("textarea[name=prompt]") == ""  # the models answer the result
+    assert "tool results" in page.get_attribute("textarea[name=prompt]", "placeholder")
+    # The turns are edited as JSON; the compact view follows.
+    page.click(".pg-earlier-json summary")
+    earlier = page.input_value("textarea[name=earlier]")
+    page.fill("textarea[name=earlier]", earlier.replace("sunny, 21 C", "snow, -2 C"))
+    assert view.locator(".pg-result").inner_text().startswith("get_weather returned: snow, -2 C")
+    page.click(".pg-earlier-json summary")
+    page.click("#pg-run")
+    page.wait_for_function(
+        "document.querySelectorAll('#pg-grid .pg-col[data-state=done]').length === 2",
+        timeout=20_000,
+    )
+    for index in (0, 1):
+        column = page.locator(f'#pg-grid .pg-col[data-index="{index}"]')
+        # The echo provider answers a tool result it received as one (a result written
+        # out as text would be echoed back as a prompt instead).
+        answer = column.locator(".pg-msg.assistant").last.locator(".pg-text").inner_text()
+        assert "toolu_1 returned: snow, -2 C" in answer
+        assert column.locator(".pg-msg.user").inner_text() == "[tool result toolu_1: snow, -2 C]"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOT.with_name("playground-replay-tools.png")), full_page=True)
+    inbound = []
+    for _ in range(50):
+        with sqlite3.connect(gw.data_dir / "switchyard.sqlite3") as db:
+            inbound = [
+                json.loads(row[0])
+                for row in db.execute(
+                    "SELECT b.inbound_request FROM gateway_requestbody b JOIN gateway_requestlog l "
+                    "ON l.id = b.log_id WHERE l.from_playground = 1 AND "
+                    "b.inbound_request LIKE '%toolu_1%'"
+                )
+            ]
+        if len(inbound) >= 2:
+            break
+        time.sleep(0.1)
+    assert len(inbound) == 2
+    last_turns = sorted((body["messages"][-1] for body in inbound), key=lambda m: m["role"])
+    assert last_turns == [
+        {"role": "tool", "tool_call_id": "toolu_1", "content": "snow, -2 C"},
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "snow, -2 C"}],
+        },
+    ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import playground_views as views
+from . import views
 
 urlpatterns = [
     path("", views.playground, name="playground"),

@@ -57,7 +57,7 @@ class Column:
 @dataclass(slots=True)
 class Spec:
     columns: list[Column]
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     system: str = ""
     params: Params = field(default_factory=Params)
     tools: list[dict[str, Any]] = field(default_factory=list)
@@ -149,24 +149,24 @@ def parse_attachments(raw: Any, where: str) -> list[dict[str, str]]:
 
 
 def parse_messages(raw: Any) -> list[dict[str, Any]]:
-    """The opening conversation: user and assistant text, files on user messages."""
+    """The opening conversation: user and assistant text, files on user messages, and
+    tool turns as the client codecs read them (``gateway.types.ToolCall`` and
+    ``ToolResult``) in the form the body builders take: an assistant message's
+    ``tool_calls`` ([{"id", "name", "arguments"}], arguments as JSON text or an
+    object), each answered by a ``{"role": "tool", "tool_call_id", "content",
+    "is_error"?}`` message right after it. It ends with the prompt (a user message) or
+    with tool results, which the models then answer."""
     if not isinstance(raw, list):
         raise SpecError("messages must be a list")
     messages: list[dict[str, Any]] = []
     for n, item in enumerate(raw):
-        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
-            raise SpecError(f"messages[{n}] must have role user or assistant")
-        content = item.get("content")
-        if not isinstance(content, str):
-            raise SpecError(f"messages[{n}].content must be text")
-        message: dict[str, Any] = {"role": item["role"], "content": content}
-        files = parse_attachments(item.get("attachments"), f"messages[{n}]")
-        if files:
-            if item["role"] != "user":
-                raise SpecError(f"messages[{n}]: only user messages carry attachments")
-            message["attachments"] = files
-        messages.append(message)
+        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant", "tool"):
+            raise SpecError(f"messages[{n}] must have role user, assistant or tool")
+        messages.append(_parse_message(item, f"messages[{n}]"))
+    _check_tool_turns(messages)
     last = messages[-1] if messages else None
+    if last and last["role"] == "tool":
+        return messages
     if (
         not last
         or last["role"] != "user"
@@ -174,6 +174,97 @@ def parse_messages(raw: Any) -> list[dict[str, Any]]:
     ):
         raise SpecError("write a prompt: the conversation must end with a user message")
     return messages
+
+
+def _parse_message(item: dict[str, Any], where: str) -> dict[str, Any]:
+    role = item["role"]
+    content = item.get("content")
+    if role == "assistant" and content is None:  # a tool-calling turn may say nothing
+        content = ""
+    if not isinstance(content, str):
+        raise SpecError(f"{where}.content must be text")
+    if role == "tool":
+        call_id = item.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise SpecError(f"{where}: a tool result needs the tool_call_id it answers")
+        result: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": content}
+        if item.get("is_error") is True:
+            result["is_error"] = True
+        return result
+    message: dict[str, Any] = {"role": role, "content": content}
+    calls = item.get("tool_calls") or []
+    if calls:
+        if role != "assistant" or not isinstance(calls, list):
+            raise SpecError(f"{where}: only assistant messages carry a list of tool_calls")
+        message["tool_calls"] = [
+            _parse_call(call, f"{where}.tool_calls[{k}]") for k, call in enumerate(calls)
+        ]
+    files = parse_attachments(item.get("attachments"), where)
+    if files:
+        if role != "user":
+            raise SpecError(f"{where}: only user messages carry attachments")
+        message["attachments"] = files
+    return message
+
+
+def _parse_call(call: Any, where: str) -> dict[str, str]:
+    if not isinstance(call, dict):
+        raise SpecError(f"{where} must be an object")
+    fn = call.get("function") if isinstance(call.get("function"), dict) else call
+    call_id, name = call.get("id"), fn.get("name")
+    if not isinstance(call_id, str) or not call_id:
+        raise SpecError(f"{where} needs an id (its result's tool_call_id)")
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"{where} needs the name of the tool it calls")
+    arguments = fn.get("arguments", "{}")
+    if isinstance(arguments, dict):
+        arguments = json.dumps(arguments, ensure_ascii=False, separators=(",", ":"))
+    if not isinstance(arguments, str):
+        raise SpecError(f"{where}: arguments must be a JSON object or its text")
+    return {"id": call_id, "name": name, "arguments": arguments or "{}"}
+
+
+def _check_tool_turns(messages: list[dict[str, Any]]) -> None:
+    """Every tool call is answered by a tool message right after its assistant turn,
+    and every tool message answers one of those calls: both APIs refuse anything else."""
+    caller = 0  # the last user or assistant turn
+    waiting: dict[str, str] = {}  # its calls not yet answered: id -> tool name
+    for n, message in enumerate(messages):
+        if message["role"] == "tool":
+            if waiting.pop(message["tool_call_id"], None) is None:
+                raise SpecError(
+                    f"messages[{n}]: tool result {message['tool_call_id']!r} answers no "
+                    "call of the assistant message just before it"
+                )
+            continue
+        _check_answered(waiting, caller)
+        caller, waiting = n, {c["id"]: c["name"] for c in message.get("tool_calls") or []}
+    _check_answered(waiting, caller)
+
+
+def _check_answered(waiting: dict[str, str], caller: int) -> None:
+    if waiting:
+        raise SpecError(
+            f"messages[{caller}]: every tool call needs a tool result right after it "
+            f"(missing: {', '.join(waiting.values())})"
+        )
+
+
+def opening_text(messages: list[dict[str, Any]]) -> str:
+    """What the opening turn says in a column's transcript: the prompt, or the tool
+    results the conversation ends with (the models answer those)."""
+    results = []
+    for message in reversed(messages):
+        if message["role"] != "tool":
+            break
+        results.insert(0, message)
+    if results:
+        return "\n".join(_result_line(r["tool_call_id"], r["content"]) for r in results)
+    return messages[-1]["content"] if messages else ""
+
+
+def _result_line(call_id: str, content: str) -> str:
+    return f"[tool result {call_id}: {content}]"
 
 
 def parse_followup(raw: Any, results: list[dict[str, Any]]) -> str | dict[str, Any]:
@@ -316,7 +407,7 @@ def followup_text(followup: str | dict[str, Any], column: int | None = None) -> 
         return followup
     given = followup.get("tool_results") or {}
     chosen = given.values() if column is None else [given.get(str(column)) or []]
-    lines = [f"[tool result {r['call_id']}: {r['content']}]" for results in chosen for r in results]
+    lines = [_result_line(r["call_id"], r["content"]) for results in chosen for r in results]
     if followup.get("message"):
         lines.append(followup["message"])
     return "\n".join(lines)
@@ -457,6 +548,8 @@ def _anthropic_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "tool_use_id": message["tool_call_id"],
                 "content": message["content"],
             }
+            if message.get("is_error"):
+                block["is_error"] = True
             last = turns[-1] if turns else None
             if (
                 last

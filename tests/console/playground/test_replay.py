@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import orjson
 
-from console.playground_replay import prefill_from_log
+from console.playground.replay import prefill_from_log
 
 
 def replay(dialect: str, body: dict | str, route: str = "smart") -> dict:
@@ -47,8 +47,13 @@ def test_a_chat_request_keeps_system_params_tools_and_tool_turns() -> None:
     assert prefill["system"] == "Be brief.\n\nAnswer in French."
     assert prefill["messages"] == [
         {"role": "user", "content": "Weather in Oslo?"},
-        {"role": "assistant", "content": '[called wx({"city":"Oslo"})]'},
-        {"role": "user", "content": "[tool result: rain]\n\nSo?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "c1", "name": "wx", "arguments": '{"city":"Oslo"}'}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "rain"},
+        {"role": "user", "content": "So?"},
     ]
     assert prefill["params"] == {"temperature": 0.2, "max_tokens": 99}
     assert prefill["tools"] == [{"name": "wx", "description": "", "parameters": {"type": "object"}}]
@@ -81,8 +86,13 @@ def test_a_responses_request_replays_with_its_instructions_and_conversation() ->
     assert prefill["system"] == "You are a pirate."
     assert prefill["messages"] == [
         {"role": "user", "content": "Hi"},
-        {"role": "assistant", "content": "Arr.\n[called map({})]"},
-        {"role": "user", "content": "[tool result: treasure at X]\n\nWhere is it?"},
+        {
+            "role": "assistant",
+            "content": "Arr.",
+            "tool_calls": [{"id": "f1", "name": "map", "arguments": "{}"}],
+        },
+        {"role": "tool", "tool_call_id": "f1", "content": "treasure at X"},
+        {"role": "user", "content": "Where is it?"},
     ]
     assert prefill["params"] == {"max_tokens": 200, "reasoning_effort": "low"}
     assert [t["name"] for t in prefill["tools"]] == ["map"]
@@ -156,8 +166,12 @@ def test_a_claude_code_request_keeps_its_system_blocks_apart_and_its_tool_turns(
     )
     assert prefill["messages"] == [
         {"role": "user", "content": "<system-reminder>ctx</system-reminder>\nList the files"},
-        {"role": "assistant", "content": '[called Bash({"cmd":"ls"})]'},
-        {"role": "user", "content": "[tool result: a.py b.py]"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "t1", "name": "Bash", "arguments": '{"cmd":"ls"}'}],
+        },
+        {"role": "tool", "tool_call_id": "t1", "content": "a.py b.py"},
     ]
     assert "Claude Code" not in "".join(m["content"] for m in prefill["messages"])
     assert prefill["params"] == {"max_tokens": 32000, "reasoning_effort": "high"}
@@ -169,7 +183,12 @@ def test_an_anthropic_tool_error_is_marked_as_such() -> None:
     body = claude_code_body()
     body["messages"][2]["content"][0]["is_error"] = True
     prefill = replay("anthropic", body)
-    assert prefill["messages"][-1] == {"role": "user", "content": "[tool error: a.py b.py]"}
+    assert prefill["messages"][-1] == {
+        "role": "tool",
+        "tool_call_id": "t1",
+        "content": "a.py b.py",
+        "is_error": True,
+    }
 
 
 def test_a_truncated_body_says_why_it_cannot_be_replayed() -> None:

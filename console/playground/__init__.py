@@ -1,0 +1,11 @@
+"""The playground: one prompt sent to several routes side by side, each column streamed
+through the same ``gateway.service`` as the public API.
+
+- ``spec``: the validated run request, each column's conversation and request body;
+- ``run``: one turn, every column streaming at once, ticked to the page;
+- ``stream``: what a column gets back, read through the codecs' stream parsers;
+- ``consumer``: the WebSocket the page drives runs through;
+- ``replay``: a logged request as the playground's prefill, parsed by its client codec;
+- ``diff``: the word diff of two answers;
+- ``views`` and ``urls``: the pages and partials.
+"""
