@@ -39,11 +39,11 @@ def query_params(filters: dict) -> dict:
 def result_page(filters: dict, cursor: str | None) -> logquery.Page:
     """The page after ``cursor``; a cursor that is not one (an edited or stale URL)
     means the first page."""
-    rows = logquery.filtered(query_params(filters))
+    params = query_params(filters)
     try:
-        return logquery.page(rows, cursor)
+        return logquery.search_page(params, cursor)
     except logquery.InvalidFilter:
-        return logquery.page(rows)
+        return logquery.search_page(params)
 
 
 @staff_required

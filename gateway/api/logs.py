@@ -89,11 +89,14 @@ class LogDetail(LogOut):
 
 @router.get("/", response=LogPage)
 def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-def]
-    """Requests, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page."""
+    """Requests, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page;
+    the list ends when ``next_cursor`` is null. With ``q``, a page searches at most
+    5,000 requests, so it may hold fewer items than ``limit`` (even none) and still
+    have a ``next_cursor`` to search on from."""
     params = filters.dict()
     try:
-        rows = logquery.filtered({name: params[name] for name in logquery.FILTERS})
-        page = logquery.page(rows, filters.cursor, filters.limit)
+        wanted = {name: params[name] for name in logquery.FILTERS}
+        page = logquery.search_page(wanted, filters.cursor, filters.limit)
     except logquery.InvalidFilter as exc:
         raise HttpError(422, str(exc)) from None
     return {"items": page.rows, "next_cursor": page.next_cursor}

@@ -211,3 +211,41 @@ def test_list_rows_leave_the_attempt_chain_out(mixed) -> None:
     row = logquery.filtered({})[0]
     assert "attempts" in row.get_deferred_fields()
     assert "error_message" not in row.get_deferred_fields()
+
+
+def test_a_search_page_reads_a_bounded_stretch_and_hands_on_a_cursor(
+    api, console, db, monkeypatch
+) -> None:
+    monkeypatch.setattr(logquery, "SEARCH_SCAN_ROWS", 4)
+    RequestLog.objects.bulk_create(
+        [log(f"x-{i:02d}", i, error_message="rare" if i in (1, 2, 9) else "") for i in range(12)]
+    )
+    seen, cursor, pages = [], None, []
+    while True:
+        page = logquery.search_page({"q": "rare"}, cursor, size=10)
+        pages.append([r.request_id for r in page.rows])
+        seen += pages[-1]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == ["x-01", "x-02", "x-09"]
+    assert pages == [["x-01", "x-02"], [], ["x-09"]]  # rows 0-3, 4-7, 8-11
+    first = api.get("/api/logs/", {"q": "rare", "limit": 10}).json()
+    assert [i["request_id"] for i in first["items"]] == ["x-01", "x-02"]
+    second = api.get("/api/logs/", {"q": "rare", "cursor": first["next_cursor"]}).json()
+    assert second["items"] == [] and second["next_cursor"]
+    html = console.get("/logs/", {"q": "rare", "cursor": second["next_cursor"]}).content.decode()
+    assert console_ids(console, q="rare", cursor=second["next_cursor"]) == ["x-09"]
+    assert "cursor=" not in html  # the last stretch: nothing older
+    empty = console.get("/logs/", {"q": "rare", "cursor": first["next_cursor"]}).content.decode()
+    assert "searches further back" in empty and "cursor=" in empty
+
+
+def test_a_full_search_page_continues_after_its_last_row(db, monkeypatch) -> None:
+    monkeypatch.setattr(logquery, "SEARCH_SCAN_ROWS", 100)
+    RequestLog.objects.bulk_create([log(f"y-{i:02d}", i, route="hay") for i in range(9)])
+    first = logquery.search_page({"q": "hay"}, None, size=4)
+    assert first.searched_to is None and first.next_cursor == logquery.encode_cursor(first.rows[-1])
+    rest = logquery.search_page({"q": "hay"}, first.next_cursor, size=10)
+    assert [r.request_id for r in first.rows + rest.rows] == [f"y-{i:02d}" for i in range(9)]
+    assert rest.next_cursor is None
