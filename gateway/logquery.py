@@ -24,11 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .journal import parse_age
-from .models import ApiKey, RequestLog
+from .models import ApiKey, RequestLog, StatusClass
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -94,11 +95,11 @@ def status_filter(value: str | int) -> Q:
     if value == "error":
         return Q(status__gte=400)
     match = STATUS_CLASS.match(value)
-    if match:
-        base = int(match.group(1)) * 100
-        return Q(status__gte=base, status__lte=base + 99)
-    if value.isdigit():
-        return Q(status=int(value))
+    if match:  # the expression of the log_status_class_time index, so it is used
+        return Q(Exact(StatusClass("status"), int(match.group(1))))
+    if value.isdigit():  # its class too, so that one index range serves it in order
+        code = int(value)
+        return Q(Exact(StatusClass("status"), code // 100), status=code)
     raise InvalidFilter("status", "expected a status code (404), a class (4xx, 5xx), ok or error")
 
 

@@ -249,3 +249,12 @@ def test_a_full_search_page_continues_after_its_last_row(db, monkeypatch) -> Non
     rest = logquery.search_page({"q": "hay"}, first.next_cursor, size=10)
     assert [r.request_id for r in first.rows + rest.rows] == [f"y-{i:02d}" for i in range(9)]
     assert rest.next_cursor is None
+
+
+def test_a_status_class_reads_its_index_in_list_order(db) -> None:
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the plan's wording is SQLite's")
+    plan = logquery.filtered({"status": "5xx"})[:51].explain()
+    assert "log_status_class_time" in plan and "TEMP B-TREE" not in plan
