@@ -455,7 +455,11 @@ class RequestLog(models.Model):
             models.Index(fields=["request_id"], name="log_request_id"),
             models.Index(fields=["route", "-created_at", "-id"], name="log_route_time"),
             models.Index(
-                fields=["route", "status", "-created_at", "-id"], name="log_route_status_time"
+                "route",
+                StatusClass("status"),
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="log_route_status_class_time",
             ),
             models.Index(fields=["key_id", "-created_at", "-id"], name="log_key_time"),
             # A class (4xx, 5xx) is one value here, so its rows come in list order;
