@@ -10,9 +10,9 @@ Two sources feed it, deduplicated by row id (``SeenIds``):
   rows written by the other worker processes or instances.
 
 Each browser gets the rows that match its filters (the log page's query string, cleaned
-by the same form and filtered by the same ``logquery`` code as the table), rendered with
-the table's ``log-row`` partial and wrapped for htmx's ws extension to prepend out of
-band."""
+by the same form and filtered by the same ``gateway.logquery`` code as the table),
+rendered with the table's ``log-row`` partial and wrapped for htmx's ws extension to
+prepend out of band."""
 
 from __future__ import annotations
 
@@ -26,9 +26,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from gateway import logquery
 from gateway.models import RequestLog
-
-from . import logquery
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +137,11 @@ class LogTailConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_staff:
             await self.close(code=4403)
             return
-        from .views.logs import filters_from
+        from .views.logs import filters_from, query_params
 
-        self.filters = filters_from(_query(self.scope))
-        self.filters.pop("window", None)  # the tail only ever shows new rows
+        filters = filters_from(_query(self.scope))
+        filters.pop("window", None)  # the tail only ever shows new rows
+        self.filters = query_params(filters)
         self.seen = SeenIds(await database_sync_to_async(newest_id)())
         self.pushing = asyncio.Lock()  # one batch at a time, in the order they were found
         await self.channel_layer.group_add(GROUP, self.channel_name)

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from gateway import logquery
 from gateway.models import ApiKey, RequestBody, RequestLog, Route
 
-from .. import logquery
 from ..bodies import present
 from ..decorators import staff_required
 from ..forms import LogFilterForm
@@ -26,12 +26,32 @@ def filters_from(query) -> dict:  # type: ignore[no-untyped-def]
     return {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
 
 
+def query_params(filters: dict) -> dict:
+    """The form's filters as ``gateway.logquery`` takes them: the time window becomes
+    ``since`` (an age such as ``24h``), "all time" no bound."""
+    params = {k: v for k, v in filters.items() if k != "window"}
+    window = filters.get("window")
+    if window and window != "all":
+        params["since"] = window
+    return params
+
+
+def result_page(filters: dict, cursor: str | None) -> logquery.Page:
+    """The page after ``cursor``; a cursor that is not one (an edited or stale URL)
+    means the first page."""
+    params = query_params(filters)
+    try:
+        return logquery.search_page(params, cursor)
+    except logquery.InvalidFilter:
+        return logquery.search_page(params)
+
+
 @staff_required
 def log_list(request: HtmxHttpRequest) -> HttpResponse:
     form = LogFilterForm(request.GET or None)
     filters = filters_from(request.GET)
     cursor = request.GET.get("cursor")
-    result = logquery.page(logquery.filtered(filters), cursor)
+    result = result_page(filters, cursor)
     query = urlencode({k: v for k, v in filters.items()})
     context = {
         "form": form,

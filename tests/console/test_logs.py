@@ -14,9 +14,10 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 from django.utils import timezone
 
-from console import logquery, stats
+from console import stats
 from console.bodies import present
 from console.tail import GROUP, LogTailConsumer
+from gateway import logquery
 from gateway.models import ApiKey, RequestLog, Route
 
 

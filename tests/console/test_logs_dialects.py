@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from console import logquery
 from console.forms import LogFilterForm
+from console.views.logs import query_params
+from gateway import logquery
 from gateway.models import RequestLog
 
 
@@ -15,5 +16,5 @@ def test_gemini_requests_can_be_filtered() -> None:
     RequestLog.objects.create(request_id="o-1", dialect="openai", endpoint="chat", status=200)
     form = LogFilterForm({"dialect": "gemini"})
     assert form.is_valid(), form.errors
-    rows = logquery.filtered(form.cleaned_data)
+    rows = logquery.filtered(query_params(form.cleaned_data))
     assert [r.request_id for r in rows] == ["g-1"]
