@@ -66,6 +66,22 @@ def start_service(plan: Plan) -> str | None:
     return None
 
 
+def skip_resource_tracker() -> None:
+    """Start no multiprocessing resource tracker (a 13 MB process for the server's
+    lifetime): uvicorn spawns its workers with multiprocessing, which starts one to
+    unlink the named semaphores and shared memory that dead processes leak, and the
+    server creates none (uvicorn talks to its workers over pipes). The tracker's
+    liveness probe is a write to its pipe: /dev/null passes it, so none is started."""
+    try:
+        from multiprocessing import resource_tracker
+
+        tracker = resource_tracker._resource_tracker
+        if getattr(tracker, "_fd", 0) is None:
+            tracker._fd = os.open(os.devnull, os.O_WRONLY)
+    except Exception:  # another Python's internals: the tracker runs, as it used to
+        pass
+
+
 def run(plan: Plan) -> None:
     from . import uvicorn_server
 
@@ -74,6 +90,7 @@ def run(plan: Plan) -> None:
         if problem is not None:
             print(f"note: no shared counters or tokenizer ({problem})", file=sys.stderr)
     os.environ[UVICORN_WORKER_ENV] = "1"
+    skip_resource_tracker()
     uvicorn_server.run(plan.app, workers=plan.workers, **plan.options)
 
 
