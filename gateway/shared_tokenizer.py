@@ -26,6 +26,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .counter_service import CounterClient
@@ -38,6 +39,9 @@ TOKENIZER_ENV = "SWITCHYARD_TOKENIZER_SOCKET"
 INLINE_CHARS = 2048
 # A worker waits this long for an answer before it counts by itself.
 TIMEOUT_SECONDS = 30.0
+# Threads counting long texts: few and the same ones, since each thread that tokenizes
+# gets its own copy of tiktoken's regex caches (and its own malloc arena).
+COUNT_THREADS = 2
 
 
 def _release_unused_memory() -> None:
@@ -59,6 +63,7 @@ class TokenizerHost:
         self._lock = threading.Lock()
         self._loaded = threading.Event()
         self._loading = False
+        self._threads: ThreadPoolExecutor | None = None
 
     @property
     def loaded(self) -> bool:
@@ -91,7 +96,11 @@ class TokenizerHost:
             raise RuntimeError("the tokenizer did not load")
         if sum(map(len, texts)) <= INLINE_CHARS:
             return ["ok", [count(text) for text in texts]]
-        return ["ok", await asyncio.to_thread(lambda: [count(text) for text in texts])]
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokenizer")
+        loop = asyncio.get_running_loop()
+        counts = await loop.run_in_executor(self._threads, lambda: [count(t) for t in texts])
+        return ["ok", counts]
 
 
 class SharedTokenizer:

@@ -116,6 +116,7 @@ def test_serve_with_workers_runs_them_under_the_django_free_supervisor(tmp_path)
             ]
             time.sleep(0.2)
         assert len(workers) == 2
+        assert not [c for c in _children(pid) if "resource_tracker" in _cmd(c)]
         socket_path = _environ(workers[0])[TOKENIZER_ENV]
         for worker in workers:
             environ = _environ(worker)
