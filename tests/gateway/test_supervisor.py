@@ -122,6 +122,7 @@ def test_serve_with_workers_runs_them_under_the_django_free_supervisor(tmp_path)
             environ = _environ(worker)
             assert environ[TOKENIZER_ENV] == environ[SOCKET_ENV] == socket_path
             assert environ[UVICORN_WORKER_ENV] == "1"
+            assert environ["MALLOC_ARENA_MAX"] == "2"
         assert os.path.exists(socket_path)
 
 

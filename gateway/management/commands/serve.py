@@ -122,6 +122,10 @@ class Command(GatewayCommand):
                 "are shared by the workers; deployments' rpm/tpm caps and cooldowns are "
                 "per worker"
             )
+        # glibc gives each thread that allocates an arena of its own, which keeps what
+        # it freed: two arenas per process (supervisor and workers, who inherit it)
+        # measured 253 -> 246 MB for the whole server after the benchmark.
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         # The process that stays (gateway.supervisor) loads no Django.
         self.stdout.flush()
         self.stderr.flush()
