@@ -16,6 +16,7 @@ on and whether the workers share key counters through it (not with Redis).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import sys
@@ -33,6 +34,7 @@ class Plan:
     options: dict[str, Any] = field(default_factory=dict)
     socket: str = ""  # the service's Unix socket ("" for none)
     share_limits: bool = False  # the workers count keys' limits through the service
+    temp_folder: str = ""  # made for the socket (a data folder path too long): removed at exit
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -55,6 +57,8 @@ def start_service(plan: Plan) -> str | None:
     from .shared_tokenizer import TOKENIZER_ENV, TokenizerHost
 
     service = CounterService(plan.socket, tokenizer=TokenizerHost(tokens._load_encoder))
+    if plan.temp_folder:
+        atexit.register(_remove_folder, plan.temp_folder)  # runs after service.stop
     try:
         service.start()
     except RuntimeError as exc:
@@ -64,6 +68,11 @@ def start_service(plan: Plan) -> str | None:
     if plan.share_limits:
         os.environ[SOCKET_ENV] = plan.socket
     return None
+
+
+def _remove_folder(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def skip_resource_tracker() -> None:

@@ -128,3 +128,21 @@ def test_serve_with_workers_runs_them_under_the_django_free_supervisor(tmp_path)
 
 def _cmd(pid: int) -> str:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+
+def test_a_temporary_socket_folder_goes_with_the_service(monkeypatch, tmp_path) -> None:
+    """A data folder path too long for a Unix socket: the socket lives in a temporary
+    folder, removed when the supervisor exits (after the service stops)."""
+    from gateway import supervisor
+
+    folder = tmp_path / "switchyard-x"
+    folder.mkdir()
+    at_exit = []
+    monkeypatch.setattr(supervisor.atexit, "register", lambda f, *a: at_exit.append((f, a)))
+    monkeypatch.setenv(TOKENIZER_ENV, "")
+    plan = Plan("", 0, socket=str(folder / "limits.sock"), temp_folder=str(folder))
+    assert supervisor.start_service(plan) is None
+    assert (folder / "limits.sock").exists()
+    for function, args in reversed(at_exit):  # atexit runs last-registered first
+        function(*args)
+    assert not folder.exists()

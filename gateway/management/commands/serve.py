@@ -114,7 +114,8 @@ class Command(GatewayCommand):
             uvicorn_server.run("gateway.asgi:application", workers=1, **options)
             return
         _share_metrics(settings.DATA_DIR / "metrics")
-        plan = Plan("gateway.asgi:application", workers, options, _socket_path(settings.DATA_DIR))
+        path, folder = _socket_path(settings.DATA_DIR)
+        plan = Plan("gateway.asgi:application", workers, options, path, temp_folder=folder)
         if not settings.REDIS_URL:
             plan.share_limits = True
             self.stderr.write(
@@ -157,11 +158,11 @@ def _share_metrics(folder: Path) -> None:
     os.environ["SWITCHYARD_METRICS_DIR"] = str(folder)
 
 
-def _socket_path(data_dir: Path) -> str:
+def _socket_path(data_dir: Path) -> tuple[str, str]:
     """Where the supervisor's counter service will listen: ``limits-PID.sock`` in the
     data folder (the PID stays the supervisor's across ``exec``), after removing those
     that servers killed earlier left behind; a temporary folder when that path is too
-    long for a Unix socket."""
+    long for a Unix socket (returned second, "" for none)."""
     for stale in data_dir.glob("limits-*.sock"):  # left by a server that was killed
         pid = stale.stem.removeprefix("limits-")
         if pid.isdigit() and not _alive(int(pid)):
@@ -169,15 +170,16 @@ def _socket_path(data_dir: Path) -> str:
     path = str(data_dir / f"limits-{os.getpid()}.sock")
     if len(path.encode()) > 100:  # a socket path must fit in sun_path (108 bytes)
         folder = tempfile.mkdtemp(prefix="switchyard-")
-        path = os.path.join(folder, "limits.sock")
-    return path
+        return os.path.join(folder, "limits.sock"), folder
+    return path, ""
 
 
 def _share_limits(data_dir: Path) -> str | None:
     """Serve the shared per-key counters (and tokenizer) from a thread of this process
     until it exits, as the supervisor does; for callers that keep Django loaded.
     Returns why it could not (the workers then count on their own) or None."""
-    plan = Plan("", 0, socket=_socket_path(data_dir), share_limits=True)
+    path, folder = _socket_path(data_dir)
+    plan = Plan("", 0, socket=path, share_limits=True, temp_folder=folder)
     return start_service(plan)
 
 
