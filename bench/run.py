@@ -114,11 +114,19 @@ def cmdline(pid: int) -> str:
 
 
 def server_processes(pid: int) -> list[int]:
-    """The processes that serve requests: the leaves of the tree that are not
-    multiprocessing's helpers (with one process, that process)."""
-    pids = [p for p in tree(pid) if "resource_tracker" not in cmdline(p)]
-    leaves = [p for p in pids if not [c for c in children(p) if c in pids]]
-    return leaves or [pid]
+    """Every process of the server's tree, the one started first (the supervisor, with
+    several workers) included: the memory a deployment pays for is all of it."""
+    return tree(pid)
+
+
+def process_role(pid: int, root: int) -> str:
+    """``supervisor``, ``worker`` or ``helper`` (multiprocessing's resource tracker...)."""
+    if pid == root:
+        return "supervisor" if children(pid) else "server"
+    line = cmdline(pid)
+    if "resource_tracker" in line or "semaphore_tracker" in line:
+        return "helper"
+    return "worker"
 
 
 @dataclass
@@ -128,12 +136,15 @@ class Target:
     gateway: bool
     process: subprocess.Popen | None = None
     memory: dict[str, list[float]] = field(default_factory=dict)
+    roles: dict[str, list[str]] = field(default_factory=dict)
 
     def snapshot_memory(self, label: str) -> list[float]:
         if self.process is None:
             return []
-        values = [rss_mb(p) for p in server_processes(self.process.pid)]
+        pids = server_processes(self.process.pid)
+        values = [rss_mb(p) for p in pids]
         self.memory[label] = values
+        self.roles[label] = [process_role(p, self.process.pid) for p in pids]
         return values
 
     def stop(self) -> None:
@@ -398,18 +409,23 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
             f"| {ttft} | {ttft_added} | {r['cpu_ms']:.2f} | {r['errors']} |"
         )
     if rows:
-        lines += ["", "Resident memory (VmRSS, MB) of the serving processes after the load:", ""]
+        lines += ["", "Resident memory (VmRSS, MB) of every server process after the load:", ""]
         lines += ["| target | per process | total |", "|---|---|---:|"]
     for target in targets:
         values = target.memory.get("after load")
         if values:
-            each = ", ".join(f"{v:.0f}" for v in values)
+            roles = target.roles.get("after load", [])
+            each = ", ".join(
+                f"{role} {v:.0f}" if role else f"{v:.0f}"
+                for role, v in zip(roles or [""] * len(values), values, strict=False)
+            )
             lines.append(f"| {target.name} | {each} | {sum(values):.0f} |")
     if soak:
         lines += ([""] if rows else []) + [f"Soak: {soak['summary']}", ""]
-        lines += ["| minute | RSS per process (MB) |", "|---:|---|"]
+        lines += ["| minute | RSS per process (MB) | total |", "|---:|---|---:|"]
         for minute, values in soak["samples"]:
-            lines.append(f"| {minute:.1f} | {', '.join(f'{v:.0f}' for v in values)} |")
+            each = ", ".join(f"{v:.0f}" for v in values)
+            lines.append(f"| {minute:.1f} | {each} | {sum(values):.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -449,7 +465,8 @@ def run_soak(target: Target, args, workdir: Path) -> dict:
         f"{data['status'] + data['timeout'] + data['read'] + data['connect']} errors; RSS per "
         f"process {', '.join(f'{v:.0f}' for v in start)} MB at start -> "
         f"{', '.join(f'{v:.0f}' for v in end)} MB at end "
-        f"({', '.join(f'{g:+.1f}%' for g in growth)})"
+        f"({', '.join(f'{g:+.1f}%' for g in growth)}); total {sum(start):.0f} -> "
+        f"{sum(end):.0f} MB"
     )
     print("soak:", summary)
     return {"summary": summary, "samples": samples}

@@ -197,12 +197,21 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-class CounterService:
-    """A ``CounterStore`` served on the Unix socket ``path`` from a background thread."""
+# The longest line the service reads: a ``tokens`` request carries a prompt's texts.
+MAX_LINE_BYTES = 256 * 1024 * 1024
 
-    def __init__(self, path: str) -> None:
+
+class CounterService:
+    """A ``CounterStore`` served on the Unix socket ``path`` from a background thread;
+    with a ``tokenizer`` (``shared_tokenizer.TokenizerHost``) it also counts tokens."""
+
+    def __init__(
+        self, path: str, tokenizer: Any = None, max_line_bytes: int = MAX_LINE_BYTES
+    ) -> None:
         self.path = path
+        self.max_line_bytes = max_line_bytes
         self.store = CounterStore()
+        self.tokenizer = tokenizer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
@@ -252,7 +261,9 @@ class CounterService:
         # binding; start() blocks the only other thread of the serve process meanwhile).
         umask = os.umask(0o177)
         try:
-            server = await asyncio.start_unix_server(self._client, path=self.path)
+            server = await asyncio.start_unix_server(
+                self._client, path=self.path, limit=self.max_line_bytes
+            )
         finally:
             os.umask(umask)
         os.chmod(self.path, 0o600)
@@ -270,6 +281,7 @@ class CounterService:
         assert handler is not None
         self._handlers[handler] = writer
         answer, dumps = self.store.answer, json.dumps
+        counting: set[asyncio.Task[None]] = set()
         try:
             while line := await reader.readline():
                 try:
@@ -278,6 +290,12 @@ class CounterService:
                 except (ValueError, IndexError, TypeError):
                     log.warning("limits: dropping a connection that sent %r", line[:100])
                     return
+                if request[1:2] == ["tokens"] and self.tokenizer is not None:
+                    # answered when counted; admissions behind it do not wait
+                    task = asyncio.ensure_future(self._count(ident, request[2:], writer))
+                    counting.add(task)
+                    task.add_done_callback(counting.discard)
+                    continue
                 try:
                     reply = [ident, *answer(request[1:])]
                 except Exception as exc:  # a bad request must not stop the service
@@ -289,8 +307,19 @@ class CounterService:
         except ConnectionError:
             pass
         finally:
+            for task in counting:
+                task.cancel()
             self._handlers.pop(handler, None)
             writer.close()
+
+    async def _count(self, ident: Any, args: list[Any], writer: asyncio.StreamWriter) -> None:
+        try:
+            reply = [ident, *await self.tokenizer.answer(*args)]
+        except Exception as exc:  # a bad request must not stop the service
+            reply = [ident, "error", f"{type(exc).__name__}: {exc}"]
+        with contextlib.suppress(ConnectionError):
+            writer.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+            await writer.drain()
 
 
 # --- a worker's connection ------------------------------------------------------------------

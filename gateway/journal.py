@@ -45,7 +45,8 @@ from django.db import (
     transaction,
 )
 from django.db import connection as db_connection
-from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+from .db_driver import is_psycopg3
 
 log = logging.getLogger(__name__)
 

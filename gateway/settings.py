@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_float, env_int, env_list, env_str
+from .supervisor import UVICORN_WORKER_ENV
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SWITCHYARD_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -146,8 +147,13 @@ SWITCHYARD_COOLDOWN_SECONDS = env_float("SWITCHYARD_COOLDOWN_SECONDS", 30.0, min
 # How often each process checks the registry version in the database (seconds).
 SWITCHYARD_REGISTRY_POLL_SECONDS = env_float("SWITCHYARD_REGISTRY_POLL_SECONDS", 1.0, minimum=0.05)
 
+# The uvicorn workers of ``serve --workers N`` (``gateway.supervisor`` marks them) leave
+# out daphne's app: it only serves ``runserver``, and loading it imports twisted,
+# autobahn and pyOpenSSL (about 20 MB of each worker's memory).
+_DAPHNE_APP = [] if os.environ.get(UVICORN_WORKER_ENV) else ["daphne"]
+
 INSTALLED_APPS = [
-    "daphne",
+    *_DAPHNE_APP,
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -6,6 +6,10 @@ The tokenizer is tiktoken's ``cl100k_base`` shipped inside the ``tiktoken-offlin
 package (no download), loaded once per process on first use. Other model families
 tokenize differently, so counts are close, not exact. If the encoding cannot load, a
 characters/4 estimate stands in.
+
+The workers of ``serve --workers N`` load no copy of their own: they ask the
+supervisor's (``gateway.shared_tokenizer``), which counts with this same function, and
+load their own only when it cannot be reached.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -21,6 +26,7 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
+from .shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
 from .types import ChatRequest, Document, Image, Text, Thinking, ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ _loading: threading.Thread | None = None
 _memo: OrderedDict[tuple[int, int, int], int] = OrderedDict()
 _memo_lock = threading.Lock()
 _pages_memo: OrderedDict[tuple[int, str, str], int] = OrderedDict()
+_shared: SharedTokenizer | None = None
 
 
 def _char_estimate(text: str) -> int:
@@ -61,6 +68,9 @@ def _load_encoder() -> Callable[[str], int]:
         import tiktoken  # the offline encoding registers itself through tiktoken_ext
 
         encoding = tiktoken.get_encoding(ENCODING_NAME)
+        # Only encode() is used, by the Rust tokenizer with its own tables: tiktoken's
+        # Python copy of the 100k ranks (about 9 MB) would only serve pickling.
+        encoding._mergeable_ranks = {}
     except Exception as exc:  # missing package or data: estimate instead
         log.warning("tokenizer %s unavailable (%s); estimating by characters", ENCODING_NAME, exc)
         return _char_estimate
@@ -81,6 +91,35 @@ def encoder() -> Callable[[str], int]:
     return _encoder
 
 
+def _shared_tokenizer() -> SharedTokenizer | None:
+    """The supervisor's tokenizer when this process is one of its workers and has no
+    tokenizer of its own (it loads one when the supervisor's is unreachable)."""
+    global _shared
+    if _encoder is not None:
+        return None
+    path = os.environ.get(TOKENIZER_ENV)
+    if not path:
+        return None
+    if _shared is None or _shared.path != path:
+        _shared = SharedTokenizer(path)
+    return _shared
+
+
+def _shared_count(text: str) -> int:
+    """Stands for the supervisor's tokenizer in the memo's keys (never called)."""
+    raise NotImplementedError
+
+
+def _remember(count: Callable[[str], int], text: str, counted: int) -> None:
+    if len(text) < MEMO_MIN_CHARS:
+        return
+    key = (id(count), hash(text), len(text))
+    with _memo_lock:
+        _memo[key] = counted
+        if len(_memo) > MEMO_ENTRIES:
+            _memo.popitem(last=False)
+
+
 def _remembered(count: Callable[[str], int], text: str) -> int | None:
     if len(text) < MEMO_MIN_CHARS:
         return None
@@ -98,13 +137,7 @@ def _count_text(count: Callable[[str], int], text: str) -> int:
     if known is not None:
         return known
     counted = count(text)
-    if len(text) < MEMO_MIN_CHARS:
-        return counted
-    key = (id(count), hash(text), len(text))
-    with _memo_lock:
-        _memo[key] = counted
-        if len(_memo) > MEMO_ENTRIES:
-            _memo.popitem(last=False)
+    _remember(count, text, counted)
     return counted
 
 
@@ -197,6 +230,11 @@ def _overhead(request: ChatRequest) -> int:
 def count_request_tokens(request: ChatRequest) -> int:
     """Input tokens of ``request`` by the local tokenizer (system, messages, tool calls
     and results, tool definitions, images and per-message overhead)."""
+    shared = _shared_tokenizer()
+    if shared is not None:
+        counted = _count_shared_blocking(shared, [text for text in _texts(request) if text])
+        if counted is not None:
+            return counted + _overhead(request)
     count = encoder()
     return sum(_count_text(count, text) for text in _texts(request) if text) + _overhead(request)
 
@@ -215,6 +253,9 @@ def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
     no request waits for the load. Never raises: a count that fails is the estimate."""
     count = _encoder
     if count is None:
+        shared = _shared_tokenizer()
+        if shared is not None and not shared.down:
+            return _start_shared(shared, request, estimate)
         _load_in_background()
         return _done(estimate)
     try:
@@ -232,6 +273,72 @@ def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
         log.warning("counting the prompt's tokens failed; using the estimate", exc_info=True)
         return _done(estimate)
     return asyncio.ensure_future(_count_in_thread(known, count, pending))
+
+
+def _known_and_pending(request: ChatRequest) -> tuple[int, list[str]]:
+    """Overheads plus what the memo knows of the supervisor's counts; the texts left."""
+    known = _overhead(request)
+    pending: list[str] = []
+    for text in _texts(request):
+        if not text:
+            continue
+        remembered = _remembered(_shared_count, text)
+        if remembered is None:
+            pending.append(text)
+        else:
+            known += remembered
+    return known, pending
+
+
+def _start_shared(shared: SharedTokenizer, request: ChatRequest, estimate: int):
+    """``start_count`` by the supervisor's tokenizer: one round trip on the worker's
+    connection to it, while the upstream thinks."""
+    try:
+        known, pending = _known_and_pending(request)
+    except Exception:
+        log.warning("counting the prompt's tokens failed; using the estimate", exc_info=True)
+        return _done(estimate)
+    if not pending:
+        return _done(known)
+    return asyncio.ensure_future(_count_shared(shared, known, pending, estimate))
+
+
+async def _count_shared(
+    shared: SharedTokenizer, known: int, texts: list[str], estimate: int
+) -> int:
+    try:
+        counts = await shared.count(texts)
+    except ConnectionError:  # unreachable: this worker loads its own from now on
+        _load_in_background()
+        return estimate
+    except Exception:
+        log.warning("counting the prompt's tokens failed; using the estimate", exc_info=True)
+        return estimate
+    if counts is None:  # still loading there, as a worker's own would be
+        return estimate
+    for text, counted in zip(texts, counts, strict=True):
+        _remember(_shared_count, text, counted)
+    return known + sum(counts)
+
+
+def _count_shared_blocking(shared: SharedTokenizer, texts: list[str]) -> int | None:
+    known, pending = 0, []
+    for text in texts:
+        remembered = _remembered(_shared_count, text)
+        if remembered is None:
+            pending.append(text)
+        else:
+            known += remembered
+    if not pending:
+        return known
+    try:
+        counts = shared.count_blocking(pending)
+    except (OSError, ValueError) as exc:
+        log.warning("tokens: the shared tokenizer did not answer (%s); counting here", exc)
+        return None
+    for text, counted in zip(pending, counts, strict=True):
+        _remember(_shared_count, text, counted)
+    return known + sum(counts)
 
 
 def _count_all(count: Callable[[str], int], texts: list[str]) -> int:

@@ -6,7 +6,10 @@ its timeout were cancelled silently (a traceback each). ``DrainingServer`` runs
 ``runtime.drain`` first, while the sockets still accept: new API requests get a 503
 with Retry-After, requests in flight get the grace period, and what is still running
 then ends in its dialect. uvicorn's timeout (``runtime.server_timeout_seconds``) is only
-the backstop after that."""
+the backstop after that.
+
+This module imports no Django at import time: ``gateway.supervisor`` (the Django-free
+parent of the workers) uses it; ``runtime`` is imported where it is needed."""
 
 from __future__ import annotations
 
@@ -18,12 +21,12 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import multiprocess
 
-from . import runtime
-
 
 class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if not self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
+            from . import runtime
+
             await runtime.drain()
         await super().shutdown(sockets)
 
@@ -48,9 +51,15 @@ def ws_max_size() -> int:
 
 
 def run(app: str, *, workers: int, **options: Any) -> None:
-    """``uvicorn.run`` with DrainingServer, in this process or in ``workers`` processes."""
-    options.setdefault("timeout_graceful_shutdown", math.ceil(runtime.server_timeout_seconds()))
-    options.setdefault("ws_max_size", ws_max_size())
+    """``uvicorn.run`` with DrainingServer, in this process or in ``workers`` processes.
+    Without ``timeout_graceful_shutdown`` and ``ws_max_size`` they are read from the
+    settings (the supervisor passes both: it loads no Django)."""
+    if "timeout_graceful_shutdown" not in options:
+        from . import runtime
+
+        options["timeout_graceful_shutdown"] = math.ceil(runtime.server_timeout_seconds())
+    if "ws_max_size" not in options:
+        options["ws_max_size"] = ws_max_size()
     config = uvicorn.Config(app, workers=workers, **options)
     if workers <= 1:
         DrainingServer(config).run()

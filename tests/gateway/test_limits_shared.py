@@ -43,7 +43,7 @@ def socket_path():
 
 @pytest.fixture
 def service(socket_path):
-    running = CounterService(socket_path)
+    running = CounterService(socket_path, max_line_bytes=64 * 1024)
     running.start()
     yield running
     running.stop()
@@ -326,12 +326,15 @@ def test_counter_service_imports_no_django():
 
 
 def test_serve_starts_the_service_for_its_workers(monkeypatch):
+    from gateway import supervisor
     from gateway.management.commands import serve
+    from gateway.shared_tokenizer import TOKENIZER_ENV
 
     folder = Path(tempfile.mkdtemp(prefix="sy-", dir="/tmp"))
     stops = []
-    monkeypatch.setattr(serve.atexit, "register", lambda f, *a: stops.append((f, a)))
+    monkeypatch.setattr(supervisor.atexit, "register", lambda f, *a: stops.append((f, a)))
     monkeypatch.setenv(SOCKET_ENV, "")
+    monkeypatch.setenv(TOKENIZER_ENV, "")
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
@@ -354,15 +357,19 @@ def test_serve_starts_the_service_for_its_workers(monkeypatch):
 
 
 def test_serve_goes_on_with_per_worker_counters_when_the_service_cannot_listen(monkeypatch):
+    from gateway import supervisor
     from gateway.management.commands import serve
+    from gateway.shared_tokenizer import TOKENIZER_ENV
 
     folder = Path(tempfile.mkdtemp(prefix="sy-", dir="/tmp"))
-    monkeypatch.setattr(serve.atexit, "register", lambda f, *a: None)
+    monkeypatch.setattr(supervisor.atexit, "register", lambda f, *a: None)
     monkeypatch.delenv(SOCKET_ENV, raising=False)
+    monkeypatch.delenv(TOKENIZER_ENV, raising=False)
     (folder / f"limits-{os.getpid()}.sock").mkdir()  # the socket path is taken
     try:
         problem = serve._share_limits(folder)
         assert problem is not None and "could not listen" in problem
         assert SOCKET_ENV not in os.environ, "the workers count on their own"
+        assert TOKENIZER_ENV not in os.environ, "and tokenize on their own"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
