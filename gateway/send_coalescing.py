@@ -10,11 +10,12 @@ usage and ``[DONE]`` chunks travel together), and translating one upstream event
 yield several client events (Anthropic's ``content_block_stop``, ``message_delta``
 and ``message_stop``).
 
-So a body chunk with ``more_body`` is held, and written (joined with the chunks that
-follow it) as soon as the application waits for anything — the next turn of the
-event loop — or once the oldest held chunk has waited ``WINDOW`` seconds, whichever
-comes first: a token is never held back behind work that is not its own for longer
-than that. The last message of a response carries what is still held, any other
+So a body chunk with ``more_body`` that comes within ``WINDOW`` seconds of the last
+write is held, and written (joined with the chunks that follow it) as soon as the
+application waits for anything — the next turn of the event loop — or once the
+oldest held chunk has waited ``WINDOW`` seconds, whichever comes first: a token is
+never held back behind work that is not its own for longer than that. A chunk after
+a quiet spell (tokens trickling in from a real model) is written at once. The last message of a response carries what is still held, any other
 message (the response's start, trailers) first writes it. Bytes and their order are
 unchanged; only their grouping into writes is.
 """
@@ -25,7 +26,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-WINDOW = 0.0002  # seconds a held chunk may wait for company while the app keeps busy
+WINDOW = 0.0001  # seconds a held chunk may wait for company while the app keeps busy
 
 
 class CoalescingApp:
@@ -48,13 +49,14 @@ class CoalescingApp:
 class CoalescingSend:
     """The ``send`` callable handed to the application (see the module docstring)."""
 
-    __slots__ = ("send", "loop", "held", "since", "writer", "writing", "error")
+    __slots__ = ("send", "loop", "held", "since", "last", "writer", "writing", "error")
 
     def __init__(self, send: Any) -> None:
         self.send = send
         self.loop = asyncio.get_running_loop()
         self.held: list[bytes] | None = None
-        self.since = 0.0
+        self.since = 0.0  # when the oldest held chunk came
+        self.last = 0.0  # when the last write was made
         self.writer: asyncio.Task | None = None
         self.writing = False  # a write from the application's own task is under way
         self.error: BaseException | None = None
@@ -67,8 +69,13 @@ class CoalescingSend:
             if not body:
                 return  # an empty chunk writes nothing
             if self.held is None:
+                now = self.loop.time()
+                if now - self.last >= WINDOW and self.writer is None and not self.writing:
+                    self.last = now  # after a quiet spell (tokens trickling in): at once
+                    await self.send(message)
+                    return
                 self.held = [body]
-                self.since = self.loop.time()
+                self.since = now
                 if self.writer is None:
                     self.loop.call_soon(self._start_writer)
             else:
@@ -85,6 +92,7 @@ class CoalescingSend:
         else:
             await self.flush()
         await self.send(message)
+        self.last = self.loop.time()
 
     async def flush(self) -> None:
         """Write what is held now (after a write in progress)."""
@@ -96,6 +104,7 @@ class CoalescingSend:
                 await self.send(_chunk(held))
             finally:
                 self.writing = False
+                self.last = self.loop.time()
             if self.held is not None:  # held meanwhile (a keep-alive ping): write it soon
                 self.loop.call_soon(self._start_writer)
 
@@ -113,6 +122,7 @@ class CoalescingSend:
             while self.held is not None:
                 held, self.held = self.held, None
                 await self.send(_chunk(held))
+                self.last = self.loop.time()
         except Exception as exc:  # raised to the application at its next send
             self.error = exc
         finally:

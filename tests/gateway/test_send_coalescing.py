@@ -35,8 +35,21 @@ def bodies(sent: list[dict]) -> list[bytes]:
     return [m["body"] for m in sent if m["type"] == "http.response.body"]
 
 
+class Clock:
+    """The event loop's clock, moved by the test (the window is measured on it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def install(self) -> None:
+        asyncio.get_running_loop().time = lambda: self.now  # type: ignore[method-assign]
+
+
 def test_chunks_ready_together_are_one_write_with_the_last_message():
+    clock = Clock()
+
     async def app(scope, receive, send):
+        clock.install()
         await send(START)
         for i in range(20):
             await send(body(b"data: %d\n\n" % i))
@@ -49,13 +62,16 @@ def test_chunks_ready_together_are_one_write_with_the_last_message():
 
 
 def test_a_held_chunk_is_written_as_soon_as_the_app_waits():
+    clock = Clock()
     seen_while_waiting: list[list[bytes]] = []
 
     async def app(scope, receive, send):
+        clock.install()
         await send(START)
         await send(body(b"first"))
         await send(body(b"second"))
-        await asyncio.sleep(0.01)  # waiting for the upstream
+        await asyncio.sleep(0)  # waiting for the upstream: the loop turns
+        await asyncio.sleep(0)
         seen_while_waiting.append(bodies(sent))
         await send(body(b"third"))
         await send(body(b"", more=False))
@@ -73,17 +89,25 @@ def test_a_held_chunk_is_written_as_soon_as_the_app_waits():
     assert bodies(sent) == [b"firstsecond", b"third"]
 
 
-def test_a_chunk_waits_no_longer_than_the_window(monkeypatch):
-    monkeypatch.setattr(send_coalescing, "WINDOW", 0.0)
+def test_a_chunk_after_a_quiet_spell_goes_at_once_and_none_waits_past_the_window(monkeypatch):
+    clock = Clock()
+    window = 0.25  # exact in binary: the clock's sums compare exactly
+    monkeypatch.setattr(send_coalescing, "WINDOW", window)
 
     async def app(scope, receive, send):
+        clock.install()
         await send(START)
-        for part in (b"a", b"b", b"c"):
-            await send(body(part))
+        clock.now += window  # the first token comes a while after the head
+        await send(body(b"a"))  # at once
+        await send(body(b"b"))  # right behind it: held
+        clock.now += window / 2
+        await send(body(b"c"))  # held with b
+        clock.now += window / 2
+        await send(body(b"d"))  # b waited the window: b, c and d go now
+        await send(body(b"e"))
         await send(body(b"", more=False))
 
-    # with no window the second chunk finds the first overdue: both go out at once
-    assert bodies(serve(app)) == [b"ab", b"c"]
+    assert bodies(serve(app)) == [b"a", b"bcd", b"e"]
 
 
 def test_plain_responses_and_other_scopes_pass_unchanged():
@@ -101,7 +125,10 @@ def test_plain_responses_and_other_scopes_pass_unchanged():
 
 
 def test_what_an_app_leaves_held_when_it_raises_is_written():
+    clock = Clock()
+
     async def app(scope, receive, send):
+        clock.install()
         await send(START)
         await send(body(b"partial"))
         raise RuntimeError("boom")
@@ -120,6 +147,8 @@ def test_what_an_app_leaves_held_when_it_raises_is_written():
 
 
 def test_a_failed_background_write_reaches_the_app():
+    clock = Clock()
+
     class Gone(Exception):
         pass
 
@@ -131,9 +160,11 @@ def test_a_failed_background_write_reaches_the_app():
         return {"type": "http.request"}
 
     async def app(scope, receive, send):
+        clock.install()
         await send(START)
         await send(body(b"one"))
-        await asyncio.sleep(0.01)  # the held chunk is written (and fails) meanwhile
+        await asyncio.sleep(0)  # the held chunk is written (and fails) meanwhile
+        await asyncio.sleep(0)
         await send(body(b"two"))
 
     with pytest.raises(Gone):
