@@ -1,7 +1,9 @@
 """ASGI entry point: the /v1 endpoints are served by lean ASGI handlers
 (``gateway.endpoints``); everything else (console, admin, /api) by Django; WebSockets
 on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
-the others by the console's consumers; lifespan by ``gateway.runtime``."""
+the others by the console's consumers; lifespan by ``gateway.runtime``. HTTP body
+chunks sent while the application is busy go out in one write
+(``gateway.send_coalescing``)."""
 
 import os
 
@@ -18,6 +20,7 @@ from console.routing import websocket_urlpatterns  # noqa: E402
 
 from . import endpoints, runtime  # noqa: E402
 from .responses_socket import ResponsesSocket  # noqa: E402
+from .send_coalescing import CoalescingApp  # noqa: E402
 from .ws_origin import SameOriginWebSockets  # noqa: E402
 
 console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
@@ -32,7 +35,7 @@ async def websockets(scope, receive, send):  # type: ignore[no-untyped-def]
 
 application = ProtocolTypeRouter(
     {
-        "http": endpoints.GatewayApp(django_application),
+        "http": CoalescingApp(endpoints.GatewayApp(django_application)),
         "websocket": websockets,
         "lifespan": runtime.lifespan,
     }

@@ -3,7 +3,7 @@ reading server-sent events from an upstream byte stream. No Django imports."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -135,6 +135,55 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEMessage]:
         yield SSEMessage(event, "\n".join(data))
 
 
+async def iter_sse_bytes(
+    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
+) -> AsyncIterator[SSEMessage]:
+    """``iter_sse`` over raw body chunks (httpx's ``aiter_bytes``), with the same
+    messages as ``iter_sse`` over the chunks' UTF-8 lines (``\\n`` or ``\\r\\n``,
+    undecodable bytes replaced): one generator instead of a line generator feeding a
+    message generator, so a stream costs one hop per message, not one per line.
+    ``on_chunk`` sees each chunk as it arrives (the exchange's raw record)."""
+    event: str | None = None
+    data: list[str] = []
+    pending = b""
+    async for chunk in chunks:
+        if on_chunk is not None:
+            on_chunk(chunk)
+        if pending:
+            chunk = pending + chunk
+        *lines, pending = chunk.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace")
+            if line.endswith("\r"):
+                line = line.rstrip("\r")
+            if not line:
+                if data:
+                    yield SSEMessage(event, "\n".join(data))
+                event, data = None, []
+                continue
+            if line[0] == ":":
+                continue
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+    if pending:
+        line = pending.decode("utf-8", "replace").rstrip("\r")
+        if line and line[0] != ":":
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+    if data:
+        yield SSEMessage(event, "\n".join(data))
+
+
 def sse_bytes(data: bytes | str, event: str | None = None) -> bytes:
     """One server-sent event, ready to write."""
     if isinstance(data, str):
@@ -150,6 +199,7 @@ __all__ = [
     "afold_events",
     "fold_events",
     "iter_sse",
+    "iter_sse_bytes",
     "sse_bytes",
     "Usage",
 ]
