@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from gateway import dialects
 from gateway.admin_ops import errors_by_field
 from gateway.models import ApiKey, CacheScope, Provider, Route
 
@@ -383,13 +384,8 @@ class LogFilterForm(forms.Form):
     key = forms.IntegerField(required=False)
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     dialect = forms.ChoiceField(
-        choices=[
-            ("", "Any dialect"),
-            ("openai", "OpenAI"),
-            ("anthropic", "Anthropic"),
-            ("responses", "OpenAI Responses"),
-            ("gemini", "Gemini"),
-        ],
+        choices=[("", "Any dialect")]
+        + [(name, codec.label) for name, codec in dialects.CLIENTS.items()],
         required=False,
     )
     q = forms.CharField(required=False, label="Search", max_length=200)

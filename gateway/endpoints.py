@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from django.conf import settings
 
-from . import registry, runtime, service
+from . import dialects, registry, runtime, service
 from .errors import (
     AuthenticationFailed,
     GatewayError,
@@ -33,36 +33,15 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-# (method, path) -> (endpoint, dialect)
-POST_ROUTES: dict[str, tuple[str, str]] = {
-    "/v1/chat/completions": ("chat", "openai"),
-    "/chat/completions": ("chat", "openai"),
-    "/openai/v1/chat/completions": ("chat", "openai"),
-    "/v1/responses": ("chat", "responses"),
-    "/responses": ("chat", "responses"),
-    "/openai/v1/responses": ("chat", "responses"),
-    "/v1/messages": ("chat", "anthropic"),
-    "/anthropic/v1/messages": ("chat", "anthropic"),
-    "/v1/messages/count_tokens": ("count_tokens", "anthropic"),
-    "/anthropic/v1/messages/count_tokens": ("count_tokens", "anthropic"),
-    "/v1/embeddings": ("embeddings", "openai"),
-    "/embeddings": ("embeddings", "openai"),
-    "/openai/v1/embeddings": ("embeddings", "openai"),
-    "/v1/completions": ("completions", "openai"),
-    "/completions": ("completions", "openai"),
-    "/openai/v1/completions": ("completions", "openai"),
-}
+# The endpoint table (POST path -> (endpoint, dialect)) and the client codecs.
+POST_ROUTES = dialects.POST_ROUTES
 MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
 RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/v1/responses")
 API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
 # Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
 # /v1/ a GET is Gemini's only when the caller authenticates the Google way.
 GEMINI_MODELS = ("/v1beta/models", "/v1/models")
-GEMINI_METHODS: dict[str, tuple[str, bool]] = {
-    "generateContent": ("chat", False),
-    "streamGenerateContent": ("chat", True),
-    "countTokens": ("count_tokens", False),
-}
+GEMINI_METHODS = dialects.GEMINI_METHODS
 
 
 def gemini_method(path: str) -> tuple[str, str, bool] | None:
@@ -173,13 +152,6 @@ async def send_reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-# What a silent stream sends to keep intermediaries from timing it out: Anthropic's own
-# ping event, and an SSE comment (ignored by every SSE parser) for the OpenAI dialects.
-# Google's SDKs read any non-``data:`` line as JSON: a Gemini stream gets a bare newline.
-KEEPALIVES = {"anthropic": b'event: ping\ndata: {"type": "ping"}\n\n', "gemini": b"\n"}
-SSE_COMMENT_KEEPALIVE = b": keep-alive\n\n"
-
-
 async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -> None:
     headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -189,9 +161,8 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
             async for chunk in reply.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         else:
-            await _send_with_keepalive(
-                send, reply, KEEPALIVES.get(dialect, SSE_COMMENT_KEEPALIVE), every
-            )
+            # what a silent stream sends to keep intermediaries from timing it out
+            await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
     except asyncio.CancelledError:
         if not runtime.was_cut():
             raise  # the client left, or the server cancels: nothing more to write
@@ -205,8 +176,8 @@ def shutdown_stream_tail(dialect: str) -> bytes:
     """How a stream still open when the shutdown grace period ends finishes: the
     dialect's in-stream error event (and ``[DONE]`` for OpenAI chat), never a silent cut."""
     error = ShuttingDown("this gateway instance is shutting down and ended the stream; retry")
-    tail = service.protocol(dialect).render_stream_error(error)
-    return tail + b"data: [DONE]\n\n" if dialect == "openai" else tail
+    codec = dialects.client(dialect)
+    return codec.render_stream_error(error) + codec.stream_end
 
 
 async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
@@ -283,13 +254,14 @@ def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
     carries one, as the upstream APIs' do)."""
     rid = service.new_request_id().encode()
     headers = [(b"x-request-id", rid)]
-    if dialect == "anthropic":
-        headers.append((b"request-id", rid))
+    also = dialects.client(dialect).request_id_header
+    if also:
+        headers.append((also, rid))
     return headers
 
 
 def json_error(dialect: str, error: GatewayError) -> Reply:
-    body = orjson.dumps(service.protocol(dialect).render_error(error))
+    body = orjson.dumps(dialects.client(dialect).render_error(error))
     headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
     return Reply(error.status, body, headers + service.retry_headers(error.status))
 
@@ -366,12 +338,14 @@ class GatewayApp:
             await runtime.ensure_started()
             endpoint, model, stream = gemini
             if runtime.closing():
-                await send_reply(send, refuse_while_closing("gemini"))
+                await send_reply(send, refuse_while_closing(dialects.GEMINI))
                 return
             runtime.request_started()
             try:
                 fields = {"model": model, "stream": stream}
-                await self.api(scope, receive, send, endpoint, "gemini", fields)
+                await self.api(
+                    scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
+                )
             finally:
                 runtime.request_finished()
         elif (
@@ -416,9 +390,12 @@ class GatewayApp:
         endpoint: str,
         dialect: str,
         path_fields: dict[str, Any] | None = None,
+        google_auth: bool = False,
     ):
+        """Serve a POST to the endpoint table's ``endpoint`` in ``dialect``.
+        ``google_auth``: the key may come the Google way (the Gemini paths)."""
         headers = header_map(scope)
-        gemini_key = google_key(scope, headers) if dialect == "gemini" else ""
+        gemini_key = google_key(scope, headers) if google_auth else ""
         caller = await resolve_fresh_caller(headers, gemini_key or None)
         if caller.key is None or service.key_refusal(caller.key):
             # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
@@ -490,7 +467,7 @@ class GatewayApp:
             else "openai"
         )
         caller = await resolve_fresh_caller(headers)
-        proto = service.protocol(dialect)
+        proto = dialects.client(dialect)
         key = caller.key
         refusal = caller.key_error if key is None else service.key_refusal(key)
         if refusal:

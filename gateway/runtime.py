@@ -168,11 +168,9 @@ def warm_up() -> None:
     from django.urls import get_resolver
 
     try:
-        from . import service
+        from . import service  # noqa: F401 - with it every client dialect's codec
         from .providers import anthropic, echo, openai_compatible  # noqa: F401
 
-        for dialect in ("openai", "anthropic", "responses"):  # imported on first use
-            service.protocol(dialect)
         get_resolver().url_patterns  # noqa: B018 - the import is the point
         for name in WARM_TEMPLATES:
             get_template(name)

@@ -1,6 +1,12 @@
 """The one place that spans layers: parse -> route -> limit -> call upstream -> render ->
 journal. The ASGI endpoints and the console playground both call ``handle``, so every
 request is authenticated, limited, routed, retried and journaled the same way.
+
+Every endpoint runs one pipeline (``_serve``: route, admit, cache, respond); what an
+endpoint does at each step is its ``_Job``. The caller's dialect is a client codec
+(``gateway.dialects``), chosen by the endpoint table; the upstream's is its adapter's.
+What differs between dialects is read from the codec: the service never asks which
+dialect it serves.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -23,15 +28,17 @@ from django.utils import timezone
 from . import (
     cache,
     capabilities,
+    dialects,
     journal,
     limits,
     registry,
     responses_state,
     routing,
     runtime,
+    tokens,
     tracing,
 )
-from .codecs.anthropic import maps as anthropic_maps
+from .codecs.base import CODECS, Dialect
 from .codecs.openai_chat import inputs as openai_inputs
 from .errors import (
     AuthenticationFailed,
@@ -119,35 +126,15 @@ def retry_headers(status: int) -> list[tuple[bytes, bytes]]:
 
 
 def client_status(error: GatewayError, dialect: str = "openai") -> int:
-    """The HTTP status the caller gets for ``error``. An upstream's server failure is
-    the gateway's 502 Bad Gateway (a 500 would blame the gateway itself), its timeout
-    504; an upstream that says it is overloaded (529, or 503) is Anthropic's 529
-    ``overloaded_error`` for Anthropic callers, which their SDKs and Claude Code retry."""
-    if not isinstance(error, UpstreamError) or error.status < 500:
-        return error.status
-    if error.status == 504:
-        return 504
-    if dialect == "anthropic" and error.status in (503, 529):
-        return 529
-    return 502
+    """The HTTP status a caller of ``dialect`` gets for ``error`` (its codec decides:
+    an upstream's server failure is the gateway's 502, its timeout 504; Anthropic
+    callers get 529 for an overloaded upstream, which their SDKs retry)."""
+    return dialects.client(dialect).client_status(error)
 
 
-def protocol(dialect: str) -> ModuleType:
-    if dialect == "anthropic":
-        from .codecs.anthropic import inbound
-
-        return inbound
-    if dialect == "responses":
-        from .codecs.openai_responses import inbound as openai_responses
-
-        return openai_responses
-    if dialect == "gemini":
-        from .codecs.gemini import inbound
-
-        return inbound
-    from .codecs.openai_chat import inbound as openai_chat
-
-    return openai_chat
+def protocol(dialect: str) -> Dialect:
+    """The client codec of ``dialect`` (``gateway.dialects``)."""
+    return dialects.client(dialect)
 
 
 # --- the per-request state ----------------------------------------------------------------
@@ -158,7 +145,7 @@ class Call:
 
     def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
         self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
-        self.proto = protocol(dialect)
+        self.codec = dialects.client(dialect)
         self.record = journal.Record(
             request_id=caller.request_id,
             dialect=dialect,
@@ -192,8 +179,8 @@ class Call:
     def headers(self, content_type: bytes = b"application/json") -> Headers:
         rid = self.caller.request_id.encode()
         out: Headers = [(b"content-type", content_type), (b"x-request-id", rid)]
-        if self.dialect == "anthropic":
-            out.append((b"request-id", rid))
+        if self.codec.request_id_header:
+            out.append((self.codec.request_id_header, rid))
         if self.route is not None:
             out.append((b"x-switchyard-route", self.route.name.encode()))
         if self.deployment is not None:
@@ -209,12 +196,12 @@ class Call:
             self.outbound += chunk[:room]
 
     def error_reply(self, error: GatewayError) -> Reply:
-        body = orjson.dumps(self.proto.render_error(error))
+        body = orjson.dumps(self.codec.render_error(error))
         headers = self.headers()
         if error.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
         self.capture_outbound(body)
-        status = client_status(error, self.dialect)
+        status = self.codec.client_status(error)
         headers += retry_headers(status)
         self.finish(status=status, error=error)
         return Reply(status, body, headers)
@@ -316,15 +303,10 @@ async def handle(
         body = _parse_json(raw)
         if path_fields:
             body.update(path_fields)
-        if endpoint == "chat":
-            return await _chat(call, key, body, headers)
-        if endpoint == "count_tokens":
-            return await _count_tokens(call, key, body, headers)
-        if endpoint == "prepare":
-            return await _prepare_response(call, key, body, headers)
-        if endpoint in ("embeddings", "completions"):
-            return await _openai_passthrough(call, key, body, headers)
-        raise ModelNotFound(f"unknown endpoint {endpoint!r}")
+        job = JOBS.get(endpoint)
+        if job is None:
+            raise ModelNotFound(f"unknown endpoint {endpoint!r}")
+        return await _serve(job(call, key, body, headers))
     except GatewayError as error:
         return call.error_reply(error)
     except asyncio.CancelledError:
@@ -442,9 +424,10 @@ def _check_unmapped(
 
 
 def _passes_through(adapter: Provider, call: Call) -> bool:
-    """Whether the inbound body goes upstream untouched: same dialect, and an adapter
-    that forwards bodies (codecs without passthrough translate even their own)."""
-    return adapter.dialect == call.dialect and adapter.passes_through
+    """Whether the inbound body goes upstream untouched: the upstream speaks the
+    caller's format, and its adapter forwards bodies (codecs without passthrough
+    translate even their own)."""
+    return adapter.dialect == call.codec.name and adapter.passes_through
 
 
 def _passthrough_body(
@@ -462,123 +445,211 @@ def _passthrough_body(
     return out
 
 
-# --- chat (OpenAI chat completions and Anthropic messages) --------------------------------
+# --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
 
 
-async def _chat(
-    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
-) -> Reply | StreamReply:
-    route = _route_for(call, key, body.get("model"))
-    _apply_defaults(body, route)
-    if call.dialect == "responses":
-        call.state = await responses_state.begin(body, key, call.caller.responses_memory)
-        call.state.route = route.name
-    request = call.proto.parse_request(body, headers)
-    call.record.stream = request.stream
-    if call.span is not None:
-        tracing.describe_request(call, request)
-    from .tokens import estimate_tokens, start_count
+class _Job:
+    """One endpoint's part in the request pipeline (``_serve``): the steps are the same
+    for every endpoint, each endpoint fills in its own. Nothing here asks which dialect
+    the caller speaks: what differs between dialects is read from ``call.codec``."""
 
-    estimate = estimate_tokens(request)
-    call.reservation = await limits.admit(key, route.name, estimate)
-    if route.cache_ttl:  # response cache; off, this check is all it costs
-        cached = await _cache_lookup(call, route, request, key, headers)
+    # Tokens reserved at admission; a parsed chat request, when the answer is cacheable.
+    estimate = 0
+    request: ChatRequest | None = None
+
+    def __init__(
+        self, call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> None:
+        self.call, self.key, self.body, self.headers = call, key, body, headers
+
+    def check(self) -> None:
+        """Before routing: refuse a body the endpoint cannot take, whatever the model."""
+
+    async def prepare(self, route: RouteEntry) -> None:
+        """After routing, before admission: parse, apply the route's defaults, estimate."""
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        """After admission (and a cache miss): answer, and finish the call."""
+        raise NotImplementedError
+
+
+async def _serve(job: _Job) -> Reply | StreamReply:
+    """The one request pipeline: route, prepare, admit (rate limits and budget), serve
+    from the response cache if it may, else respond (upstream, through ``routing``)."""
+    call, key = job.call, job.key
+    job.check()
+    route = _route_for(call, key, job.body.get("model"))
+    await job.prepare(route)
+    call.reservation = await limits.admit(key, route.name, job.estimate)
+    request = job.request
+    if request is not None and route.cache_ttl:  # off, this check is all the cache costs
+        cached = await _cache_lookup(call, route, request, key, job.headers)
         if cached is not None:
             return await _cached_reply(call, request, cached)
-    snapshot = registry.current()
+    return await job.respond(route)
 
-    if not request.stream:
 
-        async def attempt(
-            route: RouteEntry, deployment: DeploymentEntry
-        ) -> tuple[bytes, Usage, str]:
-            adapter = _begin_attempt(call, route, deployment)
-            capabilities.check(request, route, deployment, estimate)
-            if _passes_through(adapter, call):
-                data = await adapter.passthrough(
-                    capabilities.adapt_body(
-                        _passthrough_body(body, request, deployment), request, route, deployment
-                    ),
-                    deployment,
-                    call.exchange,
-                    request.headers,
-                )
-                reason = _passthrough_finish(data)
-                if call.cache is not None:
-                    _cache_keep(call, cache.canonical(adapter.dialect, data))
-                if "model" in data:  # the public name, as translated paths answer
-                    data["model"] = request.model
-                if call.state is not None:
-                    call.state.patch(data)
-                return orjson.dumps(data), call.exchange.usage, reason
-            _check_unmapped(request, route, adapter, deployment)
-            upstream = capabilities.adapt(request, route, deployment)
-            response = await adapter.complete(upstream, deployment, call.exchange)
-            rendered = orjson.dumps(call.proto.render_response(response, request))
-            if call.cache is not None:
-                _cache_keep(call, response)
-            return rendered, response.usage, response.finish_reason
+class _Routed(_Job):
+    """A job answered by an upstream through ``routing`` (retries, fallbacks): the
+    non-streamed attempt and the stream's opening, written once for every endpoint."""
 
-        payload, usage, reason = await routing.run(
-            snapshot,
-            capabilities.fitting(capabilities.readers(route, request), estimate),
-            attempt,
-            call.record.attempts,
-            key.allows,
+    stream = False
+
+    def plan(self, route: RouteEntry) -> RouteEntry:
+        """The routes ``routing.run`` tries, in order."""
+        return route
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        """Start an attempt on ``deployment``; refuse one that cannot serve the job."""
+        return _begin_attempt(self.call, route, deployment)
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        """A non-streamed attempt: the reply body, its usage and its finish reason."""
+        raise NotImplementedError
+
+    def open(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bool, Any]:
+        """A streamed attempt: (passed through unparsed, the upstream's async iterable)."""
+        raise NotImplementedError
+
+    async def opened(self, passthrough: bool) -> None:
+        """The stream's first event arrived (before routing calls the attempt a success)."""
+
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        """The chunks the client reads."""
+        if passthrough:
+            rewrite = _model_rewriter(self.call.deployment.model, self.public_model())
+            return _pump_passthrough(self.call, first, iterator, rewrite)
+        return _pump_translated(self.call, self.request, first, iterator)
+
+    def public_model(self) -> str:
+        """The model name the client reads in a passed-through answer."""
+        return self.request.model
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        call = self.call
+        snapshot = registry.current()
+        if not self.stream:
+
+            async def attempt(
+                route: RouteEntry, deployment: DeploymentEntry
+            ) -> tuple[bytes, Usage, str]:
+                return await self.answer(self.begin(route, deployment), route, deployment)
+
+            payload, usage, reason = await routing.run(
+                snapshot, self.plan(route), attempt, call.record.attempts, self.key.allows
+            )
+            if call.state is not None and call.state.keeps:
+                await call.state.keep(orjson.loads(payload))
+            call.capture_outbound(payload)
+            call.finish(status=200, usage=usage, finish_reason=reason)
+            return Reply(200, payload, call.headers())
+
+        async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
+            passthrough, source = self.open(self.begin(route, deployment), route, deployment)
+            iterator = aiter(source)
+            try:
+                first = await anext(iterator)
+            except StopAsyncIteration:
+                raise UpstreamError("the upstream closed the stream before answering") from None
+            await self.opened(passthrough)
+            return passthrough, first, iterator
+
+        passthrough, first, iterator = await routing.run(
+            snapshot, self.plan(route), open_stream, call.record.attempts, self.key.allows
         )
-        if call.state is not None and call.state.keeps:
-            await call.state.keep(orjson.loads(payload))
-        call.capture_outbound(payload)
-        call.finish(status=200, usage=usage, finish_reason=reason)
-        return Reply(200, payload, call.headers())
+        call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
+        chunks = self.pump(passthrough, first, iterator)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
 
-    counting: list[asyncio.Future[int]] = []  # the prompt's token count, started once
 
-    async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
-        adapter = _begin_attempt(call, route, deployment)
-        capabilities.check(request, route, deployment, estimate)
+# --- chat (every client dialect's chat endpoint) -------------------------------------------
+
+
+class _Chat(_Routed):
+    """A chat request in the caller's dialect: translated to the upstream's, or passed
+    through untouched when both speak the same format."""
+
+    counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
+
+    async def prepare(self, route: RouteEntry) -> None:
+        call, body = self.call, self.body
+        _apply_defaults(body, route)
+        if call.codec.stores_responses:
+            call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
+            call.state.route = route.name
+        request = self.request = call.codec.parse_request(body, self.headers)
+        call.record.stream = self.stream = request.stream
+        if call.span is not None:
+            tracing.describe_request(call, request)
+        self.estimate = tokens.estimate_tokens(request)
+
+    def plan(self, route: RouteEntry) -> RouteEntry:
+        return capabilities.fitting(capabilities.readers(route, self.request), self.estimate)
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        adapter = _begin_attempt(self.call, route, deployment)
+        capabilities.check(self.request, route, deployment, self.estimate)
+        return adapter
+
+    def passthrough_body(self, route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
+        body = _passthrough_body(self.body, self.request, deployment)
+        return capabilities.adapt_body(body, self.request, route, deployment)
+
+    def translated(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> ChatRequest:
+        _check_unmapped(self.request, route, adapter, deployment)
+        return capabilities.adapt(self.request, route, deployment)
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        call, request = self.call, self.request
         if _passes_through(adapter, call):
-            source = adapter.passthrough_stream(
-                capabilities.adapt_body(
-                    _passthrough_body(body, request, deployment), request, route, deployment
-                ),
+            data = await adapter.passthrough(
+                self.passthrough_body(route, deployment),
                 deployment,
                 call.exchange,
                 request.headers,
             )
-            passthrough = True
-        else:
-            _check_unmapped(request, route, adapter, deployment)
-            upstream = capabilities.adapt(request, route, deployment)
-            source = adapter.stream(upstream, deployment, call.exchange)
-            passthrough = False
-            if not counting and getattr(call.proto, "COUNTS_PROMPT_IN_STREAM", False):
-                counting.append(start_count(request, estimate))  # runs meanwhile
-        iterator = aiter(source)
-        try:
-            first = await anext(iterator)
-        except StopAsyncIteration:
-            raise UpstreamError("the upstream closed the stream before answering") from None
-        if counting and not passthrough:
-            request.prompt_tokens = await _prompt_count(counting[0])
-        return passthrough, first, iterator
+            reason = call.codec.finish_reason_of(data)
+            if call.cache is not None:
+                upstream_codec: Any = CODECS[adapter.dialect]  # the same format as ours
+                _cache_keep(call, upstream_codec.parse_response(data))
+            if "model" in data:  # the public name, as translated paths answer
+                data["model"] = request.model
+            if call.state is not None:
+                call.state.patch(data)
+            return orjson.dumps(data), call.exchange.usage, reason
+        upstream = self.translated(adapter, route, deployment)
+        response = await adapter.complete(upstream, deployment, call.exchange)
+        rendered = orjson.dumps(call.codec.render_response(response, request))
+        if call.cache is not None:
+            _cache_keep(call, response)
+        return rendered, response.usage, response.finish_reason
 
-    passthrough, first, iterator = await routing.run(
-        snapshot,
-        capabilities.fitting(capabilities.readers(route, request), estimate),
-        open_stream,
-        call.record.attempts,
-        key.allows,
-    )
-    call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
-    chunks = (
-        _pump_passthrough(
-            call, first, iterator, _model_rewriter(call.deployment.model, request.model)
-        )
-        if passthrough
-        else _pump_translated(call, request, first, iterator)
-    )
-    return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+    def open(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bool, Any]:
+        call, request = self.call, self.request
+        if _passes_through(adapter, call):
+            body = self.passthrough_body(route, deployment)
+            return True, adapter.passthrough_stream(
+                body, deployment, call.exchange, request.headers
+            )
+        upstream = self.translated(adapter, route, deployment)
+        source = adapter.stream(upstream, deployment, call.exchange)
+        if self.counting is None and call.codec.counts_prompt_in_stream:
+            self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
+        return False, source
+
+    async def opened(self, passthrough: bool) -> None:
+        if self.counting is not None and not passthrough:
+            self.request.prompt_tokens = await _prompt_count(self.counting)
 
 
 async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
@@ -615,15 +686,6 @@ def _model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | No
         return raw
 
     return rewrite
-
-
-def _passthrough_finish(data: dict[str, Any]) -> str:
-    """The canonical finish reason of a passed-through answer (for the journal)."""
-    if "stop_reason" in data:
-        reason = str(data.get("stop_reason") or "")
-        return anthropic_maps.FINISH_REASONS.get(reason, reason)
-    choices = data.get("choices") or [{}]
-    return str((choices[0] or {}).get("finish_reason") or "")
 
 
 class _Tap:
@@ -674,7 +736,7 @@ async def _pump_translated(
 ) -> AsyncIterator[bytes]:
     tap = _Tap(call)
     disconnected = True
-    rendered = call.proto.render_stream(_events(tap, first, iterator), request)
+    rendered = call.codec.render_stream(_events(tap, first, iterator), request)
     try:
         async for chunk in rendered:
             call.capture_outbound(chunk)
@@ -683,7 +745,7 @@ async def _pump_translated(
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
         tap.folder.error = error
-        chunk = call.proto.render_stream_error(error)
+        chunk = call.codec.render_stream_error(error)
         call.capture_outbound(chunk)
         disconnected = False
         yield chunk
@@ -762,7 +824,7 @@ async def _cached_reply(
         iterator = cache.replay.aiter_events(events[1:])
         chunks = _pump_translated(call, request, events[0], iterator)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
-    rendered = call.proto.render_response(response, request)
+    rendered = call.codec.render_response(response, request)
     if call.state is not None:
         await call.state.keep(rendered)
     payload = orjson.dumps(rendered)
@@ -774,153 +836,186 @@ async def _cached_reply(
 # --- Responses WebSocket mode: generate false -----------------------------------------------
 
 
-async def _prepare_response(
-    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
-) -> Reply:
+def _check_allowed(key: KeyEntry, route: RouteEntry) -> None:
+    """Refuse a route the key may not use (``routing.run`` does it for routed jobs)."""
+    if not key.allows(route.name):
+        from .errors import PermissionDenied
+
+        raise PermissionDenied(f"this API key may not use model {route.name!r}")
+
+
+class _Prepare(_Job):
     """A Responses request with ``generate: false`` (WebSocket mode; Codex warms up
     with it): validated and stored with no output and no upstream call, so its id can
-    be a later turn's ``previous_response_id``."""
-    from .errors import PermissionDenied
+    be a later turn's ``previous_response_id``. Admitted as a request for the rpm."""
 
-    route = _route_for(call, key, body.get("model"))
-    if not key.allows(route.name):
-        raise PermissionDenied(f"this API key may not use model {route.name!r}")
-    call.reservation = await limits.admit(key, route.name, 0)  # a request for the rpm
-    _apply_defaults(body, route)
-    call.state = await responses_state.begin(body, key, call.caller.responses_memory)
-    call.state.route = route.name
-    # A warm-up may carry no input yet (only instructions and tools): nothing to
-    # generate from is fine here, so an empty input is validated as an empty turn.
-    empty = {"type": "message", "role": "user", "content": ""}
-    checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
-    request = call.proto.parse_request(checked, headers)
-    rendered = call.proto.render_response(ChatResponse("", request.model), request)
-    rendered["output"] = []
-    await call.state.keep(rendered)
-    payload = orjson.dumps(rendered)
-    call.capture_outbound(payload)
-    call.finish(status=200, usage=Usage(), finish_reason="stop")
-    return Reply(200, payload, call.headers())
+    async def prepare(self, route: RouteEntry) -> None:
+        _check_allowed(self.key, route)
+
+    async def respond(self, route: RouteEntry) -> Reply:
+        call, body = self.call, self.body
+        _apply_defaults(body, route)
+        call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
+        call.state.route = route.name
+        # A warm-up may carry no input yet (only instructions and tools): nothing to
+        # generate from is fine here, so an empty input is validated as an empty turn.
+        empty = {"type": "message", "role": "user", "content": ""}
+        checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
+        request = call.codec.parse_request(checked, self.headers)
+        rendered = call.codec.render_response(ChatResponse("", request.model), request)
+        rendered["output"] = []
+        await call.state.keep(rendered)
+        payload = orjson.dumps(rendered)
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=Usage(), finish_reason="stop")
+        return Reply(200, payload, call.headers())
 
 
 # --- count_tokens ---------------------------------------------------------------------------
 
 
-async def _count_tokens(
-    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
-) -> Reply:
-    from . import tokens
+class _CountTokens(_Job):
+    """The prompt's token count: from the first deployment whose upstream has a counting
+    endpoint, else counted here (``x-switchyard-token-count`` says which). Not through
+    ``routing``: an upstream that cannot count is skipped, not retried, and a failed
+    count falls back to the local one instead of failing the request. A request like
+    any other for the key's rpm and budget (it may reach the upstream)."""
 
-    route = _route_for(call, key, body.get("model"))
-    if not key.allows(route.name):
-        from .errors import PermissionDenied
+    async def prepare(self, route: RouteEntry) -> None:
+        _check_allowed(self.key, route)
 
-        raise PermissionDenied(f"this API key may not use model {route.name!r}")
-    # a request like any other for the key's rpm and budget (it may reach the upstream)
-    call.reservation = await limits.admit(key, route.name, 0)
-    counted = dict(body)
-    counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
-    request = call.proto.parse_request(counted, headers)
-    estimate = True
-    count: int | None = None
-    for deployment in route.deployments:
-        try:
-            adapter = adapter_for(deployment.provider)
-        except ConfigurationError:
-            continue
-        if type(adapter).count_tokens is Provider.count_tokens:
-            continue  # no counting endpoint upstream (Anthropic and Gemini have one)
-        call.deployment = deployment
-        try:
-            upstream_body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
-            upstream_body["model"] = deployment.model
-            count = await adapter.count_tokens(request, deployment, upstream_body, request.headers)
-        except (UpstreamError, ConfigurationError) as exc:
-            log.info("count_tokens upstream failed (%s); counting locally", exc.message)
-            count = None
-        if count is not None:
-            estimate = False
-            break
-    if count is None:
-        count = await asyncio.to_thread(tokens.count_request_tokens, request)
-    render = getattr(call.proto, "render_count_tokens", None)
-    payload = orjson.dumps(render(count) if render else {"input_tokens": count})
-    headers_out = call.headers()
-    headers_out.append((b"x-switchyard-token-count", b"estimate" if estimate else b"upstream"))
-    call.capture_outbound(payload)
-    call.finish(status=200, usage=Usage(input_tokens=0))
-    return Reply(200, payload, headers_out)
+    async def respond(self, route: RouteEntry) -> Reply:
+        call, body = self.call, self.body
+        counted = dict(body)
+        counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
+        request = call.codec.parse_request(counted, self.headers)
+        estimate = True
+        count: int | None = None
+        for deployment in route.deployments:
+            try:
+                adapter = adapter_for(deployment.provider)
+            except ConfigurationError:
+                continue
+            if type(adapter).count_tokens is Provider.count_tokens:
+                continue  # no counting endpoint upstream (Anthropic and Gemini have one)
+            call.deployment = deployment
+            try:
+                upstream_body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
+                upstream_body["model"] = deployment.model
+                count = await adapter.count_tokens(
+                    request, deployment, upstream_body, request.headers
+                )
+            except (UpstreamError, ConfigurationError) as exc:
+                log.info("count_tokens upstream failed (%s); counting locally", exc.message)
+                count = None
+            if count is not None:
+                estimate = False
+                break
+        if count is None:
+            count = await asyncio.to_thread(tokens.count_request_tokens, request)
+        payload = orjson.dumps(call.codec.render_count_tokens(count))
+        headers_out = call.headers()
+        headers_out.append((b"x-switchyard-token-count", b"estimate" if estimate else b"upstream"))
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=Usage(input_tokens=0))
+        return Reply(200, payload, headers_out)
 
 
 # --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
 
 
-async def _openai_passthrough(
-    call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
-) -> Reply | StreamReply:
-    if call.endpoint == "embeddings":
-        openai_inputs.check_embeddings(body)
-    else:
-        openai_inputs.check_completions(body)
-    route = _route_for(call, key, body.get("model"))
-    _apply_defaults(body, route)
-    call.reservation = await limits.admit(key, route.name, _rough_tokens(call.raw))
-    snapshot = registry.current()
-    stream = bool(body.get("stream")) and call.endpoint == "completions"
-    call.record.stream = stream
-    what = "embeddings" if call.endpoint == "embeddings" else "text completions"
+class _OpenAIOnly(_Routed):
+    """An OpenAI endpoint beyond chat: the body goes to an upstream that speaks the
+    caller's format (or an adapter that also serves the endpoint), the model renamed."""
 
-    def adapter_checked(route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+    what = ""  # the endpoint, as its refusal names it
+
+    public = ""  # the model name the client reads in the answer
+
+    async def prepare(self, route: RouteEntry) -> None:
+        _apply_defaults(self.body, route)
+        self.estimate = _rough_tokens(self.call.raw)
+        self.public = self.body.get("model") or route.name
+
+    def public_model(self) -> str:
+        return self.public
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        call = self.call
         adapter = _begin_attempt(call, route, deployment)
-        if adapter.dialect != "openai" and call.endpoint not in getattr(adapter, "also_serves", ()):
+        if adapter.dialect != call.codec.name and call.endpoint not in getattr(
+            adapter, "also_serves", ()
+        ):
             raise InvalidRequest(
-                f"model {route.name!r} cannot serve {what}: its upstream provider "
+                f"model {route.name!r} cannot serve {self.what}: its upstream provider "
                 f"({adapter.provider.kind}) offers chat only",
                 param="model",
             )
         return adapter
 
-    if not stream:
+    async def fetch(
+        self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> dict[str, Any]:
+        raise NotImplementedError
 
-        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
-            adapter = adapter_checked(route, deployment)
-            upstream = {**body, "model": deployment.model}
-            if call.endpoint == "embeddings":
-                return await adapter.embeddings(upstream, deployment, call.exchange)
-            return await adapter.text_completion(upstream, deployment, call.exchange)
-
-        data = await routing.run(snapshot, route, attempt, call.record.attempts, key.allows)
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        data = await self.fetch(adapter, {**self.body, "model": deployment.model}, deployment)
         if "model" in data:  # the public name, as the chat paths answer
-            data["model"] = body.get("model") or route.name
+            data["model"] = self.public_model()
         usage = data.get("usage") or {}
         prompt = int(usage.get("prompt_tokens") or 0)
         output = int(usage.get("completion_tokens") or 0)
-        payload = orjson.dumps(data)
-        call.capture_outbound(payload)
-        call.finish(status=200, usage=Usage(input_tokens=prompt, output_tokens=output))
-        return Reply(200, payload, call.headers())
+        return orjson.dumps(data), Usage(input_tokens=prompt, output_tokens=output), ""
 
-    async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
-        adapter = adapter_checked(route, deployment)
-        iterator = aiter(
-            adapter.text_completion_stream(
-                {**body, "model": deployment.model}, deployment, call.exchange
-            )
-        )
-        try:
-            first = await anext(iterator)
-        except StopAsyncIteration:
-            raise UpstreamError("the upstream closed the stream before answering") from None
-        return first, iterator
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        self.call.first_token = time.perf_counter()  # legacy chunks carry text, not events
+        return super().pump(passthrough, first, iterator)
 
-    first, iterator = await routing.run(
-        snapshot, route, open_stream, call.record.attempts, key.allows
-    )
-    call.release_deployment = routing.hold(call.deployment.id)
-    call.first_token = time.perf_counter()  # legacy chunks carry text, not content events
-    rewrite = _model_rewriter(call.deployment.model, body.get("model") or route.name)
-    chunks = _pump_passthrough(call, first, iterator, rewrite)
-    return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+
+class _Embeddings(_OpenAIOnly):
+    what = "embeddings"
+
+    def check(self) -> None:
+        openai_inputs.check_embeddings(self.body)
+
+    async def fetch(
+        self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> dict[str, Any]:
+        return await adapter.embeddings(body, deployment, self.call.exchange)
+
+
+class _Completions(_OpenAIOnly):
+    what = "text completions"
+
+    def check(self) -> None:
+        openai_inputs.check_completions(self.body)
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        self.stream = self.call.record.stream = bool(self.body.get("stream"))
+        return await super().respond(route)
+
+    async def fetch(
+        self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> dict[str, Any]:
+        return await adapter.text_completion(body, deployment, self.call.exchange)
+
+    def open(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bool, Any]:
+        body = {**self.body, "model": deployment.model}
+        return True, adapter.text_completion_stream(body, deployment, self.call.exchange)
+
+
+# endpoint -> its part in the pipeline
+JOBS: dict[str, type[_Job]] = {
+    "chat": _Chat,
+    "count_tokens": _CountTokens,
+    "prepare": _Prepare,
+    "embeddings": _Embeddings,
+    "completions": _Completions,
+}
 
 
 def _rough_tokens(raw: bytes) -> int:

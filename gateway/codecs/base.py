@@ -17,18 +17,19 @@ A codec has one or both halves:
   ``ChatRequest`` and a ``Target``, parse the upstream's answer, its stream (as
   ``WireEvent``s, already de-framed by the transport) and its errors.
 
-``CODECS`` names every codec; the service picks the client codec by endpoint and the
-upstream codec by deployment, never branching on a dialect name.
+``CODECS`` names every codec; the service picks the client codec by endpoint (the
+``Dialect`` an inbound module builds, named in ``gateway.dialects``) and the upstream
+codec by deployment, never branching on a dialect name.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..errors import GatewayError, UpstreamError
-from ..types import ChatRequest, ChatResponse, StreamEvent, Usage
+from ..types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
 
 
 @dataclass(slots=True, frozen=True)
@@ -122,6 +123,9 @@ class PassthroughCodec(UpstreamCodec, Protocol):
 
 @runtime_checkable
 class ClientCodec(Protocol):
+    """What an inbound half must do. The service serves a client codec as a ``Dialect``
+    (below), which adds the optional differences between dialects with defaults."""
+
     name: str
 
     def parse_request(self, body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest: ...
@@ -135,6 +139,70 @@ class ClientCodec(Protocol):
     def render_error(self, error: GatewayError) -> dict[str, Any]: ...
 
     def render_stream_error(self, error: GatewayError) -> bytes: ...
+
+
+# --- a client dialect as the service serves it ---------------------------------------------
+
+SSE_COMMENT_KEEPALIVE = b": keep-alive\n\n"
+
+
+def gateway_status(error: GatewayError) -> int:
+    """The HTTP status a client gets for ``error`` unless its dialect says otherwise: an
+    upstream's server failure is the gateway's 502 Bad Gateway (a 500 would blame the
+    gateway itself), its timeout 504; everything else keeps its own status."""
+    if not isinstance(error, UpstreamError) or error.status < 500:
+        return error.status
+    if error.status == 504:
+        return 504
+    return 502
+
+
+def input_tokens_body(count: int) -> dict[str, Any]:
+    return {"input_tokens": count}
+
+
+def choices_finish_reason(data: Mapping[str, Any]) -> str:
+    """The finish reason of an OpenAI-style answer body (``choices[0].finish_reason``)."""
+    choices = data.get("choices") or [{}]
+    return str((choices[0] or {}).get("finish_reason") or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """A client codec as the service and the endpoints serve it: the ``ClientCodec``
+    functions of an inbound half, and everything else that differs between client
+    dialects, each with a default, so that neither the service nor the endpoints ask
+    which dialect they serve (they read these instead). An inbound module builds its
+    ``CLIENT``; ``gateway.dialects`` names them and the endpoints that speak them."""
+
+    # What the journal records and the console filters on ("openai", "anthropic", ...).
+    name: str
+    label: str
+    parse_request: Callable[[dict[str, Any], Mapping[str, str]], ChatRequest]
+    render_response: Callable[[ChatResponse, ChatRequest], dict[str, Any]]
+    render_stream: Callable[[AsyncIterator[StreamEvent], ChatRequest], AsyncIterator[bytes]]
+    render_error: Callable[[GatewayError], dict[str, Any]]
+    render_stream_error: Callable[[GatewayError], bytes]
+    # The HTTP status of an error reply.
+    client_status: Callable[[GatewayError], int] = gateway_status
+    # ``GET .../models`` in the dialect's shape (None: the dialect lists no models).
+    render_models: Callable[[list[ModelInfo]], dict[str, Any]] | None = None
+    render_count_tokens: Callable[[int], dict[str, Any]] = input_tokens_body
+    # The canonical finish reason of a same-format answer passed through unparsed.
+    finish_reason_of: Callable[[Mapping[str, Any]], str] = choices_finish_reason
+    # The stream's first event states the prompt's tokens (Anthropic's message_start):
+    # a translated stream needs the gateway's own count (``ChatRequest.prompt_tokens``).
+    counts_prompt_in_stream: bool = False
+    # What a silent stream sends to keep intermediaries from timing it out.
+    keepalive: bytes = SSE_COMMENT_KEEPALIVE
+    # What follows the in-stream error event when the server's shutdown ends a stream
+    # (OpenAI chat's ``data: [DONE]``).
+    stream_end: bytes = b""
+    # A header naming the request id besides ``x-request-id`` (Anthropic's request-id).
+    request_id_header: bytes = b""
+    # Responses can be stored and chained (``store``, ``previous_response_id``): the
+    # service keeps them (``gateway.responses_state``).
+    stores_responses: bool = False
 
 
 CODECS: dict[str, object] = {}

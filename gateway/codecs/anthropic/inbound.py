@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from ... import documents
-from ...errors import GatewayError, InvalidRequest
+from ...errors import GatewayError, InvalidRequest, UpstreamError
 from ...streaming import sse_bytes
 from ...types import (
     ChatRequest,
@@ -49,6 +49,7 @@ from ...types import (
     Usage,
     UsageEvent,
 )
+from ..base import Dialect, choices_finish_reason, gateway_status
 from . import maps
 from .maps import stop_reason, usage_body
 
@@ -864,3 +865,39 @@ def render_models(models: list[ModelInfo]) -> dict[str, Any]:
 
 def render_count_tokens(input_tokens: int) -> dict[str, int]:
     return {"input_tokens": input_tokens}
+
+
+def client_status(error: GatewayError) -> int:
+    """An upstream that says it is overloaded (529, or 503) is Anthropic's 529
+    ``overloaded_error``, which the Anthropic SDKs and Claude Code retry; otherwise the
+    gateway's statuses (502 for an upstream's server failure, 504 for its timeout)."""
+    if isinstance(error, UpstreamError) and error.status in (503, 529):
+        return 529
+    return gateway_status(error)
+
+
+def finish_reason_of(data: Mapping[str, Any]) -> str:
+    """The canonical finish reason of a Messages answer passed through unparsed."""
+    if "stop_reason" in data:
+        reason = str(data.get("stop_reason") or "")
+        return maps.FINISH_REASONS.get(reason, reason)
+    return choices_finish_reason(data)
+
+
+CLIENT = Dialect(
+    name="anthropic",
+    label="Anthropic",
+    parse_request=parse_request,
+    render_response=render_response,
+    render_stream=render_stream,
+    render_error=render_error,
+    render_stream_error=render_stream_error,
+    client_status=client_status,
+    render_models=render_models,
+    render_count_tokens=render_count_tokens,
+    finish_reason_of=finish_reason_of,
+    counts_prompt_in_stream=COUNTS_PROMPT_IN_STREAM,
+    # Anthropic's own ping event keeps a silent stream open.
+    keepalive=b'event: ping\ndata: {"type": "ping"}\n\n',
+    request_id_header=b"request-id",
+)

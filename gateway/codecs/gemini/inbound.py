@@ -63,6 +63,7 @@ from ...types import (
     Usage,
     UsageEvent,
 )
+from ..base import Dialect
 from . import ids, maps
 from .outbound import PLACEHOLDER_SIGNATURE
 
@@ -666,3 +667,19 @@ def render_models(models: list[ModelInfo]) -> dict[str, Any]:
 
 def render_count_tokens(total_tokens: int) -> dict[str, int]:
     return {"totalTokens": total_tokens}
+
+
+CLIENT = Dialect(
+    name=name,
+    label="Gemini",
+    parse_request=parse_request,
+    render_response=render_response,
+    render_stream=render_stream,
+    render_error=render_error,
+    render_stream_error=render_stream_error,
+    client_status=client_status,
+    render_models=render_models,
+    render_count_tokens=render_count_tokens,
+    # Google's SDKs read any line not starting with ``data:`` as JSON: a bare newline.
+    keepalive=b"\n",
+)

@@ -43,6 +43,7 @@ from ...types import (
     UsageEvent,
 )
 from .. import openai_common as common
+from ..base import Dialect
 from . import maps
 from .maps import usage_body as render_usage
 
@@ -528,3 +529,16 @@ def render_stream_error(error: errors.GatewayError) -> bytes:
 
 
 render_models = common.render_models
+
+
+CLIENT = Dialect(
+    name="openai",
+    label="OpenAI",
+    parse_request=parse_request,
+    render_response=render_response,
+    render_stream=render_stream,
+    render_error=render_error,
+    render_stream_error=render_stream_error,
+    render_models=render_models,
+    stream_end=DONE,  # a stream the shutdown ends still closes the way clients expect
+)

@@ -53,10 +53,12 @@ from ...types import (
     UsageEvent,
 )
 from .. import openai_common as common
+from ..base import Dialect
 from . import maps
 from .maps import usage_body as render_usage
 
 __all__ = [
+    "CLIENT",
     "parse_request",
     "render_error",
     "render_models",
@@ -907,3 +909,16 @@ def render_stream_error(error: errors.GatewayError, sequence_number: int = 0) ->
 
 render_error = common.error_body
 render_models = common.render_models
+
+
+CLIENT = Dialect(
+    name="responses",
+    label="OpenAI Responses",
+    parse_request=parse_request,
+    render_response=render_response,
+    render_stream=render_stream,
+    render_error=render_error,
+    render_stream_error=render_stream_error,
+    render_models=render_models,
+    stores_responses=True,
+)

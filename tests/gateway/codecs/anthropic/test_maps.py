@@ -50,11 +50,14 @@ def test_stop_reasons_read_the_same_whole_streamed_and_passed_through(stop_reaso
     translator = outbound.StreamTranslator()
     events = translator.feed({"type": "message_delta", "delta": {"stop_reason": stop_reason}})
     assert [e for e in events if isinstance(e, Finish)] == [Finish(finish, None)]
-    assert service._passthrough_finish(_answer(stop_reason)) == finish
+    assert service.protocol("anthropic").finish_reason_of(_answer(stop_reason)) == finish
 
 
 def test_an_unknown_passed_through_stop_reason_is_journaled_as_sent():
-    assert service._passthrough_finish(_answer("brand_new_reason")) == "brand_new_reason"
+    assert (
+        service.protocol("anthropic").finish_reason_of(_answer("brand_new_reason"))
+        == "brand_new_reason"
+    )
 
 
 def test_every_canonical_finish_has_an_anthropic_stop_reason():
