@@ -28,7 +28,7 @@ import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import responses_state, runtime, service
+from . import dialects, responses_state, runtime, service
 from .endpoints import header_map, resolve_caller
 from .errors import GatewayError, InvalidRequest, RequestTooLarge, ShuttingDown
 
@@ -105,7 +105,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                 await self._send_error(500, GatewayError("internal error"), None)
 
     async def _send_error(self, status: int, error: GatewayError, stream_id: str | None) -> None:
-        body = service.protocol("responses").render_error(error)["error"]
+        body = dialects.client("responses").render_error(error)["error"]
         await self.send(text_data=error_event(status, body, stream_id).decode())
 
     async def _serve(self, message: str | bytes) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
+from gateway.dialects import client as client_codec
 from gateway.errors import GatewayError
-from gateway.service import protocol
 from gateway.types import (
     ChatRequest,
     Document,
@@ -218,7 +218,7 @@ def parse_logged(dialect: str, inbound: str) -> ChatRequest:
             "its body was not kept whole (body logging off, or cut at the size limit)"
         ) from None
     try:
-        return protocol(dialect).parse_request(body, {})
+        return client_codec(dialect).parse_request(body, {})
     except GatewayError as exc:
         raise ValueError(f"its body does not parse: {exc}") from None
 
