@@ -1,11 +1,19 @@
-"""A provider driven by an upstream codec: the one HTTP path for every adapter written
-on the codec layout (Gemini, Vertex AI, Bedrock, Cohere, the Responses API upstream).
+"""A provider driven by an upstream codec: the one HTTP path for every HTTP adapter
+(Anthropic, OpenAI-compatible and Azure, Gemini, Vertex AI, Bedrock, Cohere, the
+Responses API upstream).
 
 A subclass says only how to reach its upstream: ``codec`` (what is said), ``endpoint``
 (where), ``sign`` (auth headers, possibly computed from the exact bytes sent, as SigV4
-needs, or from a cached OAuth token, as Vertex AI needs). Posting, streaming, de-framing
-the stream, recording the ``Exchange`` and mapping failures happen here, the same way
-for every adapter: a new upstream is a codec package plus a small subclass.
+needs, or from a cached OAuth token, as Vertex AI needs), and where it differs the
+codec's ``target``, the caller headers it takes (``forwarded``; ``relayed`` on
+passthrough) and the Accept header of a stream (``stream_accept``). Posting, streaming,
+de-framing the stream, recording the ``Exchange`` (the upstream's bytes as received,
+its status, the usage its answer or stream reports) and mapping failures happen here,
+the same way for every adapter: a new upstream is a codec package plus a small subclass.
+
+A same-format passthrough (``PassthroughCodec``) is written once too: ``relay`` posts a
+body as is, ``forward`` streams one event by event; an adapter with more endpoints of
+its format (OpenAI's legacy completions and embeddings) calls them with another URL.
 
 Errors follow the adapters' contract (``providers.base``): an upstream failure raises
 ``UpstreamError`` until the first stream event is out, and becomes an ``ErrorEvent``
