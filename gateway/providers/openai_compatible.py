@@ -41,14 +41,14 @@ def _known_host(deployment: DeploymentEntry) -> str:
     return (urlsplit(base).hostname or "").lower()
 
 
-def target(deployment: DeploymentEntry) -> Target:
+def target_with_host(deployment: DeploymentEntry) -> Target:
     """The codec's view of ``deployment``, with the upstream's host for its quirks."""
     return target_of(deployment, host=_known_host(deployment))
 
 
 def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, Any]:
     """The upstream Chat Completions body for ``request`` on ``deployment``."""
-    return outbound.build_body(request, target(deployment))
+    return outbound.build_body(request, target_with_host(deployment))
 
 
 # Caller headers a passed-through body never takes along: the caller's own credentials
@@ -80,7 +80,7 @@ class OpenAICompatibleProvider(CodecProvider):
         return self.url("chat/completions", deployment)
 
     def target(self, deployment: DeploymentEntry) -> Target:
-        return target(deployment)
+        return target_with_host(deployment)
 
     # -- auth and headers --
     def auth_headers(self, secret: str) -> dict[str, str]:
