@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 from ..errors import GatewayError, UpstreamError
 from ..types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
@@ -70,7 +70,26 @@ class WireEvent:
     text: str = field(default="", compare=False)
 
 
-Framing = Literal["sse", "aws-eventstream"]
+class _Done:
+    """The type of ``DONE``."""
+
+    def __repr__(self) -> str:
+        return "DONE"
+
+
+# The data of the ``data: [DONE]`` message an OpenAI-family stream ends with, as the
+# ``sse+done`` framing hands it to the parser.
+DONE: Final = _Done()
+
+# How an upstream frames its stream, which picks the transport's de-framer:
+# - ``sse``: server-sent events with JSON data; ``[DONE]`` and data that is not JSON
+#   (keep-alive noise) are dropped;
+# - ``sse+done``: server-sent events ended by ``data: [DONE]`` (the OpenAI family): every
+#   message reaches the parser, ``[DONE]`` as ``DONE`` and data that is not JSON as
+#   None, so the parser sees the end of the stream and a passthrough forwards every
+#   message as the upstream sent it;
+# - ``aws-eventstream``: AWS event-stream messages (Bedrock).
+Framing = Literal["sse", "sse+done", "aws-eventstream"]
 
 
 class StreamParser(Protocol):
@@ -118,6 +137,22 @@ class PassthroughCodec(UpstreamCodec, Protocol):
 
     def stream_error(self, error: GatewayError) -> bytes:
         """The in-stream error event a client of this format reads."""
+        ...
+
+    def answer_error(self, data: Any) -> UpstreamError | None:
+        """The upstream error a 2xx answer body stands for (some servers answer 200
+        with an error envelope), or None when it is an answer."""
+        ...
+
+    def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A passed-through body as sent for a stream: the stream flag set, and what
+        the journal needs the upstream to send (OpenAI: usage, asked for always)."""
+        ...
+
+    def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
+        """Whether a passed-through stream event is kept from the caller who sent
+        ``body`` (its canonical events still count, handed on with the next event
+        forwarded): what the upstream sends only because ``stream_body`` asked."""
         ...
 
 

@@ -1,11 +1,19 @@
-"""A provider driven by an upstream codec: the one HTTP path for every adapter written
-on the codec layout (Gemini, Vertex AI, Bedrock, Cohere, the Responses API upstream).
+"""A provider driven by an upstream codec: the one HTTP path for every HTTP adapter
+(Anthropic, OpenAI-compatible and Azure, Gemini, Vertex AI, Bedrock, Cohere, the
+Responses API upstream).
 
 A subclass says only how to reach its upstream: ``codec`` (what is said), ``endpoint``
 (where), ``sign`` (auth headers, possibly computed from the exact bytes sent, as SigV4
-needs, or from a cached OAuth token, as Vertex AI needs). Posting, streaming, de-framing
-the stream, recording the ``Exchange`` and mapping failures happen here, the same way
-for every adapter: a new upstream is a codec package plus a small subclass.
+needs, or from a cached OAuth token, as Vertex AI needs), and where it differs the
+codec's ``target``, the caller headers it takes (``forwarded``; ``relayed`` on
+passthrough) and the Accept header of a stream (``stream_accept``). Posting, streaming,
+de-framing the stream, recording the ``Exchange`` (the upstream's bytes as received,
+its status, the usage its answer or stream reports) and mapping failures happen here,
+the same way for every adapter: a new upstream is a codec package plus a small subclass.
+
+A same-format passthrough (``PassthroughCodec``) is written once too: ``relay`` posts a
+body as is, ``forward`` streams one event by event; an adapter with more endpoints of
+its format (OpenAI's legacy completions and embeddings) calls them with another URL.
 
 Errors follow the adapters' contract (``providers.base``): an upstream failure raises
 ``UpstreamError`` until the first stream event is out, and becomes an ``ErrorEvent``
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import codecs as text_codecs
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -23,7 +32,7 @@ import httpx
 import orjson
 
 from .. import errors, http
-from ..codecs.base import PassthroughCodec, Target, UpstreamCodec, WireEvent
+from ..codecs.base import DONE, PassthroughCodec, Target, UpstreamCodec, WireEvent
 from ..registry import DeploymentEntry
 from ..streaming import iter_sse, sse_bytes
 from ..types import ChatRequest, ChatResponse, ErrorEvent, Start, StreamEvent, UsageEvent
@@ -46,23 +55,33 @@ async def _sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
         yield pending.rstrip("\r")
 
 
-async def sse_events(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
+async def sse_events(
+    chunks: AsyncIterator[bytes], *, keep_all: bool = False
+) -> AsyncIterator[WireEvent]:
     """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
-    non-JSON keep-alive noise are skipped."""
+    non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
+    handed on as ``DONE`` and None."""
     async for message in iter_sse(_sse_lines(chunks)):
         data = message.data.strip()
-        if not data or data == "[DONE]":
+        if data == "[DONE]":
+            if keep_all:
+                yield WireEvent(message.event, DONE, message.data)
             continue
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
+            if keep_all:
+                yield WireEvent(message.event, None, message.data)
             continue
         yield WireEvent(message.event, payload, message.data)
 
 
-# Framing name -> de-framer. Providers whose upstream frames streams otherwise (AWS
-# event streams) add theirs on import.
-DEFRAMERS: dict[str, Deframer] = {"sse": sse_events}
+# Framing name (``codecs.base.Framing``) -> de-framer. Providers whose upstream frames
+# streams otherwise (AWS event streams) add theirs on import.
+DEFRAMERS: dict[str, Deframer] = {
+    "sse": sse_events,
+    "sse+done": functools.partial(sse_events, keep_all=True),
+}
 
 
 def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str = "") -> Target:
@@ -88,6 +107,9 @@ class CodecProvider(Provider):
     implement ``endpoint``; override ``sign`` for auth other than none."""
 
     codec: UpstreamCodec
+    # The Accept header of a streamed call (OpenAI-compatible servers want
+    # text/event-stream; others answer a stream whatever Accept says).
+    stream_accept = "application/json"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -112,9 +134,19 @@ class CodecProvider(Provider):
     def timeout(self) -> httpx.Timeout:
         return http.default_timeout(read=self.provider.timeout)
 
+    def target(self, deployment: DeploymentEntry) -> Target:
+        """The codec's view of ``deployment`` (a subclass adds what its codec adapts to,
+        such as the upstream's host)."""
+        return target_of(deployment)
+
     def forwarded(self, caller: Mapping[str, str]) -> dict[str, str]:
         """The caller's headers this upstream takes (default: none)."""
         return {}
+
+    def relayed(self, caller: Mapping[str, str]) -> dict[str, str]:
+        """The caller's headers a passed-through body takes along (default: those
+        ``forwarded`` names)."""
+        return self.forwarded(caller)
 
     def passthrough_body(self, body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
         """A same-format caller's body for ``deployment`` (default: its model id)."""
@@ -126,17 +158,27 @@ class CodecProvider(Provider):
     ) -> tuple[str, bytes, dict[str, str]]:
         if request.stream != stream:  # the codec reads the variant from the request
             request = dataclasses.replace(request, stream=stream)
-        body = self.codec.build_request(request, target_of(deployment))
+        body = self.codec.build_request(request, self.target(deployment))
         url = self.endpoint(deployment, stream)
-        content, headers = await self._signed(url, body, request.headers)
+        content, headers = await self._signed(url, body, request.headers, stream=stream)
         return url, content, headers
 
     async def _signed(
-        self, url: str, body: dict[str, Any], caller: Mapping[str, str]
+        self,
+        url: str,
+        body: dict[str, Any],
+        caller: Mapping[str, str],
+        *,
+        stream: bool = False,
+        relay: bool = False,
     ) -> tuple[bytes, dict[str, str]]:
+        """The bytes to post and their headers: JSON, the caller's headers this upstream
+        takes (``relayed`` on passthrough, else ``forwarded``), signed."""
         content = orjson.dumps(body)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        headers.update(self.forwarded(caller))
+        headers.update(self.relayed(caller) if relay else self.forwarded(caller))
+        if stream:
+            headers["Accept"] = self.stream_accept
         await self.sign("POST", url, content, headers)
         return content, headers
 
@@ -195,6 +237,8 @@ class CodecProvider(Provider):
                         _count(event, exchange)
                         yielded = True
                         yield event
+                        if isinstance(event, ErrorEvent):
+                            return  # the stream ends at its first error
                 for event in parser.finish():
                     if isinstance(event, ErrorEvent) and not yielded:
                         raise event.error
@@ -226,14 +270,8 @@ class CodecProvider(Provider):
         exchange: Exchange,
         headers: dict[str, str],
     ) -> dict[str, Any]:
-        codec = self._passthrough_codec()
         url = self.endpoint(deployment, False)
-        content, sent = await self._signed(url, self.passthrough_body(body, deployment), headers)
-        data = await self._post_json(url, content, sent, exchange)
-        if not isinstance(data, dict):
-            raise errors.UpstreamError("upstream answered with unexpected JSON", status=502)
-        exchange.usage.merge(codec.usage_of(data))
-        return data
+        return await self.relay(url, self.passthrough_body(body, deployment), exchange, headers)
 
     async def passthrough_stream(
         self,
@@ -242,15 +280,42 @@ class CodecProvider(Provider):
         exchange: Exchange,
         headers: dict[str, str],
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
-        """Each upstream event as the bytes to forward, with its canonical events (for
-        the journal). Fails by raising until something was forwarded, then by a final
-        error event in the format's own shape."""
-        codec = self._passthrough_codec()
         url = self.endpoint(deployment, True)
-        sent_body = {**self.passthrough_body(body, deployment), "stream": True}
-        content, sent = await self._signed(url, sent_body, headers)
+        body = self.passthrough_body(body, deployment)
+        async for item in self.forward(url, body, exchange, headers):
+            yield item
+
+    async def relay(
+        self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Post a same-format ``body`` to ``url`` as is and hand back the upstream's
+        JSON answer, its usage read for the journal."""
+        codec = self._passthrough_codec()
+        content, sent = await self._signed(url, body, caller, relay=True)
+        data = await self._post_json(url, content, sent, exchange)
+        if not isinstance(data, dict):
+            raise errors.UpstreamError("upstream answered with unexpected JSON", status=502)
+        failure = codec.answer_error(data)
+        if failure is not None:
+            raise failure
+        exchange.usage.merge(codec.usage_of(data))
+        return data
+
+    async def forward(
+        self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
+    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+        """Stream a same-format ``body`` from ``url``: each upstream event as the bytes
+        to forward, with its canonical events (for the journal). Events the codec
+        withholds are not forwarded; their canonical events go with the next item.
+        Fails by raising until something was forwarded, then by a final error event in
+        the format's own shape."""
+        codec = self._passthrough_codec()
+        content, sent = await self._signed(
+            url, codec.stream_body(body), caller, stream=True, relay=True
+        )
         parser = codec.stream_parser()
         deframe = DEFRAMERS[codec.framing]
+        held: list[StreamEvent] = []  # canonical events of withheld upstream events
         yielded = False
         exchange.begin(url, content)
         try:
@@ -269,8 +334,12 @@ class CodecProvider(Provider):
                         raise failure.error
                     for event in events:
                         _count(event, exchange)
+                    if failure is None and codec.withheld(wire_event, body):
+                        held += events
+                        continue
                     yielded = True
-                    yield sse_bytes(wire_event.text, wire_event.event), events
+                    yield sse_bytes(wire_event.text, wire_event.event), held + events
+                    held = []
                     if failure is not None:
                         return
                 tail = parser.finish()
@@ -278,9 +347,9 @@ class CodecProvider(Provider):
                 if failure is not None:
                     if not yielded:
                         raise failure.error
-                    yield codec.stream_error(failure.error), tail
-                elif tail:
-                    yield b"", tail
+                    yield codec.stream_error(failure.error), held + tail
+                elif tail or held:
+                    yield b"", held + tail
         except httpx.TransportError as exc:
             error = wire.transport_error(exc, self.provider, url)
             if not yielded:

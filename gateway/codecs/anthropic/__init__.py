@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import GatewayError, UpstreamError
 from ...types import ChatRequest, ChatResponse, Usage
-from ..base import Framing, Target, register
+from ..base import Framing, Target, WireEvent, register
 from . import maps, outbound
 
 
@@ -36,6 +36,15 @@ class AnthropicCodec:
 
     def stream_error(self, error: GatewayError) -> bytes:
         return maps.stream_error(error)
+
+    def answer_error(self, data: Any) -> UpstreamError | None:
+        return None  # the Messages API reports errors with an error status
+
+    def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "stream": True}
+
+    def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
+        return False
 
 
 codec = register(AnthropicCodec())

@@ -6,20 +6,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamError
-from ...types import ChatRequest, ChatResponse
-from ..base import Framing, Target, register
-from . import outbound
+from ...errors import GatewayError, UpstreamError
+from ...types import ChatRequest, ChatResponse, Usage
+from ..base import Framing, Target, WireEvent, register
+from . import maps, outbound
 
 
 class OpenAIChatCodec:
     name = "openai"
-    framing: Framing = "sse"
+    framing: Framing = "sse+done"
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
-        return outbound.build_body(request, target)
+        """The body for ``request``; the stream variant follows ``request.stream``
+        over anything the caller's extra fields or the deployment's params say."""
+        body = outbound.build_body(request, target)
+        if request.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream", None)
+            body.pop("stream_options", None)
+        return body
 
     def parse_response(self, data: Any) -> ChatResponse:
+        error = outbound.answer_error(data)
+        if error is not None:
+            raise error
         return outbound.parse_response(data)
 
     def stream_parser(self) -> outbound.StreamParser:
@@ -27,6 +39,25 @@ class OpenAIChatCodec:
 
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return outbound.parse_error(status, body)
+
+    def unsupported_params(self, request: ChatRequest, target: Target) -> list[str]:
+        return outbound.unsupported_params(request, target)
+
+    # -- same-format passthrough (chat, legacy completions, embeddings) --
+    def usage_of(self, data: Any) -> Usage:
+        return maps.usage(data.get("usage") if isinstance(data, dict) else None)
+
+    def stream_error(self, error: GatewayError) -> bytes:
+        return maps.stream_error(error)
+
+    def answer_error(self, data: Any) -> UpstreamError | None:
+        return outbound.answer_error(data)
+
+    def stream_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        return outbound.stream_body(body)
+
+    def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
+        return outbound.withheld(event, body)
 
 
 codec = register(OpenAIChatCodec())

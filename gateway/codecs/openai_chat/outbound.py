@@ -38,7 +38,7 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
-from ..base import Target, WireEvent
+from ..base import DONE, Target, WireEvent
 from . import maps
 
 # target.params keys that steer this codec instead of going upstream.
@@ -606,17 +606,61 @@ def stream_cut() -> errors.UpstreamError:
     return errors.UpstreamError("upstream stream ended before finishing")
 
 
+def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
+    """Chat Completions has no top_k; only servers marked ``supports_top_k`` take it."""
+    return ["top_k"] if request.top_k is not None and not target.supports_top_k else []
+
+
+def answer_error(data: Any) -> errors.UpstreamError | None:
+    """The failure a 2xx answer stands for: JSON that is no object, or an error
+    envelope (some servers answer 200 with ``{"error": ...}``). An embeddings list
+    (``data``) or a completion (``choices``) is an answer even beside an ``error`` key."""
+    if not isinstance(data, dict):
+        return errors.UpstreamError("upstream answered with unexpected JSON", status=502)
+    if data.get("error") and not data.get("choices") and "data" not in data:
+        return chunk_error(data)
+    return None
+
+
+def stream_body(body: dict[str, Any]) -> dict[str, Any]:
+    """A passed-through body (chat or legacy completions) as sent for a stream: usage
+    is asked for always, so the journal has it whatever the caller asked."""
+    body = dict(body)
+    options = dict(body.get("stream_options") or {})
+    options["include_usage"] = True
+    body["stream"], body["stream_options"] = True, options
+    return body
+
+
+def withheld(event: WireEvent, body: dict[str, Any]) -> bool:
+    """The usage-only chunk (``choices: []``), when the caller did not ask for usage:
+    the upstream sent it because ``stream_body`` asked."""
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        return False
+    data = event.data
+    return isinstance(data, dict) and data.get("choices") == [] and bool(data.get("usage"))
+
+
 class StreamParser:
-    """The ``UpstreamCodec`` stream parser: ``ChunkTranslator`` over de-framed chunks;
-    a stream that ends without a finish reason is an error (a cut connection)."""
+    """The ``UpstreamCodec`` stream parser: ``ChunkTranslator`` over de-framed chunks
+    (``sse+done`` framing). ``[DONE]`` ends the stream (a Finish, ``stop`` when no
+    finish reason came); an ``event: error`` message or an ``{"error": ...}`` chunk is
+    an error in the stream; a stream that ends without ``[DONE]`` or a finish reason is
+    an error (a cut connection)."""
 
     def __init__(self) -> None:
         self.translator = ChunkTranslator()
 
     def feed(self, event: WireEvent) -> list[StreamEvent]:
-        if not isinstance(event.data, dict):
-            return []
-        return self.translator.feed(event.data)
+        data = event.data
+        if data is DONE:
+            return self.translator.finish()
+        if not isinstance(data, dict):
+            return []  # keep-alive noise some proxies inject
+        if event.event == "error" and "error" not in data:
+            data = {"error": data}
+        return self.translator.feed(data)
 
     def finish(self) -> list[StreamEvent]:
         translator = self.translator

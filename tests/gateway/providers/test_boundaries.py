@@ -4,6 +4,8 @@ adapter loads and runs without a database."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,23 @@ def test_the_check_recognises_what_it_forbids():
     assert _forbidden("gateway.codecs.openai_chat.inbound.render_stream_error")
     assert not _forbidden("gateway.codecs.openai_chat.outbound")
     assert not _forbidden("gateway.secret_refs")
+
+
+def test_loading_every_provider_loads_no_client_half():
+    """What the import walk cannot see: a codec package (or anything else a provider
+    reads) pulling a client half in on import. Run in a fresh interpreter."""
+    names = [f"gateway.providers.{path.stem}" for path in MODULES if path.stem != "__init__"]
+    script = (
+        "import importlib, sys\n"
+        f"for name in {names!r}: importlib.import_module(name)\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROVIDERS.parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "gateway.providers.openai_compatible" in loaded
+    assert not [name for name in loaded if _forbidden(name)]

@@ -3,6 +3,7 @@ exchange recorded, errors through the codec, streams de-framed and parsed."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import httpx
@@ -10,9 +11,9 @@ import orjson
 import pytest
 
 from gateway import errors, http
-from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.base import DONE, Target, WireEvent
 from gateway.providers.base import Exchange
-from gateway.providers.codec_provider import CodecProvider, sse_events
+from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, sse_events
 from gateway.registry import ProviderEntry
 from gateway.streaming import fold_events
 from gateway.types import (
@@ -170,3 +171,75 @@ async def test_sse_events_skip_done_and_noise_and_join_split_chunks() -> None:
 
     events = [e async for e in sse_events(chunks())]
     assert events == [WireEvent(None, {"a": 1})]
+
+
+async def test_sse_done_framing_hands_done_and_noise_to_the_parser() -> None:
+    """Opt-in (the OpenAI family): the parser sees ``[DONE]`` and a passthrough can
+    forward every message as sent."""
+
+    async def chunks():
+        yield b'data: {"a": 1}\n\ndata: not json\n\ndata: [DONE]\n\n'
+
+    events = [e async for e in DEFRAMERS["sse+done"](chunks())]
+    assert events == [WireEvent(None, {"a": 1}), WireEvent(None, None), WireEvent(None, DONE)]
+    assert [e.text for e in events] == ['{"a": 1}', "not json", "[DONE]"]
+    plain = [e async for e in DEFRAMERS["sse"](chunks())]
+    assert plain == [WireEvent(None, {"a": 1})]
+
+
+class EventStreamToyProvider(ToyProvider):
+    kind = "toy-event-stream"
+    stream_accept = "text/event-stream"
+
+
+@pytest.mark.parametrize(
+    ("adapter", "streamed"),
+    [(ToyProvider, "application/json"), (EventStreamToyProvider, "text/event-stream")],
+)
+async def test_the_accept_header_of_a_stream_is_the_provider_classs(adapter, streamed) -> None:
+    seen = _serve(
+        lambda r: (
+            httpx.Response(200, content=STREAM)
+            if r.url.path.endswith("/stream")
+            else httpx.Response(200, json={"id": "x", "model": "m1", "text": "hey"})
+        )
+    )
+    [e async for e in adapter(PROVIDER).stream(REQUEST, DEPLOYMENT, Exchange())]
+    await adapter(PROVIDER).complete(REQUEST, DEPLOYMENT, Exchange())
+    assert seen[0].headers["accept"] == streamed
+    assert seen[1].headers["accept"] == "application/json"
+
+
+async def test_a_stream_ends_at_its_first_error_event() -> None:
+    after = STREAM.replace(
+        b"event: end\ndata: {}\n\n",
+        b'event: error\ndata: {"message": "x"}\n\nevent: text\ndata: {"t": "more"}\n\n',
+    )
+    _serve(lambda r: httpx.Response(200, content=after))
+    events = [e async for e in ToyProvider(PROVIDER).stream(REQUEST, DEPLOYMENT, Exchange())]
+    assert isinstance(events[-1], ErrorEvent)
+    assert "more" not in [getattr(e, "text", None) for e in events]
+
+
+class HostToyProvider(ToyProvider):
+    kind = "toy-host"
+
+    def target(self, deployment) -> Target:
+        return dataclasses.replace(super().target(deployment), model="from-the-hook")
+
+
+async def test_the_codec_gets_the_target_the_provider_builds() -> None:
+    seen = _serve(lambda r: httpx.Response(200, json={"id": "x", "model": "m1", "text": "hey"}))
+    await HostToyProvider(PROVIDER).complete(REQUEST, DEPLOYMENT, Exchange())
+    assert orjson.loads(seen[0].content)["model"] == "from-the-hook"
+
+
+def test_passthrough_takes_the_forwarded_caller_headers_unless_told_otherwise() -> None:
+    class Forwarding(ToyProvider):
+        kind = "toy-forwarding"
+
+        def forwarded(self, caller):
+            return {"x-version": caller.get("x-version", "1")}
+
+    adapter = Forwarding(PROVIDER)
+    assert adapter.relayed({"x-version": "2"}) == adapter.forwarded({"x-version": "2"})

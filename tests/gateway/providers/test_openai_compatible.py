@@ -944,3 +944,140 @@ def test_long_end_user_ids_are_hashed_to_what_openai_takes():
     assert sent != build_body(chat(user=claude_code + "x"), deployment())["user"]
     assert build_body(chat(user="u-1"), deployment())["user"] == "u-1"
     assert "user" not in build_body(chat(), deployment())
+
+
+# --- what the shared path must keep doing for OpenAI-compatible upstreams -----------
+
+
+async def test_translated_calls_forward_no_caller_headers(upstream):
+    """Caller headers go along on passthrough only: an Anthropic caller's version and
+    beta headers (or anything else) never reach an OpenAI-compatible upstream."""
+    seen: list[httpx.Request] = []
+    upstream((FIXTURES / "openai_text.json").read_bytes(), seen=seen)
+    request = chat(headers={"anthropic-beta": "b1", "OpenAI-Beta": "x"})
+    await OpenAICompatibleProvider(provider_entry()).complete(request, deployment(), Exchange())
+    upstream((FIXTURES / "openai_text.sse").read_bytes(), seen=seen)
+    await collect(
+        OpenAICompatibleProvider(provider_entry()).stream(request, deployment(), Exchange())
+    )
+    for sent in seen:
+        assert "anthropic-beta" not in sent.headers and "openai-beta" not in sent.headers
+        assert sent.headers["authorization"] == "Bearer sk-upstream-secret"
+
+
+async def test_streams_ask_for_event_streams_and_whole_answers_for_json(upstream):
+    seen: list[httpx.Request] = []
+    adapter = OpenAICompatibleProvider(provider_entry())
+    upstream((FIXTURES / "openai_text.sse").read_bytes(), seen=seen)
+    await collect(adapter.stream(chat(), deployment(), Exchange()))
+    await collect(adapter.passthrough_stream({"model": "m"}, deployment(), Exchange(), {}))
+    upstream((FIXTURES / "openai_text.json").read_bytes(), seen=seen)
+    await adapter.complete(chat(), deployment(), Exchange())
+    await adapter.passthrough({"model": "m"}, deployment(), Exchange(), {})
+    accepts = [sent.headers["accept"] for sent in seen]
+    assert accepts == ["text/event-stream"] * 2 + ["application/json"] * 2
+
+
+async def test_done_without_a_finish_reason_finishes_with_stop(upstream):
+    """Some servers end with ``[DONE]`` and never send a finish_reason: a finished
+    answer, not a cut stream."""
+    upstream(
+        b'data: {"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    events = await collect(
+        OpenAICompatibleProvider(provider_entry()).stream(chat(), deployment(), Exchange())
+    )
+    assert events == [
+        Start("x", "m", 0),
+        PartStart(0, "text"),
+        TextDelta(0, "Hi"),
+        PartStop(0),
+        Finish("stop"),
+    ]
+
+
+async def test_an_event_error_message_is_an_error_in_the_stream(upstream):
+    upstream(
+        b'data: {"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b'event: error\ndata: {"message":"overloaded","code":"529"}\n\n'
+    )
+    events = await collect(
+        OpenAICompatibleProvider(provider_entry()).stream(chat(), deployment(), Exchange())
+    )
+    assert events[:3] == [Start("x", "m", 0), PartStart(0, "text"), TextDelta(0, "Hi")]
+    [failure] = events[3:]
+    assert isinstance(failure, ErrorEvent) and failure.error.message == "overloaded"
+    assert failure.error.status == 529
+    upstream(b'event: error\ndata: {"message":"bad key","code":401}\n\n')
+    with pytest.raises(errors.UpstreamError) as caught:
+        await collect(
+            OpenAICompatibleProvider(provider_entry()).stream(chat(), deployment(), Exchange())
+        )
+    assert caught.value.status == 401
+
+
+async def test_a_200_error_body_raises_the_upstream_error_on_every_path(upstream):
+    body = b'{"error":{"message":"model is loading","code":503}}'
+    upstream(body, headers={"content-type": "application/json"})
+    adapter = OpenAICompatibleProvider(provider_entry())
+    exchange = Exchange()
+    with pytest.raises(errors.UpstreamError) as caught:
+        await adapter.complete(chat(), deployment(), exchange)
+    assert caught.value.status == 503 and "model is loading" in caught.value.message
+    assert exchange.status == 200 and bytes(exchange.response_body) == body
+    with pytest.raises(errors.UpstreamError, match="model is loading"):
+        await adapter.passthrough({"model": "m"}, deployment(), Exchange(), {})
+    with pytest.raises(errors.UpstreamError, match="model is loading"):
+        await adapter.embeddings({"model": "e", "input": "x"}, deployment(), Exchange())
+    upstream(b"[1, 2]", headers={"content-type": "application/json"})
+    with pytest.raises(errors.UpstreamError, match="unexpected JSON"):
+        await adapter.complete(chat(), deployment(), Exchange())
+
+
+async def test_the_upstream_host_reaches_the_codec_through_the_wire(upstream):
+    """Gemini's OpenAI endpoint takes a JSON-schema subset: the codec knows the host
+    from the target the provider builds."""
+    seen: list[httpx.Request] = []
+    upstream((FIXTURES / "openai_text.json").read_bytes(), seen=seen)
+    params = {"type": "object", "additionalProperties": False, "properties": {}}
+    entry = provider_entry(base_url="https://generativelanguage.googleapis.com/v1beta/openai")
+    await OpenAICompatibleProvider(entry).complete(
+        chat(tools=[Tool("t", None, params)]), deployment(entry), Exchange()
+    )
+    sent = orjson.loads(seen[0].content)["tools"][0]["function"]["parameters"]
+    assert sent == {"type": "object", "properties": {}}
+
+
+async def test_a_passed_through_stream_records_the_raw_upstream_bytes(upstream):
+    raw = (FIXTURES / "openai_text.sse").read_bytes()
+    upstream(raw)
+    exchange = Exchange()
+    await collect(
+        OpenAICompatibleProvider(provider_entry()).passthrough_stream(
+            {"model": "gpt-4o", "messages": []}, deployment(), exchange, {}
+        )
+    )
+    assert exchange.status == 200 and bytes(exchange.response_body) == raw
+    assert exchange.url == "http://upstream.test/v1/chat/completions"
+    assert exchange.usage == Usage(input_tokens=186, output_tokens=9, cache_read_tokens=1024)
+
+
+async def test_azure_passthrough_and_legacy_endpoints_use_the_deployment_path(upstream):
+    seen: list[httpx.Request] = []
+    upstream(b'{"object":"list","data":[],"model":"e"}', seen=seen)
+    entry = provider_entry(kind="azure", base_url="https://acme.openai.azure.com")
+    adapter = AzureOpenAIProvider(entry)
+    await adapter.embeddings(
+        {"model": "e", "input": "x"}, deployment(entry, model="emb"), Exchange()
+    )
+    upstream((FIXTURES / "openai_text.sse").read_bytes(), seen=seen)
+    await collect(
+        adapter.passthrough_stream({"model": "d"}, deployment(entry, model="d"), Exchange(), {})
+    )
+    base = "https://acme.openai.azure.com/openai/deployments"
+    assert [str(s.url) for s in seen] == [
+        f"{base}/emb/embeddings?api-version=2024-10-21",
+        f"{base}/d/chat/completions?api-version=2024-10-21",
+    ]
+    assert all(s.headers["api-key"] == "sk-upstream-secret" for s in seen)

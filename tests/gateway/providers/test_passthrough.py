@@ -13,6 +13,7 @@ from gateway.codecs.base import PassthroughCodec
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.bedrock import BedrockProvider
+from gateway.providers.codec_provider import CodecProvider
 from gateway.providers.cohere import CohereProvider
 from gateway.providers.echo import EchoProvider
 from gateway.providers.gemini import GeminiProvider
@@ -47,6 +48,8 @@ def test_which_adapters_pass_bodies_through(adapter, expected):
 
 def test_a_codec_adapter_passes_through_exactly_when_its_codec_can():
     assert isinstance(AnthropicProvider.codec, PassthroughCodec)
+    assert isinstance(OpenAICompatibleProvider.codec, PassthroughCodec)
+    assert issubclass(AzureOpenAIProvider, CodecProvider)
     assert not isinstance(GeminiProvider.codec, PassthroughCodec)
 
 

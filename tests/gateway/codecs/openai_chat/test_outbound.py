@@ -1,0 +1,78 @@
+"""The OpenAI chat codec as the shared path drives it: a full ``PassthroughCodec``
+(usage, in-stream errors from the shared maps, 200 error bodies, the usage asked for
+on passed-through streams and withheld from callers who did not ask), and a stream
+parser that reads ``[DONE]`` and ``event: error``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gateway.codecs.base import DONE, PassthroughCodec, Target, WireEvent
+from gateway.codecs.openai_chat import codec, maps
+from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.types import ChatRequest, ErrorEvent, Finish, Message, Text, Usage
+
+
+def test_the_codec_is_a_passthrough_codec_on_the_shared_maps():
+    assert isinstance(codec, PassthroughCodec)
+    assert codec.framing == "sse+done"
+    error = UpstreamTimeout("slow")
+    assert codec.stream_error(error) == maps.stream_error(error)
+    usage = {"prompt_tokens": 10, "completion_tokens": 2}
+    assert codec.usage_of({"usage": usage}) == Usage(input_tokens=10, output_tokens=2)
+    assert codec.usage_of([]) == Usage()
+
+
+def test_a_2xx_error_envelope_is_an_error_but_answers_are_not():
+    failure = codec.answer_error({"error": {"message": "loading", "code": 503}})
+    assert isinstance(failure, UpstreamError) and failure.status == 503
+    assert codec.answer_error({"error": None, "choices": [{}]}) is None
+    assert codec.answer_error({"error": "x", "choices": [{"message": {}}]}) is None
+    assert codec.answer_error({"error": "x", "data": []}) is None  # an embeddings list
+    assert "unexpected JSON" in codec.answer_error([1]).message
+
+
+def test_parse_response_raises_the_error_a_200_body_stands_for():
+    try:
+        codec.parse_response({"error": {"message": "quota", "code": "429"}})
+    except UpstreamError as error:
+        assert error.status == 429 and error.message == "quota"
+    else:
+        raise AssertionError("no error raised")
+
+
+def test_a_passed_through_stream_always_asks_for_usage_keeping_the_callers_options():
+    body = {"model": "m", "stream_options": {"include_obfuscation": False}}
+    sent = codec.stream_body(body)
+    assert sent["stream"] is True
+    assert sent["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    assert body == {"model": "m", "stream_options": {"include_obfuscation": False}}
+
+
+def test_the_usage_only_chunk_is_withheld_unless_the_caller_asked():
+    usage_only = WireEvent(None, {"choices": [], "usage": {"prompt_tokens": 1}})
+    text = WireEvent(None, {"choices": [{"delta": {"content": "x"}}]})
+    assert codec.withheld(usage_only, {"model": "m"})
+    assert not codec.withheld(usage_only, {"stream_options": {"include_usage": True}})
+    assert not codec.withheld(text, {"model": "m"})
+    assert not codec.withheld(WireEvent(None, DONE), {"model": "m"})
+
+
+def test_the_parser_finishes_at_done_and_reads_event_error():
+    parser = codec.stream_parser()
+    chunk = {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+    parser.feed(WireEvent(None, chunk))
+    assert parser.feed(WireEvent(None, None)) == []  # noise
+    assert parser.feed(WireEvent(None, DONE))[-1] == Finish("stop")
+    assert parser.finish() == []
+    [error] = codec.stream_parser().feed(WireEvent("error", {"message": "boom"}))
+    assert isinstance(error, ErrorEvent) and error.error.message == "boom"
+
+
+def test_the_stream_variant_follows_the_request_over_params():
+    request = ChatRequest(model="m", messages=[Message("user", [Text("hi")])])
+    target = Target(model="m", params={"stream": True, "stream_options": {"x": 1}})
+    assert "stream" not in codec.build_request(request, target)
+    assert "stream_options" not in codec.build_request(request, target)
+    streamed = codec.build_request(dataclasses.replace(request, stream=True), target)
+    assert streamed["stream"] is True and streamed["stream_options"] == {"include_usage": True}
