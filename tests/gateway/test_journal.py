@@ -15,8 +15,9 @@ from channels.layers import get_channel_layer
 from django.db import DataError, OperationalError
 
 from gateway import journal
-from gateway.journal import Attempt, Record, Writer
+from gateway.journal import Record, Writer, background, redaction, rows, sql
 from gateway.models import RequestBody, RequestLog
+from gateway.routing import Attempt
 
 
 def make(n: int, **fields) -> list[Record]:
@@ -56,8 +57,8 @@ async def wait_for(condition, seconds: float = 5.0) -> None:
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(journal, "MIN_BACKOFF_SECONDS", 0.01)
-    monkeypatch.setattr(journal, "MAX_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(background, "MIN_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(background, "MAX_BACKOFF_SECONDS", 0.05)
 
 
 # --- batching ---------------------------------------------------------------------------------
@@ -480,7 +481,7 @@ async def test_the_writer_prunes_past_the_retention_setting(settings) -> None:
 def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
     sse = b"data: " + b'{"choices":[{"delta":{"content":" tok1"}}]}\n\n' * 50
     text, _ = journal.body_text(sse, limit=100_000)
-    assert text == sse.decode() and not journal.may_match_secret_pattern(text)
+    assert text == sse.decode() and not redaction.may_match_secret_pattern(text)
     for planted in (
         "BEARER abcdefgh12345",
         "bEaReR abcdefgh12345",
@@ -491,18 +492,18 @@ def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
         "sy-" + "a" * 20,
         "sk-" + "b" * 20,
     ):
-        assert journal._SECRET_PATTERNS.search(planted), planted
-        assert journal.may_match_secret_pattern("ünïcode " + planted), planted
+        assert redaction._SECRET_PATTERNS.search(planted), planted
+        assert redaction.may_match_secret_pattern("ünïcode " + planted), planted
         assert "[redacted]" in journal.redact("ünïcode " + planted, []), planted
 
 
 def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> None:
-    letters = sorted(set("".join(journal._CASELESS_MARKERS)) - set("-"))
+    letters = sorted(set("".join(redaction._CASELESS_MARKERS)) - set("-"))
     folds = re.compile("(?i:[" + "".join(letters) + "])")
     for point in range(0x80, sys.maxunicode + 1):
         char = chr(point)
         if folds.fullmatch(char):
-            assert char.lower() in letters or char in journal._CASE_FOLD_ODDITIES, hex(point)
+            assert char.lower() in letters or char in redaction._CASE_FOLD_ODDITIES, hex(point)
 
 
 def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
@@ -559,21 +560,21 @@ def test_a_huge_body_is_cut_when_queued_and_stored_as_if_whole(settings) -> None
     whole = b"a" * 500_000
     rec = Record(request_id="big", inbound_request=whole)
     size = journal.admit(rec)
-    assert size < 1000 + journal.REDACTION_MARGIN + journal.RECORD_BYTES + 1
+    assert size < 1000 + rows.REDACTION_MARGIN + background.RECORD_BYTES + 1
     assert journal.body_text(rec.inbound_request, 1000) == journal.body_text(whole, 1000)
 
 
 def test_bodies_are_not_queued_when_body_logging_is_off(settings) -> None:
     settings.SWITCHYARD_LOG_BODIES = False
     rec = Record(request_id="r", inbound_request=b"q" * 5000, outbound_response=b"a")
-    assert journal.admit(rec) == journal.RECORD_BYTES
+    assert journal.admit(rec) == background.RECORD_BYTES
     assert rec.inbound_request is None and rec.outbound_response is None
 
 
 def test_insert_columns_must_be_the_models() -> None:
     with pytest.raises(RuntimeError, match="out of date"):
-        journal._columns(RequestLog, journal.LOG_COLUMNS[:-1])
-    assert len(journal._columns(RequestLog, journal.LOG_COLUMNS)) == len(journal.LOG_COLUMNS)
+        sql._columns(RequestLog, rows.LOG_COLUMNS[:-1])
+    assert len(sql._columns(RequestLog, rows.LOG_COLUMNS)) == len(rows.LOG_COLUMNS)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -593,9 +594,9 @@ def test_each_body_row_belongs_to_its_own_log_row() -> None:
 def test_batches_of_any_size_use_a_few_statement_shapes() -> None:
     # each distinct statement stays prepared on the writer's connection: hundreds of KB
     # for one of thousands of parameters, so their number must not grow with batch sizes
-    journal._insert_sql.cache_clear()
+    sql._insert_sql.cache_clear()
     sizes = [1, 7, 16, 33, 129, 250, 301]
     for n, size in enumerate(sizes):
         journal.write_batch([full_record(f"s{n}-{i}") for i in range(size)])
     assert RequestLog.objects.count() == RequestBody.objects.count() == sum(sizes)
-    assert journal._insert_sql.cache_info().currsize <= 2 * len(journal.STATEMENT_ROWS)
+    assert sql._insert_sql.cache_info().currsize <= 2 * len(sql.STATEMENT_ROWS)
