@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import threading
 import time
@@ -99,6 +100,8 @@ class Writer:
         prune_every: float | None = PRUNE_EVERY_SECONDS,
     ) -> None:
         self.write = write
+        # a ``write`` that takes ``hurry`` is told when more than this batch is waiting
+        self._can_hurry = "hurry" in inspect.signature(write).parameters
         self.capacity = capacity or settings.SWITCHYARD_JOURNAL_QUEUE_SIZE
         self.max_bytes = max_bytes or getattr(
             settings, "SWITCHYARD_JOURNAL_MAX_BYTES", DEFAULT_MAX_BYTES
@@ -318,6 +321,8 @@ class Writer:
             self._connection_checked = now
             close_old_connections()
         try:
+            if self._can_hurry and len(self.pending) >= self.batch_size:
+                return self.write(batch, hurry=True)
             return self.write(batch)
         except Exception:
             with contextlib.suppress(Exception):

@@ -26,7 +26,9 @@ _NO_ATTEMPTS = orjson.dumps([]).decode()
 
 # The writer thread converts this many records, then releases the GIL for a moment:
 # a thread waiting for the GIL otherwise waits out the whole switch interval (5 ms),
-# and the event loop's thread waits for it after every poll.
+# and the event loop's thread waits for it after every poll. Not when the writer is
+# behind (``hurry``): while the loop's thread is busy, each release costs the writer up
+# to the switch interval to get the GIL back, and those waits were half its time.
 YIELD_EVERY = 16
 MAX_PARAMS = 30_000  # per statement: under SQLite's (32,766) and PostgreSQL's (65,535) caps
 STATEMENT_ROWS = (128, 16, 1)  # a batch of 500: 3 x 128 + 7 x 16 + 4 x 1 rows
@@ -133,9 +135,10 @@ def _adapters() -> tuple[Callable, Callable]:
     return ops.adapt_datetimefield_value, adapt_json
 
 
-def write_batch(records: list[Record]) -> list[int]:
+def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
     """Insert ``records`` (logs, then bodies) and add them to the hourly rollups, in
     one transaction; the new log ids. Synchronous: runs in the journal's writer thread.
+    ``hurry`` (more records are waiting): convert without yielding (see YIELD_EVERY).
 
     Rows are converted before the transaction starts, so the database (SQLite's one
     write lock, shared by every worker process) is held only for the inserts."""
@@ -150,13 +153,14 @@ def write_batch(records: list[Record]) -> list[int]:
     logs: list[tuple] = []
     usage: list[tuple] = []
     bodies: list[tuple | None] = []
+    yield_every = len(records) + 1 if hurry else YIELD_EVERY
     for index, rec in enumerate(records, 1):
         values, created = log_values(rec, secrets, adapt_time, adapt_json)
         logs.append(values)
         usage.append((created, *usage_of(values)))
         if bodies_on:
             bodies.append(body_values(rec, limit, secrets))
-        if index % YIELD_EVERY == 0:
+        if index % yield_every == 0:
             time.sleep(0)  # let the event loop's thread take the GIL (see YIELD_EVERY)
     groups = rollups.tally(usage)
     with transaction.atomic():

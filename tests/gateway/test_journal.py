@@ -93,6 +93,32 @@ async def test_records_are_written_in_batches_once_each_in_order() -> None:
     await writer.drain()
 
 
+async def test_the_writer_hurries_only_while_more_than_a_batch_waits() -> None:
+    calls: list[tuple[int, bool]] = []
+
+    def write(batch: list[Record], *, hurry: bool = False) -> list[int]:
+        calls.append((len(batch), hurry))
+        return list(range(len(batch)))
+
+    writer = Writer(write, capacity=1000, flush_seconds=30, batch_size=10, notify=False)
+    for rec in make(25):
+        writer.record(rec)
+    await wait_for(lambda: writer.written == 20)
+    await writer.drain()
+    assert calls == [(10, True), (10, False), (5, False)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_in_a_hurry_never_yields_the_gil(monkeypatch: pytest.MonkeyPatch) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(sql.time, "sleep", naps.append)
+    journal.write_batch([full_record(f"calm-{i}") for i in range(40)])
+    assert naps == [0, 0]  # every YIELD_EVERY (16) records
+    journal.write_batch([full_record(f"hurry-{i}") for i in range(40)], hurry=True)
+    assert naps == [0, 0]
+    assert RequestLog.objects.count() == 80
+
+
 async def test_a_partial_batch_is_written_after_the_flush_interval() -> None:
     store = FakeStore()
     writer = Writer(store, capacity=1000, flush_seconds=0.05, batch_size=100, notify=False)
