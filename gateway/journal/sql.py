@@ -74,13 +74,45 @@ def _insert(model: Any, names: tuple[str, ...], rows: list[tuple], returning: bo
 
 def _insert_sqlite(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: str) -> list[int]:
     """Multi-row INSERTs written with ``?``, run by sqlite3's own execute: Django's SQLite
-    cursor would rewrite each of the thousands of ``%s`` with a regex."""
+    cursor would rewrite each of the thousands of ``%s`` with a regex.
+
+    The new ids come from ``lastrowid``, not RETURNING: sqlite3 fetches a RETURNING row
+    per step and releases the GIL around each, and while the event loop's thread is busy
+    every re-acquisition can wait up to the switch interval (5 ms). An AUTOINCREMENT
+    table numbers the rows of one INSERT consecutively after the largest id ever used,
+    and no one else inserts inside our write transaction; one COUNT over the span checks
+    it (else ``NonConsecutiveIds``: the writer then stores the batch record by record)."""
 
     class Qmark:
         execute = functools.partial(sqlite3.Cursor.execute, raw)
         fetchall = raw.fetchall
 
-    return _insert_multirow(Qmark, table, columns, rows, pk, "?")
+    if not pk:
+        return _insert_multirow(Qmark, table, columns, rows, "", "?")
+    ids: list[int] = []
+
+    class LastRowId(Qmark):
+        @staticmethod
+        def execute(sql: str, params: list) -> None:
+            raw.execute(sql, params)
+            size = len(params) // len(columns)
+            ids.extend(range(raw.lastrowid - size + 1, raw.lastrowid + 1))
+
+    _insert_multirow(LastRowId, table, columns, rows, "", "?")
+    if ids:
+        quote = db_connection.ops.quote_name
+        raw.execute(
+            f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(pk)} BETWEEN ? AND ?",
+            (ids[0], ids[-1]),
+        )
+        (found,) = raw.fetchone()
+        if found != len(ids) or ids[-1] - ids[0] + 1 != len(ids):
+            raise NonConsecutiveIds(f"{table}: {len(ids)} rows, ids {ids[0]}..{ids[-1]}")
+    return ids
+
+
+class NonConsecutiveIds(RuntimeError):
+    """A multi-row INSERT's ids were not the consecutive run ``lastrowid`` implies."""
 
 
 def _insert_multirow(

@@ -626,3 +626,27 @@ def test_batches_of_any_size_use_a_few_statement_shapes() -> None:
         journal.write_batch([full_record(f"s{n}-{i}") for i in range(size)])
     assert RequestLog.objects.count() == RequestBody.objects.count() == sum(sizes)
     assert sql._insert_sql.cache_info().currsize <= 2 * len(sql.STATEMENT_ROWS)
+
+
+def test_sqlite_ids_are_checked_to_be_the_consecutive_run_lastrowid_implies() -> None:
+    class Raw:
+        """A sqlite3 cursor whose table already held a row inside the new span."""
+
+        def __init__(self, found: int) -> None:
+            self.lastrowid = 0
+            self.found = found
+
+        def execute(self, sql_text: str, params) -> None:
+            if sql_text.startswith("INSERT"):
+                self.lastrowid += len(params) // 2
+
+        def fetchone(self) -> tuple[int]:
+            return (self.found,)
+
+        def fetchall(self) -> list:
+            raise AssertionError("no RETURNING rows fetched")
+
+    rows = [(f"r{i}", i) for i in range(20)]  # 16 + 4 x 1 rows: five statements
+    assert sql._insert_sqlite(Raw(found=20), "t", ("a", "b"), rows, "id") == list(range(1, 21))
+    with pytest.raises(sql.NonConsecutiveIds):
+        sql._insert_sqlite(Raw(found=21), "t", ("a", "b"), rows, "id")
