@@ -94,14 +94,14 @@ def _insert_sqlite(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: 
     class LastRowId(Qmark):
         @staticmethod
         def execute(sql: str, params: list) -> None:
-            raw.execute(sql, params)
+            Qmark.execute(sql, params)  # not Django's execute (see above)
             size = len(params) // len(columns)
             ids.extend(range(raw.lastrowid - size + 1, raw.lastrowid + 1))
 
     _insert_multirow(LastRowId, table, columns, rows, "", "?")
     if ids:
         quote = db_connection.ops.quote_name
-        raw.execute(
+        Qmark.execute(
             f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(pk)} BETWEEN ? AND ?",
             (ids[0], ids[-1]),
         )
