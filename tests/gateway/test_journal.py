@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -629,24 +630,15 @@ def test_batches_of_any_size_use_a_few_statement_shapes() -> None:
 
 
 def test_sqlite_ids_are_checked_to_be_the_consecutive_run_lastrowid_implies() -> None:
-    class Raw:
-        """A sqlite3 cursor whose table already held a row inside the new span."""
-
-        def __init__(self, found: int) -> None:
-            self.lastrowid = 0
-            self.found = found
-
-        def execute(self, sql_text: str, params) -> None:
-            if sql_text.startswith("INSERT"):
-                self.lastrowid += len(params) // 2
-
-        def fetchone(self) -> tuple[int]:
-            return (self.found,)
-
-        def fetchall(self) -> list:
-            raise AssertionError("no RETURNING rows fetched")
-
+    db = sqlite3.connect(":memory:")
+    db.execute('CREATE TABLE "t" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "a" TEXT, "b" INT)')
     rows = [(f"r{i}", i) for i in range(20)]  # 16 + 4 x 1 rows: five statements
-    assert sql._insert_sqlite(Raw(found=20), "t", ("a", "b"), rows, "id") == list(range(1, 21))
+    ids = sql._insert_sqlite(db.cursor(), "t", ("a", "b"), rows, "id")
+    assert ids == list(range(1, 21))
+    assert db.execute('SELECT "b" FROM "t" ORDER BY "id"').fetchall() == [(i,) for i in range(20)]
+    # a trigger's extra row per insert breaks the run: refused, not misnumbered
+    db.execute(
+        'CREATE TRIGGER "extra" AFTER INSERT ON "t" BEGIN INSERT INTO "t" ("a") VALUES (\'x\'); END'
+    )
     with pytest.raises(sql.NonConsecutiveIds):
-        sql._insert_sqlite(Raw(found=21), "t", ("a", "b"), rows, "id")
+        sql._insert_sqlite(db.cursor(), "t", ("a", "b"), rows, "id")
