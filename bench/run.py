@@ -352,6 +352,7 @@ def wants_readme(args) -> bool:
         and not args.no_direct
         and sorted(args.concurrency) == [1, 16, 64]
         and not args.env
+        and not args.journal
         and Path(args.source).resolve() == ROOT
     )
     return full or (args.soak and not args.env and args.soak_seconds >= 300)
@@ -472,6 +473,37 @@ def run_soak(target: Target, args, workdir: Path) -> dict:
     return {"summary": summary, "samples": samples}
 
 
+def run_journal(target: Target, args, workdir: Path) -> dict:
+    """Plain load (OpenAI path, concurrency 64, body logging on) for --journal seconds,
+    then the journal's counters from /metrics (summed over the workers) once its queues
+    are empty: did the writer keep every record?"""
+    body = body_file(workdir, False)
+    url = target.base + PATHS["openai->openai"][0]
+    result = run_wrk(url, body, [f"Authorization: Bearer {MASTER_KEY}"], 64, args.journal)
+
+    def journal_counters() -> dict[str, float]:
+        with urllib.request.urlopen(target.base + "/metrics", timeout=10) as reply:
+            text = reply.read().decode()
+        samples = [line.split() for line in text.splitlines() if line.startswith("switchyard_j")]
+        return {name.removeprefix("switchyard_journal_"): float(value) for name, value in samples}
+
+    counters = journal_counters()
+    waited = time.monotonic()
+    while counters["queue_depth"] and time.monotonic() - waited < 120:
+        time.sleep(1)
+        counters = journal_counters()
+    requests = round(result["rps"] * args.journal)
+    summary = (
+        f"{args.journal:.0f} s plain at concurrency 64, body logging on: {result['rps']:.0f} RPS "
+        f"(about {requests} requests, {result['errors']} errors); journal: "
+        f"{counters['written_total']:.0f} written, {counters['dropped_total']:.0f} dropped, "
+        f"{counters['write_failures_total']:.0f} failed writes, queue empty after "
+        f"{time.monotonic() - waited:.0f} s more"
+    )
+    print("journal:", summary)
+    return {"summary": summary, "load": result, "counters": counters}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Switchyard benchmark (see bench/README.md)")
     parser.add_argument("--litellm", action="store_true", help="also measure the LiteLLM proxy")
@@ -483,6 +515,14 @@ def main() -> None:
     parser.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
     parser.add_argument("--soak", action="store_true", help="5 minutes at steady load")
     parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--journal",
+        type=float,
+        nargs="?",
+        const=60.0,
+        metavar="SECONDS",
+        help="plain load at c=64 (default 60 s), then the journal's written/dropped counts",
+    )
     parser.add_argument(
         "--source",
         default=str(ROOT),
@@ -501,7 +541,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.output is None:
-        args.output = str(RESULTS / ("soak.md" if args.soak else "latest.md"))
+        args.output = str(
+            RESULTS / ("journal.md" if args.journal else "soak.md" if args.soak else "latest.md")
+        )
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: install it with `apt-get install -y wrk`")
     args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -513,7 +555,7 @@ def main() -> None:
     config.write_text(litellm_yaml(mock_port))
     mock = start_mock(mock_port, log)
     targets: list[Target] = []
-    if not args.no_direct and not args.soak:
+    if not args.no_direct and not args.soak and not args.journal:
         targets.append(
             Target("direct", f"http://127.0.0.1:{mock_port}", gateway=False, process=mock)
         )
@@ -534,7 +576,9 @@ def main() -> None:
         for target in targets:  # one gateway at a time on the cores
             if target.gateway:
                 target.process = starters[target.name]()
-            if args.soak:
+            if args.journal:
+                run_journal(target, args, workdir)
+            elif args.soak:
                 soak = run_soak(target, args, workdir)
             else:
                 rows += measure(target, args, workdir)

@@ -6,4 +6,8 @@ class GatewayConfig(AppConfig):
     verbose_name = "Switchyard gateway"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (registry change notifications)
+        from . import journal, metrics, signals  # noqa: F401  (signals: registry changes)
+
+        # metrics count every journaled request: the journal never imports them, and
+        # metrics read the journal's stats only when rendered
+        journal.subscribe(metrics.observe)

@@ -1,4 +1,5 @@
-"""Prometheus metrics for this process, in memory, updated from ``journal.record``.
+"""Prometheus metrics for this process, in memory, updated by every ``journal.record``
+(``observe`` is a journal subscriber, wired by ``GatewayConfig.ready``).
 
 ``observe(record)`` is a few dict updates (cheap enough for the request path);
 ``render()`` writes the text exposition format served at GET /metrics.
@@ -180,7 +181,7 @@ def _histograms(out: list[str], name: str, family: dict[Labels, Histogram]) -> N
 
 
 def _journal_gauges() -> dict[str, int]:
-    from . import journal
+    from . import journal  # deferred: loading the metrics does not load the journal
 
     return journal.stats()
 

@@ -64,7 +64,6 @@ from .errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from .journal import Attempt
 from .registry import DeploymentEntry, RouteEntry, Snapshot
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,18 @@ sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 rng = random.Random()
 
 LATENCY_SMOOTHING = 0.3  # weight of the newest sample in the moving average
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one deployment, as the journal records it (in ``Record.attempts``)."""
+
+    deployment_id: int | None
+    deployment: str  # provider/model label
+    route: str
+    status: int
+    duration_ms: float
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,9 @@ from channels.layers import get_channel_layer
 from django.db import DataError, OperationalError
 
 from gateway import journal
-from gateway.journal import Attempt, Record, Writer
+from gateway.journal import Record, Writer, background, redaction, rows, sql
 from gateway.models import RequestBody, RequestLog
+from gateway.routing import Attempt
 
 
 def make(n: int, **fields) -> list[Record]:
@@ -56,8 +58,8 @@ async def wait_for(condition, seconds: float = 5.0) -> None:
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(journal, "MIN_BACKOFF_SECONDS", 0.01)
-    monkeypatch.setattr(journal, "MAX_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(background, "MIN_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr(background, "MAX_BACKOFF_SECONDS", 0.05)
 
 
 # --- batching ---------------------------------------------------------------------------------
@@ -90,6 +92,32 @@ async def test_records_are_written_in_batches_once_each_in_order() -> None:
         "pruned": 0,
     }
     await writer.drain()
+
+
+async def test_the_writer_hurries_only_while_more_than_a_batch_waits() -> None:
+    calls: list[tuple[int, bool]] = []
+
+    def write(batch: list[Record], *, hurry: bool = False) -> list[int]:
+        calls.append((len(batch), hurry))
+        return list(range(len(batch)))
+
+    writer = Writer(write, capacity=1000, flush_seconds=30, batch_size=10, notify=False)
+    for rec in make(25):
+        writer.record(rec)
+    await wait_for(lambda: writer.written == 20)
+    await writer.drain()
+    assert calls == [(10, True), (10, False), (5, False)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_in_a_hurry_never_yields_the_gil(monkeypatch: pytest.MonkeyPatch) -> None:
+    naps: list[float] = []
+    monkeypatch.setattr(sql.time, "sleep", naps.append)
+    journal.write_batch([full_record(f"calm-{i}") for i in range(40)])
+    assert naps == [0, 0]  # every YIELD_EVERY (16) records
+    journal.write_batch([full_record(f"hurry-{i}") for i in range(40)], hurry=True)
+    assert naps == [0, 0]
+    assert RequestLog.objects.count() == 80
 
 
 async def test_a_partial_batch_is_written_after_the_flush_interval() -> None:
@@ -480,7 +508,7 @@ async def test_the_writer_prunes_past_the_retention_setting(settings) -> None:
 def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
     sse = b"data: " + b'{"choices":[{"delta":{"content":" tok1"}}]}\n\n' * 50
     text, _ = journal.body_text(sse, limit=100_000)
-    assert text == sse.decode() and not journal.may_match_secret_pattern(text)
+    assert text == sse.decode() and not redaction.may_match_secret_pattern(text)
     for planted in (
         "BEARER abcdefgh12345",
         "bEaReR abcdefgh12345",
@@ -491,18 +519,18 @@ def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
         "sy-" + "a" * 20,
         "sk-" + "b" * 20,
     ):
-        assert journal._SECRET_PATTERNS.search(planted), planted
-        assert journal.may_match_secret_pattern("ünïcode " + planted), planted
+        assert redaction._SECRET_PATTERNS.search(planted), planted
+        assert redaction.may_match_secret_pattern("ünïcode " + planted), planted
         assert "[redacted]" in journal.redact("ünïcode " + planted, []), planted
 
 
 def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> None:
-    letters = sorted(set("".join(journal._CASELESS_MARKERS)) - set("-"))
+    letters = sorted(set("".join(redaction._CASELESS_MARKERS)) - set("-"))
     folds = re.compile("(?i:[" + "".join(letters) + "])")
     for point in range(0x80, sys.maxunicode + 1):
         char = chr(point)
         if folds.fullmatch(char):
-            assert char.lower() in letters or char in journal._CASE_FOLD_ODDITIES, hex(point)
+            assert char.lower() in letters or char in redaction._CASE_FOLD_ODDITIES, hex(point)
 
 
 def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
@@ -559,21 +587,21 @@ def test_a_huge_body_is_cut_when_queued_and_stored_as_if_whole(settings) -> None
     whole = b"a" * 500_000
     rec = Record(request_id="big", inbound_request=whole)
     size = journal.admit(rec)
-    assert size < 1000 + journal.REDACTION_MARGIN + journal.RECORD_BYTES + 1
+    assert size < 1000 + rows.REDACTION_MARGIN + background.RECORD_BYTES + 1
     assert journal.body_text(rec.inbound_request, 1000) == journal.body_text(whole, 1000)
 
 
 def test_bodies_are_not_queued_when_body_logging_is_off(settings) -> None:
     settings.SWITCHYARD_LOG_BODIES = False
     rec = Record(request_id="r", inbound_request=b"q" * 5000, outbound_response=b"a")
-    assert journal.admit(rec) == journal.RECORD_BYTES
+    assert journal.admit(rec) == background.RECORD_BYTES
     assert rec.inbound_request is None and rec.outbound_response is None
 
 
 def test_insert_columns_must_be_the_models() -> None:
     with pytest.raises(RuntimeError, match="out of date"):
-        journal._columns(RequestLog, journal.LOG_COLUMNS[:-1])
-    assert len(journal._columns(RequestLog, journal.LOG_COLUMNS)) == len(journal.LOG_COLUMNS)
+        sql._columns(RequestLog, rows.LOG_COLUMNS[:-1])
+    assert len(sql._columns(RequestLog, rows.LOG_COLUMNS)) == len(rows.LOG_COLUMNS)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -593,9 +621,24 @@ def test_each_body_row_belongs_to_its_own_log_row() -> None:
 def test_batches_of_any_size_use_a_few_statement_shapes() -> None:
     # each distinct statement stays prepared on the writer's connection: hundreds of KB
     # for one of thousands of parameters, so their number must not grow with batch sizes
-    journal._insert_sql.cache_clear()
+    sql._insert_sql.cache_clear()
     sizes = [1, 7, 16, 33, 129, 250, 301]
     for n, size in enumerate(sizes):
         journal.write_batch([full_record(f"s{n}-{i}") for i in range(size)])
     assert RequestLog.objects.count() == RequestBody.objects.count() == sum(sizes)
-    assert journal._insert_sql.cache_info().currsize <= 2 * len(journal.STATEMENT_ROWS)
+    assert sql._insert_sql.cache_info().currsize <= 2 * len(sql.STATEMENT_ROWS)
+
+
+def test_sqlite_ids_are_checked_to_be_the_consecutive_run_lastrowid_implies() -> None:
+    db = sqlite3.connect(":memory:")
+    db.execute('CREATE TABLE "t" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "a" TEXT, "b" INT)')
+    rows = [(f"r{i}", i) for i in range(20)]  # 16 + 4 x 1 rows: five statements
+    ids = sql._insert_sqlite(db.cursor(), "t", ("a", "b"), rows, "id")
+    assert ids == list(range(1, 21))
+    assert db.execute('SELECT "b" FROM "t" ORDER BY "id"').fetchall() == [(i,) for i in range(20)]
+    # a trigger's extra row per insert breaks the run: refused, not misnumbered
+    db.execute(
+        'CREATE TRIGGER "extra" AFTER INSERT ON "t" BEGIN INSERT INTO "t" ("a") VALUES (\'x\'); END'
+    )
+    with pytest.raises(sql.NonConsecutiveIds):
+        sql._insert_sqlite(db.cursor(), "t", ("a", "b"), rows, "id")

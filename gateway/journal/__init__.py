@@ -1,0 +1,114 @@
+"""Request journal: one Record per request, taken without waiting and written to
+RequestLog/RequestBody in batches by a background task.
+
+The request path only calls ``record(rec)``: it appends to an in-memory queue bounded
+by records (``SWITCHYARD_JOURNAL_QUEUE_SIZE``) and bytes (``SWITCHYARD_JOURNAL_MAX_BYTES``)
+and tells the subscribers (``subscribe``: the metrics, wired by the app's ``ready``).
+``drain()`` writes everything left at shutdown; the writer also prunes rows older than
+``SWITCHYARD_LOG_RETENTION_DAYS`` every hour in small batches (and hourly rollups,
+``gateway.rollups``, past their own longer retention).
+
+One module per job: ``record`` (what is journaled), ``redaction`` (secrets out),
+``rows`` (records as column values), ``sql`` (the multi-row INSERTs of a batch),
+``pruning`` (retention) and ``background`` (the bounded queue and its writer task).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from .background import DRAIN_SECONDS, LOG_TAIL_GROUP, Writer, admit
+from .pruning import PRUNE_BATCH, parse_age, prune
+from .record import Attempt, Record
+from .redaction import configured_secrets, redact
+from .rows import body_text, body_values, log_values
+from .sql import write_batch
+
+__all__ = [
+    "DRAIN_SECONDS",
+    "LOG_TAIL_GROUP",
+    "PRUNE_BATCH",
+    "Attempt",
+    "Record",
+    "Writer",
+    "admit",
+    "body_text",
+    "body_values",
+    "configured_secrets",
+    "drain",
+    "log_values",
+    "parse_age",
+    "prune",
+    "record",
+    "redact",
+    "start",
+    "stats",
+    "subscribe",
+    "unsubscribe",
+    "write_batch",
+    "writer",
+]
+
+log = logging.getLogger(__name__)
+
+_writer: Writer | None = None
+# Called with every record handed to the journal, on the request path (keep them cheap).
+# The journal imports none of its subscribers: they register here.
+_subscribers: list[Callable[[Record], None]] = []
+
+
+def subscribe(observer: Callable[[Record], None]) -> None:
+    """Call ``observer(record)`` for every record from now on (once, however often
+    subscribed). An observer that raises is logged; the request never sees it."""
+    if observer not in _subscribers:
+        _subscribers.append(observer)
+
+
+def unsubscribe(observer: Callable[[Record], None]) -> None:
+    if observer in _subscribers:
+        _subscribers.remove(observer)
+
+
+def writer() -> Writer:
+    global _writer
+    if _writer is None:
+        _writer = Writer()
+    return _writer
+
+
+def record(entry: Record) -> None:
+    """Hand one record to the journal without waiting (never raises, never blocks)."""
+    try:
+        writer().record(entry)
+    except Exception:
+        log.exception("journal: could not queue record %s", getattr(entry, "request_id", "?"))
+    for observer in _subscribers:
+        try:
+            observer(entry)
+        except Exception:
+            log.exception("journal: subscriber %r failed", observer)
+
+
+async def start() -> None:
+    await writer().start()
+
+
+async def drain(within: float = DRAIN_SECONDS) -> None:
+    """Write what is queued before the process exits (graceful shutdown)."""
+    await writer().drain(within)
+
+
+def stats() -> dict[str, int]:
+    return (
+        writer().stats()
+        if _writer is not None
+        else {
+            "queued": 0,
+            "queued_bytes": 0,
+            "written": 0,
+            "dropped": 0,
+            "failures": 0,
+            "pruned": 0,
+        }
+    )

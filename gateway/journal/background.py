@@ -1,0 +1,386 @@
+"""The bounded queue and the background task that writes it (one ``Writer`` per process).
+
+``record`` appends without waiting; a task on the event loop wakes every
+``SWITCHYARD_JOURNAL_FLUSH_SECONDS`` (or as soon as a batch is full) and writes batches
+in a dedicated thread (one database connection, never the event loop), then tells the
+console's live tail. While the database is unavailable a batch is put back and retried
+with backoff; what the bounds force out is counted and warned about."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import connection as db_connection
+
+from .pruning import (
+    PRUNE_BATCH,
+    PRUNE_BATCHES_PER_ROUND,
+    PRUNE_EVERY_SECONDS,
+    PRUNE_FIRST_AFTER_SECONDS,
+    prune_round,
+)
+from .record import Record
+from .rows import BODY_FIELDS, REDACTION_MARGIN
+from .sql import write_batch
+
+log = logging.getLogger("gateway.journal")
+
+LOG_TAIL_GROUP = "switchyard.log-tail"
+BATCH_SIZE = 500
+MIN_BACKOFF_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 30.0
+DRAIN_SECONDS = 15.0
+CONNECTION_CHECK_SECONDS = 30.0  # how often the writer applies Django's connection rules
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
+RECORD_BYTES = 2048  # what a record holds besides its bodies, roughly
+OTHER_BODY_BYTES = 4096  # a body given as an object (not bytes or text), roughly
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """The database is down or busy (retry later), as opposed to a row it rejects."""
+    return isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError)
+
+
+def admit(rec: Record) -> int:
+    """Prepare ``rec`` for the queue and return what it counts against the memory bound:
+    bodies go when body logging is off, and are cut to what ``body_text`` will read
+    (the limit plus the redaction margin) when on: a 30 MB request body is not kept
+    whole for the 256 KB stored of it."""
+    size = RECORD_BYTES
+    if not settings.SWITCHYARD_LOG_BODIES:
+        rec.inbound_request = rec.upstream_request = None
+        rec.upstream_response = rec.outbound_response = None
+        rec.queued_bytes = size
+        return size
+    keep = settings.SWITCHYARD_LOG_BODY_MAX_BYTES + REDACTION_MARGIN
+    for name in BODY_FIELDS:
+        value = getattr(rec, name)
+        if value is None:
+            continue
+        if isinstance(value, bytes | bytearray | str):
+            if len(value) > keep:
+                value = value[:keep]
+                setattr(rec, name, value)
+            size += len(value)
+        else:
+            size += OTHER_BODY_BYTES
+    rec.queued_bytes = size
+    return size
+
+
+class Writer:
+    """The bounded queue and its background flusher (one per process).
+
+    ``write`` is the synchronous batch writer (``write_batch``); tests pass their own.
+    The bounds (``capacity`` records, ``max_bytes`` of bodies and records) count queued
+    records plus the batch being written; when a new record does not fit, the oldest
+    queued records are dropped to make room (counted, warned about)."""
+
+    def __init__(
+        self,
+        write: Callable[[list[Record]], list[int]] = write_batch,
+        *,
+        capacity: int | None = None,
+        max_bytes: int | None = None,
+        flush_seconds: float | None = None,
+        batch_size: int = BATCH_SIZE,
+        notify: bool = True,
+        prune_every: float | None = PRUNE_EVERY_SECONDS,
+    ) -> None:
+        self.write = write
+        # a ``write`` that takes ``hurry`` is told when more than this batch is waiting
+        self._can_hurry = "hurry" in inspect.signature(write).parameters
+        self.capacity = capacity or settings.SWITCHYARD_JOURNAL_QUEUE_SIZE
+        self.max_bytes = max_bytes or getattr(
+            settings, "SWITCHYARD_JOURNAL_MAX_BYTES", DEFAULT_MAX_BYTES
+        )
+        self.flush_seconds = flush_seconds or settings.SWITCHYARD_JOURNAL_FLUSH_SECONDS
+        self.batch_size = batch_size
+        self.notify = notify
+        self.prune_every = prune_every
+        self.pending: deque[Record] = deque()
+        self.in_flight = 0
+        self.pending_bytes = 0
+        self.in_flight_bytes = 0
+        self.written = 0
+        self.dropped = 0
+        self.failures = 0
+        self._task: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._stopping = False
+        self._deadline = float("inf")
+        self._next_prune = time.monotonic() + PRUNE_FIRST_AFTER_SECONDS
+        self.pruned = 0  # log rows deleted by the retention pass, in this process
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._last_drop_warning = 0.0
+        self._connection_checked = float("-inf")
+
+    # --- the request path ---------------------------------------------------------------
+    def record(self, rec: Record) -> None:
+        size = admit(rec)
+        with self._lock:
+            dropped = 0
+            if self.in_flight + 1 > self.capacity or self.in_flight_bytes + size > self.max_bytes:
+                dropped = 1  # no room even with nothing queued: the new record goes
+            else:
+                while self.pending and (
+                    len(self.pending) + self.in_flight >= self.capacity
+                    or self.pending_bytes + self.in_flight_bytes + size > self.max_bytes
+                ):
+                    self.pending_bytes -= self.pending.popleft().queued_bytes
+                    dropped += 1
+                self.pending.append(rec)
+                self.pending_bytes += size
+            if dropped:
+                self._drop(dropped, "the journal queue is full")
+        self._kick()
+
+    def _kick(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop here: start() or the next record() on a loop takes it up
+        if self._task is None or self._task.done() or self._task.get_loop().is_closed():
+            if self._stopping:
+                return
+            self._launch(loop)
+        full = len(self.pending) >= self.batch_size
+        if full and self._wake is not None and self._task.get_loop() is loop:
+            self._wake.set()
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        now = time.monotonic()
+        if now - self._last_drop_warning >= 5:  # warn, but not once per record
+            self._last_drop_warning = now
+            log.warning(
+                "journal dropped %d record(s): %s (%d dropped so far)", count, why, self.dropped
+            )
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._wake = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="journal-writer")
+
+    async def start(self) -> None:
+        """Start the background flusher on the running loop (idempotent)."""
+        self._stopping = False
+        self._kick()
+
+    async def drain(self, within: float = DRAIN_SECONDS) -> None:
+        """Write everything queued (retrying for up to ``within`` seconds), then stop.
+        What still cannot be written is counted as dropped, with a warning."""
+        self._stopping = True
+        self._deadline = time.monotonic() + within
+        task = self._task
+        try:
+            if (
+                task is not None
+                and not task.done()
+                and task.get_loop() is asyncio.get_running_loop()
+            ):
+                assert self._wake is not None
+                self._wake.set()
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), within + 1)
+                except TimeoutError:
+                    task.cancel()
+            else:
+                await self._flush_pending()
+        finally:
+            with self._lock:
+                left = len(self.pending)
+                self.pending.clear()
+                self.pending_bytes = 0
+            if left:
+                self._last_drop_warning = 0.0
+                self._drop(left, "the database stayed unavailable during shutdown")
+            self._task = None
+            self._stopping = False
+            self._deadline = float("inf")
+            await self._release_thread()
+
+    async def _release_thread(self) -> None:
+        """Close the writer thread's database connection and the thread itself."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.get_running_loop().run_in_executor(executor, db_connection.close)
+        executor.shutdown(wait=False)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await self._sleep(self.flush_seconds)
+            await self._flush_pending()
+            await self._maybe_prune()
+        await self._flush_pending()
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    # --- writing ----------------------------------------------------------------------------
+    async def _flush_pending(self) -> None:
+        """Write batches until the queue is empty (or holds less than a batch while the
+        writer keeps running), retrying with backoff while the database is down."""
+        backoff = 0.0
+        while self.pending:
+            if await self._flush_once():
+                backoff = 0.0
+                if not self._stopping and len(self.pending) < self.batch_size:
+                    return
+                continue
+            if self._stopping and time.monotonic() >= self._deadline:
+                return
+            backoff = min(MAX_BACKOFF_SECONDS, max(MIN_BACKOFF_SECONDS, backoff * 2))
+            if self._stopping:
+                backoff = min(backoff, max(0.0, self._deadline - time.monotonic()))
+            await self._sleep(backoff)
+
+    async def _flush_once(self) -> bool:
+        with self._lock:
+            batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
+            self.in_flight = len(batch)
+            self.in_flight_bytes = sum(rec.queued_bytes for rec in batch)
+            self.pending_bytes -= self.in_flight_bytes
+        try:
+            ids, unwritten = await self._in_thread(self._write_isolating, batch)
+        except Exception as exc:  # the database is unavailable: keep the batch
+            self.failures += 1
+            log.warning("journal: writing %d record(s) failed, will retry: %s", len(batch), exc)
+            self._requeue(batch)
+            return False
+        finally:
+            self.in_flight = self.in_flight_bytes = 0
+        self.written += len(ids)
+        if unwritten:
+            self.failures += 1
+            self._requeue(unwritten)
+        if ids and self.notify:
+            await self._announce(ids)
+        return not unwritten
+
+    def _requeue(self, batch: list[Record]) -> None:
+        """Put a batch back at the front, within the bounds (oldest dropped first)."""
+        with self._lock:
+            room = self.capacity - len(self.pending)
+            room_bytes = self.max_bytes - self.pending_bytes
+            keep: list[Record] = []  # newest first
+            for rec in reversed(batch):
+                if len(keep) >= room or rec.queued_bytes > room_bytes:
+                    break
+                keep.append(rec)
+                room_bytes -= rec.queued_bytes
+            if len(keep) < len(batch):
+                self._drop(
+                    len(batch) - len(keep), "the journal queue is full while the database is down"
+                )
+            self.pending.extendleft(keep)
+            self.pending_bytes = self.max_bytes - room_bytes
+
+    def _write_isolating(self, batch: list[Record]) -> tuple[list[int], list[Record]]:
+        """Write ``batch``; if the database rejects it (bad data, not an outage), write
+        record by record and drop only the ones it rejects. Returns (ids, unwritten)."""
+        try:
+            return self._write_guarded(batch), []
+        except Exception as exc:
+            if _unavailable(exc):
+                raise
+        ids: list[int] = []
+        for index, rec in enumerate(batch):
+            try:
+                ids += self._write_guarded([rec])
+            except Exception as exc:
+                if _unavailable(exc):
+                    return ids, batch[index:]
+                self._last_drop_warning = 0.0
+                self._drop(1, f"the database rejected record {rec.request_id}: {exc}")
+        return ids, []
+
+    def _write_guarded(self, batch: list[Record]) -> list[int]:
+        now = time.monotonic()
+        if now >= self._connection_checked + CONNECTION_CHECK_SECONDS:
+            # Django's age and health rules; not per batch: with CONN_MAX_AGE 0 (the
+            # SQLite default) that reopened the database for every batch
+            self._connection_checked = now
+            close_old_connections()
+        try:
+            if self._can_hurry and len(self.pending) >= self.batch_size:
+                return self.write(batch, hurry=True)
+            return self.write(batch)
+        except Exception:
+            with contextlib.suppress(Exception):
+                db_connection.close()  # reconnect on the next try
+            raise
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` in the journal's own thread (one connection, SQLite-friendly)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="journal-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _announce(self, ids: list[int]) -> None:
+        """Tell live tails (channel group) which rows are new; never fails the writer."""
+        try:
+            from channels.layers import get_channel_layer
+
+            layer = get_channel_layer()
+            if layer is not None:
+                message = {"type": "log.created", "ids": ids}
+                await asyncio.wait_for(layer.group_send(LOG_TAIL_GROUP, message), 2)
+        except Exception as exc:
+            log.debug("journal: live-tail notification failed: %s", exc)
+
+    # --- retention --------------------------------------------------------------------------
+    async def _maybe_prune(self) -> None:
+        days = settings.SWITCHYARD_LOG_RETENTION_DAYS
+        stored_days = settings.SWITCHYARD_RESPONSES_RETENTION_DAYS
+        if not (days or stored_days) or self.prune_every is None:
+            return
+        if time.monotonic() < self._next_prune:
+            return
+        try:
+            deleted = await self._in_thread(
+                self._prune_guarded,
+                timedelta(days=days) if days else None,
+                PRUNE_BATCHES_PER_ROUND,
+            )
+        except Exception as exc:
+            log.warning("journal: pruning old logs failed: %s", exc)
+            self._next_prune = time.monotonic() + 60
+            return
+        if deleted >= PRUNE_BATCH * PRUNE_BATCHES_PER_ROUND:
+            self._next_prune = time.monotonic() + 1  # more to do: continue soon
+        else:
+            self._next_prune = time.monotonic() + self.prune_every
+        if deleted:
+            self.pruned += deleted
+            log.info("journal: pruned %d log rows older than %d days", deleted, days)
+
+    _prune_guarded = staticmethod(prune_round)  # in the writer thread
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "queued": len(self.pending) + self.in_flight,
+            "queued_bytes": self.pending_bytes + self.in_flight_bytes,
+            "written": self.written,
+            "dropped": self.dropped,
+            "failures": self.failures,
+            "pruned": self.pruned,
+        }

@@ -1,0 +1,65 @@
+"""Retention: logs (with their bodies) older than an age deleted in small batches, each
+its own short transaction; the writer runs a round every hour, ``prune_logs`` on demand."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+PRUNE_EVERY_SECONDS = 3600.0
+PRUNE_FIRST_AFTER_SECONDS = 60.0
+PRUNE_BATCH = 2000
+PRUNE_BATCHES_PER_ROUND = 10  # then back to writing; the rest next round
+
+AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
+AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90m``, ``12h``, ``30d`` (also ``s`` and ``w``) as a timedelta; ValueError else."""
+    match = AGE.match(text.strip())
+    if not match:
+        raise ValueError(f"not an age like 90m, 12h or 30d: {text!r}")
+    return timedelta(**{AGE_UNITS[match.group(2).lower()]: float(match.group(1))})
+
+
+def prune(
+    older_than: timedelta, batch_size: int = PRUNE_BATCH, max_batches: int | None = None
+) -> int:
+    """Delete logs (and their bodies) created more than ``older_than`` ago, in batches
+    of ``batch_size`` rows, each its own short transaction. Returns rows deleted."""
+    from ..models import RequestBody, RequestLog
+
+    cutoff = datetime.now(UTC) - older_than
+    deleted = batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = list(
+            RequestLog.objects.filter(created_at__lt=cutoff)
+            .order_by()
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            RequestBody.objects.filter(log_id__in=ids).delete()
+            RequestLog.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        batches += 1
+    return deleted
+
+
+def prune_round(older_than: timedelta | None, max_batches: int) -> int:
+    """Prune logs (None: kept forever), then rollups and stored Responses API
+    responses past their own retentions; logs deleted."""
+    from .. import responses_state, rollups
+
+    close_old_connections()
+    deleted = prune(older_than, max_batches=max_batches) if older_than else 0
+    if days := rollups.retention_days():
+        rollups.prune(timedelta(days=days), max_batches=max_batches)
+    if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
+        responses_state.prune(timedelta(days=days), max_batches=max_batches)
+    return deleted

@@ -1,0 +1,56 @@
+"""What the request path hands to the journal: one ``Record`` per request.
+
+``Attempt`` (one upstream try) belongs to routing, which makes them; a record carries
+the list routing returned."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from ..routing import Attempt
+
+__all__ = ["Attempt", "Record"]
+
+
+@dataclass(slots=True)
+class Record:
+    request_id: str
+    created_at: float = field(default_factory=time.time)  # epoch seconds
+    key_id: int | None = None
+    key_name: str = ""
+    key_prefix: str = ""
+    dialect: str = ""  # openai | anthropic
+    endpoint: str = ""  # chat | messages | completions | embeddings | count_tokens
+    route: str = ""
+    deployment_id: int | None = None
+    provider: str = ""
+    upstream_model: str = ""
+    stream: bool = False
+    status: int = 0
+    finish_reason: str = ""
+    error_kind: str = ""
+    error_message: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    upstream_ms: float | None = None
+    overhead_ms: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    user_agent: str = ""
+    from_playground: bool = False
+    client_disconnected: bool = False
+    cache_hit: bool = False  # answered from the response cache (no upstream call)
+    # bodies (bytes or JSON-able objects); secrets never put here
+    inbound_request: Any = None
+    upstream_request: Any = None
+    upstream_response: Any = None
+    outbound_response: Any = None
+    # what the record counts against the journal's memory bound (set when it is queued)
+    queued_bytes: int = field(default=0, repr=False, compare=False)

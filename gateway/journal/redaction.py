@@ -1,0 +1,69 @@
+"""Secrets out of what the journal stores: defence in depth (the service never puts
+headers into records). Configured secrets are replaced literally; key-looking tokens by
+a regex that runs only when a cheap substring search says it could match."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+
+REDACTED = "[redacted]"
+
+_SECRET_PATTERNS = re.compile(
+    r"(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}"  # an Authorization header value
+    r"|(?i:\"(?:authorization|x-api-key|api-key)\"\s*:\s*)\"[^\"]*\""  # a header in JSON
+    r"|\bsy-[A-Za-z0-9_-]{16,}"  # Switchyard virtual and master keys
+    r"|\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI / Anthropic style provider keys
+)
+# Every match of _SECRET_PATTERNS contains one of these in ``text.lower()``: a few
+# substring searches (C speed) decide whether the regex (slow over 10 KB) has to run.
+_CASELESS_MARKERS = ("bearer", "authorization", "api-key")  # the (?i:...) parts
+_PATTERN_MARKERS = (*_CASELESS_MARKERS, "sy-", "sk-")
+# The characters other than ASCII letters and what ``str.lower()`` maps onto them that the
+# regex's case-insensitive parts match (dotted and dotless I): text holding one runs it.
+_CASE_FOLD_ODDITIES = ("\u0130", "\u0131")
+
+
+def configured_secrets() -> list[str]:
+    """The literal secrets this process knows: the master key and provider keys
+    (``os.environ/NAME`` references resolved), longest first."""
+    from .. import registry
+
+    found = {settings.SWITCHYARD_MASTER_KEY}
+    for provider in registry.current().providers.values():
+        value = provider.secret or ""
+        if value.startswith("os.environ/"):
+            value = os.environ.get(value.removeprefix("os.environ/"), "")
+        found.add(value)
+    return sorted((s for s in found if s and len(s) >= 8), key=len, reverse=True)
+
+
+def may_match_secret_pattern(text: str) -> bool:
+    """False only when ``_SECRET_PATTERNS`` certainly finds nothing in ``text``."""
+    low = text.lower()
+    for marker in _PATTERN_MARKERS:
+        if marker in low:
+            return True
+    return not text.isascii() and any(odd in text for odd in _CASE_FOLD_ODDITIES)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every configured secret and every key-looking token replaced."""
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if not may_match_secret_pattern(text):
+        return text
+    return _SECRET_PATTERNS.sub(_redacted_match, text)
+
+
+def _redacted_match(match: re.Match[str]) -> str:
+    value = match.group(0)
+    if value.startswith('"'):  # keep the JSON field name, drop its value
+        return value[: value.index(":") + 1] + f' "{REDACTED}"'
+    if value[:6].lower() == "bearer":
+        return "Bearer " + REDACTED
+    return REDACTED

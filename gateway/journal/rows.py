@@ -1,0 +1,166 @@
+"""Records as database rows: RequestLog values (strings cut to their columns, counts
+to their ranges) and RequestBody values (bodies as text, redacted, cut with a marker)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any
+
+import orjson
+
+from .record import Attempt, Record
+from .redaction import redact
+
+REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
+TRUNCATION_MARKER = "\n…[truncated by Switchyard: body exceeded {limit} bytes]"
+MAX_INT = 2**31 - 1
+
+
+def _raw_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace")
+    return orjson.dumps(value, default=str)
+
+
+def body_text(value: Any, limit: int, secrets: Iterable[str] = ()) -> tuple[str, bool]:
+    """A body as storable text: utf-8 (invalid bytes replaced), secrets redacted, cut
+    to ``limit`` bytes with a visible marker. Returns (text, truncated).
+
+    The service captures at most ``limit`` bytes of what it streams, so a body that
+    reaches the limit counts as cut. Redaction happens before the cut (over
+    ``REDACTION_MARGIN`` more bytes), so a secret straddling the boundary cannot leave
+    half of itself behind."""
+    data = _raw_bytes(value)
+    if not data:
+        return "", False
+    truncated = len(data) >= limit
+    text = data[: limit + REDACTION_MARGIN].decode("utf-8", "replace")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    text = redact(text, secrets)
+    if truncated:
+        cut = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+        text = cut + TRUNCATION_MARKER.format(limit=limit)
+    return text, truncated
+
+
+def _count(value: int | None) -> int:
+    return max(0, min(int(value or 0), MAX_INT))
+
+
+# RequestLog columns in the order ``log_values`` produces them (model attribute names);
+# ``_log_sql`` checks them against the model, so a model change cannot misalign them.
+LOG_COLUMNS = (
+    "request_id",
+    "created_at",
+    "key_id",
+    "key_name",
+    "key_prefix",
+    "dialect",
+    "endpoint",
+    "route",
+    "deployment_id",
+    "provider",
+    "upstream_model",
+    "stream",
+    "status",
+    "finish_reason",
+    "error_kind",
+    "error_message",
+    "attempts",
+    "latency_ms",
+    "ttft_ms",
+    "upstream_ms",
+    "overhead_ms",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "user_agent",
+    "from_playground",
+    "client_disconnected",
+    "cache_hit",
+)
+BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
+BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
+ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+_attempt_values = attrgetter(*ATTEMPT_FIELDS)
+_ZERO = Decimal("0")
+
+
+def log_values(
+    rec: Record, secrets: Iterable[str], adapt_time: Callable, adapt_json: Callable
+) -> tuple[tuple, datetime]:
+    """(RequestLog values in LOG_COLUMNS order, the creation time): strings cut to their
+    column sizes, counts to their ranges; time and JSON through the backend's adapters."""
+    created = datetime.fromtimestamp(rec.created_at, tz=UTC)
+    attempts = [dict(zip(ATTEMPT_FIELDS, _attempt_values(a), strict=True)) for a in rec.attempts]
+    message = rec.error_message
+    if message:
+        message = redact(message, secrets).replace("\x00", "\ufffd")
+    values = (
+        rec.request_id[:40],
+        adapt_time(created),
+        rec.key_id,
+        rec.key_name[:200],
+        rec.key_prefix[:32],
+        rec.dialect[:20],
+        rec.endpoint[:40],
+        rec.route[:200],
+        rec.deployment_id,
+        rec.provider[:100],
+        rec.upstream_model[:200],
+        rec.stream,
+        max(0, min(rec.status, 32767)),
+        (rec.finish_reason or "")[:30],
+        (rec.error_kind or "")[:60],
+        message or "",
+        adapt_json(attempts),
+        rec.latency_ms,
+        rec.ttft_ms,
+        rec.upstream_ms,
+        rec.overhead_ms,
+        _count(rec.input_tokens),
+        _count(rec.output_tokens),
+        _count(rec.cache_read_tokens),
+        _count(rec.cache_write_tokens),
+        rec.cost_usd or _ZERO,
+        (rec.user_agent or "")[:300],
+        rec.from_playground,
+        rec.client_disconnected,
+        rec.cache_hit,
+    )
+    return values, created
+
+
+def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple | None:
+    """RequestBody values after the log id (BODY_FIELDS, then truncated), or None when
+    ``rec`` carries no body at all. A body equal to an earlier one of the same record
+    (a passed-through response) is converted once."""
+    texts: list[str] = []
+    done: list[tuple[Any, str]] = []
+    truncated = False
+    for name in BODY_FIELDS:
+        value = getattr(rec, name)
+        text = next((t for seen, t in done if _same_body(value, seen)), None)
+        if text is None:
+            text, cut = body_text(value, limit, secrets)
+            truncated = truncated or cut
+            done.append((value, text))
+        texts.append(text)
+    if not any(texts):
+        return None
+    return (*texts, truncated)
+
+
+def _same_body(value: Any, seen: Any) -> bool:
+    return value is seen or (isinstance(value, bytes) and value == seen)

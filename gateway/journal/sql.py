@@ -1,0 +1,215 @@
+"""The database side: a batch of records inserted as one multi-row INSERT per table
+(the ORM's per-object work cost more than the database) in one transaction, with the
+hourly rollups. Synchronous: runs in the journal's writer thread."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import sqlite3
+import time
+from collections.abc import Callable
+from operator import itemgetter
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import transaction
+from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+from .record import Record
+from .redaction import configured_secrets
+from .rows import BODY_COLUMNS, LOG_COLUMNS, body_values, log_values
+
+_NO_ATTEMPTS = orjson.dumps([]).decode()
+
+# The writer thread converts this many records, then releases the GIL for a moment:
+# a thread waiting for the GIL otherwise waits out the whole switch interval (5 ms),
+# and the event loop's thread waits for it after every poll. Not when the writer is
+# behind (``hurry``): while the loop's thread is busy, each release costs the writer up
+# to the switch interval to get the GIL back, and those waits were half its time.
+YIELD_EVERY = 16
+MAX_PARAMS = 30_000  # per statement: under SQLite's (32,766) and PostgreSQL's (65,535) caps
+STATEMENT_ROWS = (128, 16, 1)  # a batch of 500: 3 x 128 + 7 x 16 + 4 x 1 rows
+
+
+def _columns(model: Any, names: tuple[str, ...]) -> list[str]:
+    """The database columns of ``names``, which must be all of ``model``'s own columns."""
+    fields = {f.attname: f for f in model._meta.concrete_fields if not f.primary_key}
+    if model._meta.pk.attname in names:
+        fields[model._meta.pk.attname] = model._meta.pk
+    if set(fields) != set(names):
+        raise RuntimeError(
+            f"journal columns out of date for {model.__name__}: "
+            f"model has {sorted(fields)}, journal writes {sorted(names)}"
+        )
+    return [fields[name].column for name in names]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], rows: int, mark: str, returning: str) -> str:
+    quote = db_connection.ops.quote_name
+    one = "(" + ", ".join([mark] * len(columns)) + ")"
+    sql = (
+        f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES {', '.join([one] * rows)}"
+    )
+    return f"{sql} RETURNING {quote(returning)}" if returning else sql
+
+
+def _insert(model: Any, names: tuple[str, ...], rows: list[tuple], returning: bool) -> list[int]:
+    """Insert ``rows`` (values in ``names`` order); with ``returning``, the new primary
+    keys in row order. Errors become Django's, so an outage stays recognisable."""
+    columns = tuple(_columns(model, names))
+    table = model._meta.db_table
+    pk = model._meta.pk.column if returning else ""
+    with db_connection.cursor() as cursor, db_connection.wrap_database_errors:
+        if db_connection.vendor == "sqlite":
+            return _insert_sqlite(cursor.cursor, table, columns, rows, pk)
+        if db_connection.vendor == "postgresql" and is_psycopg3:
+            return _insert_psycopg(cursor.cursor, table, columns, rows, pk)
+        return _insert_multirow(cursor, table, columns, rows, pk, "%s")
+
+
+def _insert_sqlite(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: str) -> list[int]:
+    """Multi-row INSERTs written with ``?``, run by sqlite3's own execute: Django's SQLite
+    cursor would rewrite each of the thousands of ``%s`` with a regex.
+
+    The new ids come from ``lastrowid``, not RETURNING: sqlite3 fetches a RETURNING row
+    per step and releases the GIL around each, and while the event loop's thread is busy
+    every re-acquisition can wait up to the switch interval (5 ms). An AUTOINCREMENT
+    table numbers the rows of one INSERT consecutively after the largest id ever used,
+    and no one else inserts inside our write transaction; one COUNT over the span checks
+    it (else ``NonConsecutiveIds``: the writer then stores the batch record by record)."""
+
+    class Qmark:
+        execute = functools.partial(sqlite3.Cursor.execute, raw)
+        fetchall = raw.fetchall
+
+    if not pk:
+        return _insert_multirow(Qmark, table, columns, rows, "", "?")
+    ids: list[int] = []
+
+    class LastRowId(Qmark):
+        @staticmethod
+        def execute(sql: str, params: list) -> None:
+            Qmark.execute(sql, params)  # not Django's execute (see above)
+            size = len(params) // len(columns)
+            ids.extend(range(raw.lastrowid - size + 1, raw.lastrowid + 1))
+
+    _insert_multirow(LastRowId, table, columns, rows, "", "?")
+    if ids:
+        quote = db_connection.ops.quote_name
+        Qmark.execute(
+            f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(pk)} BETWEEN ? AND ?",
+            (ids[0], ids[-1]),
+        )
+        (found,) = raw.fetchone()
+        if found != len(ids) or ids[-1] - ids[0] + 1 != len(ids):
+            raise NonConsecutiveIds(f"{table}: {len(ids)} rows, ids {ids[0]}..{ids[-1]}")
+    return ids
+
+
+class NonConsecutiveIds(RuntimeError):
+    """A multi-row INSERT's ids were not the consecutive run ``lastrowid`` implies."""
+
+
+def _insert_multirow(
+    cursor: Any, table: str, columns: tuple, rows: list[tuple], pk: str, mark: str
+) -> list[int]:
+    """Multi-row INSERTs of a few fixed sizes (``STATEMENT_ROWS``): every distinct
+    statement stays prepared in the connection's statement cache, and one of thousands of
+    parameters takes hundreds of KB there."""
+    cap = max(1, MAX_PARAMS // len(columns))
+    ids: list[int] = []
+    start = 0
+    for size in (min(n, cap) for n in STATEMENT_ROWS):
+        while len(rows) - start >= size:
+            chunk = rows[start : start + size]
+            start += size
+            sql = _insert_sql(table, columns, size, mark, pk)
+            cursor.execute(sql, list(itertools.chain.from_iterable(chunk)))
+            if pk:
+                # ids come from one sequence in VALUES order; RETURNING's order is not
+                # specified
+                ids += sorted(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def _insert_psycopg(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: str) -> list[int]:
+    """One single-row INSERT run for every row in one pipeline (psycopg 3's executemany):
+    a short statement psycopg parses once, where a multi-row one is parsed in Python for
+    its thousands of placeholders every time. Each row's RETURNING is its own result."""
+    sql = _insert_sql(table, columns, 1, "%s", pk)
+    raw.executemany(sql, rows, returning=bool(pk))
+    ids: list[int] = []
+    if pk:
+        ids.append(raw.fetchone()[0])
+        while raw.nextset():
+            ids.append(raw.fetchone()[0])
+    return ids
+
+
+def _adapters() -> tuple[Callable, Callable]:
+    """(datetime adapter, JSON adapter) for the current database backend."""
+    ops = db_connection.ops
+    if db_connection.vendor == "sqlite":
+
+        def adapt_json(value: Any) -> str:
+            return orjson.dumps(value, default=str).decode() if value else _NO_ATTEMPTS
+
+    else:
+
+        def adapt_json(value: Any) -> Any:
+            return ops.adapt_json_value(value, None)
+
+    return ops.adapt_datetimefield_value, adapt_json
+
+
+def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
+    """Insert ``records`` (logs, then bodies) and add them to the hourly rollups, in
+    one transaction; the new log ids. Synchronous: runs in the journal's writer thread.
+    ``hurry`` (more records are waiting): convert without yielding (see YIELD_EVERY).
+
+    Rows are converted before the transaction starts, so the database (SQLite's one
+    write lock, shared by every worker process) is held only for the inserts."""
+    from .. import rollups
+    from ..models import RequestBody, RequestLog
+
+    secrets = configured_secrets()
+    adapt_time, adapt_json = _adapters()
+    usage_of = _usage_picker()
+    bodies_on = settings.SWITCHYARD_LOG_BODIES
+    limit = settings.SWITCHYARD_LOG_BODY_MAX_BYTES
+    logs: list[tuple] = []
+    usage: list[tuple] = []
+    bodies: list[tuple | None] = []
+    yield_every = len(records) + 1 if hurry else YIELD_EVERY
+    for index, rec in enumerate(records, 1):
+        values, created = log_values(rec, secrets, adapt_time, adapt_json)
+        logs.append(values)
+        usage.append((created, *usage_of(values)))
+        if bodies_on:
+            bodies.append(body_values(rec, limit, secrets))
+        if index % yield_every == 0:
+            time.sleep(0)  # let the event loop's thread take the GIL (see YIELD_EVERY)
+    groups = rollups.tally(usage)
+    with transaction.atomic():
+        ids = _insert(RequestLog, LOG_COLUMNS, logs, returning=True)
+        rollups.add(groups)
+        rows = [(i, *v) for i, v in zip(ids, bodies, strict=False) if v is not None]
+        if rows:
+            _insert(RequestBody, BODY_COLUMNS, rows, returning=False)
+    return ids
+
+
+@functools.cache
+def _usage_picker() -> Callable[[tuple], tuple]:
+    """Picks what the rollups tally (``rollups.LOG_FIELDS`` after the creation time)
+    out of a ``log_values`` row."""
+    from .. import rollups
+
+    assert rollups.LOG_FIELDS[0] == "created_at"
+    picker = itemgetter(*(LOG_COLUMNS.index(name) for name in rollups.LOG_FIELDS[1:]))
+    return picker
