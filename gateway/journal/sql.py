@@ -16,8 +16,8 @@ import orjson
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.backends.postgresql.psycopg_any import is_psycopg3
 
+from ..db_driver import is_psycopg3
 from .record import Record
 from .redaction import configured_secrets
 from .rows import BODY_COLUMNS, LOG_COLUMNS, body_values, log_values
