@@ -23,6 +23,7 @@ after; a failure to authenticate or sign is a ``ConfigurationError`` (no retry).
 from __future__ import annotations
 
 import codecs as text_codecs
+import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -197,9 +198,17 @@ class CodecProvider(Provider):
         as the codec reads them)."""
         exchange.begin(url, content)
         try:
-            response = await http.client().post(
-                url, content=content, headers=headers, timeout=self.timeout()
-            )
+            direct = http.pooled()
+            if direct is not None:
+                response = await direct.post(url, headers, content, self.timeout())
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            else:
+                response = await http.client().post(
+                    url, content=content, headers=headers, timeout=self.timeout()
+                )
         except httpx.TransportError as exc:
             exchange.end()
             raise wire.transport_error(exc, self.provider, url) from exc
@@ -222,9 +231,7 @@ class CodecProvider(Provider):
         yielded = False
         exchange.begin(url, content)
         try:
-            async with http.client().stream(
-                "POST", url, content=content, headers=headers, timeout=self.timeout()
-            ) as response:
+            async with self._streamed(url, content, headers) as response:
                 exchange.status = response.status_code
                 if response.status_code >= 400:
                     raw = await response.aread()
@@ -319,9 +326,7 @@ class CodecProvider(Provider):
         yielded = False
         exchange.begin(url, content)
         try:
-            async with http.client().stream(
-                "POST", url, content=content, headers=sent, timeout=self.timeout()
-            ) as response:
+            async with self._streamed(url, content, sent) as response:
                 exchange.status = response.status_code
                 if response.status_code >= 400:
                     raw = await response.aread()
@@ -361,6 +366,26 @@ class CodecProvider(Provider):
             yield codec.stream_error(exc), [ErrorEvent(exc)]
         finally:
             exchange.end()
+
+    @contextlib.asynccontextmanager
+    async def _streamed(
+        self, url: str, content: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[httpx.Response]:
+        """A POST whose response body is read as it comes, closed on exit: straight on
+        the pooled transport when there is one (``http.pooled``), else through the
+        client (a test's transport, tracing's hooks)."""
+        direct = http.pooled()
+        if direct is None:
+            async with http.client().stream(
+                "POST", url, content=content, headers=headers, timeout=self.timeout()
+            ) as response:
+                yield response
+            return
+        response = await direct.post(url, headers, content, self.timeout())
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     @staticmethod
     async def _recorded(response: httpx.Response, exchange: Exchange) -> AsyncIterator[bytes]:
