@@ -22,12 +22,11 @@ after; a failure to authenticate or sign is a ``ConfigurationError`` (no retry).
 
 from __future__ import annotations
 
-import codecs as text_codecs
 import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -35,34 +34,31 @@ import orjson
 from .. import errors, http
 from ..codecs.base import DONE, PassthroughCodec, Target, UpstreamCodec, WireEvent
 from ..registry import DeploymentEntry
-from ..streaming import iter_sse, sse_bytes
+from ..streaming import iter_sse_bytes, sse_bytes
 from ..types import ChatRequest, ChatResponse, ErrorEvent, Start, StreamEvent, UsageEvent
 from . import wire
 from .base import Exchange, Provider
 
-Deframer = Callable[[AsyncIterator[bytes]], AsyncIterator[WireEvent]]
+OnChunk = Callable[[bytes], None]
 
 
-async def _sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    decoder = text_codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
-    async for chunk in chunks:
-        pending += decoder.decode(chunk)
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line.rstrip("\r")
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending.rstrip("\r")
+class Deframer(Protocol):
+    """Upstream body chunks -> ``WireEvent``s; ``on_chunk`` sees each raw chunk as it
+    arrives (the exchange's record of what the upstream sent)."""
+
+    def __call__(
+        self, chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None
+    ) -> AsyncIterator[WireEvent]: ...
 
 
 async def sse_events(
-    chunks: AsyncIterator[bytes], *, keep_all: bool = False
+    chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None, *, keep_all: bool = False
 ) -> AsyncIterator[WireEvent]:
     """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
     non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
-    handed on as ``DONE`` and None."""
-    async for message in iter_sse(_sse_lines(chunks)):
+    handed on as ``DONE`` and None. Read straight off the bytes (``iter_sse_bytes``):
+    no line layer between the body and the messages."""
+    async for message in iter_sse_bytes(chunks, on_chunk):
         data = message.data.strip()
         if data == "[DONE]":
             if keep_all:
@@ -237,7 +233,7 @@ class CodecProvider(Provider):
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for wire_event in deframe(self._recorded(response, exchange)):
+                async for wire_event in deframe(response.aiter_bytes(), exchange.received):
                     for event in parser.feed(wire_event):
                         if isinstance(event, ErrorEvent) and not yielded:
                             raise event.error
@@ -332,7 +328,7 @@ class CodecProvider(Provider):
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for wire_event in deframe(self._recorded(response, exchange)):
+                async for wire_event in deframe(response.aiter_bytes(), exchange.received):
                     events = parser.feed(wire_event)
                     failure = _failure(events)
                     if failure is not None and not yielded:
@@ -386,12 +382,6 @@ class CodecProvider(Provider):
             yield response
         finally:
             await response.aclose()
-
-    @staticmethod
-    async def _recorded(response: httpx.Response, exchange: Exchange) -> AsyncIterator[bytes]:
-        async for chunk in response.aiter_bytes():
-            exchange.received(chunk)
-            yield chunk
 
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         error = self.codec.parse_error(response.status_code, raw)
