@@ -33,6 +33,7 @@ import orjson
 
 from .. import errors, http
 from ..codecs.base import DONE, PassthroughCodec, Target, UpstreamCodec, WireEvent
+from ..pooled_transport import body_chunks
 from ..registry import DeploymentEntry
 from ..streaming import iter_sse_bytes, sse_bytes
 from ..types import ChatRequest, ChatResponse, ErrorEvent, Start, StreamEvent, UsageEvent
@@ -233,7 +234,7 @@ class CodecProvider(Provider):
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for wire_event in deframe(response.aiter_bytes(), exchange.received):
+                async for wire_event in deframe(body_chunks(response), exchange.received):
                     for event in parser.feed(wire_event):
                         if isinstance(event, ErrorEvent) and not yielded:
                             raise event.error
@@ -328,7 +329,7 @@ class CodecProvider(Provider):
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for wire_event in deframe(response.aiter_bytes(), exchange.received):
+                async for wire_event in deframe(body_chunks(response), exchange.received):
                     events = parser.feed(wire_event)
                     failure = _failure(events)
                     if failure is not None and not yielded:

@@ -88,7 +88,9 @@ async def test_stream_is_read_as_it_arrives_and_the_connection_is_reused() -> No
 
 async def test_errors_gzip_and_a_dead_upstream_read_as_through_the_client() -> None:
     async def answer(reader, writer, head, body):
-        if b"/stream" in head:
+        if b"/zipped/stream" in head:
+            writer.write(reply(gzip.compress(STREAM), b"content-encoding: gzip"))
+        elif b"/stream" in head:
             writer.write(
                 b"HTTP/1.1 429 Too Many\r\nretry-after: 2\r\ncontent-length: 16\r\n\r\n"
                 b'{"oops": "slow"}'
@@ -103,6 +105,9 @@ async def test_errors_gzip_and_a_dead_upstream_read_as_through_the_client() -> N
         assert (await provider.complete(REQUEST, target, Exchange())).text() == "zip"
         with pytest.raises(errors.UpstreamError) as caught:
             [e async for e in provider.stream(REQUEST, target, Exchange())]
+        zipped = deployment("r", "zipped", provider=target.provider)
+        events = [e async for e in provider.stream(REQUEST, zipped, Exchange())]
+        assert fold_events(events).text() == "hello"  # decoded by httpx on the way
         assert caught.value.status == 429 and caught.value.retry_after == 2
     provider, target = _provider("http://127.0.0.1:1")
     with pytest.raises(errors.UpstreamConnectionError):
