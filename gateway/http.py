@@ -45,6 +45,9 @@ class PooledClient(httpx.AsyncClient):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._cookies = NoCookies()
         self._urls: dict[str, httpx.URL] = {}
+        # The transport to post to directly (``pooled``), None when requests must go
+        # through httpx's layers: a test's transport, or request hooks (tracing).
+        self.direct: PooledTransport | None = None
 
     def _merge_url(self, url: httpx.URL | str) -> httpx.URL:
         if not isinstance(url, str):
@@ -81,8 +84,20 @@ def client() -> httpx.AsyncClient:
         trust_env=False,
         event_hooks=tracing.client_hooks(),  # traceparent upstream; none when tracing is off
     )
+    if isinstance(transport, PooledTransport) and not created.event_hooks["request"]:
+        transport.default_headers = {name.lower(): value for name, value in created.headers.items()}
+        created.direct = transport
     _clients[loop_id] = created
     return created
+
+
+def pooled() -> PooledTransport | None:
+    """The running loop's ``PooledTransport`` when a POST may skip httpx's client layers
+    (``PooledTransport.post``): None when a test transport is installed
+    (``use_transport``) or request hooks must see each request (tracing), so callers
+    take ``client()`` then."""
+    existing = client()
+    return existing.direct if isinstance(existing, PooledClient) else None
 
 
 def use_transport(transport: httpx.AsyncBaseTransport | None) -> None:

@@ -20,10 +20,12 @@ import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Mapping
 
 import httptools
 import httpx
 
+URL_CACHE_SIZE = 512
 HIGH_WATER = 1 << 20  # pause reading a response body past 1 MiB unread
 LOW_WATER = 1 << 18
 
@@ -148,7 +150,7 @@ class _BodyStream(httpx.AsyncByteStream):
         pool: PooledTransport,
         conn: _Connection,
         read_timeout: float | None,
-        request: httpx.Request,
+        request: httpx.Request | None,
     ) -> None:
         self.pool, self.conn, self.read_timeout = pool, conn, read_timeout
         self.request = request
@@ -159,7 +161,8 @@ class _BodyStream(httpx.AsyncByteStream):
             async for chunk in self._chunks():
                 yield chunk
         except httpx.RequestError as exc:
-            _attach(exc, self.request)
+            if self.request is not None:
+                _attach(exc, self.request)
             raise
 
     async def _chunks(self):  # type: ignore[no-untyped-def]
@@ -199,6 +202,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self.idle: dict[Origin, list[_Connection]] = {}
         self.idle_count = 0
         self._ssl: ssl.SSLContext | None = None
+        # What ``post`` sends besides the caller's headers: the client's defaults
+        # (lower-case names), set by ``gateway.http`` when it builds the client.
+        self.default_headers: dict[str, str] = {}
+        self._targets: dict[str, tuple[Origin, bytes]] = {}
 
     def ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
@@ -260,8 +267,66 @@ class PooledTransport(httpx.AsyncBaseTransport):
         url = request.url
         origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         payload = _serialize(request, await request.aread())
+        return await self._exchange(
+            origin,
+            payload,
+            timeouts.get("pool"),
+            timeouts.get("connect"),
+            timeouts.get("read"),
+            request,
+        )
+
+    async def post(
+        self, url: str, headers: Mapping[str, str], body: bytes, timeouts: httpx.Timeout
+    ) -> httpx.Response:
+        """POST ``body`` to ``url`` without httpx's client layers (request building,
+        auth, redirects, hooks, cookies): the head is written here from the cached
+        request line and the client's default headers, overridden by ``headers``. The
+        response is httpx's, its body still to be read (``aread``/``aiter_bytes``)
+        and the connection handed back when it is read or closed (``aclose``). For
+        callers that need none of those layers (``gateway.http.pooled`` says when)."""
+        target = self._targets.get(url)
+        if target is None:
+            target = self._target(url)
+        origin, prefix = target
+        merged = dict(self.default_headers)
+        for name, value in headers.items():
+            merged[name.lower()] = value
+        lines = [prefix]
+        for name, value in merged.items():
+            lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
+        lines.append(b"content-length: %d\r\n\r\n" % len(body))
+        lines.append(body)
         try:
-            async with asyncio.timeout(timeouts.get("pool")):
+            return await self._exchange(
+                origin, b"".join(lines), timeouts.pool, timeouts.connect, timeouts.read, None
+            )
+        except httpx.RequestError as exc:
+            _attach(exc, httpx.Request("POST", url))
+            raise
+
+    def _target(self, url: str) -> tuple[Origin, bytes]:
+        """``url``'s origin and request line with Host header, parsed once per URL
+        (httpx's URL parser is pure Python)."""
+        parsed = httpx.URL(url)
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        prefix = b"POST %s HTTP/1.1\r\nhost: %s\r\n" % (parsed.raw_path, parsed.netloc)
+        if len(self._targets) >= URL_CACHE_SIZE:
+            self._targets.clear()
+        target = self._targets[url] = ((parsed.scheme, parsed.host, port), prefix)
+        return target
+
+    async def _exchange(
+        self,
+        origin: Origin,
+        payload: bytes,
+        pool_timeout: float | None,
+        connect_timeout: float | None,
+        read_timeout: float | None,
+        request: httpx.Request | None,
+    ) -> httpx.Response:
+        try:
+            async with asyncio.timeout(pool_timeout):
                 await self.slots.acquire()
         except TimeoutError:
             raise httpx.PoolTimeout("no upstream connection free in time") from None
@@ -271,11 +336,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 conn = self.checkout(origin)
                 reused = conn is not None
                 if conn is None:
-                    conn = await self.connect(origin, timeouts.get("connect"))
+                    conn = await self.connect(origin, connect_timeout)
                 conn.transport.write(payload)  # type: ignore[union-attr]
                 while not conn.headers_done and conn.error is None:
                     try:
-                        await conn.wait(timeouts.get("read"))
+                        await conn.wait(read_timeout)
                     except TimeoutError:
                         raise httpx.ReadTimeout("timed out waiting for the upstream") from None
                 if conn.headers_done:
@@ -290,7 +355,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 conn.close()
             self.slots.release()
             raise
-        stream = _BodyStream(self, conn, timeouts.get("read"), request)
+        stream = _BodyStream(self, conn, read_timeout, request)
         return httpx.Response(
             conn.status,
             headers=conn.headers,
@@ -304,6 +369,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 conn.close()
         self.idle.clear()
         self.idle_count = 0
+
+
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """``response``'s body chunks as they arrive: straight off the connection for an
+    uncoded answer to ``PooledTransport.post`` (three generator hops and httpx's
+    per-chunk decoding less), else ``aiter_bytes`` (decoded by httpx)."""
+    stream = response.stream
+    if isinstance(stream, _BodyStream) and "content-encoding" not in response.headers:
+        return stream._chunks()
+    return response.aiter_bytes()
 
 
 def _attach(exc: httpx.RequestError, request: httpx.Request) -> None:

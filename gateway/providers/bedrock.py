@@ -27,7 +27,7 @@ import asyncio
 import dataclasses
 import importlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from urllib.parse import quote
 
@@ -77,11 +77,23 @@ async def aws_module() -> ModuleType:
     return _aws
 
 
-async def aws_eventstream(chunks: AsyncIterator[bytes]) -> AsyncIterator[WireEvent]:
+async def aws_eventstream(
+    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
+) -> AsyncIterator[WireEvent]:
     """The ``aws-eventstream`` de-framer (botocore's parser, CRCs checked)."""
     aws = await aws_module()
+    if on_chunk is not None:
+        chunks = _recorded(chunks, on_chunk)
     async for event in aws.aws_events(chunks):
         yield event
+
+
+async def _recorded(
+    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None]
+) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        on_chunk(chunk)
+        yield chunk
 
 
 DEFRAMERS["aws-eventstream"] = aws_eventstream

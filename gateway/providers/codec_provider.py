@@ -22,46 +22,44 @@ after; a failure to authenticate or sign is a ``ConfigurationError`` (no retry).
 
 from __future__ import annotations
 
-import codecs as text_codecs
+import contextlib
 import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
 
 from .. import errors, http
 from ..codecs.base import DONE, PassthroughCodec, Target, UpstreamCodec, WireEvent
+from ..pooled_transport import body_chunks
 from ..registry import DeploymentEntry
-from ..streaming import iter_sse, sse_bytes
+from ..streaming import iter_sse_bytes, sse_bytes
 from ..types import ChatRequest, ChatResponse, ErrorEvent, Start, StreamEvent, UsageEvent
 from . import wire
 from .base import Exchange, Provider
 
-Deframer = Callable[[AsyncIterator[bytes]], AsyncIterator[WireEvent]]
+OnChunk = Callable[[bytes], None]
 
 
-async def _sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    decoder = text_codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
-    async for chunk in chunks:
-        pending += decoder.decode(chunk)
-        *lines, pending = pending.split("\n")
-        for line in lines:
-            yield line.rstrip("\r")
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending.rstrip("\r")
+class Deframer(Protocol):
+    """Upstream body chunks -> ``WireEvent``s; ``on_chunk`` sees each raw chunk as it
+    arrives (the exchange's record of what the upstream sent)."""
+
+    def __call__(
+        self, chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None
+    ) -> AsyncIterator[WireEvent]: ...
 
 
 async def sse_events(
-    chunks: AsyncIterator[bytes], *, keep_all: bool = False
+    chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None, *, keep_all: bool = False
 ) -> AsyncIterator[WireEvent]:
     """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
     non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
-    handed on as ``DONE`` and None."""
-    async for message in iter_sse(_sse_lines(chunks)):
+    handed on as ``DONE`` and None. Read straight off the bytes (``iter_sse_bytes``):
+    no line layer between the body and the messages."""
+    async for message in iter_sse_bytes(chunks, on_chunk):
         data = message.data.strip()
         if data == "[DONE]":
             if keep_all:
@@ -197,9 +195,17 @@ class CodecProvider(Provider):
         as the codec reads them)."""
         exchange.begin(url, content)
         try:
-            response = await http.client().post(
-                url, content=content, headers=headers, timeout=self.timeout()
-            )
+            direct = http.pooled()
+            if direct is not None:
+                response = await direct.post(url, headers, content, self.timeout())
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
+            else:
+                response = await http.client().post(
+                    url, content=content, headers=headers, timeout=self.timeout()
+                )
         except httpx.TransportError as exc:
             exchange.end()
             raise wire.transport_error(exc, self.provider, url) from exc
@@ -222,15 +228,13 @@ class CodecProvider(Provider):
         yielded = False
         exchange.begin(url, content)
         try:
-            async with http.client().stream(
-                "POST", url, content=content, headers=headers, timeout=self.timeout()
-            ) as response:
+            async with self._streamed(url, content, headers) as response:
                 exchange.status = response.status_code
                 if response.status_code >= 400:
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for wire_event in deframe(self._recorded(response, exchange)):
+                async for wire_event in deframe(body_chunks(response), exchange.received):
                     for event in parser.feed(wire_event):
                         if isinstance(event, ErrorEvent) and not yielded:
                             raise event.error
@@ -319,15 +323,13 @@ class CodecProvider(Provider):
         yielded = False
         exchange.begin(url, content)
         try:
-            async with http.client().stream(
-                "POST", url, content=content, headers=sent, timeout=self.timeout()
-            ) as response:
+            async with self._streamed(url, content, sent) as response:
                 exchange.status = response.status_code
                 if response.status_code >= 400:
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for wire_event in deframe(self._recorded(response, exchange)):
+                async for wire_event in deframe(body_chunks(response), exchange.received):
                     events = parser.feed(wire_event)
                     failure = _failure(events)
                     if failure is not None and not yielded:
@@ -362,11 +364,25 @@ class CodecProvider(Provider):
         finally:
             exchange.end()
 
-    @staticmethod
-    async def _recorded(response: httpx.Response, exchange: Exchange) -> AsyncIterator[bytes]:
-        async for chunk in response.aiter_bytes():
-            exchange.received(chunk)
-            yield chunk
+    @contextlib.asynccontextmanager
+    async def _streamed(
+        self, url: str, content: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[httpx.Response]:
+        """A POST whose response body is read as it comes, closed on exit: straight on
+        the pooled transport when there is one (``http.pooled``), else through the
+        client (a test's transport, tracing's hooks)."""
+        direct = http.pooled()
+        if direct is None:
+            async with http.client().stream(
+                "POST", url, content=content, headers=headers, timeout=self.timeout()
+            ) as response:
+                yield response
+            return
+        response = await direct.post(url, headers, content, self.timeout())
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         error = self.codec.parse_error(response.status_code, raw)

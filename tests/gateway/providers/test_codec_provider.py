@@ -187,6 +187,23 @@ async def test_sse_done_framing_hands_done_and_noise_to_the_parser() -> None:
     assert plain == [WireEvent(None, {"a": 1})]
 
 
+@pytest.mark.parametrize("framing", ["sse", "sse+done"])
+async def test_sse_deframers_hand_each_raw_chunk_to_on_chunk_as_it_arrives(framing) -> None:
+    """The exchange records the upstream's bytes through ``on_chunk``: every chunk, as
+    received (a split multi-byte character too), before the events it completes."""
+    sent = [b'data: {"t": "\xc3', b'\xa9"}\n', b"\ndata: [DONE]\n\n", b": tail"]
+    seen: list[bytes] = []
+
+    async def chunks():
+        for chunk in sent:
+            yield chunk
+
+    async for event in DEFRAMERS[framing](chunks(), seen.append):
+        if event.data != DONE:
+            assert event.data == {"t": "\u00e9"} and seen == sent[:3]
+    assert seen == sent
+
+
 class EventStreamToyProvider(ToyProvider):
     kind = "toy-event-stream"
     stream_accept = "text/event-stream"
