@@ -66,7 +66,7 @@ import gateway.asgi, gateway.service
 from django.conf import settings
 assert "daphne" not in settings.INSTALLED_APPS
 heavy = ("twisted", "daphne", "autobahn", "OpenSSL", "psycopg", "tiktoken",
-         "opentelemetry", "botocore", "google.auth")
+         "opentelemetry", "botocore", "google.auth", "cryptography")
 print(sorted(m for m in sys.modules if m.startswith(heavy)))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
