@@ -13,6 +13,7 @@ from django.urls import reverse
 from gateway import dialects
 from gateway.admin_ops import errors_by_field
 from gateway.models import ApiKey, CacheScope, Provider, Route
+from gateway.providers import kinds
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
 
@@ -37,89 +38,26 @@ class CommaList(forms.CharField):
         return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-# What the base URL, the secret and the API version mean for each kind: the form shows
-# the help of the kind chosen (console.js; without it, all of them).
-KIND_HELP: dict[str, dict[str, str]] = {
-    Provider.Kind.OPENAI: {
-        "base_url": "Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
-        "secret": "The API key (stored encrypted) or os.environ/NAME (read when used).",
-    },
-    Provider.Kind.AZURE: {
-        "base_url": "The resource: https://NAME.openai.azure.com.",
-        "secret": "The Azure OpenAI key (stored encrypted) or os.environ/NAME.",
-        "api_version": "api-version, e.g. 2024-10-21.",
-    },
-    Provider.Kind.ANTHROPIC: {
-        "base_url": "The host root; empty: https://api.anthropic.com.",
-        "secret": "The Anthropic API key (stored encrypted) or os.environ/NAME.",
-    },
-    Provider.Kind.GEMINI: {
-        "base_url": "Empty: https://generativelanguage.googleapis.com (the native Gemini API).",
-        "secret": "The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "
-        "x-goog-api-key header.",
-        "api_version": "The version path; empty: v1beta.",
-    },
-    Provider.Kind.VERTEX_AI: {
-        "base_url": "Empty: https://LOCATION-aiplatform.googleapis.com; set it for a proxy "
-        "or a private endpoint.",
-        "secret": "The service-account key JSON (stored encrypted), a path to the key file, "
-        "or os.environ/NAME. Empty: the application default credentials.",
-        "api_version": "The version path; empty: v1.",
-    },
-    Provider.Kind.BEDROCK: {
-        "base_url": "Empty: https://bedrock-runtime.REGION.amazonaws.com; set it for a VPC "
-        "endpoint (LiteLLM's aws_bedrock_runtime_endpoint).",
-        "secret": "The AWS secret access key (stored encrypted) or os.environ/NAME. Empty, "
-        "with no access key id: the profile, or the default AWS chain (environment, "
-        "instance role).",
-    },
-    Provider.Kind.COHERE: {
-        "base_url": "Empty: https://api.cohere.com (requests go to /v2/chat).",
-        "secret": "The Cohere API key (stored encrypted) or os.environ/NAME.",
-    },
-    Provider.Kind.OPENAI_RESPONSES: {
-        "base_url": "Include the version path; empty: https://api.openai.com/v1 "
-        "(requests go to /responses).",
-        "secret": "The OpenAI API key (stored encrypted) or os.environ/NAME.",
-    },
-    Provider.Kind.ECHO: {
-        "base_url": "Not used: echo answers from inside the gateway.",
-        "secret": "Not used by echo (stored encrypted all the same).",
-    },
-}
-# Provider.settings as form fields (LiteLLM's names), each shown for its kind only.
-SETTING_FIELDS: dict[str, tuple[str, str, str]] = {  # name: (kind, label, help)
-    "aws_region_name": (
-        Provider.Kind.BEDROCK,
-        "AWS region",
-        "e.g. us-east-1; empty: AWS_REGION or the profile's.",
-    ),
-    "aws_access_key_id": (
-        Provider.Kind.BEDROCK,
-        "AWS access key id",
-        "Pairs with the secret access key above; or os.environ/NAME.",
-    ),
-    "aws_profile_name": (
-        Provider.Kind.BEDROCK,
-        "AWS profile",
-        "A named profile from ~/.aws (used when no keys are given).",
-    ),
-    "vertex_project": (
-        Provider.Kind.VERTEX_AI,
-        "Google Cloud project",
-        "Empty: the service account's project_id.",
-    ),
-    "vertex_location": (
-        Provider.Kind.VERTEX_AI,
-        "Location",
-        "The region, e.g. europe-west4 or global; empty: us-central1.",
-    ),
-}
+def kind_adapters() -> list[tuple[str, type]]:
+    """(kind, adapter class) of every kind in the registry: the form's per-kind fields,
+    help and labels are what each adapter declares (``gateway.providers.kinds``)."""
+    return [(name, kinds.adapter_class(name)) for name in kinds.KINDS]
+
+
+def setting_fields() -> dict[str, tuple[tuple[str, ...], str, str]]:
+    """Provider.settings as form fields (LiteLLM's names): name -> (the kinds that take
+    it, label, help); each field is shown for its kinds only."""
+    fields: dict[str, tuple[tuple[str, ...], str, str]] = {}
+    for kind, adapter in kind_adapters():
+        for setting in adapter.settings_taken:
+            taken_by, label, help_text = fields.get(setting.name, ((), setting.label, setting.help))
+            fields[setting.name] = ((*taken_by, kind), label, help_text)
+    return fields
 
 
 class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=100, help_text="letters, digits, - and _")
-    kind = forms.ChoiceField(choices=Provider.Kind.choices)
+    kind = forms.ChoiceField(choices=kinds.choices)
     base_url = forms.CharField(
         required=False,
         max_length=500,
@@ -146,31 +84,58 @@ class ProviderForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        for name, (_kind, label, help_text) in SETTING_FIELDS.items():
+        self.settings_by_name = setting_fields()
+        for name, (_kinds, label, help_text) in self.settings_by_name.items():
             self.fields[name] = forms.CharField(
                 required=False, max_length=200, label=label, help_text=help_text
             )
 
     @property
     def setting_fields(self) -> list[tuple[forms.BoundField, str]]:
-        """(field, the kind it belongs to), for the template."""
-        return [(self[name], kind) for name, (kind, _, _) in SETTING_FIELDS.items()]
+        """(field, the kinds it belongs to, space separated), for the template."""
+        return [
+            (self[name], " ".join(taken_by))
+            for name, (taken_by, _, _) in self.settings_by_name.items()
+        ]
 
     @property
     def kind_help(self) -> list[tuple[str, str, str]]:
         """(kind, field name, help) for the per-kind help lines."""
-        return [(kind, f, text) for kind, texts in KIND_HELP.items() for f, text in texts.items()]
+        return [
+            (kind, field, text)
+            for kind, adapter in kind_adapters()
+            for field in ("base_url", "secret", "api_version")
+            if (text := getattr(adapter.form_help, field))
+        ]
+
+    @property
+    def all_kinds(self) -> str:
+        """Every kind, space separated (the fields every kind has)."""
+        return " ".join(kinds.KINDS)
+
+    @property
+    def secret_labels(self) -> list[tuple[str, str]]:
+        """(kinds, label): what the secret is called, grouped by label."""
+        by_label: dict[str, list[str]] = {}
+        for kind, adapter in kind_adapters():
+            by_label.setdefault(adapter.form_help.secret_label, []).append(kind)
+        return [(" ".join(names), label) for label, names in by_label.items()]
+
+    @property
+    def api_version_kinds(self) -> str:
+        """The kinds that take an API version (their help says what it means)."""
+        return " ".join(kind for kind, adapter in kind_adapters() if adapter.form_help.api_version)
 
     @staticmethod
     def initial_settings(provider: Provider) -> dict[str, str]:
-        return {name: (provider.settings or {}).get(name, "") for name in SETTING_FIELDS}
+        return {name: (provider.settings or {}).get(name, "") for name in setting_fields()}
 
     def values(self) -> dict:
         data = self.cleaned_data
         settings = {  # only the chosen kind's: another kind's would be refused
             name: data[name].strip()
-            for name, (kind, _, _) in SETTING_FIELDS.items()
-            if kind == data["kind"] and data.get(name, "").strip()
+            for name, (taken_by, _, _) in self.settings_by_name.items()
+            if data["kind"] in taken_by and data.get(name, "").strip()
         }
         return {
             "name": data["name"],

@@ -40,12 +40,12 @@ from django.utils.text import slugify
 from .import_preview import Row, plain, table
 from .models import (
     ENV_REFERENCE,
-    KINDS_WITHOUT_BASE_URL,
     ApiKey,
     Deployment,
     Provider,
     Route,
 )
+from .providers import kinds
 
 MASTER_KEY_NAME = "litellm-master-key"
 MILLION = Decimal(1_000_000)
@@ -621,7 +621,7 @@ class _Parser:
     def base_url(self, service: Service, value: Any, path: str) -> str:
         url = self.string(value, path).rstrip("/")
         if not url:
-            if not service.default_base and service.kind not in KINDS_WITHOUT_BASE_URL:
+            if not service.default_base and kinds.needs_base_url(service.kind):
                 raise ConfigError(f"{path}: is required for {service.prefix}/ models")
             return service.default_base
         if url.startswith("os.environ/"):  # kept as a reference, read at call time
@@ -1166,7 +1166,7 @@ class _Planner:
         service = SERVICES[spec.prefix]
         reference = ENV_REFERENCE.match(spec.base_url)
         if spec.base_url == service.default_base and (
-            spec.base_url or spec.kind in KINDS_WITHOUT_BASE_URL
+            spec.base_url or not kinds.needs_base_url(spec.kind)
         ):  # named after the service (cohere_chat/ -> cohere)
             prefix = PREFIX_BY_KIND.get(spec.kind, spec.prefix)
             base = slugify(prefix.replace("_", "-").replace("/", "-"))

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from . import crypto
 from .errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
+from .providers import kinds
 from .secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
@@ -47,19 +48,15 @@ def _capability_field() -> models.BooleanField:
 
 
 class Provider(models.Model):
-    class Kind(models.TextChoices):
-        OPENAI = "openai", "OpenAI-compatible"
-        ANTHROPIC = "anthropic", "Anthropic"
-        AZURE = "azure", "Azure OpenAI"
-        ECHO = "echo", "Echo (built-in test provider)"
-        GEMINI = "gemini", "Gemini API"
-        VERTEX_AI = "vertex_ai", "Vertex AI"
-        BEDROCK = "bedrock", "AWS Bedrock"
-        COHERE = "cohere", "Cohere"
-        OPENAI_RESPONSES = "openai_responses", "OpenAI Responses API"
+    # Names for the built-in kinds (Provider.Kind.BEDROCK == "bedrock"), made from the
+    # kinds registry when this module loads. The field's choices are the registry itself,
+    # read on each use: a kind added there is valid at once and needs no migration.
+    Kind = models.TextChoices(
+        "Kind", [(kind.name.upper(), (kind.name, kind.label)) for kind in kinds.KINDS.values()]
+    )
 
     name = models.SlugField(max_length=100, unique=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI)
+    kind = models.CharField(max_length=20, choices=kinds.choices, default=Kind.OPENAI)
     base_url = models.CharField(
         max_length=500,
         blank=True,
@@ -76,8 +73,9 @@ class Provider(models.Model):
         null=True, blank=True, validators=[MinValueValidator(0.1)], help_text="seconds"
     )
     # Kind-specific defaults under every deployment's params (LiteLLM's names, e.g.
-    # aws_region_name, vertex_project); a deployment's own params win. SETTINGS_BY_KIND
-    # lists what each kind takes; no secrets here (the secret field holds those).
+    # aws_region_name, vertex_project); a deployment's own params win. Each kind's
+    # adapter lists what it takes (settings_taken); no secrets here (the secret field
+    # holds those).
     settings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -160,7 +158,7 @@ class Provider(models.Model):
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
-        if not self.base_url and self.kind not in KINDS_WITHOUT_BASE_URL:
+        if not self.base_url and kinds.needs_base_url(self.kind):
             raise ValidationError({"base_url": "a base URL is required for this kind"})
         self._clean_settings()
         if self.base_url.startswith("os.environ/"):
@@ -184,7 +182,7 @@ class Provider(models.Model):
     def _clean_settings(self) -> None:
         if not isinstance(self.settings, dict):
             raise ValidationError({"settings": "must be an object of string to string"})
-        allowed = SETTINGS_BY_KIND.get(self.kind, ())
+        allowed = [setting.name for setting in kinds.settings_taken(self.kind)]
         for key, value in self.settings.items():
             if key not in allowed:
                 takes = ", ".join(allowed) if allowed else "none"
@@ -199,26 +197,6 @@ class Provider(models.Model):
                 )
         # Empty values mean "not set": drop them so that exports stay minimal.
         self.settings = {k: v.strip() for k, v in self.settings.items() if v.strip()}
-
-
-# Kinds whose adapter knows the upstream's address when base_url is empty.
-KINDS_WITHOUT_BASE_URL = frozenset(
-    {
-        Provider.Kind.ECHO,
-        Provider.Kind.ANTHROPIC,
-        Provider.Kind.GEMINI,
-        Provider.Kind.VERTEX_AI,
-        Provider.Kind.BEDROCK,
-        Provider.Kind.COHERE,
-        Provider.Kind.OPENAI_RESPONSES,
-    }
-)
-# Provider.settings each kind takes (LiteLLM's parameter names), read by its adapter as
-# defaults under the deployment's params.
-SETTINGS_BY_KIND: dict[str, tuple[str, ...]] = {
-    Provider.Kind.BEDROCK: ("aws_region_name", "aws_access_key_id", "aws_profile_name"),
-    Provider.Kind.VERTEX_AI: ("vertex_project", "vertex_location"),
-}
 
 
 def _sealed(value: object) -> bool:

@@ -43,7 +43,7 @@ class ProviderEntry:
     extra_headers: dict[str, str]
     api_version: str
     timeout: float | None
-    # Kind-specific defaults under deployment params (models.SETTINGS_BY_KIND).
+    # Kind-specific defaults under deployment params (the adapter's settings_taken).
     settings: dict[str, str] = field(default_factory=dict)
 
 

@@ -48,13 +48,14 @@ class ProviderOut(Schema):
 
 class ProviderIn(Schema):
     name: str
-    kind: str = Provider.Kind.OPENAI
+    kind: str = Provider.Kind.OPENAI  # one of gateway.providers.kinds.KINDS (model-checked)
     base_url: str = ""
     api_version: str = ""
     extra_headers: dict[str, str] = {}
     timeout: float | None = None
-    # kind-specific (LiteLLM's names): bedrock aws_region_name, aws_access_key_id,
-    # aws_profile_name; vertex_ai vertex_project, vertex_location
+    # kind-specific (LiteLLM's names), those the kind's adapter lists in settings_taken:
+    # bedrock aws_region_name, aws_access_key_id, aws_profile_name; vertex_ai
+    # vertex_project, vertex_location
     settings: dict[str, str] = {}
     secret: str | None = None  # a literal or os.environ/NAME; never returned
 

@@ -23,6 +23,7 @@ from ..types import ChatRequest
 from . import wire
 from .base import Exchange, register
 from .codec_provider import CodecProvider, target_of
+from .kinds import FormHelp
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # A LiteLLM-style api_base may name the API path; the adapter wants the host root.
@@ -38,6 +39,11 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
 @register
 class AnthropicProvider(CodecProvider):
     kind = "anthropic"
+    needs_base_url = False
+    form_help = FormHelp(
+        base_url="The host root; empty: https://api.anthropic.com.",
+        secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",
+    )
     codec = anthropic_codec
 
     def url(self, path: str) -> str:

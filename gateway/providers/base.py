@@ -19,6 +19,8 @@ from typing import Any
 from ..errors import ConfigurationError, GatewayError
 from ..registry import DeploymentEntry, ProviderEntry
 from ..types import ChatRequest, ChatResponse, StreamEvent, Usage
+from . import kinds
+from .kinds import FormHelp, Setting
 
 
 @dataclass(slots=True)
@@ -58,12 +60,18 @@ class Exchange:
 
 
 class Provider:
-    """Base class of outbound adapters. ``kind`` matches ``models.Provider.Kind``;
+    """Base class of outbound adapters. ``kind`` is its name in ``kinds.KINDS``;
     ``dialect`` names the wire format it speaks (``openai`` or ``anthropic``), so the
     service can pass bodies through untouched when the inbound dialect is the same."""
 
     kind: str = ""
     dialect: str = ""
+    # What a provider of this kind is made of (model validation and the console form):
+    # whether it must name its upstream, the Provider.settings it reads as defaults under
+    # each deployment's params, and the form's help for its fields.
+    needs_base_url: bool = True
+    settings_taken: tuple[Setting, ...] = ()
+    form_help: FormHelp = FormHelp()
     # Whether a same-dialect body may go upstream untouched (``passthrough``); set per
     # class when it is defined.
     passes_through: bool = False
@@ -137,21 +145,9 @@ def register(cls: type[Provider]) -> type[Provider]:
 
 
 def adapter_for(provider: ProviderEntry) -> Provider:
-    """The adapter instance for a provider entry (adapters are cheap, stateless)."""
-    cls = _REGISTRY.get(provider.kind)
-    if cls is None:  # not imported yet (one adapter imported elsewhere is not all of them)
-        from . import (  # noqa: F401  (register themselves)
-            anthropic,
-            bedrock,
-            cohere,
-            echo,
-            gemini,
-            openai_compatible,
-            openai_responses,
-            vertex_ai,
-        )
-
-        cls = _REGISTRY.get(provider.kind)
+    """The adapter instance for a provider entry (adapters are cheap, stateless); its
+    class is the one the kind's line in ``kinds.KINDS`` names."""
+    cls = kinds.adapter_class(provider.kind)
     if cls is None:
         raise ConfigurationError(f"provider {provider.name!r} has unknown kind {provider.kind!r}")
     return cls(provider)

@@ -44,6 +44,7 @@ from ..types import ChatRequest
 from . import wire
 from .base import register
 from .codec_provider import DEFRAMERS, CodecProvider, target_of
+from .kinds import FormHelp, Setting
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
 CONTROL_PARAMS = frozenset(
@@ -114,6 +115,30 @@ class AwsSettings:
 @register
 class BedrockProvider(CodecProvider):
     kind = "bedrock"
+    needs_base_url = False
+    settings_taken = (
+        Setting(
+            "aws_region_name", "AWS region", "e.g. us-east-1; empty: AWS_REGION or the profile's."
+        ),
+        Setting(
+            "aws_access_key_id",
+            "AWS access key id",
+            "Pairs with the secret access key above; or os.environ/NAME.",
+        ),
+        Setting(
+            "aws_profile_name",
+            "AWS profile",
+            "A named profile from ~/.aws (used when no keys are given).",
+        ),
+    )
+    form_help = FormHelp(
+        base_url="Empty: https://bedrock-runtime.REGION.amazonaws.com; set it for a VPC "
+        "endpoint (LiteLLM's aws_bedrock_runtime_endpoint).",
+        secret="The AWS secret access key (stored encrypted) or os.environ/NAME. Empty, "
+        "with no access key id: the profile, or the default AWS chain (environment, "
+        "instance role).",
+        secret_label="Secret access key",
+    )
     codec = bedrock_codec
 
     def settings(self, deployment: DeploymentEntry) -> AwsSettings:

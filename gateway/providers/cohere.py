@@ -19,6 +19,7 @@ from ..types import ChatRequest
 from . import wire
 from .base import register
 from .codec_provider import CodecProvider
+from .kinds import FormHelp
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
 
@@ -35,6 +36,11 @@ def api_root(base_url: str) -> str:
 @register
 class CohereProvider(CodecProvider):
     kind = "cohere"
+    needs_base_url = False
+    form_help = FormHelp(
+        base_url="Empty: https://api.cohere.com (requests go to /v2/chat).",
+        secret="The Cohere API key (stored encrypted) or os.environ/NAME.",
+    )
     codec = codec
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:

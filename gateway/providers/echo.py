@@ -52,6 +52,7 @@ from ..types import (
     UsageEvent,
 )
 from .base import Exchange, Provider, register
+from .kinds import FormHelp
 
 
 def _words(text: str) -> int:
@@ -197,6 +198,11 @@ def _embedding_inputs(raw: Any) -> list[str]:
 @register
 class EchoProvider(Provider):
     kind = "echo"
+    needs_base_url = False
+    form_help = FormHelp(
+        base_url="Not used: echo answers from inside the gateway.",
+        secret="Not used by echo (stored encrypted all the same).",
+    )
     dialect = "echo"
     also_serves = ("embeddings",)  # besides chat: /v1/embeddings, deterministically
 

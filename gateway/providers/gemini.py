@@ -25,6 +25,7 @@ from ..types import ChatRequest
 from . import wire
 from .base import register
 from .codec_provider import CodecProvider, target_of
+from .kinds import FormHelp
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"
@@ -129,6 +130,13 @@ class GoogleCodecProvider(CodecProvider):
 @register
 class GeminiProvider(GoogleCodecProvider):
     kind = "gemini"
+    needs_base_url = False
+    form_help = FormHelp(
+        base_url="Empty: https://generativelanguage.googleapis.com (the native Gemini API).",
+        secret="The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "
+        "x-goog-api-key header.",
+        api_version="The version path; empty: v1beta.",
+    )
 
     def root(self) -> str:
         base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")

@@ -27,6 +27,7 @@ from ..types import ChatRequest, StreamEvent
 from . import wire
 from .base import Exchange, register
 from .codec_provider import CodecProvider, target_of
+from .kinds import FormHelp
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -69,6 +70,10 @@ _HOP_HEADERS = frozenset(
 @register
 class OpenAICompatibleProvider(CodecProvider):
     kind = "openai"
+    form_help = FormHelp(
+        base_url="Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
+        secret="The API key (stored encrypted) or os.environ/NAME (read when used).",
+    )
     codec = openai_chat_codec
     stream_accept = "text/event-stream"
 
@@ -139,6 +144,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
     """Azure OpenAI: the deployment name is in the path, the key in ``api-key``."""
 
     kind = "azure"
+    form_help = FormHelp(
+        base_url="The resource: https://NAME.openai.azure.com.",
+        secret="The Azure OpenAI key (stored encrypted) or os.environ/NAME.",
+        api_version="api-version, e.g. 2024-10-21.",
+    )
 
     def url(self, path: str, deployment: DeploymentEntry | None = None) -> str:
         base = wire.base_url(self.provider)

@@ -28,6 +28,7 @@ from ..types import ChatRequest, ChatResponse, StreamEvent
 from . import wire
 from .base import Exchange, register
 from .codec_provider import CodecProvider, target_of
+from .kinds import FormHelp
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,12 @@ _NO_SUMMARY_UNTIL: dict[int, float] = {}
 @register
 class OpenAIResponsesProvider(CodecProvider):
     kind = "openai_responses"
+    needs_base_url = False
+    form_help = FormHelp(
+        base_url="Include the version path; empty: https://api.openai.com/v1 "
+        "(requests go to /responses).",
+        secret="The OpenAI API key (stored encrypted) or os.environ/NAME.",
+    )
     codec = CODEC
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:

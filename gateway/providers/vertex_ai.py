@@ -34,6 +34,7 @@ from ..secret_refs import resolve_secret
 from . import google_auth
 from .base import register
 from .gemini import GoogleCodecProvider
+from .kinds import FormHelp, Setting
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"
@@ -59,6 +60,25 @@ def host_for(location: str) -> str:
 @register
 class VertexAIProvider(GoogleCodecProvider):
     kind = "vertex_ai"
+    needs_base_url = False
+    settings_taken = (
+        Setting(
+            "vertex_project", "Google Cloud project", "Empty: the service account's project_id."
+        ),
+        Setting(
+            "vertex_location",
+            "Location",
+            "The region, e.g. europe-west4 or global; empty: us-central1.",
+        ),
+    )
+    form_help = FormHelp(
+        base_url="Empty: https://LOCATION-aiplatform.googleapis.com; set it for a proxy "
+        "or a private endpoint.",
+        secret="The service-account key JSON (stored encrypted), a path to the key file, "
+        "or os.environ/NAME. Empty: the application default credentials.",
+        api_version="The version path; empty: v1.",
+        secret_label="Service-account key",
+    )
     count_wrapped = False  # Vertex's countTokens takes contents/systemInstruction/tools
 
     def _settings(self, deployment: DeploymentEntry) -> tuple[str | None, str, str | None]:

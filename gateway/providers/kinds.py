@@ -1,0 +1,105 @@
+"""The provider kinds: one line per kind, naming its label and the adapter class.
+
+Adding a provider = its module under ``gateway/providers/`` (the class declares what is
+kind-specific: ``needs_base_url``, ``settings_taken``, ``form_help``) + one line in
+``KINDS`` (+ its prefix in ``litellm_config``'s maps when LiteLLM has one). The model's
+``kind`` field takes its choices from ``choices`` (a callable, so a new kind changes no
+migration), the console and the API read the rest from the class.
+
+This module imports no Django and no adapter: listing the kinds (a form's choices, the
+model's validation) does not load every adapter, and an adapter's heavy client
+(botocore, google-auth) stays unimported until a deployment of that kind is used.
+``adapter_class`` imports the one module a kind names, when asked.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    name: str  # stored in Provider.kind (at most 20 characters)
+    label: str  # shown in the console and the API docs
+    adapter: str  # "module:Class", imported by adapter_class when first needed
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One of a kind's ``Provider.settings`` (LiteLLM's parameter name), a console field."""
+
+    name: str
+    label: str
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FormHelp:
+    """What the provider form says under each field for this kind; an empty
+    ``api_version`` hides that field for the kind."""
+
+    base_url: str = ""
+    secret: str = ""
+    api_version: str = ""
+    secret_label: str = "Secret"
+
+
+_P = "gateway.providers."
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("openai", "OpenAI-compatible", _P + "openai_compatible:OpenAICompatibleProvider"),
+        Kind("anthropic", "Anthropic", _P + "anthropic:AnthropicProvider"),
+        Kind("azure", "Azure OpenAI", _P + "openai_compatible:AzureOpenAIProvider"),
+        Kind("echo", "Echo (built-in test provider)", _P + "echo:EchoProvider"),
+        Kind("gemini", "Gemini API", _P + "gemini:GeminiProvider"),
+        Kind("vertex_ai", "Vertex AI", _P + "vertex_ai:VertexAIProvider"),
+        Kind("bedrock", "AWS Bedrock", _P + "bedrock:BedrockProvider"),
+        Kind("cohere", "Cohere", _P + "cohere:CohereProvider"),
+        Kind(
+            "openai_responses",
+            "OpenAI Responses API",
+            _P + "openai_responses:OpenAIResponsesProvider",
+        ),  # fmt: skip
+    )
+}
+
+
+def choices() -> list[tuple[str, str]]:
+    """``(name, label)`` of every kind: ``Provider.kind``'s choices, read on each use."""
+    return [(kind.name, kind.label) for kind in KINDS.values()]
+
+
+def adapter_class(name: str) -> Any:
+    """The adapter class (a ``providers.base.Provider`` subclass) of kind ``name``,
+    its module imported on first use; None for a kind not in ``KINDS``."""
+    kind = KINDS.get(name)
+    return None if kind is None else _load(kind.name, kind.adapter)
+
+
+_loaded: dict[tuple[str, str], Any] = {}
+
+
+def _load(name: str, target: str) -> Any:
+    cls = _loaded.get((name, target))
+    if cls is None:
+        module, _, attr = target.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+        if getattr(cls, "kind", None) != name:
+            raise TypeError(f"{target} has kind {getattr(cls, 'kind', None)!r}, not {name!r}")
+        _loaded[(name, target)] = cls
+    return cls
+
+
+def needs_base_url(name: str) -> bool:
+    """Whether a provider of this kind must name its upstream (an unknown kind does)."""
+    cls = adapter_class(name)
+    return cls is None or cls.needs_base_url
+
+
+def settings_taken(name: str) -> tuple[Setting, ...]:
+    """The ``Provider.settings`` a kind takes (none for an unknown kind)."""
+    cls = adapter_class(name)
+    return () if cls is None else tuple(cls.settings_taken)
