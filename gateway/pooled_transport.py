@@ -17,6 +17,7 @@ fails on a reused connection before any response byte is retried once on a new o
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import deque
@@ -26,6 +27,7 @@ import httptools
 import httpx
 
 URL_CACHE_SIZE = 512
+_UNSAFE = re.compile(r"[\r\n\0]")  # never in a header name or value
 HIGH_WATER = 1 << 20  # pause reading a response body past 1 MiB unread
 LOW_WATER = 1 << 18
 
@@ -294,6 +296,10 @@ class PooledTransport(httpx.AsyncBaseTransport):
             merged[name.lower()] = value
         lines = [prefix]
         for name, value in merged.items():
+            if _UNSAFE.search(name) or _UNSAFE.search(value):
+                # h11 refuses these on the httpx path too: a CR or LF would start a new
+                # header (or a new request) of the value's choosing
+                raise httpx.LocalProtocolError(f"illegal character in header {name!r}")
             lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
         lines.append(b"content-length: %d\r\n\r\n" % len(body))
         lines.append(body)

@@ -112,3 +112,16 @@ async def test_errors_gzip_and_a_dead_upstream_read_as_through_the_client() -> N
     provider, target = _provider("http://127.0.0.1:1")
     with pytest.raises(errors.UpstreamConnectionError):
         await provider.complete(REQUEST, target, Exchange())
+
+
+@pytest.mark.parametrize("value", ["a\r\nx-injected: 1", "a\nb", "a\rb", "a\0b"])
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(value: str) -> None:
+    async def answer(reader, writer, head, body):
+        writer.write(reply(b"{}"))
+        return True
+
+    server = Server(answer)
+    async with server as base:
+        with pytest.raises(httpx.LocalProtocolError):
+            await http.pooled().post(base + "/x", {"x-extra": value}, b"{}", httpx.Timeout(5.0))
+    assert server.requests == []
