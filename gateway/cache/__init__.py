@@ -110,12 +110,3 @@ async def settle() -> None:
     """Wait for background writes (tests)."""
     while _pending:
         await asyncio.gather(*list(_pending), return_exceptions=True)
-
-
-def canonical(dialect: str, data: dict) -> ChatResponse:
-    """A passed-through upstream answer (``dialect``'s JSON) as a canonical response."""
-    if dialect == "anthropic":
-        from ..codecs.anthropic.outbound import parse_response
-    else:
-        from ..codecs.openai_chat.outbound import parse_response
-    return parse_response(data)

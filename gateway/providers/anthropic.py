@@ -21,7 +21,7 @@ from ..errors import UpstreamError
 from ..registry import DeploymentEntry
 from ..types import ChatRequest
 from . import wire
-from .base import Exchange, register
+from .base import Exchange
 from .codec_provider import CodecProvider, target_of
 from .kinds import FormHelp
 
@@ -36,7 +36,6 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
     return outbound.build_body(request, target_of(deployment))
 
 
-@register
 class AnthropicProvider(CodecProvider):
     kind = "anthropic"
     needs_base_url = False

@@ -136,14 +136,6 @@ class Provider:
         raise GatewayError(f"{self.kind} providers cannot list models")
 
 
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
-def register(cls: type[Provider]) -> type[Provider]:
-    _REGISTRY[cls.kind] = cls
-    return cls
-
-
 def adapter_for(provider: ProviderEntry) -> Provider:
     """The adapter instance for a provider entry (adapters are cheap, stateless); its
     class is the one the kind's line in ``kinds.KINDS`` names."""

@@ -42,7 +42,6 @@ from ..registry import DeploymentEntry
 from ..secret_refs import resolve_secret
 from ..types import ChatRequest
 from . import wire
-from .base import register
 from .codec_provider import DEFRAMERS, CodecProvider, target_of
 from .kinds import FormHelp, Setting
 
@@ -112,7 +111,6 @@ class AwsSettings:
     profile: str | None = None
 
 
-@register
 class BedrockProvider(CodecProvider):
     kind = "bedrock"
     needs_base_url = False

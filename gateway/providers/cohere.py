@@ -17,7 +17,6 @@ from ..codecs.cohere import codec, outbound
 from ..registry import DeploymentEntry
 from ..types import ChatRequest
 from . import wire
-from .base import register
 from .codec_provider import CodecProvider
 from .kinds import FormHelp
 
@@ -33,7 +32,6 @@ def api_root(base_url: str) -> str:
     return base
 
 
-@register
 class CohereProvider(CodecProvider):
     kind = "cohere"
     needs_base_url = False

@@ -51,7 +51,7 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .base import Exchange, Provider, register
+from .base import Exchange, Provider
 from .kinds import FormHelp
 
 
@@ -195,7 +195,6 @@ def _embedding_inputs(raw: Any) -> list[str]:
     raise InvalidRequest("input must be a string, a list of strings, or token ids", param="input")
 
 
-@register
 class EchoProvider(Provider):
     kind = "echo"
     needs_base_url = False

@@ -23,7 +23,6 @@ from ..codecs.gemini import codec as gemini_codec
 from ..registry import DeploymentEntry
 from ..types import ChatRequest
 from . import wire
-from .base import register
 from .codec_provider import CodecProvider, target_of
 from .kinds import FormHelp
 
@@ -127,7 +126,6 @@ class GoogleCodecProvider(CodecProvider):
         return data
 
 
-@register
 class GeminiProvider(GoogleCodecProvider):
     kind = "gemini"
     needs_base_url = False

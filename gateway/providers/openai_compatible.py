@@ -25,7 +25,7 @@ from ..registry import DeploymentEntry
 from ..secret_refs import resolve_secret
 from ..types import ChatRequest, StreamEvent
 from . import wire
-from .base import Exchange, register
+from .base import Exchange
 from .codec_provider import CodecProvider, target_of
 from .kinds import FormHelp
 
@@ -67,7 +67,6 @@ _HOP_HEADERS = frozenset(
 )
 
 
-@register
 class OpenAICompatibleProvider(CodecProvider):
     kind = "openai"
     form_help = FormHelp(
@@ -139,7 +138,6 @@ class OpenAICompatibleProvider(CodecProvider):
         return [m["id"] for m in data.get("data") or [] if isinstance(m, dict) and m.get("id")]
 
 
-@register
 class AzureOpenAIProvider(OpenAICompatibleProvider):
     """Azure OpenAI: the deployment name is in the path, the key in ``api-key``."""
 

@@ -26,7 +26,7 @@ from ..codecs.openai_responses import CODEC, maps
 from ..registry import DeploymentEntry
 from ..types import ChatRequest, ChatResponse, StreamEvent
 from . import wire
-from .base import Exchange, register
+from .base import Exchange
 from .codec_provider import CodecProvider, target_of
 from .kinds import FormHelp
 
@@ -38,7 +38,6 @@ SUMMARY_PAUSE_SECONDS = 3600.0
 _NO_SUMMARY_UNTIL: dict[int, float] = {}
 
 
-@register
 class OpenAIResponsesProvider(CodecProvider):
     kind = "openai_responses"
     needs_base_url = False

@@ -32,7 +32,6 @@ from ..errors import MissingSecret
 from ..registry import DeploymentEntry
 from ..secret_refs import resolve_secret
 from . import google_auth
-from .base import register
 from .gemini import GoogleCodecProvider
 from .kinds import FormHelp, Setting
 
@@ -57,7 +56,6 @@ def host_for(location: str) -> str:
     return f"https://{location}-aiplatform.googleapis.com"
 
 
-@register
 class VertexAIProvider(GoogleCodecProvider):
     kind = "vertex_ai"
     needs_base_url = False
