@@ -15,7 +15,8 @@ write is held, and written (joined with the chunks that follow it) as soon as th
 application waits for anything — the next turn of the event loop — or once the
 oldest held chunk has waited ``WINDOW`` seconds, whichever comes first: a token is
 never held back behind work that is not its own for longer than that. A chunk after
-a quiet spell (tokens trickling in from a real model) is written at once. The last message of a response carries what is still held, any other
+a quiet spell (tokens trickling in from a real model) is written at once, and so is
+the first one (the server writes it together with the response's head). The last message of a response carries what is still held, any other
 message (the response's start, trailers) first writes it. Bytes and their order are
 unchanged; only their grouping into writes is.
 """
@@ -92,7 +93,10 @@ class CoalescingSend:
         else:
             await self.flush()
         await self.send(message)
-        self.last = self.loop.time()
+        if message["type"] != "http.response.start":
+            # The first chunk after the head is never held: the server writes the two
+            # together (gateway.http_protocol), at once.
+            self.last = self.loop.time()
 
     async def flush(self) -> None:
         """Write what is held now (after a write in progress)."""

@@ -57,7 +57,8 @@ def test_chunks_ready_together_are_one_write_with_the_last_message():
 
     sent = serve(app)
     assert sent[0] == START
-    assert bodies(sent) == [b"".join(b"data: %d\n\n" % i for i in range(20))]
+    # the first goes at once (the server joins it to the head), the rest in one write
+    assert bodies(sent) == [b"data: 0\n\n", b"".join(b"data: %d\n\n" % i for i in range(1, 20))]
     assert sent[-1]["more_body"] is False
 
 
@@ -68,6 +69,7 @@ def test_a_held_chunk_is_written_as_soon_as_the_app_waits():
     async def app(scope, receive, send):
         clock.install()
         await send(START)
+        await send(body(b"head's company"))  # the first chunk: with the head, at once
         await send(body(b"first"))
         await send(body(b"second"))
         await asyncio.sleep(0)  # waiting for the upstream: the loop turns
@@ -85,8 +87,8 @@ def test_a_held_chunk_is_written_as_soon_as_the_app_waits():
         return {"type": "http.request"}
 
     asyncio.run(CoalescingApp(app)({"type": "http"}, receive, send))
-    assert seen_while_waiting == [[b"firstsecond"]]
-    assert bodies(sent) == [b"firstsecond", b"third"]
+    assert seen_while_waiting == [[b"head's company", b"firstsecond"]]
+    assert bodies(sent) == [b"head's company", b"firstsecond", b"third"]
 
 
 def test_a_chunk_after_a_quiet_spell_goes_at_once_and_none_waits_past_the_window(monkeypatch):
