@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 _tasks: list[asyncio.Task] = []
 _in_flight = 0
+_started_total = 0  # API requests started in this process (memory_trim reads it)
 _closing = False
 _idle: asyncio.Event | None = None
 _requests: set[asyncio.Task] = set()  # the tasks serving API requests in flight
@@ -55,11 +56,17 @@ def begin_shutdown() -> None:
 def request_started() -> None:
     """Count an API request in flight (the journal drains only once they are done); its
     task is remembered so that the drain can end it when the grace period runs out."""
-    global _in_flight
+    global _in_flight, _started_total
     _in_flight += 1
+    _started_total += 1
     task = asyncio.current_task()
     if task is not None:
         _requests.add(task)
+
+
+def activity() -> tuple[int, int]:
+    """API requests started in this process so far, and those in flight."""
+    return _started_total, _in_flight
 
 
 def request_finished() -> None:
@@ -138,6 +145,9 @@ async def ensure_started() -> None:
             return
         await registry.arebuild()
         _tasks.append(asyncio.create_task(registry.watch(), name="registry-watch"))
+        from .memory_trim import trim_when_idle
+
+        _tasks.append(asyncio.create_task(trim_when_idle(activity), name="memory-trim"))
         from . import metrics
 
         shared = metrics.shared_dir()
@@ -161,9 +171,11 @@ WARM_TEMPLATES = ("console/dashboard.html", "console/logs.html", "console/routes
 def warm_up() -> None:
     """Do at start-up what the first request would otherwise pay for: import the
     dialects' codecs and the upstream adapters (first API request), the URLconf (the
-    console's views, the management API and its pydantic schemas) and compile the
-    busiest templates (first console page). Measured on a loaded 2-core machine: the first
-    dashboard view of a fresh process went from 0.6-1.2 s to the page's own cost."""
+    console's views, the management API and its pydantic schemas), compile every URL
+    pattern and fill the reverse lookups (the first ``{% url %}`` of a page, else 15-100 ms
+    of it on the first console view) and compile the busiest templates (first console
+    page). Measured on a loaded 2-core machine: the first dashboard view of a fresh
+    process went from 0.6-1.2 s to the page's own cost."""
     from django.template.loader import get_template
     from django.urls import get_resolver
 
@@ -171,7 +183,11 @@ def warm_up() -> None:
         from . import service  # noqa: F401 - with it every client dialect's codec
         from .providers import anthropic, echo, openai_compatible  # noqa: F401
 
-        get_resolver().url_patterns  # noqa: B018 - the import is the point
+        # Importing the URLconf compiles no pattern; filling the reverse lookups compiles
+        # every pattern below the root (resolving a path needs them too, and the root's).
+        resolver = get_resolver()
+        resolver.pattern.regex  # noqa: B018 - compiling it is the point
+        resolver.reverse_dict  # noqa: B018 - filling it is the point
         for name in WARM_TEMPLATES:
             get_template(name)
     except Exception:  # a broken page must not stop the API from serving

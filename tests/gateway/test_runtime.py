@@ -202,3 +202,24 @@ def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyP
         del holder
     finally:
         gc.unfreeze()
+
+
+def test_warm_up_compiles_every_url_pattern_before_the_first_request():
+    """The first console page of a process reverses URLs and resolves its path: after
+    the start-up warm-up neither compiles a pattern any more."""
+    from unittest import mock
+
+    from django.urls import clear_url_caches, resolve, reverse
+
+    clear_url_caches()  # a process that has not resolved anything yet
+    try:
+        runtime.warm_up()
+        compiled = AssertionError("a URL pattern was compiled on first use")
+        with mock.patch("django.urls.resolvers.re.compile", side_effect=compiled):
+            assert reverse("console:log-detail", args=["abc"]).endswith("abc/")
+            reverse("console:logs")
+            reverse("console:dashboard")
+            assert resolve("/logs/").view_name == "console:logs"
+            resolve("/api/logs/")
+    finally:
+        clear_url_caches()

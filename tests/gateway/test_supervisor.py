@@ -14,25 +14,31 @@ import httpx
 
 from gateway.counter_service import SOCKET_ENV
 from gateway.shared_tokenizer import TOKENIZER_ENV
-from gateway.supervisor import UVICORN_WORKER_ENV, Plan, command
+from gateway.supervisor import UVICORN_WORKER_ENV, Plan, command, worker_command
 from tests.live import MASTER_KEY, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_supervisor_loads_no_django(tmp_path) -> None:
-    """Everything the supervisor runs up to uvicorn's own supervision (which imports
-    the application only in the workers): the service started, Django not imported."""
+LEFT_OUT = ("django", "channels", "tiktoken", "uvicorn", "multiprocessing", "watchfiles", "click")
+
+
+def test_the_supervisor_loads_neither_django_nor_uvicorn(tmp_path) -> None:
+    """Everything the supervisor runs before it watches its workers (who import the
+    application): the service started and the port bound, with neither Django nor
+    uvicorn (nor multiprocessing, uvicorn's way to start workers) imported."""
     plan = Plan("gateway.asgi:application", 2, {"port": 0}, str(tmp_path / "s.sock"), True)
     code = f"""
 import os, sys
-from gateway import supervisor, uvicorn_server
-def run(app, workers, **options):
+from gateway import supervisor
+def run(self):
     assert os.environ[{SOCKET_ENV!r}] == os.environ[{TOKENIZER_ENV!r}] == {plan.socket!r}
     assert os.environ[{UVICORN_WORKER_ENV!r}] == "1"
     assert os.path.exists({plan.socket!r})
-    print(sorted(m for m in sys.modules if m.split(".")[0] in ("django", "channels", "tiktoken")))
-uvicorn_server.run = run
+    assert self.sock.getsockname()[0] == "127.0.0.1" and self.count == 2
+    print(sorted(m for m in sys.modules if m.split(".")[0] in {LEFT_OUT!r}))
+    return 0
+supervisor.Supervisor.run = run
 supervisor.main()
 """
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
@@ -43,6 +49,39 @@ supervisor.main()
         capture_output=True,
         text=True,
         timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_worker_loads_neither_the_command_lines_nor_uvicorns_supervisors(tmp_path) -> None:
+    """What a worker imports before it serves (``gateway.worker``, the configuration
+    loading the application, uvicorn's protocols and lifespan): not uvicorn's command
+    line and supervisors (click, multiprocessing's spawning, watchfiles), nor httpx's
+    command line (click, pygments)."""
+    argv = worker_command({})
+    code = argv[2].replace("from gateway.worker import main; main()", "")
+    code += """
+import sys
+from gateway import worker
+worker.prepare()
+from gateway.uvicorn_server import worker_config
+config = worker_config("gateway.asgi:application", {"lifespan": "on", "loop": "uvloop",
+                                                     "http": "httptools"})
+config.load()
+import uvicorn
+assert uvicorn.Config is type(config) and config.lifespan_class.__module__ == "uvicorn.lifespan.on"
+import gateway.service, httpx  # the upstream client
+assert httpx.Client and callable(httpx.main)
+print(sorted(m for m in sys.modules if m.startswith(("watchfiles", "uvicorn.supervisors",
+      "uvicorn.main", "uvicorn._subprocess", "multiprocessing.popen", "multiprocessing.spawn",
+      "click", "pygments"))))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
+    env.update({UVICORN_WORKER_ENV: "1", "SWITCHYARD_DATA_DIR": str(tmp_path)})
+    env["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+    result = subprocess.run(
+        [argv[0], "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -87,7 +126,10 @@ def test_other_processes_keep_daphnes_app_for_runserver() -> None:
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        found += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # the thread ended between listing and reading
+            continue
     return found
 
 
@@ -111,12 +153,13 @@ def test_serve_with_workers_runs_them_under_the_django_free_supervisor(tmp_path)
         workers = []
         deadline = time.time() + 20
         while len(workers) < 2 and time.time() < deadline:
-            workers = [
-                c for c in _children(pid) if "resource_tracker" not in _cmd(c) and _environ(c)
-            ]
+            workers = [c for c in _children(pid) if _environ(c)]
             time.sleep(0.2)
         assert len(workers) == 2
-        assert not [c for c in _children(pid) if "resource_tracker" in _cmd(c)]
+        # the workers and nothing else (multiprocessing's resource tracker was one more)
+        assert all("gateway.worker" in _cmd(worker) for worker in workers)
+        for process in (pid, *workers):  # watchfiles (uvicorn's --reload) is a Rust library
+            assert "watchfiles" not in Path(f"/proc/{process}/maps").read_text()
         socket_path = _environ(workers[0])[TOKENIZER_ENV]
         for worker in workers:
             environ = _environ(worker)

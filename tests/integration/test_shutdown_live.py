@@ -95,7 +95,7 @@ async def test_sigterm_ends_streams_in_their_dialect_and_refuses_new_requests(
                 await asyncio.sleep(0.05)
             signalled = time.monotonic()
             gw.process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(1.0)  # uvicorn's supervisor looks at signals twice a second
+            await asyncio.sleep(1.0)  # the workers have the signal and are draining
             assert all(not t.done() for t in tasks), "streams cut before the grace period"
             # a request during the drain: a fresh connection, answered, not reset
             async with httpx.AsyncClient(base_url=gw.url, timeout=10) as fresh:

@@ -1,5 +1,6 @@
 """``manage.py serve``: migrate, then serve the whole ASGI application (API, console,
-WebSockets) with daphne, or with uvicorn workers when ``--workers`` > 1."""
+WebSockets) with daphne, or with uvicorn workers when ``--workers`` > 1 (under
+``gateway.supervisor``)."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ class Command(GatewayCommand):
             "ws_max_size": uvicorn_server.ws_max_size(),
         }
         if workers <= 1:
-            uvicorn_server.run("gateway.asgi:application", workers=1, **options)
+            uvicorn_server.run("gateway.asgi:application", **options)
             return
         _share_metrics(settings.DATA_DIR / "metrics")
         path, folder = _socket_path(settings.DATA_DIR)
@@ -127,7 +128,8 @@ class Command(GatewayCommand):
         # it freed: two arenas per process (supervisor and workers, who inherit it)
         # measured 253 -> 246 MB for the whole server after the benchmark.
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-        # The process that stays (gateway.supervisor) loads no Django.
+        # The process that stays (gateway.supervisor) loads neither Django nor uvicorn:
+        # it binds the port and starts the workers (gateway.worker) itself.
         self.stdout.flush()
         self.stderr.flush()
         sys.stdout.flush()

@@ -1,0 +1,60 @@
+"""Give the heap memory a burst of requests freed back to the system once the
+process is idle.
+
+glibc's malloc keeps freed memory inside its heap for reuse: after the benchmark each
+worker held about 10 MB of it (104 -> 93 MB resident when ``malloc_trim(0)`` ran;
+261 -> 236 MB for ``serve --workers 2``). ``trim_when_idle`` calls ``malloc_trim``
+when the process has served API requests and then none started for a whole interval
+and none is in flight: at most once per quiet spell, never under load. The call
+runs in a thread (ctypes releases the GIL), so the event loop is not held up. Where
+the C library has no ``malloc_trim`` (musl, macOS) nothing runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+IDLE_SECONDS = 1.0
+
+Activity = Callable[[], tuple[int, int]]  # (API requests started so far, in flight)
+
+
+def malloc_trim() -> Callable[[], object] | None:
+    """The C library's ``malloc_trim(0)``, or None where there is none."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+async def trim_when_idle(
+    activity: Activity,
+    every: float = IDLE_SECONDS,
+    trim: Callable[[], object] | None = None,
+) -> None:
+    """Run forever: after requests, once ``every`` seconds pass with none started and
+    none in flight, trim the heap once."""
+    trim = trim or malloc_trim()
+    if trim is None:
+        return
+    seen, _ = activity()
+    trimmed_at = seen
+    while True:
+        await asyncio.sleep(every)
+        started, in_flight = activity()
+        if started == seen and in_flight == 0 and started != trimmed_at:
+            trimmed_at = started
+            try:
+                await asyncio.to_thread(trim)
+            except Exception:  # never worth stopping the process for
+                log.warning("malloc_trim failed", exc_info=True)
+                return
+        seen = started
