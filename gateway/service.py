@@ -51,6 +51,7 @@ from .errors import (
 )
 from .providers import wire
 from .providers.base import Exchange, Provider, adapter_for
+from .ready_batches import ready_batches
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
 from .streaming import StreamFolder
 from .types import (
@@ -65,15 +66,43 @@ from .types import (
 )
 
 log = logging.getLogger(__name__)
+# How long a translated stream's first rendered event may wait for the ones ready
+# behind it before they go on together (gateway.ready_batches).
+BATCH_WINDOW = 0.0001
 
 Headers = list[tuple[bytes, bytes]]
 SHUTDOWN_CUT = "ended by the server's shutdown after its grace period"
 CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 
 
+class _RandomIds:
+    """Request ids: 16 bytes of the kernel's randomness each, as uuid4's, read 4 KiB
+    at a time (one getrandom call per 256 ids instead of one per request); a forked
+    child starts with none of its parent's."""
+
+    __slots__ = ("buffer", "offset")
+
+    def __init__(self) -> None:
+        self.buffer, self.offset = b"", 0
+
+    def next(self) -> str:
+        offset = self.offset
+        if offset + 16 > len(self.buffer):
+            self.buffer, offset = os.urandom(4096), 0
+        self.offset = offset + 16
+        return self.buffer[offset : offset + 16].hex()
+
+    def forget(self) -> None:
+        self.buffer, self.offset = b"", 0
+
+
+_ids = _RandomIds()
+os.register_at_fork(after_in_child=_ids.forget)
+
+
 def new_request_id() -> str:
-    """32 random hex digits (os.urandom: the randomness of uuid4 at a fifth of its cost)."""
-    return os.urandom(16).hex()
+    """32 random hex digits."""
+    return _ids.next()
 
 
 def key_refusal(key: KeyEntry) -> str | None:
@@ -694,6 +723,7 @@ class _Tap:
     def __init__(self, call: Call) -> None:
         self.call = call
         self.folder = StreamFolder()
+        self.rendered_first_token = False  # the renderer is past the first content event
 
     def see(self, event: StreamEvent) -> None:
         if self.call.first_token is None and isinstance(event, CONTENT_EVENTS):
@@ -726,9 +756,12 @@ class _Tap:
 async def _events(tap: _Tap, first: StreamEvent, iterator: AsyncIterator[StreamEvent]):
     tap.see(first)
     yield first
+    tap.rendered_first_token = tap.call.first_token is not None
     async for event in iterator:
         tap.see(event)
         yield event
+        # asked for the next event: everything up to this one has been rendered
+        tap.rendered_first_token = tap.call.first_token is not None
 
 
 async def _pump_translated(
@@ -737,8 +770,15 @@ async def _pump_translated(
     tap = _Tap(call)
     disconnected = True
     rendered = call.codec.render_stream(_events(tap, first, iterator), request)
+    # What the renderer makes of one upstream read goes on as one chunk (one capture,
+    # one send), not an event at a time; a long burst in pieces of at most 100 us, and
+    # the first token (the tap saw it) at once.
+    batches = ready_batches(
+        rendered, window=BATCH_WINDOW, hand_on_when=lambda: tap.rendered_first_token
+    )
     try:
-        async for chunk in rendered:
+        async for chunks in batches:
+            chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             call.capture_outbound(chunk)
             await call.keep_response(chunk)
             yield chunk
@@ -750,6 +790,7 @@ async def _pump_translated(
         disconnected = False
         yield chunk
     finally:
+        await _close_quietly(batches)
         await _close_quietly(rendered)
         await _close_quietly(iterator)
         tap.close(disconnected)

@@ -135,53 +135,76 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEMessage]:
         yield SSEMessage(event, "\n".join(data))
 
 
-async def iter_sse_bytes(
-    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
-) -> AsyncIterator[SSEMessage]:
-    """``iter_sse`` over raw body chunks (httpx's ``aiter_bytes``), with the same
-    messages as ``iter_sse`` over the chunks' UTF-8 lines (``\\n`` or ``\\r\\n``,
-    undecodable bytes replaced): one generator instead of a line generator feeding a
-    message generator, so a stream costs one hop per message, not one per line.
-    ``on_chunk`` sees each chunk as it arrives (the exchange's raw record)."""
-    event: str | None = None
-    data: list[str] = []
-    pending = b""
-    async for chunk in chunks:
-        if on_chunk is not None:
-            on_chunk(chunk)
-        if pending:
-            chunk = pending + chunk
-        *lines, pending = chunk.split(b"\n")
+class SSEDecoder:
+    """Server-sent events decoded off raw body chunks: ``feed`` each chunk, get the
+    messages it completed; ``end`` after the last. The same messages as ``iter_sse``
+    over the chunks' UTF-8 lines (``\\n`` or ``\\r\\n``, undecodable bytes replaced)."""
+
+    __slots__ = ("event", "data", "pending")
+
+    def __init__(self) -> None:
+        self.event: str | None = None
+        self.data: list[str] = []
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> list[SSEMessage]:
+        messages: list[SSEMessage] = []
+        if self.pending:
+            chunk = self.pending + chunk
+        *lines, self.pending = chunk.split(b"\n")
         for raw in lines:
             line = raw.decode("utf-8", "replace")
             if line.endswith("\r"):
                 line = line.rstrip("\r")
             if not line:
-                if data:
-                    yield SSEMessage(event, "\n".join(data))
-                event, data = None, []
+                if self.data:
+                    messages.append(SSEMessage(self.event, "\n".join(self.data)))
+                self.event, self.data = None, []
                 continue
             if line[0] == ":":
                 continue
-            name, _, value = line.partition(":")
-            if value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                event = value
-    if pending:
-        line = pending.decode("utf-8", "replace").rstrip("\r")
-        if line and line[0] != ":":
-            name, _, value = line.partition(":")
-            if value[:1] == " ":
-                value = value[1:]
-            if name == "data":
-                data.append(value)
-            elif name == "event":
-                event = value
-    if data:
-        yield SSEMessage(event, "\n".join(data))
+            self._field(line)
+        return messages
+
+    def end(self) -> list[SSEMessage]:
+        if self.pending:
+            line = self.pending.decode("utf-8", "replace").rstrip("\r")
+            self.pending = b""
+            if line and line[0] != ":":
+                self._field(line)
+        if not self.data:
+            return []
+        message = SSEMessage(self.event, "\n".join(self.data))
+        self.event, self.data = None, []
+        return [message]
+
+    def _field(self, line: str) -> None:
+        name, _, value = line.partition(":")
+        if value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self.data.append(value)
+        elif name == "event":
+            self.event = value
+
+
+async def iter_sse_batches(
+    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
+) -> AsyncIterator[list[SSEMessage]]:
+    """Server-sent events off raw body chunks (httpx's ``aiter_bytes``), a list at a
+    time: the messages each chunk completed (never an empty list), so a reader handles
+    what arrived together in one go. ``on_chunk`` sees each chunk as it arrives (the
+    exchange's raw record)."""
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        if on_chunk is not None:
+            on_chunk(chunk)
+        messages = decoder.feed(chunk)
+        if messages:
+            yield messages
+    messages = decoder.end()
+    if messages:
+        yield messages
 
 
 def sse_bytes(data: bytes | str, event: str | None = None) -> bytes:
@@ -194,12 +217,13 @@ def sse_bytes(data: bytes | str, event: str | None = None) -> bytes:
 
 
 __all__ = [
+    "SSEDecoder",
     "SSEMessage",
     "StreamFolder",
     "afold_events",
     "fold_events",
     "iter_sse",
-    "iter_sse_bytes",
+    "iter_sse_batches",
     "sse_bytes",
     "Usage",
 ]

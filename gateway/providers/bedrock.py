@@ -42,7 +42,7 @@ from ..registry import DeploymentEntry
 from ..secret_refs import resolve_secret
 from ..types import ChatRequest
 from . import wire
-from .codec_provider import DEFRAMERS, CodecProvider, target_of
+from .codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
 from .kinds import FormHelp, Setting
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
@@ -96,7 +96,7 @@ async def _recorded(
         yield chunk
 
 
-DEFRAMERS["aws-eventstream"] = aws_eventstream
+DEFRAMERS["aws-eventstream"] = one_at_a_time(aws_eventstream)
 
 
 @dataclasses.dataclass(slots=True, frozen=True)

@@ -9,6 +9,7 @@ is ``gateway.codecs.openai_chat``'s.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +40,14 @@ def _known_host(deployment: DeploymentEntry) -> str:
         base = resolve_secret(deployment.provider.base_url)
     except MissingSecret:
         return ""
-    return (urlsplit(base).hostname or "").lower()
+    return _hostname(base)
+
+
+@functools.lru_cache(maxsize=256)
+def _hostname(url: str) -> str:
+    """``url``'s host name, parsed once per URL (urlsplit is pure Python and ran on
+    every request: 2% of a plain request's CPU)."""
+    return (urlsplit(url).hostname or "").lower()
 
 
 def target_with_host(deployment: DeploymentEntry) -> Target:

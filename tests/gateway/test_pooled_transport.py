@@ -242,3 +242,107 @@ async def test_the_shared_client_never_carries_an_upstreams_cookies_to_the_next_
     await http.post("http://up.test/v1/a", content=b"{}")
     assert sent_cookies == [None, None]
     assert len(http.cookies) == 0
+
+
+# --- post_whole: the plain-answer fast path ---------------------------------------------
+
+
+def transport(**limits: float) -> PooledTransport:
+    return PooledTransport(
+        max_connections=int(limits.get("max_connections", 10)),
+        max_keepalive=10,
+        keepalive_expiry=30.0,
+    )
+
+
+async def test_post_whole_reads_a_body_sent_in_pieces_and_reuses_the_connection():
+    async def in_pieces(reader, writer, head, body):
+        writer.write(b"HTTP/1.1 201 Created\r\nx-mark: 1\r\ntransfer-encoding: chunked\r\n\r\n")
+        for piece in (b"ab", b"cd", b"ef"):
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        writer.write(b"0\r\n\r\n")
+        return True
+
+    server = Server(in_pieces)
+    pool = transport()
+    async with server as base:
+        for _ in range(2):
+            answer = await pool.post_whole(f"{base}/p", {}, b"{}", httpx.Timeout(5.0))
+            assert (answer.status_code, answer.content) == (201, b"abcdef")
+            assert (b"x-mark", b"1") in answer.raw_headers  # not emptied when it went idle
+    assert server.connections == 1 and pool.idle_count == 1
+
+
+async def test_post_whole_decodes_gzip_and_hands_httpx_an_error_answer():
+    async def answer(reader, writer, head, body):
+        if b"/busy" in head:
+            writer.write(
+                b"HTTP/1.1 429 Too Many\r\nretry-after: 7\r\ncontent-length: 4\r\n\r\nslow"
+            )
+        else:
+            writer.write(reply(gzip.compress(b'{"a": 1}'), b"content-encoding: gzip"))
+        return True
+
+    pool = transport()
+    async with Server(answer) as base:
+        zipped = await pool.post_whole(f"{base}/z", {}, b"", httpx.Timeout(5.0))
+        assert zipped.content == b'{"a": 1}'
+        busy = await pool.post_whole(f"{base}/busy", {}, b"", httpx.Timeout(5.0))
+        response = busy.response()
+        assert response.status_code == 429 and response.headers["retry-after"] == "7"
+        assert response.content == b"slow"
+
+
+async def test_post_whole_times_out_mid_body_and_frees_its_slot():
+    async def stalls(reader, writer, head, body):
+        if server.connections == 1:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+            await asyncio.sleep(2)
+            return False
+        writer.write(reply(b"fine"))
+        return True
+
+    server = Server(stalls)
+    pool = transport(max_connections=1)
+    async with server as base:
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await pool.post_whole(f"{base}/s", {}, b"", httpx.Timeout(0.2))
+        assert caught.value.request.url.path == "/s"
+        assert pool.idle_count == 0  # a half-read connection is never reused
+        answer = await pool.post_whole(f"{base}/s", {}, b"", httpx.Timeout(1.0))
+        assert answer.content == b"fine"  # the only slot was given back
+
+
+async def test_a_request_waiting_for_a_slot_gets_pool_timeout():
+    async def slow(reader, writer, head, body):
+        await asyncio.sleep(0.5)
+        writer.write(reply(b"ok"))
+        return True
+
+    pool = transport(max_connections=1)
+    async with Server(slow) as base:
+        first = asyncio.ensure_future(pool.post_whole(f"{base}/a", {}, b"", httpx.Timeout(5.0)))
+        await asyncio.sleep(0.05)
+        with pytest.raises(httpx.PoolTimeout):
+            await pool.post_whole(f"{base}/b", {}, b"", httpx.Timeout(5.0, pool=0.1))
+        assert (await first).content == b"ok"
+
+
+async def test_a_chunked_bodys_pieces_that_arrive_together_are_read_as_one():
+    from gateway.pooled_transport import body_chunks
+
+    pieces = [b"data: %d\n\n" % i for i in range(5)]  # an SSE stream: one piece per event
+
+    async def answer(reader, writer, head, body):
+        chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + chunked)
+        return True
+
+    pool = transport()
+    async with Server(answer) as base:
+        response = await pool.post(f"{base}/s", {}, b"{}", httpx.Timeout(5.0))
+        chunks = [chunk async for chunk in body_chunks(response)]
+        await response.aclose()
+    assert chunks == [b"".join(pieces)]  # one read: one chunk, bytes unchanged

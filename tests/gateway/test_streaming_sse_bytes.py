@@ -1,5 +1,6 @@
-"""``iter_sse_bytes`` (raw chunks -> SSE messages in one generator) yields exactly what
-``iter_sse`` yields over the same body's decoded lines, however the body is chunked."""
+"""``iter_sse_batches`` (raw chunks -> SSE messages, those each chunk completed) yields
+exactly what ``iter_sse`` yields over the same body's decoded lines, however the body is
+chunked, and never an empty batch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import random
 
 import pytest
 
-from gateway.streaming import SSEMessage, iter_sse, iter_sse_bytes
+from gateway.streaming import SSEMessage, iter_sse, iter_sse_batches
 
 BODIES = [
     # OpenAI-style data-only stream with [DONE]
@@ -58,7 +59,9 @@ async def _reference(body: bytes, cuts: list[int]) -> list[SSEMessage]:
 
 
 async def _new(body: bytes, cuts: list[int], seen: list[bytes]) -> list[SSEMessage]:
-    return [m async for m in iter_sse_bytes(_chunks(body, cuts), seen.append)]
+    batches = [b async for b in iter_sse_batches(_chunks(body, cuts), seen.append)]
+    assert all(batches)  # never an empty batch
+    return [m for batch in batches for m in batch]
 
 
 @pytest.mark.parametrize("body", BODIES)

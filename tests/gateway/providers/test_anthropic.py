@@ -842,6 +842,35 @@ async def test_passthrough_stream_forwards_every_event_byte_for_byte(upstream):
     )
     assert b"".join(raw for raw, _ in pairs) == transcript("tool_use")
     assert [e for _, events in pairs for e in events] == EXPECTED_EVENTS["tool_use"]
+    # what arrived together is forwarded in one piece, but for the first token, which
+    # goes at once: up to the first content delta, then the rest
+    assert len(pairs) == 2
+    first_delta = [
+        i
+        for i, e in enumerate(EXPECTED_EVENTS["tool_use"])
+        if isinstance(e, TextDelta | ToolArgsDelta | ThinkingDelta)
+    ][0]
+    assert len(pairs[0][1]) == first_delta + 1
+
+
+async def test_passthrough_stream_forwards_events_as_they_arrive(upstream):
+    events = [e + b"\n\n" for e in transcript("tool_use").split(b"\n\n") if e.strip()]
+
+    async def one_event_per_read():
+        for event in events:
+            yield event
+
+    upstream.reply = lambda r: sse_response(one_event_per_read())
+    pairs = await collect(
+        AnthropicProvider(make_provider()).passthrough_stream(
+            {"model": "claude", "max_tokens": 10, "messages": [], "stream": True},
+            make_deployment(),
+            Exchange(),
+            {},
+        )
+    )
+    assert [raw for raw, _ in pairs] == events
+    assert [e for _, events in pairs for e in events] == EXPECTED_EVENTS["tool_use"]
     assert pairs[1][1] == []  # the ping carries no canonical event
 
 

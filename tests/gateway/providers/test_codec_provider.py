@@ -169,8 +169,8 @@ async def test_sse_events_skip_done_and_noise_and_join_split_chunks() -> None:
         yield b'data: {"a"'
         yield b": 1}\n\ndata: not json\n\ndata: [DONE]\n\n"
 
-    events = [e async for e in sse_events(chunks())]
-    assert events == [WireEvent(None, {"a": 1})]
+    batches = [b async for b in sse_events(chunks())]
+    assert batches == [[WireEvent(None, {"a": 1})]]  # the second chunk completed it
 
 
 async def test_sse_done_framing_hands_done_and_noise_to_the_parser() -> None:
@@ -180,11 +180,13 @@ async def test_sse_done_framing_hands_done_and_noise_to_the_parser() -> None:
     async def chunks():
         yield b'data: {"a": 1}\n\ndata: not json\n\ndata: [DONE]\n\n'
 
-    events = [e async for e in DEFRAMERS["sse+done"](chunks())]
+    batches = [b async for b in DEFRAMERS["sse+done"](chunks())]
+    assert len(batches) == 1  # one chunk, one batch
+    events = batches[0]
     assert events == [WireEvent(None, {"a": 1}), WireEvent(None, None), WireEvent(None, DONE)]
     assert [e.text for e in events] == ['{"a": 1}', "not json", "[DONE]"]
-    plain = [e async for e in DEFRAMERS["sse"](chunks())]
-    assert plain == [WireEvent(None, {"a": 1})]
+    plain = [b async for b in DEFRAMERS["sse"](chunks())]
+    assert plain == [[WireEvent(None, {"a": 1})]]
 
 
 @pytest.mark.parametrize("framing", ["sse", "sse+done"])
@@ -198,9 +200,10 @@ async def test_sse_deframers_hand_each_raw_chunk_to_on_chunk_as_it_arrives(frami
         for chunk in sent:
             yield chunk
 
-    async for event in DEFRAMERS[framing](chunks(), seen.append):
-        if event.data != DONE:
-            assert event.data == {"t": "\u00e9"} and seen == sent[:3]
+    async for batch in DEFRAMERS[framing](chunks(), seen.append):
+        for event in batch:
+            if event.data != DONE:
+                assert event.data == {"t": "\u00e9"} and seen == sent[:3]
     assert seen == sent
 
 

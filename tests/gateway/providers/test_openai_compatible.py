@@ -852,6 +852,34 @@ async def test_passthrough_stream_error_before_first_event_raises(upstream):
         )
 
 
+async def test_passthrough_stream_error_event_read_with_text_goes_to_the_client_in_stream(
+    upstream,
+):
+    text = b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+    failure = b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'
+    upstream(text + failure + text)  # one read: text, the failure, what follows it
+    items = await collect(
+        OpenAICompatibleProvider(provider_entry()).passthrough_stream(
+            {"model": "gpt-4o", "messages": [], "stream": True}, deployment(), Exchange(), {}
+        )
+    )
+    # the first token at once, then the failure; nothing after it
+    assert [chunk for chunk, _ in items] == [text, failure]
+    assert any(isinstance(e, ErrorEvent) for e in items[1][1])
+
+
+async def test_passthrough_stream_error_as_its_first_event_raises_for_a_retry(upstream):
+    failure = b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'
+    text = b'data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+    upstream(failure + text)
+    with pytest.raises(errors.UpstreamError):
+        await collect(
+            OpenAICompatibleProvider(provider_entry()).passthrough_stream(
+                {"model": "gpt-4o", "messages": [], "stream": True}, deployment(), Exchange(), {}
+            )
+        )
+
+
 async def test_embeddings_and_legacy_completions_pass_through(upstream):
     seen: list[httpx.Request] = []
     upstream(
