@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from . import registry
 from .errors import (
@@ -117,10 +119,29 @@ class Policy:
             cooldown=read("SWITCHYARD_COOLDOWN_SECONDS", 30.0),
         )
 
+    @classmethod
+    def current(cls) -> Policy:
+        """``from_settings``, read once per process (it ran on every request: 2% of a
+        plain request's CPU); a test's or a reload's settings change clears it."""
+        global _policy
+        if _policy is None:
+            _policy = cls.from_settings()
+        return _policy
+
     def backoff(self, retry: int) -> float:
         """Full-jitter exponential backoff before retry number ``retry`` (1, 2, ...)."""
         ceiling = min(self.max_backoff, self.base * (2 ** (retry - 1)))
         return ceiling * (0.5 + rng.random() / 2)
+
+
+_policy: Policy | None = None
+
+
+@receiver(setting_changed)
+def _forget_policy(setting: str, **kwargs: object) -> None:
+    global _policy
+    if setting.startswith(("SWITCHYARD_RETRY_", "SWITCHYARD_COOLDOWN_")):
+        _policy = None
 
 
 # --- per-process deployment health ---------------------------------------------------------
@@ -293,6 +314,8 @@ registry.on_change(_on_snapshot)
 
 
 def _weighted(candidates: list[DeploymentEntry]) -> DeploymentEntry:
+    if len(candidates) == 1:  # a lone deployment, the usual route: no draw
+        return candidates[0]
     weights = [max(0.0, d.weight) for d in candidates]
     if sum(weights) <= 0:
         return rng.choice(candidates)
@@ -430,7 +453,7 @@ async def run(
     ``attempts``. ``call`` must raise before yielding anything to the client, so a
     failure may be retried elsewhere. ``allows`` (the key's route check) limits which
     fallbacks may be taken."""
-    policy = Policy.from_settings()
+    policy = Policy.current()
     chain = _chain(snapshot, route, allows)
     now = clock()
     pool = [d for r in chain for d in r.deployments]

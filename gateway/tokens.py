@@ -45,9 +45,12 @@ REQUEST_OVERHEAD = 3
 # Text the memo cannot answer, up to this many characters, is tokenized on the event
 # loop (about 60 us); more goes to a worker thread, which costs about 40 us to reach.
 INLINE_CHARS = 2048
-# Counts of long texts are remembered (by hash and length, not holding the text):
-# an agent resends the same system prompt, tool schemas and history every turn.
-MEMO_MIN_CHARS = 64
+# Counts of texts are remembered (by hash and length, not holding the text): an agent
+# resends the same system prompt, tool schemas and history every turn, and short ones
+# (tool names, "continue") too, each of which cost a worker a round trip to the
+# supervisor's tokenizer (8% of a translated stream's worker CPU) when only texts of
+# 64 characters and more were remembered.
+MEMO_MIN_CHARS = 1
 MEMO_ENTRIES = 8192
 
 _encoder: Callable[[str], int] | None = None

@@ -105,7 +105,7 @@ async def test_failures_older_than_the_window_do_not_add_up(fake):
 async def test_the_last_available_deployment_of_a_chain_is_not_cooled(fake):
     # a cools (b is there to take its traffic); then b fails as often, but with a
     # cooling it is all that is left: it stays open.
-    r = route("r", "a", "b", max_attempts=2)
+    r = route("r", "a", "b", weights=[1000.0, 0.001], max_attempts=2)  # a is tried first
     a, b = r.deployments
     upstream = Upstream(a=[server_error(500)], b=[server_error(500)])
     for _ in range(3):

@@ -368,7 +368,7 @@ async def test_total_time_budget_bounds_the_retries(fake_time, settings):
     r = route("r", "slow", max_attempts=10)
 
     async def call(route, deployment):
-        fake_time.now += 2
+        fake_time.now += 2.4  # two attempts and a backoff (0.25-0.5 s) outlast the 5 s
         raise UpstreamTimeout("read timeout")
 
     attempts = []
