@@ -217,9 +217,12 @@ SUM_NAMES = tuple(ROLLUP_SUMS)
 HIST_SQL = {
     "sqlite": "SELECT r.hour, je.key, SUM(je.value) FROM ({rows}) r, json_each(r.{column}) je "
     "GROUP BY r.hour, je.key",
-    "postgresql": "SELECT r.hour, je.key, SUM(je.value::bigint) FROM ({rows}) r, "
-    "jsonb_each_text(r.{column}) je GROUP BY r.hour, je.key",
 }
+# PostgreSQL sums each bucket's key as a column: a set-returning jsonb_each_text per row
+# took 0.5-0.8 s for the 106,000 rollup rows of a week, this 0.26-0.3 s. A histogram's
+# keys are its bucket indexes (``rollups.bucket_index``), 0 to len(BOUNDS_MS).
+HIST_BUCKETS = len(rollups.BOUNDS_MS) + 1
+PG_HIST_SQL = "SELECT r.hour, {sums} FROM ({rows}) r GROUP BY r.hour"
 # A finished hour's summary is reused until its rollup rows change; an hour that ended
 # less than this long ago may still get late records (a retried batch), so it is
 # always read afresh.
@@ -260,6 +263,8 @@ def _add(into: dict, key: object, values: list) -> None:
 def _hist_by_hour(rows: QuerySet, column: str) -> dict[datetime, dict[str, int]]:
     """Each hour's ``column`` histograms added up (in SQL where the database walks JSON
     objects, else in Python)."""
+    if connection.vendor == "postgresql":
+        return _pg_hist_by_hour(rows, column)
     merged: dict[datetime, dict[str, int]] = {}
     template = HIST_SQL.get(connection.vendor)
     if template is None:
@@ -271,6 +276,17 @@ def _hist_by_hour(rows: QuerySet, column: str) -> dict[datetime, dict[str, int]]
         cursor.execute(template.format(rows=sql, column=column), params)
         for hour, key, count in cursor.fetchall():
             merged.setdefault(_as_hour(hour), {})[str(key)] = int(count)
+    return merged
+
+
+def _pg_hist_by_hour(rows: QuerySet, column: str) -> dict[datetime, dict[str, int]]:
+    merged: dict[datetime, dict[str, int]] = {}
+    sql, params = rows.values("hour", column).query.sql_with_params()
+    sums = ", ".join(f"SUM((r.{column} ->> '{i}')::bigint)" for i in range(HIST_BUCKETS))
+    with connection.cursor() as cursor:
+        cursor.execute(PG_HIST_SQL.format(sums=sums, rows=sql), params)
+        for hour, *counts in cursor.fetchall():
+            merged[_as_hour(hour)] = {str(i): int(n) for i, n in enumerate(counts) if n}
     return merged
 
 
@@ -326,6 +342,23 @@ def hour_summaries(
             for hour in [h for h in _summaries if h < now - KEEP_SUMMARIES]:
                 del _summaries[hour]
     return [(h, known[h]) for h in sorted(versions)]
+
+
+def refold_week(now: datetime | None = None) -> None:
+    """Fold and keep the summaries of the week view's hours whose rollups changed (a
+    rollup rebuild gives every row a new id), so that the first week view after it reads
+    stored summaries instead of folding 168 hours (0.7-1.2 s at a million logs)."""
+    moment = now or timezone.now()
+    last = rollups.hour_of(moment)
+    hours = round(WINDOWS["7d"].span / timedelta(hours=1))
+    hour_summaries(last - timedelta(hours=hours - 1), last, moment)
+
+
+def _rollups_rebuilt(sender: object, since: datetime, **kwargs: object) -> None:
+    refold_week()
+
+
+rollups.rebuilt.connect(_rollups_rebuilt, dispatch_uid="console.stats.refold_week")
 
 
 # --- finished hours, kept in the database for the next process ---------------------------

@@ -508,6 +508,13 @@ class UsageRollup(models.Model):
                 name="rollup_group",
             )
         ]
+        indexes = [
+            # The dashboard's per-hour version check (console.stats.hour_summaries: the
+            # highest id and the count of each hour's rows) reads only this index.
+            # SQLite's rollup_group index already holds the rowid; PostgreSQL's does not,
+            # and without this one it scanned the whole table for every week view.
+            models.Index(fields=["hour", "id"], name="rollup_hour_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.route} key {self.key_id} {self.status_class}xx"

@@ -9,6 +9,7 @@ transaction, so a batch's logs and its rollup increments commit together.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
@@ -19,8 +20,15 @@ from operator import attrgetter
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.dispatch import Signal
 
 from .models import RequestLog, UsageRollup
+
+log = logging.getLogger(__name__)
+# Sent by ``rebuild`` once the rollups from ``since`` (an hour) are rebuilt: their new
+# ids make every summary the console kept of those hours stale, and it folds its week
+# view's hours again then rather than in the next dashboard view.
+rebuilt = Signal()
 
 # Upper bounds (ms) of the histogram buckets: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 per
 # decade, 1 ms .. 1000 s (a bucket is at most a third wider than the one before it);
@@ -284,6 +292,9 @@ def rebuild(since: datetime | None = None) -> tuple[int, int]:
             current = hour
             tally((row,), groups)
         written += _create(groups)
+    for receiver, error in rebuilt.send_robust(sender=None, since=start):
+        if isinstance(error, Exception):  # the rollups stand; a view refolds what it needs
+            log.warning("after the rollup rebuild, %r failed", receiver, exc_info=error)
     return read, written
 
 

@@ -264,3 +264,51 @@ def test_stored_summaries_older_than_a_week_are_forgotten() -> None:
     assert not StoredHourSummary.objects.filter(hour=ancient).exists()
     oldest = StoredHourSummary.objects.order_by("hour").values_list("hour", flat=True).first()
     assert oldest >= NOW - stats.KEEP_SUMMARIES
+
+
+@pytest.mark.django_db
+def test_a_rebuild_folds_the_week_again_so_that_the_next_view_need_not(monkeypatch) -> None:
+    write(records(600, hours=160))
+    first = stats.dashboard("7d", now=NOW)
+    rollups.rebuild(NOW - timedelta(days=30))  # new rollup ids: every kept summary is stale
+    stats._summaries.clear()  # the first view in a process that just started
+    folded: list[datetime] = []
+    summarise = stats._summarise
+
+    def counting(hours):  # type: ignore[no-untyped-def]
+        folded.extend(hours)
+        return summarise(hours)
+
+    monkeypatch.setattr(stats, "_summarise", counting)
+    again = stats.dashboard("7d", now=NOW)
+    assert len(folded) <= 2  # only the hours that have not settled yet, not the week
+    assert again.totals == first.totals
+    assert again.by_route == first.by_route and again.by_key == first.by_key
+    assert [b.requests for b in again.buckets] == [b.requests for b in first.buckets]
+
+
+@pytest.mark.django_db
+def test_a_rebuild_stands_when_refolding_the_week_fails(monkeypatch, caplog) -> None:
+    write(records(100, hours=20))
+    before = snapshot()
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("no summaries today")
+
+    monkeypatch.setattr(stats, "hour_summaries", broken)
+    rollups.rebuild(NOW - timedelta(days=2))
+    assert snapshot() == before
+    assert "after the rollup rebuild" in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("column", ["latency_hist", "ttft_hist"])
+def test_hourly_histograms_summed_in_sql_match_summing_the_rows(column: str) -> None:
+    write(records(500, hours=40))
+    rows = UsageRollup.objects.filter(hour__gte=NOW - timedelta(hours=48)).order_by()
+    expected: dict[datetime, dict[str, int]] = {}
+    for hour, hist in rows.values_list("hour", column):
+        rollups.merge_hist(expected.setdefault(hour, {}), hist)
+    summed = stats._hist_by_hour(rows, column)
+    assert {h: v for h, v in summed.items() if v} == {h: v for h, v in expected.items() if v}
+    assert sum(sum(v.values()) for v in summed.values()) > 100
