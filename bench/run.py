@@ -33,6 +33,9 @@ RESULTS = BENCH / "results"
 README = ROOT / "README.md"
 LITELLM_VENV = BENCH / ".litellm-venv"
 MASTER_KEY = "sk-bench-master-0123456789abcdef"
+# How long after the last cell memory is read again: a server at rest (Switchyard's
+# workers give freed heap back once idle for a second, gateway.memory_trim).
+REST_SECONDS = 3.0
 ROUTE = "bench"
 MESSAGES = [{"role": "user", "content": "Say hello in twenty tokens."}]
 PATHS = {
@@ -337,6 +340,8 @@ def measure(target: Target, args, workdir: Path) -> list[dict]:
                     flush=True,
                 )
     target.snapshot_memory("after load")
+    time.sleep(REST_SECONDS)
+    target.snapshot_memory("at rest")
     return rows
 
 
@@ -410,17 +415,23 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
             f"| {ttft} | {ttft_added} | {r['cpu_ms']:.2f} | {r['errors']} |"
         )
     if rows:
-        lines += ["", "Resident memory (VmRSS, MB) of every server process after the load:", ""]
-        lines += ["| target | per process | total |", "|---|---|---:|"]
+        lines += [
+            "",
+            "Resident memory (VmRSS, MB) of every server process right after the load, and "
+            f"{REST_SECONDS:.0f} s later at rest:",
+            "",
+        ]
+        lines += ["| target | when | per process | total |", "|---|---|---|---:|"]
     for target in targets:
-        values = target.memory.get("after load")
-        if values:
-            roles = target.roles.get("after load", [])
-            each = ", ".join(
-                f"{role} {v:.0f}" if role else f"{v:.0f}"
-                for role, v in zip(roles or [""] * len(values), values, strict=False)
-            )
-            lines.append(f"| {target.name} | {each} | {sum(values):.0f} |")
+        for when in ("after load", "at rest"):
+            values = target.memory.get(when)
+            if values:
+                roles = target.roles.get(when, [])
+                each = ", ".join(
+                    f"{role} {v:.0f}" if role else f"{v:.0f}"
+                    for role, v in zip(roles or [""] * len(values), values, strict=False)
+                )
+                lines.append(f"| {target.name} | {when} | {each} | {sum(values):.0f} |")
     if soak:
         lines += ([""] if rows else []) + [f"Soak: {soak['summary']}", ""]
         lines += ["| minute | RSS per process (MB) | total |", "|---:|---|---:|"]
