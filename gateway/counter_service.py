@@ -20,6 +20,11 @@ Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]
   ``["rpm", wait]`` or ``["tpm", wait]``.
 - ``[id, "settle", key_id, second, delta, period, cost, initial]`` answers ``["ok"]`` or
   ``["load"]``.
+- ``[id, "claim", deployment_id, rpm, tpm, minute]`` counts one request against a
+  deployment's caps for the (epoch) ``minute``: ``["ok"]``, or ``["full"]`` when the
+  minute's requests reached ``rpm`` or its tokens ``tpm`` (nothing counted then).
+- ``[id, "used", deployment_id, minute, tokens]`` adds the tokens a deployment served
+  to its minute (for ``tpm``); answers ``["ok"]``.
 
 Money is counted in integer units of 1e-8 USD (the request log's precision); ``budget``
 is -1 for none, ``initial`` is ``null`` unless answering ``"load"``. Everything one
@@ -99,11 +104,35 @@ class Window:
 
 
 class CounterStore:
-    """Every key's windows and budget spend; ``admit`` checks and reserves at once."""
+    """Every key's windows and budget spend; ``admit`` checks and reserves at once.
+    Deployments' caps count per epoch minute (``claim``, ``used``), as routing does in a
+    single process."""
 
     def __init__(self) -> None:
         self.windows: dict[int, Window] = {}
         self.spend: dict[tuple[int, str], int] = {}  # (key id, period id) -> 1e-8 USD
+        self.minutes: dict[int, list[int]] = {}  # deployment id -> [minute, requests, tokens]
+
+    def _minute(self, deployment_id: int, minute: int) -> list[int]:
+        """The deployment's counts of the newest minute anyone asked about (a late
+        caller whose clock read the minute before counts in the newer one)."""
+        entry = self.minutes.get(deployment_id)
+        if entry is None or entry[0] < minute:
+            entry = self.minutes[deployment_id] = [minute, 0, 0]
+        return entry
+
+    def claim(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> list[Any]:
+        entry = self._minute(deployment_id, minute)
+        if (rpm and entry[1] >= rpm) or (tpm and entry[2] >= tpm):
+            return ["full"]
+        entry[1] += 1
+        return ["ok"]
+
+    def used(self, deployment_id: int, minute: int, tokens: int) -> list[Any]:
+        entry = self._minute(deployment_id, minute)
+        if entry[0] == minute:  # tokens of a minute that is over count for nothing
+            entry[2] += max(0, int(tokens))
+        return ["ok"]
 
     def _spent(self, key_id: int, period: str, initial: int | None) -> int | None:
         spent = self.spend.get((key_id, period))
@@ -180,6 +209,10 @@ class CounterStore:
             return self.admit(*args)
         if op == "settle":
             return self.settle(*args)
+        if op == "claim":
+            return self.claim(*args)
+        if op == "used":
+            return self.used(*args)
         if op == "ping":
             return ["pong"]
         raise ValueError(f"unknown operation {op!r}")

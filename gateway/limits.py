@@ -149,6 +149,13 @@ class StoreCounters:
         if (await self.ask(*args, None))[0] == "load":
             await self.ask(*args, _units(await load_spend(key.id, start)))
 
+    async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
+        """Count a request against a deployment's caps for ``minute``; False when full."""
+        return (await self.ask("claim", deployment_id, rpm, tpm, minute))[0] == "ok"
+
+    async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
+        await self.ask("used", deployment_id, minute, tokens)
+
 
 class MemoryCounters(StoreCounters):
     """This process's own counters."""
@@ -258,6 +265,18 @@ return 1
 """
 
 
+# KEYS: the deployment's hash of one minute. ARGV: rpm, tpm. Returns 1 (counted) or 0.
+CLAIM_SCRIPT = """
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local counts = redis.call('HMGET', KEYS[1], 'requests', 'tokens')
+local requests, tokens = tonumber(counts[1] or '0'), tonumber(counts[2] or '0')
+if (rpm > 0 and requests >= rpm) or (tpm > 0 and tokens >= tpm) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'requests', 1)
+redis.call('EXPIRE', KEYS[1], 120)
+return 1
+"""
+
+
 class RedisCounters:
     """Counters shared by every process through Redis (one client per event loop)."""
 
@@ -267,6 +286,7 @@ class RedisCounters:
         self._client: Any = None
         self._admit: Any = None
         self._settle: Any = None
+        self._claim: Any = None
 
     def client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -278,6 +298,7 @@ class RedisCounters:
             )
             self._admit = self._client.register_script(ADMIT_SCRIPT)
             self._settle = self._client.register_script(SETTLE_SCRIPT)
+            self._claim = self._client.register_script(CLAIM_SCRIPT)
             self._loop = loop
         return self._client
 
@@ -311,6 +332,22 @@ class RedisCounters:
         names = self.names(key, period_id)
         await self._settle(keys=[names[1], names[2]], args=[handle or 0, delta, units])
 
+    @staticmethod
+    def deployment_name(deployment_id: int, minute: int) -> str:
+        return f"{REDIS_PREFIX}:deployment:{deployment_id}:{minute}"
+
+    async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
+        self.client()
+        name = self.deployment_name(deployment_id, minute)
+        return bool(await self._claim(keys=[name], args=[rpm, tpm]))
+
+    async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
+        name = self.deployment_name(deployment_id, minute)
+        async with self.client().pipeline(transaction=True) as pipe:
+            pipe.hincrby(name, "tokens", tokens)
+            pipe.expire(name, 120)
+            await pipe.execute()
+
 
 # --- the backend in force -------------------------------------------------------------------
 
@@ -339,7 +376,14 @@ def _backend() -> Backend:
     return memory
 
 
-def _failed(backend: Backend, exc: Exception) -> None:
+def shared_backend() -> SharedCounters | RedisCounters | None:
+    """The counters every process of this server (or every instance, with Redis) shares,
+    or None when this process counts alone."""
+    backend = _backend()
+    return None if isinstance(backend, MemoryCounters) else backend
+
+
+def note_failure(backend: Backend, exc: Exception) -> None:
     """A shared backend failed: warn once per outage (the counter service's client
     reports its own outages; an error it answered is a bug, logged every time)."""
     global _redis_down
@@ -351,7 +395,7 @@ def _failed(backend: Backend, exc: Exception) -> None:
         log.error("limits: the counter service failed (%s); counted in this process", exc)
 
 
-def _succeeded(backend: Backend) -> None:
+def note_success(backend: Backend) -> None:
     global _redis_down
     if _redis_down and isinstance(backend, RedisCounters):
         _redis_down = False
@@ -388,7 +432,7 @@ class Reservation:
         except Exception as exc:
             if self.backend is memory:
                 raise
-            _failed(self.backend, exc)
+            note_failure(self.backend, exc)
             await memory.settle(self.key, None, 0, cost, now())
 
 
@@ -417,11 +461,11 @@ async def admit(key: KeyEntry, route: str, estimated_tokens: int) -> Reservation
     except Exception as exc:
         if backend is memory:
             raise
-        _failed(backend, exc)
+        note_failure(backend, exc)
         backend = memory
         reservation.handle = await memory.admit(key, tokens, at)
     else:
         if _redis_down:
-            _succeeded(backend)
+            note_success(backend)
     reservation.backend = backend
     return reservation

@@ -58,7 +58,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from . import registry
+from . import deployment_caps, registry
 from .errors import (
     ConfigurationError,
     GatewayError,
@@ -160,9 +160,12 @@ class Health:
         self.probing: set[int] = set()
         # (minute number, requests, tokens) for the rpm/tpm caps
         self.minute: dict[int, list[int]] = {}
+        # when a deployment the server-wide counts found at its cap is free again
+        # (gateway.deployment_caps; this process's own count may be lower)
+        self.full_until: dict[int, float] = {}
 
     def forget(self, deployment_id: int) -> None:
-        for table in (self.latency, self.failures, self.cool_until, self.minute):
+        for table in (self.latency, self.failures, self.cool_until, self.minute, self.full_until):
             table.pop(deployment_id, None)
         self.probing.discard(deployment_id)
 
@@ -192,6 +195,8 @@ class Health:
     def over_cap(self, deployment: DeploymentEntry, now: float) -> bool:
         if not deployment.rpm and not deployment.tpm:
             return False
+        if self.full_until.get(deployment.id, 0.0) > now:
+            return True
         _, requests, tokens = self._minute(deployment.id, now)
         return bool(
             (deployment.rpm and requests >= deployment.rpm)
@@ -280,9 +285,12 @@ def hold(deployment_id: int) -> Callable[[], None]:
     return release
 
 
-def observe_tokens(deployment_id: int, tokens: int) -> None:
-    """Count tokens a deployment served this minute, for its ``tpm`` cap."""
-    health._minute(deployment_id, clock())[2] += max(0, int(tokens))
+def observe_tokens(deployment: DeploymentEntry, tokens: int) -> None:
+    """Count tokens a deployment served this minute, for its ``tpm`` cap (here and,
+    when the counts are shared, for every process)."""
+    health._minute(deployment.id, clock())[2] += max(0, int(tokens))
+    if deployment.tpm:
+        deployment_caps.used(deployment, tokens)
 
 
 def reset() -> None:
@@ -382,9 +390,14 @@ def _unavailable(chain: list[RouteEntry], now: float) -> GatewayError:
         )
     # Cooldowns alone never get here at the start of a request (``run`` tries cooling
     # deployments then); a request whose deployments all became busy meanwhile may.
-    waits = [60.0 - now % 60] + [
-        health.cool_until[d.id] - now for d in deployments if d.id in health.cool_until
-    ]
+    waits = []
+    for d in deployments:  # when each could take a request again
+        cap = 0.0
+        if health.full_until.get(d.id, 0.0) > now:  # full on the server's shared count
+            cap = health.full_until[d.id] - now
+        elif health.over_cap(d, now):  # full on this process's count
+            cap = 60.0 - now % 60
+        waits.append(max(cap, health.cool_until.get(d.id, now) - now))
     return NoHealthyDeployment(
         f"every deployment of model {chain[0].name!r} and its fallbacks is at its "
         "requests- or tokens-per-minute cap (or cooling down); try again shortly",
@@ -568,6 +581,11 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             await sleep(wait)
         elif clock() >= deadline:
             raise _Exhausted(last, out_of_time=True)
+        if deployment.rpm or deployment.tpm:
+            full_for = await deployment_caps.claim(deployment)
+            if full_for is not None:  # the other workers used its minute up: pick again
+                health.full_until[deployment.id] = clock() + full_for
+                continue
         tried.add(deployment.id)
         previous = deployment
         started = clock()

@@ -279,7 +279,7 @@ class Call:
             self.release_deployment = None
         if usage is not None:
             if self.deployment is not None:
-                routing.observe_tokens(self.deployment.id, usage.total_tokens)
+                routing.observe_tokens(self.deployment, usage.total_tokens)
             rec.input_tokens = usage.input_tokens
             rec.output_tokens = usage.output_tokens
             rec.cache_read_tokens = usage.cache_read_tokens

@@ -148,3 +148,53 @@ def test_a_key_made_while_serving_works_on_every_worker_at_once(tmp_path: Path) 
             assert statuses == [200] * 3 + [429] * 7, [r.text for r in replies]
         gw_log = gw.log()
     assert "Traceback" not in gw_log
+
+
+def test_a_deployments_rpm_cap_holds_across_two_workers(tmp_path: Path) -> None:
+    """A deployment with ``rpm: 3`` on a route of its own: 3 of a burst of 10 requests
+    pass, whichever worker serves them (each worker used to allow 3); the rest get 503
+    with a Retry-After within the minute, in the caller's dialect."""
+    with running_gateway(tmp_path / "gw", workers=2) as gw:
+        for attempt in range(3):
+            name = f"capped-{attempt}"
+            made = httpx.post(
+                gw.url + "/api/routes/",
+                headers=MASTER,
+                json={"name": name, "deployments": [{"provider": "echo", "model": "e", "rpm": 3}]},
+                timeout=30,
+            )
+            assert made.status_code == 201, made.text
+            time.sleep(1.5)  # every worker has the route (registry watch)
+            before = requests_per_worker(gw.data_dir)
+            if time.time() % 60 > 55:  # caps count per epoch minute: one burst, one minute
+                time.sleep(60.5 - time.time() % 60)
+            start = threading.Barrier(10)
+
+            def one(n: int, name: str = name, start: threading.Barrier = start) -> httpx.Response:
+                anthropic = n % 2 == 1
+                path = "/v1/messages" if anthropic else "/v1/chat/completions"
+                body = {**ANTHROPIC_BODY, "model": name}
+                start.wait()
+                return httpx.post(
+                    gw.url + path, json=body, headers={**MASTER, "connection": "close"}, timeout=30
+                )
+
+            with ThreadPoolExecutor(10) as pool:
+                replies = list(pool.map(one, range(10)))
+            statuses = sorted(r.status_code for r in replies)
+            assert statuses == [200] * 3 + [503] * 7, [r.text for r in replies]
+            for reply in replies:
+                if reply.status_code == 503:
+                    assert 1 <= int(reply.headers["retry-after"]) <= 60
+                    body = reply.json()
+                    if reply.request.url.path == "/v1/messages":
+                        assert body["type"] == "error"
+                        assert body["error"]["type"] == "overloaded_error"
+                    else:
+                        assert "cap" in body["error"]["message"] and "type" not in body
+            after = requests_per_worker(gw.data_dir)
+            served = [count - before.get(pid, 0) for pid, count in after.items()]
+            if len(served) == 2 and all(served):
+                break  # both workers took part, and still exactly 3 passed
+            assert attempt < 2, f"one worker took every request: {served}"
+        assert "Traceback" not in gw.log()

@@ -121,7 +121,7 @@ class Command(GatewayCommand):
             plan.share_limits = True
             self.stderr.write(
                 f"note: {workers} workers without REDIS_URL: keys' rpm, tpm and budgets "
-                "are shared by the workers; deployments' rpm/tpm caps and cooldowns are "
+                "and deployments' rpm/tpm caps are shared by the workers; cooldowns are "
                 "per worker"
             )
         # glibc gives each thread that allocates an arena of its own, which keeps what
