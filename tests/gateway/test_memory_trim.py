@@ -1,5 +1,5 @@
-"""gateway.memory_trim: the heap is trimmed once per quiet spell after requests,
-never while requests run or arrive."""
+"""gateway.memory_trim: the heap is trimmed once per quiet spell after requests, and
+under steady load once per ``busy_every``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ async def test_trims_once_after_a_burst_when_quiet_and_not_while_busy() -> None:
     activity = Activity()
     trims: list[int] = []
     task = asyncio.ensure_future(
-        memory_trim.trim_when_idle(activity, every=0.02, trim=lambda: trims.append(1))
+        memory_trim.trim_when_idle(
+            activity, every=0.02, trim=lambda: trims.append(1), busy_every=60
+        )
     )
     try:
         await asyncio.sleep(0.07)
@@ -41,6 +43,37 @@ async def test_trims_once_after_a_burst_when_quiet_and_not_while_busy() -> None:
         activity.started += 1
         await asyncio.sleep(0.1)
         assert trims == [1, 1]
+    finally:
+        task.cancel()
+
+
+async def test_steady_load_is_trimmed_every_busy_interval() -> None:
+    activity = Activity()
+    loop = asyncio.get_running_loop()
+    trims: list[tuple[float, int]] = []
+    task = asyncio.ensure_future(
+        memory_trim.trim_when_idle(
+            activity,
+            every=0.01,
+            trim=lambda: trims.append((loop.time(), activity.started)),
+            busy_every=0.05,
+        )
+    )
+    try:
+        activity.in_flight = 3
+        for _ in range(40):  # 0.4 s or more of requests arriving, never a quiet interval
+            activity.started += 1
+            await asyncio.sleep(0.01)
+        assert len(trims) >= 2, trims
+        times = [at for at, _ in trims]
+        assert all(b - a >= 0.045 for a, b in zip(times, times[1:], strict=False)), (
+            times
+        )  # not more often
+        served = [started for _, started in trims]
+        assert served == sorted(set(served))  # each after new requests
+        count = len(trims)
+        await asyncio.sleep(0.15)  # in flight but nothing new arrives: nothing more to free
+        assert len(trims) <= count + 1
     finally:
         task.cancel()
 
