@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import shutil
-import tempfile
 
 import pytest
 
@@ -21,13 +18,6 @@ from .entries import deployment, route, snapshot
 from .test_routing import Upstream
 
 MINUTE = 29_000_000  # an epoch minute (2025)
-
-
-@pytest.fixture
-def socket_path():
-    folder = tempfile.mkdtemp(prefix="sy-", dir="/tmp")
-    yield os.path.join(folder, "limits.sock")
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

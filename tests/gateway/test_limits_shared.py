@@ -34,14 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def socket_path():
-    """A short path (Unix socket paths must fit in 108 bytes; tmp_path may not)."""
-    folder = tempfile.mkdtemp(prefix="sy-", dir="/tmp")
-    yield os.path.join(folder, "limits.sock")
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
 def service(socket_path):
     running = CounterService(socket_path, max_line_bytes=64 * 1024)
     running.start()
