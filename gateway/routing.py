@@ -585,6 +585,9 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             full_for = await deployment_caps.claim(deployment)
             if full_for is not None:  # the other workers used its minute up: pick again
                 health.full_until[deployment.id] = clock() + full_for
+                # and not again in this request, whatever the clocks say: no loop of
+                # refused claims
+                request.excluded.add(deployment.id)
                 continue
         tried.add(deployment.id)
         previous = deployment
