@@ -12,7 +12,7 @@ import pytest
 from gateway import deployment_caps, limits, routing
 from gateway.counter_service import SOCKET_ENV, CounterService, CounterStore
 from gateway.errors import NoHealthyDeployment
-from gateway.registry import RouteEntry
+from gateway.registry import DeploymentEntry, RouteEntry
 
 from .entries import deployment, route, snapshot
 from .test_routing import Upstream
@@ -41,6 +41,13 @@ def with_deployments(name: str, *deployments) -> RouteEntry:
     base = route(name)
     fields = {f: getattr(base, f) for f in RouteEntry.__slots__}
     return RouteEntry(**{**fields, "deployments": tuple(deployments)})
+
+
+def capped_and_spare(**caps) -> tuple[DeploymentEntry, RouteEntry]:
+    """Route ``r``: a deployment with ``caps`` that is always picked while available,
+    and a spare that takes the requests it cannot."""
+    capped = deployment("r", "capped", 1000.0, **caps)
+    return capped, with_deployments("r", capped, deployment("r", "spare", 0.001))
 
 
 # --- the store ------------------------------------------------------------------------------
@@ -80,9 +87,7 @@ async def test_two_workers_claiming_at_once_get_exactly_the_rpm(service, socket_
 
 
 async def test_routing_skips_a_deployment_the_other_worker_used_up(service, socket_path) -> None:
-    capped = deployment("r", "capped", 1000.0, rpm=2)
-    spare = deployment("r", "spare", 0.001)
-    r = with_deployments("r", capped, spare)
+    capped, r = capped_and_spare(rpm=2)
     other_worker = limits.SharedCounters(socket_path)
     assert await other_worker.claim_deployment(capped.id, 2, 0, MINUTE)
     upstream = Upstream()
@@ -94,7 +99,7 @@ async def test_routing_skips_a_deployment_the_other_worker_used_up(service, sock
 
 
 async def test_every_deployment_full_on_the_server_is_a_503_with_retry_after(
-    service, socket_path
+    service, socket_path, monkeypatch
 ) -> None:
     capped = deployment("r", "capped", rpm=1)
     r = with_deployments("r", capped)
@@ -105,15 +110,39 @@ async def test_every_deployment_full_on_the_server_is_a_503_with_retry_after(
     assert raised.value.status == 503 and "cap" in raised.value.message
     assert 40 <= raised.value.retry_after <= 46  # the minute has 45 s left (wall = :15)
     assert upstream.calls == []
-    # the next request of this worker does not ask the service again
+
+    # the next request of this worker does not ask the service again until the minute
+    # ends (were it to ask, the failing claim would leave the cap to this worker's own
+    # count, which is 0, and the request would go through)
+    async def broken(*args):
+        raise ConnectionError("the service is not asked")
+
+    monkeypatch.setattr(limits.SharedCounters, "claim_deployment", broken)
     with pytest.raises(NoHealthyDeployment):
         await routing.run(snapshot(r), r, upstream, [])
+    assert upstream.calls == []
+
+
+async def test_a_deployment_found_full_is_not_claimed_again_in_the_same_request(
+    service, monkeypatch
+) -> None:
+    """Even when the minute seems over at once (clocks a hair apart at a minute's
+    end), a request does not go back to a deployment its claim found full."""
+    claims = []
+
+    async def always_full(deployment):
+        claims.append(deployment.model)
+        return 0.0  # full, and free again right now
+
+    monkeypatch.setattr(deployment_caps, "claim", always_full)
+    capped, r = capped_and_spare(rpm=5)
+    upstream = Upstream()
+    assert await asyncio.wait_for(routing.run(snapshot(r), r, upstream, []), 2) == ("ok from spare")
+    assert claims == ["capped"] and upstream.calls == ["spare"]
 
 
 async def test_tokens_served_count_against_the_tpm_of_every_worker(service, socket_path) -> None:
-    capped = deployment("r", "capped", 1000.0, tpm=1000)
-    spare = deployment("r", "spare", 0.001)
-    r = with_deployments("r", capped, spare)
+    capped, r = capped_and_spare(tpm=1000)
     other_worker = limits.SharedCounters(socket_path)
     assert await other_worker.claim_deployment(capped.id, 0, 1000, MINUTE)
     routing.observe_tokens(capped, 1200)  # the answer's usage, reported by the service
@@ -142,9 +171,7 @@ async def test_an_unreachable_service_leaves_the_cap_to_this_process(
     monkeypatch.setenv(SOCKET_ENV, socket_path)  # nobody listens there
     limits.reset()
     routing.reset()
-    capped = deployment("r", "capped", 1000.0, rpm=2)
-    spare = deployment("r", "spare", 0.001)
-    r = with_deployments("r", capped, spare)
+    capped, r = capped_and_spare(rpm=2)
     upstream = Upstream()
     with caplog.at_level(logging.WARNING, logger="gateway.limits"):
         for _ in range(3):
@@ -157,36 +184,20 @@ async def test_an_unreachable_service_leaves_the_cap_to_this_process(
 
 # --- Redis -----------------------------------------------------------------------------------
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
-
 
 @pytest.fixture
-async def redis_caps(settings, monkeypatch):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    await client.flushdb()
-    settings.REDIS_URL = REDIS_URL
+async def redis_caps(redis_limits, monkeypatch):
+    """The limits' Redis database, seen from a process that is no server's worker."""
     monkeypatch.delenv(SOCKET_ENV, raising=False)
     monkeypatch.setattr(deployment_caps, "wall", lambda: MINUTE * 60 + 15.0)
-    limits.reset()
     routing.reset()
-    yield client
-    await client.flushdb()
-    await client.aclose()
-    limits.reset()
+    yield redis_limits
     routing.reset()
 
 
 @pytest.mark.services
 async def test_redis_counts_a_deployments_requests_for_every_instance(redis_caps) -> None:
-    capped = deployment("r", "capped", 1000.0, rpm=2)
-    spare = deployment("r", "spare", 0.001)
-    r = with_deployments("r", capped, spare)
+    capped, r = capped_and_spare(rpm=2)
     upstream = Upstream()
     await routing.run(snapshot(r), r, upstream, [])
     limits.reset()  # another instance: no local state, same Redis
@@ -201,9 +212,7 @@ async def test_redis_counts_a_deployments_requests_for_every_instance(redis_caps
 
 @pytest.mark.services
 async def test_redis_counts_a_deployments_tokens_for_every_instance(redis_caps) -> None:
-    capped = deployment("r", "capped", 1000.0, tpm=1000)
-    spare = deployment("r", "spare", 0.001)
-    r = with_deployments("r", capped, spare)
+    capped, r = capped_and_spare(tpm=1000)
     upstream = Upstream()
     await routing.run(snapshot(r), r, upstream, [])
     routing.observe_tokens(capped, 1500)

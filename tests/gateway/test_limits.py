@@ -13,6 +13,7 @@ from gateway import limits
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.registry import MASTER, KeyEntry
 
+from .conftest import REDIS_URL
 from .entries import route, snapshot
 
 START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC).timestamp()
@@ -210,26 +211,6 @@ def test_period_bounds():
 
 
 # --- Redis ----------------------------------------------------------------------------------
-
-REDIS_URL = "redis://127.0.0.1:6379/14"
-
-
-@pytest.fixture
-async def redis_limits(settings):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    await client.flushdb()
-    settings.REDIS_URL = REDIS_URL
-    limits.reset()
-    yield client
-    await client.flushdb()
-    await client.aclose()
-    limits.reset()
 
 
 @pytest.mark.services
