@@ -2,12 +2,14 @@
 the ``log_time`` index, percentiles from a bounded sample of the newest rows. The day
 and week views read the hourly rollups (``gateway.rollups``: a few rows per route, key
 and hour instead of every request), percentiles estimated from their latency
-histograms. Results are cached for a few seconds: the dashboard polls."""
+histograms. Results are cached for a few seconds (the dashboard polls), but not past a
+new request: one indexed read of the newest log id per view tells whether there is one."""
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -47,6 +49,9 @@ WINDOWS = {
     )
 }
 DEFAULT_WINDOW = "1h"
+# While new requests keep arriving, a window is recomputed at most this often (per
+# process): a busy gateway's open dashboards do not each cost a computation per poll.
+RECOMPUTE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -500,17 +505,23 @@ def raw_dashboard(window: Window, now: datetime) -> Dashboard:
 
 
 def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:
+    """``window_key``'s figures at ``now`` (computed afresh), or as of now: the cached
+    figures while no request was logged since (up to the window's ``cache_seconds``),
+    else recomputed (at most once per ``RECOMPUTE_SECONDS``), so a request made a moment
+    ago is on the next view."""
     window = WINDOWS.get(window_key) or WINDOWS[DEFAULT_WINDOW]
-    cache_key = f"console:dashboard:{window.key}"
-    if now is None:
-        cached = cache.get(cache_key)
-        if cached is not None:
-            return cached
-    moment = now or timezone.now()
     build = rollup_dashboard if window.from_rollups else raw_dashboard
-    result = build(window, moment)
-    if now is None:
-        cache.set(cache_key, result, window.cache_seconds)
+    if now is not None:
+        return build(window, now)
+    cache_key = f"console:dashboard:{window.key}"
+    newest = RequestLog.objects.order_by("-id").values_list("id", flat=True).first()
+    cached = cache.get(cache_key)
+    if cached is not None:
+        result, seen, computed = cached
+        if seen == newest or time.time() - computed < RECOMPUTE_SECONDS:
+            return result
+    result = build(window, timezone.now())
+    cache.set(cache_key, (result, newest, time.time()), window.cache_seconds)
     return result
 
 

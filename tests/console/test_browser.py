@@ -184,6 +184,8 @@ def test_the_main_flow(page, gw: Gateway) -> None:
 
     page.goto("/")
     page.wait_for_selector(".stat .value")
+    # the request just made is there, although the empty dashboard was seen before it
+    assert "browser-route" in page.locator("#dashboard-body").inner_text()
     shot(page, "dashboard")
 
     # Revoke: the SDK is refused from then on.

@@ -55,3 +55,46 @@ def test_the_first_and_last_axis_labels_stay_inside_the_chart() -> None:
         str(bar_chart("x", ["a"] * 5 + ["Saturday 23:00 to Sunday 00:00"], Series([1] * 6, "b")))
     )
     assert last[-1][:2] == (float(WIDTH), "end")
+
+
+@pytest.fixture
+def fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("window", ["1h", "24h"])
+def test_a_request_logged_since_the_last_view_is_on_the_next_one(
+    window, fresh_cache, monkeypatch
+) -> None:
+    """The figures are cached for the window's seconds, but not past a new request: a
+    view right after one shows it (it used to show the cached figures from before)."""
+    make_logs(2, route="before")
+    rollups.rebuild()
+    assert stats.dashboard(window).totals.requests == 2
+    monkeypatch.setattr(stats, "RECOMPUTE_SECONDS", 0.0)
+    make_logs(3, route="after")
+    rollups.rebuild()
+    board = stats.dashboard(window)
+    assert board.totals.requests == 5
+    assert {row["route"] for row in board.by_route} == {"before", "after"}
+
+
+@pytest.mark.django_db
+def test_views_without_new_requests_or_within_a_second_reuse_the_figures(
+    fresh_cache, monkeypatch
+) -> None:
+    built = []
+    real = stats.raw_dashboard
+    monkeypatch.setattr(stats, "raw_dashboard", lambda *a: built.append(1) or real(*a))
+    make_logs(2, route="one")
+    for _ in range(3):  # nothing new: computed once
+        assert stats.dashboard("1h").totals.requests == 2
+    assert len(built) == 1
+    make_logs(1, route="two")  # new, but the last computation is under a second old:
+    assert stats.dashboard("1h").totals.requests == 2  # a busy gateway's polls share it
+    assert len(built) == 1
