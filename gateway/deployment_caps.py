@@ -18,12 +18,10 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from . import limits
+from . import limits, runtime
 from .registry import DeploymentEntry
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
-
-_sending: set[asyncio.Task] = set()  # token counts on their way (kept from the GC)
 
 
 def capped(deployment: DeploymentEntry) -> bool:
@@ -58,13 +56,11 @@ def used(deployment: DeploymentEntry, tokens: int) -> None:
     if backend is None:
         return
     try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop (a management command): nothing shares the counts
         return
     minute = int(wall() // 60)
-    task = loop.create_task(_send_used(backend, deployment.id, minute, int(tokens)))
-    _sending.add(task)
-    task.add_done_callback(_sending.discard)
+    runtime.in_background(_send_used(backend, deployment.id, minute, int(tokens)))
 
 
 async def _send_used(backend, deployment_id: int, minute: int, tokens: int) -> None:  # type: ignore[no-untyped-def]

@@ -303,7 +303,7 @@ class Call:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
             settle = self.reservation.settle(tokens, rec.cost_usd)
             if asyncio.iscoroutine(settle):
-                asyncio.get_running_loop().create_task(settle)
+                runtime.in_background(settle)
         journal.record(rec)
 
 
