@@ -18,7 +18,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from . import limits, runtime
+from . import limits
+from .background import in_background
 from .registry import DeploymentEntry
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
@@ -60,7 +61,7 @@ def used(deployment: DeploymentEntry, tokens: int) -> None:
     except RuntimeError:  # no loop (a management command): nothing shares the counts
         return
     minute = int(wall() // 60)
-    runtime.in_background(_send_used(backend, deployment.id, minute, int(tokens)))
+    in_background(_send_used(backend, deployment.id, minute, int(tokens)))
 
 
 async def _send_used(backend, deployment_id: int, minute: int, tokens: int) -> None:  # type: ignore[no-untyped-def]

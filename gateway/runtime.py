@@ -9,8 +9,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from . import registry
 
@@ -53,25 +51,6 @@ def closing() -> bool:
 def begin_shutdown() -> None:
     global _closing
     _closing = True
-
-
-_background: set[asyncio.Task] = set()  # in_background's tasks until they end
-
-
-def in_background(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
-    """Run ``coroutine`` on the running loop without waiting for it (work a reply does
-    not wait for). The task is held until it ends: the loop keeps only a weak
-    reference, and an unreferenced pending task may be collected half-way."""
-    task = asyncio.get_running_loop().create_task(coroutine)
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-    return task
-
-
-async def background_done() -> None:
-    """Wait until every ``in_background`` task so far has ended (tests)."""
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
 
 
 def request_started() -> None:

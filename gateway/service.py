@@ -26,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import (
+    background,
     cache,
     capabilities,
     dialects,
@@ -303,7 +304,7 @@ class Call:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
             settle = self.reservation.settle(tokens, rec.cost_usd)
             if asyncio.iscoroutine(settle):
-                runtime.in_background(settle)
+                background.in_background(settle)
         journal.record(rec)
 
 

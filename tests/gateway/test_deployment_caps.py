@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from gateway import deployment_caps, limits, routing, runtime
+from gateway import background, deployment_caps, limits, routing
 from gateway.counter_service import SOCKET_ENV, CounterService, CounterStore
 from gateway.errors import NoHealthyDeployment
 from gateway.registry import DeploymentEntry, RouteEntry
@@ -146,7 +146,7 @@ async def test_tokens_served_count_against_the_tpm_of_every_worker(service, sock
     other_worker = limits.SharedCounters(socket_path)
     assert await other_worker.claim_deployment(capped.id, 0, 1000, MINUTE)
     routing.observe_tokens(capped, 1200)  # the answer's usage, reported by the service
-    await runtime.background_done()  # sent in the background
+    await background.done()  # sent in the background
     assert not await other_worker.claim_deployment(capped.id, 0, 1000, MINUTE)
     upstream = Upstream()
     await routing.run(snapshot(r), r, upstream, [])
@@ -161,7 +161,7 @@ async def test_an_uncapped_deployment_never_asks_the_service(service, monkeypatc
     r = route("r", "free")
     await routing.run(snapshot(r), r, Upstream(), [])
     routing.observe_tokens(r.deployments[0], 500)
-    assert asked == [] and not runtime._background
+    assert asked == [] and not background._tasks
 
 
 async def test_an_unreachable_service_leaves_the_cap_to_this_process(
@@ -216,7 +216,7 @@ async def test_redis_counts_a_deployments_tokens_for_every_instance(redis_caps) 
     upstream = Upstream()
     await routing.run(snapshot(r), r, upstream, [])
     routing.observe_tokens(capped, 1500)
-    await runtime.background_done()
+    await background.done()
     limits.reset()  # another instance
     routing.reset()
     await routing.run(snapshot(r), r, upstream, [])
