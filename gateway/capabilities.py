@@ -15,18 +15,10 @@ import dataclasses
 from typing import Any
 
 from . import documents
-from .errors import InvalidRequest, UpstreamError
+from .context_windows import ContextWindowExceeded
+from .errors import InvalidRequest
 from .registry import DeploymentEntry, RouteEntry
 from .types import ChatRequest, Document, Image, ToolResult
-
-
-class ContextWindowExceeded(UpstreamError):
-    """The prompt is longer than the deployment's context window: raised before any
-    upstream call, it takes the route's context-window fallback like the upstream's own
-    "prompt too long" error would, or reaches the caller as a 400."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=400, code="context_length_exceeded")
 
 
 def _has_images(request: ChatRequest) -> bool:
@@ -92,11 +84,7 @@ def check(
     """Raise when ``deployment`` cannot serve ``request`` whatever is dropped."""
     window = deployment.context_window
     if window and prompt_tokens > window:
-        raise ContextWindowExceeded(
-            f"the prompt (about {prompt_tokens:,} tokens) exceeds the context window of "
-            f"{_model(route, deployment)}: {window:,} tokens; shorten it or set a "
-            "context-window fallback route"
-        )
+        raise ContextWindowExceeded(prompt_tokens, window, _model(route, deployment))
     if not deployment.supports_vision and _has_images(request):
         raise InvalidRequest(
             f"{_model(route, deployment)} cannot read images; send text only or use a "
@@ -117,7 +105,7 @@ def check(
 def fitting(route: RouteEntry, prompt_tokens: int) -> RouteEntry:
     """``route`` with only the deployments whose context window holds the prompt, when
     some do and some do not (a mixed route sends long prompts to its big models); as is
-    otherwise, so a prompt too long for all of them takes the context-window fallback."""
+    otherwise, so a prompt too long for all of them takes the context-window fallbacks."""
     deployments = route.deployments
     fits = [d for d in deployments if not d.context_window or prompt_tokens <= d.context_window]
     if not fits or len(fits) == len(deployments):

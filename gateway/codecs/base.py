@@ -17,18 +17,23 @@ A codec has one or both halves:
   ``ChatRequest`` and a ``Target``, parse the upstream's answer, its stream (as
   ``WireEvent``s, already de-framed by the transport) and its errors.
 
-``CODECS`` names every codec; the service picks the client codec by endpoint (the
-``Dialect`` an inbound module builds, named in ``gateway.dialects``) and the upstream
-codec by deployment, never branching on a dialect name.
+A ``Codec`` (below) is one wire format with its halves; ``gateway.codecs.CODECS`` names
+every codec. The service picks the client codec by endpoint (``gateway.dialects``) and
+the upstream codec by deployment (the provider's ``speaks``), never branching on a
+name: a body passes through untouched when both are the same ``Codec`` object.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, runtime_checkable
 
+import orjson
+
 from ..errors import GatewayError, UpstreamError
+from ..streaming import SSEMessage
 from ..types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
 
 
@@ -92,6 +97,21 @@ DONE: Final = _Done()
 Framing = Literal["sse", "sse+done", "aws-eventstream"]
 
 
+def sse_wire_event(message: SSEMessage, framing: Framing = "sse") -> WireEvent | None:
+    """A server-sent event (``gateway.streaming.SSEDecoder``'s message) as the parser of
+    a stream framed ``framing`` reads it: JSON data parsed; ``[DONE]`` and data that is
+    not JSON dropped (None), or for ``sse+done`` handed on as ``DONE`` and None."""
+    keep_all = framing == "sse+done"
+    data = message.data.strip()
+    if data == "[DONE]":
+        return WireEvent(message.event, DONE, message.data) if keep_all else None
+    try:
+        payload = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return WireEvent(message.event, None, message.data) if keep_all else None
+    return WireEvent(message.event, payload, message.data)
+
+
 class StreamParser(Protocol):
     """Turns one upstream stream's events into canonical events, statefully. Folded
     (``gateway.streaming.fold_events``), the result equals ``parse_response`` of the same
@@ -123,6 +143,16 @@ class UpstreamCodec(Protocol):
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         """The upstream's error envelope as an ``UpstreamError`` with its status and
         message (never echoing request headers or secrets)."""
+        ...
+
+
+@runtime_checkable
+class ModelLister(Protocol):
+    """An upstream codec that reads its format's model list (``GET .../models``)."""
+
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        """The model ids of one page of the upstream's model list, and the token of the
+        next page ("" when it was the last)."""
         ...
 
 
@@ -208,7 +238,8 @@ class Dialect:
     functions of an inbound half, and everything else that differs between client
     dialects, each with a default, so that neither the service nor the endpoints ask
     which dialect they serve (they read these instead). An inbound module builds its
-    ``CLIENT``; ``gateway.dialects`` names them and the endpoints that speak them."""
+    ``CLIENT``, the client half of its format's ``Codec``; ``gateway.dialects`` names
+    the endpoints that speak it."""
 
     # What the journal records and the console filters on ("openai", "anthropic", ...).
     name: str
@@ -240,10 +271,71 @@ class Dialect:
     stores_responses: bool = False
 
 
-CODECS: dict[str, object] = {}
+class Codec:
+    """One wire format: its one name (what the journal records, the console filters on,
+    the endpoint table and the providers name), its label, and its halves: ``client``
+    when clients speak it to us, ``upstream`` when we speak it to an upstream. Each
+    format package's ``__init__`` builds its ``CODEC``; ``gateway.codecs.CODECS`` holds
+    them all. A codec is compared by identity: a request passes through untouched when
+    the codec its client speaks *is* the codec its upstream speaks.
+
+    ``client`` is the client half or, as the format packages give it, where it lives
+    (``"module:attribute"``), imported when first read: an adapter that speaks the
+    format to its upstream never loads the client half."""
+
+    __slots__ = ("_client", "_client_at", "label", "name", "passes_through", "upstream")
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        *,
+        client: Dialect | str | None = None,
+        upstream: UpstreamCodec | None = None,
+    ) -> None:
+        self.name, self.label, self.upstream = name, label, upstream
+        self._client: Dialect | None = None
+        self._client_at = ""
+        if isinstance(client, str):
+            self._client_at = client
+        elif client is not None:
+            self._client = self._named(client)
+        if upstream is not None:
+            self._named(upstream)
+        # Whether a client of this format may speak to its upstream unchanged: its
+        # upstream half is a ``PassthroughCodec`` (checked once here: a runtime-checkable
+        # Protocol's isinstance() walks its members).
+        self.passes_through = upstream is not None and isinstance(upstream, PassthroughCodec)
+
+    def _named(self, half: Any) -> Any:
+        if half.name != self.name:
+            raise ValueError(f"codec {self.name!r} has a half named {half.name!r}")
+        return half
+
+    @property
+    def has_client(self) -> bool:
+        """Whether clients may speak this format to the gateway (without loading the
+        client half)."""
+        return self._client is not None or bool(self._client_at)
+
+    @property
+    def client(self) -> Dialect | None:
+        """The client half (None: clients cannot speak this format to the gateway)."""
+        if self._client is not None or not self._client_at:
+            return self._client
+        module, _, attribute = self._client_at.partition(":")
+        self._client = self._named(getattr(importlib.import_module(module), attribute))
+        return self._client
+
+    def __repr__(self) -> str:
+        return f"Codec({self.name!r})"
 
 
-def register(codec: Any) -> Any:
-    """Add ``codec`` (a module or object with a ``name``) to ``CODECS``."""
-    CODECS[codec.name] = codec
+def register(registry: dict[str, Codec], codec: Codec) -> Codec:
+    """Add ``codec`` to ``registry`` under its name; a second, different codec of the
+    same name is refused (names are the formats' identities in the journal)."""
+    known = registry.get(codec.name)
+    if known is not None and known is not codec:
+        raise ValueError(f"two codecs are named {codec.name!r}")
+    registry[codec.name] = codec
     return codec

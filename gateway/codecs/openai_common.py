@@ -6,6 +6,7 @@ packages read, so neither imports the other."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -20,7 +21,7 @@ ERROR_SHAPES: dict[str, tuple[str, str | None]] = {
     "request_too_large": ("invalid_request_error", "request_too_large"),
     "authentication_error": ("invalid_api_key", "invalid_api_key"),
     "permission_error": ("permission_error", "permission_denied"),
-    "not_found_error": ("model_not_found", "model_not_found"),
+    "not_found_error": ("invalid_request_error", "model_not_found"),  # as OpenAI answers
     "rate_limit_error": ("rate_limit_error", "rate_limit_exceeded"),
     "overloaded_error": ("api_error", "overloaded"),
     "timeout_error": ("api_error", "timeout"),
@@ -56,24 +57,93 @@ def expect(value: Any, kind: type | tuple[type, ...], what: str, param: str) -> 
     return value
 
 
-def optional_number(body: dict, name: str) -> float | None:
+def optional_number(body: dict[str, Any], name: str) -> float | None:
     value = body.get(name)
     if value is None:
         return None
     return float(expect(value, (int, float), "a number", name))
 
 
-def optional_int(body: dict, name: str, minimum: int = 1) -> int | None:
+def optional_int(body: dict[str, Any], name: str, minimum: int = 1) -> int | None:
     value = body.get(name)
     if value is None:
         return None
     expect(value, int, "an integer", name)
     if value < minimum:
         raise invalid(f"{name} must be at least {minimum}", name)
-    return value
+    return int(value)
 
 
-def image(part: dict, param: str) -> Image:
+# OpenAI's prompt-cache fields, Chat Completions and Responses alike (API reference,
+# "prompt_cache_key" and "prompt_cache_retention"; the SDK's older spelling "in-memory"
+# is taken too and sent as the API spells it now).
+PROMPT_CACHE_RETENTIONS = {"in_memory": "in_memory", "in-memory": "in_memory", "24h": "24h"}
+
+
+def prompt_cache(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``prompt_cache_key`` and ``prompt_cache_retention``, validated."""
+    key = body.get("prompt_cache_key")
+    if key is not None:
+        expect(key, str, "a string", "prompt_cache_key")
+    retention = body.get("prompt_cache_retention")
+    if retention is not None:
+        if retention not in PROMPT_CACHE_RETENTIONS:
+            raise invalid("prompt_cache_retention must be 'in_memory' or '24h'",
+                          "prompt_cache_retention")  # fmt: skip
+        retention = PROMPT_CACHE_RETENTIONS[retention]
+    return key, retention
+
+
+# Hosts known to take ``prompt_cache_key`` (other OpenAI-compatible servers may refuse
+# an unknown field, so a key the client did not send goes only to these).
+CACHE_KEY_HOSTS = ("api.openai.com", ".openai.azure.com")
+
+
+def derived_cache_key(request: Any) -> str | None:
+    """An OpenAI ``prompt_cache_key`` for an Anthropic client's request that marked
+    breakpoints (it asked for caching; OpenAI caches on its own but routes by this key):
+    a digest of the system prompt and the tool names, the prefix agents resend, so a
+    session's turns reach the same cache. None when nothing was marked."""
+    if request.dialect != "anthropic" or not _marked(request):
+        return None
+    digest = hashlib.sha256()
+    for text in request.system:
+        digest.update(text.text.encode())
+    for tool in request.tools:
+        digest.update(b"\x00" + tool.name.encode())
+    return "sy-" + digest.hexdigest()[:32]
+
+
+def _marked(request: Any) -> bool:
+    if any(t.cache for t in request.tools) or any(t.cache for t in request.system):
+        return True
+    for message in request.messages:
+        for part in message.parts:
+            if getattr(part, "cache", None):
+                return True
+            if any(inner.cache for inner in getattr(part, "content", ()) or ()):
+                return True
+    return False
+
+
+def render_prompt_cache(request: Any, body: dict[str, Any], host: str | None = None) -> None:
+    """Put the prompt-cache key and retention on an OpenAI body: the client's own, or
+    for an Anthropic client's breakpoints a derived key. Other OpenAI-compatible servers
+    may refuse fields they do not know (Mistral does), so a Chat Completions body
+    carries them only to OpenAI and Azure OpenAI hosts, or when the client itself spoke
+    Chat Completions; ``host`` None is a Responses upstream (OpenAI's own API)."""
+    if host is not None and not host.endswith(CACHE_KEY_HOSTS) and request.dialect != "openai":
+        return
+    key = request.prompt_cache_key
+    if key is None:
+        key = derived_cache_key(request)
+    if key is not None:
+        body["prompt_cache_key"] = key
+    if request.prompt_cache_retention is not None:
+        body["prompt_cache_retention"] = request.prompt_cache_retention
+
+
+def image(part: dict[str, Any], param: str) -> Image:
     spec = part.get("image_url")
     url = spec.get("url") if isinstance(spec, dict) else spec
     if not isinstance(url, str) or not url:
@@ -120,7 +190,7 @@ def arguments(raw: Any, param: str) -> dict[str, Any]:
     return parsed
 
 
-def function_tool(fn: dict, param: str) -> Tool:
+def function_tool(fn: dict[str, Any], param: str) -> Tool:
     name = expect(fn.get("name"), str, "a string", f"{param}.name")
     description = fn.get("description")
     if description is not None:
@@ -135,7 +205,7 @@ def function_tool(fn: dict, param: str) -> Tool:
     return Tool(name=name, description=description, parameters=parameters, strict=strict)
 
 
-def render_models(models: list[ModelInfo]) -> dict:
+def render_models(models: list[ModelInfo]) -> dict[str, Any]:
     return {
         "object": "list",
         "data": [

@@ -11,11 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-import orjson
-
-from .. import http
-from ..codecs.anthropic import codec as anthropic_codec
+from ..codecs import CODECS
 from ..codecs.anthropic import outbound
 from ..errors import UpstreamError
 from ..registry import DeploymentEntry
@@ -24,6 +20,7 @@ from . import wire
 from .base import Exchange
 from .codec_provider import CodecProvider, target_of
 from .kinds import FormHelp
+from .passthrough_body import for_deployment
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # A LiteLLM-style api_base may name the API path; the adapter wants the host root.
@@ -43,7 +40,8 @@ class AnthropicProvider(CodecProvider):
         base_url="The host root; empty: https://api.anthropic.com.",
         secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",
     )
-    codec = anthropic_codec
+    speaks = CODECS["anthropic"]
+    counts_tokens = True  # POST /v1/messages/count_tokens
 
     def url(self, path: str) -> str:
         base = wire.base_url(self.provider) or DEFAULT_BASE_URL
@@ -66,15 +64,6 @@ class AnthropicProvider(CodecProvider):
         headers.setdefault("anthropic-version", DEFAULT_VERSION)
         headers.update(extra)
 
-    def passthrough_body(self, body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
-        """The caller's body for the deployment: its model id, max_tokens within the
-        deployment's ceiling."""
-        out = {**body, "model": deployment.model}
-        ceiling = deployment.max_output_tokens
-        if ceiling and isinstance(out.get("max_tokens"), int) and out["max_tokens"] > ceiling:
-            out["max_tokens"] = ceiling
-        return out
-
     async def count_tokens(
         self,
         request: ChatRequest,
@@ -83,7 +72,7 @@ class AnthropicProvider(CodecProvider):
         headers: dict[str, str],
     ) -> int | None:
         source = (
-            self.passthrough_body(body, deployment)
+            for_deployment(body, deployment)
             if body and "messages" in body
             else build_body(request, deployment)
         )
@@ -96,20 +85,8 @@ class AnthropicProvider(CodecProvider):
             raise UpstreamError("Anthropic count_tokens answer has no input_tokens")
         return value
 
-    async def list_models(self) -> list[str]:
-        url = self.url("/v1/models")
-        headers = self.forwarded({})
-        await self.sign("GET", url, b"", headers)
-        try:
-            response = await http.client().get(
-                url, params={"limit": 1000}, headers=headers, timeout=self.timeout()
-            )
-        except httpx.TransportError as exc:
-            raise wire.transport_error(exc, self.provider, url) from exc
-        if not response.is_success:
-            raise self._error(response, response.content)
-        data = orjson.loads(response.content)
-        return [item["id"] for item in data.get("data", []) if "id" in item]
+    def models_url(self, page: str) -> str:
+        return self.url("/v1/models?limit=1000")
 
 
 __all__ = ["AnthropicProvider", "build_body"]

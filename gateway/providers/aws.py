@@ -99,6 +99,7 @@ def profile_region(profile: str | None) -> str | None:
     with _lock:
         if profile in _regions:
             return _regions[profile]
+    region: str | None
     try:
         region = Session(profile=profile).get_config_variable("region")
     except BotoCoreError:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..codecs.base import Codec
 from ..errors import ConfigurationError, GatewayError
 from ..registry import DeploymentEntry, ProviderEntry
 from ..types import ChatRequest, ChatResponse, StreamEvent, Usage
@@ -60,28 +61,45 @@ class Exchange:
 
 
 class Provider:
-    """Base class of outbound adapters. ``kind`` is its name in ``kinds.KINDS``;
-    ``dialect`` names the wire format it speaks (``openai`` or ``anthropic``), so the
-    service can pass bodies through untouched when the inbound dialect is the same."""
+    """Base class of outbound adapters: what every adapter does (``complete``,
+    ``stream``) and every optional capability, declared here with its default, so the
+    service reads a declaration instead of probing an adapter. ``kind`` is its name in
+    ``kinds.KINDS``; ``speaks`` is the codec (``gateway.codecs.CODECS``) its upstream
+    speaks, so the service passes bodies through untouched when the caller speaks the
+    very same codec (None: no wire format, as the built-in echo)."""
 
     kind: str = ""
-    dialect: str = ""
+    speaks: Codec | None = None
     # What a provider of this kind is made of (model validation and the console form):
     # whether it must name its upstream, the Provider.settings it reads as defaults under
     # each deployment's params, and the form's help for its fields.
     needs_base_url: bool = True
     settings_taken: tuple[Setting, ...] = ()
     form_help: FormHelp = FormHelp()
-    # Whether a same-dialect body may go upstream untouched (``passthrough``); set per
-    # class when it is defined.
+    # Capabilities, each off unless an adapter declares it:
+    # - a same-format body may go upstream untouched (``passthrough`` and
+    #   ``passthrough_stream`` implemented);
     passes_through: bool = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.passes_through = cls.passthrough is not Provider.passthrough
+    # - the upstream counts a request's tokens (``count_tokens`` implemented);
+    counts_tokens: bool = False
+    # - OpenAI endpoints besides chat the adapter serves although its upstream speaks
+    #   another format (``embeddings`` implemented for "embeddings").
+    also_serves: frozenset[str] = frozenset()
+    # Deployment health: whether the upstream can list its models (kinds that cannot are
+    # checked by ``check_deployment`` instead), and whether it answers any model name
+    # (then a model missing from its list is no finding).
+    lists_models: bool = True
+    # Why ``list_models`` cannot answer for this kind (the console's "test connection").
+    models_unlisted: str = ""
+    answers_any_model: bool = False
 
     def __init__(self, provider: ProviderEntry) -> None:
         self.provider = provider
+
+    @property
+    def dialect(self) -> str:
+        """The name of the codec the upstream speaks ("" for none)."""
+        return self.speaks.name if self.speaks is not None else ""
 
     async def complete(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
@@ -121,6 +139,26 @@ class Provider:
         the request instead."""
         return []
 
+    async def embeddings(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> dict[str, Any]:
+        """``POST /v1/embeddings`` with ``body`` (OpenAI shape); the answer's JSON.
+        Served by adapters that speak OpenAI or name "embeddings" in ``also_serves``."""
+        raise NotImplementedError
+
+    async def text_completion(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> dict[str, Any]:
+        """Legacy ``POST /v1/completions`` with ``body``; the answer's JSON (adapters
+        that speak OpenAI)."""
+        raise NotImplementedError
+
+    def text_completion_stream(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+        """A legacy completions stream: raw SSE events with their canonical events."""
+        raise NotImplementedError
+
     async def count_tokens(
         self,
         request: ChatRequest,
@@ -128,12 +166,20 @@ class Provider:
         body: dict[str, Any],
         headers: dict[str, str],
     ) -> int | None:
-        """The upstream's own count, or None where it has no counting endpoint."""
+        """The upstream's own count (adapters declaring ``counts_tokens``), or None
+        where it has no counting endpoint."""
         return None
 
     async def list_models(self) -> list[str]:
-        """Model ids the upstream offers (the console's "test connection")."""
-        raise GatewayError(f"{self.kind} providers cannot list models")
+        """Model ids the upstream offers (the console's "test connection"); raises
+        ``GatewayError`` saying why (``models_unlisted``) for kinds that cannot."""
+        raise GatewayError(self.models_unlisted or f"{self.kind} providers cannot list models")
+
+    async def check_deployment(self, deployment: DeploymentEntry) -> str:
+        """For kinds that cannot list models: what can be checked of one deployment
+        without sending a request (its settings resolve, its credentials load). Returns
+        what was checked, in words; raises ``ConfigurationError`` naming the problem."""
+        raise GatewayError(f"{self.kind} providers have no deployment check")
 
 
 def adapter_for(provider: ProviderEntry) -> Provider:
@@ -142,4 +188,5 @@ def adapter_for(provider: ProviderEntry) -> Provider:
     cls = kinds.adapter_class(provider.kind)
     if cls is None:
         raise ConfigurationError(f"provider {provider.name!r} has unknown kind {provider.kind!r}")
-    return cls(provider)
+    adapter: Provider = cls(provider)
+    return adapter

@@ -35,8 +35,9 @@ import httpx
 import orjson
 
 from .. import errors
+from ..codecs import CODECS
 from ..codecs.base import WireEvent
-from ..codecs.bedrock import codec as bedrock_codec
+from ..codecs.bedrock import codec as converse
 from ..errors import MissingSecret
 from ..registry import DeploymentEntry
 from ..secret_refs import resolve_secret
@@ -137,7 +138,7 @@ class BedrockProvider(CodecProvider):
         "instance role).",
         secret_label="Secret access key",
     )
-    codec = bedrock_codec
+    speaks = CODECS["bedrock"]
 
     def settings(self, deployment: DeploymentEntry) -> AwsSettings:
         """The deployment's AWS settings with ``os.environ/NAME`` resolved now; the
@@ -229,18 +230,44 @@ class BedrockProvider(CodecProvider):
         takes_top_k = bool(getattr(deployment, "supports_top_k", False))
         return ["top_k"] if request.top_k is not None and not takes_top_k else []
 
-    async def list_models(self) -> list[str]:
-        """Not offered: Bedrock's model list is on another service (the control plane,
-        with its own IAM permission) than the runtime the gateway calls."""
-        raise errors.GatewayError(
-            "Bedrock providers cannot list models here (the runtime API has no model "
-            "list); send a request from the playground to test the credentials"
+    lists_models = False
+    # Bedrock's model list is on another service (the control plane, with its own IAM
+    # permission) than the runtime the gateway calls.
+    models_unlisted = (
+        "Bedrock providers cannot list models here (the runtime API has no model "
+        "list); send a request from the playground to test the credentials"
+    )
+
+    async def check_deployment(self, deployment: DeploymentEntry) -> str:
+        """The region and credentials a request would sign with: settings read, the
+        region found (settings, environment or profile), credentials loaded (keys, the
+        profile or the default chain). Nothing is sent to AWS."""
+        settings = self.settings(deployment)
+        aws = await aws_module()
+        region = settings.region
+        if not region and settings.profile:
+            region = await asyncio.to_thread(aws.profile_region, settings.profile)
+        if not region:
+            raise errors.ConfigurationError(
+                "no AWS region: set aws_region_name on the deployment or provider "
+                "(or AWS_REGION in the gateway's environment)"
+            )
+        await aws.frozen_credentials(
+            settings.access_key, settings.secret_key, settings.token, settings.profile
         )
+        source = (
+            "access keys"
+            if settings.access_key
+            else f"profile {settings.profile}"
+            if settings.profile
+            else "the default AWS chain"
+        )
+        return f"configuration: region {region}, credentials from {source}"
 
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         """Bedrock names the error in ``x-amzn-errortype``; the codec maps it."""
         error_type = response.headers.get("x-amzn-errortype")
-        error = self.codec.parse_error(response.status_code, raw, error_type)  # type: ignore[call-arg]
+        error = converse.parse_error(response.status_code, raw, error_type)
         if error.retry_after is None:
             error.retry_after = wire.retry_after(response)
         return error

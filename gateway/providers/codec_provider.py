@@ -31,11 +31,20 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from .. import errors, http
-from ..codecs.base import DONE, PassthroughCodec, Target, UpstreamCodec, WireEvent
-from ..pooled_transport import body_chunks
+from .. import capability_flags, emulation, errors, http, media_inline
+from ..codecs.base import (
+    Codec,
+    Framing,
+    ModelLister,
+    PassthroughCodec,
+    Target,
+    UpstreamCodec,
+    WireEvent,
+    sse_wire_event,
+)
+from ..pooled_transport import Answer, AnswerTooLarge, body_chunks
 from ..registry import DeploymentEntry
-from ..streaming import SSEMessage, iter_sse_batches, sse_bytes
+from ..streaming import iter_sse_batches, sse_bytes
 from ..types import (
     ChatRequest,
     ChatResponse,
@@ -49,8 +58,12 @@ from ..types import (
 )
 from . import wire
 from .base import Exchange, Provider
+from .passthrough_body import for_deployment
 
 OnChunk = Callable[[bytes], None]
+
+# Pages of an upstream's model list read at most.
+MAX_MODEL_PAGES = 50
 
 
 class Deframer(Protocol):
@@ -71,21 +84,11 @@ async def sse_events(
     non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
     handed on as ``DONE`` and None. Read straight off the bytes (``iter_sse_batches``):
     no line layer between the body and the messages."""
+    framing: Framing = "sse+done" if keep_all else "sse"
     async for messages in iter_sse_batches(chunks, on_chunk):
-        batch = [e for e in (_wire_event(m, keep_all) for m in messages) if e is not None]
+        batch = [e for e in (sse_wire_event(m, framing) for m in messages) if e is not None]
         if batch:
             yield batch
-
-
-def _wire_event(message: SSEMessage, keep_all: bool) -> WireEvent | None:
-    data = message.data.strip()
-    if data == "[DONE]":
-        return WireEvent(message.event, DONE, message.data) if keep_all else None
-    try:
-        payload = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return WireEvent(message.event, None, message.data) if keep_all else None
-    return WireEvent(message.event, payload, message.data)
 
 
 def one_at_a_time(
@@ -118,10 +121,7 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str =
         model=deployment.model,
         params=dict(deployment.params or {}),
         max_output_tokens=deployment.max_output_tokens,
-        supports_tools=deployment.supports_tools,
-        supports_vision=deployment.supports_vision,
-        supports_reasoning=deployment.supports_reasoning,
-        supports_top_k=bool(getattr(deployment, "supports_top_k", False)),
+        **{f.name: bool(getattr(deployment, f.name, f.default)) for f in capability_flags.FLAGS},
         drop_params=drop_params,
         echo_reasoning=bool(getattr(deployment, "echo_reasoning", False)),
         takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
@@ -133,6 +133,8 @@ class CodecProvider(Provider):
     """Base for adapters on the codec layout. Subclasses set ``kind``, ``codec`` and
     implement ``endpoint``; override ``sign`` for auth other than none."""
 
+    # The upstream half of ``speaks``, which the shared path drives; a subclass names
+    # its ``speaks`` (a registered ``Codec``) or, for a format of its own, just ``codec``.
     codec: UpstreamCodec
     # The Accept header of a streamed call (OpenAI-compatible servers want
     # text/event-stream; others answer a stream whatever Accept says).
@@ -140,12 +142,13 @@ class CodecProvider(Provider):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        codec = getattr(cls, "codec", None)  # unset on intermediate bases
-        cls.passes_through = isinstance(codec, PassthroughCodec)
-
-    @property
-    def dialect(self) -> str:  # type: ignore[override]
-        return self.codec.name
+        if "speaks" in cls.__dict__ and cls.speaks is not None:
+            assert cls.speaks.upstream is not None, f"{cls.speaks.name} has no upstream half"
+            cls.codec = cls.speaks.upstream
+        elif "codec" in cls.__dict__:  # a format no registry knows (a test's toy)
+            cls.speaks = Codec(cls.codec.name, cls.codec.name, upstream=cls.codec)
+        if cls.speaks is not None:
+            cls.passes_through = cls.speaks.passes_through
 
     # -- what a subclass provides ---------------------------------------------------
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
@@ -175,9 +178,29 @@ class CodecProvider(Provider):
         ``forwarded`` names)."""
         return self.forwarded(caller)
 
-    def passthrough_body(self, body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
-        """A same-format caller's body for ``deployment`` (default: its model id)."""
-        return {**body, "model": deployment.model}
+    def models_url(self, page: str) -> str:
+        """The URL of one page of the upstream's model list (``page``: the token the
+        last page named, "" for the first)."""
+        raise NotImplementedError
+
+    # -- the model list: one implementation, the codec reads its format's list ---------
+    async def list_models(self) -> list[str]:
+        """Model ids the upstream offers: ``models_url`` fetched with the same headers
+        and auth as a chat call, read by the codec (``ModelLister``), page by page."""
+        lister = self.codec
+        if not self.lists_models or not isinstance(lister, ModelLister):
+            return await super().list_models()
+        names: list[str] = []
+        page = ""
+        for _ in range(MAX_MODEL_PAGES):  # a bound, in case an upstream repeats its token
+            url = self.models_url(page)
+            headers = {"Accept": "application/json", **self.forwarded({})}
+            await self.sign("GET", url, b"", headers)
+            found, page = lister.model_list(await self._get_json("GET", url, headers))
+            names += found
+            if not page:
+                break
+        return names
 
     # -- the shared path ------------------------------------------------------------
     async def _prepare(
@@ -212,10 +235,18 @@ class CodecProvider(Provider):
     async def complete(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> ChatResponse:
+        request, emulated = emulation.plan(request, self.codec)
+        request = await self._media_inlined(request)
         url, content, headers = await self._prepare(request, deployment, stream=False)
         result = self.codec.parse_response(await self._post_json(url, content, headers, exchange))
         exchange.usage = result.usage
-        return result
+        return emulation.response(result, emulated) if emulated else result
+
+    async def _media_inlined(self, request: ChatRequest) -> ChatRequest:
+        """``request`` with the images and documents its upstream cannot take by URL
+        fetched and given as bytes (``gateway.media_inline``); a refused fetch raises
+        before the upstream is called."""
+        return await media_inline.inline(request, getattr(self.codec, "media_urls", None))
 
     async def _post_json(
         self, url: str, content: bytes, headers: dict[str, str], exchange: Exchange
@@ -223,19 +254,26 @@ class CodecProvider(Provider):
         """Post, record the exchange, and hand back the answer's JSON (failures raised
         as the codec reads them)."""
         exchange.begin(url, content)
+        limit = http.max_answer_bytes()
         try:
             direct = http.pooled()
             if direct is not None:
-                answer = await direct.post_whole(url, headers, content, self.timeout())
-                status, body = answer.status_code, answer.content
-            else:
-                answer = await http.client().post(
-                    url, content=content, headers=headers, timeout=self.timeout()
+                answer: Answer | httpx.Response = await direct.post_whole(
+                    url, headers, content, self.timeout(), limit
                 )
                 status, body = answer.status_code, answer.content
+            else:
+                answer, body = await http.post_capped(url, content, headers, self.timeout(), limit)
+                status = answer.status_code
         except httpx.TransportError as exc:
             exchange.end()
             raise wire.transport_error(exc, self.provider, url) from exc
+        except AnswerTooLarge:
+            exchange.end()
+            raise errors.UpstreamAnswerTooLarge(
+                f"upstream provider {self.provider.name!r} answered with more than {limit} "
+                "bytes (SWITCHYARD_MAX_ANSWER_BYTES)"
+            ) from None
         exchange.status = status
         exchange.received(body)
         exchange.end()
@@ -247,9 +285,19 @@ class CodecProvider(Provider):
         except orjson.JSONDecodeError:
             raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
 
-    async def stream(
+    def stream(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> AsyncIterator[StreamEvent]:
+        """The upstream's stream as canonical events, with what the upstream lacks
+        emulated (``gateway.emulation``)."""
+        request, emulated = emulation.plan(request, self.codec)
+        events = self._stream(request, deployment, exchange)
+        return emulation.stream(events, emulated) if emulated else events
+
+    async def _stream(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncIterator[StreamEvent]:
+        request = await self._media_inlined(request)
         url, content, headers = await self._prepare(request, deployment, stream=True)
         parser = self.codec.stream_parser()
         # a body chunk's events at a time: two generator hops less per event
@@ -288,6 +336,11 @@ class CodecProvider(Provider):
             if not yielded:
                 raise
             yield ErrorEvent(exc)
+        except MALFORMED as exc:  # an event the parser cannot read: the upstream's fault
+            error = _malformed(exc)
+            if not yielded:
+                raise error from exc
+            yield ErrorEvent(error)
         finally:
             exchange.end()
 
@@ -308,7 +361,7 @@ class CodecProvider(Provider):
         headers: dict[str, str],
     ) -> dict[str, Any]:
         url = self.endpoint(deployment, False)
-        return await self.relay(url, self.passthrough_body(body, deployment), exchange, headers)
+        return await self.relay(url, for_deployment(body, deployment), exchange, headers)
 
     async def passthrough_stream(
         self,
@@ -318,8 +371,7 @@ class CodecProvider(Provider):
         headers: dict[str, str],
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
         url = self.endpoint(deployment, True)
-        body = self.passthrough_body(body, deployment)
-        async for item in self.forward(url, body, exchange, headers):
+        async for item in self.forward(url, for_deployment(body, deployment), exchange, headers):
             yield item
 
     async def relay(
@@ -411,6 +463,11 @@ class CodecProvider(Provider):
             if not yielded:
                 raise
             yield codec.stream_error(exc), [ErrorEvent(exc)]
+        except MALFORMED as exc:
+            error = _malformed(exc)
+            if not yielded:
+                raise error from exc
+            yield codec.stream_error(error), [ErrorEvent(error)]
         finally:
             exchange.end()
 
@@ -434,6 +491,25 @@ class CodecProvider(Provider):
         finally:
             await response.aclose()
 
+    async def _get_json(
+        self, method: str, url: str, headers: dict[str, str], content: bytes | None = None
+    ) -> dict[str, Any]:
+        try:
+            response = await http.client().request(
+                method, url, content=content, headers=headers, timeout=self.timeout()
+            )
+        except httpx.TransportError as exc:
+            raise wire.transport_error(exc, self.provider, url) from exc
+        if response.status_code >= 400:
+            raise self._error(response, response.content)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+        if not isinstance(data, dict):
+            raise errors.UpstreamError("upstream answered with something other than an object")
+        return data
+
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         error = self.codec.parse_error(response.status_code, raw)
         if error.retry_after is None:
@@ -441,10 +517,23 @@ class CodecProvider(Provider):
         return error
 
 
+# What a stream parser raises on an event of the wrong shape (a list where it reads a
+# dict, a missing field): the upstream sent a malformed frame.
+MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+def _malformed(exc: Exception) -> errors.UpstreamError:
+    return errors.UpstreamError(
+        f"the upstream sent a stream event the gateway cannot read ({type(exc).__name__})",
+        status=502,
+    )
+
+
 def _count(event: StreamEvent, exchange: Exchange) -> None:
     """Usage a stream reports (in its start event or on its own) into the exchange."""
-    if isinstance(event, UsageEvent) or isinstance(event, Start) and event.usage:
-        exchange.usage.merge(event.usage)
+    usage = event.usage if isinstance(event, UsageEvent | Start) else None
+    if usage:
+        exchange.usage.merge(usage)
 
 
 def _has_content(events: list[StreamEvent]) -> bool:

@@ -9,11 +9,9 @@ the Cohere API key; an empty or unset one is a ``ConfigurationError`` (no reques
 
 from __future__ import annotations
 
-import httpx
-import orjson
-
-from .. import errors, http
-from ..codecs.cohere import codec, outbound
+from .. import errors
+from ..codecs import CODECS
+from ..codecs.cohere import outbound
 from ..registry import DeploymentEntry
 from ..types import ChatRequest
 from . import wire
@@ -39,7 +37,7 @@ class CohereProvider(CodecProvider):
         base_url="Empty: https://api.cohere.com (requests go to /v2/chat).",
         secret="The Cohere API key (stored encrypted) or os.environ/NAME.",
     )
-    codec = codec
+    speaks = CODECS["cohere"]
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{api_root(self.provider.base_url)}/v2/chat"
@@ -58,22 +56,6 @@ class CohereProvider(CodecProvider):
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         headers.update(self._auth())
 
-    async def list_models(self) -> list[str]:
-        """Chat-capable model names (``GET /v1/models?endpoint=chat``)."""
-        url = f"{api_root(self.provider.base_url)}/v1/models"
-        try:
-            response = await http.client().get(
-                url,
-                params={"endpoint": "chat", "page_size": 1000},
-                headers={"Accept": "application/json", **self._auth()},
-                timeout=self.timeout(),
-            )
-        except httpx.TransportError as exc:
-            raise wire.transport_error(exc, self.provider, url) from exc
-        if response.status_code >= 400:
-            raise self._error(response, response.content)
-        try:
-            models = orjson.loads(response.content).get("models") or []
-        except (orjson.JSONDecodeError, AttributeError):
-            raise errors.UpstreamError("Cohere answered with invalid JSON", status=502) from None
-        return [m["name"] for m in models if isinstance(m, dict) and m.get("name")]
+    def models_url(self, page: str) -> str:
+        """Chat-capable models only."""
+        return f"{api_root(self.provider.base_url)}/v1/models?endpoint=chat&page_size=1000"

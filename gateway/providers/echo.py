@@ -202,8 +202,7 @@ class EchoProvider(Provider):
         base_url="Not used: echo answers from inside the gateway.",
         secret="Not used by echo (stored encrypted all the same).",
     )
-    dialect = "echo"
-    also_serves = ("embeddings",)  # besides chat: /v1/embeddings, deterministically
+    also_serves = frozenset({"embeddings"})  # besides chat: /v1/embeddings, deterministically
 
     async def embeddings(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
@@ -266,7 +265,7 @@ class EchoProvider(Provider):
             id="echo-" + uuid.uuid4().hex[:24],
             model=deployment.model,
             parts=parts,
-            finish_reason=reason,  # type: ignore[arg-type]
+            finish_reason=reason,
             usage=usage,
             created=int(time.time()),
         )
@@ -307,7 +306,9 @@ class EchoProvider(Provider):
         exchange.usage = usage
         exchange.end()
         yield UsageEvent(usage)
-        yield Finish(reason)  # type: ignore[arg-type]
+        yield Finish(reason)
+
+    answers_any_model = True  # echo answers whatever model a deployment names
 
     async def list_models(self) -> list[str]:
         return ["echo"]

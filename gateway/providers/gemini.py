@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
-from .. import errors, http
+from .. import errors
+from ..codecs import CODECS
 from ..codecs.base import Target
 from ..codecs.gemini import codec as gemini_codec
 from ..registry import DeploymentEntry
@@ -54,7 +54,8 @@ class GoogleCodecProvider(CodecProvider):
     """What the Gemini API and Vertex AI share: the codec, control params kept out of the
     body, the stream endpoint, counting tokens."""
 
-    codec = gemini_codec
+    speaks = CODECS["gemini"]
+    counts_tokens = True  # :countTokens
     count_wrapped = True  # countTokens wants {"generateContentRequest": ...}
 
     def target(self, deployment: DeploymentEntry) -> Target:
@@ -106,25 +107,6 @@ class GoogleCodecProvider(CodecProvider):
             raise errors.UpstreamError("Gemini countTokens answer has no totalTokens")
         return value
 
-    async def _get_json(
-        self, method: str, url: str, headers: dict[str, str], content: bytes | None = None
-    ) -> dict[str, Any]:
-        try:
-            response = await http.client().request(
-                method, url, content=content, headers=headers, timeout=self.timeout()
-            )
-        except httpx.TransportError as exc:
-            raise wire.transport_error(exc, self.provider, url) from exc
-        if response.status_code >= 400:
-            raise self._error(response, response.content)
-        try:
-            data = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
-        if not isinstance(data, dict):
-            raise errors.UpstreamError("upstream answered with something other than an object")
-        return data
-
 
 class GeminiProvider(GoogleCodecProvider):
     kind = "gemini"
@@ -154,24 +136,12 @@ class GeminiProvider(GoogleCodecProvider):
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         return f"{self.root()}/{model_path(deployment.model)}", self.auth()
 
-    async def list_models(self) -> list[str]:
-        """Models that can ``generateContent``, following ``nextPageToken``."""
-        headers = {"Accept": "application/json", **self.auth()}
-        names: list[str] = []
-        page = ""
-        for _ in range(50):  # a bound, in case an upstream repeats its page token
-            url = f"{self.root()}/models?pageSize=1000" + (
-                f"&pageToken={quote(page)}" if page else ""
-            )
-            data = await self._get_json("GET", url, headers)
-            for model in data.get("models") or []:
-                methods = model.get("supportedGenerationMethods")
-                if methods is None or "generateContent" in methods:
-                    names.append(str(model.get("name", "")).removeprefix("models/"))
-            page = data.get("nextPageToken") or ""
-            if not page:
-                break
-        return [name for name in names if name]
+    async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        headers.update(self.auth())
+
+    def models_url(self, page: str) -> str:
+        """Every model, a page at a time (``nextPageToken``)."""
+        return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
 
 
 __all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider"]

@@ -65,7 +65,9 @@ def _request() -> Any:
 
         inner = google.auth.transport.requests.Request(session=requests.Session())
 
-        def call(url: str, method: str = "GET", body: Any = None, headers: Any = None, **kw: Any):
+        def call(
+            url: str, method: str = "GET", body: Any = None, headers: Any = None, **kw: Any
+        ) -> Any:
             kw.setdefault("timeout", TOKEN_TIMEOUT)
             return inner(url, method=method, body=body, headers=headers, **kw)
 
@@ -92,7 +94,9 @@ def _load(source: str | None) -> tuple[Any, str | None]:
         raise ValueError("the service-account credentials are not valid JSON") from None
     if not isinstance(info, dict):
         raise ValueError("the service-account credentials are not a JSON object")
-    credentials = service_account.Credentials.from_service_account_info(info, scopes=list(SCOPES))
+    credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+        info, scopes=list(SCOPES)
+    )
     return credentials, info.get("project_id")
 
 

@@ -2,9 +2,9 @@
 
 Adding a provider = its module under ``gateway/providers/`` (the class declares what is
 kind-specific: ``needs_base_url``, ``settings_taken``, ``form_help``) + one line in
-``KINDS`` (+ its prefix in ``litellm_config``'s maps when LiteLLM has one). The model's
-``kind`` field takes its choices from ``choices`` (a callable, so a new kind changes no
-migration), the console and the API read the rest from the class.
+``KINDS`` (+ its prefix in ``gateway.litellm.prefixes``'s maps when LiteLLM has one).
+The model's ``kind`` field takes its choices from ``choices`` (a callable, so a new kind
+changes no migration), the console and the API read the rest from the class.
 
 This module imports no Django and no adapter: listing the kinds (a form's choices, the
 model's validation) does not load every adapter, and an adapter's heavy client

@@ -14,10 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-import orjson
-
-from .. import http
+from ..codecs import CODECS
 from ..codecs.base import Target
 from ..codecs.openai_chat import codec as openai_chat_codec
 from ..codecs.openai_chat import outbound
@@ -29,6 +26,7 @@ from . import wire
 from .base import Exchange
 from .codec_provider import CodecProvider, target_of
 from .kinds import FormHelp
+from .passthrough_body import for_deployment
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -81,7 +79,7 @@ class OpenAICompatibleProvider(CodecProvider):
         base_url="Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
         secret="The API key (stored encrypted) or os.environ/NAME (read when used).",
     )
-    codec = openai_chat_codec
+    speaks = CODECS["openai"]
     stream_accept = "text/event-stream"
 
     # -- addressing --
@@ -110,18 +108,20 @@ class OpenAICompatibleProvider(CodecProvider):
         return {k: v for k, v in caller.items() if k.lower() not in _HOP_HEADERS}
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
-        return openai_chat_codec.unsupported_params(request, target_of(deployment))
+        return list(openai_chat_codec.unsupported_params(request, target_of(deployment)))
 
     # -- legacy completions and embeddings (passed through to their own endpoints) --
     async def embeddings(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> dict[str, Any]:
-        return await self.relay(self.url("embeddings", deployment), body, exchange, {})
+        url = self.url("embeddings", deployment)
+        return await self.relay(url, for_deployment(body, deployment), exchange, {})
 
     async def text_completion(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> dict[str, Any]:
-        return await self.relay(self.url("completions", deployment), body, exchange, {})
+        url = self.url("completions", deployment)
+        return await self.relay(url, for_deployment(body, deployment), exchange, {})
 
     async def text_completion_stream(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
@@ -129,21 +129,11 @@ class OpenAICompatibleProvider(CodecProvider):
         """Raw SSE events of a legacy completions stream, each with its canonical meaning
         (usage, finish, an in-stream error) for the journal."""
         url = self.url("completions", deployment)
-        async for item in self.forward(url, body, exchange, {}):
+        async for item in self.forward(url, for_deployment(body, deployment), exchange, {}):
             yield item
 
-    async def list_models(self) -> list[str]:
-        url = self.url("models")
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        await self.sign("GET", url, b"", headers)
-        try:
-            response = await http.client().get(url, headers=headers, timeout=self.timeout())
-        except httpx.TransportError as exc:
-            raise wire.transport_error(exc, self.provider, url) from exc
-        if response.status_code >= 400:
-            raise self._error(response, response.content)
-        data = orjson.loads(response.content)
-        return [m["id"] for m in data.get("data") or [] if isinstance(m, dict) and m.get("id")]
+    def models_url(self, page: str) -> str:
+        return self.url("models")
 
 
 class AzureOpenAIProvider(OpenAICompatibleProvider):

@@ -18,11 +18,10 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import httpx
-import orjson
-
-from .. import errors, http
-from ..codecs.openai_responses import CODEC, maps
+from .. import errors
+from ..codecs import CODECS
+from ..codecs.openai_responses import codec as responses_codec
+from ..codecs.openai_responses import maps
 from ..registry import DeploymentEntry
 from ..types import ChatRequest, ChatResponse, StreamEvent
 from . import wire
@@ -46,7 +45,7 @@ class OpenAIResponsesProvider(CodecProvider):
         "(requests go to /responses).",
         secret="The OpenAI API key (stored encrypted) or os.environ/NAME.",
     )
-    codec = CODEC
+    speaks = CODECS["responses"]
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{self.base()}/responses"
@@ -61,7 +60,7 @@ class OpenAIResponsesProvider(CodecProvider):
             headers["Authorization"] = f"Bearer {secret}"
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
-        return CODEC.unsupported_params(request, target_of(deployment))
+        return list(responses_codec.unsupported_params(request, target_of(deployment)))
 
     # -- reasoning summaries for unverified organizations ----------------------------
     def _summaries_paused(self) -> bool:
@@ -113,20 +112,5 @@ class OpenAIResponsesProvider(CodecProvider):
         async for event in super().stream(request, self._deployment(deployment), exchange):
             yield event
 
-    async def list_models(self) -> list[str]:
-        """``GET {base_url}/models`` (the console's "test connection")."""
-        url = f"{self.base()}/models"
-        headers = {"Accept": "application/json"}
-        await self.sign("GET", url, b"", headers)
-        try:
-            response = await http.client().get(url, headers=headers, timeout=self.timeout())
-        except httpx.TransportError as exc:
-            raise wire.transport_error(exc, self.provider, url) from exc
-        if response.status_code >= 400:
-            raise self._error(response, response.content)
-        try:
-            data = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
-        models = data.get("data") if isinstance(data, dict) else None
-        return [m["id"] for m in models or [] if isinstance(m, dict) and m.get("id")]
+    def models_url(self, page: str) -> str:
+        return f"{self.base()}/models"

@@ -122,12 +122,24 @@ class VertexAIProvider(GoogleCodecProvider):
         )
         return path, auth
 
-    async def list_models(self) -> list[str]:
-        """Not offered: Vertex AI has no list of the Gemini models a project may call."""
-        raise errors.GatewayError(
-            "Vertex AI providers cannot list models (Vertex has no such list for Gemini); "
-            "send a request from the playground to test the credentials"
-        )
+    lists_models = False
+    models_unlisted = (
+        "Vertex AI providers cannot list models (Vertex has no such list for Gemini); "
+        "send a request from the playground to test the credentials"
+    )
+
+    async def check_deployment(self, deployment: DeploymentEntry) -> str:
+        """The project, location and an access token: a cached token, or one fetched
+        from Google's token endpoint now (the one call, and the proof that the
+        credentials work). No model is called."""
+        project, location, source = self._settings(deployment)
+        _token, sa_project = await google_auth.access_token(source)
+        project = project or sa_project
+        if not project and not deployment.model.startswith("projects/"):
+            raise errors.ConfigurationError(
+                "no Vertex AI project: set vertex_project (or use credentials with a project_id)"
+            )
+        return f"configuration: project {project}, location {location}, access token obtained"
 
 
 __all__ = ["VertexAIProvider", "host_for"]

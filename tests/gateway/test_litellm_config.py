@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import random
 import re
 import sqlite3
@@ -21,13 +22,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from gateway import http, registry
-from gateway.litellm_config import (
-    ConfigError,
-    apply_plan,
-    export_config,
-    parse_config,
-    plan_import,
-)
+from gateway.litellm.apply import apply_plan
+from gateway.litellm.export import export_config
+from gateway.litellm.parse import ConfigError, parse_config
+from gateway.litellm.plan import plan_import
 from gateway.models import ApiKey, Deployment, Provider, Route
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "litellm"
@@ -520,7 +518,7 @@ def test_router_settings_map_to_route_fields() -> None:
     import_text(LITERAL_KEYS.read_text())
     qwen = Route.objects.get(name="local-qwen")
     assert qwen.strategy == Route.Strategy.LEAST_BUSY
-    assert qwen.context_window_fallback == "claude"
+    assert qwen.context_window_fallbacks == ["claude"]
     claude = Route.objects.get(name="claude")
     assert [d.provider.name for d in claude.deployments.order_by("id")] == [
         "anthropic",
@@ -540,13 +538,16 @@ def test_import_keeps_what_the_file_does_not_name(env: None) -> None:
     extra = Deployment.objects.create(
         route=gpt, provider=Provider.objects.get(name="groq"), model="x"
     )
-    plan = plan_import(parse_config(REALISTIC.read_text()))
+    # asked to add: the route's own deployment stays, and the preview says traffic splits
+    plan = plan_import(parse_config(REALISTIC.read_text()), existing="add")
     assert not plan.has_changes
-    assert any("groq/x is not in the file and is kept" in w for w in plan.warnings)
+    (existing,) = plan.existing_routes
+    assert "route gpt-4o exists: the file's deployments are added beside its groq/x" in existing
+    assert "so its traffic is split" in existing
     apply_plan(plan)
     assert Deployment.objects.filter(pk=extra.pk).exists()
     extra_route.refresh_from_db()
-    assert extra_route.drop_params is False
+    assert extra_route.drop_params is False  # a route the file does not name is kept
 
 
 def test_conflicting_settings_are_reported() -> None:
@@ -559,9 +560,9 @@ router_settings:
   context_window_fallbacks: [{a: [b, c]}]
 """
     )
-    assert config.context_window_fallbacks == {"a": "b"}
+    assert config.context_window_fallbacks == {"a": ["b", "c"]}  # every target, in order
     warnings = "\n".join(config.warnings)
-    assert "context_window_fallbacks.a: only the first (b) is used" in warnings
+    assert "context_window_fallbacks" not in warnings
     assert "model_list[0].litellm_params.api_version: not set" in warnings
 
 
@@ -718,6 +719,17 @@ def messy_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def no_cloud_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The import's Bedrock and Vertex checks see no AWS or Google setup of this machine."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "GOOGLE_", "GCLOUD_", "CLOUDSDK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
+
+
 @pytest.mark.django_db
 def test_forgiving_import_takes_what_it_supports_and_lists_the_rest(messy_env: None) -> None:
     plan = plan_import(parse_config(MESSY.read_text()))
@@ -745,7 +757,10 @@ def test_forgiving_import_takes_what_it_supports_and_lists_the_rest(messy_env: N
         assert parameter in warnings
     # nothing about the parameters of entries that are skipped as a whole
     assert "aws_region_name" not in warnings and "vertex_project" not in warnings
-    assert plan.summary() == "7 routes, 8 deployments imported, 2 entries skipped, 19 warnings"
+    # ... but the Bedrock and Vertex lines that would fail on first use are named
+    assert "(route claude-bedrock): no AWS credentials found in the environment" in warnings
+    assert "(route gemini-vertex): no Google credentials found" in warnings
+    assert plan.summary() == "7 routes, 8 deployments imported, 2 entries skipped, 21 warnings"
 
     apply_plan(plan)
     assert sorted(Route.objects.values_list("name", flat=True)) == [
@@ -805,11 +820,11 @@ def test_command_prints_the_summary_line(messy_env: None, capsys) -> None:
     assert "skipped: model_list[9].litellm_params.model: provider 'sagemaker'" in out
     assert out.rstrip().endswith(
         "dry run, nothing was changed: 7 routes, 8 deployments to import, 2 entries skipped, "
-        "19 warnings"
+        "21 warnings"
     )
     call_command("import_config", str(MESSY))
     out = capsys.readouterr().out
-    assert "summary: 7 routes, 8 deployments imported, 2 entries skipped, 19 warnings" in out
+    assert "summary: 7 routes, 8 deployments imported, 2 entries skipped, 21 warnings" in out
     assert Route.objects.count() == 7
 
 
@@ -1010,7 +1025,7 @@ def awkward_registry() -> None:
         context_window=200_000,
     )
     local = Route.objects.create(
-        name="local:qwen@2", strategy="lowest_latency", context_window_fallback="gpt-4o"
+        name="local:qwen@2", strategy="lowest_latency", context_window_fallbacks=["gpt-4o"]
     )
     Deployment.objects.create(route=local, provider=twin, model="qwen", tpm=9000)
     Deployment.objects.create(route=local, provider=env_base, model="qwen-b", weight=0.5)
@@ -1102,7 +1117,7 @@ def test_awkward_registry_survives_a_trip_through_an_empty_database(
         5,
     )
     local = Route.objects.get(name="local:qwen@2")
-    assert (local.strategy, local.context_window_fallback) == ("lowest_latency", "gpt-4o")
+    assert (local.strategy, local.context_window_fallbacks) == ("lowest_latency", ["gpt-4o"])
     assert Route.objects.get(name="gpt-4o").fallbacks == ["claude-*"]
     assert pattern.deployments.get().input_price == Decimal("3.333333")
     gpt = Deployment.objects.get(model="gpt-4o")
@@ -1311,3 +1326,30 @@ def test_provider_settings_are_inherited_not_copied_on_import() -> None:
     Provider.objects.all().delete()
     import_text(text)
     assert Deployment.objects.get().params == {"aws_region_name": "eu-west-1"}
+
+
+SEVERAL_CW_FALLBACKS = """
+model_list:
+  - model_name: small
+    litellm_params: {model: openai/gpt-4, api_key: os.environ/OPENAI_API_KEY}
+  - model_name: mid
+    litellm_params: {model: openai/gpt-4o, api_key: os.environ/OPENAI_API_KEY}
+  - model_name: big
+    litellm_params: {model: openai/gpt-4.1, api_key: os.environ/OPENAI_API_KEY}
+router_settings:
+  context_window_fallbacks: [{small: [mid, big]}, {mid: [big]}]
+"""
+
+
+@pytest.mark.django_db
+def test_context_window_fallbacks_keep_every_target_through_import_and_export() -> None:
+    import_text(SEVERAL_CW_FALLBACKS)
+    assert Route.objects.get(name="small").context_window_fallbacks == ["mid", "big"]
+    assert Route.objects.get(name="mid").context_window_fallbacks == ["big"]
+    assert registry.build_snapshot().route("small").context_window_fallbacks == ("mid", "big")
+    first = export_config()
+    router = yaml.safe_load(first)["router_settings"]
+    assert router["context_window_fallbacks"] == [{"small": ["mid", "big"]}, {"mid": ["big"]}]
+    plan = plan_import(parse_config(first))
+    assert not plan.has_changes, plan.describe()  # the export reads back as it is
+    assert export_config() == first

@@ -30,7 +30,6 @@ class ToyProvider(Adapter):
     """Answers with the colour it was configured with."""
 
     kind = "toy"
-    dialect = "openai"
     needs_base_url = False
     settings_taken = (Setting("toy_colour", "Toy colour", "The colour every answer names."),)
     form_help = FormHelp(

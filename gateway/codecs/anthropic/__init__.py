@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import GatewayError, UpstreamError
 from ...types import ChatRequest, ChatResponse, Usage
-from ..base import Framing, Target, WireEvent, register
+from ..base import Codec, Framing, Target, WireEvent
 from . import maps, outbound
 
 
@@ -31,6 +31,10 @@ class AnthropicCodec:
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return outbound.parse_error(status, body)
 
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        models = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in models or [] if isinstance(m, dict) and "id" in m], ""
+
     def usage_of(self, data: Any) -> Usage:
         return maps.usage(data.get("usage") if isinstance(data, dict) else None)
 
@@ -47,6 +51,9 @@ class AnthropicCodec:
         return False
 
 
-codec = register(AnthropicCodec())
+codec = AnthropicCodec()
+CODEC = Codec(
+    "anthropic", "Anthropic", client="gateway.codecs.anthropic.inbound:CLIENT", upstream=codec
+)
 
-__all__ = ["AnthropicCodec", "codec"]
+__all__ = ["CODEC", "AnthropicCodec", "codec"]

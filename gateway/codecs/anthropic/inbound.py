@@ -22,6 +22,7 @@ from ... import documents
 from ...errors import GatewayError, InvalidRequest, UpstreamError
 from ...streaming import sse_bytes
 from ...types import (
+    CacheTTL,
     ChatRequest,
     ChatResponse,
     Document,
@@ -45,6 +46,7 @@ from ...types import (
     ToolArgsDelta,
     ToolCall,
     ToolChoice,
+    ToolChoiceMode,
     ToolResult,
     Usage,
     UsageEvent,
@@ -109,6 +111,13 @@ class _Parser:
 
     def __init__(self) -> None:
         self.unmapped: list[str] = []
+        self.cache_marks: list[str] = []  # where cache_control was, as Anthropic names it
+
+    def cache_ttl(self, block: dict[str, Any], where: str) -> CacheTTL | None:
+        ttl = _cache_ttl(block, where)
+        if ttl is not None:
+            self.cache_marks.append(where)
+        return ttl
 
     def note(self, name: str) -> None:
         if name not in self.unmapped:
@@ -118,15 +127,12 @@ class _Parser:
         text = block.get("text")
         if not isinstance(text, str):
             raise _invalid(f"{where}.text", "Field required: a string")
-        if "cache_control" in block:
-            self.note("cache_control")
         if block.get("citations"):
             self.note("citations")
-        return Text(text)
+        return Text(text, cache=self.cache_ttl(block, where))
 
     def image_block(self, block: dict[str, Any], where: str) -> Image:
-        if "cache_control" in block:
-            self.note("cache_control")
+        cache = self.cache_ttl(block, where)
         source = block.get("source")
         if not isinstance(source, dict):
             raise _invalid(f"{where}.source", "Field required: an object")
@@ -137,20 +143,20 @@ class _Parser:
                 raise _invalid(f"{where}.source.data", "Field required: a base64 string")
             if not isinstance(media_type, str):
                 raise _invalid(f"{where}.source.media_type", "Field required: a string")
-            return Image(data=data, media_type=media_type)
+            return Image(data=data, media_type=media_type, cache=cache)
         if kind == "url":
             url = source.get("url")
             if not isinstance(url, str):
                 raise _invalid(f"{where}.source.url", "Field required: a string")
-            return Image(url=url)
+            return Image(url=url, cache=cache)
         raise _invalid(f"{where}.source.type", "Input should be 'base64' or 'url'")
 
     def document_block(self, block: dict[str, Any], where: str) -> list[Text | Image | Document]:
         """A ``document`` block: base64 (PDF), text, url (PDF) or content (text and
         image blocks) source. ``title`` names it; ``context`` goes before it as text;
-        ``cache_control`` and ``citations`` are hints other dialects cannot carry."""
-        if "cache_control" in block:
-            self.note("cache_control")
+        ``citations`` is a hint other dialects cannot carry; ``cache_control`` marks
+        the last part it becomes."""
+        cache = self.cache_ttl(block, where)
         if isinstance(block.get("citations"), dict) and block["citations"].get("enabled"):
             self.note("citations")
         title = block.get("title")
@@ -209,6 +215,8 @@ class _Parser:
             )
         else:
             raise _invalid(f"{at}.type", "Input should be 'base64', 'text', 'url' or 'content'")
+        if cache and out:
+            out[-1].cache = cache
         return out
 
     def system(self, value: Any) -> list[Text]:
@@ -285,9 +293,7 @@ class _Parser:
             raise _invalid(f"{at}.name", "Field required: a string")
         if not isinstance(arguments, dict):
             raise _invalid(f"{at}.input", "Input should be an object")
-        if "cache_control" in block:
-            self.note("cache_control")
-        return ToolCall(id=call_id, name=name, arguments=arguments)
+        return ToolCall(id=call_id, name=name, arguments=arguments, cache=self.cache_ttl(block, at))
 
     def tool_result(self, block: dict[str, Any], at: str) -> ToolResult:
         call_id = block.get("tool_use_id")
@@ -296,8 +302,7 @@ class _Parser:
         is_error = block.get("is_error", False)
         if not isinstance(is_error, bool):
             raise _invalid(f"{at}.is_error", "Input should be a boolean")
-        if "cache_control" in block:
-            self.note("cache_control")
+        cache = self.cache_ttl(block, at)
         raw = block.get("content")
         content: list[Text | Image | Document] = []
         if isinstance(raw, str):
@@ -320,7 +325,7 @@ class _Parser:
                     raise _invalid(f"{where}.type", "Input should be 'text' or 'image'")
         elif raw is not None:
             raise _invalid(f"{at}.content", "Input should be a string or a list of blocks")
-        return ToolResult(call_id=call_id, content=content, is_error=is_error)
+        return ToolResult(call_id=call_id, content=content, is_error=is_error, cache=cache)
 
     def messages(self, value: Any) -> list[Message]:
         if not isinstance(value, list):
@@ -370,16 +375,40 @@ class _Parser:
             strict = item.get("strict")
             if strict is not None and not isinstance(strict, bool):
                 raise _invalid(f"{where}.strict", "Input should be a boolean")
-            for key in item.keys() - _TOOL_KEYS:
+            for key in item.keys() - _TOOL_KEYS - {"cache_control"}:
                 self.note(key)
             if strict:
                 strict = closed_schema(schema)
-            tools.append(Tool(name=name, description=description, parameters=schema, strict=strict))
+            tool = Tool(name=name, description=description, parameters=schema, strict=strict)
+            tool.cache = self.cache_ttl(item, where)
+            tools.append(tool)
         return tools
 
 
 def _invalid(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"{param}: {message}", param=param)
+
+
+_PROMPT_ORDER = {"tools": 0, "system": 1}  # then messages: the order the prompt is cached in
+
+
+def _prompt_order(where: str) -> int:
+    return _PROMPT_ORDER.get(where.split(".", 1)[0], 2)
+
+
+def _cache_ttl(block: dict[str, Any], where: str) -> CacheTTL | None:
+    """A block's ``cache_control`` as a canonical breakpoint: its TTL, ``5m`` unless
+    it says ``1h``; None when the block has none. Validated as Anthropic does."""
+    control = block.get("cache_control")
+    if control is None:
+        return None
+    at = f"{where}.cache_control"
+    if not isinstance(control, dict) or control.get("type") != "ephemeral":
+        raise _invalid(f"{at}.type", "Input should be 'ephemeral'")
+    ttl = control.get("ttl", "5m")
+    if ttl == "5m" or ttl == "1h":
+        return ttl  # type: ignore[no-any-return]  # narrowed to the literal by the test
+    raise _invalid(f"{at}.ttl", "Input should be '5m' or '1h'")
 
 
 def _tool_choice(value: Any) -> ToolChoice | None:
@@ -388,7 +417,12 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     if not isinstance(value, dict):
         raise _invalid("tool_choice", "Input should be an object")
     kind = value.get("type")
-    mapping = {"auto": "auto", "any": "required", "tool": "tool", "none": "none"}
+    mapping: dict[str, ToolChoiceMode] = {
+        "auto": "auto",
+        "any": "required",
+        "tool": "tool",
+        "none": "none",
+    }
     if not isinstance(kind, str) or kind not in mapping:
         raise _invalid("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
     name = value.get("name")
@@ -418,7 +452,7 @@ def _reasoning(value: Any) -> Reasoning | None:
         return Reasoning()
     if kind == "enabled":
         budget = value.get("budget_tokens")
-        if not _is_int(budget) or budget < 1:
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise _invalid("thinking.budget_tokens", "Field required: a positive integer")
         return Reasoning(budget_tokens=budget)
     raise _invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
@@ -570,6 +604,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         user=user,
         extra=extra,
         unmapped=parser.unmapped,
+        cache_marks=sorted(parser.cache_marks, key=_prompt_order),
         headers=forwarded_headers(headers),
     )
 
@@ -663,7 +698,7 @@ class StreamRenderer:
 
     def _message_start(self, response_id: str | None) -> list[bytes]:
         self.started = True
-        message = {
+        message: dict[str, Any] = {
             "id": message_id(response_id or ""),
             "type": "message",
             "role": "assistant",

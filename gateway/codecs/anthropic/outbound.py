@@ -127,20 +127,38 @@ def _document_block(doc: Document) -> dict[str, Any]:
     return block
 
 
+def cache_control(ttl: str) -> dict[str, str]:
+    """Anthropic's breakpoint object; 5 minutes is its default and goes unsaid."""
+    return {"type": "ephemeral", "ttl": ttl} if ttl == "1h" else {"type": "ephemeral"}
+
+
 def _content_blocks(parts: list[Text | Image | Document]) -> list[dict[str, Any]]:
-    blocks = []
+    blocks: list[dict[str, Any]] = []
     for part in parts:
+        block: dict[str, Any]
         if isinstance(part, Text):
-            if part.text:
-                blocks.append({"type": "text", "text": part.text})
+            if not part.text:
+                continue
+            block = {"type": "text", "text": part.text}
         elif isinstance(part, Document):
-            blocks.append(_document_block(part))
+            block = _document_block(part)
         else:
-            blocks.append(_image_block(part))
+            block = _image_block(part)
+        if part.cache:
+            block["cache_control"] = cache_control(part.cache)
+        blocks.append(block)
     return blocks
 
 
 def _block(part: Part) -> dict[str, Any] | None:
+    block = _plain_block(part)
+    cache = getattr(part, "cache", None)
+    if block is not None and cache:
+        block["cache_control"] = cache_control(cache)
+    return block
+
+
+def _plain_block(part: Part) -> dict[str, Any] | None:
     if isinstance(part, Text):
         return {"type": "text", "text": part.text} if part.text else None
     if isinstance(part, Image):
@@ -157,7 +175,7 @@ def _block(part: Part) -> dict[str, Any] | None:
         if part.is_error:
             block["is_error"] = True
         return block
-    if isinstance(part, Thinking):
+    if isinstance(part, Thinking) and part.claude_signed():  # not OpenAI's encrypted
         if part.redacted:
             return {"type": "redacted_thinking", "data": part.redacted}
         if part.signature:
@@ -279,12 +297,18 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     if request.n is not None and request.n > 1:
         raise InvalidRequest("Anthropic does not support n > 1 (several choices)", param="n")
     messages = list(request.messages)
-    lead_system: list[str] = [part.text for part in request.system if part.text]
+    system: list[Text] = [part for part in request.system if part.text]
     while messages and messages[0].role == "system":
-        if text := messages.pop(0).text():
-            lead_system.append(text)
+        lead = messages.pop(0)
+        if text := lead.text():  # a breakpoint on any of its parts marks the whole
+            system.append(
+                Text(
+                    text,
+                    cache=next((c for p in lead.parts if (c := getattr(p, "cache", None))), None),
+                )
+            )
     turns, moved = _turns(messages, _supports_mid_system(target))
-    system = lead_system + moved
+    system += [Text(text) for text in moved]
 
     body: dict[str, Any] = {"model": target.model, "messages": turns}
     max_tokens = _max_tokens(request, target)
@@ -294,6 +318,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
             "name": tool.name,
             **({"description": tool.description} if tool.description else {}),
             "input_schema": tool.parameters,
+            **({"cache_control": cache_control(tool.cache)} if tool.cache else {}),
         }
         for tool in request.tools
     ]
@@ -319,7 +344,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
             ]
             tool_choice = {"type": "tool", "name": JSON_TOOL}
         else:
-            system.append(_json_instruction(request))
+            system.append(Text(_json_instruction(request)))
 
     thinking, max_tokens = _thinking(request, target, max_tokens)
     forced = tool_choice is not None and tool_choice["type"] in ("any", "tool")
@@ -328,7 +353,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
 
     body["max_tokens"] = max_tokens
     if system:
-        body["system"] = [{"type": "text", "text": text} for text in system]
+        body["system"] = [_system_block(part) for part in system]
     if tools:
         body["tools"] = tools
     if tool_choice and tools:
@@ -351,6 +376,13 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
             if name in FORWARDABLE_EXTRA:
                 body[name] = value
     return body
+
+
+def _system_block(part: Text) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": part.text}
+    if part.cache:
+        block["cache_control"] = cache_control(part.cache)
+    return block
 
 
 # --- response --------------------------------------------------------------------------

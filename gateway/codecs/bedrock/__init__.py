@@ -9,7 +9,7 @@ from typing import Any
 
 from ...errors import UpstreamError
 from ...types import ChatRequest, ChatResponse
-from ..base import Framing, Target, register
+from ..base import Codec, Framing, Target
 from . import maps, outbound
 from .stream import ConverseStreamParser
 
@@ -17,6 +17,9 @@ from .stream import ConverseStreamParser
 class BedrockConverseCodec:
     name = "bedrock"
     framing: Framing = "aws-eventstream"
+    # Converse takes images and documents as bytes only: the gateway fetches URLs
+    # (``gateway.media_inline``).
+    media_urls: frozenset[str] = frozenset()
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         return outbound.build_request(request, target)
@@ -31,6 +34,7 @@ class BedrockConverseCodec:
         return outbound.parse_error(status, body, error_type)
 
 
-codec = register(BedrockConverseCodec())
+codec = BedrockConverseCodec()
+CODEC = Codec("bedrock", "Bedrock Converse", upstream=codec)
 
 __all__ = ["BedrockConverseCodec", "ConverseStreamParser", "codec", "maps", "outbound"]

@@ -45,7 +45,7 @@ from ...types import (
     ToolResult,
 )
 from ..base import Target
-from . import maps
+from . import cache_points, maps
 
 JSON_TOOL = "switchyard_json"
 MIN_THINKING_BUDGET = 1024
@@ -63,6 +63,8 @@ BODY_FIELDS = frozenset(
         "additionalModelResponseFieldPaths",
     }
 )
+# The Converse response field path of the stop sequence that matched (Claude models).
+STOP_SEQUENCE_PATH = "/stop_sequence"
 # Deployment params under their canonical names -> inferenceConfig keys.
 INFERENCE_PARAMS = {
     "max_tokens": "maxTokens",
@@ -150,7 +152,7 @@ def _block(part: Part, where: str, names: set[str]) -> dict[str, Any] | None:
         if part.is_error:
             result["status"] = "error"
         return {"toolResult": result}
-    if isinstance(part, Thinking):
+    if isinstance(part, Thinking) and part.claude_signed():  # not OpenAI's encrypted
         if part.redacted:
             return {"reasoningContent": {"redactedContent": part.redacted}}
         if part.signature:
@@ -162,8 +164,11 @@ def _block(part: Part, where: str, names: set[str]) -> dict[str, Any] | None:
     return None  # unsigned thinking (another model's): Claude would reject it
 
 
-def _turns(messages: list[Message]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Alternating Converse turns, and the system texts moved out of the messages."""
+def _turns(
+    messages: list[Message], caching: bool = False
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Alternating Converse turns, and the system texts moved out of the messages;
+    ``caching``: a cachePoint follows each part with a breakpoint."""
     turns: list[dict[str, Any]] = []
     system: list[str] = []
     names: set[str] = set()
@@ -174,7 +179,12 @@ def _turns(messages: list[Message]) -> tuple[list[dict[str, Any]], list[str]]:
             continue
         role = "assistant" if message.role == "assistant" else "user"
         where = f"messages[{i}].content"
-        blocks = [b for part in message.parts if (b := _block(part, where, names)) is not None]
+        blocks = []
+        for part in message.parts:
+            if (block := _block(part, where, names)) is not None:
+                blocks.append(block)
+                if caching and (ttl := cache_points.of_part(part)):
+                    blocks.append(cache_points.point(ttl))
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:
@@ -290,8 +300,10 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
     """The Converse (and ConverseStream: same body) request for ``request``."""
     if request.n is not None and request.n > 1:
         raise InvalidRequest("Bedrock does not support n > 1 (several choices)", param="n")
-    turns, moved = _turns(request.messages)
-    system = [part.text for part in request.system if part.text] + moved
+    caching = cache_points.supported(target.model)
+    turns, moved = _turns(request.messages, caching)
+    own_system = [part for part in request.system if part.text]
+    system = [part.text for part in own_system] + moved
     body: dict[str, Any] = {"messages": turns}
     tool_config = _tool_config(request, turns, system)
 
@@ -332,12 +344,23 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
 
     if system:
         body["system"] = [{"text": text} for text in system]
+        if caching:
+            body["system"] = cache_points.system(body["system"], own_system)
     if inference:
         body["inferenceConfig"] = inference
     if tool_config:
+        if cache_points.tools_supported(target.model):
+            cache_points.mark_tools(tool_config, request.tools)
         body["toolConfig"] = tool_config
     if additional:
         body["additionalModelRequestFields"] = additional
+    if request.stop and "anthropic." in target.model:
+        # Claude on Bedrock tells which stop sequence matched only when asked: an
+        # Anthropic client reads it as ``stop_sequence``.
+        paths = body.get("additionalModelResponseFieldPaths")
+        paths = list(paths) if isinstance(paths, list) else []
+        if STOP_SEQUENCE_PATH not in paths:
+            body["additionalModelResponseFieldPaths"] = [*paths, STOP_SEQUENCE_PATH]
     return body
 
 

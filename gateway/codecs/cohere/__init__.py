@@ -6,13 +6,13 @@ from typing import Any
 
 from ...errors import UpstreamError
 from ...types import ChatRequest, ChatResponse
-from ..base import Target, register
+from ..base import Codec, Framing, Target
 from . import outbound
 
 
 class CohereCodec:
     name = "cohere"
-    framing = "sse"
+    framing: Framing = "sse"
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         return outbound.build_request(request, target)
@@ -26,7 +26,12 @@ class CohereCodec:
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return outbound.parse_error(status, body)
 
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        models = (data.get("models") if isinstance(data, dict) else None) or []
+        return [m["name"] for m in models if isinstance(m, dict) and m.get("name")], ""
 
-codec = register(CohereCodec())
 
-__all__ = ["CohereCodec", "codec"]
+codec = CohereCodec()
+CODEC = Codec("cohere", "Cohere v2 chat", upstream=codec)
+
+__all__ = ["CODEC", "CohereCodec", "codec"]

@@ -42,25 +42,29 @@ def finish_reason(raw: str | None, has_tool_calls: bool) -> FinishReason:
 
 def usage(data: dict[str, Any] | None) -> Usage:
     """Cohere usage -> canonical. ``billed_units`` (what Cohere charges, so journal costs
-    match the invoice) win over ``tokens`` (which also counts the chat template);
-    ``cached_tokens`` are prompt tokens served from cache, a part of the input."""
+    match the invoice) win over ``tokens`` (which also counts the chat template).
+    ``cached_tokens`` are prompt tokens served from the inference cache: Cohere does not
+    bill them, so ``billed_units.input_tokens`` already leaves them out (the canonical
+    input's convention) while ``tokens.input_tokens`` counts every prompt token, cached
+    ones included. Measured: 5 billed + 7 cached is a 12-token prompt."""
     if not isinstance(data, dict):
         return Usage()
-    billed = data.get("billed_units")
-    tokens = data.get("tokens")
+    billed: dict[str, Any] = (
+        data["billed_units"] if isinstance(data.get("billed_units"), dict) else {}
+    )
+    tokens: dict[str, Any] = data["tokens"] if isinstance(data.get("tokens"), dict) else {}
 
     def number(value: Any) -> int:
         return int(value) if isinstance(value, int | float) and value > 0 else 0
 
-    def count(name: str) -> int:
-        value = number(billed.get(name)) if isinstance(billed, dict) else 0
-        if not value and isinstance(tokens, dict):
-            value = number(tokens.get(name))
-        return value
-
     cached = number(data.get("cached_tokens"))
+    billed_input = number(billed.get("input_tokens"))
+    if billed_input or (cached and "input_tokens" in billed):
+        uncached = billed_input
+    else:
+        uncached = max(number(tokens.get("input_tokens")) - cached, 0)
     return Usage(
-        input_tokens=max(count("input_tokens") - cached, 0),
-        output_tokens=count("output_tokens"),
+        input_tokens=uncached,
+        output_tokens=number(billed.get("output_tokens")) or number(tokens.get("output_tokens")),
         cache_read_tokens=cached,
     )

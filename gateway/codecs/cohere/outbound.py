@@ -358,7 +358,7 @@ def parse_response(data: Any) -> ChatResponse:
     for call in calls if isinstance(calls, list) else []:
         if not isinstance(call, dict):
             continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+        fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
         arguments, raw = _parse_arguments(fn.get("arguments"))
         parts.append(
             ToolCall(
@@ -447,7 +447,7 @@ class StreamParser:
                 out.append(ThinkingDelta(self._open, plan))  # type: ignore[arg-type]
         elif kind == "tool-call-start":
             call = _field(message, "tool_calls")
-            fn = call.get("function") if isinstance(call.get("function"), dict) else {}
+            fn: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
             out += self._open_part(
                 "tool_call",
                 "tool_call",
@@ -459,13 +459,13 @@ class StreamParser:
             out += self._arguments(self._open, fn)
         elif kind == "tool-call-delta":
             call = _field(message, "tool_calls")
-            fn = call.get("function") if isinstance(call.get("function"), dict) else {}
-            index = self._calls.get(_index(data))
-            if index is not None and index == self._open:
-                out += self._arguments(index, fn)
+            delta_fn = call["function"] if isinstance(call.get("function"), dict) else {}
+            ours = self._calls.get(_index(data))
+            if ours is not None and ours == self._open:
+                out += self._arguments(ours, delta_fn)
         elif kind == "tool-call-end":
-            index = self._calls.get(_index(data))
-            if index is not None and index == self._open:
+            ours = self._calls.get(_index(data))
+            if ours is not None and ours == self._open:
                 out += self._close()
         elif kind == "message-end":
             delta = data.get("delta")

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...codecs.base import Target, register
 from ...errors import UpstreamError
 from ...types import ChatRequest, ChatResponse
+from ..base import Codec, Framing, Target
 from . import outbound
 
 
 class GeminiCodec:
     name = "gemini"
-    framing = "sse"
+    framing: Framing = "sse"
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         return outbound.build_request(request, target)
@@ -28,12 +28,22 @@ class GeminiCodec:
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return outbound.parse_error(status, body)
 
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        """Models that can ``generateContent`` (ids without ``models/``)."""
+        names = []
+        for model in (data.get("models") if isinstance(data, dict) else None) or []:
+            methods = model.get("supportedGenerationMethods")
+            if methods is None or "generateContent" in methods:
+                names.append(str(model.get("name", "")).removeprefix("models/"))
+        return [name for name in names if name], str(data.get("nextPageToken") or "")
+
     def count_tokens_body(
         self, request: ChatRequest, target: Target, wrapped: bool
     ) -> dict[str, Any]:
         return outbound.count_tokens_body(request, target, wrapped)
 
 
-codec = register(GeminiCodec())
+codec = GeminiCodec()
+CODEC = Codec("gemini", "Gemini", client="gateway.codecs.gemini.inbound:CLIENT", upstream=codec)
 
-__all__ = ["GeminiCodec", "codec"]
+__all__ = ["CODEC", "GeminiCodec", "codec"]

@@ -39,6 +39,7 @@ from ...streaming import sse_bytes
 from ...types import (
     ChatRequest,
     ChatResponse,
+    Document,
     ErrorEvent,
     Finish,
     Image,
@@ -248,7 +249,7 @@ class _Calls:
         )
 
 
-def _result_content(response: Any) -> tuple[list[Text | Image], bool]:
+def _result_content(response: Any) -> tuple[list[Text | Image | Document], bool]:
     """A ``functionResponse.response`` as tool-result text. Google's convention:
     ``{"output": ...}`` or ``{"result": ...}`` for success, ``{"error": ...}`` for a
     failure; any other object is sent as its JSON."""

@@ -135,8 +135,9 @@ def _retry_delay(error: dict[str, Any]) -> float | None:
 
 def _reason(error: dict[str, Any]) -> str | None:
     for detail in error.get("details") or []:
-        if isinstance(detail, dict) and isinstance(detail.get("reason"), str):
-            return detail["reason"]
+        reason = detail.get("reason") if isinstance(detail, dict) else None
+        if isinstance(reason, str):
+            return reason
     return None
 
 

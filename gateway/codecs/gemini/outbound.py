@@ -142,9 +142,7 @@ def clean_schema(schema: Any) -> Any:
 
 def _tool_result_parts(result: ToolResult, name: str) -> list[dict[str, Any]]:
     text = "\n\n".join(
-        p.text
-        for p in result.content
-        if isinstance(p, Text) or (isinstance(p, Document) and p.text is not None)
+        p.text for p in result.content if isinstance(p, Text | Document) and p.text is not None
     )
     response = {"error": text} if result.is_error else {"result": text}
     parts: list[dict[str, Any]] = [{"functionResponse": {"name": name, "response": response}}]
@@ -349,6 +347,7 @@ def parse_response(data: Any) -> ChatResponse:
     candidate = _candidate(data)
     response_id = str(data.get("responseId") or "")
     parts: list[Part] = []
+    joined: dict[int, list[str]] = {}  # part index -> its texts, for consecutive text parts
     calls = 0
     for raw in (candidate.get("content") or {}).get("parts") or []:
         if not isinstance(raw, dict):
@@ -370,14 +369,16 @@ def parse_response(data: Any) -> ChatResponse:
             if not isinstance(raw.get("text"), str) or not raw["text"]:
                 continue
             if parts and isinstance(parts[-1], Thinking):
-                parts[-1].text += raw["text"]
+                joined.setdefault(len(parts) - 1, [parts[-1].text]).append(raw["text"])
             else:
                 parts.append(Thinking(raw["text"]))
         elif isinstance(raw.get("text"), str) and raw["text"]:
             if parts and isinstance(parts[-1], Text):
-                parts[-1].text += raw["text"]
+                joined.setdefault(len(parts) - 1, [parts[-1].text]).append(raw["text"])
             else:
                 parts.append(Text(raw["text"]))
+    for index, texts in joined.items():  # joined once: += per part copies it all each time
+        parts[index].text = "".join(texts)  # type: ignore[union-attr]
     reason = candidate.get("finishReason")
     finish = maps.finish_reason(reason, calls > 0)
     if not candidate and _blocked(data):

@@ -8,13 +8,16 @@ from typing import Any
 
 from ...errors import GatewayError, UpstreamError
 from ...types import ChatRequest, ChatResponse, Usage
-from ..base import Framing, Target, WireEvent, register
+from ..base import Codec, Framing, Target, WireEvent
 from . import maps, outbound
 
 
 class OpenAIChatCodec:
     name = "openai"
     framing: Framing = "sse+done"
+    # Images go by URL; file parts take base64 data only, so the gateway fetches a
+    # document URL (``gateway.media_inline``).
+    media_urls = frozenset({"image"})
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         """The body for ``request``; the stream variant follows ``request.stream``
@@ -43,6 +46,10 @@ class OpenAIChatCodec:
     def unsupported_params(self, request: ChatRequest, target: Target) -> list[str]:
         return outbound.unsupported_params(request, target)
 
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        models = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in models or [] if isinstance(m, dict) and m.get("id")], ""
+
     # -- same-format passthrough (chat, legacy completions, embeddings) --
     def usage_of(self, data: Any) -> Usage:
         return maps.usage(data.get("usage") if isinstance(data, dict) else None)
@@ -60,6 +67,9 @@ class OpenAIChatCodec:
         return outbound.withheld(event, body)
 
 
-codec = register(OpenAIChatCodec())
+codec = OpenAIChatCodec()
+CODEC = Codec(
+    "openai", "OpenAI", client="gateway.codecs.openai_chat.inbound:CLIENT", upstream=codec
+)
 
-__all__ = ["OpenAIChatCodec", "codec"]
+__all__ = ["CODEC", "OpenAIChatCodec", "codec"]

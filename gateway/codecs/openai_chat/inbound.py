@@ -69,18 +69,20 @@ _MODELLED = frozenset(
         "reasoning_effort",
         "user",
         "n",
+        "prompt_cache_key",
+        "prompt_cache_retention",
     }
 )
 _EFFORTS = ("minimal", "low", "medium", "high")
 # --- requests ------------------------------------------------------------------------
 
 
-def _file(part: dict, param: str) -> Document:
+def _file(part: dict[str, Any], param: str) -> Document:
     """A ``file`` part: ``file_data`` as a base64 data URL with its ``filename``. A
     ``file_id`` names a file uploaded to OpenAI's Files API, which the gateway does not
     have: refused, saying what to send instead."""
     spec = part.get("file")
-    common.expect(spec, dict, "an object", f"{param}.file")
+    spec = common.expect(spec, dict, "an object", f"{param}.file")
     data, name = spec.get("file_data"), spec.get("filename")
     if name is not None:
         common.expect(name, str, "a string", f"{param}.file.filename")
@@ -139,7 +141,7 @@ def _content_parts(
     return parts
 
 
-def _assistant(msg: dict, param: str, unmapped: list[str]) -> Message:
+def _assistant(msg: dict[str, Any], param: str, unmapped: list[str]) -> Message:
     parts: list[Any] = []
     reasoning = msg.get("reasoning_content")
     if reasoning is not None:
@@ -169,7 +171,7 @@ def _assistant(msg: dict, param: str, unmapped: list[str]) -> Message:
     return Message("assistant", parts, name=msg.get("name"))
 
 
-def _tool_result(msg: dict, param: str, unmapped: list[str]) -> ToolResult:
+def _tool_result(msg: dict[str, Any], param: str, unmapped: list[str]) -> ToolResult:
     call_id = common.expect(msg.get("tool_call_id"), str, "a string", f"{param}.tool_call_id")
     content = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
     return ToolResult(call_id=call_id, content=content)
@@ -220,7 +222,7 @@ def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]
     return system, messages
 
 
-def _tools(body: dict, unmapped: list[str]) -> list[Tool]:
+def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Tool]:
     tools: list[Tool] = []
     raw = body.get("tools")
     if raw is not None:
@@ -244,7 +246,7 @@ def _tools(body: dict, unmapped: list[str]) -> list[Tool]:
     return tools
 
 
-def _tool_choice(body: dict) -> ToolChoice | None:
+def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
     raw, param = body.get("tool_choice"), "tool_choice"
     if raw is None and body.get("function_call") is not None:
         raw, param = body["function_call"], "function_call"
@@ -273,7 +275,7 @@ def _tool_choice(body: dict) -> ToolChoice | None:
     return choice
 
 
-def _stop(body: dict) -> list[str]:
+def _stop(body: dict[str, Any]) -> list[str]:
     raw = body.get("stop")
     if raw is None:
         return []
@@ -285,7 +287,7 @@ def _stop(body: dict) -> list[str]:
     return list(raw)
 
 
-def _response_format(body: dict) -> ResponseFormat | None:
+def _response_format(body: dict[str, Any]) -> ResponseFormat | None:
     raw = body.get("response_format")
     if raw is None:
         return None
@@ -307,7 +309,7 @@ def _response_format(body: dict) -> ResponseFormat | None:
     )
 
 
-def _reasoning(body: dict) -> Reasoning | None:
+def _reasoning(body: dict[str, Any]) -> Reasoning | None:
     effort = body.get("reasoning_effort")
     if effort is None or effort == "none":
         return None
@@ -318,7 +320,7 @@ def _reasoning(body: dict) -> Reasoning | None:
     return Reasoning(effort=effort)
 
 
-def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
     """Validate an OpenAI Chat Completions body into a ``ChatRequest``."""
     if not isinstance(body, dict):
         raise common.invalid("the request body must be a JSON object", "body")
@@ -337,6 +339,7 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
     user = body.get("user")
     if user is not None:
         common.expect(user, str, "a string", "user")
+    cache_key, cache_retention = common.prompt_cache(body)
     return ChatRequest(
         dialect="openai",
         model=model,
@@ -357,6 +360,8 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         n=common.optional_int(body, "n"),
         extra=extra,
         unmapped=unmapped,
+        prompt_cache_key=cache_key,
+        prompt_cache_retention=cache_retention,
     )
 
 
@@ -373,7 +378,7 @@ def _new_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def render_response(response: ChatResponse, request: ChatRequest) -> dict:
+def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
     """A ``chat.completion`` object for one canonical response."""
     message: dict[str, Any] = {"role": "assistant", "content": None}
     text = response.text()
@@ -422,7 +427,7 @@ class _ChunkWriter:
         self.id = event.id or self.id
         self.created = event.created or self.created
 
-    def chunk(self, delta: dict, finish_reason: str | None = None) -> bytes:
+    def chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         return self._write(
             [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
         )
@@ -430,7 +435,7 @@ class _ChunkWriter:
     def usage(self, usage: Usage) -> bytes:
         return self._write([], usage=render_usage(usage))
 
-    def _write(self, choices: list, **more: Any) -> bytes:
+    def _write(self, choices: list[Any], **more: Any) -> bytes:
         body = {
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -519,9 +524,9 @@ def _as_gateway_error(error: Any) -> errors.GatewayError:
 # --- errors and models ---------------------------------------------------------------
 
 
-def render_error(error: errors.GatewayError) -> dict:
+def render_error(error: errors.GatewayError) -> dict[str, Any]:
     """``{"error": {"message", "type", "param", "code"}}`` as the OpenAI API writes it."""
-    return maps.error_body(error)
+    return common.error_body(error)
 
 
 def render_stream_error(error: errors.GatewayError) -> bytes:

@@ -38,6 +38,7 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
+from .. import openai_common as common
 from ..base import DONE, Target, WireEvent
 from . import maps
 
@@ -83,7 +84,9 @@ def _user_content(parts: list[Part]) -> str | list[dict[str, Any]]:
     return content
 
 
-def _tool_messages(results: list[ToolResult]) -> tuple[list[dict], list[Image | Document]]:
+def _tool_messages(
+    results: list[ToolResult],
+) -> tuple[list[dict[str, Any]], list[Image | Document]]:
     """One ``role: tool`` message per call id (results sharing an id are joined).
     Tool messages carry text only (text documents included), so images and files in
     results are handed back to go in the user content that follows."""
@@ -186,7 +189,7 @@ def upstream_user(user: str) -> str:
 def max_tokens_field(target: Target) -> str:
     configured = target.params.get("max_tokens_field")
     if configured in ("max_tokens", "max_completion_tokens"):
-        return configured
+        return str(configured)
     model = target.model.rsplit("/", 1)[-1].lower()
     return "max_completion_tokens" if _REASONING_MODEL.match(model) else "max_tokens"
 
@@ -304,6 +307,7 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    common.render_prompt_cache(request, body, target.host)
     if request.dialect == "openai":
         body.update(request.extra)
     body.update({k: v for k, v in target.params.items() if k not in CONTROL_PARAMS})
@@ -365,7 +369,7 @@ def parse_response(data: dict[str, Any]) -> ChatResponse:
         id=data.get("id") or "",
         model=data.get("model") or "",
         parts=parts,
-        finish_reason=maps.finish_reason(choice.get("finish_reason"), has_calls),  # type: ignore[arg-type]
+        finish_reason=maps.finish_reason(choice.get("finish_reason"), has_calls),
         usage=maps.usage(data.get("usage")),
         created=data.get("created") or 0,
     )

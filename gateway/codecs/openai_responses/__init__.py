@@ -8,15 +8,19 @@ from typing import Any
 
 from ...errors import UpstreamError
 from ...types import ChatRequest, ChatResponse
-from ..base import Framing, Target, register
+from ..base import Codec, Framing, Target
 from . import maps, outbound
 
 
 class OpenAIResponsesCodec:
     """``UpstreamCodec`` for ``POST {api_base}/responses``."""
 
-    name = "openai_responses"
+    name = "responses"
     framing: Framing = "sse"
+    # No stop sequences and a max_output_tokens floor: the gateway emulates both
+    # (``gateway.emulation``) rather than dropping or raising them silently.
+    takes_stop = False
+    min_output_tokens = maps.MIN_OUTPUT_TOKENS
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         return outbound.build_request(request, target)
@@ -30,10 +34,20 @@ class OpenAIResponsesCodec:
     def parse_error(self, status: int, body: bytes) -> UpstreamError:
         return outbound.parse_error(status, body)
 
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        models = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in models or [] if isinstance(m, dict) and m.get("id")], ""
+
     def unsupported_params(self, request: ChatRequest, target: Target) -> list[str]:
         return outbound.unsupported_params(request, target)
 
 
-CODEC = register(OpenAIResponsesCodec())
+codec = OpenAIResponsesCodec()
+CODEC = Codec(
+    "responses",
+    "OpenAI Responses",
+    client="gateway.codecs.openai_responses.inbound:CLIENT",
+    upstream=codec,
+)
 
-__all__ = ["CODEC", "OpenAIResponsesCodec", "maps", "outbound"]
+__all__ = ["CODEC", "OpenAIResponsesCodec", "codec", "maps", "outbound"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -87,6 +87,8 @@ _MODELLED = frozenset(
         "metadata",  # echoed on the response object, never sent to a model
         "store",  # echoed; the service stores the response
         "previous_response_id",  # resolved by the service into input items; echoed
+        "prompt_cache_key",
+        "prompt_cache_retention",
     }
 )
 # Fields that depend on state this gateway does not keep (conversations, background runs).
@@ -100,7 +102,7 @@ _ASSISTANT_ITEMS = ("function_call", "reasoning")
 # --- requests ------------------------------------------------------------------------
 
 
-def _input_file(part: dict, where: str) -> Document:
+def _input_file(part: dict[str, Any], where: str) -> Document:
     """An ``input_file``: ``file_data`` (a base64 data URL, or bare base64 taken as a
     PDF) or ``file_url``, with its ``filename``; ``file_id`` is refused (no Files API)."""
     data, url, name = part.get("file_data"), part.get("file_url"), part.get("filename")
@@ -163,14 +165,14 @@ def _content(content: Any, param: str, *, images: bool) -> list[Text | Image | D
     return [p for p in parts if p is not None]
 
 
-def _string(item: dict, name: str, param: str) -> str:
+def _string(item: dict[str, Any], name: str, param: str) -> str:
     value = item.get(name)
     if not isinstance(value, str) or not value:
         raise common.invalid(f"{param}.{name} must be a non-empty string", f"{param}.{name}")
     return value
 
 
-def _reasoning_item(item: dict, param: str) -> Thinking | None:
+def _reasoning_item(item: dict[str, Any], param: str) -> Thinking | None:
     """A reasoning item becomes Thinking when it carries summary (or reasoning) text,
     redacted Thinking when it carries only ``encrypted_content``."""
     texts: list[str] = []
@@ -219,7 +221,7 @@ class _Conversation:
         else:
             self.messages.append(Message("user", [result]))
 
-    def message(self, item: dict, param: str) -> None:
+    def message(self, item: dict[str, Any], param: str) -> None:
         role = item.get("role")
         content = item.get("content")
         if role == "user":
@@ -274,7 +276,7 @@ class _Conversation:
             )
 
 
-def _input(body: dict, system: list[Text]) -> list[Message]:
+def _input(body: dict[str, Any], system: list[Text]) -> list[Message]:
     raw = body.get("input")
     if isinstance(raw, str):
         return [Message("user", [Text(raw)] if raw else [])]
@@ -289,7 +291,7 @@ def _input(body: dict, system: list[Text]) -> list[Message]:
     return conversation.messages
 
 
-def _tools(body: dict, unmapped: list[str]) -> list:
+def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Any]:
     raw = body.get("tools")
     if raw is None:
         return []
@@ -309,7 +311,7 @@ def _tools(body: dict, unmapped: list[str]) -> list:
     return tools
 
 
-def _tool_choice(body: dict) -> ToolChoice | None:
+def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
     raw = body.get("tool_choice")
     choice: ToolChoice | None = None
     if raw in ("auto", "none", "required"):
@@ -329,7 +331,7 @@ def _tool_choice(body: dict) -> ToolChoice | None:
     return choice
 
 
-def _reasoning(body: dict) -> Reasoning | None:
+def _reasoning(body: dict[str, Any]) -> Reasoning | None:
     raw = body.get("reasoning")
     if raw is None:
         return None
@@ -345,7 +347,7 @@ def _reasoning(body: dict) -> Reasoning | None:
     return Reasoning(effort=maps.CLIENT_EFFORTS[effort])  # type: ignore[arg-type]
 
 
-def _response_format(body: dict, unmapped: list[str]) -> ResponseFormat | None:
+def _response_format(body: dict[str, Any], unmapped: list[str]) -> ResponseFormat | None:
     raw = body.get("text")
     if raw is None:
         return None
@@ -372,7 +374,7 @@ def _response_format(body: dict, unmapped: list[str]) -> ResponseFormat | None:
     )
 
 
-def _instructions(body: dict) -> list[Text]:
+def _instructions(body: dict[str, Any]) -> list[Text]:
     raw = body.get("instructions")
     if raw is None:
         return []
@@ -380,7 +382,7 @@ def _instructions(body: dict) -> list[Text]:
     return [Text(text)] if text else []
 
 
-def _refuse_stateful(body: dict) -> None:
+def _refuse_stateful(body: dict[str, Any]) -> None:
     for name in _STATEFUL:
         if body.get(name):
             raise common.invalid(
@@ -390,7 +392,7 @@ def _refuse_stateful(body: dict) -> None:
             )
 
 
-def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
+def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatRequest:
     """Validate a Responses API create body into a ``ChatRequest``."""
     if not isinstance(body, dict):
         raise common.invalid("the request body must be a JSON object", "body")
@@ -419,6 +421,7 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         extra["metadata"] = metadata  # kept for the response object
     tools = _tools(body, unmapped)
     response_format = _response_format(body, unmapped)
+    cache_key, cache_retention = common.prompt_cache(body)
     return ChatRequest(
         dialect="responses",
         model=model,
@@ -436,6 +439,8 @@ def parse_request(body: dict, headers: Mapping[str, str]) -> ChatRequest:
         extra=extra,
         unmapped=unmapped,
         echo={"store": store is not False, "previous_response_id": previous},
+        prompt_cache_key=cache_key,
+        prompt_cache_retention=cache_retention,
     )
 
 
@@ -613,11 +618,19 @@ class _Item:
     kind: str  # text | thinking | tool_call
     output_index: int
     item_id: str
-    text: str = ""  # message text, reasoning summary text or function arguments
+    # message text, reasoning summary text or function arguments, as it came (joined
+    # once: ``+=`` on an attribute copies the whole text at every delta)
+    pieces: list[str] = field(default_factory=list)
     call_id: str = ""
     name: str = ""
     signature: str | None = None
     closed: bool = False
+
+    @property
+    def text(self) -> str:
+        if len(self.pieces) > 1:
+            self.pieces[:] = ["".join(self.pieces)]
+        return self.pieces[0] if self.pieces else ""
 
 
 _ITEM_PREFIX = {"text": "msg", "thinking": "rs", "tool_call": "fc"}
@@ -755,7 +768,7 @@ class StreamRenderer:
             item = self._items[index]
         if item.closed:
             return out  # a delta after PartStop: the item already went out whole
-        item.text += text
+        item.pieces.append(text)
         where = {"item_id": item.item_id, "output_index": item.output_index}
         if item.kind == "tool_call":
             out.append(self.event("response.function_call_arguments.delta", **where, delta=text))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import UpstreamError, UpstreamOverloaded
-from ...types import FinishReason, Reasoning, Usage
+from ...types import OPENAI_REASONING_PREFIX, FinishReason, Reasoning, Usage
 
 # deployment.params keys that steer the codec instead of going upstream as body fields.
 # reasoning_summary: what ``reasoning.summary`` asks for (auto, concise, detailed; "none"
@@ -78,7 +78,7 @@ CLIENT_EFFORTS: dict[str, str] = {
 # encrypted) and cannot be sent to OpenAI. The item id is not kept: with ``store: false``
 # OpenAI looks an item id up in its store and answers "Item with id 'rs_...' not found";
 # the encrypted content alone carries the reasoning.
-REASONING_PREFIX = "openai-reasoning:"
+REASONING_PREFIX = OPENAI_REASONING_PREFIX
 
 
 def pack_reasoning(encrypted: str) -> str:

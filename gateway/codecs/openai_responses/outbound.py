@@ -44,6 +44,7 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
+from .. import openai_common as common
 from ..base import Target, WireEvent
 from . import maps
 
@@ -221,11 +222,10 @@ def _user(user: str) -> str:
 
 def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
     """Canonical parameters set on ``request`` that the Responses API has no field for
-    (``stop``, ``top_k``, ``n`` > 1), or that reasoning models refuse (``temperature``,
-    ``top_p``). ``build_request`` leaves them out; a route without drop_params refuses."""
+    (``top_k``, ``n`` > 1), or that reasoning models refuse (``temperature``, ``top_p``).
+    ``build_request`` leaves them out; a route without drop_params refuses. ``stop`` is
+    not one: the gateway cuts at stop sequences itself (``gateway.emulation``)."""
     names = []
-    if request.stop:
-        names.append("stop")
     if request.top_k is not None:
         names.append("top_k")
     if request.n is not None and request.n > 1:
@@ -279,6 +279,7 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
         body["reasoning"] = reasoning
     if request.stream:
         body["stream"] = True
+    common.render_prompt_cache(request, body)
     if request.dialect == "responses":
         for name, value in request.extra.items():
             if name == "include" and isinstance(value, list):

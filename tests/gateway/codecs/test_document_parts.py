@@ -10,7 +10,7 @@ from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock
 from gateway.codecs.cohere import codec as cohere
 from gateway.codecs.gemini import codec as gemini
-from gateway.codecs.openai_responses import CODEC as responses
+from gateway.codecs.openai_responses import codec as responses
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest, Document, Message, Text, ToolCall, ToolResult
 

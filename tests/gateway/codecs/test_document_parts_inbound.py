@@ -59,10 +59,11 @@ def test_anthropic_base64_pdf_with_title_and_hints() -> None:
         }
     )
     assert request.messages[0].parts == [
-        Document(media_type="application/pdf", data=PDF, filename="Q3 report")
+        Document(media_type="application/pdf", data=PDF, filename="Q3 report", cache="5m")
     ]
-    # hints no other dialect carries: dropped (drop_params) or refused when translating
-    assert request.unmapped == ["cache_control", "citations"]
+    # citations no other dialect carries: dropped (drop_params) or refused when
+    # translating; cache_control is carried as the part's breakpoint
+    assert request.unmapped == ["citations"]
 
 
 def test_anthropic_text_url_and_context_sources() -> None:

@@ -13,7 +13,9 @@ import orjson
 import pytest
 
 from gateway import errors, http, journal, registry, service
-from gateway.codecs.openai_responses import CODEC, maps
+from gateway.codecs import CODECS
+from gateway.codecs.openai_responses import codec as CODEC
+from gateway.codecs.openai_responses import maps
 from gateway.providers import openai_responses as openai_responses_provider
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_responses import OpenAIResponsesProvider
@@ -59,7 +61,7 @@ def _no_transport_leak():
 
 def test_the_kind_resolves_to_this_provider() -> None:
     assert isinstance(adapter_for(PROVIDER), OpenAIResponsesProvider)
-    assert adapter_for(PROVIDER).dialect == "openai_responses"
+    assert adapter_for(PROVIDER).speaks is CODECS["responses"]  # the one name of the format
 
 
 async def test_complete_posts_to_responses_with_bearer_auth_and_extra_headers() -> None:
@@ -132,9 +134,10 @@ async def test_an_unset_secret_is_a_configuration_error_without_connecting(monke
 def test_unsupported_params_follow_the_deployment() -> None:
     request = replace(REQUEST, stop=["x"], temperature=0.2)
     adapter = adapter_for(PROVIDER)
-    assert adapter.unsupported_params(request, DEPLOYMENT) == ["stop", "temperature"]
+    # stop is not one: the gateway emulates it (gateway.emulation)
+    assert adapter.unsupported_params(request, DEPLOYMENT) == ["temperature"]
     plain = replace(DEPLOYMENT, supports_reasoning=False)
-    assert adapter.unsupported_params(request, plain) == ["stop"]
+    assert adapter.unsupported_params(request, plain) == []
 
 
 async def test_list_models_asks_the_models_endpoint_with_the_same_auth() -> None:
@@ -243,15 +246,73 @@ async def test_upstream_rate_limit_is_the_callers_own_envelope(gateway) -> None:
     assert orjson.loads(reply.body)["error"]["type"] == "rate_limit_error"
 
 
-async def test_stop_is_dropped_or_refused_per_drop_params(gateway) -> None:
+async def test_stop_is_emulated_on_either_route_never_dropped(gateway) -> None:
+    """The Responses API has no stop sequences: the gateway cuts the text at the first
+    one (a route without drop_params takes the request too: nothing is dropped)."""
+    answers, received = gateway
+    body = {"model": "resp", "messages": [{"role": "user", "content": "x"}], "stop": ["How"]}
+    for model in ("resp", "strict-resp"):
+        answers.append((200, "text.json"))
+        reply = await call("openai", {**body, "model": model})
+        assert reply.status == 200 and "stop" not in received[-1]
+        choice = orjson.loads(reply.body)["choices"][0]
+        assert choice["message"]["content"] == "Hello! "
+        assert choice["finish_reason"] == "stop"
+    answers.append((200, "text.json"))
+    reply = await call("anthropic", {**body, "max_tokens": 50, "stop_sequences": ["can", "How"]})
+    data = orjson.loads(reply.body)
+    assert data["content"] == [{"type": "text", "text": "Hello! "}]
+    assert data["stop_reason"] == "stop_sequence" and data["stop_sequence"] == "How"
+    # the upstream billed all 8 output tokens it generated: the caller sees them
+    assert data["usage"]["output_tokens"] == 8
+
+
+async def test_a_stop_split_across_stream_deltas_is_caught(gateway) -> None:
+    answers, _ = gateway
+    answers.append((200, "text.sse"))  # deltas "Hello!", " How can", " I help?"
+    reply = await call(
+        "anthropic",
+        {
+            "model": "resp",
+            "max_tokens": 50,
+            "stream": True,
+            "stop_sequences": ["can I"],
+            "messages": [{"role": "user", "content": "x"}],
+        },
+    )
+    assert isinstance(reply, service.StreamReply)
+    text = b"".join([c async for c in reply.chunks]).decode()
+    deltas = [
+        orjson.loads(line[6:])["delta"]
+        for line in text.splitlines()
+        if line.startswith("data: ") and '"content_block_delta"' in line
+    ]
+    assert "".join(d["text"] for d in deltas) == "Hello! How "
+    ending = next(orjson.loads(line[6:]) for line in text.splitlines() if '"message_delta"' in line)
+    assert ending["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "can I"}
+    assert ending["usage"]["output_tokens"] == 8
+    assert text.count("event: content_block_stop") == 1 and "event: message_stop" in text
+
+
+async def test_max_tokens_below_the_floor_sends_the_floor_and_cuts_the_answer(gateway) -> None:
     answers, received = gateway
     answers.append((200, "text.json"))
-    body = {"model": "resp", "messages": [{"role": "user", "content": "x"}], "stop": ["END"]}
+    body = {"model": "resp", "max_tokens": 2, "messages": [{"role": "user", "content": "x"}]}
     reply = await call("openai", body)
-    assert reply.status == 200 and "stop" not in received[0]
-    refused = await call("openai", {**body, "model": "strict-resp"})
-    assert refused.status == 400 and len(received) == 1
-    assert "stop" in orjson.loads(refused.body)["error"]["message"]
+    assert received[-1]["max_output_tokens"] == maps.MIN_OUTPUT_TOKENS == 16
+    choice = orjson.loads(reply.body)["choices"][0]
+    assert choice["message"]["content"] == "Hello!"  # "Hello" "!": two tokens
+    assert choice["finish_reason"] == "length"
+    answers.append((200, "text.sse"))
+    reply = await call("anthropic", {**body, "stream": True, "max_tokens": 3})
+    text = b"".join([c async for c in reply.chunks]).decode()
+    deltas = [
+        orjson.loads(line[6:])["delta"]["text"]
+        for line in text.splitlines()
+        if line.startswith("data: ") and '"text_delta"' in line
+    ]
+    assert "".join(deltas) == "Hello! How"
+    assert '"stop_reason":"max_tokens"' in text.replace(" ", "")
 
 
 async def test_upstream_refusing_the_gateways_key_is_a_502_not_the_callers_401(gateway) -> None:

@@ -58,7 +58,8 @@ def test_an_adapter_without_passthrough_says_so():
         kind = "plain-test"
 
     assert Plain.passes_through is False
-    assert EchoProvider.passes_through is (EchoProvider.passthrough is not Provider.passthrough)
+    assert EchoProvider.passes_through is False  # declared, not probed
+    assert Provider.passes_through is False and Provider.counts_tokens is False
 
 
 async def test_the_stream_variant_follows_the_call_not_the_request_flag():

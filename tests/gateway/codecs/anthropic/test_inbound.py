@@ -165,9 +165,9 @@ def test_claude_code_style_request():
     parsed = parse_request(
         payload, {"Anthropic-Version": "2023-06-01", "anthropic-beta": "a,b", "x-api-key": "k"}
     )
-    assert parsed.system == [Text("You are Claude Code."), Text("Project rules.")]
+    assert parsed.system == [Text("You are Claude Code."), Text("Project rules.", cache="5m")]
     assert parsed.messages == [
-        Message("user", [Text("fix it")]),
+        Message("user", [Text("fix it", cache="5m")]),
         Message(
             "assistant",
             [
@@ -200,8 +200,7 @@ def test_claude_code_style_request():
         "output_config": {"effort": "high"},
         "context_management": {"edits": []},
     }
-    assert set(parsed.unmapped) == {
-        "cache_control",
+    assert set(parsed.unmapped) == {  # cache_control is carried as breakpoints
         "web_search_20250305",
         "output_config",
         "context_management",

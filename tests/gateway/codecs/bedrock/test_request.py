@@ -65,6 +65,8 @@ def test_text_system_multi_turn_and_inference_config() -> None:
             "topP": 0.9,
             "stopSequences": ["\n\nHuman:"],
         },
+        # Claude says which stop sequence matched only when asked
+        "additionalModelResponseFieldPaths": ["/stop_sequence"],
     }
 
 

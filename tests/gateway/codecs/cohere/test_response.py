@@ -109,7 +109,7 @@ def test_thinking_answer_with_cached_tokens_and_max_tokens() -> None:
         Text("17 × 23 = 391"),
     ]
     assert response.finish_reason == "length"
-    assert response.usage == Usage(input_tokens=4, output_tokens=64, cache_read_tokens=8)
+    assert response.usage == Usage(input_tokens=12, output_tokens=64, cache_read_tokens=8)
 
 
 @pytest.mark.parametrize("name", ["text", "tool_calls", "thinking"])

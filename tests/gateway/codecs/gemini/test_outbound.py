@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.codecs import CODECS
 from gateway.codecs.anthropic import inbound as anthropic_messages
-from gateway.codecs.base import CODECS, Target, UpstreamCodec, WireEvent
+from gateway.codecs.base import Target, UpstreamCodec, WireEvent
 from gateway.codecs.gemini import codec, ids
 from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.codecs.openai_responses import inbound as openai_responses
@@ -77,7 +78,7 @@ def feed_all(events: list[WireEvent], close: bool = True) -> list:
 
 
 def test_codec_is_registered_and_speaks_sse() -> None:
-    assert CODECS["gemini"] is codec and isinstance(codec, UpstreamCodec)
+    assert CODECS["gemini"].upstream is codec and isinstance(codec, UpstreamCodec)
     assert codec.framing == "sse"
 
 

@@ -620,7 +620,7 @@ async def test_upstream_transcript_rendered_and_accumulated_by_the_sdk_matches_t
         (errors.RequestTooLarge("big"), 413, "invalid_request_error", "request_too_large"),
         (errors.AuthenticationFailed("no key"), 401, "invalid_api_key", "invalid_api_key"),
         (errors.PermissionDenied("nope"), 403, "permission_error", "permission_denied"),
-        (errors.ModelNotFound("which?"), 404, "model_not_found", "model_not_found"),
+        (errors.ModelNotFound("which?"), 404, "invalid_request_error", "model_not_found"),
         (
             errors.RateLimited("slow down", retry_after=3),
             429,

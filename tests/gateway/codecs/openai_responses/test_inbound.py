@@ -221,11 +221,11 @@ def test_hosted_tools_and_unknown_fields_are_unmapped() -> None:
     assert [t.name for t in request.tools] == ["f"]
     assert sorted(request.unmapped) == [
         "include",
-        "prompt_cache_key",
         "text.verbosity",
         "tools[1] (web_search)",
     ]
-    assert request.extra["prompt_cache_key"] == "k"
+    # the prompt-cache key is modelled: carried to any OpenAI upstream
+    assert request.prompt_cache_key == "k" and "prompt_cache_key" not in request.extra
 
 
 @pytest.mark.parametrize("name", ["conversation", "background"])

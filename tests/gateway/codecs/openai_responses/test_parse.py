@@ -13,7 +13,8 @@ import pytest
 
 from gateway import errors
 from gateway.codecs.base import WireEvent
-from gateway.codecs.openai_responses import CODEC, maps
+from gateway.codecs.openai_responses import codec as CODEC
+from gateway.codecs.openai_responses import maps
 from gateway.streaming import fold_events
 from gateway.types import (
     ErrorEvent,

@@ -1,6 +1,7 @@
 """What an import plan looks like to a person: plain values (``2.5``, ``least_busy``,
 ``true``, never ``Decimal('2.500000')`` or ``Route.Strategy.LEAST_BUSY``), secrets
-masked, and the rows of the console's preview table."""
+masked, and the rows of the console's preview table. It knows changes only by their
+shape (``PlannedChange``), so the planner can use it without it using the planner."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ import enum
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .litellm_config import Change, ImportPlan
+from typing import Any, Protocol
 
 NONE = "—"
 ENV_PREFIX = "os.environ/"
@@ -41,11 +39,20 @@ def plain(name: str, value: Any) -> str:
     return str(value)
 
 
+class PlannedChange(Protocol):
+    """What the preview reads of a change (``plan.Change``)."""
+
+    action: str
+    route: str
+    item: str
+    fields: dict[str, tuple[Any, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One line of the preview table: an object's first row carries its names."""
 
-    action: str  # "create" | "update"
+    action: str  # "create" | "update" | "delete"
     first: bool  # the first row of its object
     route: str
     item: str  # deployment "provider/model", provider or key name
@@ -54,9 +61,11 @@ class Row:
     after: str
 
 
-def change_rows(change: Change) -> list[Row]:
+def change_rows(change: PlannedChange) -> list[Row]:
     if change.action == "unchanged":
         return []
+    if change.action == "delete":
+        return [Row("delete", True, change.route, change.item, "", "", "removed: not in the file")]
     fields = change.fields or {"": (None, None)}
     rows = []
     for index, (name, (old, new)) in enumerate(fields.items()):
@@ -66,10 +75,11 @@ def change_rows(change: Change) -> list[Row]:
     return rows
 
 
-def table(plan: ImportPlan, *sections: str) -> list[Row]:
-    """Rows for the changes of ``sections``; deployments follow their route."""
-    changes = [c for section in sections for c in getattr(plan, section)]
-    if "routes" in sections and "deployments" in sections:
-        order = {c.route: i for i, c in enumerate(plan.routes)}
+def table(changes: list[PlannedChange], routes: list[PlannedChange] | None = None) -> list[Row]:
+    """Rows for ``changes``; with ``routes`` (the plan's route changes), each
+    deployment follows its route."""
+    changes = list(changes)
+    if routes is not None:
+        order = {c.route: i for i, c in enumerate(routes)}
         changes.sort(key=lambda c: (order.get(c.route, len(order)), c.item != ""))
     return [row for change in changes for row in change_rows(change)]

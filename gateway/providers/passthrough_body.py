@@ -1,0 +1,32 @@
+"""The one rewrite of a passed-through body: what a same-format caller's JSON becomes
+before it goes upstream unparsed (chat, legacy completions, embeddings, a count).
+
+Everything else the upstream is sent is the caller's: the stream flag and the usage a
+stream must report are the codec's (``PassthroughCodec.stream_body``), fields a model
+does not take are dropped by ``capabilities.adapt_body`` before this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import DeploymentEntry
+
+# Output ceilings a caller names, in the formats that pass through.
+OUTPUT_CEILINGS = ("max_tokens", "max_completion_tokens")
+
+
+def for_deployment(body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
+    """A copy of ``body`` for ``deployment``: its upstream model id, the caller's output
+    ceiling within the deployment's (capped here, once), and no
+    ``previous_response_id`` (the gateway resolved it; the upstream never stored it).
+    The caller's dict is left as it was."""
+    out = dict(body)
+    out["model"] = deployment.model
+    out.pop("previous_response_id", None)
+    ceiling = deployment.max_output_tokens
+    if ceiling:
+        for name in OUTPUT_CEILINGS:
+            value = out.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > ceiling:
+                out[name] = ceiling
+    return out

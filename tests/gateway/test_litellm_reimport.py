@@ -1,0 +1,106 @@
+"""Importing a route that exists: by default the file's deployments replace the
+route's (importing the same file twice changes nothing), never a silent 50/50 split
+with what was there; adding beside them is an explicit choice the preview spells out
+(issue #32)."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from gateway.litellm.apply import apply_plan
+from gateway.litellm.parse import parse_config
+from gateway.litellm.plan import ADD, plan_import
+from gateway.models import Deployment, Provider, Route
+
+CONFIG = """
+model_list:
+  - model_name: chat
+    litellm_params: {model: openai/gpt-4o, api_key: os.environ/OPENAI_API_KEY}
+"""
+
+
+@pytest.fixture
+def existing_route(db, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    provider = Provider.objects.create(
+        name="openai", kind="openai", base_url="https://api.openai.com/v1",
+        secret_ref="os.environ/OPENAI_API_KEY",
+    )  # fmt: skip
+    route = Route.objects.create(name="chat")
+    old = Deployment.objects.create(route=route, provider=provider, model="gpt-4o-mini")
+    return route, old
+
+
+def models_of(route: Route) -> list[str]:
+    return sorted(route.deployments.values_list("model", flat=True))
+
+
+def test_reimport_replaces_the_routes_deployments_and_says_so(existing_route):
+    route, old = existing_route
+    plan = plan_import(parse_config(CONFIG))
+    (message,) = plan.existing_routes
+    assert message == (
+        "route chat exists: the file's deployments replace its openai/gpt-4o-mini "
+        "(1 deployment removed)"
+    )
+    assert "  - deployment chat -> openai/gpt-4o-mini" in plan.describe()
+    assert "1 deployment removed" in plan.summary()
+    apply_plan(plan)
+    assert models_of(route) == ["gpt-4o"]  # not gpt-4o and gpt-4o-mini at 50/50
+    assert not Deployment.objects.filter(pk=old.pk).exists()
+
+
+def test_importing_the_same_file_twice_changes_nothing(existing_route):
+    route, _ = existing_route
+    apply_plan(plan_import(parse_config(CONFIG)))
+    rows = list(Deployment.objects.values_list("pk", "model", "weight"))
+    again = plan_import(parse_config(CONFIG))
+    assert not again.has_changes and again.existing_routes == []
+    apply_plan(again)
+    assert list(Deployment.objects.values_list("pk", "model", "weight")) == rows
+
+
+def test_adding_beside_is_a_choice_the_preview_spells_out(existing_route):
+    route, old = existing_route
+    plan = plan_import(parse_config(CONFIG), existing=ADD)
+    (message,) = plan.existing_routes
+    assert message == (
+        "route chat exists: the file's deployments are added beside its openai/gpt-4o-mini, "
+        "so its traffic is split: 50% to the file's, 50% to the ones already there"
+    )
+    apply_plan(plan)
+    assert models_of(route) == ["gpt-4o", "gpt-4o-mini"]
+    assert Deployment.objects.filter(pk=old.pk).exists()
+
+
+def test_the_command_replaces_by_default_and_adds_when_asked(existing_route, tmp_path):
+    route, _ = existing_route
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG)
+    out = StringIO()
+    call_command("import_config", str(path), "--add", stdout=out)
+    assert "so its traffic is split" in out.getvalue()
+    assert models_of(route) == ["gpt-4o", "gpt-4o-mini"]
+    out = StringIO()
+    call_command("import_config", str(path), stdout=out)
+    assert "1 removed" in out.getvalue()
+    assert models_of(route) == ["gpt-4o"]
+
+
+def test_a_route_whose_file_lines_are_skipped_keeps_what_it_has(existing_route):
+    route, old = existing_route
+    too_long = "x" * 250  # parses, but the deployment row refuses it when planned
+    config = f"""
+model_list:
+  - model_name: chat
+    litellm_params: {{model: openai/{too_long}}}
+"""
+    plan = plan_import(parse_config(config))
+    assert [s.route for s in plan.skipped] == ["chat"]
+    (message,) = plan.existing_routes
+    assert "its openai/gpt-4o-mini are kept, since some of the file's deployments" in message
+    apply_plan(plan)
+    assert models_of(route) == ["gpt-4o-mini"]
