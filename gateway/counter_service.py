@@ -13,18 +13,26 @@ processes of one server (``manage.py serve --workers N``) when there is no Redis
 
 Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]`` out.
 
-- ``[id, "admit", key_id, rpm, tpm, tokens, budget, period, at, initial]`` answers
-  ``["ok", second]`` (``second`` identifies the reservation for ``settle``; ``null``
-  when the key has no rpm/tpm), ``["load"]`` (the period's spend is unknown: send it
-  again with ``initial``, the spend read from the request log), ``["budget", spent]``,
-  ``["rpm", wait]`` or ``["tpm", wait]``.
-- ``[id, "settle", key_id, second, delta, period, cost, initial]`` answers ``["ok"]`` or
+- ``[id, "admit", key_id, rpm, tpm, tokens, budget, period, at, initial, hold,
+  hold_ttl]`` answers ``["ok", second]`` or, with a ``hold``, ``["ok", second,
+  hold_id]`` (``second`` identifies the tokens reserved, ``null`` when the key has no
+  rpm/tpm; ``hold_id`` the ``hold`` units of budget held for ``hold_ttl`` seconds;
+  ``hold`` and ``hold_ttl`` may be left out), ``["load"]`` (the
+  period's spend is unknown: send it again with ``initial``, the spend read from the
+  request log), ``["budget", spent]``, ``["held", spent, held]`` (the hold does not fit
+  beside the other requests' holds), ``["rpm", wait]`` or ``["tpm", wait]``.
+- ``[id, "settle", key_id, second, delta, period, cost, initial, hold_period, hold_id]``
+  releases the hold, adds ``cost``, corrects the tokens; answers ``["ok"]`` or
   ``["load"]``.
 - ``[id, "claim", deployment_id, rpm, tpm, minute]`` counts one request against a
   deployment's caps for the (epoch) ``minute``: ``["ok"]``, or ``["full"]`` when the
   minute's requests reached ``rpm`` or its tokens ``tpm`` (nothing counted then).
 - ``[id, "used", deployment_id, minute, tokens]`` adds the tokens a deployment served
   to its minute (for ``tpm``); answers ``["ok"]``.
+
+- ``[id, "cooldown_failed" | "cooldown_succeeded" | "cooldown_probe" |
+  "cooldown_release" | "cooldown_view", ...]``: deployments' cooldowns shared by the
+  workers (``gateway/cooldown_book.py``).
 
 Money is counted in integer units of 1e-8 USD (the request log's precision); ``budget``
 is -1 for none, ``initial`` is ``null`` unless answering ``"load"``. Everything one
@@ -46,6 +54,10 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from .budget_holds import Holds
+from .cooldown_book import CooldownBook
+from .login_attempts import LoginAttempts
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +123,9 @@ class CounterStore:
     def __init__(self) -> None:
         self.windows: dict[int, Window] = {}
         self.spend: dict[tuple[int, str], int] = {}  # (key id, period id) -> 1e-8 USD
+        self.holds = Holds()  # budget held by requests in flight
         self.minutes: dict[int, list[int]] = {}  # deployment id -> [minute, requests, tokens]
+        self.cooldowns = CooldownBook()  # deployments' shared cooldowns ("cooldown_*" ops)
 
     def _minute(self, deployment_id: int, minute: int) -> list[int]:
         """The deployment's counts of the newest minute anyone asked about (a late
@@ -153,15 +167,24 @@ class CounterStore:
         period: str,
         at: float,
         initial: int | None = None,
+        hold: int = 0,
+        hold_ttl: float = 0,
     ) -> list[Any]:
+        hold = hold if budget >= 0 else 0
         if budget >= 0:
             spent = self._spent(key_id, period, initial)
             if spent is None:
                 return ["load"]
             if spent >= budget:
                 return ["budget", spent]
+            if hold:
+                # A request alone may cost more than the budget has left (as before
+                # holds: the one in flight is the overrun); beside others it must fit.
+                held = self.holds.held(key_id, period, at)
+                if held and spent + held + hold > budget:
+                    return ["held", spent, held]
         if not rpm and not tpm:
-            return ["ok", None]
+            return self._ok(None, key_id, period, hold, at + hold_ttl)
         second = int(at)
         window = self.windows.get(key_id)
         if window is None:
@@ -173,7 +196,15 @@ class CounterStore:
         # so that a small tpm never locks a key out for good.
         if tpm and window.tokens and window.tokens + tokens > tpm:
             return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
-        return ["ok", window.add(second, tokens)]
+        return self._ok(window.add(second, tokens), key_id, period, hold, at + hold_ttl)
+
+    def _ok(
+        self, second: int | None, key_id: int, period: str, hold: int, expires: float
+    ) -> list[Any]:
+        """An admission's answer; with a hold, the hold's id too."""
+        if hold <= 0:
+            return ["ok", second]
+        return ["ok", second, self.holds.take(key_id, period, hold, expires)]
 
     def settle(
         self,
@@ -183,9 +214,13 @@ class CounterStore:
         period: str,
         cost: int,
         initial: int | None = None,
+        hold_period: str | None = None,
+        hold: int | None = None,
     ) -> list[Any]:
         if cost < 0:
             raise ValueError("a cost cannot be negative")
+        if hold is not None and hold_period is not None:
+            self.holds.release(key_id, hold_period, hold)
         if cost:
             spent = self._spent(key_id, period, initial)
             if spent is None:
@@ -199,6 +234,7 @@ class CounterStore:
 
     def forget(self, key_id: int) -> None:
         self.windows.pop(key_id, None)
+        self.holds.forget(key_id)
         for stale in [k for k in self.spend if k[0] == key_id]:
             del self.spend[stale]
 
@@ -215,6 +251,12 @@ class CounterStore:
             return self.used(*args)
         if op == "ping":
             return ["pong"]
+        if op.startswith("cooldown_"):
+            return self.cooldowns.answer(op, args)
+        if op == "login":  # sign-in throttling, shared by the workers (gateway.login_attempts)
+            if not hasattr(self, "logins"):
+                self.logins = LoginAttempts()
+            return self.logins.answer(*args)
         raise ValueError(f"unknown operation {op!r}")
 
 

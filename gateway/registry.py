@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from . import capability_flags, db_work
 from .catalog import Entry as CatalogEntry
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class RouteEntry:
     strategy: str
     deployments: tuple[DeploymentEntry, ...]
     fallbacks: tuple[str, ...]
-    context_window_fallback: str
+    context_window_fallbacks: tuple[str, ...]  # larger routes, in order
     drop_params: bool
     default_params: dict[str, Any]
     max_attempts: int
@@ -128,6 +129,8 @@ class RouteEntry:
     timeout: float | None = None  # applied to this route's deployments (their provider copy)
     cache_ttl: int = 0  # seconds; 0: answers are not cached (gateway/cache)
     cache_scope: str = "route"  # "key": each key sees only its own cached answers
+    retry_budget: float | None = None  # share of requests it may retry; None: the global
+    auto_cache_breakpoints: bool = True  # gateway/prompt_cache
 
 
 @dataclass(slots=True, frozen=True)
@@ -267,7 +270,7 @@ def build_snapshot() -> Snapshot:
             strategy=r.strategy,
             deployments=deployments,
             fallbacks=tuple(r.fallbacks or ()),
-            context_window_fallback=r.context_window_fallback,
+            context_window_fallbacks=tuple(r.context_window_fallbacks or ()),
             drop_params=r.drop_params,
             default_params=r.default_params if isinstance(r.default_params, dict) else {},
             max_attempts=max(1, r.max_attempts),
@@ -275,6 +278,8 @@ def build_snapshot() -> Snapshot:
             timeout=r.timeout,
             cache_ttl=r.cache_ttl,
             cache_scope=r.cache_scope,
+            retry_budget=r.retry_budget,
+            auto_cache_breakpoints=r.auto_cache_breakpoints,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)
@@ -330,11 +335,7 @@ def _deployment_entry(
         cache_write_price=figures.cache_write_price,
         context_window=figures.context_window,
         max_output_tokens=figures.max_output_tokens,
-        supports_tools=figures.supports_tools,
-        supports_vision=figures.supports_vision,
-        supports_reasoning=figures.supports_reasoning,
-        # taken when the deployment says so, or when the catalog knows the model takes it
-        supports_top_k=bool(d.supports_top_k or (entry is not None and entry.has("top_k"))),
+        **capability_flags.in_force(d, entry),  # the deployment's, else the catalog's
         params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
         catalog=entry,
         reasoning_price=figures.reasoning_price,
@@ -374,9 +375,7 @@ def rebuild() -> Snapshot:
 
 
 async def arebuild() -> Snapshot:
-    from asgiref.sync import sync_to_async
-
-    return await sync_to_async(rebuild, thread_sensitive=False)()
+    return await db_work.arun(rebuild)
 
 
 async def ensure_loaded() -> Snapshot:
@@ -386,45 +385,77 @@ async def ensure_loaded() -> Snapshot:
     return _current
 
 
-# An unknown key may be one created a moment ago through another process (the other
-# workers of ``serve``, ``manage.py create_key``, the API): without Redis those learn of
-# it only at their next poll, so a client using a fresh key got 401s from some workers
-# for up to a second. A miss therefore checks the stored version once (shared by
-# concurrent misses; at most every MISS_CHECK_INTERVAL seconds, so a flood of bad keys
-# costs a few tiny queries a second, never one per request).
-MISS_CHECK_INTERVAL = 0.05
-_miss_check: dict[str, Any] = {"at": -1.0, "task": None}
+# An unknown key or model may be one created a moment ago through another process (the
+# other workers of ``serve``, another instance, ``manage.py create_key``, the API): they
+# learn of it from the announcement or their next poll, so a client using it at once
+# could get a 401 or 404. A miss therefore waits (at most MISS_WAIT_SECONDS) for a check
+# of the stored version that began after the miss arrived, rebuilding if it moved on.
+# One check runs at a time per process: misses arriving during one wait for the next,
+# which they all share, so a flood of bad keys costs one tiny query at a time, never
+# one per request. A known key or model never gets here.
+MISS_WAIT_SECONDS = 0.25
+
+
+@dataclass(slots=True)
+class _MissChecks:
+    loop: asyncio.AbstractEventLoop | None = None
+    running: asyncio.Task | None = None  # the check under way
+    queued: asyncio.Task | None = None  # the next one: starts when ``running`` ends
+
+
+_misses = _MissChecks()
+_miss_outage = db_work.Outage("registry check of an unknown key or model", log)
 
 
 async def refresh_on_miss() -> bool:
-    """Rebuild now if the stored registry version moved on; True when it did.
-    Called on the authentication-failure path only, never for a known key."""
-    from asgiref.sync import sync_to_async
-
+    """Rebuild now if the stored registry version moved on; True when it did. Called
+    on the path of an unknown key or model only; waits at most MISS_WAIT_SECONDS."""
     loop = asyncio.get_running_loop()
-    task = _miss_check["task"]
-    if task is not None and not task.done() and task.get_loop() is loop:
-        return await asyncio.shield(task)
-    now = time.monotonic()
-    if now - _miss_check["at"] < MISS_CHECK_INTERVAL:
-        return False
-    _miss_check["at"] = now
-
-    async def check() -> bool:
-        version = await sync_to_async(_read_version, thread_sensitive=False)()
-        if version == _current.version:
-            return False
-        await arebuild()
-        return True
-
-    task = _miss_check["task"] = loop.create_task(check())
+    deadline = loop.time() + MISS_WAIT_SECONDS
+    state = _misses
+    if state.loop is not loop:  # a new event loop (tests): forget the old one's tasks
+        state.loop, state.running, state.queued = loop, None, None
+    if state.queued is not None and not state.queued.done():
+        task = state.queued  # not started yet: it begins after this miss arrived
+    elif state.running is not None and not state.running.done():
+        task = state.queued = loop.create_task(_check_in_turn(state, state.running))
+    else:
+        task = state.running = loop.create_task(_check_in_turn(state, None))
     try:
-        return await asyncio.shield(task)
+        return await asyncio.wait_for(asyncio.shield(task), max(0.0, deadline - loop.time()))
+    except TimeoutError:
+        return False
+    except asyncio.CancelledError:
+        if task.cancelled() and not _being_cancelled():
+            return False  # the check was cancelled (loop shutting down), not this request
+        raise
+
+
+def _being_cancelled() -> bool:
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
+
+
+async def _check_in_turn(state: _MissChecks, after: asyncio.Task | None) -> bool:
+    """Wait for the check before (if any) to end, then compare the stored version with
+    this process's snapshot and rebuild if they differ. Never raises."""
+    if after is not None:
+        await asyncio.wait([after])
+        me = asyncio.current_task()
+        if state.queued is me:
+            state.running, state.queued = me, None
+    try:
+        version = await db_work.arun(_read_version)
+        changed = version != _current.version
+        if changed:
+            await arebuild()
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # database briefly down: answer from the snapshot we have
-        log.warning("registry check on an unknown key failed: %s", exc)
+        _miss_outage.failed(exc)
         return False
+    _miss_outage.recovered()
+    return changed
 
 
 def _read_version() -> int:
@@ -433,10 +464,14 @@ def _read_version() -> int:
     return RegistryState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
 
 
+_watch_outage = db_work.Outage("registry watcher", log)
+_layer_outage = db_work.Outage("registry watcher", log, service="channel layer")
+
+
 async def watch(stop: asyncio.Event | None = None) -> None:
     """Keep this process's snapshot fresh: listen on the channel layer for change
-    announcements and poll the database version as a safety net. Runs until cancelled."""
-    from asgiref.sync import sync_to_async
+    announcements and poll the database version as a safety net. Runs until cancelled;
+    a database or Redis outage costs ticks (logged once), never the loop."""
     from channels.layers import get_channel_layer
 
     stop = stop or asyncio.Event()
@@ -450,24 +485,31 @@ async def watch(stop: asyncio.Event | None = None) -> None:
         except Exception as exc:
             log.warning("registry: channel layer unavailable (%s); polling only", exc)
             channel = None
-    read_version = sync_to_async(_read_version, thread_sensitive=False)
     while not stop.is_set():
-        try:
-            if channel is not None:
+        if channel is not None:
+            try:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(layer.receive(channel), timeout=poll)
                     # drain bursts of announcements into one rebuild
                     await asyncio.sleep(0.02)
-            else:
+                _layer_outage.recovered()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis briefly down: the poll below still runs
+                _layer_outage.failed(exc)
                 await asyncio.sleep(poll)
-            version = await read_version()
+        else:
+            await asyncio.sleep(poll)
+        try:
+            version = await db_work.arun(_read_version)
             if version != _current.version:
                 await arebuild()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # database briefly down: keep serving the old snapshot
-            log.warning("registry refresh failed: %s", exc)
-            await asyncio.sleep(poll)
+            _watch_outage.failed(exc)
+            continue
+        _watch_outage.recovered()
 
 
 def announce() -> None:

@@ -17,16 +17,23 @@ service and whether the workers share key counters through it (not with Redis).
 
 What the supervisor does with its workers (``Supervisor``), as uvicorn's did:
 
-- SIGINT or SIGTERM: SIGTERM to every worker, which drains (``DrainingServer``), then
-  exit 0 once they are gone; those still there after twice their own shutdown timeout
-  plus 10 s are killed. Another SIGINT or SIGTERM meanwhile is passed on (a second
-  SIGINT makes uvicorn skip what it has not begun of the drain).
+- SIGINT or SIGTERM: the supervisor closes its own copy of the listening socket and
+  the "stopping" pipe (its read end, which every worker holds, turns readable), then
+  sends SIGTERM to every worker; each stops accepting at once (the last one to close
+  the socket takes and serves what waits in its accept queue first: no connection is
+  reset, new ones are refused), drains (``DrainingServer``), and the supervisor exits 0
+  once they are gone; those still there after twice their own shutdown timeout plus
+  10 s are killed. Another SIGINT or SIGTERM meanwhile is passed on (a second SIGINT
+  makes uvicorn skip what it has not begun of the drain).
 - A worker that dies is replaced, after a pause that grows while replacements die
   young (a crash loop does not spin); one that fails its start-up (uvicorn's exit
   status 3: the application, its lifespan or the socket is broken) stops the server
   with that status, as it would fail the same way every time.
 - SIGHUP: each worker in turn is replaced by a new one, retired once its replacement
-  serves; SIGTTIN / SIGTTOU: one worker more / less.
+  serves; SIGTTIN / SIGTTOU: one worker more / less. A retiring worker stops
+  accepting at once (its siblings, or the supervisor's copy of the socket until the
+  replacement serves, keep the port listening) and finishes what it has: no request
+  is refused or reset.
 """
 
 from __future__ import annotations
@@ -171,6 +178,9 @@ class Supervisor:
         self.signals: list[int] = []
         self.status: int | None = None  # set: stop with this exit status
         self._wake_r, self._wake_w = os.pipe()
+        # The workers inherit the read end; closing the write end (or the supervisor's
+        # death) tells them all at once that the server stops (``WorkerServer``).
+        self._stopping_r, self._stopping_w = os.pipe()
 
     # --- signals and waiting -------------------------------------------------------------
 
@@ -209,9 +219,11 @@ class Supervisor:
             "options": self.options,
             "fd": self.sock.fileno(),
             "ready_fd": ready_w,
+            "stop_fd": self._stopping_r,
         }
+        fds = (self.sock.fileno(), ready_w, self._stopping_r)
         try:
-            process = subprocess.Popen(worker_command(spec), pass_fds=(self.sock.fileno(), ready_w))
+            process = subprocess.Popen(worker_command(spec), pass_fds=fds)
         except BaseException:
             os.close(ready_r)
             raise
@@ -323,6 +335,13 @@ class Supervisor:
         """SIGTERM to every worker; wait for them to drain and exit (passing on a later
         SIGINT or SIGTERM), killing those still there after twice their own timeout."""
         everyone = self.workers + self.retired
+        # First this process's copy of the listening socket: the workers' copies are
+        # then the last, and the last of them to close it empties its accept queue
+        # first (a socket closed with connections queued resets them).
+        self.sock.close()
+        if self._stopping_w >= 0:
+            os.close(self._stopping_w)
+            self._stopping_w = -1
         for worker in everyone:
             worker.signal(signal.SIGTERM)
         grace = float(self.options.get("timeout_graceful_shutdown") or 30)

@@ -1,22 +1,38 @@
-"""uvicorn, draining before it stops listening.
+"""uvicorn, stopping accepting first and draining before it stops.
 
-uvicorn's own shutdown closes the listening sockets first, so a request sent during the
-drain got a connection reset instead of the documented 503, and streams still open at
-its timeout were cancelled silently (a traceback each). ``DrainingServer`` runs
-``runtime.drain`` first, while the sockets still accept: new API requests get a 503
-with Retry-After, requests in flight get the grace period, and what is still running
-then ends in its dialect. uvicorn's timeout (``runtime.server_timeout_seconds``) is only
-the backstop after that.
+uvicorn's own shutdown closes the listening sockets and then every idle connection at
+once: a connection the kernel had completed but nobody had accepted yet was reset, an
+idle keep-alive connection closed while its client was sending the next request lost
+it, and streams still open at its timeout were cancelled silently (a traceback each).
 
-``run`` serves in this process (``serve --server uvicorn --workers 1``); ``serve_worker``
-is one worker of ``serve --workers N`` (started by ``gateway.worker`` for
-``gateway.supervisor``) on the socket its supervisor bound.
+``DrainingServer`` (every worker, on SIGTERM / SIGINT, or once its supervisor is gone):
+
+1. stops accepting first (``stop_accepting``): the listening sockets are closed, after
+   the connections already waiting in the kernel's accept queue are taken and served,
+   so none of them is reset. A new connection is then refused (a load balancer retries
+   it on another instance: nothing was sent) or, while a sibling worker or the
+   supervisor still holds the shared socket, waits for the one that serves it;
+2. drains (``runtime.drain(refuse=False)``): requests arriving on its open connections
+   are served with ``Connection: close``, idle keep-alive connections are closed with a
+   FIN between requests (``gateway.http_protocol``), requests and streams in flight
+   get the grace period; only after it are new API requests refused (503 with
+   Retry-After, journaled) and what still runs ended in its dialect;
+3. lets uvicorn close what is left; its timeout (``runtime.server_timeout_seconds``) is
+   only the backstop after that.
+
+A second SIGTERM / SIGINT skips what has not begun (uvicorn's ``force_exit``).
+
+``run`` serves in this process; ``serve_worker`` is one worker of ``serve`` (started by
+``gateway.worker`` for ``gateway.supervisor``) on the socket its supervisor bound.
 
 This module imports no Django at import time; ``runtime`` is imported where it is
 needed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import math
 import os
 import socket
@@ -27,11 +43,77 @@ import uvicorn
 
 class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if not self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
-            from . import runtime
+        if self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
+            await super().shutdown(sockets)
+            return
+        from . import runtime
+        from .http_protocol import HeadJoiningProtocol
 
-            await runtime.drain()
+        await self.stop_accepting(sockets)
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, HeadJoiningProtocol):  # WebSockets: after the drain
+                connection.shutdown()  # idle: FIN between requests; busy: Connection: close
+        await runtime.drain(refuse=False, settled=self.connections_settled)
         await super().shutdown(sockets)
+
+    async def stop_accepting(self, sockets: list[socket.socket] | None = None) -> int:
+        """Close the listening sockets without resetting a connection the kernel
+        completed: a duplicate of each listening descriptor keeps it listening while
+        the server closes its own, then every connection in its accept queue is taken
+        (non-blocking accepts until none is left) before the duplicate is closed too;
+        those are served like any other. Returns how many were taken."""
+        held: list[socket.socket] = []
+        for server in getattr(self, "servers", ()):
+            for listener in server.sockets or ():
+                with contextlib.suppress(OSError):
+                    held.append(socket.socket(fileno=os.dup(listener.fileno())))
+        for server in getattr(self, "servers", ()):
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        accepted: list[socket.socket] = []
+        for listener in held:
+            with listener:
+                listener.setblocking(False)
+                while True:
+                    try:
+                        connection, _ = listener.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break  # the queue is empty: closing now resets nobody
+                    except ConnectionAbortedError:
+                        continue
+                    except OSError:
+                        break  # out of descriptors: the rest cannot be served anyway
+                    accepted.append(connection)
+        loop = asyncio.get_running_loop()
+        for connection in accepted:
+            connection.setblocking(False)
+            try:
+                await loop.connect_accepted_socket(self.new_protocol, connection)
+            except OSError:
+                connection.close()
+        return len(accepted)
+
+    def new_protocol(self) -> asyncio.Protocol:
+        """The protocol of a connection taken from the accept queue while stopping, as
+        uvicorn's startup makes them, draining from the start (its request is answered
+        with ``Connection: close``)."""
+        config = self.config
+        protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        protocol.shutdown_on_open = True  # type: ignore[attr-defined]
+        return protocol
+
+    def connections_settled(self) -> bool:
+        """No HTTP connection is left open but those closing (WebSockets aside): each
+        closed after its last answer, or idle between requests."""
+        from .http_protocol import HeadJoiningProtocol
+
+        return not any(
+            isinstance(connection, HeadJoiningProtocol) and not connection.transport.is_closing()
+            for connection in self.server_state.connections
+        )
 
 
 class WorkerServer(DrainingServer):
@@ -39,12 +121,25 @@ class WorkerServer(DrainingServer):
     pipe ``ready_fd``, which is closed then (the supervisor sees EOF without the byte
     if the worker exits before); and stops, draining as on SIGTERM, once its supervisor
     is gone (killed: nobody would replace or stop this worker, which would keep the
-    port from a restarted server)."""
+    port from a restarted server). ``stop_fd`` is the read end of a pipe whose write end
+    only the supervisor holds: it turns readable (EOF) at once when the supervisor stops
+    the server or dies, so the worker stops accepting then rather than at the next
+    check of its parent (once a second)."""
 
-    def __init__(self, config: uvicorn.Config, ready_fd: int | None = None) -> None:
+    def __init__(
+        self, config: uvicorn.Config, ready_fd: int | None = None, stop_fd: int | None = None
+    ) -> None:
         super().__init__(config)
         self.ready_fd = ready_fd
+        self.stop_fd = stop_fd
         self.parent = os.getppid()
+
+    def supervisor_stopping(self) -> None:
+        """``stop_fd`` is readable: the server stops, or the supervisor is gone."""
+        if self.stop_fd is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self.stop_fd)
+        self.should_exit = True
 
     async def on_tick(self, counter: int) -> bool:
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
@@ -53,6 +148,8 @@ class WorkerServer(DrainingServer):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started and self.stop_fd is not None:
+            asyncio.get_running_loop().add_reader(self.stop_fd, self.supervisor_stopping)
         if self.started and self.ready_fd is not None:
             fd, self.ready_fd = self.ready_fd, None
             try:
@@ -77,12 +174,17 @@ def worker_config(app: str, options: dict[str, Any]) -> uvicorn.Config:
 
 def head_joining(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with uvicorn's httptools protocol replaced by the same protocol
-    writing each response's head with its body (``gateway.http_protocol``)."""
+    writing each response's head with its body, bounding the wait for a request head by
+    ``options["header_timeout"]`` (seconds; not a uvicorn option, so taken out) and
+    closing without resets (``gateway.http_protocol``)."""
+    options = dict(options)
+    header_timeout = options.pop("header_timeout", None)
     if options.get("http") != "httptools":
         return options
-    from .http_protocol import HeadJoiningProtocol
+    from .http_protocol import HEADER_TIMEOUT_SECONDS, HeadJoiningProtocol
 
-    return {**options, "http": HeadJoiningProtocol}
+    timeout = HEADER_TIMEOUT_SECONDS if header_timeout is None else float(header_timeout)
+    return {**options, "http": functools.partial(HeadJoiningProtocol, header_timeout=timeout)}
 
 
 def serve_worker(spec: dict[str, Any]) -> None:
@@ -92,7 +194,7 @@ def serve_worker(spec: dict[str, Any]) -> None:
     (SIGINT / SIGTERM start the graceful shutdown, with the drain first)."""
     config = worker_config(spec["app"], spec["options"])
     sock = socket.socket(fileno=spec["fd"])  # family and type read from the descriptor
-    WorkerServer(config, spec.get("ready_fd")).run(sockets=[sock])
+    WorkerServer(config, spec.get("ready_fd"), spec.get("stop_fd")).run(sockets=[sock])
 
 
 def run(app: str, **options: Any) -> None:

@@ -1,6 +1,10 @@
 """Where cached answers live: this process's memory (bounded LRU by entries and bytes,
 each entry with its own expiry) or Redis (shared by every process and instance, expiry
-by Redis itself). Both store opaque bytes under string keys."""
+by Redis itself). Both store opaque bytes under string keys.
+
+Redis also elects one leader per cache key among instances (``lead``: a lock with a
+time to live) and lets the others wait for its answer (``await_answer``); see
+``gateway.cache.flights``. In memory one process is all there is: it always leads."""
 
 from __future__ import annotations
 
@@ -11,6 +15,13 @@ from collections import OrderedDict
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+LEAD_SUFFIX = ":lead"  # the single-flight lock of a cache key
+# Delete the lock only if it is still ours (it may have expired and been retaken).
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class MemoryStore:
@@ -48,6 +59,15 @@ class MemoryStore:
     def clear(self) -> None:
         self._entries.clear()
         self.bytes = 0
+
+    async def lead(self, key: str, token: str, seconds: float) -> bool:
+        return True
+
+    async def release(self, key: str, token: str) -> None:
+        return None
+
+    async def await_answer(self, key: str, seconds: float) -> bytes | None:
+        return None
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
@@ -90,6 +110,46 @@ class RedisStore:
             await self.client().set(key, value, ex=ttl)
         except Exception as exc:
             self._warn(exc)
+
+    async def lead(self, key: str, token: str, seconds: float) -> bool:
+        """Whether this caller leads for ``key`` (the lock lasts ``seconds`` at most);
+        True too when Redis fails: then everyone calls on their own."""
+        try:
+            taken = await self.client().set(
+                key + LEAD_SUFFIX, token, nx=True, px=max(1, int(seconds * 1000))
+            )
+        except Exception as exc:
+            self._warn(exc)
+            return True
+        return bool(taken)
+
+    async def release(self, key: str, token: str) -> None:
+        """Drop the lock ``token`` holds (after the answer is stored, or on failure)."""
+        try:
+            await self.client().eval(RELEASE_SCRIPT, 1, key + LEAD_SUFFIX, token)
+        except Exception as exc:
+            self._warn(exc)
+
+    async def await_answer(self, key: str, seconds: float) -> bytes | None:
+        """Poll for another instance's leader's answer: the value once stored; None when
+        the leader let go without one, after ``seconds``, or when Redis fails."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        pause = 0.01
+        try:
+            while loop.time() < deadline:
+                await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+                pause = min(pause * 2, 0.1)
+                async with self.client().pipeline(transaction=False) as pipe:
+                    # lock first: the leader stores the answer before it lets go
+                    leading, value = await pipe.exists(key + LEAD_SUFFIX).get(key).execute()
+                if value is not None:
+                    return value
+                if not leading:
+                    return None
+        except Exception as exc:
+            self._warn(exc)
+        return None
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()

@@ -10,7 +10,13 @@ import orjson
 import pytest
 
 from gateway import http, registry, routing, service
-from gateway.errors import ConfigurationError, MissingSecret, UpstreamError, UpstreamRejected
+from gateway.errors import (
+    ConfigurationError,
+    MissingSecret,
+    ModelNotFound,
+    UpstreamError,
+    UpstreamRejected,
+)
 from gateway.registry import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
 
 from .entries import _ids, deployment, route, snapshot
@@ -121,16 +127,23 @@ async def test_rejected_credentials_alone_are_a_502_naming_provider_and_status(f
     assert not routing.health.cooling(r.deployments[0].id, fake.now)  # lone: never cooled
 
 
-async def test_an_unknown_model_alone_is_a_502_naming_provider_and_model(fake):
+async def test_an_unknown_model_alone_is_a_404_naming_provider_and_model(fake):
     r = route("claude", "no-such-model")
     upstream = Upstream(**{"no-such-model": [server_error(404)]})
-    with pytest.raises(UpstreamRejected) as raised:
+    with pytest.raises(ModelNotFound) as raised:
         await routing.run(snapshot(r), r, upstream, [])
-    assert raised.value.status == 502
+    assert raised.value.status == 404 and raised.value.code == "model_not_found"
     assert "'mock'" in raised.value.message and "'no-such-model'" in raised.value.message
     assert "(404)" in raised.value.message
     assert "upstream said 404" in raised.value.message  # its words, for a wrong base URL
     assert upstream.calls == ["no-such-model"]
+
+
+async def test_an_unknown_model_with_a_sibling_fails_over_as_before(fake):
+    r = route("r", "no-such-model", "fine", weights=[1000.0, 0.001])
+    upstream = Upstream(**{"no-such-model": [server_error(404)]})
+    assert await routing.run(snapshot(r), r, upstream, []) == "ok from fine"
+    assert upstream.calls == ["no-such-model", "fine"]
 
 
 # --- through the service, with a mock transport -------------------------------------------
@@ -151,7 +164,7 @@ def route_of(name: str, *providers: ProviderEntry, fallbacks=()) -> RouteEntry:
         strategy="weighted",
         deployments=deployments,
         fallbacks=tuple(fallbacks),
-        context_window_fallback="",
+        context_window_fallbacks=(),
         drop_params=True,
         default_params={},
         max_attempts=3,
@@ -260,7 +273,7 @@ async def test_upstream_rejecting_the_gateway_key_is_not_the_callers_401(
 
 
 @pytest.mark.parametrize("dialect", ["openai", "anthropic"])
-async def test_upstream_404_fails_over_then_is_a_502(upstream, dialect):
+async def test_upstream_404_fails_over_then_is_a_404_in_the_callers_dialect(upstream, dialect):
     registry.install(
         snapshot(
             route_of("gpt", provider("missing", SECRET), fallbacks=["spare"]),
@@ -277,8 +290,14 @@ async def test_upstream_404_fails_over_then_is_a_502(upstream, dialect):
     reply = await service.handle(
         "chat", dialect, body(dialect, "gpt"), {}, service.Caller(key=MASTER)
     )
-    assert reply.status == 502
-    assert "(404)" in error_of(dialect, reply)["message"]
+    assert reply.status == 404
+    error = error_of(dialect, reply)
+    assert "(404)" in error["message"] and "'missing'" in error["message"]
+    assert "'up-model'" in error["message"] and SECRET[:8] not in reply.body.decode()
+    if dialect == "openai":
+        assert (error["type"], error["code"]) == ("invalid_request_error", "model_not_found")
+    else:
+        assert error["type"] == "not_found_error"
 
 
 async def test_count_tokens_counts_locally_when_the_upstream_is_misconfigured(upstream):

@@ -68,7 +68,7 @@ async def test_rpm_is_exact_across_two_workers_admitting_at_once(clean, service)
     worker_a, worker_b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
     k = key(rpm_limit=3)
     results = await outcomes([worker_a, worker_b], k, 20)
-    assert sum(isinstance(r, int) for r in results) == 3, results
+    assert sum(isinstance(r, limits.Admission) for r in results) == 3, results
     errors = refused(results)
     assert len(errors) == 17
     assert all(e.code == "rate_limit_exceeded" and e.retry_after == 60 for e in errors)
@@ -79,12 +79,12 @@ async def test_tpm_is_exact_across_two_workers_and_settle_frees_tokens(clean, se
     worker_a, worker_b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
     k = key(tpm_limit=1000)
     results = await outcomes([worker_a, worker_b], k, 20, tokens=100)
-    held = [r for r in results if isinstance(r, int)]
+    held = [r for r in results if isinstance(r, limits.Admission)]
     assert len(held) == 10 and len(refused(results)) == 10
     assert all("1000 tokens per minute" in e.message for e in refused(results))
     # One request really used 40 tokens, not 100: 60 freed for the other worker.
     await worker_a.settle(k, held[0], -60, Decimal("0"), START)
-    assert isinstance(await worker_b.admit(k, 60, START), int)
+    assert isinstance(await worker_b.admit(k, 60, START), limits.Admission)
     with pytest.raises(RateLimited):
         await worker_a.admit(k, 1, START)
 

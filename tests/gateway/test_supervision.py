@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,6 +149,53 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path) -> None:
         _until(lambda: all(_gone(w) for w in workers), 30, "the orphaned workers stopped")
         with pytest.raises(httpx.ConnectError):
             httpx.get(gw.url + "/health/liveliness", timeout=5)
+
+
+def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_streams(
+    tmp_path,
+) -> None:
+    """The supervisor killed (SIGKILL), its workers see it at once (the "stopping"
+    pipe's write end went with it): they stop accepting, so the port is free for the
+    next ``serve`` within moments, and finish the stream in flight whole."""
+    words = " ".join(f"w{n}" for n in range(40))  # echo-slow: 50 ms a word, 2 s
+    with running_gateway(tmp_path / "gw", workers=2) as gw:
+        pid = gw.process.pid
+        _until(lambda: len(_children(pid)) == 2, what="2 workers")
+        port = int(gw.url.rsplit(":", 1)[1])
+        with httpx.stream(
+            "POST",
+            gw.url + "/v1/chat/completions",
+            headers={"Authorization": f"Bearer {MASTER_KEY}"},
+            json={
+                "model": "echo-slow",
+                "stream": True,
+                "messages": [{"role": "user", "content": words}],
+            },
+            timeout=30,
+        ) as response:
+            chunks = response.iter_bytes()
+            received = next(chunks)
+            gw.process.kill()
+            gw.process.wait()
+            killed = time.monotonic()
+
+            def refused() -> bool:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except ConnectionRefusedError:
+                    return True
+                return False
+
+            while not refused():
+                assert time.monotonic() - killed < 10, "the port still accepts"
+                time.sleep(0.02)
+            freed = time.monotonic() - killed
+            for chunk in chunks:
+                received += chunk
+        streamed = time.monotonic() - killed
+    assert freed < 0.35, freed  # not the once-a-second parent check, nor the stream's end
+    assert freed < streamed, (freed, streamed)
+    assert b"w39" in received and b"data: [DONE]" in received
 
 
 def test_a_worker_that_cannot_start_stops_the_server_with_status_3(tmp_path) -> None:

@@ -4,6 +4,7 @@ the socket its supervisor bound, telling it once it serves."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import socket
@@ -71,21 +72,121 @@ async def test_a_worker_says_once_it_serves(monkeypatch) -> None:
         os.close(read)
 
 
-async def test_the_draining_server_drains_before_uvicorn_closes_its_sockets(monkeypatch) -> None:
+async def test_the_draining_server_stops_accepting_then_drains_then_closes(monkeypatch) -> None:
     order: list[str] = []
 
-    async def drain(grace=None) -> None:
-        order.append("drain")
+    async def stop_accepting(self, sockets=None) -> int:
+        order.append("stop accepting")
+        return 0
+
+    async def drain(grace=None, refuse=True, settled=None) -> None:
+        order.append(f"drain refuse={refuse} settled={settled()}")
 
     async def uvicorn_shutdown(self, sockets=None) -> None:
-        order.append("close sockets")
+        order.append("uvicorn closes what is left")
 
+    monkeypatch.setattr(uvicorn_server.DrainingServer, "stop_accepting", stop_accepting)
     monkeypatch.setattr(runtime, "drain", drain)
     monkeypatch.setattr(uvicorn_server.uvicorn.Server, "shutdown", uvicorn_shutdown)
     server = uvicorn_server.DrainingServer(uvicorn_server.uvicorn.Config("x:y"))
     await server.shutdown()
-    assert order == ["drain", "close sockets"]
+    assert order == [
+        "stop accepting",
+        "drain refuse=False settled=True",  # serves what still comes on its connections
+        "uvicorn closes what is left",
+    ]
     server.force_exit = True  # a second signal: straight to uvicorn's shutdown
     order.clear()
     await server.shutdown()
-    assert order == ["close sockets"]
+    assert order == ["uvicorn closes what is left"]
+
+
+def read_to_end(sock: socket.socket) -> bytes:
+    """Everything until the server's FIN (a reset raises ConnectionResetError)."""
+    sock.settimeout(10)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) -> None:
+    """Connections the kernel completed but the server had not accepted when it stopped
+    are served (with Connection: close), not reset when the listening socket closes; a
+    connection after that is refused (a load balancer retries it elsewhere)."""
+    import functools
+
+    import uvicorn
+
+    from gateway.http_protocol import HeadJoiningProtocol
+
+    monkeypatch.setattr(runtime, "_closing", False)  # restored: the drain sets them
+    monkeypatch.setattr(runtime, "_draining", False)
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await receive()
+        start = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", http=functools.partial(HeadJoiningProtocol)
+    )
+    config.load()
+    server = uvicorn_server.DrainingServer(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup(sockets=[listener])
+    # The event loop does not run until the stop: these wait in the accept queue.
+    queued = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    for client in queued:
+        client.sendall(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+    assert await server.stop_accepting([listener]) == 3
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    for connection in list(server.server_state.connections):
+        connection.shutdown()  # as the drain does: each closes after its answer
+    answers = await asyncio.gather(*(asyncio.to_thread(read_to_end, c) for c in queued))
+    for client, answer in zip(queued, answers, strict=True):
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok"), answer
+        assert b"connection: close" in answer.lower(), answer
+        client.close()
+    await server.shutdown()  # the drain ends at once: nothing in flight, nothing open
+    assert runtime.closing()
+
+
+async def test_a_worker_stops_at_once_when_its_supervisor_stops_or_dies() -> None:
+    """The write end of the "stopping" pipe is the supervisor's alone: closed (the
+    server stops) or gone with it (killed), the worker's read end turns readable and
+    the worker begins its shutdown without waiting for its once-a-second check."""
+    import uvicorn
+
+    stopping_r, stopping_w = os.pipe()
+    try:
+        config = uvicorn.Config("gateway.asgi:application", lifespan="off")
+        worker = uvicorn_server.WorkerServer(config, stop_fd=stopping_r)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(stopping_r, worker.supervisor_stopping)
+        await asyncio.sleep(0.05)
+        assert not worker.should_exit
+        os.close(stopping_w)
+        stopping_w = -1
+        for _ in range(50):
+            if worker.should_exit:
+                break
+            await asyncio.sleep(0.01)
+        assert worker.should_exit
+        assert not loop.remove_reader(stopping_r)  # removed by the worker
+    finally:
+        os.close(stopping_r)
+        if stopping_w >= 0:
+            os.close(stopping_w)
+
+
+def test_the_header_timeout_reaches_the_protocol_not_uvicorn() -> None:
+    options = {"http": "httptools", "header_timeout": 2.5, "port": 0}
+    joined = uvicorn_server.head_joining(options)
+    assert "header_timeout" not in joined and joined["http"].keywords == {"header_timeout": 2.5}
+    assert "header_timeout" in options  # the caller's options are left as they were

@@ -82,3 +82,41 @@ def test_an_answer_cached_by_one_instance_is_a_hit_on_the_other(pair):
     keys = redis.Redis.from_url(url).keys("switchyard:cache:shared:*")
     assert len(keys) == 1
     assert 0 < redis.Redis.from_url(url).ttl(keys[0]) <= 300
+
+
+def test_identical_requests_on_both_instances_at_once_make_one_upstream_call(pair):
+    """Single flight across instances: 30 identical requests, spread over both at once,
+    one upstream call (the mock takes half a second); the rest are hits."""
+    import asyncio
+
+    from .mock_upstream import Reply
+
+    a, b, mock, _ = pair
+    mock.reset()
+    mock.default = lambda seen: Reply(text="Shared by all.", delay=0.5)
+
+    async def burst() -> list[httpx.Response]:
+        body = {"model": "shared", "messages": [{"role": "user", "content": "asked at once"}]}
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=30)) as c:
+            return await asyncio.gather(
+                *(
+                    c.post(
+                        gw.url + "/v1/chat/completions",
+                        headers={"Authorization": f"Bearer {gw.master_key}"},
+                        json=body,
+                    )
+                    for n in range(30)
+                    for gw in [(a, b)[n % 2]]
+                )
+            )
+
+    try:
+        replies = asyncio.run(burst())
+        calls = len(mock.chat_requests())
+    finally:
+        mock.reset()
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    assert calls == 1
+    assert {r.json()["choices"][0]["message"]["content"] for r in replies} == {"Shared by all."}
+    states = sorted(r.headers["x-switchyard-cache"] for r in replies)
+    assert states == ["hit"] * 29 + ["miss"]

@@ -327,3 +327,21 @@ async def test_repointing_the_route_to_another_model_is_a_miss(gateway):
     _, headers, _ = await ask()
     assert headers[b"x-switchyard-cache"] == b"miss" and len(upstream.seen) == 2
     assert upstream.seen[-1]["model"] == "up-2"
+
+
+async def test_a_streamed_answer_longer_than_the_fold_cap_is_relayed_whole_not_cached(
+    gateway, settings
+):
+    upstream, _ = gateway
+    settings.SWITCHYARD_MAX_ANSWER_BYTES = 1024
+    long_text = " ".join(f"word{n}" for n in range(400))  # about 3.5 kB
+    upstream.answer = {
+        **ANSWER,
+        "choices": [
+            {**ANSWER["choices"][0], "message": {"role": "assistant", "content": long_text}}
+        ],
+    }
+    status, headers, body = await ask(stream=True, text="a long one")
+    assert status == 200 and body.count(b"word") == 400  # the relay is not capped
+    status, headers, _ = await ask(stream=True, text="a long one")
+    assert headers[b"x-switchyard-cache"] == b"miss" and len(upstream.seen) == 2

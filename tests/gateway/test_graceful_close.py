@@ -1,0 +1,139 @@
+"""Closing connections without resets, bounding request heads, and a draining server's
+keep-alive connections (gateway.http_protocol), over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from gateway import http_protocol
+from gateway.http_protocol import HeadJoiningProtocol
+
+REQUEST = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}"
+
+
+def answering(*headers: tuple[bytes, bytes]):  # type: ignore[no-untyped-def]
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await receive()
+        start = [(b"content-length", b"2"), *headers]
+        await send({"type": "http.response.start", "status": 200, "headers": start})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serving(app, header_timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    config = Config(app, lifespan="off", log_level="warning")
+    config.load()
+    state = ServerState()
+    server = await loop.create_server(
+        lambda: HeadJoiningProtocol(config, state, {}, loop, header_timeout=header_timeout),
+        "127.0.0.1",
+        0,
+    )
+    try:
+        yield server.sockets[0].getsockname()[1], state
+    finally:
+        server.close()
+        for connection in list(state.connections):
+            connection.transport.abort()
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head + await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+async def test_after_connection_close_a_late_request_meets_a_fin_not_a_reset() -> None:
+    """The client sends again right after a Connection: close answer (the race of a
+    keep-alive client, or the rest of a refused upload): a plain close would answer
+    those bytes with a reset; here they are read and dropped and the client sees EOF."""
+    loop = asyncio.get_running_loop()
+    async with serving(answering((b"connection", b"close"))) as (port, _):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.setblocking(False)
+            await loop.sock_sendall(sock, REQUEST)
+            answer = b""
+            while not answer.endswith(b"ok"):
+                answer += await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
+            assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer
+            await asyncio.sleep(0.1)  # the server has closed its side by now
+            for _ in range(3):  # a reset makes the second or third send fail
+                await loop.sock_sendall(sock, REQUEST * 50)
+                await asyncio.sleep(0.1)
+            assert await asyncio.wait_for(loop.sock_recv(sock, 65536), 5) == b""  # FIN
+
+
+async def test_a_partial_head_gets_408_after_the_header_timeout() -> None:
+    async with serving(answering(), header_timeout=0.3) as (port, state):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /x HTTP/1.1\r\nhost: t\r\nx-slow: ")  # and nothing more
+        started = time.monotonic()
+        rest = await asyncio.wait_for(reader.read(), 5)
+        assert rest.startswith(b"HTTP/1.1 408 Request Timeout")
+        assert 0.25 <= time.monotonic() - started < 3
+        writer.close()
+        # a silent connection is closed too (no answer: there is no request)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        # a complete head in time is served; the timer restarts with the next request
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(2):
+            writer.write(REQUEST)
+            assert (await read_answer(reader)).startswith(b"HTTP/1.1 200")
+            await asyncio.sleep(0.2)
+        writer.write(b"POST /x HTTP/1.1\r\n")
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 408")
+        writer.close()
+        await asyncio.sleep(0.05)
+        assert not state.connections
+
+
+async def test_a_draining_server_closes_idle_connections_and_serves_the_last_request() -> None:
+    async with serving(answering()) as (port, state):
+        idle_r, idle_w = await asyncio.open_connection("127.0.0.1", port)
+        busy_r, busy_w = await asyncio.open_connection("127.0.0.1", port)
+        idle_w.write(REQUEST)
+        await read_answer(idle_r)
+        await asyncio.sleep(http_protocol.IDLE_BEFORE_CLOSE_SECONDS + 0.1)
+        busy_w.write(REQUEST)
+        await read_answer(busy_r)  # just answered: its client may be sending again
+        for connection in list(state.connections):
+            connection.shutdown()
+        # the idle connection gets a FIN at once
+        assert await asyncio.wait_for(idle_r.read(), 1) == b""
+        # the other one's next request is served, with Connection: close, then EOF
+        busy_w.write(REQUEST)
+        last = await read_answer(busy_r)
+        assert last.startswith(b"HTTP/1.1 200") and b"connection: close" in last
+        assert await asyncio.wait_for(busy_r.read(), 5) == b""
+        idle_w.close()
+        busy_w.close()
+
+
+async def test_a_draining_server_waits_longer_for_the_first_request_of_a_new_connection() -> None:
+    """A connection taken from the accept queue as the server stops has had no request
+    yet, but its client connected to send one: it is served (Connection: close) if it
+    comes within FIRST_REQUEST_WAIT_SECONDS, not closed after the idle allowance."""
+    assert http_protocol.FIRST_REQUEST_WAIT_SECONDS > http_protocol.IDLE_BEFORE_CLOSE_SECONDS + 0.5
+    async with serving(answering()) as (port, state):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.1)  # accepted
+        assert len(state.connections) == 1
+        for connection in list(state.connections):
+            connection.shutdown()
+        await asyncio.sleep(http_protocol.IDLE_BEFORE_CLOSE_SECONDS + 0.3)
+        writer.write(REQUEST)
+        answer = await read_answer(reader)
+        assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in answer
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
