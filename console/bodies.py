@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from gateway.streaming import SSEDecoder
+
 LARGE_BYTES = 16 * 1024
 LARGE_EVENTS = 30
 TITLES = {
@@ -46,18 +48,10 @@ def _pretty_json(text: str) -> str | None:
 
 
 def _sse_events(text: str) -> list[SSEEvent]:
-    events: list[SSEEvent] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = "", []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-        if data:
-            joined = "\n".join(data)
-            events.append(SSEEvent(name or "message", _pretty_json(joined) or joined))
-    return events
+    """The events of a logged stream, read by the gateway's own SSE reader."""
+    decoder = SSEDecoder()
+    messages = decoder.feed(text.encode()) + decoder.end()
+    return [SSEEvent(m.event or "message", _pretty_json(m.data) or m.data) for m in messages]
 
 
 def _looks_like_sse(text: str) -> bool:

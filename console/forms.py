@@ -10,7 +10,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from gateway import dialects
+from gateway import capability_flags, dialects
 from gateway.admin_ops import errors_by_field
 from gateway.models import ApiKey, CacheScope, Provider, Route
 from gateway.providers import kinds
@@ -161,7 +161,11 @@ class RouteForm(forms.Form):
     enabled = forms.BooleanField(required=False, initial=True)
     strategy = forms.ChoiceField(choices=Route.Strategy.choices)
     fallbacks = CommaList(required=False, help_text="route names, in order, comma separated")
-    context_window_fallback = forms.CharField(required=False, max_length=200)
+    context_window_fallbacks = CommaList(
+        required=False,
+        label="Context-window fallbacks",
+        help_text="larger routes, in order, tried when a prompt is too long for this one",
+    )
     drop_params = forms.BooleanField(
         required=False, initial=True, help_text="drop parameters the upstream does not know"
     )
@@ -170,6 +174,13 @@ class RouteForm(forms.Form):
         required=False,
         min_value=0.1,
         help_text="seconds; this route's deployments only (else their provider's)",
+    )
+    retry_budget = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=10,
+        label="Retry budget",
+        help_text="share of requests a minute it may retry (0.2 = 20%); empty: the server's",
     )
     default_params = forms.JSONField(
         required=False, initial=dict, widget=forms.Textarea(attrs=JSON_ATTRS)
@@ -183,6 +194,13 @@ class RouteForm(forms.Form):
     )
     cache_scope = forms.ChoiceField(
         required=False, choices=CacheScope.choices, initial=CacheScope.ROUTE
+    )
+    auto_cache_breakpoints = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Prompt-cache breakpoints",
+        help_text="for Anthropic and Bedrock upstreams, mark tools, system prompt and the "
+        "last stable turn when the client's API cannot",
     )
 
     def values(self) -> dict:
@@ -211,8 +229,16 @@ def _price(label: str) -> forms.DecimalField:
     )
 
 
-def _capability(label: str) -> forms.NullBooleanField:
-    return forms.NullBooleanField(required=False, label=label, widget=CapabilitySelect)
+def flag_field(flag: capability_flags.Flag) -> forms.Field:
+    """A capability flag's form field: yes / no / from the catalog, or a checkbox."""
+    if flag.nullable:
+        field: forms.Field = forms.NullBooleanField(
+            required=False, label=flag.label, widget=CapabilitySelect
+        )
+    else:
+        field = forms.BooleanField(required=False, label=flag.label)
+    field.help_text = flag.help
+    return field
 
 
 class DeploymentForm(forms.Form):
@@ -236,12 +262,7 @@ class DeploymentForm(forms.Form):
     max_output_tokens = forms.IntegerField(
         required=False, min_value=1, label="Max output (tokens)", help_text="empty: catalog"
     )
-    supports_tools = _capability("Tools")
-    supports_vision = _capability("Vision")
-    supports_reasoning = _capability("Reasoning")
-    supports_top_k = forms.BooleanField(
-        required=False, label="top_k", help_text="the upstream takes top_k (vLLM, Ollama)"
-    )
+    # (here: one field per capability flag, added by __init__ from the declaration)
     params = forms.JSONField(
         required=False,
         initial=dict,
@@ -251,6 +272,7 @@ class DeploymentForm(forms.Form):
 
     def __init__(self, *args, picker: str = "models-new", figures: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
+        self.fields = self.with_flags(self.fields)
         self.picker = picker  # the id of the model field's <datalist>
         self.fields["model"].widget.attrs["list"] = picker
         self.fields["provider"].widget.attrs.update(
@@ -266,6 +288,23 @@ class DeploymentForm(forms.Form):
         if figures:
             self.show_figures(figures)
 
+    @staticmethod
+    def with_flags(fields: dict[str, forms.Field]) -> dict[str, forms.Field]:
+        """``fields`` with the capability flags' fields before ``params``."""
+        flags = {flag.name: flag_field(flag) for flag in capability_flags.FLAGS}
+        at = list(fields).index("params")
+        items = list(fields.items())
+        return dict([*items[:at], *flags.items(), *items[at:]])
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Every field's name, the flags' included, in the form's order."""
+        return tuple(cls.with_flags(dict(cls.base_fields)))
+
+    @property
+    def flag_fields(self) -> list[forms.BoundField]:
+        return [self[flag.name] for flag in capability_flags.FLAGS]
+
     def show_figures(self, figures: dict) -> None:
         """Say what an empty field means for this deployment: the figure in force and
         where it comes from."""
@@ -277,7 +316,7 @@ class DeploymentForm(forms.Form):
             value, source = figures.get(name), sources.get(name, "")
             shown = f"{value:,} tokens" if value else "none"
             self.fields[name].help_text = f"in force: {shown} ({source})"
-        for name in ("supports_tools", "supports_vision", "supports_reasoning"):
+        for name in (flag.name for flag in capability_flags.FLAGS if flag.nullable):
             value, source = figures.get(name), sources.get(name, "")
             self.fields[name].help_text = f"in force: {'yes' if value else 'no'} ({source})"
 
@@ -350,7 +389,7 @@ class LogFilterForm(forms.Form):
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     dialect = forms.ChoiceField(
         choices=[("", "Any dialect")]
-        + [(name, codec.label) for name, codec in dialects.CLIENTS.items()],
+        + [(name, codec.label) for name, codec in dialects.clients().items()],
         required=False,
     )
     q = forms.CharField(required=False, label="Search", max_length=200)
@@ -363,6 +402,19 @@ class ImportForm(forms.Form):
         label="config.yaml",
     )
     upload = forms.FileField(required=False, label="or upload a file")
+    existing = forms.ChoiceField(
+        choices=[
+            ("replace", "Replace: a route the file names gets exactly the file's deployments"),
+            ("add", "Add: keep a route's other deployments beside the file's (traffic is split)"),
+        ],
+        initial="replace",
+        required=False,
+        widget=forms.RadioSelect,
+        label="Routes that exist already",
+    )
+
+    def existing_mode(self) -> str:
+        return self.cleaned_data.get("existing") or "replace"
 
     def text(self) -> str:
         upload = self.cleaned_data.get("upload")

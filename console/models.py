@@ -80,3 +80,30 @@ class StoredHourSummary(models.Model):
 
     def __str__(self) -> str:
         return f"dashboard summary of {self.hour:%Y-%m-%d %H}h"
+
+
+class SavedPrompt(models.Model):
+    """A playground prompt kept under a name by one console user: the system prompt,
+    the conversation (earlier turns and the prompt, files included), the shared
+    parameters and the tools, loaded back into a new comparison's form. Columns are not
+    part of it: the same prompt is meant for whichever routes are compared next."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_prompts"
+    )
+    name = models.CharField(max_length=100)
+    system = models.TextField(blank=True)
+    messages = models.JSONField(default=list)
+    params = models.JSONField(default=dict, blank=True)
+    tools = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_prompt_name_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

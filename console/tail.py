@@ -26,7 +26,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from gateway import logquery
+from gateway import db_work, logquery
 from gateway.models import RequestLog
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ class LogTailConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, poll_seconds: float = POLL_SECONDS, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self.poll_seconds = poll_seconds
+        self.outage = db_work.Outage("live tail", log)
 
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         """However the consumer ends (close, disconnect, server shutdown), the polling
@@ -175,9 +176,10 @@ class LogTailConsumer(AsyncWebsocketConsumer):
     async def _new_ids(self) -> list[int]:
         try:
             found = await database_sync_to_async(ids_above)(self.seen.floor, POLL_LIMIT)
-        except Exception:  # the database may be briefly away: keep tailing
-            log.warning("live tail: polling for new rows failed", exc_info=True)
+        except Exception as exc:  # the database may be briefly away: keep tailing
+            self.outage.failed(exc)  # once per outage, not every second
             return []
+        self.outage.recovered()
         if len(found) == POLL_LIMIT:  # flooded: skip to the newest rows
             self.seen.raise_floor(found[-1] - 1)
         fresh = self.seen.claim(found)

@@ -1,6 +1,18 @@
 from django.urls import include, path
 
-from .views import assets, auth, config, dashboard, health, keys, logs, providers, routes
+from .views import (
+    assets,
+    auth,
+    catalog,
+    config,
+    dashboard,
+    health,
+    keys,
+    logs,
+    providers,
+    routes,
+    usage,
+)
 
 app_name = "console"
 
@@ -30,6 +42,9 @@ urlpatterns = [
     path("keys/new/", keys.key_create, name="key-create"),
     path("keys/<int:pk>/edit/", keys.key_edit, name="key-edit"),
     path("keys/<int:pk>/revoke/", keys.key_revoke, name="key-revoke"),
+    path("usage/", usage.usage, name="usage"),
+    path("usage/export.csv", usage.usage_csv, name="usage-csv"),
+    path("catalog/", catalog.catalog_browser, name="catalog"),
     path("logs/", logs.log_list, name="logs"),
     path("logs/<str:request_id>/", logs.log_detail, name="log-detail"),
     path("playground/", include("console.playground.urls")),

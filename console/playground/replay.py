@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
 from gateway.dialects import client as client_codec
 from gateway.errors import GatewayError
 from gateway.types import (
@@ -192,11 +193,15 @@ def _params(request: ChatRequest) -> dict[str, Any]:
         elif reasoning.effort == "minimal":
             params["reasoning_effort"] = "low"
         elif reasoning.budget_tokens is not None:
-            budget = reasoning.budget_tokens
-            params["reasoning_effort"] = next(
-                (e for e, b in specs.THINKING_BUDGET.items() if budget <= b), "high"
-            )
+            params["reasoning_effort"] = effort_for_budget(reasoning.budget_tokens)
     return params
+
+
+def effort_for_budget(budget: int) -> str:
+    """The playground effort whose thinking budget (the Anthropic codec's table, the one
+    its columns are sent with) first covers ``budget``: a replayed budget goes out as
+    close to itself as an effort can say."""
+    return next((e for e in specs.EFFORTS if budget <= EFFORT_BUDGETS[e]), specs.EFFORTS[-1])
 
 
 def _tools(request: ChatRequest) -> list[dict[str, Any]]:

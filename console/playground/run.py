@@ -145,14 +145,13 @@ class TurnRun:
 
     def public(self, column: ColumnRun) -> dict[str, Any]:
         """What the page may see of a column (blind mode: nothing that names it)."""
-        data: dict[str, Any] = {
-            "index": column.index,
-            "state": column.state,
-            "metrics": column.metrics(),
-        }
+        data: dict[str, Any] = {"index": column.index, "state": column.state}
         if self.blind:
-            data["metrics"]["cost_usd"] = None
+            # Speed, token counts and cost tell models apart as surely as a name: none
+            # of them until the vote (the saved result keeps them for the reveal).
+            data["metrics"] = {}
         else:
+            data["metrics"] = column.metrics()
             data["request_id"] = column.request_id
             data["deployment"] = column.deployment
         return data
@@ -182,7 +181,8 @@ class TurnRun:
                 continue
             text, column.pending = column.pending, ""
             data = self.public(column)
-            data["metrics"] = {**data["metrics"], **_live_only(column, now)}
+            if not self.blind:
+                data["metrics"] = {**data["metrics"], **_live_only(column, now)}
             data["text"] = text
             live.append(data)
         if live:

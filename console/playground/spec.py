@@ -1,6 +1,8 @@
 """What the playground runs: a validated spec (columns, system, conversation, params,
-tools), each column's conversation on a given turn, and the request body in either
-dialect. Pure functions over plain data (no Django, no I/O) so they test in isolation."""
+tools), each column's conversation on a given turn, and the request it sends: a
+canonical ``ChatRequest`` that the column's codec writes in its dialect (the console
+writes no dialect's JSON itself). Pure functions over plain data (no Django, no I/O) so
+they test in isolation."""
 
 from __future__ import annotations
 
@@ -10,12 +12,27 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gateway.dialects import request_body
+from gateway.errors import GatewayError
+from gateway.types import (
+    ChatRequest,
+    Document,
+    Image,
+    Message,
+    Part,
+    Reasoning,
+    Text,
+    Tool,
+    ToolCall,
+    ToolResult,
+)
+
 DIALECTS = ("openai", "anthropic")
 EFFORTS = ("low", "medium", "high")
 MIN_COLUMNS, MAX_COLUMNS = 2, 6
-# Anthropic has no effort knob on the Messages API: an effort becomes a thinking budget.
-THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
-ANTHROPIC_DEFAULT_MAX_TOKENS = 1024
+# The highest temperature a dialect's API takes (Anthropic's range ends at 1); a
+# column's higher setting is lowered to it.
+TEMPERATURE_CEILING = {"anthropic": 1.0}
 # Files a prompt may carry: images (both dialects) and PDFs (Anthropic documents, OpenAI
 # file parts), inline as base64. The cap is on the base64 text of all of them together.
 ATTACHMENT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
@@ -423,109 +440,74 @@ def answer_text(result: dict[str, Any]) -> str:
     return text.strip()
 
 
-# --- request bodies in each dialect -------------------------------------------------------
+# --- the request each column sends ---------------------------------------------------------
+
+
+def canonical_request(
+    dialect: str,
+    route: str,
+    system: str,
+    history: list[dict[str, Any]],
+    params: Params,
+    tools: list[dict[str, Any]],
+) -> ChatRequest:
+    """The streaming request a column sends, in the gateway's canonical types: the
+    column's codec writes it in its dialect (``request_body``). Attachments become image
+    and document parts, tool calls and results their own parts; a reasoning effort stays
+    an effort (the Anthropic codec turns it into its thinking budget)."""
+    temperature = params.temperature
+    if temperature is not None and dialect in TEMPERATURE_CEILING:
+        temperature = min(temperature, TEMPERATURE_CEILING[dialect])
+    return ChatRequest(
+        model=route,
+        system=[Text(system)] if system else [],
+        messages=[_canonical_message(m) for m in history],
+        tools=[Tool(t["name"], t["description"] or None, t["parameters"]) for t in tools],
+        max_tokens=params.max_tokens,
+        temperature=temperature,
+        reasoning=Reasoning(effort=params.reasoning_effort) if params.reasoning_effort else None,
+        stream=True,
+        include_usage=True,
+    )
 
 
 def build_body(
     dialect: str,
     route: str,
     system: str,
-    history: list[dict[str, str]],
+    history: list[dict[str, Any]],
     params: Params,
     tools: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The streaming request body for ``route`` in ``dialect``."""
-    if dialect == "anthropic":
-        return _anthropic_body(route, system, history, params, tools)
-    return _openai_body(route, system, history, params, tools)
+    """The streaming request body for ``route`` in ``dialect``, written by its codec."""
+    request = canonical_request(dialect, route, system, history, params, tools)
+    try:
+        return request_body(dialect, request)
+    except GatewayError as exc:  # what the dialect cannot carry, said by its codec
+        raise SpecError(f"{route} via {dialect}: {exc}") from None
 
 
-def _openai_message(message: dict[str, Any]) -> dict[str, Any]:
+def _canonical_message(message: dict[str, Any]) -> Message:
     role = message["role"]
     if role == "tool":
-        return {
-            "role": "tool",
-            "tool_call_id": message["tool_call_id"],
-            "content": message["content"],
-        }
-    if role == "assistant" and message.get("tool_calls"):
-        return {
-            "role": "assistant",
-            "content": message["content"] or None,
-            "tool_calls": [
-                {
-                    "id": c["id"],
-                    "type": "function",
-                    "function": {"name": c["name"], "arguments": c["arguments"]},
-                }
-                for c in message["tool_calls"]
-            ],
-        }
-    files = message.get("attachments") or []
-    if not files:
-        return {"role": role, "content": message["content"]}
-    parts: list[dict[str, Any]] = (
-        [{"type": "text", "text": message["content"]}] if message["content"] else []
-    )
-    for f in files:
-        url = f"data:{f['media_type']};base64,{f['data']}"
+        result = ToolResult(
+            message["tool_call_id"],
+            [Text(message["content"])] if message["content"] else [],
+            is_error=bool(message.get("is_error")),
+        )
+        return Message("tool", [result])
+    parts: list[Part] = []
+    for f in message.get("attachments") or []:
         if f["media_type"] == "application/pdf":
-            parts.append({"type": "file", "file": {"filename": f["name"], "file_data": url}})
+            parts.append(Document(media_type=f["media_type"], data=f["data"], filename=f["name"]))
         else:
-            parts.append({"type": "image_url", "image_url": {"url": url}})
-    return {"role": role, "content": parts}
-
-
-def _openai_body(route, system, history, params: Params, tools) -> dict[str, Any]:
-    messages = ([{"role": "system", "content": system}] if system else []) + [
-        _openai_message(m) for m in history
-    ]
-    body: dict[str, Any] = {
-        "model": route,
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if params.temperature is not None:
-        body["temperature"] = params.temperature
-    if params.max_tokens is not None:
-        body["max_tokens"] = params.max_tokens
-    if params.reasoning_effort:
-        body["reasoning_effort"] = params.reasoning_effort
-    if tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t["name"],
-                    "description": t["description"],
-                    "parameters": t["parameters"],
-                },
-            }
-            for t in tools
-        ]
-    return body
-
-
-def _anthropic_body(route, system, history, params: Params, tools) -> dict[str, Any]:
-    max_tokens = params.max_tokens or ANTHROPIC_DEFAULT_MAX_TOKENS
-    body: dict[str, Any] = {"model": route, "max_tokens": max_tokens, "stream": True}
-    if system:
-        body["system"] = system
-    body["messages"] = _anthropic_messages(history)
-    if params.reasoning_effort:
-        budget = THINKING_BUDGET[params.reasoning_effort]
-        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        # Anthropic requires max_tokens above the budget and no custom temperature.
-        body["max_tokens"] = max(max_tokens, budget + ANTHROPIC_DEFAULT_MAX_TOKENS)
-    elif params.temperature is not None:
-        body["temperature"] = min(params.temperature, 1.0)
-    if tools:
-        body["tools"] = [
-            {"name": t["name"], "description": t["description"], "input_schema": t["parameters"]}
-            for t in tools
-        ]
-    return body
+            parts.append(Image(data=f["data"], media_type=f["media_type"]))
+    if message["content"]:
+        parts.append(Text(message["content"]))
+    for call in message.get("tool_calls") or []:
+        arguments = call["arguments"] or "{}"
+        parts.append(ToolCall(call["id"], call["name"], _arguments_object(arguments), arguments))
+    return Message(role, parts)
 
 
 def _arguments_object(text: str) -> dict[str, Any]:
@@ -534,68 +516,3 @@ def _arguments_object(text: str) -> dict[str, Any]:
     except ValueError:
         return {"arguments": text}
     return value if isinstance(value, dict) else {"value": value}
-
-
-def _anthropic_messages(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The history as Anthropic turns: tool results become tool_result blocks of one
-    user turn, tool calls tool_use blocks, files image and document blocks."""
-    turns: list[dict[str, Any]] = []
-    for message in history:
-        role = message["role"]
-        if role == "tool":
-            block = {
-                "type": "tool_result",
-                "tool_use_id": message["tool_call_id"],
-                "content": message["content"],
-            }
-            if message.get("is_error"):
-                block["is_error"] = True
-            last = turns[-1] if turns else None
-            if (
-                last
-                and last["role"] == "user"
-                and isinstance(last["content"], list)
-                and all(b.get("type") == "tool_result" for b in last["content"])
-            ):
-                last["content"].append(block)
-            else:
-                turns.append({"role": "user", "content": [block]})
-            continue
-        if role == "assistant" and message.get("tool_calls"):
-            blocks: list[dict[str, Any]] = (
-                [{"type": "text", "text": message["content"]}] if message["content"] else []
-            )
-            blocks += [
-                {
-                    "type": "tool_use",
-                    "id": c["id"],
-                    "name": c["name"],
-                    "input": _arguments_object(c["arguments"]),
-                }
-                for c in message["tool_calls"]
-            ]
-            turns.append({"role": "assistant", "content": blocks})
-            continue
-        files = message.get("attachments") or []
-        if not files:
-            content: Any = message["content"]
-        else:
-            content = []
-            for f in files:
-                kind = "document" if f["media_type"] == "application/pdf" else "image"
-                source = {"type": "base64", "media_type": f["media_type"], "data": f["data"]}
-                content.append({"type": kind, "source": source})
-            if message["content"]:
-                content.append({"type": "text", "text": message["content"]})
-        last = turns[-1] if turns else None
-        if role == "user" and last and last["role"] == "user":  # after tool results
-            blocks = (
-                last["content"]
-                if isinstance(last["content"], list)
-                else [{"type": "text", "text": last["content"]}]
-            )
-            blocks += content if isinstance(content, list) else [{"type": "text", "text": content}]
-            last["content"] = blocks
-        else:
-            turns.append({"role": role, "content": content})
-    return turns

@@ -1,7 +1,7 @@
 """What a playground column gets back, read through the codecs: the SSE bytes of its
-stream are de-framed into ``WireEvent``s (as the provider path de-frames an upstream's
-stream), turned into canonical events by the stream parser of the codec the column
-speaks (``CODECS[name].stream_parser()``) and folded by ``StreamFolder``, with the raw
+stream are de-framed by the gateway's SSE reader (``gateway.streaming.SSEDecoder``) into
+``WireEvent``s as the provider path de-frames an upstream's stream, turned into canonical events by the stream parser of the codec the column
+speaks (``CODECS[name].upstream.stream_parser()``) and folded by ``StreamFolder``, with the raw
 transcript kept for the raw exchange.
 
 The console knows no dialect's JSON here: a column on the OpenAI chat dialect reads the
@@ -11,18 +11,14 @@ the same way."""
 
 from __future__ import annotations
 
-import codecs as text_codecs
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import orjson
 
-import gateway.codecs
-from gateway.codecs.base import CODECS, UpstreamCodec, WireEvent
-from gateway.streaming import StreamFolder
+from gateway.codecs import CODECS
+from gateway.codecs.base import UpstreamCodec, WireEvent, sse_wire_event
+from gateway.streaming import SSEDecoder, SSEMessage, StreamFolder
 from gateway.types import (
     ErrorEvent,
     Finish,
@@ -36,72 +32,13 @@ from gateway.types import (
 TRANSCRIPT_LIMIT = 256 * 1024
 
 
-@cache
-def _load_codecs() -> None:
-    """Import every codec package once: each registers itself in ``CODECS``."""
-    for module in pkgutil.iter_modules(gateway.codecs.__path__, "gateway.codecs."):
-        if module.ispkg:
-            importlib.import_module(module.name)
-
-
 def upstream_codec(name: str) -> UpstreamCodec:
     """The codec that parses streams of wire format ``name`` (a ``CODECS`` key: the
     playground's dialects ``openai`` and ``anthropic`` are codec names)."""
-    _load_codecs()
-    try:
-        return CODECS[name]  # type: ignore[return-value]
-    except KeyError:
-        raise ValueError(f"no codec reads {name!r} streams") from None
-
-
-class SSEFrames:
-    """Server-sent events from bytes fed in pieces (cut anywhere, even inside a UTF-8
-    character), as ``WireEvent``s with parsed JSON data. Like the provider path's
-    de-framer: comments, ``[DONE]`` and data that is not JSON are skipped."""
-
-    def __init__(self) -> None:
-        self._decoder = text_codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-        self._event: str | None = None
-        self._data: list[str] = []
-
-    def feed(self, chunk: bytes) -> list[WireEvent]:
-        self._pending += self._decoder.decode(chunk)
-        *lines, self._pending = self._pending.split("\n")
-        return [e for e in (self._line(line.rstrip("\r")) for line in lines) if e is not None]
-
-    def close(self) -> list[WireEvent]:
-        """The events owed at the end of the stream (a last one without its blank line)."""
-        rest = self._pending + self._decoder.decode(b"", final=True)
-        self._pending = ""
-        events = [self._line(rest.rstrip("\r"))] if rest else []
-        events.append(self._line(""))
-        return [e for e in events if e is not None]
-
-    def _line(self, line: str) -> WireEvent | None:
-        if not line:
-            data, event = "\n".join(self._data), self._event
-            self._event, self._data = None, []
-            return _wire_event(event, data) if data else None
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        return None
-
-
-def _wire_event(event: str | None, data: str) -> WireEvent | None:
-    text = data.strip()
-    if not text or text == "[DONE]":
-        return None
-    try:
-        return WireEvent(event, orjson.loads(text), data)
-    except orjson.JSONDecodeError:
-        return None
+    codec = CODECS.get(name)
+    if codec is None or codec.upstream is None:
+        raise ValueError(f"no codec reads {name!r} streams")
+    return codec.upstream
 
 
 @dataclass(slots=True)
@@ -135,7 +72,7 @@ class TranscriptReader:
         self.folder = StreamFolder()
         self.transcript = bytearray()
         self.truncated = False
-        self._frames = SSEFrames()
+        self._sse = SSEDecoder()  # the gateway's one SSE reader
         self._parser = self.codec.stream_parser()
         self._tool_calls: dict[int, dict[str, str]] = {}  # part index -> its tool call
 
@@ -144,13 +81,20 @@ class TranscriptReader:
             self.transcript += chunk[: TRANSCRIPT_LIMIT - len(self.transcript)]
         else:
             self.truncated = True
-        return "".join(self._read(event) for event in self._frames.feed(chunk))
+        return self._read_messages(self._sse.feed(chunk))
 
     def close(self) -> str:
         """The stream ended: its last event, then what the codec owes at the end (a held
         finish, or the error of a stream cut before it finished)."""
-        shown = "".join(self._read(event) for event in self._frames.close())
+        shown = self._read_messages(self._sse.end())
         return shown + self._apply(self._parser.finish())
+
+    def _read_messages(self, messages: list[SSEMessage]) -> str:
+        """Server-sent events as the codec's parser reads them (its own framing: the
+        OpenAI family sees ``[DONE]``), as the provider path hands them on."""
+        framing = self.codec.framing
+        events = (sse_wire_event(m, framing) for m in messages)
+        return "".join(self._read(event) for event in events if event is not None)
 
     def _read(self, event: WireEvent) -> str:
         events = self._parser.feed(event)

@@ -20,9 +20,10 @@ from gateway.models import RequestBody, RequestLog, Route
 from .. import model_picker
 from ..decorators import staff_required
 from ..models import BlindVote, Comparison
-from ..readiness import ready_route_names
+from ..readiness import default_routes
 from ..templatetags.console import significant_usd
 from ..views.common import HtmxHttpRequest, go_to
+from . import prompts
 from . import spec as specs
 from .diff import word_diff
 from .replay import prefill_from_log
@@ -34,11 +35,10 @@ def _route_names() -> list[str]:
     return list(Route.objects.filter(enabled=True).order_by("name").values_list("name", flat=True))
 
 
-def _blank_prefill(routes: list[str]) -> dict[str, Any]:
-    """A new comparison: two columns on routes that can answer (the same one twice if
-    only one can), else on the first enabled routes so the page still shows choices."""
-    ready = ready_route_names() or routes
-    picks = (ready[:2] if len(ready) >= 2 else ready * 2)[:2] or ["", ""]
+def _blank_prefill() -> dict[str, Any]:
+    """A new comparison: two columns on routes that can answer, those in use first (the
+    same one twice if only one can); none chosen when no route can answer."""
+    picks = default_routes(2) or ["", ""]
     return {
         "system": "",
         "messages": [{"role": "user", "content": ""}],
@@ -82,6 +82,7 @@ def _prefill_from_replay(request_id: str) -> dict[str, Any]:
 def _grid(comparison: Comparison) -> list[dict[str, Any]]:
     """Each column with every turn's user message and its saved answer, for display."""
     opening = specs.opening_text(comparison.messages)
+    revealed = comparison.revealed  # one query, not one per column
     grid = []
     for head in _heads(comparison):
         prompts = [opening] + [specs.followup_text(f, head["index"]) for f in comparison.followups]
@@ -93,6 +94,8 @@ def _grid(comparison: Comparison) -> list[dict[str, Any]]:
         last = turns[-1]["answer"] if turns else {}
         metrics = dict(last.get("metrics") or {})
         metrics["cost_display"] = format_cost(metrics.get("cost_usd"))
+        # A blind comparison's speed, tokens and cost name its models: shown after the vote.
+        metrics["hidden"] = not revealed
         grid.append({**head, "turns": turns, "answer": last, "metrics": metrics})
     return grid
 
@@ -115,13 +118,17 @@ def _heads(comparison: Comparison) -> list[dict[str, Any]]:
 def playground(request: HtmxHttpRequest) -> HttpResponse:
     routes = _route_names()
     comparison = None
+    loaded_prompt = None
     if request.GET.get("replay"):
         prefill = _prefill_from_replay(request.GET["replay"][:40])
+    elif request.GET.get("prompt"):
+        loaded_prompt = prompts.owned(request.user, request.GET["prompt"])
+        prefill = {**_blank_prefill(), **prompts.prefill_of(loaded_prompt)}
     elif request.GET.get("comparison"):
         comparison = get_object_or_404(Comparison, pk=_int(request.GET["comparison"]))
         prefill = _prefill_from_comparison(comparison)
     else:
-        prefill = _blank_prefill(routes)
+        prefill = _blank_prefill()
     earlier, prompt = split_prompt(prefill["messages"])
     context = {
         "routes": routes,
@@ -138,7 +145,10 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         "efforts": specs.EFFORTS,
         "dialects": specs.DIALECTS,
         "grid": _grid(comparison) if comparison else [],
+        "blind_metrics": {"hidden": True},
         "history": Comparison.objects.all()[:HISTORY_SIZE],
+        "saved_prompts": prompts.saved_prompts(request.user),
+        "loaded_prompt": loaded_prompt,
     }
     if comparison is not None:
         context.update(_panel_context(comparison))

@@ -8,7 +8,7 @@ from typing import Any
 
 from django import template
 
-from gateway import catalog
+from gateway import capability_flags, catalog
 from gateway.catalog.entry import plain
 
 register = template.Library()
@@ -18,6 +18,17 @@ register = template.Library()
 def figures(deployment: Any) -> dict[str, Any]:
     """The figures in force for a Deployment row, with ``sources``."""
     return catalog.figures_for(deployment)
+
+
+@register.filter
+def flags_on(deployment: Any, figures: dict[str, Any]) -> list[str]:
+    """The capability flags on for a Deployment row, by their short names: a flag the
+    catalog decides as in force (``figures``), a plain one as set on the deployment."""
+    return [
+        flag.label.lower()
+        for flag in capability_flags.FLAGS
+        if (figures.get(flag.name) if flag.nullable else getattr(deployment, flag.name))
+    ]
 
 
 @register.filter
@@ -45,3 +56,30 @@ def catalog_info() -> dict[str, Any]:
 def route_label(labels: dict[str, str] | None, name: str) -> str:
     """``labels[name]`` (the playground's price-and-context label of a route), or ""."""
     return (labels or {}).get(name, "")
+
+
+# How many unpriced deployments the dashboard notice names before "and N more".
+UNPRICED_SHOWN = 5
+
+
+@register.inclusion_tag("console/_unpriced_notice.html")
+def unpriced_notice() -> dict[str, Any]:
+    """Enabled deployments whose tokens nothing prices (no catalog entry, no price set):
+    their spend counts as $0, so the dashboard names them with a link to set a price.
+    One query; the catalog lookups are in memory. Echo (the built-in test provider)
+    costs nothing by design and is left out."""
+    from gateway.models import Deployment
+
+    rows = (
+        Deployment.objects.filter(
+            enabled=True, route__enabled=True, input_price__isnull=True, output_price__isnull=True
+        )
+        .exclude(provider__kind="echo")
+        .select_related("provider", "route")
+        .order_by("route__name", "pk")
+    )
+    unpriced = [d for d in rows if catalog.figures_for(d)["unpriced"]]
+    return {
+        "unpriced": unpriced[:UNPRICED_SHOWN],
+        "more": max(0, len(unpriced) - UNPRICED_SHOWN),
+    }

@@ -30,15 +30,34 @@ def significant_usd(amount: Decimal, min_places: int = 0) -> str:
 @register.filter
 def usd(value: Decimal | float | str | None) -> str:
     """$1,234.50 and $0.25 to the cent; under a cent, two significant digits
-    ($0.0042, $0.000001) so that a tiny cost never reads as "$0."; $0 for nothing."""
+    ($0.0042, $0.000001) so that a tiny cost never reads as "$0."; $0.00 for nothing."""
     if value is None or value == "":
         return "—"
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
     if amount == 0:
-        return "$0"
+        return "$0.00"
     if abs(amount) < Decimal("0.01"):
         return significant_usd(amount)
     return f"${amount:,.2f}"
+
+
+BRIEF_FLOOR = Decimal("0.0001")
+
+
+@register.filter
+def usd_brief(value: Decimal | float | str | None) -> str:
+    """Money for a narrow figure (the dashboard's Spend card): to the cent, a sub-cent
+    amount to at most four decimals ($0.0004), and "<$0.0001" below that, so the figure
+    never needs more room than "$0.0004" has; the exact amount goes in a tooltip."""
+    if value is None or value == "":
+        return "—"
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    if amount == 0 or abs(amount) >= Decimal("0.01"):
+        return usd(amount)
+    if abs(amount) < BRIEF_FLOOR:
+        return "<$0.0001" if amount > 0 else "-<$0.0001"
+    places = min(4, -amount.adjusted() + 1)  # two significant digits, four decimals at most
+    return f"${amount.quantize(Decimal(1).scaleb(-places)).normalize():f}"
 
 
 @register.filter

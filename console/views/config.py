@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from gateway.litellm_config import ConfigError, apply_plan, export_config, parse_config, plan_import
+from gateway.litellm.apply import apply_plan
+from gateway.litellm.export import export_config
+from gateway.litellm.parse import ConfigError, parse_config
+from gateway.litellm.plan import plan_import
 
 from ..decorators import staff_required
 from ..forms import ImportForm
@@ -31,8 +34,9 @@ def config_import(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         text = form.text()
         context["text"] = text
+        context["existing"] = form.existing_mode()
         try:
-            plan = plan_import(parse_config(text))
+            plan = plan_import(parse_config(text), form.existing_mode())
         except ConfigError as exc:
             form.add_error("config", str(exc))
         else:

@@ -64,21 +64,40 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
         "routes": Route.objects.values_list("name", flat=True),
         "keys": ApiKey.objects.values_list("id", "name", "prefix"),
         "any_logs": bool(result.rows) or RequestLog.objects.exists(),
+        "searches_bodies": logquery.searches_bodies(),
     }
     template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
     return render(request, template, context)
 
 
+# A segment this short (percent of the bar) would be a sliver: it is drawn this wide.
+MIN_SEGMENT_PCT = 2.0
+
+
 def timing(log: RequestLog) -> dict:
-    """Widths (percent of the total) of the overhead and upstream segments, and where
-    the first token arrived."""
+    """The timing bar: its segments (overhead, upstream) with their width in percent of
+    the total, and where the first token arrived. A segment of 0 ms is left out (it
+    was drawn as a cut in the bar's rounded end); a very short one is widened to stay
+    visible, the others narrowed to make room."""
     total = max(log.latency_ms or 0.0, 0.001)
     upstream = min(log.upstream_ms or 0.0, total)
     overhead = log.overhead_ms if log.overhead_ms is not None else max(total - upstream, 0.0)
     overhead = min(overhead, total - upstream)
+    shares = [
+        (name, ms / total * 100)
+        for name, ms in (("overhead", overhead), ("upstream", upstream))
+        if ms > 0
+    ]
+    short = [pct for _, pct in shares if pct < MIN_SEGMENT_PCT]
+    room = sum(pct for _, pct in shares if pct >= MIN_SEGMENT_PCT)
+    drawn = sum(pct for _, pct in shares)  # the bar's filled part stays as long
+    scale = (drawn - MIN_SEGMENT_PCT * len(short)) / room if room else 1.0
+    segments = [
+        {"name": name, "pct": MIN_SEGMENT_PCT if pct < MIN_SEGMENT_PCT else pct * scale}
+        for name, pct in shares
+    ]
     return {
-        "overhead_pct": overhead / total * 100,
-        "upstream_pct": upstream / total * 100,
+        "segments": segments,
         "ttft_pct": min((log.ttft_ms or 0) / total * 100, 100) if log.ttft_ms else None,
     }
 

@@ -46,6 +46,7 @@ def _edit(request: HtmxHttpRequest, provider: Provider | None) -> HttpResponse:
         initial = {f: getattr(provider, f) for f in FORM_FIELDS} if provider else None
         if initial:  # stored values never go back to the browser; the mask keeps them
             initial["extra_headers"] = provider.extra_headers_display
+            initial["base_url"] = provider.base_url_display
             initial |= ProviderForm.initial_settings(provider)
         form = ProviderForm(initial=initial)
     template = "console/provider_form.html"

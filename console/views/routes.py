@@ -4,6 +4,8 @@ JavaScript the same URLs render whole pages."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
@@ -22,7 +24,6 @@ from ..forms import DeploymentForm, RouteForm, show_errors
 from .common import HtmxHttpRequest, go_to
 
 ROUTE_FIELDS = tuple(RouteForm.base_fields)
-DEPLOYMENT_FIELDS = tuple(DeploymentForm.base_fields)
 TEMPLATE = "console/routes.html"
 
 
@@ -62,18 +63,36 @@ def _save(form: Form, save) -> object | None:  # type: ignore[no-untyped-def]
         return None
 
 
+def _then(query) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The deployment to suggest once the route exists (the catalog's "Add as route"
+    passes a model and a provider): carried through the route form in hidden fields."""
+    then = {"model": str(query.get("model", ""))[:200], "provider": str(query.get("provider", ""))}
+    return {k: v for k, v in then.items() if v and (k != "provider" or v.isdigit())}
+
+
 @staff_required
 def route_create(request: HtmxHttpRequest) -> HttpResponse:
-    form = RouteForm(request.POST or None)
+    if request.method == "POST":
+        form = RouteForm(request.POST)
+    else:
+        form = RouteForm(initial={"name": request.GET["name"]} if request.GET.get("name") else None)
+    then = _then(request.POST if request.method == "POST" else request.GET)
     if request.method == "POST":
         route = _save(form, lambda values: admin_ops.save_route(None, values))
         if route is not None:
-            # A query string, so that the browser loads the page even when it is already
-            # on /routes/ (a change of the #fragment alone would not).
+            if Provider.objects.exists():
+                # A route answers nothing until it has a deployment: go on to its form.
+                messages.success(
+                    request, f"Created route {route.name}. Now add the deployment that answers it."
+                )
+                url = reverse("console:deployment-create", args=[route.pk])
+                return go_to(request, url + (f"?{urlencode(then)}" if then else ""))
+            # No provider to deploy on yet: the route's card (a query string, so that the
+            # browser loads the page even when it is already on /routes/).
             return go_to(request, reverse("console:routes") + f"?new={route.pk}#route-{route.pk}")
     if request.htmx:
-        return render(request, TEMPLATE + "#route-new", {"form": form})
-    return render(request, "console/route_new.html", {"form": form})
+        return render(request, TEMPLATE + "#route-new", {"form": form, "then": then})
+    return render(request, "console/route_new.html", {"form": form, "then": then})
 
 
 @staff_required
@@ -132,7 +151,10 @@ def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpRes
 @staff_required
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
-    form = DeploymentForm(request.POST or None, picker=f"models-r{pk}-new")
+    suggested = _then(request.GET) if request.method == "GET" else {}
+    form = DeploymentForm(
+        request.POST or None, initial=suggested or None, picker=f"models-r{pk}-new"
+    )
     if request.method == "POST":
         saved = _save(form, lambda values: admin_ops.save_deployment(route, None, values))
         if saved is not None:
@@ -170,7 +192,11 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         form = DeploymentForm(
             initial={
-                **{f: getattr(deployment, f) for f in DEPLOYMENT_FIELDS if f != "provider"},
+                **{
+                    f: getattr(deployment, f)
+                    for f in DeploymentForm.field_names()
+                    if f != "provider"
+                },
                 "provider": deployment.provider_id,
             },
             picker=picker,

@@ -13,8 +13,10 @@ from typing import Any
 
 from .entry import CAPABILITIES, CatalogError, Entry
 from .matching import lookup, vendor_of
-from .resolve import FLAGS, PRICES, Resolved, resolve
+from .resolve import FLAGS, NOT_SET, PRICES, SET_ON_DEPLOYMENT, Resolved, resolve
 from .store import Catalog, load, reset
+
+UNPRICED = "unpriced"
 
 __all__ = [
     "CAPABILITIES",
@@ -24,6 +26,8 @@ __all__ = [
     "Resolved",
     "entry_for",
     "figures_for",
+    "is_unpriced",
+    "price_label",
     "load",
     "lookup",
     "reset",
@@ -43,9 +47,25 @@ def figures_for(deployment: Any) -> dict[str, Any]:
     }
     out["catalog_model"] = entry.key if entry is not None else None
     out["sources"] = dict(resolved.sources)
-    first, second = resolved.sources["input_price"], resolved.sources["output_price"]
+    first, second = (price_label(resolved.sources[n], entry) for n in PRICES[:2])
     out["price_source"] = first if first == second else f"input {first}, output {second}"
+    out["unpriced"] = is_unpriced(resolved)
     return out
+
+
+def price_label(source: str, entry: Entry | None) -> str:
+    """Where a price comes from, as the console shows it: the catalog entry that prices
+    it, a custom price set on the deployment, or unpriced (counted as $0)."""
+    if source == SET_ON_DEPLOYMENT:
+        return "custom price"
+    if source == NOT_SET:
+        return UNPRICED
+    return f"catalog {entry.key}" if entry is not None else source
+
+
+def is_unpriced(resolved: Resolved) -> bool:
+    """Neither input nor output has a price from anywhere: its tokens count as $0."""
+    return all(resolved.sources[name] == NOT_SET for name in PRICES[:2])
 
 
 def entry_for(kind: str, base_url: str, model: str, catalog: Catalog | None = None) -> Entry | None:

@@ -29,6 +29,8 @@ CAPABILITIES = frozenset(
 REASONING_CONTROLS = frozenset({"effort", "budget", "toggle", "always"})
 MODES = frozenset({"chat", "embedding", "completion"})
 PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
+# The largest price per 1M tokens a deployment's price field holds (12 digits, 6 decimals).
+MAX_PRICE = Decimal("999999.999999")
 
 
 class CatalogError(ValueError):
@@ -107,6 +109,8 @@ def _price(value: Any, where: str) -> Decimal | None:
         raise CatalogError(f"{where}: a price must be a number, got {value!r}") from None
     if not price.is_finite() or price < 0:
         raise CatalogError(f"{where}: a price must be zero or more, got {value!r}")
+    if price > MAX_PRICE:
+        raise CatalogError(f"{where}: a price must be at most {MAX_PRICE} per 1M tokens")
     return plain(price)
 
 

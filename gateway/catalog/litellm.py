@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .entry import CatalogError, Entry, plain
+from .entry import MAX_PRICE, CatalogError, Entry, plain
 
 MILLION = Decimal(1_000_000)
 # litellm_provider -> catalog provider key
@@ -45,6 +45,14 @@ PRICES = {
 # ``supports_sampling_params: false``: the model refuses these.
 SAMPLING = frozenset({"temperature", "top_p", "top_k"})
 _BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
+# Claude's standard window. Anthropic, Bedrock and Vertex serve some Claude models up to
+# 1M tokens only behind the ``context-1m-2025-08-07`` beta header (docs.anthropic.com,
+# "Context windows"); without it a prompt over 200k is refused ("prompt is too long:
+# N tokens > 200000 maximum"). LiteLLM's file writes such a model's beta ceiling as its
+# ``max_input_tokens`` and prices the beta's tier as ``*_above_200k_tokens``.
+CLAUDE_STANDARD_WINDOW = 200_000
+# Where the beta is the caller's to ask for (OpenRouter's figures are what it serves).
+CLAUDE_BETA_VENDORS = frozenset({"anthropic", "bedrock", "vertex"})
 _REGIONAL = re.compile(r"^([a-z]{2}(-[a-z]+)+-\d|\d+-month-commitment|\*)")
 
 
@@ -67,6 +75,8 @@ def _per_million(value: Any, where: str) -> Decimal | None:
         raise CatalogError(f"{where}: not a number: {value!r}") from None
     if not price.is_finite() or price < 0:
         raise CatalogError(f"{where}: must be zero or more: {value!r}")
+    if price > MAX_PRICE:  # also more than Decimal.quantize below can hold
+        raise CatalogError(f"{where}: must be at most {MAX_PRICE} per 1M tokens: {value!r}")
     # per-token floats such as 2.5e-06 become 2.5000000 per million: keep 6 decimals
     return plain(price.quantize(Decimal("0.000001")))
 
@@ -90,6 +100,19 @@ def _name(key: str, provider: str) -> str | None:
             return None  # region- and commitment-specific prices
         key = _BEDROCK_VERSION.sub("", key)  # the catalog names Bedrock models unversioned
     return key or None
+
+
+def base_window(spec: dict, vendor: str, name: str) -> int | None:
+    """The window a request gets without opting into a beta: a Claude entry whose
+    tokens above 200k are priced as a tier of their own (the 1M-context beta) has the
+    standard 200k, whatever ``max_input_tokens`` says. Models whose 1M window is their
+    own (no such tier) keep it."""
+    window = _whole(spec.get("max_input_tokens"))
+    beta_tier = any(key.endswith("_above_200k_tokens") for key in spec)
+    claude = vendor in CLAUDE_BETA_VENDORS and "claude" in name.lower()
+    if claude and beta_tier and window and window > CLAUDE_STANDARD_WINDOW:
+        return CLAUDE_STANDARD_WINDOW
+    return window
 
 
 def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
@@ -131,7 +154,7 @@ def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
             vendor=vendor,
             model=name,
             **prices,
-            context_window=_whole(spec.get("max_input_tokens")),
+            context_window=base_window(spec, vendor, name),
             max_output_tokens=_whole(spec.get("max_output_tokens") or spec.get("max_tokens")),
             caps=frozenset(caps),
             reasoning_control=reasoning_control,

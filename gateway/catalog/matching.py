@@ -1,9 +1,11 @@
 """Which catalog entry describes a deployment: by the provider it calls (its kind and
 the host of its base URL) and the upstream model name.
 
-A self-hosted server (vLLM, Ollama, a host we do not know) matches nothing, so its
-models cost nothing unless the deployment says so; a ``vendor/model`` spelling
-(``openai/gpt-4o``, OpenRouter's ``anthropic/claude-sonnet-4.5``) names its vendor.
+A ``vendor/model`` spelling (``openai/gpt-4o``, OpenRouter's ``anthropic/claude-sonnet-4.5``)
+names its vendor; an OpenAI-compatible server at a host we do not know, asked for an
+OpenAI model by its name (``gpt-4o``), is priced as OpenAI's. Other self-hosted models
+(vLLM, Ollama) match nothing: they are unpriced until the deployment sets a price, and
+the console says so.
 Dated variants fall back to their base entry (``gpt-4o-2024-08-06`` -> ``gpt-4o``).
 """
 
@@ -42,6 +44,9 @@ HOSTS: tuple[tuple[str, str], ...] = (
 KINDS = {"anthropic": "anthropic", "azure": "azure", "gemini": "gemini", "vertex": "vertex",
          "vertex_ai": "vertex", "bedrock": "bedrock", "cohere": "cohere",
          "openai_responses": "openai"}  # fmt: skip
+# Provider kinds whose model names are a vendor's own wherever the server is: the
+# ``openai/`` of a LiteLLM config (its import gives kind ``openai``) names OpenAI.
+NAMED_BY_KIND = {"openai": "openai"}
 # Where a vendor's models are also priced by their maker (same list prices).
 MAKERS = {"azure": ("openai",), "vertex": ("gemini", "anthropic", "mistral"),
           "bedrock": ("anthropic", "mistral", "cohere", "deepseek"), "openrouter": ()}  # fmt: skip
@@ -134,4 +139,11 @@ def lookup(catalog: Catalog, kind: str, base_url: str, model: str) -> Entry | No
         return None
     if named is not None:
         return _find(catalog, named, rest)
+    if kind in NAMED_BY_KIND:
+        # An OpenAI-compatible server at a host we do not know, asked for a model by a
+        # vendor's own name (LiteLLM's ``openai/gpt-4o`` with an ``api_base``): the user
+        # means that vendor's model and prices, as LiteLLM prices it. A self-hosted
+        # model that borrows a vendor's name is the rarer case; a price set on the
+        # deployment (0 included) wins over this.
+        return _find(catalog, NAMED_BY_KIND[kind], model)
     return None

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .. import capability_flags
 from .entry import Entry
 
 PRICES = ("input_price", "output_price", "cache_read_price", "cache_write_price")
 _ENTRY_PRICE = dict(zip(PRICES, ("input", "output", "cache_read", "cache_write"), strict=True))
-FLAGS = {"supports_tools": "tools", "supports_vision": "vision", "supports_reasoning": "reasoning"}
-# What a deployment without a catalog entry and without a setting gets (the old defaults).
-FLAG_DEFAULTS = {"supports_tools": True, "supports_vision": True, "supports_reasoning": False}
+# The flags the catalog decides when the deployment leaves them empty (its capability
+# name; gateway.capability_flags): a figure in force with its source, like a price.
+FLAGS = {flag.name: flag.capability for flag in capability_flags.FLAGS if flag.nullable}
 SET_ON_DEPLOYMENT = "set on deployment"
+NOT_SET = "not set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,10 @@ def resolve(row: Any, entry: Entry | None) -> Resolved:
         elif entry is not None and getattr(entry, _ENTRY_PRICE[name]) is not None:
             values[name], sources[name] = getattr(entry, _ENTRY_PRICE[name]), from_catalog
         else:
-            values[name], sources[name] = Decimal(0), "not set"
+            values[name], sources[name] = Decimal(0), NOT_SET
     # Cache reads or writes the catalog does not price apart are plain input tokens.
     for name in ("cache_read_price", "cache_write_price"):
-        if sources[name] == "not set" and entry is not None:
+        if sources[name] == NOT_SET and entry is not None:
             values[name], sources[name] = values["input_price"], sources["input_price"]
     for name, catalog_name in (("context_window", "context_window"),
                                ("max_output_tokens", "max_output_tokens")):  # fmt: skip
@@ -63,14 +65,15 @@ def resolve(row: Any, entry: Entry | None) -> Resolved:
             values[name], sources[name] = getattr(entry, catalog_name), from_catalog
         else:
             values[name], sources[name] = None, "not set"
-    for name, capability in FLAGS.items():
-        own = getattr(row, name, None)
+    for flag in capability_flags.FLAGS:
+        if flag.name not in FLAGS:
+            continue
+        own = getattr(row, flag.name, None)
+        values[flag.name] = flag.in_force(own, entry)
         if own is not None:
-            values[name], sources[name] = bool(own), SET_ON_DEPLOYMENT
-        elif entry is not None:
-            values[name], sources[name] = entry.has(capability), from_catalog
+            sources[flag.name] = SET_ON_DEPLOYMENT
         else:
-            values[name], sources[name] = FLAG_DEFAULTS[name], "default"
+            sources[flag.name] = from_catalog if entry is not None else "default"
     return Resolved(
         # reasoning tokens priced apart only while output is priced by the catalog too
         reasoning_price=entry.reasoning

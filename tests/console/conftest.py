@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -60,3 +61,28 @@ def registry_rows(db) -> dict:
         upstream_response='data: {"a":1}\n\ndata: [DONE]\n\n',
     )
     return {"provider": provider, "route": route, "deployment": deployment, "log": log}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _wait_for_function_under_the_csp():
+    """The console's Content-Security-Policy has no 'unsafe-eval', and Playwright's
+    ``wait_for_function`` compiles an expression string with eval when it has to poll
+    (a function string it does not). Every browser test's expressions are sent as
+    functions, so waits work on the pages as users get them."""
+    try:
+        from playwright.sync_api import Page
+    except ImportError:
+        yield
+        return
+    original = Page.wait_for_function
+
+    def wait_for_function(self, expression, *args, **kwargs):
+        text = expression.strip()
+        # a function is one from its start ("x => ..." inside an expression is not)
+        if not re.match(r"(async\s+)?(function\b|\([^()]*\)\s*=>|[\w$]+\s*=>)", text):
+            expression = f"() => ({text})"
+        return original(self, expression, *args, **kwargs)
+
+    Page.wait_for_function = wait_for_function
+    yield
+    Page.wait_for_function = original

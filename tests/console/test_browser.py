@@ -1,7 +1,7 @@
 """The console in a real browser (headless Chromium) against a real server: sign in,
 add a provider and a route, create a key and use it with the OpenAI SDK, watch the
 request arrive in the live tail, open it, revoke the key. Screenshots of each page go
-to docs/screenshots/."""
+to a scratch folder (tests/screenshots.py; docs/screenshots/ only on purpose)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import httpx
 import openai
 import pytest
 
-from tests.live import ROOT, Gateway, running_gateway
+from tests.live import Gateway, running_gateway
+from tests.screenshots import screenshot_dir
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = screenshot_dir()
 LAPTOP = {"width": 1366, "height": 860}
 USER, PASSWORD = "ops", "pw-123456789"
 SECRET = "sk-browser-Zebra-7f3a9c"
@@ -129,17 +130,21 @@ def test_the_main_flow(page, gw: Gateway) -> None:
     page.fill("#new-route #id_name", "browser-route")
     page.fill("#new-route #id_fallbacks", "echo")
     page.click("#new-route button:has-text('Create route')")
-    page.wait_for_url(re.compile(r"/routes/\?new=\d+#route-\d+$"))
+    # "Create route" leads on to the new route's deployment form.
+    page.wait_for_url(re.compile(r"/routes/\d+/deployments/new/$"))
+    assert "Created route browser-route" in page.locator(".alert.ok").inner_text()
+    form = page.locator("form.dep.editing")
+    form.locator("select[name=provider]").select_option(label="my-echo")
+    form.locator("input[name=model]").fill("echo-browser")
+    form.locator("input[name=weight]").fill("-1")
+    form.locator("button:has-text('Add deployment')").click()
+    page.locator(".field.has-error >> text=greater than or equal to 0").wait_for()
+    form = page.locator("form.dep.editing")
+    form.locator("input[name=weight]").fill("2")
+    form.locator("input[name=output_price]").fill("1.5")
+    form.locator("button:has-text('Add deployment')").click()
+    page.wait_for_url(re.compile(r"/routes/#route-\d+$"))
     card = page.locator("article.route", has_text="browser-route")
-    card.locator("text=+ Add deployment").click()
-    card.locator("select[name=provider]").select_option(label="my-echo")
-    card.locator("input[name=model]").fill("echo-browser")
-    card.locator("input[name=weight]").fill("-1")
-    card.locator("button:has-text('Add deployment')").click()
-    card.locator(".field.has-error >> text=greater than or equal to 0").wait_for()
-    card.locator("input[name=weight]").fill("2")
-    card.locator("input[name=output_price]").fill("1.5")
-    card.locator("button:has-text('Add deployment')").click()
     card.locator(".dep", has_text="echo-browser").wait_for()
     card.locator("button:has-text('Disable')").click()
     card.locator(".pill.off >> text=Disabled").wait_for()

@@ -40,11 +40,11 @@ def test_the_routes_page_shows_catalog_figures_with_units_and_sources(
     date = store.load().updated
     assert f"prices as of {date}" in html
     row = html[html.index('id="deployment-') :]
-    assert f'$2.5 in / $10 out per 1M tokens <small class="muted">(catalog {date})' in row
+    assert '$2.5 in / $10 out per 1M tokens <small class="muted">(catalog openai/gpt-4o)' in row
     assert "128.0k tokens context" in row
     assert (
         '$0.2 in / $0.6 out per 1M tokens <small class="muted">'
-        f"(input set on deployment, output catalog {date})" in row
+        "(input custom price, output catalog openai/gpt-4o-mini)" in row
     )
 
 
@@ -125,6 +125,6 @@ def test_a_row_with_prices_from_two_places_says_so(staff_client: Client, openai_
     )
     html = staff_client.get("/routes/").content.decode()
     assert (
-        '$0 in / $1.5 out per 1M tokens <small class="muted">(input not set, output set on deployment)'
+        '$0 in / $1.5 out per 1M tokens <small class="muted">(input unpriced, output custom price)'
         in html
     )

@@ -228,6 +228,26 @@ def test_route_cache_settings_are_edited_in_the_form(staff_client: Client, regis
     assert route.cache_ttl == 120
 
 
+def test_route_retry_budget_is_edited_in_the_form(staff_client: Client, registry_rows) -> None:
+    route = registry_rows["route"]
+    form = staff_client.get(f"/routes/{route.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="retry_budget"' in form
+    fields = {"name": "chat", "strategy": "weighted", "max_attempts": 2}
+    response = staff_client.post(
+        f"/routes/{route.pk}/", {**fields, "retry_budget": 0.5}, HTTP_HX_REQUEST="true"
+    )
+    assert "retries ≤ 50% of requests" in response.content.decode()
+    route.refresh_from_db()
+    assert route.retry_budget == 0.5
+    html = staff_client.post(
+        f"/routes/{route.pk}/", {**fields, "retry_budget": -1}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert field_error(html, "retry_budget")
+    staff_client.post(f"/routes/{route.pk}/", fields, HTTP_HX_REQUEST="true")
+    route.refresh_from_db()
+    assert route.retry_budget is None  # empty: the server's default
+
+
 def test_deployment_top_k_capability_checkbox(staff_client: Client, registry_rows) -> None:
     route, provider = registry_rows["route"], registry_rows["provider"]
     form = staff_client.get(f"/routes/{route.pk}/deployments/new/").content.decode()
@@ -251,3 +271,60 @@ def test_deployment_top_k_capability_checkbox(staff_client: Client, registry_row
     assert created.supports_top_k is True
     page = staff_client.get("/routes/").content.decode()
     assert "<i>top_k</i>" in page
+
+
+def test_creating_a_route_leads_on_to_its_deployment_form(
+    staff_client: Client, registry_rows
+) -> None:
+    """ "Create route" lands on the new route's deployment form (with or without htmx),
+    which says the route was created; the deployment saved there lands on the route."""
+    provider = registry_rows["provider"]
+    fields = {"name": "fresh", "strategy": "weighted", "max_attempts": 3, "enabled": "on"}
+    response = staff_client.post("/routes/new/", fields)
+    route = Route.objects.get(name="fresh")
+    assert response.status_code == 302
+    assert response["Location"] == f"/routes/{route.pk}/deployments/new/"
+    form = staff_client.get(response["Location"]).content.decode()
+    assert "Created route fresh" in form and "Add a deployment to" in form
+    fields["name"] = "fresh-htmx"
+    response = staff_client.post("/routes/new/", fields, HTTP_HX_REQUEST="true")
+    other = Route.objects.get(name="fresh-htmx")
+    assert response["HX-Redirect"] == f"/routes/{other.pk}/deployments/new/"
+    saved = staff_client.post(
+        f"/routes/{route.pk}/deployments/new/",
+        {"provider": provider.pk, "model": "m-new", "weight": "1", "enabled": "on"},
+    )
+    assert saved.status_code == 302 and saved["Location"] == f"/routes/#route-{route.pk}"
+    assert route.deployments.get().model == "m-new"
+
+
+def test_without_a_provider_a_new_route_lands_on_its_card(staff_client: Client, db) -> None:
+    response = staff_client.post(
+        "/routes/new/", {"name": "lonely", "strategy": "weighted", "max_attempts": 3}
+    )
+    route = Route.objects.get(name="lonely")
+    assert response["Location"] == f"/routes/?new={route.pk}#route-{route.pk}"
+
+
+def test_route_form_edits_context_window_fallbacks_in_order(
+    staff_client: Client, registry_rows
+) -> None:
+    route = registry_rows["route"]
+    for name in ("mid", "big"):
+        Route.objects.create(name=name)
+    base = {"name": route.name, "strategy": "weighted", "max_attempts": 3}
+    staff_client.post(
+        f"/routes/{route.pk}/",
+        {**base, "context_window_fallbacks": "mid, big"},
+        HTTP_HX_REQUEST="true",
+    )
+    route.refresh_from_db()
+    assert route.context_window_fallbacks == ["mid", "big"]
+    card = staff_client.get("/routes/").content.decode()
+    assert "mid, big" in card  # the card says where too-long prompts go
+    html = staff_client.post(
+        f"/routes/{route.pk}/",
+        {**base, "context_window_fallbacks": "huge"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "unknown route(s): huge" in field_error(html, "context_window_fallbacks")

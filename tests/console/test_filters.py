@@ -6,16 +6,16 @@ from decimal import Decimal
 
 import pytest
 
-from console.templatetags.console import usd
+from console.templatetags.console import usd, usd_brief
 
 
 @pytest.mark.parametrize(
     ("value", "shown"),
     [
         (None, "—"),
-        (Decimal("0"), "$0"),
-        (0, "$0"),
-        (Decimal("0E-8"), "$0"),
+        (Decimal("0"), "$0.00"),
+        (0, "$0.00"),
+        (Decimal("0E-8"), "$0.00"),
         (Decimal("0.000001"), "$0.000001"),
         (Decimal("0.00000100"), "$0.000001"),  # as a DecimalField(decimal_places=8) reads
         (Decimal("0.00000001"), "$0.00000001"),
@@ -41,4 +41,27 @@ def test_usd_never_ends_in_a_bare_point() -> None:
     for exponent in range(1, 9):
         shown = usd(Decimal(1).scaleb(-exponent))
         assert not shown.endswith("."), shown
-        assert shown != "$0", shown
+        assert shown != "$0.00", shown
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "—"),
+        (Decimal("0"), "$0.00"),
+        (Decimal("0E-8"), "$0.00"),
+        (Decimal("0.00042"), "$0.0004"),
+        (Decimal("0.0004"), "$0.0004"),
+        (Decimal("0.0042"), "$0.0042"),
+        (Decimal("0.0001"), "$0.0001"),
+        (Decimal("0.000099"), "<$0.0001"),
+        (Decimal("0.0000042"), "<$0.0001"),
+        (Decimal("0.5"), "$0.50"),
+        (Decimal("1234.5"), "$1,234.50"),
+    ],
+)
+def test_usd_brief_fits_a_card(value, shown: str) -> None:
+    """The Spend card's figure: never more characters than "$0.0004", never "$0" for a
+    real cost."""
+    assert usd_brief(value) == shown
+    assert len(shown) <= len("<$0.0001") or shown.startswith("$1,")

@@ -42,6 +42,9 @@ def urls(rows: dict) -> list[tuple[str, str]]:
         ("post", f"/keys/{key.pk}/revoke/"),
         ("get", "/logs/"),
         ("get", "/logs/req-1/"),
+        ("get", "/usage/"),
+        ("get", "/usage/export.csv"),
+        ("get", "/catalog/"),
     ]
 
 

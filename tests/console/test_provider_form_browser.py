@@ -1,6 +1,6 @@
 """The provider form in headless Chromium: choosing a kind shows that kind's fields and
 help only (Bedrock: region, key id, secret access key, profile; Vertex AI: project,
-location, service-account key). Screenshots go to docs/screenshots/."""
+location, service-account key). Screenshots: tests/screenshots.py says where."""
 
 from __future__ import annotations
 

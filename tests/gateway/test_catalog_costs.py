@@ -4,6 +4,7 @@ call (through the service, a mock upstream and the journal's own writer)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import httpx
@@ -12,7 +13,9 @@ import pytest
 
 from gateway import catalog, http, journal, registry, service
 from gateway.catalog import store
-from gateway.litellm_config import apply_plan, parse_config, plan_import
+from gateway.litellm.apply import apply_plan
+from gateway.litellm.parse import parse_config
+from gateway.litellm.plan import plan_import
 from gateway.models import RequestLog
 from gateway.registry import MASTER
 
@@ -153,21 +156,34 @@ async def test_an_over_window_prompt_goes_to_the_fallback_without_calling_the_sm
     (record,) = records
     assert record.route == "big"
     first, second = record.attempts
-    assert first.route == "small" and first.status == 400 and "context window" in first.error
+    assert first.route == "small" and first.status == 400 and "prompt is too long" in first.error
     assert second.route == "big" and second.status == 200
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_over_window_prompt_without_a_fallback_is_a_clear_400(imported):
     asked, _, records = imported
-    huge = "lorem ipsum dolor sit amet " * 20_000  # ~135,000 tokens: over gpt-4o's 128k
+    huge = "lorem ipsum dolor sit amet " * 30_000  # 150,000 tokens: over gpt-4o's 128k
     reply = await chat("gpt4o", huge)
     assert reply.status == 400
     error = orjson.loads(reply.body)["error"]
     assert error["type"] == "invalid_request_error"
     assert error["code"] == "context_length_exceeded"
-    assert "exceeds the context window" in error["message"] and "128,000" in error["message"]
+    # the tokenizer's count (not chars/4: 202,500) and the window, Anthropic's words
+    counted = re.match(r"prompt is too long: (\d+) tokens > 128000 maximum", error["message"])
+    assert counted and 150_000 <= int(counted[1]) < 150_100
     assert asked == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_prompt_the_estimate_puts_over_the_window_but_the_tokenizer_under_is_sent(
+    imported,
+):
+    asked, _, _ = imported
+    # chars/4 says 135,000 tokens (over gpt-4o's 128k); the tokenizer counts 100,000
+    reply = await chat("gpt4o", "lorem ipsum dolor sit amet " * 20_000)
+    assert reply.status == 200, reply.body
+    assert asked == ["gpt-4o"]
 
 
 @pytest.mark.django_db(transaction=True)

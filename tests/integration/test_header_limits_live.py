@@ -1,4 +1,4 @@
-"""The header caps through real servers (daphne, and uvicorn workers as in production):
+"""The header caps through real servers (one uvicorn worker and two, under the supervisor):
 the servers accept any number of headers; the gateway answers 431 in the dialect."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from tests.live import MASTER_KEY, running_gateway
 
 
-@pytest.mark.parametrize("workers", [1, 2], ids=["daphne", "uvicorn-workers"])
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-worker", "two-workers"])
 def test_many_or_huge_headers_get_a_431(tmp_path: Path, workers: int) -> None:
     with running_gateway(tmp_path, workers=workers) as gw, httpx.Client(base_url=gw.url) as client:
         auth = {"authorization": f"Bearer {MASTER_KEY}", "anthropic-version": "2023-06-01"}

@@ -85,7 +85,12 @@ def test_a_tool_error_stays_one_in_the_anthropic_body() -> None:
     assert body["messages"][-1] == {
         "role": "user",
         "content": [
-            {"type": "tool_result", "tool_use_id": "c1", "content": "rain", "is_error": True}
+            {
+                "type": "tool_result",
+                "tool_use_id": "c1",
+                "content": [{"type": "text", "text": "rain"}],
+                "is_error": True,
+            }
         ],
     }
     chat = specs.build_body("openai", "r", "", OPENING, specs.Params(), [])

@@ -3,6 +3,7 @@ reading both dialects' SSE back (split anywhere), and the word diff."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ import pytest
 from console.playground import spec as specs
 from console.playground.diff import word_diff
 from console.playground.stream import TranscriptReader, error_message
+from gateway.codecs.anthropic.outbound import DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS
+from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -89,10 +92,7 @@ def test_openai_body_streams_with_usage_and_maps_every_param() -> None:
         "max_tokens": 50,
         "reasoning_effort": "low",
         "tools": [
-            {
-                "type": "function",
-                "function": {"name": "wx", "description": "", "parameters": {"type": "object"}},
-            }
+            {"type": "function", "function": {"name": "wx", "parameters": {"type": "object"}}}
         ],
     }
 
@@ -102,9 +102,9 @@ def test_anthropic_body_turns_effort_into_a_thinking_budget() -> None:
     plain = specs.build_body("anthropic", "r", "", history, specs.Params(temperature=1.5), [])
     assert plain == {
         "model": "r",
-        "max_tokens": specs.ANTHROPIC_DEFAULT_MAX_TOKENS,
+        "max_tokens": ANTHROPIC_DEFAULT_MAX_TOKENS,
         "stream": True,
-        "messages": history,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "q"}]}],
         "temperature": 1.0,  # Anthropic's range ends at 1
     }
     thinking = specs.build_body(
@@ -115,9 +115,11 @@ def test_anthropic_body_turns_effort_into_a_thinking_budget() -> None:
         specs.Params(temperature=0.5, max_tokens=100, reasoning_effort="medium"),
         [],
     )
-    assert thinking["thinking"] == {"type": "enabled", "budget_tokens": 4096}
-    assert thinking["max_tokens"] > 4096 and "temperature" not in thinking
-    assert thinking["system"] == "sys"
+    # The Anthropic codec's own effort table: what any Anthropic upstream gets too.
+    budget = EFFORT_BUDGETS["medium"]
+    assert thinking["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert thinking["max_tokens"] > budget and "temperature" not in thinking
+    assert thinking["system"] == [{"type": "text", "text": "sys"}]
 
 
 def test_each_column_continues_its_own_conversation() -> None:
@@ -183,9 +185,22 @@ def test_word_diff_marks_only_what_changed_and_escapes() -> None:
     diff = word_diff("The cat sat on the mat.", "The dog sat on the <mat>.")
     assert (
         str(diff.html)
-        == "The <del>cat</del><ins>dog</ins> sat on the <ins>&lt;</ins>mat<ins>&gt;</ins>."
+        == "The <del>cat </del><ins>dog </ins>sat on the <ins>&lt;</ins>mat<ins>&gt;</ins>."
     )
     assert (diff.added, diff.removed) == (3, 1)
     assert 0 < diff.similarity < 1
     same = word_diff("same words", "same words")
     assert str(same.html) == "same words" and same.similarity == 1.0
+
+
+def test_word_diff_keeps_the_space_between_a_removed_word_and_its_replacement() -> None:
+    """Issue #32: the diff read "returnedecho:" (a removed word glued to the next)."""
+    diff = word_diff("The tool returned echo: hi", "The tool said echo: hi")
+    assert str(diff.html) == "The tool <del>returned </del><ins>said </ins>echo: hi"
+    plain = re.sub(r"<del>.*?</del>", "", str(diff.html))
+    assert re.sub(r"</?ins>", "", plain) == "The tool said echo: hi"
+    # The last word has no space of its own: the page sets the replacement apart.
+    last = word_diff("It returned", "It echoed: ok")
+    assert str(last.html) == 'It <del>returned</del><ins class="apart">echoed: ok</ins>'
+    # Unrelated texts are one change, not words interleaved with matching spaces.
+    assert str(word_diff("a b c", "x y z").html) == '<del>a b c</del><ins class="apart">x y z</ins>'

@@ -11,8 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from console.playground.stream import SSEFrames, TranscriptReader, error_message, fold_transcript
-from gateway.codecs.base import WireEvent
+from console.playground.stream import TranscriptReader, error_message, fold_transcript
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -36,7 +35,7 @@ CASES = [
         id="anthropic",
     ),
     pytest.param(
-        "openai_responses",
+        "responses",
         "openai_responses/reasoning_tools.sse",
         "Let me look both up.",
         "**Checking two cities**",
@@ -107,7 +106,7 @@ def test_a_stream_cut_anywhere_folds_as_whole(
     ("codec", "fixture", "message"),
     [
         ("anthropic", "anthropic/overloaded_midstream.sse", "Overloaded"),
-        ("openai_responses", "openai_responses/error_midstream.sse", "The server had an error"),
+        ("responses", "openai_responses/error_midstream.sse", "The server had an error"),
         ("gemini", "gemini/midstream_error.sse", "The model is overloaded"),
     ],
 )
@@ -136,15 +135,32 @@ def test_a_held_finish_is_read_at_the_end_of_the_stream() -> None:
     assert (reader.fold.text, reader.fold.finish_reason, reader.fold.error) == ("Hi", "length", "")
 
 
-def test_sse_frames_skip_comments_done_and_noise_and_join_data_lines() -> None:
-    frames = SSEFrames()
-    events = frames.feed(
-        b': keep-alive\n\nevent: ping\ndata: {"a":\ndata: 1}\n\ndata: [DONE]\n\ndata: nope\n\n'
-        b'data: "\xc3'  # a character cut in two
-    )
-    assert events == [WireEvent("ping", {"a": 1})]
-    assert frames.feed(b'\xa9"\r\n\r\ndata: {"b": 2}') == [WireEvent(None, "\u00e9")]
-    assert frames.close() == [WireEvent(None, {"b": 2})]
+def test_the_reader_skips_comments_and_noise_and_joins_events_cut_anywhere() -> None:
+    """Read through the gateway's SSE reader: a comment, keep-alive noise, an event's
+    data on two lines and a character cut in two between chunks."""
+    reader = TranscriptReader("anthropic")
+    start = b'event: message_start\ndata: {"type":"message_start","message":{"id":"m",'
+    start += b'"model":"x","usage":{"input_tokens":3,"output_tokens":0}}}\n\n'
+    block = b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    block += b'\ndata: "content_block":{"type":"text","text":""}}\n\n'
+    delta = 'data: {"type":"content_block_delta","index":0,'
+    delta += '"delta":{"type":"text_delta","text":"caf\u00e9 ok"}}\n\n'
+    raw = b": keep-alive\n\n" + start + b"data: nope\n\n" + block + delta.encode()
+    cut = raw.index("\u00e9".encode()) + 1
+    shown = reader.feed(raw[:cut]) + reader.feed(raw[cut:])
+    stop = b'data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    stop += b'"usage":{"output_tokens":2}}\r\n\r\ndata: {"type":"message_stop"}'
+    shown += reader.feed(stop) + reader.close()  # the last event without its blank line
+    assert shown == "caf\u00e9 ok"
+    assert (reader.fold.input_tokens, reader.fold.output_tokens) == (3, 2)
+    assert reader.fold.finish_reason == "stop" and not reader.fold.error
+
+
+def test_the_playground_reads_sse_with_the_gateways_one_reader() -> None:
+    """No second server-sent-events parser in the console."""
+    source = Path(__file__).resolve().parents[3] / "console" / "playground" / "stream.py"
+    text = source.read_text()
+    assert "SSEDecoder" in text and 'startswith(":")' not in text and 'partition(":")' not in text
 
 
 def test_error_replies_are_read_in_each_dialect() -> None:

@@ -110,7 +110,11 @@ def test_the_column_that_called_continues_with_its_tool_result() -> None:
     assert anthropic["messages"][2] == {
         "role": "user",
         "content": [
-            {"type": "tool_result", "tool_use_id": "call_1", "content": "rain, 7 °C"},
+            {
+                "type": "tool_result",
+                "tool_use_id": "call_1",
+                "content": [{"type": "text", "text": "rain, 7 °C"}],
+            },
             {"type": "text", "text": "And tomorrow?"},
         ],
     }
@@ -129,13 +133,13 @@ def test_images_and_pdfs_ride_on_the_prompt_in_each_dialect() -> None:
         [{"role": "user", "content": "What is this?", "attachments": files}]
     )
     openai = specs.build_body("openai", "r", "", messages, specs.Params(), [])
-    assert openai["messages"][0]["content"] == [
-        {"type": "text", "text": "What is this?"},
+    assert openai["messages"][0]["content"] == [  # files first, as in every dialect
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
         {
             "type": "file",
             "file": {"filename": "spec.pdf", "file_data": f"data:application/pdf;base64,{PDF}"},
         },
+        {"type": "text", "text": "What is this?"},
     ]
     anthropic = specs.build_body("anthropic", "r", "", messages, specs.Params(), [])
     assert anthropic["messages"][0]["content"] == [
@@ -143,6 +147,7 @@ def test_images_and_pdfs_ride_on_the_prompt_in_each_dialect() -> None:
         {
             "type": "document",
             "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+            "title": "spec.pdf",
         },
         {"type": "text", "text": "What is this?"},
     ]
@@ -208,5 +213,5 @@ async def test_a_run_continues_with_the_typed_tool_result(recorder, staff) -> No
     assert last["role"] == "user" and last["content"][0] == {
         "type": "tool_result",
         "tool_use_id": calls[1][0]["id"],
-        "content": "sunny-1",
+        "content": [{"type": "text", "text": "sunny-1"}],
     }

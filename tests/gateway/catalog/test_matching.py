@@ -73,9 +73,21 @@ def test_native_kinds_with_their_default_address_find_their_prices(kind, model, 
 
 
 def test_a_self_hosted_model_matches_nothing_so_it_costs_what_the_deployment_says():
-    assert catalog.entry_for(*VLLM, "gpt-4o") is None
     assert catalog.entry_for("openai", "http://localhost:11434/v1", "llama3.1") is None
+    assert catalog.entry_for(*VLLM, "my-finetune") is None
     assert catalog.entry_for("echo", "", "echo-1") is None
+
+
+def test_an_openai_model_name_behind_another_openai_compatible_url_is_openais():
+    """LiteLLM's ``openai/gpt-4o`` with an ``api_base`` (a proxy, a gateway) means
+    OpenAI's model: LiteLLM prices it so, and budgets must count it (issue #32)."""
+    for base_url in (VLLM[1], "https://llm-proxy.internal.example/v1"):
+        entry = catalog.entry_for("openai", base_url, "gpt-4o")
+        assert entry is not None and entry.key == "openai/gpt-4o"
+        dated = catalog.entry_for("openai", base_url, "gpt-4o-2024-08-06")
+        assert dated is not None and dated.key == "openai/gpt-4o"
+    # a kind that is no vendor's own (Azure's names are deployment names) stays unmatched
+    assert catalog.entry_for("openai_responses", VLLM[1], "my-finetune") is None
 
 
 def test_an_unknown_model_of_a_known_provider_matches_nothing():

@@ -120,6 +120,13 @@ def test_a_catalog_format_file_is_read_too(tmp_path):
         ("{oops", "not valid JSON"),
         ("[1, 2]", "unrecognised file"),
         ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": -1}}', "zero or more"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 1e30}}', "at most"),
+        ('{"gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 1e308}}', "at most"),
+        (
+            '{"schema": 1, "providers": {"openai": {"as_of": "2026-11-20", "models": '
+            '{"gpt-4o": {"input": 1e30}}}}}',
+            "at most",
+        ),
     ],
 )
 def test_bad_files_are_one_clear_error(tmp_path, content, message):

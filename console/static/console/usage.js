@@ -1,0 +1,53 @@
+// The usage page's chart: each key's daily spend, drawn with uPlot (static/vendor/uplot)
+// from the JSON block the page carries (#usage-data). Without JavaScript the page's
+// table has the same figures.
+(function () {
+  const PALETTE = ["#6366f1", "#f59e0b", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#84cc16", "#f97316", "#64748b"];
+
+  function money(value) {
+    if (value == null) return "—";
+    if (value === 0) return "$0.00";
+    if (Math.abs(value) >= 0.01) return "$" + value.toFixed(2);
+    return "$" + value.toPrecision(2);
+  }
+
+  function draw(host, data) {
+    const style = getComputedStyle(document.documentElement);
+    const muted = style.getPropertyValue("--muted").trim() || "#667085";
+    const line = style.getPropertyValue("--line").trim() || "#e4e7ec";
+    const axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
+    const series = [{}].concat(data.series.map((s, i) => ({
+      label: s.name,
+      stroke: PALETTE[i % PALETTE.length],
+      width: 2,
+      points: { size: 5 },
+      value: (u, v) => money(v),
+    })));
+    const options = {
+      width: Math.max(host.clientWidth, 200),
+      height: 260,
+      series: series,
+      scales: { x: { time: true } },
+      axes: [
+        Object.assign({}, axis),
+        Object.assign({}, axis, { size: 64, values: (u, ticks) => ticks.map(money) }),
+      ],
+      legend: { live: true },
+    };
+    const chart = new uPlot(options, [data.days].concat(data.series.map((s) => s.values)), host);
+    new ResizeObserver(() => chart.setSize({ width: Math.max(host.clientWidth, 200), height: 260 })).observe(host);
+    return chart;
+  }
+
+  function start() {
+    const host = document.getElementById("usage-chart");
+    const source = document.getElementById("usage-data");
+    if (!host || !source || typeof uPlot === "undefined") return;
+    host.replaceChildren();
+    host.dataset.drawn = "1";
+    window.usageChart = draw(host, JSON.parse(source.textContent));
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

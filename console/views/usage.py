@@ -1,0 +1,35 @@
+"""Usage over days: a chart of each key's daily spend (drawn by uPlot from a JSON
+block, with the same figures in a table for a browser without JavaScript) and the
+CSV export of usage per day, key and route."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from .. import usage as usage_data
+from ..decorators import staff_required
+from .common import HtmxHttpRequest
+
+
+@staff_required
+def usage(request: HtmxHttpRequest) -> HttpResponse:
+    found = usage_data.usage(usage_data.window_of(request.GET.get("window")))
+    context = {
+        "usage": found,
+        "chart": found.chart(),
+        "windows": [(key, label) for key, (label, _days) in usage_data.WINDOWS.items()],
+    }
+    return render(request, "console/usage.html", context)
+
+
+@staff_required
+def usage_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
+    window = usage_data.window_of(request.GET.get("window"))
+    response = StreamingHttpResponse(
+        usage_data.csv_lines(window), content_type="text/csv; charset=utf-8"
+    )
+    name = f"switchyard-usage-{window}-{timezone.now():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,57 @@
+"""A Content-Security-Policy on the console's pages: scripts, styles, images and
+connections from this origin only (images also from ``data:`` URLs), no plugins, no
+framing, forms posting here. A prompt-injected answer in the playground then cannot
+load a remote image carrying the conversation out, nor run a script, even if the
+Markdown sanitiser let one through. The console has no inline scripts or style
+attributes (computed widths are set from ``data-`` attributes by ``console.js``, and
+htmx's own indicator styles are off: ``console.css`` has them).
+
+``/admin/`` (Django's admin) and ``/api/`` (JSON, and the API docs page that loads its
+viewer from a CDN) are left as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import sync_and_async_middleware
+
+POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+EXEMPT_PREFIXES = ("/admin/", "/api/")
+
+
+def _with_policy(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    html = response.get("Content-Type", "").startswith("text/html")
+    if html and not request.path.startswith(EXEMPT_PREFIXES):
+        response.headers.setdefault("Content-Security-Policy", POLICY)
+    return response
+
+
+@sync_and_async_middleware
+def content_security_policy(get_response: Callable) -> Callable:
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request: HttpRequest) -> HttpResponse:
+            response = await get_response(request)
+            return _with_policy(request, response)
+
+        return middleware
+
+    def middleware_sync(request: HttpRequest) -> HttpResponse:
+        return _with_policy(request, get_response(request))
+
+    return middleware_sync

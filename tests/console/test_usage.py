@@ -1,0 +1,113 @@
+"""The usage page (each key's spend per day, for the uPlot chart and a table) and its
+CSV export (per day, key and route), both read from the hourly rollups."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from console import usage
+from gateway.models import UsageRollup
+
+TODAY = timezone.now().astimezone(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+
+
+def rollup(days_ago: int, key_id: int, key_name: str, route: str, cost: str, **more) -> UsageRollup:
+    return UsageRollup(
+        hour=TODAY - timedelta(days=days_ago),
+        route=route,
+        key_id=key_id,
+        key_name=key_name,
+        dialect="openai",
+        status_class=2,
+        requests=more.get("requests", 3),
+        errors=more.get("errors", 0),
+        input_tokens=10,
+        output_tokens=20,
+        cost_usd=Decimal(cost),
+    )
+
+
+@pytest.fixture
+def rollups(db) -> None:
+    UsageRollup.objects.bulk_create(
+        [
+            rollup(0, 1, "research", "chat", "0.50"),
+            rollup(0, 1, "research", "embed", "0.25"),
+            rollup(2, 1, "research", "chat", "1.00"),
+            rollup(1, 2, "ci", "chat", "0.0004", errors=1),
+            rollup(0, 0, "master", "chat", "0"),
+            rollup(45, 1, "research", "chat", "9.00"),  # outside 30 days, inside 90
+        ]
+    )
+
+
+def test_spend_per_key_and_day(rollups) -> None:
+    found = usage.usage("30d")
+    assert [k.name for k in found.keys] == ["research", "ci", "master key"]
+    research = found.keys[0]
+    assert research.cost == Decimal("1.75") and research.requests == 9
+    assert research.per_day[TODAY.date()] == Decimal("0.75")
+    chart = found.chart()
+    assert len(chart["days"]) == 30 == len(chart["series"][0]["values"])
+    assert chart["days"][-1] == datetime.combine(TODAY.date(), datetime.min.time(), UTC).timestamp()
+    assert chart["series"][0] == {
+        "name": "research",
+        "values": [0.0] * 27 + [1.0, 0.0, 0.75],
+    }
+    assert usage.usage("90d").keys[0].cost == Decimal("10.75")
+
+
+def test_more_keys_than_drawn_are_summed(db) -> None:
+    UsageRollup.objects.bulk_create(
+        [rollup(0, n, f"k{n}", "chat", str(n)) for n in range(1, usage.CHART_KEYS + 4)]
+    )
+    series = usage.usage("7d").chart()["series"]
+    assert len(series) == usage.CHART_KEYS + 1
+    assert series[-1]["name"] == "3 other keys" and series[-1]["values"][-1] == 6.0
+
+
+def test_the_page_carries_the_chart_data_and_a_table(staff_client: Client, rollups) -> None:
+    html = staff_client.get("/usage/?window=7d").content.decode()
+    data = json.loads(
+        re.search(r'id="usage-data" type="application/json">(.*?)</script>', html).group(1)
+    )
+    assert [s["name"] for s in data["series"]] == ["research", "ci", "master key"]
+    assert "/static/vendor/uplot/uPlot.iife.min.js" in html
+    assert "/static/console/usage.js" in html
+    assert re.search(r"<script>(?!</script>)", html) is None  # no inline script (CSP)
+    assert "$1.75" in html and "$0.0004" in html
+    assert 'href="/usage/export.csv?window=7d"' in html
+    assert Client().get("/usage/").status_code == 302
+
+
+def test_csv_export_per_day_key_and_route(staff_client: Client, rollups) -> None:
+    response = staff_client.get("/usage/export.csv?window=30d")
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.match(
+        r'attachment; filename="switchyard-usage-30d-\d{4}-\d{2}-\d{2}.csv"',
+        response["Content-Disposition"],
+    )
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert list(rows[0]) == list(usage.CSV_COLUMNS)
+    assert len(rows) == 5  # the 45-day-old row is outside the window
+    today = [
+        r for r in rows if r["date"] == TODAY.date().isoformat() and r["key_name"] == "research"
+    ]
+    assert {(r["route"], r["cost_usd"]) for r in today} == {
+        ("chat", "0.50000000"),
+        ("embed", "0.25000000"),
+    }
+    master = next(r for r in rows if r["key_name"] == "master key")
+    assert master["key_id"] == "" and master["requests"] == "3"
+    ci = next(r for r in rows if r["key_name"] == "ci")
+    assert ci["errors"] == "1" and ci["cost_usd"] == "0.00040000"
+    assert Client().get("/usage/export.csv").status_code == 302
