@@ -14,14 +14,12 @@ RUN groupadd --system --gid 10001 switchyard \
 
 WORKDIR /app
 # The project installs from its own files (dependencies and the otel extra for tracing);
-# the server runs from /app, where manage.py, templates and static files are.
+# the server runs from /app, where manage.py is (templates and static files are in console/).
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY console ./console
 RUN pip install ".[otel]"
 COPY manage.py ./
-COPY templates ./templates
-COPY static ./static
 COPY deploy/docker-entrypoint.sh /usr/local/bin/switchyard-entrypoint
 
 # /data: SQLite (when DATABASE_URL is unset), the generated secret and master keys,

@@ -1,7 +1,10 @@
 from django import forms
 from django.contrib import admin
 
+from .login_throttle import ThrottledAdminAuthenticationForm
 from .models import ApiKey, Deployment, Provider, RequestLog, Route
+
+admin.site.login_form = ThrottledAdminAuthenticationForm  # sign-in waits say how long
 
 
 class ProviderAdminForm(forms.ModelForm):

@@ -17,6 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from . import capability_flags
 from .errors import GatewayError
 from .models import ApiKey, Deployment, Provider, Route
 from .registry import ProviderEntry
@@ -31,13 +32,15 @@ ROUTE_FIELDS = frozenset(
         "enabled",
         "strategy",
         "fallbacks",
-        "context_window_fallback",
+        "context_window_fallbacks",
         "drop_params",
         "default_params",
         "max_attempts",
         "timeout",
+        "retry_budget",
         "cache_ttl",
         "cache_scope",
+        "auto_cache_breakpoints",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(
@@ -54,14 +57,15 @@ DEPLOYMENT_FIELDS = frozenset(
         "cache_write_price",
         "context_window",
         "max_output_tokens",
-        "supports_tools",
-        "supports_vision",
-        "supports_reasoning",
-        "supports_top_k",
         "params",
     }
-)
+)  # and every capability flag (deployment_fields)
 TEST_CONNECTION_TIMEOUT = 8.0
+
+
+def deployment_fields() -> frozenset[str]:
+    """What a caller may set on a deployment: its fields and its capability flags."""
+    return DEPLOYMENT_FIELDS | set(capability_flags.names())
 
 
 def errors_by_field(exc: ValidationError) -> dict[str, list[str]]:
@@ -92,6 +96,8 @@ def save_provider(
     secret, ``""`` clears it, anything else replaces it (encrypted, or an env reference)."""
     provider = provider if provider is not None else Provider()
     values = dict(values)
+    if values.get("base_url") == provider.base_url_display:  # the mask keeps the stored URL
+        values.pop("base_url")
     headers = values.pop("extra_headers", None)
     _assign(provider, values, PROVIDER_FIELDS)
     if headers is not None:  # masked values keep what is stored
@@ -166,17 +172,18 @@ async def test_connection(
 
 
 def _check_route_names(route: Route) -> None:
-    names = set(route.fallbacks or [])
-    if route.context_window_fallback:
-        names.add(route.context_window_fallback)
+    names = set(route.fallbacks or []) | set(route.context_window_fallbacks or [])
     if not names:
         return
     known = set(Route.objects.filter(name__in=names).values_list("name", flat=True))
     unknown = sorted(n for n in route.fallbacks if n not in known)
     if unknown:
         raise ValidationError({"fallbacks": f"unknown route(s): {', '.join(unknown)}"})
-    if route.context_window_fallback and route.context_window_fallback not in known:
-        raise ValidationError({"context_window_fallback": "unknown route"})
+    unknown = sorted(n for n in route.context_window_fallbacks or [] if n not in known)
+    if unknown:
+        raise ValidationError(
+            {"context_window_fallbacks": f"unknown route(s): {', '.join(unknown)}"}
+        )
 
 
 def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
@@ -191,7 +198,9 @@ def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
 
 def delete_route(route: Route) -> None:
     users = sorted(
-        r.name for r in Route.objects.exclude(pk=route.pk) if route.name in (r.fallbacks or [])
+        r.name
+        for r in Route.objects.exclude(pk=route.pk)
+        if route.name in (r.fallbacks or []) or route.name in (r.context_window_fallbacks or [])
     )
     if users:
         raise ValidationError(
@@ -233,7 +242,7 @@ def save_deployment(
     deployment = deployment if deployment is not None else Deployment(route=route)
     if deployment.route_id != route.pk:
         raise ValidationError({"route": "the deployment belongs to another route"})
-    _assign(deployment, _resolve_provider(values), DEPLOYMENT_FIELDS)
+    _assign(deployment, _resolve_provider(values), deployment_fields())
     deployment.full_clean()
     with transaction.atomic():
         deployment.save()

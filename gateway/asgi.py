@@ -1,7 +1,8 @@
 """ASGI entry point: the /v1 endpoints are served by lean ASGI handlers
 (``gateway.endpoints``); everything else (console, admin, /api) by Django; WebSockets
 on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
-the others by the console's consumers; lifespan by ``gateway.runtime``. HTTP body
+the others by the console's consumers; lifespan by ``gateway.runtime``. Bodies sent to
+Django are capped before it spools them (``gateway.body_caps``). HTTP body
 chunks sent while the application is busy go out in one write
 (``gateway.send_coalescing``)."""
 
@@ -11,6 +12,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from . import log_escape  # noqa: E402
+
+log_escape.install()  # a logged path or header cannot start a line of its own
+
 django_application = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
@@ -19,6 +24,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from console.routing import websocket_urlpatterns  # noqa: E402
 
 from . import endpoints, runtime  # noqa: E402
+from .body_caps import BodyCapApp  # noqa: E402
 from .responses_socket import ResponsesSocket  # noqa: E402
 from .send_coalescing import CoalescingApp  # noqa: E402
 from .ws_origin import SameOriginWebSockets  # noqa: E402
@@ -35,7 +41,7 @@ async def websockets(scope, receive, send):  # type: ignore[no-untyped-def]
 
 application = ProtocolTypeRouter(
     {
-        "http": CoalescingApp(endpoints.GatewayApp(django_application)),
+        "http": CoalescingApp(endpoints.GatewayApp(BodyCapApp(django_application))),
         "websocket": websockets,
         "lifespan": runtime.lifespan,
     }

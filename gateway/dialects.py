@@ -1,24 +1,25 @@
-"""The endpoint table: which client dialect each API path speaks, and the client codec
-(``gateway.codecs.base.Dialect``) of each dialect. A new client dialect is its codec
-package (an inbound half that builds a ``CLIENT``) plus its lines here; the service and
-the endpoints look dialects up by name and read what differs from the codec, never
-branching on the name."""
+"""The endpoint table: which wire format (a ``gateway.codecs.CODECS`` name) each API
+path speaks. The client halves themselves live in ``CODECS``: a new client dialect is
+its codec package (with a client half) plus its lines here; the service and the
+endpoints look codecs up by name and read what differs from them, never branching on
+the name."""
 
 from __future__ import annotations
 
-from .codecs.anthropic import inbound as anthropic
-from .codecs.base import Dialect
-from .codecs.gemini import inbound as gemini
-from .codecs.openai_chat import inbound as openai_chat
-from .codecs.openai_responses import inbound as openai_responses
+from typing import Any
 
-# dialect name (what the journal records) -> client codec, in the console's order
-CLIENTS: dict[str, Dialect] = {
-    codec.name: codec
-    for codec in (openai_chat.CLIENT, anthropic.CLIENT, openai_responses.CLIENT, gemini.CLIENT)
-}
-# The dialect of a request that names none (an unknown name, the playground's default).
-DEFAULT = openai_chat.CLIENT
+from .codecs import CODECS
+from .codecs.base import Codec, Dialect, Target
+from .types import ChatRequest
+
+# The codec of a request that names none (an unknown name, the playground's default).
+DEFAULT: Codec = CODECS["openai"]
+
+
+def clients() -> dict[str, Dialect]:
+    """Every codec with a client half, by name, in the console's order."""
+    return {name: c.client for name, c in CODECS.items() if c.client is not None}
+
 
 # POST path -> (endpoint, dialect)
 POST_ROUTES: dict[str, tuple[str, str]] = {
@@ -40,7 +41,7 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/openai/v1/completions": ("completions", "openai"),
 }
 # Gemini API: POST {prefix}/{model}:{method}, the model named in the path.
-GEMINI = gemini.CLIENT.name
+GEMINI = "gemini"
 GEMINI_METHODS: dict[str, tuple[str, bool]] = {  # method -> (endpoint, stream)
     "generateContent": ("chat", False),
     "streamGenerateContent": ("chat", True),
@@ -48,6 +49,36 @@ GEMINI_METHODS: dict[str, tuple[str, bool]] = {  # method -> (endpoint, stream)
 }
 
 
+def codec(dialect: str) -> Codec:
+    """The codec clients of ``dialect`` speak (OpenAI chat for a name no codec with a
+    client half has)."""
+    found = CODECS.get(dialect)
+    return found if found is not None and found.has_client else DEFAULT
+
+
 def client(dialect: str) -> Dialect:
-    """The client codec of ``dialect`` (OpenAI chat for a name no table knows)."""
-    return CLIENTS.get(dialect, DEFAULT)
+    """The client half of ``dialect``'s codec (OpenAI chat for a name no table knows).
+    On the request path: two lookups, the half loaded once."""
+    found = CODECS.get(dialect)
+    half = found.client if found is not None else None
+    if half is None:
+        half = DEFAULT.client
+        assert half is not None  # the OpenAI codec has a client half
+    return half
+
+
+# What a client may ask of the model it names: everything, the gateway's routing and the
+# upstream's codec fit it to the deployment that answers.
+CLIENT_TARGET_CAPS = {"supports_reasoning": True, "supports_tools": True, "supports_vision": True}
+
+
+def request_body(dialect: str, request: ChatRequest) -> dict[str, Any]:
+    """The body a client speaking ``dialect`` sends for ``request`` (the playground's
+    columns, a replay): written by the codec of that wire format, the same writer the
+    gateway uses towards an upstream that speaks it, so no caller writes a dialect's
+    JSON by hand. ``request.model`` is the route named; ``request.stream`` picks the
+    stream variant."""
+    found = CODECS.get(dialect)
+    if found is None or found.upstream is None:
+        raise ValueError(f"no codec writes {dialect!r} requests")
+    return found.upstream.build_request(request, Target(model=request.model, **CLIENT_TARGET_CAPS))

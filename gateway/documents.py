@@ -13,7 +13,6 @@ import base64
 import binascii
 from collections.abc import Iterator
 
-from .codecs.bedrock.maps import DOCUMENT_FORMATS
 from .types import ChatRequest, Document, ToolResult
 
 PDF = "application/pdf"
@@ -64,9 +63,7 @@ def refusal(kind: str, doc: Document) -> str | None:
         return None  # text goes as text (Anthropic: a text-source document) everywhere
     media_type = (doc.media_type or "").lower()
     if kind in ("openai", "azure"):
-        if doc.url is not None:
-            return "OpenAI chat file parts take base64 data only, not URLs"
-        return None
+        return None  # by URL: the gateway fetches it (gateway.media_inline)
     if kind == "anthropic":
         if media_type and media_type != PDF:
             if doc.url is not None:
@@ -75,7 +72,10 @@ def refusal(kind: str, doc: Document) -> str | None:
         return None
     if kind == "bedrock":
         if doc.url is not None:
-            return "Bedrock takes documents as base64 data only, not URLs"
+            return None  # the gateway fetches it and checks its type (gateway.media_inline)
+        # imported here: the codecs (registered together) read this module
+        from .codecs.bedrock.maps import DOCUMENT_FORMATS
+
         if media_type not in DOCUMENT_FORMATS:
             return "Bedrock documents are PDF, CSV, DOC(X), XLS(X), HTML, Markdown or text"
         return None

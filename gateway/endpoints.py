@@ -124,7 +124,10 @@ async def resolve_fresh_caller(headers: dict[str, str], token: str | None = None
     """``resolve_caller``, looking once more after a registry check when the key is
     unknown here: it may have been created a moment ago in another process."""
     caller = resolve_caller(headers, token)
-    if caller.key is None and (token or bearer_token(headers)) and await registry.refresh_on_miss():
+    if caller.key is None and (token or bearer_token(headers)):
+        # look again whatever the check found: the watcher may have installed the
+        # snapshot with the key while this request waited
+        await registry.refresh_on_miss()
         caller = resolve_caller(headers, token)
     return caller
 
@@ -272,8 +275,19 @@ def json_reply(dialect: str, payload: Any) -> Reply:
 
 
 def refuse_while_closing(dialect: str) -> Reply:
-    """Not journaled: the drain that follows may already have run."""
+    """The 503 of a request the drain ended (journaled by its own call)."""
     reply = json_error(dialect, ShuttingDown("this gateway instance is shutting down; retry"))
+    reply.headers += [(b"connection", b"close"), (b"retry-after", b"1")]
+    return reply
+
+
+def refuse_new_request(scope: Scope, endpoint: str, dialect: str) -> Reply:
+    """The 503 of an API request arriving while the server drains, journaled: the
+    journal is written out only after the server stopped accepting and its connections
+    closed (uvicorn's lifespan shutdown), so the row is not lost."""
+    caller = resolve_caller(header_map(scope))  # from memory: names the key in the row
+    error = ShuttingDown("this gateway instance is shutting down; retry")
+    reply = service.reject(endpoint, dialect, error, caller)
     reply.headers += [(b"connection", b"close"), (b"retry-after", b"1")]
     return reply
 
@@ -327,7 +341,7 @@ class GatewayApp:
             await runtime.ensure_started()
             endpoint, dialect = POST_ROUTES[path]
             if runtime.closing():
-                await send_reply(send, refuse_while_closing(dialect))
+                await send_reply(send, refuse_new_request(scope, endpoint, dialect))
                 return
             runtime.request_started()
             try:
@@ -338,7 +352,7 @@ class GatewayApp:
             await runtime.ensure_started()
             endpoint, model, stream = gemini
             if runtime.closing():
-                await send_reply(send, refuse_while_closing(dialects.GEMINI))
+                await send_reply(send, refuse_new_request(scope, endpoint, dialects.GEMINI))
                 return
             runtime.request_started()
             try:

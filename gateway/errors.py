@@ -28,6 +28,8 @@ server log and the journal, never to the caller.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class GatewayError(Exception):
     status: int = 500
@@ -138,7 +140,7 @@ class UpstreamError(GatewayError):
     status = 502
     kind = "api_error"
 
-    def __init__(self, message: str, *, status: int | None = None, **kwargs) -> None:
+    def __init__(self, message: str, *, status: int | None = None, **kwargs: Any) -> None:
         if status is not None and kwargs.get("kind") is None:
             kwargs["kind"] = KIND_FOR_STATUS.get(status, "api_error")
         super().__init__(message, status=status, **kwargs)
@@ -178,6 +180,18 @@ class UpstreamOverloaded(UpstreamError):
     kind = "overloaded_error"
 
 
+class UpstreamAnswerTooLarge(UpstreamError):
+    """The upstream's answer was longer than ``SWITCHYARD_MAX_ANSWER_BYTES``: not read
+    further, not retried (another attempt would likely be as long)."""
+
+    status = 502
+    kind = "api_error"
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
 class UpstreamRejected(UpstreamError):
     """The upstream refused the gateway itself (401/403: its credentials are wrong; 404:
     the model does not exist there) and no other deployment was left. A 502: the caller
@@ -186,7 +200,7 @@ class UpstreamRejected(UpstreamError):
     status = 502
     kind = "api_error"
 
-    def __init__(self, message: str, **kwargs) -> None:
+    def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, status=502, kind="api_error", **kwargs)
 
     @property

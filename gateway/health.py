@@ -28,7 +28,7 @@ def _database_ok() -> bool:
 async def readiness(request: HttpRequest) -> JsonResponse:
     from . import runtime
 
-    if runtime.closing():  # draining: load balancers stop sending new requests here
+    if runtime.draining():  # load balancers stop sending new requests here
         return JsonResponse({"status": "shutting down"}, status=503)
     try:
         ok = await sync_to_async(_database_ok)()

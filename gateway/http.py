@@ -10,7 +10,7 @@ import httpx
 from django.conf import settings
 
 from . import tracing
-from .pooled_transport import PooledTransport
+from .pooled_transport import AnswerTooLarge, PooledTransport
 
 URL_CACHE_SIZE = 512
 
@@ -89,6 +89,37 @@ def client() -> httpx.AsyncClient:
         created.direct = transport
     _clients[loop_id] = created
     return created
+
+
+def max_answer_bytes() -> int:
+    """The longest non-streamed upstream answer read (``SWITCHYARD_MAX_ANSWER_BYTES``)."""
+    return settings.SWITCHYARD_MAX_ANSWER_BYTES
+
+
+async def post_capped(
+    url: str, content: bytes, headers: dict[str, str], timeouts: httpx.Timeout, limit: int
+) -> tuple[httpx.Response, bytes]:
+    """POST through ``client()`` and read the answer, at most ``limit`` bytes of it
+    (``AnswerTooLarge`` past that, the rest never read)."""
+    request = client().build_request(
+        "POST", url, content=content, headers=headers, timeout=timeouts
+    )
+    response = await client().send(request, stream=True)
+    try:
+        parts: list[bytes] = []
+        size = 0
+        async for piece in response.aiter_bytes():
+            parts.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise AnswerTooLarge(limit)
+    finally:
+        await response.aclose()
+    body = b"".join(parts)  # decoded: the copy must not say it is still encoded
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
+    return httpx.Response(
+        response.status_code, headers=headers, content=body, request=request
+    ), body
 
 
 def pooled() -> PooledTransport | None:

@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol, writing a response's head together with its body.
+"""uvicorn's httptools protocol, writing a response's head together with its body,
+bounding how long a request head may take, and closing connections without resets.
 
 uvicorn writes the status line and headers of a response (``http.response.start``) on
 their own, then each body chunk: every plain answer cost the server two socket writes,
@@ -7,6 +8,20 @@ measured with py-spy). Here the head is held back and goes out with the first bo
 chunk in one write; a head whose body is not written in the same turn of the event loop
 (a stream still waiting for its first event) goes out alone at the end of that turn,
 so no client waits longer for its headers than before.
+
+Closing: uvicorn closes the socket outright (after a ``Connection: close`` answer, an
+idle keep-alive connection at its timeout or at shutdown, a 400). When the client has
+sent bytes the server has not read (the next request racing the close, the rest of a
+refused upload), the kernel answers a close with a reset, which can destroy the answer
+the client has not read yet (nginx: 502). Here a close sends FIN first
+(``write_eof``), discards what still arrives, and closes once the client closes too, or
+after ``LINGER_SECONDS``.
+
+Slow heads: uvicorn waits for a request head for ever (800 "slowloris" sockets sending
+a byte now and then stayed open). A connection must send a whole head within
+``header_timeout`` of opening, and of its first byte for a later request on a kept-alive
+connection (uvicorn's keep-alive timeout bounds the wait before that byte); else it gets
+408 and is closed.
 
 Only the transport under uvicorn's protocol is wrapped; parsing, flow control,
 keep-alive, upgrades and the ASGI cycle stay uvicorn's own.
@@ -21,20 +36,41 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 _HEAD_START = b"HTTP/1.1 "
 _HEAD_END = b"\r\n\r\n"
+LINGER_SECONDS = 2.0  # how long a closing connection waits for the client's FIN
+# A draining server closes a keep-alive connection only once it has been idle this long:
+# a client that just got an answer may be sending its next request on it right now
+# (that request is served, with Connection: close, instead of lost in the close).
+IDLE_BEFORE_CLOSE_SECONDS = 0.5
+# ... and one that has not had a request yet (accepted from the queue as the server
+# stopped accepting: its client connected to send one) this long after it opened.
+FIRST_REQUEST_WAIT_SECONDS = 2.0
+HEADER_TIMEOUT_SECONDS = 10.0  # default bound on receiving a request head
+_TIMED_OUT_BODY = b"the request head took too long\n"
+_TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_TIMED_OUT_BODY), _TIMED_OUT_BODY)
+)
 
 
 class HeadJoiningTransport:
     """Holds a write that is a whole response head until the next write (joined into
-    one) or the end of the loop's turn. Anything else passes to the transport."""
+    one) or the end of the loop's turn; closes gracefully (FIN, then wait for the
+    client's, see the module's docstring) unless ``graceful`` is turned off (a WebSocket
+    closes as its protocol decides). Anything else passes to the transport."""
 
-    __slots__ = ("transport", "loop", "held")
+    __slots__ = ("transport", "loop", "held", "lingering", "graceful", "linger_timer")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self.loop = loop
         self.held: bytes | None = None
+        self.lingering = False  # FIN sent: what arrives is discarded until the client's
+        self.graceful = True
+        self.linger_timer: asyncio.TimerHandle | None = None
 
     def write(self, data: bytes) -> None:
+        if self.lingering:
+            return
         held = self.held
         if held is not None:
             self.held = None
@@ -57,7 +93,24 @@ class HeadJoiningTransport:
 
     def close(self) -> None:
         self.flush()
-        self.transport.close()
+        if self.lingering:
+            return
+        transport = self.transport
+        if not self.graceful or transport.is_closing() or not transport.can_write_eof():
+            transport.close()
+            return
+        self.lingering = True
+        transport.write_eof()  # FIN once the answer is written; reading goes on
+        self.linger_timer = self.loop.call_later(LINGER_SECONDS, transport.close)
+
+    def closed(self) -> None:
+        """The connection is gone: forget the linger timer."""
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
+            self.linger_timer = None
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.transport.is_closing()
 
     def write_eof(self) -> None:
         self.flush()
@@ -65,6 +118,7 @@ class HeadJoiningTransport:
 
     def abort(self) -> None:
         self.held = None
+        self.closed()
         self.transport.abort()
 
     def get_write_buffer_size(self) -> int:
@@ -76,7 +130,105 @@ class HeadJoiningTransport:
 
 
 class HeadJoiningProtocol(HttpToolsProtocol):
-    """``http="httptools"`` with the head of each response written with its body."""
+    """``http="httptools"`` with the head of each response written with its body, a
+    bound on receiving a request head and graceful closes (see the module's docstring).
+    ``shutdown`` (the server is draining) lets a request under way finish with
+    ``Connection: close`` (one whose head is still arriving included) and closes an
+    idle connection once it has been idle IDLE_BEFORE_CLOSE_SECONDS (one that never
+    had a request: FIRST_REQUEST_WAIT_SECONDS after it opened): a request arriving
+    before that is served, with ``Connection: close``."""
+
+    transport: HeadJoiningTransport  # type: ignore[assignment]
+
+    def __init__(
+        self, *args: Any, header_timeout: float = HEADER_TIMEOUT_SECONDS, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.head_started = False  # a request's first bytes came, its head is not complete
+        self.draining = False
+        self.idle_since = 0.0  # when the last answer ended (or the connection opened)
+        self.used = False  # a request came on it
+        self.shutdown_on_open = False  # opened while the server drains (its accept queue)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         super().connection_made(HeadJoiningTransport(transport, self.loop))  # type: ignore[arg-type]
+        self.idle_since = self.loop.time()
+        self._time_head()  # also bounds an idle connection before its first request
+        if self.shutdown_on_open:
+            self.shutdown()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        self.transport.closed()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.lingering:
+            return  # we said goodbye: read and dropped, so the close does not reset
+        super().data_received(data)
+        # Timed only when a head is left incomplete: one that arrives whole (nearly
+        # every request) costs no timer.
+        if self.head_started and self.head_timer is None:
+            self._time_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head_started = True
+
+    def on_headers_complete(self) -> None:
+        self.head_started = False
+        self.used = True
+        self._stop_head_timer()
+        super().on_headers_complete()
+        if self.draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # arrived during the drain: the last one here
+
+    def on_response_complete(self) -> None:
+        self.idle_since = self.loop.time()
+        super().on_response_complete()
+
+    def handle_websocket_upgrade(self) -> None:
+        self.transport.graceful = False  # the WebSocket protocol closes as it must
+        super().handle_websocket_upgrade()
+
+    def shutdown(self) -> None:
+        if self.draining:
+            return
+        self.draining = True
+        if self.head_started:
+            return  # its head completes: that request is served, then the connection closes
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False  # closed once its answer is written
+            return
+        self._close_if_idle()
+
+    def _idle(self) -> bool:
+        return not self.head_started and (self.cycle is None or self.cycle.response_complete)
+
+    def _close_if_idle(self) -> None:
+        if self.transport.is_closing() or not self._idle():
+            return  # a request came: it ends with Connection: close
+        waited = self.loop.time() - self.idle_since
+        allowed = IDLE_BEFORE_CLOSE_SECONDS if self.used else FIRST_REQUEST_WAIT_SECONDS
+        if waited >= allowed:
+            self.transport.close()
+        else:
+            self.loop.call_later(allowed - waited, self._close_if_idle)
+
+    def _time_head(self) -> None:
+        self.head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.head_started:
+            self.transport.write(_TIMED_OUT)
+        self.transport.close()

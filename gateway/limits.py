@@ -6,6 +6,14 @@ budget (429 with ``retry_after``). It reserves one request and the estimated tok
 ``Reservation.settle`` later replaces the estimate with the tokens really used and
 adds the request's cost to the budget. The master key is never limited.
 
+A key with a budget also holds, from admission until the request ends, what the request
+may cost (``gateway.budget_estimate``): a request is admitted while the spend plus the
+holds of the requests in flight plus its own stays within the budget (a request alone
+may overrun by its own cost, as one request always could), so a burst of concurrent
+requests cannot spend past the budget. Settling replaces the hold by the real cost (0
+for a request that failed before costing anything). A hold whose request never
+settles (its worker was killed) expires after ``SWITCHYARD_BUDGET_HOLD_SECONDS``.
+
 Windows are sliding over the last 60 seconds, counted in one-second buckets. Budgets
 run per UTC day, per UTC month or in total; the spend of the current period is read
 once from RequestLog (sum of cost_usd) when a key is first seen, then kept counting.
@@ -32,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
@@ -77,9 +85,9 @@ def _load_spend_sync(key_id: int, start: datetime | None) -> Decimal:
 
 async def load_spend(key_id: int, start: datetime | None) -> Decimal:
     """What ``key_id`` spent since ``start``, from the request log (one query)."""
-    from asgiref.sync import sync_to_async
+    from . import db_work
 
-    return await sync_to_async(_load_spend_sync, thread_sensitive=False)(key_id, start)
+    return await db_work.arun(_load_spend_sync, key_id, start)
 
 
 def _budget_error(key: KeyEntry, spent: Decimal, end: datetime | None, at: float) -> RateLimited:
@@ -90,6 +98,17 @@ def _budget_error(key: KeyEntry, spent: Decimal, end: datetime | None, at: float
         f"(${spent.quantize(Decimal('0.0001'))} spent)",
         code="budget_exceeded",
         retry_after=retry_after,
+    )
+
+
+def _held_error(key: KeyEntry, spent: Decimal, held: Decimal) -> RateLimited:
+    period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    return RateLimited(
+        f"this API key's budget of ${key.budget_usd} {period} is taken by the requests "
+        f"in flight (${spent.quantize(Decimal('0.0001'))} spent, "
+        f"${held.quantize(Decimal('0.0001'))} held); retry when they finish",
+        code="budget_exceeded",
+        retry_after=1.0,
     )
 
 
@@ -109,13 +128,30 @@ def _units(amount: Decimal) -> int:
     return int((amount / MICRO).to_integral_value())
 
 
-def _verdict(key: KeyEntry, reply: list[Any], end: datetime | None, at: float) -> Any:
-    """The reservation handle of an ``ok`` answer; raise RateLimited for a refusal."""
+class Admission(NamedTuple):
+    """What one admission reserved: its tokens' second (None: no rpm/tpm) and its
+    budget hold (None: no hold) in the budget ``period`` it was taken in."""
+
+    second: int | None
+    hold: int | str | None = None
+    period: str = ""
+
+
+def _verdict(
+    key: KeyEntry, reply: list[Any], period: str, end: datetime | None, at: float
+) -> Admission:
+    """The reservation of an ``ok`` answer; raise RateLimited for a refusal."""
     reason = reply[0]
     if reason == "ok":
-        return None if reply[1] is None else int(reply[1])
+        second = None if reply[1] is None else int(reply[1])
+        hold = reply[2] if len(reply) > 2 else None
+        if isinstance(hold, bytes):
+            hold = hold.decode()
+        return Admission(second, hold or None, period)
     if reason == "budget":
         raise _budget_error(key, Decimal(int(reply[1])) * MICRO, end, at)
+    if reason == "held":
+        raise _held_error(key, Decimal(int(reply[1])) * MICRO, Decimal(int(reply[2])) * MICRO)
     if reason == "rpm":
         raise _rate_error("requests", key.rpm_limit or 0, float(reply[1]))
     if reason == "tpm":
@@ -130,24 +166,28 @@ class StoreCounters:
     async def ask(self, *request: Any) -> list[Any]:
         raise NotImplementedError
 
-    async def admit(self, key: KeyEntry, tokens: int, at: float) -> Any:
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Admission:
+        """Check and reserve: one request, ``tokens`` tokens, ``hold`` units of budget."""
         period_id, start, end = period_bounds(key.budget_period, at)
         budget = _units(key.budget_usd) if key.budget_usd is not None else -1
         args = ("admit", key.id, key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget)
-        reply = await self.ask(*args, period_id, at, None)
+        extra = (hold, hold_ttl()) if hold > 0 and budget >= 0 else ()
+        reply = await self.ask(*args, period_id, at, None, *extra)
         if reply[0] == "load":
             spent = _units(await load_spend(key.id, start))
-            reply = await self.ask(*args, period_id, at, spent)
-        return _verdict(key, reply, end, at)
+            reply = await self.ask(*args, period_id, at, spent, *extra)
+        return _verdict(key, reply, period_id, end, at)
 
     async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+        """Correct the tokens by ``delta``, add ``cost`` to the spend, give back the hold."""
+        second, hold, hold_period = _parts(handle)
         units = _units(cost) if key.budget_usd is not None and cost else 0
-        if not units and not (handle is not None and delta and key.tpm_limit):
+        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
             return  # nothing that a limit of this key reads (one round trip saved)
         period_id, start, _ = period_bounds(key.budget_period, at)
-        args = ("settle", key.id, handle, delta, period_id, units)
-        if (await self.ask(*args, None))[0] == "load":
-            await self.ask(*args, _units(await load_spend(key.id, start)))
+        args = ("settle", key.id, second, delta, period_id, units)
+        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
+            await self.ask(*args, _units(await load_spend(key.id, start)), hold_period, hold)
 
     async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
         """Count a request against a deployment's caps for ``minute``; False when full."""
@@ -155,6 +195,18 @@ class StoreCounters:
 
     async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
         await self.ask("used", deployment_id, minute, tokens)
+
+
+def _parts(handle: Any) -> tuple[int | None, Any, str | None]:
+    """(second, hold, hold's period) of an admission's handle (a bare second, or None)."""
+    if isinstance(handle, Admission):
+        return handle.second, handle.hold, handle.period if handle.hold is not None else None
+    return handle, None, None
+
+
+def hold_ttl() -> float:
+    """Seconds a budget hold outlives a request that never settles (its worker died)."""
+    return float(settings.SWITCHYARD_BUDGET_HOLD_SECONDS)
 
 
 class MemoryCounters(StoreCounters):
@@ -195,18 +247,36 @@ class SharedCounters(StoreCounters):
 
 # --- Redis counters -------------------------------------------------------------------------
 
-# KEYS: requests hash, tokens hash, spend counter. ARGV: rpm, tpm, estimated tokens,
-# budget in 1e-8 USD (-1: none). Returns {"ok", second} or {reason, detail}.
+# KEYS: requests hash, tokens hash, spend counter, holds hash (hold id -> units, and
+# 'total'), holds' expiries (sorted set). ARGV: rpm, tpm, estimated tokens, budget in
+# 1e-8 USD (-1: none), units to hold (0: none), the hold's time to live in seconds.
+# Returns {"ok", second, hold id or ""} or {reason, detail...}.
 ADMIT_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local sec = tonumber(t[1])
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
 local est, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local hold, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+if budget < 0 then hold = 0 end
 if budget >= 0 then
   local spent = redis.call('GET', KEYS[3])
   if not spent then return {'load', '0'} end
   if tonumber(spent) >= budget then return {'budget', spent} end
+  if hold > 0 then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)) do
+      local units = redis.call('HGET', KEYS[4], id)
+      if units then
+        redis.call('HDEL', KEYS[4], id)
+        redis.call('HINCRBY', KEYS[4], 'total', -tonumber(units))
+      end
+      redis.call('ZREM', KEYS[5], id)
+    end
+    local held = tonumber(redis.call('HGET', KEYS[4], 'total') or '0')
+    if held > 0 and tonumber(spent) + held + hold > budget then
+      return {'held', spent, tostring(held)}
+    end
+  end
 end
 local function window(key)
   local flat = redis.call('HGETALL', key)
@@ -250,11 +320,29 @@ if tpm > 0 then
   redis.call('HINCRBY', KEYS[2], sec, est)
   redis.call('EXPIRE', KEYS[2], 120)
 end
-return {'ok', tostring(sec)}
+local id = ''
+if hold > 0 then
+  id = sec .. '-' .. redis.call('HINCRBY', KEYS[4], 'next', 1)
+  redis.call('HSET', KEYS[4], id, hold)
+  redis.call('HINCRBY', KEYS[4], 'total', hold)
+  redis.call('ZADD', KEYS[5], now + ttl, id)
+  redis.call('EXPIRE', KEYS[4], math.ceil(ttl) + 60)
+  redis.call('EXPIRE', KEYS[5], math.ceil(ttl) + 60)
+end
+return {'ok', tostring(sec), id}
 """
 
-# KEYS: tokens hash, spend counter. ARGV: second, token delta, cost in 1e-8 USD.
+# KEYS: tokens hash, spend counter, the hold's holds hash and expiries. ARGV: second,
+# token delta, cost in 1e-8 USD, hold id ("": none).
 SETTLE_SCRIPT = """
+if ARGV[4] ~= '' then
+  local units = redis.call('HGET', KEYS[3], ARGV[4])
+  if units then
+    redis.call('HDEL', KEYS[3], ARGV[4])
+    redis.call('HINCRBY', KEYS[3], 'total', -tonumber(units))
+  end
+  redis.call('ZREM', KEYS[4], ARGV[4])
+end
 if tonumber(ARGV[2]) ~= 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 end
@@ -307,30 +395,40 @@ class RedisCounters:
         base = f"{REDIS_PREFIX}:{key.id}"
         return [f"{base}:requests", f"{base}:tokens", f"{base}:spend:{period_id}"]
 
-    async def admit(self, key: KeyEntry, tokens: int, at: float) -> Any:
+    @staticmethod
+    def hold_names(key: KeyEntry, period_id: str) -> list[str]:
+        base = f"{REDIS_PREFIX}:{key.id}"
+        return [f"{base}:holds:{period_id}", f"{base}:hold-expiries:{period_id}"]
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Admission:
         self.client()
         period_id, start, end = period_bounds(key.budget_period, at)
-        names = self.names(key, period_id)
+        names = self.names(key, period_id) + self.hold_names(key, period_id)
         budget = _units(key.budget_usd) if key.budget_usd is not None else -1
-        args = [key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget]
+        args = [key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget, hold, hold_ttl()]
+        reply: list[Any] = []
         for _ in range(2):
-            reason, detail = await self._admit(keys=names, args=args)
-            reason = reason.decode() if isinstance(reason, bytes) else reason
-            if reason != "load":
+            reply = await self._admit(keys=names, args=args)
+            reply[0] = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            if reply[0] != "load":
                 break
             spent = await load_spend(key.id, start)
             ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
             await self._client.set(names[2], _units(spent), nx=True, **ttl)
-        return _verdict(key, [reason, detail], end, at)
+        return _verdict(key, reply, period_id, end, at)
 
     async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+        second, hold, hold_period = _parts(handle)
         units = _units(cost) if key.budget_usd is not None and cost else 0
-        if not units and not (handle is not None and delta and key.tpm_limit):
+        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
             return  # nothing that a limit of this key reads
         self.client()
         period_id, _, _ = period_bounds(key.budget_period, at)
-        names = self.names(key, period_id)
-        await self._settle(keys=[names[1], names[2]], args=[handle or 0, delta, units])
+        names = self.names(key, period_id) + self.hold_names(key, hold_period or period_id)
+        await self._settle(
+            keys=[names[1], names[2], names[3], names[4]],
+            args=[second or 0, delta, units, hold or ""],
+        )
 
     @staticmethod
     def deployment_name(deployment_id: int, minute: int) -> str:
@@ -436,8 +534,12 @@ class Reservation:
             await memory.settle(self.key, None, 0, cost, now())
 
 
-async def admit(key: KeyEntry, route: str, estimated_tokens: int) -> Reservation:
-    """Check and reserve ``key``'s allowance for one request to ``route``; raise
+async def admit(
+    key: KeyEntry, route: str, estimated_tokens: int, hold_usd: Decimal | None = None
+) -> Reservation:
+    """Check and reserve ``key``'s allowance for one request to ``route``: a request,
+    ``estimated_tokens`` and, when the key has a budget, ``hold_usd`` of it (what the
+    request may cost, ``gateway.budget_estimate``) until it settles. Raise
     AuthenticationFailed (revoked, expired), PermissionDenied (route not allowed) or
     RateLimited (rpm, tpm or budget)."""
     if key.is_master:
@@ -453,9 +555,10 @@ async def admit(key: KeyEntry, route: str, estimated_tokens: int) -> Reservation
     reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
+    hold = _units(hold_usd) if hold_usd and key.budget_usd is not None else 0
     backend = _backend()
     try:
-        reservation.handle = await backend.admit(key, tokens, at)
+        reservation.handle = await backend.admit(key, tokens, at, hold)
     except RateLimited:
         raise
     except Exception as exc:
@@ -463,7 +566,7 @@ async def admit(key: KeyEntry, route: str, estimated_tokens: int) -> Reservation
             raise
         note_failure(backend, exc)
         backend = memory
-        reservation.handle = await memory.admit(key, tokens, at)
+        reservation.handle = await memory.admit(key, tokens, at, hold)
     else:
         if _redis_down:
             note_success(backend)

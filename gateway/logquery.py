@@ -13,6 +13,11 @@ in (created_at, id) (see ``RequestLog.Meta``), so a deep page costs what the fir
 and nothing ever counts or skips rows. A text search reads at most ``SEARCH_SCAN_ROWS``
 rows per page, so its pages may hold fewer rows than asked for (even none) and still
 have a next cursor: a list ends when ``next_cursor`` is None, not at a short page.
+
+Where body logging is on, a text search also looks in the bodies the client sent and
+got (``BODY_SEARCH_FIELDS``). A body is kilobytes where a row's searched columns are
+bytes, so such a page reads a shorter stretch (``BODY_SEARCH_SCAN_ROWS`` rows, each
+joined to its body by primary key) and hands on its cursor in the same way.
 """
 
 from __future__ import annotations
@@ -35,12 +40,21 @@ PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 FILTERS = ("since", "until", "route", "key", "status", "dialect", "q")
 # What the text search (``q``) looks in, case-insensitively, anywhere in the value.
-SEARCH_FIELDS = ("request_id", "route", "error_message", "upstream_model", "key_name")
+SEARCH_FIELDS = (
+    "request_id", "route", "error_kind", "error_message", "upstream_model", "key_name",
+)  # fmt: skip
+# The bodies a search also looks in where body logging is on: what the client sent and
+# what it got back (the upstream's copies say the same in another dialect).
+BODY_SEARCH_FIELDS = ("inbound_request", "outbound_response")
 # How many rows (newest first, past the cursor, matching the other filters) one page of
 # a text search looks at. A substring match can use no index, so a rare term would read
 # every row (7-8 s at a million rows on SQLite); a page instead stops here and hands out
 # a cursor to search on from where it stopped.
 SEARCH_SCAN_ROWS = 5_000
+# The same bound for a search that reads bodies too (see the module's docstring); the
+# smaller of the two is used. Measured in bench/README.md ("The console at a million
+# log rows").
+BODY_SEARCH_SCAN_ROWS = 1_000
 # What a list row carries: every column but the attempt chain (a JSON list that only
 # the detail shows). The bodies live in another table (RequestBody).
 LIST_FIELDS = (
@@ -49,7 +63,7 @@ LIST_FIELDS = (
     "finish_reason", "error_kind", "error_message", "latency_ms", "ttft_ms", "upstream_ms",
     "overhead_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
-    "cache_hit",
+    "cache_hit", "prompt_cache_breakpoints",
 )  # fmt: skip
 STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -114,11 +128,25 @@ def key_filter(value: str | int) -> Q:
     return Q(key_id__in=ids) if ids else Q(key_name=value)
 
 
-def search_filter(text: str) -> Q:
+def search_filter(text: str, bodies: bool = False) -> Q:
+    """Rows with ``text`` in a search field (and, with ``bodies``, in a body); a status
+    code (``429``) also matches that status."""
     found = Q()
     for field in SEARCH_FIELDS:
         found |= Q(**{f"{field}__icontains": text})
+    if len(text) == 3 and text.isdigit():
+        found |= Q(status=int(text))
+    if bodies:
+        for field in BODY_SEARCH_FIELDS:
+            found |= Q(**{f"body__{field}__icontains": text})
     return found
+
+
+def searches_bodies() -> bool:
+    """Whether a text search looks in bodies: where they are logged."""
+    from django.conf import settings
+
+    return bool(getattr(settings, "SWITCHYARD_LOG_BODIES", False))
 
 
 def filtered(params: Mapping[str, Any]) -> QuerySet[RequestLog]:
@@ -144,7 +172,7 @@ def filtered(params: Mapping[str, Any]) -> QuerySet[RequestLog]:
         rows = rows.filter(dialect=given["dialect"])
     text = str(given.get("q", "")).strip()
     if text:
-        rows = rows.filter(search_filter(text))
+        rows = rows.filter(search_filter(text, searches_bodies()))
     return rows
 
 
@@ -201,8 +229,8 @@ def search_page(
     params: Mapping[str, Any], cursor: str | None = None, size: int = PAGE_SIZE
 ) -> Page:
     """One page of ``filtered(params)`` after ``cursor``, reading at most
-    ``SEARCH_SCAN_ROWS`` rows for a text search (``q``); the list pages of both
-    surfaces come from here."""
+    ``SEARCH_SCAN_ROWS`` rows for a text search (``q``; ``BODY_SEARCH_SCAN_ROWS`` when
+    it reads bodies too); the list pages of both surfaces come from here."""
     text = str(params.get("q") or "").strip()
     rows = filtered({k: v for k, v in params.items() if k != "q"})
     if not text:
@@ -210,11 +238,13 @@ def search_page(
     size = max(1, min(size, MAX_PAGE_SIZE))
     if cursor:
         rows = after(rows, cursor)
+    bodies = searches_bodies()
+    scan = min(SEARCH_SCAN_ROWS, BODY_SEARCH_SCAN_ROWS) if bodies else SEARCH_SCAN_ROWS
     # The last row of the stretch this page searches (an index range, read in order),
     # and whether any row lies beyond it.
-    ends = list(rows.values_list("created_at", "id")[SEARCH_SCAN_ROWS - 1 : SEARCH_SCAN_ROWS + 1])
+    ends = list(rows.values_list("created_at", "id")[scan - 1 : scan + 1])
     edge = ends[0] if ends else None
-    matching = rows.filter(search_filter(text))
+    matching = rows.filter(search_filter(text, bodies))
     if edge is not None:
         moment, row_id = edge
         matching = matching.filter(created_at__gte=moment).filter(

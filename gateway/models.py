@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -19,6 +19,7 @@ from . import crypto
 from .errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
 from .providers import kinds
 from .secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
+from .url_secrets import mask_url
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
 # form or an API client, keeps that value).
@@ -117,6 +118,13 @@ class Provider(models.Model):
             return self.secret_ref
         return crypto.decrypt(self.secret_ciphertext)
 
+    @property
+    def base_url_display(self) -> str:
+        """The base URL as it may be shown: user info and credential query values
+        masked (``https://***@host/v1?api-key=***``). Sent back unchanged, it keeps the
+        stored URL (``admin_ops.save_provider``)."""
+        return mask_url(self.base_url)
+
     # --- extra headers (where users put tokens): encrypted like the secret ------------
     def set_extra_headers(self, headers: dict[str, str]) -> None:
         """Replace the extra headers. A value equal to HEADER_MASK keeps what is stored
@@ -128,6 +136,9 @@ class Provider(models.Model):
             return
         out = {}
         for name, value in headers.items():
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise ValidationError({"extra_headers": problem})
             if value == HEADER_MASK:
                 if name not in stored:
                     raise ValidationError(
@@ -178,6 +189,10 @@ class Provider(models.Model):
             isinstance(k, str) and isinstance(v, str) for k, v in self.extra_headers.items()
         ):
             raise ValidationError({"extra_headers": "must be an object of string to string"})
+        for name, value in self.extra_headers.items():
+            problem = header_problem(name, "" if _sealed(value) else value)
+            if problem is not None:
+                raise ValidationError({"extra_headers": problem})
 
     def _clean_settings(self) -> None:
         if not isinstance(self.settings, dict):
@@ -197,6 +212,22 @@ class Provider(models.Model):
                 )
         # Empty values mean "not set": drop them so that exports stay minimal.
         self.settings = {k: v.strip() for k, v in self.settings.items() if v.strip()}
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+_HEADER_VALUE_FORBIDDEN = re.compile(r"[\r\n\x00]")
+
+
+def header_problem(name: object, value: object) -> str | None:
+    """Why ``name: value`` cannot be sent as an HTTP header, or None. A CR or LF in a
+    value made every call to the provider fail as a connection error, retried."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        return None  # clean() reports the types
+    if not _HEADER_NAME.match(name):
+        return f"{name!r}: not a valid header name (letters, digits and !#$%&'*+.^_`|~-)"
+    if _HEADER_VALUE_FORBIDDEN.search(value):
+        return f"{name}: a header value cannot hold a line break (CR, LF) or NUL"
+    return None
 
 
 def _sealed(value: object) -> bool:
@@ -234,8 +265,11 @@ class Route(models.Model):
     fallbacks = models.JSONField(
         default=list, blank=True, help_text="ordered names of routes tried when this one fails"
     )
-    context_window_fallback = models.CharField(
-        max_length=200, blank=True, help_text="route tried when the prompt is too long"
+    context_window_fallbacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="ordered names of larger routes tried when the prompt is too long for "
+        "this one's context windows",
     )
     drop_params = models.BooleanField(
         default=True, help_text="drop parameters the upstream does not know (else reject: 400)"
@@ -251,6 +285,13 @@ class Route(models.Model):
         help_text="seconds an upstream may stay silent, for this route's deployments only "
         "(overrides their provider's timeout)",
     )
+    retry_budget = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text="share of this route's requests a minute it may retry (0.2 = 20%; "
+        "empty: the server's SWITCHYARD_RETRY_BUDGET, 20%)",
+    )
     cache_ttl = models.PositiveIntegerField(
         default=0,
         help_text="seconds an answer stays in the response cache (0: the route is not cached)",
@@ -260,6 +301,11 @@ class Route(models.Model):
         choices=CacheScope.choices,
         default=CacheScope.ROUTE,
         help_text="route: keys allowed on this route share answers; key: each key its own",
+    )
+    auto_cache_breakpoints = models.BooleanField(
+        default=True,
+        help_text="place prompt-cache breakpoints (tools, system prompt, last stable turn) "
+        "for Anthropic and Bedrock upstreams when the client's API cannot mark them",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -425,6 +471,14 @@ class RequestLog(models.Model):
     from_playground = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
     cache_hit = models.BooleanField(default=False, help_text="answered from the response cache")
+    # Nullable so that adding it is an ALTER TABLE ADD COLUMN, not a copy of the whole
+    # log table (SQLite rebuilds a table for a NOT NULL column); NULL on older rows.
+    prompt_cache_breakpoints = models.CharField(
+        max_length=300,
+        null=True,
+        blank=True,
+        help_text="prompt-cache breakpoints sent upstream (who placed them, where)",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -15,6 +15,12 @@ again for every ``response.create``, so a revoked key stops at its next event. A
 key is refused at the handshake with the API's 401 body when the server supports
 denial responses, else with close code 4401. No cookies are read, so the console's
 same-origin check does not apply here.
+
+What waits on a socket is bounded: at most ``QUEUED_EVENTS`` events and
+``QUEUED_BYTES`` bytes queued behind the running response; an event past either bound
+is refused at once with a 429 error event (reading never blocks, so a disconnect is
+seen at once). A disconnect cancels the running response and drops the queue and the
+socket's memory.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from typing import Any
 
 import orjson
@@ -30,12 +37,13 @@ from django.conf import settings
 
 from . import dialects, responses_state, runtime, service
 from .endpoints import header_map, resolve_caller
-from .errors import GatewayError, InvalidRequest, RequestTooLarge, ShuttingDown
+from .errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, ShuttingDown
 
 log = logging.getLogger(__name__)
 
 DENIAL_EXTENSION = "websocket.http.response"
 QUEUED_EVENTS = 16  # response.create events waiting on one socket
+QUEUED_BYTES = 16 * 1024 * 1024  # and their bytes in all (an event may be 8 MiB)
 # Fields of a response.create event that only the socket understands.
 _ENVELOPE = ("type", "stream_id", "generate", "prewarm")
 
@@ -53,12 +61,22 @@ def sse_payloads(chunk: bytes) -> list[bytes]:
     return [line[5:].strip() for line in chunk.split(b"\n") if line.startswith(b"data:")]
 
 
+_live: weakref.WeakSet[ResponsesSocket] = weakref.WeakSet()
+
+
+def live_sockets() -> list[ResponsesSocket]:
+    """The sockets connected now (the tests check that a disconnect lets go of one)."""
+    return list(_live)
+
+
 class ResponsesSocket(AsyncWebsocketConsumer):
+    worker: asyncio.Task | None = None
+
     async def connect(self) -> None:
         await runtime.ensure_started()
         self.headers = header_map(self.scope)
-        # bounded: a client sending faster than it is answered is read no further
-        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue(maxsize=QUEUED_EVENTS)
+        self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self.queued_bytes = 0
         self.worker: asyncio.Task | None = None
         self.memory = responses_state.SocketMemory()
         caller = resolve_caller(self.headers)
@@ -68,6 +86,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                 await self._deny(refused)
                 return
         await self.accept()
+        _live.add(self)
         self.worker = asyncio.ensure_future(self._work())
 
     async def _deny(self, reply: service.Reply) -> None:
@@ -85,17 +104,46 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             await self.close(code=4401)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.queue.put(text_data if text_data is not None else (bytes_data or b""))
+        """Queue the event, or refuse it at once: this never waits, so the disconnect
+        that follows a burst is handled as soon as it comes."""
+        message = text_data if text_data is not None else (bytes_data or b"")
+        size = len(message)  # characters for text: at least 1/4 of its bytes
+        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        if size > limit:
+            error = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
+            await self._send_error(413, error, None)
+            return
+        if self.queue.qsize() >= QUEUED_EVENTS or self.queued_bytes + size > QUEUED_BYTES:
+            error = RateLimited(
+                f"too many response.create events are waiting on this socket (at most "
+                f"{QUEUED_EVENTS} events, {QUEUED_BYTES} bytes): wait for a response to "
+                "complete before sending more"
+            )
+            await self._send_error(429, error, None)
+            return
+        self.queued_bytes += size
+        self.queue.put_nowait(message)
 
     async def disconnect(self, code: int) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
+        """Cancel the running response, drop what waits and the socket's memory."""
+        _live.discard(self)
+        worker, self.worker = self.worker, None
+        self._drop_queue()
+        if worker is not None:
+            worker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.worker
+                await worker
+        self._drop_queue()
+        self.memory = responses_state.SocketMemory()
+
+    def _drop_queue(self) -> None:
+        self.queue = asyncio.Queue()
+        self.queued_bytes = 0
 
     async def _work(self) -> None:
         while True:
             message = await self.queue.get()
+            self.queued_bytes -= len(message)
             try:
                 await self._serve(message)
             except asyncio.CancelledError:

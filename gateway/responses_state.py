@@ -32,8 +32,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 
+from . import db_work
 from .errors import InvalidRequest, ModelNotFound
 from .registry import KeyEntry
 
@@ -53,18 +54,10 @@ class ResponseNotFound(ModelNotFound):
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
-    """Run ``fn`` in the pool. Each pool thread keeps its database connection open
-    (a PostgreSQL connect per response would cost more than the INSERT); one that
-    failed is closed, so the next call connects afresh."""
-
-    def run() -> Any:
-        try:
-            return fn(*args)
-        except (OperationalError, InterfaceError):
-            connection.close()
-            raise
-
-    return await asyncio.get_running_loop().run_in_executor(_POOL, run)
+    """Run ``fn`` in the pool with a usable connection, handed back after (to the
+    connection pool with PostgreSQL; a persistent one is kept, one that failed is
+    closed so the next call connects afresh)."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, db_work.run, fn, *args)
 
 
 # --- items -------------------------------------------------------------------------------

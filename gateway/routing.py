@@ -16,12 +16,16 @@ Policy, in order:
 - an upstream 401/403 (the gateway's credentials) or 404 (unknown model) is not retried
   on the same deployment: the request moves on to its siblings and fallbacks; when
   nothing is left the caller gets a 502 ``UpstreamRejected``, never a 401/403 it would
-  take for its own key;
+  take for its own key, or for a 404 a ``ModelNotFound`` naming provider and model;
+- retries (failovers and fallbacks included) spend the route's retry budget
+  (``gateway.retry_budget``); when it is spent the request fails with its last error;
 - a ``ConfigurationError`` (an unset ``os.environ/NAME``, a provider that cannot be
   built) happens before any connection: no retry, no backoff, no cooldown, on to the
   next deployment; alone, a 500 naming the deployment;
-- a route that used its attempts hands over to its ``fallbacks`` in order; an upstream
-  "prompt too long" error goes at once to ``context_window_fallback``;
+- a route that used its attempts hands over to its ``fallbacks`` in order; a prompt too
+  long for a route (``capabilities.check`` before the call, or the upstream's own error)
+  goes at once to its ``context_window_fallbacks``, in order (then to theirs); when none
+  holds it the caller gets a 400 naming the largest window tried;
 - every other error (4xx, InvalidRequest, ...) propagates at once.
 
 Cooldowns (a circuit breaker per deployment) count failed *requests*, not attempts: a
@@ -33,14 +37,20 @@ cools it again. The last deployment a request could use (no other available one 
 chain of routes) is never cooled down, and when every deployment of a chain is cooling
 the request is tried on them anyway: a cooldown steers traffic, it never refuses it.
 
-All state is per process and in memory; entries of a deployment whose definition
-changed are forgotten when the registry snapshot changes. Nothing here queries the
-database or blocks: the work per request is O(deployments in the chain).
+A stream's verdict comes when it ends (``StreamOutcome``): one the upstream breaks
+after its first event is a failed request. State is per process and in memory, and
+where workers share counters the failures, cooldowns and probes go through the shared
+store too (``gateway.shared_cooldowns``: failures are pushed in the background, a view is
+refreshed in the background; a healthy deployment costs no round trip). Entries of a
+deployment whose definition changed are forgotten when the registry snapshot changes.
+Nothing here queries the database or blocks: the work per request is O(deployments in
+the chain).
 
 Settings (read at each call, all optional): SWITCHYARD_RETRY_BASE_SECONDS (0.25),
 SWITCHYARD_RETRY_MAX_BACKOFF_SECONDS (8), SWITCHYARD_RETRY_AFTER_CAP_SECONDS (30),
 SWITCHYARD_RETRY_TOTAL_SECONDS (120), SWITCHYARD_COOLDOWN_FAILURES (3),
-SWITCHYARD_COOLDOWN_WINDOW_SECONDS (60), SWITCHYARD_COOLDOWN_SECONDS (30).
+SWITCHYARD_COOLDOWN_WINDOW_SECONDS (60), SWITCHYARD_COOLDOWN_SECONDS (30),
+SWITCHYARD_RETRY_BUDGET (0.2), SWITCHYARD_RETRY_BUDGET_MIN_PER_MINUTE (10).
 """
 
 from __future__ import annotations
@@ -58,15 +68,18 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from . import deployment_caps, registry
+from . import deployment_caps, prefix_affinity, registry, shared_cooldowns
+from .context_windows import ContextWindowExceeded
 from .errors import (
     ConfigurationError,
     GatewayError,
+    ModelNotFound,
     NoHealthyDeployment,
     UpstreamError,
     UpstreamRejected,
 )
 from .registry import DeploymentEntry, RouteEntry, Snapshot
+from .retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +116,8 @@ class Policy:
     cooldown_failures: int
     cooldown_window: float
     cooldown: float
+    retry_budget: float = 0.2  # share of a route's requests it may retry (per minute)
+    retry_budget_floor: int = 10  # retries a minute a route may always make
 
     @classmethod
     def from_settings(cls) -> Policy:
@@ -117,6 +132,8 @@ class Policy:
             cooldown_failures=max(1, int(read("SWITCHYARD_COOLDOWN_FAILURES", 3))),
             cooldown_window=read("SWITCHYARD_COOLDOWN_WINDOW_SECONDS", 60.0),
             cooldown=read("SWITCHYARD_COOLDOWN_SECONDS", 30.0),
+            retry_budget=max(0.0, read("SWITCHYARD_RETRY_BUDGET", 0.2)),
+            retry_budget_floor=max(0, int(read("SWITCHYARD_RETRY_BUDGET_MIN_PER_MINUTE", 10))),
         )
 
     @classmethod
@@ -140,7 +157,7 @@ _policy: Policy | None = None
 @receiver(setting_changed)
 def _forget_policy(setting: str, **kwargs: object) -> None:
     global _policy
-    if setting.startswith(("SWITCHYARD_RETRY_", "SWITCHYARD_COOLDOWN_")):
+    if setting.startswith(("SWITCHYARD_RETRY_", "SWITCHYARD_COOLDOWN_")):  # and RETRY_BUDGET
         _policy = None
 
 
@@ -163,11 +180,15 @@ class Health:
         # when a deployment the server-wide counts found at its cap is free again
         # (gateway.deployment_caps; this process's own count may be lower)
         self.full_until: dict[int, float] = {}
+        # deployments the shared cooldown store knows failures or a cooldown of
+        # (gateway.shared_cooldowns): their successes are pushed there
+        self.shared: set[int] = set()
 
     def forget(self, deployment_id: int) -> None:
         for table in (self.latency, self.failures, self.cool_until, self.minute, self.full_until):
             table.pop(deployment_id, None)
         self.probing.discard(deployment_id)
+        self.shared.discard(deployment_id)
 
     def cooling(self, deployment_id: int, now: float) -> bool:
         """Skipped by choice: in its cooldown, or past it while its probe is in flight."""
@@ -227,13 +248,29 @@ class Health:
         """Count one failed request (not attempt). A failed probe cools the deployment
         again at once; otherwise enough consecutive failed requests within the window
         start a cooldown. A deployment that was the last one its request could use
-        (``alone``) is never cooled: skipping it would only refuse the next request."""
+        (``alone``) is never cooled: skipping it would only refuse the next request.
+        Where workers share cooldowns the store counts and decides (this process's
+        own count decides only while the store is unreachable)."""
+        if probe:
+            self.probing.discard(deployment_id)
+
+        def alone_decides() -> None:
+            self._count_failure(deployment_id, clock(), policy, probe, alone, label)
+
+        if shared_cooldowns.report_failure(
+            deployment_id, label, policy, probe=probe, alone=alone, fallback=alone_decides
+        ):
+            self.shared.add(deployment_id)
+            return
+        self._count_failure(deployment_id, now, policy, probe, alone, label)
+
+    def _count_failure(
+        self, deployment_id: int, now: float, policy: Policy, probe: bool, alone: bool, label: str
+    ) -> None:
         seen = self.failures.setdefault(deployment_id, deque())
         seen.append(now)
         while seen and seen[0] <= now - policy.cooldown_window:
             seen.popleft()
-        if probe:
-            self.probing.discard(deployment_id)
         if alone or not (probe or len(seen) >= policy.cooldown_failures):
             return
         self.cool_until[deployment_id] = now + policy.cooldown
@@ -247,12 +284,33 @@ class Health:
         )
         seen.clear()
 
-    def succeeded(self, deployment_id: int, seconds: float) -> None:
-        """A success closes the breaker: failures, cooldown and probe are forgotten."""
+    def succeeded(self, deployment_id: int, seconds: float | None = None) -> None:
+        """A success closes the breaker: failures, cooldown and probe are forgotten
+        (and, for a deployment the shared store knows failures of, there too)."""
         self.failures.pop(deployment_id, None)
         self.cool_until.pop(deployment_id, None)
         self.probing.discard(deployment_id)
-        self.observe_latency(deployment_id, seconds)
+        if deployment_id in self.shared:
+            self.shared.discard(deployment_id)
+            shared_cooldowns.report_success(deployment_id)
+        if seconds is not None:
+            self.observe_latency(deployment_id, seconds)
+
+    def learned(self, states: dict[int, tuple[float | None, int]], complete: bool) -> None:
+        """Take in the shared store's news (``gateway.shared_cooldowns``): per
+        deployment, the seconds its cooldown lasts (<= 0: half-open; None: not cooled)
+        and its failures since its last success. ``complete``: the whole view, so a
+        deployment it no longer lists was closed by a success elsewhere."""
+        now = clock()
+        if complete:
+            for deployment_id in self.shared - states.keys():
+                self.cool_until.pop(deployment_id, None)
+                self.failures.pop(deployment_id, None)
+            self.shared = set(states)
+        for deployment_id, (cool_for, _failures) in states.items():
+            self.shared.add(deployment_id)
+            if cool_for is not None:
+                self.cool_until[deployment_id] = now + cool_for
 
     def observe_latency(self, deployment_id: int, seconds: float) -> None:
         previous = self.latency.get(deployment_id)
@@ -295,8 +353,25 @@ def observe_tokens(deployment: DeploymentEntry, tokens: int) -> None:
 
 def reset() -> None:
     """Forget everything (tests)."""
-    global health
+    global health, retries, affinity
     health = Health()
+    retries = RetryBudget()
+    affinity = prefix_affinity.AffinityTable()
+    _budget_warned.clear()
+    shared_cooldowns.stop_refreshing()
+
+
+# the retries each route made this minute, against its retry budget (gateway.retry_budget)
+retries = RetryBudget()
+# which deployment served each prompt prefix last, per route (gateway.prefix_affinity)
+affinity = prefix_affinity.AffinityTable()
+
+
+def _learned(states: dict[int, tuple[float | None, int]], complete: bool) -> None:
+    health.learned(states, complete)
+
+
+shared_cooldowns.listen(_learned)
 
 
 _known: dict[int, DeploymentEntry] = {}
@@ -308,9 +383,11 @@ def _on_snapshot(snapshot: Snapshot) -> None:
     for route in list(snapshot.routes.values()) + snapshot.patterns:
         for deployment in route.deployments:
             seen[deployment.id] = deployment
-    for deployment_id, before in _known.items():
-        if seen.get(deployment_id) != before:
-            health.forget(deployment_id)
+    changed = {i for i, before in _known.items() if seen.get(i) != before}
+    for deployment_id in changed:
+        health.forget(deployment_id)
+    if changed:
+        affinity.forget(changed)
     _known.clear()
     _known.update(seen)
 
@@ -341,10 +418,13 @@ def choose(
     now: float,
     excluded: Collection[int] = (),
     ignore_cooldown: bool = False,
+    prefer: int | None = None,
 ) -> DeploymentEntry | None:
     """The deployment for the next attempt on ``route``: available ones only (cooling
     ones too with ``ignore_cooldown``), never an ``excluded`` one, those not tried yet
-    in this request first; None when none is available."""
+    in this request first; None when none is available. ``prefer`` (the deployment
+    whose prompt cache holds the request's prefix) wins a weighted draw among equally
+    weighted candidates when it is one of them."""
     available = [
         d
         for d in route.deployments
@@ -360,6 +440,10 @@ def choose(
     if route.strategy == "lowest_latency":
         # A deployment never measured scores 0, so it gets measured.
         return _lowest(fresh, lambda i: health.latency.get(i, 0.0))
+    if prefer is not None and len(fresh) > 1:
+        warm = next((d for d in fresh if d.id == prefer), None)
+        if warm is not None and warm.weight > 0 and all(d.weight == warm.weight for d in fresh):
+            return warm
     return _weighted(fresh)
 
 
@@ -422,10 +506,15 @@ class _Request:
     deadline: float
     attempts: list[Attempt]
     pool: list[DeploymentEntry]  # every deployment of the chain: "is it the last one?"
+    budget_route: str = ""  # the route whose retry budget its retries spend
+    budget_share: float = 0.2
+    outcome: StreamOutcome | None = None  # a stream's verdict, given when it ends
+    upstream_calls: int = 0  # attempts that reached an upstream, on every route
     ignore_cooldown: bool = False
     excluded: set[int] = field(default_factory=set)  # not to be tried again (config, 401...)
     counted: set[int] = field(default_factory=set)  # failure already counted for cooldown
     probes: set[int] = field(default_factory=set)  # half-open deployments it probes
+    prefix: int | None = None  # its prompt prefix's key (gateway.prefix_affinity)
 
     def failed(self, deployment: DeploymentEntry, now: float) -> None:
         """Count this request as one failure of ``deployment`` (once, however many
@@ -435,12 +524,29 @@ class _Request:
         self.counted.add(deployment.id)
         probe = deployment.id in self.probes
         self.probes.discard(deployment.id)
-        alone = not any(
+        health.request_failed(
+            deployment.id,
+            now,
+            self.policy,
+            probe=probe,
+            alone=self.alone(deployment, now),
+            label=deployment.label,
+        )
+
+    def alone(self, deployment: DeploymentEntry, now: float) -> bool:
+        """No other deployment of the chain could take the request now."""
+        return not any(
             d.id != deployment.id and d.id not in self.excluded and health.available(d, now)
             for d in self.pool
         )
-        health.request_failed(
-            deployment.id, now, self.policy, probe=probe, alone=alone, label=deployment.label
+
+    def may_retry(self) -> bool:
+        """Whether one more upstream attempt fits the route's retry budget (the
+        request's first attempt always does)."""
+        if not self.upstream_calls:
+            return True
+        return retries.allows(
+            self.budget_route, self.budget_share, self.policy.retry_budget_floor, clock()
         )
 
     def release_probe(self, deployment_id: int) -> None:
@@ -448,11 +554,77 @@ class _Request:
         cancel) frees its deployment for the next request's probe."""
         if deployment_id in self.probes:
             self.probes.discard(deployment_id)
-            health.probing.discard(deployment_id)
+            _release_probe(deployment_id)
 
     def release_probes(self) -> None:
         for deployment_id in list(self.probes):
             self.release_probe(deployment_id)
+
+
+def _release_probe(deployment_id: int) -> None:
+    health.probing.discard(deployment_id)
+    if deployment_id in health.shared:
+        shared_cooldowns.release_probe(deployment_id)
+
+
+class StreamOutcome:
+    """A stream's verdict for its deployment's health, given when the stream ends.
+
+    ``run`` calls a stream's attempt a success at its first event, but an upstream
+    that breaks every stream after its first bytes is as dead as one that refuses
+    them: passed to ``run``, this holds the success back (the breaker stays as it was,
+    a half-open probe stays in flight) until the caller says how the stream ended."""
+
+    __slots__ = ("_request", "deployment", "probe", "settled")
+
+    def __init__(self) -> None:
+        self._request: _Request | None = None
+        self.deployment: DeploymentEntry | None = None
+        self.probe = False
+        self.settled = False
+
+    def opened(self, request: _Request, deployment: DeploymentEntry) -> None:
+        self._request, self.deployment = request, deployment
+        self.probe = deployment.id in request.probes
+        request.probes.discard(deployment.id)  # the verdict comes later, from here
+
+    def ended(self, error: BaseException | None) -> None:
+        """The stream ended: without an error (a success), on an upstream failure a
+        retry would have answered (a failure), or otherwise (the client left, the
+        server drains, the gateway refused to render: no verdict)."""
+        if error is None:
+            self.succeeded()
+        elif isinstance(error, UpstreamError) and error.retryable:
+            self.failed()
+        else:
+            self.abandoned()
+
+    def succeeded(self) -> None:
+        """The stream ended as the upstream meant it to."""
+        if self.deployment is None or self.settled:
+            return
+        self.settled = True
+        health.succeeded(self.deployment.id)
+
+    def failed(self) -> None:
+        """The upstream broke the stream (an error event, a cut connection, a timeout,
+        frames that do not parse): one failed request of its deployment."""
+        if self.deployment is None or self._request is None or self.settled:
+            return
+        self.settled = True
+        request, deployment = self._request, self.deployment
+        if self.probe:
+            request.probes.add(deployment.id)
+        request.failed(deployment, clock())
+
+    def abandoned(self) -> None:
+        """The stream ended without a verdict on the upstream (the client left, the
+        server drains): a probe in flight lets the next request probe."""
+        if self.deployment is None or self.settled:
+            return
+        self.settled = True
+        if self.probe:
+            _release_probe(self.deployment.id)
 
 
 async def run(
@@ -461,22 +633,32 @@ async def run(
     call: Call[T],
     attempts: list[Attempt],
     allows: Callable[[str], bool] | None = None,
+    outcome: StreamOutcome | None = None,
+    prefix: int | None = None,
 ) -> T:
     """Call ``call(route, deployment)`` until one succeeds; record each try in
     ``attempts``. ``call`` must raise before yielding anything to the client, so a
     failure may be retried elsewhere. ``allows`` (the key's route check) limits which
-    fallbacks may be taken."""
+    fallbacks may be taken. A stream passes an ``outcome``, settled when it ends. A
+    ``prefix`` key (``prefix_affinity.prefix_key``) steers the request to the deployment
+    that served the same prompt prefix last, while its cache is warm."""
     policy = Policy.current()
     chain = _chain(snapshot, route, allows)
     now = clock()
     pool = [d for r in chain for d in r.deployments]
-    request = _Request(policy, now + policy.total, attempts, pool)
+    shared_cooldowns.ensure_refreshing(policy.cooldown_window)
+    share = route.retry_budget if route.retry_budget is not None else policy.retry_budget
+    retries.requested(route.name, now)
+    request = _Request(policy, now + policy.total, attempts, pool, route.name, share, outcome)
+    request.prefix = prefix
     if not any(health.available(d, now) for d in pool):
         if not any(not health.over_cap(d, now) for d in pool):
             raise _unavailable(chain, now)
         request.ignore_cooldown = True  # all cooling: a cooldown never refuses a request
     last: GatewayError | None = None
     visited: set[str] = set()
+    larger: list[str] = []  # context-window fallbacks still to try, in order
+    overflows: list[UpstreamError] = []
     try:
         while chain:
             current = chain.pop(0)
@@ -487,14 +669,11 @@ async def run(
                 return await _run_route(current, call, request)
             except _ContextWindow as overflow:
                 last = overflow.error
-                target = snapshot.route(current.context_window_fallback)
-                if (
-                    target is None
-                    or not target.enabled
-                    or target.name in visited
-                    or (allows is not None and not allows(target.name))
-                ):
-                    raise overflow.error from None
+                overflows.append(overflow.error)
+                larger.extend(current.context_window_fallbacks)
+                target = _next_larger(snapshot, larger, visited, allows)
+                if target is None:
+                    raise _too_long_everywhere(overflows) from None
                 chain = _chain(snapshot, target, allows)
                 request.pool = [d for r in chain for d in r.deployments]
             except _Exhausted as exhausted:
@@ -506,6 +685,35 @@ async def run(
     if last is not None:
         raise last
     raise _unavailable(_chain(snapshot, route, allows), clock())
+
+
+def _next_larger(
+    snapshot: Snapshot,
+    names: list[str],
+    visited: set[str],
+    allows: Callable[[str], bool] | None,
+) -> RouteEntry | None:
+    """The first route of ``names`` (consumed) that exists, is enabled, was not tried
+    and the key may use."""
+    while names:
+        target = snapshot.route(names.pop(0))
+        if (
+            target is not None
+            and target.enabled
+            and target.name not in visited
+            and (allows is None or allows(target.name))
+        ):
+            return target
+    return None
+
+
+def _too_long_everywhere(overflows: list[UpstreamError]) -> UpstreamError:
+    """The error for a prompt no route of the chain holds: the gateway's own check
+    names the largest window it tried; an upstream's own words are passed on as is."""
+    ours = [e for e in overflows if isinstance(e, ContextWindowExceeded)]
+    if len(ours) < len(overflows) or not ours:
+        return overflows[-1]
+    return max(ours, key=lambda e: e.window)
 
 
 class _ContextWindow(Exception):
@@ -531,18 +739,21 @@ def _misconfigured(
 
 
 def _rejected(route: RouteEntry, deployment: DeploymentEntry, exc: UpstreamError) -> GatewayError:
-    """An upstream 401/403/404 as the caller should see it when nothing else is left: a
-    502 naming the provider and its status, never the caller's own 401/403."""
+    """An upstream 401/403/404 as the caller should see it when nothing else is left:
+    a 404 the caller's SDK reads as its own "model not found" (the upstream does not
+    know the deployment's model), or a 502 naming the provider, never the caller's own
+    401/403."""
     provider = deployment.provider.name
     if exc.status == 404:
         # its words help tell a wrong model id from a wrong base URL; a 404 body does
         # not echo credentials, unlike some 401 bodies (never passed on)
-        message = (
+        error: GatewayError = ModelNotFound(
             f"upstream provider {provider!r} does not know model {deployment.model!r} (404); "
-            f"check the deployment of model {route.name!r}. The upstream said: "
-            f"{exc.message[:300]}"
+            f"check the deployment of model {route.name!r}.{_upstream_words(exc)}",
+            code="model_not_found",
         )
-        code = "upstream_model_not_found"
+        error.__cause__ = exc
+        return error
     else:
         message = (
             f"upstream provider {provider!r} rejected the gateway's credentials "
@@ -554,6 +765,18 @@ def _rejected(route: RouteEntry, deployment: DeploymentEntry, exc: UpstreamError
     return error
 
 
+KEY_MARKERS = ("key", "sk-", "bearer", "authoriz", "token", "secret")
+
+
+def _upstream_words(exc: UpstreamError) -> str:
+    """What the upstream said, for the caller, unless it speaks of keys (a 404 body
+    that echoes a key's first characters must not reach the caller)."""
+    words = exc.message[:300]
+    if any(marker in words.lower() for marker in KEY_MARKERS):
+        return ""
+    return f" The upstream said: {words}"
+
+
 async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
     policy, deadline, attempts = request.policy, request.deadline, request.attempts
     tried: set[int] = set()
@@ -562,9 +785,18 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
     calls = 0  # upstream attempts made on this route (a configuration error makes none)
     back_off = False  # the last failure asks for a pause before the next attempt
     while calls < route.max_attempts:
-        deployment = choose(route, tried, clock(), request.excluded, request.ignore_cooldown)
+        now = clock()
+        prefer = None
+        if request.prefix is not None and len(route.deployments) > 1:
+            prefer = affinity.preferred(route.name, request.prefix, now)
+        deployment = choose(route, tried, now, request.excluded, request.ignore_cooldown, prefer)
         if deployment is None:
+            if isinstance(last, ContextWindowExceeded):  # no deployment here holds it
+                raise _ContextWindow(last)
             raise _Exhausted(last)
+        if not request.may_retry():  # the route's retries are spent: fail fast
+            _budget_spent(request)
+            raise _Exhausted(last, out_of_time=True)
         if back_off:
             wait = policy.backoff(calls)
             if (
@@ -589,15 +821,23 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
                 # refused claims
                 request.excluded.add(deployment.id)
                 continue
+        if health.claim_probe(deployment.id, clock()):
+            probe = "probe"
+            if deployment.id in health.shared:
+                probe = await _claim_shared_probe(route, deployment, request)
+            if probe == "skip":  # another worker probes it: a sibling takes this request
+                continue
+            if probe == "probe":
+                request.probes.add(deployment.id)
         tried.add(deployment.id)
         previous = deployment
         started = clock()
-        if health.claim_probe(deployment.id, started):
-            request.probes.add(deployment.id)
+        request.upstream_calls += 1
         health.started(deployment, started)
         try:
             result = await call(route, deployment)
         except ConfigurationError as exc:  # before any connection: on to the next one
+            request.upstream_calls -= 1  # none was made
             error = _misconfigured(route, deployment, exc)
             attempts.append(
                 _attempt(route, deployment, error.status, started, clock(), error.message)
@@ -605,6 +845,13 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             request.excluded.add(deployment.id)
             request.release_probe(deployment.id)  # no verdict on the upstream's health
             last, back_off = error, False
+            continue
+        except ContextWindowExceeded as exc:  # the gateway's own check, before any call
+            request.upstream_calls -= 1  # none was made
+            attempts.append(_attempt(route, deployment, exc.status, started, clock(), exc.message))
+            request.excluded.add(deployment.id)  # a sibling with a larger window may hold it
+            request.release_probe(deployment.id)
+            last, back_off = exc, False
             continue
         except UpstreamError as exc:
             ended = clock()
@@ -628,10 +875,53 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             health.ended(deployment.id)
         ended = clock()
         attempts.append(_attempt(route, deployment, 200, started, ended))
-        health.succeeded(deployment.id, ended - started)
-        request.probes.discard(deployment.id)
+        if request.prefix is not None and len(route.deployments) > 1:
+            affinity.remember(route.name, request.prefix, deployment, ended)
+        if request.outcome is not None:  # a stream: its end gives the verdict
+            health.observe_latency(deployment.id, ended - started)
+            request.outcome.opened(request, deployment)
+        else:
+            health.succeeded(deployment.id, ended - started)
+            request.probes.discard(deployment.id)
         return result
     raise _Exhausted(last)
+
+
+async def _claim_shared_probe(
+    route: RouteEntry, deployment: DeploymentEntry, request: _Request
+) -> str:
+    """This process may probe a half-open deployment; may the server (the store says
+    whether another worker's probe is in flight)? If not, the deployment cools here
+    until then, and the request takes another deployment, or this one (without
+    probing) when it has none: a cooldown never refuses a request. Answers "probe",
+    "skip" or "plain"."""
+    wait = await shared_cooldowns.claim_probe(deployment.id, request.policy.cooldown)
+    if wait is None:
+        return "probe"
+    health.probing.discard(deployment.id)
+    now = clock()
+    health.cool_until[deployment.id] = now + max(wait, 0.05)
+    if choose(route, set(), now, request.excluded | {deployment.id}) is None:
+        return "plain"  # its probe is elsewhere, but this request has nowhere else to go
+    return "skip"
+
+
+_budget_warned: dict[str, float] = {}
+
+
+def _budget_spent(request: _Request) -> None:
+    """Warn (once a minute per route) that a route's retry budget is spent."""
+    now = clock()
+    if _budget_warned.get(request.budget_route, -60.0) > now - 60:
+        return
+    _budget_warned[request.budget_route] = now
+    log.warning(
+        "route %r: its retry budget (%.0f%% of its requests a minute, plus %d) is spent; "
+        "failing requests get their upstream's error without retrying",
+        request.budget_route,
+        request.budget_share * 100,
+        request.policy.retry_budget_floor,
+    )
 
 
 def _attempt(

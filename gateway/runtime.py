@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Callable
 
 from . import registry
 
@@ -18,6 +19,7 @@ _tasks: list[asyncio.Task] = []
 _in_flight = 0
 _started_total = 0  # API requests started in this process (memory_trim reads it)
 _closing = False
+_draining = False  # the drain began: requests are still served, readiness says 503
 _idle: asyncio.Event | None = None
 _requests: set[asyncio.Task] = set()  # the tasks serving API requests in flight
 _cut: set[asyncio.Task] = set()  # those the drain ended when the grace period ran out
@@ -27,6 +29,7 @@ CUT_SECONDS = 2.0
 # (uvicorn's timeout_graceful_shutdown, daphne's application_close_timeout): by then the
 # drain has ended every API request; this only bounds anything else (console pages).
 SERVER_MARGIN_SECONDS = CUT_SECONDS + 3.0
+SETTLE_POLL_SECONDS = 0.05  # how often a drain with nothing in flight checks its connections
 
 
 def grace_seconds() -> float:
@@ -42,10 +45,16 @@ def server_timeout_seconds() -> float:
 
 
 def closing() -> bool:
-    """True once shutdown began: new API requests are refused with a 503 from then on,
-    so the count of requests in flight only goes down and the journal drain that
-    follows is the last write."""
+    """True once new API requests are refused with a 503 (the drain's deadline passed,
+    or a server that cannot stop accepting began its drain), so the count of requests
+    in flight only goes down and the journal drain that follows is the last write."""
     return _closing
+
+
+def draining() -> bool:
+    """True once the drain began (requests reaching this process are still served
+    until ``closing``): readiness probes get a 503 from then on."""
+    return _draining or _closing
 
 
 def begin_shutdown() -> None:
@@ -98,22 +107,48 @@ def cut_requests() -> int:
     return cut
 
 
-async def drain(grace: float | None = None) -> None:
-    """The graceful part of a shutdown, run while the server still accepts connections:
-    refuse new API requests (503 + Retry-After), give those in flight ``grace`` seconds,
-    then end the rest in their dialect (a stream gets its in-stream error event, a
-    request still waiting for its upstream a 503) and give them CUT_SECONDS to say so."""
+async def drain(
+    grace: float | None = None,
+    refuse: bool = True,
+    settled: Callable[[], bool] | None = None,
+) -> None:
+    """The graceful part of a shutdown: give API requests ``grace`` seconds, then refuse
+    new ones (503 + Retry-After, journaled), end those still running in their dialect (a
+    stream gets its in-stream error event, a request still waiting for its upstream a
+    503) and give them CUT_SECONDS to say so.
+
+    ``refuse=True``: a server that goes on accepting while it drains (daphne) refuses
+    new API requests from the start, so that requests in flight only go down.
+    ``refuse=False``: a server that stopped accepting (uvicorn's, ``uvicorn_server``)
+    serves what still reaches it on its open connections until the deadline, and the
+    grace period ends early only once nothing is in flight and ``settled()`` says its
+    connections are done (each closes after its last answer)."""
+    global _draining
+    _draining = True
+    if refuse:
+        begin_shutdown()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (grace_seconds() if grace is None else grace)
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        if _in_flight > 0:
+            await wait_for_requests(left, quiet=True)
+        elif settled is None or settled():
+            break
+        else:
+            await asyncio.sleep(min(SETTLE_POLL_SECONDS, left))
     begin_shutdown()
-    await wait_for_requests(grace_seconds() if grace is None else grace)
     if _in_flight > 0:
         count = cut_requests()
         log.warning("shutdown: ending %d request(s) still running after the grace period", count)
         await wait_for_requests(CUT_SECONDS)
 
 
-async def wait_for_requests(grace: float | None = None) -> None:
+async def wait_for_requests(grace: float | None = None, quiet: bool = False) -> None:
     """Give in-flight API requests up to ``grace`` seconds to finish (default: the
-    configured grace period)."""
+    configured grace period); ``quiet``: no warning when some are still running."""
     global _idle
     if grace is None:
         grace = grace_seconds()
@@ -124,6 +159,8 @@ async def wait_for_requests(grace: float | None = None) -> None:
     try:
         await asyncio.wait_for(asyncio.shield(_idle.wait()), grace)
     except TimeoutError:
+        if quiet:
+            return
         log.warning("shutdown: %d request(s) still running after %.1fs", _in_flight, grace)
 
 
@@ -180,8 +217,12 @@ def warm_up() -> None:
     from django.urls import get_resolver
 
     try:
-        from . import service  # noqa: F401 - with it every client dialect's codec
+        # every client dialect's codec (the service itself is loaded already: each
+        # caller of ensure_started imports it), and the adapters of the common kinds
+        from . import dialects
         from .providers import anthropic, echo, openai_compatible  # noqa: F401
+
+        dialects.clients()  # reading every codec's client half loads it (lazy otherwise)
 
         # Importing the URLconf compiles no pattern; filling the reverse lookups compiles
         # every pattern below the root (resolving a path needs them too, and the root's).
@@ -212,7 +253,7 @@ def freeze_startup_objects() -> None:
 
 async def shutdown() -> None:
     """Stop background tasks and drain the journal (graceful shutdown)."""
-    global _started_loop, _closing
+    global _started_loop, _closing, _draining
     from . import http, journal
 
     await drain()  # a no-op when the server already drained before closing its sockets
@@ -236,7 +277,7 @@ async def shutdown() -> None:
     _tasks.clear()
     await http.aclose()
     _started_loop = None
-    _closing = False  # a later loop in this process (tests) starts afresh
+    _closing = _draining = False  # a later loop in this process (tests) starts afresh
     _requests.clear()
     _cut.clear()
 

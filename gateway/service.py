@@ -27,11 +27,16 @@ from django.utils import timezone
 
 from . import (
     background,
+    budget_estimate,
     cache,
     capabilities,
+    context_windows,
     dialects,
     journal,
     limits,
+    prefix_affinity,
+    prompt_cache,
+    reasoning_ledger,
     registry,
     responses_state,
     routing,
@@ -39,7 +44,7 @@ from . import (
     tokens,
     tracing,
 )
-from .codecs.base import CODECS, Dialect
+from .codecs.base import Dialect
 from .codecs.openai_chat import inputs as openai_inputs
 from .errors import (
     AuthenticationFailed,
@@ -175,7 +180,8 @@ class Call:
 
     def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
         self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
-        self.codec = dialects.client(dialect)
+        self.speaks = dialects.codec(dialect)  # the wire format the caller speaks
+        self.codec = dialects.client(dialect)  # its client half
         self.record = journal.Record(
             request_id=caller.request_id,
             dialect=dialect,
@@ -192,6 +198,7 @@ class Call:
         self.outbound = bytearray()
         self.done = False
         self.release_deployment: Callable[[], None] | None = None  # least_busy in-flight hold
+        self.stream_outcome: routing.StreamOutcome | None = None  # its deployment's verdict
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/tracing), when tracing
@@ -249,6 +256,9 @@ class Call:
         if self.done:
             return
         self.done = True
+        if self.cache is not None:  # no answer kept: identical requests waiting go on
+            cache.abandon(self.cache)
+            self.cache = None
         rec = self.record
         now = time.perf_counter()
         rec.status = status
@@ -278,6 +288,8 @@ class Call:
         if self.release_deployment is not None:
             self.release_deployment()
             self.release_deployment = None
+        if self.stream_outcome is not None:  # a stream cut by its upstream is a failure
+            self.stream_outcome.ended(error)
         if usage is not None:
             if self.deployment is not None:
                 routing.observe_tokens(self.deployment, usage.total_tokens)
@@ -432,6 +444,18 @@ def _route_for(call: Call, key: KeyEntry, model: Any) -> RouteEntry:
     return route
 
 
+async def _fresh_route_for(call: Call, key: KeyEntry, model: Any) -> RouteEntry:
+    """``_route_for``, looking once more after a registry check when the model is
+    unknown here: its route may have been created a moment ago in another process."""
+    try:
+        return _route_for(call, key, model)
+    except ModelNotFound:
+        # look again whatever the check found: the watcher may have installed the
+        # snapshot with the route while this request waited
+        await registry.refresh_on_miss()
+    return _route_for(call, key, model)
+
+
 def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
     for name, value in route.default_params.items():
         body.setdefault(name, value)
@@ -454,25 +478,10 @@ def _check_unmapped(
 
 
 def _passes_through(adapter: Provider, call: Call) -> bool:
-    """Whether the inbound body goes upstream untouched: the upstream speaks the
-    caller's format, and its adapter forwards bodies (codecs without passthrough
-    translate even their own)."""
-    return adapter.dialect == call.codec.name and adapter.passes_through
-
-
-def _passthrough_body(
-    body: dict[str, Any], request: ChatRequest, deployment: DeploymentEntry
-) -> dict[str, Any]:
-    out = dict(body)
-    out["model"] = deployment.model
-    # resolved into input items by the gateway, which the upstream never stored
-    out.pop("previous_response_id", None)
-    ceiling = deployment.max_output_tokens
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = out.get(name)
-        if ceiling and isinstance(value, int) and value > ceiling:
-            out[name] = ceiling
-    return out
+    """Whether the inbound body goes upstream untouched: the upstream speaks the very
+    codec the caller speaks (the same object, not a name), and its adapter forwards
+    bodies (codecs without passthrough translate even their own)."""
+    return adapter.passes_through and adapter.speaks is call.speaks
 
 
 # --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
@@ -486,6 +495,8 @@ class _Job:
     # Tokens reserved at admission; a parsed chat request, when the answer is cacheable.
     estimate = 0
     request: ChatRequest | None = None
+    prefix_key: int | None = None  # the prompt prefix's key, for cache-aware routing
+    billable = True  # may cost money: holds part of a key's budget while it runs
 
     def __init__(
         self, call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
@@ -494,6 +505,12 @@ class _Job:
 
     def check(self) -> None:
         """Before routing: refuse a body the endpoint cannot take, whatever the model."""
+
+    def max_output(self) -> int | None:
+        """The request's own output ceiling for its budget hold (None: not given, 0: the
+        endpoint generates nothing)."""
+        value = self.body.get("max_tokens") or self.body.get("max_completion_tokens")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     async def prepare(self, route: RouteEntry) -> None:
         """After routing, before admission: parse, apply the route's defaults, estimate."""
@@ -508,9 +525,14 @@ async def _serve(job: _Job) -> Reply | StreamReply:
     from the response cache if it may, else respond (upstream, through ``routing``)."""
     call, key = job.call, job.key
     job.check()
-    route = _route_for(call, key, job.body.get("model"))
+    route = await _fresh_route_for(call, key, job.body.get("model"))
     await job.prepare(route)
-    call.reservation = await limits.admit(key, route.name, job.estimate)
+    hold = (
+        budget_estimate.hold_for(key, route, job.estimate, job.max_output())
+        if job.billable
+        else None
+    )
+    call.reservation = await limits.admit(key, route.name, job.estimate, hold)
     request = job.request
     if request is not None and route.cache_ttl:  # off, this check is all the cache costs
         cached = await _cache_lookup(call, route, request, key, job.headers)
@@ -570,7 +592,12 @@ class _Routed(_Job):
                 return await self.answer(self.begin(route, deployment), route, deployment)
 
             payload, usage, reason = await routing.run(
-                snapshot, self.plan(route), attempt, call.record.attempts, self.key.allows
+                snapshot,
+                self.plan(route),
+                attempt,
+                call.record.attempts,
+                self.key.allows,
+                prefix=self.prefix_key,
             )
             if call.state is not None and call.state.keeps:
                 await call.state.keep(orjson.loads(payload))
@@ -588,8 +615,15 @@ class _Routed(_Job):
             await self.opened(passthrough)
             return passthrough, first, iterator
 
+        outcome = call.stream_outcome = routing.StreamOutcome()
         passthrough, first, iterator = await routing.run(
-            snapshot, self.plan(route), open_stream, call.record.attempts, self.key.allows
+            snapshot,
+            self.plan(route),
+            open_stream,
+            call.record.attempts,
+            self.key.allows,
+            outcome,
+            prefix=self.prefix_key,
         )
         call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
         chunks = self.pump(passthrough, first, iterator)
@@ -604,6 +638,7 @@ class _Chat(_Routed):
     through untouched when both speak the same format."""
 
     counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
+    prompt_size = 0  # the prompt's tokens against context windows (context_windows)
 
     async def prepare(self, route: RouteEntry) -> None:
         call, body = self.call, self.body
@@ -612,28 +647,44 @@ class _Chat(_Routed):
             call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
             call.state.route = route.name
         request = self.request = call.codec.parse_request(body, self.headers)
+        await reasoning_ledger.restore(self.key, request)  # what the client could not carry
         call.record.stream = self.stream = request.stream
         if call.span is not None:
             tracing.describe_request(call, request)
         self.estimate = tokens.estimate_tokens(request)
+        # the tokenizer's count when the prompt may be near a window (context_windows)
+        self.prompt_size = await context_windows.prompt_tokens(
+            request, self.estimate, registry.current(), route
+        )
+        if len(route.deployments) > 1:  # one deployment: nowhere else to go
+            self.prefix_key = prefix_affinity.prefix_key(request, self.estimate)
+
+    def max_output(self) -> int | None:
+        return self.request.max_tokens if self.request is not None else None
 
     def plan(self, route: RouteEntry) -> RouteEntry:
-        return capabilities.fitting(capabilities.readers(route, self.request), self.estimate)
+        return capabilities.fitting(capabilities.readers(route, self.request), self.prompt_size)
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         adapter = _begin_attempt(self.call, route, deployment)
-        capabilities.check(self.request, route, deployment, self.estimate)
+        capabilities.check(self.request, route, deployment, self.prompt_size)
         return adapter
 
     def passthrough_body(self, route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
-        body = _passthrough_body(self.body, self.request, deployment)
-        return capabilities.adapt_body(body, self.request, route, deployment)
+        # the model id and output ceiling are the adapter's (providers.passthrough_body)
+        self.call.record.prompt_cache_breakpoints = prompt_cache.passed_through(self.request)
+        return capabilities.adapt_body(self.body, self.request, route, deployment)
 
     def translated(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> ChatRequest:
         _check_unmapped(self.request, route, adapter, deployment)
-        return capabilities.adapt(self.request, route, deployment)
+        upstream = capabilities.adapt(self.request, route, deployment)
+        upstream, plan = prompt_cache.for_upstream(
+            upstream, adapter.dialect, auto=route.auto_cache_breakpoints, estimate=self.estimate
+        )
+        self.call.record.prompt_cache_breakpoints = plan.describe()
+        return upstream
 
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
@@ -648,8 +699,9 @@ class _Chat(_Routed):
             )
             reason = call.codec.finish_reason_of(data)
             if call.cache is not None:
-                upstream_codec: Any = CODECS[adapter.dialect]  # the same format as ours
-                _cache_keep(call, upstream_codec.parse_response(data))
+                upstream = call.speaks.upstream  # the same codec as the adapter's
+                assert upstream is not None  # it passes through, so it has one
+                _cache_keep(call, upstream.parse_response(data))
             if "model" in data:  # the public name, as translated paths answer
                 data["model"] = request.model
             if call.state is not None:
@@ -657,6 +709,7 @@ class _Chat(_Routed):
             return orjson.dumps(data), call.exchange.usage, reason
         upstream = self.translated(adapter, route, deployment)
         response = await adapter.complete(upstream, deployment, call.exchange)
+        reasoning_ledger.record_response(self.key, response)
         rendered = orjson.dumps(call.codec.render_response(response, request))
         if call.cache is not None:
             _cache_keep(call, response)
@@ -723,13 +776,19 @@ class _Tap:
 
     def __init__(self, call: Call) -> None:
         self.call = call
-        self.folder = StreamFolder()
+        # text is folded only for the response cache, and only so much of it
+        keep = settings.SWITCHYARD_MAX_ANSWER_BYTES if call.cache is not None else 0
+        self.folder = StreamFolder(max_chars=keep)
         self.rendered_first_token = False  # the renderer is past the first content event
+        # signed reasoning and tool-call ids, for the ledger (translated streams only)
+        self.reasoning: reasoning_ledger.StreamReasoning | None = None
 
     def see(self, event: StreamEvent) -> None:
         if self.call.first_token is None and isinstance(event, CONTENT_EVENTS):
             self.call.first_token = time.perf_counter()
         self.folder.feed(event)
+        if self.reasoning is not None:
+            self.reasoning.feed(event)
 
     def close(self, disconnected: bool) -> None:
         folder = self.folder
@@ -741,8 +800,10 @@ class _Tap:
             status = getattr(error, "status", 502)
         elif disconnected:
             status = 499
-        elif self.call.cache is not None and folder.finished:
+        elif self.call.cache is not None and folder.finished and not folder.truncated:
             _cache_keep(self.call, folder.result())
+        if error is None and self.reasoning is not None and self.call.caller.key is not None:
+            self.reasoning.record(self.call.caller.key)
         self.call.finish(
             status=status,
             usage=folder.response.usage,
@@ -769,6 +830,7 @@ async def _pump_translated(
     call: Call, request: ChatRequest, first: StreamEvent, iterator: AsyncIterator[StreamEvent]
 ) -> AsyncIterator[bytes]:
     tap = _Tap(call)
+    tap.reasoning = reasoning_ledger.StreamReasoning()
     disconnected = True
     rendered = call.codec.render_stream(_events(tap, first, iterator), request)
     # What the renderer makes of one upstream read goes on as one chunk (one capture,
@@ -891,6 +953,8 @@ class _Prepare(_Job):
     with it): validated and stored with no output and no upstream call, so its id can
     be a later turn's ``previous_response_id``. Admitted as a request for the rpm."""
 
+    billable = False
+
     async def prepare(self, route: RouteEntry) -> None:
         _check_allowed(self.key, route)
 
@@ -923,6 +987,8 @@ class _CountTokens(_Job):
     count falls back to the local one instead of failing the request. A request like
     any other for the key's rpm and budget (it may reach the upstream)."""
 
+    billable = False
+
     async def prepare(self, route: RouteEntry) -> None:
         _check_allowed(self.key, route)
 
@@ -938,15 +1004,11 @@ class _CountTokens(_Job):
                 adapter = adapter_for(deployment.provider)
             except ConfigurationError:
                 continue
-            if type(adapter).count_tokens is Provider.count_tokens:
+            if not adapter.counts_tokens:
                 continue  # no counting endpoint upstream (Anthropic and Gemini have one)
             call.deployment = deployment
-            try:
-                upstream_body = {k: v for k, v in body.items() if k not in ("max_tokens", "stream")}
-                upstream_body["model"] = deployment.model
-                count = await adapter.count_tokens(
-                    request, deployment, upstream_body, request.headers
-                )
+            try:  # the adapter takes what it counts from the caller's body
+                count = await adapter.count_tokens(request, deployment, body, request.headers)
             except (UpstreamError, ConfigurationError) as exc:
                 log.info("count_tokens upstream failed (%s); counting locally", exc.message)
                 count = None
@@ -985,9 +1047,7 @@ class _OpenAIOnly(_Routed):
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         call = self.call
         adapter = _begin_attempt(call, route, deployment)
-        if adapter.dialect != call.codec.name and call.endpoint not in getattr(
-            adapter, "also_serves", ()
-        ):
+        if adapter.speaks is not call.speaks and call.endpoint not in adapter.also_serves:
             raise InvalidRequest(
                 f"model {route.name!r} cannot serve {self.what}: its upstream provider "
                 f"({adapter.provider.kind}) offers chat only",
@@ -1003,7 +1063,8 @@ class _OpenAIOnly(_Routed):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        data = await self.fetch(adapter, {**self.body, "model": deployment.model}, deployment)
+        # the adapter writes the deployment's model id (providers.passthrough_body)
+        data = await self.fetch(adapter, self.body, deployment)
         if "model" in data:  # the public name, as the chat paths answer
             data["model"] = self.public_model()
         usage = data.get("usage") or {}
@@ -1018,6 +1079,9 @@ class _OpenAIOnly(_Routed):
 
 class _Embeddings(_OpenAIOnly):
     what = "embeddings"
+
+    def max_output(self) -> int | None:
+        return 0
 
     def check(self) -> None:
         openai_inputs.check_embeddings(self.body)
@@ -1046,8 +1110,7 @@ class _Completions(_OpenAIOnly):
     def open(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bool, Any]:
-        body = {**self.body, "model": deployment.model}
-        return True, adapter.text_completion_stream(body, deployment, self.call.exchange)
+        return True, adapter.text_completion_stream(self.body, deployment, self.call.exchange)
 
 
 # endpoint -> its part in the pipeline

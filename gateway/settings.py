@@ -15,10 +15,24 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_float, env_int, env_list, env_str
+from .private_files import private_data_dir
 from .supervisor import UVICORN_WORKER_ENV
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("SWITCHYARD_DATA_DIR", str(BASE_DIR / "data"))).resolve()
+
+
+def _default_data_dir() -> Path:
+    """``data/`` beside ``manage.py`` in a source checkout; for an installed package
+    (``pip install switchyard-gateway``) the user's data folder, never site-packages."""
+    if (BASE_DIR / "manage.py").exists():
+        return BASE_DIR / "data"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "switchyard"
+
+
+DATA_DIR = Path(env_str("SWITCHYARD_DATA_DIR", str(_default_data_dir()))).resolve()
+# The data folder 0700 and the SQLite database 0600, whatever the umask (issue #32).
+private_data_dir(DATA_DIR, None if env_str("DATABASE_URL") else "switchyard.sqlite3")
 
 
 def _secret_key() -> str:
@@ -57,7 +71,35 @@ def _database() -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if not config.get("ENGINE"):
         raise ImproperlyConfigured(f"DATABASE_URL has an unknown scheme: {url.split(':', 1)[0]!r}")
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        pool = _pool_options()
+        if pool:  # a pool takes the place of persistent connections (Django requires 0)
+            config["CONN_MAX_AGE"] = 0
+            config.setdefault("OPTIONS", {})["pool"] = pool
     return config
+
+
+def _pool_options() -> dict | None:
+    """PostgreSQL connections per process: at most SWITCHYARD_DB_POOL_SIZE (0: no pool,
+    one persistent connection per thread that queries, as before). Every thread of a
+    process (requests, the journal writer, the registry watcher) borrows one for a unit
+    of work; the pool checks it before lending it (CONN_HEALTH_CHECKS), so one that died
+    with a server restart is replaced, not handed out. README "Several instances" sizes it."""
+    size = env_int("SWITCHYARD_DB_POOL_SIZE", 2, minimum=0)
+    if size == 0:
+        return None
+    return {
+        "min_size": 1,
+        "max_size": size,
+        # how long a thread waits for a connection (all lent, or the server away)
+        "timeout": env_float("SWITCHYARD_DB_POOL_TIMEOUT", 3.0, minimum=0.1),
+        # a lost connection is retried with backoff for this long, then left for the
+        # next borrower to ask anew: after a long outage the backoff would otherwise
+        # keep the pool away from a server that is back for up to half the outage
+        "reconnect_timeout": 2.0,
+        "max_idle": 300.0,  # connections beyond min_size idle this long are closed
+        "name": "switchyard",
+    }
 
 
 def _channel_layers(redis_url: str) -> dict:
@@ -94,8 +136,28 @@ def _master_key() -> str:
 
 SWITCHYARD_MASTER_KEY = _master_key()
 REDIS_URL = env_str("REDIS_URL")
+# The reasoning ledger (gateway.reasoning_ledger): signed reasoning kept per tool call
+# for clients that cannot carry it back; per worker, and in Redis when REDIS_URL is set.
+SWITCHYARD_REASONING_LEDGER_ENTRIES = env_int(
+    "SWITCHYARD_REASONING_LEDGER_ENTRIES", 20000, minimum=0
+)
+SWITCHYARD_REASONING_LEDGER_BYTES = env_int(
+    "SWITCHYARD_REASONING_LEDGER_BYTES", 64 * 1024 * 1024, minimum=0
+)
+SWITCHYARD_REASONING_LEDGER_TTL = env_int("SWITCHYARD_REASONING_LEDGER_TTL", 6 * 3600, minimum=1)
 # Largest request body accepted on /v1 (Claude Code sends images and long histories).
 SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+# The longest non-streamed upstream answer read (502 above), and the most text of a
+# streamed one folded for the response cache (the relay itself is not capped).
+SWITCHYARD_MAX_ANSWER_BYTES = env_int("SWITCHYARD_MAX_ANSWER_BYTES", 64 * 1024 * 1024, minimum=1024)
+# Images and documents by URL the gateway fetches for upstreams that take bytes only
+# (gateway.url_fetch): hosts or CIDRs allowed although private, loopback or link-local
+# (comma-separated), the largest body, and the time a fetch may take in all.
+SWITCHYARD_URL_FETCH_ALLOW = env_str("SWITCHYARD_URL_FETCH_ALLOW")
+SWITCHYARD_URL_FETCH_MAX_BYTES = env_int(
+    "SWITCHYARD_URL_FETCH_MAX_BYTES", 20 * 1024 * 1024, minimum=1024
+)
+SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, minimum=0.1)
 # Upstream timeouts, seconds: connect, first byte (read), idle between chunks, total.
 SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 SWITCHYARD_READ_TIMEOUT = env_float("SWITCHYARD_READ_TIMEOUT", 600.0, minimum=0.1)
@@ -105,6 +167,17 @@ SWITCHYARD_TOTAL_TIMEOUT = env_float("SWITCHYARD_TOTAL_TIMEOUT", 1800.0, minimum
 SWITCHYARD_STREAM_KEEPALIVE_SECONDS = env_float(
     "SWITCHYARD_STREAM_KEEPALIVE_SECONDS", 15.0, minimum=0
 )
+# Bodies on the paths Django serves (console, login, admin, /api): read no further than
+# this (413); the config import upload may be larger (gateway.body_caps).
+SWITCHYARD_MAX_FORM_BODY_BYTES = env_int(
+    "SWITCHYARD_MAX_FORM_BODY_BYTES", 1024 * 1024, minimum=1024
+)
+SWITCHYARD_MAX_UPLOAD_BYTES = env_int("SWITCHYARD_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
+# A connection must send a whole request head within this many seconds (408 otherwise;
+# also the longest a connection may stay open before its first request).
+SWITCHYARD_HEADER_TIMEOUT_SECONDS = env_float(
+    "SWITCHYARD_HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.1
+)
 SWITCHYARD_MAX_CONNECTIONS = env_int("SWITCHYARD_MAX_CONNECTIONS", 1000, minimum=1)
 # Request headers: more than this many, or more than this many bytes in all (names and
 # values), get a 431 (in the caller's dialect on the API paths).
@@ -112,11 +185,23 @@ SWITCHYARD_MAX_HEADERS = env_int("SWITCHYARD_MAX_HEADERS", 100, minimum=10)
 SWITCHYARD_MAX_HEADER_BYTES = env_int("SWITCHYARD_MAX_HEADER_BYTES", 32 * 1024, minimum=4096)
 # Graceful shutdown (SIGTERM): new API requests get a 503 at once; those in flight get
 # this long to finish; streams still open then end with an in-stream error event.
+# Budgets: what a request holds of its key's budget while in flight when its cost
+# cannot be estimated (the route's price or the request's max output is unknown), USD;
+# and how long a hold outlives a request that never settles (its worker was killed).
+SWITCHYARD_BUDGET_RESERVATION_USD = env_float("SWITCHYARD_BUDGET_RESERVATION_USD", 0.01, minimum=0)
+SWITCHYARD_BUDGET_HOLD_SECONDS = env_float(
+    "SWITCHYARD_BUDGET_HOLD_SECONDS", SWITCHYARD_TOTAL_TIMEOUT + 60, minimum=1.0
+)
 SWITCHYARD_SHUTDOWN_GRACE_SECONDS = env_float("SWITCHYARD_SHUTDOWN_GRACE_SECONDS", 10.0, minimum=0)
 # Request journal.
 # Response cache in this process's memory (routes opt in; with REDIS_URL it is in Redis).
 SWITCHYARD_CACHE_MAX_ENTRIES = env_int("SWITCHYARD_CACHE_MAX_ENTRIES", 10_000, minimum=1)
 SWITCHYARD_CACHE_MAX_BYTES = env_int("SWITCHYARD_CACHE_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)
+# Identical requests on a cached route wait up to this long for the one already calling
+# the upstream (gateway/cache/flights.py); 0: each calls on its own.
+SWITCHYARD_CACHE_FLIGHT_WAIT_SECONDS = env_float(
+    "SWITCHYARD_CACHE_FLIGHT_WAIT_SECONDS", 60.0, minimum=0
+)
 SWITCHYARD_LOG_BODIES = env_bool("SWITCHYARD_LOG_BODIES", True)
 SWITCHYARD_LOG_BODY_MAX_BYTES = env_int("SWITCHYARD_LOG_BODY_MAX_BYTES", 256 * 1024, minimum=0)
 SWITCHYARD_LOG_RETENTION_DAYS = env_int("SWITCHYARD_LOG_RETENTION_DAYS", 30, minimum=0)
@@ -177,6 +262,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "gateway.security_headers.content_security_policy",  # console pages' CSP
 ]
 
 ROOT_URLCONF = "gateway.urls"
@@ -186,7 +272,7 @@ WSGI_APPLICATION = None
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],  # the console app's templates/ (found through APP_DIRS)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -205,6 +291,8 @@ CHANNEL_LAYERS = _channel_layers(REDIS_URL)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Sign-in throttled per account and per client address (gateway.login_throttle).
+AUTHENTICATION_BACKENDS = ["gateway.login_throttle.ThrottledModelBackend"]
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:dashboard"
 LOGOUT_REDIRECT_URL = "console:login"
@@ -215,7 +303,6 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 
 SESSION_COOKIE_HTTPONLY = True
@@ -240,5 +327,7 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # a warning per failed reconnect; gateway.db_work logs an outage once instead
+        "psycopg.pool": {"level": "ERROR"},
     },
 }

@@ -30,14 +30,35 @@ from .types import (
 
 class StreamFolder:
     """Accumulates stream events into a ChatResponse as they pass by (the journal
-    uses it as a tap; tests use it to prove stream == complete)."""
+    uses it as a tap; tests use it to prove stream == complete).
 
-    def __init__(self) -> None:
+    Texts are kept as lists of deltas, joined once in ``result`` (``part.text +=``
+    copied the whole text at every delta: a 20 MB answer took 7-17 s). With
+    ``max_chars`` the folded text, thinking and arguments stop growing past that many
+    characters and ``truncated`` says so (the usage and finish are still read): what
+    keeps it (the response cache) must then not."""
+
+    def __init__(self, max_chars: int | None = None) -> None:
         self.response = ChatResponse(id="", model="")
         self._parts: dict[int, Part] = {}
+        self._texts: dict[int, list[str]] = {}
+        self._signatures: dict[int, list[str]] = {}
         self._args: dict[int, list[str]] = {}
         self.error: object | None = None
         self.finished = False
+        self.max_chars = max_chars
+        self.kept_chars = 0
+        self.truncated = False
+
+    def _room(self, text: str) -> bool:
+        """Whether ``text`` may be kept (counts it when so)."""
+        if self.max_chars is None:
+            return True
+        if self.truncated or self.kept_chars + len(text) > self.max_chars:
+            self.truncated = True
+            return False
+        self.kept_chars += len(text)
+        return True
 
     def feed(self, event: StreamEvent) -> None:
         r = self.response
@@ -54,17 +75,20 @@ class StreamFolder:
                 self._parts[i] = ToolCall(id=tid or "", name=name or "")
                 self._args[i] = []
             case TextDelta(index=i, text=text):
-                part = self._parts.setdefault(i, Text(""))
-                part.text += text  # type: ignore[union-attr]
+                self._parts.setdefault(i, Text(""))
+                if self._room(text):
+                    self._texts.setdefault(i, []).append(text)
             case ThinkingDelta(index=i, text=text, signature=sig, redacted=red):
                 part = self._parts.setdefault(i, Thinking(""))
-                part.text += text  # type: ignore[union-attr]
+                if text and self._room(text):
+                    self._texts.setdefault(i, []).append(text)
                 if sig:
-                    part.signature = (part.signature or "") + sig  # type: ignore[union-attr]
+                    self._signatures.setdefault(i, []).append(sig)
                 if red:
                     part.redacted = red  # type: ignore[union-attr]
             case ToolArgsDelta(index=i, fragment=fragment):
-                self._args.setdefault(i, []).append(fragment)
+                if self._room(fragment):
+                    self._args.setdefault(i, []).append(fragment)
             case PartStop():
                 pass
             case UsageEvent(usage=usage):
@@ -79,6 +103,10 @@ class StreamFolder:
         parts: list[Part] = []
         for index in sorted(self._parts):
             part = self._parts[index]
+            if isinstance(part, Text | Thinking) and index in self._texts:
+                part.text += "".join(self._texts.pop(index))
+            if isinstance(part, Thinking) and index in self._signatures:
+                part.signature = (part.signature or "") + "".join(self._signatures.pop(index))
             if isinstance(part, ToolCall):
                 raw = "".join(self._args.get(index, []))
                 try:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 import orjson
 
 from .shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
+from .token_pieces import count_bounded, scaled, within_budget
 from .types import ChatRequest, Document, Image, Text, Thinking, ToolCall, ToolResult
 
 log = logging.getLogger(__name__)
@@ -78,8 +79,11 @@ def _load_encoder() -> Callable[[str], int]:
         log.warning("tokenizer %s unavailable (%s); estimating by characters", ENCODING_NAME, exc)
         return _char_estimate
 
-    def count(text: str) -> int:
+    def encode_len(text: str) -> int:
         return len(encoding.encode(text, disallowed_special=()))
+
+    def count(text: str) -> int:
+        return count_bounded(encode_len, text)
 
     return count
 
@@ -233,13 +237,16 @@ def _overhead(request: ChatRequest) -> int:
 def count_request_tokens(request: ChatRequest) -> int:
     """Input tokens of ``request`` by the local tokenizer (system, messages, tool calls
     and results, tool definitions, images and per-message overhead)."""
+    texts, rest = within_budget([text for text in _texts(request) if text])
+    counted_chars = sum(map(len, texts))
     shared = _shared_tokenizer()
     if shared is not None:
-        counted = _count_shared_blocking(shared, [text for text in _texts(request) if text])
+        counted = _count_shared_blocking(shared, texts)
         if counted is not None:
-            return counted + _overhead(request)
+            return scaled(counted, counted_chars, rest) + _overhead(request)
     count = encoder()
-    return sum(_count_text(count, text) for text in _texts(request) if text) + _overhead(request)
+    counted = sum(_count_text(count, text) for text in texts)
+    return scaled(counted, counted_chars, rest) + _overhead(request)
 
 
 def estimate_tokens(request: ChatRequest) -> int:
@@ -278,6 +285,23 @@ def start_count(request: ChatRequest, estimate: int) -> asyncio.Future[int]:
     return asyncio.ensure_future(_count_in_thread(known, count, pending))
 
 
+def count_text(text: str) -> int:
+    """Tokens in one short text, on the event loop (the gateway cuts an answer at a
+    token count with it: a few dozen characters): the supervisor's tokenizer in a worker
+    that has none of its own, else this process's. Like ``start_count`` it never waits
+    for the tokenizer to load: until then the count is characters/4."""
+    count = _encoder
+    if count is None:
+        shared = _shared_tokenizer()
+        if shared is not None and not shared.down:
+            counted = _count_shared_blocking(shared, [text])
+            if counted is not None:
+                return counted
+        _load_in_background()
+        return _char_estimate(text)
+    return _count_text(count, text)
+
+
 def _known_and_pending(request: ChatRequest) -> tuple[int, list[str]]:
     """Overheads plus what the memo knows of the supervisor's counts; the texts left."""
     known = _overhead(request)
@@ -303,11 +327,12 @@ def _start_shared(shared: SharedTokenizer, request: ChatRequest, estimate: int):
         return _done(estimate)
     if not pending:
         return _done(known)
-    return asyncio.ensure_future(_count_shared(shared, known, pending, estimate))
+    texts, rest = within_budget(pending)
+    return asyncio.ensure_future(_count_shared(shared, known, texts, estimate, rest))
 
 
 async def _count_shared(
-    shared: SharedTokenizer, known: int, texts: list[str], estimate: int
+    shared: SharedTokenizer, known: int, texts: list[str], estimate: int, rest: int = 0
 ) -> int:
     try:
         counts = await shared.count(texts)
@@ -321,7 +346,7 @@ async def _count_shared(
         return estimate
     for text, counted in zip(texts, counts, strict=True):
         _remember(_shared_count, text, counted)
-    return known + sum(counts)
+    return known + scaled(sum(counts), sum(map(len, texts)), rest)
 
 
 def _count_shared_blocking(shared: SharedTokenizer, texts: list[str]) -> int | None:
@@ -345,7 +370,9 @@ def _count_shared_blocking(shared: SharedTokenizer, texts: list[str]) -> int | N
 
 
 def _count_all(count: Callable[[str], int], texts: list[str]) -> int:
-    return sum(_count_text(count, text) for text in texts)
+    texts, rest = within_budget(texts)
+    counted = sum(_count_text(count, text) for text in texts)
+    return scaled(counted, sum(map(len, texts)), rest)
 
 
 async def _count_in_thread(known: int, count: Callable[[str], int], texts: list[str]) -> int:

@@ -10,6 +10,11 @@ One SERVER span per request, following the GenAI semantic conventions
 ``traceparent`` (an httpx request hook on the pooled client). Spans are exported over
 OTLP/HTTP (protobuf) in batches, off the request path.
 
+Every attribute, span name and status message goes through the journal's redaction
+(``journal.redaction.redact_exported``: configured secrets, key-looking tokens, and the
+credentials a URL carries), so ``url.full`` of a base URL with ``user:SECRET@`` or
+``?api-key=SECRET`` is exported masked.
+
 Off (``ENABLED`` false), the SDK is never imported and the request path pays one flag
 check. Tracing never fails a request: errors here are logged and swallowed.
 """
@@ -21,12 +26,29 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from .service import Call
+    from .journal import Record
+    from .providers.base import Exchange
+    from .registry import DeploymentEntry
     from .types import ChatRequest
+
+
+class TracedCall(Protocol):
+    """What tracing reads and sets on a request's ``service.Call`` (named by its shape,
+    so that tracing, which the service and the HTTP client use, imports neither)."""
+
+    endpoint: str
+    dialect: str
+    caller: Any  # service.Caller: its request_id
+    record: Record
+    deployment: DeploymentEntry | None
+    exchange: Exchange | None
+    span: Any
+    attempt_spans: list
+
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +124,40 @@ def tracer() -> Any:
     return _tracer
 
 
+def _secrets() -> list[str]:
+    from .journal.redaction import configured_secrets
+
+    try:
+        return configured_secrets()
+    except Exception:  # no registry yet: the patterns still apply
+        return []
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
+    from .journal.redaction import redact_exported
+
+    if isinstance(value, str):
+        return redact_exported(value, secrets)
+    if isinstance(value, list | tuple):
+        return [_redacted(item, secrets) for item in value]
+    return value
+
+
+def _safe(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """``attributes`` as they may be exported: every string redacted."""
+    secrets = _secrets()
+    return {name: _redacted(value, secrets) for name, value in attributes.items()}
+
+
+def _safe_text(text: str) -> str:
+    return _redacted(text, _secrets())
+
+
 # --- the request span ----------------------------------------------------------------------
 
 
 @_guarded
-def start_request(call: Call, headers: Mapping[str, str]) -> Any:
+def start_request(call: TracedCall, headers: Mapping[str, str]) -> Any:
     """A SERVER span for ``call``, child of the client's ``traceparent`` if it sent one."""
     from opentelemetry import propagate
     from opentelemetry.trace import SpanKind
@@ -116,22 +167,24 @@ def start_request(call: Call, headers: Mapping[str, str]) -> Any:
         operation,
         context=propagate.extract(dict(headers)),
         kind=SpanKind.SERVER,
-        attributes={
-            "gen_ai.operation.name": operation,
-            "http.request.method": "POST",
-            "switchyard.dialect": call.dialect,
-            "switchyard.request_id": call.caller.request_id,
-        },
+        attributes=_safe(
+            {
+                "gen_ai.operation.name": operation,
+                "http.request.method": "POST",
+                "switchyard.dialect": call.dialect,
+                "switchyard.request_id": call.caller.request_id,
+            }
+        ),
     )
     call.attempt_spans = []
     return span
 
 
 @_guarded
-def describe_request(call: Call, request: ChatRequest) -> None:
+def describe_request(call: TracedCall, request: ChatRequest) -> None:
     """The GenAI request attributes, once the body is parsed."""
     span = call.span
-    span.update_name(f"{OPERATIONS.get(call.endpoint, call.endpoint)} {request.model}")
+    span.update_name(_safe_text(f"{OPERATIONS.get(call.endpoint, call.endpoint)} {request.model}"))
     values = {
         "gen_ai.request.model": request.model,
         "gen_ai.request.max_tokens": request.max_tokens,
@@ -142,11 +195,11 @@ def describe_request(call: Call, request: ChatRequest) -> None:
         "gen_ai.request.choice.count": request.n if request.n not in (None, 1) else None,
         "switchyard.stream": request.stream,
     }
-    span.set_attributes({k: v for k, v in values.items() if v is not None})
+    span.set_attributes(_safe({k: v for k, v in values.items() if v is not None}))
 
 
 @_guarded
-def end_request(call: Call) -> None:
+def end_request(call: TracedCall) -> None:
     """Close the last attempt's span and the request's, with the journal record's facts."""
     from opentelemetry.trace import Status, StatusCode
 
@@ -181,9 +234,9 @@ def end_request(call: Call) -> None:
         attributes["switchyard.ttft_ms"] = rec.ttft_ms
     if rec.status >= 400:
         attributes["error.type"] = rec.error_kind or str(rec.status)
-    span.set_attributes(attributes)
+    span.set_attributes(_safe(attributes))
     if rec.status >= 500:
-        span.set_status(Status(StatusCode.ERROR, (rec.error_message or "")[:200]))
+        span.set_status(Status(StatusCode.ERROR, _safe_text(rec.error_message or "")[:200]))
     span.end()
 
 
@@ -191,7 +244,7 @@ def end_request(call: Call) -> None:
 
 
 @_guarded
-def start_attempt(call: Call) -> None:
+def start_attempt(call: TracedCall) -> None:
     """A CLIENT span for the attempt ``call`` is about to make (the one before it
     ends here); its context is what ``inject`` puts on the upstream request."""
     from opentelemetry import trace
@@ -202,23 +255,25 @@ def start_attempt(call: Call) -> None:
     provider = PROVIDER_NAMES.get(deployment.provider.kind, deployment.provider.kind)
     operation = OPERATIONS.get(call.endpoint, call.endpoint)
     span = tracer().start_span(
-        f"{operation} {deployment.model}",
+        _safe_text(f"{operation} {deployment.model}"),
         context=trace.set_span_in_context(call.span),
         kind=SpanKind.CLIENT,
-        attributes={
-            "gen_ai.operation.name": operation,
-            "gen_ai.provider.name": provider,
-            "gen_ai.system": provider,
-            "gen_ai.request.model": deployment.model,
-            "http.request.method": "POST",
-            "switchyard.deployment": deployment.label,
-        },
+        attributes=_safe(
+            {
+                "gen_ai.operation.name": operation,
+                "gen_ai.provider.name": provider,
+                "gen_ai.system": provider,
+                "gen_ai.request.model": deployment.model,
+                "http.request.method": "POST",
+                "switchyard.deployment": deployment.label,
+            }
+        ),
     )
     call.attempt_spans.append((span, call.exchange))
     _attempt.set(span)
 
 
-def _end_attempt(call: Call, final: bool) -> None:
+def _end_attempt(call: TracedCall, final: bool) -> None:
     from opentelemetry.trace import Status, StatusCode
 
     spans = call.attempt_spans
@@ -231,8 +286,10 @@ def _end_attempt(call: Call, final: bool) -> None:
     if exchange is not None and exchange.url:
         parts = urlsplit(exchange.url)
         span.set_attributes(
-            {"url.full": exchange.url, "server.address": parts.hostname or ""}
-            | ({"server.port": parts.port} if parts.port else {})
+            _safe(
+                {"url.full": exchange.url, "server.address": parts.hostname or ""}
+                | ({"server.port": parts.port} if parts.port else {})
+            )
         )
     if index < len(attempts):
         status, error = attempts[index].status, attempts[index].error
@@ -244,7 +301,7 @@ def _end_attempt(call: Call, final: bool) -> None:
         span.set_attribute("http.response.status_code", status)
     if not status or status >= 400:
         span.set_attribute("error.type", str(status) if status else "no_response")
-        span.set_status(Status(StatusCode.ERROR, (error or "")[:200]))
+        span.set_status(Status(StatusCode.ERROR, _safe_text(error or "")[:200]))
     usage = exchange.usage if exchange is not None else None
     if final and usage is not None and usage.total_tokens and index < len(attempts):
         span.set_attributes(

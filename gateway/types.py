@@ -19,11 +19,17 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "stop_s
 
 # --- message parts ---------------------------------------------------------------------
 
+# A prompt-cache breakpoint on a part, tool or system block: the upstream may cache the
+# prompt up to and including it, for this long ("5m" or "1h", Anthropic's
+# ``cache_control.ttl``; Bedrock's ``cachePoint.ttl``). None: no breakpoint there.
+CacheTTL = Literal["5m", "1h"]
+
 
 @dataclass(slots=True)
 class Text:
     text: str
     kind: Literal["text"] = "text"
+    cache: CacheTTL | None = None  # a prompt-cache breakpoint after this part
 
 
 @dataclass(slots=True)
@@ -34,6 +40,7 @@ class Image:
     data: str | None = None
     media_type: str | None = None
     kind: Literal["image"] = "image"
+    cache: CacheTTL | None = None  # a prompt-cache breakpoint after this part
 
 
 @dataclass(slots=True)
@@ -49,6 +56,7 @@ class Document:
     text: str | None = None
     filename: str | None = None
     kind: Literal["document"] = "document"
+    cache: CacheTTL | None = None  # a prompt-cache breakpoint after this part
 
     def content_type(self) -> str:
         """The content type as a caller would name it (``application/pdf``,
@@ -74,6 +82,7 @@ class ToolCall:
     arguments: dict[str, Any] = field(default_factory=dict)
     raw_arguments: str | None = None
     kind: Literal["tool_call"] = "tool_call"
+    cache: CacheTTL | None = None  # a prompt-cache breakpoint after this part
 
 
 @dataclass(slots=True)
@@ -82,6 +91,15 @@ class ToolResult:
     content: list[Text | Image | Document] = field(default_factory=list)
     is_error: bool = False
     kind: Literal["tool_result"] = "tool_result"
+    cache: CacheTTL | None = None  # a prompt-cache breakpoint after this part
+
+
+# Marks a Thinking signature (or redacted data) that carries OpenAI's encrypted reasoning
+# (the Responses codec packs it so); any other signature is Claude's.
+OPENAI_REASONING_PREFIX = "openai-reasoning:"
+# OpenAI's encrypted_content as a client got it from OpenAI itself, unpacked: a Fernet
+# token (version byte 0x80, then a 64-bit timestamp whose high bytes are zero).
+FERNET_PREFIX = "gAAAAA"
 
 
 @dataclass(slots=True)
@@ -93,6 +111,19 @@ class Thinking:
     signature: str | None = None
     redacted: str | None = None
     kind: Literal["thinking"] = "thinking"
+
+    def openai_encrypted(self) -> bool:
+        """Whether this carries OpenAI's encrypted reasoning (only OpenAI reads it)."""
+        return any(
+            v and v.startswith((OPENAI_REASONING_PREFIX, FERNET_PREFIX))
+            for v in (self.signature, self.redacted)
+        )
+
+    def claude_signed(self) -> bool:
+        """Signed or redacted thinking a Claude upstream can verify (Anthropic's API,
+        Bedrock and Vertex accept each other's signatures; OpenAI's are not theirs).
+        On a fallback to another family, the rest is dropped, never sent to fail."""
+        return bool(self.signature or self.redacted) and not self.openai_encrypted()
 
 
 Part = Text | Image | Document | ToolCall | ToolResult | Thinking
@@ -116,6 +147,10 @@ class Tool:
     # Schema enforcement of the call's arguments (OpenAI ``function.strict``, Anthropic
     # ``strict``); None: the caller did not say, the upstream's default applies.
     strict: bool | None = None
+    cache: CacheTTL | None = None  # a prompt-cache breakpoint after this tool
+
+
+ToolChoiceMode = Literal["auto", "required", "tool", "none"]
 
 
 @dataclass(slots=True)
@@ -123,7 +158,7 @@ class ToolChoice:
     """``auto`` (model decides), ``required`` (must call some tool; Anthropic ``any``),
     ``tool`` (must call ``name``), ``none`` (must not call tools)."""
 
-    mode: Literal["auto", "required", "tool", "none"] = "auto"
+    mode: ToolChoiceMode = "auto"
     name: str | None = None
     parallel: bool | None = None  # False: at most one tool call per turn
 
@@ -186,6 +221,13 @@ class ChatRequest:
     # Fields a renderer echoes on its response object but no upstream ever sees (the
     # Responses API's ``store`` and ``previous_response_id``).
     echo: dict[str, Any] = field(default_factory=dict)
+    # OpenAI's prompt-cache routing key and retention ("in_memory" | "24h"), carried
+    # between the Chat Completions and Responses APIs; breakpoints live on the parts.
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: str | None = None
+    # Where the client placed prompt-cache breakpoints, in its own field paths and prompt
+    # order (an Anthropic client's ``cache_control``: "system.1"); empty: none placed.
+    cache_marks: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

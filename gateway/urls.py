@@ -3,11 +3,13 @@ from django.urls import include, path
 
 from . import health
 from .api import api, slashless_aliases
+from .login_throttle import throttled_sign_in
 
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),
     path("health/readiness", health.readiness, name="health-readiness"),
     path("health", health.deployments, name="health-deployments"),
+    path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("api/", include(slashless_aliases())),

@@ -85,6 +85,31 @@ CORRECTIONS.update(
 CORRECTIONS[("cohere", "embed-multilingual-light-v3.0")] = {"input": Decimal("0.1")}
 
 
+# Context windows checked against the vendors' pages on 2026-11-23 (the models the README
+# and the tests name). Why Bedrock's Claude 3.5 Sonnet (both dates) and Claude Sonnet 4
+# came out at 1M: LiteLLM's file (BerriAI/litellm model_prices_and_context_window.json,
+# read at commit 00035b69) gives the bare Bedrock keys anthropic.claude-3-5-sonnet-
+# 20240620-v1:0 / -20241022-v2:0 and anthropic.claude-sonnet-4-20250514-v1:0 (and the
+# Anthropic and Vertex Sonnet 4 keys) "max_input_tokens": 1000000 next to
+# *_above_200k_tokens prices: the 1M-context beta's ceiling and tier, copied onto the
+# base entry (its own apac.* keys for 3.5 Sonnet say 200000). Anthropic's "Models
+# overview" gives 200k for both; 1M is a Sonnet 4 beta sent with the context-1m header.
+# litellm.base_window now reads such entries as 200k; the corrections below pin 3.5
+# Sonnet whatever the next file says, and check_window stops any other such leak.
+CLAUDE_200K = {"context_window": 200_000}
+for name in ("anthropic.claude-3-5-sonnet-20240620", "anthropic.claude-3-5-sonnet-20241022"):
+    CORRECTIONS[("bedrock", name)] = CLAUDE_200K
+
+
+# Anthropic's API ids for Claude 4 (docs.anthropic.com "Models overview": the model
+# claude-sonnet-4-20250514, alias claude-sonnet-4-0); LiteLLM's file keys them
+# claude-4-sonnet-20250514, so a deployment of the real id found no price.
+EXTRA_ALIASES = {
+    ("anthropic", "claude-4-sonnet-20250514"): ["claude-sonnet-4-0", "claude-sonnet-4-20250514"],
+    ("anthropic", "claude-4-opus-20250514"): ["claude-opus-4-0", "claude-opus-4-20250514"],
+}
+
+
 # Llama 4 models read images (Meta's model cards); LiteLLM's Bedrock and Together
 # entries do not say so.
 VISION_FAMILIES = re.compile(r"llama-?4", re.IGNORECASE)
@@ -98,6 +123,25 @@ def correct(entry: Entry) -> Entry:
         return entry
     changes = {k: v for k, v in fix.items() if k != "caps"}
     return replace(entry, caps=entry.caps | frozenset(fix.get("caps", ())), **changes)
+
+
+# Claude models whose own window is 1M (no beta): Anthropic's "Models overview" lists
+# them with a 1M context window. Any other Claude over 200k is a beta ceiling leaking in.
+CLAUDE_1M = re.compile(r"claude-(opus-4-[6-9]|sonnet-4-[6-9]|opus-[5-9]|sonnet-[5-9]|fable|mythos)")
+
+
+def check_window(entry: Entry) -> None:
+    """Refuse to write a Claude window above 200k the vendor does not give by default."""
+    if (
+        entry.vendor in litellm.CLAUDE_BETA_VENDORS
+        and "claude" in entry.model
+        and (entry.context_window or 0) > litellm.CLAUDE_STANDARD_WINDOW
+        and not CLAUDE_1M.search(entry.model.replace(".", "-"))
+    ):
+        raise SystemExit(
+            f"{entry.key}: window {entry.context_window} is a long-context beta's, not the "
+            "model's; add a correction with its published window"
+        )
 
 
 def control(entry: Entry) -> str | None:
@@ -158,6 +202,7 @@ def build(data: dict, as_of: str, origin: str) -> dict:
     by_vendor: dict[str, dict[str, Entry]] = {}
     for entry in entries:
         entry = enrich(correct(entry))
+        check_window(entry)
         by_vendor.setdefault(entry.vendor, {})[entry.model] = replace(entry, as_of="")
     borrow_maker_capabilities(by_vendor)
     providers: dict = {}
@@ -174,8 +219,9 @@ def build(data: dict, as_of: str, origin: str) -> dict:
             if model in folded:
                 continue
             item = models[model].to_json()
-            if aliases.get(model):
-                item["aliases"] = aliases[model]
+            names = aliases.get(model, []) + EXTRA_ALIASES.get((vendor, model), [])
+            if names:
+                item["aliases"] = sorted(set(names))
             out[model] = item
         providers[vendor] = {
             "name": name,
@@ -188,7 +234,7 @@ def build(data: dict, as_of: str, origin: str) -> dict:
         "updated": as_of,
         "notes": (
             "Prices in USD per 1M tokens (input, output, cache_read, cache_write; reasoning "
-            "where priced apart from output); context = most input tokens; max_output = most "
+            "where priced apart from output); context = most input tokens without an opt-in beta (Claude's 1M-context beta is not a base window); max_output = most "
             "output tokens. Long-context tiers (above 200k/272k tokens), batch, flex and "
             "priority prices are not modelled: the standard tier is. Capabilities LiteLLM's "
             "file leaves out are added by scripts/build_catalog.py (OpenRouter and Azure "

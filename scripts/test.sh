@@ -23,6 +23,12 @@ if { ! command -v docker-compose >/dev/null 2>&1 || ! command -v systemd-analyze
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose systemd >/dev/null 2>&1) \
     || echo "warning: could not install docker-compose/systemd; their checks will be skipped" >&2
 fi
+# the rolling-restart test runs two instances behind a real nginx
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] \
+  && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null 2>&1) \
+    || echo "warning: could not install nginx; the rolling-restart test will be skipped" >&2
+fi
 if ! command -v claude >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   npm install -g --silent @anthropic-ai/claude-code >/dev/null 2>&1 \
     || echo "warning: could not install the Claude Code CLI; its tests will be skipped" >&2
@@ -36,5 +42,10 @@ if ! command -v codex >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     || echo "warning: could not install the Codex CLI; its tests will be skipped" >&2
 fi
 scripts/services.sh || echo "warning: PostgreSQL/Redis not available; their tests will be skipped" >&2
+
+# ruff and mypy first, as CI runs them (SWITCHYARD_SKIP_LINT=1 to skip while iterating)
+if [ "${SWITCHYARD_SKIP_LINT:-0}" != 1 ]; then
+  scripts/lint.sh
+fi
 
 exec .venv/bin/python -m pytest "$@"

@@ -20,6 +20,16 @@ def _fresh_outbound_client() -> Iterator[None]:
     http.use_transport(None)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failed sign-ins counted by one test never throttle another's (the in-process
+    store of ``gateway.login_throttle`` lives as long as the test process)."""
+    from gateway import login_throttle
+    from gateway.login_attempts import LoginAttempts
+
+    monkeypatch.setattr(login_throttle, "local", LoginAttempts())
+
+
 @pytest.fixture(scope="module")
 def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with running_gateway(tmp_path_factory.mktemp("gateway")) as gateway:

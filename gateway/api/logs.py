@@ -28,7 +28,9 @@ class LogFilters(Schema):
     key: str | None = None  # key id, or key name ("master" for the master key)
     status: str | None = None  # 404, a class (4xx, 5xx), ok or error
     dialect: str | None = None
-    q: str | None = None  # text in request id, route, error, model or key name
+    q: str | None = (
+        None  # text in request id, route, error type or text, model, key name, status; bodies where logged
+    )
     cursor: str | None = None
     limit: int = 50
 
@@ -64,6 +66,16 @@ class LogOut(Schema):
     from_playground: bool
     client_disconnected: bool
     cache_hit: bool  # answered from the response cache (no upstream call, no cost)
+    prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
+
+    @staticmethod
+    def resolve_prompt_cache_breakpoints(obj: Any) -> str:
+        value = (
+            obj["prompt_cache_breakpoints"]
+            if isinstance(obj, dict)
+            else obj.prompt_cache_breakpoints
+        )
+        return value or ""  # NULL on rows logged before the column existed
 
 
 class LogPage(Schema):
@@ -91,7 +103,7 @@ class LogDetail(LogOut):
 def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-def]
     """Requests, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page;
     the list ends when ``next_cursor`` is null. With ``q``, a page searches at most
-    5,000 requests, so it may hold fewer items than ``limit`` (even none) and still
+    5,000 requests (1,000 where bodies are logged and searched too), so it may hold fewer items than ``limit`` (even none) and still
     have a ``next_cursor`` to search on from."""
     params = filters.dict()
     try:

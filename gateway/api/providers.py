@@ -1,7 +1,7 @@
 """Providers in the management API. Secrets are write-only: a response says whether a
 secret is stored (``has_secret``) and shows the masked display, never the secret. Extra
-headers likewise come back masked (references shown); a masked value sent back in a
-PATCH keeps the stored one."""
+headers likewise come back masked (references shown), and a base URL's user info and
+key-like query values; a masked value sent back in a PATCH keeps the stored one."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class ProviderOut(Schema):
             id=provider.pk,
             name=provider.name,
             kind=provider.kind,
-            base_url=provider.base_url,
+            base_url=provider.base_url_display,  # credentials in it masked
             api_version=provider.api_version,
             extra_headers=provider.extra_headers_display,
             timeout=provider.timeout,

@@ -10,15 +10,27 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from pydantic import create_model
 
-from .. import admin_ops
+from .. import admin_ops, capability_flags
 from ..models import Deployment, Route
 from .providers import ValidationErrors
 
 router = Router(tags=["routes"])
 
 
-class DeploymentOut(Schema):
+def with_flags(base: type[Schema], name: str, *, patch: bool) -> type[Schema]:
+    """``base`` followed by one field per capability flag (gateway.capability_flags). Out:
+    a flag the catalog may decide is ``bool | None`` (null: the catalog's figure applies,
+    see effective), a plain one ``bool``. In a patch each is optional (None: not sent)."""
+    fields: dict[str, Any] = {
+        flag.name: (bool | None, None) if patch else (bool | None if flag.nullable else bool, ...)
+        for flag in capability_flags.FLAGS
+    }
+    return create_model(name, __base__=base, **fields)
+
+
+class _DeploymentFiguresOut(Schema):
     id: int
     route_id: int
     provider: str
@@ -35,10 +47,12 @@ class DeploymentOut(Schema):
     cache_write_price: Decimal | None
     context_window: int | None
     max_output_tokens: int | None
-    supports_tools: bool | None
-    supports_vision: bool | None
-    supports_reasoning: bool | None
-    supports_top_k: bool
+
+
+_DeploymentFlagsOut = with_flags(_DeploymentFiguresOut, "_DeploymentFlagsOut", patch=False)
+
+
+class DeploymentOut(_DeploymentFlagsOut):  # type: ignore[misc,valid-type]
     params: dict[str, Any]
     effective: dict[str, Any]
 
@@ -55,7 +69,7 @@ class DeploymentOut(Schema):
         return figures_for(obj)
 
 
-class DeploymentPatch(Schema):
+class _DeploymentFiguresPatch(Schema):
     provider: str | int | None = None  # name or id
     model: str | None = None
     enabled: bool | None = None
@@ -68,10 +82,12 @@ class DeploymentPatch(Schema):
     cache_write_price: Decimal | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
-    supports_tools: bool | None = None
-    supports_vision: bool | None = None
-    supports_reasoning: bool | None = None
-    supports_top_k: bool | None = None
+
+
+_DeploymentFlagsPatch = with_flags(_DeploymentFiguresPatch, "_DeploymentFlagsPatch", patch=True)
+
+
+class DeploymentPatch(_DeploymentFlagsPatch):  # type: ignore[misc,valid-type]
     params: dict[str, Any] | None = None
 
 
@@ -87,13 +103,15 @@ class RouteOut(Schema):
     enabled: bool
     strategy: str
     fallbacks: list[str]
-    context_window_fallback: str
+    context_window_fallbacks: list[str]  # larger routes tried when the prompt is too long
     drop_params: bool
     default_params: dict[str, Any]
     max_attempts: int
     timeout: float | None
+    retry_budget: float | None  # share of requests retried a minute; None: the server's
     cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
     cache_scope: str  # "route" (keys allowed on the route share) or "key"
+    auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -107,13 +125,15 @@ class RoutePatch(Schema):
     enabled: bool | None = None
     strategy: str | None = None
     fallbacks: list[str] | None = None
-    context_window_fallback: str | None = None
+    context_window_fallbacks: list[str] | None = None
     drop_params: bool | None = None
     default_params: dict[str, Any] | None = None
     max_attempts: int | None = None
     timeout: float | None = None
+    retry_budget: float | None = None
     cache_ttl: int | None = None
     cache_scope: str | None = None
+    auto_cache_breakpoints: bool | None = None
 
 
 class RouteIn(RoutePatch):

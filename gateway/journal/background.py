@@ -21,9 +21,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
+from .. import db_work
 from .pruning import (
     PRUNE_BATCH,
     PRUNE_BATCHES_PER_ROUND,
@@ -42,7 +43,6 @@ BATCH_SIZE = 500
 MIN_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 30.0
 DRAIN_SECONDS = 15.0
-CONNECTION_CHECK_SECONDS = 30.0  # how often the writer applies Django's connection rules
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024  # SWITCHYARD_JOURNAL_MAX_BYTES: the queue's memory bound
 RECORD_BYTES = 2048  # what a record holds besides its bodies, roughly
 OTHER_BODY_BYTES = 4096  # a body given as an object (not bytes or text), roughly
@@ -126,7 +126,7 @@ class Writer:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._last_drop_warning = 0.0
-        self._connection_checked = float("-inf")
+        self._outage = db_work.Outage("journal writer", log)
 
     # --- the request path ---------------------------------------------------------------
     def record(self, rec: Record) -> None:
@@ -260,15 +260,19 @@ class Writer:
             self.in_flight_bytes = sum(rec.queued_bytes for rec in batch)
             self.pending_bytes -= self.in_flight_bytes
         try:
-            ids, unwritten = await self._in_thread(self._write_isolating, batch)
+            # each batch with a usable connection, handed back after (to the pool, when
+            # pooled): a database restart costs the writer the batches while it is away
+            ids, unwritten = await self._in_thread(db_work.run, self._write_isolating, batch)
         except Exception as exc:  # the database is unavailable: keep the batch
             self.failures += 1
-            log.warning("journal: writing %d record(s) failed, will retry: %s", len(batch), exc)
+            self._outage.failed(exc)  # once per outage, not per retry
             self._requeue(batch)
             return False
         finally:
             self.in_flight = self.in_flight_bytes = 0
         self.written += len(ids)
+        if ids or not unwritten:
+            self._outage.recovered()
         if unwritten:
             self.failures += 1
             self._requeue(unwritten)
@@ -314,12 +318,6 @@ class Writer:
         return ids, []
 
     def _write_guarded(self, batch: list[Record]) -> list[int]:
-        now = time.monotonic()
-        if now >= self._connection_checked + CONNECTION_CHECK_SECONDS:
-            # Django's age and health rules; not per batch: with CONN_MAX_AGE 0 (the
-            # SQLite default) that reopened the database for every batch
-            self._connection_checked = now
-            close_old_connections()
         try:
             if self._can_hurry and len(self.pending) >= self.batch_size:
                 return self.write(batch, hurry=True)
@@ -357,6 +355,7 @@ class Writer:
             return
         try:
             deleted = await self._in_thread(
+                db_work.run,
                 self._prune_guarded,
                 timedelta(days=days) if days else None,
                 PRUNE_BATCHES_PER_ROUND,

@@ -47,6 +47,7 @@ class Record:
     from_playground: bool = False
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)
+    prompt_cache_breakpoints: str = ""  # gateway/prompt_cache Plan.describe()
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from ..url_secrets import mask_urls_in
+
 REDACTED = "[redacted]"
 
 _SECRET_PATTERNS = re.compile(
@@ -58,6 +60,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     if not may_match_secret_pattern(text):
         return text
     return _SECRET_PATTERNS.sub(_redacted_match, text)
+
+
+def redact_exported(text: str, secrets: Iterable[str]) -> str:
+    """``redact`` for what leaves the process for another system (trace spans): also the
+    user info and credential query values of the URLs ``text`` quotes."""
+    return redact(mask_urls_in(text), secrets)
 
 
 def _redacted_match(match: re.Match[str]) -> str:

@@ -89,6 +89,7 @@ LOG_COLUMNS = (
     "from_playground",
     "client_disconnected",
     "cache_hit",
+    "prompt_cache_breakpoints",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -138,6 +139,7 @@ def log_values(
         rec.from_playground,
         rec.client_disconnected,
         rec.cache_hit,
+        rec.prompt_cache_breakpoints[:300],
     )
     return values, created
 

@@ -74,8 +74,18 @@ def check_services(config: dict) -> None:
     assert data <= set(config["volumes"])
     ports = {str(s["ports"][0]) for s in instances}
     assert len(ports) == 2
+    assert [bind_address(s["ports"][0]) for s in instances] == ["127.0.0.1", "127.0.0.1"]
     assert "switchyard-a" in instances[1]["depends_on"]  # one migrates at a time
     assert {"postgres", "redis"} <= set(instances[0]["depends_on"])
+
+
+def bind_address(port) -> str:
+    """The host address a compose port is published on ("" for every interface)."""
+    if isinstance(port, dict):  # the CLI's resolved long form
+        return port.get("host_ip", "")
+    parts = str(port).split(":")
+    address = ":".join(parts[:-2]) if len(parts) > 2 else ""
+    return address.replace("${SWITCHYARD_BIND:-127.0.0.1}", "127.0.0.1")
 
 
 def test_compose_file_parses_with_shared_database_redis_and_volumes():
@@ -114,7 +124,7 @@ def test_dockerfile_is_slim_python_non_root_with_a_liveliness_healthcheck():
     runs = " ".join(instruction("RUN"))
     assert 'pip install ".[otel]"' in runs  # the project, from its own files
     copied = " ".join(instruction("COPY"))
-    for path in ("pyproject.toml", "gateway", "console", "manage.py", "templates", "static"):
+    for path in ("pyproject.toml", "gateway", "console", "manage.py"):
         assert path in copied
     assert "deploy/docker-entrypoint.sh" in copied
 
@@ -147,7 +157,7 @@ def test_dockerignore_keeps_the_context_to_the_sources():
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "data", "tests", ".env"} <= ignored
-    needed = {"gateway", "console", "templates", "static", "deploy", "manage.py", "pyproject.toml"}
+    needed = {"gateway", "console", "deploy", "manage.py", "pyproject.toml"}
     assert not needed & ignored
 
 

@@ -39,7 +39,7 @@ def route(
     *models,
     strategy: str = "weighted",
     fallbacks=(),
-    cw: str = "",
+    cw: str | tuple[str, ...] = "",  # one context-window fallback, or several in order
     max_attempts: int = 3,
     weights=None,
     enabled: bool = True,
@@ -56,7 +56,7 @@ def route(
             deployment(name, m, w, provider=provider) for m, w in zip(models, weights, strict=True)
         ),
         fallbacks=tuple(fallbacks),
-        context_window_fallback=cw,
+        context_window_fallbacks=(cw,) if isinstance(cw, str) and cw else tuple(cw),
         drop_params=True,
         default_params={},
         max_attempts=max_attempts,

@@ -92,3 +92,111 @@ def test_get_health_needs_the_master_key_and_answers_json(upstreams) -> None:
     same = Client().get("/health", HTTP_X_API_KEY=MASTER)
     assert same.status_code == 200
     assert Client().post("/health", HTTP_X_API_KEY=MASTER).status_code == 405
+
+
+@pytest.fixture
+def no_cloud_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No AWS region or credentials and no Google credentials anywhere (nor a metadata
+    server asked for them)."""
+    from gateway.providers import aws, google_auth
+
+    for name in (
+        "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE", "AWS_SESSION_TOKEN", "GOOGLE_APPLICATION_CREDENTIALS",
+    ):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    aws.forget()
+    google_auth.forget()
+    yield
+    aws.forget()
+    google_auth.forget()
+
+
+def cloud_rows() -> dict[str, Deployment]:
+    bedrock = Provider.objects.create(name="aws", kind="bedrock")
+    vertex = Provider.objects.create(name="gcp", kind="vertex_ai")
+    echo = Provider.objects.create(name="echo-any", kind="echo")
+    route = Route.objects.create(name="cloud")
+    return {
+        "no-region": Deployment.objects.create(
+            route=route, provider=bedrock, model="anthropic.claude-v2"
+        ),
+        "region-no-keys": Deployment.objects.create(
+            route=route, provider=bedrock, model="anthropic.claude-v3",
+            params={"aws_region_name": "eu-west-1"},
+        ),
+        "keys": Deployment.objects.create(
+            route=route, provider=bedrock, model="anthropic.claude-v4",
+            params={
+                "aws_region_name": "eu-west-1", "aws_access_key_id": "AKIAHEALTHCHECK",
+                "aws_secret_access_key": "health-secret-value",
+            },
+        ),
+        "vertex": Deployment.objects.create(route=route, provider=vertex, model="gemini-2.0"),
+        "echo": Deployment.objects.create(route=route, provider=echo, model="echo-anything"),
+    }  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_cloud_credentials")
+async def test_kinds_without_a_model_list_are_checked_by_their_configuration(upstreams) -> None:
+    """Bedrock and Vertex are never "unhealthy" for having no model list: the region,
+    the credentials and the project are what is checked, and named when missing. Echo
+    answers any model name: healthy, and no "not listed" finding."""
+    from asgiref.sync import sync_to_async
+
+    rows = await sync_to_async(cloud_rows)()
+    report = {h.deployment_id: h for h in await deployment_health.check_all()}
+    health = {name: report[d.pk] for name, d in rows.items()}
+    assert upstreams == []  # nothing was sent anywhere
+    assert all(h.status != "unhealthy" for h in health.values()), health
+    assert all("cannot list models" not in h.error for h in health.values())
+    assert health["no-region"].status == "misconfigured"
+    assert "no AWS region" in health["no-region"].error
+    assert health["region-no-keys"].status == "misconfigured"
+    assert "no AWS credentials" in health["region-no-keys"].error
+    assert health["keys"].status == "healthy"
+    assert (
+        health["keys"].checked_by == "configuration: region eu-west-1, credentials from access keys"
+    )
+    assert (
+        "health-secret-value" not in orjson.dumps([h.as_dict() for h in health.values()]).decode()
+    )
+    assert health["vertex"].status == "misconfigured"
+    assert "credentials" in health["vertex"].error.lower()
+    assert health["echo"].status == "healthy" and health["echo"].model_listed is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("no_cloud_credentials")
+async def test_vertex_with_a_service_account_is_healthy_once_it_has_a_token(
+    upstreams, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Vertex deployment whose credentials yield a token (the token endpoint is the
+    one call made) and that has a project is healthy."""
+    from asgiref.sync import sync_to_async
+
+    from gateway.providers import google_auth
+
+    async def token(source):  # type: ignore[no-untyped-def]
+        assert source == '{"type": "service_account"}'
+        return "ya29.token", "proj-from-key"
+
+    monkeypatch.setattr(google_auth, "access_token", token)
+    vertex = await sync_to_async(Provider.objects.create)(
+        name="gcp-ok", kind="vertex_ai", secret_ref='{"type": "service_account"}'
+    )
+    route = await sync_to_async(Route.objects.create)(name="vx")
+    row = await sync_to_async(Deployment.objects.create)(
+        route=route, provider=vertex, model="gemini-2.0", params={"vertex_location": "europe-west4"}
+    )
+    (health,) = [h for h in await deployment_health.check_all() if h.deployment_id == row.pk]
+    assert health.status == "healthy", health
+    assert health.checked_by == (
+        "configuration: project proj-from-key, location europe-west4, access token obtained"
+    )

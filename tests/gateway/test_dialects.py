@@ -1,5 +1,5 @@
-"""A client dialect is its codec plus its lines in the endpoint table: a toy dialect,
-registered in ``gateway.dialects`` under a toy path, is served end to end (parsed,
+"""A client dialect is its codec plus its lines in the endpoint table: a toy codec with a
+client half, registered in ``gateway.codecs.CODECS`` and served under a toy path, is served end to end (parsed,
 routed, answered, streamed, counted, refused) in its own shapes, with its own headers
 and statuses, without the service or the endpoints knowing its name."""
 
@@ -12,7 +12,8 @@ import orjson
 import pytest
 
 from gateway import dialects, endpoints, journal, registry, service
-from gateway.codecs.base import Dialect
+from gateway.codecs import CODECS
+from gateway.codecs.base import Codec, Dialect
 from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.errors import ShuttingDown
 from gateway.types import ChatRequest, ChatResponse, StreamEvent, TextDelta
@@ -57,7 +58,7 @@ TOY = Dialect(
 
 @pytest.fixture
 def toy(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
-    monkeypatch.setitem(dialects.CLIENTS, "toy", TOY)
+    monkeypatch.setitem(CODECS, "toy", Codec("toy", "Toy", client=TOY))
     monkeypatch.setitem(dialects.POST_ROUTES, TOY_PATH, ("chat", "toy"))
     monkeypatch.setitem(dialects.POST_ROUTES, TOY_COUNT_PATH, ("count_tokens", "toy"))
     recorder = JournalRecorder()
@@ -182,9 +183,10 @@ def test_the_console_filters_on_every_dialect_in_the_table() -> None:
     from console.forms import LogFilterForm
 
     choices = dict(LogFilterForm.base_fields["dialect"].choices)
-    assert {name: codec.label for name, codec in dialects.CLIENTS.items()}.items() <= (
+    assert {name: codec.label for name, codec in dialects.clients().items()}.items() <= (
         choices.items()
     )
+    assert list(dialects.clients()) == ["openai", "anthropic", "responses", "gemini"]
 
 
 def test_unknown_dialect_names_fall_back_to_openai_chat() -> None:

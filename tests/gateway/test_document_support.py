@@ -20,13 +20,13 @@ PDF_URL = Document(media_type="application/pdf", url="https://x.test/a.pdf")
 DOCX = Document(media_type="application/msword", data="0M8R4A==")
 TEXT = Document(media_type="text/plain", text="notes")
 KINDS = ["openai", "azure", "anthropic", "gemini", "vertex_ai", "bedrock", "cohere"]
-CARRIES = {  # kind -> (pdf, pdf by url, .doc)
-    "openai": (True, False, True),
-    "azure": (True, False, True),
+CARRIES = {  # kind -> (pdf, pdf by url, .doc); OpenAI and Bedrock: the gateway fetches URLs
+    "openai": (True, True, True),
+    "azure": (True, True, True),
     "anthropic": (True, True, False),
     "gemini": (True, True, True),
     "vertex_ai": (True, True, True),
-    "bedrock": (True, False, True),
+    "bedrock": (True, True, True),
     "cohere": (False, False, False),
     "openai_responses": (True, True, True),
 }

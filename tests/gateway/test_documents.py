@@ -288,9 +288,12 @@ async def test_a_word_file_goes_where_the_upstream_reads_it_else_a_400(
         assert user_content(kind, body)[0]["document"]["format"] == "docx"
 
 
-async def test_a_pdf_by_url_goes_to_anthropic_gemini_and_responses_not_openai_chat(
+async def test_a_pdf_by_url_goes_to_anthropic_gemini_and_responses_and_is_fetched_else(
     upstream,
 ) -> None:
+    """Anthropic, Gemini and the Responses API fetch a URL themselves; for OpenAI chat
+    and Bedrock the gateway fetches it (this host never resolves: a 400 naming it);
+    Cohere reads no PDF."""
     url = "https://files.example.test/report.pdf"
     part = {"type": "document", "source": {"type": "url", "url": url}}
     for kind in ("anthropic", "gemini", "openai_responses"):
@@ -301,11 +304,18 @@ async def test_a_pdf_by_url_goes_to_anthropic_gemini_and_responses_not_openai_ch
     ]
     assert all(url in c for c in carried)
     assert '"fileData"' in carried[1] and '"file_url"' in carried[2]
-    for kind in ("openai", "bedrock", "cohere"):
+    for kind in ("openai", "bedrock"):
         reply = await send("anthropic", ask("anthropic", kind, part))
         assert reply.status == 400
         message = error_message("anthropic", reply)
-        assert f"'doc-{kind}'" in message and "application/pdf by URL" in message
+        assert (
+            "could not be fetched" in message and "files.example.test does not resolve" in message
+        )
+        assert "report.pdf" not in message
+    reply = await send("anthropic", ask("anthropic", "cohere", part))
+    assert reply.status == 400
+    message = error_message("anthropic", reply)
+    assert "'doc-cohere'" in message and "application/pdf by URL" in message
     assert len(upstream) == 3
 
 

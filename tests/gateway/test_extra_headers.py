@@ -13,7 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from gateway import http, registry
-from gateway.litellm_config import export_config
+from gateway.litellm.export import export_config
 from gateway.models import HEADER_MASK, Deployment, Provider, Route
 
 TOKEN = "tok-Header-Unmistakable-8812"
@@ -174,7 +174,9 @@ def test_the_migration_encrypts_existing_rows() -> None:
 
 
 def test_an_imported_config_stores_them_encrypted_and_reimports_unchanged(db) -> None:
-    from gateway.litellm_config import apply_plan, parse_config, plan_import
+    from gateway.litellm.apply import apply_plan
+    from gateway.litellm.parse import parse_config
+    from gateway.litellm.plan import plan_import
 
     text = f"""
 model_list:
@@ -190,3 +192,52 @@ model_list:
     assert provider.stored_extra_headers() == {"X-Corp-Token": TOKEN}
     again = apply_plan(plan_import(parse_config(text)))
     assert again.counts["providers"]["create"] == 0 and Provider.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("X-Bad", "v\r\nInjected: 1"), ("X-Bad", "line\nbreak"), ("X-Bad", "nul\x00"), ("X Bad", "v")],
+)
+def test_a_header_that_cannot_be_sent_is_refused_at_save(provider: Provider, settings, name, value):
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+    refused = api.patch(
+        f"/api/providers/{provider.pk}",
+        {"extra_headers": {name: value}},
+        content_type="application/json",
+    )
+    assert refused.status_code == 422
+    [message] = refused.json()["errors"]["extra_headers"]
+    assert "X" in message and ("line break" in message or "header name" in message)
+    created = api.post(
+        "/api/providers/",
+        {"name": "crlf", "kind": "echo", "extra_headers": {name: value}},
+        content_type="application/json",
+    )
+    assert created.status_code == 422 and not Provider.objects.filter(name="crlf").exists()
+    provider.refresh_from_db()
+    assert name not in provider.stored_extra_headers()
+
+
+def test_the_console_form_refuses_a_line_break_in_a_header(provider: Provider, db) -> None:
+    from django.contrib.auth.models import User
+
+    client = Client()
+    client.force_login(User.objects.create_user("ops", password="pw-1234567", is_staff=True))
+    response = client.post(
+        f"/providers/{provider.pk}/",
+        {"name": provider.name, "kind": "openai", "base_url": provider.base_url,
+         "extra_headers": '{"X-Bad": "a\\r\\nb"}'},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert "cannot hold a line break" in response.content.decode()
+    provider.refresh_from_db()
+    assert "X-Bad" not in provider.stored_extra_headers()
+
+
+def test_the_model_refuses_it_however_it_is_assigned(db) -> None:
+    from django.core.exceptions import ValidationError
+
+    provider = Provider(name="direct", kind="echo", extra_headers={"X-A": "a\nb"})
+    with pytest.raises(ValidationError, match="line break"):
+        provider.full_clean()

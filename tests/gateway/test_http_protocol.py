@@ -32,6 +32,9 @@ class RecordingTransport(asyncio.Transport):
     def abort(self) -> None:
         self.closed = True
 
+    def can_write_eof(self) -> bool:
+        return False  # closes at once (the graceful close: tests/gateway/test_graceful_close.py)
+
     def get_extra_info(self, name: str, default: object = None) -> object:
         return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 

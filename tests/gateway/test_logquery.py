@@ -75,6 +75,7 @@ def test_both_surfaces_search_the_same_fields(api, console, searchable) -> None:
     assert logquery.SEARCH_FIELDS == (
         "request_id",
         "route",
+        "error_kind",
         "error_message",
         "upstream_model",
         "key_name",
@@ -258,3 +259,59 @@ def test_a_status_class_reads_its_index_in_list_order(db) -> None:
         pytest.skip("the plan's wording is SQLite's")
     plan = logquery.filtered({"status": "5xx"})[:51].explain()
     assert "log_status_class_time" in plan and "TEMP B-TREE" not in plan
+
+
+@pytest.fixture
+def rate_limited(db) -> None:
+    from gateway.models import RequestBody
+
+    rows = RequestLog.objects.bulk_create(
+        [
+            log("r-429", 1, status=429, error_kind="rate_limit_error", error_message="slow down"),
+            log("r-ok", 2),
+            log("r-body", 3),
+            log("r-answer", 4),
+        ]
+    )
+    RequestBody.objects.create(
+        log=rows[2],
+        inbound_request='{"messages":[{"content":"Tell me about the Zanzibar archipelago"}]}',
+    )
+    RequestBody.objects.create(
+        log=rows[3], outbound_response='{"content":"Quokkas live on Rottnest"}'
+    )
+    RequestBody.objects.create(log=rows[1], upstream_request='{"hidden":"Zanzibar"}')
+
+
+def test_search_finds_the_error_type_and_the_status(api, console, rate_limited) -> None:
+    """ "rate" finds a 429 rate_limit_error row on both surfaces; so does "429"."""
+    for q in ("rate", "RATE_LIMIT", "429"):
+        assert [r.request_id for r in logquery.search_page({"q": q}).rows] == ["r-429"], q
+        assert api_ids(api, q=q) == ["r-429"]
+        assert console_ids(console, q=q) == ["r-429"]
+
+
+def test_search_reads_the_client_bodies_where_bodies_are_logged(
+    api, console, rate_limited, settings
+) -> None:
+    settings.SWITCHYARD_LOG_BODIES = True
+    assert api_ids(api, q="zanzibar") == ["r-body"]  # not r-ok: upstream copies are not read
+    assert console_ids(console, q="quokkas") == ["r-answer"]
+    assert [r.request_id for r in logquery.filtered({"q": "Rottnest"})] == ["r-answer"]
+    settings.SWITCHYARD_LOG_BODIES = False
+    assert api_ids(api, q="zanzibar") == []
+    assert console_ids(console, q="quokkas") == []
+
+
+def test_a_body_search_reads_a_shorter_stretch(db, monkeypatch, settings) -> None:
+    """With bodies the stretch is BODY_SEARCH_SCAN_ROWS rows; without, SEARCH_SCAN_ROWS."""
+    monkeypatch.setattr(logquery, "SEARCH_SCAN_ROWS", 6)
+    monkeypatch.setattr(logquery, "BODY_SEARCH_SCAN_ROWS", 3)
+    RequestLog.objects.bulk_create([log(f"z-{i:02d}", i, error_message="hay") for i in range(8)])
+    settings.SWITCHYARD_LOG_BODIES = True
+    first = logquery.search_page({"q": "hay"}, None, size=10)
+    assert [r.request_id for r in first.rows] == ["z-00", "z-01", "z-02"]
+    assert first.searched_to is not None and first.next_cursor
+    settings.SWITCHYARD_LOG_BODIES = False
+    first = logquery.search_page({"q": "hay"}, None, size=10)
+    assert len(first.rows) == 6

@@ -346,3 +346,28 @@ async def test_a_chunked_bodys_pieces_that_arrive_together_are_read_as_one():
         chunks = [chunk async for chunk in body_chunks(response)]
         await response.aclose()
     assert chunks == [b"".join(pieces)]  # one read: one chunk, bytes unchanged
+
+
+async def test_post_whole_stops_reading_past_the_limit_and_drops_the_connection():
+    from gateway.pooled_transport import AnswerTooLarge
+
+    async def huge(reader, writer, head, body):
+        if b"/zip" in head:
+            writer.write(reply(gzip.compress(b"x" * 50_000), b"content-encoding: gzip"))
+            return True
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(64):  # 4 MB offered; the reader stops after about 10 kB
+            writer.write(b"%x\r\n%s\r\n" % (65536, b"x" * 65536))
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        return True
+
+    pool = transport()
+    async with Server(huge) as base:
+        with pytest.raises(AnswerTooLarge):
+            await pool.post_whole(f"{base}/big", {}, b"{}", httpx.Timeout(5.0), limit=10_000)
+        assert pool.idle_count == 0 and not pool.slots.locked()
+        with pytest.raises(AnswerTooLarge):  # small on the wire, large decoded
+            await pool.post_whole(f"{base}/zip", {}, b"{}", httpx.Timeout(5.0), limit=10_000)
+        small = await pool.post_whole(f"{base}/zip", {}, b"{}", httpx.Timeout(5.0), limit=60_000)
+        assert len(small.content) == 50_000

@@ -223,3 +223,42 @@ def test_warm_up_compiles_every_url_pattern_before_the_first_request():
             resolve("/api/logs/")
     finally:
         clear_url_caches()
+
+
+async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_refuses(
+    app, monkeypatch: pytest.MonkeyPatch
+):
+    """uvicorn's drain (``refuse=False``): a request still reaching the process on an
+    open connection is served; readiness says 503 from the start; the drain ends once
+    nothing is in flight and the connections settled, and only then are requests
+    refused (503)."""
+    monkeypatch.setattr(runtime, "_draining", False)
+
+    async def handle(endpoint, dialect, raw, headers, caller):
+        return Reply(200, b"{}", [(b"content-type", b"application/json")])
+
+    monkeypatch.setattr(service, "handle", handle)
+    connections_open = [True]
+    draining = asyncio.ensure_future(
+        runtime.drain(grace=5, refuse=False, settled=lambda: not connections_open)
+    )
+    await asyncio.sleep(0.1)
+    assert runtime.draining() and not runtime.closing()
+    from django.test import RequestFactory
+
+    from gateway import health
+
+    probe = await health.readiness(RequestFactory().get("/health/readiness"))
+    assert probe.status_code == 503  # load balancers move on; requests still served
+    served = Sink()
+    await app(request("/v1/chat/completions"), receiver(), served)
+    assert served.status == 200
+    await asyncio.sleep(0.1)
+    assert not draining.done(), "a connection is still open: its next request is served"
+    connections_open.clear()
+    await asyncio.wait_for(draining, 1)  # settled: well before the 5 s grace period
+    assert runtime.closing()
+    refused = Sink()
+    await app(request("/v1/chat/completions"), receiver(), refused)
+    assert refused.status == 503 and refused.headers[b"connection"] == b"close"
+    runtime._closing = False

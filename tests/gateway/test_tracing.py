@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import http, journal, registry, service, tracing
-from gateway.registry import MASTER
+from gateway.registry import MASTER, ProviderEntry
 from tests.live import ROOT
 
 from .entries import route, snapshot
@@ -222,3 +222,43 @@ print("clean")
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.strip() == "clean", result.stderr
+
+
+def every_exported_text(span) -> list[str]:
+    texts = [span.name, span.status.description or ""]
+    for value in span.attributes.values():
+        texts.extend(value if isinstance(value, tuple) else [value])
+    return [t for t in texts if isinstance(t, str)]
+
+
+@pytest.mark.parametrize("failures", [0, 3])
+async def test_credentials_in_a_base_url_are_never_exported(traced, failures):
+    exporter, upstream = traced
+    provider = ProviderEntry(
+        2, "keyed", "openai", "http://user:s3cret-pass@mock/v1", "", {}, "", None
+    )
+    registry.install(snapshot(route("traced", "up-1", max_attempts=3, provider=provider)))
+    upstream.failures = failures
+    await ask()
+    spans = exporter.get_finished_spans()
+    client = [s for s in spans if s.kind == SpanKind.CLIENT]
+    assert client[0].attributes["url.full"] == "http://***@mock/v1/chat/completions"
+    for span in spans:
+        assert not any("s3cret" in text for text in every_exported_text(span))
+
+
+def test_every_exported_attribute_goes_through_the_redaction():
+    url = "https://u:p4ss@host.example/openai?api-version=2024-06-01&api-key=k-SECRET&sig=S1"
+    safe = tracing._safe(
+        {
+            "url.full": url,
+            "list": [url, "Bearer abcdefghijklmnop"],
+            "status": 200,
+            "message": f"could not reach {url}",
+        }
+    )
+    assert safe["url.full"] == (
+        "https://***@host.example/openai?api-version=2024-06-01&api-key=***&sig=***"
+    )
+    assert safe["list"][1] == "Bearer [redacted]" and safe["status"] == 200
+    assert "k-SECRET" not in safe["message"] and "p4ss" not in safe["message"]

@@ -6,7 +6,9 @@
   messageStart, reasoning deltas (+ signature), text deltas, toolUse blocks whose input
   arrives in small string fragments, messageStop, metadata (usage).
 
-Every request's SigV4 signature is recomputed with botocore from the known test
+More than 4 ``cachePoint`` blocks is a 400 ``ValidationException``; a repeated prefix up
+to a cachePoint reports ``cacheReadInputTokens``/``cacheWriteInputTokens``
+(``mock_prompt_cache``). Every request's SigV4 signature is recomputed with botocore from the known test
 credentials (``tests.aws``) over the method, the path exactly as received, the signed
 headers and the body; a mismatch is AWS's 403 ``InvalidSignatureException`` (type in
 ``x-amzn-ErrorType``, body ``{"message"}``), as is an unknown access key. Tests queue
@@ -18,12 +20,13 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY, event_frame, exception_frame, verify_sigv4
+from tests.integration.mock_prompt_cache import PromptCache, TooManyBreakpoints
 
 
 @dataclass
@@ -43,6 +46,7 @@ class BedrockReply:
     input_tokens: int = 21
     output_tokens: int = 9
     cache_read: int = 0
+    cache_write: int = 0
     status: int = 200
     error_type: str = ""  # with status >= 400: x-amzn-ErrorType
     error_message: str = ""
@@ -68,10 +72,15 @@ class BedrockReply:
         usage = {
             "inputTokens": self.input_tokens,
             "outputTokens": self.output_tokens,
-            "totalTokens": self.input_tokens + self.output_tokens + self.cache_read,
+            "totalTokens": self.input_tokens
+            + self.output_tokens
+            + self.cache_read
+            + self.cache_write,
         }
         if self.cache_read:
             usage["cacheReadInputTokens"] = self.cache_read
+        if self.cache_write:
+            usage["cacheWriteInputTokens"] = self.cache_write
         return usage
 
     def answer(self) -> dict[str, Any]:
@@ -155,6 +164,7 @@ class MockBedrock:
         self.replies: deque[BedrockReply] = deque()
         self.seen: list[Seen] = []
         self.rejected: list[str] = []  # why signatures failed
+        self.prompt_cache = PromptCache()  # Bedrock's: cachePoints limited, usage real
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -177,6 +187,7 @@ class MockBedrock:
             self.replies.clear()
             self.seen.clear()
             self.rejected.clear()
+        self.prompt_cache.clear()
 
     def queue(self, *replies: BedrockReply) -> None:
         with self._lock:
@@ -191,6 +202,44 @@ class MockBedrock:
             return (
                 self.replies.popleft() if self.replies else BedrockReply(text="Hello from Bedrock!")
             )
+
+
+def _source_refusal(raw: bytes) -> str | None:
+    """What Bedrock says to an image or document whose source is not ``bytes`` or
+    ``s3Location`` (a URL, say): Converse has no URL source."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    for message in body.get("messages") or []:
+        for block in message.get("content") or []:
+            inner = [block, *((block.get("toolResult") or {}).get("content") or [])]
+            for item in inner:
+                for kind in ("image", "document"):
+                    source = (item.get(kind) or {}).get("source") if kind in item else None
+                    if source is not None and set(source) - {"bytes", "s3Location"}:
+                        return f"The provided {kind} source is invalid: use bytes or s3Location"
+
+
+def thinking_problem(body: dict[str, Any]) -> str | None:
+    """Claude's rule through Converse: with thinking on, a last assistant turn that
+    calls tools must open with its reasoning (the signed thinking was lost otherwise)."""
+    fields = body.get("additionalModelRequestFields") or {}
+    if (fields.get("thinking") or {}).get("type") != "enabled":
+        return None
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") != "assistant":
+            continue
+        content = message.get("content") or []
+        if any("toolUse" in block for block in content) and "reasoningContent" not in content[0]:
+            return (
+                "The model returned the following errors: messages.1.content.0.type: "
+                "Expected `thinking` or `redacted_thinking`, but found `tool_use`. When "
+                "`thinking` is enabled, a final `assistant` message must start with a "
+                "thinking block."
+            )
+        return None
+    return None
 
 
 def _handler_for(mock: MockBedrock) -> type[BaseHTTPRequestHandler]:
@@ -221,9 +270,25 @@ def _handler_for(mock: MockBedrock) -> type[BaseHTTPRequestHandler]:
                 )
                 self._error(403, kind, problem)
                 return
+            refusal = _source_refusal(raw)
+            if refusal:  # Converse fetches nothing: media go as bytes or from S3
+                self._error(400, "ValidationException", refusal)
+                return
             seen = Seen(self.path, headers, raw)
             mock.seen.append(seen)
+            if problem := thinking_problem(seen.body):
+                self._error(400, "ValidationException", problem)
+                return
+            try:
+                cached = mock.prompt_cache.bedrock(seen.body)
+            except TooManyBreakpoints as refused:
+                message = str(refused).replace("blocks with cache_control", "cachePoint blocks")
+                self._error(400, "ValidationException", message)
+                return
             reply = mock.next_reply()
+            if cached is not None:
+                uncached, read, write = cached
+                reply = replace(reply, input_tokens=uncached, cache_read=read, cache_write=write)
             if reply.status >= 400:
                 self._error(reply.status, reply.error_type, reply.error_message, reply.headers)
             elif seen.stream:

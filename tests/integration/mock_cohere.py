@@ -33,10 +33,12 @@ def finish(reply: Reply) -> str:
 
 
 def usage(reply: Reply) -> dict[str, Any]:
-    billed_input = reply.input_tokens + reply.cached_tokens
+    # Cohere bills only the uncached prompt; ``tokens`` counts every prompt token (cached
+    # ones and the chat template too).
+    every_input = reply.input_tokens + reply.cached_tokens + 60
     return {
-        "billed_units": {"input_tokens": billed_input, "output_tokens": reply.output_tokens},
-        "tokens": {"input_tokens": billed_input + 60, "output_tokens": reply.output_tokens},
+        "billed_units": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
+        "tokens": {"input_tokens": every_input, "output_tokens": reply.output_tokens},
         "cached_tokens": reply.cached_tokens,
     }
 

@@ -228,6 +228,25 @@ def stream_events(reply: ResponsesReply, model: str) -> list[dict[str, Any]]:
     return events
 
 
+MIN_OUTPUT_TOKENS = 16
+
+
+def _refusal(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The 400 the Responses API answers a body it refuses with: a field it has not
+    (``stop``), or ``max_output_tokens`` below its floor of 16."""
+    error = {"type": "invalid_request_error", "code": None}
+    if "stop" in body:
+        return {"error": {**error, "message": "Unknown parameter: 'stop'.", "param": "stop"}}
+    limit = body.get("max_output_tokens")
+    if isinstance(limit, int) and limit < MIN_OUTPUT_TOKENS:
+        message = (
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+            f"{MIN_OUTPUT_TOKENS}, but got {limit} instead."
+        )
+        return {"error": {**error, "message": message, "param": "max_output_tokens"}}
+    return None
+
+
 def _handler_for(mock: MockResponsesUpstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -245,6 +264,9 @@ def _handler_for(mock: MockResponsesUpstream) -> type[BaseHTTPRequestHandler]:
                 return self._json(
                     404, {"error": {"message": "not found", "type": "invalid_request_error"}}
                 )
+            refusal = _refusal(body or {})
+            if refusal:  # what the real service refuses, before any reply is used
+                return self._json(400, refusal)
             reply = mock.next_reply()
             if reply.status >= 400:
                 return self._json(reply.status, reply.error or {"error": {"message": "mock error"}})

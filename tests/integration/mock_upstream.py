@@ -6,6 +6,8 @@
 - Anthropic Messages (``/v1/messages``): JSON, or SSE with message_start, ping,
   thinking (thinking_delta pieces + signature_delta), text, tool_use (input_json_delta
   pieces), message_delta, message_stop; and ``/v1/messages/count_tokens``;
+- Anthropic's prompt cache (``mock_prompt_cache``): more than 4 ``cache_control``
+  blocks is a 400; a repeated prefix up to a breakpoint reports cache read/write usage;
 - OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``.
 
 Tests queue ``Reply`` objects (served first in, first out to the next chat request of
@@ -24,10 +26,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.integration.mock_prompt_cache import PromptCache, TooManyBreakpoints
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Reply:
     input_tokens: int = 11
     output_tokens: int = 7
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # Anthropic cache_creation_input_tokens
     status: int = 200
     error: dict[str, Any] | None = None  # error body (status >= 400) or in-stream event
     headers: dict[str, str] = field(default_factory=dict)
@@ -198,7 +203,7 @@ def anthropic_json(reply: Reply, model: str) -> dict[str, Any]:
             "input_tokens": reply.input_tokens,
             "output_tokens": reply.output_tokens,
             "cache_read_input_tokens": reply.cached_tokens,
-            "cache_creation_input_tokens": 0,
+            "cache_creation_input_tokens": reply.cache_write_tokens,
         },
     }
 
@@ -254,6 +259,47 @@ def anthropic_events(reply: Reply, model: str) -> Iterator[bytes]:
     yield anthropic_event("message_stop", {"type": "message_stop"})
 
 
+def anthropic_invalid(message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
+def anthropic_thinking_problem(body: dict[str, Any], mock: MockUpstream) -> str | None:
+    """What Anthropic refuses about thinking in a request's history: a thinking block
+    whose signature it never issued (with ``strict_signatures``), and, with thinking on, a last assistant turn that
+    calls tools without opening with its thinking block (the signed reasoning was lost)."""
+    messages = body.get("messages") or []
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if message.get("role") != "assistant" or not isinstance(content, list):
+            continue
+        for j, block in enumerate(content):
+            signature = block.get("signature")
+            if (
+                block.get("type") == "thinking"
+                and mock.strict_signatures
+                and signature not in mock.issued
+            ):
+                return f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+    if (body.get("thinking") or {}).get("type") != "enabled":
+        return None
+    for message in reversed(messages):
+        if message.get("role") != "assistant":
+            continue
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        if any(b.get("type") == "tool_use" for b in blocks) and blocks[0].get("type") not in (
+            "thinking",
+            "redacted_thinking",
+        ):
+            return (
+                "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but "
+                "found `tool_use`. When `thinking` is enabled, a final `assistant` message "
+                "must start with a thinking block."
+            )
+        break
+    return None
+
+
 def anthropic_error_event(reply: Reply) -> bytes:
     error = reply.error or {
         "type": "error",
@@ -274,6 +320,10 @@ class MockUpstream:
         self.replies: deque[Reply] = deque()
         self.default: Callable[[Seen], Reply] = default_reply
         self.token_count = 42
+        self.prompt_cache = PromptCache()  # Anthropic's: breakpoints limited, usage real
+        self.issued: set[str] = {Reply.signature}  # thinking signatures it handed out
+        # refuse thinking signed by anyone else (off by default: fixtures hand-write some)
+        self.strict_signatures = False
         self.abandoned = threading.Event()  # a stream's reader hung up before its end
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -299,7 +349,10 @@ class MockUpstream:
             self.replies.clear()
             self.default = default_reply
             self.token_count = 42
+            self.issued = {Reply.signature}
+            self.strict_signatures = False
             self.abandoned.clear()
+        self.prompt_cache.clear()
 
     def queue(self, *replies: Reply) -> None:
         with self.lock:
@@ -389,7 +442,26 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
                 self._json(404, {"error": {"message": f"mock: no such path {path}"}})
 
         def _chat(self, seen: Seen, body: dict[str, Any], dialect: str) -> None:
+            if dialect == "anthropic" and (problem := anthropic_thinking_problem(body, mock)):
+                self._json(400, anthropic_invalid(problem))
+                return
+            cached = None
+            if dialect == "anthropic":
+                try:
+                    cached = mock.prompt_cache.anthropic(body)
+                except TooManyBreakpoints as refused:
+                    error = {"type": "invalid_request_error", "message": str(refused)}
+                    self._json(400, {"type": "error", "error": error})
+                    return
             reply = mock.next_reply(seen)
+            if reply.reasoning:
+                with mock.lock:
+                    mock.issued.add(reply.signature)
+            if cached is not None:
+                uncached, read, write = cached
+                reply = replace(
+                    reply, input_tokens=uncached, cached_tokens=read, cache_write_tokens=write
+                )
             if reply.delay:
                 time.sleep(reply.delay)
             if reply.status >= 400:

@@ -139,15 +139,47 @@ def run_codex(
     return CodexRun(answer=last.read_text().strip(), stdout=done.stdout, log=done.stderr)
 
 
-def socket_turns(log: str) -> list[str]:
-    """The ``response.create`` frames Codex sent over the WebSocket that generate (its
-    warm-up frame has ``generate: false``), as logged (quotes escaped as ``\\"``)."""
-    frames = [
-        line
-        for line in log.splitlines()
-        if "Sending frame" in line and '\\"type\\":\\"response.create\\"' in line
-    ]
-    return [f for f in frames if '\\"generate\\":false' not in f]
+def last_body_id(stack: Stack) -> int:
+    """The newest journaled body's log id (0: none yet)."""
+    import sqlite3
+
+    db = sqlite3.connect(stack.gw.data_dir / "switchyard.sqlite3")
+    try:
+        return db.execute("SELECT COALESCE(MAX(log_id), 0) FROM gateway_requestbody").fetchone()[0]
+    finally:
+        db.close()
+
+
+def journaled_follow_up(stack: Stack, after: int) -> dict:
+    """The inbound body of the journaled socket turn that carried the tool output, among
+    the rows written after log id ``after`` (earlier tests on the same server wrote tool
+    outputs too, and this run's row may still be on its way to the database)."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(stack.gw.data_dir / "switchyard.sqlite3")
+        try:
+            rows = db.execute(
+                "SELECT inbound_request FROM gateway_requestbody "
+                "WHERE inbound_request LIKE '%function_call_output%' AND log_id > ? "
+                "ORDER BY log_id DESC",
+                (after,),
+            ).fetchall()
+        finally:
+            db.close()
+        # the turn that opens with the tool's output (Codex's first request of the
+        # session may name function_call_output too, and can be journaled first)
+        turns = [json.loads(row[0]) for row in rows]
+        turns = [
+            t for t in turns if (t.get("input") or [{}])[0].get("type") == "function_call_output"
+        ]
+        if turns or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert turns, "no journaled follow-up turn"
+    return turns[0]
 
 
 def main_turns(mock: MockUpstream, marker: str) -> list[Seen]:
@@ -216,8 +248,9 @@ def run_tool_loop(
     read_frames: bool = True,
 ) -> None:
     """Codex cats note.txt on the upstream's call and answers from its output;
-    ``read_frames``: also check the WebSocket frames Codex logged (readable only when
-    the server did not negotiate permessage-deflate, as daphne does not)."""
+    ``read_frames``: also check what Codex sent on the WebSocket for the follow-up (as
+    the journal recorded it)."""
+    journaled_before = last_body_id(stack)
     note = tmp_path / "work" / "note.txt"
     note.parent.mkdir(parents=True)
     note.write_text("the secret word is BLUEBERRY-41\n")
@@ -266,13 +299,13 @@ def run_tool_loop(
     assert "the secret word is BLUEBERRY-41" in json.dumps(results)
     if transport == "websocket" and read_frames:
         # Codex chains the follow-up with previous_response_id (store=false) and sends
-        # only the tool output: the history above came from the gateway's socket state
-        turns = socket_turns(run.log)
-        assert len(turns) == 2, run.log[-4000:]
-        follow_up = turns[1]
-        assert '\\"previous_response_id\\":\\"resp_' in follow_up
-        assert '\\"input\\":[{\\"type\\":\\"function_call_output\\"' in follow_up
-        assert "What does note.txt say" not in follow_up
+        # only the tool output: the history above came from the gateway's socket state.
+        # Read from the journal's inbound bodies: the uvicorn worker negotiates
+        # permessage-deflate, so the frames in Codex's log are compressed.
+        follow_up = journaled_follow_up(stack, journaled_before)
+        assert follow_up["previous_response_id"].startswith("resp_"), follow_up
+        assert [item["type"] for item in follow_up["input"]] == ["function_call_output"]
+        assert "What does note.txt say" not in json.dumps(follow_up)
     assert_secrets(mock, route)
     stack.assert_clean_log()
 

@@ -172,3 +172,42 @@ def test_an_answer_cached_through_openai_streams_to_an_anthropic_client(cached_s
         ".values_list('cache_hit', 'dialect', 'cost_usd', 'deployment_id')))"
     )
     assert "(False, 'openai'" in rows and "(True, 'anthropic', Decimal('0E-8'), None)" in rows
+
+
+def test_thirty_identical_requests_at_once_make_one_upstream_call(cached_stack, upstream):
+    """Single flight: the first request calls (the mock takes half a second), the 29
+    others wait for its answer, half of them streamed, and are served it as hits."""
+    import asyncio
+
+    route = create_cached_route(cached_stack, "mock-openai", "up-gpt")
+    upstream.default = lambda seen: Reply(text="One answer for all.", delay=0.5)
+
+    async def burst() -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=30)
+        headers = {"Authorization": f"Bearer {cached_stack.key}"}
+        async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
+            body = {"model": route, "messages": [{"role": "user", "content": "one question"}]}
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        cached_stack.url + "/v1/chat/completions",
+                        json={**body, "stream": True} if n % 2 else body,
+                    )
+                    for n in range(30)
+                )
+            )
+
+    replies = asyncio.run(burst())
+    assert len(upstream.chat_requests()) == 1
+    assert all(r.status_code == 200 for r in replies), [r.text for r in replies]
+    states = sorted(r.headers["x-switchyard-cache"] for r in replies)
+    assert states == ["hit"] * 29 + ["miss"]
+    for n, reply in enumerate(replies):
+        if n % 2:
+            events = [json.loads(x[6:]) for x in reply.text.split("\n") if x[6:7] == "{"]
+            deltas = [e["choices"][0]["delta"] for e in events if e["choices"]]
+            text = "".join(d.get("content") or "" for d in deltas)
+        else:
+            text = reply.json()["choices"][0]["message"]["content"]
+        assert text == "One answer for all.", reply.text
+    cached_stack.assert_clean_log()

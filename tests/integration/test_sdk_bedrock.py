@@ -7,8 +7,11 @@ stop reasons and errors. Every test asserts what the SDK got and what reached Be
 
 from __future__ import annotations
 
+import base64
 import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import anthropic
 import httpx
@@ -96,6 +99,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {
         "BEDROCK_TEST_KEY_ID": ACCESS_KEY,
         "AWS_EC2_METADATA_DISABLED": "true",  # never look for an instance role
+        # the media server of the URL tests runs on loopback, refused unless listed
+        "SWITCHYARD_URL_FETCH_ALLOW": "127.0.0.1",
     }
     try:
         with running_gateway(
@@ -153,6 +158,8 @@ def test_openai_text_system_multi_turn_signed_to_the_encoded_arn(
         ],
         "system": [{"text": "Be brief."}],
         "inferenceConfig": {"maxTokens": 50, "temperature": 0.5, "stopSequences": ["END"]},
+        # Claude tells which stop sequence matched only when asked
+        "additionalModelResponseFieldPaths": ["/stop_sequence"],
     }
     assert MASTER_KEY not in json.dumps(seen.headers) and mock.rejected == []
 
@@ -263,7 +270,32 @@ def test_openai_tool_calls_and_the_tool_result_round_trip(
     ]
 
 
-def test_openai_images_as_bytes_and_urls_refused(stack: Stack, mock: MockBedrock) -> None:
+@pytest.fixture(scope="module")
+def media() -> Iterator[str]:
+    """A media server on 127.0.0.1 (allowed through SWITCHYARD_URL_FETCH_ALLOW)."""
+    png = base64.b64decode(PNG_B64)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_openai_images_as_bytes_and_by_url_fetched(
+    stack: Stack, mock: MockBedrock, media: str
+) -> None:
     client = stack.openai()
     client.chat.completions.create(
         model="bedrock-claude",
@@ -277,9 +309,19 @@ def test_openai_images_as_bytes_and_urls_refused(stack: Stack, mock: MockBedrock
             }
         ],
     )
-    assert mock.last.body["messages"][0]["content"][1] == {
-        "image": {"format": "png", "source": {"bytes": PNG_B64}}
-    }
+    expected = {"image": {"format": "png", "source": {"bytes": PNG_B64}}}
+    assert mock.last.body["messages"][0]["content"][1] == expected
+    # Bedrock takes no URL: the gateway fetches it and sends the bytes
+    client.chat.completions.create(
+        model="bedrock-claude",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "image_url", "image_url": {"url": f"{media}/a.png?k=1"}}],
+            }
+        ],
+    )
+    assert mock.last.body["messages"][0]["content"][0] == expected
     count = len(mock.seen)
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(
@@ -288,15 +330,17 @@ def test_openai_images_as_bytes_and_urls_refused(stack: Stack, mock: MockBedrock
                 {
                     "role": "user",
                     "content": [
-                        {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}
+                        {
+                            "type": "image_url",
+                            "image_url": {"url": "http://169.254.169.254/latest/meta-data?t=x"},
+                        }
                     ],
                 }
             ],
         )
-    assert (
-        "base64" in caught.value.body["message"]
-        and caught.value.body["type"] == "invalid_request_error"
-    )
+    message = caught.value.body["message"]
+    assert "169.254.169.254" in message and "meta-data" not in message
+    assert caught.value.body["type"] == "invalid_request_error"
     assert len(mock.seen) == count  # refused before anything was sent
 
 

@@ -53,7 +53,7 @@ route("co", co, "command-a-03-2025")
 route("co-think", co, "command-a-reasoning-08-2025", reasoning=True)
 route("co-nokey", provider("cohere-nokey", "os.environ/SWITCHYARD_TEST_UNSET_CO_KEY"), "c")
 route("co-fo", co, "command-a-03-2025", fallbacks=["co"])
-route("co-cw", co, "command-a-03-2025", context_window_fallback="co")
+route("co-cw", co, "command-a-03-2025", context_window_fallbacks=["co"])
 route("co-retry", co, "command-a-03-2025", max_attempts=2)
 for n in range({SPARES}):
     route(f"co-x{{n}}", co, "command-a-03-2025")
@@ -434,6 +434,31 @@ def test_anthropic_text_with_system(co: Stack, mock: MockCohere) -> None:
     assert body["messages"][0] == {"role": "system", "content": "You are Claude Code."}
     assert body["max_tokens"] == 300 and body["k"] == 30
     assert_upstream_auth(mock)
+
+
+def test_anthropic_cached_usage_and_the_stop_sequence_named(co: Stack, mock: MockCohere) -> None:
+    """Cohere bills 5 uncached prompt tokens and reports 7 cached: an Anthropic client
+    reads input_tokens 5 beside cache_read_input_tokens 7 (it read 0 before), and the
+    one stop sequence asked for is named when Cohere says STOP_SEQUENCE."""
+    mock.queue(
+        Reply(text="1, 2, 3", input_tokens=5, output_tokens=4, cached_tokens=7,
+              finish="STOP_SEQUENCE")
+    )  # fmt: skip
+    message = co.anthropic().messages.create(
+        model="co",
+        max_tokens=50,
+        stop_sequences=[", 4"],
+        messages=[{"role": "user", "content": "Count"}],
+    )
+    assert message.usage.input_tokens == 5 and message.usage.cache_read_input_tokens == 7
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == ", 4"
+    assert mock.last.body["stop_sequences"] == [", 4"]
+    mock.queue(Reply(text="Bonjour", input_tokens=5, output_tokens=2, cached_tokens=7))
+    completion = co.openai().chat.completions.create(
+        model="co", messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert completion.usage.prompt_tokens == 12
+    assert completion.usage.prompt_tokens_details.cached_tokens == 7
 
 
 def test_anthropic_streamed_tool_use_round_trip(co: Stack, mock: MockCohere) -> None:

@@ -97,9 +97,11 @@ def test_a_text_document_arrives_as_text(stack: Stack, mock: MockUpstream) -> No
     assert mock.last.body["messages"][0]["content"] == "Notes.\n\nSum it up."
 
 
-def test_a_pdf_by_url_is_an_anthropic_400_naming_model_and_type(
+def test_a_pdf_by_url_the_gateway_cannot_fetch_is_an_anthropic_400_naming_the_host(
     stack: Stack, mock: MockUpstream
 ) -> None:
+    """OpenAI chat upstreams take files as bytes: the gateway fetches a URL for them
+    (gateway.url_fetch); one it cannot fetch is the caller's 400, naming only the host."""
     block = {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}}
     with pytest.raises(anthropic.BadRequestError) as caught:
         stack.anthropic().messages.create(
@@ -107,5 +109,5 @@ def test_a_pdf_by_url_is_an_anthropic_400_naming_model_and_type(
         )
     error = caught.value.body["error"]
     assert error["type"] == "invalid_request_error"
-    assert "'mock-gpt'" in error["message"] and "application/pdf by URL" in error["message"]
+    assert "x.test" in error["message"] and "/a.pdf" not in error["message"]
     assert mock.chat_requests() == []

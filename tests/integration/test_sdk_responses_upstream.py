@@ -363,18 +363,41 @@ def test_chat_errors(stack: Stack, mock: MockResponsesUpstream) -> None:
         )
 
 
-def test_chat_stop_is_dropped_or_refused(stack: Stack, mock: MockResponsesUpstream) -> None:
-    mock.queue(ResponsesReply(text="ok"))
-    stack.openai().chat.completions.create(
-        model="resp-plain", messages=[{"role": "user", "content": "x"}], stop=["END"]
+def test_chat_stop_is_cut_by_the_gateway(stack: Stack, mock: MockResponsesUpstream) -> None:
+    """The Responses API has no stop sequences (the mock refuses ``stop`` as the real
+    service does): the gateway cuts at the first one, streamed too, on any route."""
+    mock.queue(ResponsesReply(text="one, two, three END four"))
+    completion = stack.openai().chat.completions.create(
+        model="resp-strict", messages=[{"role": "user", "content": "x"}], stop=["END"]
     )
     assert "stop" not in mock.last.body
-    seen = len(mock.seen)
-    with pytest.raises(openai.BadRequestError, match="stop"):
-        stack.openai().chat.completions.create(
-            model="resp-strict", messages=[{"role": "user", "content": "x"}], stop=["END"]
-        )
-    assert len(mock.seen) == seen  # refused before any upstream call
+    assert completion.choices[0].message.content == "one, two, three "
+    assert completion.choices[0].finish_reason == "stop"
+    mock.queue(ResponsesReply(text="one, two, three END four"))
+    with stack.anthropic().messages.stream(
+        model="resp-plain",
+        max_tokens=100,
+        stop_sequences=["three E", "four"],
+        messages=[{"role": "user", "content": "x"}],
+    ) as stream:
+        text = "".join(stream.text_stream)
+        message = stream.get_final_message()
+    assert text == "one, two, "
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "three E"
+
+
+def test_chat_max_tokens_below_the_floor(stack: Stack, mock: MockResponsesUpstream) -> None:
+    """Asked for 2 tokens: the upstream gets its minimum of 16, the caller 2 tokens and
+    finish_reason length (it got 16 tokens and "stop" before)."""
+    mock.queue(ResponsesReply(text="Hello there, how are you today?"))
+    completion = stack.openai().chat.completions.create(
+        model="resp-plain", messages=[{"role": "user", "content": "x"}], max_tokens=2
+    )
+    assert mock.last.body["max_output_tokens"] == 16
+    content = completion.choices[0].message.content
+    # cut by the gateway's tokenizer ("Hello", " there"; characters/4 while it loads)
+    assert content.startswith("Hello") and "Hello there, how".startswith(content)
+    assert completion.choices[0].finish_reason == "length"
 
 
 # --- Anthropic clients (Claude Code) ---------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.litellm_config import export_config
+from gateway.litellm.export import export_config
 from gateway.management.base import GatewayCommand
 
 

@@ -1,6 +1,7 @@
-"""``manage.py import_config FILE [--dry-run] [--strict]``: import a LiteLLM proxy
+"""``manage.py import_config FILE [--dry-run] [--strict] [--add]``: import a LiteLLM proxy
 config.yaml. Forgiving by default: what cannot be imported is listed as skipped and
-the rest goes in; ``--strict`` imports all or nothing."""
+the rest goes in; ``--strict`` imports all or nothing. A route the file names gets the
+file's deployments (its others are removed) unless ``--add`` keeps them beside."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.litellm_config import ConfigError, apply_plan, parse_config, plan_import
+from gateway.litellm.apply import apply_plan
+from gateway.litellm.parse import ConfigError, parse_config
+from gateway.litellm.plan import ADD, REPLACE, plan_import
 from gateway.management.base import GatewayCommand, one_line
 
 
@@ -36,17 +39,23 @@ class Command(GatewayCommand):
             "--dry-run", action="store_true", help="print what would change and change nothing"
         )
         parser.add_argument(
+            "--add",
+            action="store_true",
+            help="keep the deployments of existing routes that the file does not list "
+            "(their traffic is then split with the file's); default: replace them",
+        )
+        parser.add_argument(
             "--strict",
             action="store_true",
             help="import nothing if any entry or setting cannot be imported",
         )
 
-    def handle(self, *args, file: str, dry_run: bool, strict: bool, **options) -> None:
+    def handle(self, *args, file: str, dry_run: bool, strict: bool, add: bool, **options) -> None:
         text = read_config(file)
         try:
             config = parse_config(text)  # strict is checked once planned: every problem named
             config.strict = strict
-            plan = plan_import(config)
+            plan = plan_import(config, ADD if add else REPLACE)
             self.stdout.write(plan.describe())
             if dry_run:
                 self.stdout.write(f"dry run, nothing was changed: {plan.summary('to import')}")

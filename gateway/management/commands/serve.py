@@ -1,6 +1,8 @@
 """``manage.py serve``: migrate, then serve the whole ASGI application (API, console,
-WebSockets) with daphne, or with uvicorn workers when ``--workers`` > 1 (under
-``gateway.supervisor``)."""
+WebSockets) with uvicorn worker processes under ``gateway.supervisor``, one worker or
+many: the same server path (body caps, header timeout, drain, SIGHUP reload, the
+counter service) whatever the count. ``--server daphne`` keeps daphne, one process,
+for development (``runserver`` uses it too)."""
 
 from __future__ import annotations
 
@@ -33,13 +35,14 @@ class Command(GatewayCommand):
             "--workers",
             type=int,
             default=int(os.environ.get("SWITCHYARD_WORKERS", "1")),
-            help="more than 1: uvicorn worker processes sharing the port",
+            help="uvicorn worker processes sharing the port (1 on a one-core machine)",
         )
         parser.add_argument(
             "--server",
             choices=("auto", "uvicorn", "daphne"),
             default=os.environ.get("SWITCHYARD_SERVER", "auto"),
-            help="auto: uvicorn (uvloop + httptools) when --workers > 1, else daphne",
+            help="auto / uvicorn: uvicorn workers (uvloop + httptools) under the supervisor; "
+            "daphne: one daphne process, for development",
         )
         parser.add_argument("--no-migrate", action="store_true")
 
@@ -52,10 +55,13 @@ class Command(GatewayCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(f"Switchyard serving on http://{host}:{port} (console at /)")
         self.stdout.flush()
-        if server == "uvicorn" or (server == "auto" and workers > 1):
-            self._uvicorn(host, port, max(1, workers))
-        else:
+        if server == "daphne":
             self._daphne(host, port)
+        else:
+            from gateway import db_work
+
+            db_work.close_all()  # the workers connect on their own; this one holds none
+            self._uvicorn(host, port, max(1, workers))
 
     def _daphne(self, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings
@@ -110,15 +116,14 @@ class Command(GatewayCommand):
             "access_log": False,
             "timeout_graceful_shutdown": math.ceil(runtime.server_timeout_seconds()),
             "ws_max_size": uvicorn_server.ws_max_size(),
+            "header_timeout": settings.SWITCHYARD_HEADER_TIMEOUT_SECONDS,
         }
-        if workers <= 1:
-            uvicorn_server.run("gateway.asgi:application", **options)
-            return
         _share_metrics(settings.DATA_DIR / "metrics")
         path, folder = _socket_path(settings.DATA_DIR)
         plan = Plan("gateway.asgi:application", workers, options, path, temp_folder=folder)
         if not settings.REDIS_URL:
             plan.share_limits = True
+        if not settings.REDIS_URL and workers > 1:
             self.stderr.write(
                 f"note: {workers} workers without REDIS_URL: keys' rpm, tpm and budgets "
                 "and deployments' rpm/tpm caps are shared by the workers; cooldowns are "

@@ -164,3 +164,15 @@ def test_a_cache_hit_is_marked_in_the_list_and_the_detail(client, journal_rows) 
     items = {i["request_id"]: i for i in client.get("/api/logs/").json()["items"]}
     assert items["r-ok-1"]["cache_hit"] is True and items["r-anth"]["cache_hit"] is False
     assert client.get("/api/logs/r-ok-1").json()["cache_hit"] is True
+
+
+@pytest.mark.django_db
+def test_rows_logged_before_the_prompt_cache_column_read_as_no_breakpoints(settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = "sy-master-logs-null"
+    RequestLog.objects.create(
+        request_id="r-old", dialect="openai", endpoint="chat", prompt_cache_breakpoints=None
+    )
+    client = Client(HTTP_AUTHORIZATION="Bearer sy-master-logs-null")
+    assert client.get("/api/logs/r-old").json()["prompt_cache_breakpoints"] == ""
+    listed = client.get("/api/logs/").json()["items"]
+    assert [row["prompt_cache_breakpoints"] for row in listed] == [""]

@@ -122,6 +122,33 @@ def test_route_timeout_is_set_cleared_and_validated(api: Client, snapshot_reset)
     assert Route.objects.get(pk=rid).timeout is None
 
 
+def test_route_retry_budget_is_set_cleared_and_validated(api: Client, snapshot_reset) -> None:
+    from gateway import registry
+
+    created = api.post(
+        "/api/routes/",
+        {
+            "name": "thrifty",
+            "retry_budget": 0.5,
+            "deployments": [{"provider": "echo", "model": "e"}],
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    rid = created.json()["id"]
+    assert created.json()["retry_budget"] == 0.5
+    registry.rebuild()
+    assert registry.current().route("thrifty").retry_budget == 0.5
+    bad = api.patch(f"/api/routes/{rid}", {"retry_budget": -1}, content_type="application/json")
+    assert bad.status_code == 422 and "retry_budget" in bad.json()["errors"]
+    cleared = api.patch(
+        f"/api/routes/{rid}", {"retry_budget": None}, content_type="application/json"
+    )
+    assert cleared.status_code == 200 and cleared.json()["retry_budget"] is None
+    registry.rebuild()
+    assert registry.current().route("thrifty").retry_budget is None  # the server's default
+
+
 def test_cache_settings_are_read_and_written(api: Client) -> None:
     created = api.post(
         "/api/routes/",
@@ -155,3 +182,50 @@ def test_deployment_top_k_capability_is_off_by_default_and_editable(api: Client)
     )
     assert patched.json()["supports_top_k"] is True
     assert Deployment.objects.get(pk=added.json()["id"]).supports_top_k is True
+
+
+def test_route_auto_cache_breakpoints_default_on_and_turned_off(
+    api: Client, snapshot_reset
+) -> None:
+    from gateway import registry
+
+    created = api.post(
+        "/api/routes/",
+        {"name": "agents", "deployments": [{"provider": "echo", "model": "e"}]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["auto_cache_breakpoints"] is True
+    rid = created.json()["id"]
+    off = api.patch(
+        f"/api/routes/{rid}", {"auto_cache_breakpoints": False}, content_type="application/json"
+    )
+    assert off.status_code == 200 and off.json()["auto_cache_breakpoints"] is False
+    registry.rebuild()
+    assert registry.current().route("agents").auto_cache_breakpoints is False
+
+
+def test_context_window_fallbacks_are_set_validated_and_protect_their_targets(
+    api: Client,
+) -> None:
+    for name in ("mid", "big"):
+        api.post("/api/routes/", {"name": name}, content_type="application/json")
+    rid = api.post("/api/routes/", {"name": "small"}, content_type="application/json").json()["id"]
+    assert api.get(f"/api/routes/{rid}").json()["context_window_fallbacks"] == []
+    changed = api.patch(
+        f"/api/routes/{rid}",
+        {"context_window_fallbacks": ["mid", "big"]},
+        content_type="application/json",
+    )
+    assert changed.status_code == 200
+    assert changed.json()["context_window_fallbacks"] == ["mid", "big"]
+    assert Route.objects.get(pk=rid).context_window_fallbacks == ["mid", "big"]
+    unknown = api.patch(
+        f"/api/routes/{rid}",
+        {"context_window_fallbacks": ["nope"]},
+        content_type="application/json",
+    )
+    assert unknown.status_code == 422
+    assert "unknown route(s): nope" in str(unknown.json()["errors"]["context_window_fallbacks"])
+    big = Route.objects.get(name="big")
+    assert api.delete(f"/api/routes/{big.pk}").status_code == 409  # small falls back to it
