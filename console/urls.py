@@ -11,6 +11,7 @@ from .views import (
     logs,
     providers,
     routes,
+    sso,
     usage,
 )
 
@@ -19,6 +20,8 @@ app_name = "console"
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
     path("login/", auth.login_view, name="login"),
+    path("login/sso/", sso.sso_start, name="sso-start"),
+    path("login/sso/callback/", sso.sso_callback, name="sso-callback"),
     path("static/<path:path>", assets.static_file, name="static"),
     path("logout/", auth.logout_view, name="logout"),
     path("providers/", providers.provider_list, name="providers"),

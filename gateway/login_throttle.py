@@ -187,6 +187,10 @@ class ThrottledModelBackend(ModelBackend):
         password: str | None = None,
         **kwargs: Any,
     ) -> Any:
+        from gateway.policy import sso  # the sign-on settings read the environment only
+
+        if not sso.password_sign_in_allowed(username):
+            return None  # SWITCHYARD_SSO_ONLY: not a break-glass account
         if request is None or username is None or password is None:
             return super().authenticate(request, username, password, **kwargs)
         keys = keys_for(username, client_address(request))

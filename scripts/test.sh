@@ -41,6 +41,11 @@ if ! command -v codex >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
   npm install -g --silent @openai/codex >/dev/null 2>&1 \
     || echo "warning: could not install the Codex CLI; its tests will be skipped" >&2
 fi
+# the single sign-on tests sign in at a real OpenID provider (panva/oidc-provider on Node)
+if command -v npm >/dev/null 2>&1 && [ ! -d tests/fixtures/oidc_provider/node_modules/oidc-provider ]; then
+  (cd tests/fixtures/oidc_provider && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) \
+    || echo "warning: could not install the test OpenID provider; the SSO tests will be skipped" >&2
+fi
 scripts/services.sh || echo "warning: PostgreSQL/Redis not available; their tests will be skipped" >&2
 
 # ruff and mypy first, as CI runs them (SWITCHYARD_SKIP_LINT=1 to skip while iterating)

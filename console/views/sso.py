@@ -1,0 +1,114 @@
+"""Single sign-on pages: ``/login/sso/`` sends the browser to the identity provider,
+``/login/sso/callback/`` takes its answer. Authlib checks the answer (``state``, the
+code exchanged with PKCE, the ID token's signature, issuer, audience, expiry and
+``nonce``); a failure of any kind is a readable error on the login page (the password
+form stays there for the break-glass accounts), logged, never a 500."""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client.errors import MismatchingStateError
+from django.contrib.auth import login
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from joserfc.errors import JoseError
+
+from console.views.auth import SignInForm
+from gateway.env import env_str
+from gateway.login_throttle import client_address
+from gateway.policy import sso
+from gateway.policy.sso_users import oidc_client, provision
+
+logger = logging.getLogger("gateway.sso")
+NEXT_KEY = "sso_next"
+BACKEND = "gateway.login_throttle.ThrottledModelBackend"
+
+
+def _config() -> sso.SsoConfig:
+    cfg, _ = sso.config_or_error()
+    if cfg is None:
+        raise Http404("single sign-on is not configured")
+    return cfg
+
+
+def _host(cfg: sso.SsoConfig) -> str:
+    return cfg.issuer.split("//", 1)[-1].split("/", 1)[0]
+
+
+def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
+    """The login page with ``message`` above the password form."""
+    logger.warning("sso: sign-in refused from %s: %s", client_address(request), message)
+    context = {
+        "form": SignInForm(request),
+        "sso_error": message,
+        "next": "",
+        "sso": sso.config_or_error()[0],
+        "sso_only": sso.sso_only(),
+    }
+    return render(request, "console/login.html", context, status=status)
+
+
+def _redirect_uri(request: HttpRequest) -> str:
+    """Where the provider sends the browser back: ``SWITCHYARD_OIDC_REDIRECT_URI`` when
+    a proxy in front changes the address, else this request's own origin."""
+    return env_str("SWITCHYARD_OIDC_REDIRECT_URI").strip() or request.build_absolute_uri(
+        reverse("console:sso-callback")
+    )
+
+
+def sso_start(request: HttpRequest) -> HttpResponse:
+    cfg = _config()
+    wanted = request.GET.get("next", "")
+    safe = url_has_allowed_host_and_scheme(wanted, {request.get_host()}, request.is_secure())
+    request.session[NEXT_KEY] = wanted if safe else ""
+    try:
+        return oidc_client(cfg).authorize_redirect(request, _redirect_uri(request))
+    except (requests.RequestException, ValueError, AuthlibBaseError) as exc:
+        return refused(
+            request,
+            f"The identity provider at {_host(cfg)} could not be reached "
+            f"({type(exc).__name__}). Try again, or sign in with a password if you have one.",
+            502,
+        )
+
+
+def sso_callback(request: HttpRequest) -> HttpResponse:
+    cfg = _config()
+    try:
+        token = oidc_client(cfg).authorize_access_token(request)
+    except MismatchingStateError:
+        return refused(
+            request,
+            "This sign-in could not be verified (its state did not match the one this "
+            "browser started with). Start again from the sign-in page.",
+            400,
+        )
+    except JoseError as exc:
+        return refused(
+            request, f"The identity provider's ID token did not verify ({exc.error}).", 400
+        )
+    except AuthlibBaseError as exc:
+        detail = exc.description or exc.error or type(exc).__name__
+        return refused(request, f"The identity provider refused the sign-in: {detail}.", 400)
+    except (requests.RequestException, ValueError) as exc:
+        return refused(
+            request,
+            f"The identity provider at {_host(cfg)} could not be reached ({type(exc).__name__}).",
+            502,
+        )
+    claims = token.get("userinfo")
+    if not claims:
+        return refused(request, "The identity provider sent no ID token.", 400)
+    try:
+        user = provision(sso.identity_from_claims(claims, cfg))
+    except sso.SsoRefused as exc:
+        return refused(request, f"Signed in at {_host(cfg)}, but {exc}.", 403)
+    login(request, user, backend=BACKEND)
+    logger.info("sso: %s signed in from %s", user, client_address(request))
+    target = request.session.pop(NEXT_KEY, "") or resolve_url("console:dashboard")
+    return HttpResponseRedirect(target)
