@@ -202,9 +202,24 @@ class RouteForm(forms.Form):
         help_text="for Anthropic and Bedrock upstreams, mark tools, system prompt and the "
         "last stable turn when the client's API cannot",
     )
+    shadow_routes = CommaList(
+        required=False,
+        label="Shadow routes",
+        help_text="routes that get a copy of this route's requests in the background, to "
+        "compare their answers (the client only sees this route's)",
+    )
+    shadow_percent = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        initial=0,
+        label="Shadow share (%)",
+        help_text="share of requests mirrored to the shadow routes",
+    )
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)
+        data["shadow_percent"] = data.get("shadow_percent") or 0.0
         data["default_params"] = data["default_params"] or {}
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE

@@ -41,6 +41,8 @@ ROUTE_FIELDS = frozenset(
         "cache_ttl",
         "cache_scope",
         "auto_cache_breakpoints",
+        "shadow_routes",
+        "shadow_percent",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

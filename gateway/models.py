@@ -308,6 +308,17 @@ class Route(models.Model):
         help_text="place prompt-cache breakpoints (tools, system prompt, last stable turn) "
         "for Anthropic and Bedrock upstreams when the client's API cannot mark them",
     )
+    shadow_routes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="routes that get a copy of this route's requests in the background "
+        "(their answers are journaled beside the primary's, never sent to the client)",
+    )
+    shadow_percent = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="share of this route's requests mirrored to the shadow routes (0-100)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -330,6 +341,13 @@ class Route(models.Model):
             raise ValidationError({"fallbacks": "a route cannot fall back to itself"})
         if not isinstance(self.default_params, dict):
             raise ValidationError({"default_params": "must be an object"})
+        shadows = self.shadow_routes
+        if not isinstance(shadows, list) or not all(isinstance(n, str) for n in shadows):
+            raise ValidationError({"shadow_routes": "must be a list of route names"})
+        if self.name in shadows:
+            raise ValidationError({"shadow_routes": "a route cannot shadow itself"})
+        if any(ch in n for n in shadows for ch in "*?["):
+            raise ValidationError({"shadow_routes": "name routes, not patterns"})
 
 
 class Deployment(models.Model):
@@ -480,12 +498,19 @@ class RequestLog(models.Model):
         blank=True,
         help_text="prompt-cache breakpoints sent upstream (who placed them, where)",
     )
+    shadow_of = models.CharField(
+        max_length=40,
+        null=True,
+        blank=True,
+        help_text="the request this one mirrors (shadow traffic, gateway/core/shadow)",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="log_time"),
             models.Index(fields=["request_id"], name="log_request_id"),
+            models.Index(fields=["shadow_of"], name="log_shadow_of"),
             models.Index(fields=["route", "-created_at", "-id"], name="log_route_time"),
             models.Index(
                 "route",

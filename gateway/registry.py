@@ -131,6 +131,8 @@ class RouteEntry:
     cache_scope: str = "route"  # "key": each key sees only its own cached answers
     retry_budget: float | None = None  # share of requests it may retry; None: the global
     auto_cache_breakpoints: bool = True  # gateway/prompt_cache
+    shadow_routes: tuple[str, ...] = ()  # mirrored to in the background (gateway/core/shadow)
+    shadow_percent: float = 0.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -280,6 +282,8 @@ def build_snapshot() -> Snapshot:
             cache_scope=r.cache_scope,
             retry_budget=r.retry_budget,
             auto_cache_breakpoints=r.auto_cache_breakpoints,
+            shadow_routes=tuple(r.shadow_routes or ()),
+            shadow_percent=r.shadow_percent,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

@@ -46,6 +46,7 @@ from . import (
 )
 from .codecs.base import Dialect
 from .codecs.openai_chat import inputs as openai_inputs
+from .core import shadow
 from .errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -132,6 +133,7 @@ class Caller:
     key_error: str = "missing or invalid API key"
     # a Responses WebSocket's memory of its latest responses (gateway.responses_state)
     responses_memory: Any = None
+    shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
 
 
 @dataclass(slots=True)
@@ -188,7 +190,10 @@ class Call:
             endpoint=endpoint,
             user_agent=caller.user_agent[:300],
             from_playground=caller.from_playground,
+            shadow_of=caller.shadow_of,
         )
+        self.headers_in: Mapping[str, str] = {}  # for the shadow routes' mirrors
+        self.path_fields: Mapping[str, Any] | None = None
         self.route: RouteEntry | None = None
         self.deployment: DeploymentEntry | None = None
         self.exchange: Exchange | None = None
@@ -318,6 +323,13 @@ class Call:
             if asyncio.iscoroutine(settle):
                 background.in_background(settle)
         journal.record(rec)
+        route = self.route
+        if route is not None and route.shadow_routes and not self.caller.shadow_of:
+            primary = shadow.Primary(
+                rec.request_id, self.endpoint, self.dialect, self.raw, self.headers_in,
+                self.path_fields, status,
+            )  # fmt: skip
+            shadow.consider(route, primary, _mirror)
 
 
 # --- entry point --------------------------------------------------------------------------
@@ -337,6 +349,7 @@ async def handle(
     stream in the URL). Never raises: every failure becomes an error reply in the
     caller's dialect."""
     call = Call(endpoint, dialect, raw, caller)
+    call.headers_in, call.path_fields = headers, path_fields
     if tracing.ENABLED:
         call.span = tracing.start_request(call, headers)
     wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
@@ -360,6 +373,19 @@ async def handle(
     except Exception as exc:  # a bug: log it, answer cleanly, never a traceback
         log.exception("request %s failed", caller.request_id)
         return call.error_reply(GatewayError(f"internal error ({type(exc).__name__})"))
+
+
+async def _mirror(
+    endpoint: str,
+    dialect: str,
+    raw: bytes,
+    headers: Mapping[str, str],
+    shadow_of: str,
+    path_fields: Mapping[str, Any] | None,
+) -> Reply | StreamReply:
+    """One shadow route's copy of a finished request (gateway/core/shadow)."""
+    caller = Caller(key=shadow.SHADOW_KEY, user_agent="switchyard-shadow", shadow_of=shadow_of)
+    return await handle(endpoint, dialect, raw, headers, caller, path_fields)
 
 
 def record_abandoned(endpoint: str, dialect: str, caller: Caller) -> None:

@@ -77,6 +77,8 @@ class LogOut(Schema):
         )
         return value or ""  # NULL on rows logged before the column existed
 
+    shadow_of: str | None = None  # the request this one mirrors (shadow traffic)
+
 
 class LogPage(Schema):
     items: list[LogOut]

@@ -112,6 +112,8 @@ class RouteOut(Schema):
     cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
     cache_scope: str  # "route" (keys allowed on the route share) or "key"
     auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
+    shadow_routes: list[str]  # routes mirrored to in the background
+    shadow_percent: float  # share of requests mirrored (0-100)
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -134,6 +136,8 @@ class RoutePatch(Schema):
     cache_ttl: int | None = None
     cache_scope: str | None = None
     auto_cache_breakpoints: bool | None = None
+    shadow_routes: list[str] | None = None
+    shadow_percent: float | None = None
 
 
 class RouteIn(RoutePatch):

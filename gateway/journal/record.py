@@ -48,6 +48,7 @@ class Record:
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)
     prompt_cache_breakpoints: str = ""  # gateway/prompt_cache Plan.describe()
+    shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None

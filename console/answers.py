@@ -1,0 +1,48 @@
+"""A logged answer's text, read back from the body the client got (``RequestBody.
+outbound_response``) with the codec of the client's own format: a whole JSON answer
+through its ``parse_response``, a stream through its stream parser and folded, as the
+gateway reads an upstream that speaks the same format. Used where two answers to the
+same request are set side by side (shadow traffic)."""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway import dialects
+from gateway.codecs.base import sse_wire_event
+from gateway.streaming import SSEDecoder, fold_events
+from gateway.types import ChatResponse, Text
+
+
+def _folded(upstream, raw: bytes) -> ChatResponse:  # type: ignore[no-untyped-def]
+    parser = upstream.stream_parser()
+    decoder = SSEDecoder()
+    events = []
+    for message in decoder.feed(raw) + decoder.end():
+        wire = sse_wire_event(message, upstream.framing)
+        if wire is not None:
+            events += parser.feed(wire)
+    events += parser.finish()
+    return fold_events(events)
+
+
+def answer_text(dialect: str, body: bytes | str | None) -> str | None:
+    """The text of an answer in ``dialect``'s format, or None when it cannot be read
+    (no body logged, an error body, a format without an upstream half)."""
+    if not body:
+        return None
+    raw = body.encode() if isinstance(body, str) else bytes(body)
+    try:
+        upstream = dialects.codec(dialect).upstream
+    except (KeyError, LookupError):
+        return None
+    if upstream is None:
+        return None
+    try:
+        if raw.lstrip()[:1] in (b"{", b"["):
+            response = upstream.parse_response(orjson.loads(raw))
+        else:
+            response = _folded(upstream, raw)
+    except Exception:  # a body of another shape (an error, a cut stream): unreadable
+        return None
+    return "".join(part.text for part in response.parts if isinstance(part, Text))

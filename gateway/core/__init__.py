@@ -1,0 +1,1 @@
+"""The request pipeline and what it needs to shape a call: the service (parse, route, admit, cache, call, render, journal), capabilities and emulation, token counting, the response cache, Responses state, the reasoning ledger, prompt-cache breakpoints, context windows and media fetched by URL."""

@@ -1,0 +1,161 @@
+"""Shadow traffic: a share of a route's live requests copied to other routes in the
+background, so a team can see how a cheaper or newer model answers its real traffic
+before switching.
+
+A route names its ``shadow_routes`` and the ``shadow_percent`` of its requests to
+mirror. When a sampled request has been answered (its journal record handed over: the
+client already has everything), the same body is sent again, once per shadow route,
+through the same service as any request:
+
+- the client only ever gets the primary's answer and timing: mirrors start after the
+  primary ends, and at most ``SWITCHYARD_SHADOW_MAX_IN_FLIGHT`` (default 8) run at once
+  per process; a mirror that would exceed it is skipped, not queued;
+- a mirror is journaled like any request, with ``shadow_of`` naming the primary's
+  request id, under the key name ``shadow`` (no key id): it never counts against the
+  client key's rate limits or budget, and its cost shows under the shadow route;
+- it respects the shadow route's own limits: its deployments' caps, cooldowns and retry
+  budget, as routing applies them to every request;
+- it is never stored (Responses ``store`` is turned off) and a Responses request that
+  continues a stored conversation (``previous_response_id``) is not mirrored (the
+  conversation belongs to the client's key).
+
+The service hands a finished request over with ``consider``; the request path pays one
+attribute read when its route has no shadows."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gateway.background import in_background
+from gateway.env import env_int
+from gateway.registry import KeyEntry, RouteEntry
+
+log = logging.getLogger(__name__)
+
+SHADOW_KEY = KeyEntry(
+    id=None,
+    name="shadow",
+    prefix="shadow",
+    routes=None,
+    rpm_limit=None,
+    tpm_limit=None,
+    budget_usd=None,
+    budget_period="total",
+    expires_at=None,
+    revoked=False,
+)
+MIRRORED_ENDPOINTS = frozenset({"chat", "completions", "embeddings"})
+_in_flight = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Primary:
+    """What a finished request leaves for its mirrors."""
+
+    request_id: str
+    endpoint: str
+    dialect: str
+    raw: bytes
+    headers: Mapping[str, str]
+    path_fields: Mapping[str, Any] | None
+    status: int
+
+
+# the service's entry point: (endpoint, dialect, raw, headers, shadow_of, path_fields)
+Handler = Callable[
+    [str, str, bytes, Mapping[str, str], str, Mapping[str, Any] | None], Awaitable[Any]
+]
+
+
+def max_in_flight() -> int:
+    return env_int("SWITCHYARD_SHADOW_MAX_IN_FLIGHT", 8, minimum=0)
+
+
+def sampled(route: RouteEntry, draw: Callable[[], float] = random.random) -> bool:
+    return bool(route.shadow_routes) and draw() * 100.0 < route.shadow_percent
+
+
+def mirrored_body(primary: Primary, shadow_route: str) -> tuple[bytes, Mapping[str, Any] | None]:
+    """The primary's body (or path fields, for Gemini's model in the URL) aimed at
+    ``shadow_route``; Responses bodies are never stored."""
+    path_fields = primary.path_fields
+    if path_fields and "model" in path_fields:
+        return primary.raw, {**path_fields, "model": shadow_route}
+    body = orjson.loads(primary.raw)
+    body["model"] = shadow_route
+    if primary.dialect == "responses":
+        body["store"] = False
+    return orjson.dumps(body), path_fields
+
+
+def worth_mirroring(primary: Primary) -> bool:
+    """A request the shadows can answer too: one of the generating endpoints, answered
+    or failed upstream (a 4xx is the caller's own mistake), not a stored conversation."""
+    if primary.endpoint not in MIRRORED_ENDPOINTS:
+        return False
+    if 400 <= primary.status < 500:
+        return False
+    if primary.dialect == "responses" and b"previous_response_id" in primary.raw:
+        try:
+            if orjson.loads(primary.raw).get("previous_response_id"):
+                return False
+        except orjson.JSONDecodeError:
+            return False
+    return True
+
+
+def consider(route: RouteEntry | None, primary: Primary, handle: Handler) -> int:
+    """Start the mirrors of ``primary`` when its route shadows and it is sampled;
+    returns how many started."""
+    global _in_flight
+    if route is None or not route.shadow_routes or route.shadow_percent <= 0:
+        return 0
+    if not sampled(route) or not worth_mirroring(primary):
+        return 0
+    started = 0
+    for name in route.shadow_routes:
+        if _in_flight >= max_in_flight():
+            log.debug(
+                "shadow: %s not mirrored to %s (%d in flight)", primary.request_id, name, _in_flight
+            )
+            continue
+        try:
+            raw, path_fields = mirrored_body(primary, name)
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            return started  # not a JSON object: nothing to mirror
+        _in_flight += 1
+        in_background(_mirror(handle, primary, raw, path_fields, name))
+        started += 1
+    return started
+
+
+async def _mirror(
+    handle: Handler,
+    primary: Primary,
+    raw: bytes,
+    path_fields: Mapping[str, Any] | None,
+    route: str,
+) -> None:
+    global _in_flight
+    try:
+        reply = await handle(
+            primary.endpoint, primary.dialect, raw, primary.headers, primary.request_id, path_fields
+        )
+        chunks = getattr(reply, "chunks", None)
+        if chunks is not None:  # a streamed answer: read to its end, as a client would
+            async for _ in chunks:
+                pass
+    except Exception:  # a mirror never disturbs anything: log and go on
+        log.exception("shadow: mirroring %s to %s failed", primary.request_id, route)
+    finally:
+        _in_flight -= 1
+
+
+def in_flight() -> int:
+    return _in_flight
