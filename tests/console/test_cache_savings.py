@@ -153,3 +153,17 @@ def test_pages_show_the_money(staff_client: Client, registry_rows) -> None:
     keys = staff_client.get("/keys/").content.decode()
     row = keys[keys.index(f'id="key-{key.pk}"') :]
     assert "70.6% · $0.009" in row[: row.index("</tr>")]
+
+
+@pytest.mark.django_db
+def test_the_usage_csv_and_the_api_carry_the_savings() -> None:
+    import csv
+
+    from console import usage
+    from gateway.logquery import LIST_FIELDS
+
+    traffic()
+    rows = list(csv.DictReader(usage.csv_lines("7d")))
+    agent = next(r for r in rows if r["route"] == "agent")
+    assert agent["cache_saved_usd"] == f"{SAVED:.8f}" and agent["cache_read_tokens"] == "3600"
+    assert "cache_saved_usd" in LIST_FIELDS
