@@ -61,7 +61,10 @@ class Totals:
     cache_hits: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0  # prompt-cache reads and writes, outside input_tokens
+    cache_write_tokens: int = 0
     cost: Decimal = Decimal("0")
+    cache_saved: Decimal = Decimal("0")  # USD the prompt cache saved (journal, per request)
     p50_ms: float | None = None
     p95_ms: float | None = None
     ttft_p50_ms: float | None = None
@@ -78,6 +81,38 @@ class Totals:
     @property
     def tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def cost_without_cache(self) -> Decimal:
+        """What the window would have cost without the prompt cache."""
+        return self.cost + self.cache_saved
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every prompt token: uncached input, cache reads and cache writes."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def prompt_cache_rate(self) -> float | None:
+        """The share of prompt tokens read from the upstreams' prompt caches."""
+        return prompt_cache_rate(self.input_tokens, self.cache_read_tokens, self.cache_write_tokens)
+
+
+def prompt_cache_rate(input_tokens: int, read: int, write: int) -> float | None:
+    """Cached reads over all prompt tokens (None without any)."""
+    total = (input_tokens or 0) + (read or 0) + (write or 0)
+    return (read or 0) / total if total else None
+
+
+def with_prompt_cache(row: dict) -> dict:
+    """A breakdown row (route, key) with its prompt-cache hit rate, None sums as 0."""
+    for name in ("cache_read_tokens", "cache_write_tokens"):
+        row[name] = row.get(name) or 0
+    row["cache_saved"] = Decimal(str(row.get("cache_saved") or 0))
+    row["prompt_cache_rate"] = prompt_cache_rate(
+        row.get("input_tokens") or 0, row["cache_read_tokens"], row["cache_write_tokens"]
+    )
+    return row
 
 
 @dataclass(slots=True)
@@ -106,7 +141,10 @@ def _aggregates() -> dict:
         "cache_hits": Count("id", filter=CACHE_HIT),
         "input_tokens": Sum("input_tokens"),
         "output_tokens": Sum("output_tokens"),
+        "cache_read_tokens": Sum("cache_read_tokens"),
+        "cache_write_tokens": Sum("cache_write_tokens"),
         "cost": Sum("cost_usd"),
+        "cache_saved": Sum("cache_saved_usd"),
     }
 
 
@@ -131,7 +169,10 @@ def totals(rows: QuerySet) -> Totals:
         cache_hits=agg["cache_hits"] or 0,
         input_tokens=agg["input_tokens"] or 0,
         output_tokens=agg["output_tokens"] or 0,
+        cache_read_tokens=agg["cache_read_tokens"] or 0,
+        cache_write_tokens=agg["cache_write_tokens"] or 0,
         cost=agg["cost"] or Decimal("0"),
+        cache_saved=Decimal(str(agg["cache_saved"] or 0)),
         p50_ms=percentile(latencies, 0.5),
         p95_ms=percentile(latencies, 0.95),
         ttft_p50_ms=percentile(ttfts, 0.5),
@@ -174,7 +215,7 @@ def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
     "console:<user>" for the playground; without a name they are requests refused
     before any key was accepted. Prefixes are those of keys that still exist."""
     rows = sorted((r for r in rows if r["requests"]), key=lambda r: r["requests"], reverse=True)
-    rows = rows[:limit]
+    rows = [with_prompt_cache(r) for r in rows[:limit]]
     if by == "key":
         ids = [r["key_id"] for r in rows if r["key_id"]]
         prefixes = dict(ApiKey.objects.filter(pk__in=ids).values_list("id", "prefix"))
@@ -217,6 +258,9 @@ ROLLUP_SUMS = {
     "output_tokens": Sum("output_tokens"),
     "cost": Sum("cost_usd"),
     "latency_sum": Sum("latency_ms_sum"),
+    "cache_read_tokens": Sum("cache_read_tokens"),
+    "cache_write_tokens": Sum("cache_write_tokens"),
+    "cache_saved": Sum("cache_saved_usd"),
 }
 SUM_NAMES = tuple(ROLLUP_SUMS)
 HIST_SQL = {
@@ -368,12 +412,12 @@ rollups.rebuilt.connect(_rollups_rebuilt, dispatch_uid="console.stats.refold_wee
 
 # --- finished hours, kept in the database for the next process ---------------------------
 
-COST = SUM_NAMES.index("cost")
+DECIMALS = (SUM_NAMES.index("cost"), SUM_NAMES.index("cache_saved"))
 
 
 def _encode(summary: HourSummary) -> dict:
     def values(v: list) -> list:
-        return [str(x) if i == COST else x for i, x in enumerate(v)]
+        return [str(x) if i in DECIMALS else x for i, x in enumerate(v)]
 
     return {
         "by_route": {route: values(v) for route, v in summary.by_route.items()},
@@ -385,7 +429,9 @@ def _encode(summary: HourSummary) -> dict:
 
 def _decode(data: dict, version: tuple[int, int]) -> HourSummary:
     def values(v: list) -> list:
-        return [Decimal(x) if i == COST else x for i, x in enumerate(v)]
+        if len(v) != len(SUM_NAMES):  # stored before a sum was added: fold it again
+            raise ValueError("stale summary layout")
+        return [Decimal(str(x)) if i in DECIMALS else x for i, x in enumerate(v)]
 
     return HourSummary(
         version=version,
@@ -409,7 +455,10 @@ def _load_stored(
     for hour, top_id, count, data in rows:
         hour = _as_hour(hour)
         if versions.get(hour) == (top_id, count):
-            found[hour] = _decode(data, (top_id, count))
+            try:
+                found[hour] = _decode(data, (top_id, count))
+            except (ValueError, KeyError, TypeError):
+                continue  # another layout (an older release): read from the rollups
     return found
 
 
@@ -478,6 +527,9 @@ def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
         agg.input_tokens += row["input_tokens"]
         agg.output_tokens += row["output_tokens"]
         agg.cache_hits += row["cache_hits"]
+        agg.cache_read_tokens += row["cache_read_tokens"]
+        agg.cache_write_tokens += row["cache_write_tokens"]
+        agg.cache_saved += Decimal(str(row["cache_saved"] or 0))
     agg.p50_ms = rollups.percentile_from_hist(latency, 0.5)
     agg.p95_ms = rollups.percentile_from_hist(latency, 0.95)
     agg.ttft_p50_ms = rollups.percentile_from_hist(ttft, 0.5)
@@ -534,4 +586,16 @@ def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict]:
         .values("key_id")
         .annotate(**{k: v for k, v in ROLLUP_SUMS.items() if k != "latency_sum"})
     )
-    return {row["key_id"]: row for row in rows}
+    return {row["key_id"]: with_prompt_cache(row) for row in rows}
+
+
+def route_usage(names: list[str], since: datetime) -> dict[str, dict]:
+    """Requests, tokens, spend and what the prompt cache saved per route since the hour
+    of ``since`` (the routes page), from the hourly rollups."""
+    rows = (
+        UsageRollup.objects.filter(route__in=names, hour__gte=rollups.hour_of(since))
+        .order_by()
+        .values("route")
+        .annotate(**{k: v for k, v in ROLLUP_SUMS.items() if k != "latency_sum"})
+    )
+    return {row["route"]: with_prompt_cache(row) for row in rows}

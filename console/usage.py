@@ -23,10 +23,11 @@ CHART_KEYS = 8  # keys drawn one by one; the rest are summed as "other keys"
 MASTER_LABEL = "master key"
 CSV_COLUMNS = (
     "date", "key_id", "key_name", "route", "requests", "errors", "input_tokens",
-    "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
+    "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd", "cache_saved_usd",
 )  # fmt: skip
 SUMS = ("requests", "errors", "input_tokens", "output_tokens", "cache_read_tokens",
-        "cache_write_tokens", "cost_usd")  # fmt: skip
+        "cache_write_tokens", "cost_usd", "cache_saved_usd")  # fmt: skip
+MONEY = ("cost_usd", "cache_saved_usd")
 
 
 @dataclass(slots=True)
@@ -144,7 +145,11 @@ def csv_lines(window: str) -> Iterator[str]:
                 row["key_id"] or "",
                 key_label(row["key_id"], row["key_name"]),
                 row["route"],
-                *(row[f"sum_{name}"] or 0 for name in SUMS[:-1]),
-                f"{Decimal(str(row['sum_cost_usd'] or 0)).quantize(CENTS_E8):f}",
+                *(
+                    f"{Decimal(str(row[f'sum_{name}'] or 0)).quantize(CENTS_E8):f}"
+                    if name in MONEY
+                    else row[f"sum_{name}"] or 0
+                    for name in SUMS
+                ),
             ]
         )

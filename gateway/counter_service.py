@@ -33,6 +33,8 @@ Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]
 - ``[id, "cooldown_failed" | "cooldown_succeeded" | "cooldown_probe" |
   "cooldown_release" | "cooldown_view", ...]``: deployments' cooldowns shared by the
   workers (``gateway/cooldown_book.py``).
+- ``[id, "ledger_put" | "ledger_get", ...]``: the reasoning ledger shared by the workers
+  when there is no Redis (``gateway/core/ledger_book.py``).
 
 Money is counted in integer units of 1e-8 USD (the request log's precision); ``budget``
 is -1 for none, ``initial`` is ``null`` unless answering ``"load"``. Everything one
@@ -57,6 +59,7 @@ from typing import Any
 
 from .budget_holds import Holds
 from .cooldown_book import CooldownBook
+from .core.ledger_book import SharedLedger
 from .login_attempts import LoginAttempts
 
 log = logging.getLogger(__name__)
@@ -126,6 +129,7 @@ class CounterStore:
         self.holds = Holds()  # budget held by requests in flight
         self.minutes: dict[int, list[int]] = {}  # deployment id -> [minute, requests, tokens]
         self.cooldowns = CooldownBook()  # deployments' shared cooldowns ("cooldown_*" ops)
+        self.ledger = SharedLedger()  # signed reasoning between turns ("ledger_*" ops)
 
     def _minute(self, deployment_id: int, minute: int) -> list[int]:
         """The deployment's counts of the newest minute anyone asked about (a late
@@ -253,6 +257,8 @@ class CounterStore:
             return ["pong"]
         if op.startswith("cooldown_"):
             return self.cooldowns.answer(op, args)
+        if op.startswith("ledger_"):
+            return self.ledger.answer(op, args)
         if op == "login":  # sign-in throttling, shared by the workers (gateway.login_attempts)
             if not hasattr(self, "logins"):
                 self.logins = LoginAttempts()

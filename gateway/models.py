@@ -486,6 +486,13 @@ class RequestLog(models.Model):
     cache_read_tokens = models.PositiveIntegerField(default=0)
     cache_write_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    # What the prompt cache saved at the deployment's prices (cached reads at the input
+    # price less their cache price, less what cache writes cost above it); nullable for
+    # the same reason as below (NULL on older rows: not known).
+    cache_saved_usd = models.DecimalField(
+        max_digits=14, decimal_places=8, null=True, blank=True,
+        help_text="USD the prompt cache saved (may be negative: writes cost more)",
+    )  # fmt: skip
     user_agent = models.CharField(max_length=300, blank=True)
     from_playground = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
@@ -575,6 +582,7 @@ class UsageRollup(models.Model):
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
+    cache_saved_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal("0"))
     latency_ms_sum = models.FloatField(default=0)
     latency_hist = models.JSONField(default=dict)
     ttft_count = models.BigIntegerField(default=0)

@@ -18,27 +18,30 @@ fallback to another model family never fails on reasoning it cannot read.
 Gemini's ``thoughtSignature`` needs no entry: it rides in the tool-call id the gateway
 makes (``codecs.gemini.ids``), which every client echoes and any worker can read.
 
-Where it lives: an LRU in each worker, bounded in entries, bytes and time (TTL). With
-``REDIS_URL`` set, entries are also written to Redis (``sy:reason:<key id>:<call id>``,
-same TTL) off the reply's path, and a local miss asks Redis once per request (one MGET),
-so any worker of any instance can serve the next turn. Without Redis the ledger is per
-worker: a turn served by another worker finds nothing, and the reasoning is dropped
-(the Anthropic codec then turns thinking off for that turn) rather than failing.
+Where it lives: an LRU in each worker, bounded in entries, bytes and time (TTL)
+(``core/ledger_book.py``). With ``REDIS_URL`` set, entries are also written to Redis
+(``sy:reason:<key id>:<call id>``, same TTL) off the reply's path, and a local miss asks
+Redis once per request (one MGET), so any worker of any instance can serve the next
+turn. Without Redis, the workers of one ``serve --workers N`` share it the same way
+through the supervisor's counter service (one ``ledger_put`` off the reply's path, one
+``ledger_get`` per request that misses locally; the service's book has the same bounds).
+A single process, or another instance without Redis, has only its own: a turn that
+finds nothing goes on without the reasoning (the Anthropic codec then turns thinking
+off for that turn) rather than failing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from django.conf import settings
 
-from . import background
+from . import background, limits
+from .core.ledger_book import Blob, Ledger
 from .types import (
     ChatRequest,
     ChatResponse,
@@ -55,11 +58,7 @@ from .types import (
 log = logging.getLogger(__name__)
 
 REDIS_PREFIX = "sy:reason"
-REDIS_TIMEOUT = 0.25  # seconds a restore waits for Redis before treating it as a miss
-ENTRY_OVERHEAD = 96  # bytes counted per entry beyond its strings (key, tuple, links)
-
-# One recorded turn's reasoning: (text, signature, redacted) per Thinking part, in order.
-Blob = tuple[tuple[str, str | None, str | None], ...]
+REDIS_TIMEOUT = 0.25  # seconds a restore waits for Redis (or the service) before a miss
 
 
 def scope_of(key: Any) -> str:
@@ -80,57 +79,6 @@ def blob_of(parts: Iterable[Part]) -> Blob:
         for p in parts
         if isinstance(p, Thinking) and (p.signature or p.redacted)
     )
-
-
-def _size(call_id: str, blob: Blob) -> int:
-    strings = sum(len(t) + len(s or "") + len(r or "") for t, s, r in blob)
-    return ENTRY_OVERHEAD + len(call_id) + strings
-
-
-class Ledger:
-    """An in-process LRU of reasoning blobs by (key scope, tool-call id), bounded in
-    entries, bytes and age. Not thread-safe: one per worker's event loop."""
-
-    def __init__(
-        self,
-        max_entries: int,
-        max_bytes: int,
-        ttl: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_entries, self.max_bytes, self.ttl, self.clock = max_entries, max_bytes, ttl, clock
-        self.entries: OrderedDict[tuple[str, str], tuple[float, int, Blob]] = OrderedDict()
-        self.bytes = 0
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def put(self, scope: str, call_id: str, blob: Blob) -> None:
-        size = _size(call_id, blob)
-        if self.max_entries <= 0 or size > self.max_bytes:
-            return  # off, or one entry larger than the whole ledger: not kept
-        key = (scope, call_id)
-        old = self.entries.pop(key, None)
-        if old is not None:
-            self.bytes -= old[1]
-        self.entries[key] = (self.clock() + self.ttl, size, blob)
-        self.bytes += size
-        while len(self.entries) > self.max_entries or self.bytes > self.max_bytes:
-            _, (_, dropped, _) = self.entries.popitem(last=False)
-            self.bytes -= dropped
-
-    def get(self, scope: str, call_id: str) -> Blob | None:
-        key = (scope, call_id)
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        expires, size, blob = entry
-        if expires <= self.clock():
-            del self.entries[key]
-            self.bytes -= size
-            return None
-        self.entries.move_to_end(key)
-        return blob
 
 
 # --- the worker's ledger and its Redis twin -------------------------------------------------
@@ -204,10 +152,40 @@ def _encode(blob: Blob) -> bytes:
 
 def _decode(raw: bytes) -> Blob | None:
     try:
-        items = orjson.loads(raw)
-        return tuple((str(t), s, r) for t, s, r in items)
-    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return _blob_from(orjson.loads(raw))
+    except orjson.JSONDecodeError:
         return None
+
+
+def _blob_from(items: Any) -> Blob | None:
+    """A blob from its JSON form (a list of ``[text, signature, redacted]``)."""
+    try:
+        return tuple((str(t), s, r) for t, s, r in items) or None
+    except (TypeError, ValueError):
+        return None
+
+
+def _counter_service() -> Any | None:
+    """The supervisor's counter service, when this worker has one and there is no Redis."""
+    if getattr(settings, "REDIS_URL", ""):
+        return None
+    backend = limits.shared_backend()
+    return backend if isinstance(backend, limits.SharedCounters) else None
+
+
+async def _store_in_service(service: Any, scope: str, call_ids: list[str], blob: Blob) -> None:
+    try:
+        await service.ask(
+            "ledger_put",
+            scope,
+            call_ids,
+            [list(item) for item in blob],
+            settings.SWITCHYARD_REASONING_LEDGER_ENTRIES,
+            settings.SWITCHYARD_REASONING_LEDGER_BYTES,
+            settings.SWITCHYARD_REASONING_LEDGER_TTL,
+        )
+    except Exception as exc:  # the service is down: this worker still has them
+        limits.note_failure(service, exc)
 
 
 async def _store_shared(client: Any, scope: str, entries: list[tuple[str, Blob]]) -> None:
@@ -238,6 +216,8 @@ def record(key: Any, call_ids: list[str], blob: Blob) -> None:
     client = _redis.client()
     if client is not None:
         background.in_background(_store_shared(client, scope, [(c, blob) for c in call_ids]))
+    elif (service := _counter_service()) is not None:
+        background.in_background(_store_in_service(service, scope, list(call_ids), blob))
 
 
 def record_response(key: Any, response: ChatResponse) -> None:
@@ -287,9 +267,35 @@ async def restore(key: Any, request: ChatRequest) -> int:
         else:
             _restore_into(message, blob)
             restored += 1
-    client = _redis.client() if missing else None
+    if not missing:
+        return restored
+    client = _redis.client()
     if client is not None:
         restored += await _restore_shared(client, scope, book, missing)
+    elif (service := _counter_service()) is not None:
+        restored += await _restore_from_service(service, scope, book, missing)
+    return restored
+
+
+async def _restore_from_service(
+    service: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
+) -> int:
+    """One ``ledger_get`` for every turn this worker had nothing for."""
+    try:
+        reply = await asyncio.wait_for(
+            service.ask("ledger_get", scope, [calls for _, calls in missing]), REDIS_TIMEOUT
+        )
+    except Exception as exc:
+        limits.note_failure(service, exc)
+        return 0
+    restored = 0
+    for (message, calls), raw in zip(missing, reply[1], strict=True):
+        blob = _blob_from(raw) if raw else None
+        if blob:
+            for call_id in calls:
+                book.put(scope, call_id, blob)  # the next turn finds it here
+            _restore_into(message, blob)
+            restored += 1
     return restored
 
 

@@ -112,6 +112,14 @@ class DeploymentEntry:
             + Decimal(usage.cache_write_tokens) * self.cache_write_price
         ) / million
 
+    def cache_saved(self, usage: Any) -> Decimal:
+        """USD the prompt cache saved on ``usage`` against paying every prompt token at
+        the input price: cached reads at (input - cache read price), less what cache
+        writes cost above the input price (negative when writes were never read back)."""
+        read = Decimal(usage.cache_read_tokens) * (self.input_price - self.cache_read_price)
+        write = Decimal(usage.cache_write_tokens) * (self.cache_write_price - self.input_price)
+        return (read - write) / Decimal(1_000_000)
+
 
 @dataclass(slots=True, frozen=True)
 class RouteEntry:

@@ -51,6 +51,7 @@ LOG_FIELDS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "cost_usd",
+    "cache_saved_usd",
     "latency_ms",
     "ttft_ms",
     "cache_hit",
@@ -65,6 +66,7 @@ COUNTERS = (
     "cache_read_tokens",
     "cache_write_tokens",
     "cost_usd",
+    "cache_saved_usd",
     "latency_ms_sum",
     "ttft_count",
     "ttft_ms_sum",
@@ -106,6 +108,7 @@ class Tally:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: Decimal = Decimal("0")
+    cache_saved_usd: Decimal = Decimal("0")  # what the prompt cache saved
     latency_ms_sum: float = 0.0
     ttft_count: int = 0
     ttft_ms_sum: float = 0.0
@@ -139,6 +142,7 @@ def tally(rows: Iterable[tuple], into: dict[Group, Tally] | None = None) -> dict
         cread,
         cwrite,
         cost,
+        saved,
         latency,
         ttft,
         cache_hit,
@@ -155,6 +159,8 @@ def tally(rows: Iterable[tuple], into: dict[Group, Tally] | None = None) -> dict
         t.cache_read_tokens += cread
         t.cache_write_tokens += cwrite
         t.cost_usd += Decimal(cost or 0)
+        if saved:  # NULL on logs older than the column
+            t.cache_saved_usd += Decimal(saved)
         t.latency_ms_sum += latency or 0.0
         _bump(t.latency_hist, latency or 0.0)
         if ttft is not None:

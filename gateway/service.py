@@ -304,6 +304,8 @@ class Call:
             rec.cache_write_tokens = usage.cache_write_tokens
             if self.deployment is not None:
                 rec.cost_usd = self.deployment.cost(usage)
+                if usage.cache_read_tokens or usage.cache_write_tokens:
+                    rec.cache_saved_usd = self.deployment.cache_saved(usage)
         if error is not None:
             if isinstance(error, GatewayError):
                 rec.error_kind, rec.error_message = error.kind, error.log_message[:2000]

@@ -137,7 +137,8 @@ def _master_key() -> str:
 SWITCHYARD_MASTER_KEY = _master_key()
 REDIS_URL = env_str("REDIS_URL")
 # The reasoning ledger (gateway.reasoning_ledger): signed reasoning kept per tool call
-# for clients that cannot carry it back; per worker, and in Redis when REDIS_URL is set.
+# for clients that cannot carry it back; per worker, shared in Redis when REDIS_URL is
+# set, else in the counter service of `serve --workers N`.
 SWITCHYARD_REASONING_LEDGER_ENTRIES = env_int(
     "SWITCHYARD_REASONING_LEDGER_ENTRIES", 20000, minimum=0
 )

@@ -27,9 +27,13 @@ USAGE_DAYS = 30
 
 def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
     usage = stats.key_usage([k.pk for k in keys], timezone.now() - timedelta(days=USAGE_DAYS))
-    empty = {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0}
+    empty = stats.with_prompt_cache(
+        {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0}
+    )
     for key in keys:
-        row = {**empty, **{k: v or 0 for k, v in usage.get(key.pk, {}).items()}}
+        found = usage.get(key.pk, {})
+        row = {**empty, **{k: v or 0 for k, v in found.items()}}
+        row["prompt_cache_rate"] = found.get("prompt_cache_rate")
         row["tokens"] = row["input_tokens"] + row["output_tokens"]
         key.usage = row
     return keys

@@ -4,6 +4,7 @@ JavaScript the same URLs render whole pages."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -12,35 +13,49 @@ from django.forms import Form
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from gateway import admin_ops, catalog
 from gateway.models import Deployment, Provider, Route
 
-from .. import model_picker
+from .. import model_picker, stats
 from ..decorators import staff_required
 from ..forms import DeploymentForm, RouteForm, show_errors
 from .common import HtmxHttpRequest, go_to
 
 ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"
+USAGE_DAYS = 30
 
 
 def _routes():
     return Route.objects.prefetch_related("deployments__provider")
 
 
+def _with_usage(routes) -> list[Route]:  # type: ignore[no-untyped-def]
+    """Routes with ``usage``: their last ``USAGE_DAYS`` from the hourly rollups
+    (requests, spend, prompt-cache reads, writes, hit rate and dollars saved)."""
+    routes = list(routes)
+    since = timezone.now() - timedelta(days=USAGE_DAYS)
+    usage = stats.route_usage([r.name for r in routes], since)
+    for route in routes:
+        route.usage = usage.get(route.name)
+    return routes
+
+
 def _card(request: HtmxHttpRequest, route: Route, **extra) -> HttpResponse:
     """The route's card, re-read so it shows what was saved."""
-    route = _routes().get(pk=route.pk)
+    route = _with_usage(_routes().filter(pk=route.pk))[0]
     response = render(request, TEMPLATE + "#route-card", {"route": route, **extra})
     return retarget(reswap(response, "outerHTML"), f"#route-{route.pk}")
 
 
 def _whole_page(request: HtmxHttpRequest, status: int = 200, **extra) -> HttpResponse:
     context = {
-        "routes": _routes(),
+        "routes": _with_usage(_routes()),
+        "usage_days": USAGE_DAYS,
         "has_providers": Provider.objects.exists(),
         **extra,
     }

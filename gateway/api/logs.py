@@ -62,6 +62,7 @@ class LogOut(Schema):
     cache_read_tokens: int
     cache_write_tokens: int
     cost_usd: Decimal
+    cache_saved_usd: Decimal | None  # what the prompt cache saved (NULL on older rows)
     user_agent: str
     from_playground: bool
     client_disconnected: bool

@@ -43,6 +43,7 @@ class Record:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cost_usd: Decimal = Decimal("0")
+    cache_saved_usd: Decimal = Decimal("0")  # what the prompt cache saved (registry)
     user_agent: str = ""
     from_playground: bool = False
     client_disconnected: bool = False

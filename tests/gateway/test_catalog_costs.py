@@ -126,6 +126,9 @@ async def test_an_imported_route_without_prices_is_charged_the_catalog_price(imp
     expected = (1_000 * gpt4o.input + 200 * gpt4o.cache_read + 300 * gpt4o.output) / 1_000_000
     assert gpt4o.cache_read < gpt4o.input
     assert row.cost_usd == expected == Decimal("0.005750")
+    # what the cache saved: 200 reads at 2.5 - 1.25 per 1M, journaled with the request
+    assert row.cache_saved_usd == 200 * (gpt4o.input - gpt4o.cache_read) / 1_000_000
+    assert row.cache_saved_usd == Decimal("0.00025")
 
 
 @pytest.mark.django_db(transaction=True)

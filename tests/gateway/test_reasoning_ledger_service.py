@@ -9,6 +9,7 @@ thinking block; Gemini refuses a function call that lost its thought signature."
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -356,6 +357,68 @@ async def test_anthropic_client_on_gemini_hands_back_the_thought_signature(upstr
     status, answer = await call("anthropic", second)
     assert status == 200, answer
     assert gemini.last.body["contents"][1]["parts"][0]["thoughtSignature"] in gemini.signatures
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_call_id_alone_carries_the_thought_signature(
+    upstreams, settings, dialect, stream
+):
+    """With the ledger off (another instance, an evicted entry: nothing kept), the
+    signature still comes back from the tool-call id the client echoed, streamed or not;
+    the mock refuses the turn without it."""
+    _, gemini = upstreams
+    settings.SWITCHYARD_REASONING_LEDGER_ENTRIES = 0
+    reasoning_ledger.reset()
+    gemini.queue(GReply(thinking=THOUGHT, calls=[("get_weather", {"city": "Paris"})]))
+    gemini.queue(GReply(text="18 C."))
+    if dialect == "openai":
+        first = {
+            "model": "gem",
+            "messages": [{"role": "user", "content": "Weather in Paris?"}],
+            "tools": [WEATHER],
+            "reasoning_effort": "high",
+            "stream": stream,
+        }
+    else:
+        tool = {"name": "get_weather", "input_schema": WEATHER["function"]["parameters"]}
+        first = {
+            "model": "gem",
+            "max_tokens": 4096,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "tools": [tool],
+            "messages": [{"role": "user", "content": "Weather in Paris?"}],
+            "stream": stream,
+        }
+    status, answer = await call(dialect, first)
+    assert status == 200, answer
+    found = re.search(
+        rb"(call_[0-9a-f]{16}-[su]-[A-Za-z0-9_-]+)", answer if stream else orjson.dumps(answer)
+    )
+    assert found is not None, answer
+    call_id = found[1].decode()
+    if dialect == "openai":
+        second = {**first, "messages": chat_history(call_id)}
+    else:
+        use = {"type": "tool_use", "id": call_id, "name": "get_weather", "input": {"city": "Paris"}}
+        result = {"type": "tool_result", "tool_use_id": call_id, "content": "18 C"}
+        second = {
+            **first,
+            "messages": [
+                first["messages"][0],
+                {"role": "assistant", "content": [use]},  # the thinking block not kept
+                {"role": "user", "content": [result]},
+            ],
+        }
+    status, answer = await call(dialect, second)
+    assert status == 200, answer
+    assert len(reasoning_ledger.ledger()) == 0
+    assert gemini.last.body["contents"][1]["parts"][0]["thoughtSignature"] in gemini.signatures
+    # the same turn with an id of another origin is refused by the (strict) mock
+    gemini.queue(GReply(text="never"))
+    bare = orjson.loads(orjson.dumps(second).replace(call_id.encode(), b"call_foreign"))
+    status, _ = await call(dialect, bare)
+    assert status >= 400
 
 
 # --- fallback to another family: nothing it cannot read -------------------------------------

@@ -1,7 +1,8 @@
 """The reasoning ledger through a real ``serve --workers 2`` sharing it in Redis (db 11,
-this test's own), driven by the official OpenAI SDK: a chat client cannot carry
-Anthropic's signed thinking, yet every tool loop's second turn reaches the (strict)
-mock Anthropic with thinking on and its signed block first, whichever worker serves it."""
+this test's own) or, without Redis, through the supervisor's counter service, driven by
+the official OpenAI SDK: a chat client cannot carry Anthropic's signed thinking, yet
+every tool loop's second turn reaches the (strict) mock Anthropic with thinking on and
+its signed block first, whichever worker serves it."""
 
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ TOOLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["redis", "counter service"])
+def shared_stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     mock = MockUpstream().start()
     dead = f"http://127.0.0.1:{free_port()}"
     try:
         with running_gateway(
             tmp_path_factory.mktemp("gateway"),
-            env={"REDIS_URL": REDIS_DB_URL},
+            env={"REDIS_URL": REDIS_DB_URL} if request.param == "redis" else {},
             setup=[["shell", "-c", setup_code(mock.url, dead)]],
             workers=2,
         ) as gw:
