@@ -307,6 +307,12 @@ class Route(models.Model):
         help_text="place prompt-cache breakpoints (tools, system prompt, last stable turn) "
         "for Anthropic and Bedrock upstreams when the client's API cannot mark them",
     )
+    mcp_passthrough = models.BooleanField(
+        default=False,
+        help_text="hand hosted MCP tools (Responses mcp tools, Anthropic mcp_servers) to "
+        "upstreams that speak the client's API and run them themselves; off: the gateway "
+        "runs them (gateway/mcp/hosted)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -478,6 +484,13 @@ class RequestLog(models.Model):
         null=True,
         blank=True,
         help_text="prompt-cache breakpoints sent upstream (who placed them, where)",
+    )
+    # Hosted MCP tool calls the gateway ran for this request (gateway/mcp/hosted): server,
+    # tool, status, duration, error. Nullable for the same reason.
+    mcp_calls = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="hosted MCP tool calls run for this request",
     )
 
     class Meta:

@@ -131,6 +131,7 @@ class RouteEntry:
     cache_scope: str = "route"  # "key": each key sees only its own cached answers
     retry_budget: float | None = None  # share of requests it may retry; None: the global
     auto_cache_breakpoints: bool = True  # gateway/prompt_cache
+    mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
 
 
 @dataclass(slots=True, frozen=True)
@@ -280,6 +281,7 @@ def build_snapshot() -> Snapshot:
             cache_scope=r.cache_scope,
             retry_budget=r.retry_budget,
             auto_cache_breakpoints=r.auto_cache_breakpoints,
+            mcp_passthrough=r.mcp_passthrough,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

@@ -90,6 +90,7 @@ LOG_COLUMNS = (
     "client_disconnected",
     "cache_hit",
     "prompt_cache_breakpoints",
+    "mcp_calls",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -140,6 +141,7 @@ def log_values(
         rec.client_disconnected,
         rec.cache_hit,
         rec.prompt_cache_breakpoints[:300],
+        adapt_json(rec.mcp_calls) if rec.mcp_calls else None,
     )
     return values, created
 
