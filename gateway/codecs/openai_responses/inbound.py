@@ -356,7 +356,9 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
     if approval in ("always", "never"):
         server.approval = approval
     elif isinstance(approval, dict):
-        server.approval = "never" if "never" in approval and "always" not in approval else "always"
+        # tools named under "never" run at once; the rest need approval, unless only
+        # "always" names some (then the rest do not)
+        server.approval = "never" if "always" in approval and "never" not in approval else "always"
         for mode in ("always", "never"):
             names = (approval.get(mode) or {}).get("tool_names") or []
             getattr(server, mode).extend(str(n) for n in names)
