@@ -202,6 +202,13 @@ class RouteForm(forms.Form):
         help_text="for Anthropic and Bedrock upstreams, mark tools, system prompt and the "
         "last stable turn when the client's API cannot",
     )
+    mcp_passthrough = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Pass hosted MCP tools through",
+        help_text="send Responses mcp tools and Anthropic mcp_servers to upstreams that speak "
+        "the client's API and run them; off: the gateway runs them on any upstream",
+    )
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)

@@ -41,6 +41,7 @@ ROUTE_FIELDS = frozenset(
         "cache_ttl",
         "cache_scope",
         "auto_cache_breakpoints",
+        "mcp_passthrough",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

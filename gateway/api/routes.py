@@ -112,6 +112,7 @@ class RouteOut(Schema):
     cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
     cache_scope: str  # "route" (keys allowed on the route share) or "key"
     auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
+    mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -134,6 +135,7 @@ class RoutePatch(Schema):
     cache_ttl: int | None = None
     cache_scope: str | None = None
     auto_cache_breakpoints: bool | None = None
+    mcp_passthrough: bool | None = None
 
 
 class RouteIn(RoutePatch):

@@ -258,3 +258,44 @@ def test_anthropic_tool_error_is_an_error_result(stack, mock, mcp_url):
     )
     result = message.content[1]
     assert result.type == "mcp_tool_result" and result.is_error is True
+
+
+def test_route_setting_passes_them_to_an_upstream_that_runs_them(stack, mock, mcp_url):
+    stack.gw.shell(
+        "from gateway.models import Deployment, Provider, Route\n"
+        "for name, provider, model in (('pass-claude', 'mock-anthropic', 'up-claude'),"
+        " ('pass-gpt', 'mock-openai', 'up-gpt')):\n"
+        "    r = Route.objects.create(name=name, max_attempts=1, mcp_passthrough=True)\n"
+        "    Deployment.objects.create(route=r, provider=Provider.objects.get(name=provider),"
+        " model=model, max_output_tokens=1024)\n"
+    )
+    mock.default = tool_caller("secret_word")
+    client = stack.anthropic()
+    kwargs = {
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+        "mcp_servers": mcp_servers(mcp_url),
+        "tools": TOOLSET,
+        "betas": [BETA],
+    }
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:  # the new routes reach the gateway's snapshot within a second or so
+        try:
+            message = client.beta.messages.create(model="pass-claude", **kwargs)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    # an Anthropic upstream got the connector as sent, and answered by itself
+    sent = mock.last.body
+    assert sent["mcp_servers"][0]["url"] == mcp_url and sent["tools"] == TOOLSET
+    assert len(mock.chat_requests()) == 1
+    assert [b.type for b in message.content] == ["text"]
+    # an OpenAI-chat upstream cannot run them: the gateway does, whatever the route says
+    mock.reset()
+    mock.default = tool_caller("secret_word")
+    message = client.beta.messages.create(model="pass-gpt", **kwargs)
+    assert [b.type for b in message.content] == ["mcp_tool_use", "mcp_tool_result", "text"]

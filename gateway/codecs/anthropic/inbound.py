@@ -39,6 +39,7 @@ from ...types import (
     PartStop,
     Reasoning,
     ResponseFormat,
+    Role,
     Start,
     StreamEvent,
     Text,
@@ -468,7 +469,7 @@ def _split_results(role: str, parts: list[Part]) -> list[Message]:
         return [Message(role=role, parts=parts)]  # type: ignore[arg-type]
     out: list[Message] = []
     for part in parts:
-        speaker = "user" if isinstance(part, ToolResult) else "assistant"
+        speaker: Role = "user" if isinstance(part, ToolResult) else "assistant"
         if out and out[-1].role == speaker:
             out[-1].parts.append(part)
         else:

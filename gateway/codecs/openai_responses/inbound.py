@@ -289,8 +289,7 @@ class _Conversation:
         its result; an approval request waits for its answer; tool lists are not
         conversation."""
         if kind == "mcp_approval_response":
-            approve = item.get("approve")
-            common.expect(approve, bool, "a boolean", f"{param}.approve")
+            approve = common.expect(item.get("approve"), bool, "a boolean", f"{param}.approve")
             reason = item.get("reason")
             self.mcp_approvals.append(
                 McpApproval(_string(item, "approval_request_id", param), approve, reason)
