@@ -32,7 +32,11 @@ def mcp_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {"SWITCHYARD_MCP_HOSTED_TIMEOUT": "3", "SWITCHYARD_MCP_HOSTED_MAX_CALLS": "4"}
+    env = {
+        "SWITCHYARD_MCP_HOSTED_TIMEOUT": "3",
+        "SWITCHYARD_MCP_HOSTED_MAX_CALLS": "4",
+        "SWITCHYARD_MCP_HOSTED_ALLOW": "127.0.0.1",  # the test MCP server's address
+    }
     with start_stack(tmp_path_factory, env=env) as running:
         yield running
 

@@ -102,10 +102,16 @@ class Loop:
     steps in order and its usage summed over every upstream turn."""
 
     def __init__(
-        self, request: ChatRequest, complete: Complete, *, max_calls: int, timeout: float
+        self,
+        request: ChatRequest,
+        complete: Complete,
+        *,
+        max_calls: int,
+        timeout: float,
+        allow: str = "",
     ) -> None:
         self.request, self.complete = request, complete
-        self.max_calls, self.timeout = max_calls, timeout
+        self.max_calls, self.timeout, self.allow = max_calls, timeout, allow
         self.items: list[McpItem] = []
         self.notes: list[dict[str, Any]] = []  # the journal row's mcp_calls
         self.offered: dict[str, tuple[McpServer, str]] = {}  # function name -> server, tool
@@ -118,7 +124,7 @@ class Loop:
             if emit is not None:
                 await emit(item)
 
-        async with Connections(self.timeout) as connections:
+        async with Connections(self.timeout, self.allow) as connections:
             tools = list(self.request.tools)
             for server in self.request.mcp_servers:
                 tools += await self._list(connections, server, step)

@@ -4,7 +4,10 @@ A server given by URL gets its own streamable-HTTP client session for the reques
 (its ``headers`` sent on every call, never written into a message); a server given by
 name is one of the gateway's registry, reached through the process's pool
 (``gateway.mcp.pool``: ``list_tools(name)``, ``call_tool(name, tool, arguments,
-timeout=)``). Every failure becomes a :class:`ServerFailed` whose message names the
+timeout=)``). A URL must reach a public address unless its host or address is listed
+in the allowlist (``SWITCHYARD_MCP_HOSTED_ALLOW``, the same form as
+``SWITCHYARD_URL_FETCH_ALLOW``): a caller's tool must not aim the gateway at its own
+network. Every failure becomes a :class:`ServerFailed` whose message names the
 server and what went wrong, and nothing the caller sent as a secret (headers, a URL's
 query or credentials).
 """
@@ -18,12 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import httpx
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
+from ... import url_fetch
 from ...types import McpServer
 
 log = logging.getLogger(__name__)
@@ -69,8 +74,9 @@ class Connections:
     """The request's MCP sessions; enter and leave it in one task (the SDK's sessions
     run anyio task groups)."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, allow: str = "") -> None:
         self.timeout = timeout
+        self.allow = url_fetch.Allowlist.parse(allow.split(","))
         self.stack = contextlib.AsyncExitStack()
         self.sessions: dict[str, ClientSession] = {}
 
@@ -87,6 +93,17 @@ class Connections:
         if session is not None:
             return session
         assert server.url is not None
+        try:  # checked once here; the SDK's client then connects by name
+            await url_fetch._checked_addresses(httpx.URL(server.url), self.allow)
+        except url_fetch.FetchRefused as exc:
+            if "resolve" in str(exc):
+                raise ServerFailed(f"{_where(server)} does not resolve") from None
+            raise ServerFailed(
+                f"{_where(server)} is refused: a private, loopback or link-local address "
+                "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
+            ) from None
+        except (httpx.InvalidURL, ValueError):
+            raise ServerFailed(f"{_where(server)} has an invalid URL") from None
         inner = contextlib.AsyncExitStack()
         try:
             timeout = httpx2.Timeout(self.timeout)

@@ -30,6 +30,7 @@ from tests.live import free_port
 from tests.mcp_test_server import SECRET_WORD, running_mcp_server
 
 TOKEN = "mcp-test-token-9f8e7d"
+LOCAL = "127.0.0.0/8"  # the test server's address, not public
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def request(*servers: McpServer, **kwargs) -> ChatRequest:  # type: ignore[no-un
 
 async def test_lists_calls_and_feeds_the_result_back(mcp_url):
     model = Model("tools__secret_word")
-    loop = Loop(request(server(mcp_url)), model, max_calls=5, timeout=5)
+    loop = Loop(request(server(mcp_url)), model, max_calls=5, timeout=5, allow=LOCAL)
     response = await loop.run()
     assert SECRET_WORD in response.text()
     kinds = [item.kind for item in response.hosted]
@@ -92,7 +93,9 @@ async def test_lists_calls_and_feeds_the_result_back(mcp_url):
 
 async def test_allowed_tools_filter_what_is_listed_and_offered(mcp_url):
     model = Model("tools__add", {"a": 2, "b": 40})
-    loop = Loop(request(server(mcp_url, allowed=["add"])), model, max_calls=5, timeout=5)
+    loop = Loop(
+        request(server(mcp_url, allowed=["add"])), model, max_calls=5, timeout=5, allow=LOCAL
+    )
     response = await loop.run()
     assert [t["name"] for t in response.hosted[0].tools] == ["add"]
     assert [t.name for t in model.seen[0].tools] == ["tools__add"]
@@ -100,7 +103,9 @@ async def test_allowed_tools_filter_what_is_listed_and_offered(mcp_url):
 
 
 async def test_a_tool_error_is_an_error_item_and_the_model_hears_it(mcp_url):
-    loop = Loop(request(server(mcp_url)), Model("tools__explode"), max_calls=5, timeout=5)
+    loop = Loop(
+        request(server(mcp_url)), Model("tools__explode"), max_calls=5, timeout=5, allow=LOCAL
+    )
     response = await loop.run()
     call = response.hosted[1]
     assert call.output is None and "explode" in call.error
@@ -109,7 +114,7 @@ async def test_a_tool_error_is_an_error_item_and_the_model_hears_it(mcp_url):
 
 async def test_a_dead_server_is_a_list_error_and_the_model_still_answers():
     dead = McpServer("dead", url=f"http://127.0.0.1:{free_port()}/mcp", approval="never")
-    loop = Loop(request(dead), Model("dead__x"), max_calls=5, timeout=3)
+    loop = Loop(request(dead), Model("dead__x"), max_calls=5, timeout=3, allow=LOCAL)
     response = await loop.run()
     listed = response.hosted[0]
     assert listed.kind == "list_tools" and "unreachable" in listed.error
@@ -118,7 +123,11 @@ async def test_a_dead_server_is_a_list_error_and_the_model_still_answers():
 
 async def test_a_hanging_tool_times_out_as_an_error_item(mcp_url):
     loop = Loop(
-        request(server(mcp_url)), Model("tools__nap", {"seconds": 30}), max_calls=5, timeout=1
+        request(server(mcp_url)),
+        Model("tools__nap", {"seconds": 30}),
+        max_calls=5,
+        timeout=1,
+        allow=LOCAL,
     )
     response = await loop.run()
     assert "did not answer in time" in response.hosted[1].error
@@ -131,7 +140,9 @@ async def test_wrong_credentials_never_echo_the_secret(mcp_url):
         headers={"Authorization": "Bearer header-secret-456"},
         approval="never",
     )
-    response = await Loop(request(bad), Model("tools__add"), max_calls=5, timeout=3).run()
+    response = await Loop(
+        request(bad), Model("tools__add"), max_calls=5, timeout=3, allow=LOCAL
+    ).run()
     error = response.hosted[0].error
     assert error and "tools" in error
     assert "secret" not in error and "header-secret-456" not in error
@@ -139,7 +150,7 @@ async def test_wrong_credentials_never_echo_the_secret(mcp_url):
 
 async def test_the_call_limit_stops_calling_and_the_model_answers(mcp_url):
     model = Model("tools__add", {"a": 1, "b": 1}, times=10)
-    loop = Loop(request(server(mcp_url)), model, max_calls=2, timeout=5)
+    loop = Loop(request(server(mcp_url)), model, max_calls=2, timeout=5, allow=LOCAL)
     response = await loop.run()
     calls = [item for item in response.hosted if item.kind == "call"]
     assert [c.error is None for c in calls] == [True, True]
@@ -149,7 +160,9 @@ async def test_the_call_limit_stops_calling_and_the_model_answers(mcp_url):
 
 async def test_approval_stops_the_loop_then_the_approval_runs_the_call(mcp_url):
     needs = server(mcp_url, approval="always", never=["add"])
-    first = await Loop(request(needs), Model("tools__secret_word"), max_calls=5, timeout=5).run()
+    first = await Loop(
+        request(needs), Model("tools__secret_word"), max_calls=5, timeout=5, allow=LOCAL
+    ).run()
     asked = first.hosted[-1]
     assert asked.kind == "approval_request" and asked.name == "secret_word"
     assert first.parts == []
@@ -158,7 +171,7 @@ async def test_approval_stops_the_loop_then_the_approval_runs_the_call(mcp_url):
     follow.mcp_pending = [asked]
     follow.mcp_approvals = [responses.McpApproval(asked.id, True)]
     model = Model("tools__secret_word")
-    second = await Loop(follow, model, max_calls=5, timeout=5).run()
+    second = await Loop(follow, model, max_calls=5, timeout=5, allow=LOCAL).run()
     call = next(item for item in second.hosted if item.kind == "call")
     assert call.approval_request_id == asked.id and call.output == SECRET_WORD
     assert SECRET_WORD in second.text()
@@ -193,7 +206,9 @@ async def test_registered_servers_go_through_the_pool(monkeypatch):
 
 
 async def test_the_stream_reports_each_step_as_it_happens(mcp_url):
-    loop = Loop(request(server(mcp_url)), Model("tools__secret_word"), max_calls=5, timeout=5)
+    loop = Loop(
+        request(server(mcp_url)), Model("tools__secret_word"), max_calls=5, timeout=5, allow=LOCAL
+    )
     seen = [event async for event in events(loop, request(server(mcp_url)))]
     hosted = [e.item.kind for e in seen if isinstance(e, HostedItem)]
     assert hosted == ["list_tools", "call"]
@@ -310,3 +325,11 @@ def test_anthropic_parse_and_render():
     assert [b["type"] for b in rendered["content"]] == ["mcp_tool_use", "mcp_tool_result", "text"]
     assert rendered["content"][0]["input"] == {"a": 1}
     assert orjson.dumps(rendered)
+
+
+async def test_a_private_address_is_refused_unless_allowed(mcp_url):
+    loop = Loop(request(server(mcp_url)), Model("tools__add"), max_calls=5, timeout=5)
+    response = await loop.run()
+    error = response.hosted[0].error
+    assert "refused" in error and "loopback" in error
+    assert response.hosted[0].tools == []
