@@ -216,6 +216,13 @@ class RouteForm(forms.Form):
         label="Shadow share (%)",
         help_text="share of requests mirrored to the shadow routes",
     )
+    mcp_passthrough = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Pass hosted MCP tools through",
+        help_text="send Responses mcp tools and Anthropic mcp_servers to upstreams that speak "
+        "the client's API and run them; off: the gateway runs them on any upstream",
+    )
 
     def values(self) -> dict:
         data = dict(self.cleaned_data)

@@ -43,6 +43,7 @@ ROUTE_FIELDS = frozenset(
         "auto_cache_breakpoints",
         "shadow_routes",
         "shadow_percent",
+        "mcp_passthrough",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

@@ -319,6 +319,12 @@ class Route(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
         help_text="share of this route's requests mirrored to the shadow routes (0-100)",
     )
+    mcp_passthrough = models.BooleanField(
+        default=False,
+        help_text="hand hosted MCP tools (Responses mcp tools, Anthropic mcp_servers) to "
+        "upstreams that speak the client's API and run them themselves; off: the gateway "
+        "runs them (gateway/mcp/hosted)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -510,6 +516,13 @@ class RequestLog(models.Model):
         null=True,
         blank=True,
         help_text="the request this one mirrors (shadow traffic, gateway/core/shadow)",
+    )
+    # Hosted MCP tool calls the gateway ran for this request (gateway/mcp/hosted): server,
+    # tool, status, duration, error. Nullable for the same reason.
+    mcp_calls = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="hosted MCP tool calls run for this request",
     )
 
     class Meta:

@@ -141,6 +141,7 @@ class RouteEntry:
     auto_cache_breakpoints: bool = True  # gateway/prompt_cache
     shadow_routes: tuple[str, ...] = ()  # mirrored to in the background (gateway/core/shadow)
     shadow_percent: float = 0.0
+    mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
 
 
 @dataclass(slots=True, frozen=True)
@@ -292,6 +293,7 @@ def build_snapshot() -> Snapshot:
             auto_cache_breakpoints=r.auto_cache_breakpoints,
             shadow_routes=tuple(r.shadow_routes or ()),
             shadow_percent=r.shadow_percent,
+            mcp_passthrough=r.mcp_passthrough,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

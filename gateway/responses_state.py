@@ -44,7 +44,10 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="responses-state")
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _FINAL_MARKERS = tuple(kind.encode() for kind in FINAL_EVENTS)
 # Output item types that are conversation (and so go into the next turn's input).
-_CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning"})
+# Hosted MCP items (gateway/mcp/hosted) are carried with their ids: an approval
+# response names its request's id, and a call's id is its place in the conversation.
+_MCP_ITEMS = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request"})
+_CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning", *_MCP_ITEMS})
 _ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
 PRUNE_BATCH = 500
 
@@ -106,6 +109,8 @@ def normalize_input(raw: Any) -> list[dict[str, Any]]:
 def _as_input(item: dict[str, Any]) -> dict[str, Any]:
     """An item as it goes back into a request: without the server's id and status (an
     upstream that keeps no state of its own must not look them up)."""
+    if item.get("type") in _MCP_ITEMS:
+        return {k: v for k, v in item.items() if k != "status"}
     return {k: v for k, v in item.items() if k not in ("id", "status")}
 
 

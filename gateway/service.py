@@ -56,6 +56,7 @@ from .errors import (
     ShuttingDown,
     UpstreamError,
 )
+from .mcp import hosted as hosted_mcp
 from .providers import wire
 from .providers.base import Exchange, Provider, adapter_for
 from .ready_batches import ready_batches
@@ -690,6 +691,11 @@ class _Chat(_Routed):
     def max_output(self) -> int | None:
         return self.request.max_tokens if self.request is not None else None
 
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
+            return await _hosted_mcp(self, route)
+        return await super().respond(route)
+
     def plan(self, route: RouteEntry) -> RouteEntry:
         return capabilities.fitting(capabilities.readers(route, self.request), self.prompt_size)
 
@@ -761,6 +767,58 @@ class _Chat(_Routed):
     async def opened(self, passthrough: bool) -> None:
         if self.counting is not None and not passthrough:
             self.request.prompt_tokens = await _prompt_count(self.counting)
+
+
+def _mcp_passes(route: RouteEntry, call: Call) -> bool:
+    """Hosted MCP tools go upstream only when the route says so and every deployment
+    speaks the caller's API (an OpenAI Responses or Anthropic upstream runs them)."""
+    if not route.mcp_passthrough:
+        return False
+    try:
+        return all(adapter_for(d.provider).speaks is call.speaks for d in route.deployments)
+    except ConfigurationError:
+        return False
+
+
+async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
+    """Answer with the gateway's hosted MCP loop (gateway/mcp/hosted): each upstream
+    turn routed and retried like any call; one journal row with the tool calls."""
+    call, snapshot = job.call, registry.current()
+    if call.cache is not None:  # an answer made with tools is not replayed from cache
+        cache.abandon(call.cache)
+        call.cache = None
+
+    async def turn(request: ChatRequest) -> ChatResponse:
+        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
+            adapter = job.begin(route, deployment)
+            _check_unmapped(request, route, adapter, deployment)
+            upstream = capabilities.adapt(request, route, deployment)
+            return await adapter.complete(upstream, deployment, call.exchange)
+
+        plan = job.plan(route)
+        return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key.allows)
+
+    loop = hosted_mcp.Loop(
+        job.request,
+        turn,
+        max_calls=settings.SWITCHYARD_MCP_HOSTED_MAX_CALLS,
+        timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
+        allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
+    )
+    call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
+    if job.stream:
+        events = hosted_mcp.events(loop, job.request)
+        first = await anext(events)
+        chunks = _pump_translated(call, job.request, first, events)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+    response = await loop.run()
+    rendered = call.codec.render_response(response, job.request)
+    if call.state is not None and call.state.keeps:
+        await call.state.keep(rendered)
+    payload = orjson.dumps(rendered)
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
 
 
 async def _prompt_count(counting: asyncio.Future[int]) -> int | None:

@@ -158,6 +158,13 @@ SWITCHYARD_URL_FETCH_ALLOW = env_str("SWITCHYARD_URL_FETCH_ALLOW")
 SWITCHYARD_URL_FETCH_MAX_BYTES = env_int(
     "SWITCHYARD_URL_FETCH_MAX_BYTES", 20 * 1024 * 1024, minimum=1024
 )
+# Hosted MCP tools (gateway/mcp/hosted): tool calls one request may run, and how long
+# an MCP server may take to connect, list its tools or answer one call.
+SWITCHYARD_MCP_HOSTED_MAX_CALLS = env_int("SWITCHYARD_MCP_HOSTED_MAX_CALLS", 20, minimum=1)
+SWITCHYARD_MCP_HOSTED_TIMEOUT = env_float("SWITCHYARD_MCP_HOSTED_TIMEOUT", 30.0, minimum=0.1)
+# Hosts or CIDRs a caller's MCP server URL may reach although they are not public
+# (loopback, private, link-local), comma-separated; registered servers are not checked.
+SWITCHYARD_MCP_HOSTED_ALLOW = os.environ.get("SWITCHYARD_MCP_HOSTED_ALLOW", "")
 SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, minimum=0.1)
 # Upstream timeouts, seconds: connect, first byte (read), idle between chunks, total.
 SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)

@@ -182,6 +182,71 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+# --- hosted MCP tools (gateway/mcp/hosted) -----------------------------------------------
+
+McpApprovalMode = Literal["always", "never"]
+
+
+def mcp_tool_name(server: str, tool: str) -> str:
+    """The function name a hosted MCP tool is offered to the model under (and the name
+    its calls carry in the conversation): ``server__tool``, stable across turns."""
+    return f"{server}__{tool}"
+
+
+@dataclass(slots=True)
+class McpServer:
+    """An MCP server the caller attached to the request (the Responses ``mcp`` tool,
+    Anthropic's ``mcp_servers`` with its ``mcp_toolset``). ``url`` None: ``registered``
+    names a server of the gateway's registry. ``allowed`` None: every tool;
+    ``approval`` the default, ``always``/``never`` the per-tool exceptions."""
+
+    label: str
+    url: str | None = None
+    registered: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    allowed: list[str] | None = None
+    approval: McpApprovalMode = "never"
+    always: list[str] = field(default_factory=list)
+    never: list[str] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)  # tools not offered, whatever allowed says
+
+    def allows(self, tool: str) -> bool:
+        return tool not in self.denied and (self.allowed is None or tool in self.allowed)
+
+    def needs_approval(self, tool: str) -> bool:
+        if tool in self.always:
+            return True
+        if tool in self.never:
+            return False
+        return self.approval == "always"
+
+
+@dataclass(slots=True)
+class McpApproval:
+    """The client's answer to an ``mcp_approval_request``."""
+
+    request_id: str
+    approve: bool
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class McpItem:
+    """One step of the hosted-tool loop as the client sees it: the tools a server listed
+    (``list_tools``), a call it ran (``call``: output or error) or a call waiting for
+    the client's approval (``approval_request``). ``arguments`` is JSON text."""
+
+    kind: Literal["list_tools", "call", "approval_request"]
+    id: str
+    server: str
+    name: str = ""
+    arguments: str = "{}"
+    tools: list[dict[str, Any]] = field(default_factory=list)  # name, description, input_schema
+    output: str | None = None
+    error: str | None = None
+    approval_request_id: str | None = None
+
+
 # --- request / response ----------------------------------------------------------------
 
 
@@ -228,6 +293,11 @@ class ChatRequest:
     # Where the client placed prompt-cache breakpoints, in its own field paths and prompt
     # order (an Anthropic client's ``cache_control``: "system.1"); empty: none placed.
     cache_marks: list[str] = field(default_factory=list)
+    # Hosted MCP tools (gateway/mcp/hosted): the servers attached, approval requests
+    # replayed from earlier turns, and the client's answers to them.
+    mcp_servers: list[McpServer] = field(default_factory=list)
+    mcp_pending: list[McpItem] = field(default_factory=list)
+    mcp_approvals: list[McpApproval] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -272,6 +342,8 @@ class ChatResponse:
     stop_sequence: str | None = None
     usage: Usage = field(default_factory=Usage)
     created: int = 0
+    # what the hosted-tool loop did before this answer, in order (rendered first)
+    hosted: list[McpItem] = field(default_factory=list)
 
     def text(self) -> str:
         return "".join(p.text for p in self.parts if isinstance(p, Text))
@@ -348,6 +420,13 @@ class ErrorEvent:
     error: Any
 
 
+@dataclass(slots=True)
+class HostedItem:
+    """A hosted MCP step, rendered whole as the dialect's item(s) or block(s)."""
+
+    item: McpItem
+
+
 StreamEvent = (
     Start
     | PartStart
@@ -358,6 +437,7 @@ StreamEvent = (
     | UsageEvent
     | Finish
     | ErrorEvent
+    | HostedItem
 )
 
 

@@ -114,6 +114,7 @@ class RouteOut(Schema):
     auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
     shadow_routes: list[str]  # routes mirrored to in the background
     shadow_percent: float  # share of requests mirrored (0-100)
+    mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -138,6 +139,7 @@ class RoutePatch(Schema):
     auto_cache_breakpoints: bool | None = None
     shadow_routes: list[str] | None = None
     shadow_percent: float | None = None
+    mcp_passthrough: bool | None = None
 
 
 class RouteIn(RoutePatch):

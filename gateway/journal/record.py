@@ -50,6 +50,7 @@ class Record:
     cache_hit: bool = False  # answered from the response cache (no upstream call)
     prompt_cache_breakpoints: str = ""  # gateway/prompt_cache Plan.describe()
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
+    mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls (mcp/hosted)
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None

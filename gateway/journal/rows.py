@@ -92,6 +92,7 @@ LOG_COLUMNS = (
     "cache_hit",
     "prompt_cache_breakpoints",
     "shadow_of",
+    "mcp_calls",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -144,6 +145,7 @@ def log_values(
         rec.cache_hit,
         rec.prompt_cache_breakpoints[:300],
         rec.shadow_of[:40] or None,
+        adapt_json(rec.mcp_calls) if rec.mcp_calls else None,
     )
     return values, created
 

@@ -28,7 +28,10 @@ from ...types import (
     Document,
     ErrorEvent,
     Finish,
+    HostedItem,
     Image,
+    McpItem,
+    McpServer,
     Message,
     ModelInfo,
     Part,
@@ -36,6 +39,7 @@ from ...types import (
     PartStop,
     Reasoning,
     ResponseFormat,
+    Role,
     Start,
     StreamEvent,
     Text,
@@ -50,6 +54,7 @@ from ...types import (
     ToolResult,
     Usage,
     UsageEvent,
+    mcp_tool_name,
 )
 from ..base import Dialect, choices_finish_reason, gateway_status
 from . import maps
@@ -78,6 +83,7 @@ _MODELED = {
     "stop_sequences",
     "stream",
     "metadata",
+    "mcp_servers",
 }
 
 # Structured-output fields: mapped to ``response_format``, kept in ``extra`` for
@@ -95,8 +101,6 @@ _UNMAPPED_BLOCKS = {
     "bash_code_execution_tool_result",
     "text_editor_code_execution_tool_result",
     "tool_search_tool_result",
-    "mcp_tool_use",
-    "mcp_tool_result",
     "container_upload",
     "tool_reference",
 }
@@ -112,6 +116,8 @@ class _Parser:
     def __init__(self) -> None:
         self.unmapped: list[str] = []
         self.cache_marks: list[str] = []  # where cache_control was, as Anthropic names it
+        # mcp_toolset tools by server name: (enabled by default, per-tool configs)
+        self.toolsets: dict[str, tuple[bool, dict[str, Any]]] = {}
 
     def cache_ttl(self, block: dict[str, Any], where: str) -> CacheTTL | None:
         ttl = _cache_ttl(block, where)
@@ -266,8 +272,15 @@ class _Parser:
             return self.image_block(block, at)
         if kind == "tool_use":
             return self.tool_use(block, at)
-        if kind == "tool_result":
+        if kind == "tool_result" or kind == "mcp_tool_result":
             return self.tool_result(block, at)
+        if kind == "mcp_tool_use":  # a hosted MCP call of an earlier turn (mcp/hosted)
+            server = block.get("server_name")
+            if not isinstance(server, str) or not server:
+                raise _invalid(f"{at}.server_name", "Field required: a string")
+            call = self.tool_use(block, at)
+            call.name = mcp_tool_name(server, call.name)
+            return call
         if kind == "thinking":
             text, signature = block.get("thinking"), block.get("signature")
             if not isinstance(text, str):
@@ -284,6 +297,67 @@ class _Parser:
             self.note(kind)
             return None
         raise _invalid(f"{at}.type", f"Unknown content block type {kind!r}")
+
+    def toolset(self, item: dict[str, Any], where: str) -> None:
+        """An ``mcp_toolset`` (the ``mcp-client-2025-11-20`` beta): which tools of one
+        of ``mcp_servers`` the model gets (``default_config.enabled``, per-tool
+        ``configs``); its ``allowed_tools`` list of the older beta is read too."""
+        server = item.get("mcp_server_name")
+        if not isinstance(server, str) or not server:
+            raise _invalid(f"{where}.mcp_server_name", "Field required: a string")
+        default = item.get("default_config") or {}
+        configs = item.get("configs") or {}
+        if not isinstance(default, dict) or not isinstance(configs, dict):
+            raise _invalid(f"{where}.configs", "Input should be an object")
+        self.toolsets[server] = (default.get("enabled", True) is not False, configs)
+
+    def mcp_servers(self, value: Any) -> list[McpServer]:
+        """``mcp_servers``: ``{type: url, url, name, authorization_token}``; a ``url``
+        that is not http(s) names a server of the gateway's registry."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise _invalid("mcp_servers", "Input should be a list of MCP servers")
+        servers = []
+        for i, item in enumerate(value):
+            where = f"mcp_servers.{i}"
+            if not isinstance(item, dict):
+                raise _invalid(where, "Input should be an MCP server object")
+            name, url = item.get("name"), item.get("url")
+            if not isinstance(name, str) or not name:
+                raise _invalid(f"{where}.name", "Field required: a string")
+            if not isinstance(url, str) or not url:
+                raise _invalid(f"{where}.url", "Field required: a string")
+            server = McpServer(label=name, approval="never")
+            if url.startswith(("http://", "https://")):
+                server.url = url
+            else:
+                server.registered = url
+            token = item.get("authorization_token")
+            if token is not None:
+                if not isinstance(token, str):
+                    raise _invalid(f"{where}.authorization_token", "Input should be a string")
+                server.headers["Authorization"] = f"Bearer {token}"
+            legacy = item.get("tool_configuration") or {}
+            if isinstance(legacy, dict) and isinstance(legacy.get("allowed_tools"), list):
+                server.allowed = [str(n) for n in legacy["allowed_tools"]]
+            toolset = self.toolsets.pop(name, None)
+            if toolset is not None:
+                enabled, configs = toolset
+                on = [n for n, c in configs.items() if isinstance(c, dict) and c.get("enabled")]
+                off = {
+                    n
+                    for n, c in configs.items()
+                    if isinstance(c, dict) and c.get("enabled") is False
+                }
+                if not enabled:
+                    server.allowed = on
+                server.denied = sorted(off)
+            servers.append(server)
+        if self.toolsets:
+            name = next(iter(self.toolsets))
+            raise _invalid("tools", f"mcp_toolset names unknown MCP server {name!r}")
+        return servers
 
     def tool_use(self, block: dict[str, Any], at: str) -> ToolCall:
         call_id, name, arguments = block.get("id"), block.get("name"), block.get("input")
@@ -344,9 +418,8 @@ class _Parser:
                 raise _invalid(f"{where}.content", "Field required")
             if role == "system" and "cache_control" in item:
                 self.note("cache_control")
-            out.append(
-                Message(role=role, parts=self.content(item["content"], role, f"{where}.content"))
-            )
+            parts = self.content(item["content"], role, f"{where}.content")
+            out.extend(_split_results(role, parts))
         return out
 
     def tools(self, value: Any) -> list[Tool]:
@@ -360,6 +433,9 @@ class _Parser:
             if not isinstance(item, dict):
                 raise _invalid(where, "Input should be a tool object")
             kind = item.get("type")
+            if kind == "mcp_toolset":
+                self.toolset(item, where)
+                continue
             if kind not in (None, "custom"):
                 # Server tools (web_search_*, bash_*, text_editor_*, ...) run at Anthropic.
                 self.note(str(kind))
@@ -383,6 +459,22 @@ class _Parser:
             tool.cache = self.cache_ttl(item, where)
             tools.append(tool)
         return tools
+
+
+def _split_results(role: str, parts: list[Part]) -> list[Message]:
+    """A turn as canonical messages. Hosted MCP results (``mcp_tool_result``) sit in
+    the assistant's own turn; canonically a tool's result is the user's, so the turn
+    splits around them: assistant (the call), user (its result), assistant (the rest)."""
+    if role != "assistant" or not any(isinstance(p, ToolResult) for p in parts):
+        return [Message(role=role, parts=parts)]  # type: ignore[arg-type]
+    out: list[Message] = []
+    for part in parts:
+        speaker: Role = "user" if isinstance(part, ToolResult) else "assistant"
+        if out and out[-1].role == speaker:
+            out[-1].parts.append(part)
+        else:
+            out.append(Message(role=speaker, parts=[part]))
+    return out
 
 
 def _invalid(param: str, message: str) -> InvalidRequest:
@@ -559,6 +651,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     system = parser.system(body.get("system"))
     messages = parser.messages(body.get("messages"))
     tools = parser.tools(body.get("tools"))
+    mcp_servers = parser.mcp_servers(body.get("mcp_servers"))
 
     stop = body.get("stop_sequences")
     if stop is None:
@@ -606,6 +699,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         unmapped=parser.unmapped,
         cache_marks=sorted(parser.cache_marks, key=_prompt_order),
         headers=forwarded_headers(headers),
+        mcp_servers=mcp_servers,
     )
 
 
@@ -642,10 +736,39 @@ def _block(part: Part) -> dict[str, Any] | None:
     return None
 
 
+def mcp_blocks(item: McpItem) -> list[dict[str, Any]]:
+    """A hosted MCP call as its ``mcp_tool_use`` and ``mcp_tool_result`` blocks (tool
+    lists and approvals have no blocks in Anthropic's MCP connector)."""
+    if item.kind != "call":
+        return []
+    try:
+        arguments = orjson.loads(item.arguments or "{}")
+    except orjson.JSONDecodeError:
+        arguments = {}
+    text = item.error if item.error is not None else (item.output or "")
+    return [
+        {
+            "type": "mcp_tool_use",
+            "id": item.id,
+            "name": item.name,
+            "server_name": item.server,
+            "input": arguments if isinstance(arguments, dict) else {},
+        },
+        {
+            "type": "mcp_tool_result",
+            "tool_use_id": item.id,
+            "is_error": item.error is not None,
+            "content": [{"type": "text", "text": text}],
+        },
+    ]
+
+
 def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
-    """The Messages API response body: blocks ordered thinking, text, tool_use."""
+    """The Messages API response body: hosted MCP blocks first, then blocks ordered
+    thinking, text, tool_use."""
     parts = sorted(response.parts, key=lambda p: _BLOCK_ORDER.get(p.kind, 3))
-    content = [block for part in parts if (block := _block(part)) is not None]
+    content = [block for item in response.hosted for block in mcp_blocks(item)]
+    content += [block for part in parts if (block := _block(part)) is not None]
     has_tools = any(isinstance(p, ToolCall) for p in parts)
     reason = stop_reason(response.finish_reason, has_tools)
     return {
@@ -754,6 +877,30 @@ class StreamRenderer:
                 self.usage.merge(usage)
             case Finish():
                 self.finish = event
+            case HostedItem(item=item):
+                out += self._hosted(item)
+        return out
+
+    def _hosted(self, item: McpItem) -> list[bytes]:
+        """A hosted MCP call's blocks, whole: the ``mcp_tool_use`` (its input as one
+        ``input_json_delta``), then its ``mcp_tool_result``."""
+        out: list[bytes] = []
+        for canonical in [c for c, b in self._blocks.items() if b in self._open]:
+            out += self._close(canonical)
+        for block in mcp_blocks(item):
+            number = self._next_block
+            self._next_block += 1
+            delta = None
+            if block["type"] == "mcp_tool_use":
+                delta = {"type": "input_json_delta", "partial_json": item.arguments or "{}"}
+                block = {**block, "input": {}}
+            start = {"type": "content_block_start", "index": number, "content_block": block}
+            out.append(_event("content_block_start", start))
+            if delta is not None:
+                body = {"type": "content_block_delta", "index": number, "delta": delta}
+                out.append(_event("content_block_delta", body))
+            stop = {"type": "content_block_stop", "index": number}
+            out.append(_event("content_block_stop", stop))
         return out
 
     def _thinking(self, index: int, event: ThinkingDelta) -> list[bytes]:

@@ -33,7 +33,11 @@ from ...types import (
     Document,
     ErrorEvent,
     Finish,
+    HostedItem,
     Image,
+    McpApproval,
+    McpItem,
+    McpServer,
     Message,
     PartStart,
     PartStop,
@@ -51,6 +55,7 @@ from ...types import (
     ToolResult,
     Usage,
     UsageEvent,
+    mcp_tool_name,
 )
 from .. import openai_common as common
 from ..base import Dialect
@@ -202,6 +207,8 @@ class _Conversation:
     def __init__(self, system: list[Text]) -> None:
         self.system = system
         self.messages: list[Message] = []
+        self.mcp_pending: list[McpItem] = []  # approval requests of earlier turns
+        self.mcp_approvals: list[McpApproval] = []
 
     def _last(self, role: str) -> Message | None:
         last = self.messages[-1] if self.messages else None
@@ -262,6 +269,8 @@ class _Conversation:
             thinking = _reasoning_item(item, param)
             if thinking is not None:
                 self.assistant_part(thinking)
+        elif kind in _MCP_ITEMS:
+            self.mcp_item(kind, item, param)
         elif kind == "item_reference":
             raise common.invalid(
                 "item_reference is not supported: send the items themselves, or continue a "
@@ -275,8 +284,94 @@ class _Conversation:
                 f"{param}.type",
             )
 
+    def mcp_item(self, kind: str, item: dict[str, Any], param: str) -> None:
+        """Hosted MCP items of earlier turns: a call becomes the model's tool call and
+        its result; an approval request waits for its answer; tool lists are not
+        conversation."""
+        if kind == "mcp_approval_response":
+            approve = common.expect(item.get("approve"), bool, "a boolean", f"{param}.approve")
+            reason = item.get("reason")
+            self.mcp_approvals.append(
+                McpApproval(_string(item, "approval_request_id", param), approve, reason)
+            )
+            return
+        if kind == "mcp_list_tools":
+            return
+        server = _string(item, "server_label", param)
+        name = _string(item, "name", param)
+        arguments = item.get("arguments") or "{}"
+        common.expect(arguments, str, "a JSON string", f"{param}.arguments")
+        item_id = _string(item, "id", param)
+        if kind == "mcp_approval_request":
+            self.mcp_pending.append(McpItem("approval_request", item_id, server, name, arguments))
+            return
+        args, raw = common.call_arguments(arguments, f"{param}.arguments")
+        call = ToolCall(id=item_id, name=mcp_tool_name(server, name), arguments=args)
+        call.raw_arguments = raw
+        self.assistant_part(call)
+        error, output = item.get("error"), item.get("output")
+        text = str(error) if error else str(output or "")
+        self.tool_result(ToolResult(item_id, [Text(text)], is_error=bool(error)))
 
-def _input(body: dict[str, Any], system: list[Text]) -> list[Message]:
+
+# input items of the hosted MCP tool (gateway/mcp/hosted)
+_MCP_ITEMS = frozenset(
+    {"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response"}
+)
+
+
+def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
+    """A Responses ``mcp`` tool: ``server_url`` (or a name the gateway's registry
+    knows, in ``server_url`` or alone in ``server_label``), ``headers``,
+    ``allowed_tools`` (names or ``{"tool_names": [...]}``) and ``require_approval``
+    (``always``, ``never`` or ``{"always"|"never": {"tool_names": [...]}}``; OpenAI's
+    default is ``always``)."""
+    label = _string(tool, "server_label", param)
+    url = tool.get("server_url")
+    if url is not None:
+        common.expect(url, str, "a string", f"{param}.server_url")
+    headers = tool.get("headers") or {}
+    common.expect(headers, dict, "an object", f"{param}.headers")
+    if not all(isinstance(v, str) for v in headers.values()):
+        raise common.invalid("headers values must be strings", f"{param}.headers")
+    if tool.get("authorization"):
+        headers = {**headers, "Authorization": f"Bearer {tool['authorization']}"}
+    allowed = tool.get("allowed_tools")
+    if isinstance(allowed, dict):
+        allowed = allowed.get("tool_names")
+    if allowed is not None and (
+        not isinstance(allowed, list) or not all(isinstance(n, str) for n in allowed)
+    ):
+        raise common.invalid(
+            'allowed_tools must be a list of names or {"tool_names": [...]}',
+            f"{param}.allowed_tools",
+        )
+    server = McpServer(label=label, headers=dict(headers), allowed=allowed)
+    if url and url.startswith(("http://", "https://")):
+        server.url = url
+    else:
+        server.registered = url or label
+    approval = tool.get("require_approval", "always")
+    if approval in ("always", "never"):
+        server.approval = approval
+    elif isinstance(approval, dict):
+        # tools named under "never" run at once; the rest need approval, unless only
+        # "always" names some (then the rest do not)
+        server.approval = "never" if "always" in approval and "never" not in approval else "always"
+        for mode in ("always", "never"):
+            names = (approval.get(mode) or {}).get("tool_names") or []
+            getattr(server, mode).extend(str(n) for n in names)
+    else:
+        raise common.invalid(
+            "require_approval must be always, never or an object of tool_names",
+            f"{param}.require_approval",
+        )
+    return server
+
+
+def _input(
+    body: dict[str, Any], system: list[Text], conversation: _Conversation | None = None
+) -> list[Message]:
     raw = body.get("input")
     if isinstance(raw, str):
         return [Message("user", [Text(raw)] if raw else [])]
@@ -285,13 +380,15 @@ def _input(body: dict[str, Any], system: list[Text]) -> list[Message]:
     common.expect(raw, list, "a string or an array of input items", "input")
     if not raw:
         raise common.invalid("input must contain at least one item", "input")
-    conversation = _Conversation(system)
+    conversation = conversation or _Conversation(system)
     for i, item in enumerate(raw):
         conversation.item(item, f"input[{i}]")
     return conversation.messages
 
 
-def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Any]:
+def _tools(
+    body: dict[str, Any], unmapped: list[str], servers: list[McpServer] | None = None
+) -> list[Any]:
     raw = body.get("tools")
     if raw is None:
         return []
@@ -306,6 +403,8 @@ def _tools(body: dict[str, Any], unmapped: list[str]) -> list[Any]:
             if function.strict is None:  # the Responses API enforces schemas by default
                 function.strict = True
             tools.append(function)
+        elif kind == "mcp" and servers is not None:  # run by the gateway (mcp/hosted)
+            servers.append(_mcp_server(tool, param))
         else:  # hosted tools (web_search, file_search, computer...) run at OpenAI only
             unmapped.append(f"{param} ({kind})")
     return tools
@@ -401,7 +500,8 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         raise common.invalid("model is required and must be a string", "model")
     _refuse_stateful(body)
     system = _instructions(body)
-    messages = _input(body, system)
+    conversation = _Conversation(system)
+    messages = _input(body, system, conversation)
     stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     user = body.get("user")
     if user is not None:
@@ -419,7 +519,8 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     unmapped = [k for k, v in extra.items() if v not in _HARMLESS.get(k, ())]
     if metadata:
         extra["metadata"] = metadata  # kept for the response object
-    tools = _tools(body, unmapped)
+    servers: list[McpServer] = []
+    tools = _tools(body, unmapped, servers)
     response_format = _response_format(body, unmapped)
     cache_key, cache_retention = common.prompt_cache(body)
     return ChatRequest(
@@ -441,6 +542,9 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         echo={"store": store is not False, "previous_response_id": previous},
         prompt_cache_key=cache_key,
         prompt_cache_retention=cache_retention,
+        mcp_servers=servers,
+        mcp_pending=conversation.mcp_pending,
+        mcp_approvals=conversation.mcp_approvals,
     )
 
 
@@ -569,8 +673,40 @@ def _response_object(
     }
 
 
+def mcp_output_item(item: McpItem) -> dict[str, Any]:
+    """A hosted MCP step as its Responses output item."""
+    if item.kind == "list_tools":
+        return {
+            "id": item.id,
+            "type": "mcp_list_tools",
+            "server_label": item.server,
+            "tools": item.tools,
+            "error": item.error,
+        }
+    if item.kind == "approval_request":
+        return {
+            "id": item.id,
+            "type": "mcp_approval_request",
+            "server_label": item.server,
+            "name": item.name,
+            "arguments": item.arguments,
+        }
+    return {
+        "id": item.id,
+        "type": "mcp_call",
+        "server_label": item.server,
+        "name": item.name,
+        "arguments": item.arguments,
+        "output": item.output,
+        "error": item.error,
+        "approval_request_id": item.approval_request_id,
+        "status": "failed" if item.error else "completed",
+    }
+
+
 def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
     """Output items in part order; consecutive text parts make one message item."""
+    hosted = [mcp_output_item(item) for item in response.hosted]
     items: list[dict[str, Any]] = []
     text_item: dict[str, Any] | None = None
     for part in response.parts:
@@ -589,9 +725,9 @@ def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
             items.append(
                 _function_call_item(_new_id("fc"), part.id, part.name, _arguments_text(part))
             )
-    if not items:
+    if not items and not any(item.kind == "approval_request" for item in response.hosted):
         items.append(_message_item(_new_id("msg"), ""))
-    return items
+    return hosted + items
 
 
 def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, Any]:
@@ -661,6 +797,7 @@ class StreamRenderer:
         self._redacted: dict[int, str] = {}  # redacted thinking not yet sent
         self._items: dict[int, _Item] = {}  # canonical index -> item
         self._done: dict[int, dict[str, Any]] = {}  # output_index -> finished item
+        self._hosted = 0  # hosted MCP items sent (they take output indexes too)
 
     def event(self, kind: str, **payload: Any) -> bytes:
         body = {"type": kind, **payload, "sequence_number": self.sequence}
@@ -724,10 +861,47 @@ class StreamRenderer:
                 self.usage.merge(usage)
             case Finish():
                 self.finish = event
+            case HostedItem(item=item):
+                out += self._hosted_item(item)
+        return out
+
+    def _hosted_item(self, step: McpItem) -> list[bytes]:
+        """A hosted MCP step, whole: ``output_item.added``, its own progress events
+        (``response.mcp_list_tools.*``, ``response.mcp_call_arguments.*``,
+        ``response.mcp_call.*``), ``output_item.done``."""
+        index = len(self._items) + self._hosted
+        self._hosted += 1
+        done = mcp_output_item(step)
+        where = {"output_index": index}
+        ids = {"item_id": step.id, "output_index": index}
+        out: list[bytes] = []
+        if step.kind == "list_tools":
+            added = {**done, "tools": []}
+            outcome = "failed" if step.error else "completed"
+            out += [
+                self.event("response.output_item.added", **where, item=added),
+                self.event("response.mcp_list_tools.in_progress", **ids),
+                self.event(f"response.mcp_list_tools.{outcome}", **ids),
+            ]
+        elif step.kind == "call":
+            added = {**done, "arguments": "", "output": None, "error": None}
+            added["status"] = "in_progress"
+            outcome = "failed" if step.error else "completed"
+            out += [
+                self.event("response.output_item.added", **where, item=added),
+                self.event("response.mcp_call.in_progress", **ids),
+                self.event("response.mcp_call_arguments.delta", **ids, delta=step.arguments),
+                self.event("response.mcp_call_arguments.done", **ids, arguments=step.arguments),
+                self.event(f"response.mcp_call.{outcome}", **ids),
+            ]
+        else:
+            out.append(self.event("response.output_item.added", **where, item=done))
+        self._done[index] = done
+        out.append(self.event("response.output_item.done", **where, item=done))
         return out
 
     def _open(self, index: int, kind: str, start: PartStart | None = None) -> list[bytes]:
-        item = _Item(kind, len(self._items), _new_id(_ITEM_PREFIX[kind]))
+        item = _Item(kind, len(self._items) + self._hosted, _new_id(_ITEM_PREFIX[kind]))
         item.signature = self._signatures.pop(index, None)
         self._items[index] = item
         where = {"output_index": item.output_index}
@@ -836,7 +1010,7 @@ class StreamRenderer:
         """Redacted thinking: one reasoning item with ``encrypted_content`` and no
         summary, sent whole (there is no text to stream)."""
         data = self._redacted.pop(index)
-        item = _Item("thinking", len(self._items), _new_id("rs"), closed=True)
+        item = _Item("thinking", len(self._items) + self._hosted, _new_id("rs"), closed=True)
         self._items[index] = item
         done = _reasoning_output(item.item_id, None, data)
         self._done[item.output_index] = done

@@ -259,13 +259,10 @@ def test_image_by_url_and_unmapped_extras():
         Image(url="https://example.test/a.png"),
         Document(media_type="text/plain", text="x"),
     ]
-    assert set(parsed.extra) == {"container", "mcp_servers", "service_tier", "some_future_field"}
-    assert set(parsed.unmapped) == {
-        "container",
-        "mcp_servers",
-        "service_tier",
-        "some_future_field",
-    }
+    # mcp_servers is modelled (hosted MCP tools, gateway/mcp/hosted), not unmapped
+    assert set(parsed.extra) == {"container", "service_tier", "some_future_field"}
+    assert set(parsed.unmapped) == {"container", "service_tier", "some_future_field"}
+    assert parsed.mcp_servers == []
 
 
 @pytest.mark.parametrize(

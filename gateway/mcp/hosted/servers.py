@@ -1,0 +1,193 @@
+"""The MCP servers one request attached, reached with the official ``mcp`` SDK.
+
+A server given by URL gets its own streamable-HTTP client session for the request
+(its ``headers`` sent on every call, never written into a message); a server given by
+name is one of the gateway's registry, reached through the process's pool
+(``gateway.mcp.pool``: ``list_tools(name)``, ``call_tool(name, tool, arguments,
+timeout=)``). A URL must reach a public address unless its host or address is listed
+in the allowlist (``SWITCHYARD_MCP_HOSTED_ALLOW``, the same form as
+``SWITCHYARD_URL_FETCH_ALLOW``): a caller's tool must not aim the gateway at its own
+network. Every failure becomes a :class:`ServerFailed` whose message names the
+server and what went wrong, and nothing the caller sent as a secret (headers, a URL's
+query or credentials).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+import httpx2
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+
+from ... import url_fetch
+from ...types import McpServer
+
+log = logging.getLogger(__name__)
+
+POOL_MODULE = "gateway.mcp.pool"
+
+
+class ServerFailed(Exception):
+    """An MCP server could not list its tools or run a call; ``str()`` is safe to show."""
+
+
+def _where(server: McpServer) -> str:
+    """The server as a message may name it: its label and URL host, no secrets."""
+    if server.url:
+        host = urlsplit(server.url).hostname or "?"
+        return f"MCP server {server.label!r} ({host})"
+    return f"MCP server {server.label!r}"
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, without the exception's own text (it may quote a URL)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, MCPError):
+        return f"error {exc.code}: {exc.message}"
+    if isinstance(exc, TimeoutError):
+        return "did not answer in time"
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return f"answered HTTP {exc.response.status_code}"
+    if isinstance(exc, (httpx2.HTTPError, OSError)):
+        return f"is unreachable ({type(exc).__name__})"
+    return f"failed ({type(exc).__name__})"
+
+
+def _pool() -> Any:
+    try:
+        return importlib.import_module(POOL_MODULE)
+    except ImportError:
+        return None
+
+
+class Connections:
+    """The request's MCP sessions; enter and leave it in one task (the SDK's sessions
+    run anyio task groups)."""
+
+    def __init__(self, timeout: float, allow: str = "") -> None:
+        self.timeout = timeout
+        self.allow = url_fetch.Allowlist.parse(allow.split(","))
+        self.stack = contextlib.AsyncExitStack()
+        self.sessions: dict[str, ClientSession] = {}
+
+    async def __aenter__(self) -> Connections:
+        await self.stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        with contextlib.suppress(Exception):  # each session closes within its timeouts
+            await self.stack.aclose()
+
+    async def _session(self, server: McpServer) -> ClientSession:
+        session = self.sessions.get(server.label)
+        if session is not None:
+            return session
+        assert server.url is not None
+        try:  # checked once here; the SDK's client then connects by name
+            await url_fetch._checked_addresses(httpx.URL(server.url), self.allow)
+        except url_fetch.FetchRefused as exc:
+            if "resolve" in str(exc):
+                raise ServerFailed(f"{_where(server)} does not resolve") from None
+            raise ServerFailed(
+                f"{_where(server)} is refused: a private, loopback or link-local address "
+                "(the gateway's SWITCHYARD_MCP_HOSTED_ALLOW can allow it)"
+            ) from None
+        except (httpx.InvalidURL, ValueError):
+            raise ServerFailed(f"{_where(server)} has an invalid URL") from None
+        inner = contextlib.AsyncExitStack()
+        try:
+            timeout = httpx2.Timeout(self.timeout)
+            http = await inner.enter_async_context(
+                create_mcp_http_client(headers=server.headers, timeout=timeout)
+            )
+            read, write = await inner.enter_async_context(
+                streamable_http_client(server.url, http_client=http)
+            )
+            session = await inner.enter_async_context(
+                ClientSession(read, write, read_timeout_seconds=self.timeout)
+            )
+            with anyio.fail_after(self.timeout):
+                await session.initialize()
+        except BaseException as exc:
+            # A transport failure cancels the session's task groups: the real error
+            # comes out of closing them (a CancelledError left alone is the caller's).
+            cause: BaseException = exc
+            try:  # no cancel scope of ours around it: the SDK's must nest as opened
+                await inner.aclose()
+            except BaseException as closing:
+                if not isinstance(exc, Exception):
+                    cause = closing
+            if cause is exc and not isinstance(exc, Exception):
+                raise
+            log.debug("MCP connect failure", exc_info=cause)
+            raise ServerFailed(f"{_where(server)} {_reason(cause)}") from None
+        self.stack.push_async_callback(inner.aclose)
+        self.sessions[server.label] = session
+        return session
+
+    async def list_tools(self, server: McpServer) -> list[Any]:
+        """The server's tools (``mcp.types.Tool``), all pages."""
+        try:
+            if server.url is None:
+                with anyio.fail_after(self.timeout):
+                    return await self._registered_tools(server)
+            # the session opens outside the deadline's scope (it runs task groups of its own)
+            session = await self._session(server)
+            with anyio.fail_after(self.timeout):
+                tools: list[Any] = []
+                cursor = None
+                while True:
+                    params = {"cursor": cursor} if cursor else None
+                    page = await session.list_tools(params=params)  # type: ignore[arg-type]
+                    tools += page.tools
+                    cursor = page.next_cursor
+                    if not cursor:
+                        return tools
+        except ServerFailed:
+            raise
+        except Exception as exc:
+            log.info("%s: list_tools %s", _where(server), _reason(exc))
+            log.debug("MCP failure", exc_info=True)
+            raise ServerFailed(f"{_where(server)} {_reason(exc)}") from None
+
+    async def _registered_tools(self, server: McpServer) -> list[Any]:
+        pool = _pool()
+        name = server.registered or server.label
+        if pool is None:
+            raise ServerFailed(f"MCP server {name!r} is not registered")
+        try:
+            result = await pool.list_tools(name)
+        except (KeyError, LookupError):
+            raise ServerFailed(f"MCP server {name!r} is not registered") from None
+        return list(getattr(result, "tools", result))
+
+    async def call_tool(self, server: McpServer, name: str, arguments: dict[str, Any]) -> Any:
+        """``mcp.types.CallToolResult`` of one call; a failure to get one raises."""
+        try:
+            if server.url is None:
+                pool = _pool()
+                if pool is None:
+                    raise ServerFailed(f"MCP server {server.label!r} is not registered")
+                with anyio.fail_after(self.timeout):
+                    return await pool.call_tool(
+                        server.registered or server.label, name, arguments, timeout=self.timeout
+                    )
+            session = await self._session(server)
+            with anyio.fail_after(self.timeout):
+                return await session.call_tool(name, arguments)
+        except ServerFailed:
+            raise
+        except Exception as exc:
+            log.info("%s: call %s %s", _where(server), name, _reason(exc))
+            log.debug("MCP failure", exc_info=True)
+            raise ServerFailed(f"{_where(server)} {_reason(exc)}") from None
