@@ -251,6 +251,7 @@ INSTALLED_APPS = [
     "ninja",
     "gateway",
     "console",
+    "console.evals",
 ]
 
 MIDDLEWARE = [
