@@ -250,9 +250,16 @@ async def run_claimed(pk: int) -> None:
     heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome))
     try:
         if experiment.status in (Experiment.Status.RUNNING, Experiment.Status.QUEUED):
-            await _run_cells(plan, stop)
-            if stop.is_set():
-                return
+            for _ in range(3):  # done only when every cell is saved
+                await _run_cells(plan, stop)
+                if stop.is_set():
+                    return
+                plan = await database_sync_to_async(_plan)(pk)
+                if not plan.pending:
+                    break
+                log.warning("experiment %s: %d cells unsaved, again", pk, len(plan.pending))
+            else:
+                raise RuntimeError(f"{len(plan.pending)} cells could not be saved")
             await database_sync_to_async(
                 Experiment.objects.filter(pk=pk, status=Experiment.Status.RUNNING).update
             )(status=Experiment.Status.SCORING)
@@ -308,7 +315,22 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
     async def worker() -> None:
         while queue and not stop.is_set():
             index, column = queue.pop()
-            finished.append(await run_cell(experiment, plan.rows[index], column))
+            try:
+                cell = await run_cell(experiment, plan.rows[index], column)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we are being stopped: the cell stays unsaved and runs again
+                log.warning(
+                    "experiment %s row %s column %s: call cancelled", experiment.pk, index, column
+                )
+                cell = Cell(experiment_id=experiment.pk, row_index=index, column=column)
+                cell.error = "the call was cancelled"
+            except Exception as exc:  # our bug, not the route's: the row says so, the run goes on
+                log.exception("experiment %s row %s column %s", experiment.pk, index, column)
+                cell = Cell(experiment_id=experiment.pk, row_index=index, column=column)
+                cell.error = f"{type(exc).__name__}: {exc}"[:2000]
+            finished.append(cell)
 
     workers = [asyncio.create_task(worker()) for _ in range(limit)]
     try:
