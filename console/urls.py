@@ -53,4 +53,5 @@ urlpatterns = [
     path("logs/", logs.log_list, name="logs"),
     path("logs/<str:request_id>/", logs.log_detail, name="log-detail"),
     path("playground/", include("console.playground.urls")),
+    path("evals/", include("console.evals.urls")),
 ]

@@ -26,6 +26,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # takes (images), the config import uploads a LiteLLM config file.
 PLAYGROUND_PREFIX = "/playground/"
 UPLOAD_PATHS = ("/routes/import/",)
+# Evaluation datasets: files up to 50 MB (console.evals.parsing.MAX_BYTES refuses at
+# 50 MB with its own message; the slack is the multipart envelope).
+DATASET_PREFIXES = ("/evals/datasets/", "/api/datasets")
+DATASET_CAP = 51 * 1024 * 1024
 
 
 def body_cap(path: str) -> int:
@@ -34,6 +38,8 @@ def body_cap(path: str) -> int:
         return settings.SWITCHYARD_MAX_BODY_BYTES
     if path in UPLOAD_PATHS:
         return settings.SWITCHYARD_MAX_UPLOAD_BYTES
+    if path.startswith(DATASET_PREFIXES):
+        return DATASET_CAP
     return settings.SWITCHYARD_MAX_FORM_BODY_BYTES
 
 

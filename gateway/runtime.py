@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from . import registry
 
@@ -166,6 +167,16 @@ async def wait_for_requests(grace: float | None = None, quiet: bool = False) -> 
 
 _started_loop: asyncio.AbstractEventLoop | None = None
 _lock: asyncio.Lock | None = None
+# Long-running work apps start in every serving process (see ``at_start``).
+_start_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+
+def at_start(factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``factory()`` as a background task of every process once it has started
+    (cancelled at shutdown). Apps register here from ``AppConfig.ready`` so that the
+    gateway never imports them (the console's evaluation runner does)."""
+    if factory not in _start_hooks:
+        _start_hooks.append(factory)
 
 
 async def ensure_started() -> None:
@@ -198,6 +209,8 @@ async def ensure_started() -> None:
         if starter is not None:
             await starter()
         _started_loop = loop
+        for factory in _start_hooks:
+            _tasks.append(asyncio.create_task(factory(), name=getattr(factory, "__name__", "hook")))
         warm_up()
         freeze_startup_objects()
 

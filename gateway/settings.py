@@ -259,6 +259,7 @@ INSTALLED_APPS = [
     "ninja",
     "gateway",
     "console",
+    "console.evals",
 ]
 
 MIDDLEWARE = [

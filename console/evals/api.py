@@ -1,0 +1,249 @@
+"""``/api/datasets`` and ``/api/experiments`` (django-ninja, registered in
+``gateway/api/__init__.py`` by its dotted path, so the gateway never imports it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import File, Form, Router, Schema, Status
+from ninja.files import UploadedFile
+
+from . import datasets, experiments, summary
+from .exports import csv_response, json_document
+from .models import Dataset, Experiment
+from .parsing import DatasetError, parse_file, row_from_object
+
+router = Router(tags=["evaluations"])
+
+
+class Problem(Schema):
+    detail: str
+
+
+class DatasetOut(Schema):
+    id: int
+    name: str
+    description: str
+    version: int
+    source: str
+    rows: int
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_rows(obj: Dataset) -> int:
+        return obj.rows().count()
+
+
+class DatasetIn(Schema):
+    name: str
+    description: str = ""
+    rows: list[dict[str, Any]]
+
+
+class DatasetFromLog(Schema):
+    name: str
+    filters: dict[str, Any] = {}
+    with_answers: bool = False
+    limit: int = 1000
+
+
+class DatasetPatch(Schema):
+    name: str | None = None
+    description: str | None = None
+    rows: list[dict[str, Any]] | None = None  # replaces every row: a new version
+
+
+class RowPatch(Schema):
+    row: dict[str, Any] | None = None  # null deletes the row (a new version either way)
+
+
+def _rows(raw: list[dict[str, Any]]) -> list[Any]:
+    if not raw:
+        raise DatasetError("rows: at least one row")
+    return [row_from_object(item, f"row {n}") for n, item in enumerate(raw)]
+
+
+@router.get("/datasets/", response=list[DatasetOut])
+def list_datasets(request: HttpRequest) -> Any:
+    return list(Dataset.objects.all())
+
+
+@router.post("/datasets/", response={201: DatasetOut, 422: Problem})
+def create_dataset(request: HttpRequest, payload: DatasetIn) -> Any:
+    try:
+        return Status(
+            201,
+            datasets.create(
+                payload.name, _rows(payload.rows), description=payload.description, source="api"
+            ),
+        )
+    except DatasetError as exc:
+        return Status(422, {"detail": str(exc)})
+
+
+@router.post("/datasets/upload", response={201: DatasetOut, 422: Problem})
+def upload_dataset(
+    request: HttpRequest,
+    file: File[UploadedFile],
+    name: Form[str] = "",
+    description: Form[str] = "",
+) -> Any:
+    """A JSONL or CSV file (multipart ``file``), all rows or none."""
+    try:
+        if file.size is not None and file.size >= 50 * 1024 * 1024:
+            raise DatasetError(f"the file is {file.size / 1048576:.1f} MB: the limit is 50 MB")
+        rows = parse_file(file.name or "", file.read())
+        return Status(
+            201,
+            datasets.create(
+                name or (file.name or "dataset").rsplit(".", 1)[0], rows, description=description
+            ),
+        )
+    except DatasetError as exc:
+        return Status(422, {"detail": str(exc)})
+
+
+@router.post("/datasets/from-log", response={201: DatasetOut, 422: Problem})
+def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
+    from gateway.logquery import InvalidFilter
+
+    try:
+        rows = datasets.rows_from_log(
+            payload.filters, with_answers=payload.with_answers, limit=payload.limit
+        )
+        return Status(201, datasets.create(payload.name, rows, source="log"))
+    except (DatasetError, InvalidFilter) as exc:
+        return Status(422, {"detail": str(exc)})
+
+
+@router.get("/datasets/{dataset_id}", response=DatasetOut)
+def get_dataset(request: HttpRequest, dataset_id: int) -> Any:
+    return get_object_or_404(Dataset, pk=dataset_id)
+
+
+@router.get("/datasets/{dataset_id}/rows")
+def dataset_rows(request: HttpRequest, dataset_id: int, version: int | None = None) -> Any:
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    return {
+        "version": version or dataset.version,
+        "rows": [r.as_dict() for r in dataset.rows(version)],
+    }
+
+
+@router.patch("/datasets/{dataset_id}", response={200: DatasetOut, 422: Problem})
+def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) -> Any:
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    try:
+        if payload.name is not None and payload.name.strip() != dataset.name:
+            if Dataset.objects.filter(name=payload.name.strip()).exclude(pk=dataset.pk).exists():
+                raise DatasetError(f"a dataset named {payload.name!r} exists already")
+            dataset.name = payload.name.strip()
+        if payload.description is not None:
+            dataset.description = payload.description
+        dataset.save(update_fields=["name", "description"])
+        if payload.rows is not None:
+            dataset = datasets.new_version(dataset, _rows(payload.rows))
+        return dataset
+    except DatasetError as exc:
+        return Status(422, {"detail": str(exc)})
+
+
+@router.put("/datasets/{dataset_id}/rows/{index}", response={200: DatasetOut, 422: Problem})
+def edit_row(request: HttpRequest, dataset_id: int, index: int, payload: RowPatch) -> Any:
+    try:
+        return datasets.edit_row(
+            get_object_or_404(Dataset, pk=dataset_id), index, payload.row or {}
+        )
+    except DatasetError as exc:
+        return Status(422, {"detail": str(exc)})
+
+
+@router.delete("/datasets/{dataset_id}", response={204: None, 409: Problem})
+def delete_dataset(request: HttpRequest, dataset_id: int) -> Any:
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    if dataset.experiments.exists():
+        return Status(409, {"detail": "experiments ran on this dataset: delete them first"})
+    dataset.delete()
+    return Status(204, None)
+
+
+# --- experiments ---------------------------------------------------------------------------
+
+
+class ExperimentIn(Schema):
+    dataset: int
+    columns: list[Any]
+    scorers: list[Any] = []
+    name: str = ""
+    concurrency: int = 4
+    baseline: int = 0
+
+
+def _experiment_out(experiment: Experiment) -> dict[str, Any]:
+    return {
+        **experiments.progress(experiment),
+        "name": experiment.name,
+        "dataset": experiment.dataset_id,
+        "dataset_version": experiment.dataset_version,
+        "columns": experiment.columns,
+        "scorers": experiment.scorers,
+        "baseline": experiment.baseline,
+        "concurrency": experiment.concurrency,
+        "created_at": experiment.created_at,
+        "finished_at": experiment.finished_at,
+    }
+
+
+@router.get("/experiments/")
+def list_experiments(request: HttpRequest) -> Any:
+    return [_experiment_out(e) for e in Experiment.objects.all()[:200]]
+
+
+@router.post("/experiments/", response={201: dict, 422: Problem})
+def start_experiment(request: HttpRequest, payload: ExperimentIn) -> Any:
+    dataset = get_object_or_404(Dataset, pk=payload.dataset)
+    try:
+        experiment = experiments.start(
+            dataset, payload.columns, payload.scorers, name=payload.name,
+            concurrency=payload.concurrency, baseline=payload.baseline,
+            created_by=getattr(getattr(request, "user", None), "username", "") or "api",
+        )  # fmt: skip
+    except experiments.ExperimentError as exc:
+        return Status(422, {"detail": str(exc)})
+    return Status(201, _experiment_out(experiment))
+
+
+@router.get("/experiments/{experiment_id}")
+def poll_experiment(request: HttpRequest, experiment_id: int) -> Any:
+    return _experiment_out(get_object_or_404(Experiment, pk=experiment_id))
+
+
+@router.post("/experiments/{experiment_id}/cancel")
+def cancel_experiment(request: HttpRequest, experiment_id: int) -> Any:
+    experiment = get_object_or_404(Experiment, pk=experiment_id)
+    experiments.cancel(experiment)
+    experiment.refresh_from_db()
+    return _experiment_out(experiment)
+
+
+@router.post("/experiments/{experiment_id}/resume")
+def resume_experiment(request: HttpRequest, experiment_id: int) -> Any:
+    experiment = get_object_or_404(Experiment, pk=experiment_id)
+    experiments.resume(experiment)
+    experiment.refresh_from_db()
+    return _experiment_out(experiment)
+
+
+@router.get("/experiments/{experiment_id}/results")
+def experiment_results(request: HttpRequest, experiment_id: int, format: str = "json") -> Any:
+    """The summary and every row (``?format=csv`` for a CSV file)."""
+    experiment = get_object_or_404(Experiment, pk=experiment_id)
+    if format == "csv":
+        return csv_response(experiment)
+    if not experiment.summary:
+        summary.refresh(experiment)
+    return HttpResponse(json_document(experiment), content_type="application/json")

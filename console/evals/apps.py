@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class EvalsConfig(AppConfig):
+    name = "console.evals"
+    label = "evals"
+    verbose_name = "Switchyard evaluations"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from gateway import runtime
+
+        from . import runner
+
+        # Every serving process runs one runner; the lease says which one runs what.
+        runtime.at_start(runner.run_forever)

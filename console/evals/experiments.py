@@ -1,0 +1,154 @@
+"""Starting, cancelling and resuming experiments (shared by the pages and /api), and the
+results as rows for the table and the exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from console.playground import spec as specs
+from gateway import registry
+
+from . import runner, scorers
+from .models import Cell, Dataset, Experiment
+
+MAX_COLUMNS = 6
+PARAMS = ("temperature", "max_tokens", "system", "reasoning_effort")
+
+
+class ExperimentError(ValueError):
+    pass
+
+
+def _route_exists(name: str) -> bool:
+    return registry.current().route(name) is not None
+
+
+def validate_columns(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_COLUMNS:
+        raise ExperimentError(f"an experiment runs 1 to {MAX_COLUMNS} routes")
+    columns = []
+    for n, item in enumerate(raw, 1):
+        if isinstance(item, str):
+            item = {"route": item}
+        if not isinstance(item, dict) or not item.get("route"):
+            raise ExperimentError(f"column {n}: needs a route")
+        if not _route_exists(item["route"]):
+            raise ExperimentError(f"column {n}: no route named {item['route']!r}")
+        params = {
+            k: v
+            for k, v in (item.get("params") or {}).items()
+            if k in PARAMS and v not in (None, "")
+        }
+        try:
+            specs.parse_params({k: v for k, v in params.items() if k != "system"}, f"column {n}")
+        except specs.SpecError as exc:
+            raise ExperimentError(str(exc)) from None
+        column = {"route": item["route"], "params": params}
+        if item.get("label"):
+            column["label"] = str(item["label"])[:80]
+        columns.append(column)
+    return columns
+
+
+def start(
+    dataset: Dataset,
+    columns: Any,
+    scorer_list: Any = None,
+    *,
+    name: str = "",
+    concurrency: int = 4,
+    baseline: int = 0,
+    created_by: str = "",
+) -> Experiment:
+    checked = validate_columns(columns)
+    try:
+        checked_scorers = scorers.validate(scorer_list, _route_exists)
+    except scorers.ScorerError as exc:
+        raise ExperimentError(str(exc)) from None
+    if not 0 <= baseline < len(checked):
+        raise ExperimentError("the baseline must be one of the columns")
+    if not 1 <= int(concurrency) <= runner.MAX_CONCURRENCY:
+        raise ExperimentError(f"concurrency is 1 to {runner.MAX_CONCURRENCY}")
+    rows = dataset.rows().count()
+    experiment = Experiment.objects.create(
+        name=name or f"{dataset.name} v{dataset.version}",
+        dataset=dataset,
+        dataset_version=dataset.version,
+        columns=checked,
+        scorers=checked_scorers,
+        baseline=baseline,
+        concurrency=int(concurrency),
+        total_cells=rows * len(checked),
+        created_by=created_by,
+    )
+    transaction.on_commit(runner.wake)
+    return experiment
+
+
+def cancel(experiment: Experiment) -> bool:
+    return bool(
+        Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.UNFINISHED).update(
+            status=Experiment.Status.CANCELLED
+        )
+    )
+
+
+def resume(experiment: Experiment) -> bool:
+    """A cancelled or failed experiment goes back in the queue; only its missing cells
+    (and missing scores) run."""
+    resumed = Experiment.objects.filter(
+        pk=experiment.pk, status__in=(Experiment.Status.CANCELLED, Experiment.Status.FAILED)
+    ).update(status=Experiment.Status.QUEUED, error="", finished_at=None)
+    if resumed:
+        transaction.on_commit(runner.wake)
+    return bool(resumed)
+
+
+def progress(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "id": experiment.pk,
+        "status": experiment.status,
+        "total": experiment.total_cells,
+        "done": experiment.cells_done,
+        "errors": experiment.cells_failed,
+        "spend_usd": str(experiment.spend_usd),
+        "percent": experiment.progress,
+        "error": experiment.error,
+    }
+
+
+def result_rows(
+    experiment: Experiment, start: int = 0, stop: int | None = None
+) -> list[dict[str, Any]]:
+    """Rows ``start`` to ``stop`` of the table: the dataset row and its cells by column."""
+    rows = experiment.dataset.rows(experiment.dataset_version)
+    rows = rows[start:stop] if stop is not None else rows[start:]
+    rows = list(rows)
+    indexes = [r.index for r in rows]
+    cells: dict[int, dict[int, Cell]] = {}
+    for cell in Cell.objects.filter(experiment=experiment, row_index__in=indexes):
+        cells.setdefault(cell.row_index, {})[cell.column] = cell
+    return [
+        {"row": r, "cells": [cells.get(r.index, {}).get(c) for c in range(len(experiment.columns))]}
+        for r in rows
+    ]
+
+
+def cell_dict(cell: Cell | None) -> dict[str, Any] | None:
+    if cell is None:
+        return None
+    return {
+        "output": cell.output,
+        "error": cell.error,
+        "status": cell.status,
+        "score": cell.score,
+        "scores": cell.scores,
+        "latency_ms": cell.latency_ms,
+        "ttft_ms": cell.ttft_ms,
+        "input_tokens": cell.input_tokens,
+        "output_tokens": cell.output_tokens,
+        "cost_usd": str(cell.cost_usd),
+        "request_id": cell.request_id,
+    }

@@ -1,0 +1,147 @@
+"""Datasets (rows kept per version: an edit writes a new version, experiments name the
+one they ran), experiments (columns = routes with parameters, scorers, a lease that says
+which process runs them) and their cells (one per row × column, unique: a resumed
+experiment runs only the cells it has not saved)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    source = models.CharField(max_length=40, default="upload")  # upload | log | api
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def rows(self, version: int | None = None) -> models.QuerySet[DatasetRow]:
+        return self.all_rows.filter(version=version or self.version).order_by("index")
+
+
+class DatasetRow(models.Model):
+    """One example of one version: a conversation (``messages``: role + content), an
+    optional system prompt, reference answer and metadata."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="all_rows")
+    version = models.PositiveIntegerField()
+    index = models.PositiveIntegerField()
+    messages = models.JSONField()
+    system = models.TextField(blank=True)
+    reference = models.TextField(blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "version", "index"], name="evals_row_unique")
+        ]
+
+    def prompt(self) -> str:
+        """The last user message's text (what a table shows of the row)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return str(message.get("content") or "")
+        return ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "messages": self.messages,
+            "system": self.system,
+            "reference": self.reference,
+            "metadata": self.metadata,
+        }
+
+
+class Experiment(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SCORING = "scoring"
+        DONE = "done"
+        CANCELLED = "cancelled"
+        FAILED = "failed"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING, Status.SCORING)
+
+    name = models.CharField(max_length=200)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="experiments")
+    dataset_version = models.PositiveIntegerField()
+    # [{"route": "...", "params": {temperature, max_tokens, system, reasoning_effort}}]
+    columns = models.JSONField()
+    # [{"kind": "exact"|..., options...}]; the first one is the headline score
+    scorers = models.JSONField(default=list, blank=True)
+    baseline = models.PositiveSmallIntegerField(default=0)  # column the win rate is against
+    concurrency = models.PositiveSmallIntegerField(default=4)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    # the lease: which process runs it and until when (renewed while it runs)
+    runner = models.CharField(max_length=80, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    total_cells = models.PositiveIntegerField(default=0)
+    cells_done = models.PositiveIntegerField(default=0)
+    cells_failed = models.PositiveIntegerField(default=0)
+    spend_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    summary = models.JSONField(default=dict, blank=True)  # precomputed by summary.py
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "lease_until"], name="evals_exp_claim")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.cells_done / self.total_cells) if self.total_cells else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+    def column_label(self, index: int) -> str:
+        column = self.columns[index]
+        return column.get("label") or column["route"]
+
+
+class Cell(models.Model):
+    """One row × one column: the answer and what it cost; ``scores`` by scorer name."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="cells")
+    row_index = models.PositiveIntegerField()
+    column = models.PositiveSmallIntegerField()
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    status = models.PositiveSmallIntegerField(default=0)
+    request_id = models.CharField(max_length=40, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    scores = models.JSONField(default=dict, blank=True)  # {scorer name: float | None}
+    score = models.FloatField(null=True, blank=True)  # the headline scorer's value
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "row_index", "column"], name="evals_cell_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["experiment", "row_index"], name="evals_cell_row")]

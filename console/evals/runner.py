@@ -1,0 +1,437 @@
+"""The experiment runner: one per serving process (``gateway.runtime.at_start``).
+
+Claiming: an unfinished experiment whose lease is empty or expired is taken with one
+conditional UPDATE (``lease_until`` still what we read); the database lets one process
+win, so with ``serve --workers N`` or several instances each experiment runs in exactly
+one of them. The winner renews the lease every ``RENEW_SECONDS``; if it dies the lease
+runs out (``LEASE_SECONDS``) and another process (or the restarted one) resumes it. A
+clean shutdown hands the lease back at once.
+
+Running: every cell (row × column) goes through ``gateway.service.handle`` exactly as a
+playground column does (``console.playground.run.run_column``: limits, routing,
+retries, caps and the journal apply), with the key named ``experiment:<id>`` so each
+call is tagged with its experiment in the log. At most ``concurrency`` cells are in
+flight. Finished cells are saved in batches with ``ignore_conflicts`` on the unique
+(experiment, row, column): a resumed run skips the cells already saved and a cell is
+never saved twice. A failing route records its error in the cell and the run goes on.
+After the calls, the scorers that call a route (similarity, judges) run over the cells
+that lack their value; then the summary is computed and the experiment is done."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from channels.db import database_sync_to_async
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from console.playground import spec as specs
+from console.playground.run import ColumnRun, run_column
+from gateway import registry, service
+
+from . import summary
+from .models import Cell, DatasetRow, Experiment
+from .scorers import ASYNC_KINDS, judge_pairwise, judge_pointwise, name_of, score_sync, similarity
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = float(os.environ.get("SWITCHYARD_EVALS_LEASE_SECONDS", "15"))
+RENEW_SECONDS = LEASE_SECONDS / 3
+POLL_SECONDS = 1.0
+FLUSH_SECONDS = 0.25
+FLUSH_CELLS = 200
+MAX_EXPERIMENTS_PER_PROCESS = 2
+MAX_CONCURRENCY = 64
+USER_AGENT = "switchyard-evals"
+RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+_wake: asyncio.Event | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+_running: dict[int, asyncio.Task] = {}
+
+
+def wake() -> None:
+    """Look for work now (a new or resumed experiment in this process)."""
+    if _wake is not None and _loop is not None and not _loop.is_closed():
+        _loop.call_soon_threadsafe(_wake.set)
+
+
+def experiment_key(experiment_id: int) -> registry.KeyEntry:
+    """The key an experiment's calls are made (and journaled) with."""
+    return dataclasses.replace(registry.MASTER, name=f"experiment:{experiment_id}", prefix="eval")
+
+
+# --- claiming ----------------------------------------------------------------------------
+
+
+def claim_one(runner_id: str = RUNNER_ID) -> int | None:
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    candidates = (
+        Experiment.objects.filter(free, status__in=Experiment.UNFINISHED)
+        .exclude(pk__in=list(_running))
+        .order_by("created_at", "id")
+        .values_list("pk", "lease_until")[:5]
+    )
+    for pk, lease in candidates:
+        same_lease = Q(lease_until__isnull=True) if lease is None else Q(lease_until=lease)
+        taken = Experiment.objects.filter(
+            same_lease, pk=pk, status__in=Experiment.UNFINISHED
+        ).update(runner=runner_id, lease_until=now + timedelta(seconds=LEASE_SECONDS))
+        if taken == 1:
+            return pk
+    return None
+
+
+def renew(pk: int, runner_id: str = RUNNER_ID) -> str | None:
+    """Extend our lease; the experiment's status, or None when it is no longer ours."""
+    until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    if not Experiment.objects.filter(pk=pk, runner=runner_id).update(lease_until=until):
+        return None
+    return Experiment.objects.values_list("status", flat=True).get(pk=pk)
+
+
+def release(pk: int, runner_id: str = RUNNER_ID) -> None:
+    Experiment.objects.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
+
+
+async def run_forever() -> None:
+    """The per-process loop: claim, run, repeat. Never raises (a database that is down
+    or not migrated yet is retried)."""
+    global _wake, _loop
+    _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
+    try:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_wake.wait(), POLL_SECONDS)
+            _wake.clear()
+            for pk in [pk for pk, task in _running.items() if task.done()]:
+                del _running[pk]
+            if len(_running) >= MAX_EXPERIMENTS_PER_PROCESS:
+                continue
+            try:
+                pk = await database_sync_to_async(claim_one)()
+            except Exception as exc:
+                log.debug("evals runner: cannot claim (%s)", exc)
+                continue
+            if pk is not None:
+                _running[pk] = asyncio.create_task(run_claimed(pk), name=f"experiment-{pk}")
+                _wake.set()  # maybe another one
+    finally:
+        tasks = list(_running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        _running.clear()
+
+
+# --- running one experiment ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class Plan:
+    experiment: Experiment
+    rows: dict[int, DatasetRow]
+    pending: list[tuple[int, int]]
+
+
+def _plan(pk: int) -> Plan:
+    experiment = Experiment.objects.select_related("dataset").get(pk=pk)
+    rows = {r.index: r for r in experiment.dataset.rows(experiment.dataset_version)}
+    done = set(Cell.objects.filter(experiment=experiment).values_list("row_index", "column"))
+    pending = [
+        (index, column)
+        for index in sorted(rows)
+        for column in range(len(experiment.columns))
+        if (index, column) not in done
+    ]
+    updates: dict[str, Any] = {}
+    if experiment.status == Experiment.Status.QUEUED:
+        updates.update(status=Experiment.Status.RUNNING)
+        if experiment.started_at is None:
+            updates["started_at"] = timezone.now()
+    if updates:
+        Experiment.objects.filter(pk=pk).update(**updates)
+        for name, value in updates.items():
+            setattr(experiment, name, value)
+    return Plan(experiment, rows, pending)
+
+
+def _flush(pk: int, cells: list[Cell]) -> None:
+    if cells:
+        Cell.objects.bulk_create(cells, ignore_conflicts=True)
+    totals = Cell.objects.filter(experiment_id=pk).aggregate(
+        done=Count("id"), failed=Count("id", filter=~Q(error="")), spend=Sum("cost_usd")
+    )
+    Experiment.objects.filter(pk=pk).update(
+        cells_done=totals["done"], cells_failed=totals["failed"], spend_usd=totals["spend"] or 0
+    )
+
+
+def _finish(pk: int, status: str, error: str = "") -> None:
+    experiment = Experiment.objects.get(pk=pk)
+    _flush(pk, [])
+    experiment.refresh_from_db()
+    summary.refresh(experiment)
+    Experiment.objects.filter(pk=pk, status__in=Experiment.UNFINISHED).update(
+        status=status, error=error, finished_at=timezone.now()
+    )
+
+
+def column_body(experiment: Experiment, row: DatasetRow, column: int) -> dict[str, Any]:
+    spec = experiment.columns[column]
+    raw = dict(spec.get("params") or {})
+    system = raw.pop("system", None)
+    params = specs.parse_params(raw, f"column {column + 1}")
+    return specs.build_body(
+        "openai",
+        spec["route"],
+        system if system not in (None, "") else row.system,
+        row.messages,
+        params,
+        [],
+    )
+
+
+async def run_cell(experiment: Experiment, row: DatasetRow, column: int) -> Cell:
+    cell = Cell(experiment_id=experiment.pk, row_index=row.index, column=column)
+    try:
+        body = column_body(experiment, row, column)
+    except specs.SpecError as exc:
+        cell.error = str(exc)
+        return cell
+    run = ColumnRun(column, experiment.columns[column]["route"], "openai", body)
+    await run_column(run, experiment_key(experiment.pk), USER_AGENT)
+    metrics = run.metrics()
+    cell.output = run.reader.fold.text
+    cell.error = (run.error or run.reader.fold.error or "")[:2000]
+    cell.status = run.status
+    cell.request_id = run.request_id
+    cell.latency_ms = metrics["total_ms"]
+    cell.ttft_ms = metrics["ttft_ms"]
+    cell.input_tokens = metrics["input_tokens"] or 0
+    cell.output_tokens = metrics["output_tokens"] or 0
+    cell.cost_usd = Decimal(str(run.cost() or 0))
+    if not cell.error:
+        for scorer in experiment.scorers:
+            if scorer["kind"] not in ASYNC_KINDS:
+                cell.scores[name_of(scorer)] = score_sync(scorer, cell.output, row.reference)
+    else:
+        cell.scores = {name_of(s): None for s in experiment.scorers}
+    headline = name_of(experiment.scorers[0]) if experiment.scorers else None
+    cell.score = cell.scores.get(headline) if headline else None
+    return cell
+
+
+async def run_claimed(pk: int) -> None:
+    try:
+        plan = await database_sync_to_async(_plan)(pk)
+    except Exception:
+        log.exception("experiment %s cannot start", pk)
+        await database_sync_to_async(_finish)(pk, Experiment.Status.FAILED, "cannot start")
+        await database_sync_to_async(release)(pk)
+        return
+    experiment = plan.experiment
+    stop = asyncio.Event()
+    outcome: list[str] = []
+    heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome))
+    try:
+        if experiment.status in (Experiment.Status.RUNNING, Experiment.Status.QUEUED):
+            for _ in range(3):  # done only when every cell is saved
+                await _run_cells(plan, stop)
+                if stop.is_set():
+                    return
+                plan = await database_sync_to_async(_plan)(pk)
+                if not plan.pending:
+                    break
+                log.warning("experiment %s: %d cells unsaved, again", pk, len(plan.pending))
+            else:
+                raise RuntimeError(f"{len(plan.pending)} cells could not be saved")
+            await database_sync_to_async(
+                Experiment.objects.filter(pk=pk, status=Experiment.Status.RUNNING).update
+            )(status=Experiment.Status.SCORING)
+        await _score_async(experiment, plan.rows, stop)
+        if not stop.is_set():
+            await database_sync_to_async(_finish)(pk, Experiment.Status.DONE)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("experiment %s failed", pk)
+        await database_sync_to_async(_finish)(
+            pk, Experiment.Status.FAILED, f"{type(exc).__name__}: {exc}"
+        )
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await heartbeat
+        if outcome == ["cancelled"]:
+            with contextlib.suppress(Exception):
+                await database_sync_to_async(summary.refresh)(
+                    await database_sync_to_async(Experiment.objects.get)(pk=pk)
+                )
+        with contextlib.suppress(Exception):
+            await asyncio.shield(database_sync_to_async(release)(pk))
+
+
+async def _heartbeat(pk: int, stop: asyncio.Event, outcome: list[str]) -> None:
+    while not stop.is_set():
+        await asyncio.sleep(RENEW_SECONDS)
+        try:
+            status = await database_sync_to_async(renew)(pk)
+        except Exception as exc:  # the database is away: keep going, try again
+            log.debug("experiment %s: lease not renewed (%s)", pk, exc)
+            continue
+        if status is None or status == Experiment.Status.CANCELLED:
+            outcome.append("lost" if status is None else "cancelled")
+            stop.set()
+
+
+async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
+    experiment = plan.experiment
+    limit = max(1, min(experiment.concurrency, MAX_CONCURRENCY))
+    queue = list(reversed(plan.pending))
+    finished: list[Cell] = []
+    last_flush = time.monotonic()
+
+    async def flush() -> None:
+        nonlocal finished, last_flush
+        batch, finished = finished, []
+        last_flush = time.monotonic()
+        await database_sync_to_async(_flush)(experiment.pk, batch)
+
+    async def worker() -> None:
+        while queue and not stop.is_set():
+            index, column = queue.pop()
+            try:
+                cell = await run_cell(experiment, plan.rows[index], column)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we are being stopped: the cell stays unsaved and runs again
+                log.warning(
+                    "experiment %s row %s column %s: call cancelled", experiment.pk, index, column
+                )
+                cell = Cell(experiment_id=experiment.pk, row_index=index, column=column)
+                cell.error = "the call was cancelled"
+            except Exception as exc:  # our bug, not the route's: the row says so, the run goes on
+                log.exception("experiment %s row %s column %s", experiment.pk, index, column)
+                cell = Cell(experiment_id=experiment.pk, row_index=index, column=column)
+                cell.error = f"{type(exc).__name__}: {exc}"[:2000]
+            finished.append(cell)
+
+    workers = [asyncio.create_task(worker()) for _ in range(limit)]
+    try:
+        while not all(w.done() for w in workers):
+            await asyncio.wait(workers, timeout=FLUSH_SECONDS)
+            if stop.is_set():
+                break
+            if len(finished) >= FLUSH_CELLS or time.monotonic() - last_flush >= FLUSH_SECONDS:
+                await flush()
+    finally:
+        for w in workers:
+            w.cancel()
+        for w in workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await w
+        await asyncio.shield(flush())
+
+
+# --- scorers that call a route -------------------------------------------------------------
+
+
+async def chat_text(route: str, prompt: str, experiment_id: int) -> str:
+    """One judge call through the service (journaled under the experiment's key)."""
+    body = specs.build_body(
+        "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
+    )
+    run = ColumnRun(0, route, "openai", body)
+    await run_column(run, experiment_key(experiment_id), USER_AGENT)
+    if run.error:
+        raise RuntimeError(run.error)
+    return run.reader.fold.text
+
+
+async def embed(route: str, texts: list[str], experiment_id: int) -> list[list[float]]:
+    caller = service.Caller(key=experiment_key(experiment_id), user_agent=USER_AGENT)
+    reply = await service.handle(
+        "embeddings", "openai", orjson.dumps({"model": route, "input": texts}), {}, caller
+    )
+    if not isinstance(reply, service.Reply) or reply.status >= 400:
+        raise RuntimeError("embedding call failed")
+    data = orjson.loads(reply.body)["data"]
+    return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
+
+
+def _cells_for_scoring(pk: int) -> list[Cell]:
+    return list(Cell.objects.filter(experiment_id=pk, error="").order_by("row_index", "column"))
+
+
+def _save_scores(cells: list[Cell]) -> None:
+    Cell.objects.bulk_update(cells, ["scores", "score"], batch_size=500)
+
+
+async def _score_async(
+    experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event
+) -> None:
+    scorers = [s for s in experiment.scorers if s["kind"] in ASYNC_KINDS]
+    if not scorers:
+        return
+    cells = await database_sync_to_async(_cells_for_scoring)(experiment.pk)
+    by_row: dict[int, dict[int, Cell]] = {}
+    for cell in cells:
+        by_row.setdefault(cell.row_index, {})[cell.column] = cell
+    headline = name_of(experiment.scorers[0])
+    semaphore = asyncio.Semaphore(max(1, min(experiment.concurrency, MAX_CONCURRENCY)))
+    pk = experiment.pk
+
+    async def score(scorer: dict[str, Any], cell: Cell) -> None:
+        name = name_of(scorer)
+        row = rows.get(cell.row_index)
+        if row is None or name in cell.scores:
+            return
+        async with semaphore:
+            if stop.is_set():
+                return
+            question = row.prompt()
+            if scorer["kind"] == "similarity":
+                value = await similarity(
+                    scorer, cell.output, row.reference, lambda r, t: embed(r, t, pk)
+                )
+            elif scorer.get("mode") == "pairwise":
+                base = by_row[cell.row_index].get(experiment.baseline)
+                if cell.column == experiment.baseline or base is None:
+                    value = None
+                else:
+                    value = await judge_pairwise(
+                        scorer, question, cell.output, base.output, row.reference,
+                        lambda r, p: chat_text(r, p, pk),
+                    )  # fmt: skip
+            else:
+                value = await judge_pointwise(
+                    scorer, question, cell.output, row.reference, lambda r, p: chat_text(r, p, pk)
+                )
+        cell.scores[name] = value
+        if name == headline:
+            cell.score = value
+
+    for scorer in scorers:
+        pending = [c for c in cells if name_of(scorer) not in c.scores]
+        for start in range(0, len(pending), 100):  # saved as it goes: a restart resumes
+            chunk = pending[start : start + 100]
+            await asyncio.gather(*(score(scorer, c) for c in chunk))
+            if stop.is_set():
+                return
+            await database_sync_to_async(_save_scores)(chunk)

@@ -1,0 +1,170 @@
+"""Per-route aggregates of an experiment, computed once from its cells and saved in
+``Experiment.summary`` (the results page and the API read that, not 3,000 cells).
+
+The win rate of a column against the baseline counts, over the rows where both have a
+headline score, a win as 1 and a tie as ½ (a pairwise judge's value is already that
+fraction); its 95 % confidence interval is Wilson's score interval, which stays inside
+[0, 1] and behaves at small n and at rates near 0 or 1 where the normal approximation
+does not. Human blind votes, when there are any, get the same treatment."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from .models import Cell, Experiment
+from .scorers import name_of
+
+Z95 = 1.959963984540054
+LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+
+
+def wilson(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval for a proportion (``successes`` may be fractional: ties)."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(0.0, centre - margin), min(1.0, centre + margin))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def win_rate(pairs: list[tuple[float, float]]) -> dict[str, Any] | None:
+    """``pairs`` of (candidate, baseline) scores; a pairwise value is passed as
+    (value, 0.5). Returns rate, interval, wins, ties, losses, n."""
+    if not pairs:
+        return None
+    wins = ties = losses = 0
+    points = 0.0
+    for candidate, baseline in pairs:
+        if candidate > baseline:
+            wins += 1
+            points += 1
+        elif candidate < baseline:
+            losses += 1
+        else:
+            ties += 1
+            points += 0.5
+    low, high = wilson(points, len(pairs))
+    return {
+        "rate": points / len(pairs),
+        "low": low,
+        "high": high,
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
+        "n": len(pairs),
+    }
+
+
+def compute(experiment: Experiment) -> dict[str, Any]:
+    scorer_names = [name_of(s) for s in experiment.scorers]
+    headline = scorer_names[0] if scorer_names else None
+    pairwise = bool(experiment.scorers) and experiment.scorers[0].get("mode") == "pairwise"
+    by_column: dict[int, dict[str, Any]] = defaultdict(
+        lambda: {"latency": [], "ttft": [], "cost": Decimal(0), "rows": 0, "errors": 0,
+                 "scores": defaultdict(list), "tokens_in": 0, "tokens_out": 0,
+                 "headline": {}, "human": {}}
+    )  # fmt: skip
+    rows = Cell.objects.filter(experiment=experiment).values_list(
+        "row_index", "column", "latency_ms", "ttft_ms", "cost_usd", "error", "scores", "score",
+        "input_tokens", "output_tokens",
+    )  # fmt: skip
+    for row, column, latency, ttft, cost, error, scores, score, tin, tout in rows.iterator(2000):
+        c = by_column[column]
+        c["rows"] += 1
+        c["tokens_in"] += tin
+        c["tokens_out"] += tout
+        c["cost"] += cost or 0
+        if error:
+            c["errors"] += 1
+        else:
+            if latency is not None:
+                c["latency"].append(latency)
+            if ttft is not None:
+                c["ttft"].append(ttft)
+        for name, value in (scores or {}).items():
+            if value is not None and name != "human":
+                c["scores"][name].append(value)
+        if score is not None:
+            c["headline"][row] = score
+        if (scores or {}).get("human") is not None:
+            c["human"][row] = scores["human"]
+    baseline = by_column.get(experiment.baseline, {"headline": {}})
+    routes = []
+    for index, column in enumerate(experiment.columns):
+        c = by_column[index]
+        mean_scores = {name: _mean(c["scores"].get(name, [])) for name in scorer_names}
+        if index == experiment.baseline:
+            win = None
+        elif pairwise:
+            win = win_rate([(v, 0.5) for v in c["headline"].values()])
+        else:
+            win = win_rate(
+                [
+                    (v, baseline["headline"][r])
+                    for r, v in c["headline"].items()
+                    if r in baseline["headline"]
+                ]
+            )
+        human = win_rate([(v, 0.5) for v in c["human"].values()]) if c["human"] else None
+        latencies = c["latency"]
+        histogram = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        for value in latencies:
+            histogram[
+                next(
+                    (i for i, b in enumerate(LATENCY_BUCKETS_MS) if value <= b),
+                    len(LATENCY_BUCKETS_MS),
+                )
+            ] += 1
+        routes.append(
+            {
+                "column": index,
+                "label": experiment.column_label(index),
+                "route": column["route"],
+                "rows": c["rows"],
+                "errors": c["errors"],
+                "mean_score": mean_scores.get(headline) if headline else None,
+                "scores": mean_scores,
+                "win_rate": win,
+                "human_win_rate": human,
+                "p50_ms": percentile(latencies, 0.5),
+                "p95_ms": percentile(latencies, 0.95),
+                "p50_ttft_ms": percentile(c["ttft"], 0.5),
+                "total_cost": str(c["cost"]),
+                "cost_per_row": str(c["cost"] / c["rows"]) if c["rows"] else "0",
+                "input_tokens": c["tokens_in"],
+                "output_tokens": c["tokens_out"],
+                "latency_histogram": histogram,
+            }
+        )
+    return {
+        "headline": headline,
+        "scorers": scorer_names,
+        "baseline": experiment.baseline,
+        "latency_buckets_ms": list(LATENCY_BUCKETS_MS),
+        "routes": routes,
+    }
+
+
+def refresh(experiment: Experiment) -> dict[str, Any]:
+    experiment.summary = compute(experiment)
+    Experiment.objects.filter(pk=experiment.pk).update(summary=experiment.summary)
+    return experiment.summary

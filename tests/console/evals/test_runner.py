@@ -1,0 +1,185 @@
+"""The runner in-process over echo routes: every cell through the service, tagged with
+the experiment in the journal; a failing route records its error and the run goes on;
+scores and the summary; one claimant per experiment; cancel and resume run each cell
+once; the /api endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+from django.utils import timezone
+
+from console.evals import datasets, experiments, runner
+from console.evals.models import Cell, Dataset, Experiment
+from console.evals.parsing import ParsedRow
+from gateway import journal, runtime
+
+from ..playground_support import JournalRecorder, make_echo_routes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
+    rec = JournalRecorder()
+    monkeypatch.setattr(journal, "record", rec)
+
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(runtime, "ensure_started", started)
+    return rec
+
+
+@pytest.fixture
+def routes(transactional_db) -> None:
+    make_echo_routes(
+        {"fast": {}, "also": {}, "broken": {"fail_status": 500}, "judge": {"reply": "Score: 7"}}
+    )
+
+
+def make_dataset(n: int = 6) -> Dataset:
+    rows = [
+        ParsedRow([{"role": "user", "content": f"q{i}"}], reference=f"Echo: q{i}") for i in range(n)
+    ]
+    return datasets.create("ds", rows)
+
+
+def run(pk: int) -> None:
+    assert runner.claim_one() == pk
+    asyncio.run(runner.run_claimed(pk))
+
+
+def test_runs_every_cell_scores_and_summarises(routes, recorder) -> None:
+    dataset = make_dataset()
+    experiment = experiments.start(
+        dataset,
+        [
+            "fast",
+            {
+                "route": "also",
+                "params": {"temperature": 0.5, "max_tokens": 50, "system": "Be brief."},
+            },
+            "broken",
+        ],
+        ["exact", {"kind": "contains", "value": "q"}, {"kind": "judge", "route": "judge"}],
+        concurrency=3,
+    )
+    run(experiment.pk)
+    experiment.refresh_from_db()
+    assert experiment.status == "done" and experiment.progress == 100
+    assert (experiment.cells_done, experiment.cells_failed) == (18, 6)
+    cells = {(c.row_index, c.column): c for c in Cell.objects.filter(experiment=experiment)}
+    assert len(cells) == 18
+    ok = cells[(2, 0)]
+    assert ok.output == "Echo: q2" and ok.score == 1.0 and ok.error == "" and ok.request_id
+    assert ok.scores == {"exact": 1.0, "contains": 1.0, "judge_pointwise": 0.7}
+    assert ok.latency_ms is not None and ok.output_tokens > 0 and ok.cost_usd > 0
+    assert cells[(2, 2)].error and cells[(2, 2)].score is None  # the route failed, the row says so
+    # every call (18 cells + 12 judge calls) went through the service, tagged with the experiment
+    tags = {r.key_name for r in recorder.records}
+    assert tags == {f"experiment:{experiment.pk}"} and len(recorder.records) == 18 + 12
+    routes_summary = experiment.summary["routes"]
+    assert [r["route"] for r in routes_summary] == ["fast", "also", "broken"]
+    assert routes_summary[0]["mean_score"] == 1.0 and routes_summary[0]["win_rate"] is None
+    assert routes_summary[1]["win_rate"]["rate"] == 0.5  # ties with the baseline everywhere
+    assert routes_summary[2]["errors"] == 6 and routes_summary[2]["win_rate"] is None
+    assert routes_summary[0]["p50_ms"] is not None and float(routes_summary[0]["total_cost"]) > 0
+
+
+def test_column_parameters_reach_the_request(routes, recorder) -> None:
+    experiment = experiments.start(
+        make_dataset(1),
+        [{"route": "also", "params": {"temperature": 0.3, "max_tokens": 7, "system": "Override."}}],
+    )
+    body = runner.column_body(experiment, experiment.dataset.rows()[0], 0)
+    assert body["temperature"] == 0.3 and body["max_tokens"] == 7
+    assert body["messages"][0] == {"role": "system", "content": "Override."}
+
+
+def test_only_one_claimant(routes) -> None:
+    experiment = experiments.start(make_dataset(1), ["fast"])
+    assert runner.claim_one("a") == experiment.pk
+    assert runner.claim_one("b") is None  # the lease holds
+    Experiment.objects.filter(pk=experiment.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert runner.claim_one("b") == experiment.pk  # expired: taken over
+    assert runner.renew(experiment.pk, "a") is None  # and the old holder knows it lost it
+
+
+def test_cancel_then_resume_runs_each_cell_once(routes, recorder) -> None:
+    make_echo_routes({"slowish": {"delay": 0.01}})
+    experiment = experiments.start(make_dataset(40), ["slowish", "fast"], concurrency=2)
+    assert runner.claim_one() == experiment.pk
+
+    async def cancel_soon() -> None:
+        task = asyncio.create_task(runner.run_claimed(experiment.pk))
+        count = database_sync_to_async(Cell.objects.filter(experiment=experiment).count)
+        while await count() < 10:  # noqa: ASYNC110 - polling the database
+            await asyncio.sleep(0.05)
+        await database_sync_to_async(experiments.cancel)(experiment)
+        await asyncio.wait_for(task, 10)
+
+    runner.RENEW_SECONDS, saved = 0.05, runner.RENEW_SECONDS
+    try:
+        asyncio.run(cancel_soon())
+    finally:
+        runner.RENEW_SECONDS = saved
+    experiment.refresh_from_db()
+    assert experiment.status == "cancelled" and experiment.runner == ""
+    partial = Cell.objects.filter(experiment=experiment).count()
+    assert 10 <= partial < 80
+    calls_before = len(recorder.records)
+    assert experiments.resume(experiment)
+    run(experiment.pk)
+    experiment.refresh_from_db()
+    assert experiment.status == "done" and experiment.cells_done == 80
+    assert Cell.objects.filter(experiment=experiment).count() == 80
+    # the resumed run made only the missing calls (plus at most the in-flight ones lost at cancel)
+    assert len(recorder.records) - calls_before == 80 - partial
+
+
+def test_api_start_poll_results_and_errors(routes, recorder, client) -> None:
+    headers = {"HTTP_AUTHORIZATION": "Bearer sk-master"}
+    from django.conf import settings
+
+    settings.SWITCHYARD_MASTER_KEY = "sk-master"
+    from gateway import registry
+
+    registry.rebuild()
+    response = client.post(
+        "/api/datasets/", {"name": "api-ds", "rows": [{"prompt": "x", "reference": "Echo: x"}, {"prompt": "y"}]},
+        content_type="application/json", **headers,
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    dataset_id = response.json()["id"]
+    bad = client.post(
+        "/api/datasets/", {"name": "bad", "rows": [{"prompt": "x"}, {"nothing": 1}]},
+        content_type="application/json", **headers,
+    )  # fmt: skip
+    assert bad.status_code == 422 and "row 1" in bad.json()["detail"]
+    refused = client.post(
+        "/api/experiments/",
+        {"dataset": dataset_id, "columns": ["ghost"]},
+        content_type="application/json",
+        **headers,
+    )
+    assert refused.status_code == 422 and "ghost" in refused.json()["detail"]
+    started = client.post(
+        "/api/experiments/", {"dataset": dataset_id, "columns": ["fast", "also"], "scorers": ["exact"]},
+        content_type="application/json", **headers,
+    )  # fmt: skip
+    assert started.status_code == 201, started.content
+    pk = started.json()["id"]
+    run(pk)
+    poll = client.get(f"/api/experiments/{pk}", **headers).json()
+    assert poll["status"] == "done" and poll["percent"] == 100 and poll["done"] == 4
+    results = client.get(f"/api/experiments/{pk}/results", **headers).json()
+    assert len(results["results"]) == 4 and results["summary"]["routes"][0]["mean_score"] == 1.0
+    csv_text = client.get(f"/api/experiments/{pk}/results?format=csv", **headers).content.decode()
+    assert csv_text.splitlines()[0].startswith("row,prompt,reference,column,route,output")
+    assert len(csv_text.strip().splitlines()) == 5
