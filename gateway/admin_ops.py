@@ -42,6 +42,7 @@ ROUTE_FIELDS = frozenset(
         "cache_scope",
         "auto_cache_breakpoints",
         "mcp_passthrough",
+        "mcp_servers",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

@@ -132,6 +132,7 @@ class RouteEntry:
     retry_budget: float | None = None  # share of requests it may retry; None: the global
     auto_cache_breakpoints: bool = True  # gateway/prompt_cache
     mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
+    mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
 
 
 @dataclass(slots=True, frozen=True)
@@ -282,6 +283,7 @@ def build_snapshot() -> Snapshot:
             retry_budget=r.retry_budget,
             auto_cache_breakpoints=r.auto_cache_breakpoints,
             mcp_passthrough=r.mcp_passthrough,
+            mcp_servers=tuple(str(name) for name in r.mcp_servers or ()),
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

@@ -664,6 +664,7 @@ class _Chat(_Routed):
         return self.request.max_tokens if self.request is not None else None
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        hosted_mcp.attach(self.request, route.mcp_servers)
         if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
             return await _hosted_mcp(self, route)
         return await super().respond(route)

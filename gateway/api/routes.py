@@ -113,6 +113,7 @@ class RouteOut(Schema):
     cache_scope: str  # "route" (keys allowed on the route share) or "key"
     auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
     mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
+    mcp_servers: list[str]  # registered MCP servers attached to every request (run here)
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -136,6 +137,7 @@ class RoutePatch(Schema):
     cache_scope: str | None = None
     auto_cache_breakpoints: bool | None = None
     mcp_passthrough: bool | None = None
+    mcp_servers: list[str] | None = None
 
 
 class RouteIn(RoutePatch):

@@ -56,6 +56,20 @@ def applies(request: ChatRequest | None, passthrough: bool) -> bool:
     return request is not None and bool(request.mcp_servers) and not passthrough
 
 
+def attach(request: ChatRequest | None, registered: tuple[str, ...]) -> None:
+    """Add the route's registered servers (its ``mcp_servers`` setting: how Chat
+    Completions and Gemini clients, whose APIs have no MCP tool, get MCP tools) to the
+    request's own, their tools run without approval."""
+    if request is None or not registered:
+        return
+    have = {server.label for server in request.mcp_servers}
+    request.mcp_servers += [
+        McpServer(label=name, registered=name, approval="never")
+        for name in registered
+        if name not in have
+    ]
+
+
 def _id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
