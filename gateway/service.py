@@ -777,6 +777,7 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         max_calls=settings.SWITCHYARD_MCP_HOSTED_MAX_CALLS,
         timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
         allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
+        observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
     )
     call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
     if job.stream:

@@ -123,7 +123,9 @@ class Loop:
         max_calls: int,
         timeout: float,
         allow: str = "",
+        observe: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self.observe = observe  # told of each tool call as it ends (tracing)
         self.request, self.complete = request, complete
         self.max_calls, self.timeout, self.allow = max_calls, timeout, allow
         self.items: list[McpItem] = []
@@ -190,7 +192,13 @@ class Loop:
                     tools = [t for t in tools if t.name not in self.offered]
 
     def _note(self, note: Note) -> None:
-        self.notes.append(dataclasses.asdict(note))
+        entry = dataclasses.asdict(note)
+        self.notes.append(entry)
+        if self.observe is not None:
+            try:
+                self.observe(entry)
+            except Exception:
+                log.warning("observing a hosted MCP call failed", exc_info=True)
 
     def _add_usage(self, usage: Usage) -> None:
         for name in (

@@ -120,3 +120,30 @@ async def test_a_streamed_responses_client_sees_the_steps(gateway):
     assert b"llamas hum" in raw
     (row,) = recorded
     assert row.status == 200 and row.mcp_calls[0]["tool"] == "lookup"
+
+
+async def test_each_tool_call_is_a_span_under_the_request(gateway, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    tracing.use_provider(provider)
+    try:
+        body = {"model": "docs-gpt", "messages": [{"role": "user", "content": "llamas?"}]}
+        reply = await service.handle(
+            "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+        )
+    finally:
+        tracing.use_provider(None)
+    assert reply.status == 200
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    tool = spans["execute_tool lookup"]
+    assert tool.attributes["switchyard.mcp.server"] == "docs"
+    request_span = next(s for s in spans.values() if s.parent is None)
+    assert tool.parent.span_id == request_span.context.span_id
