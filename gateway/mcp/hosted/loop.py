@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -39,7 +39,9 @@ from ...types import (
     Usage,
     mcp_tool_name,
 )
-from .servers import Connections, ServerFailed
+
+if TYPE_CHECKING:
+    from .servers import Connections
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,10 @@ class Loop:
             if emit is not None:
                 await emit(item)
 
+        # the mcp SDK (and the OpenTelemetry it imports) loads on a request's first MCP
+        # tool, not with the service: requests without MCP never pay for it
+        from .servers import Connections
+
         async with Connections(self.timeout, self.allow) as connections:
             tools = list(self.request.tools)
             for server in self.request.mcp_servers:
@@ -225,6 +231,8 @@ class Loop:
     async def _list(self, connections: Connections, server: McpServer, step: Emit) -> list[Tool]:
         """List one server's tools (an error item when it cannot); the allowed ones as
         function tools."""
+        from .servers import ServerFailed
+
         error = None
         try:
             listed = await connections.list_tools(server)
@@ -300,6 +308,8 @@ class Loop:
             item.error = "the tool call's arguments are not valid JSON"
             self._note(Note(server.label, tool, "error", error=item.error))
             return item
+        from .servers import ServerFailed
+
         started = time.perf_counter()
         try:
             result = await connections.call_tool(server, tool, call.arguments)
