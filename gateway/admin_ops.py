@@ -44,6 +44,7 @@ ROUTE_FIELDS = frozenset(
         "shadow_routes",
         "shadow_percent",
         "mcp_passthrough",
+        "mcp_servers",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

@@ -325,6 +325,12 @@ class Route(models.Model):
         "upstreams that speak the client's API and run them themselves; off: the gateway "
         "runs them (gateway/mcp/hosted)",
     )
+    mcp_servers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="registered MCP servers whose tools every request on this route gets, run by "
+        "the gateway (how Chat Completions and Gemini clients use MCP tools)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -142,6 +142,7 @@ class RouteEntry:
     shadow_routes: tuple[str, ...] = ()  # mirrored to in the background (gateway/core/shadow)
     shadow_percent: float = 0.0
     mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
+    mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
 
 
 @dataclass(slots=True, frozen=True)
@@ -294,6 +295,7 @@ def build_snapshot() -> Snapshot:
             shadow_routes=tuple(r.shadow_routes or ()),
             shadow_percent=r.shadow_percent,
             mcp_passthrough=r.mcp_passthrough,
+            mcp_servers=tuple(str(name) for name in r.mcp_servers or ()),
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)

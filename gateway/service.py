@@ -692,6 +692,7 @@ class _Chat(_Routed):
         return self.request.max_tokens if self.request is not None else None
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        hosted_mcp.attach(self.request, route.mcp_servers)
         if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
             return await _hosted_mcp(self, route)
         return await super().respond(route)
@@ -804,6 +805,7 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         max_calls=settings.SWITCHYARD_MCP_HOSTED_MAX_CALLS,
         timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
         allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
+        observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
     )
     call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
     if job.stream:

@@ -273,6 +273,36 @@ def start_attempt(call: TracedCall) -> None:
     _attempt.set(span)
 
 
+@_guarded
+def tool_call(call: TracedCall, note: Mapping[str, Any]) -> None:
+    """An INTERNAL span for a hosted MCP tool call that just ended (gateway/mcp/hosted),
+    under the request's span: server, tool, status, its duration, an error's text."""
+    import time as _time
+
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    end = _time.time_ns()
+    start = end - int(float(note.get("duration_ms") or 0) * 1_000_000)
+    span = tracer().start_span(
+        _safe_text(f"execute_tool {note.get('tool', '')}"),
+        context=trace.set_span_in_context(call.span),
+        kind=SpanKind.INTERNAL,
+        start_time=start,
+        attributes=_safe(
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": str(note.get("tool", "")),
+                "switchyard.mcp.server": str(note.get("server", "")),
+                "switchyard.mcp.status": str(note.get("status", "")),
+            }
+        ),
+    )
+    if note.get("error"):
+        span.set_status(Status(StatusCode.ERROR, _safe_text(str(note["error"]))))
+    span.end(end_time=end)
+
+
 def _end_attempt(call: TracedCall, final: bool) -> None:
     from opentelemetry.trace import Status, StatusCode
 

@@ -115,6 +115,7 @@ class RouteOut(Schema):
     shadow_routes: list[str]  # routes mirrored to in the background
     shadow_percent: float  # share of requests mirrored (0-100)
     mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
+    mcp_servers: list[str]  # registered MCP servers attached to every request (run here)
     deployments: list[DeploymentOut]
 
     @staticmethod
@@ -140,6 +141,7 @@ class RoutePatch(Schema):
     shadow_routes: list[str] | None = None
     shadow_percent: float | None = None
     mcp_passthrough: bool | None = None
+    mcp_servers: list[str] | None = None
 
 
 class RouteIn(RoutePatch):

@@ -16,7 +16,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -39,7 +39,9 @@ from ...types import (
     Usage,
     mcp_tool_name,
 )
-from .servers import Connections, ServerFailed
+
+if TYPE_CHECKING:
+    from .servers import Connections
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,20 @@ def applies(request: ChatRequest | None, passthrough: bool) -> bool:
     """Whether the gateway runs the request's MCP tools (it has some, and its route
     does not hand them to an upstream that runs them itself)."""
     return request is not None and bool(request.mcp_servers) and not passthrough
+
+
+def attach(request: ChatRequest | None, registered: tuple[str, ...]) -> None:
+    """Add the route's registered servers (its ``mcp_servers`` setting: how Chat
+    Completions and Gemini clients, whose APIs have no MCP tool, get MCP tools) to the
+    request's own, their tools run without approval."""
+    if request is None or not registered:
+        return
+    have = {server.label for server in request.mcp_servers}
+    request.mcp_servers += [
+        McpServer(label=name, registered=name, approval="never")
+        for name in registered
+        if name not in have
+    ]
 
 
 def _id(prefix: str) -> str:
@@ -109,7 +125,9 @@ class Loop:
         max_calls: int,
         timeout: float,
         allow: str = "",
+        observe: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self.observe = observe  # told of each tool call as it ends (tracing)
         self.request, self.complete = request, complete
         self.max_calls, self.timeout, self.allow = max_calls, timeout, allow
         self.items: list[McpItem] = []
@@ -123,6 +141,10 @@ class Loop:
             self.items.append(item)
             if emit is not None:
                 await emit(item)
+
+        # the mcp SDK (and the OpenTelemetry it imports) loads on a request's first MCP
+        # tool, not with the service: requests without MCP never pay for it
+        from .servers import Connections
 
         async with Connections(self.timeout, self.allow) as connections:
             tools = list(self.request.tools)
@@ -176,7 +198,13 @@ class Loop:
                     tools = [t for t in tools if t.name not in self.offered]
 
     def _note(self, note: Note) -> None:
-        self.notes.append(dataclasses.asdict(note))
+        entry = dataclasses.asdict(note)
+        self.notes.append(entry)
+        if self.observe is not None:
+            try:
+                self.observe(entry)
+            except Exception:
+                log.warning("observing a hosted MCP call failed", exc_info=True)
 
     def _add_usage(self, usage: Usage) -> None:
         for name in (
@@ -203,6 +231,8 @@ class Loop:
     async def _list(self, connections: Connections, server: McpServer, step: Emit) -> list[Tool]:
         """List one server's tools (an error item when it cannot); the allowed ones as
         function tools."""
+        from .servers import ServerFailed
+
         error = None
         try:
             listed = await connections.list_tools(server)
@@ -278,6 +308,8 @@ class Loop:
             item.error = "the tool call's arguments are not valid JSON"
             self._note(Note(server.label, tool, "error", error=item.error))
             return item
+        from .servers import ServerFailed
+
         started = time.perf_counter()
         try:
             result = await connections.call_tool(server, tool, call.arguments)

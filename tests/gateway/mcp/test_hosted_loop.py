@@ -333,3 +333,21 @@ async def test_a_private_address_is_refused_unless_allowed(mcp_url):
     error = response.hosted[0].error
     assert "refused" in error and "loopback" in error
     assert response.hosted[0].tools == []
+
+
+async def test_a_server_that_accepts_but_never_answers_is_an_error_item():
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections queue up; nothing ever reads or answers them
+    try:
+        port = silent.getsockname()[1]
+        hung = McpServer("hung", url=f"http://127.0.0.1:{port}/mcp", approval="never")
+        loop = Loop(request(hung), Model("hung__x"), max_calls=5, timeout=1, allow=LOCAL)
+        response = await loop.run()
+    finally:
+        silent.close()
+    error = response.hosted[0].error
+    assert error and ("in time" in error or "Timeout" in error)
+    assert response.text().startswith("The tool said")

@@ -1,0 +1,149 @@
+"""Hosted MCP tools through ``service.handle`` in process: a Chat Completions client on
+a route that attaches a registered server (``RouteEntry.mcp_servers``; the pool is a
+fake with ``gateway.mcp.pool``'s interface) gets the answer made with the tool's
+result; one journal row notes the call, usage is summed over both upstream turns."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+
+import httpx
+import mcp.types as mt
+import orjson
+import pytest
+
+from gateway import http, journal, registry, service
+from gateway.mcp.hosted.servers import POOL_MODULE
+from gateway.registry import MASTER
+
+from ..entries import route, snapshot
+
+
+def answer(message: dict, finish: str) -> dict:
+    return {
+        "id": "chatcmpl-up",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "up-1",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14},
+    }
+
+
+class Upstream:
+    """Calls ``docs__lookup`` when offered it, then answers with the tool's output."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        self.seen.append(body)
+        results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+        if results:
+            message = {"role": "assistant", "content": f"Found: {results[0]}"}
+            return httpx.Response(200, json=answer(message, "stop"))
+        names = [t["function"]["name"] for t in body.get("tools") or []]
+        assert names == ["docs__lookup"]
+        call = {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "docs__lookup", "arguments": '{"q": "llamas"}'},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        return httpx.Response(200, json=answer(message, "tool_calls"))
+
+
+@pytest.fixture
+def gateway(monkeypatch: pytest.MonkeyPatch, snapshot_reset, settings):
+    settings.REDIS_URL = ""
+    recorded: list[journal.Record] = []
+    monkeypatch.setattr(journal, "record", recorded.append)
+    attached = dataclasses.replace(route("docs-gpt", "up-1", max_attempts=1), mcp_servers=("docs",))
+    registry.install(snapshot(attached))
+    calls: list[tuple] = []
+
+    async def list_tools(name: str):  # type: ignore[no-untyped-def]
+        schema = {"type": "object", "properties": {"q": {"type": "string"}}}
+        return mt.ListToolsResult(tools=[mt.Tool(name="lookup", input_schema=schema)])
+
+    async def call_tool(name, tool, arguments, *, timeout=None):  # type: ignore[no-untyped-def]  # noqa: ASYNC109
+        calls.append((name, tool, arguments))
+        return mt.CallToolResult(content=[mt.TextContent(type="text", text="llamas hum")])
+
+    fake = types.ModuleType(POOL_MODULE)
+    fake.list_tools, fake.call_tool = list_tools, call_tool  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, POOL_MODULE, fake)
+    upstream = Upstream()
+    http.use_transport(httpx.MockTransport(upstream))
+    yield upstream, recorded, calls
+    http.use_transport(None)
+
+
+async def test_a_chat_client_gets_the_routes_registered_tools(gateway):
+    upstream, recorded, calls = gateway
+    body = {"model": "docs-gpt", "messages": [{"role": "user", "content": "llamas?"}]}
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    assert reply.status == 200, reply.body
+    data = orjson.loads(reply.body)
+    assert data["choices"][0]["message"]["content"] == "Found: llamas hum"
+    assert data["usage"]["prompt_tokens"] == 18 and data["usage"]["completion_tokens"] == 10
+    assert calls == [("docs", "lookup", {"q": "llamas"})]
+    assert len(upstream.seen) == 2
+    (row,) = recorded
+    assert row.status == 200 and len(row.attempts) == 2
+    assert [(c["server"], c["tool"], c["status"]) for c in row.mcp_calls] == [
+        ("docs", "lookup", "ok")
+    ]
+
+
+async def test_a_streamed_responses_client_sees_the_steps(gateway):
+    upstream, recorded, calls = gateway
+    body = {"model": "docs-gpt", "input": "llamas?", "stream": True, "store": False}
+    reply = await service.handle(
+        "chat", "responses", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    raw = b"".join([chunk async for chunk in reply.chunks])
+    kinds = [
+        orjson.loads(line[6:])["type"] for line in raw.split(b"\n") if line.startswith(b"data: ")
+    ]
+    assert (
+        kinds.index("response.mcp_list_tools.completed")
+        < kinds.index("response.mcp_call.completed")
+        < kinds.index("response.output_text.delta")
+        < kinds.index("response.completed")
+    )
+    assert b"llamas hum" in raw
+    (row,) = recorded
+    assert row.status == 200 and row.mcp_calls[0]["tool"] == "lookup"
+
+
+async def test_each_tool_call_is_a_span_under_the_request(gateway, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    tracing.use_provider(provider)
+    try:
+        body = {"model": "docs-gpt", "messages": [{"role": "user", "content": "llamas?"}]}
+        reply = await service.handle(
+            "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+        )
+    finally:
+        tracing.use_provider(None)
+    assert reply.status == 200
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    tool = spans["execute_tool lookup"]
+    assert tool.attributes["switchyard.mcp.server"] == "docs"
+    request_span = next(s for s in spans.values() if s.parent is None)
+    assert tool.parent.span_id == request_span.context.span_id
