@@ -28,7 +28,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
     with running_gateway(tmp_path_factory.mktemp("evals")) as gateway:
-        gateway.shell(f"from django.contrib.auth.models import User; User.objects.create_superuser('{USER}', '', '{PASSWORD}')")
+        gateway.shell(
+            f"from django.contrib.auth.models import User; User.objects.create_superuser('{USER}', '', '{PASSWORD}')"
+        )
         yield gateway
 
 
@@ -59,7 +61,12 @@ def shot(page, name: str) -> None:
 
 def test_upload_run_three_routes_and_read_the_results(page, tmp_path: Path) -> None:
     data = tmp_path / "capitals.jsonl"
-    lines = [json.dumps({"prompt": f"capital {i}", "reference": f"Echo: capital {i}", "metadata": {"n": i}}) for i in range(ROWS)]
+    lines = [
+        json.dumps(
+            {"prompt": f"capital {i}", "reference": f"Echo: capital {i}", "metadata": {"n": i}}
+        )
+        for i in range(ROWS)
+    ]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(lines[0] + "\n" + '{"prompt": oops}\n')
     data.write_text("\n".join(lines) + "\n")
