@@ -82,18 +82,15 @@ def main() -> None:
     saved_rows = list(dataset.rows())
 
     async def direct() -> float:
+        """The same calls, each body built as a cell builds it (a client would too)."""
         experiment = Experiment(pk=0, columns=[{"route": n, "params": {}} for n in names])
-        bodies = [
-            (n, runner.column_body(experiment, row, c))
-            for row in saved_rows
-            for c, n in enumerate(names)
-        ]
-        queue = list(reversed(bodies))
+        queue = [(row, c, n) for row in saved_rows for c, n in enumerate(names)][::-1]
         answers = []
 
         async def worker() -> None:
             while queue:
-                route, body = queue.pop()
+                row, c, route = queue.pop()
+                body = runner.column_body(experiment, row, c)
                 column = ColumnRun(0, route, "openai", body)
                 await run_column(column, runner.experiment_key(0), runner.USER_AGENT)
                 answers.append(column.reader.fold.text)
@@ -101,7 +98,8 @@ def main() -> None:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         elapsed = time.perf_counter() - started
-        assert len(answers) == len(bodies) and all(a.startswith("Echo:") for a in answers)
+        assert len(answers) == len(saved_rows) * len(names)
+        assert all(a.startswith("Echo:") for a in answers)
         return elapsed
 
     async def experiment_run() -> float:
@@ -124,6 +122,20 @@ def main() -> None:
             e.append(await experiment_run())
         return d, e
 
+    if os.environ.get("EVALS_BENCH_PROFILE"):
+        import cProfile
+        import pstats
+
+        async def profiled() -> None:
+            await direct()
+            profile = cProfile.Profile()
+            profile.enable()
+            await experiment_run()
+            profile.disable()
+            pstats.Stats(profile).sort_stats("cumulative").print_callees("run_cell")
+
+        asyncio.run(profiled())
+        return
     d, e = asyncio.run(rounds())
     best_d, best_e = min(d), min(e)
     print(

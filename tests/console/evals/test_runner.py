@@ -112,7 +112,7 @@ def test_only_one_claimant(routes) -> None:
 
 
 def test_cancel_then_resume_runs_each_cell_once(routes, recorder) -> None:
-    make_echo_routes({"slowish": {"delay": 0.01}})
+    make_echo_routes({"slowish": {"delay": 0.05}})
     experiment = experiments.start(make_dataset(40), ["slowish", "fast"], concurrency=2)
     assert runner.claim_one() == experiment.pk
 
