@@ -81,6 +81,9 @@ def main() -> None:
     dataset = datasets.create("bench", rows)
     saved_rows = list(dataset.rows())
 
+    cpus_d: list[float] = []
+    cpus_e: list[float] = []
+
     async def direct() -> float:
         """The same calls, each body built as a cell builds it (a client would too)."""
         experiment = Experiment(pk=0, columns=[{"route": n, "params": {}} for n in names])
@@ -95,9 +98,10 @@ def main() -> None:
                 await run_column(column, runner.experiment_key(0), runner.USER_AGENT)
                 answers.append(column.reader.fold.text)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         elapsed = time.perf_counter() - started
+        cpus_d.append(time.process_time() - cpu)
         assert len(answers) == len(saved_rows) * len(names)
         assert all(a.startswith("Echo:") for a in answers)
         return elapsed
@@ -107,9 +111,10 @@ def main() -> None:
             dataset, names, ["exact"], concurrency=args.concurrency
         )
         assert await database_sync_to_async(runner.claim_one)() == experiment.pk
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await runner.run_claimed(experiment.pk)
         elapsed = time.perf_counter() - started
+        cpus_e.append(time.process_time() - cpu)
         await database_sync_to_async(experiment.refresh_from_db)()
         assert experiment.status == "done" and experiment.cells_done == len(saved_rows) * len(names)
         return elapsed
@@ -144,6 +149,11 @@ def main() -> None:
     print(f"direct:     {', '.join(f'{x:.2f}' for x in d)} s (median {statistics.median(d):.2f})")
     print(f"experiment: {', '.join(f'{x:.2f}' for x in e)} s (median {statistics.median(e):.2f})")
     print(f"overhead (best against best): {100 * (best_e - best_d) / best_d:+.1f} %")
+    cpu_d, cpu_e = statistics.median(cpus_d[1:]), statistics.median(cpus_e)
+    print(
+        f"process CPU (all threads), median: direct {cpu_d:.2f} s, experiment {cpu_e:.2f} s"
+        f" ({1000 * (cpu_e - cpu_d) / (args.rows * 3):+.2f} ms per call)"
+    )
 
 
 if __name__ == "__main__":
