@@ -45,6 +45,8 @@ def validate_columns(raw: Any) -> list[dict[str, Any]]:
             specs.parse_params({k: v for k, v in params.items() if k != "system"}, f"column {n}")
         except specs.SpecError as exc:
             raise ExperimentError(str(exc)) from None
+        if "system" in params:
+            params["system"] = str(params["system"])
         column = {"route": item["route"], "params": params}
         if item.get("label"):
             column["label"] = str(item["label"])[:80]

@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 from channels.db import database_sync_to_async
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from console.playground import spec as specs
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = float(os.environ.get("SWITCHYARD_EVALS_LEASE_SECONDS", "15"))
 RENEW_SECONDS = LEASE_SECONDS / 3
 POLL_SECONDS = 1.0
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 1.0  # progress the page polls each second; fewer writes
 FLUSH_CELLS = 200
 MAX_EXPERIMENTS_PER_PROCESS = 2
 MAX_CONCURRENCY = 64
@@ -170,21 +170,34 @@ def _plan(pk: int) -> Plan:
     return Plan(experiment, rows, pending)
 
 
-def _flush(pk: int, cells: list[Cell]) -> None:
-    if cells:
-        Cell.objects.bulk_create(cells, ignore_conflicts=True)
+def _flush(pk: int, fields: list[dict[str, Any]]) -> None:
+    """Save a batch and move the progress counters on by it (cheap while running; a
+    batch that overlaps cells another runner saved is set right by ``_recount``)."""
+    if not fields:
+        return
+    cells = [Cell(experiment_id=pk, **f) for f in fields]
+    Cell.objects.bulk_create(cells, ignore_conflicts=True)
+    Experiment.objects.filter(pk=pk).update(
+        cells_done=F("cells_done") + len(cells),
+        cells_failed=F("cells_failed") + sum(1 for c in cells if c.error),
+        spend_usd=F("spend_usd") + sum((c.cost_usd for c in cells), Decimal(0)),
+    )
+
+
+def _recount(pk: int) -> int:
+    """The counters from the saved cells (exact); returns the number saved."""
     totals = Cell.objects.filter(experiment_id=pk).aggregate(
         done=Count("id"), failed=Count("id", filter=~Q(error="")), spend=Sum("cost_usd")
     )
     Experiment.objects.filter(pk=pk).update(
         cells_done=totals["done"], cells_failed=totals["failed"], spend_usd=totals["spend"] or 0
     )
+    return totals["done"]
 
 
 def _finish(pk: int, status: str, error: str = "") -> None:
+    _recount(pk)
     experiment = Experiment.objects.get(pk=pk)
-    _flush(pk, [])
-    experiment.refresh_from_db()
     summary.refresh(experiment)
     Experiment.objects.filter(pk=pk, status__in=Experiment.UNFINISHED).update(
         status=status, error=error, finished_at=timezone.now()
@@ -206,33 +219,42 @@ def column_body(experiment: Experiment, row: DatasetRow, column: int) -> dict[st
     )
 
 
-async def run_cell(experiment: Experiment, row: DatasetRow, column: int) -> Cell:
-    cell = Cell(experiment_id=experiment.pk, row_index=row.index, column=column)
+async def run_cell(
+    experiment: Experiment, row: DatasetRow, column: int, key: registry.KeyEntry | None = None
+) -> dict[str, Any]:
+    """One cell's call and its synchronous scores, as the fields of its ``Cell`` (the
+    model objects are built in the saving thread, off the event loop)."""
+    cell: dict[str, Any] = {"row_index": row.index, "column": column}
     try:
         body = column_body(experiment, row, column)
     except specs.SpecError as exc:
-        cell.error = str(exc)
+        cell["error"] = str(exc)
         return cell
     run = ColumnRun(column, experiment.columns[column]["route"], "openai", body)
-    await run_column(run, experiment_key(experiment.pk), USER_AGENT)
-    metrics = run.metrics()
-    cell.output = run.reader.fold.text
-    cell.error = (run.error or run.reader.fold.error or "")[:2000]
-    cell.status = run.status
-    cell.request_id = run.request_id
-    cell.latency_ms = metrics["total_ms"]
-    cell.ttft_ms = metrics["ttft_ms"]
-    cell.input_tokens = metrics["input_tokens"] or 0
-    cell.output_tokens = metrics["output_tokens"] or 0
-    cell.cost_usd = Decimal(str(run.cost() or 0))
-    if not cell.error:
-        for scorer in experiment.scorers:
-            if scorer["kind"] not in ASYNC_KINDS:
-                cell.scores[name_of(scorer)] = score_sync(scorer, cell.output, row.reference)
-    else:
-        cell.scores = {name_of(s): None for s in experiment.scorers}
-    headline = name_of(experiment.scorers[0]) if experiment.scorers else None
-    cell.score = cell.scores.get(headline) if headline else None
+    await run_column(run, key or experiment_key(experiment.pk), USER_AGENT)
+    fold = run.reader.fold
+    error = (run.error or fold.error or "")[:2000]
+    output = fold.text
+    cell.update(
+        output=output,
+        error=error,
+        status=run.status,
+        request_id=run.request_id,
+        latency_ms=round((run.finished - run.started) * 1000, 1) if run.finished else None,
+        ttft_ms=round((run.first_token - run.started) * 1000, 1) if run.first_token else None,
+        input_tokens=fold.input_tokens or 0,
+        output_tokens=fold.output_tokens or 0,
+        cost_usd=Decimal(str(run.cost() or 0)),
+    )
+    scores: dict[str, float | None] = {}
+    for scorer in experiment.scorers:
+        if error:
+            scores[name_of(scorer)] = None
+        elif scorer["kind"] not in ASYNC_KINDS:
+            scores[name_of(scorer)] = score_sync(scorer, output, row.reference)
+    cell["scores"] = scores
+    if experiment.scorers:
+        cell["score"] = scores.get(name_of(experiment.scorers[0]))
     return cell
 
 
@@ -245,6 +267,7 @@ async def run_claimed(pk: int) -> None:
         await database_sync_to_async(release)(pk)
         return
     experiment = plan.experiment
+    await database_sync_to_async(_recount)(pk)  # a resumed run starts from what is saved
     stop = asyncio.Event()
     outcome: list[str] = []
     heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome))
@@ -254,6 +277,8 @@ async def run_claimed(pk: int) -> None:
                 await _run_cells(plan, stop)
                 if stop.is_set():
                     return
+                if await database_sync_to_async(_recount)(pk) >= experiment.total_cells:
+                    break
                 plan = await database_sync_to_async(_plan)(pk)
                 if not plan.pending:
                     break
@@ -303,8 +328,9 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
     experiment = plan.experiment
     limit = max(1, min(experiment.concurrency, MAX_CONCURRENCY))
     queue = list(reversed(plan.pending))
-    finished: list[Cell] = []
+    finished: list[dict[str, Any]] = []
     last_flush = time.monotonic()
+    key = experiment_key(experiment.pk)
 
     async def flush() -> None:
         nonlocal finished, last_flush
@@ -316,7 +342,7 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
         while queue and not stop.is_set():
             index, column = queue.pop()
             try:
-                cell = await run_cell(experiment, plan.rows[index], column)
+                cell = await run_cell(experiment, plan.rows[index], column, key)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if task is not None and task.cancelling():
@@ -324,12 +350,14 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
                 log.warning(
                     "experiment %s row %s column %s: call cancelled", experiment.pk, index, column
                 )
-                cell = Cell(experiment_id=experiment.pk, row_index=index, column=column)
-                cell.error = "the call was cancelled"
+                cell = {"row_index": index, "column": column, "error": "the call was cancelled"}
             except Exception as exc:  # our bug, not the route's: the row says so, the run goes on
                 log.exception("experiment %s row %s column %s", experiment.pk, index, column)
-                cell = Cell(experiment_id=experiment.pk, row_index=index, column=column)
-                cell.error = f"{type(exc).__name__}: {exc}"[:2000]
+                cell = {
+                    "row_index": index,
+                    "column": column,
+                    "error": f"{type(exc).__name__}: {exc}"[:2000],
+                }
             finished.append(cell)
 
     workers = [asyncio.create_task(worker()) for _ in range(limit)]

@@ -264,6 +264,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "experiment": experiment,
             "labels": [experiment.column_label(i) for i in range(len(experiment.columns))],
+            "baseline_label": experiment.column_label(experiment.baseline),
             "summary": experiment.summary,
             "chart": _chart_data(experiment),
             "page": page,

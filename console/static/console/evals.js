@@ -13,7 +13,8 @@
 
   function money(v) {
     if (v == null) return "—";
-    return "$" + (Math.abs(v) >= 0.01 ? v.toFixed(2) : v.toPrecision(2));
+    if (v === 0) return "$0";
+    return "$" + (Math.abs(v) >= 0.01 ? v.toFixed(2) : Number(v.toPrecision(2)).toString());
   }
 
   function keepSized(chart, host, height) {
@@ -36,28 +37,42 @@
     const chart = new uPlot({
       width: Math.max(host.clientWidth, 240), height: 240, series: series,
       scales: { x: { time: false, range: (u, min, max) => [0, (max || 1e-6) * 1.2] }, y: { range: [0, 1] } },
-      axes: [Object.assign({}, a, { values: (u, t) => t.map(money), size: 40 }), Object.assign({}, a)],
+      axes: [Object.assign({}, a, { values: (u, t) => t.map(money), size: 40, space: 90 }),
+        Object.assign({}, a, { label: "mean score", labelSize: 20 })],
       legend: { live: false },
     }, values, host);
     keepSized(chart, host, 240);
     return chart;
   }
 
+  // Grouped bars: each bucket holds one slot per route (uPlot shares one x array, so a
+  // route's series is null outside its own slots) and a gap.
   function latency(host, data) {
-    const buckets = data.buckets.map(String).concat(["more"]);
-    const x = buckets.map((b, i) => i);
-    const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8 / Math.max(data.labels.length, 1), 40] }) : null;
-    const series = [{ label: "≤ ms", value: (u, v) => (v == null ? "" : buckets[v]) }];
+    const buckets = data.buckets.map((b) => (b >= 1000 ? b / 1000 + "s" : String(b))).concat(["more"]);
+    const n = data.labels.length;
+    const stride = n + 1;
+    const x = [];
+    for (let b = 0; b < buckets.length; b++) for (let i = 0; i < stride; i++) x.push(b * stride + i);
+    const bars = uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.9, 24], align: 1 }) : undefined;
+    const series = [{ label: "bucket", value: (u, v) => (v == null ? "" : "≤ " + buckets[Math.floor(v / stride)]) }];
+    const values = [x];
     data.labels.forEach((label, i) => {
-      series.push({ label: label, stroke: PALETTE[i % PALETTE.length], fill: PALETTE[i % PALETTE.length] + "88",
-        paths: bars || undefined, points: { show: false } });
+      series.push({ label: label, stroke: PALETTE[i % PALETTE.length], fill: PALETTE[i % PALETTE.length] + "aa",
+        paths: bars, points: { show: false } });
+      values.push(x.map((v) => (v % stride === i ? data.histograms[i][Math.floor(v / stride)] || 0 : null)));
     });
     const a = axes();
+    const centre = (n - 1) / 2;
     const chart = new uPlot({
       width: Math.max(host.clientWidth, 240), height: 240, series: series,
-      scales: { x: { time: false, range: [-0.5, buckets.length - 0.5] } },
-      axes: [Object.assign({}, a, { splits: () => x, values: (u, t) => t.map((v) => buckets[v] || "") }), Object.assign({}, a)],
-    }, [x].concat(data.histograms), host);
+      scales: { x: { time: false, range: [-0.5, buckets.length * stride - 1] } },
+      axes: [
+        Object.assign({}, a, { label: "ms", labelSize: 16, splits: () => buckets.map((b, i) => i * stride + centre),
+          values: (u, t) => t.map((v) => buckets[Math.round((v - centre) / stride)] || "") }),
+        Object.assign({}, a, { label: "answers", labelSize: 20 }),
+      ],
+      legend: { live: false },
+    }, values, host);
     keepSized(chart, host, 240);
     return chart;
   }

@@ -21,13 +21,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def big(db) -> Experiment:
-    make_echo_routes({"r1": {}, "r2": {}, "r3": {}})
+    make_echo_routes({"route-alpha": {}, "route-beta": {}, "route-gamma": {}})
     rows = [
         ParsedRow([{"role": "user", "content": f"question {i}"}], reference=f"answer {i}")
         for i in range(1000)
     ]
     dataset = datasets.create("big", rows)
-    experiment = experiments.start(dataset, ["r1", "r2", "r3"], ["exact"])
+    experiment = experiments.start(dataset, ["route-alpha", "route-beta", "route-gamma"], ["exact"])
     rng = random.Random(1)
     Cell.objects.bulk_create(
         [
@@ -106,9 +106,9 @@ def test_row_page_export_and_progress(staff_client, big) -> None:
 def test_blind_review_records_the_vote_for_the_right_side(staff_client, big) -> None:
     url = f"/evals/experiments/{big.pk}/review/?column=2"
     sides = set()
-    for _ in range(8):
+    for _ in range(16):
         page = staff_client.get(url).content.decode()
-        assert "r1" not in page and "r3" not in page  # nothing names the routes
+        assert "route-" not in page  # nothing names the routes
         pending = staff_client.session[f"evals-review-{big.pk}"]
         sides.add(pending["candidate"])
         staff_client.post(url, {"column": 2, "choice": pending["candidate"]})
@@ -116,7 +116,7 @@ def test_blind_review_records_the_vote_for_the_right_side(staff_client, big) -> 
         assert cell.scores["human"] == 1.0
     assert sides == {"left", "right"}  # randomised
     big.refresh_from_db()
-    assert big.summary["routes"][2]["human_win_rate"]["n"] == 8
+    assert big.summary["routes"][2]["human_win_rate"]["n"] == 16
 
 
 def test_compare_and_index(staff_client, big) -> None:

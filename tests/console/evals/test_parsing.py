@@ -121,3 +121,31 @@ def test_nothing_half_imported_and_edits_make_versions(staff_client) -> None:
         datasets.edit_row(dataset, 0, {"messages": "[oops"})
     dataset.refresh_from_db()
     assert dataset.version == 2
+
+
+@pytest.mark.django_db
+def test_api_upload_all_or_nothing(staff_client) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    bad = SimpleUploadedFile("rows.csv", b"prompt,reference\nfine,1\n")
+    bad_jsonl = SimpleUploadedFile(
+        "rows.jsonl", b'{"prompt": "a"}\n{"prompt": "b", "metadata": [1]}\n'
+    )
+    response = staff_client.post("/api/datasets/upload", {"file": bad_jsonl})
+    assert (
+        response.status_code == 422
+        and response.json()["detail"] == "line 2: metadata must be an object"
+    )
+    assert not Dataset.objects.exists()
+    response = staff_client.post("/api/datasets/upload", {"file": bad, "name": "csv-one"})
+    assert response.status_code == 201 and response.json()["rows"] == 1
+    pk = response.json()["id"]
+    edited = staff_client.put(
+        f"/api/datasets/{pk}/rows/0",
+        {"row": {"prompt": "changed"}},
+        content_type="application/json",
+    )
+    assert edited.status_code == 200 and edited.json()["version"] == 2
+    rows = staff_client.get(f"/api/datasets/{pk}/rows?version=1").json()
+    assert rows["rows"][0]["messages"][0]["content"] == "fine"
+    assert staff_client.delete(f"/api/datasets/{pk}").status_code == 204

@@ -112,7 +112,7 @@ def test_only_one_claimant(routes) -> None:
 
 
 def test_cancel_then_resume_runs_each_cell_once(routes, recorder) -> None:
-    make_echo_routes({"slowish": {"delay": 0.01}})
+    make_echo_routes({"slowish": {"delay": 0.05}})
     experiment = experiments.start(make_dataset(40), ["slowish", "fast"], concurrency=2)
     assert runner.claim_one() == experiment.pk
 
@@ -183,3 +183,21 @@ def test_api_start_poll_results_and_errors(routes, recorder, client) -> None:
     csv_text = client.get(f"/api/experiments/{pk}/results?format=csv", **headers).content.decode()
     assert csv_text.splitlines()[0].startswith("row,prompt,reference,column,route,output")
     assert len(csv_text.strip().splitlines()) == 5
+
+
+def test_similarity_through_an_embedding_route_and_a_garbage_judge(routes, recorder) -> None:
+    make_echo_routes({"babbler": {"reply": "What a lovely question."}})
+    experiment = experiments.start(
+        make_dataset(3),
+        ["fast"],
+        [{"kind": "similarity", "route": "fast"}, {"kind": "judge", "route": "babbler"}],
+    )
+    run(experiment.pk)
+    experiment.refresh_from_db()
+    assert experiment.status == "done"
+    for cell in Cell.objects.filter(experiment=experiment):
+        # the echo route's embeddings of equal texts are equal: cosine 1
+        assert cell.scores["similarity"] == pytest.approx(1.0) and cell.score == pytest.approx(1.0)
+        assert cell.scores["judge_pointwise"] is None  # a judge that answers garbage: unscored
+    assert experiment.summary["routes"][0]["scores"]["judge_pointwise"] is None
+    assert {r.endpoint for r in recorder.records} >= {"embeddings"}
