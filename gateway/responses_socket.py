@@ -46,6 +46,8 @@ QUEUED_EVENTS = 16  # response.create events waiting on one socket
 QUEUED_BYTES = 16 * 1024 * 1024  # and their bytes in all (an event may be 8 MiB)
 # Fields of a response.create event that only the socket understands.
 _ENVELOPE = ("type", "stream_id", "generate", "prewarm")
+# Event types that end a streamed response as a failure.
+FAILED_TYPES = frozenset({"response.failed", "error"})
 
 
 def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> bytes:
@@ -58,7 +60,19 @@ def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> by
 
 def sse_payloads(chunk: bytes) -> list[bytes]:
     """The ``data:`` payloads of the SSE events in ``chunk`` (comments skipped)."""
-    return [line[5:].strip() for line in chunk.split(b"\n") if line.startswith(b"data:")]
+    payloads = (line[5:].strip() for line in chunk.split(b"\n") if line.startswith(b"data:"))
+    return [payload for payload in payloads if payload != b"[DONE]"]  # SSE's end marker
+
+
+def failure(payload: bytes) -> bool:
+    """Whether a stream event says the response failed (a cheap byte test first)."""
+    if b"error" not in payload and b"failed" not in payload:
+        return False
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(event, dict) and event.get("type") in FAILED_TYPES
 
 
 _live: weakref.WeakSet[ResponsesSocket] = weakref.WeakSet()
@@ -191,24 +205,33 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         caller.responses_memory = self.memory
         generate = event.get("generate") is not False and event.get("prewarm") is not True
         endpoint = "chat" if generate else "prepare"
+        previous = body.get("previous_response_id")
+        failed = True
         runtime.request_started()
         try:
             raw = orjson.dumps(body)
             reply = await service.handle(endpoint, "responses", raw, self.headers, caller)
             if isinstance(reply, service.Reply):
                 if reply.status == 200:  # prepared without generating
+                    failed = False
                     await self._send_prepared(orjson.loads(reply.body), stream_id)
                 else:
                     await self._send_reply_error(reply, stream_id)
                 return
             try:
+                failed = False
                 async for chunk in reply.chunks:
                     for payload in sse_payloads(chunk):
+                        failed = failed or failure(payload)
                         await self._send_payload(payload, stream_id)
             finally:
                 await service._close_quietly(reply.chunks)
         finally:
             runtime.request_finished()
+            if failed and isinstance(previous, str):
+                # Open Responses: a failed continuation evicts the response it continued
+                # from the socket's memory; a store: false one cannot be continued after.
+                self.memory.evict(previous)
 
     async def _send_prepared(self, response: dict[str, Any], stream_id: str | None) -> None:
         """``response.created`` then ``response.completed`` for a response stored with

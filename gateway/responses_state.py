@@ -14,7 +14,8 @@ When the write happens: a stored response is written (in a small thread pool, aw
 before the reply's last bytes go out: the final stream event or the JSON body. A client
 that sends the next turn the moment it has the answer may reach another worker, which
 then finds the row in the database. The cost is one INSERT per response, off the event
-loop; a failed write is logged and the reply still goes out (the chain then answers 404).
+loop; a failed write is logged and the reply still goes out (the chain then answers 400
+``previous_response_not_found``, as for any unknown id).
 
 A response is visible only to the key that created it (the master key's are the master
 key's own). Rows older than ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` are pruned with the
@@ -35,6 +36,7 @@ import orjson
 from django.db import connection, transaction
 
 from . import db_work
+from .core import compaction
 from .errors import InvalidRequest, ModelNotFound
 from .registry import KeyEntry
 
@@ -103,7 +105,7 @@ def normalize_input(raw: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _as_input(item: dict[str, Any]) -> dict[str, Any]:
+def as_input(item: dict[str, Any]) -> dict[str, Any]:
     """An item as it goes back into a request: without the server's id and status (an
     upstream that keeps no state of its own must not look them up)."""
     return {k: v for k, v in item.items() if k not in ("id", "status")}
@@ -130,6 +132,13 @@ class SocketMemory:
         self.chains[response_id] = items
         while len(self.chains) > self.KEEP:
             del self.chains[next(iter(self.chains))]
+
+    def evict(self, response_id: str | None) -> None:
+        """Forget ``response_id`` (Open Responses: a continuation that failed with a 4xx
+        or 5xx evicts the response it continued, so a ``store: false`` one cannot be
+        continued after; a stored one is read back from the database)."""
+        if response_id is not None:
+            self.chains.pop(response_id, None)
 
 
 @dataclass(slots=True)
@@ -192,6 +201,8 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
     """Read ``store`` and ``previous_response_id`` from a create body; for a chained
     request, replace ``input`` with the earlier items followed by the new input (from
     the socket's ``memory`` when it has them, else from the database)."""
+    if "input" in body:  # the gateway's own compaction items become their summaries
+        body["input"] = compaction.open_items(body["input"])
     store = body.get("store", True)
     if store is not None and not isinstance(store, bool):
         raise InvalidRequest("store must be a boolean", param="store")
@@ -213,14 +224,14 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
         if history is None:
             history = await _in_thread(_chain_items, previous, key)
         if history is None:
-            raise _not_found(previous, "previous_response_id")
+            raise previous_not_found(previous)
         turn.history = history
         if isinstance(new_input, str):
             new_input = [{"type": "message", "role": "user", "content": new_input}]
         elif new_input is None:
             new_input = []
         if isinstance(new_input, list):  # anything else: the parser says what is wrong
-            body["input"] = [_as_input(item) for item in history] + new_input
+            body["input"] = [as_input(item) for item in history] + new_input
     return turn
 
 
@@ -232,6 +243,16 @@ def _owned(response_id: str, key: KeyEntry):  # type: ignore[no-untyped-def]
 
     rows = StoredResponse.objects.filter(id=response_id)
     return rows.filter(key_id__isnull=True) if key.id is None else rows.filter(key_id=key.id)
+
+
+def previous_not_found(response_id: str) -> InvalidRequest:
+    """An unknown, unstored (``store: false``), deleted or foreign
+    ``previous_response_id``: Open Responses' ``previous_response_not_found``, a 400."""
+    return InvalidRequest(
+        f"Previous response with id {response_id[:80]!r} not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
 
 
 def _not_found(response_id: str, param: str | None) -> ResponseNotFound:
@@ -283,6 +304,7 @@ def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None
             f"response {response_id!r} continues an earlier response that is no longer "
             "stored (deleted, or past the retention period); start a new conversation",
             param="previous_response_id",
+            code="previous_response_not_found",
         )
     items: list[dict[str, Any]] = []
     for input_items, output, _prev in rows:

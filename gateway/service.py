@@ -65,6 +65,7 @@ from .types import (
     ChatResponse,
     ModelInfo,
     StreamEvent,
+    Text,
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
@@ -1113,9 +1114,71 @@ class _Completions(_OpenAIOnly):
         return True, adapter.text_completion_stream(self.body, deployment, self.call.exchange)
 
 
+# --- Responses compaction (POST /v1/responses/compact) --------------------------------------
+
+
+class _Compact(_Routed):
+    """``POST /v1/responses/compact`` on any route: the upstream's own compaction when
+    it speaks the Responses API (the body passed through, ``previous_response_id``
+    resolved here first), else the route's model summarises the conversation and the
+    gateway answers the compacted window (``gateway.core.compaction``). Nothing is
+    stored; one journal row, priced like any call of the deployment."""
+
+    # the fields of a compact body (CompactResponseMethodPublicBody) an upstream gets
+    FIELDS = ("model", "input", "instructions", "prompt_cache_key")
+
+    def check(self) -> None:
+        body = self.body
+        if body.get("input") is None and body.get("previous_response_id") is None:
+            raise InvalidRequest(
+                "input or previous_response_id is required: the conversation to compact",
+                param="input",
+            )
+
+    def max_output(self) -> int | None:
+        return None
+
+    async def prepare(self, route: RouteEntry) -> None:
+        call, body = self.call, self.body
+        probe = {**body, "store": False}  # compaction stores nothing
+        await responses_state.begin(probe, self.key, call.caller.responses_memory)
+        self.items = responses_state.normalize_input(probe.get("input"))
+        if not self.items:
+            raise InvalidRequest("input must contain at least one item", param="input")
+        upstream_input = [responses_state.as_input(item) for item in self.items]
+        self.upstream_body = {k: body[k] for k in self.FIELDS if body.get(k) is not None}
+        self.upstream_body["input"] = upstream_input
+        parsed = {**self.upstream_body, "model": body.get("model")}
+        self.request = call.codec.parse_request(parsed, self.headers)
+        self.estimate = tokens.estimate_tokens(self.request)
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from .codecs.openai_responses.maps import usage_body
+        from .core import compaction
+
+        call, request = self.call, self.request
+        assert request is not None  # prepare parsed it
+        if _passes_through(adapter, call):  # the upstream compacts natively
+            url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
+            body = {**self.upstream_body, "model": deployment.model}
+            data = await adapter.relay(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
+            return orjson.dumps(data), call.exchange.usage, "stop"
+        summary = compaction.summary_request(request)
+        upstream = capabilities.adapt(summary, route, deployment)
+        response = await adapter.complete(upstream, deployment, call.exchange)
+        text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
+        if not text:
+            raise UpstreamError("the model returned an empty summary", status=502)
+        payload = compaction.resource(self.items, text, usage_body(response.usage))
+        return orjson.dumps(payload), response.usage, response.finish_reason
+
+
 # endpoint -> its part in the pipeline
 JOBS: dict[str, type[_Job]] = {
     "chat": _Chat,
+    "compact": _Compact,
     "count_tokens": _CountTokens,
     "prepare": _Prepare,
     "embeddings": _Embeddings,
