@@ -52,6 +52,8 @@ FAILED_TYPES = frozenset({"response.failed", "error"})
 
 def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> bytes:
     """The WebSocket mode's error event for a request refused before it streamed."""
+    if not error.get("code"):  # Open Responses: every WebSocket error names a code
+        error = {**error, "code": error.get("type") or "error"}
     event: dict[str, Any] = {"type": "error", "status": status, "error": error}
     if stream_id is not None:
         event["stream_id"] = stream_id

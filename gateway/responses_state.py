@@ -36,9 +36,11 @@ import orjson
 from django.db import connection, transaction
 
 from . import db_work
+from .codecs.openai_responses import inbound
 from .core import compaction
 from .errors import InvalidRequest, ModelNotFound
 from .registry import KeyEntry
+from .types import ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,7 @@ class Turn:
     memory: SocketMemory | None = None
     route: str = ""
     kept: bool = False
+    request: ChatRequest | None = None  # parsed: what a passed-through response echoes
 
     @property
     def keeps(self) -> bool:
@@ -160,9 +163,33 @@ class Turn:
         return (self.store or self.memory is not None) and not self.kept
 
     def patch(self, response: dict[str, Any]) -> None:
-        """Echo this request's state on a response object an upstream produced."""
+        """Echo this request's state on a response object an upstream produced (the
+        upstream was sent the whole chain with ``store: false``), and what else Open
+        Responses requires of it that the upstream left out."""
+        if self.request is not None:
+            inbound.conform(response, self.request)
         response["previous_response_id"] = self.previous_response_id
         response["store"] = self.store
+
+    def patch_events(self, raw: bytes) -> bytes:
+        """``patch`` on the response objects of passed-through stream events (created,
+        in_progress, completed...); other events, the most of them, pass untouched."""
+        if b'"response"' not in raw:
+            return raw
+        out: list[bytes] = []
+        changed = False
+        for line in raw.split(b"\n"):
+            if line.startswith(b"data:") and b'"response"' in line:
+                try:
+                    event = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    event = None
+                if isinstance(event, dict) and isinstance(event.get("response"), dict):
+                    self.patch(event["response"])
+                    line = b"data: " + orjson.dumps(event)
+                    changed = True
+            out.append(line)
+        return b"\n".join(out) if changed else raw
 
     async def keep(self, response: dict[str, Any]) -> None:
         """Store the final ``response`` object (once; never raises)."""

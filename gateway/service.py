@@ -648,6 +648,8 @@ class _Chat(_Routed):
             call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
             call.state.route = route.name
         request = self.request = call.codec.parse_request(body, self.headers)
+        if call.state is not None:
+            call.state.request = request  # what a passed-through response echoes
         await reasoning_ledger.restore(self.key, request)  # what the client could not carry
         call.record.stream = self.stream = request.stream
         if call.span is not None:
@@ -730,6 +732,16 @@ class _Chat(_Routed):
         if self.counting is None and call.codec.counts_prompt_in_stream:
             self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
         return False, source
+
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        state = self.call.state
+        if not passthrough or state is None:
+            return super().pump(passthrough, first, iterator)
+        # a Responses upstream's events: the gateway's state and the spec's fields echoed
+        rename = _model_rewriter(self.call.deployment.model, self.public_model())
+        patch = state.patch_events
+        rewrite = patch if rename is None else (lambda raw: patch(rename(raw)))
+        return _pump_passthrough(self.call, first, iterator, rewrite)
 
     async def opened(self, passthrough: bool) -> None:
         if self.counting is not None and not passthrough:
@@ -1155,16 +1167,20 @@ class _Compact(_Routed):
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
-        from .codecs.openai_responses.maps import usage_body
+        from .codecs.openai_responses.maps import parse_usage, usage_body
         from .core import compaction
 
         call, request = self.call, self.request
         assert request is not None  # prepare parsed it
-        if _passes_through(adapter, call):  # the upstream compacts natively
+        if adapter.speaks is call.speaks:  # a Responses API upstream compacts natively
             url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
             body = {**self.upstream_body, "model": deployment.model}
-            data = await adapter.relay(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
-            return orjson.dumps(data), call.exchange.usage, "stop"
+            data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
+            if not isinstance(data, dict) or data.get("object") != "response.compaction":
+                raise UpstreamError("upstream answered compact with unexpected JSON", status=502)
+            usage = parse_usage(data.get("usage"))
+            call.exchange.usage = usage
+            return orjson.dumps(data), usage, "stop"
         summary = compaction.summary_request(request)
         upstream = capabilities.adapt(summary, route, deployment)
         response = await adapter.complete(upstream, deployment, call.exchange)

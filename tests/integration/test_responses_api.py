@@ -188,10 +188,12 @@ def test_bad_field_is_a_bad_request_naming_it(stack: Stack) -> None:
     assert caught.value.body["param"] == "input[0].call_id"
 
 
-def test_unknown_previous_response_id_is_a_404_naming_the_field(stack: Stack) -> None:
-    with pytest.raises(openai.NotFoundError) as caught:
+def test_unknown_previous_response_id_is_previous_response_not_found(stack: Stack) -> None:
+    """Open Responses names the code; a 400, as its WebSocket error example has it."""
+    with pytest.raises(openai.BadRequestError) as caught:
         stack.openai().responses.create(model="echo", input="hi", previous_response_id="resp_1")
     assert caught.value.body["param"] == "previous_response_id"
+    assert caught.value.body["code"] == "previous_response_not_found"
     assert "resp_1" in caught.value.message
 
 

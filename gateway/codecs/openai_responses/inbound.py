@@ -213,7 +213,6 @@ class _Conversation:
         self.system = system
         self.messages: list[Message] = []
         self.calls: set[str] = set()  # call_ids of the function_call items so far
-        self.unread: list[str] = []  # items of other servers' making, not understood here
 
     def _last(self, role: str) -> Message | None:
         last = self.messages[-1] if self.messages else None
@@ -284,12 +283,12 @@ class _Conversation:
                 self.assistant_part(thinking)
         elif kind == "compaction":
             # The gateway's own compaction items were opened before parsing
-            # (gateway.responses_state); one still here is another server's sealed
-            # summary: only that server can read it (a passed-through body keeps it).
-            common.expect(
-                item.get("encrypted_content"), str, "a string", f"{param}.encrypted_content"
-            )
-            self.unread.append(f"{param} (compaction)")
+            # (gateway.responses_state); one still here is an upstream's sealed summary
+            # (OpenAI's): it goes back to a Responses API upstream as it came, and is
+            # dropped for others, as OpenAI's encrypted reasoning is (maps.COMPACTION_MARK).
+            sealed = item.get("encrypted_content")
+            common.expect(sealed, str, "a string", f"{param}.encrypted_content")
+            self.assistant_part(Thinking("", redacted=maps.pack_compaction(sealed)))
         elif kind == "item_reference":
             raise common.invalid(
                 "item_reference is not supported: send the items themselves, or continue a "
@@ -304,7 +303,7 @@ class _Conversation:
             )
 
 
-def _input(body: dict[str, Any], system: list[Text], unread: list[str]) -> list[Message]:
+def _input(body: dict[str, Any], system: list[Text]) -> list[Message]:
     raw = body.get("input")
     if isinstance(raw, str):
         return [Message("user", [Text(raw)] if raw else [])]
@@ -316,7 +315,6 @@ def _input(body: dict[str, Any], system: list[Text], unread: list[str]) -> list[
     conversation = _Conversation(system)
     for i, item in enumerate(raw):
         conversation.item(item, f"input[{i}]")
-    unread.extend(conversation.unread)
     return conversation.messages
 
 
@@ -430,8 +428,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         raise common.invalid("model is required and must be a string", "model")
     _refuse_stateful(body)
     system = _instructions(body)
-    unread: list[str] = []
-    messages = _input(body, system, unread)
+    messages = _input(body, system)
     stream = bool(common.expect(body.get("stream", False), bool, "a boolean", "stream"))
     user = body.get("user")
     if user is not None:
@@ -447,7 +444,6 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         common.expect(previous, str, "a string", "previous_response_id")
     extra = {k: v for k, v in body.items() if k not in _MODELLED and k not in _STATEFUL}
     unmapped = [k for k, v in extra.items() if k not in _ECHOED and v not in _HARMLESS.get(k, ())]
-    unmapped += unread
     if metadata:
         extra["metadata"] = metadata  # kept for the response object
     tools = _tools(body, unmapped)
@@ -633,6 +629,46 @@ def _response_object(
         "user": request.user,
         "metadata": request.extra.get("metadata") or {},
     }
+
+
+# Settings an upstream's response object may leave null that the spec types as numbers,
+# strings, booleans, lists or objects: the request's echo stands in.
+_NOT_NULL = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_logprobs",
+    "service_tier",
+    "truncation",
+    "parallel_tool_calls",
+    "background",
+    "tool_choice",
+    "tools",
+    "text",
+    "metadata",
+)
+
+
+def conform(response: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
+    """An upstream's response object (passed through) with every field Open Responses
+    requires: what it lacks, or leaves null where the schema wants a value, is the
+    request's echo, as the gateway renders it for translated upstreams."""
+    status = str(response.get("status") or "completed")
+    template = _response_object(
+        request,
+        response_id=str(response.get("id") or ""),
+        created=int(response.get("created_at") or time.time()),
+        status=status,
+        output=[],
+        usage=None,
+    )
+    for name, value in template.items():
+        if name not in response or (name in _NOT_NULL and response[name] is None):
+            response[name] = value
+    if status == "completed" and response.get("completed_at") is None:
+        response["completed_at"] = template["completed_at"]
+    return response
 
 
 def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
