@@ -10,6 +10,9 @@ continues with ``previous_response_id``. ``stream_id`` is echoed on every event.
 socket remembers its latest responses in memory, so ``previous_response_id`` continues
 a ``store: false`` response on the socket that made it (as OpenAI's does).
 
+A socket serves for 60 minutes (``CONNECTION_LIMIT``); a ``response.create`` after
+that gets the ``websocket_connection_limit_reached`` error and the socket closes.
+
 The key comes from the handshake's headers (``Authorization: Bearer``) and is checked
 again for every ``response.create``, so a revoked key stops at its next event. A bad
 key is refused at the handshake with the API's 401 body when the server supports
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -42,6 +46,7 @@ from .errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, 
 log = logging.getLogger(__name__)
 
 DENIAL_EXTENSION = "websocket.http.response"
+CONNECTION_LIMIT = 60 * 60  # seconds a socket serves responses (Open Responses)
 QUEUED_EVENTS = 16  # response.create events waiting on one socket
 QUEUED_BYTES = 16 * 1024 * 1024  # and their bytes in all (an event may be 8 MiB)
 # Fields of a response.create event that only the socket understands.
@@ -95,6 +100,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         self.queued_bytes = 0
         self.worker: asyncio.Task | None = None
         self.memory = responses_state.SocketMemory()
+        self.opened = time.monotonic()
         caller = resolve_caller(self.headers)
         if caller.key is None or service.key_refusal(caller.key):
             refused = service.refuse_unauthorized("chat", "responses", caller)
@@ -197,6 +203,24 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             )
             return
         stream_id = event.get("stream_id") if isinstance(event.get("stream_id"), str) else None
+        if time.monotonic() - self.opened > CONNECTION_LIMIT:
+            # Open Responses: a connection lasts 60 minutes; the client opens a new one
+            await self.send(
+                text_data=error_event(
+                    400,
+                    {
+                        "type": "invalid_request_error",
+                        "code": "websocket_connection_limit_reached",
+                        "message": "this WebSocket reached its 60-minute limit; open a new "
+                        "connection (continue with previous_response_id when the response "
+                        "was stored, else send the full context)",
+                        "param": None,
+                    },
+                    stream_id,
+                ).decode()
+            )
+            await self.close(code=1000)
+            return
         body = {k: v for k, v in event.items() if k not in _ENVELOPE}
         body["stream"] = True  # implicit over a socket
         if runtime.closing():
