@@ -1126,6 +1126,39 @@ class _Completions(_OpenAIOnly):
         return True, adapter.text_completion_stream(self.body, deployment, self.call.exchange)
 
 
+class _Rerank(_OpenAIOnly):
+    """``POST /v1/rerank`` (Cohere v2 body; the Jina / Voyage shape too) to Cohere, or to
+    an OpenAI-compatible rerank server (vLLM, Infinity, text-embeddings-inference with
+    ``"rerank_api": "tei"`` in the deployment's params); answered in Cohere's v2 shape
+    (``gateway.core.rerank``). Priced by the tokens the upstream reports."""
+
+    what = "rerank"
+
+    def check(self) -> None:
+        from .core import rerank
+
+        self.parsed = rerank.parse(self.body)
+
+    def max_output(self) -> int | None:
+        return 0
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from .core import rerank
+
+        if adapter.provider.kind == "cohere":
+            api = "cohere"
+        else:
+            api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
+        body = rerank.upstream_body(self.parsed, deployment.model, api)
+        ranked = rerank.read(
+            await adapter.rerank(body, deployment, self.call.exchange), self.parsed
+        )
+        payload = rerank.render(ranked, self.parsed, self.public_model())
+        return orjson.dumps(payload), ranked.usage, ""
+
+
 # --- Responses compaction (POST /v1/responses/compact) --------------------------------------
 
 
@@ -1199,6 +1232,7 @@ JOBS: dict[str, type[_Job]] = {
     "prepare": _Prepare,
     "embeddings": _Embeddings,
     "completions": _Completions,
+    "rerank": _Rerank,
 }
 
 
