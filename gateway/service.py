@@ -1147,8 +1147,8 @@ class _Rerank(_OpenAIOnly):
     ) -> tuple[bytes, Usage, str]:
         from .core import rerank
 
-        if adapter.provider.kind == "cohere":
-            api = "cohere"
+        if adapter.provider.kind in ("cohere", "bedrock"):
+            api = adapter.provider.kind
         else:
             api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
         body = rerank.upstream_body(self.parsed, deployment.model, api)

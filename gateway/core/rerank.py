@@ -6,6 +6,8 @@ Callers send Cohere's v2 rerank body (``model``, ``query``, ``documents`` as str
 makes one ``RerankRequest`` of either. Upstreams:
 
 - Cohere (``/v2/rerank``): the Cohere body; ``meta.billed_units.search_units`` read;
+- Bedrock's ``Rerank`` (agent runtime ``/rerank``): queries, inline text sources and the
+  reranking configuration (the provider fills in the model's ARN);
 - OpenAI-compatible rerank servers (vLLM, Infinity, Jina-style: ``{api_base}/rerank``,
   the same body with ``return_documents``), or text-embeddings-inference's ``/rerank``
   (``{"query", "texts", "return_text"}``, answered by a bare list) when the deployment's
@@ -90,9 +92,26 @@ def parse(body: dict[str, Any]) -> RerankRequest:
 
 
 def upstream_body(request: RerankRequest, model: str, api: str) -> dict[str, Any]:
-    """The body for an upstream: ``api`` is ``cohere``, ``tei`` or ``openai``."""
+    """The body for an upstream: ``api`` is ``cohere``, ``bedrock``, ``tei`` or
+    ``openai``."""
     if api == "tei":
         return {"query": request.query, "texts": request.documents, "return_text": False}
+    if api == "bedrock":  # Rerank of the agent runtime (the provider names the model ARN)
+        config: dict[str, Any] = {"numberOfResults": request.top_n or len(request.documents)}
+        return {
+            "queries": [{"type": "TEXT", "textQuery": {"text": request.query}}],
+            "sources": [
+                {
+                    "type": "INLINE",
+                    "inlineDocumentSource": {"type": "TEXT", "textDocument": {"text": text}},
+                }
+                for text in request.documents
+            ],
+            "rerankingConfiguration": {
+                "type": "BEDROCK_RERANKING_MODEL",
+                "bedrockRerankingConfiguration": config,
+            },
+        }
     body: dict[str, Any] = {"model": model, "query": request.query, "documents": request.documents}
     if request.top_n is not None:
         body["top_n"] = request.top_n
@@ -102,7 +121,7 @@ def upstream_body(request: RerankRequest, model: str, api: str) -> dict[str, Any
 
 
 def _score(entry: dict[str, Any]) -> float:
-    score = entry.get("relevance_score", entry.get("score"))
+    score = entry.get("relevance_score", entry.get("relevanceScore", entry.get("score")))
     if not isinstance(score, int | float) or isinstance(score, bool):
         raise UpstreamError("upstream rerank answer without scores", status=502)
     return float(score)

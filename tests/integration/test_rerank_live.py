@@ -1,7 +1,8 @@
 """``POST /v1/rerank`` end to end: a real gateway, Cohere v2 and Jina-shaped bodies,
 routes on a mock vLLM-style server (``{api_base}/rerank``), a mock
-text-embeddings-inference (``"rerank_api": "tei"``) and a mock Cohere (``/v2/rerank``);
-answers in Cohere's v2 shape, key permissions, one journal row each, priced by tokens."""
+text-embeddings-inference (``"rerank_api": "tei"``), a mock Cohere (``/v2/rerank``)
+and a mock Bedrock agent runtime (``/rerank``, SigV4 verified); answers in Cohere's v2
+shape, key permissions, one journal row each, priced by tokens."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.live import MASTER_KEY, running_gateway
 
+from .bedrock_upstream import MockBedrock
 from .mock_cohere import MockCohere
 from .mock_upstream import MockUpstream
 
@@ -37,6 +40,11 @@ route("rr-vllm", oa, "bge-reranker")
 route("rr-tei", oa, "bge-reranker", {{"rerank_api": "tei"}})
 route("rr-cohere", provider("mock-cohere", "cohere", "{cohere}"), "rerank-v3.5")
 route("rr-claude", provider("mock-anthropic", "anthropic", "{chat}"), "claude")
+aws = Provider(name="mock-bedrock", kind="bedrock", base_url="{bedrock}")
+aws.set_secret("{aws_secret}")
+aws.save()
+route("rr-bedrock", aws, "cohere.rerank-v3-5:0",
+    {{"aws_access_key_id": "{aws_key}", "aws_region_name": "{region}"}})
 key = ApiKey.objects.create(name="limited", prefix="{limited}"[:10],
     key_hash=ApiKey.hash_key("{limited}"))
 key.routes.set([Route.objects.get(name="rr-vllm")])
@@ -46,18 +54,27 @@ DOCS = ["The cat sat on the mat.", "Paris is the capital of France.", "France ex
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    chat, cohere = MockUpstream().start(), MockCohere().start()
+    chat, cohere, bedrock = MockUpstream().start(), MockCohere().start(), MockBedrock().start()
     try:
-        setup = SETUP.format(chat=chat.url, cohere=cohere.url, limited=LIMITED_KEY)
+        setup = SETUP.format(
+            chat=chat.url,
+            cohere=cohere.url,
+            bedrock=bedrock.url,
+            aws_key=ACCESS_KEY,
+            aws_secret=SECRET_KEY,
+            region=REGION,
+            limited=LIMITED_KEY,
+        )
         with running_gateway(
             tmp_path_factory.mktemp("gateway"), setup=[["shell", "-c", setup]]
         ) as gw:
-            gw.chat, gw.cohere = chat, cohere
+            gw.chat, gw.cohere, gw.bedrock = chat, cohere, bedrock
             yield gw
             assert "Traceback" not in gw.log(), gw.log()[-4000:]
     finally:
         chat.stop()
         cohere.stop()
+        bedrock.stop()
 
 
 def rerank(gw: Any, body: dict[str, Any], key: str = MASTER_KEY, path: str = "/v1/rerank"):  # type: ignore[no-untyped-def]
@@ -65,7 +82,7 @@ def rerank(gw: Any, body: dict[str, Any], key: str = MASTER_KEY, path: str = "/v
     return httpx.post(gw.url + path, json=body, headers=headers, timeout=30)
 
 
-@pytest.mark.parametrize("route", ["rr-vllm", "rr-tei", "rr-cohere"])
+@pytest.mark.parametrize("route", ["rr-vllm", "rr-tei", "rr-cohere", "rr-bedrock"])
 def test_cohere_v2_body_on_each_upstream(gateway: Any, route: str) -> None:
     answer = rerank(
         gateway,
@@ -96,6 +113,20 @@ def test_the_upstreams_got_their_own_shapes(gateway: Any) -> None:
     assert cohere.body["model"] == "rerank-v3.5" and cohere.body["top_n"] == 1
     assert "sk-upstream-rerank" in cohere.headers.get("authorization", "")
     assert MASTER_KEY not in str(cohere.headers)
+
+
+def test_bedrock_gets_a_signed_rerank_naming_the_models_arn(gateway: Any) -> None:
+    rerank(gateway, {"model": "rr-bedrock", "query": "wine", "documents": DOCS, "top_n": 1})
+    seen = [s for s in gateway.bedrock.seen if s.path == "/rerank"][-1]
+    config = seen.body["rerankingConfiguration"]["bedrockRerankingConfiguration"]
+    assert config == {
+        "numberOfResults": 1,
+        "modelConfiguration": {
+            "modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/cohere.rerank-v3-5:0"
+        },
+    }
+    assert seen.body["sources"][2]["inlineDocumentSource"]["textDocument"]["text"] == DOCS[2]
+    assert gateway.bedrock.rejected == []  # the SigV4 signature verified
 
 
 def test_jina_shape_and_cohere_path(gateway: Any) -> None:
