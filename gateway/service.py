@@ -55,7 +55,7 @@ from .errors import (
     ShuttingDown,
     UpstreamError,
 )
-from .providers import wire
+from .providers import passthrough_body, wire
 from .providers.base import Exchange, Provider, adapter_for
 from .ready_batches import ready_batches
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
@@ -1207,7 +1207,7 @@ class _Compact(_Routed):
         assert request is not None  # prepare parsed it
         if adapter.speaks is call.speaks:  # a Responses API upstream compacts natively
             url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
-            body = {**self.upstream_body, "model": deployment.model}
+            body = passthrough_body.for_deployment(self.upstream_body, deployment)
             data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
             if not isinstance(data, dict) or data.get("object") != "response.compaction":
                 raise UpstreamError("upstream answered compact with unexpected JSON", status=502)
