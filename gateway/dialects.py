@@ -29,6 +29,9 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/v1/responses": ("chat", "responses"),
     "/responses": ("chat", "responses"),
     "/openai/v1/responses": ("chat", "responses"),
+    "/v1/responses/compact": ("compact", "responses"),
+    "/responses/compact": ("compact", "responses"),
+    "/openai/v1/responses/compact": ("compact", "responses"),
     "/v1/messages": ("chat", "anthropic"),
     "/anthropic/v1/messages": ("chat", "anthropic"),
     "/v1/messages/count_tokens": ("count_tokens", "anthropic"),
@@ -39,6 +42,10 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/v1/completions": ("completions", "openai"),
     "/completions": ("completions", "openai"),
     "/openai/v1/completions": ("completions", "openai"),
+    "/v1/rerank": ("rerank", "openai"),
+    "/rerank": ("rerank", "openai"),
+    "/v2/rerank": ("rerank", "openai"),  # Cohere's path (its SDK's base URL is the host)
+    "/openai/v1/rerank": ("rerank", "openai"),
 }
 # Gemini API: POST {prefix}/{model}:{method}, the model named in the path.
 GEMINI = "gemini"

@@ -10,6 +10,9 @@ continues with ``previous_response_id``. ``stream_id`` is echoed on every event.
 socket remembers its latest responses in memory, so ``previous_response_id`` continues
 a ``store: false`` response on the socket that made it (as OpenAI's does).
 
+A socket serves for 60 minutes (``CONNECTION_LIMIT``); a ``response.create`` after
+that gets the ``websocket_connection_limit_reached`` error and the socket closes.
+
 The key comes from the handshake's headers (``Authorization: Bearer``) and is checked
 again for every ``response.create``, so a revoked key stops at its next event. A bad
 key is refused at the handshake with the API's 401 body when the server supports
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
 from typing import Any
 
@@ -42,14 +46,19 @@ from .errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, 
 log = logging.getLogger(__name__)
 
 DENIAL_EXTENSION = "websocket.http.response"
+CONNECTION_LIMIT = 60 * 60  # seconds a socket serves responses (Open Responses)
 QUEUED_EVENTS = 16  # response.create events waiting on one socket
 QUEUED_BYTES = 16 * 1024 * 1024  # and their bytes in all (an event may be 8 MiB)
 # Fields of a response.create event that only the socket understands.
 _ENVELOPE = ("type", "stream_id", "generate", "prewarm")
+# Event types that end a streamed response as a failure.
+FAILED_TYPES = frozenset({"response.failed", "error"})
 
 
 def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> bytes:
     """The WebSocket mode's error event for a request refused before it streamed."""
+    if not error.get("code"):  # Open Responses: every WebSocket error names a code
+        error = {**error, "code": error.get("type") or "error"}
     event: dict[str, Any] = {"type": "error", "status": status, "error": error}
     if stream_id is not None:
         event["stream_id"] = stream_id
@@ -58,7 +67,19 @@ def error_event(status: int, error: dict[str, Any], stream_id: str | None) -> by
 
 def sse_payloads(chunk: bytes) -> list[bytes]:
     """The ``data:`` payloads of the SSE events in ``chunk`` (comments skipped)."""
-    return [line[5:].strip() for line in chunk.split(b"\n") if line.startswith(b"data:")]
+    payloads = (line[5:].strip() for line in chunk.split(b"\n") if line.startswith(b"data:"))
+    return [payload for payload in payloads if payload != b"[DONE]"]  # SSE's end marker
+
+
+def failure(payload: bytes) -> bool:
+    """Whether a stream event says the response failed (a cheap byte test first)."""
+    if b"error" not in payload and b"failed" not in payload:
+        return False
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(event, dict) and event.get("type") in FAILED_TYPES
 
 
 _live: weakref.WeakSet[ResponsesSocket] = weakref.WeakSet()
@@ -79,6 +100,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         self.queued_bytes = 0
         self.worker: asyncio.Task | None = None
         self.memory = responses_state.SocketMemory()
+        self.opened = time.monotonic()
         caller = resolve_caller(self.headers)
         if caller.key is None or service.key_refusal(caller.key):
             refused = service.refuse_unauthorized("chat", "responses", caller)
@@ -181,6 +203,24 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             )
             return
         stream_id = event.get("stream_id") if isinstance(event.get("stream_id"), str) else None
+        if time.monotonic() - self.opened > CONNECTION_LIMIT:
+            # Open Responses: a connection lasts 60 minutes; the client opens a new one
+            await self.send(
+                text_data=error_event(
+                    400,
+                    {
+                        "type": "invalid_request_error",
+                        "code": "websocket_connection_limit_reached",
+                        "message": "this WebSocket reached its 60-minute limit; open a new "
+                        "connection (continue with previous_response_id when the response "
+                        "was stored, else send the full context)",
+                        "param": None,
+                    },
+                    stream_id,
+                ).decode()
+            )
+            await self.close(code=1000)
+            return
         body = {k: v for k, v in event.items() if k not in _ENVELOPE}
         body["stream"] = True  # implicit over a socket
         if runtime.closing():
@@ -191,24 +231,33 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         caller.responses_memory = self.memory
         generate = event.get("generate") is not False and event.get("prewarm") is not True
         endpoint = "chat" if generate else "prepare"
+        previous = body.get("previous_response_id")
+        failed = True
         runtime.request_started()
         try:
             raw = orjson.dumps(body)
             reply = await service.handle(endpoint, "responses", raw, self.headers, caller)
             if isinstance(reply, service.Reply):
                 if reply.status == 200:  # prepared without generating
+                    failed = False
                     await self._send_prepared(orjson.loads(reply.body), stream_id)
                 else:
                     await self._send_reply_error(reply, stream_id)
                 return
             try:
+                failed = False
                 async for chunk in reply.chunks:
                     for payload in sse_payloads(chunk):
+                        failed = failed or failure(payload)
                         await self._send_payload(payload, stream_id)
             finally:
                 await service._close_quietly(reply.chunks)
         finally:
             runtime.request_finished()
+            if failed and isinstance(previous, str):
+                # Open Responses: a failed continuation evicts the response it continued
+                # from the socket's memory; a store: false one cannot be continued after.
+                self.memory.evict(previous)
 
     async def _send_prepared(self, response: dict[str, Any], stream_id: str | None) -> None:
         """``response.created`` then ``response.completed`` for a response stored with

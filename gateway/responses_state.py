@@ -14,7 +14,8 @@ When the write happens: a stored response is written (in a small thread pool, aw
 before the reply's last bytes go out: the final stream event or the JSON body. A client
 that sends the next turn the moment it has the answer may reach another worker, which
 then finds the row in the database. The cost is one INSERT per response, off the event
-loop; a failed write is logged and the reply still goes out (the chain then answers 404).
+loop; a failed write is logged and the reply still goes out (the chain then answers 400
+``previous_response_not_found``, as for any unknown id).
 
 A response is visible only to the key that created it (the master key's are the master
 key's own). Rows older than ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` are pruned with the
@@ -35,8 +36,11 @@ import orjson
 from django.db import connection, transaction
 
 from . import db_work
+from .codecs.openai_responses import inbound
+from .core import compaction
 from .errors import InvalidRequest, ModelNotFound
 from .registry import KeyEntry
+from .types import ChatRequest
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +110,7 @@ def normalize_input(raw: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _as_input(item: dict[str, Any]) -> dict[str, Any]:
+def as_input(item: dict[str, Any]) -> dict[str, Any]:
     """An item as it goes back into a request: without the server's id and status (an
     upstream that keeps no state of its own must not look them up)."""
     if item.get("type") in _MCP_ITEMS:
@@ -136,6 +140,13 @@ class SocketMemory:
         while len(self.chains) > self.KEEP:
             del self.chains[next(iter(self.chains))]
 
+    def evict(self, response_id: str | None) -> None:
+        """Forget ``response_id`` (Open Responses: a continuation that failed with a 4xx
+        or 5xx evicts the response it continued, so a ``store: false`` one cannot be
+        continued after; a stored one is read back from the database)."""
+        if response_id is not None:
+            self.chains.pop(response_id, None)
+
 
 @dataclass(slots=True)
 class Turn:
@@ -149,6 +160,7 @@ class Turn:
     memory: SocketMemory | None = None
     route: str = ""
     kept: bool = False
+    request: ChatRequest | None = None  # parsed: what a passed-through response echoes
 
     @property
     def keeps(self) -> bool:
@@ -156,9 +168,33 @@ class Turn:
         return (self.store or self.memory is not None) and not self.kept
 
     def patch(self, response: dict[str, Any]) -> None:
-        """Echo this request's state on a response object an upstream produced."""
+        """Echo this request's state on a response object an upstream produced (the
+        upstream was sent the whole chain with ``store: false``), and what else Open
+        Responses requires of it that the upstream left out."""
+        if self.request is not None:
+            inbound.conform(response, self.request)
         response["previous_response_id"] = self.previous_response_id
         response["store"] = self.store
+
+    def patch_events(self, raw: bytes) -> bytes:
+        """``patch`` on the response objects of passed-through stream events (created,
+        in_progress, completed...); other events, the most of them, pass untouched."""
+        if b'"response"' not in raw:
+            return raw
+        out: list[bytes] = []
+        changed = False
+        for line in raw.split(b"\n"):
+            if line.startswith(b"data:") and b'"response"' in line:
+                try:
+                    event = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    event = None
+                if isinstance(event, dict) and isinstance(event.get("response"), dict):
+                    self.patch(event["response"])
+                    line = b"data: " + orjson.dumps(event)
+                    changed = True
+            out.append(line)
+        return b"\n".join(out) if changed else raw
 
     async def keep(self, response: dict[str, Any]) -> None:
         """Store the final ``response`` object (once; never raises)."""
@@ -197,6 +233,8 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
     """Read ``store`` and ``previous_response_id`` from a create body; for a chained
     request, replace ``input`` with the earlier items followed by the new input (from
     the socket's ``memory`` when it has them, else from the database)."""
+    if "input" in body:  # the gateway's own compaction items become their summaries
+        body["input"] = compaction.open_items(body["input"])
     store = body.get("store", True)
     if store is not None and not isinstance(store, bool):
         raise InvalidRequest("store must be a boolean", param="store")
@@ -218,14 +256,14 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
         if history is None:
             history = await _in_thread(_chain_items, previous, key)
         if history is None:
-            raise _not_found(previous, "previous_response_id")
+            raise previous_not_found(previous)
         turn.history = history
         if isinstance(new_input, str):
             new_input = [{"type": "message", "role": "user", "content": new_input}]
         elif new_input is None:
             new_input = []
         if isinstance(new_input, list):  # anything else: the parser says what is wrong
-            body["input"] = [_as_input(item) for item in history] + new_input
+            body["input"] = [as_input(item) for item in history] + new_input
     return turn
 
 
@@ -237,6 +275,16 @@ def _owned(response_id: str, key: KeyEntry):  # type: ignore[no-untyped-def]
 
     rows = StoredResponse.objects.filter(id=response_id)
     return rows.filter(key_id__isnull=True) if key.id is None else rows.filter(key_id=key.id)
+
+
+def previous_not_found(response_id: str) -> InvalidRequest:
+    """An unknown, unstored (``store: false``), deleted or foreign
+    ``previous_response_id``: Open Responses' ``previous_response_not_found``, a 400."""
+    return InvalidRequest(
+        f"Previous response with id {response_id[:80]!r} not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
 
 
 def _not_found(response_id: str, param: str | None) -> ResponseNotFound:
@@ -288,6 +336,7 @@ def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None
             f"response {response_id!r} continues an earlier response that is no longer "
             "stored (deleted, or past the retention period); start a new conversation",
             param="previous_response_id",
+            code="previous_response_not_found",
         )
     items: list[dict[str, Any]] = []
     for input_items, output, _prev in rows:

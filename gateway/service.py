@@ -57,7 +57,7 @@ from .errors import (
     UpstreamError,
 )
 from .mcp import hosted as hosted_mcp
-from .providers import wire
+from .providers import passthrough_body, wire
 from .providers.base import Exchange, Provider, adapter_for
 from .ready_batches import ready_batches
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
@@ -67,6 +67,7 @@ from .types import (
     ChatResponse,
     ModelInfo,
     StreamEvent,
+    Text,
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
@@ -676,6 +677,8 @@ class _Chat(_Routed):
             call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
             call.state.route = route.name
         request = self.request = call.codec.parse_request(body, self.headers)
+        if call.state is not None:
+            call.state.request = request  # what a passed-through response echoes
         await reasoning_ledger.restore(self.key, request)  # what the client could not carry
         call.record.stream = self.stream = request.stream
         if call.span is not None:
@@ -764,6 +767,16 @@ class _Chat(_Routed):
         if self.counting is None and call.codec.counts_prompt_in_stream:
             self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
         return False, source
+
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        state = self.call.state
+        if not passthrough or state is None:
+            return super().pump(passthrough, first, iterator)
+        # a Responses upstream's events: the gateway's state and the spec's fields echoed
+        rename = _model_rewriter(self.call.deployment.model, self.public_model())
+        patch = state.patch_events
+        rewrite = patch if rename is None else (lambda raw: patch(rename(raw)))
+        return _pump_passthrough(self.call, first, iterator, rewrite)
 
     async def opened(self, passthrough: bool) -> None:
         if self.counting is not None and not passthrough:
@@ -1201,13 +1214,113 @@ class _Completions(_OpenAIOnly):
         return True, adapter.text_completion_stream(self.body, deployment, self.call.exchange)
 
 
+class _Rerank(_OpenAIOnly):
+    """``POST /v1/rerank`` (Cohere v2 body; the Jina / Voyage shape too) to Cohere, or to
+    an OpenAI-compatible rerank server (vLLM, Infinity, text-embeddings-inference with
+    ``"rerank_api": "tei"`` in the deployment's params); answered in Cohere's v2 shape
+    (``gateway.core.rerank``). Priced by the tokens the upstream reports."""
+
+    what = "rerank"
+
+    def check(self) -> None:
+        from .core import rerank
+
+        self.parsed = rerank.parse(self.body)
+
+    def max_output(self) -> int | None:
+        return 0
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from .core import rerank
+
+        if adapter.provider.kind in ("cohere", "bedrock"):
+            api = adapter.provider.kind
+        else:
+            api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
+        body = rerank.upstream_body(self.parsed, deployment.model, api)
+        ranked = rerank.read(
+            await adapter.rerank(body, deployment, self.call.exchange), self.parsed
+        )
+        payload = rerank.render(ranked, self.parsed, self.public_model())
+        return orjson.dumps(payload), ranked.usage, ""
+
+
+# --- Responses compaction (POST /v1/responses/compact) --------------------------------------
+
+
+class _Compact(_Routed):
+    """``POST /v1/responses/compact`` on any route: the upstream's own compaction when
+    it speaks the Responses API (the body passed through, ``previous_response_id``
+    resolved here first), else the route's model summarises the conversation and the
+    gateway answers the compacted window (``gateway.core.compaction``). Nothing is
+    stored; one journal row, priced like any call of the deployment."""
+
+    # the fields of a compact body (CompactResponseMethodPublicBody) an upstream gets
+    FIELDS = ("model", "input", "instructions", "prompt_cache_key")
+
+    def check(self) -> None:
+        body = self.body
+        if body.get("input") is None and body.get("previous_response_id") is None:
+            raise InvalidRequest(
+                "input or previous_response_id is required: the conversation to compact",
+                param="input",
+            )
+
+    def max_output(self) -> int | None:
+        return None
+
+    async def prepare(self, route: RouteEntry) -> None:
+        call, body = self.call, self.body
+        probe = {**body, "store": False}  # compaction stores nothing
+        await responses_state.begin(probe, self.key, call.caller.responses_memory)
+        self.items = responses_state.normalize_input(probe.get("input"))
+        if not self.items:
+            raise InvalidRequest("input must contain at least one item", param="input")
+        upstream_input = [responses_state.as_input(item) for item in self.items]
+        self.upstream_body = {k: body[k] for k in self.FIELDS if body.get(k) is not None}
+        self.upstream_body["input"] = upstream_input
+        parsed = {**self.upstream_body, "model": body.get("model")}
+        self.request = call.codec.parse_request(parsed, self.headers)
+        self.estimate = tokens.estimate_tokens(self.request)
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from .codecs.openai_responses.maps import parse_usage, usage_body
+        from .core import compaction
+
+        call, request = self.call, self.request
+        assert request is not None  # prepare parsed it
+        if adapter.speaks is call.speaks:  # a Responses API upstream compacts natively
+            url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
+            body = passthrough_body.for_deployment(self.upstream_body, deployment)
+            data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
+            if not isinstance(data, dict) or data.get("object") != "response.compaction":
+                raise UpstreamError("upstream answered compact with unexpected JSON", status=502)
+            usage = parse_usage(data.get("usage"))
+            call.exchange.usage = usage
+            return orjson.dumps(data), usage, "stop"
+        summary = compaction.summary_request(request)
+        upstream = capabilities.adapt(summary, route, deployment)
+        response = await adapter.complete(upstream, deployment, call.exchange)
+        text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
+        if not text:
+            raise UpstreamError("the model returned an empty summary", status=502)
+        payload = compaction.resource(self.items, text, usage_body(response.usage))
+        return orjson.dumps(payload), response.usage, response.finish_reason
+
+
 # endpoint -> its part in the pipeline
 JOBS: dict[str, type[_Job]] = {
     "chat": _Chat,
+    "compact": _Compact,
     "count_tokens": _CountTokens,
     "prepare": _Prepare,
     "embeddings": _Embeddings,
     "completions": _Completions,
+    "rerank": _Rerank,
 }
 
 

@@ -146,6 +146,14 @@ class Provider:
         Served by adapters that speak OpenAI or name "embeddings" in ``also_serves``."""
         raise NotImplementedError
 
+    async def rerank(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> Any:
+        """``POST /v1/rerank``: ``body`` (shaped by ``gateway.core.rerank`` for this
+        upstream) posted to its rerank endpoint; the answer's JSON. Served by adapters
+        that speak OpenAI or name "rerank" in ``also_serves``."""
+        raise NotImplementedError
+
     async def text_completion(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import importlib
 import os
 from collections.abc import AsyncIterator, Callable
 from types import ModuleType
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -43,6 +44,7 @@ from ..registry import DeploymentEntry
 from ..secret_refs import resolve_secret
 from ..types import ChatRequest
 from . import wire
+from .base import Exchange
 from .codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
 from .kinds import FormHelp, Setting
 
@@ -223,6 +225,43 @@ class BedrockProvider(CodecProvider):
         )
         headers.update(aws.sign_request(credentials, region, "POST", url, content, headers))
         return url, content, headers
+
+    also_serves = frozenset({"rerank"})  # besides chat: /v1/rerank -> Rerank (agent runtime)
+
+    async def rerank(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> Any:
+        """Bedrock's ``Rerank`` (the agent runtime: ``POST /rerank``), signed like
+        Converse; a model id becomes its foundation-model ARN in the deployment's region.
+        ``aws_bedrock_runtime_endpoint`` (or the base URL), when set, is the host."""
+        settings = self.settings(deployment)
+        aws = await aws_module()
+        region = settings.region
+        if not region and settings.profile:
+            region = await asyncio.to_thread(aws.profile_region, settings.profile)
+        if not region:
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r}: no AWS region: set aws_region_name "
+                "(or AWS_REGION)"
+            )
+        model = deployment.model
+        arn = (
+            model
+            if model.startswith("arn:")
+            else (f"arn:aws:bedrock:{region}::foundation-model/{model}")
+        )
+        config = body["rerankingConfiguration"]["bedrockRerankingConfiguration"]
+        config["modelConfiguration"] = {"modelArn": arn}
+        base = settings.endpoint or f"https://bedrock-agent-runtime.{region}.amazonaws.com"
+        url = base.rstrip("/") + "/rerank"
+        content = orjson.dumps(body)
+        _secret, extra = wire.credentials(self.provider)
+        headers = {**extra, "Content-Type": "application/json", "Accept": "application/json"}
+        credentials = await aws.frozen_credentials(
+            settings.access_key, settings.secret_key, settings.token, settings.profile
+        )
+        headers.update(aws.sign_request(credentials, region, "POST", url, content, headers))
+        return await self._post_json(url, content, headers, exchange)
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
         """Converse has no top_k; it goes in ``additionalModelRequestFields`` only for

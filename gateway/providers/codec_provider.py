@@ -344,6 +344,15 @@ class CodecProvider(Provider):
         finally:
             exchange.end()
 
+    async def post_json(
+        self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
+    ) -> Any:
+        """Post ``body`` to another endpoint of this upstream (``url``), signed, with the
+        caller's headers it takes, and hand back its JSON answer (failures raised as the
+        codec reads them): e.g. the Responses API's ``/responses/compact``."""
+        content, sent = await self._signed(url, body, caller)
+        return await self._post_json(url, content, sent, exchange)
+
     # -- same-format passthrough ------------------------------------------------------
     def _passthrough_codec(self) -> PassthroughCodec:
         # ``passes_through`` is the class's isinstance() check, made once: a

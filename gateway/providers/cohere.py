@@ -9,12 +9,15 @@ the Cohere API key; an empty or unset one is a ``ConfigurationError`` (no reques
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import errors
 from ..codecs import CODECS
 from ..codecs.cohere import outbound
 from ..registry import DeploymentEntry
 from ..types import ChatRequest
 from . import wire
+from .base import Exchange
 from .codec_provider import CodecProvider
 from .kinds import FormHelp
 
@@ -39,8 +42,16 @@ class CohereProvider(CodecProvider):
     )
     speaks = CODECS["cohere"]
 
+    also_serves = frozenset({"rerank"})  # besides chat: /v1/rerank -> /v2/rerank
+
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{api_root(self.provider.base_url)}/v2/chat"
+
+    async def rerank(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> Any:
+        url = f"{api_root(self.provider.base_url)}/v2/rerank"
+        return await self.post_json(url, body, exchange, {})
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
         return outbound.unsupported(request)

@@ -117,6 +117,12 @@ class OpenAICompatibleProvider(CodecProvider):
         url = self.url("embeddings", deployment)
         return await self.relay(url, for_deployment(body, deployment), exchange, {})
 
+    async def rerank(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> Any:
+        # vLLM, Infinity, Jina-style servers and text-embeddings-inference: {api_base}/rerank
+        return await self.post_json(self.url("rerank", deployment), body, exchange, {})
+
     async def text_completion(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> dict[str, Any]:

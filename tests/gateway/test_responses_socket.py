@@ -131,3 +131,47 @@ async def test_a_disconnect_after_a_burst_lets_go_of_everything(upstream):
     socket = communicator = None
     gc.collect()
     assert gone() is None  # nothing holds the socket (nor its events) any more
+
+
+async def test_after_sixty_minutes_a_turn_gets_the_limit_error_and_the_socket_closes(upstream):
+    communicator, socket = await open_socket()
+    socket.opened -= responses_socket.CONNECTION_LIMIT + 1  # an hour and a second ago
+    await communicator.send_to(text_data=event())
+    refusal = json.loads(await communicator.receive_from())
+    assert refusal["type"] == "error" and refusal["status"] == 400
+    assert refusal["error"]["code"] == "websocket_connection_limit_reached"
+    assert (await communicator.receive_output())["type"] == "websocket.close"
+    assert upstream.calls == 0
+
+
+class FailingStream:
+    """``service.handle`` answering each turn with a stream that fails."""
+
+    async def handle(self, endpoint, dialect, raw, headers, caller):
+        async def chunks():
+            yield b'data: {"type":"response.created","sequence_number":0}\n\n'
+            yield b'data: {"type":"response.failed","sequence_number":1,"response":{}}\n\n'
+
+        return SimpleNamespace(chunks=chunks())
+
+
+async def test_a_failed_continuation_evicts_the_response_it_continued(upstream, monkeypatch):
+    monkeypatch.setattr(service, "handle", FailingStream().handle)
+    communicator, socket = await open_socket()
+    socket.memory.remember("resp_a", [])
+    socket.memory.remember("resp_b", [])
+    body = {"type": "response.create", "model": "m", "input": "x"}
+    await communicator.send_to(text_data=json.dumps({**body, "previous_response_id": "resp_a"}))
+    assert json.loads(await communicator.receive_from())["type"] == "response.created"
+    assert json.loads(await communicator.receive_from())["type"] == "response.failed"
+    assert await until(lambda: "resp_a" not in socket.memory.chains)
+    assert "resp_b" in socket.memory.chains  # only the one it continued
+    await communicator.disconnect()
+
+
+def test_failure_reads_the_event_type_not_the_text() -> None:
+    assert responses_socket.failure(b'{"type":"error","code":"x"}')
+    assert responses_socket.failure(b'{"type":"response.failed","response":{}}')
+    text = b'{"type":"response.output_text.delta","delta":"an error \\"type\\":\\"error\\""}'
+    assert not responses_socket.failure(text)
+    assert not responses_socket.failure(b'{"type":"response.completed","response":{"error":null}}')

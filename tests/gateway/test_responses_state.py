@@ -143,11 +143,17 @@ async def test_another_key_sees_nothing_and_gets_the_unknown_id_404() -> None:
         responses_state.retrieve("resp_1", BOB),
         responses_state.delete("resp_1", BOB),
         responses_state.input_items("resp_1", BOB, {}),
-        responses_state.begin({"model": "m", "input": "x", "previous_response_id": "resp_1"}, BOB),
     ):
         with pytest.raises(responses_state.ResponseNotFound) as caught:
             await call
         assert caught.value.status == 404 and "resp_1" in caught.value.message
+    # continuing it: Open Responses' previous_response_not_found, a 400
+    with pytest.raises(errors.InvalidRequest) as refused:
+        await responses_state.begin(
+            {"model": "m", "input": "x", "previous_response_id": "resp_1"}, BOB
+        )
+    assert refused.value.status == 400 and refused.value.code == "previous_response_not_found"
+    assert refused.value.param == "previous_response_id" and "resp_1" in refused.value.message
     with pytest.raises(responses_state.ResponseNotFound):
         await responses_state.retrieve("resp_1", registry.MASTER)  # the master key's are its own
     assert (await responses_state.retrieve("resp_1", ALICE))["id"] == "resp_1"

@@ -242,6 +242,18 @@ def thinking_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+def rerank_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """Bedrock Rerank's answer: ``results`` of ``index`` and ``relevanceScore``."""
+    from tests.integration.mock_upstream import rerank_score
+
+    query = body["queries"][0]["textQuery"]["text"]
+    texts = [s["inlineDocumentSource"]["textDocument"]["text"] for s in body["sources"]]
+    config = body["rerankingConfiguration"]["bedrockRerankingConfiguration"]
+    scored = sorted(((i, rerank_score(query, t)) for i, t in enumerate(texts)), key=lambda p: -p[1])
+    top = scored[: config.get("numberOfResults") or len(texts)]
+    return {"results": [{"index": i, "relevanceScore": score} for i, score in top]}
+
+
 def _handler_for(mock: MockBedrock) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -253,6 +265,15 @@ def _handler_for(mock: MockBedrock) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
             parts = self.path.split("/")
+            if self.path == "/rerank":  # the agent runtime's Rerank, signed like Converse
+                problem = self._auth_problem(headers, raw)
+                if problem:
+                    mock.rejected.append(problem)
+                    self._error(403, "InvalidSignatureException", problem)
+                    return
+                mock.seen.append(Seen(self.path, headers, raw))
+                self._json(200, rerank_answer(json.loads(raw)))
+                return
             if (
                 len(parts) != 4
                 or parts[1] != "model"

@@ -157,6 +157,18 @@ def _cohere_handler_for(mock: MockCohere) -> type:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             seen = self._seen(self.rfile.read(length))
+            if seen.path.endswith("/v2/rerank"):
+                from tests.integration.mock_upstream import rerank_score
+
+                query, documents = seen.body["query"], seen.body["documents"]
+                scored = sorted(
+                    ((i, rerank_score(query, d)) for i, d in enumerate(documents)),
+                    key=lambda pair: -pair[1],
+                )[: seen.body.get("top_n") or len(documents)]
+                results = [{"index": i, "relevance_score": score} for i, score in scored]
+                meta = {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
+                self._json(200, {"id": "rr-cohere", "results": results, "meta": meta})
+                return
             if not seen.path.endswith(CHAT_PATH):
                 self._json(404, {"id": "x", "message": f"mock: no such path {seen.path}"})
                 return

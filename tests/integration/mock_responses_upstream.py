@@ -247,6 +247,37 @@ def _refusal(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+NATIVE_COMPACTION = "gAAAA-native-compaction"
+
+
+def compacted(body: dict[str, Any]) -> dict[str, Any]:
+    """What ``POST /responses/compact`` answers: the user messages, then one
+    compaction item whose content only this upstream can read."""
+    items = body.get("input") or []
+    if isinstance(items, str):
+        items = [{"type": "message", "role": "user", "content": items}]
+    users = [
+        {"id": f"msg_u{n}", "type": "message", "status": "completed", **item}
+        for n, item in enumerate(items)
+        if isinstance(item, dict) and item.get("role") == "user"
+    ]
+    usage = {
+        "input_tokens": 30,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 12,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 42,
+    }
+    compaction = {"id": "cmp_native", "type": "compaction", "encrypted_content": NATIVE_COMPACTION}
+    return {
+        "id": "resp_compact_native",
+        "object": "response.compaction",
+        "created_at": 1764967971,
+        "output": [*users, compaction],
+        "usage": usage,
+    }
+
+
 def _handler_for(mock: MockResponsesUpstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -260,6 +291,8 @@ def _handler_for(mock: MockResponsesUpstream) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             with mock.lock:
                 mock.seen.append(SeenRequest(self.path, headers, body))
+            if self.path.endswith("/responses/compact"):  # native compaction
+                return self._json(200, compacted(body or {}))
             if not self.path.endswith("/responses"):
                 return self._json(
                     404, {"error": {"message": "not found", "type": "invalid_request_error"}}

@@ -34,6 +34,33 @@ from urllib.parse import parse_qs, urlsplit
 from tests.integration.mock_prompt_cache import PromptCache, TooManyBreakpoints
 
 
+def rerank_score(query: str, document: str) -> float:
+    """A deterministic relevance: the share of the query's words in the document."""
+    words = set(query.lower().split())
+    return round(len(words & set(document.lower().split())) / max(len(words), 1), 4)
+
+
+def rerank_answer(body: dict[str, Any]) -> Any:
+    """vLLM's ``/rerank`` answer, or text-embeddings-inference's bare list."""
+    query = body.get("query") or ""
+    if "texts" in body:  # TEI
+        scored = [(i, rerank_score(query, t)) for i, t in enumerate(body["texts"])]
+        return [{"index": i, "score": s} for i, s in sorted(scored, key=lambda p: -p[1])]
+    documents = body.get("documents") or []
+    scored = [(i, rerank_score(query, d)) for i, d in enumerate(documents)]
+    scored.sort(key=lambda p: -p[1])
+    results = [
+        {"index": i, "relevance_score": s, "document": {"text": documents[i]}}
+        for i, s in scored[: body.get("top_n") or len(scored)]
+    ]
+    return {
+        "id": "rerank-mock",
+        "model": body.get("model"),
+        "usage": {"total_tokens": 23},
+        "results": results,
+    }
+
+
 @dataclass
 class ToolUse:
     id: str
@@ -417,6 +444,8 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
                 self._chat(seen, body, "anthropic")
             elif path.endswith("/chat/completions"):
                 self._chat(seen, body, "openai")
+            elif path.endswith("/rerank"):  # vLLM's (Cohere-like) or TEI's (``texts``)
+                self._json(200, rerank_answer(body))
             elif path.endswith("/embeddings"):
                 self._json(
                     200,

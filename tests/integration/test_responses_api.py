@@ -7,8 +7,10 @@ the final output arrives."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 from agents import (
@@ -161,10 +163,22 @@ def test_error_mid_stream_arrives_as_error_and_response_failed(
 ) -> None:
     mock.queue(Reply(text="a long answer that breaks", error_after=3))
     route = stack.spare_route("gpt")  # a failure must not cool down the shared route
-    events = list(stack.openai().responses.create(model=route, input="hi", stream=True))
-    assert [e.type for e in events][-2:] == ["error", "response.failed"]
-    assert events[-1].response.status == "failed"
-    assert events[-1].response.error.message
+    body = {"model": route, "input": "hi", "stream": True}
+    headers = {"authorization": f"Bearer {stack.key}"}
+    raw = httpx.post(stack.url + "/v1/responses", json=body, headers=headers, timeout=30).text
+    events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+    assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
+    assert events[-1]["response"]["status"] == "failed"
+    assert events[-1]["response"]["error"]["message"]
+    assert raw.endswith("data: [DONE]\n\n")
+    # The error event carries Open Responses' nested ``error`` payload (and the flat
+    # fields OpenAI sends): the openai SDK raises an APIError with its message on it.
+    error = events[-2]
+    assert error["error"]["message"] == error["message"] and error["error"]["code"]
+    mock.queue(Reply(text="a long answer that breaks", error_after=3))
+    with pytest.raises(openai.APIError) as caught:
+        list(stack.openai().responses.create(model=route, input="hi", stream=True))
+    assert "mid-stream" in caught.value.message
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -188,10 +202,12 @@ def test_bad_field_is_a_bad_request_naming_it(stack: Stack) -> None:
     assert caught.value.body["param"] == "input[0].call_id"
 
 
-def test_unknown_previous_response_id_is_a_404_naming_the_field(stack: Stack) -> None:
-    with pytest.raises(openai.NotFoundError) as caught:
+def test_unknown_previous_response_id_is_previous_response_not_found(stack: Stack) -> None:
+    """Open Responses names the code; a 400, as its WebSocket error example has it."""
+    with pytest.raises(openai.BadRequestError) as caught:
         stack.openai().responses.create(model="echo", input="hi", previous_response_id="resp_1")
     assert caught.value.body["param"] == "previous_response_id"
+    assert caught.value.body["code"] == "previous_response_not_found"
     assert "resp_1" in caught.value.message
 
 

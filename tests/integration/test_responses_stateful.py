@@ -245,11 +245,12 @@ def test_store_false_is_not_retrievable_nor_chainable(stack: Stack, mock: MockUp
     assert created.store is False and created.output_text == "Forget me."
     with pytest.raises(openai.NotFoundError):
         client(stack).responses.retrieve(created.id)
-    with pytest.raises(openai.NotFoundError) as caught:
+    with pytest.raises(openai.BadRequestError) as caught:
         client(stack).responses.create(
             model="mock-gpt", input="again", previous_response_id=created.id
         )
     assert caught.value.body["param"] == "previous_response_id"
+    assert caught.value.body["code"] == "previous_response_not_found"
     assert len(mock.chat_requests()) == 1  # the refused turn never went upstream
 
 
@@ -264,7 +265,7 @@ def test_a_response_is_visible_only_to_its_key(stack: Stack, mock: MockUpstream)
             other.responses.input_items.list(mine.id)
         with pytest.raises(openai.NotFoundError):
             other.responses.delete(mine.id)
-        with pytest.raises(openai.NotFoundError):
+        with pytest.raises(openai.BadRequestError):  # previous_response_not_found
             other.responses.create(model="mock-claude", input="x", previous_response_id=mine.id)
     assert client(stack, ALICE_KEY).responses.retrieve(mine.id).output_text == "Alice's secret."
     with pytest.raises(openai.AuthenticationError):
@@ -313,8 +314,9 @@ def test_websocket_mode_chains_and_shares_the_http_state(
         # an unknown id: an error event, and the socket stays usable
         connection.response.create(model=route, input="x", previous_response_id="resp_nope")
         [error] = _until_done(connection)
-        assert error.type == "error" and error.status == 404
+        assert error.type == "error" and error.status == 400
         assert error.error.param == "previous_response_id"
+        assert error.error.code == "previous_response_not_found"
 
     fetched = client(stack).responses.retrieve(second.id)  # stored like any response
     assert fetched.output_text == "Cold in Oslo."
@@ -422,7 +424,8 @@ def test_websocket_chains_store_false_responses_on_the_same_socket_only(
         client(stack).responses.retrieve(second["id"])  # never stored
     with _raw_socket(stack) as other:  # another socket does not know it
         [error] = create(other, previous_response_id=second["id"], input="more")
-    assert error["type"] == "error" and error["status"] == 404
+    assert error["type"] == "error" and error["status"] == 400
+    assert error["error"]["code"] == "previous_response_not_found"
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -547,7 +550,7 @@ def test_socket_requests_are_journaled_and_the_log_is_clean(stack: Stack) -> Non
 
     code = (
         "from gateway.models import RequestLog; "
-        "print(RequestLog.objects.filter(dialect='responses', status=404, "
+        "print(RequestLog.objects.filter(dialect='responses', status=400, "
         "error_message__contains='resp_nope').count())"
     )
 

@@ -99,7 +99,17 @@ _MODELLED = frozenset(
 # Fields that depend on state this gateway does not keep (conversations, background runs).
 _STATEFUL = ("conversation", "background")
 # Values of otherwise unmodelled fields that ask for nothing beyond the default.
-_HARMLESS = {"include": ([], None), "truncation": ("disabled", None), "service_tier": ("auto",)}
+_HARMLESS = {
+    "include": ([], None),
+    "truncation": ("disabled", None),
+    "service_tier": ("auto", "default", None),
+    "presence_penalty": (0, None),
+    "frequency_penalty": (0, None),
+    "top_logprobs": (0, None),
+    "max_tool_calls": (None,),
+}
+# Fields kept only to be echoed on the response object (they ask the model for nothing).
+_ECHOED = frozenset({"safety_identifier"})
 _TEXT_PARTS = {"input_text": "text", "output_text": "text", "text": "text", "refusal": "refusal"}
 _ASSISTANT_ITEMS = ("function_call", "reasoning")
 
@@ -209,6 +219,7 @@ class _Conversation:
         self.messages: list[Message] = []
         self.mcp_pending: list[McpItem] = []  # approval requests of earlier turns
         self.mcp_approvals: list[McpApproval] = []
+        self.calls: set[str] = set()  # call_ids of the function_call items so far
 
     def _last(self, role: str) -> Message | None:
         last = self.messages[-1] if self.messages else None
@@ -259,11 +270,19 @@ class _Conversation:
             name = _string(item, "name", param)
             args, raw = common.call_arguments(item.get("arguments", ""), f"{param}.arguments")
             self.assistant_part(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
+            self.calls.add(call_id)
         elif kind == "function_call_output":
             call_id = _string(item, "call_id", param)
             output = item.get("output")
             if output is None:
                 raise common.invalid(f"{param}.output is required", f"{param}.output")
+            if call_id not in self.calls:
+                raise common.invalid(
+                    f"No tool call found for function call output with call_id {call_id!r}: "
+                    "a function_call_output must answer a function_call earlier in the "
+                    "conversation (in input, or in the response previous_response_id names)",
+                    f"{param}.call_id",
+                )
             self.tool_result(ToolResult(call_id, _content(output, f"{param}.output", images=True)))
         elif kind == "reasoning":
             thinking = _reasoning_item(item, param)
@@ -271,6 +290,14 @@ class _Conversation:
                 self.assistant_part(thinking)
         elif kind in _MCP_ITEMS:
             self.mcp_item(kind, item, param)
+        elif kind == "compaction":
+            # The gateway's own compaction items were opened before parsing
+            # (gateway.responses_state); one still here is an upstream's sealed summary
+            # (OpenAI's): it goes back to a Responses API upstream as it came, and is
+            # dropped for others, as OpenAI's encrypted reasoning is (maps.COMPACTION_MARK).
+            sealed = item.get("encrypted_content")
+            common.expect(sealed, str, "a string", f"{param}.encrypted_content")
+            self.assistant_part(Thinking("", redacted=maps.pack_compaction(sealed)))
         elif kind == "item_reference":
             raise common.invalid(
                 "item_reference is not supported: send the items themselves, or continue a "
@@ -516,7 +543,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     if previous is not None:
         common.expect(previous, str, "a string", "previous_response_id")
     extra = {k: v for k, v in body.items() if k not in _MODELLED and k not in _STATEFUL}
-    unmapped = [k for k, v in extra.items() if v not in _HARMLESS.get(k, ())]
+    unmapped = [k for k, v in extra.items() if k not in _ECHOED and v not in _HARMLESS.get(k, ())]
     if metadata:
         extra["metadata"] = metadata  # kept for the response object
     servers: list[McpServer] = []
@@ -610,7 +637,33 @@ def _format_out(request: ChatRequest) -> dict[str, Any]:
     fmt = request.response_format
     if fmt is None or fmt.type != "json_schema":
         return {"type": fmt.type if fmt else "text"}
-    return {"type": "json_schema", "name": fmt.name, "schema": fmt.schema, "strict": fmt.strict}
+    return {
+        "type": "json_schema",
+        "name": fmt.name or "response",
+        "description": None,
+        "schema": fmt.schema,
+        "strict": bool(fmt.strict),
+    }
+
+
+def _echo(extra: Mapping[str, Any], name: str, kind: type, default: Any) -> Any:
+    """A setting the caller sent that the model call does not use, echoed on the
+    response object with the type the schema gives it (its default when absent)."""
+    value = extra.get(name)
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    return default
+
+
+def _service_tier(extra: Mapping[str, Any]) -> str:
+    """The tier the response ran at: the gateway has one, the default ("auto" asks for
+    whatever the provider picks, and that is it)."""
+    tier = extra.get("service_tier")
+    return tier if isinstance(tier, str) and tier not in ("auto", "") else "default"
 
 
 def _status_of(reason: str | None) -> tuple[str, dict[str, str] | None]:
@@ -636,10 +689,12 @@ def _response_object(
     instructions = "".join(t.text for t in request.system) or None
     parallel = request.tool_choice.parallel if request.tool_choice else None
     effort = request.reasoning.effort if request.reasoning else None
+    extra = request.extra
     return {
         "id": response_id,
         "object": "response",
         "created_at": created,
+        "completed_at": int(time.time()) if status == "completed" else None,
         "status": status,
         "background": False,
         "error": error,
@@ -651,8 +706,15 @@ def _response_object(
         "parallel_tool_calls": True if parallel is None else parallel,
         "previous_response_id": request.echo.get("previous_response_id"),
         "reasoning": {"effort": effort, "summary": None},
+        "max_tool_calls": _echo(extra, "max_tool_calls", int, None),
         "store": bool(request.echo.get("store", False)),
-        "temperature": request.temperature,
+        "temperature": 1.0 if request.temperature is None else request.temperature,
+        "presence_penalty": _echo(extra, "presence_penalty", float, 0.0),
+        "frequency_penalty": _echo(extra, "frequency_penalty", float, 0.0),
+        "top_logprobs": _echo(extra, "top_logprobs", int, 0),
+        "service_tier": _service_tier(extra),
+        "safety_identifier": _echo(extra, "safety_identifier", str, None),
+        "prompt_cache_key": request.prompt_cache_key,
         "text": {"format": _format_out(request)},
         "tool_choice": _tool_choice_out(request),
         "tools": [
@@ -665,8 +727,8 @@ def _response_object(
             }
             for tool in request.tools
         ],
-        "top_p": request.top_p,
-        "truncation": "disabled",
+        "top_p": 1.0 if request.top_p is None else request.top_p,
+        "truncation": "auto" if extra.get("truncation") == "auto" else "disabled",
         "usage": render_usage(usage) if usage is not None else None,
         "user": request.user,
         "metadata": request.extra.get("metadata") or {},
@@ -702,6 +764,46 @@ def mcp_output_item(item: McpItem) -> dict[str, Any]:
         "approval_request_id": item.approval_request_id,
         "status": "failed" if item.error else "completed",
     }
+
+
+# Settings an upstream's response object may leave null that the spec types as numbers,
+# strings, booleans, lists or objects: the request's echo stands in.
+_NOT_NULL = (
+    "temperature",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_logprobs",
+    "service_tier",
+    "truncation",
+    "parallel_tool_calls",
+    "background",
+    "tool_choice",
+    "tools",
+    "text",
+    "metadata",
+)
+
+
+def conform(response: dict[str, Any], request: ChatRequest) -> dict[str, Any]:
+    """An upstream's response object (passed through) with every field Open Responses
+    requires: what it lacks, or leaves null where the schema wants a value, is the
+    request's echo, as the gateway renders it for translated upstreams."""
+    status = str(response.get("status") or "completed")
+    template = _response_object(
+        request,
+        response_id=str(response.get("id") or ""),
+        created=int(response.get("created_at") or time.time()),
+        status=status,
+        output=[],
+        usage=None,
+    )
+    for name, value in template.items():
+        if name not in response or (name in _NOT_NULL and response[name] is None):
+            response[name] = value
+    if status == "completed" and response.get("completed_at") is None:
+        response["completed_at"] = template["completed_at"]
+    return response
 
 
 def _output_items(response: ChatResponse) -> list[dict[str, Any]]:
@@ -1071,11 +1173,18 @@ async def render_stream(
         if isinstance(event, ErrorEvent):
             for chunk in renderer.fail(event.error):
                 yield chunk
+            yield DONE
             return
         for chunk in renderer.feed(event):
             yield chunk
     for chunk in renderer.end():
         yield chunk
+    yield DONE
+
+
+# The terminal event of a streamed response (Open Responses: "The terminal event MUST be
+# the literal string [DONE]"; the openai SDK stops reading at it).
+DONE = b"data: [DONE]\n\n"
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -1084,11 +1193,19 @@ async def render_stream(
 def render_stream_error(error: errors.GatewayError, sequence_number: int = 0) -> bytes:
     """The Responses ``error`` stream event (code, message, param)."""
     body = common.error_body(_as_gateway_error(error))["error"]
+    code = body["code"] or body["type"]
     payload = {
         "type": "error",
-        "code": body["code"] or body["type"],
+        # the openai SDK reads the fields flat; Open Responses nests them in ``error``
+        "code": code,
         "message": body["message"],
         "param": body["param"],
+        "error": {
+            "type": body["type"],
+            "code": code,
+            "message": body["message"],
+            "param": body["param"],
+        },
         "sequence_number": sequence_number,
     }
     return sse_bytes(orjson.dumps(payload), "error")

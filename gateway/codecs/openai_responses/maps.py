@@ -81,6 +81,17 @@ CLIENT_EFFORTS: dict[str, str] = {
 REASONING_PREFIX = OPENAI_REASONING_PREFIX
 
 
+# A compaction item another server sealed (OpenAI's ``/responses/compact``) rides in a
+# redacted Thinking as PREFIX + COMPACTION_MARK + its encrypted_content: only a Responses
+# API upstream reads it (other families drop OpenAI's encrypted items), and there it goes
+# back as the compaction item it was.
+COMPACTION_MARK = "compaction:"
+
+
+def pack_compaction(encrypted: str) -> str:
+    return REASONING_PREFIX + COMPACTION_MARK + encrypted
+
+
 def pack_reasoning(encrypted: str) -> str:
     return REASONING_PREFIX + encrypted
 

@@ -105,6 +105,8 @@ def _reasoning_item(part: Thinking) -> dict[str, Any] | None:
     encrypted = maps.unpack_reasoning(part.signature) or maps.unpack_reasoning(part.redacted)
     if encrypted is None:
         return None
+    if encrypted.startswith(maps.COMPACTION_MARK):  # a compaction item, as it came
+        return {"type": "compaction", "encrypted_content": encrypted[len(maps.COMPACTION_MARK) :]}
     summary = [{"type": "summary_text", "text": part.text}] if part.text else []
     return {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
 

@@ -392,6 +392,8 @@ async def _stream(events: list[Any], request: ChatRequest | None = None) -> list
             yield event
 
     chunks = [chunk async for chunk in render_stream(source(), request or parse(stream=True))]
+    assert chunks[-1] == b"data: [DONE]\n\n"  # the stream's terminal event (Open Responses)
+    chunks = chunks[:-1]
     payloads = []
     for chunk in chunks:  # one complete event per chunk
         decoded = _decode(chunk)

@@ -1,0 +1,81 @@
+"""``gateway.core.rerank``: both request shapes, every upstream answer, the v2 answer."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway import errors
+from gateway.core import rerank
+
+DOCS = ["Paris is in France.", "Berlin is in Germany.", "Rome is in Italy."]
+
+
+def test_cohere_and_jina_shapes_parse_alike() -> None:
+    cohere = rerank.parse({"model": "r", "query": "q", "documents": DOCS, "top_n": 2})
+    jina = rerank.parse(
+        {
+            "model": "r",
+            "query": "q",
+            "documents": [{"text": d} for d in DOCS],
+            "top_k": 2,
+            "return_documents": True,
+        }
+    )
+    assert cohere.documents == jina.documents == DOCS
+    assert cohere.top_n == jina.top_n == 2
+    assert (cohere.return_documents, jina.return_documents) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"query": "q", "documents": DOCS}, "model"),
+        ({"model": "r", "documents": DOCS}, "query"),
+        ({"model": "r", "query": "q", "documents": []}, "documents"),
+        ({"model": "r", "query": "q", "documents": [3]}, "documents[0]"),
+        ({"model": "r", "query": "q", "documents": DOCS, "top_n": 0}, "top_n"),
+    ],
+)
+def test_bad_bodies_name_the_field(body: dict, param: str) -> None:
+    with pytest.raises(errors.InvalidRequest) as caught:
+        rerank.parse(body)
+    assert caught.value.param == param
+
+
+def test_upstream_bodies() -> None:
+    request = rerank.parse({"model": "r", "query": "q", "documents": DOCS, "top_n": 2})
+    assert rerank.upstream_body(request, "up", "tei") == {
+        "query": "q",
+        "texts": DOCS,
+        "return_text": False,
+    }
+    assert rerank.upstream_body(request, "up", "openai") == {
+        "model": "up",
+        "query": "q",
+        "documents": DOCS,
+        "top_n": 2,
+    }
+
+
+def test_answers_of_each_upstream_render_the_v2_shape_best_first() -> None:
+    request = rerank.parse(
+        {"model": "r", "query": "q", "documents": DOCS, "top_n": 2, "return_documents": True}
+    )
+    tei = [{"index": 0, "score": 0.1}, {"index": 2, "score": 0.9}, {"index": 1, "score": 0.5}]
+    vllm = {"results": [{"index": 2, "relevance_score": 0.9}], "usage": {"total_tokens": 30}}
+    cohere = {
+        "results": [{"index": 2, "relevance_score": 0.9}],
+        "meta": {"billed_units": {"search_units": 1}},
+    }
+    for answer in (tei, vllm, cohere):
+        body = rerank.render(rerank.read(answer, request), request, "r")
+        assert body["results"][0] == {
+            "index": 2,
+            "relevance_score": 0.9,
+            "document": {"text": "Rome is in Italy."},
+        }
+        assert len(body["results"]) <= 2 and body["model"] == "r"
+        assert body["meta"]["api_version"] == {"version": "2"}
+    assert rerank.read(vllm, request).usage.input_tokens == 30
+    with pytest.raises(errors.UpstreamError):
+        rerank.read({"results": [{"index": 7, "relevance_score": 1.0}]}, request)

@@ -1,0 +1,179 @@
+"""``POST /v1/rerank`` end to end: a real gateway, Cohere v2 and Jina-shaped bodies,
+routes on a mock vLLM-style server (``{api_base}/rerank``), a mock
+text-embeddings-inference (``"rerank_api": "tei"``), a mock Cohere (``/v2/rerank``)
+and a mock Bedrock agent runtime (``/rerank``, SigV4 verified); answers in Cohere's v2
+shape, key permissions, one journal row each, priced by tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
+from tests.live import MASTER_KEY, running_gateway
+
+from .bedrock_upstream import MockBedrock
+from .mock_cohere import MockCohere
+from .mock_upstream import MockUpstream
+
+LIMITED_KEY = "sy-rerank-only-0123456789abcdefghij"
+SETUP = """
+from decimal import Decimal
+from gateway.models import ApiKey, Deployment, Provider, Route
+
+def provider(name, kind, url):
+    p = Provider(name=name, kind=kind, base_url=url)
+    p.set_secret("sk-upstream-rerank-0123456789")
+    p.save()
+    return p
+
+def route(name, p, model, params=None):
+    r = Route.objects.create(name=name, max_attempts=1)
+    Deployment.objects.create(route=r, provider=p, model=model, params=params or {{}},
+        input_price=Decimal("2"), output_price=Decimal("0"))
+
+oa = provider("mock-vllm", "openai", "{chat}/v1")
+route("rr-vllm", oa, "bge-reranker")
+route("rr-tei", oa, "bge-reranker", {{"rerank_api": "tei"}})
+route("rr-cohere", provider("mock-cohere", "cohere", "{cohere}"), "rerank-v3.5")
+route("rr-claude", provider("mock-anthropic", "anthropic", "{chat}"), "claude")
+aws = Provider(name="mock-bedrock", kind="bedrock", base_url="{bedrock}")
+aws.set_secret("{aws_secret}")
+aws.save()
+route("rr-bedrock", aws, "cohere.rerank-v3-5:0",
+    {{"aws_access_key_id": "{aws_key}", "aws_region_name": "{region}"}})
+key = ApiKey.objects.create(name="limited", prefix="{limited}"[:10],
+    key_hash=ApiKey.hash_key("{limited}"))
+key.routes.set([Route.objects.get(name="rr-vllm")])
+"""
+DOCS = ["The cat sat on the mat.", "Paris is the capital of France.", "France exports wine."]
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    chat, cohere, bedrock = MockUpstream().start(), MockCohere().start(), MockBedrock().start()
+    try:
+        setup = SETUP.format(
+            chat=chat.url,
+            cohere=cohere.url,
+            bedrock=bedrock.url,
+            aws_key=ACCESS_KEY,
+            aws_secret=SECRET_KEY,
+            region=REGION,
+            limited=LIMITED_KEY,
+        )
+        with running_gateway(
+            tmp_path_factory.mktemp("gateway"), setup=[["shell", "-c", setup]]
+        ) as gw:
+            gw.chat, gw.cohere, gw.bedrock = chat, cohere, bedrock
+            yield gw
+            assert "Traceback" not in gw.log(), gw.log()[-4000:]
+    finally:
+        chat.stop()
+        cohere.stop()
+        bedrock.stop()
+
+
+def rerank(gw: Any, body: dict[str, Any], key: str = MASTER_KEY, path: str = "/v1/rerank"):  # type: ignore[no-untyped-def]
+    headers = {"authorization": f"Bearer {key}"}
+    return httpx.post(gw.url + path, json=body, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("route", ["rr-vllm", "rr-tei", "rr-cohere", "rr-bedrock"])
+def test_cohere_v2_body_on_each_upstream(gateway: Any, route: str) -> None:
+    answer = rerank(
+        gateway,
+        {"model": route, "query": "capital of France", "documents": DOCS, "top_n": 2},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [r["index"] for r in body["results"]] == [1, 2]  # best first, top_n kept
+    assert body["results"][0]["relevance_score"] > body["results"][1]["relevance_score"]
+    assert "document" not in body["results"][0]
+    assert body["model"] == route and body["meta"]["api_version"]["version"] == "2"
+
+
+def test_the_upstreams_got_their_own_shapes(gateway: Any) -> None:
+    gateway.chat.reset()
+    gateway.cohere.reset()
+    rerank(gateway, {"model": "rr-tei", "query": "wine", "documents": DOCS})
+    rerank(gateway, {"model": "rr-vllm", "query": "wine", "documents": DOCS})
+    rerank(gateway, {"model": "rr-cohere", "query": "wine", "documents": DOCS, "top_n": 1})
+    tei, vllm = [s for s in gateway.chat.seen if s.path.endswith("/rerank")]
+    assert tei.path == "/v1/rerank" and tei.body == {
+        "query": "wine",
+        "texts": DOCS,
+        "return_text": False,
+    }
+    assert vllm.body == {"model": "bge-reranker", "query": "wine", "documents": DOCS}
+    [cohere] = [s for s in gateway.cohere.seen if s.path.endswith("/v2/rerank")]
+    assert cohere.body["model"] == "rerank-v3.5" and cohere.body["top_n"] == 1
+    assert "sk-upstream-rerank" in cohere.headers.get("authorization", "")
+    assert MASTER_KEY not in str(cohere.headers)
+
+
+def test_bedrock_gets_a_signed_rerank_naming_the_models_arn(gateway: Any) -> None:
+    rerank(gateway, {"model": "rr-bedrock", "query": "wine", "documents": DOCS, "top_n": 1})
+    seen = [s for s in gateway.bedrock.seen if s.path == "/rerank"][-1]
+    config = seen.body["rerankingConfiguration"]["bedrockRerankingConfiguration"]
+    assert config == {
+        "numberOfResults": 1,
+        "modelConfiguration": {
+            "modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/cohere.rerank-v3-5:0"
+        },
+    }
+    assert seen.body["sources"][2]["inlineDocumentSource"]["textDocument"]["text"] == DOCS[2]
+    assert gateway.bedrock.rejected == []  # the SigV4 signature verified
+
+
+def test_jina_shape_and_cohere_path(gateway: Any) -> None:
+    answer = rerank(
+        gateway,
+        {
+            "model": "rr-vllm",
+            "query": "cat",
+            "documents": [{"text": d} for d in DOCS],
+            "top_k": 1,
+            "return_documents": True,
+        },
+        path="/v2/rerank",
+    )
+    [result] = answer.json()["results"]
+    assert result["index"] == 0 and result["document"] == {"text": DOCS[0]}
+
+
+def test_refusals_in_the_openai_envelope(gateway: Any) -> None:
+    chat_only = rerank(gateway, {"model": "rr-claude", "query": "q", "documents": DOCS})
+    assert chat_only.status_code == 400 and "cannot serve rerank" in chat_only.text
+    bad = rerank(gateway, {"model": "rr-vllm", "query": "", "documents": DOCS})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "query"
+    denied = rerank(
+        gateway, {"model": "rr-cohere", "query": "q", "documents": DOCS}, key=LIMITED_KEY
+    )
+    assert denied.status_code == 403 and denied.json()["error"]["type"] == "permission_error"
+    allowed = rerank(gateway, {"model": "rr-vllm", "query": "q", "documents": DOCS}, LIMITED_KEY)
+    assert allowed.status_code == 200
+    unknown = rerank(gateway, {"model": "nope", "query": "q", "documents": DOCS})
+    assert unknown.status_code == 404
+
+
+def test_each_rerank_is_one_priced_journal_row(gateway: Any) -> None:
+    import time
+
+    code = (
+        "from gateway.models import RequestLog; "
+        "rows = RequestLog.objects.filter(endpoint='rerank', route='rr-vllm', status=200); "
+        "print(rows.count(), max((r.cost_usd for r in rows), default=0), "
+        "max((r.input_tokens for r in rows), default=0))"
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        count, cost, tokens = gateway.shell(code).strip().splitlines()[-1].split()
+        if int(count) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert int(count) >= 3 and int(tokens) == 23  # the tokens vLLM reported
+    assert float(cost) == pytest.approx(23 * 2 / 1_000_000)
