@@ -44,6 +44,8 @@ class Record:
     cache_write_tokens: int = 0
     cost_usd: Decimal = Decimal("0")
     user_agent: str = ""
+    end_user: str = ""  # spend attribution (gateway/telemetry/attribution.py)
+    session: str = ""
     from_playground: bool = False
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)

@@ -90,6 +90,8 @@ LOG_COLUMNS = (
     "client_disconnected",
     "cache_hit",
     "prompt_cache_breakpoints",
+    "end_user",
+    "session",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -140,6 +142,8 @@ def log_values(
         rec.client_disconnected,
         rec.cache_hit,
         rec.prompt_cache_breakpoints[:300],
+        rec.end_user[:200] or None,
+        rec.session[:200] or None,
     )
     return values, created
 
