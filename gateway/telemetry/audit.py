@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
+from .. import crypto
 from ..secret_refs import ENV_REFERENCE
 from ..url_secrets import mask_url, secret_param
 from .models import AuditEvent, retention_pruning
@@ -196,6 +198,8 @@ def mask_json(value: Any, name: str = "") -> Any:
 
 def masked(name: str, value: Any) -> Any:
     """What the audit log may show of column ``name`` holding ``value``."""
+    if value is None:
+        return None
     if name in SECRET_FIELDS:
         return MASK if value else ""
     if name == "extra_headers" and isinstance(value, dict):
@@ -207,13 +211,34 @@ def masked(name: str, value: Any) -> Any:
     return _plain(value)
 
 
+def _fingerprint(value: Any) -> Any:
+    """A stand-in for a stored secret that changes only when the secret does (an
+    encrypted value is encrypted anew on each save): a digest of its plaintext."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(crypto.PREFIX):
+        try:
+            value = crypto.decrypt(value)
+        except Exception:  # another instance's key: the ciphertext stands in
+            pass
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
 def snapshot(instance: models.Model) -> dict[str, Any]:
-    """The instance's columns as stored (raw: compared, then masked when shown)."""
+    """The instance's columns (secrets as fingerprints): compared, then masked when
+    shown."""
     out: dict[str, Any] = {}
     for f in instance._meta.concrete_fields:
         if f.name in SKIPPED_FIELDS:
             continue
-        out[f.name] = _plain(getattr(instance, f.attname))
+        value = _plain(getattr(instance, f.attname))
+        if f.name in SECRET_FIELDS:
+            value = _fingerprint(value)
+        elif f.name == "extra_headers" and isinstance(value, dict):
+            value = {
+                k: v if ENV_REFERENCE.match(str(v)) else _fingerprint(v) for k, v in value.items()
+            }
+        out[f.name] = value
     return out
 
 
