@@ -246,6 +246,14 @@ def query(
     keys = {name: DIMENSIONS[name].expression() for name in names}
     if bucket is not None:
         keys["bucket"] = Trunc("hour", bucket, tzinfo=UTC)
+    if not keys:  # the totals of the range: one row (none without rollups)
+        found = rows.aggregate(**{f"t_{n}": Sum(n) for n in FIGURES})
+        if found["t_requests"] is None:
+            return []
+        totals_row = {f: found[f"t_{f}"] or 0 for f in FIGURES}
+        totals_row["tokens"] = sum(totals_row[f] for f in FIGURES[2:6])
+        totals_row["cost_usd"] = Decimal(totals_row["cost_usd"]).quantize(Decimal("0.00000001"))
+        return [totals_row]
     grouped = rows.annotate(**{f"g_{n}": e for n, e in keys.items()}).values(
         *(f"g_{n}" for n in keys)
     )
