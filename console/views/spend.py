@@ -158,6 +158,7 @@ def spend_page(request: HtmxHttpRequest) -> HttpResponse:
         "sort": sort,
         "totals": totals[0] if totals else None,
         "has_team": "team" in tables,
+        "filter_labels": {n: spend.DIMENSIONS[n].label.lower() for n in FILTERABLE},
         "sort_links": _sort_links(request, sort),
         "filter_links": _filter_links(request),
     }

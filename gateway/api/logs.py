@@ -67,6 +67,8 @@ class LogOut(Schema):
     client_disconnected: bool
     cache_hit: bool  # answered from the response cache (no upstream call, no cost)
     prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
+    end_user: str | None = None  # spend attribution (x-switchyard-user, the dialect's user)
+    session: str | None = None
 
     @staticmethod
     def resolve_prompt_cache_breakpoints(obj: Any) -> str:

@@ -243,13 +243,18 @@ def snapshot(instance: models.Model) -> dict[str, Any]:
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list]:
     """{field: [before, after]} of the fields that differ, masked."""
+    whole = before is None or after is None  # a creation or a deletion
     before, after = before or {}, after or {}
     out = {}
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
-        if old != new:
-            out[name] = [masked(name, old), masked(name, new)]
+        if old == new or (whole and old in _EMPTY and new in _EMPTY):
+            continue  # a created or deleted row's empty fields say nothing
+        out[name] = [masked(name, old), masked(name, new)]
     return out
+
+
+_EMPTY = (None, "", {}, [])
 
 
 # --- writing events -------------------------------------------------------------------------
