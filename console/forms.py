@@ -401,6 +401,8 @@ class LogFilterForm(forms.Form):
         required=False,
     )
     q = forms.CharField(required=False, label="Search", max_length=200)
+    end_user = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    session = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
 
 class ImportForm(forms.Form):

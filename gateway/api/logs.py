@@ -28,6 +28,8 @@ class LogFilters(Schema):
     key: str | None = None  # key id, or key name ("master" for the master key)
     status: str | None = None  # 404, a class (4xx, 5xx), ok or error
     dialect: str | None = None
+    end_user: str | None = None  # spend attribution: exactly this end user / session
+    session: str | None = None
     q: str | None = (
         None  # text in request id, route, error type or text, model, key name, status; bodies where logged
     )

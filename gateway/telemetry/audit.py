@@ -137,11 +137,28 @@ def actor_of(request: HttpRequest) -> Actor:
     return Actor("anonymous", **where)
 
 
+def _process_actor() -> Actor:
+    """Outside a request and a ``GatewayCommand``: Django's own commands
+    (``createsuperuser``, ``changepassword``, ``shell``) by name, else the system."""
+    import getpass
+    import os
+    import sys
+
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program in ("manage.py", "django-admin", "switchyard") and len(sys.argv) > 1:
+        try:
+            who = getpass.getuser()
+        except Exception:
+            who = ""
+        return Actor("command", f"{program} {sys.argv[1]}"[:200], who, "command")
+    return Actor("system")
+
+
 def current_actor() -> Actor:
     actor = _actor.get()
     if actor is None:
         request = _request.get()
-        actor = actor_of(request) if request is not None else Actor("system")
+        actor = actor_of(request) if request is not None else _process_actor()
     source = _source.get()
     if source is not None:
         actor = Actor(actor.kind, actor.name, actor.id, source, actor.ip, actor.user_agent)

@@ -215,3 +215,7 @@ def test_the_journal_and_the_spend_rollups_carry_the_attribution(echo, settings)
     assert bad.status_code == 422 and "planet" in bad.json()["detail"]
     assert api.get("/api/spend", {"bucket": "week"}).status_code == 422
     assert Client().get("/api/spend").status_code == 401
+
+    # the log list filters on them (each on its own index) and shows them
+    listed = api.get("/api/logs/", {"end_user": "alice", "session": "s1"}).json()["items"]
+    assert len(listed) == 2 and {(r["end_user"], r["session"]) for r in listed} == {("alice", "s1")}

@@ -237,3 +237,15 @@ def test_api_audit_filters_pages_and_exports(api, console):
     as_json = api.get("/api/audit/export", {"format": "json"}).json()
     assert len(as_json) == AuditEvent.objects.count()
     assert Client().get("/api/audit").status_code == 401
+
+
+def test_djangos_own_commands_are_named_too(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/srv/switchyard/manage.py", "createsuperuser"])
+    User.objects.create_superuser("root", "", "pw-123456789")
+    event = AuditEvent.objects.get(object_type="user", object_name="root")
+    assert (event.actor_kind, event.actor, event.source) == (
+        "command",
+        "manage.py createsuperuser",
+        "command",
+    )
+    assert event.changes["password"] == [None, "***"]
