@@ -186,6 +186,7 @@ def test_console_sign_ins_good_and_bad_are_audited(staff):
     assert not AuditEvent.objects.filter(object_type="user", action="update").exists()
 
 
+@pytest.mark.django_db(transaction=True)  # the pruning round closes stale connections
 def test_events_are_append_only_and_pruned_only_by_the_retention_setting(settings):
     event = audit.record("update", object_type="route", object_name="x")
     event.detail = "rewritten"
