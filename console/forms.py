@@ -361,6 +361,13 @@ class KeyForm(forms.Form):
     tpm_limit = forms.IntegerField(required=False, min_value=0, label="Tokens / min")
     budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTH)
+    max_budget_per_user = forms.DecimalField(
+        required=False,
+        min_value=0,
+        label="Budget per end user (USD)",
+        help_text="each end user (x-switchyard-user, OpenAI user, Anthropic metadata.user_id) "
+        "per budget period; empty: none",
+    )
     expires_at = forms.DateTimeField(
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -379,6 +386,7 @@ class KeyForm(forms.Form):
                 "tpm_limit": key.tpm_limit,
                 "budget_usd": key.budget_usd,
                 "budget_period": key.budget_period,
+                "max_budget_per_user": key.max_budget_per_user,
                 "expires_at": key.expires_at,
             },
         )
@@ -415,6 +423,8 @@ class LogFilterForm(forms.Form):
         required=False,
     )
     q = forms.CharField(required=False, label="Search", max_length=200)
+    end_user = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    session = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
 
 
 class ImportForm(forms.Form):

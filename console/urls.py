@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from .views import (
     assets,
+    audit,
     auth,
     catalog,
     config,
@@ -12,6 +13,7 @@ from .views import (
     providers,
     routes,
     shadow,
+    spend,
     sso,
     usage,
 )
@@ -49,6 +51,10 @@ urlpatterns = [
     path("keys/<int:pk>/revoke/", keys.key_revoke, name="key-revoke"),
     path("usage/", usage.usage, name="usage"),
     path("usage/export.csv", usage.usage_csv, name="usage-csv"),
+    path("spend/", spend.spend_page, name="spend"),
+    path("spend/export.csv", spend.spend_csv, name="spend-csv"),
+    path("audit/", audit.audit_page, name="audit"),
+    path("audit/export", audit.audit_export, name="audit-export"),
     path("catalog/", catalog.catalog_browser, name="catalog"),
     path("logs/", logs.log_list, name="logs"),
     path("logs/<str:request_id>/", logs.log_detail, name="log-detail"),

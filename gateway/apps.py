@@ -11,3 +11,7 @@ class GatewayConfig(AppConfig):
         # metrics count every journaled request: the journal never imports them, and
         # metrics read the journal's stats only when rendered
         journal.subscribe(metrics.observe)
+
+        from .telemetry import audit
+
+        audit.connect()  # the audit log's model signals and sign-in listeners

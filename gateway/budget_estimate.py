@@ -24,9 +24,10 @@ MILLION = Decimal(1_000_000)
 def hold_for(
     key: KeyEntry, route: RouteEntry, prompt_tokens: int, max_output: int | None
 ) -> Decimal | None:
-    """USD the request holds of ``key``'s budget; None when the key has no budget.
+    """USD the request holds of ``key``'s budget (and of its end user's); None when the
+    key has neither budget.
     ``max_output``: the request's own ceiling (None: not given; 0: it makes no output)."""
-    if key.budget_usd is None or key.is_master:
+    if (key.budget_usd is None and key.max_budget_per_user is None) or key.is_master:
         return None
     unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
     most: Decimal | None = None

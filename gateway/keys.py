@@ -130,6 +130,7 @@ PARSERS = {
     "tpm_limit": _limit,
     "budget_usd": _budget,
     "budget_period": _period,
+    "max_budget_per_user": _budget,
     "expires_at": parse_expiry,
 }
 
@@ -160,6 +161,7 @@ def create_key(
     budget_usd: object = None,
     budget_period: str = ApiKey.Period.MONTH,
     expires_at: object = None,
+    max_budget_per_user: object = None,
 ) -> CreatedKey:
     """Validate everything first, then create the key in one transaction."""
     clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
@@ -182,6 +184,7 @@ def update_key(
     budget_usd: object = UNSET,
     budget_period: object = UNSET,
     expires_at: object = UNSET,
+    max_budget_per_user: object = UNSET,
 ) -> ApiKey:
     """Change the given fields (None or "" clears a limit); validate all, then save."""
     given = {f: v for f, v in locals().items() if f in PARSERS and v is not UNSET}

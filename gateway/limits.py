@@ -14,6 +14,12 @@ requests cannot spend past the budget. Settling replaces the hold by the real co
 for a request that failed before costing anything). A hold whose request never
 settles (its worker was killed) expires after ``SWITCHYARD_BUDGET_HOLD_SECONDS``.
 
+A key with ``max_budget_per_user`` also gives each end user of it (the request's
+``end_user``, gateway/telemetry/attribution.py) that budget per budget period, counted
+exactly like the key's (same store, holds and period) under an entry derived from the
+key (``end_user_entry``): one more round trip, only for such keys and requests that
+name an end user.
+
 Windows are sliding over the last 60 seconds, counted in one-second buckets. Budgets
 run per UTC day, per UTC month or in total; the spend of the current period is read
 once from RequestLog (sum of cost_usd) when a key is first seen, then kept counting.
@@ -34,6 +40,8 @@ when it is back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import os
 import time
@@ -72,29 +80,60 @@ def period_bounds(period: str, at: float) -> tuple[str, datetime | None, datetim
     return "total", None, None
 
 
-def _load_spend_sync(key_id: int, start: datetime | None) -> Decimal:
+def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
     from django.db.models import Sum
 
     from .models import RequestLog
 
     rows = RequestLog.objects.filter(key_id=key_id)
+    if end_user is not None:
+        rows = rows.filter(end_user=end_user)
     if start is not None:
         rows = rows.filter(created_at__gte=start)
     return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
 
 
-async def load_spend(key_id: int, start: datetime | None) -> Decimal:
-    """What ``key_id`` spent since ``start``, from the request log (one query)."""
+async def load_spend(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+    """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
+    request log (one query)."""
     from . import db_work
 
-    return await db_work.arun(_load_spend_sync, key_id, start)
+    return await db_work.arun(_load_spend_sync, key_id, start, end_user)
+
+
+async def _spent(key: KeyEntry, start: datetime | None) -> Decimal:
+    """``load_spend`` of a key, or of the end user an ``end_user_entry`` counts."""
+    if key.end_user is not None and key.parent_id is not None:
+        return await load_spend(key.parent_id, start, key.end_user)
+    return await load_spend(key.id, start)  # type: ignore[arg-type]
+
+
+def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
+    """The entry counting ``end_user``'s spend on ``key`` against its
+    ``max_budget_per_user`` (no rpm, tpm or route limits of its own)."""
+    digest = hashlib.sha256(end_user.encode()).hexdigest()[:24]
+    return dataclasses.replace(
+        key,
+        id=f"{key.id}:user:{digest}",  # type: ignore[arg-type]
+        routes=None,
+        rpm_limit=None,
+        tpm_limit=None,
+        budget_usd=key.max_budget_per_user,
+        max_budget_per_user=None,
+        end_user=end_user,
+        parent_id=key.id,
+    )
+
+
+def _whose(key: KeyEntry) -> str:
+    return "this end user's budget on this API key" if key.end_user else "this API key's budget"
 
 
 def _budget_error(key: KeyEntry, spent: Decimal, end: datetime | None, at: float) -> RateLimited:
     period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
     retry_after = max(1.0, end.timestamp() - at) if end is not None else None
     return RateLimited(
-        f"this API key's budget of ${key.budget_usd} {period} is exhausted "
+        f"{_whose(key)} of ${key.budget_usd} {period} is exhausted "
         f"(${spent.quantize(Decimal('0.0001'))} spent)",
         code="budget_exceeded",
         retry_after=retry_after,
@@ -104,7 +143,7 @@ def _budget_error(key: KeyEntry, spent: Decimal, end: datetime | None, at: float
 def _held_error(key: KeyEntry, spent: Decimal, held: Decimal) -> RateLimited:
     period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
     return RateLimited(
-        f"this API key's budget of ${key.budget_usd} {period} is taken by the requests "
+        f"{_whose(key)} of ${key.budget_usd} {period} is taken by the requests "
         f"in flight (${spent.quantize(Decimal('0.0001'))} spent, "
         f"${held.quantize(Decimal('0.0001'))} held); retry when they finish",
         code="budget_exceeded",
@@ -174,7 +213,7 @@ class StoreCounters:
         extra = (hold, hold_ttl()) if hold > 0 and budget >= 0 else ()
         reply = await self.ask(*args, period_id, at, None, *extra)
         if reply[0] == "load":
-            spent = _units(await load_spend(key.id, start))
+            spent = _units(await _spent(key, start))
             reply = await self.ask(*args, period_id, at, spent, *extra)
         return _verdict(key, reply, period_id, end, at)
 
@@ -187,7 +226,7 @@ class StoreCounters:
         period_id, start, _ = period_bounds(key.budget_period, at)
         args = ("settle", key.id, second, delta, period_id, units)
         if (await self.ask(*args, None, hold_period, hold))[0] == "load":
-            await self.ask(*args, _units(await load_spend(key.id, start)), hold_period, hold)
+            await self.ask(*args, _units(await _spent(key, start)), hold_period, hold)
 
     async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
         """Count a request against a deployment's caps for ``minute``; False when full."""
@@ -412,7 +451,7 @@ class RedisCounters:
             reply[0] = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
             if reply[0] != "load":
                 break
-            spent = await load_spend(key.id, start)
+            spent = await _spent(key, start)
             ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
             await self._client.set(names[2], _units(spent), nx=True, **ttl)
         return _verdict(key, reply, period_id, end, at)
@@ -517,9 +556,12 @@ class Reservation:
     backend: Any = None
     handle: Any = None
     settled: bool = field(default=False)
+    end_user: Reservation | None = None  # the end user's budget, when the key sets one
 
     async def settle(self, tokens: int, cost: Decimal) -> None:
         """Record what the request really used (tokens, cost); once."""
+        if self.end_user is not None:
+            await self.end_user.settle(tokens, cost)
         if self.settled or self.backend is None:
             return
         self.settled = True
@@ -535,13 +577,32 @@ class Reservation:
 
 
 async def admit(
-    key: KeyEntry, route: str, estimated_tokens: int, hold_usd: Decimal | None = None
+    key: KeyEntry,
+    route: str,
+    estimated_tokens: int,
+    hold_usd: Decimal | None = None,
+    end_user: str = "",
 ) -> Reservation:
     """Check and reserve ``key``'s allowance for one request to ``route``: a request,
     ``estimated_tokens`` and, when the key has a budget, ``hold_usd`` of it (what the
-    request may cost, ``gateway.budget_estimate``) until it settles. Raise
+    request may cost, ``gateway.budget_estimate``) until it settles; the same of
+    ``end_user``'s budget when the key sets ``max_budget_per_user``. Raise
     AuthenticationFailed (revoked, expired), PermissionDenied (route not allowed) or
     RateLimited (rpm, tpm or budget)."""
+    reservation = await _admit(key, route, estimated_tokens, hold_usd)
+    if end_user and key.max_budget_per_user is not None and not key.is_master:
+        entry = end_user_entry(key, end_user)
+        try:
+            reservation.end_user = await _admit(entry, route, estimated_tokens, hold_usd)
+        except RateLimited:
+            await reservation.settle(0, Decimal(0))  # give back the key's tokens and hold
+            raise
+    return reservation
+
+
+async def _admit(
+    key: KeyEntry, route: str, estimated_tokens: int, hold_usd: Decimal | None
+) -> Reservation:
     if key.is_master:
         return Reservation(key=key, route=route, estimated_tokens=estimated_tokens)
     if key.revoked:

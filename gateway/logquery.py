@@ -38,7 +38,7 @@ from .models import ApiKey, RequestLog, StatusClass
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-FILTERS = ("since", "until", "route", "key", "status", "dialect", "q")
+FILTERS = ("since", "until", "route", "key", "status", "dialect", "end_user", "session", "q")
 # What the text search (``q``) looks in, case-insensitively, anywhere in the value.
 SEARCH_FIELDS = (
     "request_id", "route", "error_kind", "error_message", "upstream_model", "key_name",
@@ -64,6 +64,7 @@ LIST_FIELDS = (
     "overhead_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
     "cache_hit", "prompt_cache_breakpoints", "shadow_of", "cache_saved_usd",
+    "cache_hit", "prompt_cache_breakpoints", "end_user", "session",
 )  # fmt: skip
 STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -170,6 +171,9 @@ def filtered(params: Mapping[str, Any]) -> QuerySet[RequestLog]:
         rows = rows.filter(status_filter(given["status"]))
     if "dialect" in given:
         rows = rows.filter(dialect=given["dialect"])
+    for name in ("end_user", "session"):  # spend attribution, each on its own index
+        if name in given:
+            rows = rows.filter(**{name: given[name]})
     text = str(given.get("q", "")).strip()
     if text:
         rows = rows.filter(search_filter(text, searches_bodies()))

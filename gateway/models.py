@@ -425,6 +425,15 @@ class ApiKey(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
     )
     budget_period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    max_budget_per_user = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="USD each end user (x-switchyard-user, OpenAI user, Anthropic "
+        "metadata.user_id, Gemini labels) may spend through this key per budget period",
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -530,6 +539,9 @@ class RequestLog(models.Model):
         blank=True,
         help_text="hosted MCP tool calls run for this request",
     )
+    # Spend attribution (gateway/telemetry/attribution.py); NULL when not given.
+    end_user = models.CharField(max_length=200, null=True, blank=True)
+    session = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -555,6 +567,8 @@ class RequestLog(models.Model):
                 name="log_status_class_time",
             ),
             models.Index(fields=["dialect", "-created_at", "-id"], name="log_dialect_time"),
+            models.Index(fields=["end_user", "-created_at", "-id"], name="log_end_user_time"),
+            models.Index(fields=["session", "-created_at", "-id"], name="log_session_time"),
         ]
 
     def __str__(self) -> str:
@@ -674,3 +688,6 @@ class SsoLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+from .telemetry.models import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

@@ -157,6 +157,12 @@ class KeyEntry:
     budget_period: str
     expires_at: datetime | None
     revoked: bool
+    # Each end user's budget on this key, per budget_period (None: no such budget).
+    max_budget_per_user: Decimal | None = None
+    # Set on the entry ``limits`` derives to count one end user's spend on a key
+    # (``parent_id``: the key); None on the keys themselves.
+    end_user: str | None = None
+    parent_id: int | None = None
 
     @property
     def is_master(self) -> bool:
@@ -317,6 +323,7 @@ def build_snapshot() -> Snapshot:
             budget_period=k.budget_period,
             expires_at=k.expires_at,
             revoked=k.revoked_at is not None,
+            max_budget_per_user=k.max_budget_per_user,
         )
     return Snapshot(
         version=version,

@@ -62,6 +62,7 @@ from .providers.base import Exchange, Provider, adapter_for
 from .ready_batches import ready_batches
 from .registry import DeploymentEntry, KeyEntry, RouteEntry
 from .streaming import StreamFolder
+from .telemetry import attribution
 from .types import (
     ChatRequest,
     ChatResponse,
@@ -557,12 +558,13 @@ async def _serve(job: _Job) -> Reply | StreamReply:
     job.check()
     route = await _fresh_route_for(call, key, job.body.get("model"))
     await job.prepare(route)
+    attribution.attribute(call.record, job.request, job.headers)
     hold = (
         budget_estimate.hold_for(key, route, job.estimate, job.max_output())
         if job.billable
         else None
     )
-    call.reservation = await limits.admit(key, route.name, job.estimate, hold)
+    call.reservation = await limits.admit(key, route.name, job.estimate, hold, call.record.end_user)
     request = job.request
     if request is not None and route.cache_ttl:  # off, this check is all the cache costs
         cached = await _cache_lookup(call, route, request, key, job.headers)

@@ -216,6 +216,8 @@ SWITCHYARD_LOG_RETENTION_DAYS = env_int("SWITCHYARD_LOG_RETENTION_DAYS", 30, min
 # Hourly usage rollups behind the dashboard outlive the raw rows.
 SWITCHYARD_ROLLUP_RETENTION_DAYS = env_int("SWITCHYARD_ROLLUP_RETENTION_DAYS", 400, minimum=0)
 # Stored Responses API responses (store: true, previous_response_id); 0 keeps them.
+# Days audit events are kept (0: forever, the default); pruned with the logs.
+SWITCHYARD_AUDIT_RETENTION_DAYS = env_int("SWITCHYARD_AUDIT_RETENTION_DAYS", 0, minimum=0)
 SWITCHYARD_RESPONSES_RETENTION_DAYS = env_int("SWITCHYARD_RESPONSES_RETENTION_DAYS", 30, minimum=0)
 SWITCHYARD_JOURNAL_QUEUE_SIZE = env_int("SWITCHYARD_JOURNAL_QUEUE_SIZE", 50_000, minimum=10)
 SWITCHYARD_JOURNAL_MAX_BYTES = env_int(
@@ -268,6 +270,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "gateway.telemetry.audit.AuditMiddleware",  # who changes what (gateway/telemetry/audit)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -267,6 +267,11 @@ class ChatRequest:
     response_format: ResponseFormat | None = None
     reasoning: Reasoning | None = None
     user: str | None = None
+    # Spend attribution, from the dialect's own fields (OpenAI ``safety_identifier`` or
+    # ``user``, Anthropic ``metadata.user_id``, Gemini ``labels``); the gateway's
+    # x-switchyard-user / x-switchyard-session headers override them (core, not codecs).
+    end_user: str | None = None
+    session: str | None = None
     n: int | None = None
     # Parameters no canonical field models, keyed by their inbound name; forwarded to an
     # upstream of the same dialect, otherwise dropped (drop_params) or rejected.

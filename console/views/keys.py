@@ -64,6 +64,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
                 tpm_limit=data["tpm_limit"],
                 budget_usd=data["budget_usd"],
                 budget_period=data["budget_period"],
+                max_budget_per_user=data["max_budget_per_user"],
                 expires_at=data["expires_at"],
             )
         except ValidationError as exc:
@@ -91,6 +92,7 @@ def _changes(key: ApiKey, data: dict) -> dict:
         "tpm_limit": data["tpm_limit"],
         "budget_usd": data["budget_usd"],
         "budget_period": data["budget_period"],
+        "max_budget_per_user": data["max_budget_per_user"],
     }
     stored = key.expires_at.replace(second=0, microsecond=0) if key.expires_at else None
     if data["expires_at"] != stored:

@@ -36,6 +36,8 @@ api.add_router("/routes", "gateway.api.routes.router")
 api.add_router("/keys", "gateway.api.keys.router")
 api.add_router("/logs", "gateway.api.logs.router")
 api.add_router("/", "console.evals.api.router")  # /api/datasets, /api/experiments
+api.add_router("/audit", "gateway.api.audit.router")
+api.add_router("/spend", "gateway.api.spend.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

@@ -26,6 +26,7 @@ class KeyOut(Schema):
     tpm_limit: int | None
     budget_usd: Decimal | None
     budget_period: str
+    max_budget_per_user: Decimal | None  # each end user's budget per budget_period
     expires_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
@@ -53,6 +54,7 @@ class KeyPatch(Schema):
     tpm_limit: int | str | None = None
     budget_usd: Decimal | str | None = None
     budget_period: str | None = None
+    max_budget_per_user: Decimal | str | None = None
     expires_at: datetime | str | None = None
 
 

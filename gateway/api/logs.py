@@ -28,6 +28,8 @@ class LogFilters(Schema):
     key: str | None = None  # key id, or key name ("master" for the master key)
     status: str | None = None  # 404, a class (4xx, 5xx), ok or error
     dialect: str | None = None
+    end_user: str | None = None  # spend attribution: exactly this end user / session
+    session: str | None = None
     q: str | None = (
         None  # text in request id, route, error type or text, model, key name, status; bodies where logged
     )
@@ -68,6 +70,8 @@ class LogOut(Schema):
     client_disconnected: bool
     cache_hit: bool  # answered from the response cache (no upstream call, no cost)
     prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
+    end_user: str | None = None  # spend attribution (x-switchyard-user, the dialect's user)
+    session: str | None = None
 
     @staticmethod
     def resolve_prompt_cache_breakpoints(obj: Any) -> str:

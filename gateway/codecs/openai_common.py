@@ -80,6 +80,16 @@ def optional_int(body: dict[str, Any], name: str, minimum: int = 1) -> int | Non
 PROMPT_CACHE_RETENTIONS = {"in_memory": "in_memory", "in-memory": "in_memory", "24h": "24h"}
 
 
+def end_user(body: dict[str, Any]) -> str | None:
+    """Who the caller says the request is for: ``safety_identifier`` (OpenAI's
+    successor of ``user``), else ``user``; either must be a string when given."""
+    for name in ("safety_identifier", "user"):
+        value = body.get(name)
+        if value is not None:
+            expect(value, str, "a string", name)
+    return body.get("safety_identifier") or body.get("user") or None
+
+
 def prompt_cache(body: dict[str, Any]) -> tuple[str | None, str | None]:
     """``prompt_cache_key`` and ``prompt_cache_retention``, validated."""
     key = body.get("prompt_cache_key")

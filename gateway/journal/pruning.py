@@ -52,14 +52,18 @@ def prune(
 
 
 def prune_round(older_than: timedelta | None, max_batches: int) -> int:
-    """Prune logs (None: kept forever), then rollups and stored Responses API
-    responses past their own retentions; logs deleted."""
+    """Prune logs (None: kept forever), then rollups (usage and spend), audit events
+    and stored Responses API responses past their own retentions; logs deleted."""
     from .. import responses_state, rollups
+    from ..telemetry import audit, spend
 
     close_old_connections()
     deleted = prune(older_than, max_batches=max_batches) if older_than else 0
     if days := rollups.retention_days():
         rollups.prune(timedelta(days=days), max_batches=max_batches)
+        spend.prune(timedelta(days=days), max_batches=max_batches)
+    if days := audit.retention_days():  # kept forever unless set
+        audit.prune(timedelta(days=days), max_batches=max_batches)
     if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
         responses_state.prune(timedelta(days=days), max_batches=max_batches)
     return deleted

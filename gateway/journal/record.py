@@ -45,6 +45,8 @@ class Record:
     cost_usd: Decimal = Decimal("0")
     cache_saved_usd: Decimal = Decimal("0")  # what the prompt cache saved (registry)
     user_agent: str = ""
+    end_user: str = ""  # spend attribution (gateway/telemetry/attribution.py)
+    session: str = ""
     from_playground: bool = False
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)

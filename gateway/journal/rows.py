@@ -93,6 +93,8 @@ LOG_COLUMNS = (
     "prompt_cache_breakpoints",
     "shadow_of",
     "mcp_calls",
+    "end_user",
+    "session",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -146,6 +148,8 @@ def log_values(
         rec.prompt_cache_breakpoints[:300],
         rec.shadow_of[:40] or None,
         adapt_json(rec.mcp_calls) if rec.mcp_calls else None,
+        rec.end_user[:200] or None,
+        rec.session[:200] or None,
     )
     return values, created
 

@@ -176,6 +176,7 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
     write lock, shared by every worker process) is held only for the inserts."""
     from .. import rollups
     from ..models import RequestBody, RequestLog
+    from ..telemetry import spend
 
     secrets = configured_secrets()
     adapt_time, adapt_json = _adapters()
@@ -195,9 +196,12 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
         if index % yield_every == 0:
             time.sleep(0)  # let the event loop's thread take the GIL (see YIELD_EVERY)
     groups = rollups.tally(usage)
+    spend_of = _spend_picker()
+    spent = spend.tally(((u[0], *spend_of(v)) for u, v in zip(usage, logs, strict=True)), {})
     with transaction.atomic():
         ids = _insert(RequestLog, LOG_COLUMNS, logs, returning=True)
         rollups.add(groups)
+        spend.add(spent)
         rows = [(i, *v) for i, v in zip(ids, bodies, strict=False) if v is not None]
         if rows:
             _insert(RequestBody, BODY_COLUMNS, rows, returning=False)
@@ -212,4 +216,15 @@ def _usage_picker() -> Callable[[tuple], tuple]:
 
     assert rollups.LOG_FIELDS[0] == "created_at"
     picker = itemgetter(*(LOG_COLUMNS.index(name) for name in rollups.LOG_FIELDS[1:]))
+    return picker
+
+
+@functools.cache
+def _spend_picker() -> Callable[[tuple], tuple]:
+    """Picks what the spend rollups tally (``spend.LOG_FIELDS`` after the creation time)
+    out of a ``log_values`` row."""
+    from ..telemetry import spend
+
+    assert spend.LOG_FIELDS[0] == "created_at"
+    picker = itemgetter(*(LOG_COLUMNS.index(name) for name in spend.LOG_FIELDS[1:]))
     return picker

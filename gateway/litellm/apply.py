@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
+from ..telemetry import audit
 from .parse import Skipped
 from .plan import ImportPlan, plan_import
 
@@ -34,7 +35,7 @@ class ImportResult:
 def apply_plan(plan: ImportPlan) -> ImportResult:
     """Apply ``plan`` all-or-nothing. It is planned again inside the transaction so the
     rows written match the database as it is now, not as it was at preview time."""
-    with transaction.atomic():
+    with transaction.atomic(), audit.via("import"):
         fresh = plan_import(plan.config, plan.existing)
         for section in ("providers", "routes", "deployments"):
             for change in getattr(fresh, section):
@@ -46,6 +47,9 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
             if change.action != "unchanged":
                 change.obj.save()
                 change.obj.routes.clear()
+        audit.record(
+            "import", object_type="config", object_name="LiteLLM config", detail=fresh.summary()
+        )
     return ImportResult(
         counts=fresh.counts(),
         warnings=fresh.warnings,

@@ -22,6 +22,16 @@ def database_problem(exc: DatabaseError) -> str:
     return f"database error: {message}"
 
 
+def _os_user() -> str:
+    """Who runs the command, as the operating system knows them."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name (a container without /etc/passwd entry)
+        return ""
+
+
 class GatewayCommand(BaseCommand):
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         """A usage mistake is argparse's one ``error:`` line (``--help`` shows usage)."""
@@ -30,8 +40,13 @@ class GatewayCommand(BaseCommand):
         return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:
+        from gateway.telemetry import audit
+
+        command = type(self).__module__.rpartition(".")[2]
+        actor = audit.Actor("command", f"manage.py {command}", _os_user(), "command")
         try:
-            return super().execute(*args, **options)
+            with audit.acting(actor):  # changes it makes are in the audit log as its own
+                return super().execute(*args, **options)
         except (CommandError, KeyboardInterrupt, SystemExit):
             raise
         except DatabaseError as exc:

@@ -57,7 +57,7 @@ from ...types import (
     mcp_tool_name,
 )
 from ..base import Dialect, choices_finish_reason, gateway_status
-from . import maps
+from . import claude_code, maps
 from .maps import stop_reason, usage_body
 
 log = logging.getLogger(__name__)
@@ -695,6 +695,8 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         reasoning=_reasoning(body.get("thinking")),
         response_format=response_format,
         user=user,
+        end_user=claude_code.end_user(user),
+        session=claude_code.session(user),
         extra=extra,
         unmapped=parser.unmapped,
         cache_marks=sorted(parser.cache_marks, key=_prompt_order),

@@ -480,7 +480,24 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
             extra[key] = value
             unmapped.append(key)
     request.extra, request.unmapped = extra, unmapped
+    request.end_user, request.session = _attribution(body.get("labels"))
     return request
+
+
+# ``labels`` keys (Vertex AI's request labels) read as the end user and the session.
+USER_LABELS = ("end_user", "user", "user_id")
+SESSION_LABELS = ("session", "session_id")
+
+
+def _attribution(labels: Any) -> tuple[str | None, str | None]:
+    """(end user, session) from the request's ``labels``, when it names them."""
+    if not isinstance(labels, dict):
+        return None, None
+
+    def first(names: tuple[str, ...]) -> str | None:
+        return next((v for n in names if isinstance(v := labels.get(n), str) and v), None)
+
+    return first(USER_LABELS), first(SESSION_LABELS)
 
 
 def _response_format(generation: dict[str, Any]) -> ResponseFormat | None:

@@ -357,6 +357,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         response_format=_response_format(body),
         reasoning=_reasoning(body),
         user=user,
+        end_user=common.end_user(body),
         n=common.optional_int(body, "n"),
         extra=extra,
         unmapped=unmapped,

@@ -564,6 +564,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         response_format=response_format,
         reasoning=_reasoning(body),
         user=user,
+        end_user=common.end_user(body),
         extra=extra,
         unmapped=unmapped,
         echo={"store": store is not False, "previous_response_id": previous},

@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from gateway import rollups
 from gateway.journal import parse_age
 from gateway.management.base import GatewayCommand
+from gateway.telemetry import spend
 
 
 def parse_since(text: str) -> datetime:
@@ -46,4 +47,8 @@ class Command(GatewayCommand):
     def handle(self, *args, since: str | None, **options) -> None:
         start = parse_since(since) if since else None
         read, written = rollups.rebuild(start)
-        self.stdout.write(f"Rebuilt {written} rollup row(s) from {read} request log(s).")
+        spent = spend.rebuild(start)
+        self.stdout.write(
+            f"Rebuilt {written} rollup row(s) and {spent} spend rollup row(s) "
+            f"from {read} request log(s)."
+        )

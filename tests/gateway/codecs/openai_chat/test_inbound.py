@@ -178,6 +178,7 @@ def test_parses_a_full_agent_conversation():
         response_format=ResponseFormat(type="json_object"),
         reasoning=Reasoning(effort="low"),
         user="user-7",
+        end_user="user-7",
         n=2,
         extra={"seed": 42, "logprobs": True},
         unmapped=["seed", "logprobs"],

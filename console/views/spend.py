@@ -1,0 +1,192 @@
+"""Spend attribution: spend, tokens and requests per key, end user and session (and
+team, once keys have one) over time: a chart of the costliest groups per hour or day
+(uPlot, from a JSON block) and sortable tables with CSV export, read from the hourly
+spend rollups through ``gateway.telemetry.spend`` (the query ``/api/spend`` answers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from gateway.telemetry import spend
+
+from ..decorators import staff_required
+from .common import HtmxHttpRequest
+
+# window -> (label, span, chart bucket)
+WINDOWS = {
+    "24h": ("Last 24 hours", timedelta(days=1), "hour"),
+    "7d": ("Last 7 days", timedelta(days=7), "day"),
+    "30d": ("Last 30 days", timedelta(days=30), "day"),
+    "90d": ("Last 90 days", timedelta(days=90), "day"),
+}
+DEFAULT_WINDOW = "7d"
+TABLES = ("team", "key", "end_user", "session")  # those available are shown, in this order
+FILTERABLE = ("key", "end_user", "session", "route", "model")
+SORTS = {"cost": "cost_usd", "requests": "requests", "tokens": "tokens", "name": None}
+CHART_SERIES = 8  # the costliest groups drawn one by one; the rest summed
+TABLE_ROWS = 50
+
+
+def _window(request: HtmxHttpRequest) -> str:
+    window = request.GET.get("window", DEFAULT_WINDOW)
+    return window if window in WINDOWS else DEFAULT_WINDOW
+
+
+def _filters(request: HtmxHttpRequest) -> dict[str, str]:
+    return {name: request.GET[name] for name in FILTERABLE if name in request.GET}
+
+
+def _tables() -> list[str]:
+    return [name for name in TABLES if spend.DIMENSIONS[name].available()]
+
+
+def _sorted(rows: list[dict[str, Any]], name: str, sort: str) -> list[dict[str, Any]]:
+    field = SORTS.get(sort.lstrip("-"), "cost_usd")
+    descending = not sort.startswith("-") if field else sort.startswith("-")
+    key = (lambda r: r[field]) if field else (lambda r: str(r[name]).lower())
+    return sorted(rows, key=key, reverse=descending)
+
+
+def chart(dimension: str, bucket: str, since: datetime, filters: dict[str, str]) -> dict:
+    """x: bucket starts (epoch seconds, every bucket of the window); series: spend per
+    bucket of the costliest ``CHART_SERIES`` groups of ``dimension``, the rest summed."""
+    rows = spend.query([dimension], bucket=bucket, since=since, filters=filters, limit=100_000)
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
+    start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if bucket == "day":
+        start = start.replace(hour=0)
+    end = timezone.now()
+    xs: list[datetime] = []
+    while start <= end:
+        xs.append(start)
+        start += step
+    totals: dict[str, Decimal] = {}
+    for row in rows:
+        totals[row[dimension]] = totals.get(row[dimension], Decimal(0)) + row["cost_usd"]
+    ranked = sorted(totals, key=lambda name: totals[name], reverse=True)
+    shown, rest = ranked[:CHART_SERIES], set(ranked[CHART_SERIES:])
+    index = {x.isoformat(): i for i, x in enumerate(xs)}
+    values = {name: [0.0] * len(xs) for name in shown}
+    other = [0.0] * len(xs)
+    for row in rows:
+        i = index.get(row["bucket"])
+        if i is None:
+            continue
+        target = other if row[dimension] in rest else values[row[dimension]]
+        target[i] += float(row["cost_usd"])
+    series = [{"name": _label(dimension, n), "values": values[n]} for n in shown]
+    if rest:
+        series.append({"name": f"{len(rest)} more", "values": other})
+    return {"x": [int(x.timestamp()) for x in xs], "series": series}
+
+
+def _label(dimension: str, value: str) -> str:
+    if value:
+        return value
+    return {"key": "master key", "team": "no team"}.get(dimension, "(not given)")
+
+
+def _with(request: HtmxHttpRequest, **changes: str | None) -> str:
+    """The page's query string with ``changes`` (None: removed)."""
+    params = request.GET.copy()
+    for name, value in changes.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    return "?" + params.urlencode()
+
+
+def _sort_links(request: HtmxHttpRequest, sort: str) -> dict[str, str]:
+    """Each column's link: sorted by it (costliest, busiest... first), again: reversed."""
+    return {name: _with(request, sort="-" + name if sort == name else name) for name in SORTS}
+
+
+def _filter_links(request: HtmxHttpRequest) -> dict[str, Any]:
+    """Links that add a filter (one per table, the value appended) and that drop one."""
+    return {
+        "add": {name: _with(request, **{name: None}) + f"&{name}=" for name in FILTERABLE},
+        "drop": {name: _with(request, **{name: None}) for name in FILTERABLE},
+        "windows": {key: _with(request, window=key) for key in WINDOWS},
+        "charts": {name: _with(request, chart=name) for name in TABLES},
+        "csv": _with(request, sort=None, chart=None),
+    }
+
+
+@staff_required
+def spend_page(request: HtmxHttpRequest) -> HttpResponse:
+    window = _window(request)
+    label, span, bucket = WINDOWS[window]
+    since = timezone.now() - span
+    filters = _filters(request)
+    dimension = request.GET.get("chart", "key")
+    tables = _tables()
+    if dimension not in tables:
+        dimension = "key"
+    sort = request.GET.get("sort", "cost")
+    sections = []
+    for name in tables:
+        rows = spend.query([name], since=since, filters=filters, limit=100_000)
+        total = len(rows)
+        for row in rows:
+            row["label"] = _label(name, row[name])
+        sections.append(
+            {
+                "name": name,
+                "label": spend.DIMENSIONS[name].label,
+                "rows": _sorted(rows, name, sort)[:TABLE_ROWS],
+                "total": total,
+            }
+        )
+    totals = spend.query([], since=since, filters=filters)
+    context = {
+        "window": window,
+        "window_label": label,
+        "windows": [(k, v[0]) for k, v in WINDOWS.items()],
+        "bucket": bucket,
+        "filters": filters,
+        "sections": sections,
+        "chart_dimension": dimension,
+        "chart_dimensions": [(n, spend.DIMENSIONS[n].label) for n in tables],
+        "chart": chart(dimension, bucket, since, filters),
+        "sort": sort,
+        "totals": totals[0] if totals else None,
+        "has_team": "team" in tables,
+        "filter_labels": {n: spend.DIMENSIONS[n].label.lower() for n in FILTERABLE},
+        "sort_links": _sort_links(request, sort),
+        "filter_links": _filter_links(request),
+    }
+    return render(request, "console/spend.html", context)
+
+
+@staff_required
+def spend_csv(request: HtmxHttpRequest) -> HttpResponse:
+    """One table (``group_by``) of the page, every row, as CSV; with ``bucket`` the
+    figures per hour or day too."""
+    window = _window(request)
+    _label_, span, _bucket = WINDOWS[window]
+    names = [n for n in request.GET.get("group_by", "key").split(",") if n in spend.DIMENSIONS]
+    bucket = request.GET.get("bucket") or None
+    try:
+        names = spend.dimensions(names or ["key"])
+        rows = spend.query(
+            names,
+            bucket=bucket,
+            since=timezone.now() - span,
+            filters=_filters(request),
+            limit=1_000_000,
+        )
+    except spend.BadQuery as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    response = HttpResponse(
+        "".join(spend.csv_lines(names, rows, bucket)), content_type="text/csv; charset=utf-8"
+    )
+    name = f"switchyard-spend-{'-'.join(names)}-{window}-{timezone.now():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -1,0 +1,465 @@
+"""The audit log: who changed what, when and from where, and who signed in.
+
+Changes are captured in one place, whatever made them: model signals on the audited
+models (``AUDITED``; adding a model is one ``watch`` call) take a snapshot before each
+save and delete and write an ``AuditEvent`` with the fields that changed, in the same
+transaction as the change (a rolled-back change leaves no event). Who made it comes from
+the context the change runs in:
+
+- a Django request (console, ``/api``, admin): ``AuditMiddleware`` puts the request in
+  the context; the actor is read from it when an event is written (the signed-in user,
+  or what ``/api`` authenticated: the master key or a virtual key, by name and prefix);
+- a management command: ``acting(...)`` around it (``GatewayCommand`` does it);
+- a config import: ``via("import")`` marks its changes, and one ``import`` event sums
+  it up;
+- console sign-ins, successful or not: Django's login signals.
+
+Secrets never reach the log: secret columns and stored header values show as a mask
+(a change still shows as changed), URLs lose their credentials (``mask_url``) and JSON
+settings values under secret-looking names are masked unless they are
+``os.environ/NAME`` references. Rows are append-only (``AuditEvent``) and leave only
+through ``SWITCHYARD_AUDIT_RETENTION_DAYS`` (0 or unset: kept), pruned by the journal's
+hourly retention round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db import models, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
+from django.http import HttpRequest
+
+from .. import crypto
+from ..secret_refs import ENV_REFERENCE
+from ..url_secrets import mask_url, secret_param
+from .models import AuditEvent, retention_pruning
+
+log = logging.getLogger(__name__)
+
+MASK = "***"
+# Columns whose values are secrets wherever they appear (shown as MASK when set).
+SECRET_FIELDS = frozenset({"secret_ciphertext", "key_hash", "password", "client_secret"})
+# Columns never worth an entry (they change on every save or sign-in).
+SKIPPED_FIELDS = frozenset({"created_at", "updated_at", "last_login"})
+URL_FIELDS = frozenset({"base_url", "url", "issuer"})
+
+
+# --- who is acting --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: str  # user | key | master | command | system | anonymous
+    name: str = ""
+    id: str = ""
+    source: str = "system"  # console | api | admin | import | command | system
+    ip: str | None = None
+    user_agent: str = ""
+
+
+_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "audit_request", default=None
+)
+_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
+_source: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_source", default=None)
+
+
+@contextmanager
+def acting(actor: Actor) -> Iterator[None]:
+    """Changes made inside are ``actor``'s (a management command, a job)."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+@contextmanager
+def via(source: str) -> Iterator[None]:
+    """Changes made inside came through ``source`` (``import``), whoever acts."""
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
+
+
+@contextmanager
+def in_request(request: HttpRequest) -> Iterator[None]:
+    token = _request.set(request)
+    try:
+        yield
+    finally:
+        _request.reset(token)
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _request_source(request: HttpRequest) -> str:
+    path = request.path
+    if path.startswith("/api/") or path == "/api":
+        return "api"
+    if path.startswith("/admin/"):
+        return "admin"
+    return "console"
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    """Who acts in ``request``: its signed-in user, else what ``/api`` authenticated
+    (``request.auth``: "master", or a key object with a name and a prefix)."""
+    where = {
+        "source": _request_source(request),
+        "ip": _client_ip(request),
+        "user_agent": request.headers.get("user-agent", "")[:300],
+    }
+    user = getattr(request, "user", None)
+    if user is not None and getattr(user, "is_authenticated", False):
+        return Actor("user", user.get_username(), str(user.pk), **where)
+    auth = getattr(request, "auth", None)
+    if auth == "master":
+        return Actor("master", "master key", "master", **where)
+    if auth is not None and hasattr(auth, "prefix"):
+        return Actor("key", str(getattr(auth, "name", "")), str(auth.prefix), **where)
+    return Actor("anonymous", **where)
+
+
+def _process_actor() -> Actor:
+    """Outside a request and a ``GatewayCommand``: Django's own commands
+    (``createsuperuser``, ``changepassword``, ``shell``) by name, else the system."""
+    import getpass
+    import os
+    import sys
+
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program in ("manage.py", "django-admin", "switchyard") and len(sys.argv) > 1:
+        try:
+            who = getpass.getuser()
+        except Exception:
+            who = ""
+        return Actor("command", f"{program} {sys.argv[1]}"[:200], who, "command")
+    return Actor("system")
+
+
+def current_actor() -> Actor:
+    actor = _actor.get()
+    if actor is None:
+        request = _request.get()
+        actor = actor_of(request) if request is not None else _process_actor()
+    source = _source.get()
+    if source is not None:
+        actor = Actor(actor.kind, actor.name, actor.id, source, actor.ip, actor.user_agent)
+    return actor
+
+
+class AuditMiddleware:
+    """Puts each Django request in the audit context (console, /api, admin)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[..., Any]) -> None:
+        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        with in_request(request):
+            return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> Any:
+        with in_request(request):
+            return await self.get_response(request)
+
+
+# --- what changed ---------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, models.Model):
+        return value.pk
+    return value
+
+
+def mask_json(value: Any, name: str = "") -> Any:
+    """``value`` with string values under secret-looking names masked (references kept)."""
+    if isinstance(value, dict):
+        return {k: mask_json(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_json(v, name) for v in value]
+    if isinstance(value, str) and name and secret_param(name) and not ENV_REFERENCE.match(value):
+        return MASK if value else value
+    return value
+
+
+def masked(name: str, value: Any) -> Any:
+    """What the audit log may show of column ``name`` holding ``value``."""
+    if value is None:
+        return None
+    if name in SECRET_FIELDS:
+        return MASK if value else ""
+    if name == "extra_headers" and isinstance(value, dict):
+        return {k: v if ENV_REFERENCE.match(str(v)) else MASK for k, v in value.items()}
+    if name in URL_FIELDS and isinstance(value, str):
+        return mask_url(value)
+    if isinstance(value, dict | list):
+        return mask_json(value, name)
+    return _plain(value)
+
+
+def _fingerprint(value: Any) -> Any:
+    """A stand-in for a stored secret that changes only when the secret does (an
+    encrypted value is encrypted anew on each save): a digest of its plaintext."""
+    if not isinstance(value, str) or not value:
+        return value
+    if value.startswith(crypto.PREFIX):
+        with contextlib.suppress(Exception):  # another instance's key: the ciphertext stands in
+            value = crypto.decrypt(value)
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    """The instance's columns (secrets as fingerprints): compared, then masked when
+    shown."""
+    out: dict[str, Any] = {}
+    for f in instance._meta.concrete_fields:
+        if f.name in SKIPPED_FIELDS:
+            continue
+        value = _plain(getattr(instance, f.attname))
+        if f.name in SECRET_FIELDS:
+            value = _fingerprint(value)
+        elif f.name == "extra_headers" and isinstance(value, dict):
+            value = {
+                k: v if ENV_REFERENCE.match(str(v)) else _fingerprint(v) for k, v in value.items()
+            }
+        out[f.name] = value
+    return out
+
+
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list]:
+    """{field: [before, after]} of the fields that differ, masked."""
+    whole = before is None or after is None  # a creation or a deletion
+    before, after = before or {}, after or {}
+    out = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new or (whole and old in _EMPTY and new in _EMPTY):
+            continue  # a created or deleted row's empty fields say nothing
+        out[name] = [masked(name, old), masked(name, new)]
+    return out
+
+
+_EMPTY = (None, "", {}, [])
+
+
+# --- writing events -------------------------------------------------------------------------
+
+
+def record(
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: Any = "",
+    object_name: str = "",
+    changes: dict[str, Any] | None = None,
+    detail: str = "",
+    actor: Actor | None = None,
+) -> AuditEvent:
+    """Write one event now (in the caller's transaction, if any)."""
+    who = actor or current_actor()
+    return AuditEvent.objects.create(
+        actor_kind=who.kind,
+        actor=who.name[:200],
+        actor_id=who.id[:64],
+        source=who.source[:20],
+        ip=who.ip,
+        user_agent=who.user_agent[:300],
+        action=action[:30],
+        object_type=object_type[:50],
+        object_id=str(object_id)[:64],
+        object_name=str(object_name)[:300],
+        changes=changes or {},
+        detail=detail,
+    )
+
+
+# model -> the name its events carry (object_type)
+AUDITED: dict[type[models.Model], str] = {}
+_BEFORE = "_audit_before"
+
+
+def watch(model: type[models.Model], name: str | None = None) -> None:
+    """Audit every save and delete of ``model`` (and its many-to-many fields)."""
+    label = name or model._meta.model_name or model.__name__.lower()
+    AUDITED[model] = label
+    uid = f"audit-{model._meta.label_lower}"
+    pre_save.connect(_before_save, sender=model, dispatch_uid=uid)
+    post_save.connect(_after_save, sender=model, dispatch_uid=uid)
+    pre_delete.connect(_before_delete, sender=model, dispatch_uid=uid)
+    post_delete.connect(_after_delete, sender=model, dispatch_uid=uid)
+    for m2m in model._meta.many_to_many:
+        m2m_changed.connect(_m2m, sender=m2m.remote_field.through, dispatch_uid=f"{uid}-{m2m.name}")
+
+
+def _enabled() -> bool:
+    return bool(getattr(settings, "SWITCHYARD_AUDIT", True))
+
+
+def _before_save(sender: type[models.Model], instance: models.Model, raw: bool = False, **_: Any):  # type: ignore[no-untyped-def]
+    if raw or not _enabled() or instance.pk is None:
+        return
+    old = sender._base_manager.filter(pk=instance.pk).first()
+    setattr(instance, _BEFORE, snapshot(old) if old is not None else None)
+
+
+def _after_save(  # type: ignore[no-untyped-def]
+    sender: type[models.Model], instance: models.Model, created: bool, raw: bool = False, **_: Any
+):
+    if raw or not _enabled():
+        return
+    before = None if created else getattr(instance, _BEFORE, None)
+    after = snapshot(instance)
+    changes = diff(before, after)
+    if not created and not changes:
+        return  # saved unchanged (an import's second run, a form sent back as it was)
+    _write("create" if created or before is None else "update", sender, instance, changes)
+
+
+def _before_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    if _enabled():
+        setattr(instance, _BEFORE, snapshot(instance))
+
+
+def _after_delete(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
+    if _enabled():
+        _write("delete", sender, instance, diff(getattr(instance, _BEFORE, None), None))
+
+
+def _m2m(
+    sender: Any, instance: models.Model, action: str, pk_set: Any, model: Any, **_: Any
+) -> None:  # type: ignore[no-untyped-def]
+    if (
+        not _enabled()
+        or type(instance) not in AUDITED
+        or action
+        not in (
+            "post_add",
+            "post_remove",
+            "post_clear",
+        )
+    ):
+        return
+    field = next(
+        (f.name for f in instance._meta.many_to_many if f.remote_field.through is sender), "?"
+    )
+    names = sorted(str(o) for o in model._base_manager.filter(pk__in=pk_set or ()))
+    verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
+    if action != "post_clear" and not names:
+        return
+    changes = {field: {verb: names}} if names else {field: {verb: True}}
+    _write("update", type(instance), instance, changes)
+
+
+def _write(action: str, sender: type[models.Model], instance: models.Model, changes: dict) -> None:
+    try:
+        with transaction.atomic():  # a savepoint: a failed event never undoes the change
+            record(
+                action,
+                object_type=AUDITED.get(sender, sender.__name__.lower()),
+                object_id=instance.pk if instance.pk is not None else "",
+                object_name=str(instance)[:300],
+                changes=changes,
+            )
+    except Exception:
+        log.exception("audit: could not record %s of %s %s", action, sender.__name__, instance.pk)
+
+
+# --- sign-ins -------------------------------------------------------------------------------
+
+
+def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **_: Any) -> None:
+    if not _enabled():
+        return
+    where = actor_of(request) if request is not None else Actor("system")
+    who = Actor("user", user.get_username(), str(user.pk), "login", where.ip, where.user_agent)
+    record(
+        "login", object_type="user", object_id=user.pk, object_name=user.get_username(), actor=who
+    )
+
+
+def _login_failed(
+    sender: Any, credentials: dict, request: HttpRequest | None = None, **_: Any
+) -> None:
+    if not _enabled():
+        return
+    name = str(credentials.get("username") or "")[:200]  # the password is never read
+    where = actor_of(request) if request is not None else Actor("anonymous")
+    who = Actor("anonymous", name, "", "login", where.ip, where.user_agent)
+    record("login_failed", object_type="user", object_name=name, actor=who)
+
+
+def connect() -> None:
+    """Watch the registry's models and the console's users; listen to sign-ins."""
+    from django.contrib.auth import get_user_model
+
+    from ..models import ApiKey, Deployment, Provider, Route
+
+    for model, name in (
+        (Provider, "provider"),
+        (Route, "route"),
+        (Deployment, "deployment"),
+        (ApiKey, "key"),
+        (get_user_model(), "user"),
+    ):
+        watch(model, name)
+    user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
+    user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+def retention_days() -> int:
+    """``SWITCHYARD_AUDIT_RETENTION_DAYS``: 0 (the default) keeps every event."""
+    return int(getattr(settings, "SWITCHYARD_AUDIT_RETENTION_DAYS", 0) or 0)
+
+
+def prune(older_than: dt.timedelta, batch: int = 2000, max_batches: int | None = None) -> int:
+    """Delete events older than ``older_than`` (the only way they leave)."""
+    cutoff = dt.datetime.now(dt.UTC) - older_than
+    deleted = rounds = 0
+    while max_batches is None or rounds < max_batches:
+        ids = list(
+            AuditEvent.objects.filter(created_at__lt=cutoff)
+            .order_by()
+            .values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        with transaction.atomic(), retention_pruning():
+            AuditEvent.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        rounds += 1
+    return deleted

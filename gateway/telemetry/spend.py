@@ -1,0 +1,297 @@
+"""Spend attribution figures: hourly ``SpendRollup`` rows kept by the journal writer, and
+the one spend query the console's spend page and ``/api/spend`` share.
+
+Writing: ``tally`` sums a batch per group (hour, key, end user, session, route, upstream
+model) and ``add`` adds the sums with one ``INSERT ... ON CONFLICT DO UPDATE`` per
+group (SQLite and PostgreSQL), in the writer's transaction, so the rollups always match
+the logs committed. ``rebuild`` recomputes hours from RequestLog (``rebuild_rollups``);
+``prune`` follows the usage rollups' retention.
+
+Reading: ``query(group_by, bucket, since, until)`` groups rollups by any of
+``DIMENSIONS`` and a time bucket (hour or day, UTC). A dimension is one line of
+``DIMENSIONS``: a rollup column, or a value reached through the key (``team``, once
+keys have one: the line is there and lights up when ``ApiKey.team`` exists).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Trunc
+
+from ..models import ApiKey, RequestLog
+from .models import SpendRollup
+
+GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")
+COUNTERS = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
+# RequestLog attributes a log contributes, in this order (the journal's LOG_COLUMNS).
+LOG_FIELDS = (
+    "created_at",
+    "key_id",
+    "key_name",
+    "end_user",
+    "session",
+    "route",
+    "upstream_model",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
+PRUNE_BATCH = 2000
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def tally(rows: Iterable[tuple], into: dict[tuple, list] | None = None) -> dict[tuple, list]:
+    """Sum ``rows`` (tuples in LOG_FIELDS order) per group: {group: [COUNTERS...]}."""
+    groups: dict[tuple, list] = {} if into is None else into
+    for created, key_id, key_name, end_user, session, route, model, status, *usage in rows:
+        group = (
+            _hour(created),
+            key_id or 0,
+            key_name or "",
+            end_user or "",
+            session or "",
+            route or "",
+            model or "",
+        )
+        sums = groups.get(group)
+        if sums is None:
+            sums = groups[group] = [0, 0, 0, 0, 0, 0, Decimal(0)]
+        sums[0] += 1
+        sums[1] += status >= 400
+        for i, value in enumerate(usage[:4], 2):
+            sums[i] += value or 0
+        sums[6] += Decimal(usage[4] or 0)
+    return groups
+
+
+@functools.cache
+def _upsert_sql() -> str:
+    quote = connection.ops.quote_name
+    meta = SpendRollup._meta
+    table = quote(meta.db_table)
+    columns = [quote(meta.get_field(n).column) for n in (*GROUP_FIELDS, *COUNTERS)]
+    keys = ", ".join(columns[: len(GROUP_FIELDS)])
+    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns[len(GROUP_FIELDS) :])
+    marks = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    )
+
+
+def add(groups: dict[tuple, list]) -> None:
+    """Add ``groups`` to their rows (created when missing), inside the caller's
+    transaction; concurrent writers add to the same row safely (the database merges)."""
+    if not groups:
+        return
+    ops = connection.ops
+    rows = [
+        (
+            ops.adapt_datetimefield_value(group[0]),
+            *group[1:],
+            *sums[:6],
+            ops.adapt_decimalfield_value(sums[6], 18, 8),
+        )
+        for group, sums in groups.items()
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_upsert_sql(), rows)
+
+
+def rebuild(since: datetime | None = None) -> int:
+    """Recompute the spend rollups of the hours from ``since`` (all when None) from
+    RequestLog, in one transaction; returns rows written."""
+    start = _hour(since) if since is not None else None
+    logs = RequestLog.objects.order_by("created_at", "id")
+    with transaction.atomic():
+        stale = SpendRollup.objects.all()
+        if start is not None:
+            stale = stale.filter(hour__gte=start)
+            logs = logs.filter(created_at__gte=start)
+        stale.delete()
+        groups: dict[tuple, list] = {}
+        tally(logs.values_list(*LOG_FIELDS).iterator(chunk_size=5000), groups)
+        add(groups)
+    return len(groups)
+
+
+def prune(older_than: timedelta, max_batches: int | None = None) -> int:
+    """Delete spend rollups of hours that ended more than ``older_than`` ago."""
+    cutoff = datetime.now(UTC) - older_than - timedelta(hours=1)
+    deleted = batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = list(
+            SpendRollup.objects.filter(hour__lt=cutoff)
+            .order_by()
+            .values_list("id", flat=True)[:PRUNE_BATCH]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            SpendRollup.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        batches += 1
+    return deleted
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    """A way to group spend: ``column`` of SpendRollup, or ``through_key``: a field
+    path of ApiKey reached through the rollup's key (None when ApiKey lacks it)."""
+
+    label: str
+    column: str | None = None
+    through_key: str | None = None
+
+    def available(self) -> bool:
+        if self.through_key is None:
+            return True
+        head = self.through_key.split("__", 1)[0]
+        return any(f.name == head for f in ApiKey._meta.get_fields())
+
+    def expression(self) -> Any:
+        if self.column is not None:
+            return F(self.column)
+        found = ApiKey.objects.filter(id=OuterRef("key_id")).values(self.through_key)[:1]
+        return Coalesce(Subquery(found), Value(""))
+
+
+DIMENSIONS: dict[str, Dimension] = {
+    "key": Dimension("Key", column="key_name"),
+    "end_user": Dimension("End user", column="end_user"),
+    "session": Dimension("Session", column="session"),
+    "route": Dimension("Route", column="route"),
+    "model": Dimension("Model", column="model"),
+    "team": Dimension("Team", through_key="team__name"),
+}
+BUCKETS = ("hour", "day")
+FIGURES = (
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+)
+
+
+class BadQuery(ValueError):
+    """A spend query naming an unknown dimension or bucket (400 for /api)."""
+
+
+def dimensions(names: Iterable[str]) -> list[str]:
+    """``names`` checked against DIMENSIONS (available ones only), in order, once each."""
+    out: list[str] = []
+    for name in names:
+        name = name.strip()
+        if not name or name in out:
+            continue
+        dim = DIMENSIONS.get(name)
+        if dim is None or not dim.available():
+            known = ", ".join(n for n, d in DIMENSIONS.items() if d.available())
+            raise BadQuery(f"unknown group_by {name!r} (one or more of: {known})")
+        out.append(name)
+    return out
+
+
+def query(
+    group_by: Iterable[str] = ("key",),
+    bucket: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    filters: dict[str, str] | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Spend, tokens and requests per group (and time bucket), costliest first. Times
+    are floored to the hour (the rollups' grain); ``filters`` match dimensions exactly."""
+    names = dimensions(group_by)
+    if bucket is not None and bucket not in BUCKETS:
+        raise BadQuery(f"unknown bucket {bucket!r} (hour or day)")
+    rows = SpendRollup.objects.all()
+    if since is not None:
+        rows = rows.filter(hour__gte=_hour(since))
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
+    for name, value in (filters or {}).items():
+        dimensions([name])
+        rows = rows.annotate(**{f"_f_{name}": DIMENSIONS[name].expression()}).filter(
+            **{f"_f_{name}": value}
+        )
+    keys = {name: DIMENSIONS[name].expression() for name in names}
+    if bucket is not None:
+        keys["bucket"] = Trunc("hour", bucket, tzinfo=UTC)
+    if not keys:  # the totals of the range: one row (none without rollups)
+        found = rows.aggregate(**{f"t_{n}": Sum(n) for n in FIGURES})
+        if found["t_requests"] is None:
+            return []
+        totals_row = {f: found[f"t_{f}"] or 0 for f in FIGURES}
+        totals_row["tokens"] = sum(totals_row[f] for f in FIGURES[2:6])
+        totals_row["cost_usd"] = Decimal(totals_row["cost_usd"]).quantize(Decimal("0.00000001"))
+        return [totals_row]
+    grouped = rows.annotate(**{f"g_{n}": e for n, e in keys.items()}).values(
+        *(f"g_{n}" for n in keys)
+    )
+    totals = grouped.annotate(**{f"t_{n}": Sum(n) for n in FIGURES}).order_by()
+    order = ["g_bucket"] if bucket is not None else []
+    totals = totals.order_by(*order, "-t_cost_usd", "-t_requests")[: max(1, limit)]
+    out = []
+    for row in totals:
+        item: dict[str, Any] = {}
+        if bucket is not None:
+            moment = row["g_bucket"]
+            item["bucket"] = moment.astimezone(UTC).isoformat() if moment else None
+        for name in names:
+            item[name] = row[f"g_{name}"]
+        for figure in FIGURES:
+            item[figure] = row[f"t_{figure}"] or 0
+        item["tokens"] = sum(item[f] for f in FIGURES[2:6])
+        item["cost_usd"] = Decimal(item["cost_usd"]).quantize(Decimal("0.00000001"))
+        out.append(item)
+    return out
+
+
+def csv_lines(names: list[str], rows: list[dict[str, Any]], bucket: str | None) -> Iterable[str]:
+    """``query``'s rows as CSV lines, header first."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns = (["bucket"] if bucket else []) + names + [*FIGURES[:6], "tokens", "cost_usd"]
+
+    def line(values: list[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(columns)
+    for row in rows:
+        values = [row.get(c) for c in columns]
+        yield line(["'" + v if isinstance(v, str) and v[:1] in "=+-@" and v else v for v in values])
