@@ -63,8 +63,8 @@ LIST_FIELDS = (
     "finish_reason", "error_kind", "error_message", "latency_ms", "ttft_ms", "upstream_ms",
     "overhead_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
-    "cache_hit", "prompt_cache_breakpoints", "shadow_of", "cache_saved_usd",
-    "cache_hit", "prompt_cache_breakpoints", "end_user", "session",
+    "cache_hit", "prompt_cache_breakpoints", "shadow_of", "cache_saved_usd", "end_user",
+    "session",
 )  # fmt: skip
 STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
