@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from gateway import capability_flags, dialects
 from gateway.admin_ops import errors_by_field
-from gateway.models import ApiKey, CacheScope, Provider, Route
+from gateway.models import ApiKey, CacheScope, Provider, Route, Team
 from gateway.providers import kinds
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
@@ -344,6 +346,34 @@ class KeyForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="UTC; empty: never",
     )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(),
+        required=False,
+        help_text="its requests count against the team's limits too",
+    )
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("username"),
+        required=False,
+        to_field_name="username",
+        help_text="whose key it is (members see their own keys and requests)",
+    )
+    management = forms.BooleanField(
+        required=False,
+        label="Management API",
+        help_text="may call /api as its user (who must be an owner or admin)",
+    )
+
+    def __init__(self, *args, actor: Any = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if actor is not None:
+            from gateway.policy import roles
+
+            team_field: Any = self.fields["team"]
+            user_field: Any = self.fields["user"]
+            team_field.queryset = roles.key_team_choices(actor, Team.objects.all())
+            if not actor.everywhere:
+                user_field.queryset = user_field.queryset.filter(pk=actor.user_id)
+                del self.fields["management"]
 
     @classmethod
     def for_key(cls, key: ApiKey, **kwargs) -> KeyForm:
@@ -351,6 +381,9 @@ class KeyForm(forms.Form):
         return cls(
             **kwargs,
             initial={
+                "team": key.team_id,
+                "user": key.user.get_username() if key.user_id else None,
+                "management": "management" in (key.scopes or "").split(),
                 "name": key.name,
                 "routes": [r.name for r in key.routes.all()],
                 "rpm_limit": key.rpm_limit,

@@ -26,7 +26,8 @@ def hold_for(
 ) -> Decimal | None:
     """USD the request holds of ``key``'s budget; None when the key has no budget.
     ``max_output``: the request's own ceiling (None: not given; 0: it makes no output)."""
-    if key.budget_usd is None or key.is_master:
+    team_budget = key.team is not None and key.team.budget_usd is not None
+    if (key.budget_usd is None and not team_budget) or key.is_master:
         return None
     unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
     most: Decimal | None = None

@@ -131,6 +131,23 @@ class RouteEntry:
     cache_scope: str = "route"  # "key": each key sees only its own cached answers
     retry_budget: float | None = None  # share of requests it may retry; None: the global
     auto_cache_breakpoints: bool = True  # gateway/prompt_cache
+    teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
+
+
+@dataclass(slots=True, frozen=True)
+class TeamEntry:
+    """A team's limits, counted like a key's (gateway/limits.py) by every key of it."""
+
+    id: int
+    name: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+
+    @property
+    def limited(self) -> bool:
+        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
 
 
 @dataclass(slots=True, frozen=True)
@@ -145,6 +162,8 @@ class KeyEntry:
     budget_period: str
     expires_at: datetime | None
     revoked: bool
+    team: TeamEntry | None = None  # None: no team (keys made before teams)
+    user_id: int | None = None
 
     @property
     def is_master(self) -> bool:
@@ -228,7 +247,7 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from . import catalog
-    from .models import ApiKey, Provider, RegistryState, Route
+    from .models import ApiKey, Provider, RegistryState, Route, Team
 
     try:
         models = catalog.load()
@@ -257,7 +276,7 @@ def build_snapshot() -> Snapshot:
         )
     routes: dict[str, RouteEntry] = {}
     patterns: list[RouteEntry] = []
-    for r in Route.objects.prefetch_related("deployments"):
+    for r in Route.objects.prefetch_related("deployments", "teams"):
         deployments = tuple(
             _deployment_entry(r.name, d, providers[d.provider_id], models, r.timeout)
             for d in sorted(r.deployments.all(), key=lambda d: d.id)
@@ -280,6 +299,7 @@ def build_snapshot() -> Snapshot:
             cache_scope=r.cache_scope,
             retry_budget=r.retry_budget,
             auto_cache_breakpoints=r.auto_cache_breakpoints,
+            teams=frozenset(t.id for t in r.teams.all()) or None,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)
@@ -287,6 +307,17 @@ def build_snapshot() -> Snapshot:
             routes[r.name] = entry
     # Longest (most specific) patterns first.
     patterns.sort(key=lambda e: len(e.name.replace("*", "")), reverse=True)
+    teams = {
+        t.id: TeamEntry(
+            id=t.id,
+            name=t.name,
+            rpm_limit=t.rpm_limit,
+            tpm_limit=t.tpm_limit,
+            budget_usd=t.budget_usd,
+            budget_period=t.budget_period,
+        )
+        for t in Team.objects.all()
+    }
     keys: dict[str, KeyEntry] = {}
     for k in ApiKey.objects.prefetch_related("routes"):
         allowed = frozenset(r.name for r in k.routes.all())
@@ -301,6 +332,8 @@ def build_snapshot() -> Snapshot:
             budget_period=k.budget_period,
             expires_at=k.expires_at,
             revoked=k.revoked_at is not None,
+            team=teams.get(k.team_id) if k.team_id is not None else None,
+            user_id=k.user_id,
         )
     return Snapshot(
         version=version,

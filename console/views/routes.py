@@ -17,9 +17,10 @@ from django_htmx.http import reswap, retarget
 
 from gateway import admin_ops, catalog
 from gateway.models import Deployment, Provider, Route
+from gateway.policy import roles
 
 from .. import model_picker
-from ..decorators import staff_required
+from ..decorators import actor_of, forbidden, staff_required
 from ..forms import DeploymentForm, RouteForm, show_errors
 from .common import HtmxHttpRequest, go_to
 
@@ -70,6 +71,14 @@ def _then(query) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {k: v for k, v in then.items() if v and (k != "provider" or v.isdigit())}
 
 
+def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
+    """The 403 page when this user's role may not change ``route`` (editors: only the
+    routes of their teams), else None."""
+    if roles.may_change_route(actor_of(request), route):
+        return None
+    return forbidden(request, f"Route {route.name} is not one of your teams' routes.")
+
+
 @staff_required
 def route_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -79,6 +88,9 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
     then = _then(request.POST if request.method == "POST" else request.GET)
     if request.method == "POST":
         route = _save(form, lambda values: admin_ops.save_route(None, values))
+        teams = roles.teams_for_new_route(actor_of(request))
+        if route is not None and teams is not None:
+            route.teams.set(teams)  # an editor's route belongs to their teams
         if route is not None:
             if Provider.objects.exists():
                 # A route answers nothing until it has a deployment: go on to its form.
@@ -98,6 +110,8 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     if request.method == "POST":
         form = RouteForm(request.POST)
         saved = _save(form, lambda values: admin_ops.save_route(route, values))
@@ -120,6 +134,8 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     admin_ops.save_route(route, {"enabled": not route.enabled})
     if request.htmx:
         return _card(request, route)
@@ -130,6 +146,8 @@ def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
@@ -151,6 +169,8 @@ def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpRes
 @staff_required
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     suggested = _then(request.GET) if request.method == "GET" else {}
     form = DeploymentForm(
         request.POST or None, initial=suggested or None, picker=f"models-r{pk}-new"
@@ -176,6 +196,8 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(Deployment.objects.select_related("route", "provider"), pk=pk)
     route = deployment.route
+    if (refused := _refused(request, route)) is not None:
+        return refused
     picker = f"models-d{pk}"
     if request.method == "POST":
         form = DeploymentForm(request.POST, picker=picker)
@@ -243,6 +265,8 @@ def deployment_models(request: HtmxHttpRequest) -> HttpResponse:
 def deployment_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(Deployment.objects.select_related("route"), pk=pk)
     route = deployment.route
+    if (refused := _refused(request, route)) is not None:
+        return refused
     admin_ops.delete_deployment(deployment)
     if request.htmx:
         return _card(request, route)
