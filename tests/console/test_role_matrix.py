@@ -20,7 +20,7 @@ from gateway.api import api
 from gateway.models import ApiKey, Membership, Team
 from gateway.policy import roles
 
-O, A, E, M, V = "owner", "admin", "editor", "member", "viewer"
+O, A, E, M, V = "owner", "admin", "editor", "member", "viewer"  # noqa: E741
 ALL = {O, A, E, M, V}
 READERS = {O, A, E, V}  # the team-wide read-only pages (not a member's)
 ROUTE_EDITORS = {O, A, E}
@@ -247,9 +247,8 @@ def test_api_role_matrix(world) -> None:
                 failures.append(f"{role} {method.upper()} {url}: {status}")
             elif role in allowed and status == 403:
                 failures.append(f"{role} {method.upper()} {url}: 403 ({response.content!r})")
-            elif role not in allowed:
-                if status != 403 or "detail" not in response.json():
-                    failures.append(f"{role} {method.upper()} {url}: {status}, should be 403")
+            elif role not in allowed and (status != 403 or "detail" not in response.json()):
+                failures.append(f"{role} {method.upper()} {url}: {status}, should be 403")
     assert failures == []
 
 

@@ -13,8 +13,7 @@ from gateway.counter_service import SOCKET_ENV, CounterService
 from gateway.errors import PermissionDenied, RateLimited
 from gateway.registry import TeamEntry
 
-from .test_limits import START, clock, key  # noqa: F401 (fixture)
-from .test_limits_shared import clean  # noqa: F401 (fixture)
+from .test_limits import START, Clock, key
 
 _team_ids = iter(range(500, 10_000))
 
@@ -30,6 +29,17 @@ def team(**limits_) -> TeamEntry:
     )
     fields.update(limits_)
     return TeamEntry(**fields)
+
+
+@pytest.fixture
+def clock(monkeypatch, settings) -> Clock:
+    """This process's counters, on a clock of our own (as in test_limits)."""
+    settings.REDIS_URL = ""
+    fake = Clock()
+    monkeypatch.setattr(limits, "now", fake)
+    limits.reset()
+    yield fake
+    limits.reset()
 
 
 @pytest.fixture
@@ -146,13 +156,13 @@ def service(socket_path):
     running.stop()
 
 
-async def test_shared_service_team_budget_and_rpm(clean, service, monkeypatch, no_spend_yet):  # noqa: F811
+async def test_shared_service_team_budget_and_rpm(clock, service, monkeypatch, no_spend_yet):
     monkeypatch.setenv(SOCKET_ENV, service.path)
     await spend_across_two_keys(team(budget_usd=Decimal("1.00")))
     await rpm_across_two_keys(team(rpm_limit=3))
 
 
-async def test_one_round_trip_for_a_key_and_its_team(clean, service, monkeypatch, no_spend_yet):  # noqa: F811
+async def test_one_round_trip_for_a_key_and_its_team(clock, service, monkeypatch, no_spend_yet):
     """Team limits add no round trip: one ``admit_all`` for key and team together,
     and keys without a team still send the plain ``admit`` they always did."""
     monkeypatch.setenv(SOCKET_ENV, service.path)
