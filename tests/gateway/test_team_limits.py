@@ -13,6 +13,7 @@ from gateway.counter_service import SOCKET_ENV, CounterService
 from gateway.errors import PermissionDenied, RateLimited
 from gateway.registry import TeamEntry
 
+from .test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)
 from .test_limits import START, Clock, key
 
 _team_ids = iter(range(500, 10_000))
@@ -211,3 +212,45 @@ async def test_redis_one_script_call_per_admission(redis_limits, monkeypatch, no
     monkeypatch.setattr(backend, "_admit_all", counted)
     await limits.admit(key(team=team(rpm_limit=5), rpm_limit=5), "echo", 1)
     assert calls == [1]
+
+
+# --- the registry snapshot carries the team (no database on the request path) -------------
+
+
+@pytest.mark.django_db
+def test_snapshot_carries_team_limits_and_route_teams() -> None:
+    from gateway.models import ApiKey, Route, Team
+    from gateway.registry import build_snapshot
+
+    research = Team.objects.create(name="research", rpm_limit=7, budget_usd=Decimal("5"))
+    keyed = ApiKey.objects.create(name="a", prefix="sy-a", key_hash="a" * 64, team=research)
+    ApiKey.objects.create(name="old", prefix="sy-o", key_hash="o" * 64)
+    Route.objects.create(name="open")
+    Route.objects.create(name="private").teams.set([research])
+    snap = build_snapshot()
+    entry = snap.keys[keyed.key_hash]
+    assert entry.team is not None and entry.team.rpm_limit == 7 and entry.team.limited
+    assert entry.team.budget_usd == Decimal("5") and entry.user_id is None
+    assert snap.keys["o" * 64].team is None
+    assert snap.routes["private"].teams == frozenset({research.pk})
+    assert snap.routes["open"].teams is None
+
+
+# --- through service.handle: the team's spend and limits on the real request path -------------
+
+
+async def test_requests_of_two_keys_spend_the_team_budget_through_the_service(
+    gateway,  # noqa: F811
+    no_spend_yet,
+):
+    state, recorded = gateway
+    t = team(budget_usd=Decimal("0.0002"), budget_period="total")
+    a, b = key(team=t), key(team=t)
+    state["key"] = a
+    assert await ask(a) == 200  # costs $0.00015, counted for the team
+    assert limits.memory.store.spend[(-t.id, "total")] == 15_000
+    state["key"] = b
+    assert await ask(b) == 200  # admitted: $0.00015 < $0.0002 before it ran
+    state["key"] = a
+    assert await ask(a) == 429  # the team's budget is spent, though neither key has one
+    assert recorded[-1].status == 429
