@@ -286,6 +286,16 @@ def visible_keys(actor: Actor, keys: QuerySet) -> QuerySet:
     return keys.filter(own)
 
 
+def visible_key_ids(actor: Actor) -> set[int] | None:
+    """Ids of the keys whose usage this actor sees in dashboards (None: every key's,
+    the master key's included)."""
+    if actor.everywhere:
+        return None
+    from gateway.models import ApiKey
+
+    return set(visible_keys(actor, ApiKey.objects.all()).values_list("id", flat=True))
+
+
 def may_change_key(actor: Actor, key: Any) -> bool:
     if not actor.can("keys.edit"):
         return False

@@ -6,6 +6,7 @@ brought roles makes every existing staff user an owner."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -167,3 +168,36 @@ def test_migration_makes_existing_staff_owners_and_keeps_keys_teamless() -> None
     key = ApiKey.objects.get(pk=old_key.pk)
     assert key.team_id is None and key.user_id is None and key.scopes == ""
     assert signed_in(User.objects.get(pk=staff.pk)).get("/users/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_dashboard_and_usage_show_only_the_keys_of_ones_teams() -> None:
+    from django.utils import timezone
+
+    from gateway import rollups
+    from gateway.models import UsageRollup
+
+    world = setup_world()
+    other = Team.objects.create(name="other")
+    zed = ApiKey.objects.create(name="zed-key", prefix="sy-zed", key_hash="z" * 64, team=other)
+    hour = rollups.hour_of(timezone.now())
+    for k in (world["keys"]["ann"], zed):
+        UsageRollup.objects.create(
+            hour=hour,
+            route="chat",
+            key_id=k.pk,
+            key_name=k.name,
+            dialect="openai",
+            status_class=2,
+            requests=3,
+            cost_usd=Decimal("0.5"),
+        )
+    vic = signed_in(world["users"]["vic"])
+    for url in ("/usage/", "/usage/export.csv", "/?window=24h"):
+        response = vic.get(url)
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert response.status_code == 200, url
+        assert b"zed-key" not in body, url
+    assert b"ann-key" in b"".join(vic.get("/usage/export.csv").streaming_content)
+    owner = User.objects.create_user("olga", password="pw-123456789", is_staff=True)
+    assert b"zed-key" in b"".join(signed_in(owner).get("/usage/export.csv").streaming_content)
