@@ -205,8 +205,27 @@ class RouteForm(forms.Form):
         "last stable turn when the client's API cannot",
     )
 
+    teams = forms.ModelMultipleChoiceField(
+        queryset=Team.objects.all(),
+        to_field_name="name",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="teams whose keys may use this route (none: every team)",
+    )
+
+    @staticmethod
+    def initial_of(route: Route) -> dict:
+        """The form's values for a stored route."""
+        initial = {f: getattr(route, f) for f in RouteForm.base_fields if f != "teams"}
+        initial["teams"] = [t.name for t in route.teams.all()]
+        return initial
+
+    def chosen_teams(self) -> list[Team]:
+        return list(self.cleaned_data.get("teams") or [])
+
     def values(self) -> dict:
         data = dict(self.cleaned_data)
+        data.pop("teams", None)  # a relation: set by the view (chosen_teams) after saving
         data["default_params"] = data["default_params"] or {}
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE

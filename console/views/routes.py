@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from gateway import admin_ops, catalog
-from gateway.models import Deployment, Provider, Route
+from gateway.models import Deployment, Provider, Route, Team
 from gateway.policy import roles
 
 from .. import model_picker
@@ -71,6 +71,19 @@ def _then(query) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {k: v for k, v in then.items() if v and (k != "provider" or v.isdigit())}
 
 
+def _set_teams(request: HtmxHttpRequest, route: Route, form: RouteForm) -> None:
+    """The teams the form chose; below admin only among one's own editor teams, and a
+    route an editor saves stays limited to their teams (all of them when none chosen)."""
+    actor = actor_of(request)
+    chosen = form.chosen_teams()
+    if not actor.everywhere:
+        mine = actor.editor_teams()
+        chosen = [t for t in chosen if t.pk in mine] or list(
+            Team.objects.filter(pk__in=roles.teams_for_new_route(actor) or [])
+        )
+    route.teams.set(chosen)
+
+
 def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
     """The 403 page when this user's role may not change ``route`` (editors: only the
     routes of their teams), else None."""
@@ -88,10 +101,8 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
     then = _then(request.POST if request.method == "POST" else request.GET)
     if request.method == "POST":
         route = _save(form, lambda values: admin_ops.save_route(None, values))
-        teams = roles.teams_for_new_route(actor_of(request))
-        if route is not None and teams is not None:
-            route.teams.set(teams)  # an editor's route belongs to their teams
         if route is not None:
+            _set_teams(request, route, form)  # an editor's route belongs to their teams
             if Provider.objects.exists():
                 # A route answers nothing until it has a deployment: go on to its form.
                 messages.success(
@@ -116,6 +127,7 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form = RouteForm(request.POST)
         saved = _save(form, lambda values: admin_ops.save_route(route, values))
         if saved is not None:
+            _set_teams(request, saved, form)
             return (
                 _card(request, saved)
                 if request.htmx
@@ -123,7 +135,7 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
         route = get_object_or_404(Route, pk=pk)  # drop the unsaved assignments
     else:
-        form = RouteForm(initial={f: getattr(route, f) for f in ROUTE_FIELDS})
+        form = RouteForm(initial=RouteForm.initial_of(route))
     context = {"route": route, "form": form, "editing": True}
     if request.htmx:
         return render(request, TEMPLATE + "#route-card", context)

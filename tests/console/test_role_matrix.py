@@ -313,3 +313,27 @@ def test_member_creates_only_their_own_keys(world) -> None:
     assert theirs.status_code == 403
     listed = {k["name"] for k in client.get("/api/keys/").json()}
     assert listed == {"k", "mine"}
+
+
+def test_route_teams_from_the_console(world) -> None:
+    """An admin limits a route to teams on its form; an editor's new route is limited
+    to the teams they edit, whatever the form says."""
+    Team.objects.create(name="beta")
+    admin = Client()
+    admin.force_login(world["users"][A])
+    route = world["route"]
+    form = admin.get(f"/routes/{route.pk}/").content.decode()
+    assert 'value="alpha"' in form and 'value="beta"' in form
+    data = {"name": "chat", "strategy": "weighted", "max_attempts": 3, "enabled": "on"}
+    saved = admin.post(f"/routes/{route.pk}/", {**data, "teams": ["beta"]})
+    assert saved.status_code == 302
+    assert [t.name for t in route.teams.all()] == ["beta"]
+    editor = Client()
+    editor.force_login(world["users"][E])
+    # No longer one of alpha's routes: the editor may not change it now.
+    assert editor.post(f"/routes/{route.pk}/", data).status_code == 403
+    made = editor.post("/routes/new/", {**data, "name": "alpha-only", "teams": ["beta"]})
+    assert made.status_code == 302
+    from gateway.models import Route
+
+    assert [t.name for t in Route.objects.get(name="alpha-only").teams.all()] == ["alpha"]
