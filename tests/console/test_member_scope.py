@@ -201,3 +201,15 @@ def test_dashboard_and_usage_show_only_the_keys_of_ones_teams() -> None:
     assert b"ann-key" in b"".join(vic.get("/usage/export.csv").streaming_content)
     owner = User.objects.create_user("olga", password="pw-123456789", is_staff=True)
     assert b"zed-key" in b"".join(signed_in(owner).get("/usage/export.csv").streaming_content)
+
+
+@pytest.mark.django_db
+def test_a_viewer_is_not_offered_what_it_may_not_do() -> None:
+    from gateway.models import Route
+
+    world = setup_world()
+    Route.objects.create(name="chat")
+    vic = signed_in(world["users"]["vic"]).get("/routes/").content.decode()
+    assert "chat" in vic and "New route" not in vic and ">Delete<" not in vic
+    keys = signed_in(world["users"]["vic"]).get("/keys/").content.decode()
+    assert "Create key" not in keys and ">Revoke<" not in keys
