@@ -213,3 +213,12 @@ def test_a_viewer_is_not_offered_what_it_may_not_do() -> None:
     assert "chat" in vic and "New route" not in vic and ">Delete<" not in vic
     keys = signed_in(world["users"]["vic"]).get("/keys/").content.decode()
     assert "Create key" not in keys and ">Revoke<" not in keys
+
+
+@pytest.mark.django_db
+def test_django_admin_is_for_owners_only() -> None:
+    boss = User.objects.create_superuser("boss", "", "pw-123456789")
+    assert signed_in(boss).get("/admin/gateway/apikey/").status_code == 200
+    roles.set_role(boss, "viewer")
+    demoted = signed_in(User.objects.get(pk=boss.pk)).get("/admin/gateway/apikey/")
+    assert demoted.status_code == 302 and "/admin/login/" in demoted["Location"]
