@@ -368,13 +368,13 @@ class KeyForm(forms.Form):
     team = forms.ModelChoiceField(
         queryset=Team.objects.all(),
         required=False,
-        help_text="its requests count against the team's limits too",
+        help_text="counts against its limits too",
     )
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.order_by("username"),
         required=False,
         to_field_name="username",
-        help_text="whose key it is (members see their own keys and requests)",
+        help_text="whose key it is",
     )
     management = forms.BooleanField(
         required=False,
