@@ -138,7 +138,13 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _create(self, raw: Any) -> Comparison:
-        spec = specs.parse_spec(raw, route_exists=lambda name: registry.current().route(name))
+        actor = roles.actor_for_user(self.user)
+
+        def usable(name: str) -> Any:  # a route limited to other teams is not offered
+            route = registry.current().route(name)
+            return route if route is not None and roles.may_use_route(actor, route) else None
+
+        spec = specs.parse_spec(raw, route_exists=usable)
         columns = specs.blind_order(spec.columns) if spec.blind else spec.columns
         last = spec.messages[-1]
         first = specs.opening_text(spec.messages) or ", ".join(

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -32,8 +33,13 @@ from .replay import prefill_from_log
 HISTORY_SIZE = 30
 
 
-def _route_names() -> list[str]:
-    return list(Route.objects.filter(enabled=True).order_by("name").values_list("name", flat=True))
+def _route_names(request: HtmxHttpRequest) -> list[str]:
+    """Enabled routes this user may try (a route limited to other teams is left out)."""
+    rows = Route.objects.filter(enabled=True)
+    actor = actor_of(request)
+    if not actor.everywhere:
+        rows = rows.filter(Q(teams__isnull=True) | Q(teams__in=actor.team_ids())).distinct()
+    return list(rows.order_by("name").values_list("name", flat=True))
 
 
 def _blank_prefill() -> dict[str, Any]:
@@ -123,7 +129,7 @@ def _heads(comparison: Comparison) -> list[dict[str, Any]]:
 @staff_required
 @require_GET
 def playground(request: HtmxHttpRequest) -> HttpResponse:
-    routes = _route_names()
+    routes = _route_names(request)
     comparison = None
     loaded_prompt = None
     if request.GET.get("replay"):

@@ -343,6 +343,13 @@ def teams_for_new_route(actor: Actor) -> list[int] | None:
     return None if actor.everywhere else sorted(actor.editor_teams())
 
 
+def may_use_route(actor: Actor, route: Any) -> bool:
+    """Whether the actor's playground may call ``route`` (a snapshot RouteEntry): a route
+    limited to teams is for owners, admins and those teams' users."""
+    teams = getattr(route, "teams", None)
+    return teams is None or actor.everywhere or bool(set(teams) & actor.team_ids())
+
+
 def visible_logs(actor: Actor, logs: QuerySet) -> QuerySet:
     """Request log rows this actor sees: all (owner, admin); their teams' keys' and their
     own (editor, viewer); only their own requests (member): their keys' and their

@@ -222,3 +222,22 @@ def test_django_admin_is_for_owners_only() -> None:
     roles.set_role(boss, "viewer")
     demoted = signed_in(User.objects.get(pk=boss.pk)).get("/admin/gateway/apikey/")
     assert demoted.status_code == 302 and "/admin/login/" in demoted["Location"]
+
+
+@pytest.mark.django_db
+def test_the_playground_offers_a_member_only_routes_open_to_their_teams() -> None:
+    from gateway import registry
+    from gateway.models import Route
+
+    world = setup_world()
+    beta = Team.objects.create(name="beta")
+    Route.objects.create(name="open-route")
+    Route.objects.create(name="alpha-route").teams.set([world["team"]])
+    Route.objects.create(name="beta-route").teams.set([beta])
+    page = signed_in(world["users"]["ann"]).get("/playground/").content.decode()
+    assert "open-route" in page and "alpha-route" in page and "beta-route" not in page
+    snap = registry.build_snapshot()
+    ann = roles.actor_for_user(world["users"]["ann"])
+    assert roles.may_use_route(ann, snap.routes["alpha-route"])
+    assert not roles.may_use_route(ann, snap.routes["beta-route"])
+    assert roles.may_use_route(roles.MASTER, snap.routes["beta-route"])
