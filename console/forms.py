@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from gateway import capability_flags, dialects
 from gateway.admin_ops import errors_by_field
-from gateway.models import ApiKey, CacheScope, Provider, Route
+from gateway.models import ApiKey, CacheScope, Provider, Route, Team
 from gateway.providers import kinds
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
@@ -224,9 +226,28 @@ class RouteForm(forms.Form):
         "the client's API and run them; off: the gateway runs them on any upstream",
     )
 
+    teams = forms.ModelMultipleChoiceField(
+        queryset=Team.objects.all(),
+        to_field_name="name",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="teams whose keys may use this route (none: every team)",
+    )
+
+    @staticmethod
+    def initial_of(route: Route) -> dict:
+        """The form's values for a stored route."""
+        initial = {f: getattr(route, f) for f in RouteForm.base_fields if f != "teams"}
+        initial["teams"] = [t.name for t in route.teams.all()]
+        return initial
+
+    def chosen_teams(self) -> list[Team]:
+        return list(self.cleaned_data.get("teams") or [])
+
     def values(self) -> dict:
         data = dict(self.cleaned_data)
         data["shadow_percent"] = data.get("shadow_percent") or 0.0
+        data.pop("teams", None)  # a relation: set by the view (chosen_teams) after saving
         data["default_params"] = data["default_params"] or {}
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE
@@ -373,6 +394,34 @@ class KeyForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="UTC; empty: never",
     )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.all(),
+        required=False,
+        help_text="counts against its limits too",
+    )
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("username"),
+        required=False,
+        to_field_name="username",
+        help_text="whose key it is",
+    )
+    management = forms.BooleanField(
+        required=False,
+        label="Management API",
+        help_text="may call /api as its user (who must be an owner or admin)",
+    )
+
+    def __init__(self, *args, actor: Any = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if actor is not None:
+            from gateway.policy import roles
+
+            team_field: Any = self.fields["team"]
+            user_field: Any = self.fields["user"]
+            team_field.queryset = roles.key_team_choices(actor, Team.objects.all())
+            if not actor.everywhere:
+                user_field.queryset = user_field.queryset.filter(pk=actor.user_id)
+                del self.fields["management"]
 
     @classmethod
     def for_key(cls, key: ApiKey, **kwargs) -> KeyForm:
@@ -380,6 +429,9 @@ class KeyForm(forms.Form):
         return cls(
             **kwargs,
             initial={
+                "team": key.team_id,
+                "user": key.user.get_username() if key.user_id else None,
+                "management": "management" in (key.scopes or "").split(),
                 "name": key.name,
                 "routes": [r.name for r in key.routes.all()],
                 "rpm_limit": key.rpm_limit,

@@ -28,6 +28,7 @@ from django.template.loader import render_to_string
 
 from gateway import db_work, logquery
 from gateway.models import RequestLog
+from gateway.policy import roles
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,15 @@ def _query(scope) -> dict:  # type: ignore[no-untyped-def]
     return {k: v[-1] for k, v in raw.items()}
 
 
-def render_rows(ids: list[int], filters: dict) -> str:
+def render_rows(ids: list[int], filters: dict, actor: roles.Actor | None = None) -> str:
     """The newest matching rows among ``ids`` (newest first) as an out-of-band prepend
-    into ``#log-rows``."""
+    into ``#log-rows``; only those ``actor`` may see (gateway/policy/roles.py)."""
     if not ids:
         return ""
-    rows = list(logquery.filtered(filters).filter(pk__in=ids)[:MAX_ROWS_PER_MESSAGE])
+    matching = logquery.filtered(filters).filter(pk__in=ids)
+    if actor is not None:
+        matching = roles.visible_logs(actor, matching)
+    rows = list(matching[:MAX_ROWS_PER_MESSAGE])
     if not rows:
         return ""
     html = "".join(
@@ -135,9 +139,11 @@ class LogTailConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        actor = await database_sync_to_async(roles.actor_for_user)(user)
+        if not roles.may_connect(actor, "tail"):
             await self.close(code=4403)
             return
+        self.actor = actor
         from .views.logs import filters_from, query_params
 
         filters = filters_from(_query(self.scope))
@@ -190,7 +196,7 @@ class LogTailConsumer(AsyncWebsocketConsumer):
         if not ids:
             return ""
         try:
-            return await database_sync_to_async(render_rows)(ids, self.filters)
+            return await database_sync_to_async(render_rows)(ids, self.filters, self.actor)
         except Exception:
             log.warning("live tail: rendering new rows failed", exc_info=True)
             return ""

@@ -15,6 +15,7 @@ from .views import (
     shadow,
     spend,
     sso,
+    teams,
     usage,
 )
 
@@ -58,6 +59,11 @@ urlpatterns = [
     path("catalog/", catalog.catalog_browser, name="catalog"),
     path("logs/", logs.log_list, name="logs"),
     path("logs/<str:request_id>/", logs.log_detail, name="log-detail"),
+    path("teams/", teams.team_list, name="teams"),
+    path("teams/new/", teams.team_create, name="team-create"),
+    path("teams/<int:pk>/", teams.team_edit, name="team-edit"),
+    path("users/", teams.user_list, name="users"),
+    path("users/<int:pk>/role/", teams.user_edit, name="user-edit"),
     path("playground/", include("console.playground.urls")),
     path("evals/", include("console.evals.urls")),
 ]

@@ -126,14 +126,17 @@ class _Echo:
         return value
 
 
-def csv_lines(window: str) -> Iterator[str]:
+def csv_lines(window: str, key_ids: set[int] | None = None) -> Iterator[str]:
     """The CSV export: a header, then one line per day, key and route (oldest day
-    first), summed from the rollups; money to the rollups' eight decimals."""
+    first), summed from the rollups; money to the rollups' eight decimals. ``key_ids``:
+    only those keys' usage (None: every key's)."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
+    rollups = UsageRollup.objects.filter(hour__gte=_since(window_of(window)))
+    if key_ids is not None:
+        rollups = rollups.filter(key_id__in=key_ids)
     rows = (
-        UsageRollup.objects.filter(hour__gte=_since(window_of(window)))
-        .annotate(day=TruncDate("hour", tzinfo=UTC))
+        rollups.annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day", "key_id", "key_name", "route")
         .annotate(**{f"sum_{name}": Sum(name) for name in SUMS})
         .order_by("day", "key_id", "key_name", "route")

@@ -7,6 +7,18 @@ from .models import ApiKey, Deployment, Provider, RequestLog, Route
 admin.site.login_form = ThrottledAdminAuthenticationForm  # sign-in waits say how long
 
 
+def _owners_only(request) -> bool:  # type: ignore[no-untyped-def]
+    """Django's admin edits any row: for staff who are owners only (gateway/policy/roles.py),
+    so a staff user given a lesser console role cannot go around it there."""
+    from .policy import roles
+
+    user = request.user
+    return bool(user.is_active and user.is_staff and roles.role_of(user) == roles.OWNER)
+
+
+admin.site.has_permission = _owners_only  # type: ignore[method-assign]
+
+
 class ProviderAdminForm(forms.ModelForm):
     secret = forms.CharField(
         required=False,

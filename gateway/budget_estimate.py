@@ -27,7 +27,9 @@ def hold_for(
     """USD the request holds of ``key``'s budget (and of its end user's); None when the
     key has neither budget.
     ``max_output``: the request's own ceiling (None: not given; 0: it makes no output)."""
-    if (key.budget_usd is None and key.max_budget_per_user is None) or key.is_master:
+    team_budget = key.team is not None and key.team.budget_usd is not None
+    budgeted = key.budget_usd is not None or key.max_budget_per_user is not None or team_budget
+    if not budgeted or key.is_master:
         return None
     unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
     most: Decimal | None = None

@@ -21,6 +21,11 @@ Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]
   period's spend is unknown: send it again with ``initial``, the spend read from the
   request log), ``["budget", spent]``, ``["held", spent, held]`` (the hold does not fit
   beside the other requests' holds), ``["rpm", wait]`` or ``["tpm", wait]``.
+- ``[id, "admit_all", tokens, at, hold, hold_ttl, [[counter_id, rpm, tpm, budget,
+  period, initial], ...]]``: one request against a key and its team together (a team
+  counts under the negative of its id); all are checked before any is reserved. Answers
+  ``["ok", [[second, hold_id], ...]]`` or ``[reason, index, *detail]`` as above for the
+  subject at ``index``.
 - ``[id, "settle", key_id, second, delta, period, cost, initial, hold_period, hold_id]``
   releases the hold, adds ``cost``, corrects the tokens; answers ``["ok"]`` or
   ``["load"]``.
@@ -202,6 +207,64 @@ class CounterStore:
             return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
         return self._ok(window.add(second, tokens), key_id, period, hold, at + hold_ttl)
 
+    def admit_all(
+        self, tokens: int, at: float, hold: int, hold_ttl: float, subjects: list[list[Any]]
+    ) -> list[Any]:
+        """Admit one request against several counters at once (a key and its team): each
+        subject ``[counter_id, rpm, tpm, budget, period, initial]`` is checked first and
+        only if all pass is anything reserved. Answers ``["ok", [[second, hold_id],
+        ...]]`` or a refusal of one subject: ``[reason, index, *detail]`` (``"load"``:
+        send that subject's ``initial``)."""
+        for index, (counter_id, rpm, tpm, budget, period, initial) in enumerate(subjects):
+            refusal = self._check(counter_id, rpm, tpm, tokens, budget, period, at, initial, hold)
+            if refusal is not None:
+                return [refusal[0], index, *refusal[1:]]
+        taken = []
+        for counter_id, rpm, tpm, budget, period, _ in subjects:
+            second = None
+            if rpm or tpm:
+                second = self.windows.setdefault(counter_id, Window()).add(int(at), tokens)
+            hold_id = None
+            if hold > 0 and budget >= 0:
+                hold_id = self.holds.take(counter_id, period, hold, at + hold_ttl)
+            taken.append([second, hold_id])
+        return ["ok", taken]
+
+    def _check(
+        self,
+        counter_id: int,
+        rpm: int,
+        tpm: int,
+        tokens: int,
+        budget: int,
+        period: str,
+        at: float,
+        initial: int | None,
+        hold: int,
+    ) -> list[Any] | None:
+        """Why one subject cannot take one more request now (None: it can)."""
+        if budget >= 0:
+            spent = self._spent(counter_id, period, initial)
+            if spent is None:
+                return ["load"]
+            if spent >= budget:
+                return ["budget", spent]
+            if hold > 0:
+                held = self.holds.held(counter_id, period, at)
+                if held and spent + held + hold > budget:
+                    return ["held", spent, held]
+        if not rpm and not tpm:
+            return None
+        window = self.windows.get(counter_id)
+        if window is None:
+            return None
+        window.prune(int(at))
+        if rpm and window.requests + 1 > rpm:
+            return ["rpm", window.wait(at, 1, window.requests, 1, rpm)]
+        if tpm and window.tokens and window.tokens + tokens > tpm:
+            return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
+        return None
+
     def _ok(
         self, second: int | None, key_id: int, period: str, hold: int, expires: float
     ) -> list[Any]:
@@ -247,6 +310,8 @@ class CounterStore:
         op, *args = request
         if op == "admit":
             return self.admit(*args)
+        if op == "admit_all":
+            return self.admit_all(*args)
         if op == "settle":
             return self.settle(*args)
         if op == "claim":

@@ -123,8 +123,59 @@ def _routes(value: object) -> list[Route]:
     return [found[n] for n in wanted]
 
 
+def _team(value: object) -> Any:
+    """A team by id or name; None or "" for none."""
+    from .models import Team
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, Team):
+        return value
+    text = str(value).strip()
+    team = Team.objects.filter(pk=int(text)).first() if text.isdigit() else None
+    team = team or Team.objects.filter(name=text).first()
+    if team is None:
+        raise ValueError(f"unknown team {value!r}")
+    return team
+
+
+def _user(value: object) -> Any:
+    """A console user by id or username; None or "" for none."""
+    from django.contrib.auth import get_user_model
+
+    if value is None or value == "":
+        return None
+    User = get_user_model()
+    if isinstance(value, User):
+        return value
+    text = str(value).strip()
+    user = User.objects.filter(pk=int(text)).first() if text.isdigit() else None
+    user = user or User.objects.filter(username=text).first()
+    if user is None:
+        raise ValueError(f"unknown user {value!r}")
+    return user
+
+
+SCOPES = ("management",)
+
+
+def _scopes(value: object) -> str:
+    """Scopes as stored: known names, space-separated."""
+    if value is None or value == "":
+        return ""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    scopes = sorted({str(s).strip() for s in items if str(s).strip()})
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    return " ".join(scopes)
+
+
 PARSERS = {
     "name": _name,
+    "team": _team,
+    "user": _user,
+    "scopes": _scopes,
     "routes": _routes,
     "rpm_limit": _limit,
     "tpm_limit": _limit,
@@ -162,6 +213,9 @@ def create_key(
     budget_period: str = ApiKey.Period.MONTH,
     expires_at: object = None,
     max_budget_per_user: object = None,
+    team: object = None,
+    user: object = None,
+    scopes: object = None,
 ) -> CreatedKey:
     """Validate everything first, then create the key in one transaction."""
     clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
@@ -185,6 +239,9 @@ def update_key(
     budget_period: object = UNSET,
     expires_at: object = UNSET,
     max_budget_per_user: object = UNSET,
+    team: object = UNSET,
+    user: object = UNSET,
+    scopes: object = UNSET,
 ) -> ApiKey:
     """Change the given fields (None or "" clears a limit); validate all, then save."""
     given = {f: v for f, v in locals().items() if f in PARSERS and v is not UNSET}

@@ -101,6 +101,27 @@ async def load_spend(key_id: int, start: datetime | None, end_user: str | None =
     return await db_work.arun(_load_spend_sync, key_id, start, end_user)
 
 
+def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
+    from django.db.models import Sum
+
+    from .models import ApiKey, RequestLog
+
+    keys = ApiKey.objects.filter(team_id=team_id).values("id")
+    rows = RequestLog.objects.filter(key_id__in=keys)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+
+
+async def load_counter_spend(counter_id: int, start: datetime | None) -> Decimal:
+    """The spend of a key (a positive counter id) or a team (negative: its keys')."""
+    from . import db_work
+
+    if counter_id < 0:
+        return await db_work.arun(_load_team_spend_sync, -counter_id, start)
+    return await load_spend(counter_id, start)
+
+
 async def _spent(key: KeyEntry, start: datetime | None) -> Decimal:
     """``load_spend`` of a key, or of the end user an ``end_user_entry`` counts."""
     if key.end_user is not None and key.parent_id is not None:
@@ -120,6 +141,7 @@ def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
         tpm_limit=None,
         budget_usd=key.max_budget_per_user,
         max_budget_per_user=None,
+        team=None,  # the team counts the key's request once, not again for its end user
         end_user=end_user,
         parent_id=key.id,
     )
@@ -129,21 +151,24 @@ def _whose(key: KeyEntry) -> str:
     return "this end user's budget on this API key" if key.end_user else "this API key's budget"
 
 
-def _budget_error(key: KeyEntry, spent: Decimal, end: datetime | None, at: float) -> RateLimited:
+def _budget_error(
+    key: Any, spent: Decimal, end: datetime | None, at: float, who: str | None = None
+) -> RateLimited:
     period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
     retry_after = max(1.0, end.timestamp() - at) if end is not None else None
     return RateLimited(
-        f"{_whose(key)} of ${key.budget_usd} {period} is exhausted "
+        f"{f'{who} budget' if who else _whose(key)} of ${key.budget_usd} {period} is exhausted "
         f"(${spent.quantize(Decimal('0.0001'))} spent)",
         code="budget_exceeded",
         retry_after=retry_after,
     )
 
 
-def _held_error(key: KeyEntry, spent: Decimal, held: Decimal) -> RateLimited:
+def _held_error(key: Any, spent: Decimal, held: Decimal, who: str | None = None) -> RateLimited:
     period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
     return RateLimited(
-        f"{_whose(key)} of ${key.budget_usd} {period} is taken by the requests "
+        f"{f'{who} budget' if who else _whose(key)} of ${key.budget_usd} {period} is taken "
+        "by the requests "
         f"in flight (${spent.quantize(Decimal('0.0001'))} spent, "
         f"${held.quantize(Decimal('0.0001'))} held); retry when they finish",
         code="budget_exceeded",
@@ -151,9 +176,11 @@ def _held_error(key: KeyEntry, spent: Decimal, held: Decimal) -> RateLimited:
     )
 
 
-def _rate_error(what: str, limit: int, retry_after: float) -> RateLimited:
+def _rate_error(
+    what: str, limit: int, retry_after: float, who: str = "this API key's"
+) -> RateLimited:
     return RateLimited(
-        f"this API key's limit of {limit} {what} per minute is reached; retry in "
+        f"{who} limit of {limit} {what} per minute is reached; retry in "
         f"{max(1, round(retry_after))}s",
         code="rate_limit_exceeded",
         retry_after=max(0.0, retry_after),
@@ -198,6 +225,71 @@ def _verdict(
     raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
 
 
+@dataclass(slots=True, frozen=True)
+class Subject:
+    """One set of limits a request counts against: a key's (counter = key id) or its
+    team's (counter = -team id, so both live side by side in one store)."""
+
+    counter: int
+    limits: Any  # KeyEntry or TeamEntry: rpm_limit, tpm_limit, budget_usd, budget_period
+    who: str  # how refusals name it
+
+    def budget_units(self) -> int:
+        return _units(self.limits.budget_usd) if self.limits.budget_usd is not None else -1
+
+    def redis_base(self) -> str:
+        if self.counter < 0:
+            return f"{REDIS_PREFIX}:team:{-self.counter}"
+        return f"{REDIS_PREFIX}:{self.counter}"
+
+
+class Joint(NamedTuple):
+    """What a joint admission reserved: per subject (second, hold id, hold's period)."""
+
+    subjects: tuple[Subject, ...]
+    parts: tuple[tuple[Any, Any, str | None], ...]
+
+
+def subjects_of(key: KeyEntry) -> list[Subject]:
+    subjects = [Subject(key.id or 0, key, "this API key's")]
+    if key.team is not None and key.team.limited:
+        subjects.append(Subject(-key.team.id, key.team, f"team {key.team.name}'s"))
+    return subjects
+
+
+def _joint_verdict(
+    subjects: list[Subject], reply: list[Any], bounds: list[Any], at: float
+) -> Joint:
+    reason = reply[0]
+    if reason == "ok":
+        parts = []
+        for (second, hold), (period_id, _, _) in zip(reply[1], bounds, strict=True):
+            if isinstance(hold, bytes):
+                hold = hold.decode()
+            hold = hold or None
+            parts.append(
+                (
+                    None if second is None else int(second),
+                    hold,
+                    period_id if hold is not None else None,
+                )
+            )
+        return Joint(tuple(subjects), tuple(parts))
+    index = int(reply[1])
+    subject, detail = subjects[index], reply[2:]
+    limits_, who = subject.limits, subject.who
+    if reason == "budget":
+        raise _budget_error(limits_, Decimal(int(detail[0])) * MICRO, bounds[index][2], at, who)
+    if reason == "held":
+        spent, held = Decimal(int(detail[0])) * MICRO, Decimal(int(detail[1])) * MICRO
+        raise _held_error(limits_, spent, held, who)
+    if reason == "rpm":
+        raise _rate_error("requests", limits_.rpm_limit or 0, float(detail[0]), who)
+    if reason == "tpm":
+        raise _rate_error("tokens", limits_.tpm_limit or 0, float(detail[0]), who)
+    raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
+
+
 class StoreCounters:
     """Admission through a ``CounterStore`` (see gateway/counter_service.py); the spend of
     a budget period the store does not know yet is read from the request log here."""
@@ -227,6 +319,63 @@ class StoreCounters:
         args = ("settle", key.id, second, delta, period_id, units)
         if (await self.ask(*args, None, hold_period, hold))[0] == "load":
             await self.ask(*args, _units(await _spent(key, start)), hold_period, hold)
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Joint:
+        """Check and reserve against a key and its team at once (one round trip)."""
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+        rows: list[list[Any]] = [
+            [
+                s.counter,
+                s.limits.rpm_limit or 0,
+                s.limits.tpm_limit or 0,
+                s.budget_units(),
+                b[0],
+                None,
+            ]
+            for s, b in zip(subjects, bounds, strict=True)
+        ]
+        for _ in range(len(subjects) + 1):
+            reply = await self.ask("admit_all", tokens, at, hold, hold_ttl(), rows)
+            if reply[0] != "load":
+                break
+            index = int(reply[1])
+            start = bounds[index][1]
+            rows[index][5] = _units(await load_counter_spend(subjects[index].counter, start))
+        return _joint_verdict(subjects, reply, bounds, at)
+
+    async def settle_joint(self, joint: Joint, delta: int, cost: Decimal, at: float) -> None:
+        """Settle each subject of a joint admission (pipelined: one round trip)."""
+        calls = []
+        for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
+            limits_ = subject.limits
+            units = _units(cost) if limits_.budget_usd is not None and cost else 0
+            if (
+                not units
+                and hold is None
+                and not (second is not None and delta and limits_.tpm_limit)
+            ):
+                continue
+            calls.append(self._settle_one(subject, second, delta, units, hold, hold_period, at))
+        if calls:
+            await asyncio.gather(*calls)
+
+    async def _settle_one(
+        self,
+        subject: Subject,
+        second: Any,
+        delta: int,
+        units: int,
+        hold: Any,
+        hold_period: Any,
+        at: float,
+    ) -> None:
+        period_id, start, _ = period_bounds(subject.limits.budget_period, at)
+        args = ("settle", subject.counter, second, delta, period_id, units)
+        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
+            spent = _units(await load_counter_spend(subject.counter, start))
+            await self.ask(*args, spent, hold_period, hold)
 
     async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
         """Count a request against a deployment's caps for ``minute``; False when full."""
@@ -392,6 +541,101 @@ return 1
 """
 
 
+# A key and its team in one step: 5 KEYS per subject (requests, tokens, spend, holds,
+# hold expiries); ARGV: estimated tokens, units to hold, the hold's ttl, then per subject
+# rpm, tpm, budget (-1: none). Every subject is checked before any is reserved.
+# Returns {'ok', second, hold id per subject...} or {reason, subject index, detail...}.
+ADMIT_ALL_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local sec = tonumber(t[1])
+local est, hold0, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = (#ARGV - 3) / 3
+local function window(key)
+  local flat = redis.call('HGETALL', key)
+  local secs, values, total = {}, {}, 0
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s <= sec - 60 then
+      redis.call('HDEL', key, flat[i])
+    else
+      table.insert(secs, s)
+      values[s] = tonumber(flat[i + 1])
+      total = total + values[s]
+    end
+  end
+  table.sort(secs)
+  return total, secs, values
+end
+local function wait(total, secs, values, need, limit)
+  local freed = 0
+  for _, s in ipairs(secs) do
+    freed = freed + values[s]
+    if total - freed + need <= limit then return s + 60 - now end
+  end
+  return 60
+end
+for i = 1, n do
+  local k, a = (i - 1) * 5, 3 + (i - 1) * 3
+  local rpm, tpm, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local idx = tostring(i - 1)
+  if budget >= 0 then
+    local spent = redis.call('GET', KEYS[k + 3])
+    if not spent then return {'load', idx} end
+    if tonumber(spent) >= budget then return {'budget', idx, spent} end
+    if hold0 > 0 then
+      for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 5], '-inf', now)) do
+        local units = redis.call('HGET', KEYS[k + 4], id)
+        if units then
+          redis.call('HDEL', KEYS[k + 4], id)
+          redis.call('HINCRBY', KEYS[k + 4], 'total', -tonumber(units))
+        end
+        redis.call('ZREM', KEYS[k + 5], id)
+      end
+      local held = tonumber(redis.call('HGET', KEYS[k + 4], 'total') or '0')
+      if held > 0 and tonumber(spent) + held + hold0 > budget then
+        return {'held', idx, spent, tostring(held)}
+      end
+    end
+  end
+  if rpm > 0 then
+    local total, secs, values = window(KEYS[k + 1])
+    if total + 1 > rpm then return {'rpm', idx, tostring(wait(total, secs, values, 1, rpm))} end
+  end
+  if tpm > 0 then
+    local total, secs, values = window(KEYS[k + 2])
+    if total > 0 and total + est > tpm then
+      return {'tpm', idx, tostring(wait(total, secs, values, est, tpm))}
+    end
+  end
+end
+local out = {'ok', tostring(sec)}
+for i = 1, n do
+  local k, a = (i - 1) * 5, 3 + (i - 1) * 3
+  local rpm, tpm, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  if rpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 1], sec, 1)
+    redis.call('EXPIRE', KEYS[k + 1], 120)
+  end
+  if tpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 2], sec, est)
+    redis.call('EXPIRE', KEYS[k + 2], 120)
+  end
+  local id = ''
+  if hold0 > 0 and budget >= 0 then
+    id = sec .. '-' .. redis.call('HINCRBY', KEYS[k + 4], 'next', 1)
+    redis.call('HSET', KEYS[k + 4], id, hold0)
+    redis.call('HINCRBY', KEYS[k + 4], 'total', hold0)
+    redis.call('ZADD', KEYS[k + 5], now + ttl, id)
+    redis.call('EXPIRE', KEYS[k + 4], math.ceil(ttl) + 60)
+    redis.call('EXPIRE', KEYS[k + 5], math.ceil(ttl) + 60)
+  end
+  table.insert(out, id)
+end
+return out
+"""
+
+
 # KEYS: the deployment's hash of one minute. ARGV: rpm, tpm. Returns 1 (counted) or 0.
 CLAIM_SCRIPT = """
 local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -414,6 +658,7 @@ class RedisCounters:
         self._admit: Any = None
         self._settle: Any = None
         self._claim: Any = None
+        self._admit_all: Any = None
 
     def client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -426,6 +671,7 @@ class RedisCounters:
             self._admit = self._client.register_script(ADMIT_SCRIPT)
             self._settle = self._client.register_script(SETTLE_SCRIPT)
             self._claim = self._client.register_script(CLAIM_SCRIPT)
+            self._admit_all = self._client.register_script(ADMIT_ALL_SCRIPT)
             self._loop = loop
         return self._client
 
@@ -468,6 +714,73 @@ class RedisCounters:
             keys=[names[1], names[2], names[3], names[4]],
             args=[second or 0, delta, units, hold or ""],
         )
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Joint:
+        """A key and its team checked and reserved in one script (one round trip)."""
+        self.client()
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+        names: list[str] = []
+        args: list[Any] = [tokens, hold, hold_ttl()]
+        for subject, (period_id, _, _) in zip(subjects, bounds, strict=True):
+            base = subject.redis_base()
+            names += [
+                f"{base}:requests",
+                f"{base}:tokens",
+                f"{base}:spend:{period_id}",
+                f"{base}:holds:{period_id}",
+                f"{base}:hold-expiries:{period_id}",
+            ]
+            args += [subject.limits.rpm_limit or 0, subject.limits.tpm_limit or 0]
+            args.append(subject.budget_units())
+        reply: list[Any] = []
+        for _ in range(len(subjects) + 1):
+            reply = [
+                v.decode() if isinstance(v, bytes) else v
+                for v in await self._admit_all(keys=names, args=args)
+            ]
+            if reply[0] != "load":
+                break
+            index = int(reply[1])
+            _, start, end = bounds[index]
+            spent = await load_counter_spend(subjects[index].counter, start)
+            ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
+            await self._client.set(names[index * 5 + 2], _units(spent), nx=True, **ttl)
+        if reply[0] == "ok":
+            second, holds = reply[1], reply[2:]
+            reply = ["ok", [[second, hold] for hold in holds]]
+        return _joint_verdict(subjects, reply, bounds, at)
+
+    async def settle_joint(self, joint: Joint, delta: int, cost: Decimal, at: float) -> None:
+        """Every subject's settle script in one pipeline (one round trip)."""
+        client = self.client()
+        calls = []
+        for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
+            limits_ = subject.limits
+            units = _units(cost) if limits_.budget_usd is not None and cost else 0
+            if (
+                not units
+                and hold is None
+                and not (second is not None and delta and limits_.tpm_limit)
+            ):
+                continue
+            period_id, _, _ = period_bounds(limits_.budget_period, at)
+            base = subject.redis_base()
+            held = hold_period or period_id
+            keys = [
+                f"{base}:tokens",
+                f"{base}:spend:{period_id}",
+                f"{base}:holds:{held}",
+                f"{base}:hold-expiries:{held}",
+            ]
+            calls.append((keys, [second or 0, delta, units, hold or ""]))
+        if not calls:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._settle(keys=keys, args=args, client=pipe)
+            await pipe.execute()
 
     @staticmethod
     def deployment_name(deployment_id: int, minute: int) -> str:
@@ -568,12 +881,21 @@ class Reservation:
         delta = int(tokens) - self.estimated_tokens
         cost = Decimal(cost or 0)
         try:
-            await self.backend.settle(self.key, self.handle, delta, cost, now())
+            if isinstance(self.handle, Joint):
+                await self.backend.settle_joint(self.handle, delta, cost, now())
+            else:
+                await self.backend.settle(self.key, self.handle, delta, cost, now())
         except Exception as exc:
             if self.backend is memory:
                 raise
             note_failure(self.backend, exc)
-            await memory.settle(self.key, None, 0, cost, now())
+            if isinstance(self.handle, Joint):
+                bare = Joint(
+                    self.handle.subjects, tuple((None, None, None) for _ in self.handle.parts)
+                )
+                await memory.settle_joint(bare, 0, cost, now())
+            else:
+                await memory.settle(self.key, None, 0, cost, now())
 
 
 async def admit(
@@ -582,6 +904,7 @@ async def admit(
     estimated_tokens: int,
     hold_usd: Decimal | None = None,
     end_user: str = "",
+    route_teams: frozenset[int] | None = None,
 ) -> Reservation:
     """Check and reserve ``key``'s allowance for one request to ``route``: a request,
     ``estimated_tokens`` and, when the key has a budget, ``hold_usd`` of it (what the
@@ -589,7 +912,7 @@ async def admit(
     ``end_user``'s budget when the key sets ``max_budget_per_user``. Raise
     AuthenticationFailed (revoked, expired), PermissionDenied (route not allowed) or
     RateLimited (rpm, tpm or budget)."""
-    reservation = await _admit(key, route, estimated_tokens, hold_usd)
+    reservation = await _admit(key, route, estimated_tokens, hold_usd, route_teams)
     if end_user and key.max_budget_per_user is not None and not key.is_master:
         entry = end_user_entry(key, end_user)
         try:
@@ -601,7 +924,11 @@ async def admit(
 
 
 async def _admit(
-    key: KeyEntry, route: str, estimated_tokens: int, hold_usd: Decimal | None
+    key: KeyEntry,
+    route: str,
+    estimated_tokens: int,
+    hold_usd: Decimal | None,
+    route_teams: frozenset[int] | None = None,
 ) -> Reservation:
     if key.is_master:
         return Reservation(key=key, route=route, estimated_tokens=estimated_tokens)
@@ -612,8 +939,12 @@ async def _admit(
         raise AuthenticationFailed("this API key has expired")
     if not key.allows(route):
         raise PermissionDenied(f"this API key may not use model {route!r}")
+    if route_teams is not None and (key.team is None or key.team.id not in route_teams):
+        raise PermissionDenied(f"model {route!r} is limited to other teams than this key's")
     tokens = max(0, int(estimated_tokens))
     reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
+    if key.team is not None and key.team.limited:
+        return await _admit_joint(reservation, key, tokens, at, hold_usd)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
     hold = _units(hold_usd) if hold_usd and key.budget_usd is not None else 0
@@ -628,6 +959,32 @@ async def _admit(
         note_failure(backend, exc)
         backend = memory
         reservation.handle = await memory.admit(key, tokens, at, hold)
+    else:
+        if _redis_down:
+            note_success(backend)
+    reservation.backend = backend
+    return reservation
+
+
+async def _admit_joint(
+    reservation: Reservation, key: KeyEntry, tokens: int, at: float, hold_usd: Decimal | None
+) -> Reservation:
+    """A key of a team with limits: the key's and the team's counters are checked and
+    reserved together, in the same store and the same single round trip."""
+    subjects = subjects_of(key)
+    budgeted = any(s.limits.budget_usd is not None for s in subjects)
+    hold = _units(hold_usd) if hold_usd and budgeted else 0
+    backend = _backend()
+    try:
+        reservation.handle = await backend.admit_joint(subjects, tokens, at, hold)
+    except RateLimited:
+        raise
+    except Exception as exc:
+        if backend is memory:
+            raise
+        note_failure(backend, exc)
+        backend = memory
+        reservation.handle = await memory.admit_joint(subjects, tokens, at, hold)
     else:
         if _redis_down:
             note_success(backend)

@@ -23,7 +23,7 @@ joined to its body by primary key) and hands on its cursor in the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -230,13 +230,19 @@ def page(rows: QuerySet[RequestLog], cursor: str | None = None, size: int = PAGE
 
 
 def search_page(
-    params: Mapping[str, Any], cursor: str | None = None, size: int = PAGE_SIZE
+    params: Mapping[str, Any],
+    cursor: str | None = None,
+    size: int = PAGE_SIZE,
+    scope: Callable[[QuerySet[RequestLog]], QuerySet[RequestLog]] | None = None,
 ) -> Page:
     """One page of ``filtered(params)`` after ``cursor``, reading at most
     ``SEARCH_SCAN_ROWS`` rows for a text search (``q``; ``BODY_SEARCH_SCAN_ROWS`` when
-    it reads bodies too); the list pages of both surfaces come from here."""
+    it reads bodies too); the list pages of both surfaces come from here. ``scope``
+    narrows the rows to what the caller may see (gateway/policy/roles.visible_logs)."""
     text = str(params.get("q") or "").strip()
     rows = filtered({k: v for k, v in params.items() if k != "q"})
+    if scope is not None:
+        rows = scope(rows)
     if not text:
         return page(rows, cursor, size)
     size = max(1, min(size, MAX_PAGE_SIZE))

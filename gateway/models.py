@@ -11,6 +11,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -253,6 +254,78 @@ class CacheScope(models.TextChoices):
     KEY = "key", "Only the key that asked"
 
 
+class Role(models.TextChoices):
+    """What a console user or a management key may do (gateway/policy/roles.py has the
+    rules). Ordered from most to least: owner > admin > editor > member > viewer."""
+
+    OWNER = "owner", "Owner (everything, users and settings included)"
+    ADMIN = "admin", "Admin (providers, routes, keys, MCP servers of every team)"
+    EDITOR = "editor", "Editor (routes and keys of their teams)"
+    MEMBER = "member", "Member (own keys, the playground, own requests' logs)"
+    VIEWER = "viewer", "Viewer (read-only dashboards and logs of their teams)"
+
+
+class Team(models.Model):
+    """A group of users and keys sharing limits: a key's requests count against its
+    team's rpm/tpm and its spend against the team's budget, like the key's own."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.CharField(max_length=500, blank=True)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    budget_period = models.CharField(
+        max_length=10,
+        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
+        default="month",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Profile(models.Model):
+    """A console user's role. A user without a profile is an owner when staff (what
+    staff meant before roles) and has no console access otherwise."""
+
+    user = models.OneToOneField(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switchyard"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.role})"
+
+
+class Membership(models.Model):
+    """A user in a team, with the role they hold there (editor, member or viewer; an
+    owner or admin acts on every team anyway)."""
+
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        ordering = ["team__name", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["user", "team"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.team} ({self.role})"
+
+
 class Route(models.Model):
     class Strategy(models.TextChoices):
         WEIGHTED = "weighted", "Weighted random"
@@ -330,6 +403,12 @@ class Route(models.Model):
         blank=True,
         help_text="registered MCP servers whose tools every request on this route gets, run by "
         "the gateway (how Chat Completions and Gemini clients use MCP tools)",
+    )
+    teams = models.ManyToManyField(
+        Team,
+        blank=True,
+        related_name="routes",
+        help_text="teams whose keys may use this route (none: every team)",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -435,6 +514,20 @@ class ApiKey(models.Model):
         "metadata.user_id, Gemini labels) may spend through this key per budget period",
     )
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Existing keys have neither: they keep working, limited by their own limits only.
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.PROTECT, related_name="keys"
+    )
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="api_keys",
+    )
+    # Space-separated; "management": the key may call /api as its user (an owner or
+    # admin) would.
+    scopes = models.CharField(max_length=200, blank=True, default="")
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

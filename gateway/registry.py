@@ -143,6 +143,23 @@ class RouteEntry:
     shadow_percent: float = 0.0
     mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
     mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
+    teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
+
+
+@dataclass(slots=True, frozen=True)
+class TeamEntry:
+    """A team's limits, counted like a key's (gateway/limits.py) by every key of it."""
+
+    id: int
+    name: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+
+    @property
+    def limited(self) -> bool:
+        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
 
 
 @dataclass(slots=True, frozen=True)
@@ -163,6 +180,8 @@ class KeyEntry:
     # (``parent_id``: the key); None on the keys themselves.
     end_user: str | None = None
     parent_id: int | None = None
+    team: TeamEntry | None = None  # None: no team (keys made before teams)
+    user_id: int | None = None
 
     @property
     def is_master(self) -> bool:
@@ -246,7 +265,7 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from . import catalog
-    from .models import ApiKey, Provider, RegistryState, Route
+    from .models import ApiKey, Provider, RegistryState, Route, Team
 
     try:
         models = catalog.load()
@@ -275,7 +294,7 @@ def build_snapshot() -> Snapshot:
         )
     routes: dict[str, RouteEntry] = {}
     patterns: list[RouteEntry] = []
-    for r in Route.objects.prefetch_related("deployments"):
+    for r in Route.objects.prefetch_related("deployments", "teams"):
         deployments = tuple(
             _deployment_entry(r.name, d, providers[d.provider_id], models, r.timeout)
             for d in sorted(r.deployments.all(), key=lambda d: d.id)
@@ -302,6 +321,7 @@ def build_snapshot() -> Snapshot:
             shadow_percent=r.shadow_percent,
             mcp_passthrough=r.mcp_passthrough,
             mcp_servers=tuple(str(name) for name in r.mcp_servers or ()),
+            teams=frozenset(t.id for t in r.teams.all()) or None,
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)
@@ -309,6 +329,17 @@ def build_snapshot() -> Snapshot:
             routes[r.name] = entry
     # Longest (most specific) patterns first.
     patterns.sort(key=lambda e: len(e.name.replace("*", "")), reverse=True)
+    teams = {
+        t.id: TeamEntry(
+            id=t.id,
+            name=t.name,
+            rpm_limit=t.rpm_limit,
+            tpm_limit=t.tpm_limit,
+            budget_usd=t.budget_usd,
+            budget_period=t.budget_period,
+        )
+        for t in Team.objects.all()
+    }
     keys: dict[str, KeyEntry] = {}
     for k in ApiKey.objects.prefetch_related("routes"):
         allowed = frozenset(r.name for r in k.routes.all())
@@ -324,6 +355,8 @@ def build_snapshot() -> Snapshot:
             expires_at=k.expires_at,
             revoked=k.revoked_at is not None,
             max_budget_per_user=k.max_budget_per_user,
+            team=teams.get(k.team_id) if k.team_id is not None else None,
+            user_id=k.user_id,
         )
     return Snapshot(
         version=version,

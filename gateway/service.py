@@ -564,7 +564,9 @@ async def _serve(job: _Job) -> Reply | StreamReply:
         if job.billable
         else None
     )
-    call.reservation = await limits.admit(key, route.name, job.estimate, hold, call.record.end_user)
+    call.reservation = await limits.admit(
+        key, route.name, job.estimate, hold, end_user=call.record.end_user, route_teams=route.teams
+    )
     request = job.request
     if request is not None and route.cache_ttl:  # off, this check is all the cache costs
         cached = await _cache_lookup(call, route, request, key, job.headers)

@@ -11,9 +11,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from . import registry
-from .models import ApiKey, Deployment, Provider, RegistryState, Route
+from .models import ApiKey, Deployment, Provider, RegistryState, Route, Team
 
-REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey)
+REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team)
 
 
 def bump_version(using: str) -> None:
@@ -78,6 +78,7 @@ def _keep_keys_limited(sender, instance: Route, **kwargs) -> None:  # type: igno
 
 
 @receiver(m2m_changed, sender=ApiKey.routes.through)
+@receiver(m2m_changed, sender=Route.teams.through)
 def _on_key_routes(sender, action: str, using=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
     if action in ("post_add", "post_remove", "post_clear"):
         registry_changed(using or "default")

@@ -1,4 +1,5 @@
-"""The playground's WebSocket: staff only (the console session's user). The page sends
+"""The playground's WebSocket: for console users whose role may use the playground
+(gateway/policy/roles.py). The page sends
 ``run`` (a new comparison), ``continue`` (a follow-up to every column of one) and
 ``stop``; the socket answers with ``comparison``, ``tick`` (new text and live metrics
 of every running column), ``column_done``, ``turn_done`` and ``error`` messages."""
@@ -15,6 +16,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from gateway import registry, runtime
+from gateway.policy import roles
 
 from ..models import Comparison
 from . import spec as specs
@@ -31,13 +33,14 @@ def console_key(username: str) -> registry.KeyEntry:
 
 
 def is_staff(user: Any) -> bool:
-    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+    """Whether ``user``'s role may use the playground (the name predates roles)."""
+    return roles.may_connect(roles.actor_for_user(user), "playground")
 
 
 class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        if not is_staff(self.user):
+        if not await database_sync_to_async(is_staff)(self.user):
             await self.close(code=FORBIDDEN)
             return
         await runtime.ensure_started()
@@ -135,7 +138,13 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _create(self, raw: Any) -> Comparison:
-        spec = specs.parse_spec(raw, route_exists=lambda name: registry.current().route(name))
+        actor = roles.actor_for_user(self.user)
+
+        def usable(name: str) -> Any:  # a route limited to other teams is not offered
+            route = registry.current().route(name)
+            return route if route is not None and roles.may_use_route(actor, route) else None
+
+        spec = specs.parse_spec(raw, route_exists=usable)
         columns = specs.blind_order(spec.columns) if spec.blind else spec.columns
         last = spec.messages[-1]
         first = specs.opening_text(spec.messages) or ", ".join(
@@ -157,7 +166,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     def _add_followup(self, comparison_id: Any, message: Any) -> tuple[Comparison, int]:
         """``message``: text for every column, or {"message", "tool_results": {column:
         [{"call_id", "content"}]}} answering the tool calls of the last turn."""
-        comparison = Comparison.objects.filter(pk=comparison_id).first()
+        mine = roles.visible_comparisons(roles.actor_for_user(self.user), Comparison.objects)
+        comparison = mine.filter(pk=comparison_id).first()
         if comparison is None:
             raise specs.SpecError("that comparison no longer exists")
         turn = len(comparison.followups) + 1

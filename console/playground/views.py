@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -16,9 +17,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from gateway.models import RequestBody, RequestLog, Route
+from gateway.policy import roles
 
 from .. import model_picker
-from ..decorators import staff_required
+from ..decorators import actor_of, staff_required
 from ..models import BlindVote, Comparison
 from ..readiness import default_routes
 from ..templatetags.console import significant_usd
@@ -31,8 +33,13 @@ from .replay import prefill_from_log
 HISTORY_SIZE = 30
 
 
-def _route_names() -> list[str]:
-    return list(Route.objects.filter(enabled=True).order_by("name").values_list("name", flat=True))
+def _route_names(request: HtmxHttpRequest) -> list[str]:
+    """Enabled routes this user may try (a route limited to other teams is left out)."""
+    rows = Route.objects.filter(enabled=True)
+    actor = actor_of(request)
+    if not actor.everywhere:
+        rows = rows.filter(Q(teams__isnull=True) | Q(teams__in=actor.team_ids())).distinct()
+    return list(rows.order_by("name").values_list("name", flat=True))
 
 
 def _blank_prefill() -> dict[str, Any]:
@@ -66,8 +73,14 @@ def _prefill_from_comparison(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-def _prefill_from_replay(request_id: str) -> dict[str, Any]:
-    log = RequestLog.objects.filter(request_id=request_id).order_by("-created_at", "-id").first()
+def _comparisons(request: HtmxHttpRequest) -> Any:
+    """The playground sessions this user may open (roles.visible_comparisons)."""
+    return roles.visible_comparisons(actor_of(request), Comparison.objects.all())
+
+
+def _prefill_from_replay(request: HtmxHttpRequest, request_id: str) -> dict[str, Any]:
+    logs = roles.visible_logs(actor_of(request), RequestLog.objects.all())
+    log = logs.filter(request_id=request_id).order_by("-created_at", "-id").first()
     if log is None:
         raise Http404(f"no logged request {request_id}")
     body = RequestBody.objects.filter(log=log).values_list("inbound_request", flat=True).first()
@@ -116,16 +129,16 @@ def _heads(comparison: Comparison) -> list[dict[str, Any]]:
 @staff_required
 @require_GET
 def playground(request: HtmxHttpRequest) -> HttpResponse:
-    routes = _route_names()
+    routes = _route_names(request)
     comparison = None
     loaded_prompt = None
     if request.GET.get("replay"):
-        prefill = _prefill_from_replay(request.GET["replay"][:40])
+        prefill = _prefill_from_replay(request, request.GET["replay"][:40])
     elif request.GET.get("prompt"):
         loaded_prompt = prompts.owned(request.user, request.GET["prompt"])
         prefill = {**_blank_prefill(), **prompts.prefill_of(loaded_prompt)}
     elif request.GET.get("comparison"):
-        comparison = get_object_or_404(Comparison, pk=_int(request.GET["comparison"]))
+        comparison = get_object_or_404(_comparisons(request), pk=_int(request.GET["comparison"]))
         prefill = _prefill_from_comparison(comparison)
     else:
         prefill = _blank_prefill()
@@ -146,7 +159,7 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         "dialects": specs.DIALECTS,
         "grid": _grid(comparison) if comparison else [],
         "blind_metrics": {"hidden": True},
-        "history": Comparison.objects.all()[:HISTORY_SIZE],
+        "history": _comparisons(request)[:HISTORY_SIZE],
         "saved_prompts": prompts.saved_prompts(request.user),
         "loaded_prompt": loaded_prompt,
     }
@@ -172,7 +185,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     return render(
         request,
         "console/playground_history.html",
-        {"history": Comparison.objects.all()[:HISTORY_SIZE], "full": True},
+        {"history": _comparisons(request)[:HISTORY_SIZE], "full": True},
     )
 
 
@@ -196,14 +209,14 @@ def _panel_context(comparison: Comparison, **extra: Any) -> dict[str, Any]:
 @staff_required
 @require_GET
 def panel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    comparison = get_object_or_404(Comparison, pk=pk)
+    comparison = get_object_or_404(_comparisons(request), pk=pk)
     return render(request, "console/playground_panel.html", _panel_context(comparison))
 
 
 @staff_required
 @require_GET
 def diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    comparison = get_object_or_404(Comparison, pk=pk)
+    comparison = get_object_or_404(_comparisons(request), pk=pk)
     turn = _int(request.GET.get("turn"), len(comparison.results) - 1)
     first, second = _int(request.GET.get("a"), 0), _int(request.GET.get("b"), 1)
     try:
@@ -227,7 +240,7 @@ def diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def vote(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    comparison = get_object_or_404(Comparison, pk=pk)
+    comparison = get_object_or_404(_comparisons(request), pk=pk)
     if not comparison.blind:
         return _vote_error(request, "only blind comparisons take votes")
     if not comparison.results:
@@ -274,7 +287,7 @@ def _vote_error(request: HtmxHttpRequest, message: str) -> HttpResponse:
 @staff_required
 @require_GET
 def raw(request: HtmxHttpRequest, pk: int, turn: int, column: int) -> HttpResponse:
-    comparison = get_object_or_404(Comparison, pk=pk)
+    comparison = get_object_or_404(_comparisons(request), pk=pk)
     if not comparison.revealed:
         return HttpResponse("vote first: the raw exchange names the model", status=403)
     try:

@@ -93,3 +93,20 @@ def status_class(status: int) -> str:
 @register.filter
 def get_item(mapping: dict, key: str):
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def can(user, ability: str) -> bool:  # type: ignore[no-untyped-def]
+    """``{% if user|can:"teams.view" %}``: whether the user's role has the ability
+    (gateway/policy/roles.py), so a page shows only what its reader may use."""
+    from gateway.policy import roles
+
+    return roles.actor_for_user(user).can(ability)
+
+
+@register.filter
+def console_role(user) -> str:  # type: ignore[no-untyped-def]
+    """The user's role, or "" without console access."""
+    from gateway.policy import roles
+
+    return roles.actor_for_user(user).role or ""

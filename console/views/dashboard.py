@@ -4,14 +4,17 @@ the body, and the window tabs out of band)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.http import HttpResponse
 from django.shortcuts import render
 
 from gateway.models import RequestLog, Route
+from gateway.policy import roles
 
 from .. import stats
 from ..charts import Series, bar_chart
-from ..decorators import staff_required
+from ..decorators import actor_of, staff_required
 from .common import HtmxHttpRequest, page_or_partial
 
 
@@ -50,6 +53,10 @@ def _charts(board: stats.Dashboard) -> dict:
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     window = request.GET.get("window") or stats.DEFAULT_WINDOW
     board = stats.dashboard(window)
+    visible = roles.visible_key_ids(actor_of(request))
+    if visible is not None:  # below admin: no other team's key names and spend
+        mine = [row for row in board.by_key if row.get("key_id") in visible]
+        board = dataclasses.replace(board, by_key=mine)  # the board may be a cached one
     context = {
         "board": board,
         "windows": stats.WINDOWS.values(),

@@ -15,9 +15,10 @@ from django.views.decorators.http import require_POST
 
 from gateway import keys as key_ops
 from gateway.models import ApiKey
+from gateway.policy import roles
 
 from .. import stats
-from ..decorators import staff_required
+from ..decorators import actor_of, forbidden, staff_required
 from ..forms import KeyForm, show_errors
 from .common import HtmxHttpRequest, go_to
 
@@ -39,23 +40,49 @@ def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
     return keys
 
 
-def _context(**extra) -> dict:
-    keys = _with_usage(list(ApiKey.objects.prefetch_related("routes")))
-    return {"keys": keys, "usage_days": USAGE_DAYS, **extra}
+def _keys(request: HtmxHttpRequest):  # type: ignore[no-untyped-def]
+    """The keys this user may see (roles.visible_keys)."""
+    rows = ApiKey.objects.select_related("team", "user").prefetch_related("routes")
+    return roles.visible_keys(actor_of(request), rows)
+
+
+def _context(request: HtmxHttpRequest, **extra) -> dict:
+    keys = _with_usage(list(_keys(request)))
+    actor = actor_of(request)
+    for key in keys:
+        key.changeable = roles.may_change_key(actor, key)
+    return {"keys": keys, "usage_days": USAGE_DAYS, "can_edit": actor.can("keys.edit"), **extra}
+
+
+def _owner_fields(request: HtmxHttpRequest, data: dict) -> dict | None:
+    """team, user and scopes from the form, or None when this user may not give them."""
+    actor = actor_of(request)
+    team, user = data.get("team"), data.get("user")
+    if user is None and not actor.everywhere:
+        user = request.user  # a member's or editor's key is their own
+    if not roles.may_assign_key(actor, team.pk if team else None, user.pk if user else None):
+        return None
+    fields = {"team": team, "user": user}
+    if "management" in data:
+        fields["scopes"] = ["management"] if data["management"] else []
+    return fields
 
 
 @staff_required
 def key_list(request: HtmxHttpRequest) -> HttpResponse:
-    return render(request, TEMPLATE, _context(form=KeyForm()))
+    return render(request, TEMPLATE, _context(request, form=KeyForm(actor=actor_of(request))))
 
 
 @staff_required
 @require_POST
 def key_create(request: HtmxHttpRequest) -> HttpResponse:
-    form = KeyForm(request.POST)
+    form = KeyForm(request.POST, actor=actor_of(request))
     created = None
     if form.is_valid():
         data = form.cleaned_data
+        owner = _owner_fields(request, data)
+        if owner is None:
+            return forbidden(request, "A key may only belong to your own teams and to you.")
         try:
             created = key_ops.create_key(
                 name=data["name"],
@@ -66,18 +93,20 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
                 budget_period=data["budget_period"],
                 max_budget_per_user=data["max_budget_per_user"],
                 expires_at=data["expires_at"],
+                **owner,
             )
         except ValidationError as exc:
             show_errors(form, exc)
     if created is not None:
-        form = KeyForm()
-    context = _context(form=form, created=created)
+        form = KeyForm(actor=actor_of(request))
+    context = _context(request, form=form, created=created)
     template = TEMPLATE + "#keys-main" if request.htmx else TEMPLATE
     return render(request, template, context)
 
 
 def _row(request: HtmxHttpRequest, pk: int, partial: str = "key-row", **extra) -> HttpResponse:
-    key = _with_usage([ApiKey.objects.prefetch_related("routes").get(pk=pk)])[0]
+    key = _with_usage([_keys(request).get(pk=pk)])[0]
+    key.changeable = roles.may_change_key(actor_of(request), key)
     context = {"key": key, "usage_days": USAGE_DAYS, **extra}
     return render(request, f"{TEMPLATE}#{partial}", context)
 
@@ -105,15 +134,27 @@ def _edit_ids(pk: int) -> str:
     return f"id_key{pk}_%s"
 
 
+def _changeable(request: HtmxHttpRequest, pk: int) -> ApiKey | None:
+    """The key if this user may change it (404 if they may not even see it)."""
+    key = get_object_or_404(_keys(request), pk=pk)
+    return key if roles.may_change_key(actor_of(request), key) else None
+
+
 @staff_required
 def key_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey.objects.prefetch_related("routes"), pk=pk)
+    key = _changeable(request, pk)
+    if key is None:
+        return forbidden(request, "This key belongs to another user or team.")
+    actor = actor_of(request)
     if request.method == "POST":
-        form = KeyForm(request.POST, auto_id=_edit_ids(pk))
+        form = KeyForm(request.POST, auto_id=_edit_ids(pk), actor=actor)
         saved = False
         if form.is_valid():
+            owner = _owner_fields(request, form.cleaned_data)
+            if owner is None:
+                return forbidden(request, "A key may only belong to your own teams and to you.")
             try:
-                key_ops.update_key(key, **_changes(key, form.cleaned_data))
+                key_ops.update_key(key, **_changes(key, form.cleaned_data), **owner)
                 saved = True
             except ValidationError as exc:
                 show_errors(form, exc)
@@ -122,16 +163,19 @@ def key_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 return _row(request, pk)
             return go_to(request, reverse("console:keys") + f"#key-{pk}")
     else:
-        form = KeyForm.for_key(key, auto_id=_edit_ids(pk))
+        form = KeyForm.for_key(key, auto_id=_edit_ids(pk), actor=actor)
     if request.htmx:
         return _row(request, pk, "key-edit-row", form=form)
-    return render(request, TEMPLATE, _context(form=KeyForm(), edit_key=pk, edit_form=form))
+    context = _context(request, form=KeyForm(actor=actor), edit_key=pk, edit_form=form)
+    return render(request, TEMPLATE, context)
 
 
 @staff_required
 @require_POST
 def key_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    key = get_object_or_404(ApiKey, pk=pk)
+    key = _changeable(request, pk)
+    if key is None:
+        return forbidden(request, "This key belongs to another user or team.")
     key_ops.revoke_key(key)
     if request.htmx:
         return _row(request, pk)

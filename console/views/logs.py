@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
 
 from gateway import logquery
 from gateway.models import ApiKey, RequestBody, RequestLog, Route
+from gateway.policy import roles
 
 from ..bodies import present
-from ..decorators import staff_required
+from ..decorators import actor_of, staff_required
 from ..forms import LogFilterForm
 from .common import HtmxHttpRequest
 
@@ -36,14 +37,17 @@ def query_params(filters: dict) -> dict:
     return params
 
 
-def result_page(filters: dict, cursor: str | None) -> logquery.Page:
+def result_page(
+    filters: dict, cursor: str | None, actor: roles.Actor | None = None
+) -> logquery.Page:
     """The page after ``cursor``; a cursor that is not one (an edited or stale URL)
-    means the first page."""
+    means the first page. Only rows ``actor`` may see (roles.visible_logs)."""
     params = query_params(filters)
+    scope = (lambda rows: roles.visible_logs(actor, rows)) if actor is not None else None
     try:
-        return logquery.search_page(params, cursor)
+        return logquery.search_page(params, cursor, scope=scope)
     except logquery.InvalidFilter:
-        return logquery.search_page(params)
+        return logquery.search_page(params, scope=scope)
 
 
 @staff_required
@@ -51,7 +55,8 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
     form = LogFilterForm(request.GET or None)
     filters = filters_from(request.GET)
     cursor = request.GET.get("cursor")
-    result = result_page(filters, cursor)
+    actor = actor_of(request)
+    result = result_page(filters, cursor, actor)
     query = urlencode({k: v for k, v in filters.items()})
     context = {
         "form": form,
@@ -62,8 +67,9 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
         else "",
         "first_page": not cursor,
         "routes": Route.objects.values_list("name", flat=True),
-        "keys": ApiKey.objects.values_list("id", "name", "prefix"),
-        "any_logs": bool(result.rows) or RequestLog.objects.exists(),
+        "keys": roles.visible_keys(actor, ApiKey.objects.all()).values_list("id", "name", "prefix"),
+        "any_logs": bool(result.rows)
+        or roles.visible_logs(actor, RequestLog.objects.all()).exists(),
         "searches_bodies": logquery.searches_bodies(),
     }
     template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
@@ -104,7 +110,10 @@ def timing(log: RequestLog) -> dict:
 
 @staff_required
 def log_detail(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
-    log = get_object_or_404(RequestLog, request_id=request_id)
+    rows = roles.visible_logs(actor_of(request), RequestLog.objects.all())
+    log = rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
+    if log is None:
+        raise Http404(f"no request {request_id} you may see")
     body = RequestBody.objects.filter(log=log).first()
     bodies = [
         present(name, getattr(body, name) if body else "")

@@ -18,10 +18,11 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from gateway import admin_ops, catalog
-from gateway.models import Deployment, Provider, Route
+from gateway.models import Deployment, Provider, Route, Team
+from gateway.policy import roles
 
 from .. import model_picker, stats
-from ..decorators import staff_required
+from ..decorators import actor_of, forbidden, staff_required
 from ..forms import DeploymentForm, RouteForm, show_errors
 from .common import HtmxHttpRequest, go_to
 
@@ -85,6 +86,27 @@ def _then(query) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {k: v for k, v in then.items() if v and (k != "provider" or v.isdigit())}
 
 
+def _set_teams(request: HtmxHttpRequest, route: Route, form: RouteForm) -> None:
+    """The teams the form chose; below admin only among one's own editor teams, and a
+    route an editor saves stays limited to their teams (all of them when none chosen)."""
+    actor = actor_of(request)
+    chosen = form.chosen_teams()
+    if not actor.everywhere:
+        mine = actor.editor_teams()
+        chosen = [t for t in chosen if t.pk in mine] or list(
+            Team.objects.filter(pk__in=roles.teams_for_new_route(actor) or [])
+        )
+    route.teams.set(chosen)
+
+
+def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
+    """The 403 page when this user's role may not change ``route`` (editors: only the
+    routes of their teams), else None."""
+    if roles.may_change_route(actor_of(request), route):
+        return None
+    return forbidden(request, f"Route {route.name} is not one of your teams' routes.")
+
+
 @staff_required
 def route_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -95,6 +117,7 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         route = _save(form, lambda values: admin_ops.save_route(None, values))
         if route is not None:
+            _set_teams(request, route, form)  # an editor's route belongs to their teams
             if Provider.objects.exists():
                 # A route answers nothing until it has a deployment: go on to its form.
                 messages.success(
@@ -113,10 +136,13 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     if request.method == "POST":
         form = RouteForm(request.POST)
         saved = _save(form, lambda values: admin_ops.save_route(route, values))
         if saved is not None:
+            _set_teams(request, saved, form)
             return (
                 _card(request, saved)
                 if request.htmx
@@ -124,7 +150,7 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
         route = get_object_or_404(Route, pk=pk)  # drop the unsaved assignments
     else:
-        form = RouteForm(initial={f: getattr(route, f) for f in ROUTE_FIELDS})
+        form = RouteForm(initial=RouteForm.initial_of(route))
     context = {"route": route, "form": form, "editing": True}
     if request.htmx:
         return render(request, TEMPLATE + "#route-card", context)
@@ -135,6 +161,8 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     admin_ops.save_route(route, {"enabled": not route.enabled})
     if request.htmx:
         return _card(request, route)
@@ -145,6 +173,8 @@ def route_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def route_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
@@ -166,6 +196,8 @@ def _back_to_route(request: HtmxHttpRequest, route: Route, done: str) -> HttpRes
 @staff_required
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
+    if (refused := _refused(request, route)) is not None:
+        return refused
     suggested = _then(request.GET) if request.method == "GET" else {}
     form = DeploymentForm(
         request.POST or None, initial=suggested or None, picker=f"models-r{pk}-new"
@@ -191,6 +223,8 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(Deployment.objects.select_related("route", "provider"), pk=pk)
     route = deployment.route
+    if (refused := _refused(request, route)) is not None:
+        return refused
     picker = f"models-d{pk}"
     if request.method == "POST":
         form = DeploymentForm(request.POST, picker=picker)
@@ -258,6 +292,8 @@ def deployment_models(request: HtmxHttpRequest) -> HttpResponse:
 def deployment_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(Deployment.objects.select_related("route"), pk=pk)
     route = deployment.route
+    if (refused := _refused(request, route)) is not None:
+        return refused
     admin_ops.delete_deployment(deployment)
     if request.htmx:
         return _card(request, route)

@@ -4,18 +4,25 @@ CSV export of usage per day, key and route."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from gateway.policy import roles
+
 from .. import usage as usage_data
-from ..decorators import staff_required
+from ..decorators import actor_of, staff_required
 from .common import HtmxHttpRequest
 
 
 @staff_required
 def usage(request: HtmxHttpRequest) -> HttpResponse:
     found = usage_data.usage(usage_data.window_of(request.GET.get("window")))
+    visible = roles.visible_key_ids(actor_of(request))
+    if visible is not None:  # below admin: the keys of one's teams (or one's own) only
+        found = dataclasses.replace(found, keys=[k for k in found.keys if k.key_id in visible])
     context = {
         "usage": found,
         "chart": found.chart(),
@@ -28,7 +35,8 @@ def usage(request: HtmxHttpRequest) -> HttpResponse:
 def usage_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     window = usage_data.window_of(request.GET.get("window"))
     response = StreamingHttpResponse(
-        usage_data.csv_lines(window), content_type="text/csv; charset=utf-8"
+        usage_data.csv_lines(window, roles.visible_key_ids(actor_of(request))),
+        content_type="text/csv; charset=utf-8",
     )
     name = f"switchyard-usage-{window}-{timezone.now():%Y-%m-%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

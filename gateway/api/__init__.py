@@ -1,8 +1,9 @@
 """The management API (django-ninja) under /api, with OpenAPI docs at /api/docs.
 
-Authenticated by the master key (``Authorization: Bearer`` or ``x-api-key``) or by a
-signed-in staff user of the console (session + CSRF); the docs and the OpenAPI schema
-too. Each resource lives in its own module and registers its router here."""
+Authenticated by the master key (``Authorization: Bearer`` or ``x-api-key``), a virtual
+key with the "management" scope of an owner or admin, or a signed-in console user
+(session + CSRF); the docs and the OpenAPI schema too. What each caller may do is the
+role policy's (gateway/policy/roles.py): 403 in JSON otherwise. Each resource lives in its own module and registers its router here."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ api.add_router("/logs", "gateway.api.logs.router")
 api.add_router("/", "console.evals.api.router")  # /api/datasets, /api/experiments
 api.add_router("/audit", "gateway.api.audit.router")
 api.add_router("/spend", "gateway.api.spend.router")
+api.add_router("/teams", "gateway.api.teams.router")
+api.add_router("/users", "gateway.api.users.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

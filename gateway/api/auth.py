@@ -1,4 +1,7 @@
-"""Who may use the management API: the master key, or a signed-in staff user."""
+"""Who may use the management API: the master key, a virtual key with the "management"
+scope whose user is an owner or admin, or a signed-in console user; and what each may do
+there, which the role policy decides (gateway/policy/roles.py): a caller whose role does
+not allow an operation gets 403 in JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +13,18 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja.errors import HttpError
 from ninja.security import APIKeyHeader, SessionAuth
+
+from ..policy import roles
+
+
+def _permitted(request: HttpRequest, actor: roles.Actor) -> roles.Actor:
+    """``actor`` if its role allows this operation; else 403 (raised to ninja)."""
+    if not roles.may_call(actor, request.path, request.method or "GET"):
+        raise HttpError(403, f"the role {actor.role or 'none'} may not do this")
+    request.actor = actor  # type: ignore[attr-defined]
+    return actor
 
 
 def _matches_master(token: str) -> bool:
@@ -31,24 +45,32 @@ class MasterKeyAuth(APIKeyHeader):
 
     def authenticate(self, request: HttpRequest, key: str | None):  # type: ignore[no-untyped-def]
         if key and _matches_master(key):
-            return "master"
+            return _permitted(request, roles.MASTER)
+        if key:
+            actor = roles.actor_for_key(key)
+            if actor is not None:
+                return _permitted(request, actor)
         return None
 
 
 class StaffSessionAuth(SessionAuth):
-    """A console session of a staff user (CSRF enforced on unsafe methods)."""
+    """A console session of a user with a role (CSRF enforced on unsafe methods)."""
 
     def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         # Without a staff session there is nothing for CSRF to protect: answer 401 (a
         # wrong key), not the parent's 403 "CSRF check Failed", which sent API callers
         # with a wrong or non-master key looking for a CSRF problem.
-        if self.authenticate(request, None) is None:
+        user = self.authenticate(request, None)
+        if user is None:
             return None
-        return super().__call__(request)
+        if super().__call__(request) is None:
+            return None
+        _permitted(request, roles.actor_for_user(user))
+        return user
 
     def authenticate(self, request: HttpRequest, key: str | None):  # type: ignore[no-untyped-def]
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and user.is_staff:
+        if user is not None and roles.role_of(user) is not None:
             return user
         return None
 
@@ -60,8 +82,12 @@ def staff_or_master_key(view: Callable[..., HttpResponse]) -> Callable[..., Http
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = getattr(request, "user", None)
-        staff = user is not None and user.is_authenticated and user.is_staff
-        if staff or MasterKeyAuth()(request):
+        staff = roles.role_of(user) is not None
+        try:
+            allowed = staff or MasterKeyAuth()(request)
+        except HttpError as exc:
+            return JsonResponse({"detail": str(exc)}, status=exc.status_code)
+        if allowed:
             return view(request, *args, **kwargs)
         sent_key = "authorization" in request.headers or "x-api-key" in request.headers
         if not sent_key and "text/html" in request.headers.get("accept", ""):

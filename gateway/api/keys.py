@@ -1,5 +1,8 @@
 """API keys in the management API: list, create (the raw key is in the answer, once),
-update limits, revoke. Only a hash of a key is ever stored."""
+update limits, revoke. Only a hash of a key is ever stored.
+
+Each caller sees and changes the keys its role allows (gateway/policy/roles.py): owners
+and admins every key, editors their teams' keys, members their own."""
 
 from __future__ import annotations
 
@@ -7,11 +10,13 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from ninja import Router, Schema, Status
+from ninja.errors import HttpError
 
 from .. import admin_ops, keys
 from ..models import ApiKey
+from ..policy import roles
 from .providers import ValidationErrors
 
 router = Router(tags=["keys"])
@@ -31,6 +36,21 @@ class KeyOut(Schema):
     revoked_at: datetime | None
     created_at: datetime
     active: bool
+    team: str | None
+    user: str | None
+    scopes: list[str]
+
+    @staticmethod
+    def resolve_team(obj: ApiKey) -> str | None:
+        return obj.team.name if obj.team_id is not None else None
+
+    @staticmethod
+    def resolve_user(obj: ApiKey) -> str | None:
+        return obj.user.get_username() if obj.user_id is not None else None
+
+    @staticmethod
+    def resolve_scopes(obj: ApiKey) -> list[str]:
+        return (obj.scopes or "").split()
 
     @staticmethod
     def resolve_routes(obj: ApiKey) -> list[str]:
@@ -56,6 +76,9 @@ class KeyPatch(Schema):
     budget_period: str | None = None
     max_budget_per_user: Decimal | str | None = None
     expires_at: datetime | str | None = None
+    team: str | int | None = None  # a team's name or id
+    user: str | int | None = None  # a console user's username or id
+    scopes: list[str] | None = None  # ["management"]: may call /api as its owner/admin user
 
 
 class KeyIn(KeyPatch):
@@ -67,45 +90,77 @@ def _invalid(exc: ValidationError) -> tuple[int, dict]:
     return Status(422, {"errors": admin_ops.errors_by_field(exc)})
 
 
-def _key(key_id: int) -> ApiKey:
-    return get_object_or_404(ApiKey.objects.prefetch_related("routes"), pk=key_id)
+def _rows(request) -> object:  # type: ignore[no-untyped-def]
+    rows = ApiKey.objects.select_related("team", "user").prefetch_related("routes")
+    return roles.visible_keys(request.actor, rows)
+
+
+def _key(request, key_id: int) -> ApiKey:  # type: ignore[no-untyped-def]
+    key = _rows(request).filter(pk=key_id).first()  # type: ignore[attr-defined]
+    if key is None:
+        raise Http404(f"no key {key_id}")
+    return key  # type: ignore[no-any-return]
+
+
+def _check_owner(request, fields: dict, key: ApiKey | None = None) -> None:  # type: ignore[no-untyped-def]
+    """403 unless the caller may give a key this team, user and these scopes."""
+    actor: roles.Actor = request.actor
+    if key is not None and not roles.may_change_key(actor, key):
+        raise HttpError(403, f"the role {actor.role} may not change this key")
+    clean = keys.clean_fields({f: fields[f] for f in ("team", "user", "scopes") if f in fields})
+    team = clean.get("team", key.team if key is not None else None)
+    user = clean.get("user", key.user if key is not None else None)
+    if not roles.may_assign_key(
+        actor, team.pk if team is not None else None, user.pk if user is not None else None
+    ):
+        raise HttpError(403, f"the role {actor.role} may not give a key this team or user")
+    if clean.get("scopes") and not actor.everywhere:
+        raise HttpError(403, "only owners and admins may give a key the management scope")
 
 
 @router.get("/", response=list[KeyOut])
 def list_keys(request):
-    return list(ApiKey.objects.prefetch_related("routes"))
+    return list(_rows(request))  # type: ignore[call-overload]
 
 
 @router.post("/", response={201: KeyCreated, 422: ValidationErrors})
 def create_key(request, payload: KeyIn):
+    fields = payload.dict()
+    if fields.get("user") is None and not request.actor.everywhere:
+        fields["user"] = request.actor.user_id  # a member's or editor's key is theirs
     try:
-        created = keys.create_key(**payload.dict())
+        _check_owner(request, fields)
+        created = keys.create_key(**fields)
     except ValidationError as exc:
         return _invalid(exc)
-    key = _key(created.key.pk)
+    key = _key(request, created.key.pk)
     key.key = created.raw  # type: ignore[attr-defined]  # for this answer only
     return Status(201, key)
 
 
 @router.get("/{key_id}", response=KeyOut)
 def get_key(request, key_id: int):
-    return _key(key_id)
+    return _key(request, key_id)
 
 
 @router.patch("/{key_id}", response={200: KeyOut, 422: ValidationErrors})
 def update_key(request, key_id: int, payload: KeyPatch):
-    key = _key(key_id)
+    key = _key(request, key_id)
+    fields = payload.dict(exclude_unset=True)
     try:
-        keys.update_key(key, **payload.dict(exclude_unset=True))
+        _check_owner(request, fields, key)
+        keys.update_key(key, **fields)
     except ValidationError as exc:
         return _invalid(exc)
-    return Status(200, _key(key_id))
+    return Status(200, _key(request, key_id))
 
 
 @router.post("/{key_id}/revoke", response=KeyOut)
 def revoke_key(request, key_id: int):
-    keys.revoke_key(_key(key_id))
-    return _key(key_id)
+    key = _key(request, key_id)
+    _check_owner(request, {}, key)
+    keys.revoke_key(key)
+    return _key(request, key_id)
 
 
 @router.delete("/{key_id}", response=KeyOut)

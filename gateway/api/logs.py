@@ -17,6 +17,7 @@ from ninja.errors import HttpError
 
 from .. import logquery
 from ..models import RequestBody, RequestLog
+from ..policy import roles
 
 router = Router(tags=["logs"])
 
@@ -115,7 +116,12 @@ def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-d
     params = filters.dict()
     try:
         wanted = {name: params[name] for name in logquery.FILTERS}
-        page = logquery.search_page(wanted, filters.cursor, filters.limit)
+        page = logquery.search_page(
+            wanted,
+            filters.cursor,
+            filters.limit,
+            scope=lambda rows: roles.visible_logs(request.actor, rows),
+        )
     except logquery.InvalidFilter as exc:
         raise HttpError(422, str(exc)) from None
     return {"items": page.rows, "next_cursor": page.next_cursor}
@@ -125,9 +131,10 @@ def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-d
 def get_log(request, request_id: str):  # type: ignore[no-untyped-def]
     """One request with its attempt chain and bodies (the newest, if a client reused
     its request id). A numeric id that names no request id is taken as the row id."""
-    row = RequestLog.objects.filter(request_id=request_id).order_by("-created_at", "-id").first()
+    rows = roles.visible_logs(request.actor, RequestLog.objects.all())
+    row = rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
     if row is None and request_id.isdigit():
-        row = RequestLog.objects.filter(pk=int(request_id)).first()
+        row = rows.filter(pk=int(request_id)).first()
     if row is None:
         raise Http404(f"no request {request_id!r} in the journal")
     body = RequestBody.objects.filter(log_id=row.pk).first()

@@ -10,10 +10,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from ninja.errors import HttpError
 from pydantic import create_model
 
 from .. import admin_ops, capability_flags
-from ..models import Deployment, Route
+from ..models import Deployment, Route, Team
+from ..policy import roles
 from .providers import ValidationErrors
 
 router = Router(tags=["routes"])
@@ -117,6 +119,11 @@ class RouteOut(Schema):
     mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
     mcp_servers: list[str]  # registered MCP servers attached to every request (run here)
     deployments: list[DeploymentOut]
+    teams: list[str]  # teams whose keys may use the route; [] every team
+
+    @staticmethod
+    def resolve_teams(obj: Route) -> list[str]:
+        return sorted(t.name for t in obj.teams.all())
 
     @staticmethod
     def resolve_deployments(obj: Route) -> list[Deployment]:
@@ -142,6 +149,7 @@ class RoutePatch(Schema):
     shadow_percent: float | None = None
     mcp_passthrough: bool | None = None
     mcp_servers: list[str] | None = None
+    teams: list[str] | None = None  # team names; [] opens the route to every team
 
 
 class RouteIn(RoutePatch):
@@ -158,6 +166,32 @@ def _set_fields(payload: Schema, exclude: set[str] | None = None) -> dict[str, A
     return payload.dict(exclude_unset=True, exclude=exclude or set())
 
 
+def _changeable(request, route_id: int) -> Route:  # type: ignore[no-untyped-def]
+    """The route, if the caller's role may change it (editors: their teams' routes)."""
+    route = get_object_or_404(Route, pk=route_id)
+    if not roles.may_change_route(request.actor, route):
+        raise HttpError(403, f"the role {request.actor.role} may not change route {route.name}")
+    return route
+
+
+def _teams(request, names: list[str] | None, creating: bool) -> list[Team] | None:  # type: ignore[no-untyped-def]
+    """The teams a route is to be limited to (None: unchanged). Below admin, a route
+    stays within the caller's teams (a new one gets them all when none are named)."""
+    actor: roles.Actor = request.actor
+    if names is None:
+        if creating and not actor.everywhere:
+            return list(Team.objects.filter(pk__in=actor.editor_teams()))
+        return None
+    found = {t.name: t for t in Team.objects.filter(name__in=names)}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValidationError({"teams": [f"unknown team(s): {', '.join(unknown)}"]})
+    teams = list(found.values())
+    if not actor.everywhere and (not teams or {t.pk for t in teams} - actor.editor_teams()):
+        raise HttpError(403, "an editor's routes stay limited to teams they edit")
+    return teams
+
+
 @router.get("/", response=list[RouteOut])
 def list_routes(request):
     return list(Route.objects.prefetch_related("deployments__provider"))
@@ -166,8 +200,11 @@ def list_routes(request):
 @router.post("/", response={201: RouteOut, 422: ValidationErrors})
 def create_route(request, payload: RouteIn):
     try:
+        teams = _teams(request, payload.teams, creating=True)
         with transaction.atomic():
-            route = admin_ops.save_route(None, _set_fields(payload, {"deployments"}))
+            route = admin_ops.save_route(None, _set_fields(payload, {"deployments", "teams"}))
+            if teams is not None:
+                route.teams.set(teams)
             for index, spec in enumerate(payload.deployments):
                 try:
                     admin_ops.save_deployment(route, None, _set_fields(spec))
@@ -188,16 +225,21 @@ def get_route(request, route_id: int):
 
 @router.patch("/{route_id}", response={200: RouteOut, 422: ValidationErrors})
 def update_route(request, route_id: int, payload: RoutePatch):
-    route = get_object_or_404(Route, pk=route_id)
+    route = _changeable(request, route_id)
     try:
-        return Status(200, admin_ops.save_route(route, _set_fields(payload)))
+        teams = _teams(request, payload.teams, creating=False)
+        with transaction.atomic():
+            route = admin_ops.save_route(route, _set_fields(payload, {"teams"}))
+            if teams is not None:
+                route.teams.set(teams)
+        return Status(200, route)
     except ValidationError as exc:
         return _invalid(exc)
 
 
 @router.delete("/{route_id}", response={204: None, 409: ValidationErrors})
 def delete_route(request, route_id: int):
-    route = get_object_or_404(Route, pk=route_id)
+    route = _changeable(request, route_id)
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
@@ -213,7 +255,7 @@ def list_deployments(request, route_id: int):
 
 @router.post("/{route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
 def create_deployment(request, route_id: int, payload: DeploymentIn):
-    route = get_object_or_404(Route, pk=route_id)
+    route = _changeable(request, route_id)
     try:
         return Status(201, admin_ops.save_deployment(route, None, _set_fields(payload)))
     except ValidationError as exc:
@@ -234,6 +276,7 @@ def _deployment(route_id: int, deployment_id: int) -> tuple[Route, Deployment]:
     response={200: DeploymentOut, 422: ValidationErrors},
 )
 def update_deployment(request, route_id: int, deployment_id: int, payload: DeploymentPatch):
+    _changeable(request, route_id)
     route, deployment = _deployment(route_id, deployment_id)
     try:
         return Status(200, admin_ops.save_deployment(route, deployment, _set_fields(payload)))
@@ -243,6 +286,7 @@ def update_deployment(request, route_id: int, deployment_id: int, payload: Deplo
 
 @router.delete("/{route_id}/deployments/{deployment_id}", response={204: None})
 def delete_deployment(request, route_id: int, deployment_id: int):
+    _changeable(request, route_id)
     _, deployment = _deployment(route_id, deployment_id)
     admin_ops.delete_deployment(deployment)
     return Status(204, None)

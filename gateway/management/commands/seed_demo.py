@@ -16,6 +16,7 @@ from django.db import transaction
 
 from gateway.management.base import GatewayCommand
 from gateway.models import Deployment, Provider, Route
+from gateway.policy import roles
 
 DEMO_ROUTES = {
     # name: (description, [(upstream model, params, weight)], fallbacks)
@@ -90,13 +91,15 @@ class Command(GatewayCommand):
                 user.set_password(password)
                 user.is_staff = user.is_superuser = True
                 user.save()
+                roles.set_role(user, roles.OWNER)
                 self.stdout.write(f"Console admin {username!r}: password set from env")
             else:
                 self.stdout.write(f"Console admin {username!r} exists")
             return
         generated = not password
         password = password or secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email="", password=password)
+        user = User.objects.create_superuser(username=username, email="", password=password)
+        roles.set_role(user, roles.OWNER)  # the quick start's first admin owns the gateway
         if generated:
             self.stdout.write(
                 self.style.WARNING(f"Console admin (shown once): {username} / {password}")

@@ -1,0 +1,185 @@
+"""Teams and users: teams with their limits (counted like a key's by every key of the
+team) and members; users with their role. The policy is gateway/policy/roles.py; every
+change goes through the same functions as the API (``gateway.api.teams.save_team``,
+``roles.set_role``, ``roles.assign_membership``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Count, ProtectedError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from gateway.api.teams import save_team
+from gateway.models import ApiKey, Membership, Team
+from gateway.policy import roles
+
+from .. import stats
+from ..decorators import actor_of, forbidden, staff_required
+from ..forms import show_errors
+from .common import HtmxHttpRequest, go_to
+
+USAGE_DAYS = 30
+TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]
+
+
+class TeamForm(forms.Form):
+    name = forms.SlugField(max_length=100)
+    description = forms.CharField(max_length=500, required=False)
+    rpm_limit = forms.IntegerField(required=False, min_value=0, label="Requests / min")
+    tpm_limit = forms.IntegerField(required=False, min_value=0, label="Tokens / min")
+    budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
+    budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial="month")
+
+
+class MemberForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("username"), to_field_name="username"
+    )
+    role = forms.ChoiceField(choices=TEAM_ROLES, initial=roles.MEMBER)
+
+
+def _spend(teams: list[Team]) -> None:
+    """Each team's requests and spend over the last USAGE_DAYS (from its keys' usage)."""
+    keys = dict(ApiKey.objects.filter(team__in=teams).values_list("pk", "team_id"))
+    usage = stats.key_usage(list(keys), timezone.now() - timedelta(days=USAGE_DAYS))
+    for team in teams:
+        team.usage = {"requests": 0, "cost": 0}
+    by_id = {t.pk: t for t in teams}
+    for key_id, row in usage.items():
+        team = by_id.get(keys.get(key_id))
+        if team is not None:
+            team.usage["requests"] += row.get("requests") or 0
+            team.usage["cost"] += row.get("cost") or 0
+
+
+@staff_required
+def team_list(request: HtmxHttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    teams = list(
+        roles.visible_teams(actor, Team.objects.all()).annotate(
+            key_count=Count("keys", distinct=True), member_count=Count("memberships", distinct=True)
+        )
+    )
+    _spend(teams)
+    context = {
+        "teams": teams,
+        "form": TeamForm(),
+        "can_edit": actor.can("teams.edit"),
+        "usage_days": USAGE_DAYS,
+    }
+    return render(request, "console/teams.html", context)
+
+
+def _save(form: TeamForm, team: Team | None) -> Team | None:
+    if not form.is_valid():
+        return None
+    try:
+        return save_team(team, form.cleaned_data)
+    except ValidationError as exc:
+        show_errors(form, exc)
+        return None
+
+
+@staff_required
+@require_POST
+def team_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = TeamForm(request.POST)
+    team = _save(form, None)
+    if team is not None:
+        messages.success(request, f"Created team {team.name}. Add its members below.")
+        return go_to(request, reverse("console:team-edit", args=[team.pk]))
+    return render(
+        request,
+        "console/teams.html",
+        {"teams": [], "form": form, "can_edit": True, "usage_days": USAGE_DAYS},
+        status=422,
+    )
+
+
+@staff_required
+def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    actor = actor_of(request)
+    team = get_object_or_404(roles.visible_teams(actor, Team.objects.all()), pk=pk)
+    form = TeamForm(initial={f: getattr(team, f) for f in TeamForm.base_fields})
+    member_form = MemberForm()
+    if request.method == "POST":
+        action = request.POST.get("action", "save")
+        if action == "save":
+            form = TeamForm(request.POST)
+            if _save(form, team) is not None:
+                messages.success(request, f"Saved team {team.name}.")
+                return go_to(request, reverse("console:team-edit", args=[pk]))
+        elif action == "add-member":
+            member_form = MemberForm(request.POST)
+            if member_form.is_valid():
+                data = member_form.cleaned_data
+                roles.assign_membership(data["user"], team, data["role"])
+                messages.success(request, f"{data['user'].get_username()} is in {team.name}.")
+                return go_to(request, reverse("console:team-edit", args=[pk]))
+        elif action == "remove-member":
+            Membership.objects.filter(team=team, pk=request.POST.get("membership")).delete()
+            return go_to(request, reverse("console:team-edit", args=[pk]))
+        elif action == "delete":
+            try:
+                team.delete()
+            except ProtectedError:
+                messages.error(request, f"{team.name} still has keys: move or revoke them first.")
+                return go_to(request, reverse("console:team-edit", args=[pk]))
+            messages.success(request, f"Deleted team {team.name}.")
+            return go_to(request, reverse("console:teams"))
+    context = {
+        "team": team,
+        "form": form,
+        "member_form": member_form,
+        "members": team.memberships.select_related("user"),
+        "keys": roles.visible_keys(actor, team.keys.all()),
+        "routes": team.routes.all(),
+        "can_edit": actor.can("teams.edit"),
+    }
+    return render(request, "console/team_form.html", context)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=[(r, r) for r in roles.ROLES])
+
+
+@staff_required
+def user_list(request: HtmxHttpRequest) -> HttpResponse:
+    users = list(
+        get_user_model()
+        .objects.order_by("username")
+        .select_related("switchyard")
+        .prefetch_related("memberships__team")
+    )
+    for user in users:
+        user.role = roles.role_of_any(user)
+    context = {
+        "users": users,
+        "roles": roles.ROLES,
+        "can_edit": actor_of(request).can("users.edit"),
+    }
+    return render(request, "console/users.html", context)
+
+
+@staff_required
+@require_POST
+def user_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=pk)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles.")
+    elif form.cleaned_data["role"] != roles.OWNER and roles.is_last_owner(user):
+        return forbidden(request, "This is the last owner: make someone else an owner first.")
+    else:
+        roles.set_role(user, form.cleaned_data["role"])
+        messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    return go_to(request, reverse("console:users") + f"#user-{pk}")

@@ -1,0 +1,339 @@
+"""The role matrix: every console URL and every /api route, for each role, allowed or
+forbidden as issue #29 says; URLs come from the resolver and the API's own schema, so a
+new page or route fails here until this table says who may use it.
+
+Roles: owner (everything), admin (everything but users and settings), editor (routes and
+keys of their teams), member (own keys, the playground, own requests' logs), viewer
+(read-only dashboards and logs of their teams). Forbidden: 403 (a page for the console,
+JSON for /api); never a 500."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from gateway.api import api
+from gateway.models import ApiKey, Membership, Team
+from gateway.policy import roles
+
+O, A, E, M, V = "owner", "admin", "editor", "member", "viewer"  # noqa: E741
+ALL = {O, A, E, M, V}
+READERS = {O, A, E, V}  # the team-wide read-only pages (not a member's)
+ROUTE_EDITORS = {O, A, E}
+KEY_EDITORS = {O, A, E, M}
+PLAYGROUND = {O, A, E, M}
+ADMINS = {O, A}
+
+# Console URL name -> (roles that may GET it, roles that may POST to it).
+CONSOLE: dict[str, tuple[set[str], set[str]]] = {
+    "dashboard": (ALL, ALL),
+    "usage": (READERS, READERS),
+    "usage-csv": (READERS, READERS),
+    "catalog": (ALL, ALL),
+    "providers": (READERS, ADMINS),
+    "provider-create": (ADMINS, ADMINS),
+    "provider-edit": (ADMINS, ADMINS),
+    "provider-delete": (ADMINS, ADMINS),
+    "provider-test": (ADMINS, ADMINS),
+    "routes": (ALL, ROUTE_EDITORS),
+    "route-create": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "config-import": (ADMINS, ADMINS),
+    "config-export": (ADMINS, ADMINS),
+    "deployment-health": (READERS, READERS),
+    "route-edit": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "route-toggle": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "route-delete": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "deployment-create": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "deployment-models": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "deployment-edit": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "deployment-delete": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "keys": (ALL, KEY_EDITORS),
+    "key-create": (KEY_EDITORS, KEY_EDITORS),
+    "key-edit": (KEY_EDITORS, KEY_EDITORS),
+    "key-revoke": (KEY_EDITORS, KEY_EDITORS),
+    "logs": (ALL, ALL),
+    "log-detail": (ALL, ALL),
+    "playground": (PLAYGROUND, PLAYGROUND),
+    "playground-history": (PLAYGROUND, PLAYGROUND),
+    "playground-votes": (PLAYGROUND, PLAYGROUND),
+    "playground-prompt-save": (PLAYGROUND, PLAYGROUND),
+    "playground-prompt-delete": (PLAYGROUND, PLAYGROUND),
+    "playground-panel": (PLAYGROUND, PLAYGROUND),
+    "playground-diff": (PLAYGROUND, PLAYGROUND),
+    "playground-vote": (PLAYGROUND, PLAYGROUND),
+    "playground-raw": (PLAYGROUND, PLAYGROUND),
+    "teams": (ALL, ADMINS),
+    "team-create": (ADMINS, ADMINS),
+    "team-edit": (ALL, ADMINS),
+    "users": (ADMINS, {O}),
+    "user-edit": ({O}, {O}),
+}
+PUBLIC = {"login", "logout", "static"}
+
+# /api resource -> (roles that may read, roles that may write).
+API = {
+    "providers": (READERS, ADMINS),
+    "routes": (ALL, ROUTE_EDITORS),
+    "keys": (ALL, KEY_EDITORS),
+    "logs": (ALL, ALL),
+    "teams": (ALL, ADMINS),
+    "users": (ADMINS, {O}),
+}
+ORDER = [V, M, E, A, O]  # least first: what a higher role deletes is gone for nobody forbidden
+
+
+def console_patterns() -> list[tuple[str, URLPattern]]:
+    """(URL name, pattern) of every console URL, from the resolver."""
+    found: list[tuple[str, URLPattern]] = []
+
+    def walk(patterns, namespace: str) -> None:  # type: ignore[no-untyped-def]
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, p.namespace or namespace)
+            elif isinstance(p, URLPattern) and namespace == "console" and p.name:
+                found.append((p.name, p))
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+@pytest.fixture
+def world(registry_rows) -> dict:
+    """One user per role; editor, member and viewer in team "alpha" (whose route "chat"
+    is); the member owns a key of alpha, which made the logged request."""
+    alpha = Team.objects.create(name="alpha")
+    registry_rows["route"].teams.set([alpha])
+    users = {}
+    for role in ORDER:
+        user = User.objects.create_user(role, password="pw-123456789")
+        roles.set_role(user, role)
+        if role in (E, M, V):
+            Membership.objects.create(user=user, team=alpha, role=role)
+        users[role] = user
+    spare = User.objects.create_user("spare", password="pw-123456789")
+    key = ApiKey.objects.create(
+        name="k", prefix="sy-x", key_hash="h" * 64, team=alpha, user=users[M]
+    )
+    registry_rows["log"].key_id = key.pk
+    registry_rows["log"].save()
+    return {**registry_rows, "team": alpha, "users": users, "spare": spare, "key": key}
+
+
+def console_url(name: str, pattern: URLPattern, world: dict) -> str:
+    values = {
+        "pk": {
+            "provider": world["provider"].pk,
+            "route": world["route"].pk,
+            "deployment": world["deployment"].pk,
+            "key": world["key"].pk,
+            "team": world["team"].pk,
+            "user": world["spare"].pk,
+            "playground": 1,
+        },
+        "request_id": "req-1",
+        "path": "console/console.css",
+        "turn": 0,
+        "column": 0,
+    }
+    kwargs = {}
+    for arg in pattern.pattern.converters:
+        if arg == "pk":
+            prefix = name.split("-")[0]
+            if name.startswith("deployment-") and name not in ("deployment-create",):
+                prefix = "deployment"
+            if name == "deployment-create":
+                prefix = "route"
+            kwargs[arg] = values["pk"][prefix]
+        else:
+            kwargs[arg] = values[arg]
+    return reverse(f"console:{name}", kwargs=kwargs)
+
+
+def test_every_console_url_is_in_the_matrix() -> None:
+    names = {name for name, _ in console_patterns()}
+    assert names - PUBLIC - set(CONSOLE) == set(), "a console page is missing from the matrix"
+    assert set(CONSOLE) - names == set(), "the matrix lists a page that no longer exists"
+
+
+def test_console_role_matrix(world) -> None:
+    patterns = dict(console_patterns())
+    failures = []
+    for role in ORDER:
+        client = Client()
+        client.force_login(world["users"][role])
+        for name, (getters, posters) in CONSOLE.items():
+            url = console_url(name, patterns[name], world)
+            for method, allowed in (("get", getters), ("post", posters)):
+                response = getattr(client, method)(url)
+                status = response.status_code
+                if status >= 500:
+                    failures.append(f"{role} {method.upper()} {url}: {status}")
+                elif role in allowed and status == 403:
+                    failures.append(f"{role} {method.upper()} {url}: 403, should be allowed")
+                elif role not in allowed:
+                    if status != 403:
+                        failures.append(f"{role} {method.upper()} {url}: {status}, should be 403")
+                    elif b"Not allowed" not in response.content:
+                        failures.append(f"{role} {method.upper()} {url}: 403 without the page")
+    assert failures == []
+
+
+def test_a_user_without_a_role_gets_the_forbidden_page(world) -> None:
+    client = Client()
+    client.force_login(world["spare"])
+    response = client.get("/")
+    assert response.status_code == 403 and b"no role on this" in response.content
+
+
+def api_paths() -> list[tuple[str, str]]:
+    """(method, path template) of every /api operation, from the API's own schema."""
+    schema = api.get_openapi_schema()
+    return [(m, p) for p, ops in schema["paths"].items() for m in ops]
+
+
+def test_every_api_route_is_in_the_matrix() -> None:
+    resources = {p.split("/")[2] for _, p in api_paths()}
+    assert resources - set(API) == set()
+    # Every /api URL of the resolver is one of the schema's operations.
+    api_urls = [str(p.pattern) for p in api.urls[0]]
+    # The docs and the schema: for anyone with a role (checked below).
+    assert {u.split("/")[0] for u in api_urls if u} - set(API) == {"docs", "openapi.json"}
+
+
+def test_api_docs_are_for_any_role(world) -> None:
+    for role in ORDER:
+        client = Client()
+        client.force_login(world["users"][role])
+        assert client.get("/api/openapi.json").status_code == 200, role
+    client = Client()
+    client.force_login(world["spare"])
+    assert client.get("/api/openapi.json").status_code == 401
+
+
+def api_url(template: str, world: dict) -> str:
+    values = {
+        "provider_id": world["provider"].pk,
+        "route_id": world["route"].pk,
+        "deployment_id": world["deployment"].pk,
+        "key_id": world["key"].pk,
+        "request_id": "req-1",
+        "team_id": world["team"].pk,
+        "username": "spare",
+    }
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
+
+
+def test_api_role_matrix(world) -> None:
+    failures = []
+    for role in ORDER:
+        client = Client()
+        client.force_login(world["users"][role])
+        for method, template in api_paths():
+            readers, writers = API[template.split("/")[2]]
+            allowed = readers if method == "get" else writers
+            url = api_url(template, world)
+            call = getattr(client, method)
+            response = (
+                call(url)
+                if method == "get"
+                else call(url, data="{}", content_type="application/json")
+            )
+            status = response.status_code
+            if status >= 500:
+                failures.append(f"{role} {method.upper()} {url}: {status}")
+            elif role in allowed and status == 403:
+                failures.append(f"{role} {method.upper()} {url}: 403 ({response.content!r})")
+            elif role not in allowed and (status != 403 or "detail" not in response.json()):
+                failures.append(f"{role} {method.upper()} {url}: {status}, should be 403")
+    assert failures == []
+
+
+def test_management_key_of_an_owner_works_and_others_do_not(world, settings) -> None:
+    from gateway import keys
+
+    settings.SWITCHYARD_MASTER_KEY = "sy-master-test-1234567890"
+    owner_key = keys.create_key(name="auto", user=world["users"][O], scopes=["management"]).raw
+    plain_key = keys.create_key(name="plain", user=world["users"][O]).raw
+    member_key = keys.create_key(name="m", user=world["users"][M], scopes="management").raw
+    client = Client()
+    ok = client.get("/api/users/", HTTP_AUTHORIZATION=f"Bearer {owner_key}")
+    assert ok.status_code == 200 and {u["username"] for u in ok.json()} >= {"owner", "spare"}
+    made = client.post(
+        "/api/teams/",
+        data='{"name": "beta", "rpm_limit": 10}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {owner_key}",
+    )
+    assert made.status_code == 201 and made.json()["rpm_limit"] == 10
+    for raw in (plain_key, member_key, "sy-not-a-key"):
+        assert client.get("/api/users/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
+    # An admin's management key may not change users (403 JSON, not 401).
+    admin_key = keys.create_key(name="a", user=world["users"][A], scopes="management").raw
+    refused = client.patch(
+        "/api/users/spare",
+        data='{"role": "owner"}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {admin_key}",
+    )
+    assert refused.status_code == 403 and "detail" in refused.json()
+    master = client.get(
+        "/api/teams/", HTTP_AUTHORIZATION=f"Bearer {settings.SWITCHYARD_MASTER_KEY}"
+    )
+    assert master.status_code == 200
+
+
+def test_keys_api_carries_team_and_user(world) -> None:
+    client = Client()
+    client.force_login(world["users"][O])
+    made = client.post(
+        "/api/keys/",
+        data='{"name": "svc", "team": "alpha", "user": "member"}',
+        content_type="application/json",
+    )
+    assert made.status_code == 201
+    assert made.json()["team"] == "alpha" and made.json()["user"] == "member"
+    moved = client.patch(
+        f"/api/keys/{made.json()['id']}", data='{"team": null}', content_type="application/json"
+    )
+    assert moved.json()["team"] is None
+
+
+def test_member_creates_only_their_own_keys(world) -> None:
+    client = Client()
+    client.force_login(world["users"][M])
+    mine = client.post("/api/keys/", data='{"name": "mine"}', content_type="application/json")
+    assert mine.status_code == 201 and mine.json()["user"] == "member"
+    theirs = client.post(
+        "/api/keys/", data='{"name": "x", "user": "owner"}', content_type="application/json"
+    )
+    assert theirs.status_code == 403
+    listed = {k["name"] for k in client.get("/api/keys/").json()}
+    assert listed == {"k", "mine"}
+
+
+def test_route_teams_from_the_console(world) -> None:
+    """An admin limits a route to teams on its form; an editor's new route is limited
+    to the teams they edit, whatever the form says."""
+    Team.objects.create(name="beta")
+    admin = Client()
+    admin.force_login(world["users"][A])
+    route = world["route"]
+    form = admin.get(f"/routes/{route.pk}/").content.decode()
+    assert 'value="alpha"' in form and 'value="beta"' in form
+    data = {"name": "chat", "strategy": "weighted", "max_attempts": 3, "enabled": "on"}
+    saved = admin.post(f"/routes/{route.pk}/", {**data, "teams": ["beta"]})
+    assert saved.status_code == 302
+    assert [t.name for t in route.teams.all()] == ["beta"]
+    editor = Client()
+    editor.force_login(world["users"][E])
+    # No longer one of alpha's routes: the editor may not change it now.
+    assert editor.post(f"/routes/{route.pk}/", data).status_code == 403
+    made = editor.post("/routes/new/", {**data, "name": "alpha-only", "teams": ["beta"]})
+    assert made.status_code == 302
+    from gateway.models import Route
+
+    assert [t.name for t in Route.objects.get(name="alpha-only").teams.all()] == ["alpha"]
