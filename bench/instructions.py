@@ -12,7 +12,13 @@ upstream, route, data dir setup and request bodies as bench/run.py.
 
 Counts are user-space instructions only (the kernel's share of a socket write is not in
 them) and valgrind serialises a process's threads, so take them as "the Python work a
-request costs", the part a code change moves. Repeat runs agree within about 1%.
+request costs", the part a code change moves. Valgrind runs the server about 50 times
+slower, so what runs per second (the registry watcher, the cooldown view, heap trims)
+weighs 50 times more against each request, and a cell's wall time still depends on the
+machine's load: the instructions a second at rest are counted first (``--idle``) and
+each cell is also given net of them. Compare trees run in one machine state: at a load
+average of 13-19 two runs of one tree differed by up to 40% in a c=1 cell (before the
+rest rate was taken out), by 0.2-9% at c=16.
 Writes bench/results/instructions.md (and .json). Needs valgrind (``apt-get install
 valgrind``).
 """
