@@ -185,7 +185,17 @@ def start_mock(port: int, log) -> subprocess.Popen:
     return process
 
 
-def start_switchyard(args, port: int, config: Path, data_dir: Path, log) -> subprocess.Popen:
+def start_switchyard(
+    args,
+    port: int,
+    config: Path,
+    data_dir: Path,
+    log,
+    wrap: list[str] | None = None,
+    ready_timeout: float = 60.0,
+) -> subprocess.Popen:
+    """``manage.py serve`` on a fresh data dir; ``wrap`` prefixes the serve command
+    (bench/instructions.py runs it under valgrind)."""
     env = {
         **os.environ,
         "DEBUG": "0",
@@ -218,8 +228,10 @@ def start_switchyard(args, port: int, config: Path, data_dir: Path, log) -> subp
     ]
     if args.server != "auto":
         command += ["--server", args.server]
-    process = subprocess.Popen(command, env=env, cwd=source, stdout=log, stderr=log)
-    wait_for(f"http://127.0.0.1:{port}/health/liveliness")
+    process = subprocess.Popen(
+        [*(wrap or []), *command], env=env, cwd=source, stdout=log, stderr=log
+    )
+    wait_for(f"http://127.0.0.1:{port}/health/liveliness", ready_timeout)
     return process
 
 

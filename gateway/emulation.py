@@ -64,12 +64,14 @@ class Emulation:
 def plan(request: ChatRequest, codec: Any) -> tuple[ChatRequest, Emulation | None]:
     """The request to send ``codec``'s upstream and what the gateway does around it
     (None: nothing, the request is sent as is)."""
-    requested = tuple(s for s in request.stop if s)
-    takes_stop = getattr(codec, "takes_stop", True)
     floor = getattr(codec, "min_output_tokens", 0) or 0
-    stops = () if takes_stop else requested
     asked = request.max_tokens
     cap = asked if asked is not None and 0 < asked < floor else None
+    if cap is None and not request.stop:
+        return request, None  # the usual request: nothing to emulate, nothing built
+    requested = tuple(s for s in request.stop if s)
+    takes_stop = getattr(codec, "takes_stop", True)
+    stops = () if takes_stop else requested
     if not requested and cap is None:
         return request, None
     changes: dict[str, Any] = {}

@@ -8,6 +8,8 @@ import asyncio
 
 import httpx
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from . import tracing
 from .pooled_transport import AnswerTooLarge, PooledTransport
@@ -91,9 +93,20 @@ def client() -> httpx.AsyncClient:
     return created
 
 
+_answer_limit: list[int] = []  # read once: a settings read costs each request ~0.5 us
+
+
 def max_answer_bytes() -> int:
     """The longest non-streamed upstream answer read (``SWITCHYARD_MAX_ANSWER_BYTES``)."""
-    return settings.SWITCHYARD_MAX_ANSWER_BYTES
+    if not _answer_limit:
+        _answer_limit.append(settings.SWITCHYARD_MAX_ANSWER_BYTES)
+    return _answer_limit[0]
+
+
+@receiver(setting_changed)
+def _forget_answer_limit(setting: str, **kwargs: object) -> None:
+    if setting == "SWITCHYARD_MAX_ANSWER_BYTES":
+        _answer_limit.clear()
 
 
 async def post_capped(

@@ -648,6 +648,10 @@ return 1
 """
 
 
+REDIS_CONNECTIONS = 16  # per worker process: Redis answers a script in ~0.1 ms
+REDIS_POOL_WAIT_SECONDS = 2.0  # a call waits this long for a free one, then fails
+
+
 class RedisCounters:
     """Counters shared by every process through Redis (one client per event loop)."""
 
@@ -665,9 +669,19 @@ class RedisCounters:
         if self._loop is not loop:
             import redis.asyncio as aioredis
 
-            self._client = aioredis.Redis.from_url(
-                self.url, socket_connect_timeout=2, socket_timeout=2
+            # A bounded pool: a burst waits for a connection instead of opening one per
+            # request in flight. Unbounded, 200 requests at once opened ~70 connections
+            # a worker; on a loaded machine some timed out connecting, and those
+            # requests were admitted on this process's own counts (a budget for 10
+            # served 20 of a burst across two instances).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=REDIS_POOL_WAIT_SECONDS,
+                socket_connect_timeout=2,
+                socket_timeout=2,
             )
+            self._client = aioredis.Redis(connection_pool=pool)
             self._admit = self._client.register_script(ADMIT_SCRIPT)
             self._settle = self._client.register_script(SETTLE_SCRIPT)
             self._claim = self._client.register_script(CLAIM_SCRIPT)

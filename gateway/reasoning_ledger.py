@@ -323,6 +323,10 @@ async def _restore_shared(
     return restored
 
 
+# The events ``StreamReasoning.feed`` reads; the others need not reach it.
+FED_EVENTS = (ThinkingDelta, PartStart)
+
+
 class StreamReasoning:
     """Folds a translated stream's signed reasoning and tool-call ids as the events go by
     (the thinking text too: a signature covers it), for ``record`` at the stream's end."""

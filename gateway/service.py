@@ -892,8 +892,8 @@ class _Tap:
         if self.call.first_token is None and isinstance(event, CONTENT_EVENTS):
             self.call.first_token = time.perf_counter()
         self.folder.feed(event)
-        if self.reasoning is not None:
-            self.reasoning.feed(event)
+        if self.reasoning is not None and isinstance(event, reasoning_ledger.FED_EVENTS):
+            self.reasoning.feed(event)  # (25 calls a stream saved: most events are text)
 
     def close(self, disconnected: bool) -> None:
         folder = self.folder

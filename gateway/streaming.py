@@ -76,18 +76,18 @@ class StreamFolder:
                 self._args[i] = []
             case TextDelta(index=i, text=text):
                 self._parts.setdefault(i, Text(""))
-                if self._room(text):
+                if not self.truncated and self._room(text):  # (no call once full)
                     self._texts.setdefault(i, []).append(text)
             case ThinkingDelta(index=i, text=text, signature=sig, redacted=red):
                 part = self._parts.setdefault(i, Thinking(""))
-                if text and self._room(text):
+                if text and not self.truncated and self._room(text):
                     self._texts.setdefault(i, []).append(text)
                 if sig:
                     self._signatures.setdefault(i, []).append(sig)
                 if red:
                     part.redacted = red  # type: ignore[union-attr]
             case ToolArgsDelta(index=i, fragment=fragment):
-                if self._room(fragment):
+                if not self.truncated and self._room(fragment):
                     self._args.setdefault(i, []).append(fragment)
             case PartStop():
                 pass

@@ -193,6 +193,21 @@ async def test_redis_holds_leave_nothing_behind(workers, redis_db):
     assert await redis_db.zcard(expiries) == 0
 
 
+async def test_a_burst_shares_a_bounded_pool_of_redis_connections(clean, redis_db):
+    """200 admissions at once on one worker queue for at most REDIS_CONNECTIONS
+    connections. With one connection per admission in flight, some timed out
+    connecting on a loaded machine, and those requests were admitted on the process's
+    own counts: a budget for 10 served 20 of a burst across two instances."""
+    counters = limits.RedisCounters(REDIS_URL)
+    k = key(budget_usd=COST * 1000, budget_period="month")
+    results = await asyncio.gather(*(counters.admit(k, 10, START, UNITS) for _ in range(200)))
+    assert all(isinstance(r, limits.Admission) for r in results)
+    pool = counters.client().connection_pool
+    opened = len(pool._available_connections) + len(pool._in_use_connections)
+    assert 1 <= opened <= limits.REDIS_CONNECTIONS < 200
+    await counters.client().aclose()
+
+
 async def test_keys_without_a_budget_send_nothing_more(clean, socket_path, monkeypatch):
     running = CounterService(socket_path)
     running.start()

@@ -103,15 +103,47 @@ def database_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# Databases no other test names (the unit tests use 0, 9, 11, 12, 13 and 14, the
+# faults test 12). A module claims one before it empties it: two test runs at once (CI and a
+# developer, or two worktrees) must never share one. Keys are named by key id, and every
+# fresh PostgreSQL database numbers its keys from 1, so a shared database mixed two
+# runs' budget spend and holds, and one run's flush at its start or end wiped the other's
+# mid-burst (the spend was then reloaded from a request log still being written): a
+# budget burst served 12 of 10 that way.
+REDIS_TEST_DATABASES = (2, 3, 4, 5, 6, 7, 8, 15)
+REDIS_CLAIM = "switchyard-test:claimed-by"
+REDIS_CLAIM_SECONDS = 3600
+
+
+def claim_redis_database() -> tuple[int, str]:
+    """(number, claim) of a test database no other test run holds, claimed."""
+    import redis
+
+    claim = uuid.uuid4().hex
+    deadline = time.monotonic() + 120
+    while True:
+        for number in REDIS_TEST_DATABASES:
+            client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
+            if client.set(REDIS_CLAIM, claim, nx=True, ex=REDIS_CLAIM_SECONDS):
+                return number, claim
+        assert time.monotonic() < deadline, "every Redis test database is claimed"
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     import redis
 
-    number = 2 + uuid.uuid4().int % 10  # a database the unit tests do not use
+    number, claim = claim_redis_database()
     client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-    client.flushdb()
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
-    client.flushdb()
+    for name in client.scan_iter(count=1000):  # empty, the claim kept
+        if name != REDIS_CLAIM.encode():
+            client.delete(name)
+    try:
+        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
+    finally:
+        if client.get(REDIS_CLAIM) == claim.encode():
+            client.flushdb()  # the claim goes with the rest
 
 
 @pytest.fixture(scope="module")
