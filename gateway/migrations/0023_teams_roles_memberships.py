@@ -22,7 +22,7 @@ def staff_become_owners(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0017_route_context_window_fallbacks'),
+        ('gateway', '0022_spend_attribution_and_audit_log'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
