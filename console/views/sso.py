@@ -23,6 +23,7 @@ from gateway.env import env_str
 from gateway.login_throttle import client_address
 from gateway.policy import sso
 from gateway.policy.sso_users import oidc_client, provision
+from gateway.telemetry import audit
 
 logger = logging.getLogger("gateway.sso")
 NEXT_KEY = "sso_next"
@@ -41,8 +42,21 @@ def _host(cfg: sso.SsoConfig) -> str:
 
 
 def refused(request: HttpRequest, message: str, status: int) -> HttpResponse:
-    """The login page with ``message`` above the password form."""
+    """The login page with ``message`` above the password form; audited and logged."""
     logger.warning("sso: sign-in refused from %s: %s", client_address(request), message)
+    audit.record(
+        "login_failed",
+        object_type="user",
+        detail=f"single sign-on: {message}",
+        actor=audit.Actor(
+            "anonymous",
+            "",
+            "",
+            "sso",
+            audit.actor_of(request).ip,
+            request.headers.get("user-agent", "")[:300],
+        ),
+    )
     context = {
         "form": SignInForm(request),
         "sso_error": message,
@@ -105,7 +119,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     if not claims:
         return refused(request, "The identity provider sent no ID token.", 400)
     try:
-        user = provision(sso.identity_from_claims(claims, cfg))
+        user = provision(sso.identity_from_claims(claims, cfg), set(cfg.team_map.values()))
     except sso.SsoRefused as exc:
         return refused(request, f"Signed in at {_host(cfg)}, but {exc}.", 403)
     login(request, user, backend=BACKEND)

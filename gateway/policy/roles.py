@@ -75,6 +75,11 @@ ABILITIES: dict[str, frozenset[str]] = {
             "teams.edit",
             "config.import",
             "users.view",
+            # over every team's traffic (request bodies included): admins and owners
+            "spend.view",
+            "audit.view",
+            "evals.use",
+            "traffic.compare",
         }
     ),
 }
@@ -123,9 +128,43 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:team-edit": ("teams.view", "teams.edit"),
     "console:users": ("users.view", "users.edit"),
     "console:user-edit": ("users.edit", "users.edit"),
+    # shadow traffic compares answers of every key's requests
+    "console:route-shadow": ("traffic.compare", "traffic.compare"),
+    "console:spend": ("spend.view", "spend.view"),
+    "console:spend-csv": ("spend.view", "spend.view"),
+    "console:audit": ("audit.view", "audit.view"),
+    "console:audit-export": ("audit.view", "audit.view"),
+    # evaluations read request bodies of every key (datasets from the log)
+    **{
+        f"console:{name}": ("evals.use", "evals.use")
+        for name in (
+            "evals",
+            "evals-upload",
+            "evals-from-log",
+            "evals-dataset",
+            "evals-row-edit",
+            "evals-experiment-new",
+            "evals-experiment",
+            "evals-progress",
+            "evals-cancel",
+            "evals-resume",
+            "evals-row",
+            "evals-export",
+            "evals-review",
+            "evals-compare",
+        )
+    },  # fmt: skip
 }
 # Pages anyone may open (sign-in, static files).
-PUBLIC_PAGES = frozenset({"console:login", "console:logout", "console:static"})
+PUBLIC_PAGES = frozenset(
+    {
+        "console:login",
+        "console:logout",
+        "console:static",
+        "console:sso-start",
+        "console:sso-callback",
+    }
+)
 
 # /api resources (the first path segment after /api/): (read ability, write ability).
 API: dict[str, tuple[str, str]] = {
@@ -136,6 +175,10 @@ API: dict[str, tuple[str, str]] = {
     "teams": ("teams.view", "teams.edit"),
     "users": ("users.view", "users.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
+    "spend": ("spend.view", "spend.view"),
+    "audit": ("audit.view", "audit.view"),
+    "datasets": ("evals.use", "evals.use"),
+    "experiments": ("evals.use", "evals.use"),
     "openapi.json": ("dashboard.view", "dashboard.view"),
 }
 # Sockets (console/routing.py): what connecting to each needs.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Collection
 
 from authlib.integrations.django_client import OAuth, OAuthError
 from django.contrib.auth import get_user_model
@@ -55,14 +56,27 @@ def _free_username(wanted: str) -> str:
     return name
 
 
-def apply_role(user: AbstractBaseUser, role: str, teams: tuple[str, ...]) -> None:
-    """Give ``user`` the role (and teams) the provider's claims map to, at every
-    sign-in, so a change at the provider reaches the gateway at the next one."""
-    user.is_staff = True  # type: ignore[attr-defined]  # every role uses the console
-    user.is_superuser = role == "owner"  # type: ignore[attr-defined]
+def apply_role(
+    user: AbstractBaseUser, role: str, teams: tuple[str, ...], mapped: Collection[str] = ()
+) -> None:
+    """Give ``user`` the role and teams the provider's claims map to, at every sign-in,
+    so a change at the provider reaches the gateway at the next one: its console role
+    (``gateway.policy.roles``), membership of each mapped team (created when missing),
+    and no longer of a mapped team its claims left (teams given by hand stay)."""
+    from gateway.models import Membership, Team
+    from gateway.policy import roles
+
+    user.is_staff = user.is_superuser = role == roles.OWNER  # type: ignore[attr-defined]
+    user.save()
+    roles.set_role(user, role)
+    in_team = role if role in (roles.EDITOR, roles.MEMBER, roles.VIEWER) else roles.EDITOR
+    for name in teams:
+        team, _ = Team.objects.get_or_create(name=name)
+        roles.assign_membership(user, team, in_team)
+    Membership.objects.filter(user=user, team__name__in=set(mapped) - set(teams)).delete()
 
 
-def provision(identity: SsoIdentity) -> AbstractBaseUser:
+def provision(identity: SsoIdentity, mapped: Collection[str] = ()) -> AbstractBaseUser:
     """The user ``identity`` signs in as: found by its link to the provider's
     ``(issuer, sub)``, created on the first sign-in (under a free username: a provider
     account never becomes a local one that has the same name)."""
@@ -90,8 +104,8 @@ def provision(identity: SsoIdentity) -> AbstractBaseUser:
                 user.email = identity.email
         if not user.is_active:
             raise SsoRefused("this account is disabled on this gateway")
-        apply_role(user, identity.role, identity.teams)
         user.save()
+        apply_role(user, identity.role, identity.teams, mapped)
         link.last_sign_in = timezone.now()
         link.save(update_fields=["last_sign_in"])
     return user

@@ -12,7 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.models import SsoLink
+from gateway.models import Membership, SsoLink, Team
+from gateway.policy import roles
+from gateway.telemetry.models import AuditEvent
 from gateway.policy import sso, sso_users
 from tests.live import free_port
 from tests.oidc_provider import (
@@ -86,7 +88,11 @@ def test_sign_in_with_pkce_creates_the_user_once_and_maps_the_role(provider):
     assert response.status_code == 302 and response["Location"] == "/logs/"
     user = signed_in_user(client)
     assert user is not None and user.username == "alice"
-    assert user.email == "alice@example.com" and user.is_staff and not user.is_superuser
+    assert user.email == "alice@example.com" and not user.is_superuser
+    assert roles.role_of(user) == "admin"  # groups: llm-admins
+    assert list(Membership.objects.filter(user=user).values_list("team__name", "role")) == [
+        ("Red", "editor")  # groups: team-red
+    ]
     assert not user.has_usable_password()
     link = SsoLink.objects.get(user=user)
     assert (link.issuer, link.subject) == (provider, "alice")
@@ -110,7 +116,9 @@ def test_the_highest_mapped_role_wins_and_unmapped_users_get_the_default(provide
     configure(monkeypatch, provider, SWITCHYARD_OIDC_ROLE_MAP="team-blue=owner")
     client = Client()
     finish(client, sign_in_at_provider(start(client), "bob", CALLBACK))
-    assert signed_in_user(client).is_superuser  # owner
+    bob = signed_in_user(client)
+    assert bob.is_superuser and roles.role_of(bob) == "owner"
+    assert Team.objects.filter(name="Blue", memberships__user=bob).exists()
 
     configure(monkeypatch, provider, SWITCHYARD_OIDC_DEFAULT_ROLE="none")
     client = Client()
@@ -131,6 +139,8 @@ def test_a_tampered_state_is_refused(provider):
     assert b"could not be verified" in response.content
     assert signed_in_user(client) is None
     assert not User.objects.filter(username="alice").exists()
+    event = AuditEvent.objects.filter(action="login_failed").latest("id")
+    assert "state did not match" in event.detail and event.source == "sso"
 
 
 def test_a_nonce_that_does_not_match_the_id_token_is_refused(provider):
