@@ -71,8 +71,33 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "team-edit": (ALL, ADMINS),
     "users": (ADMINS, {O}),
     "user-edit": ({O}, {O}),
+    # every team's traffic: shadow comparisons, spend, the audit log, evaluations
+    "route-shadow": (ADMINS, ADMINS),
+    "spend": (ADMINS, ADMINS),
+    "spend-csv": (ADMINS, ADMINS),
+    "audit": (ADMINS, ADMINS),
+    "audit-export": (ADMINS, ADMINS),
+    **{
+        name: (ADMINS, ADMINS)
+        for name in (
+            "evals",
+            "evals-upload",
+            "evals-from-log",
+            "evals-dataset",
+            "evals-row-edit",
+            "evals-experiment-new",
+            "evals-experiment",
+            "evals-progress",
+            "evals-cancel",
+            "evals-resume",
+            "evals-row",
+            "evals-export",
+            "evals-review",
+            "evals-compare",
+        )
+    },  # fmt: skip
 }
-PUBLIC = {"login", "logout", "static"}
+PUBLIC = {"login", "logout", "static", "sso-start", "sso-callback"}
 
 # /api resource -> (roles that may read, roles that may write).
 API = {
@@ -82,6 +107,10 @@ API = {
     "logs": (ALL, ALL),
     "teams": (ALL, ADMINS),
     "users": (ADMINS, {O}),
+    "spend": (ADMINS, ADMINS),
+    "audit": (ADMINS, ADMINS),
+    "datasets": (ADMINS, ADMINS),
+    "experiments": (ADMINS, ADMINS),
 }
 ORDER = [V, M, E, A, O]  # least first: what a higher role deletes is gone for nobody forbidden
 
@@ -133,7 +162,10 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "team": world["team"].pk,
             "user": world["spare"].pk,
             "playground": 1,
+            "evals": 1,
         },
+        "index": 0,
+        "fmt": "csv",
         "request_id": "req-1",
         "path": "console/console.css",
         "turn": 0,
@@ -223,6 +255,10 @@ def api_url(template: str, world: dict) -> str:
         "request_id": "req-1",
         "team_id": world["team"].pk,
         "username": "spare",
+        "dataset_id": 1,
+        "experiment_id": 1,
+        "index": 0,
+        "n": 1,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 
