@@ -130,8 +130,12 @@ def actor_of(request: HttpRequest) -> Actor:
     if user is not None and getattr(user, "is_authenticated", False):
         return Actor("user", user.get_username(), str(user.pk), **where)
     auth = getattr(request, "auth", None)
-    if auth == "master":
+    via = getattr(auth, "via", None)  # /api's caller as the role policy sees it
+    if auth == "master" or via == "master":
         return Actor("master", "master key", "master", **where)
+    if via == "key":  # a management key, acting as its user
+        key = str(getattr(auth, "username", ""))
+        return Actor("key", f"{key}'s management key", str(getattr(auth, "user_id", "")), **where)
     if auth is not None and hasattr(auth, "prefix"):
         return Actor("key", str(getattr(auth, "name", "")), str(auth.prefix), **where)
     return Actor("anonymous", **where)
