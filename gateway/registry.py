@@ -134,6 +134,26 @@ class RouteEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class McpServerEntry:
+    """A registered MCP server (``gateway.mcp``). Secrets are decrypted literals or
+    ``os.environ/NAME`` references, resolved when the pool connects."""
+
+    id: int
+    name: str
+    transport: str  # streamable_http | sse | stdio
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    bearer: str
+    command: str
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    enabled: bool
+    connect_timeout: float
+    call_timeout: float
+    description: str = ""
+
+
+@dataclass(slots=True, frozen=True)
 class KeyEntry:
     id: int | None  # None for the master key
     name: str
@@ -145,6 +165,8 @@ class KeyEntry:
     budget_period: str
     expires_at: datetime | None
     revoked: bool
+    # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything)
+    mcp_allowed: frozenset[str] = frozenset()
 
     @property
     def is_master(self) -> bool:
@@ -176,6 +198,7 @@ class Snapshot:
     providers: dict[str, ProviderEntry] = field(default_factory=dict)
     keys: dict[str, KeyEntry] = field(default_factory=dict)  # by sha256 hex
     built_at: float = 0.0
+    mcp_servers: dict[str, McpServerEntry] = field(default_factory=dict)  # by name
 
     def route(self, name: str) -> RouteEntry | None:
         """The route serving public model ``name``: exact name first, then patterns."""
@@ -228,7 +251,7 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from . import catalog
-    from .models import ApiKey, Provider, RegistryState, Route
+    from .models import ApiKey, McpServer, Provider, RegistryState, Route
 
     try:
         models = catalog.load()
@@ -301,6 +324,31 @@ def build_snapshot() -> Snapshot:
             budget_period=k.budget_period,
             expires_at=k.expires_at,
             revoked=k.revoked_at is not None,
+            mcp_allowed=frozenset(
+                str(item) for item in (k.mcp_allowed if isinstance(k.mcp_allowed, list) else ())
+            ),
+        )
+    mcp_servers: dict[str, McpServerEntry] = {}
+    for m in McpServer.objects.all():
+        try:
+            bearer, headers, env = m.stored_bearer(), m.stored_headers(), m.stored_env()
+        except Exception as exc:  # undecryptable: connecting will fail and say so
+            log.error("MCP server %s: %s", m.name, exc)
+            bearer, headers, env = "", {}, {}
+        mcp_servers[m.name] = McpServerEntry(
+            id=m.id,
+            name=m.name,
+            transport=m.transport,
+            url=m.url,
+            headers=tuple(sorted(headers.items())),
+            bearer=bearer,
+            command=m.command,
+            args=tuple(m.args if isinstance(m.args, list) else ()),
+            env=tuple(sorted(env.items())),
+            enabled=m.enabled,
+            connect_timeout=m.connect_timeout,
+            call_timeout=m.call_timeout,
+            description=m.description,
         )
     return Snapshot(
         version=version,
@@ -309,6 +357,7 @@ def build_snapshot() -> Snapshot:
         providers={p.name: p for p in providers.values()},
         keys=keys,
         built_at=time.time(),
+        mcp_servers=mcp_servers,
     )
 
 

@@ -11,9 +11,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from . import registry
-from .models import ApiKey, Deployment, Provider, RegistryState, Route
+from .models import ApiKey, Deployment, McpServer, Provider, RegistryState, Route
 
-REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey)
+REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, McpServer)
 
 
 def bump_version(using: str) -> None:
