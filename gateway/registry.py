@@ -328,28 +328,7 @@ def build_snapshot() -> Snapshot:
                 str(item) for item in (k.mcp_allowed if isinstance(k.mcp_allowed, list) else ())
             ),
         )
-    mcp_servers: dict[str, McpServerEntry] = {}
-    for m in McpServer.objects.all():
-        try:
-            bearer, headers, env = m.stored_bearer(), m.stored_headers(), m.stored_env()
-        except Exception as exc:  # undecryptable: connecting will fail and say so
-            log.error("MCP server %s: %s", m.name, exc)
-            bearer, headers, env = "", {}, {}
-        mcp_servers[m.name] = McpServerEntry(
-            id=m.id,
-            name=m.name,
-            transport=m.transport,
-            url=m.url,
-            headers=tuple(sorted(headers.items())),
-            bearer=bearer,
-            command=m.command,
-            args=tuple(m.args if isinstance(m.args, list) else ()),
-            env=tuple(sorted(env.items())),
-            enabled=m.enabled,
-            connect_timeout=m.connect_timeout,
-            call_timeout=m.call_timeout,
-            description=m.description,
-        )
+    mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
     return Snapshot(
         version=version,
         routes=routes,
@@ -358,6 +337,31 @@ def build_snapshot() -> Snapshot:
         keys=keys,
         built_at=time.time(),
         mcp_servers=mcp_servers,
+    )
+
+
+def mcp_entry(m: Any) -> McpServerEntry:
+    """A McpServer row as the pool uses it (secrets decrypted; an undecryptable one is
+    logged and left empty: connecting then fails and says so)."""
+    try:
+        bearer, headers, env = m.stored_bearer(), m.stored_headers(), m.stored_env()
+    except Exception as exc:
+        log.error("MCP server %s: %s", m.name, exc)
+        bearer, headers, env = "", {}, {}
+    return McpServerEntry(
+        id=m.id,
+        name=m.name,
+        transport=m.transport,
+        url=m.url,
+        headers=tuple(sorted(headers.items())),
+        bearer=bearer,
+        command=m.command,
+        args=tuple(m.args if isinstance(m.args, list) else ()),
+        env=tuple(sorted(env.items())),
+        enabled=m.enabled,
+        connect_timeout=m.connect_timeout,
+        call_timeout=m.call_timeout,
+        description=m.description,
     )
 
 

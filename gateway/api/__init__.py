@@ -35,6 +35,7 @@ api.add_router("/providers", "gateway.api.providers.router")
 api.add_router("/routes", "gateway.api.routes.router")
 api.add_router("/keys", "gateway.api.keys.router")
 api.add_router("/logs", "gateway.api.logs.router")
+api.add_router("/mcp-servers", "gateway.api.mcp_servers.router")
 
 
 def slashless_aliases() -> list[URLPattern]:
