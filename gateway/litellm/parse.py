@@ -151,6 +151,7 @@ class LiteLLMConfig:
     auto_cache_breakpoints: bool | None = None  # never file-wide: per deployment only
     env_references: dict[str, str] = field(default_factory=dict)  # path -> NAME
     warnings: list[str] = field(default_factory=list)
+    mcp_servers: list[Any] = field(default_factory=list)  # mcp_servers.McpServerSpec
 
     @property
     def routes(self) -> dict[str, list[DeploymentSpec]]:
@@ -313,6 +314,7 @@ class _Parser:
             "general_settings",
             "router_settings",
             "environment_variables",
+            "mcp_servers",
         }
         self.unknown("(top level)", [k for k in data if k not in known], "section")
         if data.get("environment_variables"):
@@ -333,6 +335,12 @@ class _Parser:
             elif isinstance(entry, dict) and isinstance(entry.get("model_name"), str):
                 skipped = self.config.skipped[-1]
                 self.config.skipped[-1] = Skipped(path, skipped.reason, entry["model_name"])
+        if data.get("mcp_servers") is not None:
+            from .mcp_servers import parse_section
+
+            self.config.mcp_servers = (
+                self.guarded("mcp_servers", parse_section, self, data["mcp_servers"]) or []
+            )
         for name in ("litellm_settings", "router_settings", "general_settings"):
             section = self.guarded(name, self.mapping, data.get(name), name)
             if section:

@@ -58,6 +58,7 @@ class ImportPlan:
     routes: list[Change] = field(default_factory=list)
     deployments: list[Change] = field(default_factory=list)
     keys: list[Change] = field(default_factory=list)
+    mcp_servers: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -66,7 +67,7 @@ class ImportPlan:
     existing: str = "replace"
     existing_routes: list[str] = field(default_factory=list)
 
-    SECTIONS = ("providers", "routes", "deployments", "keys")
+    SECTIONS = ("providers", "routes", "deployments", "keys", "mcp_servers")
 
     @property
     def has_changes(self) -> bool:
@@ -217,6 +218,7 @@ class _Planner:
             if source not in routes:  # fallbacks set on a route the file only names there
                 self.route(source, "router_settings.fallbacks", [])
         self.master_key()
+        self.mcp_servers()
         refuse_skipped(self.plan.skipped, self.config.strict)
         return self.plan
 
@@ -538,6 +540,15 @@ class _Planner:
         change = _change(deployment, values, label, spec.path)
         change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
         self.plan.deployments.append(change)
+
+    def mcp_servers(self) -> None:
+        from .mcp_servers import plan_servers
+
+        for spec in self.config.mcp_servers:
+            try:
+                self.plan.mcp_servers.extend(plan_servers([spec]))
+            except ConfigError as exc:
+                self.plan.skipped.append(Skipped(spec.path, str(exc)))
 
     def master_key(self) -> None:
         reference = self.config.master_key
