@@ -61,6 +61,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
                 budget_usd=data["budget_usd"],
                 budget_period=data["budget_period"],
                 expires_at=data["expires_at"],
+                mcp_allowed=data["mcp_allowed"],
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -87,6 +88,7 @@ def _changes(key: ApiKey, data: dict) -> dict:
         "tpm_limit": data["tpm_limit"],
         "budget_usd": data["budget_usd"],
         "budget_period": data["budget_period"],
+        "mcp_allowed": data["mcp_allowed"],
     }
     stored = key.expires_at.replace(second=0, microsecond=0) if key.expires_at else None
     if data["expires_at"] != stored:
