@@ -55,6 +55,6 @@ class UpstreamError(McpGatewayError):
 def safe_message(text: str) -> str:
     """``text`` with configured secrets and key-looking tokens redacted, capped."""
     from ..journal import redact
-    from . import pool
+    from .secrets import known_secrets
 
-    return redact(text, pool.known_secrets())[:500]
+    return redact(text, known_secrets())[:500]

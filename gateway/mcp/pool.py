@@ -48,6 +48,7 @@ from .errors import (
     UpstreamError,
     safe_message,
 )
+from .secrets import known_secrets  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -378,19 +379,3 @@ async def aclose() -> None:
     conns = list(_connections.values())
     _connections.clear()
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
-
-
-def known_secrets() -> list[str]:
-    """Every literal secret of the registered MCP servers and the configured ones, for
-    redaction of messages and journal bodies."""
-    from ..journal import configured_secrets
-
-    found = set(configured_secrets())
-    for entry in registry.current().mcp_servers.values():
-        values = [entry.bearer, *(v for _, v in entry.headers), *(v for _, v in entry.env)]
-        for value in values:
-            with contextlib.suppress(Exception):
-                value = resolve_secret(value)
-            if value and len(value) >= 6:
-                found.add(value)
-    return sorted(found, key=len, reverse=True)
