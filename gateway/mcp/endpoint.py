@@ -12,7 +12,8 @@ the SDK sees the request: 401 without a valid key, 404 for a server the key may 
 SDK refuses it to any other credential). Tool calls go through ``calls.call``.
 
 One session manager per process (per event loop), its task group owned by a task
-started on first use and stopped by ``aclose`` at shutdown."""
+started on first use and stopped by ``aclose`` at shutdown. Sessions are per process:
+with several workers ``/mcp`` runs stateless (``stateless``)."""
 
 from __future__ import annotations
 
@@ -192,9 +193,27 @@ SERVER: Server[Any] = Server(
 )
 
 
+def stateless() -> bool:
+    """Whether ``/mcp`` runs without sessions. Sessions live in one process: with several
+    workers (or instances) a client's next request may reach another one, which does not
+    know its session. ``SWITCHYARD_MCP_SESSIONS``: ``auto`` (the default: sessions with
+    one worker, none with several), ``on`` or ``off`` (e.g. several instances without
+    sticky routing)."""
+    import os
+
+    from .. import metrics
+
+    mode = os.environ.get("SWITCHYARD_MCP_SESSIONS", "auto").strip().lower()
+    if mode in ("on", "true", "1", "yes"):
+        return False
+    if mode in ("off", "false", "0", "no"):
+        return True
+    return metrics.shared_dir() is not None  # set by `serve --workers N` for N > 1
+
+
 class _Manager:
     def __init__(self) -> None:
-        self.manager = StreamableHTTPSessionManager(app=SERVER)
+        self.manager = StreamableHTTPSessionManager(app=SERVER, stateless=stateless())
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
         self.loop = asyncio.get_running_loop()

@@ -182,3 +182,24 @@ def test_crashed_stdio_server_is_restarted(setup):
             assert result.content[0].text.split("pid:")[1] != first.split("pid:")[1]
 
     asyncio.run(go())
+
+
+def test_several_workers_serve_without_sessions(tmp_path) -> None:
+    """With ``serve --workers 2`` a client's requests may reach either worker: ``/mcp``
+    runs stateless there, so list and call work whichever worker answers."""
+    with running_gateway(tmp_path / "workers", seed=False, workers=2) as gw:
+        gw.shell(
+            "import sys\nfrom gateway.models import McpServer\n"
+            f"McpServer.objects.create(name='local', transport='stdio', command=sys.executable, args=[{str(SERVER_SCRIPT)!r}])"
+        )
+        time.sleep(1.5)  # every worker's registry poll
+
+        async def go():
+            for n in range(4):
+                async with _client(gw.url + "/mcp", gw.master_key) as client:
+                    names = {t.name for t in (await client.list_tools()).tools}
+                    assert "local__add" in names
+                    result = await client.call_tool("local__add", {"a": n, "b": 1})
+                    assert result.content[0].text == str(n + 1)
+
+        asyncio.run(go())
