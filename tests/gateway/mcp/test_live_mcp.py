@@ -44,9 +44,12 @@ print(json.dumps({'agent': a.raw, 'nothing': n.raw, 'all': r.raw}))
 """
 
 
-def _client(url: str, key: str) -> Client:
+def _client(url: str, key: str, mode: str = "auto") -> Client:
+    """The official client as an agent would make it: ``auto`` probes the current
+    protocol revision (``server/discover``); ``legacy`` uses the initialize handshake
+    with a session."""
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
-    return Client(streamable_http_client(url, http_client=http), mode="legacy")
+    return Client(streamable_http_client(url, http_client=http), mode=mode)
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +135,14 @@ def test_master_lists_and_calls_every_server(setup):
     assert TOKEN not in json.dumps(rows) and TOKEN not in gw.log()
 
 
-def test_key_sees_only_what_it_may(setup):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_key_sees_only_what_it_may(setup, mode):
     gw, keys = setup
 
     async def go():
-        async with _client(gw.url + "/mcp", keys["agent"]) as client:
+        async with _client(gw.url + "/mcp", keys["agent"], mode) as client:
+            revision = client.protocol_version
+            assert revision == ("2026-07-28" if mode == "auto" else "2025-11-25"), revision
             names = {t.name for t in (await client.list_tools()).tools}
             assert "local__add" in names and "local__echo" not in names
             assert "web__echo" in names and not any(n.startswith("dead__") for n in names)
@@ -144,12 +150,12 @@ def test_key_sees_only_what_it_may(setup):
             with pytest.raises(MCPError) as err:
                 await client.call_tool("local__echo", {"text": "x"})
             assert "may not" in err.value.message
-        async with _client(gw.url + "/mcp", keys["nothing"]) as client:
+        async with _client(gw.url + "/mcp", keys["nothing"], mode) as client:
             assert (await client.list_tools()).tools == []
             with pytest.raises(MCPError):
                 await client.call_tool("local__add", {"a": 1, "b": 2})
         # one server's endpoint: its own tool names
-        async with _client(gw.url + "/mcp/web", keys["agent"]) as client:
+        async with _client(gw.url + "/mcp/web", keys["agent"], mode) as client:
             names = {t.name for t in (await client.list_tools()).tools}
             assert "echo" in names
             assert (await client.call_tool("add", {"a": 5, "b": 5})).content[0].text == "10"
