@@ -30,6 +30,7 @@ class KeyOut(Schema):
     revoked_at: datetime | None
     created_at: datetime
     active: bool
+    mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
 
     @staticmethod
     def resolve_routes(obj: ApiKey) -> list[str]:
@@ -54,6 +55,7 @@ class KeyPatch(Schema):
     budget_usd: Decimal | str | None = None
     budget_period: str | None = None
     expires_at: datetime | str | None = None
+    mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
 
 
 class KeyIn(KeyPatch):

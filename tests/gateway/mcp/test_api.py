@@ -102,3 +102,20 @@ def test_test_connection_and_call(settings) -> None:
     ).json()
     failed = api.post(f"/api/mcp-servers/{quitter['id']}/test").json()
     assert not failed["ok"] and "quitter" in failed["error"]
+
+
+def test_keys_api_takes_mcp_permissions(api: Client) -> None:
+    created = api.post(
+        "/api/keys/",
+        {"name": "agent", "mcp_allowed": ["web", "local__add"]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["mcp_allowed"] == ["web", "local__add"]
+    pk = created.json()["id"]
+    patched = api.patch(f"/api/keys/{pk}", {"mcp_allowed": ["*"]}, content_type="application/json")
+    assert patched.json()["mcp_allowed"] == ["*"]
+    bad = api.patch(
+        f"/api/keys/{pk}", {"mcp_allowed": ["no spaces"]}, content_type="application/json"
+    )
+    assert bad.status_code == 422 and "mcp_allowed" in bad.json()["errors"]
