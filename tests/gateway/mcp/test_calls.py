@@ -81,3 +81,31 @@ async def test_the_keys_rpm_applies_to_tool_calls(records) -> None:
         await calls.call(limited, "local", "add", {"a": 1, "b": 1})
     assert refused.value.code == calls.RATE_LIMITED
     assert [r.status for r in records] == [200, 429]
+
+
+async def test_calls_are_counted_and_traced(records, monkeypatch) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway import metrics, tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    tracing.use_provider(provider)
+    journal.subscribe(metrics.observe)
+    metrics.REGISTRY.reset()
+    try:
+        await calls.call(key("local"), "local", "add", {"a": 1, "b": 2})
+        await calls.call(key("local"), "local", "fail", {"message": "no"})
+    finally:
+        tracing.use_provider(None)
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["execute_tool local__add", "execute_tool local__fail"]
+    assert spans[0].attributes["mcp.server.name"] == "local"
+    assert spans[1].attributes["error.type"] == "tool_error"
+    counted = {dict(labels)["route"]: n for labels, n in metrics.REGISTRY.requests.items()}
+    assert counted == {"local": 2}
+    assert all(dict(labels)["dialect"] == "mcp" for labels in metrics.REGISTRY.requests)
