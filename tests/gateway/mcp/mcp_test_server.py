@@ -1,6 +1,7 @@
 """An MCP server written with the official SDK for the tests: ``python
 mcp_test_server.py stdio`` serves over stdio; ``python mcp_test_server.py http PORT``
 serves streamable HTTP on 127.0.0.1:PORT/mcp (``--token T`` requires ``Bearer T``);
+``python mcp_test_server.py sse PORT`` serves legacy SSE at /sse;
 ``python mcp_test_server.py exit`` exits at once (a stdio command that dies)."""
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main() -> None:
     token = sys.argv[sys.argv.index("--token") + 1] if "--token" in sys.argv else ""
     import uvicorn
 
-    app = server.streamable_http_app()
+    app = server.sse_app() if mode == "sse" else server.streamable_http_app()
     if token:
         inner = app
 
