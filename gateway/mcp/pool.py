@@ -7,8 +7,8 @@ the connection is stopped, found broken (a call saw the transport close, or the
 periodic ping failed) or replaced by a changed registry entry, and connects again. A
 stdio server is thereby started on first use, restarted when its process exits, and
 stopped at shutdown (``aclose``, called by the runtime). A server that cannot be
-reached is tried again on the next use, no sooner than ``RETRY_SECONDS`` after the last
-attempt (calls in between fail at once with the last error).
+reached is tried again on the next use, no sooner than a pause after the last attempt
+(``RETRY_SECONDS``, doubling with each failure in a row up to ``MAX_RETRY_SECONDS``) (calls in between fail at once with the last error).
 
 Public API (what other code calls; all async, all raise ``errors.McpGatewayError``
 subclasses with messages safe to show):
@@ -53,6 +53,8 @@ from .secrets import known_secrets  # noqa: F401 (re-exported)
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # at most one connection attempt per server per second
+MAX_RETRY_SECONDS = 30.0  # the pause after many failures in a row
+STABLE_SECONDS = 5.0  # a connection lost sooner counts as a failure (crash loops pause)
 PING_SECONDS = 15.0  # a connected server is pinged this often; a failed ping reconnects
 TOOLS_TTL = 30.0  # seconds a server's tool list is reused
 
@@ -63,6 +65,7 @@ class _Connection:
         self.client: Client | None = None
         self.last_error = ""
         self.last_attempt = 0.0
+        self.failures = 0  # failed connection attempts in a row
         self.connects = 0  # successful connections (1 + restarts)
         self.tools: list[types.Tool] | None = None
         self.tools_at = 0.0
@@ -77,7 +80,7 @@ class _Connection:
         loop = asyncio.get_running_loop()
         while not self._stopped:
             await self._wanted.wait()
-            wait = self.last_attempt + RETRY_SECONDS - time.monotonic()
+            wait = self.last_attempt + self.pause() - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             self.last_attempt = time.monotonic()
@@ -90,9 +93,13 @@ class _Connection:
                         client = await stack.enter_async_context(_client_for(self.entry))
                     self.client, self.last_error = client, ""
                     self.connects += 1
+                    self.failures = 0
                     self.tools = None
                     attempt.set_result(client)
+                    connected_at = time.monotonic()
                     await self._hold(client)
+                    if time.monotonic() - connected_at < STABLE_SECONDS:
+                        self.failures += 1  # a crash loop is paused like a failure
             except asyncio.CancelledError:
                 if not attempt.done():
                     attempt.set_exception(ServerUnavailable(f"MCP server {self.entry.name} closed"))
@@ -102,6 +109,7 @@ class _Connection:
                     raise
                 self.last_error = _describe(self.entry, exc)
                 log.warning("MCP server %s: %s", self.entry.name, self.last_error)
+                self.failures += 1
                 if not attempt.done():
                     attempt.set_exception(ServerUnavailable(self.last_error))
                     attempt.exception()  # retrieved: no "never retrieved" warning
@@ -135,10 +143,13 @@ class _Connection:
         attempt = self._attempt
         if attempt is None or attempt.done():  # no attempt under way: ask for one
             failed = attempt is not None and attempt.exception() is not None
-            if failed and time.monotonic() - self.last_attempt < RETRY_SECONDS:
-                raise ServerUnavailable(self.last_error)
+            due = self.last_attempt + self.pause() - time.monotonic()
+            if (failed and due > 0) or due > 1.0:  # not retried yet: the last error now
+                raise ServerUnavailable(
+                    self.last_error or f"MCP server {self.entry.name}: reconnecting"
+                )
             self._wanted.set()
-            deadline = time.monotonic() + RETRY_SECONDS + 1.0
+            deadline = time.monotonic() + max(due, 0.0) + 1.0
             while self._attempt is attempt and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)  # the supervisor starts it within a tick or a pause
             if self._attempt is attempt:
@@ -154,6 +165,12 @@ class _Connection:
                 f"MCP server {self.entry.name}: no connection within "
                 f"{self.entry.connect_timeout:g}s"
             ) from None
+
+    def pause(self) -> float:
+        """How long after a failed attempt the next one may start."""
+        if self.failures <= 1:
+            return RETRY_SECONDS if self.failures else 0.0
+        return min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (self.failures - 1))
 
     def broken(self) -> None:
         self._broken.set()
