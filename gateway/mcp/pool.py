@@ -38,7 +38,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
 from .. import registry
-from ..registry import McpServerEntry
+from ..registry import McpServerEntry, Snapshot
 from ..secret_refs import resolve_secret
 from .errors import (
     McpGatewayError,
@@ -277,6 +277,26 @@ def _connection(server_name: str) -> _Connection:
     if conn is None:
         conn = _connections[server_name] = _Connection(entry)
     return conn
+
+
+def _prune(snapshot: Snapshot) -> None:
+    """Close the connections whose server was deleted, disabled or changed (runs in the
+    pool's loop): a removed stdio server's process does not outlive its registration."""
+    for name, conn in list(_connections.items()):
+        if snapshot.mcp_servers.get(name) != conn.entry:
+            del _connections[name]
+            asyncio.get_running_loop().create_task(conn.close())
+
+
+def _on_registry_change(snapshot: Snapshot) -> None:
+    loop = _loop
+    if loop is None or loop.is_closed() or not _connections:
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closing
+        loop.call_soon_threadsafe(_prune, snapshot)
+
+
+registry.on_change(_on_registry_change)
 
 
 async def _request(server_name: str, what: str, call: Any, seconds: float | None = None) -> Any:

@@ -135,3 +135,15 @@ async def test_a_changed_entry_reconnects_and_shutdown_stops_the_process(servers
     while _alive(new_pid) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a pid
         await asyncio.sleep(0.05)
     assert not _alive(new_pid) and not _alive(pid)
+
+
+async def test_a_deleted_server_is_closed(servers) -> None:
+    pid = _pid((await pool.call_tool("local", "echo", {"text": "x"})).content[0].text)
+    remaining = {k: v for k, v in servers.items() if k != "local"}
+    registry.install(Snapshot(version=3, mcp_servers=remaining))
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:  # noqa: ASYNC110 - polling a pid
+        await asyncio.sleep(0.05)
+    assert not _alive(pid)
+    with pytest.raises(UnknownServer):
+        await pool.list_tools("local")
