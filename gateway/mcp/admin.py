@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from ..models import McpServer
 from ..registry import mcp_entry
+
+if TYPE_CHECKING:  # the SDK loads when a server is first probed or called
+    import mcp_types as types
 
 FIELDS = (
     "name",
@@ -58,7 +60,7 @@ def delete_server(server: McpServer) -> None:
 @dataclass
 class Probe:
     ok: bool
-    tools: list[types.Tool] = field(default_factory=list)
+    tools: list[types.Tool] = field(default_factory=list)  # noqa: F821
     error: str = ""
     elapsed_ms: float = 0.0
 
