@@ -288,6 +288,9 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
             return
     if only is not None:
         entry = registry.current().mcp_servers.get(only)
+        if entry is None:  # perhaps registered a moment ago through another process
+            await registry.refresh_on_miss()
+            entry = registry.current().mcp_servers.get(only)
         if entry is None or not permissions.allows_server(key, only):
             await _refuse(send, 404, f"unknown MCP server: {only}", INVALID_PARAMS)
             return

@@ -73,6 +73,7 @@ def setup(tmp_path_factory):
                 SETUP % {"script": str(SERVER_SCRIPT), "port": port, "token": TOKEN, "dead": dead}
             )
             keys = json.loads(out.strip().splitlines()[-1])
+            time.sleep(2.0)  # the server's registry poll (about once a second) sees the rows
             yield gw, keys
     finally:
         upstream.terminate()
@@ -122,6 +123,15 @@ def test_master_lists_and_calls_every_server(setup):
             # and the connection still works afterwards
             result = await client.call_tool("local__add", {"a": 1, "b": 1})
             assert result.content[0].text == "2"
+            # resources and prompts of every server, prompts namespaced like tools
+            resources = (await client.list_resources()).resources
+            assert "test://greeting" in {str(r.uri) for r in resources}
+            read = await client.read_resource("test://greeting")
+            assert read.contents[0].text == "hello from the test server"
+            prompts = {p.name for p in (await client.list_prompts()).prompts}
+            assert {"local__greet", "web__greet"} <= prompts
+            prompt = await client.get_prompt("web__greet", {"name": "Ada"})
+            assert "Ada" in prompt.messages[0].content.text
 
     asyncio.run(go())
     rows = _rows(gw)

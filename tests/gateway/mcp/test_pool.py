@@ -147,3 +147,13 @@ async def test_a_deleted_server_is_closed(servers) -> None:
     assert not _alive(pid)
     with pytest.raises(UnknownServer):
         await pool.list_tools("local")
+
+
+async def test_resources_and_prompts(servers) -> None:
+    resources = await pool.list_resources("local")
+    assert [str(r.uri) for r in resources] == ["test://greeting"]
+    read = await pool.read_resource("local", "test://greeting")
+    assert read.contents[0].text == "hello from the test server"
+    assert [p.name for p in await pool.list_prompts("local")] == ["greet"]
+    prompt = await pool.get_prompt("local", "greet", {"name": "Ada"})
+    assert "Ada" in prompt.messages[0].content.text
