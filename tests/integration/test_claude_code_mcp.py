@@ -68,7 +68,7 @@ def test_claude_code_calls_a_tool_through_the_gateway_mcp_endpoint(
         "print(json.dumps(keys.create_key(name='claude-mcp', mcp_allowed=['local__add']).raw))"
     )
     key = json.loads(out.strip().splitlines()[-1])
-    time.sleep(1.5)  # the server's registry poll picks the new rows up
+    time.sleep(2.0)  # the server's registry poll picks the new rows up
     mock.default = answer
     home, work = tmp_path / "home", tmp_path / "work"
     home.mkdir()

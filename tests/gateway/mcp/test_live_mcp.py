@@ -208,7 +208,7 @@ def test_several_workers_serve_without_sessions(tmp_path) -> None:
             "import sys\nfrom gateway.models import McpServer\n"
             f"McpServer.objects.create(name='local', transport='stdio', command=sys.executable, args=[{str(SERVER_SCRIPT)!r}])"
         )
-        time.sleep(1.5)  # every worker's registry poll
+        time.sleep(2.0)  # every worker's registry poll
 
         async def go():
             for n in range(4):
