@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from gateway import capability_flags, dialects
 from gateway.admin_ops import errors_by_field
-from gateway.models import ApiKey, CacheScope, Provider, Route, Team
+from gateway.models import ApiKey, CacheScope, McpServer, Provider, Route, Team
 from gateway.providers import kinds
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
@@ -369,6 +369,63 @@ class DeploymentForm(forms.Form):
         return data
 
 
+class McpServerForm(forms.Form):
+    name = forms.CharField(
+        max_length=63, help_text="letters, digits, - and _ (tools appear as name__tool)"
+    )
+    description = forms.CharField(required=False, max_length=300)
+    transport = forms.ChoiceField(choices=McpServer.Transport.choices)
+    url = forms.CharField(
+        required=False,
+        max_length=500,
+        help_text="HTTP and SSE: the endpoint URL, or os.environ/NAME",
+    )
+    bearer = forms.CharField(
+        required=False,
+        label="Bearer token",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Sent as Authorization: Bearer; stored encrypted, or os.environ/NAME.",
+    )
+    clear_bearer = forms.BooleanField(required=False, label="Remove the stored token")
+    headers = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs=JSON_ATTRS),
+        help_text="JSON object; values stored encrypted (or os.environ/NAME), shown masked.",
+    )
+    command = forms.CharField(required=False, max_length=500, help_text="stdio: the program")
+    args = forms.JSONField(
+        required=False,
+        initial=list,
+        widget=forms.Textarea(attrs=JSON_ATTRS),
+        help_text='stdio: JSON list of arguments, e.g. ["-y", "@scope/server"]',
+    )
+    env = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs=JSON_ATTRS),
+        help_text="stdio: JSON object of environment variables (stored like headers).",
+    )
+    enabled = forms.BooleanField(required=False, initial=True)
+    connect_timeout = forms.FloatField(min_value=0.1, initial=10.0, help_text="seconds")
+    call_timeout = forms.FloatField(min_value=0.1, initial=60.0, help_text="seconds per call")
+
+    def values(self) -> dict:
+        data = dict(self.cleaned_data)
+        data.pop("bearer", None)
+        data.pop("clear_bearer", None)
+        for name, empty in (("headers", {}), ("env", {}), ("args", [])):
+            if data.get(name) in (None, ""):
+                data[name] = empty
+        return data
+
+    def bearer_change(self) -> str | None:
+        """None: keep the stored token; "": remove it; else the new one."""
+        if self.cleaned_data.get("clear_bearer"):
+            return ""
+        return self.cleaned_data.get("bearer") or None
+
+
 class KeyForm(forms.Form):
     name = forms.CharField(max_length=200)
     routes = forms.ModelMultipleChoiceField(
@@ -393,6 +450,11 @@ class KeyForm(forms.Form):
         required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="UTC; empty: never",
+    )
+    mcp_allowed = CommaList(
+        required=False,
+        label="MCP servers and tools",
+        help_text="server, server__tool or * (every server), comma separated; empty: none",
     )
     team = forms.ModelChoiceField(
         queryset=Team.objects.all(),
@@ -440,6 +502,7 @@ class KeyForm(forms.Form):
                 "budget_period": key.budget_period,
                 "max_budget_per_user": key.max_budget_per_user,
                 "expires_at": key.expires_at,
+                "mcp_allowed": list(key.mcp_allowed or []),
             },
         )
 
@@ -471,7 +534,8 @@ class LogFilterForm(forms.Form):
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     dialect = forms.ChoiceField(
         choices=[("", "Any dialect")]
-        + [(name, codec.label) for name, codec in dialects.clients().items()],
+        + [(name, codec.label) for name, codec in dialects.clients().items()]
+        + [("mcp", "MCP tool calls")],
         required=False,
     )
     q = forms.CharField(required=False, label="Search", max_length=200)

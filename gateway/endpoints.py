@@ -375,6 +375,11 @@ class GatewayApp:
         elif method in ("GET", "DELETE") and (target := stored_response_target(path)):
             await runtime.ensure_started()
             await self.stored_response(scope, send, method, *target)
+        elif path == "/mcp" or path.startswith("/mcp/"):
+            await runtime.ensure_started()
+            from .mcp import endpoint as mcp_endpoint
+
+            await mcp_endpoint.app(scope, receive, send)
         elif path == "/metrics" and method == "GET":
             await runtime.ensure_started()
             await self.metrics(scope, send)

@@ -171,11 +171,31 @@ def _scopes(value: object) -> str:
     return " ".join(scopes)
 
 
+def _mcp_allowed(value: object) -> list[str]:
+    """MCP servers/tools a key may use: a list or a comma/space separated string of
+    ``server``, ``server__tool`` or ``*``."""
+    import re
+
+    if value is None or value == "":
+        return []
+    items = re.split(r"[\s,]+", value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("a list of MCP server or server__tool names")
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if item and item not in out:
+            if item != "*" and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*(__.+)?$", item):
+                raise ValueError(f"{item!r}: not a server, server__tool or *")
+            out.append(item)
+    return out
+
+
 PARSERS = {
     "name": _name,
     "team": _team,
     "user": _user,
     "scopes": _scopes,
+    "mcp_allowed": _mcp_allowed,
     "routes": _routes,
     "rpm_limit": _limit,
     "tpm_limit": _limit,
@@ -216,6 +236,7 @@ def create_key(
     team: object = None,
     user: object = None,
     scopes: object = None,
+    mcp_allowed: object = None,
 ) -> CreatedKey:
     """Validate everything first, then create the key in one transaction."""
     clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
@@ -242,6 +263,7 @@ def update_key(
     team: object = UNSET,
     user: object = UNSET,
     scopes: object = UNSET,
+    mcp_allowed: object = UNSET,
 ) -> ApiKey:
     """Change the given fields (None or "" clears a limit); validate all, then save."""
     given = {f: v for f, v in locals().items() if f in PARSERS and v is not UNSET}

@@ -529,6 +529,9 @@ class ApiKey(models.Model):
     # admin) would.
     scopes = models.CharField(max_length=200, blank=True, default="")
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # MCP servers and tools this key may see and call through /mcp: entries ``server``
+    # (all its tools) or ``server__tool``; empty: none (the master key sees all).
+    mcp_allowed = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -547,6 +550,157 @@ class ApiKey(models.Model):
         return self.revoked_at is None and (
             self.expires_at is None or self.expires_at > timezone.now()
         )
+
+
+MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
+
+
+class McpServer(models.Model):
+    """An upstream MCP server the gateway connects to (``gateway.mcp``): streamable HTTP,
+    legacy SSE or a stdio command. Headers, the bearer token and stdio env values are
+    literals kept encrypted or ``os.environ/NAME`` references resolved when connecting."""
+
+    class Transport(models.TextChoices):
+        STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
+        SSE = "sse", "SSE (legacy)"
+        STDIO = "stdio", "stdio command"
+
+    name = models.CharField(
+        max_length=63, unique=True, help_text="letters, digits, - and _ (never two _ in a row)"
+    )
+    description = models.CharField(max_length=300, blank=True)
+    transport = models.CharField(
+        max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP
+    )
+    url = models.CharField(max_length=500, blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    bearer_ref = models.CharField(max_length=200, blank=True)
+    bearer_ciphertext = models.TextField(blank=True)
+    command = models.CharField(max_length=500, blank=True)
+    args = models.JSONField(default=list, blank=True)
+    env = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
+    call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_bearer(self, value: str | None) -> None:
+        """Store an ``os.environ/NAME`` reference as it is, a literal encrypted; an empty
+        value clears it; HEADER_MASK keeps what is stored."""
+        if value is None or value == HEADER_MASK:
+            return
+        value = value.strip()
+        if not value:
+            self.bearer_ref, self.bearer_ciphertext = "", ""
+        elif value.startswith("os.environ/"):
+            if not ENV_REFERENCE.match(value):
+                raise ValidationError({"bearer": f"not a valid environment reference: {value!r}"})
+            self.bearer_ref, self.bearer_ciphertext = value, ""
+        else:
+            self.bearer_ref, self.bearer_ciphertext = "", crypto.encrypt(value)
+
+    @property
+    def bearer_display(self) -> str:
+        if self.bearer_ref:
+            return self.bearer_ref
+        return HEADER_MASK if self.bearer_ciphertext else ""
+
+    def stored_bearer(self) -> str:
+        return self.bearer_ref or crypto.decrypt(self.bearer_ciphertext)
+
+    def set_headers(self, headers: dict[str, str]) -> None:
+        self.headers = _keep_masked(headers, self.headers, "headers")
+
+    def set_env(self, env: dict[str, str]) -> None:
+        self.env = _keep_masked(env, self.env, "env")
+
+    def stored_headers(self) -> dict[str, str]:
+        return _unsealed(self.headers)
+
+    def stored_env(self) -> dict[str, str]:
+        return _unsealed(self.env)
+
+    @property
+    def headers_display(self) -> dict[str, str]:
+        return _masked(self.headers)
+
+    @property
+    def env_display(self) -> dict[str, str]:
+        return _masked(self.env)
+
+    def save(self, *args, **kwargs) -> None:
+        for attr in ("headers", "env"):
+            value = getattr(self, attr)
+            if isinstance(value, dict):
+                setattr(self, attr, seal_headers(value))
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if not MCP_SERVER_NAME.match(self.name or ""):
+            raise ValidationError(
+                {"name": "letters, digits, - and _ only, at most 63, never two _ in a row"}
+            )
+        if self.transport == self.Transport.STDIO:
+            if not self.command.strip():
+                raise ValidationError({"command": "a stdio server needs a command"})
+        else:
+            if self.url.startswith("os.environ/"):
+                if not ENV_REFERENCE.match(self.url):
+                    raise ValidationError(
+                        {"url": f"not a valid environment reference: {self.url!r}"}
+                    )
+            elif not re.match(r"^https?://", self.url or ""):
+                raise ValidationError({"url": "must start with http:// or https://"})
+        if not isinstance(self.args, list) or not all(isinstance(a, str) for a in self.args):
+            raise ValidationError({"args": "must be a list of strings"})
+        for attr in ("headers", "env"):
+            value = getattr(self, attr)
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise ValidationError({attr: "must be an object of string to string"})
+        for name, value in self.headers.items():
+            problem = header_problem(name, "" if _sealed(value) else value)
+            if problem is not None:
+                raise ValidationError({"headers": problem})
+
+
+def _keep_masked(new: object, stored: object, field: str) -> object:
+    """``new`` where a value equal to HEADER_MASK keeps the stored one under that name."""
+    if not isinstance(new, dict):
+        return new  # clean() reports it
+    old = stored if isinstance(stored, dict) else {}
+    out = {}
+    for name, value in new.items():
+        if value == HEADER_MASK:
+            if name not in old:
+                raise ValidationError(
+                    {field: f"{name}: give a value (the mask keeps a stored one)"}
+                )
+            value = old[name]
+        out[name] = value
+    return out
+
+
+def _unsealed(values: object) -> dict[str, str]:
+    return {
+        name: crypto.decrypt(value) if _sealed(value) else value
+        for name, value in (values if isinstance(values, dict) else {}).items()
+    }
+
+
+def _masked(values: object) -> dict[str, str]:
+    return {
+        name: value if ENV_REFERENCE.match(value) else HEADER_MASK
+        for name, value in (values if isinstance(values, dict) else {}).items()
+    }
 
 
 class RegistryState(models.Model):

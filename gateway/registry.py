@@ -163,6 +163,26 @@ class TeamEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class McpServerEntry:
+    """A registered MCP server (``gateway.mcp``). Secrets are decrypted literals or
+    ``os.environ/NAME`` references, resolved when the pool connects."""
+
+    id: int
+    name: str
+    transport: str  # streamable_http | sse | stdio
+    url: str
+    headers: tuple[tuple[str, str], ...]
+    bearer: str
+    command: str
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    enabled: bool
+    connect_timeout: float
+    call_timeout: float
+    description: str = ""
+
+
+@dataclass(slots=True, frozen=True)
 class KeyEntry:
     id: int | None  # None for the master key
     name: str
@@ -182,6 +202,8 @@ class KeyEntry:
     parent_id: int | None = None
     team: TeamEntry | None = None  # None: no team (keys made before teams)
     user_id: int | None = None
+    # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything)
+    mcp_allowed: frozenset[str] = frozenset()
 
     @property
     def is_master(self) -> bool:
@@ -213,6 +235,7 @@ class Snapshot:
     providers: dict[str, ProviderEntry] = field(default_factory=dict)
     keys: dict[str, KeyEntry] = field(default_factory=dict)  # by sha256 hex
     built_at: float = 0.0
+    mcp_servers: dict[str, McpServerEntry] = field(default_factory=dict)  # by name
 
     def route(self, name: str) -> RouteEntry | None:
         """The route serving public model ``name``: exact name first, then patterns."""
@@ -265,7 +288,7 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from . import catalog
-    from .models import ApiKey, Provider, RegistryState, Route, Team
+    from .models import ApiKey, McpServer, Provider, RegistryState, Route, Team
 
     try:
         models = catalog.load()
@@ -357,7 +380,11 @@ def build_snapshot() -> Snapshot:
             max_budget_per_user=k.max_budget_per_user,
             team=teams.get(k.team_id) if k.team_id is not None else None,
             user_id=k.user_id,
+            mcp_allowed=frozenset(
+                str(item) for item in (k.mcp_allowed if isinstance(k.mcp_allowed, list) else ())
+            ),
         )
+    mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
     return Snapshot(
         version=version,
         routes=routes,
@@ -365,6 +392,32 @@ def build_snapshot() -> Snapshot:
         providers={p.name: p for p in providers.values()},
         keys=keys,
         built_at=time.time(),
+        mcp_servers=mcp_servers,
+    )
+
+
+def mcp_entry(m: Any) -> McpServerEntry:
+    """A McpServer row as the pool uses it (secrets decrypted; an undecryptable one is
+    logged and left empty: connecting then fails and says so)."""
+    try:
+        bearer, headers, env = m.stored_bearer(), m.stored_headers(), m.stored_env()
+    except Exception as exc:
+        log.error("MCP server %s: %s", m.name, exc)
+        bearer, headers, env = "", {}, {}
+    return McpServerEntry(
+        id=m.id,
+        name=m.name,
+        transport=m.transport,
+        url=m.url,
+        headers=tuple(sorted(headers.items())),
+        bearer=bearer,
+        command=m.command,
+        args=tuple(m.args if isinstance(m.args, list) else ()),
+        env=tuple(sorted(env.items())),
+        enabled=m.enabled,
+        connect_timeout=m.connect_timeout,
+        call_timeout=m.call_timeout,
+        description=m.description,
     )
 
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -264,6 +265,18 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+async def _close_mcp() -> None:
+    """Close the MCP sessions and upstream connections (stdio servers stopped), when
+    this process ever used them (never imported otherwise)."""
+    for name in ("gateway.mcp.endpoint", "gateway.mcp.pool"):
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                await module.aclose()
+            except Exception:
+                log.exception("closing %s failed", name)
+
+
 async def shutdown() -> None:
     """Stop background tasks and drain the journal (graceful shutdown)."""
     global _started_loop, _closing, _draining
@@ -282,6 +295,7 @@ async def shutdown() -> None:
     if shared is not None:  # the final counts of this worker
         with contextlib.suppress(Exception):
             metrics.publish(shared)
+    await _close_mcp()
     for task in _tasks:
         task.cancel()
     for task in _tasks:

@@ -11,9 +11,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from . import registry
-from .models import ApiKey, Deployment, Provider, RegistryState, Route, Team
+from .models import ApiKey, Deployment, McpServer, Provider, RegistryState, Route, Team
 
-REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team)
+REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer)
 
 
 def bump_version(using: str) -> None:

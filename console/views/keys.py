@@ -94,6 +94,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
                 max_budget_per_user=data["max_budget_per_user"],
                 expires_at=data["expires_at"],
                 **owner,
+                mcp_allowed=data["mcp_allowed"],
             )
         except ValidationError as exc:
             show_errors(form, exc)
@@ -122,6 +123,7 @@ def _changes(key: ApiKey, data: dict) -> dict:
         "budget_usd": data["budget_usd"],
         "budget_period": data["budget_period"],
         "max_budget_per_user": data["max_budget_per_user"],
+        "mcp_allowed": data["mcp_allowed"],
     }
     stored = key.expires_at.replace(second=0, microsecond=0) if key.expires_at else None
     if data["expires_at"] != stored:

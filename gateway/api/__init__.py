@@ -41,6 +41,7 @@ api.add_router("/audit", "gateway.api.audit.router")
 api.add_router("/spend", "gateway.api.spend.router")
 api.add_router("/teams", "gateway.api.teams.router")
 api.add_router("/users", "gateway.api.users.router")
+api.add_router("/mcp-servers", "gateway.api.mcp_servers.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

@@ -52,6 +52,8 @@ class KeyOut(Schema):
     def resolve_scopes(obj: ApiKey) -> list[str]:
         return (obj.scopes or "").split()
 
+    mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
+
     @staticmethod
     def resolve_routes(obj: ApiKey) -> list[str]:
         return sorted(r.name for r in obj.routes.all())
@@ -79,6 +81,7 @@ class KeyPatch(Schema):
     team: str | int | None = None  # a team's name or id
     user: str | int | None = None  # a console user's username or id
     scopes: list[str] | None = None  # ["management"]: may call /api as its owner/admin user
+    mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
 
 
 class KeyIn(KeyPatch):

@@ -30,16 +30,23 @@ _CASE_FOLD_ODDITIES = ("\u0130", "\u0131")
 
 
 def configured_secrets() -> list[str]:
-    """The literal secrets this process knows: the master key and provider keys
-    (``os.environ/NAME`` references resolved), longest first."""
+    """The literal secrets this process knows: the master key, provider keys and MCP
+    servers' tokens, header and env values (``os.environ/NAME`` references resolved),
+    longest first."""
     from .. import registry
 
     found = {settings.SWITCHYARD_MASTER_KEY}
-    for provider in registry.current().providers.values():
+    snapshot = registry.current()
+    for provider in snapshot.providers.values():
         value = provider.secret or ""
         if value.startswith("os.environ/"):
             value = os.environ.get(value.removeprefix("os.environ/"), "")
         found.add(value)
+    for server in snapshot.mcp_servers.values():  # MCP tokens, header and env values
+        for value in (server.bearer, *(v for _, v in server.headers), *(v for _, v in server.env)):
+            if value.startswith("os.environ/"):
+                value = os.environ.get(value.removeprefix("os.environ/"), "")
+            found.add(value)
     return sorted((s for s in found if s and len(s) >= 8), key=len, reverse=True)
 
 

@@ -43,6 +43,9 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
                     change.obj.delete()
                 elif change.action != "unchanged":
                     change.obj.save()
+        for change in fresh.mcp_servers:
+            if change.action != "unchanged":
+                change.obj.save()
         for change in fresh.keys:
             if change.action != "unchanged":
                 change.obj.save()

@@ -89,6 +89,11 @@ def export_config(*, include_secrets: bool = False) -> str:
             router["context_window_fallbacks"] = cw
         config["router_settings"] = router
         config["litellm_settings"].update(_export_cache(exported, comments))
+    from .mcp_servers import export_section
+
+    mcp = export_section(include_secrets, comments)
+    if mcp:
+        config["mcp_servers"] = mcp
     if ApiKey.objects.filter(name=MASTER_KEY_NAME).exists():
         comments.append(
             f"the {MASTER_KEY_NAME} key is stored only as a hash; add "

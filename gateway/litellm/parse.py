@@ -19,6 +19,9 @@ import yaml
 from .. import capability_flags
 from ..models import ENV_REFERENCE, Provider, Route
 from ..providers import kinds
+from .mcp_servers import KNOWN as MCP_KEYS
+from .mcp_servers import TRANSPORTS as MCP_TRANSPORTS
+from .mcp_servers import McpServerSpec
 from .prefixes import (
     BEDROCK_ROLE_PARAMS,
     KIND_PARAMS,
@@ -151,6 +154,7 @@ class LiteLLMConfig:
     auto_cache_breakpoints: bool | None = None  # never file-wide: per deployment only
     env_references: dict[str, str] = field(default_factory=dict)  # path -> NAME
     warnings: list[str] = field(default_factory=list)
+    mcp_servers: list[Any] = field(default_factory=list)  # mcp_servers.McpServerSpec
 
     @property
     def routes(self) -> dict[str, list[DeploymentSpec]]:
@@ -303,6 +307,56 @@ class _Parser:
                 raise ConfigError(f"{path}.{key}: must be a string")
         return {str(k): str(v) for k, v in headers.items()}
 
+    def mcp_servers(self, section: Any) -> list[McpServerSpec]:
+        """The section's servers; an entry that cannot be imported is skipped (listed)."""
+        specs: list[McpServerSpec] = []
+        for name, entry in self.mapping(section, "mcp_servers").items():
+            path = f"mcp_servers.{name}"
+
+            def read(name: Any = name, entry: Any = entry, path: str = path) -> McpServerSpec:
+                entry = self.mapping(entry, path)
+                self.unknown(path, [k for k in entry if k not in MCP_KEYS])
+                transport = self.string(entry.get("transport"), f"{path}.transport") or (
+                    "stdio" if entry.get("command") else "http"
+                )
+                if transport not in MCP_TRANSPORTS:
+                    raise ConfigError(f"{path}.transport: http, sse or stdio, got {transport!r}")
+                spec = McpServerSpec(path=path, name=str(name), transport=MCP_TRANSPORTS[transport])
+                spec.description = self.string(entry.get("description"), f"{path}.description")
+                spec.url = self.reference_or_text(entry.get("url"), f"{path}.url")
+                spec.command = self.string(entry.get("command"), f"{path}.command")
+                args = entry.get("args") or []
+                if not isinstance(args, list) or not all(
+                    isinstance(a, str | int | float) for a in args
+                ):
+                    raise ConfigError(f"{path}.args: must be a list of strings")
+                spec.args = [str(a) for a in args]
+                spec.env = self.string_map(entry.get("env"), f"{path}.env")
+                headers = entry.get("static_headers", entry.get("headers"))
+                spec.headers = self.string_map(headers, f"{path}.static_headers")
+                spec.call_timeout = self.number(entry.get("timeout"), f"{path}.timeout")
+                auth = self.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
+                value = self.reference_or_text(
+                    entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"
+                )
+                if auth == "bearer_token" and value:
+                    spec.bearer = value
+                elif auth == "api_key" and value:
+                    spec.headers.setdefault("X-API-Key", value)
+                elif auth == "authorization" and value:
+                    spec.headers.setdefault("Authorization", value)
+                elif auth not in ("none", "bearer_token", "api_key", "authorization"):
+                    raise ConfigError(
+                        f"{path}.auth_type: {auth!r} is not supported (bearer_token, api_key, "
+                        "authorization, none)"
+                    )
+                return spec
+
+            spec = self.guarded(path, read)
+            if spec is not None:
+                specs.append(spec)
+        return specs
+
     # sections
     def parse(self, data: Any) -> LiteLLMConfig:
         if not isinstance(data, dict):
@@ -313,6 +367,7 @@ class _Parser:
             "general_settings",
             "router_settings",
             "environment_variables",
+            "mcp_servers",
         }
         self.unknown("(top level)", [k for k in data if k not in known], "section")
         if data.get("environment_variables"):
@@ -333,6 +388,10 @@ class _Parser:
             elif isinstance(entry, dict) and isinstance(entry.get("model_name"), str):
                 skipped = self.config.skipped[-1]
                 self.config.skipped[-1] = Skipped(path, skipped.reason, entry["model_name"])
+        if data.get("mcp_servers") is not None:
+            self.config.mcp_servers = (
+                self.guarded("mcp_servers", self.mcp_servers, data["mcp_servers"]) or []
+            )
         for name in ("litellm_settings", "router_settings", "general_settings"):
             section = self.guarded(name, self.mapping, data.get(name), name)
             if section:

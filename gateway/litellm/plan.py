@@ -58,6 +58,7 @@ class ImportPlan:
     routes: list[Change] = field(default_factory=list)
     deployments: list[Change] = field(default_factory=list)
     keys: list[Change] = field(default_factory=list)
+    mcp_servers: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -66,7 +67,7 @@ class ImportPlan:
     existing: str = "replace"
     existing_routes: list[str] = field(default_factory=list)
 
-    SECTIONS = ("providers", "routes", "deployments", "keys")
+    SECTIONS = ("providers", "routes", "deployments", "keys", "mcp_servers")
 
     @property
     def has_changes(self) -> bool:
@@ -217,6 +218,7 @@ class _Planner:
             if source not in routes:  # fallbacks set on a route the file only names there
                 self.route(source, "router_settings.fallbacks", [])
         self.master_key()
+        self.mcp_servers()
         refuse_skipped(self.plan.skipped, self.config.strict)
         return self.plan
 
@@ -539,6 +541,13 @@ class _Planner:
         change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
         self.plan.deployments.append(change)
 
+    def mcp_servers(self) -> None:
+        for spec in self.config.mcp_servers:
+            try:
+                self.plan.mcp_servers.extend(plan_mcp_servers([spec]))
+            except ConfigError as exc:
+                self.plan.skipped.append(Skipped(spec.path, str(exc)))
+
     def master_key(self) -> None:
         reference = self.config.master_key
         if not reference:
@@ -590,6 +599,40 @@ def _stored_headers(provider: Provider) -> dict[str, str] | None:
         return provider.stored_extra_headers()
     except Exception:  # undecryptable: it cannot equal anything in the file
         return None
+
+
+def plan_mcp_servers(specs: list[Any]) -> list[Change]:
+    """One Change per server: created, updated (by name) or unchanged."""
+    from ..models import McpServer
+    from .mcp_servers import _comparable
+
+    existing = {s.name: s for s in McpServer.objects.all()}
+    changes = []
+    for spec in specs:
+        server = existing.get(spec.name) or McpServer(name=spec.name)
+        before = _comparable(server) if server.pk else None
+        server.transport, server.url, server.command = spec.transport, spec.url, spec.command
+        server.args, server.description = list(spec.args), spec.description
+        if spec.call_timeout is not None:
+            server.call_timeout = spec.call_timeout
+        if before is None or spec.headers != before["headers"]:
+            server.headers = dict(spec.headers)
+        if before is None or spec.env != before["env"]:
+            server.env = dict(spec.env)
+        if before is None or spec.bearer != before["bearer"]:
+            server.set_bearer(spec.bearer)
+        _validate(server, spec.path)
+        after = _comparable(server)
+        if before is None:
+            action, fields = "create", {}
+        else:
+            fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+            for secret in ("bearer", "headers", "env"):
+                if secret in fields:
+                    fields[secret] = ("(stored)", "(new value)")
+            action = "update" if fields else "unchanged"
+        changes.append(Change(action, f"MCP server {spec.name}", server, fields, item=spec.name))
+    return changes
 
 
 def plan_import(config: LiteLLMConfig, existing: str = REPLACE) -> ImportPlan:

@@ -1,1 +1,9 @@
-"""MCP: registered MCP servers, their client sessions, the aggregated /mcp server and the hosted-tool loop."""
+"""The MCP gateway: registered MCP servers reached through one process-wide pool of
+client sessions (``pool``: connected once, reused, reconnected; stdio servers started on
+first use and supervised), the permissions of virtual keys (``permissions``), and the
+aggregated MCP server at ``/mcp`` and ``/mcp/<server>`` (``endpoint``) whose every tool
+call is limited, journaled, counted and traced (``calls``). Hosted MCP tools inside model
+requests live in ``hosted/`` and call the pool the same way.
+
+Errors: ``errors.McpGatewayError`` and its subclasses, each with a JSON-RPC code and a
+message safe to show (never a header, token or env value)."""

@@ -1,0 +1,171 @@
+"""MCP servers: list with status and recent calls, add and edit, test the connection
+(its tools with their input schemas), call a tool from a JSON form (as the master key,
+journaled like a call through /mcp), delete. All through ``gateway.mcp.admin``."""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from gateway.mcp import admin as mcp_admin
+from gateway.models import McpServer, RequestLog
+from gateway.url_secrets import mask_url
+
+from ..decorators import staff_required
+from ..forms import McpServerForm, show_errors
+from .common import HtmxHttpRequest, go_to
+
+TEMPLATE = "console/mcp_servers.html"
+RECENT_CALLS = 20
+
+
+def _context(**extra) -> dict:
+    servers = list(McpServer.objects.all())
+    for server in servers:
+        server.target = (
+            " ".join([server.command, *server.args])
+            if server.transport == McpServer.Transport.STDIO
+            else mask_url(server.url)
+        )
+    calls = RequestLog.objects.filter(dialect="mcp").order_by("-created_at", "-id")[:RECENT_CALLS]
+    return {"servers": servers, "calls": calls, **extra}
+
+
+@staff_required
+def mcp_list(request: HtmxHttpRequest) -> HttpResponse:
+    template = TEMPLATE + "#recent-calls" if request.htmx else TEMPLATE
+    return render(request, template, _context())
+
+
+def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
+    if request.method == "POST":
+        form = McpServerForm(request.POST)
+        if form.is_valid():
+            try:
+                saved = mcp_admin.save_server(server, form.values(), bearer=form.bearer_change())
+            except ValidationError as exc:
+                show_errors(form, exc)
+            else:
+                return go_to(request, reverse("console:mcp-tools", args=[saved.pk]))
+    else:
+        initial = None
+        if server is not None:
+            initial = {
+                "name": server.name,
+                "description": server.description,
+                "transport": server.transport,
+                "url": mask_url(server.url),
+                "headers": server.headers_display,
+                "command": server.command,
+                "args": list(server.args or []),
+                "env": server.env_display,
+                "enabled": server.enabled,
+                "connect_timeout": server.connect_timeout,
+                "call_timeout": server.call_timeout,
+            }
+        form = McpServerForm(initial=initial)
+    template = "console/mcp_server_form.html"
+    if request.htmx:
+        template += "#mcp-form"
+    return render(request, template, {"form": form, "server": server})
+
+
+@staff_required
+def mcp_create(request: HtmxHttpRequest) -> HttpResponse:
+    return _edit(request, None)
+
+
+@staff_required
+def mcp_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _edit(request, get_object_or_404(McpServer, pk=pk))
+
+
+@staff_required
+@require_POST
+def mcp_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    mcp_admin.delete_server(get_object_or_404(McpServer, pk=pk))
+    if request.htmx:
+        return HttpResponse("")
+    return go_to(request, reverse("console:mcp"))
+
+
+@staff_required
+def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Connect once and show the tools, each with its schema and a call form."""
+    server = get_object_or_404(McpServer, pk=pk)
+    result = async_to_sync(mcp_admin.probe)(server)
+    tools = [
+        {
+            "name": t.name,
+            "description": t.description or "",
+            "schema": json.dumps(t.input_schema, indent=2),
+            "example": json.dumps(_example(t.input_schema)),
+        }
+        for t in result.tools
+    ]
+    context = {"server": server, "result": result, "tools": tools}
+    template = "console/mcp_tools.html"
+    if request.htmx:
+        template += "#probe"
+    return render(request, template, context)
+
+
+@staff_required
+@require_POST
+def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    from gateway import registry
+    from gateway.mcp import calls
+    from gateway.mcp.errors import McpGatewayError
+
+    server = get_object_or_404(McpServer, pk=pk)
+    tool = request.POST.get("tool", "")
+    text = request.POST.get("arguments", "") or "{}"
+    error, result = "", None
+    try:
+        arguments = json.loads(text)
+    except json.JSONDecodeError as exc:
+        error = f"the arguments are not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    else:
+
+        async def run():  # type: ignore[no-untyped-def]
+            await registry.ensure_loaded()
+            try:
+                return await calls.call(
+                    registry.MASTER,
+                    server.name,
+                    tool,
+                    arguments,
+                    endpoint="console",
+                    from_playground=True,
+                )
+            except McpGatewayError as exc:
+                return calls.error_result(exc.message)
+
+        answer = async_to_sync(run)()
+        result = {
+            "is_error": bool(answer.is_error),
+            "text": json.dumps(
+                answer.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2
+            ),
+        }
+    context = {"server": server, "tool": tool, "error": error, "call": result}
+    return render(request, "console/mcp_tools.html#call-result", context)
+
+
+def _example(schema: object) -> dict:
+    """Arguments to start the form with: each required property's default or an empty value."""
+    if not isinstance(schema, dict):
+        return {}
+    empty = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}
+    out = {}
+    properties = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        prop = properties.get(name) or {}
+        out[name] = prop.get("default", empty.get(prop.get("type")))
+    return out

@@ -1,0 +1,305 @@
+"""``/mcp`` and ``/mcp/<server>``: the gateway as an MCP server (streamable HTTP, with
+sessions, every protocol revision the SDK serves), built on the official SDK's low-level
+``Server`` and ``StreamableHTTPSessionManager``.
+
+``/mcp`` aggregates every registered, enabled server the key may see: tools and prompts
+named ``server__name`` (``permissions``), resources under their own URIs (a read goes to
+the server that listed the URI). ``/mcp/<server>`` serves one server with its own names.
+
+Auth: ``Authorization: Bearer <virtual key>`` (or ``x-api-key``), checked here before
+the SDK sees the request: 401 without a valid key, 404 for a server the key may not see
+(as for one that does not exist). Each session belongs to the key that opened it (the
+SDK refuses it to any other credential). Tool calls go through ``calls.call``.
+
+One session manager per process (per event loop), its task group owned by a task
+started on first use and stopped by ``aclose`` at shutdown. Sessions are per process:
+with several workers ``/mcp`` runs stateless (``stateless``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+
+from .. import registry
+from ..registry import KeyEntry
+from . import calls, permissions, pool
+from .errors import McpGatewayError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/mcp"
+SCOPE_KEY = "switchyard.mcp"
+
+_resource_owner: dict[str, str] = {}  # uri -> server that listed it last
+
+
+def matches(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
+    request = ctx.request
+    scope = getattr(request, "scope", None)
+    found = scope.get(SCOPE_KEY) if isinstance(scope, dict) else None
+    if found is None:
+        raise MCPError(INVALID_PARAMS, "no authenticated caller")
+    return found
+
+
+def _servers(key: KeyEntry, only: str | None) -> list[str]:
+    names = [only] if only is not None else sorted(registry.current().mcp_servers)
+    servers = registry.current().mcp_servers
+    return [
+        n
+        for n in names
+        if n in servers and servers[n].enabled and permissions.allows_server(key, n)
+    ]
+
+
+async def _gather(key: KeyEntry, only: str | None, fetch: Any) -> list[tuple[str, Any]]:
+    """``fetch(server)`` on every server the key may see; one that fails is left out
+    (and logged), so a dead server never hides the others."""
+    names = _servers(key, only)
+    results = await asyncio.gather(*(fetch(n) for n in names), return_exceptions=True)
+    out = []
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, BaseException):
+            if only is not None and isinstance(result, McpGatewayError):
+                raise MCPError(result.code, result.message)
+            log.warning("MCP server %s left out: %s", name, getattr(result, "message", result))
+            continue
+        out.append((name, result))
+    return out
+
+
+async def _list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    key, only, _ = _caller(ctx)
+    tools: list[types.Tool] = []
+    for server, listed in await _gather(key, only, pool.list_tools):
+        for tool in listed:
+            if not permissions.allows_tool(key, server, tool.name):
+                continue
+            name = tool.name if only is not None else permissions.qualified(server, tool.name)
+            tools.append(tool.model_copy(update={"name": name}))
+    return types.ListToolsResult(tools=tools)
+
+
+async def _call_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    key, only, user_agent = _caller(ctx)
+    if only is not None:
+        server, tool = only, params.name
+    else:
+        parts = permissions.split(params.name)
+        if parts is None:
+            # journaled like any other call that names no known tool
+            server, tool = "", params.name
+        else:
+            server, tool = parts
+    try:
+        if not server or server not in registry.current().mcp_servers:
+            return await calls.call(
+                key, server or "(none)", tool, params.arguments, user_agent=user_agent
+            )
+        return await calls.call(key, server, tool, params.arguments, user_agent=user_agent)
+    except McpGatewayError as exc:
+        raise MCPError(exc.code, exc.message) from None
+
+
+async def _list_resources(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourcesResult:
+    key, only, _ = _caller(ctx)
+    resources: list[types.Resource] = []
+    for server, listed in await _gather(key, only, pool.list_resources):
+        for resource in listed:
+            _resource_owner[str(resource.uri)] = server
+            if only is None:
+                resource = resource.model_copy(
+                    update={"name": permissions.qualified(server, resource.name)}
+                )
+            resources.append(resource)
+    return types.ListResourcesResult(resources=resources)
+
+
+async def _read_resource(
+    ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+) -> types.ReadResourceResult:
+    key, only, _ = _caller(ctx)
+    uri = str(params.uri)
+    server = only or _resource_owner.get(uri)
+    if server is None or server not in _servers(key, only):
+        raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
+    try:
+        return await pool.read_resource(server, uri)
+    except McpGatewayError as exc:
+        raise MCPError(exc.code, exc.message) from None
+
+
+async def _list_prompts(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListPromptsResult:
+    key, only, _ = _caller(ctx)
+    prompts: list[types.Prompt] = []
+    for server, listed in await _gather(key, only, pool.list_prompts):
+        for prompt in listed:
+            name = prompt.name if only is not None else permissions.qualified(server, prompt.name)
+            prompts.append(prompt.model_copy(update={"name": name}))
+    return types.ListPromptsResult(prompts=prompts)
+
+
+async def _get_prompt(
+    ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+) -> types.GetPromptResult:
+    key, only, _ = _caller(ctx)
+    if only is not None:
+        server, name = only, params.name
+    else:
+        parts = permissions.split(params.name)
+        if parts is None:
+            raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+        server, name = parts
+    if server not in _servers(key, only):
+        raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+    try:
+        return await pool.get_prompt(server, name, params.arguments)
+    except McpGatewayError as exc:
+        raise MCPError(exc.code, exc.message) from None
+
+
+SERVER: Server[Any] = Server(
+    "switchyard",
+    instructions="Tools of the MCP servers registered in this Switchyard gateway.",
+    on_list_tools=_list_tools,
+    on_call_tool=_call_tool,
+    on_list_resources=_list_resources,
+    on_read_resource=_read_resource,
+    on_list_prompts=_list_prompts,
+    on_get_prompt=_get_prompt,
+)
+
+
+def stateless() -> bool:
+    """Whether ``/mcp`` runs without sessions. Sessions live in one process: with several
+    workers (or instances) a client's next request may reach another one, which does not
+    know its session. ``SWITCHYARD_MCP_SESSIONS``: ``auto`` (the default: sessions with
+    one worker, none with several), ``on`` or ``off`` (e.g. several instances without
+    sticky routing)."""
+    import os
+
+    from .. import metrics
+
+    mode = os.environ.get("SWITCHYARD_MCP_SESSIONS", "auto").strip().lower()
+    if mode in ("on", "true", "1", "yes"):
+        return False
+    if mode in ("off", "false", "0", "no"):
+        return True
+    return metrics.shared_dir() is not None  # set by `serve --workers N` for N > 1
+
+
+class _Manager:
+    def __init__(self) -> None:
+        self.manager = StreamableHTTPSessionManager(app=SERVER, stateless=stateless())
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.create_task(self._run(), name="mcp-sessions")
+
+    async def _run(self) -> None:
+        async with self.manager.run():
+            self.ready.set()
+            await self.stop.wait()
+
+
+_manager: _Manager | None = None
+
+
+async def _session_manager() -> StreamableHTTPSessionManager:
+    global _manager
+    if _manager is None or _manager.loop is not asyncio.get_running_loop():
+        _manager = _Manager()
+    await _manager.ready.wait()
+    return _manager.manager
+
+
+async def aclose() -> None:
+    """Close every session (shutdown)."""
+    global _manager
+    manager, _manager = _manager, None
+    if manager is not None and manager.loop is asyncio.get_running_loop():
+        manager.stop.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(manager.task, 5)
+
+
+def _token(headers: dict[bytes, bytes]) -> str:
+    value = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return headers.get(b"x-api-key", b"").decode("latin-1").strip()
+
+
+async def _refuse(send: Any, status: int, message: str, code: int = -32001) -> None:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="switchyard"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: dict, receive: Any, send: Any) -> None:
+    """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.endpoints`` routes here)."""
+    path: str = scope["path"].rstrip("/") or "/"
+    only = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
+    headers = dict(scope.get("headers") or [])
+    raw = _token(headers)
+    key = registry.current().key(raw)
+    if key is None and raw:
+        await registry.refresh_on_miss()
+        key = registry.current().key(raw)
+    if key is None:
+        await _refuse(send, 401, "a valid virtual key is required (Authorization: Bearer ...)")
+        return
+    if key.revoked:
+        await _refuse(send, 401, "this API key has been revoked")
+        return
+    if key.expires_at is not None:
+        import time
+
+        if key.expires_at.timestamp() <= time.time():
+            await _refuse(send, 401, "this API key has expired")
+            return
+    if only is not None:
+        entry = registry.current().mcp_servers.get(only)
+        if entry is None:  # perhaps registered a moment ago through another process
+            await registry.refresh_on_miss()
+            entry = registry.current().mcp_servers.get(only)
+        if entry is None or not permissions.allows_server(key, only):
+            await _refuse(send, 404, f"unknown MCP server: {only}", INVALID_PARAMS)
+            return
+    user_agent = headers.get(b"user-agent", b"").decode("latin-1")
+    principal = f"switchyard-key:{key.id if key.id is not None else 'master'}"
+    scope = {
+        **scope,
+        "user": AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[])),
+        SCOPE_KEY: (key, only, user_agent),
+    }
+    manager = await _session_manager()
+    await manager.handle_request(scope, receive, send)

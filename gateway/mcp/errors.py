@@ -1,0 +1,60 @@
+"""What the pool and the endpoint raise. Every message is safe to show to the caller:
+it names the server and tool, never a URL's credentials, a header, a token or an env
+value (``safe_message`` redacts what an upstream error text might quote)."""
+
+from __future__ import annotations
+
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+
+
+class McpGatewayError(Exception):
+    """A failure to reach or use an MCP server. ``code`` is the JSON-RPC error code
+    to answer with; ``kind`` names it in the journal."""
+
+    code = INTERNAL_ERROR
+    kind = "mcp_error"
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class UnknownServer(McpGatewayError):
+    code = INVALID_PARAMS
+    kind = "unknown_server"
+
+
+class UnknownTool(McpGatewayError):
+    code = INVALID_PARAMS
+    kind = "unknown_tool"
+
+
+class NotAllowed(McpGatewayError):
+    code = INVALID_PARAMS
+    kind = "permission_denied"
+
+
+class ServerUnavailable(McpGatewayError):
+    """The server could not be connected (down, refused, a stdio command that exits)."""
+
+    kind = "server_unavailable"
+
+
+class ToolTimeout(McpGatewayError):
+    kind = "timeout"
+
+
+class UpstreamError(McpGatewayError):
+    """The upstream server answered with a JSON-RPC error."""
+
+    kind = "upstream_error"
+
+
+def safe_message(text: str) -> str:
+    """``text`` with configured secrets and key-looking tokens redacted, capped."""
+    from ..journal import redact
+    from .secrets import known_secrets
+
+    return redact(text, known_secrets())[:500]

@@ -1,0 +1,43 @@
+"""Which MCP servers and tools a virtual key may see and call.
+
+A key's ``mcp_allowed`` lists ``server`` (every tool of it), ``server__tool`` (one tool)
+or ``*`` (every server); empty means none. The master key may use everything. Names on
+``/mcp`` are ``server__tool``: server names never hold ``__`` (``models.MCP_SERVER_NAME``),
+so the first ``__`` splits a name unambiguously, and tool names may hold anything."""
+
+from __future__ import annotations
+
+from ..registry import KeyEntry
+
+SEPARATOR = "__"
+
+
+def qualified(server: str, tool: str) -> str:
+    return f"{server}{SEPARATOR}{tool}"
+
+
+def split(name: str) -> tuple[str, str] | None:
+    """``server__tool`` -> (server, tool), or None when there is no separator."""
+    server, sep, tool = name.partition(SEPARATOR)
+    if not sep or not server or not tool:
+        return None
+    return server, tool
+
+
+def allows_server(key: KeyEntry, server: str) -> bool:
+    """Whether the key may see the server at all (all of it or some of its tools)."""
+    if key.is_master:
+        return True
+    allowed = key.mcp_allowed
+    return (
+        "*" in allowed
+        or server in allowed
+        or any(item.startswith(server + SEPARATOR) for item in allowed)
+    )
+
+
+def allows_tool(key: KeyEntry, server: str, tool: str) -> bool:
+    if key.is_master:
+        return True
+    allowed = key.mcp_allowed
+    return "*" in allowed or server in allowed or qualified(server, tool) in allowed

@@ -1,0 +1,59 @@
+"""MCP tool calls in the request log: the list filter and the detail page (arguments
+and result as bodies) render for a journaled call; the MCP page lists servers and
+recent calls; the key form saves MCP permissions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.models import ApiKey, McpServer, RequestBody, RequestLog
+
+
+@pytest.fixture
+def mcp_call(db) -> RequestLog:
+    log = RequestLog.objects.create(
+        request_id="mcp_abc123",
+        dialect="mcp",
+        endpoint="tools/call",
+        route="local",
+        provider="mcp",
+        upstream_model="add",
+        status=200,
+        latency_ms=12,
+        key_name="agent",
+    )
+    RequestBody.objects.create(
+        log=log,
+        inbound_request=json.dumps({"server": "local", "tool": "add", "arguments": {"a": 1}}),
+        outbound_response=json.dumps({"content": [{"type": "text", "text": "2"}]}),
+    )
+    return log
+
+
+def test_log_list_and_detail_show_mcp_calls(staff_client, mcp_call) -> None:
+    page = staff_client.get("/logs/?dialect=mcp")
+    assert page.status_code == 200 and b"mcp_abc123" in page.content
+    detail = staff_client.get("/logs/mcp_abc123/")
+    assert detail.status_code == 200
+    assert b"arguments" in detail.content and b"local" in detail.content
+
+
+def test_mcp_page_lists_servers_and_calls(staff_client, mcp_call) -> None:
+    McpServer.objects.create(name="local", transport="stdio", command="python")
+    page = staff_client.get("/mcp-servers/")
+    assert page.status_code == 200
+    assert b"local__add" in page.content and b"stdio command" in page.content
+
+
+def test_key_form_saves_mcp_permissions(staff_client) -> None:
+    answer = staff_client.post(
+        "/keys/new/", {"name": "agent", "mcp_allowed": "local__add, web", "budget_period": "month"}
+    )
+    assert answer.status_code == 200
+    assert ApiKey.objects.get(name="agent").mcp_allowed == ["local__add", "web"]
+    bad = staff_client.post(
+        "/keys/new/", {"name": "b", "mcp_allowed": "bad name!", "budget_period": "month"}
+    )
+    assert not ApiKey.objects.filter(name="b").exists() and b"not a server" in bad.content

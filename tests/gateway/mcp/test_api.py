@@ -1,0 +1,121 @@
+"""/api/mcp-servers: CRUD with the master key, secrets write-only and stored encrypted,
+validation, test connection and a call against a stdio server written with the SDK."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from gateway import registry
+from gateway.models import McpServer
+
+MASTER = "sy-master-mcp-api-test"
+TOKEN = "literal-bearer-Unmistakable-9911"
+SCRIPT = str(Path(__file__).resolve().parent / "mcp_test_server.py")
+
+
+@pytest.fixture
+def api(db, settings) -> Client:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    return Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+
+
+def test_requires_the_master_key(db, settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    assert Client().get("/api/mcp-servers/").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_crud_with_write_only_secrets(api: Client) -> None:
+    created = api.post(
+        "/api/mcp-servers/",
+        {
+            "name": "docs",
+            "url": "https://mcp.example/mcp",
+            "bearer": TOKEN,
+            "headers": {"X-Team": "team-secret-value-1", "X-Ref": "os.environ/DOCS_REF"},
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert TOKEN not in created.content.decode() and "team-secret-value-1" not in body["headers"]
+    assert body["headers"]["X-Ref"] == "os.environ/DOCS_REF"
+    row = McpServer.objects.get(name="docs")
+    assert TOKEN not in row.bearer_ciphertext and row.stored_bearer() == TOKEN
+    assert row.stored_headers()["X-Team"] == "team-secret-value-1"
+    assert registry.current().mcp_servers["docs"].bearer == TOKEN  # live reload
+    # the mask sent back keeps the stored value
+    patched = api.patch(
+        f"/api/mcp-servers/{row.pk}",
+        {"headers": body["headers"], "call_timeout": 5},
+        content_type="application/json",
+    )
+    assert patched.status_code == 200, patched.content
+    row.refresh_from_db()
+    assert row.stored_headers()["X-Team"] == "team-secret-value-1" and row.call_timeout == 5
+    assert registry.current().mcp_servers["docs"].call_timeout == 5
+    assert api.delete(f"/api/mcp-servers/{row.pk}").status_code == 204
+    assert "docs" not in registry.current().mcp_servers
+
+
+@pytest.mark.parametrize(
+    "payload,field",
+    [
+        ({"name": "bad__name", "url": "http://x/mcp"}, "name"),
+        ({"name": "a", "url": "ftp://x"}, "url"),
+        ({"name": "a", "transport": "stdio"}, "command"),
+        ({"name": "a", "url": "http://x/mcp", "bearer": "os.environ/1BAD"}, "bearer"),
+    ],
+)
+def test_invalid_input_is_a_422(api: Client, payload: dict, field: str) -> None:
+    answer = api.post("/api/mcp-servers/", payload, content_type="application/json")
+    assert answer.status_code == 422 and field in answer.json()["errors"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_connection_and_call(settings) -> None:
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+    created = api.post(
+        "/api/mcp-servers/",
+        {"name": "local", "transport": "stdio", "command": sys.executable, "args": [SCRIPT]},
+        content_type="application/json",
+    ).json()
+    probe = api.post(f"/api/mcp-servers/{created['id']}/test").json()
+    assert probe["ok"], probe
+    add = next(t for t in probe["tools"] if t["name"] == "add")
+    assert add["input_schema"]["properties"]["a"]["type"] == "integer"
+    quitter = api.post(
+        "/api/mcp-servers/",
+        {
+            "name": "quitter",
+            "transport": "stdio",
+            "command": sys.executable,
+            "args": [SCRIPT, "exit"],
+            "connect_timeout": 3,
+        },
+        content_type="application/json",
+    ).json()
+    failed = api.post(f"/api/mcp-servers/{quitter['id']}/test").json()
+    assert not failed["ok"] and "quitter" in failed["error"]
+
+
+def test_keys_api_takes_mcp_permissions(api: Client) -> None:
+    created = api.post(
+        "/api/keys/",
+        {"name": "agent", "mcp_allowed": ["web", "local__add"]},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["mcp_allowed"] == ["web", "local__add"]
+    pk = created.json()["id"]
+    patched = api.patch(f"/api/keys/{pk}", {"mcp_allowed": ["*"]}, content_type="application/json")
+    assert patched.json()["mcp_allowed"] == ["*"]
+    bad = api.patch(
+        f"/api/keys/{pk}", {"mcp_allowed": ["no spaces"]}, content_type="application/json"
+    )
+    assert bad.status_code == 422 and "mcp_allowed" in bad.json()["errors"]

@@ -1,0 +1,69 @@
+"""LiteLLM ``mcp_servers:`` import (parse, plan, apply) and export: secrets stored
+encrypted, references kept, a second import changes nothing, export imports back."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from gateway.litellm.apply import apply_plan
+from gateway.litellm.export import export_config
+from gateway.litellm.parse import parse_config
+from gateway.litellm.plan import plan_import
+from gateway.models import McpServer
+
+CONFIG = """
+model_list: []
+mcp_servers:
+  github:
+    url: https://mcp.example/mcp
+    transport: http
+    auth_type: bearer_token
+    auth_value: literal-token-Unmistakable-5521
+    static_headers: {X-Team: os.environ/TEAM_HEADER}
+    description: GitHub tools
+  files:
+    transport: stdio
+    command: npx
+    args: ["-y", "server-filesystem", "/data"]
+    env: {ROOT: /data}
+  legacy:
+    url: https://old.example/sse
+    transport: sse
+    auth_type: api_key
+    auth_value: os.environ/LEGACY_KEY
+  broken:
+    transport: carrier-pigeon
+"""
+
+
+@pytest.mark.django_db
+def test_import_plan_apply_and_round_trip() -> None:
+    config = parse_config(CONFIG)
+    assert [s.name for s in config.mcp_servers] == ["github", "files", "legacy"]
+    assert any("broken" in str(s) for s in config.skipped)
+    plan = plan_import(config)
+    assert [c.action for c in plan.mcp_servers] == ["create"] * 3
+    apply_plan(plan)
+    github = McpServer.objects.get(name="github")
+    assert github.bearer_ciphertext and "Unmistakable" not in github.bearer_ciphertext
+    assert github.stored_bearer() == "literal-token-Unmistakable-5521"
+    assert github.headers == {"X-Team": "os.environ/TEAM_HEADER"}
+    files = McpServer.objects.get(name="files")
+    assert files.transport == "stdio" and files.args == ["-y", "server-filesystem", "/data"]
+    assert McpServer.objects.get(name="legacy").headers == {"X-API-Key": "os.environ/LEGACY_KEY"}
+    # importing again changes nothing
+    again = plan_import(parse_config(CONFIG))
+    assert [c.action for c in again.mcp_servers] == ["unchanged"] * 3
+    # export: the literal token becomes a reference unless secrets are included
+    exported = export_config()
+    assert "Unmistakable" not in exported
+    section = yaml.safe_load(exported)["mcp_servers"]
+    assert section["github"]["auth_value"].startswith("os.environ/")
+    assert section["files"]["command"] == "npx"
+    with_secrets = yaml.safe_load(export_config(include_secrets=True))["mcp_servers"]
+    assert with_secrets["github"]["auth_value"] == "literal-token-Unmistakable-5521"
+    back = plan_import(parse_config(export_config(include_secrets=True)))
+    assert all(c.action == "unchanged" for c in back.mcp_servers), [
+        (c.label, c.fields) for c in back.mcp_servers
+    ]

@@ -1,0 +1,44 @@
+"""Which servers and tools a key may use: none by default, ``server``, ``server__tool``,
+``*``; the master key everything; names split at the first ``__``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gateway.keys import _mcp_allowed
+from gateway.mcp import permissions
+from gateway.registry import MASTER
+
+
+def key(*allowed: str):
+    return dataclasses.replace(MASTER, id=7, name="k", mcp_allowed=frozenset(allowed))
+
+
+def test_default_is_none_and_master_sees_all() -> None:
+    assert not permissions.allows_server(key(), "web")
+    assert not permissions.allows_tool(key(), "web", "add")
+    assert permissions.allows_server(MASTER, "web") and permissions.allows_tool(MASTER, "web", "x")
+
+
+def test_server_tool_and_star() -> None:
+    one = key("local__add", "web")
+    assert permissions.allows_server(one, "local") and permissions.allows_tool(one, "local", "add")
+    assert not permissions.allows_tool(one, "local", "echo")
+    assert permissions.allows_tool(one, "web", "anything")
+    assert not permissions.allows_server(one, "local2")  # a prefix is not the server
+    assert permissions.allows_tool(key("*"), "any", "tool")
+
+
+def test_names_split_at_the_first_separator() -> None:
+    assert permissions.split("web__get__page") == ("web", "get__page")
+    assert permissions.split("web") is None and permissions.split("__x") is None
+    assert permissions.qualified("web", "get__page") == "web__get__page"
+
+
+def test_key_field_parsing() -> None:
+    assert _mcp_allowed("web, local__add  *") == ["web", "local__add", "*"]
+    assert _mcp_allowed(None) == []
+    with pytest.raises(ValueError):
+        _mcp_allowed(["bad name"])
