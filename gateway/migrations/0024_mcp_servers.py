@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0017_route_context_window_fallbacks"),
+        ("gateway", "0023_teams_roles_memberships"),
     ]
 
     operations = [
