@@ -568,7 +568,12 @@ async def _serve(job: _Job) -> Reply | StreamReply:
         key, route.name, job.estimate, hold, end_user=call.record.end_user, route_teams=route.teams
     )
     request = job.request
-    if request is not None and route.cache_ttl:  # off, this check is all the cache costs
+    if (
+        request is not None
+        and route.cache_ttl  # off, this check is all the cache costs
+        and not request.mcp_servers
+        and not route.mcp_servers  # an answer made with MCP tools is never replayed
+    ):
         cached = await _cache_lookup(call, route, request, key, job.headers)
         if cached is not None:
             return await _cached_reply(call, request, cached)
@@ -699,6 +704,8 @@ class _Chat(_Routed):
         return self.request.max_tokens if self.request is not None else None
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        if self.request is not None and self.request.mcp_servers:
+            _check_mcp_permissions(self.key, self.request)
         hosted_mcp.attach(self.request, route.mcp_servers)
         if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
             return await _hosted_mcp(self, route)
@@ -785,6 +792,24 @@ class _Chat(_Routed):
     async def opened(self, passthrough: bool) -> None:
         if self.counting is not None and not passthrough:
             self.request.prompt_tokens = await _prompt_count(self.counting)
+
+
+def _check_mcp_permissions(key: KeyEntry, request: ChatRequest) -> None:
+    """A registered MCP server the caller names (not one its route attaches) is used
+    as the key's MCP permissions allow, as on ``/mcp``: a server it may not see is a
+    403, a server it may use some tools of offers only those."""
+    from .errors import PermissionDenied
+    from .mcp import permissions
+
+    for server in request.mcp_servers:
+        if server.url is not None:
+            continue  # the caller's own server, reached with the caller's headers
+        name = server.registered or server.label
+        if not permissions.allows_server(key, name):
+            raise PermissionDenied(f"this API key may not use the MCP server {name!r}")
+        tools = permissions.tools_allowed(key, name)
+        if tools is not None:
+            server.allowed = [t for t in (server.allowed or tools) if t in tools]
 
 
 def _mcp_passes(route: RouteEntry, call: Call) -> bool:

@@ -36,6 +36,15 @@ def allows_server(key: KeyEntry, server: str) -> bool:
     )
 
 
+def tools_allowed(key: KeyEntry, server: str) -> list[str] | None:
+    """The tools of ``server`` the key may call: None for all of them, else the ones its
+    ``server__tool`` entries name (empty: none)."""
+    if key.is_master or "*" in key.mcp_allowed or server in key.mcp_allowed:
+        return None
+    prefix = server + SEPARATOR
+    return [item[len(prefix) :] for item in key.mcp_allowed if item.startswith(prefix)]
+
+
 def allows_tool(key: KeyEntry, server: str, tool: str) -> bool:
     if key.is_master:
         return True

@@ -128,6 +128,11 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:team-edit": ("teams.view", "teams.edit"),
     "console:users": ("users.view", "users.edit"),
     "console:user-edit": ("users.edit", "users.edit"),
+    # MCP servers: their credentials, and tool calls run from the console (admins)
+    **{
+        f"console:{name}": ("providers.edit", "providers.edit")
+        for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
+    },
     # shadow traffic compares answers of every key's requests
     "console:route-shadow": ("traffic.compare", "traffic.compare"),
     "console:spend": ("spend.view", "spend.view"),
@@ -175,6 +180,7 @@ API: dict[str, tuple[str, str]] = {
     "teams": ("teams.view", "teams.edit"),
     "users": ("users.view", "users.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
+    "mcp-servers": ("providers.edit", "providers.edit"),
     "spend": ("spend.view", "spend.view"),
     "audit": ("audit.view", "audit.view"),
     "datasets": ("evals.use", "evals.use"),

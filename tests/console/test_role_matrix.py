@@ -71,6 +71,10 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "team-edit": (ALL, ADMINS),
     "users": (ADMINS, {O}),
     "user-edit": ({O}, {O}),
+    **{
+        name: (ADMINS, ADMINS)
+        for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
+    },
     # every team's traffic: shadow comparisons, spend, the audit log, evaluations
     "route-shadow": (ADMINS, ADMINS),
     "spend": (ADMINS, ADMINS),
@@ -109,6 +113,7 @@ API = {
     "users": (ADMINS, {O}),
     "spend": (ADMINS, ADMINS),
     "audit": (ADMINS, ADMINS),
+    "mcp-servers": (ADMINS, ADMINS),
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
 }
@@ -163,6 +168,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "user": world["spare"].pk,
             "playground": 1,
             "evals": 1,
+            "mcp": 1,
         },
         "index": 0,
         "fmt": "csv",
@@ -256,6 +262,7 @@ def api_url(template: str, world: dict) -> str:
         "team_id": world["team"].pk,
         "username": "spare",
         "dataset_id": 1,
+        "server_id": 1,
         "experiment_id": 1,
         "index": 0,
         "n": 1,

@@ -30,8 +30,10 @@ from mcp.shared.exceptions import MCPError
 
 from ... import url_fetch
 from ...types import McpServer
+from ..errors import McpGatewayError, UnknownServer
 
 log = logging.getLogger(__name__)
+
 
 POOL_MODULE = "gateway.mcp.pool"
 
@@ -54,6 +56,10 @@ def _reason(exc: BaseException) -> str:
         exc = exc.exceptions[0]
     if isinstance(exc, MCPError):
         return f"error {exc.code}: {exc.message}"
+    if isinstance(exc, McpGatewayError):  # the registry's pool: its messages are safe
+        return exc.message
+    if isinstance(exc, (KeyError, LookupError)):
+        return "is not registered"
     if isinstance(exc, TimeoutError):
         return "did not answer in time"
     if isinstance(exc, httpx2.HTTPStatusError):
@@ -167,7 +173,7 @@ class Connections:
             raise ServerFailed(f"MCP server {name!r} is not registered")
         try:
             result = await pool.list_tools(name)
-        except (KeyError, LookupError):
+        except (KeyError, LookupError, UnknownServer):
             raise ServerFailed(f"MCP server {name!r} is not registered") from None
         return list(getattr(result, "tools", result))
 

@@ -109,7 +109,9 @@ async def test_a_streamed_responses_client_sees_the_steps(gateway):
     )
     raw = b"".join([chunk async for chunk in reply.chunks])
     kinds = [
-        orjson.loads(line[6:])["type"] for line in raw.split(b"\n") if line.startswith(b"data: ")
+        orjson.loads(line[6:])["type"]
+        for line in raw.split(b"\n")
+        if line.startswith(b"data: ") and line != b"data: [DONE]"  # Open Responses ends so
     ]
     assert (
         kinds.index("response.mcp_list_tools.completed")
@@ -147,3 +149,51 @@ async def test_each_tool_call_is_a_span_under_the_request(gateway, monkeypatch):
     assert tool.attributes["switchyard.mcp.server"] == "docs"
     request_span = next(s for s in spans.values() if s.parent is None)
     assert tool.parent.span_id == request_span.context.span_id
+
+
+def keyed(mcp_allowed: set[str]):  # type: ignore[no-untyped-def]
+    return dataclasses.replace(MASTER, id=42, name="team", mcp_allowed=frozenset(mcp_allowed))
+
+
+async def responses_naming(server: str, key) -> service.Reply:  # type: ignore[no-untyped-def]
+    tool = {"type": "mcp", "server_label": server, "require_approval": "never"}
+    body = {"model": "plain", "input": "llamas?", "store": False, "tools": [tool]}
+    return await service.handle(
+        "chat", "responses", orjson.dumps(body), {}, service.Caller(key=key)
+    )
+
+
+async def test_a_registered_server_the_caller_names_needs_the_keys_permission(gateway):
+    upstream, recorded, calls = gateway
+    registry.install(snapshot(route("plain", "up-1", max_attempts=1)))
+    refused = await responses_naming("docs", keyed(set()))
+    assert refused.status == 403, refused.body
+    assert b"may not use the MCP server 'docs'" in refused.body and calls == []
+    allowed = await responses_naming("docs", keyed({"docs__lookup"}))
+    assert allowed.status == 200 and calls == [("docs", "lookup", {"q": "llamas"})]
+
+
+def test_a_key_allowed_some_tools_of_a_server_is_offered_those_only():
+    from gateway.mcp import permissions
+    from gateway.types import ChatRequest, McpServer
+
+    request = ChatRequest(model="m", mcp_servers=[McpServer(label="docs", registered="docs")])
+    service._check_mcp_permissions(keyed({"docs__other", "wiki"}), request)
+    assert request.mcp_servers[0].allowed == ["other"]
+    assert permissions.tools_allowed(keyed({"docs"}), "docs") is None
+    assert permissions.tools_allowed(MASTER, "docs") is None
+
+
+async def test_an_answer_made_with_mcp_tools_is_never_served_from_the_cache(gateway):
+    upstream, recorded, calls = gateway
+    cached = dataclasses.replace(
+        route("docs-gpt", "up-1", max_attempts=1), mcp_servers=("docs",), cache_ttl=60
+    )
+    registry.install(snapshot(cached))
+    body = {"model": "docs-gpt", "messages": [{"role": "user", "content": "llamas?"}]}
+    for _ in range(2):
+        reply = await service.handle(
+            "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+        )
+        assert reply.status == 200
+    assert len(calls) == 2 and len(upstream.seen) == 4
