@@ -3,7 +3,7 @@
 In one process, on a throwaway SQLite database: a 1,000-row dataset over three echo
 routes (3,000 calls), run twice each way, alternating:
 
-- direct: the same 3,000 calls through ``gateway.service`` (``run_column``, exactly what
+- direct: the same 3,000 calls through ``gateway.core.service`` (``run_column``, exactly what
   a cell makes), ``concurrency`` at a time, answers kept in memory only;
 - experiment: ``runner.run_claimed`` on an experiment with the same concurrency (cells
   saved in batches, progress counters, scoring, the summary at the end).
@@ -61,8 +61,9 @@ def main() -> None:
     from console.evals.models import Experiment
     from console.evals.parsing import ParsedRow
     from console.playground.run import ColumnRun, run_column
-    from gateway import journal, registry
+    from gateway import journal
     from gateway.models import Deployment, Provider, Route
+    from gateway.policy import registry
 
     journal.record = lambda record: None  # type: ignore[assignment]
     provider = Provider.objects.create(name="echo", kind="echo")

@@ -39,7 +39,7 @@ def setup() -> None:
 
 
 def key(n: int, **extra):
-    from gateway.registry import KeyEntry
+    from gateway.policy.registry import KeyEntry
 
     fields = dict(
         id=n,
@@ -73,7 +73,7 @@ async def timed(label: str, count: int, call) -> tuple[str, float, float]:
 
 
 async def measure(store: str, backend, count: int) -> list[tuple[str, float, float]]:
-    from gateway import limits, routing, shared_cooldowns
+    from gateway.policy import limits, routing, shared_cooldowns
 
     rows = []
     at = time.time()
@@ -131,8 +131,8 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
 async def main_async(args) -> None:
     from django.conf import settings
 
-    from gateway import limits
-    from gateway.counter_service import CounterService
+    from gateway.policy import limits
+    from gateway.server.counter_service import CounterService
 
     async def no_spend(key_id, start):
         return Decimal(0)

@@ -34,7 +34,7 @@ README = ROOT / "README.md"
 LITELLM_VENV = BENCH / ".litellm-venv"
 MASTER_KEY = "sk-bench-master-0123456789abcdef"
 # How long after the last cell memory is read again: a server at rest (Switchyard's
-# workers give freed heap back once idle for a second, gateway.memory_trim).
+# workers give freed heap back once idle for a second, gateway.server.memory_trim).
 REST_SECONDS = 3.0
 ROUTE = "bench"
 MESSAGES = [{"role": "user", "content": "Say hello in twenty tokens."}]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import orjson
 
-from gateway import dialects
 from gateway.codecs.base import sse_wire_event
+from gateway.edge import dialects
 from gateway.streaming import SSEDecoder, fold_events
 from gateway.types import ChatResponse, Text
 

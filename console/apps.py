@@ -6,4 +6,4 @@ class ConsoleConfig(AppConfig):
     verbose_name = "Switchyard console"
 
     def ready(self) -> None:
-        from . import stats  # noqa: F401 - refolds the dashboard's week after a rollup rebuild
+        from console import stats  # noqa: F401 - refolds the dashboard's week after a rollup rebuild

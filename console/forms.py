@@ -1,5 +1,5 @@
 """Console forms: they parse what a person typed; validation that matters (and saving)
-is ``gateway.admin_ops``' job, whose errors are put back next to the fields."""
+is ``gateway.ops.admin_ops``' job, whose errors are put back next to the fields."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from gateway import capability_flags, dialects
-from gateway.admin_ops import errors_by_field
+from gateway.catalog import capability_flags
+from gateway.edge import dialects
 from gateway.models import ApiKey, CacheScope, McpServer, Provider, Route, Team
+from gateway.ops.admin_ops import errors_by_field
 from gateway.providers import kinds
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}

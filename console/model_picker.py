@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from asgiref.sync import async_to_sync
 
-from gateway import admin_ops, catalog
+from gateway import catalog
 from gateway.models import Provider
+from gateway.ops import admin_ops
 
 LIVE_TTL = 300.0  # seconds a provider's models list is reused
 LIVE_TIMEOUT = 5.0

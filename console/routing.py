@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from .playground.consumer import PlaygroundConsumer
-from .tail import LogTailConsumer
+from console.playground.consumer import PlaygroundConsumer
+from console.tail import LogTailConsumer
 
 websocket_urlpatterns: list = [
     path("ws/logs/tail/", LogTailConsumer.as_asgi()),

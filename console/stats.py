@@ -1,6 +1,6 @@
 """Dashboard numbers. The hour view aggregates RequestLog in SQL over a range scan of
 the ``log_time`` index, percentiles from a bounded sample of the newest rows. The day
-and week views read the hourly rollups (``gateway.rollups``: a few rows per route, key
+and week views read the hourly rollups (``gateway.telemetry.rollups``: a few rows per route, key
 and hour instead of every request), percentiles estimated from their latency
 histograms. Results are cached for a few seconds (the dashboard polls), but not past a
 new request: one indexed read of the newest log id per view tells whether there is one."""
@@ -20,8 +20,8 @@ from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from gateway import rollups
 from gateway.models import ApiKey, RequestLog, UsageRollup
+from gateway.telemetry import rollups
 
 PERCENTILE_SAMPLE = 5000
 REJECTED_LABEL = "rejected (no valid key)"
@@ -446,7 +446,7 @@ def _load_stored(
     hours: list[datetime], versions: dict[datetime, tuple[int, int]]
 ) -> dict[datetime, HourSummary]:
     """Stored summaries of ``hours`` that are still current (same rollup version)."""
-    from .models import StoredHourSummary
+    from console.models import StoredHourSummary
 
     found = {}
     rows = StoredHourSummary.objects.filter(hour__in=hours).values_list(
@@ -464,7 +464,7 @@ def _load_stored(
 
 def _store(summaries: dict[datetime, HourSummary], now: datetime) -> None:
     """Keep finished hours' summaries for the next process; forget week-old ones."""
-    from .models import StoredHourSummary
+    from console.models import StoredHourSummary
 
     if not summaries:
         return

@@ -10,7 +10,7 @@ Two sources feed it, deduplicated by row id (``SeenIds``):
   rows written by the other worker processes or instances.
 
 Each browser gets the rows that match its filters (the log page's query string, cleaned
-by the same form and filtered by the same ``gateway.logquery`` code as the table),
+by the same form and filtered by the same ``gateway.telemetry.logquery`` code as the table),
 rendered with the table's ``log-row`` partial and wrapped for htmx's ws extension to
 prepend out of band."""
 
@@ -26,9 +26,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from gateway import db_work, logquery
 from gateway.models import RequestLog
 from gateway.policy import roles
+from gateway.server import db_work
+from gateway.telemetry import logquery
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class LogTailConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.actor = actor
-        from .views.logs import filters_from, query_params
+        from console.views.logs import filters_from, query_params
 
         filters = filters_from(_query(self.scope))
         filters.pop("window", None)  # the tail only ever shows new rows

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from .views import (
+from console.views import (
     assets,
     audit,
     auth,

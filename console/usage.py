@@ -1,6 +1,6 @@
 """Usage over days: spend, requests and tokens per key and day for the usage page's
 chart, and per day, key and route for its CSV export. Both read the hourly rollups
-(``gateway.rollups``), never the request log, so 90 days cost a few thousand rows."""
+(``gateway.telemetry.rollups``), never the request log, so 90 days cost a few thousand rows."""
 
 from __future__ import annotations
 

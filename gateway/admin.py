@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin
 
-from .login_throttle import ThrottledAdminAuthenticationForm
-from .models import ApiKey, Deployment, Provider, RequestLog, Route
+from gateway.models import ApiKey, Deployment, Provider, RequestLog, Route
+from gateway.policy.login_throttle import ThrottledAdminAuthenticationForm
 
 admin.site.login_form = ThrottledAdminAuthenticationForm  # sign-in waits say how long
 
@@ -10,7 +10,7 @@ admin.site.login_form = ThrottledAdminAuthenticationForm  # sign-in waits say ho
 def _owners_only(request) -> bool:  # type: ignore[no-untyped-def]
     """Django's admin edits any row: for staff who are owners only (gateway/policy/roles.py),
     so a staff user given a lesser console role cannot go around it there."""
-    from .policy import roles
+    from gateway.policy import roles
 
     user = request.user
     return bool(user.is_active and user.is_staff and roles.role_of(user) == roles.OWNER)
@@ -61,7 +61,7 @@ class RouteAdmin(admin.ModelAdmin):
     def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
         """A route that is some key's only allowed route is listed as protected (the
         key would otherwise be opened to every route)."""
-        from .admin_ops import keys_limited_to
+        from gateway.ops.admin_ops import keys_limited_to
 
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         for route in objs:

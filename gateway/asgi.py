@@ -1,10 +1,10 @@
 """ASGI entry point: the /v1 endpoints are served by lean ASGI handlers
-(``gateway.endpoints``); everything else (console, admin, /api) by Django; WebSockets
+(``gateway.edge.endpoints``); everything else (console, admin, /api) by Django; WebSockets
 on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
-the others by the console's consumers; lifespan by ``gateway.runtime``. Bodies sent to
-Django are capped before it spools them (``gateway.body_caps``). HTTP body
+the others by the console's consumers; lifespan by ``gateway.server.runtime``. Bodies sent to
+Django are capped before it spools them (``gateway.edge.body_caps``). HTTP body
 chunks sent while the application is busy go out in one write
-(``gateway.send_coalescing``)."""
+(``gateway.server.send_coalescing``)."""
 
 import os
 
@@ -12,7 +12,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-from . import log_escape  # noqa: E402
+from gateway.telemetry import log_escape  # noqa: E402
 
 log_escape.install()  # a logged path or header cannot start a line of its own
 
@@ -22,12 +22,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
-
-from . import endpoints, runtime  # noqa: E402
-from .body_caps import BodyCapApp  # noqa: E402
-from .responses_socket import ResponsesSocket  # noqa: E402
-from .send_coalescing import CoalescingApp  # noqa: E402
-from .ws_origin import SameOriginWebSockets  # noqa: E402
+from gateway.edge import endpoints  # noqa: E402
+from gateway.edge.body_caps import BodyCapApp  # noqa: E402
+from gateway.edge.responses_socket import ResponsesSocket  # noqa: E402
+from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
+from gateway.server import runtime  # noqa: E402
+from gateway.server.send_coalescing import CoalescingApp  # noqa: E402
 
 console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 responses_socket = ResponsesSocket.as_asgi()

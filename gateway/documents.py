@@ -13,7 +13,7 @@ import base64
 import binascii
 from collections.abc import Iterator
 
-from .types import ChatRequest, Document, ToolResult
+from gateway.types import ChatRequest, Document, ToolResult
 
 PDF = "application/pdf"
 
@@ -57,13 +57,27 @@ def needs_reader(doc: Document) -> bool:
     return doc.text is None
 
 
+# Converse document formats by media type: what a Bedrock upstream takes as bytes.
+BEDROCK_DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+
+
 def refusal(kind: str, doc: Document) -> str | None:
     """Why an upstream of provider ``kind`` cannot carry ``doc`` (None: it can)."""
     if doc.text is not None:
         return None  # text goes as text (Anthropic: a text-source document) everywhere
     media_type = (doc.media_type or "").lower()
     if kind in ("openai", "azure"):
-        return None  # by URL: the gateway fetches it (gateway.media_inline)
+        return None  # by URL: the gateway fetches it (gateway.core.media_inline)
     if kind == "anthropic":
         if media_type and media_type != PDF:
             if doc.url is not None:
@@ -72,11 +86,8 @@ def refusal(kind: str, doc: Document) -> str | None:
         return None
     if kind == "bedrock":
         if doc.url is not None:
-            return None  # the gateway fetches it and checks its type (gateway.media_inline)
-        # imported here: the codecs (registered together) read this module
-        from .codecs.bedrock.maps import DOCUMENT_FORMATS
-
-        if media_type not in DOCUMENT_FORMATS:
+            return None  # the gateway fetches it and checks its type (gateway.core.media_inline)
+        if media_type not in BEDROCK_DOCUMENT_FORMATS:
             return "Bedrock documents are PDF, CSV, DOC(X), XLS(X), HTML, Markdown or text"
         return None
     if kind == "cohere":

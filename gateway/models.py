@@ -1,7 +1,7 @@
 """The registry (providers, routes, deployments, API keys) and the request journal.
 
 The ORM is the source of truth; the request path reads an in-memory snapshot built
-from these tables (``gateway.registry``) and never queries them per request.
+from these tables (``gateway.policy.registry``) and never queries them per request.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from . import crypto
-from .errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
-from .providers import kinds
-from .secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
-from .url_secrets import mask_url
+from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
+from gateway.policy import crypto
+from gateway.policy.secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
+from gateway.policy.url_secrets import mask_url
+from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
 # form or an API client, keeps that value).
@@ -845,7 +845,7 @@ class UsageRollup(models.Model):
 
     ``key_id`` 0 stands for requests without a virtual key (the master key), so the
     group is unique on every database. Histograms are sparse ``{bucket index: count}``
-    objects over ``gateway.rollups.BOUNDS_MS``; names are kept so traffic of deleted
+    objects over ``gateway.telemetry.rollups.BOUNDS_MS``; names are kept so traffic of deleted
     routes and keys still shows."""
 
     hour = models.DateTimeField(help_text="start of the UTC hour")
@@ -937,4 +937,4 @@ class SsoLink(models.Model):
         return f"{self.subject} at {self.issuer}"
 
 
-from .telemetry.models import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)
+from gateway.telemetry.models import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_int, env_list, env_str
-from .private_files import private_data_dir
-from .supervisor import UVICORN_WORKER_ENV
+from gateway.env import env_bool, env_float, env_int, env_list, env_str
+from gateway.server.private_files import private_data_dir
+from gateway.server.supervisor import UVICORN_WORKER_ENV
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -136,7 +136,7 @@ def _master_key() -> str:
 
 SWITCHYARD_MASTER_KEY = _master_key()
 REDIS_URL = env_str("REDIS_URL")
-# The reasoning ledger (gateway.reasoning_ledger): signed reasoning kept per tool call
+# The reasoning ledger (gateway.core.reasoning_ledger): signed reasoning kept per tool call
 # for clients that cannot carry it back; per worker, shared in Redis when REDIS_URL is
 # set, else in the counter service of `serve --workers N`.
 SWITCHYARD_REASONING_LEDGER_ENTRIES = env_int(
@@ -152,7 +152,7 @@ SWITCHYARD_MAX_BODY_BYTES = env_int("SWITCHYARD_MAX_BODY_BYTES", 32 * 1024 * 102
 # streamed one folded for the response cache (the relay itself is not capped).
 SWITCHYARD_MAX_ANSWER_BYTES = env_int("SWITCHYARD_MAX_ANSWER_BYTES", 64 * 1024 * 1024, minimum=1024)
 # Images and documents by URL the gateway fetches for upstreams that take bytes only
-# (gateway.url_fetch): hosts or CIDRs allowed although private, loopback or link-local
+# (gateway.core.url_fetch): hosts or CIDRs allowed although private, loopback or link-local
 # (comma-separated), the largest body, and the time a fetch may take in all.
 SWITCHYARD_URL_FETCH_ALLOW = env_str("SWITCHYARD_URL_FETCH_ALLOW")
 SWITCHYARD_URL_FETCH_MAX_BYTES = env_int(
@@ -176,7 +176,7 @@ SWITCHYARD_STREAM_KEEPALIVE_SECONDS = env_float(
     "SWITCHYARD_STREAM_KEEPALIVE_SECONDS", 15.0, minimum=0
 )
 # Bodies on the paths Django serves (console, login, admin, /api): read no further than
-# this (413); the config import upload may be larger (gateway.body_caps).
+# this (413); the config import upload may be larger (gateway.edge.body_caps).
 SWITCHYARD_MAX_FORM_BODY_BYTES = env_int(
     "SWITCHYARD_MAX_FORM_BODY_BYTES", 1024 * 1024, minimum=1024
 )
@@ -206,7 +206,7 @@ SWITCHYARD_SHUTDOWN_GRACE_SECONDS = env_float("SWITCHYARD_SHUTDOWN_GRACE_SECONDS
 SWITCHYARD_CACHE_MAX_ENTRIES = env_int("SWITCHYARD_CACHE_MAX_ENTRIES", 10_000, minimum=1)
 SWITCHYARD_CACHE_MAX_BYTES = env_int("SWITCHYARD_CACHE_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)
 # Identical requests on a cached route wait up to this long for the one already calling
-# the upstream (gateway/cache/flights.py); 0: each calls on its own.
+# the upstream (gateway/core/cache/flights.py); 0: each calls on its own.
 SWITCHYARD_CACHE_FLIGHT_WAIT_SECONDS = env_float(
     "SWITCHYARD_CACHE_FLIGHT_WAIT_SECONDS", 60.0, minimum=0
 )
@@ -242,7 +242,7 @@ SWITCHYARD_COOLDOWN_SECONDS = env_float("SWITCHYARD_COOLDOWN_SECONDS", 30.0, min
 # How often each process checks the registry version in the database (seconds).
 SWITCHYARD_REGISTRY_POLL_SECONDS = env_float("SWITCHYARD_REGISTRY_POLL_SECONDS", 1.0, minimum=0.05)
 
-# The uvicorn workers of ``serve --workers N`` (``gateway.supervisor`` marks them) leave
+# The uvicorn workers of ``serve --workers N`` (``gateway.server.supervisor`` marks them) leave
 # out daphne's app: it only serves ``runserver``, and loading it imports twisted,
 # autobahn and pyOpenSSL (about 20 MB of each worker's memory).
 _DAPHNE_APP = [] if os.environ.get(UVICORN_WORKER_ENV) else ["daphne"]
@@ -274,7 +274,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "gateway.security_headers.content_security_policy",  # console pages' CSP
+    "gateway.edge.security_headers.content_security_policy",  # console pages' CSP
 ]
 
 ROOT_URLCONF = "gateway.urls"
@@ -303,8 +303,8 @@ CHANNEL_LAYERS = _channel_layers(REDIS_URL)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-# Sign-in throttled per account and per client address (gateway.login_throttle).
-AUTHENTICATION_BACKENDS = ["gateway.login_throttle.ThrottledModelBackend"]
+# Sign-in throttled per account and per client address (gateway.policy.login_throttle).
+AUTHENTICATION_BACKENDS = ["gateway.policy.login_throttle.ThrottledModelBackend"]
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:dashboard"
 LOGOUT_REDIRECT_URL = "console:login"
@@ -339,7 +339,7 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
-        # a warning per failed reconnect; gateway.db_work logs an outage once instead
+        # a warning per failed reconnect; gateway.server.db_work logs an outage once instead
         "psycopg.pool": {"level": "ERROR"},
     },
 }

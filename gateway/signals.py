@@ -10,8 +10,8 @@ from django.db.models import F, ProtectedError
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import registry
-from .models import ApiKey, Deployment, McpServer, Provider, RegistryState, Route, Team
+from gateway.models import ApiKey, Deployment, McpServer, Provider, RegistryState, Route, Team
+from gateway.policy import registry
 
 REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer)
 
@@ -66,7 +66,7 @@ def _on_registry_row(sender, using=None, **kwargs) -> None:  # type: ignore[no-u
 def _keep_keys_limited(sender, instance: Route, **kwargs) -> None:  # type: ignore[no-untyped-def]
     """The last net under every path that deletes routes: a key whose only allowed
     route goes would be left with none, which means every route."""
-    from .admin_ops import keys_limited_to
+    from gateway.ops.admin_ops import keys_limited_to
 
     names = keys_limited_to(instance)
     if names:

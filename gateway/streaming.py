@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from .types import (
+from gateway.types import (
     ChatResponse,
     ErrorEvent,
     Finish,

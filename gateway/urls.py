@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import health
-from .api import api, slashless_aliases
-from .login_throttle import throttled_sign_in
+from gateway.edge import health
+from gateway.edge.api import api, slashless_aliases
+from gateway.policy.login_throttle import throttled_sign_in
 
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),

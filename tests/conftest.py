@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway import http, registry
+from gateway.policy import registry
+from gateway.server import http
 
 from .live import Gateway, running_gateway
 
@@ -23,9 +24,9 @@ def _fresh_outbound_client() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_sign_in_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Failed sign-ins counted by one test never throttle another's (the in-process
-    store of ``gateway.login_throttle`` lives as long as the test process)."""
-    from gateway import login_throttle
-    from gateway.login_attempts import LoginAttempts
+    store of ``gateway.policy.login_throttle`` lives as long as the test process)."""
+    from gateway.policy import login_throttle
+    from gateway.policy.login_attempts import LoginAttempts
 
     monkeypatch.setattr(login_throttle, "local", LoginAttempts())
 

@@ -45,7 +45,7 @@ def time_window(window: str) -> None:
     from django.test import Client
 
     call_command("migrate", verbosity=0)  # a database seeded by an older checkout
-    from gateway import runtime
+    from gateway.server import runtime
 
     # as every server process does at start-up, before serving (runtime.ensure_started):
     # without the freeze a full collection of Django's objects (65-80 ms) lands in the

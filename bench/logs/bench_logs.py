@@ -238,7 +238,7 @@ def seed_all(rows: int) -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from gateway import rollups
+    from gateway.telemetry import rollups
 
     call_command("migrate", verbosity=0)
     took = seed(rows)
@@ -338,8 +338,8 @@ def time_case(index: int, explain: bool) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from gateway import runtime
     from gateway.models import RequestLog
+    from gateway.server import runtime
 
     # as every server process does at start-up, before serving (runtime.ensure_started):
     # without the freeze a full collection of Django's objects (65-80 ms) lands in the

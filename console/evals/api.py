@@ -1,5 +1,5 @@
 """``/api/datasets`` and ``/api/experiments`` (django-ninja, registered in
-``gateway/api/__init__.py`` by its dotted path, so the gateway never imports it)."""
+``gateway/edge/api/__init__.py`` by its dotted path, so the gateway never imports it)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from . import datasets, experiments, summary
-from .exports import csv_response, json_document
-from .models import Dataset, Experiment
-from .parsing import DatasetError, parse_file, row_from_object
+from console.evals import datasets, experiments, summary
+from console.evals.exports import csv_response, json_document
+from console.evals.models import Dataset, Experiment
+from console.evals.parsing import DatasetError, parse_file, row_from_object
 
 router = Router(tags=["evaluations"])
 
@@ -109,7 +109,7 @@ def upload_dataset(
 
 @router.post("/datasets/from-log", response={201: DatasetOut, 422: Problem})
 def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
-    from gateway.logquery import InvalidFilter
+    from gateway.telemetry.logquery import InvalidFilter
 
     try:
         rows = datasets.rows_from_log(

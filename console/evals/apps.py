@@ -8,9 +8,8 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from gateway import runtime
-
-        from . import runner
+        from console.evals import runner
+        from gateway.server import runtime
 
         # Every serving process runs one runner; the lease says which one runs what.
         runtime.at_start(runner.run_forever)

@@ -11,13 +11,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from console.evals.models import Dataset, DatasetRow
+from console.evals.parsing import DatasetError, ParsedRow, row_from_object
 from console.playground.replay import prefill_from_log
 from console.playground.stream import fold_transcript
-from gateway import logquery
 from gateway.models import RequestBody
-
-from .models import Dataset, DatasetRow
-from .parsing import DatasetError, ParsedRow, row_from_object
+from gateway.telemetry import logquery
 
 FROM_LOG_LIMIT = 5_000
 
@@ -90,7 +89,7 @@ def append_rows(dataset: Dataset, added: list[ParsedRow]) -> Dataset:
 def rows_from_log(
     filters: Mapping[str, Any], *, with_answers: bool, limit: int = FROM_LOG_LIMIT
 ) -> list[ParsedRow]:
-    """The inputs of the logged requests ``filters`` selects (``gateway.logquery``'s
+    """The inputs of the logged requests ``filters`` selects (``gateway.telemetry.logquery``'s
     filters: since, until, route, key, status, dialect, q), newest first, chat-like
     endpoints only; their answers as references when asked. Requests whose body was not
     kept are skipped."""

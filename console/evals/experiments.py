@@ -7,11 +7,10 @@ from typing import Any
 
 from django.db import transaction
 
+from console.evals import runner, scorers
+from console.evals.models import Cell, Dataset, Experiment
 from console.playground import spec as specs
-from gateway import registry
-
-from . import runner, scorers
-from .models import Cell, Dataset, Experiment
+from gateway.policy import registry
 
 MAX_COLUMNS = 6
 PARAMS = ("temperature", "max_tokens", "system", "reasoning_effort")

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 from django.http import HttpResponse
 
-from .experiments import cell_dict, result_rows
-from .models import Experiment
+from console.evals.experiments import cell_dict, result_rows
+from console.evals.models import Experiment
 
 CSV_FIELDS = (
     "row", "prompt", "reference", "column", "route", "output", "error", "score", "scores",

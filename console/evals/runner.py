@@ -1,4 +1,4 @@
-"""The experiment runner: one per serving process (``gateway.runtime.at_start``).
+"""The experiment runner: one per serving process (``gateway.server.runtime.at_start``).
 
 Claiming: an unfinished experiment whose lease is empty or expired is taken with one
 conditional UPDATE (``lease_until`` still what we read); the database lets one process
@@ -7,7 +7,7 @@ one of them. The winner renews the lease every ``RENEW_SECONDS``; if it dies the
 runs out (``LEASE_SECONDS``) and another process (or the restarted one) resumes it. A
 clean shutdown hands the lease back at once.
 
-Running: every cell (row × column) goes through ``gateway.service.handle`` exactly as a
+Running: every cell (row × column) goes through ``gateway.core.service.handle`` exactly as a
 playground column does (``console.playground.run.run_column``: limits, routing,
 retries, caps and the journal apply), with the key named ``experiment:<id>`` so each
 call is tagged with its experiment in the log. At most ``concurrency`` cells are in
@@ -36,13 +36,20 @@ from channels.db import database_sync_to_async
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from console.evals import summary
+from console.evals.models import Cell, DatasetRow, Experiment
+from console.evals.scorers import (
+    ASYNC_KINDS,
+    judge_pairwise,
+    judge_pointwise,
+    name_of,
+    score_sync,
+    similarity,
+)
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
-from gateway import registry, service
-
-from . import summary
-from .models import Cell, DatasetRow, Experiment
-from .scorers import ASYNC_KINDS, judge_pairwise, judge_pointwise, name_of, score_sync, similarity
+from gateway.core import service
+from gateway.policy import registry
 
 log = logging.getLogger(__name__)
 

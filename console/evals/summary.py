@@ -14,8 +14,8 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from .models import Cell, Experiment
-from .scorers import name_of
+from console.evals.models import Cell, Experiment
+from console.evals.scorers import name_of
 
 Z95 = 1.959963984540054
 LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from console.evals import views
 
 urlpatterns = [
     path("", views.index, name="evals"),

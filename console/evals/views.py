@@ -19,15 +19,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from console.decorators import staff_required
+from console.evals import datasets, experiments, summary
+from console.evals.exports import csv_response, json_document
+from console.evals.models import Cell, Dataset, Experiment
+from console.evals.parsing import MAX_BYTES, DatasetError, parse_file
+from console.evals.scorers import DEFAULT_PAIRWISE_RUBRIC, DEFAULT_POINTWISE_RUBRIC, KINDS, name_of
 from console.playground.spec import EFFORTS
-from gateway import registry
-from gateway.logquery import InvalidFilter
-
-from . import datasets, experiments, summary
-from .exports import csv_response, json_document
-from .models import Cell, Dataset, Experiment
-from .parsing import MAX_BYTES, DatasetError, parse_file
-from .scorers import DEFAULT_PAIRWISE_RUBRIC, DEFAULT_POINTWISE_RUBRIC, KINDS, name_of
+from gateway.policy import registry
+from gateway.telemetry.logquery import InvalidFilter
 
 TABLE_PAGE = 50
 ROW_PAGE = 100

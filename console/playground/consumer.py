@@ -15,12 +15,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from gateway import registry, runtime
-from gateway.policy import roles
-
-from ..models import Comparison
-from . import spec as specs
-from .run import ColumnRun, TurnRun
+from console.models import Comparison
+from console.playground import spec as specs
+from console.playground.run import ColumnRun, TurnRun
+from gateway.policy import registry, roles
+from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 

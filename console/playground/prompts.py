@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from ..decorators import staff_required
-from ..models import SavedPrompt
-from ..views.common import HtmxHttpRequest, go_to
-from . import spec as specs
+from console.decorators import staff_required
+from console.models import SavedPrompt
+from console.playground import spec as specs
+from console.views.common import HtmxHttpRequest, go_to
 
 TEMPLATE = "console/playground_prompts.html"
 NAME_LENGTH = 100

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
+from console.playground import spec as specs
 from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
-from gateway.dialects import client as client_codec
+from gateway.edge.dialects import client as client_codec
 from gateway.errors import GatewayError
 from gateway.types import (
     ChatRequest,
@@ -31,8 +32,6 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
-
-from . import spec as specs
 
 REPLAYABLE_DIALECTS = ("openai", "anthropic", "responses")
 

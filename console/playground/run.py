@@ -1,4 +1,4 @@
-"""Running one playground turn: every column streams through ``gateway.service.handle``
+"""Running one playground turn: every column streams through ``gateway.core.service.handle``
 (the same path as the public API: authenticated, limited, routed, retried, journaled,
 marked from_playground) at the same time. Text is coalesced and sent to the page in
 ticks, so six fast columns cost the socket ~20 messages a second, not one per token."""
@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from gateway import registry, service
-from gateway.registry import KeyEntry
-
-from .stream import TranscriptReader, error_message
+from console.playground.stream import TranscriptReader, error_message
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import KeyEntry
 
 TICK_SECONDS = 0.05
 Send = Callable[[dict[str, Any]], Awaitable[None]]

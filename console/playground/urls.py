@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import prompts, views
+from console.playground import prompts, views
 
 urlpatterns = [
     path("", views.playground, name="playground"),

@@ -16,19 +16,18 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
+from console import model_picker
+from console.decorators import actor_of, staff_required
+from console.models import BlindVote, Comparison
+from console.playground import prompts
+from console.playground import spec as specs
+from console.playground.diff import word_diff
+from console.playground.replay import prefill_from_log
+from console.readiness import default_routes
+from console.templatetags.console import significant_usd
+from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import RequestBody, RequestLog, Route
 from gateway.policy import roles
-
-from .. import model_picker
-from ..decorators import actor_of, staff_required
-from ..models import BlindVote, Comparison
-from ..readiness import default_routes
-from ..templatetags.console import significant_usd
-from ..views.common import HtmxHttpRequest, go_to
-from . import prompts
-from . import spec as specs
-from .diff import word_diff
-from .replay import prefill_from_log
 
 HISTORY_SIZE = 30
 

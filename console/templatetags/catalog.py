@@ -8,7 +8,8 @@ from typing import Any
 
 from django import template
 
-from gateway import capability_flags, catalog
+from gateway import catalog
+from gateway.catalog import capability_flags
 from gateway.catalog.entry import plain
 
 register = template.Library()

@@ -12,12 +12,10 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from gateway import logquery
-from gateway.telemetry import audit, audit_query
+from console.decorators import staff_required
+from console.views.common import HtmxHttpRequest
+from gateway.telemetry import audit, audit_query, logquery
 from gateway.telemetry.models import AuditEvent
-
-from ..decorators import staff_required
-from .common import HtmxHttpRequest
 
 PAGE = 50
 ACTIONS = ["create", "update", "delete", "import", "login", "login_failed"]

@@ -10,11 +10,10 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from console.decorators import staff_required
+from console.views.common import HtmxHttpRequest, page_or_partial
 from gateway import catalog
 from gateway.models import Provider
-
-from ..decorators import staff_required
-from .common import HtmxHttpRequest, page_or_partial
 
 LIMIT = 200
 SORTS = {

@@ -5,14 +5,13 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.export import export_config
-from gateway.litellm.parse import ConfigError, parse_config
-from gateway.litellm.plan import plan_import
-
-from ..decorators import staff_required
-from ..forms import ImportForm
-from .common import HtmxHttpRequest
+from console.decorators import staff_required
+from console.forms import ImportForm
+from console.views.common import HtmxHttpRequest
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.export import export_config
+from gateway.ops.litellm.parse import ConfigError, parse_config
+from gateway.ops.litellm.plan import plan_import
 
 TEMPLATE = "console/config_import.html"
 

@@ -9,13 +9,12 @@ import dataclasses
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from console import stats
+from console.charts import Series, bar_chart
+from console.decorators import actor_of, staff_required
+from console.views.common import HtmxHttpRequest, page_or_partial
 from gateway.models import RequestLog, Route
 from gateway.policy import roles
-
-from .. import stats
-from ..charts import Series, bar_chart
-from ..decorators import actor_of, staff_required
-from .common import HtmxHttpRequest, page_or_partial
 
 
 def _charts(board: stats.Dashboard) -> dict:

@@ -10,10 +10,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from gateway import deployment_health
-
-from ..decorators import staff_required
-from .common import HtmxHttpRequest, page_or_partial
+from console.decorators import staff_required
+from console.views.common import HtmxHttpRequest, page_or_partial
+from gateway.policy import deployment_health
 
 TEMPLATE = "console/health.html"
 

@@ -1,6 +1,6 @@
 """Virtual keys: create (the raw key shown once), edit limits in place (the row swaps
 to a form and back with htmx), revoke, usage and spend per key. Every change goes
-through ``gateway.keys`` like the API and the CLI."""
+through ``gateway.policy.keys`` like the API and the CLI."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from gateway import keys as key_ops
+from console import stats
+from console.decorators import actor_of, forbidden, staff_required
+from console.forms import KeyForm, show_errors
+from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import ApiKey
+from gateway.policy import keys as key_ops
 from gateway.policy import roles
-
-from .. import stats
-from ..decorators import actor_of, forbidden, staff_required
-from ..forms import KeyForm, show_errors
-from .common import HtmxHttpRequest, go_to
 
 TEMPLATE = "console/keys.html"
 USAGE_DAYS = 30

@@ -8,14 +8,13 @@ from urllib.parse import urlencode
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
-from gateway import logquery
+from console.bodies import present
+from console.decorators import actor_of, staff_required
+from console.forms import LogFilterForm
+from console.views.common import HtmxHttpRequest
 from gateway.models import ApiKey, RequestBody, RequestLog, Route
 from gateway.policy import roles
-
-from ..bodies import present
-from ..decorators import actor_of, staff_required
-from ..forms import LogFilterForm
-from .common import HtmxHttpRequest
+from gateway.telemetry import logquery
 
 TEMPLATE = "console/logs.html"
 
@@ -28,7 +27,7 @@ def filters_from(query) -> dict:  # type: ignore[no-untyped-def]
 
 
 def query_params(filters: dict) -> dict:
-    """The form's filters as ``gateway.logquery`` takes them: the time window becomes
+    """The form's filters as ``gateway.telemetry.logquery`` takes them: the time window becomes
     ``since`` (an age such as ``24h``), "all time" no bound."""
     params = {k: v for k, v in filters.items() if k != "window"}
     window = filters.get("window")

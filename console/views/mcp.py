@@ -13,13 +13,12 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from console.decorators import staff_required
+from console.forms import McpServerForm, show_errors
+from console.views.common import HtmxHttpRequest, go_to
 from gateway.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
-from gateway.url_secrets import mask_url
-
-from ..decorators import staff_required
-from ..forms import McpServerForm, show_errors
-from .common import HtmxHttpRequest, go_to
+from gateway.policy.url_secrets import mask_url
 
 TEMPLATE = "console/mcp_servers.html"
 RECENT_CALLS = 20
@@ -119,9 +118,9 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    from gateway import registry
     from gateway.mcp import calls
     from gateway.mcp.errors import McpGatewayError
+    from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=pk)
     tool = request.POST.get("tool", "")

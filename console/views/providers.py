@@ -11,12 +11,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from gateway import admin_ops
+from console.decorators import staff_required
+from console.forms import ProviderForm, show_errors
+from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import Provider
-
-from ..decorators import staff_required
-from ..forms import ProviderForm, show_errors
-from .common import HtmxHttpRequest, go_to
+from gateway.ops import admin_ops
 
 FORM_FIELDS = ("name", "kind", "base_url", "api_version", "timeout", "extra_headers")
 

@@ -17,14 +17,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from gateway import admin_ops, catalog
+from console import model_picker, stats
+from console.decorators import actor_of, forbidden, staff_required
+from console.forms import DeploymentForm, RouteForm, show_errors
+from console.views.common import HtmxHttpRequest, go_to
+from gateway import catalog
 from gateway.models import Deployment, Provider, Route, Team
+from gateway.ops import admin_ops
 from gateway.policy import roles
-
-from .. import model_picker, stats
-from ..decorators import actor_of, forbidden, staff_required
-from ..forms import DeploymentForm, RouteForm, show_errors
-from .common import HtmxHttpRequest, go_to
 
 ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"

@@ -12,11 +12,10 @@ from decimal import Decimal
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from console.answers import answer_text
+from console.decorators import staff_required
+from console.views.common import HtmxHttpRequest
 from gateway.models import RequestBody, RequestLog, Route
-
-from ..answers import answer_text
-from ..decorators import staff_required
-from .common import HtmxHttpRequest
 
 PAIRS = 100  # the newest mirrored requests shown
 COMPARED_CHARS = 4_000  # of each answer, for the likeness ratio

@@ -13,10 +13,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from console.decorators import staff_required
+from console.views.common import HtmxHttpRequest
 from gateway.telemetry import spend
-
-from ..decorators import staff_required
-from .common import HtmxHttpRequest
 
 # window -> (label, span, chart bucket)
 WINDOWS = {

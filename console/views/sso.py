@@ -20,14 +20,14 @@ from joserfc.errors import JoseError
 
 from console.views.auth import SignInForm
 from gateway.env import env_str
-from gateway.login_throttle import client_address
 from gateway.policy import sso
+from gateway.policy.login_throttle import client_address
 from gateway.policy.sso_users import oidc_client, provision
 from gateway.telemetry import audit
 
 logger = logging.getLogger("gateway.sso")
 NEXT_KEY = "sso_next"
-BACKEND = "gateway.login_throttle.ThrottledModelBackend"
+BACKEND = "gateway.policy.login_throttle.ThrottledModelBackend"
 
 
 def _config() -> sso.SsoConfig:

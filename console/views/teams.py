@@ -1,6 +1,6 @@
 """Teams and users: teams with their limits (counted like a key's by every key of the
 team) and members; users with their role. The policy is gateway/policy/roles.py; every
-change goes through the same functions as the API (``gateway.api.teams.save_team``,
+change goes through the same functions as the API (``gateway.edge.api.teams.save_team``,
 ``roles.set_role``, ``roles.assign_membership``)."""
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from gateway.api.teams import save_team
+from console import stats
+from console.decorators import actor_of, forbidden, staff_required
+from console.forms import show_errors
+from console.views.common import HtmxHttpRequest, go_to
+from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
 from gateway.policy import roles
-
-from .. import stats
-from ..decorators import actor_of, forbidden, staff_required
-from ..forms import show_errors
-from .common import HtmxHttpRequest, go_to
 
 USAGE_DAYS = 30
 TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]

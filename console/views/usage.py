@@ -10,11 +10,10 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from console import usage as usage_data
+from console.decorators import actor_of, staff_required
+from console.views.common import HtmxHttpRequest
 from gateway.policy import roles
-
-from .. import usage as usage_data
-from ..decorators import actor_of, staff_required
-from .common import HtmxHttpRequest
 
 
 @staff_required

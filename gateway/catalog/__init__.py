@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .entry import CAPABILITIES, CatalogError, Entry
-from .matching import lookup, vendor_of
-from .resolve import FLAGS, NOT_SET, PRICES, SET_ON_DEPLOYMENT, Resolved, resolve
-from .store import Catalog, load, reset
+from gateway.catalog.entry import CAPABILITIES, CatalogError, Entry
+from gateway.catalog.matching import lookup, vendor_of
+from gateway.catalog.resolve import FLAGS, NOT_SET, PRICES, SET_ON_DEPLOYMENT, Resolved, resolve
+from gateway.catalog.store import Catalog, load, reset
 
 UNPRICED = "unpriced"
 

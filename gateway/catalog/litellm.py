@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .entry import MAX_PRICE, CatalogError, Entry, plain
+from gateway.catalog.entry import MAX_PRICE, CatalogError, Entry, plain
 
 MILLION = Decimal(1_000_000)
 # litellm_provider -> catalog provider key

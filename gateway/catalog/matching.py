@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from .entry import Entry
-from .store import Catalog
+from gateway.catalog.entry import Entry
+from gateway.catalog.store import Catalog
 
 # Host (or host suffix) of a provider's base URL -> catalog provider key.
 HOSTS: tuple[tuple[str, str], ...] = (

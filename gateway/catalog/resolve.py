@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .. import capability_flags
-from .entry import Entry
+from gateway.catalog import capability_flags
+from gateway.catalog.entry import Entry
 
 PRICES = ("input_price", "output_price", "cache_read_price", "cache_write_price")
 _ENTRY_PRICE = dict(zip(PRICES, ("input", "output", "cache_read", "cache_write"), strict=True))
 # The flags the catalog decides when the deployment leaves them empty (its capability
-# name; gateway.capability_flags): a figure in force with its source, like a price.
+# name; gateway.catalog.capability_flags): a figure in force with its source, like a price.
 FLAGS = {flag.name: flag.capability for flag in capability_flags.FLAGS if flag.nullable}
 SET_ON_DEPLOYMENT = "set on deployment"
 NOT_SET = "not set"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .entry import CatalogError, Entry, entry_from_json
+from gateway.catalog.entry import CatalogError, Entry, entry_from_json
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import litellm, store
-from .entry import PRICE_KEYS, CatalogError, Entry
+from gateway.catalog import litellm, store
+from gateway.catalog.entry import PRICE_KEYS, CatalogError, Entry
 
 # What LiteLLM's file cannot say: kept from the entry it refreshes.
 _KEPT_CAPS = frozenset({"reasoning_echo", "top_k"})

@@ -2,19 +2,19 @@
 registry of them: ``CODECS`` maps each format's one name to its ``Codec``.
 
 A new wire format is its package (whose ``__init__`` builds a ``CODEC``) plus its line
-below; the endpoint table (``gateway.dialects``), the providers (``speaks``), the journal
+below; the endpoint table (``gateway.edge.dialects``), the providers (``speaks``), the journal
 and the console all name formats by these keys."""
 
 from __future__ import annotations
 
-from .base import Codec, register
+from gateway.codecs.base import Codec, register
 
 CODECS: dict[str, Codec] = {}
 
 
 def _register_all() -> None:
     # In the console's order (client formats first).
-    from . import anthropic, bedrock, cohere, gemini, openai_chat, openai_responses
+    from gateway.codecs import anthropic, bedrock, cohere, gemini, openai_chat, openai_responses
 
     for package in (openai_chat, anthropic, openai_responses, gemini, bedrock, cohere):
         register(CODECS, package.CODEC)

@@ -18,7 +18,7 @@ A codec has one or both halves:
   ``WireEvent``s, already de-framed by the transport) and its errors.
 
 A ``Codec`` (below) is one wire format with its halves; ``gateway.codecs.CODECS`` names
-every codec. The service picks the client codec by endpoint (``gateway.dialects``) and
+every codec. The service picks the client codec by endpoint (``gateway.edge.dialects``) and
 the upstream codec by deployment (the provider's ``speaks``), never branching on a
 name: a body passes through untouched when both are the same ``Codec`` object.
 """
@@ -32,9 +32,9 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import orjson
 
-from ..errors import GatewayError, UpstreamError
-from ..streaming import SSEMessage
-from ..types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
+from gateway.errors import GatewayError, UpstreamError
+from gateway.streaming import SSEMessage
+from gateway.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
 
 
 @dataclass(slots=True, frozen=True)
@@ -238,7 +238,7 @@ class Dialect:
     functions of an inbound half, and everything else that differs between client
     dialects, each with a default, so that neither the service nor the endpoints ask
     which dialect they serve (they read these instead). An inbound module builds its
-    ``CLIENT``, the client half of its format's ``Codec``; ``gateway.dialects`` names
+    ``CLIENT``, the client half of its format's ``Codec``; ``gateway.edge.dialects`` names
     the endpoints that speak it."""
 
     # What the journal records and the console filters on ("openai", "anthropic", ...).
@@ -267,7 +267,7 @@ class Dialect:
     # A header naming the request id besides ``x-request-id`` (Anthropic's request-id).
     request_id_header: bytes = b""
     # Responses can be stored and chained (``store``, ``previous_response_id``): the
-    # service keeps them (``gateway.responses_state``).
+    # service keeps them (``gateway.core.responses_state``).
     stores_responses: bool = False
 
 

@@ -1,9 +1,9 @@
 """The reasoning ledger's book: signed reasoning by (key scope, tool-call id), an LRU
 bounded in entries, bytes and age. Plain Python and no Django: a worker keeps one
-(``gateway.reasoning_ledger``) and the supervisor's counter service keeps one for every
+(``gateway.core.reasoning_ledger``) and the supervisor's counter service keeps one for every
 worker of a ``serve`` without Redis (ops ``ledger_put`` and ``ledger_get``).
 
-Wire format inside the counter service (``gateway.counter_service``):
+Wire format inside the counter service (``gateway.server.counter_service``):
 ``[id, "ledger_put", scope, call_ids, blob, max_entries, max_bytes, ttl]`` keeps
 ``blob`` under each id and answers ``["ok"]`` (the bounds are the worker's settings;
 the book takes the latest); ``[id, "ledger_get", scope, turns]``, ``turns`` a list of

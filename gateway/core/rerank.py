@@ -24,8 +24,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidRequest, UpstreamError
-from ..types import Usage
+from gateway.errors import InvalidRequest, UpstreamError
+from gateway.types import Usage
 
 MAX_DOCUMENTS = 10_000
 

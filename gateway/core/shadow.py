@@ -32,9 +32,9 @@ from typing import Any
 
 import orjson
 
-from gateway.background import in_background
 from gateway.env import env_int
-from gateway.registry import KeyEntry, RouteEntry
+from gateway.policy.registry import KeyEntry, RouteEntry
+from gateway.server.background import in_background
 
 log = logging.getLogger(__name__)
 

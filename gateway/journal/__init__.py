@@ -6,7 +6,7 @@ by records (``SWITCHYARD_JOURNAL_QUEUE_SIZE``) and bytes (``SWITCHYARD_JOURNAL_M
 and tells the subscribers (``subscribe``: the metrics, wired by the app's ``ready``).
 ``drain()`` writes everything left at shutdown; the writer also prunes rows older than
 ``SWITCHYARD_LOG_RETENTION_DAYS`` every hour in small batches (and hourly rollups,
-``gateway.rollups``, past their own longer retention).
+``gateway.telemetry.rollups``, past their own longer retention).
 
 One module per job: ``record`` (what is journaled), ``redaction`` (secrets out),
 ``rows`` (records as column values), ``sql`` (the multi-row INSERTs of a batch),
@@ -18,12 +18,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .background import DRAIN_SECONDS, LOG_TAIL_GROUP, Writer, admit
-from .pruning import PRUNE_BATCH, parse_age, prune
-from .record import Attempt, Record
-from .redaction import configured_secrets, redact
-from .rows import body_text, body_values, log_values
-from .sql import write_batch
+from gateway.journal.background import DRAIN_SECONDS, LOG_TAIL_GROUP, Writer, admit
+from gateway.journal.pruning import PRUNE_BATCH, parse_age, prune
+from gateway.journal.record import Attempt, Record
+from gateway.journal.redaction import configured_secrets, redact
+from gateway.journal.rows import body_text, body_values, log_values
+from gateway.journal.sql import write_batch
 
 __all__ = [
     "DRAIN_SECONDS",

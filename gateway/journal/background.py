@@ -24,17 +24,17 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
-from .. import db_work
-from .pruning import (
+from gateway.journal.pruning import (
     PRUNE_BATCH,
     PRUNE_BATCHES_PER_ROUND,
     PRUNE_EVERY_SECONDS,
     PRUNE_FIRST_AFTER_SECONDS,
     prune_round,
 )
-from .record import Record
-from .rows import BODY_FIELDS, REDACTION_MARGIN
-from .sql import write_batch
+from gateway.journal.record import Record
+from gateway.journal.rows import BODY_FIELDS, REDACTION_MARGIN
+from gateway.journal.sql import write_batch
+from gateway.server import db_work
 
 log = logging.getLogger("gateway.journal")
 

@@ -31,7 +31,7 @@ def prune(
 ) -> int:
     """Delete logs (and their bodies) created more than ``older_than`` ago, in batches
     of ``batch_size`` rows, each its own short transaction. Returns rows deleted."""
-    from ..models import RequestBody, RequestLog
+    from gateway.models import RequestBody, RequestLog
 
     cutoff = datetime.now(UTC) - older_than
     deleted = batches = 0
@@ -54,8 +54,8 @@ def prune(
 def prune_round(older_than: timedelta | None, max_batches: int) -> int:
     """Prune logs (None: kept forever), then rollups (usage and spend), audit events
     and stored Responses API responses past their own retentions; logs deleted."""
-    from .. import responses_state, rollups
-    from ..telemetry import audit, spend
+    from gateway.core import responses_state
+    from gateway.telemetry import audit, rollups, spend
 
     close_old_connections()
     deleted = prune(older_than, max_batches=max_batches) if older_than else 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ..routing import Attempt
+from gateway.policy.routing import Attempt
 
 __all__ = ["Attempt", "Record"]
 
@@ -50,7 +50,7 @@ class Record:
     from_playground: bool = False
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)
-    prompt_cache_breakpoints: str = ""  # gateway/prompt_cache Plan.describe()
+    prompt_cache_breakpoints: str = ""  # gateway/core/prompt_cache Plan.describe()
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls (mcp/hosted)
     # bodies (bytes or JSON-able objects); secrets never put here

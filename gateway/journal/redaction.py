@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from ..url_secrets import mask_urls_in
+from gateway.policy.url_secrets import mask_urls_in
 
 REDACTED = "[redacted]"
 
@@ -33,7 +33,7 @@ def configured_secrets() -> list[str]:
     """The literal secrets this process knows: the master key, provider keys and MCP
     servers' tokens, header and env values (``os.environ/NAME`` references resolved),
     longest first."""
-    from .. import registry
+    from gateway.policy import registry
 
     found = {settings.SWITCHYARD_MASTER_KEY}
     snapshot = registry.current()

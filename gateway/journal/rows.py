@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from .record import Attempt, Record
-from .redaction import redact
+from gateway.journal.record import Attempt, Record
+from gateway.journal.redaction import redact
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
 TRUNCATION_MARKER = "\n…[truncated by Switchyard: body exceeded {limit} bytes]"

@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
 
-from ..db_driver import is_psycopg3
-from .record import Record
-from .redaction import configured_secrets
-from .rows import BODY_COLUMNS, LOG_COLUMNS, body_values, log_values
+from gateway.journal.record import Record
+from gateway.journal.redaction import configured_secrets
+from gateway.journal.rows import BODY_COLUMNS, LOG_COLUMNS, body_values, log_values
+from gateway.server.db_driver import is_psycopg3
 
 _NO_ATTEMPTS = orjson.dumps([]).decode()
 
@@ -174,9 +174,8 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
 
     Rows are converted before the transaction starts, so the database (SQLite's one
     write lock, shared by every worker process) is held only for the inserts."""
-    from .. import rollups
-    from ..models import RequestBody, RequestLog
-    from ..telemetry import spend
+    from gateway.models import RequestBody, RequestLog
+    from gateway.telemetry import rollups, spend
 
     secrets = configured_secrets()
     adapt_time, adapt_json = _adapters()
@@ -212,7 +211,7 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
 def _usage_picker() -> Callable[[tuple], tuple]:
     """Picks what the rollups tally (``rollups.LOG_FIELDS`` after the creation time)
     out of a ``log_values`` row."""
-    from .. import rollups
+    from gateway.telemetry import rollups
 
     assert rollups.LOG_FIELDS[0] == "created_at"
     picker = itemgetter(*(LOG_COLUMNS.index(name) for name in rollups.LOG_FIELDS[1:]))
@@ -223,7 +222,7 @@ def _usage_picker() -> Callable[[tuple], tuple]:
 def _spend_picker() -> Callable[[tuple], tuple]:
     """Picks what the spend rollups tally (``spend.LOG_FIELDS`` after the creation time)
     out of a ``log_values`` row."""
-    from ..telemetry import spend
+    from gateway.telemetry import spend
 
     assert spend.LOG_FIELDS[0] == "created_at"
     picker = itemgetter(*(LOG_COLUMNS.index(name) for name in spend.LOG_FIELDS[1:]))

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from ..models import McpServer
-from ..registry import mcp_entry
+from gateway.models import McpServer
+from gateway.policy.registry import mcp_entry
 
 if TYPE_CHECKING:  # the SDK loads when a server is first probed or called
     import mcp_types as types
@@ -70,7 +70,7 @@ async def probe(server: McpServer) -> Probe:
     its tools; any failure is the answer, with no secret in it."""
     import asyncio
 
-    from . import pool
+    from gateway.mcp import pool
 
     entry = mcp_entry(server)
     started = time.monotonic()
@@ -87,6 +87,6 @@ async def probe(server: McpServer) -> Probe:
 
 
 def errors_of(exc: ValidationError) -> dict[str, list[str]]:
-    from ..admin_ops import errors_by_field
+    from gateway.ops.admin_ops import errors_by_field
 
     return errors_by_field(exc)

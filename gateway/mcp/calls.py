@@ -18,11 +18,10 @@ from typing import Any
 
 import mcp_types as types
 
-from .. import journal, limits, tracing
-from ..errors import GatewayError
-from ..registry import KeyEntry
-from . import permissions, pool
-from .errors import (
+from gateway import journal
+from gateway.errors import GatewayError
+from gateway.mcp import permissions, pool
+from gateway.mcp.errors import (
     McpGatewayError,
     NotAllowed,
     ServerUnavailable,
@@ -32,6 +31,9 @@ from .errors import (
     UpstreamError,
     safe_message,
 )
+from gateway.policy import limits
+from gateway.policy.registry import KeyEntry
+from gateway.telemetry import tracing
 
 RATE_LIMITED = -32029  # implementation-defined server error range (-32000..-32099)
 

@@ -31,10 +31,10 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
-from .. import registry
-from ..registry import KeyEntry
-from . import calls, permissions, pool
-from .errors import McpGatewayError
+from gateway.mcp import calls, permissions, pool
+from gateway.mcp.errors import McpGatewayError
+from gateway.policy import registry
+from gateway.policy.registry import KeyEntry
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def stateless() -> bool:
     sticky routing)."""
     import os
 
-    from .. import metrics
+    from gateway.telemetry import metrics
 
     mode = os.environ.get("SWITCHYARD_MCP_SESSIONS", "auto").strip().lower()
     if mode in ("on", "true", "1", "yes"):
@@ -265,7 +265,7 @@ async def _refuse(send: Any, status: int, message: str, code: int = -32001) -> N
 
 
 async def app(scope: dict, receive: Any, send: Any) -> None:
-    """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.endpoints`` routes here)."""
+    """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.edge.endpoints`` routes here)."""
     path: str = scope["path"].rstrip("/") or "/"
     only = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
     headers = dict(scope.get("headers") or [])

@@ -7,7 +7,7 @@ so the first ``__`` splits a name unambiguously, and tool names may hold anythin
 
 from __future__ import annotations
 
-from ..registry import KeyEntry
+from gateway.policy.registry import KeyEntry
 
 SEPARATOR = "__"
 

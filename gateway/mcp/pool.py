@@ -37,10 +37,7 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
-from .. import registry
-from ..registry import McpServerEntry, Snapshot
-from ..secret_refs import resolve_secret
-from .errors import (
+from gateway.mcp.errors import (
     McpGatewayError,
     ServerUnavailable,
     ToolTimeout,
@@ -48,7 +45,10 @@ from .errors import (
     UpstreamError,
     safe_message,
 )
-from .secrets import known_secrets  # noqa: F401 (re-exported)
+from gateway.mcp.secrets import known_secrets  # noqa: F401 (re-exported)
+from gateway.policy import registry
+from gateway.policy.registry import McpServerEntry, Snapshot
+from gateway.policy.secret_refs import resolve_secret
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Roles and team scope: the one place that says who may see or change what.
 
 Every console page (``console.decorators.staff_required``), every ``/api`` operation
-(``gateway.api.auth``) and every WebSocket (live tail, playground) asks this module; views
+(``gateway.edge.api.auth``) and every WebSocket (live tail, playground) asks this module; views
 only call the scope helpers below to narrow their querysets. Nothing here is on the
 gateway's request path.
 

@@ -35,7 +35,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from gateway.env import env_bool, env_list, env_str
-from gateway.secret_refs import resolve_secret
+from gateway.policy.secret_refs import resolve_secret
 
 # From the most to the least that a role may do (see the roles of issue #29).
 ROLES = ("owner", "admin", "editor", "member", "viewer")

@@ -11,16 +11,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..codecs import CODECS
-from ..codecs.anthropic import outbound
-from ..errors import UpstreamError
-from ..registry import DeploymentEntry
-from ..types import ChatRequest
-from . import wire
-from .base import Exchange
-from .codec_provider import CodecProvider, target_of
-from .kinds import FormHelp
-from .passthrough_body import for_deployment
+from gateway.codecs import CODECS
+from gateway.codecs.anthropic import outbound
+from gateway.errors import UpstreamError
+from gateway.policy.registry import DeploymentEntry
+from gateway.providers import wire
+from gateway.providers.base import Exchange
+from gateway.providers.codec_provider import CodecProvider, target_of
+from gateway.providers.kinds import FormHelp
+from gateway.providers.passthrough_body import for_deployment
+from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # A LiteLLM-style api_base may name the API path; the adapter wants the host root.

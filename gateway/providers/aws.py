@@ -21,8 +21,8 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserEr
 from botocore.exceptions import BotoCoreError
 from botocore.session import Session
 
-from .. import errors
-from ..codecs.base import WireEvent
+from gateway import errors
+from gateway.codecs.base import WireEvent
 
 SERVICE = "bedrock"
 

@@ -1,7 +1,7 @@
 """What every outbound adapter implements, and the record of one upstream exchange.
 
 An adapter translates the canonical ``ChatRequest`` into its upstream's wire format,
-posts it through the pooled client (``gateway.http.client()``), and maps the answer
+posts it through the pooled client (``gateway.server.http.client()``), and maps the answer
 back: ``complete`` returns a ``ChatResponse``; ``stream`` yields canonical
 ``StreamEvent``s as upstream chunks arrive. Folded, a stream equals what ``complete``
 returns for the same upstream answer. Upstream failures raise ``UpstreamError`` (or a
@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..codecs.base import Codec
-from ..errors import ConfigurationError, GatewayError
-from ..registry import DeploymentEntry, ProviderEntry
-from ..types import ChatRequest, ChatResponse, StreamEvent, Usage
-from . import kinds
-from .kinds import FormHelp, Setting
+from gateway.codecs.base import Codec
+from gateway.errors import ConfigurationError, GatewayError
+from gateway.policy.registry import DeploymentEntry, ProviderEntry
+from gateway.providers import kinds
+from gateway.providers.kinds import FormHelp, Setting
+from gateway.types import ChatRequest, ChatResponse, StreamEvent, Usage
 
 
 @dataclass(slots=True)

@@ -35,18 +35,18 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from .. import errors
-from ..codecs import CODECS
-from ..codecs.base import WireEvent
-from ..codecs.bedrock import codec as converse
-from ..errors import MissingSecret
-from ..registry import DeploymentEntry
-from ..secret_refs import resolve_secret
-from ..types import ChatRequest
-from . import wire
-from .base import Exchange
-from .codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
-from .kinds import FormHelp, Setting
+from gateway import errors
+from gateway.codecs import CODECS
+from gateway.codecs.base import WireEvent
+from gateway.codecs.bedrock import codec as converse
+from gateway.errors import MissingSecret
+from gateway.policy.registry import DeploymentEntry
+from gateway.policy.secret_refs import resolve_secret
+from gateway.providers import wire
+from gateway.providers.base import Exchange
+from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
+from gateway.providers.kinds import FormHelp, Setting
+from gateway.types import ChatRequest
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
 CONTROL_PARAMS = frozenset(

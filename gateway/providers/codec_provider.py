@@ -31,8 +31,9 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from .. import capability_flags, emulation, errors, http, media_inline
-from ..codecs.base import (
+from gateway import errors
+from gateway.catalog import capability_flags
+from gateway.codecs.base import (
     Codec,
     Framing,
     ModelLister,
@@ -42,10 +43,15 @@ from ..codecs.base import (
     WireEvent,
     sse_wire_event,
 )
-from ..pooled_transport import Answer, AnswerTooLarge, body_chunks
-from ..registry import DeploymentEntry
-from ..streaming import iter_sse_batches, sse_bytes
-from ..types import (
+from gateway.core import emulation, media_inline
+from gateway.policy.registry import DeploymentEntry
+from gateway.providers import wire
+from gateway.providers.base import Exchange, Provider
+from gateway.providers.passthrough_body import for_deployment
+from gateway.server import http
+from gateway.server.pooled_transport import Answer, AnswerTooLarge, body_chunks
+from gateway.streaming import iter_sse_batches, sse_bytes
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -56,9 +62,6 @@ from ..types import (
     ToolArgsDelta,
     UsageEvent,
 )
-from . import wire
-from .base import Exchange, Provider
-from .passthrough_body import for_deployment
 
 OnChunk = Callable[[bytes], None]
 
@@ -244,7 +247,7 @@ class CodecProvider(Provider):
 
     async def _media_inlined(self, request: ChatRequest) -> ChatRequest:
         """``request`` with the images and documents its upstream cannot take by URL
-        fetched and given as bytes (``gateway.media_inline``); a refused fetch raises
+        fetched and given as bytes (``gateway.core.media_inline``); a refused fetch raises
         before the upstream is called."""
         return await media_inline.inline(request, getattr(self.codec, "media_urls", None))
 
@@ -289,7 +292,7 @@ class CodecProvider(Provider):
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> AsyncIterator[StreamEvent]:
         """The upstream's stream as canonical events, with what the upstream lacks
-        emulated (``gateway.emulation``)."""
+        emulated (``gateway.core.emulation``)."""
         request, emulated = emulation.plan(request, self.codec)
         events = self._stream(request, deployment, exchange)
         return emulation.stream(events, emulated) if emulated else events

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import errors
-from ..codecs import CODECS
-from ..codecs.cohere import outbound
-from ..registry import DeploymentEntry
-from ..types import ChatRequest
-from . import wire
-from .base import Exchange
-from .codec_provider import CodecProvider
-from .kinds import FormHelp
+from gateway import errors
+from gateway.codecs import CODECS
+from gateway.codecs.cohere import outbound
+from gateway.policy.registry import DeploymentEntry
+from gateway.providers import wire
+from gateway.providers.base import Exchange
+from gateway.providers.codec_provider import CodecProvider
+from gateway.providers.kinds import FormHelp
+from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
 

@@ -30,9 +30,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import InvalidRequest, UpstreamError
-from ..registry import DeploymentEntry
-from ..types import (
+from gateway.errors import InvalidRequest, UpstreamError
+from gateway.policy.registry import DeploymentEntry
+from gateway.providers.base import Exchange, Provider
+from gateway.providers.kinds import FormHelp
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Finish,
@@ -51,8 +53,6 @@ from ..types import (
     Usage,
     UsageEvent,
 )
-from .base import Exchange, Provider
-from .kinds import FormHelp
 
 
 def _words(text: str) -> int:

@@ -16,15 +16,15 @@ from urllib.parse import quote
 
 import orjson
 
-from .. import errors
-from ..codecs import CODECS
-from ..codecs.base import Target
-from ..codecs.gemini import codec as gemini_codec
-from ..registry import DeploymentEntry
-from ..types import ChatRequest
-from . import wire
-from .codec_provider import CodecProvider, target_of
-from .kinds import FormHelp
+from gateway import errors
+from gateway.codecs import CODECS
+from gateway.codecs.base import Target
+from gateway.codecs.gemini import codec as gemini_codec
+from gateway.policy.registry import DeploymentEntry
+from gateway.providers import wire
+from gateway.providers.codec_provider import CodecProvider, target_of
+from gateway.providers.kinds import FormHelp
+from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_API_VERSION = "v1beta"

@@ -2,7 +2,7 @@
 
 Adding a provider = its module under ``gateway/providers/`` (the class declares what is
 kind-specific: ``needs_base_url``, ``settings_taken``, ``form_help``) + one line in
-``KINDS`` (+ its prefix in ``gateway.litellm.prefixes``'s maps when LiteLLM has one).
+``KINDS`` (+ its prefix in ``gateway.ops.litellm.prefixes``'s maps when LiteLLM has one).
 The model's ``kind`` field takes its choices from ``choices`` (a callable, so a new kind
 changes no migration), the console and the API read the rest from the class.
 

@@ -14,19 +14,19 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..codecs import CODECS
-from ..codecs.base import Target
-from ..codecs.openai_chat import codec as openai_chat_codec
-from ..codecs.openai_chat import outbound
-from ..errors import MissingSecret
-from ..registry import DeploymentEntry
-from ..secret_refs import resolve_secret
-from ..types import ChatRequest, StreamEvent
-from . import wire
-from .base import Exchange
-from .codec_provider import CodecProvider, target_of
-from .kinds import FormHelp
-from .passthrough_body import for_deployment
+from gateway.codecs import CODECS
+from gateway.codecs.base import Target
+from gateway.codecs.openai_chat import codec as openai_chat_codec
+from gateway.codecs.openai_chat import outbound
+from gateway.errors import MissingSecret
+from gateway.policy.registry import DeploymentEntry
+from gateway.policy.secret_refs import resolve_secret
+from gateway.providers import wire
+from gateway.providers.base import Exchange
+from gateway.providers.codec_provider import CodecProvider, target_of
+from gateway.providers.kinds import FormHelp
+from gateway.providers.passthrough_body import for_deployment
+from gateway.types import ChatRequest, StreamEvent
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 

@@ -18,16 +18,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from .. import errors
-from ..codecs import CODECS
-from ..codecs.openai_responses import codec as responses_codec
-from ..codecs.openai_responses import maps
-from ..registry import DeploymentEntry
-from ..types import ChatRequest, ChatResponse, StreamEvent
-from . import wire
-from .base import Exchange
-from .codec_provider import CodecProvider, target_of
-from .kinds import FormHelp
+from gateway import errors
+from gateway.codecs import CODECS
+from gateway.codecs.openai_responses import codec as responses_codec
+from gateway.codecs.openai_responses import maps
+from gateway.policy.registry import DeploymentEntry
+from gateway.providers import wire
+from gateway.providers.base import Exchange
+from gateway.providers.codec_provider import CodecProvider, target_of
+from gateway.providers.kinds import FormHelp
+from gateway.types import ChatRequest, ChatResponse, StreamEvent
 
 log = logging.getLogger(__name__)
 

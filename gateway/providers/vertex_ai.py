@@ -27,13 +27,13 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .. import errors
-from ..errors import MissingSecret
-from ..registry import DeploymentEntry
-from ..secret_refs import resolve_secret
-from . import google_auth
-from .gemini import GoogleCodecProvider
-from .kinds import FormHelp, Setting
+from gateway import errors
+from gateway.errors import MissingSecret
+from gateway.policy.registry import DeploymentEntry
+from gateway.policy.secret_refs import resolve_secret
+from gateway.providers import google_auth
+from gateway.providers.gemini import GoogleCodecProvider
+from gateway.providers.kinds import FormHelp, Setting
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"

@@ -12,15 +12,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..errors import (
+from gateway.errors import (
     ConfigurationError,
     MissingSecret,
     UpstreamConnectionError,
     UpstreamError,
     UpstreamTimeout,
 )
-from ..registry import ProviderEntry
-from ..secret_refs import resolve_secret
+from gateway.policy.registry import ProviderEntry
+from gateway.policy.secret_refs import resolve_secret
 
 log = logging.getLogger(__name__)
 

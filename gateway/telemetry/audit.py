@@ -41,10 +41,10 @@ from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
-from .. import crypto
-from ..secret_refs import ENV_REFERENCE
-from ..url_secrets import mask_url, secret_param
-from .models import AuditEvent, retention_pruning
+from gateway.policy import crypto
+from gateway.policy.secret_refs import ENV_REFERENCE
+from gateway.policy.url_secrets import mask_url, secret_param
+from gateway.telemetry.models import AuditEvent, retention_pruning
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ def connect() -> None:
     """Watch the registry's models and the console's users; listen to sign-ins."""
     from django.contrib.auth import get_user_model
 
-    from ..models import ApiKey, Deployment, Provider, Route
+    from gateway.models import ApiKey, Deployment, Provider, Route
 
     for model, name in (
         (Provider, "provider"),

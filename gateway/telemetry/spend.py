@@ -26,8 +26,8 @@ from django.db import connection, transaction
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from ..models import ApiKey, RequestLog
-from .models import SpendRollup
+from gateway.models import ApiKey, RequestLog
+from gateway.telemetry.models import SpendRollup
 
 GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")
 COUNTERS = (

@@ -10,8 +10,9 @@ from decimal import Decimal
 import httpx
 import orjson
 
-from gateway import journal, registry
+from gateway import journal
 from gateway.models import Deployment, Provider, Route
+from gateway.policy import registry
 
 
 def make_echo_routes(routes: dict[str, dict]) -> None:

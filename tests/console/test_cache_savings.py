@@ -17,9 +17,10 @@ from django.test import Client
 
 from console import stats
 from console.models import StoredHourSummary
-from gateway import journal, registry
+from gateway import journal
 from gateway.journal import Record
 from gateway.models import ApiKey, UsageRollup
+from gateway.policy import registry
 
 NOW = datetime.now(UTC)
 
@@ -160,7 +161,7 @@ def test_the_usage_csv_and_the_api_carry_the_savings() -> None:
     import csv
 
     from console import usage
-    from gateway.logquery import LIST_FIELDS
+    from gateway.telemetry.logquery import LIST_FIELDS
 
     traffic()
     rows = list(csv.DictReader(usage.csv_lines("7d")))

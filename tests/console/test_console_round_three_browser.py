@@ -59,7 +59,7 @@ for day in range(1, 12):
             endpoint='chat', route='chat', status=200, key_id=who.pk, key_name=who.name,
             input_tokens=1000, output_tokens=200, cost_usd=Decimal(cost) * (1 + day % 4),
         )
-from gateway import rollups
+from gateway.telemetry import rollups
 rollups.rebuild(now - timedelta(days=40))
 """
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from console import stats
 from console.charts import WIDTH, Series, bar_chart
-from gateway import rollups
 from gateway.models import RequestLog
+from gateway.telemetry import rollups
 
 from .test_logs import make_logs
 

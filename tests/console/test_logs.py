@@ -17,8 +17,8 @@ from django.utils import timezone
 from console import stats
 from console.bodies import present
 from console.tail import GROUP, LogTailConsumer
-from gateway import logquery
 from gateway.models import ApiKey, RequestLog, Route
+from gateway.telemetry import logquery
 
 
 def make_logs(count: int, **fields) -> list[RequestLog]:

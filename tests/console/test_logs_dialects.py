@@ -6,8 +6,8 @@ import pytest
 
 from console.forms import LogFilterForm
 from console.views.logs import query_params
-from gateway import logquery
 from gateway.models import RequestLog
+from gateway.telemetry import logquery
 
 
 @pytest.mark.django_db

@@ -174,8 +174,8 @@ def test_migration_makes_existing_staff_owners_and_keeps_keys_teamless() -> None
 def test_dashboard_and_usage_show_only_the_keys_of_ones_teams() -> None:
     from django.utils import timezone
 
-    from gateway import rollups
     from gateway.models import UsageRollup
+    from gateway.telemetry import rollups
 
     world = setup_world()
     other = Team.objects.create(name="other")
@@ -226,8 +226,8 @@ def test_django_admin_is_for_owners_only() -> None:
 
 @pytest.mark.django_db
 def test_the_playground_offers_a_member_only_routes_open_to_their_teams() -> None:
-    from gateway import registry
     from gateway.models import Route
+    from gateway.policy import registry
 
     world = setup_world()
     beta = Team.objects.create(name="beta")

@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from gateway.api import api
+from gateway.edge.api import api
 from gateway.models import ApiKey, Membership, Team
 from gateway.policy import roles
 
@@ -296,7 +296,7 @@ def test_api_role_matrix(world) -> None:
 
 
 def test_management_key_of_an_owner_works_and_others_do_not(world, settings) -> None:
-    from gateway import keys
+    from gateway.policy import keys
 
     settings.SWITCHYARD_MASTER_KEY = "sy-master-test-1234567890"
     owner_key = keys.create_key(name="auto", user=world["users"][O], scopes=["management"]).raw

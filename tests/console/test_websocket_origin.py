@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from gateway.ws_origin import SameOriginWebSockets, origin_allowed
+from gateway.edge.ws_origin import SameOriginWebSockets, origin_allowed
 from tests.live import Gateway, free_port, running_gateway
 
 USER, PASSWORD = "ops", "pw-123456789"

@@ -46,7 +46,7 @@ def test_the_wheel_carries_templates_static_files_migrations_and_the_catalog(whe
     assert "gateway/catalog/models.json" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "switchyard = gateway.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "switchyard = gateway.ops.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 @pytest.fixture(scope="module")

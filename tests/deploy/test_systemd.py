@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import runtime
+from gateway.server import runtime
 from tests.live import ROOT
 
 UNIT = ROOT / "deploy" / "switchyard.service"

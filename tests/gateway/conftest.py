@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from gateway import limits
+from gateway.policy import limits
 
 
 @pytest.fixture

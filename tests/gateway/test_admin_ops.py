@@ -6,8 +6,9 @@ import httpx
 import pytest
 from django.core.exceptions import ValidationError
 
-from gateway import admin_ops, http
 from gateway.models import ApiKey, Deployment, Provider, Route
+from gateway.ops import admin_ops
+from gateway.server import http
 
 
 @pytest.mark.django_db
@@ -111,7 +112,7 @@ def test_a_keys_only_allowed_route_cannot_be_deleted() -> None:
     # an empty allowed list means every route: deleting the last one would open them all
     from django.db.models import ProtectedError
 
-    from gateway import keys, registry
+    from gateway.policy import keys, registry
 
     only = admin_ops.save_route(None, {"name": "only"})
     shared = admin_ops.save_route(None, {"name": "shared"})

@@ -9,8 +9,10 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, registry, service
-from gateway.registry import MASTER
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 from gateway.streaming import StreamFolder
 from gateway.types import Finish, PartStart, TextDelta, ToolArgsDelta
 

@@ -8,11 +8,11 @@ import yaml
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.export import export_config
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import plan_import
 from gateway.models import Deployment, Provider, Route
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.export import export_config
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import plan_import
 
 SECRET_URL = "https://svc:pa55-Secret@llm.internal/openai?api-version=2024-06-01&api-key=K-SECRET"
 SHOWN = "https://***@llm.internal/openai?api-version=2024-06-01&api-key=***"

@@ -1,5 +1,5 @@
 """Bodies on the paths Django serves are capped before Django spools them
-(gateway.body_caps): by Content-Length before anything is read, and while reading a
+(gateway.edge.body_caps): by Content-Length before anything is read, and while reading a
 body without one."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import orjson
 import pytest
 from django.test import override_settings
 
-from gateway.body_caps import BodyCapApp, body_cap
+from gateway.edge.body_caps import BodyCapApp, body_cap
 
 
 class Recorder:

@@ -13,10 +13,13 @@ import httpx
 import orjson
 import pytest
 
-from gateway import background, budget_estimate, http, journal, limits, registry, service
-from gateway.budget_holds import Holds
-from gateway.counter_service import SOCKET_ENV, CounterService, CounterStore
+from gateway import journal
+from gateway.core import service
 from gateway.errors import RateLimited
+from gateway.policy import budget_estimate, limits, registry
+from gateway.policy.budget_holds import Holds
+from gateway.server import background, http
+from gateway.server.counter_service import SOCKET_ENV, CounterService, CounterStore
 
 from .entries import deployment, route, snapshot
 from .test_limits import START, key

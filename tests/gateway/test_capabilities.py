@@ -7,10 +7,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, registry, service
 from gateway.catalog import store
+from gateway.core import service
 from gateway.models import Deployment, Provider, Route
-from gateway.registry import MASTER
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 HOSTS = {
     "openai": "https://api.openai.com/v1",

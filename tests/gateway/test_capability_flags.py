@@ -1,4 +1,4 @@
-"""A deployment's capability flags are declared once (``gateway.capability_flags``):
+"""A deployment's capability flags are declared once (``gateway.catalog.capability_flags``):
 a flag added to the declaration shows in the console form, the API schemas, the fields
 a patch may set, LiteLLM import and export; the registry and each Target take theirs
 from it; and every declared flag is a Deployment field of the declared shape."""
@@ -13,17 +13,19 @@ import yaml
 
 from console.forms import DeploymentForm
 from console.templatetags.catalog import flags_on
-from gateway import admin_ops, capability_flags, registry
-from gateway.api import routes as api_routes
-from gateway.capability_flags import Flag
+from gateway.catalog import capability_flags
+from gateway.catalog.capability_flags import Flag
 from gateway.catalog.resolve import Resolved
 from gateway.codecs.base import Target
-from gateway.litellm.export import _export_deployment
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import plan_import
+from gateway.edge.api import routes as api_routes
 from gateway.models import Deployment, Provider, Route
+from gateway.ops import admin_ops
+from gateway.ops.litellm.export import _export_deployment
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import plan_import
+from gateway.policy import registry
+from gateway.policy.registry import DeploymentEntry
 from gateway.providers.codec_provider import target_of
-from gateway.registry import DeploymentEntry
 
 from .entries import deployment
 

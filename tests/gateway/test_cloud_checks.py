@@ -13,11 +13,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway import cloud_checks
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import plan_import
 from gateway.models import Deployment
+from gateway.ops import cloud_checks
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import plan_import
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import capabilities, context_windows, routing
-from gateway.context_windows import ContextWindowExceeded
-from gateway.registry import DeploymentEntry, RouteEntry
+from gateway.core import capabilities, context_windows
+from gateway.core.context_windows import ContextWindowExceeded
+from gateway.policy import routing
+from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.types import ChatRequest, Message, Text
 
 from .entries import deployment, route, snapshot

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from gateway import routing
 from gateway.errors import InvalidRequest, UpstreamError
+from gateway.policy import routing
 
 from .entries import route, snapshot
 from .test_routing import FakeTime, Upstream, server_error

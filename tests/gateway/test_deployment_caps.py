@@ -1,5 +1,5 @@
 """Deployments' rpm / tpm caps counted for every worker of a server (the counter
-service) or every instance (Redis), not per process: ``gateway.deployment_caps`` and
+service) or every instance (Redis), not per process: ``gateway.policy.deployment_caps`` and
 how routing uses it."""
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ import logging
 
 import pytest
 
-from gateway import background, deployment_caps, limits, routing
-from gateway.counter_service import SOCKET_ENV, CounterService, CounterStore
 from gateway.errors import NoHealthyDeployment
-from gateway.registry import DeploymentEntry, RouteEntry
+from gateway.policy import deployment_caps, limits, routing
+from gateway.policy.registry import DeploymentEntry, RouteEntry
+from gateway.server import background
+from gateway.server.counter_service import SOCKET_ENV, CounterService, CounterStore
 
 from .entries import deployment, route, snapshot
 from .test_routing import Upstream
@@ -173,7 +174,7 @@ async def test_an_unreachable_service_leaves_the_cap_to_this_process(
     routing.reset()
     capped, r = capped_and_spare(rpm=2)
     upstream = Upstream()
-    with caplog.at_level(logging.WARNING, logger="gateway.limits"):
+    with caplog.at_level(logging.WARNING, logger="gateway.policy.limits"):
         for _ in range(3):
             await routing.run(snapshot(r), r, upstream, [])
     assert upstream.calls == ["capped", "capped", "spare"]  # this process's count

@@ -9,8 +9,9 @@ import orjson
 import pytest
 from django.test import Client
 
-from gateway import deployment_health, http
 from gateway.models import Deployment, Provider, Route
+from gateway.policy import deployment_health
+from gateway.server import http
 
 MASTER = "sy-test-master-key-health"
 SECRET = "sk-health-Secret-42"

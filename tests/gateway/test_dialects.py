@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from gateway import dialects, endpoints, journal, registry, service
+from gateway import journal
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec, Dialect
 from gateway.codecs.openai_chat import inbound as openai_chat
+from gateway.core import service
+from gateway.edge import dialects, endpoints
 from gateway.errors import ShuttingDown
+from gateway.policy import registry
 from gateway.types import ChatRequest, ChatResponse, StreamEvent, TextDelta
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 

@@ -8,8 +8,9 @@ import dataclasses
 
 import pytest
 
-from gateway import capabilities, documents, tokens
+from gateway import documents
 from gateway.catalog.entry import Entry
+from gateway.core import capabilities, tokens
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest, Document, Message, Text, ToolResult
 

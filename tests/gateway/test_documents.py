@@ -13,8 +13,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, journal, registry, service
-from gateway.registry import MASTER, ProviderEntry
+from gateway import journal
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER, ProviderEntry
+from gateway.server import http
 
 from .entries import deployment, route, snapshot
 

@@ -1,4 +1,4 @@
-"""``gateway.emulation``: stop sequences cut by the gateway (streamed, split across
+"""``gateway.core.emulation``: stop sequences cut by the gateway (streamed, split across
 deltas), max_tokens below an upstream's floor, and the stop sequence named when the
 upstream only says "a stop sequence"."""
 
@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway import emulation, tokens
-from gateway.emulation import Emulation, TextCutter
+from gateway.core import emulation, tokens
+from gateway.core.emulation import Emulation, TextCutter
 from gateway.streaming import afold_events
 from gateway.types import (
     ChatRequest,

@@ -8,8 +8,10 @@ import dataclasses
 import orjson
 import pytest
 
-from gateway import endpoints, journal, registry
-from gateway.registry import Snapshot
+from gateway import journal
+from gateway.edge import endpoints
+from gateway.policy import registry
+from gateway.policy.registry import Snapshot
 
 from .entries import snapshot
 

@@ -8,8 +8,9 @@ import asyncio
 
 import pytest
 
-from gateway import endpoints, service
-from gateway.service import Reply
+from gateway.core import service
+from gateway.core.service import Reply
+from gateway.edge import endpoints
 
 
 def scope() -> dict:

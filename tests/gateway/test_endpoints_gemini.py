@@ -7,8 +7,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway import endpoints
-from gateway.endpoints import gemini_method, google_key, is_gemini_listing, query_key
+from gateway.edge import endpoints
+from gateway.edge.endpoints import gemini_method, google_key, is_gemini_listing, query_key
 
 
 @pytest.mark.parametrize(

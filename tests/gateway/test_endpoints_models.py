@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from gateway import endpoints, registry, runtime
+from gateway.edge import endpoints
+from gateway.policy import registry
+from gateway.server import runtime
 
 from .entries import route, snapshot
 from .test_limits import key

@@ -12,9 +12,10 @@ import yaml
 from django.db import connection
 from django.test import Client
 
-from gateway import http, registry
-from gateway.litellm.export import export_config
 from gateway.models import HEADER_MASK, Deployment, Provider, Route
+from gateway.ops.litellm.export import export_config
+from gateway.policy import registry
+from gateway.server import http
 
 TOKEN = "tok-Header-Unmistakable-8812"
 MASTER = "sy-master-headers-test"
@@ -174,9 +175,9 @@ def test_the_migration_encrypts_existing_rows() -> None:
 
 
 def test_an_imported_config_stores_them_encrypted_and_reimports_unchanged(db) -> None:
-    from gateway.litellm.apply import apply_plan
-    from gateway.litellm.parse import parse_config
-    from gateway.litellm.plan import plan_import
+    from gateway.ops.litellm.apply import apply_plan
+    from gateway.ops.litellm.parse import parse_config
+    from gateway.ops.litellm.plan import plan_import
 
     text = f"""
 model_list:

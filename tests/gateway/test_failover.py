@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, registry, routing, service
+from gateway.core import service
 from gateway.errors import (
     ConfigurationError,
     MissingSecret,
@@ -17,7 +17,9 @@ from gateway.errors import (
     UpstreamError,
     UpstreamRejected,
 )
-from gateway.registry import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
+from gateway.policy import registry, routing
+from gateway.policy.registry import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
+from gateway.server import http
 
 from .entries import _ids, deployment, route, snapshot
 from .test_routing import FakeTime, Upstream, completion, server_error

@@ -1,5 +1,5 @@
 """Closing connections without resets, bounding request heads, and a draining server's
-keep-alive connections (gateway.http_protocol), over real loopback sockets."""
+keep-alive connections (gateway.server.http_protocol), over real loopback sockets."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import time
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from gateway import http_protocol
-from gateway.http_protocol import HeadJoiningProtocol
+from gateway.server import http_protocol
+from gateway.server.http_protocol import HeadJoiningProtocol
 
 REQUEST = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway import endpoints
+from gateway.edge import endpoints
 
 
 class Sink:

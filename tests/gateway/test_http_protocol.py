@@ -1,5 +1,5 @@
 """uvicorn's httptools protocol with each response's head written with its body
-(gateway.http_protocol), driven by hand over a recording transport."""
+(gateway.server.http_protocol), driven by hand over a recording transport."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from gateway.http_protocol import HeadJoiningProtocol
+from gateway.server.http_protocol import HeadJoiningProtocol
 
 REQUEST = b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\n{}"
 
@@ -107,7 +107,7 @@ async def test_a_heads_body_that_is_not_ready_does_not_hold_the_head_back() -> N
 async def test_closing_writes_a_held_head_first_and_abort_drops_it(end: str) -> None:
     transport = RecordingTransport()
     loop = asyncio.get_running_loop()
-    from gateway.http_protocol import HeadJoiningTransport
+    from gateway.server.http_protocol import HeadJoiningTransport
 
     joined = HeadJoiningTransport(transport, loop)
     joined.write(b"HTTP/1.1 204 No Content\r\n\r\n")
@@ -119,7 +119,7 @@ async def test_closing_writes_a_held_head_first_and_abort_drops_it(end: str) -> 
 
 
 async def test_other_attributes_are_the_transports() -> None:
-    from gateway.http_protocol import HeadJoiningTransport
+    from gateway.server.http_protocol import HeadJoiningTransport
 
     transport = RecordingTransport()
     joined = HeadJoiningTransport(transport, asyncio.get_running_loop())
@@ -129,7 +129,7 @@ async def test_other_attributes_are_the_transports() -> None:
 
 
 async def test_a_streams_head_and_first_event_leave_together_behind_the_coalescing_app() -> None:
-    from gateway.send_coalescing import CoalescingApp
+    from gateway.server.send_coalescing import CoalescingApp
 
     later = asyncio.Event()
 

@@ -18,7 +18,7 @@ from django.db import DataError, OperationalError
 from gateway import journal
 from gateway.journal import Record, Writer, background, redaction, rows, sql
 from gateway.models import RequestBody, RequestLog
-from gateway.routing import Attempt
+from gateway.policy.routing import Attempt
 
 
 def make(n: int, **fields) -> list[Record]:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway import journal, metrics
+from gateway import journal
 from gateway.journal import Record, Writer
+from gateway.telemetry import metrics
 from tests.gateway.import_walk import import_graph
 
 
@@ -27,7 +28,7 @@ def test_the_journal_package_never_imports_the_metrics() -> None:
     journal_modules = [name for name in graph if name.split(".")[:2] == ["gateway", "journal"]]
     assert "gateway.journal.background" in journal_modules
     for name in journal_modules:
-        assert "gateway.metrics" not in graph[name], name
+        assert "gateway.telemetry.metrics" not in graph[name], name
 
 
 def test_metrics_are_subscribed_by_the_app_and_count_each_record() -> None:

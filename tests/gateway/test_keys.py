@@ -11,8 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
-from gateway import keys, registry
 from gateway.models import ApiKey, Provider, Route
+from gateway.policy import keys, registry
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import limits
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
-from gateway.registry import MASTER, KeyEntry
+from gateway.policy import limits
+from gateway.policy.registry import MASTER, KeyEntry
 
 from .conftest import REDIS_URL
 from .entries import route, snapshot
@@ -267,8 +267,8 @@ async def test_unreachable_redis_falls_back_to_process_counters(settings, clock)
 
 @pytest.fixture
 def echo_snapshot(snapshot_reset):
-    from gateway import registry
-    from gateway.registry import ProviderEntry
+    from gateway.policy import registry
+    from gateway.policy.registry import ProviderEntry
 
     echo = ProviderEntry(1, "echo", "echo", "", "", {}, "", None)
     registry.install(snapshot(route("echo", "echo-1", provider=echo, max_attempts=1)))
@@ -289,7 +289,7 @@ async def test_rate_limited_reply_is_429_with_retry_after_in_the_callers_dialect
 ):
     import orjson
 
-    from gateway import service
+    from gateway.core import service
 
     k = key(rpm_limit=1)
     raw = orjson.dumps(body)
@@ -305,7 +305,7 @@ async def test_rate_limited_reply_is_429_with_retry_after_in_the_callers_dialect
 async def test_disallowed_route_is_403_through_the_service(clock, echo_snapshot):
     import orjson
 
-    from gateway import service
+    from gateway.core import service
 
     k = key(routes=frozenset({"other"}))
     raw = orjson.dumps({"model": "echo", "messages": [{"role": "user", "content": "hi"}]})
@@ -316,7 +316,7 @@ async def test_disallowed_route_is_403_through_the_service(clock, echo_snapshot)
 async def test_count_tokens_counts_against_the_keys_rpm(clock, echo_snapshot):
     import orjson
 
-    from gateway import service
+    from gateway.core import service
 
     k = key(rpm_limit=2)
     chat = orjson.dumps(
@@ -334,14 +334,14 @@ async def test_count_tokens_counts_against_the_keys_rpm(clock, echo_snapshot):
 
 @pytest.mark.services
 async def test_redis_outage_is_warned_about_once_and_its_end_logged(redis_limits, caplog):
-    caplog.set_level("INFO", logger="gateway.limits")
+    caplog.set_level("INFO", logger="gateway.policy.limits")
     k = key(rpm_limit=100)
 
     def messages(level: str) -> list[str]:
         return [
             r.getMessage()
             for r in caplog.records
-            if r.name == "gateway.limits" and r.levelname == level
+            if r.name == "gateway.policy.limits" and r.levelname == level
         ]
 
     for url in ("redis://127.0.0.1:1/0", REDIS_URL, "redis://127.0.0.1:1/0"):

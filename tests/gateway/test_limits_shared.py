@@ -1,5 +1,5 @@
 """Per-key limits shared by the workers of one server without Redis: the counter service
-(gateway/counter_service.py), the ``SharedCounters`` backend that talks to it, and the
+(gateway/server/counter_service.py), the ``SharedCounters`` backend that talks to it, and the
 fallback to per-process counters when it cannot be reached."""
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway import limits
-from gateway.counter_service import (
+from gateway.errors import RateLimited
+from gateway.policy import limits
+from gateway.server.counter_service import (
     SOCKET_ENV,
     CounterClient,
     CounterService,
     CounterStore,
     Unavailable,
 )
-from gateway.errors import RateLimited
 
 from .test_limits import START, key
 
@@ -160,7 +160,7 @@ def warnings_in(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "gateway.limits" and r.levelno >= logging.WARNING
+        if r.name == "gateway.policy.limits" and r.levelno >= logging.WARNING
     ]
 
 
@@ -168,7 +168,7 @@ async def test_unreachable_service_falls_back_warns_once_and_reconnects(
     clean, socket_path, monkeypatch, caplog
 ):
     monkeypatch.setenv(SOCKET_ENV, socket_path)  # nothing listens there yet
-    caplog.set_level(logging.INFO, logger="gateway.limits")
+    caplog.set_level(logging.INFO, logger="gateway.policy.limits")
     k = key(rpm_limit=1)
     first = await limits.admit(k, "echo", 1)
     assert first.backend is limits.memory  # counted in this process
@@ -308,7 +308,7 @@ def test_store_keeps_only_the_current_budget_period():
 
 def test_counter_service_imports_no_django():
     code = (
-        "import sys, gateway.counter_service; "
+        "import sys, gateway.server.counter_service; "
         "assert not [m for m in sys.modules if m.startswith('django')], 'django imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
@@ -318,9 +318,9 @@ def test_counter_service_imports_no_django():
 
 
 def test_serve_starts_the_service_for_its_workers(monkeypatch):
-    from gateway import supervisor
+    from gateway.core.shared_tokenizer import TOKENIZER_ENV
     from gateway.management.commands import serve
-    from gateway.shared_tokenizer import TOKENIZER_ENV
+    from gateway.server import supervisor
 
     folder = Path(tempfile.mkdtemp(prefix="sy-", dir="/tmp"))
     stops = []
@@ -349,9 +349,9 @@ def test_serve_starts_the_service_for_its_workers(monkeypatch):
 
 
 def test_serve_goes_on_with_per_worker_counters_when_the_service_cannot_listen(monkeypatch):
-    from gateway import supervisor
+    from gateway.core.shared_tokenizer import TOKENIZER_ENV
     from gateway.management.commands import serve
-    from gateway.shared_tokenizer import TOKENIZER_ENV
+    from gateway.server import supervisor
 
     folder = Path(tempfile.mkdtemp(prefix="sy-", dir="/tmp"))
     monkeypatch.setattr(supervisor.atexit, "register", lambda f, *a: None)

@@ -21,12 +21,13 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from gateway import http, registry
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.export import export_config
-from gateway.litellm.parse import ConfigError, parse_config
-from gateway.litellm.plan import plan_import
 from gateway.models import ApiKey, Deployment, Provider, Route
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.export import export_config
+from gateway.ops.litellm.parse import ConfigError, parse_config
+from gateway.ops.litellm.plan import plan_import
+from gateway.policy import registry
+from gateway.server import http
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "litellm"
 REALISTIC = FIXTURES / "realistic.yaml"
@@ -889,7 +890,8 @@ async def test_request_to_an_unset_api_base_fails_naming_the_variable(
     (never a crash); once it is set, requests go to its value."""
     from asgiref.sync import sync_to_async
 
-    from gateway import endpoints, runtime
+    from gateway.edge import endpoints
+    from gateway.server import runtime
 
     async def started() -> None:
         return None

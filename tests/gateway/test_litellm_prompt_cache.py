@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.export import export_config
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import plan_import
 from gateway.models import Route
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.export import export_config
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import plan_import
 
 
 def config(points: object = None, own: object = None) -> str:

@@ -10,10 +10,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import ADD, plan_import
 from gateway.models import Deployment, Provider, Route
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import ADD, plan_import
 
 CONFIG = """
 model_list:

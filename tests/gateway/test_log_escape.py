@@ -1,11 +1,11 @@
-"""A logged path or header cannot forge log lines (gateway.log_escape)."""
+"""A logged path or header cannot forge log lines (gateway.telemetry.log_escape)."""
 
 from __future__ import annotations
 
 import io
 import logging
 
-from gateway.log_escape import EscapingLogRecord, escape_controls, install
+from gateway.telemetry.log_escape import EscapingLogRecord, escape_controls, install
 
 
 def test_control_characters_are_escaped() -> None:

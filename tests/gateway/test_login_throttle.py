@@ -17,9 +17,9 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway import login_throttle
-from gateway.counter_service import SOCKET_ENV, CounterService
-from gateway.login_attempts import LoginAttempts
+from gateway.policy import login_throttle
+from gateway.policy.login_attempts import LoginAttempts
+from gateway.server.counter_service import SOCKET_ENV, CounterService
 
 pytestmark = pytest.mark.django_db
 

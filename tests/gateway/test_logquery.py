@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway import logquery
 from gateway.models import ApiKey, RequestLog
+from gateway.telemetry import logquery
 
 MASTER = "sy-logquery-test-master"
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -1,11 +1,11 @@
-"""gateway.memory_trim: the heap is trimmed once per quiet spell after requests, and
+"""gateway.server.memory_trim: the heap is trimmed once per quiet spell after requests, and
 under steady load once per ``busy_every``."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gateway import memory_trim
+from gateway.server import memory_trim
 
 
 class Activity:

@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import journal, metrics
+from gateway import journal
 from gateway.journal import Record, Writer
+from gateway.telemetry import metrics
 
 SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? (\S+)$")
 

@@ -12,13 +12,13 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from gateway import registry
 from gateway.models import Provider
+from gateway.policy import registry
+from gateway.policy.registry import DeploymentEntry
 from gateway.providers import kinds
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.base import Provider as Adapter
 from gateway.providers.kinds import FormHelp, Kind, Setting
-from gateway.registry import DeploymentEntry
 from gateway.types import ChatRequest, ChatResponse, Message, Text
 
 from .entries import deployment

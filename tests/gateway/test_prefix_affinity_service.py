@@ -10,9 +10,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, registry, routing, service
+from gateway.core import service
 from gateway.models import Deployment, Provider, Route
-from gateway.registry import MASTER
+from gateway.policy import registry, routing
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 LONG = "Follow the repository's conventions and explain each change. " * 80  # ~1,000 tokens
 

@@ -11,13 +11,16 @@ import orjson
 import pytest
 from asgiref.sync import sync_to_async
 
-from gateway import catalog, http, journal, registry, service
+from gateway import catalog, journal
 from gateway.catalog import store
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import plan_import
+from gateway.core import service
 from gateway.models import Deployment, RequestLog
-from gateway.registry import MASTER
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import plan_import
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 CONFIG = """
 model_list:

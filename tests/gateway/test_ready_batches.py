@@ -1,4 +1,4 @@
-"""gateway.ready_batches: an async generator's items grouped by what it produced
+"""gateway.core.ready_batches: an async generator's items grouped by what it produced
 without waiting, with its exceptions, cancellation and clean-up intact."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gateway.ready_batches import ready_batches
+from gateway.core.ready_batches import ready_batches
 
 
 async def collect(batches) -> list[list[int]]:  # type: ignore[no-untyped-def]

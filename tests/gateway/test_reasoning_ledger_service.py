@@ -16,8 +16,11 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import background, http, journal, reasoning_ledger, registry, routing, service
-from gateway.registry import MASTER, ProviderEntry
+from gateway import journal
+from gateway.core import reasoning_ledger, service
+from gateway.policy import registry, routing
+from gateway.policy.registry import MASTER, ProviderEntry
+from gateway.server import background, http
 from tests.integration.mock_gemini import GReply, MockGemini
 from tests.integration.mock_upstream import MockUpstream, Reply, ToolUse
 

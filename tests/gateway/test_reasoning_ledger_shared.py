@@ -9,9 +9,11 @@ import asyncio
 
 import pytest
 
-from gateway import background, limits, reasoning_ledger
+from gateway.core import reasoning_ledger
 from gateway.core.ledger_book import SharedLedger
-from gateway.counter_service import SOCKET_ENV, CounterService
+from gateway.policy import limits
+from gateway.server import background
+from gateway.server.counter_service import SOCKET_ENV, CounterService
 from gateway.types import Thinking
 
 from .test_reasoning_ledger import KEY_A, KEY_B, answer, continuation

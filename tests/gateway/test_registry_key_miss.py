@@ -15,7 +15,9 @@ import threading
 import orjson
 import pytest
 
-from gateway import endpoints, journal, registry
+from gateway import journal
+from gateway.edge import endpoints
+from gateway.policy import registry
 
 from .entries import PROVIDER, route, snapshot
 

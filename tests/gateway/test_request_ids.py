@@ -1,4 +1,4 @@
-"""Request ids (gateway.service.new_request_id): random, distinct across buffer
+"""Request ids (gateway.core.service.new_request_id): random, distinct across buffer
 refills and across a fork."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from gateway import service
+from gateway.core import service
 
 
 def test_ids_are_32_hex_digits_and_never_repeat_across_refills() -> None:

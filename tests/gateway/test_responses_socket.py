@@ -13,9 +13,11 @@ from types import SimpleNamespace
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from gateway import responses_socket, runtime, service
-from gateway.responses_socket import QUEUED_EVENTS, ResponsesSocket, live_sockets
-from gateway.service import Caller
+from gateway.core import service
+from gateway.core.service import Caller
+from gateway.edge import responses_socket
+from gateway.edge.responses_socket import QUEUED_EVENTS, ResponsesSocket, live_sockets
+from gateway.server import runtime
 
 # channels closes a consumer's old database connections on every dispatch: after a test
 # that opened one (tests/gateway/test_responses_state.py), that is database access

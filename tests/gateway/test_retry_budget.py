@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
-from gateway import routing
 from gateway.errors import UpstreamError
-from gateway.retry_budget import RetryBudget
+from gateway.policy import routing
+from gateway.policy.retry_budget import RetryBudget
 
 from .entries import route, snapshot
 from .test_routing import FakeTime, Upstream, server_error

@@ -14,9 +14,10 @@ from django.core.management import call_command
 from django.db.models import Count, Q, Sum
 
 from console import stats
-from gateway import journal, rollups
+from gateway import journal
 from gateway.journal import Record
 from gateway.models import ApiKey, RequestLog, Route, UsageRollup
+from gateway.telemetry import rollups
 
 # half past the previous hour: a fixed point in the past, within any retention
 NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)

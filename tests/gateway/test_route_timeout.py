@@ -7,9 +7,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, registry, service
+from gateway.core import service
 from gateway.models import Deployment, Provider, Route
-from gateway.registry import MASTER
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 from .test_routing import completion
 

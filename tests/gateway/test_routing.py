@@ -6,7 +6,6 @@ from collections import Counter
 
 import pytest
 
-from gateway import registry, routing
 from gateway.errors import (
     InvalidRequest,
     NoHealthyDeployment,
@@ -14,7 +13,8 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.registry import DeploymentEntry, ProviderEntry, RouteEntry
+from gateway.policy import registry, routing
+from gateway.policy.registry import DeploymentEntry, ProviderEntry, RouteEntry
 
 from .entries import _ids, deployment, route, snapshot
 
@@ -437,8 +437,9 @@ async def test_service_retries_a_429_on_the_other_upstream(fake_time, snapshot_r
     import httpx
     import orjson
 
-    from gateway import http, service
-    from gateway.registry import MASTER
+    from gateway.core import service
+    from gateway.policy.registry import MASTER
+    from gateway.server import http
 
     seen: list[str] = []
 
@@ -468,8 +469,9 @@ async def test_service_does_not_retry_a_400(fake_time, snapshot_reset):
     import httpx
     import orjson
 
-    from gateway import http, service
-    from gateway.registry import MASTER
+    from gateway.core import service
+    from gateway.policy.registry import MASTER
+    from gateway.server import http
 
     seen: list[str] = []
 

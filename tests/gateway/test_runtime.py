@@ -11,8 +11,11 @@ import gc
 import orjson
 import pytest
 
-from gateway import endpoints, journal, runtime, service
-from gateway.service import Reply
+from gateway import journal
+from gateway.core import service
+from gateway.core.service import Reply
+from gateway.edge import endpoints
+from gateway.server import runtime
 
 
 def request(path: str) -> dict:
@@ -138,7 +141,7 @@ async def test_requests_still_running_after_the_grace_period_end_in_their_dialec
 ):
     """A stream gets its in-stream error event (and [DONE] for OpenAI chat); a request
     still waiting for its upstream gets a 503 with Retry-After; both return normally."""
-    from gateway.service import StreamReply
+    from gateway.core.service import StreamReply
 
     async def slow_chunks():
         yield b'data: {"first": true}\n\n'
@@ -246,7 +249,7 @@ async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_
     assert runtime.draining() and not runtime.closing()
     from django.test import RequestFactory
 
-    from gateway import health
+    from gateway.edge import health
 
     probe = await health.readiness(RequestFactory().get("/health/readiness"))
     assert probe.status_code == 503  # load balancers move on; requests still served

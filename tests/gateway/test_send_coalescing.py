@@ -1,5 +1,5 @@
 """Body chunks sent while the application is busy go out in one write; bytes, order and
-the time a chunk may wait are kept (gateway/send_coalescing.py)."""
+the time a chunk may wait are kept (gateway/server/send_coalescing.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from gateway import send_coalescing
-from gateway.send_coalescing import CoalescingApp
+from gateway.server import send_coalescing
+from gateway.server.send_coalescing import CoalescingApp
 
 START = {"type": "http.response.start", "status": 200, "headers": []}
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway import registry, service
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec
 from gateway.codecs.openai_chat import OpenAIChatCodec
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import ProviderEntry
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.registry import ProviderEntry
 
 SERVICE = Path(service.__file__).read_text()
 ENTRY = ProviderEntry(5, "p", "openai", "http://up.test/v1", "sk-x", {}, "", None)

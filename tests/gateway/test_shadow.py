@@ -14,9 +14,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import background, http, journal, registry, service
-from gateway.core import shadow
-from gateway.registry import KeyEntry
+from gateway import journal
+from gateway.core import service, shadow
+from gateway.policy import registry
+from gateway.policy.registry import KeyEntry
+from gateway.server import background, http
 
 from .entries import route, snapshot
 

@@ -10,9 +10,10 @@ import logging
 
 import pytest
 
-from gateway import background, limits, routing, shared_cooldowns
-from gateway.cooldown_book import CooldownBook
-from gateway.counter_service import SOCKET_ENV, CounterService
+from gateway.policy import limits, routing, shared_cooldowns
+from gateway.policy.cooldown_book import CooldownBook
+from gateway.server import background
+from gateway.server.counter_service import SOCKET_ENV, CounterService
 
 from .entries import route, snapshot
 from .test_routing import Upstream, server_error

@@ -12,9 +12,9 @@ import tempfile
 
 import pytest
 
-from gateway import tokens
-from gateway.counter_service import CounterService
-from gateway.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer, TokenizerHost
+from gateway.core import tokens
+from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer, TokenizerHost
+from gateway.server.counter_service import CounterService
 from gateway.types import ChatRequest, Message, Text, Tool, ToolCall
 
 TEXTS = [

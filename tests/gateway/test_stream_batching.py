@@ -8,8 +8,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, journal, registry, service
-from gateway.registry import MASTER
+from gateway import journal
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 from .entries import route, snapshot
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway import endpoints
-from gateway.service import StreamReply
+from gateway.core.service import StreamReply
+from gateway.edge import endpoints
 
 ANTHROPIC_PING = b'event: ping\ndata: {"type": "ping"}\n\n'
 

@@ -8,9 +8,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, registry, routing, service
+from gateway.core import service
 from gateway.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
-from gateway.registry import MASTER
+from gateway.policy import registry, routing
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 from .entries import route, snapshot
 from .test_routing import FakeTime, Upstream

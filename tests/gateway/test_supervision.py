@@ -1,4 +1,4 @@
-"""How ``gateway.supervisor`` keeps its workers: a worker that dies is replaced (after a
+"""How ``gateway.server.supervisor`` keeps its workers: a worker that dies is replaced (after a
 pause growing while replacements die young) and the server keeps answering; one that
 cannot start stops the server with uvicorn's status 3; SIGHUP replaces each worker in
 turn, SIGTTIN / SIGTTOU add and remove one; SIGTERM lets the workers drain what is in
@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway import supervisor
-from gateway.supervisor import STARTUP_FAILURE, Plan, Supervisor, Worker
+from gateway.server import supervisor
+from gateway.server.supervisor import STARTUP_FAILURE, Plan, Supervisor, Worker
 from tests.live import MASTER_KEY, gateway_env, running_gateway
 
 

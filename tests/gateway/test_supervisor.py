@@ -1,4 +1,4 @@
-"""``serve --workers N``: the process that stays (``gateway.supervisor``) loads no
+"""``serve --workers N``: the process that stays (``gateway.server.supervisor``) loads no
 Django, hosts the counters and the tokenizer for its workers, and the workers load
 neither daphne's stack nor optional clients they do not use."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from gateway.counter_service import SOCKET_ENV
-from gateway.shared_tokenizer import TOKENIZER_ENV
-from gateway.supervisor import UVICORN_WORKER_ENV, Plan, command, worker_command
+from gateway.core.shared_tokenizer import TOKENIZER_ENV
+from gateway.server.counter_service import SOCKET_ENV
+from gateway.server.supervisor import UVICORN_WORKER_ENV, Plan, command, worker_command
 from tests.live import MASTER_KEY, running_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def test_the_supervisor_loads_neither_django_nor_uvicorn(tmp_path) -> None:
     plan = Plan("gateway.asgi:application", 2, {"port": 0}, str(tmp_path / "s.sock"), True)
     code = f"""
 import os, sys
-from gateway import supervisor
+from gateway.server import supervisor
 def run(self):
     assert os.environ[{SOCKET_ENV!r}] == os.environ[{TOKENIZER_ENV!r}] == {plan.socket!r}
     assert os.environ[{UVICORN_WORKER_ENV!r}] == "1"
@@ -55,23 +55,23 @@ supervisor.main()
 
 
 def test_a_worker_loads_neither_the_command_lines_nor_uvicorns_supervisors(tmp_path) -> None:
-    """What a worker imports before it serves (``gateway.worker``, the configuration
+    """What a worker imports before it serves (``gateway.server.worker``, the configuration
     loading the application, uvicorn's protocols and lifespan): not uvicorn's command
     line and supervisors (click, multiprocessing's spawning, watchfiles), nor httpx's
     command line (click, pygments)."""
     argv = worker_command({})
-    code = argv[2].replace("from gateway.worker import main; main()", "")
+    code = argv[2].replace("from gateway.server.worker import main; main()", "")
     code += """
 import sys
-from gateway import worker
+from gateway.server import worker
 worker.prepare()
-from gateway.uvicorn_server import worker_config
+from gateway.server.uvicorn_server import worker_config
 config = worker_config("gateway.asgi:application", {"lifespan": "on", "loop": "uvloop",
                                                      "http": "httptools"})
 config.load()
 import uvicorn
 assert uvicorn.Config is type(config) and config.lifespan_class.__module__ == "uvicorn.lifespan.on"
-import gateway.service, httpx  # the upstream client
+import gateway.core.service, httpx  # the upstream client
 assert httpx.Client and callable(httpx.main)
 print(sorted(m for m in sys.modules if m.startswith(("watchfiles", "uvicorn.supervisors",
       "uvicorn.main", "uvicorn._subprocess", "multiprocessing.popen", "multiprocessing.spawn",
@@ -89,7 +89,7 @@ print(sorted(m for m in sys.modules if m.startswith(("watchfiles", "uvicorn.supe
 
 def test_the_supervisor_command_finds_this_tree_from_anywhere(tmp_path) -> None:
     argv = command(Plan("x:y", 2))
-    code = argv[2].replace("from gateway.supervisor import main; main()", "import gateway")
+    code = argv[2].replace("from gateway.server.supervisor import main; main()", "import gateway")
     code += "; print(gateway.__file__)"
     out = subprocess.run(
         [argv[0], "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
@@ -101,7 +101,7 @@ def test_a_worker_loads_no_daphne_nor_optional_clients(tmp_path) -> None:
     code = """
 import os, sys
 os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
-import gateway.asgi, gateway.service
+import gateway.asgi, gateway.core.service
 from django.conf import settings
 assert "daphne" not in settings.INSTALLED_APPS
 heavy = ("twisted", "daphne", "autobahn", "OpenSSL", "psycopg", "tiktoken",
@@ -149,7 +149,7 @@ def test_serve_with_workers_runs_them_under_the_django_free_supervisor(tmp_path)
         assert reply.status_code == 200, reply.text
         pid = gw.process.pid
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
-        assert "gateway.supervisor" in cmdline, "serve replaced itself with the supervisor"
+        assert "gateway.server.supervisor" in cmdline, "serve replaced itself with the supervisor"
         workers = []
         deadline = time.time() + 20
         while len(workers) < 2 and time.time() < deadline:
@@ -157,7 +157,7 @@ def test_serve_with_workers_runs_them_under_the_django_free_supervisor(tmp_path)
             time.sleep(0.2)
         assert len(workers) == 2
         # the workers and nothing else (multiprocessing's resource tracker was one more)
-        assert all("gateway.worker" in _cmd(worker) for worker in workers)
+        assert all("gateway.server.worker" in _cmd(worker) for worker in workers)
         for process in (pid, *workers):  # watchfiles (uvicorn's --reload) is a Rust library
             assert "watchfiles" not in Path(f"/proc/{process}/maps").read_text()
         socket_path = _environ(workers[0])[TOKENIZER_ENV]
@@ -176,7 +176,7 @@ def _cmd(pid: int) -> str:
 def test_a_temporary_socket_folder_goes_with_the_service(monkeypatch, tmp_path) -> None:
     """A data folder path too long for a Unix socket: the socket lives in a temporary
     folder, removed when the supervisor exits (after the service stops)."""
-    from gateway import supervisor
+    from gateway.server import supervisor
 
     folder = tmp_path / "switchyard-x"
     folder.mkdir()

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import limits
-from gateway.counter_service import SOCKET_ENV, CounterService
 from gateway.errors import PermissionDenied, RateLimited
-from gateway.registry import TeamEntry
+from gateway.policy import limits
+from gateway.policy.registry import TeamEntry
+from gateway.server.counter_service import SOCKET_ENV, CounterService
 
 from .test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)
 from .test_limits import START, Clock, key
@@ -220,7 +220,7 @@ async def test_redis_one_script_call_per_admission(redis_limits, monkeypatch, no
 @pytest.mark.django_db
 def test_snapshot_carries_team_limits_and_route_teams() -> None:
     from gateway.models import ApiKey, Route, Team
-    from gateway.registry import build_snapshot
+    from gateway.policy.registry import build_snapshot
 
     research = Team.objects.create(name="research", rpm_limit=7, budget_usd=Decimal("5"))
     keyed = ApiKey.objects.create(name="a", prefix="sy-a", key_hash="a" * 64, team=research)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway import journal, registry, service
+from gateway import journal
+from gateway.core import service
+from gateway.policy import registry
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

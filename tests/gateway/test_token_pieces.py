@@ -9,8 +9,8 @@ import random
 import pytest
 import tiktoken
 
-from gateway import token_pieces, tokens
-from gateway.token_pieces import COUNTED_CHARS, PIECE_CHARS, count_bounded, pieces
+from gateway.core import token_pieces, tokens
+from gateway.core.token_pieces import COUNTED_CHARS, PIECE_CHARS, count_bounded, pieces
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from gateway import tokens
+from gateway.core import tokens
 from gateway.types import ChatRequest, Image, Message, Text, Tool, ToolCall, ToolResult
 
 

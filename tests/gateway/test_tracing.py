@@ -15,8 +15,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from gateway import http, journal, registry, service, tracing
-from gateway.registry import MASTER, ProviderEntry
+from gateway import journal
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER, ProviderEntry
+from gateway.server import http
+from gateway.telemetry import tracing
 from tests.live import ROOT
 
 from .entries import route, snapshot
@@ -207,7 +211,9 @@ os.environ.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
 os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
 import django
 django.setup()
-from gateway import http, service, tracing
+from gateway.server import http
+from gateway.core import service
+from gateway.telemetry import tracing
 assert not tracing.ENABLED
 async def main():
     client = http.client()

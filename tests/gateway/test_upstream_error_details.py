@@ -10,9 +10,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, journal, registry, service
-from gateway.registry import MASTER, ProviderEntry
-from gateway.service import Caller, StreamReply
+from gateway import journal
+from gateway.core import service
+from gateway.core.service import Caller, StreamReply
+from gateway.policy import registry
+from gateway.policy.registry import MASTER, ProviderEntry
+from gateway.server import http
 
 from .entries import route, snapshot
 

@@ -1,5 +1,5 @@
-"""Images and documents by URL fetched by the gateway (``gateway.url_fetch`` and
-``gateway.media_inline``), against a real media server on 127.0.0.1: allowed only
+"""Images and documents by URL fetched by the gateway (``gateway.core.url_fetch`` and
+``gateway.core.media_inline``), against a real media server on 127.0.0.1: allowed only
 through ``SWITCHYARD_URL_FETCH_ALLOW``; loopback, private, link-local and metadata
 addresses refused, on every redirect hop too; oversize and wrong content types
 refused; a Bedrock upstream receives the bytes."""
@@ -18,10 +18,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, media_inline, url_fetch
+from gateway.core import media_inline, url_fetch
 from gateway.errors import InvalidRequest
+from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
-from gateway.registry import ProviderEntry
+from gateway.server import http
 from gateway.types import ChatRequest, Document, Image, Message, Text, ToolResult
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 

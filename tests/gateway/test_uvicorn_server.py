@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from gateway import runtime, uvicorn_server
+from gateway.server import runtime, uvicorn_server
 
 
 def test_the_servers_timeout_follows_the_grace_period(monkeypatch, settings) -> None:
@@ -118,7 +118,7 @@ async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) ->
 
     import uvicorn
 
-    from gateway.http_protocol import HeadJoiningProtocol
+    from gateway.server.http_protocol import HeadJoiningProtocol
 
     monkeypatch.setattr(runtime, "_closing", False)  # restored: the drain sets them
     monkeypatch.setattr(runtime, "_draining", False)

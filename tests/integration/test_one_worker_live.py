@@ -43,10 +43,10 @@ def port_of(gw: Gateway) -> int:
 
 def test_one_worker_is_a_uvicorn_worker_under_the_supervisor(gateway: Gateway) -> None:
     pid = gateway.process.pid
-    assert b"gateway.supervisor" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert b"gateway.server.supervisor" in Path(f"/proc/{pid}/cmdline").read_bytes()
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     commands = [Path(f"/proc/{child}/cmdline").read_bytes() for child in children]
-    assert sum(b"gateway.worker" in command for command in commands) == 1, commands
+    assert sum(b"gateway.server.worker" in command for command in commands) == 1, commands
     answer = httpx.get(gateway.url + "/health/liveliness")
     assert answer.headers["server"] == "uvicorn"
 

@@ -101,7 +101,7 @@ def test_a_pdf_by_url_the_gateway_cannot_fetch_is_an_anthropic_400_naming_the_ho
     stack: Stack, mock: MockUpstream
 ) -> None:
     """OpenAI chat upstreams take files as bytes: the gateway fetches a URL for them
-    (gateway.url_fetch); one it cannot fetch is the caller's 400, naming only the host."""
+    (gateway.core.url_fetch); one it cannot fetch is the caller's 400, naming only the host."""
     block = {"type": "document", "source": {"type": "url", "url": "https://x.test/a.pdf"}}
     with pytest.raises(anthropic.BadRequestError) as caught:
         stack.anthropic().messages.create(

@@ -29,12 +29,12 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 def worker_pids(server_pid: int) -> list[int]:
-    """The uvicorn worker processes (``gateway.worker``, children of ``manage.py serve``)."""
+    """The uvicorn worker processes (``gateway.server.worker``, children of ``manage.py serve``)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
     pids = []
     for pid in map(int, children):
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if b"gateway.worker" in cmdline:
+        if b"gateway.server.worker" in cmdline:
             pids.append(pid)
     return pids
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import GatewayError, UpstreamError
-from ...types import ChatRequest, ChatResponse, Usage
-from ..base import Codec, Framing, Target, WireEvent
-from . import maps, outbound
+from gateway.codecs.anthropic import maps, outbound
+from gateway.codecs.base import Codec, Framing, Target, WireEvent
+from gateway.errors import GatewayError, UpstreamError
+from gateway.types import ChatRequest, ChatResponse, Usage
 
 
 class AnthropicCodec:

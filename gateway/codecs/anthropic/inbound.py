@@ -18,10 +18,13 @@ from typing import Any
 
 import orjson
 
-from ... import documents
-from ...errors import GatewayError, InvalidRequest, UpstreamError
-from ...streaming import sse_bytes
-from ...types import (
+from gateway import documents
+from gateway.codecs.anthropic import claude_code, maps
+from gateway.codecs.anthropic.maps import stop_reason, usage_body
+from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status
+from gateway.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.streaming import sse_bytes
+from gateway.types import (
     CacheTTL,
     ChatRequest,
     ChatResponse,
@@ -56,9 +59,6 @@ from ...types import (
     UsageEvent,
     mcp_tool_name,
 )
-from ..base import Dialect, choices_finish_reason, gateway_status
-from . import claude_code, maps
-from .maps import stop_reason, usage_body
 
 log = logging.getLogger(__name__)
 

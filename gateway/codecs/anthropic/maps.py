@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from ...errors import GatewayError
-from ...streaming import sse_bytes
-from ...types import FinishReason, Usage
+from gateway.errors import GatewayError
+from gateway.streaming import sse_bytes
+from gateway.types import FinishReason, Usage
 
 # Anthropic ``stop_reason`` -> canonical. ``pause_turn`` (a server tool loop paused; the
 # caller resends to continue) ends this answer like ``end_turn``.

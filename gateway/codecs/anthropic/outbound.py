@@ -33,9 +33,16 @@ from typing import Any
 
 import orjson
 
-from ...documents import PDF
-from ...errors import InvalidRequest, UpstreamConnectionError, UpstreamError, UpstreamOverloaded
-from ...types import (
+from gateway.codecs.anthropic import maps
+from gateway.codecs.base import Target, WireEvent
+from gateway.documents import PDF
+from gateway.errors import (
+    InvalidRequest,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamOverloaded,
+)
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -58,8 +65,6 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
-from ..base import Target, WireEvent
-from . import maps
 
 DEFAULT_MAX_TOKENS = 4096
 JSON_TOOL = "switchyard_json"

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamError
-from ...types import ChatRequest, ChatResponse
-from ..base import Codec, Framing, Target
-from . import maps, outbound
-from .stream import ConverseStreamParser
+from gateway.codecs.base import Codec, Framing, Target
+from gateway.codecs.bedrock import maps, outbound
+from gateway.codecs.bedrock.stream import ConverseStreamParser
+from gateway.errors import UpstreamError
+from gateway.types import ChatRequest, ChatResponse
 
 
 class BedrockConverseCodec:
     name = "bedrock"
     framing: Framing = "aws-eventstream"
     # Converse takes images and documents as bytes only: the gateway fetches URLs
-    # (``gateway.media_inline``).
+    # (``gateway.core.media_inline``).
     media_urls: frozenset[str] = frozenset()
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:

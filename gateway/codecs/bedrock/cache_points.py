@@ -6,7 +6,7 @@ becomes ``{"cachePoint": {"type": "default"}}`` right after the block it marks, 
 them). A one-hour breakpoint says ``"ttl": "1h"``; five minutes is the default and goes
 unsaid. Only models Bedrock caches for take them (Claude; Amazon Nova, not on tools):
 another model would refuse the block, so it is left out there. The limit of four per
-request is applied before rendering (``gateway.prompt_cache``).
+request is applied before rendering (``gateway.core.prompt_cache``).
 
 Facts: AWS Bedrock user guide, "Prompt caching for faster model inference", and the
 ``CachePointBlock`` API reference.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...types import Part, Text, Tool, ToolResult
+from gateway.types import Part, Text, Tool, ToolResult
 
 
 def supported(model: str) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamError
-from ...types import FinishReason, Usage
+from gateway.documents import BEDROCK_DOCUMENT_FORMATS
+from gateway.errors import UpstreamError
+from gateway.types import FinishReason, Usage
 
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -49,17 +50,7 @@ IMAGE_FORMATS = {
     "image/webp": "webp",
 }
 
-DOCUMENT_FORMATS = {
-    "application/pdf": "pdf",
-    "text/csv": "csv",
-    "application/msword": "doc",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.ms-excel": "xls",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "text/html": "html",
-    "text/plain": "txt",
-    "text/markdown": "md",
-}
+DOCUMENT_FORMATS = BEDROCK_DOCUMENT_FORMATS  # declared with the other upstreams' limits
 
 
 def finish_reason(stop_reason: str | None, only_json_tool: bool = False) -> FinishReason:

@@ -31,8 +31,10 @@ from typing import Any
 
 import orjson
 
-from ...errors import InvalidRequest, UpstreamError
-from ...types import (
+from gateway.codecs.base import Target
+from gateway.codecs.bedrock import cache_points, maps
+from gateway.errors import InvalidRequest, UpstreamError
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -44,8 +46,6 @@ from ...types import (
     ToolCall,
     ToolResult,
 )
-from ..base import Target
-from . import cache_points, maps
 
 JSON_TOOL = "switchyard_json"
 MIN_THINKING_BUDGET = 1024

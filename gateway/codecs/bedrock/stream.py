@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamConnectionError
-from ...types import (
+from gateway.codecs.base import WireEvent
+from gateway.codecs.bedrock import maps
+from gateway.codecs.bedrock.outbound import JSON_TOOL
+from gateway.errors import UpstreamConnectionError
+from gateway.types import (
     ErrorEvent,
     Finish,
     PartStart,
@@ -25,9 +28,6 @@ from ...types import (
     ToolArgsDelta,
     UsageEvent,
 )
-from ..base import WireEvent
-from . import maps
-from .outbound import JSON_TOOL
 
 
 class ConverseStreamParser:

@@ -29,9 +29,10 @@ from typing import Any
 
 import orjson
 
-from ...codecs.base import Target, WireEvent
-from ...errors import InvalidRequest, UpstreamError, UpstreamOverloaded, UpstreamTimeout
-from ...types import (
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.cohere import maps
+from gateway.errors import InvalidRequest, UpstreamError, UpstreamOverloaded, UpstreamTimeout
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -54,7 +55,6 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
-from . import maps
 
 # OpenAI-named deployment params (LiteLLM ``litellm_params``) -> Cohere names; params
 # already in Cohere's names (``p``, ``k``, ``safety_mode``, ``strict_tools``, ...) pass.

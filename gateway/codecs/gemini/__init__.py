@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamError
-from ...types import ChatRequest, ChatResponse
-from ..base import Codec, Framing, Target
-from . import outbound
+from gateway.codecs.base import Codec, Framing, Target
+from gateway.codecs.gemini import outbound
+from gateway.errors import UpstreamError
+from gateway.types import ChatRequest, ChatResponse
 
 
 class GeminiCodec:

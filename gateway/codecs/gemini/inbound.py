@@ -34,9 +34,12 @@ from typing import Any
 
 import orjson
 
-from ...errors import GatewayError, InvalidRequest, UpstreamError
-from ...streaming import sse_bytes
-from ...types import (
+from gateway.codecs.base import Dialect
+from gateway.codecs.gemini import ids, maps
+from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
+from gateway.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.streaming import sse_bytes
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -64,9 +67,6 @@ from ...types import (
     Usage,
     UsageEvent,
 )
-from ..base import Dialect
-from . import ids, maps
-from .outbound import PLACEHOLDER_SIGNATURE
 
 name = "gemini"
 

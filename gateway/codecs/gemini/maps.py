@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from ...errors import UpstreamError
-from ...types import FinishReason, Usage
+from gateway.errors import UpstreamError
+from gateway.types import FinishReason, Usage
 
 # Gemini ``finishReason`` -> canonical. A STOP whose answer calls functions becomes
 # ``tool_calls`` (Gemini has no finish reason of its own for that).

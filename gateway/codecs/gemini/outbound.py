@@ -38,9 +38,10 @@ from typing import Any
 
 import orjson
 
-from ...codecs.base import Target, WireEvent
-from ...errors import InvalidRequest, UpstreamConnectionError, UpstreamError
-from ...types import (
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.gemini import ids, maps
+from gateway.errors import InvalidRequest, UpstreamConnectionError, UpstreamError
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -62,7 +63,6 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
-from . import ids, maps
 
 # Google's placeholder for function calls whose real signature is unknown (see
 # ``_vouch_for_foreign_calls``).

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import GatewayError, UpstreamError
-from ...types import ChatRequest, ChatResponse, Usage
-from ..base import Codec, Framing, Target, WireEvent
-from . import maps, outbound
+from gateway.codecs.base import Codec, Framing, Target, WireEvent
+from gateway.codecs.openai_chat import maps, outbound
+from gateway.errors import GatewayError, UpstreamError
+from gateway.types import ChatRequest, ChatResponse, Usage
 
 
 class OpenAIChatCodec:
     name = "openai"
     framing: Framing = "sse+done"
     # Images go by URL; file parts take base64 data only, so the gateway fetches a
-    # document URL (``gateway.media_inline``).
+    # document URL (``gateway.core.media_inline``).
     media_urls = frozenset({"image"})
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:

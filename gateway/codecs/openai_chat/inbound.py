@@ -14,9 +14,13 @@ from typing import Any
 
 import orjson
 
-from ... import documents, errors
-from ...streaming import sse_bytes
-from ...types import (
+from gateway import documents, errors
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import Dialect
+from gateway.codecs.openai_chat import maps
+from gateway.codecs.openai_chat.maps import usage_body as render_usage
+from gateway.streaming import sse_bytes
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -42,10 +46,6 @@ from ...types import (
     Usage,
     UsageEvent,
 )
-from .. import openai_common as common
-from ..base import Dialect
-from . import maps
-from .maps import usage_body as render_usage
 
 # Top-level fields parse_request models; anything else goes to extra + unmapped.
 _MODELLED = frozenset(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import InvalidRequest
+from gateway.errors import InvalidRequest
 
 
 def _is_token(value: Any) -> bool:

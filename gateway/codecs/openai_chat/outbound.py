@@ -15,8 +15,11 @@ from typing import Any
 
 import orjson
 
-from ... import documents, errors
-from ...types import (
+from gateway import documents, errors
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import DONE, Target, WireEvent
+from gateway.codecs.openai_chat import maps
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -38,9 +41,6 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
-from .. import openai_common as common
-from ..base import DONE, Target, WireEvent
-from . import maps
 
 # target.params keys that steer this codec instead of going upstream.
 CONTROL_PARAMS = frozenset({"max_tokens_field"})

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...errors import UpstreamError
-from ...types import ChatRequest, ChatResponse
-from ..base import Codec, Framing, Target
-from . import maps, outbound
+from gateway.codecs.base import Codec, Framing, Target
+from gateway.codecs.openai_responses import maps, outbound
+from gateway.errors import UpstreamError
+from gateway.types import ChatRequest, ChatResponse
 
 
 class OpenAIResponsesCodec:
@@ -18,7 +18,7 @@ class OpenAIResponsesCodec:
     name = "responses"
     framing: Framing = "sse"
     # No stop sequences and a max_output_tokens floor: the gateway emulates both
-    # (``gateway.emulation``) rather than dropping or raising them silently.
+    # (``gateway.core.emulation``) rather than dropping or raising them silently.
     takes_stop = False
     min_output_tokens = maps.MIN_OUTPUT_TOKENS
 

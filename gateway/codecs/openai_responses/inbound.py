@@ -2,7 +2,7 @@
 ``ChatRequest``, and canonical responses, stream events and errors -> the shapes the
 ``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
 
-State (``store``, ``previous_response_id``) is the service's (``gateway.responses_state``):
+State (``store``, ``previous_response_id``) is the service's (``gateway.core.responses_state``):
 a chained request reaches this parser with the earlier turns' items already in ``input``,
 so this is the one place items become canonical messages. ``conversation`` and
 ``background`` are refused with a 400. Items carry the conversation:
@@ -25,9 +25,13 @@ from typing import Any
 
 import orjson
 
-from ... import documents, errors
-from ...streaming import sse_bytes
-from ...types import (
+from gateway import documents, errors
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import Dialect
+from gateway.codecs.openai_responses import maps
+from gateway.codecs.openai_responses.maps import usage_body as render_usage
+from gateway.streaming import sse_bytes
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -57,10 +61,6 @@ from ...types import (
     UsageEvent,
     mcp_tool_name,
 )
-from .. import openai_common as common
-from ..base import Dialect
-from . import maps
-from .maps import usage_body as render_usage
 
 __all__ = [
     "CLIENT",
@@ -292,7 +292,7 @@ class _Conversation:
             self.mcp_item(kind, item, param)
         elif kind == "compaction":
             # The gateway's own compaction items were opened before parsing
-            # (gateway.responses_state); one still here is an upstream's sealed summary
+            # (gateway.core.responses_state); one still here is an upstream's sealed summary
             # (OpenAI's): it goes back to a Responses API upstream as it came, and is
             # dropped for others, as OpenAI's encrypted reasoning is (maps.COMPACTION_MARK).
             sealed = item.get("encrypted_content")

@@ -21,8 +21,11 @@ from typing import Any
 
 import orjson
 
-from ...errors import InvalidRequest, UpstreamError
-from ...types import (
+from gateway.codecs import openai_common as common
+from gateway.codecs.base import Target, WireEvent
+from gateway.codecs.openai_responses import maps
+from gateway.errors import InvalidRequest, UpstreamError
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     Document,
@@ -44,9 +47,6 @@ from ...types import (
     ToolResult,
     UsageEvent,
 )
-from .. import openai_common as common
-from ..base import Target, WireEvent
-from . import maps
 
 MAX_USER_CHARS = 64  # OpenAI's limit on ``user``; longer ids are hashed
 
@@ -226,7 +226,7 @@ def unsupported_params(request: ChatRequest, target: Target) -> list[str]:
     """Canonical parameters set on ``request`` that the Responses API has no field for
     (``top_k``, ``n`` > 1), or that reasoning models refuse (``temperature``, ``top_p``).
     ``build_request`` leaves them out; a route without drop_params refuses. ``stop`` is
-    not one: the gateway cuts at stop sequences itself (``gateway.emulation``)."""
+    not one: the gateway cuts at stop sequences itself (``gateway.core.emulation``)."""
     names = []
     if request.top_k is not None:
         names.append("top_k")

@@ -7,9 +7,9 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.keys import create_key
 from gateway.management.base import GatewayCommand
 from gateway.models import ApiKey
+from gateway.policy.keys import create_key
 
 OPTION_FOR_FIELD = {
     "name": "--name",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.litellm.export import export_config
 from gateway.management.base import GatewayCommand
+from gateway.ops.litellm.export import export_config
 
 
 class Command(GatewayCommand):

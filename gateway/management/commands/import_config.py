@@ -9,10 +9,10 @@ from pathlib import Path
 
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.parse import ConfigError, parse_config
-from gateway.litellm.plan import ADD, REPLACE, plan_import
 from gateway.management.base import GatewayCommand, one_line
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.parse import ConfigError, parse_config
+from gateway.ops.litellm.plan import ADD, REPLACE, plan_import
 
 
 def read_config(file: str) -> str:

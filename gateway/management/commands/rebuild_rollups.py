@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
-from gateway import rollups
 from gateway.journal import parse_age
 from gateway.management.base import GatewayCommand
-from gateway.telemetry import spend
+from gateway.telemetry import rollups, spend
 
 
 def parse_since(text: str) -> datetime:

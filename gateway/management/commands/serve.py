@@ -1,5 +1,5 @@
 """``manage.py serve``: migrate, then serve the whole ASGI application (API, console,
-WebSockets) with uvicorn worker processes under ``gateway.supervisor``, one worker or
+WebSockets) with uvicorn worker processes under ``gateway.server.supervisor``, one worker or
 many: the same server path (body caps, header timeout, drain, SIGHUP reload, the
 counter service) whatever the count. ``--server daphne`` keeps daphne, one process,
 for development (``runserver`` uses it too)."""
@@ -19,8 +19,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.management.base import GatewayCommand
-from gateway.supervisor import Plan, start_service
-from gateway.supervisor import command as supervisor_command
+from gateway.server.supervisor import Plan, start_service
+from gateway.server.supervisor import command as supervisor_command
 
 
 class Command(GatewayCommand):
@@ -58,7 +58,7 @@ class Command(GatewayCommand):
         if server == "daphne":
             self._daphne(host, port)
         else:
-            from gateway import db_work
+            from gateway.server import db_work
 
             db_work.close_all()  # the workers connect on their own; this one holds none
             self._uvicorn(host, port, max(1, workers))
@@ -69,8 +69,8 @@ class Command(GatewayCommand):
         from twisted.internet import defer
         from twisted.web import http as twisted_http
 
-        from gateway import runtime
         from gateway.asgi import application
+        from gateway.server import runtime
 
         class GracefulServer(Server):
             """On SIGTERM daphne cancels every request at once. Instead: refuse new API
@@ -104,7 +104,7 @@ class Command(GatewayCommand):
         ).run()
 
     def _uvicorn(self, host: str, port: int, workers: int) -> None:
-        from gateway import runtime, uvicorn_server
+        from gateway.server import runtime, uvicorn_server
 
         options = {
             "host": host,
@@ -133,8 +133,8 @@ class Command(GatewayCommand):
         # it freed: two arenas per process (supervisor and workers, who inherit it)
         # measured 253 -> 246 MB for the whole server after the benchmark.
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-        # The process that stays (gateway.supervisor) loads neither Django nor uvicorn:
-        # it binds the port and starts the workers (gateway.worker) itself.
+        # The process that stays (gateway.server.supervisor) loads neither Django nor uvicorn:
+        # it binds the port and starts the workers (gateway.server.worker) itself.
         self.stdout.flush()
         self.stderr.flush()
         sys.stdout.flush()

@@ -8,6 +8,6 @@ model answers, an approval is needed or the per-request call limit is reached; i
 steps are canonical ``McpItem``s that the client codec renders in its own shapes.
 """
 
-from .loop import Loop, applies, attach, events
+from gateway.mcp.hosted.loop import Loop, applies, attach, events
 
 __all__ = ["Loop", "applies", "attach", "events"]

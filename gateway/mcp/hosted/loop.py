@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ...cache import replay
-from ...errors import GatewayError
-from ...types import (
+from gateway.core.cache import replay
+from gateway.errors import GatewayError
+from gateway.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -41,7 +41,7 @@ from ...types import (
 )
 
 if TYPE_CHECKING:
-    from .servers import Connections
+    from gateway.mcp.hosted.servers import Connections
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class Loop:
 
         # the mcp SDK (and the OpenTelemetry it imports) loads on a request's first MCP
         # tool, not with the service: requests without MCP never pay for it
-        from .servers import Connections
+        from gateway.mcp.hosted.servers import Connections
 
         async with Connections(self.timeout, self.allow) as connections:
             tools = list(self.request.tools)
@@ -231,7 +231,7 @@ class Loop:
     async def _list(self, connections: Connections, server: McpServer, step: Emit) -> list[Tool]:
         """List one server's tools (an error item when it cannot); the allowed ones as
         function tools."""
-        from .servers import ServerFailed
+        from gateway.mcp.hosted.servers import ServerFailed
 
         error = None
         try:
@@ -308,7 +308,7 @@ class Loop:
             item.error = "the tool call's arguments are not valid JSON"
             self._note(Note(server.label, tool, "error", error=item.error))
             return item
-        from .servers import ServerFailed
+        from gateway.mcp.hosted.servers import ServerFailed
 
         started = time.perf_counter()
         try:

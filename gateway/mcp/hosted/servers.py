@@ -28,9 +28,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
-from ... import url_fetch
-from ...types import McpServer
-from ..errors import McpGatewayError, UnknownServer
+from gateway.core import url_fetch
+from gateway.mcp.errors import McpGatewayError, UnknownServer
+from gateway.types import McpServer
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from console.evals import datasets, experiments, runner
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import ParsedRow
-from gateway import journal, runtime
+from gateway import journal
+from gateway.server import runtime
 
 from ..playground_support import JournalRecorder, make_echo_routes
 
@@ -148,7 +149,7 @@ def test_api_start_poll_results_and_errors(routes, recorder, client) -> None:
     from django.conf import settings
 
     settings.SWITCHYARD_MASTER_KEY = "sk-master"
-    from gateway import registry
+    from gateway.policy import registry
 
     registry.rebuild()
     response = client.post(

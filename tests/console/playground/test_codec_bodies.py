@@ -13,7 +13,7 @@ import pytest
 from console.playground import spec as specs
 from console.playground.replay import effort_for_budget
 from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
-from gateway.dialects import client
+from gateway.edge.dialects import client
 from gateway.types import Document, Image, Reasoning, Text, ToolCall, ToolResult
 
 CONSOLE = Path(__file__).resolve().parents[3] / "console"

@@ -15,7 +15,8 @@ from channels.testing import WebsocketCommunicator
 from console.models import Comparison
 from console.playground.consumer import PlaygroundConsumer
 from console.routing import websocket_urlpatterns
-from gateway import http, journal, runtime
+from gateway import journal
+from gateway.server import http, runtime
 
 from ..playground_support import (
     JournalRecorder,

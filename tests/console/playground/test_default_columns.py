@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from console.readiness import default_routes, ready_route_names
-from gateway import deployment_health
 from gateway.models import Deployment, Provider, RequestLog, Route
+from gateway.policy import deployment_health
 
 from ..playground_support import make_echo_routes
 

@@ -11,7 +11,7 @@ import pytest
 
 from console.models import Comparison
 from console.playground import spec as specs
-from gateway import service
+from gateway.core import service
 
 from .test_consumer import collect, connect, recorder, staff  # noqa: F401
 

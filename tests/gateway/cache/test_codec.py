@@ -3,7 +3,7 @@ back equal, parts of every kind included."""
 
 from __future__ import annotations
 
-from gateway.cache import codec
+from gateway.core.cache import codec
 from gateway.types import (
     ChatRequest,
     ChatResponse,

@@ -11,8 +11,11 @@ import httpx
 import orjson
 import pytest
 
-from gateway import cache, http, journal, registry, service
-from gateway.registry import MASTER, KeyEntry
+from gateway import journal
+from gateway.core import cache, service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER, KeyEntry
+from gateway.server import http
 
 from ..entries import route, snapshot
 

@@ -10,8 +10,8 @@ import httpx
 import orjson
 import pytest
 
-from gateway import cache
-from gateway.cache import flights
+from gateway.core import cache
+from gateway.core.cache import flights
 
 from .test_service_cache import ANSWER, ask, gateway, sse  # noqa: F401  (fixture)
 
@@ -37,7 +37,7 @@ class SlowUpstream:
 
 @pytest.fixture
 def slow(gateway):  # noqa: F811
-    from gateway import http
+    from gateway.server import http
 
     _, recorded = gateway
     upstream = SlowUpstream()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.cache import stores
+from gateway.core.cache import stores
 
 
 async def test_memory_evicts_the_least_recently_used_beyond_the_entry_bound():

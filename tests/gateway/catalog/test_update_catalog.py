@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from gateway import catalog, registry
+from gateway import catalog
 from gateway.models import Deployment, Provider, RegistryState, Route
+from gateway.policy import registry
 
 ROOT = Path(__file__).resolve().parents[3]
 LITELLM = {

@@ -1,7 +1,7 @@
 """Prompt-cache breakpoints across translation, per upstream codec: golden bodies from
 the caller's wire format to the upstream's (Anthropic ``cache_control``, Bedrock
 ``cachePoint``, OpenAI ``prompt_cache_key``/``prompt_cache_retention``, Gemini
-``cachedContent``), with the breakpoints the gateway places (``gateway.prompt_cache``)."""
+``cachedContent``), with the breakpoints the gateway places (``gateway.core.prompt_cache``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from gateway import dialects, prompt_cache, tokens
 from gateway.codecs.anthropic import codec as anthropic_codec
 from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock_codec
 from gateway.codecs.gemini import codec as gemini_codec
 from gateway.codecs.openai_chat import codec as chat_codec
 from gateway.codecs.openai_responses import CODEC as _responses
+from gateway.core import prompt_cache, tokens
+from gateway.edge import dialects
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest
 

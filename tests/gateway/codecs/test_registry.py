@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway import dialects
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec, register
 from gateway.codecs.openai_chat import codec as openai_upstream
+from gateway.edge import dialects
 from gateway.providers import kinds
 
 ROOT = Path(__file__).resolve().parents[3]

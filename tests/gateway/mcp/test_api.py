@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from gateway import registry
 from gateway.models import McpServer
+from gateway.policy import registry
 
 MASTER = "sy-master-mcp-api-test"
 TOKEN = "literal-bearer-Unmistakable-9911"

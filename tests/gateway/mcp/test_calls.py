@@ -9,10 +9,11 @@ import dataclasses
 import pytest
 from mcp_types import INVALID_PARAMS
 
-from gateway import journal, limits, registry
+from gateway import journal
 from gateway.mcp import calls, pool
 from gateway.mcp.errors import NotAllowed, UnknownTool
-from gateway.registry import MASTER, Snapshot
+from gateway.policy import limits, registry
+from gateway.policy.registry import MASTER, Snapshot
 
 from .test_pool import entry
 
@@ -88,7 +89,7 @@ async def test_calls_are_counted_and_traced(records, monkeypatch) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from gateway import metrics, tracing
+    from gateway.telemetry import metrics, tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -14,9 +14,12 @@ import mcp.types as mt
 import orjson
 import pytest
 
-from gateway import http, journal, registry, service
+from gateway import journal
+from gateway.core import service
 from gateway.mcp.hosted.servers import POOL_MODULE
-from gateway.registry import MASTER
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 
 from ..entries import route, snapshot
 
@@ -129,7 +132,7 @@ async def test_each_tool_call_is_a_span_under_the_request(gateway, monkeypatch):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from gateway import tracing
+    from gateway.telemetry import tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from gateway.keys import _mcp_allowed
 from gateway.mcp import permissions
-from gateway.registry import MASTER
+from gateway.policy.keys import _mcp_allowed
+from gateway.policy.registry import MASTER
 
 
 def key(*allowed: str):

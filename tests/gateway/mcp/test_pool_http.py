@@ -12,10 +12,10 @@ import time
 import httpx
 import pytest
 
-from gateway import registry
 from gateway.mcp import pool
 from gateway.mcp.errors import ServerUnavailable
-from gateway.registry import Snapshot
+from gateway.policy import registry
+from gateway.policy.registry import Snapshot
 from tests.live import free_port
 
 from .test_pool import SCRIPT, entry

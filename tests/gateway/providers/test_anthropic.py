@@ -13,7 +13,6 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http
 from gateway.codecs.anthropic.outbound import JSON_TOOL, StreamTranslator, parse_response
 from gateway.errors import (
     ConfigurationError,
@@ -23,9 +22,10 @@ from gateway.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
+from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.anthropic import AnthropicProvider, build_body
 from gateway.providers.base import Exchange
-from gateway.registry import DeploymentEntry, ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

@@ -14,12 +14,13 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, http
+from gateway import errors
+from gateway.policy.registry import ProviderEntry
 from gateway.providers import aws
 from gateway.providers.aws import aws_events, sign_request
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.bedrock import BedrockProvider
-from gateway.registry import ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, ErrorEvent, Message, Text
 from tests.aws import (

@@ -10,11 +10,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, http
+from gateway import errors
 from gateway.codecs.base import DONE, Target, WireEvent
+from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, sse_events
-from gateway.registry import ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

@@ -12,10 +12,12 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, http, tracing
+from gateway import errors
+from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange
-from gateway.registry import ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
+from gateway.telemetry import tracing
 
 from ..entries import deployment
 from ..test_pooled_transport import Server, reply

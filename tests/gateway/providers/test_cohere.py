@@ -10,10 +10,13 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, http, registry, service
+from gateway import errors
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER, ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.cohere import CohereProvider, api_root
-from gateway.registry import MASTER, ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, Message, Text
 

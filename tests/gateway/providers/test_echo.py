@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import UpstreamError
+from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.echo import EchoProvider
-from gateway.registry import DeploymentEntry, ProviderEntry
 from gateway.streaming import afold_events
 from gateway.types import (
     ChatRequest,

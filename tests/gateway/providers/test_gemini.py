@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from gateway import errors, http
+from gateway import errors
 from gateway.codecs.gemini import ids
+from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.gemini import GeminiProvider
-from gateway.registry import ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, Message, Text, Tool, ToolResult
 

@@ -10,19 +10,20 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, http
+from gateway import errors
 from gateway.codecs.openai_chat.outbound import (
     ChunkTranslator,
     clean_schema_for_gemini,
     parse_response,
 )
+from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import (
     AzureOpenAIProvider,
     OpenAICompatibleProvider,
     build_body,
 )
-from gateway.registry import DeploymentEntry, ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

@@ -12,14 +12,17 @@ import httpx
 import orjson
 import pytest
 
-from gateway import errors, http, journal, registry, service
+from gateway import errors, journal
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as CODEC
 from gateway.codecs.openai_responses import maps
+from gateway.core import service
+from gateway.policy import registry
+from gateway.policy.registry import MASTER, ProviderEntry
 from gateway.providers import openai_responses as openai_responses_provider
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_responses import OpenAIResponsesProvider
-from gateway.registry import MASTER, ProviderEntry
+from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, ErrorEvent, Message, Reasoning, Text
 
@@ -134,7 +137,7 @@ async def test_an_unset_secret_is_a_configuration_error_without_connecting(monke
 def test_unsupported_params_follow_the_deployment() -> None:
     request = replace(REQUEST, stop=["x"], temperature=0.2)
     adapter = adapter_for(PROVIDER)
-    # stop is not one: the gateway emulates it (gateway.emulation)
+    # stop is not one: the gateway emulates it (gateway.core.emulation)
     assert adapter.unsupported_params(request, DEPLOYMENT) == ["temperature"]
     plain = replace(DEPLOYMENT, supports_reasoning=False)
     assert adapter.unsupported_params(request, plain) == []

@@ -8,7 +8,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway import http
 from gateway.codecs.base import PassthroughCodec
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
@@ -20,6 +19,7 @@ from gateway.providers.gemini import GeminiProvider
 from gateway.providers.openai_compatible import AzureOpenAIProvider, OpenAICompatibleProvider
 from gateway.providers.openai_responses import OpenAIResponsesProvider
 from gateway.providers.vertex_ai import VertexAIProvider
+from gateway.server import http
 from gateway.types import ChatRequest, Message, Text
 from tests.gateway.providers.test_anthropic import (
     make_deployment,

@@ -9,9 +9,9 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http
+from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
-from gateway.registry import ProviderEntry
+from gateway.server import http
 from gateway.streaming import afold_events
 from gateway.types import ChatRequest, Message, Text
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY

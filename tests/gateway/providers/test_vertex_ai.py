@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from gateway import errors
+from gateway.policy.registry import ProviderEntry
 from gateway.providers import google_auth
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.vertex_ai import VertexAIProvider, host_for
-from gateway.registry import ProviderEntry
 from gateway.types import ChatRequest, Message, Text
 
 from ...integration.mock_gemini import GReply, MockGemini, new_service_account

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import ConfigurationError
+from gateway.policy.registry import ProviderEntry
 from gateway.providers import wire
 from gateway.providers.base import adapter_for
-from gateway.registry import ProviderEntry
 
 SECRET = "sk-wire-Never-Shown-5521"
 

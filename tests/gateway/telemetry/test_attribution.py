@@ -15,10 +15,12 @@ import orjson
 import pytest
 from django.test import Client
 
-from gateway import journal, registry, service
+from gateway import journal
 from gateway.codecs.anthropic import claude_code
+from gateway.core import service
 from gateway.models import Deployment, Provider, RequestLog, Route
-from gateway.registry import MASTER
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
 from gateway.telemetry import spend
 from gateway.telemetry.models import SpendRollup
 

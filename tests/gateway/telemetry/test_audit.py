@@ -18,10 +18,10 @@ from django.test import Client
 from django.utils import timezone
 
 from gateway.journal import pruning
-from gateway.litellm.apply import apply_plan
-from gateway.litellm.parse import parse_config
-from gateway.litellm.plan import plan_import
 from gateway.models import ApiKey, AuditEvent, Provider, Route
+from gateway.ops.litellm.apply import apply_plan
+from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.plan import plan_import
 from gateway.telemetry import audit, audit_query
 from gateway.telemetry.models import AppendOnly
 

@@ -8,9 +8,9 @@ import httpx
 import orjson
 import pytest
 
-from gateway import service
 from gateway.codecs.anthropic import codec, inbound, maps, outbound
 from gateway.codecs.base import Target, UpstreamCodec, WireEvent
+from gateway.core import service
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange

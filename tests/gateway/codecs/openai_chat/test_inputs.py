@@ -9,10 +9,13 @@ import httpx
 import orjson
 import pytest
 
-from gateway import http, journal, registry, service
+from gateway import journal
 from gateway.codecs.openai_chat.inputs import check_completions, check_embeddings
+from gateway.core import service
 from gateway.errors import InvalidRequest
-from gateway.registry import MASTER
+from gateway.policy import registry
+from gateway.policy.registry import MASTER
+from gateway.server import http
 from tests.gateway.entries import route, snapshot
 
 GOOD_INPUTS = ["hello", ["a", "b"], [15339, 1917], [[15339, 1917], [1]]]

@@ -541,7 +541,7 @@ def test_params_the_format_cannot_carry_are_reported_and_left_out() -> None:
         },
         {},
     )
-    # stop is cut by the gateway (gateway.emulation), so it is not reported
+    # stop is cut by the gateway (gateway.core.emulation), so it is not reported
     assert CODEC.unsupported_params(request, PLAIN_TARGET) == []
     assert CODEC.unsupported_params(request, REASONING_TARGET) == ["temperature"]
     plain = CODEC.build_request(request, PLAIN_TARGET)

@@ -13,9 +13,9 @@ import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from gateway import errors, responses_state
+from gateway import errors
 from gateway.codecs.openai_responses.inbound import parse_request, render_response, render_stream
-from gateway.core import compaction
+from gateway.core import compaction, responses_state
 from gateway.types import (
     ChatResponse,
     ErrorEvent,

@@ -1,0 +1,72 @@
+"""A cached answer as the canonical stream events a live upstream would have sent, so
+the inbound dialect's own stream renderer replays it (OpenAI chunks, Anthropic events,
+Responses events) exactly as it renders a live stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+
+from gateway.types import (
+    ChatResponse,
+    Finish,
+    PartStart,
+    PartStop,
+    Start,
+    StreamEvent,
+    Text,
+    TextDelta,
+    Thinking,
+    ThinkingDelta,
+    ToolArgsDelta,
+    ToolCall,
+    UsageEvent,
+)
+
+CHUNK_CHARS = 256  # text is replayed in pieces of this size, as upstreams stream it
+
+
+def _pieces(text: str) -> list[str]:
+    return [text[i : i + CHUNK_CHARS] for i in range(0, len(text), CHUNK_CHARS)] or [""]
+
+
+def events(response: ChatResponse) -> list[StreamEvent]:
+    """Start, each part (start, deltas, stop), usage, finish."""
+    first = Start(response.id, response.model, response.created, usage=response.usage)
+    out: list[StreamEvent] = [first]
+    index = 0
+    for part in response.parts:
+        if isinstance(part, Text):
+            if not part.text:
+                continue
+            out.append(PartStart(index, "text"))
+            out.extend(TextDelta(index, piece) for piece in _pieces(part.text))
+        elif isinstance(part, Thinking):
+            out.append(PartStart(index, "thinking"))
+            if part.redacted:
+                out.append(ThinkingDelta(index, redacted=part.redacted))
+            else:
+                out.extend(ThinkingDelta(index, piece) for piece in _pieces(part.text) if piece)
+                if part.signature:
+                    out.append(ThinkingDelta(index, signature=part.signature))
+        elif isinstance(part, ToolCall):
+            out.append(PartStart(index, "tool_call", tool_id=part.id, tool_name=part.name))
+            arguments = (
+                part.raw_arguments
+                if part.raw_arguments is not None
+                else orjson.dumps(part.arguments).decode()
+            )
+            out.append(ToolArgsDelta(index, arguments))
+        else:  # images and tool results never appear in an answer
+            continue
+        out.append(PartStop(index))
+        index += 1
+    out.append(UsageEvent(response.usage))
+    out.append(Finish(response.finish_reason, response.stop_sequence))
+    return out
+
+
+async def aiter_events(items: list[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    for item in items:
+        yield item

@@ -1,0 +1,364 @@
+"""The reasoning ledger: signed reasoning the gateway keeps so the next turn has it back.
+
+Anthropic (and Bedrock Claude) sign their thinking blocks and, with thinking on, want the
+assistant turn that called tools back with its signed thinking first; OpenAI's Responses
+API hands out encrypted reasoning items for the same purpose. A client whose dialect has
+no field for them (OpenAI chat's ``reasoning_content`` is text only, Gemini's thought
+parts carry no Anthropic signature) loses them between turns, and the model either
+refuses the turn or, as the Anthropic codec then turns thinking off, stops reasoning.
+
+So after an upstream answer that calls tools with signed (or redacted, or encrypted)
+reasoning, the gateway records that reasoning under each tool-call id, scoped to the
+virtual key; before the next request goes upstream, an assistant turn that calls tools
+but came back without signed reasoning gets it restored from the ledger by the ids of
+its calls. Codecs then send only what their upstream can take (Anthropic and Bedrock
+drop encrypted OpenAI reasoning, Gemini and chat upstreams drop signatures), so a
+fallback to another model family never fails on reasoning it cannot read.
+
+Gemini's ``thoughtSignature`` needs no entry: it rides in the tool-call id the gateway
+makes (``codecs.gemini.ids``), which every client echoes and any worker can read.
+
+Where it lives: an LRU in each worker, bounded in entries, bytes and time (TTL)
+(``core/ledger_book.py``). With ``REDIS_URL`` set, entries are also written to Redis
+(``sy:reason:<key id>:<call id>``, same TTL) off the reply's path, and a local miss asks
+Redis once per request (one MGET), so any worker of any instance can serve the next
+turn. Without Redis, the workers of one ``serve --workers N`` share it the same way
+through the supervisor's counter service (one ``ledger_put`` off the reply's path, one
+``ledger_get`` per request that misses locally; the service's book has the same bounds).
+A single process, or another instance without Redis, has only its own: a turn that
+finds nothing goes on without the reasoning (the Anthropic codec then turns thinking
+off for that turn) rather than failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from gateway.core.ledger_book import Blob, Ledger
+from gateway.policy import limits
+from gateway.server import background
+from gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    Message,
+    Part,
+    PartStart,
+    StreamEvent,
+    Thinking,
+    ThinkingDelta,
+    ToolCall,
+    ToolResult,
+)
+
+log = logging.getLogger(__name__)
+
+REDIS_PREFIX = "sy:reason"
+REDIS_TIMEOUT = 0.25  # seconds a restore waits for Redis (or the service) before a miss
+
+
+def scope_of(key: Any) -> str:
+    """The ledger scope of a virtual key: its id (``master`` for the master key)."""
+    key_id = getattr(key, "id", None)
+    return "master" if key_id is None else str(key_id)
+
+
+def signed(part: Part) -> bool:
+    """Reasoning a client must hand back as is: signed, redacted or encrypted."""
+    return isinstance(part, Thinking) and bool(part.signature or part.redacted)
+
+
+def blob_of(parts: Iterable[Part]) -> Blob:
+    """The signed reasoning among ``parts``, in order."""
+    return tuple(
+        (p.text, p.signature, p.redacted)
+        for p in parts
+        if isinstance(p, Thinking) and (p.signature or p.redacted)
+    )
+
+
+# --- the worker's ledger and its Redis twin -------------------------------------------------
+
+_ledger: Ledger | None = None
+
+
+def ledger() -> Ledger:
+    """This worker's ledger (made on first use from the settings)."""
+    global _ledger
+    if _ledger is None:
+        _ledger = Ledger(
+            settings.SWITCHYARD_REASONING_LEDGER_ENTRIES,
+            settings.SWITCHYARD_REASONING_LEDGER_BYTES,
+            settings.SWITCHYARD_REASONING_LEDGER_TTL,
+        )
+    return _ledger
+
+
+def reset() -> None:
+    """Forget everything (tests; a settings change)."""
+    global _ledger
+    _ledger = None
+    _redis.clients.clear()
+
+
+class _Redis:
+    """One client per event loop (a worker has one; tests make many)."""
+
+    def __init__(self) -> None:
+        self.clients: dict[int, tuple[asyncio.AbstractEventLoop, str, Any]] = {}
+        self.warned = False
+
+    def client(self) -> Any | None:
+        url = getattr(settings, "REDIS_URL", "")
+        if not url:
+            return None
+        loop = asyncio.get_running_loop()
+        known = self.clients.get(id(loop))
+        if known is None or known[0] is not loop or known[1] != url:
+            import redis.asyncio as aioredis
+
+            client = aioredis.Redis.from_url(
+                url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+            )
+            known = self.clients[id(loop)] = (loop, url, client)
+        return known[2]
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        """Log the first failure of an outage, then stay quiet until Redis answers."""
+        if not self.warned:
+            self.warned = True
+            log.warning("reasoning ledger: Redis %s failed (%s); using this worker's", what, exc)
+
+    def answered(self) -> None:
+        if self.warned:
+            self.warned = False
+            log.info("reasoning ledger: Redis answers again")
+
+
+_redis = _Redis()
+
+
+def redis_key(scope: str, call_id: str) -> str:
+    return f"{REDIS_PREFIX}:{scope}:{call_id}"
+
+
+def _encode(blob: Blob) -> bytes:
+    return orjson.dumps([list(item) for item in blob])
+
+
+def _decode(raw: bytes) -> Blob | None:
+    try:
+        return _blob_from(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _blob_from(items: Any) -> Blob | None:
+    """A blob from its JSON form (a list of ``[text, signature, redacted]``)."""
+    try:
+        return tuple((str(t), s, r) for t, s, r in items) or None
+    except (TypeError, ValueError):
+        return None
+
+
+def _counter_service() -> Any | None:
+    """The supervisor's counter service, when this worker has one and there is no Redis."""
+    if getattr(settings, "REDIS_URL", ""):
+        return None
+    backend = limits.shared_backend()
+    return backend if isinstance(backend, limits.SharedCounters) else None
+
+
+async def _store_in_service(service: Any, scope: str, call_ids: list[str], blob: Blob) -> None:
+    try:
+        await service.ask(
+            "ledger_put",
+            scope,
+            call_ids,
+            [list(item) for item in blob],
+            settings.SWITCHYARD_REASONING_LEDGER_ENTRIES,
+            settings.SWITCHYARD_REASONING_LEDGER_BYTES,
+            settings.SWITCHYARD_REASONING_LEDGER_TTL,
+        )
+    except Exception as exc:  # the service is down: this worker still has them
+        limits.note_failure(service, exc)
+
+
+async def _store_shared(client: Any, scope: str, entries: list[tuple[str, Blob]]) -> None:
+    ttl = max(1, int(settings.SWITCHYARD_REASONING_LEDGER_TTL))
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for call_id, blob in entries:
+                pipe.set(redis_key(scope, call_id), _encode(blob), ex=ttl)
+            await pipe.execute()
+    except Exception as exc:  # Redis down: this worker still has them
+        _redis.failed("write", exc)
+    else:
+        _redis.answered()
+
+
+# --- record (after an answer) and restore (before the next request) -------------------------
+
+
+def record(key: Any, call_ids: list[str], blob: Blob) -> None:
+    """Keep ``blob`` (one answer's signed reasoning) under each of its tool calls' ids.
+    Memory now; Redis, when set, in the background (off the reply's path)."""
+    if not call_ids or not blob:
+        return
+    scope = scope_of(key)
+    book = ledger()
+    for call_id in call_ids:
+        book.put(scope, call_id, blob)
+    client = _redis.client()
+    if client is not None:
+        background.in_background(_store_shared(client, scope, [(c, blob) for c in call_ids]))
+    elif (service := _counter_service()) is not None:
+        background.in_background(_store_in_service(service, scope, list(call_ids), blob))
+
+
+def record_response(key: Any, response: ChatResponse) -> None:
+    """``record`` for a whole answer: its tool calls and its signed reasoning."""
+    calls = [p.id for p in response.parts if isinstance(p, ToolCall)]
+    if calls:
+        record(key, calls, blob_of(response.parts))
+
+
+def _wanting(request: ChatRequest) -> list[tuple[Message, list[str]]]:
+    """Assistant turns of the current tool loop (after the caller's last own message)
+    that call tools and came back without signed reasoning. Earlier loops are left as
+    they are: every upstream validates, and uses, only the current loop's reasoning."""
+    out = []
+    for message in reversed(request.messages):
+        role = message.role
+        if role == "assistant":
+            calls = [p.id for p in message.parts if isinstance(p, ToolCall)]
+            if calls and not any(signed(p) for p in message.parts):
+                out.append((message, calls))
+        elif role == "user" and not any(isinstance(p, ToolResult) for p in message.parts):
+            break  # the caller spoke (not a tool result): the loop before this is over
+    return out
+
+
+def _restore_into(message: Message, blob: Blob) -> None:
+    """Put the recorded reasoning first in the turn, in place of its unsigned thinking
+    (the same text, which the client kept without its signature)."""
+    kept = [p for p in message.parts if not isinstance(p, Thinking)]
+    message.parts = [Thinking(t, signature=s, redacted=r) for t, s, r in blob] + kept
+
+
+async def restore(key: Any, request: ChatRequest) -> int:
+    """Restore recorded reasoning into ``request``'s assistant tool-call turns that lack
+    it; returns how many turns got theirs back. A miss is no error: the turn goes on
+    without (see the module docstring)."""
+    wanting = _wanting(request)
+    if not wanting:
+        return 0
+    scope, book = scope_of(key), ledger()
+    restored = 0
+    missing: list[tuple[Message, list[str]]] = []
+    for message, calls in wanting:
+        blob = next((b for c in calls if (b := book.get(scope, c)) is not None), None)
+        if blob is None:
+            missing.append((message, calls))
+        else:
+            _restore_into(message, blob)
+            restored += 1
+    if not missing:
+        return restored
+    client = _redis.client()
+    if client is not None:
+        restored += await _restore_shared(client, scope, book, missing)
+    elif (service := _counter_service()) is not None:
+        restored += await _restore_from_service(service, scope, book, missing)
+    return restored
+
+
+async def _restore_from_service(
+    service: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
+) -> int:
+    """One ``ledger_get`` for every turn this worker had nothing for."""
+    try:
+        reply = await asyncio.wait_for(
+            service.ask("ledger_get", scope, [calls for _, calls in missing]), REDIS_TIMEOUT
+        )
+    except Exception as exc:
+        limits.note_failure(service, exc)
+        return 0
+    restored = 0
+    for (message, calls), raw in zip(missing, reply[1], strict=True):
+        blob = _blob_from(raw) if raw else None
+        if blob:
+            for call_id in calls:
+                book.put(scope, call_id, blob)  # the next turn finds it here
+            _restore_into(message, blob)
+            restored += 1
+    return restored
+
+
+async def _restore_shared(
+    client: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
+) -> int:
+    names = [redis_key(scope, c) for _, calls in missing for c in calls]
+    try:
+        values = await asyncio.wait_for(client.mget(names), REDIS_TIMEOUT)
+    except Exception as exc:
+        _redis.failed("read", exc)
+        return 0
+    _redis.answered()
+    found = dict(zip(names, values, strict=True))
+    restored = 0
+    for message, calls in missing:
+        for call_id in calls:
+            raw = found.get(redis_key(scope, call_id))
+            blob = _decode(raw) if raw else None
+            if blob:
+                book.put(scope, call_id, blob)  # the next turn finds it here
+                _restore_into(message, blob)
+                restored += 1
+                break
+    return restored
+
+
+# The events ``StreamReasoning.feed`` reads; the others need not reach it.
+FED_EVENTS = (ThinkingDelta, PartStart)
+
+
+class StreamReasoning:
+    """Folds a translated stream's signed reasoning and tool-call ids as the events go by
+    (the thinking text too: a signature covers it), for ``record`` at the stream's end."""
+
+    __slots__ = ("calls", "thinking")
+
+    def __init__(self) -> None:
+        self.thinking: dict[int, list[Any]] = {}  # part index -> [texts, signature, redacted]
+        self.calls: list[str] = []
+
+    def feed(self, event: StreamEvent) -> None:
+        if isinstance(event, ThinkingDelta):
+            slot = self.thinking.get(event.index)
+            if slot is None:
+                slot = self.thinking[event.index] = [[], None, None]
+            if event.text:
+                slot[0].append(event.text)
+            if event.signature:
+                slot[1] = (slot[1] or "") + event.signature
+            if event.redacted:
+                slot[2] = event.redacted
+        elif isinstance(event, PartStart) and event.kind == "tool_call" and event.tool_id:
+            self.calls.append(event.tool_id)
+
+    def blob(self) -> Blob:
+        return tuple(
+            ("".join(texts), signature, redacted)
+            for _, (texts, signature, redacted) in sorted(self.thinking.items())
+            if signature or redacted
+        )
+
+    def record(self, key: Any) -> None:
+        if self.calls:
+            record(key, self.calls, self.blob())

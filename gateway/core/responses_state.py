@@ -1,0 +1,479 @@
+"""Responses API state: stored responses (``store``, the API's default), chaining with
+``previous_response_id``, and what ``GET``/``DELETE /v1/responses/{id}`` read.
+
+A chained request is rebuilt here as items only (the earlier turns' input and output
+items, then the new input); the inbound Responses parser turns those items into
+canonical messages as it does for any request, so a chain continues the same way on
+any upstream. The earlier ``instructions`` are not carried: the new request's apply.
+
+Each row holds its own turn (input items, output) and the id of the one before; a
+chain is read back in one recursive query. A WebSocket keeps its latest responses in
+memory too (``SocketMemory``), so ``store: false`` chains work on the socket.
+
+When the write happens: a stored response is written (in a small thread pool, awaited)
+before the reply's last bytes go out: the final stream event or the JSON body. A client
+that sends the next turn the moment it has the answer may reach another worker, which
+then finds the row in the database. The cost is one INSERT per response, off the event
+loop; a failed write is logged and the reply still goes out (the chain then answers 400
+``previous_response_not_found``, as for any unknown id).
+
+A response is visible only to the key that created it (the master key's are the master
+key's own). Rows older than ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` are pruned with the
+journal's logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+
+from gateway.codecs.openai_responses import inbound
+from gateway.core import compaction
+from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.policy.registry import KeyEntry
+from gateway.server import db_work
+from gateway.types import ChatRequest
+
+log = logging.getLogger(__name__)
+
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="responses-state")
+FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_FINAL_MARKERS = tuple(kind.encode() for kind in FINAL_EVENTS)
+# Output item types that are conversation (and so go into the next turn's input).
+# Hosted MCP items (gateway/mcp/hosted) are carried with their ids: an approval
+# response names its request's id, and a call's id is its place in the conversation.
+_MCP_ITEMS = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request"})
+_CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning", *_MCP_ITEMS})
+_ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+PRUNE_BATCH = 500
+
+
+class ResponseNotFound(ModelNotFound):
+    """No stored response by that id for this key (never says whose it is)."""
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    """Run ``fn`` in the pool with a usable connection, handed back after (to the
+    connection pool with PostgreSQL; a persistent one is kept, one that failed is
+    closed so the next call connects afresh)."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, db_work.run, fn, *args)
+
+
+# --- items -------------------------------------------------------------------------------
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _message_content(role: str, content: Any) -> Any:
+    if isinstance(content, str):
+        kind = "output_text" if role == "assistant" else "input_text"
+        part: dict[str, Any] = {"type": kind, "text": content}
+        if kind == "output_text":
+            part["annotations"] = []
+        return [part]
+    return content
+
+
+def normalize_input(raw: Any) -> list[dict[str, Any]]:
+    """This turn's input as stored items (as ``input_items`` lists them): a string is a
+    user message, every item gets an id and messages a content list. Shapes the parser
+    refuses are left to it (this runs only on input it accepted or will judge)."""
+    if isinstance(raw, str):
+        raw = [{"type": "message", "role": "user", "content": raw}]
+    if not isinstance(raw, list):
+        return []
+    items: list[dict[str, Any]] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        item = dict(item)
+        kind = item.get("type") or ("message" if "role" in item else None)
+        if kind is None:
+            continue
+        item["type"] = kind
+        if kind == "message":
+            item["content"] = _message_content(str(item.get("role")), item.get("content"))
+            item.setdefault("status", "completed")
+        if not item.get("id"):
+            item["id"] = _new_id(_ID_PREFIX.get(kind, "item"))
+        items.append(item)
+    return items
+
+
+def as_input(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as it goes back into a request: without the server's id and status (an
+    upstream that keeps no state of its own must not look them up)."""
+    if item.get("type") in _MCP_ITEMS:
+        return {k: v for k, v in item.items() if k != "status"}
+    return {k: v for k, v in item.items() if k not in ("id", "status")}
+
+
+def carried_output(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [item for item in output if item.get("type") in _CARRIED_OUTPUT]
+
+
+# --- one request's state -------------------------------------------------------------------
+
+
+class SocketMemory:
+    """The latest responses of one WebSocket connection, kept in memory whatever their
+    ``store``: as in OpenAI's WebSocket mode, ``previous_response_id`` continues a
+    ``store: false`` response on the connection that made it (Codex chains so)."""
+
+    KEEP = 2
+
+    def __init__(self) -> None:
+        self.chains: dict[str, list[dict[str, Any]]] = {}  # id -> its whole chain's items
+
+    def remember(self, response_id: str, items: list[dict[str, Any]]) -> None:
+        self.chains[response_id] = items
+        while len(self.chains) > self.KEEP:
+            del self.chains[next(iter(self.chains))]
+
+    def evict(self, response_id: str | None) -> None:
+        """Forget ``response_id`` (Open Responses: a continuation that failed with a 4xx
+        or 5xx evicts the response it continued, so a ``store: false`` one cannot be
+        continued after; a stored one is read back from the database)."""
+        if response_id is not None:
+            self.chains.pop(response_id, None)
+
+
+@dataclass(slots=True)
+class Turn:
+    """What a Responses request keeps: set up before parsing, stored at the end."""
+
+    key_id: int | None
+    store: bool
+    previous_response_id: str | None = None
+    input_items: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # the chain before it
+    memory: SocketMemory | None = None
+    route: str = ""
+    kept: bool = False
+    request: ChatRequest | None = None  # parsed: what a passed-through response echoes
+
+    @property
+    def keeps(self) -> bool:
+        """Whether the final response is kept (stored, or remembered by the socket)."""
+        return (self.store or self.memory is not None) and not self.kept
+
+    def patch(self, response: dict[str, Any]) -> None:
+        """Echo this request's state on a response object an upstream produced (the
+        upstream was sent the whole chain with ``store: false``), and what else Open
+        Responses requires of it that the upstream left out."""
+        if self.request is not None:
+            inbound.conform(response, self.request)
+        response["previous_response_id"] = self.previous_response_id
+        response["store"] = self.store
+
+    def patch_events(self, raw: bytes) -> bytes:
+        """``patch`` on the response objects of passed-through stream events (created,
+        in_progress, completed...); other events, the most of them, pass untouched."""
+        if b'"response"' not in raw:
+            return raw
+        out: list[bytes] = []
+        changed = False
+        for line in raw.split(b"\n"):
+            if line.startswith(b"data:") and b'"response"' in line:
+                try:
+                    event = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    event = None
+                if isinstance(event, dict) and isinstance(event.get("response"), dict):
+                    self.patch(event["response"])
+                    line = b"data: " + orjson.dumps(event)
+                    changed = True
+            out.append(line)
+        return b"\n".join(out) if changed else raw
+
+    async def keep(self, response: dict[str, Any]) -> None:
+        """Store the final ``response`` object (once; never raises)."""
+        if not self.keeps or not isinstance(response.get("id"), str):
+            return
+        self.kept = True
+        if self.memory is not None:
+            output = carried_output(response.get("output") or [])
+            self.memory.remember(response["id"], [*self.history, *self.input_items, *output])
+        if not self.store:
+            return
+        try:
+            await _in_thread(_write, self, response)
+        except Exception as exc:
+            log.warning("storing response %s failed: %s", response.get("id"), exc)
+
+
+def _write(turn: Turn, response: dict[str, Any]) -> None:
+    from gateway.models import StoredResponse
+
+    StoredResponse.objects.create(  # one INSERT: ids are new (uuid4) for every response
+        id=response["id"],
+        key_id=turn.key_id,
+        route=turn.route[:200],
+        status=str(response.get("status") or "")[:20],
+        previous_response_id=turn.previous_response_id or "",
+        instructions=response.get("instructions") or "",
+        input_items=turn.input_items,
+        output=response.get("output") or [],
+        usage=response.get("usage"),
+        response=response,
+    )
+
+
+async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None = None) -> Turn:
+    """Read ``store`` and ``previous_response_id`` from a create body; for a chained
+    request, replace ``input`` with the earlier items followed by the new input (from
+    the socket's ``memory`` when it has them, else from the database)."""
+    if "input" in body:  # the gateway's own compaction items become their summaries
+        body["input"] = compaction.open_items(body["input"])
+    store = body.get("store", True)
+    if store is not None and not isinstance(store, bool):
+        raise InvalidRequest("store must be a boolean", param="store")
+    previous = body.get("previous_response_id")
+    if previous is not None and (not isinstance(previous, str) or not previous):
+        raise InvalidRequest(
+            "previous_response_id must be a non-empty string", param="previous_response_id"
+        )
+    turn = Turn(
+        key_id=key.id, store=store is not False, previous_response_id=previous, memory=memory
+    )
+    if previous is None and not turn.keeps:
+        return turn
+    new_input = body.get("input")
+    turn.input_items = normalize_input(new_input)
+    if previous is not None:
+        remembered = memory.chains.get(previous) if memory is not None else None
+        history = remembered
+        if history is None:
+            history = await _in_thread(_chain_items, previous, key)
+        if history is None:
+            raise previous_not_found(previous)
+        turn.history = history
+        if isinstance(new_input, str):
+            new_input = [{"type": "message", "role": "user", "content": new_input}]
+        elif new_input is None:
+            new_input = []
+        if isinstance(new_input, list):  # anything else: the parser says what is wrong
+            body["input"] = [as_input(item) for item in history] + new_input
+    return turn
+
+
+# --- reading, deleting ------------------------------------------------------------------------
+
+
+def _owned(response_id: str, key: KeyEntry):  # type: ignore[no-untyped-def]
+    from gateway.models import StoredResponse
+
+    rows = StoredResponse.objects.filter(id=response_id)
+    return rows.filter(key_id__isnull=True) if key.id is None else rows.filter(key_id=key.id)
+
+
+def previous_not_found(response_id: str) -> InvalidRequest:
+    """An unknown, unstored (``store: false``), deleted or foreign
+    ``previous_response_id``: Open Responses' ``previous_response_not_found``, a 400."""
+    return InvalidRequest(
+        f"Previous response with id {response_id[:80]!r} not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )
+
+
+def _not_found(response_id: str, param: str | None) -> ResponseNotFound:
+    return ResponseNotFound(
+        f"Response with id {response_id!r} not found.", param=param, code="response_not_found"
+    )
+
+
+# The chain ending at a response, oldest first: each row's turn and the link before it.
+# Only the last row is checked against the key: a chain is only ever extended by the
+# key that can see its last response.
+_CHAIN_SQL = """
+WITH RECURSIVE chain(id, prev, depth) AS (
+    SELECT id, previous_response_id, 0 FROM {table} WHERE id = %s AND {owner}
+    UNION ALL
+    SELECT r.id, r.previous_response_id, c.depth + 1
+    FROM {table} r JOIN chain c ON r.id = c.prev
+    WHERE c.prev <> '' AND c.depth < %s
+)
+SELECT r.input_items, r.output, c.prev FROM chain c JOIN {table} r ON r.id = c.id
+ORDER BY c.depth DESC
+"""
+MAX_CHAIN = 10_000
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None:
+    """Every input and carried output item of the chain ending at ``response_id``,
+    oldest first; None when the key has no such response. A chain whose earlier part
+    was deleted or pruned is refused rather than continued without it."""
+    from gateway.models import StoredResponse
+
+    if len(response_id) > 80:
+        return None
+    table = connection.ops.quote_name(StoredResponse._meta.db_table)
+    owner = "key_id IS NULL" if key.id is None else "key_id = %s"
+    params: list[Any] = [response_id] if key.id is None else [response_id, key.id]
+    sql = _CHAIN_SQL.format(table=table, owner=owner)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, MAX_CHAIN])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    if rows[0][2]:  # the oldest row found still points further back
+        raise InvalidRequest(
+            f"response {response_id!r} continues an earlier response that is no longer "
+            "stored (deleted, or past the retention period); start a new conversation",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    items: list[dict[str, Any]] = []
+    for input_items, output, _prev in rows:
+        items += _json(input_items)
+        items += carried_output(_json(output))
+    return items
+
+
+def _read(response_id: str, key: KeyEntry) -> dict[str, Any] | None:
+    fields = ("input_items", "output", "response")
+    row = _owned(response_id, key).values(*fields).first()
+    return row
+
+
+async def load(response_id: str, key: KeyEntry, *, param: str | None = None) -> dict[str, Any]:
+    """The stored row (input_items, output, response) or a 404."""
+    if len(response_id) > 80:
+        raise _not_found(response_id[:80], param)
+    row = await _in_thread(_read, response_id, key)
+    if row is None:
+        raise _not_found(response_id, param)
+    return row
+
+
+async def retrieve(response_id: str, key: KeyEntry) -> dict[str, Any]:
+    return (await load(response_id, key))["response"]
+
+
+def _delete(response_id: str, key: KeyEntry) -> int:
+    deleted, _ = _owned(response_id, key).delete()
+    return deleted
+
+
+async def delete(response_id: str, key: KeyEntry) -> dict[str, Any]:
+    if len(response_id) > 80 or not await _in_thread(_delete, response_id, key):
+        raise _not_found(response_id[:80], None)
+    return {"id": response_id, "object": "response", "deleted": True}
+
+
+def page_input_items(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
+    """A page of input items as the API lists them (``order`` desc by default,
+    ``limit`` 1..100, default 20, ``after`` an item id)."""
+    order = query.get("order") or "desc"
+    if order not in ("asc", "desc"):
+        raise InvalidRequest("order must be asc or desc", param="order")
+    limit_text = query.get("limit") or "20"
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise InvalidRequest("limit must be an integer from 1 to 100", param="limit")
+    limit = int(limit_text)
+    ordered = items if order == "asc" else items[::-1]
+    after = query.get("after")
+    if after:
+        ids = [item.get("id") for item in ordered]
+        if after not in ids:
+            raise InvalidRequest(f"no input item with id {after!r}", param="after")
+        ordered = ordered[ids.index(after) + 1 :]
+    page = ordered[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0].get("id") if page else None,
+        "last_id": page[-1].get("id") if page else None,
+        "has_more": len(ordered) > limit,
+    }
+
+
+async def input_items(response_id: str, key: KeyEntry, query: dict[str, str]) -> dict[str, Any]:
+    row = await load(response_id, key)
+    return page_input_items(row["input_items"], query)
+
+
+def replay_events(response: dict[str, Any], starting_after: int | None = None) -> bytes:
+    """A stored response as the SSE events ``GET /v1/responses/{id}?stream=true``
+    answers: created, in_progress, each output item whole (added, done), then the
+    final event of its status. ``starting_after`` skips events up to that number."""
+    final = {"completed": "response.completed", "incomplete": "response.incomplete"}
+    opening = {**response, "status": "in_progress", "output": []}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": opening}),
+        ("response.in_progress", {"response": opening}),
+    ]
+    for index, item in enumerate(response.get("output") or []):
+        events.append(("response.output_item.added", {"output_index": index, "item": item}))
+        events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    kind = final.get(str(response.get("status")), "response.failed")
+    events.append((kind, {"response": response}))
+    out = bytearray()
+    for sequence, (name, payload) in enumerate(events):
+        if starting_after is not None and sequence <= starting_after:
+            continue
+        body = {"type": name, **payload, "sequence_number": sequence}
+        out += b"event: " + name.encode() + b"\ndata: " + orjson.dumps(body) + b"\n\n"
+    return bytes(out)
+
+
+# --- stream capture -------------------------------------------------------------------------
+
+
+def final_response(chunk: bytes) -> dict[str, Any] | None:
+    """The response object of a final Responses stream event (completed, incomplete,
+    failed) in ``chunk``, else None. A cheap byte test first: most chunks are deltas."""
+    if not any(marker in chunk for marker in _FINAL_MARKERS):
+        return None
+    for line in chunk.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            event = orjson.loads(line[5:])
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and event.get("type") in FINAL_EVENTS:
+            response = event.get("response")
+            return response if isinstance(response, dict) else None
+    return None
+
+
+# --- retention --------------------------------------------------------------------------------
+
+
+def prune(
+    older_than: timedelta, batch_size: int = PRUNE_BATCH, max_batches: int | None = None
+) -> int:
+    """Delete stored responses created more than ``older_than`` ago, in batches."""
+    from gateway.models import StoredResponse
+
+    cutoff = datetime.now(UTC) - older_than
+    deleted = batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = list(
+            StoredResponse.objects.filter(created_at__lt=cutoff)
+            .order_by()
+            .values_list("id", flat=True)[:batch_size]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            StoredResponse.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        batches += 1
+    return deleted

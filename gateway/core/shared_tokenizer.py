@@ -1,0 +1,148 @@
+"""One tokenizer for every worker of ``manage.py serve --workers N``.
+
+tiktoken's cl100k table costs about 45 MB in each process that loads it. With several
+workers, the supervisor (``gateway.server.supervisor``) hosts the only copy: its counter
+service (``gateway.server.counter_service``) also answers ``[id, "tokens", texts, wait]`` with
+``["ok", counts]`` (one count per text, by ``gateway.core.tokens``' own tokenizer, so exactly
+what a worker would count itself) or, while the table is still loading and ``wait`` is
+false, ``["loading"]``. The workers find it through ``SWITCHYARD_TOKENIZER_SOCKET``.
+
+- ``TokenizerHost`` is the supervisor's half: it loads the tokenizer on the first
+  request (in a thread: the service's loop keeps answering admissions) and counts short
+  texts on the loop, long ones in a thread (tiktoken releases the GIL).
+- ``SharedTokenizer`` is a worker's half: one pipelined connection of its own (a long
+  text never delays an admission on the counters' connection), and a blocking variant
+  for callers in a thread.
+
+This module imports no Django: the host runs in the supervisor process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gateway.server.counter_service import CounterClient
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_ENV = "SWITCHYARD_TOKENIZER_SOCKET"
+# Texts up to this many characters in all are counted on the service's loop (tens of
+# microseconds); more go to a thread.
+INLINE_CHARS = 2048
+# A worker waits this long for an answer before it counts by itself.
+TIMEOUT_SECONDS = 30.0
+# Threads counting long texts: few and the same ones, since each thread that tokenizes
+# gets its own copy of tiktoken's regex caches (and its own malloc arena).
+COUNT_THREADS = 2
+
+
+def _release_unused_memory() -> None:
+    """Give the allocator's free pages back (loading the table leaves garbage)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class TokenizerHost:
+    """The supervisor's tokenizer, loaded on first use."""
+
+    def __init__(self, load: Callable[[], Callable[[str], int]]) -> None:
+        """``load`` builds the text -> token count function (``tokens._load_encoder``:
+        a copy of its own; the supervisor tokenizes nothing else)."""
+        self._load = load
+        self._count: Callable[[str], int] | None = None
+        self._lock = threading.Lock()
+        self._loaded = threading.Event()
+        self._loading = False
+        self._threads: ThreadPoolExecutor | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._count is not None
+
+    def _start_loading(self) -> None:
+        with self._lock:
+            if self._loading:
+                return
+            self._loading = True
+        threading.Thread(target=self._load_now, name="tokenizer-load", daemon=True).start()
+
+    def _load_now(self) -> None:
+        try:
+            self._count = self._load()
+            _release_unused_memory()
+        finally:
+            self._loaded.set()
+
+    async def answer(self, texts: list[str], wait: bool) -> list[Any]:
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError("tokens takes a list of strings")
+        if self._count is None:
+            self._start_loading()
+            if not wait:
+                return ["loading"]
+            await asyncio.to_thread(self._loaded.wait)
+        count = self._count
+        if count is None:
+            raise RuntimeError("the tokenizer did not load")
+        if sum(map(len, texts)) <= INLINE_CHARS:
+            return ["ok", [count(text) for text in texts]]
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokenizer")
+        loop = asyncio.get_running_loop()
+        counts = await loop.run_in_executor(self._threads, lambda: [count(t) for t in texts])
+        return ["ok", counts]
+
+
+class SharedTokenizer:
+    """A worker's way to the supervisor's tokenizer at ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.client = CounterClient(
+            path, timeout=TIMEOUT_SECONDS, on_down=self._down, on_up=self._up
+        )
+
+    @property
+    def down(self) -> bool:
+        return self.client.down
+
+    async def count(self, texts: list[str]) -> list[int] | None:
+        """Each text's tokens, or None while the supervisor's tokenizer is loading.
+        Raises ``counter_service.Unavailable`` when the service cannot be reached."""
+        reply = await self.client.call("tokens", texts, False)
+        return reply[1] if reply[0] == "ok" else None
+
+    def count_blocking(self, texts: list[str], timeout: float = TIMEOUT_SECONDS) -> list[int]:
+        """Each text's tokens, waiting for the tokenizer to load if it must; for a
+        caller outside the event loop (a connection of its own for the call). Raises
+        OSError or ValueError when the service cannot answer."""
+        line = json.dumps([0, "tokens", texts, True], separators=(",", ":")).encode() + b"\n"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(self.path)
+            conn.sendall(line)
+            with conn.makefile("rb") as answer:
+                reply = json.loads(answer.readline() or b"null")
+        if not isinstance(reply, list) or reply[1:2] != ["ok"]:
+            raise ValueError(f"the tokenizer service answered {reply!r}")
+        return reply[2]
+
+    def _down(self, reason: str) -> None:
+        log.warning(
+            "tokens: the shared tokenizer at %s is unreachable (%s); this worker loads its own",
+            self.path,
+            reason,
+        )
+
+    def _up(self) -> None:
+        log.info("tokens: the shared tokenizer is back")

@@ -1,0 +1,1 @@
+"""The way in: the ASGI endpoints and the path table (which URL speaks which codec), the Responses WebSocket, health probes, the management API, and the checks every request meets at the door (body caps, security headers, WebSocket origin)."""

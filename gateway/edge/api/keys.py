@@ -1,0 +1,172 @@
+"""API keys in the management API: list, create (the raw key is in the answer, once),
+update limits, revoke. Only a hash of a key is ever stored.
+
+Each caller sees and changes the keys its role allows (gateway/policy/roles.py): owners
+and admins every key, editors their teams' keys, members their own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+
+from gateway.edge.api.providers import ValidationErrors
+from gateway.models import ApiKey
+from gateway.ops import admin_ops
+from gateway.policy import keys, roles
+
+router = Router(tags=["keys"])
+
+
+class KeyOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    routes: list[str]
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+    max_budget_per_user: Decimal | None  # each end user's budget per budget_period
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+    active: bool
+    team: str | None
+    user: str | None
+    scopes: list[str]
+
+    @staticmethod
+    def resolve_team(obj: ApiKey) -> str | None:
+        return obj.team.name if obj.team_id is not None else None
+
+    @staticmethod
+    def resolve_user(obj: ApiKey) -> str | None:
+        return obj.user.get_username() if obj.user_id is not None else None
+
+    @staticmethod
+    def resolve_scopes(obj: ApiKey) -> list[str]:
+        return (obj.scopes or "").split()
+
+    mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
+
+    @staticmethod
+    def resolve_routes(obj: ApiKey) -> list[str]:
+        return sorted(r.name for r in obj.routes.all())
+
+    @staticmethod
+    def resolve_active(obj: ApiKey) -> bool:
+        return obj.is_active
+
+
+class KeyCreated(KeyOut):
+    key: str  # the raw key: shown in this answer only
+
+
+class KeyPatch(Schema):
+    """Limits accept a number, or null to remove the limit; routes [] allows all."""
+
+    name: str | None = None
+    routes: list[str] | None = None
+    rpm_limit: int | str | None = None
+    tpm_limit: int | str | None = None
+    budget_usd: Decimal | str | None = None
+    budget_period: str | None = None
+    max_budget_per_user: Decimal | str | None = None
+    expires_at: datetime | str | None = None
+    team: str | int | None = None  # a team's name or id
+    user: str | int | None = None  # a console user's username or id
+    scopes: list[str] | None = None  # ["management"]: may call /api as its owner/admin user
+    mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
+
+
+class KeyIn(KeyPatch):
+    name: str
+    budget_period: str = ApiKey.Period.MONTH
+
+
+def _invalid(exc: ValidationError) -> tuple[int, dict]:
+    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+
+
+def _rows(request) -> object:  # type: ignore[no-untyped-def]
+    rows = ApiKey.objects.select_related("team", "user").prefetch_related("routes")
+    return roles.visible_keys(request.actor, rows)
+
+
+def _key(request, key_id: int) -> ApiKey:  # type: ignore[no-untyped-def]
+    key = _rows(request).filter(pk=key_id).first()  # type: ignore[attr-defined]
+    if key is None:
+        raise Http404(f"no key {key_id}")
+    return key  # type: ignore[no-any-return]
+
+
+def _check_owner(request, fields: dict, key: ApiKey | None = None) -> None:  # type: ignore[no-untyped-def]
+    """403 unless the caller may give a key this team, user and these scopes."""
+    actor: roles.Actor = request.actor
+    if key is not None and not roles.may_change_key(actor, key):
+        raise HttpError(403, f"the role {actor.role} may not change this key")
+    clean = keys.clean_fields({f: fields[f] for f in ("team", "user", "scopes") if f in fields})
+    team = clean.get("team", key.team if key is not None else None)
+    user = clean.get("user", key.user if key is not None else None)
+    if not roles.may_assign_key(
+        actor, team.pk if team is not None else None, user.pk if user is not None else None
+    ):
+        raise HttpError(403, f"the role {actor.role} may not give a key this team or user")
+    if clean.get("scopes") and not actor.everywhere:
+        raise HttpError(403, "only owners and admins may give a key the management scope")
+
+
+@router.get("/", response=list[KeyOut])
+def list_keys(request):
+    return list(_rows(request))  # type: ignore[call-overload]
+
+
+@router.post("/", response={201: KeyCreated, 422: ValidationErrors})
+def create_key(request, payload: KeyIn):
+    fields = payload.dict()
+    if fields.get("user") is None and not request.actor.everywhere:
+        fields["user"] = request.actor.user_id  # a member's or editor's key is theirs
+    try:
+        _check_owner(request, fields)
+        created = keys.create_key(**fields)
+    except ValidationError as exc:
+        return _invalid(exc)
+    key = _key(request, created.key.pk)
+    key.key = created.raw  # type: ignore[attr-defined]  # for this answer only
+    return Status(201, key)
+
+
+@router.get("/{key_id}", response=KeyOut)
+def get_key(request, key_id: int):
+    return _key(request, key_id)
+
+
+@router.patch("/{key_id}", response={200: KeyOut, 422: ValidationErrors})
+def update_key(request, key_id: int, payload: KeyPatch):
+    key = _key(request, key_id)
+    fields = payload.dict(exclude_unset=True)
+    try:
+        _check_owner(request, fields, key)
+        keys.update_key(key, **fields)
+    except ValidationError as exc:
+        return _invalid(exc)
+    return Status(200, _key(request, key_id))
+
+
+@router.post("/{key_id}/revoke", response=KeyOut)
+def revoke_key(request, key_id: int):
+    key = _key(request, key_id)
+    _check_owner(request, {}, key)
+    keys.revoke_key(key)
+    return _key(request, key_id)
+
+
+@router.delete("/{key_id}", response=KeyOut)
+def delete_key(request, key_id: int):
+    """Revokes the key; the row stays so the request log keeps its name."""
+    return revoke_key(request, key_id)

@@ -1,0 +1,142 @@
+"""The request journal in the management API: a filtered, keyset-paginated list and
+one request's detail with its four bodies.
+
+The filters, the search and the cursor are ``gateway.telemetry.logquery``'s, which the console's
+log table uses too: ``next_cursor`` names the last row of a page, and passed back as
+``cursor`` it continues after that row, on either surface."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.http import Http404
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+
+from gateway.models import RequestBody, RequestLog
+from gateway.policy import roles
+from gateway.telemetry import logquery
+
+router = Router(tags=["logs"])
+
+
+class LogFilters(Schema):
+    since: str | None = None  # ISO 8601, epoch seconds, or an age such as 15m, 12h, 7d
+    until: str | None = None
+    route: str | None = None
+    key: str | None = None  # key id, or key name ("master" for the master key)
+    status: str | None = None  # 404, a class (4xx, 5xx), ok or error
+    dialect: str | None = None
+    end_user: str | None = None  # spend attribution: exactly this end user / session
+    session: str | None = None
+    q: str | None = (
+        None  # text in request id, route, error type or text, model, key name, status; bodies where logged
+    )
+    cursor: str | None = None
+    limit: int = 50
+
+
+class LogOut(Schema):
+    id: int
+    request_id: str
+    created_at: datetime
+    key_id: int | None
+    key_name: str
+    key_prefix: str
+    dialect: str
+    endpoint: str
+    route: str
+    deployment_id: int | None
+    provider: str
+    upstream_model: str
+    stream: bool
+    status: int
+    finish_reason: str
+    error_kind: str
+    error_message: str
+    latency_ms: float
+    ttft_ms: float | None
+    upstream_ms: float | None
+    overhead_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: Decimal
+    cache_saved_usd: Decimal | None  # what the prompt cache saved (NULL on older rows)
+    user_agent: str
+    from_playground: bool
+    client_disconnected: bool
+    cache_hit: bool  # answered from the response cache (no upstream call, no cost)
+    prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
+    end_user: str | None = None  # spend attribution (x-switchyard-user, the dialect's user)
+    session: str | None = None
+
+    @staticmethod
+    def resolve_prompt_cache_breakpoints(obj: Any) -> str:
+        value = (
+            obj["prompt_cache_breakpoints"]
+            if isinstance(obj, dict)
+            else obj.prompt_cache_breakpoints
+        )
+        return value or ""  # NULL on rows logged before the column existed
+
+    shadow_of: str | None = None  # the request this one mirrors (shadow traffic)
+
+
+class LogPage(Schema):
+    items: list[LogOut]
+    next_cursor: str | None
+
+
+class BodiesOut(Schema):
+    inbound_request: str
+    upstream_request: str
+    upstream_response: str
+    outbound_response: str
+    truncated: bool
+
+
+class LogDetail(LogOut):
+    attempts: list[dict[str, Any]]
+    bodies: BodiesOut | None
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+@router.get("/", response=LogPage)
+def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-def]
+    """Requests, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page;
+    the list ends when ``next_cursor`` is null. With ``q``, a page searches at most
+    5,000 requests (1,000 where bodies are logged and searched too), so it may hold fewer items than ``limit`` (even none) and still
+    have a ``next_cursor`` to search on from."""
+    params = filters.dict()
+    try:
+        wanted = {name: params[name] for name in logquery.FILTERS}
+        page = logquery.search_page(
+            wanted,
+            filters.cursor,
+            filters.limit,
+            scope=lambda rows: roles.visible_logs(request.actor, rows),
+        )
+    except logquery.InvalidFilter as exc:
+        raise HttpError(422, str(exc)) from None
+    return {"items": page.rows, "next_cursor": page.next_cursor}
+
+
+@router.get("/{request_id}", response=LogDetail)
+def get_log(request, request_id: str):  # type: ignore[no-untyped-def]
+    """One request with its attempt chain and bodies (the newest, if a client reused
+    its request id). A numeric id that names no request id is taken as the row id."""
+    rows = roles.visible_logs(request.actor, RequestLog.objects.all())
+    row = rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
+    if row is None and request_id.isdigit():
+        row = rows.filter(pk=int(request_id)).first()
+    if row is None:
+        raise Http404(f"no request {request_id!r} in the journal")
+    body = RequestBody.objects.filter(log_id=row.pk).first()
+    row.bodies = body  # type: ignore[attr-defined]
+    return row

@@ -1,0 +1,197 @@
+"""MCP servers in the management API. The bearer token, header and env values are
+write-only: answers show ``os.environ/`` references and a mask for literals; the mask
+sent back keeps what is stored. ``/test`` connects once and lists the tools; ``/tools``
+and ``/call`` go through the process's pool (a call is journaled like any other)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+
+from gateway.models import McpServer
+
+router = Router(tags=["mcp-servers"])
+
+
+class McpServerOut(Schema):
+    id: int
+    name: str
+    description: str
+    transport: str
+    url: str
+    headers: dict[str, str]
+    bearer: str
+    command: str
+    args: list[str]
+    env: dict[str, str]
+    enabled: bool
+    connect_timeout: float
+    call_timeout: float
+
+    @staticmethod
+    def of(server: McpServer) -> McpServerOut:
+        from gateway.policy.url_secrets import mask_url
+
+        return McpServerOut(
+            id=server.pk,
+            name=server.name,
+            description=server.description,
+            transport=server.transport,
+            url=mask_url(server.url),
+            headers=server.headers_display,
+            bearer=server.bearer_display,
+            command=server.command,
+            args=list(server.args or []),
+            env=server.env_display,
+            enabled=server.enabled,
+            connect_timeout=server.connect_timeout,
+            call_timeout=server.call_timeout,
+        )
+
+
+class McpServerIn(Schema):
+    name: str
+    description: str = ""
+    transport: str = McpServer.Transport.STREAMABLE_HTTP
+    url: str = ""
+    headers: dict[str, str] = {}
+    bearer: str | None = None  # a literal (stored encrypted) or os.environ/NAME
+    command: str = ""
+    args: list[str] = []
+    env: dict[str, str] = {}
+    enabled: bool = True
+    connect_timeout: float = 10.0
+    call_timeout: float = 60.0
+
+
+class McpServerPatch(Schema):
+    name: str | None = None
+    description: str | None = None
+    transport: str | None = None
+    url: str | None = None
+    headers: dict[str, str] | None = None
+    bearer: str | None = None  # omitted: keep; "": clear
+    command: str | None = None
+    args: list[str] | None = None
+    env: dict[str, str] | None = None
+    enabled: bool | None = None
+    connect_timeout: float | None = None
+    call_timeout: float | None = None
+
+
+class ValidationErrors(Schema):
+    errors: dict[str, list[str]]
+
+
+class ToolOut(Schema):
+    name: str
+    description: str | None = None
+    input_schema: dict[str, Any]
+
+
+class ProbeOut(Schema):
+    ok: bool
+    tools: list[ToolOut]
+    error: str
+    elapsed_ms: float
+
+
+class CallIn(Schema):
+    tool: str
+    arguments: dict[str, Any] = {}
+
+
+class CallOut(Schema):
+    is_error: bool
+    result: dict[str, Any]
+
+
+def _tool(tool: Any) -> ToolOut:
+    return ToolOut(name=tool.name, description=tool.description, input_schema=tool.input_schema)
+
+
+@router.get("/", response=list[McpServerOut])
+def list_servers(request):
+    return [McpServerOut.of(s) for s in McpServer.objects.all()]
+
+
+@router.post("/", response={201: McpServerOut, 422: ValidationErrors})
+def create_server(request, payload: McpServerIn):
+    from gateway.mcp import admin
+
+    values = payload.dict(exclude={"bearer"})
+    try:
+        server = admin.save_server(None, values, bearer=payload.bearer)
+    except ValidationError as exc:
+        return Status(422, {"errors": admin.errors_of(exc)})
+    return Status(201, McpServerOut.of(server))
+
+
+@router.get("/{server_id}", response=McpServerOut)
+def get_server(request, server_id: int):
+    return McpServerOut.of(get_object_or_404(McpServer, pk=server_id))
+
+
+@router.patch("/{server_id}", response={200: McpServerOut, 422: ValidationErrors})
+def update_server(request, server_id: int, payload: McpServerPatch):
+    from gateway.mcp import admin
+
+    server = get_object_or_404(McpServer, pk=server_id)
+    values = payload.dict(exclude_unset=True)
+    bearer = values.pop("bearer", None)
+    try:
+        server = admin.save_server(server, values, bearer=bearer)
+    except ValidationError as exc:
+        return Status(422, {"errors": admin.errors_of(exc)})
+    return Status(200, McpServerOut.of(server))
+
+
+@router.delete("/{server_id}", response={204: None})
+def delete_server(request, server_id: int):
+    from gateway.mcp import admin
+
+    admin.delete_server(get_object_or_404(McpServer, pk=server_id))
+    return Status(204, None)
+
+
+@router.post("/{server_id}/test", response=ProbeOut)
+def test_server(request, server_id: int):
+    """Connect once (a connection of its own) and list the tools; the error is the answer."""
+    from gateway.mcp import admin
+
+    result = async_to_sync(admin.probe)(get_object_or_404(McpServer, pk=server_id))
+    return ProbeOut(
+        ok=result.ok,
+        tools=[_tool(t) for t in result.tools],
+        error=result.error,
+        elapsed_ms=result.elapsed_ms,
+    )
+
+
+@router.post("/{server_id}/call", response=CallOut)
+def call_tool(request, server_id: int, payload: CallIn):
+    """Call one tool as the master key (journaled, counted like a call through /mcp)."""
+    from gateway.mcp import calls
+    from gateway.mcp.errors import McpGatewayError
+    from gateway.policy import registry
+
+    server = get_object_or_404(McpServer, pk=server_id)
+
+    async def run() -> Any:
+        await registry.ensure_loaded()
+        try:
+            return await calls.call(
+                registry.MASTER, server.name, payload.tool, payload.arguments, endpoint="api"
+            )
+        except McpGatewayError as exc:
+            return calls.error_result(exc.message)
+
+    result = async_to_sync(run)()
+    return CallOut(
+        is_error=bool(result.is_error),
+        result=result.model_dump(mode="json", by_alias=True, exclude_none=True),
+    )

@@ -1,0 +1,134 @@
+"""Providers in the management API. Secrets are write-only: a response says whether a
+secret is stored (``has_secret``) and shows the masked display, never the secret. Extra
+headers likewise come back masked (references shown), and a base URL's user info and
+key-like query values; a masked value sent back in a PATCH keeps the stored one."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+
+from gateway.models import Provider
+from gateway.ops import admin_ops
+
+router = Router(tags=["providers"])
+
+
+class ProviderOut(Schema):
+    id: int
+    name: str
+    kind: str
+    base_url: str
+    api_version: str
+    extra_headers: dict[str, str]
+    timeout: float | None
+    settings: dict[str, str]
+    has_secret: bool
+    secret_display: str
+    deployments: int
+
+    @staticmethod
+    def of(provider: Provider) -> ProviderOut:
+        return ProviderOut(
+            id=provider.pk,
+            name=provider.name,
+            kind=provider.kind,
+            base_url=provider.base_url_display,  # credentials in it masked
+            api_version=provider.api_version,
+            extra_headers=provider.extra_headers_display,
+            timeout=provider.timeout,
+            settings=provider.settings or {},
+            has_secret=provider.has_secret,
+            secret_display=provider.secret_display,
+            deployments=provider.deployments.count(),
+        )
+
+
+class ProviderIn(Schema):
+    name: str
+    kind: str = Provider.Kind.OPENAI  # one of gateway.providers.kinds.KINDS (model-checked)
+    base_url: str = ""
+    api_version: str = ""
+    extra_headers: dict[str, str] = {}
+    timeout: float | None = None
+    # kind-specific (LiteLLM's names), those the kind's adapter lists in settings_taken:
+    # bedrock aws_region_name, aws_access_key_id, aws_profile_name; vertex_ai
+    # vertex_project, vertex_location
+    settings: dict[str, str] = {}
+    secret: str | None = None  # a literal or os.environ/NAME; never returned
+
+
+class ProviderPatch(Schema):
+    name: str | None = None
+    kind: str | None = None
+    base_url: str | None = None
+    api_version: str | None = None
+    extra_headers: dict[str, str] | None = None
+    timeout: float | None = None
+    settings: dict[str, str] | None = None
+    secret: str | None = None  # omitted: keep; "": clear
+
+
+class ValidationErrors(Schema):
+    errors: dict[str, list[str]]
+
+
+class ConnectionOut(Schema):
+    ok: bool
+    models: list[str]
+    error: str
+    elapsed_ms: float
+
+
+@router.get("/", response=list[ProviderOut])
+def list_providers(request):
+    return [ProviderOut.of(p) for p in Provider.objects.all()]
+
+
+@router.post("/", response={201: ProviderOut, 422: ValidationErrors})
+def create_provider(request, payload: ProviderIn):
+    values = payload.dict(exclude={"secret"})
+    try:
+        provider = admin_ops.save_provider(None, values, secret=payload.secret)
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(201, ProviderOut.of(provider))
+
+
+@router.get("/{provider_id}", response=ProviderOut)
+def get_provider(request, provider_id: int):
+    return ProviderOut.of(get_object_or_404(Provider, pk=provider_id))
+
+
+@router.patch("/{provider_id}", response={200: ProviderOut, 422: ValidationErrors})
+def update_provider(request, provider_id: int, payload: ProviderPatch):
+    provider = get_object_or_404(Provider, pk=provider_id)
+    values = payload.dict(exclude_unset=True)
+    secret = values.pop("secret", None)
+    try:
+        provider = admin_ops.save_provider(provider, values, secret=secret)
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(200, ProviderOut.of(provider))
+
+
+@router.delete("/{provider_id}", response={204: None, 409: ValidationErrors})
+def delete_provider(request, provider_id: int):
+    provider = get_object_or_404(Provider, pk=provider_id)
+    try:
+        admin_ops.delete_provider(provider)
+    except ValidationError as exc:
+        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(204, None)
+
+
+@router.post("/{provider_id}/test", response=ConnectionOut)
+def test_provider(request, provider_id: int):
+    """Ask the upstream for its model list (a short timeout); the error is the answer."""
+    provider = get_object_or_404(Provider, pk=provider_id)
+    result = async_to_sync(admin_ops.test_connection)(provider)
+    return ConnectionOut(
+        ok=result.ok, models=result.models, error=result.error, elapsed_ms=result.elapsed_ms
+    )

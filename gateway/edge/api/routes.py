@@ -1,0 +1,293 @@
+"""Routes and their deployments in the management API (ids in paths: route names may
+contain slashes)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+from pydantic import create_model
+
+from gateway.catalog import capability_flags
+from gateway.edge.api.providers import ValidationErrors
+from gateway.models import Deployment, Route, Team
+from gateway.ops import admin_ops
+from gateway.policy import roles
+
+router = Router(tags=["routes"])
+
+
+def with_flags(base: type[Schema], name: str, *, patch: bool) -> type[Schema]:
+    """``base`` followed by one field per capability flag (gateway.catalog.capability_flags). Out:
+    a flag the catalog may decide is ``bool | None`` (null: the catalog's figure applies,
+    see effective), a plain one ``bool``. In a patch each is optional (None: not sent)."""
+    fields: dict[str, Any] = {
+        flag.name: (bool | None, None) if patch else (bool | None if flag.nullable else bool, ...)
+        for flag in capability_flags.FLAGS
+    }
+    return create_model(name, __base__=base, **fields)
+
+
+class _DeploymentFiguresOut(Schema):
+    id: int
+    route_id: int
+    provider: str
+    provider_id: int
+    model: str
+    enabled: bool
+    weight: float
+    rpm: int | None
+    tpm: int | None
+    # null: not set on the deployment, the model catalog's figure applies (see effective)
+    input_price: Decimal | None
+    output_price: Decimal | None
+    cache_read_price: Decimal | None
+    cache_write_price: Decimal | None
+    context_window: int | None
+    max_output_tokens: int | None
+
+
+_DeploymentFlagsOut = with_flags(_DeploymentFiguresOut, "_DeploymentFlagsOut", patch=False)
+
+
+class DeploymentOut(_DeploymentFlagsOut):  # type: ignore[misc,valid-type]
+    params: dict[str, Any]
+    effective: dict[str, Any]
+
+    @staticmethod
+    def resolve_provider(obj: Deployment) -> str:
+        return obj.provider.name
+
+    @staticmethod
+    def resolve_effective(obj: Deployment) -> dict[str, Any]:
+        """The figures in force (catalog filling what the deployment leaves empty),
+        each with where it came from; prices in USD per 1M tokens."""
+        from gateway.catalog import figures_for
+
+        return figures_for(obj)
+
+
+class _DeploymentFiguresPatch(Schema):
+    provider: str | int | None = None  # name or id
+    model: str | None = None
+    enabled: bool | None = None
+    weight: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    input_price: Decimal | None = None
+    output_price: Decimal | None = None
+    cache_read_price: Decimal | None = None
+    cache_write_price: Decimal | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+
+
+_DeploymentFlagsPatch = with_flags(_DeploymentFiguresPatch, "_DeploymentFlagsPatch", patch=True)
+
+
+class DeploymentPatch(_DeploymentFlagsPatch):  # type: ignore[misc,valid-type]
+    params: dict[str, Any] | None = None
+
+
+class DeploymentIn(DeploymentPatch):
+    provider: str | int
+    model: str
+
+
+class RouteOut(Schema):
+    id: int
+    name: str
+    description: str
+    enabled: bool
+    strategy: str
+    fallbacks: list[str]
+    context_window_fallbacks: list[str]  # larger routes tried when the prompt is too long
+    drop_params: bool
+    default_params: dict[str, Any]
+    max_attempts: int
+    timeout: float | None
+    retry_budget: float | None  # share of requests retried a minute; None: the server's
+    cache_ttl: int  # seconds answers stay in the response cache; 0: not cached
+    cache_scope: str  # "route" (keys allowed on the route share) or "key"
+    auto_cache_breakpoints: bool  # prompt-cache breakpoints for Anthropic/Bedrock upstreams
+    shadow_routes: list[str]  # routes mirrored to in the background
+    shadow_percent: float  # share of requests mirrored (0-100)
+    mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
+    mcp_servers: list[str]  # registered MCP servers attached to every request (run here)
+    deployments: list[DeploymentOut]
+    teams: list[str]  # teams whose keys may use the route; [] every team
+
+    @staticmethod
+    def resolve_teams(obj: Route) -> list[str]:
+        return sorted(t.name for t in obj.teams.all())
+
+    @staticmethod
+    def resolve_deployments(obj: Route) -> list[Deployment]:
+        return list(obj.deployments.select_related("provider"))
+
+
+class RoutePatch(Schema):
+    name: str | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    strategy: str | None = None
+    fallbacks: list[str] | None = None
+    context_window_fallbacks: list[str] | None = None
+    drop_params: bool | None = None
+    default_params: dict[str, Any] | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+    retry_budget: float | None = None
+    cache_ttl: int | None = None
+    cache_scope: str | None = None
+    auto_cache_breakpoints: bool | None = None
+    shadow_routes: list[str] | None = None
+    shadow_percent: float | None = None
+    mcp_passthrough: bool | None = None
+    mcp_servers: list[str] | None = None
+    teams: list[str] | None = None  # team names; [] opens the route to every team
+
+
+class RouteIn(RoutePatch):
+    name: str
+    deployments: list[DeploymentIn] = []
+
+
+def _invalid(exc: ValidationError) -> tuple[int, dict]:
+    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+
+
+def _set_fields(payload: Schema, exclude: set[str] | None = None) -> dict[str, Any]:
+    """The fields the caller sent (``None`` for a nullable field means "clear")."""
+    return payload.dict(exclude_unset=True, exclude=exclude or set())
+
+
+def _changeable(request, route_id: int) -> Route:  # type: ignore[no-untyped-def]
+    """The route, if the caller's role may change it (editors: their teams' routes)."""
+    route = get_object_or_404(Route, pk=route_id)
+    if not roles.may_change_route(request.actor, route):
+        raise HttpError(403, f"the role {request.actor.role} may not change route {route.name}")
+    return route
+
+
+def _teams(request, names: list[str] | None, creating: bool) -> list[Team] | None:  # type: ignore[no-untyped-def]
+    """The teams a route is to be limited to (None: unchanged). Below admin, a route
+    stays within the caller's teams (a new one gets them all when none are named)."""
+    actor: roles.Actor = request.actor
+    if names is None:
+        if creating and not actor.everywhere:
+            return list(Team.objects.filter(pk__in=actor.editor_teams()))
+        return None
+    found = {t.name: t for t in Team.objects.filter(name__in=names)}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValidationError({"teams": [f"unknown team(s): {', '.join(unknown)}"]})
+    teams = list(found.values())
+    if not actor.everywhere and (not teams or {t.pk for t in teams} - actor.editor_teams()):
+        raise HttpError(403, "an editor's routes stay limited to teams they edit")
+    return teams
+
+
+@router.get("/", response=list[RouteOut])
+def list_routes(request):
+    return list(Route.objects.prefetch_related("deployments__provider"))
+
+
+@router.post("/", response={201: RouteOut, 422: ValidationErrors})
+def create_route(request, payload: RouteIn):
+    try:
+        teams = _teams(request, payload.teams, creating=True)
+        with transaction.atomic():
+            route = admin_ops.save_route(None, _set_fields(payload, {"deployments", "teams"}))
+            if teams is not None:
+                route.teams.set(teams)
+            for index, spec in enumerate(payload.deployments):
+                try:
+                    admin_ops.save_deployment(route, None, _set_fields(spec))
+                except ValidationError as exc:
+                    errors = admin_ops.errors_by_field(exc)
+                    raise ValidationError(
+                        {f"deployments[{index}].{k}": v for k, v in errors.items()}
+                    ) from None
+    except ValidationError as exc:
+        return _invalid(exc)
+    return Status(201, route)
+
+
+@router.get("/{route_id}", response=RouteOut)
+def get_route(request, route_id: int):
+    return get_object_or_404(Route, pk=route_id)
+
+
+@router.patch("/{route_id}", response={200: RouteOut, 422: ValidationErrors})
+def update_route(request, route_id: int, payload: RoutePatch):
+    route = _changeable(request, route_id)
+    try:
+        teams = _teams(request, payload.teams, creating=False)
+        with transaction.atomic():
+            route = admin_ops.save_route(route, _set_fields(payload, {"teams"}))
+            if teams is not None:
+                route.teams.set(teams)
+        return Status(200, route)
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+@router.delete("/{route_id}", response={204: None, 409: ValidationErrors})
+def delete_route(request, route_id: int):
+    route = _changeable(request, route_id)
+    try:
+        admin_ops.delete_route(route)
+    except ValidationError as exc:
+        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(204, None)
+
+
+@router.get("/{route_id}/deployments", response=list[DeploymentOut])
+def list_deployments(request, route_id: int):
+    route = get_object_or_404(Route, pk=route_id)
+    return list(route.deployments.select_related("provider"))
+
+
+@router.post("/{route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
+def create_deployment(request, route_id: int, payload: DeploymentIn):
+    route = _changeable(request, route_id)
+    try:
+        return Status(201, admin_ops.save_deployment(route, None, _set_fields(payload)))
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+def _deployment(route_id: int, deployment_id: int) -> tuple[Route, Deployment]:
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("route", "provider"),
+        pk=deployment_id,
+        route_id=route_id,
+    )
+    return deployment.route, deployment
+
+
+@router.patch(
+    "/{route_id}/deployments/{deployment_id}",
+    response={200: DeploymentOut, 422: ValidationErrors},
+)
+def update_deployment(request, route_id: int, deployment_id: int, payload: DeploymentPatch):
+    _changeable(request, route_id)
+    route, deployment = _deployment(route_id, deployment_id)
+    try:
+        return Status(200, admin_ops.save_deployment(route, deployment, _set_fields(payload)))
+    except ValidationError as exc:
+        return _invalid(exc)
+
+
+@router.delete("/{route_id}/deployments/{deployment_id}", response={204: None})
+def delete_deployment(request, route_id: int, deployment_id: int):
+    _changeable(request, route_id)
+    _, deployment = _deployment(route_id, deployment_id)
+    admin_ops.delete_deployment(deployment)
+    return Status(204, None)

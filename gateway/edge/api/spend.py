@@ -1,0 +1,94 @@
+"""Spend attribution in the management API: ``GET /api/spend`` groups spend, tokens and
+requests by any of key, end user, session, route, model (and team, once keys have one)
+and a time bucket, read from the hourly spend rollups (``gateway.telemetry.spend``);
+``format=csv`` returns the same rows as CSV."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpResponse
+from ninja import Query, Router, Schema
+from ninja.errors import HttpError
+
+from gateway.telemetry import logquery, spend
+
+router = Router(tags=["spend"])
+
+
+class SpendFilters(Schema):
+    group_by: str = "key"  # comma-separated: key, end_user, session, route, model, team
+    bucket: str | None = None  # hour or day (UTC); none: totals over the range
+    # ISO 8601, epoch seconds, or an age such as 7d (floored to the hour); "from" and
+    # "to" are the documented names, "since" and "until" their aliases
+    since: str | None = None
+    until: str | None = None
+    key: str | None = None  # filters: a dimension's exact value
+    end_user: str | None = None
+    session: str | None = None
+    route: str | None = None
+    model: str | None = None
+    limit: int = 1000
+    format: str = "json"  # json or csv
+
+
+class SpendRow(Schema):
+    bucket: str | None = None
+    key: str | None = None
+    end_user: str | None = None
+    session: str | None = None
+    route: str | None = None
+    model: str | None = None
+    team: str | None = None
+    requests: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    tokens: int
+    cost_usd: Decimal
+
+
+class SpendOut(Schema):
+    group_by: list[str]
+    bucket: str | None
+    items: list[SpendRow]
+
+
+def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[str, Any]]]:
+    """(dimensions, rows) of a spend query; HttpError 422 for a bad one."""
+    params = request.GET
+    since = params.get("from") or filters.since
+    until = params.get("to") or filters.until
+    try:
+        names = spend.dimensions(filters.group_by.split(","))
+        rows = spend.query(
+            names,
+            bucket=filters.bucket or None,
+            since=logquery.parse_moment(since, "from") if since else None,
+            until=logquery.parse_moment(until, "to") if until else None,
+            filters={
+                name: value
+                for name in ("key", "end_user", "session", "route", "model")
+                if (value := getattr(filters, name)) is not None
+            },
+            limit=max(1, min(filters.limit, 10000)),
+        )
+    except (spend.BadQuery, logquery.InvalidFilter) as exc:
+        raise HttpError(422, str(exc)) from None
+    return names, rows
+
+
+@router.get("/", response={200: SpendOut})
+def get_spend(request, filters: Query[SpendFilters]):  # type: ignore[no-untyped-def]
+    """Spend, tokens and requests per group (and bucket), costliest first in a bucket."""
+    names, rows = figures(request, filters)
+    if filters.format == "csv":
+        return HttpResponse(
+            "".join(spend.csv_lines(names, rows, filters.bucket)),
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="switchyard-spend.csv"'},
+        )
+    return {"group_by": names, "bucket": filters.bucket, "items": rows}

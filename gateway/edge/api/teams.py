@@ -1,0 +1,148 @@
+"""Teams in the management API: their limits (counted like a key's, by every key of the
+team) and their members. Owners and admins change them; others see their own teams."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError
+from django.http import Http404
+from ninja import Router, Schema, Status
+
+from gateway.edge.api.providers import ValidationErrors
+from gateway.models import Membership, Team
+from gateway.ops import admin_ops
+from gateway.policy import keys, roles
+
+router = Router(tags=["teams"])
+
+
+class MemberOut(Schema):
+    user: str
+    role: str
+
+
+class TeamOut(Schema):
+    id: int
+    name: str
+    description: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+    created_at: datetime
+    members: list[MemberOut]
+    keys: int
+
+    @staticmethod
+    def resolve_members(obj: Team) -> list[dict]:
+        return [
+            {"user": m.user.get_username(), "role": m.role}
+            for m in obj.memberships.select_related("user")
+        ]
+
+    @staticmethod
+    def resolve_keys(obj: Team) -> int:
+        return obj.keys.count()
+
+
+class TeamPatch(Schema):
+    """Limits accept a number, or null to remove the limit."""
+
+    name: str | None = None
+    description: str | None = None
+    rpm_limit: int | str | None = None
+    tpm_limit: int | str | None = None
+    budget_usd: Decimal | str | None = None
+    budget_period: str | None = None
+
+
+class TeamIn(TeamPatch):
+    name: str
+    budget_period: str = "month"
+
+
+class MemberIn(Schema):
+    role: str = roles.MEMBER
+
+
+LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
+
+
+def save_team(team: Team | None, fields: dict) -> Team:
+    """Validate and save a team (shared with the console's form)."""
+    clean = keys.clean_fields({f: v for f, v in fields.items() if f in LIMITS})
+    team = team or Team()
+    for name in ("name", "description"):
+        if name in fields and fields[name] is not None:
+            setattr(team, name, str(fields[name]).strip())
+    for name, value in clean.items():
+        setattr(team, name, value)
+    team.full_clean()
+    team.save()
+    return team
+
+
+def _team(request, team_id: int) -> Team:  # type: ignore[no-untyped-def]
+    team = roles.visible_teams(request.actor, Team.objects.all()).filter(pk=team_id).first()
+    if team is None:
+        raise Http404(f"no team {team_id}")
+    return team
+
+
+@router.get("/", response=list[TeamOut])
+def list_teams(request):  # type: ignore[no-untyped-def]
+    return list(roles.visible_teams(request.actor, Team.objects.all()))
+
+
+@router.post("/", response={201: TeamOut, 422: ValidationErrors})
+def create_team(request, payload: TeamIn):  # type: ignore[no-untyped-def]
+    try:
+        return Status(201, save_team(None, payload.dict()))
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+
+
+@router.get("/{team_id}", response=TeamOut)
+def get_team(request, team_id: int):  # type: ignore[no-untyped-def]
+    return _team(request, team_id)
+
+
+@router.patch("/{team_id}", response={200: TeamOut, 422: ValidationErrors})
+def update_team(request, team_id: int, payload: TeamPatch):  # type: ignore[no-untyped-def]
+    try:
+        return Status(200, save_team(_team(request, team_id), payload.dict(exclude_unset=True)))
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+
+
+@router.delete("/{team_id}", response={204: None, 409: ValidationErrors})
+def delete_team(request, team_id: int):  # type: ignore[no-untyped-def]
+    team = _team(request, team_id)
+    try:
+        team.delete()
+    except ProtectedError:
+        return Status(409, {"errors": {"team": ["the team still has keys: move or revoke them"]}})
+    return Status(204, None)
+
+
+@router.put("/{team_id}/members/{username}", response={200: TeamOut, 422: ValidationErrors})
+def put_member(request, team_id: int, username: str, payload: MemberIn):  # type: ignore[no-untyped-def]
+    team = _team(request, team_id)
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise Http404(f"no user {username!r}")
+    if payload.role not in (roles.EDITOR, roles.MEMBER, roles.VIEWER):
+        return Status(422, {"errors": {"role": ["a team role is editor, member or viewer"]}})
+    roles.assign_membership(user, team, payload.role)
+    return Status(200, team)
+
+
+@router.delete("/{team_id}/members/{username}", response=TeamOut)
+def delete_member(request, team_id: int, username: str):  # type: ignore[no-untyped-def]
+    team = _team(request, team_id)
+    Membership.objects.filter(team=team, user__username=username).delete()
+    return team

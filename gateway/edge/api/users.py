@@ -1,0 +1,111 @@
+"""Console users in the management API: their role and team memberships. Owners change
+them; admins may read them."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+
+from gateway.edge.api.providers import ValidationErrors
+from gateway.policy import roles
+
+router = Router(tags=["users"])
+
+
+class MembershipOut(Schema):
+    team: str
+    role: str
+
+
+class UserOut(Schema):
+    id: int
+    username: str
+    email: str
+    active: bool
+    role: str | None
+    teams: list[MembershipOut]
+
+    @staticmethod
+    def resolve_active(obj) -> bool:  # type: ignore[no-untyped-def]
+        return bool(obj.is_active)
+
+    @staticmethod
+    def resolve_role(obj) -> str | None:  # type: ignore[no-untyped-def]
+        return roles.role_of_any(obj)
+
+    @staticmethod
+    def resolve_teams(obj) -> list[dict]:  # type: ignore[no-untyped-def]
+        return [
+            {"team": m.team.name, "role": m.role} for m in obj.memberships.select_related("team")
+        ]
+
+
+class UserPatch(Schema):
+    role: str | None = None
+    active: bool | None = None
+
+
+class UserIn(Schema):
+    username: str
+    email: str = ""
+    password: str | None = None  # none: the user signs in through single sign-on only
+    role: str = roles.MEMBER
+
+
+def _user(username_or_id: str):  # type: ignore[no-untyped-def]
+    User = get_user_model()
+    rows = User.objects.all()
+    user = rows.filter(username=username_or_id).first()
+    if user is None and username_or_id.isdigit():
+        user = rows.filter(pk=int(username_or_id)).first()
+    if user is None:
+        raise Http404(f"no user {username_or_id!r}")
+    return user
+
+
+def _role(value: str) -> str:
+    if value not in roles.ROLES:
+        raise HttpError(422, f"role must be one of {', '.join(roles.ROLES)}")
+    return value
+
+
+@router.get("/", response=list[UserOut])
+def list_users(request):  # type: ignore[no-untyped-def]
+    return list(get_user_model().objects.order_by("username"))
+
+
+@router.post("/", response={201: UserOut, 422: ValidationErrors})
+def create_user(request, payload: UserIn):  # type: ignore[no-untyped-def]
+    User = get_user_model()
+    role = _role(payload.role)
+    if User.objects.filter(username=payload.username).exists():
+        return Status(422, {"errors": {"username": ["taken"]}})
+    user = User.objects.create_user(payload.username, payload.email, payload.password)
+    if not payload.password:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    roles.set_role(user, role)
+    return Status(201, user)
+
+
+@router.get("/{username}", response=UserOut)
+def get_user(request, username: str):  # type: ignore[no-untyped-def]
+    return _user(username)
+
+
+@router.patch("/{username}", response=UserOut)
+def update_user(request, username: str, payload: UserPatch):  # type: ignore[no-untyped-def]
+    user = _user(username)
+    if payload.role is not None:
+        role = _role(payload.role)
+        if role != roles.OWNER and roles.is_last_owner(user):
+            raise HttpError(409, "this is the last owner: make someone else an owner first")
+        roles.set_role(user, role)
+    if payload.active is not None:
+        if not payload.active and roles.is_last_owner(user):
+            raise HttpError(409, "this is the last owner: make someone else an owner first")
+        user.is_active = payload.active
+        user.save(update_fields=["is_active"])
+    return user

@@ -1,0 +1,117 @@
+"""Request body caps on the paths Django serves (console, login, admin, ``/api``).
+
+Django's ASGI handler reads a request's whole body into a temporary file before any
+view runs, so authentication and size checks came after the upload: 300 MiB posted to
+``/login/`` were written to disk (4.8 s) before a 403. ``BodyCapApp`` answers 413 from
+the ``Content-Length`` before anything is read, and stops a body without one (chunked)
+at the cap, answering 413 then. The /v1 API has its own caps (``gateway.edge.endpoints``,
+SWITCHYARD_MAX_BODY_BYTES) and never comes here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Paths whose bodies may be larger than a form's: the playground sends what the API
+# takes (images), the config import uploads a LiteLLM config file.
+PLAYGROUND_PREFIX = "/playground/"
+UPLOAD_PATHS = ("/routes/import/",)
+# Evaluation datasets: files up to 50 MB (console.evals.parsing.MAX_BYTES refuses at
+# 50 MB with its own message; the slack is the multipart envelope).
+DATASET_PREFIXES = ("/evals/datasets/", "/api/datasets")
+DATASET_CAP = 51 * 1024 * 1024
+
+
+def body_cap(path: str) -> int:
+    """The largest body, in bytes, a request to ``path`` may send."""
+    if path.startswith(PLAYGROUND_PREFIX):
+        return settings.SWITCHYARD_MAX_BODY_BYTES
+    if path in UPLOAD_PATHS:
+        return settings.SWITCHYARD_MAX_UPLOAD_BYTES
+    if path.startswith(DATASET_PREFIXES):
+        return DATASET_CAP
+    return settings.SWITCHYARD_MAX_FORM_BODY_BYTES
+
+
+def declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+async def send_too_large(send: Send, cap: int) -> None:
+    body = orjson.dumps({"detail": f"the request body exceeds the limit of {cap} bytes"})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),  # the rest of the body is not read
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyCapApp:
+    """Wraps Django's ASGI application with ``body_cap`` (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = body_cap(scope["path"])
+        declared = declared_length(scope)
+        if declared is not None and declared > cap:
+            await send_too_large(send, cap)
+            return
+        if declared is not None:  # the server delivers no more than it declared
+            await self.app(scope, receive, send)
+            return
+        await CappedBody(cap, receive, send).run(self.app, scope)
+
+
+class CappedBody:
+    """A body without Content-Length, counted as it arrives: past ``cap`` the client
+    gets the 413 and the application a disconnect (Django stops reading and answers
+    nothing more; anything it still sends is dropped)."""
+
+    def __init__(self, cap: int, receive: Receive, send: Send) -> None:
+        self.cap, self._receive, self._send = cap, receive, send
+        self.size = 0
+        self.refused = False
+
+    async def run(self, app: ASGIApp, scope: Scope) -> None:
+        await app(scope, self.receive, self.send)
+
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.size += len(message.get("body", b""))
+            if self.size > self.cap:
+                self.refused = True
+                await send_too_large(self._send, self.cap)
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if not self.refused:
+            await self._send(message)

@@ -1,0 +1,588 @@
+"""Lean ASGI handlers for the /v1 API (OpenAI and Anthropic dialects) and the Gemini API
+(``/v1beta/models/{model}:method`` and the same under /v1/). They resolve the
+key against the in-memory registry (refusing a bad one before reading anything), read
+the body (size-capped), hand over to ``service.handle`` and write the reply, streaming
+chunk by chunk. A client that goes away cancels the work, which closes the upstream
+request. Every other path goes to Django (console, admin, management API, health)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from django.conf import settings
+
+from gateway.core import service
+from gateway.core.service import Caller, Reply, StreamReply
+from gateway.edge import dialects
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    HeadersTooLarge,
+    ModelNotFound,
+    RequestTooLarge,
+    ShuttingDown,
+)
+from gateway.policy import registry
+from gateway.server import runtime
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# The endpoint table (POST path -> (endpoint, dialect)) and the client codecs.
+POST_ROUTES = dialects.POST_ROUTES
+MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
+RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/v1/responses")
+API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
+# Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
+# /v1/ a GET is Gemini's only when the caller authenticates the Google way.
+GEMINI_MODELS = ("/v1beta/models", "/v1/models")
+GEMINI_METHODS = dialects.GEMINI_METHODS
+
+
+def gemini_method(path: str) -> tuple[str, str, bool] | None:
+    """``(endpoint, model, stream)`` for a Gemini method path (the model as the client
+    named it: URL-decoded by the server, ``models/`` and a route name's ``/`` kept)."""
+    for prefix in GEMINI_MODELS:
+        if path.startswith(prefix + "/"):
+            model, colon, method = path[len(prefix) + 1 :].rpartition(":")
+            if colon and model and method in GEMINI_METHODS:
+                endpoint, stream = GEMINI_METHODS[method]
+                return endpoint, model.removeprefix("models/"), stream
+    return None
+
+
+def query_key(scope: Scope) -> str:
+    """The ``key`` query parameter (Google's ``?key=``), or ''."""
+    raw = scope.get("query_string") or b""
+    if b"key=" not in raw:
+        return ""
+    for name, value in parse_qsl(raw.decode("latin-1")):
+        if name == "key":
+            return value.strip()
+    return ""
+
+
+def google_key(scope: Scope, headers: dict[str, str]) -> str:
+    """A key sent the Google way: ``x-goog-api-key`` or ``?key=``."""
+    return headers.get("x-goog-api-key", "").strip() or query_key(scope)
+
+
+def is_gemini_listing(scope: Scope, headers: dict[str, str]) -> bool:
+    path = scope["path"]
+    if path.startswith("/v1beta/models"):
+        return path == "/v1beta/models" or path.startswith("/v1beta/models/")
+    return bool(google_key(scope, headers)) and (
+        path == "/v1/models" or path.startswith("/v1/models/")
+    )
+
+
+def stored_response_target(path: str) -> tuple[str, str] | None:
+    """(response id, "" or "input_items") for a path under /v1/responses/, else None."""
+    for base in RESPONSES_PATHS:
+        if path.startswith(base + "/"):
+            rest = path[len(base) + 1 :].split("/")
+            if len(rest) == 1 and rest[0]:
+                return rest[0], ""
+            if len(rest) == 2 and rest[0] and rest[1]:
+                return rest[0], rest[1]
+            return None
+    return None
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def bearer_token(headers: dict[str, str]) -> str:
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
+
+
+def resolve_caller(headers: dict[str, str], token: str | None = None) -> Caller:
+    """The caller of ``token`` (default: the key in the OpenAI/Anthropic headers)."""
+    token = bearer_token(headers) if token is None else token
+    key = registry.current().key(token) if token else None
+    caller = Caller(key=key, user_agent=headers.get("user-agent", ""))
+    if not token:
+        caller.key_error = (
+            "no API key given: send it as 'Authorization: Bearer <key>', 'x-api-key', "
+            "'x-goog-api-key' or '?key='"
+        )
+    elif key is None:
+        caller.key_error = "invalid API key"
+    return caller
+
+
+async def resolve_fresh_caller(headers: dict[str, str], token: str | None = None) -> Caller:
+    """``resolve_caller``, looking once more after a registry check when the key is
+    unknown here: it may have been created a moment ago in another process."""
+    caller = resolve_caller(headers, token)
+    if caller.key is None and (token or bearer_token(headers)):
+        # look again whatever the check found: the watcher may have installed the
+        # snapshot with the key while this request waited
+        await registry.refresh_on_miss()
+        caller = resolve_caller(headers, token)
+    return caller
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None when it exceeds ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def send_reply(send: Send, reply: Reply) -> None:
+    headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -> None:
+    headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
+    try:
+        if every <= 0:
+            async for chunk in reply.chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        else:
+            # what a silent stream sends to keep intermediaries from timing it out
+            await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
+    except asyncio.CancelledError:
+        if not runtime.was_cut():
+            raise  # the client left, or the server cancels: nothing more to write
+        asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        tail = shutdown_stream_tail(dialect)
+        await send({"type": "http.response.body", "body": tail, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def shutdown_stream_tail(dialect: str) -> bytes:
+    """How a stream still open when the shutdown grace period ends finishes: the
+    dialect's in-stream error event (and ``[DONE]`` for OpenAI chat), never a silent cut."""
+    error = ShuttingDown("this gateway instance is shutting down and ended the stream; retry")
+    codec = dialects.client(dialect)
+    return codec.render_stream_error(error) + codec.stream_end
+
+
+async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
+    """Send the chunks; a timer sends ``ping`` whenever nothing went out for ``every``
+    seconds. A timer instead of a companion task: nothing per chunk but a timestamp."""
+    keepalive = _KeepAlive(send, ping, every)
+    try:
+        async for chunk in reply.chunks:
+            if keepalive.pinging is not None:  # a ping is being written: it goes first
+                await keepalive.pinging
+            keepalive.busy = True
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            keepalive.busy = False
+            keepalive.last_sent = keepalive.loop.time()
+    finally:
+        keepalive.stop()
+
+
+class _KeepAlive:
+    __slots__ = ("loop", "send", "message", "every", "last_sent", "busy", "pinging", "timer")
+
+    def __init__(self, send: Send, ping: bytes, every: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.send, self.every = send, every
+        self.message = {"type": "http.response.body", "body": ping, "more_body": True}
+        self.last_sent = self.loop.time()
+        self.busy = False  # a chunk is being written
+        self.pinging: asyncio.Task | None = None
+        self.timer = self.loop.call_later(every, self._due)
+
+    def _due(self) -> None:
+        quiet_for = self.loop.time() - self.last_sent
+        if quiet_for < self.every:
+            self.timer = self.loop.call_later(self.every - quiet_for, self._due)
+            return
+        if not self.busy and self.pinging is None:
+            self.pinging = self.loop.create_task(self._ping())
+        self.timer = self.loop.call_later(self.every, self._due)
+
+    async def _ping(self) -> None:
+        try:
+            await self.send(self.message)
+        except Exception:  # the client went away: the chunk loop sees it too
+            pass
+        finally:
+            self.last_sent = self.loop.time()
+            self.pinging = None
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.pinging is not None:
+            self.pinging.cancel()
+
+
+async def until_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def cancel_on_disconnect(
+    receive: Receive, task: asyncio.Task | None, gone: asyncio.Future
+) -> None:
+    """Cancel ``task`` when the client disconnects (``gone`` marks why)."""
+    await until_disconnect(receive)
+    gone.set_result(True)
+    if task is not None:
+        task.cancel()
+
+
+def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
+    """A fresh request id for replies that do not go through ``service`` (every reply
+    carries one, as the upstream APIs' do)."""
+    rid = service.new_request_id().encode()
+    headers = [(b"x-request-id", rid)]
+    also = dialects.client(dialect).request_id_header
+    if also:
+        headers.append((also, rid))
+    return headers
+
+
+def json_error(dialect: str, error: GatewayError) -> Reply:
+    body = orjson.dumps(dialects.client(dialect).render_error(error))
+    headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
+    return Reply(error.status, body, headers + service.retry_headers(error.status))
+
+
+def json_reply(dialect: str, payload: Any) -> Reply:
+    headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
+    return Reply(200, orjson.dumps(payload), headers)
+
+
+def refuse_while_closing(dialect: str) -> Reply:
+    """The 503 of a request the drain ended (journaled by its own call)."""
+    reply = json_error(dialect, ShuttingDown("this gateway instance is shutting down; retry"))
+    reply.headers += [(b"connection", b"close"), (b"retry-after", b"1")]
+    return reply
+
+
+def refuse_new_request(scope: Scope, endpoint: str, dialect: str) -> Reply:
+    """The 503 of an API request arriving while the server drains, journaled: the
+    journal is written out only after the server stopped accepting and its connections
+    closed (uvicorn's lifespan shutdown), so the row is not lost."""
+    caller = resolve_caller(header_map(scope))  # from memory: names the key in the row
+    error = ShuttingDown("this gateway instance is shutting down; retry")
+    reply = service.reject(endpoint, dialect, error, caller)
+    reply.headers += [(b"connection", b"close"), (b"retry-after", b"1")]
+    return reply
+
+
+def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    """More than SWITCHYARD_MAX_HEADERS headers, or more than SWITCHYARD_MAX_HEADER_BYTES
+    in all: the servers accept any number, of any size."""
+    if len(headers) > settings.SWITCHYARD_MAX_HEADERS:
+        return True
+    size = 0
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size > settings.SWITCHYARD_MAX_HEADER_BYTES
+
+
+def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
+    """431 Request Header Fields Too Large: in the caller's dialect on the API paths,
+    ``{"detail": ...}`` (as /api answers) elsewhere."""
+    error = HeadersTooLarge(
+        f"too many or too large request headers (limits: {settings.SWITCHYARD_MAX_HEADERS} "
+        f"headers, {settings.SWITCHYARD_MAX_HEADER_BYTES} bytes in all)"
+    )
+    if path in POST_ROUTES:
+        dialect = POST_ROUTES[path][1]
+    elif path.startswith("/v1beta/") or gemini_method(path) is not None:
+        dialect = "gemini"
+    elif path.startswith(API_PREFIXES) or path in MODEL_PATHS:
+        anthropic = path.startswith(("/anthropic/", "/v1/messages")) or any(
+            name.lower() == b"anthropic-version" for name, _ in headers
+        )
+        dialect = "anthropic" if anthropic else "openai"
+    else:
+        body = orjson.dumps({"detail": error.message})
+        return Reply(431, body, [(b"content-type", b"application/json")])
+    return json_error(dialect, error)
+
+
+class GatewayApp:
+    """The HTTP side of the ASGI application."""
+
+    def __init__(self, django_app: Callable) -> None:
+        self.django_app = django_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if headers_too_large(scope["headers"]):
+            await send_reply(send, refuse_headers(path, scope["headers"]))
+            return
+        if method == "POST" and path in POST_ROUTES:
+            await runtime.ensure_started()
+            endpoint, dialect = POST_ROUTES[path]
+            if runtime.closing():
+                await send_reply(send, refuse_new_request(scope, endpoint, dialect))
+                return
+            runtime.request_started()
+            try:
+                await self.api(scope, receive, send, endpoint, dialect)
+            finally:
+                runtime.request_finished()
+        elif method == "POST" and (gemini := gemini_method(path)) is not None:
+            await runtime.ensure_started()
+            endpoint, model, stream = gemini
+            if runtime.closing():
+                await send_reply(send, refuse_new_request(scope, endpoint, dialects.GEMINI))
+                return
+            runtime.request_started()
+            try:
+                fields = {"model": model, "stream": stream}
+                await self.api(
+                    scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
+                )
+            finally:
+                runtime.request_finished()
+        elif (
+            method == "GET"
+            and path.startswith(GEMINI_MODELS)
+            and is_gemini_listing(scope, header_map(scope))
+        ):
+            await runtime.ensure_started()
+            await self.gemini_models(scope, send)
+        elif method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS):
+            await runtime.ensure_started()
+            await self.models(scope, send)
+        elif method in ("GET", "DELETE") and (target := stored_response_target(path)):
+            await runtime.ensure_started()
+            await self.stored_response(scope, send, method, *target)
+        elif path == "/mcp" or path.startswith("/mcp/"):
+            await runtime.ensure_started()
+            from gateway.mcp import endpoint as mcp_endpoint
+
+            await mcp_endpoint.app(scope, receive, send)
+        elif path == "/metrics" and method == "GET":
+            await runtime.ensure_started()
+            await self.metrics(scope, send)
+        elif path.startswith(API_PREFIXES):
+            if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
+                dialect = "gemini"
+            elif path.startswith(("/anthropic/", "/v1/messages")):
+                dialect = "anthropic"
+            else:
+                dialect = "openai"
+            await send_reply(
+                send,
+                json_error(
+                    dialect, ModelNotFound(f"no such endpoint: {method} {path}", code="unknown_url")
+                ),
+            )
+        else:
+            if scope.get("type") == "http":
+                await runtime.ensure_started()
+            await self.django_app(scope, receive, send)
+
+    async def api(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        endpoint: str,
+        dialect: str,
+        path_fields: dict[str, Any] | None = None,
+        google_auth: bool = False,
+    ):
+        """Serve a POST to the endpoint table's ``endpoint`` in ``dialect``.
+        ``google_auth``: the key may come the Google way (the Gemini paths)."""
+        headers = header_map(scope)
+        gemini_key = google_key(scope, headers) if google_auth else ""
+        caller = await resolve_fresh_caller(headers, gemini_key or None)
+        if caller.key is None or service.key_refusal(caller.key):
+            # No body is read for a caller without a usable key: 40 unauthenticated 31 MiB
+            # posts once held 1 GB. The server discards what the client still sends
+            # (uvicorn after the response is complete; daphne spools bodies to disk).
+            refused = service.refuse_unauthorized(endpoint, dialect, caller)
+            if refused is not None:
+                await send_reply(send, refused)
+                return
+        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        declared = headers.get("content-length", "")
+        too_large = RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
+        if declared.isdigit() and int(declared) > limit:
+            await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
+            return
+        try:
+            raw = await read_body(receive, limit)
+        except asyncio.CancelledError:
+            if runtime.was_cut():  # the shutdown grace period ended while it uploaded
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                await send_reply(send, refuse_while_closing(dialect))
+                return
+            service.record_abandoned(endpoint, dialect, caller)  # left before its body
+            return
+        if raw is None:
+            await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
+            return
+        # From here the client may go away at any moment: a watcher cancels this task's
+        # work when it does (the upstream request is closed by the cancellation). The
+        # work runs in this task: one task per request instead of two and no wait().
+        task = asyncio.current_task()
+        gone = asyncio.get_running_loop().create_future()
+        watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
+        try:
+            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields)
+        except asyncio.CancelledError:
+            if not gone.done():
+                raise  # cancelled from outside (server shutdown): not ours to swallow
+            task.uncancel()  # type: ignore[union-attr]
+        finally:
+            watcher.cancel()
+
+    async def respond(
+        self, send, endpoint, dialect, raw, headers, caller, path_fields=None
+    ) -> None:  # type: ignore[no-untyped-def]
+        try:
+            more = {"path_fields": path_fields} if path_fields else {}  # Gemini's URL
+            reply = await service.handle(endpoint, dialect, raw, headers, caller, **more)
+        except asyncio.CancelledError:
+            if not runtime.was_cut():
+                raise
+            # still waiting for its upstream when the shutdown grace period ended
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await send_reply(send, refuse_while_closing(dialect))
+            return
+        if isinstance(reply, StreamReply):
+            try:
+                await send_stream(send, reply, dialect)
+            finally:
+                await service._close_quietly(reply.chunks)
+        else:
+            await send_reply(send, reply)
+
+    async def models(self, scope: Scope, send: Send) -> None:
+        headers = header_map(scope)
+        dialect = (
+            "anthropic"
+            if ("anthropic-version" in headers or scope["path"].startswith("/anthropic/"))
+            else "openai"
+        )
+        caller = await resolve_fresh_caller(headers)
+        proto = dialects.client(dialect)
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error(dialect, AuthenticationFailed(refusal)))
+            return
+        models = service.list_models(key)
+        path = scope["path"]
+        if path not in MODEL_PATHS:  # GET /v1/models/{id}
+            wanted = path.rsplit("/", 1)[1]
+            found = [m for m in models if m.id == wanted]
+            if not found:
+                await send_reply(
+                    send,
+                    json_error(
+                        dialect,
+                        ModelNotFound(f"model {wanted!r} not found", code="model_not_found"),
+                    ),
+                )
+                return
+            listing = proto.render_models(found)
+            await send_reply(send, json_reply(dialect, listing["data"][0]))
+            return
+        await send_reply(send, json_reply(dialect, proto.render_models(models)))
+
+    async def gemini_models(self, scope: Scope, send: Send) -> None:
+        """``GET /v1beta/models`` (one page: every route the key may use) and
+        ``GET /v1beta/models/{model}`` in Google's shapes."""
+        from gateway.codecs.gemini import inbound
+
+        headers = header_map(scope)
+        caller = resolve_caller(headers, google_key(scope, headers) or None)
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error("gemini", AuthenticationFailed(refusal)))
+            return
+        models = service.list_models(key)
+        prefix = "/v1beta/models" if scope["path"].startswith("/v1beta/") else "/v1/models"
+        wanted = scope["path"][len(prefix) + 1 :].removeprefix("models/")
+        if not wanted:
+            await send_reply(send, json_reply("gemini", inbound.render_models(models)))
+            return
+        found = [m for m in models if m.id == wanted]
+        if not found:
+            error = ModelNotFound(f"model {wanted!r} not found", code="model_not_found")
+            await send_reply(send, json_error("gemini", error))
+            return
+        await send_reply(send, json_reply("gemini", inbound.model_entry(found[0])))
+
+    async def stored_response(
+        self, scope: Scope, send: Send, method: str, response_id: str, what: str
+    ) -> None:
+        """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``:
+        only the key that created the response sees it (anyone else gets the 404 an
+        unknown id gets)."""
+        from urllib.parse import parse_qsl
+
+        from gateway.core import responses_state
+
+        caller = resolve_caller(header_map(scope))
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error("responses", AuthenticationFailed(refusal)))
+            return
+        try:
+            if what == "input_items" and method == "GET":
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                payload = await responses_state.input_items(response_id, key, query)
+            elif what == "" and method == "GET":
+                payload = await responses_state.retrieve(response_id, key)
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                if query.get("stream") == "true":
+                    after = query.get("starting_after", "")
+                    events = responses_state.replay_events(
+                        payload, int(after) if after.isdigit() else None
+                    )
+                    headers = [(b"content-type", b"text/event-stream")]
+                    await send_reply(send, Reply(200, events, headers + request_id_headers("")))
+                    return
+            elif what == "" and method == "DELETE":
+                payload = await responses_state.delete(response_id, key)
+            else:
+                raise ModelNotFound(
+                    f"no such endpoint: {method} {scope['path']}", code="unknown_url"
+                )
+        except GatewayError as error:
+            await send_reply(send, json_error("responses", error))
+            return
+        await send_reply(send, json_reply("responses", payload))
+
+    async def metrics(self, scope: Scope, send: Send) -> None:
+        from gateway.telemetry import metrics
+
+        text = (await asyncio.to_thread(metrics.render)).encode()  # may read files
+        await send_reply(send, Reply(200, text, [(b"content-type", b"text/plain; version=0.0.4")]))

@@ -1,0 +1,257 @@
+"""The one implementation of registry actions behind the console and the management API.
+
+Every change goes through ``full_clean`` so both front ends report the same errors,
+keyed by field (``django.core.exceptions.ValidationError`` with an ``error_dict``;
+``errors_by_field`` flattens it). Provider secrets are only ever written through
+``Provider.set_secret`` and never read back out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.db.models import ProtectedError
+
+from gateway.catalog import capability_flags
+from gateway.errors import GatewayError
+from gateway.models import ApiKey, Deployment, Provider, Route
+from gateway.policy.registry import ProviderEntry
+
+PROVIDER_FIELDS = frozenset(
+    {"name", "kind", "base_url", "extra_headers", "api_version", "timeout", "settings"}
+)
+ROUTE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "enabled",
+        "strategy",
+        "fallbacks",
+        "context_window_fallbacks",
+        "drop_params",
+        "default_params",
+        "max_attempts",
+        "timeout",
+        "retry_budget",
+        "cache_ttl",
+        "cache_scope",
+        "auto_cache_breakpoints",
+        "shadow_routes",
+        "shadow_percent",
+        "mcp_passthrough",
+        "mcp_servers",
+    }
+)
+DEPLOYMENT_FIELDS = frozenset(
+    {
+        "provider",
+        "model",
+        "enabled",
+        "weight",
+        "rpm",
+        "tpm",
+        "input_price",
+        "output_price",
+        "cache_read_price",
+        "cache_write_price",
+        "context_window",
+        "max_output_tokens",
+        "params",
+    }
+)  # and every capability flag (deployment_fields)
+TEST_CONNECTION_TIMEOUT = 8.0
+
+
+def deployment_fields() -> frozenset[str]:
+    """What a caller may set on a deployment: its fields and its capability flags."""
+    return DEPLOYMENT_FIELDS | set(capability_flags.names())
+
+
+def errors_by_field(exc: ValidationError) -> dict[str, list[str]]:
+    """``{"field": ["message", ...]}``; errors not tied to a field under ``__all__``."""
+    if hasattr(exc, "error_dict"):
+        return {
+            field: [str(m) for m in ValidationError(errs).messages]
+            for field, errs in exc.error_dict.items()
+        }
+    return {NON_FIELD_ERRORS: [str(m) for m in exc.messages]}
+
+
+def _assign(obj: Any, values: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValidationError({name: "unknown field" for name in unknown})
+    for name, value in values.items():
+        setattr(obj, name, value)
+
+
+# --- providers ------------------------------------------------------------------------
+
+
+def save_provider(
+    provider: Provider | None, values: Mapping[str, Any], secret: str | None = None
+) -> Provider:
+    """Create (``provider=None``) or update a provider. ``secret=None`` keeps the stored
+    secret, ``""`` clears it, anything else replaces it (encrypted, or an env reference)."""
+    provider = provider if provider is not None else Provider()
+    values = dict(values)
+    if values.get("base_url") == provider.base_url_display:  # the mask keeps the stored URL
+        values.pop("base_url")
+    headers = values.pop("extra_headers", None)
+    _assign(provider, values, PROVIDER_FIELDS)
+    if headers is not None:  # masked values keep what is stored
+        provider.set_extra_headers(headers)
+    if secret is not None:
+        provider.set_secret(secret)
+    provider.full_clean()
+    with transaction.atomic():
+        provider.save()
+    return provider
+
+
+def delete_provider(provider: Provider) -> None:
+    try:
+        provider.delete()
+    except ProtectedError:
+        routes = sorted({d.route.name for d in provider.deployments.select_related("route")})
+        raise ValidationError(
+            f"{provider.name} is used by route(s) {', '.join(routes)}; "
+            "remove those deployments first"
+        ) from None
+
+
+def provider_entry(provider: Provider) -> ProviderEntry:
+    """The registry entry of a saved provider, as the request path would see it."""
+    return ProviderEntry(
+        id=provider.pk,
+        name=provider.name,
+        kind=provider.kind,
+        base_url=provider.base_url.rstrip("/"),
+        secret=provider.stored_secret() if provider.has_secret else "",
+        extra_headers=provider.stored_extra_headers(),
+        api_version=provider.api_version,
+        timeout=provider.timeout,
+        settings=dict(provider.settings or {}),
+    )
+
+
+@dataclass(slots=True)
+class ConnectionResult:
+    ok: bool
+    models: list[str]
+    error: str = ""
+    elapsed_ms: float = 0.0
+
+
+async def test_connection(
+    provider: Provider,
+    timeout: float = TEST_CONNECTION_TIMEOUT,  # noqa: ASYNC109
+) -> ConnectionResult:
+    """Ask the upstream for its models; never raises, the error message is the result.
+    The adapter never puts the secret into an error message."""
+    from gateway.providers.base import adapter_for
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        entry = provider_entry(provider)
+        models = await asyncio.wait_for(adapter_for(entry).list_models(), timeout)
+    except TimeoutError:
+        error = f"no answer within {timeout:g} s"
+    except GatewayError as exc:  # the operator sees the detail (URL without user info)
+        error = exc.log_message
+    except Exception as exc:  # any failure is the answer the operator needs to see
+        error = str(exc) or type(exc).__name__
+    else:
+        return ConnectionResult(True, list(models), "", (loop.time() - started) * 1000)
+    return ConnectionResult(False, [], error, (loop.time() - started) * 1000)
+
+
+# --- routes and deployments -----------------------------------------------------------
+
+
+def _check_route_names(route: Route) -> None:
+    names = set(route.fallbacks or []) | set(route.context_window_fallbacks or [])
+    if not names:
+        return
+    known = set(Route.objects.filter(name__in=names).values_list("name", flat=True))
+    unknown = sorted(n for n in route.fallbacks if n not in known)
+    if unknown:
+        raise ValidationError({"fallbacks": f"unknown route(s): {', '.join(unknown)}"})
+    unknown = sorted(n for n in route.context_window_fallbacks or [] if n not in known)
+    if unknown:
+        raise ValidationError(
+            {"context_window_fallbacks": f"unknown route(s): {', '.join(unknown)}"}
+        )
+
+
+def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
+    route = route if route is not None else Route()
+    _assign(route, values, ROUTE_FIELDS)
+    route.full_clean()
+    _check_route_names(route)
+    with transaction.atomic():
+        route.save()
+    return route
+
+
+def delete_route(route: Route) -> None:
+    users = sorted(
+        r.name
+        for r in Route.objects.exclude(pk=route.pk)
+        if route.name in (r.fallbacks or []) or route.name in (r.context_window_fallbacks or [])
+    )
+    if users:
+        raise ValidationError(
+            f"{route.name} is a fallback of {', '.join(users)}; remove it there first"
+        )
+    try:
+        route.delete()
+    except ProtectedError as exc:  # a key's only allowed route (see signals)
+        raise ValidationError(exc.args[0]) from None
+
+
+def keys_limited_to(route: Route) -> list[str]:
+    """Names of the keys whose only allowed route is ``route`` (an empty allowed list
+    means every route, so deleting the route must not empty theirs)."""
+    keys = ApiKey.objects.filter(routes=route, revoked_at__isnull=True).prefetch_related("routes")
+    return sorted(k.name for k in keys if len(k.routes.all()) == 1)
+
+
+def _resolve_provider(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept ``provider`` as a Provider, a primary key or a provider name."""
+    values = dict(values)
+    ref = values.get("provider")
+    if ref is None or isinstance(ref, Provider):
+        return values
+    found = (
+        Provider.objects.filter(pk=ref).first()
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit())
+        else Provider.objects.filter(name=ref).first()
+    )
+    if found is None:
+        raise ValidationError({"provider": f"no provider {ref!r}"})
+    values["provider"] = found
+    return values
+
+
+def save_deployment(
+    route: Route, deployment: Deployment | None, values: Mapping[str, Any]
+) -> Deployment:
+    deployment = deployment if deployment is not None else Deployment(route=route)
+    if deployment.route_id != route.pk:
+        raise ValidationError({"route": "the deployment belongs to another route"})
+    _assign(deployment, _resolve_provider(values), deployment_fields())
+    deployment.full_clean()
+    with transaction.atomic():
+        deployment.save()
+    return deployment
+
+
+def delete_deployment(deployment: Deployment) -> None:
+    deployment.delete()

@@ -1,0 +1,641 @@
+"""An import's plan: the parsed config compared with the registry, deciding what is
+created, updated, replaced or left as is, validated as saving would. The preview (the
+console's table, the CLI's ``--dry-run``) and the import (``apply``) both use it.
+
+An import never deletes providers or routes the file does not name; an existing route's
+deployments the file does not list are replaced (the default) or kept (``ADD``).
+Route-wide settings (``drop_params``, ``routing_strategy``, ``num_retries``) are applied
+to the routes the file names, and only when the file sets them."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.utils.text import slugify
+
+from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
+from gateway.ops import cloud_checks
+from gateway.ops.litellm.parse import (
+    ConfigError,
+    DeploymentSpec,
+    LiteLLMConfig,
+    ProviderSpec,
+    Skipped,
+    refuse_skipped,
+)
+from gateway.ops.litellm.prefixes import MASTER_KEY_NAME, PREFIX_BY_KIND, SERVICES, effective_base
+from gateway.ops.litellm.preview import Row, plain, table
+from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
+from gateway.providers import kinds
+
+# What an import does with the deployments of an existing route the file does not list.
+REPLACE, ADD = "replace", "add"
+
+
+@dataclass(slots=True)
+class Change:
+    """One row the import creates, updates or leaves as is. ``obj`` carries the new
+    values (unsaved when created); ``fields`` lists (old, new) for an update."""
+
+    action: str  # "create" | "update" | "delete" | "unchanged"
+    label: str
+    obj: models.Model
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    route: str = ""  # for the preview table: the route it belongs to
+    item: str = ""  # and its own name (deployment "provider/model", provider, key)
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    config: LiteLLMConfig
+    providers: list[Change] = field(default_factory=list)
+    routes: list[Change] = field(default_factory=list)
+    deployments: list[Change] = field(default_factory=list)
+    keys: list[Change] = field(default_factory=list)
+    mcp_servers: list[Change] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    # What happens to the deployments of routes that exist already (REPLACE or ADD),
+    # and one plain sentence per such route for the preview.
+    existing: str = "replace"
+    existing_routes: list[str] = field(default_factory=list)
+
+    SECTIONS = ("providers", "routes", "deployments", "keys", "mcp_servers")
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action != "unchanged" for s in self.SECTIONS for c in getattr(self, s))
+
+    def counts(self) -> dict[str, Counter]:
+        return {s: Counter(c.action for c in getattr(self, s)) for s in self.SECTIONS}
+
+    def describe(self) -> str:
+        lines: list[str] = []
+        for section in self.SECTIONS:
+            changes = getattr(self, section)
+            counts = Counter(c.action for c in changes)
+            removed = f", {counts['delete']} to remove" if counts["delete"] else ""
+            lines.append(
+                f"{section}: {counts['create']} to create, {counts['update']} to update"
+                f"{removed}, {counts['unchanged']} unchanged"
+            )
+            for change in changes:
+                if change.action == "create":
+                    lines.append(f"  + {change.label}")
+                elif change.action == "delete":
+                    lines.append(f"  - {change.label}")
+                elif change.action == "update":
+                    detail = ", ".join(
+                        f"{name}: {plain(name, old)} -> {plain(name, new)}"
+                        for name, (old, new) in change.fields.items()
+                    )
+                    lines.append(f"  ~ {change.label} ({detail})")
+        if not self.has_changes:
+            lines.append("nothing to change")
+        lines += [f"existing: {e}" for e in self.existing_routes]
+        lines += [f"skipped: {s}" for s in self.skipped]
+        lines += [f"note: {n}" for n in self.notes]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def summary(self, verb: str = "imported") -> str:
+        """``2 routes, 3 deployments imported, 1 entry skipped, 4 warnings``."""
+        names = self.config.routes.keys()  # fallback-only routes are not counted
+        routes = sum(1 for c in self.routes if c.route in names)
+        deployments = sum(1 for c in self.deployments if c.action != "delete")
+        removed = len(self.deployments) - deployments
+        return (
+            f"{_count(routes, 'route')}, {_count(deployments, 'deployment')} {verb}, "
+            + (f"{_count(removed, 'deployment')} removed, " if removed else "")
+            + f"{_count(len(self.skipped), 'entry', 'entries')} skipped, "
+            f"{_count(len(self.warnings), 'warning')}"
+        )
+
+    @property
+    def pending_summary(self) -> str:
+        return self.summary("to import")
+
+    def provider_rows(self) -> list[Row]:
+        return table([*self.providers, *self.keys])
+
+    def route_rows(self) -> list[Row]:
+        return table([*self.routes, *self.deployments], routes=self.routes)
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def _diff(obj: models.Model, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Set ``values`` on ``obj``; return those that changed as (old, new)."""
+    changed = {}
+    for name, new in values.items():
+        old = getattr(obj, name)
+        if old != new:
+            changed[name] = (old, new)
+            setattr(obj, name, new)
+    return changed
+
+
+def _change(obj: models.Model, values: dict[str, Any], label: str, path: str) -> Change:
+    if obj.pk is None:
+        for name, value in values.items():
+            setattr(obj, name, value)
+        new = {n: (None, v) for n, v in values.items() if v != _default(obj, n)}
+        change = Change("create", label, obj, new)
+    else:
+        fields = _diff(obj, values)
+        change = Change("update" if fields else "unchanged", label, obj, fields)
+    _validate(obj, path, None if change.action == "create" else set(change.fields))
+    return change
+
+
+def _default(obj: models.Model, name: str) -> Any:
+    try:
+        return obj._meta.get_field(name).get_default()
+    except FieldDoesNotExist:
+        return None
+
+
+def _validate(obj: models.Model, path: str, only: set[str] | None = None) -> None:
+    """Model validation at plan time, so a dry run catches what saving would reject.
+    ``only``: the fields an update changes (a row saved elsewhere with, say, a provider
+    name the console would refuse still takes the file's values)."""
+    exclude = [f.name for f in obj._meta.fields if f.is_relation] + ["key_hash"]
+    if only is not None:
+        exclude += [f.name for f in obj._meta.fields if f.name not in only]
+    try:
+        obj.clean_fields(exclude=exclude)
+        obj.clean()
+    except ValidationError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise ConfigError(f"{path}: {detail}") from None
+
+
+class _Planner:
+    def __init__(self, config: LiteLLMConfig, existing: str = REPLACE) -> None:
+        if existing not in (REPLACE, ADD):
+            raise ValueError(f"existing: {REPLACE!r} or {ADD!r}, got {existing!r}")
+        self.config = config
+        self.plan = ImportPlan(
+            config=config,
+            warnings=list(config.warnings),
+            skipped=list(config.skipped),
+            existing=existing,
+        )
+        self.existing_providers = list(Provider.objects.all())
+        self.secret_variables = secret_variables(self.existing_providers)
+        self.taken_names = {p.name for p in self.existing_providers}
+        self.provider_changes: dict[tuple, Change] = {}
+        self.routes = {r.name: r for r in Route.objects.all()}
+
+    def build(self) -> ImportPlan:
+        self.assign_providers()
+        self.timeouts = self.route_timeouts()
+        self.check_environment()
+        routes = self.viable_routes()
+        self.check_fallbacks(set(routes))
+        for name, specs in routes.items():
+            route_change = self.route(name, specs[0].path, specs)
+            existing = list(route_change.obj.deployments.all()) if route_change.obj.pk else []
+            kept = list(existing)
+            planned = []
+            for spec in specs:
+                try:
+                    self.deployment(route_change.obj, spec, kept)
+                    planned.append(spec)
+                except ConfigError as exc:
+                    self.plan.skipped.append(Skipped(spec.path, str(exc), name))
+            self.existing_deployments(name, planned, kept, partial=len(planned) < len(specs))
+        for source in self.fallbacks.keys() | self.cw_fallbacks.keys():
+            if source not in routes:  # fallbacks set on a route the file only names there
+                self.route(source, "router_settings.fallbacks", [])
+        self.master_key()
+        self.mcp_servers()
+        refuse_skipped(self.plan.skipped, self.config.strict)
+        return self.plan
+
+    def existing_deployments(
+        self, name: str, specs: list[DeploymentSpec], kept: list[Deployment], partial: bool
+    ) -> None:
+        """The deployments of an existing route that the file does not list. Replace
+        (the default): they are removed, so the route serves what the file says and a
+        second import of the same file changes nothing. Add: they stay beside the
+        file's, and the route's traffic is split between them by weight; said plainly,
+        since that is rarely what a re-import means."""
+        # A LiteLLM file cannot write a disabled deployment or an echo one (the export
+        # leaves them out): those are kept, so importing an export changes nothing.
+        unwritable = [d for d in kept if not d.enabled or d.provider.kind == Provider.Kind.ECHO]
+        for d in unwritable:
+            self.plan.notes.append(
+                f"route {name}: deployment {d.provider.name}/{d.model} "
+                f"({'off' if not d.enabled else 'echo'}) has no LiteLLM form and is kept"
+            )
+        kept = [d for d in kept if d not in unwritable]
+        if not kept:
+            return
+        names = ", ".join(f"{d.provider.name}/{d.model}" for d in kept)
+        if self.plan.existing == REPLACE and partial:
+            # never leave a route with less than it had because the file's lines for it
+            # could not be imported
+            self.plan.existing_routes.append(
+                f"route {name} exists: its {names} are kept, since some of the file's "
+                "deployments for it are skipped (see Skipped)"
+            )
+            return
+        if self.plan.existing == REPLACE:
+            for leftover in kept:
+                item = f"{leftover.provider.name}/{leftover.model}"
+                change = Change("delete", f"deployment {name} -> {item}", leftover)
+                change.route, change.item = name, item
+                self.plan.deployments.append(change)
+            self.plan.existing_routes.append(
+                f"route {name} exists: the file's deployments replace its {names} "
+                f"({_count(len(kept), 'deployment')} removed)"
+            )
+            return
+        ours = sum(spec.weight for spec in specs)
+        theirs = sum(d.weight for d in kept if d.enabled)
+        share = 100 * ours / (ours + theirs) if ours + theirs else 0
+        self.plan.existing_routes.append(
+            f"route {name} exists: the file's deployments are added beside its {names}, "
+            f"so its traffic is split: {share:.0f}% to the file's, {100 - share:.0f}% to "
+            "the ones already there"
+        )
+
+    def viable_routes(self) -> dict[str, list[DeploymentSpec]]:
+        """The file's routes whose names the registry accepts; the others are skipped."""
+        viable = {}
+        for name, specs in self.config.routes.items():
+            try:
+                _validate(self.routes.get(name) or Route(name=name), f"{specs[0].path}.model_name")
+            except ConfigError as exc:
+                self.plan.skipped += [Skipped(spec.path, str(exc), name) for spec in specs]
+            else:
+                viable[name] = specs
+        return viable
+
+    def check_environment(self) -> None:
+        for path, name in self.config.env_references.items():
+            if name not in os.environ and path != "general_settings.master_key":
+                self.plan.warnings.append(
+                    f"{path}: environment variable {name} is not set here; calls fail until it is"
+                )
+        self.check_clouds()
+
+    def check_clouds(self) -> None:
+        """Bedrock and Vertex AI lines whose region, project or credentials cannot be
+        found here would fail on first use: warn now (gateway.ops.cloud_checks; no network)."""
+        checks = {
+            Provider.Kind.BEDROCK: cloud_checks.bedrock,
+            Provider.Kind.VERTEX_AI: cloud_checks.vertex,
+        }
+        for spec in self.config.deployments:
+            check = checks.get(spec.provider.kind)
+            if check is None:
+                continue
+            chosen = self.chosen.get(spec.path)
+            params = {**((chosen.settings or {}) if chosen else {}), **spec.params}
+            for message in check(params, spec.provider.secret):
+                self.plan.warnings.append(f"{spec.path} (route {spec.route}): {message}")
+
+    def check_fallbacks(self, imported: set[str]) -> None:
+        """Keep the fallbacks whose routes exist or are imported; skip the others."""
+        known = {name for name, route in self.routes.items() if route.pk} | imported
+        self.fallbacks: dict[str, list[str]] = {}
+        self.cw_fallbacks: dict[str, list[str]] = {}
+        pairs = [
+            ("router_settings.fallbacks", s, t)
+            for s, ts in self.config.fallbacks.items()
+            for t in ts
+        ]
+        pairs += [
+            ("router_settings.context_window_fallbacks", s, t)
+            for s, ts in self.config.context_window_fallbacks.items()
+            for t in ts
+        ]
+        for path, source, target in pairs:
+            unknown = [name for name in (source, target) if name not in known]
+            if unknown:
+                self.plan.skipped.append(
+                    Skipped(
+                        f"{path}.{source}",
+                        f"{path}.{source}: {unknown[0]!r} is neither an existing route nor "
+                        "imported from model_list",
+                    )
+                )
+            elif path.endswith("context_window_fallbacks"):
+                self.cw_fallbacks.setdefault(source, []).append(target)
+            else:
+                self.fallbacks.setdefault(source, []).append(target)
+
+    def route(self, name: str, path: str, specs: list[DeploymentSpec]) -> Change:
+        route = self.routes.get(name) or Route(name=name)
+        values: dict[str, Any] = {
+            "fallbacks": list(self.fallbacks.get(name, [])),
+            "context_window_fallbacks": list(self.cw_fallbacks.get(name, [])),
+        }
+        if specs:
+            for attr in ("drop_params", "strategy", "max_attempts", "auto_cache_breakpoints"):
+                value = self.route_setting(name, specs, attr)
+                if value is not None:
+                    values[attr] = value
+            values["timeout"] = self.timeouts.get(name)
+            if self.config.cache_ttl is not None:
+                values["cache_ttl"] = self.config.cache_ttl
+        change = _change(route, values, f"route {name}", f"{path}.model_name")
+        change.route = name
+        self.routes[name] = route
+        self.plan.routes.append(change)
+        return change
+
+    def route_setting(self, name: str, specs: list[DeploymentSpec], attr: str) -> Any:
+        """A route-wide setting: from the route's deployments when they set it (LiteLLM
+        allows drop_params and num_retries per deployment), else the file's global one."""
+        values = [getattr(s, attr) for s in specs if getattr(s, attr) is not None]
+        if len(set(values)) > 1:
+            self.plan.warnings.append(
+                f"route {name}: its deployments set different {attr} values; "
+                f"{values[0]!r} ({specs[0].path}) is used"
+            )
+        return values[0] if values else getattr(self.config, attr)
+
+    def assign_providers(self) -> None:
+        """Which existing provider each entry goes to. Several may match what the file
+        says (same kind, URL, secret, headers: they differ only in name or timeout);
+        the one already serving that route and model wins, so that importing an export
+        changes nothing. Each (identity, chosen provider) is one slot."""
+        serving: dict[int, set[tuple[str, str]]] = {}
+        for pk, route, model in Deployment.objects.values_list(
+            "provider_id", "route__name", "model"
+        ):
+            serving.setdefault(pk, set()).add((route, model))
+        self.chosen: dict[str, Provider | None] = {}
+        self.slots: dict[str, tuple] = {}
+        for spec in self.config.deployments:
+            candidates = self.find_providers(spec.provider)
+            chosen = next(
+                (p for p in candidates if (spec.route, spec.model) in serving.get(p.pk, ())),
+                candidates[0] if candidates else None,
+            )
+            self.chosen[spec.path] = chosen
+            self.slots[spec.path] = (spec.provider.identity, chosen.pk if chosen else None)
+
+    def route_timeouts(self) -> dict[str, float | None]:
+        """One timeout per route: LiteLLM sets it per deployment, Switchyard per route
+        (never per provider: that would change other routes' calls to the provider), so
+        a route's deployments get the longest any of them asked for. A route whose every
+        deployment asks for exactly its existing provider's timeout (an export of
+        provider timeouts) keeps none of its own: its providers' apply already."""
+        timeouts: dict[str, float | None] = {}
+        specs = [s for s in self.config.deployments if not self.inherits_timeout(s.route)]
+        for spec in specs:
+            route, timeout = spec.route, spec.provider.timeout
+            current = timeouts.get(route)
+            if timeout is not None and current is not None and timeout != current:
+                self.plan.warnings.append(
+                    f"{spec.path}.litellm_params.timeout: {timeout} differs from another "
+                    f"deployment of route {route}; the longer one is used"
+                )
+            if timeout is not None:
+                timeouts[route] = max(timeout, current or 0)
+            else:
+                timeouts.setdefault(route, None)
+        for spec in specs:
+            if spec.provider.timeout is None and timeouts.get(spec.route) is not None:
+                self.plan.warnings.append(
+                    f"{spec.path}.litellm_params: no timeout; route {spec.route}'s "
+                    f"{timeouts[spec.route]:g} s applies to it"
+                )
+        return timeouts
+
+    def inherits_timeout(self, route: str) -> bool:
+        entries = [s for s in self.config.deployments if s.route == route]
+        return any(s.provider.timeout is not None for s in entries) and all(
+            (chosen := self.chosen.get(s.path)) is not None and chosen.timeout == s.provider.timeout
+            for s in entries
+        )
+
+    def provider(self, entry: DeploymentSpec) -> Provider:
+        spec, path, slot = entry.provider, entry.path, self.slots[entry.path]
+        if slot in self.provider_changes:
+            return self.provider_changes[slot].obj
+        values: dict[str, Any] = {}
+        provider = self.chosen[path]
+        if provider is None:
+            provider = Provider(name=self.new_provider_name(spec))
+            provider.set_secret(spec.secret)
+            values |= {
+                "kind": spec.kind,
+                "base_url": spec.base_url,
+                "api_version": spec.api_version,
+                "extra_headers": spec.extra_headers,
+            }
+        label = f"provider {provider.name} ({spec.kind} {spec.base_url})"
+        change = _change(provider, values, label, f"{path}.litellm_params")
+        change.item = provider.name
+        if change.action == "create" and spec.secret:
+            change.fields["secret"] = (None, spec.secret)
+        self.provider_changes[slot] = change
+        self.plan.providers.append(change)
+        return provider
+
+    def find_providers(self, spec: ProviderSpec) -> list[Provider]:
+        return [
+            provider
+            for provider in self.existing_providers
+            if provider.kind == spec.kind
+            and (
+                effective_base(provider) == spec.base_url
+                or spec.base_url == f"os.environ/{base_variable(provider)}"
+            )
+            and provider.api_version == spec.api_version
+            and self.same_headers(provider, spec.extra_headers)
+            and self.same_secret(provider, spec.secret)
+        ]
+
+    def same_secret(self, provider: Provider, secret: str) -> bool:
+        """Equal, or the reference ``export_config`` wrote for a literal secret it did
+        not reveal (so that exporting and importing again changes nothing)."""
+        if _stored_secret(provider) == secret:
+            return True
+        variable = self.secret_variables.get(provider.pk)
+        return variable is not None and secret == f"os.environ/{variable}"
+
+    def same_headers(self, provider: Provider, headers: dict[str, str]) -> bool:
+        """Equal once decrypted, or each literal value written by ``export_config`` as
+        its ``os.environ/`` reference (extra headers may hold tokens)."""
+        stored = _stored_headers(provider)
+        if stored is None or set(stored) != set(headers):
+            return False
+        return all(
+            headers[name] == value
+            or headers[name] == f"os.environ/{env_variable(provider.name, name)}"
+            for name, value in stored.items()
+        )
+
+    def new_provider_name(self, spec: ProviderSpec) -> str:
+        service = SERVICES[spec.prefix]
+        reference = ENV_REFERENCE.match(spec.base_url)
+        if spec.base_url == service.default_base and (
+            spec.base_url or not kinds.needs_base_url(spec.kind)
+        ):  # named after the service (cohere_chat/ -> cohere)
+            prefix = PREFIX_BY_KIND.get(spec.kind, spec.prefix)
+            base = slugify(prefix.replace("_", "-").replace("/", "-"))
+        elif reference:  # named after the variable: the URL is not known until called
+            base = slugify(reference.group(1).lower().replace("_", "-"))
+            if spec.kind == Provider.Kind.AZURE and not base.startswith("azure"):
+                base = f"azure-{base}"
+        else:
+            parts = urlsplit(spec.base_url)
+            host = (parts.hostname or "provider").removesuffix(".openai.azure.com")
+            base = slugify(f"{host}-{parts.port}" if parts.port else host.replace(".", "-"))
+            if spec.kind == Provider.Kind.AZURE:
+                base = f"azure-{base}"
+        base = base[:90] or "provider"
+        name, n = base, 1
+        while name in self.taken_names:
+            n += 1
+            name = f"{base}-{n}"
+        self.taken_names.add(name)
+        return name
+
+    def deployment(self, route: Route, spec: DeploymentSpec, kept: list[Deployment]) -> None:
+        provider = self.provider(spec)
+        match = next(
+            (
+                d
+                for d in kept
+                if provider.pk and d.provider_id == provider.pk and d.model == spec.model
+            ),
+            None,
+        )
+        if match is not None:
+            kept.remove(match)
+        deployment = match or Deployment(route=route, provider=provider)
+        inherited = provider.settings or {}  # what the provider sets, the deployment need not
+        params = {k: v for k, v in spec.params.items() if inherited.get(k) != v}
+        values = {
+            "model": spec.model,
+            "weight": spec.weight,
+            "rpm": spec.rpm,
+            "tpm": spec.tpm,
+            "input_price": spec.input_price,
+            "output_price": spec.output_price,
+            "cache_read_price": spec.cache_read_price,
+            "cache_write_price": spec.cache_write_price,
+            "context_window": spec.context_window,
+            "max_output_tokens": spec.max_output_tokens,
+            **spec.flags,
+            "params": params,
+        }
+        label = f"deployment {spec.route} -> {provider.name}/{spec.model}"
+        change = _change(deployment, values, label, spec.path)
+        change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
+        self.plan.deployments.append(change)
+
+    def mcp_servers(self) -> None:
+        for spec in self.config.mcp_servers:
+            try:
+                self.plan.mcp_servers.extend(plan_mcp_servers([spec]))
+            except ConfigError as exc:
+                self.plan.skipped.append(Skipped(spec.path, str(exc)))
+
+    def master_key(self) -> None:
+        reference = self.config.master_key
+        if not reference:
+            return
+        raw = reference
+        match = ENV_REFERENCE.match(reference)
+        if match:
+            raw = os.environ.get(match.group(1), "")
+            if not raw:
+                self.plan.warnings.append(
+                    f"general_settings.master_key: environment variable {match.group(1)} is not "
+                    f"set; no {MASTER_KEY_NAME} key is created"
+                )
+                return
+        digest = ApiKey.hash_key(raw)
+        key = (
+            ApiKey.objects.filter(key_hash=digest).first()
+            or ApiKey.objects.filter(name=MASTER_KEY_NAME).order_by("created_at").first()
+            or ApiKey(name=MASTER_KEY_NAME)
+        )
+        values = {"key_hash": digest, "prefix": raw[:10]}
+        change = _change(
+            key, values, f"key {key.name} ({raw[:10]}…)", "general_settings.master_key"
+        )
+        change.item = f"{key.name} ({raw[:10]}…)"
+        if key.pk and key.routes.exists():
+            change.action = "update"
+            change.fields["routes"] = ("restricted", "all")
+        if key.pk and not key.is_active:
+            self.plan.warnings.append(
+                f"key {key.name} is revoked or expired; the import keeps it so"
+            )
+        self.plan.keys.append(change)
+        self.plan.notes.append(
+            f"clients sending general_settings.master_key keep working through the key "
+            f"{key.name!r}; Switchyard's own admin key is SWITCHYARD_MASTER_KEY"
+        )
+
+
+def _stored_secret(provider: Provider) -> str:
+    try:
+        return provider.stored_secret()
+    except Exception:  # undecryptable: it cannot equal anything in the file
+        return "\0undecryptable"
+
+
+def _stored_headers(provider: Provider) -> dict[str, str] | None:
+    try:
+        return provider.stored_extra_headers()
+    except Exception:  # undecryptable: it cannot equal anything in the file
+        return None
+
+
+def plan_mcp_servers(specs: list[Any]) -> list[Change]:
+    """One Change per server: created, updated (by name) or unchanged."""
+    from gateway.models import McpServer
+    from gateway.ops.litellm.mcp_servers import _comparable
+
+    existing = {s.name: s for s in McpServer.objects.all()}
+    changes = []
+    for spec in specs:
+        server = existing.get(spec.name) or McpServer(name=spec.name)
+        before = _comparable(server) if server.pk else None
+        server.transport, server.url, server.command = spec.transport, spec.url, spec.command
+        server.args, server.description = list(spec.args), spec.description
+        if spec.call_timeout is not None:
+            server.call_timeout = spec.call_timeout
+        if before is None or spec.headers != before["headers"]:
+            server.headers = dict(spec.headers)
+        if before is None or spec.env != before["env"]:
+            server.env = dict(spec.env)
+        if before is None or spec.bearer != before["bearer"]:
+            server.set_bearer(spec.bearer)
+        _validate(server, spec.path)
+        after = _comparable(server)
+        if before is None:
+            action, fields = "create", {}
+        else:
+            fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+            for secret in ("bearer", "headers", "env"):
+                if secret in fields:
+                    fields[secret] = ("(stored)", "(new value)")
+            action = "update" if fields else "unchanged"
+        changes.append(Change(action, f"MCP server {spec.name}", server, fields, item=spec.name))
+    return changes
+
+
+def plan_import(config: LiteLLMConfig, existing: str = REPLACE) -> ImportPlan:
+    """The import's plan. ``existing``: what becomes of the deployments of a route that
+    exists already and that the file does not list: REPLACE (removed) or ADD (kept)."""
+    return _Planner(config, existing).build()

@@ -1,0 +1,106 @@
+"""The server-wide cooldown book: failed requests, cooldowns and half-open probes of
+deployments, as the counter service keeps them for every worker of one ``serve``
+(``gateway/policy/shared_cooldowns.py`` explains the protocol; Redis keeps the same state
+with the scripts there).
+
+Times are the callers' epoch seconds (``at``); answers give durations relative to
+``at`` so that workers compare them with their own clocks. Imports no Django: the
+counter service runs in the supervisor.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class _Entry:
+    failures: deque[float] = field(default_factory=deque)  # since the last success
+    until: float = 0.0  # when the cooldown ends (0: never cooled since the last success)
+    probe_until: float = 0.0  # a probe is in flight until then (its lease)
+
+
+class CooldownBook:
+    """Deployment id -> its entry; every method answers a wire reply (a list)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, _Entry] = {}
+
+    def failed(
+        self,
+        deployment_id: int,
+        at: float,
+        threshold: int,
+        window: float,
+        cooldown: float,
+        probe: bool,
+        alone: bool,
+    ) -> list[Any]:
+        """One failed request: ``["ok", cool_for | None, failures, started]`` where
+        ``started`` says this failure began a cooldown (its reporter logs it)."""
+        entry = self.entries.setdefault(int(deployment_id), _Entry())
+        seen = entry.failures
+        seen.append(at)
+        while seen and seen[0] <= at - window:
+            seen.popleft()
+        if probe:
+            entry.probe_until = 0.0
+        started = not alone and (probe or len(seen) >= threshold)
+        if started:
+            entry.until = at + cooldown
+            seen.clear()
+        return ["ok", entry.until - at if entry.until else None, len(seen), started]
+
+    def succeeded(self, deployment_id: int) -> list[Any]:
+        self.entries.pop(int(deployment_id), None)
+        return ["ok"]
+
+    def probe(self, deployment_id: int, at: float, lease: float) -> list[Any]:
+        """Claim the one probe of a half-open deployment: ``["yes"]``, or ``["no",
+        wait]`` while it still cools or another process's probe is in flight."""
+        entry = self.entries.get(int(deployment_id))
+        if entry is None or not entry.until:
+            return ["yes"]  # not cooled (a success cleared it): nothing to probe
+        if entry.until > at:
+            return ["no", entry.until - at]
+        if entry.probe_until > at:
+            return ["no", entry.probe_until - at]
+        entry.probe_until = at + lease
+        return ["yes"]
+
+    def release(self, deployment_id: int) -> list[Any]:
+        """A probe ended without a verdict: the next request may probe."""
+        entry = self.entries.get(int(deployment_id))
+        if entry is not None:
+            entry.probe_until = 0.0
+        return ["ok"]
+
+    def view(self, at: float, window: float) -> list[Any]:
+        """``["ok", [[deployment_id, cool_for | None, failures], ...]]`` for every
+        deployment with recent failures or a cooldown not yet closed by a success
+        (``cool_for`` <= 0: half-open); forgets entries with neither."""
+        out: list[list[Any]] = []
+        for deployment_id, entry in list(self.entries.items()):
+            seen = entry.failures
+            while seen and seen[0] <= at - window:
+                seen.popleft()
+            if not seen and not entry.until:
+                del self.entries[deployment_id]
+                continue
+            out.append([deployment_id, entry.until - at if entry.until else None, len(seen)])
+        return ["ok", out]
+
+    def answer(self, op: str, args: list[Any]) -> list[Any]:
+        if op == "cooldown_failed":
+            return self.failed(*args)
+        if op == "cooldown_succeeded":
+            return self.succeeded(*args)
+        if op == "cooldown_probe":
+            return self.probe(*args)
+        if op == "cooldown_release":
+            return self.release(*args)
+        if op == "cooldown_view":
+            return self.view(*args)
+        raise ValueError(f"unknown operation {op!r}")

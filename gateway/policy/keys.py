@@ -1,0 +1,287 @@
+"""Virtual API keys: creation (the raw key is returned once, only its hash is kept),
+validation of limits, updates and revocation. The console, the management API and the
+``create_key`` command all go through these functions.
+
+Every function validates all its input first and raises one ``ValidationError`` whose
+``message_dict`` names each bad field; nothing is written unless everything is valid.
+Saving a key bumps the registry version (``gateway.signals``), so a change or a
+revocation is in force on the next request, on every instance.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from gateway.models import ApiKey, Route
+
+KEY_PREFIX = "sy-"
+UNSET: Any = object()  # "leave this field as it is" in update_key
+
+
+@dataclass(slots=True)
+class CreatedKey:
+    key: ApiKey
+    raw: str  # shown once, never stored
+
+
+def generate_raw_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+# --- field parsers: each returns the clean value or raises ValueError(message) --------------
+
+
+def _name(value: object) -> str:
+    name = str(value or "").strip()
+    if not name:
+        raise ValueError("a key needs a name")
+    if len(name) > 200:
+        raise ValueError("must be at most 200 characters")
+    return name
+
+
+def _limit(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError("must be a positive whole number (leave it empty for no limit)")
+    return number
+
+
+def _budget(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"must be an amount in USD, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("must be a non-negative amount in USD")
+    if amount >= Decimal("1e8"):
+        raise ValueError("must be below 100000000 USD")
+    return amount.quantize(Decimal("0.0001"))
+
+
+def _period(value: object) -> str:
+    period = str(value or ApiKey.Period.MONTH).strip().lower()
+    if period not in ApiKey.Period.values:
+        raise ValueError(f"must be one of {', '.join(ApiKey.Period.values)}, got {value!r}")
+    return period
+
+
+def parse_expiry(value: object) -> datetime | None:
+    """A datetime, a date (the key expires at 00:00 UTC that day) or an ISO string of
+    either; naive times are UTC. Must lie in the future."""
+    if value is None or value == "":
+        return None
+    moment: datetime | None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time.min)
+    else:
+        text = str(value).strip()
+        try:
+            moment = parse_datetime(text)
+            if moment is None and (day := parse_date(text)) is not None:
+                moment = datetime.combine(day, time.min)
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise ValueError(f"must be a date (YYYY-MM-DD) or an ISO datetime, got {value!r}")
+    if timezone.is_naive(moment):
+        moment = moment.replace(tzinfo=UTC)
+    if moment <= timezone.now():
+        raise ValueError("must be in the future")
+    return moment
+
+
+def _routes(value: object) -> list[Route]:
+    if value is None or value == "":
+        return []
+    names = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    wanted = list(dict.fromkeys(str(n).strip() for n in names if str(n).strip()))
+    found = {r.name: r for r in Route.objects.filter(name__in=wanted)}
+    unknown = [n for n in wanted if n not in found]
+    if unknown:
+        raise ValueError(f"unknown route(s): {', '.join(unknown)}")
+    return [found[n] for n in wanted]
+
+
+def _team(value: object) -> Any:
+    """A team by id or name; None or "" for none."""
+    from gateway.models import Team
+
+    if value is None or value == "":
+        return None
+    if isinstance(value, Team):
+        return value
+    text = str(value).strip()
+    team = Team.objects.filter(pk=int(text)).first() if text.isdigit() else None
+    team = team or Team.objects.filter(name=text).first()
+    if team is None:
+        raise ValueError(f"unknown team {value!r}")
+    return team
+
+
+def _user(value: object) -> Any:
+    """A console user by id or username; None or "" for none."""
+    from django.contrib.auth import get_user_model
+
+    if value is None or value == "":
+        return None
+    User = get_user_model()
+    if isinstance(value, User):
+        return value
+    text = str(value).strip()
+    user = User.objects.filter(pk=int(text)).first() if text.isdigit() else None
+    user = user or User.objects.filter(username=text).first()
+    if user is None:
+        raise ValueError(f"unknown user {value!r}")
+    return user
+
+
+SCOPES = ("management",)
+
+
+def _scopes(value: object) -> str:
+    """Scopes as stored: known names, space-separated."""
+    if value is None or value == "":
+        return ""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    scopes = sorted({str(s).strip() for s in items if str(s).strip()})
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    return " ".join(scopes)
+
+
+def _mcp_allowed(value: object) -> list[str]:
+    """MCP servers/tools a key may use: a list or a comma/space separated string of
+    ``server``, ``server__tool`` or ``*``."""
+    import re
+
+    if value is None or value == "":
+        return []
+    items = re.split(r"[\s,]+", value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("a list of MCP server or server__tool names")
+    out: list[str] = []
+    for item in (i.strip() for i in items):
+        if item and item not in out:
+            if item != "*" and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*(__.+)?$", item):
+                raise ValueError(f"{item!r}: not a server, server__tool or *")
+            out.append(item)
+    return out
+
+
+PARSERS = {
+    "name": _name,
+    "team": _team,
+    "user": _user,
+    "scopes": _scopes,
+    "mcp_allowed": _mcp_allowed,
+    "routes": _routes,
+    "rpm_limit": _limit,
+    "tpm_limit": _limit,
+    "budget_usd": _budget,
+    "budget_period": _period,
+    "max_budget_per_user": _budget,
+    "expires_at": parse_expiry,
+}
+
+
+def clean_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Parse every given field; raise one ValidationError naming all bad ones."""
+    clean: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for field, value in values.items():
+        try:
+            clean[field] = PARSERS[field](value)
+        except ValueError as exc:
+            errors[field] = [str(exc)]
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+def create_key(
+    *,
+    name: str,
+    routes: list[str] | str | None = None,
+    rpm_limit: object = None,
+    tpm_limit: object = None,
+    budget_usd: object = None,
+    budget_period: str = ApiKey.Period.MONTH,
+    expires_at: object = None,
+    max_budget_per_user: object = None,
+    team: object = None,
+    user: object = None,
+    scopes: object = None,
+    mcp_allowed: object = None,
+) -> CreatedKey:
+    """Validate everything first, then create the key in one transaction."""
+    clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
+    allowed = clean.pop("routes")
+    raw = generate_raw_key()
+    with transaction.atomic():
+        key = ApiKey.objects.create(prefix=raw[:10], key_hash=ApiKey.hash_key(raw), **clean)
+        if allowed:
+            key.routes.set(allowed)
+    return CreatedKey(key=key, raw=raw)
+
+
+def update_key(
+    key: ApiKey,
+    *,
+    name: object = UNSET,
+    routes: object = UNSET,
+    rpm_limit: object = UNSET,
+    tpm_limit: object = UNSET,
+    budget_usd: object = UNSET,
+    budget_period: object = UNSET,
+    expires_at: object = UNSET,
+    max_budget_per_user: object = UNSET,
+    team: object = UNSET,
+    user: object = UNSET,
+    scopes: object = UNSET,
+    mcp_allowed: object = UNSET,
+) -> ApiKey:
+    """Change the given fields (None or "" clears a limit); validate all, then save."""
+    given = {f: v for f, v in locals().items() if f in PARSERS and v is not UNSET}
+    clean = clean_fields(given)
+    allowed = clean.pop("routes", None)
+    with transaction.atomic():
+        for field, value in clean.items():
+            setattr(key, field, value)
+        if clean:
+            key.save(update_fields=[*clean, "updated_at"])
+        if "routes" in given:
+            key.routes.set(allowed or [])
+    return key
+
+
+def revoke_key(key: ApiKey) -> ApiKey:
+    """Revoke ``key`` for good (kept for the request log); idempotent."""
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at", "updated_at"])
+    return key

@@ -1,0 +1,1006 @@
+"""Per-key limits: allowed routes, requests and tokens per minute, USD budgets.
+
+``admit`` runs before routing: it refuses a revoked or expired key (401), a route the
+key may not use (403), and a key over its requests-per-minute, tokens-per-minute or
+budget (429 with ``retry_after``). It reserves one request and the estimated tokens;
+``Reservation.settle`` later replaces the estimate with the tokens really used and
+adds the request's cost to the budget. The master key is never limited.
+
+A key with a budget also holds, from admission until the request ends, what the request
+may cost (``gateway.policy.budget_estimate``): a request is admitted while the spend plus the
+holds of the requests in flight plus its own stays within the budget (a request alone
+may overrun by its own cost, as one request always could), so a burst of concurrent
+requests cannot spend past the budget. Settling replaces the hold by the real cost (0
+for a request that failed before costing anything). A hold whose request never
+settles (its worker was killed) expires after ``SWITCHYARD_BUDGET_HOLD_SECONDS``.
+
+A key with ``max_budget_per_user`` also gives each end user of it (the request's
+``end_user``, gateway/telemetry/attribution.py) that budget per budget period, counted
+exactly like the key's (same store, holds and period) under an entry derived from the
+key (``end_user_entry``): one more round trip, only for such keys and requests that
+name an end user.
+
+Windows are sliding over the last 60 seconds, counted in one-second buckets. Budgets
+run per UTC day, per UTC month or in total; the spend of the current period is read
+once from RequestLog (sum of cost_usd) when a key is first seen, then kept counting.
+
+Where the counters live:
+- ``REDIS_URL`` set: in Redis (one atomic Lua script per admission), so every process
+  of every instance enforces one limit;
+- a worker of ``manage.py serve --workers N`` without Redis: in the counter service the
+  serve process runs for its workers (gateway/server/counter_service.py; one local socket
+  round trip per admission), so the workers of one server enforce one limit;
+- otherwise (one process): in this process's memory.
+If Redis or the counter service cannot be reached, admission falls back to this
+process's own counters rather than failing requests (with N processes a key may then
+get up to N times its limits), warns once per outage, and uses the shared store again
+when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from django.conf import settings
+
+from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from gateway.policy.registry import KeyEntry
+from gateway.server.counter_service import SOCKET_ENV, CounterClient, CounterStore, Unavailable
+
+log = logging.getLogger(__name__)
+
+MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD
+REDIS_PREFIX = "switchyard:limits"
+
+now: Any = time.time  # seam for tests: epoch seconds
+
+
+# --- periods --------------------------------------------------------------------------------
+
+
+def period_bounds(period: str, at: float) -> tuple[str, datetime | None, datetime | None]:
+    """(period id, start, end) of the budget period containing epoch ``at`` (UTC)."""
+    moment = datetime.fromtimestamp(at, UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("d%Y-%m-%d"), start, start + timedelta(days=1)
+    if period == "month":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=32)).replace(day=1)
+        return start.strftime("m%Y-%m"), start, end
+    return "total", None, None
+
+
+def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+    from django.db.models import Sum
+
+    from gateway.models import RequestLog
+
+    rows = RequestLog.objects.filter(key_id=key_id)
+    if end_user is not None:
+        rows = rows.filter(end_user=end_user)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+
+
+async def load_spend(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+    """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
+    request log (one query)."""
+    from gateway.server import db_work
+
+    return await db_work.arun(_load_spend_sync, key_id, start, end_user)
+
+
+def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
+    from django.db.models import Sum
+
+    from gateway.models import ApiKey, RequestLog
+
+    keys = ApiKey.objects.filter(team_id=team_id).values("id")
+    rows = RequestLog.objects.filter(key_id__in=keys)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+
+
+async def load_counter_spend(counter_id: int, start: datetime | None) -> Decimal:
+    """The spend of a key (a positive counter id) or a team (negative: its keys')."""
+    from gateway.server import db_work
+
+    if counter_id < 0:
+        return await db_work.arun(_load_team_spend_sync, -counter_id, start)
+    return await load_spend(counter_id, start)
+
+
+async def _spent(key: KeyEntry, start: datetime | None) -> Decimal:
+    """``load_spend`` of a key, or of the end user an ``end_user_entry`` counts."""
+    if key.end_user is not None and key.parent_id is not None:
+        return await load_spend(key.parent_id, start, key.end_user)
+    return await load_spend(key.id, start)  # type: ignore[arg-type]
+
+
+def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
+    """The entry counting ``end_user``'s spend on ``key`` against its
+    ``max_budget_per_user`` (no rpm, tpm or route limits of its own)."""
+    digest = hashlib.sha256(end_user.encode()).hexdigest()[:24]
+    return dataclasses.replace(
+        key,
+        id=f"{key.id}:user:{digest}",  # type: ignore[arg-type]
+        routes=None,
+        rpm_limit=None,
+        tpm_limit=None,
+        budget_usd=key.max_budget_per_user,
+        max_budget_per_user=None,
+        team=None,  # the team counts the key's request once, not again for its end user
+        end_user=end_user,
+        parent_id=key.id,
+    )
+
+
+def _whose(key: KeyEntry) -> str:
+    return "this end user's budget on this API key" if key.end_user else "this API key's budget"
+
+
+def _budget_error(
+    key: Any, spent: Decimal, end: datetime | None, at: float, who: str | None = None
+) -> RateLimited:
+    period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    retry_after = max(1.0, end.timestamp() - at) if end is not None else None
+    return RateLimited(
+        f"{f'{who} budget' if who else _whose(key)} of ${key.budget_usd} {period} is exhausted "
+        f"(${spent.quantize(Decimal('0.0001'))} spent)",
+        code="budget_exceeded",
+        retry_after=retry_after,
+    )
+
+
+def _held_error(key: Any, spent: Decimal, held: Decimal, who: str | None = None) -> RateLimited:
+    period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    return RateLimited(
+        f"{f'{who} budget' if who else _whose(key)} of ${key.budget_usd} {period} is taken "
+        "by the requests "
+        f"in flight (${spent.quantize(Decimal('0.0001'))} spent, "
+        f"${held.quantize(Decimal('0.0001'))} held); retry when they finish",
+        code="budget_exceeded",
+        retry_after=1.0,
+    )
+
+
+def _rate_error(
+    what: str, limit: int, retry_after: float, who: str = "this API key's"
+) -> RateLimited:
+    return RateLimited(
+        f"{who} limit of {limit} {what} per minute is reached; retry in "
+        f"{max(1, round(retry_after))}s",
+        code="rate_limit_exceeded",
+        retry_after=max(0.0, retry_after),
+    )
+
+
+# --- counters in a CounterStore: this process's, or the server's shared one ---------------
+
+
+def _units(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value())
+
+
+class Admission(NamedTuple):
+    """What one admission reserved: its tokens' second (None: no rpm/tpm) and its
+    budget hold (None: no hold) in the budget ``period`` it was taken in."""
+
+    second: int | None
+    hold: int | str | None = None
+    period: str = ""
+
+
+def _verdict(
+    key: KeyEntry, reply: list[Any], period: str, end: datetime | None, at: float
+) -> Admission:
+    """The reservation of an ``ok`` answer; raise RateLimited for a refusal."""
+    reason = reply[0]
+    if reason == "ok":
+        second = None if reply[1] is None else int(reply[1])
+        hold = reply[2] if len(reply) > 2 else None
+        if isinstance(hold, bytes):
+            hold = hold.decode()
+        return Admission(second, hold or None, period)
+    if reason == "budget":
+        raise _budget_error(key, Decimal(int(reply[1])) * MICRO, end, at)
+    if reason == "held":
+        raise _held_error(key, Decimal(int(reply[1])) * MICRO, Decimal(int(reply[2])) * MICRO)
+    if reason == "rpm":
+        raise _rate_error("requests", key.rpm_limit or 0, float(reply[1]))
+    if reason == "tpm":
+        raise _rate_error("tokens", key.tpm_limit or 0, float(reply[1]))
+    raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
+
+
+@dataclass(slots=True, frozen=True)
+class Subject:
+    """One set of limits a request counts against: a key's (counter = key id) or its
+    team's (counter = -team id, so both live side by side in one store)."""
+
+    counter: int
+    limits: Any  # KeyEntry or TeamEntry: rpm_limit, tpm_limit, budget_usd, budget_period
+    who: str  # how refusals name it
+
+    def budget_units(self) -> int:
+        return _units(self.limits.budget_usd) if self.limits.budget_usd is not None else -1
+
+    def redis_base(self) -> str:
+        if self.counter < 0:
+            return f"{REDIS_PREFIX}:team:{-self.counter}"
+        return f"{REDIS_PREFIX}:{self.counter}"
+
+
+class Joint(NamedTuple):
+    """What a joint admission reserved: per subject (second, hold id, hold's period)."""
+
+    subjects: tuple[Subject, ...]
+    parts: tuple[tuple[Any, Any, str | None], ...]
+
+
+def subjects_of(key: KeyEntry) -> list[Subject]:
+    subjects = [Subject(key.id or 0, key, "this API key's")]
+    if key.team is not None and key.team.limited:
+        subjects.append(Subject(-key.team.id, key.team, f"team {key.team.name}'s"))
+    return subjects
+
+
+def _joint_verdict(
+    subjects: list[Subject], reply: list[Any], bounds: list[Any], at: float
+) -> Joint:
+    reason = reply[0]
+    if reason == "ok":
+        parts = []
+        for (second, hold), (period_id, _, _) in zip(reply[1], bounds, strict=True):
+            if isinstance(hold, bytes):
+                hold = hold.decode()
+            hold = hold or None
+            parts.append(
+                (
+                    None if second is None else int(second),
+                    hold,
+                    period_id if hold is not None else None,
+                )
+            )
+        return Joint(tuple(subjects), tuple(parts))
+    index = int(reply[1])
+    subject, detail = subjects[index], reply[2:]
+    limits_, who = subject.limits, subject.who
+    if reason == "budget":
+        raise _budget_error(limits_, Decimal(int(detail[0])) * MICRO, bounds[index][2], at, who)
+    if reason == "held":
+        spent, held = Decimal(int(detail[0])) * MICRO, Decimal(int(detail[1])) * MICRO
+        raise _held_error(limits_, spent, held, who)
+    if reason == "rpm":
+        raise _rate_error("requests", limits_.rpm_limit or 0, float(detail[0]), who)
+    if reason == "tpm":
+        raise _rate_error("tokens", limits_.tpm_limit or 0, float(detail[0]), who)
+    raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
+
+
+class StoreCounters:
+    """Admission through a ``CounterStore`` (see gateway/server/counter_service.py); the spend of
+    a budget period the store does not know yet is read from the request log here."""
+
+    async def ask(self, *request: Any) -> list[Any]:
+        raise NotImplementedError
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Admission:
+        """Check and reserve: one request, ``tokens`` tokens, ``hold`` units of budget."""
+        period_id, start, end = period_bounds(key.budget_period, at)
+        budget = _units(key.budget_usd) if key.budget_usd is not None else -1
+        args = ("admit", key.id, key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget)
+        extra = (hold, hold_ttl()) if hold > 0 and budget >= 0 else ()
+        reply = await self.ask(*args, period_id, at, None, *extra)
+        if reply[0] == "load":
+            spent = _units(await _spent(key, start))
+            reply = await self.ask(*args, period_id, at, spent, *extra)
+        return _verdict(key, reply, period_id, end, at)
+
+    async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+        """Correct the tokens by ``delta``, add ``cost`` to the spend, give back the hold."""
+        second, hold, hold_period = _parts(handle)
+        units = _units(cost) if key.budget_usd is not None and cost else 0
+        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads (one round trip saved)
+        period_id, start, _ = period_bounds(key.budget_period, at)
+        args = ("settle", key.id, second, delta, period_id, units)
+        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
+            await self.ask(*args, _units(await _spent(key, start)), hold_period, hold)
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Joint:
+        """Check and reserve against a key and its team at once (one round trip)."""
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+        rows: list[list[Any]] = [
+            [
+                s.counter,
+                s.limits.rpm_limit or 0,
+                s.limits.tpm_limit or 0,
+                s.budget_units(),
+                b[0],
+                None,
+            ]
+            for s, b in zip(subjects, bounds, strict=True)
+        ]
+        for _ in range(len(subjects) + 1):
+            reply = await self.ask("admit_all", tokens, at, hold, hold_ttl(), rows)
+            if reply[0] != "load":
+                break
+            index = int(reply[1])
+            start = bounds[index][1]
+            rows[index][5] = _units(await load_counter_spend(subjects[index].counter, start))
+        return _joint_verdict(subjects, reply, bounds, at)
+
+    async def settle_joint(self, joint: Joint, delta: int, cost: Decimal, at: float) -> None:
+        """Settle each subject of a joint admission (pipelined: one round trip)."""
+        calls = []
+        for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
+            limits_ = subject.limits
+            units = _units(cost) if limits_.budget_usd is not None and cost else 0
+            if (
+                not units
+                and hold is None
+                and not (second is not None and delta and limits_.tpm_limit)
+            ):
+                continue
+            calls.append(self._settle_one(subject, second, delta, units, hold, hold_period, at))
+        if calls:
+            await asyncio.gather(*calls)
+
+    async def _settle_one(
+        self,
+        subject: Subject,
+        second: Any,
+        delta: int,
+        units: int,
+        hold: Any,
+        hold_period: Any,
+        at: float,
+    ) -> None:
+        period_id, start, _ = period_bounds(subject.limits.budget_period, at)
+        args = ("settle", subject.counter, second, delta, period_id, units)
+        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
+            spent = _units(await load_counter_spend(subject.counter, start))
+            await self.ask(*args, spent, hold_period, hold)
+
+    async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
+        """Count a request against a deployment's caps for ``minute``; False when full."""
+        return (await self.ask("claim", deployment_id, rpm, tpm, minute))[0] == "ok"
+
+    async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
+        await self.ask("used", deployment_id, minute, tokens)
+
+
+def _parts(handle: Any) -> tuple[int | None, Any, str | None]:
+    """(second, hold, hold's period) of an admission's handle (a bare second, or None)."""
+    if isinstance(handle, Admission):
+        return handle.second, handle.hold, handle.period if handle.hold is not None else None
+    return handle, None, None
+
+
+def hold_ttl() -> float:
+    """Seconds a budget hold outlives a request that never settles (its worker died)."""
+    return float(settings.SWITCHYARD_BUDGET_HOLD_SECONDS)
+
+
+class MemoryCounters(StoreCounters):
+    """This process's own counters."""
+
+    def __init__(self) -> None:
+        self.store = CounterStore()
+
+    async def ask(self, *request: Any) -> list[Any]:
+        return self.store.answer(list(request))
+
+    def forget(self, key_id: int) -> None:
+        self.store.forget(key_id)
+
+
+class SharedCounters(StoreCounters):
+    """The counters of every worker of this server, kept by the counter service that
+    ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.client = CounterClient(path, on_down=self._down, on_up=self._up)
+
+    async def ask(self, *request: Any) -> list[Any]:
+        return await self.client.call(*request)
+
+    def _down(self, reason: str) -> None:
+        log.warning(
+            "limits: the shared counter service at %s is unreachable (%s); counting in "
+            "this worker only (a key may get up to N times its limits) until it is back",
+            self.path,
+            reason,
+        )
+
+    def _up(self) -> None:
+        log.info("limits: the shared counter service is back; counting for every worker")
+
+
+# --- Redis counters -------------------------------------------------------------------------
+
+# KEYS: requests hash, tokens hash, spend counter, holds hash (hold id -> units, and
+# 'total'), holds' expiries (sorted set). ARGV: rpm, tpm, estimated tokens, budget in
+# 1e-8 USD (-1: none), units to hold (0: none), the hold's time to live in seconds.
+# Returns {"ok", second, hold id or ""} or {reason, detail...}.
+ADMIT_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local sec = tonumber(t[1])
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local est, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local hold, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+if budget < 0 then hold = 0 end
+if budget >= 0 then
+  local spent = redis.call('GET', KEYS[3])
+  if not spent then return {'load', '0'} end
+  if tonumber(spent) >= budget then return {'budget', spent} end
+  if hold > 0 then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)) do
+      local units = redis.call('HGET', KEYS[4], id)
+      if units then
+        redis.call('HDEL', KEYS[4], id)
+        redis.call('HINCRBY', KEYS[4], 'total', -tonumber(units))
+      end
+      redis.call('ZREM', KEYS[5], id)
+    end
+    local held = tonumber(redis.call('HGET', KEYS[4], 'total') or '0')
+    if held > 0 and tonumber(spent) + held + hold > budget then
+      return {'held', spent, tostring(held)}
+    end
+  end
+end
+local function window(key)
+  local flat = redis.call('HGETALL', key)
+  local secs, values, total = {}, {}, 0
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s <= sec - 60 then
+      redis.call('HDEL', key, flat[i])
+    else
+      table.insert(secs, s)
+      values[s] = tonumber(flat[i + 1])
+      total = total + values[s]
+    end
+  end
+  table.sort(secs)
+  return total, secs, values
+end
+local function wait(total, secs, values, need, limit)
+  local freed = 0
+  for _, s in ipairs(secs) do
+    freed = freed + values[s]
+    if total - freed + need <= limit then return s + 60 - now end
+  end
+  return 60
+end
+if rpm > 0 then
+  local total, secs, values = window(KEYS[1])
+  if total + 1 > rpm then return {'rpm', tostring(wait(total, secs, values, 1, rpm))} end
+end
+if tpm > 0 then
+  local total, secs, values = window(KEYS[2])
+  if total > 0 and total + est > tpm then
+    return {'tpm', tostring(wait(total, secs, values, est, tpm))}
+  end
+end
+if rpm > 0 then
+  redis.call('HINCRBY', KEYS[1], sec, 1)
+  redis.call('EXPIRE', KEYS[1], 120)
+end
+if tpm > 0 then
+  redis.call('HINCRBY', KEYS[2], sec, est)
+  redis.call('EXPIRE', KEYS[2], 120)
+end
+local id = ''
+if hold > 0 then
+  id = sec .. '-' .. redis.call('HINCRBY', KEYS[4], 'next', 1)
+  redis.call('HSET', KEYS[4], id, hold)
+  redis.call('HINCRBY', KEYS[4], 'total', hold)
+  redis.call('ZADD', KEYS[5], now + ttl, id)
+  redis.call('EXPIRE', KEYS[4], math.ceil(ttl) + 60)
+  redis.call('EXPIRE', KEYS[5], math.ceil(ttl) + 60)
+end
+return {'ok', tostring(sec), id}
+"""
+
+# KEYS: tokens hash, spend counter, the hold's holds hash and expiries. ARGV: second,
+# token delta, cost in 1e-8 USD, hold id ("": none).
+SETTLE_SCRIPT = """
+if ARGV[4] ~= '' then
+  local units = redis.call('HGET', KEYS[3], ARGV[4])
+  if units then
+    redis.call('HDEL', KEYS[3], ARGV[4])
+    redis.call('HINCRBY', KEYS[3], 'total', -tonumber(units))
+  end
+  redis.call('ZREM', KEYS[4], ARGV[4])
+end
+if tonumber(ARGV[2]) ~= 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+end
+if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('INCRBY', KEYS[2], ARGV[3])
+end
+return 1
+"""
+
+
+# A key and its team in one step: 5 KEYS per subject (requests, tokens, spend, holds,
+# hold expiries); ARGV: estimated tokens, units to hold, the hold's ttl, then per subject
+# rpm, tpm, budget (-1: none). Every subject is checked before any is reserved.
+# Returns {'ok', second, hold id per subject...} or {reason, subject index, detail...}.
+ADMIT_ALL_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local sec = tonumber(t[1])
+local est, hold0, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local n = (#ARGV - 3) / 3
+local function window(key)
+  local flat = redis.call('HGETALL', key)
+  local secs, values, total = {}, {}, 0
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s <= sec - 60 then
+      redis.call('HDEL', key, flat[i])
+    else
+      table.insert(secs, s)
+      values[s] = tonumber(flat[i + 1])
+      total = total + values[s]
+    end
+  end
+  table.sort(secs)
+  return total, secs, values
+end
+local function wait(total, secs, values, need, limit)
+  local freed = 0
+  for _, s in ipairs(secs) do
+    freed = freed + values[s]
+    if total - freed + need <= limit then return s + 60 - now end
+  end
+  return 60
+end
+for i = 1, n do
+  local k, a = (i - 1) * 5, 3 + (i - 1) * 3
+  local rpm, tpm, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local idx = tostring(i - 1)
+  if budget >= 0 then
+    local spent = redis.call('GET', KEYS[k + 3])
+    if not spent then return {'load', idx} end
+    if tonumber(spent) >= budget then return {'budget', idx, spent} end
+    if hold0 > 0 then
+      for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 5], '-inf', now)) do
+        local units = redis.call('HGET', KEYS[k + 4], id)
+        if units then
+          redis.call('HDEL', KEYS[k + 4], id)
+          redis.call('HINCRBY', KEYS[k + 4], 'total', -tonumber(units))
+        end
+        redis.call('ZREM', KEYS[k + 5], id)
+      end
+      local held = tonumber(redis.call('HGET', KEYS[k + 4], 'total') or '0')
+      if held > 0 and tonumber(spent) + held + hold0 > budget then
+        return {'held', idx, spent, tostring(held)}
+      end
+    end
+  end
+  if rpm > 0 then
+    local total, secs, values = window(KEYS[k + 1])
+    if total + 1 > rpm then return {'rpm', idx, tostring(wait(total, secs, values, 1, rpm))} end
+  end
+  if tpm > 0 then
+    local total, secs, values = window(KEYS[k + 2])
+    if total > 0 and total + est > tpm then
+      return {'tpm', idx, tostring(wait(total, secs, values, est, tpm))}
+    end
+  end
+end
+local out = {'ok', tostring(sec)}
+for i = 1, n do
+  local k, a = (i - 1) * 5, 3 + (i - 1) * 3
+  local rpm, tpm, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  if rpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 1], sec, 1)
+    redis.call('EXPIRE', KEYS[k + 1], 120)
+  end
+  if tpm > 0 then
+    redis.call('HINCRBY', KEYS[k + 2], sec, est)
+    redis.call('EXPIRE', KEYS[k + 2], 120)
+  end
+  local id = ''
+  if hold0 > 0 and budget >= 0 then
+    id = sec .. '-' .. redis.call('HINCRBY', KEYS[k + 4], 'next', 1)
+    redis.call('HSET', KEYS[k + 4], id, hold0)
+    redis.call('HINCRBY', KEYS[k + 4], 'total', hold0)
+    redis.call('ZADD', KEYS[k + 5], now + ttl, id)
+    redis.call('EXPIRE', KEYS[k + 4], math.ceil(ttl) + 60)
+    redis.call('EXPIRE', KEYS[k + 5], math.ceil(ttl) + 60)
+  end
+  table.insert(out, id)
+end
+return out
+"""
+
+
+# KEYS: the deployment's hash of one minute. ARGV: rpm, tpm. Returns 1 (counted) or 0.
+CLAIM_SCRIPT = """
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local counts = redis.call('HMGET', KEYS[1], 'requests', 'tokens')
+local requests, tokens = tonumber(counts[1] or '0'), tonumber(counts[2] or '0')
+if (rpm > 0 and requests >= rpm) or (tpm > 0 and tokens >= tpm) then return 0 end
+redis.call('HINCRBY', KEYS[1], 'requests', 1)
+redis.call('EXPIRE', KEYS[1], 120)
+return 1
+"""
+
+
+REDIS_CONNECTIONS = 16  # per worker process: Redis answers a script in ~0.1 ms
+REDIS_POOL_WAIT_SECONDS = 2.0  # a call waits this long for a free one, then fails
+
+
+class RedisCounters:
+    """Counters shared by every process through Redis (one client per event loop)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: Any = None
+        self._admit: Any = None
+        self._settle: Any = None
+        self._claim: Any = None
+        self._admit_all: Any = None
+
+    def client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            import redis.asyncio as aioredis
+
+            # A bounded pool: a burst waits for a connection instead of opening one per
+            # request in flight. Unbounded, 200 requests at once opened ~70 connections
+            # a worker; on a loaded machine some timed out connecting, and those
+            # requests were admitted on this process's own counts (a budget for 10
+            # served 20 of a burst across two instances).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url,
+                max_connections=REDIS_CONNECTIONS,
+                timeout=REDIS_POOL_WAIT_SECONDS,
+                socket_connect_timeout=2,
+                socket_timeout=2,
+            )
+            self._client = aioredis.Redis(connection_pool=pool)
+            self._admit = self._client.register_script(ADMIT_SCRIPT)
+            self._settle = self._client.register_script(SETTLE_SCRIPT)
+            self._claim = self._client.register_script(CLAIM_SCRIPT)
+            self._admit_all = self._client.register_script(ADMIT_ALL_SCRIPT)
+            self._loop = loop
+        return self._client
+
+    @staticmethod
+    def names(key: KeyEntry, period_id: str) -> list[str]:
+        base = f"{REDIS_PREFIX}:{key.id}"
+        return [f"{base}:requests", f"{base}:tokens", f"{base}:spend:{period_id}"]
+
+    @staticmethod
+    def hold_names(key: KeyEntry, period_id: str) -> list[str]:
+        base = f"{REDIS_PREFIX}:{key.id}"
+        return [f"{base}:holds:{period_id}", f"{base}:hold-expiries:{period_id}"]
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Admission:
+        self.client()
+        period_id, start, end = period_bounds(key.budget_period, at)
+        names = self.names(key, period_id) + self.hold_names(key, period_id)
+        budget = _units(key.budget_usd) if key.budget_usd is not None else -1
+        args = [key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget, hold, hold_ttl()]
+        reply: list[Any] = []
+        for _ in range(2):
+            reply = await self._admit(keys=names, args=args)
+            reply[0] = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            if reply[0] != "load":
+                break
+            spent = await _spent(key, start)
+            ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
+            await self._client.set(names[2], _units(spent), nx=True, **ttl)
+        return _verdict(key, reply, period_id, end, at)
+
+    async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+        second, hold, hold_period = _parts(handle)
+        units = _units(cost) if key.budget_usd is not None and cost else 0
+        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads
+        self.client()
+        period_id, _, _ = period_bounds(key.budget_period, at)
+        names = self.names(key, period_id) + self.hold_names(key, hold_period or period_id)
+        await self._settle(
+            keys=[names[1], names[2], names[3], names[4]],
+            args=[second or 0, delta, units, hold or ""],
+        )
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Joint:
+        """A key and its team checked and reserved in one script (one round trip)."""
+        self.client()
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+        names: list[str] = []
+        args: list[Any] = [tokens, hold, hold_ttl()]
+        for subject, (period_id, _, _) in zip(subjects, bounds, strict=True):
+            base = subject.redis_base()
+            names += [
+                f"{base}:requests",
+                f"{base}:tokens",
+                f"{base}:spend:{period_id}",
+                f"{base}:holds:{period_id}",
+                f"{base}:hold-expiries:{period_id}",
+            ]
+            args += [subject.limits.rpm_limit or 0, subject.limits.tpm_limit or 0]
+            args.append(subject.budget_units())
+        reply: list[Any] = []
+        for _ in range(len(subjects) + 1):
+            reply = [
+                v.decode() if isinstance(v, bytes) else v
+                for v in await self._admit_all(keys=names, args=args)
+            ]
+            if reply[0] != "load":
+                break
+            index = int(reply[1])
+            _, start, end = bounds[index]
+            spent = await load_counter_spend(subjects[index].counter, start)
+            ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
+            await self._client.set(names[index * 5 + 2], _units(spent), nx=True, **ttl)
+        if reply[0] == "ok":
+            second, holds = reply[1], reply[2:]
+            reply = ["ok", [[second, hold] for hold in holds]]
+        return _joint_verdict(subjects, reply, bounds, at)
+
+    async def settle_joint(self, joint: Joint, delta: int, cost: Decimal, at: float) -> None:
+        """Every subject's settle script in one pipeline (one round trip)."""
+        client = self.client()
+        calls = []
+        for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
+            limits_ = subject.limits
+            units = _units(cost) if limits_.budget_usd is not None and cost else 0
+            if (
+                not units
+                and hold is None
+                and not (second is not None and delta and limits_.tpm_limit)
+            ):
+                continue
+            period_id, _, _ = period_bounds(limits_.budget_period, at)
+            base = subject.redis_base()
+            held = hold_period or period_id
+            keys = [
+                f"{base}:tokens",
+                f"{base}:spend:{period_id}",
+                f"{base}:holds:{held}",
+                f"{base}:hold-expiries:{held}",
+            ]
+            calls.append((keys, [second or 0, delta, units, hold or ""]))
+        if not calls:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                await self._settle(keys=keys, args=args, client=pipe)
+            await pipe.execute()
+
+    @staticmethod
+    def deployment_name(deployment_id: int, minute: int) -> str:
+        return f"{REDIS_PREFIX}:deployment:{deployment_id}:{minute}"
+
+    async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
+        self.client()
+        name = self.deployment_name(deployment_id, minute)
+        return bool(await self._claim(keys=[name], args=[rpm, tpm]))
+
+    async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
+        name = self.deployment_name(deployment_id, minute)
+        async with self.client().pipeline(transaction=True) as pipe:
+            pipe.hincrby(name, "tokens", tokens)
+            pipe.expire(name, 120)
+            await pipe.execute()
+
+
+# --- the backend in force -------------------------------------------------------------------
+
+memory = MemoryCounters()
+_redis: RedisCounters | None = None
+_redis_down = False
+_shared: SharedCounters | None = None
+
+Backend = MemoryCounters | SharedCounters | RedisCounters
+
+
+def _backend() -> Backend:
+    """Redis when ``REDIS_URL`` is set, else the server's counter service when this
+    process is one of its workers (``SWITCHYARD_LIMITS_SOCKET``), else this process."""
+    global _redis, _shared
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        if _redis is None or _redis.url != url:
+            _redis = RedisCounters(url)
+        return _redis
+    path = os.environ.get(SOCKET_ENV)
+    if path:
+        if _shared is None or _shared.path != path:
+            _shared = SharedCounters(path)
+        return _shared
+    return memory
+
+
+def shared_backend() -> SharedCounters | RedisCounters | None:
+    """The counters every process of this server (or every instance, with Redis) shares,
+    or None when this process counts alone."""
+    backend = _backend()
+    return None if isinstance(backend, MemoryCounters) else backend
+
+
+def note_failure(backend: Backend, exc: Exception) -> None:
+    """A shared backend failed: warn once per outage (the counter service's client
+    reports its own outages; an error it answered is a bug, logged every time)."""
+    global _redis_down
+    if isinstance(backend, RedisCounters):
+        if not _redis_down:
+            _redis_down = True
+            log.warning("limits: Redis unavailable (%s); counting in this process only", exc)
+    elif not isinstance(exc, Unavailable):
+        log.error("limits: the counter service failed (%s); counted in this process", exc)
+
+
+def note_success(backend: Backend) -> None:
+    global _redis_down
+    if _redis_down and isinstance(backend, RedisCounters):
+        _redis_down = False
+        log.info("limits: Redis is reachable again; limits are shared again")
+
+
+def reset() -> None:
+    """Forget every in-memory counter and shared connection (tests)."""
+    global memory, _redis, _redis_down, _shared
+    memory = MemoryCounters()
+    _redis = None
+    _redis_down = False
+    _shared = None
+
+
+@dataclass(slots=True)
+class Reservation:
+    key: KeyEntry
+    route: str
+    estimated_tokens: int
+    backend: Any = None
+    handle: Any = None
+    settled: bool = field(default=False)
+    end_user: Reservation | None = None  # the end user's budget, when the key sets one
+
+    async def settle(self, tokens: int, cost: Decimal) -> None:
+        """Record what the request really used (tokens, cost); once."""
+        if self.end_user is not None:
+            await self.end_user.settle(tokens, cost)
+        if self.settled or self.backend is None:
+            return
+        self.settled = True
+        delta = int(tokens) - self.estimated_tokens
+        cost = Decimal(cost or 0)
+        try:
+            if isinstance(self.handle, Joint):
+                await self.backend.settle_joint(self.handle, delta, cost, now())
+            else:
+                await self.backend.settle(self.key, self.handle, delta, cost, now())
+        except Exception as exc:
+            if self.backend is memory:
+                raise
+            note_failure(self.backend, exc)
+            if isinstance(self.handle, Joint):
+                bare = Joint(
+                    self.handle.subjects, tuple((None, None, None) for _ in self.handle.parts)
+                )
+                await memory.settle_joint(bare, 0, cost, now())
+            else:
+                await memory.settle(self.key, None, 0, cost, now())
+
+
+async def admit(
+    key: KeyEntry,
+    route: str,
+    estimated_tokens: int,
+    hold_usd: Decimal | None = None,
+    end_user: str = "",
+    route_teams: frozenset[int] | None = None,
+) -> Reservation:
+    """Check and reserve ``key``'s allowance for one request to ``route``: a request,
+    ``estimated_tokens`` and, when the key has a budget, ``hold_usd`` of it (what the
+    request may cost, ``gateway.policy.budget_estimate``) until it settles; the same of
+    ``end_user``'s budget when the key sets ``max_budget_per_user``. Raise
+    AuthenticationFailed (revoked, expired), PermissionDenied (route not allowed) or
+    RateLimited (rpm, tpm or budget)."""
+    reservation = await _admit(key, route, estimated_tokens, hold_usd, route_teams)
+    if end_user and key.max_budget_per_user is not None and not key.is_master:
+        entry = end_user_entry(key, end_user)
+        try:
+            reservation.end_user = await _admit(entry, route, estimated_tokens, hold_usd)
+        except RateLimited:
+            await reservation.settle(0, Decimal(0))  # give back the key's tokens and hold
+            raise
+    return reservation
+
+
+async def _admit(
+    key: KeyEntry,
+    route: str,
+    estimated_tokens: int,
+    hold_usd: Decimal | None,
+    route_teams: frozenset[int] | None = None,
+) -> Reservation:
+    if key.is_master:
+        return Reservation(key=key, route=route, estimated_tokens=estimated_tokens)
+    if key.revoked:
+        raise AuthenticationFailed("this API key has been revoked")
+    at = now()
+    if key.expires_at is not None and key.expires_at.timestamp() <= at:
+        raise AuthenticationFailed("this API key has expired")
+    if not key.allows(route):
+        raise PermissionDenied(f"this API key may not use model {route!r}")
+    if route_teams is not None and (key.team is None or key.team.id not in route_teams):
+        raise PermissionDenied(f"model {route!r} is limited to other teams than this key's")
+    tokens = max(0, int(estimated_tokens))
+    reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
+    if key.team is not None and key.team.limited:
+        return await _admit_joint(reservation, key, tokens, at, hold_usd)
+    if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
+        return reservation
+    hold = _units(hold_usd) if hold_usd and key.budget_usd is not None else 0
+    backend = _backend()
+    try:
+        reservation.handle = await backend.admit(key, tokens, at, hold)
+    except RateLimited:
+        raise
+    except Exception as exc:
+        if backend is memory:
+            raise
+        note_failure(backend, exc)
+        backend = memory
+        reservation.handle = await memory.admit(key, tokens, at, hold)
+    else:
+        if _redis_down:
+            note_success(backend)
+    reservation.backend = backend
+    return reservation
+
+
+async def _admit_joint(
+    reservation: Reservation, key: KeyEntry, tokens: int, at: float, hold_usd: Decimal | None
+) -> Reservation:
+    """A key of a team with limits: the key's and the team's counters are checked and
+    reserved together, in the same store and the same single round trip."""
+    subjects = subjects_of(key)
+    budgeted = any(s.limits.budget_usd is not None for s in subjects)
+    hold = _units(hold_usd) if hold_usd and budgeted else 0
+    backend = _backend()
+    try:
+        reservation.handle = await backend.admit_joint(subjects, tokens, at, hold)
+    except RateLimited:
+        raise
+    except Exception as exc:
+        if backend is memory:
+            raise
+        note_failure(backend, exc)
+        backend = memory
+        reservation.handle = await memory.admit_joint(subjects, tokens, at, hold)
+    else:
+        if _redis_down:
+            note_success(backend)
+    reservation.backend = backend
+    return reservation

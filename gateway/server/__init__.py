@@ -1,0 +1,1 @@
+"""Processes and sockets: the supervisor and its workers, uvicorn with the project's protocol and drain, send coalescing, memory trim, the pooled outbound transport and client, per-process runtime (background loops), the counter service, database work outside requests and the data folder's permissions."""

@@ -1,0 +1,209 @@
+"""uvicorn, stopping accepting first and draining before it stops.
+
+uvicorn's own shutdown closes the listening sockets and then every idle connection at
+once: a connection the kernel had completed but nobody had accepted yet was reset, an
+idle keep-alive connection closed while its client was sending the next request lost
+it, and streams still open at its timeout were cancelled silently (a traceback each).
+
+``DrainingServer`` (every worker, on SIGTERM / SIGINT, or once its supervisor is gone):
+
+1. stops accepting first (``stop_accepting``): the listening sockets are closed, after
+   the connections already waiting in the kernel's accept queue are taken and served,
+   so none of them is reset. A new connection is then refused (a load balancer retries
+   it on another instance: nothing was sent) or, while a sibling worker or the
+   supervisor still holds the shared socket, waits for the one that serves it;
+2. drains (``runtime.drain(refuse=False)``): requests arriving on its open connections
+   are served with ``Connection: close``, idle keep-alive connections are closed with a
+   FIN between requests (``gateway.server.http_protocol``), requests and streams in flight
+   get the grace period; only after it are new API requests refused (503 with
+   Retry-After, journaled) and what still runs ended in its dialect;
+3. lets uvicorn close what is left; its timeout (``runtime.server_timeout_seconds``) is
+   only the backstop after that.
+
+A second SIGTERM / SIGINT skips what has not begun (uvicorn's ``force_exit``).
+
+``run`` serves in this process; ``serve_worker`` is one worker of ``serve`` (started by
+``gateway.server.worker`` for ``gateway.server.supervisor``) on the socket its supervisor bound.
+
+This module imports no Django at import time; ``runtime`` is imported where it is
+needed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import math
+import os
+import socket
+from typing import Any
+
+import uvicorn
+
+
+class DrainingServer(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
+            await super().shutdown(sockets)
+            return
+        from gateway.server import runtime
+        from gateway.server.http_protocol import HeadJoiningProtocol
+
+        await self.stop_accepting(sockets)
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, HeadJoiningProtocol):  # WebSockets: after the drain
+                connection.shutdown()  # idle: FIN between requests; busy: Connection: close
+        await runtime.drain(refuse=False, settled=self.connections_settled)
+        await super().shutdown(sockets)
+
+    async def stop_accepting(self, sockets: list[socket.socket] | None = None) -> int:
+        """Close the listening sockets without resetting a connection the kernel
+        completed: a duplicate of each listening descriptor keeps it listening while
+        the server closes its own, then every connection in its accept queue is taken
+        (non-blocking accepts until none is left) before the duplicate is closed too;
+        those are served like any other. Returns how many were taken."""
+        held: list[socket.socket] = []
+        for server in getattr(self, "servers", ()):
+            for listener in server.sockets or ():
+                with contextlib.suppress(OSError):
+                    held.append(socket.socket(fileno=os.dup(listener.fileno())))
+        for server in getattr(self, "servers", ()):
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        accepted: list[socket.socket] = []
+        for listener in held:
+            with listener:
+                listener.setblocking(False)
+                while True:
+                    try:
+                        connection, _ = listener.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break  # the queue is empty: closing now resets nobody
+                    except ConnectionAbortedError:
+                        continue
+                    except OSError:
+                        break  # out of descriptors: the rest cannot be served anyway
+                    accepted.append(connection)
+        loop = asyncio.get_running_loop()
+        for connection in accepted:
+            connection.setblocking(False)
+            try:
+                await loop.connect_accepted_socket(self.new_protocol, connection)
+            except OSError:
+                connection.close()
+        return len(accepted)
+
+    def new_protocol(self) -> asyncio.Protocol:
+        """The protocol of a connection taken from the accept queue while stopping, as
+        uvicorn's startup makes them, draining from the start (its request is answered
+        with ``Connection: close``)."""
+        config = self.config
+        protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+        protocol.shutdown_on_open = True  # type: ignore[attr-defined]
+        return protocol
+
+    def connections_settled(self) -> bool:
+        """No HTTP connection is left open but those closing (WebSockets aside): each
+        closed after its last answer, or idle between requests."""
+        from gateway.server.http_protocol import HeadJoiningProtocol
+
+        return not any(
+            isinstance(connection, HeadJoiningProtocol) and not connection.transport.is_closing()
+            for connection in self.server_state.connections
+        )
+
+
+class WorkerServer(DrainingServer):
+    """A ``DrainingServer`` that tells its supervisor when it serves: one byte on the
+    pipe ``ready_fd``, which is closed then (the supervisor sees EOF without the byte
+    if the worker exits before); and stops, draining as on SIGTERM, once its supervisor
+    is gone (killed: nobody would replace or stop this worker, which would keep the
+    port from a restarted server). ``stop_fd`` is the read end of a pipe whose write end
+    only the supervisor holds: it turns readable (EOF) at once when the supervisor stops
+    the server or dies, so the worker stops accepting then rather than at the next
+    check of its parent (once a second)."""
+
+    def __init__(
+        self, config: uvicorn.Config, ready_fd: int | None = None, stop_fd: int | None = None
+    ) -> None:
+        super().__init__(config)
+        self.ready_fd = ready_fd
+        self.stop_fd = stop_fd
+        self.parent = os.getppid()
+
+    def supervisor_stopping(self) -> None:
+        """``stop_fd`` is readable: the server stops, or the supervisor is gone."""
+        if self.stop_fd is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self.stop_fd)
+        self.should_exit = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
+            self.should_exit = True  # checked once a second, with uvicorn's date header
+        return await super().on_tick(counter)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.stop_fd is not None:
+            asyncio.get_running_loop().add_reader(self.stop_fd, self.supervisor_stopping)
+        if self.started and self.ready_fd is not None:
+            fd, self.ready_fd = self.ready_fd, None
+            try:
+                os.write(fd, b"1")
+            finally:
+                os.close(fd)
+
+
+def ws_max_size() -> int:
+    """The largest WebSocket frame the server takes: the request body limit plus a
+    margin, so a Responses WebSocket event a little over the limit gets the API's 413
+    error event (``gateway.edge.responses_socket``) rather than a bare close (1009)."""
+    from django.conf import settings
+
+    return settings.SWITCHYARD_MAX_BODY_BYTES + 1024 * 1024
+
+
+def worker_config(app: str, options: dict[str, Any]) -> uvicorn.Config:
+    """The uvicorn configuration of one worker of ``serve --workers N``."""
+    return uvicorn.Config(app, **head_joining(options))
+
+
+def head_joining(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with uvicorn's httptools protocol replaced by the same protocol
+    writing each response's head with its body, bounding the wait for a request head by
+    ``options["header_timeout"]`` (seconds; not a uvicorn option, so taken out) and
+    closing without resets (``gateway.server.http_protocol``)."""
+    options = dict(options)
+    header_timeout = options.pop("header_timeout", None)
+    if options.get("http") != "httptools":
+        return options
+    from gateway.server.http_protocol import HEADER_TIMEOUT_SECONDS, HeadJoiningProtocol
+
+    timeout = HEADER_TIMEOUT_SECONDS if header_timeout is None else float(header_timeout)
+    return {**options, "http": functools.partial(HeadJoiningProtocol, header_timeout=timeout)}
+
+
+def serve_worker(spec: dict[str, Any]) -> None:
+    """Serve ``spec["app"]`` with ``spec["options"]`` on the listening socket the
+    supervisor passed as descriptor ``spec["fd"]``, telling it on ``spec["ready_fd"]``
+    once serving. uvicorn runs as in its own workers: lifespan, its signal handling
+    (SIGINT / SIGTERM start the graceful shutdown, with the drain first)."""
+    config = worker_config(spec["app"], spec["options"])
+    sock = socket.socket(fileno=spec["fd"])  # family and type read from the descriptor
+    WorkerServer(config, spec.get("ready_fd"), spec.get("stop_fd")).run(sockets=[sock])
+
+
+def run(app: str, **options: Any) -> None:
+    """``uvicorn.run`` with DrainingServer, in this process. Without
+    ``timeout_graceful_shutdown`` and ``ws_max_size`` they are read from the settings."""
+    if "timeout_graceful_shutdown" not in options:
+        from gateway.server import runtime
+
+        options["timeout_graceful_shutdown"] = math.ceil(runtime.server_timeout_seconds())
+    if "ws_max_size" not in options:
+        options["ws_max_size"] = ws_max_size()
+    DrainingServer(uvicorn.Config(app, **head_joining(options))).run()

@@ -1,0 +1,305 @@
+"""Prometheus metrics for this process, in memory, updated by every ``journal.record``
+(``observe`` is a journal subscriber, wired by ``GatewayConfig.ready``).
+
+``observe(record)`` is a few dict updates (cheap enough for the request path);
+``render()`` writes the text exposition format served at GET /metrics.
+
+Several workers behind one port (``serve --workers N``) would each answer with their own
+counts, a different one per scrape. There ``serve`` gives every worker a shared folder
+(``SWITCHYARD_METRICS_DIR``): each worker writes its counts there twice a second and
+renders the sum of all files, after writing its own. Files of workers that exited stay
+until the next start, so counters never go down."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+PUBLISH_SECONDS = 0.5
+COUNTER_FAMILIES = ("requests", "errors", "tokens", "cost", "disconnects", "cache_hits")
+HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
+
+Labels = tuple[tuple[str, str], ...]
+
+
+class Histogram:
+    __slots__ = ("bounds", "counts", "total", "count")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # last: above every bound (+Inf only)
+        self.total = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+        self.count += 1
+
+
+class Registry:
+    """All series of one process. Label sets are (name, value) tuples."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.requests: dict[Labels, int] = defaultdict(int)
+        self.errors: dict[Labels, int] = defaultdict(int)
+        self.tokens: dict[Labels, int] = defaultdict(int)
+        self.cost: dict[Labels, float] = defaultdict(float)
+        self.disconnects: dict[Labels, int] = defaultdict(int)
+        self.cache_hits: dict[Labels, int] = defaultdict(int)
+        self.latency: dict[Labels, Histogram] = {}
+        self.ttft: dict[Labels, Histogram] = {}
+        self.overhead: dict[Labels, Histogram] = {}
+
+    def observe(self, rec: Any) -> None:
+        route = rec.route or "(none)"
+        status = str(rec.status)
+        by_status = (("route", route), ("status", status), ("dialect", rec.dialect or ""))
+        by_route = (("route", route),)
+        with self.lock:
+            self.requests[by_status] += 1
+            if rec.status >= 400:
+                self.errors[by_status + (("kind", rec.error_kind or ""),)] += 1
+            if rec.client_disconnected:
+                self.disconnects[by_route] += 1
+            if rec.cache_hit:
+                self.cache_hits[by_route] += 1
+            for kind in TOKEN_KINDS:
+                count = getattr(rec, f"{kind}_tokens", 0) or 0
+                if count:
+                    self.tokens[by_status + (("type", kind),)] += count
+            if rec.cost_usd:
+                self.cost[by_status] += float(rec.cost_usd)
+            _histogram(self.latency, by_route, LATENCY_BUCKETS).observe(rec.latency_ms / 1000)
+            if rec.ttft_ms is not None:
+                _histogram(self.ttft, by_route, LATENCY_BUCKETS).observe(rec.ttft_ms / 1000)
+            if rec.overhead_ms is not None:
+                _histogram(self.overhead, by_route, OVERHEAD_BUCKETS).observe(
+                    rec.overhead_ms / 1000
+                )
+
+    def dump(self) -> dict[str, list]:
+        """The counts as JSON-able lists (for the shared metrics folder)."""
+        with self.lock:
+            out: dict[str, list] = {
+                name: [[list(map(list, k)), v] for k, v in getattr(self, name).items()]
+                for name in COUNTER_FAMILIES
+            }
+            for name in HISTOGRAM_FAMILIES:
+                out[name] = [
+                    [list(map(list, k)), list(h.bounds), h.counts, h.total, h.count]
+                    for k, h in getattr(self, name).items()
+                ]
+        return out
+
+    def merge(self, data: dict[str, list]) -> None:
+        """Add another worker's ``dump()``."""
+        with self.lock:
+            for name in COUNTER_FAMILIES:
+                family = getattr(self, name)
+                for labels, value in data.get(name, []):
+                    family[tuple(map(tuple, labels))] += value
+            for name in HISTOGRAM_FAMILIES:
+                family = getattr(self, name)
+                for labels, bounds, counts, total, count in data.get(name, []):
+                    hist = _histogram(family, tuple(map(tuple, labels)), tuple(bounds))
+                    hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=False)]
+                    hist.total += total
+                    hist.count += count
+
+
+def _histogram(family: dict[Labels, Histogram], labels: Labels, bounds) -> Histogram:  # type: ignore[no-untyped-def]
+    found = family.get(labels)
+    if found is None:
+        found = family[labels] = Histogram(bounds)
+    return found
+
+
+REGISTRY = Registry()
+
+
+def observe(rec: Any) -> None:
+    """Count one finished request (a ``journal.Record``)."""
+    REGISTRY.observe(rec)
+
+
+# --- exposition -----------------------------------------------------------------------------
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(labels: Iterable[tuple[str, str]]) -> str:
+    inner = ",".join(f'{name}="{_escape(value)}"' for name, value in labels)
+    return "{" + inner + "}" if inner else ""
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out.append(f"# HELP {name} {help_text}")
+    out.append(f"# TYPE {name} {kind}")
+
+
+def _samples(out: list[str], name: str, series: dict[Labels, float]) -> None:
+    for labels, value in sorted(series.items()):
+        out.append(f"{name}{_labels(labels)} {_number(value)}")
+
+
+def _histograms(out: list[str], name: str, family: dict[Labels, Histogram]) -> None:
+    for labels, hist in sorted(family.items()):
+        running = 0
+        for bound, count in zip(hist.bounds, hist.counts, strict=False):
+            running += count
+            out.append(f"{name}_bucket{_labels(labels + (('le', _number(bound)),))} {running}")
+        out.append(f"{name}_bucket{_labels(labels + (('le', '+Inf'),))} {hist.count}")
+        out.append(f"{name}_sum{_labels(labels)} {repr(hist.total)}")
+        out.append(f"{name}_count{_labels(labels)} {hist.count}")
+
+
+def _journal_gauges() -> dict[str, int]:
+    from gateway import journal  # deferred: loading the metrics does not load the journal
+
+    return journal.stats()
+
+
+# --- several workers: a shared folder ------------------------------------------------------
+
+
+def shared_dir() -> Path | None:
+    value = os.environ.get("SWITCHYARD_METRICS_DIR")
+    return Path(value) if value else None
+
+
+def publish(folder: Path) -> None:
+    """Write this worker's counts and journal stats to ``folder/<pid>.json`` (atomically)."""
+    data = {"registry": REGISTRY.dump(), "journal": _journal_gauges()}
+    target = folder / f"{os.getpid()}.json"
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data))
+    temporary.replace(target)
+
+
+async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(publish, folder)
+        except Exception:
+            log.exception("metrics: cannot write to %s", folder)
+        await asyncio.sleep(every)
+
+
+def _published(folder: Path) -> list[dict]:
+    found = []
+    for path in folder.glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):
+            found.append(json.loads(path.read_text()))
+    return found
+
+
+def _combined() -> tuple[Registry, Callable[[], dict[str, int]]]:
+    """Every worker's counts. This worker publishes its own first and then reads only
+    the files: each file only grows, so one scrape never shows less than the one before
+    (whichever worker answers); other workers' last half-second may be missing."""
+    folder = shared_dir()
+    if folder is None:
+        return REGISTRY, _journal_gauges
+    publish(folder)
+    total = Registry()
+    stats: dict[str, int] = {}
+    for published in _published(folder):
+        total.merge(published.get("registry", {}))
+        for field, value in published.get("journal", {}).items():
+            stats[field] = stats.get(field, 0) + value
+    return total, lambda: stats
+
+
+def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
+    """The Prometheus text exposition (format 0.0.4): this process's metrics, or every
+    worker's when they share a folder."""
+    reg, combined_stats = _combined()
+    journal_stats = journal_stats or combined_stats
+    out: list[str] = []
+    with reg.lock:
+        counters = [
+            ("switchyard_requests_total", "Requests by route, status and dialect.", reg.requests),
+            ("switchyard_errors_total", "Requests answered with status >= 400.", reg.errors),
+            ("switchyard_tokens_total", "Tokens by route, status and type.", reg.tokens),
+            ("switchyard_cost_usd_total", "Cost in USD by route and status.", reg.cost),
+            (
+                "switchyard_client_disconnects_total",
+                "Requests the client left before the answer ended.",
+                reg.disconnects,
+            ),
+            (
+                "switchyard_cache_hits_total",
+                "Requests answered from the response cache (no upstream call).",
+                reg.cache_hits,
+            ),
+        ]
+        for name, help_text, series in counters:
+            _family(out, name, "counter", help_text)
+            _samples(out, name, dict(series))
+        histograms = [
+            ("switchyard_request_duration_seconds", "Total request latency.", reg.latency),
+            ("switchyard_time_to_first_token_seconds", "Time to first token.", reg.ttft),
+            (
+                "switchyard_overhead_seconds",
+                "Gateway time: latency minus upstream time.",
+                reg.overhead,
+            ),
+        ]
+        for name, help_text, family in histograms:
+            _family(out, name, "histogram", help_text)
+            _histograms(out, name, dict(family))
+    stats = journal_stats()
+    gauges = [
+        ("switchyard_journal_queue_depth", "gauge", "Records waiting to be written.", "queued"),
+        (
+            "switchyard_journal_queue_bytes",
+            "gauge",
+            "Bytes of records waiting to be written.",
+            "queued_bytes",
+        ),
+        ("switchyard_journal_pruned_total", "counter", "Log rows pruned by retention.", "pruned"),
+        ("switchyard_journal_written_total", "counter", "Records written.", "written"),
+        (
+            "switchyard_journal_dropped_total",
+            "counter",
+            "Records dropped (queue full, database down at exit, or rejected).",
+            "dropped",
+        ),
+        (
+            "switchyard_journal_write_failures_total",
+            "counter",
+            "Failed batch writes (retried).",
+            "failures",
+        ),
+    ]
+    for name, kind, help_text, field in gauges:
+        _family(out, name, kind, help_text)
+        out.append(f"{name} {int(stats.get(field, 0))}")
+    return "\n".join(out) + "\n"

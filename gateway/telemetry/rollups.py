@@ -1,0 +1,351 @@
+"""Hourly usage rollups (``UsageRollup``): what the journal adds per batch, the rebuild
+from RequestLog, retention, and percentiles estimated from the fixed-bucket histograms.
+
+A batch is tallied in Python first (one ``Tally`` per group), then each group's row is
+read under a row lock and updated, or created; everything runs inside the caller's
+transaction, so a batch's logs and its rollup increments commit together.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from operator import attrgetter
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.dispatch import Signal
+
+from gateway.models import RequestLog, UsageRollup
+
+log = logging.getLogger(__name__)
+# Sent by ``rebuild`` once the rollups from ``since`` (an hour) are rebuilt: their new
+# ids make every summary the console kept of those hours stale, and it folds its week
+# view's hours again then rather than in the next dashboard view.
+rebuilt = Signal()
+
+# Upper bounds (ms) of the histogram buckets: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 per
+# decade, 1 ms .. 1000 s (a bucket is at most a third wider than the one before it);
+# bucket ``len(BOUNDS_MS)`` holds everything slower.
+_STEPS = (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8)
+BOUNDS_MS: tuple[float, ...] = tuple(s * 10**d for d in range(6) for s in _STEPS) + (1e6,)
+DEFAULT_RETENTION_DAYS = 400
+PRUNE_BATCH = 2000
+GROUP_FIELDS = ("hour", "route", "key_id", "key_name", "dialect", "status_class")
+# What a log contributes, in this order (RequestLog attribute names).
+LOG_FIELDS = (
+    "created_at",
+    "route",
+    "key_id",
+    "key_name",
+    "dialect",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "cache_saved_usd",
+    "latency_ms",
+    "ttft_ms",
+    "cache_hit",
+)
+_log_values = attrgetter(*LOG_FIELDS)
+COUNTERS = (
+    "requests",
+    "errors",
+    "cache_hits",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "cache_saved_usd",
+    "latency_ms_sum",
+    "ttft_count",
+    "ttft_ms_sum",
+)
+HISTOGRAMS = ("latency_hist", "ttft_hist")
+Group = tuple[datetime, str, int, str, str, int]
+
+
+def bucket_index(ms: float) -> int:
+    """The histogram bucket of a duration: the first bound at or above it."""
+    return bisect_left(BOUNDS_MS, ms)
+
+
+def bucket_range(index: int) -> tuple[float, float]:
+    """(lower, upper) ms of bucket ``index``; the overflow bucket's upper is its lower."""
+    lower = BOUNDS_MS[index - 1] if index > 0 else 0.0
+    upper = BOUNDS_MS[index] if index < len(BOUNDS_MS) else lower
+    return lower, upper
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def retention_days() -> int:
+    """``SWITCHYARD_ROLLUP_RETENTION_DAYS`` (0 keeps rollups forever)."""
+    return int(getattr(settings, "SWITCHYARD_ROLLUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+
+
+@dataclass(slots=True)
+class Tally:
+    """One group's sums over some logs."""
+
+    requests: int = 0
+    errors: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    cache_saved_usd: Decimal = Decimal("0")  # what the prompt cache saved
+    latency_ms_sum: float = 0.0
+    ttft_count: int = 0
+    ttft_ms_sum: float = 0.0
+    latency_hist: dict[str, int] = field(default_factory=dict)
+    ttft_hist: dict[str, int] = field(default_factory=dict)
+
+
+def _bump(hist: dict[str, int], ms: float) -> None:
+    key = str(bucket_index(ms))
+    hist[key] = hist.get(key, 0) + 1
+
+
+def merge_hist(into: dict[str, int], other: dict) -> dict[str, int]:
+    for key, count in other.items():
+        into[str(key)] = into.get(str(key), 0) + int(count)
+    return into
+
+
+def tally(rows: Iterable[tuple], into: dict[Group, Tally] | None = None) -> dict[Group, Tally]:
+    """Sum ``rows`` (tuples in LOG_FIELDS order) per group."""
+    groups: dict[Group, Tally] = {} if into is None else into
+    for (
+        created,
+        route,
+        key_id,
+        key_name,
+        dialect,
+        status,
+        tin,
+        tout,
+        cread,
+        cwrite,
+        cost,
+        saved,
+        latency,
+        ttft,
+        cache_hit,
+    ) in rows:
+        group = (hour_of(created), route, key_id or 0, key_name, dialect, status // 100)
+        t = groups.get(group)
+        if t is None:
+            t = groups[group] = Tally()
+        t.requests += 1
+        t.errors += status >= 400
+        t.cache_hits += bool(cache_hit)
+        t.input_tokens += tin
+        t.output_tokens += tout
+        t.cache_read_tokens += cread
+        t.cache_write_tokens += cwrite
+        t.cost_usd += Decimal(cost or 0)
+        if saved:  # NULL on logs older than the column
+            t.cache_saved_usd += Decimal(saved)
+        t.latency_ms_sum += latency or 0.0
+        _bump(t.latency_hist, latency or 0.0)
+        if ttft is not None:
+            t.ttft_count += 1
+            t.ttft_ms_sum += ttft
+            _bump(t.ttft_hist, ttft)
+    return groups
+
+
+def tally_logs(logs: Iterable[RequestLog]) -> dict[Group, Tally]:
+    return tally(_log_values(log) for log in logs)
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _new_row(group: Group, t: Tally) -> UsageRollup:
+    return UsageRollup(
+        **dict(zip(GROUP_FIELDS, group, strict=True)),
+        **{name: getattr(t, name) for name in COUNTERS},
+        latency_hist=t.latency_hist,
+        ttft_hist=t.ttft_hist,
+    )
+
+
+def _merge_into(row: UsageRollup, t: Tally) -> None:
+    for name in COUNTERS:
+        setattr(row, name, getattr(row, name) + getattr(t, name))
+    row.latency_hist = merge_hist(dict(row.latency_hist or {}), t.latency_hist)
+    row.ttft_hist = merge_hist(dict(row.ttft_hist or {}), t.ttft_hist)
+
+
+def _upsert(groups: dict[Group, Tally]) -> None:
+    """Read the batch's existing group rows (row-locked on PostgreSQL; SQLite's write
+    transaction is held already), add the tallies to them and write them back with one
+    UPDATE statement run per group; create the missing groups."""
+    locked = (
+        UsageRollup.objects.select_for_update()
+        .filter(
+            hour__in={g[0] for g in groups},
+            route__in={g[1] for g in groups},
+            key_id__in={g[2] for g in groups},
+        )
+        .values_list("id", *GROUP_FIELDS, *COUNTERS, *HISTOGRAMS)
+    )
+    width = len(GROUP_FIELDS)
+    existing = {tuple(row[1 : 1 + width]): row for row in locked}
+    adapt_json = connection.ops.adapt_json_value
+    changed, new = [], []
+    for group, t in groups.items():
+        row = existing.get(group)
+        if row is None:
+            new.append(_new_row(group, t))
+            continue
+        *old, latency, ttft = row[1 + width :]
+        sums = [value + getattr(t, name) for value, name in zip(old, COUNTERS, strict=True)]
+        latency = merge_hist(dict(latency or {}), t.latency_hist)
+        ttft = merge_hist(dict(ttft or {}), t.ttft_hist)
+        changed.append((*sums, adapt_json(latency, None), adapt_json(ttft, None), row[0]))
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.executemany(_update_sql(), changed)
+    if new:
+        UsageRollup.objects.bulk_create(new)
+
+
+@functools.cache
+def _update_sql() -> str:
+    """UPDATE of one rollup row's counters and histograms (in that order), by id."""
+    quote = connection.ops.quote_name
+    meta = UsageRollup._meta
+    sets = ", ".join(f"{quote(meta.get_field(n).column)} = %s" for n in (*COUNTERS, *HISTOGRAMS))
+    return f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+
+
+def add(groups: dict[Group, Tally]) -> None:
+    """Add ``groups`` to their rollup rows (inside the caller's transaction). When
+    another process creates one of the rows first, the insert fails on the unique
+    group and the whole step is redone, now updating that row."""
+    if not groups:
+        return
+    try:
+        with transaction.atomic():  # a savepoint: a lost race undoes only this step
+            _upsert(groups)
+    except IntegrityError:
+        with transaction.atomic():
+            _upsert(groups)
+
+
+def add_logs(logs: Iterable[RequestLog]) -> None:
+    add(tally_logs(logs))
+
+
+# --- rebuild and retention -----------------------------------------------------------------
+
+
+def _rows_since(since: datetime | None) -> Iterator[tuple]:
+    logs = RequestLog.objects.order_by("created_at", "id")
+    if since is not None:
+        logs = logs.filter(created_at__gte=since)
+    return logs.values_list(*LOG_FIELDS).iterator(chunk_size=5000)
+
+
+def default_rebuild_start() -> datetime | None:
+    """The first whole hour still fully in RequestLog: the oldest log's hour, or the
+    next one when retention pruning may have cut into it."""
+    oldest = RequestLog.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    if oldest is None:
+        return None
+    start = hour_of(oldest)
+    days = settings.SWITCHYARD_LOG_RETENTION_DAYS
+    if days and start < datetime.now(UTC) - timedelta(days=days) + timedelta(hours=1):
+        start += timedelta(hours=1)
+    return start
+
+
+def rebuild(since: datetime | None = None) -> tuple[int, int]:
+    """Recompute rollups from RequestLog for the hours from ``since`` (floored to the
+    hour; default ``default_rebuild_start()``), in one transaction: older rollups are
+    kept. Returns (logs read, rollup rows written)."""
+    start = hour_of(since) if since is not None else default_rebuild_start()
+    if start is None:
+        return 0, 0
+    read = written = 0
+    with transaction.atomic():
+        UsageRollup.objects.filter(hour__gte=start).delete()
+        current: datetime | None = None
+        groups: dict[Group, Tally] = {}
+        for row in _rows_since(start):
+            read += 1
+            hour = hour_of(row[0])
+            if hour != current and groups:
+                written += _create(groups)
+                groups = {}
+            current = hour
+            tally((row,), groups)
+        written += _create(groups)
+    for receiver, error in rebuilt.send_robust(sender=None, since=start):
+        if isinstance(error, Exception):  # the rollups stand; a view refolds what it needs
+            log.warning("after the rollup rebuild, %r failed", receiver, exc_info=error)
+    return read, written
+
+
+def _create(groups: dict[Group, Tally]) -> int:
+    UsageRollup.objects.bulk_create(
+        [_new_row(g, t) for g, t in groups.items()], batch_size=PRUNE_BATCH
+    )
+    return len(groups)
+
+
+def prune(older_than: timedelta, max_batches: int | None = None) -> int:
+    """Delete rollups of hours that ended more than ``older_than`` ago, in batches."""
+    cutoff = datetime.now(UTC) - older_than - timedelta(hours=1)
+    deleted = batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = list(
+            UsageRollup.objects.filter(hour__lt=cutoff)
+            .order_by()
+            .values_list("id", flat=True)[:PRUNE_BATCH]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            UsageRollup.objects.filter(id__in=ids).delete()
+        deleted += len(ids)
+        batches += 1
+    return deleted
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def percentile_from_hist(hist: dict, fraction: float) -> float | None:
+    """Estimate the nearest-rank percentile from a histogram: find the bucket holding
+    that rank and interpolate linearly inside it (the estimate lies in the bucket of
+    the exact value)."""
+    counts = sorted((int(k), int(v)) for k, v in hist.items() if int(v) > 0)
+    total = sum(v for _, v in counts)
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for index, count in counts:
+        if seen + count >= rank:
+            lower, upper = bucket_range(index)
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+    return bucket_range(counts[-1][0])[1]
