@@ -219,6 +219,12 @@ class RouteForm(forms.Form):
         label="Shadow share (%)",
         help_text="share of requests mirrored to the shadow routes",
     )
+    mcp_servers = CommaList(
+        required=False,
+        label="MCP servers",
+        help_text="registered MCP servers whose tools every request on this route gets "
+        "(how Chat Completions and Gemini clients use MCP tools), comma separated",
+    )
     mcp_passthrough = forms.BooleanField(
         required=False,
         initial=False,
