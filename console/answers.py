@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import orjson
 
+from gateway.codecs import CODECS
 from gateway.codecs.base import sse_wire_event
-from gateway.edge import dialects
 from gateway.streaming import SSEDecoder, fold_events
 from gateway.types import ChatResponse, Text
 
@@ -32,10 +32,8 @@ def answer_text(dialect: str, body: bytes | str | None) -> str | None:
     if not body:
         return None
     raw = body.encode() if isinstance(body, str) else bytes(body)
-    try:
-        upstream = dialects.codec(dialect).upstream
-    except (KeyError, LookupError):
-        return None
+    codec = CODECS.get(dialect)
+    upstream = codec.upstream if codec is not None else None
     if upstream is None:
         return None
     try:

@@ -1,116 +1,65 @@
 """Shadow traffic of a route, compared: each mirrored request beside its primary (the
 answer the client got and each shadow route's), with status, latency, tokens, cost and
-how alike the two answers are, and a summary per shadow route (gateway/core/shadow)."""
+how alike the two answers are, a summary per shadow route (``console.shadow_pairs``),
+and any of the evaluations' scorers run over the newest pairs on demand
+(``console.shadow_scoring``: a judge, similarity, exact, contains, regex, JSON, ...)."""
 
 from __future__ import annotations
 
-import difflib
-import statistics
-from dataclasses import dataclass, field
-from decimal import Decimal
+from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from console.answers import answer_text
 from console.decorators import staff_required
+from console.evals import scorers
 from console.views.common import HtmxHttpRequest
-from gateway.models import RequestBody, RequestLog, Route
+from gateway.models import Route
 
-PAIRS = 100  # the newest mirrored requests shown
-COMPARED_CHARS = 4_000  # of each answer, for the likeness ratio
+from .. import shadow_pairs, shadow_scoring
 
-
-@dataclass
-class Pair:
-    primary: RequestLog
-    mirror: RequestLog
-    primary_text: str | None
-    mirror_text: str | None
-
-    @property
-    def likeness(self) -> float | None:
-        if self.primary_text is None or self.mirror_text is None:
-            return None
-        a, b = self.primary_text[:COMPARED_CHARS], self.mirror_text[:COMPARED_CHARS]
-        return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
+SCORER_KINDS = ("judge", "similarity", "exact", "contains", "regex", "json_valid", "numeric")
 
 
-@dataclass
-class Summary:
-    route: str
-    pairs: list[Pair] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.pairs)
-
-    @property
-    def succeeded(self) -> int:
-        return sum(1 for p in self.pairs if p.mirror.status == 200)
-
-    @property
-    def likeness(self) -> float | None:
-        values = [p.likeness for p in self.pairs if p.likeness is not None]
-        return statistics.fmean(values) if values else None
-
-    def _median(self, side: str) -> float | None:
-        values = [getattr(p, side).latency_ms for p in self.pairs]
-        return statistics.median(values) if values else None
-
-    @property
-    def primary_latency(self) -> float | None:
-        return self._median("primary")
-
-    @property
-    def mirror_latency(self) -> float | None:
-        return self._median("mirror")
-
-    @property
-    def primary_cost(self) -> Decimal:
-        return sum((p.primary.cost_usd for p in self.pairs), Decimal(0))
-
-    @property
-    def mirror_cost(self) -> Decimal:
-        return sum((p.mirror.cost_usd for p in self.pairs), Decimal(0))
-
-
-def pairs_of(route: Route, limit: int = PAIRS) -> list[Pair]:
-    """The newest mirrored requests of ``route`` with their primaries (two indexed
-    reads and one for the bodies)."""
-    mirrors = list(
-        RequestLog.objects.filter(
-            route__in=route.shadow_routes or [], shadow_of__isnull=False
-        ).order_by("-created_at", "-id")[:limit]
-    )
-    primaries = {
-        log.request_id: log
-        for log in RequestLog.objects.filter(
-            request_id__in={m.shadow_of for m in mirrors}, route=route.name
-        )
+def _scorer_from(data: Any) -> dict[str, Any]:
+    """The scorer the form asks for, checked as the evaluations check theirs."""
+    raw = {
+        "kind": data.get("kind", ""),
+        "route": data.get("route", "").strip(),
+        "mode": data.get("mode", "").strip() or None,
+        "rubric": data.get("rubric", "").strip() or None,
+        "pattern": data.get("pattern", "").strip() or None,
+        "tolerance": data.get("tolerance", "").strip() or None,
     }
-    wanted = [m for m in mirrors if m.shadow_of in primaries]
-    ids = [m.pk for m in wanted] + [primaries[m.shadow_of].pk for m in wanted]
-    bodies = dict(
-        RequestBody.objects.filter(log_id__in=ids).values_list("log_id", "outbound_response")
-    )
-    return [
-        Pair(
-            primary=(p := primaries[m.shadow_of]),
-            mirror=m,
-            primary_text=answer_text(p.dialect, bodies.get(p.pk)),
-            mirror_text=answer_text(m.dialect, bodies.get(m.pk)),
-        )
-        for m in wanted
-    ]
+    return scorers.validate([raw], lambda name: Route.objects.filter(name=name).exists())[0]
 
 
 @staff_required
 def route_shadow(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
-    pairs = pairs_of(route)
-    summaries = {name: Summary(name) for name in route.shadow_routes or []}
+    pairs = shadow_pairs.pairs_of(route)
+    context: dict[str, Any] = {"route": route, "kinds": SCORER_KINDS, "form": request.POST}
+    if request.method == "POST":
+        try:
+            scorer = _scorer_from(request.POST)
+        except scorers.ScorerError as exc:
+            context["score_error"] = str(exc)
+        else:
+            scored = pairs[: shadow_scoring.MAX_PAIRS]
+            questions = [
+                shadow_scoring.question_of(p.primary.dialect, p.primary_request) for p in scored
+            ]
+            values = async_to_sync(shadow_scoring.score_pairs)(scorer, scored, questions)
+            for pair, value in zip(scored, values, strict=True):
+                pair.score = value
+            context["scorer"] = scorer
+            context["scorer_name"] = scorers.name_of(scorer)
+            context["verdict"] = shadow_scoring.verdict(scorer, values)
+    summaries = {name: shadow_pairs.Summary(name) for name in route.shadow_routes or []}
     for pair in pairs:
-        summaries.setdefault(pair.mirror.route, Summary(pair.mirror.route)).pairs.append(pair)
-    context = {"route": route, "pairs": pairs, "summaries": list(summaries.values())}
+        summaries.setdefault(
+            pair.mirror.route, shadow_pairs.Summary(pair.mirror.route)
+        ).pairs.append(pair)
+    context.update(pairs=pairs, summaries=list(summaries.values()))
     return render(request, "console/route_shadow.html", context)

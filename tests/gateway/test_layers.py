@@ -136,8 +136,6 @@ KNOWN = {
     # the caller's key allows (to move: a hook the mcp package registers)
     ("gateway.core.service", "gateway.mcp.hosted"),
     ("gateway.core.service", "gateway.mcp.permissions"),
-    # shadow comparisons read a logged answer with the client's codec, found by path
-    ("console.answers", "gateway.edge.dialects"),
     # saving a team (members, limits) is written once, beside /api/teams (to move: ops)
     ("console.views.teams", "gateway.edge.api.teams"),
     # pruning the journal deletes expired stored Responses with it
