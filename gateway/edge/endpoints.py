@@ -477,7 +477,7 @@ class GatewayApp:
             try:
                 await send_stream(send, reply, dialect)
             finally:
-                await service._close_quietly(reply.chunks)
+                await service.close_quietly(reply.chunks)
         else:
             await send_reply(send, reply)
 

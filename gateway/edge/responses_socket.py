@@ -253,7 +253,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                         failed = failed or failure(payload)
                         await self._send_payload(payload, stream_id)
             finally:
-                await service._close_quietly(reply.chunks)
+                await service.close_quietly(reply.chunks)
         finally:
             runtime.request_finished()
             if failed and isinstance(previous, str):

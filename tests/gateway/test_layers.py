@@ -124,18 +124,18 @@ KNOWN = {
     # fetched by URL) around the provider's call
     ("gateway.providers.codec_provider", "gateway.core.emulation"),
     ("gateway.providers.codec_provider", "gateway.core.media_inline"),
-    # the service finds the client codec of a path in the endpoint table
-    ("gateway.core.service", "gateway.edge.dialects"),
+    # a request's state finds its client codec in the endpoint table
+    ("gateway.core.call", "gateway.edge.dialects"),
     # routing skips deployments whose context window the prompt exceeds
     ("gateway.policy.routing", "gateway.core.context_windows"),
     # the health check of a deployment is the admin action the console runs too
     ("gateway.policy.deployment_health", "gateway.ops.admin_ops"),
     # the per-process runtime warms every client codec's endpoint table at start
     ("gateway.server.runtime", "gateway.edge.dialects"),
-    # the service runs the hosted MCP loop for chat requests that carry MCP tools, as
-    # the caller's key allows (to move: a hook the mcp package registers)
-    ("gateway.core.service", "gateway.mcp.hosted"),
-    ("gateway.core.service", "gateway.mcp.permissions"),
+    # the chat job runs the hosted MCP loop for requests that carry MCP tools, as the
+    # caller's key allows (to move: a hook the mcp package registers)
+    ("gateway.core.jobs", "gateway.mcp.hosted"),
+    ("gateway.core.jobs", "gateway.mcp.permissions"),
     # saving a team (members, limits) is written once, beside /api/teams (to move: ops)
     ("console.views.teams", "gateway.edge.api.teams"),
     # pruning the journal deletes expired stored Responses with it

@@ -12,12 +12,16 @@ import pytest
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec
 from gateway.codecs.openai_chat import OpenAIChatCodec
-from gateway.core import service
+from gateway.core import jobs, service
 from gateway.policy import registry
 from gateway.policy.registry import ProviderEntry
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 
-SERVICE = Path(service.__file__).read_text()
+# the pipeline's modules: the service, its jobs, its pumps and the request's state
+SERVICE = "".join(
+    (Path(service.__file__).parent / f"{name}.py").read_text()
+    for name in ("service", "jobs", "pumps", "call")
+)
 ENTRY = ProviderEntry(5, "p", "openai", "http://up.test/v1", "sk-x", {}, "", None)
 
 
@@ -34,13 +38,13 @@ def test_the_same_codec_object_passes_through_whatever_the_dialect_is_called(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     openai = CODECS["openai"]
-    assert service._passes_through(OpenAICompatibleProvider(ENTRY), _call("openai"))
+    assert jobs._passes_through(OpenAICompatibleProvider(ENTRY), _call("openai"))
     # the caller's path names the format otherwise (an alias in the path table's
     # terms): it is the same object, so the body still goes through untouched
     monkeypatch.setitem(CODECS, "openai-alias", openai)
     call = _call("openai-alias")
     assert call.speaks is openai and call.record.dialect == "openai-alias"
-    assert service._passes_through(OpenAICompatibleProvider(ENTRY), call)
+    assert jobs._passes_through(OpenAICompatibleProvider(ENTRY), call)
 
 
 def test_a_different_codec_with_the_same_name_is_translated_not_passed_through() -> None:
@@ -48,7 +52,7 @@ def test_a_different_codec_with_the_same_name_is_translated_not_passed_through()
     assert lookalike.passes_through  # it could pass through: only identity says no
     adapter = _adapter(lookalike)
     assert adapter.dialect == "openai" and adapter.passes_through
-    assert not service._passes_through(adapter, _call("openai"))
+    assert not jobs._passes_through(adapter, _call("openai"))
 
 
 def test_a_codec_without_passthrough_translates_even_its_own_format() -> None:
@@ -57,7 +61,7 @@ def test_a_codec_without_passthrough_translates_even_its_own_format() -> None:
     gemini = ProviderEntry(6, "g", "gemini", "", "k", {}, "", None)
     call = _call("gemini")
     assert call.speaks is CODECS["gemini"] is GeminiProvider.speaks
-    assert not service._passes_through(GeminiProvider(gemini), call)
+    assert not jobs._passes_through(GeminiProvider(gemini), call)
 
 
 def test_the_service_probes_no_adapter() -> None:

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from gateway import journal
-from gateway.core import service
+from gateway.core import pumps, service
 from gateway.policy import registry
 from gateway.policy.registry import MASTER
 from gateway.server import http
@@ -31,7 +31,7 @@ def upstream_stream() -> bytes:
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch, snapshot_reset):
     monkeypatch.setattr(journal, "record", lambda rec: None)
-    monkeypatch.setattr(service, "BATCH_WINDOW", 10.0)  # no cut by time on a slow machine
+    monkeypatch.setattr(pumps, "BATCH_WINDOW", 10.0)  # no cut by time on a slow machine
     registry.install(snapshot(route("r", "up-1", max_attempts=1)))
 
     def answer(request: httpx.Request) -> httpx.Response:  # the whole stream in one read

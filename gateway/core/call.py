@@ -1,0 +1,301 @@
+"""One request while it runs (``Call``: its journal record, its timings, the headers
+every reply carries, ``finish`` exactly once) and what the pipeline hands back
+(``Reply``, ``StreamReply``), with who is calling (``Caller``). A finished request whose
+route shadows is handed to ``gateway.core.shadow`` with the service's entry point,
+which ``gateway.core.service`` registers here (``mirror_handler``): the service imports
+this module, never the reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.utils import timezone
+
+from gateway import journal
+from gateway.codecs.base import Dialect
+from gateway.core import (
+    cache,
+    responses_state,
+    shadow,
+)
+from gateway.edge import dialects
+from gateway.errors import (
+    GatewayError,
+)
+from gateway.policy import limits, routing
+from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.providers.base import Exchange
+from gateway.server import background
+from gateway.telemetry import tracing
+from gateway.types import (
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+# The service's entry point for a shadow route's copy of a finished request, set by
+# gateway.core.service when it loads (a hook: the service imports this module).
+mirror_handler: Callable[..., Awaitable[Any]] | None = None
+
+Headers = list[tuple[bytes, bytes]]
+SHUTDOWN_CUT = "ended by the server's shutdown after its grace period"
+
+
+class _RandomIds:
+    """Request ids: 16 bytes of the kernel's randomness each, as uuid4's, read 4 KiB
+    at a time (one getrandom call per 256 ids instead of one per request); a forked
+    child starts with none of its parent's."""
+
+    __slots__ = ("buffer", "offset")
+
+    def __init__(self) -> None:
+        self.buffer, self.offset = b"", 0
+
+    def next(self) -> str:
+        offset = self.offset
+        if offset + 16 > len(self.buffer):
+            self.buffer, offset = os.urandom(4096), 0
+        self.offset = offset + 16
+        return self.buffer[offset : offset + 16].hex()
+
+    def forget(self) -> None:
+        self.buffer, self.offset = b"", 0
+
+
+_ids = _RandomIds()
+os.register_at_fork(after_in_child=_ids.forget)
+
+
+def new_request_id() -> str:
+    """32 random hex digits."""
+    return _ids.next()
+
+
+def key_refusal(key: KeyEntry) -> str | None:
+    """Why ``key`` may not be used now (revoked, expired), or None."""
+    if key.revoked:
+        return "this API key has been revoked"
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        return "this API key has expired"
+    return None
+
+
+@dataclass(slots=True)
+class Caller:
+    """Who is calling: the key resolved by the endpoint (None: no or unknown key)."""
+
+    key: KeyEntry | None
+    request_id: str = field(default_factory=lambda: new_request_id())
+    user_agent: str = ""
+    from_playground: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    key_error: str = "missing or invalid API key"
+    # a Responses WebSocket's memory of its latest responses (gateway.core.responses_state)
+    responses_memory: Any = None
+    shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: Headers
+
+
+@dataclass(slots=True)
+class StreamReply:
+    status: int
+    headers: Headers
+    chunks: AsyncIterator[bytes]
+
+
+# Statuses a retry cannot fix. The OpenAI and Anthropic SDKs and Claude Code obey
+# ``x-should-retry`` over their own rules; without "false", Claude Code retried a 401
+# (a wrong key) with backoff for minutes instead of saying the key is wrong.
+RETRY_CANNOT_HELP = frozenset({400, 401, 403, 404, 405, 413, 415, 422})
+
+
+def retry_headers(status: int) -> list[tuple[bytes, bytes]]:
+    """``x-should-retry: false`` for an error a retry cannot fix; nothing otherwise
+    (the clients' own rules for 408, 409, 429 and 5xx stand)."""
+    return [(b"x-should-retry", b"false")] if status in RETRY_CANNOT_HELP else []
+
+
+def client_status(error: GatewayError, dialect: str = "openai") -> int:
+    """The HTTP status a caller of ``dialect`` gets for ``error`` (its codec decides:
+    an upstream's server failure is the gateway's 502, its timeout 504; Anthropic
+    callers get 529 for an overloaded upstream, which their SDKs retry)."""
+    return dialects.client(dialect).client_status(error)
+
+
+def protocol(dialect: str) -> Dialect:
+    """The client codec of ``dialect`` (``gateway.edge.dialects``)."""
+    return dialects.client(dialect)
+
+
+# --- the per-request state ----------------------------------------------------------------
+
+
+class Call:
+    """State of one request while it runs; becomes one journal record at the end."""
+
+    def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
+        self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
+        self.speaks = dialects.codec(dialect)  # the wire format the caller speaks
+        self.codec = dialects.client(dialect)  # its client half
+        self.record = journal.Record(
+            request_id=caller.request_id,
+            dialect=dialect,
+            endpoint=endpoint,
+            user_agent=caller.user_agent[:300],
+            from_playground=caller.from_playground,
+            shadow_of=caller.shadow_of,
+        )
+        self.headers_in: Mapping[str, str] = {}  # for the shadow routes' mirrors
+        self.path_fields: Mapping[str, Any] | None = None
+        self.route: RouteEntry | None = None
+        self.deployment: DeploymentEntry | None = None
+        self.exchange: Exchange | None = None
+        self.exchange_attempt = 0  # index in record.attempts the exchange's attempt gets
+        self.reservation: limits.Reservation | None = None
+        self.first_token: float | None = None
+        self.outbound = bytearray()
+        self.done = False
+        self.release_deployment: Callable[[], None] | None = None  # least_busy in-flight hold
+        self.stream_outcome: routing.StreamOutcome | None = None  # its deployment's verdict
+        self.cache: cache.Ticket | None = None  # where a cacheable answer goes
+        self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
+        self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
+        self.state: responses_state.Turn | None = None  # Responses API store / chaining
+
+    async def keep_response(self, chunk: bytes) -> None:
+        """Store the response a final Responses stream event carries, before the event
+        goes out (so the next turn finds it, on any worker)."""
+        if self.state is not None and self.state.keeps:
+            final = responses_state.final_response(chunk)
+            if final is not None:
+                await self.state.keep(final)
+
+    # headers every reply carries
+    def headers(self, content_type: bytes = b"application/json") -> Headers:
+        rid = self.caller.request_id.encode()
+        out: Headers = [(b"content-type", content_type), (b"x-request-id", rid)]
+        if self.codec.request_id_header:
+            out.append((self.codec.request_id_header, rid))
+        if self.route is not None:
+            out.append((b"x-switchyard-route", self.route.name.encode()))
+        if self.deployment is not None:
+            out.append((b"x-switchyard-deployment", self.deployment.label.encode()))
+        out.append((b"x-switchyard-attempts", str(len(self.record.attempts)).encode()))
+        if self.cache_status is not None:
+            out.append((b"x-switchyard-cache", self.cache_status))
+        return out
+
+    def capture_outbound(self, chunk: bytes) -> None:
+        room = settings.SWITCHYARD_LOG_BODY_MAX_BYTES - len(self.outbound)
+        if room > 0:
+            self.outbound += chunk[:room]
+
+    def error_reply(self, error: GatewayError) -> Reply:
+        body = orjson.dumps(self.codec.render_error(error))
+        headers = self.headers()
+        if error.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
+        self.capture_outbound(body)
+        status = self.codec.client_status(error)
+        headers += retry_headers(status)
+        self.finish(status=status, error=error)
+        return Reply(status, body, headers)
+
+    def finish(
+        self,
+        *,
+        status: int,
+        usage: Usage | None = None,
+        finish_reason: str = "",
+        error: BaseException | None = None,
+        disconnected: bool = False,
+    ) -> None:
+        """Complete the record and hand it to the journal (exactly once)."""
+        if self.done:
+            return
+        self.done = True
+        if self.cache is not None:  # no answer kept: identical requests waiting go on
+            cache.abandon(self.cache)
+            self.cache = None
+        rec = self.record
+        now = time.perf_counter()
+        rec.status = status
+        rec.latency_ms = (now - self.caller.started) * 1000
+        rec.finish_reason = finish_reason or ""
+        rec.client_disconnected = disconnected
+        if self.first_token is not None:
+            rec.ttft_ms = (self.first_token - self.caller.started) * 1000
+        if self.route is not None:
+            rec.route = self.route.name
+        if self.deployment is not None:
+            d = self.deployment
+            rec.deployment_id, rec.provider, rec.upstream_model = d.id, d.provider.name, d.model
+        if self.exchange is not None and self.exchange.started:
+            self.exchange.end()
+            # Routing timed a streamed attempt only until its first event; the exchange
+            # ran until the stream ended. Its attempt takes the exchange's time, and
+            # upstream time is the sum of the attempts, so the log's figures agree.
+            exchange_ms = self.exchange.upstream_ms or 0.0
+            attempts = rec.attempts
+            if len(attempts) > self.exchange_attempt:
+                attempts[self.exchange_attempt].duration_ms = exchange_ms
+                rec.upstream_ms = sum(a.duration_ms for a in attempts)
+            else:  # cut short (the client left) before routing recorded the attempt
+                rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
+            rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms)
+        if self.release_deployment is not None:
+            self.release_deployment()
+            self.release_deployment = None
+        if self.stream_outcome is not None:  # a stream cut by its upstream is a failure
+            self.stream_outcome.ended(error)
+        if usage is not None:
+            if self.deployment is not None:
+                routing.observe_tokens(self.deployment, usage.total_tokens)
+            rec.input_tokens = usage.input_tokens
+            rec.output_tokens = usage.output_tokens
+            rec.cache_read_tokens = usage.cache_read_tokens
+            rec.cache_write_tokens = usage.cache_write_tokens
+            if self.deployment is not None:
+                rec.cost_usd = self.deployment.cost(usage)
+                if usage.cache_read_tokens or usage.cache_write_tokens:
+                    rec.cache_saved_usd = self.deployment.cache_saved(usage)
+        if error is not None:
+            if isinstance(error, GatewayError):
+                rec.error_kind, rec.error_message = error.kind, error.log_message[:2000]
+            else:
+                rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
+        if settings.SWITCHYARD_LOG_BODIES:
+            rec.inbound_request = self.raw
+            if self.exchange is not None:
+                rec.upstream_request = self.exchange.request_body
+                rec.upstream_response = bytes(self.exchange.response_body)
+            rec.outbound_response = bytes(self.outbound)
+        if self.span is not None:
+            tracing.end_request(self)
+        if self.reservation is not None:
+            tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
+            settle = self.reservation.settle(tokens, rec.cost_usd)
+            if asyncio.iscoroutine(settle):
+                background.in_background(settle)
+        journal.record(rec)
+        route = self.route
+        if route is not None and route.shadow_routes and not self.caller.shadow_of:
+            primary = shadow.Primary(
+                rec.request_id, self.endpoint, self.dialect, self.raw, self.headers_in,
+                self.path_fields, status,
+            )  # fmt: skip
+            if mirror_handler is not None:
+                shadow.consider(route, primary, mirror_handler)

@@ -1,0 +1,742 @@
+"""Each endpoint's part in the pipeline (``gateway.core.service._serve``): a ``_Job``
+per endpoint (chat in every dialect, count tokens, prepare, embeddings, legacy
+completions, rerank, compact), ``_Routed`` for those an upstream answers through
+``routing`` (retries, fallbacks), the response cache's lookup and replay, and the
+hosted MCP loop's hook. ``JOBS`` maps an endpoint to its job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from gateway.codecs.openai_chat import inputs as openai_inputs
+from gateway.core import (
+    cache,
+    capabilities,
+    context_windows,
+    prompt_cache,
+    reasoning_ledger,
+    responses_state,
+    tokens,
+)
+from gateway.core.call import (
+    Call,
+    Reply,
+    StreamReply,
+)
+from gateway.core.pumps import (
+    _cache_keep,
+    _model_rewriter,
+    _prompt_count,
+    _pump_passthrough,
+    _pump_translated,
+)
+from gateway.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    UpstreamError,
+)
+from gateway.mcp import hosted as hosted_mcp
+from gateway.policy import prefix_affinity, registry, routing
+from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.providers import passthrough_body
+from gateway.providers.base import Exchange, Provider, adapter_for
+from gateway.telemetry import tracing
+from gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    Text,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
+    for name, value in route.default_params.items():
+        body.setdefault(name, value)
+
+
+def _check_unmapped(
+    request: ChatRequest, route: RouteEntry, adapter: Provider, deployment: DeploymentEntry
+) -> None:
+    if route.drop_params:
+        return
+    names = sorted({*request.unmapped, *adapter.unsupported_params(request, deployment)})
+    if not names:
+        return
+    raise InvalidRequest(
+        f"parameter(s) {', '.join(names)} cannot be sent to this model's "
+        f"{adapter.provider.kind} upstream; enable drop_params on route {route.name!r} "
+        "to drop them",
+        param=names[0],
+    )
+
+
+def _passes_through(adapter: Provider, call: Call) -> bool:
+    """Whether the inbound body goes upstream untouched: the upstream speaks the very
+    codec the caller speaks (the same object, not a name), and its adapter forwards
+    bodies (codecs without passthrough translate even their own)."""
+    return adapter.passes_through and adapter.speaks is call.speaks
+
+
+# --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
+
+
+class _Job:
+    """One endpoint's part in the request pipeline (``_serve``): the steps are the same
+    for every endpoint, each endpoint fills in its own. Nothing here asks which dialect
+    the caller speaks: what differs between dialects is read from ``call.codec``."""
+
+    # Tokens reserved at admission; a parsed chat request, when the answer is cacheable.
+    estimate = 0
+    request: ChatRequest | None = None
+    prefix_key: int | None = None  # the prompt prefix's key, for cache-aware routing
+    billable = True  # may cost money: holds part of a key's budget while it runs
+
+    def __init__(
+        self, call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
+    ) -> None:
+        self.call, self.key, self.body, self.headers = call, key, body, headers
+
+    def check(self) -> None:
+        """Before routing: refuse a body the endpoint cannot take, whatever the model."""
+
+    def max_output(self) -> int | None:
+        """The request's own output ceiling for its budget hold (None: not given, 0: the
+        endpoint generates nothing)."""
+        value = self.body.get("max_tokens") or self.body.get("max_completion_tokens")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    async def prepare(self, route: RouteEntry) -> None:
+        """After routing, before admission: parse, apply the route's defaults, estimate."""
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        """After admission (and a cache miss): answer, and finish the call."""
+        raise NotImplementedError
+
+
+class _Routed(_Job):
+    """A job answered by an upstream through ``routing`` (retries, fallbacks): the
+    non-streamed attempt and the stream's opening, written once for every endpoint."""
+
+    stream = False
+
+    def plan(self, route: RouteEntry) -> RouteEntry:
+        """The routes ``routing.run`` tries, in order."""
+        return route
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        """Start an attempt on ``deployment``; refuse one that cannot serve the job."""
+        return _begin_attempt(self.call, route, deployment)
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        """A non-streamed attempt: the reply body, its usage and its finish reason."""
+        raise NotImplementedError
+
+    def open(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bool, Any]:
+        """A streamed attempt: (passed through unparsed, the upstream's async iterable)."""
+        raise NotImplementedError
+
+    async def opened(self, passthrough: bool) -> None:
+        """The stream's first event arrived (before routing calls the attempt a success)."""
+
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        """The chunks the client reads."""
+        if passthrough:
+            rewrite = _model_rewriter(self.call.deployment.model, self.public_model())
+            return _pump_passthrough(self.call, first, iterator, rewrite)
+        return _pump_translated(self.call, self.request, first, iterator)
+
+    def public_model(self) -> str:
+        """The model name the client reads in a passed-through answer."""
+        return self.request.model
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        call = self.call
+        snapshot = registry.current()
+        if not self.stream:
+
+            async def attempt(
+                route: RouteEntry, deployment: DeploymentEntry
+            ) -> tuple[bytes, Usage, str]:
+                return await self.answer(self.begin(route, deployment), route, deployment)
+
+            payload, usage, reason = await routing.run(
+                snapshot,
+                self.plan(route),
+                attempt,
+                call.record.attempts,
+                self.key.allows,
+                prefix=self.prefix_key,
+            )
+            if call.state is not None and call.state.keeps:
+                await call.state.keep(orjson.loads(payload))
+            call.capture_outbound(payload)
+            call.finish(status=200, usage=usage, finish_reason=reason)
+            return Reply(200, payload, call.headers())
+
+        async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
+            passthrough, source = self.open(self.begin(route, deployment), route, deployment)
+            iterator = aiter(source)
+            try:
+                first = await anext(iterator)
+            except StopAsyncIteration:
+                raise UpstreamError("the upstream closed the stream before answering") from None
+            await self.opened(passthrough)
+            return passthrough, first, iterator
+
+        outcome = call.stream_outcome = routing.StreamOutcome()
+        passthrough, first, iterator = await routing.run(
+            snapshot,
+            self.plan(route),
+            open_stream,
+            call.record.attempts,
+            self.key.allows,
+            outcome,
+            prefix=self.prefix_key,
+        )
+        call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
+        chunks = self.pump(passthrough, first, iterator)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+
+
+# --- chat (every client dialect's chat endpoint) -------------------------------------------
+
+
+class _Chat(_Routed):
+    """A chat request in the caller's dialect: translated to the upstream's, or passed
+    through untouched when both speak the same format."""
+
+    counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
+    prompt_size = 0  # the prompt's tokens against context windows (context_windows)
+
+    async def prepare(self, route: RouteEntry) -> None:
+        call, body = self.call, self.body
+        _apply_defaults(body, route)
+        if call.codec.stores_responses:
+            call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
+            call.state.route = route.name
+        request = self.request = call.codec.parse_request(body, self.headers)
+        if call.state is not None:
+            call.state.request = request  # what a passed-through response echoes
+        await reasoning_ledger.restore(self.key, request)  # what the client could not carry
+        call.record.stream = self.stream = request.stream
+        if call.span is not None:
+            tracing.describe_request(call, request)
+        self.estimate = tokens.estimate_tokens(request)
+        # the tokenizer's count when the prompt may be near a window (context_windows)
+        self.prompt_size = await context_windows.prompt_tokens(
+            request, self.estimate, registry.current(), route
+        )
+        if len(route.deployments) > 1:  # one deployment: nowhere else to go
+            self.prefix_key = prefix_affinity.prefix_key(request, self.estimate)
+
+    def max_output(self) -> int | None:
+        return self.request.max_tokens if self.request is not None else None
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        if self.request is not None and self.request.mcp_servers:
+            _check_mcp_permissions(self.key, self.request)
+        hosted_mcp.attach(self.request, route.mcp_servers)
+        if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
+            return await _hosted_mcp(self, route)
+        return await super().respond(route)
+
+    def plan(self, route: RouteEntry) -> RouteEntry:
+        return capabilities.fitting(capabilities.readers(route, self.request), self.prompt_size)
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        adapter = _begin_attempt(self.call, route, deployment)
+        capabilities.check(self.request, route, deployment, self.prompt_size)
+        return adapter
+
+    def passthrough_body(self, route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
+        # the model id and output ceiling are the adapter's (providers.passthrough_body)
+        self.call.record.prompt_cache_breakpoints = prompt_cache.passed_through(self.request)
+        return capabilities.adapt_body(self.body, self.request, route, deployment)
+
+    def translated(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> ChatRequest:
+        _check_unmapped(self.request, route, adapter, deployment)
+        upstream = capabilities.adapt(self.request, route, deployment)
+        upstream, plan = prompt_cache.for_upstream(
+            upstream, adapter.dialect, auto=route.auto_cache_breakpoints, estimate=self.estimate
+        )
+        self.call.record.prompt_cache_breakpoints = plan.describe()
+        return upstream
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        call, request = self.call, self.request
+        if _passes_through(adapter, call):
+            data = await adapter.passthrough(
+                self.passthrough_body(route, deployment),
+                deployment,
+                call.exchange,
+                request.headers,
+            )
+            reason = call.codec.finish_reason_of(data)
+            if call.cache is not None:
+                upstream = call.speaks.upstream  # the same codec as the adapter's
+                assert upstream is not None  # it passes through, so it has one
+                _cache_keep(call, upstream.parse_response(data))
+            if "model" in data:  # the public name, as translated paths answer
+                data["model"] = request.model
+            if call.state is not None:
+                call.state.patch(data)
+            return orjson.dumps(data), call.exchange.usage, reason
+        upstream = self.translated(adapter, route, deployment)
+        response = await adapter.complete(upstream, deployment, call.exchange)
+        reasoning_ledger.record_response(self.key, response)
+        rendered = orjson.dumps(call.codec.render_response(response, request))
+        if call.cache is not None:
+            _cache_keep(call, response)
+        return rendered, response.usage, response.finish_reason
+
+    def open(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bool, Any]:
+        call, request = self.call, self.request
+        if _passes_through(adapter, call):
+            body = self.passthrough_body(route, deployment)
+            return True, adapter.passthrough_stream(
+                body, deployment, call.exchange, request.headers
+            )
+        upstream = self.translated(adapter, route, deployment)
+        source = adapter.stream(upstream, deployment, call.exchange)
+        if self.counting is None and call.codec.counts_prompt_in_stream:
+            self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
+        return False, source
+
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        state = self.call.state
+        if not passthrough or state is None:
+            return super().pump(passthrough, first, iterator)
+        # a Responses upstream's events: the gateway's state and the spec's fields echoed
+        rename = _model_rewriter(self.call.deployment.model, self.public_model())
+        patch = state.patch_events
+        rewrite = patch if rename is None else (lambda raw: patch(rename(raw)))
+        return _pump_passthrough(self.call, first, iterator, rewrite)
+
+    async def opened(self, passthrough: bool) -> None:
+        if self.counting is not None and not passthrough:
+            self.request.prompt_tokens = await _prompt_count(self.counting)
+
+
+def _check_mcp_permissions(key: KeyEntry, request: ChatRequest) -> None:
+    """A registered MCP server the caller names (not one its route attaches) is used
+    as the key's MCP permissions allow, as on ``/mcp``: a server it may not see is a
+    403, a server it may use some tools of offers only those."""
+    from gateway.errors import PermissionDenied
+    from gateway.mcp import permissions
+
+    for server in request.mcp_servers:
+        if server.url is not None:
+            continue  # the caller's own server, reached with the caller's headers
+        name = server.registered or server.label
+        if not permissions.allows_server(key, name):
+            raise PermissionDenied(f"this API key may not use the MCP server {name!r}")
+        tools = permissions.tools_allowed(key, name)
+        if tools is not None:
+            server.allowed = [t for t in (server.allowed or tools) if t in tools]
+
+
+def _mcp_passes(route: RouteEntry, call: Call) -> bool:
+    """Hosted MCP tools go upstream only when the route says so and every deployment
+    speaks the caller's API (an OpenAI Responses or Anthropic upstream runs them)."""
+    if not route.mcp_passthrough:
+        return False
+    try:
+        return all(adapter_for(d.provider).speaks is call.speaks for d in route.deployments)
+    except ConfigurationError:
+        return False
+
+
+async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
+    """Answer with the gateway's hosted MCP loop (gateway/mcp/hosted): each upstream
+    turn routed and retried like any call; one journal row with the tool calls."""
+    call, snapshot = job.call, registry.current()
+    if call.cache is not None:  # an answer made with tools is not replayed from cache
+        cache.abandon(call.cache)
+        call.cache = None
+
+    async def turn(request: ChatRequest) -> ChatResponse:
+        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
+            adapter = job.begin(route, deployment)
+            _check_unmapped(request, route, adapter, deployment)
+            upstream = capabilities.adapt(request, route, deployment)
+            return await adapter.complete(upstream, deployment, call.exchange)
+
+        plan = job.plan(route)
+        return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key.allows)
+
+    loop = hosted_mcp.Loop(
+        job.request,
+        turn,
+        max_calls=settings.SWITCHYARD_MCP_HOSTED_MAX_CALLS,
+        timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
+        allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
+        observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
+    )
+    call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
+    if job.stream:
+        events = hosted_mcp.events(loop, job.request)
+        first = await anext(events)
+        chunks = _pump_translated(call, job.request, first, events)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+    response = await loop.run()
+    rendered = call.codec.render_response(response, job.request)
+    if call.state is not None and call.state.keeps:
+        await call.state.keep(rendered)
+    payload = orjson.dumps(rendered)
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
+
+
+def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+    call.route, call.deployment = route, deployment
+    call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
+    call.exchange_attempt = len(call.record.attempts)
+    if call.span is not None:
+        tracing.start_attempt(call)
+    return adapter_for(deployment.provider)
+
+
+# --- response cache (gateway/core/cache) ---------------------------------------------------------
+
+
+async def _cache_lookup(
+    call: Call, route: RouteEntry, request: ChatRequest, key: KeyEntry, headers: Mapping[str, str]
+) -> ChatResponse | None:
+    call.cache, cached = await cache.lookup(route, request, key, headers)
+    call.cache_status = cache.MISS if cached is None else cache.HIT
+    if cached is not None:
+        call.cache = None
+        call.record.cache_hit = True
+    return cached
+
+
+async def _cached_reply(
+    call: Call, request: ChatRequest, response: ChatResponse
+) -> Reply | StreamReply:
+    """Serve a cached answer in the caller's dialect: no upstream, no deployment, no cost
+    (the journal row says ``cache_hit``; usage is what the answer reports)."""
+    response.id = ""  # each dialect's renderer makes an id of its own kind
+    if request.stream:
+        events = cache.replay.events(response)
+        iterator = cache.replay.aiter_events(events[1:])
+        chunks = _pump_translated(call, request, events[0], iterator)
+        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
+    rendered = call.codec.render_response(response, request)
+    if call.state is not None:
+        await call.state.keep(rendered)
+    payload = orjson.dumps(rendered)
+    call.capture_outbound(payload)
+    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
+    return Reply(200, payload, call.headers())
+
+
+# --- Responses WebSocket mode: generate false -----------------------------------------------
+
+
+def _check_allowed(key: KeyEntry, route: RouteEntry) -> None:
+    """Refuse a route the key may not use (``routing.run`` does it for routed jobs)."""
+    if not key.allows(route.name):
+        from gateway.errors import PermissionDenied
+
+        raise PermissionDenied(f"this API key may not use model {route.name!r}")
+
+
+class _Prepare(_Job):
+    """A Responses request with ``generate: false`` (WebSocket mode; Codex warms up
+    with it): validated and stored with no output and no upstream call, so its id can
+    be a later turn's ``previous_response_id``. Admitted as a request for the rpm."""
+
+    billable = False
+
+    async def prepare(self, route: RouteEntry) -> None:
+        _check_allowed(self.key, route)
+
+    async def respond(self, route: RouteEntry) -> Reply:
+        call, body = self.call, self.body
+        _apply_defaults(body, route)
+        call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
+        call.state.route = route.name
+        # A warm-up may carry no input yet (only instructions and tools): nothing to
+        # generate from is fine here, so an empty input is validated as an empty turn.
+        empty = {"type": "message", "role": "user", "content": ""}
+        checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
+        request = call.codec.parse_request(checked, self.headers)
+        rendered = call.codec.render_response(ChatResponse("", request.model), request)
+        rendered["output"] = []
+        await call.state.keep(rendered)
+        payload = orjson.dumps(rendered)
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=Usage(), finish_reason="stop")
+        return Reply(200, payload, call.headers())
+
+
+# --- count_tokens ---------------------------------------------------------------------------
+
+
+class _CountTokens(_Job):
+    """The prompt's token count: from the first deployment whose upstream has a counting
+    endpoint, else counted here (``x-switchyard-token-count`` says which). Not through
+    ``routing``: an upstream that cannot count is skipped, not retried, and a failed
+    count falls back to the local one instead of failing the request. A request like
+    any other for the key's rpm and budget (it may reach the upstream)."""
+
+    billable = False
+
+    async def prepare(self, route: RouteEntry) -> None:
+        _check_allowed(self.key, route)
+
+    async def respond(self, route: RouteEntry) -> Reply:
+        call, body = self.call, self.body
+        counted = dict(body)
+        counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
+        request = call.codec.parse_request(counted, self.headers)
+        estimate = True
+        count: int | None = None
+        for deployment in route.deployments:
+            try:
+                adapter = adapter_for(deployment.provider)
+            except ConfigurationError:
+                continue
+            if not adapter.counts_tokens:
+                continue  # no counting endpoint upstream (Anthropic and Gemini have one)
+            call.deployment = deployment
+            try:  # the adapter takes what it counts from the caller's body
+                count = await adapter.count_tokens(request, deployment, body, request.headers)
+            except (UpstreamError, ConfigurationError) as exc:
+                log.info("count_tokens upstream failed (%s); counting locally", exc.message)
+                count = None
+            if count is not None:
+                estimate = False
+                break
+        if count is None:
+            count = await asyncio.to_thread(tokens.count_request_tokens, request)
+        payload = orjson.dumps(call.codec.render_count_tokens(count))
+        headers_out = call.headers()
+        headers_out.append((b"x-switchyard-token-count", b"estimate" if estimate else b"upstream"))
+        call.capture_outbound(payload)
+        call.finish(status=200, usage=Usage(input_tokens=0))
+        return Reply(200, payload, headers_out)
+
+
+# --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
+
+
+class _OpenAIOnly(_Routed):
+    """An OpenAI endpoint beyond chat: the body goes to an upstream that speaks the
+    caller's format (or an adapter that also serves the endpoint), the model renamed."""
+
+    what = ""  # the endpoint, as its refusal names it
+
+    public = ""  # the model name the client reads in the answer
+
+    async def prepare(self, route: RouteEntry) -> None:
+        _apply_defaults(self.body, route)
+        self.estimate = _rough_tokens(self.call.raw)
+        self.public = self.body.get("model") or route.name
+
+    def public_model(self) -> str:
+        return self.public
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        call = self.call
+        adapter = _begin_attempt(call, route, deployment)
+        if adapter.speaks is not call.speaks and call.endpoint not in adapter.also_serves:
+            raise InvalidRequest(
+                f"model {route.name!r} cannot serve {self.what}: its upstream provider "
+                f"({adapter.provider.kind}) offers chat only",
+                param="model",
+            )
+        return adapter
+
+    async def fetch(
+        self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        # the adapter writes the deployment's model id (providers.passthrough_body)
+        data = await self.fetch(adapter, self.body, deployment)
+        if "model" in data:  # the public name, as the chat paths answer
+            data["model"] = self.public_model()
+        usage = data.get("usage") or {}
+        prompt = int(usage.get("prompt_tokens") or 0)
+        output = int(usage.get("completion_tokens") or 0)
+        return orjson.dumps(data), Usage(input_tokens=prompt, output_tokens=output), ""
+
+    def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
+        self.call.first_token = time.perf_counter()  # legacy chunks carry text, not events
+        return super().pump(passthrough, first, iterator)
+
+
+class _Embeddings(_OpenAIOnly):
+    what = "embeddings"
+
+    def max_output(self) -> int | None:
+        return 0
+
+    def check(self) -> None:
+        openai_inputs.check_embeddings(self.body)
+
+    async def fetch(
+        self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> dict[str, Any]:
+        return await adapter.embeddings(body, deployment, self.call.exchange)
+
+
+class _Completions(_OpenAIOnly):
+    what = "text completions"
+
+    def check(self) -> None:
+        openai_inputs.check_completions(self.body)
+
+    async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        self.stream = self.call.record.stream = bool(self.body.get("stream"))
+        return await super().respond(route)
+
+    async def fetch(
+        self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> dict[str, Any]:
+        return await adapter.text_completion(body, deployment, self.call.exchange)
+
+    def open(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bool, Any]:
+        return True, adapter.text_completion_stream(self.body, deployment, self.call.exchange)
+
+
+class _Rerank(_OpenAIOnly):
+    """``POST /v1/rerank`` (Cohere v2 body; the Jina / Voyage shape too) to Cohere, or to
+    an OpenAI-compatible rerank server (vLLM, Infinity, text-embeddings-inference with
+    ``"rerank_api": "tei"`` in the deployment's params); answered in Cohere's v2 shape
+    (``gateway.core.rerank``). Priced by the tokens the upstream reports."""
+
+    what = "rerank"
+
+    def check(self) -> None:
+        from gateway.core import rerank
+
+        self.parsed = rerank.parse(self.body)
+
+    def max_output(self) -> int | None:
+        return 0
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from gateway.core import rerank
+
+        if adapter.provider.kind in ("cohere", "bedrock"):
+            api = adapter.provider.kind
+        else:
+            api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
+        body = rerank.upstream_body(self.parsed, deployment.model, api)
+        ranked = rerank.read(
+            await adapter.rerank(body, deployment, self.call.exchange), self.parsed
+        )
+        payload = rerank.render(ranked, self.parsed, self.public_model())
+        return orjson.dumps(payload), ranked.usage, ""
+
+
+# --- Responses compaction (POST /v1/responses/compact) --------------------------------------
+
+
+class _Compact(_Routed):
+    """``POST /v1/responses/compact`` on any route: the upstream's own compaction when
+    it speaks the Responses API (the body passed through, ``previous_response_id``
+    resolved here first), else the route's model summarises the conversation and the
+    gateway answers the compacted window (``gateway.core.compaction``). Nothing is
+    stored; one journal row, priced like any call of the deployment."""
+
+    # the fields of a compact body (CompactResponseMethodPublicBody) an upstream gets
+    FIELDS = ("model", "input", "instructions", "prompt_cache_key")
+
+    def check(self) -> None:
+        body = self.body
+        if body.get("input") is None and body.get("previous_response_id") is None:
+            raise InvalidRequest(
+                "input or previous_response_id is required: the conversation to compact",
+                param="input",
+            )
+
+    def max_output(self) -> int | None:
+        return None
+
+    async def prepare(self, route: RouteEntry) -> None:
+        call, body = self.call, self.body
+        probe = {**body, "store": False}  # compaction stores nothing
+        await responses_state.begin(probe, self.key, call.caller.responses_memory)
+        self.items = responses_state.normalize_input(probe.get("input"))
+        if not self.items:
+            raise InvalidRequest("input must contain at least one item", param="input")
+        upstream_input = [responses_state.as_input(item) for item in self.items]
+        self.upstream_body = {k: body[k] for k in self.FIELDS if body.get(k) is not None}
+        self.upstream_body["input"] = upstream_input
+        parsed = {**self.upstream_body, "model": body.get("model")}
+        self.request = call.codec.parse_request(parsed, self.headers)
+        self.estimate = tokens.estimate_tokens(self.request)
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        from gateway.codecs.openai_responses.maps import parse_usage, usage_body
+        from gateway.core import compaction
+
+        call, request = self.call, self.request
+        assert request is not None  # prepare parsed it
+        if adapter.speaks is call.speaks:  # a Responses API upstream compacts natively
+            url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
+            body = passthrough_body.for_deployment(self.upstream_body, deployment)
+            data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
+            if not isinstance(data, dict) or data.get("object") != "response.compaction":
+                raise UpstreamError("upstream answered compact with unexpected JSON", status=502)
+            usage = parse_usage(data.get("usage"))
+            call.exchange.usage = usage
+            return orjson.dumps(data), usage, "stop"
+        summary = compaction.summary_request(request)
+        upstream = capabilities.adapt(summary, route, deployment)
+        response = await adapter.complete(upstream, deployment, call.exchange)
+        text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
+        if not text:
+            raise UpstreamError("the model returned an empty summary", status=502)
+        payload = compaction.resource(self.items, text, usage_body(response.usage))
+        return orjson.dumps(payload), response.usage, response.finish_reason
+
+
+# endpoint -> its part in the pipeline
+JOBS: dict[str, type[_Job]] = {
+    "chat": _Chat,
+    "compact": _Compact,
+    "count_tokens": _CountTokens,
+    "prepare": _Prepare,
+    "embeddings": _Embeddings,
+    "completions": _Completions,
+    "rerank": _Rerank,
+}
+
+
+def _rough_tokens(raw: bytes) -> int:
+    """About four bytes a token, from the body as received (re-encoding the parsed
+    input fails on nesting deeper than orjson writes)."""
+    return max(1, len(raw) // 4)

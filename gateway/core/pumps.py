@@ -1,0 +1,205 @@
+"""The chunks a client reads from a stream: a translated stream's canonical events
+rendered by the client codec (``_pump_translated``, batched with ``ready_batches``), a
+passed-through one relayed with its model renamed (``_pump_passthrough``); ``_Tap``
+watches the events for the journal (first token, usage, finish, the reasoning ledger)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from gateway.core import (
+    cache,
+    reasoning_ledger,
+)
+from gateway.core.call import (
+    SHUTDOWN_CUT,
+    Call,
+)
+from gateway.core.ready_batches import ready_batches
+from gateway.errors import (
+    GatewayError,
+    ShuttingDown,
+)
+from gateway.server import runtime
+from gateway.streaming import StreamFolder
+from gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+)
+
+log = logging.getLogger(__name__)
+# How long a translated stream's first rendered event may wait for the ones ready
+# behind it before they go on together (gateway.core.ready_batches).
+BATCH_WINDOW = 0.0001
+CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
+
+
+async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
+    """The prompt count started before the upstream call; None if counting failed (the
+    stream goes on without it)."""
+    try:
+        return await counting
+    except Exception:
+        log.warning("counting the prompt's tokens failed", exc_info=True)
+        return None
+
+
+def _model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | None:
+    """Rewrite the upstream model id to the public name in passthrough stream events
+    (a substring test per event; only events naming the model are touched)."""
+    if upstream == public:
+        return None
+    old, new = orjson.dumps(upstream), orjson.dumps(public)
+    pairs = [(b'"model":' + old, b'"model":' + new), (b'"model": ' + old, b'"model": ' + new)]
+
+    def rewrite(raw: bytes) -> bytes:
+        if old in raw:
+            for before, after in pairs:
+                raw = raw.replace(before, after)
+        return raw
+
+    return rewrite
+
+
+class _Tap:
+    """Watches canonical events on their way out: first-token time, usage, finish."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        # text is folded only for the response cache, and only so much of it
+        keep = settings.SWITCHYARD_MAX_ANSWER_BYTES if call.cache is not None else 0
+        self.folder = StreamFolder(max_chars=keep)
+        self.rendered_first_token = False  # the renderer is past the first content event
+        # signed reasoning and tool-call ids, for the ledger (translated streams only)
+        self.reasoning: reasoning_ledger.StreamReasoning | None = None
+
+    def see(self, event: StreamEvent) -> None:
+        if self.call.first_token is None and isinstance(event, CONTENT_EVENTS):
+            self.call.first_token = time.perf_counter()
+        self.folder.feed(event)
+        if self.reasoning is not None and isinstance(event, reasoning_ledger.FED_EVENTS):
+            self.reasoning.feed(event)  # (25 calls a stream saved: most events are text)
+
+    def close(self, disconnected: bool) -> None:
+        folder = self.folder
+        error = folder.error
+        status = 200
+        if disconnected and error is None and runtime.was_cut():
+            error, disconnected = ShuttingDown(SHUTDOWN_CUT), False  # ended by the drain
+        if error is not None:
+            status = getattr(error, "status", 502)
+        elif disconnected:
+            status = 499
+        elif self.call.cache is not None and folder.finished and not folder.truncated:
+            _cache_keep(self.call, folder.result())
+        if error is None and self.reasoning is not None and self.call.caller.key is not None:
+            self.reasoning.record(self.call.caller.key)
+        self.call.finish(
+            status=status,
+            usage=folder.response.usage,
+            finish_reason=folder.response.finish_reason if folder.finished else "",
+            error=error
+            if error is not None
+            else (GatewayError("client disconnected") if disconnected else None),
+            disconnected=disconnected,
+        )
+
+
+async def _events(tap: _Tap, first: StreamEvent, iterator: AsyncIterator[StreamEvent]):
+    tap.see(first)
+    yield first
+    tap.rendered_first_token = tap.call.first_token is not None
+    async for event in iterator:
+        tap.see(event)
+        yield event
+        # asked for the next event: everything up to this one has been rendered
+        tap.rendered_first_token = tap.call.first_token is not None
+
+
+async def _pump_translated(
+    call: Call, request: ChatRequest, first: StreamEvent, iterator: AsyncIterator[StreamEvent]
+) -> AsyncIterator[bytes]:
+    tap = _Tap(call)
+    tap.reasoning = reasoning_ledger.StreamReasoning()
+    disconnected = True
+    rendered = call.codec.render_stream(_events(tap, first, iterator), request)
+    # What the renderer makes of one upstream read goes on as one chunk (one capture,
+    # one send), not an event at a time; a long burst in pieces of at most 100 us, and
+    # the first token (the tap saw it) at once.
+    batches = ready_batches(
+        rendered, window=BATCH_WINDOW, hand_on_when=lambda: tap.rendered_first_token
+    )
+    try:
+        async for chunks in batches:
+            chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            call.capture_outbound(chunk)
+            await call.keep_response(chunk)
+            yield chunk
+        disconnected = False
+    except GatewayError as error:  # a renderer refusing mid-stream: tell the client
+        tap.folder.error = error
+        chunk = call.codec.render_stream_error(error)
+        call.capture_outbound(chunk)
+        disconnected = False
+        yield chunk
+    finally:
+        await close_quietly(batches)
+        await close_quietly(rendered)
+        await close_quietly(iterator)
+        tap.close(disconnected)
+
+
+async def _pump_passthrough(
+    call: Call,
+    first: tuple[bytes, list[StreamEvent]],
+    iterator,
+    rewrite: Callable[[bytes], bytes] | None,
+) -> AsyncIterator[bytes]:
+    tap = _Tap(call)
+    disconnected = True
+    try:
+        raw, events = first
+        for event in events:
+            tap.see(event)
+        raw = rewrite(raw) if rewrite else raw
+        call.capture_outbound(raw)
+        await call.keep_response(raw)
+        yield raw
+        async for raw, events in iterator:
+            for event in events:
+                tap.see(event)
+            if raw:  # a hidden usage-only chunk leaves only its events
+                raw = rewrite(raw) if rewrite else raw
+                call.capture_outbound(raw)
+                await call.keep_response(raw)
+                yield raw
+        disconnected = False
+    finally:
+        await close_quietly(iterator)
+        tap.close(disconnected)
+
+
+async def close_quietly(iterator: Any) -> None:
+    closer = getattr(iterator, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
+
+
+def _cache_keep(call: Call, response: ChatResponse) -> None:
+    """Store a successful answer; the ticket is used up (one answer per request)."""
+    ticket, call.cache = call.cache, None
+    if ticket is not None:
+        cache.keep(ticket, response)
