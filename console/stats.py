@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -180,15 +181,18 @@ def totals(rows: QuerySet) -> Totals:
     )
 
 
-def buckets(window: Window, now: datetime) -> list[Bucket]:
+def buckets(window: Window, now: datetime, key_ids: Collection[int] | None = None) -> list[Bucket]:
     """One range-scan aggregate per bucket: native SQL aggregates only (no per-row
-    date functions, which SQLite would run in Python)."""
+    date functions, which SQLite would run in Python). ``key_ids``: only those keys'."""
     step = window.span / window.buckets
     start = now - window.span
     result = []
     for i in range(window.buckets):
         lo, hi = start + step * i, start + step * (i + 1)
-        agg = RequestLog.objects.filter(created_at__gte=lo, created_at__lt=hi).aggregate(
+        rows = RequestLog.objects.filter(created_at__gte=lo, created_at__lt=hi)
+        if key_ids is not None:
+            rows = rows.filter(key_id__in=key_ids)
+        agg = rows.aggregate(
             requests=Count("id"),
             errors=Count("id", filter=ERROR),
             input_tokens=Sum("input_tokens"),
@@ -227,7 +231,9 @@ def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
     return rows
 
 
-def breakdown(since: datetime, by: str, limit: int = 10) -> list[dict]:
+def breakdown(
+    since: datetime, by: str, limit: int = 10, key_ids: Collection[int] | None = None
+) -> list[dict]:
     """Top ``limit`` routes or keys by request count since ``since``, from raw rows
     (the hour view), deleted routes and keys included.
 
@@ -235,6 +241,8 @@ def breakdown(since: datetime, by: str, limit: int = 10) -> list[dict]:
     ``log_time`` range instead of walking a whole (route|key, time) index for the
     order of its GROUP BY."""
     rows = RequestLog.objects.filter(created_at__gte=since).order_by()
+    if key_ids is not None:
+        rows = rows.filter(key_id__in=key_ids)
     if by == "route":
         grouped = rows.values(g_route=Concat(F("route"), Value("")))
         names = {"g_route": "route"}
@@ -489,8 +497,13 @@ def _sums(values: list) -> dict:
     return dict(zip(SUM_NAMES, values, strict=True))
 
 
-def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
-    """The window in whole hours, the current (partial) hour last."""
+def rollup_dashboard(
+    window: Window, now: datetime, key_ids: Collection[int] | None = None
+) -> Dashboard:
+    """The window in whole hours, the current (partial) hour last. ``key_ids``: only
+    those keys' requests (a member's or viewer's board): its figures come from the
+    hours' per-key folds and its routes from the rollups of those keys; latency
+    percentiles are the gateway's only (the hours keep one histogram), so none."""
     hours = round(window.span / timedelta(hours=1))
     per_bucket = max(1, hours // window.buckets)
     last = rollups.hour_of(now)
@@ -505,8 +518,14 @@ def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
     for hour, summary in hour_summaries(first, last, now):
         index = min(int((hour - first) / timedelta(hours=1)) // per_bucket, len(result) - 1)
         bucket = result[index]
-        for route, values in summary.by_route.items():
-            _add(by_route, route, values)
+        parts = (
+            summary.by_route.items()
+            if key_ids is None
+            else ((key, v) for key, v in summary.by_key.items() if key[0] in key_ids)
+        )
+        for part, values in parts:
+            if key_ids is None:
+                _add(by_route, part, values)
             row = _sums(values)
             bucket.requests += row["requests"]
             bucket.errors += row["errors"]
@@ -514,15 +533,19 @@ def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
             bucket.cost += row["cost"]
             latency_sums[index] += row["latency_sum"]
         for key, values in summary.by_key.items():
-            _add(by_key, key, values)
-        rollups.merge_hist(latency, summary.latency)
-        rollups.merge_hist(ttft, summary.ttft)
+            if key_ids is None or key[0] in key_ids:
+                _add(by_key, key, values)
+        if key_ids is None:
+            rollups.merge_hist(latency, summary.latency)
+            rollups.merge_hist(ttft, summary.ttft)
+    if key_ids is not None:
+        by_route = _route_sums_of_keys(first, key_ids)
     for bucket, total in zip(result, latency_sums, strict=True):
         bucket.avg_ms = total / bucket.requests if bucket.requests else None
         agg.requests += bucket.requests
         agg.errors += bucket.errors
         agg.cost += bucket.cost
-    for values in by_route.values():
+    for values in by_key.values() if key_ids is not None else by_route.values():
         row = _sums(values)
         agg.input_tokens += row["input_tokens"]
         agg.output_tokens += row["output_tokens"]
@@ -545,15 +568,38 @@ def rollup_dashboard(window: Window, now: datetime) -> Dashboard:
     )
 
 
-def raw_dashboard(window: Window, now: datetime) -> Dashboard:
+def _route_sums_of_keys(first: datetime, key_ids: Collection[int]) -> dict[str, list]:
+    """Per route, the rollups of ``key_ids`` since the hour ``first`` (one grouped query)."""
+    rows = (
+        UsageRollup.objects.filter(key_id__in=key_ids, hour__gte=first)
+        .order_by()
+        .values("route")
+        .annotate(**ROLLUP_SUMS)
+    )
+    return {row["route"]: [row[name] for name in SUM_NAMES] for row in rows}
+
+
+def raw_dashboard(
+    window: Window, now: datetime, key_ids: Collection[int] | None = None
+) -> Dashboard:
     rows = RequestLog.objects.filter(created_at__gte=now - window.span)
+    if key_ids is not None:
+        rows = rows.filter(key_id__in=key_ids)
     return Dashboard(
         window=window,
         totals=totals(rows),
-        buckets=buckets(window, now),
-        by_route=breakdown(now - window.span, "route"),
-        by_key=breakdown(now - window.span, "key"),
+        buckets=buckets(window, now, key_ids),
+        by_route=breakdown(now - window.span, "route", key_ids=key_ids),
+        by_key=breakdown(now - window.span, "key", key_ids=key_ids),
     )
+
+
+def scoped_dashboard(window_key: str, key_ids: Collection[int]) -> Dashboard:
+    """``window_key``'s figures over ``key_ids`` only (computed each time: a member's
+    or viewer's board, a few keys' rows)."""
+    window = WINDOWS.get(window_key) or WINDOWS[DEFAULT_WINDOW]
+    build = rollup_dashboard if window.from_rollups else raw_dashboard
+    return build(window, timezone.now(), frozenset(key_ids))
 
 
 def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:

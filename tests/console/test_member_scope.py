@@ -201,6 +201,23 @@ def test_dashboard_and_usage_show_only_the_keys_of_ones_teams() -> None:
     assert b"ann-key" in b"".join(vic.get("/usage/export.csv").streaming_content)
     owner = User.objects.create_user("olga", password="pw-123456789", is_staff=True)
     assert b"zed-key" in b"".join(signed_in(owner).get("/usage/export.csv").streaming_content)
+    # the dashboard's totals, charts and routes too: a viewer's are its teams' keys'
+    from console import stats
+
+    ann = world["keys"]["ann"].pk
+    for window in ("24h", "7d"):
+        everyone = stats.dashboard(window, timezone.now())
+        mine = stats.scoped_dashboard(window, {ann})
+        assert everyone.totals.requests == 6 and mine.totals.requests == 3, window
+        assert sum(b.requests for b in mine.buckets) == 3
+        assert [r["requests"] for r in mine.by_route] == [3]
+        assert mine.totals.cost == Decimal("0.5") and everyone.totals.cost == Decimal("1.0")
+        assert mine.totals.p50_ms is None  # the hours keep the gateway's histogram only
+    from gateway.models import RequestLog
+
+    raw = stats.scoped_dashboard("1h", {ann}).totals.requests  # the hour view: raw rows
+    assert raw == RequestLog.objects.filter(key_id=ann).count()
+    assert raw < RequestLog.objects.count()
 
 
 @pytest.mark.django_db
