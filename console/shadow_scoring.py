@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 
 from console.evals import scorers, summary
+from console.playground import spec as specs
+from console.playground.run import ColumnRun, run_column
 from gateway.codecs import CODECS
 from gateway.policy.registry import MASTER
 from gateway.types import Text
@@ -46,14 +48,16 @@ def question_of(dialect: str, raw: str | bytes | None) -> str:
 
 
 async def _chat(route: str, prompt: str) -> str:
-    from gateway.core import service
-
-    body = {"model": route, "messages": [{"role": "user", "content": prompt}], "max_tokens": 300}
-    caller = service.Caller(key=SCORING_KEY, user_agent="switchyard-shadow-scoring")
-    reply = await service.handle("chat", "openai", orjson.dumps(body), {}, caller)
-    if not isinstance(reply, service.Reply) or reply.status >= 400:
-        raise RuntimeError("the judge's route failed")
-    return str(orjson.loads(reply.body)["choices"][0]["message"]["content"] or "")
+    """One judge call through the service, its body written by the OpenAI codec (as the
+    playground's and the evaluations' are), its streamed answer folded."""
+    body = specs.build_body(
+        "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
+    )
+    run = ColumnRun(0, route, "openai", body)
+    await run_column(run, SCORING_KEY, "switchyard-shadow-scoring")
+    if run.error:
+        raise RuntimeError(run.error)
+    return str(run.reader.fold.text)
 
 
 async def _embed(route: str, texts: list[str]) -> list[list[float]]:
