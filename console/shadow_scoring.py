@@ -19,6 +19,7 @@ from console.evals import scorers, summary
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.codecs import CODECS
+from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.policy.registry import MASTER
 from gateway.types import Text
 
@@ -64,7 +65,7 @@ async def _embed(route: str, texts: list[str]) -> list[list[float]]:
     from gateway.core import service
 
     caller = service.Caller(key=SCORING_KEY, user_agent="switchyard-shadow-scoring")
-    body = orjson.dumps({"model": route, "input": texts})
+    body = orjson.dumps(openai_inputs.embeddings_body(route, texts))
     reply = await service.handle("embeddings", "openai", body, {}, caller)
     if not isinstance(reply, service.Reply) or reply.status >= 400:
         raise RuntimeError("the embedding route failed")

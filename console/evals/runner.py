@@ -48,6 +48,7 @@ from console.evals.scorers import (
 )
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
 from gateway.policy import registry
 
@@ -402,7 +403,11 @@ async def chat_text(route: str, prompt: str, experiment_id: int) -> str:
 async def embed(route: str, texts: list[str], experiment_id: int) -> list[list[float]]:
     caller = service.Caller(key=experiment_key(experiment_id), user_agent=USER_AGENT)
     reply = await service.handle(
-        "embeddings", "openai", orjson.dumps({"model": route, "input": texts}), {}, caller
+        "embeddings",
+        "openai",
+        orjson.dumps(openai_inputs.embeddings_body(route, texts)),
+        {},
+        caller,
     )
     if not isinstance(reply, service.Reply) or reply.status >= 400:
         raise RuntimeError("embedding call failed")

@@ -41,6 +41,13 @@ def _text_or_tokens(value: Any, field: str, *, allow_empty_string: bool) -> None
     raise InvalidRequest(what, param=field)
 
 
+def embeddings_body(model: str, texts: list[str]) -> dict[str, Any]:
+    """An ``/v1/embeddings`` request for ``texts`` (what the console's scorers send)."""
+    body: dict[str, Any] = {"model": model, "input": texts}
+    check_embeddings(body)
+    return body
+
+
 def check_embeddings(body: dict[str, Any]) -> None:
     """``input`` is required; an empty string or array is refused as OpenAI does."""
     if "input" not in body:
