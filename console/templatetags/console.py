@@ -105,6 +105,15 @@ def can(user, ability: str) -> bool:  # type: ignore[no-untyped-def]
 
 
 @register.filter
+def may_change_route(user, route) -> bool:  # type: ignore[no-untyped-def]
+    """``{% if user|may_change_route:route %}``: editors change the routes of their
+    teams only; admins and owners any (the view checks the same rule)."""
+    from gateway.policy import roles
+
+    return roles.may_change_route(roles.actor_for_user(user), route)
+
+
+@register.filter
 def console_role(user) -> str:  # type: ignore[no-untyped-def]
     """The user's role, or "" without console access."""
     from gateway.policy import roles

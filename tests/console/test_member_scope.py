@@ -258,3 +258,23 @@ def test_the_playground_offers_a_member_only_routes_open_to_their_teams() -> Non
     assert roles.may_use_route(ann, snap.routes["alpha-route"])
     assert not roles.may_use_route(ann, snap.routes["beta-route"])
     assert roles.may_use_route(roles.MASTER, snap.routes["beta-route"])
+
+
+@pytest.mark.django_db
+def test_an_editor_is_offered_changes_on_its_teams_routes_only() -> None:
+    from gateway.models import Route
+
+    world = setup_world()
+    ed = User.objects.create_user("ed", password="pw-123456789")
+    roles.set_role(ed, "editor")
+    roles.assign_membership(ed, Team.objects.get(name="alpha"), "editor")
+    ours = Route.objects.create(name="ours")
+    ours.teams.add(Team.objects.get(name="alpha"))
+    theirs = Route.objects.create(name="theirs")
+    theirs.teams.add(Team.objects.create(name="beta"))
+    page = signed_in(ed).get("/routes/").content.decode()
+    assert f"/routes/{ours.pk}/delete/" in page and f"/routes/{theirs.pk}/delete/" not in page
+    assert f"/routes/{ours.pk}/deployments/new/" in page
+    assert f"/routes/{theirs.pk}/deployments/new/" not in page
+    assert signed_in(ed).post(f"/routes/{theirs.pk}/delete/").status_code == 403
+    assert world  # the team's members exist beside the editor
