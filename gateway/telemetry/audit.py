@@ -428,7 +428,16 @@ def connect() -> None:
     """Watch the registry's models and the console's users; listen to sign-ins."""
     from django.contrib.auth import get_user_model
 
-    from gateway.models import ApiKey, Deployment, Provider, Route
+    from gateway.models import (
+        ApiKey,
+        Deployment,
+        McpServer,
+        Membership,
+        Profile,
+        Provider,
+        Route,
+        Team,
+    )
 
     for model, name in (
         (Provider, "provider"),
@@ -436,6 +445,10 @@ def connect() -> None:
         (Deployment, "deployment"),
         (ApiKey, "key"),
         (get_user_model(), "user"),
+        (Team, "team"),
+        (Membership, "membership"),
+        (Profile, "role"),  # a user's console role
+        (McpServer, "mcp_server"),
     ):
         watch(model, name)
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")

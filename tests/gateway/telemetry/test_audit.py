@@ -250,3 +250,23 @@ def test_djangos_own_commands_are_named_too(monkeypatch):
         "command",
     )
     assert event.changes["password"] == [None, "***"]
+
+
+def test_teams_memberships_roles_and_mcp_servers_are_audited(api):
+    reply = api.post(
+        "/api/teams/", data=json.dumps({"name": "red"}), content_type="application/json"
+    )
+    assert reply.status_code in (200, 201), reply.content
+    assert AuditEvent.objects.filter(action="create", object_type="team", object_name="red")
+    from django.contrib.auth.models import User
+
+    from gateway.models import McpServer, Team
+    from gateway.policy import roles
+
+    user = User.objects.create_user("rita", password="pw-123456789")
+    roles.set_role(user, "editor")
+    roles.assign_membership(user, Team.objects.get(name="red"), "editor")
+    assert AuditEvent.objects.filter(object_type="role", action="create").exists()
+    assert AuditEvent.objects.filter(object_type="membership", action="create").exists()
+    McpServer.objects.create(name="docs", transport="streamable_http", url="https://mcp.example/")
+    assert AuditEvent.objects.filter(object_type="mcp_server", object_name="docs").exists()

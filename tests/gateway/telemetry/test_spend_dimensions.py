@@ -63,3 +63,17 @@ def test_team_is_offered_when_keys_have_a_team():
     if not has_team:
         with pytest.raises(spend.BadQuery, match="team"):
             spend.dimensions(["team"])
+
+
+def test_spend_by_team_through_the_keys_team(rollups):
+    from gateway.models import Team
+
+    a, b = rollups
+    red = Team.objects.create(name="red")
+    ApiKey.objects.filter(pk=a.pk).update(team=red)
+    rows = spend.query(["team"])
+    assert {(r["team"], r["cost_usd"], r["requests"]) for r in rows} == {
+        ("red", Decimal("0.75000000"), 4),
+        ("", Decimal("1.00000000"), 2),  # a key without a team
+    }
+    assert spend.query(["end_user"], filters={"team": "red"})[0]["requests"] == 2
