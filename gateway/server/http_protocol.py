@@ -40,10 +40,10 @@ LINGER_SECONDS = 2.0  # how long a closing connection waits for the client's FIN
 # A draining server closes a keep-alive connection only once it has been idle this long:
 # a client that just got an answer may be sending its next request on it right now
 # (that request is served, with Connection: close, instead of lost in the close).
-IDLE_BEFORE_CLOSE_SECONDS = 0.5
+IDLE_BEFORE_CLOSE_SECONDS = 1.5  # 0.5 lost a loaded client's next request now and then
 # ... and one that has not had a request yet (accepted from the queue as the server
 # stopped accepting: its client connected to send one) this long after it opened.
-FIRST_REQUEST_WAIT_SECONDS = 2.0
+FIRST_REQUEST_WAIT_SECONDS = 3.0
 HEADER_TIMEOUT_SECONDS = 10.0  # default bound on receiving a request head
 _TIMED_OUT_BODY = b"the request head took too long\n"
 _TIMED_OUT = (

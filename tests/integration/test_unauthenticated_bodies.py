@@ -103,6 +103,10 @@ async def unauthenticated_post(port: int, path: str, key: str) -> tuple[int, byt
             writer.write(part)
             await writer.drain()
             sent += len(part)
+            # drain() returns at once while the server reads (or discards) as fast as we
+            # write: without this, a connection could send all its chunks before its
+            # reader ever ran, and the answer would look late when it was not
+            await asyncio.sleep(0)
     except ConnectionError:
         pass
     status, _, body = await asyncio.wait_for(answer, 60)
