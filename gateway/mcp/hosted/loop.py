@@ -127,7 +127,9 @@ class Loop:
         allow: str = "",
         observe: Callable[[dict[str, Any]], None] | None = None,
         inline_text: bool = False,
+        watch: Callable[[McpItem], None] | None = None,
     ) -> None:
+        self.watch = watch  # told of each step as it happens (the console playground)
         # the client's API has no place for text between tool calls (Chat Completions,
         # Gemini): it joins the final message, in order, instead of a ``message`` step
         self.inline_text = inline_text
@@ -144,6 +146,11 @@ class Loop:
     async def run(self, emit: Emit | None = None) -> ChatResponse:
         async def step(item: McpItem) -> None:
             self.items.append(item)
+            if self.watch is not None:
+                try:
+                    self.watch(item)
+                except Exception:
+                    log.warning("watching a hosted MCP step failed", exc_info=True)
             if emit is not None:
                 await emit(item)
 
