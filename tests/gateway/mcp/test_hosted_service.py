@@ -229,3 +229,48 @@ async def test_a_chat_client_keeps_the_text_said_before_the_call(gateway, stream
         content = orjson.loads(reply.body)["choices"][0]["message"]["content"]
     assert content == "Let me check the docs.\n\nFound: llamas hum"
     assert calls == [("docs", "lookup", {"q": "llamas"})]
+
+
+async def test_a_gemini_client_keeps_the_text_said_before_the_call(gateway):
+    upstream, recorded, calls = gateway
+    upstream.said = "Let me check the docs."
+    body = {"contents": [{"role": "user", "parts": [{"text": "llamas?"}]}]}
+    reply = await service.handle(
+        "chat",
+        "gemini",
+        orjson.dumps(body),
+        {},
+        service.Caller(key=MASTER),
+        path_fields={"model": "docs-gpt", "stream": False},
+    )
+    assert reply.status == 200, reply.body
+    parts = orjson.loads(reply.body)["candidates"][0]["content"]["parts"]
+    assert "".join(p.get("text", "") for p in parts) == (
+        "Let me check the docs.\n\nFound: llamas hum"
+    )
+    assert calls == [("docs", "lookup", {"q": "llamas"})]
+
+
+@pytest.mark.django_db
+def test_a_team_bound_narrows_the_registered_servers_a_key_names(gateway):
+    """The key entries the registry builds from the database: a key allowing ``docs``
+    in a team allowing ``wiki`` only is refused ``docs``; in a team without a bound it
+    may use it."""
+    import asyncio
+
+    from gateway.models import Team
+    from gateway.policy import keys
+
+    upstream, recorded, calls = gateway
+    narrow = Team.objects.create(name="narrow", mcp_allowed=["wiki"])
+    open_team = Team.objects.create(name="open")
+    bounded = keys.create_key(name="bounded", team=narrow.pk, mcp_allowed=["docs"])
+    free = keys.create_key(name="free", team=open_team.pk, mcp_allowed=["docs"])
+    built = registry.build_snapshot()
+    entries = {k.name: k for k in built.keys.values()}
+    assert bounded.raw and free.raw and entries["bounded"].mcp_allowed == frozenset()
+    registry.install(snapshot(route("plain", "up-1", max_attempts=1)))
+    refused = asyncio.run(responses_naming("docs", entries["bounded"]))
+    assert refused.status == 403 and calls == []
+    allowed = asyncio.run(responses_naming("docs", entries["free"]))
+    assert allowed.status == 200 and calls == [("docs", "lookup", {"q": "llamas"})]
