@@ -285,6 +285,10 @@ class Team(models.Model):
         choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
         default="month",
     )
+    # MCP servers and tools the team's keys may use at most (entries as a key's
+    # ``mcp_allowed``): a key's effective permission is its own list intersected with
+    # this one. None: the team does not restrict MCP; []: its keys may use none.
+    mcp_allowed = models.JSONField(null=True, blank=True, default=None)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

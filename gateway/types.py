@@ -233,10 +233,11 @@ class McpApproval:
 @dataclass(slots=True)
 class McpItem:
     """One step of the hosted-tool loop as the client sees it: the tools a server listed
-    (``list_tools``), a call it ran (``call``: output or error) or a call waiting for
-    the client's approval (``approval_request``). ``arguments`` is JSON text."""
+    (``list_tools``), a call it ran (``call``: output or error), a call waiting for
+    the client's approval (``approval_request``) or what the model said before calling
+    tools (``message``: its text in ``output``). ``arguments`` is JSON text."""
 
-    kind: Literal["list_tools", "call", "approval_request"]
+    kind: Literal["list_tools", "call", "approval_request", "message"]
     id: str
     server: str
     name: str = ""

@@ -31,6 +31,14 @@ def console_key(username: str) -> registry.KeyEntry:
     return dataclasses.replace(registry.MASTER, name=f"console:{username}", prefix="console")
 
 
+def usable_mcp_servers(actor: roles.Actor) -> list[str]:
+    """The enabled registered MCP servers the actor may attach to playground columns."""
+    if not roles.may_use_mcp_servers(actor):
+        return []
+    servers = registry.current().mcp_servers
+    return sorted(name for name, entry in servers.items() if entry.enabled)
+
+
 def is_staff(user: Any) -> bool:
     """Whether ``user``'s role may use the playground (the name predates roles)."""
     return roles.may_connect(roles.actor_for_user(user), "playground")
@@ -84,7 +92,9 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             body = specs.build_body(
                 spec["dialect"], spec["route"], comparison.system, history, params, comparison.tools
             )
-            columns.append(ColumnRun(index, spec["route"], spec["dialect"], body))
+            column = ColumnRun(index, spec["route"], spec["dialect"], body)
+            column.mcp_servers = tuple(spec.get("mcp_servers") or ())
+            columns.append(column)
         await self.send_json(
             {
                 "type": "comparison",
@@ -143,7 +153,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             route = registry.current().route(name)
             return route if route is not None and roles.may_use_route(actor, route) else None
 
-        spec = specs.parse_spec(raw, route_exists=usable)
+        servers = usable_mcp_servers(actor)
+        spec = specs.parse_spec(raw, route_exists=usable, mcp_usable=servers.__contains__)
         columns = specs.blind_order(spec.columns) if spec.blind else spec.columns
         last = spec.messages[-1]
         first = specs.opening_text(spec.messages) or ", ".join(

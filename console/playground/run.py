@@ -41,6 +41,9 @@ class ColumnRun:
     deployment: str = ""
     error: str = ""
     pending: str = ""  # text read but not yet sent to the page
+    mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached (hosted loop)
+    mcp_calls: list[dict[str, Any]] = field(default_factory=list)  # the tool calls run
+    mcp_sent: int = 0  # how many of them the page has
 
     def __post_init__(self) -> None:
         self.reader = TranscriptReader(self.dialect)
@@ -74,6 +77,20 @@ class ColumnRun:
                 return deployment.cost(self.reader.fold)
         return 0
 
+    def mcp_step(self, item: Any) -> None:
+        """A hosted MCP step (``gateway.types.McpItem``) as the column shows it: each
+        tool call with its arguments and result, and a server that could not list."""
+        if item.kind == "call" or (item.kind == "list_tools" and item.error):
+            self.mcp_calls.append(
+                {
+                    "server": item.server,
+                    "name": item.name or "tools/list",
+                    "arguments": item.arguments if item.kind == "call" else "",
+                    "output": item.output,
+                    "error": item.error,
+                }
+            )
+
     def result(self) -> dict[str, Any]:
         """What is saved in Comparison.results for this column and turn."""
         fold = self.reader.fold
@@ -84,6 +101,7 @@ class ColumnRun:
             "text": fold.text,
             "thinking": fold.thinking,
             "tool_calls": fold.tool_calls,
+            "mcp_calls": self.mcp_calls,
             "error": self.error or fold.error,
             "request_id": self.request_id,
             "deployment": self.deployment,
@@ -104,7 +122,13 @@ async def run_column(column: ColumnRun, key: KeyEntry, user_agent: str) -> None:
     """Stream one column to the end (or until cancelled: the upstream is closed)."""
     column.started = time.perf_counter()
     column.state = "streaming"
-    caller = service.Caller(key=key, from_playground=True, user_agent=user_agent)
+    caller = service.Caller(
+        key=key,
+        from_playground=True,
+        user_agent=user_agent,
+        mcp_servers=column.mcp_servers,
+        watch_mcp=column.mcp_step if column.mcp_servers else None,
+    )
     try:
         reply = await service.handle("chat", column.dialect, orjson.dumps(column.body), {}, caller)
         column.status = reply.status
@@ -184,6 +208,9 @@ class TurnRun:
             if not self.blind:
                 data["metrics"] = {**data["metrics"], **_live_only(column, now)}
             data["text"] = text
+            if len(column.mcp_calls) > column.mcp_sent:  # new tool calls since the last tick
+                data["mcp_calls"] = column.mcp_calls
+                column.mcp_sent = len(column.mcp_calls)
             live.append(data)
         if live:
             await self.send({"type": "tick", "columns": live})
@@ -199,6 +226,7 @@ class TurnRun:
             text=fold.text,
             thinking=fold.thinking,
             tool_calls=fold.tool_calls,
+            mcp_calls=column.mcp_calls,
             error=column.error or fold.error,
         )
         return data

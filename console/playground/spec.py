@@ -66,9 +66,14 @@ class Column:
     route: str
     dialect: str = "openai"
     params: Params = field(default_factory=Params)
+    # registered MCP servers whose tools the gateway runs for this column (hosted loop)
+    mcp_servers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"route": self.route, "dialect": self.dialect, "params": self.params.as_dict()}
+        data = {"route": self.route, "dialect": self.dialect, "params": self.params.as_dict()}
+        if self.mcp_servers:
+            data["mcp_servers"] = list(self.mcp_servers)
+        return data
 
 
 @dataclass(slots=True)
@@ -327,8 +332,26 @@ def parse_followup(raw: Any, results: list[dict[str, Any]]) -> str | dict[str, A
     return {"message": message, "tool_results": tool_results}
 
 
-def parse_spec(data: Any, route_exists: Callable[[str], Any] | None = None) -> Spec:
-    """Validate the playground's run request (the JSON the page sends)."""
+def parse_mcp_servers(raw: Any, where: str, usable: Callable[[str], bool] | None) -> list[str]:
+    """A column's MCP servers: names of registered servers its user may attach."""
+    if raw in (None, "", []):
+        return []
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        raise SpecError(f"{where}: MCP servers must be a list of names")
+    names = list(dict.fromkeys(name for name in raw if name))
+    for name in names:
+        if usable is None or not usable(name):
+            raise SpecError(f"{where}: you may not use the MCP server {name!r}")
+    return names
+
+
+def parse_spec(
+    data: Any,
+    route_exists: Callable[[str], Any] | None = None,
+    mcp_usable: Callable[[str], bool] | None = None,
+) -> Spec:
+    """Validate the playground's run request (the JSON the page sends); ``mcp_usable``
+    says which registered MCP servers the user may attach to a column (none: None)."""
     if not isinstance(data, dict):
         raise SpecError("the run request must be an object")
     raw_columns = data.get("columns")
@@ -346,7 +369,12 @@ def parse_spec(data: Any, route_exists: Callable[[str], Any] | None = None) -> S
         if dialect not in DIALECTS:
             raise SpecError(f"column {n}: dialect must be openai or anthropic")
         columns.append(
-            Column(raw["route"], dialect, parse_params(raw.get("params"), f"column {n}"))
+            Column(
+                raw["route"],
+                dialect,
+                parse_params(raw.get("params"), f"column {n}"),
+                parse_mcp_servers(raw.get("mcp_servers"), f"column {n}", mcp_usable),
+            )
         )
     system = data.get("system") or ""
     if not isinstance(system, str):

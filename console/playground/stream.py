@@ -75,6 +75,7 @@ class TranscriptReader:
         self._sse = SSEDecoder()  # the gateway's one SSE reader
         self._parser = self.codec.stream_parser()
         self._tool_calls: dict[int, dict[str, str]] = {}  # part index -> its tool call
+        self._text_part: int | None = None  # the part the last text came in
 
     def feed(self, chunk: bytes) -> str:
         if len(self.transcript) < TRANSCRIPT_LIMIT:
@@ -110,7 +111,11 @@ class TranscriptReader:
         for event in events:
             self.folder.feed(event)
             match event:
-                case TextDelta(text=text):
+                case TextDelta(index=index, text=text):
+                    if index != self._text_part and fold.text and not fold.text.endswith("\n"):
+                        fold.text += "\n\n"  # another text block: its own paragraph
+                        shown.append("\n\n")
+                    self._text_part = index
                     fold.text += text
                     fold.content_chunks += 1
                     shown.append(text)

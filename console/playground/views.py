@@ -21,6 +21,7 @@ from console.decorators import actor_of, staff_required
 from console.models import BlindVote, Comparison
 from console.playground import prompts
 from console.playground import spec as specs
+from console.playground.consumer import usable_mcp_servers
 from console.playground.diff import word_diff
 from console.playground.replay import prefill_from_log
 from console.readiness import default_routes
@@ -156,6 +157,7 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         else "",
         "efforts": specs.EFFORTS,
         "dialects": specs.DIALECTS,
+        "mcp_servers": usable_mcp_servers(actor_of(request)),
         "grid": _grid(comparison) if comparison else [],
         "blind_metrics": {"hidden": True},
         "history": _comparisons(request)[:HISTORY_SIZE],

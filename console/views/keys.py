@@ -36,6 +36,7 @@ def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
         row["prompt_cache_rate"] = found.get("prompt_cache_rate")
         row["tokens"] = row["input_tokens"] + row["output_tokens"]
         key.usage = row
+        key.mcp_effective = key_ops.mcp_effective(key)
     return keys
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from console import stats
 from console.decorators import actor_of, forbidden, staff_required
-from console.forms import show_errors
+from console.forms import CommaList, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
@@ -37,6 +37,24 @@ class TeamForm(forms.Form):
     tpm_limit = forms.IntegerField(required=False, min_value=0, label="Tokens / min")
     budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial="month")
+    mcp_restricted = forms.BooleanField(
+        required=False,
+        label="Limit the team's MCP access",
+        help_text="off: each key's own MCP permissions apply as they are",
+    )
+    mcp_allowed = CommaList(
+        required=False,
+        label="MCP servers and tools the team's keys may use at most",
+        help_text="server, server__tool or *, comma separated; a key keeps only what is "
+        "in its own list and here (empty: none)",
+    )
+
+    @classmethod
+    def initial_of(cls, team: Team) -> dict:
+        initial = {f: getattr(team, f) for f in cls.base_fields if hasattr(team, f)}
+        initial["mcp_restricted"] = team.mcp_allowed is not None
+        initial["mcp_allowed"] = list(team.mcp_allowed or [])
+        return initial
 
 
 class MemberForm(forms.Form):
@@ -81,8 +99,11 @@ def team_list(request: HtmxHttpRequest) -> HttpResponse:
 def _save(form: TeamForm, team: Team | None) -> Team | None:
     if not form.is_valid():
         return None
+    fields = dict(form.cleaned_data)
+    if not fields.pop("mcp_restricted"):
+        fields["mcp_allowed"] = None
     try:
-        return save_team(team, form.cleaned_data)
+        return save_team(team, fields)
     except ValidationError as exc:
         show_errors(form, exc)
         return None
@@ -108,7 +129,7 @@ def team_create(request: HtmxHttpRequest) -> HttpResponse:
 def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     actor = actor_of(request)
     team = get_object_or_404(roles.visible_teams(actor, Team.objects.all()), pk=pk)
-    form = TeamForm(initial={f: getattr(team, f) for f in TeamForm.base_fields})
+    form = TeamForm(initial=TeamForm.initial_of(team))
     member_form = MemberForm()
     if request.method == "POST":
         action = request.POST.get("action", "save")

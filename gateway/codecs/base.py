@@ -269,6 +269,9 @@ class Dialect:
     # Responses can be stored and chained (``store``, ``previous_response_id``): the
     # service keeps them (``gateway.core.responses_state``).
     stores_responses: bool = False
+    # Hosted MCP steps are items or blocks of their own in the dialect (Responses,
+    # Anthropic); elsewhere the model's text between tool calls joins the final message.
+    renders_hosted: bool = False
 
 
 class Codec:

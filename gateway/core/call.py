@@ -100,6 +100,10 @@ class Caller:
     # a Responses WebSocket's memory of its latest responses (gateway.core.responses_state)
     responses_memory: Any = None
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
+    # registered MCP servers the caller attaches to its request (the console playground,
+    # whose user's role was checked) and who hears of each hosted MCP step as it happens
+    mcp_servers: tuple[str, ...] = ()
+    watch_mcp: Any = None  # Callable[[McpItem], None]
 
 
 @dataclass(slots=True)

@@ -249,6 +249,8 @@ class _Chat(_Routed):
         if self.request is not None and self.request.mcp_servers:
             _check_mcp_permissions(self.key, self.request)
         hosted_mcp.attach(self.request, route.mcp_servers)
+        if self.call.caller.mcp_servers:
+            hosted_mcp.attach(self.request, self.call.caller.mcp_servers)
         if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
             return await _hosted_mcp(self, route)
         return await super().respond(route)
@@ -390,6 +392,8 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
         allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
         observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
+        inline_text=not call.codec.renders_hosted,
+        watch=call.caller.watch_mcp,
     )
     call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
     if job.stream:

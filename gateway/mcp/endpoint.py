@@ -35,10 +35,12 @@ from gateway.mcp import calls, permissions, pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
+from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/mcp"
+DRAIN_POLL_SECONDS = 0.25  # how often a notification stream looks for a drain
 SCOPE_KEY = "switchyard.mcp"
 
 _resource_owner: dict[str, str] = {}  # uri -> server that listed it last
@@ -260,12 +262,23 @@ async def _refuse(send: Any, status: int, message: str, code: int = -32001) -> N
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="switchyard"'))
+    if status == 503:  # as the /v1 endpoints while the process drains
+        headers += [(b"connection", b"close"), (b"retry-after", b"1")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 async def app(scope: dict, receive: Any, send: Any) -> None:
-    """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.edge.endpoints`` routes here)."""
+    """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.edge.endpoints`` routes here).
+
+    While the process drains (SIGHUP reload, SIGTERM) a new request gets a 503 with a
+    JSON-RPC error, ``Retry-After`` and ``Connection: close`` (the client reconnects to
+    a process that serves); the POSTs under way (a tool call) count as requests in
+    flight, which the drain waits for, and a session's notification stream (GET) ends
+    so that its connection can close."""
+    if runtime.draining():
+        await _refuse(send, 503, "this gateway instance is shutting down; retry", -32000)
+        return
     path: str = scope["path"].rstrip("/") or "/"
     only = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
     headers = dict(scope.get("headers") or [])
@@ -302,4 +315,47 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
         SCOPE_KEY: (key, only, user_agent),
     }
     manager = await _session_manager()
-    await manager.handle_request(scope, receive, send)
+    if scope.get("method") == "GET":
+        await _until_drain(manager, scope, receive, send)
+        return
+    runtime.request_started()
+    try:
+        await manager.handle_request(scope, receive, send)
+    finally:
+        runtime.request_finished()
+
+
+async def _until_drain(
+    manager: StreamableHTTPSessionManager, scope: dict, receive: Any, send: Any
+) -> None:
+    """Serve a session's notification stream (GET) until it ends or the drain begins
+    (it would hold its connection open through the whole grace period); a stream the
+    drain ends is finished properly (its last chunk), so the client sees it end."""
+    state = {"started": False, "done": False}
+
+    async def tracked(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            state["done"] = True
+        await send(message)
+
+    task = asyncio.ensure_future(manager.handle_request(scope, receive, tracked))
+    try:
+        while not task.done():
+            await asyncio.wait([task], timeout=DRAIN_POLL_SECONDS)
+            if runtime.draining() and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                if not state["started"]:
+                    await _refuse(send, 503, "this gateway instance is shutting down; retry")
+                elif not state["done"]:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+        task.result()
+    finally:
+        if not task.done():  # cancelled from outside: the stream goes with it
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

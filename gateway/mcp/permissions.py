@@ -1,7 +1,10 @@
 """Which MCP servers and tools a virtual key may see and call.
 
 A key's ``mcp_allowed`` lists ``server`` (every tool of it), ``server__tool`` (one tool)
-or ``*`` (every server); empty means none. The master key may use everything. Names on
+or ``*`` (every server); empty means none. A team's list, when set, bounds its keys':
+``KeyEntry.mcp_allowed`` is already the key's list within its team's
+(``registry.mcp_within``), so every check here sees both. The master key may use
+everything. Names on
 ``/mcp`` are ``server__tool``: server names never hold ``__`` (``models.MCP_SERVER_NAME``),
 so the first ``__`` splits a name unambiguously, and tool names may hold anything."""
 

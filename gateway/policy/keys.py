@@ -190,6 +190,18 @@ def _mcp_allowed(value: object) -> list[str]:
     return out
 
 
+clean_mcp_allowed = _mcp_allowed  # also a team's bound (gateway/edge/api/teams.py)
+
+
+def mcp_effective(key: ApiKey) -> list[str]:
+    """What the key may use on /mcp: its own ``mcp_allowed`` within its team's."""
+    from gateway.policy.registry import mcp_within
+
+    own = key.mcp_allowed if isinstance(key.mcp_allowed, list) else []
+    team = key.team.mcp_allowed if key.team_id is not None else None
+    return sorted(mcp_within(own, team if isinstance(team, list) else None))
+
+
 PARSERS = {
     "name": _name,
     "team": _team,

@@ -19,6 +19,7 @@ import hmac
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -147,6 +148,33 @@ class RouteEntry:
     teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
 
 
+def _mcp_list(value: object) -> frozenset[str]:
+    return frozenset(str(item) for item in (value if isinstance(value, list) else ()))
+
+
+def mcp_within(own: Iterable[str], team: Iterable[str] | None) -> frozenset[str]:
+    """A key's MCP permission inside its team's: the entries (``*``, ``server``,
+    ``server__tool``) that allow exactly what both lists allow. A team without a list
+    (None) does not restrict; an empty one allows nothing."""
+    mine = frozenset(own)
+    if team is None:
+        return mine
+    bound = frozenset(team)
+    if "*" in bound:
+        return mine
+    out: set[str] = set()
+    for item in mine:
+        if item == "*":
+            out |= bound
+            continue
+        server, sep, _ = item.partition("__")
+        if item in bound or (sep and server in bound):
+            out.add(item)  # the team allows all of it
+        elif not sep:  # a whole server: the team's tools of it
+            out |= {t for t in bound if t.startswith(server + "__")}
+    return frozenset(out)
+
+
 @dataclass(slots=True, frozen=True)
 class TeamEntry:
     """A team's limits, counted like a key's (gateway/policy/limits.py) by every key of it."""
@@ -157,6 +185,8 @@ class TeamEntry:
     tpm_limit: int | None
     budget_usd: Decimal | None
     budget_period: str
+    # MCP servers/tools its keys may use at most; None: the team does not restrict MCP
+    mcp_allowed: frozenset[str] | None = None
 
     @property
     def limited(self) -> bool:
@@ -203,7 +233,8 @@ class KeyEntry:
     parent_id: int | None = None
     team: TeamEntry | None = None  # None: no team (keys made before teams)
     user_id: int | None = None
-    # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything)
+    # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything):
+    # the key's own list within its team's (``mcp_within``), so every check sees both
     mcp_allowed: frozenset[str] = frozenset()
 
     @property
@@ -361,6 +392,7 @@ def build_snapshot() -> Snapshot:
             tpm_limit=t.tpm_limit,
             budget_usd=t.budget_usd,
             budget_period=t.budget_period,
+            mcp_allowed=None if t.mcp_allowed is None else _mcp_list(t.mcp_allowed),
         )
         for t in Team.objects.all()
     }
@@ -381,8 +413,9 @@ def build_snapshot() -> Snapshot:
             max_budget_per_user=k.max_budget_per_user,
             team=teams.get(k.team_id) if k.team_id is not None else None,
             user_id=k.user_id,
-            mcp_allowed=frozenset(
-                str(item) for item in (k.mcp_allowed if isinstance(k.mcp_allowed, list) else ())
+            mcp_allowed=mcp_within(
+                _mcp_list(k.mcp_allowed),
+                teams[k.team_id].mcp_allowed if k.team_id in teams else None,
             ),
         )
     mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}

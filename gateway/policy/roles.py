@@ -399,6 +399,13 @@ def may_use_route(actor: Actor, route: Any) -> bool:
     return teams is None or actor.everywhere or bool(set(teams) & actor.team_ids())
 
 
+def may_use_mcp_servers(actor: Actor) -> bool:
+    """Whether the actor's playground may attach registered MCP servers to its columns:
+    the roles that manage them (owners, admins: their credentials and the tool calls
+    run from the console are theirs)."""
+    return actor.can("providers.edit")
+
+
 def visible_logs(actor: Actor, logs: QuerySet) -> QuerySet:
     """Request log rows this actor sees: all (owner, admin); their teams' keys' and their
     own (editor, viewer); only their own requests (member): their keys' and their

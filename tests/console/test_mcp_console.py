@@ -57,3 +57,29 @@ def test_key_form_saves_mcp_permissions(staff_client) -> None:
         "/keys/new/", {"name": "b", "mcp_allowed": "bad name!", "budget_period": "month"}
     )
     assert not ApiKey.objects.filter(name="b").exists() and b"not a server" in bad.content
+
+
+def test_team_form_bounds_mcp_and_key_page_shows_the_effective_list(staff_client) -> None:
+    from gateway.models import Team
+    from gateway.policy import keys
+
+    team = Team.objects.create(name="narrow")
+    keys.create_key(name="teamed", team=team.pk, mcp_allowed=["web", "local__add"])
+    edit = f"/teams/{team.pk}/"
+    base = {"action": "save", "name": "narrow", "budget_period": "month"}
+    staff_client.post(edit, {**base, "mcp_restricted": "on", "mcp_allowed": "web__get, local"})
+    team.refresh_from_db()
+    assert team.mcp_allowed == ["web__get", "local"]
+    page = staff_client.get("/keys/").content.decode()
+    assert "web__get" in page and "local__add" in page and "within team narrow" in page
+    form = staff_client.get(edit).content.decode()
+    assert 'value="web__get, local"' in form
+    # unticked: the team does not restrict; ticked with an empty list: nothing
+    staff_client.post(edit, {**base, "mcp_allowed": "web__get"})
+    team.refresh_from_db()
+    assert team.mcp_allowed is None
+    staff_client.post(edit, {**base, "mcp_restricted": "on", "mcp_allowed": ""})
+    team.refresh_from_db()
+    assert team.mcp_allowed == []
+    bad = staff_client.post(edit, {**base, "mcp_restricted": "on", "mcp_allowed": "bad name!"})
+    assert b"not a server" in bad.content

@@ -47,3 +47,23 @@ def tool_caller(suffix: str, arguments: dict[str, Any] | None = None) -> Callabl
         return Reply(tool_calls=[call])
 
     return reply
+
+
+def chatty_caller(steps: list[tuple[str, str, dict[str, Any]]]) -> Callable[[Seen], Reply]:
+    """A model that talks between its tool calls: step ``n`` (once ``n`` tool results
+    are in the conversation) says its text and calls the tool ending with its suffix;
+    after the last step it answers with every result."""
+
+    def reply(seen: Seen) -> Reply:
+        body = seen.body or {}
+        results = _results(body)
+        if len(results) >= len(steps):
+            return Reply(text="Done: " + " | ".join(results))
+        text, suffix, arguments = steps[len(results)]
+        target = next((n for n in _tool_names(body) if n.endswith(suffix)), None)
+        if target is None:
+            return Reply(text="No tool was offered.")
+        call = ToolUse(id=f"call_mock_{len(results)}", name=target, arguments=json.dumps(arguments))
+        return Reply(text=text, tool_calls=[call])
+
+    return reply

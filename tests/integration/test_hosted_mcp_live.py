@@ -16,7 +16,7 @@ from tests.live import free_port
 from tests.mcp_test_server import SECRET_WORD, running_mcp_server
 
 from .conftest import Stack, start_stack
-from .mock_tool_model import tool_caller
+from .mock_tool_model import chatty_caller, tool_caller
 from .mock_upstream import MockUpstream
 
 TOKEN = "mcp-live-token-5a4b3c"
@@ -303,3 +303,73 @@ def test_route_setting_passes_them_to_an_upstream_that_runs_them(stack, mock, mc
     mock.default = tool_caller("secret_word")
     message = client.beta.messages.create(model="pass-gpt", **kwargs)
     assert [b.type for b in message.content] == ["mcp_tool_use", "mcp_tool_result", "text"]
+
+
+CHATTY = [
+    ("Let me look up the word.", "secret_word", {}),
+    ("Now the sum.", "add", {"a": 1, "b": 2}),
+]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_sdk_gets_the_text_between_tool_calls(stack, mock, mcp_url, stream):
+    """What the model says before each call is a message item in its place, streamed
+    with its own events."""
+    mock.default = chatty_caller(CHATTY)
+    client = stack.openai()
+    kwargs = {"model": "mock-claude", "input": "go", "tools": [mcp_tool(mcp_url)]}
+    if stream:
+        events = list(client.responses.create(**kwargs, stream=True))
+        response = events[-1].response
+        added = [e.item.type for e in events if e.type == "response.output_item.added"]
+        assert added == [item.type for item in response.output]
+        deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+        assert deltas[0] == "Let me look up the word." and "".join(deltas[:2]).endswith("sum.")
+    else:
+        response = client.responses.create(**kwargs)
+    assert [item.type for item in response.output] == [
+        "mcp_list_tools",
+        "message",
+        "mcp_call",
+        "message",
+        "mcp_call",
+        "message",
+    ]
+    texts = [item.content[0].text for item in response.output if item.type == "message"]
+    assert texts[:2] == ["Let me look up the word.", "Now the sum."]
+    assert texts[2] == f"Done: {SECRET_WORD} | 3"
+    assert [item.output for item in response.output if item.type == "mcp_call"] == [
+        SECRET_WORD,
+        "3",
+    ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_sdk_gets_the_text_between_tool_calls(stack, mock, mcp_url, stream):
+    mock.default = chatty_caller(CHATTY)
+    client = stack.anthropic()
+    kwargs = {
+        "model": "mock-gpt",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": "go"}],
+        "mcp_servers": mcp_servers(mcp_url),
+        "tools": TOOLSET,
+        "betas": [BETA],
+    }
+    if stream:
+        with client.beta.messages.stream(**kwargs) as running:
+            message = running.get_final_message()
+    else:
+        message = client.beta.messages.create(**kwargs)
+    assert [b.type for b in message.content] == [
+        "text",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "text",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "text",
+    ]
+    texts = [b.text for b in message.content if b.type == "text"]
+    assert texts == ["Let me look up the word.", "Now the sum.", f"Done: {SECRET_WORD} | 3"]
+    assert message.content[4].input == {"a": 1, "b": 2}

@@ -37,6 +37,11 @@
     const last = rows.lastElementChild;
     if (last) {  // a new column starts as a copy of the last one: change one thing
       row.querySelectorAll("select, input").forEach((el) => {
+        if (el.type === "checkbox") {  // an MCP server: attached in the new column too
+          const twin = last.querySelector(`[name="${el.name}"][value="${CSS.escape(el.value)}"]`);
+          if (twin) el.checked = twin.checked;
+          return;
+        }
         const twin = last.querySelector(`[name="${el.name}"]`);
         if (twin) el.value = twin.value;
       });
@@ -204,6 +209,7 @@
       route: row.querySelector('[name="route"]').value,
       dialect: row.querySelector('[name="dialect"]').value,
       params: paramsFrom(row),
+      mcp_servers: Array.from(row.querySelectorAll('[name="mcp_servers"]:checked'), (box) => box.value),
     }));
     return {
       system: data.get("system") || "",
@@ -448,9 +454,30 @@
 
   function current(col) { return col.querySelector(".assistant.current") || col.querySelector(".assistant:last-child"); }
 
+  // The MCP tool calls the gateway ran for a column: server, tool, arguments, and the
+  // result (or error) folded under each.
+  function paintMcpCalls(answer, calls) {
+    answer.querySelectorAll(".pg-mcp").forEach((el) => el.remove());
+    const anchor = answer.querySelector(".pg-text");
+    for (const call of calls || []) {
+      const el = document.createElement("details");
+      el.className = "pg-mcp" + (call.error ? " failed" : "");
+      const summary = document.createElement("summary");
+      summary.className = "mono";
+      summary.innerHTML = '<span class="pill mcp">MCP</span> ';
+      summary.append(`${call.server} · ${call.name}(${call.arguments || ""})`);
+      const result = document.createElement("div");
+      result.className = "pg-pre";
+      result.textContent = call.error || call.output || "";
+      el.append(summary, result);
+      anchor.before(el);
+    }
+  }
+
   function paintTick(data) {
     const col = columnEl(data.index);
     if (!col) return;
+    if (data.mcp_calls) paintMcpCalls(current(col), data.mcp_calls);
     if (data.text) {
       const box = col.querySelector(".pg-transcript");
       const stick = atBottom(box);
@@ -472,6 +499,7 @@
     const answer = current(col);
     answer.querySelector(".pg-text").textContent = data.text || "";
     renderAnswer(answer);
+    paintMcpCalls(answer, data.mcp_calls);
     if (data.thinking) {
       const details = document.createElement("details");
       details.className = "pg-thinking";

@@ -739,8 +739,11 @@ def _block(part: Part) -> dict[str, Any] | None:
 
 
 def mcp_blocks(item: McpItem) -> list[dict[str, Any]]:
-    """A hosted MCP call as its ``mcp_tool_use`` and ``mcp_tool_result`` blocks (tool
-    lists and approvals have no blocks in Anthropic's MCP connector)."""
+    """A hosted MCP call as its ``mcp_tool_use`` and ``mcp_tool_result`` blocks, the
+    model's text before its calls as a ``text`` block (tool lists and approvals have no
+    blocks in Anthropic's MCP connector)."""
+    if item.kind == "message":
+        return [{"type": "text", "text": item.output or ""}] if item.output else []
     if item.kind != "call":
         return []
     try:
@@ -884,8 +887,9 @@ class StreamRenderer:
         return out
 
     def _hosted(self, item: McpItem) -> list[bytes]:
-        """A hosted MCP call's blocks, whole: the ``mcp_tool_use`` (its input as one
-        ``input_json_delta``), then its ``mcp_tool_result``."""
+        """A hosted MCP step's blocks, whole: the ``mcp_tool_use`` (its input as one
+        ``input_json_delta``), then its ``mcp_tool_result``; the model's text before
+        its calls as a ``text`` block (one ``text_delta``)."""
         out: list[bytes] = []
         for canonical in [c for c, b in self._blocks.items() if b in self._open]:
             out += self._close(canonical)
@@ -896,6 +900,9 @@ class StreamRenderer:
             if block["type"] == "mcp_tool_use":
                 delta = {"type": "input_json_delta", "partial_json": item.arguments or "{}"}
                 block = {**block, "input": {}}
+            elif block["type"] == "text":
+                delta = {"type": "text_delta", "text": block["text"]}
+                block = {**block, "text": ""}
             start = {"type": "content_block_start", "index": number, "content_block": block}
             out.append(_event("content_block_start", start))
             if delta is not None:
@@ -1084,4 +1091,5 @@ CLIENT = Dialect(
     # Anthropic's own ping event keeps a silent stream open.
     keepalive=b'event: ping\ndata: {"type": "ping"}\n\n',
     request_id_header=b"request-id",
+    renders_hosted=True,
 )

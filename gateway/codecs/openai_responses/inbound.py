@@ -738,6 +738,8 @@ def _response_object(
 
 def mcp_output_item(item: McpItem) -> dict[str, Any]:
     """A hosted MCP step as its Responses output item."""
+    if item.kind == "message":  # what the model said before calling tools
+        return _message_item(item.id, item.output or "")
     if item.kind == "list_tools":
         return {
             "id": item.id,
@@ -997,6 +999,26 @@ class StreamRenderer:
                 self.event("response.mcp_call_arguments.done", **ids, arguments=step.arguments),
                 self.event(f"response.mcp_call.{outcome}", **ids),
             ]
+        elif step.kind == "message":
+            text = step.output or ""
+            part = _output_text(text)
+            out += [
+                self.event(
+                    "response.output_item.added",
+                    **where,
+                    item=_message_item(step.id, None, "in_progress"),
+                ),
+                self.event(
+                    "response.content_part.added", **ids, content_index=0, part=_output_text("")
+                ),
+                self.event(
+                    "response.output_text.delta", **ids, content_index=0, delta=text, logprobs=[]
+                ),
+                self.event(
+                    "response.output_text.done", **ids, content_index=0, text=text, logprobs=[]
+                ),
+                self.event("response.content_part.done", **ids, content_index=0, part=part),
+            ]
         else:
             out.append(self.event("response.output_item.added", **where, item=done))
         self._done[index] = done
@@ -1226,4 +1248,5 @@ CLIENT = Dialect(
     render_stream_error=render_stream_error,
     render_models=render_models,
     stores_responses=True,
+    renders_hosted=True,
 )

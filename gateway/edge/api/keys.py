@@ -53,6 +53,11 @@ class KeyOut(Schema):
         return (obj.scopes or "").split()
 
     mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
+    mcp_effective: list[str]  # what it may use: mcp_allowed within its team's mcp_allowed
+
+    @staticmethod
+    def resolve_mcp_effective(obj: ApiKey) -> list[str]:
+        return keys.mcp_effective(obj)
 
     @staticmethod
     def resolve_routes(obj: ApiKey) -> list[str]:

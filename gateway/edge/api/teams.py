@@ -33,6 +33,9 @@ class TeamOut(Schema):
     tpm_limit: int | None
     budget_usd: Decimal | None
     budget_period: str
+    # MCP servers/tools the team's keys may use at most (a key's own list within it);
+    # null: the team does not restrict MCP
+    mcp_allowed: list[str] | None
     created_at: datetime
     members: list[MemberOut]
     keys: int
@@ -58,6 +61,8 @@ class TeamPatch(Schema):
     tpm_limit: int | str | None = None
     budget_usd: Decimal | str | None = None
     budget_period: str | None = None
+    # "server", "server__tool" or "*": an upper bound for the team's keys; null: none
+    mcp_allowed: list[str] | None = None
 
 
 class TeamIn(TeamPatch):
@@ -81,6 +86,12 @@ def save_team(team: Team | None, fields: dict) -> Team:
             setattr(team, name, str(fields[name]).strip())
     for name, value in clean.items():
         setattr(team, name, value)
+    if "mcp_allowed" in fields:  # None: no restriction; a list (even []): the bound
+        value = fields["mcp_allowed"]
+        try:
+            team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
+        except ValueError as exc:
+            raise ValidationError({"mcp_allowed": [str(exc)]}) from None
     team.full_clean()
     team.save()
     return team

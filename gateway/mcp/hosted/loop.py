@@ -126,7 +126,14 @@ class Loop:
         timeout: float,
         allow: str = "",
         observe: Callable[[dict[str, Any]], None] | None = None,
+        inline_text: bool = False,
+        watch: Callable[[McpItem], None] | None = None,
     ) -> None:
+        self.watch = watch  # told of each step as it happens (the console playground)
+        # the client's API has no place for text between tool calls (Chat Completions,
+        # Gemini): it joins the final message, in order, instead of a ``message`` step
+        self.inline_text = inline_text
+        self.said: list[str] = []
         self.observe = observe  # told of each tool call as it ends (tracing)
         self.request, self.complete = request, complete
         self.max_calls, self.timeout, self.allow = max_calls, timeout, allow
@@ -139,6 +146,11 @@ class Loop:
     async def run(self, emit: Emit | None = None) -> ChatResponse:
         async def step(item: McpItem) -> None:
             self.items.append(item)
+            if self.watch is not None:
+                try:
+                    self.watch(item)
+                except Exception:
+                    log.warning("watching a hosted MCP step failed", exc_info=True)
             if emit is not None:
                 await emit(item)
 
@@ -164,6 +176,12 @@ class Loop:
                 if not ours:
                     return self._final(response, response.parts)
                 theirs = [p for p in response.parts if not (isinstance(p, ToolCall) and p in ours)]
+                said = "".join(p.text for p in theirs if isinstance(p, Text))
+                if said.strip():  # what the model said before its calls, in its place
+                    if self.inline_text:
+                        self.said.append(said)
+                    else:
+                        await step(McpItem("message", _id("msg"), "", output=said))
                 calls, results, waiting = [], [], False
                 for call in ours:
                     server, tool = self.offered[call.name]
@@ -184,7 +202,11 @@ class Loop:
                     reason = (
                         "tool_calls" if any(isinstance(p, ToolCall) for p in theirs) else "stop"
                     )
-                    kept = [p for p in theirs if isinstance(p, ToolCall)] if waiting else theirs
+                    kept = [
+                        p
+                        for p in theirs
+                        if isinstance(p, ToolCall) or not (waiting or isinstance(p, Text))
+                    ]
                     final = self._final(response, kept)
                     final.finish_reason = reason
                     return final
@@ -217,6 +239,14 @@ class Loop:
             setattr(self.usage, name, getattr(self.usage, name) + getattr(usage, name))
 
     def _final(self, response: ChatResponse, parts: list[Any]) -> ChatResponse:
+        if self.said:  # the text between tool calls, before the answer (inline_text)
+            earlier = "\n\n".join(text.strip() for text in self.said)
+            first_text = next((p for p in parts if isinstance(p, Text)), None)
+            parts = list(parts)
+            if first_text is None:
+                parts.insert(0, Text(earlier))
+            else:
+                parts[parts.index(first_text)] = Text(earlier + "\n\n" + first_text.text)
         return ChatResponse(
             id=response.id,
             model=response.model,

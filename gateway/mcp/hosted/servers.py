@@ -7,7 +7,11 @@ name is one of the gateway's registry, reached through the process's pool
 timeout=)``). A URL must reach a public address unless its host or address is listed
 in the allowlist (``SWITCHYARD_MCP_HOSTED_ALLOW``, the same form as
 ``SWITCHYARD_URL_FETCH_ALLOW``): a caller's tool must not aim the gateway at its own
-network. Every failure becomes a :class:`ServerFailed` whose message names the
+network. The host is resolved once and checked (``url_fetch``), and every connection
+of the session goes to those checked addresses (``PinnedTransport``: the Host header
+and TLS server name stay the URL's host), so a DNS answer that changes after the check
+(rebinding) cannot send it elsewhere; no proxy from the environment is used (a proxy
+would resolve the host itself). Every failure becomes a :class:`ServerFailed` whose message names the
 server and what went wrong, and nothing the caller sent as a secret (headers, a URL's
 query or credentials).
 """
@@ -25,7 +29,6 @@ import httpx
 import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
 from gateway.core import url_fetch
@@ -40,6 +43,49 @@ POOL_MODULE = "gateway.mcp.pool"
 
 class ServerFailed(Exception):
     """An MCP server could not list its tools or run a call; ``str()`` is safe to show."""
+
+
+def _inner_transport() -> httpx2.AsyncBaseTransport:
+    """What ``PinnedTransport`` sends through (its own pool, no proxies from the
+    environment); tests swap it to see where a connection would go."""
+    return httpx2.AsyncHTTPTransport(trust_env=False)
+
+
+class PinnedTransport(httpx2.AsyncBaseTransport):
+    """Every request to ``host`` goes to one of the addresses it was checked at (the
+    first that takes the connection), never to what the name resolves to later: the
+    URL's host is replaced by the address, the Host header (set from the URL when the
+    request was built) and the TLS server name stay ``host``. A request for any other
+    host is refused (the SDK follows redirects within the origin only)."""
+
+    def __init__(self, host: str, addresses: list[url_fetch.IPAddress]) -> None:
+        self.host = host
+        self.addresses = addresses
+        self.inner = _inner_transport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.host != self.host:
+            raise httpx2.ConnectError("a request for another host", request=request)
+        extensions = dict(request.extensions)
+        if request.url.scheme == "https":
+            extensions["sni_hostname"] = self.host
+        failure: Exception | None = None
+        for address in self.addresses:
+            pinned = httpx2.Request(
+                request.method,
+                request.url.copy_with(host=str(address)),
+                headers=request.headers,
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return await self.inner.handle_async_request(pinned)
+            except httpx2.ConnectError as exc:  # the next address may answer (IPv6 vs IPv4)
+                failure = exc
+        raise failure or httpx2.ConnectError("no address", request=request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def _where(server: McpServer) -> str:
@@ -99,8 +145,11 @@ class Connections:
         if session is not None:
             return session
         assert server.url is not None
-        try:  # checked once here; the SDK's client then connects by name
-            await url_fetch._checked_addresses(httpx.URL(server.url), self.allow)
+        try:  # resolved and checked once here; every connection goes to these addresses
+            url = httpx.URL(server.url)
+            if url.scheme not in ("http", "https"):
+                raise ValueError("not an http or https URL")
+            addresses = await url_fetch._checked_addresses(url, self.allow)
         except url_fetch.FetchRefused as exc:
             if "resolve" in str(exc):
                 raise ServerFailed(f"{_where(server)} does not resolve") from None
@@ -112,9 +161,13 @@ class Connections:
             raise ServerFailed(f"{_where(server)} has an invalid URL") from None
         inner = contextlib.AsyncExitStack()
         try:
-            timeout = httpx2.Timeout(self.timeout)
             http = await inner.enter_async_context(
-                create_mcp_http_client(headers=server.headers, timeout=timeout)
+                httpx2.AsyncClient(  # as the SDK's create_mcp_http_client, but pinned
+                    headers=server.headers,
+                    timeout=httpx2.Timeout(self.timeout),
+                    transport=PinnedTransport(url.host, addresses),
+                    trust_env=False,
+                )
             )
             read, write = await inner.enter_async_context(
                 streamable_http_client(server.url, http_client=http)

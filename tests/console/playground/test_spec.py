@@ -204,3 +204,17 @@ def test_word_diff_keeps_the_space_between_a_removed_word_and_its_replacement() 
     assert str(last.html) == 'It <del>returned</del><ins class="apart">echoed: ok</ins>'
     # Unrelated texts are one change, not words interleaved with matching spaces.
     assert str(word_diff("a b c", "x y z").html) == '<del>a b c</del><ins class="apart">x y z</ins>'
+
+
+def test_columns_attach_only_the_mcp_servers_the_user_may_use() -> None:
+    columns = [{"route": "a", "mcp_servers": ["calc", "calc"]}, {"route": "b"}]
+    spec = specs.parse_spec(run_request(columns=columns), mcp_usable={"calc"}.__contains__)
+    assert spec.columns[0].mcp_servers == ["calc"] and spec.columns[1].mcp_servers == []
+    assert spec.columns[0].as_dict()["mcp_servers"] == ["calc"]
+    assert "mcp_servers" not in spec.columns[1].as_dict()
+    with pytest.raises(specs.SpecError, match="column 1: you may not use the MCP server 'calc'"):
+        specs.parse_spec(run_request(columns=columns))  # a role without MCP servers
+    with pytest.raises(specs.SpecError, match="MCP servers must be a list"):
+        specs.parse_spec(
+            run_request(columns=[{"route": "a", "mcp_servers": "calc"}, {"route": "b"}])
+        )

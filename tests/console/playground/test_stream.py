@@ -169,3 +169,26 @@ def test_error_replies_are_read_in_each_dialect() -> None:
     assert error_message(openai, "openai") == "no such route"
     assert error_message(anthropic, "anthropic") == "no such route"
     assert error_message(b"<html>bad gateway</html>", "anthropic") == "<html>bad gateway</html>"
+
+
+def test_text_blocks_with_tool_steps_between_are_paragraphs() -> None:
+    """A hosted MCP answer on the Anthropic dialect: text, the tool's blocks, text."""
+    events = [
+        ("message_start", {"type": "message_start", "message": {"id": "m", "type": "message",
+         "role": "assistant", "model": "x", "content": [], "usage": {"input_tokens": 1,
+         "output_tokens": 0}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+         "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+         "delta": {"type": "text_delta", "text": "Let me add."}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("content_block_start", {"type": "content_block_start", "index": 1,
+         "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 1,
+         "delta": {"type": "text_delta", "text": "Done: 42"}}),
+        ("content_block_stop", {"type": "content_block_stop", "index": 1}),
+    ]  # fmt: skip
+    reader = TranscriptReader("anthropic")
+    for name, data in events:
+        reader.feed(b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n")
+    assert reader.fold.text == "Let me add.\n\nDone: 42"

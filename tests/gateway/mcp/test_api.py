@@ -119,3 +119,37 @@ def test_keys_api_takes_mcp_permissions(api: Client) -> None:
         f"/api/keys/{pk}", {"mcp_allowed": ["no spaces"]}, content_type="application/json"
     )
     assert bad.status_code == 422 and "mcp_allowed" in bad.json()["errors"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_team_mcp_bound_in_the_api(api: Client) -> None:
+    """A team's mcp_allowed (null: no bound) is set through /api/teams; a key of the
+    team shows its own list and the effective one, and the registry enforces the latter."""
+    team = api.post("/api/teams/", {"name": "narrow"}, content_type="application/json").json()
+    assert team["mcp_allowed"] is None
+    key = api.post(
+        "/api/keys/",
+        {"name": "k", "team": "narrow", "mcp_allowed": ["web", "local__add"]},
+        content_type="application/json",
+    ).json()
+    assert key["mcp_effective"] == ["local__add", "web"]
+    patched = api.patch(
+        f"/api/teams/{team['id']}",
+        {"mcp_allowed": ["web__get", "local"]},
+        content_type="application/json",
+    ).json()
+    assert patched["mcp_allowed"] == ["web__get", "local"]
+    shown = api.get(f"/api/keys/{key['id']}").json()
+    assert shown["mcp_allowed"] == ["web", "local__add"]
+    assert shown["mcp_effective"] == ["local__add", "web__get"]
+    entry = next(k for k in registry.current().keys.values() if k.id == key["id"])
+    assert entry.mcp_allowed == {"web__get", "local__add"}
+    bad = api.patch(
+        f"/api/teams/{team['id']}", {"mcp_allowed": ["bad name"]}, content_type="application/json"
+    )
+    assert bad.status_code == 422 and "mcp_allowed" in bad.json()["errors"]
+    cleared = api.patch(
+        f"/api/teams/{team['id']}", {"mcp_allowed": None}, content_type="application/json"
+    ).json()
+    assert cleared["mcp_allowed"] is None
+    assert api.get(f"/api/keys/{key['id']}").json()["mcp_effective"] == ["local__add", "web"]

@@ -351,3 +351,74 @@ async def test_a_server_that_accepts_but_never_answers_is_an_error_item():
     error = response.hosted[0].error
     assert error and ("in time" in error or "Timeout" in error)
     assert response.text().startswith("The tool said")
+
+
+class Resolver:
+    """Answers ``host`` with each of ``answers`` in turn (the last one again after
+    them), every other name as the system does; counts the questions about ``host``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, host: str, *answers: str) -> None:
+        import asyncio
+        import socket
+
+        self.host, self.answers, self.asked = host, list(answers), 0
+        real = asyncio.base_events.BaseEventLoop.getaddrinfo
+
+        async def getaddrinfo(loop, name, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+            if name != self.host:
+                return await real(loop, name, port, *args, **kwargs)
+            address = self.answers[min(self.asked, len(self.answers) - 1)]
+            self.asked += 1
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port or 80)))]
+
+        monkeypatch.setattr(asyncio.base_events.BaseEventLoop, "getaddrinfo", getaddrinfo)
+
+
+async def test_dns_rebinding_cannot_redirect_the_connection(mcp_url, monkeypatch):
+    """The name answers a public address at the check and 127.0.0.1 (where an MCP
+    server listens) afterwards: every connection still goes to the checked address,
+    with the Host header of the name."""
+    import httpx2
+
+    from gateway.mcp.hosted import servers as hosted_servers
+
+    port = int(mcp_url.rsplit(":", 1)[1].split("/")[0])
+    resolver = Resolver(monkeypatch, "rebind.example", "93.184.216.34", "127.0.0.1")
+    sent: list[httpx2.Request] = []
+
+    def unreachable(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        raise httpx2.ConnectError("no route to host", request=request)
+
+    monkeypatch.setattr(
+        hosted_servers, "_inner_transport", lambda: httpx2.MockTransport(unreachable)
+    )
+    target = server(f"http://rebind.example:{port}/mcp")
+    response = await Loop(request(target), Model("tools__add"), max_calls=5, timeout=3).run()
+    listed = response.hosted[0]
+    assert listed.kind == "list_tools" and listed.error and "unreachable" in listed.error
+    assert listed.tools == []
+    assert resolver.asked == 1  # resolved once; the second answer is never used
+    assert sent and {r.url.host for r in sent} == {"93.184.216.34"}
+    assert {r.headers["host"] for r in sent} == {f"rebind.example:{port}"}
+
+
+async def test_a_name_checked_once_reaches_its_server_through_the_pinned_address(
+    mcp_url, monkeypatch
+):
+    """A name answering the allowed 127.0.0.1 once, then a private address nothing
+    listens on: the session's every request (list, call) still reaches the server."""
+    port = int(mcp_url.rsplit(":", 1)[1].split("/")[0])
+    resolver = Resolver(monkeypatch, "localhost", "127.0.0.1", "10.255.255.1")
+    target = server(f"http://localhost:{port}/mcp")
+    model = Model("tools__add", {"a": 2, "b": 3})
+    response = await Loop(request(target), model, max_calls=5, timeout=5, allow=LOCAL).run()
+    assert [step.kind for step in response.hosted] == ["list_tools", "call"]
+    assert response.hosted[1].output == "5" and response.hosted[1].error is None
+    assert resolver.asked == 1
+
+
+async def test_a_non_http_url_is_refused():
+    target = server("file:///etc/passwd")
+    response = await Loop(request(target), Model("tools__add"), max_calls=5, timeout=3).run()
+    assert "invalid URL" in (response.hosted[0].error or "")

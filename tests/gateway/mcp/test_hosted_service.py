@@ -40,6 +40,7 @@ class Upstream:
 
     def __init__(self) -> None:
         self.seen: list[dict] = []
+        self.said: str | None = None  # what the model says with its tool call
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = orjson.loads(request.content)
@@ -55,7 +56,7 @@ class Upstream:
             "type": "function",
             "function": {"name": "docs__lookup", "arguments": '{"q": "llamas"}'},
         }
-        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        message = {"role": "assistant", "content": self.said, "tool_calls": [call]}
         return httpx.Response(200, json=answer(message, "tool_calls"))
 
 
@@ -200,3 +201,76 @@ async def test_an_answer_made_with_mcp_tools_is_never_served_from_the_cache(gate
         )
         assert reply.status == 200
     assert len(calls) == 2 and len(upstream.seen) == 4
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_chat_client_keeps_the_text_said_before_the_call(gateway, stream):
+    """Chat Completions has no item for the text between tool calls: it opens the final
+    message, before the answer, streamed or not."""
+    upstream, recorded, calls = gateway
+    upstream.said = "Let me check the docs."
+    body = {
+        "model": "docs-gpt",
+        "messages": [{"role": "user", "content": "llamas?"}],
+        "stream": stream,
+    }
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(body), {}, service.Caller(key=MASTER)
+    )
+    if stream:
+        raw = b"".join([chunk async for chunk in reply.chunks])
+        content = "".join(
+            (choice.get("delta") or {}).get("content") or ""
+            for line in raw.split(b"\n")
+            if line.startswith(b"data: {")
+            for choice in orjson.loads(line[6:]).get("choices") or []
+        )
+    else:
+        content = orjson.loads(reply.body)["choices"][0]["message"]["content"]
+    assert content == "Let me check the docs.\n\nFound: llamas hum"
+    assert calls == [("docs", "lookup", {"q": "llamas"})]
+
+
+async def test_a_gemini_client_keeps_the_text_said_before_the_call(gateway):
+    upstream, recorded, calls = gateway
+    upstream.said = "Let me check the docs."
+    body = {"contents": [{"role": "user", "parts": [{"text": "llamas?"}]}]}
+    reply = await service.handle(
+        "chat",
+        "gemini",
+        orjson.dumps(body),
+        {},
+        service.Caller(key=MASTER),
+        path_fields={"model": "docs-gpt", "stream": False},
+    )
+    assert reply.status == 200, reply.body
+    parts = orjson.loads(reply.body)["candidates"][0]["content"]["parts"]
+    assert "".join(p.get("text", "") for p in parts) == (
+        "Let me check the docs.\n\nFound: llamas hum"
+    )
+    assert calls == [("docs", "lookup", {"q": "llamas"})]
+
+
+@pytest.mark.django_db
+def test_a_team_bound_narrows_the_registered_servers_a_key_names(gateway):
+    """The key entries the registry builds from the database: a key allowing ``docs``
+    in a team allowing ``wiki`` only is refused ``docs``; in a team without a bound it
+    may use it."""
+    import asyncio
+
+    from gateway.models import Team
+    from gateway.policy import keys
+
+    upstream, recorded, calls = gateway
+    narrow = Team.objects.create(name="narrow", mcp_allowed=["wiki"])
+    open_team = Team.objects.create(name="open")
+    bounded = keys.create_key(name="bounded", team=narrow.pk, mcp_allowed=["docs"])
+    free = keys.create_key(name="free", team=open_team.pk, mcp_allowed=["docs"])
+    built = registry.build_snapshot()
+    entries = {k.name: k for k in built.keys.values()}
+    assert bounded.raw and free.raw and entries["bounded"].mcp_allowed == frozenset()
+    registry.install(snapshot(route("plain", "up-1", max_attempts=1)))
+    refused = asyncio.run(responses_naming("docs", entries["bounded"]))
+    assert refused.status == 403 and calls == []
+    allowed = asyncio.run(responses_naming("docs", entries["free"]))
+    assert allowed.status == 200 and calls == [("docs", "lookup", {"q": "llamas"})]

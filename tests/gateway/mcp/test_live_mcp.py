@@ -40,7 +40,10 @@ add(name='quitter', transport='stdio', command=sys.executable, args=[%(script)r,
 a = keys.create_key(name='agent', mcp_allowed=['local__add', 'web'])
 n = keys.create_key(name='nothing')
 r = keys.create_key(name='all', mcp_allowed=['*'])
-print(json.dumps({'agent': a.raw, 'nothing': n.raw, 'all': r.raw}))
+from gateway.edge.api.teams import save_team
+narrow = save_team(None, {'name': 'narrow', 'mcp_allowed': ['web__add', 'local']})
+t = keys.create_key(name='teamed', team=narrow.pk, mcp_allowed=['web', 'local__add', 'local__echo'])
+print(json.dumps({'agent': a.raw, 'nothing': n.raw, 'all': r.raw, 'teamed': t.raw}))
 """
 
 
@@ -179,6 +182,48 @@ def test_key_sees_only_what_it_may(setup, mode):
     rows = _rows(gw)
     assert any(r["key_name"] == "agent" and r["status"] == 403 for r in rows)
     assert any(r["key_name"] == "nothing" and r["status"] == 403 for r in rows)
+
+
+def test_team_narrows_the_key(setup):
+    """The key may use ``web`` (all of it), ``local__add`` and ``local__echo``; its team
+    allows ``web__add`` and ``local``: the key gets what both allow, on ``/mcp`` and on
+    ``/mcp/<server>``, and a call outside the team's list is refused and journaled."""
+    gw, keys = setup
+
+    async def go():
+        async with _client(gw.url + "/mcp", keys["teamed"]) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {"web__add", "local__add", "local__echo"}, names
+            assert (await client.call_tool("web__add", {"a": 2, "b": 2})).content[0].text == "4"
+            with pytest.raises(MCPError) as err:
+                await client.call_tool("web__echo", {"text": "x"})
+            assert "may not" in err.value.message
+        async with _client(gw.url + "/mcp/web", keys["teamed"]) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == {"add"}
+
+    asyncio.run(go())
+    rows = _rows(gw)
+    assert any(
+        r["key_name"] == "teamed" and r["upstream_model"] == "echo" and r["status"] == 403
+        for r in rows
+    )
+    # the team's list narrowed to one server: the key loses the other
+    gw.shell(
+        "from gateway.models import Team\n"
+        "t = Team.objects.get(name='narrow'); t.mcp_allowed = ['local']; t.save()"
+    )
+    time.sleep(2.0)  # the registry poll
+
+    async def after():
+        async with _client(gw.url + "/mcp", keys["teamed"]) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {"local__add", "local__echo"}, names
+
+    asyncio.run(after())
+    refused = httpx.post(
+        gw.url + "/mcp/web", json={}, headers={"Authorization": f"Bearer {keys['teamed']}"}
+    )
+    assert refused.status_code == 404
 
 
 def test_crashed_stdio_server_is_restarted(setup):

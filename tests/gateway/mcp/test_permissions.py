@@ -9,7 +9,7 @@ import pytest
 
 from gateway.mcp import permissions
 from gateway.policy.keys import _mcp_allowed
-from gateway.policy.registry import MASTER
+from gateway.policy.registry import MASTER, mcp_within
 
 
 def key(*allowed: str):
@@ -42,3 +42,21 @@ def test_key_field_parsing() -> None:
     assert _mcp_allowed(None) == []
     with pytest.raises(ValueError):
         _mcp_allowed(["bad name"])
+
+
+def test_team_bounds_the_key() -> None:
+    """effective = the key's list within the team's; a team without a list does not
+    restrict, an empty one allows nothing."""
+    assert mcp_within({"web", "local__add"}, None) == {"web", "local__add"}
+    assert mcp_within({"web", "local__add"}, []) == frozenset()
+    assert mcp_within({"web", "local__add"}, ["*"]) == {"web", "local__add"}
+    assert mcp_within({"*"}, ["web", "local__add"]) == {"web", "local__add"}
+    assert mcp_within({"web"}, ["web__get", "local"]) == {"web__get"}
+    assert mcp_within({"web__get", "web__put"}, ["web"]) == {"web__get", "web__put"}
+    assert mcp_within({"web__get", "local"}, ["web__put"]) == frozenset()
+    bounded = key(*mcp_within({"web", "local__add"}, ["web__get", "local"]))
+    assert permissions.allows_tool(bounded, "web", "get")
+    assert not permissions.allows_tool(bounded, "web", "put")
+    assert permissions.tools_allowed(bounded, "web") == ["get"]
+    assert permissions.allows_tool(bounded, "local", "add")
+    assert not permissions.allows_tool(bounded, "local", "echo")

@@ -1,0 +1,127 @@
+"""Playground columns with MCP servers, in headless Chromium against a running gateway:
+an owner attaches a registered MCP server (a stdio server written with the ``mcp``
+SDK) to two columns, one on an OpenAI-chat upstream through the OpenAI dialect, one on
+an Anthropic upstream through the Anthropic dialect; the mock model calls the server's
+tool, and each column shows the call (server, tool, arguments, result) and the answer
+made with its result. A member's playground offers no MCP server. Screenshots at
+1440 and 390 px: playground-mcp-*.png (tests/screenshots.py says where)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import Stack, start_stack
+from tests.integration.mock_tool_model import chatty_caller
+from tests.live import Gateway
+from tests.screenshots import screenshot_dir
+
+from ..test_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+
+OWNER, MEMBER, PASSWORD = "mcp-owner", "mcp-member", "pw-playground-mcp-1"
+SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "gateway" / "mcp" / "mcp_test_server.py"
+SETUP = f"""
+import sys
+from django.contrib.auth.models import User
+from gateway.models import McpServer
+from gateway.policy import roles
+User.objects.create_user({OWNER!r}, '', {PASSWORD!r}, is_staff=True)
+member = User.objects.create_user({MEMBER!r}, '', {PASSWORD!r})
+roles.set_role(member, roles.MEMBER)
+McpServer.objects.create(name='calc', transport='stdio', command=sys.executable,
+                         args=[{str(SERVER_SCRIPT)!r}, 'stdio'])
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with start_stack(tmp_path_factory) as running:
+        running.gw.shell(SETUP)
+        time.sleep(1.5)  # the server's registry poll sees the MCP server
+        yield running
+
+
+def signed_in(browser, gw: Gateway, user: str, width: int):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": width, "height": 1000}, base_url=gw.url)
+    page = context.new_page()
+    page.goto("/login/?next=/playground/")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/playground/")
+    return page
+
+
+def test_columns_run_the_servers_tools_and_show_the_calls(stack: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
+    stack.mock.reset()
+    stack.mock.default = chatty_caller([("Let me add them.", "add", {"a": 20, "b": 22})])
+    shots = screenshot_dir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = signed_in(browser, stack.gw, OWNER, 1440)
+            rows = page.locator("#pg-column-rows > li")
+            for n, (route, dialect) in enumerate(
+                [("mock-gpt", "openai"), ("mock-claude", "anthropic")]
+            ):
+                row = rows.nth(n)
+                row.locator("select[name=route]").select_option(route)
+                row.locator("select[name=dialect]").select_option(dialect)
+                row.locator("input[name=mcp_servers][value=calc]").check()
+            page.fill("textarea[name=prompt]", "What is 20 + 22?")
+            page.click("#pg-run")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                states = page.eval_on_selector_all(
+                    "#pg-grid .pg-col", "cols => cols.map(c => c.dataset.state)"
+                )
+                if len(states) == 2 and all(s in ("done", "error") for s in states):
+                    break
+                time.sleep(0.1)
+            assert states == ["done", "done"], states
+            for n in range(2):
+                column = page.locator(f'#pg-grid .pg-col[data-index="{n}"]')
+                call = column.locator(".pg-mcp")
+                assert call.count() == 1
+                assert "calc · add" in call.locator("summary").inner_text()
+                assert 'add({"a":20,"b":22})' in call.locator("summary").inner_text()
+                call.locator("summary").click()
+                assert call.locator(".pg-pre").inner_text() == "42"
+                text = column.locator(".pg-text").inner_text()
+                assert text == "Let me add them.\n\nDone: 42", text
+            page.screenshot(path=str(shots / "playground-mcp-1440.png"), full_page=True)
+            # the comparison reopened (here on a phone) shows the calls again
+            narrow = signed_in(browser, stack.gw, OWNER, 390)
+            narrow.goto(f"/playground/?comparison={_latest_comparison(stack)}")
+            assert narrow.locator("#pg-grid .pg-mcp").count() == 2
+            narrow.locator("#pg-grid .pg-mcp summary").first.click()
+            narrow.screenshot(path=str(shots / "playground-mcp-390.png"), full_page=True)
+            # a member's role may not attach MCP servers: no such control
+            member = signed_in(browser, stack.gw, MEMBER, 1440)
+            assert member.locator("input[name=mcp_servers]").count() == 0
+        finally:
+            browser.close()
+    sent = [r for r in stack.mock.chat_requests()]
+    assert len(sent) == 4  # two turns per column: the call, then the answer
+    rows = stack.gw.shell(
+        "from gateway.models import RequestLog\n"
+        "print([(r.route, [c['tool'] for c in r.mcp_calls]) for r in "
+        "RequestLog.objects.filter(from_playground=True).order_by('route')])"
+    )
+    assert "('mock-claude', ['add'])" in rows and "('mock-gpt', ['add'])" in rows
+
+
+def _latest_comparison(stack: Stack) -> int:
+    out = stack.gw.shell(
+        "from console.models import Comparison\nprint(Comparison.objects.latest('pk').pk)"
+    )
+    return int(out.strip().splitlines()[-1])
