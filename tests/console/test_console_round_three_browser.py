@@ -235,6 +235,11 @@ def test_create_route_leads_on_to_its_deployment(width, request) -> None:
     assert "echo-1" in card.locator(".dep").inner_text()
 
 
+SPEND_AXIS = """() => { const u = window.usageChart, a = u.axes[1]; u.ctx.font = a.font[0];
+  const widest = Math.max(...a._values.map(v => u.ctx.measureText(v).width / devicePixelRatio));
+  return { values: a._values, widest, room: a._size - a.gap - a.ticks.size }; }"""
+
+
 @pytest.mark.parametrize("width", ["laptop", "phone"])
 def test_usage_chart_and_csv(width, request) -> None:
     page = request.getfixturevalue(width)
@@ -245,6 +250,16 @@ def test_usage_chart_and_csv(width, request) -> None:
     box = page.locator("#usage-chart canvas").bounding_box()
     assert box["width"] > 200 and box["height"] > 100
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    # The spend axis is as wide as its labels, also for a fraction of a cent a day
+    # ("$0.000030" was cut to ".000030" by a fixed width).
+    page.evaluate(
+        "() => { const u = window.usageChart;"
+        " u.setData([u.data[0], ...u.data.slice(1).map(s => s.map(v => v * 0.00002))]); }"
+    )
+    page.wait_for_timeout(100)
+    axis = page.evaluate(SPEND_AXIS)
+    assert any("0.0000" in v for v in axis["values"]), axis
+    assert axis["widest"] <= axis["room"], axis
     shot(page, f"usage-{'1440' if width == 'laptop' else '390'}")
     with page.expect_download() as download:
         page.click("text=Export CSV")
