@@ -268,6 +268,17 @@ def test_usage_chart_and_csv(width, request) -> None:
     assert "ci-pipeline" in text
 
 
+# The text of an element, split where the browser wrapped it onto a new line.
+LINES = """el => { const r = document.createRange(); const out = []; let line = null, word = '';
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    for (let i = 0; i < text.length; i++) { r.setStart(text, i); r.setEnd(text, i + 1);
+      const top = Math.round(r.getBoundingClientRect().top);
+      if (line !== null && top > line + 2) { out.push(word); word = ''; }
+      line = top; word += text.data[i]; } }
+  out.push(word); return out; }"""
+
+
 def test_catalog_browser_search_and_add_as_route(laptop, phone) -> None:
     laptop.goto("/catalog/")
     laptop.locator("#id_catalog_q").press_sequentially("flash", delay=40)
@@ -276,6 +287,15 @@ def test_catalog_browser_search_and_add_as_route(laptop, phone) -> None:
     )
     assert laptop.locator(".model-name").count() > 0
     shot(laptop, "catalog-1440")
+    phone.goto("/catalog/?q=gpt-4o&sort=input")
+    phone.wait_for_selector(".model-name")
+    # long model ids wrap between their parts, never mid-word ("anthropic.cl|aude-3-5")
+    phone.goto("/catalog/?q=anthropic.claude-3-5-sonnet")
+    phone.wait_for_selector(".model-name")
+    for cell in phone.locator(".model-name").all()[:4]:
+        lines = cell.evaluate(LINES)
+        assert len(lines) > 1, lines  # it does wrap at this width
+        assert all(line[-1] in "-./:@" for line in lines[:-1]), lines
     phone.goto("/catalog/?q=gpt-4o&sort=input")
     phone.wait_for_selector(".model-name")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
