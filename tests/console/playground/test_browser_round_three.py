@@ -136,9 +136,14 @@ def test_a_run_brings_its_answers_into_view(page) -> None:
 
 def test_ctrl_or_cmd_enter_sends_the_follow_up(page) -> None:
     choose(page, "aa-tool", "ab-tool")
+    saved = page.locator("#pg-history-list li").count()
     page.fill("textarea[name=prompt]", "first")
     page.locator("textarea[name=prompt]").press("Control+Enter")
     wait_done(page, 1)
+    # the run is saved and "Recent comparisons" lists it without a reload
+    page.wait_for_function(
+        f"document.querySelectorAll('#pg-history-list li').length === {saved + 1}"
+    )
     page.wait_for_selector("#pg-followup:not([hidden])")
     box = page.locator("#pg-followup textarea")
     # At phone width too the box is wide enough to write in (not squeezed by its button).
