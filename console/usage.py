@@ -104,10 +104,12 @@ def usage(window: str) -> Usage:
         )
         .order_by()
     )
-    keys: dict[int, KeyUsage] = {}
+    # A virtual key is one line whatever it was called over time; requests without one
+    # (the master key, the console's own as "console:<user>") are told apart by name.
+    keys: dict[int | str, KeyUsage] = {}
     for row in rows:
-        key = keys.setdefault(row["key_id"], KeyUsage(row["key_id"], ""))
-        key.name = key.name or key_label(row["key_id"], row["key_name"])
+        label = key_label(row["key_id"], row["key_name"])
+        key = keys.setdefault(row["key_id"] or label, KeyUsage(row["key_id"], label))
         key.requests += row["requests"] or 0
         key.errors += row["errors"] or 0
         key.tokens += row["tokens"] or 0

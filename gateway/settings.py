@@ -84,7 +84,7 @@ def _pool_options() -> dict | None:
     one persistent connection per thread that queries, as before). Every thread of a
     process (requests, the journal writer, the registry watcher) borrows one for a unit
     of work; the pool checks it before lending it (CONN_HEALTH_CHECKS), so one that died
-    with a server restart is replaced, not handed out. README "Several instances" sizes it."""
+    with a server restart is replaced, not handed out. docs/production.md "Several instances" sizes it."""
     size = env_int("SWITCHYARD_DB_POOL_SIZE", 2, minimum=0)
     if size == 0:
         return None

@@ -183,6 +183,13 @@ def split_prompt(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 @staff_required
 @require_GET
 def history(request: HtmxHttpRequest) -> HttpResponse:
+    """The saved comparisons; to htmx (the playground after a run) only the list."""
+    if request.htmx:
+        return render(
+            request,
+            "console/playground_history_list.html",
+            {"history": _comparisons(request)[:HISTORY_SIZE]},
+        )
     return render(
         request,
         "console/playground_history.html",

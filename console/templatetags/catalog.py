@@ -3,16 +3,26 @@ flags in force (its own settings over the catalog) and the catalog's date."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from gateway import catalog
 from gateway.catalog import capability_flags
 from gateway.catalog.entry import plain
 
 register = template.Library()
+
+
+@register.filter
+def name_breaks(name: str) -> str:
+    """``name`` escaped, with a line-break chance after each ``.``, ``/``, ``:`` and ``@``
+    (a hyphen is one already): a long model id wraps between its parts, not mid-word."""
+    return mark_safe(re.sub(r"([./:@])", r"\1<wbr>", escape(name)))  # noqa: S308 - escaped first
 
 
 @register.filter

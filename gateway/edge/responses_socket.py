@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from uvicorn.protocols.utils import ClientDisconnected
 
 from gateway.core import responses_state, service
 from gateway.edge import dialects
@@ -94,12 +95,14 @@ def live_sockets() -> list[ResponsesSocket]:
 
 class ResponsesSocket(AsyncWebsocketConsumer):
     worker: asyncio.Task | None = None
+    gone = False
 
     async def connect(self) -> None:
         await runtime.ensure_started()
         self.headers = header_map(self.scope)
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.queued_bytes = 0
+        self.gone = False
         self.worker: asyncio.Task | None = None
         self.memory = responses_state.SocketMemory()
         self.opened = time.monotonic()
@@ -130,12 +133,15 @@ class ResponsesSocket(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Queue the event, or refuse it at once: this never waits, so the disconnect
         that follows a burst is handled as soon as it comes."""
+        if self.gone:  # a send found the client gone: its disconnect follows
+            return
         message = text_data if text_data is not None else (bytes_data or b"")
         size = len(message)  # characters for text: at least 1/4 of its bytes
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         if size > limit:
             error = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
-            await self._send_error(413, error, None)
+            with contextlib.suppress(ClientDisconnected):  # gone: its disconnect follows
+                await self._send_error(413, error, None)
             return
         if self.queue.qsize() >= QUEUED_EVENTS or self.queued_bytes + size > QUEUED_BYTES:
             error = RateLimited(
@@ -143,7 +149,8 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                 f"{QUEUED_EVENTS} events, {QUEUED_BYTES} bytes): wait for a response to "
                 "complete before sending more"
             )
-            await self._send_error(429, error, None)
+            with contextlib.suppress(ClientDisconnected):
+                await self._send_error(429, error, None)
             return
         self.queued_bytes += size
         self.queue.put_nowait(message)
@@ -172,9 +179,16 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                 await self._serve(message)
             except asyncio.CancelledError:
                 raise
+            except ClientDisconnected:
+                # The client left while its answer was being sent: nothing more can reach
+                # it, so serve nothing more (its disconnect, queued behind, tears down).
+                self.gone = True
+                self._drop_queue()
+                return
             except Exception:  # a bug: never kill the socket's loop silently
                 log.exception("responses socket: serving an event failed")
-                await self._send_error(500, GatewayError("internal error"), None)
+                with contextlib.suppress(ClientDisconnected):
+                    await self._send_error(500, GatewayError("internal error"), None)
 
     async def _send_error(self, status: int, error: GatewayError, stream_id: str | None) -> None:
         body = dialects.client("responses").render_error(error)["error"]

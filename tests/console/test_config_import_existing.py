@@ -52,3 +52,13 @@ def test_choosing_add_previews_the_split_and_applies_it(staff_client: Client, ro
     assert '<input type="hidden" name="existing" value="add">' in html  # apply keeps the choice
     staff_client.post("/routes/import/", {"config": CONFIG, "apply": "1", "existing": "add"})
     assert sorted(route.deployments.values_list("model", flat=True)) == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_an_echo_deployment_kept_beside_the_files_is_a_warning(staff_client: Client, route):
+    """An echo deployment has no LiteLLM form, so a re-import keeps it: said as a
+    warning that the route's traffic will be split, not as a quiet note."""
+    echo = Provider.objects.create(name="echo", kind="echo")
+    Deployment.objects.create(route=route, provider=echo, model="echo-1")
+    html = staff_client.post("/routes/import/", {"config": CONFIG}).content.decode()
+    assert "deployment echo/echo-1 (echo) has no LiteLLM form and is kept: the route&#x27;s" in html
+    assert "traffic is split between it and the file&#x27;s deployments" in html

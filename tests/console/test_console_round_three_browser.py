@@ -235,6 +235,11 @@ def test_create_route_leads_on_to_its_deployment(width, request) -> None:
     assert "echo-1" in card.locator(".dep").inner_text()
 
 
+SPEND_AXIS = """() => { const u = window.usageChart, a = u.axes[1]; u.ctx.font = a.font[0];
+  const widest = Math.max(...a._values.map(v => u.ctx.measureText(v).width / devicePixelRatio));
+  return { values: a._values, widest, room: a._size - a.gap - a.ticks.size }; }"""
+
+
 @pytest.mark.parametrize("width", ["laptop", "phone"])
 def test_usage_chart_and_csv(width, request) -> None:
     page = request.getfixturevalue(width)
@@ -245,12 +250,33 @@ def test_usage_chart_and_csv(width, request) -> None:
     box = page.locator("#usage-chart canvas").bounding_box()
     assert box["width"] > 200 and box["height"] > 100
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    # The spend axis is as wide as its labels, also for a fraction of a cent a day
+    # ("$0.000030" was cut to ".000030" by a fixed width).
+    page.evaluate(
+        "() => { const u = window.usageChart;"
+        " u.setData([u.data[0], ...u.data.slice(1).map(s => s.map(v => v * 0.00002))]); }"
+    )
+    page.wait_for_timeout(100)
+    axis = page.evaluate(SPEND_AXIS)
+    assert any("0.0000" in v for v in axis["values"]), axis
+    assert axis["widest"] <= axis["room"], axis
     shot(page, f"usage-{'1440' if width == 'laptop' else '390'}")
     with page.expect_download() as download:
         page.click("text=Export CSV")
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0].startswith("date,key_id,key_name,route,requests")
     assert "ci-pipeline" in text
+
+
+# The text of an element, split where the browser wrapped it onto a new line.
+LINES = """el => { const r = document.createRange(); const out = []; let line = null, word = '';
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    for (let i = 0; i < text.length; i++) { r.setStart(text, i); r.setEnd(text, i + 1);
+      const top = Math.round(r.getBoundingClientRect().top);
+      if (line !== null && top > line + 2) { out.push(word); word = ''; }
+      line = top; word += text.data[i]; } }
+  out.push(word); return out; }"""
 
 
 def test_catalog_browser_search_and_add_as_route(laptop, phone) -> None:
@@ -261,6 +287,15 @@ def test_catalog_browser_search_and_add_as_route(laptop, phone) -> None:
     )
     assert laptop.locator(".model-name").count() > 0
     shot(laptop, "catalog-1440")
+    phone.goto("/catalog/?q=gpt-4o&sort=input")
+    phone.wait_for_selector(".model-name")
+    # long model ids wrap between their parts, never mid-word ("anthropic.cl|aude-3-5")
+    phone.goto("/catalog/?q=anthropic.claude-3-5-sonnet")
+    phone.wait_for_selector(".model-name")
+    for cell in phone.locator(".model-name").all()[:4]:
+        lines = cell.evaluate(LINES)
+        assert len(lines) > 1, lines  # it does wrap at this width
+        assert all(line[-1] in "-./:@" for line in lines[:-1]), lines
     phone.goto("/catalog/?q=gpt-4o&sort=input")
     phone.wait_for_selector(".model-name")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390

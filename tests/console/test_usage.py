@@ -66,6 +66,28 @@ def test_spend_per_key_and_day(rollups) -> None:
     assert usage.usage("90d").keys[0].cost == Decimal("10.75")
 
 
+def test_the_master_key_and_the_consoles_requests_are_apart(db) -> None:
+    """Neither has a virtual key (key id 0): each is its own line, by name, while a
+    virtual key renamed over the window stays one line."""
+    UsageRollup.objects.bulk_create(
+        [
+            rollup(0, 0, "master", "chat", "0.30", requests=12),
+            rollup(0, 0, "console:admin", "chat", "0.10", requests=4),
+            rollup(1, 0, "console:admin", "chat", "0.05", requests=2),
+            rollup(1, 3, "old name", "chat", "0.01"),
+            rollup(0, 3, "new name", "chat", "0.01"),
+        ]
+    )
+    found = {k.name: k for k in usage.usage("30d").keys}
+    assert set(found) == {"master key", "console:admin", "old name"} or set(found) == {
+        "master key",
+        "console:admin",
+        "new name",
+    }
+    assert found["master key"].requests == 12 and found["master key"].cost == Decimal("0.30")
+    assert found["console:admin"].requests == 6 and found["console:admin"].cost == Decimal("0.15")
+
+
 def test_more_keys_than_drawn_are_summed(db) -> None:
     UsageRollup.objects.bulk_create(
         [rollup(0, n, f"k{n}", "chat", str(n)) for n in range(1, usage.CHART_KEYS + 4)]

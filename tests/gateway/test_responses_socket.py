@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from uvicorn.protocols.utils import ClientDisconnected
 
 from gateway.core import service
 from gateway.core.service import Caller
@@ -133,6 +134,32 @@ async def test_a_disconnect_after_a_burst_lets_go_of_everything(upstream):
     socket = communicator = None
     gc.collect()
     assert gone() is None  # nothing holds the socket (nor its events) any more
+
+
+async def test_a_client_gone_mid_answer_ends_the_worker_quietly(upstream, caplog):
+    """uvicorn raises ClientDisconnected on a send to a client that has left (before its
+    disconnect reaches the consumer): the worker stops serving, drops what waits and logs
+    no error, and events refused meanwhile raise nothing either."""
+    communicator, socket = await open_socket()
+    sent = []
+
+    async def gone(message):
+        sent.append(message)
+        raise ClientDisconnected()
+
+    socket.base_send = gone
+    caplog.set_level("WARNING")
+    await communicator.send_to(text_data=event())
+    for _ in range(QUEUED_EVENTS + 2):  # queued, then refused: every send fails
+        await communicator.send_to(text_data=event())
+    assert await until(lambda: socket.worker is not None and socket.worker.done())
+    assert socket.worker.exception() is None
+    assert socket.queue.qsize() == 0 and socket.queued_bytes == 0
+    assert upstream.calls == 1  # nothing queued was served to a client that is gone
+    assert sent  # it did try to answer
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1006})
+    assert await until(lambda: socket not in live_sockets())
 
 
 async def test_after_sixty_minutes_a_turn_gets_the_limit_error_and_the_socket_closes(upstream):

@@ -238,17 +238,25 @@ def every_exported_text(span) -> list[str]:
 
 
 @pytest.mark.parametrize("failures", [0, 3])
-async def test_credentials_in_a_base_url_are_never_exported(traced, failures):
+@pytest.mark.parametrize(
+    ("base_url", "exported"),
+    [
+        ("http://user:s3cret-pass@mock/v1", "http://***@mock/v1/chat/completions"),
+        (  # a key in the query, as some OpenAI-compatible hosts take it
+            "http://user:s3cret-pass@mock/v1?api-key=s3cret-key",
+            "http://***@mock/v1?api-key=***",  # the value (and what follows it) masked
+        ),
+    ],
+)
+async def test_credentials_in_a_base_url_are_never_exported(traced, failures, base_url, exported):
     exporter, upstream = traced
-    provider = ProviderEntry(
-        2, "keyed", "openai", "http://user:s3cret-pass@mock/v1", "", {}, "", None
-    )
+    provider = ProviderEntry(2, "keyed", "openai", base_url, "", {}, "", None)
     registry.install(snapshot(route("traced", "up-1", max_attempts=3, provider=provider)))
     upstream.failures = failures
     await ask()
     spans = exporter.get_finished_spans()
     client = [s for s in spans if s.kind == SpanKind.CLIENT]
-    assert client[0].attributes["url.full"] == "http://***@mock/v1/chat/completions"
+    assert client[0].attributes["url.full"] == exported
     for span in spans:
         assert not any("s3cret" in text for text in every_exported_text(span))
 

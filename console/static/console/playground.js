@@ -551,6 +551,10 @@
         history.replaceState(null, "", `${form.dataset.panelUrl}?comparison=${message.id}`);
         if (window.htmx) {
           htmx.ajax("GET", `${form.dataset.panelUrl}${message.id}/panel/`, { target: "#pg-panel", swap: "innerHTML" });
+          // the run is saved: "Recent comparisons" below lists it now, not "Nothing yet"
+          if (document.getElementById("pg-history-list")) {
+            htmx.ajax("GET", form.dataset.historyUrl, { target: "#pg-history-list", swap: "innerHTML" });
+          }
         }
         break;
       case "error":

@@ -11,6 +11,14 @@
     return "$" + value.toPrecision(2);
   }
 
+  function axisSize(u, values, axisIdx, cycleNum) {
+    const axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;  // settle: no redraw loop
+    const longest = (values || []).reduce((a, b) => (b.length > a.length ? b : a), "");
+    u.ctx.font = axis.font[0];
+    return Math.ceil(u.ctx.measureText(longest).width / devicePixelRatio) + (axis.gap || 5) + (axis.ticks.size || 10) + 8;
+  }
+
   function draw(host, data) {
     const style = getComputedStyle(document.documentElement);
     const muted = style.getPropertyValue("--muted").trim() || "#667085";
@@ -30,7 +38,8 @@
       scales: { x: { time: true } },
       axes: [
         Object.assign({}, axis),
-        Object.assign({}, axis, { size: 64, values: (u, ticks) => ticks.map(money) }),
+        // wide enough for the longest label ("$0.000030" would be cut at a fixed width)
+        Object.assign({}, axis, { size: axisSize, values: (u, ticks) => ticks.map(money) }),
       ],
       legend: { live: true },
     };

@@ -234,10 +234,18 @@ class _Planner:
         # leaves them out): those are kept, so importing an export changes nothing.
         unwritable = [d for d in kept if not d.enabled or d.provider.kind == Provider.Kind.ECHO]
         for d in unwritable:
-            self.plan.notes.append(
+            note = (
                 f"route {name}: deployment {d.provider.name}/{d.model} "
                 f"({'off' if not d.enabled else 'echo'}) has no LiteLLM form and is kept"
             )
+            if d.enabled and specs:  # it keeps answering beside the file's deployments
+                note += (
+                    ": the route's traffic is split between it and the file's deployments"
+                    " by weight (remove it on the route's card if that is not meant)"
+                )
+                self.plan.warnings.append(note)
+            else:
+                self.plan.notes.append(note)
         kept = [d for d in kept if d not in unwritable]
         if not kept:
             return

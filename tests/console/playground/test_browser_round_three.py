@@ -130,14 +130,20 @@ def test_a_run_brings_its_answers_into_view(page) -> None:
         "document.querySelectorAll('#pg-grid .pg-col[data-state=stopped]').length === 2",
         timeout=10_000,
     )
-    assert page.locator("#pg-runbar").is_hidden()
+    # the bar goes with the turn's end, which follows the columns' last state
+    page.wait_for_selector("#pg-runbar", state="hidden", timeout=5_000)
 
 
 def test_ctrl_or_cmd_enter_sends_the_follow_up(page) -> None:
     choose(page, "aa-tool", "ab-tool")
+    saved = page.locator("#pg-history-list li").count()
     page.fill("textarea[name=prompt]", "first")
     page.locator("textarea[name=prompt]").press("Control+Enter")
     wait_done(page, 1)
+    # the run is saved and "Recent comparisons" lists it without a reload
+    page.wait_for_function(
+        f"document.querySelectorAll('#pg-history-list li').length === {saved + 1}"
+    )
     page.wait_for_selector("#pg-followup:not([hidden])")
     box = page.locator("#pg-followup textarea")
     # At phone width too the box is wide enough to write in (not squeezed by its button).
