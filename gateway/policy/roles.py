@@ -135,6 +135,7 @@ PAGES: dict[str, tuple[str, str]] = {
     },
     # shadow traffic compares answers of every key's requests
     "console:route-shadow": ("traffic.compare", "traffic.compare"),
+    "console:route-shadow-scoring": ("traffic.compare", "traffic.compare"),
     "console:spend": ("spend.view", "spend.view"),
     "console:spend-csv": ("spend.view", "spend.view"),
     "console:audit": ("audit.view", "audit.view"),
