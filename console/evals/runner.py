@@ -37,7 +37,7 @@ from channels.db import database_sync_to_async
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from console.evals import summary
+from console.evals import live, summary
 from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring
 from console.evals.scorers import (
     ASYNC_KINDS,
@@ -312,9 +312,11 @@ async def run_claimed(pk: int) -> None:
             await database_sync_to_async(
                 Experiment.objects.filter(pk=pk, status=Experiment.Status.RUNNING).update
             )(status=Experiment.Status.SCORING)
+        await live.announce(pk)
         await _score_async(experiment, plan.rows, stop)
         if not stop.is_set():
             await database_sync_to_async(_finish)(pk, Experiment.Status.DONE)
+            await live.announce(pk)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -363,6 +365,8 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
         batch, finished = finished, []
         last_flush = time.monotonic()
         await database_sync_to_async(_flush)(experiment.pk, batch)
+        if batch:
+            await live.announce(experiment.pk)
 
     async def worker() -> None:
         while queue and not stop.is_set():

@@ -189,7 +189,7 @@ API: dict[str, tuple[str, str]] = {
     "openapi.json": ("dashboard.view", "dashboard.view"),
 }
 # Sockets (console/routing.py): what connecting to each needs.
-SOCKETS = {"tail": "logs.view", "playground": "playground.use"}
+SOCKETS = {"tail": "logs.view", "playground": "playground.use", "evals": "evals.use"}
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
