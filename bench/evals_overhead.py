@@ -8,6 +8,11 @@ routes (3,000 calls), run twice each way, alternating:
 - experiment: ``runner.run_claimed`` on an experiment with the same concurrency (cells
   saved in batches, progress counters, scoring, the summary at the end).
 
+Both ways are warmed up once before timing (neither pays first-use costs in a timed
+run), the order alternates round by round (the database grows by each experiment's
+cells and the machine's load drifts, so neither may always go first), and garbage is
+collected before each timed run (one run's garbage is not collected in the other's).
+
 The journal writer is replaced by a no-op in both (it is the same for both and runs on
 its own thread). Usage: ``python bench/evals_overhead.py [--rows 1000] [--delay 0.01]
 [--concurrency 8] [--rounds 2]``; ``--delay`` is the echo routes' seconds between
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -121,11 +127,20 @@ def main() -> None:
         return elapsed
 
     async def rounds() -> tuple[list[float], list[float]]:
-        await direct()  # warm-up: imports, codecs, the pooled client
+        # warm-up of both ways (imports, codecs, the pooled client; the runner's queries,
+        # the summary and its templates' first use), not counted
+        await direct()
+        await experiment_run()
+        cpus_d.clear()
+        cpus_e.clear()
         d, e = [], []
-        for _ in range(args.rounds):
-            d.append(await direct())
-            e.append(await experiment_run())
+        for round_no in range(args.rounds):
+            # alternate which goes first: the database grows by an experiment's cells
+            # every round and the machine's load drifts, neither may favour one way
+            order = (direct, experiment_run) if round_no % 2 == 0 else (experiment_run, direct)
+            for way in order:
+                gc.collect()  # the previous run's garbage is not collected in this one
+                (d if way is direct else e).append(await way())
         return d, e
 
     if os.environ.get("EVALS_BENCH_PROFILE"):
@@ -150,7 +165,9 @@ def main() -> None:
     print(f"direct:     {', '.join(f'{x:.2f}' for x in d)} s (median {statistics.median(d):.2f})")
     print(f"experiment: {', '.join(f'{x:.2f}' for x in e)} s (median {statistics.median(e):.2f})")
     print(f"overhead (best against best): {100 * (best_e - best_d) / best_d:+.1f} %")
-    cpu_d, cpu_e = statistics.median(cpus_d[1:]), statistics.median(cpus_e)
+    med_d, med_e = statistics.median(d), statistics.median(e)
+    print(f"overhead (median against median): {100 * (med_e - med_d) / med_d:+.1f} %")
+    cpu_d, cpu_e = statistics.median(cpus_d), statistics.median(cpus_e)
     print(
         f"process CPU (all threads), median: direct {cpu_d:.2f} s, experiment {cpu_e:.2f} s"
         f" ({1000 * (cpu_e - cpu_d) / (args.rows * 3):+.2f} ms per call)"

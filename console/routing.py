@@ -1,11 +1,13 @@
-"""WebSocket routes of the console (live log tail, playground)."""
+"""WebSocket routes of the console (live log tail, playground, experiment progress)."""
 
 from django.urls import path
 
+from console.evals.live import ExperimentProgressConsumer
 from console.playground.consumer import PlaygroundConsumer
 from console.tail import LogTailConsumer
 
 websocket_urlpatterns: list = [
     path("ws/logs/tail/", LogTailConsumer.as_asgi()),
     path("ws/playground/", PlaygroundConsumer.as_asgi()),
+    path("ws/evals/experiments/<int:pk>/", ExperimentProgressConsumer.as_asgi()),
 ]

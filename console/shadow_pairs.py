@@ -81,6 +81,19 @@ def pairs_of(route: Route, limit: int = PAIRS) -> list[Pair]:
             route__in=route.shadow_routes or [], shadow_of__isnull=False
         ).order_by("-created_at", "-id")[:limit]
     )
+    return _paired(route, mirrors)
+
+
+def pairs_by_id(route: Route, request_ids: list[str]) -> list[Pair]:
+    """The pairs of these mirrored requests (those still in the log), in that order."""
+    found = {
+        log.request_id: log
+        for log in RequestLog.objects.filter(request_id__in=request_ids, shadow_of__isnull=False)
+    }
+    return _paired(route, [found[i] for i in request_ids if i in found])
+
+
+def _paired(route: Route, mirrors: list[RequestLog]) -> list[Pair]:
     primaries = {
         log.request_id: log
         for log in RequestLog.objects.filter(

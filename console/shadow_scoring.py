@@ -3,30 +3,47 @@ run over a route's mirrored pairs, the primary's answer standing as the referenc
 as the baseline of a pairwise judge), so a team can judge a cheaper model on its own
 traffic before switching.
 
+A scoring run is a background job (``ShadowScoring``), never work done in a console
+request: ``create`` fixes the newest ``MAX_PAIRS`` pairs and returns; the evaluations'
+runner (``console.evals.runner``: one per serving process, a lease per job, renewed
+while it runs) takes it and calls ``run_claimed``, which scores the pairs
+``CONCURRENCY`` at a time and saves each chunk's scores as it goes. A process that dies
+loses its lease; the next one (or the restarted one) scores only the pairs without a
+saved score. A judge that fails or answers garbage leaves its pair unscored.
+
 Judge and similarity calls go through the same service as any request, under the key
-name ``shadow-scoring`` (journaled, no client key's limits). At most ``MAX_PAIRS`` pairs
-are scored per run, ``CONCURRENCY`` calls at a time."""
+name ``shadow-scoring`` (journaled, no client key's limits)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import logging
 from typing import Any
 
 import orjson
+from channels.db import database_sync_to_async
+from django.db import transaction
+from django.utils import timezone
 
-from console.evals import scorers, summary
+from console.evals import runner, scorers, summary
+from console.evals.models import ShadowScoring
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
+from gateway.models import Route
 from gateway.policy.registry import MASTER
 from gateway.types import Text
 
 from . import shadow_pairs
 
+log = logging.getLogger(__name__)
+
 MAX_PAIRS = 50
 CONCURRENCY = 8
+HISTORY = 10  # earlier runs the comparison page lists
 SCORING_KEY = dataclasses.replace(MASTER, name="shadow-scoring", prefix="shadow-scoring")
 
 
@@ -98,7 +115,13 @@ async def score_pairs(
 
     async def one(pair: shadow_pairs.Pair, question: str) -> float | None:
         async with gate:
-            return await score_one(scorer, pair, question)
+            try:
+                return await score_one(scorer, pair, question)
+            except Exception:  # a scorer's failure leaves this pair unscored, nothing more
+                log.warning(
+                    "shadow scoring: pair %s unscored", pair.mirror.request_id, exc_info=True
+                )
+                return None
 
     return list(await asyncio.gather(*(one(p, q) for p, q in zip(pairs, questions, strict=True))))
 
@@ -115,3 +138,91 @@ def verdict(scorer: dict[str, Any], scores: list[float | None]) -> dict[str, Any
     if scorer["kind"] == "judge" and scorer.get("mode") == "pairwise":
         out["win_rate"] = summary.win_rate([(s, 0.5) for s in scored])
     return out
+
+
+# --- the background job ----------------------------------------------------------------
+
+
+def create(route: Route, scorer: dict[str, Any], created_by: str = "") -> ShadowScoring:
+    """A scoring run of ``scorer`` over the route's newest pairs, queued for the runner
+    (woken once the row is committed)."""
+    pairs = shadow_pairs.pairs_of(route, MAX_PAIRS)
+    job = ShadowScoring.objects.create(
+        route=route,
+        scorer=scorer,
+        mirrors=[p.mirror.request_id for p in pairs],
+        created_by=created_by,
+    )
+    transaction.on_commit(runner.wake)
+    return job
+
+
+def latest(route: Route) -> list[ShadowScoring]:
+    return list(ShadowScoring.objects.filter(route=route)[:HISTORY])
+
+
+def _start(pk: int) -> tuple[ShadowScoring, list[shadow_pairs.Pair]]:
+    job = ShadowScoring.objects.select_related("route").get(pk=pk)
+    pairs = shadow_pairs.pairs_by_id(job.route, list(job.mirrors))
+    found = {p.mirror.request_id for p in pairs}
+    gone = {i: None for i in job.mirrors if i not in found and i not in job.scores}
+    if gone:  # mirrored requests deleted from the log since: unscored
+        job.scores = {**job.scores, **gone}
+    job.status = ShadowScoring.Status.RUNNING
+    ShadowScoring.objects.filter(pk=pk, runner=runner.RUNNER_ID).update(
+        status=job.status, scores=job.scores
+    )
+    return job, pairs
+
+
+def _save(pk: int, scores: dict[str, float | None]) -> bool:
+    """Save the scores so far; False when the job is no longer ours."""
+    return bool(ShadowScoring.objects.filter(pk=pk, runner=runner.RUNNER_ID).update(scores=scores))
+
+
+def _finish(pk: int, status: str, error: str = "") -> None:
+    job = ShadowScoring.objects.get(pk=pk)
+    values = [job.scores.get(i) for i in job.mirrors]
+    ShadowScoring.objects.filter(pk=pk, status__in=ShadowScoring.UNFINISHED).update(
+        status=status,
+        error=error,
+        verdict=verdict(job.scorer, values),
+        finished_at=timezone.now(),
+    )
+
+
+async def run_claimed(pk: int) -> None:
+    """Score a claimed job's pairs that have no saved score yet, then its verdict."""
+    stop = asyncio.Event()
+    outcome: list[str] = []
+    heartbeat = asyncio.create_task(runner._heartbeat(pk, stop, outcome, ShadowScoring))
+    try:
+        job, pairs = await database_sync_to_async(_start)(pk)
+        scores: dict[str, float | None] = dict(job.scores)
+        pending = [p for p in pairs if p.mirror.request_id not in scores]
+        for start in range(0, len(pending), CONCURRENCY):
+            chunk = pending[start : start + CONCURRENCY]
+            questions = [question_of(p.primary.dialect, p.primary_request) for p in chunk]
+            values = await score_pairs(job.scorer, chunk, questions)
+            if stop.is_set():
+                return
+            scores.update({p.mirror.request_id: v for p, v in zip(chunk, values, strict=True)})
+            if not await database_sync_to_async(_save)(pk, scores):
+                return  # another process has it now
+        await database_sync_to_async(_finish)(pk, ShadowScoring.Status.DONE)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("shadow scoring %s failed", pk)
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(_finish)(
+                pk, ShadowScoring.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+            )
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await heartbeat
+        with contextlib.suppress(Exception):
+            await asyncio.shield(
+                database_sync_to_async(runner.release)(pk, runner.RUNNER_ID, ShadowScoring)
+            )

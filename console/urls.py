@@ -42,6 +42,11 @@ urlpatterns = [
     path("routes/<int:pk>/", routes.route_edit, name="route-edit"),
     path("routes/<int:pk>/toggle/", routes.route_toggle, name="route-toggle"),
     path("routes/<int:pk>/shadow/", shadow.route_shadow, name="route-shadow"),
+    path(
+        "routes/<int:pk>/shadow/scoring/<int:run>/",
+        shadow.shadow_scoring_progress,
+        name="route-shadow-scoring",
+    ),
     path("routes/<int:pk>/delete/", routes.route_delete, name="route-delete"),
     path("routes/<int:pk>/deployments/new/", routes.deployment_create, name="deployment-create"),
     path("deployments/models/", routes.deployment_models, name="deployment-models"),

@@ -145,3 +145,58 @@ class Cell(models.Model):
             )
         ]
         indexes = [models.Index(fields=["experiment", "row_index"], name="evals_cell_row")]
+
+
+class ShadowScoring(models.Model):
+    """A scorer run over a route's newest mirrored pairs (``console.shadow_scoring``), in
+    the background like an experiment: the same runner and lease
+    (``console.evals.runner``), the pairs fixed when it is asked for (``mirrors``: the
+    mirrored requests' ids), each pair's score saved as it comes (``scores``: mirror
+    request id -> value or None for unscored), so a restarted process resumes it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    route = models.ForeignKey("gateway.Route", on_delete=models.CASCADE, related_name="+")
+    scorer = models.JSONField()  # one validated scorer (console.evals.scorers.validate)
+    mirrors = models.JSONField(default=list)  # the mirrored requests' ids, newest first
+    scores = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    runner = models.CharField(max_length=80, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    verdict = models.JSONField(default=dict, blank=True)  # shadow_scoring.verdict, when done
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "lease_until"], name="evals_shadow_claim")]
+
+    @property
+    def total(self) -> int:
+        return len(self.mirrors)
+
+    @property
+    def done(self) -> int:
+        return len(self.scores)
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+    @property
+    def scorer_name(self) -> str:
+        from console.evals.scorers import name_of
+
+        return name_of(self.scorer)

@@ -27,6 +27,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -36,8 +37,8 @@ from channels.db import database_sync_to_async
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from console.evals import summary
-from console.evals.models import Cell, DatasetRow, Experiment
+from console.evals import live, summary
+from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring
 from console.evals.scorers import (
     ASYNC_KINDS,
     judge_pairwise,
@@ -59,14 +60,15 @@ RENEW_SECONDS = LEASE_SECONDS / 3
 POLL_SECONDS = 1.0
 FLUSH_SECONDS = 1.0  # progress the page polls each second; fewer writes
 FLUSH_CELLS = 200
-MAX_EXPERIMENTS_PER_PROCESS = 2
+MAX_JOBS_PER_PROCESS = 2  # of each kind
 MAX_CONCURRENCY = 64
 USER_AGENT = "switchyard-evals"
+Leased = Experiment | ShadowScoring  # the models the runner leases (same lease fields)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
-_running: dict[int, asyncio.Task] = {}
+_running: dict[tuple[type[Leased], int], asyncio.Task] = {}
 
 
 def wake() -> None:
@@ -83,35 +85,47 @@ def experiment_key(experiment_id: int) -> registry.KeyEntry:
 # --- claiming ----------------------------------------------------------------------------
 
 
-def claim_one(runner_id: str = RUNNER_ID) -> int | None:
+def claim_one(runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> int | None:
+    """Take one unfinished job of ``model`` whose lease is free (an experiment by
+    default; a shadow scoring run is the other kind)."""
     now = timezone.now()
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    mine = [pk for kind, pk in _running if kind is model]
     candidates = (
-        Experiment.objects.filter(free, status__in=Experiment.UNFINISHED)
-        .exclude(pk__in=list(_running))
+        model.objects.filter(free, status__in=model.UNFINISHED)
+        .exclude(pk__in=mine)
         .order_by("created_at", "id")
         .values_list("pk", "lease_until")[:5]
     )
     for pk, lease in candidates:
         same_lease = Q(lease_until__isnull=True) if lease is None else Q(lease_until=lease)
-        taken = Experiment.objects.filter(
-            same_lease, pk=pk, status__in=Experiment.UNFINISHED
-        ).update(runner=runner_id, lease_until=now + timedelta(seconds=LEASE_SECONDS))
+        taken = model.objects.filter(same_lease, pk=pk, status__in=model.UNFINISHED).update(
+            runner=runner_id, lease_until=now + timedelta(seconds=LEASE_SECONDS)
+        )
         if taken == 1:
             return pk
     return None
 
 
-def renew(pk: int, runner_id: str = RUNNER_ID) -> str | None:
-    """Extend our lease; the experiment's status, or None when it is no longer ours."""
+def renew(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> str | None:
+    """Extend our lease; the job's status, or None when it is no longer ours."""
     until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-    if not Experiment.objects.filter(pk=pk, runner=runner_id).update(lease_until=until):
+    if not model.objects.filter(pk=pk, runner=runner_id).update(lease_until=until):
         return None
-    return Experiment.objects.values_list("status", flat=True).get(pk=pk)
+    return str(model.objects.values_list("status", flat=True).get(pk=pk))
 
 
-def release(pk: int, runner_id: str = RUNNER_ID) -> None:
-    Experiment.objects.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
+def release(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> None:
+    model.objects.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
+
+
+def _kinds() -> list[tuple[type[Leased], Callable[[int], Awaitable[None]]]]:
+    """The kinds of job the runner takes, in order of preference: experiments, then
+    shadow scoring runs (``console.shadow_scoring``, imported here: it builds on this
+    module)."""
+    from console import shadow_scoring
+
+    return [(Experiment, run_claimed), (ShadowScoring, shadow_scoring.run_claimed)]
 
 
 async def run_forever() -> None:
@@ -124,18 +138,20 @@ async def run_forever() -> None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_wake.wait(), POLL_SECONDS)
             _wake.clear()
-            for pk in [pk for pk, task in _running.items() if task.done()]:
-                del _running[pk]
-            if len(_running) >= MAX_EXPERIMENTS_PER_PROCESS:
-                continue
-            try:
-                pk = await database_sync_to_async(claim_one)()
-            except Exception as exc:
-                log.debug("evals runner: cannot claim (%s)", exc)
-                continue
-            if pk is not None:
-                _running[pk] = asyncio.create_task(run_claimed(pk), name=f"experiment-{pk}")
-                _wake.set()  # maybe another one
+            for job in [job for job, task in _running.items() if task.done()]:
+                del _running[job]
+            for model, run in _kinds():
+                if sum(1 for kind, _ in _running if kind is model) >= MAX_JOBS_PER_PROCESS:
+                    continue
+                try:
+                    pk = await database_sync_to_async(claim_one)(RUNNER_ID, model)
+                except Exception as exc:
+                    log.debug("evals runner: cannot claim (%s)", exc)
+                    continue
+                if pk is not None:
+                    name = f"{model._meta.model_name}-{pk}"
+                    _running[(model, pk)] = asyncio.create_task(run(pk), name=name)
+                    _wake.set()  # maybe another one
     finally:
         tasks = list(_running.values())
         for task in tasks:
@@ -296,9 +312,11 @@ async def run_claimed(pk: int) -> None:
             await database_sync_to_async(
                 Experiment.objects.filter(pk=pk, status=Experiment.Status.RUNNING).update
             )(status=Experiment.Status.SCORING)
+        await live.announce(pk)
         await _score_async(experiment, plan.rows, stop)
         if not stop.is_set():
             await database_sync_to_async(_finish)(pk, Experiment.Status.DONE)
+            await live.announce(pk)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -319,15 +337,17 @@ async def run_claimed(pk: int) -> None:
             await asyncio.shield(database_sync_to_async(release)(pk))
 
 
-async def _heartbeat(pk: int, stop: asyncio.Event, outcome: list[str]) -> None:
+async def _heartbeat(
+    pk: int, stop: asyncio.Event, outcome: list[str], model: type[Leased] = Experiment
+) -> None:
     while not stop.is_set():
         await asyncio.sleep(RENEW_SECONDS)
         try:
-            status = await database_sync_to_async(renew)(pk)
+            status = await database_sync_to_async(renew)(pk, RUNNER_ID, model)
         except Exception as exc:  # the database is away: keep going, try again
             log.debug("experiment %s: lease not renewed (%s)", pk, exc)
             continue
-        if status is None or status == Experiment.Status.CANCELLED:
+        if status is None or status == "cancelled":
             outcome.append("lost" if status is None else "cancelled")
             stop.set()
 
@@ -345,6 +365,8 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
         batch, finished = finished, []
         last_flush = time.monotonic()
         await database_sync_to_async(_flush)(experiment.pk, batch)
+        if batch:
+            await live.announce(experiment.pk)
 
     async def worker() -> None:
         while queue and not stop.is_set():

@@ -2,18 +2,20 @@
 answer the client got and each shadow route's), with status, latency, tokens, cost and
 how alike the two answers are, a summary per shadow route (``console.shadow_pairs``),
 and any of the evaluations' scorers run over the newest pairs on demand
-(``console.shadow_scoring``: a judge, similarity, exact, contains, regex, JSON, ...)."""
+(``console.shadow_scoring``: a judge, similarity, exact, contains, regex, JSON, ...).
+Asking for a score queues a background run and returns at once; the page shows its
+progress (polled), then its verdict, and keeps the earlier runs' verdicts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
 from console.decorators import staff_required
 from console.evals import scorers
+from console.evals.models import ShadowScoring
 from console.views.common import HtmxHttpRequest
 from gateway.models import Route
 
@@ -38,7 +40,6 @@ def _scorer_from(data: Any) -> dict[str, Any]:
 @staff_required
 def route_shadow(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     route = get_object_or_404(Route, pk=pk)
-    pairs = shadow_pairs.pairs_of(route)
     context: dict[str, Any] = {"route": route, "kinds": SCORER_KINDS, "form": request.POST}
     if request.method == "POST":
         try:
@@ -46,20 +47,41 @@ def route_shadow(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         except scorers.ScorerError as exc:
             context["score_error"] = str(exc)
         else:
-            scored = pairs[: shadow_scoring.MAX_PAIRS]
-            questions = [
-                shadow_scoring.question_of(p.primary.dialect, p.primary_request) for p in scored
-            ]
-            values = async_to_sync(shadow_scoring.score_pairs)(scorer, scored, questions)
-            for pair, value in zip(scored, values, strict=True):
-                pair.score = value
-            context["scorer"] = scorer
-            context["scorer_name"] = scorers.name_of(scorer)
-            context["verdict"] = shadow_scoring.verdict(scorer, values)
+            job = shadow_scoring.create(route, scorer, request.user.get_username())
+            if not job.mirrors:
+                job.delete()
+                context["score_error"] = "There is no mirrored request to score yet."
+            else:
+                return redirect("console:route-shadow", pk=pk)
+    pairs = shadow_pairs.pairs_of(route)
+    runs = shadow_scoring.latest(route)
+    shown = next((run for run in runs if run.status == ShadowScoring.Status.DONE), None)
+    if shown is not None:  # each pair's score from the newest finished run
+        for pair in pairs:
+            pair.score = shown.scores.get(pair.mirror.request_id)
     summaries = {name: shadow_pairs.Summary(name) for name in route.shadow_routes or []}
     for pair in pairs:
         summaries.setdefault(
             pair.mirror.route, shadow_pairs.Summary(pair.mirror.route)
         ).pairs.append(pair)
-    context.update(pairs=pairs, summaries=list(summaries.values()))
+    context.update(
+        pairs=pairs,
+        summaries=list(summaries.values()),
+        runs=runs,
+        current=runs[0] if runs else None,
+        shown=shown,
+        scored_ids=set(shown.scores) if shown is not None else set(),
+    )
     return render(request, "console/route_shadow.html", context)
+
+
+@staff_required
+def shadow_scoring_progress(request: HtmxHttpRequest, pk: int, run: int) -> HttpResponse:
+    """The progress of one scoring run (the page polls it while it runs)."""
+    job = get_object_or_404(ShadowScoring, pk=run, route_id=pk)
+    response = render(
+        request, "console/route_shadow.html#scoring-run", {"current": job, "route": job.route}
+    )
+    if job.finished and request.GET.get("was") == "running":
+        response["HX-Refresh"] = "true"  # the scores are in: show them beside the pairs
+    return response

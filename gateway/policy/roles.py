@@ -135,6 +135,7 @@ PAGES: dict[str, tuple[str, str]] = {
     },
     # shadow traffic compares answers of every key's requests
     "console:route-shadow": ("traffic.compare", "traffic.compare"),
+    "console:route-shadow-scoring": ("traffic.compare", "traffic.compare"),
     "console:spend": ("spend.view", "spend.view"),
     "console:spend-csv": ("spend.view", "spend.view"),
     "console:audit": ("audit.view", "audit.view"),
@@ -188,7 +189,7 @@ API: dict[str, tuple[str, str]] = {
     "openapi.json": ("dashboard.view", "dashboard.view"),
 }
 # Sockets (console/routing.py): what connecting to each needs.
-SOCKETS = {"tail": "logs.view", "playground": "playground.use"}
+SOCKETS = {"tail": "logs.view", "playground": "playground.use", "evals": "evals.use"}
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

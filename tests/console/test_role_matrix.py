@@ -77,6 +77,7 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     },
     # every team's traffic: shadow comparisons, spend, the audit log, evaluations
     "route-shadow": (ADMINS, ADMINS),
+    "route-shadow-scoring": (ADMINS, ADMINS),
     "spend": (ADMINS, ADMINS),
     "spend-csv": (ADMINS, ADMINS),
     "audit": (ADMINS, ADMINS),
@@ -176,6 +177,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
         "path": "console/console.css",
         "turn": 0,
         "column": 0,
+        "run": 1,
     }
     kwargs = {}
     for arg in pattern.pattern.converters:

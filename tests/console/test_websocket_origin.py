@@ -115,8 +115,18 @@ def session_cookie(gw: Gateway) -> str:
         return "; ".join(f"{name}={value}" for name, value in client.cookies.items())
 
 
-@pytest.mark.parametrize("path", ["/ws/logs/tail/", "/ws/playground/"])
+EXPERIMENT = (
+    "from console.evals.models import Dataset, Experiment; "
+    "d, _ = Dataset.objects.get_or_create(name='d'); "
+    "Experiment.objects.get_or_create(pk=1, defaults=dict(name='e', dataset=d, "
+    "dataset_version=1, columns=[{'route': 'x'}], status='done'))"
+)
+
+
+@pytest.mark.parametrize("path", ["/ws/logs/tail/", "/ws/playground/", "/ws/evals/experiments/1/"])
 async def test_a_foreign_origin_with_the_admins_cookie_is_refused(gw: Gateway, path) -> None:
+    if "evals" in path:
+        gw.shell(EXPERIMENT)
     cookie = session_cookie(gw)
     url = gw.url.replace("http://", "ws://") + path
     port = int(gw.url.rsplit(":", 1)[1])
@@ -131,6 +141,8 @@ async def test_a_foreign_origin_with_the_admins_cookie_is_refused(gw: Gateway, p
         if path == "/ws/playground/":
             await ws.send('{"action": "run", "spec": {}}')
             assert "message" in await asyncio.wait_for(ws.recv(), 5)
+        elif "evals" in path:
+            assert '"finished": true' in await asyncio.wait_for(ws.recv(), 5)
         else:
             await ws.ping()
 

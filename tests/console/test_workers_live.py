@@ -1,7 +1,8 @@
 """The console's live features under the recommended production command,
 ``manage.py serve --workers 2`` (uvicorn worker processes, in-memory channel layer):
 the live tail shows the requests every worker served, and the playground's WebSocket
-runs a two-column comparison end to end."""
+runs a two-column comparison end to end, and an experiment's progress socket follows
+the run whichever worker runs it."""
 
 from __future__ import annotations
 
@@ -111,8 +112,39 @@ async def test_the_playground_runs_a_comparison_end_to_end(gw: Gateway) -> None:
     assert messages[-1]["type"] == "turn_done"
 
 
+async def test_experiment_progress_reaches_sockets_on_every_worker(gw: Gateway) -> None:
+    async with httpx.AsyncClient(
+        base_url=gw.url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=10
+    ) as api:
+        rows = [{"prompt": f"how are you {i}"} for i in range(12)]
+        dataset = await api.post("/api/datasets/", json={"name": "workers", "rows": rows})
+        assert dataset.status_code == 201, dataset.text
+        started = await api.post(
+            "/api/experiments/",
+            json={"dataset": dataset.json()["id"], "columns": ["echo-slow", "echo"], "concurrency": 1},
+        )  # fmt: skip
+        assert started.status_code == 201, started.text
+    pk = started.json()["id"]
+    headers = {"Cookie": sign_in(gw), "Origin": gw.url}
+
+    async def watch() -> list[dict]:
+        # one runner (in one worker) runs it; four sockets spread over both workers
+        frames: list[dict] = []
+        url = ws_url(gw, f"/ws/evals/experiments/{pk}/")
+        async with connect(url, additional_headers=headers) as ws:
+            async for raw in ws:  # the consumer closes the socket once it is finished
+                frames.append(json.loads(raw))
+        return frames
+
+    watched = await asyncio.wait_for(asyncio.gather(*(watch() for _ in range(4))), 60)
+    for frames in watched:
+        assert frames[-1]["finished"] and frames[-1]["done"] == frames[-1]["total"] == 24
+        assert frames[-1]["status"] == "done"
+    assert any(0 < f["percent"] < 100 for frames in watched for f in frames)  # it moved
+
+
 async def test_the_websockets_refuse_anonymous_visitors(gw: Gateway) -> None:
-    for path in ("/ws/logs/tail/", "/ws/playground/"):
+    for path in ("/ws/logs/tail/", "/ws/playground/", "/ws/evals/experiments/1/"):
         with pytest.raises(InvalidStatus) as refused:
             async with connect(ws_url(gw, path), additional_headers={"Origin": gw.url}):
                 pass

@@ -73,6 +73,13 @@ def test_a_route_mirrors_to_its_shadow_and_the_console_compares(tmp_path: Path) 
                 pair = page.locator("article.shadow-pair").first
                 assert "mirror me please" in pair.inner_text()  # both echoes, side by side
                 assert "% alike" in pair.inner_text()
+                if name == "desktop":  # score the pairs: a background run, then its verdict
+                    page.select_option("select[name=kind]", "exact")
+                    page.click("form.shadow-score button[type=submit]")
+                    page.wait_for_selector("tr.shadow-verdict:has-text('done')", timeout=30_000)
+                    verdict = page.locator("tr.shadow-verdict").first.inner_text()
+                    assert "unscored" not in verdict and "1.00" in verdict, verdict
+                    assert "exact: 1.00" in page.locator("article.shadow-pair").first.inner_text()
                 page.screenshot(path=str(shots / f"shadow-{name}.png"), full_page=True)
                 page.close()
             browser.close()

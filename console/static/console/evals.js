@@ -1,6 +1,7 @@
 // The evaluation pages: the results page's two charts (uPlot, vendored) drawn from the
 // JSON block the page carries (#evals-chart-data), and the blind review's keyboard
-// shortcuts (A, B, T, S). No inline script: the CSP allows only 'self'.
+// shortcuts (A, B, T, S), and a running experiment's progress over the WebSocket. No
+// inline script: the CSP allows only 'self'.
 (function () {
   const PALETTE = ["#6366f1", "#f59e0b", "#10b981", "#ef4444", "#0ea5e9", "#a855f7"];
 
@@ -68,7 +69,14 @@
       scales: { x: { time: false, range: [-0.5, buckets.length * stride - 1] } },
       axes: [
         Object.assign({}, a, { label: "ms", labelSize: 16, splits: () => buckets.map((b, i) => i * stride + centre),
-          values: (u, t) => t.map((v) => buckets[Math.round((v - centre) / stride)] || "") }),
+          // on a narrow chart every second or third bucket is named, so labels never overlap
+          values: (u, t) => {
+            const step = u.width < 420 ? 3 : u.width < 640 ? 2 : 1;
+            return t.map((v) => {
+              const i = Math.round((v - centre) / stride);
+              return i % step ? "" : buckets[i] || "";
+            });
+          } }),
         Object.assign({}, a, { label: "answers", labelSize: 20 }),
       ],
       legend: { live: false },
@@ -101,7 +109,55 @@
     });
   }
 
-  function start() { charts(); shortcuts(); }
+  // A running experiment's progress card (#progress[data-experiment]) is pushed over the
+  // console's WebSocket (console/evals/live.py). While the socket is open the card's
+  // HTMX polling is held back; when the socket cannot open or drops, the polling goes on
+  // as before (the fallback). When the experiment has finished the page reloads to show
+  // the summary and the charts, as the polling's HX-Refresh does.
+  function liveProgress() {
+    const card = document.querySelector("#progress[data-experiment]");
+    if (!card || typeof WebSocket === "undefined") return;
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    let socket;
+    try {
+      socket = new WebSocket(scheme + location.host + "/ws/evals/experiments/" + card.dataset.experiment + "/");
+    } catch (e) {
+      return;
+    }
+    let live = false;
+    let pushes = 0;
+    document.body.addEventListener("htmx:beforeRequest", (event) => {
+      if (live && event.detail.elt && event.detail.elt.id === "progress") event.preventDefault();
+    });
+    socket.addEventListener("open", () => { live = true; });
+    socket.addEventListener("close", () => {
+      live = false;
+      const current = document.getElementById("progress");
+      if (current) current.removeAttribute("data-socket");
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message.type !== "progress") return;
+      const current = document.getElementById("progress");
+      if (!current) return;
+      const holder = document.createElement("div");
+      holder.innerHTML = message.html;
+      const fresh = holder.firstElementChild;
+      if (!fresh) return;
+      pushes += 1;
+      fresh.dataset.socket = "live";
+      fresh.dataset.pushes = String(pushes);
+      current.replaceWith(fresh);
+      if (typeof htmx !== "undefined") htmx.process(fresh);
+      if (message.finished) {
+        live = false;
+        location.reload();
+      }
+    });
+  }
+
+  function start() { charts(); shortcuts(); liveProgress(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
 })();

@@ -1,7 +1,9 @@
 """The evaluations console in headless Chromium against a real server: upload a
-dataset, run it over three echo routes, watch the progress bar reach 100 %, read the
-summary and the charts, open a row, vote in the blind review with the keyboard.
-Screenshots go to the scratch folder (tests/screenshots.py)."""
+dataset, run it over three echo routes, watch the progress bar reach 100 % through the
+WebSocket (the frames the socket delivered are counted), read the summary and the
+charts, open a row, vote in the blind review with the keyboard; with the socket refused,
+the bar still gets there by HTMX polling. Screenshots at 1440 and 390 px go to the
+scratch folder (tests/screenshots.py)."""
 
 from __future__ import annotations
 
@@ -59,11 +61,41 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(screenshot_dir() / f"evals-{name}.png"), full_page=True)
 
 
+def narrow_shot(page, name: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, f"{name}-390")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
+def progress_frames(page) -> list[dict]:
+    """The messages the experiment progress socket delivers to the page, as they come."""
+    frames: list[dict] = []
+
+    def watch(ws) -> None:
+        if "/ws/evals/experiments/" in ws.url:
+            ws.on("framereceived", lambda payload: frames.append(json.loads(payload)))
+
+    page.on("websocket", watch)
+    return frames
+
+
+def upload(page, path: Path, name: str) -> None:
+    page.goto("/evals/")
+    page.fill("#ds-name", name)
+    page.set_input_files("#ds-file", str(path))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector(f"h1:text('{name}')")
+
+
 def test_upload_run_three_routes_and_read_the_results(page, tmp_path: Path) -> None:
     data = tmp_path / "capitals.jsonl"
     lines = [
         json.dumps(
-            {"prompt": f"capital {i}", "reference": f"Echo: capital {i}", "metadata": {"n": i}}
+            {
+                "prompt": f"capital {i} of land {i}",  # echo-slow: 50 ms a word, ~0.3 s
+                "reference": f"Echo: capital {i} of land {i}",
+                "metadata": {"n": i},
+            }
         )
         for i in range(ROWS)
     ]
@@ -90,22 +122,35 @@ def test_upload_run_three_routes_and_read_the_results(page, tmp_path: Path) -> N
     page.fill("input[name=temperature_1]", "0.2")
     page.check("#s-exact")
     page.check("#s-contains")
-    page.fill("#x-concurrency", "4")
+    page.fill("#x-concurrency", "2")
     shot(page, "new-experiment")
+    frames = progress_frames(page)
     page.click("#experiment-form button[type=submit]")
     page.wait_for_selector("#progress-bar")
     seen = set()
-    for _ in range(200):  # the bar moves while it runs
+    swapped_by_socket = False
+    for _ in range(400):  # the bar moves while it runs
         seen.add(page.locator("#progress-percent").inner_text())
+        swapped_by_socket |= page.locator("#progress[data-socket=live]").count() == 1
+        if len(seen) == 2:
+            shot(page, "running")
+            narrow_shot(page, "running")
         if page.locator("#progress-status").inner_text() == "done":
             break
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(100)
     page.wait_for_selector("#progress-status:text('done')")
     page.wait_for_selector("#progress-percent:text('100%')")
     page.wait_for_function("document.querySelector('#scatter-chart canvas') !== null")
     page.wait_for_function("document.querySelector('#latency-chart canvas') !== null")
     shot(page, "results")
+    narrow_shot(page, "results")
     assert len(seen) > 1, seen  # it was seen in progress, not only finished
+    # the socket delivered the progress: its first state, the bar moving, then 100 %
+    assert swapped_by_socket  # the page's card was replaced by what the socket sent
+    assert len(frames) >= 3, frames
+    assert any(0 < f["percent"] < 100 for f in frames), [f["percent"] for f in frames]
+    assert frames[-1]["finished"] and frames[-1]["percent"] == 100
+    assert frames[-1]["done"] == ROWS * 3 and 'value="100"' in frames[-1]["html"]
     summary = page.locator("#summary tbody tr")
     assert summary.count() == 3
     assert "1.000" in summary.nth(0).inner_text()  # echo answers the reference exactly
@@ -117,8 +162,9 @@ def test_upload_run_three_routes_and_read_the_results(page, tmp_path: Path) -> N
     page.locator("#results .row-link").nth(3).click()
     page.wait_for_selector("h1:has-text('row 3')")
     assert page.locator(".eval-answer").count() == 3
-    assert page.locator(".eval-answer pre").first.inner_text() == "Echo: capital 3"
+    assert page.locator(".eval-answer pre").first.inner_text() == "Echo: capital 3 of land 3"
     shot(page, "row")
+    narrow_shot(page, "row")
     page.locator(".eval-answer a:text('Open in the log')").first.click()
     page.wait_for_url(re.compile(r"/logs/"))
     assert "experiment:" in page.content()
@@ -133,3 +179,29 @@ def test_upload_run_three_routes_and_read_the_results(page, tmp_path: Path) -> N
     page.wait_for_load_state("load")
     page.wait_for_selector("[data-review]")
     assert page.locator("p.muted").first.inner_text() != remaining  # one fewer to go
+
+
+def test_without_the_socket_the_bar_still_moves_by_polling(page, tmp_path: Path) -> None:
+    refused: list[str] = []
+
+    def refuse(ws) -> None:  # the socket cannot open (a proxy without WebSockets, say)
+        refused.append(ws.url)
+        ws.close()
+
+    page.route_web_socket(re.compile(r"/ws/evals/"), refuse)
+    data = tmp_path / "few.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"p {i}"}) + "\n" for i in range(8)))
+    upload(page, data, "few")
+    page.click("text=Run an experiment")
+    page.select_option("select[name=route_0]", "echo")
+    page.select_option("select[name=route_1]", "echo-slow")
+    page.fill("#x-concurrency", "1")
+    frames = progress_frames(page)
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/progress/" in r.url else None)
+    page.click("#experiment-form button[type=submit]")
+    page.wait_for_selector("#progress-status:text('done')", timeout=60_000)
+    page.wait_for_selector("#progress-percent:text('100%')")
+    page.wait_for_function("document.querySelector('#scatter-chart canvas') !== null")
+    assert refused and frames == []  # no progress came over a socket
+    assert len(polls) >= 2  # it came by polling
