@@ -24,6 +24,7 @@ import orjson
 
 from gateway.core import call as _call_module
 from gateway.core import (
+    media,
     shadow,
 )
 from gateway.core.call import (
@@ -84,10 +85,11 @@ async def handle(
     wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
         key = _authorize(call)
-        body = _parse_json(raw)
+        # a multipart body is read by its job (gateway.codecs.openai_media.forms)
+        body = {} if endpoint in media.MULTIPART else _parse_json(raw)
         if path_fields:
             body.update(path_fields)
-        job = JOBS.get(endpoint)
+        job = JOBS.get(endpoint) or media.MEDIA_JOBS.get(endpoint)
         if job is None:
             raise ModelNotFound(f"unknown endpoint {endpoint!r}")
         return await _serve(job(call, key, body, headers))
@@ -217,6 +219,7 @@ async def _serve(job: _Job) -> Reply | StreamReply:
     call, key = job.call, job.key
     job.check()
     route = await _fresh_route_for(call, key, job.body.get("model"))
+    job = media.for_gemini_route(job, route)  # image output asked: an OpenAI image model
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
     hold = (

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from gateway.core import service
 from gateway.core.service import Caller, Reply, StreamReply
-from gateway.edge import dialects
+from gateway.edge import body_caps, dialects
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -163,7 +163,7 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
     try:
-        if every <= 0:
+        if every <= 0 or not reply.keepalive:
             async for chunk in reply.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         else:
@@ -427,9 +427,9 @@ class GatewayApp:
             if refused is not None:
                 await send_reply(send, refused)
                 return
-        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        limit, message = body_caps.api_body_cap(endpoint)
         declared = headers.get("content-length", "")
-        too_large = RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
+        too_large = RequestTooLarge(message)
         if declared.isdigit() and int(declared) > limit:
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
