@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -101,24 +102,25 @@ def media_requests(gateway: Any, suffix: str) -> list[Any]:
 
 def journal(gateway: Any, endpoint: str, route: str, least: int = 1) -> list[dict[str, Any]]:
     """The journal rows of ``endpoint`` on ``route``, newest first (waiting for the
-    writer until there are ``least``)."""
-    code = (
-        "import json; from gateway.models import RequestLog; "
-        f"rows = RequestLog.objects.select_related('body').filter(endpoint={endpoint!r}, route={route!r})"
-        ".order_by('-id'); "
-        "print(json.dumps([{'status': r.status, 'cost': str(r.cost_usd), "
-        "'input_tokens': r.input_tokens, 'output_tokens': r.output_tokens, "
-        "'inbound': r.body.inbound_request, 'upstream': r.body.upstream_request, "
-        "'upstream_response': r.body.upstream_response, "
-        "'outbound': r.body.outbound_response, "
-        "'stream': r.stream} for r in rows]))"
+    writer until there are ``least``), read from the gateway's SQLite file."""
+    query = (
+        "SELECT l.status, l.cost_usd, l.input_tokens, l.output_tokens, l.stream, "
+        "b.inbound_request, b.upstream_request, b.upstream_response, b.outbound_response "
+        "FROM gateway_requestlog l LEFT JOIN gateway_requestbody b ON b.log_id = l.id "
+        "WHERE l.endpoint = ? AND l.route = ? ORDER BY l.id DESC"
     )
+    names = ("status", "cost", "input_tokens", "output_tokens", "stream", "inbound",
+             "upstream", "upstream_response", "outbound")  # fmt: skip
+    path = gateway.data_dir / "switchyard.sqlite3"
     deadline = time.monotonic() + 10
     while True:
-        rows = json.loads(gateway.shell(code).strip().splitlines()[-1])
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            rows = [
+                dict(zip(names, row, strict=True)) for row in db.execute(query, (endpoint, route))
+            ]
         if len(rows) >= least or time.monotonic() > deadline:
             return rows
-        time.sleep(0.3)
+        time.sleep(0.1)
 
 
 # --- images --------------------------------------------------------------------------------
