@@ -372,6 +372,7 @@ class _Form(_Media):
         kind = self.headers.get("content-type", "")
         self.form = forms.parse(self.call.raw, kind)
         self.body = self.form.fields()  # what the pipeline reads (model, prompt)
+        self.call.logged_request = self.logged()  # a refused form is logged so too
         return self.form
 
     def option(self, name: str) -> str | None:

@@ -85,8 +85,11 @@ async def handle(
     wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
         key = _authorize(call)
-        # a multipart body is read by its job (gateway.codecs.openai_media.forms)
-        body = {} if endpoint in media.MULTIPART else _parse_json(raw)
+        if endpoint in media.MULTIPART:  # read by its job (gateway.codecs.openai_media.forms)
+            call.logged_request = b""  # the journal never keeps the uploaded files
+            body: dict[str, Any] = {}
+        else:
+            body = _parse_json(raw)
         if path_fields:
             body.update(path_fields)
         job = JOBS.get(endpoint) or media.MEDIA_JOBS.get(endpoint)
@@ -261,10 +264,12 @@ def cost_of(deployment: DeploymentEntry | None, usage: Usage) -> Decimal:
 
 
 _call_module.mirror_handler = _mirror  # Call.finish hands shadow mirrors to it
+MULTIPART = media.MULTIPART  # endpoints whose bodies the edge reads into one buffer
 
 # What the endpoints, the console and the tests read here: the request types and helpers
 # (from gateway.core.call) beside the pipeline's own entry points.
 __all__ = [
+    "MULTIPART",
     "Call",
     "Caller",
     "Headers",

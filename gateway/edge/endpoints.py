@@ -152,6 +152,41 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+async def read_body_once(receive: Receive, limit: int, declared: int | None) -> bytearray | None:
+    """The whole body in one buffer, filled as it arrives (no list of chunks joined at
+    the end: a 25 MB upload is in memory once), or None past ``limit`` bytes. With a
+    Content-Length the buffer is that size from the start."""
+    if declared is None:
+        grown = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            grown += message.get("body", b"")
+            if len(grown) > limit:
+                return None
+            if not message.get("more_body"):
+                return grown
+    buffer = bytearray(declared)
+    view = memoryview(buffer)
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        if size + len(chunk) > declared:  # more than declared: the server prevents it
+            return None
+        view[size : size + len(chunk)] = chunk
+        size += len(chunk)
+        if not message.get("more_body"):
+            break
+    view.release()
+    if size < declared:
+        del buffer[size:]  # shortened in place
+    return buffer
+
+
 async def send_reply(send: Send, reply: Reply) -> None:
     headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -434,7 +469,11 @@ class GatewayApp:
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         try:
-            raw = await read_body(receive, limit)
+            if endpoint in service.MULTIPART:  # media uploads: read into one buffer
+                size = int(declared) if declared.isdigit() else None
+                raw: bytes | bytearray | None = await read_body_once(receive, limit, size)
+            else:
+                raw = await read_body(receive, limit)
         except asyncio.CancelledError:
             if runtime.was_cut():  # the shutdown grace period ended while it uploaded
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]

@@ -157,21 +157,22 @@ class Provider:
     async def media(
         self,
         path: str,
-        content: bytes,
+        content: bytes | list[bytes | memoryview],
         content_type: str,
         deployment: DeploymentEntry,
         exchange: Exchange,
     ) -> tuple[bytes, str]:
         """OpenAI's media endpoints (``images/generations``, ``images/edits``,
         ``audio/transcriptions``, ``audio/translations``, ``audio/speech``): ``content``
-        (JSON or multipart, as the caller sent it with the model renamed) posted to
+        (JSON or multipart, as the caller sent it with the model renamed; pieces of the
+        caller's body written out one after the other) posted to
         ``path``; the answer's bytes and content type. Adapters that speak OpenAI."""
         raise NotImplementedError
 
     async def media_stream(
         self,
         path: str,
-        content: bytes,
+        content: bytes | list[bytes | memoryview],
         content_type: str,
         deployment: DeploymentEntry,
         exchange: Exchange,

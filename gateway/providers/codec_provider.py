@@ -49,7 +49,7 @@ from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.server import http
-from gateway.server.pooled_transport import Answer, AnswerTooLarge, body_chunks
+from gateway.server.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.streaming import iter_sse_batches, sse_bytes
 from gateway.types import (
     ChatRequest,
@@ -358,13 +358,15 @@ class CodecProvider(Provider):
 
     # -- bytes in, bytes out (OpenAI's media endpoints) --------------------------------
     async def post_bytes(
-        self, url: str, content: bytes, content_type: str, exchange: Exchange
+        self, url: str, content: Body, content_type: str, exchange: Exchange
     ) -> tuple[bytes, str]:
         """Post ``content`` (any content type) signed; the answer's bytes and content
         type. Failures raised as the codec reads them; the exchange records no body
-        (media bodies stay out of the journal: the job logs a summary)."""
+        (media bodies stay out of the journal: the job logs a summary). ``content`` may
+        be pieces of the caller's body: the pooled transport writes them out as they are
+        (the OpenAI-compatible upstreams that take media sign no body)."""
         headers = {"Content-Type": content_type, "Accept": "*/*"}
-        await self.sign("POST", url, content, headers)
+        await self.sign("POST", url, b"", headers)
         exchange.begin(url, b"")
         limit = http.max_answer_bytes()
         try:
@@ -375,7 +377,10 @@ class CodecProvider(Provider):
                 response = whole.response() if status >= 400 else None
                 kind = _header(whole.raw_headers, b"content-type")
             else:
-                capped, body = await http.post_capped(url, content, headers, self.timeout(), limit)
+                whole_body = content if isinstance(content, bytes) else b"".join(content)
+                capped, body = await http.post_capped(
+                    url, whole_body, headers, self.timeout(), limit
+                )
                 status, response = capped.status_code, capped
                 kind = capped.headers.get("content-type", "")
         except httpx.TransportError as exc:
@@ -396,18 +401,19 @@ class CodecProvider(Provider):
         return body, kind or "application/octet-stream"
 
     async def stream_bytes(
-        self, url: str, content: bytes, content_type: str, exchange: Exchange
+        self, url: str, content: Body, content_type: str, exchange: Exchange
     ) -> tuple[str, AsyncIterator[bytes]]:
         """Post ``content`` and hand back the answer's content type and its body chunks
         as they arrive (never read whole); an error answer raises here."""
         headers = {"Content-Type": content_type, "Accept": "*/*"}
-        await self.sign("POST", url, content, headers)
+        await self.sign("POST", url, b"", headers)
         exchange.begin(url, b"")
         try:
             direct = http.pooled()
             if direct is None:
+                whole_body = content if isinstance(content, bytes) else b"".join(content)
                 request = http.client().build_request(
-                    "POST", url, content=content, headers=headers, timeout=self.timeout()
+                    "POST", url, content=whole_body, headers=headers, timeout=self.timeout()
                 )
                 response = await http.client().send(request, stream=True)
             else:

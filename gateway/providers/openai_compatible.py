@@ -126,7 +126,7 @@ class OpenAICompatibleProvider(CodecProvider):
     async def media(
         self,
         path: str,
-        content: bytes,
+        content: bytes | list[bytes | memoryview],
         content_type: str,
         deployment: DeploymentEntry,
         exchange: Exchange,
@@ -138,7 +138,7 @@ class OpenAICompatibleProvider(CodecProvider):
     async def media_stream(
         self,
         path: str,
-        content: bytes,
+        content: bytes | list[bytes | memoryview],
         content_type: str,
         deployment: DeploymentEntry,
         exchange: Exchange,

@@ -32,6 +32,8 @@ from .mock_upstream import MockUpstream
 GEMINI_KEY = "AIza-mock-gemini-key-for-media"
 SECRET = "sk-upstream-media-0123456789"
 LIMITED_KEY = "sy-media-only-img-0123456789abcdef"
+SLOW_KEY = "sy-media-one-rpm-0123456789abcdef"
+SPENT_KEY = "sy-media-budget-0123456789abcdef"
 SETUP = """
 from gateway.models import ApiKey, Deployment, Provider, Route
 
@@ -62,6 +64,10 @@ route("tts-4o", oa, "gpt-4o-mini-tts")
 key = ApiKey.objects.create(name="limited", prefix="{limited}"[:10],
     key_hash=ApiKey.hash_key("{limited}"))
 key.routes.set([img])
+ApiKey.objects.create(name="one-a-minute", prefix="{slow}"[:10],
+    key_hash=ApiKey.hash_key("{slow}"), rpm_limit=1)
+ApiKey.objects.create(name="spent", prefix="{spent}"[:10],
+    key_hash=ApiKey.hash_key("{spent}"), budget_usd="0.001")
 """
 
 
@@ -76,6 +82,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             gemini_key=GEMINI_KEY,
             secret=SECRET,
             limited=LIMITED_KEY,
+            slow=SLOW_KEY,
+            spent=SPENT_KEY,
         )
         with running_gateway(
             tmp_path_factory.mktemp("media"), setup=[["shell", "-c", setup]], seed=False
@@ -100,14 +108,16 @@ def media_requests(gateway: Any, suffix: str) -> list[Any]:
     return [s for s in gateway.mock.seen if s.path.endswith(suffix)]
 
 
-def journal(gateway: Any, endpoint: str, route: str, least: int = 1) -> list[dict[str, Any]]:
-    """The journal rows of ``endpoint`` on ``route``, newest first (waiting for the
-    writer until there are ``least``), read from the gateway's SQLite file."""
+def journal(gateway: Any, endpoint: str, route: str, rid: str = "") -> list[dict[str, Any]]:
+    """The journal rows of ``endpoint`` on ``route`` (of request ``rid`` only, when
+    given), newest first, waiting for the writer until there is one; read from the
+    gateway's SQLite file."""
     query = (
         "SELECT l.status, l.cost_usd, l.input_tokens, l.output_tokens, l.stream, "
         "b.inbound_request, b.upstream_request, b.upstream_response, b.outbound_response "
         "FROM gateway_requestlog l LEFT JOIN gateway_requestbody b ON b.log_id = l.id "
-        "WHERE l.endpoint = ? AND l.route = ? ORDER BY l.id DESC"
+        "WHERE l.endpoint = ? AND l.route = ? AND (? = '' OR l.request_id = ?) "
+        "ORDER BY l.id DESC"
     )
     names = ("status", "cost", "input_tokens", "output_tokens", "stream", "inbound",
              "upstream", "upstream_response", "outbound")  # fmt: skip
@@ -116,9 +126,10 @@ def journal(gateway: Any, endpoint: str, route: str, least: int = 1) -> list[dic
     while True:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
             rows = [
-                dict(zip(names, row, strict=True)) for row in db.execute(query, (endpoint, route))
+                dict(zip(names, row, strict=True))
+                for row in db.execute(query, (endpoint, route, rid, rid))
             ]
-        if len(rows) >= least or time.monotonic() > deadline:
+        if rows or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)
 
@@ -135,7 +146,7 @@ def test_images_generate_b64_on_openai_priced_by_tokens(gateway: Any, client: op
     [seen] = media_requests(gateway, "/v1/images/generations")
     assert seen.body == {"model": "gpt-image-1", "prompt": "a red cat", "n": 2, "size": "1024x1024"}
     assert seen.headers["authorization"] == f"Bearer {SECRET}"
-    [row] = journal(gateway, "image_generation", "img")[:1]
+    [row] = journal(gateway, "image_generation", "img", result._request_id)
     assert row["status"] == 200 and row["output_tokens"] == 544
     # gpt-image-1: $5 / 1M text input, $40 / 1M image output (catalog/media.py)
     assert float(row["cost"]) == pytest.approx((50 * 5 + 544 * 40) / 1_000_000)
@@ -153,7 +164,7 @@ def test_images_generate_url_on_dall_e_3_priced_per_image(gateway: Any, client: 
     )  # fmt: skip
     assert result.data[0].url == "https://images.example/mock.png"
     assert result.data[0].revised_prompt == "a cat"
-    row = journal(gateway, "image_generation", "dalle")[0]
+    [row] = journal(gateway, "image_generation", "dalle", result._request_id)
     assert float(row["cost"]) == pytest.approx(0.12)  # dall-e-3 HD 1792x1024
 
 
@@ -165,7 +176,8 @@ def test_images_on_azure_with_declared_mode_and_price(gateway: Any, client: open
     assert seen.path == "/openai/deployments/my-painter/images/generations"
     assert seen.query["api-version"] == ["2025-04-01-preview"]
     assert seen.headers["api-key"] == SECRET
-    assert float(journal(gateway, "image_generation", "img-azure")[0]["cost"]) == 0.05
+    [row] = journal(gateway, "image_generation", "img-azure", result._request_id)
+    assert float(row["cost"]) == 0.05
 
 
 def test_images_on_gemini_b64_and_data_url(gateway: Any, client: openai.OpenAI):
@@ -182,7 +194,7 @@ def test_images_on_gemini_b64_and_data_url(gateway: Any, client: openai.OpenAI):
     assert sent[0].body["contents"][0]["parts"] == [{"text": "a fox"}]
     url = client.images.generate(model="img-gemini", prompt="a fox", response_format="url")
     assert url.data[0].url == "data:image/png;base64," + PNG_B64
-    row = journal(gateway, "image_generation", "img-gemini", 2)[-1]
+    [row] = journal(gateway, "image_generation", "img-gemini", result._request_id)
     assert row["output_tokens"] == 2 * 1290
     assert float(row["cost"]) == pytest.approx((2 * 12 * 0.3 + 2 * 1290 * 30) / 1_000_000)
     assert PNG_B64 not in row["upstream_response"] and PNG_B64 not in row["outbound"]
@@ -206,7 +218,7 @@ def test_images_edit_passes_several_images_and_the_mask_through(
     assert parts[("image[]", "a.png")] == first and parts[("image[]", "b.png")] == second
     assert parts[("mask", "mask.png")] == PNG
     assert parts[("model", None)] == b"gpt-image-1" and parts[("prompt", None)] == b"make them blue"
-    row = journal(gateway, "image_edit", "img")[0]
+    [row] = journal(gateway, "image_edit", "img", result._request_id)
     logged = json.loads(row["inbound"])
     assert logged["prompt"] == "make them blue"
     assert logged["image[]"][1] == {"filename": "b.png", "content_type": "image/png",
@@ -295,6 +307,24 @@ def test_google_genai_asks_an_openai_image_model_for_an_image(gateway: Any):
     assert refused.value.code == 400 and "cannot generate images" in refused.value.message
 
 
+def test_rate_limits_and_budgets_hold_on_media_endpoints(gateway: Any):
+    slow = openai.OpenAI(api_key=SLOW_KEY, base_url=gateway.url + "/v1", max_retries=0)
+    assert slow.audio.speech.create(model="tts", voice="alloy", input="one").content == AUDIO
+    with pytest.raises(openai.RateLimitError):
+        slow.images.generate(model="img", prompt="two")
+    spent = openai.OpenAI(api_key=SPENT_KEY, base_url=gateway.url + "/v1", max_retries=0)
+    spent.images.generate(model="dalle", prompt="costs $0.04")  # the budget is now spent
+    deadline = time.monotonic() + 10
+    while True:  # the spend is settled off the reply's path
+        try:
+            spent.audio.transcriptions.create(model="stt", file=("a.wav", AUDIO, "audio/wav"))
+        except openai.RateLimitError as refused:
+            assert "budget" in refused.message
+            break
+        assert time.monotonic() < deadline, "the budget was never enforced"
+        time.sleep(0.2)
+
+
 # --- audio ---------------------------------------------------------------------------------
 
 
@@ -308,7 +338,7 @@ def test_transcription_json_verbose_text_and_srt(gateway: Any, client: openai.Op
     assert fields["model"] == b"whisper-1"
     [(filename, data)] = [(f, v) for n, f, _k, v in seen.parts if n == "file"]
     assert filename == "speech.wav" and data == AUDIO
-    row = journal(gateway, "transcription", "stt")[0]
+    [row] = journal(gateway, "transcription", "stt", plain._request_id)
     seconds = round(len(AUDIO) / 16000, 3)
     assert float(row["cost"]) == pytest.approx(seconds * 0.0001)  # whisper-1: $0.006 a minute
     assert "speech.wav" in row["inbound"] and str(len(AUDIO)) in row["inbound"]
@@ -323,7 +353,7 @@ def test_transcription_json_verbose_text_and_srt(gateway: Any, client: openai.Op
     assert "00:00:00,000 --> 00:00:02,000" in srt
     local = client.audio.transcriptions.create(model="stt-local", file=audio)
     assert local.text == TRANSCRIPT
-    local_row = journal(gateway, "transcription", "stt-local")[0]
+    [local_row] = journal(gateway, "transcription", "stt-local", local._request_id)
     assert float(local_row["cost"]) == pytest.approx(seconds * 0.001)
 
 
@@ -335,7 +365,8 @@ def test_transcription_stream(gateway: Any, client: openai.OpenAI):
     assert [e.type for e in events[:2]] == ["transcript.text.delta"] * 2
     assert "".join(e.delta for e in events[:-1]).strip() == TRANSCRIPT
     assert events[-1].type == "transcript.text.done" and events[-1].text == TRANSCRIPT
-    row = journal(gateway, "transcription", "stt-4o")[0]
+    rid = stream.response.headers["x-request-id"]
+    [row] = journal(gateway, "transcription", "stt-4o", rid)
     assert row["stream"] and row["input_tokens"] == 120 and row["output_tokens"] == 11
     assert float(row["cost"]) == pytest.approx((120 * 6 + 11 * 10) / 1_000_000)
 
@@ -344,7 +375,8 @@ def test_translation(gateway: Any, client: openai.OpenAI):
     result = client.audio.translations.create(model="stt", file=("fr.m4a", AUDIO, "audio/mp4"))
     assert result.text == "Translated: " + TRANSCRIPT
     assert media_requests(gateway, "/v1/audio/translations")
-    assert journal(gateway, "translation", "stt")[0]["status"] == 200
+    [row] = journal(gateway, "translation", "stt", result._request_id)
+    assert row["status"] == 200
 
 
 def test_audio_refusals(gateway: Any, client: openai.OpenAI):
@@ -352,6 +384,10 @@ def test_audio_refusals(gateway: Any, client: openai.OpenAI):
     with pytest.raises(openai.BadRequestError) as bad_format:
         client.audio.transcriptions.create(model="stt", file=("notes.txt", b"hello", "text/plain"))
     assert bad_format.value.body["param"] == "file"
+    [row] = journal(gateway, "transcription", "", bad_format.value.request_id)  # before routing
+    assert row["status"] == 400 and json.loads(row["inbound"])["file"] == [
+        {"filename": "notes.txt", "content_type": "text/plain", "bytes": 5}
+    ]  # a refused upload is logged as its summary too, never its bytes
     with pytest.raises(openai.BadRequestError) as no_stream:
         client.audio.translations.create(
             model="stt", file=("a.wav", AUDIO, "audio/wav"), extra_body={"stream": "true"}
@@ -383,7 +419,7 @@ def test_speech_binary_streamed_chunk_by_chunk(gateway: Any, client: openai.Open
     assert whole.response.headers["content-type"] == "audio/mpeg"
     [seen] = media_requests(gateway, "/v1/audio/speech")
     assert seen.body == {"model": "tts-1", "voice": "alloy", "input": "Hello there!"}
-    row = journal(gateway, "speech", "tts")[0]
+    [row] = journal(gateway, "speech", "tts", whole.response.headers["x-request-id"])
     assert float(row["cost"]) == pytest.approx(len("Hello there!") * 15 / 1_000_000)
     assert json.loads(row["outbound"]) == {"audio_bytes": len(AUDIO), "content_type": "audio/mpeg"}
     gateway.mock.media_delay = 0.4
@@ -410,13 +446,14 @@ def test_speech_sse_events(gateway: Any, client: openai.OpenAI):
         instructions="cheerful",
     ) as response:  # fmt: skip
         assert response.headers["content-type"].startswith("text/event-stream")
+        rid = response.headers["x-request-id"]
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     events = [json.loads(line[6:]) for line in lines]
     audio = b"".join(
         base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta"
     )
     assert audio == AUDIO and events[-1]["type"] == "speech.audio.done"
-    row = journal(gateway, "speech", "tts-4o")[0]
+    [row] = journal(gateway, "speech", "tts-4o", rid)
     assert row["input_tokens"] == 14 and row["output_tokens"] == 101
     assert float(row["cost"]) == pytest.approx((14 * 0.6 + 101 * 12) / 1_000_000)
 

@@ -1,8 +1,9 @@
 """``multipart/form-data`` bodies as OpenAI's SDKs send them (``image``, ``image[]``,
 ``mask``, ``file`` and text fields), read once and never copied: every part's value is
 a ``memoryview`` into the body as received. The body goes upstream as it came, only the
-``model`` field's value swapped (``with_model``), so fields the gateway does not know
-reach the upstream untouched and byte for byte."""
+``model`` field's value swapped (``with_model``: views of the body around the new
+name), so fields the gateway does not know reach the upstream untouched and byte for
+byte, and the body is in memory once."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class Part:
 
 @dataclass(slots=True)
 class Form:
-    raw: bytes
+    raw: bytes | bytearray  # the body as received (the edge reads it into one buffer)
     content_type: str
     parts: list[Part] = field(default_factory=list)
 
@@ -95,7 +96,7 @@ def _disposition(value: bytes) -> tuple[str, str | None]:
     return name, None if filename is None else filename.decode("utf-8", errors="replace")
 
 
-def parse(raw: bytes, content_type: str) -> Form:
+def parse(raw: bytes | bytearray, content_type: str) -> Form:
     """The parts of ``raw``; a malformed body raises ``InvalidRequest``."""
     boundary = _boundary(content_type)
     form = Form(raw, content_type)
@@ -161,7 +162,7 @@ def parse(raw: bytes, content_type: str) -> Form:
         },
     )
     try:
-        parser.write(raw)
+        parser.write(raw)  # type: ignore[arg-type]  # any bytes-like buffer is read
         parser.finalize()
     except MultipartParseError as exc:
         raise InvalidRequest(f"the multipart body is malformed: {exc}") from None
@@ -170,16 +171,21 @@ def parse(raw: bytes, content_type: str) -> Form:
     return form
 
 
-def with_model(form: Form, model: str) -> bytes:
-    """The body with the ``model`` field's value replaced by ``model`` (one copy of
-    the body, made once for the upstream); the body itself when nothing changes."""
+# What goes upstream: the body as pieces (views of the received body around the new
+# model name), written out by the transport without being joined here.
+Pieces = list[bytes | memoryview]
+
+
+def with_model(form: Form, model: str) -> Pieces:
+    """The body with the ``model`` field's value replaced by ``model``, as pieces that
+    are views of the body (no copy is made; the transport writes them out)."""
+    view = memoryview(form.raw)
     for part in form.parts:
         if part.name == "model" and part.filename is None:
             if part.start < 0 or bytes(part.data) == model.encode():
                 break
-            raw = form.raw
-            return b"".join((raw[: part.start], model.encode(), raw[part.end :]))
-    return form.raw
+            return [view[: part.start], model.encode(), view[part.end :]]
+    return [view]
 
 
 def encode(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]],

@@ -34,11 +34,16 @@ def test_parts_are_views_of_the_body_and_only_the_model_is_rewritten():
     assert (first.filename, first.content_type, bytes(first.data)) == ("a.png", "image/png", tricky)
     assert first.data.obj is raw  # a view, not a copy
     assert bytes(second.data) == b"B"
-    rewritten = forms.with_model(form, "gpt-image-1")
+    pieces = forms.with_model(form, "gpt-image-1")
+    assert all(isinstance(p, bytes) or p.obj is raw for p in pieces)  # views, not copies
+    rewritten = b"".join(pieces)
     assert rewritten.replace(b"gpt-image-1", b"img", 1) == raw
     again = forms.parse(rewritten, kind)
     assert again.field("model") == "gpt-image-1" and bytes(again.files("image[]")[0].data) == tricky
-    assert forms.with_model(form, "img") is raw  # nothing to change: the body itself
+    [whole] = forms.with_model(form, "img")  # nothing to change: the body itself
+    assert whole.obj is raw and bytes(whole) == raw
+    from_buffer = forms.parse(bytearray(raw), kind)  # the edge's buffer
+    assert bytes(from_buffer.files("image[]")[0].data) == tricky
     summary = form.summary()
     assert summary["image[]"] == [
         {"filename": "a.png", "content_type": "image/png", "bytes": len(tricky)},
