@@ -298,6 +298,15 @@ def test_google_genai_asks_an_openai_image_model_for_an_image(gateway: Any):
     }
     row = journal(gateway, "chat", "img")[0]
     assert row["status"] == 200 and float(row["cost"]) > 0
+    chunks = list(
+        gclient.models.generate_content_stream(
+            model="img",
+            contents="a paper crane",
+            config=types.GenerateContentConfig(response_modalities=["IMAGE"]),
+        )
+    )
+    [chunk] = chunks  # the whole answer as one event
+    assert chunk.candidates[0].content.parts[0].inline_data.data == PNG
     with pytest.raises(genai.errors.ClientError) as refused:
         gclient.models.generate_content(
             model="chat",
