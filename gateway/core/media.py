@@ -77,6 +77,7 @@ class _Media(_Routed):
     content_type = "application/json"  # the reply's, unless the upstream says otherwise
     usage: Usage
     units = Decimal(0)  # what is priced per unit (images, seconds, characters)
+    events = False  # the streamed answer is server-sent events (not audio bytes)
 
     def max_output(self) -> int | None:
         return None
@@ -197,9 +198,9 @@ class _Media(_Routed):
         )
         call.release_deployment = routing.hold(call.deployment.id)  # type: ignore[union-attr]
         kind = kind or self.content_type
-        events = kind.startswith("text/event-stream")
+        self.events = kind.startswith("text/event-stream")
         chunks = self.relay(first, iterator)
-        return StreamReply(200, call.headers(kind.encode("latin-1")), chunks, keepalive=events)
+        return StreamReply(200, call.headers(kind.encode("latin-1")), chunks, keepalive=self.events)
 
     async def open_media(
         self, adapter: Provider, deployment: DeploymentEntry
@@ -229,9 +230,11 @@ class _Media(_Routed):
                     chunk = await anext(iterator)
                 except StopAsyncIteration:
                     break
-                except GatewayError as exc:  # the upstream broke off: nothing more to send
+                except GatewayError as exc:  # the upstream broke off
                     error = exc
                     break
+            if error is not None and self.events:  # events end with an error event;
+                yield call.codec.render_stream_error(error)  # audio bytes just stop
             disconnected = False
         finally:
             await _close(iterator)

@@ -357,6 +357,7 @@ class MockUpstream:
         self.abandoned = threading.Event()  # a stream's reader hung up before its end
         self.media_delay = 0.005  # between the audio chunks of a speech answer
         self.media_sent: list[float] = []  # when each streamed media chunk went out
+        self.media_cut_after: int | None = None  # drop a media stream after N chunks
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -386,6 +387,7 @@ class MockUpstream:
             self.abandoned.clear()
             self.media_delay = 0.005
             self.media_sent.clear()
+            self.media_cut_after = None
         self.prompt_cache.clear()
 
     def queue(self, *replies: Reply) -> None:
@@ -529,7 +531,10 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             self.send_header("transfer-encoding", "chunked")
             self.end_headers()
             try:
-                for piece in pieces:
+                for sent, piece in enumerate(pieces):
+                    if sent == mock.media_cut_after:
+                        self._drop()
+                        return
                     self._chunk(piece)
                     mock.media_sent.append(time.monotonic())
                     if delay:

@@ -380,6 +380,25 @@ def test_transcription_stream(gateway: Any, client: openai.OpenAI):
     assert float(row["cost"]) == pytest.approx((120 * 6 + 11 * 10) / 1_000_000)
 
 
+def test_transcription_stream_cut_by_the_upstream_ends_with_an_error_event(
+    gateway: Any, client: openai.OpenAI
+):
+    gateway.mock.media_cut_after = 3
+    try:
+        stream = client.audio.transcriptions.create(
+            model="stt-4o", file=("a.mp3", AUDIO, "audio/mpeg"), stream=True
+        )
+        received = []
+        with pytest.raises(openai.APIError):
+            for event in stream:
+                received.append(event)
+        assert [e.type for e in received] == ["transcript.text.delta"] * 3
+    finally:
+        gateway.mock.media_cut_after = None
+    [row] = journal(gateway, "transcription", "stt-4o", stream.response.headers["x-request-id"])
+    assert row["status"] == 502
+
+
 def test_translation(gateway: Any, client: openai.OpenAI):
     result = client.audio.translations.create(model="stt", file=("fr.m4a", AUDIO, "audio/mp4"))
     assert result.text == "Translated: " + TRANSCRIPT
