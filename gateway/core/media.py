@@ -622,6 +622,77 @@ class GeminiImages(_Media):
         return orjson.dumps({"images": int(self.units), "bytes": len(payload)})
 
 
+class GeminiNativeImages(_Media):
+    """A Gemini client asking a Gemini image model for image output: its
+    ``generateContent`` body goes to the model as it came (the chat path's canonical
+    answer has no image parts, so it would lose them), the answer comes back as is (a
+    stream is that one answer as one event). Priced by the tokens it reports."""
+
+    mode = media_prices.IMAGE
+    what = "image generation"
+    gemini = True
+
+    def check(self) -> None:
+        self.wants_stream = bool(self.body.get("stream"))
+        self.sent = {k: v for k, v in self.body.items() if k not in ("model", "stream")}
+
+    def prompt_text(self) -> str:
+        return self.call.raw.decode("utf-8", errors="replace")[:100_000]
+
+    def logged(self) -> bytes:
+        """The body with each inline image's data replaced by its length."""
+        contents = self.sent.get("contents")
+        shown = []
+        for content in contents if isinstance(contents, list) else []:
+            if not isinstance(content, dict):
+                continue
+            parts = []
+            for part in content.get("parts") or []:
+                inline = part.get("inlineData") if isinstance(part, dict) else None
+                if isinstance(inline, dict) and isinstance(inline.get("data"), str):
+                    inline = {**inline, "data": f"<{len(inline['data'])} base64 characters>"}
+                    part = {**part, "inlineData": inline}
+                parts.append(part)
+            shown.append({**content, "parts": parts})
+        return orjson.dumps({**self.sent, "contents": shown})
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        adapter = super().begin(route, deployment)
+        if "images" not in adapter.also_serves:
+            raise InvalidRequest(
+                f"model {route.name!r} mixes Gemini and other image models: image output "
+                "for Gemini clients needs one kind per route",
+                param="model",
+            )
+        return adapter
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        exchange = self.call.exchange
+        assert exchange is not None
+        data = await adapter.generate_content(self.sent, deployment, exchange)
+        found = sum(
+            1
+            for candidate in data.get("candidates") or []
+            for part in (candidate.get("content") or {}).get("parts") or []
+            if isinstance(part, dict) and (part.get("inlineData") or part.get("inline_data"))
+        )
+        self.units = Decimal(found)
+        reported = data.get("usageMetadata") or {}
+        self.usage = Usage(
+            input_tokens=int(reported.get("promptTokenCount") or 0),
+            output_tokens=int(reported.get("candidatesTokenCount") or 0),
+        )
+        answer = orjson.dumps(data)
+        if self.wants_stream:
+            return b"data: " + answer + b"\r\n\r\n", self.usage, "text/event-stream"
+        return answer, self.usage, "application/json"
+
+    def summary(self, payload: bytes, content_type: str) -> bytes:
+        return orjson.dumps({"images": int(self.units), "bytes": len(payload)})
+
+
 GOOGLE_KINDS = ("gemini", "vertex_ai")
 
 
@@ -630,13 +701,19 @@ def for_gemini_route(job: Any, route: RouteEntry) -> Any:
     asks for image output and the route's deployments generate images through OpenAI's
     API; the chat job otherwise (a Gemini upstream takes the body itself). Image output
     asked of a route that has no image model, outside Google, is a 400, as Gemini
-    answers a text model asked for images."""
+    answers a text model asked for images. A Gemini image model gets the client's body
+    as it came (``GeminiNativeImages``)."""
     if job.call.dialect != "gemini" or not images.asks_for_image(job.body):
         return job
-    if any(d.provider.kind in GOOGLE_KINDS for d in route.deployments):
-        return job
-    if route.deployments and all(mode_of(d) == media_prices.IMAGE for d in route.deployments):
-        images_job = GeminiImages(job.call, job.key, job.body, job.headers)
+    drawing = bool(route.deployments) and all(
+        mode_of(d) == media_prices.IMAGE for d in route.deployments
+    )
+    google = any(d.provider.kind in GOOGLE_KINDS for d in route.deployments)
+    if drawing or google:
+        if not drawing:
+            return job  # a Gemini text model: the upstream answers as it does
+        kind = GeminiNativeImages if google else GeminiImages
+        images_job = kind(job.call, job.key, job.body, job.headers)
         images_job.check()
         return images_job
     raise InvalidRequest(

@@ -51,15 +51,18 @@ AUDIO_BODY_CAP = AUDIO_FILE_CAP + 256 * 1024
 AUDIO_ENDPOINTS = ("transcription", "translation")
 
 
-def api_body_cap(endpoint: str) -> tuple[int, str]:
-    """The largest body an API ``endpoint`` takes, and what its 413 says of it."""
+def api_body_cap(endpoint: str) -> int:
+    """The largest body, in bytes, an API ``endpoint`` takes."""
     if endpoint in AUDIO_ENDPOINTS:
-        return AUDIO_BODY_CAP, (
-            f"the request body exceeds the limit of {AUDIO_BODY_CAP} bytes (audio files "
-            "may be at most 25 MB)"
-        )
-    limit = settings.SWITCHYARD_MAX_BODY_BYTES
-    return limit, f"the request body exceeds the limit of {limit} bytes"
+        return AUDIO_BODY_CAP
+    return settings.SWITCHYARD_MAX_BODY_BYTES  # type: ignore[no-any-return]
+
+
+def too_large(endpoint: str, limit: int) -> str:
+    """What the 413 of a body over ``limit`` says (written only when one is refused)."""
+    if endpoint in AUDIO_ENDPOINTS:
+        return f"the request body exceeds the limit of {limit} bytes (audio files may be at most 25 MB)"
+    return f"the request body exceeds the limit of {limit} bytes"
 
 
 def declared_length(scope: Scope) -> int | None:

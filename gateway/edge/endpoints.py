@@ -462,10 +462,10 @@ class GatewayApp:
             if refused is not None:
                 await send_reply(send, refused)
                 return
-        limit, message = body_caps.api_body_cap(endpoint)
+        limit = body_caps.api_body_cap(endpoint)
         declared = headers.get("content-length", "")
-        too_large = RequestTooLarge(message)
         if declared.isdigit() and int(declared) > limit:
+            too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         try:
@@ -482,6 +482,7 @@ class GatewayApp:
             service.record_abandoned(endpoint, dialect, caller)  # left before its body
             return
         if raw is None:
+            too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         # From here the client may go away at any moment: a watcher cancels this task's

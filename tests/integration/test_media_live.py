@@ -307,6 +307,17 @@ def test_google_genai_asks_an_openai_image_model_for_an_image(gateway: Any):
     )
     [chunk] = chunks  # the whole answer as one event
     assert chunk.candidates[0].content.parts[0].inline_data.data == PNG
+    gateway.gemini.reset()
+    native = gclient.models.generate_content(  # a Gemini image model: Gemini's own body
+        model="img-gemini",
+        contents="a kite",
+        config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
+    )
+    assert [p.inline_data.data for p in native.candidates[0].content.parts if p.inline_data] == [
+        PNG
+    ]
+    [sent] = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+    assert sent.body["generationConfig"]["responseModalities"] == ["TEXT", "IMAGE"]
     with pytest.raises(genai.errors.ClientError) as refused:
         gclient.models.generate_content(
             model="chat",
