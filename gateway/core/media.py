@@ -327,11 +327,14 @@ class _Images(_Media):
         assert call.exchange is not None
         body = images.gemini_body(str(self.option("prompt")), self.option("size"), inputs)
         answers = await asyncio.gather(
-            *(adapter.generate_content(body, deployment, call.exchange) for _ in range(self.count))
+            *(adapter.generate_content(body, deployment, call.exchange) for _ in range(self.count)),
+            return_exceptions=True,  # every call ends before the first failure is raised
         )
         found: list[tuple[str, str]] = []
         prompt = output = 0
         for data in answers:
+            if isinstance(data, BaseException):
+                raise data
             got, _text, (used_in, used_out) = images.gemini_images(data)
             found += got
             prompt, output = prompt + used_in, output + used_out

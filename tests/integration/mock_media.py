@@ -4,10 +4,10 @@ them, refusing what OpenAI refuses:
 - ``POST */images/generations`` (JSON: ``prompt`` required, ``n`` 1-10,
   ``response_format`` b64_json | url, not for gpt-image models, which always answer
   b64_json) and ``*/images/edits`` (multipart/form-data only: ``image`` or ``image[]``
-  file parts required, at most one ``mask``, ``prompt`` required); gpt-image answers
-  report token usage;
+  file parts required, at most one ``mask``, ``prompt`` required; dall-e-2 takes PNGs
+  under 4 MB, the others images under 50 MB); gpt-image answers report token usage;
 - ``POST */audio/transcriptions`` and ``*/translations`` (multipart: ``file`` with an
-  audio extension and ``model`` required, ``response_format`` json | text | srt |
+  audio extension, at most 25 MB, and ``model`` required, ``response_format`` json | text | srt |
   verbose_json | vtt, ``timestamp_granularities[]`` only with verbose_json,
   ``stream=true`` only for transcriptions and not on whisper-1, answered with
   ``transcript.text.delta`` events and a ``transcript.text.done`` carrying usage);
@@ -33,6 +33,7 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 AUDIO = bytes(range(256)) * 64  # 16 KiB of "audio"
+MB = 1024 * 1024
 AUDIO_EXTENSIONS = ("flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "oga", "wav", "webm")
 TRANSCRIPT = "The quick brown fox jumps over the lazy dog."
 MEDIA_PATHS = (
@@ -148,6 +149,11 @@ def edits(content_type: str, raw: bytes) -> tuple[dict[str, Any], list]:
     if not _one(fields, "prompt"):
         raise Refused("Missing required parameter: 'prompt'.", "prompt")
     model = _one(fields, "model") or "dall-e-2"
+    for _name, filename, _kind, value in images:
+        if model == "dall-e-2" and (not value.startswith(PNG[:8]) or len(value) >= 4 * MB):
+            raise Refused("Invalid input image - format must be a PNG under 4 MB.", "image")
+        if len(value) >= 50 * MB:
+            raise Refused(f"Image {filename} is larger than 50 MB.", "image")
     answer = _images_answer(model, _count(_one(fields, "n")), _one(fields, "response_format"))
     return answer, parts
 
@@ -158,6 +164,8 @@ def _transcription_fields(content_type: str, raw: bytes, translation: bool):  # 
     files = [p for p in parts if p[0] == "file" and p[1] is not None]
     if not files:
         raise Refused("Missing required parameter: 'file'.", "file")
+    if len(files[0][3]) > 25 * MB:
+        raise Refused("Maximum content size limit (26214400) exceeded.", "file", status=413)
     filename = files[0][1] or ""
     if filename.rsplit(".", 1)[-1].lower() not in AUDIO_EXTENSIONS:
         raise Refused(f"Invalid file format. Supported formats: {list(AUDIO_EXTENSIONS)}", "file")

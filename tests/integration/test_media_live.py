@@ -53,6 +53,7 @@ az = provider("mock-azure", "azure", "{openai}", "{secret}", "2025-04-01-preview
 gem = provider("mock-gemini", "gemini", "{gemini}", "{gemini_key}")
 img = route("img", oa, "gpt-image-1")
 route("dalle", oa, "dall-e-3")
+route("dalle2", oa, "dall-e-2")
 route("img-azure", az, "my-painter", {{"mode": "image_generation", "price_per_image": "0.05"}})
 route("img-gemini", gem, "gemini-2.5-flash-image")
 route("chat", oa, "gpt-4o-mini")
@@ -224,6 +225,19 @@ def test_images_edit_passes_several_images_and_the_mask_through(
     assert logged["image[]"][1] == {"filename": "b.png", "content_type": "image/png",
                                     "bytes": len(second)}  # fmt: skip
     assert row["upstream"] == ""  # the multipart body is not journaled again
+
+
+def test_an_upstream_refusal_reaches_the_client_in_the_openai_envelope(
+    gateway: Any, client: openai.OpenAI
+):
+    with pytest.raises(openai.BadRequestError) as refused:  # dall-e-2 edits PNGs only
+        client.images.edit(model="dalle2", image=("a.jpg", b"\xff\xd8jpeg", "image/jpeg"),
+                           prompt="x")  # fmt: skip
+    assert "PNG under 4 MB" in refused.value.message
+    assert refused.value.body["type"] == "invalid_request_error"
+    result = client.images.edit(model="dalle2", image=("a.png", PNG, "image/png"), prompt="x")
+    [row] = journal(gateway, "image_edit", "dalle2", result._request_id)
+    assert float(row["cost"]) == pytest.approx(0.02)  # dall-e-2 1024x1024
 
 
 def test_images_edit_on_gemini_sends_the_images_inline(gateway: Any, client: openai.OpenAI):
