@@ -493,6 +493,22 @@ def test_speech_binary_streamed_chunk_by_chunk(gateway: Any, client: openai.Open
         gateway.mock.media_delay = 0.005
 
 
+def test_a_listener_that_hangs_up_closes_the_upstream_speech(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    gateway.mock.media_delay = 0.3
+    try:
+        with client.audio.speech.with_streaming_response.create(
+            model="tts", voice="echo", input="Goodbye."
+        ) as response:
+            rid = response.headers["x-request-id"]
+            next(response.iter_bytes())
+        assert gateway.mock.abandoned.wait(5)  # the upstream saw the gateway hang up
+    finally:
+        gateway.mock.media_delay = 0.005
+    [row] = journal(gateway, "speech", "tts", rid)
+    assert row["status"] == 499
+
+
 def test_speech_sse_events(gateway: Any, client: openai.OpenAI):
     with client.audio.speech.with_streaming_response.create(
         model="tts-4o", voice="coral", input="Hi.", stream_format="sse",
