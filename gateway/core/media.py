@@ -706,8 +706,9 @@ def for_gemini_route(job: Any, route: RouteEntry) -> Any:
     asked of a route that has no image model, outside Google, is a 400, as Gemini
     answers a text model asked for images. A Gemini image model gets the client's body
     as it came (``GeminiNativeImages``)."""
-    if job.call.dialect != "gemini" or not images.asks_for_image(job.body):
-        return job
+    call = job.call
+    if call.dialect != "gemini" or call.endpoint != "chat" or not images.asks_for_image(job.body):
+        return job  # (countTokens asking about image output generates nothing)
     drawing = bool(route.deployments) and all(
         mode_of(d) == media_prices.IMAGE for d in route.deployments
     )
