@@ -27,7 +27,10 @@ CAPABILITIES = frozenset(
 )
 # How reasoning is steered: an effort level, a token budget, on/off, or always on.
 REASONING_CONTROLS = frozenset({"effort", "budget", "toggle", "always"})
-MODES = frozenset({"chat", "embedding", "completion"})
+# image_generation, audio_transcription, audio_speech: priced per unit in catalog/media
+MODES = frozenset(
+    {"chat", "embedding", "completion", "image_generation", "audio_transcription", "audio_speech"}
+)
 PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
 # The largest price per 1M tokens a deployment's price field holds (12 digits, 6 decimals).
 MAX_PRICE = Decimal("999999.999999")

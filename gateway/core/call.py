@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -118,6 +119,7 @@ class StreamReply:
     status: int
     headers: Headers
     chunks: AsyncIterator[bytes]
+    keepalive: bool = True  # False: bytes that are not events (audio) take no pings
 
 
 # Statuses a retry cannot fix. The OpenAI and Anthropic SDKs and Claude Code obey
@@ -178,6 +180,12 @@ class Call:
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
         self.state: responses_state.Turn | None = None  # Responses API store / chaining
+        # Media endpoints (gateway.core.media): what costs beyond tokens (per image, per
+        # second of audio, per character), and the bodies the journal keeps instead of
+        # the ones sent (image and audio bytes are never journaled: a summary is).
+        self.extra_cost: Decimal = Decimal(0)
+        self.logged_request: bytes | None = None
+        self.logged_upstream: bytes | None = None
 
     async def keep_response(self, chunk: bytes) -> None:
         """Store the response a final Responses stream event carries, before the event
@@ -273,7 +281,7 @@ class Call:
             rec.cache_read_tokens = usage.cache_read_tokens
             rec.cache_write_tokens = usage.cache_write_tokens
             if self.deployment is not None:
-                rec.cost_usd = self.deployment.cost(usage)
+                rec.cost_usd = self.deployment.cost(usage) + self.extra_cost
                 if usage.cache_read_tokens or usage.cache_write_tokens:
                     rec.cache_saved_usd = self.deployment.cache_saved(usage)
         if error is not None:
@@ -282,9 +290,11 @@ class Call:
             else:
                 rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
         if settings.SWITCHYARD_LOG_BODIES:
-            rec.inbound_request = self.raw
+            logged = self.logged_request
+            rec.inbound_request = self.raw if logged is None else logged
             if self.exchange is not None:
-                rec.upstream_request = self.exchange.request_body
+                upstream = self.logged_upstream
+                rec.upstream_request = self.exchange.request_body if upstream is None else upstream
                 rec.upstream_response = bytes(self.exchange.response_body)
             rec.outbound_response = bytes(self.outbound)
         if self.span is not None:

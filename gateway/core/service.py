@@ -24,6 +24,7 @@ import orjson
 
 from gateway.core import call as _call_module
 from gateway.core import (
+    media,
     shadow,
 )
 from gateway.core.call import (
@@ -84,10 +85,14 @@ async def handle(
     wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
         key = _authorize(call)
-        body = _parse_json(raw)
+        if endpoint in media.MULTIPART:  # read by its job (gateway.codecs.openai_media.forms)
+            call.logged_request = b""  # the journal never keeps the uploaded files
+            body: dict[str, Any] = {}
+        else:
+            body = _parse_json(raw)
         if path_fields:
             body.update(path_fields)
-        job = JOBS.get(endpoint)
+        job = JOBS.get(endpoint) or media.MEDIA_JOBS.get(endpoint)
         if job is None:
             raise ModelNotFound(f"unknown endpoint {endpoint!r}")
         return await _serve(job(call, key, body, headers))
@@ -217,6 +222,7 @@ async def _serve(job: _Job) -> Reply | StreamReply:
     call, key = job.call, job.key
     job.check()
     route = await _fresh_route_for(call, key, job.body.get("model"))
+    job = media.for_gemini_route(job, route)  # image output asked: an OpenAI image model
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
     hold = (
@@ -258,10 +264,12 @@ def cost_of(deployment: DeploymentEntry | None, usage: Usage) -> Decimal:
 
 
 _call_module.mirror_handler = _mirror  # Call.finish hands shadow mirrors to it
+MULTIPART = media.MULTIPART  # endpoints whose bodies the edge reads into one buffer
 
 # What the endpoints, the console and the tests read here: the request types and helpers
 # (from gateway.core.call) beside the pipeline's own entry points.
 __all__ = [
+    "MULTIPART",
     "Call",
     "Caller",
     "Headers",

@@ -4,8 +4,9 @@ Django's ASGI handler reads a request's whole body into a temporary file before 
 view runs, so authentication and size checks came after the upload: 300 MiB posted to
 ``/login/`` were written to disk (4.8 s) before a 403. ``BodyCapApp`` answers 413 from
 the ``Content-Length`` before anything is read, and stops a body without one (chunked)
-at the cap, answering 413 then. The /v1 API has its own caps (``gateway.edge.endpoints``,
-SWITCHYARD_MAX_BODY_BYTES) and never comes here.
+at the cap, answering 413 then. The /v1 API has its own caps (``api_body_cap``, read by
+``gateway.edge.endpoints``: SWITCHYARD_MAX_BODY_BYTES, 25 MB of audio) and never comes
+here.
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ def body_cap(path: str) -> int:
     if path.startswith(DATASET_PREFIXES):
         return DATASET_CAP
     return settings.SWITCHYARD_MAX_FORM_BODY_BYTES
+
+
+# The /v1 API's multipart media endpoints: OpenAI takes audio files up to 25 MB; the
+# body may be that much and its fields and multipart envelope besides.
+AUDIO_FILE_CAP = 25 * 1024 * 1024
+AUDIO_BODY_CAP = AUDIO_FILE_CAP + 256 * 1024
+AUDIO_ENDPOINTS = ("transcription", "translation")
+
+
+def api_body_cap(endpoint: str) -> int:
+    """The largest body, in bytes, an API ``endpoint`` takes."""
+    if endpoint in AUDIO_ENDPOINTS:
+        return AUDIO_BODY_CAP
+    return settings.SWITCHYARD_MAX_BODY_BYTES  # type: ignore[no-any-return]
+
+
+def too_large(endpoint: str, limit: int) -> str:
+    """What the 413 of a body over ``limit`` says (written only when one is refused)."""
+    if endpoint in AUDIO_ENDPOINTS:
+        return f"the request body exceeds the limit of {limit} bytes (audio files may be at most 25 MB)"
+    return f"the request body exceeds the limit of {limit} bytes"
 
 
 def declared_length(scope: Scope) -> int | None:

@@ -47,6 +47,13 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/v2/rerank": ("rerank", "openai"),  # Cohere's path (its SDK's base URL is the host)
     "/openai/v1/rerank": ("rerank", "openai"),
 }
+# OpenAI's media endpoints (gateway.core.media): images and audio, under each prefix.
+for _prefix in ("/v1", "", "/openai/v1"):
+    POST_ROUTES[f"{_prefix}/images/generations"] = ("image_generation", "openai")
+    POST_ROUTES[f"{_prefix}/images/edits"] = ("image_edit", "openai")
+    POST_ROUTES[f"{_prefix}/audio/transcriptions"] = ("transcription", "openai")
+    POST_ROUTES[f"{_prefix}/audio/translations"] = ("translation", "openai")
+    POST_ROUTES[f"{_prefix}/audio/speech"] = ("speech", "openai")
 # Gemini API: POST {prefix}/{model}:{method}, the model named in the path.
 GEMINI = "gemini"
 GEMINI_METHODS: dict[str, tuple[str, bool]] = {  # method -> (endpoint, stream)

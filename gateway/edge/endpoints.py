@@ -18,7 +18,7 @@ from django.conf import settings
 
 from gateway.core import service
 from gateway.core.service import Caller, Reply, StreamReply
-from gateway.edge import dialects
+from gateway.edge import body_caps, dialects
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -152,6 +152,41 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
+async def read_body_once(receive: Receive, limit: int, declared: int | None) -> bytearray | None:
+    """The whole body in one buffer, filled as it arrives (no list of chunks joined at
+    the end: a 25 MB upload is in memory once), or None past ``limit`` bytes. With a
+    Content-Length the buffer is that size from the start."""
+    if declared is None:
+        grown = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            grown += message.get("body", b"")
+            if len(grown) > limit:
+                return None
+            if not message.get("more_body"):
+                return grown
+    buffer = bytearray(declared)
+    view = memoryview(buffer)
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        if size + len(chunk) > declared:  # more than declared: the server prevents it
+            return None
+        view[size : size + len(chunk)] = chunk
+        size += len(chunk)
+        if not message.get("more_body"):
+            break
+    view.release()
+    if size < declared:
+        del buffer[size:]  # shortened in place
+    return buffer
+
+
 async def send_reply(send: Send, reply: Reply) -> None:
     headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -163,7 +198,7 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
     try:
-        if every <= 0:
+        if every <= 0 or not reply.keepalive:
             async for chunk in reply.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         else:
@@ -427,14 +462,18 @@ class GatewayApp:
             if refused is not None:
                 await send_reply(send, refused)
                 return
-        limit = settings.SWITCHYARD_MAX_BODY_BYTES
+        limit = body_caps.api_body_cap(endpoint)
         declared = headers.get("content-length", "")
-        too_large = RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
         if declared.isdigit() and int(declared) > limit:
+            too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         try:
-            raw = await read_body(receive, limit)
+            if endpoint in service.MULTIPART:  # media uploads: read into one buffer
+                size = int(declared) if declared.isdigit() else None
+                raw: bytes | bytearray | None = await read_body_once(receive, limit, size)
+            else:
+                raw = await read_body(receive, limit)
         except asyncio.CancelledError:
             if runtime.was_cut():  # the shutdown grace period ended while it uploaded
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
@@ -443,6 +482,7 @@ class GatewayApp:
             service.record_abandoned(endpoint, dialect, caller)  # left before its body
             return
         if raw is None:
+            too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         # From here the client may go away at any moment: a watcher cancels this task's

@@ -154,6 +154,42 @@ class Provider:
         that speak OpenAI or name "rerank" in ``also_serves``."""
         raise NotImplementedError
 
+    async def media(
+        self,
+        path: str,
+        content: bytes | list[bytes | memoryview],
+        content_type: str,
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+    ) -> tuple[bytes, str]:
+        """OpenAI's media endpoints (``images/generations``, ``images/edits``,
+        ``audio/transcriptions``, ``audio/translations``, ``audio/speech``): ``content``
+        (JSON or multipart, as the caller sent it with the model renamed; pieces of the
+        caller's body written out one after the other) posted to
+        ``path``; the answer's bytes and content type. Adapters that speak OpenAI."""
+        raise NotImplementedError
+
+    async def media_stream(
+        self,
+        path: str,
+        content: bytes | list[bytes | memoryview],
+        content_type: str,
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+    ) -> tuple[str, AsyncIterator[bytes]]:
+        """``media`` whose answer is read as it arrives (speech audio, a transcription's
+        events): its content type and its body chunks. Raises before returning when the
+        upstream refuses; the chunks close the upstream response when they end."""
+        raise NotImplementedError
+
+    async def generate_content(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> dict[str, Any]:
+        """A Gemini ``generateContent`` body posted as is (image output asked by
+        ``gateway.codecs.openai_media.images``); the answer's JSON. Google adapters
+        (``also_serves`` names "images")."""
+        raise NotImplementedError
+
     async def text_completion(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.server import http
-from gateway.server.pooled_transport import Answer, AnswerTooLarge, body_chunks
+from gateway.server.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.streaming import iter_sse_batches, sse_bytes
 from gateway.types import (
     ChatRequest,
@@ -356,6 +356,96 @@ class CodecProvider(Provider):
         content, sent = await self._signed(url, body, caller)
         return await self._post_json(url, content, sent, exchange)
 
+    # -- bytes in, bytes out (OpenAI's media endpoints) --------------------------------
+    async def post_bytes(
+        self, url: str, content: Body, content_type: str, exchange: Exchange
+    ) -> tuple[bytes, str]:
+        """Post ``content`` (any content type) signed; the answer's bytes and content
+        type. Failures raised as the codec reads them; the exchange records no body
+        (media bodies stay out of the journal: the job logs a summary). ``content`` may
+        be pieces of the caller's body: the pooled transport writes them out as they are
+        (the OpenAI-compatible upstreams that take media sign no body)."""
+        headers = {"Content-Type": content_type, "Accept": "*/*"}
+        await self.sign("POST", url, b"", headers)
+        exchange.begin(url, b"")
+        limit = http.max_answer_bytes()
+        try:
+            direct = http.pooled()
+            if direct is not None:
+                whole = await direct.post_whole(url, headers, content, self.timeout(), limit)
+                status, body = whole.status_code, whole.content
+                response = whole.response() if status >= 400 else None
+                kind = _header(whole.raw_headers, b"content-type")
+            else:
+                whole_body = content if isinstance(content, bytes) else b"".join(content)
+                capped, body = await http.post_capped(
+                    url, whole_body, headers, self.timeout(), limit
+                )
+                status, response = capped.status_code, capped
+                kind = capped.headers.get("content-type", "")
+        except httpx.TransportError as exc:
+            exchange.end()
+            raise wire.transport_error(exc, self.provider, url) from exc
+        except AnswerTooLarge:
+            exchange.end()
+            raise errors.UpstreamAnswerTooLarge(
+                f"upstream provider {self.provider.name!r} answered with more than {limit} "
+                "bytes (SWITCHYARD_MAX_ANSWER_BYTES)"
+            ) from None
+        exchange.status = status
+        exchange.received(body)
+        exchange.end()
+        if status >= 400:
+            assert response is not None
+            raise self._error(response, body)
+        return body, kind or "application/octet-stream"
+
+    async def stream_bytes(
+        self, url: str, content: Body, content_type: str, exchange: Exchange
+    ) -> tuple[str, AsyncIterator[bytes]]:
+        """Post ``content`` and hand back the answer's content type and its body chunks
+        as they arrive (never read whole); an error answer raises here."""
+        headers = {"Content-Type": content_type, "Accept": "*/*"}
+        await self.sign("POST", url, b"", headers)
+        exchange.begin(url, b"")
+        try:
+            direct = http.pooled()
+            if direct is None:
+                whole_body = content if isinstance(content, bytes) else b"".join(content)
+                request = http.client().build_request(
+                    "POST", url, content=whole_body, headers=headers, timeout=self.timeout()
+                )
+                response = await http.client().send(request, stream=True)
+            else:
+                response = await direct.post(url, headers, content, self.timeout())
+        except httpx.TransportError as exc:
+            exchange.end()
+            raise wire.transport_error(exc, self.provider, url) from exc
+        exchange.status = response.status_code
+        if response.status_code >= 400:
+            try:
+                raw = await response.aread()
+            finally:
+                await response.aclose()
+                exchange.end()
+            exchange.received(raw)
+            raise self._error(response, raw)
+        return response.headers.get("content-type", ""), self._chunks(response, url, exchange)
+
+    async def _chunks(
+        self, response: httpx.Response, url: str, exchange: Exchange
+    ) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in body_chunks(response):
+                if exchange.first_byte is None:
+                    exchange.received(b"")
+                yield chunk
+        except httpx.TransportError as exc:
+            raise wire.transport_error(exc, self.provider, url) from exc
+        finally:
+            await response.aclose()
+            exchange.end()
+
     # -- same-format passthrough ------------------------------------------------------
     def _passthrough_codec(self) -> PassthroughCodec:
         # ``passes_through`` is the class's isinstance() check, made once: a
@@ -539,6 +629,13 @@ def _malformed(exc: Exception) -> errors.UpstreamError:
         f"the upstream sent a stream event the gateway cannot read ({type(exc).__name__})",
         status=502,
     )
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
 
 
 def _count(event: StreamEvent, exchange: Exchange) -> None:

@@ -22,6 +22,7 @@ from gateway.codecs.base import Target
 from gateway.codecs.gemini import codec as gemini_codec
 from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
+from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import FormHelp
 from gateway.types import ChatRequest
@@ -54,6 +55,7 @@ class GoogleCodecProvider(CodecProvider):
     """What the Gemini API and Vertex AI share: the codec, control params kept out of the
     body, the stream endpoint, counting tokens."""
 
+    also_serves = frozenset({"images"})  # besides chat: /v1/images/* -> generateContent
     speaks = CODECS["gemini"]
     counts_tokens = True  # :countTokens
     count_wrapped = True  # countTokens wants {"generateContentRequest": ...}
@@ -88,6 +90,17 @@ class GoogleCodecProvider(CodecProvider):
         url = base + (":streamGenerateContent?alt=sse" if stream else ":generateContent")
         headers = {"Content-Type": "application/json", "Accept": "application/json", **auth}
         return url, orjson.dumps(body), headers
+
+    async def generate_content(
+        self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
+    ) -> dict[str, Any]:
+        base, auth = await self.locate(deployment)
+        url = base + ":generateContent"
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **auth}
+        data = await self._post_json(url, orjson.dumps(body), headers, exchange)
+        if not isinstance(data, dict):
+            raise errors.UpstreamError("Gemini answered with unexpected JSON", status=502)
+        return data
 
     async def count_tokens(
         self,

@@ -123,6 +123,29 @@ class OpenAICompatibleProvider(CodecProvider):
         # vLLM, Infinity, Jina-style servers and text-embeddings-inference: {api_base}/rerank
         return await self.post_json(self.url("rerank", deployment), body, exchange, {})
 
+    async def media(
+        self,
+        path: str,
+        content: bytes | list[bytes | memoryview],
+        content_type: str,
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+    ) -> tuple[bytes, str]:
+        # images/generations, images/edits, audio/transcriptions, audio/translations,
+        # audio/speech: {api_base}/<path> (Azure: under the deployment's path)
+        return await self.post_bytes(self.url(path, deployment), content, content_type, exchange)
+
+    async def media_stream(
+        self,
+        path: str,
+        content: bytes | list[bytes | memoryview],
+        content_type: str,
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+    ) -> tuple[str, AsyncIterator[bytes]]:
+        url = self.url(path, deployment)
+        return await self.stream_bytes(url, content, content_type, exchange)
+
     async def text_completion(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> dict[str, Any]:

@@ -31,6 +31,9 @@ _UNSAFE = re.compile(r"[\r\n\0]")  # never in a header name or value
 HIGH_WATER = 1 << 20  # pause reading a response body past 1 MiB unread
 LOW_WATER = 1 << 18
 
+# A request body: bytes, or pieces written out one after the other (views of a body
+# received from a client, around a rewritten field: gateway.codecs.openai_media.forms).
+Body = bytes | list[bytes | memoryview]
 Origin = tuple[str, str, int]
 
 
@@ -307,7 +310,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         )
 
     async def post(
-        self, url: str, headers: Mapping[str, str], body: bytes, timeouts: httpx.Timeout
+        self, url: str, headers: Mapping[str, str], body: Body, timeouts: httpx.Timeout
     ) -> httpx.Response:
         """POST ``body`` to ``url`` without httpx's client layers (request building,
         auth, redirects, hooks, cookies): the head is written here from the cached
@@ -328,7 +331,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self,
         url: str,
         headers: Mapping[str, str],
-        body: bytes,
+        body: Body,
         timeouts: httpx.Timeout,
         limit: int | None = None,
     ) -> Answer:
@@ -353,7 +356,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         return answer
 
     def _post_payload(
-        self, url: str, headers: Mapping[str, str], body: bytes
+        self, url: str, headers: Mapping[str, str], body: Body
     ) -> tuple[Origin, bytes]:
         target = self._targets.get(url)
         if target is None:
@@ -369,8 +372,12 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 # header (or a new request) of the value's choosing
                 raise httpx.LocalProtocolError(f"illegal character in header {name!r}")
             lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
-        lines.append(b"content-length: %d\r\n\r\n" % len(body))
-        lines.append(body)
+        if isinstance(body, list):  # pieces (a media body: views of the caller's)
+            lines.append(b"content-length: %d\r\n\r\n" % sum(len(p) for p in body))
+            lines += body
+        else:
+            lines.append(b"content-length: %d\r\n\r\n" % len(body))
+            lines.append(body)
         return origin, b"".join(lines)
 
     async def _read_all(

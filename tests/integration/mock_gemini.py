@@ -220,6 +220,13 @@ class MockGemini:
         if reply.status >= 400:
             error = reply.error or _status(reply.status, "INTERNAL", "mock failure")["error"]
             return self._json(handler, reply.status, {"error": error})
+        config = body.get("generationConfig") or {}
+        if "IMAGE" in (config.get("responseModalities") or []):
+            if "image" not in model:  # as Gemini refuses image output of a text model
+                problem = "The requested combination of response modalities is not supported"
+                return self._json(handler, 400, _status(400, "INVALID_ARGUMENT", problem))
+            if verb == "generateContent":
+                return self._json(handler, 200, _image_answer(body, model))
         if verb == "generateContent":
             return self._json(handler, 200, self._answer(reply, model))
         if seen.query.get("alt") != ["sse"]:
@@ -460,3 +467,32 @@ def _count(request: dict[str, Any]) -> int:
         request.get("systemInstruction", {})
     )
     return max(len(text) // 4, 1)
+
+
+# A 1x1 PNG, the image an image model draws.
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def _image_answer(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """An image model's answer: a line of text and one image (``inlineData``); input
+    images must be valid base64 with an image media type."""
+    for content in body.get("contents") or []:
+        for part in content.get("parts") or []:
+            inline = part.get("inlineData")
+            if inline is not None:
+                if not str(inline.get("mimeType", "")).startswith("image/"):
+                    raise ValueError("inlineData without an image mimeType")
+                base64.b64decode(inline["data"], validate=True)
+    parts = [
+        {"text": "Here is your image."},
+        {"inlineData": {"mimeType": "image/png", "data": PNG_B64}},
+    ]
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}],
+        "usageMetadata": {
+            "promptTokenCount": 12,
+            "candidatesTokenCount": 1290,
+            "totalTokenCount": 1302,
+        },
+        "modelVersion": model,
+    }

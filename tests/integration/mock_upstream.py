@@ -8,7 +8,8 @@
   pieces), message_delta, message_stop; and ``/v1/messages/count_tokens``;
 - Anthropic's prompt cache (``mock_prompt_cache``): more than 4 ``cache_control``
   blocks is a 400; a repeated prefix up to a breakpoint reports cache read/write usage;
-- OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``.
+- OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``;
+- OpenAI's images and audio endpoints, strict as OpenAI is (``mock_media``).
 
 Tests queue ``Reply`` objects (served first in, first out to the next chat request of
 either protocol; with none queued ``default`` answers) and read ``seen``: every request
@@ -31,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.integration import mock_media
 from tests.integration.mock_prompt_cache import PromptCache, TooManyBreakpoints
 
 
@@ -106,6 +108,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     raw: bytes
+    parts: list[Any] = field(default_factory=list)  # a multipart body's (mock_media)
 
     @property
     def body(self) -> Any:
@@ -352,6 +355,9 @@ class MockUpstream:
         # refuse thinking signed by anyone else (off by default: fixtures hand-write some)
         self.strict_signatures = False
         self.abandoned = threading.Event()  # a stream's reader hung up before its end
+        self.media_delay = 0.005  # between the audio chunks of a speech answer
+        self.media_sent: list[float] = []  # when each streamed media chunk went out
+        self.media_cut_after: int | None = None  # drop a media stream after N chunks
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -379,6 +385,9 @@ class MockUpstream:
             self.issued = {Reply.signature}
             self.strict_signatures = False
             self.abandoned.clear()
+            self.media_delay = 0.005
+            self.media_sent.clear()
+            self.media_cut_after = None
         self.prompt_cache.clear()
 
     def queue(self, *replies: Reply) -> None:
@@ -433,6 +442,9 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             seen = self._seen(self.rfile.read(length))
             path = seen.path
+            if mock_media.handles(path):
+                self._media(seen)
+                return
             try:
                 body = seen.body
             except ValueError:
@@ -469,6 +481,69 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
                 )
             else:
                 self._json(404, {"error": {"message": f"mock: no such path {path}"}})
+
+        def _media(self, seen: Seen) -> None:
+            """OpenAI's images and audio endpoints (``mock_media``)."""
+            bearer = seen.headers.get("authorization", "").startswith("Bearer ")
+            if not bearer and not seen.headers.get("api-key"):  # Azure's header
+                self._json(
+                    401, {"error": {"message": "missing key", "type": "invalid_request_error"}}
+                )
+                return
+            kind = seen.headers.get("content-type", "")
+            path = seen.path
+            try:
+                if path.endswith("/images/generations"):
+                    self._json(200, mock_media.generations(json.loads(seen.raw)))
+                elif path.endswith("/images/edits"):
+                    answer, parts = mock_media.edits(kind, seen.raw)
+                    seen.parts = parts
+                    self._json(200, answer)
+                elif path.endswith(("/audio/transcriptions", "/audio/translations")):
+                    translation = path.endswith("/translations")
+                    media, out = mock_media.transcription(kind, seen.raw, translation)
+                    seen.parts = mock_media.form_parts(kind, seen.raw)
+                    if isinstance(out, list):
+                        self._chunks(media, out, 0.002)
+                    else:
+                        self._bytes(media, out)
+                else:
+                    media, pieces = mock_media.speech(json.loads(seen.raw))
+                    self._chunks(media, pieces, mock.media_delay)
+            except mock_media.Refused as refused:
+                self._json(refused.status, refused.body())
+            except (ValueError, KeyError) as exc:
+                self._json(
+                    400, {"error": {"message": f"mock: {exc}", "type": "invalid_request_error"}}
+                )
+
+        def _bytes(self, kind: str, data: bytes) -> None:
+            self.send_response(200)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+
+        def _chunks(self, kind: str, pieces: list[bytes], delay: float) -> None:
+            self.send_response(200)
+            self.send_header("content-type", kind)
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+            try:
+                for sent, piece in enumerate(pieces):
+                    if sent == mock.media_cut_after:
+                        self._drop()
+                        return
+                    self._chunk(piece)
+                    mock.media_sent.append(time.monotonic())
+                    if delay:
+                        time.sleep(delay)
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                mock.abandoned.set()
 
         def _chat(self, seen: Seen, body: dict[str, Any], dialect: str) -> None:
             if dialect == "anthropic" and (problem := anthropic_thinking_problem(body, mock)):

@@ -1,0 +1,124 @@
+"""Image and audio models: what each does (its mode) and what it costs per unit.
+
+LiteLLM's file, which the bundled catalog is built from, prices these per image, per
+second or per character and the catalog's entries are per token, so they are kept
+here by hand, each with its source: OpenAI's pricing page (openai.com/api/pricing and
+platform.openai.com/docs/pricing, read 2025-10), Google's Gemini API pricing page
+(ai.google.dev/gemini-api/docs/pricing, read 2025-10) and Groq's (groq.com/pricing,
+read 2025-10). Token prices are USD per 1M tokens, as in the catalog. A deployment's
+own prices (when set) win over the token prices here; its params may add
+``price_per_image``, ``price_per_second`` and ``price_per_character`` (USD) for models
+this table does not know (a local Whisper or TTS server), and ``mode`` to say what it
+serves."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+IMAGE = "image_generation"
+TRANSCRIPTION = "audio_transcription"
+SPEECH = "audio_speech"
+MODES = frozenset({IMAGE, TRANSCRIPTION, SPEECH})
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPrice:
+    mode: str
+    input: Decimal = Decimal(0)  # per 1M text (or audio) input tokens
+    output: Decimal = Decimal(0)  # per 1M output tokens (image or audio)
+    per_image: dict[str, Decimal] = field(default_factory=dict)  # "quality/size" | "size"
+    per_second: Decimal | None = None  # of audio in (transcription)
+    per_character: Decimal | None = None  # of text in (speech)
+    source: str = ""
+
+
+D = Decimal
+OPENAI = "openai.com/api/pricing (2025-10)"
+MEDIA: dict[str, MediaPrice] = {
+    "gpt-image-1": MediaPrice(IMAGE, D(5), D(40), source=OPENAI),
+    "gpt-image-1-mini": MediaPrice(IMAGE, D(2), D(8), source=OPENAI),
+    "dall-e-3": MediaPrice(
+        IMAGE,
+        per_image={
+            "standard/1024x1024": D("0.04"),
+            "standard/1024x1792": D("0.08"),
+            "standard/1792x1024": D("0.08"),
+            "hd/1024x1024": D("0.08"),
+            "hd/1024x1792": D("0.12"),
+            "hd/1792x1024": D("0.12"),
+        },
+        source=OPENAI,
+    ),
+    "dall-e-2": MediaPrice(
+        IMAGE,
+        per_image={"256x256": D("0.016"), "512x512": D("0.018"), "1024x1024": D("0.02")},
+        source=OPENAI,
+    ),
+    # Gemini image output: $30 per 1M tokens (1290 tokens a 1024px image: $0.039)
+    "gemini-2.5-flash-image": MediaPrice(
+        IMAGE, D("0.3"), D(30), source="ai.google.dev/gemini-api/docs/pricing (2025-10)"
+    ),
+    "whisper-1": MediaPrice(TRANSCRIPTION, per_second=D("0.0001"), source=OPENAI),  # $0.006/min
+    "gpt-4o-transcribe": MediaPrice(
+        TRANSCRIPTION, D(6), D(10), per_second=D("0.0001"), source=OPENAI
+    ),
+    "gpt-4o-mini-transcribe": MediaPrice(
+        TRANSCRIPTION, D(3), D(5), per_second=D("0.00005"), source=OPENAI
+    ),
+    "whisper-large-v3": MediaPrice(  # Groq: $0.111 an hour
+        TRANSCRIPTION, per_second=D("0.00003083"), source="groq.com/pricing (2025-10)"
+    ),
+    "whisper-large-v3-turbo": MediaPrice(  # Groq: $0.04 an hour
+        TRANSCRIPTION, per_second=D("0.00001111"), source="groq.com/pricing (2025-10)"
+    ),
+    "tts-1": MediaPrice(SPEECH, per_character=D("0.000015"), source=OPENAI),  # $15 / 1M chars
+    "tts-1-hd": MediaPrice(SPEECH, per_character=D("0.00003"), source=OPENAI),  # $30 / 1M
+    "gpt-4o-mini-tts": MediaPrice(SPEECH, D("0.6"), D(12), source=OPENAI),
+}
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$|-\d{8}$|-preview(-\d{2}-\d{4})?$")
+# What a model's name says it does, for models neither this table nor the catalog knows.
+_NAMED = (
+    (re.compile(r"gpt-image|dall-e|imagen|-image\b|flux|stable-diffusion|sdxl"), IMAGE),
+    (re.compile(r"whisper|transcribe|speech-to-text|\bstt\b|parakeet"), TRANSCRIPTION),
+    (re.compile(r"tts|text-to-speech|kokoro|orpheus|playai"), SPEECH),
+)
+
+
+def price_of(model: str) -> MediaPrice | None:
+    """The table's entry for ``model`` (a provider prefix and a date suffix ignored)."""
+    name = model.rsplit("/", 1)[-1].lower()
+    found = MEDIA.get(name)
+    if found is None:
+        found = MEDIA.get(_DATED.sub("", name))
+    return found
+
+
+def mode_of(model: str, params: dict[str, Any], catalog_mode: str | None) -> str:
+    """What a deployment serves: its params' ``mode`` when it declares one, else this
+    table's, else the catalog's, else what the model's name says; ``chat`` otherwise."""
+    declared = params.get("mode")
+    if isinstance(declared, str) and declared:
+        return declared
+    price = price_of(model)
+    if price is not None:
+        return price.mode
+    if catalog_mode is not None:
+        return catalog_mode
+    name = model.lower()
+    for pattern, mode in _NAMED:
+        if pattern.search(name):
+            return mode
+    return "chat"
+
+
+def image_price(price: MediaPrice | None, size: str | None, quality: str | None) -> Decimal | None:
+    """USD per image at ``size`` and ``quality`` (None: priced by tokens, or unknown)."""
+    if price is None or not price.per_image:
+        return None
+    size = size if size and size != "auto" else "1024x1024"
+    quality = quality if quality in ("hd", "standard") else "standard"
+    table = price.per_image
+    return table.get(f"{quality}/{size}", table.get(size))

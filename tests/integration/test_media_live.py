@@ -1,0 +1,539 @@
+"""OpenAI's images and audio endpoints end to end: a real gateway, the official
+``openai`` SDK (``images.generate``, ``images.edit``, ``audio.transcriptions.create``
+with and without ``stream=True``, ``audio.translations.create``,
+``audio.speech.create`` and its ``with_streaming_response``) and ``google-genai``
+asking for image output, against the mock upstream's media endpoints (strict as OpenAI
+is: ``mock_media``) and the mock Gemini API's image model. Routes to OpenAI-compatible,
+Azure and Gemini deployments; key permissions, chat-only routes refused, the 25 MB
+audio cap, one priced journal row per request without image or audio bytes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from google import genai
+from google.genai import types
+
+from tests.live import MASTER_KEY, running_gateway
+
+from .mock_gemini import MockGemini
+from .mock_media import AUDIO, PNG, TRANSCRIPT
+from .mock_upstream import MockUpstream
+
+GEMINI_KEY = "AIza-mock-gemini-key-for-media"
+SECRET = "sk-upstream-media-0123456789"
+LIMITED_KEY = "sy-media-only-img-0123456789abcdef"
+SLOW_KEY = "sy-media-one-rpm-0123456789abcdef"
+SPENT_KEY = "sy-media-budget-0123456789abcdef"
+SETUP = """
+from gateway.models import ApiKey, Deployment, Provider, Route
+
+def provider(name, kind, url, secret, version=""):
+    p = Provider(name=name, kind=kind, base_url=url, api_version=version)
+    p.set_secret(secret)
+    p.save()
+    return p
+
+def route(name, p, model, params=None):
+    r = Route.objects.create(name=name, max_attempts=1)
+    Deployment.objects.create(route=r, provider=p, model=model, params=params or {{}})
+    return r
+
+oa = provider("mock-openai", "openai", "{openai}/v1", "{secret}")
+az = provider("mock-azure", "azure", "{openai}", "{secret}", "2025-04-01-preview")
+gem = provider("mock-gemini", "gemini", "{gemini}", "{gemini_key}")
+img = route("img", oa, "gpt-image-1")
+route("dalle", oa, "dall-e-3")
+route("dalle2", oa, "dall-e-2")
+route("img-azure", az, "my-painter", {{"mode": "image_generation", "price_per_image": "0.05"}})
+route("img-gemini", gem, "gemini-2.5-flash-image")
+route("chat", oa, "gpt-4o-mini")
+route("stt", oa, "whisper-1")
+route("stt-4o", oa, "gpt-4o-transcribe")
+route("stt-local", oa, "Systran/faster-whisper-small", {{"price_per_second": "0.001"}})
+route("tts", oa, "tts-1")
+route("tts-4o", oa, "gpt-4o-mini-tts")
+key = ApiKey.objects.create(name="limited", prefix="{limited}"[:10],
+    key_hash=ApiKey.hash_key("{limited}"))
+key.routes.set([img])
+ApiKey.objects.create(name="one-a-minute", prefix="{slow}"[:10],
+    key_hash=ApiKey.hash_key("{slow}"), rpm_limit=1)
+ApiKey.objects.create(name="spent", prefix="{spent}"[:10],
+    key_hash=ApiKey.hash_key("{spent}"), budget_usd="0.001")
+"""
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    mock = MockUpstream().start()
+    gemini = MockGemini(api_key=GEMINI_KEY).start()
+    try:
+        setup = SETUP.format(
+            openai=mock.url,
+            gemini=gemini.url,
+            gemini_key=GEMINI_KEY,
+            secret=SECRET,
+            limited=LIMITED_KEY,
+            slow=SLOW_KEY,
+            spent=SPENT_KEY,
+        )
+        with running_gateway(
+            tmp_path_factory.mktemp("media"), setup=[["shell", "-c", setup]], seed=False
+        ) as gw:
+            gw.mock, gw.gemini = mock, gemini
+            yield gw
+            log = gw.log()
+            assert "Traceback" not in log, log[-4000:]
+            for secret in (SECRET, GEMINI_KEY, MASTER_KEY, LIMITED_KEY):
+                assert secret not in log
+    finally:
+        mock.stop()
+        gemini.stop()
+
+
+@pytest.fixture(scope="module")
+def client(gateway: Any) -> openai.OpenAI:
+    return openai.OpenAI(api_key=MASTER_KEY, base_url=gateway.url + "/v1", max_retries=0)
+
+
+def media_requests(gateway: Any, suffix: str) -> list[Any]:
+    return [s for s in gateway.mock.seen if s.path.endswith(suffix)]
+
+
+def journal(gateway: Any, endpoint: str, route: str, rid: str = "") -> list[dict[str, Any]]:
+    """The journal rows of ``endpoint`` on ``route`` (of request ``rid`` only, when
+    given), newest first, waiting for the writer until there is one; read from the
+    gateway's SQLite file."""
+    query = (
+        "SELECT l.status, l.cost_usd, l.input_tokens, l.output_tokens, l.stream, "
+        "b.inbound_request, b.upstream_request, b.upstream_response, b.outbound_response "
+        "FROM gateway_requestlog l LEFT JOIN gateway_requestbody b ON b.log_id = l.id "
+        "WHERE l.endpoint = ? AND l.route = ? AND (? = '' OR l.request_id = ?) "
+        "ORDER BY l.id DESC"
+    )
+    names = ("status", "cost", "input_tokens", "output_tokens", "stream", "inbound",
+             "upstream", "upstream_response", "outbound")  # fmt: skip
+    path = gateway.data_dir / "switchyard.sqlite3"
+    deadline = time.monotonic() + 10
+    while True:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+            rows = [
+                dict(zip(names, row, strict=True))
+                for row in db.execute(query, (endpoint, route, rid, rid))
+            ]
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+# --- images --------------------------------------------------------------------------------
+
+
+def test_images_generate_b64_on_openai_priced_by_tokens(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    result = client.images.generate(model="img", prompt="a red cat", n=2, size="1024x1024")
+    assert len(result.data) == 2
+    assert base64.b64decode(result.data[0].b64_json) == PNG
+    assert result.usage is not None and result.usage.output_tokens == 544
+    [seen] = media_requests(gateway, "/v1/images/generations")
+    assert seen.body == {"model": "gpt-image-1", "prompt": "a red cat", "n": 2, "size": "1024x1024"}
+    assert seen.headers["authorization"] == f"Bearer {SECRET}"
+    [row] = journal(gateway, "image_generation", "img", result._request_id)
+    assert row["status"] == 200 and row["output_tokens"] == 544
+    # gpt-image-1: $5 / 1M text input, $40 / 1M image output (catalog/media.py)
+    assert float(row["cost"]) == pytest.approx((50 * 5 + 544 * 40) / 1_000_000)
+    assert "a red cat" in row["inbound"]  # the prompt, as body logging allows
+    assert PNG_B64 not in row["outbound"] and '"images"' in row["outbound"]
+
+
+PNG_B64 = base64.b64encode(PNG).decode()
+
+
+def test_images_generate_url_on_dall_e_3_priced_per_image(gateway: Any, client: openai.OpenAI):
+    result = client.images.generate(
+        model="dalle", prompt="a lighthouse", response_format="url", quality="hd",
+        size="1792x1024",
+    )  # fmt: skip
+    assert result.data[0].url == "https://images.example/mock.png"
+    assert result.data[0].revised_prompt == "a cat"
+    [row] = journal(gateway, "image_generation", "dalle", result._request_id)
+    assert float(row["cost"]) == pytest.approx(0.12)  # dall-e-3 HD 1792x1024
+
+
+def test_images_on_azure_with_declared_mode_and_price(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    result = client.images.generate(model="img-azure", prompt="a boat", response_format="b64_json")
+    assert base64.b64decode(result.data[0].b64_json) == PNG
+    [seen] = media_requests(gateway, "/images/generations")
+    assert seen.path == "/openai/deployments/my-painter/images/generations"
+    assert seen.query["api-version"] == ["2025-04-01-preview"]
+    assert seen.headers["api-key"] == SECRET
+    [row] = journal(gateway, "image_generation", "img-azure", result._request_id)
+    assert float(row["cost"]) == 0.05
+
+
+def test_images_on_gemini_b64_and_data_url(gateway: Any, client: openai.OpenAI):
+    gateway.gemini.reset()
+    result = client.images.generate(model="img-gemini", prompt="a fox", size="1536x1024", n=2)
+    assert [base64.b64decode(d.b64_json) for d in result.data] == [PNG, PNG]
+    sent = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+    assert len(sent) == 2  # one image a call
+    assert sent[0].path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert sent[0].body["generationConfig"] == {
+        "responseModalities": ["TEXT", "IMAGE"],
+        "imageConfig": {"aspectRatio": "3:2"},
+    }
+    assert sent[0].body["contents"][0]["parts"] == [{"text": "a fox"}]
+    url = client.images.generate(model="img-gemini", prompt="a fox", response_format="url")
+    assert url.data[0].url == "data:image/png;base64," + PNG_B64
+    [row] = journal(gateway, "image_generation", "img-gemini", result._request_id)
+    assert row["output_tokens"] == 2 * 1290
+    assert float(row["cost"]) == pytest.approx((2 * 12 * 0.3 + 2 * 1290 * 30) / 1_000_000)
+    assert PNG_B64 not in row["upstream_response"] and PNG_B64 not in row["outbound"]
+
+
+def test_images_edit_passes_several_images_and_the_mask_through(
+    gateway: Any, client: openai.OpenAI
+):
+    gateway.mock.reset()
+    first, second = PNG + b"\x00first", PNG + b"\r\n--not-a-boundary\r\n" + b"\xff" * 5000
+    result = client.images.edit(
+        model="img",
+        image=[("a.png", first, "image/png"), ("b.png", second, "image/png")],
+        mask=("mask.png", PNG, "image/png"),
+        prompt="make them blue",
+        size="1024x1024",
+    )
+    assert base64.b64decode(result.data[0].b64_json) == PNG
+    [seen] = media_requests(gateway, "/v1/images/edits")
+    parts = {(name, filename): value for name, filename, _kind, value in seen.parts}
+    assert parts[("image[]", "a.png")] == first and parts[("image[]", "b.png")] == second
+    assert parts[("mask", "mask.png")] == PNG
+    assert parts[("model", None)] == b"gpt-image-1" and parts[("prompt", None)] == b"make them blue"
+    [row] = journal(gateway, "image_edit", "img", result._request_id)
+    logged = json.loads(row["inbound"])
+    assert logged["prompt"] == "make them blue"
+    assert logged["image[]"][1] == {"filename": "b.png", "content_type": "image/png",
+                                    "bytes": len(second)}  # fmt: skip
+    assert row["upstream"] == ""  # the multipart body is not journaled again
+
+
+def test_an_upstream_refusal_reaches_the_client_in_the_openai_envelope(
+    gateway: Any, client: openai.OpenAI
+):
+    with pytest.raises(openai.BadRequestError) as refused:  # dall-e-2 edits PNGs only
+        client.images.edit(model="dalle2", image=("a.jpg", b"\xff\xd8jpeg", "image/jpeg"),
+                           prompt="x")  # fmt: skip
+    assert "PNG under 4 MB" in refused.value.message
+    assert refused.value.body["type"] == "invalid_request_error"
+    result = client.images.edit(model="dalle2", image=("a.png", PNG, "image/png"), prompt="x")
+    [row] = journal(gateway, "image_edit", "dalle2", result._request_id)
+    assert float(row["cost"]) == pytest.approx(0.02)  # dall-e-2 1024x1024
+
+
+def test_images_edit_on_gemini_sends_the_images_inline(gateway: Any, client: openai.OpenAI):
+    gateway.gemini.reset()
+    result = client.images.edit(
+        model="img-gemini", image=("in.png", io.BytesIO(PNG), "image/png"), prompt="add a hat"
+    )
+    assert base64.b64decode(result.data[0].b64_json) == PNG
+    [sent] = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+    text, picture = sent.body["contents"][0]["parts"]
+    assert text == {"text": "add a hat"}
+    assert picture == {"inlineData": {"mimeType": "image/png", "data": PNG_B64}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(
+            model="img-gemini", image=("in.png", PNG, "image/png"), prompt="x",
+            mask=("m.png", PNG, "image/png"),
+        )  # fmt: skip
+    assert refused.value.body["param"] == "mask"
+
+
+def test_image_refusals_in_the_openai_envelope(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    with pytest.raises(openai.BadRequestError) as chat_only:
+        client.images.generate(model="chat", prompt="a cat")
+    assert "cannot serve image generation" in chat_only.value.message
+    assert "image_generation" in chat_only.value.message
+    with pytest.raises(openai.BadRequestError) as no_prompt:
+        client.images.generate(model="img", prompt="")
+    assert no_prompt.value.body["param"] == "prompt"
+    with pytest.raises(openai.BadRequestError) as no_image:
+        httpx_edit = httpx.post(
+            gateway.url + "/v1/images/edits",
+            headers={"authorization": f"Bearer {MASTER_KEY}"},
+            files={"prompt": (None, "x"), "model": (None, "img")},
+            timeout=10,
+        )
+        assert httpx_edit.status_code == 400
+        raise openai.BadRequestError("", response=httpx_edit, body=httpx_edit.json()["error"])
+    assert no_image.value.body["param"] == "image"
+    limited = openai.OpenAI(api_key=LIMITED_KEY, base_url=gateway.url + "/v1", max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError):
+        limited.images.generate(model="dalle", prompt="a cat")
+    assert limited.images.generate(model="img", prompt="a cat").data
+    with pytest.raises(openai.NotFoundError):
+        client.images.generate(model="nope", prompt="a cat")
+    assert media_requests(gateway, "/images/generations") == [
+        s for s in gateway.mock.seen if s.body and s.body.get("prompt") == "a cat"
+    ]  # only the allowed call went upstream
+    assert {m.id for m in client.models.list()} >= {"img", "chat", "stt", "tts"}
+
+
+def test_google_genai_asks_an_openai_image_model_for_an_image(gateway: Any):
+    gateway.mock.reset()
+    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta")
+    gclient = genai.Client(api_key=MASTER_KEY, http_options=options)
+    answer = gclient.models.generate_content(
+        model="img",
+        contents="a watercolor owl",
+        config=types.GenerateContentConfig(
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio="2:3"),
+        ),
+    )
+    [part] = answer.candidates[0].content.parts
+    assert part.inline_data.data == PNG and part.inline_data.mime_type == "image/png"
+    assert answer.usage_metadata.candidates_token_count == 272
+    [seen] = media_requests(gateway, "/v1/images/generations")
+    assert seen.body == {
+        "model": "gpt-image-1",
+        "prompt": "a watercolor owl",
+        "size": "1024x1536",
+    }
+    row = journal(gateway, "chat", "img")[0]
+    assert row["status"] == 200 and float(row["cost"]) > 0
+    chunks = list(
+        gclient.models.generate_content_stream(
+            model="img",
+            contents="a paper crane",
+            config=types.GenerateContentConfig(response_modalities=["IMAGE"]),
+        )
+    )
+    [chunk] = chunks  # the whole answer as one event
+    assert chunk.candidates[0].content.parts[0].inline_data.data == PNG
+    gateway.gemini.reset()
+    native = gclient.models.generate_content(  # a Gemini image model: Gemini's own body
+        model="img-gemini",
+        contents="a kite",
+        config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
+    )
+    assert [p.inline_data.data for p in native.candidates[0].content.parts if p.inline_data] == [
+        PNG
+    ]
+    [sent] = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+    assert sent.body["generationConfig"]["responseModalities"] == ["TEXT", "IMAGE"]
+    with pytest.raises(genai.errors.ClientError) as refused:
+        gclient.models.generate_content(
+            model="chat",
+            contents="a cat",
+            config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
+        )
+    assert refused.value.code == 400 and "cannot generate images" in refused.value.message
+
+
+def test_rate_limits_and_budgets_hold_on_media_endpoints(gateway: Any):
+    slow = openai.OpenAI(api_key=SLOW_KEY, base_url=gateway.url + "/v1", max_retries=0)
+    assert slow.audio.speech.create(model="tts", voice="alloy", input="one").content == AUDIO
+    with pytest.raises(openai.RateLimitError):
+        slow.images.generate(model="img", prompt="two")
+    spent = openai.OpenAI(api_key=SPENT_KEY, base_url=gateway.url + "/v1", max_retries=0)
+    spent.images.generate(model="dalle", prompt="costs $0.04")  # the budget is now spent
+    deadline = time.monotonic() + 10
+    while True:  # the spend is settled off the reply's path
+        try:
+            spent.audio.transcriptions.create(model="stt", file=("a.wav", AUDIO, "audio/wav"))
+        except openai.RateLimitError as refused:
+            assert "budget" in refused.message
+            break
+        assert time.monotonic() < deadline, "the budget was never enforced"
+        time.sleep(0.2)
+
+
+# --- audio ---------------------------------------------------------------------------------
+
+
+def test_transcription_json_verbose_text_and_srt(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    audio = ("speech.wav", AUDIO, "audio/wav")
+    plain = client.audio.transcriptions.create(model="stt", file=audio)
+    assert plain.text == TRANSCRIPT
+    [seen] = media_requests(gateway, "/v1/audio/transcriptions")
+    fields = {name: value for name, filename, _k, value in seen.parts if filename is None}
+    assert fields["model"] == b"whisper-1"
+    [(filename, data)] = [(f, v) for n, f, _k, v in seen.parts if n == "file"]
+    assert filename == "speech.wav" and data == AUDIO
+    [row] = journal(gateway, "transcription", "stt", plain._request_id)
+    seconds = round(len(AUDIO) / 16000, 3)
+    assert float(row["cost"]) == pytest.approx(seconds * 0.0001)  # whisper-1: $0.006 a minute
+    assert "speech.wav" in row["inbound"] and str(len(AUDIO)) in row["inbound"]
+    verbose = client.audio.transcriptions.create(
+        model="stt", file=audio, response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )  # fmt: skip
+    assert verbose.words[0].word == "The" and verbose.duration == seconds
+    text = client.audio.transcriptions.create(model="stt", file=audio, response_format="text")
+    assert text.strip() == TRANSCRIPT
+    srt = client.audio.transcriptions.create(model="stt", file=audio, response_format="srt")
+    assert "00:00:00,000 --> 00:00:02,000" in srt
+    local = client.audio.transcriptions.create(model="stt-local", file=audio)
+    assert local.text == TRANSCRIPT
+    [local_row] = journal(gateway, "transcription", "stt-local", local._request_id)
+    assert float(local_row["cost"]) == pytest.approx(seconds * 0.001)
+
+
+def test_transcription_stream(gateway: Any, client: openai.OpenAI):
+    stream = client.audio.transcriptions.create(
+        model="stt-4o", file=("a.mp3", AUDIO, "audio/mpeg"), stream=True
+    )
+    events = list(stream)
+    assert [e.type for e in events[:2]] == ["transcript.text.delta"] * 2
+    assert "".join(e.delta for e in events[:-1]).strip() == TRANSCRIPT
+    assert events[-1].type == "transcript.text.done" and events[-1].text == TRANSCRIPT
+    rid = stream.response.headers["x-request-id"]
+    [row] = journal(gateway, "transcription", "stt-4o", rid)
+    assert row["stream"] and row["input_tokens"] == 120 and row["output_tokens"] == 11
+    assert float(row["cost"]) == pytest.approx((120 * 6 + 11 * 10) / 1_000_000)
+
+
+def test_transcription_stream_cut_by_the_upstream_ends_with_an_error_event(
+    gateway: Any, client: openai.OpenAI
+):
+    gateway.mock.media_cut_after = 3
+    try:
+        stream = client.audio.transcriptions.create(
+            model="stt-4o", file=("a.mp3", AUDIO, "audio/mpeg"), stream=True
+        )
+        received = []
+        with pytest.raises(openai.APIError):
+            for event in stream:
+                received.append(event)
+        assert [e.type for e in received] == ["transcript.text.delta"] * 3
+    finally:
+        gateway.mock.media_cut_after = None
+    [row] = journal(gateway, "transcription", "stt-4o", stream.response.headers["x-request-id"])
+    assert row["status"] == 502
+
+
+def test_translation(gateway: Any, client: openai.OpenAI):
+    result = client.audio.translations.create(model="stt", file=("fr.m4a", AUDIO, "audio/mp4"))
+    assert result.text == "Translated: " + TRANSCRIPT
+    assert media_requests(gateway, "/v1/audio/translations")
+    [row] = journal(gateway, "translation", "stt", result._request_id)
+    assert row["status"] == 200
+
+
+def test_audio_refusals(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    with pytest.raises(openai.BadRequestError) as bad_format:
+        client.audio.transcriptions.create(model="stt", file=("notes.txt", b"hello", "text/plain"))
+    assert bad_format.value.body["param"] == "file"
+    [row] = journal(gateway, "transcription", "", bad_format.value.request_id)  # before routing
+    assert row["status"] == 400 and json.loads(row["inbound"])["file"] == [
+        {"filename": "notes.txt", "content_type": "text/plain", "bytes": 5}
+    ]  # a refused upload is logged as its summary too, never its bytes
+    with pytest.raises(openai.BadRequestError) as no_stream:
+        client.audio.translations.create(
+            model="stt", file=("a.wav", AUDIO, "audio/wav"), extra_body={"stream": "true"}
+        )
+    assert no_stream.value.body["param"] == "stream"
+    with pytest.raises(openai.BadRequestError) as chat_only:
+        client.audio.transcriptions.create(model="chat", file=("a.wav", AUDIO, "audio/wav"))
+    assert "audio_transcription" in chat_only.value.message
+    with pytest.raises(openai.BadRequestError) as tts_route:
+        client.audio.transcriptions.create(model="tts", file=("a.wav", AUDIO, "audio/wav"))
+    assert "audio_speech" in tts_route.value.message
+    assert not media_requests(gateway, "/audio/transcriptions")  # nothing went upstream
+    assert not media_requests(gateway, "/audio/translations")
+
+
+def test_audio_over_25_mb_is_a_413_in_the_openai_envelope(gateway: Any, client: openai.OpenAI):
+    big = b"\x00" * (25 * 1024 * 1024 + 300 * 1024)
+    with pytest.raises(openai.APIStatusError) as refused:
+        client.audio.transcriptions.create(model="stt", file=("big.wav", big, "audio/wav"))
+    assert refused.value.status_code == 413
+    assert refused.value.body["type"] == "invalid_request_error"
+    assert "25 MB" in refused.value.message
+
+
+def test_speech_binary_streamed_chunk_by_chunk(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    whole = client.audio.speech.create(model="tts", voice="alloy", input="Hello there!")
+    assert whole.content == AUDIO
+    assert whole.response.headers["content-type"] == "audio/mpeg"
+    [seen] = media_requests(gateway, "/v1/audio/speech")
+    assert seen.body == {"model": "tts-1", "voice": "alloy", "input": "Hello there!"}
+    [row] = journal(gateway, "speech", "tts", whole.response.headers["x-request-id"])
+    assert float(row["cost"]) == pytest.approx(len("Hello there!") * 15 / 1_000_000)
+    assert json.loads(row["outbound"]) == {"audio_bytes": len(AUDIO), "content_type": "audio/mpeg"}
+    gateway.mock.media_delay = 0.4
+    gateway.mock.media_sent.clear()
+    try:
+        with client.audio.speech.with_streaming_response.create(
+            model="tts", voice="nova", input="Slowly.", response_format="wav"
+        ) as response:
+            assert response.headers["content-type"] == "audio/wav"
+            chunks = response.iter_bytes()
+            first = next(chunks)
+            first_at = time.monotonic()
+            rest = b"".join(chunks)
+        assert first + rest == AUDIO
+        sent = gateway.mock.media_sent
+        assert len(sent) == 4 and first_at < sent[-1]  # the first bytes came before the last left
+    finally:
+        gateway.mock.media_delay = 0.005
+
+
+def test_a_listener_that_hangs_up_closes_the_upstream_speech(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    gateway.mock.media_delay = 0.3
+    try:
+        with client.audio.speech.with_streaming_response.create(
+            model="tts", voice="echo", input="Goodbye."
+        ) as response:
+            rid = response.headers["x-request-id"]
+            next(response.iter_bytes())
+        assert gateway.mock.abandoned.wait(5)  # the upstream saw the gateway hang up
+    finally:
+        gateway.mock.media_delay = 0.005
+    [row] = journal(gateway, "speech", "tts", rid)
+    assert row["status"] == 499
+
+
+def test_speech_sse_events(gateway: Any, client: openai.OpenAI):
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-4o", voice="coral", input="Hi.", stream_format="sse",
+        instructions="cheerful",
+    ) as response:  # fmt: skip
+        assert response.headers["content-type"].startswith("text/event-stream")
+        rid = response.headers["x-request-id"]
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    events = [json.loads(line[6:]) for line in lines]
+    audio = b"".join(
+        base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta"
+    )
+    assert audio == AUDIO and events[-1]["type"] == "speech.audio.done"
+    [row] = journal(gateway, "speech", "tts-4o", rid)
+    assert row["input_tokens"] == 14 and row["output_tokens"] == 101
+    assert float(row["cost"]) == pytest.approx((14 * 0.6 + 101 * 12) / 1_000_000)
+
+
+def test_speech_refusals(gateway: Any, client: openai.OpenAI):
+    with pytest.raises(openai.BadRequestError) as no_voice:
+        client.audio.speech.create(model="tts", voice="", input="x")
+    assert no_voice.value.body["param"] == "voice"
+    with pytest.raises(openai.BadRequestError) as long_input:
+        client.audio.speech.create(model="tts", voice="alloy", input="x" * 5000)
+    assert long_input.value.body["param"] == "input"
+    with pytest.raises(openai.BadRequestError) as stt_route:
+        client.audio.speech.create(model="stt", voice="alloy", input="x")
+    assert "audio_speech" in stt_route.value.message
