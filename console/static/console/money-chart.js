@@ -1,6 +1,9 @@
-// The spend page's chart: spend per hour or day of the costliest keys, end users or
-// sessions, drawn with uPlot (static/vendor/uplot) from the JSON block the page carries
-// (#spend-data). Without JavaScript the page's tables have the same figures.
+// The usage and spend pages' charts: money over time, one line per series, drawn with
+// uPlot (static/vendor/uplot). Each `.uplot-host[data-chart]` is drawn from the JSON
+// block whose id its data-chart names: {<x>: [unix seconds...], series: [{name, values}]},
+// where data-x names the x array ("x" unless given). Optional: data-height (px, 260),
+// data-points (point size, 5), data-fill (shade under each line). Without JavaScript the
+// pages' tables have the same figures.
 (function () {
   const PALETTE = ["#6366f1", "#f59e0b", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#84cc16", "#f97316", "#64748b"];
 
@@ -12,6 +15,7 @@
   }
 
   function draw(host, data) {
+    const height = Number(host.dataset.height || 260);
     const style = getComputedStyle(document.documentElement);
     const muted = style.getPropertyValue("--muted").trim() || "#667085";
     const line = style.getPropertyValue("--line").trim() || "#e4e7ec";
@@ -19,14 +23,14 @@
     const series = [{}].concat(data.series.map((s, i) => ({
       label: s.name,
       stroke: PALETTE[i % PALETTE.length],
-      fill: PALETTE[i % PALETTE.length] + "22",
+      fill: "fill" in host.dataset ? PALETTE[i % PALETTE.length] + "22" : undefined,
       width: 2,
-      points: { size: 4 },
+      points: { size: Number(host.dataset.points || 5) },
       value: (u, v) => money(v),
     })));
     const options = {
       width: Math.max(host.clientWidth, 200),
-      height: 280,
+      height: height,
       series: series,
       scales: { x: { time: true } },
       axes: [
@@ -35,18 +39,21 @@
       ],
       legend: { live: true },
     };
-    const chart = new uPlot(options, [data.x].concat(data.series.map((s) => s.values)), host);
-    new ResizeObserver(() => chart.setSize({ width: Math.max(host.clientWidth, 200), height: 280 })).observe(host);
+    const xs = data[host.dataset.x || "x"];
+    const chart = new uPlot(options, [xs].concat(data.series.map((s) => s.values)), host);
+    new ResizeObserver(() => chart.setSize({ width: Math.max(host.clientWidth, 200), height: height })).observe(host);
     return chart;
   }
 
   function start() {
-    const host = document.getElementById("spend-chart");
-    const source = document.getElementById("spend-data");
-    if (!host || !source || typeof uPlot === "undefined") return;
-    host.replaceChildren();
-    host.dataset.drawn = "1";
-    window.spendChart = draw(host, JSON.parse(source.textContent));
+    if (typeof uPlot === "undefined") return;
+    for (const host of document.querySelectorAll(".uplot-host[data-chart]")) {
+      const source = document.getElementById(host.dataset.chart);
+      if (!source) continue;
+      host.replaceChildren();
+      host.dataset.drawn = "1";
+      draw(host, JSON.parse(source.textContent));
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
