@@ -24,6 +24,7 @@ from django.db.models import Model
 from django.dispatch import Signal
 
 from gateway.models import RequestLog, UsageRollup
+from gateway.server.db_work import delete_in_batches
 
 log = logging.getLogger(__name__)
 # Sent by ``rebuild`` once the rollups from ``since`` (an hour) are rebuilt: their new
@@ -337,19 +338,8 @@ def prune_hours(rollup: type[Model], older_than: timedelta, max_batches: int | N
     """Delete the ``rollup`` rows of hours that ended more than ``older_than`` ago, in
     batches of PRUNE_BATCH (one transaction each); returns rows deleted."""
     cutoff = datetime.now(UTC) - older_than - timedelta(hours=1)
-    manager = rollup._default_manager
-    deleted = batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = list(
-            manager.filter(hour__lt=cutoff).order_by().values_list("id", flat=True)[:PRUNE_BATCH]
-        )
-        if not ids:
-            break
-        with transaction.atomic():
-            manager.filter(id__in=ids).delete()
-        deleted += len(ids)
-        batches += 1
-    return deleted
+    old = rollup._default_manager.filter(hour__lt=cutoff)
+    return delete_in_batches(old, PRUNE_BATCH, max_batches)
 
 
 # --- reading -------------------------------------------------------------------------------
