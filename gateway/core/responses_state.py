@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import connection
 
 from gateway.codecs.openai_responses import inbound
 from gateway.core import compaction
@@ -462,18 +462,5 @@ def prune(
     """Delete stored responses created more than ``older_than`` ago, in batches."""
     from gateway.models import StoredResponse
 
-    cutoff = datetime.now(UTC) - older_than
-    deleted = batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = list(
-            StoredResponse.objects.filter(created_at__lt=cutoff)
-            .order_by()
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if not ids:
-            break
-        with transaction.atomic():
-            StoredResponse.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        batches += 1
-    return deleted
+    old = StoredResponse.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
+    return db_work.delete_in_batches(old, batch_size, max_batches)

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import socket
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gateway.server.counter_service import CounterClient
+from gateway.server.counter_service import CounterClient, call_blocking
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +124,8 @@ class SharedTokenizer:
         """Each text's tokens, waiting for the tokenizer to load if it must; for a
         caller outside the event loop (a connection of its own for the call). Raises
         OSError or ValueError when the service cannot answer."""
-        line = json.dumps([0, "tokens", texts, True], separators=(",", ":")).encode() + b"\n"
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(self.path)
-            conn.sendall(line)
-            with conn.makefile("rb") as answer:
-                reply = json.loads(answer.readline() or b"null")
-        if not isinstance(reply, list) or reply[1:2] != ["ok"]:
-            raise ValueError(f"the tokenizer service answered {reply!r}")
-        return reply[2]
+        request = ["tokens", texts, True]
+        return call_blocking(self.path, request, timeout, "the tokenizer service")[0]
 
     def _down(self, reason: str) -> None:
         log.warning(

@@ -7,7 +7,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections
+
+from gateway.server.db_work import delete_in_batches
 
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 60.0
@@ -33,22 +35,12 @@ def prune(
     of ``batch_size`` rows, each its own short transaction. Returns rows deleted."""
     from gateway.models import RequestBody, RequestLog
 
-    cutoff = datetime.now(UTC) - older_than
-    deleted = batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = list(
-            RequestLog.objects.filter(created_at__lt=cutoff)
-            .order_by()
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if not ids:
-            break
-        with transaction.atomic():
-            RequestBody.objects.filter(log_id__in=ids).delete()
-            RequestLog.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        batches += 1
-    return deleted
+    def delete(ids: list[int]) -> None:
+        RequestBody.objects.filter(log_id__in=ids).delete()
+        RequestLog.objects.filter(id__in=ids).delete()
+
+    old = RequestLog.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
+    return delete_in_batches(old, batch_size, max_batches, delete)
 
 
 def prune_round(older_than: timedelta | None, max_batches: int) -> int:

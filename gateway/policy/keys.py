@@ -10,6 +10,7 @@ revocation is in force on the next request, on every instance.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -123,37 +124,45 @@ def _routes(value: object) -> list[Route]:
     return [found[n] for n in wanted]
 
 
+def _row(model: Any, field: str, what: str, value: object) -> Any:
+    """A ``model`` row by id or by ``field``; None or "" for none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, model):
+        return value
+    text = str(value).strip()
+    row = model.objects.filter(pk=int(text)).first() if text.isdigit() else None
+    row = row or model.objects.filter(**{field: text}).first()
+    if row is None:
+        raise ValueError(f"unknown {what} {value!r}")
+    return row
+
+
 def _team(value: object) -> Any:
     """A team by id or name; None or "" for none."""
     from gateway.models import Team
 
-    if value is None or value == "":
-        return None
-    if isinstance(value, Team):
-        return value
-    text = str(value).strip()
-    team = Team.objects.filter(pk=int(text)).first() if text.isdigit() else None
-    team = team or Team.objects.filter(name=text).first()
-    if team is None:
-        raise ValueError(f"unknown team {value!r}")
-    return team
+    return _row(Team, "name", "team", value)
 
 
 def _user(value: object) -> Any:
     """A console user by id or username; None or "" for none."""
     from django.contrib.auth import get_user_model
 
+    return _row(get_user_model(), "username", "user", value)
+
+
+def _words(value: object, what: str) -> list[str]:
+    """A comma/space separated string or a list of strings, as its non-empty items
+    (stripped), each once, in order."""
     if value is None or value == "":
-        return None
-    User = get_user_model()
-    if isinstance(value, User):
-        return value
-    text = str(value).strip()
-    user = User.objects.filter(pk=int(text)).first() if text.isdigit() else None
-    user = user or User.objects.filter(username=text).first()
-    if user is None:
-        raise ValueError(f"unknown user {value!r}")
-    return user
+        return []
+    items = re.split(r"[\s,]+", value) if isinstance(value, str) else value
+    if not isinstance(items, list | tuple | set | frozenset) or not all(
+        isinstance(i, str) for i in items
+    ):
+        raise ValueError(f"a list of {what}")
+    return list(dict.fromkeys(i.strip() for i in items if i.strip()))
 
 
 SCOPES = ("management",)
@@ -161,10 +170,7 @@ SCOPES = ("management",)
 
 def _scopes(value: object) -> str:
     """Scopes as stored: known names, space-separated."""
-    if value is None or value == "":
-        return ""
-    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)  # type: ignore[call-overload]
-    scopes = sorted({str(s).strip() for s in items if str(s).strip()})
+    scopes = sorted(_words(value, "scope names"))
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise ValueError(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
@@ -174,19 +180,10 @@ def _scopes(value: object) -> str:
 def _mcp_allowed(value: object) -> list[str]:
     """MCP servers/tools a key may use: a list or a comma/space separated string of
     ``server``, ``server__tool`` or ``*``."""
-    import re
-
-    if value is None or value == "":
-        return []
-    items = re.split(r"[\s,]+", value) if isinstance(value, str) else value
-    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
-        raise ValueError("a list of MCP server or server__tool names")
-    out: list[str] = []
-    for item in (i.strip() for i in items):
-        if item and item not in out:
-            if item != "*" and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*(__.+)?$", item):
-                raise ValueError(f"{item!r}: not a server, server__tool or *")
-            out.append(item)
+    out = _words(value, "MCP server or server__tool names")
+    for item in out:
+        if item != "*" and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]*(__.+)?$", item):
+            raise ValueError(f"{item!r}: not a server, server__tool or *")
     return out
 
 

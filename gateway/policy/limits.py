@@ -435,36 +435,25 @@ class SharedCounters(StoreCounters):
 
 # --- Redis counters -------------------------------------------------------------------------
 
-# KEYS: requests hash, tokens hash, spend counter, holds hash (hold id -> units, and
-# 'total'), holds' expiries (sorted set). ARGV: rpm, tpm, estimated tokens, budget in
-# 1e-8 USD (-1: none), units to hold (0: none), the hold's time to live in seconds.
-# Returns {"ok", second, hold id or ""} or {reason, detail...}.
-ADMIT_SCRIPT = """
+# What both admission scripts share: the server's clock, and per subject (a key or a
+# team) its budget holds, its one-minute request and token windows, and the reservation of
+# both. A subject's keys: requests hash (second -> count), tokens hash (second -> tokens),
+# spend counter, holds hash (hold id -> units, and 'total'), holds' expiries (sorted set).
+ADMIT_PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local sec = tonumber(t[1])
-local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
-local est, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
-local hold, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
-if budget < 0 then hold = 0 end
-if budget >= 0 then
-  local spent = redis.call('GET', KEYS[3])
-  if not spent then return {'load', '0'} end
-  if tonumber(spent) >= budget then return {'budget', spent} end
-  if hold > 0 then
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)) do
-      local units = redis.call('HGET', KEYS[4], id)
-      if units then
-        redis.call('HDEL', KEYS[4], id)
-        redis.call('HINCRBY', KEYS[4], 'total', -tonumber(units))
-      end
-      redis.call('ZREM', KEYS[5], id)
+-- Drop the expired holds; the units still held.
+local function held(holds, expiries)
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiries, '-inf', now)) do
+    local units = redis.call('HGET', holds, id)
+    if units then
+      redis.call('HDEL', holds, id)
+      redis.call('HINCRBY', holds, 'total', -tonumber(units))
     end
-    local held = tonumber(redis.call('HGET', KEYS[4], 'total') or '0')
-    if held > 0 and tonumber(spent) + held + hold > budget then
-      return {'held', spent, tostring(held)}
-    end
+    redis.call('ZREM', expiries, id)
   end
+  return tonumber(redis.call('HGET', holds, 'total') or '0')
 end
 local function window(key)
   local flat = redis.call('HGETALL', key)
@@ -490,35 +479,71 @@ local function wait(total, secs, values, need, limit)
   end
   return 60
 end
-if rpm > 0 then
-  local total, secs, values = window(KEYS[1])
-  if total + 1 > rpm then return {'rpm', tostring(wait(total, secs, values, 1, rpm))} end
+-- nil if one more request of est tokens fits both windows, else the limit and the wait.
+local function over(requests, tokens, rpm, tpm, est)
+  if rpm > 0 then
+    local total, secs, values = window(requests)
+    if total + 1 > rpm then return 'rpm', tostring(wait(total, secs, values, 1, rpm)) end
+  end
+  if tpm > 0 then
+    local total, secs, values = window(tokens)
+    if total > 0 and total + est > tpm then
+      return 'tpm', tostring(wait(total, secs, values, est, tpm))
+    end
+  end
+  return nil
 end
-if tpm > 0 then
-  local total, secs, values = window(KEYS[2])
-  if total > 0 and total + est > tpm then
-    return {'tpm', tostring(wait(total, secs, values, est, tpm))}
+local function count(requests, tokens, rpm, tpm, est)
+  if rpm > 0 then
+    redis.call('HINCRBY', requests, sec, 1)
+    redis.call('EXPIRE', requests, 120)
+  end
+  if tpm > 0 then
+    redis.call('HINCRBY', tokens, sec, est)
+    redis.call('EXPIRE', tokens, 120)
   end
 end
-if rpm > 0 then
-  redis.call('HINCRBY', KEYS[1], sec, 1)
-  redis.call('EXPIRE', KEYS[1], 120)
+-- A new hold of units for ttl seconds; its id.
+local function hold_units(holds, expiries, units, ttl)
+  local id = sec .. '-' .. redis.call('HINCRBY', holds, 'next', 1)
+  redis.call('HSET', holds, id, units)
+  redis.call('HINCRBY', holds, 'total', units)
+  redis.call('ZADD', expiries, now + ttl, id)
+  redis.call('EXPIRE', holds, math.ceil(ttl) + 60)
+  redis.call('EXPIRE', expiries, math.ceil(ttl) + 60)
+  return id
 end
-if tpm > 0 then
-  redis.call('HINCRBY', KEYS[2], sec, est)
-  redis.call('EXPIRE', KEYS[2], 120)
+"""
+
+# KEYS: one subject's (see ADMIT_PRELUDE). ARGV: rpm, tpm, estimated tokens, budget in
+# 1e-8 USD (-1: none), units to hold (0: none), the hold's time to live in seconds.
+# Returns {"ok", second, hold id or ""} or {reason, detail...}.
+ADMIT_SCRIPT = (
+    ADMIT_PRELUDE
+    + """
+local rpm, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local est, budget = tonumber(ARGV[3]), tonumber(ARGV[4])
+local hold, ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
+if budget < 0 then hold = 0 end
+if budget >= 0 then
+  local spent = redis.call('GET', KEYS[3])
+  if not spent then return {'load', '0'} end
+  if tonumber(spent) >= budget then return {'budget', spent} end
+  if hold > 0 then
+    local units = held(KEYS[4], KEYS[5])
+    if units > 0 and tonumber(spent) + units + hold > budget then
+      return {'held', spent, tostring(units)}
+    end
+  end
 end
+local reason, detail = over(KEYS[1], KEYS[2], rpm, tpm, est)
+if reason then return {reason, detail} end
+count(KEYS[1], KEYS[2], rpm, tpm, est)
 local id = ''
-if hold > 0 then
-  id = sec .. '-' .. redis.call('HINCRBY', KEYS[4], 'next', 1)
-  redis.call('HSET', KEYS[4], id, hold)
-  redis.call('HINCRBY', KEYS[4], 'total', hold)
-  redis.call('ZADD', KEYS[5], now + ttl, id)
-  redis.call('EXPIRE', KEYS[4], math.ceil(ttl) + 60)
-  redis.call('EXPIRE', KEYS[5], math.ceil(ttl) + 60)
-end
+if hold > 0 then id = hold_units(KEYS[4], KEYS[5], hold, ttl) end
 return {'ok', tostring(sec), id}
 """
+)
 
 # KEYS: tokens hash, spend counter, the hold's holds hash and expiries. ARGV: second,
 # token delta, cost in 1e-8 USD, hold id ("": none).
@@ -541,40 +566,15 @@ return 1
 """
 
 
-# A key and its team in one step: 5 KEYS per subject (requests, tokens, spend, holds,
-# hold expiries); ARGV: estimated tokens, units to hold, the hold's ttl, then per subject
-# rpm, tpm, budget (-1: none). Every subject is checked before any is reserved.
+# A key and its team in one step: 5 KEYS per subject (see ADMIT_PRELUDE); ARGV:
+# estimated tokens, units to hold, the hold's ttl, then per subject rpm, tpm, budget (-1:
+# none). Every subject is checked before any is reserved.
 # Returns {'ok', second, hold id per subject...} or {reason, subject index, detail...}.
-ADMIT_ALL_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local sec = tonumber(t[1])
+ADMIT_ALL_SCRIPT = (
+    ADMIT_PRELUDE
+    + """
 local est, hold0, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = (#ARGV - 3) / 3
-local function window(key)
-  local flat = redis.call('HGETALL', key)
-  local secs, values, total = {}, {}, 0
-  for i = 1, #flat, 2 do
-    local s = tonumber(flat[i])
-    if s <= sec - 60 then
-      redis.call('HDEL', key, flat[i])
-    else
-      table.insert(secs, s)
-      values[s] = tonumber(flat[i + 1])
-      total = total + values[s]
-    end
-  end
-  table.sort(secs)
-  return total, secs, values
-end
-local function wait(total, secs, values, need, limit)
-  local freed = 0
-  for _, s in ipairs(secs) do
-    freed = freed + values[s]
-    if total - freed + need <= limit then return s + 60 - now end
-  end
-  return 60
-end
 for i = 1, n do
   local k, a = (i - 1) * 5, 3 + (i - 1) * 3
   local rpm, tpm, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -584,56 +584,27 @@ for i = 1, n do
     if not spent then return {'load', idx} end
     if tonumber(spent) >= budget then return {'budget', idx, spent} end
     if hold0 > 0 then
-      for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k + 5], '-inf', now)) do
-        local units = redis.call('HGET', KEYS[k + 4], id)
-        if units then
-          redis.call('HDEL', KEYS[k + 4], id)
-          redis.call('HINCRBY', KEYS[k + 4], 'total', -tonumber(units))
-        end
-        redis.call('ZREM', KEYS[k + 5], id)
-      end
-      local held = tonumber(redis.call('HGET', KEYS[k + 4], 'total') or '0')
-      if held > 0 and tonumber(spent) + held + hold0 > budget then
-        return {'held', idx, spent, tostring(held)}
+      local units = held(KEYS[k + 4], KEYS[k + 5])
+      if units > 0 and tonumber(spent) + units + hold0 > budget then
+        return {'held', idx, spent, tostring(units)}
       end
     end
   end
-  if rpm > 0 then
-    local total, secs, values = window(KEYS[k + 1])
-    if total + 1 > rpm then return {'rpm', idx, tostring(wait(total, secs, values, 1, rpm))} end
-  end
-  if tpm > 0 then
-    local total, secs, values = window(KEYS[k + 2])
-    if total > 0 and total + est > tpm then
-      return {'tpm', idx, tostring(wait(total, secs, values, est, tpm))}
-    end
-  end
+  local reason, detail = over(KEYS[k + 1], KEYS[k + 2], rpm, tpm, est)
+  if reason then return {reason, idx, detail} end
 end
 local out = {'ok', tostring(sec)}
 for i = 1, n do
   local k, a = (i - 1) * 5, 3 + (i - 1) * 3
   local rpm, tpm, budget = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  if rpm > 0 then
-    redis.call('HINCRBY', KEYS[k + 1], sec, 1)
-    redis.call('EXPIRE', KEYS[k + 1], 120)
-  end
-  if tpm > 0 then
-    redis.call('HINCRBY', KEYS[k + 2], sec, est)
-    redis.call('EXPIRE', KEYS[k + 2], 120)
-  end
+  count(KEYS[k + 1], KEYS[k + 2], rpm, tpm, est)
   local id = ''
-  if hold0 > 0 and budget >= 0 then
-    id = sec .. '-' .. redis.call('HINCRBY', KEYS[k + 4], 'next', 1)
-    redis.call('HSET', KEYS[k + 4], id, hold0)
-    redis.call('HINCRBY', KEYS[k + 4], 'total', hold0)
-    redis.call('ZADD', KEYS[k + 5], now + ttl, id)
-    redis.call('EXPIRE', KEYS[k + 4], math.ceil(ttl) + 60)
-    redis.call('EXPIRE', KEYS[k + 5], math.ceil(ttl) + 60)
-  end
+  if hold0 > 0 and budget >= 0 then id = hold_units(KEYS[k + 4], KEYS[k + 5], hold0, ttl) end
   table.insert(out, id)
 end
 return out
 """
+)
 
 
 # KEYS: the deployment's hash of one minute. ARGV: rpm, tpm. Returns 1 (counted) or 0.

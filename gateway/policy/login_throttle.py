@@ -17,11 +17,9 @@ password). The sign-in pages answer 429 with ``Retry-After`` while a wait runs
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +33,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 
 from gateway.policy.login_attempts import FORGET_AFTER, MAX_WAIT, LoginAttempts, wait_after
-from gateway.server.counter_service import SOCKET_ENV
+from gateway.server.counter_service import SOCKET_ENV, call_blocking
 
 log = logging.getLogger("gateway.login")
 
@@ -107,16 +105,7 @@ class _Service:
         self.path = path
 
     def _call(self, *request: Any) -> list[Any]:
-        line = json.dumps([0, "login", *request], separators=(",", ":")).encode() + b"\n"
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(STORE_TIMEOUT)
-            conn.connect(self.path)
-            conn.sendall(line)
-            with conn.makefile("rb") as answer:
-                reply = json.loads(answer.readline() or b"null")
-        if not isinstance(reply, list) or reply[1:2] != ["ok"]:
-            raise ValueError(f"the counter service answered {reply!r}")
-        return reply[2:]
+        return call_blocking(self.path, ["login", *request], STORE_TIMEOUT, "the counter service")
 
     def check(self, keys: list[list[Any]], now: float) -> float:
         return float(self._call("check", keys, now)[0])

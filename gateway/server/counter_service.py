@@ -57,6 +57,7 @@ import itertools
 import json
 import logging
 import os
+import socket
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -475,6 +476,22 @@ class CounterService:
 
 class Unavailable(ConnectionError):
     """The counter service cannot be reached (or did not answer in time)."""
+
+
+def call_blocking(path: str, request: list[Any], timeout: float, service: str) -> list[Any]:
+    """One request to the service at ``path`` on a connection of its own, for a caller
+    outside the event loop: what follows the answer's "ok". Raises OSError (unreachable,
+    timed out) or ValueError (any other answer, naming ``service``)."""
+    line = json.dumps([0, *request], separators=(",", ":")).encode() + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(path)
+        conn.sendall(line)
+        with conn.makefile("rb") as answer:
+            reply = json.loads(answer.readline() or b"null")
+    if not isinstance(reply, list) or reply[1:2] != ["ok"]:
+        raise ValueError(f"{service} answered {reply!r}")
+    return reply[2:]
 
 
 class CounterClient:

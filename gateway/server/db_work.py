@@ -6,7 +6,9 @@ CONN_MAX_AGE, return a pooled one) only around requests. A thread that queried i
 loop kept its first connection for good: after PostgreSQL restarted every query of the
 registry watcher failed with "the connection is closed" until the process restarted.
 ``run`` applies those rules before and after each unit, so a restart costs a loop the
-ticks while the database is away and nothing after."""
+ticks while the database is away and nothing after. ``delete_in_batches`` is the
+retention pruning of every table that has one (logs, rollups, audit events, stored
+responses): short transactions, one batch each."""
 
 from __future__ import annotations
 
@@ -128,3 +130,30 @@ def close_all() -> None:
     for conn in connections.all():
         if conn.vendor == "postgresql" and conn.settings_dict["OPTIONS"].get("pool"):
             conn.close_pool()
+
+
+def delete_in_batches(
+    rows: Any,
+    batch_size: int,
+    max_batches: int | None = None,
+    delete: Callable[[list[Any]], object] | None = None,
+) -> int:
+    """Delete the rows of the queryset ``rows`` (retention pruning), ``batch_size`` ids at
+    a time and at most ``max_batches`` batches, each batch its own short transaction (no
+    long lock on a busy table); ``delete(ids)`` deletes one batch when more goes with the
+    rows (default: the rows with those ids). Returns rows deleted."""
+    from django.db import transaction
+
+    deleted = batches = 0
+    while max_batches is None or batches < max_batches:
+        ids = list(rows.order_by().values_list("id", flat=True)[:batch_size])
+        if not ids:
+            break
+        with transaction.atomic():
+            if delete is None:
+                rows.model._default_manager.filter(id__in=ids).delete()
+            else:
+                delete(ids)
+        deleted += len(ids)
+        batches += 1
+    return deleted

@@ -44,6 +44,7 @@ from django.http import HttpRequest
 from gateway.policy import crypto
 from gateway.policy.secret_refs import ENV_REFERENCE
 from gateway.policy.url_secrets import mask_url, secret_param
+from gateway.server.db_work import delete_in_batches
 from gateway.telemetry.models import AuditEvent, retention_pruning
 
 log = logging.getLogger(__name__)
@@ -465,18 +466,10 @@ def retention_days() -> int:
 
 def prune(older_than: dt.timedelta, batch: int = 2000, max_batches: int | None = None) -> int:
     """Delete events older than ``older_than`` (the only way they leave)."""
-    cutoff = dt.datetime.now(dt.UTC) - older_than
-    deleted = rounds = 0
-    while max_batches is None or rounds < max_batches:
-        ids = list(
-            AuditEvent.objects.filter(created_at__lt=cutoff)
-            .order_by()
-            .values_list("id", flat=True)[:batch]
-        )
-        if not ids:
-            break
-        with transaction.atomic(), retention_pruning():
+
+    def delete(ids: list[int]) -> None:
+        with retention_pruning():
             AuditEvent.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        rounds += 1
-    return deleted
+
+    old = AuditEvent.objects.filter(created_at__lt=dt.datetime.now(dt.UTC) - older_than)
+    return delete_in_batches(old, batch, max_batches, delete)

@@ -12,7 +12,7 @@ import functools
 import logging
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,9 +20,11 @@ from operator import attrgetter
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
 from django.dispatch import Signal
 
 from gateway.models import RequestLog, UsageRollup
+from gateway.server.db_work import delete_in_batches
 
 log = logging.getLogger(__name__)
 # Sent by ``rebuild`` once the rollups from ``since`` (an hour) are rebuilt: their new
@@ -257,13 +259,6 @@ def add_logs(logs: Iterable[RequestLog]) -> None:
 # --- rebuild and retention -----------------------------------------------------------------
 
 
-def _rows_since(since: datetime | None) -> Iterator[tuple]:
-    logs = RequestLog.objects.order_by("created_at", "id")
-    if since is not None:
-        logs = logs.filter(created_at__gte=since)
-    return logs.values_list(*LOG_FIELDS).iterator(chunk_size=5000)
-
-
 def default_rebuild_start() -> datetime | None:
     """The first whole hour still fully in RequestLog: the oldest log's hour, or the
     next one when retention pruning may have cut into it."""
@@ -284,50 +279,67 @@ def rebuild(since: datetime | None = None) -> tuple[int, int]:
     start = hour_of(since) if since is not None else default_rebuild_start()
     if start is None:
         return 0, 0
-    read = written = 0
-    with transaction.atomic():
-        UsageRollup.objects.filter(hour__gte=start).delete()
-        current: datetime | None = None
-        groups: dict[Group, Tally] = {}
-        for row in _rows_since(start):
-            read += 1
-            hour = hour_of(row[0])
-            if hour != current and groups:
-                written += _create(groups)
-                groups = {}
-            current = hour
-            tally((row,), groups)
-        written += _create(groups)
+    read, written = refold(UsageRollup, LOG_FIELDS, start, tally, _create)
     for receiver, error in rebuilt.send_robust(sender=None, since=start):
         if isinstance(error, Exception):  # the rollups stand; a view refolds what it needs
             log.warning("after the rollup rebuild, %r failed", receiver, exc_info=error)
     return read, written
 
 
-def _create(groups: dict[Group, Tally]) -> int:
+def _create(groups: dict[Group, Tally]) -> None:
     UsageRollup.objects.bulk_create(
         [_new_row(g, t) for g, t in groups.items()], batch_size=PRUNE_BATCH
     )
-    return len(groups)
+
+
+def refold(
+    rollup: type[Model],
+    log_fields: Sequence[str],
+    start: datetime | None,
+    fold: Callable[[Iterable[tuple], dict], dict],
+    write: Callable[[dict], object],
+) -> tuple[int, int]:
+    """Replace the ``rollup`` rows of the hours from ``start`` (every hour when None)
+    with RequestLog's rows folded again, in one transaction and one hour at a time:
+    ``fold(rows, into)`` adds rows (``log_fields``, ``created_at`` first) to the groups
+    of ``into``, each group keyed by its hour and the rollup's dimensions;
+    ``write(groups)`` stores one hour's groups. Returns (logs read, groups written)."""
+    logs = RequestLog.objects.order_by("created_at", "id")
+    stale = rollup._default_manager.all()
+    if start is not None:
+        logs = logs.filter(created_at__gte=start)
+        stale = stale.filter(hour__gte=start)
+    read = written = 0
+    with transaction.atomic():
+        stale.delete()
+        current: datetime | None = None
+        groups: dict = {}
+        for row in logs.values_list(*log_fields).iterator(chunk_size=5000):
+            read += 1
+            hour = hour_of(row[0])
+            if hour != current and groups:
+                write(groups)
+                written += len(groups)
+                groups = {}
+            current = hour
+            fold((row,), groups)
+        if groups:
+            write(groups)
+            written += len(groups)
+    return read, written
 
 
 def prune(older_than: timedelta, max_batches: int | None = None) -> int:
     """Delete rollups of hours that ended more than ``older_than`` ago, in batches."""
+    return prune_hours(UsageRollup, older_than, max_batches)
+
+
+def prune_hours(rollup: type[Model], older_than: timedelta, max_batches: int | None) -> int:
+    """Delete the ``rollup`` rows of hours that ended more than ``older_than`` ago, in
+    batches of PRUNE_BATCH (one transaction each); returns rows deleted."""
     cutoff = datetime.now(UTC) - older_than - timedelta(hours=1)
-    deleted = batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = list(
-            UsageRollup.objects.filter(hour__lt=cutoff)
-            .order_by()
-            .values_list("id", flat=True)[:PRUNE_BATCH]
-        )
-        if not ids:
-            break
-        with transaction.atomic():
-            UsageRollup.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        batches += 1
-    return deleted
+    old = rollup._default_manager.filter(hour__lt=cutoff)
+    return delete_in_batches(old, PRUNE_BATCH, max_batches)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -22,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
-from gateway.models import ApiKey, RequestLog
+from gateway.models import ApiKey
 from gateway.telemetry.models import SpendRollup
+from gateway.telemetry.rollups import hour_of, prune_hours, refold
 
 GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")
 COUNTERS = (
@@ -55,11 +56,6 @@ LOG_FIELDS = (
     "cache_write_tokens",
     "cost_usd",
 )
-PRUNE_BATCH = 2000
-
-
-def _hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def tally(rows: Iterable[tuple], into: dict[tuple, list] | None = None) -> dict[tuple, list]:
@@ -67,7 +63,7 @@ def tally(rows: Iterable[tuple], into: dict[tuple, list] | None = None) -> dict[
     groups: dict[tuple, list] = {} if into is None else into
     for created, key_id, key_name, end_user, session, route, model, status, *usage in rows:
         group = (
-            _hour(created),
+            hour_of(created),
             key_id or 0,
             key_name or "",
             end_user or "",
@@ -123,37 +119,13 @@ def add(groups: dict[tuple, list]) -> None:
 def rebuild(since: datetime | None = None) -> int:
     """Recompute the spend rollups of the hours from ``since`` (all when None) from
     RequestLog, in one transaction; returns rows written."""
-    start = _hour(since) if since is not None else None
-    logs = RequestLog.objects.order_by("created_at", "id")
-    with transaction.atomic():
-        stale = SpendRollup.objects.all()
-        if start is not None:
-            stale = stale.filter(hour__gte=start)
-            logs = logs.filter(created_at__gte=start)
-        stale.delete()
-        groups: dict[tuple, list] = {}
-        tally(logs.values_list(*LOG_FIELDS).iterator(chunk_size=5000), groups)
-        add(groups)
-    return len(groups)
+    start = hour_of(since) if since is not None else None
+    return refold(SpendRollup, LOG_FIELDS, start, tally, add)[1]
 
 
 def prune(older_than: timedelta, max_batches: int | None = None) -> int:
     """Delete spend rollups of hours that ended more than ``older_than`` ago."""
-    cutoff = datetime.now(UTC) - older_than - timedelta(hours=1)
-    deleted = batches = 0
-    while max_batches is None or batches < max_batches:
-        ids = list(
-            SpendRollup.objects.filter(hour__lt=cutoff)
-            .order_by()
-            .values_list("id", flat=True)[:PRUNE_BATCH]
-        )
-        if not ids:
-            break
-        with transaction.atomic():
-            SpendRollup.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
-        batches += 1
-    return deleted
+    return prune_hours(SpendRollup, older_than, max_batches)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -235,7 +207,7 @@ def query(
         raise BadQuery(f"unknown bucket {bucket!r} (hour or day)")
     rows = SpendRollup.objects.all()
     if since is not None:
-        rows = rows.filter(hour__gte=_hour(since))
+        rows = rows.filter(hour__gte=hour_of(since))
     if until is not None:
         rows = rows.filter(hour__lt=until)
     for name, value in (filters or {}).items():

@@ -104,7 +104,7 @@ def test_the_page_carries_the_chart_data_and_a_table(staff_client: Client, rollu
     )
     assert [s["name"] for s in data["series"]] == ["research", "ci", "master key"]
     assert "/static/vendor/uplot/uPlot.iife.min.js" in html
-    assert "/static/console/usage.js" in html
+    assert "/static/console/money-chart.js" in html
     assert re.search(r"<script>(?!</script>)", html) is None  # no inline script (CSP)
     assert "$1.75" in html and "$0.0004" in html
     assert 'href="/usage/export.csv?window=7d"' in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 
 import pytest
 
@@ -24,20 +25,54 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
-async def redis_limits(settings):
-    """A Redis database of its own for the limits counters (``settings.REDIS_URL``
-    points at it), emptied before and after; skipped when Redis is not running."""
+def redis_prefix(monkeypatch) -> str:
+    """A key prefix of this test's own for what the limits, the shared cooldowns and the
+    reasoning ledger keep in Redis (their ``REDIS_PREFIX`` patched for the test).
+
+    Test files share the local Redis's 16 databases with each other and with other test
+    runs at the same time, so none empties a database (FLUSHDB): each writes under a
+    prefix no other run uses and deletes only its own keys (``own_redis``)."""
+    from gateway.core import reasoning_ledger
+    from gateway.policy import shared_cooldowns
+
+    prefix = f"sy-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setattr(limits, "REDIS_PREFIX", f"{prefix}:limits")
+    monkeypatch.setattr(shared_cooldowns, "REDIS_PREFIX", f"{prefix}:limits:cooldown")
+    monkeypatch.setattr(reasoning_ledger, "REDIS_PREFIX", f"{prefix}:reason")
+    return prefix
+
+
+@pytest.fixture
+async def own_redis(redis_prefix):
+    """``await own_redis(url)``: a client of the Redis database at ``url`` (the test is
+    skipped when Redis is not running); at the end the test's keys there are deleted."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    await client.flushdb()
+    clients = []
+
+    async def connect(url: str):
+        client = aioredis.Redis.from_url(url)
+        try:
+            await client.ping()
+        except Exception:
+            pytest.skip("Redis is not running on 127.0.0.1:6379")
+        clients.append(client)
+        return client
+
+    yield connect
+    for client in clients:
+        names = [n async for n in client.scan_iter(match=f"{redis_prefix}:*", count=1000)]
+        if names:
+            await client.delete(*names)
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_limits(settings, own_redis):
+    """The limits counters in Redis (``settings.REDIS_URL`` points at a database of the
+    limits tests), under the test's own key prefix; skipped when Redis is not running."""
+    client = await own_redis(REDIS_URL)
     settings.REDIS_URL = REDIS_URL
     limits.reset()
     yield client
-    await client.flushdb()
-    await client.aclose()
     limits.reset()

@@ -24,7 +24,7 @@ from gateway.server.counter_service import SOCKET_ENV, CounterService, CounterSt
 from .entries import deployment, route, snapshot
 from .test_limits import START, key
 
-REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of this file's own
+REDIS_URL = "redis://127.0.0.1:6379/13"  # keys under a prefix of each test's own
 COST = Decimal("0.001")  # what each test request holds and costs
 UNITS = 100_000  # COST in 1e-8 USD
 
@@ -100,19 +100,9 @@ def clean(settings, monkeypatch):
 
 
 @pytest.fixture
-async def redis_db():
-    """This file's Redis database, emptied before and after (skipped without Redis)."""
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    await client.flushdb()
-    yield client
-    await client.flushdb()
-    await client.aclose()
+async def redis_db(own_redis):
+    """Redis, with this test's keys under a prefix of its own (skipped without Redis)."""
+    return await own_redis(REDIS_URL)
 
 
 @pytest.fixture(params=["memory", "counter service", "redis"])

@@ -23,100 +23,49 @@ PROCESS = {
     )
 }
 
-# What each layer may import, besides itself and the spine. "infra" is the server
-# package's shared machinery (pooled HTTP client, database work, background tasks,
-# runtime singletons, counter service), usable from anywhere above the codecs.
-MAY_IMPORT = {
-    "spine": set(),
-    "codecs": set(),
-    "catalog": {"infra"},
-    "providers": {"codecs", "catalog", "policy", "infra", "telemetry"},
-    "policy": {"codecs", "catalog", "providers", "infra", "telemetry", "wiring"},
-    "telemetry": {"codecs", "catalog", "providers", "policy", "journal", "infra", "wiring"},
-    "journal": {"codecs", "catalog", "policy", "telemetry", "infra", "wiring"},
-    "core": {"codecs", "catalog", "providers", "policy", "telemetry", "journal", "infra", "wiring"},
-    "mcp": {
-        "codecs",
-        "catalog",
-        "providers",
-        "policy",
-        "telemetry",
-        "journal",
-        "core",
-        "ops",
-        "infra",
-        "wiring",
-    },
-    "ops": {
-        "codecs",
-        "catalog",
-        "providers",
-        "policy",
-        "telemetry",
-        "journal",
-        "core",
-        "infra",
-        "wiring",
-    },
-    "infra": {"catalog", "codecs", "providers", "policy", "telemetry", "journal", "core", "wiring"},
-    "edge": {
-        "codecs",
-        "catalog",
-        "providers",
-        "policy",
-        "telemetry",
-        "journal",
-        "core",
-        "mcp",
-        "ops",
-        "infra",
-        "wiring",
-    },
-    "process": {"infra", "core", "policy", "telemetry", "journal", "catalog", "wiring"},
-    "wiring": {
-        "codecs",
-        "catalog",
-        "providers",
-        "policy",
-        "telemetry",
-        "journal",
-        "core",
-        "mcp",
-        "ops",
-        "infra",
-        "edge",
-        "process",
-        "console",
-        "management",
-    },
-    "management": {
-        "codecs",
-        "catalog",
-        "providers",
-        "policy",
-        "telemetry",
-        "journal",
-        "core",
-        "mcp",
-        "ops",
-        "infra",
-        "edge",
-        "process",
-        "wiring",
-    },
-    "console": {
-        "codecs",
-        "catalog",
-        "policy",
-        "telemetry",
-        "journal",
-        "core",
-        "mcp",
-        "ops",
-        "infra",
-        "wiring",
-    },
-}
+# The layers bottom to top: each may import the layers listed before it (besides itself
+# and the spine), changed by its line: "+x" may import x although x comes later (the
+# providers, policy and telemetry use each other), "-x" may not import x. Besides,
+# everything above the codecs may import "infra", the server package's shared machinery
+# (pooled HTTP client, database work, background tasks, runtime singletons, counter
+# service), and everything above the providers the "wiring" (Django models, settings).
+LAYERS = (
+    ("codecs", ""),
+    ("catalog", "-codecs"),
+    ("providers", "+policy +telemetry"),
+    ("policy", "+telemetry"),
+    ("telemetry", "+journal"),
+    ("journal", "-providers"),
+    ("core", ""),
+    ("infra", ""),
+    ("process", "-codecs -providers"),
+    ("ops", "-process"),
+    ("mcp", "-process"),
+    ("edge", "-process"),
+    ("console", "-providers -process -edge"),
+    ("management", "-console"),
+    ("wiring", ""),
+)
+
+
+def may_import() -> dict[str, set[str]]:
+    """What each layer may import, besides itself and the spine (from LAYERS)."""
+    names = [name for name, _ in LAYERS]
+    table: dict[str, set[str]] = {"spine": set()}
+    for i, (name, changes) in enumerate(LAYERS):
+        allowed = set(names[:i])
+        if i > names.index("codecs"):
+            allowed.add("infra")
+        if i > names.index("providers"):
+            allowed.add("wiring")
+        for change in changes.split():
+            (allowed.add if change[0] == "+" else allowed.discard)(change[1:])
+        allowed.discard(name)
+        table[name] = allowed
+    return table
+
+
+MAY_IMPORT = may_import()
 
 # Imports against the direction, each with why it is there today.
 KNOWN = {

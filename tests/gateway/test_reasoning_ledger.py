@@ -187,12 +187,12 @@ def test_a_stream_is_folded_with_its_signature_and_redacted_parts() -> None:
 
 
 @pytest.fixture
-def shared(settings):
+def shared(settings, redis_prefix):
     settings.REDIS_URL = REDIS_DB_URL
     reasoning_ledger.reset()
     client = redis.Redis.from_url(REDIS_DB_URL)
     yield client
-    for name in client.scan_iter("sy:reason:*"):
+    for name in client.scan_iter(f"{redis_prefix}:*"):  # this test's own keys only
         client.delete(name)
     client.close()
     reasoning_ledger.reset()
@@ -202,7 +202,7 @@ async def test_redis_carries_it_to_another_worker_with_its_ttl(shared, settings)
     settings.SWITCHYARD_REASONING_LEDGER_TTL = 120
     reasoning_ledger.record_response(KEY_A, answer())
     await background.done()
-    name = "sy:reason:501:toolu_1"
+    name = f"{reasoning_ledger.REDIS_PREFIX}:501:toolu_1"
     assert shared.exists(name)
     assert 0 < shared.ttl(name) <= 120
     reasoning_ledger.reset()  # another worker: an empty local ledger

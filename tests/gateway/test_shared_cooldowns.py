@@ -18,7 +18,7 @@ from gateway.server.counter_service import SOCKET_ENV, CounterService
 from .entries import route, snapshot
 from .test_routing import Upstream, server_error
 
-REDIS_URL = "redis://127.0.0.1:6379/12"  # a database of this file's own
+REDIS_URL = "redis://127.0.0.1:6379/12"  # keys under a prefix of each test's own
 
 
 def policy(**changes) -> routing.Policy:
@@ -223,15 +223,8 @@ async def test_an_unreachable_store_leaves_cooldowns_to_each_process(
 
 
 @pytest.fixture
-async def redis_store(settings, monkeypatch):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    await client.flushdb()
+async def redis_store(settings, monkeypatch, own_redis):
+    client = await own_redis(REDIS_URL)
     settings.REDIS_URL = REDIS_URL
     settings.SWITCHYARD_COOLDOWN_REFRESH_SECONDS = 0.05
     monkeypatch.delenv(SOCKET_ENV, raising=False)
@@ -240,8 +233,6 @@ async def redis_store(settings, monkeypatch):
     yield client
     routing.reset()
     limits.reset()
-    await client.flushdb()
-    await client.aclose()
 
 
 @pytest.mark.services

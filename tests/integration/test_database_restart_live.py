@@ -22,10 +22,10 @@ import pytest
 
 from tests.live import Gateway, running_gateway
 from tests.own_postgres import OwnPostgres, own_postgres
+from tests.own_redis import own_redis_database
 
 pytestmark = pytest.mark.services
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 WORKERS = 2
 POOL_SIZE = 2
 OUTAGE_SECONDS = 4.5  # longer than the pool's wait (3 s) plus a poll: every watcher fails
@@ -43,16 +43,8 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    import redis
-
-    number = 2 + uuid.uuid4().int % 10  # a database the unit tests do not use
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-    try:
-        client.ping()
-    except redis.RedisError:
-        pytest.skip("the local Redis is not running")
-    yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
-    client.flushdb()
+    with own_redis_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

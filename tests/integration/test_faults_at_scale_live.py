@@ -28,6 +28,7 @@ from google.genai import types as genai_types
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
 from .mock_upstream import MockUpstream, Reply, Seen
+from .test_two_instances import redis_url  # noqa: F401  (a fixture: a Redis database of its own)
 
 SECRET = "sk-faults-upstream-secret-0123456789"
 LONG = "A long answer that the cutting upstream never finishes. " * 4
@@ -243,7 +244,11 @@ def test_two_workers_share_one_cooldown_of_a_dead_deployment(tmp_path_factory, m
 
 
 @pytest.mark.services
-def test_two_instances_share_one_cooldown_through_redis(tmp_path_factory, mock) -> None:
+def test_two_instances_share_one_cooldown_through_redis(
+    tmp_path_factory,
+    mock,
+    redis_url,  # noqa: F811  (a database of this run's own)
+) -> None:
     import uuid
 
     import psycopg
@@ -256,13 +261,11 @@ def test_two_instances_share_one_cooldown_through_redis(tmp_path_factory, mock) 
     except Exception:
         pytest.skip("the local PostgreSQL and Redis are not running")
     name = f"switchyard_faults_{uuid.uuid4().hex[:10]}"
-    store = redis.Redis(host="127.0.0.1", port=6379, db=12)  # this module's own database
-    store.flushdb()
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     env = {
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
-        "REDIS_URL": "redis://127.0.0.1:6379/12",
+        "REDIS_URL": redis_url,
         "SWITCHYARD_RETRY_BASE_SECONDS": "0.01",
     }
     try:
@@ -292,6 +295,5 @@ def test_two_instances_share_one_cooldown_through_redis(tmp_path_factory, mock) 
             assert served["up-good"] == 30
             assert "Traceback" not in a.log() + b.log()
     finally:
-        store.flushdb()
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,5 +1,5 @@
-"""The reasoning ledger through a real ``serve --workers 2`` sharing it in Redis (db 11,
-this test's own) or, without Redis, through the supervisor's counter service, driven by
+"""The reasoning ledger through a real ``serve --workers 2`` sharing it in Redis (a database
+of this run's own) or, without Redis, through the supervisor's counter service, driven by
 the official OpenAI SDK: a chat client cannot carry Anthropic's signed thinking, yet
 every tool loop's second turn reaches the (strict) mock Anthropic with thinking on and
 its signed block first, whichever worker serves it."""
@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
-import redis
 
 from tests.live import free_port, running_gateway
+from tests.own_redis import own_redis_database
 
 from .conftest import Stack, setup_code
 from .mock_upstream import MockUpstream, Reply, ToolUse
 
-REDIS_DB_URL = "redis://127.0.0.1:6379/11"
 TOOLS = [
     {
         "type": "function",
@@ -34,22 +34,21 @@ TOOLS = [
 def shared_stack(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Stack]:
-    mock = MockUpstream().start()
-    dead = f"http://127.0.0.1:{free_port()}"
-    try:
-        with running_gateway(
-            tmp_path_factory.mktemp("gateway"),
-            env={"REDIS_URL": REDIS_DB_URL} if request.param == "redis" else {},
-            setup=[["shell", "-c", setup_code(mock.url, dead)]],
-            workers=2,
-        ) as gw:
-            yield Stack(gw=gw, mock=mock)
-    finally:
-        mock.stop()
-        client = redis.Redis.from_url(REDIS_DB_URL)
-        for name in client.scan_iter("sy:reason:*"):
-            client.delete(name)
-        client.close()
+    with ExitStack() as stack:
+        mock = MockUpstream().start()
+        stack.callback(mock.stop)
+        dead = f"http://127.0.0.1:{free_port()}"
+        redis = request.param == "redis"
+        env = {"REDIS_URL": stack.enter_context(own_redis_database())} if redis else {}
+        gw = stack.enter_context(
+            running_gateway(
+                tmp_path_factory.mktemp("gateway"),
+                env=env,
+                setup=[["shell", "-c", setup_code(mock.url, dead)]],
+                workers=2,
+            )
+        )
+        yield Stack(gw=gw, mock=mock)
 
 
 def test_every_second_turn_gets_its_signed_thinking_back(shared_stack: Stack) -> None:

@@ -16,11 +16,11 @@ import psycopg
 import pytest
 
 from tests.live import Gateway, running_gateway
+from tests.own_redis import REDIS_PORT, own_redis_database, redis_up
 
 pytestmark = pytest.mark.services
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
 def _postgres_up() -> bool:
@@ -28,15 +28,6 @@ def _postgres_up() -> bool:
         with psycopg.connect(PG_ADMIN, connect_timeout=2):
             return True
     except psycopg.OperationalError:
-        return False
-
-
-def _redis_up() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis(host=REDIS_HOST, port=REDIS_PORT, socket_timeout=2).ping())
-    except redis.RedisError:
         return False
 
 
@@ -60,7 +51,7 @@ def ensure_services() -> None:
             capture_output=True,
         )
         _wait(_postgres_up, "PostgreSQL")
-    if not _redis_up():
+    if not redis_up():
         if not shutil.which("redis-server"):
             pytest.skip("Redis is not installed here")
         os.makedirs("/var/lib/redis", exist_ok=True)
@@ -87,7 +78,7 @@ def ensure_services() -> None:
             check=True,
             capture_output=True,
         )
-        _wait(_redis_up, "Redis")
+        _wait(redis_up, "Redis")
 
 
 @pytest.fixture(scope="module")
@@ -103,47 +94,10 @@ def database_url() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# Databases no other test names (the unit tests use 0, 9, 11, 12, 13 and 14, the
-# faults test 12). A module claims one before it empties it: two test runs at once (CI and a
-# developer, or two worktrees) must never share one. Keys are named by key id, and every
-# fresh PostgreSQL database numbers its keys from 1, so a shared database mixed two
-# runs' budget spend and holds, and one run's flush at its start or end wiped the other's
-# mid-burst (the spend was then reloaded from a request log still being written): a
-# budget burst served 12 of 10 that way.
-REDIS_TEST_DATABASES = (2, 3, 4, 5, 6, 7, 8, 15)
-REDIS_CLAIM = "switchyard-test:claimed-by"
-REDIS_CLAIM_SECONDS = 3600
-
-
-def claim_redis_database() -> tuple[int, str]:
-    """(number, claim) of a test database no other test run holds, claimed."""
-    import redis
-
-    claim = uuid.uuid4().hex
-    deadline = time.monotonic() + 120
-    while True:
-        for number in REDIS_TEST_DATABASES:
-            client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-            if client.set(REDIS_CLAIM, claim, nx=True, ex=REDIS_CLAIM_SECONDS):
-                return number, claim
-        assert time.monotonic() < deadline, "every Redis test database is claimed"
-        time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    import redis
-
-    number, claim = claim_redis_database()
-    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=number)
-    for name in client.scan_iter(count=1000):  # empty, the claim kept
-        if name != REDIS_CLAIM.encode():
-            client.delete(name)
-    try:
-        yield f"redis://{REDIS_HOST}:{REDIS_PORT}/{number}"
-    finally:
-        if client.get(REDIS_CLAIM) == claim.encode():
-            client.flushdb()  # the claim goes with the rest
+    with own_redis_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

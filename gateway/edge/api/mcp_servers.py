@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from gateway.edge.api.writes import ValidationErrors, save_with_secret
 from gateway.models import McpServer
 
 router = Router(tags=["mcp-servers"])
@@ -83,10 +83,6 @@ class McpServerPatch(Schema):
     call_timeout: float | None = None
 
 
-class ValidationErrors(Schema):
-    errors: dict[str, list[str]]
-
-
 class ToolOut(Schema):
     name: str
     description: str | None = None
@@ -123,12 +119,7 @@ def list_servers(request):
 def create_server(request, payload: McpServerIn):
     from gateway.mcp import admin
 
-    values = payload.dict(exclude={"bearer"})
-    try:
-        server = admin.save_server(None, values, bearer=payload.bearer)
-    except ValidationError as exc:
-        return Status(422, {"errors": admin.errors_of(exc)})
-    return Status(201, McpServerOut.of(server))
+    return save_with_secret(admin.save_server, None, payload, "bearer", McpServerOut.of)
 
 
 @router.get("/{server_id}", response=McpServerOut)
@@ -141,13 +132,7 @@ def update_server(request, server_id: int, payload: McpServerPatch):
     from gateway.mcp import admin
 
     server = get_object_or_404(McpServer, pk=server_id)
-    values = payload.dict(exclude_unset=True)
-    bearer = values.pop("bearer", None)
-    try:
-        server = admin.save_server(server, values, bearer=bearer)
-    except ValidationError as exc:
-        return Status(422, {"errors": admin.errors_of(exc)})
-    return Status(200, McpServerOut.of(server))
+    return save_with_secret(admin.save_server, server, payload, "bearer", McpServerOut.of)
 
 
 @router.delete("/{server_id}", response={204: None})

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from gateway.edge.api.writes import ValidationErrors, save_with_secret
 from gateway.models import Provider
 from gateway.ops import admin_ops
 
@@ -71,10 +72,6 @@ class ProviderPatch(Schema):
     secret: str | None = None  # omitted: keep; "": clear
 
 
-class ValidationErrors(Schema):
-    errors: dict[str, list[str]]
-
-
 class ConnectionOut(Schema):
     ok: bool
     models: list[str]
@@ -89,12 +86,7 @@ def list_providers(request):
 
 @router.post("/", response={201: ProviderOut, 422: ValidationErrors})
 def create_provider(request, payload: ProviderIn):
-    values = payload.dict(exclude={"secret"})
-    try:
-        provider = admin_ops.save_provider(None, values, secret=payload.secret)
-    except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
-    return Status(201, ProviderOut.of(provider))
+    return save_with_secret(admin_ops.save_provider, None, payload, "secret", ProviderOut.of)
 
 
 @router.get("/{provider_id}", response=ProviderOut)
@@ -105,13 +97,7 @@ def get_provider(request, provider_id: int):
 @router.patch("/{provider_id}", response={200: ProviderOut, 422: ValidationErrors})
 def update_provider(request, provider_id: int, payload: ProviderPatch):
     provider = get_object_or_404(Provider, pk=provider_id)
-    values = payload.dict(exclude_unset=True)
-    secret = values.pop("secret", None)
-    try:
-        provider = admin_ops.save_provider(provider, values, secret=secret)
-    except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
-    return Status(200, ProviderOut.of(provider))
+    return save_with_secret(admin_ops.save_provider, provider, payload, "secret", ProviderOut.of)
 
 
 @router.delete("/{provider_id}", response={204: None, 409: ValidationErrors})

@@ -5,6 +5,7 @@ has no answer to keep, the others are released at once and call on their own."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import orjson
@@ -143,52 +144,45 @@ async def test_no_cache_requests_neither_lead_nor_follow(slow):
 # --- the lock and the wait in Redis (several instances) ------------------------------------
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
+SF = f"sy-test-{uuid.uuid4().hex[:12]}:sf"  # a key no other test run uses
 
 
 @pytest.fixture
-async def redis_store():
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    await client.delete("sf-test", "sf-test:lead")
+async def redis_store(own_redis):
+    client = await own_redis(REDIS_URL)
     yield cache.RedisStore(REDIS_URL), client
-    await client.delete("sf-test", "sf-test:lead")
-    await client.aclose()
+    await client.delete(SF, f"{SF}:lead")
 
 
 async def test_redis_elects_one_leader_and_others_get_its_answer(redis_store):
     store, client = redis_store
-    assert await store.lead("sf-test", "a", 5)
-    assert not await store.lead("sf-test", "b", 5)
-    waiting = asyncio.create_task(store.await_answer("sf-test", 5))
+    assert await store.lead(SF, "a", 5)
+    assert not await store.lead(SF, "b", 5)
+    waiting = asyncio.create_task(store.await_answer(SF, 5))
     await asyncio.sleep(0.05)
     assert not waiting.done()
-    await store.set("sf-test", b"answer", 60)
-    await store.release("sf-test", "a")
+    await store.set(SF, b"answer", 60)
+    await store.release(SF, "a")
     assert await waiting == b"answer"
-    assert not await client.exists("sf-test:lead")
+    assert not await client.exists(f"{SF}:lead")
 
 
 async def test_redis_waiters_go_on_their_own_when_the_leader_lets_go(redis_store):
     store, client = redis_store
-    assert await store.lead("sf-test", "a", 5)
-    waiting = asyncio.create_task(store.await_answer("sf-test", 5))
-    await store.release("sf-test", "someone else")  # not its lock: kept
-    assert await client.exists("sf-test:lead")
-    await store.release("sf-test", "a")
+    assert await store.lead(SF, "a", 5)
+    waiting = asyncio.create_task(store.await_answer(SF, 5))
+    await store.release(SF, "someone else")  # not its lock: kept
+    assert await client.exists(f"{SF}:lead")
+    await store.release(SF, "a")
     assert await asyncio.wait_for(waiting, 1) is None
 
 
 async def test_redis_lock_expires_and_waiters_are_bounded(redis_store):
     store, _ = redis_store
-    assert await store.lead("sf-test", "a", 0.2)  # its instance died holding it
-    assert await store.await_answer("sf-test", 0.1) is None  # bounded wait
+    assert await store.lead(SF, "a", 0.2)  # its instance died holding it
+    assert await store.await_answer(SF, 0.1) is None  # bounded wait
     await asyncio.sleep(0.15)
-    assert await store.lead("sf-test", "b", 5)  # expired: another may lead
+    assert await store.lead(SF, "b", 5)  # expired: another may lead
 
 
 async def test_unreachable_redis_lets_everyone_call():
@@ -202,16 +196,16 @@ async def test_a_leader_cancelled_while_waiting_on_another_instance_lets_go(redi
     """A process's leader that waits for another instance's answer and whose client
     leaves meanwhile must not leave this process's followers waiting on it."""
     store, _ = redis_store
-    assert await store.lead("sf-test", "elsewhere", 5)  # another instance leads
-    ticket = cache.Ticket("sf-test", 60)
+    assert await store.lead(SF, "elsewhere", 5)  # another instance leads
+    ticket = cache.Ticket(SF, 60)
     original, cache._store = cache._store, store
     try:
         waiting = asyncio.create_task(cache._single_flight(ticket))
         await asyncio.sleep(0.05)
-        assert flights.joinable("sf-test") is not None
+        assert flights.joinable(SF) is not None
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        assert flights.joinable("sf-test") is None
+        assert flights.joinable(SF) is None
     finally:
         cache._store = original

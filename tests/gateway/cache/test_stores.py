@@ -44,19 +44,14 @@ async def test_memory_entries_expire(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.services
-async def test_redis_entries_are_shared_and_expire():
-    import redis
-
+async def test_redis_entries_are_shared_and_expire(own_redis, redis_prefix):
     url = "redis://127.0.0.1:6379/13"
-    try:
-        redis.Redis.from_url(url, socket_timeout=1).flushdb()
-    except redis.RedisError:
-        pytest.skip("no Redis on 127.0.0.1:6379")
+    client = await own_redis(url)
+    name = f"{redis_prefix}:cache:t:1"  # deleted by own_redis
     one, two = stores.RedisStore(url), stores.RedisStore(url)
-    await one.set("switchyard:cache:t:1", b"answer", 30)
-    assert await two.get("switchyard:cache:t:1") == b"answer"
-    ttl = redis.Redis.from_url(url).ttl("switchyard:cache:t:1")
-    assert 0 < ttl <= 30
+    await one.set(name, b"answer", 30)
+    assert await two.get(name) == b"answer"
+    assert 0 < await client.ttl(name) <= 30
 
 
 async def test_an_unreachable_redis_is_a_miss_not_a_failure(caplog):

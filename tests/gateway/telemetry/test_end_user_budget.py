@@ -48,21 +48,12 @@ def memory(monkeypatch, settings):
 
 
 @pytest.fixture
-async def redis_backend(monkeypatch, settings):
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_DB)
-    try:
-        await client.ping()
-    except Exception:
-        pytest.skip("Redis is not running")
-    await client.flushdb()
+async def redis_backend(monkeypatch, settings, own_redis):
+    client = await own_redis(REDIS_DB)
     settings.REDIS_URL = REDIS_DB
     monkeypatch.setattr(limits, "now", lambda: START)
     limits.reset()
     yield client
-    await client.flushdb()
-    await client.aclose()
     limits.reset()
 
 
@@ -92,7 +83,7 @@ async def test_each_end_user_has_the_keys_per_user_budget_in_memory(memory):
 async def test_each_end_user_has_the_keys_per_user_budget_through_redis(redis_backend):
     k = key(max_budget_per_user=Decimal("1.00"))
     await check_per_user_budget(k)
-    names = [n.decode() for n in await redis_backend.keys("switchyard:limits:*:user:*")]
+    names = [n.decode() for n in await redis_backend.keys(f"{limits.REDIS_PREFIX}:*:user:*")]
     assert len({n.split(":spend:")[0] for n in names if ":spend:" in n}) == 2  # alice, bob
 
 

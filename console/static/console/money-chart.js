@@ -1,6 +1,9 @@
-// The usage page's chart: each key's daily spend, drawn with uPlot (static/vendor/uplot)
-// from the JSON block the page carries (#usage-data). Without JavaScript the page's
-// table has the same figures.
+// The usage and spend pages' charts: money over time, one line per series, drawn with
+// uPlot (static/vendor/uplot). Each `.uplot-host[data-chart]` is drawn from the JSON
+// block whose id its data-chart names: {<x>: [unix seconds...], series: [{name, values}]},
+// where data-x names the x array ("x" unless given). Optional: data-height (px, 260),
+// data-points (point size, 5), data-fill (shade under each line). Without JavaScript the
+// pages' tables have the same figures.
 (function () {
   const PALETTE = ["#6366f1", "#f59e0b", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#84cc16", "#f97316", "#64748b"];
 
@@ -20,6 +23,7 @@
   }
 
   function draw(host, data) {
+    const height = Number(host.dataset.height || 260);
     const style = getComputedStyle(document.documentElement);
     const muted = style.getPropertyValue("--muted").trim() || "#667085";
     const line = style.getPropertyValue("--line").trim() || "#e4e7ec";
@@ -27,13 +31,14 @@
     const series = [{}].concat(data.series.map((s, i) => ({
       label: s.name,
       stroke: PALETTE[i % PALETTE.length],
+      fill: "fill" in host.dataset ? PALETTE[i % PALETTE.length] + "22" : undefined,
       width: 2,
-      points: { size: 5 },
+      points: { size: Number(host.dataset.points || 5) },
       value: (u, v) => money(v),
     })));
     const options = {
       width: Math.max(host.clientWidth, 200),
-      height: 260,
+      height: height,
       series: series,
       scales: { x: { time: true } },
       axes: [
@@ -43,18 +48,21 @@
       ],
       legend: { live: true },
     };
-    const chart = new uPlot(options, [data.days].concat(data.series.map((s) => s.values)), host);
-    new ResizeObserver(() => chart.setSize({ width: Math.max(host.clientWidth, 200), height: 260 })).observe(host);
+    const xs = data[host.dataset.x || "x"];
+    const chart = new uPlot(options, [xs].concat(data.series.map((s) => s.values)), host);
+    new ResizeObserver(() => chart.setSize({ width: Math.max(host.clientWidth, 200), height: height })).observe(host);
     return chart;
   }
 
   function start() {
-    const host = document.getElementById("usage-chart");
-    const source = document.getElementById("usage-data");
-    if (!host || !source || typeof uPlot === "undefined") return;
-    host.replaceChildren();
-    host.dataset.drawn = "1";
-    window.usageChart = draw(host, JSON.parse(source.textContent));
+    if (typeof uPlot === "undefined") return;
+    for (const host of document.querySelectorAll(".uplot-host[data-chart]")) {
+      const source = document.getElementById(host.dataset.chart);
+      if (!source) continue;
+      host.replaceChildren();
+      host.dataset.drawn = "1";
+      draw(host, JSON.parse(source.textContent));
+    }
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,37 @@
+"""What the resource modules share when they write: the 422 (or 409) body naming each
+bad field, and saving a resource whose secret is write-only (providers' ``secret``, MCP
+servers' ``bearer``): the secret goes to the save function apart from the other fields
+and never comes back in an answer; omitted in a PATCH, the stored one is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from ninja import Schema, Status
+
+from gateway.ops.admin_ops import errors_by_field
+
+
+class ValidationErrors(Schema):
+    errors: dict[str, list[str]]
+
+
+def save_with_secret(
+    save: Callable[..., Any],
+    instance: Any,
+    payload: Schema,
+    secret: str,
+    out: Callable[[Any], Schema],
+) -> Status:
+    """``save(instance, values, **{secret: value})``: a create (``instance`` None: every
+    field, defaults included) answers 201, an update (only the fields sent) 200, with
+    ``out`` of what was saved; a refused one 422 with the errors by field."""
+    values = payload.dict(exclude_unset=instance is not None)
+    value = values.pop(secret, None)
+    try:
+        saved = save(instance, values, **{secret: value})
+    except ValidationError as exc:
+        return Status(422, {"errors": errors_by_field(exc)})
+    return Status(201 if instance is None else 200, out(saved))
