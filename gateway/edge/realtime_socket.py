@@ -5,7 +5,9 @@ anything is accepted.
 The handshake: ``?model=<route>`` (``&intent=transcription`` passed on), the virtual
 key in ``Authorization: Bearer``, ``api-key`` / ``x-api-key``, or, from a browser, the
 subprotocols ``realtime`` and ``openai-insecure-api-key.<key>`` (the server then
-chooses ``realtime``; the key's subprotocol is never echoed). A browser (any request
+chooses ``realtime``; the key's subprotocol is never echoed). The beta interface's
+``OpenAI-Beta: realtime=v1`` header (or ``openai-beta.realtime-v1`` subprotocol) is
+passed on to the upstream. A browser (any request
 with an ``Origin``) must come from an allowed origin, as for the console's sockets
 (``gateway.edge.ws_origin``: the gateway's own, or ``CSRF_TRUSTED_ORIGINS``); clients
 without an ``Origin`` (SDKs, servers) are not browsers and are not checked. A refused
@@ -51,6 +53,7 @@ log = logging.getLogger(__name__)
 PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
 DENIAL_EXTENSION = "websocket.http.response"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 DRAIN_POLL_SECONDS = 0.2
 GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
 
@@ -93,6 +96,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await runtime.ensure_started()
     headers = header_map(scope)
     subprotocols = _subprotocols(scope)
+    if BETA_SUBPROTOCOL in subprotocols and "openai-beta" not in headers:
+        headers["openai-beta"] = "realtime=v1"  # a browser's way to ask for the beta API
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     caller = await resolve_fresh_caller(headers, key_token(headers, subprotocols))
     try:
