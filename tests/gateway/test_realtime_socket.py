@@ -2,7 +2,8 @@
 Realtime upstream): the key from a header or the browser's subprotocol (never echoed),
 usage summed from every ``response.done`` and priced with audio at the audio prices,
 model names rewritten both ways, an oversized client event refused without ending the
-session, and a drain closing an idle session with 1012 after an error event."""
+session, and a drain closing an idle session with 1012 after an error event (a session
+generating a response once that response is done)."""
 
 from __future__ import annotations
 
@@ -169,3 +170,23 @@ async def test_a_bad_key_is_refused_before_accepting(relay: list[Any]) -> None:
     assert not connected and code == 4401
     [record] = relay
     assert record.status == 401 and record.endpoint == "realtime"
+
+
+async def test_a_drain_lets_the_response_in_progress_finish_first(
+    relay: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    communicator = await open_session()
+    await next_event(communicator)
+    slow = {"type": "response.create", "response": {"metadata": {"delay": "0.3"}}}
+    await communicator.send_to(text_data=json.dumps(slow))
+    assert (await next_event(communicator))["type"] == "response.created"
+    monkeypatch.setattr(runtime, "_draining", True)  # mid-response
+    kinds = []
+    while not kinds or kinds[-1] != "error":
+        kinds.append((await next_event(communicator))["type"])
+    assert kinds[-2] == "response.done" and kinds.count("response.output_text.delta") == 2
+    closed = await communicator.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close" and closed["code"] == 1012
+    await communicator.wait(5)
+    [record] = relay
+    assert record.output_tokens == USAGE["output_tokens"]  # the finished response counted

@@ -9,7 +9,8 @@ thread), enforcing the documented handshake and speaking the GA events:
   ``session.updated`` (the model the client named, if any); ``conversation.item.create``
   -> ``conversation.item.created``; ``response.create`` -> ``response.created``, text
   deltas, ``response.output_text.done``, ``response.done`` carrying ``usage`` (text
-  and audio tokens, cached input: ``USAGE``); an unknown event type -> an ``error``
+  and audio tokens, cached input: ``USAGE``; ``response.metadata.delay`` seconds before
+  each delta); an unknown event type -> an ``error``
   event (the socket stays open); ``mock.close`` -> the server closes with 1011.
 
 ``seen`` keeps every handshake (path, query, headers) and every event received.
@@ -134,7 +135,8 @@ class MockRealtime:
                 item = {**event.get("item", {}), "id": self._id("item")}
                 await ws.send(self._event("conversation.item.created", item=item))
             elif kind == "response.create":
-                await self._respond(ws)
+                metadata = (event.get("response") or {}).get("metadata") or {}
+                await self._respond(ws, float(metadata.get("delay") or 0))
             elif kind == "mock.close":
                 await ws.close(1011, "mock upstream failure")
                 return
@@ -148,12 +150,13 @@ class MockRealtime:
                 }
                 await ws.send(self._event("error", error=error))
 
-    async def _respond(self, ws: ServerConnection) -> None:
+    async def _respond(self, ws: ServerConnection, delay: float = 0) -> None:
         rid, iid = self._id("resp"), self._id("item")
         response = {"object": "realtime.response", "id": rid, "status": "in_progress",
                     "output": [], "usage": None}  # fmt: skip
         await ws.send(self._event("response.created", response=response))
         for piece in ("Hello", " there"):
+            await asyncio.sleep(delay)
             await ws.send(
                 self._event(
                     "response.output_text.delta",

@@ -2,8 +2,8 @@
 upstream (``mock_realtime``): the official SDK's realtime client and a browser-style
 subprotocol handshake are relayed (model names rewritten both ways, the gateway's own
 upstream key sent, the caller's never), the handshake is refused before accepting for a
-bad key, a route the key may not use, an unknown model, an exceeded rpm limit or a
-foreign origin, an unreachable upstream gets an error event and 1011, and each session
+bad key, a route the key may not use, an unknown model, an exceeded rpm limit or
+budget, or a foreign origin, an unreachable upstream gets an error event and 1011, and each session
 is one journal row with its usage and cost."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ SECRET = "sk-upstream-realtime-secret-42"
 KEY = "sk-rt-live-key-0123456789abcdef"
 NARROW = "sk-rt-narrow-key-0123456789abcd"
 ONE_RPM = "sk-rt-one-rpm-key-0123456789abc"
+SPENT = "sk-rt-no-budget-key-0123456789a"
 
 
 def setup_code(mock_url: str, dead_url: str) -> str:
@@ -64,6 +65,7 @@ def key(raw, name, **fields):
 key("{KEY}", "rt-key")
 key("{NARROW}", "rt-narrow").routes.set([Route.objects.get(name="rt-azure")])
 key("{ONE_RPM}", "rt-one-rpm", rpm_limit=1)
+key("{SPENT}", "rt-spent", budget_usd=0)
 """
 
 
@@ -215,6 +217,8 @@ async def test_handshakes_are_refused_before_accepting(gw: Gateway) -> None:
         origin="https://evil.example",  # type: ignore[arg-type]
     )
     assert status == 403
+    status, body = await refused(gw, "model=rt", additional_headers={"api-key": SPENT})
+    assert status == 429 and "budget" in body["error"]["message"]
     one = {"Authorization": f"Bearer {ONE_RPM}"}
     async with connect(ws_url(gw, "model=rt"), additional_headers=one) as ws:
         await ws.recv()
