@@ -147,34 +147,39 @@ class Session:
 
     # -- events --
     def observe_upstream(self, message: str | bytes) -> str | bytes:
-        """Note what an upstream event says; return it, the model name rewritten."""
-        raw = message.encode() if isinstance(message, str) else message
-        if b'"response.done"' in raw:
+        """Note what an upstream event says; return it, the model name rewritten. Only
+        events naming a type of interest are parsed (a substring test first: audio
+        deltas, the bulk of a session, are never parsed)."""
+        if _names(message, "response.done"):
+            event = _event(message)
+            if event is None or event.get("type") != "response.done":
+                return message
             self.responding = max(0, self.responding - 1)
-            event = _event(raw)
-            response = event.get("response") if event else None
-            usage = response.get("usage") if isinstance(response, dict) else None
+            response = event.get("response")
+            if not isinstance(response, dict):
+                return message
+            usage = response.get("usage")
             if isinstance(usage, dict):
                 self.usage.add(usage)
-            status = response.get("status") if isinstance(response, dict) else None
-            if status == "failed":
-                details = response.get("status_details") or {}  # type: ignore[union-attr]
-                error = details.get("error") if isinstance(details, dict) else None
-                if isinstance(error, dict):
-                    self.last_error = str(error.get("message") or error.get("code") or "")[:500]
+            details = response.get("status_details")
+            error = details.get("error") if isinstance(details, dict) else None
+            if response.get("status") == "failed" and isinstance(error, dict):
+                self.last_error = str(error.get("message") or error.get("code") or "")[:500]
             return message
-        if b'"response.created"' in raw:
-            self.responding += 1
+        if _names(message, "response.created"):
+            event = _event(message)
+            if event is not None and event.get("type") == "response.created":
+                self.responding += 1
             return message
-        if b'"session.created"' in raw or b'"session.updated"' in raw:
-            event = _event(raw)
+        if _names(message, "session.created") or _names(message, "session.updated"):
+            event = _event(message)
             session = event.get("session") if event else None
             if isinstance(session, dict) and "model" in session:
                 session["model"] = self.route.name
                 return orjson.dumps(event).decode()
             return message
-        if b'"error"' in raw:
-            event = _event(raw)
+        if _names(message, "error"):
+            event = _event(message)
             if event and event.get("type") == "error":
                 error = event.get("error") or {}
                 if isinstance(error, dict):
@@ -183,10 +188,9 @@ class Session:
 
     def observe_client(self, message: str | bytes) -> str | bytes:
         """A client's ``session.update`` naming a model gets the deployment's model."""
-        raw = message.encode() if isinstance(message, str) else message
-        if b'"session.update"' not in raw or b'"model"' not in raw:
+        if not (_names(message, "session.update") and _names(message, "model")):
             return message
-        event = _event(raw)
+        event = _event(message)
         session = event.get("session") if event else None
         if not (event and event.get("type") == "session.update" and isinstance(session, dict)):
             return message
@@ -222,9 +226,15 @@ class Session:
         )
 
 
-def _event(raw: bytes) -> dict[str, Any] | None:
+def _names(message: str | bytes, word: str) -> bool:
+    """Whether ``message`` holds ``"word"`` (quoted), without copying it."""
+    quoted = f'"{word}"'
+    return quoted in message if isinstance(message, str) else quoted.encode() in message
+
+
+def _event(message: str | bytes) -> dict[str, Any] | None:
     try:
-        event = orjson.loads(raw)
+        event = orjson.loads(message)
     except orjson.JSONDecodeError:
         return None
     return event if isinstance(event, dict) else None

@@ -136,7 +136,12 @@ async def _serve(scope, receive, send, call, key, query, headers, subprotocols) 
     except asyncio.CancelledError:
         call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
         raise
-    await send(accept)
+    try:
+        await send(accept)
+    except Exception:  # the client left while the upstream connected
+        await session.upstream.close()
+        session.finish(close_code=1006, closed_by="client")
+        return
     await _relay(session, receive, send)
 
 
@@ -193,9 +198,10 @@ async def _relay(session: Session, receive: Any, send: Any) -> None:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         cut = runtime.was_cut()
-        if not cut:
+        if not cut:  # the server ended the connection (the client is gone)
             ends.setdefault("client", 1006)
             _finish(session, ends)
+            _close_later(upstream)
             raise
     finally:
         for task in tasks:
@@ -203,7 +209,24 @@ async def _relay(session: Session, receive: Any, send: Any) -> None:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+    for task in tasks:
+        failed = None if task.cancelled() else task.exception()
+        if isinstance(failed, ConnectionClosed):  # sending upstream: the upstream closed
+            ends.setdefault("upstream", upstream.close_code or 1006)
+            ends.setdefault("reason", upstream.close_reason or "")
+        elif failed is not None:  # sending to the client failed: it is gone
+            ends.setdefault("client", 1006)
     await _close(session, send, ends, cut)
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(upstream: Any) -> None:
+    """Close the upstream's socket in the background (the session's task is ending)."""
+    task = asyncio.ensure_future(upstream.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
 
 
 async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -> None:
@@ -219,8 +242,6 @@ async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -
             code, reason = GOING_AWAY, "server restarting"
             with contextlib.suppress(Exception):
                 await send({"type": "websocket.send", "text": error_event(error)})
-            with contextlib.suppress(Exception):
-                await upstream.close(1001)
         else:  # the upstream ended the session: pass its code on
             code = ends.get("upstream", 1011)
             reason = ends.get("reason", "")
@@ -228,6 +249,8 @@ async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -
                 code = 1011
         with contextlib.suppress(Exception):
             await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+        with contextlib.suppress(Exception):
+            await upstream.close(1001 if cut or "drain" in ends else 1000)
     _finish(session, ends, cut)
 
 

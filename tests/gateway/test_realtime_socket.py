@@ -190,3 +190,31 @@ async def test_a_drain_lets_the_response_in_progress_finish_first(
     await communicator.wait(5)
     [record] = relay
     assert record.output_tokens == USAGE["output_tokens"]  # the finished response counted
+
+
+def test_only_events_of_interest_are_parsed_and_rewritten() -> None:
+    from gateway.core.call import Call
+
+    rt = route("rt", "gpt-realtime")
+    session = realtime.Session(
+        call=Call("realtime", "openai", b"", Caller(key=None)),
+        route=rt,
+        deployment=rt.deployments[0],
+        upstream=None,  # type: ignore[arg-type]
+    )
+    created = '{"type":"session.created","session":{"model":"gpt-realtime","id":"s"}}'
+    assert json.loads(session.observe_upstream(created))["session"]["model"] == "rt"
+    # a transcript naming an event type is not that event
+    delta = '{"type":"response.output_text.delta","delta":"\\"response.done\\""}'
+    assert session.observe_upstream(delta) is delta and session.usage.responses == 0
+    session.observe_upstream(json.dumps({"type": "response.created", "response": {}}))
+    assert session.responding == 1
+    done = {"type": "response.done", "response": {"status": "failed", "usage": USAGE,
+            "status_details": {"error": {"message": "boom"}}}}  # fmt: skip
+    session.observe_upstream(json.dumps(done).encode())
+    assert session.responding == 0 and session.usage.responses == 1
+    assert session.last_error == "boom"
+    update = json.dumps({"type": "session.update", "session": {"model": "rt"}})
+    assert json.loads(session.observe_client(update))["session"]["model"] == "gpt-realtime"
+    audio = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
+    assert session.observe_client(audio) is audio
