@@ -218,3 +218,22 @@ def test_only_events_of_interest_are_parsed_and_rewritten() -> None:
     assert json.loads(session.observe_client(update))["session"]["model"] == "gpt-realtime"
     audio = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
     assert session.observe_client(audio) is audio
+
+
+async def test_a_transcription_intent_is_passed_on_and_others_refused(
+    relay: list[Any], mock: MockRealtime
+) -> None:
+    auth = [(b"authorization", b"Bearer sk-good")]
+    path = "/v1/realtime?model=rt&intent=transcription"
+    communicator = WebsocketCommunicator(realtime_socket.app, path, headers=auth)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    await next_event(communicator)
+    assert mock.handshakes[-1].query == {"model": "gpt-realtime", "intent": "transcription"}
+    await communicator.disconnect()
+    await communicator.wait(5)
+    assert relay[-1].status == 200 and relay[-1].latency_ms > 0  # the session's duration
+    path = "/v1/realtime?model=rt&intent=nonsense"
+    communicator = WebsocketCommunicator(realtime_socket.app, path, headers=auth)
+    connected, code = await communicator.connect(timeout=10)
+    assert not connected and code == 4400
