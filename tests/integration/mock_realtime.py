@@ -11,7 +11,10 @@ thread), enforcing the documented handshake and speaking the GA events:
   deltas, ``response.output_text.done``, ``response.done`` carrying ``usage`` (text
   and audio tokens, cached input: ``USAGE``; ``response.metadata.delay`` seconds before
   each delta); an unknown event type -> an ``error``
-  event (the socket stays open); ``mock.close`` -> the server closes with 1011.
+  event (the socket stays open); ``mock.close`` -> the server closes with 1011;
+  ``mock.flood`` (``count``, ``size``) -> that many audio deltas, each sent once the
+  last one was written (``flood_sent`` counts them: a reader that stops reading stops
+  them).
 
 ``seen`` keeps every handshake (path, query, headers) and every event received.
 """
@@ -19,7 +22,9 @@ thread), enforcing the documented handshake and speaking the GA events:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -59,6 +64,7 @@ class MockRealtime:
     handshakes: list[Handshake] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
+    flood_sent: int = 0  # deltas a ``mock.flood`` got out so far
 
     def __post_init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -137,6 +143,13 @@ class MockRealtime:
             elif kind == "response.create":
                 metadata = (event.get("response") or {}).get("metadata") or {}
                 await self._respond(ws, float(metadata.get("delay") or 0))
+            elif kind == "mock.flood":  # many big audio deltas, as fast as they go out
+                # random bytes (as audio is): no permessage-deflate shrinks them
+                size = int(event.get("size", 1024))
+                delta = base64.b64encode(os.urandom(size * 3 // 4)).decode()
+                for _ in range(int(event.get("count", 1))):
+                    await ws.send(self._event("response.output_audio.delta", delta=delta))
+                    self.flood_sent += 1
             elif kind == "mock.close":
                 await ws.close(1011, "mock upstream failure")
                 return

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import closing
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from openai import AsyncOpenAI
@@ -252,3 +254,50 @@ async def test_an_upstream_failure_closes_the_client_and_is_journaled(gw: Gatewa
     [failed] = journal_rows(gw, 1, "rt-failover", status=502)
     assert failed["finish_reason"] == "upstream closed 1011"
     assert "mock upstream failure" in failed["error_message"]
+
+
+def workers_rss_mb(gw: Gateway) -> float:
+    """The resident memory of the server's worker processes, in MB."""
+    pid = gw.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for child in children:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+async def test_a_client_that_stops_reading_stops_the_upstream(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    """Nothing in between buffers a whole session: with the client not reading, the
+    upstream's sends stall once the sockets' kernel buffers (up to tens of MB on
+    loopback) and the bounded read-ahead are full, far from the 256 MB it was asked to
+    send, and the workers' memory does not grow by what is in flight."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    sock = socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # a slow phone
+    url = ws_url(gw, "model=rt")
+    async with connect(
+        url, sock=sock, additional_headers=auth, max_queue=1, max_size=2**20, compression=None
+    ) as ws:
+        await ws.recv()
+        before = workers_rss_mb(gw)
+        mock.flood_sent = 0
+        await ws.send(json.dumps({"type": "mock.flood", "count": 1024, "size": 256 * 1024}))
+        previous = -1
+        for _ in range(60):  # until the upstream stalls
+            await asyncio.sleep(0.25)
+            if mock.flood_sent == previous and previous > 0:
+                break
+            previous = mock.flood_sent
+        assert 0 < mock.flood_sent < 512, mock.flood_sent  # under half of it went out
+        grown = workers_rss_mb(gw) - before
+        assert grown < 48, f"the workers grew by {grown:.0f} MB"
+        stalled = mock.flood_sent
+        read = 0
+        while mock.flood_sent == stalled and read < 600:  # reading again lets it go on
+            await asyncio.wait_for(ws.recv(), 10)
+            read += 1
+        assert mock.flood_sent > stalled, read
