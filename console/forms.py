@@ -306,6 +306,14 @@ class DeploymentForm(forms.Form):
     output_price = _price("Output")
     cache_read_price = _price("Cache read")
     cache_write_price = _price("Cache write")
+    search_unit_price = forms.DecimalField(
+        required=False,
+        min_value=0,
+        decimal_places=6,
+        label="Rerank ($ per search unit)",
+        help_text="empty: the model catalog's price; a search unit is one query with up to "
+        "100 documents",
+    )
     context_window = forms.IntegerField(
         required=False, min_value=1, label="Context window (tokens)", help_text="empty: catalog"
     )
@@ -362,6 +370,9 @@ class DeploymentForm(forms.Form):
         for name in ("input_price", "output_price", "cache_read_price", "cache_write_price"):
             value, source = figures.get(name), sources.get(name, "")
             self.fields[name].help_text = f"in force: ${value} per 1M tokens ({source})"
+        value, source = figures.get("search_unit_price"), sources.get("search_unit_price", "")
+        shown = f"${value} per search unit" if value is not None else "priced by tokens"
+        self.fields["search_unit_price"].help_text = f"in force: {shown} ({source})"
         for name in ("context_window", "max_output_tokens"):
             value, source = figures.get(name), sources.get(name, "")
             shown = f"{value:,} tokens" if value else "none"

@@ -1,6 +1,7 @@
 """ASGI entry point: the /v1 endpoints are served by lean ASGI handlers
 (``gateway.edge.endpoints``); everything else (console, admin, /api) by Django; WebSockets
 on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
+on the realtime paths by the Realtime API relay (``gateway.edge.realtime_socket``),
 the others by the console's consumers; lifespan by ``gateway.server.runtime``. Bodies sent to
 Django are capped before it spools them (``gateway.edge.body_caps``). HTTP body
 chunks sent while the application is busy go out in one write
@@ -22,7 +23,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
-from gateway.edge import endpoints  # noqa: E402
+from gateway.edge import endpoints, realtime_socket  # noqa: E402
 from gateway.edge.body_caps import BodyCapApp  # noqa: E402
 from gateway.edge.responses_socket import ResponsesSocket  # noqa: E402
 from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
@@ -36,6 +37,8 @@ responses_socket = ResponsesSocket.as_asgi()
 async def websockets(scope, receive, send):  # type: ignore[no-untyped-def]
     if scope["path"] in endpoints.RESPONSES_PATHS:
         return await responses_socket(scope, receive, send)
+    if scope["path"] in realtime_socket.PATHS:
+        return await realtime_socket.app(scope, receive, send)
     return await console_sockets(scope, receive, send)
 
 

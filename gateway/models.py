@@ -457,6 +457,9 @@ class Deployment(models.Model):
     output_price = _price_field("USD per 1M output tokens")
     cache_read_price = _price_field("USD per 1M cache-read tokens")
     cache_write_price = _price_field("USD per 1M cache-write tokens")
+    search_unit_price = _price_field(
+        "USD per rerank search unit (one query with up to 100 documents)"
+    )
     context_window = models.PositiveIntegerField(
         null=True, blank=True, help_text="most input tokens (empty: from the model catalog)"
     )

@@ -45,6 +45,7 @@ def figures_for(deployment: Any) -> dict[str, Any]:
         name: getattr(resolved, name)
         for name in (*PRICES, *FLAGS, "context_window", "max_output_tokens")
     }
+    out["search_unit_price"] = resolved.search_unit_price  # rerank: USD per search unit
     out["catalog_model"] = entry.key if entry is not None else None
     out["sources"] = dict(resolved.sources)
     first, second = (price_label(resolved.sources[n], entry) for n in PRICES[:2])

@@ -1,6 +1,9 @@
 """One model's catalog facts (``Entry``) and the conversion from the file format.
 
-Prices are USD per million tokens, as the providers' price pages state them. A
+Prices are USD per million tokens, as the providers' price pages state them (audio
+tokens of realtime models too: ``audio_input``, ``audio_output``), except
+``search_unit``: USD per rerank search unit (one query with up to 100 documents, a
+document over 500 tokens counting as several; the price pages quote it per 1,000). A
 capability missing from ``caps`` means the model does not have it; ``rejects`` lists
 request parameters the model refuses (reasoning models that fix their sampling).
 """
@@ -29,9 +32,21 @@ CAPABILITIES = frozenset(
 REASONING_CONTROLS = frozenset({"effort", "budget", "toggle", "always"})
 # image_generation, audio_transcription, audio_speech: priced per unit in catalog/media
 MODES = frozenset(
-    {"chat", "embedding", "completion", "image_generation", "audio_transcription", "audio_speech"}
+    {
+        "chat",
+        "embedding",
+        "completion",
+        "rerank",
+        "realtime",
+        "image_generation",
+        "audio_transcription",
+        "audio_speech",
+    }
 )
 PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
+# Prices besides the token prices above: realtime audio tokens (per 1M) and rerank
+# search units (per unit).
+EXTRA_PRICE_KEYS = ("audio_input", "audio_output", "search_unit")
 # The largest price per 1M tokens a deployment's price field holds (12 digits, 6 decimals).
 MAX_PRICE = Decimal("999999.999999")
 
@@ -49,6 +64,9 @@ class Entry:
     cache_read: Decimal | None = None
     cache_write: Decimal | None = None
     reasoning: Decimal | None = None  # reasoning tokens, when priced apart from output
+    audio_input: Decimal | None = None  # realtime audio tokens in, per 1M
+    audio_output: Decimal | None = None  # realtime audio tokens out, per 1M
+    search_unit: Decimal | None = None  # one rerank search unit
     context_window: int | None = None
     max_output_tokens: int | None = None
     caps: frozenset[str] = frozenset()
@@ -74,7 +92,7 @@ class Entry:
     def to_json(self) -> dict[str, Any]:
         """The entry as the catalog file writes it (without vendor and name)."""
         out: dict[str, Any] = {}
-        for name in PRICE_KEYS:
+        for name in PRICE_KEYS + EXTRA_PRICE_KEYS:
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value) if value != value.to_integral() else int(value)
@@ -144,7 +162,11 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
     where = f"providers.{vendor}.models.{model}"
     if not isinstance(data, dict):
         raise CatalogError(f"{where}: must be an object")
-    known = set(PRICE_KEYS) | {"context", "max_output", "caps", "reasoning_control"}
+    known = (
+        set(PRICE_KEYS)
+        | set(EXTRA_PRICE_KEYS)
+        | {"context", "max_output", "caps", "reasoning_control"}
+    )
     known |= {"rejects", "mode", "aliases", "note", "as_of"}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -158,7 +180,10 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
     return Entry(
         vendor=vendor,
         model=model,
-        **{name: _price(data.get(name), f"{where}.{name}") for name in PRICE_KEYS},
+        **{
+            name: _price(data.get(name), f"{where}.{name}")
+            for name in PRICE_KEYS + EXTRA_PRICE_KEYS
+        },
         context_window=_whole(data.get("context"), f"{where}.context"),
         max_output_tokens=_whole(data.get("max_output"), f"{where}.max_output"),
         caps=_names(data.get("caps"), f"{where}.caps", CAPABILITIES),

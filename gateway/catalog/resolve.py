@@ -26,6 +26,7 @@ class Resolved:
     cache_read_price: Decimal
     cache_write_price: Decimal
     reasoning_price: Decimal | None
+    search_unit_price: Decimal | None
     context_window: int | None
     max_output_tokens: int | None
     supports_tools: bool
@@ -65,6 +66,19 @@ def resolve(row: Any, entry: Entry | None) -> Resolved:
             values[name], sources[name] = getattr(entry, catalog_name), from_catalog
         else:
             values[name], sources[name] = None, "not set"
+    # Rerank: USD per search unit, the deployment's own, else the catalog's unless the
+    # deployment prices its tokens itself (what the deployment sets wins).
+    own = getattr(row, "search_unit_price", None)
+    if own is not None:
+        values["search_unit_price"], sources["search_unit_price"] = Decimal(own), SET_ON_DEPLOYMENT
+    elif (
+        entry is not None
+        and entry.search_unit is not None
+        and sources["input_price"] != SET_ON_DEPLOYMENT
+    ):
+        values["search_unit_price"], sources["search_unit_price"] = entry.search_unit, from_catalog
+    else:
+        values["search_unit_price"], sources["search_unit_price"] = None, NOT_SET
     for flag in capability_flags.FLAGS:
         if flag.name not in FLAGS:
             continue

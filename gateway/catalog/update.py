@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.catalog import litellm, store
-from gateway.catalog.entry import PRICE_KEYS, CatalogError, Entry
+from gateway.catalog.entry import EXTRA_PRICE_KEYS, PRICE_KEYS, CatalogError, Entry
 
 # What LiteLLM's file cannot say: kept from the entry it refreshes.
 _KEPT_CAPS = frozenset({"reasoning_echo", "top_k"})
@@ -60,7 +60,7 @@ def _refreshed(new: Entry, old: Entry | None, source_format: str) -> Entry:
         caps=caps,
         rejects=old.rejects,
         reasoning_control=old.reasoning_control if "reasoning" in caps else None,
-        **{k: getattr(old, k) for k in PRICE_KEYS if getattr(new, k) is None},
+        **{k: getattr(old, k) for k in PRICE_KEYS + EXTRA_PRICE_KEYS if getattr(new, k) is None},
         context_window=new.context_window or old.context_window,
         max_output_tokens=new.max_output_tokens or old.max_output_tokens,
     )

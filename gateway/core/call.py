@@ -234,8 +234,11 @@ class Call:
         finish_reason: str = "",
         error: BaseException | None = None,
         disconnected: bool = False,
+        cost: Decimal | None = None,
     ) -> None:
-        """Complete the record and hand it to the journal (exactly once)."""
+        """Complete the record and hand it to the journal (exactly once). ``cost``: the
+        USD the endpoint priced itself (realtime audio, rerank search units), else the
+        deployment's token prices apply."""
         if self.done:
             return
         self.done = True
@@ -280,7 +283,9 @@ class Call:
             rec.output_tokens = usage.output_tokens
             rec.cache_read_tokens = usage.cache_read_tokens
             rec.cache_write_tokens = usage.cache_write_tokens
-            if self.deployment is not None:
+            if cost is not None:
+                rec.cost_usd = cost
+            elif self.deployment is not None:
                 rec.cost_usd = self.deployment.cost(usage) + self.extra_cost
                 if usage.cache_read_tokens or usage.cache_write_tokens:
                     rec.cache_saved_usd = self.deployment.cache_saved(usage)

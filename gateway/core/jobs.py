@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -99,6 +100,7 @@ class _Job:
     request: ChatRequest | None = None
     prefix_key: int | None = None  # the prompt prefix's key, for cache-aware routing
     billable = True  # may cost money: holds part of a key's budget while it runs
+    priced: Decimal | None = None  # USD the job priced itself (else the token prices)
 
     def __init__(
         self, call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
@@ -183,7 +185,7 @@ class _Routed(_Job):
             if call.state is not None and call.state.keeps:
                 await call.state.keep(orjson.loads(payload))
             call.capture_outbound(payload)
-            call.finish(status=200, usage=usage, finish_reason=reason)
+            call.finish(status=200, usage=usage, finish_reason=reason, cost=self.priced)
             return Reply(200, payload, call.headers())
 
         async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
@@ -634,7 +636,8 @@ class _Rerank(_OpenAIOnly):
     """``POST /v1/rerank`` (Cohere v2 body; the Jina / Voyage shape too) to Cohere, or to
     an OpenAI-compatible rerank server (vLLM, Infinity, text-embeddings-inference with
     ``"rerank_api": "tei"`` in the deployment's params); answered in Cohere's v2 shape
-    (``gateway.core.rerank``). Priced by the tokens the upstream reports."""
+    (``gateway.core.rerank``). Priced per search unit where the deployment has a price
+    for one (the catalog's or its own), else by the tokens the upstream reports."""
 
     what = "rerank"
 
@@ -659,6 +662,8 @@ class _Rerank(_OpenAIOnly):
         ranked = rerank.read(
             await adapter.rerank(body, deployment, self.call.exchange), self.parsed
         )
+        if deployment.search_unit_price is not None:
+            self.priced = rerank.price(ranked, self.parsed, deployment.search_unit_price)
         payload = rerank.render(ranked, self.parsed, self.public_model())
         return orjson.dumps(payload), ranked.usage, ""
 

@@ -13,6 +13,14 @@ makes one ``RerankRequest`` of either. Upstreams:
   (``{"query", "texts", "return_text"}``, answered by a bare list) when the deployment's
   params say ``"rerank_api": "tei"``.
 
+Pricing: a deployment with a price per search unit (the catalog's for Cohere's and
+Bedrock's rerank models, or set on the deployment) is charged per search unit: the
+units the upstream reports (Cohere's ``meta.billed_units.search_units``), else
+``search_units``: one per query with up to 100 documents, a document longer than 500
+tokens with the query counting once per 500-token chunk (Cohere's rule, which Bedrock
+follows), tokens counted at about four characters each. Without one, rerank is priced
+by the tokens reported, as before.
+
 ``read`` takes any of those answers; ``render`` answers Cohere's v2 shape (``id``,
 ``results`` of ``index`` / ``relevance_score`` / ``document``, ``meta``) plus ``model``
 and ``usage`` (what Jina and vLLM clients read), highest score first, at most ``top_n``.
@@ -22,12 +30,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from gateway.errors import InvalidRequest, UpstreamError
 from gateway.types import Usage
 
 MAX_DOCUMENTS = 10_000
+DOCUMENTS_PER_UNIT = 100  # one search unit: one query with up to 100 documents
+CHUNK_TOKENS = 500  # a longer document (with the query) counts once per chunk
 
 
 @dataclass(slots=True)
@@ -148,9 +159,33 @@ def read(data: Any, request: RerankRequest) -> Ranked:
         meta = data.get("meta") or {}
         billed = meta.get("billed_units") or {}
         tokens = tokens or (billed.get("input_tokens") or 0)
-        units = billed.get("search_units") if isinstance(billed.get("search_units"), int) else None
+        count = billed.get("search_units")
+        if isinstance(count, int | float) and not isinstance(count, bool) and count >= 0:
+            units = int(count)
         usage = Usage(input_tokens=int(tokens) if isinstance(tokens, int | float) else 0)
     return Ranked(results, usage, units)
+
+
+def _rough_tokens(text: str) -> int:
+    return -(-len(text) // 4)  # about four characters a token, rounded up
+
+
+def search_units(request: RerankRequest) -> int:
+    """The search units ``request`` bills when the upstream does not say."""
+    query = _rough_tokens(request.query)
+    chunks = sum(
+        max(1, -(-(query + _rough_tokens(document)) // CHUNK_TOKENS))
+        for document in request.documents
+    )
+    return max(1, -(-chunks // DOCUMENTS_PER_UNIT))
+
+
+def price(ranked: Ranked, request: RerankRequest, per_unit: Decimal) -> Decimal:
+    """USD for ``ranked`` at ``per_unit`` per search unit (reported, else counted; the
+    count is then kept in ``ranked`` for the answer's ``meta``)."""
+    if ranked.search_units is None:
+        ranked.search_units = search_units(request)
+    return per_unit * ranked.search_units
 
 
 def render(ranked: Ranked, request: RerankRequest, model: str) -> dict[str, Any]:
@@ -160,7 +195,8 @@ def render(ranked: Ranked, request: RerankRequest, model: str) -> dict[str, Any]
         if request.return_documents:
             result["document"] = {"text": request.documents[index]}
         results.append(result)
-    billed: dict[str, Any] = {"search_units": ranked.search_units or 1}
+    units = ranked.search_units if ranked.search_units is not None else search_units(request)
+    billed: dict[str, Any] = {"search_units": units}
     if ranked.usage.input_tokens:
         billed["input_tokens"] = ranked.usage.input_tokens
     return {

@@ -59,6 +59,7 @@ DEPLOYMENT_FIELDS = frozenset(
         "output_price",
         "cache_read_price",
         "cache_write_price",
+        "search_unit_price",
         "context_window",
         "max_output_tokens",
         "params",

@@ -77,6 +77,11 @@ class DeploymentEntry:
     catalog: CatalogEntry | None = None
     reasoning_price: Decimal | None = None  # reasoning tokens, when priced apart
     sources: dict[str, str] = field(default_factory=dict)  # figure -> where it came from
+    # Realtime audio tokens (USD per 1M; None: priced as text) and rerank search units
+    # (USD per unit; None: rerank priced by tokens), from the catalog or the deployment.
+    audio_input_price: Decimal | None = None
+    audio_output_price: Decimal | None = None
+    search_unit_price: Decimal | None = None
 
     @property
     def label(self) -> str:
@@ -483,6 +488,9 @@ def _deployment_entry(
         catalog=entry,
         reasoning_price=figures.reasoning_price,
         sources=figures.sources,
+        audio_input_price=entry.audio_input if entry is not None else None,
+        audio_output_price=entry.audio_output if entry is not None else None,
+        search_unit_price=figures.search_unit_price,
     )
 
 

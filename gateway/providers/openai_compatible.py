@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
@@ -164,6 +164,19 @@ class OpenAICompatibleProvider(CodecProvider):
     def models_url(self, page: str) -> str:
         return self.url("models")
 
+    # -- Realtime API (a WebSocket; the relay is gateway.core.realtime's) --
+    def realtime_target(
+        self, deployment: DeploymentEntry, query: Mapping[str, str]
+    ) -> tuple[str, dict[str, str]]:
+        """The ``ws(s)://`` URL of the upstream's ``/realtime`` socket for
+        ``deployment`` (``query`` added: ``intent``) and the headers that sign it."""
+        params = {"model": deployment.model, **query}
+        return _ws_url(self.url("realtime", deployment), params), self._realtime_headers()
+
+    def _realtime_headers(self) -> dict[str, str]:
+        secret, extra = wire.credentials(self.provider)
+        return {**extra, **self.auth_headers(secret)}
+
 
 class AzureOpenAIProvider(OpenAICompatibleProvider):
     """Azure OpenAI: the deployment name is in the path, the key in ``api-key``."""
@@ -187,6 +200,21 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"api-key": secret} if secret else {}
+
+    def realtime_target(
+        self, deployment: DeploymentEntry, query: Mapping[str, str]
+    ) -> tuple[str, dict[str, str]]:
+        """Azure's GA Realtime endpoint: ``/openai/v1/realtime?model=<deployment>``."""
+        url = f"{wire.base_url(self.provider)}/openai/v1/realtime"
+        return _ws_url(url, {"model": deployment.model, **query}), self._realtime_headers()
+
+
+def _ws_url(url: str, params: Mapping[str, str]) -> str:
+    """``url`` (http or https) as a WebSocket URL with ``params`` in its query."""
+    parts = urlsplit(url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    return urlunsplit((scheme, parts.netloc, parts.path, query, ""))
 
 
 __all__ = ["AzureOpenAIProvider", "OpenAICompatibleProvider", "build_body"]

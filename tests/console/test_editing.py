@@ -4,6 +4,7 @@ admin_ops' validation errors next to the field they belong to."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from django.test import Client
 
@@ -136,6 +137,14 @@ def test_deployment_add_edit_delete(staff_client: Client, registry_rows) -> None
     # capabilities are yes / no / "from the catalog" (None) since the model catalog
     assert created.weight == 3 and created.supports_reasoning is True
     assert created.supports_tools is None and created.input_price == 0
+    assert created.search_unit_price is None  # rerank: the catalog's price, if any
+    staff_client.post(
+        f"/deployments/{created.pk}/",
+        {**base, "weight": "3", "search_unit_price": "0.0025", "enabled": "on"},
+        HTTP_HX_REQUEST="true",
+    )
+    created.refresh_from_db()
+    assert created.search_unit_price == Decimal("0.0025")
     staff_client.post(f"/deployments/{created.pk}/delete/", HTTP_HX_REQUEST="true")
     assert not Deployment.objects.filter(pk=created.pk).exists()
 

@@ -1355,3 +1355,25 @@ def test_context_window_fallbacks_keep_every_target_through_import_and_export() 
     plan = plan_import(parse_config(first))
     assert not plan.has_changes, plan.describe()  # the export reads back as it is
     assert export_config() == first
+
+
+# --- rerank priced per search unit ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_input_cost_per_query_is_the_deployments_price_per_search_unit(env: None) -> None:
+    text = (
+        "model_list:\n"
+        "  - model_name: rerank\n"
+        "    litellm_params: {model: cohere/rerank-v3.5, api_key: os.environ/OPENAI_API_KEY}\n"
+        "    model_info: {input_cost_per_query: 0.0025}\n"
+    )
+    import_text(text)
+    deployment = Deployment.objects.get(route__name="rerank")
+    assert deployment.search_unit_price == Decimal("0.0025")  # per query, not per token
+    assert deployment.input_price is None
+    exported = yaml.safe_load(export_config())
+    [entry] = [m for m in exported["model_list"] if m["model_name"] == "rerank"]
+    assert entry["model_info"]["input_cost_per_query"] == 0.0025
+    with pytest.raises(ConfigError, match=r"model_info\.input_cost_per_query"):
+        parse_config(text.replace("0.0025", "-1"), strict=True)

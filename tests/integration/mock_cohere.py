@@ -166,7 +166,10 @@ def _cohere_handler_for(mock: MockCohere) -> type:
                     key=lambda pair: -pair[1],
                 )[: seen.body.get("top_n") or len(documents)]
                 results = [{"index": i, "relevance_score": score} for i, score in scored]
-                meta = {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}
+                # Cohere bills a search unit per query with up to 100 documents; the mock
+                # adds one for a query of "bill extra" (what the gateway cannot know)
+                units = -(-len(documents) // 100) + (query == "bill extra")
+                meta = {"api_version": {"version": "2"}, "billed_units": {"search_units": units}}
                 self._json(200, {"id": "rr-cohere", "results": results, "meta": meta})
                 return
             if not seen.path.endswith(CHAT_PATH):

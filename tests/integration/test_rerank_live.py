@@ -2,7 +2,9 @@
 routes on a mock vLLM-style server (``{api_base}/rerank``), a mock
 text-embeddings-inference (``"rerank_api": "tei"``), a mock Cohere (``/v2/rerank``)
 and a mock Bedrock agent runtime (``/rerank``, SigV4 verified); answers in Cohere's v2
-shape, key permissions, one journal row each, priced by tokens."""
+shape, key permissions, one journal row each, priced by tokens, or per search unit where
+the catalog or the deployment has a price for one (the units Cohere reports, else
+counted)."""
 
 from __future__ import annotations
 
@@ -38,13 +40,23 @@ def route(name, p, model, params=None):
 oa = provider("mock-vllm", "openai", "{chat}/v1")
 route("rr-vllm", oa, "bge-reranker")
 route("rr-tei", oa, "bge-reranker", {{"rerank_api": "tei"}})
-route("rr-cohere", provider("mock-cohere", "cohere", "{cohere}"), "rerank-v3.5")
+cohere = provider("mock-cohere", "cohere", "{cohere}")
+route("rr-cohere", cohere, "rerank-v3.5")
+r = Route.objects.create(name="rr-cohere-units", max_attempts=1)  # the catalog's prices
+Deployment.objects.create(route=r, provider=cohere, model="rerank-v3.5")
+cohere_own = provider("mock-cohere-own", "cohere", "{cohere}")
+r = Route.objects.create(name="rr-cohere-own-price", max_attempts=1)
+Deployment.objects.create(route=r, provider=cohere_own, model="rerank-v3.5",
+    search_unit_price=Decimal("0.01"))
 route("rr-claude", provider("mock-anthropic", "anthropic", "{chat}"), "claude")
 aws = Provider(name="mock-bedrock", kind="bedrock", base_url="{bedrock}")
 aws.set_secret("{aws_secret}")
 aws.save()
 route("rr-bedrock", aws, "cohere.rerank-v3-5:0",
     {{"aws_access_key_id": "{aws_key}", "aws_region_name": "{region}"}})
+r = Route.objects.create(name="rr-bedrock-units", max_attempts=1)
+Deployment.objects.create(route=r, provider=aws, model="cohere.rerank-v3-5:0",
+    params={{"aws_access_key_id": "{aws_key}", "aws_region_name": "{region}"}})
 key = ApiKey.objects.create(name="limited", prefix="{limited}"[:10],
     key_hash=ApiKey.hash_key("{limited}"))
 key.routes.set([Route.objects.get(name="rr-vllm")])
@@ -177,3 +189,40 @@ def test_each_rerank_is_one_priced_journal_row(gateway: Any) -> None:
         time.sleep(0.5)
     assert int(count) >= 3 and int(tokens) == 23  # the tokens vLLM reported
     assert float(cost) == pytest.approx(23 * 2 / 1_000_000)
+
+
+def rerank_costs(gw: Any, route: str, count: int) -> list[float]:
+    """The costs of ``route``'s rerank rows once ``count`` are written."""
+    import sqlite3
+    import time
+    from contextlib import closing
+
+    query = (
+        "SELECT cost_usd FROM gateway_requestlog WHERE endpoint = 'rerank' AND route = ? "
+        "AND status = 200 ORDER BY id"
+    )
+    costs: list[float] = []
+    for _ in range(100):
+        with closing(sqlite3.connect(gw.data_dir / "switchyard.sqlite3")) as db:
+            costs = [float(row[0]) for row in db.execute(query, (route,))]
+        if len(costs) >= count:
+            return costs
+        time.sleep(0.1)
+    raise AssertionError(f"{len(costs)} rerank rows for {route}, wanted {count}")
+
+
+def test_cohere_and_bedrock_rerank_are_priced_per_search_unit(gateway: Any) -> None:
+    many = [f"document number {n} about France" for n in range(150)]
+    for route in ("rr-cohere-units", "rr-bedrock-units", "rr-cohere-own-price"):
+        answer = rerank(gateway, {"model": route, "query": "France", "documents": many})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["meta"]["billed_units"]["search_units"] == 2  # 150 documents
+        extra = rerank(gateway, {"model": route, "query": "bill extra", "documents": DOCS})
+        assert extra.status_code == 200, extra.text
+        costs = rerank_costs(gateway, route, 2)
+        # catalog: $2 per 1,000 searches (Cohere Rerank 3.5, also on Bedrock); the
+        # deployment's own price wins; Cohere's reported units (2 for the extra query)
+        # win over the gateway's count, Bedrock reports none (counted: 1)
+        unit = 0.01 if route == "rr-cohere-own-price" else 0.002
+        extra_units = 1 if route == "rr-bedrock-units" else 2
+        assert costs == [pytest.approx(2 * unit), pytest.approx(extra_units * unit)], route

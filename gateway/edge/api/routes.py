@@ -48,6 +48,7 @@ class _DeploymentFiguresOut(Schema):
     output_price: Decimal | None
     cache_read_price: Decimal | None
     cache_write_price: Decimal | None
+    search_unit_price: Decimal | None  # rerank: USD per search unit
     context_window: int | None
     max_output_tokens: int | None
 
@@ -83,6 +84,7 @@ class _DeploymentFiguresPatch(Schema):
     output_price: Decimal | None = None
     cache_read_price: Decimal | None = None
     cache_write_price: Decimal | None = None
+    search_unit_price: Decimal | None = None
     context_window: int | None = None
     max_output_tokens: int | None = None
 

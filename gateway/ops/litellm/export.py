@@ -22,6 +22,7 @@ from gateway.ops.litellm.prefixes import (
     SECRET_PARAM,
     SERVICES,
     STRATEGIES,
+    UNIT_PRICE_FIELDS,
     UPSTREAM_PARAMS,
     effective_base,
 )
@@ -169,6 +170,9 @@ def _export_deployment(
     for key, attr in PRICE_FIELDS.items():
         if getattr(d, attr):
             info[key] = float(Decimal(getattr(d, attr)) / MILLION)
+    for key, attr in UNIT_PRICE_FIELDS.items():
+        if getattr(d, attr) is not None:
+            info[key] = float(getattr(d, attr))
     if d.max_output_tokens is not None:
         info["max_output_tokens"] = d.max_output_tokens
     if d.context_window is not None:

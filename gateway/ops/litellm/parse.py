@@ -31,6 +31,7 @@ from gateway.ops.litellm.prefixes import (
     SERVICES,
     STRATEGIES,
     TOP_K_PREFIXES,
+    UNIT_PRICE_FIELDS,
     UPSTREAM_PARAMS,
     Service,
     flag_keys,
@@ -115,6 +116,7 @@ class DeploymentSpec:
     output_price: Decimal | None = None
     cache_read_price: Decimal | None = None
     cache_write_price: Decimal | None = None
+    search_unit_price: Decimal | None = None  # rerank: USD per search unit (per query)
     context_window: int | None = None
     max_output_tokens: int | None = None
     # capability flag -> its value (gateway.catalog.capability_flags; unset: the field's default)
@@ -277,8 +279,9 @@ class _Parser:
             raise ConfigError(f"{path}: must be a non-negative number, got {value!r}")
         return number
 
-    def price(self, value: Any, path: str) -> Decimal | None:
-        """USD per token in the file -> USD per 1M tokens."""
+    def price(self, value: Any, path: str, per_unit: bool = False) -> Decimal | None:
+        """USD per token in the file -> USD per 1M tokens (``per_unit``: kept as it is,
+        USD per query / search unit)."""
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -289,9 +292,10 @@ class _Parser:
             raise ConfigError(f"{path}: must be a number, got {value!r}") from None
         if not per_token.is_finite() or per_token < 0:
             raise ConfigError(f"{path}: must be a non-negative number, got {value!r}")
-        if per_token * MILLION > PRICE_MAX:  # before quantize, which fails on huge values
-            raise ConfigError(f"{path}: {value!r} per token is beyond the supported range")
-        return (per_token * MILLION).quantize(PRICE_QUANTUM)
+        scale = 1 if per_unit else MILLION
+        if per_token * scale > PRICE_MAX:  # before quantize, which fails on huge values
+            raise ConfigError(f"{path}: {value!r} is beyond the supported range")
+        return (per_token * scale).quantize(PRICE_QUANTUM)
 
     def boolean(self, value: Any, path: str) -> bool | None:
         if value is None:
@@ -558,6 +562,10 @@ class _Parser:
     def model_info(self, spec: DeploymentSpec, info: dict, path: str) -> None:
         for key, attr in PRICE_FIELDS.items():
             value = self.price(info.pop(key, None), f"{path}.{key}")
+            if value is not None:
+                setattr(spec, attr, value)
+        for key, attr in UNIT_PRICE_FIELDS.items():
+            value = self.price(info.pop(key, None), f"{path}.{key}", per_unit=True)
             if value is not None:
                 setattr(spec, attr, value)
         max_output = self.whole(info.pop("max_output_tokens", None), f"{path}.max_output_tokens")

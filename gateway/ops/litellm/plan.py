@@ -539,6 +539,7 @@ class _Planner:
             "output_price": spec.output_price,
             "cache_read_price": spec.cache_read_price,
             "cache_write_price": spec.cache_write_price,
+            "search_unit_price": spec.search_unit_price,
             "context_window": spec.context_window,
             "max_output_tokens": spec.max_output_tokens,
             **spec.flags,

@@ -143,6 +143,9 @@ PRICE_FIELDS = {
     "cache_read_input_token_cost": "cache_read_price",
     "cache_creation_input_token_cost": "cache_write_price",
 }
+# model_info key -> Deployment field priced per unit, not per token (rerank: per query,
+# i.e. per search unit, as LiteLLM prices Cohere and Bedrock rerank models).
+UNIT_PRICE_FIELDS = {"input_cost_per_query": "search_unit_price"}
 
 
 def flag_keys() -> dict[str, str]:

@@ -76,3 +76,31 @@ def test_without_an_entry_the_old_defaults_hold():
         True,
         False,
     )
+
+
+RERANK = catalog.Entry(vendor="cohere", model="rerank-v3.5", search_unit=Decimal("0.002"))
+
+
+def test_a_search_unit_price_comes_from_the_deployment_else_the_catalog():
+    assert catalog.resolve(row(), RERANK).search_unit_price == Decimal("0.002")
+    own = catalog.resolve(row(search_unit_price=Decimal("0.01")), RERANK)
+    assert own.search_unit_price == Decimal("0.01")
+    assert own.sources["search_unit_price"] == SET_ON_DEPLOYMENT
+    # a deployment that prices its tokens itself is priced by them, not the catalog's units
+    tokens = catalog.resolve(row(input_price=Decimal("2")), RERANK)
+    assert tokens.search_unit_price is None
+    assert catalog.resolve(row(), None).search_unit_price is None
+
+
+def test_the_shipped_catalog_prices_rerank_units_and_realtime_audio():
+    shipped = catalog.load()
+    cohere = shipped.get("cohere", "rerank-v3.5")
+    bedrock = shipped.get("bedrock", "cohere.rerank-v3-5:0")
+    amazon = shipped.get("bedrock", "amazon.rerank-v1:0")
+    assert cohere is not None and cohere.search_unit == Decimal("0.002")
+    assert bedrock is not None and bedrock.search_unit == Decimal("0.002")
+    assert amazon is not None and amazon.search_unit == Decimal("0.001")
+    realtime = shipped.get("openai", "gpt-realtime")
+    assert realtime is not None
+    assert (realtime.input, realtime.audio_input, realtime.audio_output) == (4, 32, 64)
+    assert catalog.Entry.to_json(realtime)["audio_input"] == 32  # round-trips the file

@@ -79,3 +79,29 @@ def test_answers_of_each_upstream_render_the_v2_shape_best_first() -> None:
     assert rerank.read(vllm, request).usage.input_tokens == 30
     with pytest.raises(errors.UpstreamError):
         rerank.read({"results": [{"index": 7, "relevance_score": 1.0}]}, request)
+
+
+def test_search_units_count_queries_of_up_to_100_documents_in_500_token_chunks() -> None:
+    def request(documents: list[str], query: str = "q") -> rerank.RerankRequest:
+        return rerank.parse({"model": "r", "query": query, "documents": documents})
+
+    assert rerank.search_units(request(DOCS)) == 1
+    assert rerank.search_units(request(["d"] * 100)) == 1
+    assert rerank.search_units(request(["d"] * 101)) == 2
+    long = "x" * 3996  # 999 tokens: with a 1-token query two 500-token chunks
+    assert rerank.search_units(request([long] * 50)) == 1  # 100 chunks
+    # a 100-token query makes each document three chunks: 150, two search units
+    assert rerank.search_units(request([long] * 50, query="y" * 400)) == 2
+
+
+def test_reported_search_units_win_over_the_count() -> None:
+    from decimal import Decimal
+
+    parsed = rerank.parse({"model": "r", "query": "q", "documents": DOCS})
+    answer = {"results": [{"index": 0, "relevance_score": 0.5}],
+              "meta": {"billed_units": {"search_units": 3}}}  # fmt: skip
+    ranked = rerank.read(answer, parsed)
+    assert rerank.price(ranked, parsed, Decimal("0.002")) == Decimal("0.006")
+    silent = rerank.read({"results": [{"index": 0, "relevance_score": 0.5}]}, parsed)
+    assert rerank.price(silent, parsed, Decimal("0.002")) == Decimal("0.002")  # counted: 1
+    assert rerank.render(silent, parsed, "r")["meta"]["billed_units"]["search_units"] == 1

@@ -1,0 +1,373 @@
+"""``/v1/realtime``: one Realtime API session relayed to an OpenAI-compatible upstream.
+
+``open_session`` does what the HTTP path does before a call, from the handshake alone:
+the virtual key (revoked, expired), the route named by ``?model=``, the key's
+permission for it, its rpm limit and budget (``limits.admit``: one request, a budget
+hold while the session lasts), then it connects to a deployment's realtime socket
+(OpenAI ``wss://.../v1/realtime?model=<upstream model>`` with ``Authorization``, Azure
+``/openai/v1/realtime`` with ``api-key``), trying the route's deployments in turn when a
+connection fails. The caller's key never goes upstream; the provider's secret never
+reaches the caller, an event or the journal.
+
+``Session`` then follows the events relayed (``observe_upstream`` /
+``observe_client``) for the journal without parsing the big ones: ``response.done``
+events are parsed for their ``usage`` (summed: text and audio tokens in and out,
+cached input), ``error`` events for their message, ``session.created`` /
+``session.updated`` get the route's name for the upstream model's, and a client's
+``session.update`` naming a model gets the deployment's. ``finish`` writes the one
+journal row of the session: its duration, the usage, the cost at the deployment's
+prices (audio tokens at the catalog's audio prices where it has them), the status and
+how the socket closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from gateway.core.call import Call, Caller, key_refusal
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    NoHealthyDeployment,
+    UpstreamConnectionError,
+    UpstreamError,
+)
+from gateway.policy import budget_estimate, limits, registry
+from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.providers.base import adapter_for
+from gateway.types import Usage
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0  # seconds to open the upstream's socket (handshake included)
+# Frames the upstream socket takes: audio deltas are base64 of up to seconds of audio.
+UPSTREAM_MAX_FRAME = 16 * 1024 * 1024
+# Frames read ahead from the upstream while the client is slow (websockets' own bounded
+# queue: past it, the library stops reading and TCP pushes back on the upstream).
+UPSTREAM_READ_AHEAD = 16
+INTENTS = frozenset({"transcription"})
+# What a normal end of a session looks like (1005: closed without a code).
+NORMAL_CLOSES = frozenset({1000, 1001, 1005})
+
+
+@dataclass(slots=True)
+class RealtimeUsage:
+    """Tokens summed from every ``response.done`` of a session."""
+
+    responses: int = 0
+    text_in: int = 0
+    audio_in: int = 0
+    cached_in: int = 0
+    text_out: int = 0
+    audio_out: int = 0
+    other_in: int = 0  # image tokens and whatever the details do not name
+
+    def add(self, usage: Mapping[str, Any]) -> None:
+        self.responses += 1
+        inputs = usage.get("input_token_details") or {}
+        outputs = usage.get("output_token_details") or {}
+        total_in = _int(usage.get("input_tokens"))
+        total_out = _int(usage.get("output_tokens"))
+        text_in, audio_in = _int(inputs.get("text_tokens")), _int(inputs.get("audio_tokens"))
+        text_out, audio_out = _int(outputs.get("text_tokens")), _int(outputs.get("audio_tokens"))
+        if not (text_out or audio_out):
+            text_out = total_out  # no details: price as text
+        self.cached_in += min(_int(inputs.get("cached_tokens")), total_in)
+        self.text_in += text_in
+        self.audio_in += audio_in
+        self.other_in += max(0, total_in - text_in - audio_in)
+        self.text_out += text_out
+        self.audio_out += audio_out
+
+    @property
+    def input_tokens(self) -> int:
+        return self.text_in + self.audio_in + self.other_in
+
+    @property
+    def output_tokens(self) -> int:
+        return self.text_out + self.audio_out
+
+    def as_usage(self) -> Usage:
+        """The journal's view: cached input apart from the uncached, as for chat."""
+        return Usage(
+            input_tokens=self.input_tokens - self.cached_in,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cached_in,
+        )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def cost(deployment: DeploymentEntry, usage: RealtimeUsage) -> Decimal:
+    """USD for a session's usage: text at the deployment's token prices, audio at the
+    catalog's audio prices (at the text prices where it has none), cached input at the
+    cache-read price (OpenAI's cached audio and text cost the same)."""
+    million = Decimal(1_000_000)
+    audio_in = deployment.audio_input_price
+    audio_out = deployment.audio_output_price
+    audio_in = deployment.input_price if audio_in is None else audio_in
+    audio_out = deployment.output_price if audio_out is None else audio_out
+    uncached = usage.input_tokens - usage.cached_in
+    # cached tokens come off the uncached ones, audio first only when nothing else is left
+    uncached_text = max(0, usage.text_in + usage.other_in - usage.cached_in)
+    uncached_audio = max(0, uncached - uncached_text)
+    return (
+        Decimal(uncached_text) * deployment.input_price
+        + Decimal(uncached_audio) * audio_in
+        + Decimal(usage.cached_in) * deployment.cache_read_price
+        + Decimal(usage.text_out) * deployment.output_price
+        + Decimal(usage.audio_out) * audio_out
+    ) / million
+
+
+@dataclass
+class Session:
+    """One relayed session: its journal record is finished exactly once."""
+
+    call: Call
+    route: RouteEntry
+    deployment: DeploymentEntry
+    upstream: ClientConnection
+    usage: RealtimeUsage = field(default_factory=RealtimeUsage)
+    last_error: str = ""
+    responding: int = 0  # responses created and not yet done (for a graceful drain)
+
+    # -- events --
+    def observe_upstream(self, message: str | bytes) -> str | bytes:
+        """Note what an upstream event says; return it, the model name rewritten. Only
+        events naming a type of interest are parsed (a substring test first: audio
+        deltas, the bulk of a session, are never parsed)."""
+        if _names(message, "response.done"):
+            event = _event(message)
+            if event is None or event.get("type") != "response.done":
+                return message
+            self.responding = max(0, self.responding - 1)
+            response = event.get("response")
+            if not isinstance(response, dict):
+                return message
+            usage = response.get("usage")
+            if isinstance(usage, dict):
+                self.usage.add(usage)
+            details = response.get("status_details")
+            error = details.get("error") if isinstance(details, dict) else None
+            if response.get("status") == "failed" and isinstance(error, dict):
+                self.last_error = str(error.get("message") or error.get("code") or "")[:500]
+            return message
+        if _names(message, "response.created"):
+            event = _event(message)
+            if event is not None and event.get("type") == "response.created":
+                self.responding += 1
+            return message
+        if _names(message, "session.created") or _names(message, "session.updated"):
+            event = _event(message)
+            session = event.get("session") if event else None
+            if isinstance(session, dict) and "model" in session:
+                session["model"] = self.route.name
+                return orjson.dumps(event).decode()
+            return message
+        if _names(message, "error"):
+            event = _event(message)
+            if event and event.get("type") == "error":
+                error = event.get("error") or {}
+                if isinstance(error, dict):
+                    self.last_error = str(error.get("message") or error.get("code") or "")[:500]
+        return message
+
+    def observe_client(self, message: str | bytes) -> str | bytes:
+        """A client's ``session.update`` naming a model gets the deployment's model."""
+        if not (_names(message, "session.update") and _names(message, "model")):
+            return message
+        event = _event(message)
+        session = event.get("session") if event else None
+        if not (event and event.get("type") == "session.update" and isinstance(session, dict)):
+            return message
+        if isinstance(session.get("model"), str):
+            session["model"] = self.deployment.model
+            return orjson.dumps(event).decode()
+        return message
+
+    # -- the end --
+    def finish(
+        self, *, close_code: int, closed_by: str, error: str = "", cut: bool = False
+    ) -> None:
+        """The session's journal row (once): status 200 for a session that ended
+        normally, 502 when the upstream ended it abnormally, 503 when a drain did."""
+        call, rec = self.call, self.call.record
+        if call.done:
+            return
+        rec.finish_reason = f"{closed_by} closed {close_code}"[:30]
+        usage = self.usage.as_usage()
+        failure: GatewayError | None = None
+        if cut:
+            status, failure = 503, GatewayError("the gateway restarted; the session was closed")
+        elif closed_by == "upstream" and close_code not in NORMAL_CLOSES:
+            status = 502
+            failure = UpstreamError(self.last_error or error or f"upstream closed {close_code}")
+        else:
+            status = 200
+        if self.last_error and failure is None:
+            rec.error_message = self.last_error  # the last error event, for the log
+        priced = cost(self.deployment, self.usage)
+        call.finish(
+            status=status, usage=usage, finish_reason=rec.finish_reason, error=failure, cost=priced
+        )
+
+
+def _names(message: str | bytes, word: str) -> bool:
+    """Whether ``message`` holds ``"word"`` (quoted), without copying it."""
+    quoted = f'"{word}"'
+    return quoted in message if isinstance(message, str) else quoted.encode() in message
+
+
+def _event(message: str | bytes) -> dict[str, Any] | None:
+    try:
+        event = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+class Refused(Exception):
+    """The handshake is refused: ``status`` and the error (in OpenAI's envelope)."""
+
+    def __init__(self, call: Call, error: GatewayError) -> None:
+        super().__init__(str(error))
+        self.call, self.error = call, error
+
+
+def _authorize(call: Call) -> KeyEntry:
+    key = call.caller.key
+    if key is None:
+        raise AuthenticationFailed(call.caller.key_error)
+    rec = call.record
+    rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
+    refusal = key_refusal(key)
+    if refusal:
+        raise AuthenticationFailed(refusal)
+    return key
+
+
+async def _route(model: str | None) -> RouteEntry:
+    if not model:
+        raise InvalidRequest("the model query parameter is required: ?model=<model>", param="model")
+    route = registry.current().route(model)
+    if route is None or not route.enabled:
+        await registry.refresh_on_miss()  # created a moment ago in another process?
+        route = registry.current().route(model)
+    if route is None or not route.enabled:
+        raise ModelNotFound(f"model {model!r} not found", param="model", code="model_not_found")
+    return route
+
+
+def _candidates(route: RouteEntry) -> list[DeploymentEntry]:
+    """The route's deployments that can serve a realtime socket, heaviest first."""
+    usable = []
+    for deployment in route.deployments:
+        try:
+            adapter = adapter_for(deployment.provider)
+        except GatewayError:
+            continue
+        if hasattr(adapter, "realtime_target") and deployment.weight > 0:
+            usable.append(deployment)
+    return sorted(usable, key=lambda d: -d.weight)
+
+
+def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
+    """The journaled call of a session and its key; raise Refused for a missing or bad
+    key (decided from the headers before anything else)."""
+    call = Call("realtime", "openai", b"", caller)
+    try:
+        return call, _authorize(call)
+    except GatewayError as error:
+        raise Refused(call, error) from None
+
+
+async def open_session(
+    call: Call, key: KeyEntry, query: Mapping[str, str], headers: Mapping[str, str]
+) -> Session:
+    """Admit the session and connect upstream; raise Refused (the handshake is refused
+    with the error's status) or UpstreamError (every deployment failed to connect)."""
+    try:
+        route = await _route(query.get("model"))
+        call.route = route
+        intent = query.get("intent")
+        if intent is not None and intent not in INTENTS:
+            raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
+        hold = budget_estimate.hold_for(key, route, 0, None)
+        call.reservation = await limits.admit(key, route.name, 0, hold, route_teams=route.teams)
+    except GatewayError as error:
+        raise Refused(call, error) from None
+    candidates = _candidates(route)
+    if not candidates:
+        raise Refused(
+            call,
+            InvalidRequest(
+                f"model {route.name!r} cannot serve realtime sessions: none of its upstreams "
+                "speaks the Realtime API",
+                param="model",
+            ),
+        )
+    extra = {"intent": intent} if intent else {}
+    beta = headers.get("openai-beta")
+    failure: GatewayError = NoHealthyDeployment(f"no deployment of {route.name!r} connected")
+    for deployment in candidates:
+        call.deployment = deployment
+        try:
+            upstream = await _connect(deployment, extra, beta)
+        except GatewayError as error:
+            failure = error
+            log.warning(
+                "realtime: %s failed to connect: %s", deployment.label, error.log_message[:300]
+            )
+            continue
+        return Session(call=call, route=route, deployment=deployment, upstream=upstream)
+    raise failure
+
+
+async def _connect(
+    deployment: DeploymentEntry, query: Mapping[str, str], beta: str | None
+) -> ClientConnection:
+    adapter = adapter_for(deployment.provider)
+    url, headers = adapter.realtime_target(deployment, query)  # type: ignore[attr-defined]
+    if beta:
+        headers["OpenAI-Beta"] = beta
+    try:
+        return await asyncio.wait_for(
+            connect(
+                url,
+                additional_headers=headers,
+                open_timeout=None,
+                max_size=UPSTREAM_MAX_FRAME,
+                max_queue=UPSTREAM_READ_AHEAD,
+                compression=None,
+                user_agent_header="switchyard",
+                proxy=None,
+            ),
+            CONNECT_TIMEOUT,
+        )
+    except TimeoutError:
+        raise UpstreamConnectionError(
+            f"the upstream's realtime socket did not open in {CONNECT_TIMEOUT:g}s", status=504
+        ) from None
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        raise UpstreamError(
+            f"the upstream refused the realtime socket (HTTP {status})", status=status
+        ) from None
+    except (OSError, InvalidHandshake) as exc:
+        raise UpstreamConnectionError(
+            f"could not connect to the upstream's realtime socket ({type(exc).__name__})"
+        ) from None

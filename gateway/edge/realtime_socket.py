@@ -1,0 +1,279 @@
+"""``/v1/realtime``: the Realtime API's WebSocket, relayed to the route's upstream
+(``gateway.core.realtime``). A raw ASGI application, so the handshake is decided before
+anything is accepted.
+
+The handshake: ``?model=<route>`` (``&intent=transcription`` passed on), the virtual
+key in ``Authorization: Bearer``, ``api-key`` / ``x-api-key``, or, from a browser, the
+subprotocols ``realtime`` and ``openai-insecure-api-key.<key>`` (the server then
+chooses ``realtime``; the key's subprotocol is never echoed). The beta interface's
+``OpenAI-Beta: realtime=v1`` header (or ``openai-beta.realtime-v1`` subprotocol) is
+passed on to the upstream. A browser (any request
+with an ``Origin``) must come from an allowed origin, as for the console's sockets
+(``gateway.edge.ws_origin``: the gateway's own, or ``CSRF_TRUSTED_ORIGINS``); clients
+without an ``Origin`` (SDKs, servers) are not browsers and are not checked. A refused
+handshake gets the API's JSON error with its HTTP status when the server supports
+denial responses (uvicorn), else a close with code 4000 + that status (4401, 4403,
+4404, 4429, ...) before the socket is accepted.
+
+Once the upstream's socket is open the client's is accepted and the events go both
+ways as they come, one at a time: a frame is read from one side only after the last
+one was written to the other, so what waits is bounded by the two servers' own queues
+(the upstream side reads ahead at most ``UPSTREAM_READ_AHEAD`` frames) and a slow
+reader slows its peer instead of filling memory. A client frame over the request body
+limit gets an ``error`` event and is not relayed. If no upstream can be reached the
+socket is accepted, gets an ``error`` event and is closed with 1011.
+
+A session counts as a request in flight: a drain closes it (code 1012, after an
+``error`` event) at once when no response is being generated, else when the current
+one is done or the grace period ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from django.conf import settings
+from websockets.exceptions import ConnectionClosed
+
+from gateway.core import realtime
+from gateway.core.realtime import Refused, Session
+from gateway.edge import dialects
+from gateway.edge.endpoints import header_map, resolve_fresh_caller
+from gateway.edge.ws_origin import origin_allowed
+from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
+from gateway.server import runtime
+
+log = logging.getLogger(__name__)
+
+PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
+DENIAL_EXTENSION = "websocket.http.response"
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+DRAIN_POLL_SECONDS = 0.2
+GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
+
+
+def _subprotocols(scope: dict[str, Any]) -> list[str]:
+    return [str(p) for p in scope.get("subprotocols") or ()]
+
+
+def key_token(headers: dict[str, str], subprotocols: list[str]) -> str:
+    """The virtual key: the headers' (as on every endpoint), else the browser's
+    ``openai-insecure-api-key.<key>`` subprotocol."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    token = (headers.get("api-key") or headers.get("x-api-key") or "").strip()
+    if token:
+        return token
+    for protocol in subprotocols:
+        if protocol.startswith(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL) :]
+    return ""
+
+
+def chosen_subprotocol(subprotocols: list[str]) -> str | None:
+    """``realtime`` when offered (what OpenAI's server answers); never the key's."""
+    return "realtime" if "realtime" in subprotocols else None
+
+
+def error_event(error: GatewayError) -> str:
+    """The Realtime API's ``error`` event for ``error``."""
+    body = dialects.client("openai").render_error(error)["error"]
+    return orjson.dumps({"type": "error", "event_id": None, "error": body}).decode()
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ASGI application of the realtime paths."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await runtime.ensure_started()
+    headers = header_map(scope)
+    subprotocols = _subprotocols(scope)
+    if BETA_SUBPROTOCOL in subprotocols and "openai-beta" not in headers:
+        headers["openai-beta"] = "realtime=v1"  # a browser's way to ask for the beta API
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    caller = await resolve_fresh_caller(headers, key_token(headers, subprotocols))
+    try:
+        call, key = realtime.authorize(caller)
+    except Refused as refused:
+        await _deny(scope, send, refused)
+        return
+    if "origin" in headers and not origin_allowed(scope):
+        log.warning("refused a realtime socket from origin %r", headers["origin"][:200])
+        await _deny(scope, send, Refused(call, PermissionDenied("this origin may not connect")))
+        return
+    if runtime.closing():
+        error = ShuttingDown("this gateway instance is shutting down; reconnect")
+        await _deny(scope, send, Refused(call, error))
+        return
+    runtime.request_started()
+    try:
+        await _serve(scope, receive, send, call, key, query, headers, subprotocols)
+    finally:
+        runtime.request_finished()
+
+
+async def _serve(scope, receive, send, call, key, query, headers, subprotocols) -> None:  # type: ignore[no-untyped-def]
+    accept = {"type": "websocket.accept", "subprotocol": chosen_subprotocol(subprotocols)}
+    try:
+        session = await realtime.open_session(call, key, query, headers)
+    except Refused as refused:
+        await _deny(scope, send, refused)
+        return
+    except GatewayError as error:  # no upstream could be reached: say so, then close
+        call.finish(status=error.status if error.status >= 500 else 502, error=error)
+        await send(accept)
+        await send({"type": "websocket.send", "text": error_event(error)})
+        await send({"type": "websocket.close", "code": 1011, "reason": "upstream unavailable"})
+        return
+    except asyncio.CancelledError:
+        call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
+        raise
+    try:
+        await send(accept)
+    except Exception:  # the client left while the upstream connected
+        await session.upstream.close()
+        session.finish(close_code=1006, closed_by="client")
+        return
+    await _relay(session, receive, send)
+
+
+async def _relay(session: Session, receive: Any, send: Any) -> None:
+    upstream = session.upstream
+    ends: dict[str, Any] = {}
+    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+
+    async def client_to_upstream() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                ends.setdefault("client", int(message.get("code") or 1005))
+                return
+            if message["type"] != "websocket.receive":
+                continue
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes") or b""
+            if len(data) > limit:
+                error = GatewayError(f"the event exceeds the limit of {limit} bytes", status=413)
+                error.kind = "invalid_request_error"
+                await send({"type": "websocket.send", "text": error_event(error)})
+                continue
+            await upstream.send(session.observe_client(data))
+
+    async def upstream_to_client() -> None:
+        try:
+            async for data in upstream:
+                data = session.observe_upstream(data)
+                if isinstance(data, str):
+                    await send({"type": "websocket.send", "text": data})
+                else:
+                    await send({"type": "websocket.send", "bytes": data})
+        except ConnectionClosed:
+            pass
+        code = upstream.close_code or 1006
+        ends.setdefault("upstream", code)
+        ends.setdefault("reason", upstream.close_reason or "")
+
+    async def drain_watch() -> None:
+        # the drain flag is a plain flag (no event to wait on): poll it
+        while not (runtime.draining() and session.responding == 0):  # noqa: ASYNC110
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        ends.setdefault("drain", GOING_AWAY)
+
+    tasks = [
+        asyncio.ensure_future(client_to_upstream()),
+        asyncio.ensure_future(upstream_to_client()),
+        asyncio.ensure_future(drain_watch()),
+    ]
+    cut = False
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        cut = runtime.was_cut()
+        if not cut:  # the server ended the connection (the client is gone)
+            ends.setdefault("client", 1006)
+            _finish(session, ends)
+            _close_later(upstream)
+            raise
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+    for task in tasks:
+        failed = None if task.cancelled() else task.exception()
+        if isinstance(failed, ConnectionClosed):  # sending upstream: the upstream closed
+            ends.setdefault("upstream", upstream.close_code or 1006)
+            ends.setdefault("reason", upstream.close_reason or "")
+        elif failed is not None:  # sending to the client failed: it is gone
+            ends.setdefault("client", 1006)
+    await _close(session, send, ends, cut)
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(upstream: Any) -> None:
+    """Close the upstream's socket in the background (the session's task is ending)."""
+    task = asyncio.ensure_future(upstream.close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -> None:
+    """Close the side that is still open; journal the session."""
+    upstream = session.upstream
+    if "client" in ends:  # the client left: tell the upstream
+        code = ends["client"]
+        with contextlib.suppress(Exception):
+            await upstream.close(code if 1000 <= code < 1004 or 3000 <= code < 5000 else 1000)
+    else:
+        if cut or "drain" in ends:
+            error = ShuttingDown("this gateway instance is restarting; reconnect")
+            code, reason = GOING_AWAY, "server restarting"
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.send", "text": error_event(error)})
+        else:  # the upstream ended the session: pass its code on
+            code = ends.get("upstream", 1011)
+            reason = ends.get("reason", "")
+            if not (1000 <= code < 1004 or 1007 <= code < 1015 or 3000 <= code < 5000):
+                code = 1011
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+        with contextlib.suppress(Exception):
+            await upstream.close(1001 if cut or "drain" in ends else 1000)
+    _finish(session, ends, cut)
+
+
+def _finish(session: Session, ends: dict[str, Any], cut: bool = False) -> None:
+    if "client" in ends:
+        session.finish(close_code=ends["client"], closed_by="client")
+    elif cut or "drain" in ends:
+        session.finish(close_code=GOING_AWAY, closed_by="gateway", cut=cut)
+    else:
+        code, reason = ends.get("upstream", 1006), ends.get("reason", "")
+        error = f"upstream closed {code}" + (f": {reason}" if reason else "")
+        session.finish(close_code=code, closed_by="upstream", error=error)
+
+
+async def _deny(scope: dict[str, Any], send: Any, refused: Refused) -> None:
+    """Refuse the handshake: the error as an HTTP answer when the server can send one,
+    else a close with 4000 + its status (before accepting). Journaled."""
+    reply = refused.call.error_reply(refused.error)
+    if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+        headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]
+        await send(
+            {"type": "websocket.http.response.start", "status": reply.status, "headers": headers}
+        )
+        await send({"type": "websocket.http.response.body", "body": reply.body})
+    else:
+        await send({"type": "websocket.close", "code": 4000 + reply.status})

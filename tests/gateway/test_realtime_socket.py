@@ -1,0 +1,239 @@
+"""The realtime relay in process (``gateway.edge.realtime_socket`` against the mock
+Realtime upstream): the key from a header or the browser's subprotocol (never echoed),
+usage summed from every ``response.done`` and priced with audio at the audio prices,
+model names rewritten both ways, an oversized client event refused without ending the
+session, and a drain closing an idle session with 1012 after an error event (a session
+generating a response once that response is done)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from channels.testing import WebsocketCommunicator
+
+from gateway import journal
+from gateway.core import realtime
+from gateway.core.call import Caller
+from gateway.edge import realtime_socket
+from gateway.edge.realtime_socket import chosen_subprotocol, key_token
+from gateway.policy import registry
+from gateway.policy.registry import ProviderEntry
+from gateway.server import runtime
+from tests.gateway.entries import deployment, route, snapshot
+from tests.integration.mock_realtime import USAGE, MockRealtime
+
+SECRET = "sk-mock-realtime-upstream"
+
+
+def test_the_key_comes_from_the_headers_else_the_subprotocol() -> None:
+    protocols = ["realtime", "openai-insecure-api-key.sk-browser"]
+    assert key_token({"authorization": "Bearer sk-a"}, protocols) == "sk-a"
+    assert key_token({"api-key": "sk-b"}, []) == "sk-b"
+    assert key_token({}, protocols) == "sk-browser"
+    assert key_token({}, ["realtime"]) == ""
+    assert chosen_subprotocol(protocols) == "realtime"  # never the key's
+    assert chosen_subprotocol(["openai-insecure-api-key.sk-browser"]) is None
+
+
+def test_usage_sums_every_response_and_prices_audio_apart() -> None:
+    usage = realtime.RealtimeUsage()
+    usage.add(USAGE)
+    usage.add({"input_tokens": 10, "output_tokens": 5})  # no details: text
+    assert usage.responses == 2
+    assert (usage.input_tokens, usage.output_tokens, usage.cached_in) == (1110, 255, 64)
+    journaled = usage.as_usage()
+    assert (journaled.input_tokens, journaled.cache_read_tokens) == (1110 - 64, 64)
+    prices = deployment(
+        "rt",
+        "gpt-realtime",
+        input_price=Decimal(4),
+        output_price=Decimal(16),
+        cache_read_price=Decimal("0.4"),
+        audio_input_price=Decimal(32),
+        audio_output_price=Decimal(64),
+    )
+    text_in, audio_in, cached, text_out, audio_out = 100 + 10 - 64, 1000, 64, 55, 200
+    expected = (
+        text_in * 4 + audio_in * 32 + cached * Decimal("0.4") + text_out * 16 + audio_out * 64
+    ) / Decimal(1_000_000)
+    assert realtime.cost(prices, usage) == expected
+    # without audio prices (not in the catalog) audio costs what text does
+    plain = deployment("rt", "m", input_price=Decimal(1), output_price=Decimal(2),
+                       cache_read_price=Decimal(1))  # fmt: skip
+    assert realtime.cost(plain, usage) == Decimal(1110 + 255 * 2) / Decimal(1_000_000)
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockRealtime]:
+    server = MockRealtime(secret=SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def relay(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The route ``rt`` on the mock, a master-key caller; the journal's records."""
+    provider = ProviderEntry(7, "mock-rt", "openai", mock.url + "/v1", SECRET, {}, "", None)
+    installed = registry.current()
+    registry.install(snapshot(route("rt", "gpt-realtime", provider=provider)))
+    records: list[Any] = []
+
+    async def caller(headers: dict[str, str], token: str | None = None) -> Caller:
+        return Caller(key=registry.MASTER if token == "sk-good" else None)
+
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(realtime_socket, "resolve_fresh_caller", caller)
+    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(journal, "record", records.append)
+    yield records
+    registry.install(installed)
+
+
+async def open_session(protocols: list[str] | None = None) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(
+        realtime_socket.app,
+        "/v1/realtime?model=rt",
+        headers=[] if protocols else [(b"authorization", b"Bearer sk-good")],
+        subprotocols=protocols,
+    )
+    connected, subprotocol = await communicator.connect(timeout=10)
+    assert connected
+    if protocols:
+        assert subprotocol == "realtime"
+    return communicator
+
+
+async def next_event(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    return json.loads(await communicator.receive_from(timeout=10))
+
+
+async def test_a_session_is_relayed_and_journaled_once(relay: list[Any], mock) -> None:
+    communicator = await open_session(["realtime", "openai-insecure-api-key.sk-good"])
+    created = await next_event(communicator)
+    assert created["type"] == "session.created" and created["session"]["model"] == "rt"
+    update = {"type": "session.update", "session": {"type": "realtime", "model": "rt"}}
+    await communicator.send_to(text_data=json.dumps(update))
+    assert (await next_event(communicator))["session"]["model"] == "rt"
+    assert mock.events[-1]["session"]["model"] == "gpt-realtime"
+    for _ in range(2):
+        await communicator.send_to(text_data=json.dumps({"type": "response.create"}))
+        while (await next_event(communicator))["type"] != "response.done":
+            pass
+    await communicator.disconnect()
+    await communicator.wait(5)
+    [record] = relay
+    assert record.endpoint == "realtime" and record.status == 200
+    assert record.output_tokens == 2 * USAGE["output_tokens"]
+    assert record.cache_read_tokens == 2 * 64
+    assert record.finish_reason == "client closed 1000"
+    assert "sk-good" not in json.dumps(mock.handshakes[-1].headers)
+
+
+async def test_an_oversized_event_is_refused_and_the_session_goes_on(
+    relay: list[Any], settings: Any
+) -> None:
+    settings.SWITCHYARD_MAX_BODY_BYTES = 1000
+    communicator = await open_session()
+    await next_event(communicator)
+    await communicator.send_to(text_data=json.dumps({"type": "x", "pad": "p" * 2000}))
+    refused = await next_event(communicator)
+    assert refused["type"] == "error" and "exceeds the limit" in refused["error"]["message"]
+    await communicator.send_to(text_data=json.dumps({"type": "response.create"}))
+    assert (await next_event(communicator))["type"] == "response.created"
+    await communicator.disconnect()
+
+
+async def test_a_drain_closes_an_idle_session_with_1012(
+    relay: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    communicator = await open_session()
+    await next_event(communicator)
+    monkeypatch.setattr(runtime, "_draining", True)
+    goodbye = await next_event(communicator)
+    assert goodbye["type"] == "error" and "reconnect" in goodbye["error"]["message"]
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1012, "reason": "server restarting"}
+    await communicator.wait(5)
+    [record] = relay
+    assert record.finish_reason == "gateway closed 1012"
+
+
+async def test_a_bad_key_is_refused_before_accepting(relay: list[Any]) -> None:
+    communicator = WebsocketCommunicator(realtime_socket.app, "/v1/realtime?model=rt")
+    connected, code = await communicator.connect(timeout=10)
+    assert not connected and code == 4401
+    [record] = relay
+    assert record.status == 401 and record.endpoint == "realtime"
+
+
+async def test_a_drain_lets_the_response_in_progress_finish_first(
+    relay: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    communicator = await open_session()
+    await next_event(communicator)
+    slow = {"type": "response.create", "response": {"metadata": {"delay": "0.3"}}}
+    await communicator.send_to(text_data=json.dumps(slow))
+    assert (await next_event(communicator))["type"] == "response.created"
+    monkeypatch.setattr(runtime, "_draining", True)  # mid-response
+    kinds = []
+    while not kinds or kinds[-1] != "error":
+        kinds.append((await next_event(communicator))["type"])
+    assert kinds[-2] == "response.done" and kinds.count("response.output_text.delta") == 2
+    closed = await communicator.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close" and closed["code"] == 1012
+    await communicator.wait(5)
+    [record] = relay
+    assert record.output_tokens == USAGE["output_tokens"]  # the finished response counted
+
+
+def test_only_events_of_interest_are_parsed_and_rewritten() -> None:
+    from gateway.core.call import Call
+
+    rt = route("rt", "gpt-realtime")
+    session = realtime.Session(
+        call=Call("realtime", "openai", b"", Caller(key=None)),
+        route=rt,
+        deployment=rt.deployments[0],
+        upstream=None,  # type: ignore[arg-type]
+    )
+    created = '{"type":"session.created","session":{"model":"gpt-realtime","id":"s"}}'
+    assert json.loads(session.observe_upstream(created))["session"]["model"] == "rt"
+    # a transcript naming an event type is not that event
+    delta = '{"type":"response.output_text.delta","delta":"\\"response.done\\""}'
+    assert session.observe_upstream(delta) is delta and session.usage.responses == 0
+    session.observe_upstream(json.dumps({"type": "response.created", "response": {}}))
+    assert session.responding == 1
+    done = {"type": "response.done", "response": {"status": "failed", "usage": USAGE,
+            "status_details": {"error": {"message": "boom"}}}}  # fmt: skip
+    session.observe_upstream(json.dumps(done).encode())
+    assert session.responding == 0 and session.usage.responses == 1
+    assert session.last_error == "boom"
+    update = json.dumps({"type": "session.update", "session": {"model": "rt"}})
+    assert json.loads(session.observe_client(update))["session"]["model"] == "gpt-realtime"
+    audio = '{"type":"input_audio_buffer.append","audio":"AAAA"}'
+    assert session.observe_client(audio) is audio
+
+
+async def test_a_transcription_intent_is_passed_on_and_others_refused(
+    relay: list[Any], mock: MockRealtime
+) -> None:
+    auth = [(b"authorization", b"Bearer sk-good")]
+    path = "/v1/realtime?model=rt&intent=transcription"
+    communicator = WebsocketCommunicator(realtime_socket.app, path, headers=auth)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    await next_event(communicator)
+    assert mock.handshakes[-1].query == {"model": "gpt-realtime", "intent": "transcription"}
+    await communicator.disconnect()
+    await communicator.wait(5)
+    assert relay[-1].status == 200 and relay[-1].latency_ms > 0  # the session's duration
+    path = "/v1/realtime?model=rt&intent=nonsense"
+    communicator = WebsocketCommunicator(realtime_socket.app, path, headers=auth)
+    connected, code = await communicator.connect(timeout=10)
+    assert not connected and code == 4400

@@ -1,0 +1,303 @@
+"""``/v1/realtime`` through a real ``serve --workers 2`` against a mock Realtime
+upstream (``mock_realtime``): the official SDK's realtime client and a browser-style
+subprotocol handshake are relayed (model names rewritten both ways, the gateway's own
+upstream key sent, the caller's never), the handshake is refused before accepting for a
+bad key, a route the key may not use, an unknown model, an exceeded rpm limit or
+budget, or a foreign origin, an unreachable upstream gets an error event and 1011, and each session
+is one journal row with its usage and cost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openai import AsyncOpenAI
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.live import Gateway, free_port, running_gateway
+
+from .mock_realtime import USAGE, MockRealtime
+
+SECRET = "sk-upstream-realtime-secret-42"
+KEY = "sk-rt-live-key-0123456789abcdef"
+NARROW = "sk-rt-narrow-key-0123456789abcd"
+ONE_RPM = "sk-rt-one-rpm-key-0123456789abc"
+SPENT = "sk-rt-no-budget-key-0123456789a"
+
+
+def setup_code(mock_url: str, dead_url: str) -> str:
+    return f"""
+from gateway.models import ApiKey, Deployment, Provider, Route
+
+def provider(name, kind, base_url, secret):
+    p = Provider(name=name, kind=kind, base_url=base_url)
+    p.set_secret(secret)
+    p.save()
+    return p
+
+oa = provider("rt-openai", "openai", "{mock_url}/v1", "{SECRET}")
+az = provider("rt-azure", "azure", "{mock_url}", "{SECRET}")
+dead = provider("rt-dead", "openai", "{dead_url}/v1", "{SECRET}")
+an = provider("rt-anthropic", "anthropic", "{dead_url}", "x")
+
+def route(name, *deployments):
+    r = Route.objects.create(name=name, max_attempts=1)
+    for p, model, weight in deployments:
+        Deployment.objects.create(route=r, provider=p, model=model, weight=weight)
+    return r
+
+rt = route("rt", (oa, "gpt-realtime", 1))
+route("rt-azure", (az, "my-rt-deployment", 1))
+route("rt-dead", (dead, "gpt-realtime", 1))
+route("rt-failover", (dead, "gpt-realtime", 2), (oa, "gpt-realtime", 1))
+route("rt-chat-only", (an, "claude-x", 1))
+
+def key(raw, name, **fields):
+    return ApiKey.objects.create(name=name, prefix=raw[:10], key_hash=ApiKey.hash_key(raw), **fields)
+
+key("{KEY}", "rt-key")
+key("{NARROW}", "rt-narrow").routes.set([Route.objects.get(name="rt-azure")])
+key("{ONE_RPM}", "rt-one-rpm", rpm_limit=1)
+key("{SPENT}", "rt-spent", budget_usd=0)
+"""
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockRealtime]:
+    server = MockRealtime(secret=SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, mock: MockRealtime) -> Iterator[Gateway]:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with running_gateway(
+        tmp_path_factory.mktemp("realtime"),
+        setup=[["shell", "-c", setup_code(mock.url, dead)]],
+        seed=False,
+        workers=2,
+    ) as gateway:
+        yield gateway
+
+
+def ws_url(gw: Gateway, query: str) -> str:
+    return gw.url.replace("http://", "ws://") + "/v1/realtime?" + query
+
+
+def journal_rows(gw: Gateway, count: int, route: str, status: int | None = None) -> list[dict]:
+    """The realtime rows of ``route`` (of ``status``) once ``count`` are written (the
+    journal writer is asynchronous)."""
+    columns = ("status", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
+               "finish_reason", "error_message", "key_name", "upstream_model")  # fmt: skip
+    query = (
+        f"SELECT {', '.join(columns)} FROM gateway_requestlog "
+        "WHERE endpoint = 'realtime' AND route = ? ORDER BY id"
+    )
+    rows: list[dict] = []
+    for _ in range(100):
+        with closing(sqlite3.connect(gw.data_dir / "switchyard.sqlite3")) as db:
+            rows = [dict(zip(columns, row, strict=True)) for row in db.execute(query, (route,))]
+        rows = [row for row in rows if status is None or row["status"] == status]
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"{len(rows)} realtime rows for {route}, wanted {count}")
+
+
+async def test_the_sdk_realtime_client_talks_through_the_gateway(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    client = AsyncOpenAI(base_url=gw.url + "/v1", api_key=KEY, max_retries=0)
+    async with client.realtime.connect(model="rt") as conn:
+        created = await conn.recv()
+        assert created.type == "session.created"
+        assert created.session.model == "rt"  # the route's name, not the upstream's
+        await conn.session.update(
+            session={"type": "realtime", "model": "rt", "output_modalities": ["text"]}
+        )
+        updated = await conn.recv()
+        assert updated.type == "session.updated" and updated.session.model == "rt"
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Say hello"}],
+            }
+        )
+        assert (await conn.recv()).type == "conversation.item.created"
+        await conn.response.create()
+        text, done = "", None
+        async for event in conn:
+            if event.type == "response.output_text.delta":
+                text += event.delta
+            if event.type == "response.done":
+                done = event
+                break
+        assert text == "Hello there"
+        assert done is not None and done.response.usage.output_tokens == 250
+    # the upstream got the deployment's model and the gateway's key, never the caller's
+    handshake = mock.handshakes[-1]
+    assert handshake.path == "/v1/realtime" and handshake.query["model"] == "gpt-realtime"
+    assert handshake.headers["authorization"] == f"Bearer {SECRET}"
+    assert KEY not in json.dumps(handshake.headers)
+    update = next(e for e in mock.events if e["type"] == "session.update")
+    assert update["session"]["model"] == "gpt-realtime"
+    [row] = journal_rows(gw, 1, "rt")
+    assert row["status"] == 200 and row["key_name"] == "rt-key"
+    assert row["upstream_model"] == "gpt-realtime"
+    assert row["finish_reason"] == "client closed 1000"
+    assert row["input_tokens"] == USAGE["input_tokens"] - 64 and row["cache_read_tokens"] == 64
+    assert row["output_tokens"] == USAGE["output_tokens"]
+    # catalog gpt-realtime: text 4/16, cached 0.40, audio 32/64 per 1M
+    expected = (36 * 4 + 1000 * 32 + 64 * Decimal("0.4") + 50 * 16 + 200 * 64) / Decimal(10**6)
+    assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9"), row["cost_usd"]
+    assert KEY not in gw.log() and SECRET not in gw.log()
+
+
+async def test_a_browser_authenticates_with_the_subprotocol(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    protocols = ["realtime", f"openai-insecure-api-key.{KEY}"]
+    async with connect(
+        ws_url(gw, "model=rt-azure"),
+        subprotocols=protocols,
+        origin=gw.url,  # type: ignore[arg-type]
+    ) as ws:
+        assert ws.subprotocol == "realtime"  # never the key's
+        created = json.loads(await ws.recv())
+        assert created["type"] == "session.created" and created["session"]["model"] == "rt-azure"
+        await ws.send(json.dumps({"type": "response.create"}))
+        kinds = []
+        while not kinds or kinds[-1] != "response.done":
+            kinds.append(json.loads(await ws.recv())["type"])
+        assert kinds[0] == "response.created" and "response.output_text.delta" in kinds
+        await ws.send(json.dumps({"type": "no.such.event"}))
+        error = json.loads(await ws.recv())
+        assert error["type"] == "error" and error["error"]["code"] == "invalid_value"
+    handshake = mock.handshakes[-1]  # Azure: its path, the deployment, api-key
+    assert handshake.path == "/openai/v1/realtime"
+    assert handshake.query["model"] == "my-rt-deployment"
+    assert handshake.headers["api-key"] == SECRET and "authorization" not in handshake.headers
+
+
+async def refused(gw: Gateway, query: str, **kwargs) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidStatus) as caught:
+        async with connect(ws_url(gw, query), **kwargs):
+            pass
+    response = caught.value.response
+    return response.status_code, json.loads(response.body or b"{}")
+
+
+async def test_handshakes_are_refused_before_accepting(gw: Gateway) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    status, body = await refused(gw, "model=rt", additional_headers={"Authorization": "Bearer no"})
+    assert status == 401 and body["error"]["message"] == "invalid API key"
+    status, body = await refused(gw, "model=rt", subprotocols=["realtime"])  # type: ignore[list-item]
+    assert status == 401
+    status, body = await refused(gw, "model=nope", additional_headers=auth)
+    assert status == 404 and body["error"]["code"] == "model_not_found"
+    status, body = await refused(gw, "", additional_headers=auth)
+    assert status == 400 and body["error"]["param"] == "model"
+    status, body = await refused(gw, "model=rt", additional_headers={"api-key": NARROW})
+    assert status == 403 and "may not use model 'rt'" in body["error"]["message"]
+    status, body = await refused(gw, "model=rt-chat-only", additional_headers=auth)
+    assert status == 400 and "realtime" in body["error"]["message"]
+    status, body = await refused(
+        gw,
+        "model=rt",
+        additional_headers=auth,
+        origin="https://evil.example",  # type: ignore[arg-type]
+    )
+    assert status == 403
+    status, body = await refused(gw, "model=rt", additional_headers={"api-key": SPENT})
+    assert status == 429 and "budget" in body["error"]["message"]
+    one = {"Authorization": f"Bearer {ONE_RPM}"}
+    async with connect(ws_url(gw, "model=rt"), additional_headers=one) as ws:
+        await ws.recv()
+    status, body = await refused(gw, "model=rt", additional_headers=one)
+    assert status == 429 and body["error"]["type"] == "rate_limit_error"
+
+
+async def test_an_unreachable_upstream_gets_an_error_event_and_1011(gw: Gateway) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    async with connect(ws_url(gw, "model=rt-dead"), additional_headers=auth) as ws:
+        event = json.loads(await ws.recv())
+        assert event["type"] == "error" and SECRET not in json.dumps(event)
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+        assert ws.close_code == 1011
+    [row] = journal_rows(gw, 1, "rt-dead")
+    assert row["status"] == 502 and row["error_message"]
+    # a route with a reachable deployment besides the dead one fails over at connect
+    async with connect(ws_url(gw, "model=rt-failover"), additional_headers=auth) as ws:
+        assert json.loads(await ws.recv())["type"] == "session.created"
+
+
+async def test_an_upstream_failure_closes_the_client_and_is_journaled(gw: Gateway) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    async with connect(ws_url(gw, "model=rt-failover"), additional_headers=auth) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "mock.close"}))
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 1011
+    [failed] = journal_rows(gw, 1, "rt-failover", status=502)
+    assert failed["finish_reason"] == "upstream closed 1011"
+    assert "mock upstream failure" in failed["error_message"]
+
+
+def workers_rss_mb(gw: Gateway) -> float:
+    """The resident memory of the server's worker processes, in MB."""
+    pid = gw.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for child in children:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+async def test_a_client_that_stops_reading_stops_the_upstream(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    """Nothing in between buffers a whole session: with the client not reading, the
+    upstream's sends stall once the sockets' kernel buffers (up to tens of MB on
+    loopback) and the bounded read-ahead are full, far from the 256 MB it was asked to
+    send, and the workers' memory does not grow by what is in flight."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    sock = socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1])))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # a slow phone
+    url = ws_url(gw, "model=rt")
+    async with connect(
+        url, sock=sock, additional_headers=auth, max_queue=1, max_size=2**20, compression=None
+    ) as ws:
+        await ws.recv()
+        before = workers_rss_mb(gw)
+        mock.flood_sent = 0
+        await ws.send(json.dumps({"type": "mock.flood", "count": 1024, "size": 256 * 1024}))
+        previous = -1
+        for _ in range(60):  # until the upstream stalls
+            await asyncio.sleep(0.25)
+            if mock.flood_sent == previous and previous > 0:
+                break
+            previous = mock.flood_sent
+        assert 0 < mock.flood_sent < 512, mock.flood_sent  # under half of it went out
+        grown = workers_rss_mb(gw) - before
+        assert grown < 48, f"the workers grew by {grown:.0f} MB"
+        stalled = mock.flood_sent
+        read = 0
+        while mock.flood_sent == stalled and read < 600:  # reading again lets it go on
+            await asyncio.wait_for(ws.recv(), 10)
+            read += 1
+        assert mock.flood_sent > stalled, read
