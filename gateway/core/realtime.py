@@ -40,6 +40,7 @@ from gateway.errors import (
     InvalidRequest,
     ModelNotFound,
     NoHealthyDeployment,
+    RateLimited,
     UpstreamConnectionError,
     UpstreamError,
 )
@@ -144,6 +145,26 @@ class Session:
     usage: RealtimeUsage = field(default_factory=RealtimeUsage)
     last_error: str = ""
     responding: int = 0  # responses created and not yet done (for a graceful drain)
+    charged: Decimal = Decimal(0)  # the cost counted against the budgets so far
+    charged_responses: int = 0  # the responses whose cost is in ``charged``
+
+    # -- the budget, response by response --
+    @property
+    def unpaid(self) -> bool:
+        """Whether a ``response.done`` came whose cost is not counted yet."""
+        return self.usage.responses != self.charged_responses
+
+    async def charge(self) -> RateLimited | None:
+        """Count the cost of the responses done since the last charge against the key's
+        (and its team's) budget now, as the session runs; the refusal admission would
+        give when a budget is now spent (the session must end), else None."""
+        self.charged_responses = self.usage.responses
+        total = cost(self.deployment, self.usage)
+        delta, self.charged = total - self.charged, max(total, self.charged)
+        reservation = self.call.reservation
+        if reservation is None or delta <= 0:
+            return None
+        return await reservation.charge(delta)
 
     # -- events --
     def observe_upstream(self, message: str | bytes) -> str | bytes:
@@ -201,17 +222,27 @@ class Session:
 
     # -- the end --
     def finish(
-        self, *, close_code: int, closed_by: str, error: str = "", cut: bool = False
+        self,
+        *,
+        close_code: int,
+        closed_by: str,
+        error: str = "",
+        cut: bool = False,
+        refusal: GatewayError | None = None,
     ) -> None:
         """The session's journal row (once): status 200 for a session that ended
-        normally, 502 when the upstream ended it abnormally, 503 when a drain did."""
+        normally, 502 when the upstream ended it abnormally, 503 when a drain did, the
+        refusal's (429) when the gateway ended it because the budget is spent."""
         call, rec = self.call, self.call.record
         if call.done:
             return
         rec.finish_reason = f"{closed_by} closed {close_code}"[:30]
         usage = self.usage.as_usage()
         failure: GatewayError | None = None
-        if cut:
+        if refusal is not None:
+            status, failure = refusal.status, refusal
+            rec.finish_reason = "budget exhausted"
+        elif cut:
             status, failure = 503, GatewayError("the gateway restarted; the session was closed")
         elif closed_by == "upstream" and close_code not in NORMAL_CLOSES:
             status = 502

@@ -56,6 +56,7 @@ KEY_SUBPROTOCOL = "openai-insecure-api-key."
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 DRAIN_POLL_SECONDS = 0.2
 GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
+BUDGET_SPENT = 1008  # policy violation: the key's budget ran out during the session
 
 
 def _subprotocols(scope: dict[str, Any]) -> list[str]:
@@ -176,6 +177,11 @@ async def _relay(session: Session, receive: Any, send: Any) -> None:
                     await send({"type": "websocket.send", "text": data})
                 else:
                     await send({"type": "websocket.send", "bytes": data})
+                if session.unpaid:  # a response is done: count its cost now
+                    refusal = await session.charge()
+                    if refusal is not None:
+                        ends.setdefault("budget", refusal)
+                        return
         except ConnectionClosed:
             pass
         code = upstream.close_code or 1006
@@ -237,7 +243,11 @@ async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -
         with contextlib.suppress(Exception):
             await upstream.close(code if 1000 <= code < 1004 or 3000 <= code < 5000 else 1000)
     else:
-        if cut or "drain" in ends:
+        if "budget" in ends and not cut:  # the key's budget is spent: say so, end it
+            code, reason = BUDGET_SPENT, "budget exhausted"
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.send", "text": error_event(ends["budget"])})
+        elif cut or "drain" in ends:
             error = ShuttingDown("this gateway instance is restarting; reconnect")
             code, reason = GOING_AWAY, "server restarting"
             with contextlib.suppress(Exception):
@@ -257,6 +267,8 @@ async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -
 def _finish(session: Session, ends: dict[str, Any], cut: bool = False) -> None:
     if "client" in ends:
         session.finish(close_code=ends["client"], closed_by="client")
+    elif "budget" in ends and not cut:
+        session.finish(close_code=BUDGET_SPENT, closed_by="gateway", refusal=ends["budget"])
     elif cut or "drain" in ends:
         session.finish(close_code=GOING_AWAY, closed_by="gateway", cut=cut)
     else:

@@ -855,16 +855,46 @@ class Reservation:
     handle: Any = None
     settled: bool = field(default=False)
     end_user: Reservation | None = None  # the end user's budget, when the key sets one
+    charged: Decimal = field(default=Decimal(0))  # cost already counted by ``charge``
+
+    async def charge(self, cost: Decimal) -> RateLimited | None:
+        """Count ``cost`` of a request still running (a realtime session's response)
+        against its budgets now, keeping its hold (``settle`` later counts only the rest
+        of its cost). Answer the refusal admission would give when the spend has now
+        reached the key's, its team's or its end user's budget, else None. Two round
+        trips to the counters: the spend added, then admission's budget check with
+        nothing reserved."""
+        cost = Decimal(cost or 0)
+        refusal = await self.end_user.charge(cost) if self.end_user is not None else None
+        if self.settled or self.backend is None or cost <= 0:
+            return refusal
+        if self.key.budget_usd is None and not isinstance(self.handle, Joint):
+            return refusal  # no budget of this key's counts money
+        self.charged += cost
+        try:
+            await _charge(self.backend, self.key, self.handle, cost)
+        except RateLimited as exc:
+            return refusal or exc
+        except Exception as exc:
+            if self.backend is memory:
+                raise
+            note_failure(self.backend, exc)
+            try:
+                await _charge(memory, self.key, self.handle, cost)
+            except RateLimited as exc:
+                return refusal or exc
+        return refusal
 
     async def settle(self, tokens: int, cost: Decimal) -> None:
-        """Record what the request really used (tokens, cost); once."""
+        """Record what the request really used (tokens, cost); once. What ``charge``
+        counted already is not counted again."""
         if self.end_user is not None:
             await self.end_user.settle(tokens, cost)
         if self.settled or self.backend is None:
             return
         self.settled = True
         delta = int(tokens) - self.estimated_tokens
-        cost = Decimal(cost or 0)
+        cost = max(Decimal(0), Decimal(cost or 0) - self.charged)
         try:
             if isinstance(self.handle, Joint):
                 await self.backend.settle_joint(self.handle, delta, cost, now())
@@ -881,6 +911,26 @@ class Reservation:
                 await memory.settle_joint(bare, 0, cost, now())
             else:
                 await memory.settle(self.key, None, 0, cost, now())
+
+
+async def _charge(backend: Any, key: KeyEntry, handle: Any, cost: Decimal) -> None:
+    """Add ``cost`` to the spend of a reservation's key (and team), then check their
+    budgets as admission does, with no request, tokens or hold taken: RateLimited when
+    a budget is spent."""
+    at = now()
+    if isinstance(handle, Joint):
+        bare = Joint(handle.subjects, tuple((None, None, None) for _ in handle.parts))
+        await backend.settle_joint(bare, 0, cost, at)
+        probe = [
+            dataclasses.replace(
+                s, limits=dataclasses.replace(s.limits, rpm_limit=None, tpm_limit=None)
+            )
+            for s in handle.subjects
+        ]
+        await backend.admit_joint(probe, 0, at, 0)
+    else:
+        await backend.settle(key, None, 0, cost, at)
+        await backend.admit(dataclasses.replace(key, rpm_limit=None, tpm_limit=None), 0, at, 0)
 
 
 async def admit(

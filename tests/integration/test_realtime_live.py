@@ -27,11 +27,16 @@ from tests.live import Gateway, free_port, running_gateway
 
 from .mock_realtime import USAGE, MockRealtime
 
+# catalog gpt-realtime: text 4/16, cached 0.40, audio 32/64 per 1M (USAGE's tokens)
+RESPONSE_COST = (36 * 4 + 1000 * 32 + 64 * Decimal("0.4") + 50 * 16 + 200 * 64) / Decimal(10**6)
+
 SECRET = "sk-upstream-realtime-secret-42"
 KEY = "sk-rt-live-key-0123456789abcdef"
 NARROW = "sk-rt-narrow-key-0123456789abcd"
 ONE_RPM = "sk-rt-one-rpm-key-0123456789abc"
 SPENT = "sk-rt-no-budget-key-0123456789a"
+BUDGETED = "sk-rt-budgeted-key-0123456789ab"
+TEAMED = "sk-rt-team-budget-key-012345678"
 
 
 def setup_code(mock_url: str, dead_url: str) -> str:
@@ -68,6 +73,10 @@ key("{KEY}", "rt-key")
 key("{NARROW}", "rt-narrow").routes.set([Route.objects.get(name="rt-azure")])
 key("{ONE_RPM}", "rt-one-rpm", rpm_limit=1)
 key("{SPENT}", "rt-spent", budget_usd=0)
+key("{BUDGETED}", "rt-budgeted", budget_usd="0.05")
+from gateway.models import Team
+team = Team.objects.create(name="rt-team", budget_usd="0.05")
+key("{TEAMED}", "rt-teamed", team=team)
 """
 
 
@@ -94,9 +103,11 @@ def ws_url(gw: Gateway, query: str) -> str:
     return gw.url.replace("http://", "ws://") + "/v1/realtime?" + query
 
 
-def journal_rows(gw: Gateway, count: int, route: str, status: int | None = None) -> list[dict]:
-    """The realtime rows of ``route`` (of ``status``) once ``count`` are written (the
-    journal writer is asynchronous)."""
+def journal_rows(
+    gw: Gateway, count: int, route: str, status: int | None = None, key: str | None = None
+) -> list[dict]:
+    """The realtime rows of ``route`` (of ``status``, of the key named ``key``) once
+    ``count`` are written (the journal writer is asynchronous)."""
     columns = ("status", "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
                "finish_reason", "error_message", "key_name", "upstream_model")  # fmt: skip
     query = (
@@ -108,6 +119,7 @@ def journal_rows(gw: Gateway, count: int, route: str, status: int | None = None)
         with closing(sqlite3.connect(gw.data_dir / "switchyard.sqlite3")) as db:
             rows = [dict(zip(columns, row, strict=True)) for row in db.execute(query, (route,))]
         rows = [row for row in rows if status is None or row["status"] == status]
+        rows = [row for row in rows if key is None or row["key_name"] == key]
         if len(rows) >= count:
             return rows
         time.sleep(0.1)
@@ -158,9 +170,7 @@ async def test_the_sdk_realtime_client_talks_through_the_gateway(
     assert row["finish_reason"] == "client closed 1000"
     assert row["input_tokens"] == USAGE["input_tokens"] - 64 and row["cache_read_tokens"] == 64
     assert row["output_tokens"] == USAGE["output_tokens"]
-    # catalog gpt-realtime: text 4/16, cached 0.40, audio 32/64 per 1M
-    expected = (36 * 4 + 1000 * 32 + 64 * Decimal("0.4") + 50 * 16 + 200 * 64) / Decimal(10**6)
-    assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9"), row["cost_usd"]
+    assert abs(Decimal(str(row["cost_usd"])) - RESPONSE_COST) < Decimal("1e-9"), row["cost_usd"]
     assert KEY not in gw.log() and SECRET not in gw.log()
 
 
@@ -301,3 +311,43 @@ async def test_a_client_that_stops_reading_stops_the_upstream(
             await asyncio.wait_for(ws.recv(), 10)
             read += 1
         assert mock.flood_sent > stalled, read
+
+
+async def respond(ws) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Ask for a response; the events up to its ``response.done``."""
+    await ws.send(json.dumps({"type": "response.create"}))
+    events: list[dict] = []
+    while not events or events[-1]["type"] != "response.done":
+        events.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+    return events
+
+
+@pytest.mark.parametrize(("raw", "name", "who"), [(BUDGETED, "rt-budgeted", "this API key's"),
+                                                  (TEAMED, "rt-teamed", "team rt-team's")])  # fmt: skip
+async def test_a_session_is_cut_when_its_budget_is_spent(
+    gw: Gateway, raw: str, name: str, who: str
+) -> None:
+    """Each response's cost counts when it is done: a budget of $0.05 takes one
+    response ($0.0458) and ends the session after the second, with an ``error`` event
+    and a clean close; the spend is counted once, not again when the session ends."""
+    auth = {"Authorization": f"Bearer {raw}"}
+    async with connect(ws_url(gw, "model=rt"), additional_headers=auth) as ws:
+        await ws.recv()  # session.created
+        await respond(ws)  # $0.0458 of $0.05: the session goes on
+        await respond(ws)  # $0.0915: spent
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert error["type"] == "error", error
+        assert error["error"]["code"] == "budget_exceeded"
+        assert error["error"]["type"] == "rate_limit_error"
+        assert f"{who} budget of $0.05" in error["error"]["message"]
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ws.close_code == 1008 and ws.close_reason == "budget exhausted"
+    [row] = journal_rows(gw, 1, "rt", status=429, key=name)
+    assert row["finish_reason"] == "budget exhausted"
+    assert "budget" in row["error_message"] and "exhausted" in row["error_message"]
+    assert abs(Decimal(str(row["cost_usd"])) - 2 * RESPONSE_COST) < Decimal("1e-9")
+    # the next session is refused, and the spend it names is the two responses, once
+    status, body = await refused(gw, "model=rt", additional_headers=auth)
+    assert status == 429 and body["error"]["code"] == "budget_exceeded"
+    assert f"(${(2 * RESPONSE_COST).quantize(Decimal('0.0001'))} spent)" in body["error"]["message"]
