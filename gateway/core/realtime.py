@@ -5,9 +5,16 @@ the virtual key (revoked, expired), the route named by ``?model=``, the key's
 permission for it, its rpm limit and budget (``limits.admit``: one request, a budget
 hold while the session lasts), then it connects to a deployment's realtime socket
 (OpenAI ``wss://.../v1/realtime?model=<upstream model>`` with ``Authorization``, Azure
-``/openai/v1/realtime`` with ``api-key``), trying the route's deployments in turn when a
-connection fails. The caller's key never goes upstream; the provider's secret never
-reaches the caller, an event or the journal.
+``/openai/v1/realtime`` with ``api-key``). The connect is routed as an HTTP stream is
+(``routing.run``): the route's strategy picks among its deployments that speak the
+Realtime API, a refused or unreachable socket is a failed request of its deployment
+(cooldowns), retried on its siblings and the route's fallbacks, and the session's end
+gives the deployment's verdict. The caller's key never goes upstream; the provider's
+secret never reaches the caller, an event or the journal.
+
+While the session runs, the cost of each response counts against the key's (and its
+team's) budget as soon as it is done (``Session.charge``); when a budget is spent the
+relay ends the session.
 
 ``Session`` then follows the events relayed (``observe_upstream`` /
 ``observe_client``) for the journal without parsing the big ones: ``response.done``
@@ -23,6 +30,7 @@ how the socket closed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,15 +44,15 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 from gateway.core.call import Call, Caller, key_refusal
 from gateway.errors import (
     AuthenticationFailed,
+    ConfigurationError,
     GatewayError,
     InvalidRequest,
     ModelNotFound,
-    NoHealthyDeployment,
     RateLimited,
     UpstreamConnectionError,
     UpstreamError,
 )
-from gateway.policy import budget_estimate, limits, registry
+from gateway.policy import budget_estimate, limits, registry, routing
 from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.providers.base import adapter_for
 from gateway.types import Usage
@@ -303,17 +311,20 @@ async def _route(model: str | None) -> RouteEntry:
     return route
 
 
-def _candidates(route: RouteEntry) -> list[DeploymentEntry]:
-    """The route's deployments that can serve a realtime socket, heaviest first."""
-    usable = []
-    for deployment in route.deployments:
-        try:
-            adapter = adapter_for(deployment.provider)
-        except GatewayError:
-            continue
-        if hasattr(adapter, "realtime_target") and deployment.weight > 0:
-            usable.append(deployment)
-    return sorted(usable, key=lambda d: -d.weight)
+def _speaks_realtime(deployment: DeploymentEntry) -> bool:
+    try:
+        adapter = adapter_for(deployment.provider)
+    except GatewayError:
+        return False
+    return hasattr(adapter, "realtime_target")
+
+
+def _realtime_only(route: RouteEntry) -> RouteEntry:
+    """``route`` with only its deployments whose upstream has a realtime socket."""
+    usable = tuple(d for d in route.deployments if _speaks_realtime(d))
+    if len(usable) == len(route.deployments):
+        return route
+    return dataclasses.replace(route, deployments=usable)  # type: ignore[arg-type]
 
 
 def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
@@ -341,8 +352,8 @@ async def open_session(
         call.reservation = await limits.admit(key, route.name, 0, hold, route_teams=route.teams)
     except GatewayError as error:
         raise Refused(call, error) from None
-    candidates = _candidates(route)
-    if not candidates:
+    plan = _realtime_only(route)
+    if not any(d.weight > 0 for d in plan.deployments):
         raise Refused(
             call,
             InvalidRequest(
@@ -353,19 +364,29 @@ async def open_session(
         )
     extra = {"intent": intent} if intent else {}
     beta = headers.get("openai-beta")
-    failure: GatewayError = NoHealthyDeployment(f"no deployment of {route.name!r} connected")
-    for deployment in candidates:
+
+    async def attempt(target: RouteEntry, deployment: DeploymentEntry) -> ClientConnection:
         call.deployment = deployment
+        if not _speaks_realtime(deployment):  # a fallback's: skipped, never cooled down
+            raise ConfigurationError("its upstream does not speak the Realtime API")
         try:
-            upstream = await _connect(deployment, extra, beta)
+            return await _connect(deployment, extra, beta)
         except GatewayError as error:
-            failure = error
             log.warning(
                 "realtime: %s failed to connect: %s", deployment.label, error.log_message[:300]
             )
-            continue
-        return Session(call=call, route=route, deployment=deployment, upstream=upstream)
-    raise failure
+            raise
+
+    # as for an HTTP stream: the route's strategy picks, a failed connect is a failed
+    # request of its deployment (cooldowns), retried on siblings and fallbacks; the
+    # session's end gives the deployment's verdict (``call.stream_outcome``)
+    outcome = call.stream_outcome = routing.StreamOutcome()
+    upstream = await routing.run(
+        registry.current(), plan, attempt, call.record.attempts, key.allows, outcome
+    )
+    assert call.deployment is not None
+    call.release_deployment = routing.hold(call.deployment.id)  # in flight (least_busy)
+    return Session(call=call, route=route, deployment=call.deployment, upstream=upstream)
 
 
 async def _connect(

@@ -20,11 +20,11 @@ from gateway.core import realtime
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from gateway.edge.realtime_socket import chosen_subprotocol, key_token
-from gateway.policy import registry
+from gateway.policy import registry, routing
 from gateway.policy.registry import ProviderEntry
 from gateway.server import runtime
 from tests.gateway.entries import deployment, route, snapshot
-from tests.integration.mock_realtime import USAGE, MockRealtime
+from tests.integration.mock_realtime import OVERLOADED, USAGE, MockRealtime
 
 SECRET = "sk-mock-realtime-upstream"
 
@@ -237,3 +237,76 @@ async def test_a_transcription_intent_is_passed_on_and_others_refused(
     communicator = WebsocketCommunicator(realtime_socket.app, path, headers=auth)
     connected, code = await communicator.connect(timeout=10)
     assert not connected and code == 4400
+
+
+async def session_on(model: str) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    """A session on route ``model`` and its ``session.created``."""
+    communicator = WebsocketCommunicator(
+        realtime_socket.app,
+        f"/v1/realtime?model={model}",
+        headers=[(b"authorization", b"Bearer sk-good")],
+    )
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    return communicator, await next_event(communicator)
+
+
+async def close(communicator: WebsocketCommunicator) -> None:
+    await communicator.disconnect()
+    await communicator.wait(5)
+
+
+@pytest.fixture
+def fresh_health() -> Iterator[None]:
+    routing.reset()
+    yield
+    routing.reset()
+
+
+async def test_the_routes_strategy_picks_the_deployment(
+    relay: list[Any], mock: MockRealtime, fresh_health: None
+) -> None:
+    """least_busy: a session in flight makes its deployment busy, so the next session
+    goes to the other one, the lighter weight notwithstanding."""
+    provider = ProviderEntry(7, "mock-rt", "openai", mock.url + "/v1", SECRET, {}, "", None)
+    busy = route("rt-lb", "gpt-realtime", "gpt-realtime-mini", strategy="least_busy",
+                 weights=[10, 1], provider=provider)  # fmt: skip
+    registry.install(snapshot(busy))
+    first, _ = await session_on("rt-lb")
+    one = mock.handshakes[-1].query["model"]
+    second, _ = await session_on("rt-lb")
+    other = mock.handshakes[-1].query["model"]
+    assert {one, other} == {"gpt-realtime", "gpt-realtime-mini"}
+    await close(first)
+    await close(second)
+
+
+async def test_a_refused_connect_cools_its_deployment_down_and_fails_over(
+    relay: list[Any], mock: MockRealtime, fresh_health: None, settings: Any
+) -> None:
+    """A deployment whose realtime socket is refused (503) counts a failed request as
+    over HTTP: the session fails over to its sibling, the deployment cools down
+    (after one failure here) and the next sessions do not try it; a route whose only
+    deployment is refused falls back to its fallback route."""
+    settings.SWITCHYARD_COOLDOWN_FAILURES = 1
+    provider = ProviderEntry(7, "mock-rt", "openai", mock.url + "/v1", SECRET, {}, "", None)
+    pair = route("rt-pair", OVERLOADED, "gpt-realtime", weights=[1000, 1], max_attempts=2,
+                 provider=provider)  # fmt: skip
+    lone = route("rt-lone", OVERLOADED, fallbacks=("rt-pair",), max_attempts=1,
+                 provider=provider)  # fmt: skip
+    registry.install(snapshot(pair, lone))
+    before = len(mock.handshakes)
+    for _ in range(5):
+        communicator, created = await session_on("rt-pair")
+        assert created["type"] == "session.created"
+        await close(communicator)
+    tried = [h.query["model"] for h in mock.handshakes[before:]]
+    assert tried.count(OVERLOADED) == 1 and tried.count("gpt-realtime") == 5, tried
+    first = relay[0]
+    assert [a.status for a in first.attempts] == [503, 200]
+    assert first.upstream_model == "gpt-realtime" and first.status == 200
+    # a route whose one deployment is refused: its fallback route serves the session
+    communicator, created = await session_on("rt-lone")
+    assert created["type"] == "session.created" and created["session"]["model"] == "rt-lone"
+    await close(communicator)
+    assert relay[-1].route == "rt-lone" and relay[-1].upstream_model == "gpt-realtime"

@@ -4,7 +4,7 @@ thread), enforcing the documented handshake and speaking the GA events:
 - OpenAI: ``/v1/realtime?model=<model>`` with ``Authorization: Bearer <secret>``;
   Azure OpenAI: ``/openai/v1/realtime?model=<deployment>`` with ``api-key: <secret>``.
   A wrong or missing key is a 401, a missing or unknown model a 400 (JSON error body),
-  another path a 404: the socket never opens.
+  another path a 404, the model ``rt-busy`` a 503: the socket never opens.
 - On connect: ``session.created`` (the session names its model). ``session.update`` ->
   ``session.updated`` (the model the client named, if any); ``conversation.item.create``
   -> ``conversation.item.created``; ``response.create`` -> ``response.created``, text
@@ -35,7 +35,8 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-MODELS = frozenset({"gpt-realtime", "my-rt-deployment"})
+MODELS = frozenset({"gpt-realtime", "gpt-realtime-mini", "my-rt-deployment"})
+OVERLOADED = "rt-busy"  # a model whose handshakes get a 503 (the service is overloaded)
 USAGE = {
     "total_tokens": 1350,
     "input_tokens": 1100,
@@ -111,6 +112,8 @@ class MockRealtime:
             return _error(HTTPStatus.NOT_FOUND, "not_found", "unknown path")
         if not ok:
             return _error(HTTPStatus.UNAUTHORIZED, "invalid_api_key", "Incorrect API key")
+        if query.get("model") == OVERLOADED:
+            return _error(HTTPStatus.SERVICE_UNAVAILABLE, "overloaded", "try again later")
         if query.get("model") not in MODELS:
             return _error(HTTPStatus.BAD_REQUEST, "invalid_model", "missing or unknown model")
         return None

@@ -54,8 +54,8 @@ az = provider("rt-azure", "azure", "{mock_url}", "{SECRET}")
 dead = provider("rt-dead", "openai", "{dead_url}/v1", "{SECRET}")
 an = provider("rt-anthropic", "anthropic", "{dead_url}", "x")
 
-def route(name, *deployments):
-    r = Route.objects.create(name=name, max_attempts=1)
+def route(name, *deployments, attempts=1):
+    r = Route.objects.create(name=name, max_attempts=attempts)
     for p, model, weight in deployments:
         Deployment.objects.create(route=r, provider=p, model=model, weight=weight)
     return r
@@ -63,7 +63,7 @@ def route(name, *deployments):
 rt = route("rt", (oa, "gpt-realtime", 1))
 route("rt-azure", (az, "my-rt-deployment", 1))
 route("rt-dead", (dead, "gpt-realtime", 1))
-route("rt-failover", (dead, "gpt-realtime", 2), (oa, "gpt-realtime", 1))
+route("rt-failover", (dead, "gpt-realtime", 2), (oa, "gpt-realtime", 1), attempts=2)
 route("rt-chat-only", (an, "claude-x", 1))
 
 def key(raw, name, **fields):
