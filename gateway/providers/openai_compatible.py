@@ -204,8 +204,17 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
     def realtime_target(
         self, deployment: DeploymentEntry, query: Mapping[str, str]
     ) -> tuple[str, dict[str, str]]:
-        """Azure's GA Realtime endpoint: ``/openai/v1/realtime?model=<deployment>``."""
-        url = f"{wire.base_url(self.provider)}/openai/v1/realtime"
+        """Azure's GA Realtime endpoint, ``/openai/v1/realtime?model=<deployment>``;
+        for a provider whose api version is a preview (``2025-04-01-preview``), the
+        preview endpoint that version names: ``/openai/realtime?api-version=<version>&
+        deployment=<deployment>``. The GA endpoint takes no api-version, so any other
+        version (a GA date, ``v1``, none) uses it."""
+        base = wire.base_url(self.provider)
+        version = wire.setting(self.provider, self.provider.api_version, "api version")
+        if version.lower().endswith("-preview"):
+            params = {"api-version": version, "deployment": deployment.model, **query}
+            return _ws_url(f"{base}/openai/realtime", params), self._realtime_headers()
+        url = f"{base}/openai/v1/realtime"
         return _ws_url(url, {"model": deployment.model, **query}), self._realtime_headers()
 
 

@@ -310,3 +310,23 @@ async def test_a_refused_connect_cools_its_deployment_down_and_fails_over(
     assert created["type"] == "session.created" and created["session"]["model"] == "rt-lone"
     await close(communicator)
     assert relay[-1].route == "rt-lone" and relay[-1].upstream_model == "gpt-realtime"
+
+
+@pytest.mark.parametrize(
+    ("version", "url"),
+    [
+        ("", "ws://az.test/openai/v1/realtime?model=dep"),
+        ("2024-10-21", "ws://az.test/openai/v1/realtime?model=dep"),
+        ("v1", "ws://az.test/openai/v1/realtime?model=dep"),
+        ("2025-04-01-preview",
+         "ws://az.test/openai/realtime?api-version=2025-04-01-preview&deployment=dep"),
+    ],
+)  # fmt: skip
+def test_azure_uses_its_preview_endpoint_for_a_preview_version(version: str, url: str) -> None:
+    from gateway.providers.openai_compatible import AzureOpenAIProvider
+
+    provider = ProviderEntry(9, "az", "azure", "http://az.test", "sk-az", {}, version, None)
+    target, headers = AzureOpenAIProvider(provider).realtime_target(
+        deployment("rt", "dep", provider=provider), {}
+    )
+    assert target == url and headers == {"api-key": "sk-az"}

@@ -2,7 +2,9 @@
 thread), enforcing the documented handshake and speaking the GA events:
 
 - OpenAI: ``/v1/realtime?model=<model>`` with ``Authorization: Bearer <secret>``;
-  Azure OpenAI: ``/openai/v1/realtime?model=<deployment>`` with ``api-key: <secret>``.
+  Azure OpenAI: ``/openai/v1/realtime?model=<deployment>`` with ``api-key: <secret>``,
+  or its preview endpoint ``/openai/realtime?api-version=<...-preview>&deployment=
+  <deployment>`` (another api-version is a 400, a ``model`` or unknown deployment a 404).
   A wrong or missing key is a 401, a missing or unknown model a 400 (JSON error body),
   another path a 404, the model ``rt-busy`` a 503: the socket never opens.
 - On connect: ``session.created`` (the session names its model). ``session.update`` ->
@@ -108,6 +110,14 @@ class MockRealtime:
             ok = given == f"Bearer {self.secret}"
         elif parts.path == "/openai/v1/realtime":
             ok = headers.get("api-key") == self.secret
+        elif parts.path == "/openai/realtime":  # Azure's preview endpoint
+            if not query.get("api-version", "").endswith("-preview"):
+                return _error(HTTPStatus.BAD_REQUEST, "BadRequest", "API version not supported")
+            if headers.get("api-key") != self.secret:
+                return _error(HTTPStatus.UNAUTHORIZED, "401", "Access denied: invalid key")
+            if "model" in query or query.get("deployment") not in MODELS:
+                return _error(HTTPStatus.NOT_FOUND, "DeploymentNotFound", "unknown deployment")
+            return None
         else:
             return _error(HTTPStatus.NOT_FOUND, "not_found", "unknown path")
         if not ok:
@@ -124,7 +134,8 @@ class MockRealtime:
 
     async def _session(self, ws: ServerConnection) -> None:
         parts = urlsplit(ws.request.path)  # type: ignore[union-attr]
-        model = parse_qs(parts.query)["model"][0]
+        query = parse_qs(parts.query)
+        model = (query.get("model") or query["deployment"])[0]
         session = {
             "type": "realtime",
             "object": "realtime.session",

@@ -43,14 +43,15 @@ def setup_code(mock_url: str, dead_url: str) -> str:
     return f"""
 from gateway.models import ApiKey, Deployment, Provider, Route
 
-def provider(name, kind, base_url, secret):
-    p = Provider(name=name, kind=kind, base_url=base_url)
+def provider(name, kind, base_url, secret, **fields):
+    p = Provider(name=name, kind=kind, base_url=base_url, **fields)
     p.set_secret(secret)
     p.save()
     return p
 
 oa = provider("rt-openai", "openai", "{mock_url}/v1", "{SECRET}")
 az = provider("rt-azure", "azure", "{mock_url}", "{SECRET}")
+azp = provider("rt-azure-p", "azure", "{mock_url}", "{SECRET}", api_version="2025-04-01-preview")
 dead = provider("rt-dead", "openai", "{dead_url}/v1", "{SECRET}")
 an = provider("rt-anthropic", "anthropic", "{dead_url}", "x")
 
@@ -62,6 +63,7 @@ def route(name, *deployments, attempts=1):
 
 rt = route("rt", (oa, "gpt-realtime", 1))
 route("rt-azure", (az, "my-rt-deployment", 1))
+route("rt-azure-preview", (azp, "my-rt-deployment", 1))
 route("rt-dead", (dead, "gpt-realtime", 1))
 route("rt-failover", (dead, "gpt-realtime", 2), (oa, "gpt-realtime", 1), attempts=2)
 route("rt-chat-only", (an, "claude-x", 1))
@@ -198,6 +200,30 @@ async def test_a_browser_authenticates_with_the_subprotocol(
     assert handshake.path == "/openai/v1/realtime"
     assert handshake.query["model"] == "my-rt-deployment"
     assert handshake.headers["api-key"] == SECRET and "authorization" not in handshake.headers
+
+
+async def test_an_azure_preview_version_uses_the_preview_endpoint(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    """An Azure provider whose api version is a preview connects to the preview
+    endpoint (``/openai/realtime?api-version=...&deployment=...``), which the mock
+    refuses for any other version or a ``model`` parameter."""
+    auth = {"api-key": KEY}
+    async with connect(ws_url(gw, "model=rt-azure-preview"), additional_headers=auth) as ws:
+        created = json.loads(await ws.recv())
+        assert created["type"] == "session.created"
+        assert created["session"]["model"] == "rt-azure-preview"
+        [*_, done] = await respond(ws)
+        assert done["response"]["usage"]["output_tokens"] == USAGE["output_tokens"]
+    handshake = mock.handshakes[-1]
+    assert handshake.path == "/openai/realtime"
+    assert handshake.query == {
+        "api-version": "2025-04-01-preview",
+        "deployment": "my-rt-deployment",
+    }
+    assert handshake.headers["api-key"] == SECRET and "authorization" not in handshake.headers
+    [row] = journal_rows(gw, 1, "rt-azure-preview")
+    assert row["status"] == 200 and row["upstream_model"] == "my-rt-deployment"
 
 
 async def refused(gw: Gateway, query: str, **kwargs) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
