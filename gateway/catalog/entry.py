@@ -1,7 +1,8 @@
 """One model's catalog facts (``Entry``) and the conversion from the file format.
 
 Prices are USD per million tokens, as the providers' price pages state them (audio
-tokens of realtime models too: ``audio_input``, ``audio_output``), except
+tokens of realtime models too: ``audio_input``, ``audio_cache_read``, ``audio_output``,
+and their image input tokens: ``image_input``, ``image_cache_read``), except
 ``search_unit``: USD per rerank search unit (one query with up to 100 documents, a
 document over 500 tokens counting as several; the price pages quote it per 1,000). A
 capability missing from ``caps`` means the model does not have it; ``rejects`` lists
@@ -44,9 +45,16 @@ MODES = frozenset(
     }
 )
 PRICE_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
-# Prices besides the token prices above: realtime audio tokens (per 1M) and rerank
-# search units (per unit).
-EXTRA_PRICE_KEYS = ("audio_input", "audio_output", "search_unit")
+# Prices besides the token prices above: realtime audio and image tokens (per 1M) and
+# rerank search units (per unit).
+EXTRA_PRICE_KEYS = (
+    "audio_input",
+    "audio_cache_read",
+    "audio_output",
+    "image_input",
+    "image_cache_read",
+    "search_unit",
+)
 # The largest price per 1M tokens a deployment's price field holds (12 digits, 6 decimals).
 MAX_PRICE = Decimal("999999.999999")
 
@@ -65,7 +73,10 @@ class Entry:
     cache_write: Decimal | None = None
     reasoning: Decimal | None = None  # reasoning tokens, when priced apart from output
     audio_input: Decimal | None = None  # realtime audio tokens in, per 1M
+    audio_cache_read: Decimal | None = None  # realtime audio tokens in from the cache
     audio_output: Decimal | None = None  # realtime audio tokens out, per 1M
+    image_input: Decimal | None = None  # realtime image tokens in, per 1M
+    image_cache_read: Decimal | None = None  # realtime image tokens in from the cache
     search_unit: Decimal | None = None  # one rerank search unit
     context_window: int | None = None
     max_output_tokens: int | None = None

@@ -12,19 +12,19 @@ Realtime API, a refused or unreachable socket is a failed request of its deploym
 gives the deployment's verdict. The caller's key never goes upstream; the provider's
 secret never reaches the caller, an event or the journal.
 
+``Session`` then follows the events relayed (``observe_upstream`` /
+``observe_client``) for the journal without parsing the big ones: ``response.done``
+events are parsed for their ``usage`` (summed by modality: text, audio and image
+tokens in, cached or not, text and audio tokens out), ``error`` events for their
+message, ``session.created`` / ``session.updated`` get the route's name for the
+upstream model's, and a client's ``session.update`` naming a model gets the
+deployment's. ``finish`` writes the one journal row of the session: its duration, the
+usage, the cost at the deployment's prices (audio and image tokens at the catalog's
+prices for them where it has them), the status and how the socket closed.
+
 While the session runs, the cost of each response counts against the key's (and its
 team's) budget as soon as it is done (``Session.charge``); when a budget is spent the
 relay ends the session.
-
-``Session`` then follows the events relayed (``observe_upstream`` /
-``observe_client``) for the journal without parsing the big ones: ``response.done``
-events are parsed for their ``usage`` (summed: text and audio tokens in and out,
-cached input), ``error`` events for their message, ``session.created`` /
-``session.updated`` get the route's name for the upstream model's, and a client's
-``session.update`` naming a model gets the deployment's. ``finish`` writes the one
-journal row of the session: its duration, the usage, the cost at the deployment's
-prices (audio tokens at the catalog's audio prices where it has them), the status and
-how the socket closed.
 """
 
 from __future__ import annotations
@@ -72,15 +72,18 @@ NORMAL_CLOSES = frozenset({1000, 1001, 1005})
 
 @dataclass(slots=True)
 class RealtimeUsage:
-    """Tokens summed from every ``response.done`` of a session."""
+    """Tokens summed from every ``response.done`` of a session, by modality; the cached
+    input tokens are part of the input tokens of their modality."""
 
     responses: int = 0
-    text_in: int = 0
+    text_in: int = 0  # text and whatever the details do not name
     audio_in: int = 0
-    cached_in: int = 0
+    image_in: int = 0
+    cached_text: int = 0
+    cached_audio: int = 0
+    cached_image: int = 0
     text_out: int = 0
     audio_out: int = 0
-    other_in: int = 0  # image tokens and whatever the details do not name
 
     def add(self, usage: Mapping[str, Any]) -> None:
         self.responses += 1
@@ -88,20 +91,39 @@ class RealtimeUsage:
         outputs = usage.get("output_token_details") or {}
         total_in = _int(usage.get("input_tokens"))
         total_out = _int(usage.get("output_tokens"))
-        text_in, audio_in = _int(inputs.get("text_tokens")), _int(inputs.get("audio_tokens"))
+        audio_in, image_in = _int(inputs.get("audio_tokens")), _int(inputs.get("image_tokens"))
+        audio_in = min(audio_in, total_in)
+        image_in = min(image_in, total_in - audio_in)
+        text_in = total_in - audio_in - image_in
         text_out, audio_out = _int(outputs.get("text_tokens")), _int(outputs.get("audio_tokens"))
         if not (text_out or audio_out):
             text_out = total_out  # no details: price as text
-        self.cached_in += min(_int(inputs.get("cached_tokens")), total_in)
+        cached = min(_int(inputs.get("cached_tokens")), total_in)
+        details = inputs.get("cached_tokens_details")
+        if isinstance(details, dict):  # cached tokens by modality
+            cached_audio = min(_int(details.get("audio_tokens")), audio_in, cached)
+            cached_image = min(_int(details.get("image_tokens")), image_in, cached - cached_audio)
+            cached_text = min(text_in, cached - cached_audio - cached_image)
+        else:  # not said: the text first (the instructions), then audio, then images
+            cached_text = min(cached, text_in)
+            cached_audio = min(cached - cached_text, audio_in)
+            cached_image = min(cached - cached_text - cached_audio, image_in)
         self.text_in += text_in
         self.audio_in += audio_in
-        self.other_in += max(0, total_in - text_in - audio_in)
+        self.image_in += image_in
+        self.cached_text += cached_text
+        self.cached_audio += cached_audio
+        self.cached_image += cached_image
         self.text_out += text_out
         self.audio_out += audio_out
 
     @property
     def input_tokens(self) -> int:
-        return self.text_in + self.audio_in + self.other_in
+        return self.text_in + self.audio_in + self.image_in
+
+    @property
+    def cached_in(self) -> int:
+        return self.cached_text + self.cached_audio + self.cached_image
 
     @property
     def output_tokens(self) -> int:
@@ -121,25 +143,30 @@ def _int(value: Any) -> int:
 
 
 def cost(deployment: DeploymentEntry, usage: RealtimeUsage) -> Decimal:
-    """USD for a session's usage: text at the deployment's token prices, audio at the
-    catalog's audio prices (at the text prices where it has none), cached input at the
-    cache-read price (OpenAI's cached audio and text cost the same)."""
-    million = Decimal(1_000_000)
-    audio_in = deployment.audio_input_price
-    audio_out = deployment.audio_output_price
-    audio_in = deployment.input_price if audio_in is None else audio_in
-    audio_out = deployment.output_price if audio_out is None else audio_out
-    uncached = usage.input_tokens - usage.cached_in
-    # cached tokens come off the uncached ones, audio first only when nothing else is left
-    uncached_text = max(0, usage.text_in + usage.other_in - usage.cached_in)
-    uncached_audio = max(0, uncached - uncached_text)
+    """USD for a session's usage: text at the deployment's token prices; audio at the
+    catalog's audio prices, cached audio at its cached-audio price; image input at its
+    image prices (cached too). A price the catalog does not have is the text one of
+    the same kind (input, cache read, output)."""
+    d = deployment
+    audio_in = d.input_price if d.audio_input_price is None else d.audio_input_price
+    audio_out = d.output_price if d.audio_output_price is None else d.audio_output_price
+    audio_cached = (
+        d.cache_read_price if d.audio_cache_read_price is None else d.audio_cache_read_price
+    )
+    image_in = d.input_price if d.image_input_price is None else d.image_input_price
+    image_cached = (
+        d.cache_read_price if d.image_cache_read_price is None else d.image_cache_read_price
+    )
     return (
-        Decimal(uncached_text) * deployment.input_price
-        + Decimal(uncached_audio) * audio_in
-        + Decimal(usage.cached_in) * deployment.cache_read_price
-        + Decimal(usage.text_out) * deployment.output_price
+        Decimal(usage.text_in - usage.cached_text) * d.input_price
+        + Decimal(usage.cached_text) * d.cache_read_price
+        + Decimal(usage.audio_in - usage.cached_audio) * audio_in
+        + Decimal(usage.cached_audio) * audio_cached
+        + Decimal(usage.image_in - usage.cached_image) * image_in
+        + Decimal(usage.cached_image) * image_cached
+        + Decimal(usage.text_out) * d.output_price
         + Decimal(usage.audio_out) * audio_out
-    ) / million
+    ) / Decimal(1_000_000)
 
 
 @dataclass

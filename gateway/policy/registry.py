@@ -81,6 +81,11 @@ class DeploymentEntry:
     # (USD per unit; None: rerank priced by tokens), from the catalog or the deployment.
     audio_input_price: Decimal | None = None
     audio_output_price: Decimal | None = None
+    # Realtime cached audio, image and cached image input tokens (USD per 1M; None:
+    # the cache-read, input and cache-read prices), from the catalog.
+    audio_cache_read_price: Decimal | None = None
+    image_input_price: Decimal | None = None
+    image_cache_read_price: Decimal | None = None
     search_unit_price: Decimal | None = None
 
     @property
@@ -490,6 +495,9 @@ def _deployment_entry(
         sources=figures.sources,
         audio_input_price=entry.audio_input if entry is not None else None,
         audio_output_price=entry.audio_output if entry is not None else None,
+        audio_cache_read_price=entry.audio_cache_read if entry is not None else None,
+        image_input_price=entry.image_input if entry is not None else None,
+        image_cache_read_price=entry.image_cache_read if entry is not None else None,
         search_unit_price=figures.search_unit_price,
     )
 

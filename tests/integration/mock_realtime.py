@@ -48,7 +48,7 @@ USAGE = {
         "audio_tokens": 1000,
         "image_tokens": 0,
         "cached_tokens": 64,
-        "cached_tokens_details": {"text_tokens": 64, "audio_tokens": 0, "image_tokens": 0},
+        "cached_tokens_details": {"text_tokens": 32, "audio_tokens": 32, "image_tokens": 0},
     },
     "output_token_details": {"text_tokens": 50, "audio_tokens": 200},
 }

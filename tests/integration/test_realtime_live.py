@@ -27,8 +27,11 @@ from tests.live import Gateway, free_port, running_gateway
 
 from .mock_realtime import USAGE, MockRealtime
 
-# catalog gpt-realtime: text 4/16, cached 0.40, audio 32/64 per 1M (USAGE's tokens)
-RESPONSE_COST = (36 * 4 + 1000 * 32 + 64 * Decimal("0.4") + 50 * 16 + 200 * 64) / Decimal(10**6)
+# USAGE at catalog gpt-realtime's prices per 1M: text 4 (cached 0.40) / 16 out, audio 32
+# (cached 0.40) / 64 out
+RESPONSE_COST = (
+    68 * 4 + 32 * Decimal("0.4") + 968 * 32 + 32 * Decimal("0.4") + 50 * 16 + 200 * 64
+) / Decimal(10**6)
 
 SECRET = "sk-upstream-realtime-secret-42"
 KEY = "sk-rt-live-key-0123456789abcdef"
@@ -64,6 +67,7 @@ def route(name, *deployments, attempts=1):
 rt = route("rt", (oa, "gpt-realtime", 1))
 route("rt-azure", (az, "my-rt-deployment", 1))
 route("rt-azure-preview", (azp, "my-rt-deployment", 1))
+route("rt-mini", (oa, "gpt-realtime-mini", 1))
 route("rt-dead", (dead, "gpt-realtime", 1))
 route("rt-failover", (dead, "gpt-realtime", 2), (oa, "gpt-realtime", 1), attempts=2)
 route("rt-chat-only", (an, "claude-x", 1))
@@ -377,3 +381,18 @@ async def test_a_session_is_cut_when_its_budget_is_spent(
     status, body = await refused(gw, "model=rt", additional_headers=auth)
     assert status == 429 and body["error"]["code"] == "budget_exceeded"
     assert f"(${(2 * RESPONSE_COST).quantize(Decimal('0.0001'))} spent)" in body["error"]["message"]
+
+
+async def test_cached_audio_is_priced_at_the_models_cached_audio_price(gw: Gateway) -> None:
+    """gpt-realtime-mini caches text at $0.06 and audio at $0.30 per 1M (the catalog's
+    ``audio_cache_read``): the journal prices USAGE's 32 cached audio tokens at 0.30."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    async with connect(ws_url(gw, "model=rt-mini"), additional_headers=auth) as ws:
+        await ws.recv()
+        await respond(ws)
+    [row] = journal_rows(gw, 1, "rt-mini")
+    expected = (
+        68 * Decimal("0.6") + 32 * Decimal("0.06") + 968 * 10 + 32 * Decimal("0.3")
+        + 50 * Decimal("2.4") + 200 * 20
+    ) / Decimal(10**6)  # fmt: skip
+    assert abs(Decimal(str(row["cost_usd"])) - expected) < Decimal("1e-9"), row["cost_usd"]
