@@ -35,7 +35,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -338,12 +338,25 @@ async def _route(model: str | None) -> RouteEntry:
     return route
 
 
-def _speaks_realtime(deployment: DeploymentEntry) -> bool:
+@runtime_checkable
+class RealtimeUpstream(Protocol):
+    """A provider adapter whose upstream has a realtime socket."""
+
+    def realtime_target(
+        self, deployment: DeploymentEntry, query: Mapping[str, str]
+    ) -> tuple[str, dict[str, str]]: ...
+
+
+def _realtime_adapter(deployment: DeploymentEntry) -> RealtimeUpstream | None:
     try:
         adapter = adapter_for(deployment.provider)
     except GatewayError:
-        return False
-    return hasattr(adapter, "realtime_target")
+        return None
+    return adapter if isinstance(adapter, RealtimeUpstream) else None
+
+
+def _speaks_realtime(deployment: DeploymentEntry) -> bool:
+    return _realtime_adapter(deployment) is not None
 
 
 def _realtime_only(route: RouteEntry) -> RouteEntry:
@@ -351,7 +364,7 @@ def _realtime_only(route: RouteEntry) -> RouteEntry:
     usable = tuple(d for d in route.deployments if _speaks_realtime(d))
     if len(usable) == len(route.deployments):
         return route
-    return dataclasses.replace(route, deployments=usable)  # type: ignore[arg-type]
+    return dataclasses.replace(route, deployments=usable)
 
 
 def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
@@ -394,8 +407,6 @@ async def open_session(
 
     async def attempt(target: RouteEntry, deployment: DeploymentEntry) -> ClientConnection:
         call.deployment = deployment
-        if not _speaks_realtime(deployment):  # a fallback's: skipped, never cooled down
-            raise ConfigurationError("its upstream does not speak the Realtime API")
         try:
             return await _connect(deployment, extra, beta)
         except GatewayError as error:
@@ -419,8 +430,10 @@ async def open_session(
 async def _connect(
     deployment: DeploymentEntry, query: Mapping[str, str], beta: str | None
 ) -> ClientConnection:
-    adapter = adapter_for(deployment.provider)
-    url, headers = adapter.realtime_target(deployment, query)  # type: ignore[attr-defined]
+    adapter = _realtime_adapter(deployment)
+    if adapter is None:  # a fallback's: skipped, never cooled down
+        raise ConfigurationError("its upstream does not speak the Realtime API")
+    url, headers = adapter.realtime_target(deployment, query)
     if beta:
         headers["OpenAI-Beta"] = beta
     try:

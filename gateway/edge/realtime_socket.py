@@ -33,22 +33,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from django.conf import settings
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway.core import realtime
+from gateway.core.call import Call
 from gateway.core.realtime import Refused, Session
 from gateway.edge import dialects
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
+from gateway.policy.registry import KeyEntry
 from gateway.server import runtime
 
 log = logging.getLogger(__name__)
+
+# ASGI's callables (the messages are dicts of the spec's keys)
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 PATHS = ("/v1/realtime", "/realtime", "/openai/v1/realtime")
 DENIAL_EXTENSION = "websocket.http.response"
@@ -59,7 +68,7 @@ GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
 BUDGET_SPENT = 1008  # policy violation: the key's budget ran out during the session
 
 
-def _subprotocols(scope: dict[str, Any]) -> list[str]:
+def _subprotocols(scope: Scope) -> list[str]:
     return [str(p) for p in scope.get("subprotocols") or ()]
 
 
@@ -89,7 +98,7 @@ def error_event(error: GatewayError) -> str:
     return orjson.dumps({"type": "error", "event_id": None, "error": body}).decode()
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """The ASGI application of the realtime paths."""
     message = await receive()
     if message["type"] != "websocket.connect":
@@ -121,7 +130,16 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         runtime.request_finished()
 
 
-async def _serve(scope, receive, send, call, key, query, headers, subprotocols) -> None:  # type: ignore[no-untyped-def]
+async def _serve(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    call: Call,
+    key: KeyEntry,
+    query: dict[str, str],
+    headers: dict[str, str],
+    subprotocols: list[str],
+) -> None:
     accept = {"type": "websocket.accept", "subprotocol": chosen_subprotocol(subprotocols)}
     try:
         session = await realtime.open_session(call, key, query, headers)
@@ -146,7 +164,7 @@ async def _serve(scope, receive, send, call, key, query, headers, subprotocols) 
     await _relay(session, receive, send)
 
 
-async def _relay(session: Session, receive: Any, send: Any) -> None:
+async def _relay(session: Session, receive: Receive, send: Send) -> None:
     upstream = session.upstream
     ends: dict[str, Any] = {}
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
@@ -228,14 +246,14 @@ async def _relay(session: Session, receive: Any, send: Any) -> None:
 _closing: set[asyncio.Task[None]] = set()
 
 
-def _close_later(upstream: Any) -> None:
+def _close_later(upstream: ClientConnection) -> None:
     """Close the upstream's socket in the background (the session's task is ending)."""
     task = asyncio.ensure_future(upstream.close())
     _closing.add(task)
     task.add_done_callback(_closing.discard)
 
 
-async def _close(session: Session, send: Any, ends: dict[str, Any], cut: bool) -> None:
+async def _close(session: Session, send: Send, ends: dict[str, Any], cut: bool) -> None:
     """Close the side that is still open; journal the session."""
     upstream = session.upstream
     if "client" in ends:  # the client left: tell the upstream
@@ -277,7 +295,7 @@ def _finish(session: Session, ends: dict[str, Any], cut: bool = False) -> None:
         session.finish(close_code=code, closed_by="upstream", error=error)
 
 
-async def _deny(scope: dict[str, Any], send: Any, refused: Refused) -> None:
+async def _deny(scope: Scope, send: Send, refused: Refused) -> None:
     """Refuse the handshake: the error as an HTTP answer when the server can send one,
     else a close with 4000 + its status (before accepting). Journaled."""
     reply = refused.call.error_reply(refused.error)
