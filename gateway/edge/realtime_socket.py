@@ -21,7 +21,10 @@ one was written to the other, so what waits is bounded by the two servers' own q
 (the upstream side reads ahead at most ``UPSTREAM_READ_AHEAD`` frames) and a slow
 reader slows its peer instead of filling memory. A client frame over the request body
 limit gets an ``error`` event and is not relayed. If no upstream can be reached the
-socket is accepted, gets an ``error`` event and is closed with 1011.
+socket is accepted, gets an ``error`` event and is closed with 1011. After each
+``response.done`` the response's cost is charged to the key's budget
+(``Session.charge``); when that spends it, the client gets the budget's ``error`` event
+(``budget_exceeded``) and the session is closed with 1008.
 
 A session counts as a request in flight: a drain closes it (code 1012, after an
 ``error`` event) at once when no response is being generated, else when the current

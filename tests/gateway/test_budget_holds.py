@@ -328,3 +328,45 @@ async def test_a_failed_request_releases_its_hold(gateway):
     assert state["holds_seen"][0] > 0
     assert limits.memory.store.holds.held(k.id, "total", START) == 0
     assert limits.memory.store.spend[(k.id, "total")] == 0
+
+
+async def test_a_running_request_charges_its_cost_once(workers):
+    """``charge`` (a realtime session's responses) adds to the spend at once, keeping
+    the hold, and says when the budget is spent; ``settle`` then adds only the rest."""
+    k = key(budget_usd=COST * 3, budget_period="month")
+    handle = await workers[0].admit(k, 0, START, UNITS)
+    running = limits.Reservation(key=k, route="rt", estimated_tokens=0, backend=workers[0],
+                                 handle=handle)  # fmt: skip
+    assert await running.charge(COST) is None
+    with pytest.raises(RateLimited) as raised:  # the session's hold still counts
+        await workers[-1].admit(k, 10, START, UNITS * 2)
+    assert "$0.0010 spent" in raised.value.message and "$0.0010 held" in raised.value.message
+    refusal = await running.charge(COST * 2)
+    assert refusal is not None and refusal.code == "budget_exceeded"
+    assert "is exhausted ($0.0030 spent)" in refusal.message
+    await running.settle(0, COST * 3 + COST)  # the whole cost: only the last COST is new
+    with pytest.raises(RateLimited) as raised:
+        await workers[-1].admit(k, 10, START, UNITS)
+    assert "($0.0040 spent)" in raised.value.message
+
+
+async def test_a_running_request_charges_its_teams_budget(workers, monkeypatch):
+    from .test_team_limits import team
+
+    async def no_spend(counter_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(limits, "load_counter_spend", no_spend)
+    crew = team(budget_usd=COST * 2)
+    k = key(team=crew)
+    subjects = limits.subjects_of(k)
+    handle = await workers[0].admit_joint(subjects, 0, START, UNITS)
+    running = limits.Reservation(key=k, route="rt", estimated_tokens=0, backend=workers[0],
+                                 handle=handle)  # fmt: skip
+    assert await running.charge(COST) is None
+    refusal = await running.charge(COST)
+    assert refusal is not None and f"team {crew.name}'s budget" in refusal.message
+    await running.settle(0, COST * 2)
+    with pytest.raises(RateLimited) as raised:
+        await workers[-1].admit_joint(subjects, 0, START, UNITS)
+    assert "($0.0020 spent)" in raised.value.message
