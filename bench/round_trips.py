@@ -6,7 +6,9 @@ Times, one at a time on one event loop (what a request waits for), each call a r
 of a key makes to the store its workers share: the counter service of ``serve`` (a
 Unix socket to the supervisor) and Redis (across instances). ``admit`` for a key with
 an rpm limit only (what limits cost before budgets held anything), ``admit`` with a
-budget hold, the ``settle`` that gives the hold back (off the reply's path), and the
+budget hold, the ``settle`` that gives the hold back (off the reply's path), the
+``charge`` of a realtime response's cost while its session runs (once per
+``response.done``: the spend added and the budget checked), and the
 shared cooldowns' calls (a failure report, a success after failures, a probe claim,
 the view each worker refreshes every SWITCHYARD_COOLDOWN_REFRESH_SECONDS). Keys
 without limits and healthy deployments make none of these. Redis: a database of its
@@ -94,6 +96,16 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
         await backend.settle(budget_key, next(pending), 0, Decimal("0.00001"), at)
 
     rows.append(await timed(f"{store}: settle (cost added, hold given back)", count, settle))
+    running = limits.Reservation(
+        budget_key, "rt", 0, backend, await backend.admit(budget_key, 0, at, 1000)
+    )
+
+    async def charge():
+        assert await running.charge(Decimal("0.00001")) is None
+
+    rows.append(
+        await timed(f"{store}: charge (a realtime response's cost, checked)", count, charge)
+    )
     policy = routing.Policy.current()
     # a deployment id no test uses; its failures never reach the threshold (alone)
     rows.append(
