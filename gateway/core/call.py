@@ -100,6 +100,9 @@ class Caller:
     # a Responses WebSocket's memory of its latest responses (gateway.core.responses_state)
     responses_memory: Any = None
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
+    # the session its journal row names even when it fails before attribution (a batch
+    # line: its batch id; gateway/core/batches/runner)
+    session: str = ""
 
 
 @dataclass(slots=True)
@@ -157,6 +160,7 @@ class Call:
             user_agent=caller.user_agent[:300],
             from_playground=caller.from_playground,
             shadow_of=caller.shadow_of,
+            session=caller.session,
         )
         self.headers_in: Mapping[str, str] = {}  # for the shadow routes' mirrors
         self.path_fields: Mapping[str, Any] | None = None

@@ -2,7 +2,8 @@
 also under ``/openai/v1/`` and ``/anthropic/v1/``.
 
 Each request: the key is resolved from the headers (refused before any body is read),
-counted against the key's rate limit and budget like any request (``limits.admit``),
+counted against the key's rate limit (``limits.admit``; creating a batch against its
+budget too: a spent budget refuses a new batch, never the reading of results),
 its body read up to its cap (an upload up to SWITCHYARD_MAX_FILE_BYTES, a JSON body up
 to SWITCHYARD_MAX_BODY_BYTES; 413 beyond, nothing stored), handed to
 ``gateway.core.files.api`` / ``gateway.core.batches.api`` in a thread, and journaled
@@ -88,7 +89,13 @@ async def serve(
             raise AuthenticationFailed(refusal)
         rec = call.record
         rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
-        reservation = await limits.admit(dataclasses.replace(key, routes=None), resource, 0)
+        # every call counts against the key's rate limit; a spent budget refuses only a
+        # new batch (the key can still read its files and results)
+        creates = method == "POST" and not rest and resource != "/v1/files"
+        admitted = dataclasses.replace(key, routes=None)
+        if not creates:
+            admitted = dataclasses.replace(admitted, budget_usd=None, max_budget_per_user=None)
+        reservation = await limits.admit(admitted, resource, 0)
         await reservation.settle(0, 0)  # type: ignore[arg-type]
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         handler = _HANDLERS.get((resource, method, len(rest), rest[-1] if len(rest) == 2 else ""))

@@ -245,19 +245,21 @@ def openai_list(key: KeyEntry, query: dict[str, str]) -> dict[str, Any]:
     return files.list_page(data, len(page) > limit)
 
 
-def cancel(key: KeyEntry, batch_id: str, api: str) -> Batch:
+def cancel(key: KeyEntry, batch_id: str, api: str) -> tuple[Batch, bool]:
+    """Ask the runner to stop the batch; (the batch, whether this call or an earlier
+    one asked it while it was still running)."""
     batch = get(key, batch_id, api)
     now = timezone.now()
-    Batch.objects.filter(id=batch.id, status__in=("validating", "in_progress")).update(
+    asked = Batch.objects.filter(id=batch.id, status__in=("validating", "in_progress")).update(
         status="cancelling", cancelling_at=now
     )
     batch.refresh_from_db()
-    return batch
+    return batch, bool(asked) or batch.status == "cancelling"
 
 
 def openai_cancel(key: KeyEntry, batch_id: str) -> dict[str, Any]:
-    batch = cancel(key, batch_id, "openai")
-    if batch.status not in ("cancelling", "cancelled"):
+    batch, asked = cancel(key, batch_id, "openai")
+    if not asked:
         raise InvalidRequest(
             f"Cannot cancel a batch with status {batch.status!r}", code="batch_not_cancellable"
         )
@@ -366,7 +368,7 @@ def anthropic_list(key: KeyEntry, query: dict[str, str], base_url: str) -> dict[
 
 
 def anthropic_cancel(key: KeyEntry, batch_id: str, base_url: str) -> dict[str, Any]:
-    batch = cancel(key, batch_id, "anthropic")
+    batch, _asked = cancel(key, batch_id, "anthropic")  # an ended batch stays as it is
     return anthropic_render(batch, line_counts([batch.id])[batch.id], base_url)
 
 

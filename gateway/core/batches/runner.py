@@ -49,7 +49,9 @@ from gateway.server import db_work, runtime
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = float(os.environ.get("SWITCHYARD_BATCH_LEASE_SECONDS", "15"))
-RENEW_SECONDS = LEASE_SECONDS / 3
+# The lease is renewed (and the status read: a cancel is seen there) this often; a
+# cancel sent to any process of any instance stops the lines within about a second.
+RENEW_SECONDS = min(1.0, LEASE_SECONDS / 3)
 POLL_SECONDS = 1.0
 MAX_BATCHES_PER_PROCESS = 4
 USER_AGENT = "switchyard-batch"
@@ -62,12 +64,15 @@ _loop: asyncio.AbstractEventLoop | None = None
 _running: dict[str, asyncio.Task] = {}
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
-_costs: dict[str, Decimal] = {}
+_costs: dict[str, tuple[Decimal, str]] = {}
+# How gateway.policy.limits words a budget that is spent (a 429 no wait will fix,
+# unlike a rate limit or a budget held by requests in flight).
+BUDGET_SPENT = "is exhausted"
 
 
 def _note_cost(record: Any) -> None:
     if record.user_agent == USER_AGENT and record.request_id:
-        _costs[record.request_id] = record.cost_usd
+        _costs[record.request_id] = (record.cost_usd, record.error_message or "")
 
 
 def wake() -> None:
@@ -243,7 +248,7 @@ async def _run_lines(
         headers = {"x-switchyard-session": batch.id}
         delay = 1.0
         while not over():
-            caller = service.Caller(key=key, user_agent=USER_AGENT)
+            caller = service.Caller(key=key, user_agent=USER_AGENT, session=batch.id)
             if key is None:
                 caller.key_error = "the batch's API key no longer exists"
             reply = await service.handle(endpoint, dialect, raw, headers, caller)
@@ -256,11 +261,13 @@ async def _run_lines(
                     answer = orjson.loads(reply.body)
                 except orjson.JSONDecodeError:
                     answer = {"error": {"message": reply.body.decode("utf-8", "replace")[:2000]}}
-            if status == 429 or (status == 503 and runtime.closing()):
+            cost, error = _costs.pop(caller.request_id, (Decimal(0), ""))
+            if (status == 429 and BUDGET_SPENT not in error) or (
+                status == 503 and runtime.closing()
+            ):
                 await asyncio.sleep(delay)  # try again later, within the window
                 delay = min(delay * 2, 30.0)
                 continue
-            cost = _costs.pop(caller.request_id, Decimal(0))
             result = "succeeded" if status < 400 else "errored"
             await db_work.arun(_record, line_id, result, status, caller.request_id, answer, cost)
             return
