@@ -360,3 +360,77 @@ def test_anthropic_cancel_and_errors(gateway, keys):
         with pytest.raises(anthropic.APIStatusError, match=message) as refused:
             claude(gateway, keys["echo"]).messages.batches.create(requests=bad)  # type: ignore[arg-type]
         assert refused.value.body["type"] == "error"  # type: ignore[index]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+def test_the_batches_page(gateway, keys):
+    """Admins see every key's batches with progress, cancel a running one and download
+    results; a member may not open the page. Screenshots at 1440 and 390 px."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    from tests.screenshots import screenshot_dir
+
+    gateway.shell(
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_superuser('ops', '', 'pw-123456789'); "
+        "u = User.objects.create_user('viewer1', '', 'pw-123456789'); "
+        "from gateway.models import Profile; Profile.objects.update_or_create(user=u, defaults={'role': 'member'})"
+    )
+    client = oai(gateway, keys["other"])
+    lines = [chat_line(i, model="echo-slow") for i in range(3)]
+    source = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    finished = wait(client, client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h").id)  # fmt: skip
+    slow = [chat_line(i, model="echo-wait") for i in range(600)]
+    source = oai(gateway).files.create(file=("slow.jsonl", jsonl(slow)), purpose="batch")
+    running = oai(gateway).batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    folder = screenshot_dir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 900}, base_url=gateway.url, accept_downloads=True
+        )
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto("/login/")
+        page.fill("#id_username", "ops")
+        page.fill("#id_password", "pw-123456789")
+        page.click("button[type=submit]")
+        page.goto("/batches/")
+        row = page.locator("tr", has_text=finished.id)
+        assert "completed" in row.inner_text() and "3/3" in row.inner_text()
+        assert "other" in row.inner_text()
+        with page.expect_download() as download:
+            row.get_by_role("link", name="Output").click()
+        output = Path(download.value.path()).read_text().splitlines()
+        assert sorted(json.loads(x)["custom_id"] for x in output) == ["q0", "q1", "q2"]
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.screenshot(path=str(folder / "batches-1440.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(folder / "batches-390.png"), full_page=True)
+        page.set_viewport_size({"width": 1440, "height": 900})
+        page.locator("tr", has_text=running.id).get_by_role("button", name="Cancel").click()
+        page.wait_for_url("**/batches/")
+        assert wait(oai(gateway), running.id).status == "cancelled"
+        page.reload()
+        assert "cancelled" in page.locator("tr", has_text=running.id).inner_text()
+        assert not errors, errors
+        member = browser.new_context(base_url=gateway.url).new_page()
+        member.goto("/login/")
+        member.fill("#id_username", "viewer1")
+        member.fill("#id_password", "pw-123456789")
+        member.click("button[type=submit]")
+        assert member.goto("/batches/").status == 403
+        browser.close()
