@@ -54,6 +54,7 @@ LEASE_SECONDS = float(os.environ.get("SWITCHYARD_BATCH_LEASE_SECONDS", "15"))
 RENEW_SECONDS = min(1.0, LEASE_SECONDS / 3)
 POLL_SECONDS = 1.0
 MAX_BATCHES_PER_PROCESS = 4
+PRUNE_SECONDS = 3600.0  # expired files are deleted (rows and bytes) this often
 USER_AGENT = "switchyard-batch"
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 EXPIRED = "This request could not be executed before the completion window expired."
@@ -121,11 +122,16 @@ async def run_forever() -> None:
     global _wake, _loop
     _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
     journal.subscribe(_note_cost)
+    next_prune = 0.0
     try:
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_wake.wait(), POLL_SECONDS)
             _wake.clear()
+            if _loop.time() >= next_prune:
+                next_prune = _loop.time() + PRUNE_SECONDS
+                with contextlib.suppress(Exception):  # the database may be away: later
+                    await db_work.arun(files.prune_expired)
             for pk in [pk for pk, task in _running.items() if task.done()]:
                 del _running[pk]
             if len(_running) >= MAX_BATCHES_PER_PROCESS or runtime.closing():

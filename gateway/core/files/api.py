@@ -183,3 +183,18 @@ def delete(key: KeyEntry, file_id: str) -> dict[str, Any]:
     StoredFile.objects.filter(id=row.id).delete()
     store.current().delete(row.id)
     return {"id": row.id, "object": "file", "deleted": True}
+
+
+def prune_expired(now: datetime | None = None, limit: int = 500) -> int:
+    """Delete up to ``limit`` files whose ``expires_at`` has passed (rows, then bytes);
+    the number deleted. Expired files are already invisible to every key."""
+    rows = list(
+        StoredFile.objects.filter(expires_at__lte=now or timezone.now()).values_list(
+            "id", flat=True
+        )[:limit]
+    )
+    if rows:
+        StoredFile.objects.filter(id__in=rows).delete()
+        for file_id in rows:
+            store.current().delete(file_id)
+    return len(rows)

@@ -73,3 +73,20 @@ def test_s3_store_against_a_real_s3_server(settings):
             missing.put("file-x", io.BytesIO(b"x"))
         assert "NoSuchBucket" in refused.value.message
         assert "test-secret-key" not in refused.value.message
+
+
+@pytest.mark.django_db
+def test_expired_files_are_pruned(tmp_path, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.SWITCHYARD_FILE_STORE = str(tmp_path / "files")
+    soon = timezone.now() + timedelta(hours=1)
+    old = files.create(registry.MASTER, "batch", "a.jsonl", io.BytesIO(b"{}"), 2, soon)
+    kept = files.create(registry.MASTER, "batch", "b.jsonl", io.BytesIO(b"{}"), 2, None)
+    assert files.prune_expired() == 0
+    assert files.prune_expired(soon + timedelta(seconds=1)) == 1
+    assert list(StoredFile.objects.values_list("id", flat=True)) == [kept["id"]]
+    assert [p.name for p in (tmp_path / "files").iterdir()] == [kept["id"]]
+    assert old["id"] != kept["id"]
