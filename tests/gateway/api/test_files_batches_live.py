@@ -5,6 +5,7 @@ One server for the module (local file store); keys made through /api/keys."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +120,26 @@ def test_a_key_sees_only_its_own_files(gateway, keys):
     assert mine.id in [f.id for f in oai(gateway).files.list()]  # the master key sees all
     with pytest.raises(openai.AuthenticationError):
         oai(gateway, "sy-not-a-key").files.list()
+
+
+def test_unknown_paths_and_missing_keys_in_each_envelope(gateway):
+    auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+    unknown = httpx.get(f"{gateway.url}/v1/batches/batch_x/nothing", headers=auth)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_url"
+    missing = httpx.get(f"{gateway.url}/v1/messages/batches/msgbatch_x", headers=auth)
+    assert missing.status_code == 404 and missing.json()["type"] == "error"
+    assert missing.json()["error"]["type"] == "not_found_error"
+    # no key: refused before the body is read, whatever it declares
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\n\r\nxxxx"
+        )
+        head = conn.recv(65536)
+    assert head.startswith(b"HTTP/1.1 401") and b"API key" in head
+    listing = httpx.get(f"{gateway.url}/openai/v1/files", headers=auth)  # prefixed paths too
+    assert listing.status_code == 200 and listing.json()["object"] == "list"
 
 
 def test_bad_uploads_are_refused_and_store_nothing(gateway):
