@@ -73,6 +73,8 @@ BUDGET_SPENT = "is exhausted"
 
 def _note_cost(record: Any) -> None:
     if record.user_agent == USER_AGENT and record.request_id:
+        if len(_costs) > 10_000:  # rows of lines cancelled mid-call are never read
+            _costs.clear()
         _costs[record.request_id] = (record.cost_usd, record.error_message or "")
 
 
