@@ -16,3 +16,8 @@ class GatewayConfig(AppConfig):
         from gateway.telemetry import audit
 
         audit.connect()  # the audit log's model signals and sign-in listeners
+
+        from gateway.core.batches import runner
+        from gateway.server import runtime
+
+        runtime.at_start(runner.run_forever)  # gateway-run batches, one runner per process

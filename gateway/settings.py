@@ -181,6 +181,18 @@ SWITCHYARD_MAX_FORM_BODY_BYTES = env_int(
     "SWITCHYARD_MAX_FORM_BODY_BYTES", 1024 * 1024, minimum=1024
 )
 SWITCHYARD_MAX_UPLOAD_BYTES = env_int("SWITCHYARD_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Files (/v1/files, batch input and output): where their bytes live ("" or a directory:
+# a local directory, default <data dir>/files; s3://bucket/prefix: S3-compatible storage
+# through botocore, with the endpoint, region and credentials below or botocore's own
+# chain), and the largest upload (413 above).
+SWITCHYARD_FILE_STORE = env_str("SWITCHYARD_FILE_STORE")
+SWITCHYARD_FILE_STORE_ENDPOINT = env_str("SWITCHYARD_FILE_STORE_ENDPOINT")
+SWITCHYARD_FILE_STORE_REGION = env_str("SWITCHYARD_FILE_STORE_REGION", "us-east-1")
+SWITCHYARD_FILE_STORE_ACCESS_KEY_ID = env_str("SWITCHYARD_FILE_STORE_ACCESS_KEY_ID")
+SWITCHYARD_FILE_STORE_SECRET_ACCESS_KEY = env_str("SWITCHYARD_FILE_STORE_SECRET_ACCESS_KEY")
+SWITCHYARD_MAX_FILE_BYTES = env_int("SWITCHYARD_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1024)
+# Batches: requests of one gateway-run batch in flight at once (per batch).
+SWITCHYARD_BATCH_CONCURRENCY = env_int("SWITCHYARD_BATCH_CONCURRENCY", 8, minimum=1)
 # A connection must send a whole request head within this many seconds (408 otherwise;
 # also the longest a connection may stay open before its first request).
 SWITCHYARD_HEADER_TIMEOUT_SECONDS = env_float(

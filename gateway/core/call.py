@@ -105,6 +105,9 @@ class Caller:
     # whose user's role was checked) and who hears of each hosted MCP step as it happens
     mcp_servers: tuple[str, ...] = ()
     watch_mcp: Any = None  # Callable[[McpItem], None]
+    # the session its journal row names even when it fails before attribution (a batch
+    # line: its batch id; gateway/core/batches/runner)
+    session: str = ""
 
 
 @dataclass(slots=True)
@@ -163,6 +166,7 @@ class Call:
             user_agent=caller.user_agent[:300],
             from_playground=caller.from_playground,
             shadow_of=caller.shadow_of,
+            session=caller.session,
         )
         self.headers_in: Mapping[str, str] = {}  # for the shadow routes' mirrors
         self.path_fields: Mapping[str, Any] | None = None

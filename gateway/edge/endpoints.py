@@ -18,7 +18,7 @@ from django.conf import settings
 
 from gateway.core import service
 from gateway.core.service import Caller, Reply, StreamReply
-from gateway.edge import body_caps, dialects
+from gateway.edge import batch_endpoints, body_caps, dialects
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -413,6 +413,12 @@ class GatewayApp:
         elif method in ("GET", "DELETE") and (target := stored_response_target(path)):
             await runtime.ensure_started()
             await self.stored_response(scope, send, method, *target)
+        elif (files_or_batches := batch_endpoints.target(path)) is not None:
+            await runtime.ensure_started()
+            headers = header_map(scope)
+            caller = await resolve_fresh_caller(headers)
+            io = batch_endpoints.Io(read_body, send_reply)
+            await batch_endpoints.serve(scope, receive, send, files_or_batches, headers, caller, io)
         elif path == "/mcp" or path.startswith("/mcp/"):
             await runtime.ensure_started()
             from gateway.mcp import endpoint as mcp_endpoint

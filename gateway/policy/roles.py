@@ -78,6 +78,7 @@ ABILITIES: dict[str, frozenset[str]] = {
             # over every team's traffic (request bodies included): admins and owners
             "spend.view",
             "audit.view",
+            "batches.view",  # every key's batch jobs and their results
             "evals.use",
             "traffic.compare",
         }
@@ -140,6 +141,9 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:spend-csv": ("spend.view", "spend.view"),
     "console:audit": ("audit.view", "audit.view"),
     "console:audit-export": ("audit.view", "audit.view"),
+    "console:batches": ("batches.view", "batches.view"),
+    "console:batch-cancel": ("batches.view", "batches.view"),
+    "console:batch-download": ("batches.view", "batches.view"),
     # evaluations read request bodies of every key (datasets from the log)
     **{
         f"console:{name}": ("evals.use", "evals.use")

@@ -82,6 +82,10 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "spend-csv": (ADMINS, ADMINS),
     "audit": (ADMINS, ADMINS),
     "audit-export": (ADMINS, ADMINS),
+    # every key's batch jobs and their results
+    "batches": (ADMINS, ADMINS),
+    "batch-cancel": (ADMINS, ADMINS),
+    "batch-download": (ADMINS, ADMINS),
     **{
         name: (ADMINS, ADMINS)
         for name in (
@@ -174,6 +178,8 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
         "index": 0,
         "fmt": "csv",
         "request_id": "req-1",
+        "batch_id": "batch_missing",
+        "which": "output",
         "path": "console/console.css",
         "turn": 0,
         "column": 0,

@@ -1,0 +1,76 @@
+"""Batches (OpenAI ``/v1/batches`` and Anthropic Message Batches) for admins: every
+key's batches with their progress, status and cost, a cancel button while one runs,
+and its results to download (OpenAI: the output and error files; Anthropic: the
+results JSONL). The table refreshes itself every few seconds while a batch runs."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from console.decorators import staff_required
+from console.views.common import HtmxHttpRequest
+from gateway.core.batches import api as batches
+from gateway.core.batches.models import Batch
+from gateway.core.files import api as files
+from gateway.policy import registry
+
+PAGE = 50
+
+
+@staff_required
+def batch_list(request: HtmxHttpRequest) -> HttpResponse:
+    rows = list(Batch.objects.order_by("-created_at", "-id")[:PAGE])
+    counts = batches.line_counts([b.id for b in rows])
+    items = []
+    for batch in rows:
+        c = counts[batch.id]
+        done = sum(n for outcome, n in c.items() if outcome)
+        items.append(
+            {
+                "batch": batch,
+                "done": done,
+                "percent": round(100 * done / batch.total) if batch.total else 100,
+                "succeeded": c["succeeded"],
+                "failed": c["errored"] + c["expired"] + c["canceled"],
+                "running": batch.status in Batch.UNFINISHED,
+            }
+        )
+    return render(
+        request,
+        "console/batches.html",
+        {"items": items, "running": any(i["running"] for i in items)},
+    )
+
+
+@staff_required
+@require_POST
+def batch_cancel(request: HtmxHttpRequest, batch_id: str) -> HttpResponse:
+    batch = Batch.objects.filter(id=batch_id).first()
+    if batch is None:
+        raise Http404
+    batches.cancel(registry.MASTER, batch.id, batch.api)
+    from gateway.core.batches import runner
+
+    runner.wake()
+    return redirect("console:batches")
+
+
+@staff_required
+def batch_download(request: HtmxHttpRequest, batch_id: str, which: str) -> HttpResponse:
+    batch = Batch.objects.filter(id=batch_id).first()
+    if batch is None or batch.status in Batch.UNFINISHED:
+        raise Http404
+    if batch.api == "anthropic" and which == "results":
+        data = batches.anthropic_results(registry.MASTER, batch.id)
+    elif batch.api == "openai" and which in ("output", "errors"):
+        file_id = batch.output_file_id if which == "output" else batch.error_file_id
+        if not file_id:
+            raise Http404
+        data = files.content(registry.MASTER, file_id)
+    else:
+        raise Http404
+    reply = HttpResponse(data, content_type="application/jsonl")
+    reply["Content-Disposition"] = f'attachment; filename="{batch.id}_{which}.jsonl"'
+    return reply

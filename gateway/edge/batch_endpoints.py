@@ -1,0 +1,316 @@
+"""``/v1/files``, ``/v1/batches`` (OpenAI) and ``/v1/messages/batches`` (Anthropic),
+also under ``/openai/v1/`` and ``/anthropic/v1/``.
+
+Each request: the key is resolved from the headers (refused before any body is read),
+counted against the key's rate limit (``limits.admit``; creating a batch against its
+budget too: a spent budget refuses a new batch, never the reading of results),
+its body read up to its cap (an upload up to SWITCHYARD_MAX_FILE_BYTES, a JSON body up
+to SWITCHYARD_MAX_BODY_BYTES; 413 beyond, nothing stored), handed to
+``gateway.core.files.api`` / ``gateway.core.batches.api`` in a thread, and journaled
+once (endpoint ``files`` or ``batches``). Errors in the caller's envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
+from urllib.parse import parse_qsl
+
+import orjson
+from django.conf import settings
+
+from gateway.core import service
+from gateway.core.service import Call, Caller, Reply
+from gateway.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+    RequestTooLarge,
+)
+from gateway.policy import limits
+from gateway.server import db_work
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+PREFIXES = ("/openai", "/anthropic", "")
+ENVELOPE_SLACK = 64 * 1024  # a multipart upload's boundaries and fields around the file
+
+
+def target(path: str) -> tuple[str, list[str], str] | None:
+    """(resource, the path's parts after it, prefix) for a files or batches path."""
+    for prefix in PREFIXES:
+        for resource in ("/v1/messages/batches", "/v1/files", "/v1/batches"):
+            base = prefix + resource
+            if path == base or path.startswith(base + "/"):
+                rest = [part for part in path[len(base) :].split("/") if part]
+                return resource, rest, prefix
+    return None
+
+
+def _dialect(resource: str) -> str:
+    return "anthropic" if resource == "/v1/messages/batches" else "openai"
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Io:
+    """What the endpoint module lends (it imports this one, not the reverse)."""
+
+    read_body: Callable[[Receive, int], Awaitable[bytes | None]]
+    send_reply: Callable[[Send, Reply], Awaitable[None]]
+
+
+async def serve(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    found: tuple[str, list[str], str],
+    headers: dict[str, str],
+    caller: Caller,
+    io: Io,
+) -> None:
+    resource, rest, prefix = found
+    dialect = _dialect(resource)
+    method = scope["method"]
+    call = Call("batches" if "batches" in resource else "files", dialect, b"", caller)
+    try:
+        key = caller.key
+        if key is None:
+            raise AuthenticationFailed(caller.key_error)
+        refusal = service.key_refusal(key)
+        if refusal:
+            raise AuthenticationFailed(refusal)
+        rec = call.record
+        rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
+        # every call counts against the key's rate limit; a spent budget refuses only a
+        # new batch (the key can still read its files and results)
+        creates = method == "POST" and not rest and resource != "/v1/files"
+        admitted = dataclasses.replace(key, routes=None)
+        if not creates:
+            admitted = dataclasses.replace(admitted, budget_usd=None, max_budget_per_user=None)
+        reservation = await limits.admit(admitted, resource, 0)
+        await reservation.settle(0, 0)  # type: ignore[arg-type]
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        handler = _HANDLERS.get((resource, method, len(rest), rest[-1] if len(rest) == 2 else ""))
+        if handler is None:
+            raise ModelNotFound(f"no such endpoint: {method} {scope['path']}", code="unknown_url")
+        base_url = _base_url(scope, headers) + prefix
+        request = _Request(scope, receive, headers, key, query, rest, base_url, io)
+        status, payload, content_type = await handler(request)
+    except GatewayError as error:
+        await io.send_reply(send, call.error_reply(error))
+        return
+    except asyncio.CancelledError:
+        call.finish(status=499, disconnected=True)
+        raise
+    except Exception as exc:
+        log.exception("%s %s failed", method, scope["path"])
+        await io.send_reply(
+            send, call.error_reply(GatewayError(f"internal error ({type(exc).__name__})"))
+        )
+        return
+    call.finish(status=status)
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    await io.send_reply(send, Reply(status, body, call.headers(content_type)))
+    if resource != "/v1/files" and method in ("POST", "DELETE"):
+        from gateway.core.batches import runner
+
+        runner.wake()
+
+
+@dataclasses.dataclass(slots=True)
+class _Request:
+    scope: Scope
+    receive: Receive
+    headers: dict[str, str]
+    key: Any
+    query: dict[str, str]
+    rest: list[str]
+    base_url: str
+    io: Io
+
+
+def _base_url(scope: Scope, headers: dict[str, str]) -> str:
+    host = headers.get("host") or "localhost"
+    scheme = headers.get("x-forwarded-proto") or scope.get("scheme") or "http"
+    return f"{scheme}://{host}"
+
+
+JSON = b"application/json"
+
+
+async def _json_body(request: _Request) -> dict[str, Any]:
+    limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
+    raw = await request.io.read_body(request.receive, limit)
+    if raw is None:
+        raise RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
+async def _spool_body(request: _Request, limit: int) -> tuple[IO[bytes], int]:
+    """The body in a temporary file (in memory up to 8 MiB), or a 413 past ``limit``."""
+    declared = request.headers.get("content-length", "")
+    too_large = RequestTooLarge(
+        f"the file exceeds the limit of {settings.SWITCHYARD_MAX_FILE_BYTES} bytes"
+    )
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (returned open)
+    size = 0
+    try:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                raise asyncio.CancelledError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            spool.write(chunk)
+            if not message.get("more_body"):
+                break
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, size
+
+
+def _parse_upload(content_type: str, spool: IO[bytes], size: int) -> tuple[dict[str, str], Any]:
+    """The form fields and the ``file`` part of a multipart upload (Django's parser:
+    a large file goes to a temporary file, not memory)."""
+    from django.core.files.uploadhandler import (
+        MemoryFileUploadHandler,
+        TemporaryFileUploadHandler,
+    )
+    from django.http.multipartparser import MultiPartParser, MultiPartParserError
+
+    meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(size)}
+    handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
+    try:
+        fields, uploads = MultiPartParser(meta, spool, handlers, "utf-8").parse()  # type: ignore[arg-type]
+    except (MultiPartParserError, ValueError) as exc:
+        raise InvalidRequest(f"the upload is not a valid multipart form ({exc})") from None
+    upload = uploads.get("file")
+    if upload is None:
+        raise InvalidRequest(
+            "file is required: send it as the multipart field 'file'", param="file"
+        )
+    return {name: fields.get(name) for name in fields}, upload
+
+
+async def _upload(request: _Request) -> tuple[int, Any, bytes]:
+    from gateway.core.files import api as files
+
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise InvalidRequest("upload a file as multipart/form-data (fields 'file' and 'purpose')")
+    limit = settings.SWITCHYARD_MAX_FILE_BYTES
+    spool, size = await _spool_body(request, limit + ENVELOPE_SLACK)
+
+    def store() -> dict[str, Any]:
+        try:
+            fields, upload = _parse_upload(content_type, spool, size)
+            try:
+                if upload.size > limit:
+                    raise RequestTooLarge(f"the file exceeds the limit of {limit} bytes")
+                filename = upload.name or "upload"
+                purpose = files.check_upload(fields.get("purpose"), filename)
+                expires = files.expiry(
+                    purpose,
+                    fields.get("expires_after[anchor]"),
+                    fields.get("expires_after[seconds]"),
+                )
+                upload.seek(0)
+                return files.create(request.key, purpose, filename, upload, upload.size, expires)
+            finally:
+                upload.close()
+        finally:
+            spool.close()
+
+    return 200, await db_work.arun(store), JSON
+
+
+def _in_thread(
+    fn: Callable[..., Any], *pick: str
+) -> Callable[[_Request], Awaitable[tuple[int, Any, bytes]]]:
+    """A handler calling ``fn(key, <the request's values named by pick>)`` in a thread."""
+
+    async def handler(request: _Request) -> tuple[int, Any, bytes]:
+        args: list[Any] = []
+        for name in pick:
+            if name == "id":
+                args.append(request.rest[0])
+            elif name == "query":
+                args.append(request.query)
+            elif name == "base_url":
+                args.append(request.base_url)
+            elif name == "body":
+                args.append(await _json_body(request))
+        return 200, await db_work.arun(fn, request.key, *args), JSON
+
+    return handler
+
+
+async def _file_content(request: _Request) -> tuple[int, Any, bytes]:
+    from gateway.core.files import api as files
+
+    data = await db_work.arun(files.content, request.key, request.rest[0])
+    return 200, data, b"application/octet-stream"
+
+
+async def _anthropic_results(request: _Request) -> tuple[int, Any, bytes]:
+    from gateway.core.batches import api as batches
+
+    data = await db_work.arun(batches.anthropic_results, request.key, request.rest[0])
+    return 200, data, b"application/binary"
+
+
+def _handlers() -> dict[tuple[str, str, int, str], Any]:
+    from gateway.core.batches import api as batches
+    from gateway.core.files import api as files
+
+    f, b, m = "/v1/files", "/v1/batches", "/v1/messages/batches"
+    return {
+        (f, "POST", 0, ""): _upload,
+        (f, "GET", 0, ""): _in_thread(files.listing, "query"),
+        (f, "GET", 1, ""): _in_thread(files.retrieve, "id"),
+        (f, "DELETE", 1, ""): _in_thread(files.delete, "id"),
+        (f, "GET", 2, "content"): _file_content,
+        (b, "POST", 0, ""): _in_thread(batches.openai_create, "body"),
+        (b, "GET", 0, ""): _in_thread(batches.openai_list, "query"),
+        (b, "GET", 1, ""): _in_thread(batches.openai_retrieve, "id"),
+        (b, "POST", 2, "cancel"): _in_thread(batches.openai_cancel, "id"),
+        (m, "POST", 0, ""): _in_thread(batches.anthropic_create, "body"),
+        (m, "GET", 0, ""): _in_thread(batches.anthropic_list, "query", "base_url"),
+        (m, "GET", 1, ""): _in_thread(batches.anthropic_retrieve, "id", "base_url"),
+        (m, "DELETE", 1, ""): _in_thread(batches.anthropic_delete, "id"),
+        (m, "POST", 2, "cancel"): _in_thread(batches.anthropic_cancel, "id", "base_url"),
+        (m, "GET", 2, "results"): _anthropic_results,
+    }
+
+
+class _LazyHandlers(dict):  # type: ignore[type-arg]
+    def get(self, name: Any, default: Any = None) -> Any:
+        if not self:
+            self.update(_handlers())
+        return super().get(name, default)
+
+
+_HANDLERS = _LazyHandlers()
