@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import uvicorn
 from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.live import free_port
@@ -66,13 +67,41 @@ class _RequireToken:
 
 
 @contextmanager
-def running_mcp_server(token: str | None = None) -> Iterator[str]:
-    """Serve the test tools; yields the endpoint URL (``http://127.0.0.1:<port>/mcp``)."""
-    app: ASGIApp = build_server().streamable_http_app()
+def running_mcp_server(
+    token: str | None = None,
+    *,
+    tls: tuple[str, str] | None = None,
+    host_name: str | None = None,
+    server_names: list[str | None] | None = None,
+) -> Iterator[str]:
+    """Serve the test tools; yields the endpoint URL (``http://127.0.0.1:<port>/mcp``).
+
+    ``tls``: (certificate file, key file) to serve HTTPS, the URL then naming
+    ``host_name``, the only Host the server accepts (the SDK's DNS-rebinding check);
+    ``server_names`` gets the TLS server name (SNI) of every handshake."""
+    security = None
+    if host_name is not None:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=[f"{host_name}:*"]
+        )
+    app: ASGIApp = build_server().streamable_http_app(transport_security=security)
     if token is not None:
         app = _RequireToken(app, token)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
+    if tls is not None:
+        config.load()  # its SSL context, to see the server names clients ask for
+        assert config.ssl is not None
+        if server_names is not None:
+            config.ssl.sni_callback = lambda _sock, name, _ctx: server_names.append(name)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -81,8 +110,9 @@ def running_mcp_server(token: str | None = None) -> Iterator[str]:
         if time.monotonic() > deadline:
             raise RuntimeError("the test MCP server did not start")
         time.sleep(0.02)
+    scheme = "https" if tls else "http"
     try:
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield f"{scheme}://{host_name or '127.0.0.1'}:{port}/mcp"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

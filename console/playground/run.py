@@ -44,6 +44,7 @@ class ColumnRun:
     mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached (hosted loop)
     mcp_calls: list[dict[str, Any]] = field(default_factory=list)  # the tool calls run
     mcp_sent: int = 0  # how many of them the page has
+    mcp_said: list[str] = field(default_factory=list)  # the text said before the calls
 
     def __post_init__(self) -> None:
         self.reader = TranscriptReader(self.dialect)
@@ -79,8 +80,12 @@ class ColumnRun:
 
     def mcp_step(self, item: Any) -> None:
         """A hosted MCP step (``gateway.types.McpItem``) as the column shows it: each
-        tool call with its arguments and result, and a server that could not list."""
-        if item.kind == "call" or (item.kind == "list_tools" and item.error):
+        tool call with its arguments and result, and a server that could not list.
+        Each call keeps where it falls in the answer (``at``: the length of the text
+        said before it, which the gateway puts in the answer, joined by blank lines)."""
+        if item.kind == "message":
+            self.mcp_said.append(item.output or "")
+        elif item.kind == "call" or (item.kind == "list_tools" and item.error):
             self.mcp_calls.append(
                 {
                     "server": item.server,
@@ -88,8 +93,13 @@ class ColumnRun:
                     "arguments": item.arguments if item.kind == "call" else "",
                     "output": item.output,
                     "error": item.error,
+                    "at": len(PARAGRAPH.join(said.strip() for said in self.mcp_said)),
                 }
             )
+
+    def parts(self) -> list[dict[str, Any]]:
+        """The answer in order: text, call, text (``answer_parts``)."""
+        return answer_parts(self.reader.fold.text, self.mcp_calls)
 
     def result(self) -> dict[str, Any]:
         """What is saved in Comparison.results for this column and turn."""
@@ -102,6 +112,7 @@ class ColumnRun:
             "thinking": fold.thinking,
             "tool_calls": fold.tool_calls,
             "mcp_calls": self.mcp_calls,
+            "parts": self.parts(),
             "error": self.error or fold.error,
             "request_id": self.request_id,
             "deployment": self.deployment,
@@ -109,6 +120,30 @@ class ColumnRun:
             "request": self.body,
             "transcript": self.reader.transcript.decode(errors="replace"),
         }
+
+
+PARAGRAPH = "\n\n"  # how the gateway joins the text said around hosted MCP calls
+
+
+def answer_parts(text: str, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answer's text cut where each MCP call ran, the calls in their places:
+    ``[{"type": "text", "text": ...}, {"type": "mcp", **call}, ...]``. A call whose
+    place does not fit the text (none recorded, or past its end) goes where the one
+    before it went (the first: above the text). The blank line the gateway put between
+    two pieces of text is dropped where a call now stands: joined by ``PARAGRAPH``,
+    the text parts give ``text`` back."""
+    parts: list[dict[str, Any]] = []
+    start = 0
+    for call in calls:
+        at = call.get("at")
+        if isinstance(at, int) and start <= at <= len(text):
+            if text[start:at]:
+                parts.append({"type": "text", "text": text[start:at]})
+            start = at + len(PARAGRAPH) if text.startswith(PARAGRAPH, at) else at
+        parts.append({"type": "mcp", **{k: v for k, v in call.items() if k != "at"}})
+    if text[start:] or not any(p["type"] == "text" for p in parts):
+        parts.append({"type": "text", "text": text[start:]})
+    return parts
 
 
 def _header(headers: service.Headers, name: bytes) -> str:
@@ -227,6 +262,7 @@ class TurnRun:
             thinking=fold.thinking,
             tool_calls=fold.tool_calls,
             mcp_calls=column.mcp_calls,
+            parts=column.parts(),
             error=column.error or fold.error,
         )
         return data

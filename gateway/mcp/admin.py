@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from gateway.models import McpServer
@@ -84,9 +83,3 @@ async def probe(server: McpServer) -> Probe:
         message = pool._describe(entry, exc)
         return Probe(ok=False, error=message, elapsed_ms=(time.monotonic() - started) * 1000)
     return Probe(ok=True, tools=tools, elapsed_ms=(time.monotonic() - started) * 1000)
-
-
-def errors_of(exc: ValidationError) -> dict[str, list[str]]:
-    from gateway.ops.admin_ops import errors_by_field
-
-    return errors_by_field(exc)

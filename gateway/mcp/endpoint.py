@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+import uuid
 from typing import Any
 
 import mcp_types as types
@@ -31,6 +33,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
+from gateway import journal
+from gateway.errors import ShuttingDown
 from gateway.mcp import calls, permissions, pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
@@ -40,6 +44,7 @@ from gateway.server import runtime
 log = logging.getLogger(__name__)
 
 PREFIX = "/mcp"
+SHUTTING_DOWN = "this gateway instance is shutting down; retry"
 DRAIN_POLL_SECONDS = 0.25  # how often a notification stream looks for a drain
 SCOPE_KEY = "switchyard.mcp"
 
@@ -268,6 +273,36 @@ async def _refuse(send: Any, status: int, message: str, code: int = -32001) -> N
     await send({"type": "http.response.body", "body": body})
 
 
+async def _refuse_draining(scope: dict, send: Any, started: float, code: int = -32000) -> None:
+    """The 503 of a request the drain refused, journaled as the /v1 ones are (one row,
+    dialect ``mcp``; endpoint = method and path, route = the server of ``/mcp/<server>``).
+    The key is looked up in memory only (no registry check while shutting down)."""
+    headers = dict(scope.get("headers") or [])
+    raw = _token(headers)
+    key = registry.current().key(raw) if raw else None
+    path: str = scope["path"].rstrip("/") or "/"
+    error = ShuttingDown(SHUTTING_DOWN)
+    journal.record(
+        journal.Record(
+            request_id="mcp_" + uuid.uuid4().hex[:24],
+            key_id=key.id if key is not None else None,
+            key_name=key.name if key is not None else "",
+            key_prefix=key.prefix if key is not None else "",
+            dialect="mcp",
+            endpoint=f"{scope.get('method', '')} {PREFIX}"[:40],
+            route=path[len(PREFIX) + 1 :][:200] if path.startswith(PREFIX + "/") else "",
+            provider="mcp",
+            status=503,
+            finish_reason="error",
+            error_kind=error.kind,
+            error_message=error.message,
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:300],
+            latency_ms=(time.monotonic() - started) * 1000,
+        )
+    )
+    await _refuse(send, 503, SHUTTING_DOWN, code)
+
+
 async def app(scope: dict, receive: Any, send: Any) -> None:
     """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.edge.endpoints`` routes here).
 
@@ -276,8 +311,9 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
     a process that serves); the POSTs under way (a tool call) count as requests in
     flight, which the drain waits for, and a session's notification stream (GET) ends
     so that its connection can close."""
+    started = time.monotonic()
     if runtime.draining():
-        await _refuse(send, 503, "this gateway instance is shutting down; retry", -32000)
+        await _refuse_draining(scope, send, started)
         return
     path: str = scope["path"].rstrip("/") or "/"
     only = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
@@ -293,12 +329,9 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
     if key.revoked:
         await _refuse(send, 401, "this API key has been revoked")
         return
-    if key.expires_at is not None:
-        import time
-
-        if key.expires_at.timestamp() <= time.time():
-            await _refuse(send, 401, "this API key has expired")
-            return
+    if key.expires_at is not None and key.expires_at.timestamp() <= time.time():
+        await _refuse(send, 401, "this API key has expired")
+        return
     if only is not None:
         entry = registry.current().mcp_servers.get(only)
         if entry is None:  # perhaps registered a moment ago through another process
@@ -316,7 +349,7 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
     }
     manager = await _session_manager()
     if scope.get("method") == "GET":
-        await _until_drain(manager, scope, receive, send)
+        await _until_drain(manager, scope, receive, send, started)
         return
     runtime.request_started()
     try:
@@ -326,7 +359,7 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
 
 
 async def _until_drain(
-    manager: StreamableHTTPSessionManager, scope: dict, receive: Any, send: Any
+    manager: StreamableHTTPSessionManager, scope: dict, receive: Any, send: Any, started: float
 ) -> None:
     """Serve a session's notification stream (GET) until it ends or the drain begins
     (it would hold its connection open through the whole grace period); a stream the
@@ -349,7 +382,7 @@ async def _until_drain(
                 with contextlib.suppress(BaseException):
                     await task
                 if not state["started"]:
-                    await _refuse(send, 503, "this gateway instance is shutting down; retry")
+                    await _refuse_draining(scope, send, started, -32001)
                 elif not state["done"]:
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return

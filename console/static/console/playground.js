@@ -301,13 +301,21 @@
     });
   }
 
+  // An answer's text is one raw box and its rendered twin, or several pairs with the
+  // MCP calls the gateway ran between them (text, call, text).
   function renderAnswer(answer) {
-    const raw = answer.querySelector(".pg-text");
-    const md = answer.querySelector(".pg-md");
-    if (!raw || !md) return;
+    const texts = answer.querySelectorAll(".pg-text");
+    if (!texts.length) return;
     if (!canRender()) { answer.classList.add("raw", "no-md"); return; }
-    md.innerHTML = window.DOMPurify.sanitize(markdown.parse(raw.textContent));
+    texts.forEach((raw) => {
+      const md = raw.nextElementSibling;
+      if (md && md.classList.contains("pg-md")) md.innerHTML = window.DOMPurify.sanitize(markdown.parse(raw.textContent));
+    });
   }
+
+  // The whole answer's text (the pieces around MCP calls were joined by a blank line).
+  const answerText = (answer) => Array.from(answer.querySelectorAll(".pg-text"), (el) => el.textContent).join("\n\n");
+  const lastText = (answer) => { const all = answer.querySelectorAll(".pg-text"); return all[all.length - 1]; };
 
   // After a tool call: a box for the tool's result, sent with the next follow-up.
   function toolResultBox(col, call) {
@@ -348,7 +356,7 @@
       button.textContent = on ? "Formatted" : "Raw";
     } else if (event.target.closest(".pg-copy")) {
       const button = event.target.closest(".pg-copy");
-      copyText(answer.querySelector(".pg-text").textContent).then(
+      copyText(answerText(answer)).then(
         () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 1500); },
         () => { button.textContent = "Copy failed"; });
     }
@@ -456,22 +464,43 @@
 
   // The MCP tool calls the gateway ran for a column: server, tool, arguments, and the
   // result (or error) folded under each.
+  function mcpCall(call) {
+    const el = document.createElement("details");
+    el.className = "pg-mcp" + (call.error ? " failed" : "");
+    const summary = document.createElement("summary");
+    summary.className = "mono";
+    summary.innerHTML = '<span class="pill mcp">MCP</span> ';
+    summary.append(`${call.server} · ${call.name}(${call.arguments || ""})`);
+    const result = document.createElement("div");
+    result.className = "pg-pre";
+    result.textContent = call.error || call.output || "";
+    el.append(summary, result);
+    return el;
+  }
+
+  // While the column streams, the calls so far (the text comes after them).
   function paintMcpCalls(answer, calls) {
     answer.querySelectorAll(".pg-mcp").forEach((el) => el.remove());
     const anchor = answer.querySelector(".pg-text");
-    for (const call of calls || []) {
-      const el = document.createElement("details");
-      el.className = "pg-mcp" + (call.error ? " failed" : "");
-      const summary = document.createElement("summary");
-      summary.className = "mono";
-      summary.innerHTML = '<span class="pill mcp">MCP</span> ';
-      summary.append(`${call.server} · ${call.name}(${call.arguments || ""})`);
-      const result = document.createElement("div");
-      result.className = "pg-pre";
-      result.textContent = call.error || call.output || "";
-      el.append(summary, result);
-      anchor.before(el);
+    for (const call of calls || []) anchor.before(mcpCall(call));
+  }
+
+  // The finished answer in order, as it is saved: its text with each call in its place.
+  function paintParts(answer, parts) {
+    answer.querySelectorAll(".pg-mcp, .pg-text, .pg-md").forEach((el) => el.remove());
+    let after = answer.querySelector(".pg-answer-tools");
+    const put = (el) => { after.after(el); after = el; };
+    for (const part of parts) {
+      if (part.type === "mcp") { put(mcpCall(part)); continue; }
+      const raw = document.createElement("div");
+      raw.className = "pg-text";
+      raw.textContent = part.text || "";
+      const md = document.createElement("div");
+      md.className = "pg-md";
+      put(raw);
+      put(md);
     }
+    renderAnswer(answer);
   }
 
   function paintTick(data) {
@@ -482,7 +511,7 @@
       const box = col.querySelector(".pg-transcript");
       const stick = atBottom(box);
       const answer = current(col);
-      answer.querySelector(".pg-text").textContent += data.text;
+      lastText(answer).textContent += data.text;
       renderAnswer(answer);
       follow(col, stick);
     }
@@ -497,9 +526,12 @@
     const box = col.querySelector(".pg-transcript");
     const stick = atBottom(box);
     const answer = current(col);
-    answer.querySelector(".pg-text").textContent = data.text || "";
-    renderAnswer(answer);
-    paintMcpCalls(answer, data.mcp_calls);
+    if (data.parts) paintParts(answer, data.parts);
+    else {
+      answer.querySelector(".pg-text").textContent = data.text || "";
+      renderAnswer(answer);
+      paintMcpCalls(answer, data.mcp_calls);
+    }
     if (data.thinking) {
       const details = document.createElement("details");
       details.className = "pg-thinking";

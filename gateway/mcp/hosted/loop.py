@@ -129,7 +129,9 @@ class Loop:
         inline_text: bool = False,
         watch: Callable[[McpItem], None] | None = None,
     ) -> None:
-        self.watch = watch  # told of each step as it happens (the console playground)
+        # told of each step as it happens (the console playground); with inline_text,
+        # also of the text said before calls (a ``message`` item that is no step)
+        self.watch = watch
         # the client's API has no place for text between tool calls (Chat Completions,
         # Gemini): it joins the final message, in order, instead of a ``message`` step
         self.inline_text = inline_text
@@ -146,11 +148,7 @@ class Loop:
     async def run(self, emit: Emit | None = None) -> ChatResponse:
         async def step(item: McpItem) -> None:
             self.items.append(item)
-            if self.watch is not None:
-                try:
-                    self.watch(item)
-                except Exception:
-                    log.warning("watching a hosted MCP step failed", exc_info=True)
+            self._tell(item)
             if emit is not None:
                 await emit(item)
 
@@ -180,6 +178,9 @@ class Loop:
                 if said.strip():  # what the model said before its calls, in its place
                     if self.inline_text:
                         self.said.append(said)
+                        # not a step of the answer (the text goes into it), but the
+                        # watcher learns where the calls fall between its paragraphs
+                        self._tell(McpItem("message", _id("msg"), "", output=said))
                     else:
                         await step(McpItem("message", _id("msg"), "", output=said))
                 calls, results, waiting = [], [], False
@@ -218,6 +219,13 @@ class Loop:
                 ]
                 if self.calls >= self.max_calls:  # no more calls: the model must answer
                     tools = [t for t in tools if t.name not in self.offered]
+
+    def _tell(self, item: McpItem) -> None:
+        if self.watch is not None:
+            try:
+                self.watch(item)
+            except Exception:
+                log.warning("watching a hosted MCP step failed", exc_info=True)
 
     def _note(self, note: Note) -> None:
         entry = dataclasses.asdict(note)

@@ -47,8 +47,9 @@ class ServerFailed(Exception):
 
 def _inner_transport() -> httpx2.AsyncBaseTransport:
     """What ``PinnedTransport`` sends through (its own pool, no proxies from the
-    environment); tests swap it to see where a connection would go."""
-    return httpx2.AsyncHTTPTransport(trust_env=False)
+    environment); tests swap it to see where a connection would go. Certificates are
+    verified as the URL fetches' are (``url_fetch.VERIFY``), against the URL's host."""
+    return httpx2.AsyncHTTPTransport(verify=url_fetch.VERIFY, trust_env=False)
 
 
 class PinnedTransport(httpx2.AsyncBaseTransport):

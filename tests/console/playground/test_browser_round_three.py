@@ -89,10 +89,16 @@ def choose(page, *routes: str) -> None:
 
 
 def wait_done(page, turns: int = 1) -> None:
+    """Until turn ``turns`` has ended: both columns done AND the turn's end message
+    handled (the grid no longer ``running``). The server sends that message only after
+    it saved the turn, a moment after the columns' last states; until then the page
+    ignores Ctrl/Cmd+Enter (a run is under way), so a follow-up keyed in between the
+    two would be dropped."""
     page.wait_for_function(
         f"""document.querySelectorAll('#pg-grid .pg-col[data-state=done]').length === 2
         && document.querySelectorAll('#pg-grid .pg-col[data-index="1"] .pg-msg.assistant')
-        .length === {turns}""",
+        .length === {turns}
+        && !document.getElementById('pg-grid').classList.contains('running')""",
         timeout=20_000,
     )
 

@@ -1,10 +1,12 @@
 """Playground columns with MCP servers, in headless Chromium against a running gateway:
 an owner attaches a registered MCP server (a stdio server written with the ``mcp``
 SDK) to two columns, one on an OpenAI-chat upstream through the OpenAI dialect, one on
-an Anthropic upstream through the Anthropic dialect; the mock model calls the server's
-tool, and each column shows the call (server, tool, arguments, result) and the answer
-made with its result. A member's playground offers no MCP server. Screenshots at
-1440 and 390 px: playground-mcp-*.png (tests/screenshots.py says where)."""
+an Anthropic upstream through the Anthropic dialect; the mock model talks, calls the
+server's tool, talks again and calls it again, then answers with the results. Each
+column shows its answer in order, each call (server, tool, arguments, result) between
+the paragraphs said around it, live and when the comparison is reopened. A member's
+playground offers no MCP server. Screenshots at 1440 and 390 px: playground-mcp-*.png
+(tests/screenshots.py says where)."""
 
 from __future__ import annotations
 
@@ -59,11 +61,29 @@ def signed_in(browser, gw: Gateway, user: str, width: int):  # type: ignore[no-u
     return page
 
 
+# The answer as shown, in order: each rendered piece of text, each MCP call's summary.
+IN_ORDER = """answer => Array.from(answer.querySelectorAll('.pg-md, .pg-mcp')).map((el) =>
+  el.matches('.pg-mcp') ? 'MCP ' + el.querySelector('summary').textContent.replace(/^MCP\\s*/, '')
+                        : el.textContent.trim())"""
+EXPECTED = [
+    "Let me add them.",
+    'MCP calc · add({"a":20,"b":22})',
+    "Now check it.",
+    'MCP calc · add({"a":40,"b":2})',
+    "Done: 42 | 42",
+]
+
+
 def test_columns_run_the_servers_tools_and_show_the_calls(stack: Stack) -> None:
     from playwright.sync_api import sync_playwright
 
     stack.mock.reset()
-    stack.mock.default = chatty_caller([("Let me add them.", "add", {"a": 20, "b": 22})])
+    stack.mock.default = chatty_caller(
+        [
+            ("Let me add them.", "add", {"a": 20, "b": 22}),
+            ("Now **check** it.", "add", {"a": 40, "b": 2}),
+        ]
+    )
     shots = screenshot_dir()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -89,35 +109,45 @@ def test_columns_run_the_servers_tools_and_show_the_calls(stack: Stack) -> None:
                 time.sleep(0.1)
             assert states == ["done", "done"], states
             for n in range(2):
-                column = page.locator(f'#pg-grid .pg-col[data-index="{n}"]')
-                call = column.locator(".pg-mcp")
-                assert call.count() == 1
-                assert "calc · add" in call.locator("summary").inner_text()
-                assert 'add({"a":20,"b":22})' in call.locator("summary").inner_text()
+                answer = page.locator(f'#pg-grid .pg-col[data-index="{n}"] .pg-msg.assistant')
+                assert answer.evaluate(IN_ORDER) == EXPECTED  # live: each call in its place
+                assert answer.locator(".pg-md strong").inner_text() == "check"  # Markdown
+                call = answer.locator(".pg-mcp").first
                 call.locator("summary").click()
                 assert call.locator(".pg-pre").inner_text() == "42"
-                text = column.locator(".pg-text").inner_text()
-                assert text == "Let me add them.\n\nDone: 42", text
+                answer.locator(".pg-raw-toggle").click()  # the raw text, in its pieces
+                raw = answer.locator(".pg-text").all_inner_texts()
+                assert raw == ["Let me add them.", "Now **check** it.", "Done: 42 | 42"]
+                answer.locator(".pg-raw-toggle").click()
             page.screenshot(path=str(shots / "playground-mcp-1440.png"), full_page=True)
-            # the comparison reopened (here on a phone) shows the calls again
-            narrow = signed_in(browser, stack.gw, OWNER, 390)
-            narrow.goto(f"/playground/?comparison={_latest_comparison(stack)}")
-            assert narrow.locator("#pg-grid .pg-mcp").count() == 2
-            narrow.locator("#pg-grid .pg-mcp summary").first.click()
-            narrow.screenshot(path=str(shots / "playground-mcp-390.png"), full_page=True)
+            # the comparison reopened, at both widths, shows the answers as they were
+            comparison = _latest_comparison(stack)
+            for width in (1440, 390):
+                again = signed_in(browser, stack.gw, OWNER, width)
+                again.goto(f"/playground/?comparison={comparison}")
+                for n in range(2):
+                    answer = again.locator(f'#pg-grid .pg-col[data-index="{n}"] .pg-msg.assistant')
+                    assert answer.evaluate(IN_ORDER) == EXPECTED
+                again.locator("#pg-grid .pg-mcp summary").first.click()
+                again.screenshot(
+                    path=str(shots / f"playground-mcp-reopened-{width}.png"), full_page=True
+                )
+                again.locator("#pg-grid").screenshot(
+                    path=str(shots / f"playground-mcp-reopened-grid-{width}.png")
+                )
             # a member's role may not attach MCP servers: no such control
             member = signed_in(browser, stack.gw, MEMBER, 1440)
             assert member.locator("input[name=mcp_servers]").count() == 0
         finally:
             browser.close()
     sent = [r for r in stack.mock.chat_requests()]
-    assert len(sent) == 4  # two turns per column: the call, then the answer
+    assert len(sent) == 6  # three turns per column: two calls, then the answer
     rows = stack.gw.shell(
         "from gateway.models import RequestLog\n"
         "print([(r.route, [c['tool'] for c in r.mcp_calls]) for r in "
         "RequestLog.objects.filter(from_playground=True).order_by('route')])"
     )
-    assert "('mock-claude', ['add'])" in rows and "('mock-gpt', ['add'])" in rows
+    assert "('mock-claude', ['add', 'add'])" in rows and "('mock-gpt', ['add', 'add'])" in rows
 
 
 def _latest_comparison(stack: Stack) -> int:
