@@ -47,12 +47,13 @@ def note(late: float) -> float:
 def watch() -> None:
     """Keep the probe running on the current loop (start it if it is not); call from a
     coroutine or callback of that loop."""
-    global _task, _watched
+    global _task, _watched, _lag
     _watched = time.monotonic()
-    task = _task
-    if task is not None and not task.done():
+    task, loop = _task, asyncio.get_running_loop()
+    if task is not None and not task.done() and task.get_loop() is loop:
         return
-    _task = asyncio.get_running_loop().create_task(probe(INTERVAL, IDLE_STOP), name="loop-lag")
+    _lag = 0.0  # nothing stale from a probe of a loop that has gone (tests)
+    _task = loop.create_task(probe(INTERVAL, IDLE_STOP), name="loop-lag")
 
 
 def running() -> bool:
