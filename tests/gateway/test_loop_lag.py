@@ -58,3 +58,22 @@ async def test_the_probe_runs_only_while_watched(monkeypatch: pytest.MonkeyPatch
     assert not loop_lag.running() and loop_lag.lag() == 0.0  # stopped by itself
     loop_lag.watch()
     assert loop_lag.running()  # and started again when asked
+
+
+def test_a_probe_left_on_a_closed_loop_is_replaced_and_its_lag_forgotten():
+    async def saturated() -> None:
+        loop_lag.watch()
+        loop_lag.note(0.05)
+
+    old = asyncio.new_event_loop()
+    old.run_until_complete(saturated())
+    old.close()  # its probe never ran to its end (a test's loop, a restarted server)
+    stale = loop_lag._task
+    assert stale is not None and not stale.done() and loop_lag.lag() > 0.02
+
+    async def fresh_loop() -> tuple[float, bool]:
+        loop_lag.watch()
+        return loop_lag.lag(), loop_lag._task is not stale
+
+    assert asyncio.run(fresh_loop()) == (0.0, True)
+    stale._log_destroy_pending = False  # type: ignore[attr-defined]  # its loop is gone
