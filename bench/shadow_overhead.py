@@ -15,13 +15,17 @@ them up:
   request (user + system of the whole process tree; with shadowing it includes the
   mirror's own call, which the client never waits for). The mirrored requests are
   counted from the request log after each cell (``shadow_of`` set): mirrors beyond
-  ``SWITCHYARD_SHADOW_MAX_IN_FLIGHT`` a worker are skipped by design.
+  ``SWITCHYARD_SHADOW_MAX_IN_FLIGHT`` a worker, or while its event loop is saturated
+  (``SWITCHYARD_SHADOW_BUSY_LAG_MS``; ``--env SWITCHYARD_SHADOW_BUSY_LAG_MS=0`` turns
+  that off), are skipped by design.
 - **calls** (deterministic): in this process, the ASGI application the server runs
   (``gateway.asgi.application``) answers ``--requests`` requests one at a time;
   ``cProfile`` is on from the moment the request reaches the application until the
   last byte of its answer is sent, i.e. the primary's path as the client waits on it.
   The mirror runs after that (the next request starts only once it has finished), so
-  its own calls are counted apart: "mirror, off the path". The journal writer is a no-op
+  its own calls are counted apart: "mirror, off the path" (requests back to back under
+  the profiler keep the loop busy: most mirrors are skipped unless
+  ``SWITCHYARD_SHADOW_BUSY_LAG_MS=0`` is in the environment). The journal writer is a no-op
   here (the same for both settings; it runs on its own thread in the server).
 
 Wall clock on a shared machine is noisy (see bench/README.md); the call counts are not.

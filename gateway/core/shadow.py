@@ -10,6 +10,13 @@ through the same service as any request:
 - the client only ever gets the primary's answer and timing: mirrors start after the
   primary ends, and at most ``SWITCHYARD_SHADOW_MAX_IN_FLIGHT`` (default 8) run at once
   per process; a mirror that would exceed it is skipped, not queued;
+- mirrors use only the process's spare CPU: while its event loop is saturated (the lag
+  that ``gateway.server.loop_lag`` measures while a route mirrors is over
+  ``SWITCHYARD_SHADOW_BUSY_LAG_MS``) a mirror is skipped, not queued. The number of
+  requests in flight is not the signal: a gateway relaying long LLM calls has many in
+  flight while its loop idles. Skips are counted in ``switchyard_shadow_skipped_total``
+  by reason (``busy`` or ``in_flight``). A mirror starts at once: delaying its start
+  (so that the primary's connection is served first) was measured and did not help;
 - a mirror is journaled like any request, with ``shadow_of`` naming the primary's
   request id, under the key name ``shadow`` (no key id): it never counts against the
   client key's rate limits or budget, and its cost shows under the shadow route;
@@ -32,9 +39,11 @@ from typing import Any
 
 import orjson
 
-from gateway.env import env_int
+from gateway.env import env_float, env_int
 from gateway.policy.registry import KeyEntry, RouteEntry
+from gateway.server import loop_lag
 from gateway.server.background import in_background
+from gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,7 @@ SHADOW_KEY = KeyEntry(
     revoked=False,
 )
 MIRRORED_ENDPOINTS = frozenset({"chat", "completions", "embeddings"})
+BUSY_LAG_MS = 2.0  # default of SWITCHYARD_SHADOW_BUSY_LAG_MS (docs/benchmarks.md)
 _in_flight = 0
 
 
@@ -75,6 +85,29 @@ Handler = Callable[
 
 def max_in_flight() -> int:
     return env_int("SWITCHYARD_SHADOW_MAX_IN_FLIGHT", 8, minimum=0)
+
+
+def busy_lag() -> float:
+    """The loop lag (seconds) over which the process counts as saturated; 0: never."""
+    return env_float("SWITCHYARD_SHADOW_BUSY_LAG_MS", BUSY_LAG_MS, minimum=0.0) / 1000.0
+
+
+def busy() -> bool:
+    """Whether this process's event loop has no CPU to spare for a mirror (and keep
+    the lag probe running while mirrors are asked for)."""
+    limit = busy_lag()
+    if limit <= 0:
+        return False
+    loop_lag.watch()
+    return loop_lag.lag() > limit
+
+
+def skipped(route: RouteEntry, shadow_route: str, reason: str, primary: Primary) -> None:
+    metrics.count_shadow_skip(route.name, shadow_route, reason)
+    log.debug(
+        "shadow: %s not mirrored to %s (%s: %d in flight, loop lag %.1f ms)",
+        primary.request_id, shadow_route, reason, _in_flight, 1000 * loop_lag.lag(),
+    )  # fmt: skip
 
 
 def sampled(route: RouteEntry, draw: Callable[[], float] = random.random) -> bool:
@@ -119,11 +152,13 @@ def consider(route: RouteEntry | None, primary: Primary, handle: Handler) -> int
     if not sampled(route) or not worth_mirroring(primary):
         return 0
     started = 0
+    saturated = busy()
     for name in route.shadow_routes:
+        if saturated:
+            skipped(route, name, "busy", primary)
+            continue
         if _in_flight >= max_in_flight():
-            log.debug(
-                "shadow: %s not mirrored to %s (%d in flight)", primary.request_id, name, _in_flight
-            )
+            skipped(route, name, "in_flight", primary)
             continue
         try:
             raw, path_fields = mirrored_body(primary, name)

@@ -297,6 +297,9 @@ async def shutdown() -> None:
         with contextlib.suppress(Exception):
             metrics.publish(shared)
     await _close_mcp()
+    from gateway.server import loop_lag
+
+    loop_lag.stop()  # running only while routes mirror (gateway/core/shadow)
     for task in _tasks:
         task.cancel()
     for task in _tasks:

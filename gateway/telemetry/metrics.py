@@ -26,7 +26,15 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
-COUNTER_FAMILIES = ("requests", "errors", "tokens", "cost", "disconnects", "cache_hits")
+COUNTER_FAMILIES = (
+    "requests",
+    "errors",
+    "tokens",
+    "cost",
+    "disconnects",
+    "cache_hits",
+    "shadow_skipped",
+)
 HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -65,6 +73,7 @@ class Registry:
         self.cost: dict[Labels, float] = defaultdict(float)
         self.disconnects: dict[Labels, int] = defaultdict(int)
         self.cache_hits: dict[Labels, int] = defaultdict(int)
+        self.shadow_skipped: dict[Labels, int] = defaultdict(int)
         self.latency: dict[Labels, Histogram] = {}
         self.ttft: dict[Labels, Histogram] = {}
         self.overhead: dict[Labels, Histogram] = {}
@@ -139,6 +148,13 @@ REGISTRY = Registry()
 def observe(rec: Any) -> None:
     """Count one finished request (a ``journal.Record``)."""
     REGISTRY.observe(rec)
+
+
+def count_shadow_skip(route: str, shadow_route: str, reason: str) -> None:
+    """Count a mirror of ``route`` to ``shadow_route`` not sent (gateway/core/shadow)."""
+    labels = (("route", route), ("shadow_route", shadow_route), ("reason", reason))
+    with REGISTRY.lock:
+        REGISTRY.shadow_skipped[labels] += 1
 
 
 # --- exposition -----------------------------------------------------------------------------
@@ -258,6 +274,12 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
                 "switchyard_cache_hits_total",
                 "Requests answered from the response cache (no upstream call).",
                 reg.cache_hits,
+            ),
+            (
+                "switchyard_shadow_skipped_total",
+                "Shadow mirrors not sent: the process's loop was saturated (busy) or it "
+                "ran its most mirrors at once (in_flight).",
+                reg.shadow_skipped,
             ),
         ]
         for name, help_text, series in counters:

@@ -158,3 +158,14 @@ def test_cache_hits_are_counted_per_route() -> None:
     merged = metrics.Registry()
     merged.merge(metrics.REGISTRY.dump())  # what another worker's folder file adds
     assert merged.cache_hits[(("route", "cached"),)] == 2
+
+
+def test_shadow_skips_are_counted_and_summed_across_workers():
+    labels = (("route", "primary"), ("shadow_route", "cheap"), ("reason", "busy"))
+    before = metrics.REGISTRY.shadow_skipped[labels]
+    metrics.count_shadow_skip("primary", "cheap", "busy")
+    assert metrics.REGISTRY.shadow_skipped[labels] == before + 1
+    total = metrics.Registry()
+    total.merge(metrics.REGISTRY.dump())
+    total.merge(metrics.REGISTRY.dump())  # a second worker with the same counts
+    assert total.shadow_skipped[labels] == 2 * (before + 1)

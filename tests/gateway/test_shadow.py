@@ -2,12 +2,15 @@
 routes after the primary is answered. The client gets the primary's answer only; each
 mirror is journaled with ``shadow_of`` naming the primary, under no key (never against
 the client key's limits or budget); streams are read to their end; 4xx requests,
-stored Responses conversations and requests over the in-flight bound are not mirrored."""
+stored Responses conversations and requests over the in-flight bound are not mirrored,
+nor any while the process's event loop is saturated (its loop lag over the setting),
+each skip counted by reason."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from decimal import Decimal
 
 import httpx
@@ -18,7 +21,8 @@ from gateway import journal
 from gateway.core import service, shadow
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
-from gateway.server import background, http
+from gateway.server import background, http, loop_lag
+from gateway.telemetry import metrics
 
 from .entries import route, snapshot
 
@@ -90,8 +94,17 @@ def gateway(monkeypatch: pytest.MonkeyPatch, snapshot_reset):
         return httpx.Response(200, json=answer(model, f"answer of {model}"))
 
     http.use_transport(httpx.MockTransport(upstream))
+    monkeypatch.setattr(loop_lag, "INTERVAL", 0.01)
+    loop_lag.stop()
     yield {"records": records, "seen": seen, "gate": gate}
     http.use_transport(None)
+    loop_lag.stop()
+
+
+def skips(reason: str) -> int:
+    return metrics.REGISTRY.shadow_skipped[
+        (("route", "primary"), ("shadow_route", "cheap"), ("reason", reason))
+    ]
 
 
 async def ask(body: dict, key: KeyEntry = KEY, dialect: str = "openai"):
@@ -161,12 +174,60 @@ async def test_the_share_is_sampled(gateway, monkeypatch):
 async def test_mirrors_over_the_bound_are_skipped(gateway, monkeypatch):
     monkeypatch.setenv("SWITCHYARD_SHADOW_MAX_IN_FLIGHT", "1")
     gateway["gate"].clear()
+    before = skips("in_flight")
     await ask({})
     await ask({})  # its mirror would be the second in flight
     gateway["gate"].set()
     await background.done()
     mirrors = [r for r in gateway["records"] if r.shadow_of]
     assert len(mirrors) == 1 and shadow.in_flight() == 0
+    assert skips("in_flight") == before + 1
+
+
+def hog(seconds: float) -> None:
+    """A callback holding the loop (a CPU-bound stretch of other requests)."""
+    time.sleep(seconds)
+
+
+async def test_a_saturated_loop_skips_the_mirror_and_counts_it(gateway):
+    loop_lag.watch()  # as the route's earlier mirrors did
+    for _ in range(5):  # the loop is held 30 ms at a time: every tick comes late
+        hog(0.03)
+        await asyncio.sleep(0)
+    assert loop_lag.lag() > shadow.busy_lag()
+    before = skips("busy")
+    status, body = await ask({})
+    assert status == 200 and b"answer of big-model" in body  # the client is served
+    await background.done()
+    assert gateway["seen"] == ["big-model"] and len(gateway["records"]) == 1
+    assert skips("busy") == before + 1 and shadow.in_flight() == 0
+    assert 'reason="busy"' in metrics.render(lambda: {})
+
+
+async def test_an_idle_loop_with_many_requests_waiting_upstream_still_mirrors(gateway, monkeypatch):
+    # well above an idle loop's lag on a loaded test machine; what is tested is that
+    # the requests in flight (waiting on the network) do not count as busy
+    monkeypatch.setenv("SWITCHYARD_SHADOW_BUSY_LAG_MS", "20")
+    gateway["gate"].clear()  # earlier mirrors wait on their upstream, as long LLM calls do
+    await ask({})
+    await ask({})
+    await asyncio.sleep(0.05)  # a few ticks of an idle loop
+    assert loop_lag.running() and loop_lag.lag() < shadow.busy_lag()
+    assert shadow.in_flight() == 2
+    before = skips("busy")
+    await ask({})
+    gateway["gate"].set()
+    await background.done()
+    assert len([r for r in gateway["records"] if r.shadow_of]) == 3
+    assert skips("busy") == before
+
+
+async def test_the_busy_check_can_be_turned_off(gateway, monkeypatch):
+    monkeypatch.setenv("SWITCHYARD_SHADOW_BUSY_LAG_MS", "0")
+    loop_lag.note(1.0)
+    await ask({})
+    await background.done()
+    assert gateway["seen"] == ["big-model", "small-model"]
 
 
 def test_mirrored_bodies():
