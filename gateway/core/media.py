@@ -438,22 +438,58 @@ class _Transcription(_Form):
     translation = False
 
     def check(self) -> None:
+        self.used = audio.Used()
+        self.usage = Usage()
+        self.pending = b""
+        self.measured: tuple[float, str] | None = None  # the upload's (seconds, from where)
         form = self.parse_form()
         files = [(p.filename or "", p.size) for p in form.files("file")]
         self.stream = audio.check_transcription(self.body, files, self.translation)
         self.call.record.stream = self.stream
-        self.used = audio.Used()
-        self.usage = Usage()
-        self.pending = b""
 
     def prompt_text(self) -> str:
         return self.body.get("prompt") or ""
+
+    def per_second(self, deployment: DeploymentEntry) -> Decimal | None:
+        """USD per second of audio in: the deployment's ``price_per_second``, else the
+        table's (None: not priced so)."""
+        own = _decimal((deployment.params or {}).get("price_per_second"))
+        if own is not None:
+            return own
+        table = media_prices.price_of(deployment.model)
+        return table.per_second if table is not None else None
+
+    async def measure(self, deployment: DeploymentEntry) -> None:
+        """The upload's length, read from its headers in a worker thread, when the
+        deployment is priced per second: ``text``, ``srt`` and ``vtt`` answers (and
+        servers that report nothing) do not say it."""
+        if self.measured is not None or self.per_second(deployment) is None:
+            return
+        [upload] = self.form.files("file")
+        self.measured = await asyncio.to_thread(audio.file_seconds, upload.data)
+
+    def seconds(self) -> tuple[float, str] | None:
+        """The seconds priced and where they come from: the upstream's report, else
+        the file's headers, else the estimate from its size."""
+        if self.used.seconds:
+            return self.used.seconds, audio.FROM_UPSTREAM
+        return self.measured
+
+    def logged(self) -> bytes:
+        shown = self.form.summary()
+        seconds = self.seconds()
+        if seconds is not None:
+            shown["audio_seconds"] = round(seconds[0], 3)
+            shown["audio_seconds_from"] = seconds[1]
+        return orjson.dumps(shown)
 
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
         raw, kind = await self.post_form(adapter, deployment)
         self.used.read_body(raw)
+        if not self.used.seconds:
+            await self.measure(deployment)
         self.usage = Usage(input_tokens=self.used.input_tokens,
                            output_tokens=self.used.output_tokens)  # fmt: skip
         return raw, self.usage, kind
@@ -463,6 +499,7 @@ class _Transcription(_Form):
     ) -> tuple[str, AsyncIterator[bytes]]:
         exchange = self.call.exchange
         assert exchange is not None
+        await self.measure(deployment)  # in case the final event reports no duration
         content = forms.with_model(self.form, deployment.model)
         return await adapter.media_stream(
             self.path, content, self.form.content_type, deployment, exchange
@@ -484,11 +521,12 @@ class _Transcription(_Form):
     ) -> Decimal:
         if usage.input_tokens and table is not None and table.input:
             return Decimal(0)  # priced by its tokens
-        own = _decimal((deployment.params or {}).get("price_per_second"))
-        each = own if own is not None else (table.per_second if table is not None else None)
-        if each is None:
+        each = self.per_second(deployment)
+        seconds = self.seconds()
+        if each is None or seconds is None:
             return Decimal(0)
-        return each * Decimal(str(round(self.used.seconds, 3)))
+        self.call.logged_request = self.logged()  # the row says where they come from
+        return each * Decimal(str(round(seconds[0], 3)))
 
     def summary(self, payload: bytes, content_type: str) -> bytes:
         return payload  # a transcript: text, logged as any answer (body-logging setting)

@@ -14,6 +14,7 @@ import io
 import json
 import sqlite3
 import time
+import wave
 from collections.abc import Iterator
 from typing import Any
 
@@ -537,3 +538,83 @@ def test_speech_refusals(gateway: Any, client: openai.OpenAI):
     with pytest.raises(openai.BadRequestError) as stt_route:
         client.audio.speech.create(model="stt", voice="alloy", input="x")
     assert "audio_speech" in stt_route.value.message
+
+
+# --- audio length for per-second prices ----------------------------------------------------
+
+
+def wav_file(seconds: float, rate: int = 8000) -> bytes:
+    """A silent mono 16-bit WAV of ``seconds``, written by the standard library."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(b"\x00\x00" * int(seconds * rate))
+    return out.getvalue()
+
+
+def mp3_file(frames: int) -> bytes:
+    """``frames`` silent MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, 417 bytes each:
+    the header, then zeroed side information and main data), 1152 samples a frame."""
+    return (bytes([0xFF, 0xFB, 0x90, 0x00]) + b"\x00" * 413) * frames
+
+
+def flac_file(samples: int, rate: int = 44100) -> bytes:
+    """A FLAC stream's marker and STREAMINFO block (the header a reader takes the length
+    from: ``samples`` at ``rate``, mono, 16 bits)."""
+    info = bytearray(34)
+    info[0:4] = (4096).to_bytes(2, "big") * 2  # min and max block size
+    info[10:18] = ((rate << 44) | (0 << 41) | (15 << 36) | samples).to_bytes(8, "big")
+    return b"fLaC" + bytes([0x80]) + (34).to_bytes(3, "big") + bytes(info)
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "seconds", "source"),
+    [
+        ("speech.wav", wav_file(2.5), 2.5, "file headers"),
+        ("speech.mp3", mp3_file(200), 200 * 1152 / 44100, "file headers"),
+        ("speech.flac", flac_file(44100 * 3), 3.0, "file headers"),
+        ("speech.webm", AUDIO, len(AUDIO) / 16000, "estimated from size"),  # unknown to mutagen
+    ],
+)
+def test_text_srt_and_vtt_transcriptions_are_priced_by_the_files_length(
+    gateway: Any, client: openai.OpenAI, filename: str, data: bytes, seconds: float, source: str
+):
+    for route, per_second, response_format in (
+        ("stt", 0.0001, "text"),
+        ("stt", 0.0001, "srt"),
+        ("stt-local", 0.001, "vtt"),
+    ):
+        response = client.audio.transcriptions.with_raw_response.create(
+            model=route, file=(filename, data, "audio/wav"), response_format=response_format
+        )
+        assert TRANSCRIPT in response.text
+        [row] = journal(gateway, "transcription", route, response.headers["x-request-id"])
+        inbound = json.loads(row["inbound"])
+        assert inbound["audio_seconds_from"] == source
+        expected = round(seconds, 3)
+        tolerance = 0.02 * seconds if filename.endswith(".mp3") else 0.001  # CBR: from bitrate
+        assert inbound["audio_seconds"] == pytest.approx(expected, abs=tolerance)
+        assert float(row["cost"]) == pytest.approx(inbound["audio_seconds"] * per_second)
+        assert float(row["cost"]) > 0
+
+
+def test_the_upstreams_reported_duration_wins_over_the_files(gateway: Any, client: openai.OpenAI):
+    result = client.audio.transcriptions.create(
+        model="stt", file=("a.wav", wav_file(1.0), "audio/wav")
+    )
+    [row] = journal(gateway, "transcription", "stt", result._request_id)
+    inbound = json.loads(row["inbound"])
+    reported = round(len(wav_file(1.0)) / 16000, 3)  # what the mock says it heard
+    assert inbound["audio_seconds_from"] == "upstream" and inbound["audio_seconds"] == reported
+    assert float(row["cost"]) == pytest.approx(reported * 0.0001)
+
+
+def test_audio_length_reader_never_raises_on_broken_files():
+    from gateway.codecs.openai_media.audio import file_seconds
+
+    assert file_seconds(wav_file(0.5)) == (0.5, "file headers")
+    for broken in (b"", b"RIFF\x00\x00", wav_file(1.0)[:30], b"fLaC\x00", b"OggS" + b"\xff" * 60):
+        seconds, source = file_seconds(broken)
+        assert source == "estimated from size" and seconds == len(broken) / 16000
