@@ -17,6 +17,7 @@ import orjson
 from django.conf import settings
 
 from gateway.core import service
+from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
 from gateway.edge import body_caps, dialects
 from gateway.errors import (
@@ -204,6 +205,8 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
         else:
             # what a silent stream sends to keep intermediaries from timing it out
             await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
+    except StreamCut:
+        return  # no last body message: the server closes the connection mid-body
     except asyncio.CancelledError:
         if not runtime.was_cut():
             raise  # the client left, or the server cancels: nothing more to write
