@@ -194,7 +194,9 @@ async def send_reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -> None:
+async def send_stream(
+    send: Send, reply: StreamReply, dialect: str = "openai", scope: Scope | None = None
+) -> None:
     headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
@@ -205,8 +207,11 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
         else:
             # what a silent stream sends to keep intermediaries from timing it out
             await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
-    except StreamCut:
-        return  # no last body message: the server closes the connection mid-body
+    except StreamCut:  # the client's download must fail, not end as a short file
+        cut = ((scope or {}).get("extensions") or {}).get(runtime.CUT_BODY)
+        if cut is None:
+            return  # another server: no last body message, it closes the connection
+        cut()  # the last chunk is dropped and the connection closed
     except asyncio.CancelledError:
         if not runtime.was_cut():
             raise  # the client left, or the server cancels: nothing more to write
@@ -495,7 +500,7 @@ class GatewayApp:
         gone = asyncio.get_running_loop().create_future()
         watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
         try:
-            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields)
+            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
         except asyncio.CancelledError:
             if not gone.done():
                 raise  # cancelled from outside (server shutdown): not ours to swallow
@@ -504,7 +509,7 @@ class GatewayApp:
             watcher.cancel()
 
     async def respond(
-        self, send, endpoint, dialect, raw, headers, caller, path_fields=None
+        self, send, endpoint, dialect, raw, headers, caller, path_fields=None, scope=None
     ) -> None:  # type: ignore[no-untyped-def]
         try:
             more = {"path_fields": path_fields} if path_fields else {}  # Gemini's URL
@@ -518,7 +523,7 @@ class GatewayApp:
             return
         if isinstance(reply, StreamReply):
             try:
-                await send_stream(send, reply, dialect)
+                await send_stream(send, reply, dialect, scope)
             finally:
                 await service.close_quietly(reply.chunks)
         else:

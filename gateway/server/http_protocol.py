@@ -23,6 +23,12 @@ a byte now and then stayed open). A connection must send a whole head within
 connection (uvicorn's keep-alive timeout bounds the wait before that byte); else it gets
 408 and is closed.
 
+Cut bodies: a request's scope carries ``extensions[CUT_BODY]``, a callable that ends
+its response without the end of its body (a chunked body's last chunk is dropped and
+the connection closed after what was written): a stream whose upstream broke off
+(speech audio, which has no in-band error) must fail at the client, not end as a short
+file. uvicorn sees a complete response (no "returned without completing" error).
+
 Only the transport under uvicorn's protocol is wrapped; parsing, flow control,
 keep-alive, upgrades and the ASGI cycle stay uvicorn's own.
 """
@@ -33,6 +39,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.server.runtime import CUT_BODY
 
 _HEAD_START = b"HTTP/1.1 "
 _HEAD_END = b"\r\n\r\n"
@@ -58,7 +66,7 @@ class HeadJoiningTransport:
     client's, see the module's docstring) unless ``graceful`` is turned off (a WebSocket
     closes as its protocol decides). Anything else passes to the transport."""
 
-    __slots__ = ("transport", "loop", "held", "lingering", "graceful", "linger_timer")
+    __slots__ = ("transport", "loop", "held", "lingering", "graceful", "linger_timer", "cut")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
@@ -67,9 +75,10 @@ class HeadJoiningTransport:
         self.lingering = False  # FIN sent: what arrives is discarded until the client's
         self.graceful = True
         self.linger_timer: asyncio.TimerHandle | None = None
+        self.cut = False  # the response's body was cut: nothing more is written
 
     def write(self, data: bytes) -> None:
-        if self.lingering:
+        if self.lingering or self.cut:
             return
         held = self.held
         if held is not None:
@@ -182,8 +191,18 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self.used = True
         self._stop_head_timer()
         super().on_headers_complete()
-        if self.draining and self.cycle is not None:
-            self.cycle.keep_alive = False  # arrived during the drain: the last one here
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if self.draining:
+            cycle.keep_alive = False  # arrived during the drain: the last one here
+
+        def cut_body() -> None:
+            cycle.keep_alive = False  # closed once the (cut) response "completes"
+            self.transport.flush()
+            self.transport.cut = True
+
+        cycle.scope.setdefault("extensions", {})[CUT_BODY] = cut_body  # type: ignore[typeddict-item]
 
     def on_response_complete(self) -> None:
         self.idle_since = self.loop.time()

@@ -722,6 +722,7 @@ def test_speech_cut_by_the_upstream_is_a_failed_download_not_a_short_file(
     assert json.loads(row["outbound"])["audio_bytes"] == 2 * 4096
     whole = client.audio.speech.create(model="tts", voice="alloy", input="Whole again.")
     assert whole.content == AUDIO  # the worker serves on
+    assert "without completing response" not in gateway.log()  # cut on purpose, not a bug
 
 
 # --- a Gemini client on a route mixing Gemini and OpenAI image models ----------------------
