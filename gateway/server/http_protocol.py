@@ -196,13 +196,16 @@ class HeadJoiningProtocol(HttpToolsProtocol):
             return
         if self.draining:
             cycle.keep_alive = False  # arrived during the drain: the last one here
+        cycle.scope.setdefault("extensions", {})[CUT_BODY] = self.cut_body  # type: ignore[typeddict-item]
 
-        def cut_body() -> None:
-            cycle.keep_alive = False  # closed once the (cut) response "completes"
-            self.transport.flush()
-            self.transport.cut = True
-
-        cycle.scope.setdefault("extensions", {})[CUT_BODY] = cut_body  # type: ignore[typeddict-item]
+    def cut_body(self) -> None:
+        """End the response under way without the end of its body: what was written
+        goes out, nothing more (the chunked body's last chunk neither), and the
+        connection closes once uvicorn takes the response as complete."""
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
+        self.transport.flush()
+        self.transport.cut = True
 
     def on_response_complete(self) -> None:
         self.idle_since = self.loop.time()
