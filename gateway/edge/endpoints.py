@@ -209,9 +209,8 @@ async def send_stream(
             await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
     except StreamCut:  # the client's download must fail, not end as a short file
         cut = ((scope or {}).get("extensions") or {}).get(runtime.CUT_BODY)
-        if cut is None:
-            return  # another server: no last body message, it closes the connection
-        cut()  # the last chunk is dropped and the connection closed
+        if cut is not None:  # (serve's uvicorn; daphne, for development, would hang on
+            cut()  # a reply left open: there the body just ends)
     except asyncio.CancelledError:
         if not runtime.was_cut():
             raise  # the client left, or the server cancels: nothing more to write
