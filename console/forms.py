@@ -279,6 +279,17 @@ def _price(label: str) -> forms.DecimalField:
     )
 
 
+def _unit_price(unit: str, models: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=14,
+        decimal_places=8,
+        label=f"$ per {unit}",
+        help_text=f"{models}; empty: the media price table's",
+    )
+
+
 def flag_field(flag: capability_flags.Flag) -> forms.Field:
     """A capability flag's form field: yes / no / from the catalog, or a checkbox."""
     if flag.nullable:
@@ -314,6 +325,10 @@ class DeploymentForm(forms.Form):
         help_text="empty: the model catalog's price; a search unit is one query with up to "
         "100 documents",
     )
+    # images and audio: kept in params (gateway.catalog.media reads them there)
+    price_per_image = _unit_price("image", "image models")
+    price_per_second = _unit_price("second of audio", "transcription models")
+    price_per_character = _unit_price("character", "speech models")
     context_window = forms.IntegerField(
         required=False, min_value=1, label="Context window (tokens)", help_text="empty: catalog"
     )
@@ -343,8 +358,16 @@ class DeploymentForm(forms.Form):
                 "hx-sync": "this:replace",
             }
         )
+        params = self.initial.get("params")
+        if isinstance(params, dict):  # a unit price shows in its field, not in the JSON
+            for name in self.UNIT_PRICES:
+                if params.get(name) not in (None, ""):
+                    self.initial[name] = params[name]
+            self.initial["params"] = {k: v for k, v in params.items() if k not in self.UNIT_PRICES}
         if figures:
             self.show_figures(figures)
+
+    UNIT_PRICES = ("price_per_image", "price_per_second", "price_per_character")
 
     @staticmethod
     def with_flags(fields: dict[str, forms.Field]) -> dict[str, forms.Field]:
@@ -380,10 +403,20 @@ class DeploymentForm(forms.Form):
         for name in (flag.name for flag in capability_flags.FLAGS if flag.nullable):
             value, source = figures.get(name), sources.get(name, "")
             self.fields[name].help_text = f"in force: {'yes' if value else 'no'} ({source})"
+        media = figures.get("media")
+        if media is not None:
+            self.fields[media["param"]].help_text = f"in force: {media['text']} ({media['source']})"
 
     def values(self) -> dict:
+        """The cleaned data, the unit prices moved into ``params`` (the params JSON is
+        shown without them: an empty field drops the price, unless it is typed there)."""
         data = dict(self.cleaned_data)
-        data["params"] = data["params"] or {}
+        params = dict(data["params"] or {})
+        for name in self.UNIT_PRICES:
+            value = data.pop(name, None)
+            if value is not None:
+                params[name] = f"{value.normalize():f}"
+        data["params"] = params
         return data
 
 

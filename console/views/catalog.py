@@ -13,6 +13,8 @@ from django.shortcuts import render
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest, page_or_partial
 from gateway import catalog
+from gateway.catalog import media
+from gateway.catalog.entry import Entry
 from gateway.models import Provider
 
 LIMIT = 200
@@ -22,15 +24,40 @@ SORTS = {
     "output": lambda e: (e.output is None, e.output or Decimal(0), e.model),
     "context": lambda e: (-(e.context_window or 0), e.model),
 }
-MODES = (("chat", "Chat"), ("embedding", "Embeddings"), ("", "Every kind"))
+MODES = (
+    ("chat", "Chat"),
+    ("embedding", "Embeddings"),
+    (media.IMAGE, "Images"),
+    (media.TRANSCRIPTION, "Transcription"),
+    (media.SPEECH, "Speech"),
+    ("", "Every kind"),
+)
+
+
+def media_entries() -> list[tuple[Entry, str]]:
+    """The image and audio models the media price table prices (the catalog file has
+    none), as entries with their per-unit price and its source."""
+    out = []
+    for vendor, model, price in media.listing():
+        entry = Entry(
+            vendor=vendor,
+            model=model,
+            input=price.input or None,
+            output=price.output or None,
+            mode=price.mode,
+        )
+        out.append((entry, media.in_force(model, {}, None)["text"] + f" ({price.source})"))  # type: ignore[index]
+    return out
 
 
 def entries(query: str, vendor: str, mode: str, capability: str, sort: str) -> list:
-    """Catalog entries whose vendor/model holds every word of ``query``, sorted."""
+    """Catalog entries (and media models) whose vendor/model holds every word of
+    ``query``, sorted."""
     words = query.lower().split()
+    listed = list(catalog.load().all()) + [e for e, _price in media_entries()]
     found = [
         e
-        for e in catalog.load().all()
+        for e in listed
         if (not vendor or e.vendor == vendor)
         and (not mode or e.mode == mode)
         and (not capability or e.has(capability))
@@ -64,9 +91,11 @@ def catalog_browser(request: HtmxHttpRequest) -> HttpResponse:
     sort = sort if sort in SORTS else "model"
     found = entries(query, vendor, mode, capability, sort)
     deployable = providers_by_vendor()
+    unit_prices = {e.key: price for e, price in media_entries()}
     rows = [
         {
             "entry": e,
+            "unit_price": unit_prices.get(e.key) if e.mode in media.MODES else None,
             "provider": deployable.get(e.vendor),
             "add": urlencode(
                 {"name": e.model, "model": e.model, "provider": deployable[e.vendor].pk}

@@ -244,7 +244,7 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 **{
                     f: getattr(deployment, f)
                     for f in DeploymentForm.field_names()
-                    if f != "provider"
+                    if f != "provider" and f not in DeploymentForm.UNIT_PRICES
                 },
                 "provider": deployment.provider_id,
             },

@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.catalog.entry import CAPABILITIES, CatalogError, Entry
 from gateway.catalog.matching import lookup, vendor_of
+from gateway.catalog.media import in_force as media_in_force
 from gateway.catalog.resolve import FLAGS, NOT_SET, PRICES, SET_ON_DEPLOYMENT, Resolved, resolve
 from gateway.catalog.store import Catalog, load, reset
 
@@ -51,6 +52,15 @@ def figures_for(deployment: Any) -> dict[str, Any]:
     first, second = (price_label(resolved.sources[n], entry) for n in PRICES[:2])
     out["price_source"] = first if first == second else f"input {first}, output {second}"
     out["unpriced"] = is_unpriced(resolved)
+    own_tokens = (deployment.input_price, deployment.output_price)
+    out["media"] = media_in_force(
+        deployment.model,
+        deployment.params or {},
+        entry.mode if entry is not None else None,
+        own_tokens,
+    )
+    if out["media"] is not None:  # images and audio: priced per unit or by the media table
+        out["unpriced"] = not out["media"]["priced"]
     return out
 
 

@@ -33,6 +33,7 @@ class MediaPrice:
     per_second: Decimal | None = None  # of audio in (transcription)
     per_character: Decimal | None = None  # of text in (speech)
     source: str = ""
+    vendor: str = "openai"  # the catalog provider key whose models these are
 
 
 D = Decimal
@@ -59,7 +60,11 @@ MEDIA: dict[str, MediaPrice] = {
     ),
     # Gemini image output: $30 per 1M tokens (1290 tokens a 1024px image: $0.039)
     "gemini-2.5-flash-image": MediaPrice(
-        IMAGE, D("0.3"), D(30), source="ai.google.dev/gemini-api/docs/pricing (2025-10)"
+        IMAGE,
+        D("0.3"),
+        D(30),
+        source="ai.google.dev/gemini-api/docs/pricing (2025-10)",
+        vendor="gemini",
     ),
     "whisper-1": MediaPrice(TRANSCRIPTION, per_second=D("0.0001"), source=OPENAI),  # $0.006/min
     "gpt-4o-transcribe": MediaPrice(
@@ -69,10 +74,16 @@ MEDIA: dict[str, MediaPrice] = {
         TRANSCRIPTION, D(3), D(5), per_second=D("0.00005"), source=OPENAI
     ),
     "whisper-large-v3": MediaPrice(  # Groq: $0.111 an hour
-        TRANSCRIPTION, per_second=D("0.00003083"), source="groq.com/pricing (2025-10)"
+        TRANSCRIPTION,
+        per_second=D("0.00003083"),
+        source="groq.com/pricing (2025-10)",
+        vendor="groq",
     ),
     "whisper-large-v3-turbo": MediaPrice(  # Groq: $0.04 an hour
-        TRANSCRIPTION, per_second=D("0.00001111"), source="groq.com/pricing (2025-10)"
+        TRANSCRIPTION,
+        per_second=D("0.00001111"),
+        source="groq.com/pricing (2025-10)",
+        vendor="groq",
     ),
     "tts-1": MediaPrice(SPEECH, per_character=D("0.000015"), source=OPENAI),  # $15 / 1M chars
     "tts-1-hd": MediaPrice(SPEECH, per_character=D("0.00003"), source=OPENAI),  # $30 / 1M
@@ -122,3 +133,90 @@ def image_price(price: MediaPrice | None, size: str | None, quality: str | None)
     quality = quality if quality in ("hd", "standard") else "standard"
     table = price.per_image
     return table.get(f"{quality}/{size}", table.get(size))
+
+
+# mode -> (the deployment param that sets its unit price, the unit)
+UNITS = {
+    IMAGE: ("price_per_image", "image"),
+    TRANSCRIPTION: ("price_per_second", "second"),
+    SPEECH: ("price_per_character", "character"),
+}
+SET_ON_DEPLOYMENT = "set on the deployment"
+
+
+def _usd(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return "$" + text
+
+
+def unit_text(price: MediaPrice) -> str | None:
+    """The table's per-unit price of a model as a sentence ("$0.04-$0.12 per image (by
+    size and quality)", "$0.0001 per second"); None when it is priced by tokens."""
+    if price.per_image:
+        low, high = min(price.per_image.values()), max(price.per_image.values())
+        if low == high:
+            return f"{_usd(low)} per image"
+        by = "size and quality" if any("/" in k for k in price.per_image) else "size"
+        return f"{_usd(low)}-{_usd(high)} per image (by {by})"
+    if price.per_second is not None:
+        minute = Decimal(f"{price.per_second * 60:.3g}")
+        return f"{_usd(price.per_second)} per second ({_usd(minute)} a minute)"
+    if price.per_character is not None:
+        return f"{_usd(price.per_character)} per character"
+    return None
+
+
+def token_text(price: MediaPrice) -> str | None:
+    if not (price.input or price.output):
+        return None
+    return f"{_usd(price.input)} in / {_usd(price.output)} out per 1M tokens"
+
+
+def in_force(
+    model: str,
+    params: dict[str, Any],
+    catalog_mode: str | None,
+    own_tokens: tuple[Decimal | None, Decimal | None] = (None, None),
+) -> dict[str, Any] | None:
+    """What a media deployment is charged, for the console and API: ``mode``, ``param``
+    (its unit-price param), ``unit``, ``text`` (the prices in force, per unit and/or per
+    token) and ``source``; ``priced`` False when nothing prices it. None for a model
+    that serves chat (or anything but images and audio). ``own_tokens``: the
+    deployment's own input and output prices per 1M tokens (they win over the
+    table's). A transcription model with both is charged by tokens when its answer
+    reports them, else per second."""
+    mode = mode_of(model, params, catalog_mode)
+    if mode not in UNITS:
+        return None
+    param, unit = UNITS[mode]
+    table = price_of(model)
+    texts: list[str] = []
+    sources: list[str] = []
+    own = params.get(param)
+    if own not in (None, ""):
+        texts.append(f"{_usd(Decimal(str(own)))} per {unit}")
+        sources.append(SET_ON_DEPLOYMENT)
+    elif table is not None and (per_unit := unit_text(table)) is not None:
+        texts.append(per_unit)
+        sources.append(table.source)
+    if any(p is not None for p in own_tokens):
+        given = [p or Decimal(0) for p in own_tokens]
+        texts.append(f"{_usd(given[0])} in / {_usd(given[1])} out per 1M tokens")
+        sources.append("token prices " + SET_ON_DEPLOYMENT)
+    elif table is not None and (tokens := token_text(table)) is not None:
+        texts.append(tokens)
+        if table.source not in sources:
+            sources.append(table.source)
+    return {
+        "mode": mode,
+        "param": param,
+        "unit": unit,
+        "text": " · ".join(texts) if texts else f"no price: set a price per {unit}",
+        "source": "; ".join(sources) if sources else "unpriced (counted as $0)",
+        "priced": bool(texts),
+    }
+
+
+def listing() -> list[tuple[str, str, MediaPrice]]:
+    """(vendor, model, price) of every model this table prices, for the catalog browser."""
+    return [(price.vendor, model, price) for model, price in MEDIA.items()]

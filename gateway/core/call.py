@@ -117,6 +117,13 @@ class Reply:
     headers: Headers
 
 
+class StreamCut(Exception):
+    """Raised by a ``StreamReply``'s chunks when the upstream broke off bytes that have
+    no in-band error (speech audio): the reply ends without the end of its body (the
+    chunked encoding's last chunk), so the client's download fails instead of ending
+    as a short file."""
+
+
 @dataclass(slots=True)
 class StreamReply:
     status: int

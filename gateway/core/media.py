@@ -10,7 +10,9 @@
   or ``speech.audio.*`` events out, relayed chunk by chunk) to OpenAI-compatible
   upstreams;
 - a Gemini client's ``generateContent`` asking for image output, on a route whose
-  deployments generate images through OpenAI's API (``GeminiImages``).
+  deployments generate images through OpenAI's API (``GeminiImages``), Gemini's own
+  (``GeminiNativeImages``) or both (``GeminiMixedImages``: the form of the deployment
+  routing picks).
 
 A route serves a media endpoint when its deployments do (``catalog.media.mode_of``: the
 deployment's ``mode`` param, the media price table, the catalog, the model's name); a
@@ -37,7 +39,7 @@ import orjson
 from gateway.catalog import media as media_prices
 from gateway.codecs import CODECS
 from gateway.codecs.openai_media import audio, forms, images
-from gateway.core.call import Reply, StreamReply
+from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import _begin_attempt, _Routed
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.policy import registry, routing
@@ -233,8 +235,8 @@ class _Media(_Routed):
                 except GatewayError as exc:  # the upstream broke off
                     error = exc
                     break
-            if error is not None and self.events:  # events end with an error event;
-                yield call.codec.render_stream_error(error)  # audio bytes just stop
+            if error is not None and self.events:  # events end with an error event
+                yield call.codec.render_stream_error(error)
             disconnected = False
         finally:
             await _close(iterator)
@@ -249,6 +251,8 @@ class _Media(_Routed):
                             error=GatewayError("client disconnected"))  # fmt: skip
             else:
                 call.finish(status=200, usage=self.usage, finish_reason="stop")
+        if error is not None and not self.events:  # audio bytes: the download must fail
+            raise StreamCut(str(error))
 
     def stream_summary(self, sent: int) -> bytes:
         return orjson.dumps({"streamed_bytes": sent})
@@ -438,22 +442,58 @@ class _Transcription(_Form):
     translation = False
 
     def check(self) -> None:
+        self.used = audio.Used()
+        self.usage = Usage()
+        self.pending = b""
+        self.measured: tuple[float, str] | None = None  # the upload's (seconds, from where)
         form = self.parse_form()
         files = [(p.filename or "", p.size) for p in form.files("file")]
         self.stream = audio.check_transcription(self.body, files, self.translation)
         self.call.record.stream = self.stream
-        self.used = audio.Used()
-        self.usage = Usage()
-        self.pending = b""
 
     def prompt_text(self) -> str:
         return self.body.get("prompt") or ""
+
+    def per_second(self, deployment: DeploymentEntry) -> Decimal | None:
+        """USD per second of audio in: the deployment's ``price_per_second``, else the
+        table's (None: not priced so)."""
+        own = _decimal((deployment.params or {}).get("price_per_second"))
+        if own is not None:
+            return own
+        table = media_prices.price_of(deployment.model)
+        return table.per_second if table is not None else None
+
+    async def measure(self, deployment: DeploymentEntry) -> None:
+        """The upload's length, read from its headers in a worker thread, when the
+        deployment is priced per second: ``text``, ``srt`` and ``vtt`` answers (and
+        servers that report nothing) do not say it."""
+        if self.measured is not None or self.per_second(deployment) is None:
+            return
+        [upload] = self.form.files("file")
+        self.measured = await asyncio.to_thread(audio.file_seconds, upload.data)
+
+    def seconds(self) -> tuple[float, str] | None:
+        """The seconds priced and where they come from: the upstream's report, else
+        the file's headers, else the estimate from its size."""
+        if self.used.seconds:
+            return self.used.seconds, audio.FROM_UPSTREAM
+        return self.measured
+
+    def logged(self) -> bytes:
+        shown = self.form.summary()
+        seconds = self.seconds()
+        if seconds is not None:
+            shown["audio_seconds"] = round(seconds[0], 3)
+            shown["audio_seconds_from"] = seconds[1]
+        return orjson.dumps(shown)
 
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
         raw, kind = await self.post_form(adapter, deployment)
         self.used.read_body(raw)
+        if not self.used.seconds:
+            await self.measure(deployment)
         self.usage = Usage(input_tokens=self.used.input_tokens,
                            output_tokens=self.used.output_tokens)  # fmt: skip
         return raw, self.usage, kind
@@ -463,6 +503,7 @@ class _Transcription(_Form):
     ) -> tuple[str, AsyncIterator[bytes]]:
         exchange = self.call.exchange
         assert exchange is not None
+        await self.measure(deployment)  # in case the final event reports no duration
         content = forms.with_model(self.form, deployment.model)
         return await adapter.media_stream(
             self.path, content, self.form.content_type, deployment, exchange
@@ -484,11 +525,12 @@ class _Transcription(_Form):
     ) -> Decimal:
         if usage.input_tokens and table is not None and table.input:
             return Decimal(0)  # priced by its tokens
-        own = _decimal((deployment.params or {}).get("price_per_second"))
-        each = own if own is not None else (table.per_second if table is not None else None)
-        if each is None:
+        each = self.per_second(deployment)
+        seconds = self.seconds()
+        if each is None or seconds is None:
             return Decimal(0)
-        return each * Decimal(str(round(self.used.seconds, 3)))
+        self.call.logged_request = self.logged()  # the row says where they come from
+        return each * Decimal(str(round(seconds[0], 3)))
 
     def summary(self, payload: bytes, content_type: str) -> bytes:
         return payload  # a transcript: text, logged as any answer (body-logging setting)
@@ -661,10 +703,9 @@ class GeminiNativeImages(_Media):
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         adapter = super().begin(route, deployment)
-        if "images" not in adapter.also_serves:
+        if "images" not in adapter.also_serves:  # (a mixed route: GeminiMixedImages)
             raise InvalidRequest(
-                f"model {route.name!r} mixes Gemini and other image models: image output "
-                "for Gemini clients needs one kind per route",
+                f"model {route.name!r}: deployment {deployment.label} is not a Gemini image model",
                 param="model",
             )
         return adapter
@@ -696,6 +737,49 @@ class GeminiNativeImages(_Media):
         return orjson.dumps({"images": int(self.units), "bytes": len(payload)})
 
 
+class GeminiMixedImages(GeminiNativeImages):
+    """A Gemini client asking for image output on a route that mixes Gemini image
+    models with OpenAI ones: each attempt takes the form of the deployment routing
+    picked, the client's body as it came for a Gemini model (``GeminiNativeImages``),
+    an images generation for an OpenAI one (``GeminiImages``, whose answer comes back
+    as ``inlineData`` parts). A body that has no images generation form (an image in
+    the prompt) is refused only when an OpenAI deployment is picked."""
+
+    def check(self) -> None:
+        super().check()
+        self.openai = GeminiImages(self.call, self.key, self.body, self.headers)
+        self.refusal: InvalidRequest | None = None
+        try:
+            self.openai.check()
+        except InvalidRequest as refused:
+            self.refusal = refused
+        self.native = True
+
+    def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+        return _Media.begin(self, route, deployment)  # either kind of image model
+
+    async def answer(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> tuple[bytes, Usage, str]:
+        self.native = "images" in adapter.also_serves
+        if self.native:
+            return await super().answer(adapter, route, deployment)
+        if self.refusal is not None:
+            raise self.refusal
+        other = self.openai
+        other.public, other.estimate = self.public, self.estimate
+        payload, self.usage, kind = await other.answer(adapter, route, deployment)
+        self.units = other.units
+        return payload, self.usage, kind
+
+    def unit_cost(
+        self, deployment: DeploymentEntry, table: media_prices.MediaPrice | None, usage: Usage
+    ) -> Decimal:
+        if self.native:
+            return super().unit_cost(deployment, table, usage)
+        return self.openai.unit_cost(deployment, table, usage)
+
+
 GOOGLE_KINDS = ("gemini", "vertex_ai")
 
 
@@ -716,7 +800,8 @@ def for_gemini_route(job: Any, route: RouteEntry) -> Any:
     if drawing or google:
         if not drawing:
             return job  # a Gemini text model: the upstream answers as it does
-        kind = GeminiNativeImages if google else GeminiImages
+        mixed = google and not all(d.provider.kind in GOOGLE_KINDS for d in route.deployments)
+        kind = GeminiMixedImages if mixed else GeminiNativeImages if google else GeminiImages
         images_job = kind(job.call, job.key, job.body, job.headers)
         images_job.check()
         return images_job

@@ -17,6 +17,7 @@ import orjson
 from django.conf import settings
 
 from gateway.core import service
+from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
 from gateway.edge import batch_endpoints, body_caps, dialects
 from gateway.errors import (
@@ -193,7 +194,9 @@ async def send_reply(send: Send, reply: Reply) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
-async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -> None:
+async def send_stream(
+    send: Send, reply: StreamReply, dialect: str = "openai", scope: Scope | None = None
+) -> None:
     headers = reply.headers + [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     every = settings.SWITCHYARD_STREAM_KEEPALIVE_SECONDS
@@ -204,6 +207,10 @@ async def send_stream(send: Send, reply: StreamReply, dialect: str = "openai") -
         else:
             # what a silent stream sends to keep intermediaries from timing it out
             await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
+    except StreamCut:  # the client's download must fail, not end as a short file
+        cut = ((scope or {}).get("extensions") or {}).get(runtime.CUT_BODY)
+        if cut is not None:  # (serve's uvicorn; daphne, for development, would hang on
+            cut()  # a reply left open: there the body just ends)
     except asyncio.CancelledError:
         if not runtime.was_cut():
             raise  # the client left, or the server cancels: nothing more to write
@@ -498,7 +505,7 @@ class GatewayApp:
         gone = asyncio.get_running_loop().create_future()
         watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
         try:
-            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields)
+            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
         except asyncio.CancelledError:
             if not gone.done():
                 raise  # cancelled from outside (server shutdown): not ours to swallow
@@ -507,7 +514,7 @@ class GatewayApp:
             watcher.cancel()
 
     async def respond(
-        self, send, endpoint, dialect, raw, headers, caller, path_fields=None
+        self, send, endpoint, dialect, raw, headers, caller, path_fields=None, scope=None
     ) -> None:  # type: ignore[no-untyped-def]
         try:
             more = {"path_fields": path_fields} if path_fields else {}  # Gemini's URL
@@ -521,7 +528,7 @@ class GatewayApp:
             return
         if isinstance(reply, StreamReply):
             try:
-                await send_stream(send, reply, dialect)
+                await send_stream(send, reply, dialect, scope)
             finally:
                 await service.close_quietly(reply.chunks)
         else:

@@ -23,6 +23,14 @@ a byte now and then stayed open). A connection must send a whole head within
 connection (uvicorn's keep-alive timeout bounds the wait before that byte); else it gets
 408 and is closed.
 
+Cut bodies: a request's scope carries ``extensions[CUT_BODY]``, a callable that ends
+its response without the end of its body: the application then ends the response as
+usual, and what it still writes goes out (chunks held by send coalescing too) but the
+chunked body's last chunk (``0\r\n\r\n``) does not, and the connection closes. A
+stream whose upstream broke off (speech audio, which has no in-band error) so fails at
+the client instead of ending as a short file, and uvicorn sees a complete response (no
+"returned without completing" error).
+
 Only the transport under uvicorn's protocol is wrapped; parsing, flow control,
 keep-alive, upgrades and the ASGI cycle stay uvicorn's own.
 """
@@ -33,6 +41,8 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.server.runtime import CUT_BODY
 
 _HEAD_START = b"HTTP/1.1 "
 _HEAD_END = b"\r\n\r\n"
@@ -52,13 +62,31 @@ _TIMED_OUT = (
 )
 
 
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+def without_last_chunk(data: bytes) -> bytes:
+    """A write of a chunked body (uvicorn writes ``<size>\r\n<bytes>\r\n`` a chunk,
+    the last write followed by ``0\r\n\r\n``) without that last chunk."""
+    if data == _LAST_CHUNK:
+        return b""
+    size, found, rest = data.partition(b"\r\n")
+    try:
+        length = int(size, 16) if found else -1
+    except ValueError:
+        return data
+    if len(rest) == length + 2 + len(_LAST_CHUNK) and rest.endswith(_LAST_CHUNK):
+        return data[: -len(_LAST_CHUNK)]
+    return data  # a chunk that is not the last (its bytes may end in "0\r\n" too)
+
+
 class HeadJoiningTransport:
     """Holds a write that is a whole response head until the next write (joined into
     one) or the end of the loop's turn; closes gracefully (FIN, then wait for the
     client's, see the module's docstring) unless ``graceful`` is turned off (a WebSocket
     closes as its protocol decides). Anything else passes to the transport."""
 
-    __slots__ = ("transport", "loop", "held", "lingering", "graceful", "linger_timer")
+    __slots__ = ("transport", "loop", "held", "lingering", "graceful", "linger_timer", "cut")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
@@ -67,10 +95,15 @@ class HeadJoiningTransport:
         self.lingering = False  # FIN sent: what arrives is discarded until the client's
         self.graceful = True
         self.linger_timer: asyncio.TimerHandle | None = None
+        self.cut = False  # the response's body was cut: its last chunk is not written
 
     def write(self, data: bytes) -> None:
         if self.lingering:
             return
+        if self.cut:
+            data = without_last_chunk(data)
+            if not data:
+                return
         held = self.held
         if held is not None:
             self.held = None
@@ -182,8 +215,20 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self.used = True
         self._stop_head_timer()
         super().on_headers_complete()
-        if self.draining and self.cycle is not None:
-            self.cycle.keep_alive = False  # arrived during the drain: the last one here
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if self.draining:
+            cycle.keep_alive = False  # arrived during the drain: the last one here
+        cycle.scope.setdefault("extensions", {})[CUT_BODY] = self.cut_body  # type: ignore[typeddict-item]
+
+    def cut_body(self) -> None:
+        """End the response under way without the end of its body: the chunked body's
+        last chunk is not written, and the connection closes once the application has
+        ended the response (see the module's docstring)."""
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
+        self.transport.cut = True
 
     def on_response_complete(self) -> None:
         self.idle_since = self.loop.time()

@@ -31,6 +31,9 @@ CUT_SECONDS = 2.0
 # (uvicorn's timeout_graceful_shutdown, daphne's application_close_timeout): by then the
 # drain has ended every API request; this only bounds anything else (console pages).
 SERVER_MARGIN_SECONDS = CUT_SECONDS + 3.0
+# The request scope's extension (set by gateway.server.http_protocol) that ends a
+# response without the end of its body: a stream the upstream broke off fails at the client.
+CUT_BODY = "switchyard.cut_body"
 SETTLE_POLL_SECONDS = 0.05  # how often a drain with nothing in flight checks its connections
 
 

@@ -151,3 +151,15 @@ async def test_a_streams_head_and_first_event_leave_together_behind_the_coalesci
     later.set()
     await settle()
     assert transport.writes[2:] == [b"0\r\n\r\n"]
+
+
+def test_a_cut_body_loses_only_its_last_chunk():
+    from gateway.server.http_protocol import without_last_chunk
+
+    assert without_last_chunk(b"0\r\n\r\n") == b""
+    assert without_last_chunk(b"5\r\nhello\r\n0\r\n\r\n") == b"5\r\nhello\r\n"
+    assert without_last_chunk(b"5\r\nhello\r\n") == b"5\r\nhello\r\n"
+    body = b"ab0\r\n\r\n0\r\n\r\n"  # bytes that look like the end, inside a chunk
+    chunk = b"%x\r\n" % len(body) + body + b"\r\n"
+    assert without_last_chunk(chunk) == chunk
+    assert without_last_chunk(chunk + b"0\r\n\r\n") == chunk

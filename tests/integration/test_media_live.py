@@ -14,6 +14,7 @@ import io
 import json
 import sqlite3
 import time
+import wave
 from collections.abc import Iterator
 from typing import Any
 
@@ -57,6 +58,13 @@ route("dalle2", oa, "dall-e-2")
 route("img-azure", az, "my-painter", {{"mode": "image_generation", "price_per_image": "0.05"}})
 route("img-gemini", gem, "gemini-2.5-flash-image")
 route("chat", oa, "gpt-4o-mini")
+vtx = provider("mock-vertex", "vertex_ai", "{gemini}", "")
+route("img-vertex", vtx, "gemini-2.5-flash-image", {{"vertex_project": "proj-media",
+      "vertex_location": "us-east5", "vertex_credentials": "{key_file}"}})
+mixed = route("img-mixed", gem, "gemini-2.5-flash-image")
+Deployment.objects.create(route=mixed, provider=oa, model="gpt-image-1")
+route("stt-azure", az, "my-whisper", {{"mode": "audio_transcription", "price_per_second": "0.0002"}})
+route("tts-azure", az, "my-voice", {{"mode": "audio_speech", "price_per_character": "0.00002"}})
 route("stt", oa, "whisper-1")
 route("stt-4o", oa, "gpt-4o-transcribe")
 route("stt-local", oa, "Systran/faster-whisper-small", {{"price_per_second": "0.001"}})
@@ -76,8 +84,12 @@ ApiKey.objects.create(name="spent", prefix="{spent}"[:10],
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     mock = MockUpstream().start()
     gemini = MockGemini(api_key=GEMINI_KEY).start()
+    folder = tmp_path_factory.mktemp("media")
+    key_file = folder / "service-account.json"  # Vertex AI: a JWT the mock's token URL checks
+    key_file.write_text(json.dumps(gemini.service_account("proj-media")))
     try:
         setup = SETUP.format(
+            key_file=key_file,
             openai=mock.url,
             gemini=gemini.url,
             gemini_key=GEMINI_KEY,
@@ -86,9 +98,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             slow=SLOW_KEY,
             spent=SPENT_KEY,
         )
-        with running_gateway(
-            tmp_path_factory.mktemp("media"), setup=[["shell", "-c", setup]], seed=False
-        ) as gw:
+        with running_gateway(folder / "gw", setup=[["shell", "-c", setup]], seed=False) as gw:
             gw.mock, gw.gemini = mock, gemini
             yield gw
             log = gw.log()
@@ -537,3 +547,208 @@ def test_speech_refusals(gateway: Any, client: openai.OpenAI):
     with pytest.raises(openai.BadRequestError) as stt_route:
         client.audio.speech.create(model="stt", voice="alloy", input="x")
     assert "audio_speech" in stt_route.value.message
+
+
+# --- audio length for per-second prices ----------------------------------------------------
+
+
+def wav_file(seconds: float, rate: int = 8000) -> bytes:
+    """A silent mono 16-bit WAV of ``seconds``, written by the standard library."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(b"\x00\x00" * int(seconds * rate))
+    return out.getvalue()
+
+
+def mp3_file(frames: int) -> bytes:
+    """``frames`` silent MPEG-1 Layer III frames (128 kbit/s, 44.1 kHz, 417 bytes each:
+    the header, then zeroed side information and main data), 1152 samples a frame."""
+    return (bytes([0xFF, 0xFB, 0x90, 0x00]) + b"\x00" * 413) * frames
+
+
+def flac_file(samples: int, rate: int = 44100) -> bytes:
+    """A FLAC stream's marker and STREAMINFO block (the header a reader takes the length
+    from: ``samples`` at ``rate``, mono, 16 bits)."""
+    info = bytearray(34)
+    info[0:4] = (4096).to_bytes(2, "big") * 2  # min and max block size
+    info[10:18] = ((rate << 44) | (0 << 41) | (15 << 36) | samples).to_bytes(8, "big")
+    return b"fLaC" + bytes([0x80]) + (34).to_bytes(3, "big") + bytes(info)
+
+
+@pytest.mark.parametrize(
+    ("filename", "data", "seconds", "source"),
+    [
+        ("speech.wav", wav_file(2.5), 2.5, "file headers"),
+        ("speech.mp3", mp3_file(200), 200 * 1152 / 44100, "file headers"),
+        ("speech.flac", flac_file(44100 * 3), 3.0, "file headers"),
+        ("speech.webm", AUDIO, len(AUDIO) / 16000, "estimated from size"),  # unknown to mutagen
+    ],
+)
+def test_text_srt_and_vtt_transcriptions_are_priced_by_the_files_length(
+    gateway: Any, client: openai.OpenAI, filename: str, data: bytes, seconds: float, source: str
+):
+    for route, per_second, response_format in (
+        ("stt", 0.0001, "text"),
+        ("stt", 0.0001, "srt"),
+        ("stt-local", 0.001, "vtt"),
+    ):
+        response = client.audio.transcriptions.with_raw_response.create(
+            model=route, file=(filename, data, "audio/wav"), response_format=response_format
+        )
+        assert TRANSCRIPT in response.text
+        [row] = journal(gateway, "transcription", route, response.headers["x-request-id"])
+        inbound = json.loads(row["inbound"])
+        assert inbound["audio_seconds_from"] == source
+        expected = round(seconds, 3)
+        tolerance = 0.02 * seconds if filename.endswith(".mp3") else 0.001  # CBR: from bitrate
+        assert inbound["audio_seconds"] == pytest.approx(expected, abs=tolerance)
+        assert float(row["cost"]) == pytest.approx(inbound["audio_seconds"] * per_second)
+        assert float(row["cost"]) > 0
+
+
+def test_the_upstreams_reported_duration_wins_over_the_files(gateway: Any, client: openai.OpenAI):
+    result = client.audio.transcriptions.create(
+        model="stt", file=("a.wav", wav_file(1.0), "audio/wav")
+    )
+    [row] = journal(gateway, "transcription", "stt", result._request_id)
+    inbound = json.loads(row["inbound"])
+    reported = round(len(wav_file(1.0)) / 16000, 3)  # what the mock says it heard
+    assert inbound["audio_seconds_from"] == "upstream" and inbound["audio_seconds"] == reported
+    assert float(row["cost"]) == pytest.approx(reported * 0.0001)
+
+
+# --- Vertex AI images, Azure audio ---------------------------------------------------------
+
+
+def test_images_on_vertex_ai_signed_with_the_service_account(gateway: Any, client: openai.OpenAI):
+    gateway.gemini.reset()
+    result = client.images.generate(model="img-vertex", prompt="a lighthouse", size="1024x1792")
+    assert base64.b64decode(result.data[0].b64_json) == PNG
+    [token] = [s for s in gateway.gemini.seen if s.path == "/token"]  # a signed JWT, exchanged
+    assert "assertion=" in token.raw.decode()
+    [sent] = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+    assert sent.path == (
+        "/v1/projects/proj-media/locations/us-east5/publishers/google/models/"
+        "gemini-2.5-flash-image:generateContent"
+    )  # the mock checked its bearer token (401 otherwise)
+    assert sent.headers["authorization"].startswith("Bearer ya29.mock-")
+    assert sent.body["generationConfig"]["imageConfig"] == {"aspectRatio": "9:16"}
+    edit = client.images.edit(
+        model="img-vertex", image=("in.png", PNG, "image/png"), prompt="night"
+    )
+    assert base64.b64decode(edit.data[0].b64_json) == PNG
+    [_, edited] = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+    inline = edited.body["contents"][0]["parts"]
+    assert {"inlineData": {"mimeType": "image/png", "data": PNG_B64}} in inline
+    [row] = journal(gateway, "image_generation", "img-vertex", result._request_id)
+    assert row["status"] == 200 and row["output_tokens"] == 1290
+    assert float(row["cost"]) == pytest.approx((12 * 0.3 + 1290 * 30) / 1_000_000)
+
+
+def test_audio_on_azure_transcription_and_speech(gateway: Any, client: openai.OpenAI):
+    gateway.mock.reset()
+    audio = ("memo.wav", wav_file(1.5), "audio/wav")
+    result = client.audio.transcriptions.create(model="stt-azure", file=audio)
+    assert result.text == TRANSCRIPT
+    text = client.audio.transcriptions.create(model="stt-azure", file=audio, response_format="vtt")
+    assert TRANSCRIPT in text
+    sent = media_requests(gateway, "/audio/transcriptions")
+    assert [s.path for s in sent] == ["/openai/deployments/my-whisper/audio/transcriptions"] * 2
+    assert all(s.query["api-version"] == ["2025-04-01-preview"] for s in sent)
+    assert all(s.headers["api-key"] == SECRET and "authorization" not in s.headers for s in sent)
+    fields = {name: value for name, filename, _k, value in sent[0].parts if filename is None}
+    assert fields["model"] == b"my-whisper"
+    [row] = journal(gateway, "transcription", "stt-azure", result._request_id)
+    reported = round(len(audio[1]) / 16000, 3)  # the mock's duration
+    assert float(row["cost"]) == pytest.approx(reported * 0.0002)
+    vtt_row = journal(gateway, "transcription", "stt-azure")[0]
+    assert json.loads(vtt_row["inbound"])["audio_seconds"] == 1.5  # from the WAV's header
+    assert float(vtt_row["cost"]) == pytest.approx(1.5 * 0.0002)
+
+    speech = client.audio.speech.create(model="tts-azure", voice="alloy", input="Hallo Welt")
+    assert speech.content == AUDIO
+    [said] = media_requests(gateway, "/audio/speech")
+    assert said.path == "/openai/deployments/my-voice/audio/speech"
+    assert said.body == {"model": "my-voice", "voice": "alloy", "input": "Hallo Welt"}
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-azure", voice="alloy", input="Hallo", response_format="wav"
+    ) as streamed:
+        assert streamed.headers["content-type"] == "audio/wav"
+        assert b"".join(streamed.iter_bytes()) == AUDIO
+    [row] = journal(gateway, "speech", "tts-azure", speech.response.headers["x-request-id"])
+    assert float(row["cost"]) == pytest.approx(len("Hallo Welt") * 0.00002)
+
+
+# --- a speech download cut by the upstream ------------------------------------------------
+
+
+def test_speech_cut_by_the_upstream_is_a_failed_download_not_a_short_file(
+    gateway: Any, client: openai.OpenAI
+):
+    gateway.mock.reset()
+    gateway.mock.media_cut_after = 2  # two of four chunks, then the connection drops
+    try:
+        with pytest.raises(openai.APIConnectionError) as failed:
+            client.audio.speech.create(model="tts", voice="alloy", input="Cut me off.")
+        cause = failed.value.__cause__  # (the SDK's own copy of httpx raised it)
+        assert type(cause).__name__ == "RemoteProtocolError"
+        assert "incomplete chunked read" in str(cause)
+        received = b""
+        with client.audio.speech.with_streaming_response.create(
+            model="tts", voice="alloy", input="Cut me off again."
+        ) as response:
+            rid = response.headers["x-request-id"]
+            with pytest.raises(Exception, match="incomplete chunked read") as cut:
+                for chunk in response.iter_bytes():
+                    received += chunk
+            assert type(cut.value).__name__ == "RemoteProtocolError"
+        assert received == AUDIO[: 2 * 4096]  # what came before the cut, and nothing after
+    finally:
+        gateway.mock.media_cut_after = None
+    [row] = journal(gateway, "speech", "tts", rid)
+    assert row["status"] == 502
+    assert json.loads(row["outbound"])["audio_bytes"] == 2 * 4096
+    whole = client.audio.speech.create(model="tts", voice="alloy", input="Whole again.")
+    assert whole.content == AUDIO  # the worker serves on
+    assert "without completing response" not in gateway.log()  # cut on purpose, not a bug
+
+
+# --- a Gemini client on a route mixing Gemini and OpenAI image models ----------------------
+
+
+def test_google_genai_images_on_a_route_mixing_gemini_and_openai_models(gateway: Any):
+    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta")
+    gclient = genai.Client(api_key=MASTER_KEY, http_options=options)
+    served: set[str] = set()
+    for attempt in range(40):  # weighted random, 1:1: both are picked soon
+        gateway.mock.reset()
+        gateway.gemini.reset()
+        answer = gclient.models.generate_content(
+            model="img-mixed",
+            contents=f"a lantern, take {attempt}",
+            config=types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"]),
+        )
+        images_out = [
+            p.inline_data.data for p in answer.candidates[0].content.parts if p.inline_data
+        ]
+        assert images_out == [PNG]
+        to_gemini = [s for s in gateway.gemini.seen if s.path.endswith(":generateContent")]
+        to_openai = media_requests(gateway, "/v1/images/generations")
+        assert len(to_gemini) + len(to_openai) == 1
+        if to_gemini:  # Gemini's own body
+            assert to_gemini[0].body["contents"][0]["parts"] == [
+                {"text": f"a lantern, take {attempt}"}
+            ]
+            served.add("gemini")
+        else:  # translated to an images generation
+            assert to_openai[0].body["model"] == "gpt-image-1"
+            assert to_openai[0].body["prompt"] == f"a lantern, take {attempt}"
+            served.add("openai")
+        if served == {"gemini", "openai"}:
+            break
+    assert served == {"gemini", "openai"}
+    rows = journal(gateway, "chat", "img-mixed")
+    assert all(r["status"] == 200 and float(r["cost"]) > 0 for r in rows)

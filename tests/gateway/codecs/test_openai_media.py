@@ -211,3 +211,23 @@ def test_speech_checks_and_usage():
     assert (used.input_tokens, used.output_tokens) == (9, 4)
     used.read_body(b"plain text answer")  # says nothing of what it used
     assert used.seconds == 12.5
+
+
+def test_audio_length_from_headers_or_estimated_never_raises():
+    import io
+    import wave
+
+    from gateway.codecs.openai_media.audio import file_seconds
+
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(8000)
+        writer.writeframes(b"\x00\x00" * 4000)
+    wav = out.getvalue()
+    assert file_seconds(wav) == (0.5, "file headers")
+    assert file_seconds(memoryview(wav)) == (0.5, "file headers")  # as the form holds it
+    for broken in (b"", b"RIFF\x00\x00", wav[:30], b"fLaC\x00", b"OggS" + b"\xff" * 60):
+        seconds, source = file_seconds(broken)
+        assert source == "estimated from size" and seconds == len(broken) / 16000
