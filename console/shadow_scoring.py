@@ -226,3 +226,6 @@ async def run_claimed(pk: int) -> None:
             await asyncio.shield(
                 database_sync_to_async(runner.release)(pk, runner.RUNNER_ID, ShadowScoring)
             )
+
+
+runner.register(ShadowScoring, run_claimed)

@@ -8,6 +8,7 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from console import shadow_scoring  # noqa: F401 - registers its jobs with the runner
         from console.evals import runner
         from gateway.server import runtime
 

@@ -119,13 +119,20 @@ def release(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experimen
     model.objects.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
 
 
-def _kinds() -> list[tuple[type[Leased], Callable[[int], Awaitable[None]]]]:
-    """The kinds of job the runner takes, in order of preference: experiments, then
-    shadow scoring runs (``console.shadow_scoring``, imported here: it builds on this
-    module)."""
-    from console import shadow_scoring
+JobRunner = Callable[[int], Awaitable[None]]
+# The kinds of job the runner takes, in order of preference: experiments first; other
+# kinds register themselves (console.shadow_scoring, imported by the app's ready()).
+_KINDS: list[tuple[type[Leased], JobRunner]] = []
 
-    return [(Experiment, run_claimed), (ShadowScoring, shadow_scoring.run_claimed)]
+
+def register(model: type[Leased], run: JobRunner) -> None:
+    """Let the runner lease and run jobs of ``model`` (a leased table) with ``run``."""
+    if all(kind is not model for kind, _ in _KINDS):
+        _KINDS.append((model, run))
+
+
+def _kinds() -> list[tuple[type[Leased], JobRunner]]:
+    return [(Experiment, run_claimed), *_KINDS]
 
 
 async def run_forever() -> None:

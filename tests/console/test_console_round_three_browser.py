@@ -235,7 +235,7 @@ def test_create_route_leads_on_to_its_deployment(width, request) -> None:
     assert "echo-1" in card.locator(".dep").inner_text()
 
 
-SPEND_AXIS = """() => { const u = window.usageChart, a = u.axes[1]; u.ctx.font = a.font[0];
+SPEND_AXIS = """() => { const u = window.moneyCharts['usage-chart'], a = u.axes[1]; u.ctx.font = a.font[0];
   const widest = Math.max(...a._values.map(v => u.ctx.measureText(v).width / devicePixelRatio));
   return { values: a._values, widest, room: a._size - a.gap - a.ticks.size }; }"""
 
@@ -253,7 +253,7 @@ def test_usage_chart_and_csv(width, request) -> None:
     # The spend axis is as wide as its labels, also for a fraction of a cent a day
     # ("$0.000030" was cut to ".000030" by a fixed width).
     page.evaluate(
-        "() => { const u = window.usageChart;"
+        "() => { const u = window.moneyCharts['usage-chart'];"
         " u.setData([u.data[0], ...u.data.slice(1).map(s => s.map(v => v * 0.00002))]); }"
     )
     page.wait_for_timeout(100)

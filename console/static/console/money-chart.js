@@ -61,7 +61,9 @@
       if (!source) continue;
       host.replaceChildren();
       host.dataset.drawn = "1";
-      draw(host, JSON.parse(source.textContent));
+      // kept by the host's id (window.moneyCharts["usage-chart"]) for scripts and tests
+      (window.moneyCharts = window.moneyCharts || {})[host.id || host.dataset.chart] =
+        draw(host, JSON.parse(source.textContent));
     }
   }
 
