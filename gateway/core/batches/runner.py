@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from gateway import journal
 from gateway.core import service
-from gateway.core.batches import api
+from gateway.core.batches import api, native
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
 from gateway.policy import registry
@@ -203,9 +203,20 @@ def _record(
 async def run_claimed(pk: str) -> None:
     stop = asyncio.Event()
     outcome: list[str] = []
-    heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome))
+    heartbeat: asyncio.Task | None = None
     try:
         batch, pending = await db_work.arun(_start, pk)
+        # a native batch keeps its lease while a cancel is forwarded and seen through
+        heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome, not batch.native))
+        if batch.native:
+            final = await native.drive(batch, stop)
+            if not final or outcome == ["lost"] or runtime.closing():
+                return  # polling resumes in whichever runner claims it next
+            if final.startswith("failed:"):
+                await db_work.arun(_fail, pk, final.removeprefix("failed:"))
+            else:
+                await db_work.arun(_end, pk, final)
+            return
         if batch.status == "in_progress" and pending:
             await _run_lines(batch, pending, stop)
         if outcome == ["lost"] or runtime.closing():
@@ -218,14 +229,17 @@ async def run_claimed(pk: str) -> None:
         with contextlib.suppress(Exception):
             await db_work.arun(_fail, pk, f"{type(exc).__name__}: {exc}")
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await heartbeat
         with contextlib.suppress(Exception):
             await asyncio.shield(db_work.arun(release, pk))
 
 
-async def _heartbeat(pk: str, stop: asyncio.Event, outcome: list[str]) -> None:
+async def _heartbeat(
+    pk: str, stop: asyncio.Event, outcome: list[str], stop_on_cancel: bool = True
+) -> None:
     while not stop.is_set():
         await asyncio.sleep(RENEW_SECONDS)
         try:
@@ -233,7 +247,7 @@ async def _heartbeat(pk: str, stop: asyncio.Event, outcome: list[str]) -> None:
         except Exception as exc:  # the database is away: keep going, try again
             log.debug("batch %s: lease not renewed (%s)", pk, exc)
             continue
-        if status is None or status == "cancelling":
+        if status is None or (status == "cancelling" and stop_on_cancel):
             outcome.append("lost" if status is None else "cancelling")
             stop.set()
 
@@ -312,14 +326,20 @@ async def _run_lines(
 # --- ending ------------------------------------------------------------------------------
 
 
-def _end(pk: str) -> None:
-    """Finish the batch once no line is left to run: cancelled, expired or completed."""
+def _end(pk: str, native_final: str = "") -> None:
+    """Finish the batch once no line is left to run: cancelled, expired or completed
+    (``native_final``: what the upstream's batch ended as; lines it gave no result are
+    cancelled or expired)."""
     batch = Batch.objects.get(pk=pk)
     if batch.status not in Batch.UNFINISHED:
         return
     now = timezone.now()
     pending = BatchLine.objects.filter(batch_id=pk, outcome="")
-    if batch.status == "cancelling":
+    if native_final:
+        left = "canceled" if native_final == "cancelled" else "expired"
+        pending.update(outcome=left, finished_at=now)
+        final = native_final
+    elif batch.status == "cancelling":
         pending.update(outcome="canceled", finished_at=now)
         final = "cancelled"
     elif pending.exists():
