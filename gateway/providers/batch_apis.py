@@ -132,7 +132,7 @@ def _message(response: httpx.Response) -> str:
         return response.text[:300]
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return error["message"][:500]
+        return str(error["message"])[:500]
     return str(data)[:300]
 
 
@@ -186,7 +186,9 @@ class AnthropicBatches(NativeBatches):
         return str(self.adapter.url(path))
 
     async def create(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
-        answer: dict[str, Any] = await self.call("POST", "/v1/messages/batches", json={"requests": requests})
+        answer: dict[str, Any] = await self.call(
+            "POST", "/v1/messages/batches", json={"requests": requests}
+        )
         return answer
 
     async def retrieve(self, batch_id: str) -> dict[str, Any]:

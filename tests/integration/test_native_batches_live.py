@@ -249,3 +249,52 @@ def test_route_api_shows_and_checks_batch_mode(gateway: Gateway) -> None:
         f"{gateway.url}/api/routes/{route_id}", json={"batch_mode": "sometimes"}, headers=headers
     )
     assert bad.status_code == 422 and "batch_mode" in bad.text
+
+
+def test_native_spend_counts_against_the_keys_budget(gateway: Gateway, mock: MockUpstream) -> None:
+    mock.reset()
+    made = httpx.post(
+        f"{gateway.url}/api/keys/",
+        json={"name": "batcher", "routes": ["gpt-b", "echo"], "budget_usd": "0.0005"},
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+    )
+    key = made.json()["key"]
+    time.sleep(1.5)  # the registry picks the key up
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+    # a request first: the key's spend is loaded from the journal now, then counted
+    client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    source = client.files.create(file=("in.jsonl", chat_lines("gpt-b", 20)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert wait(client, batch.id).status == "completed"  # 20 x $0.00003 at the batch price
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    assert "budget" in str(caught.value)
+
+
+def test_polling_resumes_after_a_restart(tmp_path: Path, mock: MockUpstream) -> None:
+    mock.reset()
+    mock.batches.delay = 60
+    env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "1"}
+    with running_gateway(tmp_path, env) as first:
+        first.shell(setup_code(mock.url))
+        time.sleep(1.5)
+        client = oai(first)
+        source = client.files.create(file=("in.jsonl", chat_lines("gpt-b", 2)), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        deadline = time.monotonic() + 10
+        while not mock.batches.batches:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.process.kill()  # no goodbye: the lease is left behind
+        first.process.wait()
+    [upstream] = list(mock.batches.batches.values())
+    upstream["created"] -= 60  # the upstream batch has ended meanwhile
+    with running_gateway(tmp_path, env, seed=False) as second:
+        done = wait(oai(second), batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    assert len(mock.batches.batches) == 1  # polled again, never submitted twice
+    mock.batches.delay = 0.5

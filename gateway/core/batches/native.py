@@ -39,7 +39,7 @@ from gateway.codecs.openai_chat import maps as chat_maps
 from gateway.codecs.openai_responses import maps as responses_maps
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.policy import registry
+from gateway.policy import limits, registry
 from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.providers import batch_apis
 from gateway.server import db_work, runtime
@@ -232,7 +232,13 @@ async def _collect(
             for item in _jsonl(await client.results(answer["results_url"])):
                 results[str(item.get("custom_id"))] = _anthropic_result(item)
         status = "cancelled" if answer.get("cancel_initiated_at") else "completed"
-    await db_work.arun(_record_all, batch, deployment, results)
+    spent = await db_work.arun(_record_all, batch, deployment, results)
+    key = _key_of(batch)
+    if key is not None and spent > 0:
+        try:  # the key's and its team's budgets count the batch's spend
+            await limits.add_spend(key, spent)
+        except Exception as exc:  # the counters are away: the journal still has it
+            log.warning("batch %s: spend not counted against the budget (%s)", batch.id, exc)
     if batch.native == "openai" and batch.upstream_file_id:
         with contextlib.suppress(GatewayError):  # the upstream keeps it otherwise
             await client.delete_file(batch.upstream_file_id)
@@ -290,13 +296,23 @@ def usage_of(endpoint: str, body: Any) -> Usage:
     return chat_maps.usage(data)
 
 
+def _key_of(batch: Batch) -> registry.KeyEntry | None:
+    if batch.key_id is None:
+        return registry.MASTER
+    for entry in registry.current().keys.values():
+        if entry.id == batch.key_id and entry.end_user is None:
+            return entry
+    return None
+
+
 def _record_all(
     batch: Batch, deployment: DeploymentEntry, results: dict[str, tuple[str, int, Any]]
-) -> None:
+) -> Decimal:
     """Each line's result, priced at the batch price and journaled (a line that has a
     result keeps it: recording again after a restart changes nothing)."""
     factor = batch_apis.price_factor(deployment.provider, batch.native)
     now = timezone.now()
+    spent = Decimal(0)
     for line in BatchLine.objects.filter(batch_id=batch.id, outcome="").order_by("index"):
         outcome, status, body = results.get(line.custom_id, ("", 0, None))
         if not outcome:
@@ -312,10 +328,13 @@ def _record_all(
             cost_usd=cost,
             finished_at=now,
         )
+        if saved:
+            spent += cost
         if saved and outcome in ("succeeded", "errored"):
             journal.record(
                 _journal_row(batch, deployment, line, status, body, usage, cost, request_id)
             )
+    return spent
 
 
 def _journal_row(
