@@ -86,6 +86,7 @@ class BatchUpstream:
         self.batches: dict[str, dict[str, Any]] = {}  # OpenAI's
         self.message_batches: dict[str, dict[str, Any]] = {}  # Anthropic's
         self.calls: list[tuple[str, str]] = []
+        self.failures: list[int] = []  # statuses answered to the next calls, in order
         self.lock = threading.Lock()
 
     def reset(self) -> None:
@@ -95,6 +96,7 @@ class BatchUpstream:
             self.batches.clear()
             self.message_batches.clear()
             self.calls.clear()
+            self.failures.clear()
 
     def handles(self, path: str) -> bool:
         return path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches"))
@@ -104,6 +106,8 @@ class BatchUpstream:
     ) -> Answer:
         with self.lock:
             self.calls.append((method, path))
+            if self.failures:
+                return _openai_error(self.failures.pop(0), "mock: the service is overloaded")
             if path.startswith("/v1/messages/batches"):
                 if not headers.get("x-api-key"):
                     return _anthropic_error(

@@ -132,6 +132,22 @@ def test_openai_batch_goes_to_the_upstreams_batch_api(gateway: Gateway, mock: Mo
     }
 
 
+def test_an_upstream_away_for_a_while_is_waited_out(gateway: Gateway, mock: MockUpstream) -> None:
+    mock.reset()
+    mock.batches.failures = [503, 502]  # the upload, then its retry, refused
+    client = oai(gateway)
+    source = client.files.create(file=("in.jsonl", chat_lines("gpt-b", 2)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait(client, batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    assert len(mock.batches.batches) == 1
+    assert [c for c in mock.batches.calls if c == ("POST", "/v1/files")] == [
+        ("POST", "/v1/files")
+    ] * 3
+
+
 def test_gateway_mode_runs_the_lines_here(gateway: Gateway, mock: MockUpstream) -> None:
     mock.reset()
     client = oai(gateway)

@@ -148,14 +148,18 @@ async def drive(batch: Batch, stop: asyncio.Event) -> str:
     if deployment is None:
         raise GatewayError("the batch's deployment no longer exists")
     client = batch_apis.client_for(deployment.provider)
+    poll = max(0.05, settings.SWITCHYARD_BATCH_POLL_SECONDS)
     if not batch.upstream_batch_id:
         if batch.status == "cancelling":
             return "cancelled"  # nothing went up yet: nothing to forward
-        await _submit(batch, deployment, client)
+        await _transient(lambda: _submit(batch, deployment, client), poll, stop)
+        if not batch.upstream_batch_id:
+            return ""
     forwarded = False
-    poll = max(0.05, settings.SWITCHYARD_BATCH_POLL_SECONDS)
     while True:
-        answer = await client.retrieve(batch.upstream_batch_id)
+        answer = await _transient(lambda: client.retrieve(batch.upstream_batch_id), poll, stop)
+        if answer is None:
+            return ""  # stopped while the upstream was away: resume later
         status, completed, failed, ended = _read(batch.native, answer)
         if ended:
             return await _collect(batch, deployment, client, answer, status)
@@ -172,9 +176,34 @@ async def drive(batch: Batch, stop: asyncio.Event) -> str:
             return ""  # the lease is lost, or we are going away: polling resumes later
 
 
+TRIES = 5
+
+
+async def _transient(call: Any, poll: float, stop: asyncio.Event) -> Any:
+    """``call()``, tried again (up to ``TRIES`` times, waiting longer each time) while the
+    upstream is away (a 429, a 5xx, no connection); its refusals (4xx) are raised at once
+    and fail the batch. None: stopped meanwhile."""
+    wait = poll
+    for attempt in range(TRIES):
+        try:
+            return await call()
+        except GatewayError as exc:
+            if getattr(exc, "status", 500) < 500 and getattr(exc, "status", 0) != 429:
+                raise
+            if attempt == TRIES - 1:
+                raise
+            log.warning("native batch: upstream away, trying again (%s)", exc)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        if stop.is_set() or runtime.closing():
+            return None
+        wait = min(wait * 2, 300.0)
+    return None
+
+
 async def _submit(batch: Batch, deployment: DeploymentEntry, client: Any) -> None:
     lines = await db_work.arun(_lines, batch.id)
-    if batch.native == "openai":
+    if batch.native == "openai" and not batch.upstream_file_id:
         content = b"\n".join(
             orjson.dumps(
                 {
@@ -187,9 +216,12 @@ async def _submit(batch: Batch, deployment: DeploymentEntry, client: Any) -> Non
             for _id, custom_id, body in lines
         )
         file_id = await client.upload(content + b"\n", f"{batch.id}.jsonl")
-        batch.upstream_file_id = file_id
+        batch.upstream_file_id = file_id  # kept: a retry or a restart uploads it once
         await db_work.arun(_save_ids, batch.id, "upstream_file_id", file_id)
-        made = await client.create(file_id, batch.endpoint, {"switchyard_batch": batch.id})
+    if batch.native == "openai":
+        made = await client.create(
+            batch.upstream_file_id, batch.endpoint, {"switchyard_batch": batch.id}
+        )
     else:
         requests = [
             {"custom_id": custom_id, "params": upstream_body(body, deployment)}
