@@ -4,7 +4,9 @@
 Which providers take a native batch (``native_api``): Anthropic providers (unless their
 ``native_batches`` setting says ``off``); OpenAI-compatible providers whose upstream is
 api.openai.com, or any other whose ``native_batches`` setting is ``on`` (vLLM and most
-compatible servers have no ``/batches``). Each call is signed by the provider's adapter
+compatible servers have no ``/batches``); Azure OpenAI providers whose setting is ``on``
+(their deployments must be Global Batch ones; Azure names the endpoint without ``/v1``:
+``/chat/completions``). Each call is signed by the provider's adapter
 (its secret and extra headers), through a short-lived client: these are a handful of
 background calls per batch, never on the request path. Failures raise
 ``UpstreamError`` with the upstream's status and a message free of secrets.
@@ -42,6 +44,8 @@ def native_api(provider: ProviderEntry) -> str:
         return ""
     if provider.kind == "anthropic":
         return "anthropic"
+    if provider.kind == "azure":  # only Global Batch deployments take batches: opt in
+        return "openai" if flag in ON else ""
     if provider.kind == "openai":
         if flag in ON:
             return "openai"
@@ -138,10 +142,15 @@ def _message(response: httpx.Response) -> str:
 
 class OpenAIBatches(NativeBatches):
     """``POST /files`` (purpose batch), ``POST /batches``, ``GET /batches/{id}``,
-    ``POST /batches/{id}/cancel``, ``GET /files/{id}/content``."""
+    ``POST /batches/{id}/cancel``, ``GET /files/{id}/content`` (Azure: under
+    ``/openai/`` with its api-version, which the adapter's ``url`` adds)."""
 
     def url(self, path: str) -> str:
         return str(self.adapter.url(path.lstrip("/")))
+
+    def endpoint(self, endpoint: str) -> str:
+        """The batch endpoint as this upstream names it (Azure: without ``/v1``)."""
+        return endpoint.removeprefix("/v1") if self.provider.kind == "azure" else endpoint
 
     async def upload(self, content: bytes, filename: str) -> str:
         answer = await self.call(
@@ -155,7 +164,7 @@ class OpenAIBatches(NativeBatches):
     async def create(self, file_id: str, endpoint: str, metadata: dict[str, str]) -> dict[str, Any]:
         body = {
             "input_file_id": file_id,
-            "endpoint": endpoint,
+            "endpoint": self.endpoint(endpoint),
             "completion_window": "24h",
             "metadata": metadata,
         }

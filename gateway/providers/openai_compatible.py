@@ -183,7 +183,6 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
     """Azure OpenAI: the deployment name is in the path, the key in ``api-key``."""
 
     kind = "azure"
-    settings_taken: tuple[Setting, ...] = ()  # no native batches for Azure yet
     form_help = FormHelp(
         base_url="The resource: https://NAME.openai.azure.com.",
         secret="The Azure OpenAI key (stored encrypted) or os.environ/NAME.",

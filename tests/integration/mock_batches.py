@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/completions")
+AZURE_ENDPOINTS = tuple(e.removeprefix("/v1") for e in ENDPOINTS)  # Azure names them so
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 Answer = tuple[int, str, bytes]
 
@@ -51,7 +52,7 @@ def _question(body: dict[str, Any]) -> str:
 
 
 def openai_answer(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    if url == "/v1/embeddings":
+    if url.endswith("/embeddings"):
         return {"object": "list", "model": body["model"],
                 "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
                 "usage": {"prompt_tokens": 10, "total_tokens": 10}}  # fmt: skip
@@ -86,6 +87,7 @@ class BatchUpstream:
         self.batches: dict[str, dict[str, Any]] = {}  # OpenAI's
         self.message_batches: dict[str, dict[str, Any]] = {}  # Anthropic's
         self.calls: list[tuple[str, str]] = []
+        self.azure = False  # the call being answered came in Azure's shape
         self.failures: list[int] = []  # statuses answered to the next calls, in order
         self.lock = threading.Lock()
 
@@ -99,15 +101,31 @@ class BatchUpstream:
             self.failures.clear()
 
     def handles(self, path: str) -> bool:
-        return path.startswith(("/v1/files", "/v1/batches", "/v1/messages/batches"))
+        return path.startswith(
+            ("/v1/files", "/v1/batches", "/v1/messages/batches", "/openai/files", "/openai/batches")
+        )
 
     def handle(
-        self, method: str, path: str, headers: dict[str, str], raw: bytes, base: str
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        raw: bytes,
+        base: str,
+        query: dict[str, list[str]] | None = None,
     ) -> Answer:
         with self.lock:
             self.calls.append((method, path))
             if self.failures:
                 return _openai_error(self.failures.pop(0), "mock: the service is overloaded")
+            self.azure = path.startswith("/openai/")
+            if self.azure:  # Azure OpenAI: its api-key header and api-version, no /v1
+                if not headers.get("api-key"):
+                    return _openai_error(401, "Access denied due to missing api-key")
+                if not (query or {}).get("api-version"):
+                    return _openai_error(404, "Resource not found (no api-version)")
+                path = "/v1" + path.removeprefix("/openai")
+                headers = {**headers, "authorization": "Bearer " + headers["api-key"]}
             if path.startswith("/v1/messages/batches"):
                 if not headers.get("x-api-key"):
                     return _anthropic_error(
@@ -182,7 +200,7 @@ class BatchUpstream:
             if not isinstance(custom_id, str) or custom_id in seen:
                 return f"line {number}: custom_id missing or not unique"
             seen.add(custom_id)
-            if line.get("method") != "POST" or line.get("url") not in ENDPOINTS:
+            if line.get("method") != "POST" or line.get("url") not in self.endpoints():
                 return f"line {number}: method must be POST and url a batch endpoint"
             if not isinstance(line.get("body"), dict) or not line["body"].get("model"):
                 return f"line {number}: body.model is required"
@@ -193,6 +211,9 @@ class BatchUpstream:
         if len(urls) > 1 or len(models) > 1:
             return "all requests of a batch must have the same url and the same model"
         return ""
+
+    def endpoints(self) -> tuple[str, ...]:
+        return AZURE_ENDPOINTS if self.azure else ENDPOINTS
 
     # --- OpenAI batches ----------------------------------------------------------------
 
@@ -222,7 +243,7 @@ class BatchUpstream:
             return _openai_error(400, "input_file_id: no such file")
         if source["purpose"] != "batch":
             return _openai_error(400, "the input file must have purpose batch")
-        if body.get("endpoint") not in ENDPOINTS:
+        if body.get("endpoint") not in self.endpoints():
             return _openai_error(400, "endpoint: not a batch endpoint")
         if body.get("completion_window") != "24h":
             return _openai_error(400, "completion_window must be 24h")

@@ -441,7 +441,7 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
                 return False
             host, port = mock.server.server_address[:2]
             status, kind, data = mock.batches.handle(
-                seen.method, seen.path, seen.headers, seen.raw, f"http://{host}:{port}"
+                seen.method, seen.path, seen.headers, seen.raw, f"http://{host}:{port}", seen.query
             )
             self.send_response(status)
             self.send_header("content-type", kind)

@@ -46,7 +46,10 @@ def setup_code(url: str) -> str:
         "settings={'native_batches': 'on'}); oai.set_secret('sk-upstream-openai'); oai.save()\n"
         f"ant = Provider(name='ant-up', kind='anthropic', base_url='{url}'); "
         "ant.set_secret('sk-upstream-anthropic'); ant.save()\n"
+        f"az = Provider(name='az-up', kind='azure', base_url='{url}', api_version='2024-10-21', "
+        "settings={'native_batches': 'on'}); az.set_secret('azure-key'); az.save()\n"
         "for name, provider, model, prices, mode in ("
+        " ('gpt-azure', az, 'my-global-batch', ('2', '8'), 'auto'),"
         " ('gpt-b', oai, 'up-gpt', ('2', '8'), 'auto'),"
         " ('gpt-here', oai, 'up-gpt', ('2', '8'), 'gateway'),"
         " ('claude-b', ant, 'up-claude', ('3', '15'), 'auto'),"
@@ -146,6 +149,27 @@ def test_an_upstream_away_for_a_while_is_waited_out(gateway: Gateway, mock: Mock
     assert [c for c in mock.batches.calls if c == ("POST", "/v1/files")] == [
         ("POST", "/v1/files")
     ] * 3
+
+
+def test_azure_batch_goes_to_its_global_batch_deployment(
+    gateway: Gateway, mock: MockUpstream
+) -> None:
+    mock.reset()
+    client = oai(gateway)
+    source = client.files.create(file=("in.jsonl", chat_lines("gpt-azure", 2)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait(client, batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    [upstream] = list(mock.batches.batches.values())
+    assert upstream["endpoint"] == "/chat/completions"  # Azure's name, without /v1
+    assert {line["body"]["model"] for line in upstream["lines"]} == {"my-global-batch"}
+    assert ("POST", "/openai/files") in mock.batches.calls
+    assert {s.headers.get("api-key") for s in mock.seen if s.path.startswith("/openai/")} == {
+        "azure-key"
+    }
+    assert {Decimal(r["cost"]) for r in journal_rows(gateway, batch.id)} == {line_cost(GPT_PRICES)}
 
 
 def test_gateway_mode_runs_the_lines_here(gateway: Gateway, mock: MockUpstream) -> None:

@@ -209,7 +209,7 @@ async def _submit(batch: Batch, deployment: DeploymentEntry, client: Any) -> Non
                 {
                     "custom_id": custom_id,
                     "method": "POST",
-                    "url": batch.endpoint,
+                    "url": client.endpoint(batch.endpoint),
                     "body": upstream_body(body, deployment),
                 }
             )
