@@ -248,9 +248,9 @@ def seal_headers(headers: dict) -> dict:
 
 
 class BatchMode(models.TextChoices):
-    AUTO = "auto", "Auto (native when the upstream has a batch API)"
-    GATEWAY = "gateway", "Gateway (run each line here)"
-    NATIVE = "native", "Native (the upstream's batch API, else refused)"
+    AUTO = "auto", "Auto"
+    GATEWAY = "gateway", "Run by the gateway"
+    NATIVE = "native", "Native only"
 
 
 class CacheScope(models.TextChoices):

@@ -34,9 +34,9 @@ class Migration(migrations.Migration):
             name="batch_mode",
             field=models.CharField(
                 choices=[
-                    ("auto", "Auto (native when the upstream has a batch API)"),
-                    ("gateway", "Gateway (run each line here)"),
-                    ("native", "Native (the upstream's batch API, else refused)"),
+                    ("auto", "Auto"),
+                    ("gateway", "Run by the gateway"),
+                    ("native", "Native only"),
                 ],
                 default="auto",
                 help_text="how a batch on this route runs: auto (the upstream's own batch API when every line's deployment has one, else the gateway), gateway, or native (refused when the upstream has none)",
