@@ -79,8 +79,11 @@ def choose(api: str, models: list[str]) -> DeploymentEntry | None:
     strict = sorted(name for name, route in routes.items() if route.batch_mode == "native")
     why = ""
     chosen: DeploymentEntry | None = None
+    patterns = sorted(name for name in routes if any(ch in name for ch in "*?["))
     if "gateway" in modes:
         why = "another route of the batch runs its batches in the gateway (batch_mode gateway)"
+    elif patterns:  # the upstream model is made per request from the name asked for
+        why = f"route(s) {', '.join(patterns)} are patterns"
     else:
         found = {name: _native_deployment(route, api) for name, route in routes.items()}
         missing = sorted(name for name, d in found.items() if d is None)
