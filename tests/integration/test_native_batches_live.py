@@ -57,6 +57,7 @@ def setup_code(url: str) -> str:
         "    route = Route.objects.create(name=name, batch_mode=mode)\n"
         "    Deployment.objects.create(route=route, provider=provider, model=model,"
         " input_price=Decimal(prices[0]), output_price=Decimal(prices[1]))\n"
+        "Route.objects.filter(name='gpt-b').update(default_params={'temperature': 0.2})\n"
     )
 
 
@@ -118,6 +119,7 @@ def test_openai_batch_goes_to_the_upstreams_batch_api(gateway: Gateway, mock: Mo
     [(upstream_id, upstream)] = list(mock.batches.batches.items())
     assert [line["custom_id"] for line in upstream["lines"]] == ["mine-0", "mine-1", "mine-2"]
     assert {line["body"]["model"] for line in upstream["lines"]} == {"up-gpt"}
+    assert {line["body"]["temperature"] for line in upstream["lines"]} == {0.2}  # the route's
     assert upstream["metadata"] == {"switchyard_batch": batch.id}
     assert not [s for s in mock.chat_requests()]  # no line went through chat completions
     assert ("DELETE", f"/v1/files/{upstream['input_file_id']}") in mock.batches.calls

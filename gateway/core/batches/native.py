@@ -104,7 +104,11 @@ def choose(api: str, models: list[str]) -> DeploymentEntry | None:
 
 
 def upstream_body(body: dict[str, Any], deployment: DeploymentEntry) -> dict[str, Any]:
-    return {**body, "model": deployment.model}
+    """A line as the upstream gets it: the route's default parameters under the
+    caller's, the model the deployment's."""
+    route = registry.current().routes.get(deployment.route)
+    defaults = route.default_params if route is not None else {}
+    return {**defaults, **body, "model": deployment.model}
 
 
 def find_deployment(batch: Batch) -> DeploymentEntry | None:
