@@ -186,6 +186,35 @@ def test_gateway_mode_runs_the_lines_here(gateway: Gateway, mock: MockUpstream) 
     assert len(mock.chat_requests()) == 2
 
 
+def test_batches_upstreams_run_leave_room_for_gateway_run_ones(
+    gateway: Gateway, mock: MockUpstream
+) -> None:
+    mock.reset()
+    mock.batches.delay = 60
+    client = oai(gateway)
+    source = client.files.create(file=("in.jsonl", chat_lines("gpt-b", 1)), purpose="batch")
+    slow = [
+        client.batches.create(
+            input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        for _ in range(5)  # more than a process runs gateway batches at once (4)
+    ]
+    deadline = time.monotonic() + 10
+    while len(mock.batches.batches) < 5:
+        assert time.monotonic() < deadline, mock.batches.batches
+        time.sleep(0.05)
+    here = client.files.create(file=("in.jsonl", chat_lines("gpt-here", 1)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=here.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert wait(client, batch.id).status == "completed"
+    for waiting in slow:
+        client.batches.cancel(waiting.id)
+    for waiting in slow:
+        assert wait(client, waiting.id).status == "cancelled"
+    mock.batches.delay = 0.5
+
+
 def test_native_mode_refuses_what_cannot_go_up(gateway: Gateway) -> None:
     client = oai(gateway)
     source = client.files.create(file=("in.jsonl", chat_lines("echo-native", 1)), purpose="batch")

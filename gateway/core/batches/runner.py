@@ -53,7 +53,9 @@ LEASE_SECONDS = float(os.environ.get("SWITCHYARD_BATCH_LEASE_SECONDS", "15"))
 # cancel sent to any process of any instance stops the lines within about a second.
 RENEW_SECONDS = min(1.0, LEASE_SECONDS / 3)
 POLL_SECONDS = 1.0
-MAX_BATCHES_PER_PROCESS = 4
+MAX_BATCHES_PER_PROCESS = 4  # gateway-run batches (their lines are work here)
+# Batches an upstream runs only need polling: they do not take the slots above.
+MAX_NATIVE_PER_PROCESS = 200
 PRUNE_SECONDS = 3600.0  # expired files are deleted (rows and bytes) this often
 USER_AGENT = "switchyard-batch"
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -63,6 +65,7 @@ CANCELLED = "This request was cancelled before it ran."
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _running: dict[str, asyncio.Task] = {}
+_native: set[str] = set()  # those of _running an upstream runs (gateway.core.batches.native)
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
 _costs: dict[str, tuple[Decimal, str]] = {}
@@ -136,7 +139,12 @@ async def run_forever() -> None:
                     await db_work.arun(files.prune_expired)
             for pk in [pk for pk, task in _running.items() if task.done()]:
                 del _running[pk]
-            if len(_running) >= MAX_BATCHES_PER_PROCESS or runtime.closing():
+            here = len(_running) - len(_native)
+            if (
+                here >= MAX_BATCHES_PER_PROCESS
+                or len(_native) >= MAX_NATIVE_PER_PROCESS
+                or runtime.closing()
+            ):
                 continue
             try:
                 pk = await db_work.arun(claim_one)
@@ -154,6 +162,7 @@ async def run_forever() -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         _running.clear()
+        _native.clear()
 
 
 # --- running one batch -------------------------------------------------------------------
@@ -209,6 +218,7 @@ async def run_claimed(pk: str) -> None:
         # a native batch keeps its lease while a cancel is forwarded and seen through
         heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome, not batch.native))
         if batch.native:
+            _native.add(pk)
             final = await native.drive(batch, stop)
             if not final or outcome == ["lost"] or runtime.closing():
                 return  # polling resumes in whichever runner claims it next
@@ -229,6 +239,7 @@ async def run_claimed(pk: str) -> None:
         with contextlib.suppress(Exception):
             await db_work.arun(_fail, pk, f"{type(exc).__name__}: {exc}")
     finally:
+        _native.discard(pk)
         if heartbeat is not None:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
