@@ -65,7 +65,7 @@ def setup_code(url: str) -> str:
 def gateway(tmp_path_factory, mock: MockUpstream) -> Iterator[Gateway]:
     folder: Path = tmp_path_factory.mktemp("native-batches")
     env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "2"}
-    with running_gateway(folder, env) as gw:
+    with running_gateway(folder, env, workers=2) as gw:  # more than one process
         gw.shell(setup_code(mock.url))
         time.sleep(1.5)  # the registry picks the new routes up
         yield gw
@@ -197,10 +197,10 @@ def test_batches_upstreams_run_leave_room_for_gateway_run_ones(
         client.batches.create(
             input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        for _ in range(5)  # more than a process runs gateway batches at once (4)
+        for _ in range(9)  # more than two processes run gateway batches at once (2 x 4)
     ]
     deadline = time.monotonic() + 10
-    while len(mock.batches.batches) < 5:
+    while len(mock.batches.batches) < 9:
         assert time.monotonic() < deadline, mock.batches.batches
         time.sleep(0.05)
     here = client.files.create(file=("in.jsonl", chat_lines("gpt-here", 1)), purpose="batch")
