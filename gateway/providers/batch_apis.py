@@ -175,6 +175,15 @@ class OpenAIBatches(NativeBatches):
         answer: dict[str, Any] = await self.call("GET", f"batches/{batch_id}")
         return answer
 
+    async def find(self, file_id: str) -> str:
+        """The id of a batch already made from ``file_id`` among the newest 100 ("" :
+        none), so a creation whose answer was lost is not made twice."""
+        answer = await self.call("GET", "batches?limit=100")
+        for item in answer.get("data") or [] if isinstance(answer, dict) else []:
+            if isinstance(item, dict) and item.get("input_file_id") == file_id:
+                return str(item.get("id") or "")
+        return ""
+
     async def cancel(self, batch_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = await self.call("POST", f"batches/{batch_id}/cancel")
         return answer

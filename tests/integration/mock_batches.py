@@ -89,6 +89,8 @@ class BatchUpstream:
         self.calls: list[tuple[str, str]] = []
         self.azure = False  # the call being answered came in Azure's shape
         self.failures: list[int] = []  # statuses answered to the next calls, in order
+        # (method, path) whose answer is lost after it was carried out (a cut connection)
+        self.lose_answer: tuple[str, str] | None = None
         self.lock = threading.Lock()
 
     def reset(self) -> None:
@@ -99,6 +101,7 @@ class BatchUpstream:
             self.message_batches.clear()
             self.calls.clear()
             self.failures.clear()
+            self.lose_answer = None
 
     def handles(self, path: str) -> bool:
         return path.startswith(
@@ -221,6 +224,9 @@ class BatchUpstream:
         parts = path.strip("/").split("/")  # v1 batches [id] [cancel]
         if method == "POST" and len(parts) == 2:
             return self._create(raw)
+        if method == "GET" and len(parts) == 2:  # newest first
+            views = [self._view(b) for b in reversed(self.batches.values())]
+            return _json(200, {"object": "list", "data": views, "has_more": False})
         if len(parts) < 3 or parts[2] not in self.batches:
             return _openai_error(404, f"No batch found with id '{parts[-1]}'")
         batch = self.batches[parts[2]]

@@ -443,6 +443,10 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             status, kind, data = mock.batches.handle(
                 seen.method, seen.path, seen.headers, seen.raw, f"http://{host}:{port}", seen.query
             )
+            if mock.batches.lose_answer == (seen.method, seen.path):
+                mock.batches.lose_answer = None  # done, but the caller never hears it
+                self._drop()
+                return True
             self.send_response(status)
             self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))

@@ -174,6 +174,22 @@ def test_azure_batch_goes_to_its_global_batch_deployment(
     assert {Decimal(r["cost"]) for r in journal_rows(gateway, batch.id)} == {line_cost(GPT_PRICES)}
 
 
+def test_a_batch_made_whose_answer_was_lost_is_found_not_made_twice(
+    gateway: Gateway, mock: MockUpstream
+) -> None:
+    mock.reset()
+    mock.batches.lose_answer = ("POST", "/v1/batches")
+    client = oai(gateway)
+    source = client.files.create(file=("in.jsonl", chat_lines("gpt-b", 2)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    done = wait(client, batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    assert len(mock.batches.batches) == 1  # made once, found by its input file
+    assert ("GET", "/v1/batches") in mock.batches.calls
+
+
 def test_gateway_mode_runs_the_lines_here(gateway: Gateway, mock: MockUpstream) -> None:
     mock.reset()
     client = oai(gateway)

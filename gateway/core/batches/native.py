@@ -210,6 +210,14 @@ async def _transient(call: Any, poll: float, stop: asyncio.Event) -> Any:
 
 async def _submit(batch: Batch, deployment: DeploymentEntry, client: Any) -> None:
     lines = await db_work.arun(_lines, batch.id)
+    if batch.native == "openai" and batch.upstream_file_id:
+        # uploaded before: the batch may have been made too, its answer lost (a crash,
+        # a cut connection); then it is found, not made twice
+        found = await client.find(batch.upstream_file_id)
+        if found:
+            batch.upstream_batch_id = found
+            await db_work.arun(_save_ids, batch.id, "upstream_batch_id", found)
+            return
     if batch.native == "openai" and not batch.upstream_file_id:
         content = b"\n".join(
             orjson.dumps(
