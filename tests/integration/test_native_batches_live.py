@@ -91,6 +91,26 @@ def wait(client: openai.OpenAI, batch_id: str, seconds: float = 20):  # type: ig
     return batch
 
 
+def console_batches(gw: Gateway) -> str:
+    """The console's Batches page, as an admin sees it."""
+    gw.shell(
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='batch-admin').exists() or "
+        "User.objects.create_superuser('batch-admin', '', 'pw-123456789')"
+    )
+    with httpx.Client(base_url=gw.url, follow_redirects=True) as browser:
+        login = browser.get("/login/")
+        token = browser.cookies["csrftoken"]
+        browser.post(
+            "/login/",
+            data={"username": "batch-admin", "password": "pw-123456789",
+                  "csrfmiddlewaretoken": token},
+            headers={"Referer": f"{gw.url}/login/"},
+        )  # fmt: skip
+        assert login.status_code == 200
+        return browser.get("/batches/").text
+
+
 def journal_rows(gw: Gateway, batch_id: str) -> list[dict]:
     code = (
         "import json; from gateway.models import RequestLog; print(json.dumps([dict(route=r.route, "
@@ -253,6 +273,8 @@ def test_openai_cancel_is_forwarded(gateway: Gateway, mock: MockUpstream) -> Non
     while not mock.batches.batches:
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    page = console_batches(gateway)  # the console marks it as run upstream
+    assert "upstream" in page and list(mock.batches.batches)[0] in page
     client.batches.cancel(batch.id)
     done = wait(client, batch.id)
     assert done.status == "cancelled"
