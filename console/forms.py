@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from gateway.catalog import capability_flags
 from gateway.edge import dialects
-from gateway.models import ApiKey, CacheScope, McpServer, Provider, Route, Team
+from gateway.models import ApiKey, BatchMode, CacheScope, McpServer, Provider, Route, Team
 from gateway.ops.admin_ops import errors_by_field
 from gateway.providers import kinds
 
@@ -232,6 +232,14 @@ class RouteForm(forms.Form):
         help_text="send Responses mcp tools and Anthropic mcp_servers to upstreams that speak "
         "the client's API and run them; off: the gateway runs them on any upstream",
     )
+    batch_mode = forms.ChoiceField(
+        required=False,
+        choices=BatchMode.choices,
+        initial=BatchMode.AUTO,
+        label="Batches",
+        help_text="auto: the upstream's own batch API (at its batch price) when it has one, "
+        "else the gateway runs each line; native refuses a batch the upstream cannot take",
+    )
 
     teams = forms.ModelMultipleChoiceField(
         queryset=Team.objects.all(),
@@ -258,6 +266,7 @@ class RouteForm(forms.Form):
         data["default_params"] = data["default_params"] or {}
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE
+        data["batch_mode"] = data.get("batch_mode") or BatchMode.AUTO
         return data
 
 

@@ -247,6 +247,12 @@ def seal_headers(headers: dict) -> dict:
     }
 
 
+class BatchMode(models.TextChoices):
+    AUTO = "auto", "Auto"
+    GATEWAY = "gateway", "Run by the gateway"
+    NATIVE = "native", "Native only"
+
+
 class CacheScope(models.TextChoices):
     """Who may be served a route's cached answer."""
 
@@ -407,6 +413,14 @@ class Route(models.Model):
         blank=True,
         help_text="registered MCP servers whose tools every request on this route gets, run by "
         "the gateway (how Chat Completions and Gemini clients use MCP tools)",
+    )
+    batch_mode = models.CharField(
+        max_length=10,
+        choices=BatchMode.choices,
+        default=BatchMode.AUTO,
+        help_text="how a batch on this route runs: auto (the upstream's own batch API when "
+        "every line's deployment has one, else the gateway), gateway, or native (refused "
+        "when the upstream has none)",
     )
     teams = models.ManyToManyField(
         Team,

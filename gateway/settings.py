@@ -193,6 +193,8 @@ SWITCHYARD_FILE_STORE_SECRET_ACCESS_KEY = env_str("SWITCHYARD_FILE_STORE_SECRET_
 SWITCHYARD_MAX_FILE_BYTES = env_int("SWITCHYARD_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1024)
 # Batches: requests of one gateway-run batch in flight at once (per batch).
 SWITCHYARD_BATCH_CONCURRENCY = env_int("SWITCHYARD_BATCH_CONCURRENCY", 8, minimum=1)
+# Batches submitted to an upstream's batch API: seconds between polls of its status.
+SWITCHYARD_BATCH_POLL_SECONDS = env_float("SWITCHYARD_BATCH_POLL_SECONDS", 30.0, minimum=0.05)
 # A connection must send a whole request head within this many seconds (408 otherwise;
 # also the longest a connection may stay open before its first request).
 SWITCHYARD_HEADER_TIMEOUT_SECONDS = env_float(

@@ -1,5 +1,6 @@
 """Batches (OpenAI ``/v1/batches`` and Anthropic Message Batches) for admins: every
-key's batches with their progress, status and cost, a cancel button while one runs,
+key's batches with their progress, status and cost (and whether the upstream's own
+batch API runs it), a cancel button while one runs,
 and its results to download (OpenAI: the output and error files; Anthropic: the
 results JSONL). The table refreshes itself every few seconds while a batch runs."""
 
@@ -26,15 +27,19 @@ def batch_list(request: HtmxHttpRequest) -> HttpResponse:
     items = []
     for batch in rows:
         c = counts[batch.id]
+        running = batch.status in Batch.UNFINISHED
         done = sum(n for outcome, n in c.items() if outcome)
+        succeeded, failed = c["succeeded"], c["errored"] + c["expired"] + c["canceled"]
+        if batch.native and running:  # the upstream's counts, copied at each poll
+            done, succeeded, failed = batch.completed + batch.failed, batch.completed, batch.failed
         items.append(
             {
                 "batch": batch,
                 "done": done,
                 "percent": round(100 * done / batch.total) if batch.total else 100,
-                "succeeded": c["succeeded"],
-                "failed": c["errored"] + c["expired"] + c["canceled"],
-                "running": batch.status in Batch.UNFINISHED,
+                "succeeded": succeeded,
+                "failed": failed,
+                "running": running,
             }
         )
     return render(

@@ -45,6 +45,7 @@ ROUTE_FIELDS = frozenset(
         "shadow_percent",
         "mcp_passthrough",
         "mcp_servers",
+        "batch_mode",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(

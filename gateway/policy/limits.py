@@ -933,6 +933,30 @@ async def _charge(backend: Any, key: KeyEntry, handle: Any, cost: Decimal) -> No
         await backend.admit(dataclasses.replace(key, rpm_limit=None, tpm_limit=None), 0, at, 0)
 
 
+async def add_spend(key: KeyEntry, cost: Decimal) -> None:
+    """Count ``cost`` spent outside a request against the key's and its team's budgets
+    (a batch the upstream ran, priced when its results arrive): the spend is added as a
+    request's settle adds it, with no request, tokens or hold."""
+    cost = Decimal(cost or 0)
+    team = key.team is not None and key.team.limited
+    if key.is_master or cost <= 0 or (key.budget_usd is None and not team):
+        return
+    subjects = tuple(subjects_of(key))
+    bare = Joint(subjects, tuple((None, None, None) for _ in subjects))
+    backend = _backend()
+    for attempt in (backend, memory):
+        try:
+            if team:
+                await attempt.settle_joint(bare, 0, cost, now())
+            else:
+                await attempt.settle(key, None, 0, cost, now())
+            return
+        except Exception as exc:
+            if attempt is memory:
+                raise
+            note_failure(attempt, exc)
+
+
 async def admit(
     key: KeyEntry,
     route: str,

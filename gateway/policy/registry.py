@@ -155,6 +155,7 @@ class RouteEntry:
     shadow_percent: float = 0.0
     mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
     mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
+    batch_mode: str = "auto"  # auto | gateway | native (gateway/core/batches/native)
     teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
 
 
@@ -386,6 +387,7 @@ def build_snapshot() -> Snapshot:
             shadow_percent=r.shadow_percent,
             mcp_passthrough=r.mcp_passthrough,
             mcp_servers=tuple(str(name) for name in r.mcp_servers or ()),
+            batch_mode=r.batch_mode,
             teams=frozenset(t.id for t in r.teams.all()) or None,
         )
         if any(ch in r.name for ch in "*?["):

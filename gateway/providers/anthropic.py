@@ -18,7 +18,7 @@ from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import FormHelp
+from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
 from gateway.providers.passthrough_body import for_deployment
 from gateway.types import ChatRequest
 
@@ -40,6 +40,7 @@ class AnthropicProvider(CodecProvider):
         base_url="The host root; empty: https://api.anthropic.com.",
         secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",
     )
+    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/providers/batch_apis
     speaks = CODECS["anthropic"]
     counts_tokens = True  # POST /v1/messages/count_tokens
 

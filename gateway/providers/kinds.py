@@ -46,6 +46,22 @@ class FormHelp:
     secret_label: str = "Secret"
 
 
+# What providers whose upstream may have a batch API take (gateway/providers/batch_apis).
+BATCH_SETTINGS = (
+    Setting(
+        "native_batches",
+        "Native batches",
+        "on: batches go to the upstream's own batch API; off: the gateway runs them; "
+        "empty: on for api.openai.com and Anthropic.",
+    ),
+    Setting(
+        "batch_discount",
+        "Batch discount",
+        "Share off the token prices for a native batch (0.5 = half price); empty: the "
+        "upstream's published discount (50% for OpenAI and Anthropic).",
+    ),
+)
+
 _P = "gateway.providers."
 KINDS: dict[str, Kind] = {
     kind.name: kind

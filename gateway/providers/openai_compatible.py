@@ -24,7 +24,7 @@ from gateway.policy.secret_refs import resolve_secret
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import FormHelp
+from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
 from gateway.providers.passthrough_body import for_deployment
 from gateway.types import ChatRequest, StreamEvent
 
@@ -79,6 +79,7 @@ class OpenAICompatibleProvider(CodecProvider):
         base_url="Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
         secret="The API key (stored encrypted) or os.environ/NAME (read when used).",
     )
+    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/providers/batch_apis
     speaks = CODECS["openai"]
     stream_accept = "text/event-stream"
 

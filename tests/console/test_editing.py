@@ -337,3 +337,23 @@ def test_route_form_edits_context_window_fallbacks_in_order(
         HTTP_HX_REQUEST="true",
     ).content.decode()
     assert "unknown route(s): huge" in field_error(html, "context_window_fallbacks")
+
+
+def test_route_batch_mode_is_edited_in_the_form(staff_client: Client, registry_rows) -> None:
+    route = registry_rows["route"]
+    form = staff_client.get(f"/routes/{route.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'name="batch_mode"' in form
+    base = {"name": "chat", "strategy": "weighted", "max_attempts": 2}
+    response = staff_client.post(
+        f"/routes/{route.pk}/", {**base, "batch_mode": "native"}, HTTP_HX_REQUEST="true"
+    )
+    assert "native only" in response.content.decode()
+    route.refresh_from_db()
+    assert route.batch_mode == "native"
+    html = staff_client.post(
+        f"/routes/{route.pk}/", {**base, "batch_mode": "always"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert field_error(html, "batch_mode")
+    staff_client.post(f"/routes/{route.pk}/", base, HTTP_HX_REQUEST="true")
+    route.refresh_from_db()
+    assert route.batch_mode == "auto"  # left empty: the default

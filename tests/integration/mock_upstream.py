@@ -9,7 +9,9 @@
 - Anthropic's prompt cache (``mock_prompt_cache``): more than 4 ``cache_control``
   blocks is a 400; a repeated prefix up to a breakpoint reports cache read/write usage;
 - OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``;
-- OpenAI's images and audio endpoints, strict as OpenAI is (``mock_media``).
+- OpenAI's images and audio endpoints, strict as OpenAI is (``mock_media``);
+- OpenAI's Files + Batch API and Anthropic's Message Batches (``mock_batches``): a
+  batch ends ``batches.delay`` seconds after it was created.
 
 Tests queue ``Reply`` objects (served first in, first out to the next chat request of
 either protocol; with none queued ``default`` answers) and read ``seen``: every request
@@ -33,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.integration import mock_media
+from tests.integration.mock_batches import BatchUpstream
 from tests.integration.mock_prompt_cache import PromptCache, TooManyBreakpoints
 
 
@@ -351,6 +354,7 @@ class MockUpstream:
         self.default: Callable[[Seen], Reply] = default_reply
         self.token_count = 42
         self.prompt_cache = PromptCache()  # Anthropic's: breakpoints limited, usage real
+        self.batches = BatchUpstream()  # the batch APIs (mock_batches)
         self.issued: set[str] = {Reply.signature}  # thinking signatures it handed out
         # refuse thinking signed by anyone else (off by default: fixtures hand-write some)
         self.strict_signatures = False
@@ -389,6 +393,7 @@ class MockUpstream:
             self.media_sent.clear()
             self.media_cut_after = None
         self.prompt_cache.clear()
+        self.batches.reset()
 
     def queue(self, *replies: Reply) -> None:
         with self.lock:
@@ -431,8 +436,34 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             mock.record(seen)
             return seen
 
+        def _batch_api(self, seen: Seen) -> bool:
+            if not mock.batches.handles(seen.path):
+                return False
+            host, port = mock.server.server_address[:2]
+            status, kind, data = mock.batches.handle(
+                seen.method, seen.path, seen.headers, seen.raw, f"http://{host}:{port}", seen.query
+            )
+            if mock.batches.lose_answer == (seen.method, seen.path):
+                mock.batches.lose_answer = None  # done, but the caller never hears it
+                self._drop()
+                return True
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            return True
+
+        def do_DELETE(self) -> None:
+            seen = self._seen(b"")
+            if not self._batch_api(seen):
+                self._json(404, {"error": {"message": "no such path", "type": "not_found"}})
+
         def do_GET(self) -> None:
             seen = self._seen(b"")
+            if self._batch_api(seen):
+                return
             if seen.path.endswith("/models"):
                 self._json(200, {"object": "list", "data": [{"id": "up-model"}]})
             else:
@@ -442,6 +473,8 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             seen = self._seen(self.rfile.read(length))
             path = seen.path
+            if self._batch_api(seen):
+                return
             if mock_media.handles(path):
                 self._media(seen)
                 return

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from gateway.core.batches import native
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
 from gateway.core.files import store
@@ -90,6 +91,14 @@ def line_counts(batch_ids: list[str]) -> dict[str, Counter[str]]:
     for batch_id, outcome, n in rows:
         counts[batch_id][outcome] += n
     return counts
+
+
+def _go_native(batch: Batch, api: str, lines: list[tuple[str, dict[str, Any]]]) -> None:
+    """Mark the batch for the upstream's own batch API when its routes allow it
+    (``gateway.core.batches.native.choose``; a 400 when a route insists and cannot)."""
+    deployment = native.choose(api, [str(body.get("model")) for _custom_id, body in lines])
+    if deployment is not None:
+        batch.native, batch.deployment_id = api, deployment.id
 
 
 def _save(batch: Batch, lines: list[tuple[str, dict[str, Any]]]) -> None:
@@ -185,6 +194,7 @@ def openai_create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
         created_at=now,
         expires_at=now + WINDOW,
     )
+    _go_native(batch, "openai", lines)
     _save(batch, lines)
     return openai_render(batch, Counter())
 
@@ -205,6 +215,8 @@ def check_metadata(metadata: Any) -> None:
 def openai_render(batch: Batch, counts: Counter[str]) -> dict[str, Any]:
     done = counts["succeeded"] + counts["errored"] + counts["expired"] + counts["canceled"]
     pending_known = bool(counts) or batch.status not in Batch.UNFINISHED
+    if batch.native and batch.status in Batch.UNFINISHED:
+        pending_known = False  # the upstream's counts, copied at each poll
     completed = counts["succeeded"] if pending_known else batch.completed
     failed = (done - counts["succeeded"]) if pending_known else batch.failed
     return {
@@ -309,6 +321,7 @@ def anthropic_create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
         created_at=now,
         expires_at=now + WINDOW,
     )
+    _go_native(batch, "anthropic", lines)
     _save(batch, lines)
     return anthropic_render(batch, Counter(), "")
 
@@ -319,17 +332,24 @@ def anthropic_render(batch: Batch, counts: Counter[str], base_url: str) -> dict[
         "ended" if ended else ("canceling" if batch.status == "cancelling" else "in_progress")
     )
     ended_at = batch.completed_at or batch.cancelled_at or batch.expired_at or batch.failed_at
+    request_counts = {
+        "processing": counts[""] if counts else (0 if ended else batch.total),
+        "succeeded": counts["succeeded"],
+        "errored": counts["errored"],
+        "canceled": counts["canceled"],
+        "expired": counts["expired"],
+    }
+    if batch.native and not ended:  # the upstream's counts, copied at each poll
+        request_counts.update(
+            processing=max(0, batch.total - batch.completed - batch.failed),
+            succeeded=batch.completed,
+            errored=batch.failed,
+        )
     return {
         "id": batch.id,
         "type": "message_batch",
         "processing_status": processing,
-        "request_counts": {
-            "processing": counts[""] if counts else (0 if ended else batch.total),
-            "succeeded": counts["succeeded"],
-            "errored": counts["errored"],
-            "canceled": counts["canceled"],
-            "expired": counts["expired"],
-        },
+        "request_counts": request_counts,
         "ended_at": rfc3339(ended_at) if ended else None,
         "created_at": rfc3339(batch.created_at),
         "expires_at": rfc3339(batch.expires_at),

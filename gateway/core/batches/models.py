@@ -45,6 +45,13 @@ class Batch(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     runner = models.CharField(max_length=120, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # Submitted to the upstream's own batch API (gateway.core.batches.native): which
+    # API ("" the gateway runs the lines), the deployment every line went to, and the
+    # upstream's ids (kept so polling resumes after a restart).
+    native = models.CharField(max_length=20, blank=True)
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    upstream_batch_id = models.CharField(max_length=200, blank=True)
+    upstream_file_id = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

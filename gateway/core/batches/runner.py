@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from gateway import journal
 from gateway.core import service
-from gateway.core.batches import api
+from gateway.core.batches import api, native
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
 from gateway.policy import registry
@@ -53,7 +53,9 @@ LEASE_SECONDS = float(os.environ.get("SWITCHYARD_BATCH_LEASE_SECONDS", "15"))
 # cancel sent to any process of any instance stops the lines within about a second.
 RENEW_SECONDS = min(1.0, LEASE_SECONDS / 3)
 POLL_SECONDS = 1.0
-MAX_BATCHES_PER_PROCESS = 4
+MAX_BATCHES_PER_PROCESS = 4  # gateway-run batches (their lines are work here)
+# Batches an upstream runs only need polling: they do not take the slots above.
+MAX_NATIVE_PER_PROCESS = 200
 PRUNE_SECONDS = 3600.0  # expired files are deleted (rows and bytes) this often
 USER_AGENT = "switchyard-batch"
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -63,6 +65,7 @@ CANCELLED = "This request was cancelled before it ran."
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _running: dict[str, asyncio.Task] = {}
+_native: set[str] = set()  # those of _running an upstream runs (gateway.core.batches.native)
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
 _costs: dict[str, tuple[Decimal, str]] = {}
@@ -136,7 +139,12 @@ async def run_forever() -> None:
                     await db_work.arun(files.prune_expired)
             for pk in [pk for pk, task in _running.items() if task.done()]:
                 del _running[pk]
-            if len(_running) >= MAX_BATCHES_PER_PROCESS or runtime.closing():
+            here = len(_running) - len(_native)
+            if (
+                here >= MAX_BATCHES_PER_PROCESS
+                or len(_native) >= MAX_NATIVE_PER_PROCESS
+                or runtime.closing()
+            ):
                 continue
             try:
                 pk = await db_work.arun(claim_one)
@@ -154,6 +162,7 @@ async def run_forever() -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         _running.clear()
+        _native.clear()
 
 
 # --- running one batch -------------------------------------------------------------------
@@ -203,9 +212,21 @@ def _record(
 async def run_claimed(pk: str) -> None:
     stop = asyncio.Event()
     outcome: list[str] = []
-    heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome))
+    heartbeat: asyncio.Task | None = None
     try:
         batch, pending = await db_work.arun(_start, pk)
+        # a native batch keeps its lease while a cancel is forwarded and seen through
+        heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome, not batch.native))
+        if batch.native:
+            _native.add(pk)
+            final = await native.drive(batch, stop)
+            if not final or outcome == ["lost"] or runtime.closing():
+                return  # polling resumes in whichever runner claims it next
+            if final.startswith("failed:"):
+                await db_work.arun(_fail, pk, final.removeprefix("failed:"))
+            else:
+                await db_work.arun(_end, pk, final)
+            return
         if batch.status == "in_progress" and pending:
             await _run_lines(batch, pending, stop)
         if outcome == ["lost"] or runtime.closing():
@@ -218,14 +239,18 @@ async def run_claimed(pk: str) -> None:
         with contextlib.suppress(Exception):
             await db_work.arun(_fail, pk, f"{type(exc).__name__}: {exc}")
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await heartbeat
+        _native.discard(pk)
+        if heartbeat is not None:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await heartbeat
         with contextlib.suppress(Exception):
             await asyncio.shield(db_work.arun(release, pk))
 
 
-async def _heartbeat(pk: str, stop: asyncio.Event, outcome: list[str]) -> None:
+async def _heartbeat(
+    pk: str, stop: asyncio.Event, outcome: list[str], stop_on_cancel: bool = True
+) -> None:
     while not stop.is_set():
         await asyncio.sleep(RENEW_SECONDS)
         try:
@@ -233,7 +258,7 @@ async def _heartbeat(pk: str, stop: asyncio.Event, outcome: list[str]) -> None:
         except Exception as exc:  # the database is away: keep going, try again
             log.debug("batch %s: lease not renewed (%s)", pk, exc)
             continue
-        if status is None or status == "cancelling":
+        if status is None or (status == "cancelling" and stop_on_cancel):
             outcome.append("lost" if status is None else "cancelling")
             stop.set()
 
@@ -312,14 +337,20 @@ async def _run_lines(
 # --- ending ------------------------------------------------------------------------------
 
 
-def _end(pk: str) -> None:
-    """Finish the batch once no line is left to run: cancelled, expired or completed."""
+def _end(pk: str, native_final: str = "") -> None:
+    """Finish the batch once no line is left to run: cancelled, expired or completed
+    (``native_final``: what the upstream's batch ended as; lines it gave no result are
+    cancelled or expired)."""
     batch = Batch.objects.get(pk=pk)
     if batch.status not in Batch.UNFINISHED:
         return
     now = timezone.now()
     pending = BatchLine.objects.filter(batch_id=pk, outcome="")
-    if batch.status == "cancelling":
+    if native_final:
+        left = "canceled" if native_final == "cancelled" else "expired"
+        pending.update(outcome=left, finished_at=now)
+        final = native_final
+    elif batch.status == "cancelling":
         pending.update(outcome="canceled", finished_at=now)
         final = "cancelled"
     elif pending.exists():

@@ -121,6 +121,7 @@ class RouteOut(Schema):
     shadow_percent: float  # share of requests mirrored (0-100)
     mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
     mcp_servers: list[str]  # registered MCP servers attached to every request (run here)
+    batch_mode: str  # auto | gateway | native: how a batch on the route runs
     deployments: list[DeploymentOut]
     teams: list[str]  # teams whose keys may use the route; [] every team
 
@@ -152,6 +153,7 @@ class RoutePatch(Schema):
     shadow_percent: float | None = None
     mcp_passthrough: bool | None = None
     mcp_servers: list[str] | None = None
+    batch_mode: str | None = None  # auto | gateway | native
     teams: list[str] | None = None  # team names; [] opens the route to every team
 
 

@@ -73,6 +73,9 @@ def test_what_each_kind_needs_is_what_its_adapter_declares() -> None:
     assert [k for k in kinds.KINDS if kinds.needs_base_url(k)] == ["openai", "azure"]
     taken = {k: [s.name for s in kinds.settings_taken(k)] for k in kinds.KINDS}
     assert {k: v for k, v in taken.items() if v} == {
+        "openai": ["native_batches", "batch_discount"],
+        "anthropic": ["native_batches", "batch_discount"],
+        "azure": ["native_batches", "batch_discount"],
         "vertex_ai": ["vertex_project", "vertex_location"],
         "bedrock": ["aws_region_name", "aws_access_key_id", "aws_profile_name"],
     }
