@@ -28,7 +28,6 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +51,7 @@ from console.playground.run import ColumnRun, run_column
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
 from gateway.policy import registry
+from gateway.server import leases
 
 log = logging.getLogger(__name__)
 
@@ -88,35 +88,17 @@ def experiment_key(experiment_id: int) -> registry.KeyEntry:
 def claim_one(runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> int | None:
     """Take one unfinished job of ``model`` whose lease is free (an experiment by
     default; a shadow scoring run is the other kind)."""
-    now = timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     mine = [pk for kind, pk in _running if kind is model]
-    candidates = (
-        model.objects.filter(free, status__in=model.UNFINISHED)
-        .exclude(pk__in=mine)
-        .order_by("created_at", "id")
-        .values_list("pk", "lease_until")[:5]
-    )
-    for pk, lease in candidates:
-        same_lease = Q(lease_until__isnull=True) if lease is None else Q(lease_until=lease)
-        taken = model.objects.filter(same_lease, pk=pk, status__in=model.UNFINISHED).update(
-            runner=runner_id, lease_until=now + timedelta(seconds=LEASE_SECONDS)
-        )
-        if taken == 1:
-            return pk
-    return None
+    return leases.claim(model, runner_id, LEASE_SECONDS, skip=mine)
 
 
 def renew(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> str | None:
     """Extend our lease; the job's status, or None when it is no longer ours."""
-    until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-    if not model.objects.filter(pk=pk, runner=runner_id).update(lease_until=until):
-        return None
-    return str(model.objects.values_list("status", flat=True).get(pk=pk))
+    return leases.renew(model, pk, runner_id, LEASE_SECONDS)
 
 
 def release(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> None:
-    model.objects.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
+    leases.release(model, pk, runner_id)
 
 
 JobRunner = Callable[[int], Awaitable[None]]

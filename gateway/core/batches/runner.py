@@ -34,7 +34,6 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from gateway import journal
@@ -44,7 +43,7 @@ from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
-from gateway.server import db_work, runtime
+from gateway.server import db_work, leases, runtime
 
 log = logging.getLogger(__name__)
 
@@ -91,34 +90,17 @@ def wake() -> None:
 
 
 def claim_one(runner_id: str = RUNNER_ID) -> str | None:
-    now = timezone.now()
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    candidates = (
-        Batch.objects.filter(free, status__in=Batch.UNFINISHED)
-        .exclude(pk__in=list(_running))
-        .order_by("created_at", "id")
-        .values_list("pk", "lease_until")[:5]
-    )
-    for pk, lease in candidates:
-        same_lease = Q(lease_until__isnull=True) if lease is None else Q(lease_until=lease)
-        taken = Batch.objects.filter(same_lease, pk=pk, status__in=Batch.UNFINISHED).update(
-            runner=runner_id, lease_until=now + timedelta(seconds=LEASE_SECONDS)
-        )
-        if taken == 1:
-            return str(pk)
-    return None
+    pk = leases.claim(Batch, runner_id, LEASE_SECONDS, skip=_running)
+    return None if pk is None else str(pk)
 
 
 def renew(pk: str, runner_id: str = RUNNER_ID) -> str | None:
     """Extend our lease; the batch's status, or None when it is no longer ours."""
-    until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-    if not Batch.objects.filter(pk=pk, runner=runner_id).update(lease_until=until):
-        return None
-    return Batch.objects.values_list("status", flat=True).get(pk=pk)
+    return leases.renew(Batch, pk, runner_id, LEASE_SECONDS)
 
 
 def release(pk: str, runner_id: str = RUNNER_ID) -> None:
-    Batch.objects.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
+    leases.release(Batch, pk, runner_id)
 
 
 async def run_forever() -> None:
