@@ -29,6 +29,7 @@ from gateway.core import (
 )
 from gateway.edge import dialects
 from gateway.errors import (
+    AuthenticationFailed,
     GatewayError,
 )
 from gateway.policy import limits, routing
@@ -329,3 +330,17 @@ class Call:
             )  # fmt: skip
             if mirror_handler is not None:
                 shadow.consider(route, primary, mirror_handler)
+
+
+def authorize(call: Call) -> KeyEntry:
+    """The call's key, named in its journal row; AuthenticationFailed when there is none
+    or it is revoked or expired (every way in: HTTP, the Responses and realtime sockets)."""
+    key = call.caller.key
+    if key is None:
+        raise AuthenticationFailed(call.caller.key_error)
+    rec = call.record
+    rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
+    refusal = key_refusal(key)
+    if refusal:
+        raise AuthenticationFailed(refusal)
+    return key

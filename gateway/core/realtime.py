@@ -41,9 +41,9 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
-from gateway.core.call import Call, Caller, key_refusal
+from gateway.core.call import Call, Caller
+from gateway.core.call import authorize as authorize_call
 from gateway.errors import (
-    AuthenticationFailed,
     ConfigurationError,
     GatewayError,
     InvalidRequest,
@@ -314,18 +314,6 @@ class Refused(Exception):
         self.call, self.error = call, error
 
 
-def _authorize(call: Call) -> KeyEntry:
-    key = call.caller.key
-    if key is None:
-        raise AuthenticationFailed(call.caller.key_error)
-    rec = call.record
-    rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
-    refusal = key_refusal(key)
-    if refusal:
-        raise AuthenticationFailed(refusal)
-    return key
-
-
 async def _route(model: str | None) -> RouteEntry:
     if not model:
         raise InvalidRequest("the model query parameter is required: ?model=<model>", param="model")
@@ -372,7 +360,7 @@ def authorize(caller: Caller) -> tuple[Call, KeyEntry]:
     key (decided from the headers before anything else)."""
     call = Call("realtime", "openai", b"", caller)
     try:
-        return call, _authorize(call)
+        return call, authorize_call(call)
     except GatewayError as error:
         raise Refused(call, error) from None
 

@@ -34,6 +34,7 @@ from gateway.core.call import (
     Headers,
     Reply,
     StreamReply,
+    authorize,
     client_status,
     key_refusal,
     new_request_id,
@@ -84,7 +85,7 @@ async def handle(
         call.span = tracing.start_request(call, headers)
     wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
-        key = _authorize(call)
+        key = authorize(call)
         if endpoint in media.MULTIPART:  # read by its job (gateway.codecs.openai_media.forms)
             call.logged_request = b""  # the journal never keeps the uploaded files
             body: dict[str, Any] = {}
@@ -127,7 +128,7 @@ def record_abandoned(endpoint: str, dialect: str, caller: Caller) -> None:
     as for any request the client abandoned)."""
     call = Call(endpoint, dialect, b"", caller)
     with contextlib.suppress(AuthenticationFailed):
-        _authorize(call)  # names the key, when there is a valid one
+        authorize(call)  # names the key, when there is a valid one
     call.finish(status=499, disconnected=True)
 
 
@@ -136,7 +137,7 @@ def refuse_unauthorized(endpoint: str, dialect: str, caller: Caller) -> Reply | 
     Decided from the headers alone, so the endpoint answers before reading the body."""
     call = Call(endpoint, dialect, b"", caller)
     try:
-        _authorize(call)
+        authorize(call)
     except AuthenticationFailed as error:
         return call.error_reply(error)
     return None
@@ -145,18 +146,6 @@ def refuse_unauthorized(endpoint: str, dialect: str, caller: Caller) -> Reply | 
 def reject(endpoint: str, dialect: str, error: GatewayError, caller: Caller) -> Reply:
     """Answer (and journal) a request refused before its body was read (e.g. 413)."""
     return Call(endpoint, dialect, b"", caller).error_reply(error)
-
-
-def _authorize(call: Call) -> KeyEntry:
-    key = call.caller.key
-    if key is None:
-        raise AuthenticationFailed(call.caller.key_error)
-    rec = call.record
-    rec.key_id, rec.key_name, rec.key_prefix = key.id, key.name, key.prefix
-    refusal = key_refusal(key)
-    if refusal:
-        raise AuthenticationFailed(refusal)
-    return key
 
 
 def _parse_json(raw: bytes) -> dict[str, Any]:
