@@ -53,4 +53,8 @@ if [ "${SWITCHYARD_SKIP_LINT:-0}" != 1 ]; then
   scripts/lint.sh
 fi
 
-exec .venv/bin/python -m pytest "$@"
+# two pytest processes (pytest-xdist), whole test files to one process each so a module's
+# shared server starts once: the live tests mostly wait on servers, browsers and CLIs,
+# so two nearly halve the wall time on CI's 2 cores (docs/benchmarks.md "The test suite").
+# SWITCHYARD_TEST_WORKERS=0 runs in one process (for -s / --pdb); later -n wins too.
+exec .venv/bin/python -m pytest -n "${SWITCHYARD_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"

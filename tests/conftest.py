@@ -10,6 +10,7 @@ import pytest
 from gateway.policy import registry
 from gateway.server import http
 
+from . import schedule
 from .live import Gateway, running_gateway
 
 
@@ -31,6 +32,18 @@ def _fresh_sign_in_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(login_throttle, "local", LoginAttempts())
 
 
+@pytest.fixture(autouse=True)
+def _fresh_health_checks() -> Iterator[None]:
+    """Health checks one test made never mark another's deployments as failing (the
+    in-process results of ``gateway.policy.deployment_health`` are keyed by deployment
+    id, which a rolled-back test database hands out again)."""
+    from gateway.policy import deployment_health
+
+    deployment_health._latest.clear()
+    yield
+    deployment_health._latest.clear()
+
+
 @pytest.fixture(scope="module")
 def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with running_gateway(tmp_path_factory.mktemp("gateway")) as gateway:
@@ -43,3 +56,10 @@ def snapshot_reset() -> Iterator[None]:
     saved = registry.current()
     yield
     registry.install(saved)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the longest test files first (``tests/schedule.py``)."""
+    if hasattr(config, "workerinput"):  # an xdist process: the controller sends its order
+        items[:] = schedule.order(items, schedule.seconds())

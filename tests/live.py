@@ -4,10 +4,14 @@ management commands against the same database."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,18 +82,94 @@ def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
     return result
 
 
-def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 40) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 90) -> None:
+    """Poll the liveliness probe until it answers (the ceiling only matters on a loaded
+    machine: two test processes each starting servers and browsers on 2 cores). One
+    client for all the polls: a new one loads the CA bundle, ~40 ms of CPU a poll taken
+    from the server that is starting."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            if httpx.get(url + "/health/liveliness", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
+    with httpx.Client(timeout=1) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {process.returncode}:\n{log_path.read_text()}"
+                )
+            try:
+                if client.get(url + "/health/liveliness").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
     raise RuntimeError(f"server did not come up in {timeout}s:\n{log_path.read_text()}")
+
+
+SQLITE_NAME = "switchyard.sqlite3"
+_templates: dict[tuple, Path] = {}
+_templates_lock = threading.Lock()
+_templates_root: Path | None = None
+
+
+def _template_key(env: dict[str, str], seed: bool) -> tuple | None:
+    """What a migrated (and seeded) SQLite database depends on, or None when a server
+    must build its own: on PostgreSQL, or when ``seed_demo`` would generate a master key
+    into the data folder (each server then has its own)."""
+    if env.get("DATABASE_URL"):
+        return None
+    if not seed:
+        return ("migrated",)
+    if not env.get("SWITCHYARD_MASTER_KEY"):
+        return None
+    return (
+        "seeded",
+        env.get("SWITCHYARD_ADMIN_USER", ""),
+        env.get("SWITCHYARD_ADMIN_PASSWORD", ""),
+    )
+
+
+def _remove_templates() -> None:
+    if _templates_root is not None:
+        shutil.rmtree(_templates_root, ignore_errors=True)
+
+
+def template_database(env: dict[str, str], seed: bool) -> Path | None:
+    """A data folder migrated (and seeded) once per test process for servers alike in
+    ``_template_key``: ``migrate`` and ``seed_demo`` cost a Django start each (~5 s on
+    the 2-core CI machine), and dozens of live test modules start a server."""
+    global _templates_root
+    key = _template_key(env, seed)
+    if key is None:
+        return None
+    with _templates_lock:
+        if key in _templates:
+            return _templates[key]
+        if _templates_root is None:
+            _templates_root = Path(tempfile.mkdtemp(prefix="switchyard-db-templates-"))
+            atexit.register(_remove_templates)
+        folder = _templates_root / str(len(_templates))
+        folder.mkdir()
+        template_env = {**env, "SWITCHYARD_DATA_DIR": str(folder)}
+        template_env.pop("SECRET_KEY", None)
+        manage(template_env, "migrate", "--no-input", "-v", "0")
+        if seed:
+            manage(template_env, "seed_demo")
+        _templates[key] = folder
+        return folder
+
+
+def copy_template_database(data_dir: Path, env: dict[str, str], seed: bool) -> bool:
+    """Give ``data_dir`` a copy of the template database (not its secret key: each
+    server generates its own, as after a migrate of its own). False when the folder
+    already has a database (a restart on the same data) or no template fits."""
+    if (data_dir / SQLITE_NAME).exists():
+        return False
+    template = template_database(env, seed)
+    if template is None:
+        return False
+    for path in template.iterdir():
+        if path.is_file() and path.name != "secret_key":
+            shutil.copyfile(path, data_dir / path.name)
+            os.chmod(data_dir / path.name, 0o600)
+    return True
 
 
 @contextmanager
@@ -104,9 +184,10 @@ def running_gateway(
     on a free port until the block ends (SIGTERM, then wait)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = gateway_env(data_dir, env)
-    manage(full_env, "migrate", "--no-input", "-v", "0")
-    if seed:
-        manage(full_env, "seed_demo")
+    if not copy_template_database(data_dir, full_env, seed):
+        manage(full_env, "migrate", "--no-input", "-v", "0")
+        if seed:
+            manage(full_env, "seed_demo")
     for command in setup or []:
         manage(full_env, *command)
     port = free_port()

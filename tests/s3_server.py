@@ -1,8 +1,13 @@
 """A real S3-compatible server on 127.0.0.1 for tests (moto's server mode), with a
-bucket made through botocore as a user would."""
+bucket made through botocore as a user would.
+
+moto keeps its buckets in module-level state shared by every server in the process, so
+each server starts by resetting it: under pytest-xdist one process runs many modules,
+and a module must not see the objects an earlier module left."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +27,7 @@ def s3_server(bucket: str = "switchyard-files") -> Iterator[str]:
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     try:
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
         client = botocore.session.get_session().create_client(
             "s3",
             region_name="us-east-1",

@@ -210,13 +210,22 @@ def shared_dir() -> Path | None:
     return Path(value) if value else None
 
 
+_publishing = threading.Lock()
+
+
 def publish(folder: Path) -> None:
-    """Write this worker's counts and journal stats to ``folder/<pid>.json`` (atomically)."""
-    data = {"registry": REGISTRY.dump(), "journal": _journal_gauges()}
+    """Write this worker's counts and journal stats to ``folder/<pid>.json`` (atomically).
+
+    One at a time per worker: a scrape publishes from the event loop while the timer
+    publishes from a thread, and two writers of the one temporary file could leave a
+    torn file (read as nothing, so the sum drops) or put an older count back over a
+    newer one."""
     target = folder / f"{os.getpid()}.json"
     temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data))
-    temporary.replace(target)
+    with _publishing:
+        data = {"registry": REGISTRY.dump(), "journal": _journal_gauges()}
+        temporary.write_text(json.dumps(data))
+        temporary.replace(target)
 
 
 async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:

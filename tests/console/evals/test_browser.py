@@ -190,7 +190,9 @@ def test_without_the_socket_the_bar_still_moves_by_polling(page, tmp_path: Path)
 
     page.route_web_socket(re.compile(r"/ws/evals/"), refuse)
     data = tmp_path / "few.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"p {i}"}) + "\n" for i in range(8)))
+    data.write_text(
+        "".join(json.dumps({"prompt": f"p {i}"}) + "\n" for i in range(30))
+    )  # ~3 s: several polls
     upload(page, data, "few")
     page.click("text=Run an experiment")
     page.select_option("select[name=route_0]", "echo")
