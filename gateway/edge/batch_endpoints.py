@@ -4,8 +4,9 @@ also under ``/openai/v1/`` and ``/anthropic/v1/``.
 Each request: the key is resolved from the headers (refused before any body is read),
 counted against the key's rate limit (``limits.admit``; creating a batch against its
 budget too: a spent budget refuses a new batch, never the reading of results),
-its body read up to its cap (an upload up to SWITCHYARD_MAX_FILE_BYTES, a JSON body up
-to SWITCHYARD_MAX_BODY_BYTES; 413 beyond, nothing stored), handed to
+its body read up to its cap (an upload up to SWITCHYARD_MAX_FILE_BYTES, parsed and
+written to the file store as it arrives, ``upload_stream``; a JSON body up to
+SWITCHYARD_MAX_BODY_BYTES; 413 beyond, nothing stored), handed to
 ``gateway.core.files.api`` / ``gateway.core.batches.api`` in a thread, and journaled
 once (endpoint ``files`` or ``batches``). Errors in the caller's envelope."""
 
@@ -14,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import tempfile
 from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -24,6 +24,7 @@ from django.conf import settings
 
 from gateway.core import service
 from gateway.core.service import Call, Caller, Reply
+from gateway.edge import upload_stream
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -163,88 +164,57 @@ async def _json_body(request: _Request) -> dict[str, Any]:
     return body
 
 
-async def _spool_body(request: _Request, limit: int) -> tuple[IO[bytes], int]:
-    """The body in a temporary file (in memory up to 8 MiB), or a 413 past ``limit``."""
-    declared = request.headers.get("content-length", "")
-    too_large = RequestTooLarge(
-        f"the file exceeds the limit of {settings.SWITCHYARD_MAX_FILE_BYTES} bytes"
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 (returned open)
-    size = 0
-    try:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                raise asyncio.CancelledError
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            spool.write(chunk)
-            if not message.get("more_body"):
-                break
-    except BaseException:
-        spool.close()
-        raise
-    spool.seek(0)
-    return spool, size
-
-
-def _parse_upload(content_type: str, spool: IO[bytes], size: int) -> tuple[dict[str, str], Any]:
-    """The form fields and the ``file`` part of a multipart upload (Django's parser:
-    a large file goes to a temporary file, not memory)."""
-    from django.core.files.uploadhandler import (
-        MemoryFileUploadHandler,
-        TemporaryFileUploadHandler,
-    )
-    from django.http.multipartparser import MultiPartParser, MultiPartParserError
-
-    meta = {"CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(size)}
-    handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
-    try:
-        fields, uploads = MultiPartParser(meta, spool, handlers, "utf-8").parse()  # type: ignore[arg-type]
-    except (MultiPartParserError, ValueError) as exc:
-        raise InvalidRequest(f"the upload is not a valid multipart form ({exc})") from None
-    upload = uploads.get("file")
-    if upload is None:
-        raise InvalidRequest(
-            "file is required: send it as the multipart field 'file'", param="file"
-        )
-    return {name: fields.get(name) for name in fields}, upload
-
-
 async def _upload(request: _Request) -> tuple[int, Any, bytes]:
+    """``POST /v1/files``: the body parsed as it arrives, the file written to the store
+    as it comes (``upload_stream``); the row created once the bytes are committed."""
     from gateway.core.files import api as files
+    from gateway.core.files import store
 
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise InvalidRequest("upload a file as multipart/form-data (fields 'file' and 'purpose')")
     limit = settings.SWITCHYARD_MAX_FILE_BYTES
-    spool, size = await _spool_body(request, limit + ENVELOPE_SLACK)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + ENVELOPE_SLACK:
+        raise upload_stream.too_large(limit)
+    file_id = files.new_id()
+    target = store.current()
 
-    def store() -> dict[str, Any]:
+    def check_file(fields: dict[str, str], filename: str) -> None:
+        if "purpose" in fields:  # sent before the file (the SDKs do): refused unwritten
+            files.check_upload(fields["purpose"], filename)
+
+    upload = await upload_stream.receive_upload(
+        request.receive,
+        content_type,
+        limit,
+        limit + ENVELOPE_SLACK,
+        lambda: target.writer(file_id),
+        check_file,
+    )
+    try:
+        fields = upload.fields
+        purpose = files.check_upload(fields.get("purpose"), upload.filename)
+        expires = files.expiry(
+            purpose, fields.get("expires_after[anchor]"), fields.get("expires_after[seconds]")
+        )
+    except BaseException:
+        await asyncio.shield(asyncio.to_thread(upload.writer.abort))
+        raise
+
+    async def keep() -> dict[str, Any]:
         try:
-            fields, upload = _parse_upload(content_type, spool, size)
-            try:
-                if upload.size > limit:
-                    raise RequestTooLarge(f"the file exceeds the limit of {limit} bytes")
-                filename = upload.name or "upload"
-                purpose = files.check_upload(fields.get("purpose"), filename)
-                expires = files.expiry(
-                    purpose,
-                    fields.get("expires_after[anchor]"),
-                    fields.get("expires_after[seconds]"),
-                )
-                upload.seek(0)
-                return files.create(request.key, purpose, filename, upload, upload.size, expires)
-            finally:
-                upload.close()
-        finally:
-            spool.close()
+            await asyncio.to_thread(upload.writer.commit)
+        except BaseException:
+            await asyncio.to_thread(upload.writer.abort)
+            raise
+        return await db_work.arun(
+            files.record, request.key, file_id, purpose, upload.filename, upload.size, expires
+        )
 
-    return 200, await db_work.arun(store), JSON
+    # the whole body came: a client leaving now still gets its file and row (both or
+    # neither), never bytes in the store without a row
+    return 200, await asyncio.shield(keep()), JSON
 
 
 def _in_thread(
@@ -282,6 +252,20 @@ async def _anthropic_results(request: _Request) -> tuple[int, Any, bytes]:
     return 200, data, b"application/binary"
 
 
+def _creating(
+    prepare: Callable[..., Any],
+) -> Callable[[_Request], Awaitable[tuple[int, Any, bytes]]]:
+    """A batch's creation: checked in a thread, its budget hold taken, then saved."""
+
+    async def handler(request: _Request) -> tuple[int, Any, bytes]:
+        from gateway.core.batches import holds
+
+        body = await _json_body(request)
+        return 200, await holds.create(prepare, request.key, body), JSON
+
+    return handler
+
+
 def _handlers() -> dict[tuple[str, str, int, str], Any]:
     from gateway.core.batches import api as batches
     from gateway.core.files import api as files
@@ -293,11 +277,11 @@ def _handlers() -> dict[tuple[str, str, int, str], Any]:
         (f, "GET", 1, ""): _in_thread(files.retrieve, "id"),
         (f, "DELETE", 1, ""): _in_thread(files.delete, "id"),
         (f, "GET", 2, "content"): _file_content,
-        (b, "POST", 0, ""): _in_thread(batches.openai_create, "body"),
+        (b, "POST", 0, ""): _creating(batches.openai_create),
         (b, "GET", 0, ""): _in_thread(batches.openai_list, "query"),
         (b, "GET", 1, ""): _in_thread(batches.openai_retrieve, "id"),
         (b, "POST", 2, "cancel"): _in_thread(batches.openai_cancel, "id"),
-        (m, "POST", 0, ""): _in_thread(batches.anthropic_create, "body"),
+        (m, "POST", 0, ""): _creating(batches.anthropic_create),
         (m, "GET", 0, ""): _in_thread(batches.anthropic_list, "query", "base_url"),
         (m, "GET", 1, ""): _in_thread(batches.anthropic_retrieve, "id", "base_url"),
         (m, "DELETE", 1, ""): _in_thread(batches.anthropic_delete, "id"),

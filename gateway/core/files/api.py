@@ -91,6 +91,19 @@ def create(
     """Store ``source`` and create its row (the row only once the bytes are written)."""
     file_id = file_id or new_id()
     store.current().put(file_id, source)
+    return record(key, file_id, purpose, filename, size, expires_at)
+
+
+def record(
+    key: KeyEntry,
+    file_id: str,
+    purpose: str,
+    filename: str,
+    size: int,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    """The row of a file whose bytes are already in the store (on failure the bytes
+    are removed: a file is a row and its content, or nothing)."""
     try:
         row = StoredFile.objects.create(
             id=file_id,
@@ -198,3 +211,9 @@ def prune_expired(now: datetime | None = None, limit: int = 500) -> int:
         for file_id in rows:
             store.current().delete(file_id)
     return len(rows)
+
+
+def prune_abandoned_uploads() -> int:
+    """Remove what uploads cut off with their worker left in the store (see
+    ``store.ABANDONED_SECONDS``); the number removed."""
+    return store.current().prune_abandoned()

@@ -3,15 +3,28 @@ S3-compatible storage through botocore (``SWITCHYARD_FILE_STORE=s3://bucket/pref
 
 Blocking calls: callers on the event loop run them in a thread. A local write goes to
 a temporary file in the same directory and is renamed into place, so a reader never
-sees half a file; an S3 ``PutObject`` is atomic by itself."""
+sees half a file; an S3 ``PutObject`` is atomic by itself.
+
+An upload arriving over the network is written as it comes through a ``Writer``
+(``store.writer(name)``: ``write`` each piece, then ``commit``, or ``abort`` on any
+failure, which leaves nothing). Locally that is the same temporary file renamed on
+commit. On S3 it is a multipart upload of ``S3_PART_BYTES`` parts, started once the
+first part is full (a smaller file is one ``PutObject`` at commit), completed on
+commit and aborted on failure: no local disk is needed (an S3 store is what a gateway
+with ephemeral or shared-nothing disks uses), memory holds at most one part, and the
+upload to S3 overlaps the client's, so the answer comes soon after its last byte. An
+object appears only when the upload completes, so a reader never sees half a file."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import urlparse
@@ -21,6 +34,9 @@ from django.conf import settings
 from gateway.errors import ConfigurationError, GatewayError
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# an upload nothing has written to for this long was cut off with its worker (a SIGKILL
+# or a lost machine skips ``abort``): ``prune_abandoned`` removes what it left
+ABANDONED_SECONDS = 6 * 3600
 
 
 class FileStoreError(GatewayError):
@@ -30,11 +46,25 @@ class FileStoreError(GatewayError):
     kind = "api_error"
 
 
+# S3 parts: at least 5 MiB each but the last (S3's rule); 8 MiB makes 10,000 parts (the
+# most S3 takes) 80 GB, far past any file cap.
+S3_PART_BYTES = 8 * 1024 * 1024
+
+
+class Writer(Protocol):
+    def write(self, data: bytes | bytearray) -> None: ...
+    def commit(self) -> None: ...
+    def abort(self) -> None: ...
+
+
 class Store(Protocol):
     def put(self, name: str, source: IO[bytes]) -> None: ...
+    def writer(self, name: str) -> Writer: ...
     def read(self, name: str) -> bytes: ...
+    def lines(self, name: str) -> Iterator[bytes]: ...
     def delete(self, name: str) -> None: ...
     def describe(self) -> str: ...
+    def prune_abandoned(self, idle_seconds: float = ABANDONED_SECONDS) -> int: ...
 
 
 def _checked(name: str) -> str:
@@ -51,19 +81,18 @@ class LocalStore:
         return str(self.folder)
 
     def put(self, name: str, source: IO[bytes]) -> None:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target = self.folder / _checked(name)
-        fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=".upload-")
+        out = self.writer(name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                shutil.copyfileobj(source, out, 1024 * 1024)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, target)
+            while piece := source.read(1024 * 1024):
+                out.write(piece)
+            out.commit()
         except BaseException:
-            with _quiet():
-                os.unlink(temporary)
+            out.abort()
             raise
+
+    def writer(self, name: str) -> LocalWriter:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return LocalWriter(self.folder / _checked(name))
 
     def read(self, name: str) -> bytes:
         try:
@@ -71,9 +100,52 @@ class LocalStore:
         except FileNotFoundError:
             raise FileStoreError(f"the content of file {name} is missing from the store") from None
 
+    def lines(self, name: str) -> Iterator[bytes]:
+        try:
+            source = (self.folder / _checked(name)).open("rb")
+        except FileNotFoundError:
+            raise FileStoreError(f"the content of file {name} is missing from the store") from None
+        with source:
+            yield from source
+
     def delete(self, name: str) -> None:
         with _quiet():
             (self.folder / _checked(name)).unlink()
+
+    def prune_abandoned(self, idle_seconds: float = ABANDONED_SECONDS) -> int:
+        """Remove the temporary files of uploads cut off with their worker: those not
+        written for ``idle_seconds`` (a live upload writes every piece as it comes)."""
+        cutoff, removed = time.time() - idle_seconds, 0
+        for temporary in self.folder.glob(".upload-*"):
+            with _quiet():
+                if temporary.stat().st_mtime < cutoff:
+                    temporary.unlink()
+                    removed += 1
+        return removed
+
+
+class LocalWriter:
+    """A temporary file beside ``target`` (same file system: the rename is atomic),
+    renamed into place on commit."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        fd, self.temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        self.out = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.out.write(data)
+
+    def commit(self) -> None:
+        self.out.flush()
+        os.fsync(self.out.fileno())
+        self.out.close()
+        os.replace(self.temporary, self.target)
+
+    def abort(self) -> None:
+        self.out.close()
+        with _quiet():
+            os.unlink(self.temporary)
 
 
 class S3Store:
@@ -124,6 +196,20 @@ class S3Store:
         except Exception as exc:
             raise FileStoreError(f"the file store refused the upload ({_reason(exc)})") from None
 
+    def writer(self, name: str) -> S3Writer:
+        return S3Writer(self, self._key(name))
+
+    def lines(self, name: str) -> Iterator[bytes]:
+        try:
+            answer = self.client().get_object(Bucket=self.bucket, Key=self._key(name))
+        except Exception as exc:
+            raise FileStoreError(f"the file store could not read {name} ({_reason(exc)})") from None
+        body = answer["Body"]
+        try:
+            yield from body.iter_lines(chunk_size=1024 * 1024, keepends=True)
+        finally:
+            body.close()
+
     def read(self, name: str) -> bytes:
         try:
             answer = self.client().get_object(Bucket=self.bucket, Key=self._key(name))
@@ -139,6 +225,82 @@ class S3Store:
             raise FileStoreError(
                 f"the file store could not delete {name} ({_reason(exc)})"
             ) from None
+
+    def prune_abandoned(self, idle_seconds: float = ABANDONED_SECONDS) -> int:
+        """Abort the multipart uploads under our prefix begun more than ``idle_seconds``
+        ago (S3 lists when an upload began, not its last part): their parts are billed
+        storage until aborted, and a bucket need not have a lifecycle rule for them."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=idle_seconds)
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        client, removed = self.client(), 0
+        try:
+            pages = client.get_paginator("list_multipart_uploads")
+            for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"] >= cutoff:
+                        continue
+                    with contextlib.suppress(Exception):  # another worker may have aborted it
+                        client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        except Exception as exc:
+            raise FileStoreError(
+                f"the file store could not list uploads ({_reason(exc)})"
+            ) from None
+        return removed
+
+
+class S3Writer:
+    """A multipart upload, begun when the first ``S3_PART_BYTES`` have come (a smaller
+    file is one ``PutObject``), completed on commit, aborted on failure."""
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self.store, self.key = store, key
+        self.pending = bytearray()
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        try:
+            method = getattr(self.store.client(), operation)
+            return method(Bucket=self.store.bucket, Key=self.key, **params)
+        except Exception as exc:
+            raise FileStoreError(f"the file store refused the upload ({_reason(exc)})") from None
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.pending += data
+        while len(self.pending) >= S3_PART_BYTES:
+            self._send_part(bytes(self.pending[:S3_PART_BYTES]))
+            del self.pending[:S3_PART_BYTES]
+
+    def _send_part(self, body: bytes) -> None:
+        if self.upload_id is None:
+            self.upload_id = self._call("create_multipart_upload")["UploadId"]
+        number = len(self.parts) + 1
+        sent = self._call("upload_part", UploadId=self.upload_id, PartNumber=number, Body=body)
+        self.parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+    def commit(self) -> None:
+        if self.upload_id is None:
+            self._call("put_object", Body=bytes(self.pending))
+        else:
+            if self.pending or not self.parts:
+                self._send_part(bytes(self.pending))
+            self._call(
+                "complete_multipart_upload",
+                UploadId=self.upload_id,
+                MultipartUpload={"Parts": self.parts},
+            )
+        self.pending = bytearray()
+
+    def abort(self) -> None:
+        self.pending = bytearray()
+        if self.upload_id is not None:
+            upload_id, self.upload_id = self.upload_id, None
+            # if this fails too, the parts go when the bucket's lifecycle rule says
+            with contextlib.suppress(FileStoreError):
+                self._call("abort_multipart_upload", UploadId=upload_id)
 
 
 def _reason(exc: Exception) -> str:
@@ -160,17 +322,24 @@ class _quiet:
 
 
 _store: Store | None = None
-_store_setting: str | None = None
+_store_setting: tuple[str, ...] | None = None
 
 
 def current() -> Store:
-    """The configured store (built once per setting value)."""
+    """The configured store (built once per value of the settings it is made from)."""
     global _store, _store_setting
     setting = settings.SWITCHYARD_FILE_STORE
-    if _store is None or setting != _store_setting:
+    made_from = (
+        setting,
+        str(settings.DATA_DIR),
+        settings.SWITCHYARD_FILE_STORE_ENDPOINT,
+        settings.SWITCHYARD_FILE_STORE_REGION,
+        settings.SWITCHYARD_FILE_STORE_ACCESS_KEY_ID,
+    )
+    if _store is None or made_from != _store_setting:
         if setting.startswith("s3://"):
             _store = S3Store(setting)
         else:
             _store = LocalStore(Path(setting) if setting else settings.DATA_DIR / "files")
-        _store_setting = setting
+        _store_setting = made_from
     return _store
