@@ -40,6 +40,7 @@ def batch_list(request: HtmxHttpRequest) -> HttpResponse:
                 "succeeded": succeeded,
                 "failed": failed,
                 "running": running,
+                "problem": _problem(batch),
             }
         )
     return render(
@@ -47,6 +48,17 @@ def batch_list(request: HtmxHttpRequest) -> HttpResponse:
         "console/batches.html",
         {"items": items, "running": any(i["running"] for i in items)},
     )
+
+
+def _problem(batch: Batch) -> str:
+    """What a failed batch's ``errors`` say first (a bad input file's first line)."""
+    data = (batch.errors or {}).get("data") or []
+    if not data:
+        return ""
+    first = data[0]
+    where = f"line {first['line']}: " if first.get("line") else ""
+    more = f" (+{len(data) - 1} more)" if len(data) > 1 else ""
+    return f"{where}{first.get('message') or first.get('code') or ''}{more}"
 
 
 @staff_required

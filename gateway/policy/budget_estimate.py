@@ -56,3 +56,11 @@ def _most(
     return (Decimal(max(0, prompt_tokens)) * deployment.input_price + output * output_price) / (
         MILLION
     )
+
+
+def most_cost(
+    deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
+) -> Decimal | None:
+    """The most one request to ``deployment`` can cost (None: no prices, or no output
+    ceiling known), for holds taken outside a request (a native batch's lines)."""
+    return _most(deployment, prompt_tokens, max_output)

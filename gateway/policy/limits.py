@@ -90,12 +90,25 @@ def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None =
         rows = rows.filter(end_user=end_user)
     if start is not None:
         rows = rows.filter(created_at__gte=start)
-    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent if end_user is not None else spent + _batch_holds_sync([key_id])
+
+
+def _batch_holds_sync(key_ids: Any) -> Decimal:
+    """What the keys' native batches hold until their results are priced (the holds
+    count as spend in the counters: gateway.core.batches.holds)."""
+    from django.db.models import Sum
+
+    from gateway.models import Batch
+
+    rows = Batch.objects.filter(key_id__in=key_ids, held_usd__gt=0)
+    return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
 
 
 async def load_spend(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
     """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
-    request log (one query)."""
+    request log, plus what its native batches hold (two queries, once per counter
+    load, in the database thread: never per request)."""
     from gateway.server import db_work
 
     return await db_work.arun(_load_spend_sync, key_id, start, end_user)
@@ -110,7 +123,8 @@ def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
     rows = RequestLog.objects.filter(key_id__in=keys)
     if start is not None:
         rows = rows.filter(created_at__gte=start)
-    return rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent + _batch_holds_sync(keys)
 
 
 async def load_counter_spend(counter_id: int, start: datetime | None) -> Decimal:
@@ -546,7 +560,8 @@ return {'ok', tostring(sec), id}
 )
 
 # KEYS: tokens hash, spend counter, the hold's holds hash and expiries. ARGV: second,
-# token delta, cost in 1e-8 USD, hold id ("": none).
+# token delta, cost in 1e-8 USD (negative: given back, gateway.core.batches.holds), hold
+# id ("": none). A spend counter Redis does not have is left to be loaded.
 SETTLE_SCRIPT = """
 if ARGV[4] ~= '' then
   local units = redis.call('HGET', KEYS[3], ARGV[4])
@@ -559,8 +574,9 @@ end
 if tonumber(ARGV[2]) ~= 0 and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
 end
-if tonumber(ARGV[3]) > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('INCRBY', KEYS[2], ARGV[3])
+if tonumber(ARGV[3]) ~= 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  local spent = redis.call('INCRBY', KEYS[2], ARGV[3])
+  if spent < 0 then redis.call('INCRBY', KEYS[2], -spent) end
 end
 return 1
 """
@@ -938,9 +954,19 @@ async def add_spend(key: KeyEntry, cost: Decimal) -> None:
     (a batch the upstream ran, priced when its results arrive): the spend is added as a
     request's settle adds it, with no request, tokens or hold."""
     cost = Decimal(cost or 0)
+    if cost > 0 and _budgeted(key)[0]:
+        await _add_spend(key, cost)
+
+
+def _budgeted(key: KeyEntry) -> tuple[bool, bool]:
+    """(whether any budget counts the key's spend, whether its team's counters do)."""
     team = key.team is not None and key.team.limited
-    if key.is_master or cost <= 0 or (key.budget_usd is None and not team):
-        return
+    return (not key.is_master and (key.budget_usd is not None or team)), team
+
+
+async def _add_spend(key: KeyEntry, cost: Decimal) -> None:
+    """``cost`` (negative: given back) onto the key's and its team's spend counters."""
+    _, team = _budgeted(key)
     subjects = tuple(subjects_of(key))
     bare = Joint(subjects, tuple((None, None, None) for _ in subjects))
     backend = _backend()
@@ -955,6 +981,62 @@ async def add_spend(key: KeyEntry, cost: Decimal) -> None:
             if attempt is memory:
                 raise
             note_failure(attempt, exc)
+
+
+async def _check_budgets(key: KeyEntry) -> None:
+    """Admission's budget check of the key and its team, reserving nothing: RateLimited
+    when a spend has reached its budget. Loads a spend the counters do not know yet."""
+    _, team = _budgeted(key)
+    bare = dataclasses.replace(key, rpm_limit=None, tpm_limit=None)
+    backend = _backend()
+    for attempt in (backend, memory):
+        try:
+            if team:
+                probe = [
+                    dataclasses.replace(
+                        s, limits=dataclasses.replace(s.limits, rpm_limit=None, tpm_limit=None)
+                    )
+                    for s in subjects_of(bare)
+                ]
+                await attempt.admit_joint(probe, 0, now(), 0)
+            else:
+                await attempt.admit(bare, 0, now(), 0)
+            return
+        except RateLimited:
+            raise
+        except Exception as exc:
+            if attempt is memory:
+                raise
+            note_failure(attempt, exc)
+
+
+async def take_spend(key: KeyEntry, cost: Decimal) -> None:
+    """Count ``cost`` against the key's and its team's budgets now, as spend, or raise
+    RateLimited (budget_exceeded) when it does not fit in what is left of one of them:
+    what a native batch may cost, held until its results are priced (then
+    ``give_back_spend`` takes it off and ``add_spend`` adds the real cost). Three round
+    trips: the spends checked (and loaded when unknown, so the amount lands on a loaded
+    counter), the amount added, the spends checked again; a refusal takes it off again.
+    Two takes at once may both be refused; never both admitted past the budget."""
+    cost = Decimal(cost or 0)
+    if cost <= 0 or not _budgeted(key)[0]:
+        return
+    await _check_budgets(key)
+    await _add_spend(key, cost)
+    try:
+        await _check_budgets(key)
+    except RateLimited:
+        await _add_spend(key, -cost)
+        raise
+
+
+async def give_back_spend(key: KeyEntry, cost: Decimal) -> None:
+    """Take ``cost`` (an amount ``take_spend`` counted) off the key's and its team's
+    spend. A counter not loaded is left alone: loading reads the request log and the
+    batches' holds, which no longer include it."""
+    cost = Decimal(cost or 0)
+    if cost > 0 and _budgeted(key)[0]:
+        await _add_spend(key, -cost)
 
 
 async def admit(

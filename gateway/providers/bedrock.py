@@ -37,7 +37,7 @@ import orjson
 
 from gateway import errors
 from gateway.codecs import CODECS
-from gateway.codecs.base import WireEvent
+from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.bedrock import codec as converse
 from gateway.errors import MissingSecret
 from gateway.policy.registry import DeploymentEntry
@@ -45,7 +45,7 @@ from gateway.policy.secret_refs import resolve_secret
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
-from gateway.providers.kinds import FormHelp, Setting
+from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
 from gateway.types import ChatRequest
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
@@ -131,6 +131,32 @@ class BedrockProvider(CodecProvider):
             "AWS profile",
             "A named profile from ~/.aws (used when no keys are given).",
         ),
+        # Batch inference (gateway/providers/batch_bedrock): without both of the first
+        # two, batches on this provider's routes run in the gateway.
+        Setting(
+            "batch_s3_uri",
+            "Batch S3 location",
+            "s3://bucket/prefix where batch inference input and output go (deleted "
+            "when a batch ends).",
+        ),
+        Setting(
+            "batch_role_arn",
+            "Batch service role",
+            "ARN of the IAM role Bedrock assumes to read and write the S3 location.",
+        ),
+        Setting(
+            "batch_min_records",
+            "Batch minimum lines",
+            "Bedrock's minimum records per batch inference job (default 100); smaller "
+            "batches run in the gateway.",
+        ),
+        Setting(
+            "aws_bedrock_endpoint",
+            "Control-plane endpoint",
+            "Empty: https://bedrock.REGION.amazonaws.com (batch jobs); set it for a VPC endpoint.",
+        ),
+        Setting("batch_s3_endpoint", "S3 endpoint", "Empty: AWS S3 of the region."),
+        *BATCH_SETTINGS,
     )
     form_help = FormHelp(
         base_url="Empty: https://bedrock-runtime.REGION.amazonaws.com; set it for a VPC "
@@ -186,6 +212,13 @@ class BedrockProvider(CodecProvider):
             profile=read("aws_profile_name"),
         )
 
+    def target(self, deployment: DeploymentEntry) -> Target:
+        """The codec's view, without the params that steer this provider (credentials,
+        region): they are never part of a request body (a batch's records included)."""
+        target = target_of(deployment)
+        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+        return dataclasses.replace(target, params=params)
+
     @staticmethod
     def url(endpoint: str | None, region: str, model: str, stream: bool) -> str:
         base = (endpoint or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
@@ -209,9 +242,7 @@ class BedrockProvider(CodecProvider):
                 f"deployment {deployment.label!r}: no AWS region: set aws_region_name "
                 "(or AWS_REGION)"
             )
-        target = target_of(deployment)
-        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
-        body = self.codec.build_request(request, dataclasses.replace(target, params=params))
+        body = self.codec.build_request(request, self.target(deployment))
         url = self.url(settings.endpoint, region, deployment.model, stream)
         content = orjson.dumps(body)
         _secret, extra = wire.credentials(self.provider)

@@ -52,13 +52,14 @@ BATCH_SETTINGS = (
         "native_batches",
         "Native batches",
         "on: batches go to the upstream's own batch API; off: the gateway runs them; "
-        "empty: on for api.openai.com and Anthropic.",
+        "empty: on for api.openai.com, Anthropic, and Bedrock with a batch S3 location "
+        "and role.",
     ),
     Setting(
         "batch_discount",
         "Batch discount",
         "Share off the token prices for a native batch (0.5 = half price); empty: the "
-        "upstream's published discount (50% for OpenAI and Anthropic).",
+        "upstream's published discount (50% for OpenAI, Anthropic and Bedrock).",
     ),
 )
 

@@ -28,7 +28,8 @@ Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]
   subject at ``index``.
 - ``[id, "settle", key_id, second, delta, period, cost, initial, hold_period, hold_id]``
   releases the hold, adds ``cost``, corrects the tokens; answers ``["ok"]`` or
-  ``["load"]``.
+  ``["load"]``. A negative ``cost`` (spend given back) lowers a loaded spend, never
+  below 0, and leaves one not loaded alone.
 - ``[id, "claim", deployment_id, rpm, tpm, minute]`` counts one request against a
   deployment's caps for the (epoch) ``minute``: ``["ok"]``, or ``["full"]`` when the
   minute's requests reached ``rpm`` or its tokens ``tpm`` (nothing counted then).
@@ -285,15 +286,14 @@ class CounterStore:
         hold_period: str | None = None,
         hold: int | None = None,
     ) -> list[Any]:
-        if cost < 0:
-            raise ValueError("a cost cannot be negative")
         if hold is not None and hold_period is not None:
             self.holds.release(key_id, hold_period, hold)
         if cost:
-            spent = self._spent(key_id, period, initial)
-            if spent is None:
+            spent = self._spent(key_id, period, initial if cost > 0 else None)
+            if spent is None and cost > 0:
                 return ["load"]
-            self.spend[(key_id, period)] = spent + cost
+            if spent is not None:  # a give-back on a spend not loaded yet: nothing to do
+                self.spend[(key_id, period)] = max(0, spent + cost)
         if second is not None and delta:
             window = self.windows.get(key_id)
             if window is not None:

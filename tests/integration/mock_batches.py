@@ -10,7 +10,8 @@ the documented services:
 - Anthropic Message Batches: ``POST /v1/messages/batches`` (``requests`` of custom_id
   ``^[a-zA-Z0-9_-]{1,64}$``, unique, and params with model, max_tokens, messages),
   ``GET /v1/messages/batches/{id}``, ``POST .../cancel``, ``GET .../results`` (only
-  once ended); ``x-api-key`` and ``anthropic-version`` required.
+  once ended), ``GET /v1/messages/batches`` (newest first, ``limit`` 1-1000,
+  ``after_id`` / ``before_id``); ``x-api-key`` and ``anthropic-version`` required.
 
 A batch ends ``delay`` seconds after it was created (its state is worked out when read):
 every line answered (usage 10 in, 5 out) unless the batch was cancelled first, then
@@ -25,6 +26,7 @@ import re
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/completions")
@@ -91,6 +93,11 @@ class BatchUpstream:
         self.failures: list[int] = []  # statuses answered to the next calls, in order
         # (method, path) whose answer is lost after it was carried out (a cut connection)
         self.lose_answer: tuple[str, str] | None = None
+        # (method, path) whose answer waits for ``unstall`` after it was carried out
+        # (``stalled`` is set then): the caller can be killed before it hears it
+        self.stall_answer: tuple[str, str] | None = None
+        self.stalled = threading.Event()
+        self.unstall = threading.Event()
         self.lock = threading.Lock()
 
     def reset(self) -> None:
@@ -102,6 +109,9 @@ class BatchUpstream:
             self.calls.clear()
             self.failures.clear()
             self.lose_answer = None
+            self.stall_answer = None
+            self.stalled.clear()
+            self.unstall.clear()
 
     def handles(self, path: str) -> bool:
         return path.startswith(
@@ -136,7 +146,7 @@ class BatchUpstream:
                     )
                 if not headers.get("anthropic-version"):
                     return _anthropic_error(400, "anthropic-version: header is required")
-                return self._anthropic(method, path, raw, base)
+                return self._anthropic(method, path, raw, base, query or {})
             if not headers.get("authorization", "").startswith("Bearer "):
                 return _openai_error(401, "You didn't provide an API key.")
             if path.startswith("/v1/files"):
@@ -308,10 +318,14 @@ class BatchUpstream:
 
     # --- Anthropic message batches -----------------------------------------------------
 
-    def _anthropic(self, method: str, path: str, raw: bytes, base: str) -> Answer:
+    def _anthropic(
+        self, method: str, path: str, raw: bytes, base: str, query: dict[str, list[str]]
+    ) -> Answer:
         parts = path.strip("/").split("/")  # v1 messages batches [id] [cancel|results]
         if method == "POST" and len(parts) == 3:
             return self._message_batch(raw, base)
+        if method == "GET" and len(parts) == 3:
+            return self._message_batch_list(query, base)
         if len(parts) < 4 or parts[3] not in self.message_batches:
             return _anthropic_error(404, f"No batch found: {parts[-1]}", "not_found_error")
         batch = self.message_batches[parts[3]]
@@ -334,6 +348,30 @@ class BatchUpstream:
                 out.append(json.dumps({"custom_id": item["custom_id"], "result": result}))
             return 200, "application/binary", ("\n".join(out) + "\n").encode()
         return _anthropic_error(404, "mock: no such path", "not_found_error")
+
+    def _message_batch_list(self, query: dict[str, list[str]], base: str) -> Answer:
+        """Newest first; ``limit`` 1-1000 (20), ``after_id`` / ``before_id`` cursors."""
+        one = {name: values[-1] for name, values in query.items()}
+        raw_limit = one.get("limit", "20")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
+            return _anthropic_error(400, "limit: Input should be between 1 and 1000")
+        limit = int(raw_limit)
+        newest = list(reversed(self.message_batches))
+        for cursor in ("after_id", "before_id"):
+            if cursor in one and one[cursor] not in self.message_batches:
+                return _anthropic_error(400, f"{cursor}: no such batch")
+        if "after_id" in one:
+            newest = newest[newest.index(one["after_id"]) + 1 :]
+            page, more = newest[:limit], len(newest) > limit
+        elif "before_id" in one:
+            newer = newest[: newest.index(one["before_id"])]
+            page, more = newer[-limit:], len(newer) > limit
+        else:
+            page, more = newest[:limit], len(newest) > limit
+        data = [self._anthropic_view(self.message_batches[i], base) for i in page]
+        return _json(200, {"data": data, "has_more": more,
+                           "first_id": page[0] if page else None,
+                           "last_id": page[-1] if page else None})  # fmt: skip
 
     def _message_batch(self, raw: bytes, base: str) -> Answer:
         body = json.loads(raw or b"{}")
@@ -368,6 +406,7 @@ class BatchUpstream:
         ended = cancelled or now >= batch["created"] + self.delay
         total = len(batch["requests"])
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(batch["created"]))
+        created = datetime.fromtimestamp(batch["created"], UTC).isoformat().replace("+00:00", "Z")
         return {
             "id": batch["id"], "type": "message_batch",
             "processing_status": "ended" if ended else "in_progress",
@@ -376,7 +415,7 @@ class BatchUpstream:
                 "succeeded": total if ended and not cancelled else 0,
                 "errored": 0, "canceled": total if cancelled else 0, "expired": 0,
             },
-            "ended_at": stamp if ended else None, "created_at": stamp,
+            "ended_at": stamp if ended else None, "created_at": created,
             "expires_at": stamp, "archived_at": None,
             "cancel_initiated_at": stamp if cancelled else None,
             "results_url": f"{base}/v1/messages/batches/{batch['id']}/results" if ended else None,

@@ -10,7 +10,8 @@
   blocks is a 400; a repeated prefix up to a breakpoint reports cache read/write usage;
 - OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``;
 - OpenAI's images and audio endpoints, strict as OpenAI is (``mock_media``);
-- OpenAI's Files + Batch API and Anthropic's Message Batches (``mock_batches``): a
+- OpenAI's Files + Batch API and Anthropic's Message Batches (``mock_batches``), and
+  Gemini's batch mode with its Files API (``mock_gemini_batches``): a
   batch ends ``batches.delay`` seconds after it was created.
 
 Tests queue ``Reply`` objects (served first in, first out to the next chat request of
@@ -36,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.integration import mock_media
 from tests.integration.mock_batches import BatchUpstream
+from tests.integration.mock_gemini_batches import GeminiBatchUpstream
 from tests.integration.mock_prompt_cache import PromptCache, TooManyBreakpoints
 
 
@@ -355,6 +357,7 @@ class MockUpstream:
         self.token_count = 42
         self.prompt_cache = PromptCache()  # Anthropic's: breakpoints limited, usage real
         self.batches = BatchUpstream()  # the batch APIs (mock_batches)
+        self.gemini_batches = GeminiBatchUpstream()  # Gemini's batch mode (mock_gemini_batches)
         self.issued: set[str] = {Reply.signature}  # thinking signatures it handed out
         # refuse thinking signed by anyone else (off by default: fixtures hand-write some)
         self.strict_signatures = False
@@ -394,6 +397,7 @@ class MockUpstream:
             self.media_cut_after = None
         self.prompt_cache.clear()
         self.batches.reset()
+        self.gemini_batches.reset()
 
     def queue(self, *replies: Reply) -> None:
         with self.lock:
@@ -437,17 +441,28 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             return seen
 
         def _batch_api(self, seen: Seen) -> bool:
-            if not mock.batches.handles(seen.path):
+            api: BatchUpstream | GeminiBatchUpstream
+            if mock.batches.handles(seen.path):
+                api = mock.batches
+            elif mock.gemini_batches.handles(seen.path):
+                api = mock.gemini_batches
+            else:
                 return False
             host, port = mock.server.server_address[:2]
-            status, kind, data = mock.batches.handle(
+            status, kind, data, *more = api.handle(
                 seen.method, seen.path, seen.headers, seen.raw, f"http://{host}:{port}", seen.query
             )
-            if mock.batches.lose_answer == (seen.method, seen.path):
-                mock.batches.lose_answer = None  # done, but the caller never hears it
+            if api.lose_answer == (seen.method, seen.path):
+                api.lose_answer = None  # done, but the caller never hears it
                 self._drop()
                 return True
+            if mock.batches.stall_answer == (seen.method, seen.path):
+                mock.batches.stall_answer = None  # done; answered once the test says so
+                mock.batches.stalled.set()
+                mock.batches.unstall.wait(30)
             self.send_response(status)
+            for name, value in (more[0] if more else {}).items():
+                self.send_header(name, value)
             self.send_header("content-type", kind)
             self.send_header("content-length", str(len(data)))
             self.end_headers()
@@ -490,6 +505,13 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
             elif path.endswith("/chat/completions"):
                 self._chat(seen, body, "openai")
             elif path.endswith("/rerank"):  # vLLM's (Cohere-like) or TEI's (``texts``)
+                if "texts" in body and path != "/rerank":  # TEI: /rerank at its root only
+                    self._json(404, {"error": "text-embeddings-inference has no " + path})
+                    return
+                if len(body.get("texts") or []) > 32:  # TEI's default client batch size
+                    message = f"batch size {len(body['texts'])} > maximum allowed batch size 32"
+                    self._json(413, {"error": message, "error_type": "Validation"})
+                    return
                 self._json(200, rerank_answer(body))
             elif path.endswith("/embeddings"):
                 self._json(

@@ -1,18 +1,23 @@
 """What ``/v1/batches`` (OpenAI) and ``/v1/messages/batches`` (Anthropic) do: create
 (validated line by line, stored as ``BatchLine`` rows in one transaction), retrieve,
-list, cancel, delete and results, each in its API's shape.
+list, cancel, delete and results, each in its API's shape (creating: checked here into a
+``Draft``, which ``gateway.core.batches.holds.create`` saves once its hold is taken).
 
 Blocking (ORM and store): the edge runs these in a thread. A key sees only its own
 batches (another key's gets the 404 an unknown id gets); the master key sees all.
 Every line's model must be a route the key may use, checked when the batch is
-created; the runner sends each line through the service as the batch's key, so rate
-limits, budgets and the journal apply to every line."""
+created (``validate``: an OpenAI batch with a bad line fails at once, with the line's
+problem in its ``errors``; an Anthropic one is a 400); the runner sends each line
+through the service as the batch's key, so rate limits, budgets and the journal apply
+to every line."""
 
 from __future__ import annotations
 
 import re
 import secrets
 from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,13 +26,14 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from gateway.core.batches import native
+from gateway.core.batches import holds, native, validate
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
 from gateway.core.files import store
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
+from gateway.providers import batch_apis
 
 # The endpoints a batch may target: OpenAI path -> (service endpoint, dialect).
 OPENAI_ENDPOINTS: dict[str, tuple[str, str]] = {
@@ -39,7 +45,6 @@ OPENAI_ENDPOINTS: dict[str, tuple[str, str]] = {
 ANTHROPIC_ENDPOINT = "/v1/messages"
 SERVICE_CALL = {**OPENAI_ENDPOINTS, ANTHROPIC_ENDPOINT: ("chat", "anthropic")}
 WINDOW = timedelta(hours=24)
-MAX_OPENAI_LINES = 50_000
 MAX_ANTHROPIC_LINES = 100_000
 ANTHROPIC_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 OPENAI_STATUSES = (
@@ -93,12 +98,33 @@ def line_counts(batch_ids: list[str]) -> dict[str, Counter[str]]:
     return counts
 
 
-def _go_native(batch: Batch, api: str, lines: list[tuple[str, dict[str, Any]]]) -> None:
+def _go_native(
+    key: KeyEntry, batch: Batch, api: str, lines: list[tuple[str, dict[str, Any]]]
+) -> None:
     """Mark the batch for the upstream's own batch API when its routes allow it
-    (``gateway.core.batches.native.choose``; a 400 when a route insists and cannot)."""
-    deployment = native.choose(api, [str(body.get("model")) for _custom_id, body in lines])
-    if deployment is not None:
-        batch.native, batch.deployment_id = api, deployment.id
+    (``gateway.core.batches.native.choose``; a 400 when a route insists and cannot),
+    with what it holds of the key's budget (``gateway.core.batches.holds``)."""
+    models = [str(body.get("model")) for _custom_id, body in lines]
+    deployment = native.choose(api, models, batch.endpoint, [body for _id, body in lines])
+    if deployment is not None:  # the deployment's batch API, maybe in another format
+        batch.native = batch_apis.native_api(deployment.provider)
+        batch.deployment_id = deployment.id
+        if holds.budgeted(key):
+            batch.held_usd = holds.estimate(batch.endpoint, lines, deployment, batch.native)
+
+
+@dataclass(slots=True)
+class Draft:
+    """A batch checked and ready to save (``holds.create`` takes its hold first)."""
+
+    batch: Batch
+    lines: list[tuple[str, dict[str, Any]]]
+
+    def save(self) -> dict[str, Any]:
+        _save(self.batch, self.lines)
+        if self.batch.api == "openai":
+            return openai_render(self.batch, Counter())
+        return anthropic_render(self.batch, Counter(), "")
 
 
 def _save(batch: Batch, lines: list[tuple[str, dict[str, Any]]]) -> None:
@@ -116,70 +142,54 @@ def _save(batch: Batch, lines: list[tuple[str, dict[str, Any]]]) -> None:
 # --- OpenAI -------------------------------------------------------------------------------
 
 
-def openai_parse_lines(key: KeyEntry, raw: bytes, endpoint: str) -> list[tuple[str, dict]]:
-    """The lines of a batch input file, or a 400 naming the first bad line."""
-    lines: list[tuple[str, dict[str, Any]]] = []
-    seen: set[str] = set()
-    for number, text in enumerate(raw.splitlines(), start=1):
-        if not text.strip():
-            continue
-        where = f"line {number}"
-        try:
-            item = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest(f"{where} of the input file is not valid JSON") from None
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"{where} of the input file must be a JSON object")
-        custom_id = item.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id:
-            raise InvalidRequest(f"{where}: custom_id is required and must be a string")
-        if custom_id in seen:
-            raise InvalidRequest(
-                f"{where}: the custom_id {custom_id!r} is used by an earlier line; "
-                "custom_id must be unique within a batch"
-            )
-        seen.add(custom_id)
-        if item.get("method") != "POST":
-            raise InvalidRequest(f"{where}: method must be 'POST'")
-        if item.get("url") != endpoint:
-            raise InvalidRequest(
-                f"{where}: url {item.get('url')!r} does not match the batch's endpoint {endpoint!r}"
-            )
-        body = item.get("body")
-        if not isinstance(body, dict):
-            raise InvalidRequest(f"{where}: body must be a JSON object")
-        if body.get("stream"):
-            raise InvalidRequest(f"{where}: streaming is not supported in a batch")
-        check_model(key, body.get("model"), where)
-        lines.append((custom_id, body))
-        if len(lines) > MAX_OPENAI_LINES:
-            raise InvalidRequest(f"a batch may hold at most {MAX_OPENAI_LINES} requests")
-    if not lines:
-        raise InvalidRequest("the input file holds no requests", param="input_file_id")
-    return lines
+def visible_file(key: KeyEntry, file_id: str) -> Any:
+    """The input file ``key`` may read, or None."""
+    return files.visible(key).filter(id=file_id).first()
 
 
-def openai_create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
+def openai_create(key: KeyEntry, body: dict[str, Any]) -> Draft:
+    """A new batch, checked, saved by ``Draft.save`` (``holds.create`` does both). Its
+    parameters are checked here (a 400, as OpenAI answers); its input file's lines too,
+    but as OpenAI does, a file with bad lines (or none the key may read) makes a batch
+    that ``failed`` with the problems in its ``errors``."""
     endpoint = body.get("endpoint")
     if endpoint not in OPENAI_ENDPOINTS:
+        supported = ", ".join(f"'{e}'" for e in OPENAI_ENDPOINTS)
         raise InvalidRequest(
-            f"endpoint must be one of {sorted(OPENAI_ENDPOINTS)}", param="endpoint"
+            f"Invalid value: {endpoint!r}. Supported values are: {supported}.",
+            param="endpoint",
+            code="invalid_value",
         )
     if body.get("completion_window") != "24h":
-        raise InvalidRequest("completion_window must be '24h'", param="completion_window")
+        raise InvalidRequest(
+            f"Invalid value: {body.get('completion_window')!r}. Supported values are: '24h'.",
+            param="completion_window",
+            code="invalid_value",
+        )
     metadata = body.get("metadata")
     check_metadata(metadata)
     file_id = body.get("input_file_id")
     if not isinstance(file_id, str) or not file_id:
         raise InvalidRequest("input_file_id is required", param="input_file_id")
-    source = files.get(key, file_id)
-    if source.purpose != "batch":
-        raise InvalidRequest(
-            f"file {file_id} has purpose {source.purpose!r}; a batch's input file must "
-            "have purpose 'batch'",
-            param="input_file_id",
-        )
-    lines = openai_parse_lines(key, store.current().read(file_id), endpoint)
+    source = visible_file(key, file_id)
+    lines: list[tuple[str, dict[str, Any]]] = []
+    if source is None:  # as OpenAI: the batch is made, and fails saying why
+        problems = [
+            validate.problem(
+                "invalid_request",
+                f"Cannot find file {file_id}, or this API key does not have access to it.",
+                param="input_file_id",
+            )
+        ]
+    else:
+        if source.purpose != "batch":
+            raise InvalidRequest(
+                f"file {file_id} has purpose {source.purpose!r}; a batch's input file must "
+                "have purpose 'batch'",
+                param="input_file_id",
+            )
+        with closing(store.current().lines(file_id)) as source_lines:  # type: ignore[type-var]
+            lines, problems = validate.parse(key, source_lines, endpoint)
     now = timezone.now()
     batch = Batch(
         id="batch_" + secrets.token_hex(12),
@@ -194,9 +204,12 @@ def openai_create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
         created_at=now,
         expires_at=now + WINDOW,
     )
-    _go_native(batch, "openai", lines)
-    _save(batch, lines)
-    return openai_render(batch, Counter())
+    if problems:  # nothing runs; the batch says what is wrong with its file
+        batch.status, batch.failed_at, batch.total = "failed", now, 0
+        batch.errors = {"object": "list", "data": problems}
+        return Draft(batch, [])
+    _go_native(key, batch, "openai", lines)
+    return Draft(batch, lines)
 
 
 def check_metadata(metadata: Any) -> None:
@@ -205,7 +218,13 @@ def check_metadata(metadata: Any) -> None:
     if not isinstance(metadata, dict) or len(metadata) > 16:
         raise InvalidRequest("metadata must be an object of at most 16 pairs", param="metadata")
     for name, value in metadata.items():
-        if len(name) > 64 or not isinstance(value, str) or len(value) > 512:
+        if not isinstance(value, str):
+            raise InvalidRequest(
+                f"Invalid type for 'metadata.{name}': expected a string.",
+                param=f"metadata.{name}",
+                code="invalid_type",
+            )
+        if len(name) > 64 or len(value) > 512:
             raise InvalidRequest(
                 "metadata keys are at most 64 characters, values strings of at most 512",
                 param="metadata",
@@ -270,18 +289,19 @@ def cancel(key: KeyEntry, batch_id: str, api: str) -> tuple[Batch, bool]:
 
 
 def openai_cancel(key: KeyEntry, batch_id: str) -> dict[str, Any]:
+    """As OpenAI: a batch cancelled already is returned as it is; one that ended
+    otherwise (completed, failed, expired) is a 409."""
     batch, asked = cancel(key, batch_id, "openai")
-    if not asked:
-        raise InvalidRequest(
-            f"Cannot cancel a batch with status {batch.status!r}", code="batch_not_cancellable"
-        )
+    if not asked and batch.status != "cancelled":
+        raise InvalidRequest(f"Cannot cancel a batch with status '{batch.status}'.", status=409)
     return openai_render(batch, line_counts([batch.id])[batch.id])
 
 
 # --- Anthropic ----------------------------------------------------------------------------
 
 
-def anthropic_create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
+def anthropic_create(key: KeyEntry, body: dict[str, Any]) -> Draft:
+    """A checked batch, saved by ``Draft.save`` (``holds.create`` does both)."""
     requests = body.get("requests")
     if not isinstance(requests, list) or not requests:
         raise InvalidRequest("requests: a non-empty list of requests is required")
@@ -321,9 +341,8 @@ def anthropic_create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
         created_at=now,
         expires_at=now + WINDOW,
     )
-    _go_native(batch, "anthropic", lines)
-    _save(batch, lines)
-    return anthropic_render(batch, Counter(), "")
+    _go_native(key, batch, "anthropic", lines)
+    return Draft(batch, lines)
 
 
 def anthropic_render(batch: Batch, counts: Counter[str], base_url: str) -> dict[str, Any]:

@@ -52,6 +52,14 @@ class Batch(models.Model):
     deployment_id = models.BigIntegerField(null=True, blank=True)
     upstream_batch_id = models.CharField(max_length=200, blank=True)
     upstream_file_id = models.CharField(max_length=200, blank=True)
+    # When the submission to the upstream began (Anthropic): set before the POST, so a
+    # runner resuming a batch with this mark and no upstream id knows the POST may have
+    # reached the upstream and looks for it there instead of sending it again.
+    submitting_at = models.DateTimeField(null=True, blank=True)
+    # USD of the key's (and its team's) budget a native batch holds until its results
+    # are priced (gateway.core.batches.holds); 0 once released. Loading a key's spend
+    # counts the holds of its batches, so a restarted counter holds them again.
+    held_usd = models.DecimalField(max_digits=20, decimal_places=10, default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -3,8 +3,11 @@
 Choosing (``choose``, when a batch is created): each line's route says how its
 batches run (``Route.batch_mode``): ``gateway`` runs the lines here; ``native`` and
 ``auto`` submit the batch upstream when every line resolves to one deployment whose
-provider has a batch API in the batch's own format (an OpenAI batch to an OpenAI
-upstream, a Message Batch to Anthropic). When it cannot, ``auto`` runs the lines here
+provider has a batch API that takes the batch's lines: in the batch's own format (an
+OpenAI batch to an OpenAI upstream, a Message Batch to Anthropic), or translated by the
+codecs for a batch API in ``DRIVERS`` (a chat, Messages or Responses batch to Gemini's
+batch mode or to Bedrock batch inference), with at least as many lines as that API's
+minimum and nothing it refuses (Bedrock: tools). When it cannot, ``auto`` runs the lines here
 and ``native`` refuses the batch with a 400 saying why. A route with several
 deployments sends its batch lines to its highest-weighted native-capable one.
 
@@ -17,7 +20,30 @@ batch, a cancel asked here is forwarded, and when the upstream batch ends its re
 (OpenAI: output and error files; Anthropic: the results JSONL) become the lines'
 results under the caller's custom_ids. Each line is priced from its usage at the
 deployment's prices times the batch price factor (half, for both) and journaled as
-one row tagged with the batch id, as a line the gateway ran is."""
+one row tagged with the batch id, as a line the gateway ran is.
+
+A Message Batch submitted once, even across a crash (``_submit``, ``_recover``).
+Anthropic's API takes no idempotency key and keeps no metadata on a batch, so a
+gateway that dies after its POST reached Anthropic but before the answer's id was saved
+cannot ask "did my batch get made?". Instead: (1) the batch is marked ``submitting_at``
+(saved) before the POST; (2) each line goes up under the custom_id
+``<our batch id>-<line index>`` (the caller's custom_ids are mapped back by index: they
+may be 64 characters themselves), so a batch's results say whose it is; (3) a runner
+that finds the mark and no upstream id, or whose POST failed without a clear refusal (no
+answer, a 5xx, a 429), never POSTs again at once: it lists the workspace's batches
+created from ``RECOVERY_SKEW`` before the mark to ``RECOVERY_WINDOW`` after it, with as
+many requests as ours and not already another batch's of ours. None: the POST never
+made one, and the batch is submitted (again marked). Some: each is watched until it
+ends and its results are read; the one whose custom_ids carry our batch id is adopted,
+the others are left alone, and if none is ours the batch is submitted then. Nothing is
+adopted on the strength of its size and time alone: another client of the same
+workspace may have sent a batch of the same size in those minutes, and adopting it would
+hand the caller someone else's answers and forward our cancels to their batch. The cost
+of that certainty is time: while candidates are watched (up to their 24 h) the batch
+shows no progress and a cancel waits for them to end (ours is never cancelled blind:
+if one is found ours the batch ends with its results; if none is, nothing is sent). The ids are
+checked once more when results arrive: results not carrying our id are never recorded
+(the upstream id is dropped and the search runs again)."""
 
 from __future__ import annotations
 
@@ -26,6 +52,7 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +64,7 @@ from gateway import journal
 from gateway.codecs.anthropic import maps as anthropic_maps
 from gateway.codecs.openai_chat import maps as chat_maps
 from gateway.codecs.openai_responses import maps as responses_maps
+from gateway.core.batches import native_bedrock, native_gemini, translate
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.policy import limits, registry
@@ -56,19 +84,69 @@ JOURNAL_ENDPOINT = {
     "/v1/messages": "messages",
 }
 USER_AGENT = "switchyard-batch"
+# Batch APIs whose requests are in the upstream's own format, each driven by a module
+# (Batch.native -> module): ``WIRE`` (the codec its requests speak, which
+# ``translate`` writes), ``client(provider)``, ``submit``, ``read`` and ``results``.
+# Optional: ``refuses(endpoint, bodies)`` (why it cannot take these lines, "" : it can)
+# and ``finish(batch, client)`` (its clean-up once the results are in).
+DRIVERS: dict[str, Any] = {"gemini": native_gemini, "bedrock": native_bedrock}
+# Looking for a Message Batch whose POST answer was lost: batches created from this
+# long before the mark (the upstream's clock may be behind ours) to this long after it
+# (the POST may have taken that long to send and be carried out).
+RECOVERY_SKEW = timedelta(minutes=10)
+RECOVERY_WINDOW = timedelta(minutes=30)
 
 
 # --- choosing ------------------------------------------------------------------------
 
 
-def _native_deployment(route: RouteEntry, api: str) -> DeploymentEntry | None:
-    able = [d for d in route.deployments if batch_apis.native_api(d.provider) == api]
+NO_API, OTHER_FORMAT = "no batch API", "another format"  # the 400's first words say it
+
+
+def refusal(
+    deployment: DeploymentEntry, api: str, endpoint: str, bodies: list[dict[str, Any]]
+) -> str:
+    """Why the deployment's batch API cannot take the batch's lines ("" : it takes them,
+    in the batch's own format or translated by its driver; ``api`` the batch's API)."""
+    provider = deployment.provider
+    theirs = batch_apis.native_api(provider)
+    if not theirs:
+        return batch_apis.why_not(provider) or NO_API
+    least = batch_apis.min_lines(provider)
+    if len(bodies) < least:
+        return (
+            f"provider {provider.name!r} takes batches of at least {least} lines "
+            "(batch_min_records)"
+        )
+    if theirs == api:
+        return ""
+    driver = DRIVERS.get(theirs)
+    if driver is None or not translate.translates(endpoint, deployment, driver.WIRE):
+        return OTHER_FORMAT
+    refuses = getattr(driver, "refuses", None)
+    return str(refuses(endpoint, bodies)) if refuses is not None else ""
+
+
+def _native_deployment(
+    route: RouteEntry, api: str, endpoint: str, bodies: list[dict[str, Any]]
+) -> DeploymentEntry | None:
+    able = [d for d in route.deployments if not refusal(d, api, endpoint, bodies)]
     return max(able, key=lambda d: d.weight) if able else None
 
 
-def choose(api: str, models: list[str]) -> DeploymentEntry | None:
-    """The deployment a new batch goes to natively, or None: the gateway runs it.
+def _why_not(route: RouteEntry, api: str, endpoint: str, bodies: list[dict[str, Any]]) -> str:
+    """What the route's deployments lack for a native batch (settings, lines, features)."""
+    reasons = [refusal(d, api, endpoint, bodies) for d in route.deployments]
+    return "; ".join(dict.fromkeys(r for r in reasons if r not in ("", NO_API, OTHER_FORMAT)))
+
+
+def choose(
+    api: str, models: list[str], endpoint: str = "", bodies: list[dict[str, Any]] | None = None
+) -> DeploymentEntry | None:
+    """The deployment a new batch of ``endpoint`` (one model, one body a line) goes to
+    natively (its batch API: ``batch_apis.native_api``), or None: the gateway runs it.
     Raises a 400 when a route says ``native`` and the batch cannot be."""
+    bodies = bodies if bodies is not None else [{} for _model in models]
     snapshot = registry.current()
     routes: dict[str, RouteEntry] = {}
     for model in models:
@@ -85,12 +163,18 @@ def choose(api: str, models: list[str]) -> DeploymentEntry | None:
     elif patterns:  # the upstream model is made per request from the name asked for
         why = f"route(s) {', '.join(patterns)} are patterns"
     else:
-        found = {name: _native_deployment(route, api) for name, route in routes.items()}
+        found = {
+            name: _native_deployment(route, api, endpoint, bodies) for name, route in routes.items()
+        }
         missing = sorted(name for name, d in found.items() if d is None)
         ids = {d.id for d in found.values() if d is not None}
         if missing:
-            kind = "OpenAI Batch API" if api == "openai" else "Anthropic Message Batches API"
-            why = f"route(s) {', '.join(missing)} have no deployment whose upstream has the {kind}"
+            why = (
+                f"route(s) {', '.join(missing)} have no deployment whose upstream has a batch "
+                f"API that takes {endpoint or api} lines"
+            )
+            lacks = [_why_not(routes[name], api, endpoint, bodies) for name in missing]
+            why += "".join(f" ({reason})" for reason in lacks if reason)
         elif len(ids) > 1:
             why = "the batch's lines go to different deployments; a native batch needs one"
         else:
@@ -148,20 +232,35 @@ def _progress(pk: str, status: str, completed: int, failed: int) -> None:
     Batch.objects.filter(pk=pk).update(**fields)
 
 
+def _client(api: str, deployment: DeploymentEntry) -> Any:
+    """The client of the deployment's batch API."""
+    driver = DRIVERS.get(api)
+    return (
+        driver.client(deployment.provider, deployment)
+        if driver
+        else batch_apis.client_for(deployment.provider)
+    )
+
+
 async def drive(batch: Batch, stop: asyncio.Event) -> str:
     """Submit (unless submitted) and poll until the upstream batch ends; the final
     status to give the batch ("" : stopped before the end, resume later)."""
     deployment = find_deployment(batch)
     if deployment is None:
         raise GatewayError("the batch's deployment no longer exists")
-    client = batch_apis.client_for(deployment.provider)
+    client = _client(batch.native, deployment)
     poll = max(0.05, settings.SWITCHYARD_BATCH_POLL_SECONDS)
     if not batch.upstream_batch_id:
-        if batch.status == "cancelling":
-            return "cancelled"  # nothing went up yet: nothing to forward
-        await _transient(lambda: _submit(batch, deployment, client), poll, stop)
+        # a POST may have made the batch upstream: find it before anything else
+        marked = batch.native == "anthropic" and batch.submitting_at is not None
+        if marked and not await _recover(batch, client, poll, stop):
+            return ""  # stopped while looking: resume later
         if not batch.upstream_batch_id:
-            return ""
+            if await db_work.arun(_status, batch.id) == "cancelling":
+                return "cancelled"  # nothing went up: nothing to forward
+            await _transient(lambda: _submit(batch, deployment, client), poll, stop)
+            if not batch.upstream_batch_id:
+                return ""  # not submitted, or not known whether: the next claim looks
     forwarded = False
     while True:
         answer = await _transient(lambda: client.retrieve(batch.upstream_batch_id), poll, stop)
@@ -210,6 +309,13 @@ async def _transient(call: Any, poll: float, stop: asyncio.Event) -> Any:
 
 async def _submit(batch: Batch, deployment: DeploymentEntry, client: Any) -> None:
     lines = await db_work.arun(_lines, batch.id)
+    if batch.native in DRIVERS:
+
+        async def save(field: str, value: str) -> None:
+            await db_work.arun(_save_ids, batch.id, field, value)
+
+        await DRIVERS[batch.native].submit(batch, deployment, client, lines, save)
+        return
     if batch.native == "openai" and batch.upstream_file_id:
         # uploaded before: the batch may have been made too, its answer lost (a crash,
         # a cut connection); then it is found, not made twice
@@ -238,17 +344,133 @@ async def _submit(batch: Batch, deployment: DeploymentEntry, client: Any) -> Non
             batch.upstream_file_id, batch.endpoint, {"switchyard_batch": batch.id}
         )
     else:
+        if batch.submitting_at is not None:
+            return  # an earlier try may have made it: ``_recover`` decides, not a retry
         requests = [
-            {"custom_id": custom_id, "params": upstream_body(body, deployment)}
-            for _id, custom_id, body in lines
+            {
+                "custom_id": upstream_custom_id(batch.id, index),
+                "params": upstream_body(body, deployment),
+            }
+            for index, (_id, _custom_id, body) in enumerate(lines)
         ]
+        batch.submitting_at = await db_work.arun(_mark_submitting, batch.id)
         made = await client.create(requests)
+        batch.upstream_batch_id = await db_work.arun(_adopt, batch.id, str(made["id"]))
+        if batch.upstream_batch_id != str(made["id"]):  # another runner saved one first
+            with contextlib.suppress(GatewayError):
+                await client.cancel(str(made["id"]))
+        return
     batch.upstream_batch_id = str(made["id"])
     await db_work.arun(_save_ids, batch.id, "upstream_batch_id", batch.upstream_batch_id)
 
 
+def upstream_custom_id(batch_id: str, index: int) -> str:
+    """The custom_id line ``index`` of our batch goes up under (Anthropic allows
+    ``^[a-zA-Z0-9_-]{1,64}$``; ours are ``msgbatch_`` and 24 hex digits, 33 in all)."""
+    return f"{batch_id}-{index}"
+
+
+def line_index(batch_id: str, upstream_id: str) -> int | None:
+    """The line index an upstream custom_id names when it is one of ``batch_id``'s."""
+    head, _, tail = upstream_id.rpartition("-")
+    return int(tail) if head == batch_id and tail.isdigit() else None
+
+
+def _mark_submitting(pk: str) -> datetime:
+    moment = timezone.now()
+    Batch.objects.filter(pk=pk).update(submitting_at=moment)
+    return moment
+
+
+def _adopt(pk: str, upstream_id: str) -> str:
+    """Save ``upstream_id`` as the batch's unless one is saved already; the one in force."""
+    Batch.objects.filter(pk=pk, upstream_batch_id="").update(upstream_batch_id=upstream_id)
+    return str(Batch.objects.values_list("upstream_batch_id", flat=True).get(pk=pk))
+
+
+def _known_upstream_ids(pk: str, ids: list[str]) -> set[str]:
+    """Those of ``ids`` another of our batches already runs as."""
+    rows = Batch.objects.filter(upstream_batch_id__in=ids).exclude(pk=pk)
+    return set(rows.values_list("upstream_batch_id", flat=True))
+
+
+def _requests_in(answer: dict[str, Any]) -> int:
+    counts = answer.get("request_counts") or {}
+    return sum(v for v in counts.values() if isinstance(v, int))
+
+
+async def _recover(batch: Batch, client: Any, poll: float, stop: asyncio.Event) -> bool:
+    """After a Message Batch POST whose answer never got saved: adopt the upstream batch
+    it made, when one is found to be ours, or leave ``upstream_batch_id`` empty (none
+    was made: submit). False when stopped before knowing (resume later). See the module
+    docstring for why candidates are verified by their results, never by their look."""
+    mark = batch.submitting_at
+    assert mark is not None
+    listed = await _transient(lambda: client.created_since(mark - RECOVERY_SKEW), poll, stop)
+    if listed is None:
+        return False
+    until = mark + RECOVERY_WINDOW
+    sized = [
+        str(item["id"])
+        for item in listed
+        if item.get("id")
+        and _requests_in(item) == batch.total
+        and (batch_apis.parse_moment(item.get("created_at")) or until) <= until
+    ]
+    taken = await db_work.arun(_known_upstream_ids, batch.id, sized) if sized else set()
+    candidates = [c for c in sized if c not in taken]
+    if candidates:
+        log.warning(
+            "batch %s: its submission's answer was lost; %d upstream batch(es) may be it, "
+            "watched until they end to read whose they are",
+            batch.id,
+            len(candidates),
+        )
+    while candidates:
+        for candidate in list(candidates):
+            answer = await _transient(lambda c=candidate: client.retrieve(c), poll, stop)
+            if answer is None:
+                return False
+            if answer.get("processing_status") != "ended":
+                continue
+            ours = False
+            if answer.get("results_url"):
+                data = await _transient(
+                    lambda a=answer: client.results(a["results_url"]), poll, stop
+                )
+                if data is None:
+                    return False
+                ours = any(
+                    line_index(batch.id, str(i.get("custom_id"))) is not None for i in _jsonl(data)
+                )
+            if ours:
+                batch.upstream_batch_id = await db_work.arun(_adopt, batch.id, candidate)
+                log.warning("batch %s: found upstream as %s", batch.id, candidate)
+                return True
+            candidates.remove(candidate)  # someone else's: left alone
+        if candidates:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll)
+            if stop.is_set() or runtime.closing():
+                return False
+    batch.submitting_at = None  # none is ours: the POST made nothing; submit again
+    await db_work.arun(_clear_mark, batch.id)
+    return True
+
+
+def _drop_upstream_id(pk: str, upstream_id: str) -> None:
+    Batch.objects.filter(pk=pk, upstream_batch_id=upstream_id).update(upstream_batch_id="")
+
+
+def _clear_mark(pk: str) -> None:
+    Batch.objects.filter(pk=pk, upstream_batch_id="").update(submitting_at=None)
+
+
 def _read(api: str, answer: dict[str, Any]) -> tuple[str, int, int, bool]:
     """(status in OpenAI's words, completed, failed, ended) of an upstream batch."""
+    if api in DRIVERS:
+        result: tuple[str, int, int, bool] = DRIVERS[api].read(answer)
+        return result
     counts = answer.get("request_counts") or {}
     if api == "openai":
         status = str(answer.get("status", ""))
@@ -267,7 +489,14 @@ async def _collect(
 ) -> str:
     """The ended upstream batch's results onto the lines; the final status."""
     results: dict[str, tuple[str, int, Any]] = {}  # custom_id -> (outcome, status, body)
-    if batch.native == "openai":
+    if batch.native in DRIVERS:
+        results, status = await DRIVERS[batch.native].results(
+            batch, deployment, client, answer, status
+        )
+        if status.startswith("failed:"):
+            await _finish(batch, client)
+            return status
+    elif batch.native == "openai":
         for field in ("output_file_id", "error_file_id"):
             if answer.get(field):
                 for item in _jsonl(await client.content(answer[field])):
@@ -275,9 +504,22 @@ async def _collect(
         if status == "failed" and not results:
             return "failed:" + _errors_text(answer)
     else:
-        if answer.get("results_url"):
-            for item in _jsonl(await client.results(answer["results_url"])):
-                results[str(item.get("custom_id"))] = _anthropic_result(item)
+        items = (
+            _jsonl(await client.results(answer["results_url"])) if answer.get("results_url") else []
+        )
+        if batch.submitting_at is None:  # submitted before lines carried our id
+            results = {str(i.get("custom_id")): _anthropic_result(i) for i in items}
+        else:
+            callers = [custom_id for _id, custom_id, _body in await db_work.arun(_lines, batch.id)]
+            for item in items:
+                index = line_index(batch.id, str(item.get("custom_id")))
+                if index is not None and index < len(callers):
+                    results[callers[index]] = _anthropic_result(item)
+            if items and not results:  # not our batch's results: never record them
+                log.error("batch %s: upstream batch %s is not ours; looking again", batch.id,
+                          batch.upstream_batch_id)  # fmt: skip
+                await db_work.arun(_drop_upstream_id, batch.id, batch.upstream_batch_id)
+                return ""
         status = "cancelled" if answer.get("cancel_initiated_at") else "completed"
     spent = await db_work.arun(_record_all, batch, deployment, results)
     key = _key_of(batch)
@@ -289,7 +531,19 @@ async def _collect(
     if batch.native == "openai" and batch.upstream_file_id:
         with contextlib.suppress(GatewayError):  # the upstream keeps it otherwise
             await client.delete_file(batch.upstream_file_id)
+    await _finish(batch, client)
     return {"cancelled": "cancelled", "expired": "expired"}.get(status, "completed")
+
+
+async def _finish(batch: Batch, client: Any) -> None:
+    """The driver's clean-up (the upstream's copies of the batch), never failing it."""
+    finish = getattr(DRIVERS.get(batch.native), "finish", None)
+    if finish is None:
+        return
+    try:
+        await finish(batch, client)
+    except GatewayError as exc:
+        log.warning("batch %s: the upstream's copies were not deleted (%s)", batch.id, exc)
 
 
 def _errors_text(answer: dict[str, Any]) -> str:

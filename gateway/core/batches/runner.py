@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import secrets
@@ -38,9 +39,10 @@ from django.utils import timezone
 
 from gateway import journal
 from gateway.core import service
-from gateway.core.batches import api, native
+from gateway.core.batches import api, holds, native
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
+from gateway.core.files.models import StoredFile
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
 from gateway.server import db_work, leases, runtime
@@ -119,6 +121,8 @@ async def run_forever() -> None:
                 next_prune = _loop.time() + PRUNE_SECONDS
                 with contextlib.suppress(Exception):  # the database may be away: later
                     await db_work.arun(files.prune_expired)
+                with contextlib.suppress(Exception):  # the store may be away: later
+                    await asyncio.to_thread(files.prune_abandoned_uploads)
             for pk in [pk for pk, task in _running.items() if task.done()]:
                 del _running[pk]
             here = len(_running) - len(_native)
@@ -208,6 +212,7 @@ async def run_claimed(pk: str) -> None:
                 await db_work.arun(_fail, pk, final.removeprefix("failed:"))
             else:
                 await db_work.arun(_end, pk, final)
+            await holds.release(pk)  # its real cost is counted: the estimate goes
             return
         if batch.status == "in_progress" and pending:
             await _run_lines(batch, pending, stop)
@@ -220,6 +225,7 @@ async def run_claimed(pk: str) -> None:
         log.exception("batch %s failed", pk)
         with contextlib.suppress(Exception):
             await db_work.arun(_fail, pk, f"{type(exc).__name__}: {exc}")
+            await holds.release(pk)
     finally:
         _native.discard(pk)
         if heartbeat is not None:
@@ -397,6 +403,11 @@ def openai_line(line: BatchLine) -> dict[str, Any]:
     }
 
 
+def result_file_id(batch_id: str, field: str) -> str:
+    """The id of a batch's output or error file: the same each time it is written."""
+    return "file-" + hashlib.sha256(f"{batch_id}:{field}".encode()).hexdigest()[:24]
+
+
 def _write_files(batch: Batch) -> dict[str, str]:
     """The output file (lines that succeeded) and the error file (the others), each
     only when it has a line, owned by the batch's key."""
@@ -413,6 +424,10 @@ def _write_files(batch: Batch) -> dict[str, str]:
         if not lines:
             continue
         data = b"\n".join(lines) + b"\n"
+        file_id = result_file_id(batch.id, field)
+        # a process killed after writing it and before saving the batch: written again
+        # under the same id, never a second file
+        StoredFile.objects.filter(id=file_id).delete()
         made = files.create(
             owner,  # type: ignore[arg-type]
             "batch_output",
@@ -420,6 +435,7 @@ def _write_files(batch: Batch) -> dict[str, str]:
             BytesIO(data),
             len(data),
             timezone.now() + timedelta(days=files.BATCH_FILE_DAYS),
+            file_id=file_id,
         )
         updates[field] = made["id"]
     return updates

@@ -17,7 +17,7 @@ import pytest
 
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
-MAX_FILE = 100_000
+MAX_FILE = 12 * 1024 * 1024  # room for a large upload; the 413 past it is sent quickly
 DONE = ("completed", "failed", "expired", "cancelled")
 
 
@@ -107,6 +107,39 @@ def test_files_with_the_sdk(gateway):
         client.files.content(made[0].id)
 
 
+def test_file_expiry_and_list_order(gateway, keys):
+    """``expires_after`` as OpenAI takes it (anchor ``created_at``, 1 hour to 30 days;
+    a batch file's default 30 days, others never), and ``order``/``after`` paging."""
+    client = oai(gateway, keys["echo"])
+    hour = client.files.create(
+        file=("h.txt", b"x"), purpose="user_data",
+        expires_after={"anchor": "created_at", "seconds": 3600},
+    )  # fmt: skip
+    assert abs(hour.expires_at - (hour.created_at + 3600)) <= 1  # type: ignore[operator]
+    kept = client.files.create(file=("k.txt", b"x"), purpose="assistants")
+    assert kept.expires_at is None
+    batch_file = client.files.create(file=("b.jsonl", b"{}"), purpose="batch")
+    assert abs(batch_file.expires_at - (batch_file.created_at + 30 * 86400)) <= 1  # type: ignore[operator]
+    for seconds in (60, 31 * 86400):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.files.create(
+                file=("x.txt", b"x"), purpose="user_data",
+                expires_after={"anchor": "created_at", "seconds": seconds},
+            )  # fmt: skip
+        assert refused.value.body["param"] == "expires_after[seconds]"  # type: ignore[index]
+    for purpose in ("fine-tune", "vision", "evals"):
+        assert client.files.create(file=("p.jsonl", b"{}"), purpose=purpose).purpose == purpose
+    mine = [hour.id, kept.id, batch_file.id]
+    oldest_first = [f.id for f in client.files.list(order="asc") if f.id in mine]
+    assert oldest_first == mine
+    after_first = client.files.list(order="asc", after=hour.id, limit=100).data
+    assert [f.id for f in after_first][:2] == [kept.id, batch_file.id]
+    newest_first = [f.id for f in client.files.list(order="desc", limit=100) if f.id in mine]
+    assert newest_first == mine[::-1]
+    with pytest.raises(openai.BadRequestError):
+        client.files.list(order="sideways")  # type: ignore[arg-type]
+
+
 def test_a_key_sees_only_its_own_files(gateway, keys):
     mine = oai(gateway, keys["echo"]).files.create(file=("a.jsonl", b"{}"), purpose="batch")
     theirs = oai(gateway, keys["other"])
@@ -162,10 +195,67 @@ def test_bad_uploads_are_refused_and_store_nothing(gateway):
     assert len(client.files.list().data) == before
 
 
+def upload_temporaries(gw: Gateway) -> list[Path]:
+    folder = gw.data_dir / "files"
+    return [p for p in folder.iterdir() if p.name.startswith(".upload-")] if folder.exists() else []
+
+
+def test_a_large_file_streams_into_the_store(gateway, tmp_path):
+    """The SDK uploads a file of several MiB from disk; it is stored as sent, and a
+    batch file's lines are checked from the store (here: one line over the count)."""
+    client = oai(gateway)
+    big = tmp_path / "big.jsonl"
+    line = json.dumps(chat_line(0)).encode()
+    big.write_bytes(b"\n".join(line.replace(b'"q0"', f'"q{i}"'.encode()) for i in range(50_001)))
+    size = big.stat().st_size
+    assert 5 * 1024 * 1024 < size < MAX_FILE
+    made = client.files.create(file=big, purpose="batch")
+    assert made.bytes == size and made.filename == "big.jsonl"
+    assert client.files.content(made.id).content == big.read_bytes()
+    batch = client.batches.create(  # as OpenAI: made, and failed saying why
+        input_file_id=made.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed"
+    assert [e.code for e in batch.errors.data] == ["too_many_tasks"]
+    client.files.delete(made.id)
+    assert upload_temporaries(gateway) == []
+
+
+def test_an_upload_cut_off_mid_way_leaves_nothing(gateway):
+    """Raw socket: the file part's bytes reach the store's temporary file while the
+    client still sends (streamed, not buffered); when it hangs up, the file is gone
+    and no file was made."""
+    before = len(oai(gateway).files.list().data)
+    host, port = gateway.url.removeprefix("http://").split(":")
+    head = (
+        b'--cut\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n'
+        b'--cut\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(
+            b"POST /v1/files HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000\r\n"
+            + f"Authorization: Bearer {MASTER_KEY}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=cut\r\n\r\n"
+            + head
+        )
+        for _ in range(4):
+            conn.sendall(b"z" * (1024 * 1024))
+        deadline = time.monotonic() + 10
+        while not any(p.stat().st_size >= 2 * 1024 * 1024 for p in upload_temporaries(gateway)):
+            assert time.monotonic() < deadline, "the upload did not reach the store as it came"
+            time.sleep(0.02)
+    deadline = time.monotonic() + 10
+    while upload_temporaries(gateway):
+        assert time.monotonic() < deadline, upload_temporaries(gateway)
+        time.sleep(0.02)
+    assert len(oai(gateway).files.list().data) == before
+
+
 def test_a_batch_runs_each_line_through_the_service(gateway, keys):
     client = oai(gateway, keys["echo"])
     lines = [chat_line(i) for i in range(6)]
-    lines.append({**chat_line(6), "body": {"model": "echo"}})  # no messages: that line fails
+    lines.append({**chat_line(6), "body": {"model": "echo", "messages": []}})  # refused: fails
     source = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
     batch = client.batches.create(
         input_file_id=source.id,
@@ -178,6 +268,8 @@ def test_a_batch_runs_each_line_through_the_service(gateway, keys):
     batch = wait(client, batch.id)
     assert batch.status == "completed" and batch.completed_at and batch.in_progress_at
     assert (batch.request_counts.completed, batch.request_counts.failed) == (6, 1)
+    with pytest.raises(openai.ConflictError, match="status 'completed'"):  # 409, as OpenAI
+        client.batches.cancel(batch.id)
     output = read_lines(client, batch.output_file_id)
     assert sorted(o["custom_id"] for o in output) == [f"q{i}" for i in range(6)]
     for line in output:
@@ -212,6 +304,65 @@ def test_a_batch_runs_each_line_through_the_service(gateway, keys):
         .splitlines()[-1]
     )
     assert float(cost) > 0  # six answers at the deployment's prices
+
+
+def test_lines_run_at_the_bounded_concurrency(gateway):
+    """SWITCHYARD_BATCH_CONCURRENCY (4 here) lines at a time, never more, and more than
+    one: read from the journal's rows of the batch (each line's start and latency)."""
+    client = oai(gateway)
+    lines = [chat_line(i, model="echo-wait") for i in range(24)]  # 50 ms each
+    source = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert wait(client, batch.id).request_counts.completed == 24
+    time.sleep(1.2)  # the journal writer's batch
+    spans = json.loads(
+        gateway.shell(
+            "import json; from gateway.models import RequestLog; "
+            f"rows = RequestLog.objects.filter(session='{batch.id}'); "
+            "print(json.dumps([(r.created_at.timestamp(), r.latency_ms) for r in rows]))"
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    assert len(spans) == 24
+    edges = sorted(
+        [(start, 1) for start, _ in spans] + [(start + ms / 1000, -1) for start, ms in spans]
+    )
+    running = most = 0
+    for _, step in edges:  # an end before a start at the same instant
+        running += step
+        most = max(most, running)
+    assert 2 <= most <= 4, most
+
+
+def test_lines_get_the_routes_failover(gateway):
+    """A line goes through its route as any request does: its upstream failing (503),
+    the route's fallback answers, and the line succeeds."""
+    gateway.shell(
+        "from gateway.models import Deployment, Provider, Route; "
+        "route = Route.objects.create(name='flaky', fallbacks=['echo']); "
+        "Deployment.objects.create(route=route, provider=Provider.objects.get(name='echo'), "
+        "model='echo-down', params={'fail_status': 503})"
+    )
+    client = oai(gateway)
+    deadline = time.monotonic() + 15  # the new route reaches the workers' registries
+    while "flaky" not in {m.id for m in client.models.list()}:
+        assert time.monotonic() < deadline, "the new route never reached the registry"
+        time.sleep(0.1)
+    source = client.files.create(
+        file=("in.jsonl", jsonl([chat_line(i, model="flaky") for i in range(3)])),
+        purpose="batch",
+    )
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    batch = wait(client, batch.id)
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (3, 0), batch
+    for line in read_lines(client, batch.output_file_id):
+        answer = line["response"]["body"]["choices"][0]["message"]["content"]
+        assert answer == f"Echo: question {line['custom_id'][1:]}"
 
 
 def test_a_spent_budget_fails_the_remaining_lines(gateway, keys):
@@ -257,39 +408,70 @@ def test_embeddings_and_responses_batches(gateway):
 
 
 @pytest.mark.parametrize(
-    ("lines", "status", "message"),
+    ("lines", "problems"),
     [
-        ([chat_line(1), chat_line(1)], 400, "custom_id 'q1' is used by an earlier line"),
-        ([{**chat_line(1), "url": "/v1/embeddings"}], 400, "does not match the batch's endpoint"),
-        ([{**chat_line(1), "method": "GET"}], 400, "line 1: method must be 'POST'"),
-        ([chat_line(1, model="nope")], 404, "model 'nope' not found"),
-        ([chat_line(1), chat_line(2, model="echo-slow")], 403, "line 2: this API key may not use"),
-        ([chat_line(1, stream=True)], 400, "streaming is not supported"),
+        ([chat_line(1), chat_line(1)], [("duplicate_custom_id", 2, "custom_id")]),
+        ([{**chat_line(1), "url": "/v1/embeddings"}], [("invalid_url", 1, "url")]),
+        ([{**chat_line(1), "method": "GET"}], [("invalid_request", 1, "method")]),
+        ([chat_line(1, model="nope")], [("model_not_found", 1, "body.model")]),
+        ([chat_line(1), chat_line(2, model="echo-slow")], [("model_not_found", 2, "body.model")]),
+        ([chat_line(1, stream=True)], [("streaming_unsupported", 1, "body.stream")]),
+        ([chat_line(1), "{not json"], [("invalid_json_line", 2, None)]),
+        (
+            [{"method": "POST", "url": "/v1/chat/completions", "body": {}}],
+            [
+                ("missing_required_parameter", 1, "custom_id"),
+                ("invalid_request", 1, "body.model"),
+                ("invalid_request", 1, "body.messages"),
+            ],
+        ),
+        ([], [("empty_file", None, "input_file_id")]),
     ],
 )
-def test_a_bad_input_file_is_refused_line_by_line(gateway, keys, lines, status, message):
+def test_a_bad_input_file_fails_the_batch_line_by_line(gateway, keys, lines, problems):
+    """As OpenAI: the batch is made, fails at once without running a line, and its
+    ``errors`` name each bad line (code, 1-based line, param)."""
     client = oai(gateway, keys["echo"])
-    source = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
-    with pytest.raises(openai.APIStatusError) as refused:
-        client.batches.create(
-            input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
-        )
-    assert refused.value.status_code == status and message in refused.value.message
+    data = "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines).encode()
+    source = client.files.create(file=("in.jsonl", data), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    batch = client.batches.retrieve(batch.id)
+    assert batch.status == "failed" and batch.failed_at and batch.in_progress_at is None
+    assert batch.errors and batch.errors.object == "list"
+    assert [(e.code, e.line, e.param) for e in batch.errors.data] == problems
+    assert all(e.message for e in batch.errors.data)
+    assert batch.request_counts.total == 0 and batch.output_file_id is None
+    with pytest.raises(openai.ConflictError, match="Cannot cancel a batch with status 'failed'"):
+        client.batches.cancel(batch.id)
 
 
-def test_batch_parameters_are_checked(gateway):
+def test_batch_parameters_are_checked(gateway, keys):
     client = oai(gateway)
     source = client.files.create(file=("in.jsonl", jsonl([chat_line(1)])), purpose="batch")
-    for change, param in (
-        ({"endpoint": "/v1/images/generations"}, "endpoint"),
-        ({"completion_window": "1h"}, "completion_window"),
-        ({"input_file_id": "file-missing"}, "id"),
+    for change, param, code in (
+        ({"endpoint": "/v1/images/generations"}, "endpoint", "invalid_value"),
+        ({"completion_window": "1h"}, "completion_window", "invalid_value"),
+        ({"metadata": {"tags": ["a"]}}, "metadata.tags", "invalid_type"),
     ):
         args = {"input_file_id": source.id, "endpoint": "/v1/chat/completions",
                 "completion_window": "24h", **change}  # fmt: skip
-        with pytest.raises(openai.APIStatusError) as refused:
+        with pytest.raises(openai.BadRequestError) as refused:
             client.batches.create(**args)  # type: ignore[arg-type]
         assert refused.value.body["param"] == param  # type: ignore[index]
+        assert refused.value.body["code"] == code  # type: ignore[index]
+    # a file the key cannot read: as OpenAI, a batch that failed saying so
+    theirs = oai(gateway, keys["other"]).files.create(
+        file=("t.jsonl", jsonl([chat_line(1)])), purpose="batch"
+    )
+    for missing in ("file-missing", theirs.id):
+        made = oai(gateway, keys["echo"]).batches.create(
+            input_file_id=missing, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert made.status == "failed" and made.errors is not None
+        [error] = made.errors.data
+        assert error.code == "invalid_request" and missing in (error.message or "")
     notes = client.files.create(file=("n.txt", b"x"), purpose="user_data")
     with pytest.raises(openai.BadRequestError, match="purpose 'batch'"):
         client.batches.create(
@@ -314,8 +496,8 @@ def test_cancelling_a_batch(gateway):
     errors = read_lines(client, batch.error_file_id)
     assert len(errors) == counts.failed
     assert {e["error"]["code"] for e in errors} == {"batch_cancelled"}
-    with pytest.raises(openai.BadRequestError, match="Cannot cancel"):
-        client.batches.cancel(batch.id)
+    again = client.batches.cancel(batch.id)  # as OpenAI: a cancelled batch stays so
+    assert again.status == "cancelled" and again.cancelled_at == batch.cancelled_at
 
 
 def claude(gw: Gateway, key: str = MASTER_KEY) -> anthropic.Anthropic:
@@ -407,6 +589,10 @@ def test_the_batches_page(gateway, keys):
     source = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
     finished = wait(client, client.batches.create(
         input_file_id=source.id, endpoint="/v1/chat/completions", completion_window="24h").id)  # fmt: skip
+    broken = client.files.create(file=("bad.jsonl", b"{not json\n"), purpose="batch")
+    failed = client.batches.create(
+        input_file_id=broken.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
     slow = [chat_line(i, model="echo-wait") for i in range(600)]
     source = oai(gateway).files.create(file=("slow.jsonl", jsonl(slow)), purpose="batch")
     running = oai(gateway).batches.create(
@@ -437,10 +623,15 @@ def test_the_batches_page(gateway, keys):
             row.get_by_role("link", name="Output").click()
         output = Path(download.value.path()).read_text().splitlines()
         assert sorted(json.loads(x)["custom_id"] for x in output) == ["q0", "q1", "q2"]
+        problem = page.locator("tr", has_text=failed.id)
+        assert "failed" in problem.inner_text()
+        assert "line 1: This line is not parseable as valid JSON." in problem.inner_text()
+        page.reload()  # as a visitor sees it (the download's click scrolled the table)
         page.set_viewport_size({"width": 1440, "height": 900})
         page.screenshot(path=str(folder / "batches-1440.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=str(folder / "batches-390.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways page
         page.set_viewport_size({"width": 1440, "height": 900})
         page.locator("tr", has_text=running.id).get_by_role("button", name="Cancel").click()
         page.wait_for_url("**/batches/")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from gateway.core.batches import runner
 from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
+from gateway.core.files.models import StoredFile
 from gateway.policy import registry
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +77,26 @@ def test_window_end_expires_the_remaining_lines():
         "request_id": "r1",
         "body": {"ok": True},
     }
+
+
+def test_results_written_twice_are_one_file_each():
+    """A process killed after writing the output and error files but before saving the
+    batch: the next one writes them again under the same ids, no second file."""
+    batch = make_batch(2)
+    first, _second = line_ids(batch)
+    runner._record(first, "succeeded", 200, "r1", {"ok": True}, Decimal("0.25"))
+    Batch.objects.filter(id=batch.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+    batch.refresh_from_db()
+    before = runner._write_files(batch)  # the killed process's files
+    runner._end(batch.id)
+    batch.refresh_from_db()
+    assert (batch.output_file_id, batch.error_file_id) == (
+        before["output_file_id"],
+        before["error_file_id"],
+    )
+    written = StoredFile.objects.filter(purpose="batch_output")
+    assert sorted(written.values_list("id", flat=True)) == sorted(before.values())
+    assert len(files.content(registry.MASTER, batch.output_file_id).splitlines()) == 1
 
 
 def test_cancelling_cancels_the_lines_left():

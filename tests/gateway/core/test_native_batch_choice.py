@@ -46,6 +46,13 @@ def routes(db, snapshot_reset):
     route("claude-off", "auto", (claude_off, "claude-x", 1))
     route("azure", "auto", (azure, "dep", 1))
     route("gpt-*", "native", (openai, "gpt-*", 1))
+    batch = {"batch_s3_uri": "s3://b/jobs", "batch_role_arn": "arn:aws:iam::1:role/r"}
+    bedrock = provider("bedrock", "bedrock", "", **batch, batch_min_records="3")
+    bedrock_bare = provider("bedrock-bare", "bedrock", "", batch_s3_uri="s3://b/jobs")
+    route("claude-bedrock", "auto", (bedrock, "anthropic.claude-x", 1))
+    route("claude-bedrock-native", "native", (bedrock, "anthropic.claude-x", 1))
+    route("claude-bare", "auto", (bedrock_bare, "anthropic.claude-x", 1))
+    route("claude-bare-native", "native", (bedrock_bare, "anthropic.claude-x", 1))
     registry.rebuild()
 
 
@@ -90,3 +97,47 @@ def test_the_batch_price(routes) -> None:
     assert batch_apis.price_factor(registry.current().providers["vllm-batch"], "openai") == (
         Decimal("0.6")
     )
+
+
+def test_chat_batches_go_to_bedrock_batch_inference_translated(routes) -> None:
+    three = ["claude-bedrock"] * 3
+    chat = "/v1/chat/completions"
+    assert native.choose("openai", three, chat).model == "anthropic.claude-x"
+    assert native.choose("anthropic", three, "/v1/messages").model == "anthropic.claude-x"
+    assert native.choose("openai", three, "/v1/responses").model == "anthropic.claude-x"
+    # embeddings are not Converse requests; fewer lines than the job minimum run here
+    assert native.choose("openai", three, "/v1/embeddings") is None
+    assert chosen("openai", "claude-bedrock", "claude-bedrock") is None
+    # no role: no batch API
+    assert chosen("openai", *(["claude-bare"] * 3)) is None
+
+
+def test_bedrock_native_mode_names_what_is_missing(routes) -> None:
+    with pytest.raises(InvalidRequest, match="no batch_role_arn setting"):
+        native.choose("openai", ["claude-bare-native"] * 5)
+    with pytest.raises(InvalidRequest, match="at least 3 lines \\(batch_min_records\\)"):
+        native.choose("openai", ["claude-bedrock-native"] * 2)
+    assert native.choose("openai", ["claude-bedrock-native"] * 3, "/v1/chat/completions")
+
+
+def test_bedrock_batch_price(routes) -> None:
+    bedrock = registry.current().providers["bedrock"]
+    assert batch_apis.native_api(bedrock) == "bedrock"
+    assert batch_apis.price_factor(bedrock, "bedrock") == Decimal("0.5")
+    assert batch_apis.min_lines(bedrock) == 3
+    bare = registry.current().providers["bedrock-bare"]
+    assert batch_apis.native_api(bare) == "" and batch_apis.min_lines(bare) == 1
+
+
+def test_bedrock_batches_with_tools_or_structured_output_run_here(routes) -> None:
+    ask = {"model": "claude-bedrock", "messages": [{"role": "user", "content": "x"}]}
+    tools = {**ask, "tools": [{"type": "function", "function": {"name": "f"}}]}
+    schema = {**ask, "response_format": {"type": "json_schema", "json_schema": {"name": "s"}}}
+    models = ["claude-bedrock"] * 3
+    assert native.choose("openai", models, "/v1/chat/completions", [ask] * 3) is not None
+    assert native.choose("openai", models, "/v1/chat/completions", [ask, ask, tools]) is None
+    assert native.choose("openai", models, "/v1/chat/completions", [ask, schema, ask]) is None
+    plain = {**ask, "response_format": {"type": "text"}}
+    assert native.choose("openai", models, "/v1/chat/completions", [plain] * 3) is not None
+    with pytest.raises(InvalidRequest, match="does not support tool calling"):
+        native.choose("openai", ["claude-bedrock-native"] * 3, "/v1/chat/completions", [tools] * 3)

@@ -77,7 +77,18 @@ def test_what_each_kind_needs_is_what_its_adapter_declares() -> None:
         "anthropic": ["native_batches", "batch_discount"],
         "azure": ["native_batches", "batch_discount"],
         "vertex_ai": ["vertex_project", "vertex_location"],
-        "bedrock": ["aws_region_name", "aws_access_key_id", "aws_profile_name"],
+        "bedrock": [
+            "aws_region_name",
+            "aws_access_key_id",
+            "aws_profile_name",
+            "batch_s3_uri",
+            "batch_role_arn",
+            "batch_min_records",
+            "aws_bedrock_endpoint",
+            "batch_s3_endpoint",
+            "native_batches",
+            "batch_discount",
+        ],  # fmt: skip
     }
     # an unknown kind needs an address and takes no settings (and is refused anyway)
     assert kinds.adapter_class("nope") is None
