@@ -10,10 +10,14 @@ chooses ``realtime``; the key's subprotocol is never echoed). The beta interface
 passed on to the upstream. A browser (any request
 with an ``Origin``) must come from an allowed origin, as for the console's sockets
 (``gateway.edge.ws_origin``: the gateway's own, or ``CSRF_TRUSTED_ORIGINS``); clients
-without an ``Origin`` (SDKs, servers) are not browsers and are not checked. A refused
-handshake gets the API's JSON error with its HTTP status when the server supports
-denial responses (uvicorn), else a close with code 4000 + that status (4401, 4403,
-4404, 4429, ...) before the socket is accepted.
+without an ``Origin`` (SDKs, servers) are not browsers and are not checked; a foreign
+origin is refused before the socket is accepted (an HTTP 403 when the server supports
+denial responses, uvicorn; else a close with 4403). Any other refusal (a bad key, a
+model the key may not use or that does not exist, a rate limit, a spent budget) is
+answered as OpenAI's server answers it: the socket is accepted, gets the Realtime
+API's ``error`` event (``invalid_request_error`` / ``authentication_error`` /
+``permission_error`` / ``rate_limit_error``, with its code and message) and is closed
+with 1008 (1013 for a rate limit, which a client may retry).
 
 Once the upstream's socket is open the client's is accepted and the events go both
 ways as they come, one at a time: a frame is read from one side only after the last
@@ -36,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -69,6 +74,8 @@ BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 DRAIN_POLL_SECONDS = 0.2
 GOING_AWAY = 1012  # service restart: the client reconnects (to another worker)
 BUDGET_SPENT = 1008  # policy violation: the key's budget ran out during the session
+REFUSED = 1008  # policy violation: a bad key, a model the key may not use, ...
+TRY_AGAIN_LATER = 1013  # a rate limit: the client may connect again later
 
 
 def _subprotocols(scope: Scope) -> list[str]:
@@ -97,8 +104,9 @@ def chosen_subprotocol(subprotocols: list[str]) -> str | None:
 
 def error_event(error: GatewayError) -> str:
     """The Realtime API's ``error`` event for ``error``."""
-    body = dialects.client("openai").render_error(error)["error"]
-    return orjson.dumps({"type": "error", "event_id": None, "error": body}).decode()
+    body = {**dialects.client("openai").render_error(error)["error"], "event_id": None}
+    event_id = "event_" + secrets.token_hex(11)  # a server event's id, as OpenAI's
+    return orjson.dumps({"type": "error", "event_id": event_id, "error": body}).decode()
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -116,15 +124,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     try:
         call, key = realtime.authorize(caller)
     except Refused as refused:
-        await _deny(scope, send, refused)
+        await _deny(scope, send, refused, subprotocols)
         return
     if "origin" in headers and not origin_allowed(scope):
         log.warning("refused a realtime socket from origin %r", headers["origin"][:200])
-        await _deny(scope, send, Refused(call, PermissionDenied("this origin may not connect")))
+        await _deny_origin(
+            scope, send, Refused(call, PermissionDenied("this origin may not connect"))
+        )
         return
     if runtime.closing():
         error = ShuttingDown("this gateway instance is shutting down; reconnect")
-        await _deny(scope, send, Refused(call, error))
+        await _deny(scope, send, Refused(call, error), subprotocols)
         return
     runtime.request_started()
     try:
@@ -147,7 +157,7 @@ async def _serve(
     try:
         session = await realtime.open_session(call, key, query, headers)
     except Refused as refused:
-        await _deny(scope, send, refused)
+        await _deny(scope, send, refused, subprotocols)
         return
     except GatewayError as error:  # no upstream could be reached: say so, then close
         call.finish(status=error.status if error.status >= 500 else 502, error=error)
@@ -298,9 +308,32 @@ def _finish(session: Session, ends: dict[str, Any], cut: bool = False) -> None:
         session.finish(close_code=code, closed_by="upstream", error=error)
 
 
-async def _deny(scope: Scope, send: Send, refused: Refused) -> None:
-    """Refuse the handshake: the error as an HTTP answer when the server can send one,
-    else a close with 4000 + its status (before accepting). Journaled."""
+def refusal_close_code(error: GatewayError) -> int:
+    """The close code after a refusal's ``error`` event: 1013 (try again later) for a
+    rate limit or a server going away, which a client may retry; else 1008 (policy
+    violation: a bad key, a model the key may not use, a spent budget)."""
+    if error.status == 503 or (error.status == 429 and error.code != "budget_exceeded"):
+        return TRY_AGAIN_LATER
+    return REFUSED
+
+
+async def _deny(scope: Scope, send: Send, refused: Refused, subprotocols: list[str]) -> None:
+    """Refuse the session as OpenAI's server does: the socket is accepted, gets the
+    Realtime API's ``error`` event (the error's type, code, message and param) and is
+    closed (``refusal_close_code``). Journaled with the error's HTTP status."""
+    refused.call.error_reply(refused.error)  # the journal row
+    accept = {"type": "websocket.accept", "subprotocol": chosen_subprotocol(subprotocols)}
+    with contextlib.suppress(Exception):  # the client may be gone already
+        await send(accept)
+        await send({"type": "websocket.send", "text": error_event(refused.error)})
+        code = refusal_close_code(refused.error)
+        reason = refused.error.kind[:120]
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+async def _deny_origin(scope: Scope, send: Send, refused: Refused) -> None:
+    """Refuse a browser from a foreign origin before accepting: the error as an HTTP
+    answer when the server can send one, else a close with 4403. Journaled."""
     reply = refused.call.error_reply(refused.error)
     if DENIAL_EXTENSION in (scope.get("extensions") or {}):
         headers = reply.headers + [(b"content-length", str(len(reply.body)).encode())]

@@ -221,10 +221,20 @@ async def test_a_drain_closes_an_idle_session_with_1012(
     assert record.finish_reason == "gateway closed 1012"
 
 
-async def test_a_bad_key_is_refused_before_accepting(relay: list[Any]) -> None:
-    communicator = WebsocketCommunicator(realtime_socket.app, "/v1/realtime?model=rt")
-    connected, code = await communicator.connect(timeout=10)
-    assert not connected and code == 4401
+async def test_a_bad_key_gets_an_error_event_and_1008(relay: list[Any]) -> None:
+    """As OpenAI's server answers a bad key: the socket is accepted, gets an ``error``
+    event in the Realtime API's shape and is closed (1008, no retry)."""
+    communicator = WebsocketCommunicator(
+        realtime_socket.app, "/v1/realtime?model=rt", subprotocols=["realtime"]
+    )
+    connected, subprotocol = await communicator.connect(timeout=10)
+    assert connected and subprotocol == "realtime"
+    event = await next_event(communicator)
+    assert event["type"] == "error" and event["event_id"].startswith("event_")
+    assert event["error"]["code"] == "invalid_api_key"
+    assert set(event["error"]) == {"type", "code", "message", "param", "event_id"}
+    closed = await communicator.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close" and closed["code"] == 1008
     [record] = relay
     assert record.status == 401 and record.endpoint == "realtime"
 
@@ -292,8 +302,10 @@ async def test_a_transcription_intent_is_passed_on_and_others_refused(
     assert relay[-1].status == 200 and relay[-1].latency_ms > 0  # the session's duration
     path = "/v1/realtime?model=rt&intent=nonsense"
     communicator = WebsocketCommunicator(realtime_socket.app, path, headers=auth)
-    connected, code = await communicator.connect(timeout=10)
-    assert not connected and code == 4400
+    connected, _ = await communicator.connect(timeout=10)
+    refused = await next_event(communicator)
+    assert refused["type"] == "error" and refused["error"]["param"] == "intent"
+    assert (await communicator.receive_output(timeout=5))["code"] == 1008
 
 
 async def session_on(model: str) -> tuple[WebsocketCommunicator, dict[str, Any]]:

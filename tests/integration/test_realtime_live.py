@@ -1,9 +1,9 @@
 """``/v1/realtime`` through a real ``serve --workers 2`` against a mock Realtime
 upstream (``mock_realtime``): the official SDK's realtime client and a browser-style
 subprotocol handshake are relayed (model names rewritten both ways, the gateway's own
-upstream key sent, the caller's never), the handshake is refused before accepting for a
-bad key, a route the key may not use, an unknown model, an exceeded rpm limit or
-budget, or a foreign origin, an unreachable upstream gets an error event and 1011, and each session
+upstream key sent, the caller's never), a bad key, a route the key may not use, an
+unknown model, an exceeded rpm limit or budget get OpenAI's ``error`` event and a
+close (a foreign origin is refused before accepting), an unreachable upstream gets an error event and 1011, and each session
 is one journal row with its usage and cost."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
@@ -180,6 +181,25 @@ async def test_the_sdk_realtime_client_talks_through_the_gateway(
     assert KEY not in gw.log() and SECRET not in gw.log()
 
 
+async def test_the_sdks_beta_realtime_client_is_passed_on_as_beta(
+    gw: Gateway, mock: MockRealtime
+) -> None:
+    """``client.beta.realtime.connect`` (the beta interface, ``OpenAI-Beta:
+    realtime=v1``) works unchanged; the upstream is asked for the beta interface too."""
+    client = AsyncOpenAI(  # the beta client says wss:// unless told (a plain-http gateway)
+        base_url=gw.url + "/v1",
+        websocket_base_url=gw.url.replace("http://", "ws://") + "/v1",
+        api_key=KEY,
+        max_retries=0,
+    )
+    async with client.beta.realtime.connect(model="rt") as conn:
+        created = await conn.recv()
+        assert created.type == "session.created" and created.session.model == "rt"
+    handshake = mock.handshakes[-1]
+    assert handshake.headers.get("openai-beta") == "realtime=v1"
+    assert KEY not in json.dumps(handshake.headers)
+
+
 async def test_a_browser_authenticates_with_the_subprotocol(
     gw: Gateway, mock: MockRealtime
 ) -> None:
@@ -231,41 +251,58 @@ async def test_an_azure_preview_version_uses_the_preview_endpoint(
 
 
 async def refused(gw: Gateway, query: str, **kwargs) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
-    with pytest.raises(InvalidStatus) as caught:
-        async with connect(ws_url(gw, query), **kwargs):
-            pass
-    response = caught.value.response
-    return response.status_code, json.loads(response.body or b"{}")
+    """(close code, the ``error`` event's error) of a session refused as OpenAI does:
+    accepted, one ``error`` event, closed."""
+    async with connect(ws_url(gw, query), **kwargs) as ws:
+        event = json.loads(await ws.recv())
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert event["type"] == "error" and event["event_id"].startswith("event_"), event
+    assert set(event["error"]) >= {"type", "code", "message", "param"}
+    assert ws.close_code is not None
+    return ws.close_code, event["error"]
 
 
-async def test_handshakes_are_refused_before_accepting(gw: Gateway) -> None:
+async def test_refusals_are_an_error_event_then_a_close(gw: Gateway) -> None:
     auth = {"Authorization": f"Bearer {KEY}"}
-    status, body = await refused(gw, "model=rt", additional_headers={"Authorization": "Bearer no"})
-    assert status == 401 and body["error"]["message"] == "invalid API key"
-    status, body = await refused(gw, "model=rt", subprotocols=["realtime"])  # type: ignore[list-item]
-    assert status == 401
-    status, body = await refused(gw, "model=nope", additional_headers=auth)
-    assert status == 404 and body["error"]["code"] == "model_not_found"
-    status, body = await refused(gw, "", additional_headers=auth)
-    assert status == 400 and body["error"]["param"] == "model"
-    status, body = await refused(gw, "model=rt", additional_headers={"api-key": NARROW})
-    assert status == 403 and "may not use model 'rt'" in body["error"]["message"]
-    status, body = await refused(gw, "model=rt-chat-only", additional_headers=auth)
-    assert status == 400 and "realtime" in body["error"]["message"]
-    status, body = await refused(
-        gw,
-        "model=rt",
-        additional_headers=auth,
-        origin="https://evil.example",  # type: ignore[arg-type]
-    )
-    assert status == 403
-    status, body = await refused(gw, "model=rt", additional_headers={"api-key": SPENT})
-    assert status == 429 and "budget" in body["error"]["message"]
+    code, error = await refused(gw, "model=rt", additional_headers={"Authorization": "Bearer no"})
+    assert code == 1008 and error["code"] == "invalid_api_key"
+    assert error["message"] == "invalid API key"
+    code, error = await refused(gw, "model=rt", subprotocols=["realtime"])  # type: ignore[list-item]
+    assert code == 1008 and error["code"] == "invalid_api_key"
+    wrong: Any = ["realtime", "openai-insecure-api-key.sk-wrong"]
+    code, error = await refused(gw, "model=rt", subprotocols=wrong)
+    assert code == 1008 and error["code"] == "invalid_api_key"
+    code, error = await refused(gw, "model=nope", additional_headers=auth)
+    assert code == 1008 and error["code"] == "model_not_found"
+    code, error = await refused(gw, "", additional_headers=auth)
+    assert code == 1008 and error["param"] == "model"
+    code, error = await refused(gw, "model=rt", additional_headers={"api-key": NARROW})
+    assert code == 1008 and "may not use model 'rt'" in error["message"]
+    assert error["type"] == "permission_error"
+    code, error = await refused(gw, "model=rt-chat-only", additional_headers=auth)
+    assert code == 1008 and "realtime" in error["message"]
+    code, error = await refused(gw, "model=rt", additional_headers={"api-key": SPENT})
+    assert code == 1008 and "budget" in error["message"]
     one = {"Authorization": f"Bearer {ONE_RPM}"}
     async with connect(ws_url(gw, "model=rt"), additional_headers=one) as ws:
         await ws.recv()
-    status, body = await refused(gw, "model=rt", additional_headers=one)
-    assert status == 429 and body["error"]["type"] == "rate_limit_error"
+    code, error = await refused(gw, "model=rt", additional_headers=one)
+    assert code == 1013 and error["type"] == "rate_limit_error"  # may be retried
+    # a browser from a foreign origin gets no socket at all
+    with pytest.raises(InvalidStatus) as caught:
+        evil: Any = "https://evil.example"
+        async with connect(ws_url(gw, "model=rt"), additional_headers=auth, origin=evil):
+            pass
+    assert caught.value.response.status_code == 403
+    # the SDK sees the refusal as the error event OpenAI's server would send
+    client = AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="sk-not-a-key")
+    async with client.realtime.connect(model="rt") as conn:
+        event = await conn.recv()
+        assert event.type == "error" and event.error.code == "invalid_api_key"
+    rows = journal_rows(gw, 1, "", status=401)  # refused before any route: one row each
+    assert rows and SECRET not in json.dumps(rows)
+    assert journal_rows(gw, 1, "rt", status=403, key="rt-narrow")
 
 
 async def test_an_unreachable_upstream_gets_an_error_event_and_1011(gw: Gateway) -> None:
@@ -378,9 +415,9 @@ async def test_a_session_is_cut_when_its_budget_is_spent(
     assert "budget" in row["error_message"] and "exhausted" in row["error_message"]
     assert abs(Decimal(str(row["cost_usd"])) - 2 * RESPONSE_COST) < Decimal("1e-9")
     # the next session is refused, and the spend it names is the two responses, once
-    status, body = await refused(gw, "model=rt", additional_headers=auth)
-    assert status == 429 and body["error"]["code"] == "budget_exceeded"
-    assert f"(${(2 * RESPONSE_COST).quantize(Decimal('0.0001'))} spent)" in body["error"]["message"]
+    code, error = await refused(gw, "model=rt", additional_headers=auth)
+    assert code == 1008 and error["code"] == "budget_exceeded"  # no retry: it stays spent
+    assert f"(${(2 * RESPONSE_COST).quantize(Decimal('0.0001'))} spent)" in error["message"]
 
 
 async def test_cached_audio_is_priced_at_the_models_cached_audio_price(gw: Gateway) -> None:
