@@ -658,10 +658,22 @@ class _Rerank(_OpenAIOnly):
             api = adapter.provider.kind
         else:
             api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
-        body = rerank.upstream_body(self.parsed, deployment.model, api)
-        ranked = rerank.read(
-            await adapter.rerank(body, deployment, self.call.exchange), self.parsed
-        )
+        exchange = self.call.exchange
+        if api == "tei":  # in batches the server takes, made together
+            batch = _positive(deployment.params.get("tei_batch_size")) or rerank.TEI_BATCH
+            calls = [
+                adapter.rerank(body, deployment, exchange)
+                for body in rerank.tei_bodies(self.parsed, batch)
+            ]
+            answers = await asyncio.gather(*calls, return_exceptions=True)
+            for answer in answers:  # every call ended before the first failure is raised
+                if isinstance(answer, BaseException):
+                    raise answer
+            data = rerank.join_tei(list(answers), batch)
+        else:
+            body = rerank.upstream_body(self.parsed, deployment.model, api)
+            data = await adapter.rerank(body, deployment, exchange)
+        ranked = rerank.read(data, self.parsed)
         if deployment.search_unit_price is not None:
             self.priced = rerank.price(ranked, self.parsed, deployment.search_unit_price)
         payload = rerank.render(ranked, self.parsed, self.public_model())
@@ -674,12 +686,15 @@ class _Rerank(_OpenAIOnly):
 class _Compact(_Routed):
     """``POST /v1/responses/compact`` on any route: the upstream's own compaction when
     it speaks the Responses API (the body passed through, ``previous_response_id``
-    resolved here first), else the route's model summarises the conversation and the
+    resolved here first) and has one (a 404 / 405 / 501 there: it has not), else the
+    route's model summarises the conversation and the
     gateway answers the compacted window (``gateway.core.compaction``). Nothing is
     stored; one journal row, priced like any call of the deployment."""
 
     # the fields of a compact body (CompactResponseMethodPublicBody) an upstream gets
     FIELDS = ("model", "input", "instructions", "prompt_cache_key")
+    # what a Responses API upstream without /responses/compact answers it
+    NO_NATIVE_COMPACTION = frozenset({404, 405, 501})
 
     def check(self) -> None:
         body = self.body
@@ -717,12 +732,24 @@ class _Compact(_Routed):
         if adapter.speaks is call.speaks:  # a Responses API upstream compacts natively
             url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
             body = passthrough_body.for_deployment(self.upstream_body, deployment)
-            data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
-            if not isinstance(data, dict) or data.get("object") != "response.compaction":
-                raise UpstreamError("upstream answered compact with unexpected JSON", status=502)
-            usage = parse_usage(data.get("usage"))
-            call.exchange.usage = usage
-            return orjson.dumps(data), usage, "stop"
+            try:
+                data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
+            except UpstreamError as refused:
+                # a Responses API server without compaction (vLLM's, Ollama's, ...): the
+                # route's model summarises, as on any other upstream
+                if refused.status not in self.NO_NATIVE_COMPACTION:
+                    raise
+                log.info(
+                    "%s: no /responses/compact (%s), summarising", deployment.label, refused.status
+                )
+            else:
+                if not isinstance(data, dict) or data.get("object") != "response.compaction":
+                    raise UpstreamError(
+                        "upstream answered compact with unexpected JSON", status=502
+                    )
+                usage = parse_usage(data.get("usage"))
+                call.exchange.usage = usage
+                return orjson.dumps(data), usage, "stop"
         summary = compaction.summary_request(request)
         upstream = capabilities.adapt(summary, route, deployment)
         response = await adapter.complete(upstream, deployment, call.exchange)
@@ -743,6 +770,13 @@ JOBS: dict[str, type[_Job]] = {
     "completions": _Completions,
     "rerank": _Rerank,
 }
+
+
+def _positive(value: Any) -> int | None:
+    """A positive integer setting (a deployment param), else None."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _rough_tokens(raw: bytes) -> int:

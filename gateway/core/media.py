@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
+import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -607,8 +608,9 @@ class _Speech(_Media):
 class GeminiImages(_Media):
     """A Gemini client's ``generateContent`` (or ``streamGenerateContent``) asking for
     image output, on a route to an OpenAI image model: an images generation body
-    (``images.generation_from_gemini``) and the answer as ``inlineData`` parts (a stream
-    is that one answer as one event)."""
+    (``images.generation_from_gemini``), or an images edit form when the last turn
+    carries images to change (``images.gemini_input_images``), and the answer as
+    ``inlineData`` parts (a stream is that one answer as one event)."""
 
     mode = media_prices.IMAGE
     what = "image generation"
@@ -617,13 +619,20 @@ class GeminiImages(_Media):
     def check(self) -> None:
         self.wants_stream = bool(self.body.get("stream"))
         self.generation = images.generation_from_gemini(self.body, str(self.body.get("model")))
+        self.pictures = images.gemini_input_images(self.body)
+        if self.pictures:
+            self.what, self.path = "image edits", "images/edits"
         self.count = images.check_generation(self.generation)
 
     def prompt_text(self) -> str:
         return str(self.generation.get("prompt") or "")
 
     def logged(self) -> bytes:
-        return orjson.dumps(self.generation)
+        """The generation's fields, and each image to edit as its type and size."""
+        shown: dict[str, Any] = dict(self.generation)
+        if self.pictures:
+            shown["images"] = [{"content_type": k, "bytes": len(d)} for k, d in self.pictures]
+        return orjson.dumps(shown)
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         adapter = super().begin(route, deployment)
@@ -643,10 +652,12 @@ class GeminiImages(_Media):
         body = for_deployment(self.generation, deployment)
         if not deployment.model.lower().startswith("gpt-image"):  # those answer b64 alone
             body["response_format"] = "b64_json"  # the image inline, not a link
-        content = orjson.dumps(body)
-        raw, _kind = await adapter.media(
-            self.path, content, "application/json", deployment, exchange
-        )
+        if self.pictures:
+            boundary = "switchyard-" + uuid.uuid4().hex
+            content, kind = images.edit_form(body, self.pictures, boundary)
+        else:
+            content, kind = orjson.dumps(body), "application/json"
+        raw, _kind = await adapter.media(self.path, content, kind, deployment, exchange)
         data = _json_answer(raw)
         self.usage = _ImageGeneration.image_usage(self, data)  # type: ignore[arg-type]
         answer = orjson.dumps(images.gemini_answer(data, self.public))

@@ -1,17 +1,20 @@
 """``POST /v1/rerank``: the request and answer shapes, upstream-neutral.
 
 Callers send Cohere's v2 rerank body (``model``, ``query``, ``documents`` as strings,
-``top_n``, ``max_tokens_per_doc``) or the Jina / Voyage shape (documents as
-``{"text": ...}`` objects, ``top_k`` for ``top_n``, ``return_documents``); ``parse``
-makes one ``RerankRequest`` of either. Upstreams:
+``top_n``, ``max_tokens_per_doc``), Jina's (documents as strings or ``{"text": ...}``
+objects, ``top_n``, ``return_documents``) or Voyage's (``top_k`` for ``top_n``,
+``return_documents``, ``truncation``: the ``voyageai`` client always sends it); ``parse``
+makes one ``RerankRequest`` of any. Upstreams:
 
 - Cohere (``/v2/rerank``): the Cohere body; ``meta.billed_units.search_units`` read;
 - Bedrock's ``Rerank`` (agent runtime ``/rerank``): queries, inline text sources and the
   reranking configuration (the provider fills in the model's ARN);
 - OpenAI-compatible rerank servers (vLLM, Infinity, Jina-style: ``{api_base}/rerank``,
   the same body with ``return_documents``), or text-embeddings-inference's ``/rerank``
-  (``{"query", "texts", "return_text"}``, answered by a bare list) when the deployment's
-  params say ``"rerank_api": "tei"``.
+  at the server's root (``{"query", "texts", "return_text"}``, answered by a bare list)
+  when the deployment's params say ``"rerank_api": "tei"``; in calls of at most 32
+  documents (its default client batch size; ``"tei_batch_size"`` in the params if the
+  server was started with another), made together and joined.
 
 Pricing: a deployment with a price per search unit (the catalog's for Cohere's and
 Bedrock's rerank models, or set on the deployment) is charged per search unit: the
@@ -24,6 +27,9 @@ by the tokens reported, as before.
 ``read`` takes any of those answers; ``render`` answers Cohere's v2 shape (``id``,
 ``results`` of ``index`` / ``relevance_score`` / ``document``, ``meta``) plus ``model``
 and ``usage`` (what Jina and vLLM clients read), highest score first, at most ``top_n``.
+A Voyage-shaped request (``top_k`` or ``truncation``) also gets Voyage's ``data``
+(``index`` / ``relevance_score`` / ``document`` as a string), which its client reads
+instead of ``results`` (docs.voyageai.com, reranker API).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from gateway.types import Usage
 MAX_DOCUMENTS = 10_000
 DOCUMENTS_PER_UNIT = 100  # one search unit: one query with up to 100 documents
 CHUNK_TOKENS = 500  # a longer document (with the query) counts once per chunk
+TEI_BATCH = 32  # text-embeddings-inference's default --max-client-batch-size
+BEDROCK_MAX_DOCUMENTS = 1000  # Rerank's sources and numberOfResults (botocore's model)
 
 
 @dataclass(slots=True)
@@ -49,6 +57,7 @@ class RerankRequest:
     top_n: int | None = None
     return_documents: bool = False
     max_tokens_per_doc: int | None = None
+    voyage: bool = False  # sent in Voyage's shape: answered with its ``data`` too
 
 
 @dataclass(slots=True)
@@ -92,6 +101,9 @@ def parse(body: dict[str, Any]) -> RerankRequest:
     returned = body.get("return_documents", False)
     if not isinstance(returned, bool):
         raise InvalidRequest("return_documents must be a boolean", param="return_documents")
+    truncation = body.get("truncation")
+    if truncation is not None and not isinstance(truncation, bool):
+        raise InvalidRequest("truncation must be a boolean", param="truncation")
     return RerankRequest(
         model=model,
         query=query,
@@ -99,6 +111,7 @@ def parse(body: dict[str, Any]) -> RerankRequest:
         top_n=top_n,
         return_documents=returned,
         max_tokens_per_doc=_count(body, "max_tokens_per_doc"),
+        voyage="top_k" in body or "truncation" in body,
     )
 
 
@@ -108,7 +121,13 @@ def upstream_body(request: RerankRequest, model: str, api: str) -> dict[str, Any
     if api == "tei":
         return {"query": request.query, "texts": request.documents, "return_text": False}
     if api == "bedrock":  # Rerank of the agent runtime (the provider names the model ARN)
-        config: dict[str, Any] = {"numberOfResults": request.top_n or len(request.documents)}
+        if len(request.documents) > BEDROCK_MAX_DOCUMENTS:
+            raise InvalidRequest(
+                f"Bedrock rerank models take at most {BEDROCK_MAX_DOCUMENTS} documents",
+                param="documents",
+            )
+        wanted = min(request.top_n or len(request.documents), len(request.documents))
+        config: dict[str, Any] = {"numberOfResults": wanted}
         return {
             "queries": [{"type": "TEXT", "textQuery": {"text": request.query}}],
             "sources": [
@@ -129,6 +148,29 @@ def upstream_body(request: RerankRequest, model: str, api: str) -> dict[str, Any
     if request.max_tokens_per_doc is not None and api == "cohere":
         body["max_tokens_per_doc"] = request.max_tokens_per_doc
     return body
+
+
+def tei_bodies(request: RerankRequest, batch: int) -> list[dict[str, Any]]:
+    """text-embeddings-inference refuses more texts than its ``--max-client-batch-size``
+    (32 unless set) in one call: the bodies of ``batch`` documents each, in order."""
+    return [
+        {"query": request.query, "texts": request.documents[i : i + batch], "return_text": False}
+        for i in range(0, len(request.documents), batch)
+    ]
+
+
+def join_tei(answers: list[Any], batch: int) -> list[dict[str, Any]]:
+    """The answers of ``tei_bodies``' calls as one answer, each index moved to its
+    document's place in the whole request."""
+    joined: list[dict[str, Any]] = []
+    for n, answer in enumerate(answers):
+        if not isinstance(answer, list):
+            raise UpstreamError("upstream rerank answer without results", status=502)
+        for entry in answer:
+            if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+                entry = {**entry, "index": entry["index"] + n * batch}
+            joined.append(entry)
+    return joined
 
 
 def _score(entry: dict[str, Any]) -> float:
@@ -199,7 +241,7 @@ def render(ranked: Ranked, request: RerankRequest, model: str) -> dict[str, Any]
     billed: dict[str, Any] = {"search_units": units}
     if ranked.usage.input_tokens:
         billed["input_tokens"] = ranked.usage.input_tokens
-    return {
+    answer: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "object": "list",
         "model": model,
@@ -207,3 +249,10 @@ def render(ranked: Ranked, request: RerankRequest, model: str) -> dict[str, Any]
         "meta": {"api_version": {"version": "2"}, "billed_units": billed},
         "usage": {"total_tokens": ranked.usage.input_tokens},
     }
+    if request.voyage:
+        answer["data"] = [
+            {"index": index, "relevance_score": score}
+            | ({"document": request.documents[index]} if request.return_documents else {})
+            for index, score in ranked.results
+        ]
+    return answer

@@ -616,6 +616,7 @@ class CodecProvider(Provider):
         error = self.codec.parse_error(response.status_code, raw)
         if error.retry_after is None:
             error.retry_after = wire.retry_after(response)
+        wire.hide_secret(error, self.provider)
         return error
 
 

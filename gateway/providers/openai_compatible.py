@@ -121,8 +121,13 @@ class OpenAICompatibleProvider(CodecProvider):
     async def rerank(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange
     ) -> Any:
-        # vLLM, Infinity, Jina-style servers and text-embeddings-inference: {api_base}/rerank
-        return await self.post_json(self.url("rerank", deployment), body, exchange, {})
+        # vLLM, Infinity and Jina-style servers: {api_base}/rerank; text-embeddings-inference
+        # serves /rerank at its root only (its OpenAI routes are under /v1): a base URL
+        # ending in /v1, as its embeddings need, loses it
+        url = self.url("rerank", deployment)
+        if deployment.params.get("rerank_api") == "tei":
+            url = wire.base_url(self.provider).removesuffix("/v1") + "/rerank"
+        return await self.post_json(url, body, exchange, {})
 
     async def media(
         self,

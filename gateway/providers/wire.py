@@ -14,6 +14,7 @@ import httpx
 
 from gateway.errors import (
     ConfigurationError,
+    GatewayError,
     MissingSecret,
     UpstreamConnectionError,
     UpstreamError,
@@ -103,6 +104,26 @@ def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
     except MissingSecret as exc:
         raise ConfigurationError(f"provider {provider.name!r}: {exc}") from None
     return secret, extra
+
+
+SECRET_SHOWN_AS = "[provider secret]"
+
+
+def hide_secret(error: GatewayError, provider: ProviderEntry) -> None:
+    """Take the provider's secret out of an upstream error the caller will read: an
+    upstream that echoes the key it was sent ("invalid key sk-...", as some local
+    servers do) must not hand it to the gateway's callers. On the error path only."""
+    try:
+        secret = resolve_secret(provider.secret)
+    except MissingSecret:
+        return
+    if len(secret) < 8:  # too short to tell from ordinary words
+        return
+    if secret in error.message:
+        error.message = error.message.replace(secret, SECRET_SHOWN_AS)
+        error.args = (error.message,)
+    if error.detail and secret in error.detail:
+        error.detail = error.detail.replace(secret, SECRET_SHOWN_AS)
 
 
 def setting(provider: ProviderEntry, value: str, what: str) -> str:

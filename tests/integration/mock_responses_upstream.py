@@ -58,6 +58,7 @@ class MockResponsesUpstream:
     def __init__(self) -> None:
         self.seen: list[SeenRequest] = []
         self.replies: deque[ResponsesReply] = deque()
+        self.compacts = True  # serves /responses/compact (False: a 404, as servers without it)
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -80,6 +81,7 @@ class MockResponsesUpstream:
         with self.lock:
             self.seen.clear()
             self.replies.clear()
+            self.compacts = True
 
     def queue(self, *replies: ResponsesReply) -> None:
         with self.lock:
@@ -291,7 +293,7 @@ def _handler_for(mock: MockResponsesUpstream) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             with mock.lock:
                 mock.seen.append(SeenRequest(self.path, headers, body))
-            if self.path.endswith("/responses/compact"):  # native compaction
+            if self.path.endswith("/responses/compact") and mock.compacts:  # native compaction
                 return self._json(200, compacted(body or {}))
             if not self.path.endswith("/responses"):
                 return self._json(

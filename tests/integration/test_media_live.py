@@ -351,6 +351,52 @@ def test_google_genai_asks_an_openai_image_model_for_an_image(gateway: Any):
     assert refused.value.code == 400 and "cannot generate images" in refused.value.message
 
 
+def test_google_genai_edits_an_image_with_an_openai_image_model(gateway: Any):
+    """An image in the Gemini client's turn ("add a hat to this") goes to the OpenAI
+    image model's /images/edits as a multipart form, the answer back as inlineData."""
+    gateway.mock.reset()
+    options = types.HttpOptions(base_url=gateway.url, api_version="v1beta")
+    gclient = genai.Client(api_key=MASTER_KEY, http_options=options)
+    photo = PNG + b"\x00photo"
+    config = types.GenerateContentConfig(response_modalities=["IMAGE"])
+    answer = gclient.models.generate_content(
+        model="img",
+        contents=["add a hat", types.Part.from_bytes(data=photo, mime_type="image/png")],
+        config=config,
+    )
+    [part] = answer.candidates[0].content.parts
+    assert part.inline_data.data == PNG
+    [seen] = media_requests(gateway, "/v1/images/edits")
+    parts = {(name, filename): value for name, filename, _kind, value in seen.parts}
+    assert parts == {
+        ("model", None): b"gpt-image-1",
+        ("prompt", None): b"add a hat",
+        ("image", "image-1.png"): photo,
+    }
+    assert media_requests(gateway, "/v1/images/generations") == []
+    [row] = journal(gateway, "chat", "img", answer.sdk_http_response.headers["x-request-id"])
+    assert row["status"] == 200 and float(row["cost"]) > 0
+    assert json.loads(row["inbound"])["images"] == [{"content_type": "image/png",
+                                                     "bytes": len(photo)}]  # fmt: skip
+    # dall-e-2 edits: one image, asked back as b64_json
+    gateway.mock.reset()
+    gclient.models.generate_content(
+        model="dalle2",
+        contents=["make it blue", types.Part.from_bytes(data=PNG, mime_type="image/png")],
+        config=config,
+    )
+    [seen] = media_requests(gateway, "/v1/images/edits")
+    fields = {name: value for name, _filename, _kind, value in seen.parts}
+    assert fields["model"] == b"dall-e-2" and fields["response_format"] == b"b64_json"
+    with pytest.raises(genai.errors.ClientError) as refused:  # a URI is not a file
+        gclient.models.generate_content(
+            model="img",
+            contents=["x", types.Part.from_uri(file_uri="gs://b/a.png", mime_type="image/png")],
+            config=config,
+        )
+    assert refused.value.code == 400 and "inlineData" in refused.value.message
+
+
 def test_rate_limits_and_budgets_hold_on_media_endpoints(gateway: Any):
     slow = openai.OpenAI(api_key=SLOW_KEY, base_url=gateway.url + "/v1", max_retries=0)
     assert slow.audio.speech.create(model="tts", voice="alloy", input="one").content == AUDIO

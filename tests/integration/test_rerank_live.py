@@ -115,7 +115,8 @@ def test_the_upstreams_got_their_own_shapes(gateway: Any) -> None:
     rerank(gateway, {"model": "rr-vllm", "query": "wine", "documents": DOCS})
     rerank(gateway, {"model": "rr-cohere", "query": "wine", "documents": DOCS, "top_n": 1})
     tei, vllm = [s for s in gateway.chat.seen if s.path.endswith("/rerank")]
-    assert tei.path == "/v1/rerank" and tei.body == {
+    # the provider's base URL ends in /v1; TEI serves /rerank at its root only
+    assert tei.path == "/rerank" and tei.body == {
         "query": "wine",
         "texts": DOCS,
         "return_text": False,
@@ -125,6 +126,21 @@ def test_the_upstreams_got_their_own_shapes(gateway: Any) -> None:
     assert cohere.body["model"] == "rerank-v3.5" and cohere.body["top_n"] == 1
     assert "sk-upstream-rerank" in cohere.headers.get("authorization", "")
     assert MASTER_KEY not in str(cohere.headers)
+
+
+def test_tei_gets_at_most_32_documents_a_call(gateway: Any) -> None:
+    """text-embeddings-inference refuses more texts than its client batch size (32 by
+    default): 70 documents go in three calls, made together, answered as one ranking."""
+    gateway.chat.reset()
+    documents = [f"document {n}" for n in range(70)]
+    documents[45] = "the capital of France is Paris"
+    answer = rerank(gateway, {"model": "rr-tei", "query": "capital of France",
+                              "documents": documents, "top_n": 3})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"][0]["index"] == 45
+    sent = [s.body["texts"] for s in gateway.chat.seen if s.path == "/rerank"]
+    assert sorted(len(texts) for texts in sent) == [6, 32, 32]
+    assert sorted(t for texts in sent for t in texts) == sorted(documents)
 
 
 def test_bedrock_gets_a_signed_rerank_naming_the_models_arn(gateway: Any) -> None:
@@ -155,6 +171,24 @@ def test_jina_shape_and_cohere_path(gateway: Any) -> None:
     )
     [result] = answer.json()["results"]
     assert result["index"] == 0 and result["document"] == {"text": DOCS[0]}
+
+
+def test_voyage_shape_gets_voyages_data(gateway: Any) -> None:
+    """The ``voyageai`` client's body (``top_k``, ``truncation`` always sent) is answered
+    with Voyage's ``data`` (documents as strings), which that client reads; Cohere's
+    fields stay for every other reader."""
+    body = {"model": "rr-cohere", "query": "capital of France", "documents": DOCS,
+            "top_k": 2, "truncation": True, "return_documents": True}  # fmt: skip
+    answer = rerank(gateway, body).json()
+    assert answer["object"] == "list" and answer["usage"]["total_tokens"] >= 0
+    assert [(d["index"], d["document"]) for d in answer["data"]] == [(1, DOCS[1]), (2, DOCS[2])]
+    assert [r["index"] for r in answer["results"]] == [1, 2]
+    bare = rerank(gateway, {**body, "return_documents": False}).json()
+    assert [set(d) for d in bare["data"]] == [{"index", "relevance_score"}] * 2
+    cohere = rerank(gateway, {"model": "rr-cohere", "query": "x", "documents": DOCS}).json()
+    assert "data" not in cohere  # a Cohere-shaped body gets Cohere's answer
+    bad = rerank(gateway, {**body, "truncation": "yes"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "truncation"
 
 
 def test_refusals_in_the_openai_envelope(gateway: Any) -> None:

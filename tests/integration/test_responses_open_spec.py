@@ -1,7 +1,8 @@
 """The Responses API against the Open Responses specification (2026-04-24), end to end:
 a real gateway, the official ``openai`` SDK and raw HTTP / WebSocket clients, routes on
 a mock OpenAI-compatible upstream (``mock-gpt``), a mock Anthropic upstream
-(``mock-claude``) and a mock OpenAI Responses upstream (``resp``, passed through).
+(``mock-claude``), a mock OpenAI Responses upstream (``resp``, passed through), the mock
+Gemini API (``gem``) and a mock Bedrock runtime (``bed``, SigV4 verified).
 
 Every body the gateway answers (JSON, each SSE event and the response it embeds, each
 WebSocket frame, the compaction object) is validated against the spec's schemas
@@ -20,10 +21,14 @@ import httpx
 import openai
 import pytest
 
+from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.live import MASTER_KEY, free_port, running_gateway
 from tests.openresponses import assert_valid, assert_valid_event
 
+from .bedrock_upstream import BedrockReply, MockBedrock
+from .bedrock_upstream import ToolUse as BedrockToolUse
 from .conftest import Stack, setup_code
+from .mock_gemini import GReply, MockGemini
 from .mock_responses_upstream import (
     NATIVE_COMPACTION,
     FunctionCall,
@@ -40,8 +45,19 @@ p.save()
 r = Route.objects.create(name="resp", max_attempts=1)
 Deployment.objects.create(route=r, provider=p, model="gpt-4.1", max_output_tokens=8192,
     context_window=200000)
+g = Provider(name="mock-gemini", kind="gemini", base_url="{gemini}")
+g.set_secret("{gemini_key}")
+g.save()
+r = Route.objects.create(name="gem", max_attempts=1)
+Deployment.objects.create(route=r, provider=g, model="gemini-2.5-flash")
+b = Provider(name="mock-bedrock", kind="bedrock", base_url="{bedrock}")
+b.set_secret("{aws_secret}")
+b.save()
+r = Route.objects.create(name="bed", max_attempts=1)
+Deployment.objects.create(route=r, provider=b, model="anthropic.claude-sonnet-4",
+    params={{"aws_access_key_id": "{aws_key}", "aws_region_name": "{region}"}})
 """
-ROUTES = ["mock-gpt", "mock-claude", "resp"]
+ROUTES = ["mock-gpt", "mock-claude", "resp", "gem", "bed"]
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -51,24 +67,43 @@ WEATHER = {
 
 
 class Upstreams:
-    def __init__(self, chat: MockUpstream, responses: MockResponsesUpstream) -> None:
-        self.chat, self.responses = chat, responses
+    def __init__(
+        self,
+        chat: MockUpstream,
+        responses: MockResponsesUpstream,
+        gemini: MockGemini,
+        bedrock: MockBedrock,
+    ) -> None:
+        self.chat, self.responses, self.gemini, self.bedrock = chat, responses, gemini, bedrock
 
     def reset(self) -> None:
         self.chat.reset()
         self.responses.reset()
+        self.gemini.reset()
+        self.bedrock.reset()
 
     def text(self, route: str, text: str) -> None:
         if route == "resp":
             self.responses.queue(ResponsesReply(text=text))
+        elif route == "gem":
+            self.gemini.queue(GReply(text=text))
+        elif route == "bed":
+            self.bedrock.queue(BedrockReply(text=text))
         else:
             self.chat.queue(Reply(text=text))
 
     def call(self, route: str, call_id: str) -> None:
+        """A function call (Gemini's has no id: the gateway names it)."""
         args = '{"city": "Oslo"}'
         if route == "resp":
             self.responses.queue(
                 ResponsesReply(text="", calls=[FunctionCall(call_id, "get_weather", args)])
+            )
+        elif route == "gem":
+            self.gemini.queue(GReply(calls=[("get_weather", {"city": "Oslo"})]))
+        elif route == "bed":
+            self.bedrock.queue(
+                BedrockReply(tool_calls=[BedrockToolUse(call_id, "get_weather", {"city": "Oslo"})])
             )
         else:
             self.chat.queue(Reply(tool_calls=[ToolUse(call_id, "get_weather", args)]))
@@ -76,27 +111,41 @@ class Upstreams:
     def requests(self, route: str) -> list[Any]:
         if route == "resp":
             return [s for s in self.responses.seen if s.path.endswith("/responses")]
+        if route == "gem":
+            return self.gemini.chats
+        if route == "bed":
+            return [s for s in self.bedrock.seen if "/converse" in s.path]
         return self.chat.chat_requests()
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Upstreams]]:
     chat, responses = MockUpstream().start(), MockResponsesUpstream().start()
+    gemini, bedrock = MockGemini().start(), MockBedrock().start()
     dead = f"http://127.0.0.1:{free_port()}"
+    more = RESPONSES_SETUP.format(
+        url=responses.url,
+        gemini=gemini.url,
+        gemini_key=gemini.api_key,
+        bedrock=bedrock.url,
+        aws_key=ACCESS_KEY,
+        aws_secret=SECRET_KEY,
+        region=REGION,
+    )
     try:
         with running_gateway(
             tmp_path_factory.mktemp("gateway"),
-            setup=[
-                ["shell", "-c", setup_code(chat.url, dead)],
-                ["shell", "-c", RESPONSES_SETUP.format(url=responses.url)],
-            ],
+            setup=[["shell", "-c", setup_code(chat.url, dead)], ["shell", "-c", more]],
         ) as gw:
             running = Stack(gw=gw, mock=chat)
-            yield running, Upstreams(chat, responses)
+            yield running, Upstreams(chat, responses, gemini, bedrock)
             running.assert_clean_log()
+            assert bedrock.rejected == []  # every Bedrock call's signature verified
     finally:
         chat.stop()
         responses.stop()
+        gemini.stop()
+        bedrock.stop()
 
 
 @pytest.fixture
@@ -166,6 +215,7 @@ def test_json_sse_and_websocket_bodies_validate_against_the_spec(
     body = created.json()
     assert body["completed_at"] is not None and body["store"] is True
     assert isinstance(body["temperature"], float) and isinstance(body["top_p"], float)
+    [call] = [item for item in body["output"] if item["type"] == "function_call"]
 
     up.text(route, "Sunny in Oslo.")
     streamed = post(
@@ -176,7 +226,9 @@ def test_json_sse_and_websocket_bodies_validate_against_the_spec(
             "stream": True,
             "previous_response_id": body["id"],
             "tools": [WEATHER],
-            "input": [{"type": "function_call_output", "call_id": "call_v1", "output": "20C"}],
+            "input": [
+                {"type": "function_call_output", "call_id": call["call_id"], "output": "20C"}
+            ],
         },
     )
     assert streamed.headers["content-type"].startswith("text/event-stream")
@@ -203,6 +255,73 @@ def test_json_sse_and_websocket_bodies_validate_against_the_spec(
     sdk = gw.openai()
     up.text(route, "SDK answer.")
     assert sdk.responses.create(model=route, input="hi").output_text == "SDK answer."
+
+
+# A 1x1 PNG, as the Open Responses compliance suite's image-input case sends one.
+PIXEL = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+WEATHER_IN_SF = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Get the current weather for a location",
+    "parameters": {
+        "type": "object",
+        "properties": {"location": {"type": "string"}},
+        "required": ["location"],
+    },
+}
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_the_compliance_suites_cases(gw: Stack, up: Upstreams, route: str) -> None:
+    """The requests of the Open Responses compliance suite (its ``compliance-tests``
+    templates: system prompt, image input, multi-turn history, a streamed tool call),
+    each answer validated and checked as that suite checks it."""
+    cases = [
+        [
+            {"type": "message", "role": "system", "content": "You are a pirate."},
+            {"type": "message", "role": "user", "content": "Say hello."},
+        ],
+        [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "What do you see?"},
+                    {"type": "input_image", "image_url": PIXEL},
+                ],
+            }
+        ],
+        [
+            {"type": "message", "role": "user", "content": "My name is Alice."},
+            {"type": "message", "role": "assistant", "content": "Hello Alice!"},
+            {"type": "message", "role": "user", "content": "What is my name?"},
+        ],
+    ]
+    for items in cases:
+        up.text(route, "Ahoy.")
+        answer = post(gw, "/v1/responses", {"model": route, "input": items})
+        assert answer.status_code == 200, answer.text
+        assert_valid(answer.json(), "ResponseResource")
+        assert answer.json()["status"] == "completed" and answer.json()["output"]
+    up.call(route, "call_sf")
+    ask = {"type": "message", "role": "user", "content": "Weather in San Francisco?"}
+    streamed = post(
+        gw,
+        "/v1/responses",
+        {"model": route, "input": [ask], "tools": [WEATHER_IN_SF], "stream": True},
+    )
+    events, _done = sse_events(streamed.text)
+    for event in events:
+        assert_valid_event(event)
+    kinds = [e["type"] for e in events]
+    assert "response.function_call_arguments.delta" in kinds
+    assert "response.function_call_arguments.done" in kinds
+    for kind in ("response.output_item.added", "response.output_item.done"):
+        assert any(e["type"] == kind and e["item"]["type"] == "function_call" for e in events)
+    assert_valid(events[-1]["response"], "ResponseResource")
 
 
 def test_error_events_validate(gw: Stack, up: Upstreams) -> None:
@@ -327,6 +446,25 @@ def test_compact_summarises_with_the_routes_model(gw: Stack, up: Upstreams, rout
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "model"
 
 
+@pytest.mark.parametrize("route", ["gem", "bed"])
+def test_compact_on_gemini_and_bedrock_is_summarised_by_the_routes_model(
+    gw: Stack, up: Upstreams, route: str
+) -> None:
+    up.text(route, "Launch Tuesday; weather: rain.")
+    compacted = gw.openai().responses.compact(model=route, input=CONVERSATION)
+    assert [item.type for item in compacted.output] == ["message", "message", "compaction"]
+    [asked] = up.requests(route)
+    assert "Tuesday" in json.dumps(asked.body) and "rain" in json.dumps(asked.body)
+    up.text(route, "Second summary.")
+    raw = post(gw, "/v1/responses/compact", {"model": route, "input": CONVERSATION[:2]})
+    assert_valid(raw.json(), "CompactResource")
+    up.text(route, "On it.")  # the window continues on the same upstream
+    window = [item.model_dump(exclude_none=True) for item in compacted.output]
+    follow = [*window, {"type": "message", "role": "user", "content": "Status?"}]
+    assert gw.openai().responses.create(model=route, input=follow).output_text == "On it."
+    assert "Launch Tuesday; weather: rain." in json.dumps(up.requests(route)[-1].body)
+
+
 def test_compact_on_a_responses_upstream_is_its_own(gw: Stack, up: Upstreams) -> None:
     up.chat.queue(Reply(text="Stored."))
     first = gw.openai().responses.create(model="mock-gpt", input="Remember: slate.")
@@ -348,6 +486,21 @@ def test_compact_on_a_responses_upstream_is_its_own(gw: Stack, up: Upstreams) ->
     )
     assert answer.output_text == "Continued."
     assert NATIVE_COMPACTION in json.dumps(up.responses.seen[-1].body["input"])
+
+
+def test_compact_on_a_responses_upstream_without_compaction_is_summarised(
+    gw: Stack, up: Upstreams
+) -> None:
+    """A Responses API server without /responses/compact (vLLM's, Ollama's): the
+    route's model writes the summary instead of the 404 reaching the client."""
+    up.responses.compacts = False
+    up.responses.queue(ResponsesReply(text="Launch Tuesday; weather: rain."))
+    compacted = gw.openai().responses.compact(model="resp", input=CONVERSATION)
+    assert [item.type for item in compacted.output] == ["message", "message", "compaction"]
+    assert compacted.output[-1].encrypted_content.startswith("switchyard-compaction:")
+    tried, summarised = up.responses.seen
+    assert tried.path == "/v1/responses/compact" and summarised.path == "/v1/responses"
+    assert "Tuesday" in json.dumps(summarised.body["input"])
 
 
 def test_compactions_are_journaled_and_priced_like_calls(gw: Stack) -> None:

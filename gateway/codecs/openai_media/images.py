@@ -11,7 +11,9 @@ request must hold (as OpenAI refuses it), and the translation to and from Gemini
   in the journal's database), and the OpenAI SDKs hand ``url`` over as a string;
 - a Gemini client's ``generateContent`` asking for image output (``responseModalities``
   naming ``IMAGE``) on a route to an OpenAI image model becomes an images generation
-  body (the prompt from the text parts), and the answer ``inlineData`` parts.
+  body (the prompt from the text parts), or, when its last turn carries images
+  (``inlineData``: "add a hat to this"), an images edit form with those images; the
+  answer's images come back as ``inlineData`` parts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import base64
 import time
 from typing import Any
 
+from gateway.codecs.openai_media import forms
 from gateway.errors import InvalidRequest, UpstreamError
 
 RESPONSE_FORMATS = ("b64_json", "url")
@@ -172,10 +175,7 @@ def asks_for_image(body: dict[str, Any]) -> bool:
     )
 
 
-def generation_from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
-    """The images generation body for a Gemini ``generateContent`` asking for an
-    image: the prompt is the text of the last user turn (with the system instruction
-    before it). Input images are refused: an edit needs ``/v1/images/edits``."""
+def _last_turn(body: dict[str, Any]) -> dict[str, Any]:
     contents = body.get("contents")
     if isinstance(contents, dict):
         contents = [contents]
@@ -184,18 +184,79 @@ def generation_from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
     turn = contents[-1]
     if not isinstance(turn, dict):
         raise InvalidRequest("contents must hold Content objects", param="contents")
-    texts: list[str] = []
-    for part in turn.get("parts") or []:
+    return turn
+
+
+def _base64(text: str) -> bytes:
+    """Standard or URL-safe base64 (``google-genai`` sends the latter, as pydantic
+    writes bytes), padded or not; b"" when it is neither."""
+    text = text.strip().replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        return b""
+
+
+def gemini_input_images(body: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The images (media type, bytes) of a Gemini request's last turn: what an OpenAI
+    image model edits (``/v1/images/edits``). Images by URI (``fileData``) are refused:
+    the Images API takes the files themselves."""
+    found: list[tuple[str, bytes]] = []
+    for i, part in enumerate(_last_turn(body).get("parts") or []):
         if not isinstance(part, dict):
             continue
-        if isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif part.get("inlineData") or part.get("inline_data") or part.get("fileData"):
+        if part.get("fileData") or part.get("file_data"):
             raise InvalidRequest(
-                "this model generates images from text only: input images are not "
-                "supported on this route",
-                param="contents",
+                "images by URI (fileData) cannot be edited by this route's OpenAI image "
+                "model: send the image inline (inlineData)",
+                param=f"contents.parts[{i}].fileData",
             )
+        inline = part.get("inlineData") or part.get("inline_data")
+        if not inline:
+            continue
+        data = inline.get("data") if isinstance(inline, dict) else None
+        decoded = _base64(data) if isinstance(data, str) else b""
+        if not decoded:
+            raise InvalidRequest(
+                "inlineData.data must be base64 image bytes",
+                param=f"contents.parts[{i}].inlineData.data",
+            )
+        kind = inline.get("mimeType") or inline.get("mime_type") or "image/png"
+        if kind not in MIME_FORMATS:
+            raise InvalidRequest(
+                f"images to edit must be PNG, JPEG or WebP, not {kind}",
+                param=f"contents.parts[{i}].inlineData.mimeType",
+            )
+        found.append((kind, decoded))
+    if len(found) > 16:
+        raise InvalidRequest("at most 16 images", param="contents")
+    return found
+
+
+def edit_form(
+    body: dict[str, Any], pictures: list[tuple[str, bytes]], boundary: str
+) -> tuple[bytes, str]:
+    """An images edit form (its bytes and content type) from a generation ``body`` and
+    the images to edit: one ``image`` part, or ``image[]`` parts for several (dall-e-2
+    takes only the former, the gpt-image models both)."""
+    fields = [(name, str(body[name])) for name in ("model", "prompt", "n", "size",
+              "quality", "response_format", "user") if body.get(name) is not None]  # fmt: skip
+    field = "image" if len(pictures) == 1 else "image[]"
+    files = [
+        (field, f"image-{i + 1}.{MIME_FORMATS[kind]}", kind, data)
+        for i, (kind, data) in enumerate(pictures)
+    ]
+    return forms.encode(fields, files, boundary), f"multipart/form-data; boundary={boundary}"
+
+
+def generation_from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
+    """The images generation body for a Gemini ``generateContent`` asking for an
+    image: the prompt is the text of the last user turn (with the system instruction
+    before it). Its images, if any, are ``gemini_input_images``'s (an edit)."""
+    texts: list[str] = []
+    for part in _last_turn(body).get("parts") or []:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
     system = body.get("systemInstruction") or body.get("system_instruction") or {}
     if isinstance(system, dict):
         texts[:0] = [p["text"] for p in system.get("parts") or [] if isinstance(p, dict)

@@ -144,9 +144,7 @@ def test_gemini_client_asking_for_an_image():
         "prompt": "watercolor\n\nan owl",
         "size": "1536x1024",
     }
-    with_image = {"contents": [{"parts": [{"text": "x"}, {"inlineData": {"data": "AA=="}}]}]}
-    with pytest.raises(InvalidRequest, match="text only"):
-        images.generation_from_gemini(with_image, "img")
+    assert images.gemini_input_images(body) == []
     png = base64.b64encode(b"png").decode()
     answer = images.gemini_answer(
         {"data": [{"b64_json": png}], "usage": {"input_tokens": 3, "output_tokens": 5}}, "img"
@@ -155,6 +153,45 @@ def test_gemini_client_asking_for_an_image():
         {"inlineData": {"mimeType": "image/png", "data": png}}
     ]
     assert answer["usageMetadata"]["totalTokenCount"] == 8
+
+
+def test_gemini_client_images_to_edit_become_an_edit_form():
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    standard, urlsafe = base64.b64encode(b"\xfb\xffpng").decode(), "-_9wbmc"  # same bytes
+    body = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "add a hat"},
+                                       {"inlineData": {"mimeType": "image/png", "data": standard}},
+                                       {"inline_data": {"mime_type": "image/jpeg", "data": urlsafe}}]}
+        ]
+    }  # fmt: skip
+    pictures = images.gemini_input_images(body)
+    assert pictures == [("image/png", b"\xfb\xffpng"), ("image/jpeg", b"\xfb\xffpng")]
+    generation = images.generation_from_gemini(body, "gpt-image-1")
+    raw, kind = images.edit_form({**generation, "n": 2}, pictures, "bound")
+    assert kind == "multipart/form-data; boundary=bound"
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {kind}\r\n\r\n".encode() + raw)
+    parts = [(p.get_param("name", header="content-disposition"), p.get_filename(),
+              p.get_content_type(), p.get_payload(decode=True)) for p in message.iter_parts()]  # fmt: skip
+    assert parts == [
+        ("model", None, "text/plain", b"gpt-image-1"),
+        ("prompt", None, "text/plain", b"add a hat"),
+        ("n", None, "text/plain", b"2"),
+        ("image[]", "image-1.png", "image/png", b"\xfb\xffpng"),
+        ("image[]", "image-2.jpeg", "image/jpeg", b"\xfb\xffpng"),
+    ]
+    one = images.edit_form(generation, pictures[:1], "b")[0]
+    assert b'name="image"; filename="image-1.png"' in one
+    for part, param in [
+        ({"inlineData": {"mimeType": "image/png", "data": "not base64!"}}, "inlineData.data"),
+        ({"inlineData": {"mimeType": "image/gif", "data": standard}}, "inlineData.mimeType"),
+        ({"fileData": {"fileUri": "gs://b/x.png"}}, "fileData"),
+    ]:
+        with pytest.raises(InvalidRequest) as refused:
+            images.gemini_input_images({"contents": [{"parts": [{"text": "x"}, part]}]})
+        assert refused.value.param == f"contents.parts[1].{param}"
 
 
 def test_transcription_checks():

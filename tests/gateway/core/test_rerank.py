@@ -105,3 +105,39 @@ def test_reported_search_units_win_over_the_count() -> None:
     silent = rerank.read({"results": [{"index": 0, "relevance_score": 0.5}]}, parsed)
     assert rerank.price(silent, parsed, Decimal("0.002")) == Decimal("0.002")  # counted: 1
     assert rerank.render(silent, parsed, "r")["meta"]["billed_units"]["search_units"] == 1
+
+
+def test_a_voyage_shaped_request_is_answered_with_voyages_data_too() -> None:
+    voyage = rerank.parse(
+        {"model": "r", "query": "q", "documents": DOCS, "top_k": 1, "truncation": True}
+    )
+    ranked = rerank.Ranked([(2, 0.9)], rerank.Usage(input_tokens=7))
+    answer = rerank.render(ranked, voyage, "r")
+    assert answer["data"] == [{"index": 2, "relevance_score": 0.9}]
+    assert answer["usage"] == {"total_tokens": 7} and answer["object"] == "list"
+    voyage.return_documents = True
+    assert rerank.render(ranked, voyage, "r")["data"][0]["document"] == DOCS[2]
+    cohere = rerank.parse({"model": "r", "query": "q", "documents": DOCS, "top_n": 1})
+    assert "data" not in rerank.render(ranked, cohere, "r")
+
+
+def test_bedrock_takes_at_most_1000_documents_and_as_many_results() -> None:
+    """Bedrock's Rerank refuses more than 1000 sources, and a numberOfResults above the
+    documents it got: the gateway says so itself, naming the field."""
+    few = rerank.parse({"model": "r", "query": "q", "documents": DOCS, "top_n": 50})
+    config = rerank.upstream_body(few, "m", "bedrock")["rerankingConfiguration"]
+    assert config["bedrockRerankingConfiguration"] == {"numberOfResults": 3}
+    many = rerank.parse({"model": "r", "query": "q", "documents": ["d"] * 1001})
+    with pytest.raises(errors.InvalidRequest) as refused:
+        rerank.upstream_body(many, "m", "bedrock")
+    assert refused.value.param == "documents"
+
+
+def test_tei_batches_join_with_each_index_in_its_place() -> None:
+    request = rerank.parse({"model": "r", "query": "q", "documents": [f"d{n}" for n in range(5)]})
+    bodies = rerank.tei_bodies(request, 2)
+    assert [b["texts"] for b in bodies] == [["d0", "d1"], ["d2", "d3"], ["d4"]]
+    answers = [[{"index": 1, "score": 0.2}, {"index": 0, "score": 0.1}],
+               [{"index": 0, "score": 0.9}], [{"index": 0, "score": 0.5}]]  # fmt: skip
+    ranked = rerank.read(rerank.join_tei(answers, 2), request)
+    assert ranked.results == [(2, 0.9), (4, 0.5), (1, 0.2), (0, 0.1)]
