@@ -15,6 +15,15 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(autouse=True)
+def _rows_are_timed_from_the_tests_start() -> None:
+    """``NOW`` is when the test starts, not when the module was imported: under
+    pytest-xdist a module collected at the start of the run may run 15 minutes later,
+    and a row made "2 minutes ago" then falls outside ``since=10m``."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
 def master_key(settings) -> None:
     settings.SWITCHYARD_MASTER_KEY = MASTER
 
