@@ -17,7 +17,14 @@ class GatewayConfig(AppConfig):
 
         audit.connect()  # the audit log's model signals and sign-in listeners
 
-        from gateway.core.batches import runner
         from gateway.server import runtime
 
-        runtime.at_start(runner.run_forever)  # gateway-run batches, one runner per process
+        runtime.at_start(_run_batches)  # gateway-run batches, one runner per process
+
+
+async def _run_batches() -> None:
+    """The batch runner, imported when a serving process starts it: it pulls in the
+    request stack, which a management command (``create_key``, ``migrate``) never needs."""
+    from gateway.core.batches import runner
+
+    await runner.run_forever()

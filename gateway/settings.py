@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -256,10 +257,13 @@ SWITCHYARD_COOLDOWN_SECONDS = env_float("SWITCHYARD_COOLDOWN_SECONDS", 30.0, min
 # How often each process checks the registry version in the database (seconds).
 SWITCHYARD_REGISTRY_POLL_SECONDS = env_float("SWITCHYARD_REGISTRY_POLL_SECONDS", 1.0, minimum=0.05)
 
-# The uvicorn workers of ``serve --workers N`` (``gateway.server.supervisor`` marks them) leave
-# out daphne's app: it only serves ``runserver``, and loading it imports twisted,
-# autobahn and pyOpenSSL (about 20 MB of each worker's memory).
-_DAPHNE_APP = [] if os.environ.get(UVICORN_WORKER_ENV) else ["daphne"]
+# daphne's app only serves ``runserver`` (its ASGI development server, WebSockets
+# included); every other process leaves it out: loading it imports twisted, autobahn and
+# pyOpenSSL (about 20 MB of a uvicorn worker's memory, ~0.3 s of each management
+# command's start). ``serve --server daphne`` imports daphne itself.
+_DAPHNE_APP = (
+    ["daphne"] if "runserver" in sys.argv[1:2] and not os.environ.get(UVICORN_WORKER_ENV) else []
+)
 
 INSTALLED_APPS = [
     *_DAPHNE_APP,

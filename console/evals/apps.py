@@ -8,9 +8,16 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from console import shadow_scoring  # noqa: F401 - registers its jobs with the runner
-        from console.evals import runner
         from gateway.server import runtime
 
         # Every serving process runs one runner; the lease says which one runs what.
-        runtime.at_start(runner.run_forever)
+        runtime.at_start(_run_evaluations)
+
+
+async def _run_evaluations() -> None:
+    """The evaluations' runner with its job kinds, imported when a serving process
+    starts it (a management command never needs the request stack they import)."""
+    from console import shadow_scoring  # noqa: F401 - registers its jobs with the runner
+    from console.evals import runner
+
+    await runner.run_forever()

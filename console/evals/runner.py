@@ -103,7 +103,8 @@ def release(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experimen
 
 JobRunner = Callable[[int], Awaitable[None]]
 # The kinds of job the runner takes, in order of preference: experiments first; other
-# kinds register themselves (console.shadow_scoring, imported by the app's ready()).
+# kinds register themselves (console.shadow_scoring, imported before the runner starts:
+# console.evals.apps._run_evaluations).
 _KINDS: list[tuple[type[Leased], JobRunner]] = []
 
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from gateway.core.shared_tokenizer import TOKENIZER_ENV
 from gateway.server.counter_service import SOCKET_ENV
@@ -117,10 +118,38 @@ print(sorted(m for m in sys.modules if m.startswith(heavy)))
     assert result.stdout.strip() == "[]"
 
 
-def test_other_processes_keep_daphnes_app_for_runserver() -> None:
-    from django.conf import settings
-
-    assert "daphne" in settings.INSTALLED_APPS
+@pytest.mark.parametrize(
+    ("argv", "daphne", "stack"),
+    [
+        (["manage.py", "runserver"], True, False),  # daphne's app serves runserver
+        (["manage.py", "create_key"], False, False),  # a command: neither
+        (["manage.py", "serve"], False, False),  # the supervisor: workers import the stack
+    ],
+)
+def test_only_runserver_loads_daphnes_app_and_no_command_the_request_stack(
+    tmp_path, argv: list[str], daphne: bool, stack: bool
+) -> None:
+    """``runserver`` needs daphne's app (its ASGI development server); any other process
+    starts without twisted, and without the request stack the batch and evaluation
+    runners import (they are imported when a serving process starts them)."""
+    code = f"""
+import os, sys
+sys.argv = {argv!r}
+os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
+import django
+django.setup()
+from django.conf import settings
+print("daphne" in settings.INSTALLED_APPS, "twisted" in sys.modules,
+      "gateway.core.service" in sys.modules, "gateway.core.batches.runner" in sys.modules)
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
+    env.pop(UVICORN_WORKER_ENV, None)
+    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(daphne), str(daphne), str(stack), str(stack)]
 
 
 def _children(pid: int) -> list[int]:
