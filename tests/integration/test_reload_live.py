@@ -38,10 +38,14 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, response: httpx.Response | None, error: BaseException | None) -> None:
+    def count(
+        self, response: httpx.Response | None, error: BaseException | None, who: str = ""
+    ) -> None:
         with self.lock:
             if error is not None:
-                self.errors.append(f"{type(error).__name__}: {error!r} (cause {error.__cause__!r})")
+                self.errors.append(
+                    f"{who}{type(error).__name__}: {error!r} (cause {error.__cause__!r})"
+                )
             elif response is not None and response.status_code != 200:
                 self.errors.append(f"{response.status_code}: {response.headers}")
             else:
@@ -68,12 +72,17 @@ def keep_alive_client(url: str, streamed: bool, stop: threading.Event, tally: Ta
             try:
                 tally.count(one_request(client, streamed), None)
             except (httpx.HTTPError, AssertionError) as exc:
-                tally.count(None, exc)
+                tally.count(None, exc, f"keep-alive streamed={streamed}: ")
 
 
 def proxy_like_client(url: str, stop: threading.Event, tally: Tally) -> None:
     """A pool of kept-alive connections shared by bursts with idle spells between
-    them (0 - 1.2 s), as a reverse proxy reuses its upstream connections."""
+    them (0 - 0.9 s), as a reverse proxy reuses its upstream connections. A connection's
+    idle time is the spell plus the wait for the burst's slowest answer, and it must stay
+    under the draining server's allowance (``http_protocol.IDLE_BEFORE_CLOSE_SECONDS``,
+    1.5 s): past it the server closes the connection, and a request sent at that very
+    moment is lost on any HTTP/1.1 server. With spells up to 1.2 s a loaded CI machine
+    (slow answers in a burst) pushed one past it once in a run."""
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
     rng = random.Random(7)
     with httpx.Client(base_url=url, limits=limits, timeout=20) as client:
@@ -83,14 +92,14 @@ def proxy_like_client(url: str, stop: threading.Event, tally: Tally) -> None:
                 thread.start()
             for thread in burst:
                 thread.join()
-            stop.wait(rng.uniform(0, 1.2))
+            stop.wait(rng.uniform(0, 0.9))
 
 
 def _count(client: httpx.Client, tally: Tally) -> None:
     try:
         tally.count(one_request(client, False), None)
     except httpx.HTTPError as exc:
-        tally.count(None, exc)
+        tally.count(None, exc, "proxy-like: ")
 
 
 def workers_of(pid: int) -> set[int]:
