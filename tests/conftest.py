@@ -4,6 +4,7 @@ echo routes, shared by the tests of a module."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,27 @@ def snapshot_reset() -> Iterator[None]:
     saved = registry.current()
     yield
     registry.install(saved)
+
+
+@pytest.fixture(scope="module")
+def bedrock_batch(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
+    """A moto S3 server with the module's ``BUCKET`` and the mock Bedrock batch control
+    plane reading it, shared by the module's tests (unit drives and live gateways alike):
+    (S3 endpoint, control plane)."""
+    from tests.integration.mock_bedrock_batch import bedrock_batch_service
+
+    with bedrock_batch_service(request.module.BUCKET) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+def s3(bedrock_batch: tuple[str, Any]) -> str:
+    return bedrock_batch[0]
+
+
+@pytest.fixture(scope="module")
+def control(bedrock_batch: tuple[str, Any]) -> Any:
+    return bedrock_batch[1]
 
 
 @pytest.hookimpl(trylast=True)

@@ -6,8 +6,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -78,23 +76,3 @@ async def redis_limits(settings, own_redis):
     limits.reset()
     yield client
     limits.reset()
-
-
-@pytest.fixture(scope="module")
-def bedrock_batch(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
-    """A moto S3 server with the module's ``BUCKET`` and the mock Bedrock batch control
-    plane reading it, shared by the module's tests: (S3 endpoint, control plane)."""
-    from tests.integration.mock_bedrock_batch import bedrock_batch_service
-
-    with bedrock_batch_service(request.module.BUCKET) as service:
-        yield service
-
-
-@pytest.fixture(scope="module")
-def s3(bedrock_batch: tuple[str, Any]) -> str:
-    return bedrock_batch[0]
-
-
-@pytest.fixture(scope="module")
-def control(bedrock_batch: tuple[str, Any]) -> Any:
-    return bedrock_batch[1]

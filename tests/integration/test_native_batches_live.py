@@ -29,11 +29,12 @@ import openai
 import pytest
 
 from tests import aws
-from tests.integration.mock_bedrock_batch import MockBedrockBatch, bedrock_batch_service
+from tests.integration.mock_bedrock_batch import MockBedrockBatch
 from tests.integration.mock_upstream import MockUpstream
 from tests.live import MASTER_KEY, Gateway, running_gateway
 
 DONE = ("completed", "failed", "expired", "cancelled")
+BUCKET = "bedrock-batches"  # the moto bucket of the Bedrock batch fixtures (tests/conftest.py)
 # 10 input and 5 output tokens a line (the mock's usage), at half these prices
 GPT_PRICES = (Decimal("2"), Decimal("8"))
 CLAUDE_PRICES = (Decimal("3"), Decimal("15"))
@@ -49,22 +50,6 @@ def mock() -> Iterator[MockUpstream]:
     upstream = MockUpstream().start()
     yield upstream
     upstream.stop()
-
-
-@pytest.fixture(scope="module")
-def bedrock_batch() -> Iterator[tuple[str, MockBedrockBatch]]:
-    with bedrock_batch_service("bedrock-batches") as service:
-        yield service
-
-
-@pytest.fixture(scope="module")
-def s3(bedrock_batch: tuple[str, MockBedrockBatch]) -> str:
-    return bedrock_batch[0]
-
-
-@pytest.fixture(scope="module")
-def jobs(bedrock_batch: tuple[str, MockBedrockBatch]) -> MockBedrockBatch:
-    return bedrock_batch[1]
 
 
 def bedrock_code(control: str, s3: str) -> str:
@@ -116,13 +101,13 @@ def setup_code(url: str) -> str:
 
 @pytest.fixture(scope="module")
 def gateway(
-    tmp_path_factory, mock: MockUpstream, jobs: MockBedrockBatch, s3: str
+    tmp_path_factory, mock: MockUpstream, control: MockBedrockBatch, s3: str
 ) -> Iterator[Gateway]:
     folder: Path = tmp_path_factory.mktemp("native-batches")
     env = {"SWITCHYARD_BATCH_POLL_SECONDS": "0.1", "SWITCHYARD_BATCH_LEASE_SECONDS": "2"}
     with running_gateway(folder, env, workers=2) as gw:  # more than one process
         gw.shell(setup_code(mock.url))
-        gw.shell(bedrock_code(jobs.url, s3))
+        gw.shell(bedrock_code(control.url, s3))
         time.sleep(1.5)  # the registry picks the new routes up
         yield gw
 
@@ -718,10 +703,10 @@ def bucket_keys(s3: str) -> list[str]:
 
 
 def test_openai_batch_goes_to_bedrock_batch_inference(
-    gateway: Gateway, jobs: MockBedrockBatch, s3: str
+    gateway: Gateway, control: MockBedrockBatch, s3: str
 ) -> None:
-    jobs.reset()
-    jobs.lose_create_answer = True  # the job is made, its answer lost: made once still
+    control.reset()
+    control.lose_create_answer = True  # the job is made, its answer lost: made once still
     client = oai(gateway)
     lines = chat_lines("claude-bedrock", 3).replace(b"q2", b"please fail")
     source = client.files.create(file=("in.jsonl", lines), purpose="batch")
@@ -731,7 +716,7 @@ def test_openai_batch_goes_to_bedrock_batch_inference(
     done = wait(client, batch.id)
     assert done.status == "completed", done
     assert done.request_counts.completed == 2 and done.request_counts.failed == 1
-    [job] = list(jobs.jobs.values())  # one job, though its answer was lost once
+    [job] = list(control.jobs.values())  # one job, though its answer was lost once
     assert job["modelId"] == "anthropic.claude-3-haiku-20240307-v1:0"
     assert job["modelInvocationType"] == "Converse"
     assert job["roleArn"] == "arn:aws:iam::123456789012:role/BedrockBatch"
@@ -760,12 +745,12 @@ def test_openai_batch_goes_to_bedrock_batch_inference(
 
 
 def test_message_batch_goes_to_bedrock_and_cancel_stops_the_job(
-    gateway: Gateway, jobs: MockBedrockBatch
+    gateway: Gateway, control: MockBedrockBatch
 ) -> None:
-    jobs.reset()
+    control.reset()
     client, made, requests = ended_message_batch(gateway, "claude-bedrock", "Be brief.")
     assert made.request_counts.succeeded == 2
-    [job] = list(jobs.jobs.values())
+    [job] = list(control.jobs.values())
     record = job["records"][1]["modelInput"]
     assert record["system"] == [{"text": "Be brief."}]
     assert record["inferenceConfig"]["maxTokens"] == 50
@@ -777,19 +762,19 @@ def test_message_batch_goes_to_bedrock_and_cancel_stops_the_job(
         line_cost(CLAUDE_PRICES)
     }
     # a cancel asked here stops the job
-    jobs.reset()
-    jobs.delay = 30
+    control.reset()
+    control.delay = 30
     slow = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
     deadline = time.monotonic() + 20
-    while not jobs.jobs:
-        assert time.monotonic() < deadline, jobs.calls
+    while not control.jobs:
+        assert time.monotonic() < deadline, control.calls
         time.sleep(0.05)
     client.messages.batches.cancel(slow.id)
     while (state := client.messages.batches.retrieve(slow.id)).processing_status != "ended":
         assert time.monotonic() < deadline + 10, state
         time.sleep(0.1)
     assert state.request_counts.canceled == 2
-    assert ("POST", "StopModelInvocationJob") in jobs.calls
-    [job] = list(jobs.jobs.values())
+    assert ("POST", "StopModelInvocationJob") in control.calls
+    [job] = list(control.jobs.values())
     assert job["status"] == "Stopped"
-    jobs.delay = 0.5
+    control.delay = 0.5
