@@ -115,8 +115,9 @@ def main() -> None:
 
     async def experiment_run() -> float:
         experiment = await database_sync_to_async(experiments.start)(
-            dataset, names, ["exact"], concurrency=args.concurrency
-        )
+            dataset, names, ["exact"], concurrency=args.concurrency,
+            created_by=runner.MASTER_STARTER,  # as the direct calls above: the master key
+        )  # fmt: skip
         assert await database_sync_to_async(runner.claim_one)() == experiment.pk
         started, cpu = time.perf_counter(), time.process_time()
         await runner.run_claimed(experiment.pk)

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-from gateway.policy import roles
+from gateway.policy import authorization, roles
 
 
 def forbidden(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -42,7 +42,8 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         actor = roles.actor_for_user(user)
         match = getattr(request, "resolver_match", None)
         name = match.view_name if match is not None else ""
-        if actor.role is None or not roles.may_open(actor, name, request.method or "GET"):
+        decision = authorization.decide(actor, "page.open", (name, request.method or "GET"))
+        if actor.role is None or not decision:
             return forbidden(request)
         request.actor = actor  # type: ignore[attr-defined]
         return view(request, *args, **kwargs)

@@ -16,6 +16,7 @@ from gateway.catalog import capability_flags
 from gateway.edge import dialects
 from gateway.models import ApiKey, BatchMode, CacheScope, McpServer, Provider, Route, Team
 from gateway.ops.admin_ops import errors_by_field
+from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers import kinds
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
@@ -249,6 +250,21 @@ class RouteForm(forms.Form):
         help_text="teams whose keys may use this route (none: every team)",
     )
 
+    def __init__(self, *args, actor: Any = None, attached: Any = (), **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.actor, self.attached = actor, attached
+
+    def clean_mcp_servers(self) -> list[str]:
+        """Newly attached servers need the right to attach them (``mcp.server.attach``)."""
+        wanted = self.cleaned_data.get("mcp_servers") or []
+        if self.actor is not None:
+            refused = mcp_rules.refused_attachments(self.actor, wanted, self.attached)
+            if refused:
+                raise forms.ValidationError(
+                    f"your role may not attach MCP server(s) {', '.join(refused)}"
+                )
+        return wanted
+
     @staticmethod
     def initial_of(route: Route) -> dict:
         """The form's values for a stored route."""
@@ -470,6 +486,19 @@ class McpServerForm(forms.Form):
     connect_timeout = forms.FloatField(min_value=0.1, initial=10.0, help_text="seconds")
     call_timeout = forms.FloatField(min_value=0.1, initial=60.0, help_text="seconds per call")
 
+    def __init__(self, *args, stdio: bool = True, read_only: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        """``stdio``: the actor may register stdio servers (the operator's setting);
+        ``read_only``: a stdio server shown to someone who may not change it."""
+        super().__init__(*args, **kwargs)
+        stdio_choice = McpServer.Transport.STDIO
+        if not stdio and not read_only:
+            self.fields["transport"].choices = [
+                choice for choice in McpServer.Transport.choices if choice[0] != stdio_choice
+            ]
+        if read_only:
+            for field in self.fields.values():
+                field.disabled = True
+
     def values(self) -> dict:
         data = dict(self.cleaned_data)
         data.pop("bearer", None)
@@ -519,7 +548,9 @@ class KeyForm(forms.Form):
     team = forms.ModelChoiceField(
         queryset=Team.objects.all(),
         required=False,
-        help_text="counts against its limits too",
+        help_text="counts against its limits too; below admin a key needs one of your "
+        "teams, and its limits, routes and MCP servers stay within the team's (empty "
+        "limits: the team's)",
     )
     user = forms.ModelChoiceField(
         queryset=get_user_model().objects.order_by("username"),
@@ -530,7 +561,8 @@ class KeyForm(forms.Form):
     management = forms.BooleanField(
         required=False,
         label="Management API",
-        help_text="may call /api as its user (who must be an owner or admin)",
+        help_text="may call /api as its user (who must be an owner or admin); only owners "
+        "give it to another user",
     )
 
     def __init__(self, *args, actor: Any = None, **kwargs) -> None:  # type: ignore[no-untyped-def]

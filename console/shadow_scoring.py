@@ -11,8 +11,12 @@ while it runs) takes it and calls ``run_claimed``, which scores the pairs
 loses its lease; the next one (or the restarted one) scores only the pairs without a
 saved score. A judge that fails or answers garbage leaves its pair unscored.
 
-Judge and similarity calls go through the same service as any request, under the key
-name ``shadow-scoring`` (journaled, no client key's limits)."""
+Judge and similarity calls go through the same service as any request, as the admin who
+asked for the run (``created_by``): their console key for their default team
+(``gateway.policy.console_keys``), so their limits, their team's budget and the route
+team check apply and the journal names that key; each call carries the session
+``shadow-scoring:<id>``. A run whose asker is unknown (no user of that name) or may no
+longer compare traffic fails with a message saying so, and calls nothing."""
 
 from __future__ import annotations
 
@@ -34,7 +38,9 @@ from console.playground.run import ColumnRun, run_column
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.models import Route
-from gateway.policy.registry import MASTER
+from gateway.policy import console_keys
+from gateway.policy.registry import MASTER, KeyEntry
+from gateway.telemetry.attribution import SESSION_HEADER
 from gateway.types import Text
 
 from . import shadow_pairs
@@ -44,7 +50,16 @@ log = logging.getLogger(__name__)
 MAX_PAIRS = 50
 CONCURRENCY = 8
 HISTORY = 10  # earlier runs the comparison page lists
-SCORING_KEY = dataclasses.replace(MASTER, name="shadow-scoring", prefix="shadow-scoring")
+USER_AGENT = "switchyard-shadow-scoring"
+ABILITY = "traffic.compare"  # what asking for a scoring run needs (roles.PAGES)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a scoring run's judge and similarity calls go out as, and their log tag."""
+
+    key: KeyEntry
+    session: str
 
 
 def question_of(dialect: str, raw: str | bytes | None) -> str:
@@ -65,37 +80,49 @@ def question_of(dialect: str, raw: str | bytes | None) -> str:
     return ""
 
 
-async def _chat(route: str, prompt: str) -> str:
+async def chat(who: Caller, route: str, prompt: str) -> str:
     """One judge call through the service, its body written by the OpenAI codec (as the
     playground's and the evaluations' are), its streamed answer folded."""
     body = specs.build_body(
         "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
     )
     run = ColumnRun(0, route, "openai", body)
-    await run_column(run, SCORING_KEY, "switchyard-shadow-scoring")
+    await run_column(run, who.key, USER_AGENT, session=who.session)
     if run.error:
         raise RuntimeError(run.error)
     return str(run.reader.fold.text)
 
 
-async def _embed(route: str, texts: list[str]) -> list[list[float]]:
+async def embed(who: Caller, route: str, texts: list[str]) -> list[list[float]]:
     from gateway.core import service
 
-    caller = service.Caller(key=SCORING_KEY, user_agent="switchyard-shadow-scoring")
+    caller = service.Caller(key=who.key, user_agent=USER_AGENT, session=who.session)
     body = orjson.dumps(openai_inputs.embeddings_body(route, texts))
-    reply = await service.handle("embeddings", "openai", body, {}, caller)
+    reply = await service.handle(
+        "embeddings", "openai", body, {SESSION_HEADER: who.session}, caller
+    )
     if not isinstance(reply, service.Reply) or reply.status >= 400:
         raise RuntimeError("the embedding route failed")
     data = orjson.loads(reply.body)["data"]
     return [item["embedding"] for item in sorted(data, key=lambda d: d["index"])]
 
 
-async def score_one(scorer: dict[str, Any], pair: shadow_pairs.Pair, question: str) -> float | None:
-    """The shadow's answer scored against the primary's (None: unscored)."""
+async def score_one(
+    scorer: dict[str, Any], pair: shadow_pairs.Pair, question: str, who: Caller
+) -> float | None:
+    """The shadow's answer scored against the primary's (None: unscored), any judge or
+    similarity call made as ``who``."""
     output, reference = pair.mirror_text, pair.primary_text
     if output is None or reference is None:
         return None
     kind = scorer["kind"]
+
+    async def _chat(route: str, prompt: str) -> str:
+        return await chat(who, route, prompt)
+
+    async def _embed(route: str, texts: list[str]) -> list[list[float]]:
+        return await embed(who, route, texts)
+
     if kind == "similarity":
         return await scorers.similarity(scorer, output, reference, _embed)
     if kind == "judge":
@@ -109,14 +136,14 @@ async def score_one(scorer: dict[str, Any], pair: shadow_pairs.Pair, question: s
 
 
 async def score_pairs(
-    scorer: dict[str, Any], pairs: list[shadow_pairs.Pair], questions: list[str]
+    scorer: dict[str, Any], pairs: list[shadow_pairs.Pair], questions: list[str], who: Caller
 ) -> list[float | None]:
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(pair: shadow_pairs.Pair, question: str) -> float | None:
         async with gate:
             try:
-                return await score_one(scorer, pair, question)
+                return await score_one(scorer, pair, question, who)
             except Exception:  # a scorer's failure leaves this pair unscored, nothing more
                 log.warning(
                     "shadow scoring: pair %s unscored", pair.mirror.request_id, exc_info=True
@@ -161,8 +188,17 @@ def latest(route: Route) -> list[ShadowScoring]:
     return list(ShadowScoring.objects.filter(route=route)[:HISTORY])
 
 
-def _start(pk: int) -> tuple[ShadowScoring, list[shadow_pairs.Pair]]:
+def caller_of(job: ShadowScoring) -> Caller:
+    """Who ``job``'s calls go out as (sync): the admin who asked for it, as they are now;
+    ConsoleIdentityRefused when unknown or no longer allowed."""
+    master = dataclasses.replace(MASTER, name="shadow-scoring", prefix="shadow-scoring")
+    key = runner.starter_key(job.created_by, ABILITY, master)
+    return Caller(key, f"shadow-scoring:{job.pk}")
+
+
+def _start(pk: int) -> tuple[ShadowScoring, list[shadow_pairs.Pair], Caller]:
     job = ShadowScoring.objects.select_related("route").get(pk=pk)
+    who = caller_of(job)
     pairs = shadow_pairs.pairs_by_id(job.route, list(job.mirrors))
     found = {p.mirror.request_id for p in pairs}
     gone = {i: None for i in job.mirrors if i not in found and i not in job.scores}
@@ -172,7 +208,7 @@ def _start(pk: int) -> tuple[ShadowScoring, list[shadow_pairs.Pair]]:
     ShadowScoring.objects.filter(pk=pk, runner=runner.RUNNER_ID).update(
         status=job.status, scores=job.scores
     )
-    return job, pairs
+    return job, pairs, who
 
 
 def _save(pk: int, scores: dict[str, float | None]) -> bool:
@@ -197,13 +233,13 @@ async def run_claimed(pk: int) -> None:
     outcome: list[str] = []
     heartbeat = asyncio.create_task(runner._heartbeat(pk, stop, outcome, ShadowScoring))
     try:
-        job, pairs = await database_sync_to_async(_start)(pk)
+        job, pairs, who = await database_sync_to_async(_start)(pk)
         scores: dict[str, float | None] = dict(job.scores)
         pending = [p for p in pairs if p.mirror.request_id not in scores]
         for start in range(0, len(pending), CONCURRENCY):
             chunk = pending[start : start + CONCURRENCY]
             questions = [question_of(p.primary.dialect, p.primary_request) for p in chunk]
-            values = await score_pairs(job.scorer, chunk, questions)
+            values = await score_pairs(job.scorer, chunk, questions, who)
             if stop.is_set():
                 return
             scores.update({p.mirror.request_id: v for p, v in zip(chunk, values, strict=True)})
@@ -212,6 +248,10 @@ async def run_claimed(pk: int) -> None:
         await database_sync_to_async(_finish)(pk, ShadowScoring.Status.DONE)
     except asyncio.CancelledError:
         raise
+    except console_keys.ConsoleIdentityRefused as exc:
+        log.warning("shadow scoring %s not run: %s", pk, exc)
+        with contextlib.suppress(Exception):
+            await database_sync_to_async(_finish)(pk, ShadowScoring.Status.FAILED, str(exc))
     except Exception as exc:
         log.exception("shadow scoring %s failed", pk)
         with contextlib.suppress(Exception):

@@ -27,7 +27,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from gateway.models import RequestLog
-from gateway.policy import roles
+from gateway.policy import authorization, roles
 from gateway.server import db_work
 from gateway.telemetry import logquery
 
@@ -141,7 +141,7 @@ class LogTailConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         actor = await database_sync_to_async(roles.actor_for_user)(user)
-        if not roles.may_connect(actor, "tail"):
+        if not authorization.decide(actor, "socket.connect", "tail"):
             await self.close(code=4403)
             return
         self.actor = actor

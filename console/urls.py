@@ -80,6 +80,7 @@ urlpatterns = [
     path("teams/<int:pk>/", teams.team_edit, name="team-edit"),
     path("users/", teams.user_list, name="users"),
     path("users/<int:pk>/role/", teams.user_edit, name="user-edit"),
+    path("users/<int:pk>/limits/", teams.user_limits, name="user-limits"),
     path("playground/", include("console.playground.urls")),
     path("evals/", include("console.evals.urls")),
 ]

@@ -7,6 +7,7 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from gateway import journal, signals  # noqa: F401  (signals: registry changes)
+        from gateway.policy import rules  # noqa: F401  (the authorization rules register)
         from gateway.telemetry import metrics
 
         # metrics count every journaled request: the journal never imports them, and

@@ -174,6 +174,7 @@ class Provider(models.Model):
         if not self.base_url and kinds.needs_base_url(self.kind):
             raise ValidationError({"base_url": "a base URL is required for this kind"})
         self._clean_settings()
+        self._clean_host_credentials()
         if self.base_url.startswith("os.environ/"):
             if not ENV_REFERENCE.match(self.base_url):
                 raise ValidationError(
@@ -195,6 +196,30 @@ class Provider(models.Model):
             problem = header_problem(name, "" if _sealed(value) else value)
             if problem is not None:
                 raise ValidationError({"extra_headers": problem})
+
+    # set by a LiteLLM import, which keeps such a provider with a warning (imports are
+    # forgiving): the provider itself refuses to send host credentials when called
+    host_credentials_waived = False
+
+    def host_credentials_problem(self) -> str | None:
+        """Why this provider would send the host's cloud credentials to an endpoint that
+        is not the provider's official one (``gateway.providers.ambient``), or None."""
+        check = getattr(kinds.adapter_class(self.kind), "ambient_problem", None)
+        if check is None:
+            return None
+        secret = self.stored_secret() if self.has_secret else None
+        return check(self.base_url, secret)  # type: ignore[no-any-return]
+
+    def _clean_host_credentials(self) -> None:
+        """The host's cloud credentials go only to official endpoints (the adapter's
+        ``ambient_problem``; ``gateway.providers.ambient``)."""
+        check = getattr(kinds.adapter_class(self.kind), "ambient_problem", None)
+        if check is None or self.host_credentials_waived:
+            return
+        secret = self.stored_secret() if self.has_secret else None
+        problem = check(self.base_url, secret)
+        if problem:
+            raise ValidationError({"base_url": problem})
 
     def _clean_settings(self) -> None:
         if not isinstance(self.settings, dict):
@@ -313,6 +338,22 @@ class Profile(models.Model):
         django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switchyard"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    # The user's own limits, counted across every key they own (gateway/policy/limits.py);
+    # None: no such limit. Owners and admins set them (/api/users, the users page).
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    budget_period = models.CharField(
+        max_length=10,
+        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
+        default="month",
+    )
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
@@ -600,6 +641,9 @@ class McpServer(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     env = models.JSONField(default=dict, blank=True)
+    # Saved by the operator's own config import (manage.py import_config): only such a
+    # stdio server is launched unless SWITCHYARD_STDIO_MCP_SERVERS is on.
+    from_operator = models.BooleanField(default=False, editable=False)
     enabled = models.BooleanField(default=True)
     connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
@@ -960,4 +1004,5 @@ class SsoLink(models.Model):
 
 from gateway.core.batches.models import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
 from gateway.core.files.models import StoredFile  # noqa: E402,F401 (gateway's tables)
+from gateway.mcp.models import McpApprovalUse  # noqa: E402,F401 (gateway's tables)
 from gateway.telemetry.models import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

@@ -53,6 +53,16 @@ def _secret_key() -> str:
     return value
 
 
+def _env_allow() -> str:
+    from gateway.policy import secret_refs
+
+    try:
+        secret_refs.check_allow_setting()
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    return secret_refs.allow_setting()
+
+
 def _database() -> dict:
     url = env_str("DATABASE_URL")
     if not url:
@@ -166,6 +176,19 @@ SWITCHYARD_MCP_HOSTED_TIMEOUT = env_float("SWITCHYARD_MCP_HOSTED_TIMEOUT", 30.0,
 # Hosts or CIDRs a caller's MCP server URL may reach although they are not public
 # (loopback, private, link-local), comma-separated; registered servers are not checked.
 SWITCHYARD_MCP_HOSTED_ALLOW = os.environ.get("SWITCHYARD_MCP_HOSTED_ALLOW", "")
+# Host-level powers belong to the operator (gateway/policy/rules/operator.py). The
+# environment variables an ``os.environ/NAME`` reference may read (names and * patterns,
+# comma-separated; unset: gateway.policy.secret_refs.DEFAULT_ALLOW); the gateway's own
+# settings are never read. And whether stdio MCP servers (commands run on this host) may
+# be registered from the console and /api; off: only ``manage.py import_config`` adds them.
+SWITCHYARD_ENV_ALLOW = _env_allow()
+SWITCHYARD_STDIO_MCP_SERVERS = env_bool("SWITCHYARD_STDIO_MCP_SERVERS", False)
+# Whether the host's cloud credentials (Google application default or a key file path,
+# AWS default chain or profile) may be sent to a provider base URL that is not the
+# provider's official endpoint (gateway.providers.ambient); off: official endpoints only.
+SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = env_bool(
+    "SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT", False
+)
 SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, minimum=0.1)
 # Upstream timeouts, seconds: connect, first byte (read), idle between chunks, total.
 SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)
@@ -192,6 +215,9 @@ SWITCHYARD_FILE_STORE_REGION = env_str("SWITCHYARD_FILE_STORE_REGION", "us-east-
 SWITCHYARD_FILE_STORE_ACCESS_KEY_ID = env_str("SWITCHYARD_FILE_STORE_ACCESS_KEY_ID")
 SWITCHYARD_FILE_STORE_SECRET_ACCESS_KEY = env_str("SWITCHYARD_FILE_STORE_SECRET_ACCESS_KEY")
 SWITCHYARD_MAX_FILE_BYTES = env_int("SWITCHYARD_MAX_FILE_BYTES", 200 * 1024 * 1024, minimum=1024)
+# What one key's files may take in the store at most, in bytes (uploads and the outputs
+# of its batches; expired files do not count); 0: no quota. The master key has none.
+SWITCHYARD_FILES_QUOTA_BYTES = env_int("SWITCHYARD_FILES_QUOTA_BYTES", 10 * 1024**3, minimum=0)
 # Batches: requests of one gateway-run batch in flight at once (per batch).
 SWITCHYARD_BATCH_CONCURRENCY = env_int("SWITCHYARD_BATCH_CONCURRENCY", 8, minimum=1)
 # Batches submitted to an upstream's batch API: seconds between polls of its status.
@@ -350,13 +376,24 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # every URL a log line quotes is masked (user info, credential query values)
+    "filters": {"url_secrets": {"()": "gateway.policy.url_secrets.MaskUrlSecrets"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["url_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # HTTP clients log every URL they call at INFO (an MCP server URL may carry a token)
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
         # a warning per failed reconnect; gateway.server.db_work logs an outage once instead
         "psycopg.pool": {"level": "ERROR"},
     },

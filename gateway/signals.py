@@ -10,10 +10,20 @@ from django.db.models import F, ProtectedError
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from gateway.models import ApiKey, Deployment, McpServer, Provider, RegistryState, Route, Team
+from gateway.models import (
+    ApiKey,
+    Deployment,
+    McpServer,
+    Profile,
+    Provider,
+    RegistryState,
+    Route,
+    Team,
+)
 from gateway.policy import registry
 
-REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer)
+# Profile: a user's own limits are in the snapshot (registry.UserEntry)
+REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer, Profile)
 
 
 def bump_version(using: str) -> None:

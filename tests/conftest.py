@@ -3,6 +3,7 @@ echo routes, shared by the tests of a module."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,11 @@ from gateway.server import http
 
 from . import schedule
 from .live import Gateway, running_gateway
+
+# Tests name made-up variables in os.environ/ references: every name the gateway may read
+# (its own settings still never). The allow-list's own tests set it themselves
+# (tests/gateway/test_env_allow.py); live servers inherit this.
+os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
 
 
 @pytest.fixture(autouse=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 
-from console.evals import datasets, experiments, summary
+from console.evals import datasets, events, experiments, runner, summary
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Dataset, Experiment
 from console.evals.parsing import DatasetError, parse_file, row_from_object
@@ -75,14 +76,12 @@ def list_datasets(request: HttpRequest) -> Any:
 @router.post("/datasets/", response={201: DatasetOut, 422: Problem})
 def create_dataset(request: HttpRequest, payload: DatasetIn) -> Any:
     try:
-        return Status(
-            201,
-            datasets.create(
-                payload.name, _rows(payload.rows), description=payload.description, source="api"
-            ),
-        )
+        rows = _rows(payload.rows)
+        dataset = datasets.create(payload.name, rows, description=payload.description, source="api")
     except DatasetError as exc:
         return Status(422, {"detail": str(exc)})
+    events.created(dataset, len(rows), "through /api")
+    return Status(201, dataset)
 
 
 @router.post("/datasets/upload", response={201: DatasetOut, 422: Problem})
@@ -97,14 +96,13 @@ def upload_dataset(
         if file.size is not None and file.size >= 50 * 1024 * 1024:
             raise DatasetError(f"the file is {file.size / 1048576:.1f} MB: the limit is 50 MB")
         rows = parse_file(file.name or "", file.read())
-        return Status(
-            201,
-            datasets.create(
-                name or (file.name or "dataset").rsplit(".", 1)[0], rows, description=description
-            ),
+        dataset = datasets.create(
+            name or (file.name or "dataset").rsplit(".", 1)[0], rows, description=description
         )
     except DatasetError as exc:
         return Status(422, {"detail": str(exc)})
+    events.created(dataset, len(rows), "upload through /api")
+    return Status(201, dataset)
 
 
 @router.post("/datasets/from-log", response={201: DatasetOut, 422: Problem})
@@ -115,9 +113,11 @@ def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
         rows = datasets.rows_from_log(
             payload.filters, with_answers=payload.with_answers, limit=payload.limit
         )
-        return Status(201, datasets.create(payload.name, rows, source="log"))
+        dataset = datasets.create(payload.name, rows, source="log")
     except (DatasetError, InvalidFilter) as exc:
         return Status(422, {"detail": str(exc)})
+    events.created(dataset, len(rows), "from the log through /api")
+    return Status(201, dataset)
 
 
 @router.get("/datasets/{dataset_id}", response=DatasetOut)
@@ -137,16 +137,22 @@ def dataset_rows(request: HttpRequest, dataset_id: int, version: int | None = No
 @router.patch("/datasets/{dataset_id}", response={200: DatasetOut, 422: Problem})
 def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) -> Any:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
+    changes: dict[str, Any] = {}
     try:
         if payload.name is not None and payload.name.strip() != dataset.name:
             if Dataset.objects.filter(name=payload.name.strip()).exclude(pk=dataset.pk).exists():
                 raise DatasetError(f"a dataset named {payload.name!r} exists already")
+            changes["name"] = [dataset.name, payload.name.strip()]
             dataset.name = payload.name.strip()
-        if payload.description is not None:
+        if payload.description is not None and payload.description != dataset.description:
+            changes["description"] = True
             dataset.description = payload.description
-        dataset.save(update_fields=["name", "description"])
-        if payload.rows is not None:
-            dataset = datasets.new_version(dataset, _rows(payload.rows))
+        with transaction.atomic():
+            dataset.save(update_fields=["name", "description"])
+            if payload.rows is not None:
+                dataset = datasets.new_version(dataset, _rows(payload.rows))
+                changes["rows"] = len(payload.rows)
+            events.changed(dataset, changes)
         return dataset
     except DatasetError as exc:
         return Status(422, {"detail": str(exc)})
@@ -155,11 +161,13 @@ def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) 
 @router.put("/datasets/{dataset_id}/rows/{index}", response={200: DatasetOut, 422: Problem})
 def edit_row(request: HttpRequest, dataset_id: int, index: int, payload: RowPatch) -> Any:
     try:
-        return datasets.edit_row(
+        dataset = datasets.edit_row(
             get_object_or_404(Dataset, pk=dataset_id), index, payload.row or {}
         )
     except DatasetError as exc:
         return Status(422, {"detail": str(exc)})
+    events.row_edited(dataset, index, deleted=not payload.row)
+    return dataset
 
 
 @router.delete("/datasets/{dataset_id}", response={204: None, 409: Problem})
@@ -167,7 +175,9 @@ def delete_dataset(request: HttpRequest, dataset_id: int) -> Any:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     if dataset.experiments.exists():
         return Status(409, {"detail": "experiments ran on this dataset: delete them first"})
-    dataset.delete()
+    with transaction.atomic():
+        events.deleted(dataset.pk, dataset.name)
+        dataset.delete()
     return Status(204, None)
 
 
@@ -210,7 +220,7 @@ def start_experiment(request: HttpRequest, payload: ExperimentIn) -> Any:
         experiment = experiments.start(
             dataset, payload.columns, payload.scorers, name=payload.name,
             concurrency=payload.concurrency, baseline=payload.baseline,
-            created_by=getattr(getattr(request, "user", None), "username", "") or "api",
+            created_by=runner.starter_of(request.actor),  # who it runs as
         )  # fmt: skip
     except experiments.ExperimentError as exc:
         return Status(422, {"detail": str(exc)})
@@ -242,6 +252,7 @@ def resume_experiment(request: HttpRequest, experiment_id: int) -> Any:
 def experiment_results(request: HttpRequest, experiment_id: int, format: str = "json") -> Any:
     """The summary and every row (``?format=csv`` for a CSV file)."""
     experiment = get_object_or_404(Experiment, pk=experiment_id)
+    events.experiment_exported(experiment, "csv" if format == "csv" else "json")
     if format == "csv":
         return csv_response(experiment)
     if not experiment.summary:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from console.evals import runner, scorers
+from console.evals import events, runner, scorers
 from console.evals.models import Cell, Dataset, Experiment
 from console.playground import spec as specs
 from gateway.policy import registry
@@ -84,16 +84,26 @@ def start(
         total_cells=rows * len(checked),
         created_by=created_by,
     )
+    events.experiment_event(
+        "start",
+        experiment,
+        dataset=dataset.name,
+        routes=[c["route"] for c in checked],
+        scorers=[s.get("kind") for s in checked_scorers if isinstance(s, dict)],
+    )
     transaction.on_commit(runner.wake)
     return experiment
 
 
 def cancel(experiment: Experiment) -> bool:
-    return bool(
+    cancelled = bool(
         Experiment.objects.filter(pk=experiment.pk, status__in=Experiment.UNFINISHED).update(
             status=Experiment.Status.CANCELLED
         )
     )
+    if cancelled:
+        events.experiment_event("cancel", experiment)
+    return cancelled
 
 
 def resume(experiment: Experiment) -> bool:
@@ -103,6 +113,7 @@ def resume(experiment: Experiment) -> bool:
         pk=experiment.pk, status__in=(Experiment.Status.CANCELLED, Experiment.Status.FAILED)
     ).update(status=Experiment.Status.QUEUED, error="", finished_at=None)
     if resumed:
+        events.experiment_event("resume", experiment)
         transaction.on_commit(runner.wake)
     return bool(resumed)
 

@@ -28,7 +28,7 @@ from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
 from console.evals.models import Experiment
-from gateway.policy import roles
+from gateway.policy import authorization, roles
 from gateway.server import db_work
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class ExperimentProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         actor = await database_sync_to_async(roles.actor_for_user)(self.scope.get("user"))
-        if not roles.may_connect(actor, "evals"):
+        if not authorization.decide(actor, "socket.connect", "evals"):
             await self.close(code=FORBIDDEN)
             return
         self.pk = int(self.scope["url_route"]["kwargs"]["pk"])

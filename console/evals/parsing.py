@@ -16,6 +16,9 @@ from typing import Any
 
 MAX_BYTES = 50 * 1024 * 1024  # a file of this size or more is refused before parsing
 MAX_ROWS = 100_000
+# Deeper JSON is refused: Python's json (and the database adapter, the templates) would
+# recurse into it until a RecursionError, a 500 instead of this module's clear error.
+MAX_DEPTH = 32
 ROLES = ("system", "user", "assistant")
 REFERENCE_KEYS = ("reference", "answer", "expected")
 KNOWN = {"prompt", "messages", "system", "metadata", *REFERENCE_KEYS}
@@ -41,6 +44,31 @@ class ParsedRow:
         }
 
 
+def _loads(text: str) -> Any:
+    """``json.loads``; nesting too deep for the parser is a ValueError like bad JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep") from None
+
+
+def _check_depth(value: Any, where: str) -> None:
+    """Refuse objects and lists nested more than ``MAX_DEPTH`` levels (iteratively:
+    the check itself must not recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise DatasetError(f"{where}: nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -52,7 +80,7 @@ def _text(value: Any) -> str:
 def _messages(raw: Any, where: str) -> list[dict[str, str]]:
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = _loads(raw)
         except ValueError:
             raise DatasetError(f"{where}: messages is not a JSON list") from None
     if not isinstance(raw, list) or not raw:
@@ -76,6 +104,7 @@ def row_from_object(obj: Any, where: str) -> ParsedRow:
     """One row from a JSON object (a JSONL line, an API item, an edited row)."""
     if not isinstance(obj, dict):
         raise DatasetError(f"{where}: expected a JSON object")
+    _check_depth(obj, where)
     system = _text(obj.get("system"))
     if obj.get("messages") not in (None, ""):
         messages = _messages(obj["messages"], where)
@@ -92,9 +121,10 @@ def row_from_object(obj: Any, where: str) -> ParsedRow:
     metadata = obj.get("metadata") or {}
     if isinstance(metadata, str):
         try:
-            metadata = json.loads(metadata)
+            metadata = _loads(metadata)
         except ValueError:
             raise DatasetError(f"{where}: metadata is not JSON") from None
+        _check_depth(metadata, f"{where}: metadata")
     if not isinstance(metadata, dict):
         raise DatasetError(f"{where}: metadata must be an object")
     extra = {k: v for k, v in obj.items() if k not in KNOWN and v not in (None, "")}
@@ -119,7 +149,7 @@ def parse_jsonl(data: bytes) -> list[ParsedRow]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _loads(line)
         except ValueError as exc:
             raise DatasetError(f"line {number}: not valid JSON ({exc.args[0]})") from None
         rows.append(row_from_object(obj, f"line {number}"))

@@ -9,8 +9,14 @@ clean shutdown hands the lease back at once.
 
 Running: every cell (row × column) goes through ``gateway.core.service.handle`` exactly as a
 playground column does (``console.playground.run.run_column``: limits, routing,
-retries, caps and the journal apply), with the key named ``experiment:<id>`` so each
-call is tagged with its experiment in the log. At most ``concurrency`` cells are in
+retries, caps and the journal apply), as the user who started the experiment: their
+console key for their default team (``gateway.policy.console_keys``), so their team's
+limits and budget and the route team check hold, and the journal names that key; each
+call carries the session ``experiment:<id>`` so the log tells the experiment's calls
+apart. An experiment started with the master key (through /api) runs as the master key
+did before (``MASTER_STARTER``); one whose starter is unknown (started before starters
+were recorded through /api, or a deleted user) or may no longer run evaluations fails
+with a message saying so, and runs nothing. At most ``concurrency`` cells are in
 flight. Finished cells are saved in batches with ``ignore_conflicts`` on the unique
 (experiment, row, column): a resumed run skips the cells already saved and a cell is
 never saved twice. A failing route records its error in the cell and the run goes on.
@@ -50,8 +56,9 @@ from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
-from gateway.policy import registry
+from gateway.policy import console_keys, registry
 from gateway.server import leases
+from gateway.telemetry.attribution import SESSION_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +84,40 @@ def wake() -> None:
         _loop.call_soon_threadsafe(_wake.set)
 
 
+# ``created_by`` of a job the master key started (not a valid username: no user has it)
+MASTER_STARTER = "(master key)"
+
+
 def experiment_key(experiment_id: int) -> registry.KeyEntry:
-    """The key an experiment's calls are made (and journaled) with."""
+    """The key of an experiment the master key started (its calls journaled under it)."""
     return dataclasses.replace(registry.MASTER, name=f"experiment:{experiment_id}", prefix="eval")
+
+
+def starter_of(actor: Any) -> str:
+    """What ``created_by`` records for a job ``actor`` (a ``roles.Actor``) starts."""
+    return MASTER_STARTER if getattr(actor, "via", "") == "master" else actor.username
+
+
+def starter_key(created_by: str, ability: str, master: registry.KeyEntry) -> registry.KeyEntry:
+    """The key a background job started by ``created_by`` runs with (sync: the database
+    says who they are now): ``master`` for the master key, else the user's console key
+    for their default team. ConsoleIdentityRefused when there is no such user or they
+    may no longer do it."""
+    if created_by == MASTER_STARTER:
+        return master
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=created_by).first() if created_by else None
+    if user is None:
+        raise console_keys.ConsoleIdentityRefused(
+            "no known user started this job, so it cannot run as anyone: start it again"
+        )
+    return console_keys.key_for(user.pk, console_keys.DEFAULT, ability)
+
+
+def session_of(experiment_id: int) -> str:
+    """The journal session that tags an experiment's calls."""
+    return f"experiment:{experiment_id}"
 
 
 # --- claiming ----------------------------------------------------------------------------
@@ -160,10 +198,12 @@ class Plan:
     experiment: Experiment
     rows: dict[int, DatasetRow]
     pending: list[tuple[int, int]]
+    key: registry.KeyEntry  # the starter's (``starter_key``)
 
 
 def _plan(pk: int) -> Plan:
     experiment = Experiment.objects.select_related("dataset").get(pk=pk)
+    key = starter_key(experiment.created_by, "evals.use", experiment_key(pk))
     rows = {r.index: r for r in experiment.dataset.rows(experiment.dataset_version)}
     done = set(Cell.objects.filter(experiment=experiment).values_list("row_index", "column"))
     pending = [
@@ -181,7 +221,7 @@ def _plan(pk: int) -> Plan:
         Experiment.objects.filter(pk=pk).update(**updates)
         for name, value in updates.items():
             setattr(experiment, name, value)
-    return Plan(experiment, rows, pending)
+    return Plan(experiment, rows, pending, key)
 
 
 def _flush(pk: int, fields: list[dict[str, Any]]) -> None:
@@ -234,7 +274,7 @@ def column_body(experiment: Experiment, row: DatasetRow, column: int) -> dict[st
 
 
 async def run_cell(
-    experiment: Experiment, row: DatasetRow, column: int, key: registry.KeyEntry | None = None
+    experiment: Experiment, row: DatasetRow, column: int, key: registry.KeyEntry
 ) -> dict[str, Any]:
     """One cell's call and its synchronous scores, as the fields of its ``Cell`` (the
     model objects are built in the saving thread, off the event loop)."""
@@ -245,7 +285,7 @@ async def run_cell(
         cell["error"] = str(exc)
         return cell
     run = ColumnRun(column, experiment.columns[column]["route"], "openai", body)
-    await run_column(run, key or experiment_key(experiment.pk), USER_AGENT)
+    await run_column(run, key, USER_AGENT, session=session_of(experiment.pk))
     fold = run.reader.fold
     error = (run.error or fold.error or "")[:2000]
     output = fold.text
@@ -275,6 +315,11 @@ async def run_cell(
 async def run_claimed(pk: int) -> None:
     try:
         plan = await database_sync_to_async(_plan)(pk)
+    except console_keys.ConsoleIdentityRefused as exc:
+        log.warning("experiment %s not run: %s", pk, exc)
+        await database_sync_to_async(_finish)(pk, Experiment.Status.FAILED, str(exc))
+        await database_sync_to_async(release)(pk)
+        return
     except Exception:
         log.exception("experiment %s cannot start", pk)
         await database_sync_to_async(_finish)(pk, Experiment.Status.FAILED, "cannot start")
@@ -303,7 +348,7 @@ async def run_claimed(pk: int) -> None:
                 Experiment.objects.filter(pk=pk, status=Experiment.Status.RUNNING).update
             )(status=Experiment.Status.SCORING)
         await live.announce(pk)
-        await _score_async(experiment, plan.rows, stop)
+        await _score_async(experiment, plan.rows, stop, plan.key)
         if not stop.is_set():
             await database_sync_to_async(_finish)(pk, Experiment.Status.DONE)
             await live.announce(pk)
@@ -348,7 +393,7 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
     queue = list(reversed(plan.pending))
     finished: list[dict[str, Any]] = []
     last_flush = time.monotonic()
-    key = experiment_key(experiment.pk)
+    key = plan.key
 
     async def flush() -> None:
         nonlocal finished, last_flush
@@ -400,25 +445,28 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
 # --- scorers that call a route -------------------------------------------------------------
 
 
-async def chat_text(route: str, prompt: str, experiment_id: int) -> str:
-    """One judge call through the service (journaled under the experiment's key)."""
+async def chat_text(route: str, prompt: str, experiment_id: int, key: registry.KeyEntry) -> str:
+    """One judge call through the service (as the starter, tagged with the experiment)."""
     body = specs.build_body(
         "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
     )
     run = ColumnRun(0, route, "openai", body)
-    await run_column(run, experiment_key(experiment_id), USER_AGENT)
+    await run_column(run, key, USER_AGENT, session=session_of(experiment_id))
     if run.error:
         raise RuntimeError(run.error)
     return run.reader.fold.text
 
 
-async def embed(route: str, texts: list[str], experiment_id: int) -> list[list[float]]:
-    caller = service.Caller(key=experiment_key(experiment_id), user_agent=USER_AGENT)
+async def embed(
+    route: str, texts: list[str], experiment_id: int, key: registry.KeyEntry
+) -> list[list[float]]:
+    session = session_of(experiment_id)
+    caller = service.Caller(key=key, user_agent=USER_AGENT, session=session)
     reply = await service.handle(
         "embeddings",
         "openai",
         orjson.dumps(openai_inputs.embeddings_body(route, texts)),
-        {},
+        {SESSION_HEADER: session},
         caller,
     )
     if not isinstance(reply, service.Reply) or reply.status >= 400:
@@ -436,7 +484,7 @@ def _save_scores(cells: list[Cell]) -> None:
 
 
 async def _score_async(
-    experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event
+    experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event, key: registry.KeyEntry
 ) -> None:
     scorers = [s for s in experiment.scorers if s["kind"] in ASYNC_KINDS]
     if not scorers:
@@ -460,7 +508,7 @@ async def _score_async(
             question = row.prompt()
             if scorer["kind"] == "similarity":
                 value = await similarity(
-                    scorer, cell.output, row.reference, lambda r, t: embed(r, t, pk)
+                    scorer, cell.output, row.reference, lambda r, t: embed(r, t, pk, key)
                 )
             elif scorer.get("mode") == "pairwise":
                 base = by_row[cell.row_index].get(experiment.baseline)
@@ -469,11 +517,15 @@ async def _score_async(
                 else:
                     value = await judge_pairwise(
                         scorer, question, cell.output, base.output, row.reference,
-                        lambda r, p: chat_text(r, p, pk),
+                        lambda r, p: chat_text(r, p, pk, key),
                     )  # fmt: skip
             else:
                 value = await judge_pointwise(
-                    scorer, question, cell.output, row.reference, lambda r, p: chat_text(r, p, pk)
+                    scorer,
+                    question,
+                    cell.output,
+                    row.reference,
+                    lambda r, p: chat_text(r, p, pk, key),
                 )
         cell.scores[name] = value
         if name == headline:

@@ -20,12 +20,14 @@ from django.views.decorators.http import require_POST
 
 from console.decorators import staff_required
 from console.evals import datasets, experiments, summary
+from console.evals import events as datasets_audit
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import MAX_BYTES, DatasetError, parse_file
 from console.evals.scorers import DEFAULT_PAIRWISE_RUBRIC, DEFAULT_POINTWISE_RUBRIC, KINDS, name_of
 from console.playground.spec import EFFORTS
 from gateway.policy import registry
+from gateway.telemetry import audit
 from gateway.telemetry.logquery import InvalidFilter
 
 TABLE_PAGE = 50
@@ -71,6 +73,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     except DatasetError as exc:
         messages.error(request, f"Not imported: {exc}")
         return redirect("console:evals")
+    datasets_audit.created(dataset, len(rows), "upload")
     messages.success(request, f"Imported {len(rows)} rows into {dataset.name}.")
     return redirect("console:evals-dataset", pk=dataset.pk)
 
@@ -92,6 +95,7 @@ def from_log(request: HttpRequest) -> HttpResponse:
     except (DatasetError, InvalidFilter, ValueError) as exc:
         messages.error(request, f"Not created: {exc}")
         return redirect("console:evals")
+    datasets_audit.created(dataset, len(rows), "from the log")
     messages.success(request, f"Created {dataset.name} with {len(rows)} requests from the log.")
     return redirect("console:evals-dataset", pk=dataset.pk)
 
@@ -124,11 +128,11 @@ def row_edit(request: HttpRequest, pk: int, index: int) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.POST.get("delete"):
-                datasets.edit_row(dataset, index, {})
+                dataset = datasets.edit_row(dataset, index, {})
             else:
                 metadata = request.POST.get("metadata", "").strip() or "{}"
                 messages_raw = request.POST.get("messages", "").strip()
-                datasets.edit_row(
+                dataset = datasets.edit_row(
                     dataset,
                     index,
                     {
@@ -138,6 +142,7 @@ def row_edit(request: HttpRequest, pk: int, index: int) -> HttpResponse:
                         "metadata": metadata,
                     },
                 )
+            datasets_audit.row_edited(dataset, index, deleted=bool(request.POST.get("delete")))
             messages.success(request, "Saved as a new version.")
             return redirect("console:evals-dataset", pk=pk)
         except DatasetError as exc:
@@ -326,9 +331,11 @@ def experiment_row(request: HttpRequest, pk: int, index: int) -> HttpResponse:
 def experiment_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     experiment = get_object_or_404(Experiment, pk=pk)
     if fmt == "csv":
+        datasets_audit.experiment_exported(experiment, "csv")
         return csv_response(experiment)
     if fmt != "json":
         return HttpResponseBadRequest("csv or json")
+    datasets_audit.experiment_exported(experiment, "json")
     response = HttpResponse(json_document(experiment), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="experiment-{experiment.pk}.json"'
     return response
@@ -377,6 +384,13 @@ def review(request: HttpRequest, pk: int) -> HttpResponse:
                 cell.scores = {**cell.scores, "human": value}
                 cell.save(update_fields=["scores"])
                 summary.refresh(experiment)
+                audit.record(
+                    "review",
+                    object_type="experiment",
+                    object_id=experiment.pk,
+                    object_name=experiment.name,
+                    changes={"row": pending["row"], "column": column, "human": value},
+                )
         request.session.pop(session_key, None)
         return redirect(f"{reverse('console:evals-review', args=[pk])}?column={column}")
     candidates = _review_candidates(experiment, column)

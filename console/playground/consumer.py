@@ -2,13 +2,18 @@
 (gateway/policy/roles.py). The page sends
 ``run`` (a new comparison), ``continue`` (a follow-up to every column of one) and
 ``stop``; the socket answers with ``comparison``, ``tick`` (new text and live metrics
-of every running column), ``column_done``, ``turn_done`` and ``error`` messages."""
+of every running column), ``column_done``, ``turn_done`` and ``error`` messages.
+
+Every turn runs as the signed-in user: their console key for the team the message names
+(``team``: a team id, "" for no team, absent for their default), so the key's, the
+team's and the user's limits and the route team check apply and the journal names the
+key (``gateway.policy.console_keys``). A refusal by the service (budget spent, a route
+of another team) is the column's error and one journal row."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from typing import Any
 
@@ -18,7 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from console.models import Comparison
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, TurnRun
-from gateway.policy import registry, roles
+from gateway.policy import authorization, console_keys, registry, roles
 from gateway.server import runtime
 
 log = logging.getLogger(__name__)
@@ -26,9 +31,10 @@ log = logging.getLogger(__name__)
 FORBIDDEN = 4403
 
 
-def console_key(username: str) -> registry.KeyEntry:
-    """The key playground runs are made (and journaled) with."""
-    return dataclasses.replace(registry.MASTER, name=f"console:{username}", prefix="console")
+def console_key(user_id: int, team: object = console_keys.DEFAULT) -> registry.KeyEntry:
+    """The key a user's playground runs are made (and journaled) with, for ``team`` (sync:
+    the database is asked who they are now)."""
+    return console_keys.key_for(user_id, team, "playground.use")
 
 
 def usable_mcp_servers(actor: roles.Actor) -> list[str]:
@@ -41,7 +47,7 @@ def usable_mcp_servers(actor: roles.Actor) -> list[str]:
 
 def is_staff(user: Any) -> bool:
     """Whether ``user``'s role may use the playground (the name predates roles)."""
-    return roles.may_connect(roles.actor_for_user(user), "playground")
+    return bool(authorization.decide(roles.actor_for_user(user), "socket.connect", "playground"))
 
 
 class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
@@ -67,21 +73,22 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                 return
             if self.turn_task is not None and not self.turn_task.done():
                 raise specs.SpecError("a run is in progress: stop it first")
+            if action not in ("run", "continue"):
+                raise specs.SpecError(f"unknown action {action!r}")
+            key = await self._key(content.get("team"))
             if action == "run":
                 comparison = await self._create(content.get("spec"))
-                await self._start_turn(comparison, 0)
-            elif action == "continue":
+                await self._start_turn(comparison, 0, key)
+            else:
                 followup = content.get("followup", content.get("message"))
                 comparison, turn = await self._add_followup(content.get("comparison"), followup)
-                await self._start_turn(comparison, turn)
-            else:
-                raise specs.SpecError(f"unknown action {action!r}")
-        except specs.SpecError as exc:
+                await self._start_turn(comparison, turn, key)
+        except (specs.SpecError, console_keys.ConsoleIdentityRefused) as exc:
             await self.send_json({"type": "error", "message": str(exc)})
 
     # --- turns ----------------------------------------------------------------------------
 
-    async def _start_turn(self, comparison: Comparison, turn: int) -> None:
+    async def _start_turn(self, comparison: Comparison, turn: int, key: registry.KeyEntry) -> None:
         columns = []
         shared = specs.parse_params(comparison.params, "shared parameters")
         for index, spec in enumerate(comparison.columns):
@@ -117,7 +124,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             }
         )
         self.turn = TurnRun(columns, self.send_json, blind=comparison.blind)
-        self.turn_task = asyncio.create_task(self._run_turn(comparison, turn, self.turn))
+        self.turn_task = asyncio.create_task(self._run_turn(comparison, turn, self.turn, key))
 
     def _column_head(self, comparison: Comparison, index: int) -> dict[str, Any]:
         spec = comparison.columns[index]
@@ -126,10 +133,12 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             head.update(route=spec["route"], dialect=spec["dialect"], params=spec.get("params"))
         return head
 
-    async def _run_turn(self, comparison: Comparison, turn: int, run: TurnRun) -> None:
+    async def _run_turn(
+        self, comparison: Comparison, turn: int, run: TurnRun, key: registry.KeyEntry
+    ) -> None:
         user_agent = dict(self.scope.get("headers") or []).get(b"user-agent", b"").decode()
         try:
-            await run.run(console_key(self.user.username), f"playground; {user_agent}"[:300])
+            await run.run(key, f"playground; {user_agent}"[:300])
         finally:
             results = [column.result() for column in run.columns]
             await self._save_results(comparison.pk, turn, results)
@@ -144,6 +153,10 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
                 await task
 
     # --- the database -----------------------------------------------------------------------
+
+    @database_sync_to_async
+    def _key(self, team: Any) -> registry.KeyEntry:
+        return console_key(self.user.pk, console_keys.parse_team(team))
 
     @database_sync_to_async
     def _create(self, raw: Any) -> Comparison:

@@ -18,6 +18,7 @@ from console.playground.stream import TranscriptReader, error_message
 from gateway.core import service
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
+from gateway.telemetry.attribution import SESSION_HEADER
 
 TICK_SECONDS = 0.05
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -153,8 +154,12 @@ def _header(headers: service.Headers, name: bytes) -> str:
     return ""
 
 
-async def run_column(column: ColumnRun, key: KeyEntry, user_agent: str) -> None:
-    """Stream one column to the end (or until cancelled: the upstream is closed)."""
+async def run_column(
+    column: ColumnRun, key: KeyEntry, user_agent: str, *, session: str = ""
+) -> None:
+    """Stream one column to the end (or until cancelled: the upstream is closed).
+    ``key``: the console key of the user it runs as; ``session`` tags its journal row (an
+    experiment's, a scoring run's)."""
     column.started = time.perf_counter()
     column.state = "streaming"
     caller = service.Caller(
@@ -163,9 +168,13 @@ async def run_column(column: ColumnRun, key: KeyEntry, user_agent: str) -> None:
         user_agent=user_agent,
         mcp_servers=column.mcp_servers,
         watch_mcp=column.mcp_step if column.mcp_servers else None,
+        session=session,
     )
+    headers = {SESSION_HEADER: session} if session else {}
     try:
-        reply = await service.handle("chat", column.dialect, orjson.dumps(column.body), {}, caller)
+        reply = await service.handle(
+            "chat", column.dialect, orjson.dumps(column.body), headers, caller
+        )
         column.status = reply.status
         column.request_id = _header(reply.headers, b"x-request-id") or caller.request_id
         column.deployment = _header(reply.headers, b"x-switchyard-deployment")

@@ -28,7 +28,7 @@ from console.readiness import default_routes
 from console.templatetags.console import significant_usd
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import RequestBody, RequestLog, Route
-from gateway.policy import roles
+from gateway.policy import console_keys, roles
 
 HISTORY_SIZE = 30
 
@@ -158,6 +158,8 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         "efforts": specs.EFFORTS,
         "dialects": specs.DIALECTS,
         "mcp_servers": usable_mcp_servers(actor_of(request)),
+        # the team each run is charged to and limited by (its console key's)
+        "teams": console_keys.team_choices(actor_of(request)),
         "grid": _grid(comparison) if comparison else [],
         "blind_metrics": {"hidden": True},
         "history": _comparisons(request)[:HISTORY_SIZE],

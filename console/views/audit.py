@@ -18,8 +18,12 @@ from gateway.telemetry import audit, audit_query, logquery
 from gateway.telemetry.models import AuditEvent
 
 PAGE = 50
-ACTIONS = ["create", "update", "delete", "import", "login", "login_failed"]
-SOURCES = ["console", "api", "admin", "import", "command", "login", "system"]
+ACTIONS = [
+    "create", "update", "delete", "import", "login", "login_failed", "export", "start",
+    "cancel", "resume", "review", "row_edit", "row_delete", "tool_call", "sso_provision", "post",
+    "put", "patch",
+]  # fmt: skip
+SOURCES = ["console", "api", "admin", "import", "command", "login", "sso", "system"]
 
 
 class AuditFilterForm(forms.Form):
@@ -90,7 +94,9 @@ def audit_export(request: HtmxHttpRequest) -> HttpResponse:
     except logquery.InvalidFilter as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
     stamp = f"{timezone.now():%Y-%m-%d}"
-    if request.GET.get("format") == "json":
+    fmt = "json" if request.GET.get("format") == "json" else "csv"
+    audit.exported("audit", f"audit log as {fmt} ({request.GET.urlencode()[:200]})")
+    if fmt == "json":
         body = json.dumps(
             [audit_query.as_dict(e) for e in rows.iterator(chunk_size=2000)], default=str
         )

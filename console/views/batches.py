@@ -16,6 +16,7 @@ from gateway.core.batches import api as batches
 from gateway.core.batches.models import Batch
 from gateway.core.files import api as files
 from gateway.policy import registry
+from gateway.telemetry import audit
 
 PAGE = 50
 
@@ -68,6 +69,7 @@ def batch_cancel(request: HtmxHttpRequest, batch_id: str) -> HttpResponse:
     if batch is None:
         raise Http404
     batches.cancel(registry.MASTER, batch.id, batch.api)
+    audit.record("cancel", object_type="batch", object_id=batch.id, detail=f"{batch.api} batch")
     from gateway.core.batches import runner
 
     runner.wake()
@@ -88,6 +90,7 @@ def batch_download(request: HtmxHttpRequest, batch_id: str, which: str) -> HttpR
         data = files.content(registry.MASTER, file_id)
     else:
         raise Http404
+    audit.exported("batch", f"{batch.api} batch {which}", object_id=batch.id)
     reply = HttpResponse(data, content_type="application/jsonl")
     reply["Content-Disposition"] = f'attachment; filename="{batch.id}_{which}.jsonl"'
     return reply

@@ -12,6 +12,7 @@ from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
 from gateway.ops.litellm.parse import ConfigError, parse_config
 from gateway.ops.litellm.plan import plan_import
+from gateway.telemetry import audit
 
 TEMPLATE = "console/config_import.html"
 
@@ -19,6 +20,7 @@ TEMPLATE = "console/config_import.html"
 @staff_required
 def config_export(request: HtmxHttpRequest) -> HttpResponse:
     response = HttpResponse(export_config(), content_type="application/yaml; charset=utf-8")
+    audit.exported("config", "LiteLLM config.yaml")
     response["Content-Disposition"] = 'attachment; filename="config.yaml"'
     return response
 

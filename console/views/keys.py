@@ -1,6 +1,7 @@
 """Virtual keys: create (the raw key shown once), edit limits in place (the row swaps
 to a form and back with htmx), revoke, usage and spend per key. Every change goes
-through ``gateway.policy.keys`` like the API and the CLI."""
+through ``gateway.policy.keys`` like the API and the CLI, and what a key may hold is
+the same ``key.grant`` rule the API asks."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from console.decorators import actor_of, forbidden, staff_required
 from console.forms import KeyForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import ApiKey
+from gateway.policy import authorization, roles
 from gateway.policy import keys as key_ops
-from gateway.policy import roles
 
 TEMPLATE = "console/keys.html"
 USAGE_DAYS = 30
@@ -54,18 +55,29 @@ def _context(request: HtmxHttpRequest, **extra) -> dict:
     return {"keys": keys, "usage_days": USAGE_DAYS, "can_edit": actor.can("keys.edit"), **extra}
 
 
-def _owner_fields(request: HtmxHttpRequest, data: dict) -> dict | None:
-    """team, user and scopes from the form, or None when this user may not give them."""
+def _owner_fields(request: HtmxHttpRequest, data: dict) -> dict:
+    """team, user and scopes from the form (a member's or editor's key is their own
+    unless they name its user)."""
     actor = actor_of(request)
     team, user = data.get("team"), data.get("user")
     if user is None and not actor.everywhere:
-        user = request.user  # a member's or editor's key is their own
-    if not roles.may_assign_key(actor, team.pk if team else None, user.pk if user else None):
-        return None
+        user = request.user
     fields = {"team": team, "user": user}
     if "management" in data:
         fields["scopes"] = ["management"] if data["management"] else []
     return fields
+
+
+def _refusal(request: HtmxHttpRequest, fields: dict, key: ApiKey | None = None) -> str:
+    """Why ``key.grant`` refuses what ``fields`` make of the key ("" if it does not;
+    the same rule as /api). A field that does not parse is left to the save's
+    ValidationError, shown on the form."""
+    try:
+        clean = key_ops.clean_fields(fields)
+    except ValidationError:
+        return ""
+    decision = authorization.decide(actor_of(request), "key.grant", key_ops.proposed(clean, key))
+    return "" if decision else decision.reason
 
 
 @staff_required
@@ -80,24 +92,30 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
     created = None
     if form.is_valid():
         data = form.cleaned_data
-        owner = _owner_fields(request, data)
-        if owner is None:
-            return forbidden(request, "A key may only belong to your own teams and to you.")
+        fields = {
+            "name": data["name"],
+            "routes": [r.name for r in data["routes"]],
+            "rpm_limit": data["rpm_limit"],
+            "tpm_limit": data["tpm_limit"],
+            "budget_usd": data["budget_usd"],
+            "budget_period": data["budget_period"],
+            "max_budget_per_user": data["max_budget_per_user"],
+            "expires_at": data["expires_at"],
+            **_owner_fields(request, data),
+            "mcp_allowed": data["mcp_allowed"],
+        }
+        # an empty form field is one left out: a member's key gets their team's values
+        given = {f: v for f, v in fields.items() if v is not None}
+        fields = key_ops.defaults_for(actor_of(request), given)
+        refusal = _refusal(request, fields)
+        if refusal:
+            return forbidden(request, refusal)
         try:
-            created = key_ops.create_key(
-                name=data["name"],
-                routes=[r.name for r in data["routes"]],
-                rpm_limit=data["rpm_limit"],
-                tpm_limit=data["tpm_limit"],
-                budget_usd=data["budget_usd"],
-                budget_period=data["budget_period"],
-                max_budget_per_user=data["max_budget_per_user"],
-                expires_at=data["expires_at"],
-                **owner,
-                mcp_allowed=data["mcp_allowed"],
-            )
+            created = key_ops.create_key(**fields)
         except ValidationError as exc:
             show_errors(form, exc)
+        else:
+            key_ops.audit_minted(actor_of(request), created.key)
     if created is not None:
         form = KeyForm(actor=actor_of(request))
     context = _context(request, form=form, created=created)
@@ -139,7 +157,7 @@ def _edit_ids(pk: int) -> str:
 def _changeable(request: HtmxHttpRequest, pk: int) -> ApiKey | None:
     """The key if this user may change it (404 if they may not even see it)."""
     key = get_object_or_404(_keys(request), pk=pk)
-    return key if roles.may_change_key(actor_of(request), key) else None
+    return key if authorization.decide(actor_of(request), "key.change", key) else None
 
 
 @staff_required
@@ -152,11 +170,15 @@ def key_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form = KeyForm(request.POST, auto_id=_edit_ids(pk), actor=actor)
         saved = False
         if form.is_valid():
-            owner = _owner_fields(request, form.cleaned_data)
-            if owner is None:
-                return forbidden(request, "A key may only belong to your own teams and to you.")
+            changes = {
+                **_changes(key, form.cleaned_data),
+                **_owner_fields(request, form.cleaned_data),
+            }
+            refusal = _refusal(request, changes, key)
+            if refusal:
+                return forbidden(request, refusal)
             try:
-                key_ops.update_key(key, **_changes(key, form.cleaned_data), **owner)
+                key_ops.update_key(key, **changes)
                 saved = True
             except ValidationError as exc:
                 show_errors(form, exc)

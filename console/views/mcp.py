@@ -1,6 +1,11 @@
 """MCP servers: list with status and recent calls, add and edit, test the connection
 (its tools with their input schemas), call a tool from a JSON form (as the master key,
-journaled like a call through /mcp), delete. All through ``gateway.mcp.admin``."""
+journaled like a call through /mcp), delete. All through ``gateway.mcp.admin``.
+
+Stdio servers run commands on the gateway's host, which is the operator's power (rule
+``mcp_server.stdio``): unless the operator sets ``SWITCHYARD_STDIO_MCP_SERVERS``, the form
+offers no stdio transport, and a stdio server (from the operator's config import) is shown
+read-only; it may still be tested, called and deleted."""
 
 from __future__ import annotations
 
@@ -13,20 +18,25 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import staff_required
+from console.decorators import actor_of, staff_required
 from console.forms import McpServerForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
+from gateway.ops.admin_ops import check_mcp_server_save
+from gateway.policy.authorization import Denied, decide
 from gateway.policy.url_secrets import mask_url
+from gateway.telemetry import audit
 
 TEMPLATE = "console/mcp_servers.html"
 RECENT_CALLS = 20
 
 
-def _context(**extra) -> dict:
+def _context(request: HtmxHttpRequest, **extra) -> dict:
     servers = list(McpServer.objects.all())
+    stdio = bool(decide(actor_of(request), "mcp_server.stdio"))
     for server in servers:
+        server.read_only = server.transport == McpServer.Transport.STDIO and not stdio
         server.target = (
             " ".join([server.command, *server.args])
             if server.transport == McpServer.Transport.STDIO
@@ -39,17 +49,24 @@ def _context(**extra) -> dict:
 @staff_required
 def mcp_list(request: HtmxHttpRequest) -> HttpResponse:
     template = TEMPLATE + "#recent-calls" if request.htmx else TEMPLATE
-    return render(request, template, _context())
+    return render(request, template, _context(request))
 
 
 def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
-    if request.method == "POST":
-        form = McpServerForm(request.POST)
+    actor = actor_of(request)
+    stdio = bool(decide(actor, "mcp_server.stdio", server))
+    read_only = server is not None and server.transport == McpServer.Transport.STDIO and not stdio
+    if request.method == "POST" and not read_only:
+        form = McpServerForm(request.POST, stdio=stdio)
         if form.is_valid():
+            values, bearer = form.values(), form.bearer_change()
             try:
-                saved = mcp_admin.save_server(server, form.values(), bearer=form.bearer_change())
+                check_mcp_server_save(actor, server, values, bearer=bearer)
+                saved = mcp_admin.save_server(server, values, bearer=bearer)
             except ValidationError as exc:
                 show_errors(form, exc)
+            except Denied as exc:
+                form.add_error(None, exc.reason)
             else:
                 return go_to(request, reverse("console:mcp-tools", args=[saved.pk]))
     else:
@@ -68,11 +85,15 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "connect_timeout": server.connect_timeout,
                 "call_timeout": server.call_timeout,
             }
-        form = McpServerForm(initial=initial)
+        form = McpServerForm(initial=initial, stdio=stdio, read_only=read_only)
     template = "console/mcp_server_form.html"
     if request.htmx:
         template += "#mcp-form"
-    return render(request, template, {"form": form, "server": server})
+    status = 403 if read_only and request.method == "POST" else 200
+    context = {"form": form, "server": server, "read_only": read_only}
+    if read_only:
+        context["read_only_reason"] = decide(actor, "mcp_server.stdio", server).reason
+    return render(request, template, context, status=status)
 
 
 @staff_required
@@ -147,6 +168,14 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 return calls.error_result(exc.message)
 
         answer = async_to_sync(run)()
+        audit.record(
+            "tool_call",
+            object_type="mcp_server",
+            object_id=server.pk,
+            object_name=server.name,
+            changes={"tool": tool, "is_error": bool(answer.is_error)},
+            detail="tool called from the console as the master key",
+        )
         result = {
             "is_error": bool(answer.is_error),
             "text": json.dumps(

@@ -55,7 +55,7 @@ def _card(request: HtmxHttpRequest, route: Route, **extra) -> HttpResponse:
 
 def _whole_page(request: HtmxHttpRequest, status: int = 200, **extra) -> HttpResponse:
     context = {
-        "routes": _with_usage(_routes()),
+        "routes": _with_usage(roles.visible_routes(actor_of(request), _routes())),
         "usage_days": USAGE_DAYS,
         "has_providers": Provider.objects.exists(),
         **extra,
@@ -110,7 +110,7 @@ def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
 @staff_required
 def route_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
-        form = RouteForm(request.POST)
+        form = RouteForm(request.POST, actor=actor_of(request))
     else:
         form = RouteForm(initial={"name": request.GET["name"]} if request.GET.get("name") else None)
     then = _then(request.POST if request.method == "POST" else request.GET)
@@ -139,7 +139,7 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if (refused := _refused(request, route)) is not None:
         return refused
     if request.method == "POST":
-        form = RouteForm(request.POST)
+        form = RouteForm(request.POST, actor=actor_of(request), attached=route.mcp_servers)
         saved = _save(form, lambda values: admin_ops.save_route(route, values))
         if saved is not None:
             _set_teams(request, saved, form)
@@ -203,7 +203,10 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         request.POST or None, initial=suggested or None, picker=f"models-r{pk}-new"
     )
     if request.method == "POST":
-        saved = _save(form, lambda values: admin_ops.save_deployment(route, None, values))
+        saved = _save(
+            form,
+            lambda values: admin_ops.save_deployment(route, None, values, actor=actor_of(request)),
+        )
         if saved is not None:
             if request.htmx:
                 return _card(request, route)
@@ -228,7 +231,12 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     picker = f"models-d{pk}"
     if request.method == "POST":
         form = DeploymentForm(request.POST, picker=picker)
-        saved = _save(form, lambda values: admin_ops.save_deployment(route, deployment, values))
+        saved = _save(
+            form,
+            lambda values: admin_ops.save_deployment(
+                route, deployment, values, actor=actor_of(request)
+            ),
+        )
         if saved is not None:
             if request.htmx:
                 return _card(request, route)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest
-from gateway.telemetry import spend
+from gateway.telemetry import audit, spend
 
 # window -> (label, span, chart bucket)
 WINDOWS = {
@@ -187,5 +187,6 @@ def spend_csv(request: HtmxHttpRequest) -> HttpResponse:
         "".join(spend.csv_lines(names, rows, bucket)), content_type="text/csv; charset=utf-8"
     )
     name = f"switchyard-spend-{'-'.join(names)}-{window}-{timezone.now():%Y-%m-%d}.csv"
+    audit.exported("spend", f"spend CSV by {', '.join(names)} over {window}")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -7,6 +7,7 @@ form stays there for the break-glass accounts), logged, never a 500."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -22,7 +23,7 @@ from console.views.auth import SignInForm
 from gateway.env import env_str
 from gateway.policy import sso
 from gateway.policy.login_throttle import client_address
-from gateway.policy.sso_users import oidc_client, provision
+from gateway.policy.sso_users import oidc_client, provision, verified_claims
 from gateway.telemetry import audit
 
 logger = logging.getLogger("gateway.sso")
@@ -94,7 +95,9 @@ def sso_start(request: HttpRequest) -> HttpResponse:
 def sso_callback(request: HttpRequest) -> HttpResponse:
     cfg = _config()
     try:
-        token = oidc_client(cfg).authorize_access_token(request)
+        claims = verified_claims(oidc_client(cfg), request)
+    except sso.SsoRefused as exc:
+        return refused(request, f"Not signed in: {exc}.", 400)
     except MismatchingStateError:
         return refused(
             request,
@@ -115,14 +118,37 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
             f"The identity provider at {_host(cfg)} could not be reached ({type(exc).__name__}).",
             502,
         )
-    claims = token.get("userinfo")
-    if not claims:
-        return refused(request, "The identity provider sent no ID token.", 400)
     try:
-        user = provision(sso.identity_from_claims(claims, cfg), set(cfg.team_map.values()))
+        identity = sso.identity_from_claims(claims, cfg)
+        origin = audit.actor_of(request)
+        newcomer = audit.Actor("user", identity.username, "", "sso", origin.ip, origin.user_agent)
+        with audit.acting(newcomer), audit.via("sso"):
+            user = provision(
+                identity, set(cfg.team_map.values()), lambda u, new: _provisioned(identity, u, new)
+            )
     except sso.SsoRefused as exc:
         return refused(request, f"Signed in at {_host(cfg)}, but {exc}.", 403)
     login(request, user, backend=BACKEND)
     logger.info("sso: %s signed in from %s", user, client_address(request))
     target = request.session.pop(NEXT_KEY, "") or resolve_url("console:dashboard")
     return HttpResponseRedirect(target)
+
+
+def _provisioned(identity: sso.SsoIdentity, user: Any, created: bool) -> None:
+    """One event per single sign-on: the user created or found, and the role and teams
+    the provider's claims gave (the rows those changes write name the same person)."""
+    audit.record(
+        "sso_provision",
+        object_type="user",
+        object_id=user.pk,
+        object_name=user.get_username(),
+        changes={"created": created, "role": identity.role, "teams": list(identity.teams)},
+        detail=f"role and teams from the claims of {identity.issuer} (sub {identity.subject})",
+        actor=audit.Actor(
+            "user", user.get_username(), str(user.pk), "sso", *_origin_of(audit.current_actor())
+        ),
+    )
+
+
+def _origin_of(actor: audit.Actor) -> tuple[str | None, str]:
+    return actor.ip, actor.user_agent

@@ -24,7 +24,8 @@ from console.forms import CommaList, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
-from gateway.policy import roles
+from gateway.policy import authorization, roles
+from gateway.policy import keys as key_ops
 
 USAGE_DAYS = 30
 TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]
@@ -180,12 +181,16 @@ def user_list(request: HtmxHttpRequest) -> HttpResponse:
         .select_related("switchyard")
         .prefetch_related("memberships__team")
     )
+    actor = actor_of(request)
     for user in users:
         user.role = roles.role_of_any(user)
+        user.limits = key_ops.user_limits(user)
+        user.can_limit = bool(authorization.decide(actor, "user.limit", user))
     context = {
         "users": users,
         "roles": roles.ROLES,
-        "can_edit": actor_of(request).can("users.edit"),
+        "periods": ApiKey.Period.choices,
+        "can_edit": actor.can("users.edit"),
     }
     return render(request, "console/users.html", context)
 
@@ -202,4 +207,35 @@ def user_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         roles.set_role(user, form.cleaned_data["role"])
         messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    return go_to(request, reverse("console:users") + f"#user-{pk}")
+
+
+class UserLimitsForm(forms.Form):
+    rpm_limit = forms.IntegerField(required=False, min_value=1, label="Requests / min")
+    tpm_limit = forms.IntegerField(required=False, min_value=1, label="Tokens / min")
+    budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
+    budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial="month")
+
+
+@staff_required
+@require_POST
+def user_limits(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A user's own limits, counted across every key they own (owners; admins for users
+    below owner: rule user.limit, as /api/user-limits)."""
+    user = get_object_or_404(get_user_model(), pk=pk)
+    decision = authorization.decide(actor_of(request), "user.limit", user)
+    if not decision:
+        return forbidden(request, decision.reason)
+    form = UserLimitsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Limits must be positive numbers (empty: none).")
+    else:
+        try:
+            key_ops.save_user_limits(user, form.cleaned_data)
+        except ValidationError as exc:
+            messages.error(
+                request, "; ".join(f"{f}: {' '.join(m)}" for f, m in exc.message_dict.items())
+            )
+        else:
+            messages.success(request, f"Saved {user.get_username()}'s limits.")
     return go_to(request, reverse("console:users") + f"#user-{pk}")

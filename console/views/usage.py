@@ -14,6 +14,7 @@ from console import usage as usage_data
 from console.decorators import actor_of, staff_required
 from console.views.common import HtmxHttpRequest
 from gateway.policy import roles
+from gateway.telemetry import audit
 
 
 @staff_required
@@ -38,5 +39,6 @@ def usage_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
         content_type="text/csv; charset=utf-8",
     )
     name = f"switchyard-usage-{window}-{timezone.now():%Y-%m-%d}.csv"
+    audit.exported("usage", f"usage CSV over {window}")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

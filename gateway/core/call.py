@@ -326,7 +326,7 @@ class Call:
         if route is not None and route.shadow_routes and not self.caller.shadow_of:
             primary = shadow.Primary(
                 rec.request_id, self.endpoint, self.dialect, self.raw, self.headers_in,
-                self.path_fields, status,
+                self.path_fields, status, self.caller.key,
             )  # fmt: skip
             if mirror_handler is not None:
                 shadow.consider(route, primary, mirror_handler)

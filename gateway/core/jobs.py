@@ -44,14 +44,16 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.mcp import hosted as hosted_mcp
-from gateway.policy import prefix_affinity, registry, routing
+from gateway.policy import authorization, prefix_affinity, registry, routing
 from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers import passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
 from gateway.telemetry import tracing
 from gateway.types import (
     ChatRequest,
     ChatResponse,
+    McpServer,
     Text,
     Usage,
 )
@@ -179,7 +181,7 @@ class _Routed(_Job):
                 self.plan(route),
                 attempt,
                 call.record.attempts,
-                self.key.allows,
+                self.key,
                 prefix=self.prefix_key,
             )
             if call.state is not None and call.state.keeps:
@@ -204,7 +206,7 @@ class _Routed(_Job):
             self.plan(route),
             open_stream,
             call.record.attempts,
-            self.key.allows,
+            self.key,
             outcome,
             prefix=self.prefix_key,
         )
@@ -250,7 +252,7 @@ class _Chat(_Routed):
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
         if self.request is not None and self.request.mcp_servers:
             _check_mcp_permissions(self.key, self.request)
-        hosted_mcp.attach(self.request, route.mcp_servers)
+        _attach_route_servers(self.key, self.request, route.mcp_servers)
         if self.call.caller.mcp_servers:
             hosted_mcp.attach(self.request, self.call.caller.mcp_servers)
         if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
@@ -342,20 +344,41 @@ class _Chat(_Routed):
 
 def _check_mcp_permissions(key: KeyEntry, request: ChatRequest) -> None:
     """A registered MCP server the caller names (not one its route attaches) is used
-    as the key's MCP permissions allow, as on ``/mcp``: a server it may not see is a
-    403, a server it may use some tools of offers only those."""
+    as the key's MCP grant allows (``mcp.server.use``, as on ``/mcp``): a server it may
+    not see is a 403, a server it may use some tools of offers only those."""
     from gateway.errors import PermissionDenied
-    from gateway.mcp import permissions
 
     for server in request.mcp_servers:
         if server.url is not None:
             continue  # the caller's own server, reached with the caller's headers
         name = server.registered or server.label
-        if not permissions.allows_server(key, name):
-            raise PermissionDenied(f"this API key may not use the MCP server {name!r}")
-        tools = permissions.tools_allowed(key, name)
-        if tools is not None:
-            server.allowed = [t for t in (server.allowed or tools) if t in tools]
+        decision = authorization.decide(key, "mcp.server.use", name)
+        if not decision.allowed:
+            raise PermissionDenied(decision.reason)
+        _narrow(key, server, name)
+
+
+def _narrow(key: KeyEntry, server: McpServer, name: str) -> None:
+    """Offer only the tools of registered server ``name`` the key's grant names."""
+    tools = mcp_rules.tools_granted(key, name)
+    if tools is not None:
+        asked = tools if server.allowed is None else server.allowed
+        server.allowed = [t for t in asked if t in tools]
+
+
+def _attach_route_servers(
+    key: KeyEntry, request: ChatRequest | None, names: tuple[str, ...]
+) -> None:
+    """Attach the route's registered servers the key has a grant on, offering only the
+    tools granted: attaching a server to a route is an editor's act, using it is the
+    key's grant, so a key without one gets none of that server's tools."""
+    if request is None or not names:
+        return
+    granted = tuple(n for n in names if authorization.decide(key, "mcp.server.use", n).allowed)
+    have = len(request.mcp_servers)
+    hosted_mcp.attach(request, granted)
+    for server in request.mcp_servers[have:]:
+        _narrow(key, server, server.registered or server.label)
 
 
 def _mcp_passes(route: RouteEntry, call: Call) -> bool:
@@ -385,7 +408,7 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
             return await adapter.complete(upstream, deployment, call.exchange)
 
         plan = job.plan(route)
-        return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key.allows)
+        return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key)
 
     loop = hosted_mcp.Loop(
         job.request,
@@ -396,6 +419,8 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
         inline_text=not call.codec.renders_hosted,
         watch=call.caller.watch_mcp,
+        key=job.key,
+        vouched=call.caller.mcp_servers,
     )
     call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
     if job.stream:

@@ -177,7 +177,7 @@ class _Media(_Routed):
                 return payload, usage, kind
 
             payload, usage, kind = await routing.run(
-                snapshot, self.plan(route), attempt, call.record.attempts, self.key.allows
+                snapshot, self.plan(route), attempt, call.record.attempts, self.key
             )
             call.capture_outbound(self.summary(payload, kind))
             call.finish(status=200, usage=usage, finish_reason="stop")
@@ -197,7 +197,7 @@ class _Media(_Routed):
 
         outcome = call.stream_outcome = routing.StreamOutcome()
         kind, first, iterator = await routing.run(
-            snapshot, self.plan(route), open_stream, call.record.attempts, self.key.allows, outcome
+            snapshot, self.plan(route), open_stream, call.record.attempts, self.key, outcome
         )
         call.release_deployment = routing.hold(call.deployment.id)  # type: ignore[union-attr]
         kind = kind or self.content_type

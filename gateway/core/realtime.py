@@ -376,7 +376,7 @@ async def open_session(
         intent = query.get("intent")
         if intent is not None and intent not in INTENTS:
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
-        hold = budget_estimate.hold_for(key, route, 0, None)
+        hold = budget_estimate.session_hold(key)
         call.reservation = await limits.admit(key, route.name, 0, hold, route_teams=route.teams)
     except GatewayError as error:
         raise Refused(call, error) from None
@@ -408,7 +408,7 @@ async def open_session(
     # session's end gives the deployment's verdict (``call.stream_outcome``)
     outcome = call.stream_outcome = routing.StreamOutcome()
     upstream = await routing.run(
-        registry.current(), plan, attempt, call.record.attempts, key.allows, outcome
+        registry.current(), plan, attempt, call.record.attempts, key, outcome
     )
     assert call.deployment is not None
     call.release_deployment = routing.hold(call.deployment.id)  # in flight (least_busy)

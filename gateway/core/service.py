@@ -24,6 +24,7 @@ import orjson
 
 from gateway.core import call as _call_module
 from gateway.core import (
+    context_windows,
     media,
     shadow,
 )
@@ -48,9 +49,10 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     ModelNotFound,
+    PermissionDenied,
     ShuttingDown,
 )
-from gateway.policy import budget_estimate, limits, registry
+from gateway.policy import authorization, budget_estimate, limits, registry, routing
 from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.providers import wire
 from gateway.server import runtime
@@ -205,17 +207,35 @@ async def _fresh_route_for(call: Call, key: KeyEntry, model: Any) -> RouteEntry:
     return _route_for(call, key, model)
 
 
+def _answering(key: KeyEntry, route: RouteEntry) -> list[RouteEntry]:
+    """The other routes that may answer a request of ``key`` to ``route`` (its fallbacks
+    and context-window fallbacks it may call, as ``routing`` takes them), for the hold."""
+    reachable = context_windows.reachable_routes(registry.current(), route)[1:]
+    return [r for r in reachable if r.enabled and routing.may_call(key, r)]
+
+
 async def _serve(job: _Job) -> Reply | StreamReply:
     """The one request pipeline: route, prepare, admit (rate limits and budget), serve
     from the response cache if it may, else respond (upstream, through ``routing``)."""
     call, key = job.call, job.key
     job.check()
     route = await _fresh_route_for(call, key, job.body.get("model"))
+    # before anything reads the route: another team's route tells its caller nothing
+    allowed = authorization.decide(key, "route.call", route)
+    if not allowed:
+        raise PermissionDenied(allowed.reason)
     job = media.for_gemini_route(job, route)  # image output asked: an OpenAI image model
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
     hold = (
-        budget_estimate.hold_for(key, route, job.estimate, job.max_output())
+        budget_estimate.hold_for(
+            key,
+            route,
+            job.estimate,
+            job.max_output(),
+            text_output=call.endpoint in JOBS,  # media endpoints price other than tokens
+            reachable=lambda: _answering(key, route),
+        )
         if job.billable
         else None
     )
@@ -244,7 +264,7 @@ def list_models(key: KeyEntry) -> list[ModelInfo]:
     return [
         ModelInfo(id=name, created=route.created, owned_by="switchyard", display_name=name)
         for name, route in sorted(snapshot.routes.items())
-        if route.enabled and key.allows(name)
+        if route.enabled and authorization.decide(key, "route.call", route)
     ]
 
 

@@ -22,6 +22,10 @@ through the same service as any request:
   client key's rate limits or budget, and its cost shows under the shadow route;
 - it respects the shadow route's own limits: its deployments' caps, cooldowns and retry
   budget, as routing applies them to every request;
+- it goes only where the client's key may be mirrored (rule ``route.mirror``): a shadow
+  route limited to teams other than the key's is skipped (reason ``not_allowed``), so
+  an editor's shadow cannot send a team's traffic to another team's route. The key's
+  own route list is not asked: a mirror answers nobody and is billed to no key;
 - it is never stored (Responses ``store`` is turned off) and a Responses request that
   continues a stored conversation (``previous_response_id``) is not mirrored (the
   conversation belongs to the client's key).
@@ -40,6 +44,8 @@ from typing import Any
 import orjson
 
 from gateway.env import env_float, env_int
+from gateway.policy import registry
+from gateway.policy.authorization import decide
 from gateway.policy.registry import KeyEntry, RouteEntry
 from gateway.server import loop_lag
 from gateway.server.background import in_background
@@ -75,6 +81,7 @@ class Primary:
     headers: Mapping[str, str]
     path_fields: Mapping[str, Any] | None
     status: int
+    key: KeyEntry | None = None  # the client's: mirrored only where it may be (route.mirror)
 
 
 # the service's entry point: (endpoint, dialect, raw, headers, shadow_of, path_fields)
@@ -127,6 +134,15 @@ def mirrored_body(primary: Primary, shadow_route: str) -> tuple[bytes, Mapping[s
     return orjson.dumps(body), path_fields
 
 
+def may_mirror(primary: Primary, shadow_route: str) -> bool:
+    """Whether the primary's key may be mirrored to ``shadow_route`` (``route.mirror``); a route
+    that does not exist is left to the mirror's own 404, as before. No key: never."""
+    entry = registry.current().route(shadow_route)
+    if entry is None:
+        return True
+    return primary.key is not None and decide(primary.key, "route.mirror", entry).allowed
+
+
 def worth_mirroring(primary: Primary) -> bool:
     """A request the shadows can answer too: one of the generating endpoints, answered
     or failed upstream (a 4xx is the caller's own mistake), not a stored conversation."""
@@ -156,6 +172,9 @@ def consider(route: RouteEntry | None, primary: Primary, handle: Handler) -> int
     for name in route.shadow_routes:
         if saturated:
             skipped(route, name, "busy", primary)
+            continue
+        if not may_mirror(primary, name):
+            skipped(route, name, "not_allowed", primary)
             continue
         if _in_flight >= max_in_flight():
             skipped(route, name, "in_flight", primary)

@@ -168,7 +168,7 @@ async def _upload(request: _Request) -> tuple[int, Any, bytes]:
     """``POST /v1/files``: the body parsed as it arrives, the file written to the store
     as it comes (``upload_stream``); the row created once the bytes are committed."""
     from gateway.core.files import api as files
-    from gateway.core.files import store
+    from gateway.core.files import quota, store
 
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
@@ -177,6 +177,7 @@ async def _upload(request: _Request) -> tuple[int, Any, bytes]:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + ENVELOPE_SLACK:
         raise upload_stream.too_large(limit)
+    room = await db_work.arun(quota.check_start, request.key)  # refused here when full
     file_id = files.new_id()
     target = store.current()
 
@@ -191,6 +192,7 @@ async def _upload(request: _Request) -> tuple[int, Any, bytes]:
         limit + ENVELOPE_SLACK,
         lambda: target.writer(file_id),
         check_file,
+        room,
     )
     try:
         fields = upload.fields

@@ -4,9 +4,11 @@ Django's ASGI handler reads a request's whole body into a temporary file before 
 view runs, so authentication and size checks came after the upload: 300 MiB posted to
 ``/login/`` were written to disk (4.8 s) before a 403. ``BodyCapApp`` answers 413 from
 the ``Content-Length`` before anything is read, and stops a body without one (chunked)
-at the cap, answering 413 then. The /v1 API has its own caps (``api_body_cap``, read by
-``gateway.edge.endpoints``: SWITCHYARD_MAX_BODY_BYTES, 25 MB of audio) and never comes
-here.
+at the cap, answering 413 then. A body that may be larger than a form's (the
+playground, the config import, datasets) is taken only from a caller allowed there:
+anyone else is answered before it is read (``upload_gate``). The /v1 API has its own
+caps (``api_body_cap``, read by ``gateway.edge.endpoints``: SWITCHYARD_MAX_BODY_BYTES,
+25 MB of audio) and never comes here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from asgiref.sync import sync_to_async
 from django.conf import settings
+
+from gateway.edge import upload_gate
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -88,6 +93,13 @@ async def send_too_large(send: Send, cap: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def may_exceed_a_form(cap: int, declared: int | None) -> bool:
+    """Whether a body to a path with ``cap`` may be larger than a form's: then only a
+    caller allowed there may send it (``upload_gate``)."""
+    form_cap: int = settings.SWITCHYARD_MAX_FORM_BODY_BYTES
+    return cap > form_cap and (declared is None or declared > form_cap)
+
+
 class BodyCapApp:
     """Wraps Django's ASGI application with ``body_cap`` (see the module's docstring)."""
 
@@ -103,6 +115,11 @@ class BodyCapApp:
         if declared is not None and declared > cap:
             await send_too_large(send, cap)
             return
+        if may_exceed_a_form(cap, declared):  # who sends it, asked before it is read
+            refusal = await sync_to_async(upload_gate.check, thread_sensitive=False)(scope)
+            if refusal is not None:
+                await upload_gate.send(refusal, send)
+                return
         if declared is not None:  # the server delivers no more than it declared
             await self.app(scope, receive, send)
             return

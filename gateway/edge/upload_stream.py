@@ -4,7 +4,8 @@ as it arrives: each chunk goes through the streaming form parser
 pieces of ``FLUSH_BYTES`` (written in a worker thread, off the event loop), so a
 worker holds about one piece of an upload at a time, whatever its size.
 
-Past ``file_limit`` bytes of file (or ``body_limit`` of body) the upload stops there
+Past ``file_limit`` bytes of file (or ``body_limit`` of body), or past what is left of
+the key's storage ``quota`` (``gateway.core.files.quota``), the upload stops there
 with a 413; a malformed body is a 400; a client that goes away is a
 ``CancelledError``. In every one of those cases the writer is aborted: nothing of the
 upload is left in the store. On success the caller owns the writer (commit or abort)."""
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.codecs.openai_media.form_stream import Field, FileData, FileEnd, FileStart, FormStream
+from gateway.core.files.quota import Quota
 from gateway.core.files.store import Writer
 from gateway.errors import InvalidRequest, RequestTooLarge
 
@@ -45,11 +47,13 @@ async def receive_upload(
     body_limit: int,
     open_writer: Callable[[], Writer],
     check_file: Callable[[dict[str, str], str], None] = lambda fields, filename: None,
+    quota: Quota | None = None,
 ) -> Upload:
     """The upload's text fields and its ``file`` part, written through a writer from
     ``open_writer`` (called in a thread when the part begins). ``check_file(fields so
     far, filename)`` may refuse the file before any of it is written (the purpose and
-    the file's name, when the form sends the purpose first, as the SDKs do)."""
+    the file's name, when the form sends the purpose first, as the SDKs do). ``quota``:
+    the key's, checked as the file arrives (None: no quota)."""
     form = FormStream(content_type)
     fields: dict[str, str] = {}
     writer: Writer | None = None
@@ -92,6 +96,8 @@ async def receive_upload(
                         size += len(event.data)
                         if size > file_limit:
                             raise too_large(file_limit)
+                        if quota is not None and size > quota.room:
+                            raise quota.exceeded()
                         pending += event.data
                         if len(pending) >= FLUSH_BYTES:
                             await flush()

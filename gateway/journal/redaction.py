@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from gateway.policy.url_secrets import mask_urls_in
+from gateway.journal.caller_credentials import redact_caller_credentials
+from gateway.policy.url_secrets import mask_urls_in, url_credentials
 
 REDACTED = "[redacted]"
 
@@ -30,23 +31,24 @@ _CASE_FOLD_ODDITIES = ("\u0130", "\u0131")
 
 
 def configured_secrets() -> list[str]:
-    """The literal secrets this process knows: the master key, provider keys and MCP
-    servers' tokens, header and env values (``os.environ/NAME`` references resolved),
-    longest first."""
+    """The literal secrets this process knows: the master key, every credential of
+    every provider (secret, extra header values, base URL user info and query secrets,
+    credential-named settings and deployment params: ``policy.provider_credentials``) and
+    MCP servers' tokens, header and env values and URL credentials (``os.environ/NAME``
+    references resolved), longest first."""
     from gateway.policy import registry
+    from gateway.policy.provider_credentials import deployment_params, of_provider
 
     found = {settings.SWITCHYARD_MASTER_KEY}
     snapshot = registry.current()
     for provider in snapshot.providers.values():
-        value = provider.secret or ""
-        if value.startswith("os.environ/"):
-            value = os.environ.get(value.removeprefix("os.environ/"), "")
-        found.add(value)
+        found.update(of_provider(provider, deployment_params(provider)))
     for server in snapshot.mcp_servers.values():  # MCP tokens, header and env values
         for value in (server.bearer, *(v for _, v in server.headers), *(v for _, v in server.env)):
             if value.startswith("os.environ/"):
                 value = os.environ.get(value.removeprefix("os.environ/"), "")
             found.add(value)
+        found.update(url_credentials(server.url or ""))
     return sorted((s for s in found if s and len(s) >= 8), key=len, reverse=True)
 
 
@@ -64,6 +66,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+    text = redact_caller_credentials(text)
     if not may_match_secret_pattern(text):
         return text
     return _SECRET_PATTERNS.sub(_redacted_match, text)

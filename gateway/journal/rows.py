@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.journal.record import Attempt, Record
-from gateway.journal.redaction import redact
+from gateway.journal.redaction import redact, redact_exported
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
 TRUNCATION_MARKER = "\n…[truncated by Switchyard: body exceeded {limit} bytes]"
@@ -147,11 +147,22 @@ def log_values(
         rec.cache_hit,
         rec.prompt_cache_breakpoints[:300],
         rec.shadow_of[:40] or None,
-        adapt_json(rec.mcp_calls) if rec.mcp_calls else None,
+        adapt_json(_mcp_calls(rec.mcp_calls, secrets)) if rec.mcp_calls else None,
         rec.end_user[:200] or None,
         rec.session[:200] or None,
     )
     return values, created
+
+
+def _mcp_calls(calls: list[dict[str, Any]], secrets: Iterable[str]) -> list[dict[str, Any]]:
+    """Hosted MCP call notes with their error texts redacted: a failed connection's
+    message may quote the server URL with the caller's token in it."""
+    return [
+        {**call, "error": redact_exported(call["error"], secrets)}
+        if isinstance(call.get("error"), str) and call["error"]
+        else call
+        for call in calls
+    ]
 
 
 def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple | None:

@@ -4,7 +4,8 @@ sessions, every protocol revision the SDK serves), built on the official SDK's l
 
 ``/mcp`` aggregates every registered, enabled server the key may see: tools and prompts
 named ``server__name`` (``permissions``), resources under their own URIs (a read goes to
-the server that listed the URI). ``/mcp/<server>`` serves one server with its own names.
+the server that listed the URI). Tools are the ones the key's grant names; resources and
+prompts need a grant of the whole server (``mcp.resource.read``, ``mcp.prompt.get``). ``/mcp/<server>`` serves one server with its own names.
 
 Auth: ``Authorization: Bearer <virtual key>`` (or ``x-api-key``), checked here before
 the SDK sees the request: 401 without a valid key, 404 for a server the key may not see
@@ -23,6 +24,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import mcp_types as types
@@ -64,20 +66,25 @@ def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
     return found
 
 
-def _servers(key: KeyEntry, only: str | None) -> list[str]:
+Grant = Callable[[KeyEntry, str], bool]
+
+
+def _servers(
+    key: KeyEntry, only: str | None, grant: Grant = permissions.allows_server
+) -> list[str]:
+    """The enabled servers (all, or ``only``) the key's ``grant`` opens: seeing a server
+    for its tools, the whole server for its resources and prompts."""
     names = [only] if only is not None else sorted(registry.current().mcp_servers)
     servers = registry.current().mcp_servers
-    return [
-        n
-        for n in names
-        if n in servers and servers[n].enabled and permissions.allows_server(key, n)
-    ]
+    return [n for n in names if n in servers and servers[n].enabled and grant(key, n)]
 
 
-async def _gather(key: KeyEntry, only: str | None, fetch: Any) -> list[tuple[str, Any]]:
-    """``fetch(server)`` on every server the key may see; one that fails is left out
-    (and logged), so a dead server never hides the others."""
-    names = _servers(key, only)
+async def _gather(
+    key: KeyEntry, only: str | None, fetch: Any, grant: Grant = permissions.allows_server
+) -> list[tuple[str, Any]]:
+    """``fetch(server)`` on every server the key's ``grant`` opens; one that fails is left
+    out (and logged), so a dead server never hides the others."""
+    names = _servers(key, only, grant)
     results = await asyncio.gather(*(fetch(n) for n in names), return_exceptions=True)
     out = []
     for name, result in zip(names, results, strict=True):
@@ -132,7 +139,9 @@ async def _list_resources(
 ) -> types.ListResourcesResult:
     key, only, _ = _caller(ctx)
     resources: list[types.Resource] = []
-    for server, listed in await _gather(key, only, pool.list_resources):
+    for server, listed in await _gather(
+        key, only, pool.list_resources, permissions.allows_resources
+    ):
         for resource in listed:
             _resource_owner[str(resource.uri)] = server
             if only is None:
@@ -149,7 +158,7 @@ async def _read_resource(
     key, only, _ = _caller(ctx)
     uri = str(params.uri)
     server = only or _resource_owner.get(uri)
-    if server is None or server not in _servers(key, only):
+    if server is None or server not in _servers(key, only, permissions.allows_resources):
         raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
     try:
         return await pool.read_resource(server, uri)
@@ -162,7 +171,7 @@ async def _list_prompts(
 ) -> types.ListPromptsResult:
     key, only, _ = _caller(ctx)
     prompts: list[types.Prompt] = []
-    for server, listed in await _gather(key, only, pool.list_prompts):
+    for server, listed in await _gather(key, only, pool.list_prompts, permissions.allows_prompts):
         for prompt in listed:
             name = prompt.name if only is not None else permissions.qualified(server, prompt.name)
             prompts.append(prompt.model_copy(update={"name": name}))
@@ -180,7 +189,7 @@ async def _get_prompt(
         if parts is None:
             raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
         server, name = parts
-    if server not in _servers(key, only):
+    if server not in _servers(key, only, permissions.allows_prompts):
         raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
     try:
         return await pool.get_prompt(server, name, params.arguments)

@@ -1,18 +1,28 @@
-"""Which MCP servers and tools a virtual key may see and call.
+"""Names of registered MCP servers' tools on ``/mcp``, and the grants of virtual keys.
 
-A key's ``mcp_allowed`` lists ``server`` (every tool of it), ``server__tool`` (one tool)
-or ``*`` (every server); empty means none. A team's list, when set, bounds its keys':
-``KeyEntry.mcp_allowed`` is already the key's list within its team's
-(``registry.mcp_within``), so every check here sees both. The master key may use
-everything. Names on
-``/mcp`` are ``server__tool``: server names never hold ``__`` (``models.MCP_SERVER_NAME``),
-so the first ``__`` splits a name unambiguously, and tool names may hold anything."""
+The grants (what ``mcp_allowed`` opens) are decided in ``gateway/policy/rules/mcp.py``
+(``mcp.server.use``, ``mcp.tool.call``, ``mcp.resource.read``, ``mcp.prompt.get``), the
+one place ``/mcp``, hosted tools and route-attached servers ask; the helpers here are
+shorthands for them. Names on ``/mcp`` are ``server__tool``: server names never hold
+``__`` (``models.MCP_SERVER_NAME``), so the first ``__`` splits a name unambiguously,
+and tool names may hold anything."""
 
 from __future__ import annotations
 
+from gateway.policy.authorization import decide
 from gateway.policy.registry import KeyEntry
+from gateway.policy.rules.mcp import SEPARATOR, tools_granted
 
-SEPARATOR = "__"
+__all__ = [
+    "SEPARATOR",
+    "allows_prompts",
+    "allows_resources",
+    "allows_server",
+    "allows_tool",
+    "qualified",
+    "split",
+    "tools_allowed",
+]
 
 
 def qualified(server: str, tool: str) -> str:
@@ -29,27 +39,22 @@ def split(name: str) -> tuple[str, str] | None:
 
 def allows_server(key: KeyEntry, server: str) -> bool:
     """Whether the key may see the server at all (all of it or some of its tools)."""
-    if key.is_master:
-        return True
-    allowed = key.mcp_allowed
-    return (
-        "*" in allowed
-        or server in allowed
-        or any(item.startswith(server + SEPARATOR) for item in allowed)
-    )
+    return decide(key, "mcp.server.use", server).allowed
 
 
 def tools_allowed(key: KeyEntry, server: str) -> list[str] | None:
     """The tools of ``server`` the key may call: None for all of them, else the ones its
     ``server__tool`` entries name (empty: none)."""
-    if key.is_master or "*" in key.mcp_allowed or server in key.mcp_allowed:
-        return None
-    prefix = server + SEPARATOR
-    return [item[len(prefix) :] for item in key.mcp_allowed if item.startswith(prefix)]
+    return tools_granted(key, server)
 
 
 def allows_tool(key: KeyEntry, server: str, tool: str) -> bool:
-    if key.is_master:
-        return True
-    allowed = key.mcp_allowed
-    return "*" in allowed or server in allowed or qualified(server, tool) in allowed
+    return decide(key, "mcp.tool.call", (server, tool)).allowed
+
+
+def allows_resources(key: KeyEntry, server: str) -> bool:
+    return decide(key, "mcp.resource.read", server).allowed
+
+
+def allows_prompts(key: KeyEntry, server: str) -> bool:
+    return decide(key, "mcp.prompt.get", server).allowed

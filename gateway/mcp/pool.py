@@ -32,11 +32,14 @@ import time
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx2
 import mcp_types as types
 from mcp import Client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from gateway.mcp import capped
 from gateway.mcp.errors import (
     McpGatewayError,
     ServerUnavailable,
@@ -49,6 +52,7 @@ from gateway.mcp.secrets import known_secrets  # noqa: F401 (re-exported)
 from gateway.policy import registry
 from gateway.policy.registry import McpServerEntry, Snapshot
 from gateway.policy.secret_refs import resolve_secret
+from gateway.server import http
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class _Connection:
         self.connects = 0  # successful connections (1 + restarts)
         self.tools: list[types.Tool] | None = None
         self.tools_at = 0.0
+        self.overflow = capped.Overflow()  # answers cut at SWITCHYARD_MAX_ANSWER_BYTES
         self._attempt: asyncio.Future[Client] | None = None
         self._wanted = asyncio.Event()
         self._broken = asyncio.Event()
@@ -90,7 +95,9 @@ class _Connection:
             try:
                 async with AsyncExitStack() as stack:
                     async with asyncio.timeout(self.entry.connect_timeout):
-                        client = await stack.enter_async_context(_client_for(self.entry))
+                        client = await stack.enter_async_context(
+                            _client_for(self.entry, self.overflow)
+                        )
                     self.client, self.last_error = client, ""
                     self.connects += 1
                     self.failures = 0
@@ -184,10 +191,21 @@ class _Connection:
             await self._task
 
 
-def _client_for(entry: McpServerEntry) -> Client:
-    """An ``mcp.Client`` for the entry (secrets resolved now, never logged)."""
+def _client_for(entry: McpServerEntry, overflowed: capped.Overflow | None = None) -> Client:
+    """An ``mcp.Client`` for the entry (secrets resolved now, never logged). A stdio
+    server runs a command on this host: launched only if the operator allowed it (rule
+    ``mcp_server.stdio``), else ``ServerUnavailable`` saying how to allow it. A network
+    server's answers are read at most ``SWITCHYARD_MAX_ANSWER_BYTES`` far (``capped``;
+    ``overflowed`` counts the cuts)."""
     if entry.transport == "stdio":
         from mcp.client.stdio import StdioServerParameters
+
+        from gateway.policy.authorization import decide
+        from gateway.policy.rules.operator import launch_actor
+
+        decision = decide(launch_actor(entry), "mcp_server.stdio", entry)
+        if not decision:
+            raise ServerUnavailable(f"MCP server {entry.name}: not launched: {decision.reason}")
 
         env = {name: resolve_secret(value) for name, value in entry.env}
         params = StdioServerParameters(
@@ -201,15 +219,27 @@ def _client_for(entry: McpServerEntry) -> Client:
     if entry.transport == "sse":
         from mcp.client.sse import sse_client
 
+        hook = capped.capping_hook(overflowed)
+
+        def capped_client(
+            headers: dict[str, str] | None = None,
+            timeout: httpx2.Timeout | None = None,
+            auth: httpx2.Auth | None = None,
+        ) -> httpx2.AsyncClient:
+            client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+            client.event_hooks["response"].append(hook)
+            return client
+
         transport: Any = sse_client(
             url,
             headers=headers,
+            httpx_client_factory=capped_client,
             timeout=entry.connect_timeout,
             sse_read_timeout=max(entry.call_timeout, 300.0),
         )
         return Client(transport, mode="legacy", cache=None, read_timeout_seconds=entry.call_timeout)
     return Client(
-        _http_transport(url, headers, entry),
+        _http_transport(url, headers, entry, overflowed),
         mode="legacy",
         cache=None,
         read_timeout_seconds=entry.call_timeout,
@@ -217,15 +247,21 @@ def _client_for(entry: McpServerEntry) -> Client:
 
 
 @contextlib.asynccontextmanager
-async def _http_transport(url: str, headers: dict[str, str], entry: McpServerEntry):  # type: ignore[no-untyped-def]
-    import httpx2
+async def _http_transport(  # type: ignore[no-untyped-def]
+    url: str,
+    headers: dict[str, str],
+    entry: McpServerEntry,
+    overflowed: capped.Overflow | None = None,
+):
     from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
 
     timeout = httpx2.Timeout(entry.connect_timeout, read=max(entry.call_timeout, 300.0))
+    http_client = create_mcp_http_client(headers=headers, timeout=timeout)
+    http_client.event_hooks["response"].append(capped.capping_hook(overflowed))
     async with (
-        create_mcp_http_client(headers=headers, timeout=timeout) as http_client,
-        streamable_http_client(url, http_client=http_client) as streams,
+        http_client,
+        # events are bounded by the cap above, in the gateway's limit and words
+        streamable_http_client(url, http_client=http_client, max_sse_event_size=None) as streams,
     ):
         yield streams
 
@@ -303,9 +339,19 @@ async def _request(server_name: str, what: str, call: Any, seconds: float | None
     conn = _connection(server_name)
     client = await conn.session()
     limit = seconds if seconds is not None else conn.entry.call_timeout
+    cuts = conn.overflow.count
     try:
-        async with asyncio.timeout(limit + 0.5):
-            return await call(client, limit)
+        try:
+            async with asyncio.timeout(limit + 0.5):
+                return await call(client, limit)
+        except Exception as exc:
+            if conn.overflow.count == cuts:
+                raise
+            if not isinstance(exc, MCPError) or exc.code == CONNECTION_CLOSED:
+                conn.broken()  # a legacy SSE session ends with its stream: reconnect
+            raise capped.ResultTooLarge(
+                f"MCP server {server_name}: {what}: " + capped.too_large(http.max_answer_bytes())
+            ) from None
     except TimeoutError:
         raise ToolTimeout(f"MCP server {server_name}: {what} timed out after {limit:g}s") from None
     except MCPError as exc:

@@ -104,6 +104,7 @@ def save_provider(
     values = dict(values)
     if values.get("base_url") == provider.base_url_display:  # the mask keeps the stored URL
         values.pop("base_url")
+    refuse_env_references({**values, "secret": secret})
     headers = values.pop("extra_headers", None)
     _assign(provider, values, PROVIDER_FIELDS)
     if headers is not None:  # masked values keep what is stored
@@ -243,16 +244,73 @@ def _resolve_provider(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def save_deployment(
-    route: Route, deployment: Deployment | None, values: Mapping[str, Any]
+    route: Route, deployment: Deployment | None, values: Mapping[str, Any], *, actor: Any
 ) -> Deployment:
+    """Create (``deployment`` None) or change a deployment for ``actor`` (a console or
+    /api ``roles.Actor``): params that steer the provider's credentials need the right
+    to change that provider (rule ``deployment.params``), references in params the
+    operator's allow-list (``env.resolve``)."""
     deployment = deployment if deployment is not None else Deployment(route=route)
     if deployment.route_id != route.pk:
         raise ValidationError({"route": "the deployment belongs to another route"})
+    old_provider_id, old_params = deployment.provider_id, dict(deployment.params or {})
     _assign(deployment, _resolve_provider(values), deployment_fields())
+    _check_params(actor, deployment, old_provider_id, old_params)
     deployment.full_clean()
     with transaction.atomic():
         deployment.save()
     return deployment
+
+
+def _check_params(
+    actor: Any, deployment: Deployment, old_provider_id: int | None, old: dict[str, Any]
+) -> None:
+    """Refuse (a ``params`` error) credential-steering params this actor may not set:
+    those added or changed, or all of them when the deployment moves to another provider
+    (what an admin set for one provider must not carry another's credentials)."""
+    from gateway.policy.authorization import decide
+
+    params = deployment.params if isinstance(deployment.params, dict) else {}
+    refuse_env_references({"params": params})
+    if deployment.provider_id is None:
+        return  # the model's own validation names the missing provider
+    moved = deployment.provider_id != old_provider_id
+    changed = {k: v for k, v in params.items() if moved or old.get(k) != v}
+    decision = decide(actor, "deployment.params", (deployment.provider, changed))
+    if not decision:
+        raise ValidationError({"params": decision.reason})
+
+
+def check_mcp_server_save(
+    actor: Any, server: Any, values: Mapping[str, Any], *, bearer: str | None
+) -> None:
+    """Before ``gateway.mcp.admin.save_server`` for a console or /api ``actor``: a stdio
+    server (creating one, changing one, turning one into stdio) needs
+    ``mcp_server.stdio`` (``Denied``), references the operator's allow-list
+    (``ValidationError``); what is saved then is no longer the operator's."""
+    from gateway.models import McpServer
+    from gateway.policy.authorization import require
+
+    stdio = McpServer.Transport.STDIO
+    if (server is not None and server.transport == stdio) or values.get("transport") == stdio:
+        require(actor, "mcp_server.stdio", server)
+    refuse_env_references(
+        {name: values.get(name) for name in ("url", "headers", "env")} | {"bearer": bearer}
+    )
+    if server is not None:
+        server.from_operator = False
+
+
+def refuse_env_references(values: Mapping[str, Any]) -> None:
+    """A ``ValidationError`` naming each field whose ``os.environ/NAME`` reference the
+    operator does not allow (rule ``env.resolve``; the message names the setting)."""
+    from gateway.policy import secret_refs
+
+    errors = {
+        name: reasons for name, value in values.items() if (reasons := secret_refs.refusals(value))
+    }
+    if errors:
+        raise ValidationError(errors)
 
 
 def delete_deployment(deployment: Deployment) -> None:

@@ -28,12 +28,16 @@ FAILS = "calls fail until it is"
 
 def _value(raw: Any) -> str:
     """A setting as the adapter reads it: ``os.environ/NAME`` is NAME's value here (an
-    unset variable is reported by the import's own environment check)."""
+    unset variable, or one the operator does not allow, is reported by the import's own
+    environment check and read as empty: its value never reaches a warning)."""
+    from gateway.policy.secret_refs import refusal
+
     if raw in (None, ""):
         return ""
     text = str(raw)
     if text.startswith(ENV_PREFIX):
-        return os.environ.get(text[len(ENV_PREFIX) :], "")
+        name = text[len(ENV_PREFIX) :]
+        return "" if refusal(name) else os.environ.get(name, "")
     return text
 
 

@@ -1,49 +1,116 @@
 """What a request may cost, held against its key's budget while it runs (``gateway.policy.limits``).
 
-The most the request can cost on any deployment of its route: the prompt's estimated
-tokens at the deployment's input price plus its output ceiling (the request's max tokens,
-capped by the deployment's max output; else the deployment's or catalog's max output)
-at its output price (or reasoning price, when higher). Where that cannot be known, a
-deployment without prices or a request without any output ceiling, the request holds
-``SWITCHYARD_BUDGET_RESERVATION_USD`` instead. Fallback routes are not looked at: a
-request that falls back settles at its real cost all the same.
+The most the request can cost on any deployment it may reach (its route's, and those of
+the fallbacks and context-window fallbacks its key may call): the prompt's estimated
+tokens at the deployment's input price plus its output ceiling at its output price (or
+reasoning price, when higher). The output ceiling is the request's max tokens, capped by
+the deployment's max output; else the deployment's max output (its own, else the
+catalog's); else its context window (no answer is longer).
+
+When none of those is known for a priced deployment, the worst case is unbounded: a
+request that generates text (``text_output``: chat, completions, Responses...) is then
+refused with a 400 asking for ``max_tokens``, never held at a guess; a flat amount let a
+burst of such requests spend many times a small budget (eight at once spent $5.60 of
+$0.50). Endpoints whose cost is not output tokens (images, speech, realtime sessions,
+which charge as they run) and deployments without prices hold
+``SWITCHYARD_BUDGET_RESERVATION_USD``, as before.
 
 Keys without a budget skip all of this (one attribute test)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.conf import settings
 
+from gateway.errors import InvalidRequest
 from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 
 MILLION = Decimal(1_000_000)
 
 
+def budgeted(key: KeyEntry) -> bool:
+    """Whether a request of ``key`` holds part of a budget (its own, its team's or its
+    end users')."""
+    team_budget = key.team is not None and key.team.budget_usd is not None
+    return not key.is_master and (
+        key.budget_usd is not None or key.max_budget_per_user is not None or team_budget
+    )
+
+
+def session_hold(key: KeyEntry) -> Decimal | None:
+    """What a realtime session holds while it lasts: ``SWITCHYARD_BUDGET_RESERVATION_USD``
+    (None: the key has no budget). A session has no output ceiling of its own; each of
+    its responses is counted when done and the session is cut once the budget is spent
+    (gateway/core/realtime.py), so its admission only asks that some budget is left."""
+    if not budgeted(key):
+        return None
+    return Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
+
+
 def hold_for(
-    key: KeyEntry, route: RouteEntry, prompt_tokens: int, max_output: int | None
+    key: KeyEntry,
+    route: RouteEntry,
+    prompt_tokens: int,
+    max_output: int | None,
+    *,
+    text_output: bool = False,
+    reachable: Callable[[], Iterable[RouteEntry]] | None = None,
 ) -> Decimal | None:
     """USD the request holds of ``key``'s budget (and of its end user's); None when the
     key has neither budget.
-    ``max_output``: the request's own ceiling (None: not given; 0: it makes no output)."""
-    team_budget = key.team is not None and key.team.budget_usd is not None
-    budgeted = key.budget_usd is not None or key.max_budget_per_user is not None or team_budget
-    if not budgeted or key.is_master:
+    ``max_output``: the request's own ceiling (None: not given; 0: it makes no output).
+    ``text_output``: the request generates text tokens (an unknown ceiling is refused).
+    ``reachable``: the other routes it may be answered by (called for budgeted keys only).
+    """
+    if not budgeted(key):
         return None
     unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
+    routes = [route, *(reachable() if reachable is not None else ())]
     most: Decimal | None = None
-    for deployment in route.deployments:
-        cost = _most(deployment, prompt_tokens, max_output)
-        cost = unknown if cost is None else cost
-        most = cost if most is None else max(most, cost)
+    for entry in routes:
+        for deployment in entry.deployments:
+            cost = _worst(deployment, prompt_tokens, max_output)
+            if cost is None:
+                if text_output and _priced(deployment):
+                    raise _unbounded(entry, deployment)
+                cost = unknown
+            most = cost if most is None else max(most, cost)
     return unknown if most is None else most
+
+
+def _priced(deployment: DeploymentEntry) -> bool:
+    return bool(deployment.input_price or deployment.output_price)
+
+
+def _worst(
+    deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
+) -> Decimal | None:
+    """``_most``, with the context window as a ceiling too (no answer is longer)."""
+    window = deployment.context_window
+    if max_output and window:
+        max_output = min(max_output, window)
+    cost = _most(deployment, prompt_tokens, max_output)
+    if cost is None and _priced(deployment) and window:
+        cost = _most(deployment, prompt_tokens, window)
+    return cost
+
+
+def _unbounded(route: RouteEntry, deployment: DeploymentEntry) -> InvalidRequest:
+    return InvalidRequest(
+        f"model {route.name!r} has no known output limit (its upstream {deployment.model} "
+        "sets no max output tokens or context window), so a request of an API key with a "
+        "budget must set max_tokens (max_output_tokens, maxOutputTokens)",
+        param="max_tokens",
+        code="max_tokens_required",
+    )
 
 
 def _most(
     deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
 ) -> Decimal | None:
-    if not (deployment.input_price or deployment.output_price):
+    if not _priced(deployment):
         return None  # no prices known
     if max_output == 0:
         output = 0

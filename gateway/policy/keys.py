@@ -229,6 +229,109 @@ def clean_fields(values: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+# --- what a key would be: the resource ``key.grant`` judges ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """A key as it would stand after a create or a change (given fields over its current
+    ones): its team, owner, routes with the teams each is limited to, limits, MCP grants
+    and scopes; and the owner's role and teams. Built from rows already loaded, so the
+    rule (gateway/policy/rules/keys.py) queries nothing."""
+
+    team: Any  # a Team row or None
+    user_id: int | None
+    user_role: str | None
+    user_teams: frozenset[int]
+    routes: tuple[tuple[str, frozenset[int] | None], ...]  # (): every route
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    mcp_allowed: tuple[str, ...]
+    scopes: tuple[str, ...]
+
+
+def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
+    """The ``KeyGrant`` of ``key`` (None: a new key) with the ``clean_fields`` output
+    ``clean`` applied."""
+    from gateway.models import Membership
+    from gateway.policy import roles
+
+    def final(field: str, default: Any = None) -> Any:
+        if field in clean:
+            return clean[field]
+        return getattr(key, field) if key is not None else default
+
+    user = final("user")
+    if "routes" in clean:
+        routes = list(clean["routes"])
+    else:
+        routes = list(key.routes.all()) if key is not None else []
+    scopes = final("scopes", "")
+    teams = frozenset()
+    if user is not None:
+        teams = frozenset(Membership.objects.filter(user=user).values_list("team_id", flat=True))
+    return KeyGrant(
+        team=final("team"),
+        user_id=user.pk if user is not None else None,
+        user_role=roles.role_of_any(user) if user is not None else None,
+        user_teams=teams,
+        routes=tuple((r.name, frozenset(t.pk for t in r.teams.all()) or None) for r in routes),
+        rpm_limit=final("rpm_limit"),
+        tpm_limit=final("tpm_limit"),
+        budget_usd=final("budget_usd"),
+        mcp_allowed=tuple(final("mcp_allowed", None) or ()),
+        scopes=tuple((scopes or "").split()),
+    )
+
+
+def defaults_for(actor: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """A new key's fields with what a caller below admin left out (absent from
+    ``fields``) filled in: the key is theirs, of their only team when they have one,
+    with that team's limits, so that ``{"name": ...}`` still makes a key ``key.grant``
+    admits. A field given, even as null, is left as given."""
+    if actor.everywhere:
+        return fields
+    filled = dict(fields)
+    if filled.get("user") is None:
+        filled["user"] = actor.user_id
+    if "team" not in filled:
+        mine = actor.editor_teams() if actor.role == "editor" else actor.team_ids()
+        if len(mine) == 1:
+            filled["team"] = next(iter(mine))
+    if filled.get("team") in (None, ""):
+        return filled
+    try:
+        team = _team(filled["team"])
+    except ValueError:
+        return filled  # the save names the unknown team
+    for field in ("rpm_limit", "tpm_limit", "budget_usd"):
+        if field not in filled and getattr(team, field) is not None:
+            filled[field] = getattr(team, field)
+            if field == "budget_usd" and "budget_period" not in filled:
+                filled["budget_period"] = team.budget_period
+    return filled
+
+
+def audit_minted(actor: Any, key: ApiKey) -> None:
+    """A key minted for another user: one more audit row saying who minted it for whom
+    (the key's own "create" row names the caller; this one names both humans)."""
+    if key.user_id is None or key.user_id == actor.user_id:
+        return
+    human = actor.username if actor.via != "master" else "the master key"
+    owner = key.user.get_username() if key.user is not None else str(key.user_id)
+    scopes = f" with scopes {key.scopes}" if key.scopes else ""
+    from gateway.telemetry import audit
+
+    audit.record(
+        "mint",
+        object_type="key",
+        object_id=key.pk,
+        object_name=key.name,
+        detail=f"{human} minted this key for {owner}{scopes}",
+    )
+
+
 # --- operations -----------------------------------------------------------------------------
 
 
@@ -274,8 +377,16 @@ def update_key(
     scopes: object = UNSET,
     mcp_allowed: object = UNSET,
 ) -> ApiKey:
-    """Change the given fields (None or "" clears a limit); validate all, then save."""
+    """Change the given fields (None or "" clears a limit); validate all, then save. A
+    console key (``gateway.policy.console_keys``) is the console's: never edited into
+    another kind of key (revoking it is how to stop it)."""
     given = {f: v for f, v in locals().items() if f in PARSERS and v is not UNSET}
+    from gateway.policy.console_keys import is_console_key
+
+    if is_console_key(key):
+        raise ValidationError(
+            {"__all__": ["a console key is managed by the console: it cannot be edited"]}
+        )
     clean = clean_fields(given)
     allowed = clean.pop("routes", None)
     with transaction.atomic():
@@ -294,3 +405,41 @@ def revoke_key(key: ApiKey) -> ApiKey:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at", "updated_at"])
     return key
+
+
+# --- a user's own limits (across every key they own) --------------------------------------
+
+USER_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
+
+
+def user_limits(user: Any) -> dict[str, Any]:
+    """A user's own limits (all None, period "month", when they have none)."""
+    from gateway.models import Profile
+
+    profile = Profile.objects.filter(user=user).first()
+    if profile is None:
+        return {"rpm_limit": None, "tpm_limit": None, "budget_usd": None, "budget_period": "month"}
+    return {field: getattr(profile, field) for field in USER_LIMITS}
+
+
+def save_user_limits(user: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Set the given limits of ``user`` (None or "" clears one); validate all first and
+    raise one ValidationError naming each bad field. The registry version is bumped
+    (the snapshot's ``KeyEntry.owner``), so the limits hold from the next request."""
+    from gateway.models import Profile
+    from gateway.policy import roles
+
+    unknown = [f for f in values if f not in USER_LIMITS]
+    if unknown:
+        raise ValidationError({f: ["not a user limit"] for f in unknown})
+    clean = clean_fields(values)
+    profile = Profile.objects.filter(user=user).first()
+    if profile is None:
+        role = roles.role_of_any(user)
+        if role is None:
+            raise ValidationError({"role": ["give the user a console role first"]})
+        profile = Profile(user=user, role=role)  # a staff owner keeps being an owner
+    for field, value in clean.items():
+        setattr(profile, field, value)
+    profile.save()
+    return {field: getattr(profile, field) for field in USER_LIMITS}

@@ -8,11 +8,16 @@ adds the request's cost to the budget. The master key is never limited.
 
 A key with a budget also holds, from admission until the request ends, what the request
 may cost (``gateway.policy.budget_estimate``): a request is admitted while the spend plus the
-holds of the requests in flight plus its own stays within the budget (a request alone
-may overrun by its own cost, as one request always could), so a burst of concurrent
-requests cannot spend past the budget. Settling replaces the hold by the real cost (0
+holds of the requests in flight plus its own stays within the budget, alone too (a
+request that may cost more than is left is refused: ask for fewer ``max_tokens``), so
+neither one request nor a burst of concurrent ones can spend past the budget. Settling replaces the hold by the real cost (0
 for a request that failed before costing anything). A hold whose request never
 settles (its worker was killed) expires after ``SWITCHYARD_BUDGET_HOLD_SECONDS``.
+
+A key whose owner has limits of their own (``Profile``: rpm, tpm, budget) counts against
+them too, like a team: every key of that user shares one counter (``user:<id>``, beside
+the key's id and the team's negative id), restored from the request log of all their
+keys after a restart.
 
 A key with ``max_budget_per_user`` also gives each end user of it (the request's
 ``end_user``, gateway/telemetry/attribution.py) that budget per budget period, counted
@@ -53,7 +58,9 @@ from typing import Any, NamedTuple
 from django.conf import settings
 
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from gateway.policy.authorization import decide
 from gateway.policy.registry import KeyEntry
+from gateway.policy.rules.routes import RouteName
 from gateway.server.counter_service import SOCKET_ENV, CounterClient, CounterStore, Unavailable
 
 log = logging.getLogger(__name__)
@@ -127,10 +134,34 @@ def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
     return spent + _batch_holds_sync(keys)
 
 
-async def load_counter_spend(counter_id: int, start: datetime | None) -> Decimal:
-    """The spend of a key (a positive counter id) or a team (negative: its keys')."""
+def _load_user_spend_sync(user_id: int, start: datetime | None) -> Decimal:
+    from django.db.models import Sum
+
+    from gateway.models import ApiKey, RequestLog
+
+    keys = ApiKey.objects.filter(user_id=user_id).values("id")
+    rows = RequestLog.objects.filter(key_id__in=keys)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent + _batch_holds_sync(keys)
+
+
+USER_COUNTER = "user:"  # a user's counter id: "user:<id>" (keys: ids; teams: -ids)
+
+
+def user_counter(user_id: int) -> str:
+    return f"{USER_COUNTER}{user_id}"
+
+
+async def load_counter_spend(counter_id: int | str, start: datetime | None) -> Decimal:
+    """The spend of a key (a positive counter id), a team (negative: its keys') or a
+    user (``user:<id>``: every key they own)."""
     from gateway.server import db_work
 
+    if isinstance(counter_id, str):
+        user_id = int(counter_id.removeprefix(USER_COUNTER))
+        return await db_work.arun(_load_user_spend_sync, user_id, start)
     if counter_id < 0:
         return await db_work.arun(_load_team_spend_sync, -counter_id, start)
     return await load_spend(counter_id, start)
@@ -156,6 +187,7 @@ def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
         budget_usd=key.max_budget_per_user,
         max_budget_per_user=None,
         team=None,  # the team counts the key's request once, not again for its end user
+        owner=None,  # so does the key's owner
         end_user=end_user,
         parent_id=key.id,
     )
@@ -178,8 +210,25 @@ def _budget_error(
     )
 
 
-def _held_error(key: Any, spent: Decimal, held: Decimal, who: str | None = None) -> RateLimited:
+def _held_error(
+    key: Any,
+    spent: Decimal,
+    held: Decimal,
+    who: str | None = None,
+    end: datetime | None = None,
+    at: float = 0.0,
+) -> RateLimited:
     period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    if not held:  # alone: what this request may cost is more than what is left
+        left = max(Decimal(0), Decimal(key.budget_usd) - spent).quantize(Decimal("0.0001"))
+        return RateLimited(
+            f"{f'{who} budget' if who else _whose(key)} of ${key.budget_usd} {period} has "
+            f"${left} left, less than this request may cost (its output ceiling at the "
+            "route's prices): ask for fewer max_tokens",
+            code="budget_exceeded",
+            # as a spent budget: the next period (a smaller request may pass before)
+            retry_after=max(1.0, end.timestamp() - at) if end is not None else None,
+        )
     return RateLimited(
         f"{f'{who} budget' if who else _whose(key)} of ${key.budget_usd} {period} is taken "
         "by the requests "
@@ -231,7 +280,8 @@ def _verdict(
     if reason == "budget":
         raise _budget_error(key, Decimal(int(reply[1])) * MICRO, end, at)
     if reason == "held":
-        raise _held_error(key, Decimal(int(reply[1])) * MICRO, Decimal(int(reply[2])) * MICRO)
+        spent, held = Decimal(int(reply[1])) * MICRO, Decimal(int(reply[2])) * MICRO
+        raise _held_error(key, spent, held, end=end, at=at)
     if reason == "rpm":
         raise _rate_error("requests", key.rpm_limit or 0, float(reply[1]))
     if reason == "tpm":
@@ -241,17 +291,20 @@ def _verdict(
 
 @dataclass(slots=True, frozen=True)
 class Subject:
-    """One set of limits a request counts against: a key's (counter = key id) or its
-    team's (counter = -team id, so both live side by side in one store)."""
+    """One set of limits a request counts against: a key's (counter = key id), its
+    team's (counter = -team id) or its owner's (counter = "user:<id>"), so all live side
+    by side in one store."""
 
-    counter: int
-    limits: Any  # KeyEntry or TeamEntry: rpm_limit, tpm_limit, budget_usd, budget_period
+    counter: int | str
+    limits: Any  # KeyEntry, TeamEntry or UserEntry: rpm/tpm limits, budget and its period
     who: str  # how refusals name it
 
     def budget_units(self) -> int:
         return _units(self.limits.budget_usd) if self.limits.budget_usd is not None else -1
 
     def redis_base(self) -> str:
+        if isinstance(self.counter, str):
+            return f"{REDIS_PREFIX}:{self.counter}"  # switchyard:limits:user:<id>
         if self.counter < 0:
             return f"{REDIS_PREFIX}:team:{-self.counter}"
         return f"{REDIS_PREFIX}:{self.counter}"
@@ -268,7 +321,16 @@ def subjects_of(key: KeyEntry) -> list[Subject]:
     subjects = [Subject(key.id or 0, key, "this API key's")]
     if key.team is not None and key.team.limited:
         subjects.append(Subject(-key.team.id, key.team, f"team {key.team.name}'s"))
+    if key.owner is not None and key.owner.limited:
+        subjects.append(Subject(user_counter(key.owner.id), key.owner, f"user {key.owner.name}'s"))
     return subjects
+
+
+def _shares_limits(key: KeyEntry) -> bool:
+    """Whether the key counts against more than its own limits (a team's, its owner's):
+    then admission, spend and settling go through the joint path."""
+    team = key.team is not None and key.team.limited
+    return team or (key.owner is not None and key.owner.limited)
 
 
 def _joint_verdict(
@@ -296,7 +358,7 @@ def _joint_verdict(
         raise _budget_error(limits_, Decimal(int(detail[0])) * MICRO, bounds[index][2], at, who)
     if reason == "held":
         spent, held = Decimal(int(detail[0])) * MICRO, Decimal(int(detail[1])) * MICRO
-        raise _held_error(limits_, spent, held, who)
+        raise _held_error(limits_, spent, held, who, bounds[index][2], at)
     if reason == "rpm":
         raise _rate_error("requests", limits_.rpm_limit or 0, float(detail[0]), who)
     if reason == "tpm":
@@ -545,7 +607,7 @@ if budget >= 0 then
   if tonumber(spent) >= budget then return {'budget', spent} end
   if hold > 0 then
     local units = held(KEYS[4], KEYS[5])
-    if units > 0 and tonumber(spent) + units + hold > budget then
+    if tonumber(spent) + units + hold > budget then
       return {'held', spent, tostring(units)}
     end
   end
@@ -601,7 +663,7 @@ for i = 1, n do
     if tonumber(spent) >= budget then return {'budget', idx, spent} end
     if hold0 > 0 then
       local units = held(KEYS[k + 4], KEYS[k + 5])
-      if units > 0 and tonumber(spent) + units + hold0 > budget then
+      if tonumber(spent) + units + hold0 > budget then
         return {'held', idx, spent, tostring(units)}
       end
     end
@@ -959,9 +1021,10 @@ async def add_spend(key: KeyEntry, cost: Decimal) -> None:
 
 
 def _budgeted(key: KeyEntry) -> tuple[bool, bool]:
-    """(whether any budget counts the key's spend, whether its team's counters do)."""
-    team = key.team is not None and key.team.limited
-    return (not key.is_master and (key.budget_usd is not None or team)), team
+    """(whether any budget counts the key's spend, whether its team's or its owner's
+    counters do)."""
+    joint = _shares_limits(key)
+    return (not key.is_master and (key.budget_usd is not None or joint)), joint
 
 
 async def _add_spend(key: KeyEntry, cost: Decimal) -> None:
@@ -1078,13 +1141,12 @@ async def _admit(
     at = now()
     if key.expires_at is not None and key.expires_at.timestamp() <= at:
         raise AuthenticationFailed("this API key has expired")
-    if not key.allows(route):
-        raise PermissionDenied(f"this API key may not use model {route!r}")
-    if route_teams is not None and (key.team is None or key.team.id not in route_teams):
-        raise PermissionDenied(f"model {route!r} is limited to other teams than this key's")
+    may_call = decide(key, "route.call", RouteName(route, route_teams))
+    if not may_call:
+        raise PermissionDenied(may_call.reason)
     tokens = max(0, int(estimated_tokens))
     reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
-    if key.team is not None and key.team.limited:
+    if _shares_limits(key):
         return await _admit_joint(reservation, key, tokens, at, hold_usd)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
@@ -1110,8 +1172,9 @@ async def _admit(
 async def _admit_joint(
     reservation: Reservation, key: KeyEntry, tokens: int, at: float, hold_usd: Decimal | None
 ) -> Reservation:
-    """A key of a team with limits: the key's and the team's counters are checked and
-    reserved together, in the same store and the same single round trip."""
+    """A key of a team with limits (or of a user with limits): the key's, the team's and
+    the owner's counters are checked and reserved together, in the same store and the
+    same single round trip."""
     subjects = subjects_of(key)
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
     hold = _units(hold_usd) if hold_usd and budgeted else 0

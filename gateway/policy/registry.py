@@ -205,6 +205,23 @@ class TeamEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class UserEntry:
+    """A console user's own limits, counted across every key they own
+    (gateway/policy/limits.py: one more subject beside the key and its team)."""
+
+    id: int
+    name: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+
+    @property
+    def limited(self) -> bool:
+        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
+
+
+@dataclass(slots=True, frozen=True)
 class McpServerEntry:
     """A registered MCP server (``gateway.mcp``). Secrets are decrypted literals or
     ``os.environ/NAME`` references, resolved when the pool connects."""
@@ -222,6 +239,7 @@ class McpServerEntry:
     connect_timeout: float
     call_timeout: float
     description: str = ""
+    from_operator: bool = False  # saved by the operator's config import (stdio may launch)
 
 
 @dataclass(slots=True, frozen=True)
@@ -244,6 +262,9 @@ class KeyEntry:
     parent_id: int | None = None
     team: TeamEntry | None = None  # None: no team (keys made before teams)
     user_id: int | None = None
+    # The owner's own limits when they have any (None: the owner is not limited), so
+    # admission counts every key of theirs together without a query
+    owner: UserEntry | None = None
     # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything):
     # the key's own list within its team's (``mcp_within``), so every check sees both
     mcp_allowed: frozenset[str] = frozenset()
@@ -328,6 +349,28 @@ def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> Prov
     return dataclasses.replace(provider, timeout=timeout)
 
 
+def _limited_users() -> dict[int, UserEntry]:
+    """The users with limits of their own (``Profile``), by id: one query per build."""
+    from django.db.models import Q
+
+    from gateway.models import Profile
+
+    rows = Profile.objects.select_related("user").filter(
+        Q(rpm_limit__isnull=False) | Q(tpm_limit__isnull=False) | Q(budget_usd__isnull=False)
+    )
+    return {
+        p.user_id: UserEntry(
+            id=p.user_id,
+            name=p.user.get_username(),
+            rpm_limit=p.rpm_limit,
+            tpm_limit=p.tpm_limit,
+            budget_usd=p.budget_usd,
+            budget_period=p.budget_period,
+        )
+        for p in rows
+    }
+
+
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from gateway import catalog
@@ -408,6 +451,7 @@ def build_snapshot() -> Snapshot:
         )
         for t in Team.objects.all()
     }
+    owners = _limited_users()
     keys: dict[str, KeyEntry] = {}
     for k in ApiKey.objects.prefetch_related("routes"):
         allowed = frozenset(r.name for r in k.routes.all())
@@ -425,6 +469,7 @@ def build_snapshot() -> Snapshot:
             max_budget_per_user=k.max_budget_per_user,
             team=teams.get(k.team_id) if k.team_id is not None else None,
             user_id=k.user_id,
+            owner=owners.get(k.user_id) if k.user_id is not None else None,
             mcp_allowed=mcp_within(
                 _mcp_list(k.mcp_allowed),
                 teams[k.team_id].mcp_allowed if k.team_id in teams else None,
@@ -464,7 +509,18 @@ def mcp_entry(m: Any) -> McpServerEntry:
         connect_timeout=m.connect_timeout,
         call_timeout=m.call_timeout,
         description=m.description,
+        from_operator=bool(getattr(m, "from_operator", False)),
     )
+
+
+def _kind_max_output(kind: str) -> int | None:
+    """The longest answer a provider kind gives by its nature (echo), if it says."""
+    from gateway.providers import kinds
+
+    try:
+        return kinds.adapter_class(kind).max_output_tokens  # type: ignore[no-any-return]
+    except Exception:  # an unknown kind: no figure
+        return None
 
 
 def _deployment_entry(
@@ -489,7 +545,7 @@ def _deployment_entry(
         cache_read_price=figures.cache_read_price,
         cache_write_price=figures.cache_write_price,
         context_window=figures.context_window,
-        max_output_tokens=figures.max_output_tokens,
+        max_output_tokens=figures.max_output_tokens or _kind_max_output(provider.kind),
         **capability_flags.in_force(d, entry),  # the deployment's, else the catalog's
         params=d.params if isinstance(d.params, dict) else {},  # clean() checks it
         catalog=entry,

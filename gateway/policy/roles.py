@@ -129,6 +129,7 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:team-edit": ("teams.view", "teams.edit"),
     "console:users": ("users.view", "users.edit"),
     "console:user-edit": ("users.edit", "users.edit"),
+    "console:user-limits": ("teams.edit", "teams.edit"),  # and rule user.limit
     # MCP servers: their credentials, and tool calls run from the console (admins)
     **{
         f"console:{name}": ("providers.edit", "providers.edit")
@@ -184,6 +185,8 @@ API: dict[str, tuple[str, str]] = {
     "logs": ("logs.view", "logs.view"),
     "teams": ("teams.view", "teams.edit"),
     "users": ("users.view", "users.edit"),
+    # a user's own limits: owners and admins (rule user.limit: admins not an owner's)
+    "user-limits": ("users.view", "teams.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
     "mcp-servers": ("providers.edit", "providers.edit"),
     "spend": ("spend.view", "spend.view"),
@@ -369,19 +372,6 @@ def key_team_choices(actor: Actor, teams: QuerySet) -> QuerySet:
     return teams.filter(pk__in=actor.team_ids())
 
 
-def may_assign_key(actor: Actor, team_id: int | None, user_id: int | None) -> bool:
-    """May this actor give a key this team and user? Below admin a key stays within the
-    actor's teams; a member's keys are their own."""
-    if actor.everywhere:
-        return True
-    if actor.role == EDITOR:
-        team_ok = team_id is not None and team_id in actor.editor_teams()
-        return team_ok or (team_id is None and user_id == actor.user_id)
-    if user_id != actor.user_id:
-        return False
-    return team_id is None or team_id in actor.team_ids()
-
-
 def may_change_route(actor: Actor, route: Any) -> bool:
     """Editors change routes limited to one of their teams; admins and owners any."""
     if not actor.can("routes.edit"):
@@ -390,6 +380,15 @@ def may_change_route(actor: Actor, route: Any) -> bool:
         return True
     teams = {t.pk for t in route.teams.all()}
     return bool(teams & actor.editor_teams())
+
+
+def visible_routes(actor: Actor, routes: QuerySet) -> QuerySet:
+    """Routes this actor sees: all (owner, admin); routes open to every team and those
+    limited to one of their teams (the rest): another team's route is not theirs to
+    read, in the console's list or through /api."""
+    if actor.everywhere:
+        return routes
+    return routes.filter(Q(teams__isnull=True) | Q(teams__in=actor.team_ids())).distinct()
 
 
 def teams_for_new_route(actor: Actor) -> list[int] | None:

@@ -78,7 +78,8 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.policy import deployment_caps, prefix_affinity, registry, shared_cooldowns
-from gateway.policy.registry import DeploymentEntry, RouteEntry, Snapshot
+from gateway.policy.authorization import decide
+from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.policy.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)
@@ -447,15 +448,22 @@ def choose(
     return _weighted(fresh)
 
 
-def _chain(
-    snapshot: Snapshot, route: RouteEntry, allows: Callable[[str], bool] | None = None
-) -> list[RouteEntry]:
+def may_call(key: KeyEntry | None, route: RouteEntry) -> bool:
+    """Whether a request of ``key`` may go on to ``route`` (a fallback, a context-window
+    fallback): it answers and bills the key as the requested route does, so the same
+    rule, ``route.call`` (the key's route list, the route's teams). None: no key to
+    check (the caller decided already)."""
+    return key is None or decide(key, "route.call", route).allowed
+
+
+def _chain(snapshot: Snapshot, route: RouteEntry, key: KeyEntry | None = None) -> list[RouteEntry]:
     """``route`` then its fallbacks, in order, enabled, each once; a fallback the
-    caller's key may not use is left out (it would bypass the key's allowed routes)."""
+    caller's key may not call is left out (not in its list, or limited to other teams):
+    it would answer, and bill, the key past its rights."""
     chain: list[RouteEntry] = []
     names: set[str] = set()
     fallbacks = [snapshot.route(name) for name in route.fallbacks]
-    for entry in [route] + [f for f in fallbacks if f and (allows is None or allows(f.name))]:
+    for entry in [route] + [f for f in fallbacks if f and may_call(key, f)]:
         if entry is not None and entry.enabled and entry.name not in names:
             chain.append(entry)
             names.add(entry.name)
@@ -632,18 +640,19 @@ async def run(
     route: RouteEntry,
     call: Call[T],
     attempts: list[Attempt],
-    allows: Callable[[str], bool] | None = None,
+    key: KeyEntry | None = None,
     outcome: StreamOutcome | None = None,
     prefix: int | None = None,
 ) -> T:
     """Call ``call(route, deployment)`` until one succeeds; record each try in
     ``attempts``. ``call`` must raise before yielding anything to the client, so a
-    failure may be retried elsewhere. ``allows`` (the key's route check) limits which
-    fallbacks may be taken. A stream passes an ``outcome``, settled when it ends. A
-    ``prefix`` key (``prefix_affinity.prefix_key``) steers the request to the deployment
-    that served the same prompt prefix last, while its cache is warm."""
+    failure may be retried elsewhere. ``key`` (the caller's) limits which fallbacks and
+    context-window fallbacks may be taken (``may_call``); admission checked ``route``.
+    A stream passes an ``outcome``, settled when it ends. A ``prefix`` key
+    (``prefix_affinity.prefix_key``) steers the request to the deployment that served
+    the same prompt prefix last, while its cache is warm."""
     policy = Policy.current()
-    chain = _chain(snapshot, route, allows)
+    chain = _chain(snapshot, route, key)
     now = clock()
     pool = [d for r in chain for d in r.deployments]
     shared_cooldowns.ensure_refreshing(policy.cooldown_window)
@@ -671,10 +680,10 @@ async def run(
                 last = overflow.error
                 overflows.append(overflow.error)
                 larger.extend(current.context_window_fallbacks)
-                target = _next_larger(snapshot, larger, visited, allows)
+                target = _next_larger(snapshot, larger, visited, key)
                 if target is None:
                     raise _too_long_everywhere(overflows) from None
-                chain = _chain(snapshot, target, allows)
+                chain = _chain(snapshot, target, key)
                 request.pool = [d for r in chain for d in r.deployments]
             except _Exhausted as exhausted:
                 last = exhausted.error or last
@@ -684,24 +693,24 @@ async def run(
         request.release_probes()
     if last is not None:
         raise last
-    raise _unavailable(_chain(snapshot, route, allows), clock())
+    raise _unavailable(_chain(snapshot, route, key), clock())
 
 
 def _next_larger(
     snapshot: Snapshot,
     names: list[str],
     visited: set[str],
-    allows: Callable[[str], bool] | None,
+    key: KeyEntry | None,
 ) -> RouteEntry | None:
     """The first route of ``names`` (consumed) that exists, is enabled, was not tried
-    and the key may use."""
+    and the key may call."""
     while names:
         target = snapshot.route(names.pop(0))
         if (
             target is not None
             and target.enabled
             and target.name not in visited
-            and (allows is None or allows(target.name))
+            and may_call(key, target)
         ):
             return target
     return None

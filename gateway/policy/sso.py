@@ -21,6 +21,11 @@ verified claims into a console user:
   ``SWITCHYARD_SSO_BREAK_GLASS`` (comma-separated usernames), which keep it for when the
   provider is down or misconfigured.
 
+Claims come only from an ID token Authlib verified or from the issuer's userinfo
+endpoint (``gateway.policy.sso_users.verified_claims``), never from the token
+response's body. The username is normalised (NFKC) and checked
+(``gateway.policy.usernames``); a new one that looks like an existing user's is refused.
+
 A user signing in for the first time is created; the link between the provider's
 ``(issuer, sub)`` and the user is kept (``SsoLink``), so a provider account never
 signs in as a local account that merely has the same name."""
@@ -35,7 +40,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from gateway.env import env_bool, env_list, env_str
-from gateway.policy.secret_refs import resolve_secret
+from gateway.policy import usernames
+from gateway.policy.secret_refs import resolve_operator_value
 
 # From the most to the least that a role may do (see the roles of issue #29).
 ROLES = ("owner", "admin", "editor", "member", "viewer")
@@ -111,8 +117,8 @@ def load_config() -> SsoConfig | None:
     host = issuer.split("//", 1)[-1].split("/", 1)[0]
     return SsoConfig(
         issuer=issuer,
-        client_id=resolve_secret(client_id),
-        client_secret=resolve_secret(env_str("SWITCHYARD_OIDC_CLIENT_SECRET").strip()),
+        client_id=resolve_operator_value(client_id),
+        client_secret=resolve_operator_value(env_str("SWITCHYARD_OIDC_CLIENT_SECRET").strip()),
         scopes=env_str("SWITCHYARD_OIDC_SCOPES", "openid email profile").strip()
         or "openid email profile",
         label=env_str("SWITCHYARD_OIDC_LABEL").strip() or f"Sign in with {host}",
@@ -179,11 +185,15 @@ def identity_from_claims(claims: Mapping[str, Any], cfg: SsoConfig) -> SsoIdenti
         dict.fromkeys(cfg.team_map[v] for v in _values(claims, cfg.team_claim) if v in cfg.team_map)
     )
     email = str(claims.get("email") or "")
-    username = str(claims.get("preferred_username") or email.split("@")[0] or subject)
+    username = usernames.normalise(
+        str(claims.get("preferred_username") or email.split("@")[0] or subject)
+    )
+    if why := usernames.problem(username):
+        raise SsoRefused(why)
     return SsoIdentity(
         issuer=cfg.issuer,
         subject=subject,
-        username=username[:150],
+        username=username,
         email=email,
         name=str(claims.get("name") or ""),
         role=role,

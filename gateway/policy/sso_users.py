@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 from authlib.integrations.django_client import OAuth, OAuthError
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from gateway.models import SsoLink
+from gateway.policy import usernames
 from gateway.policy.sso import SsoConfig, SsoIdentity, SsoRefused
 
 logger = logging.getLogger("gateway.sso")
 HTTP_TIMEOUT = 10.0  # seconds for each call to the identity provider
 
-__all__ = ["OAuthError", "oidc_client", "provision", "apply_role"]
+__all__ = ["OAuthError", "oidc_client", "provision", "apply_role", "verified_claims"]
 
 
 @functools.cache
@@ -45,6 +48,33 @@ def oidc_client(cfg: SsoConfig):  # type: ignore[no-untyped-def]
     one)."""
     registry = _registry(cfg.discovery_url, cfg.client_id, cfg.client_secret, cfg.scopes)
     return registry.create_client("switchyard")
+
+
+def verified_claims(client: Any, request: HttpRequest) -> dict[str, Any]:
+    """Finish the authorization-code flow and return the claims this gateway may trust:
+    the ID token's, verified by Authlib (signature, issuer, audience, expiry, nonce), or
+    else what the issuer's userinfo endpoint answers to the access token. A ``userinfo``
+    object in the token response's own body is never read: Authlib keeps one there when
+    no ID token came, and anyone answering for the token endpoint could write it.
+
+    Raises what ``authorize_access_token`` raises; ``SsoRefused`` when neither source
+    gave claims."""
+    state = request.GET.get("state") or request.POST.get("state")
+    started = client.framework.get_state_data(request.session, state) or {}
+    token = client.authorize_access_token(request)
+    if "id_token" in token:
+        if "nonce" not in started:  # Authlib verifies an ID token only with its nonce
+            raise SsoRefused("the identity provider's ID token could not be verified")
+        claims = token.get("userinfo")  # set by Authlib from the verified ID token
+    else:
+        if not token.get("access_token"):
+            raise SsoRefused("the identity provider sent neither an ID token nor an access token")
+        if not client.load_server_metadata().get("userinfo_endpoint"):
+            raise SsoRefused("the identity provider sent no ID token and has no userinfo endpoint")
+        claims = client.userinfo(token=token)
+    if not claims:
+        raise SsoRefused("the identity provider sent no claims for this account")
+    return dict(claims)
 
 
 def _free_username(wanted: str) -> str:
@@ -76,10 +106,17 @@ def apply_role(
     Membership.objects.filter(user=user, team__name__in=set(mapped) - set(teams)).delete()
 
 
-def provision(identity: SsoIdentity, mapped: Collection[str] = ()) -> AbstractBaseUser:
+def provision(
+    identity: SsoIdentity,
+    mapped: Collection[str] = (),
+    provisioned: Callable[[AbstractBaseUser, bool], None] | None = None,
+) -> AbstractBaseUser:
     """The user ``identity`` signs in as: found by its link to the provider's
     ``(issuer, sub)``, created on the first sign-in (under a free username: a provider
-    account never becomes a local one that has the same name)."""
+    account never becomes a local one that has the same name). A new username that
+    looks like an existing user's (``usernames.look_alike``) is refused, nothing
+    created. ``provisioned(user, created)`` runs inside the transaction (the console
+    writes its audit event there)."""
     with transaction.atomic():
         link = (
             SsoLink.objects.select_related("user")
@@ -87,7 +124,16 @@ def provision(identity: SsoIdentity, mapped: Collection[str] = ()) -> AbstractBa
             .filter(issuer=identity.issuer, subject=identity.subject)
             .first()
         )
+        created = link is None
         if link is None:
+            taken = get_user_model().objects.values_list("username", flat=True)
+            imitated = usernames.look_alike(identity.username, taken)
+            if imitated is not None:
+                logger.warning("sso: %r looks like the user %r", identity.username, imitated)
+                raise SsoRefused(
+                    f"the username {identity.username!r} looks like an existing account's: "
+                    "ask an owner to set a different username at the provider"
+                )
             user = get_user_model().objects.create(
                 username=_free_username(identity.username),
                 email=identity.email,
@@ -108,4 +154,6 @@ def provision(identity: SsoIdentity, mapped: Collection[str] = ()) -> AbstractBa
         apply_role(user, identity.role, identity.teams, mapped)
         link.last_sign_in = timezone.now()
         link.save(update_fields=["last_sign_in"])
+        if provisioned is not None:
+            provisioned(user, created)
     return user

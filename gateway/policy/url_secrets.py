@@ -5,8 +5,9 @@ value keeps working; what an admin page, an export, a log line or a trace span s
 
 from __future__ import annotations
 
+import logging
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 MASK = "***"
 # Query parameters whose values are credentials: names holding one of these words.
@@ -46,3 +47,40 @@ def mask_urls_in(text: str) -> str:
     if "://" not in text:
         return text
     return _URL.sub(lambda match: mask_url(match.group(0)), text)
+
+
+def url_credentials(url: str) -> list[str]:
+    """The credentials ``url`` carries, as they may be echoed back: its user info
+    (``user:password`` whole and each half) and its credential query values, each
+    as written and percent-decoded. Empty for a URL without any."""
+    if "@" not in url and "=" not in url:
+        return []
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found: list[str] = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        user, _, password = userinfo.partition(":")
+        found += [userinfo, user, password]
+    for item in parts.query.split("&") if parts.query else ():
+        name, equals, value = item.partition("=")
+        if equals and value and secret_param(unquote_plus(name)):
+            found.append(value)
+    return [*found, *(unquote_plus(value) for value in found)]
+
+
+class MaskUrlSecrets(logging.Filter):
+    """A log handler's filter: every URL a record's message quotes is written masked
+    (``mask_urls_in``), whichever library logged it (an HTTP client logs the URLs it
+    calls; a caller's MCP server URL may carry a token). Records without ``://`` pass
+    as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            masked = mask_urls_in(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True

@@ -75,6 +75,13 @@ class Provider:
     # each deployment's params, and the form's help for its fields.
     needs_base_url: bool = True
     settings_taken: tuple[Setting, ...] = ()
+    # Deployment params that decide where this provider's credentials go or which ones
+    # are used (endpoints, regions, keys, profiles): only a role that may change the
+    # provider may set them (rule ``deployment.params``). LiteLLM's generic names here;
+    # kinds that read more add theirs.
+    credential_params: frozenset[str] = frozenset(
+        {"api_base", "base_url", "api_key", "api_version"}
+    )
     form_help: FormHelp = FormHelp()
     # Capabilities, each off unless an adapter declares it:
     # - a same-format body may go upstream untouched (``passthrough`` and
@@ -92,6 +99,9 @@ class Provider:
     # Why ``list_models`` cannot answer for this kind (the console's "test connection").
     models_unlisted: str = ""
     answers_any_model: bool = False
+    # The longest answer this kind gives, in tokens, where neither the deployment nor
+    # the catalog says (budget holds need a ceiling: gateway/policy/budget_estimate.py)
+    max_output_tokens: int | None = None
 
     def __init__(self, provider: ProviderEntry) -> None:
         self.provider = provider

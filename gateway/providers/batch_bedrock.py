@@ -165,6 +165,15 @@ class BedrockBatches:
         endpoint = _setting(
             self.provider, "aws_bedrock_endpoint" if service == "bedrock" else "batch_s3_endpoint"
         )
+        if endpoint and not settings.access_key:
+            # botocore finds the official endpoints itself: a custom one with the host's
+            # credentials would sign (and send the session token) to an admin's server
+            from gateway.providers import ambient
+            from gateway.providers.bedrock import HOST_CREDENTIALS
+
+            problem = ambient.refusal(HOST_CREDENTIALS, endpoint, official=False)
+            if problem:
+                raise errors.ConfigurationError(f"provider {self.provider.name!r}: {problem}")
         config = botocore.config.Config(
             retries={"total_max_attempts": 2, "mode": "standard"},  # the runner waits longer
             connect_timeout=10,

@@ -27,6 +27,7 @@ import asyncio
 import dataclasses
 import importlib
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from types import ModuleType
 from typing import Any
@@ -42,7 +43,7 @@ from gateway.codecs.bedrock import codec as converse
 from gateway.errors import MissingSecret
 from gateway.policy.registry import DeploymentEntry
 from gateway.policy.secret_refs import resolve_secret
-from gateway.providers import wire
+from gateway.providers import ambient, wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
 from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
@@ -65,6 +66,14 @@ CONTROL_PARAMS = frozenset(
     }
 )
 UNSUPPORTED_PARAMS = ("aws_role_name", "aws_web_identity_token")
+# botocore's endpoint data: bedrock-runtime.REGION.amazonaws.com (and -fips, .com.cn in
+# China), the agent runtime (rerank), and interface VPC endpoints
+# (vpce-ID.bedrock-runtime.REGION.vpce.amazonaws.com).
+_OFFICIAL_HOST = re.compile(
+    r"^(?:vpce-[a-z0-9-]+\.)?bedrock(?:-runtime|-agent-runtime)?(?:-fips)?"
+    r"\.[a-z0-9-]+\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$"
+)
+HOST_CREDENTIALS = "the host's AWS credentials (the default chain or a named profile)"
 
 _aws: ModuleType | None = None
 
@@ -117,6 +126,14 @@ class AwsSettings:
 class BedrockProvider(CodecProvider):
     kind = "bedrock"
     needs_base_url = False
+    credential_params = CONTROL_PARAMS | {
+        "api_base",
+        "base_url",
+        "aws_bedrock_endpoint",
+        "batch_s3_endpoint",
+        "batch_s3_uri",
+        "batch_role_arn",
+    }
     settings_taken = (
         Setting(
             "aws_region_name", "AWS region", "e.g. us-east-1; empty: AWS_REGION or the profile's."
@@ -167,6 +184,29 @@ class BedrockProvider(CodecProvider):
         secret_label="Secret access key",
     )
     speaks = CODECS["bedrock"]
+
+    @staticmethod
+    def official_host(url: str) -> bool:
+        """An https URL on one of Bedrock's official hosts (see ``_OFFICIAL_HOST``)."""
+        host = ambient.host_of(url)
+        return host is not None and bool(_OFFICIAL_HOST.match(host))
+
+    @classmethod
+    def ambient_problem(cls, base_url: str, secret: str | None) -> str | None:
+        """Saving (console, /api): without a secret access key the provider signs with
+        the host's credentials, which may not go to a custom base URL."""
+        if not base_url or base_url.startswith("os.environ/") or secret:
+            return None
+        return ambient.refusal(HOST_CREDENTIALS, base_url, cls.official_host(base_url))
+
+    def _url_checked(self, settings: AwsSettings, url: str) -> None:
+        """Refuse, before any credentials are loaded, to sign with the host's
+        credentials for a URL off Bedrock's official hosts (``ambient``)."""
+        if settings.access_key:  # the provider's own keys go where it points
+            return
+        problem = ambient.refusal(HOST_CREDENTIALS, url, self.official_host(url))
+        if problem:
+            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {problem}")
 
     def settings(self, deployment: DeploymentEntry) -> AwsSettings:
         """The deployment's AWS settings with ``os.environ/NAME`` resolved now; the
@@ -244,6 +284,7 @@ class BedrockProvider(CodecProvider):
             )
         body = self.codec.build_request(request, self.target(deployment))
         url = self.url(settings.endpoint, region, deployment.model, stream)
+        self._url_checked(settings, url)
         content = orjson.dumps(body)
         _secret, extra = wire.credentials(self.provider)
         headers = {
@@ -285,6 +326,7 @@ class BedrockProvider(CodecProvider):
         config["modelConfiguration"] = {"modelArn": arn}
         base = settings.endpoint or f"https://bedrock-agent-runtime.{region}.amazonaws.com"
         url = base.rstrip("/") + "/rerank"
+        self._url_checked(settings, url)
         content = orjson.dumps(body)
         _secret, extra = wire.credentials(self.provider)
         headers = {**extra, "Content-Type": "application/json", "Accept": "application/json"}
@@ -340,6 +382,7 @@ class BedrockProvider(CodecProvider):
         error = converse.parse_error(response.status_code, raw, error_type)
         if error.retry_after is None:
             error.retry_after = wire.retry_after(response)
+        wire.hide_secret(error, self.provider)
         return error
 
 

@@ -317,16 +317,20 @@ class CodecProvider(Provider):
                 async for batch in deframe(body_chunks(response), exchange.received):
                     for wire_event in batch:
                         for event in parser.feed(wire_event):
-                            if isinstance(event, ErrorEvent) and not yielded:
-                                raise event.error
+                            if isinstance(event, ErrorEvent):
+                                wire.hide_secret(event.error, self.provider)
+                                if not yielded:
+                                    raise event.error
                             _count(event, exchange)
                             yielded = True
                             yield event
                             if isinstance(event, ErrorEvent):
                                 return  # the stream ends at its first error
                 for event in parser.finish():
-                    if isinstance(event, ErrorEvent) and not yielded:
-                        raise event.error
+                    if isinstance(event, ErrorEvent):
+                        wire.hide_secret(event.error, self.provider)
+                        if not yielded:
+                            raise event.error
                     _count(event, exchange)
                     yielded = True
                     yield event
@@ -488,6 +492,7 @@ class CodecProvider(Provider):
             raise errors.UpstreamError("upstream answered with unexpected JSON", status=502)
         failure = codec.answer_error(data)
         if failure is not None:
+            wire.hide_secret(failure, self.provider)
             raise failure
         exchange.usage.merge(codec.usage_of(data))
         return data
@@ -525,8 +530,11 @@ class CodecProvider(Provider):
                     for wire_event in batch:
                         events = parser.feed(wire_event)
                         failure = _failure(events)
-                        if failure is not None and not yielded and not out:
-                            raise failure.error
+                        if failure is not None:
+                            wire.hide_secret(failure.error, self.provider)
+                            if not yielded and not out:
+                                raise failure.error
+                            wire_event = wire.hide_secret_in_event(wire_event, self.provider)
                         for event in events:
                             _count(event, exchange)
                         if failure is None and codec.withheld(wire_event, body):
@@ -551,6 +559,7 @@ class CodecProvider(Provider):
                 tail = parser.finish()
                 failure = _failure(tail)
                 if failure is not None:
+                    wire.hide_secret(failure.error, self.provider)
                     if not yielded:
                         raise failure.error
                     yield codec.stream_error(failure.error), held + tail

@@ -203,6 +203,9 @@ class EchoProvider(Provider):
         secret="Not used by echo (stored encrypted all the same).",
     )
     also_serves = frozenset({"embeddings"})  # besides chat: /v1/embeddings, deterministically
+    # its answer is the prompt's last text back: a budget's hold needs a ceiling, and
+    # demo and test prompts are far shorter than this
+    max_output_tokens = 4096
 
     async def embeddings(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange

@@ -56,6 +56,7 @@ class GoogleCodecProvider(CodecProvider):
     body, the stream endpoint, counting tokens."""
 
     also_serves = frozenset({"images"})  # besides chat: /v1/images/* -> generateContent
+    credential_params = CONTROL_PARAMS | {"base_url", "api_key"}
     speaks = CODECS["gemini"]
     counts_tokens = True  # :countTokens
     count_wrapped = True  # countTokens wants {"generateContentRequest": ...}

@@ -31,13 +31,21 @@ from gateway import errors
 from gateway.errors import MissingSecret
 from gateway.policy.registry import DeploymentEntry
 from gateway.policy.secret_refs import resolve_secret
-from gateway.providers import google_auth
+from gateway.providers import ambient, google_auth
 from gateway.providers.gemini import GoogleCodecProvider
 from gateway.providers.kinds import FormHelp, Setting
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"
 _LOCATION = re.compile(r"^[a-z0-9-]+$")  # a region name goes into the host name
+_OFFICIAL_HOST = re.compile(r"^(?:[a-z0-9-]+-)?aiplatform\.googleapis\.com$")
+HOST_CREDENTIALS = "the host's Google credentials (application default or a key file path)"
+
+
+def host_credentials(source: str | None) -> bool:
+    """Whether ``source`` is the host's rather than the provider's own: the application
+    default credentials (None) or a key file on this host (a path, not JSON text)."""
+    return source is None or not source.strip().startswith("{")
 
 
 def _param(params: dict[str, Any], *names: str) -> str | None:
@@ -79,6 +87,29 @@ class VertexAIProvider(GoogleCodecProvider):
     )
     count_wrapped = False  # Vertex's countTokens takes contents/systemInstruction/tools
 
+    @staticmethod
+    def official_host(url: str) -> bool:
+        """``https://aiplatform.googleapis.com`` or ``https://LOCATION-aiplatform...``."""
+        host = ambient.host_of(url)
+        return host is not None and bool(_OFFICIAL_HOST.match(host))
+
+    @classmethod
+    def ambient_problem(cls, base_url: str, secret: str | None) -> str | None:
+        """Saving (console, /api): the provider's secret, if it is the host's
+        credentials, may not go to a custom base URL (see ``ambient``)."""
+        if not base_url or base_url.startswith("os.environ/") or not host_credentials(secret):
+            return None
+        if secret is not None and secret.startswith("os.environ/"):
+            return None  # what the variable holds is checked when called
+        return ambient.refusal(HOST_CREDENTIALS, base_url, cls.official_host(base_url))
+
+    def _host_checked(self, host: str, source: str | None) -> None:
+        problem = None
+        if host_credentials(source):
+            problem = ambient.refusal(HOST_CREDENTIALS, host, self.official_host(host))
+        if problem:
+            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {problem}")
+
     def _settings(self, deployment: DeploymentEntry) -> tuple[str | None, str, str | None]:
         """(project, location, credentials source) with references resolved."""
         params = {**self.provider.settings, **(deployment.params or {})}
@@ -99,13 +130,14 @@ class VertexAIProvider(GoogleCodecProvider):
 
     async def locate(self, deployment: DeploymentEntry) -> tuple[str, dict[str, str]]:
         project, location, source = self._settings(deployment)
+        host = (self.provider.base_url or host_for(location)).rstrip("/")
+        self._host_checked(host, source)  # before any token is fetched
         try:
             extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
         except MissingSecret as exc:
             raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
         token, sa_project = await google_auth.access_token(source)
         auth = {**extra, "Authorization": f"Bearer {token}"}
-        host = (self.provider.base_url or host_for(location)).rstrip("/")
         version = self.provider.api_version or DEFAULT_API_VERSION
         if deployment.model.startswith("projects/"):
             return f"{host}/{version}/{deployment.model}", auth
@@ -133,6 +165,7 @@ class VertexAIProvider(GoogleCodecProvider):
         from Google's token endpoint now (the one call, and the proof that the
         credentials work). No model is called."""
         project, location, source = self._settings(deployment)
+        self._host_checked((self.provider.base_url or host_for(location)).rstrip("/"), source)
         _token, sa_project = await google_auth.access_token(source)
         project = project or sa_project
         if not project and not deployment.model.startswith("projects/"):

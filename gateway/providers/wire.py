@@ -4,6 +4,7 @@ failures, and resolving the provider's secret and extra headers at call time."""
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import email.utils
 import logging
 import re
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from gateway.codecs.base import WireEvent
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
@@ -20,6 +22,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gateway.policy import provider_credentials
 from gateway.policy.registry import ProviderEntry
 from gateway.policy.secret_refs import resolve_secret
 
@@ -106,24 +109,21 @@ def credentials(provider: ProviderEntry) -> tuple[str, dict[str, str]]:
     return secret, extra
 
 
-SECRET_SHOWN_AS = "[provider secret]"
+SECRET_SHOWN_AS = provider_credentials.SHOWN_AS
 
 
 def hide_secret(error: GatewayError, provider: ProviderEntry) -> None:
-    """Take the provider's secret out of an upstream error the caller will read: an
-    upstream that echoes the key it was sent ("invalid key sk-...", as some local
-    servers do) must not hand it to the gateway's callers. On the error path only."""
-    try:
-        secret = resolve_secret(provider.secret)
-    except MissingSecret:
-        return
-    if len(secret) < 8:  # too short to tell from ordinary words
-        return
-    if secret in error.message:
-        error.message = error.message.replace(secret, SECRET_SHOWN_AS)
-        error.args = (error.message,)
-    if error.detail and secret in error.detail:
-        error.detail = error.detail.replace(secret, SECRET_SHOWN_AS)
+    """Take every credential configured for ``provider`` out of an upstream error the
+    caller will read (``policy.provider_credentials``): an upstream that echoes what it was sent
+    must not hand it to the gateway's callers. On the error path only."""
+    provider_credentials.scrub(error, provider)
+
+
+def hide_secret_in_event(event: WireEvent, provider: ProviderEntry) -> WireEvent:
+    """An upstream's error event, forwarded as sent by a passthrough, without the
+    credentials ``hide_secret`` takes out of errors (the event itself when it has none)."""
+    text = provider_credentials.scrub_text(event.text, provider)
+    return event if text == event.text else dataclasses.replace(event, text=text)
 
 
 def setting(provider: ProviderEntry, value: str, what: str) -> str:

@@ -189,10 +189,10 @@ class CounterStore:
             if spent >= budget:
                 return ["budget", spent]
             if hold:
-                # A request alone may cost more than the budget has left (as before
-                # holds: the one in flight is the overrun); beside others it must fit.
+                # What the request may cost must fit what is left beside the requests
+                # in flight, alone too: a budget is never overrun by a request's hold
                 held = self.holds.held(key_id, period, at)
-                if held and spent + held + hold > budget:
+                if spent + held + hold > budget:
                     return ["held", spent, held]
         if not rpm and not tpm:
             return self._ok(None, key_id, period, hold, at + hold_ttl)
@@ -253,7 +253,7 @@ class CounterStore:
                 return ["budget", spent]
             if hold > 0:
                 held = self.holds.held(counter_id, period, at)
-                if held and spent + held + hold > budget:
+                if spent + held + hold > budget:
                     return ["held", spent, held]
         if not rpm and not tpm:
             return None

@@ -14,6 +14,14 @@ the context the change runs in:
   it up;
 - console sign-ins, successful or not: Django's login signals.
 
+Actions that are not a save of an audited model (an upload, a cancel, a tool call, an
+export) write their own event with ``record``. So that no state-changing request is
+ever missed, ``AuditMiddleware`` watches each unsafe console and ``/api`` request: when
+it wrote to the database (``_note_write``, a database execute wrapper) and succeeded but
+recorded no event, the middleware writes one naming the URL and the actor (the
+backstop; ``tests/console/test_audit_coverage.py`` walks every endpoint). Exports are
+GETs: their views call ``exported``.
+
 Secrets never reach the log: secret columns and stored header values show as a mask
 (a change still shows as changed), URLs lose their credentials (``mask_url``) and JSON
 settings values under secret-looking names are masked unless they are
@@ -37,7 +45,8 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.db import models, transaction
+from django.db import connections, models, transaction
+from django.db.backends.signals import connection_created
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
@@ -75,6 +84,23 @@ _request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
 )
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
 _source: contextvars.ContextVar[str | None] = contextvars.ContextVar("audit_source", default=None)
+
+
+@dataclass(slots=True)
+class _RequestTrail:
+    """What one unsafe request did: database writes seen and events recorded."""
+
+    writes: int = 0
+    events: int = 0
+
+
+_trail: contextvars.ContextVar[_RequestTrail | None] = contextvars.ContextVar(
+    "audit_trail", default=None
+)
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Writes that are not the request's action: the session, the audit log itself.
+_UNTRACKED_TABLES = ("django_session", "gateway_auditevent")
+_WRITES = ("insert", "update", "delete")
 
 
 @contextmanager
@@ -187,12 +213,80 @@ class AuditMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        with in_request(request):
-            return self.get_response(request)
+        with in_request(request), _trailing(request) as trail:
+            response = self.get_response(request)
+            _backstop(request, response, trail)
+            return response
 
     async def _acall(self, request: HttpRequest) -> Any:
-        with in_request(request):
-            return await self.get_response(request)
+        from asgiref.sync import sync_to_async
+
+        with in_request(request), _trailing(request) as trail:
+            response = await self.get_response(request)
+            if trail is not None and trail.writes and not trail.events:
+                await sync_to_async(_backstop)(request, response, trail)
+            return response
+
+
+@contextmanager
+def _trailing(request: HttpRequest) -> Iterator[_RequestTrail | None]:
+    """Follow an unsafe request's writes and events (safe requests: nothing)."""
+    if request.method not in UNSAFE_METHODS:
+        yield None
+        return
+    trail = _RequestTrail()
+    token = _trail.set(trail)
+    try:
+        yield trail
+    finally:
+        _trail.reset(token)
+
+
+def _backstop(request: HttpRequest, response: Any, trail: _RequestTrail | None) -> None:
+    """One event for a request that changed the database and succeeded without
+    recording one (a view nobody taught to audit): the URL's name, the method, the path."""
+    if trail is None or not trail.writes or trail.events or not _enabled():
+        return
+    if getattr(response, "status_code", 500) >= 400:
+        return  # refused or failed: its transaction rolled back, nothing changed
+    match = getattr(request, "resolver_match", None)
+    name = getattr(match, "url_name", None) or getattr(match, "route", "") or ""
+    try:
+        record(
+            str(request.method).lower(),
+            object_type=str(name)[:50],
+            detail=f"{request.method} {request.path}",
+        )
+    except Exception:
+        log.exception("audit: could not record %s %s", request.method, request.path)
+
+
+def _note_write(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):  # type: ignore[no-untyped-def]
+    """A database execute wrapper: counts an unsafe request's writes (a contextvar
+    read on every query, nothing more)."""
+    trail = _trail.get()
+    if trail is not None:
+        head = sql.lstrip()[:6].lower()
+        if head in _WRITES and not any(t in sql[:120] for t in _UNTRACKED_TABLES):
+            trail.writes += 1
+    return execute(sql, params, many, context)
+
+
+def _watch_connection(sender: Any = None, connection: Any = None, **_: Any) -> None:
+    if connection is not None and _note_write not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_note_write)
+
+
+def exported(what: str, detail: str = "", *, object_id: Any = "", object_name: str = "") -> None:
+    """One ``export`` event: data left the gateway as a file (CSV, JSON, YAML, JSONL)."""
+    if _enabled():
+        record(
+            "export",
+            object_type=what,
+            object_id=object_id,
+            object_name=object_name,
+            detail=detail,
+        )
 
 
 # --- what changed ---------------------------------------------------------------------------
@@ -294,6 +388,9 @@ def record(
 ) -> AuditEvent:
     """Write one event now (in the caller's transaction, if any)."""
     who = actor or current_actor()
+    trail = _trail.get()
+    if trail is not None:
+        trail.events += 1
     return AuditEvent.objects.create(
         actor_kind=who.kind,
         actor=who.name[:200],
@@ -452,6 +549,9 @@ def connect() -> None:
         (McpServer, "mcp_server"),
     ):
         watch(model, name)
+    connection_created.connect(_watch_connection, dispatch_uid="audit-writes")
+    for open_connection in connections.all(initialized_only=True):
+        _watch_connection(connection=open_connection)
     user_logged_in.connect(_logged_in, dispatch_uid="audit-login")
     user_login_failed.connect(_login_failed, dispatch_uid="audit-login-failed")
 

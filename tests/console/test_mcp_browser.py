@@ -8,23 +8,41 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.console.test_browser import (  # noqa: F401  (fixtures)
+    CHROMIUM,
+    PASSWORD,
+    USER,
     browser,
-    gw,
     page,
     shot,
     sign_in,
 )
-from tests.live import Gateway
+from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
 
 SCRIPT = str(Path(__file__).resolve().parent.parent / "gateway" / "mcp" / "mcp_test_server.py")
 TOKEN = "mcp-browser-Token-88f1"
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """A gateway whose operator lets admins register stdio servers from the console
+    (``SWITCHYARD_STDIO_MCP_SERVERS``: off by default, docs/security.md)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    env = {"SWITCHYARD_STDIO_MCP_SERVERS": "1"}
+    with running_gateway(tmp_path_factory.mktemp("mcp-console"), env=env) as gateway:
+        gateway.shell(
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_superuser({USER!r}, '', {PASSWORD!r})"
+        )
+        yield gateway
 
 
 def test_add_test_and_call_an_mcp_server(page, gw: Gateway) -> None:  # noqa: F811

@@ -71,6 +71,7 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "team-edit": (ALL, ADMINS),
     "users": (ADMINS, {O}),
     "user-edit": ({O}, {O}),
+    "user-limits": (ADMINS, ADMINS),  # and rule user.limit: admins not an owner's
     **{
         name: (ADMINS, ADMINS)
         for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
@@ -116,6 +117,7 @@ API = {
     "logs": (ALL, ALL),
     "teams": (ALL, ADMINS),
     "users": (ADMINS, {O}),
+    "user-limits": (ADMINS, ADMINS),
     "spend": (ADMINS, ADMINS),
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
@@ -357,7 +359,9 @@ def test_member_creates_only_their_own_keys(world) -> None:
     client = Client()
     client.force_login(world["users"][M])
     mine = client.post("/api/keys/", data='{"name": "mine"}', content_type="application/json")
+    # of their only team (a member's key is inside one of their teams: key.grant)
     assert mine.status_code == 201 and mine.json()["user"] == "member"
+    assert mine.json()["team"] == "alpha"
     theirs = client.post(
         "/api/keys/", data='{"name": "x", "user": "owner"}', content_type="application/json"
     )

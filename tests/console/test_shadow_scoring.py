@@ -101,7 +101,15 @@ def run_queued() -> ShadowScoring:
 
 
 def judged(recorder: JournalRecorder, route: str) -> int:
-    return sum(1 for r in recorder.records if r.key_name == "shadow-scoring" and r.route == route)
+    """Judge calls journaled on ``route``: as the admin who asked (their console key),
+    tagged with the scoring run."""
+    return sum(
+        1
+        for r in recorder.records
+        if r.key_name == "console:ops"
+        and r.session.startswith("shadow-scoring:")
+        and r.route == route
+    )
 
 
 def test_asking_queues_a_job_and_returns_at_once(

@@ -63,11 +63,13 @@ def test_owner_builds_a_team_and_a_member_sees_only_theirs(page, gw: Gateway, br
 
     page.goto("/users/")
     vince = page.locator("tr", has_text="vince")
-    vince.locator("select").select_option("viewer")
+    vince.locator("select[name=role]").select_option("viewer")
     vince.locator("button:has-text('Set')").click()
     page.wait_for_url(re.compile(r"/users/#user-\d+$"))
-    assert page.locator("tr", has_text="ops").locator("select").input_value() == "owner"
-    assert page.locator("tr", has_text="maya").locator("select").input_value() == "member"
+    assert page.locator("tr", has_text="ops").locator("select[name=role]").input_value() == "owner"
+    assert (
+        page.locator("tr", has_text="maya").locator("select[name=role]").input_value() == "member"
+    )
     shot(page, "users")
 
     # Maya, a member: her key, no providers, no users; a clear page when she tries.

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops import admin_ops
+from gateway.policy import roles
 from gateway.server import http
 
 
@@ -46,15 +47,21 @@ def test_route_fallbacks_must_exist() -> None:
 def test_deployment_provider_by_name_or_id() -> None:
     echo = Provider.objects.create(name="echo", kind="echo")
     route = admin_ops.save_route(None, {"name": "r"})
-    deployment = admin_ops.save_deployment(route, None, {"provider": "echo", "model": "e"})
+    deployment = admin_ops.save_deployment(
+        route, None, {"provider": "echo", "model": "e"}, actor=roles.MASTER
+    )
     assert deployment.provider == echo
-    by_id = admin_ops.save_deployment(route, None, {"provider": echo.pk, "model": "f"})
+    by_id = admin_ops.save_deployment(
+        route, None, {"provider": echo.pk, "model": "f"}, actor=roles.MASTER
+    )
     assert by_id.provider == echo
     with pytest.raises(ValidationError):
-        admin_ops.save_deployment(route, None, {"provider": "missing", "model": "e"})
+        admin_ops.save_deployment(
+            route, None, {"provider": "missing", "model": "e"}, actor=roles.MASTER
+        )
     other = Route.objects.create(name="other")
     with pytest.raises(ValidationError):
-        admin_ops.save_deployment(other, deployment, {"weight": 2})
+        admin_ops.save_deployment(other, deployment, {"weight": 2}, actor=roles.MASTER)
     admin_ops.delete_deployment(deployment)
     assert not Deployment.objects.filter(pk=deployment.pk).exists()
 
@@ -137,6 +144,8 @@ def test_deployment_params_must_be_an_object() -> None:
     Provider.objects.create(name="echo", kind="echo")
     route = admin_ops.save_route(None, {"name": "r"})
     with pytest.raises(ValidationError) as info:
-        admin_ops.save_deployment(route, None, {"provider": "echo", "model": "e", "params": [1]})
+        admin_ops.save_deployment(
+            route, None, {"provider": "echo", "model": "e", "params": [1]}, actor=roles.MASTER
+        )
     assert "params" in admin_ops.errors_by_field(info.value)
     assert not Deployment.objects.exists()

@@ -49,10 +49,12 @@ def test_store_holds_until_settled_and_refuses_what_does_not_fit():
     assert store.admit(*admit, UNITS, 60)[0] == "held"
 
 
-def test_store_lets_a_request_alone_overrun_but_not_beside_others():
+def test_store_refuses_a_request_that_may_cost_more_than_is_left_even_alone():
+    """Exact budgets (#37): a $0.01 team budget once let one $10 request through."""
     store = CounterStore()
     admit = [7, 0, 0, 0, UNITS, "total", START, 0]
-    assert store.admit(*admit, 5 * UNITS, 60)[0] == "ok"  # alone: may cost more than left
+    assert store.admit(*admit, 5 * UNITS, 60) == ["held", 0, 0]  # alone: more than is left
+    assert store.admit(*admit, UNITS, 60)[0] == "ok"  # exactly what is left fits
     assert store.admit(*admit, 1, 60)[0] == "held"
     assert store.admit(7, 0, 0, 0, -1, "total", START, None, 5, 60) == ["ok", None]  # no budget
 
@@ -140,6 +142,19 @@ async def test_a_burst_gets_exactly_what_the_budget_covers(workers):
         with pytest.raises(RateLimited) as raised:
             await worker.admit(k, 10, START, UNITS)
         assert raised.value.code == "budget_exceeded" and "$0.0100 spent" in raised.value.message
+
+
+async def test_a_request_alone_never_holds_more_than_is_left(workers):
+    """A request that may cost more than the budget has left is refused even when
+    nothing else is in flight (#37: one $10 run on a $0.01 team budget), in every store;
+    one that fits exactly is admitted."""
+    k = key(budget_usd=COST * 3, budget_period="month")
+    with pytest.raises(RateLimited) as raised:
+        await workers[0].admit(k, 10, START, 4 * UNITS)
+    assert raised.value.code == "budget_exceeded" and "fewer max_tokens" in raised.value.message
+    assert "$0.0030 left" in raised.value.message
+    admitted = await workers[-1].admit(k, 10, START, 3 * UNITS)
+    assert isinstance(admitted, limits.Admission)
 
 
 async def test_a_failed_request_gives_its_hold_back(workers):
@@ -370,3 +385,137 @@ async def test_a_running_request_charges_its_teams_budget(workers, monkeypatch):
     with pytest.raises(RateLimited) as raised:
         await workers[-1].admit_joint(subjects, 0, START, UNITS)
     assert "($0.0020 spent)" in raised.value.message
+
+
+# --- no max_tokens: the worst case the route can spend, or a refusal ---------------------
+
+
+class Arrivals(list):
+    """The requests at the upstream; ``note`` is told of each as it comes."""
+
+    def note(self) -> None:
+        pass
+
+
+@pytest.fixture
+def windowed(clean, monkeypatch, snapshot_reset):
+    """A route priced $1/M in, $10/M out, whose model's only known ceiling is its 8192
+    token context window (no max output, here or in the catalog); every answer is 7000
+    tokens long ($0.07). The upstream answers once ``gate`` is set."""
+    recorded: list[journal.Record] = []
+    monkeypatch.setattr(journal, "record", recorded.append)
+    model = deployment(
+        "long", "up-long", input_price=Decimal(1), output_price=Decimal(10), context_window=8192
+    )
+    unbounded = deployment(
+        "open-ended", "up-open", input_price=Decimal(1), output_price=Decimal(10)
+    )
+    registry.install(
+        snapshot(
+            dataclasses.replace(route("long", "up-long", max_attempts=1), deployments=(model,)),
+            dataclasses.replace(
+                route("open-ended", "up-open", max_attempts=1), deployments=(unbounded,)
+            ),
+        )
+    )
+    gate, arrived = asyncio.Event(), Arrivals()
+
+    async def upstream(request: httpx.Request) -> httpx.Response:
+        arrived.append(request)
+        arrived.note()
+        await gate.wait()
+        body = orjson.loads(request.content)
+        return httpx.Response(
+            200,
+            json={
+                "id": "c",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "long answer"},
+                        "finish_reason": "length",
+                    }
+                ],  # fmt: skip
+                "usage": {"prompt_tokens": 10, "completion_tokens": 7000, "total_tokens": 7010},
+            },
+        )
+
+    http.use_transport(httpx.MockTransport(upstream))
+    yield gate, arrived, recorded
+    http.use_transport(None)
+
+
+async def ask_without_max_tokens(k, model: str = "long", dialect: str = "openai"):
+    body: dict = {"model": model, "messages": [{"role": "user", "content": "write a lot"}]}
+    reply = await service.handle("chat", dialect, orjson.dumps(body), {}, service.Caller(key=k))
+    return reply.status, orjson.loads(reply.body)
+
+
+async def test_a_burst_without_max_tokens_spends_within_the_budget(windowed):
+    """Twenty requests at once on a $0.50 budget, none with max_tokens: each holds its
+    worst case (8192 tokens out, $0.08), so six run and the rest are refused; what they
+    spend stays within the budget. A flat cent's hold let all twenty run ($1.40)."""
+    gate, arrived, recorded = windowed
+    k = key(budget_usd=Decimal("0.50"), budget_period="total")
+    settled, counted = asyncio.Event(), []
+
+    def note(*_: object) -> None:  # a request at the upstream (admitted) or refused
+        counted.append(1)
+        if len(counted) >= 20:
+            settled.set()
+
+    arrived.note = note
+    tasks = [asyncio.create_task(ask_without_max_tokens(k)) for _ in range(20)]
+    for task in tasks:
+        task.add_done_callback(note)  # refused ones end at once; admitted ones wait
+    await settled.wait()
+    gate.set()
+    statuses = [status for status, _ in await asyncio.gather(*tasks)]
+    await background.done()
+    assert statuses.count(200) == 6 and statuses.count(429) == 14, statuses
+    spent = sum(r.cost_usd for r in recorded if r.status == 200)
+    one_request = Decimal("0.07001")
+    assert spent == 6 * one_request
+    assert spent <= Decimal("0.50") + one_request  # limits.py: one request may overrun
+    assert limits.memory.store.holds.held(k.id, "total", START) == 0
+
+
+async def test_no_known_ceiling_without_max_tokens_is_refused_for_a_budget(windowed):
+    gate, arrived, recorded = windowed
+    gate.set()
+    budgeted = key(budget_usd=Decimal("0.50"), budget_period="total")
+    status, body = await ask_without_max_tokens(budgeted, "open-ended")
+    assert status == 400 and body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["code"] == "max_tokens_required" and body["error"]["param"] == "max_tokens"
+    assert arrived == [] and recorded[-1].status == 400
+    # the same request with max_tokens runs; a key without a budget is not asked for it
+    body = {
+        "model": "open-ended",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(body), {}, service.Caller(key=budgeted)
+    )
+    assert reply.status == 200
+    assert (await ask_without_max_tokens(key(), "open-ended"))[0] == 200
+    await background.done()
+
+
+def test_the_hold_counts_the_routes_that_may_answer(settings):
+    settings.SWITCHYARD_BUDGET_RESERVATION_USD = 0.01
+    k = key(budget_usd=Decimal(1))
+    cheap = dataclasses.replace(route("cheap", "a"), deployments=(priced(),))
+    dear = dataclasses.replace(route("dear", "b"), deployments=(priced(output_price=Decimal(8)),))
+    alone = budget_estimate.hold_for(k, cheap, 0, 100)
+    assert alone == Decimal("0.0002")
+    assert budget_estimate.hold_for(k, cheap, 0, 100, reachable=lambda: [dear]) == Decimal("0.0008")
+    windowed = dataclasses.replace(
+        cheap, deployments=(priced(max_output_tokens=None, context_window=4000),)
+    )
+    # the window caps a larger max_tokens, and stands in for an unknown max output
+    assert budget_estimate.hold_for(k, windowed, 0, 10**9) == Decimal("0.008")
+    assert budget_estimate.hold_for(k, windowed, 0, None, text_output=True) == Decimal("0.008")

@@ -65,6 +65,24 @@ def test_bedrock_reads_a_named_profile_and_says_when_it_is_missing(bare_machine)
     assert "AWS profile 'staging'" in message and "could not be found" in message
 
 
+@pytest.mark.django_db
+def test_a_refused_reference_never_shows_its_value_in_a_warning(monkeypatch):
+    """An uploaded config naming a gateway setting as the profile: the import's warning
+    must not quote the setting's value (the upload is an admin's, not the operator's)."""
+    monkeypatch.setenv("SECRET_KEY", "django-secret-Unmistakable-5150")
+    warnings = cloud_checks.bedrock({"aws_profile_name": "os.environ/SECRET_KEY"}, "")
+    assert "Unmistakable" not in " ".join(warnings)
+    plan = plan_import(
+        parse_config(
+            "model_list:\n  - model_name: b\n    litellm_params:\n"
+            "      model: bedrock/anthropic.claude\n"
+            "      aws_profile_name: os.environ/SECRET_KEY\n"
+        )
+    )
+    text = " ".join(plan.warnings)
+    assert "Unmistakable" not in text and "gateway's own settings" in text
+
+
 def test_bedrock_keys_come_in_pairs(monkeypatch):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     (message,) = cloud_checks.bedrock({"aws_access_key_id": "AK"}, "")

@@ -81,10 +81,9 @@ KNOWN = {
     ("gateway.policy.deployment_health", "gateway.ops.admin_ops"),
     # the per-process runtime warms every client codec's endpoint table at start
     ("gateway.server.runtime", "gateway.edge.dialects"),
-    # the chat job runs the hosted MCP loop for requests that carry MCP tools, as the
-    # caller's key allows (to move: a hook the mcp package registers)
+    # the chat job runs the hosted MCP loop for requests that carry MCP tools (to move:
+    # a hook the mcp package registers); the key's grant is decided by the policy's rule
     ("gateway.core.jobs", "gateway.mcp.hosted"),
-    ("gateway.core.jobs", "gateway.mcp.permissions"),
     # saving a team (members, limits) is written once, beside /api/teams (to move: ops)
     ("console.views.teams", "gateway.edge.api.teams"),
     # pruning the journal deletes expired stored Responses with it

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 import yaml
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -1295,8 +1296,14 @@ def test_new_upstream_prefixes_import_with_their_own_settings(
         "o3-pro",
     )
     assert o3.supports_reasoning is True
-    # and every provider is one the registry accepts as it is
-    for provider in Provider.objects.all():
+    # and every provider is one the registry accepts as it is, but the one that would send
+    # the host's key file to a proxy: imported with a warning (imports are forgiving),
+    # refused when called or saved as it is until the operator allows it (#37)
+    proxied = deployment("gemini-vertex-beta").provider
+    assert any("vertex-proxy.internal" in w and "AMBIENT" in w for w in result.warnings)
+    with pytest.raises(ValidationError, match="official endpoints"):
+        proxied.full_clean()
+    for provider in Provider.objects.exclude(pk=proxied.pk):
         provider.full_clean()
 
     # the export names them LiteLLM's way and imports to the same rows

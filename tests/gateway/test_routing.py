@@ -17,6 +17,7 @@ from gateway.policy import registry, routing
 from gateway.policy.registry import DeploymentEntry, ProviderEntry, RouteEntry
 
 from .entries import _ids, deployment, route, snapshot
+from .test_limits import key
 
 
 class FakeTime:
@@ -186,12 +187,16 @@ async def test_fallbacks_the_key_may_not_use_are_skipped(fake_time):
     second = route("second", "s1")
     upstream = Upstream(m1=[server_error(500)])
     allowed = {"main", "second"}
-    result = await routing.run(snapshot(r, first, second), r, upstream, [], allowed.__contains__)
+    result = await routing.run(
+        snapshot(r, first, second), r, upstream, [], key(routes=frozenset(allowed))
+    )
     assert result == "ok from s1"
     assert upstream.calls == ["m1", "s1"]
     upstream = Upstream(m1=[server_error(500)])
     with pytest.raises(UpstreamError):
-        await routing.run(snapshot(r, first, second), r, upstream, [], {"main"}.__contains__)
+        await routing.run(
+            snapshot(r, first, second), r, upstream, [], key(routes=frozenset({"main"}))
+        )
     assert upstream.calls == ["m1"]
 
 
@@ -200,7 +205,7 @@ async def test_a_context_window_fallback_the_key_may_not_use_is_not_taken(fake_t
     large = route("large", "l")
     upstream = Upstream(s=[UpstreamError("prompt is too long: 300000 tokens", status=400)])
     with pytest.raises(UpstreamError) as raised:
-        await routing.run(snapshot(r, large), r, upstream, [], {"small"}.__contains__)
+        await routing.run(snapshot(r, large), r, upstream, [], key(routes=frozenset({"small"})))
     assert raised.value.context_window_exceeded
     assert upstream.calls == ["s"]
 

@@ -244,13 +244,18 @@ async def test_requests_of_two_keys_spend_the_team_budget_through_the_service(
     no_spend_yet,
 ):
     state, recorded = gateway
-    t = team(budget_usd=Decimal("0.0002"), budget_period="total")
+    # each request holds its worst case (prompt + 50 tokens at $10/M, about $0.0006)
+    # and costs $0.00015
+    t = team(budget_usd=Decimal("0.0008"), budget_period="total")
     a, b = key(team=t), key(team=t)
     state["key"] = a
     assert await ask(a) == 200  # costs $0.00015, counted for the team
     assert limits.memory.store.spend[(-t.id, "total")] == 15_000
     state["key"] = b
-    assert await ask(b) == 200  # admitted: $0.00015 < $0.0002 before it ran
+    assert await ask(b) == 200  # $0.00015 spent + its hold fit the team's $0.0008
+    assert limits.memory.store.spend[(-t.id, "total")] == 30_000
     state["key"] = a
-    assert await ask(a) == 429  # the team's budget is spent, though neither key has one
-    assert recorded[-1].status == 429
+    # refused: $0.0005 is left of the team's budget, less than the request may cost
+    # (budgets are exact: no request overruns one, #37), though neither key has a budget
+    assert await ask(a) == 429
+    assert recorded[-1].status == 429 and "left" in recorded[-1].error_message

@@ -118,7 +118,9 @@ def check_burst(gateways: list[Gateway], key: str, cost: Decimal) -> None:
             break
         more += 1
         time.sleep(0.2)  # the cost is added just after the answer
-    assert len(served) + more == 10, (len(served), more)
+    # Never past the budget; the last request's hold (its max_tokens) is a little more
+    # than its cost, so the budget's last tenth may be refused rather than overrun
+    assert len(served) + more in (9, 10), (len(served), more)
 
 
 def budget_for_ten(cost: Decimal) -> Decimal:

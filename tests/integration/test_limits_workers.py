@@ -103,9 +103,15 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
                 break  # both workers served part of the burst, and still exactly 3 passed
             assert attempt < len(rpm_keys) - 1, f"one worker took every request: {served}"
 
-        # A budget: each request costs c (echo answers with the prompt; demo prices);
-        # with a budget of 2.5c exactly 3 pass, whichever worker serves each one.
-        body = {"model": "echo", "messages": [{"role": "user", "content": "word " * 800}]}
+        # A budget: each request costs c (echo answers with the prompt; demo prices) and
+        # holds its worst case h (its prompt estimate and max_tokens), a little more than
+        # c; with a budget of 2.5c, 2 pass (2c + h > 2.5c: budgets are exact, none
+        # overruns), whichever worker serves each one.
+        body = {
+            "model": "echo",
+            "max_tokens": 810,
+            "messages": [{"role": "user", "content": "word " * 800}],
+        }
         usage = httpx.post(
             gw.url + "/v1/chat/completions", json=body, headers=MASTER, timeout=30
         ).json()["usage"]
@@ -127,7 +133,7 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
                 assert_refused_in_dialect(reply, retry_within=31 * 86400)  # next month
                 assert reply.json()["error"]["code"] == "budget_exceeded"
             time.sleep(0.2)  # a request's cost is added just after its answer
-        assert statuses == [200] * 3 + [429] * 5, statuses
+        assert statuses == [200] * 2 + [429] * 6, statuses
     assert not list(data_dir.glob("limits-*.sock")), "the socket is removed at exit"
 
 

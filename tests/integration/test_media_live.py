@@ -76,7 +76,7 @@ key.routes.set([img])
 ApiKey.objects.create(name="one-a-minute", prefix="{slow}"[:10],
     key_hash=ApiKey.hash_key("{slow}"), rpm_limit=1)
 ApiKey.objects.create(name="spent", prefix="{spent}"[:10],
-    key_hash=ApiKey.hash_key("{spent}"), budget_usd="0.001")
+    key_hash=ApiKey.hash_key("{spent}"), budget_usd="0.02")
 """
 
 
@@ -98,7 +98,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             slow=SLOW_KEY,
             spent=SPENT_KEY,
         )
-        with running_gateway(folder / "gw", setup=[["shell", "-c", setup]], seed=False) as gw:
+        with running_gateway(
+            folder / "gw",
+            # the mock stands in for Google's own hosts, where a key file's token may go
+            env={"SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT": "1"},
+            setup=[["shell", "-c", setup]],
+            seed=False,
+        ) as gw:
             gw.mock, gw.gemini = mock, gemini
             yield gw
             log = gw.log()
@@ -403,7 +409,8 @@ def test_rate_limits_and_budgets_hold_on_media_endpoints(gateway: Any):
     with pytest.raises(openai.RateLimitError):
         slow.images.generate(model="img", prompt="two")
     spent = openai.OpenAI(api_key=SPENT_KEY, base_url=gateway.url + "/v1", max_retries=0)
-    spent.images.generate(model="dalle", prompt="costs $0.04")  # the budget is now spent
+    # holds the flat reservation ($0.01, within the $0.02 budget), then costs $0.04: spent
+    spent.images.generate(model="dalle", prompt="costs $0.04")
     deadline = time.monotonic() + 10
     while True:  # the spend is settled off the reply's path
         try:

@@ -479,8 +479,10 @@ def test_native_batches_hold_the_keys_budget_until_their_results(
     with pytest.raises(openai.RateLimitError):
         create()  # the hold is gone, but the real spend is counted: still no room
     assert len(mock.batches.batches) == 1  # the refused ones never went up
-    # and a request sees the spend too (well under the budget: it runs)
-    client.chat.completions.create(model="echo", messages=[{"role": "user", "content": "hi"}])
+    # and a request sees the spend too (its worst case well under what is left: it runs)
+    client.chat.completions.create(
+        model="echo", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
     mock.batches.delay = 0.5
 
 

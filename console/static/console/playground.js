@@ -598,12 +598,15 @@
 
   // --- actions ---------------------------------------------------------------------------
 
+  // The team the run is charged to (its console key's); none on the page: the default.
+  const chosenTeam = () => (form.elements.team ? form.elements.team.value : null);
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     let spec;
     try { spec = readSpec(await readAttachments()); } catch (e) { say(e.message, true); return; }
     say("Connecting…");
-    send({ action: "run", spec: spec });
+    send({ action: "run", spec: spec, team: chosenTeam() });
   });
 
   const stop = () => { send({ action: "stop" }); say("Stopping…"); };
@@ -629,7 +632,7 @@
     const box = followup.querySelector("textarea");
     const toolResults = typedToolResults();
     if (!comparisonId || (!box.value.trim() && !Object.keys(toolResults).length)) return;
-    send({ action: "continue", comparison: comparisonId, followup: { message: box.value, tool_results: toolResults } });
+    send({ action: "continue", comparison: comparisonId, team: chosenTeam(), followup: { message: box.value, tool_results: toolResults } });
     box.value = "";
   });
 

@@ -335,8 +335,10 @@ class _Parser:
                 server.registered = url
             token = item.get("authorization_token")
             if token is not None:
-                if not isinstance(token, str):
-                    raise _invalid(f"{where}.authorization_token", "Input should be a string")
+                if not isinstance(token, str) or any(c in token for c in "\r\n\0"):
+                    raise _invalid(
+                        f"{where}.authorization_token", "Input should be a string on one line"
+                    )
                 server.headers["Authorization"] = f"Bearer {token}"
             legacy = item.get("tool_configuration") or {}
             if isinstance(legacy, dict) and isinstance(legacy.get("allowed_tools"), list):

@@ -17,6 +17,7 @@ Completions); validation errors name the field (``input[2].call_id``).
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -219,6 +220,7 @@ class _Conversation:
         self.messages: list[Message] = []
         self.mcp_pending: list[McpItem] = []  # approval requests of earlier turns
         self.mcp_approvals: list[McpApproval] = []
+        self.mcp_answered: set[str] = set()  # approval requests an mcp_call already ran
         self.calls: set[str] = set()  # call_ids of the function_call items so far
 
     def _last(self, role: str) -> Message | None:
@@ -332,6 +334,9 @@ class _Conversation:
         if kind == "mcp_approval_request":
             self.mcp_pending.append(McpItem("approval_request", item_id, server, name, arguments))
             return
+        answered = item.get("approval_request_id")
+        if isinstance(answered, str) and answered:
+            self.mcp_answered.add(answered)
         args, raw = common.call_arguments(arguments, f"{param}.arguments")
         call = ToolCall(id=item_id, name=mcp_tool_name(server, name), arguments=args)
         call.raw_arguments = raw
@@ -345,6 +350,27 @@ class _Conversation:
 _MCP_ITEMS = frozenset(
     {"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response"}
 )
+
+
+# headers a caller's MCP connection may not set: hop-by-hop, framing, the host and the
+# proxy's (they would re-aim or desync the connection the gateway makes)
+_CONNECTION_HEADERS = frozenset(
+    {
+        "host",
+        "transfer-encoding",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+        "proxy-authenticate",
+    }
+)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
 def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
@@ -361,6 +387,15 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
     common.expect(headers, dict, "an object", f"{param}.headers")
     if not all(isinstance(v, str) for v in headers.values()):
         raise common.invalid("headers values must be strings", f"{param}.headers")
+    for name, value in headers.items():
+        if name.strip().lower() in _CONNECTION_HEADERS:
+            raise common.invalid(
+                f"headers may not set {name!r}: the gateway sets the connection's own "
+                "framing and host headers",
+                f"{param}.headers",
+            )
+        if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\0"):
+            raise common.invalid(f"headers has an invalid header {name!r}", f"{param}.headers")
     if tool.get("authorization"):
         headers = {**headers, "Authorization": f"Bearer {tool['authorization']}"}
     allowed = tool.get("allowed_tools")
@@ -572,7 +607,11 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         prompt_cache_retention=cache_retention,
         mcp_servers=servers,
         mcp_pending=conversation.mcp_pending,
-        mcp_approvals=conversation.mcp_approvals,
+        # an approval whose call is already in the conversation (a client resending the
+        # whole history) was spent: only the new ones ask the gateway to run a call
+        mcp_approvals=[
+            a for a in conversation.mcp_approvals if a.request_id not in conversation.mcp_answered
+        ],
     )
 
 

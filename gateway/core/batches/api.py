@@ -32,6 +32,7 @@ from gateway.core.files import api as files
 from gateway.core.files import store
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.policy import registry
+from gateway.policy.authorization import decide
 from gateway.policy.registry import KeyEntry
 from gateway.providers import batch_apis
 
@@ -81,8 +82,9 @@ def check_model(key: KeyEntry, model: Any, where: str) -> None:
     route = registry.current().route(model)
     if route is None or not route.enabled:
         raise ModelNotFound(f"{where}: model {model!r} not found", code="model_not_found")
-    if not key.allows(route.name):
-        raise PermissionDenied(f"{where}: this API key may not use model {route.name!r}")
+    may_call = decide(key, "route.call", route)  # its list and the route's teams
+    if not may_call:
+        raise PermissionDenied(f"{where}: {may_call.reason}")
 
 
 def line_counts(batch_ids: list[str]) -> dict[str, Counter[str]]:

@@ -70,9 +70,10 @@ _native: set[str] = set()  # those of _running an upstream runs (gateway.core.ba
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
 _costs: dict[str, tuple[Decimal, str]] = {}
-# How gateway.policy.limits words a budget that is spent (a 429 no wait will fix,
-# unlike a rate limit or a budget held by requests in flight).
-BUDGET_SPENT = "is exhausted"
+# How gateway.policy.limits words a budget that is spent, or too small for the line's
+# worst case (429s no wait will fix, unlike a rate limit or a budget held by requests
+# in flight).
+BUDGET_SPENT = ("is exhausted", "less than this request may cost")
 
 
 def _note_cost(record: Any) -> None:
@@ -283,7 +284,7 @@ async def _run_lines(
                 except orjson.JSONDecodeError:
                     answer = {"error": {"message": reply.body.decode("utf-8", "replace")[:2000]}}
             cost, error = _costs.pop(caller.request_id, (Decimal(0), ""))
-            if (status == 429 and BUDGET_SPENT not in error) or (
+            if (status == 429 and not any(words in error for words in BUDGET_SPENT)) or (
                 status == 503 and runtime.closing()
             ):
                 await asyncio.sleep(delay)  # try again later, within the window

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.policy import registry
+from gateway.policy.authorization import decide
 from gateway.policy.registry import KeyEntry
 
 MAX_LINES = 50_000
@@ -48,7 +49,7 @@ def model_problem(key: KeyEntry, model: Any, number: int) -> Problem | None:
     if not isinstance(model, str) or not model:
         return problem("invalid_request", "Model parameter is required.", number, "body.model")
     route = registry.current().route(model)
-    if route is None or not route.enabled or not key.allows(route.name):
+    if route is None or not route.enabled or not decide(key, "route.call", route):
         return problem(
             "model_not_found",
             f"The provided model '{model}' does not exist or this API key may not use it.",

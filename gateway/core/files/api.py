@@ -11,10 +11,11 @@ import secrets
 from datetime import datetime, timedelta
 from typing import IO, Any
 
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from gateway.core.files import store
+from gateway.core.files import quota, store
 from gateway.core.files.models import StoredFile
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.policy.registry import KeyEntry
@@ -88,10 +89,11 @@ def create(
     expires_at: datetime | None,
     file_id: str | None = None,
 ) -> dict[str, Any]:
-    """Store ``source`` and create its row (the row only once the bytes are written)."""
+    """Store ``source`` and create its row (the row only once the bytes are written): a
+    file the gateway writes for ``key`` (a batch's output), never refused by its quota."""
     file_id = file_id or new_id()
     store.current().put(file_id, source)
-    return record(key, file_id, purpose, filename, size, expires_at)
+    return record(key, file_id, purpose, filename, size, expires_at, quota_checked=False)
 
 
 def record(
@@ -101,18 +103,23 @@ def record(
     filename: str,
     size: int,
     expires_at: datetime | None,
+    quota_checked: bool = True,
 ) -> dict[str, Any]:
     """The row of a file whose bytes are already in the store (on failure the bytes
-    are removed: a file is a row and its content, or nothing)."""
+    are removed: a file is a row and its content, or nothing). An upload is refused
+    past the key's storage quota (``quota``; not a file the gateway writes itself)."""
     try:
-        row = StoredFile.objects.create(
-            id=file_id,
-            purpose=purpose,
-            filename=filename[:255],
-            bytes=size,
-            key_id=key.id,
-            expires_at=expires_at,
-        )
+        with transaction.atomic():
+            if quota_checked:
+                quota.check_stored(key, size)
+            row = StoredFile.objects.create(
+                id=file_id,
+                purpose=purpose,
+                filename=filename[:255],
+                bytes=size,
+                key_id=key.id,
+                expires_at=expires_at,
+            )
     except BaseException:
         store.current().delete(file_id)
         raise

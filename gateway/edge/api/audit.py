@@ -78,6 +78,10 @@ def export_events(  # type: ignore[no-untyped-def]
 ):
     """Every matching event as CSV or JSON (an attachment)."""
     rows = _events(filters)
+    if format in ("csv", "json"):
+        from gateway.telemetry.audit import exported
+
+        exported("audit", f"audit log as {format} through /api")
     if format == "json":
         import orjson
 

@@ -16,13 +16,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import HttpError
 from ninja.security import APIKeyHeader, SessionAuth
 
-from gateway.policy import roles
+from gateway.policy import authorization, roles
 
 
 def _permitted(request: HttpRequest, actor: roles.Actor) -> roles.Actor:
     """``actor`` if its role allows this operation; else 403 (raised to ninja)."""
-    if not roles.may_call(actor, request.path, request.method or "GET"):
-        raise HttpError(403, f"the role {actor.role or 'none'} may not do this")
+    decision = authorization.decide(actor, "api.call", (request.path, request.method or "GET"))
+    if not decision:
+        raise HttpError(403, decision.reason)
     request.actor = actor  # type: ignore[attr-defined]
     return actor
 

@@ -2,7 +2,9 @@
 update limits, revoke. Only a hash of a key is ever stored.
 
 Each caller sees and changes the keys its role allows (gateway/policy/roles.py): owners
-and admins every key, editors their teams' keys, members their own."""
+and admins every key, editors their teams' keys, members their own. What a key may hold
+(team, owner, limits, routes, MCP grants, scopes) is the ``key.grant`` rule
+(gateway/policy/rules/keys.py), the same for the console's key form."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ninja.errors import HttpError
 from gateway.edge.api.providers import ValidationErrors
 from gateway.models import ApiKey
 from gateway.ops import admin_ops
-from gateway.policy import keys, roles
+from gateway.policy import authorization, keys, roles
 
 router = Router(tags=["keys"])
 
@@ -110,20 +112,19 @@ def _key(request, key_id: int) -> ApiKey:  # type: ignore[no-untyped-def]
     return key  # type: ignore[no-any-return]
 
 
-def _check_owner(request, fields: dict, key: ApiKey | None = None) -> None:  # type: ignore[no-untyped-def]
-    """403 unless the caller may give a key this team, user and these scopes."""
+def _check_grant(request, fields: dict, key: ApiKey | None = None) -> None:  # type: ignore[no-untyped-def]
+    """403 unless the caller may change ``key`` (if any) and give the key what ``fields``
+    make of it (``key.grant``: team, owner, scopes, limits, routes, MCP grants); 422 for
+    a field that does not parse. A key minted for another user is audited as such."""
     actor: roles.Actor = request.actor
-    if key is not None and not roles.may_change_key(actor, key):
-        raise HttpError(403, f"the role {actor.role} may not change this key")
-    clean = keys.clean_fields({f: fields[f] for f in ("team", "user", "scopes") if f in fields})
-    team = clean.get("team", key.team if key is not None else None)
-    user = clean.get("user", key.user if key is not None else None)
-    if not roles.may_assign_key(
-        actor, team.pk if team is not None else None, user.pk if user is not None else None
-    ):
-        raise HttpError(403, f"the role {actor.role} may not give a key this team or user")
-    if clean.get("scopes") and not actor.everywhere:
-        raise HttpError(403, "only owners and admins may give a key the management scope")
+    if key is not None:
+        decision = authorization.decide(actor, "key.change", key)
+        if not decision:
+            raise HttpError(403, decision.reason)
+    grant = keys.proposed(keys.clean_fields(fields), key)
+    decision = authorization.decide(actor, "key.grant", grant)
+    if not decision:
+        raise HttpError(403, decision.reason)
 
 
 @router.get("/", response=list[KeyOut])
@@ -133,14 +134,13 @@ def list_keys(request):
 
 @router.post("/", response={201: KeyCreated, 422: ValidationErrors})
 def create_key(request, payload: KeyIn):
-    fields = payload.dict()
-    if fields.get("user") is None and not request.actor.everywhere:
-        fields["user"] = request.actor.user_id  # a member's or editor's key is theirs
+    fields = keys.defaults_for(request.actor, payload.dict(exclude_unset=True))
     try:
-        _check_owner(request, fields)
+        _check_grant(request, fields)
         created = keys.create_key(**fields)
     except ValidationError as exc:
         return _invalid(exc)
+    keys.audit_minted(request.actor, created.key)
     key = _key(request, created.key.pk)
     key.key = created.raw  # type: ignore[attr-defined]  # for this answer only
     return Status(201, key)
@@ -156,7 +156,7 @@ def update_key(request, key_id: int, payload: KeyPatch):
     key = _key(request, key_id)
     fields = payload.dict(exclude_unset=True)
     try:
-        _check_owner(request, fields, key)
+        _check_grant(request, fields, key)
         keys.update_key(key, **fields)
     except ValidationError as exc:
         return _invalid(exc)
@@ -166,7 +166,9 @@ def update_key(request, key_id: int, payload: KeyPatch):
 @router.post("/{key_id}/revoke", response=KeyOut)
 def revoke_key(request, key_id: int):
     key = _key(request, key_id)
-    _check_owner(request, {}, key)
+    decision = authorization.decide(request.actor, "key.change", key)
+    if not decision:
+        raise HttpError(403, decision.reason)
     keys.revoke_key(key)
     return _key(request, key_id)
 

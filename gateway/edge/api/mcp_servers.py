@@ -1,7 +1,12 @@
 """MCP servers in the management API. The bearer token, header and env values are
 write-only: answers show ``os.environ/`` references and a mask for literals; the mask
 sent back keeps what is stored. ``/test`` connects once and lists the tools; ``/tools``
-and ``/call`` go through the process's pool (a call is journaled like any other)."""
+and ``/call`` go through the process's pool (a call is journaled like any other).
+
+Stdio servers run commands on the gateway's host: the operator's power (rule
+``mcp_server.stdio``), so creating one, changing one or turning one into stdio is a 403
+unless the operator set ``SWITCHYARD_STDIO_MCP_SERVERS``; deleting one is allowed.
+``os.environ/NAME`` references the operator does not allow are a 422 naming the field."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
+from ninja.errors import HttpError
 
 from gateway.edge.api.writes import ValidationErrors, save_with_secret
 from gateway.models import McpServer
@@ -110,6 +116,23 @@ def _tool(tool: Any) -> ToolOut:
     return ToolOut(name=tool.name, description=tool.description, input_schema=tool.input_schema)
 
 
+def guarded_save(actor: Any) -> Any:
+    """``admin.save_server`` for ``actor`` after ``admin_ops.check_mcp_server_save``: a
+    refusal of stdio a 403, a refused reference a 422."""
+    from gateway.mcp import admin
+    from gateway.ops.admin_ops import check_mcp_server_save
+    from gateway.policy.authorization import Denied
+
+    def save(server: McpServer | None, values: dict[str, Any], *, bearer: str | None) -> McpServer:
+        try:
+            check_mcp_server_save(actor, server, values, bearer=bearer)
+        except Denied as exc:
+            raise HttpError(403, exc.reason) from None
+        return admin.save_server(server, values, bearer=bearer)
+
+    return save
+
+
 @router.get("/", response=list[McpServerOut])
 def list_servers(request):
     return [McpServerOut.of(s) for s in McpServer.objects.all()]
@@ -117,9 +140,7 @@ def list_servers(request):
 
 @router.post("/", response={201: McpServerOut, 422: ValidationErrors})
 def create_server(request, payload: McpServerIn):
-    from gateway.mcp import admin
-
-    return save_with_secret(admin.save_server, None, payload, "bearer", McpServerOut.of)
+    return save_with_secret(guarded_save(request.actor), None, payload, "bearer", McpServerOut.of)
 
 
 @router.get("/{server_id}", response=McpServerOut)
@@ -129,10 +150,8 @@ def get_server(request, server_id: int):
 
 @router.patch("/{server_id}", response={200: McpServerOut, 422: ValidationErrors})
 def update_server(request, server_id: int, payload: McpServerPatch):
-    from gateway.mcp import admin
-
     server = get_object_or_404(McpServer, pk=server_id)
-    return save_with_secret(admin.save_server, server, payload, "bearer", McpServerOut.of)
+    return save_with_secret(guarded_save(request.actor), server, payload, "bearer", McpServerOut.of)
 
 
 @router.delete("/{server_id}", response={204: None})

@@ -18,6 +18,7 @@ from gateway.edge.api.providers import ValidationErrors
 from gateway.models import Deployment, Route, Team
 from gateway.ops import admin_ops
 from gateway.policy import roles
+from gateway.policy.rules import mcp as mcp_rules
 
 router = Router(tags=["routes"])
 
@@ -197,13 +198,25 @@ def _teams(request, names: list[str] | None, creating: bool) -> list[Team] | Non
     return teams
 
 
+def _attachable(request, wanted: list[str] | None, attached: Any = ()) -> None:  # type: ignore[no-untyped-def]
+    """A 403 when the route's ``mcp_servers`` would newly attach a server the caller may
+    not (``mcp.server.attach``)."""
+    refused = mcp_rules.refused_attachments(request.actor, wanted, attached)
+    if refused:
+        raise HttpError(
+            403, f"the role {request.actor.role} may not attach MCP server(s) {', '.join(refused)}"
+        )
+
+
 @router.get("/", response=list[RouteOut])
 def list_routes(request):
-    return list(Route.objects.prefetch_related("deployments__provider"))
+    routes = Route.objects.prefetch_related("deployments__provider")
+    return list(roles.visible_routes(request.actor, routes))
 
 
 @router.post("/", response={201: RouteOut, 422: ValidationErrors})
 def create_route(request, payload: RouteIn):
+    _attachable(request, payload.mcp_servers)
     try:
         teams = _teams(request, payload.teams, creating=True)
         with transaction.atomic():
@@ -212,7 +225,7 @@ def create_route(request, payload: RouteIn):
                 route.teams.set(teams)
             for index, spec in enumerate(payload.deployments):
                 try:
-                    admin_ops.save_deployment(route, None, _set_fields(spec))
+                    admin_ops.save_deployment(route, None, _set_fields(spec), actor=request.actor)
                 except ValidationError as exc:
                     errors = admin_ops.errors_by_field(exc)
                     raise ValidationError(
@@ -225,12 +238,13 @@ def create_route(request, payload: RouteIn):
 
 @router.get("/{route_id}", response=RouteOut)
 def get_route(request, route_id: int):
-    return get_object_or_404(Route, pk=route_id)
+    return get_object_or_404(roles.visible_routes(request.actor, Route.objects.all()), pk=route_id)
 
 
 @router.patch("/{route_id}", response={200: RouteOut, 422: ValidationErrors})
 def update_route(request, route_id: int, payload: RoutePatch):
     route = _changeable(request, route_id)
+    _attachable(request, payload.mcp_servers, route.mcp_servers)
     try:
         teams = _teams(request, payload.teams, creating=False)
         with transaction.atomic():
@@ -254,7 +268,7 @@ def delete_route(request, route_id: int):
 
 @router.get("/{route_id}/deployments", response=list[DeploymentOut])
 def list_deployments(request, route_id: int):
-    route = get_object_or_404(Route, pk=route_id)
+    route = get_object_or_404(roles.visible_routes(request.actor, Route.objects.all()), pk=route_id)
     return list(route.deployments.select_related("provider"))
 
 
@@ -262,7 +276,9 @@ def list_deployments(request, route_id: int):
 def create_deployment(request, route_id: int, payload: DeploymentIn):
     route = _changeable(request, route_id)
     try:
-        return Status(201, admin_ops.save_deployment(route, None, _set_fields(payload)))
+        return Status(
+            201, admin_ops.save_deployment(route, None, _set_fields(payload), actor=request.actor)
+        )
     except ValidationError as exc:
         return _invalid(exc)
 
@@ -284,7 +300,10 @@ def update_deployment(request, route_id: int, deployment_id: int, payload: Deplo
     _changeable(request, route_id)
     route, deployment = _deployment(route_id, deployment_id)
     try:
-        return Status(200, admin_ops.save_deployment(route, deployment, _set_fields(payload)))
+        return Status(
+            200,
+            admin_ops.save_deployment(route, deployment, _set_fields(payload), actor=request.actor),
+        )
     except ValidationError as exc:
         return _invalid(exc)
 

@@ -86,6 +86,9 @@ def get_spend(request, filters: Query[SpendFilters]):  # type: ignore[no-untyped
     """Spend, tokens and requests per group (and bucket), costliest first in a bucket."""
     names, rows = figures(request, filters)
     if filters.format == "csv":
+        from gateway.telemetry.audit import exported
+
+        exported("spend", f"spend CSV by {', '.join(names)} through /api")
         return HttpResponse(
             "".join(spend.csv_lines(names, rows, filters.bucket)),
             content_type="text/csv",

@@ -1,22 +1,46 @@
-"""Console users in the management API: their role and team memberships. Owners change
-them; admins may read them."""
+"""Console users in the management API: their role and team memberships (owners change
+them; admins may read them), and their own limits across every key they own
+(``/api/user-limits/{username}``: owners, and admins for users below owner)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.edge.api.providers import ValidationErrors
-from gateway.policy import roles
+from gateway.ops import admin_ops
+from gateway.policy import authorization, keys, roles, usernames
 
 router = Router(tags=["users"])
+limits_router = Router(tags=["users"])
 
 
 class MembershipOut(Schema):
     team: str
     role: str
+
+
+class UserLimits(Schema):
+    """A user's own limits, counted across every key they own; null: none."""
+
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    budget_usd: Decimal | None = None
+    budget_period: str = "month"
+
+
+class UserLimitsPatch(Schema):
+    """Give a number to set a limit, null to remove it; leave a field out to keep it."""
+
+    rpm_limit: int | str | None = None
+    tpm_limit: int | str | None = None
+    budget_usd: Decimal | str | None = None
+    budget_period: str | None = None
 
 
 class UserOut(Schema):
@@ -26,6 +50,11 @@ class UserOut(Schema):
     active: bool
     role: str | None
     teams: list[MembershipOut]
+    limits: UserLimits
+
+    @staticmethod
+    def resolve_limits(obj) -> dict:  # type: ignore[no-untyped-def]
+        return keys.user_limits(obj)
 
     @staticmethod
     def resolve_active(obj) -> bool:  # type: ignore[no-untyped-def]
@@ -82,6 +111,10 @@ def create_user(request, payload: UserIn):  # type: ignore[no-untyped-def]
     role = _role(payload.role)
     if User.objects.filter(username=payload.username).exists():
         return Status(422, {"errors": {"username": ["taken"]}})
+    taken = User.objects.values_list("username", flat=True)
+    refused = usernames.refusal(payload.username, taken)
+    if refused:  # look-alikes of existing users, control characters (as SSO refuses)
+        return Status(422, {"errors": {"username": [refused]}})
     user = User.objects.create_user(payload.username, payload.email, payload.password)
     if not payload.password:
         user.set_unusable_password()
@@ -109,3 +142,20 @@ def update_user(request, username: str, payload: UserPatch):  # type: ignore[no-
         user.is_active = payload.active
         user.save(update_fields=["is_active"])
     return user
+
+
+@limits_router.get("/{username}", response=UserLimits)
+def get_user_limits(request, username: str):  # type: ignore[no-untyped-def]
+    return keys.user_limits(_user(username))
+
+
+@limits_router.patch("/{username}", response={200: UserLimits, 422: ValidationErrors})
+def update_user_limits(request, username: str, payload: UserLimitsPatch):  # type: ignore[no-untyped-def]
+    user = _user(username)
+    decision = authorization.decide(request.actor, "user.limit", user)
+    if not decision:
+        raise HttpError(403, decision.reason)
+    try:
+        return keys.save_user_limits(user, payload.dict(exclude_unset=True))
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})

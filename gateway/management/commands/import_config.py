@@ -55,6 +55,7 @@ class Command(GatewayCommand):
         try:
             config = parse_config(text)  # strict is checked once planned: every problem named
             config.strict = strict
+            config.operator = True  # the operator's own file: stdio MCP servers may come in
             plan = plan_import(config, ADD if add else REPLACE)
             self.stdout.write(plan.describe())
             if dry_run:

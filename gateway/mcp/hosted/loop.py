@@ -22,6 +22,10 @@ import orjson
 
 from gateway.core.cache import replay
 from gateway.errors import GatewayError
+from gateway.mcp.hosted import approvals
+from gateway.policy.authorization import decide
+from gateway.policy.registry import KeyEntry
+from gateway.server import http
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -108,7 +112,7 @@ class Note:
 
     server: str
     tool: str
-    status: str  # ok | error | approval | declined
+    status: str  # ok | error | approval | declined | refused
     duration_ms: float = 0.0
     error: str = ""
 
@@ -128,7 +132,13 @@ class Loop:
         observe: Callable[[dict[str, Any]], None] | None = None,
         inline_text: bool = False,
         watch: Callable[[McpItem], None] | None = None,
+        key: KeyEntry | None = None,
+        vouched: tuple[str, ...] = (),
     ) -> None:
+        # the caller's key: its approvals are its own, and its MCP grant decides every
+        # call to a registered server, except those a console caller attached itself
+        # (``vouched``: its role was checked, ``mcp.server.attach``)
+        self.key, self.vouched = key, vouched
         # told of each step as it happens (the console playground); with inline_text,
         # also of the text said before calls (a ``message`` item that is no step)
         self.watch = watch
@@ -189,8 +199,9 @@ class Loop:
                     arguments = call.raw_arguments or orjson.dumps(call.arguments).decode()
                     if server.needs_approval(tool):
                         waiting = True
+                        asked = approvals.issue(self.key, server, tool, arguments)
                         await step(
-                            McpItem("approval_request", _id("mcpr"), server.label, tool, arguments)
+                            McpItem("approval_request", asked, server.label, tool, arguments)
                         )
                         self._note(Note(server.label, tool, "approval"))
                         continue
@@ -310,16 +321,14 @@ class Loop:
                 self._note(Note(asked.server, asked.name, "declined"))
                 result = ToolResult(call.id, [Text(DECLINED)], is_error=True)
             else:
-                if server is None:
+                refusal = await self._refusal(server, asked)
+                if refusal is not None:
                     item = McpItem(
-                        "call",
-                        call.id,
-                        asked.server,
-                        asked.name,
-                        asked.arguments,
-                        error=f"MCP server {asked.server!r} is not attached to this request",
+                        "call", call.id, asked.server, asked.name, asked.arguments, error=refusal
                     )
+                    self._note(Note(asked.server, asked.name, "refused", error=refusal))
                 else:
+                    assert server is not None
                     item = await self._call(connections, server, asked.name, call, asked.arguments)
                 item.approval_request_id = approval.request_id
                 call.id = item.id
@@ -327,6 +336,33 @@ class Loop:
                 result = _result(item)
             out += [Message("assistant", [call]), Message("user", [result])]
         return out
+
+    async def _refusal(self, server: McpServer | None, asked: McpItem) -> str | None:
+        """Why an approved call must not run (None: it may, and its approval is now
+        spent): a server not attached, a request the gateway did not issue to this key
+        for this call, an expired or reused one, or a tool the key may not call."""
+        if server is None:
+            return f"MCP server {asked.server!r} is not attached to this request"
+        granted = approvals.verify(self.key, server, asked)
+        if isinstance(granted, str):
+            return f"approval refused: {granted}"
+        denied = self._denied(server, asked.name or "")
+        if denied is not None:
+            return f"approval refused: {denied}"
+        if not await approvals.claim(granted):
+            return "approval refused: this approval was already used"
+        return None
+
+    def _denied(self, server: McpServer, tool: str) -> str | None:
+        """Why the key may not call ``tool`` of ``server`` now (None: it may): the
+        request's own narrowing, then the key's grant for a registered server."""
+        if not server.allows(tool):
+            return f"the tool {tool!r} of MCP server {server.label!r} is not offered"
+        if server.url is None and self.key is not None and server.label not in self.vouched:
+            decision = decide(self.key, "mcp.tool.call", (server.registered or server.label, tool))
+            if not decision.allowed:
+                return decision.reason
+        return None
 
     async def _call(
         self,
@@ -340,6 +376,11 @@ class Loop:
         if self.calls >= self.max_calls:
             item.error = f"the limit of {self.max_calls} MCP tool calls per request was reached"
             self._note(Note(server.label, tool, "error", error=item.error))
+            return item
+        denied = self._denied(server, tool)
+        if denied is not None:
+            item.error = denied
+            self._note(Note(server.label, tool, "refused", error=denied))
             return item
         self.calls += 1
         if call.raw_arguments is not None and not call.arguments:
@@ -355,7 +396,12 @@ class Loop:
             item.error = str(exc)
         else:
             text = _result_text(result)
-            if getattr(result, "is_error", False):
+            limit = http.max_answer_bytes()
+            if len(text) > limit:  # a registered server's (the pool reads them whole)
+                item.error = (
+                    f"the tool's result is longer than {limit} bytes (SWITCHYARD_MAX_ANSWER_BYTES)"
+                )
+            elif getattr(result, "is_error", False):
                 item.error = text or "the tool reported an error"
             else:
                 item.output = text

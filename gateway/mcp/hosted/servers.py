@@ -32,6 +32,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from gateway.core import url_fetch
+from gateway.mcp import capped
+from gateway.mcp.capped import AnswerTooLarge, CappedStream  # noqa: F401 (re-exported)
 from gateway.mcp.errors import McpGatewayError, UnknownServer
 from gateway.types import McpServer
 
@@ -80,9 +82,11 @@ class PinnedTransport(httpx2.AsyncBaseTransport):
                 extensions=extensions,
             )
             try:
-                return await self.inner.handle_async_request(pinned)
+                response = await self.inner.handle_async_request(pinned)
             except httpx2.ConnectError as exc:  # the next address may answer (IPv6 vs IPv4)
                 failure = exc
+                continue
+            return capped.cap(response)
         raise failure or httpx2.ConnectError("no address", request=request)
 
     async def aclose(self) -> None:
@@ -105,6 +109,8 @@ def _reason(exc: BaseException) -> str:
         return f"error {exc.code}: {exc.message}"
     if isinstance(exc, McpGatewayError):  # the registry's pool: its messages are safe
         return exc.message
+    if isinstance(exc, AnswerTooLarge):
+        return f"answered too much: {exc}"
     if isinstance(exc, (KeyError, LookupError)):
         return "is not registered"
     if isinstance(exc, TimeoutError):

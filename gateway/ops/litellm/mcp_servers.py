@@ -78,6 +78,7 @@ def _comparable(server: McpServer) -> dict[str, Any]:
         "headers": server.stored_headers(),
         "env": server.stored_env(),
         "bearer": server.stored_bearer(),
+        "from_operator": server.from_operator,
     }
 
 

@@ -144,6 +144,9 @@ class Skipped:
 @dataclass(slots=True)
 class LiteLLMConfig:
     strict: bool = False  # any skipped part makes the import fail instead
+    # the operator's own file (manage.py import_config), not the console's or /api's
+    # upload: only then are stdio MCP servers (commands on this host) imported
+    operator: bool = False
     deployments: list[DeploymentSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     drop_params: bool | None = None

@@ -32,6 +32,7 @@ from gateway.ops.litellm.parse import (
 from gateway.ops.litellm.prefixes import MASTER_KEY_NAME, PREFIX_BY_KIND, SERVICES, effective_base
 from gateway.ops.litellm.preview import Row, plain, table
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
+from gateway.policy import secret_refs
 from gateway.providers import kinds
 
 # What an import does with the deployments of an existing route the file does not list.
@@ -292,7 +293,10 @@ class _Planner:
 
     def check_environment(self) -> None:
         for path, name in self.config.env_references.items():
-            if name not in os.environ and path != "general_settings.master_key":
+            refused = secret_refs.refusal(name)
+            if refused and path != "general_settings.master_key":
+                self.plan.warnings.append(f"{path}: {refused}; calls fail until it is allowed")
+            elif name not in os.environ and path != "general_settings.master_key":
                 self.plan.warnings.append(
                     f"{path}: environment variable {name} is not set here; calls fail until it is"
                 )
@@ -446,6 +450,9 @@ class _Planner:
                 "api_version": spec.api_version,
                 "extra_headers": spec.extra_headers,
             }
+        if values and (problem := _host_credentials(provider, values)):
+            provider.host_credentials_waived = True  # imported; refused when called
+            self.plan.warnings.append(f"{path}.litellm_params: {problem}")
         label = f"provider {provider.name} ({spec.kind} {spec.base_url})"
         change = _change(provider, values, label, f"{path}.litellm_params")
         change.item = provider.name
@@ -553,7 +560,7 @@ class _Planner:
     def mcp_servers(self) -> None:
         for spec in self.config.mcp_servers:
             try:
-                self.plan.mcp_servers.extend(plan_mcp_servers([spec]))
+                self.plan.mcp_servers.extend(plan_mcp_servers([spec], self.config.operator))
             except ConfigError as exc:
                 self.plan.skipped.append(Skipped(spec.path, str(exc)))
 
@@ -610,16 +617,26 @@ def _stored_headers(provider: Provider) -> dict[str, str] | None:
         return None
 
 
-def plan_mcp_servers(specs: list[Any]) -> list[Change]:
-    """One Change per server: created, updated (by name) or unchanged."""
+def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
+    """One Change per server: created, updated (by name) or unchanged. A stdio server
+    (a command run on this host), or a change to one, is imported only from the
+    operator's own file (``operator``) unless the operator allows stdio servers; else a
+    ``ConfigError`` (the server is skipped, saying why)."""
     from gateway.models import McpServer
     from gateway.ops.litellm.mcp_servers import _comparable
+    from gateway.policy.authorization import decide
+    from gateway.policy.rules.operator import OPERATOR, REGISTERED
 
     existing = {s.name: s for s in McpServer.objects.all()}
     changes = []
     for spec in specs:
         server = existing.get(spec.name) or McpServer(name=spec.name)
+        if spec.transport == "stdio" or server.transport == "stdio":
+            decision = decide(OPERATOR if operator else REGISTERED, "mcp_server.stdio", spec)
+            if not decision:
+                raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
         before = _comparable(server) if server.pk else None
+        server.from_operator = operator and spec.transport == "stdio"
         server.transport, server.url, server.command = spec.transport, spec.url, spec.command
         server.args, server.description = list(spec.args), spec.description
         if spec.call_timeout is not None:
@@ -648,3 +665,12 @@ def plan_import(config: LiteLLMConfig, existing: str = REPLACE) -> ImportPlan:
     """The import's plan. ``existing``: what becomes of the deployments of a route that
     exists already and that the file does not list: REPLACE (removed) or ADD (kept)."""
     return _Planner(config, existing).build()
+
+
+def _host_credentials(provider: Provider, values: dict[str, Any]) -> str | None:
+    """Why a new provider with ``values`` would send the host's cloud credentials to an
+    unofficial endpoint (it is imported with this warning; calling it is refused)."""
+    probe = Provider(name=provider.name, kind=values["kind"], base_url=values["base_url"] or "")
+    probe.secret_ciphertext = provider.secret_ciphertext
+    probe.secret_ref = provider.secret_ref
+    return probe.host_credentials_problem()

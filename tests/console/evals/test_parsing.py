@@ -149,3 +149,50 @@ def test_api_upload_all_or_nothing(staff_client) -> None:
     rows = staff_client.get(f"/api/datasets/{pk}/rows?version=1").json()
     assert rows["rows"][0]["messages"][0]["content"] == "fine"
     assert staff_client.delete(f"/api/datasets/{pk}").status_code == 204
+
+
+def deeply_nested_row(depth: int) -> bytes:
+    """A JSONL line whose metadata holds lists nested ``depth`` levels deep."""
+    return b'{"prompt": "x", "metadata": {"deep": ' + b"[" * depth + b"]" * depth + b"}}\n"
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])  # parsed, but too deep; past the parser
+def test_deeply_nested_json_is_a_clear_error(depth: int) -> None:
+    with pytest.raises(DatasetError, match=r"line 2: .*nested more than 32 levels deep"):
+        parse_jsonl(b'{"prompt": "fine"}\n' + deeply_nested_row(depth))
+
+
+@pytest.mark.parametrize(
+    ("depth", "error"),
+    [(40, "metadata: nested more than 32 levels deep"), (5000, "metadata is not JSON")],
+)
+def test_deeply_nested_csv_metadata_is_a_clear_error(depth: int, error: str) -> None:
+    csv_data = b'prompt,metadata\nx,"{""a"": ' + b"[" * depth + b"]" * depth + b'}"\n'
+    with pytest.raises(DatasetError, match=f"line 2: {error}"):
+        parse_csv(csv_data)
+
+
+def test_nesting_within_the_limit_is_kept() -> None:
+    (row,) = parse_jsonl(deeply_nested_row(30))
+    assert row.metadata["deep"] == eval("[" * 30 + "]" * 30)  # noqa: S307
+
+
+@pytest.mark.django_db
+def test_a_deeply_nested_upload_is_refused_and_nothing_saved(staff_client) -> None:
+    """Was a 500 (RecursionError) on both the console and the API."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = b'{"prompt": "fine"}\n' + deeply_nested_row(100_000)
+    response = staff_client.post(
+        "/evals/datasets/upload/",
+        {"file": SimpleUploadedFile("d.jsonl", data), "name": "deep"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"line 2: not valid JSON (nested more than 32 levels deep)" in response.content
+    response = staff_client.post(
+        "/api/datasets/upload", {"file": SimpleUploadedFile("d.jsonl", data), "name": "deep"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == "line 2: not valid JSON (nested more than 32 levels deep)"
+    assert not Dataset.objects.exists() and not DatasetRow.objects.exists()

@@ -18,7 +18,7 @@ from console.evals.parsing import ParsedRow
 from gateway import journal
 from gateway.server import runtime
 
-from ..playground_support import JournalRecorder, make_echo_routes
+from ..playground_support import JournalRecorder, make_echo_routes, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,6 +40,10 @@ def routes(transactional_db) -> None:
     make_echo_routes(
         {"fast": {}, "also": {}, "broken": {"fail_status": 500}, "judge": {"reply": "Score: 7"}}
     )
+    make_user(STARTER, staff=True)  # an owner: who the experiments below run as
+
+
+STARTER = "eve"
 
 
 def make_dataset(n: int = 6) -> Dataset:
@@ -68,6 +72,7 @@ def test_runs_every_cell_scores_and_summarises(routes, recorder) -> None:
         ],
         ["exact", {"kind": "contains", "value": "q"}, {"kind": "judge", "route": "judge"}],
         concurrency=3,
+        created_by=STARTER,
     )
     run(experiment.pk)
     experiment.refresh_from_db()
@@ -80,9 +85,11 @@ def test_runs_every_cell_scores_and_summarises(routes, recorder) -> None:
     assert ok.scores == {"exact": 1.0, "contains": 1.0, "judge_pointwise": 0.7}
     assert ok.latency_ms is not None and ok.output_tokens > 0 and ok.cost_usd > 0
     assert cells[(2, 2)].error and cells[(2, 2)].score is None  # the route failed, the row says so
-    # every call (18 cells + 12 judge calls) went through the service, tagged with the experiment
-    tags = {r.key_name for r in recorder.records}
-    assert tags == {f"experiment:{experiment.pk}"} and len(recorder.records) == 18 + 12
+    # every call (18 cells + 12 judge calls) went through the service as the starter (their
+    # console key), tagged with the experiment
+    tags = {(r.key_name, r.session) for r in recorder.records}
+    assert tags == {(f"console:{STARTER}", f"experiment:{experiment.pk}")}
+    assert len(recorder.records) == 18 + 12
     routes_summary = experiment.summary["routes"]
     assert [r["route"] for r in routes_summary] == ["fast", "also", "broken"]
     assert routes_summary[0]["mean_score"] == 1.0 and routes_summary[0]["win_rate"] is None
@@ -95,6 +102,7 @@ def test_column_parameters_reach_the_request(routes, recorder) -> None:
     experiment = experiments.start(
         make_dataset(1),
         [{"route": "also", "params": {"temperature": 0.3, "max_tokens": 7, "system": "Override."}}],
+        created_by=STARTER,
     )
     body = runner.column_body(experiment, experiment.dataset.rows()[0], 0)
     assert body["temperature"] == 0.3 and body["max_tokens"] == 7
@@ -102,7 +110,7 @@ def test_column_parameters_reach_the_request(routes, recorder) -> None:
 
 
 def test_only_one_claimant(routes) -> None:
-    experiment = experiments.start(make_dataset(1), ["fast"])
+    experiment = experiments.start(make_dataset(1), ["fast"], created_by=STARTER)
     assert runner.claim_one("a") == experiment.pk
     assert runner.claim_one("b") is None  # the lease holds
     Experiment.objects.filter(pk=experiment.pk).update(
@@ -114,7 +122,9 @@ def test_only_one_claimant(routes) -> None:
 
 def test_cancel_then_resume_runs_each_cell_once(routes, recorder) -> None:
     make_echo_routes({"slowish": {"delay": 0.05}})
-    experiment = experiments.start(make_dataset(40), ["slowish", "fast"], concurrency=2)
+    experiment = experiments.start(
+        make_dataset(40), ["slowish", "fast"], concurrency=2, created_by=STARTER
+    )
     assert runner.claim_one() == experiment.pk
 
     async def cancel_soon() -> None:
@@ -192,6 +202,7 @@ def test_similarity_through_an_embedding_route_and_a_garbage_judge(routes, recor
         make_dataset(3),
         ["fast"],
         [{"kind": "similarity", "route": "fast"}, {"kind": "judge", "route": "babbler"}],
+        created_by=STARTER,
     )
     run(experiment.pk)
     experiment.refresh_from_db()

@@ -35,7 +35,7 @@ from gateway.policy import roles
 User.objects.create_user({OWNER!r}, '', {PASSWORD!r}, is_staff=True)
 member = User.objects.create_user({MEMBER!r}, '', {PASSWORD!r})
 roles.set_role(member, roles.MEMBER)
-McpServer.objects.create(name='calc', transport='stdio', command=sys.executable,
+McpServer.objects.create(name='calc', transport='stdio', command=sys.executable, from_operator=True,
                          args=[{str(SERVER_SCRIPT)!r}, 'stdio'])
 """
 

@@ -71,7 +71,8 @@ def test_crud_with_write_only_secrets(api: Client) -> None:
         ({"name": "a", "url": "http://x/mcp", "bearer": "os.environ/1BAD"}, "bearer"),
     ],
 )
-def test_invalid_input_is_a_422(api: Client, payload: dict, field: str) -> None:
+def test_invalid_input_is_a_422(api: Client, payload: dict, field: str, settings) -> None:
+    settings.SWITCHYARD_STDIO_MCP_SERVERS = True  # the operator allows stdio here
     answer = api.post("/api/mcp-servers/", payload, content_type="application/json")
     assert answer.status_code == 422 and field in answer.json()["errors"]
 
@@ -79,6 +80,7 @@ def test_invalid_input_is_a_422(api: Client, payload: dict, field: str) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_test_connection_and_call(settings) -> None:
     settings.SWITCHYARD_MASTER_KEY = MASTER
+    settings.SWITCHYARD_STDIO_MCP_SERVERS = True  # the operator allows stdio from /api
     api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
     created = api.post(
         "/api/mcp-servers/",

@@ -158,6 +158,7 @@ async def test_the_call_limit_stops_calling_and_the_model_answers(mcp_url):
     assert response.text().startswith("The tool said")
 
 
+@pytest.mark.django_db(transaction=True)  # an approval is spent in the shared database
 async def test_approval_stops_the_loop_then_the_approval_runs_the_call(mcp_url):
     needs = server(mcp_url, approval="always", never=["add"])
     first = await Loop(

@@ -46,8 +46,8 @@ class Upstream:
         body = orjson.loads(request.content)
         self.seen.append(body)
         results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
-        if results:
-            message = {"role": "assistant", "content": f"Found: {results[0]}"}
+        if results or not body.get("tools"):  # no tools offered: it answers
+            message = {"role": "assistant", "content": f"Found: {results[0] if results else None}"}
             return httpx.Response(200, json=answer(message, "stop"))
         names = [t["function"]["name"] for t in body.get("tools") or []]
         assert names == ["docs__lookup"]
@@ -175,6 +175,24 @@ async def test_a_registered_server_the_caller_names_needs_the_keys_permission(ga
     assert b"may not use the MCP server 'docs'" in refused.body and calls == []
     allowed = await responses_naming("docs", keyed({"docs__lookup"}))
     assert allowed.status == 200 and calls == [("docs", "lookup", {"q": "llamas"})]
+
+
+async def test_a_routes_server_offers_only_what_the_keys_grant_names(gateway, monkeypatch):
+    """An editor attached ``docs`` to the route: a key without a grant on it gets none of
+    its tools; a key granted another tool of it gets that one only (M7)."""
+    upstream, recorded, calls = gateway
+    body = {"model": "docs-gpt", "messages": [{"role": "user", "content": "llamas?"}]}
+    for grant in (set(), {"docs__other"}):
+        reply = await service.handle(
+            "chat", "openai", orjson.dumps(body), {}, service.Caller(key=keyed(grant))
+        )
+        assert reply.status == 200, reply.body
+        assert not upstream.seen[-1].get("tools")
+    assert calls == []
+    granted = await service.handle(
+        "chat", "openai", orjson.dumps(body), {}, service.Caller(key=keyed({"docs__lookup"}))
+    )
+    assert granted.status == 200 and calls == [("docs", "lookup", {"q": "llamas"})]
 
 
 def test_a_key_allowed_some_tools_of_a_server_is_offered_those_only():

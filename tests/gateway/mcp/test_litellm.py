@@ -39,7 +39,9 @@ mcp_servers:
 
 @pytest.mark.django_db
 def test_import_plan_apply_and_round_trip() -> None:
+    """As the operator's ``manage.py import_config`` imports it (stdio included)."""
     config = parse_config(CONFIG)
+    config.operator = True
     assert [s.name for s in config.mcp_servers] == ["github", "files", "legacy"]
     assert any("broken" in str(s) for s in config.skipped)
     plan = plan_import(config)
@@ -53,7 +55,9 @@ def test_import_plan_apply_and_round_trip() -> None:
     assert files.transport == "stdio" and files.args == ["-y", "server-filesystem", "/data"]
     assert McpServer.objects.get(name="legacy").headers == {"X-API-Key": "os.environ/LEGACY_KEY"}
     # importing again changes nothing
-    again = plan_import(parse_config(CONFIG))
+    again_config = parse_config(CONFIG)
+    again_config.operator = True
+    again = plan_import(again_config)
     assert [c.action for c in again.mcp_servers] == ["unchanged"] * 3
     # export: the literal token becomes a reference unless secrets are included
     exported = export_config()
@@ -63,7 +67,9 @@ def test_import_plan_apply_and_round_trip() -> None:
     assert section["files"]["command"] == "npx"
     with_secrets = yaml.safe_load(export_config(include_secrets=True))["mcp_servers"]
     assert with_secrets["github"]["auth_value"] == "literal-token-Unmistakable-5521"
-    back = plan_import(parse_config(export_config(include_secrets=True)))
+    back_config = parse_config(export_config(include_secrets=True))
+    back_config.operator = True
+    back = plan_import(back_config)
     assert all(c.action == "unchanged" for c in back.mcp_servers), [
         (c.label, c.fields) for c in back.mcp_servers
     ]

@@ -31,6 +31,7 @@ from gateway.policy import keys
 import json, sys
 def add(**kw):
     m = McpServer(**{k: v for k, v in kw.items() if k not in ('bearer',)})
+    m.from_operator = True  # as the operator's config import registers it
     if 'bearer' in kw: m.set_bearer(kw['bearer'])
     m.full_clean(); m.save()
 add(name='local', transport='stdio', command=sys.executable, args=[%(script)r, 'stdio'], call_timeout=3)
@@ -251,7 +252,7 @@ def test_several_workers_serve_without_sessions(tmp_path) -> None:
     with running_gateway(tmp_path / "workers", seed=False, workers=2) as gw:
         gw.shell(
             "import sys\nfrom gateway.models import McpServer\n"
-            f"McpServer.objects.create(name='local', transport='stdio', command=sys.executable, args=[{str(SERVER_SCRIPT)!r}])"
+            f"McpServer.objects.create(name='local', transport='stdio', command=sys.executable, args=[{str(SERVER_SCRIPT)!r}], from_operator=True)"
         )
         time.sleep(2.0)  # every worker's registry poll
 

@@ -38,6 +38,7 @@ def entry(name: str, *args: str, **changes) -> McpServerEntry:
         enabled=True,
         connect_timeout=10.0,
         call_timeout=10.0,
+        from_operator=True,  # as the operator's config import registers it
     )
     return dataclasses.replace(base, **changes)
 

@@ -672,20 +672,20 @@ async def test_default_host_and_version(upstream):
 
 
 async def test_secret_from_environment(upstream, monkeypatch):
-    monkeypatch.setenv("SWITCHYARD_TEST_ANTHROPIC_KEY", "sk-from-env")
+    monkeypatch.setenv("SYTEST_ANTHROPIC_KEY", "sk-from-env")
     upstream.reply = lambda r: httpx.Response(200, json=body_fixture("text"))
-    adapter = AnthropicProvider(make_provider(secret="os.environ/SWITCHYARD_TEST_ANTHROPIC_KEY"))
+    adapter = AnthropicProvider(make_provider(secret="os.environ/SYTEST_ANTHROPIC_KEY"))
     await adapter.complete(request(), make_deployment(), Exchange())
     assert upstream.requests[0].headers["x-api-key"] == "sk-from-env"
 
 
 async def test_missing_env_secret_is_named(upstream, monkeypatch):
-    monkeypatch.delenv("SWITCHYARD_TEST_MISSING", raising=False)
-    adapter = AnthropicProvider(make_provider(secret="os.environ/SWITCHYARD_TEST_MISSING"))
+    monkeypatch.delenv("SYTEST_MISSING", raising=False)
+    adapter = AnthropicProvider(make_provider(secret="os.environ/SYTEST_MISSING"))
     # a configuration error (issue #12): routing moves on without retry or cooldown
     with pytest.raises(ConfigurationError) as caught:
         await adapter.complete(request(), make_deployment(), Exchange())
-    assert caught.value.status == 500 and "SWITCHYARD_TEST_MISSING" in caught.value.message
+    assert caught.value.status == 500 and "SYTEST_MISSING" in caught.value.message
     assert upstream.requests == []
 
 

@@ -133,3 +133,29 @@ def test_settings_are_checked(control, s3, snapshot_reset) -> None:
     client = _fresh(control, s3, batch_min_records="")
     assert batch_bedrock.min_records(client.provider) == batch_bedrock.MIN_RECORDS == 100
     assert batch_bedrock.token_of("msgbatch_01_ab") == "msgbatch-01-ab"
+
+
+@pytest.mark.django_db
+def test_host_credentials_never_go_to_a_custom_batch_endpoint(
+    control, s3, snapshot_reset, settings, monkeypatch
+) -> None:
+    """Without keys in the provider, botocore would sign with the host's AWS credentials
+    (and send their session token) to the admin's ``aws_bedrock_endpoint`` or
+    ``batch_s3_endpoint``: refused before a client exists, unless the operator allows."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAHOSTCREDENTIALS0")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "host-secret-never-sent")
+    control.reset()
+    client = _fresh(control, s3, secret="", aws_access_key_id="")
+    for service, operation, params in (
+        ("s3", "head_bucket", {"Bucket": BUCKET}),
+        ("bedrock", "list_model_invocation_jobs", {}),
+    ):
+        with pytest.raises(
+            ConfigurationError, match="SWITCHYARD_AMBIENT_CREDENTIALS_ANY"
+        ) as refused:
+            run(client._call(service, operation, **params))
+        assert "host-secret" not in str(refused.value)
+    assert not client._clients and not control.jobs
+    settings.SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = True
+    allowed = _fresh(control, s3, secret="", aws_access_key_id="")
+    run(allowed._call("s3", "head_bucket", Bucket=BUCKET))  # moto takes any key

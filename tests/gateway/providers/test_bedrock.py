@@ -76,8 +76,11 @@ def fixture(name: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
-def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No credentials, region or instance role leak in from the machine running tests."""
+def _no_ambient_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, settings) -> None:  # type: ignore[no-untyped-def]
+    """No credentials, region or instance role leak in from the machine running tests.
+    The mock stands in for AWS's own host, so host credentials may go to it (the
+    operator's setting; refused by default: test_ambient_credentials)."""
+    settings.SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = True
     for name in (
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",

@@ -99,7 +99,7 @@ async def test_stream_folds_and_asks_for_a_stream() -> None:
     assert folded.finish_reason == "tool_calls" and exchange.usage.input_tokens == 37
 
 
-@pytest.mark.parametrize("secret", ["", "os.environ/SWITCHYARD_TEST_UNSET_COHERE_KEY"])
+@pytest.mark.parametrize("secret", ["", "os.environ/SYTEST_UNSET_COHERE_KEY"])
 async def test_missing_key_is_a_configuration_error_without_a_request(secret: str) -> None:
     seen = serve(lambda r: httpx.Response(200, json={}))
     entry = provider("http://co.test", secret=secret)
@@ -111,9 +111,9 @@ async def test_missing_key_is_a_configuration_error_without_a_request(secret: st
 
 
 async def test_env_secret_is_resolved_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWITCHYARD_TEST_COHERE_KEY", "co-from-env")
+    monkeypatch.setenv("SYTEST_COHERE_KEY", "co-from-env")
     seen = serve(lambda r: httpx.Response(200, content=(FIXTURES / "text.json").read_bytes()))
-    entry = provider("http://co.test", secret="os.environ/SWITCHYARD_TEST_COHERE_KEY")
+    entry = provider("http://co.test", secret="os.environ/SYTEST_COHERE_KEY")
     await CohereProvider(entry).complete(REQUEST, deployment("r", "c", provider=entry), Exchange())
     assert seen[0].headers["authorization"] == "Bearer co-from-env"
 

@@ -126,10 +126,10 @@ async def test_error_envelope_keeps_status_and_retry_after() -> None:
 
 
 async def test_an_unset_secret_is_a_configuration_error_without_connecting(monkeypatch) -> None:
-    monkeypatch.delenv("SWITCHYARD_TEST_UNSET_KEY", raising=False)
+    monkeypatch.delenv("SYTEST_UNSET_KEY", raising=False)
     seen = serve(lambda r: httpx.Response(200, content=fixture("text.json")))
-    provider = replace(PROVIDER, secret="os.environ/SWITCHYARD_TEST_UNSET_KEY")
-    with pytest.raises(errors.ConfigurationError, match="SWITCHYARD_TEST_UNSET_KEY"):
+    provider = replace(PROVIDER, secret="os.environ/SYTEST_UNSET_KEY")
+    with pytest.raises(errors.ConfigurationError, match="SYTEST_UNSET_KEY"):
         await adapter_for(provider).complete(REQUEST, DEPLOYMENT, Exchange())
     assert seen == []
 

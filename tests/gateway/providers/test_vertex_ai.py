@@ -32,7 +32,10 @@ def upstream() -> Iterator[MockGemini]:
 
 
 @pytest.fixture
-def mock(upstream: MockGemini) -> Iterator[MockGemini]:
+def mock(upstream: MockGemini, settings) -> Iterator[MockGemini]:  # type: ignore[no-untyped-def]
+    # the mock stands in for Google's own host: host credentials may go to it (the
+    # operator's setting; refused by default: test_ambient_credentials)
+    settings.SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = True
     upstream.reset()
     google_auth.forget()
     yield upstream

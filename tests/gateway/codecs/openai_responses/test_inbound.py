@@ -690,3 +690,30 @@ async def test_streamed_redacted_thinking_is_one_whole_reasoning_item() -> None:
     assert [item["type"] for item in final["output"]] == ["reasoning", "message"]
     assert final["output"][0]["encrypted_content"] == "opaque-data"
     _accumulate(payloads)  # the SDK's accumulator takes every event (it raises otherwise)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Host": "internal.example"},
+        {"Transfer-Encoding": "chunked"},
+        {"content-length": "0"},
+        {"Connection": "close"},
+        {"X-Ok": "a\r\nHost: internal.example"},
+        {"bad name": "x"},
+    ],
+)
+def test_an_mcp_tools_headers_may_not_set_the_connections_own(header: dict) -> None:
+    """A caller's headers for its MCP server are sent on the gateway's connection: the
+    host, framing and hop-by-hop headers are the gateway's, so they are a 400 (L20)."""
+    tool = {
+        "type": "mcp",
+        "server_label": "s",
+        "server_url": "https://mcp.example/",
+        "headers": header,
+    }
+    with pytest.raises(errors.InvalidRequest) as caught:
+        parse(tools=[tool])
+    assert caught.value.param == "tools[0].headers"
+    fine = {**tool, "headers": {"X-Api-Key": "k"}}
+    assert parse(tools=[fine]).mcp_servers[0].headers == {"X-Api-Key": "k"}

@@ -1,0 +1,44 @@
+"""Credentials a caller sends for its own MCP servers, out of journaled bodies.
+
+A request may carry what its MCP servers need: Anthropic's ``mcp_servers[]`` with an
+``authorization_token`` and a ``url``, a Responses ``mcp`` tool with ``headers``,
+``authorization`` and a ``server_url``. The gateway uses them for the call; the request
+log, which viewers read, must not show them. In the stored JSON text: every
+``authorization_token`` value, every value of a ``headers`` object (the names stay, so
+a reader still sees which headers were sent), and the user info and credential query
+values of ``url`` / ``server_url`` values (``policy.url_secrets``). ``authorization``
+itself is a header-like field the journal's key patterns already take.
+
+Works on text, not parsed JSON: a body cut at the journal's limit is still redacted up
+to where it was cut. Cheap substring checks skip the regexes for bodies without these
+fields (the most of them)."""
+
+from __future__ import annotations
+
+import re
+
+from gateway.policy.url_secrets import mask_url
+
+REDACTED = "[redacted]"
+
+_STRING = r'"(?:[^"\\]|\\.)*"'  # a JSON string, escapes included
+_TOKEN = re.compile(r'("authorization_token"\s*:\s*)' + _STRING)
+_HEADERS = re.compile(r'("headers"\s*:\s*\{)((?:[^{}"]|' + _STRING + r")*)\}")
+_HEADER_VALUE = re.compile(r"(" + _STRING + r"\s*:\s*)" + _STRING)
+_URL_VALUE = re.compile(r'("(?:server_)?url"\s*:\s*")((?:[^"\\]|\\.)*)"')
+
+
+def redact_caller_credentials(text: str) -> str:
+    """``text`` (a JSON body, maybe cut short) without the MCP credentials it carries."""
+    if '"authorization_token"' in text:
+        text = _TOKEN.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
+    if '"headers"' in text:
+        text = _HEADERS.sub(_redacted_headers, text)
+    if 'url"' in text and ("@" in text or "=" in text):
+        text = _URL_VALUE.sub(lambda m: f'{m.group(1)}{mask_url(m.group(2))}"', text)
+    return text
+
+
+def _redacted_headers(match: re.Match[str]) -> str:
+    values = _HEADER_VALUE.sub(lambda m: f'{m.group(1)}"{REDACTED}"', match.group(2))
+    return f"{match.group(1)}{values}}}"

@@ -1,0 +1,109 @@
+"""Every credential configured for a provider, and upstream errors scrubbed of them.
+
+An upstream that echoes what it was sent ("invalid key sk-...", "bad header X-Org-Token:
+...", a proxy quoting the URL it was asked for) must not hand the gateway's credentials
+to its callers or to the request log. What counts as configured: the provider's secret,
+its extra header values, the user info and credential query values of its base URL,
+and the credential-named settings of the provider and its deployments (AWS keys,
+service account JSON...). ``os.environ/NAME`` references are resolved as a call would.
+Used on the error path (``providers.wire.hide_secret``) and by the journal's redaction;
+never on a successful call. Here, below both, as it reads only registry entries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gateway.errors import GatewayError
+from gateway.policy.registry import ProviderEntry
+from gateway.policy.secret_refs import resolve_secret
+from gateway.policy.url_secrets import secret_param, url_credentials
+
+SHOWN_AS = "[provider secret]"
+MIN_LENGTH = 8  # shorter values cannot be told from ordinary words
+
+
+def _resolved(value: str) -> str:
+    """``value`` with an ``os.environ/NAME`` reference resolved; "" when it cannot be
+    (unset, or refused): nothing to scrub then, and the scrub must never fail."""
+    try:
+        return resolve_secret(value)
+    except Exception:
+        return ""
+
+
+def _credential_values(settings: Mapping[str, Any]) -> Iterable[str]:
+    """The string values of credential-named settings (one level into objects, given
+    as objects or as JSON text: a service account's ``private_key`` inside
+    ``vertex_credentials``)."""
+    for name, value in settings.items():
+        if not secret_param(str(name)):
+            continue
+        if isinstance(value, str):
+            value = _resolved(value)
+            yield value
+            if value.startswith("{"):  # a service account file's content, as text
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    continue
+        if isinstance(value, Mapping):  # its credential-named fields, not "type" or emails
+            yield from (
+                _resolved(v)
+                for k, v in value.items()
+                if isinstance(v, str) and secret_param(str(k))
+            )
+
+
+def of_provider(provider: ProviderEntry, params: Mapping[str, Any] | None = None) -> list[str]:
+    """Every credential configured for ``provider`` (and ``params``, a deployment's),
+    resolved, at least ``MIN_LENGTH`` long, longest first (so a secret is replaced
+    whole before a part of it)."""
+    found = {_resolved(provider.secret or "")}
+    found.update(_resolved(v) for v in provider.extra_headers.values())
+    found.update(url_credentials(_resolved(provider.base_url or "")))
+    found.update(_credential_values(provider.settings or {}))
+    if params:
+        found.update(_credential_values(params))
+    return sorted((s for s in found if len(s) >= MIN_LENGTH), key=len, reverse=True)
+
+
+def deployment_params(provider: ProviderEntry) -> dict[str, Any]:
+    """The credential-named params of every deployment on ``provider`` in the snapshot
+    (an error is built where the deployment is not at hand; on the error path only)."""
+    from gateway.policy import registry
+
+    snapshot = registry.current()
+    found: dict[str, Any] = {}
+    for route in (*snapshot.routes.values(), *snapshot.patterns):
+        for deployment in route.deployments:
+            if deployment.provider.id != provider.id or not deployment.params:
+                continue
+            for name, value in deployment.params.items():
+                if secret_param(str(name)):
+                    found[f"{name}#{deployment.id}"] = value
+    return found
+
+
+def scrub(error: GatewayError, provider: ProviderEntry) -> None:
+    """Replace every credential of ``provider`` and its deployments in ``error``'s
+    message and detail."""
+    text = f"{error.message}\n{error.detail or ''}"
+    for secret in of_provider(provider, deployment_params(provider)):
+        if secret not in text:
+            continue
+        error.message = error.message.replace(secret, SHOWN_AS)
+        if error.detail:
+            error.detail = error.detail.replace(secret, SHOWN_AS)
+        text = f"{error.message}\n{error.detail or ''}"
+    error.args = (error.message,)
+
+
+def scrub_text(text: str, provider: ProviderEntry) -> str:
+    """``text`` (an upstream's error event as it will be forwarded) without any
+    credential of ``provider`` or its deployments."""
+    for secret in of_provider(provider, deployment_params(provider)):
+        if secret in text:
+            text = text.replace(secret, SHOWN_AS)
+    return text

@@ -1,0 +1,99 @@
+"""Virtual keys as a resource of the console and /api: who may change a key, which team
+and owner a key may be given, and what it may hold (``key.grant``: its limits, routes,
+MCP grants and scopes against the actor's role and the key's team)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateway.policy import roles
+from gateway.policy.authorization import ALLOW, Decision, deny, rule
+from gateway.policy.registry import mcp_within
+
+if TYPE_CHECKING:
+    from gateway.policy.keys import KeyGrant
+
+
+@rule("key.change")
+def key_change(actor: roles.Actor, key: Any) -> Decision:
+    """Change or revoke a key: owners and admins any; editors their teams' keys and their
+    own; members their own."""
+    if roles.may_change_key(actor, key):
+        return ALLOW
+    return deny("you may not change this key")
+
+
+LIMITS = (("rpm_limit", "requests per minute"), ("tpm_limit", "tokens per minute"))
+
+
+@rule("key.grant")
+def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
+    """What a key may hold once created or changed. The management scope: owners and
+    admins, for themselves; only owners give it to another user. An admin gives no key
+    to an owner. Below admin (editors
+    in their editor teams, members in their teams): the key has one of those teams; its
+    owner is the actor (an editor: or a member of that team); its rpm, tpm and budget
+    are set and at most the team's where the team has one; its routes are open to the
+    team; its MCP grants lie within the team's."""
+    if roles.MANAGEMENT_SCOPE in grant.scopes:
+        refusal = _management(actor, grant)
+        if refusal is not None:
+            return refusal
+    if (
+        actor.role == roles.ADMIN
+        and grant.user_role == roles.OWNER
+        and grant.user_id != actor.user_id
+    ):  # its use and spend would be credited to the owner: an admin does not reach over one
+        return deny("an admin may not give a key to an owner")
+    if actor.everywhere:
+        return ALLOW
+    editor = actor.role == roles.EDITOR
+    allowed_teams = actor.editor_teams() if editor else actor.team_ids()
+    team = grant.team
+    if team is None:
+        return deny("a key of yours must belong to one of your teams")
+    if team.pk not in allowed_teams:
+        return deny(f"you may not give a key team {team.name}")
+    if grant.user_id != actor.user_id:
+        if not editor:
+            return deny("your keys are your own: you may not give a key to another user")
+        if grant.user_id is not None and team.pk not in grant.user_teams:
+            return deny(f"a key of team {team.name} may only be given to a member of it")
+    return _within_team(grant, team)
+
+
+def _management(actor: roles.Actor, grant: KeyGrant) -> Decision | None:
+    if not actor.everywhere:
+        return deny("only owners and admins may give a key the management scope")
+    if grant.user_id is not None and grant.user_id == actor.user_id:
+        return None
+    if actor.role != roles.OWNER:
+        return deny("only owners may give a management key to another user")
+    return None
+
+
+def _within_team(grant: KeyGrant, team: Any) -> Decision:
+    """Refuse the first of the key's limits, routes or MCP grants beyond its team's."""
+    for field, what in LIMITS:
+        bound, own = getattr(team, field), getattr(grant, field)
+        if bound is not None and (own is None or own > bound):
+            return deny(
+                f"{field}: team {team.name} allows at most {bound} {what}; "
+                f"the key needs a limit of at most that"
+            )
+    if team.budget_usd is not None and (
+        grant.budget_usd is None or grant.budget_usd > team.budget_usd
+    ):
+        return deny(
+            f"budget_usd: team {team.name}'s budget is ${team.budget_usd}; "
+            "the key needs a budget of at most that"
+        )
+    closed = [name for name, teams in grant.routes if teams is not None and team.pk not in teams]
+    if closed:
+        return deny(f"routes: {', '.join(closed)} not open to team {team.name}")
+    if team.mcp_allowed is not None:
+        bound_mcp = list(team.mcp_allowed or [])
+        wider = [i for i in grant.mcp_allowed if mcp_within([i], bound_mcp) != {i}]
+        if wider:
+            return deny(f"mcp_allowed: {', '.join(wider)} beyond team {team.name}'s MCP grants")
+    return ALLOW

@@ -1,0 +1,103 @@
+"""MCP servers as a resource: what a virtual key may use of a registered server (on
+``/mcp``, as a hosted tool it names, and on a route that attaches the server), and who may
+attach a server to a route.
+
+A key's grant (``KeyEntry.mcp_allowed``, already within its team's) lists ``server``
+(the whole server: its tools, resources and prompts), ``server__tool`` (that one tool and
+nothing else) or ``*`` (every server); empty means none; the master key has everything.
+Server names never hold ``__`` (``models.MCP_SERVER_NAME``), so ``server__`` starts only
+that server's tool grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.policy import roles
+from gateway.policy.authorization import ALLOW, Decision, deny, rule
+from gateway.policy.registry import KeyEntry
+
+SEPARATOR = "__"
+
+
+def whole_server(key: KeyEntry, server: str) -> bool:
+    """Whether the key's grant covers all of ``server`` (not only some of its tools)."""
+    return key.is_master or "*" in key.mcp_allowed or server in key.mcp_allowed
+
+
+def sees_server(key: KeyEntry, server: str) -> bool:
+    """Whether the key may see the server at all (all of it or some of its tools)."""
+    prefix = server + SEPARATOR
+    return whole_server(key, server) or any(item.startswith(prefix) for item in key.mcp_allowed)
+
+
+def tools_granted(key: KeyEntry, server: str) -> list[str] | None:
+    """The tools of ``server`` the key may call: None for all, else the ones its
+    ``server__tool`` entries name (empty: none)."""
+    if whole_server(key, server):
+        return None
+    prefix = server + SEPARATOR
+    return [item[len(prefix) :] for item in key.mcp_allowed if item.startswith(prefix)]
+
+
+def may_call_tool(key: KeyEntry, server: str, tool: str) -> bool:
+    return whole_server(key, server) or f"{server}{SEPARATOR}{tool}" in key.mcp_allowed
+
+
+@rule("mcp.server.use")
+def server_use(key: KeyEntry, server: str) -> Decision:
+    """See a registered MCP server (list it, list the tools granted): a key granted the
+    server, one of its tools, or ``*``; the master key any."""
+    if sees_server(key, server):
+        return ALLOW
+    return deny(f"this API key may not use the MCP server {server!r}")
+
+
+@rule("mcp.tool.call")
+def tool_call(key: KeyEntry, resource: tuple[str, str]) -> Decision:
+    """Call a tool (server, tool) of a registered MCP server, on ``/mcp``, as a hosted tool
+    (approved or not) or through a route that attaches the server: a key granted the
+    server, ``server__tool`` or ``*``; the master key any."""
+    server, tool = resource
+    if may_call_tool(key, server, tool):
+        return ALLOW
+    return deny(f"this API key may not call {server}{SEPARATOR}{tool}")
+
+
+@rule("mcp.resource.read")
+def resource_read(key: KeyEntry, server: str) -> Decision:
+    """List and read a registered MCP server's resources: a key granted the whole server
+    (or ``*``); a grant of some of its tools is not enough."""
+    if whole_server(key, server):
+        return ALLOW
+    return deny(f"this API key may not read the resources of the MCP server {server!r}")
+
+
+@rule("mcp.prompt.get")
+def prompt_get(key: KeyEntry, server: str) -> Decision:
+    """List and get a registered MCP server's prompts: a key granted the whole server (or
+    ``*``); a grant of some of its tools is not enough."""
+    if whole_server(key, server):
+        return ALLOW
+    return deny(f"this API key may not get the prompts of the MCP server {server!r}")
+
+
+@rule("mcp.server.attach")
+def server_attach(actor: roles.Actor, server: Any) -> Decision:
+    """Attach a registered MCP server to a route (its ``mcp_servers``) or a playground
+    column: the roles that manage MCP servers (owners, admins; the server's credentials
+    are theirs). The keys calling the route still need their own grant."""
+    if roles.may_use_mcp_servers(actor):
+        return ALLOW
+    return deny(f"the role {actor.role or 'none'} may not attach the MCP server {server!r}")
+
+
+def refused_attachments(actor: roles.Actor, wanted: Any, attached: Any = ()) -> list[str]:
+    """The servers in ``wanted`` (a route's new ``mcp_servers``) that were not attached
+    before and ``actor`` may not attach (``mcp.server.attach``); keeping or removing a
+    server someone else attached needs no right."""
+    before = {str(name) for name in attached or ()}
+    return [
+        str(name)
+        for name in wanted or ()
+        if str(name) not in before and not server_attach(actor, str(name)).allowed
+    ]
