@@ -166,7 +166,8 @@ class HeadJoiningProtocol(HttpToolsProtocol):
     """``http="httptools"`` with the head of each response written with its body, a
     bound on receiving a request head and graceful closes (see the module's docstring).
     ``shutdown`` (the server is draining) lets a request under way finish with
-    ``Connection: close`` (one whose head is still arriving included) and closes an
+    ``Connection: close`` (one whose head is still arriving included; one whose answer's
+    head already went out finishes and then counts as idle) and closes an
     idle connection once it has been idle IDLE_BEFORE_CLOSE_SECONDS (one that never
     had a request: FIRST_REQUEST_WAIT_SECONDS after it opened): a request arriving
     before that is served, with ``Connection: close``."""
@@ -233,6 +234,9 @@ class HeadJoiningProtocol(HttpToolsProtocol):
     def on_response_complete(self) -> None:
         self.idle_since = self.loop.time()
         super().on_response_complete()
+        if self.draining and not self.transport.is_closing():
+            # a stream whose head went out before the drain: idle now, closed as one
+            self._close_if_idle()
 
     def handle_websocket_upgrade(self) -> None:
         self.transport.graceful = False  # the WebSocket protocol closes as it must
@@ -245,7 +249,11 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         if self.head_started:
             return  # its head completes: that request is served, then the connection closes
         if self.cycle is not None and not self.cycle.response_complete:
-            self.cycle.keep_alive = False  # closed once its answer is written
+            if not self.cycle.response_started:
+                self.cycle.keep_alive = False  # its head says Connection: close
+            # A head already sent promised keep-alive: its client may send the next
+            # request the moment the last chunk arrives, so closing at the end would
+            # lose it. The connection is closed as an idle one (on_response_complete).
             return
         self._close_if_idle()
 

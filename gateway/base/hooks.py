@@ -1,0 +1,126 @@
+"""Extension points filled in from above, read from below.
+
+A lower layer that needs something an upper layer or a feature provides (the pipeline
+running hosted MCP tools, the journal's pruning deleting expired stored Responses, the
+process warming the client codecs) does not import it: it reads one of these registries,
+and the upper package registers into it from its ``AppConfig.ready`` (or at import of
+the module that implements it). Registering the same object twice is a no-op, so
+``ready`` running again in tests changes nothing.
+
+Each registry is typed by what it holds and documents who calls it and when."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """An ordered set of registered entries (order of registration)."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name = name
+        self.__doc__ = doc
+        self._entries: list[T] = []
+
+    def register(self, entry: T) -> T:
+        """Add ``entry`` (once); returns it, so it can decorate a function."""
+        if entry not in self._entries:
+            self._entries.append(entry)
+        return entry
+
+    def unregister(self, entry: T) -> None:
+        if entry in self._entries:
+            self._entries.remove(entry)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(list(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<hooks.{self.name}: {len(self._entries)} entries>"
+
+
+class NamedRegistry(Generic[T]):
+    """Entries registered under a unique name (a second registration of a name with a
+    different entry is an error: two features claiming one name is a bug)."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name = name
+        self.__doc__ = doc
+        self._entries: dict[str, T] = {}
+
+    def register(self, key: str, entry: T) -> T:
+        current = self._entries.get(key)
+        if current is not None and current is not entry:
+            raise ValueError(f"hooks.{self.name}: {key!r} is registered already")
+        self._entries[key] = entry
+        return entry
+
+    def get(self, key: str) -> T | None:
+        return self._entries.get(key)
+
+    def __getitem__(self, key: str) -> T:
+        return self._entries[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def items(self) -> list[tuple[str, T]]:
+        return list(self._entries.items())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<hooks.{self.name}: {sorted(self._entries)}>"
+
+
+# --- the process's life (read by the server's lifecycle; gateway.server.runtime) ---
+
+background_tasks: Registry[Callable[[], Awaitable[None]]] = Registry(
+    "background_tasks",
+    "Coroutine functions started once per event loop when the process starts serving "
+    "and cancelled at shutdown (registry watcher, journal writer, evaluation runner).",
+)
+warm_ups: Registry[Callable[[], None]] = Registry(
+    "warm_ups",
+    "Called once at start-up, before the first request: load what the first request "
+    "would otherwise pay for (client codecs, common adapters, URL patterns, templates). "
+    "An exception is logged, never fatal.",
+)
+closers: Registry[Callable[[], Awaitable[None]]] = Registry(
+    "closers",
+    "Awaited at shutdown after the drain, in registration order (MCP sessions, the "
+    "pooled HTTP client). An exception is logged and the next one still runs.",
+)
+
+# --- the journal (read by gateway.journal.pruning) ---
+
+pruners: Registry[Callable[[], int]] = Registry(
+    "pruners",
+    "Called (in a worker thread, under the pruning lease) each time the journal prunes "
+    "expired rows: each deletes what its feature keeps past its retention and returns "
+    "how many rows it deleted.",
+)
+
+# --- the shared counter service (read by its client and its server) ---
+
+counter_ops: NamedRegistry[Callable[..., Any]] = NamedRegistry(
+    "counter_ops",
+    "Operations the counter service runs for every worker (its books: limits, budget "
+    "holds, login throttling, shared tokenizer), by name.",
+)
+
+# --- the pipeline (read by gateway.core) ---
+
+extra_jobs: Registry[Any] = Registry(
+    "extra_jobs",
+    "Jobs a feature adds to the pipeline, each a factory the service asks, per request, "
+    "whether it takes the request (hosted MCP tools, media generation); the first that "
+    "does runs it instead of the plain chat job.",
+)
