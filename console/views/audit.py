@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest
+from gateway.models.telemetry import AuditEvent
 from gateway.telemetry import audit, audit_query, logquery
-from gateway.telemetry.models import AuditEvent
 
 PAGE = 50
 ACTIONS = [

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest
 from gateway.core.batches import api as batches
-from gateway.core.batches.models import Batch
 from gateway.core.files import api as files
+from gateway.models.batches import Batch
 from gateway.policy import registry
 from gateway.telemetry import audit
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db import models
 
+from gateway.models.telemetry import AuditEvent
 from gateway.telemetry import logquery
-from gateway.telemetry.models import AuditEvent
 
 FILTERS = ("actor", "object_type", "object_id", "action", "source", "since", "until", "q")
 EXPORT_FIELDS = (

@@ -27,7 +27,7 @@ from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from gateway.models import ApiKey
-from gateway.telemetry.models import SpendRollup
+from gateway.models.telemetry import SpendRollup
 from gateway.telemetry.rollups import hour_of, prune_hours, refold
 
 GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")

@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.models import Membership, SsoLink, Team
+from gateway.models.telemetry import AuditEvent
 from gateway.policy import roles, sso, sso_users
-from gateway.telemetry.models import AuditEvent
 from tests.live import free_port
 from tests.oidc_provider import (
     CLIENT_ID,

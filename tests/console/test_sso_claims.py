@@ -21,8 +21,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.models import SsoLink
+from gateway.models.telemetry import AuditEvent
 from gateway.policy import roles, sso, sso_users
-from gateway.telemetry.models import AuditEvent
 from tests.live import free_port
 
 FORGED = {"sub": "root", "preferred_username": "root", "groups": ["llm-owners"]}

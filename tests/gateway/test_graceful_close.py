@@ -169,7 +169,9 @@ async def test_a_stream_whose_head_went_out_before_the_drain_keeps_its_connectio
         for connection in list(state.connections):
             connection.shutdown()
         release.set()
-        assert (await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)).endswith(b"last\r\n0\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)).endswith(
+            b"last\r\n0\r\n\r\n"
+        )
         await asyncio.sleep(0.2)  # a loaded client's next request, a little late
         writer.write(REQUEST)
         last = await read_answer(reader)

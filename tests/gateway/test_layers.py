@@ -47,13 +47,9 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     # A floor: registry entries, secrets and env (gateway/base)
     ("console.views.sso", "gateway.env"),
     ("gateway.core.shadow", "gateway.env"),
-    ("gateway.models", "gateway.core.batches.models"),
-    ("gateway.models", "gateway.core.files.models"),
-    ("gateway.models", "gateway.mcp.models"),
     ("gateway.models", "gateway.policy.crypto"),
     ("gateway.models", "gateway.policy.secret_refs"),
     ("gateway.models", "gateway.policy.url_secrets"),
-    ("gateway.models", "gateway.telemetry.models"),
     ("gateway.policy.sso", "gateway.env"),
     ("gateway.providers.anthropic", "gateway.policy.registry"),
     ("gateway.providers.base", "gateway.policy.registry"),

@@ -27,10 +27,10 @@ from django.db.models import Count
 from django.utils import timezone
 
 from gateway.core.batches import holds, native, validate
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
 from gateway.core.files import store
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
+from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
 from gateway.policy.authorization import decide
 from gateway.policy.registry import KeyEntry

@@ -39,8 +39,8 @@ from django.conf import settings
 
 from gateway.core import tokens
 from gateway.core.batches import translate
-from gateway.core.batches.models import Batch
 from gateway.errors import RateLimited
+from gateway.models.batches import Batch
 from gateway.policy import budget_estimate, limits, registry
 from gateway.policy.registry import DeploymentEntry, KeyEntry
 from gateway.providers import batch_apis

@@ -65,8 +65,8 @@ from gateway.codecs.anthropic import maps as anthropic_maps
 from gateway.codecs.openai_chat import maps as chat_maps
 from gateway.codecs.openai_responses import maps as responses_maps
 from gateway.core.batches import native_bedrock, native_gemini, translate
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.errors import GatewayError, InvalidRequest
+from gateway.models.batches import Batch, BatchLine
 from gateway.policy import limits, registry
 from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.providers import batch_apis

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from gateway.core.batches import translate
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.errors import GatewayError, UpstreamError
+from gateway.models.batches import Batch, BatchLine
 from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers import batch_bedrock
 from gateway.providers.batch_bedrock import BedrockBatches

@@ -21,8 +21,8 @@ import orjson
 from django.utils import timezone
 
 from gateway.core.batches import translate
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.models.batches import Batch, BatchLine
 from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.batch_gemini import (
     INLINE_LIMIT,

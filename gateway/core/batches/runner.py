@@ -40,9 +40,9 @@ from django.utils import timezone
 from gateway import journal
 from gateway.core import service
 from gateway.core.batches import api, holds, native
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
-from gateway.core.files.models import StoredFile
+from gateway.models.batches import Batch, BatchLine
+from gateway.models.files import StoredFile
 from gateway.policy import registry
 from gateway.policy.registry import KeyEntry
 from gateway.server import db_work, leases, runtime

@@ -16,8 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.core.files import quota, store
-from gateway.core.files.models import StoredFile
 from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.models.files import StoredFile
 from gateway.policy.registry import KeyEntry
 
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})

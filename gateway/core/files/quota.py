@@ -51,7 +51,7 @@ def of(key: KeyEntry) -> Quota | None:
     from django.db.models import Q
     from django.utils import timezone
 
-    from gateway.core.files.models import StoredFile
+    from gateway.models.files import StoredFile
 
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())  # as api.visible
     rows = StoredFile.objects.filter(live, key_id=key.id)

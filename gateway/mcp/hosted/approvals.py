@@ -101,7 +101,7 @@ def verify(key: KeyEntry | None, server: McpServer, asked: McpItem) -> Granted |
 
 
 def _claim(granted: Granted) -> bool:
-    from gateway.mcp.models import McpApprovalUse
+    from gateway.models.mcp import McpApprovalUse
 
     global _pruned_at
     now = wall()

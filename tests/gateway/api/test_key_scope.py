@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway.models import ApiKey, Route, Team
+from gateway.models.telemetry import AuditEvent
 from gateway.policy import roles
-from gateway.telemetry.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 MASTER = "sy-test-master-key-scope"

@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 
 from gateway.core.batches import runner
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.core.files import api as files
-from gateway.core.files.models import StoredFile
+from gateway.models.batches import Batch, BatchLine
+from gateway.models.files import StoredFile
 from gateway.policy import registry
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ import pytest
 from django.utils import timezone
 
 from gateway.core.batches import native_bedrock, translate
-from gateway.core.batches.models import Batch
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
+from gateway.models.batches import Batch
 from gateway.policy import registry
 from gateway.policy.registry import DeploymentEntry
 

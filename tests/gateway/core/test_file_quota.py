@@ -17,10 +17,10 @@ from gateway import journal
 from gateway.codecs.openai_media.forms import encode
 from gateway.core.files import api as files
 from gateway.core.files import quota, store
-from gateway.core.files.models import StoredFile
 from gateway.core.service import Caller
 from gateway.edge import batch_endpoints, endpoints
 from gateway.errors import RequestTooLarge
+from gateway.models.files import StoredFile
 from gateway.policy import registry
 
 BOUNDARY = "b0und"

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.core.files import api as files
 from gateway.core.files import store
-from gateway.core.files.models import StoredFile
+from gateway.models.files import StoredFile
 from gateway.policy import registry
 from tests.s3_server import s3_server, store_env
 

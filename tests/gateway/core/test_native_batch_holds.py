@@ -14,8 +14,8 @@ import pytest
 from django.utils import timezone
 
 from gateway.core.batches import holds
-from gateway.core.batches.models import Batch
 from gateway.errors import RateLimited
+from gateway.models.batches import Batch
 from gateway.policy import limits
 from gateway.policy.registry import TeamEntry
 from gateway.server.counter_service import SOCKET_ENV, CounterService

@@ -17,8 +17,8 @@ import pytest
 from django.utils import timezone
 
 from gateway.core.batches import native
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.models import Deployment, Provider, Route
+from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
 from tests import aws
 from tests.integration.mock_bedrock_batch import MockBedrockBatch

@@ -17,9 +17,9 @@ import pytest
 from django.utils import timezone
 
 from gateway.core.batches import native, native_gemini, translate
-from gateway.core.batches.models import Batch, BatchLine
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
+from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
 from gateway.providers import batch_apis, batch_gemini
 from tests.integration.mock_upstream import MockUpstream

@@ -84,7 +84,18 @@ def setup(tmp_path_factory):
         upstream.wait(10)
 
 
-def _rows(gw) -> list[dict]:
+def _rows(gw, until=None) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The journal's MCP rows; with ``until`` (a predicate on them), polled until it holds
+    (the journal writes off the request path: a row may land a moment after its answer)."""
+    deadline = time.monotonic() + 15
+    while True:
+        rows = _read_rows(gw)
+        if until is None or until(rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def _read_rows(gw) -> list[dict]:  # type: ignore[no-untyped-def]
     out = gw.shell(
         "import json; from gateway.models import RequestLog\n"
         "print(json.dumps(list(RequestLog.objects.filter(dialect='mcp').order_by('id').values("
@@ -138,7 +149,7 @@ def test_master_lists_and_calls_every_server(setup):
             assert "Ada" in prompt.messages[0].content.text
 
     asyncio.run(go())
-    rows = _rows(gw)
+    rows = _rows(gw, lambda rows: len({r["route"] for r in rows} & {"local", "dead"}) == 2)
     by_tool = [(r["route"], r["upstream_model"], r["status"]) for r in rows]
     assert ("local", "add", 200) in by_tool
     assert ("local", "nope", 404) in by_tool
@@ -180,7 +191,9 @@ def test_key_sees_only_what_it_may(setup, mode):
         gw.url + "/mcp/local", json={}, headers={"Authorization": f"Bearer {keys['nothing']}"}
     )
     assert refused.status_code == 404
-    rows = _rows(gw)
+    rows = _rows(
+        gw, lambda rows: {"agent", "nothing"} <= {r["key_name"] for r in rows if r["status"] == 403}
+    )
     assert any(r["key_name"] == "agent" and r["status"] == 403 for r in rows)
     assert any(r["key_name"] == "nothing" and r["status"] == 403 for r in rows)
 
@@ -203,7 +216,9 @@ def test_team_narrows_the_key(setup):
             assert {t.name for t in (await client.list_tools()).tools} == {"add"}
 
     asyncio.run(go())
-    rows = _rows(gw)
+    rows = _rows(
+        gw, lambda rows: any(r["key_name"] == "teamed" and r["status"] == 403 for r in rows)
+    )
     assert any(
         r["key_name"] == "teamed" and r["upstream_model"] == "echo" and r["status"] == 403
         for r in rows

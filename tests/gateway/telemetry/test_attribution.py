@@ -19,10 +19,10 @@ from gateway import journal
 from gateway.codecs.anthropic import claude_code
 from gateway.core import service
 from gateway.models import Deployment, Provider, RequestLog, Route
+from gateway.models.telemetry import SpendRollup
 from gateway.policy import registry
 from gateway.policy.registry import MASTER
 from gateway.telemetry import spend
-from gateway.telemetry.models import SpendRollup
 
 SESSION = str(uuid.UUID(int=7))
 ACCOUNT = str(uuid.UUID(int=9))

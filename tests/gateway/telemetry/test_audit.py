@@ -19,11 +19,11 @@ from django.utils import timezone
 
 from gateway.journal import pruning
 from gateway.models import ApiKey, AuditEvent, Provider, Route
+from gateway.models.telemetry import AppendOnly
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.telemetry import audit, audit_query
-from gateway.telemetry.models import AppendOnly
 
 pytestmark = pytest.mark.django_db
 SECRET = "sk-live-Audit-Distinctive-77Qx"

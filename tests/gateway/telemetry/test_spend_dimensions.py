@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 
 from gateway.models import ApiKey
+from gateway.models.telemetry import SpendRollup
 from gateway.telemetry import spend
-from gateway.telemetry.models import SpendRollup
 
 pytestmark = pytest.mark.django_db
 HOUR = datetime(2026, 5, 4, 10, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The batch tables. Models of the ``gateway`` app, imported by ``gateway.models``."""
+"""The batch tables. Tables of the ``gateway`` app in the store (``gateway.models``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The files table. Models of the ``gateway`` app, imported by ``gateway.models``."""
+"""The files table. Tables of the ``gateway`` app in the store (``gateway.models``)."""
 
 from __future__ import annotations
 

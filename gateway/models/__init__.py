@@ -1002,7 +1002,7 @@ class SsoLink(models.Model):
         return f"{self.subject} at {self.issuer}"
 
 
-from gateway.core.batches.models import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
-from gateway.core.files.models import StoredFile  # noqa: E402,F401 (gateway's tables)
-from gateway.mcp.models import McpApprovalUse  # noqa: E402,F401 (gateway's tables)
-from gateway.telemetry.models import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)
+from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
+from gateway.models.files import StoredFile  # noqa: E402,F401 (gateway's tables)
+from gateway.models.mcp import McpApprovalUse  # noqa: E402,F401 (gateway's tables)
+from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

@@ -1,4 +1,4 @@
-"""The MCP package's table. Models of the ``gateway`` app, imported by ``gateway.models``."""
+"""The MCP package's table, in the store (``gateway.models``)."""
 
 from __future__ import annotations
 

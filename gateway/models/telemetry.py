@@ -1,7 +1,7 @@
 """The telemetry tables: ``SpendRollup`` (spend per hour, key, end user, session, route
 and model) and ``AuditEvent`` (the append-only trail of changes and logins).
 
-Models of the ``gateway`` app, imported by ``gateway.models``."""
+Tables of the ``gateway`` app in the store (``gateway.models``)."""
 
 from __future__ import annotations
 
