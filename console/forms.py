@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from gateway import codecs
 from gateway.catalog import capability_flags
-from gateway.edge import dialects
 from gateway.models import ApiKey, BatchMode, CacheScope, McpServer, Provider, Route, Team
 from gateway.ops.admin_ops import errors_by_field
 from gateway.policy.rules import mcp as mcp_rules
@@ -626,7 +626,7 @@ class LogFilterForm(forms.Form):
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     dialect = forms.ChoiceField(
         choices=[("", "Any dialect")]
-        + [(name, codec.label) for name, codec in dialects.clients().items()]
+        + [(name, codec.label) for name, codec in codecs.clients().items()]
         + [("mcp", "MCP tool calls")],
         required=False,
     )

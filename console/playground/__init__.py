@@ -2,7 +2,7 @@
 through the same ``gateway.core.service`` as the public API.
 
 - ``spec``: the validated run request, each column's conversation and its canonical
-  request (written in the column's dialect by its codec, ``gateway.edge.dialects.request_body``);
+  request (written in the column's dialect by its codec, ``gateway.codecs.request_body``);
 - ``run``: one turn, every column streaming at once, ticked to the page;
 - ``stream``: what a column gets back, read through the codecs' stream parsers;
 - ``consumer``: the WebSocket the page drives runs through;

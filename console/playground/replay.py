@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from console.playground import spec as specs
+from gateway.codecs import client as client_codec
 from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
-from gateway.edge.dialects import client as client_codec
 from gateway.errors import GatewayError
 from gateway.types import (
     ChatRequest,

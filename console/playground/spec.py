@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gateway.edge.dialects import request_body
+from gateway.codecs import request_body
 from gateway.errors import GatewayError
 from gateway.types import (
     ChatRequest,

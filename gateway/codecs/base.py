@@ -18,9 +18,10 @@ A codec has one or both halves:
   ``WireEvent``s, already de-framed by the transport) and its errors.
 
 A ``Codec`` (below) is one wire format with its halves; ``gateway.codecs.CODECS`` names
-every codec. The service picks the client codec by endpoint (``gateway.edge.dialects``) and
-the upstream codec by deployment (the provider's ``speaks``), never branching on a
-name: a body passes through untouched when both are the same ``Codec`` object.
+every codec. The service picks the client codec by endpoint (the dialect
+``gateway.edge.dialects`` names, looked up with ``gateway.codecs.client()``) and the
+upstream codec by deployment (the provider's ``speaks``), never branching on a name: a
+body passes through untouched when both are the same ``Codec`` object.
 """
 
 from __future__ import annotations

@@ -20,14 +20,13 @@ import orjson
 from django.conf import settings
 from django.utils import timezone
 
-from gateway import journal
+from gateway import codecs, journal
 from gateway.codecs.base import Dialect
 from gateway.core import (
     cache,
     responses_state,
     shadow,
 )
-from gateway.edge import dialects
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -149,12 +148,12 @@ def client_status(error: GatewayError, dialect: str = "openai") -> int:
     """The HTTP status a caller of ``dialect`` gets for ``error`` (its codec decides:
     an upstream's server failure is the gateway's 502, its timeout 504; Anthropic
     callers get 529 for an overloaded upstream, which their SDKs retry)."""
-    return dialects.client(dialect).client_status(error)
+    return codecs.client(dialect).client_status(error)
 
 
 def protocol(dialect: str) -> Dialect:
-    """The client codec of ``dialect`` (``gateway.edge.dialects``)."""
-    return dialects.client(dialect)
+    """The client codec of ``dialect`` (``gateway.codecs.client``)."""
+    return codecs.client(dialect)
 
 
 # --- the per-request state ----------------------------------------------------------------
@@ -165,8 +164,8 @@ class Call:
 
     def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
         self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
-        self.speaks = dialects.codec(dialect)  # the wire format the caller speaks
-        self.codec = dialects.client(dialect)  # its client half
+        self.speaks = codecs.codec(dialect)  # the wire format the caller speaks
+        self.codec = codecs.client(dialect)  # its client half
         self.record = journal.Record(
             request_id=caller.request_id,
             dialect=dialect,

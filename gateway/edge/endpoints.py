@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from django.conf import settings
 
+from gateway import codecs
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -206,7 +207,7 @@ async def send_stream(
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         else:
             # what a silent stream sends to keep intermediaries from timing it out
-            await _send_with_keepalive(send, reply, dialects.client(dialect).keepalive, every)
+            await _send_with_keepalive(send, reply, codecs.client(dialect).keepalive, every)
     except StreamCut:  # the client's download must fail, not end as a short file
         cut = ((scope or {}).get("extensions") or {}).get(runtime.CUT_BODY)
         if cut is not None:  # (serve's uvicorn; daphne, for development, would hang on
@@ -224,7 +225,7 @@ def shutdown_stream_tail(dialect: str) -> bytes:
     """How a stream still open when the shutdown grace period ends finishes: the
     dialect's in-stream error event (and ``[DONE]`` for OpenAI chat), never a silent cut."""
     error = ShuttingDown("this gateway instance is shutting down and ended the stream; retry")
-    codec = dialects.client(dialect)
+    codec = codecs.client(dialect)
     return codec.render_stream_error(error) + codec.stream_end
 
 
@@ -302,14 +303,14 @@ def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
     carries one, as the upstream APIs' do)."""
     rid = service.new_request_id().encode()
     headers = [(b"x-request-id", rid)]
-    also = dialects.client(dialect).request_id_header
+    also = codecs.client(dialect).request_id_header
     if also:
         headers.append((also, rid))
     return headers
 
 
 def json_error(dialect: str, error: GatewayError) -> Reply:
-    body = orjson.dumps(dialects.client(dialect).render_error(error))
+    body = orjson.dumps(codecs.client(dialect).render_error(error))
     headers = [(b"content-type", b"application/json"), *request_id_headers(dialect)]
     return Reply(error.status, body, headers + service.retry_headers(error.status))
 
@@ -542,7 +543,7 @@ class GatewayApp:
             else "openai"
         )
         caller = await resolve_fresh_caller(headers)
-        proto = dialects.client(dialect)
+        proto = codecs.client(dialect)
         key = caller.key
         refusal = caller.key_error if key is None else service.key_refusal(key)
         if refusal:

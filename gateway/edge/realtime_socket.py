@@ -50,10 +50,10 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from gateway import codecs
 from gateway.core import realtime
 from gateway.core.call import Call
 from gateway.core.realtime import Refused, Session
-from gateway.edge import dialects
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
@@ -104,7 +104,7 @@ def chosen_subprotocol(subprotocols: list[str]) -> str | None:
 
 def error_event(error: GatewayError) -> str:
     """The Realtime API's ``error`` event for ``error``."""
-    body = {**dialects.client("openai").render_error(error)["error"], "event_id": None}
+    body = {**codecs.client("openai").render_error(error)["error"], "event_id": None}
     event_id = "event_" + secrets.token_hex(11)  # a server event's id, as OpenAI's
     return orjson.dumps({"type": "error", "event_id": event_id, "error": body}).decode()
 

@@ -40,8 +40,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
 
+from gateway import codecs
 from gateway.core import responses_state, service
-from gateway.edge import dialects
 from gateway.edge.endpoints import header_map, resolve_caller
 from gateway.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, ShuttingDown
 from gateway.server import runtime
@@ -191,7 +191,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
                     await self._send_error(500, GatewayError("internal error"), None)
 
     async def _send_error(self, status: int, error: GatewayError, stream_id: str | None) -> None:
-        body = dialects.client("responses").render_error(error)["error"]
+        body = codecs.client("responses").render_error(error)["error"]
         await self.send(text_data=error_event(status, body, stream_id).decode())
 
     async def _serve(self, message: str | bytes) -> None:

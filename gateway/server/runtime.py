@@ -236,10 +236,10 @@ def warm_up() -> None:
     try:
         # every client dialect's codec (the service itself is loaded already: each
         # caller of ensure_started imports it), and the adapters of the common kinds
-        from gateway.edge import dialects
+        from gateway import codecs
         from gateway.providers import anthropic, echo, openai_compatible  # noqa: F401
 
-        dialects.clients()  # reading every codec's client half loads it (lazy otherwise)
+        codecs.clients()  # reading every codec's client half loads it (lazy otherwise)
 
         # Importing the URLconf compiles no pattern; filling the reverse lookups compiles
         # every pattern below the root (resolving a path needs them too, and the root's).

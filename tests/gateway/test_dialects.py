@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from gateway import journal
+from gateway import codecs, journal
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec, Dialect
 from gateway.codecs.openai_chat import inbound as openai_chat
@@ -186,11 +186,11 @@ def test_the_console_filters_on_every_dialect_in_the_table() -> None:
     from console.forms import LogFilterForm
 
     choices = dict(LogFilterForm.base_fields["dialect"].choices)
-    assert {name: codec.label for name, codec in dialects.clients().items()}.items() <= (
+    assert {name: codec.label for name, codec in codecs.clients().items()}.items() <= (
         choices.items()
     )
-    assert list(dialects.clients()) == ["openai", "anthropic", "responses", "gemini"]
+    assert list(codecs.clients()) == ["openai", "anthropic", "responses", "gemini"]
 
 
 def test_unknown_dialect_names_fall_back_to_openai_chat() -> None:
-    assert dialects.client("no-such-dialect") is openai_chat.CLIENT
+    assert codecs.client("no-such-dialect") is openai_chat.CLIENT

@@ -108,8 +108,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     ("gateway.providers.codec_provider", "gateway.server.pooled_transport"),
     ("gateway.telemetry.audit", "gateway.server.db_work"),
     ("gateway.telemetry.rollups", "gateway.server.db_work"),
-    # C codecs: the lookups in gateway/codecs
-    ("gateway.core.call", "gateway.edge.dialects"),
     # D features: batches and files (gateway/batches)
     ("gateway.core.batches.holds", "gateway.server.db_work"),
     ("gateway.core.batches.native", "gateway.server.db_work"),

@@ -12,8 +12,8 @@ import pytest
 
 from console.playground import spec as specs
 from console.playground.replay import effort_for_budget
+from gateway.codecs import client
 from gateway.codecs.anthropic.outbound import EFFORT_BUDGETS
-from gateway.edge.dialects import client
 from gateway.types import Document, Image, Reasoning, Text, ToolCall, ToolResult
 
 CONSOLE = Path(__file__).resolve().parents[3] / "console"

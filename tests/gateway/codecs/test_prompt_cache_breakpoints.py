@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway import codecs
 from gateway.codecs.anthropic import codec as anthropic_codec
 from gateway.codecs.base import Target
 from gateway.codecs.bedrock import codec as bedrock_codec
@@ -16,7 +17,6 @@ from gateway.codecs.gemini import codec as gemini_codec
 from gateway.codecs.openai_chat import codec as chat_codec
 from gateway.codecs.openai_responses import CODEC as _responses
 from gateway.core import prompt_cache, tokens
-from gateway.edge import dialects
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest
 
@@ -34,7 +34,7 @@ POINT = {"cachePoint": {"type": "default"}}
 
 
 def parse(dialect: str, body: dict[str, Any]) -> ChatRequest:
-    return dialects.client(dialect).parse_request(body, {})
+    return codecs.client(dialect).parse_request(body, {})
 
 
 def upstream(request: ChatRequest, dialect: str, *, auto: bool = True) -> ChatRequest:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import codecs
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec, register
 from gateway.codecs.openai_chat import codec as openai_upstream
@@ -29,8 +30,8 @@ def test_every_codec_is_registered_under_the_name_its_halves_carry() -> None:
 
 def test_the_path_table_names_only_registered_codecs_with_a_client_half() -> None:
     named = {dialect for _endpoint, dialect in dialects.POST_ROUTES.values()} | {dialects.GEMINI}
-    assert named == set(dialects.clients())
-    assert all(CODECS[name].client is dialects.client(name) for name in named)
+    assert named == set(codecs.clients())
+    assert all(CODECS[name].client is codecs.client(name) for name in named)
 
 
 def test_every_provider_kind_speaks_a_registered_codec_by_identity() -> None:
@@ -44,7 +45,7 @@ def test_every_provider_kind_speaks_a_registered_codec_by_identity() -> None:
         assert cls.codec is cls.speaks.upstream, name
         spoken.add(cls.speaks.name)
     # every registered codec is spoken by a client, an upstream or both
-    assert spoken | set(dialects.clients()) == set(CODECS)
+    assert spoken | set(codecs.clients()) == set(CODECS)
 
 
 def test_the_journal_and_console_names_are_the_codec_names() -> None:
@@ -55,7 +56,7 @@ def test_the_journal_and_console_names_are_the_codec_names() -> None:
 
     choices = [name for name, _label in LogFilterForm.base_fields["dialect"].choices if name]
     assert choices == ["openai", "anthropic", "responses", "gemini", "mcp"]
-    assert choices == [*dialects.clients(), "mcp"]
+    assert choices == [*codecs.clients(), "mcp"]
 
 
 def test_two_codecs_of_one_name_are_refused_at_registration() -> None:
@@ -99,7 +100,7 @@ def test_client_halves_load_only_when_read() -> None:
 def test_the_playground_names_formats_by_their_codec_names() -> None:
     from console.playground import replay, spec
 
-    clients = set(dialects.clients())
+    clients = set(codecs.clients())
     assert set(spec.DIALECTS) <= clients and set(replay.REPLAYABLE_DIALECTS) <= clients
     for name in spec.DIALECTS:  # the playground writes their bodies with the codec
         assert CODECS[name].upstream is not None
