@@ -164,8 +164,8 @@ class Call:
 
     def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
         self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
-        self.speaks = codecs.codec(dialect)  # the wire format the caller speaks
-        self.codec = codecs.client(dialect)  # its client half
+        self.codec = codecs.codec(dialect)  # the wire format the caller speaks
+        self.client = codecs.client(dialect)  # its client half
         self.record = journal.Record(
             request_id=caller.request_id,
             dialect=dialect,
@@ -210,8 +210,8 @@ class Call:
     def headers(self, content_type: bytes = b"application/json") -> Headers:
         rid = self.caller.request_id.encode()
         out: Headers = [(b"content-type", content_type), (b"x-request-id", rid)]
-        if self.codec.request_id_header:
-            out.append((self.codec.request_id_header, rid))
+        if self.client.request_id_header:
+            out.append((self.client.request_id_header, rid))
         if self.route is not None:
             out.append((b"x-switchyard-route", self.route.name.encode()))
         if self.deployment is not None:
@@ -227,12 +227,12 @@ class Call:
             self.outbound += chunk[:room]
 
     def error_reply(self, error: GatewayError) -> Reply:
-        body = orjson.dumps(self.codec.render_error(error))
+        body = orjson.dumps(self.client.render_error(error))
         headers = self.headers()
         if error.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
         self.capture_outbound(body)
-        status = self.codec.client_status(error)
+        status = self.client.client_status(error)
         headers += retry_headers(status)
         self.finish(status=status, error=error)
         return Reply(status, body, headers)

@@ -86,7 +86,7 @@ def _passes_through(adapter: Provider, call: Call) -> bool:
     """Whether the inbound body goes upstream untouched: the upstream speaks the very
     codec the caller speaks (the same object, not a name), and its adapter forwards
     bodies (codecs without passthrough translate even their own)."""
-    return adapter.passes_through and adapter.speaks is call.speaks
+    return adapter.passes_through and adapter.speaks is call.codec
 
 
 # --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
@@ -95,7 +95,7 @@ def _passes_through(adapter: Provider, call: Call) -> bool:
 class _Job:
     """One endpoint's part in the request pipeline (``_serve``): the steps are the same
     for every endpoint, each endpoint fills in its own. Nothing here asks which dialect
-    the caller speaks: what differs between dialects is read from ``call.codec``."""
+    the caller speaks: what differs between dialects is read from ``call.client``."""
 
     # Tokens reserved at admission; a parsed chat request, when the answer is cacheable.
     estimate = 0
@@ -228,10 +228,10 @@ class _Chat(_Routed):
     async def prepare(self, route: RouteEntry) -> None:
         call, body = self.call, self.body
         _apply_defaults(body, route)
-        if call.codec.stores_responses:
+        if call.client.stores_responses:
             call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
             call.state.route = route.name
-        request = self.request = call.codec.parse_request(body, self.headers)
+        request = self.request = call.client.parse_request(body, self.headers)
         if call.state is not None:
             call.state.request = request  # what a passed-through response echoes
         await reasoning_ledger.restore(self.key, request)  # what the client could not carry
@@ -294,9 +294,9 @@ class _Chat(_Routed):
                 call.exchange,
                 request.headers,
             )
-            reason = call.codec.finish_reason_of(data)
+            reason = call.client.finish_reason_of(data)
             if call.cache is not None:
-                upstream = call.speaks.upstream  # the same codec as the adapter's
+                upstream = call.codec.upstream  # the same codec as the adapter's
                 assert upstream is not None  # it passes through, so it has one
                 _cache_keep(call, upstream.parse_response(data))
             if "model" in data:  # the public name, as translated paths answer
@@ -307,7 +307,7 @@ class _Chat(_Routed):
         upstream = self.translated(adapter, route, deployment)
         response = await adapter.complete(upstream, deployment, call.exchange)
         reasoning_ledger.record_response(self.key, response)
-        rendered = orjson.dumps(call.codec.render_response(response, request))
+        rendered = orjson.dumps(call.client.render_response(response, request))
         if call.cache is not None:
             _cache_keep(call, response)
         return rendered, response.usage, response.finish_reason
@@ -323,7 +323,7 @@ class _Chat(_Routed):
             )
         upstream = self.translated(adapter, route, deployment)
         source = adapter.stream(upstream, deployment, call.exchange)
-        if self.counting is None and call.codec.counts_prompt_in_stream:
+        if self.counting is None and call.client.counts_prompt_in_stream:
             self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
         return False, source
 
@@ -387,7 +387,7 @@ def _mcp_passes(route: RouteEntry, call: Call) -> bool:
     if not route.mcp_passthrough:
         return False
     try:
-        return all(adapter_for(d.provider).speaks is call.speaks for d in route.deployments)
+        return all(adapter_for(d.provider).speaks is call.codec for d in route.deployments)
     except ConfigurationError:
         return False
 
@@ -417,7 +417,7 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
         allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
         observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
-        inline_text=not call.codec.renders_hosted,
+        inline_text=not call.client.renders_hosted,
         watch=call.caller.watch_mcp,
         key=job.key,
         vouched=call.caller.mcp_servers,
@@ -429,7 +429,7 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         chunks = _pump_translated(call, job.request, first, events)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
     response = await loop.run()
-    rendered = call.codec.render_response(response, job.request)
+    rendered = call.client.render_response(response, job.request)
     if call.state is not None and call.state.keeps:
         await call.state.keep(rendered)
     payload = orjson.dumps(rendered)
@@ -472,7 +472,7 @@ async def _cached_reply(
         iterator = cache.replay.aiter_events(events[1:])
         chunks = _pump_translated(call, request, events[0], iterator)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
-    rendered = call.codec.render_response(response, request)
+    rendered = call.client.render_response(response, request)
     if call.state is not None:
         await call.state.keep(rendered)
     payload = orjson.dumps(rendered)
@@ -511,8 +511,8 @@ class _Prepare(_Job):
         # generate from is fine here, so an empty input is validated as an empty turn.
         empty = {"type": "message", "role": "user", "content": ""}
         checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
-        request = call.codec.parse_request(checked, self.headers)
-        rendered = call.codec.render_response(ChatResponse("", request.model), request)
+        request = call.client.parse_request(checked, self.headers)
+        rendered = call.client.render_response(ChatResponse("", request.model), request)
         rendered["output"] = []
         await call.state.keep(rendered)
         payload = orjson.dumps(rendered)
@@ -540,7 +540,7 @@ class _CountTokens(_Job):
         call, body = self.call, self.body
         counted = dict(body)
         counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
-        request = call.codec.parse_request(counted, self.headers)
+        request = call.client.parse_request(counted, self.headers)
         estimate = True
         count: int | None = None
         for deployment in route.deployments:
@@ -561,7 +561,7 @@ class _CountTokens(_Job):
                 break
         if count is None:
             count = await asyncio.to_thread(tokens.count_request_tokens, request)
-        payload = orjson.dumps(call.codec.render_count_tokens(count))
+        payload = orjson.dumps(call.client.render_count_tokens(count))
         headers_out = call.headers()
         headers_out.append((b"x-switchyard-token-count", b"estimate" if estimate else b"upstream"))
         call.capture_outbound(payload)
@@ -591,7 +591,7 @@ class _OpenAIOnly(_Routed):
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         call = self.call
         adapter = _begin_attempt(call, route, deployment)
-        if adapter.speaks is not call.speaks and call.endpoint not in adapter.also_serves:
+        if adapter.speaks is not call.codec and call.endpoint not in adapter.also_serves:
             raise InvalidRequest(
                 f"model {route.name!r} cannot serve {self.what}: its upstream provider "
                 f"({adapter.provider.kind}) offers chat only",
@@ -743,7 +743,7 @@ class _Compact(_Routed):
         self.upstream_body = {k: body[k] for k in self.FIELDS if body.get(k) is not None}
         self.upstream_body["input"] = upstream_input
         parsed = {**self.upstream_body, "model": body.get("model")}
-        self.request = call.codec.parse_request(parsed, self.headers)
+        self.request = call.client.parse_request(parsed, self.headers)
         self.estimate = tokens.estimate_tokens(self.request)
 
     async def answer(
@@ -754,7 +754,7 @@ class _Compact(_Routed):
 
         call, request = self.call, self.request
         assert request is not None  # prepare parsed it
-        if adapter.speaks is call.speaks:  # a Responses API upstream compacts natively
+        if adapter.speaks is call.codec:  # a Responses API upstream compacts natively
             url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
             body = passthrough_body.for_deployment(self.upstream_body, deployment)
             try:

@@ -237,7 +237,7 @@ class _Media(_Routed):
                     error = exc
                     break
             if error is not None and self.events:  # events end with an error event
-                yield call.codec.render_stream_error(error)
+                yield call.client.render_stream_error(error)
             disconnected = False
         finally:
             await _close(iterator)

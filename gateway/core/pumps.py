@@ -134,7 +134,7 @@ async def _pump_translated(
     tap = _Tap(call)
     tap.reasoning = reasoning_ledger.StreamReasoning()
     disconnected = True
-    rendered = call.codec.render_stream(_events(tap, first, iterator), request)
+    rendered = call.client.render_stream(_events(tap, first, iterator), request)
     # What the renderer makes of one upstream read goes on as one chunk (one capture,
     # one send), not an event at a time; a long burst in pieces of at most 100 us, and
     # the first token (the tap saw it) at once.
@@ -150,7 +150,7 @@ async def _pump_translated(
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
         tap.folder.error = error
-        chunk = call.codec.render_stream_error(error)
+        chunk = call.client.render_stream_error(error)
         call.capture_outbound(chunk)
         disconnected = False
         yield chunk

@@ -43,7 +43,7 @@ def test_the_same_codec_object_passes_through_whatever_the_dialect_is_called(
     # terms): it is the same object, so the body still goes through untouched
     monkeypatch.setitem(CODECS, "openai-alias", openai)
     call = _call("openai-alias")
-    assert call.speaks is openai and call.record.dialect == "openai-alias"
+    assert call.codec is openai and call.record.dialect == "openai-alias"
     assert jobs._passes_through(OpenAICompatibleProvider(ENTRY), call)
 
 
@@ -60,7 +60,7 @@ def test_a_codec_without_passthrough_translates_even_its_own_format() -> None:
 
     gemini = ProviderEntry(6, "g", "gemini", "", "k", {}, "", None)
     call = _call("gemini")
-    assert call.speaks is CODECS["gemini"] is GeminiProvider.speaks
+    assert call.codec is CODECS["gemini"] is GeminiProvider.speaks
     assert not jobs._passes_through(GeminiProvider(gemini), call)
 
 
