@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import timeit
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.policy.prefix_affinity import AffinityTable, prefix_key
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.types import ChatRequest, Message, Text, Tool
 
 

@@ -41,7 +41,7 @@ def setup() -> None:
 
 
 def key(n: int, **extra):
-    from gateway.policy.registry import KeyEntry
+    from gateway.base.entries import KeyEntry
 
     fields = dict(
         id=n,

@@ -35,11 +35,11 @@ from console.evals import runner, scorers, summary
 from console.evals.models import ShadowScoring
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.models import Route
 from gateway.policy import console_keys
-from gateway.policy.registry import MASTER, KeyEntry
 from gateway.telemetry.attribution import SESSION_HEADER
 from gateway.types import Text
 

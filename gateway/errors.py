@@ -122,7 +122,7 @@ class ConfigurationError(GatewayError):
 
 class MissingSecret(ConfigurationError):
     """An ``os.environ/NAME`` reference (secret, header, base URL) whose variable is
-    not set; ``gateway.policy.secret_refs.resolve_secret`` raises it at call time."""
+    not set; ``gateway.base.secrets.secret_refs.resolve_secret`` raises it at call time."""
 
 
 class ShuttingDown(GatewayError):

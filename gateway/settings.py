@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from gateway.env import env_bool, env_float, env_int, env_list, env_str
+from gateway.base.env import env_bool, env_float, env_int, env_list, env_str
 from gateway.server.private_files import private_data_dir
 from gateway.server.supervisor import UVICORN_WORKER_ENV
 
@@ -54,7 +54,7 @@ def _secret_key() -> str:
 
 
 def _env_allow() -> str:
-    from gateway.policy import secret_refs
+    from gateway.base.secrets import secret_refs
 
     try:
         secret_refs.check_allow_setting()
@@ -178,7 +178,7 @@ SWITCHYARD_MCP_HOSTED_TIMEOUT = env_float("SWITCHYARD_MCP_HOSTED_TIMEOUT", 30.0,
 SWITCHYARD_MCP_HOSTED_ALLOW = os.environ.get("SWITCHYARD_MCP_HOSTED_ALLOW", "")
 # Host-level powers belong to the operator (gateway/policy/rules/operator.py). The
 # environment variables an ``os.environ/NAME`` reference may read (names and * patterns,
-# comma-separated; unset: gateway.policy.secret_refs.DEFAULT_ALLOW); the gateway's own
+# comma-separated; unset: gateway.base.secrets.secret_refs.DEFAULT_ALLOW); the gateway's own
 # settings are never read. And whether stdio MCP servers (commands run on this host) may
 # be registered from the console and /api; off: only ``manage.py import_config`` adds them.
 SWITCHYARD_ENV_ALLOW = _env_allow()
@@ -377,7 +377,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # every URL a log line quotes is masked (user info, credential query values)
-    "filters": {"url_secrets": {"()": "gateway.policy.url_secrets.MaskUrlSecrets"}},
+    "filters": {"url_secrets": {"()": "gateway.base.secrets.url_secrets.MaskUrlSecrets"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",

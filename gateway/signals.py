@@ -22,7 +22,7 @@ from gateway.models import (
 )
 from gateway.policy import registry
 
-# Profile: a user's own limits are in the snapshot (registry.UserEntry)
+# Profile: a user's own limits are in the snapshot (UserEntry)
 REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer, Profile)
 
 

@@ -54,9 +54,10 @@ from console.evals.scorers import (
 )
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
-from gateway.policy import console_keys, registry
+from gateway.policy import console_keys
 from gateway.server import leases
 from gateway.telemetry.attribution import SESSION_HEADER
 
@@ -88,9 +89,9 @@ def wake() -> None:
 MASTER_STARTER = "(master key)"
 
 
-def experiment_key(experiment_id: int) -> registry.KeyEntry:
+def experiment_key(experiment_id: int) -> KeyEntry:
     """The key of an experiment the master key started (its calls journaled under it)."""
-    return dataclasses.replace(registry.MASTER, name=f"experiment:{experiment_id}", prefix="eval")
+    return dataclasses.replace(MASTER, name=f"experiment:{experiment_id}", prefix="eval")
 
 
 def starter_of(actor: Any) -> str:
@@ -98,7 +99,7 @@ def starter_of(actor: Any) -> str:
     return MASTER_STARTER if getattr(actor, "via", "") == "master" else actor.username
 
 
-def starter_key(created_by: str, ability: str, master: registry.KeyEntry) -> registry.KeyEntry:
+def starter_key(created_by: str, ability: str, master: KeyEntry) -> KeyEntry:
     """The key a background job started by ``created_by`` runs with (sync: the database
     says who they are now): ``master`` for the master key, else the user's console key
     for their default team. ConsoleIdentityRefused when there is no such user or they
@@ -198,7 +199,7 @@ class Plan:
     experiment: Experiment
     rows: dict[int, DatasetRow]
     pending: list[tuple[int, int]]
-    key: registry.KeyEntry  # the starter's (``starter_key``)
+    key: KeyEntry  # the starter's (``starter_key``)
 
 
 def _plan(pk: int) -> Plan:
@@ -274,7 +275,7 @@ def column_body(experiment: Experiment, row: DatasetRow, column: int) -> dict[st
 
 
 async def run_cell(
-    experiment: Experiment, row: DatasetRow, column: int, key: registry.KeyEntry
+    experiment: Experiment, row: DatasetRow, column: int, key: KeyEntry
 ) -> dict[str, Any]:
     """One cell's call and its synchronous scores, as the fields of its ``Cell`` (the
     model objects are built in the saving thread, off the event loop)."""
@@ -445,7 +446,7 @@ async def _run_cells(plan: Plan, stop: asyncio.Event) -> None:
 # --- scorers that call a route -------------------------------------------------------------
 
 
-async def chat_text(route: str, prompt: str, experiment_id: int, key: registry.KeyEntry) -> str:
+async def chat_text(route: str, prompt: str, experiment_id: int, key: KeyEntry) -> str:
     """One judge call through the service (as the starter, tagged with the experiment)."""
     body = specs.build_body(
         "openai", route, "", [{"role": "user", "content": prompt}], specs.Params(max_tokens=300), []
@@ -458,7 +459,7 @@ async def chat_text(route: str, prompt: str, experiment_id: int, key: registry.K
 
 
 async def embed(
-    route: str, texts: list[str], experiment_id: int, key: registry.KeyEntry
+    route: str, texts: list[str], experiment_id: int, key: KeyEntry
 ) -> list[list[float]]:
     session = session_of(experiment_id)
     caller = service.Caller(key=key, user_agent=USER_AGENT, session=session)
@@ -484,7 +485,7 @@ def _save_scores(cells: list[Cell]) -> None:
 
 
 async def _score_async(
-    experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event, key: registry.KeyEntry
+    experiment: Experiment, rows: dict[int, DatasetRow], stop: asyncio.Event, key: KeyEntry
 ) -> None:
     scorers = [s for s in experiment.scorers if s["kind"] in ASYNC_KINDS]
     if not scorers:

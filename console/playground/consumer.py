@@ -23,6 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from console.models import Comparison
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, TurnRun
+from gateway.base.entries import KeyEntry
 from gateway.policy import authorization, console_keys, registry, roles
 from gateway.server import runtime
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 FORBIDDEN = 4403
 
 
-def console_key(user_id: int, team: object = console_keys.DEFAULT) -> registry.KeyEntry:
+def console_key(user_id: int, team: object = console_keys.DEFAULT) -> KeyEntry:
     """The key a user's playground runs are made (and journaled) with, for ``team`` (sync:
     the database is asked who they are now)."""
     return console_keys.key_for(user_id, team, "playground.use")
@@ -88,7 +89,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
 
     # --- turns ----------------------------------------------------------------------------
 
-    async def _start_turn(self, comparison: Comparison, turn: int, key: registry.KeyEntry) -> None:
+    async def _start_turn(self, comparison: Comparison, turn: int, key: KeyEntry) -> None:
         columns = []
         shared = specs.parse_params(comparison.params, "shared parameters")
         for index, spec in enumerate(comparison.columns):
@@ -134,7 +135,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         return head
 
     async def _run_turn(
-        self, comparison: Comparison, turn: int, run: TurnRun, key: registry.KeyEntry
+        self, comparison: Comparison, turn: int, run: TurnRun, key: KeyEntry
     ) -> None:
         user_agent = dict(self.scope.get("headers") or []).get(b"user-agent", b"").decode()
         try:
@@ -155,7 +156,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     # --- the database -----------------------------------------------------------------------
 
     @database_sync_to_async
-    def _key(self, team: Any) -> registry.KeyEntry:
+    def _key(self, team: Any) -> KeyEntry:
         return console_key(self.user.pk, console_keys.parse_team(team))
 
     @database_sync_to_async

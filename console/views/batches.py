@@ -12,10 +12,10 @@ from django.views.decorators.http import require_POST
 
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest
+from gateway.base.entries import MASTER
 from gateway.core.batches import api as batches
 from gateway.core.files import api as files
 from gateway.models.batches import Batch
-from gateway.policy import registry
 from gateway.telemetry import audit
 
 PAGE = 50
@@ -68,7 +68,7 @@ def batch_cancel(request: HtmxHttpRequest, batch_id: str) -> HttpResponse:
     batch = Batch.objects.filter(id=batch_id).first()
     if batch is None:
         raise Http404
-    batches.cancel(registry.MASTER, batch.id, batch.api)
+    batches.cancel(MASTER, batch.id, batch.api)
     audit.record("cancel", object_type="batch", object_id=batch.id, detail=f"{batch.api} batch")
     from gateway.core.batches import runner
 
@@ -82,12 +82,12 @@ def batch_download(request: HtmxHttpRequest, batch_id: str, which: str) -> HttpR
     if batch is None or batch.status in Batch.UNFINISHED:
         raise Http404
     if batch.api == "anthropic" and which == "results":
-        data = batches.anthropic_results(registry.MASTER, batch.id)
+        data = batches.anthropic_results(MASTER, batch.id)
     elif batch.api == "openai" and which in ("output", "errors"):
         file_id = batch.output_file_id if which == "output" else batch.error_file_id
         if not file_id:
             raise Http404
-        data = files.content(registry.MASTER, file_id)
+        data = files.content(MASTER, file_id)
     else:
         raise Http404
     audit.exported("batch", f"{batch.api} batch {which}", object_id=batch.id)

@@ -21,11 +21,12 @@ from django.views.decorators.http import require_POST
 from console.decorators import actor_of, staff_required
 from console.forms import McpServerForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
+from gateway.base.entries import MASTER
+from gateway.base.secrets.url_secrets import mask_url
 from gateway.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
 from gateway.ops.admin_ops import check_mcp_server_save
 from gateway.policy.authorization import Denied, decide
-from gateway.policy.url_secrets import mask_url
 from gateway.telemetry import audit
 
 TEMPLATE = "console/mcp_servers.html"
@@ -157,7 +158,7 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             await registry.ensure_loaded()
             try:
                 return await calls.call(
-                    registry.MASTER,
+                    MASTER,
                     server.name,
                     tool,
                     arguments,

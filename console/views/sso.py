@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from joserfc.errors import JoseError
 
 from console.views.auth import SignInForm
-from gateway.env import env_str
+from gateway.base.env import env_str
 from gateway.policy import sso
 from gateway.policy.login_throttle import client_address
 from gateway.policy.sso_users import oidc_client, provision, verified_claims

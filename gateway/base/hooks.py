@@ -11,8 +11,11 @@ Each registry is typed by what it holds and documents who calls it and when."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from gateway.base.entries import ProviderEntry
 
 T = TypeVar("T")
 
@@ -123,4 +126,15 @@ extra_jobs: Registry[Any] = Registry(
     "Jobs a feature adds to the pipeline, each a factory the service asks, per request, "
     "whether it takes the request (hosted MCP tools, media generation); the first that "
     "does runs it instead of the plain chat job.",
+)
+
+# --- secrets (read by gateway.base.secrets.provider_credentials) ---
+
+provider_credential_sources: Registry[Callable[[ProviderEntry], Mapping[str, Any]]] = Registry(
+    "provider_credential_sources",
+    "Credential-named settings of a provider that its entry does not hold: the params "
+    "of its deployments in the snapshot in force (registered by gateway.policy.registry "
+    "when it loads). Read on the error path only, when what an upstream echoes is "
+    "scrubbed of the provider's credentials (providers.wire) and by the journal's "
+    "redaction.",
 )

@@ -15,9 +15,9 @@ import dataclasses
 from typing import Any
 
 from gateway import documents
+from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.core.context_windows import ContextWindowExceeded
 from gateway.errors import InvalidRequest
-from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.types import ChatRequest, Document, Image, ToolResult
 
 

@@ -10,7 +10,7 @@ a new response (``previous_response_id`` omitted) and appends its next items.
 
 Here the route's model writes the summary (``summary_request``); the compaction item's
 ``encrypted_content`` is that summary sealed with the gateway's key (Fernet, as
-provider secrets are: ``gateway.policy.crypto``), so it is opaque to the client and cannot be
+provider secrets are: ``gateway.base.secrets.crypto``), so it is opaque to the client and cannot be
 forged into a "summary" the gateway never wrote. When the window comes back,
 ``open_items`` turns each of our compaction items into a user message carrying the
 summary, before the request is parsed, so the next turn reads it on any upstream.
@@ -53,7 +53,7 @@ def _new_id(prefix: str) -> str:
 
 
 def seal(summary: str) -> str:
-    from gateway.policy import crypto
+    from gateway.base.secrets import crypto
 
     return PREFIX + crypto.encrypt(summary)
 
@@ -61,7 +61,7 @@ def seal(summary: str) -> str:
 def unseal(content: str, param: str) -> str:
     from django.core.exceptions import ImproperlyConfigured
 
-    from gateway.policy import crypto
+    from gateway.base.secrets import crypto
 
     try:
         return crypto.decrypt(content[len(PREFIX) :])

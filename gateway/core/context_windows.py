@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from gateway.base.entries import RouteEntry, Snapshot
 from gateway.core import tokens
 from gateway.errors import UpstreamError
-from gateway.policy.registry import RouteEntry, Snapshot
 from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)

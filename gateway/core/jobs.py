@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import (
     cache,
@@ -45,7 +46,6 @@ from gateway.errors import (
 )
 from gateway.mcp import hosted as hosted_mcp
 from gateway.policy import authorization, prefix_affinity, registry, routing
-from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers import passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for

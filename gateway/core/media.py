@@ -37,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.catalog import media as media_prices
 from gateway.codecs import CODECS
 from gateway.codecs.openai_media import audio, forms, images
@@ -44,7 +45,6 @@ from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import _begin_attempt, _Routed
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.policy import registry, routing
-from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.providers.base import Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.types import Usage

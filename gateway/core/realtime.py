@@ -41,6 +41,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core.call import Call, Caller
 from gateway.core.call import authorize as authorize_call
 from gateway.errors import (
@@ -53,7 +54,6 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.policy import budget_estimate, limits, registry, routing
-from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.providers.base import adapter_for
 from gateway.types import Usage
 

@@ -35,10 +35,10 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
 from gateway.core import compaction
 from gateway.errors import InvalidRequest, ModelNotFound
-from gateway.policy.registry import KeyEntry
 from gateway.server import db_work
 from gateway.types import ChatRequest
 

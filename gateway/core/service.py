@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import call as _call_module
 from gateway.core import (
     context_windows,
@@ -53,7 +54,6 @@ from gateway.errors import (
     ShuttingDown,
 )
 from gateway.policy import authorization, budget_estimate, limits, registry, routing
-from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.providers import wire
 from gateway.server import runtime
 from gateway.telemetry import attribution, tracing

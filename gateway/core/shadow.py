@@ -43,10 +43,10 @@ from typing import Any
 
 import orjson
 
-from gateway.env import env_float, env_int
+from gateway.base.entries import KeyEntry, RouteEntry
+from gateway.base.env import env_float, env_int
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.policy.registry import KeyEntry, RouteEntry
 from gateway.server import loop_lag
 from gateway.server.background import in_background
 from gateway.telemetry import metrics

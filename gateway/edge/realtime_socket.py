@@ -51,13 +51,13 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway import codecs
+from gateway.base.entries import KeyEntry
 from gateway.core import realtime
 from gateway.core.call import Call
 from gateway.core.realtime import Refused, Session
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
-from gateway.policy.registry import KeyEntry
 from gateway.server import runtime
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ A request may carry what its MCP servers need: Anthropic's ``mcp_servers[]`` wit
 log, which viewers read, must not show them. In the stored JSON text: every
 ``authorization_token`` value, every value of a ``headers`` object (the names stay, so
 a reader still sees which headers were sent), and the user info and credential query
-values of ``url`` / ``server_url`` values (``policy.url_secrets``). ``authorization``
+values of ``url`` / ``server_url`` values (``base.secrets.url_secrets``). ``authorization``
 itself is a header-like field the journal's key patterns already take.
 
 Works on text, not parsed JSON: a body cut at the journal's limit is still redacted up
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.policy.url_secrets import mask_url
+from gateway.base.secrets.url_secrets import mask_url
 
 REDACTED = "[redacted]"
 

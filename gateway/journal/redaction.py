@@ -10,8 +10,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from gateway.base.secrets.url_secrets import mask_urls_in, url_credentials
 from gateway.journal.caller_credentials import redact_caller_credentials
-from gateway.policy.url_secrets import mask_urls_in, url_credentials
 
 REDACTED = "[redacted]"
 
@@ -33,11 +33,11 @@ _CASE_FOLD_ODDITIES = ("\u0130", "\u0131")
 def configured_secrets() -> list[str]:
     """The literal secrets this process knows: the master key, every credential of
     every provider (secret, extra header values, base URL user info and query secrets,
-    credential-named settings and deployment params: ``policy.provider_credentials``) and
+    credential-named settings and deployment params: ``base.secrets.provider_credentials``) and
     MCP servers' tokens, header and env values and URL credentials (``os.environ/NAME``
     references resolved), longest first."""
+    from gateway.base.secrets.provider_credentials import deployment_params, of_provider
     from gateway.policy import registry
-    from gateway.policy.provider_credentials import deployment_params, of_provider
 
     found = {settings.SWITCHYARD_MASTER_KEY}
     snapshot = registry.current()

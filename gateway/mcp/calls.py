@@ -19,6 +19,7 @@ from typing import Any
 import mcp_types as types
 
 from gateway import journal
+from gateway.base.entries import KeyEntry
 from gateway.errors import GatewayError
 from gateway.mcp import permissions, pool
 from gateway.mcp.errors import (
@@ -32,7 +33,6 @@ from gateway.mcp.errors import (
     safe_message,
 )
 from gateway.policy import limits
-from gateway.policy.registry import KeyEntry
 from gateway.telemetry import tracing
 
 RATE_LIMITED = -32029  # implementation-defined server error range (-32000..-32099)

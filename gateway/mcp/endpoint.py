@@ -36,11 +36,11 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from gateway import journal
+from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
 from gateway.mcp import calls, permissions, pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
-from gateway.policy.registry import KeyEntry
 from gateway.server import runtime
 
 log = logging.getLogger(__name__)

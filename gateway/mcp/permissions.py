@@ -9,8 +9,8 @@ and tool names may hold anything."""
 
 from __future__ import annotations
 
+from gateway.base.entries import KeyEntry
 from gateway.policy.authorization import decide
-from gateway.policy.registry import KeyEntry
 from gateway.policy.rules.mcp import SEPARATOR, tools_granted
 
 __all__ = [

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import contextlib
 
+from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.journal import configured_secrets
 from gateway.policy import registry
-from gateway.policy.secret_refs import resolve_secret
 
 
 def known_secrets() -> list[str]:

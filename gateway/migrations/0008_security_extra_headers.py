@@ -13,7 +13,7 @@ def _literal(value):
 
 
 def encrypt_headers(apps, schema_editor):
-    from gateway.policy import crypto
+    from gateway.base.secrets import crypto
 
     Provider = apps.get_model("gateway", "Provider")
     for provider in Provider.objects.exclude(extra_headers={}):
@@ -28,7 +28,7 @@ def encrypt_headers(apps, schema_editor):
 
 
 def decrypt_headers(apps, schema_editor):
-    from gateway.policy import crypto
+    from gateway.base.secrets import crypto
 
     Provider = apps.get_model("gateway", "Provider")
     for provider in Provider.objects.exclude(extra_headers={}):

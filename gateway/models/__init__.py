@@ -17,10 +17,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from gateway.base.secrets import crypto
+from gateway.base.secrets.secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
+from gateway.base.secrets.url_secrets import mask_url
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
-from gateway.policy import crypto
-from gateway.policy.secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
-from gateway.policy.url_secrets import mask_url
 from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a

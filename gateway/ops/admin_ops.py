@@ -17,10 +17,10 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from gateway.base.entries import ProviderEntry
 from gateway.catalog import capability_flags
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, Deployment, Provider, Route
-from gateway.policy.registry import ProviderEntry
 
 PROVIDER_FIELDS = frozenset(
     {"name", "kind", "base_url", "extra_headers", "api_version", "timeout", "settings"}
@@ -304,7 +304,7 @@ def check_mcp_server_save(
 def refuse_env_references(values: Mapping[str, Any]) -> None:
     """A ``ValidationError`` naming each field whose ``os.environ/NAME`` reference the
     operator does not allow (rule ``env.resolve``; the message names the setting)."""
-    from gateway.policy import secret_refs
+    from gateway.base.secrets import secret_refs
 
     errors = {
         name: reasons for name, value in values.items() if (reasons := secret_refs.refusals(value))

@@ -30,7 +30,7 @@ def _value(raw: Any) -> str:
     """A setting as the adapter reads it: ``os.environ/NAME`` is NAME's value here (an
     unset variable, or one the operator does not allow, is reported by the import's own
     environment check and read as empty: its value never reaches a warning)."""
-    from gateway.policy.secret_refs import refusal
+    from gateway.base.secrets.secret_refs import refusal
 
     if raw in (None, ""):
         return ""

@@ -24,8 +24,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.errors import InvalidRequest
-from gateway.policy.registry import DeploymentEntry, KeyEntry, RouteEntry
 
 MILLION = Decimal(1_000_000)
 

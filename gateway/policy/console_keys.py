@@ -25,6 +25,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.base.entries import KeyEntry, mcp_within
 from gateway.policy import authorization, registry, roles
 
 CONSOLE_SCOPE = "console"
@@ -79,7 +80,7 @@ def parse_team(value: Any) -> Any:
         raise ConsoleIdentityRefused(f"unknown team {value!r}") from None
 
 
-def key_for(user_id: int, team: int | None | object, ability: str) -> registry.KeyEntry:
+def key_for(user_id: int, team: int | None | object, ability: str) -> KeyEntry:
     """The snapshot entry of ``user_id``'s console key for ``team`` (a team id, None for
     no team, ``DEFAULT`` for their default), created on first use. Sync (database);
     raise ConsoleIdentityRefused when the user may not run so now."""
@@ -151,7 +152,7 @@ def _ensure_row(user: Any, team: TeamChoice, *, mcp: bool) -> Any:
         return row
 
 
-def _snapshot_entry(row: Any) -> registry.KeyEntry:
+def _snapshot_entry(row: Any) -> KeyEntry:
     """The row's entry in this process's snapshot, rebuilt once when it is not there yet
     or is older than the row (just created, or changed through another process)."""
     entry = _find(row.pk)
@@ -165,12 +166,12 @@ def _snapshot_entry(row: Any) -> registry.KeyEntry:
     return entry
 
 
-def _expected_mcp(row: Any, entry: registry.KeyEntry) -> frozenset[str]:
+def _expected_mcp(row: Any, entry: KeyEntry) -> frozenset[str]:
     team = entry.team.mcp_allowed if entry.team is not None else None
-    return registry.mcp_within(frozenset(row.mcp_allowed or ()), team)
+    return mcp_within(frozenset(row.mcp_allowed or ()), team)
 
 
-def _find(key_id: int) -> registry.KeyEntry | None:
+def _find(key_id: int) -> KeyEntry | None:
     for entry in registry.current().keys.values():
         if entry.id == key_id:
             return entry

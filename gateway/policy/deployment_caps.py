@@ -18,8 +18,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from gateway.base.entries import DeploymentEntry
 from gateway.policy import limits
-from gateway.policy.registry import DeploymentEntry
 from gateway.server.background import in_background
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds

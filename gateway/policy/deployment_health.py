@@ -24,10 +24,10 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.errors import GatewayError
 from gateway.models import ENV_REFERENCE, Deployment, Provider
 from gateway.ops import admin_ops
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers import kinds
 from gateway.providers.base import Provider as ProviderAdapter
 from gateway.providers.base import adapter_for

@@ -192,7 +192,7 @@ clean_mcp_allowed = _mcp_allowed  # also a team's bound (gateway/edge/api/teams.
 
 def mcp_effective(key: ApiKey) -> list[str]:
     """What the key may use on /mcp: its own ``mcp_allowed`` within its team's."""
-    from gateway.policy.registry import mcp_within
+    from gateway.base.entries import mcp_within
 
     own = key.mcp_allowed if isinstance(key.mcp_allowed, list) else []
     team = key.team.mcp_allowed if key.team_id is not None else None

@@ -57,9 +57,9 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 
+from gateway.base.entries import KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy.authorization import decide
-from gateway.policy.registry import KeyEntry
 from gateway.policy.rules.routes import RouteName
 from gateway.server.counter_service import SOCKET_ENV, CounterClient, CounterStore, Unavailable
 

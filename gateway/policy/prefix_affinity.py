@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from gateway.policy.registry import DeploymentEntry
+from gateway.base.entries import DeploymentEntry
 from gateway.types import ChatRequest
 
 HEAD_CHARS = 256

@@ -13,332 +13,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fnmatch
-import hashlib
-import hmac
 import logging
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
-from gateway.catalog import Entry as CatalogEntry
+from gateway.base import hooks
+from gateway.base.entries import (
+    DeploymentEntry,
+    KeyEntry,
+    McpServerEntry,
+    ProviderEntry,
+    RouteEntry,
+    Snapshot,
+    TeamEntry,
+    UserEntry,
+    mcp_list,
+    mcp_within,
+)
+from gateway.base.secrets import provider_credentials
 from gateway.catalog import capability_flags
 from gateway.server import db_work
 
 log = logging.getLogger(__name__)
 
 GROUP = "switchyard.registry"
-
-
-@dataclass(slots=True, frozen=True)
-class ProviderEntry:
-    id: int
-    name: str
-    kind: str
-    base_url: str
-    secret: str  # decrypted literal or an ``os.environ/NAME`` reference; resolve at call
-    extra_headers: dict[str, str]
-    api_version: str
-    timeout: float | None
-    # Kind-specific defaults under deployment params (the adapter's settings_taken).
-    settings: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(slots=True, frozen=True)
-class DeploymentEntry:
-    id: int
-    route: str
-    provider: ProviderEntry
-    model: str
-    weight: float
-    rpm: int | None
-    tpm: int | None
-    input_price: Decimal
-    output_price: Decimal
-    cache_read_price: Decimal
-    cache_write_price: Decimal
-    context_window: int | None
-    max_output_tokens: int | None
-    supports_tools: bool
-    supports_vision: bool
-    supports_reasoning: bool
-    params: dict[str, Any]
-    supports_top_k: bool = False
-    # The model catalog's entry (gateway.catalog), resolved when the snapshot is built;
-    # the prices, windows and flags above already merge it with the deployment's own.
-    catalog: CatalogEntry | None = None
-    reasoning_price: Decimal | None = None  # reasoning tokens, when priced apart
-    sources: dict[str, str] = field(default_factory=dict)  # figure -> where it came from
-    # Realtime audio tokens (USD per 1M; None: priced as text) and rerank search units
-    # (USD per unit; None: rerank priced by tokens), from the catalog or the deployment.
-    audio_input_price: Decimal | None = None
-    audio_output_price: Decimal | None = None
-    # Realtime cached audio, image and cached image input tokens (USD per 1M; None:
-    # the cache-read, input and cache-read prices), from the catalog.
-    audio_cache_read_price: Decimal | None = None
-    image_input_price: Decimal | None = None
-    image_cache_read_price: Decimal | None = None
-    search_unit_price: Decimal | None = None
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider.name}/{self.model}"
-
-    def supports(self, capability: str) -> bool | None:
-        """What the catalog says of ``capability`` (None: the model is not in it)."""
-        return None if self.catalog is None else self.catalog.has(capability)
-
-    @property
-    def echo_reasoning(self) -> bool:
-        """Send earlier turns' reasoning back as ``reasoning_content``: models whose
-        catalog entry asks for it; without an entry, reasoning deployments (as before)."""
-        if self.catalog is None:
-            return self.supports_reasoning
-        return self.catalog.has("reasoning_echo")
-
-    @property
-    def takes_reasoning_effort(self) -> bool:
-        """False for models that always reason and take no effort setting (the
-        catalog's ``reasoning_control: always``, e.g. deepseek-reasoner)."""
-        return self.catalog is None or self.catalog.reasoning_control != "always"
-
-    def cost(self, usage: Any) -> Decimal:
-        """USD cost of ``usage`` (a types.Usage) at this deployment's prices (per 1M)."""
-        million = Decimal(1_000_000)
-        output = Decimal(usage.output_tokens) * self.output_price
-        reasoning = getattr(usage, "reasoning_tokens", 0) or 0
-        if self.reasoning_price is not None and 0 < reasoning <= usage.output_tokens:
-            output += Decimal(reasoning) * (self.reasoning_price - self.output_price)
-        return (
-            Decimal(usage.input_tokens) * self.input_price
-            + output
-            + Decimal(usage.cache_read_tokens) * self.cache_read_price
-            + Decimal(usage.cache_write_tokens) * self.cache_write_price
-        ) / million
-
-    def cache_saved(self, usage: Any) -> Decimal:
-        """USD the prompt cache saved on ``usage`` against paying every prompt token at
-        the input price: cached reads at (input - cache read price), less what cache
-        writes cost above the input price (negative when writes were never read back)."""
-        read = Decimal(usage.cache_read_tokens) * (self.input_price - self.cache_read_price)
-        write = Decimal(usage.cache_write_tokens) * (self.cache_write_price - self.input_price)
-        return (read - write) / Decimal(1_000_000)
-
-
-@dataclass(slots=True, frozen=True)
-class RouteEntry:
-    id: int
-    name: str
-    enabled: bool
-    strategy: str
-    deployments: tuple[DeploymentEntry, ...]
-    fallbacks: tuple[str, ...]
-    context_window_fallbacks: tuple[str, ...]  # larger routes, in order
-    drop_params: bool
-    default_params: dict[str, Any]
-    max_attempts: int
-    created: int
-    timeout: float | None = None  # applied to this route's deployments (their provider copy)
-    cache_ttl: int = 0  # seconds; 0: answers are not cached (gateway/core/cache)
-    cache_scope: str = "route"  # "key": each key sees only its own cached answers
-    retry_budget: float | None = None  # share of requests it may retry; None: the global
-    auto_cache_breakpoints: bool = True  # gateway/core/prompt_cache
-    shadow_routes: tuple[str, ...] = ()  # mirrored to in the background (gateway/core/shadow)
-    shadow_percent: float = 0.0
-    mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
-    mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
-    batch_mode: str = "auto"  # auto | gateway | native (gateway/core/batches/native)
-    teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
-
-
-def _mcp_list(value: object) -> frozenset[str]:
-    return frozenset(str(item) for item in (value if isinstance(value, list) else ()))
-
-
-def mcp_within(own: Iterable[str], team: Iterable[str] | None) -> frozenset[str]:
-    """A key's MCP permission inside its team's: the entries (``*``, ``server``,
-    ``server__tool``) that allow exactly what both lists allow. A team without a list
-    (None) does not restrict; an empty one allows nothing."""
-    mine = frozenset(own)
-    if team is None:
-        return mine
-    bound = frozenset(team)
-    if "*" in bound:
-        return mine
-    out: set[str] = set()
-    for item in mine:
-        if item == "*":
-            out |= bound
-            continue
-        server, sep, _ = item.partition("__")
-        if item in bound or (sep and server in bound):
-            out.add(item)  # the team allows all of it
-        elif not sep:  # a whole server: the team's tools of it
-            out |= {t for t in bound if t.startswith(server + "__")}
-    return frozenset(out)
-
-
-@dataclass(slots=True, frozen=True)
-class TeamEntry:
-    """A team's limits, counted like a key's (gateway/policy/limits.py) by every key of it."""
-
-    id: int
-    name: str
-    rpm_limit: int | None
-    tpm_limit: int | None
-    budget_usd: Decimal | None
-    budget_period: str
-    # MCP servers/tools its keys may use at most; None: the team does not restrict MCP
-    mcp_allowed: frozenset[str] | None = None
-
-    @property
-    def limited(self) -> bool:
-        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
-
-
-@dataclass(slots=True, frozen=True)
-class UserEntry:
-    """A console user's own limits, counted across every key they own
-    (gateway/policy/limits.py: one more subject beside the key and its team)."""
-
-    id: int
-    name: str
-    rpm_limit: int | None
-    tpm_limit: int | None
-    budget_usd: Decimal | None
-    budget_period: str
-
-    @property
-    def limited(self) -> bool:
-        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
-
-
-@dataclass(slots=True, frozen=True)
-class McpServerEntry:
-    """A registered MCP server (``gateway.mcp``). Secrets are decrypted literals or
-    ``os.environ/NAME`` references, resolved when the pool connects."""
-
-    id: int
-    name: str
-    transport: str  # streamable_http | sse | stdio
-    url: str
-    headers: tuple[tuple[str, str], ...]
-    bearer: str
-    command: str
-    args: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]
-    enabled: bool
-    connect_timeout: float
-    call_timeout: float
-    description: str = ""
-    from_operator: bool = False  # saved by the operator's config import (stdio may launch)
-
-
-@dataclass(slots=True, frozen=True)
-class KeyEntry:
-    id: int | None  # None for the master key
-    name: str
-    prefix: str
-    routes: frozenset[str] | None  # None: every route
-    rpm_limit: int | None
-    tpm_limit: int | None
-    budget_usd: Decimal | None
-    budget_period: str
-    expires_at: datetime | None
-    revoked: bool
-    # Each end user's budget on this key, per budget_period (None: no such budget).
-    max_budget_per_user: Decimal | None = None
-    # Set on the entry ``limits`` derives to count one end user's spend on a key
-    # (``parent_id``: the key); None on the keys themselves.
-    end_user: str | None = None
-    parent_id: int | None = None
-    team: TeamEntry | None = None  # None: no team (keys made before teams)
-    user_id: int | None = None
-    # The owner's own limits when they have any (None: the owner is not limited), so
-    # admission counts every key of theirs together without a query
-    owner: UserEntry | None = None
-    # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything):
-    # the key's own list within its team's (``mcp_within``), so every check sees both
-    mcp_allowed: frozenset[str] = frozenset()
-
-    @property
-    def is_master(self) -> bool:
-        return self.id is None
-
-    def allows(self, route: str) -> bool:
-        return self.routes is None or route in self.routes
-
-
-MASTER = KeyEntry(
-    id=None,
-    name="master",
-    prefix="master",
-    routes=None,
-    rpm_limit=None,
-    tpm_limit=None,
-    budget_usd=None,
-    budget_period="total",
-    expires_at=None,
-    revoked=False,
-)
-
-
-@dataclass(slots=True)
-class Snapshot:
-    version: int = -1
-    routes: dict[str, RouteEntry] = field(default_factory=dict)
-    patterns: list[RouteEntry] = field(default_factory=list)  # names with * or ?
-    providers: dict[str, ProviderEntry] = field(default_factory=dict)
-    keys: dict[str, KeyEntry] = field(default_factory=dict)  # by sha256 hex
-    built_at: float = 0.0
-    mcp_servers: dict[str, McpServerEntry] = field(default_factory=dict)  # by name
-
-    def route(self, name: str) -> RouteEntry | None:
-        """The route serving public model ``name``: exact name first, then patterns."""
-        entry = self.routes.get(name)
-        if entry is not None:
-            return entry
-        for pattern in self.patterns:
-            if fnmatch.fnmatchcase(name, pattern.name):
-                return pattern
-        return None
-
-    def key(self, raw: str) -> KeyEntry | None:
-        """The key entry for a raw bearer token (master key included), or None."""
-        if not raw:
-            return None
-        encoded = raw.encode()
-        master = _master_key()
-        if master and hmac.compare_digest(encoded, master):
-            return MASTER
-        return self.keys.get(hashlib.sha256(encoded).hexdigest())
-
-
-_master: bytes | None = None
-
-
-def _master_key() -> bytes:
-    """The master key's bytes, read from the settings once (on every request it was 2%
-    of a plain request's CPU); a settings change (tests) reads it again."""
-    global _master
-    if _master is None:
-        _master = (settings.SWITCHYARD_MASTER_KEY or "").encode()
-    return _master
-
-
-@receiver(setting_changed)
-def _forget_master_key(setting: str, **kwargs: object) -> None:
-    global _master
-    if setting == "SWITCHYARD_MASTER_KEY":
-        _master = None
 
 
 def _as_route_reaches_it(provider: ProviderEntry, timeout: float | None) -> ProviderEntry:
@@ -447,7 +149,7 @@ def build_snapshot() -> Snapshot:
             tpm_limit=t.tpm_limit,
             budget_usd=t.budget_usd,
             budget_period=t.budget_period,
-            mcp_allowed=None if t.mcp_allowed is None else _mcp_list(t.mcp_allowed),
+            mcp_allowed=None if t.mcp_allowed is None else mcp_list(t.mcp_allowed),
         )
         for t in Team.objects.all()
     }
@@ -471,7 +173,7 @@ def build_snapshot() -> Snapshot:
             user_id=k.user_id,
             owner=owners.get(k.user_id) if k.user_id is not None else None,
             mcp_allowed=mcp_within(
-                _mcp_list(k.mcp_allowed),
+                mcp_list(k.mcp_allowed),
                 teams[k.team_id].mcp_allowed if k.team_id in teams else None,
             ),
         )
@@ -568,6 +270,15 @@ _listeners: list[Any] = []
 def current() -> Snapshot:
     """The snapshot in force in this process (never blocks, never queries)."""
     return _current
+
+
+def _deployment_credentials(provider: ProviderEntry) -> dict[str, Any]:
+    """The credential-named params of ``provider``'s deployments in the snapshot in force,
+    for scrubbing what its upstream echoes (``hooks.provider_credential_sources``)."""
+    return provider_credentials.credential_params(current(), provider)
+
+
+hooks.provider_credential_sources.register(_deployment_credentials)
 
 
 def install(snapshot: Snapshot) -> None:

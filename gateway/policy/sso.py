@@ -39,9 +39,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from gateway.env import env_bool, env_list, env_str
+from gateway.base.env import env_bool, env_list, env_str
+from gateway.base.secrets.secret_refs import resolve_operator_value
 from gateway.policy import usernames
-from gateway.policy.secret_refs import resolve_operator_value
 
 # From the most to the least that a role may do (see the roles of issue #29).
 ROLES = ("owner", "admin", "editor", "member", "viewer")

@@ -11,10 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.base.entries import DeploymentEntry
 from gateway.codecs import CODECS
 from gateway.codecs.anthropic import outbound
 from gateway.errors import UpstreamError
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.codecs.base import Codec
 from gateway.errors import ConfigurationError, GatewayError
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers import kinds
 from gateway.providers.kinds import FormHelp, Setting
 from gateway.types import ChatRequest, ChatResponse, StreamEvent, Usage

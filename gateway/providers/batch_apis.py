@@ -37,8 +37,8 @@ from urllib.parse import urlparse
 import httpx
 import orjson
 
+from gateway.base.entries import ProviderEntry
 from gateway.errors import UpstreamError
-from gateway.policy.registry import ProviderEntry
 from gateway.providers import batch_bedrock, wire
 from gateway.providers.base import adapter_for
 

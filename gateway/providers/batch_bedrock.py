@@ -35,8 +35,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from gateway import errors
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
-from gateway.policy.secret_refs import resolve_secret
+from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.providers.base import adapter_for
 
 API = "bedrock"

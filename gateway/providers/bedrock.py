@@ -37,12 +37,12 @@ import httpx
 import orjson
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry
+from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.bedrock import codec as converse
 from gateway.errors import MissingSecret
-from gateway.policy.registry import DeploymentEntry
-from gateway.policy.secret_refs import resolve_secret
 from gateway.providers import ambient, wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of

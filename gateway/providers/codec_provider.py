@@ -32,6 +32,7 @@ import httpx
 import orjson
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry
 from gateway.catalog import capability_flags
 from gateway.codecs.base import (
     Codec,
@@ -44,7 +45,6 @@ from gateway.codecs.base import (
     sse_wire_event,
 )
 from gateway.core import emulation, media_inline
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry
 from gateway.codecs import CODECS
 from gateway.codecs.cohere import outbound
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider

@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
+from gateway.base.entries import DeploymentEntry
 from gateway.errors import InvalidRequest, UpstreamError
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.kinds import FormHelp
 from gateway.types import (

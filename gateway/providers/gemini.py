@@ -17,10 +17,10 @@ from urllib.parse import quote
 import orjson
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini import codec as gemini_codec
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of

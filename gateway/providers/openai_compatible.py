@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from gateway.base.entries import DeploymentEntry
+from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.openai_chat import codec as openai_chat_codec
 from gateway.codecs.openai_chat import outbound
 from gateway.errors import MissingSecret
-from gateway.policy.registry import DeploymentEntry
-from gateway.policy.secret_refs import resolve_secret
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of

@@ -19,10 +19,10 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as responses_codec
 from gateway.codecs.openai_responses import maps
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.policy.registry import DeploymentEntry
+from gateway.base.entries import DeploymentEntry
 
 # Output ceilings a caller names, in the formats that pass through.
 OUTPUT_CEILINGS = ("max_tokens", "max_completion_tokens")

@@ -28,9 +28,9 @@ from typing import Any
 from urllib.parse import quote
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry
+from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.errors import MissingSecret
-from gateway.policy.registry import DeploymentEntry
-from gateway.policy.secret_refs import resolve_secret
 from gateway.providers import ambient, google_auth
 from gateway.providers.gemini import GoogleCodecProvider
 from gateway.providers.kinds import FormHelp, Setting

@@ -13,6 +13,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from gateway.base.entries import ProviderEntry
+from gateway.base.secrets import provider_credentials
+from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs.base import WireEvent
 from gateway.errors import (
     ConfigurationError,
@@ -22,9 +25,6 @@ from gateway.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from gateway.policy import provider_credentials
-from gateway.policy.registry import ProviderEntry
-from gateway.policy.secret_refs import resolve_secret
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ SECRET_SHOWN_AS = provider_credentials.SHOWN_AS
 
 def hide_secret(error: GatewayError, provider: ProviderEntry) -> None:
     """Take every credential configured for ``provider`` out of an upstream error the
-    caller will read (``policy.provider_credentials``): an upstream that echoes what it was sent
+    caller will read (``base.secrets.provider_credentials``): an upstream that echoes what it was sent
     must not hand it to the gateway's callers. On the error path only."""
     provider_credentials.scrub(error, provider)
 

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from gateway.base.entries import DeploymentEntry
     from gateway.journal import Record
-    from gateway.policy.registry import DeploymentEntry
     from gateway.providers.base import Exchange
     from gateway.types import ChatRequest
 

@@ -18,9 +18,9 @@ from django.test import Client
 from console import stats
 from console.models import StoredHourSummary
 from gateway import journal
+from gateway.base.entries import DeploymentEntry
 from gateway.journal import Record
 from gateway.models import ApiKey, UsageRollup
-from gateway.policy import registry
 
 NOW = datetime.now(UTC)
 
@@ -39,10 +39,10 @@ def test_saved_is_cached_reads_at_the_discount_less_the_write_premium() -> None:
         input_price=Decimal("3"), cache_read_price=Decimal("0.3"), cache_write_price=Decimal("3.75")
     )
     usage = SimpleNamespace(cache_read_tokens=1_000_000, cache_write_tokens=200_000)
-    saved = registry.DeploymentEntry.cache_saved(entry, usage)  # type: ignore[arg-type]
+    saved = DeploymentEntry.cache_saved(entry, usage)  # type: ignore[arg-type]
     assert saved == Decimal("2.7") - Decimal("0.15")
     only_writes = SimpleNamespace(cache_read_tokens=0, cache_write_tokens=1_000_000)
-    assert registry.DeploymentEntry.cache_saved(entry, only_writes) == Decimal("-0.75")  # type: ignore[arg-type]
+    assert DeploymentEntry.cache_saved(entry, only_writes) == Decimal("-0.75")  # type: ignore[arg-type]
 
 
 def traffic(key_id: int | None = None) -> None:

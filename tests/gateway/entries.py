@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gateway.policy.registry import DeploymentEntry, ProviderEntry, RouteEntry, Snapshot
+from gateway.base.entries import DeploymentEntry, ProviderEntry, RouteEntry, Snapshot
 
 PROVIDER = ProviderEntry(1, "mock", "openai", "http://mock/v1", "", {}, "", None)
 _ids = iter(range(1, 10_000))

@@ -9,9 +9,9 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 from gateway.streaming import StreamFolder
 from gateway.types import Finish, PartStart, TextDelta, ToolArgsDelta

@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 from .entries import route, snapshot

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.core import capabilities, context_windows
 from gateway.core.context_windows import ContextWindowExceeded
 from gateway.policy import routing
-from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.types import ChatRequest, Message, Text
 
 from .entries import deployment, route, snapshot

@@ -9,9 +9,9 @@ import logging
 
 import pytest
 
+from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.errors import NoHealthyDeployment
 from gateway.policy import deployment_caps, limits, routing
-from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.server import background
 from gateway.server.counter_service import SOCKET_ENV, CounterService, CounterStore
 

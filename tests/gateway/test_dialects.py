@@ -12,13 +12,13 @@ import orjson
 import pytest
 
 from gateway import codecs, journal
+from gateway.base.entries import MASTER
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec, Dialect
 from gateway.codecs.openai_chat import inbound as openai_chat
 from gateway.core import service
 from gateway.edge import dialects, endpoints
 from gateway.errors import ShuttingDown
-from gateway.policy import registry
 from gateway.types import ChatRequest, ChatResponse, StreamEvent, TextDelta
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 
@@ -68,7 +68,7 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
     monkeypatch.setattr(journal, "record", recorder)
 
     async def master(headers, token=None) -> service.Caller:  # whatever the headers say
-        return service.Caller(key=registry.MASTER)
+        return service.Caller(key=MASTER)
 
     monkeypatch.setattr(endpoints, "resolve_fresh_caller", master)
     return recorder

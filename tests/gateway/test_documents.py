@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.policy import registry
-from gateway.policy.registry import MASTER, ProviderEntry
 from gateway.server import http
 
 from .entries import deployment, route, snapshot

@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, Snapshot
 from gateway.edge import endpoints
 from gateway.policy import registry
-from gateway.policy.registry import Snapshot
 
 from .entries import snapshot
 
@@ -22,7 +22,7 @@ KEY = "sy-valid-but-revoked-key-0123456789"
 def revoked_key(snapshot_reset) -> None:
     import hashlib
 
-    entry = dataclasses.replace(registry.MASTER, id=5, name="old", prefix="sy-valid", revoked=True)
+    entry = dataclasses.replace(MASTER, id=5, name="old", prefix="sy-valid", revoked=True)
     base: Snapshot = snapshot()
     base.keys = {hashlib.sha256(KEY.encode()).hexdigest(): entry}
     registry.install(base)

@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.core import service
 from gateway.errors import (
     ConfigurationError,
@@ -18,7 +19,6 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.policy import registry, routing
-from gateway.policy.registry import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.server import http
 
 from .entries import _ids, deployment, route, snapshot

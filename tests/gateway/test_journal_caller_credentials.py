@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
 from gateway.journal.caller_credentials import redact_caller_credentials
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 from .entries import route, snapshot

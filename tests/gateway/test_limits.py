@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy import limits
-from gateway.policy.registry import MASTER, KeyEntry
 
 from .conftest import REDIS_URL
 from .entries import route, snapshot
@@ -267,8 +267,8 @@ async def test_unreachable_redis_falls_back_to_process_counters(settings, clock)
 
 @pytest.fixture
 def echo_snapshot(snapshot_reset):
+    from gateway.base.entries import ProviderEntry
     from gateway.policy import registry
-    from gateway.policy.registry import ProviderEntry
 
     echo = ProviderEntry(1, "echo", "echo", "", "", {}, "", None)
     registry.install(snapshot(route("echo", "echo-1", provider=echo, max_attempts=1)))

@@ -12,9 +12,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.models import Provider
 from gateway.policy import registry
-from gateway.policy.registry import DeploymentEntry
 from gateway.providers import kinds
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.base import Provider as Adapter
@@ -76,9 +76,7 @@ def test_an_unregistered_kind_is_refused(api: Client) -> None:
 
 
 async def test_adapter_for_serves_the_kind_its_line_names(toy_kind) -> None:
-    entry = registry.ProviderEntry(
-        1, "t", "toy", "", "", {}, "", None, settings={"toy_colour": "teal"}
-    )
+    entry = ProviderEntry(1, "t", "toy", "", "", {}, "", None, settings={"toy_colour": "teal"})
     adapter = adapter_for(entry)
     assert isinstance(adapter, ToyProvider)
     request = ChatRequest(model="toy-route", messages=[Message("user", [Text("hi")])])

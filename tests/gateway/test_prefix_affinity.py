@@ -10,9 +10,9 @@ from collections import Counter
 
 import pytest
 
+from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.policy import prefix_affinity, routing
 from gateway.policy.prefix_affinity import AffinityTable, prefix_key
-from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.types import ChatRequest, Message, Text, Tool
 
 from .entries import route, snapshot

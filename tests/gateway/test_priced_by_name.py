@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway import catalog, journal
+from gateway.base.entries import MASTER
 from gateway.catalog import store
 from gateway.core import service
 from gateway.models import Deployment, RequestLog
@@ -19,7 +20,6 @@ from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 CONFIG = """

@@ -16,12 +16,12 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from gateway import journal
+from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import realtime
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from gateway.edge.realtime_socket import chosen_subprotocol, key_token
 from gateway.policy import registry, routing
-from gateway.policy.registry import ProviderEntry
 from gateway.server import runtime
 from tests.gateway.entries import deployment, route, snapshot
 from tests.integration.mock_realtime import OVERLOADED, USAGE, MockRealtime
@@ -140,7 +140,7 @@ def relay(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     records: list[Any] = []
 
     async def caller(headers: dict[str, str], token: str | None = None) -> Caller:
-        return Caller(key=registry.MASTER if token == "sk-good" else None)
+        return Caller(key=MASTER if token == "sk-good" else None)
 
     async def started() -> None:
         return None

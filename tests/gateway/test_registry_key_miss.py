@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, Snapshot
 from gateway.edge import endpoints
 from gateway.policy import registry
 
@@ -25,8 +26,8 @@ NEW_KEY = "sy-created-a-moment-ago-in-another-worker-42"
 HEADERS = {"authorization": f"Bearer {NEW_KEY}"}
 
 
-def with_new_key(version: int) -> registry.Snapshot:
-    entry = dataclasses.replace(registry.MASTER, id=9, name="fresh", prefix="sy-creat")
+def with_new_key(version: int) -> Snapshot:
+    entry = dataclasses.replace(MASTER, id=9, name="fresh", prefix="sy-creat")
     newer = snapshot()
     newer.version = version
     newer.keys = {hashlib.sha256(NEW_KEY.encode()).hexdigest(): entry}
@@ -45,7 +46,7 @@ def stale(monkeypatch: pytest.MonkeyPatch, snapshot_reset) -> dict[str, int]:
         counts["reads"] += 1
         return counts["stored"]
 
-    def build() -> registry.Snapshot:
+    def build() -> Snapshot:
         counts["builds"] += 1
         return with_new_key(counts["stored"])
 

@@ -12,15 +12,15 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base.entries import MASTER
 from gateway.codecs.openai_responses.inbound import parse_request
 from gateway.core import responses_state
 from gateway.models import StoredResponse
-from gateway.policy import registry
 from gateway.streaming import sse_bytes
 from gateway.types import Text, Thinking, ToolCall, ToolResult
 
-ALICE = replace(registry.MASTER, id=1, name="alice", prefix="sy-a")
-BOB = replace(registry.MASTER, id=2, name="bob", prefix="sy-b")
+ALICE = replace(MASTER, id=1, name="alice", prefix="sy-a")
+BOB = replace(MASTER, id=2, name="bob", prefix="sy-b")
 
 
 def response(rid: str, output: list[dict[str, Any]], instructions: str = "") -> dict[str, Any]:
@@ -157,7 +157,7 @@ async def test_another_key_sees_nothing_and_gets_the_unknown_id_404() -> None:
     assert refused.value.status == 400 and refused.value.code == "previous_response_not_found"
     assert refused.value.param == "previous_response_id" and "resp_1" in refused.value.message
     with pytest.raises(responses_state.ResponseNotFound):
-        await responses_state.retrieve("resp_1", registry.MASTER)  # the master key's are its own
+        await responses_state.retrieve("resp_1", MASTER)  # the master key's are its own
     assert (await responses_state.retrieve("resp_1", ALICE))["id"] == "resp_1"
 
 

@@ -15,13 +15,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, RouteEntry, TeamEntry
 from gateway.core import service
 from gateway.core.batches import api as batches_api
 from gateway.core.batches import validate
 from gateway.errors import PermissionDenied
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.policy.registry import RouteEntry, TeamEntry
 from gateway.server import background, http
 
 from .entries import route, snapshot
@@ -187,5 +187,5 @@ def test_the_rules_read_the_key_list_on_call_and_the_teams_on_both():
     assert not decide(listed, "route.call", theirs)  # in its list, but another team's
     assert not decide(listed, "route.mirror", theirs)
     assert not decide(key(), "route.mirror", theirs)  # a key of no team
-    assert decide(registry.MASTER, "route.mirror", theirs)
+    assert decide(MASTER, "route.mirror", theirs)
     assert decide(key(team=TEAM_B), "route.call", theirs)

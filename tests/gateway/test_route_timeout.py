@@ -7,10 +7,10 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 from .test_routing import completion

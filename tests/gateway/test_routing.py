@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.errors import (
     InvalidRequest,
     NoHealthyDeployment,
@@ -14,7 +15,6 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.policy import registry, routing
-from gateway.policy.registry import DeploymentEntry, ProviderEntry, RouteEntry
 
 from .entries import _ids, deployment, route, snapshot
 from .test_limits import key
@@ -442,8 +442,8 @@ async def test_service_retries_a_429_on_the_other_upstream(fake_time, snapshot_r
     import httpx
     import orjson
 
+    from gateway.base.entries import MASTER
     from gateway.core import service
-    from gateway.policy.registry import MASTER
     from gateway.server import http
 
     seen: list[str] = []
@@ -474,8 +474,8 @@ async def test_service_does_not_retry_a_400(fake_time, snapshot_reset):
     import httpx
     import orjson
 
+    from gateway.base.entries import MASTER
     from gateway.core import service
-    from gateway.policy.registry import MASTER
     from gateway.server import http
 
     seen: list[str] = []

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.base.entries import MASTER, ProviderEntry
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec
 from gateway.codecs.openai_chat import OpenAIChatCodec
 from gateway.core import jobs, service
-from gateway.policy import registry
-from gateway.policy.registry import ProviderEntry
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 
 # the pipeline's modules: the service, its jobs, its pumps and the request's state
@@ -26,7 +25,7 @@ ENTRY = ProviderEntry(5, "p", "openai", "http://up.test/v1", "sk-x", {}, "", Non
 
 
 def _call(dialect: str) -> service.Call:
-    return service.Call("chat", dialect, b"{}", service.Caller(key=registry.MASTER))
+    return service.Call("chat", dialect, b"{}", service.Caller(key=MASTER))
 
 
 def _adapter(speaks: Codec) -> OpenAICompatibleProvider:

@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import KeyEntry
 from gateway.core import service, shadow
 from gateway.policy import registry
-from gateway.policy.registry import KeyEntry
 from gateway.server import background, http, loop_lag
 from gateway.telemetry import metrics
 

@@ -8,10 +8,10 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
 from gateway.policy import registry, routing
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 from .entries import route, snapshot

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.base.entries import TeamEntry
 from gateway.errors import PermissionDenied, RateLimited
 from gateway.policy import limits
-from gateway.policy.registry import TeamEntry
 from gateway.server.counter_service import SOCKET_ENV, CounterService
 
 from .test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)

@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER
 from gateway.core import service
-from gateway.policy import registry
 from tests.console.playground_support import JournalRecorder, make_echo_routes
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -24,7 +24,7 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
 
 async def call(dialect: str, body: dict) -> None:
     reply = await service.handle(
-        "chat", dialect, orjson.dumps(body), {}, service.Caller(key=registry.MASTER)
+        "chat", dialect, orjson.dumps(body), {}, service.Caller(key=MASTER)
     )
     if isinstance(reply, service.StreamReply):
         async for _ in reply.chunks:

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import journal
+from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.policy import registry
-from gateway.policy.registry import MASTER, ProviderEntry
 from gateway.server import http
 from gateway.telemetry import tracing
 from tests.live import ROOT

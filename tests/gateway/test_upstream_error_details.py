@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
 from gateway.policy import registry
-from gateway.policy.registry import MASTER, ProviderEntry
 from gateway.server import http
 
 from .entries import route, snapshot

@@ -18,9 +18,9 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import ProviderEntry
 from gateway.core import media_inline, url_fetch
 from gateway.errors import InvalidRequest
-from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.server import http
 from gateway.types import ChatRequest, Document, Image, Message, Text, ToolResult

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.base.entries import UserEntry
 from gateway.errors import RateLimited
 from gateway.policy import limits
-from gateway.policy.registry import UserEntry
 from gateway.server.counter_service import SOCKET_ENV, CounterService
 
 from .test_limits import START, key

@@ -26,6 +26,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from gateway.base.entries import KeyEntry
 from gateway.core.batches import holds, native, validate
 from gateway.core.files import api as files
 from gateway.core.files import store
@@ -33,7 +34,6 @@ from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.policy.registry import KeyEntry
 from gateway.providers import batch_apis
 
 # The endpoints a batch may target: OpenAI path -> (service endpoint, dialect).

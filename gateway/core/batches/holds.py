@@ -37,12 +37,12 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.base.entries import DeploymentEntry, KeyEntry
 from gateway.core import tokens
 from gateway.core.batches import translate
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import budget_estimate, limits, registry
-from gateway.policy.registry import DeploymentEntry, KeyEntry
 from gateway.providers import batch_apis
 from gateway.server import db_work
 

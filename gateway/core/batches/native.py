@@ -61,6 +61,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
+from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.anthropic import maps as anthropic_maps
 from gateway.codecs.openai_chat import maps as chat_maps
 from gateway.codecs.openai_responses import maps as responses_maps
@@ -68,7 +69,6 @@ from gateway.core.batches import native_bedrock, native_gemini, translate
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import limits, registry
-from gateway.policy.registry import DeploymentEntry, RouteEntry
 from gateway.providers import batch_apis
 from gateway.server import db_work, runtime
 from gateway.types import Usage
@@ -597,9 +597,9 @@ def usage_of(endpoint: str, body: Any) -> Usage:
     return chat_maps.usage(data)
 
 
-def _key_of(batch: Batch) -> registry.KeyEntry | None:
+def _key_of(batch: Batch) -> KeyEntry | None:
     if batch.key_id is None:
-        return registry.MASTER
+        return MASTER
     for entry in registry.current().keys.values():
         if entry.id == batch.key_id and entry.end_user is None:
             return entry

@@ -20,10 +20,10 @@ from typing import Any
 
 import orjson
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.core.batches import translate
 from gateway.errors import GatewayError, UpstreamError
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers import batch_bedrock
 from gateway.providers.batch_bedrock import BedrockBatches
 from gateway.server import db_work

@@ -20,10 +20,10 @@ from typing import Any
 import orjson
 from django.utils import timezone
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.core.batches import translate
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.batch_gemini import (
     INLINE_LIMIT,
     GeminiBatches,

@@ -38,13 +38,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.core import service
 from gateway.core.batches import api, holds, native
 from gateway.core.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
 from gateway.policy import registry
-from gateway.policy.registry import KeyEntry
 from gateway.server import db_work, leases, runtime
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ async def run_forever() -> None:
 def key_for(batch: Batch) -> KeyEntry | None:
     """The batch's key as the registry has it now (None: deleted since)."""
     if batch.key_id is None:
-        return registry.MASTER
+        return MASTER
     for entry in registry.current().keys.values():
         if entry.id == batch.key_id and entry.end_user is None:
             return entry
@@ -416,7 +416,7 @@ def _write_files(batch: Batch) -> dict[str, str]:
     bad: list[bytes] = []
     for line in BatchLine.objects.filter(batch_id=batch.id).order_by("index").iterator():
         (good if line.outcome == "succeeded" else bad).append(orjson.dumps(openai_line(line)))
-    owner = registry.MASTER if batch.key_id is None else _OwnerKey(batch.key_id)
+    owner = MASTER if batch.key_id is None else _OwnerKey(batch.key_id)
     updates: dict[str, str] = {}
     for field, lines, name in (
         ("output_file_id", good, "batch_{}_output.jsonl"),

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
+from gateway.base.entries import KeyEntry
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.policy.registry import KeyEntry
 
 MAX_LINES = 50_000
 MAX_ERRORS = 100  # reported, of a file with many bad lines (the rest add nothing)

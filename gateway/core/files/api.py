@@ -15,10 +15,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway.base.entries import KeyEntry
 from gateway.core.files import quota, store
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.models.files import StoredFile
-from gateway.policy.registry import KeyEntry
 
 PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
 # Files the gateway writes (batch output and errors): listed and read, never uploaded.

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db.models import Sum
 
+from gateway.base.entries import KeyEntry
 from gateway.errors import RequestTooLarge
-from gateway.policy.registry import KeyEntry
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from gateway.base.entries import MASTER
 from gateway.edge.api.writes import ValidationErrors, save_with_secret
 from gateway.models import McpServer
 
@@ -40,7 +41,7 @@ class McpServerOut(Schema):
 
     @staticmethod
     def of(server: McpServer) -> McpServerOut:
-        from gateway.policy.url_secrets import mask_url
+        from gateway.base.secrets.url_secrets import mask_url
 
         return McpServerOut(
             id=server.pk,
@@ -189,7 +190,7 @@ def call_tool(request, server_id: int, payload: CallIn):
         await registry.ensure_loaded()
         try:
             return await calls.call(
-                registry.MASTER, server.name, payload.tool, payload.arguments, endpoint="api"
+                MASTER, server.name, payload.tool, payload.arguments, endpoint="api"
             )
         except McpGatewayError as exc:
             return calls.error_result(exc.message)

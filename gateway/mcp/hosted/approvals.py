@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 from django.utils.crypto import salted_hmac
 
-from gateway.policy.registry import KeyEntry
+from gateway.base.entries import KeyEntry
 from gateway.server import db_work
 from gateway.types import McpItem, McpServer
 

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.base.entries import KeyEntry
 from gateway.core.cache import replay
 from gateway.errors import GatewayError
 from gateway.mcp.hosted import approvals
 from gateway.policy.authorization import decide
-from gateway.policy.registry import KeyEntry
 from gateway.server import http
 from gateway.types import (
     ChatRequest,

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from django.conf import settings
 
+from gateway.base.secrets.url_secrets import mask_url
 from gateway.catalog import capability_flags
 from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
 from gateway.ops.litellm.prefixes import (
@@ -27,7 +28,6 @@ from gateway.ops.litellm.prefixes import (
     effective_base,
 )
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
-from gateway.policy.url_secrets import mask_url
 
 
 def export_config(*, include_secrets: bool = False) -> str:

@@ -19,6 +19,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.utils.text import slugify
 
+from gateway.base.secrets import secret_refs
 from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
 from gateway.ops import cloud_checks
 from gateway.ops.litellm.parse import (
@@ -32,7 +33,6 @@ from gateway.ops.litellm.parse import (
 from gateway.ops.litellm.prefixes import MASTER_KEY_NAME, PREFIX_BY_KIND, SERVICES, effective_base
 from gateway.ops.litellm.preview import Row, plain, table
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
-from gateway.policy import secret_refs
 from gateway.providers import kinds
 
 # What an import does with the deployments of an existing route the file does not list.

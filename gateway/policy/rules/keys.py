@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.base.entries import mcp_within
 from gateway.policy import roles
 from gateway.policy.authorization import ALLOW, Decision, deny, rule
-from gateway.policy.registry import mcp_within
 
 if TYPE_CHECKING:
     from gateway.policy.keys import KeyGrant

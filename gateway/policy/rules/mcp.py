@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.base.entries import KeyEntry
 from gateway.policy import roles
 from gateway.policy.authorization import ALLOW, Decision, deny, rule
-from gateway.policy.registry import KeyEntry
 
 SEPARATOR = "__"
 

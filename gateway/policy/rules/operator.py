@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.policy import roles, secret_refs
+from gateway.base.secrets import secret_refs
+from gateway.policy import roles
 from gateway.policy.authorization import ALLOW, Decision, deny, rule
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.base.entries import KeyEntry
 from gateway.policy import roles
 from gateway.policy.authorization import ALLOW, Decision, deny, rule
-from gateway.policy.registry import KeyEntry
 
 
 @dataclass(slots=True)  # not frozen: made once per admission, twice as fast to make

@@ -12,9 +12,9 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.core import cache, service
 from gateway.policy import registry
-from gateway.policy.registry import MASTER, KeyEntry
 from gateway.server import http
 
 from ..entries import route, snapshot

@@ -12,11 +12,11 @@ import orjson
 import pytest
 from django.utils import timezone
 
+from gateway.base.entries import MASTER
 from gateway.core.batches import runner
 from gateway.core.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
-from gateway.policy import registry
 
 pytestmark = pytest.mark.django_db
 
@@ -66,12 +66,10 @@ def test_window_end_expires_the_remaining_lines():
     assert batch.status == "expired" and batch.expired_at and batch.finalizing_at
     assert (batch.completed, batch.failed, batch.expired) == (1, 2, 2)
     assert batch.cost_usd == Decimal("0.25")
-    errors = [
-        orjson.loads(x) for x in files.content(registry.MASTER, batch.error_file_id).splitlines()
-    ]
+    errors = [orjson.loads(x) for x in files.content(MASTER, batch.error_file_id).splitlines()]
     assert [e["custom_id"] for e in errors] == ["c1", "c2"]
     assert {e["error"]["code"] for e in errors} == {"batch_expired"} and not errors[0]["response"]
-    output = files.content(registry.MASTER, batch.output_file_id).splitlines()
+    output = files.content(MASTER, batch.output_file_id).splitlines()
     assert orjson.loads(output[0])["response"] == {
         "status_code": 200,
         "request_id": "r1",
@@ -96,7 +94,7 @@ def test_results_written_twice_are_one_file_each():
     )
     written = StoredFile.objects.filter(purpose="batch_output")
     assert sorted(written.values_list("id", flat=True)) == sorted(before.values())
-    assert len(files.content(registry.MASTER, batch.output_file_id).splitlines()) == 1
+    assert len(files.content(MASTER, batch.output_file_id).splitlines()) == 1
 
 
 def test_cancelling_cancels_the_lines_left():

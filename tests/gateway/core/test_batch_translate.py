@@ -14,12 +14,12 @@ import orjson
 import pytest
 from django.utils import timezone
 
+from gateway.base.entries import DeploymentEntry
 from gateway.core.batches import native_bedrock, translate
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch
 from gateway.policy import registry
-from gateway.policy.registry import DeploymentEntry
 
 pytestmark = pytest.mark.django_db
 

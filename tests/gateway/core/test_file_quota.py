@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway import journal
+from gateway.base.entries import MASTER
 from gateway.codecs.openai_media.forms import encode
 from gateway.core.files import api as files
 from gateway.core.files import quota, store
@@ -21,11 +22,10 @@ from gateway.core.service import Caller
 from gateway.edge import batch_endpoints, endpoints
 from gateway.errors import RequestTooLarge
 from gateway.models.files import StoredFile
-from gateway.policy import registry
 
 BOUNDARY = "b0und"
-KEY = dataclasses.replace(registry.MASTER, id=4242, name="uploader", prefix="sy-up")
-OTHER = dataclasses.replace(registry.MASTER, id=4243, name="other", prefix="sy-ot")
+KEY = dataclasses.replace(MASTER, id=4242, name="uploader", prefix="sy-up")
+OTHER = dataclasses.replace(MASTER, id=4243, name="other", prefix="sy-ot")
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,8 +109,8 @@ async def test_the_row_is_refused_when_another_upload_filled_the_quota(files_dir
 
 
 async def test_no_quota_for_the_master_key_or_when_set_to_zero(files_dir, settings):
-    assert await sync_to_async(quota.of)(registry.MASTER) is None
-    assert (await upload(registry.MASTER, b"m" * 1500))[0] == 200
+    assert await sync_to_async(quota.of)(MASTER) is None
+    assert (await upload(MASTER, b"m" * 1500))[0] == 200
     settings.SWITCHYARD_FILES_QUOTA_BYTES = 0
     assert await sync_to_async(quota.of)(KEY) is None
     assert (await upload(KEY, b"k" * 1500))[0] == 200

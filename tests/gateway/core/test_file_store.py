@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.base.entries import MASTER
 from gateway.core.files import api as files
 from gateway.core.files import store
 from gateway.models.files import StoredFile
-from gateway.policy import registry
 from tests.s3_server import s3_server, store_env
 
 
@@ -54,7 +54,7 @@ def test_local_store_writes_atomically(tmp_path):
 def test_a_failed_upload_leaves_no_row(tmp_path, settings):
     settings.SWITCHYARD_FILE_STORE = str(tmp_path / "files")
     with pytest.raises(OSError):
-        files.create(registry.MASTER, "batch", "in.jsonl", Broken(), 10, None)
+        files.create(MASTER, "batch", "in.jsonl", Broken(), 10, None)
     assert not StoredFile.objects.exists()
     assert [p.name for p in (tmp_path / "files").iterdir()] == []
 
@@ -74,11 +74,11 @@ def s3_store(settings) -> Iterator[store.S3Store]:
 def test_s3_store_against_a_real_s3_server(s3_store):
     s3 = s3_store
     assert s3.describe() == "s3://switchyard-files/gateway"
-    made = files.create(registry.MASTER, "batch", "in.jsonl", io.BytesIO(b'{"a":1}\n'), 8, None)
-    assert files.content(registry.MASTER, made["id"]) == b'{"a":1}\n'
+    made = files.create(MASTER, "batch", "in.jsonl", io.BytesIO(b'{"a":1}\n'), 8, None)
+    assert files.content(MASTER, made["id"]) == b'{"a":1}\n'
     listed = s3.client().list_objects_v2(Bucket="switchyard-files")["Contents"]
     assert [o["Key"] for o in listed] == [f"gateway/{made['id']}"]
-    files.delete(registry.MASTER, made["id"])
+    files.delete(MASTER, made["id"])
     assert "Contents" not in s3.client().list_objects_v2(Bucket="switchyard-files")
     missing = store.S3Store("s3://no-such-bucket")
     with pytest.raises(store.FileStoreError) as refused:
@@ -95,8 +95,8 @@ def test_expired_files_are_pruned(tmp_path, settings):
 
     settings.SWITCHYARD_FILE_STORE = str(tmp_path / "files")
     soon = timezone.now() + timedelta(hours=1)
-    old = files.create(registry.MASTER, "batch", "a.jsonl", io.BytesIO(b"{}"), 2, soon)
-    kept = files.create(registry.MASTER, "batch", "b.jsonl", io.BytesIO(b"{}"), 2, None)
+    old = files.create(MASTER, "batch", "a.jsonl", io.BytesIO(b"{}"), 2, soon)
+    kept = files.create(MASTER, "batch", "b.jsonl", io.BytesIO(b"{}"), 2, None)
     assert files.prune_expired() == 0
     assert files.prune_expired(soon + timedelta(seconds=1)) == 1
     assert list(StoredFile.objects.values_list("id", flat=True)) == [kept["id"]]

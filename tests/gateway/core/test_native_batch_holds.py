@@ -13,11 +13,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from gateway.base.entries import TeamEntry
 from gateway.core.batches import holds
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import limits
-from gateway.policy.registry import TeamEntry
 from gateway.server.counter_service import SOCKET_ENV, CounterService
 
 from ..entries import PROVIDER, deployment

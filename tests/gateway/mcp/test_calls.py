@@ -10,10 +10,10 @@ import pytest
 from mcp_types import INVALID_PARAMS
 
 from gateway import journal
+from gateway.base.entries import MASTER, Snapshot
 from gateway.mcp import calls, pool
 from gateway.mcp.errors import NotAllowed, UnknownTool
 from gateway.policy import limits, registry
-from gateway.policy.registry import MASTER, Snapshot
 
 from .test_pool import entry
 

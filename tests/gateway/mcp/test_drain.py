@@ -17,9 +17,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway import journal
+from gateway.base import entries
+from gateway.base.entries import Snapshot
 from gateway.mcp import endpoint, pool
 from gateway.policy import limits, registry
-from gateway.policy.registry import Snapshot
 from gateway.server import runtime
 
 from .test_pool import entry
@@ -88,7 +89,7 @@ async def test_new_requests_are_refused_while_a_call_under_way_finishes(app, row
         row = refusals[0]
         assert (row.dialect, row.endpoint, row.provider) == ("mcp", "POST /mcp", "mcp")
         assert row.error_kind == "overloaded_error" and "shutting down" in row.error_message
-        assert row.key_name == registry.MASTER.name and row.request_id.startswith("mcp_")
+        assert row.key_name == entries.MASTER.name and row.request_id.startswith("mcp_")
 
         result = await call  # the call under way finishes with its result
         assert not result.is_error and result.content[0].text == "slept"
@@ -107,7 +108,7 @@ async def test_a_refusal_on_a_server_path_names_the_key_and_the_server(app, rows
         assert anonymous.status_code == 503  # no key: refused all the same, no 401
     first, second = rows
     assert (first.endpoint, first.route, first.user_agent) == ("POST /mcp", "local", "probe/1")
-    assert first.status == 503 and first.key_name == registry.MASTER.name
+    assert first.status == 503 and first.key_name == entries.MASTER.name
     assert second.status == 503 and second.key_id is None and second.key_name == ""
     assert MASTER not in repr(rows), "the key itself is never journaled"
 

@@ -11,19 +11,19 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from gateway.base.entries import MASTER, KeyEntry, McpServerEntry, Snapshot
 from gateway.mcp import endpoint, pool
 from gateway.policy import registry
-from gateway.policy.registry import MASTER, McpServerEntry, Snapshot
 
 PROMPT = types.Prompt(name="greet")
 RESOURCE = types.Resource(uri="test://secret-notes", name="notes")
 
 
-def key(*allowed: str) -> registry.KeyEntry:
+def key(*allowed: str) -> KeyEntry:
     return dataclasses.replace(MASTER, id=11, name="k", mcp_allowed=frozenset(allowed))
 
 
-def ctx(entry: registry.KeyEntry, only: str | None = None) -> SimpleNamespace:
+def ctx(entry: KeyEntry, only: str | None = None) -> SimpleNamespace:
     return SimpleNamespace(request=SimpleNamespace(scope={endpoint.SCOPE_KEY: (entry, only, "")}))
 
 

@@ -15,11 +15,11 @@ import mcp.types as mt
 import orjson
 import pytest
 
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.core import service
 from gateway.mcp.hosted import approvals
 from gateway.mcp.hosted.servers import POOL_MODULE
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 from ..entries import route, snapshot
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TOOL = {"type": "mcp", "server_label": "probe", "require_approval": "always"}
 
 
-def key(*allowed: str, id: int = 42) -> registry.KeyEntry:
+def key(*allowed: str, id: int = 42) -> KeyEntry:
     return dataclasses.replace(MASTER, id=id, name=f"k{id}", mcp_allowed=frozenset(allowed))
 
 
@@ -87,7 +87,7 @@ def ran(monkeypatch: pytest.MonkeyPatch, snapshot_reset, settings):  # type: ign
     http.use_transport(None)
 
 
-async def respond(caller: registry.KeyEntry, input: list | str) -> dict:  # noqa: A002
+async def respond(caller: KeyEntry, input: list | str) -> dict:  # noqa: A002
     body = {"model": "plain", "input": input, "store": False, "tools": [TOOL]}
     reply = await service.handle(
         "chat", "responses", orjson.dumps(body), {}, service.Caller(key=caller)
@@ -109,7 +109,7 @@ def mcp_calls(data: dict) -> list[dict]:
     return [item for item in data["output"] if item["type"] == "mcp_call"]
 
 
-async def asked_of(caller: registry.KeyEntry) -> dict:
+async def asked_of(caller: KeyEntry) -> dict:
     first = await respond(caller, "hi")
     (asked,) = [item for item in first["output"] if item["type"] == "mcp_approval_request"]
     return asked

@@ -15,10 +15,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER
 from gateway.core import jobs, service
 from gateway.mcp.hosted.servers import POOL_MODULE
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 
 from ..entries import route, snapshot

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from gateway.base.entries import MASTER, mcp_within
 from gateway.mcp import permissions
 from gateway.policy.keys import _mcp_allowed
-from gateway.policy.registry import MASTER, mcp_within
 
 
 def key(*allowed: str):

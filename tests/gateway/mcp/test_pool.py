@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.mcp import pool
 from gateway.mcp.errors import ServerUnavailable, ToolTimeout, UnknownServer
 from gateway.policy import registry
-from gateway.policy.registry import McpServerEntry, Snapshot
 
 SCRIPT = str(Path(__file__).resolve().parent / "mcp_test_server.py")
 SECRET = "env-secret-Unmistakable-3141"

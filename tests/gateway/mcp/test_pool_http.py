@@ -12,10 +12,10 @@ import time
 import httpx
 import pytest
 
+from gateway.base.entries import Snapshot
 from gateway.mcp import pool
 from gateway.mcp.errors import ServerUnavailable
 from gateway.policy import registry
-from gateway.policy.registry import Snapshot
 from tests.live import free_port
 
 from .test_pool import SCRIPT, entry

@@ -12,10 +12,10 @@ import tracemalloc
 
 import pytest
 
+from gateway.base.entries import Snapshot
 from gateway.mcp import pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
-from gateway.policy.registry import Snapshot
 from gateway.server import http
 
 from .test_hosted_answer_cap import BIG, LIMIT, big_url  # noqa: F401 - the fixture

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from gateway.base.entries import Snapshot
 from gateway.mcp import admin, pool
 from gateway.mcp.errors import ServerUnavailable
 from gateway.models import McpServer
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.policy import registry
-from gateway.policy.registry import Snapshot
 
 from .test_pool import entry
 

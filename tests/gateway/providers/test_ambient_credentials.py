@@ -15,8 +15,8 @@ import pytest
 from django.test import Client
 
 from gateway import errors
+from gateway.base.entries import ProviderEntry
 from gateway.models import Provider
-from gateway.policy.registry import ProviderEntry
 from gateway.providers import aws, google_auth
 from gateway.providers.ambient import SETTING
 from gateway.providers.base import Exchange

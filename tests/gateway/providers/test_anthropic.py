@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.codecs.anthropic.outbound import JSON_TOOL, StreamTranslator, parse_response
 from gateway.errors import (
     ConfigurationError,
@@ -22,7 +23,6 @@ from gateway.errors import (
     UpstreamOverloaded,
     UpstreamTimeout,
 )
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.anthropic import AnthropicProvider, build_body
 from gateway.providers.base import Exchange
 from gateway.server import http

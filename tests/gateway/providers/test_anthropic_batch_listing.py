@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.policy.registry import ProviderEntry
+from gateway.base.entries import ProviderEntry
 from gateway.providers import batch_apis
 from tests.integration.mock_upstream import MockUpstream
 

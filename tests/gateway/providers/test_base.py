@@ -15,7 +15,7 @@ import django
 django.setup()
 import gateway.providers.anthropic  # registers itself, and only itself
 from gateway.providers.base import adapter_for
-from gateway.policy.registry import ProviderEntry
+from gateway.base.entries import ProviderEntry
 for kind in ("openai", "azure", "anthropic", "echo"):
     entry = ProviderEntry(1, "p", kind, "http://upstream.test/v1", "", {}, "", None)
     print(kind, type(adapter_for(entry)).__name__)

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from gateway import errors
-from gateway.policy.registry import ProviderEntry
+from gateway.base.entries import ProviderEntry
 from gateway.providers import aws
 from gateway.providers.aws import aws_events, sign_request
 from gateway.providers.base import Exchange, adapter_for

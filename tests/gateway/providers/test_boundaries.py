@@ -36,7 +36,7 @@ def test_the_check_recognises_what_it_forbids():
     assert _forbidden("gateway.models.resolve_secret")
     assert _forbidden("gateway.codecs.openai_chat.inbound.render_stream_error")
     assert not _forbidden("gateway.codecs.openai_chat.outbound")
-    assert not _forbidden("gateway.policy.secret_refs")
+    assert not _forbidden("gateway.base.secrets.secret_refs")
 
 
 def test_loading_every_provider_loads_no_client_half():

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base.entries import ProviderEntry
 from gateway.codecs.base import DONE, Target, WireEvent
-from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, sse_events
 from gateway.server import http

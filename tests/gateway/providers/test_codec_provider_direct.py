@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from gateway import errors
-from gateway.policy.registry import ProviderEntry
+from gateway.base.entries import ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.server import http
 from gateway.streaming import fold_events

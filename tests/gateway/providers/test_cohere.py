@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.policy import registry
-from gateway.policy.registry import MASTER, ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.cohere import CohereProvider, api_root
 from gateway.server import http

@@ -12,11 +12,12 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER, ProviderEntry, Snapshot
+from gateway.base.secrets import provider_credentials
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
 from gateway.errors import UpstreamError
-from gateway.policy import provider_credentials, registry
-from gateway.policy.registry import MASTER, ProviderEntry, Snapshot
+from gateway.policy import registry
 from gateway.server import http
 
 from ..entries import deployment, route

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.errors import UpstreamError
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.echo import EchoProvider
 from gateway.streaming import afold_events

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from gateway import errors
+from gateway.base.entries import ProviderEntry
 from gateway.codecs.gemini import ids
-from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.gemini import GeminiProvider
 from gateway.server import http

@@ -11,12 +11,12 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.codecs.openai_chat.outbound import (
     ChunkTranslator,
     clean_schema_for_gemini,
     parse_response,
 )
-from gateway.policy.registry import DeploymentEntry, ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import (
     AzureOpenAIProvider,

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.policy.registry import ProviderEntry
+from gateway.base.entries import ProviderEntry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.server import http
 from gateway.streaming import afold_events

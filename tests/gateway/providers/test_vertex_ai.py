@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway import errors
-from gateway.policy.registry import ProviderEntry
+from gateway.base.entries import ProviderEntry
 from gateway.providers import google_auth
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.vertex_ai import VertexAIProvider, host_for

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.base.entries import ProviderEntry
 from gateway.errors import ConfigurationError
-from gateway.policy.registry import ProviderEntry
 from gateway.providers import wire
 from gateway.providers.base import adapter_for
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.base.entries import KeyEntry
 from gateway.errors import RateLimited
 from gateway.models import RequestLog
 from gateway.policy import limits
-from gateway.policy.registry import KeyEntry
 
 START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC).timestamp()
 REDIS_DB = "redis://127.0.0.1:6379/15"

@@ -10,11 +10,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.entries import MASTER
 from gateway.codecs.openai_chat.inputs import check_completions, check_embeddings
 from gateway.core import service
 from gateway.errors import InvalidRequest
 from gateway.policy import registry
-from gateway.policy.registry import MASTER
 from gateway.server import http
 from tests.gateway.entries import route, snapshot
 

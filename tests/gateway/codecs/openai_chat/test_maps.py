@@ -8,11 +8,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base.entries import ProviderEntry
 from gateway.codecs.base import Target, UpstreamCodec, WireEvent
 from gateway.codecs.openai_chat import codec, inbound, maps, outbound
 from gateway.core import service
 from gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
-from gateway.policy.registry import ProviderEntry
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 from gateway.server import http

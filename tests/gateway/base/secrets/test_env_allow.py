@@ -8,17 +8,21 @@ import httpx
 import pytest
 
 from gateway import errors
-from gateway.policy import secret_refs
+from gateway.base.secrets import secret_refs
+from gateway.base.secrets.secret_refs import (
+    RefusedReference,
+    resolve_operator_value,
+    resolve_secret,
+)
 from gateway.policy.authorization import decide
-from gateway.policy.secret_refs import RefusedReference, resolve_operator_value, resolve_secret
 from gateway.providers.base import Exchange
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.vertex_ai import VertexAIProvider
 from gateway.server import http
 from gateway.types import ChatRequest, Message, Text
 
-from .entries import deployment
-from .providers.test_bedrock import ACCESS_KEY, REGION, SECRET_KEY, dep, fixture
+from ...entries import deployment
+from ...providers.test_bedrock import ACCESS_KEY, REGION, SECRET_KEY, dep, fixture
 
 MASTER_VALUE = "sk-master-Unmistakable-8841"
 REQUEST = ChatRequest(model="public", messages=[Message("user", [Text("Hello")])])
@@ -124,7 +128,7 @@ async def test_bedrock_params_cannot_sign_with_the_master_key(
 async def test_vertex_params_cannot_read_the_gateways_settings(
     default_allow: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gateway.policy.registry import ProviderEntry
+    from gateway.base.entries import ProviderEntry
 
     monkeypatch.setenv("SECRET_KEY", MASTER_VALUE)
     provider = ProviderEntry(3, "vx", "vertex_ai", "", "", {}, "", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.policy.url_secrets import mask_url, mask_urls_in, secret_param
+from gateway.base.secrets.url_secrets import mask_url, mask_urls_in, secret_param
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,10 @@ its extra header values, the user info and credential query values of its base U
 and the credential-named settings of the provider and its deployments (AWS keys,
 service account JSON...). ``os.environ/NAME`` references are resolved as a call would.
 Used on the error path (``providers.wire.hide_secret``) and by the journal's redaction;
-never on a successful call. Here, below both, as it reads only registry entries."""
+never on a successful call. Here, below both, as it reads only registry entries: the
+deployments' params come from the snapshot in force, which sits above the providers, so
+its owner (``gateway.policy.registry``) registers the reader in
+``hooks.provider_credential_sources``."""
 
 from __future__ import annotations
 
@@ -15,10 +18,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gateway.base import hooks
+from gateway.base.entries import ProviderEntry, Snapshot
+from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.base.secrets.url_secrets import secret_param, url_credentials
 from gateway.errors import GatewayError
-from gateway.policy.registry import ProviderEntry
-from gateway.policy.secret_refs import resolve_secret
-from gateway.policy.url_secrets import secret_param, url_credentials
 
 SHOWN_AS = "[provider secret]"
 MIN_LENGTH = 8  # shorter values cannot be told from ordinary words
@@ -71,10 +75,17 @@ def of_provider(provider: ProviderEntry, params: Mapping[str, Any] | None = None
 
 def deployment_params(provider: ProviderEntry) -> dict[str, Any]:
     """The credential-named params of every deployment on ``provider`` in the snapshot
-    (an error is built where the deployment is not at hand; on the error path only)."""
-    from gateway.policy import registry
+    (an error is built where the deployment is not at hand; on the error path only), as
+    the registered sources give them (``hooks.provider_credential_sources``)."""
+    found: dict[str, Any] = {}
+    for source in hooks.provider_credential_sources:
+        found.update(source(provider))
+    return found
 
-    snapshot = registry.current()
+
+def credential_params(snapshot: Snapshot, provider: ProviderEntry) -> dict[str, Any]:
+    """The credential-named params of every deployment on ``provider`` in ``snapshot``,
+    by ``name#deployment id``."""
     found: dict[str, Any] = {}
     for route in (*snapshot.routes.values(), *snapshot.patterns):
         for deployment in route.deployments:
