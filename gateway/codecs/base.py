@@ -285,9 +285,24 @@ class Codec:
 
     ``client`` is the client half or, as the format packages give it, where it lives
     (``"module:attribute"``), imported when first read: an adapter that speaks the
-    format to its upstream never loads the client half."""
+    format to its upstream never loads the client half.
 
-    __slots__ = ("_client", "_client_at", "label", "name", "passes_through", "upstream")
+    What the format cannot carry upstream is declared here too (``takes_stop``,
+    ``min_output_tokens``, ``media_urls``), each with its default, set by the formats
+    that differ: the gateway does it instead (``gateway.core.upstream``), reading these
+    declarations rather than probing a codec."""
+
+    __slots__ = {
+        "_client": "The client half, once imported.",
+        "_client_at": "Where the client half lives (``module:attribute``), until imported.",
+        "label": "The format's name for people (the console).",
+        "name": "The format's one name (the journal, the console's filters, the providers).",
+        "passes_through": "Whether a client of this format may speak to its upstream unchanged.",
+        "upstream": "The upstream half (None: the gateway speaks no upstream in this format).",
+        "takes_stop": "The format has stop sequences (False: the gateway cuts at them).",
+        "min_output_tokens": "The smallest max_tokens the upstream takes (0: none).",
+        "media_urls": "Part kinds the upstream takes by URL (others are fetched as bytes).",
+    }
 
     def __init__(
         self,
@@ -296,8 +311,14 @@ class Codec:
         *,
         client: Dialect | str | None = None,
         upstream: UpstreamCodec | None = None,
+        takes_stop: bool = True,
+        min_output_tokens: int = 0,
+        media_urls: frozenset[str] = frozenset({"image", "document"}),
     ) -> None:
         self.name, self.label, self.upstream = name, label, upstream
+        self.takes_stop = takes_stop
+        self.min_output_tokens = min_output_tokens
+        self.media_urls = media_urls
         self._client: Dialect | None = None
         self._client_at = ""
         if isinstance(client, str):

@@ -2,8 +2,8 @@
 upstream without them, a ``max_tokens`` below the upstream's floor, and naming the stop
 sequence that ended a turn when the upstream only says "a stop sequence".
 
-An upstream codec declares what it cannot do with two class attributes, read here and
-nowhere else:
+A codec declares what its upstream cannot do on its ``Codec`` (``gateway.codecs.base``),
+read here and nowhere else:
 
 - ``takes_stop = False``: the wire format has no stop sequences (the Responses API).
   The request goes without them and the gateway cuts the text at the first match,
@@ -19,8 +19,9 @@ After a cut the rest of the upstream's answer is read but not shown: the upstrea
 every token it generated, so its usage (which arrives last) still reaches the journal
 and the caller.
 
-``CodecProvider`` applies ``plan`` before building the upstream body and ``response`` /
-``stream`` to what comes back, the same for every codec, so no codec does this twice.
+The one prepare of an upstream call (``gateway.core.upstream``) applies ``plan`` before
+the provider builds the upstream body and ``response`` / ``stream`` to what comes back,
+the same for every codec, so no codec or provider does this twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.codecs.base import Codec
 from gateway.core import tokens
 from gateway.types import (
     ChatRequest,
@@ -61,16 +63,16 @@ class Emulation:
         return bool(self.stops) or self.max_tokens is not None
 
 
-def plan(request: ChatRequest, codec: Any) -> tuple[ChatRequest, Emulation | None]:
+def plan(request: ChatRequest, codec: Codec) -> tuple[ChatRequest, Emulation | None]:
     """The request to send ``codec``'s upstream and what the gateway does around it
     (None: nothing, the request is sent as is)."""
-    floor = getattr(codec, "min_output_tokens", 0) or 0
+    floor = codec.min_output_tokens
     asked = request.max_tokens
     cap = asked if asked is not None and 0 < asked < floor else None
     if cap is None and not request.stop:
         return request, None  # the usual request: nothing to emulate, nothing built
     requested = tuple(s for s in request.stop if s)
-    takes_stop = getattr(codec, "takes_stop", True)
+    takes_stop = codec.takes_stop
     stops = () if takes_stop else requested
     if not requested and cap is None:
         return request, None

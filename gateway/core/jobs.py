@@ -39,6 +39,7 @@ from gateway.core.pumps import (
     _pump_passthrough,
     _pump_translated,
 )
+from gateway.core.upstream import UpstreamCall
 from gateway.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -274,14 +275,13 @@ class _Chat(_Routed):
 
     def translated(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
-    ) -> ChatRequest:
+    ) -> UpstreamCall:
         _check_unmapped(self.request, route, adapter, deployment)
-        upstream = capabilities.adapt(self.request, route, deployment)
-        upstream, plan = prompt_cache.for_upstream(
-            upstream, adapter.dialect, auto=route.auto_cache_breakpoints, estimate=self.estimate
+        prepared = UpstreamCall.prepare(
+            self.request, adapter, route, deployment, estimate=self.estimate
         )
-        self.call.record.prompt_cache_breakpoints = plan.describe()
-        return upstream
+        self.call.record.prompt_cache_breakpoints = prepared.breakpoints.describe()
+        return prepared
 
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
@@ -304,8 +304,7 @@ class _Chat(_Routed):
             if call.state is not None:
                 call.state.patch(data)
             return orjson.dumps(data), call.exchange.usage, reason
-        upstream = self.translated(adapter, route, deployment)
-        response = await adapter.complete(upstream, deployment, call.exchange)
+        response = await self.translated(adapter, route, deployment).complete(call.exchange)
         reasoning_ledger.record_response(self.key, response)
         rendered = orjson.dumps(call.client.render_response(response, request))
         if call.cache is not None:
@@ -321,8 +320,7 @@ class _Chat(_Routed):
             return True, adapter.passthrough_stream(
                 body, deployment, call.exchange, request.headers
             )
-        upstream = self.translated(adapter, route, deployment)
-        source = adapter.stream(upstream, deployment, call.exchange)
+        source = self.translated(adapter, route, deployment).stream(call.exchange)
         if self.counting is None and call.client.counts_prompt_in_stream:
             self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
         return False, source
@@ -404,8 +402,8 @@ async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
         async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
             adapter = job.begin(route, deployment)
             _check_unmapped(request, route, adapter, deployment)
-            upstream = capabilities.adapt(request, route, deployment)
-            return await adapter.complete(upstream, deployment, call.exchange)
+            prepared = UpstreamCall.prepare(request, adapter, route, deployment)
+            return await prepared.complete(call.exchange)
 
         plan = job.plan(route)
         return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key)
@@ -776,8 +774,8 @@ class _Compact(_Routed):
                 call.exchange.usage = usage
                 return orjson.dumps(data), usage, "stop"
         summary = compaction.summary_request(request)
-        upstream = capabilities.adapt(summary, route, deployment)
-        response = await adapter.complete(upstream, deployment, call.exchange)
+        prepared = UpstreamCall.prepare(summary, adapter, route, deployment)
+        response = await prepared.complete(call.exchange)
         text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
         if not text:
             raise UpstreamError("the model returned an empty summary", status=502)

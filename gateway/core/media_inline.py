@@ -1,9 +1,10 @@
 """Images and documents given by URL, fetched by the gateway for an upstream that takes
 bytes only (Bedrock takes neither by URL; OpenAI chat file parts take no URL), as
-LiteLLM's proxy does. The upstream codec says what it takes by URL with ``media_urls``
-(a set of part kinds, ``"image"`` and ``"document"``; absent: both); every other URL is
-fetched here, through ``gateway.core.url_fetch``'s checks, and replaced by its bytes before
-the codec writes the body. A refused or failed fetch is a 400 naming the URL's host.
+LiteLLM's proxy does. The upstream's ``Codec`` says what it takes by URL with
+``media_urls`` (a set of part kinds, ``"image"`` and ``"document"``; by default both);
+every other URL is fetched here, through ``gateway.core.url_fetch``'s checks, and replaced
+by its bytes before the codec writes the body (``gateway.core.upstream`` does it before
+the provider is called). A refused or failed fetch is a 400 naming the URL's host.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def _replaced(part: Any, fetched: dict[str, url_fetch.Fetched], by_url: frozense
     if isinstance(part, Image):
         return Image(data=data, media_type=got.content_type)
     return documents.from_base64(data, got.content_type, part.filename)
+
+
+def fetches(request: ChatRequest, by_url: frozenset[str]) -> bool:
+    """Whether ``inline`` has anything to fetch for ``request`` (told without awaiting)."""
+    return not by_url >= EVERY_KIND and bool(_urls(request, by_url))
 
 
 async def inline(request: ChatRequest, by_url: frozenset[str] | None) -> ChatRequest:

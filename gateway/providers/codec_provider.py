@@ -10,6 +10,9 @@ passthrough) and the Accept header of a stream (``stream_accept``). Posting, str
 de-framing the stream, recording the ``Exchange`` (the upstream's bytes as received,
 its status, the usage its answer or stream reports) and mapping failures happen here,
 the same way for every adapter: a new upstream is a codec package plus a small subclass.
+What the upstream's format lacks (stop sequences, a small ``max_tokens``, media by URL)
+is done before and around the call by the pipeline (``gateway.core.upstream``): an
+adapter is HTTP and auth only, handed a request its upstream takes.
 
 A same-format passthrough (``PassthroughCodec``) is written once too: ``relay`` posts a
 body as is, ``forward`` streams one event by event; an adapter with more endpoints of
@@ -44,7 +47,6 @@ from gateway.codecs.base import (
     WireEvent,
     sse_wire_event,
 )
-from gateway.core import emulation, media_inline
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
@@ -238,18 +240,10 @@ class CodecProvider(Provider):
     async def complete(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> ChatResponse:
-        request, emulated = emulation.plan(request, self.codec)
-        request = await self._media_inlined(request)
         url, content, headers = await self._prepare(request, deployment, stream=False)
         result = self.codec.parse_response(await self._post_json(url, content, headers, exchange))
         exchange.usage = result.usage
-        return emulation.response(result, emulated) if emulated else result
-
-    async def _media_inlined(self, request: ChatRequest) -> ChatRequest:
-        """``request`` with the images and documents its upstream cannot take by URL
-        fetched and given as bytes (``gateway.core.media_inline``); a refused fetch raises
-        before the upstream is called."""
-        return await media_inline.inline(request, getattr(self.codec, "media_urls", None))
+        return result
 
     async def _post_json(
         self, url: str, content: bytes, headers: dict[str, str], exchange: Exchange
@@ -257,6 +251,19 @@ class CodecProvider(Provider):
         """Post, record the exchange, and hand back the answer's JSON (failures raised
         as the codec reads them)."""
         exchange.begin(url, content)
+        _answer, body = await self._post_whole(url, content, headers, exchange)
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+
+    async def _post_whole(
+        self, url: str, content: Body, headers: dict[str, str], exchange: Exchange
+    ) -> tuple[Answer | httpx.Response, bytes]:
+        """Post and read the whole answer (at most ``SWITCHYARD_MAX_ANSWER_BYTES``) into
+        the begun ``exchange``, ending it: the answer and its body. The one place a
+        whole answer's failure is mapped: a transport failure, an answer too large, an
+        error status (as the codec reads it), each raised as an ``UpstreamError``."""
         limit = http.max_answer_bytes()
         try:
             direct = http.pooled()
@@ -264,10 +271,10 @@ class CodecProvider(Provider):
                 answer: Answer | httpx.Response = await direct.post_whole(
                     url, headers, content, self.timeout(), limit
                 )
-                status, body = answer.status_code, answer.content
+                body = answer.content
             else:
-                answer, body = await http.post_capped(url, content, headers, self.timeout(), limit)
-                status = answer.status_code
+                whole = content if isinstance(content, bytes) else b"".join(content)
+                answer, body = await http.post_capped(url, whole, headers, self.timeout(), limit)
         except httpx.TransportError as exc:
             exchange.end()
             raise wire.transport_error(exc, self.provider, url) from exc
@@ -277,30 +284,19 @@ class CodecProvider(Provider):
                 f"upstream provider {self.provider.name!r} answered with more than {limit} "
                 "bytes (SWITCHYARD_MAX_ANSWER_BYTES)"
             ) from None
-        exchange.status = status
+        exchange.status = answer.status_code
         exchange.received(body)
         exchange.end()
-        if status >= 400:
+        if answer.status_code >= 400:
             response = answer if isinstance(answer, httpx.Response) else answer.response()
             raise self._error(response, body)
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise errors.UpstreamError("upstream answered with invalid JSON", status=502) from None
+        return answer, body
 
-    def stream(
+    async def stream(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> AsyncIterator[StreamEvent]:
-        """The upstream's stream as canonical events, with what the upstream lacks
-        emulated (``gateway.core.emulation``)."""
-        request, emulated = emulation.plan(request, self.codec)
-        events = self._stream(request, deployment, exchange)
-        return emulation.stream(events, emulated) if emulated else events
-
-    async def _stream(
-        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
-    ) -> AsyncIterator[StreamEvent]:
-        request = await self._media_inlined(request)
+        """The upstream's stream as canonical events (what the upstream lacks is
+        emulated around it: ``gateway.core.upstream``)."""
         url, content, headers = await self._prepare(request, deployment, stream=True)
         parser = self.codec.stream_parser()
         # a body chunk's events at a time: two generator hops less per event
@@ -334,18 +330,11 @@ class CodecProvider(Provider):
                     _count(event, exchange)
                     yielded = True
                     yield event
-        except httpx.TransportError as exc:
-            error = wire.transport_error(exc, self.provider, url)
+        except STREAM_FAILURES as exc:
+            error = self._stream_failure(exc, url)
             if not yielded:
-                raise error from exc
-            yield ErrorEvent(error)
-        except errors.UpstreamError as exc:
-            if not yielded:
-                raise
-            yield ErrorEvent(exc)
-        except MALFORMED as exc:  # an event the parser cannot read: the upstream's fault
-            error = _malformed(exc)
-            if not yielded:
+                if error is exc:
+                    raise
                 raise error from exc
             yield ErrorEvent(error)
         finally:
@@ -372,36 +361,11 @@ class CodecProvider(Provider):
         headers = {"Content-Type": content_type, "Accept": "*/*"}
         await self.sign("POST", url, b"", headers)
         exchange.begin(url, b"")
-        limit = http.max_answer_bytes()
-        try:
-            direct = http.pooled()
-            if direct is not None:
-                whole = await direct.post_whole(url, headers, content, self.timeout(), limit)
-                status, body = whole.status_code, whole.content
-                response = whole.response() if status >= 400 else None
-                kind = _header(whole.raw_headers, b"content-type")
-            else:
-                whole_body = content if isinstance(content, bytes) else b"".join(content)
-                capped, body = await http.post_capped(
-                    url, whole_body, headers, self.timeout(), limit
-                )
-                status, response = capped.status_code, capped
-                kind = capped.headers.get("content-type", "")
-        except httpx.TransportError as exc:
-            exchange.end()
-            raise wire.transport_error(exc, self.provider, url) from exc
-        except AnswerTooLarge:
-            exchange.end()
-            raise errors.UpstreamAnswerTooLarge(
-                f"upstream provider {self.provider.name!r} answered with more than {limit} "
-                "bytes (SWITCHYARD_MAX_ANSWER_BYTES)"
-            ) from None
-        exchange.status = status
-        exchange.received(body)
-        exchange.end()
-        if status >= 400:
-            assert response is not None
-            raise self._error(response, body)
+        answer, body = await self._post_whole(url, content, headers, exchange)
+        if isinstance(answer, httpx.Response):
+            kind = answer.headers.get("content-type", "")
+        else:
+            kind = _header(answer.raw_headers, b"content-type")
         return body, kind or "application/octet-stream"
 
     async def stream_bytes(
@@ -565,18 +529,11 @@ class CodecProvider(Provider):
                     yield codec.stream_error(failure.error), held + tail
                 elif tail or held:
                     yield b"", held + tail
-        except httpx.TransportError as exc:
-            error = wire.transport_error(exc, self.provider, url)
+        except STREAM_FAILURES as exc:
+            error = self._stream_failure(exc, url)
             if not yielded:
-                raise error from exc
-            yield codec.stream_error(error), [ErrorEvent(error)]
-        except errors.UpstreamError as exc:
-            if not yielded:
-                raise
-            yield codec.stream_error(exc), [ErrorEvent(exc)]
-        except MALFORMED as exc:
-            error = _malformed(exc)
-            if not yielded:
+                if error is exc:
+                    raise
                 raise error from exc
             yield codec.stream_error(error), [ErrorEvent(error)]
         finally:
@@ -621,6 +578,16 @@ class CodecProvider(Provider):
             raise errors.UpstreamError("upstream answered with something other than an object")
         return data
 
+    def _stream_failure(self, exc: Exception, url: str) -> errors.UpstreamError:
+        """What a failure while streaming (one of ``STREAM_FAILURES``) is to the caller:
+        a transport failure as ``wire`` maps it, an upstream error as it is, anything
+        else an event the parser could not read (the upstream's fault)."""
+        if isinstance(exc, httpx.TransportError):
+            return wire.transport_error(exc, self.provider, url)
+        if isinstance(exc, errors.UpstreamError):
+            return exc
+        return _malformed(exc)
+
     def _error(self, response: httpx.Response, raw: bytes) -> errors.UpstreamError:
         error = self.codec.parse_error(response.status_code, raw)
         if error.retry_after is None:
@@ -632,6 +599,8 @@ class CodecProvider(Provider):
 # What a stream parser raises on an event of the wrong shape (a list where it reads a
 # dict, a missing field): the upstream sent a malformed frame.
 MALFORMED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+# What ends a stream early: the connection, the upstream's error, a malformed frame.
+STREAM_FAILURES = (httpx.TransportError, errors.UpstreamError, *MALFORMED)
 
 
 def _malformed(exc: Exception) -> errors.UpstreamError:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gateway.codecs.base import Codec
 from gateway.core import emulation, tokens
 from gateway.core.emulation import Emulation, TextCutter
 from gateway.streaming import afold_events
@@ -27,14 +28,9 @@ from gateway.types import (
     UsageEvent,
 )
 
-
-class NoStops:
-    takes_stop = False
-    min_output_tokens = 16
-
-
-class Plain:
-    pass
+# What a codec declares about its upstream (``gateway.codecs.base.Codec``).
+NO_STOPS = Codec("no-stops", "No stops", takes_stop=False, min_output_tokens=16)
+PLAIN = Codec("plain", "Plain")
 
 
 def request(**fields) -> ChatRequest:  # type: ignore[no-untyped-def]
@@ -47,14 +43,14 @@ def words(text: str) -> int:
 
 
 def test_plan_strips_what_the_upstream_lacks_and_keeps_the_rest() -> None:
-    sent, plan = emulation.plan(request(stop=["END", ""], max_tokens=2), NoStops())
+    sent, plan = emulation.plan(request(stop=["END", ""], max_tokens=2), NO_STOPS)
     assert sent.stop == [] and sent.max_tokens == 16
     assert plan == Emulation(stops=("END",), max_tokens=2, requested=("END",))
-    sent, plan = emulation.plan(request(stop=["END"], max_tokens=100), Plain())
+    sent, plan = emulation.plan(request(stop=["END"], max_tokens=100), PLAIN)
     assert sent.stop == ["END"] and sent.max_tokens == 100
     assert plan == Emulation(requested=("END",)) and not plan.cuts
     original = request(max_tokens=100)
-    assert emulation.plan(original, NoStops()) == (original, None)
+    assert emulation.plan(original, NO_STOPS) == (original, None)
 
 
 @pytest.mark.parametrize(

@@ -91,9 +91,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     ("gateway.core.batches.runner", "gateway.server.leases"),
     ("gateway.core.batches.runner", "gateway.server.runtime"),
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
-    # E upstream: one prepare in gateway/core/upstream.py
-    ("gateway.providers.codec_provider", "gateway.core.emulation"),
-    ("gateway.providers.codec_provider", "gateway.core.media_inline"),
     # F features register into core (hooks)
     ("gateway.core.jobs", "gateway.mcp.hosted"),
     ("gateway.journal.pruning", "gateway.core.responses_state"),

@@ -20,6 +20,7 @@ import pytest
 
 from gateway.base.entries import ProviderEntry
 from gateway.core import media_inline, url_fetch
+from gateway.core.upstream import UpstreamCall
 from gateway.errors import InvalidRequest
 from gateway.providers.base import Exchange, adapter_for
 from gateway.server import http
@@ -243,7 +244,7 @@ async def test_bedrock_receives_the_bytes(allowed, media, bedrock) -> None:
     dep = deployment("r", "anthropic.claude-x", provider=BEDROCK, params=KEYS)
     asked = request(media)
     asked.messages = asked.messages[:1]
-    answer = await adapter_for(BEDROCK).complete(asked, dep, Exchange())
+    answer = await UpstreamCall(adapter_for(BEDROCK), dep, asked).complete(Exchange())
     assert answer.parts == [Text("A cat.")]
     content = bedrock[0]["messages"][0]["content"]
     assert content[1] == {
@@ -258,7 +259,8 @@ async def test_a_refused_fetch_is_a_400_naming_only_the_host(settings, media, be
     settings.SWITCHYARD_URL_FETCH_ALLOW = ""
     dep = deployment("r", "anthropic.claude-x", provider=BEDROCK, params=KEYS)
     with pytest.raises(InvalidRequest) as caught:
-        await adapter_for(BEDROCK).complete(request(media, "?sig=s3cr3t"), dep, Exchange())
+        call = UpstreamCall(adapter_for(BEDROCK), dep, request(media, "?sig=s3cr3t"))
+        await call.complete(Exchange())
     message = str(caught.value)
     assert caught.value.status == 400 and "127.0.0.1" in message
     assert "s3cr3t" not in message and "/cat.png" not in message

@@ -17,9 +17,6 @@ from gateway.types import ChatRequest, ChatResponse
 class BedrockConverseCodec:
     name = "bedrock"
     framing: Framing = "aws-eventstream"
-    # Converse takes images and documents as bytes only: the gateway fetches URLs
-    # (``gateway.core.media_inline``).
-    media_urls: frozenset[str] = frozenset()
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         return outbound.build_request(request, target)
@@ -35,6 +32,8 @@ class BedrockConverseCodec:
 
 
 codec = BedrockConverseCodec()
-CODEC = Codec("bedrock", "Bedrock Converse", upstream=codec)
+# Converse takes images and documents as bytes only: the gateway fetches URLs
+# (``gateway.core.media_inline``).
+CODEC = Codec("bedrock", "Bedrock Converse", upstream=codec, media_urls=frozenset())
 
 __all__ = ["BedrockConverseCodec", "ConverseStreamParser", "codec", "maps", "outbound"]

@@ -15,9 +15,6 @@ from gateway.types import ChatRequest, ChatResponse, Usage
 class OpenAIChatCodec:
     name = "openai"
     framing: Framing = "sse+done"
-    # Images go by URL; file parts take base64 data only, so the gateway fetches a
-    # document URL (``gateway.core.media_inline``).
-    media_urls = frozenset({"image"})
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         """The body for ``request``; the stream variant follows ``request.stream``
@@ -69,7 +66,13 @@ class OpenAIChatCodec:
 
 codec = OpenAIChatCodec()
 CODEC = Codec(
-    "openai", "OpenAI", client="gateway.codecs.openai_chat.inbound:CLIENT", upstream=codec
+    "openai",
+    "OpenAI",
+    client="gateway.codecs.openai_chat.inbound:CLIENT",
+    upstream=codec,
+    # Images go by URL; file parts take base64 data only, so the gateway fetches a
+    # document URL (``gateway.core.media_inline``).
+    media_urls=frozenset({"image"}),
 )
 
 __all__ = ["CODEC", "OpenAIChatCodec", "codec"]

@@ -17,10 +17,6 @@ class OpenAIResponsesCodec:
 
     name = "responses"
     framing: Framing = "sse"
-    # No stop sequences and a max_output_tokens floor: the gateway emulates both
-    # (``gateway.core.emulation``) rather than dropping or raising them silently.
-    takes_stop = False
-    min_output_tokens = maps.MIN_OUTPUT_TOKENS
 
     def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
         return outbound.build_request(request, target)
@@ -48,6 +44,10 @@ CODEC = Codec(
     "OpenAI Responses",
     client="gateway.codecs.openai_responses.inbound:CLIENT",
     upstream=codec,
+    # No stop sequences and a max_output_tokens floor: the gateway emulates both
+    # (``gateway.core.emulation``) rather than dropping or raising them silently.
+    takes_stop=False,
+    min_output_tokens=maps.MIN_OUTPUT_TOKENS,
 )
 
 __all__ = ["CODEC", "OpenAIResponsesCodec", "codec", "maps", "outbound"]

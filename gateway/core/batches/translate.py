@@ -102,8 +102,7 @@ async def with_media_fetched(request: ChatRequest, wire: str) -> ChatRequest:
     URL fetched and given as bytes, as a live request's are (``gateway.core.media_inline``,
     with its checks; a refused fetch raises ``InvalidRequest`` naming the host): an
     upstream batch API reads no URL either."""
-    upstream = CODECS[wire].upstream
-    return await media_inline.inline(request, getattr(upstream, "media_urls", None))
+    return await media_inline.inline(request, CODECS[wire].media_urls)
 
 
 def client_answer(

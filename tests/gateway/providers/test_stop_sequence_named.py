@@ -1,7 +1,7 @@
 """Upstreams that say "a stop sequence ended the turn" without saying which (Bedrock's
-``stop_sequence`` stopReason for most models, Cohere's ``STOP_SEQUENCE``): the codec
-path names it when it can be told (one stop asked), so an Anthropic client reads
-``stop_sequence`` set, and leaves it unset when it cannot."""
+``stop_sequence`` stopReason for most models, Cohere's ``STOP_SEQUENCE``): the upstream
+call (``gateway.core.upstream``) names it when it can be told (one stop asked), so an
+Anthropic client reads ``stop_sequence`` set, and leaves it unset when it cannot."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import httpx
 import orjson
 import pytest
 
-from gateway.base.entries import ProviderEntry
+from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.core.upstream import UpstreamCall
 from gateway.providers.base import Exchange, adapter_for
 from gateway.server import http
 from gateway.streaming import afold_events
 from gateway.types import ChatRequest, Message, Text
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 
-from ..entries import deployment
+from ..entries import deployment, route
 
 KEYS = {
     "aws_access_key_id": ACCESS_KEY,
@@ -51,6 +52,11 @@ def request(*stops: str, stream: bool = False) -> ChatRequest:
     )
 
 
+def upstream_call(entry: ProviderEntry, dep: DeploymentEntry, asked: ChatRequest) -> UpstreamCall:
+    """The call as the pipeline prepares it."""
+    return UpstreamCall.prepare(asked, adapter_for(entry), route("r", dep.model), dep)
+
+
 @pytest.mark.parametrize(
     ("entry", "params", "answer"),
     [(BEDROCK, KEYS, BEDROCK_ANSWER), (COHERE, {}, COHERE_ANSWER)],
@@ -64,7 +70,7 @@ async def test_the_stop_sequence_is_named_when_it_can_be_told(
 ) -> None:
     http.use_transport(httpx.MockTransport(lambda r: httpx.Response(200, json=answer)))
     dep = deployment("r", "model-x", provider=entry, params=params)
-    result = await adapter_for(entry).complete(request(*stops), dep, Exchange())
+    result = await upstream_call(entry, dep, request(*stops)).complete(Exchange())
     assert result.finish_reason == "stop_sequence" and result.stop_sequence == named
     assert result.parts == [Text("1, 2, 3")]
 
@@ -83,7 +89,7 @@ async def test_a_cohere_stream_names_it_too() -> None:
     http.use_transport(httpx.MockTransport(lambda r: httpx.Response(200, content=body)))
     dep = deployment("r", "command-a", provider=COHERE)
     folded = await afold_events(
-        adapter_for(COHERE).stream(request("4", stream=True), dep, Exchange())
+        upstream_call(COHERE, dep, request("4", stream=True)).stream(Exchange())
     )
     assert folded.finish_reason == "stop_sequence" and folded.stop_sequence == "4"
 

@@ -1,0 +1,102 @@
+"""The one prepare of an upstream call: everything the gateway does to a canonical
+request between routing and the provider, and to what the provider answers.
+
+For one attempt (a route's deployment and its adapter) ``UpstreamCall.prepare`` makes the
+request the provider is handed, in this order:
+
+1. adapted to the deployment (``gateway.core.capabilities.adapt``);
+2. prompt-cache breakpoints marked for the upstreams that cache up to them
+   (``gateway.core.prompt_cache``; on the chat path, which passes its estimate);
+3. what the upstream's format lacks planned for emulation (``gateway.core.emulation``:
+   stop sequences, a ``max_tokens`` below its floor), as its ``Codec`` declares;
+4. images and documents given by URL that the upstream takes as bytes only fetched
+   (``gateway.core.media_inline``), when the call is made (it awaits): a refused fetch
+   raises before the upstream is called.
+
+``complete`` and ``stream`` call the provider with that request and apply the emulation
+to its answer or stream. So a provider is HTTP and auth only: it imports nothing of core
+and is handed a request its upstream takes. This sits in core because it is the
+pipeline's step; it reads only what is below (the route and deployment, the adapter, the
+codec's declarations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+
+from gateway.base.entries import DeploymentEntry, RouteEntry
+from gateway.core import capabilities, emulation, media_inline, prompt_cache
+from gateway.core.emulation import Emulation
+from gateway.providers.base import Exchange, Provider
+from gateway.types import ChatRequest, ChatResponse, StreamEvent
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    """One attempt's upstream call, prepared: the ``adapter`` and ``deployment`` it goes
+    to, the ``request`` as the adapter is handed it (media by URL still to fetch), what
+    the gateway emulates around it (None: nothing) and the prompt-cache breakpoints it
+    carries (``breakpoints.describe()`` is the journal's line)."""
+
+    adapter: Provider
+    deployment: DeploymentEntry
+    request: ChatRequest
+    emulated: Emulation | None = None
+    breakpoints: prompt_cache.Plan = prompt_cache.NONE
+
+    @classmethod
+    def prepare(
+        cls,
+        request: ChatRequest,
+        adapter: Provider,
+        route: RouteEntry,
+        deployment: DeploymentEntry,
+        *,
+        estimate: int | None = None,
+    ) -> UpstreamCall:
+        """``request`` made ready for ``adapter``'s upstream (steps 1 to 3 above).
+        ``estimate``: the prompt's estimated tokens, given where the gateway places
+        prompt-cache breakpoints (None: the request's own marks go as they are)."""
+        upstream = capabilities.adapt(request, route, deployment)
+        breakpoints = prompt_cache.NONE
+        if estimate is not None:
+            upstream, breakpoints = prompt_cache.for_upstream(
+                upstream, adapter.dialect, auto=route.auto_cache_breakpoints, estimate=estimate
+            )
+        emulated = None
+        if adapter.speaks is not None:  # an adapter with no wire format lacks nothing
+            upstream, emulated = emulation.plan(upstream, adapter.speaks)
+        return cls(adapter, deployment, upstream, emulated, breakpoints)
+
+    async def complete(self, exchange: Exchange) -> ChatResponse:
+        """The upstream's answer, with the emulation applied."""
+        request = await self._inlined()
+        answer = await self.adapter.complete(request, self.deployment, exchange)
+        return emulation.response(answer, self.emulated) if self.emulated is not None else answer
+
+    def stream(self, exchange: Exchange) -> AsyncIterator[StreamEvent]:
+        """The upstream's stream, with the emulation applied. The adapter's own stream
+        when there is nothing to fetch or emulate (no generator between)."""
+        codec = self.adapter.speaks
+        if codec is not None and media_inline.fetches(self.request, codec.media_urls):
+            events = self._inlined_stream(exchange)
+        else:
+            events = self.adapter.stream(self.request, self.deployment, exchange)
+        return emulation.stream(events, self.emulated) if self.emulated is not None else events
+
+    async def _inlined(self) -> ChatRequest:
+        """The request with the media its upstream cannot take by URL fetched (step 4)."""
+        codec = self.adapter.speaks
+        if codec is None:
+            return self.request
+        return await media_inline.inline(self.request, codec.media_urls)
+
+    async def _inlined_stream(self, exchange: Exchange) -> AsyncIterator[StreamEvent]:
+        events = self.adapter.stream(await self._inlined(), self.deployment, exchange)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            if isinstance(events, AsyncGenerator):  # closed with its reader (pumps)
+                await events.aclose()
