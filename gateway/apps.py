@@ -1,4 +1,17 @@
+import importlib
+
 from django.apps import AppConfig
+
+# The modules that define the shared counter service's books and register them and their
+# operations (gateway.base.hooks.counter_books, counter_ops) at import: imported in every
+# Django process by ``ready`` below, and by the supervisor (which loads no Django, so each
+# must import none) from the plan ``serve`` gives it, before the service starts.
+COUNTER_BOOKS = (
+    "gateway.policy.limits_book",
+    "gateway.policy.cooldown_book",
+    "gateway.policy.login_attempts",
+    "gateway.core.ledger_book",
+)
 
 
 class GatewayConfig(AppConfig):
@@ -6,6 +19,8 @@ class GatewayConfig(AppConfig):
     verbose_name = "Switchyard gateway"
 
     def ready(self) -> None:
+        for module in COUNTER_BOOKS:  # the counter service's books register
+            importlib.import_module(module)
         from gateway import journal, signals  # noqa: F401  (signals: registry changes)
         from gateway.policy import rules  # noqa: F401  (the authorization rules register)
         from gateway.telemetry import metrics

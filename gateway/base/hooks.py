@@ -115,8 +115,12 @@ pruners: Registry[Callable[[], int]] = Registry(
 
 counter_ops: NamedRegistry[Callable[..., Any]] = NamedRegistry(
     "counter_ops",
-    "Operations the counter service runs for every worker (its books: limits, budget "
-    "holds, login throttling, shared tokenizer), by name.",
+    "Operations the counter service runs for every worker (its books: key limits and "
+    "budget holds, deployments' caps, cooldowns, sign-in attempts, the reasoning "
+    "ledger), by name. A handler is called with the "
+    "service's ``gateway.base.counters.CounterBooks`` and the request's arguments and "
+    "answers a list; registered at import by the module of its book, read by "
+    "``CounterBooks.answer``.",
 )
 
 # --- the pipeline (read by gateway.core) ---
@@ -137,4 +141,15 @@ provider_credential_sources: Registry[Callable[[ProviderEntry], Mapping[str, Any
     "when it loads). Read on the error path only, when what an upstream echoes is "
     "scrubbed of the provider's credentials (providers.wire) and by the journal's "
     "redaction.",
+)
+
+# --- the shared counter service's state (read by gateway.base.counters.CounterBooks) ---
+
+counter_books: NamedRegistry[Callable[[], Any]] = NamedRegistry(
+    "counter_books",
+    "The books the counter service keeps, by name: a factory each service calls once "
+    "when it is made, keeping what it returns as its attribute of that name "
+    "(``service.store.limits``). Registered at import by the module that defines the book "
+    "(gateway.policy.limits_book, cooldown_book, login_attempts; gateway.core.ledger_book), "
+    "which the process serving the counters imports first (``gateway.apps.COUNTER_BOOKS``).",
 )

@@ -1,9 +1,10 @@
 """The reasoning ledger's book: signed reasoning by (key scope, tool-call id), an LRU
 bounded in entries, bytes and age. Plain Python and no Django: a worker keeps one
 (``gateway.core.reasoning_ledger``) and the supervisor's counter service keeps one for every
-worker of a ``serve`` without Redis (ops ``ledger_put`` and ``ledger_get``).
+worker of a ``serve`` without Redis (its book ``ledger``, a ``SharedLedger``, and the ops
+``ledger_put`` and ``ledger_get``, both registered here in ``gateway.base.hooks``).
 
-Wire format inside the counter service (``gateway.server.counter_service``):
+Wire format inside the counter service (``gateway.base.counters``):
 ``[id, "ledger_put", scope, call_ids, blob, max_entries, max_bytes, ttl]`` keeps
 ``blob`` under each id and answers ``["ok"]`` (the bounds are the worker's settings;
 the book takes the latest); ``[id, "ledger_get", scope, turns]``, ``turns`` a list of
@@ -17,6 +18,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from gateway.base import hooks
+from gateway.base.counters import CounterBooks
 
 ENTRY_OVERHEAD = 96  # bytes counted per entry beyond its strings (key, tuple, links)
 
@@ -117,3 +121,19 @@ class SharedLedger:
                 found.append(blob)
             return ["ok", found]
         raise ValueError(f"unknown operation {op!r}")
+
+
+def _put(books: CounterBooks, *args: Any) -> list[Any]:
+    book: SharedLedger = books.ledger
+    return book.answer("ledger_put", list(args))
+
+
+def _get(books: CounterBooks, *args: Any) -> list[Any]:
+    book: SharedLedger = books.ledger
+    return book.answer("ledger_get", list(args))
+
+
+# The shared counter service keeps one SharedLedger as its book "ledger".
+hooks.counter_books.register("ledger", SharedLedger)
+hooks.counter_ops.register("ledger_put", _put)
+hooks.counter_ops.register("ledger_get", _get)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gateway.server.counter_service import CounterClient, call_blocking
+from gateway.base.counters import CounterClient, call_blocking
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class SharedTokenizer:
 
     async def count(self, texts: list[str]) -> list[int] | None:
         """Each text's tokens, or None while the supervisor's tokenizer is loading.
-        Raises ``counter_service.Unavailable`` when the service cannot be reached."""
+        Raises ``gateway.base.counters.Unavailable`` when the service cannot be reached."""
         reply = await self.client.call("tokens", texts, False)
         return reply[1] if reply[0] == "ok" else None
 

@@ -1,4 +1,4 @@
-"""Budget held by requests in flight, for a ``CounterStore`` (gateway/server/counter_service.py).
+"""Budget held by requests in flight, for a ``CounterStore`` (gateway/policy/limits_book.py).
 
 A key's budget is checked against what it spent plus what the requests it has in flight
 may still spend: each admitted request holds its estimated cost until it settles (its

@@ -4,15 +4,21 @@ deployments, as the counter service keeps them for every worker of one ``serve``
 with the scripts there).
 
 Times are the callers' epoch seconds (``at``); answers give durations relative to
-``at`` so that workers compare them with their own clocks. Imports no Django: the
-counter service runs in the supervisor.
+``at`` so that workers compare them with their own clocks. The counter service keeps
+one as its book ``cooldowns`` and answers the ``cooldown_*`` operations with it, both
+registered here (``gateway.base.hooks``). Imports no Django: the counter service runs
+in the supervisor.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from gateway.base import hooks
+from gateway.base.counters import CounterBooks
 
 
 @dataclass(slots=True)
@@ -104,3 +110,28 @@ class CooldownBook:
         if op == "cooldown_view":
             return self.view(*args)
         raise ValueError(f"unknown operation {op!r}")
+
+
+COOLDOWN_OPS = (
+    "cooldown_failed",
+    "cooldown_succeeded",
+    "cooldown_probe",
+    "cooldown_release",
+    "cooldown_view",
+)
+
+
+def _answering(op: str) -> Callable[..., list[Any]]:
+    """The counter service's handler of ``op``: the book ``cooldowns`` answers it."""
+
+    def handler(books: CounterBooks, *args: Any) -> list[Any]:
+        book: CooldownBook = books.cooldowns
+        return book.answer(op, list(args))
+
+    return handler
+
+
+# The shared counter service keeps one CooldownBook as its book "cooldowns".
+hooks.counter_books.register("cooldowns", CooldownBook)
+for _op in COOLDOWN_OPS:
+    hooks.counter_ops.register(_op, _answering(_op))

@@ -57,11 +57,12 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 
+from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
 from gateway.base.entries import KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy.authorization import decide
+from gateway.policy.limits_book import CounterStore
 from gateway.policy.rules.routes import RouteName
-from gateway.server.counter_service import SOCKET_ENV, CounterClient, CounterStore, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +368,7 @@ def _joint_verdict(
 
 
 class StoreCounters:
-    """Admission through a ``CounterStore`` (see gateway/server/counter_service.py); the spend of
+    """Admission through a ``CounterStore`` (see gateway/policy/limits_book.py); the spend of
     a budget period the store does not know yet is read from the request log here."""
 
     async def ask(self, *request: Any) -> list[Any]:

@@ -1,7 +1,8 @@
 """Failed sign-ins, counted per account and per client address, and how long each must
 wait before its next password check. Plain Python and no Django: the supervisor's
-counter service (``gateway.server.counter_service``, op ``login``) keeps one ``LoginAttempts``
-for every worker; a process without it keeps its own.
+counter service keeps one ``LoginAttempts`` for every worker (its book ``logins`` and the
+op ``login``, both registered here in ``gateway.base.hooks``); a process without it keeps
+its own.
 
 Each key (``account:NAME`` or ``address:IP``) gets ``free`` failures; from then on each
 further failure doubles the wait (1 s, 2 s, 4 s ... up to ``MAX_WAIT``). A key's
@@ -19,6 +20,9 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+
+from gateway.base import hooks
+from gateway.base.counters import CounterBooks
 
 MAX_WAIT = 15 * 60  # seconds
 FORGET_AFTER = 60 * 60
@@ -89,3 +93,14 @@ class LoginAttempts:
             self.succeeded(*args)
             return ["ok"]
         raise ValueError(f"unknown login command {command!r}")
+
+
+def _login(books: CounterBooks, *args: Any) -> list[Any]:
+    """Sign-in throttling, shared by the workers (``[id, "login", command, ...]``)."""
+    book: LoginAttempts = books.logins
+    return book.answer(*args)
+
+
+# The shared counter service keeps one LoginAttempts as its book "logins".
+hooks.counter_books.register("logins", LoginAttempts)
+hooks.counter_ops.register("login", _login)

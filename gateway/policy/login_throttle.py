@@ -32,8 +32,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 
+from gateway.base.counters import SOCKET_ENV, call_blocking
 from gateway.policy.login_attempts import FORGET_AFTER, MAX_WAIT, LoginAttempts, wait_after
-from gateway.server.counter_service import SOCKET_ENV, call_blocking
 
 log = logging.getLogger("gateway.login")
 

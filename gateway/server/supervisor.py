@@ -13,7 +13,9 @@ more, and a health-check thread and pipe in every worker.
     python -c 'from gateway.server.supervisor import main; main()' '<plan as JSON>'
 
 The plan (``Plan``) is what ``serve`` decided: uvicorn's options, the socket of the
-service and whether the workers share key counters through it (not with Redis).
+service, whether the workers share key counters through it (not with Redis), and the
+modules that register the service's books (``gateway.apps.COUNTER_BOOKS``: the supervisor
+imports them by name and knows none of them).
 
 What the supervisor does with its workers (``Supervisor``), as uvicorn's did:
 
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
 import os
 import select
@@ -67,6 +70,9 @@ class Plan:
     socket: str = ""  # the service's Unix socket ("" for none)
     share_limits: bool = False  # the workers count keys' limits through the service
     temp_folder: str = ""  # made for the socket (a data folder path too long): removed at exit
+    # The modules that register the service's books and operations (gateway.base.hooks),
+    # imported before it starts: the wiring's list (gateway.apps.COUNTER_BOOKS).
+    books: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -94,10 +100,13 @@ def start_service(plan: Plan) -> str | None:
     """Listen on ``plan.socket`` and tell the workers (through the environment they
     inherit) what to use it for. Returns why it could not (the workers then count keys
     and tokens on their own) or None."""
+    from gateway.base.counters import SOCKET_ENV
     from gateway.core import tokens
     from gateway.core.shared_tokenizer import TOKENIZER_ENV, TokenizerHost
-    from gateway.server.counter_service import SOCKET_ENV, CounterService
+    from gateway.server.counter_service import CounterService
 
+    for module in plan.books:  # each registers its book and operations
+        importlib.import_module(module)
     service = CounterService(plan.socket, tokenizer=TokenizerHost(tokens._load_encoder))
     if plan.temp_folder:
         atexit.register(_remove_folder, plan.temp_folder)  # runs after service.stop

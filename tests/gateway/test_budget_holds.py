@@ -14,12 +14,14 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base.counters import SOCKET_ENV
 from gateway.core import service
 from gateway.errors import RateLimited
 from gateway.policy import budget_estimate, limits, registry
 from gateway.policy.budget_holds import Holds
+from gateway.policy.limits_book import CounterStore
 from gateway.server import background, http
-from gateway.server.counter_service import SOCKET_ENV, CounterService, CounterStore
+from gateway.server.counter_service import CounterService
 
 from .entries import deployment, route, snapshot
 from .test_limits import START, key
@@ -234,7 +236,7 @@ async def test_keys_without_a_budget_send_nothing_more(clean, socket_path, monke
         reservation = await limits.admit(budgeted, "echo", 100, Decimal("0.5"))
         await reservation.settle(250, Decimal(0))  # failed: the hold goes back
         assert [r[0] for r in seen] == ["admit", "admit", "settle"]  # spend loaded once
-        assert running.store.holds.held(budgeted.id, "m2026-03", START) == 0
+        assert running.store.limits.holds.held(budgeted.id, "m2026-03", START) == 0
     finally:
         running.stop()
 

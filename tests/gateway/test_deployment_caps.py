@@ -9,11 +9,13 @@ import logging
 
 import pytest
 
+from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.errors import NoHealthyDeployment
 from gateway.policy import deployment_caps, limits, routing
+from gateway.policy.limits_book import CounterStore
 from gateway.server import background
-from gateway.server.counter_service import SOCKET_ENV, CounterService, CounterStore
+from gateway.server.counter_service import CounterService
 
 from .entries import deployment, route, snapshot
 from .test_routing import Upstream

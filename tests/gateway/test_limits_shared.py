@@ -18,15 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
 from gateway.errors import RateLimited
 from gateway.policy import limits
-from gateway.server.counter_service import (
-    SOCKET_ENV,
-    CounterClient,
-    CounterService,
-    CounterStore,
-    Unavailable,
-)
+from gateway.policy.limits_book import CounterStore
+from gateway.server.counter_service import CounterService
 
 from .test_limits import START, key
 
@@ -102,7 +98,7 @@ async def test_budget_is_loaded_once_and_spend_is_shared(clean, service, monkeyp
     first = await worker_a.admit(k, 10, START)
     await worker_b.admit(k, 10, START)
     assert loads == [k.id], "the second worker finds the spend in the service"
-    assert service.store.spend == {(k.id, "total"): 70_000_000}
+    assert service.store.limits.spend == {(k.id, "total"): 70_000_000}
 
     await worker_a.settle(k, first, 0, Decimal("0.20"), START)
     await worker_b.settle(k, None, 0, Decimal("0.10"), START)
@@ -123,7 +119,7 @@ async def test_concurrent_first_admissions_keep_the_first_loaded_spend(clean, se
     workers = [limits.SharedCounters(service.path) for _ in range(2)]
     k = key(budget_usd=Decimal("1.00"), budget_period="month")
     await outcomes(workers, k, 4)
-    assert list(service.store.spend.values()) == [50_000_000]
+    assert list(service.store.limits.spend.values()) == [50_000_000]
 
 
 async def test_limits_admit_uses_the_service_named_in_the_environment(clean, service, monkeypatch):
@@ -131,7 +127,7 @@ async def test_limits_admit_uses_the_service_named_in_the_environment(clean, ser
     k = key(rpm_limit=2, tpm_limit=500)
     reservation = await limits.admit(k, "echo", 100)
     assert isinstance(reservation.backend, limits.SharedCounters)
-    window = service.store.windows[k.id]
+    window = service.store.limits.windows[k.id]
     assert (window.requests, window.tokens) == (1, 100)
     await reservation.settle(30, Decimal("0"))
     assert window.tokens == 30
@@ -192,7 +188,7 @@ async def test_unreachable_service_falls_back_warns_once_and_reconnects(
         assert not shared.client.down, "reconnected in the background"
         other = key(rpm_limit=1)
         assert (await limits.admit(other, "echo", 1)).backend is shared
-        assert running.store.windows[other.id].requests == 1
+        assert running.store.limits.windows[other.id].requests == 1
         assert any("back" in r.getMessage() for r in caplog.records)
         assert len(warnings_in(caplog)) == 1
     finally:

@@ -17,9 +17,10 @@ from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.base.counters import SOCKET_ENV
 from gateway.policy import login_throttle
 from gateway.policy.login_attempts import LoginAttempts
-from gateway.server.counter_service import SOCKET_ENV, CounterService
+from gateway.server.counter_service import CounterService
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.base.counters import SOCKET_ENV
 from gateway.core.shared_tokenizer import TOKENIZER_ENV
-from gateway.server.counter_service import SOCKET_ENV
 from gateway.server.supervisor import UVICORN_WORKER_ENV, Plan, command, worker_command
 from tests.live import MASTER_KEY, running_gateway
 

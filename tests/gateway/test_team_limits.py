@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.errors import PermissionDenied, RateLimited
 from gateway.policy import limits
-from gateway.server.counter_service import SOCKET_ENV, CounterService
+from gateway.server.counter_service import CounterService
 
 from .test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)
 from .test_limits import START, Clock, key

@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import UserEntry
 from gateway.errors import RateLimited
 from gateway.policy import limits
-from gateway.server.counter_service import SOCKET_ENV, CounterService
+from gateway.server.counter_service import CounterService
 
 from .test_limits import START, key
 from .test_team_limits import clock, no_spend_yet, team  # noqa: F401,F811  (fixtures)
@@ -142,7 +143,7 @@ async def test_shared_service_user_budget_and_rpm(clock, service, monkeypatch, n
     monkeypatch.setenv(SOCKET_ENV, service.path)
     await spend_across_two_keys(user(budget_usd=Decimal("1.00")))
     await rpm_across_two_keys(user(rpm_limit=2))
-    assert any(isinstance(k, str) and k.startswith("user:") for k in service.store.windows)
+    assert any(isinstance(k, str) and k.startswith("user:") for k in service.store.limits.windows)
 
 
 @pytest.mark.services

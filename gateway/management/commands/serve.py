@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 
+from gateway.apps import COUNTER_BOOKS
 from gateway.management.base import GatewayCommand
 from gateway.server.supervisor import Plan, start_service
 from gateway.server.supervisor import command as supervisor_command
@@ -120,7 +121,14 @@ class Command(GatewayCommand):
         }
         _share_metrics(settings.DATA_DIR / "metrics")
         path, folder = _socket_path(settings.DATA_DIR)
-        plan = Plan("gateway.asgi:application", workers, options, path, temp_folder=folder)
+        plan = Plan(
+            "gateway.asgi:application",
+            workers,
+            options,
+            path,
+            temp_folder=folder,
+            books=list(COUNTER_BOOKS),
+        )
         if not settings.REDIS_URL:
             plan.share_limits = True
         if not settings.REDIS_URL and workers > 1:
@@ -186,7 +194,9 @@ def _share_limits(data_dir: Path) -> str | None:
     until it exits, as the supervisor does; for callers that keep Django loaded.
     Returns why it could not (the workers then count on their own) or None."""
     path, folder = _socket_path(data_dir)
-    plan = Plan("", 0, socket=path, share_limits=True, temp_folder=folder)
+    plan = Plan(
+        "", 0, socket=path, share_limits=True, temp_folder=folder, books=list(COUNTER_BOOKS)
+    )
     return start_service(plan)
 
 

@@ -13,12 +13,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.core.batches import holds
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import limits
-from gateway.server.counter_service import SOCKET_ENV, CounterService
+from gateway.server.counter_service import CounterService
 
 from ..entries import PROVIDER, deployment
 from ..test_limits import START, key
