@@ -37,6 +37,34 @@ class GatewayConfig(AppConfig):
 
         runtime.at_start(_run_batches)  # gateway-run batches, one runner per process
 
+        _register_pruners()
+        from gateway.mcp import plugin as mcp_plugin
+        from gateway.media import plugin as media_plugin
+
+        mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
+        media_plugin.register()  # images and audio endpoints, Gemini image output
+
+
+def _register_pruners() -> None:
+    """What the journal's pruning round deletes besides the logs (``hooks.pruners``), in
+    this order: usage and spend rollups, audit events, stored Responses."""
+    from gateway.base import hooks
+    from gateway.telemetry import audit, rollups, spend
+
+    hooks.pruners.register(rollups.prune_expired)
+    hooks.pruners.register(spend.prune_expired)
+    hooks.pruners.register(audit.prune_expired)
+    hooks.pruners.register(_prune_stored_responses)
+
+
+def _prune_stored_responses(max_batches: int) -> int:
+    """Stored Responses past their retention (``core.responses_state.prune_expired``),
+    imported when a round runs: the Responses state pulls in the request stack, which a
+    management command never needs."""
+    from gateway.core import responses_state
+
+    return responses_state.prune_expired(max_batches)
+
 
 async def _run_batches() -> None:
     """The batch runner, imported when a serving process starts it: it pulls in the

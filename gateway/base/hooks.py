@@ -12,7 +12,7 @@ Each registry is typed by what it holds and documents who calls it and when."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from gateway.base.entries import ProviderEntry
@@ -104,11 +104,13 @@ closers: Registry[Callable[[], Awaitable[None]]] = Registry(
 
 # --- the journal (read by gateway.journal.pruning) ---
 
-pruners: Registry[Callable[[], int]] = Registry(
+pruners: Registry[Callable[[int], int]] = Registry(
     "pruners",
-    "Called (in a worker thread, under the pruning lease) each time the journal prunes "
-    "expired rows: each deletes what its feature keeps past its retention and returns "
-    "how many rows it deleted.",
+    "Called by the journal's pruning round (``gateway.journal.pruning.prune_round``, in "
+    "the writer's thread, after the logs), in registration order, with the round's "
+    "``max_batches``: each deletes what its package keeps past its own retention (usage "
+    "and spend rollups, audit events, stored Responses) and returns how many rows it "
+    "deleted. Filled from ``GatewayConfig.ready``. An exception ends the round.",
 )
 
 # --- the shared counter service (read by its client and its server) ---
@@ -125,11 +127,59 @@ counter_ops: NamedRegistry[Callable[..., Any]] = NamedRegistry(
 
 # --- the pipeline (read by gateway.core) ---
 
-extra_jobs: Registry[Any] = Registry(
+
+class ExtraJob(Protocol):
+    """A feature's answer to a chat request, in place of the upstream's (``extra_jobs``).
+    ``job`` is the chat job (``gateway.core.jobs``), admitted and past the response cache;
+    ``route`` its ``RouteEntry``."""
+
+    def takes(self, job: Any, route: Any) -> bool:
+        """Whether this feature answers the request (it may refuse it by raising, and
+        may complete the request first: e.g. attach the route's MCP servers)."""
+        ...
+
+    async def respond(self, job: Any, route: Any) -> Any:
+        """The reply (``Reply`` or ``StreamReply``); finishes the call as the job would."""
+        ...
+
+
+extra_jobs: Registry[ExtraJob] = Registry(
     "extra_jobs",
-    "Jobs a feature adds to the pipeline, each a factory the service asks, per request, "
-    "whether it takes the request (hosted MCP tools, media generation); the first that "
-    "does runs it instead of the plain chat job.",
+    "What a feature answers a chat request with instead of the plain upstream call: the "
+    "chat job (``gateway.core.jobs``) asks each, in order, after admission and the "
+    "response cache, whether it ``takes`` the request; the first that does ``respond``s. "
+    "Filled by the MCP feature (``gateway.mcp.plugin``: the hosted MCP tools' loop) from "
+    "``GatewayConfig.ready``.",
+)
+
+
+# --- the pipeline's endpoints of features (read by gateway.core.service) ---
+
+
+class EndpointJob(Protocol):
+    """The job of an endpoint a feature serves (``endpoint_jobs``): called as a job class
+    is, ``(call, key, body, headers)``, it returns the job (``gateway.core.jobs``)."""
+
+    multipart: bool  # the body is multipart/form-data: the job reads it, never the journal
+
+    def __call__(self, call: Any, key: Any, body: dict[str, Any], headers: Any) -> Any: ...
+
+
+endpoint_jobs: NamedRegistry[EndpointJob] = NamedRegistry(
+    "endpoint_jobs",
+    "The jobs of the endpoints a feature adds to the pipeline, by endpoint name (the "
+    "media feature's ``/v1/images/*`` and ``/v1/audio/*``): ``gateway.core.service`` runs "
+    "the one registered for an endpoint it has no job of its own for, and tells the edge "
+    "which bodies are multipart. Filled by ``gateway.media.plugin`` from "
+    "``GatewayConfig.ready``.",
+)
+route_jobs: Registry[Callable[[Any, Any], Any]] = Registry(
+    "route_jobs",
+    "Called by ``gateway.core.service`` with ``(job, route)`` once the route is known and "
+    "the key may call it, before the job prepares, in order: each returns the job to run "
+    "on that route, the one given or a feature's own (the media feature's: a Gemini "
+    "client asking for image output of an image model), or refuses by raising. Filled by "
+    "``gateway.media.plugin`` from ``GatewayConfig.ready``.",
 )
 
 # --- secrets (read by gateway.base.secrets.provider_credentials) ---

@@ -191,7 +191,7 @@ class Call:
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
         self.state: responses_state.Turn | None = None  # Responses API store / chaining
-        # Media endpoints (gateway.core.media): what costs beyond tokens (per image, per
+        # Media endpoints (gateway.media): what costs beyond tokens (per image, per
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).
         self.extra_cost: Decimal = Decimal(0)

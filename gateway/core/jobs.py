@@ -1,8 +1,9 @@
 """Each endpoint's part in the pipeline (``gateway.core.service._serve``): a ``_Job``
 per endpoint (chat in every dialect, count tokens, prepare, embeddings, legacy
 completions, rerank, compact), ``_Routed`` for those an upstream answers through
-``routing`` (retries, fallbacks), the response cache's lookup and replay, and the
-hosted MCP loop's hook. ``JOBS`` maps an endpoint to its job."""
+``routing`` (retries, fallbacks), and the response cache's lookup and replay. ``JOBS``
+maps an endpoint to its job; features add theirs through ``gateway.base.hooks``
+(``endpoint_jobs``, and ``extra_jobs`` the chat job asks: hosted MCP tools)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import (
@@ -45,16 +47,13 @@ from gateway.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from gateway.mcp import hosted as hosted_mcp
-from gateway.policy import authorization, prefix_affinity, registry, routing
-from gateway.policy.rules import mcp as mcp_rules
+from gateway.policy import prefix_affinity, registry, routing
 from gateway.providers import passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
 from gateway.telemetry import tracing
 from gateway.types import (
     ChatRequest,
     ChatResponse,
-    McpServer,
     Text,
     Usage,
 )
@@ -251,13 +250,10 @@ class _Chat(_Routed):
         return self.request.max_tokens if self.request is not None else None
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
-        if self.request is not None and self.request.mcp_servers:
-            _check_mcp_permissions(self.key, self.request)
-        _attach_route_servers(self.key, self.request, route.mcp_servers)
-        if self.call.caller.mcp_servers:
-            hosted_mcp.attach(self.request, self.call.caller.mcp_servers)
-        if hosted_mcp.applies(self.request, _mcp_passes(route, self.call)):
-            return await _hosted_mcp(self, route)
+        for extra in hooks.extra_jobs:  # a feature's answer instead (hosted MCP tools)
+            if extra.takes(self, route):
+                reply: Reply | StreamReply = await extra.respond(self, route)
+                return reply
         return await super().respond(route)
 
     def plan(self, route: RouteEntry) -> RouteEntry:
@@ -338,102 +334,6 @@ class _Chat(_Routed):
     async def opened(self, passthrough: bool) -> None:
         if self.counting is not None and not passthrough:
             self.request.prompt_tokens = await _prompt_count(self.counting)
-
-
-def _check_mcp_permissions(key: KeyEntry, request: ChatRequest) -> None:
-    """A registered MCP server the caller names (not one its route attaches) is used
-    as the key's MCP grant allows (``mcp.server.use``, as on ``/mcp``): a server it may
-    not see is a 403, a server it may use some tools of offers only those."""
-    from gateway.errors import PermissionDenied
-
-    for server in request.mcp_servers:
-        if server.url is not None:
-            continue  # the caller's own server, reached with the caller's headers
-        name = server.registered or server.label
-        decision = authorization.decide(key, "mcp.server.use", name)
-        if not decision.allowed:
-            raise PermissionDenied(decision.reason)
-        _narrow(key, server, name)
-
-
-def _narrow(key: KeyEntry, server: McpServer, name: str) -> None:
-    """Offer only the tools of registered server ``name`` the key's grant names."""
-    tools = mcp_rules.tools_granted(key, name)
-    if tools is not None:
-        asked = tools if server.allowed is None else server.allowed
-        server.allowed = [t for t in asked if t in tools]
-
-
-def _attach_route_servers(
-    key: KeyEntry, request: ChatRequest | None, names: tuple[str, ...]
-) -> None:
-    """Attach the route's registered servers the key has a grant on, offering only the
-    tools granted: attaching a server to a route is an editor's act, using it is the
-    key's grant, so a key without one gets none of that server's tools."""
-    if request is None or not names:
-        return
-    granted = tuple(n for n in names if authorization.decide(key, "mcp.server.use", n).allowed)
-    have = len(request.mcp_servers)
-    hosted_mcp.attach(request, granted)
-    for server in request.mcp_servers[have:]:
-        _narrow(key, server, server.registered or server.label)
-
-
-def _mcp_passes(route: RouteEntry, call: Call) -> bool:
-    """Hosted MCP tools go upstream only when the route says so and every deployment
-    speaks the caller's API (an OpenAI Responses or Anthropic upstream runs them)."""
-    if not route.mcp_passthrough:
-        return False
-    try:
-        return all(adapter_for(d.provider).speaks is call.codec for d in route.deployments)
-    except ConfigurationError:
-        return False
-
-
-async def _hosted_mcp(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
-    """Answer with the gateway's hosted MCP loop (gateway/mcp/hosted): each upstream
-    turn routed and retried like any call; one journal row with the tool calls."""
-    call, snapshot = job.call, registry.current()
-    if call.cache is not None:  # an answer made with tools is not replayed from cache
-        cache.abandon(call.cache)
-        call.cache = None
-
-    async def turn(request: ChatRequest) -> ChatResponse:
-        async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
-            adapter = job.begin(route, deployment)
-            _check_unmapped(request, route, adapter, deployment)
-            prepared = UpstreamCall.prepare(request, adapter, route, deployment)
-            return await prepared.complete(call.exchange)
-
-        plan = job.plan(route)
-        return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key)
-
-    loop = hosted_mcp.Loop(
-        job.request,
-        turn,
-        max_calls=settings.SWITCHYARD_MCP_HOSTED_MAX_CALLS,
-        timeout=settings.SWITCHYARD_MCP_HOSTED_TIMEOUT,
-        allow=settings.SWITCHYARD_MCP_HOSTED_ALLOW,
-        observe=(lambda note: tracing.tool_call(call, note)) if call.span is not None else None,
-        inline_text=not call.client.renders_hosted,
-        watch=call.caller.watch_mcp,
-        key=job.key,
-        vouched=call.caller.mcp_servers,
-    )
-    call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
-    if job.stream:
-        events = hosted_mcp.events(loop, job.request)
-        first = await anext(events)
-        chunks = _pump_translated(call, job.request, first, events)
-        return StreamReply(200, call.headers(b"text/event-stream"), chunks)
-    response = await loop.run()
-    rendered = call.client.render_response(response, job.request)
-    if call.state is not None and call.state.keeps:
-        await call.state.keep(rendered)
-    payload = orjson.dumps(rendered)
-    call.capture_outbound(payload)
-    call.finish(status=200, usage=response.usage, finish_reason=response.finish_reason)
-    return Reply(200, payload, call.headers())
 
 
 def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:

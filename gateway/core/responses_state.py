@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import connection
 
 from gateway.base.entries import KeyEntry
@@ -464,3 +465,12 @@ def prune(
 
     old = StoredResponse.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
     return db_work.delete_in_batches(old, batch_size, max_batches)
+
+
+def prune_expired(max_batches: int) -> int:
+    """The journal's pruning round (``hooks.pruners``, registered from
+    ``GatewayConfig.ready``): stored responses older than
+    ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` (0: kept); rows deleted."""
+    if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
+        return prune(timedelta(days=days), max_batches=max_batches)
+    return 0

@@ -22,11 +22,11 @@ from typing import Any
 
 import orjson
 
+from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import call as _call_module
 from gateway.core import (
     context_windows,
-    media,
     shadow,
 )
 from gateway.core.call import (
@@ -88,14 +88,15 @@ async def handle(
     wire.current_request_id.set(caller.request_id)  # adapters name it in their errors
     try:
         key = authorize(call)
-        if endpoint in media.MULTIPART:  # read by its job (gateway.codecs.openai_media.forms)
+        feature = None if endpoint in JOBS else hooks.endpoint_jobs.get(endpoint)
+        if feature is not None and feature.multipart:  # read by its job (media's forms)
             call.logged_request = b""  # the journal never keeps the uploaded files
             body: dict[str, Any] = {}
         else:
             body = _parse_json(raw)
         if path_fields:
             body.update(path_fields)
-        job = JOBS.get(endpoint) or media.MEDIA_JOBS.get(endpoint)
+        job = JOBS.get(endpoint) or feature
         if job is None:
             raise ModelNotFound(f"unknown endpoint {endpoint!r}")
         return await _serve(job(call, key, body, headers))
@@ -224,7 +225,8 @@ async def _serve(job: _Job) -> Reply | StreamReply:
     allowed = authorization.decide(key, "route.call", route)
     if not allowed:
         raise PermissionDenied(allowed.reason)
-    job = media.for_gemini_route(job, route)  # image output asked: an OpenAI image model
+    for choose in hooks.route_jobs:  # a feature's job for this route (Gemini image output)
+        job = choose(job, route)
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
     hold = (
@@ -272,13 +274,19 @@ def cost_of(deployment: DeploymentEntry | None, usage: Usage) -> Decimal:
     return deployment.cost(usage) if deployment is not None else Decimal("0")
 
 
+def multipart(endpoint: str) -> bool:
+    """Whether ``endpoint``'s body is multipart/form-data (a feature's upload: media's
+    images edits, transcriptions and translations), which the edge reads into one buffer
+    and the job parses itself."""
+    feature = None if endpoint in JOBS else hooks.endpoint_jobs.get(endpoint)
+    return feature is not None and feature.multipart
+
+
 _call_module.mirror_handler = _mirror  # Call.finish hands shadow mirrors to it
-MULTIPART = media.MULTIPART  # endpoints whose bodies the edge reads into one buffer
 
 # What the endpoints, the console and the tests read here: the request types and helpers
 # (from gateway.core.call) beside the pipeline's own entry points.
 __all__ = [
-    "MULTIPART",
     "Call",
     "Caller",
     "Headers",
@@ -290,6 +298,7 @@ __all__ = [
     "handle",
     "key_refusal",
     "list_models",
+    "multipart",
     "new_request_id",
     "protocol",
     "record_abandoned",

@@ -33,7 +33,7 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/v2/rerank": ("rerank", "openai"),  # Cohere's path (its SDK's base URL is the host)
     "/openai/v1/rerank": ("rerank", "openai"),
 }
-# OpenAI's media endpoints (gateway.core.media): images and audio, under each prefix.
+# OpenAI's media endpoints (gateway.media): images and audio, under each prefix.
 for _prefix in ("/v1", "", "/openai/v1"):
     POST_ROUTES[f"{_prefix}/images/generations"] = ("image_generation", "openai")
     POST_ROUTES[f"{_prefix}/images/edits"] = ("image_edit", "openai")

@@ -483,7 +483,7 @@ class GatewayApp:
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         try:
-            if endpoint in service.MULTIPART:  # media uploads: read into one buffer
+            if service.multipart(endpoint):  # media uploads: read into one buffer
                 size = int(declared) if declared.isdigit() else None
                 raw: bytes | bytearray | None = await read_body_once(receive, limit, size)
             else:

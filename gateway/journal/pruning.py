@@ -1,14 +1,16 @@
 """Retention: logs (with their bodies) older than an age deleted in small batches, each
-its own short transaction; the writer runs a round every hour, ``prune_logs`` on demand."""
+its own short transaction; the writer runs a round every hour, ``prune_logs`` on demand.
+A round also runs the pruners other packages register (``gateway.base.hooks.pruners``),
+so the journal imports nothing of the packages whose rows they delete."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db import close_old_connections
 
+from gateway.base import hooks
 from gateway.server.db_work import delete_in_batches
 
 PRUNE_EVERY_SECONDS = 3600.0
@@ -44,18 +46,11 @@ def prune(
 
 
 def prune_round(older_than: timedelta | None, max_batches: int) -> int:
-    """Prune logs (None: kept forever), then rollups (usage and spend), audit events
-    and stored Responses API responses past their own retentions; logs deleted."""
-    from gateway.core import responses_state
-    from gateway.telemetry import audit, rollups, spend
-
+    """Prune logs (None: kept forever), then ask every registered pruner
+    (``hooks.pruners``: usage and spend rollups, audit events, stored Responses, each
+    past its own retention); logs deleted."""
     close_old_connections()
     deleted = prune(older_than, max_batches=max_batches) if older_than else 0
-    if days := rollups.retention_days():
-        rollups.prune(timedelta(days=days), max_batches=max_batches)
-        spend.prune(timedelta(days=days), max_batches=max_batches)
-    if days := audit.retention_days():  # kept forever unless set
-        audit.prune(timedelta(days=days), max_batches=max_batches)
-    if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
-        responses_state.prune(timedelta(days=days), max_batches=max_batches)
+    for pruner in hooks.pruners:
+        pruner(max_batches)
     return deleted

@@ -573,3 +573,11 @@ def prune(older_than: dt.timedelta, batch: int = 2000, max_batches: int | None =
 
     old = AuditEvent.objects.filter(created_at__lt=dt.datetime.now(dt.UTC) - older_than)
     return delete_in_batches(old, batch, max_batches, delete)
+
+
+def prune_expired(max_batches: int) -> int:
+    """The journal's pruning round (``hooks.pruners``): the events past
+    ``retention_days`` (kept forever unless it is set); rows deleted."""
+    if days := retention_days():
+        return prune(dt.timedelta(days=days), max_batches=max_batches)
+    return 0

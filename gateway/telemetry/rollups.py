@@ -334,6 +334,14 @@ def prune(older_than: timedelta, max_batches: int | None = None) -> int:
     return prune_hours(UsageRollup, older_than, max_batches)
 
 
+def prune_expired(max_batches: int) -> int:
+    """The journal's pruning round (``hooks.pruners``): the rollups past
+    ``retention_days`` (none when it is 0); rows deleted."""
+    if days := retention_days():
+        return prune(timedelta(days=days), max_batches=max_batches)
+    return 0
+
+
 def prune_hours(rollup: type[Model], older_than: timedelta, max_batches: int | None) -> int:
     """Delete the ``rollup`` rows of hours that ended more than ``older_than`` ago, in
     batches of PRUNE_BATCH (one transaction each); returns rows deleted."""

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce, Trunc
 
 from gateway.models import ApiKey
 from gateway.models.telemetry import SpendRollup
-from gateway.telemetry.rollups import hour_of, prune_hours, refold
+from gateway.telemetry.rollups import hour_of, prune_hours, refold, retention_days
 
 GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")
 COUNTERS = (
@@ -126,6 +126,14 @@ def rebuild(since: datetime | None = None) -> int:
 def prune(older_than: timedelta, max_batches: int | None = None) -> int:
     """Delete spend rollups of hours that ended more than ``older_than`` ago."""
     return prune_hours(SpendRollup, older_than, max_batches)
+
+
+def prune_expired(max_batches: int) -> int:
+    """The journal's pruning round (``hooks.pruners``): the spend rollups past the usage
+    rollups' retention (``rollups.retention_days``); rows deleted."""
+    if days := retention_days():
+        return prune(timedelta(days=days), max_batches=max_batches)
+    return 0
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -88,9 +88,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     ("gateway.core.batches.runner", "gateway.server.leases"),
     ("gateway.core.batches.runner", "gateway.server.runtime"),
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
-    # F features register into core (hooks)
-    ("gateway.core.jobs", "gateway.mcp.hosted"),
-    ("gateway.journal.pruning", "gateway.core.responses_state"),
     # G policy, telemetry and journal
     ("gateway.policy.deployment_health", "gateway.ops.admin_ops"),
     ("gateway.policy.keys", "gateway.telemetry.audit"),

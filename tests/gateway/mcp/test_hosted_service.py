@@ -16,7 +16,8 @@ import pytest
 
 from gateway import journal
 from gateway.base.entries import MASTER
-from gateway.core import jobs, service
+from gateway.core import service
+from gateway.mcp.hosted import pipeline
 from gateway.mcp.hosted.servers import POOL_MODULE
 from gateway.policy import registry
 from gateway.server import http
@@ -200,7 +201,7 @@ def test_a_key_allowed_some_tools_of_a_server_is_offered_those_only():
     from gateway.types import ChatRequest, McpServer
 
     request = ChatRequest(model="m", mcp_servers=[McpServer(label="docs", registered="docs")])
-    jobs._check_mcp_permissions(keyed({"docs__other", "wiki"}), request)
+    pipeline.check_permissions(keyed({"docs__other", "wiki"}), request)
     assert request.mcp_servers[0].allowed == ["other"]
     assert permissions.tools_allowed(keyed({"docs"}), "docs") is None
     assert permissions.tools_allowed(MASTER, "docs") is None

@@ -1,5 +1,6 @@
 """OpenAI's media endpoints in the pipeline (``gateway.core.service._serve``), one
-``_Job`` each, answered through ``routing`` like any other:
+``_Job`` each, answered through ``routing`` like any other (registered into the pipeline
+by ``gateway.media.plugin``: core does not import this module):
 
 - ``POST /v1/images/generations`` (JSON) and ``/v1/images/edits`` (multipart) to
   OpenAI-compatible and Azure upstreams (the body passed through, the model renamed)
@@ -832,5 +833,3 @@ MEDIA_JOBS: dict[str, type[_Media]] = {
     "speech": _Speech,
     "gemini_images": GeminiImages,
 }
-# endpoints whose body is multipart/form-data (not JSON)
-MULTIPART = frozenset({"image_edit", "transcription", "translation"})
