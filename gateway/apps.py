@@ -69,6 +69,6 @@ def _prune_stored_responses(max_batches: int) -> int:
 async def _run_batches() -> None:
     """The batch runner, imported when a serving process starts it: it pulls in the
     request stack, which a management command (``create_key``, ``migrate``) never needs."""
-    from gateway.core.batches import runner
+    from gateway.batches import runner
 
     await runner.run_forever()

@@ -155,7 +155,7 @@ class RouteEntry:
     shadow_percent: float = 0.0
     mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
     mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
-    batch_mode: str = "auto"  # auto | gateway | native (gateway/core/batches/native)
+    batch_mode: str = "auto"  # auto | gateway | native (gateway/batches/native)
     teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
 
 

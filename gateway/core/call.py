@@ -106,7 +106,7 @@ class Caller:
     mcp_servers: tuple[str, ...] = ()
     watch_mcp: Any = None  # Callable[[McpItem], None]
     # the session its journal row names even when it fails before attribution (a batch
-    # line: its batch id; gateway/core/batches/runner)
+    # line: its batch id; gateway/batches/runner)
     session: str = ""
 
 

@@ -79,14 +79,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     ("gateway.telemetry.audit", "gateway.server.db_work"),
     ("gateway.telemetry.rollups", "gateway.server.db_work"),
     # D features: batches and files (gateway/batches)
-    ("gateway.core.batches.holds", "gateway.server.db_work"),
-    ("gateway.core.batches.native", "gateway.server.db_work"),
-    ("gateway.core.batches.native", "gateway.server.runtime"),
-    ("gateway.core.batches.native_bedrock", "gateway.server.db_work"),
-    ("gateway.core.batches.native_gemini", "gateway.server.db_work"),
-    ("gateway.core.batches.runner", "gateway.server.db_work"),
-    ("gateway.core.batches.runner", "gateway.server.leases"),
-    ("gateway.core.batches.runner", "gateway.server.runtime"),
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
     # G policy, telemetry and journal
     ("gateway.policy.deployment_health", "gateway.ops.admin_ops"),

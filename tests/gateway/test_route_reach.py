@@ -16,9 +16,9 @@ import pytest
 
 from gateway import journal
 from gateway.base.entries import MASTER, RouteEntry, TeamEntry
+from gateway.batches import api as batches_api
+from gateway.batches import validate
 from gateway.core import service
-from gateway.core.batches import api as batches_api
-from gateway.core.batches import validate
 from gateway.errors import PermissionDenied
 from gateway.policy import registry
 from gateway.policy.authorization import decide

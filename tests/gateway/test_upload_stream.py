@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
+from gateway.batches.files import store
 from gateway.codecs.openai_media.forms import encode
-from gateway.core.files import store
 from gateway.edge import upload_stream
 from gateway.errors import InvalidRequest, RequestTooLarge
 

@@ -39,9 +39,9 @@ from django.utils import timezone
 
 from gateway import journal
 from gateway.base.entries import MASTER, KeyEntry
+from gateway.batches import api, holds, native
+from gateway.batches.files import api as files
 from gateway.core import service
-from gateway.core.batches import api, holds, native
-from gateway.core.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
 from gateway.policy import registry
@@ -66,7 +66,7 @@ CANCELLED = "This request was cancelled before it ran."
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _running: dict[str, asyncio.Task] = {}
-_native: set[str] = set()  # those of _running an upstream runs (gateway.core.batches.native)
+_native: set[str] = set()  # those of _running an upstream runs (gateway.batches.native)
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
 _costs: dict[str, tuple[Decimal, str]] = {}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from gateway.core.batches import native, native_gemini, translate
+from gateway.batches import native, native_gemini, translate
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch, BatchLine

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from gateway.base.entries import KeyEntry
-from gateway.core.files import quota, store
+from gateway.batches.files import quota, store
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.models.files import StoredFile
 

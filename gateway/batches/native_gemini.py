@@ -21,7 +21,7 @@ import orjson
 from django.utils import timezone
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.core.batches import translate
+from gateway.batches import translate
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.models.batches import Batch, BatchLine
 from gateway.providers.batch_gemini import (

@@ -1,4 +1,4 @@
-"""What a native batch holds of its key's budget (gateway.core.batches.holds): the
+"""What a native batch holds of its key's budget (gateway.batches.holds): the
 estimate (each line's prompt and output ceiling at the batch price), the hold taken as
 spend in every store (refused when it does not fit, taken off again then), settled to
 the real cost, loaded again from the batches' rows when a counter starts empty, and
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
-from gateway.core.batches import holds
+from gateway.batches import holds
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import limits

@@ -1,7 +1,7 @@
 """What ``/v1/batches`` (OpenAI) and ``/v1/messages/batches`` (Anthropic) do: create
 (validated line by line, stored as ``BatchLine`` rows in one transaction), retrieve,
 list, cancel, delete and results, each in its API's shape (creating: checked here into a
-``Draft``, which ``gateway.core.batches.holds.create`` saves once its hold is taken).
+``Draft``, which ``gateway.batches.holds.create`` saves once its hold is taken).
 
 Blocking (ORM and store): the edge runs these in a thread. A key sees only its own
 batches (another key's gets the 404 an unknown id gets); the master key sees all.
@@ -27,9 +27,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from gateway.base.entries import KeyEntry
-from gateway.core.batches import holds, native, validate
-from gateway.core.files import api as files
-from gateway.core.files import store
+from gateway.batches import holds, native, validate
+from gateway.batches.files import api as files
+from gateway.batches.files import store
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
@@ -104,8 +104,8 @@ def _go_native(
     key: KeyEntry, batch: Batch, api: str, lines: list[tuple[str, dict[str, Any]]]
 ) -> None:
     """Mark the batch for the upstream's own batch API when its routes allow it
-    (``gateway.core.batches.native.choose``; a 400 when a route insists and cannot),
-    with what it holds of the key's budget (``gateway.core.batches.holds``)."""
+    (``gateway.batches.native.choose``; a 400 when a route insists and cannot),
+    with what it holds of the key's budget (``gateway.batches.holds``)."""
     models = [str(body.get("model")) for _custom_id, body in lines]
     deployment = native.choose(api, models, batch.endpoint, [body for _id, body in lines])
     if deployment is not None:  # the deployment's batch API, maybe in another format

@@ -38,8 +38,8 @@ import orjson
 from django.conf import settings
 
 from gateway.base.entries import DeploymentEntry, KeyEntry
+from gateway.batches import translate
 from gateway.core import tokens
-from gateway.core.batches import translate
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import budget_estimate, limits, registry

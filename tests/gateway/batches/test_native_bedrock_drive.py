@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from gateway.core.batches import native
+from gateway.batches import native
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry

@@ -13,8 +13,8 @@ import pytest
 from django.utils import timezone
 
 from gateway.base.entries import MASTER
-from gateway.core.batches import runner
-from gateway.core.files import api as files
+from gateway.batches import runner
+from gateway.batches.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.core.batches import translate
+from gateway.batches import translate
 from gateway.errors import GatewayError, UpstreamError
 from gateway.models.batches import Batch, BatchLine
 from gateway.providers import batch_bedrock

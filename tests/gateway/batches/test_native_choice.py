@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.core.batches import native
+from gateway.batches import native
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import registry

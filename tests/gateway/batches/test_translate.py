@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from gateway.base.entries import DeploymentEntry
-from gateway.core.batches import native_bedrock, translate
+from gateway.batches import native_bedrock, translate
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch

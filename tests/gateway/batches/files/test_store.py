@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gateway.base.entries import MASTER
-from gateway.core.files import api as files
-from gateway.core.files import store
+from gateway.batches.files import api as files
+from gateway.batches.files import store
 from gateway.models.files import StoredFile
 from tests.s3_server import s3_server, store_env
 

@@ -15,9 +15,9 @@ from asgiref.sync import sync_to_async
 
 from gateway import journal
 from gateway.base.entries import MASTER
+from gateway.batches.files import api as files
+from gateway.batches.files import quota, store
 from gateway.codecs.openai_media.forms import encode
-from gateway.core.files import api as files
-from gateway.core.files import quota, store
 from gateway.core.service import Caller
 from gateway.edge import batch_endpoints, endpoints
 from gateway.errors import RequestTooLarge

@@ -62,10 +62,10 @@ from django.utils import timezone
 
 from gateway import journal
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
+from gateway.batches import native_bedrock, native_gemini, translate
 from gateway.codecs.anthropic import maps as anthropic_maps
 from gateway.codecs.openai_chat import maps as chat_maps
 from gateway.codecs.openai_responses import maps as responses_maps
-from gateway.core.batches import native_bedrock, native_gemini, translate
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import limits, registry
