@@ -27,14 +27,13 @@ from django.db.models import Count
 from django.utils import timezone
 
 from gateway.base.entries import KeyEntry
-from gateway.batches import holds, native, validate
+from gateway.batches import holds, native, upstreams, validate
 from gateway.batches.files import api as files
 from gateway.batches.files import store
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.providers import batch_apis
 
 # The endpoints a batch may target: OpenAI path -> (service endpoint, dialect).
 OPENAI_ENDPOINTS: dict[str, tuple[str, str]] = {
@@ -109,7 +108,7 @@ def _go_native(
     models = [str(body.get("model")) for _custom_id, body in lines]
     deployment = native.choose(api, models, batch.endpoint, [body for _id, body in lines])
     if deployment is not None:  # the deployment's batch API, maybe in another format
-        batch.native = batch_apis.native_api(deployment.provider)
+        batch.native = upstreams.native_api(deployment.provider)
         batch.deployment_id = deployment.id
         if holds.budgeted(key):
             batch.held_usd = holds.estimate(batch.endpoint, lines, deployment, batch.native)

@@ -38,12 +38,11 @@ import orjson
 from django.conf import settings
 
 from gateway.base.entries import DeploymentEntry, KeyEntry
-from gateway.batches import translate
+from gateway.batches import translate, upstreams
 from gateway.core import tokens
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import budget_estimate, limits, registry
-from gateway.providers import batch_apis
 from gateway.server import db_work
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def estimate(
         prompt, ceiling = _line_tokens(endpoint, body)
         most = budget_estimate.most_cost(deployment, prompt, ceiling)
         total += unknown if most is None else most
-    return (total * batch_apis.price_factor(deployment.provider, api)).quantize(limits.MICRO)
+    return (total * upstreams.price_factor(deployment.provider, api)).quantize(limits.MICRO)
 
 
 async def take(key: KeyEntry, amount: Decimal) -> None:

@@ -40,7 +40,7 @@ class AnthropicProvider(CodecProvider):
         base_url="The host root; empty: https://api.anthropic.com.",
         secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",
     )
-    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/providers/batch_apis
+    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/batches/upstreams
     speaks = CODECS["anthropic"]
     counts_tokens = True  # POST /v1/messages/count_tokens
 

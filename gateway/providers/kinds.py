@@ -46,7 +46,7 @@ class FormHelp:
     secret_label: str = "Secret"
 
 
-# What providers whose upstream may have a batch API take (gateway/providers/batch_apis).
+# What providers whose upstream may have a batch API take (gateway/batches/upstreams).
 BATCH_SETTINGS = (
     Setting(
         "native_batches",

@@ -1,5 +1,5 @@
 """Which batches go to the upstream's own batch API (``native.choose``) and at what
-price (``batch_apis.price_factor``), from routes and providers in the database."""
+price (``upstreams.price_factor``), from routes and providers in the database."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.batches import native
+from gateway.batches import native, upstreams
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import registry
-from gateway.providers import batch_apis
 
 
 def provider(name: str, kind: str, base_url: str, **settings: str) -> Provider:
@@ -88,13 +87,13 @@ def test_native_mode_refuses_what_cannot_go_up(routes) -> None:
 def test_the_batch_price(routes) -> None:
     snapshot = registry.current()
     openai = snapshot.providers["openai"]
-    assert batch_apis.price_factor(openai, "openai") == Decimal("0.5")
-    assert batch_apis.price_factor(snapshot.providers["claude"], "anthropic") == Decimal("0.5")
+    assert upstreams.price_factor(openai, "openai") == Decimal("0.5")
+    assert upstreams.price_factor(snapshot.providers["claude"], "anthropic") == Decimal("0.5")
     own = Provider.objects.get(name="vllm-batch")
     own.settings = {"native_batches": "on", "batch_discount": "0.4"}
     own.save()
     registry.rebuild()
-    assert batch_apis.price_factor(registry.current().providers["vllm-batch"], "openai") == (
+    assert upstreams.price_factor(registry.current().providers["vllm-batch"], "openai") == (
         Decimal("0.6")
     )
 
@@ -122,11 +121,11 @@ def test_bedrock_native_mode_names_what_is_missing(routes) -> None:
 
 def test_bedrock_batch_price(routes) -> None:
     bedrock = registry.current().providers["bedrock"]
-    assert batch_apis.native_api(bedrock) == "bedrock"
-    assert batch_apis.price_factor(bedrock, "bedrock") == Decimal("0.5")
-    assert batch_apis.min_lines(bedrock) == 3
+    assert upstreams.native_api(bedrock) == "bedrock"
+    assert upstreams.price_factor(bedrock, "bedrock") == Decimal("0.5")
+    assert upstreams.min_lines(bedrock) == 3
     bare = registry.current().providers["bedrock-bare"]
-    assert batch_apis.native_api(bare) == "" and batch_apis.min_lines(bare) == 1
+    assert upstreams.native_api(bare) == "" and upstreams.min_lines(bare) == 1
 
 
 def test_bedrock_batches_with_tools_or_structured_output_run_here(routes) -> None:

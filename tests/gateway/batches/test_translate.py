@@ -1,5 +1,5 @@
 """Batch lines across wire formats (``translate``) for Bedrock batch inference, and the
-job's output read back onto lines (``native_bedrock``): an OpenAI chat, Responses or
+job's output read back onto lines (``upstreams.bedrock``): an OpenAI chat, Responses or
 Message Batch line becomes a Converse body (the route's defaults in, no model id, never
 the deployment's AWS credentials), a Converse answer comes back in the line's format
 under the caller's model name, and a record's error or a line that could not go up is
@@ -15,7 +15,8 @@ import pytest
 from django.utils import timezone
 
 from gateway.base.entries import DeploymentEntry
-from gateway.batches import native_bedrock, translate
+from gateway.batches import translate
+from gateway.batches.upstreams import bedrock
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch
@@ -113,8 +114,8 @@ def test_job_output_onto_lines(deployment) -> None:
                   expires_at=now + timedelta(hours=24))  # fmt: skip
     ask = {"model": "claude-bed", "messages": [{"role": "user", "content": "q"}]}
     lines = [(1, "a", ask), (2, "b", ask), (3, "c", {**ask, "n": 3}), (4, "d", ask)]
-    parsed = native_bedrock._parsed(batch, deployment, lines)
-    records = native_bedrock._records(deployment, asyncio.run(native_bedrock._fetched(parsed)))
+    parsed = bedrock._parsed(batch, deployment, lines)
+    records = bedrock._records(deployment, asyncio.run(bedrock._fetched(parsed)))
     assert [orjson.loads(t)["recordId"] for t in records.splitlines()] == [
         "00000000000", "00000000001", "00000000003"
     ]  # fmt: skip  # the line Converse cannot carry never goes up
@@ -123,7 +124,7 @@ def test_job_output_onto_lines(deployment) -> None:
         orjson.dumps({"recordId": "00000000000", "modelInput": {},
                       "error": {"errorCode": 429, "errorMessage": "Too many tokens"}}),
     ])  # fmt: skip
-    results = asyncio.run(native_bedrock._collected(batch, deployment, lines, output, "cancelled"))
+    results = asyncio.run(bedrock._collected(batch, deployment, lines, output, "cancelled"))
     assert results["b"][0:2] == ("succeeded", 200)
     assert results["b"][2]["choices"][0]["message"]["content"] == "hi there"
     assert results["a"] == ("errored", 429, {"error": {
@@ -131,9 +132,9 @@ def test_job_output_onto_lines(deployment) -> None:
     outcome, status, body = results["c"]
     assert (outcome, status) == ("errored", 400) and "n > 1" in body["error"]["message"]
     assert "d" not in results  # no record (the job was stopped first): cancelled or expired
-    ended = asyncio.run(native_bedrock._collected(batch, deployment, lines, output, "completed"))
+    ended = asyncio.run(bedrock._collected(batch, deployment, lines, output, "completed"))
     assert ended["d"][0:2] == ("errored", 502)  # a completed job gave it no record
     assert "no record" in ended["d"][2]["error"]["message"]
     batch.endpoint = "/v1/messages"
-    errored = native_bedrock._results(batch, deployment, lines[:1], output)["a"]
+    errored = bedrock._results(batch, deployment, lines[:1], output)["a"]
     assert errored[2]["type"] == "error" and errored[2]["error"]["message"] == "Too many tokens"

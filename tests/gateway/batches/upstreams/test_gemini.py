@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from gateway.batches import native, native_gemini, translate
+from gateway.batches import native, translate, upstreams
+from gateway.batches.upstreams import gemini
 from gateway.errors import InvalidRequest
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
-from gateway.providers import batch_apis, batch_gemini
 from tests.integration.mock_upstream import MockUpstream
 
 ANSWER = {
@@ -64,14 +64,14 @@ def deployment(route: str = "gem") -> Any:
 def test_which_batches_on_gemini_routes_go_native(routes) -> None:
     chosen = native.choose("openai", ["gem"], "/v1/chat/completions")
     assert chosen is not None and chosen.model == "gemini-2.5-flash"
-    assert batch_apis.native_api(chosen.provider) == "gemini"
+    assert upstreams.native_api(chosen.provider) == "gemini"
     assert native.choose("anthropic", ["gem"], "/v1/messages") == chosen
     assert native.choose("openai", ["gem"], "/v1/responses") == chosen
     assert native.choose("openai", ["gem"], "/v1/embeddings") is None  # run here
     assert native.choose("openai", ["gem-off"], "/v1/chat/completions") is None
     with pytest.raises(InvalidRequest, match="gem-native.*/v1/embeddings"):
         native.choose("openai", ["gem-native"], "/v1/embeddings")
-    assert batch_apis.price_factor(chosen.provider, "gemini") == Decimal("0.5")
+    assert upstreams.price_factor(chosen.provider, "gemini") == Decimal("0.5")
 
 
 def test_a_line_is_translated_there_and_back(routes) -> None:
@@ -151,7 +151,7 @@ def test_inline_batch_results_come_back_in_the_callers_format(driving) -> None:
 
 
 def test_a_big_batch_goes_up_as_a_file(driving, monkeypatch) -> None:
-    monkeypatch.setattr(native_gemini, "INLINE_LIMIT", 300)
+    monkeypatch.setattr(gemini, "INLINE_LIMIT", 300)
     make_batch("batch_gf", [f"q{i}" for i in range(5)], "/v1/messages")
     BatchLine.objects.filter(batch_id="batch_gf").update(
         body={"model": "gem", "max_tokens": 10, "messages": [{"role": "user", "content": "hey"}]}
@@ -203,34 +203,34 @@ def test_a_cancel_is_forwarded(driving) -> None:
 
 def test_the_client_wants_the_key_on_its_own_host(driving) -> None:
     provider = deployment().provider
-    client = batch_gemini.GeminiBatches(provider)
+    client = gemini.GeminiBatches(provider)
     assert client.url("batches/x") == f"{driving.url}/v1beta/batches/x"
     bad = Provider.objects.get(name="gem-up")
     bad.set_secret("wrong")
     bad.save()
     registry.rebuild()
     with pytest.raises(Exception, match="API key not valid"):
-        asyncio.run(batch_gemini.GeminiBatches(deployment().provider).retrieve("batches/x"))
+        asyncio.run(gemini.GeminiBatches(deployment().provider).retrieve("batches/x"))
 
 
 def test_states_and_outputs_are_read_in_either_spelling() -> None:
     running = {"name": "batches/b", "metadata": {"state": "BATCH_STATE_RUNNING",
                "batchStats": {"successfulRequestCount": "2", "failedRequestCount": "1"}}}  # fmt: skip
-    assert native_gemini.read(running) == ("in_progress", 2, 1, False)
-    assert native_gemini.read({"state": "JOB_STATE_CANCELLED"})[::3] == ("cancelled", True)
-    assert native_gemini.read({"metadata": {"state": "BATCH_STATE_EXPIRED"}})[0] == "expired"
-    failed = native_gemini.read({"metadata": {"state": "BATCH_STATE_FAILED"}, "done": True})
+    assert gemini.GeminiBatches.read(running) == ("in_progress", 2, 1, False)
+    assert gemini.GeminiBatches.read({"state": "JOB_STATE_CANCELLED"})[::3] == ("cancelled", True)
+    assert gemini.GeminiBatches.read({"metadata": {"state": "BATCH_STATE_EXPIRED"}})[0] == "expired"
+    failed = gemini.GeminiBatches.read({"metadata": {"state": "BATCH_STATE_FAILED"}, "done": True})
     assert failed == ("failed", 0, 0, True)
     in_output = {"metadata": {"state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "f"}}}
-    assert batch_gemini.output_of(in_output) == {"responsesFile": "f"}
+    assert gemini.output_of(in_output) == {"responsesFile": "f"}
     in_response = {"metadata": {"state": "X"}, "response": {"inlinedResponses": {}}}
-    assert batch_gemini.output_of(in_response) == {"inlinedResponses": {}}
+    assert gemini.output_of(in_response) == {"inlinedResponses": {}}
 
 
 def test_a_lines_error_reads_as_the_batchs_format(routes) -> None:
     body = {"model": "gem", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}
     error = {"error": {"code": 8, "message": "quota", "details": []}}
-    outcome, status, rendered = native_gemini._result("/v1/messages", body, error, deployment())
+    outcome, status, rendered = gemini._result("/v1/messages", body, error, deployment())
     assert (outcome, status) == ("errored", 429)
     assert rendered["type"] == "error" and rendered["error"]["message"] == "quota"
 

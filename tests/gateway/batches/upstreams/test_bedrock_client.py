@@ -1,4 +1,4 @@
-"""The Bedrock batch inference client (``batch_bedrock.BedrockBatches``) against the
+"""The Bedrock batch inference client (``bedrock.BedrockBatches``) against the
 mock control plane and a moto S3 server, through botocore: the input lands in S3, the
 job is made with the documented fields (Converse, the role, idempotent by the batch
 id), is read, stopped, its ``.out`` file read, and the batch's objects deleted; AWS's
@@ -12,11 +12,11 @@ import time
 import orjson
 import pytest
 
+from gateway.batches.upstreams import bedrock
+from gateway.batches.upstreams.bedrock import BedrockBatches
 from gateway.errors import ConfigurationError, UpstreamError
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import registry
-from gateway.providers import batch_bedrock
-from gateway.providers.batch_bedrock import BedrockBatches
 from tests import aws
 from tests.integration.mock_bedrock_batch import MockBedrockBatch
 
@@ -56,7 +56,7 @@ def make_client(control: MockBedrockBatch, s3: str, secret: str = aws.SECRET_KEY
 
 def records(n: int) -> bytes:
     return b"\n".join(
-        orjson.dumps({"recordId": batch_bedrock.record_id(i), "modelInput": {
+        orjson.dumps({"recordId": bedrock.record_id(i), "modelInput": {
             "messages": [{"role": "user", "content": [{"text": f"q{i}"}]}]}})
         for i in range(n)
     )  # fmt: skip
@@ -81,11 +81,11 @@ def test_a_job_goes_up_is_read_and_cleaned(control, s3, snapshot_reset) -> None:
     )
     assert job["timeoutDurationInHours"] == 24
     first = run(client.retrieve(made["id"]))
-    assert batch_bedrock.read(first)[3] is False
+    assert BedrockBatches.read(first)[3] is False
     time.sleep(0.25)
     answer = run(client.retrieve(made["id"]))
-    assert batch_bedrock.read(answer) == ("completed", 2, 0, True)
-    out = [orjson.loads(t) for t in run(client.results("batch_abc", answer)).splitlines()]
+    assert BedrockBatches.read(answer) == ("completed", 2, 0, True)
+    out = [orjson.loads(t) for t in run(client.output("batch_abc", answer)).splitlines()]
     assert [o["recordId"] for o in out] == ["00000000000", "00000000001"]
     assert out[1]["modelOutput"]["output"]["message"]["content"] == [{"text": "batched: q1"}]
     run(client.clean("batch_abc"))
@@ -131,8 +131,8 @@ def test_settings_are_checked(control, s3, snapshot_reset) -> None:
     with pytest.raises(ConfigurationError, match="s3://bucket/prefix"):
         _fresh(control, s3, batch_s3_uri="bucket/prefix")
     client = _fresh(control, s3, batch_min_records="")
-    assert batch_bedrock.min_records(client.provider) == batch_bedrock.MIN_RECORDS == 100
-    assert batch_bedrock.token_of("msgbatch_01_ab") == "msgbatch-01-ab"
+    assert bedrock.min_records(client.provider) == bedrock.MIN_RECORDS == 100
+    assert bedrock.token_of("msgbatch_01_ab") == "msgbatch-01-ab"
 
 
 @pytest.mark.django_db

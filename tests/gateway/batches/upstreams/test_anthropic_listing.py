@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.base.entries import ProviderEntry
-from gateway.providers import batch_apis
+from gateway.batches.upstreams import anthropic
 from tests.integration.mock_upstream import MockUpstream
 
 
@@ -38,8 +38,8 @@ def made(mock: MockUpstream, n: int, start: float) -> list[str]:
 
 
 async def test_every_page_is_read_down_to_the_moment(mock, monkeypatch) -> None:
-    monkeypatch.setattr(batch_apis, "LIST_LIMIT", 2)
-    client = batch_apis.AnthropicBatches(
+    monkeypatch.setattr(anthropic, "LIST_LIMIT", 2)
+    client = anthropic.AnthropicBatches(
         ProviderEntry(1, "ant", "anthropic", mock.url, "sk-ant", {}, "", None)
     )
     start = time.time() - 100

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from gateway.batches import native
+from gateway.batches import native, upstreams
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import registry
@@ -87,7 +87,7 @@ def test_a_job_is_made_once_resumed_and_recorded_once(control, s3, settings, sna
     assert {line.cost_usd for line in lines} == {half}
     # collecting the same output again (a restart after it) records nothing new
     deployment = native.find_deployment(again)
-    client = native._client("bedrock", deployment)
+    client = upstreams.client("bedrock", deployment)
     control.s3.put_object(Bucket=BUCKET, Key="jobs/batch-drive/keep", Body=b"x")
     answer = asyncio.run(client.retrieve(job["jobArn"]))
     assert asyncio.run(native._collect(again, deployment, client, answer, "completed")) == (

@@ -24,23 +24,54 @@ the Bedrock provider resolves them (``bedrock.BedrockProvider.settings``).
 Every call is blocking botocore work run in a thread: these are a handful of background
 calls per batch from the batch runner, never on the request path. Failures raise
 ``UpstreamError`` with the AWS status (a 5xx as 502, throttling as 429) and the AWS
-error code and message, which carry no secret."""
+error code and message, which carry no secret.
+
+Driving: ``submit`` translates each line by the codecs (``translate.parsed_line``, then
+``built_line``) into a Converse request, its image and document URLs fetched first as a
+live request's are (Converse and the job read bytes only), written as ``{"recordId":
+<line index>, "modelInput": ...}``, and the JSONL goes up with the job made at once.
+``read``: the job's state in OpenAI's words. ``results``: the ``.out`` records are
+translated back into the batch's format (``translate.client_answer``) under the
+caller's custom_ids; a record's ``error`` becomes an errored line; a line the codecs
+could not translate or whose media could not be fetched (so it never went up) is an
+errored line with the reason, as is a line the job gave no record for. ``finish``: the
+batch's S3 objects are deleted.
+
+Price: Bedrock bills batch inference at 50 % of on-demand for the models that support
+it ("Batch ... 50% cost savings vs on-demand" on
+https://docs.aws.amazon.com/bedrock/latest/userguide/capacity-limits-cost-optimization.html,
+per-model prices on https://aws.amazon.com/bedrock/pricing/)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from typing import Any
 from urllib.parse import urlparse
 
+import orjson
+
 from gateway import errors
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.batches import translate
+from gateway.batches.upstreams.base import (
+    Line,
+    Progress,
+    Result,
+    Save,
+    UpstreamBatches,
+    batch_lines,
+)
+from gateway.errors import GatewayError, UpstreamError
+from gateway.models.batches import Batch
 from gateway.providers.base import adapter_for
+from gateway.server import db_work
 
-API = "bedrock"
 WIRE = "bedrock"  # the codec its records speak (Converse)
+FETCHES_AT_ONCE = 8  # lines whose image or document URLs are fetched at the same time
 REQUIRED = ("batch_s3_uri", "batch_role_arn")
 MIN_RECORDS = 100
 TIMEOUT_HOURS = 24  # the batch's completion window; Bedrock takes 24 to 168
@@ -97,13 +128,19 @@ def _setting(provider: ProviderEntry, name: str) -> str:
         raise errors.ConfigurationError(f"provider {provider.name!r}: {name}: {exc}") from None
 
 
-class BedrockBatches:
+class BedrockBatches(UpstreamBatches):
     """One deployment's Bedrock batch inference: ``create`` (input to S3, then the
-    job), ``retrieve``, ``cancel`` (``StopModelInvocationJob``), ``results`` (the
+    job), ``retrieve``, ``cancel`` (``StopModelInvocationJob``), ``output`` (the
     ``.out`` file) and ``clean`` (the batch's S3 objects)."""
 
-    def __init__(self, provider: ProviderEntry, deployment: DeploymentEntry) -> None:
-        self.provider = provider
+    api = "bedrock"
+    wire = WIRE
+    deployment: DeploymentEntry
+
+    def __init__(self, provider: ProviderEntry, deployment: DeploymentEntry | None = None) -> None:
+        if deployment is None:
+            raise GatewayError("Bedrock batch inference needs the deployment")
+        super().__init__(provider, deployment)
         self.deployment = deployment
         location = urlparse(_setting(provider, "batch_s3_uri"))
         if location.scheme != "s3" or not location.netloc:
@@ -115,6 +152,39 @@ class BedrockBatches:
         self.role_arn = _setting(provider, "batch_role_arn")
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    # --- choosing ------------------------------------------------------------------------
+
+    @classmethod
+    def takes(cls, provider: ProviderEntry) -> bool:
+        return provider.kind == "bedrock" and not missing_settings(provider)
+
+    @classmethod
+    def why_not(cls, provider: ProviderEntry) -> str:
+        if provider.kind != "bedrock":
+            return ""
+        missing = " and ".join(missing_settings(provider))
+        return f"provider {provider.name!r} has no {missing} setting (Bedrock batch inference)"
+
+    @classmethod
+    def min_lines(cls, provider: ProviderEntry) -> int:
+        return min_records(provider)
+
+    @classmethod
+    def refuses(cls, endpoint: str, bodies: list[dict[str, Any]]) -> str:
+        """Batch inference has no tool calling and no structured output ("Batch
+        inference does not support tool calling (function calling) or structured
+        output", https://docs.aws.amazon.com/bedrock/latest/userguide/
+        batch-inference.html), so such a batch runs in the gateway."""
+        for body in bodies:
+            text = body.get("text") if endpoint == "/v1/responses" else None
+            output = (text or {}).get("format") if isinstance(text, dict) else None
+            formats = [body.get("response_format"), output, body.get("output_format")]
+            if body.get("tools") or body.get("functions"):
+                return "Bedrock batch inference does not support tool calling (a line has tools)"
+            if any(isinstance(f, dict) and f.get("type") not in (None, "text") for f in formats):
+                return "Bedrock batch inference does not support structured output"
+        return ""
 
     # --- where ---------------------------------------------------------------------
 
@@ -254,16 +324,17 @@ class BedrockBatches:
         )
         return {"id": str(answer["jobArn"])}
 
-    async def retrieve(self, job_arn: str) -> dict[str, Any]:
-        answer = await self._call("bedrock", "get_model_invocation_job", jobIdentifier=job_arn)
+    async def retrieve(self, upstream_id: str) -> dict[str, Any]:
+        """The job (``upstream_id``: its ARN)."""
+        answer = await self._call("bedrock", "get_model_invocation_job", jobIdentifier=upstream_id)
         answer.pop("ResponseMetadata", None)
         return dict(answer)
 
-    async def cancel(self, job_arn: str) -> dict[str, Any]:
-        await self._call("bedrock", "stop_model_invocation_job", jobIdentifier=job_arn)
+    async def cancel(self, upstream_id: str) -> dict[str, Any]:
+        await self._call("bedrock", "stop_model_invocation_job", jobIdentifier=upstream_id)
         return {}
 
-    async def results(self, batch_id: str, answer: dict[str, Any]) -> bytes:
+    async def output(self, batch_id: str, answer: dict[str, Any]) -> bytes:
         """The job's ``.out`` file (empty when the job wrote none)."""
         job_id = str(answer.get("jobArn") or "").rsplit("/", 1)[-1]
         output = urlparse(self.output_uri(batch_id)).path.strip("/")
@@ -305,24 +376,180 @@ class BedrockBatches:
         except Exception as exc:
             raise self._error("s3", "delete_objects", exc) from None
 
+    # --- driving ------------------------------------------------------------------------
 
-def read(answer: dict[str, Any]) -> tuple[str, int, int, bool]:
-    """(status in OpenAI's words, completed, failed, ended) of a job."""
-    state = str(answer.get("status") or "")
-    done = int(answer.get("successRecordCount") or 0)
-    failed = int(answer.get("errorRecordCount") or 0)
-    return STATUS.get(state, "in_progress"), done, failed, state in ENDED
+    async def submit(
+        self, batch: Batch, deployment: DeploymentEntry, lines: list[Line], save: Save
+    ) -> None:
+        """Upload the records and make the job; its ARN saved at once (made again after a
+        lost answer, the batch id as the idempotency token finds the same job)."""
+        parsed = await asyncio.to_thread(_parsed, batch, deployment, lines)
+        requests = await _fetched(parsed)
+        content = await asyncio.to_thread(_records, deployment, requests)
+        made = await self.create(batch.id, content)
+        batch.upstream_batch_id = str(made["id"])
+        await save("upstream_batch_id", batch.upstream_batch_id)
+
+    @staticmethod
+    def read(answer: dict[str, Any]) -> Progress:
+        state = str(answer.get("status") or "")
+        done = int(answer.get("successRecordCount") or 0)
+        failed = int(answer.get("errorRecordCount") or 0)
+        return STATUS.get(state, "in_progress"), done, failed, state in ENDED
+
+    async def results(
+        self, batch: Batch, deployment: DeploymentEntry, answer: dict[str, Any], status: str
+    ) -> tuple[dict[str, Result], str]:
+        """The ended job's results by custom_id, and its status in OpenAI's words
+        (``failed:<why>`` when the job failed without a result)."""
+        lines = await db_work.arun(batch_lines, batch.id)
+        data = await self.output(batch.id, answer)
+        results = await _collected(batch, deployment, lines, data, status)
+        if status == "failed" and not any(r[0] == "succeeded" for r in results.values()):
+            why = str(answer.get("message") or "") or "the Bedrock job failed"
+            return results, "failed:" + why[:500]
+        return results, status
+
+    async def finish(self, batch: Batch) -> None:
+        """Delete the batch's input and output objects (kept when S3 refuses: logged by
+        the caller)."""
+        await self.clean(batch.id)
+
+
+def _parsed(batch: Batch, deployment: DeploymentEntry, lines: list[Line]) -> list[Any]:
+    """Each line as a canonical request, or the ``GatewayError`` that refuses it."""
+    parsed: list[Any] = []
+    for _id, _custom_id, body in lines:
+        try:
+            parsed.append(translate.parsed_line(batch.endpoint, body, deployment, WIRE))
+        except GatewayError as exc:
+            parsed.append(exc)
+    return parsed
+
+
+async def _fetched(parsed: list[Any]) -> list[Any]:
+    """``parsed`` with the image and document URLs of each request fetched (Converse
+    takes bytes only, and a job reads no URL), ``FETCHES_AT_ONCE`` lines at a time; a
+    line whose fetch is refused becomes its ``GatewayError``."""
+    gate = asyncio.Semaphore(FETCHES_AT_ONCE)
+
+    async def one(item: Any) -> Any:
+        if isinstance(item, GatewayError):
+            return item
+        async with gate:
+            try:
+                return await translate.with_media_fetched(item, WIRE)
+            except GatewayError as exc:
+                return exc
+
+    return list(await asyncio.gather(*(one(item) for item in parsed)))
+
+
+def _records(deployment: DeploymentEntry, requests: list[Any]) -> bytes:
+    out = []
+    for index, request in enumerate(requests):
+        if isinstance(request, GatewayError):
+            continue  # answered as an errored line by ``collect``
+        try:
+            body = translate.built_line(request, deployment, WIRE)
+        except GatewayError:
+            continue  # the same: ``collect`` says why
+        out.append(orjson.dumps({"recordId": record_id(index), "modelInput": body}))
+    return b"\n".join(out) + b"\n"
+
+
+def _error_body(endpoint: str, status: int, message: str) -> dict[str, Any]:
+    kind = "invalid_request_error" if 400 <= status < 500 else "api_error"
+    if endpoint == "/v1/messages":
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    return {"error": {"message": message, "type": kind, "code": None}}
+
+
+def _results(
+    batch: Batch, deployment: DeploymentEntry, lines: list[Line], data: bytes
+) -> dict[str, Result]:
+    by_record = {record_id(i): line for i, line in enumerate(lines)}
+    results: dict[str, Result] = {}
+    for text in data.splitlines():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            item = orjson.loads(text)
+            line = by_record.get(str(item.get("recordId"))) if isinstance(item, dict) else None
+            if line is None:
+                continue
+            _id, custom_id, body = line
+            error = item.get("error")
+            if isinstance(error, dict) or "modelOutput" not in item:
+                error = error if isinstance(error, dict) else {}
+                code = str(error.get("errorCode") or "500")
+                status = int(code) if code.isdigit() and 400 <= int(code) < 600 else 500
+                message = str(error.get("errorMessage") or "Bedrock gave no output")[:500]
+                results[custom_id] = (
+                    "errored",
+                    status,
+                    _error_body(batch.endpoint, status, message),
+                )
+                continue
+            try:
+                answer, _usage = translate.client_answer(
+                    batch.endpoint, body, item["modelOutput"], deployment, WIRE
+                )
+            except GatewayError as exc:
+                results[custom_id] = ("errored", 502, _error_body(batch.endpoint, 502, exc.message))
+                continue
+            results[custom_id] = ("succeeded", 200, answer)
+    return results
+
+
+async def _unanswered(
+    batch: Batch,
+    deployment: DeploymentEntry,
+    lines: list[Line],
+    results: dict[str, Result],
+    status: str,
+) -> None:
+    """Say why each line without a record has none: translated again (its media fetched
+    again), it is refused as it was at submit; a line that translates now had no record
+    from a completed job (of a stopped or expired one it is left to be cancelled or
+    expired with the batch)."""
+    missing = [line for line in lines if line[1] not in results]
+    if not missing:
+        return
+    parsed = await asyncio.to_thread(_parsed, batch, deployment, missing)
+    requests = await _fetched(parsed)
+    for (_id, custom_id, _body), request in zip(missing, requests, strict=True):
+        if not isinstance(request, GatewayError):
+            try:
+                translate.built_line(request, deployment, WIRE)
+            except GatewayError as exc:
+                request = exc
+            else:
+                if status != "completed":
+                    continue
+                request = UpstreamError("Bedrock batch inference gave no record for this line")
+        results[custom_id] = (
+            "errored",
+            request.status,
+            _error_body(batch.endpoint, request.status, request.message),
+        )
+
+
+async def _collected(
+    batch: Batch, deployment: DeploymentEntry, lines: list[Line], data: bytes, status: str
+) -> dict[str, Result]:
+    """The job's output records as results by custom_id, and why the other lines have
+    none (``_unanswered``)."""
+    results = await asyncio.to_thread(_results, batch, deployment, lines, data)
+    await _unanswered(batch, deployment, lines, results, status)
+    return results
 
 
 __all__ = [
-    "API",
     "BedrockBatches",
     "ENDED",
     "STATUS",
     "WIRE",
     "min_records",
     "missing_settings",
-    "read",
     "record_id",
     "token_of",
 ]
