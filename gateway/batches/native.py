@@ -61,6 +61,7 @@ JOURNAL_ENDPOINT = {
 }
 USER_AGENT = "switchyard-batch"
 
+
 # --- choosing ------------------------------------------------------------------------
 
 
@@ -71,7 +72,8 @@ def refusal(
     deployment: DeploymentEntry, api: str, endpoint: str, bodies: list[dict[str, Any]]
 ) -> str:
     """Why the deployment's batch API cannot take the batch's lines ("" : it takes them,
-    in the batch's own format or translated by its driver; ``api`` the batch's API)."""
+    in the batch's own format or translated into its ``wire`` codec; ``api`` the batch's
+    API)."""
     provider = deployment.provider
     theirs = upstreams.native_api(provider)
     if not theirs:
