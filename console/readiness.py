@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.models import Deployment, Provider, RequestLog, Route
-from gateway.policy import deployment_health
-from gateway.policy.deployment_health import missing_variables
+from gateway.ops import deployment_health
+from gateway.ops.deployment_health import missing_variables
 
 # Kinds that may answer without a secret of their own, and the settings or environment
 # variables that stand in for it (any one will do; an empty tuple: nothing is needed).

@@ -42,9 +42,9 @@ def _fresh_sign_in_counts(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_health_checks() -> Iterator[None]:
     """Health checks one test made never mark another's deployments as failing (the
-    in-process results of ``gateway.policy.deployment_health`` are keyed by deployment
+    in-process results of ``gateway.ops.deployment_health`` are keyed by deployment
     id, which a rolled-back test database hands out again)."""
-    from gateway.policy import deployment_health
+    from gateway.ops import deployment_health
 
     deployment_health._latest.clear()
     yield

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest, page_or_partial
-from gateway.policy import deployment_health
+from gateway.ops import deployment_health
 
 TEMPLATE = "console/health.html"
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from gateway.edge.api.auth import _matches_master
-from gateway.policy import deployment_health
+from gateway.ops import deployment_health
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import deployment_health
+from gateway.ops import deployment_health
 from gateway.server import http
 
 MASTER = "sy-test-master-key-health"

@@ -93,7 +93,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     # D features: batches and files (gateway/batches)
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
     # G policy, telemetry and journal
-    ("gateway.policy.deployment_health", "gateway.ops.admin_ops"),
     ("gateway.policy.keys", "gateway.telemetry.audit"),
     ("gateway.policy.routing", "gateway.core.context_windows"),
     ("gateway.telemetry.logquery", "gateway.journal"),

@@ -11,7 +11,7 @@ from django.test import Client
 
 from console.readiness import default_routes, ready_route_names
 from gateway.models import Deployment, Provider, RequestLog, Route
-from gateway.policy import deployment_health
+from gateway.ops import deployment_health
 
 from ..playground_support import make_echo_routes
 

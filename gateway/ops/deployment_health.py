@@ -12,7 +12,10 @@ model name).
 
 Used by ``GET /health`` (master key, JSON) and the console's health page; never on the
 request path. The latest result of each deployment is kept in this process so the
-page can show it again without checking."""
+page can show it again without checking.
+
+An operator's tool, so it sits in ``ops`` beside ``admin_ops`` (whose connection test
+it runs, the console's "test connection" button): policy below it never reads it."""
 
 from __future__ import annotations
 
