@@ -16,8 +16,8 @@ from typing import Any
 
 from gateway import documents
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core.context_windows import ContextWindowExceeded
 from gateway.errors import InvalidRequest
+from gateway.policy.context_windows import ContextWindowExceeded
 from gateway.types import ChatRequest, Document, Image, ToolResult
 
 

@@ -23,8 +23,8 @@ from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import (
     cache,
     capabilities,
-    context_windows,
     prompt_cache,
+    prompt_size,
     reasoning_ledger,
     responses_state,
     tokens,
@@ -223,7 +223,7 @@ class _Chat(_Routed):
     through untouched when both speak the same format."""
 
     counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
-    prompt_size = 0  # the prompt's tokens against context windows (context_windows)
+    prompt_size = 0  # the prompt's tokens against context windows (prompt_size)
 
     async def prepare(self, route: RouteEntry) -> None:
         call, body = self.call, self.body
@@ -239,8 +239,8 @@ class _Chat(_Routed):
         if call.span is not None:
             tracing.describe_request(call, request)
         self.estimate = tokens.estimate_tokens(request)
-        # the tokenizer's count when the prompt may be near a window (context_windows)
-        self.prompt_size = await context_windows.prompt_tokens(
+        # the tokenizer's count when the prompt may be near a window (prompt_size)
+        self.prompt_size = await prompt_size.prompt_tokens(
             request, self.estimate, registry.current(), route
         )
         if len(route.deployments) > 1:  # one deployment: nowhere else to go

@@ -26,7 +26,6 @@ from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import call as _call_module
 from gateway.core import (
-    context_windows,
     shadow,
 )
 from gateway.core.call import (
@@ -53,7 +52,14 @@ from gateway.errors import (
     PermissionDenied,
     ShuttingDown,
 )
-from gateway.policy import authorization, budget_estimate, limits, registry, routing
+from gateway.policy import (
+    authorization,
+    budget_estimate,
+    context_windows,
+    limits,
+    registry,
+    routing,
+)
 from gateway.providers import wire
 from gateway.server import runtime
 from gateway.telemetry import attribution, tracing

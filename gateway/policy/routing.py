@@ -69,7 +69,6 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, Snapshot
-from gateway.core.context_windows import ContextWindowExceeded
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
@@ -80,6 +79,7 @@ from gateway.errors import (
 )
 from gateway.policy import deployment_caps, prefix_affinity, registry, shared_cooldowns
 from gateway.policy.authorization import decide
+from gateway.policy.context_windows import ContextWindowExceeded
 from gateway.policy.retry_budget import RetryBudget
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import capabilities, context_windows
-from gateway.core.context_windows import ContextWindowExceeded
+from gateway.core import capabilities, prompt_size
 from gateway.policy import routing
+from gateway.policy.context_windows import ContextWindowExceeded
 from gateway.types import ChatRequest, Message, Text
 
 from .entries import deployment, route, snapshot
@@ -113,19 +113,19 @@ async def test_prompt_tokens_counts_only_near_the_smallest_reachable_window(monk
         counted.append(request)
         return 7_777
 
-    monkeypatch.setattr(context_windows.tokens, "count_request_tokens", count)
+    monkeypatch.setattr(prompt_size.tokens, "count_request_tokens", count)
     small = sized("small", 100_000, fallbacks=("tiny",))
     tiny = sized("tiny", 8_000)
     snap = snapshot(small, tiny)
     # 1,000 estimated tokens: even at one character a token it fits 8,000: not counted
-    assert await context_windows.prompt_tokens(REQUEST, 1_000, snap, small) == 1_000
+    assert await prompt_size.prompt_tokens(REQUEST, 1_000, snap, small) == 1_000
     assert counted == []
     # 3,000 estimated may be 12,000 (over the fallback's 8,000): the tokenizer decides
-    assert await context_windows.prompt_tokens(REQUEST, 3_000, snap, small) == 7_777
+    assert await prompt_size.prompt_tokens(REQUEST, 3_000, snap, small) == 7_777
     assert counted == [REQUEST]
     # no window known anywhere: never counted
     free = sized("free", None)
-    assert await context_windows.prompt_tokens(REQUEST, 90_000, snapshot(free), free) == 90_000
+    assert await prompt_size.prompt_tokens(REQUEST, 90_000, snapshot(free), free) == 90_000
     assert len(counted) == 1
 
 

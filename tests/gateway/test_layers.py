@@ -94,7 +94,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
     # G policy, telemetry and journal
     ("gateway.policy.keys", "gateway.telemetry.audit"),
-    ("gateway.policy.routing", "gateway.core.context_windows"),
     ("gateway.telemetry.logquery", "gateway.journal"),
     ("gateway.telemetry.metrics", "gateway.journal"),
     ("gateway.telemetry.tracing", "gateway.journal.redaction"),
