@@ -21,6 +21,7 @@ from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import ApiKey
 from gateway.policy import authorization, roles
 from gateway.policy import keys as key_ops
+from gateway.telemetry import audit
 
 TEMPLATE = "console/keys.html"
 USAGE_DAYS = 30
@@ -115,7 +116,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
         except ValidationError as exc:
             show_errors(form, exc)
         else:
-            key_ops.audit_minted(actor_of(request), created.key)
+            audit.key_minted(actor_of(request), created.key)
     if created is not None:
         form = KeyForm(actor=actor_of(request))
     context = _context(request, form=form, created=created)

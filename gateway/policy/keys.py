@@ -313,25 +313,6 @@ def defaults_for(actor: Any, fields: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def audit_minted(actor: Any, key: ApiKey) -> None:
-    """A key minted for another user: one more audit row saying who minted it for whom
-    (the key's own "create" row names the caller; this one names both humans)."""
-    if key.user_id is None or key.user_id == actor.user_id:
-        return
-    human = actor.username if actor.via != "master" else "the master key"
-    owner = key.user.get_username() if key.user is not None else str(key.user_id)
-    scopes = f" with scopes {key.scopes}" if key.scopes else ""
-    from gateway.telemetry import audit
-
-    audit.record(
-        "mint",
-        object_type="key",
-        object_id=key.pk,
-        object_name=key.name,
-        detail=f"{human} minted this key for {owner}{scopes}",
-    )
-
-
 # --- operations -----------------------------------------------------------------------------
 
 

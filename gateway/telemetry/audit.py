@@ -53,6 +53,7 @@ from django.http import HttpRequest
 from gateway.base.secrets import crypto
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.base.secrets.url_secrets import mask_url, secret_param
+from gateway.models import ApiKey
 from gateway.models.telemetry import AuditEvent, retention_pruning
 from gateway.server.db_work import delete_in_batches
 
@@ -287,6 +288,24 @@ def exported(what: str, detail: str = "", *, object_id: Any = "", object_name: s
             object_name=object_name,
             detail=detail,
         )
+
+
+def key_minted(actor: Any, key: ApiKey) -> None:
+    """A key minted for another user: one more audit row saying who minted it for whom
+    (the key's own "create" row names the caller; this one names both humans). The
+    console and the management API call it after ``policy.keys.create_key``."""
+    if key.user_id is None or key.user_id == actor.user_id:
+        return
+    human = actor.username if actor.via != "master" else "the master key"
+    owner = key.user.get_username() if key.user is not None else str(key.user_id)
+    scopes = f" with scopes {key.scopes}" if key.scopes else ""
+    record(
+        "mint",
+        object_type="key",
+        object_id=key.pk,
+        object_name=key.name,
+        detail=f"{human} minted this key for {owner}{scopes}",
+    )
 
 
 # --- what changed ---------------------------------------------------------------------------

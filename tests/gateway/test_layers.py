@@ -93,7 +93,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     # D features: batches and files (gateway/batches)
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
     # G policy, telemetry and journal
-    ("gateway.policy.keys", "gateway.telemetry.audit"),
     ("gateway.telemetry.logquery", "gateway.journal"),
     ("gateway.telemetry.metrics", "gateway.journal"),
     ("gateway.telemetry.tracing", "gateway.journal.redaction"),

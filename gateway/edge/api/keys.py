@@ -20,6 +20,7 @@ from gateway.edge.api.providers import ValidationErrors
 from gateway.models import ApiKey
 from gateway.ops import admin_ops
 from gateway.policy import authorization, keys, roles
+from gateway.telemetry import audit
 
 router = Router(tags=["keys"])
 
@@ -140,7 +141,7 @@ def create_key(request, payload: KeyIn):
         created = keys.create_key(**fields)
     except ValidationError as exc:
         return _invalid(exc)
-    keys.audit_minted(request.actor, created.key)
+    audit.key_minted(request.actor, created.key)
     key = _key(request, created.key.pk)
     key.key = created.raw  # type: ignore[attr-defined]  # for this answer only
     return Status(201, key)
