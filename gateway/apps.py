@@ -22,12 +22,14 @@ class GatewayConfig(AppConfig):
         for module in COUNTER_BOOKS:  # the counter service's books register
             importlib.import_module(module)
         from gateway import journal, signals  # noqa: F401  (signals: registry changes)
+        from gateway.base import hooks
         from gateway.policy import rules  # noqa: F401  (the authorization rules register)
         from gateway.telemetry import metrics
 
         # metrics count every journaled request: the journal never imports them, and
-        # metrics read the journal's stats only when rendered
+        # metrics read the journal's stats (registered here) only when rendered
         journal.subscribe(metrics.observe)
+        hooks.journal_stats.register(journal.stats)
 
         from gateway.telemetry import audit
 

@@ -189,7 +189,7 @@ provider_credential_sources: Registry[Callable[[ProviderEntry], Mapping[str, Any
     "Credential-named settings of a provider that its entry does not hold: the params "
     "of its deployments in the snapshot in force (registered by gateway.policy.registry "
     "when it loads). Read on the error path only, when what an upstream echoes is "
-    "scrubbed of the provider's credentials (providers.wire) and by the journal's "
+    "scrubbed of the provider's credentials (providers.wire) and by telemetry's "
     "redaction.",
 )
 
@@ -202,4 +202,15 @@ counter_books: NamedRegistry[Callable[[], Any]] = NamedRegistry(
     "(``service.store.limits``). Registered at import by the module that defines the book "
     "(gateway.policy.limits_book, cooldown_book, login_attempts; gateway.core.ledger_book), "
     "which the process serving the counters imports first (``gateway.apps.COUNTER_BOOKS``).",
+)
+
+# --- the metrics (read by gateway.telemetry.metrics) ---
+
+journal_stats: Registry[Callable[[], dict[str, int]]] = Registry(
+    "journal_stats",
+    "Counters of the journal's writer (queued, queued_bytes, written, dropped, failures, "
+    "pruned) for GET /metrics: the journal's ``stats`` is registered by the app's "
+    "``ready``; metrics sums what every entry returns each time it renders or "
+    "publishes, and shows zeros when none is registered. The journal sits above "
+    "telemetry, so metrics never imports it.",
 )

@@ -8,8 +8,8 @@ and tells the subscribers (``subscribe``: the metrics, wired by the app's ``read
 ``SWITCHYARD_LOG_RETENTION_DAYS`` every hour in small batches (and hourly rollups,
 ``gateway.telemetry.rollups``, past their own longer retention).
 
-One module per job: ``record`` (what is journaled), ``redaction`` (secrets out),
-``rows`` (records as column values), ``sql`` (the multi-row INSERTs of a batch),
+One module per job: ``record`` (what is journaled), ``rows`` (records as column
+values, redacted by ``gateway.telemetry.redaction``), ``sql`` (the multi-row INSERTs of a batch),
 ``pruning`` (retention) and ``background`` (the bounded queue and its writer task).
 """
 
@@ -19,9 +19,8 @@ import logging
 from collections.abc import Callable
 
 from gateway.journal.background import DRAIN_SECONDS, LOG_TAIL_GROUP, Writer, admit
-from gateway.journal.pruning import PRUNE_BATCH, parse_age, prune
+from gateway.journal.pruning import PRUNE_BATCH, prune
 from gateway.journal.record import Attempt, Record
-from gateway.journal.redaction import configured_secrets, redact
 from gateway.journal.rows import body_text, body_values, log_values
 from gateway.journal.sql import write_batch
 
@@ -35,13 +34,10 @@ __all__ = [
     "admit",
     "body_text",
     "body_values",
-    "configured_secrets",
     "drain",
     "log_values",
-    "parse_age",
     "prune",
     "record",
-    "redact",
     "start",
     "stats",
     "subscribe",

@@ -5,7 +5,6 @@ so the journal imports nothing of the packages whose rows they delete."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from django.db import close_old_connections
@@ -17,17 +16,6 @@ PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 60.0
 PRUNE_BATCH = 2000
 PRUNE_BATCHES_PER_ROUND = 10  # then back to writing; the rest next round
-
-AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$", re.IGNORECASE)
-AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """``90m``, ``12h``, ``30d`` (also ``s`` and ``w``) as a timedelta; ValueError else."""
-    match = AGE.match(text.strip())
-    if not match:
-        raise ValueError(f"not an age like 90m, 12h or 30d: {text!r}")
-    return timedelta(**{AGE_UNITS[match.group(2).lower()]: float(match.group(1))})
 
 
 def prune(

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.journal.record import Attempt, Record
-from gateway.journal.redaction import redact, redact_exported
+from gateway.telemetry.redaction import redact, redact_exported
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
 TRUNCATION_MARKER = "\n…[truncated by Switchyard: body exceeded {limit} bytes]"

@@ -54,7 +54,7 @@ class UpstreamError(McpGatewayError):
 
 def safe_message(text: str) -> str:
     """``text`` with configured secrets and key-looking tokens redacted, capped."""
-    from gateway.journal import redact
     from gateway.mcp.secrets import known_secrets
+    from gateway.telemetry.redaction import redact
 
     return redact(text, known_secrets())[:500]

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 
 from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.journal import configured_secrets
 from gateway.policy import registry
+from gateway.telemetry.redaction import configured_secrets
 
 
 def known_secrets() -> list[str]:

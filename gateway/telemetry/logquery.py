@@ -33,8 +33,8 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from gateway.journal import parse_age
 from gateway.models import ApiKey, RequestLog, StatusClass
+from gateway.telemetry.ages import parse_age
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

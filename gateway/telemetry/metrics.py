@@ -1,5 +1,6 @@
 """Prometheus metrics for this process, in memory, updated by every ``journal.record``
-(``observe`` is a journal subscriber, wired by ``GatewayConfig.ready``).
+(``observe`` is a journal subscriber, and the journal's counters come through
+``hooks.journal_stats``, both wired by ``GatewayConfig.ready``).
 
 ``observe(record)`` is a few dict updates (cheap enough for the request path);
 ``render()`` writes the text exposition format served at GET /metrics.
@@ -23,6 +24,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from gateway.base import hooks
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
@@ -197,9 +200,13 @@ def _histograms(out: list[str], name: str, family: dict[Labels, Histogram]) -> N
 
 
 def _journal_gauges() -> dict[str, int]:
-    from gateway import journal  # deferred: loading the metrics does not load the journal
-
-    return journal.stats()
+    """The journal's counters, from what registered them (``hooks.journal_stats``: the
+    journal sits above telemetry, so it is never imported from here)."""
+    stats: dict[str, int] = {}
+    for source in hooks.journal_stats:
+        for field, value in source().items():
+            stats[field] = stats.get(field, 0) + value
+    return stats
 
 
 # --- several workers: a shared folder ------------------------------------------------------

@@ -10,8 +10,8 @@ One SERVER span per request, following the GenAI semantic conventions
 ``traceparent`` (an httpx request hook on the pooled client). Spans are exported over
 OTLP/HTTP (protobuf) in batches, off the request path.
 
-Every attribute, span name and status message goes through the journal's redaction
-(``journal.redaction.redact_exported``: configured secrets, key-looking tokens, and the
+Every attribute, span name and status message goes through the redaction
+(``telemetry.redaction.redact_exported``: configured secrets, key-looking tokens, and the
 credentials a URL carries), so ``url.full`` of a base URL with ``user:SECRET@`` or
 ``?api-key=SECRET`` is exported masked.
 
@@ -31,9 +31,28 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry
-    from gateway.journal import Record
+    from gateway.policy.routing import Attempt
     from gateway.providers.base import Exchange
     from gateway.types import ChatRequest
+
+
+class TracedRecord(Protocol):
+    """What tracing reads of a request's journal record (``journal.Record``: the journal
+    sits above telemetry, so the record too is named by its shape)."""
+
+    status: int
+    error_kind: str
+    error_message: str
+    attempts: list[Attempt]
+    route: str
+    key_name: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    finish_reason: str
+    ttft_ms: float | None
+    cache_hit: bool
 
 
 class TracedCall(Protocol):
@@ -43,11 +62,13 @@ class TracedCall(Protocol):
     endpoint: str
     dialect: str
     caller: Any  # service.Caller: its request_id
-    record: Record
     deployment: DeploymentEntry | None
     exchange: Exchange | None
     span: Any
     attempt_spans: list
+
+    @property
+    def record(self) -> TracedRecord: ...  # read only: a Call's journal.Record fits
 
 
 log = logging.getLogger(__name__)
@@ -125,7 +146,7 @@ def tracer() -> Any:
 
 
 def _secrets() -> list[str]:
-    from gateway.journal.redaction import configured_secrets
+    from gateway.telemetry.redaction import configured_secrets
 
     try:
         return configured_secrets()
@@ -134,7 +155,7 @@ def _secrets() -> list[str]:
 
 
 def _redacted(value: Any, secrets: list[str]) -> Any:
-    from gateway.journal.redaction import redact_exported
+    from gateway.telemetry.redaction import redact_exported
 
     if isinstance(value, str):
         return redact_exported(value, secrets)

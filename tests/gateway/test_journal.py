@@ -16,9 +16,11 @@ from channels.layers import get_channel_layer
 from django.db import DataError, OperationalError
 
 from gateway import journal
-from gateway.journal import Record, Writer, background, redaction, rows, sql
+from gateway.journal import Record, Writer, background, rows, sql
 from gateway.models import RequestBody, RequestLog
 from gateway.policy.routing import Attempt
+from gateway.telemetry import redaction
+from gateway.telemetry.ages import parse_age
 
 
 def make(n: int, **fields) -> list[Record]:
@@ -444,13 +446,13 @@ def test_prune_deletes_old_logs_and_their_bodies_only() -> None:
     ],
 )
 def test_parse_age(text, age) -> None:
-    assert journal.parse_age(text) == age
+    assert parse_age(text) == age
 
 
 @pytest.mark.parametrize("text", ["", "30", "d", "-1d", "3 days"])
 def test_parse_age_rejects_other_text(text) -> None:
     with pytest.raises(ValueError):
-        journal.parse_age(text)
+        parse_age(text)
 
 
 @pytest.mark.django_db
@@ -521,7 +523,7 @@ def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
     ):
         assert redaction._SECRET_PATTERNS.search(planted), planted
         assert redaction.may_match_secret_pattern("ünïcode " + planted), planted
-        assert "[redacted]" in journal.redact("ünïcode " + planted, []), planted
+        assert "[redacted]" in redaction.redact("ünïcode " + planted, []), planted
 
 
 def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> None:

@@ -16,9 +16,10 @@ from gateway import journal
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
-from gateway.journal.caller_credentials import redact_caller_credentials
 from gateway.policy import registry
 from gateway.server import http
+from gateway.telemetry.caller_credentials import redact_caller_credentials
+from gateway.telemetry.redaction import configured_secrets
 
 from .entries import route, snapshot
 
@@ -63,7 +64,7 @@ def records(monkeypatch: pytest.MonkeyPatch, snapshot_reset, settings) -> list[j
 
 def stored_bodies(rec: journal.Record) -> str:
     """The RequestBody texts the journal writer stores for ``rec``."""
-    values = journal.body_values(rec, 1_000_000, journal.configured_secrets())
+    values = journal.body_values(rec, 1_000_000, configured_secrets())
     assert values is not None
     return "\n".join(str(v) for v in values)
 
@@ -111,7 +112,7 @@ async def test_a_responses_mcp_tools_headers_are_not_in_the_request_log(
     for secret in SECRETS:
         assert secret not in stored, (secret, stored)
     if rec.mcp_calls:  # the failed connection's note quotes no credential either
-        values, _ = journal.log_values(rec, journal.configured_secrets(), str, orjson.dumps)
+        values, _ = journal.log_values(rec, configured_secrets(), str, orjson.dumps)
         for secret in SECRETS:
             assert secret not in str(values)
 

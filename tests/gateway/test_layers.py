@@ -92,10 +92,6 @@ STILL_TO_MOVE: set[tuple[str, str]] = {
     ("gateway.telemetry.rollups", "gateway.server.db_work"),
     # D features: batches and files (gateway/batches)
     ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
-    # G policy, telemetry and journal
-    ("gateway.telemetry.logquery", "gateway.journal"),
-    ("gateway.telemetry.metrics", "gateway.journal"),
-    ("gateway.telemetry.tracing", "gateway.journal.redaction"),
 }
 
 

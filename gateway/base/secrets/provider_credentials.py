@@ -6,11 +6,11 @@ to its callers or to the request log. What counts as configured: the provider's 
 its extra header values, the user info and credential query values of its base URL,
 and the credential-named settings of the provider and its deployments (AWS keys,
 service account JSON...). ``os.environ/NAME`` references are resolved as a call would.
-Used on the error path (``providers.wire.hide_secret``) and by the journal's redaction;
-never on a successful call. Here, below both, as it reads only registry entries: the
-deployments' params come from the snapshot in force, which sits above the providers, so
-its owner (``gateway.policy.registry``) registers the reader in
-``hooks.provider_credential_sources``."""
+Used on the error path (``providers.wire.hide_secret``) and by the redaction
+(``telemetry.redaction``); never on a successful call. Here, below both, as it reads
+only registry entries: the deployments' params come from the snapshot in force, which
+sits above the providers, so its owner (``gateway.policy.registry``) registers the
+reader in ``hooks.provider_credential_sources``."""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.journal import PRUNE_BATCH, parse_age, prune
+from gateway.journal import PRUNE_BATCH, prune
 from gateway.management.base import GatewayCommand
+from gateway.telemetry.ages import parse_age
 
 
 class Command(GatewayCommand):

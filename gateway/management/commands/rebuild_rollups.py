@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
 
-from gateway.journal import parse_age
 from gateway.management.base import GatewayCommand
 from gateway.telemetry import rollups, spend
+from gateway.telemetry.ages import parse_age
 
 
 def parse_since(text: str) -> datetime:

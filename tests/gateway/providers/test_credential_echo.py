@@ -19,6 +19,7 @@ from gateway.core.service import Caller, StreamReply
 from gateway.errors import UpstreamError
 from gateway.policy import registry
 from gateway.server import http
+from gateway.telemetry.redaction import configured_secrets
 
 from ..entries import deployment, route
 
@@ -87,7 +88,7 @@ async def call(dialect: str, stream: bool) -> tuple[int, str]:
 
 def journaled(rec: journal.Record) -> str:
     """What the journal writer stores for ``rec``: the row's error and its bodies."""
-    secrets = journal.configured_secrets()
+    secrets = configured_secrets()
     values, _ = journal.log_values(rec, secrets, lambda t: t, lambda j: j)
     bodies = journal.body_values(rec, 1_000_000, secrets) or ()
     return "\n".join(str(v) for v in (*values, *bodies))

@@ -1,6 +1,10 @@
-"""Secrets out of what the journal stores: defence in depth (the service never puts
-headers into records). Configured secrets are replaced literally; key-looking tokens by
-a regex that runs only when a cheap substring search says it could match."""
+"""Secrets out of what the journal stores and what leaves the process (trace spans,
+MCP error messages): defence in depth (the service never puts headers into records).
+Configured secrets are replaced literally; key-looking tokens by a regex that runs only
+when a cheap substring search says it could match.
+
+Pure text work over the registry's secrets, in ``telemetry`` so that tracing (here) and
+the journal and MCP (above) share it."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from collections.abc import Iterable
 from django.conf import settings
 
 from gateway.base.secrets.url_secrets import mask_urls_in, url_credentials
-from gateway.journal.caller_credentials import redact_caller_credentials
+from gateway.telemetry.caller_credentials import redact_caller_credentials
 
 REDACTED = "[redacted]"
 

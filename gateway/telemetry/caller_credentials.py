@@ -7,7 +7,8 @@ log, which viewers read, must not show them. In the stored JSON text: every
 ``authorization_token`` value, every value of a ``headers`` object (the names stay, so
 a reader still sees which headers were sent), and the user info and credential query
 values of ``url`` / ``server_url`` values (``base.secrets.url_secrets``). ``authorization``
-itself is a header-like field the journal's key patterns already take.
+itself is a header-like field the journal's key patterns already take (``redaction``,
+which calls this).
 
 Works on text, not parsed JSON: a body cut at the journal's limit is still redacted up
 to where it was cut. Cheap substring checks skip the regexes for bodies without these
