@@ -1,6 +1,6 @@
-"""Each endpoint's part in the pipeline (``gateway.core.service._serve``): a ``_Job``
+"""Each endpoint's part in the pipeline (``gateway.core.service._serve``): a ``Job``
 per endpoint (chat in every dialect, count tokens, prepare, embeddings, legacy
-completions, rerank, compact), ``_Routed`` for those an upstream answers through
+completions, rerank, compact), ``RoutedJob`` for those an upstream answers through
 ``routing`` (retries, fallbacks), and the response cache's lookup and replay. ``JOBS``
 maps an endpoint to its job; features add theirs through ``gateway.base.hooks``
 (``endpoint_jobs``, and ``extra_jobs`` the chat job asks: hosted MCP tools)."""
@@ -35,11 +35,11 @@ from gateway.core.call import (
     StreamReply,
 )
 from gateway.core.pumps import (
-    _cache_keep,
-    _model_rewriter,
-    _prompt_count,
-    _pump_passthrough,
-    _pump_translated,
+    keep_in_cache,
+    model_rewriter,
+    prompt_count,
+    pump_passthrough,
+    pump_translated,
 )
 from gateway.core.upstream import UpstreamCall
 from gateway.errors import (
@@ -66,9 +66,11 @@ def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
         body.setdefault(name, value)
 
 
-def _check_unmapped(
+def check_unmapped_params(
     request: ChatRequest, route: RouteEntry, adapter: Provider, deployment: DeploymentEntry
 ) -> None:
+    """Refuse (400) the parameters the request carries that the upstream cannot take,
+    unless the route drops them (``drop_params``)."""
     if route.drop_params:
         return
     names = sorted({*request.unmapped, *adapter.unsupported_params(request, deployment)})
@@ -92,7 +94,7 @@ def _passes_through(adapter: Provider, call: Call) -> bool:
 # --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
 
 
-class _Job:
+class Job:
     """One endpoint's part in the request pipeline (``_serve``): the steps are the same
     for every endpoint, each endpoint fills in its own. Nothing here asks which dialect
     the caller speaks: what differs between dialects is read from ``call.client``."""
@@ -126,7 +128,7 @@ class _Job:
         raise NotImplementedError
 
 
-class _Routed(_Job):
+class RoutedJob(Job):
     """A job answered by an upstream through ``routing`` (retries, fallbacks): the
     non-streamed attempt and the stream's opening, written once for every endpoint."""
 
@@ -138,7 +140,7 @@ class _Routed(_Job):
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         """Start an attempt on ``deployment``; refuse one that cannot serve the job."""
-        return _begin_attempt(self.call, route, deployment)
+        return begin_attempt(self.call, route, deployment)
 
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
@@ -158,9 +160,9 @@ class _Routed(_Job):
     def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
         """The chunks the client reads."""
         if passthrough:
-            rewrite = _model_rewriter(self.call.deployment.model, self.public_model())
-            return _pump_passthrough(self.call, first, iterator, rewrite)
-        return _pump_translated(self.call, self.request, first, iterator)
+            rewrite = model_rewriter(self.call.deployment.model, self.public_model())
+            return pump_passthrough(self.call, first, iterator, rewrite)
+        return pump_translated(self.call, self.request, first, iterator)
 
     def public_model(self) -> str:
         """The model name the client reads in a passed-through answer."""
@@ -218,7 +220,7 @@ class _Routed(_Job):
 # --- chat (every client dialect's chat endpoint) -------------------------------------------
 
 
-class _Chat(_Routed):
+class ChatJob(RoutedJob):
     """A chat request in the caller's dialect: translated to the upstream's, or passed
     through untouched when both speak the same format."""
 
@@ -260,7 +262,7 @@ class _Chat(_Routed):
         return capabilities.fitting(capabilities.readers(route, self.request), self.prompt_size)
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
-        adapter = _begin_attempt(self.call, route, deployment)
+        adapter = begin_attempt(self.call, route, deployment)
         capabilities.check(self.request, route, deployment, self.prompt_size)
         return adapter
 
@@ -272,7 +274,7 @@ class _Chat(_Routed):
     def translated(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> UpstreamCall:
-        _check_unmapped(self.request, route, adapter, deployment)
+        check_unmapped_params(self.request, route, adapter, deployment)
         prepared = UpstreamCall.prepare(
             self.request, adapter, route, deployment, estimate=self.estimate
         )
@@ -294,7 +296,7 @@ class _Chat(_Routed):
             if call.cache is not None:
                 upstream = call.codec.upstream  # the same codec as the adapter's
                 assert upstream is not None  # it passes through, so it has one
-                _cache_keep(call, upstream.parse_response(data))
+                keep_in_cache(call, upstream.parse_response(data))
             if "model" in data:  # the public name, as translated paths answer
                 data["model"] = request.model
             if call.state is not None:
@@ -304,7 +306,7 @@ class _Chat(_Routed):
         reasoning_ledger.record_response(self.key, response)
         rendered = orjson.dumps(call.client.render_response(response, request))
         if call.cache is not None:
-            _cache_keep(call, response)
+            keep_in_cache(call, response)
         return rendered, response.usage, response.finish_reason
 
     def open(
@@ -326,17 +328,17 @@ class _Chat(_Routed):
         if not passthrough or state is None:
             return super().pump(passthrough, first, iterator)
         # a Responses upstream's events: the gateway's state and the spec's fields echoed
-        rename = _model_rewriter(self.call.deployment.model, self.public_model())
+        rename = model_rewriter(self.call.deployment.model, self.public_model())
         patch = state.patch_events
         rewrite = patch if rename is None else (lambda raw: patch(rename(raw)))
-        return _pump_passthrough(self.call, first, iterator, rewrite)
+        return pump_passthrough(self.call, first, iterator, rewrite)
 
     async def opened(self, passthrough: bool) -> None:
         if self.counting is not None and not passthrough:
-            self.request.prompt_tokens = await _prompt_count(self.counting)
+            self.request.prompt_tokens = await prompt_count(self.counting)
 
 
-def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
+def begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
     call.route, call.deployment = route, deployment
     call.exchange = Exchange(capture_limit=settings.SWITCHYARD_LOG_BODY_MAX_BYTES)
     call.exchange_attempt = len(call.record.attempts)
@@ -348,7 +350,7 @@ def _begin_attempt(call: Call, route: RouteEntry, deployment: DeploymentEntry) -
 # --- response cache (gateway/core/cache) ---------------------------------------------------------
 
 
-async def _cache_lookup(
+async def cache_lookup(
     call: Call, route: RouteEntry, request: ChatRequest, key: KeyEntry, headers: Mapping[str, str]
 ) -> ChatResponse | None:
     call.cache, cached = await cache.lookup(route, request, key, headers)
@@ -359,7 +361,7 @@ async def _cache_lookup(
     return cached
 
 
-async def _cached_reply(
+async def cached_reply(
     call: Call, request: ChatRequest, response: ChatResponse
 ) -> Reply | StreamReply:
     """Serve a cached answer in the caller's dialect: no upstream, no deployment, no cost
@@ -368,7 +370,7 @@ async def _cached_reply(
     if request.stream:
         events = cache.replay.events(response)
         iterator = cache.replay.aiter_events(events[1:])
-        chunks = _pump_translated(call, request, events[0], iterator)
+        chunks = pump_translated(call, request, events[0], iterator)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
     rendered = call.client.render_response(response, request)
     if call.state is not None:
@@ -390,7 +392,7 @@ def _check_allowed(key: KeyEntry, route: RouteEntry) -> None:
         raise PermissionDenied(f"this API key may not use model {route.name!r}")
 
 
-class _Prepare(_Job):
+class _Prepare(Job):
     """A Responses request with ``generate: false`` (WebSocket mode; Codex warms up
     with it): validated and stored with no output and no upstream call, so its id can
     be a later turn's ``previous_response_id``. Admitted as a request for the rpm."""
@@ -422,7 +424,7 @@ class _Prepare(_Job):
 # --- count_tokens ---------------------------------------------------------------------------
 
 
-class _CountTokens(_Job):
+class _CountTokens(Job):
     """The prompt's token count: from the first deployment whose upstream has a counting
     endpoint, else counted here (``x-switchyard-token-count`` says which). Not through
     ``routing``: an upstream that cannot count is skipped, not retried, and a failed
@@ -470,7 +472,7 @@ class _CountTokens(_Job):
 # --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
 
 
-class _OpenAIOnly(_Routed):
+class _OpenAIOnly(RoutedJob):
     """An OpenAI endpoint beyond chat: the body goes to an upstream that speaks the
     caller's format (or an adapter that also serves the endpoint), the model renamed."""
 
@@ -488,7 +490,7 @@ class _OpenAIOnly(_Routed):
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         call = self.call
-        adapter = _begin_attempt(call, route, deployment)
+        adapter = begin_attempt(call, route, deployment)
         if adapter.speaks is not call.codec and call.endpoint not in adapter.also_serves:
             raise InvalidRequest(
                 f"model {route.name!r} cannot serve {self.what}: its upstream provider "
@@ -606,7 +608,7 @@ class _Rerank(_OpenAIOnly):
 # --- Responses compaction (POST /v1/responses/compact) --------------------------------------
 
 
-class _Compact(_Routed):
+class _Compact(RoutedJob):
     """``POST /v1/responses/compact`` on any route: the upstream's own compaction when
     it speaks the Responses API (the body passed through, ``previous_response_id``
     resolved here first) and has one (a 404 / 405 / 501 there: it has not), else the
@@ -684,8 +686,8 @@ class _Compact(_Routed):
 
 
 # endpoint -> its part in the pipeline
-JOBS: dict[str, type[_Job]] = {
-    "chat": _Chat,
+JOBS: dict[str, type[Job]] = {
+    "chat": ChatJob,
     "compact": _Compact,
     "count_tokens": _CountTokens,
     "prepare": _Prepare,

@@ -1,6 +1,6 @@
 """The chunks a client reads from a stream: a translated stream's canonical events
-rendered by the client codec (``_pump_translated``, batched with ``ready_batches``), a
-passed-through one relayed with its model renamed (``_pump_passthrough``); ``_Tap``
+rendered by the client codec (``pump_translated``, batched with ``ready_batches``), a
+passed-through one relayed with its model renamed (``pump_passthrough``); ``_Tap``
 watches the events for the journal (first token, usage, finish, the reasoning ledger)."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ BATCH_WINDOW = 0.0001
 CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 
 
-async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
+async def prompt_count(counting: asyncio.Future[int]) -> int | None:
     """The prompt count started before the upstream call; None if counting failed (the
     stream goes on without it)."""
     try:
@@ -56,7 +56,7 @@ async def _prompt_count(counting: asyncio.Future[int]) -> int | None:
         return None
 
 
-def _model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | None:
+def model_rewriter(upstream: str, public: str) -> Callable[[bytes], bytes] | None:
     """Rewrite the upstream model id to the public name in passthrough stream events
     (a substring test per event; only events naming the model are touched)."""
     if upstream == public:
@@ -103,7 +103,7 @@ class _Tap:
         elif disconnected:
             status = 499
         elif self.call.cache is not None and folder.finished and not folder.truncated:
-            _cache_keep(self.call, folder.result())
+            keep_in_cache(self.call, folder.result())
         if error is None and self.reasoning is not None and self.call.caller.key is not None:
             self.reasoning.record(self.call.caller.key)
         self.call.finish(
@@ -128,7 +128,7 @@ async def _events(tap: _Tap, first: StreamEvent, iterator: AsyncIterator[StreamE
         tap.rendered_first_token = tap.call.first_token is not None
 
 
-async def _pump_translated(
+async def pump_translated(
     call: Call, request: ChatRequest, first: StreamEvent, iterator: AsyncIterator[StreamEvent]
 ) -> AsyncIterator[bytes]:
     tap = _Tap(call)
@@ -161,7 +161,7 @@ async def _pump_translated(
         tap.close(disconnected)
 
 
-async def _pump_passthrough(
+async def pump_passthrough(
     call: Call,
     first: tuple[bytes, list[StreamEvent]],
     iterator,
@@ -198,7 +198,7 @@ async def close_quietly(iterator: Any) -> None:
             await closer()
 
 
-def _cache_keep(call: Call, response: ChatResponse) -> None:
+def keep_in_cache(call: Call, response: ChatResponse) -> None:
     """Store a successful answer; the ticket is used up (one answer per request)."""
     ticket, call.cache = call.cache, None
     if ticket is not None:

@@ -3,7 +3,7 @@ journal. The ASGI endpoints and the console playground both call ``handle``, so 
 request is authenticated, limited, routed, retried and journaled the same way.
 
 Every endpoint runs one pipeline (``_serve``: route, admit, cache, respond); what an
-endpoint does at each step is its ``_Job`` (``gateway.core.jobs``), the chunks a stream's
+endpoint does at each step is its ``Job`` (``gateway.core.jobs``), the chunks a stream's
 client reads come from ``gateway.core.pumps``, and one request's state while it runs is
 a ``Call`` (``gateway.core.call``). The caller's dialect is a client codec
 (``gateway.edge.dialects``), chosen by the endpoint table; the upstream's is its adapter's.
@@ -42,7 +42,7 @@ from gateway.core.call import (
     protocol,
     retry_headers,
 )
-from gateway.core.jobs import JOBS, _cache_lookup, _cached_reply, _Job
+from gateway.core.jobs import JOBS, Job, cache_lookup, cached_reply
 from gateway.core.pumps import close_quietly
 from gateway.errors import (
     AuthenticationFailed,
@@ -221,7 +221,7 @@ def _answering(key: KeyEntry, route: RouteEntry) -> list[RouteEntry]:
     return [r for r in reachable if r.enabled and routing.may_call(key, r)]
 
 
-async def _serve(job: _Job) -> Reply | StreamReply:
+async def _serve(job: Job) -> Reply | StreamReply:
     """The one request pipeline: route, prepare, admit (rate limits and budget), serve
     from the response cache if it may, else respond (upstream, through ``routing``)."""
     call, key = job.call, job.key
@@ -257,9 +257,9 @@ async def _serve(job: _Job) -> Reply | StreamReply:
         and not request.mcp_servers
         and not route.mcp_servers  # an answer made with MCP tools is never replayed
     ):
-        cached = await _cache_lookup(call, route, request, key, job.headers)
+        cached = await cache_lookup(call, route, request, key, job.headers)
         if cached is not None:
-            return await _cached_reply(call, request, cached)
+            return await cached_reply(call, request, cached)
     return await job.respond(route)
 
 

@@ -54,7 +54,7 @@ class TokenizerHost:
     """The supervisor's tokenizer, loaded on first use."""
 
     def __init__(self, load: Callable[[], Callable[[str], int]]) -> None:
-        """``load`` builds the text -> token count function (``tokens._load_encoder``:
+        """``load`` builds the text -> token count function (``tokens.load_encoder``:
         a copy of its own; the supervisor tokenizes nothing else)."""
         self._load = load
         self._count: Callable[[str], int] | None = None

@@ -67,7 +67,10 @@ def _char_estimate(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def _load_encoder() -> Callable[[str], int]:
+def load_encoder() -> Callable[[str], int]:
+    """A text -> token count function (the tokenizer, or the chars/4 estimate when it
+    cannot load): what ``encoder`` keeps for this process, and what the supervisor's
+    counter service loads once for every worker (``serve --workers N``)."""
     try:
         import tiktoken  # the offline encoding registers itself through tiktoken_ext
 
@@ -94,7 +97,7 @@ def encoder() -> Callable[[str], int]:
     if _encoder is None:
         with _lock:
             if _encoder is None:
-                _encoder = _load_encoder()
+                _encoder = load_encoder()
     return _encoder
 
 

@@ -1,5 +1,5 @@
 """OpenAI's media endpoints in the pipeline (``gateway.core.service._serve``), one
-``_Job`` each, answered through ``routing`` like any other (registered into the pipeline
+``Job`` each, answered through ``routing`` like any other (registered into the pipeline
 by ``gateway.media.plugin``: core does not import this module):
 
 - ``POST /v1/images/generations`` (JSON) and ``/v1/images/edits`` (multipart) to
@@ -43,7 +43,7 @@ from gateway.catalog import media as media_prices
 from gateway.codecs import CODECS
 from gateway.codecs.openai_media import audio, forms, images
 from gateway.core.call import Reply, StreamCut, StreamReply
-from gateway.core.jobs import _begin_attempt, _Routed
+from gateway.core.jobs import RoutedJob, begin_attempt
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.policy import registry, routing
 from gateway.providers.base import Provider
@@ -69,7 +69,7 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-class _Media(_Routed):
+class _Media(RoutedJob):
     """What every media endpoint shares: the mode its deployments must serve, the
     refusal of a route that does not, the journal's summaries, a reply whose content
     type is the upstream's, and a stream relayed as bytes."""
@@ -120,7 +120,7 @@ class _Media(_Routed):
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         call = self.call
-        adapter = _begin_attempt(call, route, deployment)
+        adapter = begin_attempt(call, route, deployment)
         assert call.exchange is not None
         call.exchange.capture_limit = 0  # the answer (images, audio) stays out of the journal
         if mode_of(deployment) != self.mode:

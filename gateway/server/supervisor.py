@@ -107,7 +107,7 @@ def start_service(plan: Plan) -> str | None:
 
     for module in plan.books:  # each registers its book and operations
         importlib.import_module(module)
-    service = CounterService(plan.socket, tokenizer=TokenizerHost(tokens._load_encoder))
+    service = CounterService(plan.socket, tokenizer=TokenizerHost(tokens.load_encoder))
     if plan.temp_folder:
         atexit.register(_remove_folder, plan.temp_folder)  # runs after service.stop
     try:

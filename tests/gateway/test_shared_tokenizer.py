@@ -44,7 +44,7 @@ def prompt(text: str) -> ChatRequest:
 def host_service():
     folder = tempfile.mkdtemp(prefix="sy-", dir="/tmp")
     service = CounterService(
-        os.path.join(folder, "s.sock"), tokenizer=TokenizerHost(tokens._load_encoder)
+        os.path.join(folder, "s.sock"), tokenizer=TokenizerHost(tokens.load_encoder)
     )
     service.start()
     yield service
@@ -64,7 +64,7 @@ def worker(host_service, monkeypatch):
 
 
 def local_count(request: ChatRequest) -> int:
-    count = tokens._load_encoder()
+    count = tokens.load_encoder()
     return sum(count(t) for t in tokens._texts(request) if t) + tokens._overhead(request)
 
 
@@ -73,7 +73,7 @@ async def test_the_host_counts_exactly_like_the_local_tokenizer(host_service):
     first = await shared.count(TEXTS)
     assert first is None  # loading began: the caller uses its estimate meanwhile
     await asyncio.to_thread(host_service.tokenizer._loaded.wait, 30)
-    count = tokens._load_encoder()
+    count = tokens.load_encoder()
     assert await shared.count(TEXTS) == [count(text) for text in TEXTS]
     assert shared.count_blocking(TEXTS) == [count(text) for text in TEXTS]
 

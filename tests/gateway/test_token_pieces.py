@@ -41,7 +41,7 @@ PROSE = (
 
 
 def test_long_prose_counts_exactly_as_one_whole_encode(whole_count):
-    count = tokens._load_encoder()
+    count = tokens.load_encoder()
     text = PROSE * 900  # about 130k characters: many pieces
     assert len(pieces(text)) > 10
     assert count(text) == whole_count(text)
@@ -50,7 +50,7 @@ def test_long_prose_counts_exactly_as_one_whole_encode(whole_count):
 def test_random_mixtures_count_exactly(whole_count):
     rng = random.Random(7)
     alphabet = [*"abcXYZ019 \n\t.,'!?é中文，。-_/", "'s", "'ll", "  ", "\r\n", "\n\n", "🙂"]
-    count = tokens._load_encoder()
+    count = tokens.load_encoder()
     for _ in range(60):
         text = "".join(rng.choices(alphabet, k=rng.randint(PIECE_CHARS, 4 * PIECE_CHARS)))
         assert count(text) == whole_count(text)
@@ -59,7 +59,7 @@ def test_random_mixtures_count_exactly(whole_count):
 def test_a_run_without_word_breaks_reaches_the_encoder_in_bounded_pieces(
     encoded_lengths, whole_count
 ):
-    count = tokens._load_encoder()
+    count = tokens.load_encoder()
     encoded_lengths.clear()
     text = "a" * 100_000
     counted = count(text)
@@ -69,7 +69,7 @@ def test_a_run_without_word_breaks_reaches_the_encoder_in_bounded_pieces(
 
 
 def test_cjk_without_punctuation_is_cut_into_pieces_too(encoded_lengths):
-    count = tokens._load_encoder()
+    count = tokens.load_encoder()
     encoded_lengths.clear()
     count("的一是不了人我在有他这中大来上国" * 3000)  # 48k characters, one pre-token
     assert max(encoded_lengths) <= PIECE_CHARS

@@ -17,8 +17,8 @@ from django.conf import settings
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import cache
 from gateway.core.call import Call, Reply, StreamReply
-from gateway.core.jobs import _Chat, _check_unmapped
-from gateway.core.pumps import _pump_translated
+from gateway.core.jobs import ChatJob, check_unmapped_params
+from gateway.core.pumps import pump_translated
 from gateway.core.upstream import UpstreamCall
 from gateway.errors import ConfigurationError, PermissionDenied
 from gateway.mcp import hosted
@@ -29,7 +29,7 @@ from gateway.telemetry import tracing
 from gateway.types import ChatRequest, ChatResponse, McpServer
 
 
-def takes(job: _Chat, route: RouteEntry) -> bool:
+def takes(job: ChatJob, route: RouteEntry) -> bool:
     """Whether the hosted loop answers ``job``'s request (after checking the key's grants
     on the servers it names, a 403 else, and attaching the route's and the caller's)."""
     request, caller = job.request, job.call.caller
@@ -89,7 +89,7 @@ def _mcp_passes(route: RouteEntry, call: Call) -> bool:
         return False
 
 
-async def respond(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
+async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
     """Answer with the gateway's hosted MCP loop (gateway/mcp/hosted): each upstream
     turn routed and retried like any call; one journal row with the tool calls."""
     call, snapshot = job.call, registry.current()
@@ -100,7 +100,7 @@ async def respond(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
     async def turn(request: ChatRequest) -> ChatResponse:
         async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
             adapter = job.begin(route, deployment)
-            _check_unmapped(request, route, adapter, deployment)
+            check_unmapped_params(request, route, adapter, deployment)
             prepared = UpstreamCall.prepare(request, adapter, route, deployment)
             return await prepared.complete(call.exchange)
 
@@ -123,7 +123,7 @@ async def respond(job: _Chat, route: RouteEntry) -> Reply | StreamReply:
     if job.stream:
         events = hosted.events(loop, job.request)
         first = await anext(events)
-        chunks = _pump_translated(call, job.request, first, events)
+        chunks = pump_translated(call, job.request, first, events)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
     response = await loop.run()
     rendered = call.client.render_response(response, job.request)
