@@ -3,13 +3,16 @@
 key against the in-memory registry (refusing a bad one before reading anything), read
 the body (size-capped), hand over to ``service.handle`` and write the reply, streaming
 chunk by chunk. A client that goes away cancels the work, which closes the upstream
-request. Every other path goes to Django (console, admin, management API, health)."""
+request. The paths served here are a small route table (``ROUTES``: a match and a
+handler each, the runtime started once before any); every other path goes to Django
+(console, admin, management API, health)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -372,7 +375,8 @@ def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
 
 
 class GatewayApp:
-    """The HTTP side of the ASGI application."""
+    """The HTTP side of the ASGI application: the route table's handlers, Django for
+    every other path."""
 
     def __init__(self, django_app: Callable) -> None:
         self.django_app = django_app
@@ -383,75 +387,60 @@ class GatewayApp:
         if headers_too_large(scope["headers"]):
             await send_reply(send, refuse_headers(path, scope["headers"]))
             return
-        if method == "POST" and path in POST_ROUTES:
+        route, found = route_for(scope, method, path)
+        if route is None and path.startswith(API_PREFIXES):
+            await send_reply(send, unknown_endpoint(method, path))  # nothing to start for
+            return
+        if route is not None or scope.get("type") == "http":
             await runtime.ensure_started()
-            endpoint, dialect = POST_ROUTES[path]
-            if runtime.closing():
-                await send_reply(send, refuse_new_request(scope, endpoint, dialect))
-                return
-            runtime.request_started()
-            try:
-                await self.api(scope, receive, send, endpoint, dialect)
-            finally:
-                runtime.request_finished()
-        elif method == "POST" and (gemini := gemini_method(path)) is not None:
-            await runtime.ensure_started()
-            endpoint, model, stream = gemini
-            if runtime.closing():
-                await send_reply(send, refuse_new_request(scope, endpoint, dialects.GEMINI))
-                return
-            runtime.request_started()
-            try:
-                fields = {"model": model, "stream": stream}
-                await self.api(
-                    scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
-                )
-            finally:
-                runtime.request_finished()
-        elif (
-            method == "GET"
-            and path.startswith(GEMINI_MODELS)
-            and is_gemini_listing(scope, header_map(scope))
-        ):
-            await runtime.ensure_started()
-            await self.gemini_models(scope, send)
-        elif method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS):
-            await runtime.ensure_started()
-            await self.models(scope, send)
-        elif method in ("GET", "DELETE") and (target := stored_response_target(path)):
-            await runtime.ensure_started()
-            await self.stored_response(scope, send, method, *target)
-        elif (files_or_batches := batch_endpoints.target(path)) is not None:
-            await runtime.ensure_started()
-            headers = header_map(scope)
-            caller = await resolve_fresh_caller(headers)
-            io = batch_endpoints.Io(read_body, send_reply)
-            await batch_endpoints.serve(scope, receive, send, files_or_batches, headers, caller, io)
-        elif path == "/mcp" or path.startswith("/mcp/"):
-            await runtime.ensure_started()
-            from gateway.mcp import endpoint as mcp_endpoint
-
-            await mcp_endpoint.app(scope, receive, send)
-        elif path == "/metrics" and method == "GET":
-            await runtime.ensure_started()
-            await self.metrics(scope, send)
-        elif path.startswith(API_PREFIXES):
-            if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
-                dialect = "gemini"
-            elif path.startswith(("/anthropic/", "/v1/messages")):
-                dialect = "anthropic"
-            else:
-                dialect = "openai"
-            await send_reply(
-                send,
-                json_error(
-                    dialect, ModelNotFound(f"no such endpoint: {method} {path}", code="unknown_url")
-                ),
-            )
-        else:
-            if scope.get("type") == "http":
-                await runtime.ensure_started()
+        if route is None:
             await self.django_app(scope, receive, send)
+        else:
+            await route.serve(self, scope, receive, send, found)
+
+    async def post_endpoint(
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
+    ) -> None:
+        """A POST to the endpoint table (``dialects.POST_ROUTES``)."""
+        endpoint, dialect = found
+        if runtime.closing():
+            await send_reply(send, refuse_new_request(scope, endpoint, dialect))
+            return
+        runtime.request_started()
+        try:
+            await self.api(scope, receive, send, endpoint, dialect)
+        finally:
+            runtime.request_finished()
+
+    async def post_gemini(
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str, bool]
+    ) -> None:
+        """A POST to a Gemini method path (``{prefix}/{model}:{method}``)."""
+        endpoint, model, stream = found
+        if runtime.closing():
+            await send_reply(send, refuse_new_request(scope, endpoint, dialects.GEMINI))
+            return
+        runtime.request_started()
+        try:
+            fields = {"model": model, "stream": stream}
+            await self.api(
+                scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
+            )
+        finally:
+            runtime.request_finished()
+
+    async def files_and_batches(
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, list[str], str]
+    ) -> None:
+        headers = header_map(scope)
+        caller = await resolve_fresh_caller(headers)
+        io = batch_endpoints.Io(read_body, send_reply)
+        await batch_endpoints.serve(scope, receive, send, found, headers, caller, io)
+
+    async def mcp(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
+        from gateway.mcp import endpoint as mcp_endpoint
+
+        await mcp_endpoint.app(scope, receive, send)
 
     async def api(
         self,
@@ -535,7 +524,7 @@ class GatewayApp:
         else:
             await send_reply(send, reply)
 
-    async def models(self, scope: Scope, send: Send) -> None:
+    async def models(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         headers = header_map(scope)
         dialect = (
             "anthropic"
@@ -568,7 +557,7 @@ class GatewayApp:
             return
         await send_reply(send, json_reply(dialect, proto.render_models(models)))
 
-    async def gemini_models(self, scope: Scope, send: Send) -> None:
+    async def gemini_models(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         """``GET /v1beta/models`` (one page: every route the key may use) and
         ``GET /v1beta/models/{model}`` in Google's shapes."""
         from gateway.codecs.gemini import inbound
@@ -594,11 +583,13 @@ class GatewayApp:
         await send_reply(send, json_reply("gemini", inbound.model_entry(found[0])))
 
     async def stored_response(
-        self, scope: Scope, send: Send, method: str, response_id: str, what: str
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
     ) -> None:
         """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``:
         only the key that created the response sees it (anyone else gets the 404 an
         unknown id gets)."""
+        method: str = scope["method"]
+        response_id, what = found
         from urllib.parse import parse_qsl
 
         from gateway.core import responses_state
@@ -635,8 +626,96 @@ class GatewayApp:
             return
         await send_reply(send, json_reply("responses", payload))
 
-    async def metrics(self, scope: Scope, send: Send) -> None:
+    async def metrics(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         from gateway.telemetry import metrics
 
         text = (await asyncio.to_thread(metrics.render)).encode()  # may read files
         await send_reply(send, Reply(200, text, [(b"content-type", b"text/plain; version=0.0.4")]))
+
+
+# --- the route table ----------------------------------------------------------------------
+# The paths the gateway serves itself, in the order they are tried: each row's ``match``
+# reads the request line (and, for a Gemini listing, the headers) and returns what its
+# handler needs, or something false when the request is not this row's. The first row
+# that matches serves it, after the runtime has started (once, in ``GatewayApp``); an
+# unknown path under an API prefix is a 404 in the caller's dialect, anything else goes
+# to Django.
+
+Handler = Callable[[GatewayApp, Scope, Receive, Send, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    match: Callable[[Scope, str, str], Any]  # (scope, method, path) -> found, or falsy
+    serve: Handler
+
+
+def _post_endpoint(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
+    return POST_ROUTES.get(path) if method == "POST" else None
+
+
+def _post_gemini(scope: Scope, method: str, path: str) -> tuple[str, str, bool] | None:
+    return gemini_method(path) if method == "POST" else None
+
+
+def _gemini_listing(scope: Scope, method: str, path: str) -> bool:
+    return (
+        method == "GET"
+        and path.startswith(GEMINI_MODELS)
+        and is_gemini_listing(scope, header_map(scope))
+    )
+
+
+def _models(scope: Scope, method: str, path: str) -> bool:
+    return method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS)
+
+
+def _stored_response(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
+    return stored_response_target(path) if method in ("GET", "DELETE") else None
+
+
+def _files_and_batches(scope: Scope, method: str, path: str) -> tuple[str, list[str], str] | None:
+    return batch_endpoints.target(path)
+
+
+def _mcp(scope: Scope, method: str, path: str) -> bool:
+    return path == "/mcp" or path.startswith("/mcp/")
+
+
+def _metrics(scope: Scope, method: str, path: str) -> bool:
+    return path == "/metrics" and method == "GET"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST endpoint", _post_endpoint, GatewayApp.post_endpoint),
+    Route("POST Gemini method", _post_gemini, GatewayApp.post_gemini),
+    Route("GET Gemini models", _gemini_listing, GatewayApp.gemini_models),
+    Route("GET models", _models, GatewayApp.models),
+    Route("stored response", _stored_response, GatewayApp.stored_response),
+    Route("files and batches", _files_and_batches, GatewayApp.files_and_batches),
+    Route("MCP", _mcp, GatewayApp.mcp),
+    Route("GET metrics", _metrics, GatewayApp.metrics),
+)
+
+
+def route_for(scope: Scope, method: str, path: str) -> tuple[Route | None, Any]:
+    """The first row of ``ROUTES`` that takes the request, and what it found."""
+    for route in ROUTES:
+        found = route.match(scope, method, path)
+        if found:
+            return route, found
+    return None, None
+
+
+def unknown_endpoint(method: str, path: str) -> Reply:
+    """A 404 for a path under an API prefix that no route serves, in its dialect."""
+    if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
+        dialect = "gemini"
+    elif path.startswith(("/anthropic/", "/v1/messages")):
+        dialect = "anthropic"
+    else:
+        dialect = "openai"
+    return json_error(
+        dialect, ModelNotFound(f"no such endpoint: {method} {path}", code="unknown_url")
+    )
