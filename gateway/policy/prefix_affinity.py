@@ -31,6 +31,8 @@ How long an upstream keeps a prefix cached (after its last use; every hit refres
   caching": implicit caches are short-lived, explicit ones default to 1 hour): 3 minutes;
 - any other kind (OpenAI-compatible servers such as vLLM's prefix cache, which evicts by
   memory pressure, not time): 5 minutes.
+Each is declared on the kind's adapter class (``prompt_cache_seconds``, five minutes on
+``providers.base.Provider``), so a new kind states its own and none is missed by name.
 
 The table lives in this process, at most ``MAX_ENTRIES`` prefixes (least recently used
 dropped first): with ``serve --workers N`` each worker keeps its own, so affinity holds
@@ -43,6 +45,8 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from gateway.base.entries import DeploymentEntry
+from gateway.providers import kinds
+from gateway.providers.base import Provider
 from gateway.types import ChatRequest
 
 HEAD_CHARS = 256
@@ -52,21 +56,12 @@ FIRST_MESSAGES = 1  # a conversation's every turn starts with it (the second var
 MIN_CACHED_TOKENS = 1024
 MAX_ENTRIES = 50_000
 
-WARM_SECONDS: dict[str, float] = {
-    "anthropic": 300.0,
-    "openai": 300.0,
-    "azure": 300.0,
-    "responses": 300.0,
-    "bedrock": 300.0,
-    "gemini": 180.0,
-    "vertex": 180.0,
-}
-DEFAULT_WARM_SECONDS = 300.0
-
 
 def warm_seconds(deployment: DeploymentEntry) -> float:
-    """How long ``deployment``'s upstream likely keeps a prefix it served cached."""
-    return WARM_SECONDS.get(deployment.provider.kind, DEFAULT_WARM_SECONDS)
+    """How long ``deployment``'s upstream likely keeps a prefix it served cached: its
+    adapter class's ``prompt_cache_seconds`` (the base's for a kind no adapter has)."""
+    adapter: type[Provider] | None = kinds.adapter_class(deployment.provider.kind)
+    return (adapter or Provider).prompt_cache_seconds
 
 
 def _head(text: str) -> tuple[int, str, str]:

@@ -60,6 +60,9 @@ class GoogleCodecProvider(CodecProvider):
     speaks = CODECS["gemini"]
     counts_tokens = True  # :countTokens
     count_wrapped = True  # countTokens wants {"generateContentRequest": ...}
+    # Implicit caching has no documented lifetime (ai.google.dev, "Context caching":
+    # implicit caches are short-lived): three minutes, for the Gemini API and Vertex AI.
+    prompt_cache_seconds = 180.0
 
     def target(self, deployment: DeploymentEntry) -> Target:
         target = target_of(deployment)

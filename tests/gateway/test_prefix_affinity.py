@@ -13,6 +13,7 @@ import pytest
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.policy import prefix_affinity, routing
 from gateway.policy.prefix_affinity import AffinityTable, prefix_key
+from gateway.providers import kinds
 from gateway.types import ChatRequest, Message, Text, Tool
 
 from .entries import route, snapshot
@@ -100,6 +101,30 @@ def test_warm_seconds_follow_the_upstream_kind():
         provider = dataclasses.replace(openai_kind.provider, kind=kind)
         entry = dataclasses.replace(openai_kind, provider=provider)
         assert prefix_affinity.warm_seconds(entry) == seconds
+
+
+def test_vertex_ai_gets_the_window_of_googles_implicit_cache():
+    """Vertex AI (kind ``vertex_ai``) caches implicitly as the Gemini API does: 3 minutes,
+    not the 5 of an unknown kind (a table keyed "vertex" once missed it)."""
+    deployment = route("pair", "a").deployments[0]
+    vertex = dataclasses.replace(deployment.provider, kind="vertex_ai")
+    assert prefix_affinity.warm_seconds(dataclasses.replace(deployment, provider=vertex)) == 180
+
+
+def test_every_kind_has_the_warm_seconds_its_adapter_declares():
+    """Vertex AI caches implicitly as the Gemini API does (3 minutes); the Responses API
+    is OpenAI's (5 minutes). Read from the adapter class, so no kind is missed by name."""
+    deployment = route("pair", "a").deployments[0]
+    expected = {"vertex_ai": 180, "gemini": 180, "openai_responses": 300, "azure": 300}
+    for kind in kinds.KINDS:
+        entry = dataclasses.replace(
+            deployment, provider=dataclasses.replace(deployment.provider, kind=kind)
+        )
+        seconds = prefix_affinity.warm_seconds(entry)
+        assert seconds == kinds.adapter_class(kind).prompt_cache_seconds
+        assert seconds == expected.get(kind, seconds), kind
+    unknown = dataclasses.replace(deployment.provider, kind="not-a-kind")
+    assert prefix_affinity.warm_seconds(dataclasses.replace(deployment, provider=unknown)) == 300
 
 
 def test_the_table_is_bounded_least_recently_used_first():
