@@ -50,6 +50,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -1152,22 +1153,7 @@ async def _admit(
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
     hold = _units(hold_usd) if hold_usd and key.budget_usd is not None else 0
-    backend = _backend()
-    try:
-        reservation.handle = await backend.admit(key, tokens, at, hold)
-    except RateLimited:
-        raise
-    except Exception as exc:
-        if backend is memory:
-            raise
-        note_failure(backend, exc)
-        backend = memory
-        reservation.handle = await memory.admit(key, tokens, at, hold)
-    else:
-        if _redis_down:
-            note_success(backend)
-    reservation.backend = backend
-    return reservation
+    return await _reserve(reservation, lambda backend: backend.admit(key, tokens, at, hold))
 
 
 async def _admit_joint(
@@ -1179,9 +1165,21 @@ async def _admit_joint(
     subjects = subjects_of(key)
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
     hold = _units(hold_usd) if hold_usd and budgeted else 0
+    return await _reserve(
+        reservation, lambda backend: backend.admit_joint(subjects, tokens, at, hold)
+    )
+
+
+async def _reserve(
+    reservation: Reservation, ask: Callable[[Backend], Awaitable[Any]]
+) -> Reservation:
+    """Admission's one fallback: ``ask(backend)`` admits through the backend in force
+    and returns the reservation's handle. A refusal (RateLimited) is the answer; a
+    shared backend (Redis, the counter service) that fails is noted and this process's
+    own counters answer instead, limits holding per process until it is back."""
     backend = _backend()
     try:
-        reservation.handle = await backend.admit_joint(subjects, tokens, at, hold)
+        reservation.handle = await ask(backend)
     except RateLimited:
         raise
     except Exception as exc:
@@ -1189,7 +1187,7 @@ async def _admit_joint(
             raise
         note_failure(backend, exc)
         backend = memory
-        reservation.handle = await memory.admit_joint(subjects, tokens, at, hold)
+        reservation.handle = await ask(memory)
     else:
         if _redis_down:
             note_success(backend)
