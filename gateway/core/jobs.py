@@ -24,7 +24,6 @@ from gateway.core import (
     cache,
     capabilities,
     prompt_cache,
-    prompt_size,
     reasoning_ledger,
     responses_state,
     tokens,
@@ -34,6 +33,7 @@ from gateway.core.call import (
     Reply,
     StreamReply,
 )
+from gateway.core.prompt_size import prompt_tokens
 from gateway.core.pumps import (
     keep_in_cache,
     model_rewriter,
@@ -225,7 +225,7 @@ class ChatJob(RoutedJob):
     through untouched when both speak the same format."""
 
     counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
-    prompt_size = 0  # the prompt's tokens against context windows (prompt_size)
+    prompt_size = 0  # the prompt's tokens against context windows (prompt_size.py)
 
     async def prepare(self, route: RouteEntry) -> None:
         call, body = self.call, self.body
@@ -241,10 +241,8 @@ class ChatJob(RoutedJob):
         if call.span is not None:
             tracing.describe_request(call, request)
         self.estimate = tokens.estimate_tokens(request)
-        # the tokenizer's count when the prompt may be near a window (prompt_size)
-        self.prompt_size = await prompt_size.prompt_tokens(
-            request, self.estimate, registry.current(), route
-        )
+        # the tokenizer's count when the prompt may be near a window (prompt_size.py)
+        self.prompt_size = await prompt_tokens(request, self.estimate, registry.current(), route)
         if len(route.deployments) > 1:  # one deployment: nowhere else to go
             self.prefix_key = prefix_affinity.prefix_key(request, self.estimate)
 
