@@ -1,5 +1,9 @@
+from collections.abc import Iterable
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from gateway.models import ApiKey, Deployment, Provider, RequestLog, Route
 from gateway.policy.login_throttle import ThrottledAdminAuthenticationForm
@@ -7,7 +11,7 @@ from gateway.policy.login_throttle import ThrottledAdminAuthenticationForm
 admin.site.login_form = ThrottledAdminAuthenticationForm  # sign-in waits say how long
 
 
-def _owners_only(request) -> bool:  # type: ignore[no-untyped-def]
+def _owners_only(request: HttpRequest) -> bool:
     """Django's admin edits any row: for staff who are owners only (gateway/policy/roles.py),
     so a staff user given a lesser console role cannot go around it there."""
     from gateway.policy import roles
@@ -16,7 +20,7 @@ def _owners_only(request) -> bool:  # type: ignore[no-untyped-def]
     return bool(user.is_active and user.is_staff and roles.role_of(user) == roles.OWNER)
 
 
-admin.site.has_permission = _owners_only  # type: ignore[method-assign]
+admin.site.has_permission = _owners_only
 
 
 class ProviderAdminForm(forms.ModelForm):
@@ -32,7 +36,7 @@ class ProviderAdminForm(forms.ModelForm):
         fields = ["name", "kind", "base_url", "api_version", "timeout"]
 
     def save(self, commit: bool = True) -> Provider:
-        provider = super().save(commit=False)
+        provider: Provider = super().save(commit=False)
         if self.cleaned_data.get("secret"):
             provider.set_secret(self.cleaned_data["secret"])
         if commit:
@@ -58,7 +62,9 @@ class RouteAdmin(admin.ModelAdmin):
     list_display = ["name", "enabled", "strategy", "drop_params"]
     inlines = [DeploymentInline]
 
-    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+    def get_deleted_objects(
+        self, objs: Iterable[Route], request: HttpRequest
+    ) -> tuple[list[Any], dict[str, int], set[str], list[str]]:
         """A route that is some key's only allowed route is listed as protected (the
         key would otherwise be opened to every route)."""
         from gateway.ops.admin_ops import keys_limited_to

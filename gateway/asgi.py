@@ -34,12 +34,15 @@ console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_u
 responses_socket = ResponsesSocket.as_asgi()
 
 
-async def websockets(scope, receive, send):  # type: ignore[no-untyped-def]
+async def websockets(
+    scope: realtime_socket.Scope, receive: realtime_socket.Receive, send: realtime_socket.Send
+) -> None:
     if scope["path"] in endpoints.RESPONSES_PATHS:
-        return await responses_socket(scope, receive, send)
-    if scope["path"] in realtime_socket.PATHS:
-        return await realtime_socket.app(scope, receive, send)
-    return await console_sockets(scope, receive, send)
+        await responses_socket(scope, receive, send)
+    elif scope["path"] in realtime_socket.PATHS:
+        await realtime_socket.app(scope, receive, send)
+    else:
+        await console_sockets(scope, receive, send)
 
 
 application = ProtocolTypeRouter(

@@ -10,9 +10,11 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
+from dj_database_url import DBConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from gateway.base.env import env_bool, env_float, env_int, env_list, env_str
@@ -63,7 +65,7 @@ def _env_allow() -> str:
     return secret_refs.allow_setting()
 
 
-def _database() -> dict:
+def _database() -> DBConfig:
     url = env_str("DATABASE_URL")
     if not url:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ def _database() -> dict:
     return config
 
 
-def _pool_options() -> dict | None:
+def _pool_options() -> dict[str, Any] | None:
     """PostgreSQL connections per process: at most SWITCHYARD_DB_POOL_SIZE (0: no pool,
     one persistent connection per thread that queries, as before). Every thread of a
     process (requests, the journal writer, the registry watcher) borrows one for a unit
@@ -113,7 +115,7 @@ def _pool_options() -> dict | None:
     }
 
 
-def _channel_layers(redis_url: str) -> dict:
+def _channel_layers(redis_url: str) -> dict[str, Any]:
     if not redis_url:
         return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     parsed = urlparse(redis_url)

@@ -4,6 +4,8 @@ snapshot and other instances are told through the channel layer (see registry)."
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import connections, router, transaction
 from django.db.models import F, ProtectedError
@@ -65,15 +67,15 @@ def registry_changed(using: str = "default") -> None:
         transaction.on_commit(_AfterCommit(using), using=using)
 
 
-@receiver(post_save)
-@receiver(post_delete)
-def _on_registry_row(sender, using=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+@receiver(post_save)  # type: ignore[untyped-decorator]
+@receiver(post_delete)  # type: ignore[untyped-decorator]
+def _on_registry_row(sender: type[Any], using: str | None = None, **kwargs: Any) -> None:
     if sender in REGISTRY_MODELS and not kwargs.get("raw"):
         registry_changed(using or router.db_for_write(sender))
 
 
-@receiver(pre_delete, sender=Route)
-def _keep_keys_limited(sender, instance: Route, **kwargs) -> None:  # type: ignore[no-untyped-def]
+@receiver(pre_delete, sender=Route)  # type: ignore[untyped-decorator]
+def _keep_keys_limited(sender: type[Any], instance: Route, **kwargs: Any) -> None:
     """The last net under every path that deletes routes: a key whose only allowed
     route goes would be left with none, which means every route."""
     from gateway.ops.admin_ops import keys_limited_to
@@ -87,8 +89,8 @@ def _keep_keys_limited(sender, instance: Route, **kwargs) -> None:  # type: igno
         )
 
 
-@receiver(m2m_changed, sender=ApiKey.routes.through)
-@receiver(m2m_changed, sender=Route.teams.through)
-def _on_key_routes(sender, action: str, using=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+@receiver(m2m_changed, sender=ApiKey.routes.through)  # type: ignore[untyped-decorator]
+@receiver(m2m_changed, sender=Route.teams.through)  # type: ignore[untyped-decorator]
+def _on_key_routes(sender: type[Any], action: str, using: str | None = None, **kwargs: Any) -> None:
     if action in ("post_add", "post_remove", "post_clear"):
         registry_changed(using or "default")

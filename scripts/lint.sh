@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lint, format and type checks, run by scripts/test.sh before the tests (as CI does):
-# ruff check, ruff format --check, and mypy (strict on the spine, codecs and providers:
-# [tool.mypy] in pyproject.toml).
+# ruff check, ruff format --check, and mypy (strict on the files listed in
+# [tool.mypy] of pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

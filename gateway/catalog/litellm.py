@@ -102,7 +102,7 @@ def _name(key: str, provider: str) -> str | None:
     return key or None
 
 
-def base_window(spec: dict, vendor: str, name: str) -> int | None:
+def base_window(spec: dict[str, Any], vendor: str, name: str) -> int | None:
     """The window a request gets without opting into a beta: a Claude entry whose
     tokens above 200k are priced as a tier of their own (the 1M-context beta) has the
     standard 200k, whatever ``max_input_tokens`` says. Models whose 1M window is their

@@ -122,7 +122,8 @@ def _read_override(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"schema": store.SCHEMA, "updated": "", "providers": {}}
     store.read_file(path)  # refuse to build on a broken override
-    return json.loads(path.read_text(encoding="utf-8"))
+    override: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return override
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.conf import settings as django_settings
@@ -58,7 +59,7 @@ class Provider(models.Model):
         "Kind", [(kind.name.upper(), (kind.name, kind.label)) for kind in kinds.KINDS.values()]
     )
 
-    name = models.SlugField(max_length=100, unique=True)
+    name: str = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=kinds.choices, default=Kind.OPENAI)
     base_url = models.CharField(
         max_length=500,
@@ -68,7 +69,7 @@ class Provider(models.Model):
     )
     # Either a reference ``os.environ/NAME`` read at call time, or a literal secret kept
     # only encrypted. Never both.
-    secret_ref = models.CharField(max_length=200, blank=True)
+    secret_ref: str = models.CharField(max_length=200, blank=True)
     secret_ciphertext = models.TextField(blank=True)
     extra_headers = models.JSONField(default=dict, blank=True)
     api_version = models.CharField(max_length=50, blank=True, help_text="Azure api-version")
@@ -165,7 +166,7 @@ class Provider(models.Model):
             for name, value in (self.extra_headers or {}).items()
         }
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if isinstance(self.extra_headers, dict):
             self.extra_headers = seal_headers(self.extra_headers)
         super().save(*args, **kwargs)
@@ -261,7 +262,7 @@ def _sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(crypto.PREFIX)
 
 
-def seal_headers(headers: dict) -> dict:
+def seal_headers(headers: dict[str, Any]) -> dict[str, Any]:
     """``headers`` with every literal string value encrypted (references and values
     already encrypted kept). Also used by the migration that encrypted existing rows."""
     return {
@@ -300,7 +301,7 @@ class Team(models.Model):
     """A group of users and keys sharing limits: a key's requests count against its
     team's rpm/tpm and its spend against the team's budget, like the key's own."""
 
-    name = models.SlugField(max_length=100, unique=True)
+    name: str = models.SlugField(max_length=100, unique=True)
     description = models.CharField(max_length=500, blank=True)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
@@ -383,7 +384,7 @@ class Route(models.Model):
         LEAST_BUSY = "least_busy", "Least busy"
         LOWEST_LATENCY = "lowest_latency", "Lowest latency"
 
-    name = models.CharField(max_length=200, unique=True, help_text="public model name")
+    name: str = models.CharField(max_length=200, unique=True, help_text="public model name")
     description = models.CharField(max_length=500, blank=True)
     enabled = models.BooleanField(default=True)
     strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.WEIGHTED)
@@ -550,7 +551,7 @@ class ApiKey(models.Model):
         MONTH = "month", "Per month"
         TOTAL = "total", "In total"
 
-    name = models.CharField(max_length=200)
+    name: str = models.CharField(max_length=200)
     prefix = models.CharField(max_length=32, help_text="visible start of the key")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     routes = models.ManyToManyField(
@@ -627,7 +628,7 @@ class McpServer(models.Model):
         SSE = "sse", "SSE (legacy)"
         STDIO = "stdio", "stdio command"
 
-    name = models.CharField(
+    name: str = models.CharField(
         max_length=63, unique=True, help_text="letters, digits, - and _ (never two _ in a row)"
     )
     description = models.CharField(max_length=300, blank=True)
@@ -636,7 +637,7 @@ class McpServer(models.Model):
     )
     url = models.CharField(max_length=500, blank=True)
     headers = models.JSONField(default=dict, blank=True)
-    bearer_ref = models.CharField(max_length=200, blank=True)
+    bearer_ref: str = models.CharField(max_length=200, blank=True)
     bearer_ciphertext = models.TextField(blank=True)
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
@@ -700,7 +701,7 @@ class McpServer(models.Model):
     def env_display(self) -> dict[str, str]:
         return _masked(self.env)
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         for attr in ("headers", "env"):
             value = getattr(self, attr)
             if isinstance(value, dict):
@@ -962,7 +963,7 @@ class StoredResponse(models.Model):
     with its square; a chain is read back in one recursive query. ``key_id`` is the
     creating key (NULL: the master key); only that key sees the response."""
 
-    id = models.CharField(max_length=80, primary_key=True)
+    id: str = models.CharField(max_length=80, primary_key=True)
     key_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     route = models.CharField(max_length=200, blank=True)

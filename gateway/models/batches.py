@@ -16,7 +16,7 @@ class Batch(models.Model):
 
     UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
 
-    id = models.CharField(max_length=64, primary_key=True)
+    id: str = models.CharField(max_length=64, primary_key=True)
     api = models.CharField(max_length=20, default="openai")  # openai | anthropic
     endpoint = models.CharField(max_length=40)  # /v1/chat/completions, ... /v1/messages
     key_id = models.BigIntegerField(null=True, blank=True)  # NULL: the master key

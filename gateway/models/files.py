@@ -12,7 +12,7 @@ class StoredFile(models.Model):
     only after they were written, so a failed upload leaves no row. ``key_id`` is the
     owning key (NULL: the master key); only that key (and the master key) sees it."""
 
-    id = models.CharField(max_length=64, primary_key=True)
+    id: str = models.CharField(max_length=64, primary_key=True)
     purpose = models.CharField(max_length=40)
     filename = models.CharField(max_length=255)
     bytes = models.BigIntegerField()

@@ -11,7 +11,7 @@ class McpApprovalUse(models.Model):
     on any worker or instance. Rows are useless once the request expired (``expires_at``)
     and are pruned then."""
 
-    nonce = models.CharField(max_length=32, primary_key=True)
+    nonce: str = models.CharField(max_length=32, primary_key=True)
     expires_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:

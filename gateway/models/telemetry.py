@@ -79,7 +79,8 @@ class AuditQuerySet(models.QuerySet):
     def delete(self) -> tuple[int, dict[str, int]]:
         if not pruning.get():
             raise AppendOnly("audit events are deleted only by retention pruning")
-        return super().delete()
+        deleted: tuple[int, dict[str, int]] = super().delete()
+        return deleted
 
     def bulk_update(self, *args: Any, **kwargs: Any) -> int:
         raise AppendOnly("audit events cannot be changed")
@@ -131,4 +132,5 @@ class AuditEvent(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         if not pruning.get():
             raise AppendOnly("audit events are deleted only by retention pruning")
-        return super().delete(*args, **kwargs)
+        deleted: tuple[int, dict[str, int]] = super().delete(*args, **kwargs)
+        return deleted
