@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -99,12 +99,13 @@ class Writer:
         notify: bool = True,
         prune_every: float | None = PRUNE_EVERY_SECONDS,
     ) -> None:
-        self.write = write
+        # Callable[..., ...]: called with ``hurry`` too when it takes it (sniffed below)
+        self.write: Callable[..., list[int]] = write
         # a ``write`` that takes ``hurry`` is told when more than this batch is waiting
         self._can_hurry = "hurry" in inspect.signature(write).parameters
-        self.capacity = capacity or settings.SWITCHYARD_JOURNAL_QUEUE_SIZE
-        self.max_bytes = max_bytes or getattr(
-            settings, "SWITCHYARD_JOURNAL_MAX_BYTES", DEFAULT_MAX_BYTES
+        self.capacity: int = capacity or settings.SWITCHYARD_JOURNAL_QUEUE_SIZE
+        self.max_bytes: int = max_bytes or cast(
+            int, getattr(settings, "SWITCHYARD_JOURNAL_MAX_BYTES", DEFAULT_MAX_BYTES)
         )
         self.flush_seconds = flush_seconds or settings.SWITCHYARD_JOURNAL_FLUSH_SECONDS
         self.batch_size = batch_size
@@ -117,7 +118,7 @@ class Writer:
         self.written = 0
         self.dropped = 0
         self.failures = 0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._deadline = float("inf")
@@ -158,7 +159,12 @@ class Writer:
                 return
             self._launch(loop)
         full = len(self.pending) >= self.batch_size
-        if full and self._wake is not None and self._task.get_loop() is loop:
+        if (
+            full
+            and self._wake is not None
+            and self._task is not None  # (never None here: launched above)
+            and self._task.get_loop() is loop
+        ):
             self._wake.set()
 
     def _drop(self, count: int, why: str) -> None:

@@ -104,8 +104,11 @@ _ZERO = Decimal("0")
 
 
 def log_values(
-    rec: Record, secrets: Iterable[str], adapt_time: Callable, adapt_json: Callable
-) -> tuple[tuple, datetime]:
+    rec: Record,
+    secrets: Iterable[str],
+    adapt_time: Callable[[datetime], Any],
+    adapt_json: Callable[[Any], object],
+) -> tuple[tuple[Any, ...], datetime]:
     """(RequestLog values in LOG_COLUMNS order, the creation time): strings cut to their
     column sizes, counts to their ranges; time and JSON through the backend's adapters."""
     created = datetime.fromtimestamp(rec.created_at, tz=UTC)
@@ -165,7 +168,7 @@ def _mcp_calls(calls: list[dict[str, Any]], secrets: Iterable[str]) -> list[dict
     ]
 
 
-def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple | None:
+def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[Any, ...] | None:
     """RequestBody values after the log id (BODY_FIELDS, then truncated), or None when
     ``rec`` carries no body at all. A body equal to an earlier one of the same record
     (a passed-through response) is converted once."""

@@ -9,6 +9,7 @@ import itertools
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -23,6 +24,8 @@ from gateway.server.db_driver import is_psycopg3
 from gateway.telemetry.redaction import configured_secrets
 
 _NO_ATTEMPTS = orjson.dumps([]).decode()
+# One row's values, in its table's column order (as rows.py makes them).
+Row = tuple[Any, ...]
 
 # The writer thread converts this many records, then releases the GIL for a moment:
 # a thread waiting for the GIL otherwise waits out the whole switch interval (5 ms),
@@ -58,7 +61,7 @@ def _insert_sql(table: str, columns: tuple[str, ...], rows: int, mark: str, retu
     return f"{sql} RETURNING {quote(returning)}" if returning else sql
 
 
-def _insert(model: Any, names: tuple[str, ...], rows: list[tuple], returning: bool) -> list[int]:
+def _insert(model: Any, names: tuple[str, ...], rows: list[Row], returning: bool) -> list[int]:
     """Insert ``rows`` (values in ``names`` order); with ``returning``, the new primary
     keys in row order. Errors become Django's, so an outage stays recognisable."""
     columns = tuple(_columns(model, names))
@@ -72,7 +75,9 @@ def _insert(model: Any, names: tuple[str, ...], rows: list[tuple], returning: bo
         return _insert_multirow(cursor, table, columns, rows, pk, "%s")
 
 
-def _insert_sqlite(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: str) -> list[int]:
+def _insert_sqlite(
+    raw: Any, table: str, columns: tuple[str, ...], rows: list[Row], pk: str
+) -> list[int]:
     """Multi-row INSERTs written with ``?``, run by sqlite3's own execute: Django's SQLite
     cursor would rewrite each of the thousands of ``%s`` with a regex.
 
@@ -84,7 +89,7 @@ def _insert_sqlite(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: 
     it (else ``NonConsecutiveIds``: the writer then stores the batch record by record)."""
 
     class Qmark:
-        execute = functools.partial(sqlite3.Cursor.execute, raw)
+        execute: Callable[..., Any] = functools.partial(sqlite3.Cursor.execute, raw)
         fetchall = raw.fetchall
 
     if not pk:
@@ -93,7 +98,7 @@ def _insert_sqlite(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: 
 
     class LastRowId(Qmark):
         @staticmethod
-        def execute(sql: str, params: list) -> None:
+        def execute(sql: str, params: list[Any]) -> None:
             Qmark.execute(sql, params)  # not Django's execute (see above)
             size = len(params) // len(columns)
             ids.extend(range(raw.lastrowid - size + 1, raw.lastrowid + 1))
@@ -116,7 +121,7 @@ class NonConsecutiveIds(RuntimeError):
 
 
 def _insert_multirow(
-    cursor: Any, table: str, columns: tuple, rows: list[tuple], pk: str, mark: str
+    cursor: Any, table: str, columns: tuple[str, ...], rows: list[Row], pk: str, mark: str
 ) -> list[int]:
     """Multi-row INSERTs of a few fixed sizes (``STATEMENT_ROWS``): every distinct
     statement stays prepared in the connection's statement cache, and one of thousands of
@@ -137,7 +142,9 @@ def _insert_multirow(
     return ids
 
 
-def _insert_psycopg(raw: Any, table: str, columns: tuple, rows: list[tuple], pk: str) -> list[int]:
+def _insert_psycopg(
+    raw: Any, table: str, columns: tuple[str, ...], rows: list[Row], pk: str
+) -> list[int]:
     """One single-row INSERT run for every row in one pipeline (psycopg 3's executemany):
     a short statement psycopg parses once, where a multi-row one is parsed in Python for
     its thousands of placeholders every time. Each row's RETURNING is its own result."""
@@ -151,17 +158,17 @@ def _insert_psycopg(raw: Any, table: str, columns: tuple, rows: list[tuple], pk:
     return ids
 
 
-def _adapters() -> tuple[Callable, Callable]:
+def _adapters() -> tuple[Callable[[datetime], Any], Callable[[Any], object]]:
     """(datetime adapter, JSON adapter) for the current database backend."""
     ops = db_connection.ops
     if db_connection.vendor == "sqlite":
 
-        def adapt_json(value: Any) -> str:
+        def adapt_json(value: Any) -> object:
             return orjson.dumps(value, default=str).decode() if value else _NO_ATTEMPTS
 
     else:
 
-        def adapt_json(value: Any) -> Any:
+        def adapt_json(value: Any) -> object:
             return ops.adapt_json_value(value, None)
 
     return ops.adapt_datetimefield_value, adapt_json
@@ -182,9 +189,9 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
     usage_of = _usage_picker()
     bodies_on = settings.SWITCHYARD_LOG_BODIES
     limit = settings.SWITCHYARD_LOG_BODY_MAX_BYTES
-    logs: list[tuple] = []
-    usage: list[tuple] = []
-    bodies: list[tuple | None] = []
+    logs: list[Row] = []
+    usage: list[Row] = []
+    bodies: list[Row | None] = []
     yield_every = len(records) + 1 if hurry else YIELD_EVERY
     for index, rec in enumerate(records, 1):
         values, created = log_values(rec, secrets, adapt_time, adapt_json)
@@ -208,7 +215,7 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
 
 
 @functools.cache
-def _usage_picker() -> Callable[[tuple], tuple]:
+def _usage_picker() -> Callable[[Row], Row]:
     """Picks what the rollups tally (``rollups.LOG_FIELDS`` after the creation time)
     out of a ``log_values`` row."""
     from gateway.telemetry import rollups
@@ -219,7 +226,7 @@ def _usage_picker() -> Callable[[tuple], tuple]:
 
 
 @functools.cache
-def _spend_picker() -> Callable[[tuple], tuple]:
+def _spend_picker() -> Callable[[Row], Row]:
     """Picks what the spend rollups tally (``spend.LOG_FIELDS`` after the creation time)
     out of a ``log_values`` row."""
     from gateway.telemetry import spend

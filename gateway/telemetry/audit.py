@@ -376,11 +376,11 @@ def snapshot(instance: models.Model) -> dict[str, Any]:
     return out
 
 
-def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list]:
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
     """{field: [before, after]} of the fields that differ, masked."""
     whole = before is None or after is None  # a creation or a deletion
     before, after = before or {}, after or {}
-    out = {}
+    out: dict[str, list[Any]] = {}
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         if old == new or (whole and old in _EMPTY and new in _EMPTY):
@@ -389,7 +389,7 @@ def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[st
     return out
 
 
-_EMPTY = (None, "", {}, [])
+_EMPTY: tuple[object, ...] = (None, "", {}, [])
 
 
 # --- writing events -------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def record(
     trail = _trail.get()
     if trail is not None:
         trail.events += 1
-    return AuditEvent.objects.create(
+    event: AuditEvent = AuditEvent.objects.create(
         actor_kind=who.kind,
         actor=who.name[:200],
         actor_id=who.id[:64],
@@ -424,6 +424,7 @@ def record(
         changes=changes or {},
         detail=detail,
     )
+    return event
 
 
 # model -> the name its events carry (object_type)
@@ -480,7 +481,7 @@ def _after_delete(sender: type[models.Model], instance: models.Model, **_: Any) 
 
 def _m2m(
     sender: Any, instance: models.Model, action: str, pk_set: Any, model: Any, **_: Any
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     if (
         not _enabled()
         or type(instance) not in AUDITED
@@ -503,7 +504,9 @@ def _m2m(
     _write("update", type(instance), instance, changes)
 
 
-def _write(action: str, sender: type[models.Model], instance: models.Model, changes: dict) -> None:
+def _write(
+    action: str, sender: type[models.Model], instance: models.Model, changes: dict[str, Any]
+) -> None:
     try:
         with transaction.atomic():  # a savepoint: a failed event never undoes the change
             record(
@@ -531,7 +534,7 @@ def _logged_in(sender: Any, request: HttpRequest | None, user: Any, **_: Any) ->
 
 
 def _login_failed(
-    sender: Any, credentials: dict, request: HttpRequest | None = None, **_: Any
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
 ) -> None:
     if not _enabled():
         return

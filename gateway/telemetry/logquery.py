@@ -89,14 +89,15 @@ def parse_moment(value: datetime | str, name: str) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     value = value.strip()
     try:
-        return timezone.now() - parse_age(value)
+        ago: datetime = timezone.now() - parse_age(value)
+        return ago
     except ValueError:
         pass
     try:
         return datetime.fromtimestamp(float(value), tz=UTC)
     except (ValueError, OverflowError):
         pass
-    moment = parse_datetime(value)
+    moment: datetime | None = parse_datetime(value)
     if moment is None:
         raise InvalidFilter(name, "expected an ISO 8601 time, epoch seconds or an age like 12h")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -263,6 +264,6 @@ def search_page(
     found = list(matching[: size + 1])
     if len(found) > size:
         return Page(found[:size], encode_cursor(found[size - 1]))
-    if len(ends) > 1:
+    if len(ends) > 1 and edge is not None:  # (never None then: edge is ends[0])
         return Page(found, cursor_at(*edge), searched_to=edge[0])
     return Page(found, None)

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +108,10 @@ class Registry:
                     rec.overhead_ms / 1000
                 )
 
-    def dump(self) -> dict[str, list]:
+    def dump(self) -> dict[str, list[Any]]:
         """The counts as JSON-able lists (for the shared metrics folder)."""
         with self.lock:
-            out: dict[str, list] = {
+            out: dict[str, list[Any]] = {
                 name: [[list(map(list, k)), v] for k, v in getattr(self, name).items()]
                 for name in COUNTER_FAMILIES
             }
@@ -122,7 +122,7 @@ class Registry:
                 ]
         return out
 
-    def merge(self, data: dict[str, list]) -> None:
+    def merge(self, data: dict[str, list[Any]]) -> None:
         """Add another worker's ``dump()``."""
         with self.lock:
             for name in COUNTER_FAMILIES:
@@ -244,8 +244,8 @@ async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:
         await asyncio.sleep(every)
 
 
-def _published(folder: Path) -> list[dict]:
-    found = []
+def _published(folder: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for path in folder.glob("*.json"):
         with contextlib.suppress(OSError, ValueError):
             found.append(json.loads(path.read_text()))
@@ -276,7 +276,7 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
     journal_stats = journal_stats or combined_stats
     out: list[str] = []
     with reg.lock:
-        counters = [
+        counters: list[tuple[str, str, Mapping[Labels, float]]] = [
             ("switchyard_requests_total", "Requests by route, status and dialect.", reg.requests),
             ("switchyard_errors_total", "Requests answered with status >= 400.", reg.errors),
             ("switchyard_tokens_total", "Tokens by route, status and type.", reg.tokens),

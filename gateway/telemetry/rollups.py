@@ -12,11 +12,12 @@ import functools
 import logging
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from operator import attrgetter
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -123,13 +124,15 @@ def _bump(hist: dict[str, int], ms: float) -> None:
     hist[key] = hist.get(key, 0) + 1
 
 
-def merge_hist(into: dict[str, int], other: dict) -> dict[str, int]:
+def merge_hist(into: dict[str, int], other: Mapping[Any, Any]) -> dict[str, int]:
     for key, count in other.items():
         into[str(key)] = into.get(str(key), 0) + int(count)
     return into
 
 
-def tally(rows: Iterable[tuple], into: dict[Group, Tally] | None = None) -> dict[Group, Tally]:
+def tally(
+    rows: Iterable[tuple[Any, ...]], into: dict[Group, Tally] | None = None
+) -> dict[Group, Tally]:
     """Sum ``rows`` (tuples in LOG_FIELDS order) per group."""
     groups: dict[Group, Tally] = {} if into is None else into
     for (
@@ -296,8 +299,8 @@ def refold(
     rollup: type[Model],
     log_fields: Sequence[str],
     start: datetime | None,
-    fold: Callable[[Iterable[tuple], dict], dict],
-    write: Callable[[dict], object],
+    fold: Callable[[Iterable[tuple[Any, ...]], dict[Any, Any]], dict[Any, Any]],
+    write: Callable[[dict[Any, Any]], object],
 ) -> tuple[int, int]:
     """Replace the ``rollup`` rows of the hours from ``start`` (every hour when None)
     with RequestLog's rows folded again, in one transaction and one hour at a time:
@@ -313,7 +316,7 @@ def refold(
     with transaction.atomic():
         stale.delete()
         current: datetime | None = None
-        groups: dict = {}
+        groups: dict[Any, Any] = {}
         for row in logs.values_list(*log_fields).iterator(chunk_size=5000):
             read += 1
             hour = hour_of(row[0])
@@ -353,7 +356,7 @@ def prune_hours(rollup: type[Model], older_than: timedelta, max_batches: int | N
 # --- reading -------------------------------------------------------------------------------
 
 
-def percentile_from_hist(hist: dict, fraction: float) -> float | None:
+def percentile_from_hist(hist: Mapping[Any, Any], fraction: float) -> float | None:
     """Estimate the nearest-rank percentile from a histogram: find the bucket holding
     that rank and interpolate linearly inside it (the estimate lies in the bucket of
     the exact value)."""

@@ -58,9 +58,11 @@ LOG_FIELDS = (
 )
 
 
-def tally(rows: Iterable[tuple], into: dict[tuple, list] | None = None) -> dict[tuple, list]:
+def tally(
+    rows: Iterable[tuple[Any, ...]], into: dict[tuple[Any, ...], list[Any]] | None = None
+) -> dict[tuple[Any, ...], list[Any]]:
     """Sum ``rows`` (tuples in LOG_FIELDS order) per group: {group: [COUNTERS...]}."""
-    groups: dict[tuple, list] = {} if into is None else into
+    groups: dict[tuple[Any, ...], list[Any]] = {} if into is None else into
     for created, key_id, key_name, end_user, session, route, model, status, *usage in rows:
         group = (
             hour_of(created),
@@ -97,7 +99,7 @@ def _upsert_sql() -> str:
     )
 
 
-def add(groups: dict[tuple, list]) -> None:
+def add(groups: dict[tuple[Any, ...], list[Any]]) -> None:
     """Add ``groups`` to their rows (created when missing), inside the caller's
     transaction; concurrent writers add to the same row safely (the database merges)."""
     if not groups:

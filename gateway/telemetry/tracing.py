@@ -25,8 +25,8 @@ import contextvars
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class TracedCall(Protocol):
     deployment: DeploymentEntry | None
     exchange: Exchange | None
     span: Any
-    attempt_spans: list
+    attempt_spans: list[tuple[Any, Exchange | None]]  # (span, the attempt's exchange)
 
     @property
     def record(self) -> TracedRecord: ...  # read only: a Call's journal.Record fits
@@ -99,11 +99,15 @@ _tracer: Any = None
 _attempt: contextvars.ContextVar[Any] = contextvars.ContextVar("switchyard_attempt", default=None)
 
 
-def _guarded(fn: Callable) -> Callable:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R | None]:
     """Tracing must never fail a request."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
         try:
             return fn(*args, **kwargs)
         except Exception:
@@ -171,7 +175,8 @@ def _safe(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _safe_text(text: str) -> str:
-    return _redacted(text, _secrets())
+    safe: str = _redacted(text, _secrets())
+    return safe
 
 
 # --- the request span ----------------------------------------------------------------------
@@ -273,6 +278,7 @@ def start_attempt(call: TracedCall) -> None:
 
     _end_attempt(call, final=False)
     deployment = call.deployment
+    assert deployment is not None  # the service sets it before it starts an attempt
     provider = PROVIDER_NAMES.get(deployment.provider.kind, deployment.provider.kind)
     operation = OPERATIONS.get(call.endpoint, call.endpoint)
     span = tracer().start_span(
@@ -381,6 +387,6 @@ async def inject(request: Any) -> None:
         log.exception("tracing: could not propagate the trace context upstream")
 
 
-def client_hooks() -> dict[str, list]:
+def client_hooks() -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
     """Event hooks for the pooled upstream client (none when tracing is off)."""
     return {"request": [inject]} if ENABLED else {}
