@@ -19,7 +19,8 @@ from django.db import models
 from django.utils import timezone
 
 from gateway.base.secrets import crypto
-from gateway.base.secrets.secret_refs import ENV_REFERENCE, resolve_secret  # noqa: F401 (re-exported)
+from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # ops reads it here
+from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
 from gateway.base.secrets.url_secrets import mask_url
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
 from gateway.providers import kinds
@@ -61,7 +62,7 @@ class Provider(models.Model):
 
     name: str = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=kinds.choices, default=Kind.OPENAI)
-    base_url = models.CharField(
+    base_url: str = models.CharField(
         max_length=500,
         blank=True,
         help_text="OpenAI-compatible: include the version path (http://host:8000/v1). "
@@ -502,8 +503,10 @@ class Route(models.Model):
 
 
 class Deployment(models.Model):
-    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="deployments")
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deployments")
+    route: Route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="deployments")
+    provider: Provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="deployments"
+    )
     model = models.CharField(max_length=200, help_text="upstream model id")
     enabled = models.BooleanField(default=True)
     weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])

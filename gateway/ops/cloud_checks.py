@@ -145,10 +145,11 @@ def _check_key(info: Any) -> str:
     if not isinstance(info, dict):
         raise ValueError("the key is not a JSON object")
     kind = info.get("type")
+    # (the ignores: google-auth leaves these untyped)
     if kind == "service_account":
-        service_account.Credentials.from_service_account_info(info)
+        service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
     elif kind == "authorized_user":
-        credentials.Credentials.from_authorized_user_info(info)
+        credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
     elif kind is None:
         raise ValueError("the key has no 'type' (service_account, authorized_user, ...)")
     # other types (external_account, impersonation) are only usable by calling Google
@@ -160,7 +161,8 @@ def _gcloud_adc_path() -> str:
     # well-known file `gcloud auth application-default login` writes is all we read.
     from google.auth import _cloud_sdk
 
-    return _cloud_sdk.get_application_default_credentials_path()
+    path: str = _cloud_sdk.get_application_default_credentials_path()  # type: ignore[no-untyped-call]
+    return path
 
 
 def _first_line(exc: BaseException) -> str:

@@ -78,7 +78,8 @@ def _deployments() -> list[Deployment]:
 
 
 def _adapter_class(provider: Provider) -> type[ProviderAdapter] | None:
-    return kinds.adapter_class(provider.kind)
+    cls: type[ProviderAdapter] | None = kinds.adapter_class(provider.kind)
+    return cls
 
 
 def _lists_models(provider: Provider) -> bool:

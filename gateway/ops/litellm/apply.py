@@ -16,7 +16,7 @@ from gateway.telemetry import audit
 
 @dataclass(slots=True)
 class ImportResult:
-    counts: dict[str, Counter]
+    counts: dict[str, Counter[str]]
     warnings: list[str]
     notes: list[str]
     skipped: list[Skipped] = field(default_factory=list)

@@ -102,10 +102,11 @@ def export_config(*, include_secrets: bool = False) -> str:
         )
     header = "# Exported by Switchyard as a LiteLLM proxy config.\n"
     header += "".join(f"# {c}\n" for c in dict.fromkeys(comments))
-    return header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    body: str = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    return header + body
 
 
-def _route_overrides(entry: dict, own: dict[str, Any]) -> None:
+def _route_overrides(entry: dict[str, Any], own: dict[str, Any]) -> None:
     """Write a route's settings that differ from the file-wide ones on its deployment."""
     params = entry["litellm_params"]
     if "drop_params" in own:
@@ -126,7 +127,7 @@ def _export_deployment(
     include_secrets: bool,
     variables: dict[int, str],
     comments: list[str],
-) -> dict:
+) -> dict[str, Any]:
     provider = d.provider
     base = effective_base(provider)
     prefix = PREFIX_BY_KIND.get(provider.kind) or PREFIX_BY_DEFAULT.get(
@@ -201,11 +202,13 @@ def _export_base(provider: Provider, base: str, include_secrets: bool, comments:
     return f"os.environ/{variable}"
 
 
-def _export_headers(provider: Provider, include_secrets: bool, comments: list[str]) -> dict:
+def _export_headers(
+    provider: Provider, include_secrets: bool, comments: list[str]
+) -> dict[str, str]:
     """Extra headers as ``os.environ/`` references (their values may be tokens): kept
     references as they are; stored values only with ``include_secrets``."""
     stored = provider.stored_extra_headers() if include_secrets else {}
-    headers = {}
+    headers: dict[str, str] = {}
     for name, value in provider.extra_headers.items():
         if ENV_REFERENCE.match(value):
             headers[name] = value

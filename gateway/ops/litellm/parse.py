@@ -88,7 +88,7 @@ class ProviderSpec:
     prefix: str = "openai"
 
     @property
-    def identity(self) -> tuple:
+    def identity(self) -> tuple[Any, ...]:
         return (
             self.kind,
             self.base_url,
@@ -228,7 +228,7 @@ class _Parser:
             self.skip(path, str(exc))
             return None
 
-    def mapping(self, value: Any, path: str) -> dict:
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -490,7 +490,7 @@ class _Parser:
                 "(after the tools, the system prompt and the last stable turn)"
             )
 
-    def kind_params(self, spec: DeploymentSpec, params: dict, path: str) -> None:
+    def kind_params(self, spec: DeploymentSpec, params: dict[str, Any], path: str) -> None:
         """Move the settings of a Bedrock or Vertex AI deployment out of ``params``:
         secrets to the provider's secret (kept encrypted), the rest to the deployment's
         params under LiteLLM's names. A literal secret never lands in plain params."""
@@ -562,7 +562,7 @@ class _Parser:
             url += "/v1"  # LiteLLM's ollama api_base is the server root
         return url
 
-    def model_info(self, spec: DeploymentSpec, info: dict, path: str) -> None:
+    def model_info(self, spec: DeploymentSpec, info: dict[str, Any], path: str) -> None:
         for key, attr in PRICE_FIELDS.items():
             value = self.price(info.pop(key, None), f"{path}.{key}")
             if value is not None:
@@ -578,16 +578,16 @@ class _Parser:
             info.pop("max_input_tokens", None), f"{path}.max_input_tokens"
         )
         for key, name in flag_keys().items():
-            value = self.boolean(info.pop(key, None), f"{path}.{key}")
-            if value is not None:
-                spec.flags[name] = value
+            flag = self.boolean(info.pop(key, None), f"{path}.{key}")
+            if flag is not None:
+                spec.flags[name] = flag
         if info.get("mode", "chat") == "chat":
             info.pop("mode", None)
         own = self.mapping(info.pop(OWN_KEY, None), f"{path}.{OWN_KEY}")
         self.own_settings(spec, dict(own), f"{path}.{OWN_KEY}")
         self.unknown(path, info, "parameter")
 
-    def own_settings(self, spec: DeploymentSpec, own: dict, path: str) -> None:
+    def own_settings(self, spec: DeploymentSpec, own: dict[str, Any], path: str) -> None:
         """``model_info.switchyard``: what Switchyard exports that LiteLLM has no field
         for (upstream params beyond LiteLLM's, a route's own strategy); LiteLLM keeps
         model_info as metadata and ignores it."""
@@ -623,7 +623,7 @@ class _Parser:
                 result.setdefault(str(source), []).extend(targets)
         return result
 
-    def retry_settings(self, settings: dict, path: str) -> None:
+    def retry_settings(self, settings: dict[str, Any], path: str) -> None:
         """fallbacks, context_window_fallbacks and num_retries: LiteLLM reads them from
         both litellm_settings and router_settings (router_settings parsed last, wins)."""
         fb_path = f"{path}.fallbacks"
@@ -641,7 +641,7 @@ class _Parser:
         if retries is not None:
             self.config.max_attempts = retries + 1
 
-    def litellm_settings(self, settings: dict) -> None:
+    def litellm_settings(self, settings: dict[str, Any]) -> None:
         settings = dict(settings)
         path = "litellm_settings.drop_params"
         self.config.drop_params = self.guarded(
@@ -651,7 +651,7 @@ class _Parser:
         self.cache_settings(settings)
         self.unknown("litellm_settings", settings)
 
-    def cache_settings(self, settings: dict) -> None:
+    def cache_settings(self, settings: dict[str, Any]) -> None:
         """``cache: true`` with ``cache_params`` (type, ttl) -> a cache TTL on every
         imported route. Switchyard's cache is exact-match, in memory or in Redis when
         REDIS_URL is set; LiteLLM's connection settings for it are not used."""
@@ -688,7 +688,7 @@ class _Parser:
             else:
                 self.warn(f"{path}.{name}: not supported by Switchyard, ignored")
 
-    def router_settings(self, settings: dict) -> None:
+    def router_settings(self, settings: dict[str, Any]) -> None:
         settings = dict(settings)
         self.retry_settings(settings, "router_settings")
         strategy = settings.pop("routing_strategy", None)
@@ -702,7 +702,7 @@ class _Parser:
                 )
         self.unknown("router_settings", settings)
 
-    def general_settings(self, settings: dict) -> None:
+    def general_settings(self, settings: dict[str, Any]) -> None:
         settings = dict(settings)
         path = "general_settings.master_key"
         key = self.guarded(path, self.string, settings.pop("master_key", None), path)
@@ -711,6 +711,5 @@ class _Parser:
 
 
 def _type(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(
-        type(value), type(value).__name__
-    )
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return names.get(type(value), type(value).__name__)

@@ -74,7 +74,7 @@ class ImportPlan:
     def has_changes(self) -> bool:
         return any(c.action != "unchanged" for s in self.SECTIONS for c in getattr(self, s))
 
-    def counts(self) -> dict[str, Counter]:
+    def counts(self) -> dict[str, Counter[str]]:
         return {s: Counter(c.action for c in getattr(self, s)) for s in self.SECTIONS}
 
     def describe(self) -> str:
@@ -194,7 +194,7 @@ class _Planner:
         self.existing_providers = list(Provider.objects.all())
         self.secret_variables = secret_variables(self.existing_providers)
         self.taken_names = {p.name for p in self.existing_providers}
-        self.provider_changes: dict[tuple, Change] = {}
+        self.provider_changes: dict[tuple[Any, ...], Change] = {}
         self.routes = {r.name: r for r in Route.objects.all()}
 
     def build(self) -> ImportPlan:
@@ -390,7 +390,7 @@ class _Planner:
         ):
             serving.setdefault(pk, set()).add((route, model))
         self.chosen: dict[str, Provider | None] = {}
-        self.slots: dict[str, tuple] = {}
+        self.slots: dict[str, tuple[Any, ...]] = {}
         for spec in self.config.deployments:
             candidates = self.find_providers(spec.provider)
             chosen = next(
@@ -438,7 +438,8 @@ class _Planner:
     def provider(self, entry: DeploymentSpec) -> Provider:
         spec, path, slot = entry.provider, entry.path, self.slots[entry.path]
         if slot in self.provider_changes:
-            return self.provider_changes[slot].obj
+            planned: Provider = self.provider_changes[slot].obj
+            return planned
         values: dict[str, Any] = {}
         provider = self.chosen[path]
         if provider is None:

@@ -157,10 +157,11 @@ def flag_keys() -> dict[str, str]:
 TOP_K_PREFIXES = frozenset(
     {"ollama", "ollama_chat", "hosted_vllm", "together_ai", "fireworks_ai", "openrouter"}
 )
-STRATEGIES = {
-    "simple-shuffle": Route.Strategy.WEIGHTED,
-    "least-busy": Route.Strategy.LEAST_BUSY,
-    "latency-based-routing": Route.Strategy.LOWEST_LATENCY,
+# (the ignores: a TextChoices member is a str at run time; untyped Django shows its tuple)
+STRATEGIES: dict[str, str] = {
+    "simple-shuffle": Route.Strategy.WEIGHTED,  # type: ignore[dict-item]
+    "least-busy": Route.Strategy.LEAST_BUSY,  # type: ignore[dict-item]
+    "latency-based-routing": Route.Strategy.LOWEST_LATENCY,  # type: ignore[dict-item]
 }
 
 

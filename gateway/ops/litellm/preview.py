@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -75,7 +76,9 @@ def change_rows(change: PlannedChange) -> list[Row]:
     return rows
 
 
-def table(changes: list[PlannedChange], routes: list[PlannedChange] | None = None) -> list[Row]:
+def table(
+    changes: Sequence[PlannedChange], routes: Sequence[PlannedChange] | None = None
+) -> list[Row]:
     """Rows for ``changes``; with ``routes`` (the plan's route changes), each
     deployment follows its route."""
     changes = list(changes)
