@@ -36,7 +36,7 @@ class GatewayCommand(BaseCommand):
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         """A usage mistake is argparse's one ``error:`` line (``--help`` shows usage)."""
         parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.print_usage = lambda file=None: None  # type: ignore[method-assign]
+        parser.print_usage = lambda file=None: None
         return parser
 
     def execute(self, *args: Any, **options: Any) -> Any:

@@ -4,6 +4,8 @@ it once (only its hash is stored)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
@@ -38,7 +40,7 @@ class Command(GatewayCommand):
         )
         parser.add_argument("--expires", default=None, help="YYYY-MM-DD or ISO datetime (UTC)")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             created = create_key(
                 name=options["name"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -21,7 +22,7 @@ class Command(GatewayCommand):
             help="write stored literal API keys in clear (default: os.environ/NAME references)",
         )
 
-    def handle(self, *args, output: str | None, include_secrets: bool, **options) -> None:
+    def handle(self, *args: Any, output: str | None, include_secrets: bool, **options: Any) -> None:
         text = export_config(include_secrets=include_secrets)
         if not output:
             self.stdout.write(text, ending="")

@@ -6,6 +6,7 @@ file's deployments (its others are removed) unless ``--add`` keeps them beside."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -50,7 +51,9 @@ class Command(GatewayCommand):
             help="import nothing if any entry or setting cannot be imported",
         )
 
-    def handle(self, *args, file: str, dry_run: bool, strict: bool, add: bool, **options) -> None:
+    def handle(
+        self, *args: Any, file: str, dry_run: bool, strict: bool, add: bool, **options: Any
+    ) -> None:
         text = read_config(file)
         try:
             config = parse_config(text)  # strict is checked once planned: every problem named

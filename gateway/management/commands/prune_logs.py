@@ -5,6 +5,7 @@ gateway keeps writing meanwhile. Without ``--older-than``: the retention setting
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
@@ -25,7 +26,7 @@ class Command(GatewayCommand):
         )
         parser.add_argument("--batch-size", type=int, default=PRUNE_BATCH)
 
-    def handle(self, *args, older_than: str | None, batch_size: int, **options) -> None:
+    def handle(self, *args: Any, older_than: str | None, batch_size: int, **options: Any) -> None:
         if older_than is None:
             days = settings.SWITCHYARD_LOG_RETENTION_DAYS
             if not days:

@@ -6,6 +6,7 @@ default start is the oldest hour RequestLog still holds in full."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 from django.utils.dateparse import parse_date, parse_datetime
@@ -21,6 +22,7 @@ def parse_since(text: str) -> datetime:
         return datetime.now(UTC) - parse_age(text)
     except ValueError:
         pass
+    moment: datetime | None
     try:
         moment = parse_datetime(text)
         if moment is None and (day := parse_date(text)) is not None:
@@ -43,7 +45,7 @@ class Command(GatewayCommand):
             "(default: the oldest hour the logs hold in full)",
         )
 
-    def handle(self, *args, since: str | None, **options) -> None:
+    def handle(self, *args: Any, since: str | None, **options: Any) -> None:
         start = parse_since(since) if since else None
         read, written = rollups.rebuild(start)
         spent = spend.rebuild(start)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,8 +19,11 @@ from gateway.management.base import GatewayCommand
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import roles
 
-DEMO_ROUTES = {
-    # name: (description, [(upstream model, params, weight)], fallbacks)
+# (description, [(upstream model, params, weight)], fallbacks)
+DemoRoute = tuple[str, list[tuple[str, dict[str, Any], float]], list[str]]
+
+DEMO_ROUTES: dict[str, DemoRoute] = {
+    # name: DemoRoute
     "echo": (
         "Deterministic echo; calls a tool when asked; answers /v1/embeddings too",
         [("echo-1", {}, 1.0)],
@@ -41,7 +45,7 @@ DEMO_ROUTES = {
 class Command(GatewayCommand):
     help = "Seed the demo echo routes, a master key and the first console admin."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             provider, _ = Provider.objects.get_or_create(
                 name="echo", defaults={"kind": Provider.Kind.ECHO}

@@ -13,6 +13,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
@@ -48,8 +49,15 @@ class Command(GatewayCommand):
         parser.add_argument("--no-migrate", action="store_true")
 
     def handle(
-        self, *args, host: str, port: int, workers: int, server: str, no_migrate: bool, **options
-    ):
+        self,
+        *args: Any,
+        host: str,
+        port: int,
+        workers: int,
+        server: str,
+        no_migrate: bool,
+        **options: Any,
+    ) -> None:
         _check_port(host, port)
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
@@ -79,7 +87,7 @@ class Command(GatewayCommand):
             in their dialect, and only then drain the journal, so no finished request's
             entry is queued after the last write."""
 
-            def kill_all_applications(self):  # type: ignore[no-untyped-def]
+            def kill_all_applications(self) -> defer.Deferred[Any]:
                 waiting = asyncio.ensure_future(runtime.drain())  # still listening: 503s
                 deferred = defer.Deferred.fromFuture(waiting)
                 deferred.addCallback(lambda _: Server.kill_all_applications(self))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, transaction
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             help="the date the figures were read (YYYY-MM-DD; default today)",
         )
 
-    def handle(self, *args, file: str, date: str, **options) -> None:
+    def handle(self, *args: Any, file: str, date: str, **options: Any) -> None:
         try:
             datetime.strptime(date, "%Y-%m-%d")
         except ValueError:
