@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
@@ -60,7 +60,7 @@ def _events(filters: AuditFilters) -> Any:
 
 
 @router.get("/", response=AuditPage)
-def list_events(request, filters: Query[AuditFilters]):  # type: ignore[no-untyped-def]
+def list_events(request: HttpRequest, filters: Query[AuditFilters]) -> dict[str, Any]:
     """Audit events, newest first; pass ``next_before`` back as ``before`` for more."""
     rows = _events(filters)
     if filters.before is not None:
@@ -73,9 +73,9 @@ def list_events(request, filters: Query[AuditFilters]):  # type: ignore[no-untyp
 
 
 @router.get("/export", response=None)
-def export_events(  # type: ignore[no-untyped-def]
-    request, filters: Query[AuditFilters], format: str = "csv"
-):
+def export_events(
+    request: HttpRequest, filters: Query[AuditFilters], format: str = "csv"
+) -> HttpResponse:
     """Every matching event as CSV or JSON (an attachment)."""
     rows = _events(filters)
     if format in ("csv", "json"):

@@ -24,7 +24,7 @@ def _permitted(request: HttpRequest, actor: roles.Actor) -> roles.Actor:
     decision = authorization.decide(actor, "api.call", (request.path, request.method or "GET"))
     if not decision:
         raise HttpError(403, decision.reason)
-    request.actor = actor  # type: ignore[attr-defined]
+    request.actor = actor
     return actor
 
 
@@ -38,13 +38,13 @@ class MasterKeyAuth(APIKeyHeader):
 
     param_name = "x-api-key"
 
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def __call__(self, request: HttpRequest) -> roles.Actor | None:
         header = request.headers.get("Authorization", "")
         if header[:7].lower() == "bearer ":
             return self.authenticate(request, header[7:].strip())
         return super().__call__(request)
 
-    def authenticate(self, request: HttpRequest, key: str | None):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: HttpRequest, key: str | None) -> roles.Actor | None:
         if key and _matches_master(key):
             return _permitted(request, roles.MASTER)
         if key:
@@ -57,7 +57,7 @@ class MasterKeyAuth(APIKeyHeader):
 class StaffSessionAuth(SessionAuth):
     """A console session of a user with a role (CSRF enforced on unsafe methods)."""
 
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def __call__(self, request: HttpRequest) -> Any:  # the user, or None
         # Without a staff session there is nothing for CSRF to protect: answer 401 (a
         # wrong key), not the parent's 403 "CSRF check Failed", which sent API callers
         # with a wrong or non-master key looking for a CSRF problem.
@@ -69,7 +69,7 @@ class StaffSessionAuth(SessionAuth):
         _permitted(request, roles.actor_for_user(user))
         return user
 
-    def authenticate(self, request: HttpRequest, key: str | None):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # the user, or None
         user = getattr(request, "user", None)
         if user is not None and roles.role_of(user) is not None:
             return user

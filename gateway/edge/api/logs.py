@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
@@ -108,7 +108,7 @@ class LogDetail(LogOut):
 
 
 @router.get("/", response=LogPage)
-def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-def]
+def list_logs(request: HttpRequest, filters: Query[LogFilters]) -> dict[str, Any]:
     """Requests, newest first. Pass ``next_cursor`` back as ``cursor`` for the next page;
     the list ends when ``next_cursor`` is null. With ``q``, a page searches at most
     5,000 requests (1,000 where bodies are logged and searched too), so it may hold fewer items than ``limit`` (even none) and still
@@ -128,15 +128,17 @@ def list_logs(request, filters: Query[LogFilters]):  # type: ignore[no-untyped-d
 
 
 @router.get("/{request_id}", response=LogDetail)
-def get_log(request, request_id: str):  # type: ignore[no-untyped-def]
+def get_log(request: HttpRequest, request_id: str) -> RequestLog:
     """One request with its attempt chain and bodies (the newest, if a client reused
     its request id). A numeric id that names no request id is taken as the row id."""
     rows = roles.visible_logs(request.actor, RequestLog.objects.all())
-    row = rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
+    row: RequestLog | None = (
+        rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
+    )
     if row is None and request_id.isdigit():
         row = rows.filter(pk=int(request_id)).first()
     if row is None:
         raise Http404(f"no request {request_id!r} in the journal")
     body = RequestBody.objects.filter(log_id=row.pk).first()
-    row.bodies = body  # type: ignore[attr-defined]
+    row.bodies = body
     return row

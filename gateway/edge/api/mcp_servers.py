@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
@@ -63,7 +64,7 @@ class McpServerOut(Schema):
 class McpServerIn(Schema):
     name: str
     description: str = ""
-    transport: str = McpServer.Transport.STREAMABLE_HTTP
+    transport: str = McpServer.Transport.STREAMABLE_HTTP  # type: ignore[assignment]  # (a str: TextChoices)
     url: str = ""
     headers: dict[str, str] = {}
     bearer: str | None = None  # a literal (stored encrypted) or os.environ/NAME
@@ -135,28 +136,28 @@ def guarded_save(actor: Any) -> Any:
 
 
 @router.get("/", response=list[McpServerOut])
-def list_servers(request):
+def list_servers(request: HttpRequest) -> list[McpServerOut]:
     return [McpServerOut.of(s) for s in McpServer.objects.all()]
 
 
 @router.post("/", response={201: McpServerOut, 422: ValidationErrors})
-def create_server(request, payload: McpServerIn):
+def create_server(request: HttpRequest, payload: McpServerIn) -> Status[Any]:
     return save_with_secret(guarded_save(request.actor), None, payload, "bearer", McpServerOut.of)
 
 
 @router.get("/{server_id}", response=McpServerOut)
-def get_server(request, server_id: int):
+def get_server(request: HttpRequest, server_id: int) -> McpServerOut:
     return McpServerOut.of(get_object_or_404(McpServer, pk=server_id))
 
 
 @router.patch("/{server_id}", response={200: McpServerOut, 422: ValidationErrors})
-def update_server(request, server_id: int, payload: McpServerPatch):
+def update_server(request: HttpRequest, server_id: int, payload: McpServerPatch) -> Status[Any]:
     server = get_object_or_404(McpServer, pk=server_id)
     return save_with_secret(guarded_save(request.actor), server, payload, "bearer", McpServerOut.of)
 
 
 @router.delete("/{server_id}", response={204: None})
-def delete_server(request, server_id: int):
+def delete_server(request: HttpRequest, server_id: int) -> Status[None]:
     from gateway.mcp import admin
 
     admin.delete_server(get_object_or_404(McpServer, pk=server_id))
@@ -164,7 +165,7 @@ def delete_server(request, server_id: int):
 
 
 @router.post("/{server_id}/test", response=ProbeOut)
-def test_server(request, server_id: int):
+def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
     """Connect once (a connection of its own) and list the tools; the error is the answer."""
     from gateway.mcp import admin
 
@@ -178,7 +179,7 @@ def test_server(request, server_id: int):
 
 
 @router.post("/{server_id}/call", response=CallOut)
-def call_tool(request, server_id: int, payload: CallIn):
+def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     """Call one tool as the master key (journaled, counted like a call through /mcp)."""
     from gateway.mcp import calls
     from gateway.mcp.errors import McpGatewayError

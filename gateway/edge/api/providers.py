@@ -5,12 +5,18 @@ key-like query values; a masked value sent back in a PATCH keeps the stored one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from gateway.edge.api.writes import ValidationErrors, save_with_secret
+from gateway.edge.api.writes import (
+    ValidationErrors as ValidationErrors,  # routes, keys... read it here
+)
+from gateway.edge.api.writes import save_with_secret
 from gateway.models import Provider
 from gateway.ops import admin_ops
 
@@ -80,28 +86,28 @@ class ConnectionOut(Schema):
 
 
 @router.get("/", response=list[ProviderOut])
-def list_providers(request):
+def list_providers(request: HttpRequest) -> list[ProviderOut]:
     return [ProviderOut.of(p) for p in Provider.objects.all()]
 
 
 @router.post("/", response={201: ProviderOut, 422: ValidationErrors})
-def create_provider(request, payload: ProviderIn):
+def create_provider(request: HttpRequest, payload: ProviderIn) -> Status[Any]:
     return save_with_secret(admin_ops.save_provider, None, payload, "secret", ProviderOut.of)
 
 
 @router.get("/{provider_id}", response=ProviderOut)
-def get_provider(request, provider_id: int):
+def get_provider(request: HttpRequest, provider_id: int) -> ProviderOut:
     return ProviderOut.of(get_object_or_404(Provider, pk=provider_id))
 
 
 @router.patch("/{provider_id}", response={200: ProviderOut, 422: ValidationErrors})
-def update_provider(request, provider_id: int, payload: ProviderPatch):
+def update_provider(request: HttpRequest, provider_id: int, payload: ProviderPatch) -> Status[Any]:
     provider = get_object_or_404(Provider, pk=provider_id)
     return save_with_secret(admin_ops.save_provider, provider, payload, "secret", ProviderOut.of)
 
 
 @router.delete("/{provider_id}", response={204: None, 409: ValidationErrors})
-def delete_provider(request, provider_id: int):
+def delete_provider(request: HttpRequest, provider_id: int) -> Status[Any]:
     provider = get_object_or_404(Provider, pk=provider_id)
     try:
         admin_ops.delete_provider(provider)
@@ -111,7 +117,7 @@ def delete_provider(request, provider_id: int):
 
 
 @router.post("/{provider_id}/test", response=ConnectionOut)
-def test_provider(request, provider_id: int):
+def test_provider(request: HttpRequest, provider_id: int) -> ConnectionOut:
     """Ask the upstream for its model list (a short timeout); the error is the answer."""
     provider = get_object_or_404(Provider, pk=provider_id)
     result = async_to_sync(admin_ops.test_connection)(provider)

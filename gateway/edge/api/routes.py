@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
@@ -163,7 +164,7 @@ class RouteIn(RoutePatch):
     deployments: list[DeploymentIn] = []
 
 
-def _invalid(exc: ValidationError) -> tuple[int, dict]:
+def _invalid(exc: ValidationError) -> Status[dict[str, dict[str, list[str]]]]:
     return Status(422, {"errors": admin_ops.errors_by_field(exc)})
 
 
@@ -172,15 +173,15 @@ def _set_fields(payload: Schema, exclude: set[str] | None = None) -> dict[str, A
     return payload.dict(exclude_unset=True, exclude=exclude or set())
 
 
-def _changeable(request, route_id: int) -> Route:  # type: ignore[no-untyped-def]
+def _changeable(request: HttpRequest, route_id: int) -> Route:
     """The route, if the caller's role may change it (editors: their teams' routes)."""
-    route = get_object_or_404(Route, pk=route_id)
+    route: Route = get_object_or_404(Route, pk=route_id)
     if not roles.may_change_route(request.actor, route):
         raise HttpError(403, f"the role {request.actor.role} may not change route {route.name}")
     return route
 
 
-def _teams(request, names: list[str] | None, creating: bool) -> list[Team] | None:  # type: ignore[no-untyped-def]
+def _teams(request: HttpRequest, names: list[str] | None, creating: bool) -> list[Team] | None:
     """The teams a route is to be limited to (None: unchanged). Below admin, a route
     stays within the caller's teams (a new one gets them all when none are named)."""
     actor: roles.Actor = request.actor
@@ -198,7 +199,7 @@ def _teams(request, names: list[str] | None, creating: bool) -> list[Team] | Non
     return teams
 
 
-def _attachable(request, wanted: list[str] | None, attached: Any = ()) -> None:  # type: ignore[no-untyped-def]
+def _attachable(request: HttpRequest, wanted: list[str] | None, attached: Any = ()) -> None:
     """A 403 when the route's ``mcp_servers`` would newly attach a server the caller may
     not (``mcp.server.attach``)."""
     refused = mcp_rules.refused_attachments(request.actor, wanted, attached)
@@ -209,13 +210,13 @@ def _attachable(request, wanted: list[str] | None, attached: Any = ()) -> None: 
 
 
 @router.get("/", response=list[RouteOut])
-def list_routes(request):
+def list_routes(request: HttpRequest) -> list[Route]:
     routes = Route.objects.prefetch_related("deployments__provider")
     return list(roles.visible_routes(request.actor, routes))
 
 
 @router.post("/", response={201: RouteOut, 422: ValidationErrors})
-def create_route(request, payload: RouteIn):
+def create_route(request: HttpRequest, payload: RouteIn) -> Status[Any]:
     _attachable(request, payload.mcp_servers)
     try:
         teams = _teams(request, payload.teams, creating=True)
@@ -237,12 +238,14 @@ def create_route(request, payload: RouteIn):
 
 
 @router.get("/{route_id}", response=RouteOut)
-def get_route(request, route_id: int):
-    return get_object_or_404(roles.visible_routes(request.actor, Route.objects.all()), pk=route_id)
+def get_route(request: HttpRequest, route_id: int) -> Route:
+    visible = roles.visible_routes(request.actor, Route.objects.all())
+    route: Route = get_object_or_404(visible, pk=route_id)
+    return route
 
 
 @router.patch("/{route_id}", response={200: RouteOut, 422: ValidationErrors})
-def update_route(request, route_id: int, payload: RoutePatch):
+def update_route(request: HttpRequest, route_id: int, payload: RoutePatch) -> Status[Any]:
     route = _changeable(request, route_id)
     _attachable(request, payload.mcp_servers, route.mcp_servers)
     try:
@@ -257,7 +260,7 @@ def update_route(request, route_id: int, payload: RoutePatch):
 
 
 @router.delete("/{route_id}", response={204: None, 409: ValidationErrors})
-def delete_route(request, route_id: int):
+def delete_route(request: HttpRequest, route_id: int) -> Status[Any]:
     route = _changeable(request, route_id)
     try:
         admin_ops.delete_route(route)
@@ -267,13 +270,13 @@ def delete_route(request, route_id: int):
 
 
 @router.get("/{route_id}/deployments", response=list[DeploymentOut])
-def list_deployments(request, route_id: int):
+def list_deployments(request: HttpRequest, route_id: int) -> list[Deployment]:
     route = get_object_or_404(roles.visible_routes(request.actor, Route.objects.all()), pk=route_id)
     return list(route.deployments.select_related("provider"))
 
 
 @router.post("/{route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
-def create_deployment(request, route_id: int, payload: DeploymentIn):
+def create_deployment(request: HttpRequest, route_id: int, payload: DeploymentIn) -> Status[Any]:
     route = _changeable(request, route_id)
     try:
         return Status(
@@ -296,7 +299,9 @@ def _deployment(route_id: int, deployment_id: int) -> tuple[Route, Deployment]:
     "/{route_id}/deployments/{deployment_id}",
     response={200: DeploymentOut, 422: ValidationErrors},
 )
-def update_deployment(request, route_id: int, deployment_id: int, payload: DeploymentPatch):
+def update_deployment(
+    request: HttpRequest, route_id: int, deployment_id: int, payload: DeploymentPatch
+) -> Status[Any]:
     _changeable(request, route_id)
     route, deployment = _deployment(route_id, deployment_id)
     try:
@@ -309,7 +314,7 @@ def update_deployment(request, route_id: int, deployment_id: int, payload: Deplo
 
 
 @router.delete("/{route_id}/deployments/{deployment_id}", response={204: None})
-def delete_deployment(request, route_id: int, deployment_id: int):
+def delete_deployment(request: HttpRequest, route_id: int, deployment_id: int) -> Status[None]:
     _changeable(request, route_id)
     _, deployment = _deployment(route_id, deployment_id)
     admin_ops.delete_deployment(deployment)

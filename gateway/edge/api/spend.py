@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
@@ -82,7 +82,7 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
 
 
 @router.get("/", response={200: SpendOut})
-def get_spend(request, filters: Query[SpendFilters]):  # type: ignore[no-untyped-def]
+def get_spend(request: HttpRequest, filters: Query[SpendFilters]) -> HttpResponse | dict[str, Any]:
     """Spend, tokens and requests per group (and bucket), costliest first in a bucket."""
     names, rows = figures(request, filters)
     if filters.format == "csv":

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
 from gateway.edge.api.providers import ValidationErrors
@@ -41,7 +42,7 @@ class TeamOut(Schema):
     keys: int
 
     @staticmethod
-    def resolve_members(obj: Team) -> list[dict]:
+    def resolve_members(obj: Team) -> list[dict[str, str]]:
         return [
             {"user": m.user.get_username(), "role": m.role}
             for m in obj.memberships.select_related("user")
@@ -49,7 +50,8 @@ class TeamOut(Schema):
 
     @staticmethod
     def resolve_keys(obj: Team) -> int:
-        return obj.keys.count()
+        count: int = obj.keys.count()
+        return count
 
 
 class TeamPatch(Schema):
@@ -77,7 +79,7 @@ class MemberIn(Schema):
 LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
 
 
-def save_team(team: Team | None, fields: dict) -> Team:
+def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
     """Validate and save a team (shared with the console's form)."""
     clean = keys.clean_fields({f: v for f, v in fields.items() if f in LIMITS})
     team = team or Team()
@@ -97,20 +99,22 @@ def save_team(team: Team | None, fields: dict) -> Team:
     return team
 
 
-def _team(request, team_id: int) -> Team:  # type: ignore[no-untyped-def]
-    team = roles.visible_teams(request.actor, Team.objects.all()).filter(pk=team_id).first()
+def _team(request: HttpRequest, team_id: int) -> Team:
+    team: Team | None = (
+        roles.visible_teams(request.actor, Team.objects.all()).filter(pk=team_id).first()
+    )
     if team is None:
         raise Http404(f"no team {team_id}")
     return team
 
 
 @router.get("/", response=list[TeamOut])
-def list_teams(request):  # type: ignore[no-untyped-def]
+def list_teams(request: HttpRequest) -> list[Team]:
     return list(roles.visible_teams(request.actor, Team.objects.all()))
 
 
 @router.post("/", response={201: TeamOut, 422: ValidationErrors})
-def create_team(request, payload: TeamIn):  # type: ignore[no-untyped-def]
+def create_team(request: HttpRequest, payload: TeamIn) -> Status[Any]:
     try:
         return Status(201, save_team(None, payload.dict()))
     except ValidationError as exc:
@@ -118,12 +122,12 @@ def create_team(request, payload: TeamIn):  # type: ignore[no-untyped-def]
 
 
 @router.get("/{team_id}", response=TeamOut)
-def get_team(request, team_id: int):  # type: ignore[no-untyped-def]
+def get_team(request: HttpRequest, team_id: int) -> Team:
     return _team(request, team_id)
 
 
 @router.patch("/{team_id}", response={200: TeamOut, 422: ValidationErrors})
-def update_team(request, team_id: int, payload: TeamPatch):  # type: ignore[no-untyped-def]
+def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> Status[Any]:
     try:
         return Status(200, save_team(_team(request, team_id), payload.dict(exclude_unset=True)))
     except ValidationError as exc:
@@ -131,7 +135,7 @@ def update_team(request, team_id: int, payload: TeamPatch):  # type: ignore[no-u
 
 
 @router.delete("/{team_id}", response={204: None, 409: ValidationErrors})
-def delete_team(request, team_id: int):  # type: ignore[no-untyped-def]
+def delete_team(request: HttpRequest, team_id: int) -> Status[Any]:
     team = _team(request, team_id)
     try:
         team.delete()
@@ -141,7 +145,7 @@ def delete_team(request, team_id: int):  # type: ignore[no-untyped-def]
 
 
 @router.put("/{team_id}/members/{username}", response={200: TeamOut, 422: ValidationErrors})
-def put_member(request, team_id: int, username: str, payload: MemberIn):  # type: ignore[no-untyped-def]
+def put_member(request: HttpRequest, team_id: int, username: str, payload: MemberIn) -> Status[Any]:
     team = _team(request, team_id)
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
@@ -153,7 +157,7 @@ def put_member(request, team_id: int, username: str, payload: MemberIn):  # type
 
 
 @router.delete("/{team_id}/members/{username}", response=TeamOut)
-def delete_member(request, team_id: int, username: str):  # type: ignore[no-untyped-def]
+def delete_member(request: HttpRequest, team_id: int, username: str) -> Team:
     team = _team(request, team_id)
     Membership.objects.filter(team=team, user__username=username).delete()
     return team

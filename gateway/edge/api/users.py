@@ -5,10 +5,11 @@ them; admins may read them), and their own limits across every key they own
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -53,19 +54,19 @@ class UserOut(Schema):
     limits: UserLimits
 
     @staticmethod
-    def resolve_limits(obj) -> dict:  # type: ignore[no-untyped-def]
+    def resolve_limits(obj: Any) -> dict[str, Any]:
         return keys.user_limits(obj)
 
     @staticmethod
-    def resolve_active(obj) -> bool:  # type: ignore[no-untyped-def]
+    def resolve_active(obj: Any) -> bool:
         return bool(obj.is_active)
 
     @staticmethod
-    def resolve_role(obj) -> str | None:  # type: ignore[no-untyped-def]
+    def resolve_role(obj: Any) -> str | None:
         return roles.role_of_any(obj)
 
     @staticmethod
-    def resolve_teams(obj) -> list[dict]:  # type: ignore[no-untyped-def]
+    def resolve_teams(obj: Any) -> list[dict[str, str]]:
         return [
             {"team": m.team.name, "role": m.role} for m in obj.memberships.select_related("team")
         ]
@@ -83,7 +84,7 @@ class UserIn(Schema):
     role: str = roles.MEMBER
 
 
-def _user(username_or_id: str):  # type: ignore[no-untyped-def]
+def _user(username_or_id: str) -> Any:  # a user row
     User = get_user_model()
     rows = User.objects.all()
     user = rows.filter(username=username_or_id).first()
@@ -101,12 +102,12 @@ def _role(value: str) -> str:
 
 
 @router.get("/", response=list[UserOut])
-def list_users(request):  # type: ignore[no-untyped-def]
+def list_users(request: HttpRequest) -> list[Any]:
     return list(get_user_model().objects.order_by("username"))
 
 
 @router.post("/", response={201: UserOut, 422: ValidationErrors})
-def create_user(request, payload: UserIn):  # type: ignore[no-untyped-def]
+def create_user(request: HttpRequest, payload: UserIn) -> Status[Any]:
     User = get_user_model()
     role = _role(payload.role)
     if User.objects.filter(username=payload.username).exists():
@@ -124,12 +125,12 @@ def create_user(request, payload: UserIn):  # type: ignore[no-untyped-def]
 
 
 @router.get("/{username}", response=UserOut)
-def get_user(request, username: str):  # type: ignore[no-untyped-def]
+def get_user(request: HttpRequest, username: str) -> Any:
     return _user(username)
 
 
 @router.patch("/{username}", response=UserOut)
-def update_user(request, username: str, payload: UserPatch):  # type: ignore[no-untyped-def]
+def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
     user = _user(username)
     if payload.role is not None:
         role = _role(payload.role)
@@ -145,12 +146,14 @@ def update_user(request, username: str, payload: UserPatch):  # type: ignore[no-
 
 
 @limits_router.get("/{username}", response=UserLimits)
-def get_user_limits(request, username: str):  # type: ignore[no-untyped-def]
+def get_user_limits(request: HttpRequest, username: str) -> dict[str, Any]:
     return keys.user_limits(_user(username))
 
 
 @limits_router.patch("/{username}", response={200: UserLimits, 422: ValidationErrors})
-def update_user_limits(request, username: str, payload: UserLimitsPatch):  # type: ignore[no-untyped-def]
+def update_user_limits(
+    request: HttpRequest, username: str, payload: UserLimitsPatch
+) -> dict[str, Any] | Status[Any]:
     user = _user(username)
     decision = authorization.decide(request.actor, "user.limit", user)
     if not decision:

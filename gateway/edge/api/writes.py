@@ -24,7 +24,7 @@ def save_with_secret(
     payload: Schema,
     secret: str,
     out: Callable[[Any], Schema],
-) -> Status:
+) -> Status[Any]:
     """``save(instance, values, **{secret: value})``: a create (``instance`` None: every
     field, defaults included) answers 201, an update (only the fields sent) 200, with
     ``out`` of what was saved; a refused one 422 with the errors by field."""
