@@ -71,7 +71,7 @@ def question_of(dialect: str, raw: str | bytes | None) -> str:
     if client is None:
         return ""
     try:
-        request = client.parse_request(orjson.loads(raw))
+        request = client.parse_request(orjson.loads(raw), {})
     except Exception:
         return ""
     for message in reversed(request.messages):
