@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -32,7 +33,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     this method (``roles.PAGES``) or a 403 page; ``request.actor`` is set for the view."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if not user.is_authenticated:
             if getattr(request, "htmx", False):
@@ -45,7 +46,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         decision = authorization.decide(actor, "page.open", (name, request.method or "GET"))
         if actor.role is None or not decision:
             return forbidden(request)
-        request.actor = actor  # type: ignore[attr-defined]
+        request.actor = actor
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -18,6 +18,9 @@ from gateway.models import ApiKey, BatchMode, CacheScope, McpServer, Provider, R
 from gateway.ops.admin_ops import errors_by_field
 from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers import kinds
+
+if TYPE_CHECKING:
+    from gateway.providers.base import Provider as ProviderAdapter
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
 
@@ -35,14 +38,14 @@ def show_errors(form: forms.Form, exc: ValidationError) -> None:
 class CommaList(forms.CharField):
     """ "a, b, c" <-> ["a", "b", "c"]."""
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> Any:
         return ", ".join(value) if isinstance(value, list) else value
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value: str | None) -> list[str]:
         return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def kind_adapters() -> list[tuple[str, type]]:
+def kind_adapters() -> list[tuple[str, type[ProviderAdapter]]]:
     """(kind, adapter class) of every kind in the registry: the form's per-kind fields,
     help and labels are what each adapter declares (``gateway.providers.kinds``)."""
     return [(name, kinds.adapter_class(name)) for name in kinds.KINDS]
@@ -86,7 +89,7 @@ class ProviderForm(forms.Form):
         "encrypted (or os.environ/NAME) and shown masked: leave a mask as it is to keep it.",
     )
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.settings_by_name = setting_fields()
         for name, (_kinds, label, help_text) in self.settings_by_name.items():
@@ -134,7 +137,7 @@ class ProviderForm(forms.Form):
     def initial_settings(provider: Provider) -> dict[str, str]:
         return {name: (provider.settings or {}).get(name, "") for name in setting_fields()}
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         data = self.cleaned_data
         settings = {  # only the chosen kind's: another kind's would be refused
             name: data[name].strip()
@@ -250,7 +253,7 @@ class RouteForm(forms.Form):
         help_text="teams whose keys may use this route (none: every team)",
     )
 
-    def __init__(self, *args, actor: Any = None, attached: Any = (), **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, actor: Any = None, attached: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.actor, self.attached = actor, attached
 
@@ -266,7 +269,7 @@ class RouteForm(forms.Form):
         return wanted
 
     @staticmethod
-    def initial_of(route: Route) -> dict:
+    def initial_of(route: Route) -> dict[str, Any]:
         """The form's values for a stored route."""
         initial = {f: getattr(route, f) for f in RouteForm.base_fields if f != "teams"}
         initial["teams"] = [t.name for t in route.teams.all()]
@@ -275,7 +278,7 @@ class RouteForm(forms.Form):
     def chosen_teams(self) -> list[Team]:
         return list(self.cleaned_data.get("teams") or [])
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         data["shadow_percent"] = data.get("shadow_percent") or 0.0
         data.pop("teams", None)  # a relation: set by the view (chosen_teams) after saving
@@ -289,7 +292,7 @@ class RouteForm(forms.Form):
 class CapabilitySelect(forms.NullBooleanSelect):
     """Yes / no / "from the catalog" (empty: the model catalog decides)."""
 
-    def __init__(self, attrs=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs)
         self.choices = [("unknown", "From the catalog"), ("true", "Yes"), ("false", "No")]
 
@@ -368,9 +371,15 @@ class DeploymentForm(forms.Form):
         help_text="extra upstream parameters (JSON)",
     )
 
-    def __init__(self, *args, picker: str = "models-new", figures: dict | None = None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        *args: Any,
+        picker: str = "models-new",
+        figures: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields = self.with_flags(self.fields)
+        self.fields: dict[str, forms.Field] = self.with_flags(self.fields)
         self.picker = picker  # the id of the model field's <datalist>
         self.fields["model"].widget.attrs["list"] = picker
         self.fields["provider"].widget.attrs.update(
@@ -411,7 +420,7 @@ class DeploymentForm(forms.Form):
     def flag_fields(self) -> list[forms.BoundField]:
         return [self[flag.name] for flag in capability_flags.FLAGS]
 
-    def show_figures(self, figures: dict) -> None:
+    def show_figures(self, figures: dict[str, Any]) -> None:
         """Say what an empty field means for this deployment: the figure in force and
         where it comes from."""
         sources = figures.get("sources", {})
@@ -432,7 +441,7 @@ class DeploymentForm(forms.Form):
         if media is not None:
             self.fields[media["param"]].help_text = f"in force: {media['text']} ({media['source']})"
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         """The cleaned data, the unit prices moved into ``params`` (the params JSON is
         shown without them: an empty field drops the price, unless it is typed there)."""
         data = dict(self.cleaned_data)
@@ -486,7 +495,9 @@ class McpServerForm(forms.Form):
     connect_timeout = forms.FloatField(min_value=0.1, initial=10.0, help_text="seconds")
     call_timeout = forms.FloatField(min_value=0.1, initial=60.0, help_text="seconds per call")
 
-    def __init__(self, *args, stdio: bool = True, read_only: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *args: Any, stdio: bool = True, read_only: bool = False, **kwargs: Any
+    ) -> None:
         """``stdio``: the actor may register stdio servers (the operator's setting);
         ``read_only``: a stdio server shown to someone who may not change it."""
         super().__init__(*args, **kwargs)
@@ -499,7 +510,7 @@ class McpServerForm(forms.Form):
             for field in self.fields.values():
                 field.disabled = True
 
-    def values(self) -> dict:
+    def values(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         data.pop("bearer", None)
         data.pop("clear_bearer", None)
@@ -565,7 +576,7 @@ class KeyForm(forms.Form):
         "give it to another user",
     )
 
-    def __init__(self, *args, actor: Any = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, actor: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if actor is not None:
             from gateway.policy import roles
@@ -578,7 +589,7 @@ class KeyForm(forms.Form):
                 del self.fields["management"]
 
     @classmethod
-    def for_key(cls, key: ApiKey, **kwargs) -> KeyForm:
+    def for_key(cls, key: ApiKey, **kwargs: Any) -> KeyForm:
         """The form filled in with ``key``'s current values (the edit row)."""
         return cls(
             **kwargs,
@@ -659,5 +670,6 @@ class ImportForm(forms.Form):
     def text(self) -> str:
         upload = self.cleaned_data.get("upload")
         if upload:
-            return upload.read().decode("utf-8", errors="replace")
+            text: str = upload.read().decode("utf-8", errors="replace")
+            return text
         return self.cleaned_data.get("config") or ""

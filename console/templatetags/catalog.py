@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django import template
 from django.utils.html import escape
@@ -22,7 +22,7 @@ register = template.Library()
 def name_breaks(name: str) -> str:
     """``name`` escaped, with a line-break chance after each ``.``, ``/``, ``:`` and ``@``
     (a hyphen is one already): a long model id wraps between its parts, not mid-word."""
-    return mark_safe(re.sub(r"([./:@])", r"\1<wbr>", escape(name)))  # noqa: S308 - escaped first
+    return cast(str, mark_safe(re.sub(r"([./:@])", r"\1<wbr>", escape(name))))  # noqa: S308 - escaped first
 
 
 @register.filter

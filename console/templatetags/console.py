@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import template
 
@@ -10,7 +11,7 @@ register = template.Library()
 
 
 @register.filter
-def ms(value: float | None) -> str:
+def ms(value: float | str | None) -> str:
     """12 ms, 1.24 s; an em dash when unknown."""
     if value is None or value == "":
         return "—"
@@ -53,7 +54,8 @@ def usd_brief(value: Decimal | float | str | None) -> str:
         return "—"
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
     if amount == 0 or abs(amount) >= Decimal("0.01"):
-        return usd(amount)
+        to_the_cent: str = usd(amount)
+        return to_the_cent
     if abs(amount) < BRIEF_FLOOR:
         return "<$0.0001" if amount > 0 else "-<$0.0001"
     places = min(4, -amount.adjusted() + 1)  # two significant digits, four decimals at most
@@ -91,12 +93,12 @@ def status_class(status: int) -> str:
 
 
 @register.filter
-def get_item(mapping: dict, key: str):
+def get_item(mapping: dict[str, Any] | None, key: str) -> Any:
     return mapping.get(key) if mapping else None
 
 
 @register.filter
-def can(user, ability: str) -> bool:  # type: ignore[no-untyped-def]
+def can(user: Any, ability: str) -> bool:
     """``{% if user|can:"teams.view" %}``: whether the user's role has the ability
     (gateway/policy/roles.py), so a page shows only what its reader may use."""
     from gateway.policy import roles
@@ -105,7 +107,7 @@ def can(user, ability: str) -> bool:  # type: ignore[no-untyped-def]
 
 
 @register.filter
-def may_change_route(user, route) -> bool:  # type: ignore[no-untyped-def]
+def may_change_route(user: Any, route: Any) -> bool:
     """``{% if user|may_change_route:route %}``: editors change the routes of their
     teams only; admins and owners any (the view checks the same rule)."""
     from gateway.policy import roles
@@ -114,7 +116,7 @@ def may_change_route(user, route) -> bool:  # type: ignore[no-untyped-def]
 
 
 @register.filter
-def console_role(user) -> str:  # type: ignore[no-untyped-def]
+def console_role(user: Any) -> str:
     """The user's role, or "" without console access."""
     from gateway.policy import roles
 

@@ -6,6 +6,7 @@ append-only (``gateway.telemetry.audit``)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 from django.http import HttpResponse
@@ -39,7 +40,7 @@ class AuditFilterForm(forms.Form):
     until = forms.CharField(required=False, label="Until")
     q = forms.CharField(required=False, label="Search", max_length=200)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         types = AuditEvent.objects.order_by().values_list("object_type", flat=True).distinct()
         self.fields["object_type"].choices = [("", "Any object")] + [
@@ -68,7 +69,7 @@ def audit_page(request: HtmxHttpRequest) -> HttpResponse:
     except logquery.InvalidFilter as exc:
         error = str(exc)
     for event in events:
-        event.changes_json = json.dumps(event.changes, indent=1, sort_keys=True, default=str)  # type: ignore[attr-defined]
+        event.changes_json = json.dumps(event.changes, indent=1, sort_keys=True, default=str)
     params = request.GET.copy()
     params.pop("before", None)
     next_params = params.copy()

@@ -21,7 +21,8 @@ class SignInForm(ThrottledAuthenticationForm):
     def clean(self) -> dict[str, Any]:
         if not sso.password_sign_in_allowed(self.data.get("username")):
             raise ValidationError(SSO_ONLY_MESSAGE, code="sso_only")
-        return super().clean()
+        cleaned: dict[str, Any] = super().clean()
+        return cleaned
 
 
 class SignInView(auth_views.LoginView):
@@ -30,7 +31,7 @@ class SignInView(auth_views.LoginView):
     authentication_form = SignInForm
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
+        context: dict[str, Any] = super().get_context_data(**kwargs)
         context["sso"], context["sso_error"] = sso.config_or_error()
         context["sso_only"] = sso.sso_only()
         return context

@@ -50,7 +50,7 @@ def media_entries() -> list[tuple[Entry, str]]:
     return out
 
 
-def entries(query: str, vendor: str, mode: str, capability: str, sort: str) -> list:
+def entries(query: str, vendor: str, mode: str, capability: str, sort: str) -> list[Entry]:
     """Catalog entries (and media models) whose vendor/model holds every word of
     ``query``, sorted."""
     words = query.lower().split()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -30,7 +32,7 @@ def config_import(request: HtmxHttpRequest) -> HttpResponse:
     """GET: the form. POST: parse and plan, show the preview table (route, deployment,
     field, before -> after), skipped entries and warnings; POST with ``apply``: apply
     the same text (re-planned inside the transaction by ``apply_plan``)."""
-    context: dict = {}
+    context: dict[str, Any] = {}
     form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         text = form.text()

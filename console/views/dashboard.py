@@ -4,6 +4,8 @@ the body, and the window tabs out of band)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -15,7 +17,7 @@ from gateway.models import RequestLog, Route
 from gateway.policy import roles
 
 
-def _charts(board: stats.Dashboard) -> dict:
+def _charts(board: stats.Dashboard) -> dict[str, Any]:
     labels = [b.start.strftime(board.window.bucket_label) for b in board.buckets]
     return {
         "requests": bar_chart(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.http import HttpResponse
@@ -17,7 +18,7 @@ from gateway.ops import deployment_health
 TEMPLATE = "console/health.html"
 
 
-def _rows(results: list[deployment_health.DeploymentHealth]) -> list[dict]:
+def _rows(results: list[deployment_health.DeploymentHealth]) -> list[dict[str, Any]]:
     return [
         {
             **r.as_dict(),

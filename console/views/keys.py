@@ -6,8 +6,10 @@ the same ``key.grant`` rule the API asks."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -42,13 +44,13 @@ def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
     return keys
 
 
-def _keys(request: HtmxHttpRequest):  # type: ignore[no-untyped-def]
+def _keys(request: HtmxHttpRequest) -> QuerySet:
     """The keys this user may see (roles.visible_keys)."""
     rows = ApiKey.objects.select_related("team", "user").prefetch_related("routes")
     return roles.visible_keys(actor_of(request), rows)
 
 
-def _context(request: HtmxHttpRequest, **extra) -> dict:
+def _context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     keys = _with_usage(list(_keys(request)))
     actor = actor_of(request)
     for key in keys:
@@ -56,7 +58,7 @@ def _context(request: HtmxHttpRequest, **extra) -> dict:
     return {"keys": keys, "usage_days": USAGE_DAYS, "can_edit": actor.can("keys.edit"), **extra}
 
 
-def _owner_fields(request: HtmxHttpRequest, data: dict) -> dict:
+def _owner_fields(request: HtmxHttpRequest, data: dict[str, Any]) -> dict[str, Any]:
     """team, user and scopes from the form (a member's or editor's key is their own
     unless they name its user)."""
     actor = actor_of(request)
@@ -69,7 +71,7 @@ def _owner_fields(request: HtmxHttpRequest, data: dict) -> dict:
     return fields
 
 
-def _refusal(request: HtmxHttpRequest, fields: dict, key: ApiKey | None = None) -> str:
+def _refusal(request: HtmxHttpRequest, fields: dict[str, Any], key: ApiKey | None = None) -> str:
     """Why ``key.grant`` refuses what ``fields`` make of the key ("" if it does not;
     the same rule as /api). A field that does not parse is left to the save's
     ValidationError, shown on the form."""
@@ -124,14 +126,14 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _row(request: HtmxHttpRequest, pk: int, partial: str = "key-row", **extra) -> HttpResponse:
+def _row(request: HtmxHttpRequest, pk: int, partial: str = "key-row", **extra: Any) -> HttpResponse:
     key = _with_usage([_keys(request).get(pk=pk)])[0]
     key.changeable = roles.may_change_key(actor_of(request), key)
     context = {"key": key, "usage_days": USAGE_DAYS, **extra}
     return render(request, f"{TEMPLATE}#{partial}", context)
 
 
-def _changes(key: ApiKey, data: dict) -> dict:
+def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
     """update_key's arguments from the form. The expiry only when it changed, so that
     re-saving a key whose expiry has passed does not fail on "must be in the future"."""
     changes = {

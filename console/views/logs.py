@@ -3,6 +3,8 @@ with the four bodies, timings and the attempt chain."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from django.http import Http404, HttpResponse
@@ -19,14 +21,14 @@ from gateway.telemetry import logquery
 TEMPLATE = "console/logs.html"
 
 
-def filters_from(query) -> dict:  # type: ignore[no-untyped-def]
+def filters_from(query: Mapping[str, Any]) -> dict[str, Any]:
     """Cleaned filters from a query string (invalid values are ignored)."""
     form = LogFilterForm(query)
     form.is_valid()
     return {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
 
 
-def query_params(filters: dict) -> dict:
+def query_params(filters: dict[str, Any]) -> dict[str, Any]:
     """The form's filters as ``gateway.telemetry.logquery`` takes them: the time window becomes
     ``since`` (an age such as ``24h``), "all time" no bound."""
     params = {k: v for k, v in filters.items() if k != "window"}
@@ -37,7 +39,7 @@ def query_params(filters: dict) -> dict:
 
 
 def result_page(
-    filters: dict, cursor: str | None, actor: roles.Actor | None = None
+    filters: dict[str, Any], cursor: str | None, actor: roles.Actor | None = None
 ) -> logquery.Page:
     """The page after ``cursor``; a cursor that is not one (an edited or stale URL)
     means the first page. Only rows ``actor`` may see (roles.visible_logs)."""
@@ -79,7 +81,7 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
 MIN_SEGMENT_PCT = 2.0
 
 
-def timing(log: RequestLog) -> dict:
+def timing(log: RequestLog) -> dict[str, Any]:
     """The timing bar: its segments (overhead, upstream) with their width in percent of
     the total, and where the first token arrived. A segment of 0 ms is left out (it
     was drawn as a cut in the bar's rounded end); a very short one is widened to stay

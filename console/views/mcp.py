@@ -10,6 +10,7 @@ read-only; it may still be tested, called and deleted."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
@@ -29,11 +30,14 @@ from gateway.ops.admin_ops import check_mcp_server_save
 from gateway.policy.authorization import Denied, decide
 from gateway.telemetry import audit
 
+if TYPE_CHECKING:
+    from mcp.types import CallToolResult
+
 TEMPLATE = "console/mcp_servers.html"
 RECENT_CALLS = 20
 
 
-def _context(request: HtmxHttpRequest, **extra) -> dict:
+def _context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     servers = list(McpServer.objects.all())
     stdio = bool(decide(actor_of(request), "mcp_server.stdio"))
     for server in servers:
@@ -154,7 +158,7 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         error = f"the arguments are not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
     else:
 
-        async def run():  # type: ignore[no-untyped-def]
+        async def run() -> CallToolResult:
             await registry.ensure_loaded()
             try:
                 return await calls.call(
@@ -187,14 +191,21 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "console/mcp_tools.html#call-result", context)
 
 
-def _example(schema: object) -> dict:
+def _example(schema: object) -> dict[str, Any]:
     """Arguments to start the form with: each required property's default or an empty value."""
     if not isinstance(schema, dict):
         return {}
-    empty = {"string": "", "integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}
-    out = {}
+    empty: dict[str | None, Any] = {
+        "string": "",
+        "integer": 0,
+        "number": 0,
+        "boolean": False,
+        "array": [],
+        "object": {},
+    }
+    out: dict[str, Any] = {}
     properties = schema.get("properties") or {}
     for name in schema.get("required") or []:
-        prop = properties.get(name) or {}
+        prop: dict[str, Any] = properties.get(name) or {}
         out[name] = prop.get("default", empty.get(prop.get("type")))
     return out

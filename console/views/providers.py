@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -20,7 +22,7 @@ from gateway.ops import admin_ops
 FORM_FIELDS = ("name", "kind", "base_url", "api_version", "timeout", "extra_headers")
 
 
-def _providers():
+def _providers() -> QuerySet:
     return Provider.objects.annotate(deployment_count=Count("deployments"))
 
 
@@ -42,8 +44,9 @@ def _edit(request: HtmxHttpRequest, provider: Provider | None) -> HttpResponse:
             else:
                 return go_to(request, reverse("console:providers") + f"#provider-{saved.pk}")
     else:
-        initial = {f: getattr(provider, f) for f in FORM_FIELDS} if provider else None
-        if initial:  # stored values never go back to the browser; the mask keeps them
+        initial: dict[str, Any] | None = None
+        if provider is not None:  # stored values never go back to the browser; the mask keeps them
+            initial = {f: getattr(provider, f) for f in FORM_FIELDS}
             initial["extra_headers"] = provider.extra_headers_display
             initial["base_url"] = provider.base_url_display
             initial |= ProviderForm.initial_settings(provider)

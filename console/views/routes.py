@@ -4,11 +4,14 @@ JavaScript the same URLs render whole pages."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms import Form
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -30,30 +33,32 @@ ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"
 USAGE_DAYS = 30
 
+Saved = TypeVar("Saved")  # what an admin_ops save returns (a Route, a Deployment)
 
-def _routes():
+
+def _routes() -> QuerySet:
     return Route.objects.prefetch_related("deployments__provider")
 
 
-def _with_usage(routes) -> list[Route]:  # type: ignore[no-untyped-def]
+def _with_usage(routes: Iterable[Route]) -> list[Route]:
     """Routes with ``usage``: their last ``USAGE_DAYS`` from the hourly rollups
     (requests, spend, prompt-cache reads, writes, hit rate and dollars saved)."""
-    routes = list(routes)
+    rows = list(routes)
     since = timezone.now() - timedelta(days=USAGE_DAYS)
-    usage = stats.route_usage([r.name for r in routes], since)
-    for route in routes:
+    usage = stats.route_usage([r.name for r in rows], since)
+    for route in rows:
         route.usage = usage.get(route.name)
-    return routes
+    return rows
 
 
-def _card(request: HtmxHttpRequest, route: Route, **extra) -> HttpResponse:
+def _card(request: HtmxHttpRequest, route: Route, **extra: Any) -> HttpResponse:
     """The route's card, re-read so it shows what was saved."""
     route = _with_usage(_routes().filter(pk=route.pk))[0]
     response = render(request, TEMPLATE + "#route-card", {"route": route, **extra})
     return retarget(reswap(response, "outerHTML"), f"#route-{route.pk}")
 
 
-def _whole_page(request: HtmxHttpRequest, status: int = 200, **extra) -> HttpResponse:
+def _whole_page(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
     context = {
         "routes": _with_usage(roles.visible_routes(actor_of(request), _routes())),
         "usage_days": USAGE_DAYS,
@@ -68,7 +73,7 @@ def route_list(request: HtmxHttpRequest) -> HttpResponse:
     return _whole_page(request)
 
 
-def _save(form: Form, save) -> object | None:  # type: ignore[no-untyped-def]
+def _save(form: Form, save: Callable[[dict[str, Any]], Saved]) -> Saved | None:
     """Run admin_ops' ``save`` with the form's values; errors go next to fields."""
     if not form.is_valid():
         return None
@@ -79,7 +84,7 @@ def _save(form: Form, save) -> object | None:  # type: ignore[no-untyped-def]
         return None
 
 
-def _then(query) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _then(query: Mapping[str, Any]) -> dict[str, str]:
     """The deployment to suggest once the route exists (the catalog's "Add as route"
     passes a model and a provider): carried through the route form in hidden fields."""
     then = {"model": str(query.get("model", ""))[:200], "provider": str(query.get("provider", ""))}
@@ -272,7 +277,8 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 def _provider(value: object) -> Provider | None:
     try:
-        return Provider.objects.filter(pk=int(str(value))).first()
+        provider: Provider | None = Provider.objects.filter(pk=int(str(value))).first()
+        return provider
     except ValueError:
         return None
 

@@ -52,7 +52,7 @@ def _sorted(rows: list[dict[str, Any]], name: str, sort: str) -> list[dict[str, 
     return sorted(rows, key=key, reverse=descending)
 
 
-def chart(dimension: str, bucket: str, since: datetime, filters: dict[str, str]) -> dict:
+def chart(dimension: str, bucket: str, since: datetime, filters: dict[str, str]) -> dict[str, Any]:
     """x: bucket starts (epoch seconds, every bucket of the window); series: spend per
     bucket of the costliest ``CHART_SERIES`` groups of ``dimension``, the rest summed."""
     rows = spend.query([dimension], bucket=bucket, since=since, filters=filters, limit=100_000)
@@ -99,7 +99,8 @@ def _with(request: HtmxHttpRequest, **changes: str | None) -> str:
             params.pop(name, None)
         else:
             params[name] = value
-    return "?" + params.urlencode()
+    query: str = params.urlencode()
+    return "?" + query
 
 
 def _sort_links(request: HtmxHttpRequest, sort: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ change goes through the same functions as the API (``gateway.edge.api.teams.save
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import messages
@@ -51,7 +52,7 @@ class TeamForm(forms.Form):
     )
 
     @classmethod
-    def initial_of(cls, team: Team) -> dict:
+    def initial_of(cls, team: Team) -> dict[str, Any]:
         initial = {f: getattr(team, f) for f in cls.base_fields if hasattr(team, f)}
         initial["mcp_restricted"] = team.mcp_allowed is not None
         initial["mcp_allowed"] = list(team.mcp_allowed or [])
@@ -73,10 +74,10 @@ def _spend(teams: list[Team]) -> None:
         team.usage = {"requests": 0, "cost": 0}
     by_id = {t.pk: t for t in teams}
     for key_id, row in usage.items():
-        team = by_id.get(keys.get(key_id))
-        if team is not None:
-            team.usage["requests"] += row.get("requests") or 0
-            team.usage["cost"] += row.get("cost") or 0
+        owner = by_id.get(keys.get(key_id))
+        if owner is not None:
+            owner.usage["requests"] += row.get("requests") or 0
+            owner.usage["cost"] += row.get("cost") or 0
 
 
 @staff_required
