@@ -174,7 +174,7 @@ def create(route: Route, scorer: dict[str, Any], created_by: str = "") -> Shadow
     """A scoring run of ``scorer`` over the route's newest pairs, queued for the runner
     (woken once the row is committed)."""
     pairs = shadow_pairs.pairs_of(route, MAX_PAIRS)
-    job = ShadowScoring.objects.create(
+    job: ShadowScoring = ShadowScoring.objects.create(
         route=route,
         scorer=scorer,
         mirrors=[p.mirror.request_id for p in pairs],

@@ -36,7 +36,8 @@ class DatasetOut(Schema):
 
     @staticmethod
     def resolve_rows(obj: Dataset) -> int:
-        return obj.rows().count()
+        count: int = obj.rows().count()
+        return count
 
 
 class DatasetIn(Schema):

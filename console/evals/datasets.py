@@ -48,7 +48,7 @@ def create(
         raise DatasetError("the dataset needs a name")
     if Dataset.objects.filter(name=name).exists():
         raise DatasetError(f"a dataset named {name!r} exists already")
-    dataset = Dataset.objects.create(name=name, description=description, source=source)
+    dataset: Dataset = Dataset.objects.create(name=name, description=description, source=source)
     _write_rows(dataset, 1, rows)
     return dataset
 
@@ -79,11 +79,13 @@ def edit_row(dataset: Dataset, index: int, data: Mapping[str, Any]) -> Dataset:
         del rows[index]
         if not rows:
             raise DatasetError("a dataset keeps at least one row")
-    return new_version(dataset, rows)
+    edited: Dataset = new_version(dataset, rows)
+    return edited
 
 
 def append_rows(dataset: Dataset, added: list[ParsedRow]) -> Dataset:
-    return new_version(dataset, current_rows(dataset) + added)
+    appended: Dataset = new_version(dataset, current_rows(dataset) + added)
+    return appended
 
 
 def rows_from_log(

@@ -6,6 +6,8 @@ events."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from console.evals.models import Dataset, Experiment
 from gateway.telemetry import audit
 
@@ -21,7 +23,7 @@ def created(dataset: Dataset, rows: int, how: str) -> None:
     )
 
 
-def changed(dataset: Dataset, changes: dict) -> None:
+def changed(dataset: Dataset, changes: dict[str, Any]) -> None:
     audit.record(
         "update",
         object_type="dataset",

@@ -73,7 +73,7 @@ def start(
     if not 1 <= int(concurrency) <= runner.MAX_CONCURRENCY:
         raise ExperimentError(f"concurrency is 1 to {runner.MAX_CONCURRENCY}")
     rows = dataset.rows().count()
-    experiment = Experiment.objects.create(
+    experiment: Experiment = Experiment.objects.create(
         name=name or f"{dataset.name} v{dataset.version}",
         dataset=dataset,
         dataset_version=dataset.version,

@@ -70,7 +70,7 @@ def state_of(pk: int) -> dict[str, Any] | None:
 
 
 class ExperimentProgressConsumer(AsyncJsonWebsocketConsumer):
-    poller: asyncio.Task | None = None
+    poller: asyncio.Task[None] | None = None
 
     def __init__(self, *args: Any, poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,7 +79,7 @@ class ExperimentProgressConsumer(AsyncJsonWebsocketConsumer):
         self.last: tuple[Any, ...] | None = None
         self.nudged = asyncio.Event()
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """However the consumer ends, the polling ends with it."""
         try:
             await super().__call__(scope, receive, send)
@@ -110,7 +110,7 @@ class ExperimentProgressConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """The browser only listens."""
 
-    async def evals_progress(self, event: dict) -> None:
+    async def evals_progress(self, event: dict[str, Any]) -> None:
         self.nudged.set()  # the runner saved a batch: look now rather than at the next tick
 
     async def _poll(self) -> None:

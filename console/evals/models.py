@@ -24,7 +24,7 @@ class Dataset(models.Model):
         ordering = ["-updated_at", "-id"]
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
     def rows(self, version: int | None = None) -> models.QuerySet[DatasetRow]:
         return self.all_rows.filter(version=version or self.version).order_by("index")
@@ -104,7 +104,7 @@ class Experiment(models.Model):
         indexes = [models.Index(fields=["status", "lease_until"], name="evals_exp_claim")]
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
     @property
     def progress(self) -> int:
@@ -115,7 +115,7 @@ class Experiment(models.Model):
         return self.status not in self.UNFINISHED
 
     def column_label(self, index: int) -> str:
-        column = self.columns[index]
+        column: dict[str, str] = self.columns[index]
         return column.get("label") or column["route"]
 
 

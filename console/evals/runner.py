@@ -33,7 +33,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
@@ -76,7 +76,7 @@ RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
-_running: dict[tuple[type[Leased], int], asyncio.Task] = {}
+_running: dict[tuple[type[Leased], int], asyncio.Task[None]] = {}
 
 
 def wake() -> None:
@@ -128,7 +128,8 @@ def claim_one(runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> i
     """Take one unfinished job of ``model`` whose lease is free (an experiment by
     default; a shadow scoring run is the other kind)."""
     mine = [pk for kind, pk in _running if kind is model]
-    return leases.claim(model, runner_id, LEASE_SECONDS, skip=mine)
+    claimed: int | None = leases.claim(model, runner_id, LEASE_SECONDS, skip=mine)
+    return claimed
 
 
 def renew(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experiment) -> str | None:
@@ -140,7 +141,7 @@ def release(pk: int, runner_id: str = RUNNER_ID, model: type[Leased] = Experimen
     leases.release(model, pk, runner_id)
 
 
-JobRunner = Callable[[int], Awaitable[None]]
+JobRunner = Callable[[int], Coroutine[Any, Any, None]]
 # The kinds of job the runner takes, in order of preference: experiments first; other
 # kinds register themselves (console.shadow_scoring, imported before the runner starts:
 # console.evals.apps._run_evaluations).
@@ -244,10 +245,11 @@ def _recount(pk: int) -> int:
     totals = Cell.objects.filter(experiment_id=pk).aggregate(
         done=Count("id"), failed=Count("id", filter=~Q(error="")), spend=Sum("cost_usd")
     )
+    done: int = totals["done"]
     Experiment.objects.filter(pk=pk).update(
-        cells_done=totals["done"], cells_failed=totals["failed"], spend_usd=totals["spend"] or 0
+        cells_done=done, cells_failed=totals["failed"], spend_usd=totals["spend"] or 0
     )
-    return totals["done"]
+    return done
 
 
 def _finish(pk: int, status: str, error: str = "") -> None:

@@ -165,6 +165,7 @@ def compute(experiment: Experiment) -> dict[str, Any]:
 
 
 def refresh(experiment: Experiment) -> dict[str, Any]:
-    experiment.summary = compute(experiment)
-    Experiment.objects.filter(pk=experiment.pk).update(summary=experiment.summary)
-    return experiment.summary
+    summary = compute(experiment)
+    experiment.summary = summary
+    Experiment.objects.filter(pk=experiment.pk).update(summary=summary)
+    return summary
