@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -89,12 +90,12 @@ class SeenIds:
         return len(self._above)
 
 
-def _query(scope) -> dict:  # type: ignore[no-untyped-def]
+def _query(scope: dict[str, Any]) -> dict[str, str]:
     raw = parse_qs(scope.get("query_string", b"").decode(), keep_blank_values=False)
     return {k: v[-1] for k, v in raw.items()}
 
 
-def render_rows(ids: list[int], filters: dict, actor: roles.Actor | None = None) -> str:
+def render_rows(ids: list[int], filters: dict[str, Any], actor: roles.Actor | None = None) -> str:
     """The newest matching rows among ``ids`` (newest first) as an out-of-band prepend
     into ``#log-rows``; only those ``actor`` may see (gateway/policy/roles.py)."""
     if not ids:
@@ -123,14 +124,14 @@ def ids_above(floor: int, limit: int) -> list[int]:
 
 
 class LogTailConsumer(AsyncWebsocketConsumer):
-    poller: asyncio.Task | None = None
+    poller: asyncio.Task[None] | None = None
 
-    def __init__(self, *args, poll_seconds: float = POLL_SECONDS, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, poll_seconds: float = POLL_SECONDS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.poll_seconds = poll_seconds
         self.outage = db_work.Outage("live tail", log)
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """However the consumer ends (close, disconnect, server shutdown), the polling
         ends with it."""
         try:
@@ -163,7 +164,7 @@ class LogTailConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """The browser only listens."""
 
-    async def log_created(self, event: dict) -> None:
+    async def log_created(self, event: dict[str, Any]) -> None:
         ids = [int(i) for i in event.get("ids", []) if str(i).isdigit()]
         async with self.pushing:
             html = await self._render(self.seen.claim(ids))
@@ -197,7 +198,8 @@ class LogTailConsumer(AsyncWebsocketConsumer):
         if not ids:
             return ""
         try:
-            return await database_sync_to_async(render_rows)(ids, self.filters, self.actor)
+            html: str = await database_sync_to_async(render_rows)(ids, self.filters, self.actor)
+            return html
         except Exception:
             log.warning("live tail: rendering new rows failed", exc_info=True)
             return ""

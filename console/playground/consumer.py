@@ -59,7 +59,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             return
         await runtime.ensure_started()
         self.turn: TurnRun | None = None
-        self.turn_task: asyncio.Task | None = None
+        self.turn_task: asyncio.Task[None] | None = None
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -149,7 +149,8 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
     async def _cancel_turn(self) -> None:
         task = getattr(self, "turn_task", None)
         if task is not None and not task.done():
-            self.turn.stop()
+            if self.turn is not None:
+                self.turn.stop()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
@@ -174,7 +175,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         first = specs.opening_text(spec.messages) or ", ".join(
             f["name"] for f in last.get("attachments") or []
         )
-        return Comparison.objects.create(
+        comparison: Comparison = Comparison.objects.create(
             created_by=self.user,
             title=first[:200],
             system=spec.system,
@@ -185,6 +186,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
             blind=spec.blind,
             replay_of=spec.replay_of,
         )
+        return comparison
 
     @database_sync_to_async
     def _add_followup(self, comparison_id: Any, message: Any) -> tuple[Comparison, int]:

@@ -36,7 +36,8 @@ def saved_prompts(user: Any) -> list[SavedPrompt]:
 def owned(user: Any, pk: Any) -> SavedPrompt:
     """The user's own saved prompt ``pk`` (another user's is not found)."""
     try:
-        return SavedPrompt.objects.get(pk=int(pk), owner=user)
+        prompt: SavedPrompt = SavedPrompt.objects.get(pk=int(pk), owner=user)
+        return prompt
     except (TypeError, ValueError, SavedPrompt.DoesNotExist):
         raise Http404("no such saved prompt") from None
 

@@ -13,6 +13,7 @@ and so is a tool call or result left without its other half (no API takes it).""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -55,7 +56,7 @@ def _part_text(part: Part) -> str:
     return f"[{getattr(part, 'kind', 'part')}]"  # e.g. a document: named, not lost
 
 
-def _text(parts: list[Part]) -> str:
+def _text(parts: Sequence[Part]) -> str:
     return "\n".join(t for t in (_part_text(p) for p in parts) if t).strip()
 
 

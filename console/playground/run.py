@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -190,7 +190,8 @@ async def run_column(
                     column.pending += shown
                 column.pending += column.reader.close()
             finally:
-                await reply.chunks.aclose()
+                # the service's pumps are async generators (StreamReply says iterator)
+                await cast(AsyncGenerator[bytes, None], reply.chunks).aclose()
         column.error = column.error or column.reader.fold.error
         column.state = "error" if column.error else "done"
     except asyncio.CancelledError:
@@ -209,7 +210,7 @@ class TurnRun:
         self.columns = columns
         self.send = send
         self.blind = blind
-        self.tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task[None]] = []
 
     def public(self, column: ColumnRun) -> dict[str, Any]:
         """What the page may see of a column (blind mode: nothing that names it)."""

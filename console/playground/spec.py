@@ -10,7 +10,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from gateway.codecs import request_body
 from gateway.errors import GatewayError
@@ -28,7 +28,8 @@ from gateway.types import (
 )
 
 DIALECTS = ("openai", "anthropic")
-EFFORTS = ("low", "medium", "high")
+Effort = Literal["low", "medium", "high"]
+EFFORTS: tuple[Effort, ...] = ("low", "medium", "high")
 MIN_COLUMNS, MAX_COLUMNS = 2, 6
 # The highest temperature a dialect's API takes (Anthropic's range ends at 1); a
 # column's higher setting is lowered to it.
@@ -47,7 +48,7 @@ class SpecError(ValueError):
 class Params:
     temperature: float | None = None
     max_tokens: int | None = None
-    reasoning_effort: str | None = None
+    reasoning_effort: Effort | None = None
 
     def over(self, shared: Params) -> Params:
         """These params, falling back to ``shared`` for the ones left unset."""
@@ -133,7 +134,8 @@ def parse_tools(raw: Any) -> list[dict[str, Any]]:
     for n, item in enumerate(raw):
         if not isinstance(item, dict):
             raise SpecError(f"tools[{n}] must be an object")
-        fn = item.get("function") if isinstance(item.get("function"), dict) else item
+        function = item.get("function")
+        fn = function if isinstance(function, dict) else item
         name = fn.get("name")
         if not isinstance(name, str) or not name:
             raise SpecError(f"tools[{n}] needs a name")
@@ -232,7 +234,8 @@ def _parse_message(item: dict[str, Any], where: str) -> dict[str, Any]:
 def _parse_call(call: Any, where: str) -> dict[str, str]:
     if not isinstance(call, dict):
         raise SpecError(f"{where} must be an object")
-    fn = call.get("function") if isinstance(call.get("function"), dict) else call
+    function = call.get("function")
+    fn = function if isinstance(function, dict) else call
     call_id, name = call.get("id"), fn.get("name")
     if not isinstance(call_id, str) or not call_id:
         raise SpecError(f"{where} needs an id (its result's tool_call_id)")
@@ -275,7 +278,7 @@ def _check_answered(waiting: dict[str, str], caller: int) -> None:
 def opening_text(messages: list[dict[str, Any]]) -> str:
     """What the opening turn says in a column's transcript: the prompt, or the tool
     results the conversation ends with (the models answer those)."""
-    results = []
+    results: list[dict[str, Any]] = []
     for message in reversed(messages):
         if message["role"] != "tool":
             break
