@@ -9,12 +9,12 @@ from __future__ import annotations
 import orjson
 
 from gateway.codecs import CODECS
-from gateway.codecs.base import sse_wire_event
+from gateway.codecs.base import UpstreamCodec, sse_wire_event
 from gateway.streaming import SSEDecoder, fold_events
 from gateway.types import ChatResponse, Text
 
 
-def _folded(upstream, raw: bytes) -> ChatResponse:  # type: ignore[no-untyped-def]
+def _folded(upstream: UpstreamCodec, raw: bytes) -> ChatResponse:
     parser = upstream.stream_parser()
     decoder = SSEDecoder()
     events = []

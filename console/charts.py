@@ -75,7 +75,7 @@ def bar_chart(
     )
 
 
-def _rect(x: float, y: float, w: float, h: float, css: str, tip: str) -> tuple:
+def _rect(x: float, y: float, w: float, h: float, css: str, tip: str) -> tuple[SafeString, str]:
     attrs = format_html(
         'x="{}" y="{}" width="{}" height="{}" class="{}" rx="1.5"',
         f"{x:.1f}",

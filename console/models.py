@@ -106,4 +106,4 @@ class SavedPrompt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)

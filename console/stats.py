@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
@@ -105,7 +106,7 @@ def prompt_cache_rate(input_tokens: int, read: int, write: int) -> float | None:
     return (read or 0) / total if total else None
 
 
-def with_prompt_cache(row: dict) -> dict:
+def with_prompt_cache(row: dict[str, Any]) -> dict[str, Any]:
     """A breakdown row (route, key) with its prompt-cache hit rate, None sums as 0."""
     for name in ("cache_read_tokens", "cache_write_tokens"):
         row[name] = row.get(name) or 0
@@ -131,11 +132,11 @@ class Dashboard:
     window: Window
     totals: Totals
     buckets: list[Bucket] = field(default_factory=list)
-    by_route: list[dict] = field(default_factory=list)
-    by_key: list[dict] = field(default_factory=list)
+    by_route: list[dict[str, Any]] = field(default_factory=list)
+    by_key: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _aggregates() -> dict:
+def _aggregates() -> dict[str, Any]:
     return {
         "requests": Count("id"),
         "errors": Count("id", filter=ERROR),
@@ -213,7 +214,7 @@ def buckets(window: Window, now: datetime, key_ids: Collection[int] | None = Non
     return result
 
 
-def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
+def _breakdown_rows(rows: list[dict[str, Any]], by: str, limit: int) -> list[dict[str, Any]]:
     """Label grouped rows, the busiest ``limit`` first. Rows without a virtual key
     (``key_id`` 0 or None) are named by the journal: "master" for the master key,
     "console:<user>" for the playground; without a name they are requests refused
@@ -233,7 +234,7 @@ def _breakdown_rows(rows: list[dict], by: str, limit: int) -> list[dict]:
 
 def breakdown(
     since: datetime, by: str, limit: int = 10, key_ids: Collection[int] | None = None
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Top ``limit`` routes or keys by request count since ``since``, from raw rows
     (the hour view), deleted routes and keys included.
 
@@ -292,8 +293,8 @@ class HourSummary:
     """One hour of rollups folded per route and per key, plus its two histograms."""
 
     version: tuple[int, int]  # (highest rollup id, rollup rows) when it was read
-    by_route: dict[str, list] = field(default_factory=dict)  # SUM_NAMES order
-    by_key: dict[tuple[int, str], list] = field(default_factory=dict)
+    by_route: dict[str, list[Any]] = field(default_factory=dict)  # SUM_NAMES order
+    by_key: dict[tuple[int, str], list[Any]] = field(default_factory=dict)
     latency: dict[str, int] = field(default_factory=dict)
     ttft: dict[str, int] = field(default_factory=dict)
 
@@ -308,7 +309,7 @@ def _as_hour(value: datetime | str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _add(into: dict, key: object, values: list) -> None:
+def _add(into: dict[Any, list[Any]], key: object, values: list[Any]) -> None:
     row = into.get(key)
     if row is None:
         into[key] = [v or 0 for v in values]
@@ -423,8 +424,8 @@ rollups.rebuilt.connect(_rollups_rebuilt, dispatch_uid="console.stats.refold_wee
 DECIMALS = (SUM_NAMES.index("cost"), SUM_NAMES.index("cache_saved"))
 
 
-def _encode(summary: HourSummary) -> dict:
-    def values(v: list) -> list:
+def _encode(summary: HourSummary) -> dict[str, Any]:
+    def values(v: list[Any]) -> list[Any]:
         return [str(x) if i in DECIMALS else x for i, x in enumerate(v)]
 
     return {
@@ -435,8 +436,8 @@ def _encode(summary: HourSummary) -> dict:
     }
 
 
-def _decode(data: dict, version: tuple[int, int]) -> HourSummary:
-    def values(v: list) -> list:
+def _decode(data: dict[str, Any], version: tuple[int, int]) -> HourSummary:
+    def values(v: list[Any]) -> list[Any]:
         if len(v) != len(SUM_NAMES):  # stored before a sum was added: fold it again
             raise ValueError("stale summary layout")
         return [Decimal(str(x)) if i in DECIMALS else x for i, x in enumerate(v)]
@@ -488,12 +489,12 @@ def _store(summaries: dict[datetime, HourSummary], now: datetime) -> None:
     StoredHourSummary.objects.filter(hour__lt=now - KEEP_SUMMARIES).delete()
 
 
-def _avg(row: dict) -> dict:
+def _avg(row: dict[str, Any]) -> dict[str, Any]:
     row["avg_ms"] = row.pop("latency_sum") / row["requests"] if row["requests"] else None
     return row
 
 
-def _sums(values: list) -> dict:
+def _sums(values: list[Any]) -> dict[str, Any]:
     return dict(zip(SUM_NAMES, values, strict=True))
 
 
@@ -511,8 +512,8 @@ def rollup_dashboard(
     result = [Bucket(start=first + timedelta(hours=h)) for h in range(0, hours, per_bucket)]
     latency_sums = [0.0] * len(result)
     agg = Totals()
-    by_route: dict[str, list] = {}
-    by_key: dict[tuple[int, str], list] = {}
+    by_route: dict[str, list[Any]] = {}
+    by_key: dict[tuple[int, str], list[Any]] = {}
     latency: dict[str, int] = {}
     ttft: dict[str, int] = {}
     for hour, summary in hour_summaries(first, last, now):
@@ -568,7 +569,7 @@ def rollup_dashboard(
     )
 
 
-def _route_sums_of_keys(first: datetime, key_ids: Collection[int]) -> dict[str, list]:
+def _route_sums_of_keys(first: datetime, key_ids: Collection[int]) -> dict[str, list[Any]]:
     """Per route, the rollups of ``key_ids`` since the hour ``first`` (one grouped query)."""
     rows = (
         UsageRollup.objects.filter(key_id__in=key_ids, hour__gte=first)
@@ -613,7 +614,7 @@ def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:
         return build(window, now)
     cache_key = f"console:dashboard:{window.key}"
     newest = RequestLog.objects.order_by("-id").values_list("id", flat=True).first()
-    cached = cache.get(cache_key)
+    cached: tuple[Dashboard, int | None, float] | None = cache.get(cache_key)
     if cached is not None:
         result, seen, computed = cached
         if seen == newest or time.time() - computed < RECOMPUTE_SECONDS:
@@ -623,7 +624,7 @@ def dashboard(window_key: str, now: datetime | None = None) -> Dashboard:
     return result
 
 
-def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict]:
+def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict[str, Any]]:
     """Requests, tokens and spend per key since the hour of ``since`` (the keys page),
     from the hourly rollups."""
     rows = (
@@ -635,7 +636,7 @@ def key_usage(key_ids: list[int], since: datetime) -> dict[int, dict]:
     return {row["key_id"]: with_prompt_cache(row) for row in rows}
 
 
-def route_usage(names: list[str], since: datetime) -> dict[str, dict]:
+def route_usage(names: list[str], since: datetime) -> dict[str, dict[str, Any]]:
     """Requests, tokens, spend and what the prompt cache saved per route since the hour
     of ``since`` (the routes page), from the hourly rollups."""
     rows = (

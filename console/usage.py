@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Sum
 from django.db.models.functions import TruncDate
@@ -52,7 +53,7 @@ class Usage:
     def total_cost(self) -> Decimal:
         return sum((k.cost for k in self.keys), Decimal(0))
 
-    def chart(self) -> dict:
+    def chart(self) -> dict[str, Any]:
         """What the page's script draws: one series of daily spend (USD) per key, the
         biggest ``CHART_KEYS`` keys apart and the rest summed."""
         shown, rest = self.keys[:CHART_KEYS], self.keys[CHART_KEYS:]
