@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.gateway.test_deployment_health import SECRET, registry_rows, upstreams  # noqa: F401
+from tests.gateway.ops.test_deployment_health import SECRET, registry_rows, upstreams  # noqa: F401
 
 
 @pytest.mark.django_db(transaction=True)

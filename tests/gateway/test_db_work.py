@@ -13,8 +13,7 @@ from gateway.journal import background
 from gateway.journal.background import Writer
 from gateway.models import RegistryState
 from gateway.server import db_work
-
-from .test_journal import FakeStore, fast_backoff, make, wait_for  # noqa: F401 - fixture
+from tests.gateway.journal.test_background import FakeStore, fast_backoff, make, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

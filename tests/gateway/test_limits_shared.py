@@ -23,8 +23,7 @@ from gateway.errors import RateLimited
 from gateway.policy import limits
 from gateway.policy.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
-
-from .test_limits import START, key
+from tests.gateway.policy.test_limits import START, key
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,9 +20,9 @@ from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import limits
 from gateway.server.counter_service import CounterService
+from tests.gateway.policy.test_limits import START, key
 
 from ..entries import PROVIDER, deployment
-from ..test_limits import START, key
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # keys under a prefix of each test's own
 ANTHROPIC = dataclasses.replace(PROVIDER, kind="anthropic")

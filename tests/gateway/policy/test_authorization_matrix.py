@@ -1,0 +1,340 @@
+"""The authorization matrix, generated from the code's own tables: every URL of the URL
+conf, every /api operation and every path of the gateway's own ASGI table (the POST
+endpoint table, the Gemini methods, model listings, files and batches, /mcp, /metrics),
+each tried as an anonymous caller and as a virtual key of another team, with the answer
+docs/security.md gives. A new URL or endpoint that this file's tables do not name fails
+here until someone writes down who may use it.
+
+(The roles side, each console role on every console URL and /api operation, is
+tests/console/test_role_matrix.py, read from the same resolver and schema.)"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from gateway.edge import batch_endpoints, dialects, endpoints
+from gateway.edge.api import api
+from gateway.models import Provider, Route, Team
+from gateway.policy import keys, registry
+from gateway.server import runtime
+
+# --- the Django URL conf, anonymous ----------------------------------------------------------
+
+# What an anonymous caller gets from each group of URLs; a URL must fall in one group.
+PUBLIC_URLS = {  # anyone: signing in, static files, liveness probes
+    "console:login",
+    "console:logout",
+    "console:static",
+    "console:sso-start",
+    "console:sso-callback",
+    "health-liveliness",
+    "health-readiness",
+    "admin/login/",  # Django admin's sign-in (throttled like the console's)
+    "admin:login",
+    "admin:logout",
+}
+MASTER_ONLY_URLS = {"health-deployments"}  # calls every upstream: the master key only
+
+
+def url_conf() -> list[tuple[str, str]]:
+    """(name or route, route string) of every URL pattern, nested includes flattened."""
+    found: list[tuple[str, str]] = []
+
+    def walk(patterns: Any, prefix: str, namespace: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route, p.namespace or namespace)
+            elif isinstance(p, URLPattern):
+                name = f"{namespace}:{p.name}" if namespace and p.name else (p.name or route)
+                found.append((name, route))
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+def concrete(route: str) -> str:
+    """A URL for a route string: every converter given a plausible value."""
+    path = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) == "int" else "x1", route)
+    path = re.sub(r"\{(\w+)\}", "1", path)
+    return "/" + path.lstrip("^").rstrip("$")
+
+
+def group(name: str, route: str) -> str:
+    if name in PUBLIC_URLS:
+        return "public"
+    if name in MASTER_ONLY_URLS:
+        return "master"
+    if route.startswith("admin/"):
+        return "admin"
+    if route.startswith("api/"):
+        return "api"
+    if name.startswith("console:"):
+        return "console"
+    return "unknown"
+
+
+def test_every_url_has_a_rule() -> None:
+    unknown = [(n, r) for n, r in url_conf() if group(n, r) == "unknown"]
+    assert unknown == [], "URLs without a rule in this matrix (and docs/security.md)"
+
+
+@pytest.mark.django_db
+def test_anonymous_callers_get_nothing_but_the_public_urls() -> None:
+    failures = []
+    client = Client()
+    for name, route in url_conf():
+        kind = group(name, route)
+        if kind == "public":
+            continue
+        url = concrete(route)
+        for method in ("get", "post"):
+            answer = getattr(client, method)(url)
+            status = answer.status_code
+            where = answer.headers.get("Location", "")
+            if kind == "console":
+                ok = status == 302 and where.startswith("/login/")
+            elif kind == "admin":
+                ok = status in (302, 404) and (status == 404 or "/admin/login/" in where)
+            elif kind == "api":
+                # an unknown /api path is a 404 to anyone; every operation wants a caller
+                ok = status in (401, 404, 405) or (status == 302 and "/login/" in where)
+            else:  # master
+                ok = status in (401, 405)
+            if not ok:
+                failures.append(f"anonymous {method.upper()} {url} ({name}): {status} {where}")
+    assert failures == [], "\n".join(failures)
+
+
+def api_operations() -> list[tuple[str, str]]:
+    schema = api.get_openapi_schema()
+    return [(m, p) for p, ops in schema["paths"].items() for m in ops]
+
+
+@pytest.mark.django_db
+def test_every_api_operation_refuses_anonymous_callers_and_plain_virtual_keys() -> None:
+    """/api takes a console session, the master key or an owner's/admin's management key:
+    a virtual key of any team, without the management scope, is no caller there."""
+    plain = keys.create_key(name="team-key", team=Team.objects.create(name="other")).raw
+    failures = []
+    for method, template in api_operations():
+        url = re.sub(r"\{(\w+)\}", "1", template)
+        for who, headers in (
+            ("anonymous", {}),
+            ("team key", {"HTTP_AUTHORIZATION": f"Bearer {plain}"}),
+        ):
+            call = getattr(Client(), method)
+            answer = (
+                call(url, **headers)
+                if method == "get"
+                else call(url, data="{}", content_type="application/json", **headers)
+            )
+            if answer.status_code != 401:
+                failures.append(f"{who} {method.upper()} {url}: {answer.status_code}")
+    assert failures == [], "\n".join(failures)
+
+
+# --- the gateway's own ASGI table, anonymous and a key of another team ------------------------
+
+ROUTE = "beta-only"  # limited to team beta; the callers below are alpha's and beta's keys
+
+
+def json_body(**fields: Any) -> Callable[[str], tuple[bytes, bytes]]:
+    def build(model: str) -> tuple[bytes, bytes]:
+        return b"application/json", orjson.dumps({"model": model, **fields})
+
+    return build
+
+
+def multipart(
+    filename: str, content: bytes, part: str = "file", **fields: str
+) -> Callable[[str], tuple[bytes, bytes]]:
+    def build(model: str) -> tuple[bytes, bytes]:
+        boundary = "matrixboundary"
+        parts = []
+        for name, value in {"model": model, **fields}.items():
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            )
+        body = "".join(parts).encode()
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{part}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        body += content + f"\r\n--{boundary}--\r\n".encode()
+        return f"multipart/form-data; boundary={boundary}".encode(), body
+
+    return build
+
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+# A minimal valid body for each endpoint of the POST table (a new endpoint needs one).
+BODIES: dict[tuple[str, str], Callable[[str], tuple[bytes, bytes]]] = {
+    ("chat", "openai"): json_body(messages=MESSAGES),
+    ("chat", "responses"): json_body(input="hello"),
+    ("compact", "responses"): json_body(input="hello"),
+    ("chat", "anthropic"): json_body(messages=MESSAGES, max_tokens=16),
+    ("count_tokens", "anthropic"): json_body(messages=MESSAGES),
+    ("embeddings", "openai"): json_body(input="hello"),
+    ("completions", "openai"): json_body(prompt="hello"),
+    ("rerank", "openai"): json_body(query="q", documents=["a", "b"]),
+    ("image_generation", "openai"): json_body(prompt="a cat"),
+    ("image_edit", "openai"): multipart("cat.png", b"\x89PNG\r\n\x1a\n", "image", prompt="hat"),
+    ("transcription", "openai"): multipart("a.wav", b"RIFF0000WAVE"),
+    ("translation", "openai"): multipart("a.wav", b"RIFF0000WAVE"),
+    ("speech", "openai"): json_body(input="hello", voice="alloy"),
+}
+
+
+@pytest.fixture
+def two_teams(transactional_db, snapshot_reset, monkeypatch) -> dict[str, str]:
+    """Team alpha's and team beta's keys, and the echo route ``beta-only`` limited to
+    beta, installed in the snapshot."""
+
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(runtime, "ensure_started", started)
+    echo = Provider.objects.create(name="echo", kind=Provider.Kind.ECHO)
+    alpha, beta = Team.objects.create(name="alpha"), Team.objects.create(name="beta")
+    route = Route.objects.create(name=ROUTE)
+    route.deployments.create(provider=echo, model="echo")
+    route.teams.set([beta])
+    raw = {
+        "alpha": keys.create_key(name="alpha-key", team=alpha).raw,
+        "beta": keys.create_key(name="beta-key", team=beta).raw,
+    }
+    registry.rebuild()
+    return raw
+
+
+async def call(
+    path: str, token: str | None, body: bytes = b"", content_type: bytes = b"", method: str = "POST"
+) -> tuple[int, Any]:
+    app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
+    sent: list[dict] = []
+    chunks = [body]
+
+    async def receive() -> dict:
+        if chunks:
+            return {"type": "http.request", "body": chunks.pop(), "more_body": False}
+        await asyncio.Event().wait()  # the client stays until the answer is sent
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", content_type)] if content_type else []
+    if token is not None:
+        name = b"x-goog-api-key" if ":" in path.rsplit("/", 1)[-1] else b"authorization"
+        value = token if name == b"x-goog-api-key" else f"Bearer {token}"
+        headers.append((name, value.encode()))
+    headers.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "query_string": b"",
+    }
+    await app(scope, receive, send)
+    status = sent[0]["status"]
+    payload = b"".join(m.get("body", b"") for m in sent[1:])
+    try:
+        return status, orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return status, payload
+
+
+def error_type(dialect: str, body: Any) -> str:
+    if dialect == "gemini":
+        return str(body["error"]["status"])
+    return str(body["error"]["type"])
+
+
+def post_table() -> list[tuple[str, str, str]]:
+    """(path, endpoint, dialect) of every POST endpoint, Gemini's methods included."""
+    rows = [(p, e, d) for p, (e, d) in dialects.POST_ROUTES.items()]
+    for method, (endpoint, _stream) in dialects.GEMINI_METHODS.items():
+        for prefix in endpoints.GEMINI_MODELS:
+            rows.append((f"{prefix}/{{model}}:{method}", endpoint, dialects.GEMINI))
+    return rows
+
+
+def test_every_post_endpoint_has_a_body_in_the_matrix() -> None:
+    missing = {(e, d) for _, e, d in post_table() if d != dialects.GEMINI} - set(BODIES)
+    assert missing == set(), "endpoints without a row in this matrix"
+
+
+async def test_every_post_endpoint_refuses_anonymous_callers_and_other_teams(two_teams) -> None:
+    failures = []
+    for template, endpoint, dialect in post_table():
+        path = template.replace("{model}", ROUTE)
+        if dialect == dialects.GEMINI:
+            kind, body = (
+                b"application/json",
+                orjson.dumps({"contents": [{"parts": [{"text": "hi"}]}]}),
+            )
+        else:
+            kind, body = BODIES[(endpoint, dialect)](ROUTE)
+        status, _ = await call(path, None, body, kind)
+        if status != 401:
+            failures.append(f"anonymous POST {path}: {status}")
+        status, answer = await call(path, two_teams["alpha"], body, kind)
+        if status != 403:
+            failures.append(f"other team's key POST {path}: {status} {answer!r:.200}")
+        elif error_type(dialect, answer) not in ("permission_error", "PERMISSION_DENIED"):
+            failures.append(f"other team's key POST {path}: 403 as {answer!r:.200}")
+        status, answer = await call(path, two_teams["beta"], body, kind)
+        if status in (401, 403) or status >= 500:
+            failures.append(f"own team's key POST {path}: {status} {answer!r:.200}")
+    assert failures == [], "\n".join(failures)
+
+
+async def test_model_listings_show_another_teams_route_to_nobody_else(two_teams) -> None:
+    for prefix in endpoints.MODEL_PATHS:
+        status, _ = await call(prefix, None, method="GET")
+        assert status == 401, prefix
+        status, listed = await call(prefix, two_teams["alpha"], method="GET")
+        assert status == 200 and ROUTE not in {m["id"] for m in listed["data"]}, prefix
+        status, listed = await call(prefix, two_teams["beta"], method="GET")
+        assert status == 200 and ROUTE in {m["id"] for m in listed["data"]}, prefix
+        status, _ = await call(f"{prefix}/{ROUTE}", two_teams["alpha"], method="GET")
+        assert status == 404, prefix
+
+
+async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams) -> None:
+    paths = [f"{p}/v1/files" for p in batch_endpoints.PREFIXES]
+    paths += [f"{p}/v1/batches" for p in batch_endpoints.PREFIXES]
+    paths += ["/v1/messages/batches", "/anthropic/v1/messages/batches"]
+    paths += [f"{p}/resp_1" for p in endpoints.RESPONSES_PATHS]
+    for path in paths:
+        status, _ = await call(path, None, method="GET")
+        assert status == 401, path
+    status, _ = await call(
+        "/mcp",
+        None,
+        orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        b"application/json",
+    )
+    assert status == 401
+
+
+def test_every_rule_has_its_row_in_docs_security() -> None:
+    """docs/security.md is the model's table: each registered action is named there."""
+    from pathlib import Path
+
+    from gateway.policy import authorization
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "security.md").read_text()
+    rows = set(re.findall(r"\| `([\w.]+)` \|\s*$", text, flags=re.M))
+    assert set(authorization.RULES) - rows == set(), "rules without a row in docs/security.md"
+    assert rows - set(authorization.RULES) == set(), "rows naming no registered rule"
