@@ -21,8 +21,7 @@ from gateway.mcp.hosted import pipeline
 from gateway.mcp.hosted.servers import POOL_MODULE
 from gateway.policy import registry
 from gateway.server import http
-
-from ..entries import route, snapshot
+from tests.gateway.entries import route, snapshot
 
 
 def answer(message: dict, finish: str) -> dict:

@@ -14,7 +14,7 @@ from gateway.policy import registry
 
 MASTER = "sy-master-mcp-api-test"
 TOKEN = "literal-bearer-Unmistakable-9911"
-SCRIPT = str(Path(__file__).resolve().parent / "mcp_test_server.py")
+SCRIPT = str(Path(__file__).resolve().parents[2] / "mcp" / "mcp_test_server.py")
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from gateway.mcp import pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
 from gateway.server import http
-
-from .test_hosted_answer_cap import BIG, LIMIT, big_url  # noqa: F401 - the fixture
-from .test_pool import entry
+from tests.gateway.mcp.test_capped_hosted import BIG, LIMIT, big_url  # noqa: F401 - the fixture
+from tests.gateway.mcp.test_pool import entry
 
 
 @pytest.fixture

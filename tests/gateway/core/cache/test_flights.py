@@ -13,8 +13,7 @@ import pytest
 
 from gateway.core import cache
 from gateway.core.cache import flights
-
-from .test_service_cache import ANSWER, ask, gateway, sse  # noqa: F401  (fixture)
+from tests.gateway.core.cache.test_service_cache import ANSWER, ask, gateway, sse  # noqa: F401  (fixture)
 
 
 class SlowUpstream:

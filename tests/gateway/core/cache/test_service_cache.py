@@ -16,8 +16,7 @@ from gateway.base.entries import MASTER, KeyEntry
 from gateway.core import cache, service
 from gateway.policy import registry
 from gateway.server import http
-
-from ..entries import route, snapshot
+from tests.gateway.entries import route, snapshot
 
 ANSWER = {
     "id": "chatcmpl-up",
