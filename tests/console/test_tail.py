@@ -15,8 +15,7 @@ from channels.testing import WebsocketCommunicator
 from console import tail
 from console.tail import GROUP, LogTailConsumer, SeenIds
 from gateway.models import RequestLog
-
-from .test_logs import make_logs
+from tests.console.views.test_logs import make_logs
 
 POLL = 0.05
 

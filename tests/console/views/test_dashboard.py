@@ -14,8 +14,7 @@ from console import stats
 from console.charts import WIDTH, Series, bar_chart
 from gateway.models import RequestLog
 from gateway.telemetry import rollups
-
-from .test_logs import make_logs
+from tests.console.views.test_logs import make_logs
 
 
 @pytest.mark.django_db

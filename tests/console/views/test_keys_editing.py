@@ -14,8 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from gateway.models import ApiKey, Route
-
-from .test_editing import field_error
+from tests.console.test_editing import field_error
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import pytest
 from django.test import Client
 
 from gateway.models import Route
-
-from .conftest import SECRET
+from tests.console.conftest import SECRET
 
 CONFIG = f"""
 model_list:

@@ -12,8 +12,7 @@ from django.test import Client
 
 from gateway.models import Provider
 from gateway.server import http
-
-from .conftest import SECRET
+from tests.console.conftest import SECRET
 
 SA_JSON = json.dumps({"type": "service_account", "private_key": SECRET, "project_id": "p"})
 
