@@ -17,7 +17,7 @@ from .live import Gateway, running_gateway
 
 # Tests name made-up variables in os.environ/ references: every name the gateway may read
 # (its own settings still never). The allow-list's own tests set it themselves
-# (tests/gateway/test_env_allow.py); live servers inherit this.
+# (tests/gateway/base/secrets/test_env_allow.py); live servers inherit this.
 os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
 
 
