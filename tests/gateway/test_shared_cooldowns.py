@@ -10,10 +10,10 @@ import logging
 
 import pytest
 
+from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.policy import limits, routing, shared_cooldowns
 from gateway.policy.cooldown_book import CooldownBook
-from gateway.server import background
 from gateway.server.counter_service import CounterService
 
 from .entries import route, snapshot

@@ -8,11 +8,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
 from gateway.policy import registry, routing
-from gateway.server import http
 
 from .entries import route, snapshot
 from .test_routing import FakeTime, Upstream
