@@ -27,9 +27,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from gateway.base import db_work
 from gateway.models import RequestLog
 from gateway.policy import authorization, roles
-from gateway.server import db_work
 from gateway.telemetry import logquery
 
 log = logging.getLogger(__name__)

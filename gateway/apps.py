@@ -35,9 +35,11 @@ class GatewayConfig(AppConfig):
 
         audit.connect()  # the audit log's model signals and sign-in listeners
 
-        from gateway.server import runtime
+        from gateway.telemetry import tracing
 
-        runtime.at_start(_run_batches)  # gateway-run batches, one runner per process
+        # the pooled upstream client sends traceparent (none when tracing is off)
+        hooks.http_client_hooks.register(tracing.client_hooks)
+        _register_the_process_life()
 
         _register_pruners()
         from gateway.mcp import plugin as mcp_plugin
@@ -45,6 +47,30 @@ class GatewayConfig(AppConfig):
 
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
+
+
+def _register_the_process_life() -> None:
+    """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
+    from gateway import journal
+    from gateway.base import hooks
+    from gateway.mcp import closing
+    from gateway.policy import registry
+    from gateway.server import memory_trim, warm_up
+    from gateway.telemetry import metrics
+
+    # before serving, in order: the registry snapshot (and its watcher), memory trimming,
+    # metrics publishing (several workers), the journal's writer
+    hooks.starters.register(registry.start)
+    hooks.starters.register(memory_trim.start)
+    hooks.starters.register(metrics.start_publishing)
+    hooks.starters.register(journal.start)
+    hooks.background_tasks.register(_run_batches)  # gateway-run batches, one runner per process
+    hooks.warm_ups.register(warm_up.warm_up)
+    # at shutdown, after the requests in flight: the journal's queue, the last counts,
+    # then MCP's sessions and connections
+    hooks.drainers.register(journal.drain_at_shutdown)
+    hooks.drainers.register(metrics.publish_last)
+    hooks.closers.register(closing.aclose_used)
 
 
 def _register_pruners() -> None:

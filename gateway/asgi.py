@@ -2,7 +2,7 @@
 (``gateway.edge.endpoints``); everything else (console, admin, /api) by Django; WebSockets
 on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
 on the realtime paths by the Realtime API relay (``gateway.edge.realtime_socket``),
-the others by the console's consumers; lifespan by ``gateway.server.runtime``. Bodies sent to
+the others by the console's consumers; lifespan by ``gateway.server.lifespan``. Bodies sent to
 Django are capped before it spools them (``gateway.edge.body_caps``). HTTP body
 chunks sent while the application is busy go out in one write
 (``gateway.server.send_coalescing``)."""
@@ -27,7 +27,7 @@ from gateway.edge import endpoints, realtime_socket  # noqa: E402
 from gateway.edge.body_caps import BodyCapApp  # noqa: E402
 from gateway.edge.responses_socket import ResponsesSocket  # noqa: E402
 from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
-from gateway.server import runtime  # noqa: E402
+from gateway.server.lifespan import lifespan  # noqa: E402
 from gateway.server.send_coalescing import CoalescingApp  # noqa: E402
 
 console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
@@ -49,6 +49,6 @@ application = ProtocolTypeRouter(
     {
         "http": CoalescingApp(endpoints.GatewayApp(BodyCapApp(django_application))),
         "websocket": websockets,
-        "lifespan": runtime.lifespan,
+        "lifespan": lifespan,
     }
 )

@@ -18,7 +18,7 @@ from dj_database_url import DBConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from gateway.base.env import env_bool, env_float, env_int, env_list, env_str
-from gateway.server.private_files import private_data_dir
+from gateway.base.private_files import private_data_dir
 from gateway.server.supervisor import UVICORN_WORKER_ENV
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -396,7 +396,7 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
-        # a warning per failed reconnect; gateway.server.db_work logs an outage once instead
+        # a warning per failed reconnect; gateway.base.db_work logs an outage once instead
         "psycopg.pool": {"level": "ERROR"},
     },
 }

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from gateway.base import http
 from gateway.policy import registry
-from gateway.server import http
 
 from . import schedule
 from .live import Gateway, running_gateway

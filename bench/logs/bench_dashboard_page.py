@@ -45,13 +45,13 @@ def time_window(window: str) -> None:
     from django.test import Client
 
     call_command("migrate", verbosity=0)  # a database seeded by an older checkout
-    from gateway.server import runtime
+    from gateway.base import lifecycle
 
-    # as every server process does at start-up, before serving (runtime.ensure_started):
+    # as every server process does at start-up, before serving (lifecycle.ensure_started):
     # without the freeze a full collection of Django's objects (65-80 ms) lands in the
     # first request; a server process has it done before it serves
-    runtime.warm_up()
-    runtime.freeze_startup_objects()
+    lifecycle.warm_up()
+    lifecycle.freeze_startup_objects()
 
     if window.endswith("-unfolded"):  # the first week view with no stored summaries
         from console.models import StoredHourSummary

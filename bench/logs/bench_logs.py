@@ -338,14 +338,14 @@ def time_case(index: int, explain: bool) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from gateway.base import lifecycle
     from gateway.models import RequestLog
-    from gateway.server import runtime
 
-    # as every server process does at start-up, before serving (runtime.ensure_started):
+    # as every server process does at start-up, before serving (lifecycle.ensure_started):
     # without the freeze a full collection of Django's objects (65-80 ms) lands in the
     # first request; a server process has it done before it serves
-    runtime.warm_up()
-    runtime.freeze_startup_objects()
+    lifecycle.warm_up()
+    lifecycle.freeze_startup_objects()
     surface, label, path = CASES[index]
     client = Client(HTTP_AUTHORIZATION="Bearer bench-master")
     client.force_login(User.objects.get(username="bench"))

@@ -8,10 +8,10 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from gateway.server import runtime
+        from gateway.base import hooks
 
         # Every serving process runs one runner; the lease says which one runs what.
-        runtime.at_start(_run_evaluations)
+        hooks.background_tasks.register(_run_evaluations)
 
 
 async def _run_evaluations() -> None:

@@ -1,4 +1,4 @@
-"""The experiment runner: one per serving process (``gateway.server.runtime.at_start``).
+"""The experiment runner: one per serving process (``gateway.base.hooks.background_tasks``).
 
 Claiming: an unfinished experiment whose lease is empty or expired is taken with one
 conditional UPDATE (``lease_until`` still what we read); the database lets one process
@@ -54,11 +54,11 @@ from console.evals.scorers import (
 )
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway.base import leases
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
 from gateway.policy import console_keys
-from gateway.server import leases
 from gateway.telemetry.attribution import SESSION_HEADER
 
 log = logging.getLogger(__name__)

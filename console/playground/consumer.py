@@ -23,9 +23,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from console.models import Comparison
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, TurnRun
+from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.policy import authorization, console_keys, registry, roles
-from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class PlaygroundConsumer(AsyncJsonWebsocketConsumer):
         if not await database_sync_to_async(is_staff)(self.user):
             await self.close(code=FORBIDDEN)
             return
-        await runtime.ensure_started()
+        await lifecycle.ensure_started()
         self.turn: TurnRun | None = None
         self.turn_task: asyncio.Task[None] | None = None
         await self.accept()

@@ -11,7 +11,7 @@ Each registry is typed by what it holds and documents who calls it and when."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -83,12 +83,12 @@ class NamedRegistry(Generic[T]):
         return f"<hooks.{self.name}: {sorted(self._entries)}>"
 
 
-# --- the process's life (read by the server's lifecycle; gateway.server.runtime) ---
+# --- the process's life (read by the lifecycle: gateway.base.lifecycle) ---
 
-background_tasks: Registry[Callable[[], Awaitable[None]]] = Registry(
+background_tasks: Registry[Callable[[], Coroutine[Any, Any, None]]] = Registry(
     "background_tasks",
-    "Coroutine functions started once per event loop when the process starts serving "
-    "and cancelled at shutdown (registry watcher, journal writer, evaluation runner).",
+    "Coroutine functions started once per event loop when the process starts serving, "
+    "after the starters, and cancelled at shutdown (batch runner, evaluation runner).",
 )
 warm_ups: Registry[Callable[[], None]] = Registry(
     "warm_ups",
@@ -98,8 +98,9 @@ warm_ups: Registry[Callable[[], None]] = Registry(
 )
 closers: Registry[Callable[[], Awaitable[None]]] = Registry(
     "closers",
-    "Awaited at shutdown after the drain, in registration order (MCP sessions, the "
-    "pooled HTTP client). An exception is logged and the next one still runs.",
+    "Awaited at shutdown after the drainers, in registration order (MCP sessions and "
+    "connections); the background tasks are cancelled and the pooled HTTP client is "
+    "closed after them. An exception is logged and the next one still runs.",
 )
 
 # --- the journal (read by gateway.journal.pruning) ---
@@ -213,4 +214,32 @@ journal_stats: Registry[Callable[[], dict[str, int]]] = Registry(
     "``ready``; metrics sums what every entry returns each time it renders or "
     "publishes, and shows zeros when none is registered. The journal sits above "
     "telemetry, so metrics never imports it.",
+)
+
+# --- the process's life, continued (read by gateway.base.lifecycle) ---
+
+starters: Registry[Callable[[], Awaitable[None]]] = Registry(
+    "starters",
+    "Awaited in registration order once per event loop before the process serves, "
+    "before the background tasks: load the registry snapshot and start watching it, "
+    "start memory trimming, metrics publishing and the journal's writer. A starter's "
+    "long-running part runs as ``lifecycle.spawn(...)``, cancelled at shutdown. Filled "
+    "in GatewayConfig.ready; an exception fails the start-up.",
+)
+drainers: Registry[Callable[[], Awaitable[None]]] = Registry(
+    "drainers",
+    "Awaited at shutdown right after the requests in flight drained, in registration "
+    "order, before the closers: write what is queued (the journal), publish the last "
+    "counts (metrics). Filled in GatewayConfig.ready; an exception is logged and the "
+    "next one still runs.",
+)
+
+# --- outbound HTTP (read by gateway.base.http) ---
+
+http_client_hooks: Registry[Callable[[], Mapping[str, Sequence[Callable[..., Any]]]]] = Registry(
+    "http_client_hooks",
+    "Called each time the pooled outbound HTTP client is created (once per event loop): "
+    "each returns httpx event hooks ({'request': [...], 'response': [...]}) to install "
+    "on it, or none. Telemetry's tracing registers its traceparent injection (none when "
+    "tracing is off), from GatewayConfig.ready.",
 )

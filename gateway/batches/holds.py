@@ -37,13 +37,13 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.base import db_work
 from gateway.base.entries import DeploymentEntry, KeyEntry
 from gateway.batches import translate, upstreams
 from gateway.core import tokens
 from gateway.errors import RateLimited
 from gateway.models.batches import Batch
 from gateway.policy import budget_estimate, limits, registry
-from gateway.server import db_work
 
 log = logging.getLogger(__name__)
 

@@ -37,6 +37,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
+from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.batches import translate, upstreams
 from gateway.batches.upstreams.base import UpstreamBatches, batch_lines, transient
@@ -46,7 +47,6 @@ from gateway.codecs.openai_responses import maps as responses_maps
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.models.batches import Batch, BatchLine
 from gateway.policy import limits, registry
-from gateway.server import db_work, runtime
 from gateway.types import Usage
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ async def drive(batch: Batch, stop: asyncio.Event) -> str:
         await db_work.arun(_progress, batch.id, status, completed, failed)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), poll)
-        if stop.is_set() or runtime.closing():
+        if stop.is_set() or lifecycle.closing():
             return ""  # the lease is lost, or we are going away: polling resumes later
 
 

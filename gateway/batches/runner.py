@@ -1,4 +1,4 @@
-"""The batch runner: one per serving process (``gateway.server.runtime.at_start``),
+"""The batch runner: one per serving process (``gateway.base.hooks.background_tasks``),
 running gateway-executed batches in the background.
 
 Claiming, as the evaluations runner does: an unfinished batch whose lease is empty or
@@ -38,6 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
+from gateway.base import db_work, leases, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.batches import api, holds, native
 from gateway.batches.files import api as files
@@ -45,7 +46,6 @@ from gateway.core import service
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
 from gateway.policy import registry
-from gateway.server import db_work, leases, runtime
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ async def run_forever() -> None:
             if (
                 here >= MAX_BATCHES_PER_PROCESS
                 or len(_native) >= MAX_NATIVE_PER_PROCESS
-                or runtime.closing()
+                or lifecycle.closing()
             ):
                 continue
             try:
@@ -207,7 +207,7 @@ async def run_claimed(pk: str) -> None:
         if batch.native:
             _native.add(pk)
             final = await native.drive(batch, stop)
-            if not final or outcome == ["lost"] or runtime.closing():
+            if not final or outcome == ["lost"] or lifecycle.closing():
                 return  # polling resumes in whichever runner claims it next
             if final.startswith("failed:"):
                 await db_work.arun(_fail, pk, final.removeprefix("failed:"))
@@ -217,7 +217,7 @@ async def run_claimed(pk: str) -> None:
             return
         if batch.status == "in_progress" and pending:
             await _run_lines(batch, pending, stop)
-        if outcome == ["lost"] or runtime.closing():
+        if outcome == ["lost"] or lifecycle.closing():
             return  # another runner holds it now, or we are going away: it resumes
         await db_work.arun(_end, pk)
     except asyncio.CancelledError:
@@ -263,7 +263,7 @@ async def _run_lines(
     wall_offset = timezone.now().timestamp() - loop.time()
 
     def over() -> bool:
-        return stop.is_set() or runtime.closing() or loop.time() + wall_offset >= expires
+        return stop.is_set() or lifecycle.closing() or loop.time() + wall_offset >= expires
 
     async def run_line(line_id: int, body: Any) -> None:
         raw = orjson.dumps(body)
@@ -285,7 +285,7 @@ async def _run_lines(
                     answer = {"error": {"message": reply.body.decode("utf-8", "replace")[:2000]}}
             cost, error = _costs.pop(caller.request_id, (Decimal(0), ""))
             if (status == 429 and not any(words in error for words in BUDGET_SPENT)) or (
-                status == 503 and runtime.closing()
+                status == 503 and lifecycle.closing()
             ):
                 await asyncio.sleep(delay)  # try again later, within the window
                 delay = min(delay * 2, 30.0)

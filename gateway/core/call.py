@@ -21,6 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import codecs, journal
+from gateway.base import background
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import Dialect
 from gateway.core import (
@@ -34,7 +35,6 @@ from gateway.errors import (
 )
 from gateway.policy import limits, routing
 from gateway.providers.base import Exchange
-from gateway.server import background
 from gateway.telemetry import tracing
 from gateway.types import (
     Usage,

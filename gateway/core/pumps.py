@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.base import lifecycle
 from gateway.core import (
     cache,
     reasoning_ledger,
@@ -28,7 +29,6 @@ from gateway.errors import (
     GatewayError,
     ShuttingDown,
 )
-from gateway.server import runtime
 from gateway.streaming import StreamFolder
 from gateway.types import (
     ChatRequest,
@@ -96,7 +96,7 @@ class _Tap:
         folder = self.folder
         error = folder.error
         status = 200
-        if disconnected and error is None and runtime.was_cut():
+        if disconnected and error is None and lifecycle.was_cut():
             error, disconnected = ShuttingDown(SHUTDOWN_CUT), False  # ended by the drain
         if error is not None:
             status = getattr(error, "status", 502)

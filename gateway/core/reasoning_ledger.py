@@ -40,9 +40,9 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.base import background
 from gateway.core.ledger_book import Blob, Ledger
 from gateway.policy import limits
-from gateway.server import background
 from gateway.types import (
     ChatRequest,
     ChatResponse,

@@ -36,11 +36,11 @@ import orjson
 from django.conf import settings
 from django.db import connection
 
+from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
 from gateway.core import compaction
 from gateway.errors import InvalidRequest, ModelNotFound
-from gateway.server import db_work
 from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)

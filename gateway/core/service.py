@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from gateway.base import hooks
+from gateway.base import hooks, lifecycle
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import call as _call_module
 from gateway.core import (
@@ -61,7 +61,6 @@ from gateway.policy import (
     routing,
 )
 from gateway.providers import wire
-from gateway.server import runtime
 from gateway.telemetry import attribution, tracing
 from gateway.types import (
     ModelInfo,
@@ -109,7 +108,7 @@ async def handle(
     except GatewayError as error:
         return call.error_reply(error)
     except asyncio.CancelledError:
-        if runtime.was_cut():
+        if lifecycle.was_cut():
             call.finish(status=503, error=ShuttingDown(SHUTDOWN_CUT))
         else:
             call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)

@@ -11,7 +11,7 @@ through the same service as any request:
   primary ends, and at most ``SWITCHYARD_SHADOW_MAX_IN_FLIGHT`` (default 8) run at once
   per process; a mirror that would exceed it is skipped, not queued;
 - mirrors use only the process's spare CPU: while its event loop is saturated (the lag
-  that ``gateway.server.loop_lag`` measures while a route mirrors is over
+  that ``gateway.base.loop_lag`` measures while a route mirrors is over
   ``SWITCHYARD_SHADOW_BUSY_LAG_MS``) a mirror is skipped, not queued. The number of
   requests in flight is not the signal: a gateway relaying long LLM calls has many in
   flight while its loop idles. Skips are counted in ``switchyard_shadow_skipped_total``
@@ -43,12 +43,12 @@ from typing import Any
 
 import orjson
 
+from gateway.base import loop_lag
+from gateway.base.background import in_background
 from gateway.base.entries import KeyEntry, RouteEntry
 from gateway.base.env import env_float, env_int
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.server import loop_lag
-from gateway.server.background import in_background
 from gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 import orjson
 from django.conf import settings
 
+from gateway.base import db_work
 from gateway.core import service
 from gateway.core.service import Call, Caller, Reply
 from gateway.edge import upload_stream
@@ -33,7 +34,6 @@ from gateway.errors import (
     RequestTooLarge,
 )
 from gateway.policy import limits
-from gateway.server import db_work
 
 log = logging.getLogger(__name__)
 

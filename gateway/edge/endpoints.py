@@ -20,6 +20,7 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs
+from gateway.base import lifecycle
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -33,7 +34,6 @@ from gateway.errors import (
     ShuttingDown,
 )
 from gateway.policy import registry
-from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
@@ -212,11 +212,11 @@ async def send_stream(
             # what a silent stream sends to keep intermediaries from timing it out
             await _send_with_keepalive(send, reply, codecs.client(dialect).keepalive, every)
     except StreamCut:  # the client's download must fail, not end as a short file
-        cut = ((scope or {}).get("extensions") or {}).get(runtime.CUT_BODY)
+        cut = ((scope or {}).get("extensions") or {}).get(lifecycle.CUT_BODY)
         if cut is not None:  # (serve's uvicorn; daphne, for development, would hang on
             cut()  # a reply left open: there the body just ends)
     except asyncio.CancelledError:
-        if not runtime.was_cut():
+        if not lifecycle.was_cut():
             raise  # the client left, or the server cancels: nothing more to write
         asyncio.current_task().uncancel()  # type: ignore[union-attr]
         tail = shutdown_stream_tail(dialect)
@@ -392,7 +392,7 @@ class GatewayApp:
             await send_reply(send, unknown_endpoint(method, path))  # nothing to start for
             return
         if route is not None or scope.get("type") == "http":
-            await runtime.ensure_started()
+            await lifecycle.ensure_started()
         if route is None:
             await self.django_app(scope, receive, send)
         else:
@@ -403,31 +403,31 @@ class GatewayApp:
     ) -> None:
         """A POST to the endpoint table (``dialects.POST_ROUTES``)."""
         endpoint, dialect = found
-        if runtime.closing():
+        if lifecycle.closing():
             await send_reply(send, refuse_new_request(scope, endpoint, dialect))
             return
-        runtime.request_started()
+        lifecycle.request_started()
         try:
             await self.api(scope, receive, send, endpoint, dialect)
         finally:
-            runtime.request_finished()
+            lifecycle.request_finished()
 
     async def post_gemini(
         self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str, bool]
     ) -> None:
         """A POST to a Gemini method path (``{prefix}/{model}:{method}``)."""
         endpoint, model, stream = found
-        if runtime.closing():
+        if lifecycle.closing():
             await send_reply(send, refuse_new_request(scope, endpoint, dialects.GEMINI))
             return
-        runtime.request_started()
+        lifecycle.request_started()
         try:
             fields = {"model": model, "stream": stream}
             await self.api(
                 scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
             )
         finally:
-            runtime.request_finished()
+            lifecycle.request_finished()
 
     async def files_and_batches(
         self, scope: Scope, receive: Receive, send: Send, found: tuple[str, list[str], str]
@@ -478,7 +478,7 @@ class GatewayApp:
             else:
                 raw = await read_body(receive, limit)
         except asyncio.CancelledError:
-            if runtime.was_cut():  # the shutdown grace period ended while it uploaded
+            if lifecycle.was_cut():  # the shutdown grace period ended while it uploaded
                 asyncio.current_task().uncancel()  # type: ignore[union-attr]
                 await send_reply(send, refuse_while_closing(dialect))
                 return
@@ -510,7 +510,7 @@ class GatewayApp:
             more = {"path_fields": path_fields} if path_fields else {}  # Gemini's URL
             reply = await service.handle(endpoint, dialect, raw, headers, caller, **more)
         except asyncio.CancelledError:
-            if not runtime.was_cut():
+            if not lifecycle.was_cut():
                 raise
             # still waiting for its upstream when the shutdown grace period ended
             asyncio.current_task().uncancel()  # type: ignore[union-attr]

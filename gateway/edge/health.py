@@ -26,9 +26,9 @@ def _database_ok() -> bool:
 
 
 async def readiness(request: HttpRequest) -> JsonResponse:
-    from gateway.server import runtime
+    from gateway.base import lifecycle
 
-    if runtime.draining():  # load balancers stop sending new requests here
+    if lifecycle.draining():  # load balancers stop sending new requests here
         return JsonResponse({"status": "shutting down"}, status=503)
     try:
         ok = await sync_to_async(_database_ok)()

@@ -51,6 +51,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway import codecs
+from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.core import realtime
 from gateway.core.call import Call
@@ -58,7 +59,6 @@ from gateway.core.realtime import Refused, Session
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
-from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":
         return
-    await runtime.ensure_started()
+    await lifecycle.ensure_started()
     headers = header_map(scope)
     subprotocols = _subprotocols(scope)
     if BETA_SUBPROTOCOL in subprotocols and "openai-beta" not in headers:
@@ -132,15 +132,15 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             scope, send, Refused(call, PermissionDenied("this origin may not connect"))
         )
         return
-    if runtime.closing():
+    if lifecycle.closing():
         error = ShuttingDown("this gateway instance is shutting down; reconnect")
         await _deny(scope, send, Refused(call, error), subprotocols)
         return
-    runtime.request_started()
+    lifecycle.request_started()
     try:
         await _serve(scope, receive, send, call, key, query, headers, subprotocols)
     finally:
-        runtime.request_finished()
+        lifecycle.request_finished()
 
 
 async def _serve(
@@ -221,7 +221,7 @@ async def _relay(session: Session, receive: Receive, send: Send) -> None:
 
     async def drain_watch() -> None:
         # the drain flag is a plain flag (no event to wait on): poll it
-        while not (runtime.draining() and session.responding == 0):  # noqa: ASYNC110
+        while not (lifecycle.draining() and session.responding == 0):  # noqa: ASYNC110
             await asyncio.sleep(DRAIN_POLL_SECONDS)
         ends.setdefault("drain", GOING_AWAY)
 
@@ -234,7 +234,7 @@ async def _relay(session: Session, receive: Receive, send: Send) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
-        cut = runtime.was_cut()
+        cut = lifecycle.was_cut()
         if not cut:  # the server ended the connection (the client is gone)
             ends.setdefault("client", 1006)
             _finish(session, ends)

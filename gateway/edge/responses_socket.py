@@ -41,10 +41,10 @@ from django.conf import settings
 from uvicorn.protocols.utils import ClientDisconnected
 
 from gateway import codecs
+from gateway.base import lifecycle
 from gateway.core import responses_state, service
 from gateway.edge.endpoints import header_map, resolve_caller
 from gateway.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, ShuttingDown
-from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
     gone = False
 
     async def connect(self) -> None:
-        await runtime.ensure_started()
+        await lifecycle.ensure_started()
         self.headers = header_map(self.scope)
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.queued_bytes = 0
@@ -239,7 +239,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             return
         body = {k: v for k, v in event.items() if k not in _ENVELOPE}
         body["stream"] = True  # implicit over a socket
-        if runtime.closing():
+        if lifecycle.closing():
             error = ShuttingDown("this gateway instance is shutting down; reconnect")
             await self._send_error(503, error, stream_id)
             return
@@ -249,7 +249,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         endpoint = "chat" if generate else "prepare"
         previous = body.get("previous_response_id")
         failed = True
-        runtime.request_started()
+        lifecycle.request_started()
         try:
             raw = orjson.dumps(body)
             reply = await service.handle(endpoint, "responses", raw, self.headers, caller)
@@ -269,7 +269,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             finally:
                 await service.close_quietly(reply.chunks)
         finally:
-            runtime.request_finished()
+            lifecycle.request_finished()
             if failed and isinstance(previous, str):
                 # Open Responses: a failed continuation evicts the response it continued
                 # from the socket's memory; a store: false one cannot be continued after.

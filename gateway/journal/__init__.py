@@ -95,6 +95,12 @@ async def drain(within: float = DRAIN_SECONDS) -> None:
     await writer().drain(within)
 
 
+async def drain_at_shutdown() -> None:
+    """At shutdown (``hooks.drainers``, registered in GatewayConfig.ready): ``drain``
+    with its default deadline, looked up when called (tests replace it)."""
+    await drain()
+
+
 def stats() -> dict[str, int]:
     return (
         writer().stats()

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
+from gateway.base import db_work
 from gateway.journal.pruning import (
     PRUNE_BATCH,
     PRUNE_BATCHES_PER_ROUND,
@@ -34,7 +35,6 @@ from gateway.journal.pruning import (
 from gateway.journal.record import Record
 from gateway.journal.rows import BODY_FIELDS, REDACTION_MARGIN
 from gateway.journal.sql import write_batch
-from gateway.server import db_work
 
 log = logging.getLogger("gateway.journal")
 

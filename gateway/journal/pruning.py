@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import close_old_connections
 
 from gateway.base import hooks
-from gateway.server.db_work import delete_in_batches
+from gateway.base.db_work import delete_in_batches
 
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 60.0

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
 
+from gateway.base.db_driver import is_psycopg3
 from gateway.journal.record import Record
 from gateway.journal.rows import BODY_COLUMNS, LOG_COLUMNS, body_values, log_values
-from gateway.server.db_driver import is_psycopg3
 from gateway.telemetry.redaction import configured_secrets
 
 _NO_ATTEMPTS = orjson.dumps([]).decode()

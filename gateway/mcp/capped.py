@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx2
 
+from gateway.base import http
 from gateway.mcp.errors import McpGatewayError
-from gateway.server import http
 
 _EVENT_ENDS = (b"\n\n", b"\r\r", b"\r\n\r\n")
 

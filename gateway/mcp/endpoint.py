@@ -36,12 +36,12 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from gateway import journal
+from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
 from gateway.mcp import calls, permissions, pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
-from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
     flight, which the drain waits for, and a session's notification stream (GET) ends
     so that its connection can close."""
     started = time.monotonic()
-    if runtime.draining():
+    if lifecycle.draining():
         await _refuse_draining(scope, send, started)
         return
     path: str = scope["path"].rstrip("/") or "/"
@@ -360,11 +360,11 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
     if scope.get("method") == "GET":
         await _until_drain(manager, scope, receive, send, started)
         return
-    runtime.request_started()
+    lifecycle.request_started()
     try:
         await manager.handle_request(scope, receive, send)
     finally:
-        runtime.request_finished()
+        lifecycle.request_finished()
 
 
 async def _until_drain(
@@ -386,7 +386,7 @@ async def _until_drain(
     try:
         while not task.done():
             await asyncio.wait([task], timeout=DRAIN_POLL_SECONDS)
-            if runtime.draining() and not task.done():
+            if lifecycle.draining() and not task.done():
                 task.cancel()
                 with contextlib.suppress(BaseException):
                     await task

@@ -39,6 +39,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from gateway.base import http
 from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.mcp import capped
@@ -52,7 +53,6 @@ from gateway.mcp.errors import (
 )
 from gateway.mcp.secrets import known_secrets  # noqa: F401 (re-exported)
 from gateway.policy import registry
-from gateway.server import http
 
 log = logging.getLogger(__name__)
 

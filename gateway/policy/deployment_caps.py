@@ -18,9 +18,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from gateway.base.background import in_background
 from gateway.base.entries import DeploymentEntry
 from gateway.policy import limits
-from gateway.server.background import in_background
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
 

@@ -118,7 +118,7 @@ async def load_spend(key_id: int, start: datetime | None, end_user: str | None =
     """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
     request log, plus what its native batches hold (two queries, once per counter
     load, in the database thread: never per request)."""
-    from gateway.server import db_work
+    from gateway.base import db_work
 
     return await db_work.arun(_load_spend_sync, key_id, start, end_user)
 
@@ -159,7 +159,7 @@ def user_counter(user_id: int) -> str:
 async def load_counter_spend(counter_id: int | str, start: datetime | None) -> Decimal:
     """The spend of a key (a positive counter id), a team (negative: its keys') or a
     user (``user:<id>``: every key they own)."""
-    from gateway.server import db_work
+    from gateway.base import db_work
 
     if isinstance(counter_id, str):
         user_id = int(counter_id.removeprefix(USER_COUNTER))

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.base import hooks
+from gateway.base import db_work, hooks, lifecycle
 from gateway.base.entries import (
     DeploymentEntry,
     KeyEntry,
@@ -36,7 +36,6 @@ from gateway.base.entries import (
 )
 from gateway.base.secrets import provider_credentials
 from gateway.catalog import capability_flags
-from gateway.server import db_work
 
 log = logging.getLogger(__name__)
 
@@ -438,6 +437,13 @@ async def watch(stop: asyncio.Event | None = None) -> None:
             _watch_outage.failed(exc)
             continue
         _watch_outage.recovered()
+
+
+async def start() -> None:
+    """At start-up (``hooks.starters``, registered in GatewayConfig.ready): load the
+    snapshot before the first request, then keep it fresh in the background."""
+    await arebuild()
+    lifecycle.spawn(watch(), name="registry-watch")
 
 
 def announce() -> None:

@@ -32,8 +32,8 @@ from typing import Any
 
 from django.conf import settings
 
+from gateway.base.background import in_background
 from gateway.policy import limits
-from gateway.server.background import in_background
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What every outbound adapter implements, and the record of one upstream exchange.
 
 An adapter translates the canonical ``ChatRequest`` into its upstream's wire format,
-posts it through the pooled client (``gateway.server.http.client()``), and maps the answer
+posts it through the pooled client (``gateway.base.http.client()``), and maps the answer
 back: ``complete`` returns a ``ChatResponse``; ``stream`` yields canonical
 ``StreamEvent``s as upstream chunks arrive. Folded, a stream equals what ``complete``
 returns for the same upstream answer. Upstream failures raise ``UpstreamError`` (or a

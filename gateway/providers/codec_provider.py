@@ -35,7 +35,9 @@ import httpx
 import orjson
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import DeploymentEntry
+from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.catalog import capability_flags
 from gateway.codecs.base import (
     Codec,
@@ -50,8 +52,6 @@ from gateway.codecs.base import (
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
-from gateway.server import http
-from gateway.server.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.streaming import iter_sse_batches, sse_bytes
 from gateway.types import (
     ChatRequest,

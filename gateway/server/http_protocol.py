@@ -42,7 +42,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway.server.runtime import CUT_BODY
+from gateway.base.lifecycle import CUT_BODY
 
 _HEAD_START = b"HTTP/1.1 "
 _HEAD_END = b"\r\n\r\n"

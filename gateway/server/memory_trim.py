@@ -19,6 +19,8 @@ import ctypes
 import logging
 from collections.abc import Callable
 
+from gateway.base import lifecycle
+
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 1.0
@@ -65,3 +67,9 @@ async def trim_when_idle(
                 log.warning("malloc_trim failed", exc_info=True)
                 return
         seen = started
+
+
+async def start() -> None:
+    """At start-up (``hooks.starters``, registered in GatewayConfig.ready): trim while
+    the process serves, reading the lifecycle's request counts."""
+    lifecycle.spawn(trim_when_idle(lifecycle.activity), name="memory-trim")

@@ -12,12 +12,12 @@ it, and streams still open at its timeout were cancelled silently (a traceback e
    so none of them is reset. A new connection is then refused (a load balancer retries
    it on another instance: nothing was sent) or, while a sibling worker or the
    supervisor still holds the shared socket, waits for the one that serves it;
-2. drains (``runtime.drain(refuse=False)``): requests arriving on its open connections
+2. drains (``lifecycle.drain(refuse=False)``): requests arriving on its open connections
    are served with ``Connection: close``, idle keep-alive connections are closed with a
    FIN between requests (``gateway.server.http_protocol``), requests and streams in flight
    get the grace period; only after it are new API requests refused (503 with
    Retry-After, journaled) and what still runs ended in its dialect;
-3. lets uvicorn close what is left; its timeout (``runtime.server_timeout_seconds``) is
+3. lets uvicorn close what is left; its timeout (``lifecycle.server_timeout_seconds``) is
    only the backstop after that.
 
 A second SIGTERM / SIGINT skips what has not begun (uvicorn's ``force_exit``).
@@ -25,7 +25,7 @@ A second SIGTERM / SIGINT skips what has not begun (uvicorn's ``force_exit``).
 ``run`` serves in this process; ``serve_worker`` is one worker of ``serve`` (started by
 ``gateway.server.worker`` for ``gateway.server.supervisor``) on the socket its supervisor bound.
 
-This module imports no Django at import time; ``runtime`` is imported where it is
+This module imports no Django at import time; ``lifecycle`` is imported where it is
 needed."""
 
 from __future__ import annotations
@@ -46,14 +46,14 @@ class DrainingServer(uvicorn.Server):
         if self.force_exit:  # a second Ctrl-C / SIGTERM skips the drain
             await super().shutdown(sockets)
             return
-        from gateway.server import runtime
+        from gateway.base import lifecycle
         from gateway.server.http_protocol import HeadJoiningProtocol
 
         await self.stop_accepting(sockets)
         for connection in list(self.server_state.connections):
             if isinstance(connection, HeadJoiningProtocol):  # WebSockets: after the drain
                 connection.shutdown()  # idle: FIN between requests; busy: Connection: close
-        await runtime.drain(refuse=False, settled=self.connections_settled)
+        await lifecycle.drain(refuse=False, settled=self.connections_settled)
         await super().shutdown(sockets)
 
     async def stop_accepting(self, sockets: list[socket.socket] | None = None) -> int:
@@ -201,9 +201,9 @@ def run(app: str, **options: Any) -> None:
     """``uvicorn.run`` with DrainingServer, in this process. Without
     ``timeout_graceful_shutdown`` and ``ws_max_size`` they are read from the settings."""
     if "timeout_graceful_shutdown" not in options:
-        from gateway.server import runtime
+        from gateway.base import lifecycle
 
-        options["timeout_graceful_shutdown"] = math.ceil(runtime.server_timeout_seconds())
+        options["timeout_graceful_shutdown"] = math.ceil(lifecycle.server_timeout_seconds())
     if "ws_max_size" not in options:
         options["ws_max_size"] = ws_max_size()
     DrainingServer(uvicorn.Config(app, **head_joining(options))).run()

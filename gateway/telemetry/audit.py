@@ -50,12 +50,12 @@ from django.db.backends.signals import connection_created
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
+from gateway.base.db_work import delete_in_batches
 from gateway.base.secrets import crypto
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.base.secrets.url_secrets import mask_url, secret_param
 from gateway.models import ApiKey
 from gateway.models.telemetry import AuditEvent, retention_pruning
-from gateway.server.db_work import delete_in_batches
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.base import hooks
+from gateway.base import hooks, lifecycle
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
@@ -242,6 +242,23 @@ async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:
         except Exception:
             log.exception("metrics: cannot write to %s", folder)
         await asyncio.sleep(every)
+
+
+async def start_publishing() -> None:
+    """At start-up (``hooks.starters``): with several workers, each publishes its counts
+    to the shared folder in the background."""
+    shared = shared_dir()
+    if shared is not None:
+        lifecycle.spawn(publish_forever(shared), name="metrics-publish")
+
+
+async def publish_last() -> None:
+    """At shutdown (``hooks.drainers``, after the journal's drain): this worker's final
+    counts (a failure is ignored: the process is going away)."""
+    shared = shared_dir()
+    if shared is not None:
+        with contextlib.suppress(Exception):
+            publish(shared)
 
 
 def _published(folder: Path) -> list[dict[str, Any]]:

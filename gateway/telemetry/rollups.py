@@ -24,8 +24,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.dispatch import Signal
 
+from gateway.base.db_work import delete_in_batches
 from gateway.models import RequestLog, UsageRollup
-from gateway.server.db_work import delete_in_batches
 
 log = logging.getLogger(__name__)
 # Sent by ``rebuild`` once the rollups from ``since`` (an hour) are rebuilt: their new

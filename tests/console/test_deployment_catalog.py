@@ -11,9 +11,9 @@ import pytest
 from django.test import Client
 
 from console import model_picker
+from gateway.base import http
 from gateway.catalog import store
 from gateway.models import Deployment, Provider, Route
-from gateway.server import http
 
 
 @pytest.fixture

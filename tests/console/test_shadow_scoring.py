@@ -20,8 +20,8 @@ from console import shadow_scoring
 from console.evals import runner
 from console.evals.models import ShadowScoring
 from gateway import journal
+from gateway.base import lifecycle
 from gateway.models import RequestBody, RequestLog, Route
-from gateway.server import runtime
 
 from .playground_support import JournalRecorder, make_echo_routes
 
@@ -78,7 +78,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     return rec
 
 

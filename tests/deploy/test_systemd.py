@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.server import runtime
+from gateway.base import lifecycle
 from tests.live import ROOT
 
 UNIT = ROOT / "deploy" / "switchyard.service"
@@ -86,5 +86,5 @@ def test_systemd_waits_longer_than_the_graceful_shutdown():
     unit = directives()
     assert unit["KillSignal"] == ["SIGTERM"]
     # the server's own backstop (grace period + margin) plus the journal drain after it
-    graceful = runtime.server_timeout_seconds()
+    graceful = lifecycle.server_timeout_seconds()
     assert seconds(unit["TimeoutStopSec"][0]) > graceful + 5

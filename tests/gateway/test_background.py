@@ -1,4 +1,4 @@
-"""gateway.server.background: work a reply does not wait for is held until it ends."""
+"""gateway.base.background: work a reply does not wait for is held until it ends."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import gc
 import weakref
 
-from gateway.server import background
+from gateway.base import background
 
 
 async def test_in_background_keeps_a_task_nobody_else_holds() -> None:

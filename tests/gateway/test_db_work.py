@@ -1,4 +1,4 @@
-"""Background database work (gateway.server.db_work): a connection that died is discarded and
+"""Background database work (gateway.base.db_work): a connection that died is discarded and
 the next unit of work connects afresh; an outage is logged once, and its end once."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import django.db
 import pytest
 from django.db import OperationalError, connection
 
+from gateway.base import db_work
 from gateway.journal import background
 from gateway.journal.background import Writer
 from gateway.models import RegistryState
-from gateway.server import db_work
 from tests.gateway.journal.test_background import FakeStore, fast_backoff, make, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)

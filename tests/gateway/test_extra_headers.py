@@ -12,10 +12,10 @@ import yaml
 from django.db import connection
 from django.test import Client
 
+from gateway.base import http
 from gateway.models import HEADER_MASK, Deployment, Provider, Route
 from gateway.ops.litellm.export import export_config
 from gateway.policy import registry
-from gateway.server import http
 
 TOKEN = "tok-Header-Unmistakable-8812"
 MASTER = "sy-master-headers-test"

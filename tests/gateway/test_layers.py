@@ -40,60 +40,6 @@ WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", 
 # Imports against the order, each with why it is there (at most two).
 KNOWN: dict[tuple[str, str], str] = {}
 
-# The work list of the house's step two (issue #38): the imports against the order found
-# when this test was written. Each step that turns one round removes it here; the list
-# must end empty (and go). Grouped by the knot that ties it, one comment per group.
-STILL_TO_MOVE: set[tuple[str, str]] = {
-    # D/B: the batches feature's imports of the server's machinery (B moves it to base)
-    ("gateway.batches.holds", "gateway.server.db_work"),
-    ("gateway.batches.native", "gateway.server.db_work"),
-    ("gateway.batches.native", "gateway.server.runtime"),
-    ("gateway.batches.runner", "gateway.server.db_work"),
-    ("gateway.batches.runner", "gateway.server.leases"),
-    ("gateway.batches.runner", "gateway.server.runtime"),
-    ("gateway.batches.upstreams.anthropic", "gateway.server.db_work"),
-    ("gateway.batches.upstreams.anthropic", "gateway.server.runtime"),
-    ("gateway.batches.upstreams.base", "gateway.server.runtime"),
-    ("gateway.batches.upstreams.bedrock", "gateway.server.db_work"),
-    ("gateway.batches.upstreams.gemini", "gateway.server.db_work"),
-    # B floor: the server's shared machinery (gateway/base), the process alone in server/
-    ("console.evals.apps", "gateway.server.runtime"),
-    ("console.evals.live", "gateway.server.db_work"),
-    ("console.evals.runner", "gateway.server.leases"),
-    ("console.playground.consumer", "gateway.server.runtime"),
-    ("console.tail", "gateway.server.db_work"),
-    ("gateway.core.call", "gateway.server.background"),
-    ("gateway.core.pumps", "gateway.server.runtime"),
-    ("gateway.core.reasoning_ledger", "gateway.server.background"),
-    ("gateway.core.responses_state", "gateway.server.db_work"),
-    ("gateway.core.service", "gateway.server.runtime"),
-    ("gateway.core.shadow", "gateway.server.background"),
-    ("gateway.core.shadow", "gateway.server.loop_lag"),
-    ("gateway.edge.endpoints", "gateway.server.runtime"),
-    ("gateway.edge.health", "gateway.server.runtime"),
-    ("gateway.edge.realtime_socket", "gateway.server.runtime"),
-    ("gateway.edge.responses_socket", "gateway.server.runtime"),
-    ("gateway.edge.upload_gate", "gateway.server.db_work"),
-    ("gateway.journal.background", "gateway.server.db_work"),
-    ("gateway.journal.pruning", "gateway.server.db_work"),
-    ("gateway.journal.sql", "gateway.server.db_driver"),
-    ("gateway.mcp.capped", "gateway.server.http"),
-    ("gateway.mcp.endpoint", "gateway.server.runtime"),
-    ("gateway.mcp.hosted.approvals", "gateway.server.db_work"),
-    ("gateway.mcp.hosted.loop", "gateway.server.http"),
-    ("gateway.mcp.pool", "gateway.server.http"),
-    ("gateway.policy.deployment_caps", "gateway.server.background"),
-    ("gateway.policy.limits", "gateway.server.db_work"),
-    ("gateway.policy.registry", "gateway.server.db_work"),
-    ("gateway.policy.shared_cooldowns", "gateway.server.background"),
-    ("gateway.providers.codec_provider", "gateway.server.http"),
-    ("gateway.providers.codec_provider", "gateway.server.pooled_transport"),
-    ("gateway.telemetry.audit", "gateway.server.db_work"),
-    ("gateway.telemetry.rollups", "gateway.server.db_work"),
-    # D features: batches and files (gateway/batches)
-    ("gateway.edge.batch_endpoints", "gateway.server.db_work"),
-}
-
 
 def package(module: str) -> str:
     """The package ``module`` belongs to, named as in ORDER (features by their own name)."""
@@ -140,7 +86,7 @@ def package_graph() -> dict[str, set[str]]:
         own, theirs = package(module), package(target)
         graph.setdefault(own, set())
         graph.setdefault(theirs, set())
-        if theirs != own and (module, target) not in set(KNOWN) | STILL_TO_MOVE:
+        if theirs != own and (module, target) not in KNOWN:
             graph[own].add(theirs)
     return graph
 
@@ -153,7 +99,7 @@ def test_every_package_has_a_place_in_the_order():
 def test_imports_follow_the_order():
     assert len(KNOWN) <= 2
     found = against_the_order()
-    listed = set(KNOWN) | STILL_TO_MOVE
+    listed = set(KNOWN)
     assert sorted(found - listed) == [], "new imports against the order"
     assert sorted(listed - found) == [], "listed in KNOWN but gone: remove them"
 
@@ -174,4 +120,4 @@ def test_the_process_is_started_only_from_the_wiring():
     for module, target in edges():
         if package(module) in ("server", "wiring") or package(target) != "server":
             continue
-        assert (module, target) in STILL_TO_MOVE, (module, target)
+        assert (module, target) in KNOWN, (module, target)

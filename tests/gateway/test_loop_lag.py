@@ -1,4 +1,4 @@
-"""The event-loop lag probe (gateway/server/loop_lag): how late a timer fires, smoothed;
+"""The event-loop lag probe (gateway/base/loop_lag): how late a timer fires, smoothed;
 small on an idle loop, large on one held by CPU-bound callbacks; running only while
 watched, and zero when not running."""
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from gateway.server import loop_lag
+from gateway.base import loop_lag
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The pooled keep-alive transport behind gateway.server.http, against a raw server on
+"""The pooled keep-alive transport behind gateway.base.http, against a raw server on
 127.0.0.1 whose every answer and connection is scripted by the test."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from gateway.server.pooled_transport import PooledTransport
+from gateway.base.pooled_transport import PooledTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, bytes, bytes], Awaitable[bool]]
 
@@ -208,7 +208,7 @@ async def test_max_connections_bounds_concurrent_requests():
 
 
 async def test_the_pooled_client_parses_each_upstream_url_once_and_keeps_queries_apart():
-    from gateway.server import http as gateway_http
+    from gateway.base import http as gateway_http
 
     seen: list[str] = []
 
@@ -228,7 +228,7 @@ async def test_the_pooled_client_parses_each_upstream_url_once_and_keeps_queries
 
 
 async def test_the_shared_client_never_carries_an_upstreams_cookies_to_the_next_request():
-    from gateway.server import http as gateway_http
+    from gateway.base import http as gateway_http
 
     sent_cookies: list[str | None] = []
 
@@ -331,7 +331,7 @@ async def test_a_request_waiting_for_a_slot_gets_pool_timeout():
 
 
 async def test_a_chunked_bodys_pieces_that_arrive_together_are_read_as_one():
-    from gateway.server.pooled_transport import body_chunks
+    from gateway.base.pooled_transport import body_chunks
 
     pieces = [b"data: %d\n\n" % i for i in range(5)]  # an SSE stream: one piece per event
 
@@ -349,7 +349,7 @@ async def test_a_chunked_bodys_pieces_that_arrive_together_are_read_as_one():
 
 
 async def test_post_whole_stops_reading_past_the_limit_and_drops_the_connection():
-    from gateway.server.pooled_transport import AnswerTooLarge
+    from gateway.base.pooled_transport import AnswerTooLarge
 
     async def huge(reader, writer, head, body):
         if b"/zip" in head:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.server.private_files import private_data_dir
+from gateway.base.private_files import private_data_dir
 from tests.live import ROOT
 
 

@@ -11,7 +11,8 @@ import socket
 
 import pytest
 
-from gateway.server import runtime, uvicorn_server
+from gateway.base import lifecycle
+from gateway.server import uvicorn_server
 
 
 def test_the_servers_timeout_follows_the_grace_period(monkeypatch, settings) -> None:
@@ -24,8 +25,8 @@ def test_the_servers_timeout_follows_the_grace_period(monkeypatch, settings) -> 
 
     monkeypatch.setattr(uvicorn_server.DrainingServer, "run", run)
     uvicorn_server.run("gateway.asgi:application", lifespan="on")
-    assert seen["timeout"] == math.ceil(7.5 + runtime.SERVER_MARGIN_SECONDS)
-    assert runtime.server_timeout_seconds() > runtime.grace_seconds() + runtime.CUT_SECONDS
+    assert seen["timeout"] == math.ceil(7.5 + lifecycle.SERVER_MARGIN_SECONDS)
+    assert lifecycle.server_timeout_seconds() > lifecycle.grace_seconds() + lifecycle.CUT_SECONDS
 
 
 def test_a_worker_serves_the_socket_its_supervisor_passed(monkeypatch) -> None:
@@ -86,7 +87,7 @@ async def test_the_draining_server_stops_accepting_then_drains_then_closes(monke
         order.append("uvicorn closes what is left")
 
     monkeypatch.setattr(uvicorn_server.DrainingServer, "stop_accepting", stop_accepting)
-    monkeypatch.setattr(runtime, "drain", drain)
+    monkeypatch.setattr(lifecycle, "drain", drain)
     monkeypatch.setattr(uvicorn_server.uvicorn.Server, "shutdown", uvicorn_shutdown)
     server = uvicorn_server.DrainingServer(uvicorn_server.uvicorn.Config("x:y"))
     await server.shutdown()
@@ -120,8 +121,8 @@ async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) ->
 
     from gateway.server.http_protocol import HeadJoiningProtocol
 
-    monkeypatch.setattr(runtime, "_closing", False)  # restored: the drain sets them
-    monkeypatch.setattr(runtime, "_draining", False)
+    monkeypatch.setattr(lifecycle, "_closing", False)  # restored: the drain sets them
+    monkeypatch.setattr(lifecycle, "_draining", False)
 
     async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         await receive()
@@ -154,7 +155,7 @@ async def test_stopping_serves_the_accept_queue_and_then_refuses(monkeypatch) ->
         assert b"connection: close" in answer.lower(), answer
         client.close()
     await server.shutdown()  # the drain ends at once: nothing in flight, nothing open
-    assert runtime.closing()
+    assert lifecycle.closing()
 
 
 async def test_a_worker_stops_at_once_when_its_supervisor_stops_or_dies() -> None:

@@ -39,6 +39,7 @@ from urllib.parse import urlparse
 
 from django.utils import timezone
 
+from gateway.base import db_work, lifecycle
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.batches.translate import upstream_body
 from gateway.batches.upstreams.base import (
@@ -53,7 +54,6 @@ from gateway.batches.upstreams.base import (
 from gateway.batches.upstreams.http import HttpBatches
 from gateway.errors import GatewayError, UpstreamError
 from gateway.models.batches import Batch
-from gateway.server import db_work, runtime
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class AnthropicBatches(HttpBatches):
             if candidates:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), poll)
-                if stop.is_set() or runtime.closing():
+                if stop.is_set() or lifecycle.closing():
                     return False
         batch.submitting_at = None  # none is ours: the POST made nothing; submit again
         await db_work.arun(_clear_mark, batch.id)

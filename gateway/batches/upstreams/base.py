@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 
 import orjson
 
+from gateway.base import lifecycle
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.errors import GatewayError
 from gateway.models.batches import Batch, BatchLine
-from gateway.server import runtime
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ async def transient(call: Any, poll: float, stop: asyncio.Event) -> Any:
             log.warning("native batch: upstream away, trying again (%s)", exc)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), wait)
-        if stop.is_set() or runtime.closing():
+        if stop.is_set() or lifecycle.closing():
             return None
         wait = min(wait * 2, 300.0)
     return None

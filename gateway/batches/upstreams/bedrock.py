@@ -54,6 +54,7 @@ from urllib.parse import urlparse
 import orjson
 
 from gateway import errors
+from gateway.base import db_work
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.batches import translate
@@ -68,7 +69,6 @@ from gateway.batches.upstreams.base import (
 from gateway.errors import GatewayError, UpstreamError
 from gateway.models.batches import Batch
 from gateway.providers.base import adapter_for
-from gateway.server import db_work
 
 WIRE = "bedrock"  # the codec its records speak (Converse)
 FETCHES_AT_ONCE = 8  # lines whose image or document URLs are fetched at the same time

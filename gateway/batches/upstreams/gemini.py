@@ -44,6 +44,7 @@ import httpx
 import orjson
 from django.utils import timezone
 
+from gateway.base import db_work
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.batches import translate
 from gateway.batches.upstreams.base import Line, Progress, Result, Save
@@ -51,7 +52,6 @@ from gateway.batches.upstreams.http import HttpBatches
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.models.batches import Batch, BatchLine
 from gateway.providers.gemini import model_path
-from gateway.server import db_work
 
 # "The total request size must be under 20MB" for inline requests (batch-mode guide);
 # a batch whose inline body would pass this goes up as a file instead.

@@ -67,7 +67,7 @@ class Command(GatewayCommand):
         if server == "daphne":
             self._daphne(host, port)
         else:
-            from gateway.server import db_work
+            from gateway.base import db_work
 
             db_work.close_all()  # the workers connect on their own; this one holds none
             self._uvicorn(host, port, max(1, workers))
@@ -79,7 +79,7 @@ class Command(GatewayCommand):
         from twisted.web import http as twisted_http
 
         from gateway.asgi import application
-        from gateway.server import runtime
+        from gateway.base import lifecycle
 
         class GracefulServer(Server):
             """On SIGTERM daphne cancels every request at once. Instead: refuse new API
@@ -88,11 +88,11 @@ class Command(GatewayCommand):
             entry is queued after the last write."""
 
             def kill_all_applications(self) -> defer.Deferred[Any]:
-                waiting = asyncio.ensure_future(runtime.drain())  # still listening: 503s
+                waiting = asyncio.ensure_future(lifecycle.drain())  # still listening: 503s
                 deferred = defer.Deferred.fromFuture(waiting)
                 deferred.addCallback(lambda _: Server.kill_all_applications(self))
                 deferred.addBoth(
-                    lambda _: defer.Deferred.fromFuture(asyncio.ensure_future(runtime.shutdown()))
+                    lambda _: defer.Deferred.fromFuture(asyncio.ensure_future(lifecycle.shutdown()))
                 )
                 return deferred
 
@@ -107,13 +107,14 @@ class Command(GatewayCommand):
             endpoints=build_endpoint_description_strings(host=host, port=port),
             http_timeout=None,
             websocket_timeout=86400,
-            application_close_timeout=runtime.server_timeout_seconds(),
+            application_close_timeout=lifecycle.server_timeout_seconds(),
             server_name="switchyard",
             verbosity=0,
         ).run()
 
     def _uvicorn(self, host: str, port: int, workers: int) -> None:
-        from gateway.server import runtime, uvicorn_server
+        from gateway.base import lifecycle
+        from gateway.server import uvicorn_server
 
         options = {
             "host": host,
@@ -123,7 +124,7 @@ class Command(GatewayCommand):
             "lifespan": "on",
             "log_level": "warning",
             "access_log": False,
-            "timeout_graceful_shutdown": math.ceil(runtime.server_timeout_seconds()),
+            "timeout_graceful_shutdown": math.ceil(lifecycle.server_timeout_seconds()),
             "ws_max_size": uvicorn_server.ws_max_size(),
             "header_timeout": settings.SWITCHYARD_HEADER_TIMEOUT_SECONDS,
         }

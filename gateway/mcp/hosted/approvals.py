@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 from django.utils.crypto import salted_hmac
 
+from gateway.base import db_work
 from gateway.base.entries import KeyEntry
-from gateway.server import db_work
 from gateway.types import McpItem, McpServer
 
 PREFIX = "mcpr_"

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.base import http
 from gateway.base.entries import KeyEntry
 from gateway.core.cache import replay
 from gateway.errors import GatewayError
 from gateway.mcp.hosted import approvals
 from gateway.policy.authorization import decide
-from gateway.server import http
 from gateway.types import (
     ChatRequest,
     ChatResponse,

@@ -16,7 +16,7 @@ from console.evals import datasets, experiments, runner
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import ParsedRow
 from gateway import journal
-from gateway.server import runtime
+from gateway.base import lifecycle
 
 from ..playground_support import JournalRecorder, make_echo_routes, make_user
 
@@ -31,7 +31,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     return rec
 
 

@@ -15,9 +15,9 @@ from console.evals import datasets, experiments, runner, scorers
 from console.evals.models import Cell, Experiment, ShadowScoring
 from console.evals.parsing import ParsedRow
 from gateway import journal
+from gateway.base import lifecycle
 from gateway.models import ApiKey, Route, Team
 from gateway.policy import console_keys, registry, roles
-from gateway.server import runtime
 
 from ..playground_support import JournalRecorder, make_echo_routes
 
@@ -32,7 +32,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     return rec
 
 

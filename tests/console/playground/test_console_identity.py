@@ -17,9 +17,9 @@ from django.test import Client
 
 from console.playground.consumer import PlaygroundConsumer
 from gateway import journal
+from gateway.base import lifecycle
 from gateway.models import ApiKey, Deployment, Provider, Route, Team
 from gateway.policy import console_keys, keys, limits, registry, roles
-from gateway.server import runtime
 
 from ..playground_support import JournalRecorder
 
@@ -34,7 +34,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
     async def started() -> None:  # the tests build the registry themselves
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     limits.reset()
     yield rec
     limits.reset()

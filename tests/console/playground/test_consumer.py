@@ -16,7 +16,7 @@ from console.models import Comparison
 from console.playground.consumer import PlaygroundConsumer
 from console.routing import websocket_urlpatterns
 from gateway import journal
-from gateway.server import http, runtime
+from gateway.base import http, lifecycle
 
 from ..playground_support import (
     JournalRecorder,
@@ -38,7 +38,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
     async def started() -> None:  # the tests build the registry themselves
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     return rec
 
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from django.test import Client
 
+from gateway.base import http
 from gateway.models import Provider
-from gateway.server import http
 from tests.console.conftest import SECRET
 
 SA_JSON = json.dumps({"type": "service_account", "private_key": SECRET, "project_id": "p"})

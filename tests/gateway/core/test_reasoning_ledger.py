@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 import redis
 
+from gateway.base import background
 from gateway.base.entries import MASTER
 from gateway.codecs.anthropic import codec as anthropic_codec
 from gateway.codecs.base import Target
@@ -17,7 +18,6 @@ from gateway.codecs.bedrock import codec as bedrock_codec
 from gateway.codecs.openai_responses import maps as responses_maps
 from gateway.core import reasoning_ledger
 from gateway.core.reasoning_ledger import Ledger, StreamReasoning
-from gateway.server import background
 from gateway.types import (
     ChatRequest,
     ChatResponse,

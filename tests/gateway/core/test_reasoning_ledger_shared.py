@@ -9,11 +9,11 @@ import asyncio
 
 import pytest
 
+from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.core import reasoning_ledger
 from gateway.core.ledger_book import SharedLedger
 from gateway.policy import limits
-from gateway.server import background
 from gateway.server.counter_service import CounterService
 from gateway.types import Thinking
 from tests.gateway.core.test_reasoning_ledger import KEY_A, KEY_B, answer, continuation

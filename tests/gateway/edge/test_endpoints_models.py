@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from gateway.base import lifecycle
 from gateway.edge import endpoints
 from gateway.policy import registry
-from gateway.server import runtime
 from tests.gateway.entries import route, snapshot
 from tests.gateway.policy.test_limits import key
 
@@ -23,7 +23,7 @@ def app(monkeypatch: pytest.MonkeyPatch, snapshot_reset) -> endpoints.GatewayApp
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     snap = snapshot(route("echo", "echo-1"))
     past = datetime.now(UTC) - timedelta(minutes=1)
     for raw, entry in (

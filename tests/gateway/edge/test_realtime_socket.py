@@ -16,13 +16,13 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from gateway import journal
+from gateway.base import lifecycle
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import realtime
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from gateway.edge.realtime_socket import chosen_subprotocol, key_token
 from gateway.policy import registry, routing
-from gateway.server import runtime
 from tests.gateway.entries import deployment, route, snapshot
 from tests.integration.mock_realtime import OVERLOADED, USAGE, MockRealtime
 
@@ -146,7 +146,7 @@ def relay(mock: MockRealtime, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         return None
 
     monkeypatch.setattr(realtime_socket, "resolve_fresh_caller", caller)
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     monkeypatch.setattr(journal, "record", records.append)
     yield records
     registry.install(installed)
@@ -211,7 +211,7 @@ async def test_a_drain_closes_an_idle_session_with_1012(
 ) -> None:
     communicator = await open_session()
     await next_event(communicator)
-    monkeypatch.setattr(runtime, "_draining", True)
+    monkeypatch.setattr(lifecycle, "_draining", True)
     goodbye = await next_event(communicator)
     assert goodbye["type"] == "error" and "reconnect" in goodbye["error"]["message"]
     closed = await communicator.receive_output(timeout=5)
@@ -247,7 +247,7 @@ async def test_a_drain_lets_the_response_in_progress_finish_first(
     slow = {"type": "response.create", "response": {"metadata": {"delay": "0.3"}}}
     await communicator.send_to(text_data=json.dumps(slow))
     assert (await next_event(communicator))["type"] == "response.created"
-    monkeypatch.setattr(runtime, "_draining", True)  # mid-response
+    monkeypatch.setattr(lifecycle, "_draining", True)  # mid-response
     kinds = []
     while not kinds or kinds[-1] != "error":
         kinds.append((await next_event(communicator))["type"])

@@ -14,11 +14,11 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from uvicorn.protocols.utils import ClientDisconnected
 
+from gateway.base import lifecycle
 from gateway.core import service
 from gateway.core.service import Caller
 from gateway.edge import responses_socket
 from gateway.edge.responses_socket import QUEUED_EVENTS, ResponsesSocket, live_sockets
-from gateway.server import runtime
 
 # channels closes a consumer's old database connections on every dispatch: after a test
 # that opened one (tests/gateway/core/test_responses_state.py), that is database access
@@ -55,7 +55,7 @@ def upstream(monkeypatch) -> EndlessStream:
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     monkeypatch.setattr(
         responses_socket, "resolve_caller", lambda headers: Caller(key=SimpleNamespace())
     )

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.base import http
 from gateway.mcp.hosted import Loop
-from gateway.server import http
 from gateway.types import ChatRequest, ChatResponse, McpServer, Message, Text, ToolCall, ToolResult
 from tests.live import free_port
 

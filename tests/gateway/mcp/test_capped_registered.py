@@ -12,11 +12,11 @@ import tracemalloc
 
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import Snapshot
 from gateway.mcp import pool
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
-from gateway.server import http
 from tests.gateway.mcp.test_capped_hosted import BIG, LIMIT, big_url  # noqa: F401 - the fixture
 from tests.gateway.mcp.test_pool import entry
 

@@ -17,11 +17,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway import journal
-from gateway.base import entries
+from gateway.base import entries, lifecycle
 from gateway.base.entries import Snapshot
 from gateway.mcp import endpoint, pool
 from gateway.policy import limits, registry
-from gateway.server import runtime
 
 from .test_pool import entry
 
@@ -40,8 +39,8 @@ def rows():
 async def app(monkeypatch, settings):
     settings.SWITCHYARD_MASTER_KEY = MASTER
     monkeypatch.setenv("SWITCHYARD_MCP_SESSIONS", "off")
-    monkeypatch.setattr(runtime, "_closing", False)  # restored: the drain sets them
-    monkeypatch.setattr(runtime, "_draining", False)
+    monkeypatch.setattr(lifecycle, "_closing", False)  # restored: the drain sets them
+    monkeypatch.setattr(lifecycle, "_draining", False)
     before = registry.current()
     registry.install(Snapshot(version=1, mcp_servers={"local": entry("local")}))
     limits.reset()
@@ -66,15 +65,15 @@ async def test_new_requests_are_refused_while_a_call_under_way_finishes(app, row
         assert "local__sleep" in {t.name for t in (await mcp.list_tools()).tools}
         call = asyncio.create_task(mcp.call_tool("local__sleep", {"seconds": 1.0}))
         for _ in range(200):  # until the call is in flight
-            if runtime.activity()[1] > 0:
+            if lifecycle.activity()[1] > 0:
                 break
             await asyncio.sleep(0.01)
-        assert runtime.activity()[1] == 1
+        assert lifecycle.activity()[1] == 1
         loop = asyncio.get_running_loop()
         began = loop.time()
-        drain = asyncio.create_task(runtime.drain(grace=20, refuse=False, settled=lambda: True))
+        drain = asyncio.create_task(lifecycle.drain(grace=20, refuse=False, settled=lambda: True))
         await asyncio.sleep(0)
-        assert runtime.draining()
+        assert lifecycle.draining()
 
         async with http(app, Accept="application/json, text/event-stream") as raw:
             body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
@@ -95,11 +94,11 @@ async def test_new_requests_are_refused_while_a_call_under_way_finishes(app, row
         assert not result.is_error and result.content[0].text == "slept"
         await drain  # and the drain ended as soon as it had, not at its deadline
         assert loop.time() - began < 10
-        assert runtime.closing() and runtime.activity()[1] == 0
+        assert lifecycle.closing() and lifecycle.activity()[1] == 0
 
 
 async def test_a_refusal_on_a_server_path_names_the_key_and_the_server(app, rows) -> None:
-    runtime._draining = True  # the fixture restores it
+    lifecycle._draining = True  # the fixture restores it
     async with http(app, Accept="application/json, text/event-stream") as raw:
         body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
         refused = await raw.post("/mcp/local", json=body, headers={"User-Agent": "probe/1"})
@@ -187,7 +186,7 @@ async def test_a_notification_stream_ends_at_the_drain(app, monkeypatch, rows) -
 
         loop = asyncio.get_running_loop()
         began = loop.time()
-        drain = asyncio.create_task(runtime.drain(grace=20, refuse=False, settled=lambda: True))
+        drain = asyncio.create_task(lifecycle.drain(grace=20, refuse=False, settled=lambda: True))
         await asyncio.wait_for(serving, 5)  # the stream ended without its client leaving
         assert loop.time() - began < 4 * endpoint.DRAIN_POLL_SECONDS + 1
         assert not stream.disconnect.is_set()

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import Snapshot
 from gateway.mcp import pool
 from gateway.mcp.capped import ResultTooLarge
 from gateway.mcp.hosted import Loop
 from gateway.policy import registry
-from gateway.server import http
 from gateway.types import ChatRequest, ChatResponse, McpServer, Message, Text, ToolCall, ToolResult
 from tests.live import free_port
 

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from django.core.exceptions import ValidationError
 
+from gateway.base import http
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops import admin_ops
 from gateway.policy import roles
-from gateway.server import http
 
 
 @pytest.mark.django_db

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from django.test import Client
 
+from gateway.base import http
 from gateway.models import Deployment, Provider, Route
 from gateway.ops import deployment_health
-from gateway.server import http
 
 MASTER = "sy-test-master-key-health"
 SECRET = "sk-health-Secret-42"

@@ -22,13 +22,13 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from gateway.base import http
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
 from gateway.ops.litellm.parse import ConfigError, parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.policy import registry
-from gateway.server import http
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "litellm"
 REALISTIC = FIXTURES / "realistic.yaml"
@@ -891,13 +891,13 @@ async def test_request_to_an_unset_api_base_fails_naming_the_variable(
     (never a crash); once it is set, requests go to its value."""
     from asgiref.sync import sync_to_async
 
+    from gateway.base import lifecycle
     from gateway.edge import endpoints
-    from gateway.server import runtime
 
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     monkeypatch.delenv("MY_LLM_BASE", raising=False)
     monkeypatch.setenv("MY_LLM_KEY", "sk-upstream")
     monkeypatch.setenv("LITELLM_MASTER_KEY", MASTER)

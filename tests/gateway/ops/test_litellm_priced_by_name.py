@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway import catalog, journal
+from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.catalog import store
 from gateway.core import service
@@ -20,7 +21,6 @@ from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.policy import registry
-from gateway.server import http
 
 CONFIG = """
 model_list:

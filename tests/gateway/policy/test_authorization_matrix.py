@@ -20,11 +20,11 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from gateway.base import lifecycle
 from gateway.edge import batch_endpoints, dialects, endpoints
 from gateway.edge.api import api
 from gateway.models import Provider, Route, Team
 from gateway.policy import keys, registry
-from gateway.server import runtime
 
 # --- the Django URL conf, anonymous ----------------------------------------------------------
 
@@ -202,7 +202,7 @@ def two_teams(transactional_db, snapshot_reset, monkeypatch) -> dict[str, str]:
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
     echo = Provider.objects.create(name="echo", kind=Provider.Kind.ECHO)
     alpha, beta = Team.objects.create(name="alpha"), Team.objects.create(name="beta")
     route = Route.objects.create(name=ROUTE)

@@ -14,13 +14,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base import background, http
 from gateway.base.counters import SOCKET_ENV
 from gateway.core import service
 from gateway.errors import RateLimited
 from gateway.policy import budget_estimate, limits, registry
 from gateway.policy.budget_holds import Holds
 from gateway.policy.limits_book import CounterStore
-from gateway.server import background, http
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import deployment, route, snapshot
 from tests.gateway.policy.test_limits import START, key

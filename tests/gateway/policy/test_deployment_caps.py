@@ -9,12 +9,12 @@ import logging
 
 import pytest
 
+from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.errors import NoHealthyDeployment
 from gateway.policy import deployment_caps, limits, routing
 from gateway.policy.limits_book import CounterStore
-from gateway.server import background
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import deployment, route, snapshot
 from tests.gateway.policy.test_routing import Upstream

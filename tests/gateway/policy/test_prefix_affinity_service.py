@@ -10,11 +10,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import registry, routing
-from gateway.server import http
 
 LONG = "Follow the repository's conventions and explain each change. " * 80  # ~1,000 tokens
 

@@ -7,11 +7,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.models import Deployment, Provider, Route
 from gateway.policy import registry
-from gateway.server import http
 from tests.gateway.policy.test_routing import completion
 
 

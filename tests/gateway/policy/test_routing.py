@@ -441,9 +441,9 @@ async def test_service_retries_a_429_on_the_other_upstream(fake_time, snapshot_r
     import httpx
     import orjson
 
+    from gateway.base import http
     from gateway.base.entries import MASTER
     from gateway.core import service
-    from gateway.server import http
 
     seen: list[str] = []
 
@@ -473,9 +473,9 @@ async def test_service_does_not_retry_a_400(fake_time, snapshot_reset):
     import httpx
     import orjson
 
+    from gateway.base import http
     from gateway.base.entries import MASTER
     from gateway.core import service
-    from gateway.server import http
 
     seen: list[str] = []
 

@@ -9,6 +9,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.core import service
 from gateway.errors import (
@@ -19,7 +20,6 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.policy import registry, routing
-from gateway.server import http
 from tests.gateway.entries import _ids, deployment, route, snapshot
 from tests.gateway.policy.test_routing import FakeTime, Upstream, completion, server_error
 

@@ -8,11 +8,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.errors import GatewayError, InvalidRequest, UpstreamConnectionError, UpstreamError
 from gateway.policy import registry, routing
-from gateway.server import http
 from tests.gateway.entries import route, snapshot
 from tests.gateway.policy.test_routing import FakeTime, Upstream
 

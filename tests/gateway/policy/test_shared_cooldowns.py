@@ -10,10 +10,10 @@ import logging
 
 import pytest
 
+from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.policy import limits, routing, shared_cooldowns
 from gateway.policy.cooldown_book import CooldownBook
-from gateway.server import background
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import route, snapshot
 from tests.gateway.policy.test_routing import Upstream, server_error

@@ -15,6 +15,7 @@ import pytest
 from django.test import Client
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.models import Provider
 from gateway.providers import aws, google_auth
@@ -22,7 +23,6 @@ from gateway.providers.ambient import SETTING
 from gateway.providers.base import Exchange
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.vertex_ai import VertexAIProvider
-from gateway.server import http
 from gateway.types import ChatRequest, Message, Text
 
 from ..entries import deployment

@@ -13,6 +13,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.codecs.anthropic.outbound import JSON_TOOL, StreamTranslator, parse_response
 from gateway.errors import (
@@ -25,7 +26,6 @@ from gateway.errors import (
 )
 from gateway.providers.anthropic import AnthropicProvider, build_body
 from gateway.providers.base import Exchange
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

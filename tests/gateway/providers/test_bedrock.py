@@ -15,12 +15,12 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.providers import aws
 from gateway.providers.aws import aws_events, sign_request
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.bedrock import BedrockProvider
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, ErrorEvent, Message, Text
 from tests.aws import (

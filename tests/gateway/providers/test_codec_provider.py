@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.codecs.base import DONE, Target, WireEvent
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, sse_events
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

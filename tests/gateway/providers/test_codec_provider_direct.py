@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.providers.base import Exchange
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.telemetry import tracing
 

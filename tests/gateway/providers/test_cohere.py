@@ -11,12 +11,12 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.policy import registry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.cohere import CohereProvider, api_root
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, Message, Text
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.codecs.gemini import ids
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.gemini import GeminiProvider
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, Message, Text, Tool, ToolResult
 

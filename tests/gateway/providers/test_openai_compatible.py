@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.codecs.openai_chat.outbound import (
     ChunkTranslator,
@@ -23,7 +24,6 @@ from gateway.providers.openai_compatible import (
     OpenAICompatibleProvider,
     build_body,
 )
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import (
     ChatRequest,

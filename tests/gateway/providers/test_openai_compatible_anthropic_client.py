@@ -12,11 +12,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.codecs.anthropic.inbound import parse_request, render_stream
 from gateway.errors import UpstreamError
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.server import http
 from tests.gateway.providers.test_anthropic import make_deployment, make_provider
 
 PUBLIC_MODEL = "claude-sonnet-4-5"

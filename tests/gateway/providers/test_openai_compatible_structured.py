@@ -11,11 +11,11 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.codecs.anthropic import inbound as anthropic_messages
 from gateway.codecs.openai_responses import inbound as openai_responses
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.server import http
 from tests.gateway.providers.test_anthropic import make_deployment, make_provider
 
 PERSON = {

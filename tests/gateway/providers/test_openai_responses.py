@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from gateway import errors, journal
+from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as CODEC
@@ -22,7 +23,6 @@ from gateway.policy import registry
 from gateway.providers import openai_responses as openai_responses_provider
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_responses import OpenAIResponsesProvider
-from gateway.server import http
 from gateway.streaming import fold_events
 from gateway.types import ChatRequest, ErrorEvent, Message, Reasoning, Text
 

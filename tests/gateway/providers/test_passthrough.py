@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from gateway.base import http
 from gateway.codecs.base import PassthroughCodec
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Exchange, Provider
@@ -19,7 +20,6 @@ from gateway.providers.gemini import GeminiProvider
 from gateway.providers.openai_compatible import AzureOpenAIProvider, OpenAICompatibleProvider
 from gateway.providers.openai_responses import OpenAIResponsesProvider
 from gateway.providers.vertex_ai import VertexAIProvider
-from gateway.server import http
 from gateway.types import ChatRequest, Message, Text
 from tests.gateway.providers.test_anthropic import (
     make_deployment,

@@ -9,10 +9,10 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.core.upstream import UpstreamCall
 from gateway.providers.base import Exchange, adapter_for
-from gateway.server import http
 from gateway.streaming import afold_events
 from gateway.types import ChatRequest, Message, Text
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY

@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import journal
+from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.policy import registry
-from gateway.server import http
 from gateway.telemetry import tracing
 from tests.gateway.entries import route, snapshot
 from tests.live import ROOT
@@ -210,7 +210,7 @@ os.environ.pop("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None)
 os.environ["DJANGO_SETTINGS_MODULE"] = "gateway.settings"
 import django
 django.setup()
-from gateway.server import http
+from gateway.base import http
 from gateway.core import service
 from gateway.telemetry import tracing
 assert not tracing.ENABLED

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from gateway import errors
+from gateway.base import http
 from gateway.base.secrets import secret_refs
 from gateway.base.secrets.secret_refs import (
     RefusedReference,
@@ -18,7 +19,6 @@ from gateway.policy.authorization import decide
 from gateway.providers.base import Exchange
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.vertex_ai import VertexAIProvider
-from gateway.server import http
 from gateway.types import ChatRequest, Message, Text
 
 from ...entries import deployment

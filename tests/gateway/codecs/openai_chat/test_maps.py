@@ -8,6 +8,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.base import http
 from gateway.base.entries import ProviderEntry
 from gateway.codecs.base import Target, UpstreamCodec, WireEvent
 from gateway.codecs.openai_chat import codec, inbound, maps, outbound
@@ -15,7 +16,6 @@ from gateway.core import service
 from gateway.errors import RateLimited, UpstreamError, UpstreamTimeout
 from gateway.providers.base import Exchange
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
-from gateway.server import http
 from gateway.types import ChatRequest, ErrorEvent, Finish, Message, Text
 from tests.gateway import entries
 

@@ -37,7 +37,7 @@ class SlowUpstream:
 
 @pytest.fixture
 def slow(gateway):  # noqa: F811
-    from gateway.server import http
+    from gateway.base import http
 
     _, recorded = gateway
     upstream = SlowUpstream()

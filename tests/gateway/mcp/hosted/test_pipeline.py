@@ -15,12 +15,12 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.mcp.hosted import pipeline
 from gateway.mcp.hosted.servers import POOL_MODULE
 from gateway.policy import registry
-from gateway.server import http
 from tests.gateway.entries import route, snapshot
 
 

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base import background, http
 from gateway.base.entries import MASTER, RouteEntry, TeamEntry
 from gateway.batches import api as batches_api
 from gateway.batches import validate
@@ -22,7 +23,6 @@ from gateway.core import service
 from gateway.errors import PermissionDenied
 from gateway.policy import registry
 from gateway.policy.authorization import decide
-from gateway.server import background, http
 from tests.gateway.entries import route, snapshot
 from tests.gateway.policy.test_limits import key
 

@@ -200,7 +200,7 @@ class _BodyStream(httpx.AsyncByteStream):
         self.request = request
         self.released = False
 
-    async def __aiter__(self):  # type: ignore[override]
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._chunks():
                 yield chunk
@@ -209,7 +209,7 @@ class _BodyStream(httpx.AsyncByteStream):
                 _attach(exc, self.request)
             raise
 
-    async def _chunks(self):  # type: ignore[no-untyped-def]
+    async def _chunks(self) -> AsyncIterator[bytes]:
         try:
             while (piece := await self.conn.next_piece(self.read_timeout)) is not None:
                 yield piece
@@ -236,7 +236,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self.idle_count = 0
         self._ssl: ssl.SSLContext | None = None
         # What ``post`` sends besides the caller's headers: the client's defaults
-        # (lower-case names), set by ``gateway.server.http`` when it builds the client.
+        # (lower-case names), set by ``gateway.base.http`` when it builds the client.
         self.default_headers: dict[str, str] = {}
         self._targets: dict[str, tuple[Origin, bytes]] = {}
 
@@ -317,7 +317,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         request line and the client's default headers, overridden by ``headers``. The
         response is httpx's, its body still to be read (``aread``/``aiter_bytes``)
         and the connection handed back when it is read or closed (``aclose``). For
-        callers that need none of those layers (``gateway.server.http.pooled`` says when)."""
+        callers that need none of those layers (``gateway.base.http.pooled`` says when)."""
         origin, payload = self._post_payload(url, headers, body)
         try:
             return await self._exchange(
@@ -365,7 +365,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         merged = dict(self.default_headers)
         for name, value in headers.items():
             merged[name.lower()] = value
-        lines = [prefix]
+        lines: list[bytes | memoryview] = [prefix]
         for name, value in merged.items():
             if _UNSAFE.search(name) or _UNSAFE.search(value):
                 # h11 refuses these on the httpx path too: a CR or LF would start a new
@@ -463,7 +463,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                     raise conn.error  # type: ignore[misc]
                 conn.close()  # a stale keep-alive connection: once more on a new one
             else:
-                raise conn.error  # type: ignore[misc]
+                raise conn.error  # type: ignore[misc, union-attr]
         except BaseException:
             if conn is not None:
                 conn.close()

@@ -21,7 +21,7 @@ from django.utils import timezone
 def claim(model: type[Model], runner_id: str, seconds: float, skip: Iterable[Any] = ()) -> Any:
     """Take one unfinished job of ``model`` (not one of ``skip``): its pk, or None."""
     now = timezone.now()
-    unfinished = model.UNFINISHED  # type: ignore[attr-defined]
+    unfinished = model.UNFINISHED
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     candidates = (
         model._default_manager.filter(free, status__in=unfinished)

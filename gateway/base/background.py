@@ -9,10 +9,10 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-_tasks: set[asyncio.Task] = set()  # in_background's tasks until they end
+_tasks: set[asyncio.Task[Any]] = set()  # in_background's tasks until they end
 
 
-def in_background(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task:
+def in_background(coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     """Run ``coroutine`` on the running loop without waiting for it."""
     task = asyncio.get_running_loop().create_task(coroutine)
     _tasks.add(task)

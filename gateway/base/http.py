@@ -1,18 +1,23 @@
 """The one seam for outbound HTTP: a pooled ``httpx.AsyncClient`` per process (per event
 loop) over ``PooledTransport`` (a lean keep-alive HTTP/1.1 wire, see there). Tests swap
-the transport with ``use_transport(httpx.MockTransport(...))``."""
+the transport with ``use_transport(httpx.MockTransport(...))``.
+
+In ``base`` because providers, MCP and the pipeline all post through it. What watches
+the requests (tracing's traceparent) comes from above as httpx event hooks, registered
+in ``hooks.http_client_hooks``: this module imports nothing of telemetry."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.dispatch import receiver
 
-from gateway.server.pooled_transport import AnswerTooLarge, PooledTransport
-from gateway.telemetry import tracing
+from gateway.base import hooks
+from gateway.base.pooled_transport import AnswerTooLarge, PooledTransport
 
 URL_CACHE_SIZE = 512
 
@@ -62,21 +67,34 @@ class PooledClient(httpx.AsyncClient):
         return merged
 
 
+def event_hooks() -> dict[str, list[Callable[..., Any]]]:
+    """The httpx event hooks the registered providers (``hooks.http_client_hooks``) ask
+    for now, merged in registration order."""
+    merged: dict[str, list[Callable[..., Any]]] = {}
+    for provide in hooks.http_client_hooks:
+        for event, functions in provide().items():
+            merged.setdefault(event, []).extend(functions)
+    return merged
+
+
 def client() -> httpx.AsyncClient:
     """The pooled client for the running event loop (created on first use)."""
     loop_id = id(asyncio.get_running_loop())
     existing = _clients.get(loop_id)
     if existing is not None and not existing.is_closed:
         return existing
+    max_connections: int = settings.SWITCHYARD_MAX_CONNECTIONS
+    max_keepalive = min(200, max_connections)
+    keepalive_expiry = 30.0
     limits = httpx.Limits(
-        max_connections=settings.SWITCHYARD_MAX_CONNECTIONS,
-        max_keepalive_connections=min(200, settings.SWITCHYARD_MAX_CONNECTIONS),
-        keepalive_expiry=30.0,
+        max_connections=max_connections,
+        max_keepalive_connections=max_keepalive,
+        keepalive_expiry=keepalive_expiry,
     )
     transport = _transport or PooledTransport(
-        max_connections=limits.max_connections,
-        max_keepalive=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
+        max_connections=max_connections,
+        max_keepalive=max_keepalive,
+        keepalive_expiry=keepalive_expiry,
     )
     created = PooledClient(
         timeout=default_timeout(),
@@ -84,7 +102,7 @@ def client() -> httpx.AsyncClient:
         transport=transport,
         follow_redirects=False,
         trust_env=False,
-        event_hooks=tracing.client_hooks(),  # traceparent upstream; none when tracing is off
+        event_hooks=event_hooks(),  # traceparent upstream; none when tracing is off
     )
     if isinstance(transport, PooledTransport) and not created.event_hooks["request"]:
         transport.default_headers = {name.lower(): value for name, value in created.headers.items()}
@@ -103,10 +121,12 @@ def max_answer_bytes() -> int:
     return _answer_limit[0]
 
 
-@receiver(setting_changed)
 def _forget_answer_limit(setting: str, **kwargs: object) -> None:
     if setting == "SWITCHYARD_MAX_ANSWER_BYTES":
         _answer_limit.clear()
+
+
+setting_changed.connect(_forget_answer_limit)
 
 
 async def post_capped(
@@ -129,10 +149,8 @@ async def post_capped(
     finally:
         await response.aclose()
     body = b"".join(parts)  # decoded: the copy must not say it is still encoded
-    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
-    return httpx.Response(
-        response.status_code, headers=headers, content=body, request=request
-    ), body
+    kept = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
+    return httpx.Response(response.status_code, headers=kept, content=body, request=request), body
 
 
 def pooled() -> PooledTransport | None:

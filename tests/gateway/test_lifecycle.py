@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.base import lifecycle
 from gateway.core import service
 from gateway.core.service import Reply
 from gateway.edge import endpoints
-from gateway.server import runtime
 
 
 def request(path: str) -> dict:
@@ -76,8 +76,8 @@ def app(monkeypatch: pytest.MonkeyPatch) -> endpoints.GatewayApp:
     async def started() -> None:
         return None
 
-    monkeypatch.setattr(runtime, "ensure_started", started)
-    monkeypatch.setattr(runtime, "_closing", False)
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
+    monkeypatch.setattr(lifecycle, "_closing", False)
     return endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
 
 
@@ -86,7 +86,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> endpoints.GatewayApp:
     [("/v1/chat/completions", "openai"), ("/v1/messages", "anthropic")],
 )
 async def test_requests_after_shutdown_began_get_a_503_in_their_dialect(app, path, shape):
-    runtime.begin_shutdown()
+    lifecycle.begin_shutdown()
     sink = Sink()
     await app(request(path), receiver(), sink)
     assert sink.status == 503
@@ -122,7 +122,7 @@ async def test_in_flight_requests_finish_and_record_before_the_journal_drains(
     in_flight = asyncio.ensure_future(app(request("/v1/chat/completions"), receiver(), first))
     await entered.wait()
 
-    stopping = asyncio.ensure_future(runtime.shutdown())
+    stopping = asyncio.ensure_future(lifecycle.shutdown())
     await asyncio.sleep(0.05)
     assert not stopping.done(), "shutdown waits for the request in flight"
     late = Sink()
@@ -133,7 +133,7 @@ async def test_in_flight_requests_finish_and_record_before_the_journal_drains(
     await asyncio.wait_for(asyncio.gather(in_flight, stopping), 5)
     assert first.status == 200
     assert events == ["recorded", "drained"]
-    assert runtime.closing() is False, "a later event loop in this process starts afresh"
+    assert lifecycle.closing() is False, "a later event loop in this process starts afresh"
 
 
 async def test_requests_still_running_after_the_grace_period_end_in_their_dialect(
@@ -175,7 +175,7 @@ async def test_requests_still_running_after_the_grace_period_end_in_their_dialec
     running = asyncio.ensure_future(asyncio.gather(*calls))
     await asyncio.sleep(0.2)  # every request reached its slow part
     assert len(sinks["anthropic"].messages) == 2 and sinks["waiting"].messages == []
-    await asyncio.wait_for(runtime.drain(grace=0.1), 5)
+    await asyncio.wait_for(lifecycle.drain(grace=0.1), 5)
     await asyncio.wait_for(running, 1)  # nothing raised: each ended on its own terms
     openai_body = b"".join(m.get("body", b"") for m in sinks["openai"].messages[1:])
     assert openai_body.endswith(b"data: [DONE]\n\n")
@@ -188,19 +188,19 @@ async def test_requests_still_running_after_the_grace_period_end_in_their_dialec
     waiting = sinks["waiting"]
     assert waiting.status == 503 and waiting.headers[b"retry-after"] == b"1"
     assert waiting.body["error"]["type"] == "overloaded_error"
-    assert runtime._requests == set() and runtime._cut == set()
-    runtime._closing = False
+    assert lifecycle._requests == set() and lifecycle._cut == set()
+    lifecycle._closing = False
 
 
 def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "_frozen", False)
+    monkeypatch.setattr(lifecycle, "_frozen", False)
     gc.unfreeze()
     try:
-        runtime.freeze_startup_objects()
+        lifecycle.freeze_startup_objects()
         frozen = gc.get_freeze_count()
         assert frozen > 10_000  # Django, the gateway modules, the test session
         holder = [[n] for n in range(1000)]  # new tracked objects
-        runtime.freeze_startup_objects()
+        lifecycle.freeze_startup_objects()
         assert gc.get_freeze_count() == frozen, "the second call does nothing"
         del holder
     finally:
@@ -216,7 +216,7 @@ def test_warm_up_compiles_every_url_pattern_before_the_first_request():
 
     clear_url_caches()  # a process that has not resolved anything yet
     try:
-        runtime.warm_up()
+        lifecycle.warm_up()
         compiled = AssertionError("a URL pattern was compiled on first use")
         with mock.patch("django.urls.resolvers.re.compile", side_effect=compiled):
             assert reverse("console:log-detail", args=["abc"]).endswith("abc/")
@@ -235,7 +235,7 @@ async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_
     open connection is served; readiness says 503 from the start; the drain ends once
     nothing is in flight and the connections settled, and only then are requests
     refused (503)."""
-    monkeypatch.setattr(runtime, "_draining", False)
+    monkeypatch.setattr(lifecycle, "_draining", False)
 
     async def handle(endpoint, dialect, raw, headers, caller):
         return Reply(200, b"{}", [(b"content-type", b"application/json")])
@@ -243,10 +243,10 @@ async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_
     monkeypatch.setattr(service, "handle", handle)
     connections_open = [True]
     draining = asyncio.ensure_future(
-        runtime.drain(grace=5, refuse=False, settled=lambda: not connections_open)
+        lifecycle.drain(grace=5, refuse=False, settled=lambda: not connections_open)
     )
     await asyncio.sleep(0.1)
-    assert runtime.draining() and not runtime.closing()
+    assert lifecycle.draining() and not lifecycle.closing()
     from django.test import RequestFactory
 
     from gateway.edge import health
@@ -260,8 +260,8 @@ async def test_a_server_that_stopped_accepting_serves_until_its_drain_ends_then_
     assert not draining.done(), "a connection is still open: its next request is served"
     connections_open.clear()
     await asyncio.wait_for(draining, 1)  # settled: well before the 5 s grace period
-    assert runtime.closing()
+    assert lifecycle.closing()
     refused = Sink()
     await app(request("/v1/chat/completions"), receiver(), refused)
     assert refused.status == 503 and refused.headers[b"connection"] == b"close"
-    runtime._closing = False
+    lifecycle._closing = False

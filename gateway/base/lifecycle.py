@@ -1,7 +1,15 @@
-"""Per-process background work: the registry watcher and the journal writer.
+"""The process's life as every layer sees it: whether it is closing or draining, the API
+requests in flight (started, finished, cut by the drain), the drain itself, and the
+start/stop sequence run once per event loop.
 
-Started by the ASGI lifespan (uvicorn) or lazily on the first request (daphne sends
-no lifespan events); stopped, with the journal drained, on shutdown."""
+It sits in ``base`` because the edge, the pipeline, the features and the console all ask
+it ("are we closing?", "was this request cut?") and count their requests here. What the
+sequence starts and stops belongs to the layers above and is registered into
+``gateway.base.hooks`` (``starters``, ``background_tasks``, ``warm_ups``, ``drainers``,
+``closers``) from ``GatewayConfig.ready``: this module never names them.
+
+Started by the ASGI lifespan (``gateway.server.lifespan``, uvicorn) or lazily on the first
+request (daphne sends no lifespan events); stopped, with what is queued drained, on shutdown."""
 
 from __future__ import annotations
 
@@ -9,22 +17,21 @@ import asyncio
 import contextlib
 import gc
 import logging
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from gateway.policy import registry
+from gateway.base import hooks
 
 log = logging.getLogger(__name__)
 
-_tasks: list[asyncio.Task] = []
+_tasks: list[asyncio.Task[Any]] = []
 _in_flight = 0
 _started_total = 0  # API requests started in this process (memory_trim reads it)
 _closing = False
 _draining = False  # the drain began: requests are still served, readiness says 503
 _idle: asyncio.Event | None = None
-_requests: set[asyncio.Task] = set()  # the tasks serving API requests in flight
-_cut: set[asyncio.Task] = set()  # those the drain ended when the grace period ran out
+_requests: set[asyncio.Task[Any]] = set()  # the tasks serving API requests in flight
+_cut: set[asyncio.Task[Any]] = set()  # those the drain ended when the grace period ran out
 # After the grace period: how long requests that were cut get to write their last words.
 CUT_SECONDS = 2.0
 # What the server itself waits beyond the grace period before it cancels what is left
@@ -41,7 +48,8 @@ def grace_seconds() -> float:
     """SWITCHYARD_SHUTDOWN_GRACE_SECONDS: how long API requests in flight may finish."""
     from django.conf import settings
 
-    return settings.SWITCHYARD_SHUTDOWN_GRACE_SECONDS
+    seconds: float = settings.SWITCHYARD_SHUTDOWN_GRACE_SECONDS
+    return seconds
 
 
 def server_timeout_seconds() -> float:
@@ -87,13 +95,13 @@ def request_finished() -> None:
     global _in_flight
     _in_flight -= 1
     task = asyncio.current_task()
-    _requests.discard(task)  # type: ignore[arg-type]
-    _cut.discard(task)  # type: ignore[arg-type]
+    _requests.discard(task)
+    _cut.discard(task)
     if _in_flight <= 0 and _idle is not None:
         _idle.set()
 
 
-def was_cut(task: asyncio.Task | None = None) -> bool:
+def was_cut(task: asyncio.Task[Any] | None = None) -> bool:
     """Whether the drain cancelled ``task`` (default: the current one), as opposed to a
     client that went away: the request then ends with a 503 / in-stream error event."""
     if not _cut:
@@ -171,21 +179,18 @@ async def wait_for_requests(grace: float | None = None, quiet: bool = False) -> 
 
 _started_loop: asyncio.AbstractEventLoop | None = None
 _lock: asyncio.Lock | None = None
-# Long-running work apps start in every serving process (see ``at_start``).
-_start_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
 
-def at_start(factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    """Run ``factory()`` as a background task of every process once it has started
-    (cancelled at shutdown). Apps register here from ``AppConfig.ready`` so that the
-    gateway never imports them (the console's evaluation runner does)."""
-    if factory not in _start_hooks:
-        _start_hooks.append(factory)
+def spawn(coroutine: Coroutine[Any, Any, None], name: str) -> None:
+    """Run ``coroutine`` as a background task of this process, cancelled at shutdown
+    (a starter's long-running part: the registry watcher, metrics publishing)."""
+    _tasks.append(asyncio.create_task(coroutine, name=name))
 
 
 async def ensure_started() -> None:
-    """Idempotent: load the registry snapshot and start the background tasks once
-    per event loop."""
+    """Idempotent: run the start-up sequence once per event loop. The starters are
+    awaited in order (the registry snapshot is loaded before anything is served), then
+    the background tasks are started, the warm-ups run and what is alive is frozen."""
     global _started_loop, _lock
     loop = asyncio.get_running_loop()
     if _started_loop is loop:
@@ -195,61 +200,23 @@ async def ensure_started() -> None:
     async with _lock:
         if _started_loop is loop:
             return
-        await registry.arebuild()
-        _tasks.append(asyncio.create_task(registry.watch(), name="registry-watch"))
-        from gateway.server.memory_trim import trim_when_idle
-
-        _tasks.append(asyncio.create_task(trim_when_idle(activity), name="memory-trim"))
-        from gateway.telemetry import metrics
-
-        shared = metrics.shared_dir()
-        if shared is not None:  # several workers: each publishes its counts there
-            _tasks.append(
-                asyncio.create_task(metrics.publish_forever(shared), name="metrics-publish")
-            )
-        from gateway import journal
-
-        starter = getattr(journal, "start", None)
-        if starter is not None:
+        for starter in hooks.starters:
             await starter()
         _started_loop = loop
-        for factory in _start_hooks:
-            _tasks.append(asyncio.create_task(factory(), name=getattr(factory, "__name__", "hook")))
+        for factory in hooks.background_tasks:
+            spawn(factory(), name=getattr(factory, "__name__", "hook"))
         warm_up()
         freeze_startup_objects()
 
 
-WARM_TEMPLATES = ("console/dashboard.html", "console/logs.html", "console/routes.html")
-
-
 def warm_up() -> None:
-    """Do at start-up what the first request would otherwise pay for: import the
-    dialects' codecs and the upstream adapters (first API request), the URLconf (the
-    console's views, the management API and its pydantic schemas), compile every URL
-    pattern and fill the reverse lookups (the first ``{% url %}`` of a page, else 15-100 ms
-    of it on the first console view) and compile the busiest templates (first console
-    page). Measured on a loaded 2-core machine: the first dashboard view of a fresh
-    process went from 0.6-1.2 s to the page's own cost."""
-    from django.template.loader import get_template
-    from django.urls import get_resolver
-
-    try:
-        # every client dialect's codec (the service itself is loaded already: each
-        # caller of ensure_started imports it), and the adapters of the common kinds
-        from gateway import codecs
-        from gateway.providers import anthropic, echo, openai_compatible  # noqa: F401
-
-        codecs.clients()  # reading every codec's client half loads it (lazy otherwise)
-
-        # Importing the URLconf compiles no pattern; filling the reverse lookups compiles
-        # every pattern below the root (resolving a path needs them too, and the root's).
-        resolver = get_resolver()
-        resolver.pattern.regex  # noqa: B018 - compiling it is the point
-        resolver.reverse_dict  # noqa: B018 - filling it is the point
-        for name in WARM_TEMPLATES:
-            get_template(name)
-    except Exception:  # a broken page must not stop the API from serving
-        log.exception("warming up the console failed; pages will load on first use")
+    """Do at start-up what the first request would otherwise pay for: every registered
+    warm-up, in order (an exception is logged, never fatal)."""
+    for warm in hooks.warm_ups:
+        try:
+            warm()
+        except Exception:
+            log.exception("warm-up %r failed", warm)
 
 
 _frozen = False
@@ -268,39 +235,24 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
-async def _close_mcp() -> None:
-    """Close the MCP sessions and upstream connections (stdio servers stopped), when
-    this process ever used them (never imported otherwise)."""
-    for name in ("gateway.mcp.endpoint", "gateway.mcp.pool"):
-        module = sys.modules.get(name)
-        if module is not None:
-            try:
-                await module.aclose()
-            except Exception:
-                log.exception("closing %s failed", name)
-
-
 async def shutdown() -> None:
-    """Stop background tasks and drain the journal (graceful shutdown)."""
+    """Stop background tasks and drain the journal (graceful shutdown): the drain, then
+    the registered drainers and closers in order, then the background tasks and the
+    pooled HTTP client."""
     global _started_loop, _closing, _draining
-    from gateway import journal
-    from gateway.server import http
 
     await drain()  # a no-op when the server already drained before closing its sockets
-    drain_journal = getattr(journal, "drain", None)
-    if drain_journal is not None:
+    for drainer in hooks.drainers:
         try:
-            await drain_journal()
+            await drainer()
         except Exception:
-            log.exception("journal drain failed")
-    from gateway.telemetry import metrics
-
-    shared = metrics.shared_dir()
-    if shared is not None:  # the final counts of this worker
-        with contextlib.suppress(Exception):
-            metrics.publish(shared)
-    await _close_mcp()
-    from gateway.server import loop_lag
+            log.exception("shutdown: %r failed", drainer)
+    for closer in hooks.closers:
+        try:
+            await closer()
+        except Exception:
+            log.exception("shutdown: %r failed", closer)
+    from gateway.base import http, loop_lag
 
     loop_lag.stop()  # running only while routes mirror (gateway/core/shadow)
     for task in _tasks:
@@ -314,20 +266,3 @@ async def shutdown() -> None:
     _closing = _draining = False  # a later loop in this process (tests) starts afresh
     _requests.clear()
     _cut.clear()
-
-
-async def lifespan(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-    """ASGI lifespan protocol (uvicorn, granian)."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            try:
-                await ensure_started()
-            except Exception as exc:
-                await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await shutdown()
-            await send({"type": "lifespan.shutdown.complete"})
-            return
