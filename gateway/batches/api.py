@@ -67,7 +67,7 @@ def visible(key: KeyEntry, api: str) -> Any:
 
 
 def get(key: KeyEntry, batch_id: str, api: str) -> Batch:
-    row = visible(key, api).filter(id=batch_id).first()
+    row: Batch | None = visible(key, api).filter(id=batch_id).first()
     if row is None:
         what = "Batch" if api == "openai" else "Message Batch"
         raise ModelNotFound(f"No such {what}: {batch_id}", param="batch_id", code="not_found")

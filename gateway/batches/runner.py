@@ -65,7 +65,7 @@ CANCELLED = "This request was cancelled before it ran."
 
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
-_running: dict[str, asyncio.Task] = {}
+_running: dict[str, asyncio.Task[None]] = {}
 _native: set[str] = set()  # those of _running an upstream runs (gateway.batches.native)
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
@@ -134,12 +134,14 @@ async def run_forever() -> None:
             ):
                 continue
             try:
-                pk = await db_work.arun(claim_one)
+                claimed = await db_work.arun(claim_one)
             except Exception as exc:
                 log.debug("batch runner: cannot claim (%s)", exc)
                 continue
-            if pk is not None:
-                _running[pk] = asyncio.create_task(run_claimed(pk), name=f"batch-{pk}")
+            if claimed is not None:
+                _running[claimed] = asyncio.create_task(
+                    run_claimed(claimed), name=f"batch-{claimed}"
+                )
                 _wake.set()  # maybe another one
     finally:
         tasks = list(_running.values())
@@ -199,7 +201,7 @@ def _record(
 async def run_claimed(pk: str) -> None:
     stop = asyncio.Event()
     outcome: list[str] = []
-    heartbeat: asyncio.Task | None = None
+    heartbeat: asyncio.Task[None] | None = None
     try:
         batch, pending = await db_work.arun(_start, pk)
         # a native batch keeps its lease while a cancel is forwarded and seen through

@@ -162,6 +162,10 @@ def protocol(dialect: str) -> Dialect:
 class Call:
     """State of one request while it runs; becomes one journal record at the end."""
 
+    # the spans of a traced request's attempts, with their exchanges: set by
+    # gateway.telemetry.tracing when the request is traced (tracing.TracedCall)
+    attempt_spans: list[tuple[Any, Exchange | None]]
+
     def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
         self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
         self.codec = codecs.codec(dialect)  # the wire format the caller speaks
@@ -197,6 +201,12 @@ class Call:
         self.extra_cost: Decimal = Decimal(0)
         self.logged_request: bytes | None = None
         self.logged_upstream: bytes | None = None
+
+    @property
+    def attempt_exchange(self) -> Exchange:
+        """The exchange of the attempt under way (``jobs.begin_attempt`` opened it)."""
+        assert self.exchange is not None, "no attempt under way"
+        return self.exchange
 
     async def keep_response(self, chunk: bytes) -> None:
         """Store the response a final Responses stream event carries, before the event

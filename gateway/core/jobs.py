@@ -224,6 +224,7 @@ class ChatJob(RoutedJob):
     """A chat request in the caller's dialect: translated to the upstream's, or passed
     through untouched when both speak the same format."""
 
+    request: ChatRequest  # parsed by prepare (None before it, as Job's)
     counting: asyncio.Future[int] | None = None  # the prompt's token count, started once
     prompt_size = 0  # the prompt's tokens against context windows (prompt_size.py)
 

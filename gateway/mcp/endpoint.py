@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import mcp_types as types
@@ -60,7 +60,9 @@ def matches(path: str) -> bool:
 def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
     request = ctx.request
     scope = getattr(request, "scope", None)
-    found = scope.get(SCOPE_KEY) if isinstance(scope, dict) else None
+    found: tuple[KeyEntry, str | None, str] | None = (
+        scope.get(SCOPE_KEY) if isinstance(scope, dict) else None
+    )
     if found is None:
         raise MCPError(INVALID_PARAMS, "no authenticated caller")
     return found
@@ -282,7 +284,9 @@ async def _refuse(send: Any, status: int, message: str, code: int = -32001) -> N
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse_draining(scope: dict, send: Any, started: float, code: int = -32000) -> None:
+async def _refuse_draining(
+    scope: dict[str, Any], send: Any, started: float, code: int = -32000
+) -> None:
     """The 503 of a request the drain refused, journaled as the /v1 ones are (one row,
     dialect ``mcp``; endpoint = method and path, route = the server of ``/mcp/<server>``).
     The key is looked up in memory only (no registry check while shutting down)."""
@@ -312,7 +316,7 @@ async def _refuse_draining(scope: dict, send: Any, started: float, code: int = -
     await _refuse(send, 503, SHUTTING_DOWN, code)
 
 
-async def app(scope: dict, receive: Any, send: Any) -> None:
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.edge.endpoints`` routes here).
 
     While the process drains (SIGHUP reload, SIGTERM) a new request gets a 503 with a
@@ -368,14 +372,18 @@ async def app(scope: dict, receive: Any, send: Any) -> None:
 
 
 async def _until_drain(
-    manager: StreamableHTTPSessionManager, scope: dict, receive: Any, send: Any, started: float
+    manager: StreamableHTTPSessionManager,
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    started: float,
 ) -> None:
     """Serve a session's notification stream (GET) until it ends or the drain begins
     (it would hold its connection open through the whole grace period); a stream the
     drain ends is finished properly (its last chunk), so the client sees it end."""
     state = {"started": False, "done": False}
 
-    async def tracked(message: dict) -> None:
+    async def tracked(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             state["started"] = True
         elif message["type"] == "http.response.body" and not message.get("more_body"):

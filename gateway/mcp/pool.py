@@ -29,8 +29,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 import mcp_types as types
@@ -177,7 +178,8 @@ class _Connection:
         """How long after a failed attempt the next one may start."""
         if self.failures <= 1:
             return RETRY_SECONDS if self.failures else 0.0
-        return min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (self.failures - 1))
+        wait: float = min(MAX_RETRY_SECONDS, RETRY_SECONDS * 2 ** (self.failures - 1))
+        return wait
 
     def broken(self) -> None:
         self._broken.set()
@@ -335,7 +337,15 @@ def _on_registry_change(snapshot: Snapshot) -> None:
 registry.on_change(_on_registry_change)
 
 
-async def _request(server_name: str, what: str, call: Any, seconds: float | None = None) -> Any:
+T = TypeVar("T")
+
+
+async def _request(
+    server_name: str,
+    what: str,
+    call: Callable[[Client, float], Awaitable[T]],
+    seconds: float | None = None,
+) -> T:
     conn = _connection(server_name)
     client = await conn.session()
     limit = seconds if seconds is not None else conn.entry.call_timeout

@@ -268,7 +268,7 @@ def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
     else:
         routes = list(key.routes.all()) if key is not None else []
     scopes = final("scopes", "")
-    teams = frozenset()
+    teams: frozenset[int] = frozenset()
     if user is not None:
         teams = frozenset(Membership.objects.filter(user=user).values_list("team_id", flat=True))
     return KeyGrant(
@@ -323,7 +323,7 @@ def create_key(
     rpm_limit: object = None,
     tpm_limit: object = None,
     budget_usd: object = None,
-    budget_period: str = ApiKey.Period.MONTH,
+    budget_period: str = ApiKey.Period.MONTH,  # type: ignore[assignment]  # (a str: TextChoices)
     expires_at: object = None,
     max_budget_per_user: object = None,
     team: object = None,

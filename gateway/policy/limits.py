@@ -108,7 +108,7 @@ def _batch_holds_sync(key_ids: Any) -> Decimal:
     count as spend in the counters: gateway.batches.holds)."""
     from django.db.models import Sum
 
-    from gateway.models import Batch
+    from gateway.models.batches import Batch
 
     rows = Batch.objects.filter(key_id__in=key_ids, held_usd__gt=0)
     return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
@@ -387,7 +387,9 @@ class StoreCounters:
             reply = await self.ask(*args, period_id, at, spent, *extra)
         return _verdict(key, reply, period_id, end, at)
 
-    async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+    async def settle(
+        self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
+    ) -> None:
         """Correct the tokens by ``delta``, add ``cost`` to the spend, give back the hold."""
         second, hold, hold_period = _parts(handle)
         units = _units(cost) if key.budget_usd is not None and cost else 0
@@ -457,7 +459,8 @@ class StoreCounters:
 
     async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
         """Count a request against a deployment's caps for ``minute``; False when full."""
-        return (await self.ask("claim", deployment_id, rpm, tpm, minute))[0] == "ok"
+        answer: str = (await self.ask("claim", deployment_id, rpm, tpm, minute))[0]
+        return answer == "ok"
 
     async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
         await self.ask("used", deployment_id, minute, tokens)
@@ -767,7 +770,9 @@ class RedisCounters:
             await self._client.set(names[2], _units(spent), nx=True, **ttl)
         return _verdict(key, reply, period_id, end, at)
 
-    async def settle(self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float):
+    async def settle(
+        self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
+    ) -> None:
         second, hold, hold_period = _parts(handle)
         units = _units(cost) if key.budget_usd is not None and cost else 0
         if not units and hold is None and not (second is not None and delta and key.tpm_limit):

@@ -169,7 +169,7 @@ def _note(request: HttpRequest, event: str, username: str, wait: float) -> None:
 class ThrottledModelBackend(ModelBackend):
     """Django's model backend behind the per-account and per-address waits."""
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
         request: HttpRequest | None,
         username: str | None = None,

@@ -326,8 +326,8 @@ MISS_WAIT_SECONDS = 0.25
 @dataclass(slots=True)
 class _MissChecks:
     loop: asyncio.AbstractEventLoop | None = None
-    running: asyncio.Task | None = None  # the check under way
-    queued: asyncio.Task | None = None  # the next one: starts when ``running`` ends
+    running: asyncio.Task[bool] | None = None  # the check under way
+    queued: asyncio.Task[bool] | None = None  # the next one: starts when ``running`` ends
 
 
 _misses = _MissChecks()
@@ -363,7 +363,7 @@ def _being_cancelled() -> bool:
     return current is not None and current.cancelling() > 0
 
 
-async def _check_in_turn(state: _MissChecks, after: asyncio.Task | None) -> bool:
+async def _check_in_turn(state: _MissChecks, after: asyncio.Task[bool] | None) -> bool:
     """Wait for the check before (if any) to end, then compare the stored version with
     this process's snapshot and rebuild if they differ. Never raises."""
     if after is not None:

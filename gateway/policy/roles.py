@@ -432,7 +432,8 @@ def may_see_log(actor: Actor, log: Any) -> bool:
 
     if actor.everywhere:
         return True
-    return visible_logs(actor, RequestLog.objects.filter(pk=log.pk)).exists()
+    seen: bool = visible_logs(actor, RequestLog.objects.filter(pk=log.pk)).exists()
+    return seen
 
 
 def visible_comparisons(actor: Actor, comparisons: QuerySet) -> QuerySet:

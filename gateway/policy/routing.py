@@ -148,14 +148,14 @@ class Policy:
 
     def backoff(self, retry: int) -> float:
         """Full-jitter exponential backoff before retry number ``retry`` (1, 2, ...)."""
-        ceiling = min(self.max_backoff, self.base * (2 ** (retry - 1)))
+        ceiling: float = min(self.max_backoff, self.base * (2 ** (retry - 1)))
         return ceiling * (0.5 + rng.random() / 2)
 
 
 _policy: Policy | None = None
 
 
-@receiver(setting_changed)
+@receiver(setting_changed)  # type: ignore[untyped-decorator]
 def _forget_policy(setting: str, **kwargs: object) -> None:
     global _policy
     if setting.startswith(("SWITCHYARD_RETRY_", "SWITCHYARD_COOLDOWN_")):  # and RETRY_BUDGET

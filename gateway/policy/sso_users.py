@@ -96,7 +96,7 @@ def apply_role(
     from gateway.models import Membership, Team
     from gateway.policy import roles
 
-    user.is_staff = user.is_superuser = role == roles.OWNER  # type: ignore[attr-defined]
+    user.is_staff = user.is_superuser = role == roles.OWNER
     user.save()
     roles.set_role(user, role)
     in_team = role if role in (roles.EDITOR, roles.MEMBER, roles.VIEWER) else roles.EDITOR

@@ -57,7 +57,7 @@ def visible(key: KeyEntry) -> Any:
 
 
 def get(key: KeyEntry, file_id: str) -> StoredFile:
-    row = visible(key).filter(id=file_id).first()
+    row: StoredFile | None = visible(key).filter(id=file_id).first()
     if row is None:
         raise ModelNotFound(f"No such File object: {file_id}", param="id", code="file_not_found")
     return row
@@ -65,7 +65,7 @@ def get(key: KeyEntry, file_id: str) -> StoredFile:
 
 def expiry(purpose: str, anchor: str | None, seconds: str | None) -> datetime | None:
     """``expires_after[anchor]``/``[seconds]`` of an upload, or the purpose's default."""
-    now = timezone.now()
+    now: datetime = timezone.now()
     if anchor is None and seconds is None:
         return now + timedelta(days=BATCH_FILE_DAYS) if purpose == "batch" else None
     if anchor != "created_at":

@@ -66,7 +66,8 @@ def _mac(
         server.url if server.url is not None else f"registered:{server.registered or server.label}"
     )
     fields = [nonce, str(expires), _who(key), server.label, where, tool, arguments]
-    return salted_hmac(_SALT, "\x1f".join(fields), algorithm="sha256").hexdigest()[:_MAC_HEX]
+    mac: str = salted_hmac(_SALT, "\x1f".join(fields), algorithm="sha256").hexdigest()
+    return mac[:_MAC_HEX]
 
 
 def issue(key: KeyEntry | None, server: McpServer, tool: str, arguments: str) -> str:

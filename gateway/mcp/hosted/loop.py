@@ -30,6 +30,7 @@ from gateway.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
+    FinishReason,
     HostedItem,
     McpItem,
     McpServer,
@@ -211,7 +212,7 @@ class Loop:
                     results.append(_result(item))
                 if waiting or any(isinstance(p, ToolCall) for p in theirs):
                     # the client's turn: approve, or run its own function calls
-                    reason = (
+                    reason: FinishReason = (
                         "tool_calls" if any(isinstance(p, ToolCall) for p in theirs) else "stop"
                     )
                     kept = [

@@ -102,7 +102,7 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
             adapter = job.begin(route, deployment)
             check_unmapped_params(request, route, adapter, deployment)
             prepared = UpstreamCall.prepare(request, adapter, route, deployment)
-            return await prepared.complete(call.exchange)
+            return await prepared.complete(call.attempt_exchange)
 
         plan = job.plan(route)
         return await routing.run(snapshot, plan, attempt, call.record.attempts, job.key)

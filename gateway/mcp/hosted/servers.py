@@ -214,7 +214,7 @@ class Connections:
                 cursor = None
                 while True:
                     params = {"cursor": cursor} if cursor else None
-                    page = await session.list_tools(params=params)  # type: ignore[arg-type]
+                    page = await session.list_tools(params=params)
                     tools += page.tools
                     cursor = page.next_cursor
                     if not cursor:
