@@ -162,7 +162,9 @@ def adapt(request: ChatRequest, route: RouteEntry, deployment: DeploymentEntry) 
     if "tools" in found:
         changes["tools"], changes["tool_choice"] = [], None
     elif "parallel" in found:
-        changes["tool_choice"] = dataclasses.replace(request.tool_choice, parallel=None)
+        choice = request.tool_choice
+        assert choice is not None  # "parallel" is found on a tool choice only
+        changes["tool_choice"] = dataclasses.replace(choice, parallel=None)
     if "response_format" in found:
         changes["response_format"] = None
     for name in ("temperature", "top_p", "top_k"):

@@ -160,12 +160,16 @@ class RoutedJob(Job):
     def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
         """The chunks the client reads."""
         if passthrough:
-            rewrite = model_rewriter(self.call.deployment.model, self.public_model())
+            deployment = self.call.deployment
+            assert deployment is not None  # the attempt that opened the stream chose it
+            rewrite = model_rewriter(deployment.model, self.public_model())
             return pump_passthrough(self.call, first, iterator, rewrite)
+        assert self.request is not None  # a translated answer's request was parsed
         return pump_translated(self.call, self.request, first, iterator)
 
     def public_model(self) -> str:
         """The model name the client reads in a passed-through answer."""
+        assert self.request is not None  # jobs without a parsed request override this
         return self.request.model
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
@@ -192,7 +196,9 @@ class RoutedJob(Job):
             call.finish(status=200, usage=usage, finish_reason=reason, cost=self.priced)
             return Reply(200, payload, call.headers())
 
-        async def open_stream(route: RouteEntry, deployment: DeploymentEntry):
+        async def open_stream(
+            route: RouteEntry, deployment: DeploymentEntry
+        ) -> tuple[bool, Any, Any]:
             passthrough, source = self.open(self.begin(route, deployment), route, deployment)
             iterator = aiter(source)
             try:
@@ -212,6 +218,7 @@ class RoutedJob(Job):
             outcome,
             prefix=self.prefix_key,
         )
+        assert call.deployment is not None  # the attempt that opened the stream chose it
         call.release_deployment = routing.hold(call.deployment.id)  # in flight until finish
         chunks = self.pump(passthrough, first, iterator)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
@@ -288,7 +295,7 @@ class ChatJob(RoutedJob):
             data = await adapter.passthrough(
                 self.passthrough_body(route, deployment),
                 deployment,
-                call.exchange,
+                call.attempt_exchange,
                 request.headers,
             )
             reason = call.client.finish_reason_of(data)
@@ -300,8 +307,8 @@ class ChatJob(RoutedJob):
                 data["model"] = request.model
             if call.state is not None:
                 call.state.patch(data)
-            return orjson.dumps(data), call.exchange.usage, reason
-        response = await self.translated(adapter, route, deployment).complete(call.exchange)
+            return orjson.dumps(data), call.attempt_exchange.usage, reason
+        response = await self.translated(adapter, route, deployment).complete(call.attempt_exchange)
         reasoning_ledger.record_response(self.key, response)
         rendered = orjson.dumps(call.client.render_response(response, request))
         if call.cache is not None:
@@ -315,9 +322,9 @@ class ChatJob(RoutedJob):
         if _passes_through(adapter, call):
             body = self.passthrough_body(route, deployment)
             return True, adapter.passthrough_stream(
-                body, deployment, call.exchange, request.headers
+                body, deployment, call.attempt_exchange, request.headers
             )
-        source = self.translated(adapter, route, deployment).stream(call.exchange)
+        source = self.translated(adapter, route, deployment).stream(call.attempt_exchange)
         if self.counting is None and call.client.counts_prompt_in_stream:
             self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
         return False, source
@@ -327,7 +334,9 @@ class ChatJob(RoutedJob):
         if not passthrough or state is None:
             return super().pump(passthrough, first, iterator)
         # a Responses upstream's events: the gateway's state and the spec's fields echoed
-        rename = model_rewriter(self.call.deployment.model, self.public_model())
+        deployment = self.call.deployment
+        assert deployment is not None  # the attempt that opened the stream chose it
+        rename = model_rewriter(deployment.model, self.public_model())
         patch = state.patch_events
         rewrite = patch if rename is None else (lambda raw: patch(rename(raw)))
         return pump_passthrough(self.call, first, iterator, rewrite)
@@ -532,7 +541,7 @@ class _Embeddings(_OpenAIOnly):
     async def fetch(
         self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
     ) -> dict[str, Any]:
-        return await adapter.embeddings(body, deployment, self.call.exchange)
+        return await adapter.embeddings(body, deployment, self.call.attempt_exchange)
 
 
 class _Completions(_OpenAIOnly):
@@ -548,12 +557,14 @@ class _Completions(_OpenAIOnly):
     async def fetch(
         self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
     ) -> dict[str, Any]:
-        return await adapter.text_completion(body, deployment, self.call.exchange)
+        return await adapter.text_completion(body, deployment, self.call.attempt_exchange)
 
     def open(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bool, Any]:
-        return True, adapter.text_completion_stream(self.body, deployment, self.call.exchange)
+        return True, adapter.text_completion_stream(
+            self.body, deployment, self.call.attempt_exchange
+        )
 
 
 class _Rerank(_OpenAIOnly):
@@ -582,7 +593,7 @@ class _Rerank(_OpenAIOnly):
             api = adapter.provider.kind
         else:
             api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
-        exchange = self.call.exchange
+        exchange = self.call.attempt_exchange
         if api == "tei":  # in batches the server takes, made together
             batch = _positive(deployment.params.get("tei_batch_size")) or rerank.TEI_BATCH
             calls = [
@@ -657,7 +668,7 @@ class _Compact(RoutedJob):
             url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
             body = passthrough_body.for_deployment(self.upstream_body, deployment)
             try:
-                data = await adapter.post_json(url, body, call.exchange, request.headers)  # type: ignore[attr-defined]
+                data = await adapter.post_json(url, body, call.attempt_exchange, request.headers)  # type: ignore[attr-defined]
             except UpstreamError as refused:
                 # a Responses API server without compaction (vLLM's, Ollama's, ...): the
                 # route's model summarises, as on any other upstream
@@ -672,11 +683,11 @@ class _Compact(RoutedJob):
                         "upstream answered compact with unexpected JSON", status=502
                     )
                 usage = parse_usage(data.get("usage"))
-                call.exchange.usage = usage
+                call.attempt_exchange.usage = usage
                 return orjson.dumps(data), usage, "stop"
         summary = compaction.summary_request(request)
         prepared = UpstreamCall.prepare(summary, adapter, route, deployment)
-        response = await prepared.complete(call.exchange)
+        response = await prepared.complete(call.attempt_exchange)
         text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
         if not text:
             raise UpstreamError("the model returned an empty summary", status=502)

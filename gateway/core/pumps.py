@@ -9,8 +9,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any, cast
 
 import orjson
 from django.conf import settings
@@ -94,7 +94,7 @@ class _Tap:
 
     def close(self, disconnected: bool) -> None:
         folder = self.folder
-        error = folder.error
+        error = cast("BaseException | None", folder.error)  # an ErrorEvent's: a GatewayError
         status = 200
         if disconnected and error is None and lifecycle.was_cut():
             error, disconnected = ShuttingDown(SHUTDOWN_CUT), False  # ended by the drain
@@ -117,7 +117,9 @@ class _Tap:
         )
 
 
-async def _events(tap: _Tap, first: StreamEvent, iterator: AsyncIterator[StreamEvent]):
+async def _events(
+    tap: _Tap, first: StreamEvent, iterator: AsyncIterator[StreamEvent]
+) -> AsyncIterator[StreamEvent]:
     tap.see(first)
     yield first
     tap.rendered_first_token = tap.call.first_token is not None
@@ -139,7 +141,9 @@ async def pump_translated(
     # one send), not an event at a time; a long burst in pieces of at most 100 us, and
     # the first token (the tap saw it) at once.
     batches = ready_batches(
-        rendered, window=BATCH_WINDOW, hand_on_when=lambda: tap.rendered_first_token
+        cast("AsyncGenerator[bytes, None]", rendered),  # every codec's is an async generator
+        window=BATCH_WINDOW,
+        hand_on_when=lambda: tap.rendered_first_token,
     )
     try:
         async for chunks in batches:
@@ -164,7 +168,7 @@ async def pump_translated(
 async def pump_passthrough(
     call: Call,
     first: tuple[bytes, list[StreamEvent]],
-    iterator,
+    iterator: AsyncIterator[tuple[bytes, list[StreamEvent]]],
     rewrite: Callable[[bytes], bytes] | None,
 ) -> AsyncIterator[bytes]:
     tap = _Tap(call)

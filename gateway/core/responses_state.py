@@ -348,7 +348,7 @@ def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None
 
 def _read(response_id: str, key: KeyEntry) -> dict[str, Any] | None:
     fields = ("input_items", "output", "response")
-    row = _owned(response_id, key).values(*fields).first()
+    row: dict[str, Any] | None = _owned(response_id, key).values(*fields).first()
     return row
 
 
@@ -356,17 +356,19 @@ async def load(response_id: str, key: KeyEntry, *, param: str | None = None) -> 
     """The stored row (input_items, output, response) or a 404."""
     if len(response_id) > 80:
         raise _not_found(response_id[:80], param)
-    row = await _in_thread(_read, response_id, key)
+    row: dict[str, Any] | None = await _in_thread(_read, response_id, key)
     if row is None:
         raise _not_found(response_id, param)
     return row
 
 
 async def retrieve(response_id: str, key: KeyEntry) -> dict[str, Any]:
-    return (await load(response_id, key))["response"]
+    response: dict[str, Any] = (await load(response_id, key))["response"]
+    return response
 
 
 def _delete(response_id: str, key: KeyEntry) -> int:
+    deleted: int
     deleted, _ = _owned(response_id, key).delete()
     return deleted
 

@@ -125,7 +125,8 @@ class SharedTokenizer:
         caller outside the event loop (a connection of its own for the call). Raises
         OSError or ValueError when the service cannot answer."""
         request = ["tokens", texts, True]
-        return call_blocking(self.path, request, timeout, "the tokenizer service")[0]
+        counts: list[int] = call_blocking(self.path, request, timeout, "the tokenizer service")[0]
+        return counts
 
     def _down(self, reason: str) -> None:
         log.warning(

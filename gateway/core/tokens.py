@@ -153,27 +153,23 @@ def _count_text(count: Callable[[str], int], text: str) -> int:
 
 def _texts(request: ChatRequest) -> Iterator[str]:
     """Every piece of text the upstream will tokenize, in request order."""
-    for part in request.system:
-        yield part.text
+    for system_part in request.system:
+        yield system_part.text
     for message in request.messages:
         for part in message.parts:
-            if (
-                isinstance(part, Text | Thinking)
-                or isinstance(part, Document)
-                and part.text is not None
-            ):
+            if isinstance(part, Text | Thinking):
                 yield part.text
+            elif isinstance(part, Document):
+                if part.text is not None:
+                    yield part.text
             elif isinstance(part, ToolCall):
                 yield part.name
                 yield part.raw_arguments or orjson.dumps(part.arguments).decode()
             elif isinstance(part, ToolResult):
                 for item in part.content:
-                    if (
-                        isinstance(item, Text)
-                        or isinstance(item, Document)
-                        and item.text is not None
-                    ):
-                        yield item.text
+                    text = item.text if isinstance(item, Text | Document) else None
+                    if text is not None:
+                        yield text
     for tool in request.tools:
         yield tool.name
         if tool.description:
@@ -320,7 +316,9 @@ def _known_and_pending(request: ChatRequest) -> tuple[int, list[str]]:
     return known, pending
 
 
-def _start_shared(shared: SharedTokenizer, request: ChatRequest, estimate: int):
+def _start_shared(
+    shared: SharedTokenizer, request: ChatRequest, estimate: int
+) -> asyncio.Future[int]:
     """``start_count`` by the supervisor's tokenizer: one round trip on the worker's
     connection to it, while the upstream thinks."""
     try:

@@ -124,7 +124,7 @@ async def _checked_addresses(url: httpx.URL, allow: Allowlist) -> list[IPAddress
             )
         except (socket.gaierror, UnicodeError) as exc:
             raise FetchRefused(f"{host} does not resolve") from exc
-        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
         if not addresses:
             raise FetchRefused(f"{host} does not resolve")
     if allow.allows_host(host):

@@ -45,7 +45,7 @@ class Ticket:
 
 
 _store: MemoryStore | RedisStore | None = None
-_pending: set[asyncio.Task] = set()
+_pending: set[asyncio.Task[None]] = set()
 
 
 def store() -> MemoryStore | RedisStore:

@@ -17,7 +17,7 @@ FORMAT = 1  # bump when the stored layout changes: older entries then read as mi
 KEY_PREFIX = "switchyard:cache:"
 
 # Request fields that change how an answer is delivered, not what it says.
-_DELIVERY = {"stream": False, "include_usage": False, "dialect": "", "echo": {}}
+_DELIVERY: dict[str, Any] = {"stream": False, "include_usage": False, "dialect": "", "echo": {}}
 
 
 def request_key(
@@ -41,7 +41,7 @@ def encode(response: ChatResponse) -> bytes:
     return orjson.dumps({"v": FORMAT, "response": response})
 
 
-_PARTS: dict[str, type] = {
+_PARTS: dict[str, type[Part]] = {
     "text": Text,
     "image": Image,
     "tool_call": ToolCall,

@@ -98,7 +98,8 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            return await self.client().get(key)
+            value: bytes | None = await self.client().get(key)
+            return value
         except Exception as exc:
             self._warn(exc)
             return None
@@ -136,6 +137,7 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         pause = 0.01
+        value: bytes | None
         try:
             while loop.time() < deadline:
                 await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
