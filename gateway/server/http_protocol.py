@@ -38,7 +38,7 @@ keep-alive, upgrades and the ASGI cycle stay uvicorn's own.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -186,7 +186,7 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self.used = False  # a request came on it
         self.shutdown_on_open = False  # opened while the server drains (its accept queue)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(HeadJoiningTransport(transport, self.loop))  # type: ignore[arg-type]
         self.idle_since = self.loop.time()
         self._time_head()  # also bounds an idle connection before its first request
@@ -221,7 +221,9 @@ class HeadJoiningProtocol(HttpToolsProtocol):
             return
         if self.draining:
             cycle.keep_alive = False  # arrived during the drain: the last one here
-        cycle.scope.setdefault("extensions", {})[CUT_BODY] = self.cut_body  # type: ignore[typeddict-item]
+        # uvicorn types each extension as a dict (ASGI's own ones are); ours is a callable.
+        extensions = cast(dict[str, Any], cycle.scope.setdefault("extensions", {}))
+        extensions[CUT_BODY] = self.cut_body
 
     def cut_body(self) -> None:
         """End the response under way without the end of its body: the chunked body's

@@ -36,7 +36,7 @@ class CoalescingApp:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -58,11 +58,11 @@ class CoalescingSend:
         self.held: list[bytes] | None = None
         self.since = 0.0  # when the oldest held chunk came
         self.last = 0.0  # when the last write was made
-        self.writer: asyncio.Task | None = None
+        self.writer: asyncio.Task[None] | None = None
         self.writing = False  # a write from the application's own task is under way
         self.error: BaseException | None = None
 
-    async def __call__(self, message: dict) -> None:
+    async def __call__(self, message: dict[str, Any]) -> None:
         if self.error is not None:
             raise self.error
         if message["type"] == "http.response.body" and message.get("more_body", False):
@@ -139,6 +139,6 @@ class CoalescingSend:
             raise self.error
 
 
-def _chunk(held: list[bytes]) -> dict:
+def _chunk(held: list[bytes]) -> dict[str, Any]:
     body = held[0] if len(held) == 1 else b"".join(held)
     return {"type": "http.response.body", "body": body, "more_body": True}

@@ -143,7 +143,7 @@ def bind(options: dict[str, Any]) -> socket.socket:
 
 @dataclass
 class Worker:
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     ready_fd: int  # read end of the pipe the worker writes to once it serves (-1: read)
     started: float
     ready: bool = False

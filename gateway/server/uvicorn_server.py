@@ -36,7 +36,7 @@ import functools
 import math
 import os
 import socket
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
@@ -164,7 +164,7 @@ def ws_max_size() -> int:
     error event (``gateway.edge.responses_socket``) rather than a bare close (1009)."""
     from django.conf import settings
 
-    return settings.SWITCHYARD_MAX_BODY_BYTES + 1024 * 1024
+    return cast(int, settings.SWITCHYARD_MAX_BODY_BYTES) + 1024 * 1024
 
 
 def worker_config(app: str, options: dict[str, Any]) -> uvicorn.Config:
