@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import orjson
@@ -66,7 +66,7 @@ def gemini_method(path: str) -> tuple[str, str, bool] | None:
 
 def query_key(scope: Scope) -> str:
     """The ``key`` query parameter (Google's ``?key=``), or ''."""
-    raw = scope.get("query_string") or b""
+    raw: bytes = scope.get("query_string") or b""
     if b"key=" not in raw:
         return ""
     for name, value in parse_qsl(raw.decode("latin-1")):
@@ -81,7 +81,7 @@ def google_key(scope: Scope, headers: dict[str, str]) -> str:
 
 
 def is_gemini_listing(scope: Scope, headers: dict[str, str]) -> bool:
-    path = scope["path"]
+    path: str = scope["path"]
     if path.startswith("/v1beta/models"):
         return path == "/v1beta/models" or path.startswith("/v1beta/models/")
     return bool(google_key(scope, headers)) and (
@@ -232,7 +232,7 @@ def shutdown_stream_tail(dialect: str) -> bytes:
     return codec.render_stream_error(error) + codec.stream_end
 
 
-async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float):
+async def _send_with_keepalive(send: Send, reply: StreamReply, ping: bytes, every: float) -> None:
     """Send the chunks; a timer sends ``ping`` whenever nothing went out for ``every``
     seconds. A timer instead of a companion task: nothing per chunk but a timestamp."""
     keepalive = _KeepAlive(send, ping, every)
@@ -257,7 +257,7 @@ class _KeepAlive:
         self.message = {"type": "http.response.body", "body": ping, "more_body": True}
         self.last_sent = self.loop.time()
         self.busy = False  # a chunk is being written
-        self.pinging: asyncio.Task | None = None
+        self.pinging: asyncio.Task[None] | None = None
         self.timer = self.loop.call_later(every, self._due)
 
     def _due(self) -> None:
@@ -292,7 +292,7 @@ async def until_disconnect(receive: Receive) -> None:
 
 
 async def cancel_on_disconnect(
-    receive: Receive, task: asyncio.Task | None, gone: asyncio.Future
+    receive: Receive, task: asyncio.Task[Any] | None, gone: asyncio.Future[bool]
 ) -> None:
     """Cancel ``task`` when the client disconnects (``gone`` marks why)."""
     await until_disconnect(receive)
@@ -349,7 +349,8 @@ def headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
     size = 0
     for name, value in headers:
         size += len(name) + len(value)
-    return size > settings.SWITCHYARD_MAX_HEADER_BYTES
+    limit: int = settings.SWITCHYARD_MAX_HEADER_BYTES
+    return size > limit
 
 
 def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
@@ -378,7 +379,7 @@ class GatewayApp:
     """The HTTP side of the ASGI application: the route table's handlers, Django for
     every other path."""
 
-    def __init__(self, django_app: Callable) -> None:
+    def __init__(self, django_app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         self.django_app = django_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -451,7 +452,7 @@ class GatewayApp:
         dialect: str,
         path_fields: dict[str, Any] | None = None,
         google_auth: bool = False,
-    ):
+    ) -> None:
         """Serve a POST to the endpoint table's ``endpoint`` in ``dialect``.
         ``google_auth``: the key may come the Google way (the Gemini paths)."""
         headers = header_map(scope)
@@ -504,11 +505,22 @@ class GatewayApp:
             watcher.cancel()
 
     async def respond(
-        self, send, endpoint, dialect, raw, headers, caller, path_fields=None, scope=None
-    ) -> None:  # type: ignore[no-untyped-def]
+        self,
+        send: Send,
+        endpoint: str,
+        dialect: str,
+        raw: bytes | bytearray,
+        headers: dict[str, str],
+        caller: Caller,
+        path_fields: dict[str, Any] | None = None,
+        scope: Scope | None = None,
+    ) -> None:
         try:
             more = {"path_fields": path_fields} if path_fields else {}  # Gemini's URL
-            reply = await service.handle(endpoint, dialect, raw, headers, caller, **more)
+            # service.handle is typed for bytes; a media upload comes as the bytearray
+            # read_body_once filled, which its job reads like bytes.
+            body = cast(bytes, raw)
+            reply = await service.handle(endpoint, dialect, body, headers, caller, **more)
         except asyncio.CancelledError:
             if not lifecycle.was_cut():
                 raise
@@ -538,12 +550,15 @@ class GatewayApp:
         if refusal:
             await send_reply(send, json_error(dialect, AuthenticationFailed(refusal)))
             return
+        assert key is not None  # a caller without a key has its key_error
+        render_models = proto.render_models
+        assert render_models is not None  # the OpenAI and Anthropic dialects list models
         models = service.list_models(key)
         path = scope["path"]
         if path not in MODEL_PATHS:  # GET /v1/models/{id}
             wanted = path.rsplit("/", 1)[1]
-            found = [m for m in models if m.id == wanted]
-            if not found:
+            matches = [m for m in models if m.id == wanted]
+            if not matches:
                 await send_reply(
                     send,
                     json_error(
@@ -552,10 +567,10 @@ class GatewayApp:
                     ),
                 )
                 return
-            listing = proto.render_models(found)
+            listing = render_models(matches)
             await send_reply(send, json_reply(dialect, listing["data"][0]))
             return
-        await send_reply(send, json_reply(dialect, proto.render_models(models)))
+        await send_reply(send, json_reply(dialect, render_models(models)))
 
     async def gemini_models(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         """``GET /v1beta/models`` (one page: every route the key may use) and
@@ -569,18 +584,19 @@ class GatewayApp:
         if refusal:
             await send_reply(send, json_error("gemini", AuthenticationFailed(refusal)))
             return
+        assert key is not None  # a caller without a key has its key_error
         models = service.list_models(key)
         prefix = "/v1beta/models" if scope["path"].startswith("/v1beta/") else "/v1/models"
         wanted = scope["path"][len(prefix) + 1 :].removeprefix("models/")
         if not wanted:
             await send_reply(send, json_reply("gemini", inbound.render_models(models)))
             return
-        found = [m for m in models if m.id == wanted]
-        if not found:
+        matches = [m for m in models if m.id == wanted]
+        if not matches:
             error = ModelNotFound(f"model {wanted!r} not found", code="model_not_found")
             await send_reply(send, json_error("gemini", error))
             return
-        await send_reply(send, json_reply("gemini", inbound.model_entry(found[0])))
+        await send_reply(send, json_reply("gemini", inbound.model_entry(matches[0])))
 
     async def stored_response(
         self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
@@ -600,6 +616,7 @@ class GatewayApp:
         if refusal:
             await send_reply(send, json_error("responses", AuthenticationFailed(refusal)))
             return
+        assert key is not None  # a caller without a key has its key_error
         try:
             if what == "input_items" and method == "GET":
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
