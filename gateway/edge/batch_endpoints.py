@@ -292,7 +292,7 @@ def _handlers() -> dict[tuple[str, str, int, str], Any]:
     }
 
 
-class _LazyHandlers(dict):  # type: ignore[type-arg]
+class _LazyHandlers(dict[tuple[str, str, int, str], Any]):
     def get(self, name: Any, default: Any = None) -> Any:
         if not self:
             self.update(_handlers())

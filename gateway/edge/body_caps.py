@@ -14,7 +14,7 @@ caps (``api_body_cap``, read by ``gateway.edge.endpoints``: SWITCHYARD_MAX_BODY_
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -41,12 +41,12 @@ DATASET_CAP = 51 * 1024 * 1024
 def body_cap(path: str) -> int:
     """The largest body, in bytes, a request to ``path`` may send."""
     if path.startswith(PLAYGROUND_PREFIX):
-        return settings.SWITCHYARD_MAX_BODY_BYTES
+        return cast(int, settings.SWITCHYARD_MAX_BODY_BYTES)
     if path in UPLOAD_PATHS:
-        return settings.SWITCHYARD_MAX_UPLOAD_BYTES
+        return cast(int, settings.SWITCHYARD_MAX_UPLOAD_BYTES)
     if path.startswith(DATASET_PREFIXES):
         return DATASET_CAP
-    return settings.SWITCHYARD_MAX_FORM_BODY_BYTES
+    return cast(int, settings.SWITCHYARD_MAX_FORM_BODY_BYTES)
 
 
 # The /v1 API's multipart media endpoints: OpenAI takes audio files up to 25 MB; the
@@ -60,7 +60,7 @@ def api_body_cap(endpoint: str) -> int:
     """The largest body, in bytes, an API ``endpoint`` takes."""
     if endpoint in AUDIO_ENDPOINTS:
         return AUDIO_BODY_CAP
-    return settings.SWITCHYARD_MAX_BODY_BYTES  # type: ignore[no-any-return]
+    return cast(int, settings.SWITCHYARD_MAX_BODY_BYTES)
 
 
 def too_large(endpoint: str, limit: int) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connection
@@ -22,7 +23,8 @@ async def liveliness(request: HttpRequest) -> JsonResponse:
 def _database_ok() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-        return cursor.fetchone() == (1,)
+        row: tuple[Any, ...] | None = cursor.fetchone()
+        return row == (1,)
 
 
 async def readiness(request: HttpRequest) -> JsonResponse:
@@ -39,10 +41,11 @@ async def readiness(request: HttpRequest) -> JsonResponse:
 
 
 def _bearer_or_api_key(request: HttpRequest) -> str:
-    header = request.headers.get("Authorization", "")
+    header: str = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
-    return request.headers.get("x-api-key", "").strip()
+    api_key: str = request.headers.get("x-api-key", "")
+    return api_key.strip()
 
 
 async def deployments(request: HttpRequest) -> JsonResponse:

@@ -94,7 +94,7 @@ def live_sockets() -> list[ResponsesSocket]:
 
 
 class ResponsesSocket(AsyncWebsocketConsumer):
-    worker: asyncio.Task | None = None
+    worker: asyncio.Task[None] | None = None
     gone = False
 
     async def connect(self) -> None:
@@ -103,7 +103,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         self.queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self.queued_bytes = 0
         self.gone = False
-        self.worker: asyncio.Task | None = None
+        self.worker: asyncio.Task[None] | None = None
         self.memory = responses_state.SocketMemory()
         self.opened = time.monotonic()
         caller = resolve_caller(self.headers)
@@ -139,7 +139,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         size = len(message)  # characters for text: at least 1/4 of its bytes
         limit = settings.SWITCHYARD_MAX_BODY_BYTES
         if size > limit:
-            error = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
+            error: GatewayError = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
             with contextlib.suppress(ClientDisconnected):  # gone: its disconnect follows
                 await self._send_error(413, error, None)
             return
@@ -199,7 +199,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         if isinstance(message, str):
             message = message.encode()
         if len(message) > limit:
-            error = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
+            error: GatewayError = RequestTooLarge(f"the event exceeds the limit of {limit} bytes")
             await self._send_error(413, error, None)
             return
         try:

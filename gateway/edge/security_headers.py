@@ -12,6 +12,7 @@ viewer from a CDN) are left as they are."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
@@ -41,8 +42,12 @@ def _with_policy(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     return response
 
 
-@sync_and_async_middleware
-def content_security_policy(get_response: Callable) -> Callable:
+# Django's middleware decorator is untyped here (no stubs): it marks the factory and
+# returns it unchanged.
+@sync_and_async_middleware  # type: ignore[untyped-decorator]
+def content_security_policy(
+    get_response: Callable[[HttpRequest], Any],
+) -> Callable[[HttpRequest], Any]:
     if iscoroutinefunction(get_response):
 
         async def middleware(request: HttpRequest) -> HttpResponse:

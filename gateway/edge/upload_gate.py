@@ -71,7 +71,7 @@ def _session_actor(headers: dict[bytes, bytes]) -> roles.Actor | None:
     if morsel is None or not morsel.value:
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(morsel.value)
-    user = get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]
+    user = get_user(SimpleNamespace(session=store))
     if not user.is_authenticated:
         return None
     return roles.actor_for_user(user)

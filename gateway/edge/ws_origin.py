@@ -75,7 +75,8 @@ class SameOriginWebSockets:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "websocket" or origin_allowed(scope):
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         origin = dict(scope.get("headers", [])).get(b"origin", b"(none)")[:200]
         log.warning(
             "refused a WebSocket to %s from origin %r", scope.get("path"), origin.decode("latin-1")
