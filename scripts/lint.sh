@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint, format and type checks, run by scripts/test.sh before the tests (as CI does):
-# ruff check, ruff format --check, and mypy (strict on the files listed in
+# ruff check, ruff format --check, and mypy (strict on all of gateway/ and console/:
 # [tool.mypy] of pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
