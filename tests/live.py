@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,16 @@ class Gateway:
     def shell(self, code: str) -> str:
         """Run Python in ``manage.py shell`` against this server's database."""
         return self.manage("shell", "-c", code).stdout
+
+    def shell_until(self, code: str, holds: Callable[[str], bool], timeout: float = 15) -> str:
+        """``shell(code)`` again until its output ``holds`` (or ``timeout`` passes): the
+        journal writes off the request path, so a row lands a moment after its answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.shell(code)
+            if holds(out) or time.monotonic() > deadline:
+                return out
+            time.sleep(0.2)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

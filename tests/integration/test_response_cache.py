@@ -166,10 +166,11 @@ def test_an_answer_cached_through_openai_streams_to_an_anthropic_client(cached_s
         message = stream.get_final_message()
     assert len(upstream.chat_requests()) == 1
     assert message.content[0].text == "Hello from the mock upstream."
-    rows = cached_stack.gw.shell(
+    rows = cached_stack.gw.shell_until(
         "from gateway.models import RequestLog\n"
         f"print(list(RequestLog.objects.filter(route={route!r}).order_by('id')"
-        ".values_list('cache_hit', 'dialect', 'cost_usd', 'deployment_id')))"
+        ".values_list('cache_hit', 'dialect', 'cost_usd', 'deployment_id')))",
+        lambda out: out.count("Decimal(") >= 2,
     )
     assert "(False, 'openai'" in rows and "(True, 'anthropic', Decimal('0E-8'), None)" in rows
 
