@@ -35,6 +35,7 @@ attribute read when its route has no shadows."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,7 +46,7 @@ import orjson
 
 from gateway.base import loop_lag
 from gateway.base.background import in_background
-from gateway.base.entries import KeyEntry, RouteEntry
+from gateway.base.entries import MASTER, KeyEntry, RouteEntry
 from gateway.base.env import env_float, env_int
 from gateway.policy import registry
 from gateway.policy.authorization import decide
@@ -53,18 +54,7 @@ from gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
-SHADOW_KEY = KeyEntry(
-    id=None,
-    name="shadow",
-    prefix="shadow",
-    routes=None,
-    rpm_limit=None,
-    tpm_limit=None,
-    budget_usd=None,
-    budget_period="total",
-    expires_at=None,
-    revoked=False,
-)
+SHADOW_KEY = dataclasses.replace(MASTER, name="shadow", prefix="shadow")
 MIRRORED_ENDPOINTS = frozenset({"chat", "completions", "embeddings"})
 BUSY_LAG_MS = 2.0  # default of SWITCHYARD_SHADOW_BUSY_LAG_MS (docs/benchmarks.md)
 _in_flight = 0

@@ -41,7 +41,10 @@ class MediaEndpoint:
 
 def gemini_images(job: Any, route: Any) -> Any:
     """``hooks.route_jobs``: a Gemini client's request for image output runs a media job
-    (``gateway.media.jobs.for_gemini_route``); any other the job it is."""
+    (``gateway.media.jobs.for_gemini_route``); any other the job it is (answered here,
+    so a request of another dialect never reaches the media module)."""
+    if job.call.dialect != "gemini":
+        return job
     from gateway.media import jobs
 
     return jobs.for_gemini_route(job, route)

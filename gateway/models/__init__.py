@@ -298,12 +298,10 @@ class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer (read-only dashboards and logs of their teams)"
 
 
-class Team(models.Model):
-    """A group of users and keys sharing limits: a key's requests count against its
-    team's rpm/tpm and its spend against the team's budget, like the key's own."""
+class SharedLimits(models.Model):
+    """The limits a team or a user sets over every key it holds (gateway/policy/limits.py):
+    rpm and tpm across the keys, and a budget per period. None: no such limit."""
 
-    name: str = models.SlugField(max_length=100, unique=True)
-    description = models.CharField(max_length=500, blank=True)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
     budget_usd = models.DecimalField(
@@ -318,6 +316,17 @@ class Team(models.Model):
         choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
         default="month",
     )
+
+    class Meta:
+        abstract = True
+
+
+class Team(SharedLimits):
+    """A group of users and keys sharing limits: a key's requests count against its
+    team's rpm/tpm and its spend against the team's budget, like the key's own."""
+
+    name: str = models.SlugField(max_length=100, unique=True)
+    description = models.CharField(max_length=500, blank=True)
     # MCP servers and tools the team's keys may use at most (entries as a key's
     # ``mcp_allowed``): a key's effective permission is its own list intersected with
     # this one. None: the team does not restrict MCP; []: its keys may use none.
@@ -332,30 +341,15 @@ class Team(models.Model):
         return self.name
 
 
-class Profile(models.Model):
-    """A console user's role. A user without a profile is an owner when staff (what
-    staff meant before roles) and has no console access otherwise."""
+class Profile(SharedLimits):
+    """A console user's role and own limits (counted across every key they own; owners
+    and admins set them: /api/users, the users page). A user without a profile is an
+    owner when staff (what staff meant before roles) and has no console access otherwise."""
 
     user = models.OneToOneField(
         django_settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="switchyard"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
-    # The user's own limits, counted across every key they own (gateway/policy/limits.py);
-    # None: no such limit. Owners and admins set them (/api/users, the users page).
-    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
-    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
-    budget_usd = models.DecimalField(
-        max_digits=12,
-        decimal_places=4,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0"))],
-    )
-    budget_period = models.CharField(
-        max_length=10,
-        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
-        default="month",
-    )
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"

@@ -46,6 +46,7 @@ supervisor process that hosts the service loads none.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from gateway.base import hooks
@@ -293,35 +294,17 @@ class CounterStore:
         raise ValueError(f"unknown operation {op!r}")
 
 
-def _admit(books: CounterBooks, *args: Any) -> list[Any]:
-    store: CounterStore = books.limits
-    return store.admit(*args)
+def _on_limits(op: str) -> Callable[..., list[Any]]:
+    """The counter service's handler of ``op``: the service's ``limits`` book answers it."""
 
+    def handler(books: CounterBooks, *args: Any) -> list[Any]:
+        reply: list[Any] = getattr(books.limits, op)(*args)
+        return reply
 
-def _admit_all(books: CounterBooks, *args: Any) -> list[Any]:
-    store: CounterStore = books.limits
-    return store.admit_all(*args)
-
-
-def _settle(books: CounterBooks, *args: Any) -> list[Any]:
-    store: CounterStore = books.limits
-    return store.settle(*args)
-
-
-def _claim(books: CounterBooks, *args: Any) -> list[Any]:
-    store: CounterStore = books.limits
-    return store.claim(*args)
-
-
-def _used(books: CounterBooks, *args: Any) -> list[Any]:
-    store: CounterStore = books.limits
-    return store.used(*args)
+    return handler
 
 
 # The shared counter service keeps one CounterStore as its book "limits".
 hooks.counter_books.register("limits", CounterStore)
-hooks.counter_ops.register("admit", _admit)
-hooks.counter_ops.register("admit_all", _admit_all)
-hooks.counter_ops.register("settle", _settle)
-hooks.counter_ops.register("claim", _claim)
-hooks.counter_ops.register("used", _used)
+for _op in OPS:
+    hooks.counter_ops.register(_op, _on_limits(_op))
