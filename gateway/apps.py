@@ -42,9 +42,11 @@ class GatewayConfig(AppConfig):
         _register_the_process_life()
 
         _register_pruners()
+        from gateway.guardrails import plugin as guardrails_plugin
         from gateway.mcp import plugin as mcp_plugin
         from gateway.media import plugin as media_plugin
 
+        guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
 

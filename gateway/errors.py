@@ -13,6 +13,8 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
     ├── ConfigurationError            500 api_error               (a deployment cannot be called)
     │   └── MissingSecret             500 api_error               (unset os.environ/NAME)
     ├── ShuttingDown                  503 overloaded_error        (this instance is stopping)
+    ├── GuardrailBlocked              400 invalid_request_error   (a guardrail refused it)
+    ├── GuardrailUnavailable          503 api_error               (a fail-closed check failed)
     └── UpstreamError                 upstream status passed on, or 502
         ├── UpstreamTimeout           504 timeout_error
         ├── UpstreamConnectionError   502 api_error
@@ -123,6 +125,36 @@ class ConfigurationError(GatewayError):
 class MissingSecret(ConfigurationError):
     """An ``os.environ/NAME`` reference (secret, header, base URL) whose variable is
     not set; ``gateway.base.secrets.secret_refs.resolve_secret`` raises it at call time."""
+
+
+class GuardrailBlocked(GatewayError):
+    """A guardrail refused the request or its answer (``gateway.guardrails``): the
+    message names the guardrail and, where it is safe, the entity or the reason, never
+    the offending text. ``usage``: what the upstream had already used (a post-call
+    block), so the journal and the budget still count it."""
+
+    status = 400
+    kind = "invalid_request_error"
+
+    def __init__(self, message: str, *, guardrail: str, usage: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "guardrail_blocked")
+        super().__init__(message, **kwargs)
+        self.guardrail = guardrail
+        self.usage = usage
+
+
+class GuardrailUnavailable(GatewayError):
+    """A guardrail that fails closed could not decide (its service down, a 5xx, slower
+    than its timeout, a kind that failed): the request is refused rather than let
+    through unchecked. The caller's SDK may retry (503)."""
+
+    status = 503
+    kind = "api_error"
+
+    def __init__(self, message: str, *, guardrail: str, **kwargs: Any) -> None:
+        kwargs.setdefault("code", "guardrail_unavailable")
+        super().__init__(message, **kwargs)
+        self.guardrail = guardrail
 
 
 class ShuttingDown(GatewayError):

@@ -15,6 +15,7 @@ from django.dispatch import receiver
 from gateway.models import (
     ApiKey,
     Deployment,
+    Guardrail,
     McpServer,
     Profile,
     Provider,
@@ -25,7 +26,7 @@ from gateway.models import (
 from gateway.policy import registry
 
 # Profile: a user's own limits are in the snapshot (UserEntry)
-REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer, Profile)
+REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail)
 
 
 def bump_version(using: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -157,6 +157,7 @@ class RouteEntry:
     mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
     batch_mode: str = "auto"  # auto | gateway | native (gateway/batches/native)
     teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
+    guardrails: tuple[str, ...] = ()  # run on every request of this route (gateway.guardrails)
 
 
 def mcp_list(value: object) -> frozenset[str]:
@@ -244,6 +245,25 @@ class McpServerEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class GuardrailEntry:
+    """A guardrail as the feature runs it (``gateway.guardrails``); ``params`` are the
+    kind's, validated when saved (secrets as stored: literals or ``os.environ/NAME``)."""
+
+    id: int
+    name: str
+    kind: str
+    modes: frozenset[str]
+    default_on: bool = False
+    monitor: bool = False
+    fail_open: bool = False
+    timeout: float = 5.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return self.id
+
+
+@dataclass(slots=True, frozen=True)
 class KeyEntry:
     id: int | None  # None for the master key
     name: str
@@ -269,6 +289,8 @@ class KeyEntry:
     # MCP: ``server`` or ``server__tool`` entries this key may use (master: everything):
     # the key's own list within its team's (``mcp_within``), so every check sees both
     mcp_allowed: frozenset[str] = frozenset()
+    # Guardrails every request with this key runs: its own and its team's (names)
+    guardrails: tuple[str, ...] = ()
 
     @property
     def is_master(self) -> bool:
@@ -301,6 +323,8 @@ class Snapshot:
     keys: dict[str, KeyEntry] = field(default_factory=dict)  # by sha256 hex
     built_at: float = 0.0
     mcp_servers: dict[str, McpServerEntry] = field(default_factory=dict)  # by name
+    guardrails: dict[str, GuardrailEntry] = field(default_factory=dict)  # enabled, by name
+    default_guardrails: tuple[str, ...] = ()  # the enabled ones that are default_on
 
     def route(self, name: str) -> RouteEntry | None:
         """The route serving public model ``name``: exact name first, then patterns."""

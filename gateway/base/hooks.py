@@ -243,3 +243,78 @@ http_client_hooks: Registry[Callable[[], Mapping[str, Sequence[Callable[..., Any
     "on it, or none. Telemetry's tracing registers its traceparent injection (none when "
     "tracing is off), from GatewayConfig.ready.",
 )
+
+# --- the guardrails (read by gateway.core and gateway.mcp) ---
+
+
+class GuardRun(Protocol):
+    """The guardrails of one request (``call_guards``), as the pipeline drives them:
+    ``before`` after admission, ``gate``/``after``/``stream`` on the answer,
+    ``finished`` once when the call's record is complete."""
+
+    translates: bool  # the body may not pass through as received (rewritten / answer checked)
+    checks_answer: bool  # post_call guardrails apply: no cached answer is replayed
+
+    async def before(self) -> None:
+        """pre_call checks (may rewrite the job's request and body, or refuse by
+        raising), and the during_call checks started."""
+        ...
+
+    async def gate(self) -> None:
+        """Wait for the during_call verdict (refuses by raising)."""
+        ...
+
+    async def after(self, response: Any) -> Any:
+        """The gate, then post_call checks of a whole answer (a ``ChatResponse``):
+        the answer, rewritten or not, or a refusal raised."""
+        ...
+
+    def stream(self, events: Any) -> Any:
+        """The canonical events of a streamed answer, checked as they pass (post_call
+        with a bounded hold-back window)."""
+        ...
+
+    def finished(self, record: Any) -> None:
+        """The call ended: note the verdicts on the journal ``record``, withhold the
+        bodies a guardrail rewrote, cancel checks still running."""
+        ...
+
+
+class CallGuard(Protocol):
+    def begin(self, job: Any, route: Any) -> GuardRun | None:
+        """Before the job parses its body: take the request's own ``guardrails`` field
+        out of it and resolve what applies; None (the common case, and the cost of an
+        unguarded request) when nothing does."""
+        ...
+
+
+call_guards: Registry[CallGuard] = Registry(
+    "call_guards",
+    "The guardrail plane: ``gateway.core.service`` asks each (there is one: "
+    "``gateway.guardrails.plugin``, registered from ``GatewayConfig.ready``) to "
+    "``begin`` a request once its route is known and the key may call it; the first "
+    "run returned drives the request's checks.",
+)
+
+
+class McpGuard(Protocol):
+    async def check_call(
+        self, key: Any, server: str, tool: str, arguments: dict[str, Any], route: Any = None
+    ) -> dict[str, Any]:
+        """pre_mcp_call on a tool's arguments: the arguments (rewritten or not), or
+        a refusal raised (``GuardrailBlocked`` / ``GuardrailUnavailable``)."""
+        ...
+
+    async def check_result(
+        self, key: Any, server: str, tool: str, result: str, route: Any = None
+    ) -> str:
+        """The same guardrails on the text a tool returned."""
+        ...
+
+
+mcp_guards: Registry[McpGuard] = Registry(
+    "mcp_guards",
+    "pre_mcp_call guardrails: ``gateway.mcp`` (``/mcp``, hosted MCP tools, route-attached "
+    "servers) asks each before a tool runs and after it answered. Filled by "
+    "``gateway.guardrails.plugin``; empty, MCP calls cost nothing more.",
+)

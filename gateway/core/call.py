@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import codecs, journal
-from gateway.base import background
+from gateway.base import background, hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import Dialect
 from gateway.core import (
@@ -32,6 +32,7 @@ from gateway.core import (
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
+    GuardrailBlocked,
 )
 from gateway.policy import limits, routing
 from gateway.providers.base import Exchange
@@ -201,6 +202,7 @@ class Call:
         self.extra_cost: Decimal = Decimal(0)
         self.logged_request: bytes | None = None
         self.logged_upstream: bytes | None = None
+        self.guard: hooks.GuardRun | None = None  # the request's guardrails, when any apply
 
     @property
     def attempt_exchange(self) -> Exchange:
@@ -244,7 +246,9 @@ class Call:
         self.capture_outbound(body)
         status = self.client.client_status(error)
         headers += retry_headers(status)
-        self.finish(status=status, error=error)
+        # a guardrail's refusal of an answer: the upstream's usage still counts
+        usage = error.usage if isinstance(error, GuardrailBlocked) else None
+        self.finish(status=status, error=error, usage=usage)
         return Reply(status, body, headers)
 
     def finish(
@@ -323,6 +327,8 @@ class Call:
                 rec.upstream_request = self.exchange.request_body if upstream is None else upstream
                 rec.upstream_response = bytes(self.exchange.response_body)
             rec.outbound_response = bytes(self.outbound)
+        if self.guard is not None:  # after the bodies: it may withhold what it rewrote
+            self.guard.finished(rec)
         if self.span is not None:
             tracing.end_request(self)
         if self.reservation is not None:

@@ -35,6 +35,7 @@ from gateway.core.call import (
 )
 from gateway.core.prompt_size import prompt_tokens
 from gateway.core.pumps import (
+    close_quietly,
     keep_in_cache,
     model_rewriter,
     prompt_count,
@@ -88,7 +89,11 @@ def _passes_through(adapter: Provider, call: Call) -> bool:
     """Whether the inbound body goes upstream untouched: the upstream speaks the very
     codec the caller speaks (the same object, not a name), and its adapter forwards
     bodies (codecs without passthrough translate even their own)."""
-    return adapter.passes_through and adapter.speaks is call.codec
+    return (
+        adapter.passes_through
+        and adapter.speaks is call.codec
+        and (call.guard is None or not call.guard.translates)  # a guardrail reads the answer
+    )
 
 
 # --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
@@ -205,7 +210,11 @@ class RoutedJob(Job):
                 first = await anext(iterator)
             except StopAsyncIteration:
                 raise UpstreamError("the upstream closed the stream before answering") from None
-            await self.opened(passthrough)
+            try:
+                await self.opened(passthrough)
+            except BaseException:  # refused (a guardrail's verdict): the upstream is let go
+                await close_quietly(iterator)
+                raise
             return passthrough, first, iterator
 
         outcome = call.stream_outcome = routing.StreamOutcome()
@@ -298,6 +307,8 @@ class ChatJob(RoutedJob):
                 call.attempt_exchange,
                 request.headers,
             )
+            if call.guard is not None:
+                await call.guard.gate()  # during_call's verdict
             reason = call.client.finish_reason_of(data)
             if call.cache is not None:
                 upstream = call.codec.upstream  # the same codec as the adapter's
@@ -309,6 +320,8 @@ class ChatJob(RoutedJob):
                 call.state.patch(data)
             return orjson.dumps(data), call.attempt_exchange.usage, reason
         response = await self.translated(adapter, route, deployment).complete(call.attempt_exchange)
+        if call.guard is not None:
+            response = await call.guard.after(response)  # during_call, then post_call
         reasoning_ledger.record_response(self.key, response)
         rendered = orjson.dumps(call.client.render_response(response, request))
         if call.cache is not None:
@@ -325,6 +338,8 @@ class ChatJob(RoutedJob):
                 body, deployment, call.attempt_exchange, request.headers
             )
         source = self.translated(adapter, route, deployment).stream(call.attempt_exchange)
+        if call.guard is not None:
+            source = call.guard.stream(source)  # post_call, a few tokens held back
         if self.counting is None and call.client.counts_prompt_in_stream:
             self.counting = tokens.start_count(request, self.estimate)  # runs meanwhile
         return False, source
@@ -342,6 +357,8 @@ class ChatJob(RoutedJob):
         return pump_passthrough(self.call, first, iterator, rewrite)
 
     async def opened(self, passthrough: bool) -> None:
+        if self.call.guard is not None:  # during_call's verdict, before the answer's head
+            await self.call.guard.gate()
         if self.counting is not None and not passthrough:
             self.request.prompt_tokens = await prompt_count(self.counting)
 

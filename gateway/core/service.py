@@ -232,6 +232,8 @@ async def _serve(job: Job) -> Reply | StreamReply:
         raise PermissionDenied(allowed.reason)
     for choose in hooks.route_jobs:  # a feature's job for this route (Gemini image output)
         job = choose(job, route)
+    for plane in hooks.call_guards:  # the guardrails that apply (the request's own field out)
+        call.guard = plane.begin(job, route)
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
     hold = (
@@ -249,10 +251,13 @@ async def _serve(job: Job) -> Reply | StreamReply:
     call.reservation = await limits.admit(
         key, route.name, job.estimate, hold, end_user=call.record.end_user, route_teams=route.teams
     )
+    if call.guard is not None:
+        await call.guard.before()  # pre_call: may rewrite the request, or refuse it
     request = job.request
     if (
         request is not None
         and route.cache_ttl  # off, this check is all the cache costs
+        and (call.guard is None or not call.guard.checks_answer)
         and not request.mcp_servers
         and not route.mcp_servers  # an answer made with MCP tools is never replayed
     ):

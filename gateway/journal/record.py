@@ -53,6 +53,8 @@ class Record:
     prompt_cache_breakpoints: str = ""  # gateway/core/prompt_cache Plan.describe()
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls (mcp/hosted)
+    # the guardrails that ran (gateway.guardrails): one note each, never the text checked
+    guardrails: list[dict[str, Any]] | None = None
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None

@@ -93,6 +93,7 @@ LOG_COLUMNS = (
     "prompt_cache_breakpoints",
     "shadow_of",
     "mcp_calls",
+    "guardrails",
     "end_user",
     "session",
 )
@@ -151,6 +152,7 @@ def log_values(
         rec.prompt_cache_breakpoints[:300],
         rec.shadow_of[:40] or None,
         adapt_json(_mcp_calls(rec.mcp_calls, secrets)) if rec.mcp_calls else None,
+        adapt_json(rec.guardrails) if rec.guardrails else None,
         rec.end_user[:200] or None,
         rec.session[:200] or None,
     )

@@ -331,6 +331,8 @@ class Team(SharedLimits):
     # ``mcp_allowed``): a key's effective permission is its own list intersected with
     # this one. None: the team does not restrict MCP; []: its keys may use none.
     mcp_allowed = models.JSONField(null=True, blank=True, default=None)
+    # Guardrails (names) every request of the team's keys runs (gateway.guardrails).
+    guardrails = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -450,6 +452,11 @@ class Route(models.Model):
         blank=True,
         help_text="registered MCP servers whose tools every request on this route gets, run by "
         "the gateway (how Chat Completions and Gemini clients use MCP tools)",
+    )
+    guardrails = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="guardrails (names) every request on this route runs (gateway.guardrails)",
     )
     batch_mode = models.CharField(
         max_length=10,
@@ -592,6 +599,8 @@ class ApiKey(models.Model):
     # MCP servers and tools this key may see and call through /mcp: entries ``server``
     # (all its tools) or ``server__tool``; empty: none (the master key sees all).
     mcp_allowed = models.JSONField(default=list, blank=True)
+    # Guardrails (names) every request made with this key runs (gateway.guardrails).
+    guardrails = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -849,6 +858,13 @@ class RequestLog(models.Model):
         blank=True,
         help_text="hosted MCP tool calls run for this request",
     )
+    # The guardrails that ran (gateway.guardrails): name, mode, verdict, what changed,
+    # latency, a bypass; nullable for the same reason (NULL: none ran).
+    guardrails = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="guardrails run for this request and their verdicts",
+    )
     # Spend attribution (gateway/telemetry/attribution.py); NULL when not given.
     end_user = models.CharField(max_length=200, null=True, blank=True)
     session = models.CharField(max_length=200, null=True, blank=True)
@@ -1002,5 +1018,6 @@ class SsoLink(models.Model):
 
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
 from gateway.models.files import StoredFile  # noqa: E402,F401 (gateway's tables)
+from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 (gateway's tables)
 from gateway.models.mcp import McpApprovalUse  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

@@ -24,6 +24,7 @@ from django.conf import settings
 from gateway.base import db_work, hooks, lifecycle
 from gateway.base.entries import (
     DeploymentEntry,
+    GuardrailEntry,
     KeyEntry,
     McpServerEntry,
     ProviderEntry,
@@ -75,7 +76,7 @@ def _limited_users() -> dict[int, UserEntry]:
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from gateway import catalog
-    from gateway.models import ApiKey, McpServer, Provider, RegistryState, Route, Team
+    from gateway.models import ApiKey, Guardrail, McpServer, Provider, RegistryState, Route, Team
 
     try:
         models = catalog.load()
@@ -133,6 +134,7 @@ def build_snapshot() -> Snapshot:
             mcp_servers=tuple(str(name) for name in r.mcp_servers or ()),
             batch_mode=r.batch_mode,
             teams=frozenset(t.id for t in r.teams.all()) or None,
+            guardrails=names_list(r.guardrails),
         )
         if any(ch in r.name for ch in "*?["):
             patterns.append(entry)
@@ -140,6 +142,7 @@ def build_snapshot() -> Snapshot:
             routes[r.name] = entry
     # Longest (most specific) patterns first.
     patterns.sort(key=lambda e: len(e.name.replace("*", "")), reverse=True)
+    team_guardrails = {t.id: names_list(t.guardrails) for t in Team.objects.all()}
     teams = {
         t.id: TeamEntry(
             id=t.id,
@@ -175,8 +178,25 @@ def build_snapshot() -> Snapshot:
                 mcp_list(k.mcp_allowed),
                 teams[k.team_id].mcp_allowed if k.team_id in teams else None,
             ),
+            guardrails=tuple(
+                dict.fromkeys((*names_list(k.guardrails), *team_guardrails.get(k.team_id, ())))
+            ),
         )
     mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
+    guardrails = {
+        g.name: GuardrailEntry(
+            id=g.id,
+            name=g.name,
+            kind=g.kind,
+            modes=frozenset(names_list(g.modes)),
+            default_on=g.default_on,
+            monitor=g.monitor,
+            fail_open=g.unreachable_fallback == "fail_open",
+            timeout=g.timeout,
+            params=dict(g.params or {}),
+        )
+        for g in Guardrail.objects.filter(enabled=True)
+    }
     return Snapshot(
         version=version,
         routes=routes,
@@ -185,7 +205,14 @@ def build_snapshot() -> Snapshot:
         keys=keys,
         built_at=time.time(),
         mcp_servers=mcp_servers,
+        guardrails=guardrails,
+        default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),
     )
+
+
+def names_list(value: object) -> tuple[str, ...]:
+    """A stored JSON list of names (guardrails, modes) as a tuple; anything else: ()."""
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
 
 
 def mcp_entry(m: Any) -> McpServerEntry:

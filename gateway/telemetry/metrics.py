@@ -37,6 +37,8 @@ COUNTER_FAMILIES = (
     "disconnects",
     "cache_hits",
     "shadow_skipped",
+    "guardrail_checks",
+    "guardrail_bypasses",
 )
 HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
 
@@ -77,6 +79,8 @@ class Registry:
         self.disconnects: dict[Labels, int] = defaultdict(int)
         self.cache_hits: dict[Labels, int] = defaultdict(int)
         self.shadow_skipped: dict[Labels, int] = defaultdict(int)
+        self.guardrail_checks: dict[Labels, int] = defaultdict(int)
+        self.guardrail_bypasses: dict[Labels, int] = defaultdict(int)
         self.latency: dict[Labels, Histogram] = {}
         self.ttft: dict[Labels, Histogram] = {}
         self.overhead: dict[Labels, Histogram] = {}
@@ -94,6 +98,13 @@ class Registry:
                 self.disconnects[by_route] += 1
             if rec.cache_hit:
                 self.cache_hits[by_route] += 1
+            if rec.guardrails:  # every verdict counted, a fail-open bypass apart
+                for note in rec.guardrails:
+                    name = str(note.get("name", ""))
+                    verdict = str(note.get("verdict", ""))
+                    self.guardrail_checks[(("guardrail", name), ("verdict", verdict))] += 1
+                    if note.get("bypassed"):
+                        self.guardrail_bypasses[(("guardrail", name), ("route", route))] += 1
             for kind in TOKEN_KINDS:
                 count = getattr(rec, f"{kind}_tokens", 0) or 0
                 if count:
@@ -313,6 +324,17 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
                 "Shadow mirrors not sent: the process's loop was saturated (busy) or it "
                 "ran its most mirrors at once (in_flight).",
                 reg.shadow_skipped,
+            ),
+            (
+                "switchyard_guardrail_checks_total",
+                "Guardrail verdicts by guardrail and verdict (none, blocked, intervened, "
+                "would_block, would_intervene, error).",
+                reg.guardrail_checks,
+            ),
+            (
+                "switchyard_guardrail_bypass_total",
+                "Requests a fail-open guardrail let through unchecked (its check failed).",
+                reg.guardrail_bypasses,
             ),
         ]
         for name, help_text, series in counters:

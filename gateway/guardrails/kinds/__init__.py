@@ -1,0 +1,193 @@
+"""The kinds of guardrail: each names itself as LiteLLM's ``litellm_params.guardrail``
+does, validates its params when a guardrail is saved or imported (``validate``: an
+unknown kind, a bad regex or a missing URL is refused with the field named, never
+discovered at request time) and builds the ``Checker`` that runs it.
+
+A checker answers a ``Verdict`` for a list of texts. ``local`` checkers run in this
+process and cost microseconds (content filter, Presidio's pattern recognizers,
+detect-secrets): a stream is checked at each delta. Others call a service (HTTP, or one
+of the gateway's routes): a stream is checked a segment at a time."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gateway.base.entries import GuardrailEntry, KeyEntry
+
+Action = Literal["none", "blocked", "intervened"]
+InputType = Literal["request", "response"]
+
+
+class ConfigError(ValueError):
+    """A guardrail's configuration is wrong: ``field`` names the setting (``params.patterns[1].pattern``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(slots=True)
+class Verdict:
+    """What a check found. ``texts``: the rewritten texts (``intervened``), one per text
+    given, in order. ``entities``: what was found, by type (never the text itself)."""
+
+    action: Action = "none"
+    reason: str = ""
+    texts: list[str] | None = None
+    entities: tuple[str, ...] = ()
+
+
+NONE = Verdict()
+
+
+@dataclass(slots=True)
+class Context:
+    """What a check may know of its request besides the texts: never the caller's
+    secret (the key's name and alias only)."""
+
+    input_type: InputType
+    mode: str
+    key: KeyEntry | None = None
+    route: str = ""
+    model: str = ""
+    request_id: str = ""
+    # the request's own settings for this guardrail ({name: {extra_body}} in its body)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    tool: str = ""  # pre_mcp_call: server__tool
+
+
+class Checker:
+    """Runs one guardrail. Subclasses set ``local`` and implement ``check``."""
+
+    local = False  # in process and cheap: streams are checked at each delta
+    # the longest text a match may span (a stream holds back this many characters)
+    window = 64
+
+    def __init__(self, entry: GuardrailEntry) -> None:
+        self.entry = entry
+
+    async def check(self, texts: list[str], context: Context) -> Verdict:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release what the checker holds (connections); a new snapshot built anew."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind: its LiteLLM name, a label for the console, the modes it may run in,
+    its params' validation (returns the params as stored) and its checker."""
+
+    name: str
+    label: str
+    module: str  # gateway.guardrails.kinds.<module>, imported on first use
+    modes: frozenset[str] = frozenset({"pre_call", "during_call", "post_call", "pre_mcp_call"})
+    help: str = ""
+
+    def _module(self) -> Any:
+        return importlib.import_module(f"gateway.guardrails.kinds.{self.module}")
+
+    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        validated: dict[str, Any] = self._module().validate(dict(params))
+        return validated
+
+    def build(self, entry: GuardrailEntry) -> Checker:
+        factory: Callable[[GuardrailEntry], Checker] = self._module().Checker
+        return factory(entry)
+
+
+# Each kind's module is imported when a guardrail of that kind is first saved or run,
+# so a deployment without Presidio guardrails never loads Presidio.
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "litellm_content_filter",
+            "Content filter (words and patterns)",
+            "content_filter",
+            help="blocked words and regular expressions (prebuilt or your own), each BLOCK or MASK",
+        ),
+        Kind(
+            "presidio",
+            "PII (Presidio)",
+            "presidio",
+            help="personal data found by Presidio, per entity MASK (as <ENTITY_TYPE>) or BLOCK",
+        ),
+        Kind(
+            "hide-secrets",
+            "Secrets (detect-secrets)",
+            "secrets",
+            help="API keys, tokens and private keys found by Yelp's detect-secrets: redact or refuse",
+        ),
+        Kind(
+            "generic_guardrail_api",
+            "External service (Generic Guardrail API)",
+            "generic_api",
+            help="your own or a vendor's service speaking LiteLLM's Generic Guardrail API",
+        ),
+        Kind(
+            "openai_moderation",
+            "Moderation (OpenAI-compatible, through a route)",
+            "moderation",
+            help="an OpenAI-compatible /moderations endpoint reached through one of the gateway's routes",
+        ),
+        Kind(
+            "llm_judge",
+            "LLM judge (through a route)",
+            "judge",
+            help="a model on one of the gateway's routes (e.g. Llama Guard) judges the text",
+        ),
+    )
+}
+
+ALL_MODES = ("pre_call", "during_call", "post_call", "pre_mcp_call")
+FAILURE_POLICIES = ("fail_closed", "fail_open")
+
+
+def kind(name: str) -> Kind:
+    found = KINDS.get(name)
+    if found is None:
+        raise ConfigError("kind", f"unknown guardrail kind {name!r}; known: {', '.join(KINDS)}")
+    return found
+
+
+def validate(
+    kind_name: str, modes: Any, params: Any, *, timeout: Any = 5.0, fallback: Any = "fail_closed"
+) -> tuple[list[str], dict[str, Any]]:
+    """Check a guardrail's settings as one would save them: (modes, params as stored),
+    or ``ConfigError`` naming the field. Modes may be one string or a list."""
+    found = kind(kind_name)
+    if isinstance(modes, str):
+        modes = [modes]
+    if not isinstance(modes, list) or not modes:
+        raise ConfigError("mode", "give at least one mode: " + ", ".join(ALL_MODES))
+    for mode in modes:
+        if mode not in ALL_MODES:
+            raise ConfigError("mode", f"unknown mode {mode!r}; known: {', '.join(ALL_MODES)}")
+        if mode not in found.modes:
+            raise ConfigError("mode", f"a {found.name} guardrail cannot run {mode}")
+    if not isinstance(params, Mapping):
+        raise ConfigError("params", "must be an object")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+        raise ConfigError("timeout", "must be a number of seconds between 0 and 300")
+    if fallback not in FAILURE_POLICIES:
+        raise ConfigError("unreachable_fallback", f"must be one of {', '.join(FAILURE_POLICIES)}")
+    return list(dict.fromkeys(modes)), found.validate(params)
+
+
+_checkers: dict[GuardrailEntry, Checker] = {}
+
+
+def checker(entry: GuardrailEntry) -> Checker:
+    """The checker of ``entry``, built once per configuration (a changed guardrail is a
+    new entry, so a new checker)."""
+    found = _checkers.get(entry)
+    if found is None or found.entry != entry:
+        if len(_checkers) > 256:
+            _checkers.clear()
+        found = _checkers[entry] = kind(entry.kind).build(entry)
+    return found

@@ -1,0 +1,214 @@
+"""A request's guardrails as the pipeline drives them (``gateway.base.hooks.GuardRun``).
+
+``Plane.begin`` runs for every request once its route is known: it takes the body's own
+``guardrails`` field out (never sent upstream) and resolves what applies, in order:
+the ``default_on`` ones, the key's and its team's, the route's, then the request's.
+Nothing applies (no guardrail defined, or none attached): ``None``, and the request
+pays nothing more. A request may add guardrails, never remove one.
+
+What each mode does to the call:
+- ``pre_call`` (``before``): the request's texts checked, and rewritten in place (the
+  parsed request, and the body when every rewritten text is found in it);
+- ``during_call`` (``before`` starts it, ``gate`` waits): the same texts checked beside
+  the upstream call; a streamed answer's head waits for it, a whole answer too;
+- ``post_call`` (``after``, ``stream``): the answer checked; a streamed one with a
+  bounded hold-back window (``gateway.guardrails.stream``). An answer checked is never
+  passed through untranslated and never served from the response cache."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+
+from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
+from gateway.errors import GuardrailBlocked, InvalidRequest
+from gateway.guardrails import engine, stream, texts
+from gateway.guardrails.kinds import Context
+from gateway.policy import registry
+from gateway.types import ChatResponse
+
+# the endpoints whose texts a guardrail reads; the body fields of those without a
+# parsed chat request
+GUARDED_ENDPOINTS = frozenset({"chat", "completions", "embeddings"})
+BODY_FIELDS = {"completions": ("prompt",), "embeddings": ("input",)}
+WITHHELD = b'{"withheld":"a guardrail rewrote this body; the original is not kept"}'
+
+
+def requested(value: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """A body's ``guardrails``: names, or ``{name: {extra_body}}`` objects (LiteLLM's
+    spellings); (names, extras by name), or a 400 naming the field."""
+    if value is None:
+        return [], {}
+    if not isinstance(value, list):
+        raise InvalidRequest("guardrails must be a list of guardrail names", param="guardrails")
+    names: list[str] = []
+    extras: dict[str, dict[str, Any]] = {}
+    for item in value:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict) and len(item) == 1:
+            ((name, settings),) = item.items()
+            if not isinstance(settings, dict):
+                raise InvalidRequest(
+                    f"guardrails: {name!r} must map to an object", param="guardrails"
+                )
+            extra = settings.get("extra_body", settings)
+            names.append(str(name))
+            extras[str(name)] = extra if isinstance(extra, dict) else {}
+        else:
+            raise InvalidRequest(
+                "guardrails entries must be names or {name: {extra_body}} objects",
+                param="guardrails",
+            )
+    return names, extras
+
+
+def applicable(
+    snapshot: Snapshot, key: KeyEntry, route: RouteEntry | None, asked: list[str]
+) -> list[GuardrailEntry]:
+    """The guardrails a request runs, in order, each once; an unknown name asked for by
+    the request is a 400 (a misspelt guardrail never silently checks nothing)."""
+    for name in asked:
+        if name not in snapshot.guardrails:
+            raise InvalidRequest(f"unknown guardrail {name!r}", param="guardrails")
+    names = dict.fromkeys(snapshot.default_guardrails)
+    names.update(dict.fromkeys(key.guardrails))
+    if route is not None:
+        names.update(dict.fromkeys(route.guardrails))
+    names.update(dict.fromkeys(asked))
+    found = snapshot.guardrails
+    return [found[name] for name in names if name in found]
+
+
+class Plane:
+    """The one ``hooks.CallGuard``."""
+
+    def begin(self, job: Any, route: RouteEntry) -> Run | None:
+        body = job.body
+        asked_for = body.pop("guardrails", None) if "guardrails" in body else None
+        snapshot = registry.current()
+        if not snapshot.guardrails:
+            if asked_for:
+                requested(asked_for)  # a malformed field is still a 400
+                raise InvalidRequest("no guardrails are defined", param="guardrails")
+            return None
+        names, extras = requested(asked_for)
+        entries = applicable(snapshot, job.key, route, names)
+        call = job.call
+        if not entries or call.endpoint not in GUARDED_ENDPOINTS:
+            return None
+        return Run(job, route, entries, extras)
+
+
+class Run:
+    """One request's guardrails (``hooks.GuardRun``)."""
+
+    def __init__(
+        self, job: Any, route: RouteEntry, entries: list[GuardrailEntry], extras: dict[str, Any]
+    ) -> None:
+        self.job, self.route = job, route
+        self.pre = [e for e in entries if "pre_call" in e.modes]
+        self.during = [e for e in entries if "during_call" in e.modes]
+        self.post = [e for e in entries if "post_call" in e.modes]
+        self.extras = extras
+        self.notes = engine.Notes()
+        self.checks_answer = bool(self.post)
+        self.translates = bool(self.post)
+        self.during_task: asyncio.Future[list[str]] | None = None
+        self.withhold_response = False
+
+    def context(self, input_type: str, mode: str) -> Context:
+        call = self.job.call
+        return Context(
+            input_type=input_type,  # type: ignore[arg-type]
+            mode=mode,
+            key=self.job.key,
+            route=self.route.name,
+            model=str(self.job.body.get("model") or self.route.name),
+            request_id=call.caller.request_id,
+            extra=self.extras,
+        )
+
+    def _input(self) -> texts.Slots:
+        job = self.job
+        request = getattr(job, "request", None)
+        if request is not None:
+            return texts.request_slots(request)
+        return texts.body_slots(job.body, BODY_FIELDS.get(job.call.endpoint, ()))
+
+    async def before(self) -> None:
+        if self.pre:
+            slots = self._input()
+            checked = await engine.run(
+                self.pre, slots.texts, self.context("request", "pre_call"), self.notes
+            )
+            if checked is not slots.texts:
+                changed = slots.write(checked)
+                if changed:
+                    self._carry(changed)
+        if self.during:
+            slots = self._input()
+            self.during_task = asyncio.ensure_future(
+                engine.run(
+                    self.during,
+                    list(slots.texts),
+                    self.context("request", "during_call"),
+                    self.notes,
+                )
+            )
+
+    def _carry(self, changed: dict[str, str]) -> None:
+        """A pre_call rewrite reaches the body as received too (for a passthrough, and
+        for the journal, which never keeps the original)."""
+        job, call = self.job, self.job.call
+        if getattr(job, "request", None) is None:  # the body itself was rewritten
+            call.logged_request = orjson.dumps(job.body)
+            return
+        body, found = texts.rewrite_body(job.body, changed)
+        job.body.clear()
+        job.body.update(body)
+        if len(found) == len(changed):
+            call.logged_request = orjson.dumps(job.body)
+        else:  # a text the codec assembled from pieces: translate from the parsed request
+            self.translates = True
+            call.logged_request = WITHHELD
+
+    async def gate(self) -> None:
+        task, self.during_task = self.during_task, None
+        if task is not None:
+            await task
+
+    async def after(self, response: ChatResponse) -> ChatResponse:
+        try:
+            await self.gate()
+            if self.post:
+                slots = texts.response_slots(response)
+                checked = await engine.run(
+                    self.post, slots.texts, self.context("response", "post_call"), self.notes
+                )
+                if checked is not slots.texts and slots.write(checked):
+                    self.withhold_response = True
+        except GuardrailBlocked as refusal:
+            refusal.usage = response.usage  # the upstream answered: its usage counts
+            raise
+        return response
+
+    def stream(self, events: Any) -> Any:
+        if not self.post:
+            return events
+        return stream.guarded(self, events)
+
+    def finished(self, record: Any) -> None:
+        task, self.during_task = self.during_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        elif task is not None:
+            with contextlib.suppress(BaseException):
+                task.exception()  # retrieved: an unanswered refusal is not "never retrieved"
+        if self.notes:
+            record.guardrails = self.notes.as_list()
+        if self.withhold_response and record.upstream_response is not None:
+            record.upstream_response = WITHHELD

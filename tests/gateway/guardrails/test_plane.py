@@ -1,0 +1,233 @@
+"""The guardrail plane in the pipeline (in process, a mock OpenAI upstream): pre_call
+masks before the upstream sees the text and blocks with nothing sent; post_call checks
+a whole answer and a stream, holding back only a window; a request no guardrail
+applies to passes through untouched."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gateway import journal
+from gateway.base import http
+from gateway.base.entries import MASTER, GuardrailEntry
+from gateway.core import service
+from gateway.policy import registry
+from tests.gateway.entries import route, snapshot
+
+FILTER = {
+    "patterns": [
+        {"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"},
+        {"pattern_type": "prebuilt", "pattern_name": "us_ssn", "action": "BLOCK"},
+    ],
+    "blocked_words": [{"keyword": "forbidden", "action": "BLOCK"}],
+}
+
+
+def guardrail(name: str, modes: tuple[str, ...], **extra: Any) -> GuardrailEntry:
+    return GuardrailEntry(
+        id=abs(hash(name)) % 100000,
+        name=name,
+        kind="litellm_content_filter",
+        modes=frozenset(modes),
+        params=extra.pop("params", FILTER),
+        **extra,
+    )
+
+
+def chat_answer(text: str) -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "up-1",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+
+
+def chat_stream(pieces: list[str]) -> bytes:
+    out = []
+    for piece in pieces:
+        chunk = {
+            "id": "c1",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "up-1",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
+        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    end = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "up-1",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+    }
+    out.append(b"data: " + orjson.dumps(end) + b"\n\ndata: [DONE]\n\n")
+    return b"".join(out)
+
+
+@pytest.fixture
+def upstream(monkeypatch: pytest.MonkeyPatch, snapshot_reset):
+    recorded: list = []
+    monkeypatch.setattr(journal, "record", recorded.append)
+    seen: list[dict[str, Any]] = []
+    answer: dict[str, Any] = {"text": "fine", "pieces": ["fi", "ne"]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        seen.append(body)
+        if body.get("stream"):
+            return httpx.Response(
+                200,
+                headers={"content-type": "text/event-stream"},
+                content=chat_stream(answer["pieces"]),
+            )
+        return httpx.Response(200, json=chat_answer(answer["text"]))
+
+    http.use_transport(httpx.MockTransport(handler))
+    yield seen, answer, recorded
+    http.use_transport(None)
+
+
+def install(*guards: GuardrailEntry, default: tuple[str, ...] = ()) -> None:
+    snap = snapshot(route("m", "up-1", max_attempts=1))
+    snap.guardrails = {g.name: g for g in guards}
+    snap.default_guardrails = default
+    registry.install(snap)
+
+
+async def ask(content: str, **extra: Any):
+    raw = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": content}], **extra})
+    return await service.handle("chat", "openai", raw, {}, service.Caller(key=MASTER))
+
+
+async def test_no_guardrail_passes_the_body_through_untouched(upstream):
+    seen, _, recorded = upstream
+    install()
+    reply = await ask("my mail is a@b.co")
+    assert reply.status == 200
+    assert seen[0]["messages"][0]["content"] == "my mail is a@b.co"
+    assert recorded[0].guardrails is None
+
+
+async def test_pre_call_masks_before_the_upstream_and_the_journal_keeps_no_original(upstream):
+    seen, _, recorded = upstream
+    install(guardrail("pii", ("pre_call",), default_on=True), default=("pii",))
+    reply = await ask("my mail is a@b.co")
+    assert reply.status == 200
+    assert seen[0]["messages"][0]["content"] == "my mail is [EMAIL_REDACTED]"
+    (rec,) = recorded
+    assert b"a@b.co" not in bytes(rec.inbound_request)
+    (note,) = rec.guardrails
+    assert note["verdict"] == "intervened" and note["entities"] == ["email"]
+
+
+async def test_pre_call_block_sends_nothing_upstream(upstream):
+    seen, _, recorded = upstream
+    install(guardrail("pii", ("pre_call",)))
+    reply = await ask("ssn 123-45-6789", guardrails=["pii"])
+    assert reply.status == 400 and seen == []
+    error = orjson.loads(reply.body)["error"]
+    assert "pii" in error["message"] and "us_ssn" in error["message"]
+    assert "123-45-6789" not in error["message"]
+    assert error["code"] == "guardrail_blocked"
+    assert recorded[0].guardrails[0]["verdict"] == "blocked"
+
+
+async def test_an_unknown_requested_guardrail_is_a_400(upstream):
+    seen, _, _ = upstream
+    install(guardrail("pii", ("pre_call",)))
+    reply = await ask("hello", guardrails=["nope"])
+    assert reply.status == 400 and seen == []
+    assert "nope" in orjson.loads(reply.body)["error"]["message"]
+
+
+async def test_the_guardrails_field_never_reaches_the_upstream(upstream):
+    seen, _, _ = upstream
+    install(guardrail("pii", ("pre_call",)))
+    reply = await ask("hello", guardrails=["pii"])
+    assert reply.status == 200 and "guardrails" not in seen[0]
+
+
+async def test_post_call_blocks_a_whole_answer(upstream):
+    seen, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["text"] = "this is forbidden text"
+    reply = await ask("hello")
+    assert reply.status == 400
+    assert b"forbidden" not in reply.body
+    assert recorded[0].output_tokens == 3  # the upstream's usage still counts
+
+
+async def test_post_call_masks_a_whole_answer(upstream):
+    _, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["text"] = "write to x@y.org"
+    reply = await ask("hello")
+    assert reply.status == 200
+    assert (
+        orjson.loads(reply.body)["choices"][0]["message"]["content"] == "write to [EMAIL_REDACTED]"
+    )
+    assert b"x@y.org" not in bytes(recorded[0].upstream_response)
+
+
+async def read(reply) -> list[dict[str, Any]]:
+    body = b"".join([chunk async for chunk in reply.chunks])
+    return [orjson.loads(line[6:]) for line in body.split(b"\n") if line.startswith(b"data: {")]
+
+
+async def test_a_clean_stream_flows_with_only_a_window_held(upstream):
+    _, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["pieces"] = ["word " * 20] + ["more "] * 30
+    reply = await ask("hello", stream=True)
+    chunks = await read(reply)
+    texts = [c["choices"][0]["delta"].get("content") for c in chunks if c.get("choices")]
+    texts = [t for t in texts if t]
+    assert "".join(texts) == "word " * 20 + "more " * 30
+    assert len(texts) > 10  # released as it came, not in one piece at the end
+
+
+async def test_a_stream_stops_before_the_blocked_word(upstream):
+    _, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["pieces"] = ["hello " * 30, "this is forb", "idden and more"] + ["x "] * 10
+    reply = await ask("hello", stream=True)
+    chunks = await read(reply)
+    text = "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")
+    )
+    assert "forb" not in text
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks if c.get("choices")]
+    assert finishes[-1] == "content_filter" or "content_filter" in finishes
+    (rec,) = recorded
+    assert rec.guardrails[0]["verdict"] == "blocked"
+
+
+async def test_a_stream_masks_across_deltas(upstream):
+    _, answer, _ = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["pieces"] = ["mail me at jo", "hn.doe@exam", "ple.com please"] + ["ok "] * 5
+    reply = await ask("hello", stream=True)
+    chunks = await read(reply)
+    text = "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices")
+    )
+    assert text.startswith("mail me at [EMAIL_REDACTED] please")
+
+
+async def test_monitor_mode_changes_nothing_and_notes_the_verdict(upstream):
+    seen, _, recorded = upstream
+    install(guardrail("watch", ("pre_call",), monitor=True), default=("watch",))
+    reply = await ask("ssn 123-45-6789")
+    assert reply.status == 200 and seen[0]["messages"][0]["content"] == "ssn 123-45-6789"
+    assert recorded[0].guardrails[0]["verdict"] == "would_block"
