@@ -5,7 +5,6 @@ applies to passes through untouched."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import httpx
