@@ -106,7 +106,7 @@ def _go_native(
     (``gateway.batches.native.choose``; a 400 when a route insists and cannot),
     with what it holds of the key's budget (``gateway.batches.holds``)."""
     models = [str(body.get("model")) for _custom_id, body in lines]
-    deployment = native.choose(api, models, batch.endpoint, [body for _id, body in lines])
+    deployment = native.choose(api, models, batch.endpoint, [body for _id, body in lines], key)
     if deployment is not None:  # the deployment's batch API, maybe in another format
         batch.native = upstreams.native_api(deployment.provider)
         batch.deployment_id = deployment.id

@@ -106,11 +106,18 @@ def _why_not(route: RouteEntry, api: str, endpoint: str, bodies: list[dict[str, 
 
 
 def choose(
-    api: str, models: list[str], endpoint: str = "", bodies: list[dict[str, Any]] | None = None
+    api: str,
+    models: list[str],
+    endpoint: str = "",
+    bodies: list[dict[str, Any]] | None = None,
+    key: KeyEntry | None = None,
 ) -> DeploymentEntry | None:
     """The deployment a new batch of ``endpoint`` (one model, one body a line) goes to
     natively (its batch API: ``upstreams.native_api``), or None: the gateway runs it.
-    Raises a 400 when a route says ``native`` and the batch cannot be."""
+    Raises a 400 when a route says ``native`` and the batch cannot be. A batch that
+    guardrails check (``gateway.guardrails``: by default, through ``key`` or a route, or
+    asked for by a line) runs in the gateway, line by line: an upstream's batch API
+    would take its lines unchecked."""
     bodies = bodies if bodies is not None else [{} for _model in models]
     snapshot = registry.current()
     routes: dict[str, RouteEntry] = {}
@@ -125,6 +132,8 @@ def choose(
     patterns = sorted(name for name in routes if any(ch in name for ch in "*?["))
     if "gateway" in modes:
         why = "another route of the batch runs its batches in the gateway (batch_mode gateway)"
+    elif _guarded(snapshot, key, routes.values(), bodies):
+        why = "guardrails check its lines, which an upstream's batch API would take unchecked"
     elif patterns:  # the upstream model is made per request from the name asked for
         why = f"route(s) {', '.join(patterns)} are patterns"
     else:
@@ -150,6 +159,19 @@ def choose(
             f"and this batch cannot be: {why}"
         )
     return chosen
+
+
+def _guarded(
+    snapshot: Any, key: KeyEntry | None, routes: Any, bodies: list[dict[str, Any]]
+) -> bool:
+    if not snapshot.guardrails:
+        return False
+    return bool(
+        snapshot.default_guardrails
+        or (key is not None and key.guardrails)
+        or any(route.guardrails for route in routes)
+        or any(isinstance(body, dict) and body.get("guardrails") for body in bodies)
+    )
 
 
 def find_deployment(batch: Batch) -> DeploymentEntry | None:

@@ -170,6 +170,9 @@ class Run:
         body, found = texts.rewrite_body(job.body, changed)
         job.body.clear()
         job.body.update(body)
+        state = call.state  # a stored Responses turn keeps the masked input, not the original
+        if state is not None and state.input_items:
+            state.input_items, _ = texts.rewrite_body(state.input_items, changed)
         if len(found) == len(changed):
             call.logged_request = orjson.dumps(job.body)
         else:  # a text the codec assembled from pieces: translate from the parsed request

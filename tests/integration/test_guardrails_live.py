@@ -243,3 +243,13 @@ def test_requested_guardrail_during_call_gates_the_answer(stack, mock: MockUpstr
     )
     assert answer.choices[0].message.content
     assert "guardrails" not in upstream_text(mock)
+
+
+def test_a_stored_response_keeps_the_masked_input(stack, mock: MockUpstream) -> None:
+    client = oa(stack)
+    first = client.responses.create(model="g-gpt", input="write to zed@mail.org", store=True)
+    items = client.responses.input_items.list(first.id)
+    stored = json.dumps([item.model_dump() for item in items.data])
+    assert "zed@mail.org" not in stored and "[EMAIL_REDACTED]" in stored
+    client.responses.create(model="g-gpt", input="and again", previous_response_id=first.id)
+    assert "zed@mail.org" not in upstream_text(mock)

@@ -140,3 +140,28 @@ def test_bedrock_batches_with_tools_or_structured_output_run_here(routes) -> Non
     assert native.choose("openai", models, "/v1/chat/completions", [plain] * 3) is not None
     with pytest.raises(InvalidRequest, match="does not support tool calling"):
         native.choose("openai", ["claude-bedrock-native"] * 3, "/v1/chat/completions", [tools] * 3)
+
+
+def test_a_guarded_batch_runs_in_the_gateway(routes) -> None:
+    """Guardrails check each line, which an upstream's batch API would not: a batch they
+    apply to (by default, by the key, by a route or asked for by a line) stays here."""
+    from dataclasses import replace
+
+    from gateway.base.entries import MASTER
+    from gateway.models import Guardrail
+
+    Guardrail.objects.create(
+        name="words",
+        kind="litellm_content_filter",
+        modes=["pre_call"],
+        params={"blocked_words": [{"keyword": "x", "action": "BLOCK"}]},
+    )
+    registry.rebuild()
+    assert chosen("openai", "gpt") == ("openai", "gpt-4o-mini")  # defined, not attached
+    assert native.choose("openai", ["gpt"], "", [{"guardrails": ["words"]}]) is None
+    assert native.choose("openai", ["gpt"], "", None, replace(MASTER, guardrails=("words",))) is None
+    with pytest.raises(InvalidRequest, match="guardrails check its lines"):
+        native.choose("openai", ["local-native"], "", [{"guardrails": ["words"]}])
+    Guardrail.objects.filter(name="words").update(default_on=True)
+    registry.rebuild()
+    assert chosen("openai", "gpt") is None
