@@ -106,12 +106,14 @@ async def run(
         started = time.perf_counter()
         try:
             checker = kinds.checker(entry)
-            extra = context.extra.get(entry.name)
-            local = dataclasses.replace(context, extra=extra if isinstance(extra, dict) else {})
+            own = context
+            if context.extra:  # the request's settings for this guardrail, only its own
+                extra = context.extra.get(entry.name)
+                own = dataclasses.replace(context, extra=extra if isinstance(extra, dict) else {})
             if checker.local:
-                verdict = await checker.check(texts, local)
+                verdict = await checker.check(texts, own)
             else:
-                verdict = await asyncio.wait_for(checker.check(texts, local), entry.timeout)
+                verdict = await asyncio.wait_for(checker.check(texts, own), entry.timeout)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure takes the failure policy

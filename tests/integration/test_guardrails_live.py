@@ -202,7 +202,9 @@ def test_gemini_generate_content_plain_and_streamed(stack, mock: MockUpstream) -
     client = genai.Client(
         api_key=MASTER_KEY,
         http_options=types.HttpOptions(
-            base_url=stack[0], api_version="v1beta", retry_options=types.HttpRetryOptions(attempts=1)
+            base_url=stack[0],
+            api_version="v1beta",
+            retry_options=types.HttpRetryOptions(attempts=1),
         ),
     )
     with pytest.raises(errors.ClientError) as refused:

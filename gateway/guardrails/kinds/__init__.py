@@ -179,15 +179,16 @@ def validate(
     return list(dict.fromkeys(modes)), found.validate(params)
 
 
-_checkers: dict[GuardrailEntry, Checker] = {}
+_checkers: dict[int, Checker] = {}
 
 
 def checker(entry: GuardrailEntry) -> Checker:
-    """The checker of ``entry``, built once per configuration (a changed guardrail is a
-    new entry, so a new checker)."""
-    found = _checkers.get(entry)
-    if found is None or found.entry != entry:
-        if len(_checkers) > 256:
-            _checkers.clear()
-        found = _checkers[entry] = kind(entry.kind).build(entry)
+    """The checker of ``entry``, built once per snapshot entry (a new snapshot, so a
+    changed guardrail, builds anew; an unchanged one keeps its checker)."""
+    found = _checkers.get(entry.id)
+    if found is None or found.entry is not entry:
+        if found is not None and found.entry == entry:
+            found.entry = entry  # the same settings in a new snapshot
+        else:
+            found = _checkers[entry.id] = kind(entry.kind).build(entry)
     return found

@@ -159,7 +159,9 @@ def test_a_guarded_batch_runs_in_the_gateway(routes) -> None:
     registry.rebuild()
     assert chosen("openai", "gpt") == ("openai", "gpt-4o-mini")  # defined, not attached
     assert native.choose("openai", ["gpt"], "", [{"guardrails": ["words"]}]) is None
-    assert native.choose("openai", ["gpt"], "", None, replace(MASTER, guardrails=("words",))) is None
+    assert (
+        native.choose("openai", ["gpt"], "", None, replace(MASTER, guardrails=("words",))) is None
+    )
     with pytest.raises(InvalidRequest, match="guardrails check its lines"):
         native.choose("openai", ["local-native"], "", [{"guardrails": ["words"]}])
     Guardrail.objects.filter(name="words").update(default_on=True)
