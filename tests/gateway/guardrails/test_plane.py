@@ -230,3 +230,85 @@ async def test_monitor_mode_changes_nothing_and_notes_the_verdict(upstream):
     reply = await ask("ssn 123-45-6789")
     assert reply.status == 200 and seen[0]["messages"][0]["content"] == "ssn 123-45-6789"
     assert recorded[0].guardrails[0]["verdict"] == "would_block"
+
+
+class Flaky:
+    """A service-backed checker for the failure policies: it raises, hangs or judges."""
+
+    local = False
+    window = 64
+
+    def __init__(self, entry: GuardrailEntry, behaviour: str) -> None:
+        self.entry, self.behaviour = entry, behaviour
+
+    async def check(self, texts, context):
+        import asyncio
+
+        from gateway.guardrails.kinds import Verdict
+
+        if self.behaviour == "down":
+            raise ConnectionError("connection refused")
+        if self.behaviour == "slow":
+            await asyncio.sleep(5)
+        if self.behaviour == "judge" and any("bad" in t for t in texts):
+            return Verdict("blocked", "judged unsafe")
+        return Verdict()
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch):
+    from gateway.guardrails import kinds
+
+    real = kinds.checker
+    behaviours: dict[str, str] = {}
+
+    def checker(entry):
+        if entry.name in behaviours:
+            return Flaky(entry, behaviours[entry.name])
+        return real(entry)
+
+    monkeypatch.setattr(kinds, "checker", checker)
+    return behaviours
+
+
+@pytest.mark.parametrize("behaviour", ["down", "slow"])
+async def test_a_failing_check_fails_closed_with_nothing_sent(upstream, flaky, behaviour):
+    seen, _, recorded = upstream
+    flaky["svc"] = behaviour
+    install(guardrail("svc", ("pre_call",), timeout=0.2), default=("svc",))
+    reply = await ask("hello")
+    assert reply.status == 503 and seen == []
+    error = orjson.loads(reply.body)["error"]
+    assert error["code"] == "guardrail_unavailable" and "svc" in error["message"]
+    assert recorded[0].guardrails[0]["verdict"] == "error"
+
+
+async def test_fail_open_lets_it_through_and_the_bypass_is_journaled_and_counted(upstream, flaky):
+    from gateway.telemetry import metrics
+
+    seen, _, recorded = upstream
+    flaky["svc"] = "down"
+    install(guardrail("svc", ("pre_call",), fail_open=True), default=("svc",))
+    reply = await ask("hello")
+    assert reply.status == 200 and len(seen) == 1
+    (note,) = recorded[0].guardrails
+    assert note["bypassed"] is True and "connection refused" in note["error"]
+    registry_before = dict(metrics.REGISTRY.guardrail_bypasses)
+    metrics.observe(recorded[0])
+    key = (("guardrail", "svc"), ("route", "m"))
+    assert metrics.REGISTRY.guardrail_bypasses[key] == registry_before.get(key, 0) + 1
+    assert "switchyard_guardrail_bypass_total" in metrics.render()
+
+
+async def test_during_call_runs_beside_the_upstream_and_gates_the_answer(upstream, flaky):
+    seen, _, recorded = upstream
+    flaky["judge"] = "judge"
+    install(guardrail("judge", ("during_call",)), default=("judge",))
+    reply = await ask("a bad question")
+    assert reply.status == 400 and len(seen) == 1  # the upstream ran; its answer did not go out
+    assert "judged unsafe" in orjson.loads(reply.body)["error"]["message"]
+    reply = await ask("a bad question", stream=True)
+    assert reply.status == 400  # a stream's head waits for the verdict
+    reply = await ask("a fine question", stream=True)
+    assert reply.status == 200
+    assert b"[DONE]" in b"".join([chunk async for chunk in reply.chunks])
