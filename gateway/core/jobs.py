@@ -539,7 +539,26 @@ class _OpenAIOnly(RoutedJob):
         usage = data.get("usage") or {}
         prompt = int(usage.get("prompt_tokens") or 0)
         output = int(usage.get("completion_tokens") or 0)
-        return orjson.dumps(data), Usage(input_tokens=prompt, output_tokens=output), ""
+        counted = Usage(input_tokens=prompt, output_tokens=output)
+        if self.call.guard is not None:
+            await self.check_answer(data, counted)
+        return orjson.dumps(data), counted, ""
+
+    async def check_answer(self, data: dict[str, Any], usage: Usage) -> None:
+        """The guardrails' verdict on the answer (legacy completions' texts; an
+        embedding has none to read)."""
+        guard = self.call.guard
+        assert guard is not None  # the caller checked
+        choices = [
+            c
+            for c in data.get("choices") or ()
+            if isinstance(c, dict) and isinstance(c.get("text"), str)
+        ]
+        response = ChatResponse("", "", parts=[Text(c["text"]) for c in choices], usage=usage)
+        response = await guard.after(response)
+        for choice, part in zip(choices, response.parts, strict=False):
+            if isinstance(part, Text):
+                choice["text"] = part.text
 
     def pump(self, passthrough: bool, first: Any, iterator: Any) -> AsyncIterator[bytes]:
         self.call.first_token = time.perf_counter()  # legacy chunks carry text, not events
@@ -569,6 +588,14 @@ class _Completions(_OpenAIOnly):
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
         self.stream = self.call.record.stream = bool(self.body.get("stream"))
+        guard = self.call.guard
+        if self.stream and guard is not None and guard.checks_answer:
+            # a legacy completion streams through unparsed: refuse rather than pass unchecked
+            raise InvalidRequest(
+                "post_call guardrails apply to this request and cannot read a streamed legacy "
+                "completion; send it without stream, or use /v1/chat/completions",
+                param="stream",
+            )
         return await super().respond(route)
 
     async def fetch(

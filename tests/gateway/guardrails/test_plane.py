@@ -312,3 +312,33 @@ async def test_during_call_runs_beside_the_upstream_and_gates_the_answer(upstrea
     reply = await ask("a fine question", stream=True)
     assert reply.status == 200
     assert b"[DONE]" in b"".join([chunk async for chunk in reply.chunks])
+
+
+async def test_legacy_completions_prompt_and_answer(upstream, monkeypatch):
+    seen, _, _ = upstream
+    install(guardrail("both", ("pre_call", "post_call")), default=("both",))
+    raw = orjson.dumps({"model": "m", "prompt": "mail a@b.co"})
+    answers: list[str] = ["fine"]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(orjson.loads(request.content))
+        return httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "object": "text_completion",
+                "model": "up-1",
+                "choices": [{"index": 0, "text": answers[0], "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3},
+            },
+        )
+
+    http.use_transport(httpx.MockTransport(handler))
+    reply = await service.handle("completions", "openai", raw, {}, service.Caller(key=MASTER))
+    assert reply.status == 200 and seen[-1]["prompt"] == "mail [EMAIL_REDACTED]"
+    answers[0] = "it is forbidden"
+    reply = await service.handle("completions", "openai", raw, {}, service.Caller(key=MASTER))
+    assert reply.status == 400 and b"forbidden" not in reply.body
+    streamed = orjson.dumps({"model": "m", "prompt": "hi", "stream": True})
+    reply = await service.handle("completions", "openai", streamed, {}, service.Caller(key=MASTER))
+    assert reply.status == 400 and b"post_call" in reply.body
