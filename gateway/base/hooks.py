@@ -297,24 +297,46 @@ call_guards: Registry[CallGuard] = Registry(
 )
 
 
-class McpGuard(Protocol):
-    async def check_call(
-        self, key: Any, server: str, tool: str, arguments: dict[str, Any], route: Any = None
-    ) -> dict[str, Any]:
-        """pre_mcp_call on a tool's arguments: the arguments (rewritten or not), or
-        a refusal raised (``GuardrailBlocked`` / ``GuardrailUnavailable``)."""
+class McpCheck(Protocol):
+    """pre_mcp_call on one tool call (``McpGuard.begin``): the arguments before the tool
+    runs, the texts it returned after. Either may rewrite (masking) or refuse by raising
+    ``GuardrailBlocked`` / ``GuardrailUnavailable`` (``gateway.errors``); each verdict is
+    noted on the journal row the call belongs to."""
+
+    async def check_call(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments, rewritten or the same object."""
         ...
 
-    async def check_result(
-        self, key: Any, server: str, tool: str, result: str, route: Any = None
-    ) -> str:
-        """The same guardrails on the text a tool returned."""
+    async def check_result(self, texts: list[str]) -> list[str]:
+        """The result's texts (each text item, in order), rewritten or the same list."""
+        ...
+
+
+class McpGuard(Protocol):
+    def begin(
+        self,
+        key: Any,
+        server: str,
+        tool: str,
+        *,
+        route: Any = None,
+        call: Any = None,
+        record: Any = None,
+    ) -> McpCheck | None:
+        """The checks of one call of ``tool`` on ``server`` by ``key`` (a ``KeyEntry``),
+        or None (the common case, and all an unguarded call costs) when no pre_mcp_call
+        guardrail applies. ``call``: the chat request (``gateway.core.call.Call``) a
+        hosted tool call belongs to (its route's and its own guardrails apply, and the
+        verdicts land on its journal row); ``record``: otherwise, the call's own journal
+        record (a ``/mcp`` call's row), whose ``guardrails`` the verdicts fill."""
         ...
 
 
 mcp_guards: Registry[McpGuard] = Registry(
     "mcp_guards",
-    "pre_mcp_call guardrails: ``gateway.mcp`` (``/mcp``, hosted MCP tools, route-attached "
-    "servers) asks each before a tool runs and after it answered. Filled by "
-    "``gateway.guardrails.plugin``; empty, MCP calls cost nothing more.",
+    "pre_mcp_call guardrails: ``gateway.mcp`` (``/mcp`` through ``calls.call``, hosted MCP "
+    "tools and route-attached servers through the hosted loop) asks each to ``begin`` a "
+    "tool call, then checks the arguments before the tool runs and its text after. Filled "
+    "by ``gateway.guardrails.plugin``; empty, or nothing applying, MCP calls cost one "
+    "empty check.",
 )

@@ -113,6 +113,7 @@ class Run:
         self.pre = [e for e in entries if "pre_call" in e.modes]
         self.during = [e for e in entries if "during_call" in e.modes]
         self.post = [e for e in entries if "post_call" in e.modes]
+        self.mcp = [e for e in entries if "pre_mcp_call" in e.modes]  # its hosted tool calls
         self.extras = extras
         self.notes = engine.Notes()
         self.checks_answer = bool(self.post)

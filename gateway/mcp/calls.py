@@ -1,12 +1,14 @@
 """One governed MCP tool call: permission, the key's rate limit, the arguments checked
-against the tool's input schema, the call through the pool, and exactly one journal
+against the tool's input schema, the pre_mcp_call guardrails on the arguments and on
+the result (``guarded``), the call through the pool, and exactly one journal
 row (dialect ``mcp``, endpoint ``tools/call``, route = the server, upstream model = the
 tool; arguments and result as the bodies, subject to ``SWITCHYARD_LOG_BODIES``), which
 also counts it in the metrics (journal subscribers), plus a trace span when tracing.
 
 ``call`` returns the tool's ``CallToolResult`` (``isError`` for what the tool or its
-server reports: arguments that fail the schema, a server down, hanging or erroring) and
-raises ``McpGatewayError`` (JSON-RPC errors: unknown server or tool, no permission,
+server reports: arguments that fail the schema, a server down, hanging or erroring; a
+guardrail's refusal, naming it — a tool execution error, as the MCP spec has a tool's
+failures the model may act on, rather than a JSON-RPC error) and raises ``McpGatewayError`` (JSON-RPC errors: unknown server or tool, no permission,
 rate limited) — every path journaled once."""
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import mcp_types as types
 
 from gateway import journal
 from gateway.base.entries import KeyEntry
-from gateway.errors import GatewayError
-from gateway.mcp import permissions, pool
+from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.mcp import guarded, permissions, pool
 from gateway.mcp.errors import (
     McpGatewayError,
     NotAllowed,
@@ -124,12 +126,23 @@ async def call(
             rec.status, rec.error_kind, rec.error_message = 400, "invalid_arguments", problem
             result = error_result(problem)
         else:
+            checks = guarded.begin(key, server, tool, record=rec)
+            if checks:
+                checked = await guarded.arguments(checks, arguments)
+                if checked is not arguments:  # the journal keeps what the tool got only
+                    arguments = checked
+                    rec.inbound_request = {"server": server, "tool": tool, "arguments": arguments}
             upstream_started = time.monotonic()
             result = await pool.call_tool(server, tool, arguments)
+            result = await guarded.result(checks, result)
             rec.status = 200
             if result.is_error:
                 rec.error_kind = "tool_error"
                 rec.error_message = safe_message(_text_of(result))
+    except (GuardrailBlocked, GuardrailUnavailable) as refusal:
+        rec.status, rec.error_kind = refusal.status, refusal.code or refusal.kind
+        rec.error_message = refusal.message
+        result = error_result(refusal.message)
     except McpGatewayError as exc:
         rec.status = _STATUS.get(type(exc), 429 if isinstance(exc, RateLimitedCall) else 500)
         rec.error_kind, rec.error_message = exc.kind, exc.message

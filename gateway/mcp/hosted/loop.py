@@ -23,7 +23,8 @@ import orjson
 from gateway.base import http
 from gateway.base.entries import KeyEntry
 from gateway.core.cache import replay
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.mcp import guarded
 from gateway.mcp.hosted import approvals
 from gateway.policy.authorization import decide
 from gateway.types import (
@@ -113,7 +114,7 @@ class Note:
 
     server: str
     tool: str
-    status: str  # ok | error | approval | declined | refused
+    status: str  # ok | error | approval | declined | refused | blocked (by a guardrail)
     duration_ms: float = 0.0
     error: str = ""
 
@@ -135,7 +136,12 @@ class Loop:
         watch: Callable[[McpItem], None] | None = None,
         key: KeyEntry | None = None,
         vouched: tuple[str, ...] = (),
+        call: Any = None,
+        route: Any = None,
     ) -> None:
+        # the chat request (``gateway.core.call.Call``) and its route: the pre_mcp_call
+        # guardrails that apply to it check each tool call, noted on its journal row
+        self.call, self.route = call, route
         # the caller's key: its approvals are its own, and its MCP grant decides every
         # call to a registered server, except those a console caller attached itself
         # (``vouched``: its role was checked, ``mcp.server.attach``)
@@ -391,10 +397,27 @@ class Loop:
         from gateway.mcp.hosted.servers import ServerFailed
 
         started = time.perf_counter()
+        status = "ok"
         try:
-            result = await connections.call_tool(server, tool, call.arguments)
+            checks = guarded.begin(
+                self.key,
+                server.registered or server.label,
+                tool,
+                route=self.route,
+                call=self.call,
+            )
+            sent = call.arguments
+            if checks:
+                sent = await guarded.arguments(checks, sent)
+                if sent is not call.arguments:  # the client sees what the tool got
+                    item.arguments = orjson.dumps(sent).decode()
+            result = await connections.call_tool(server, tool, sent)
+            result = await guarded.result(checks, result)
         except ServerFailed as exc:
             item.error = str(exc)
+        except (GuardrailBlocked, GuardrailUnavailable) as refusal:
+            item.error = refusal.message  # names the guardrail; the model reads it
+            status = "blocked" if isinstance(refusal, GuardrailBlocked) else "error"
         else:
             text = _result_text(result)
             limit = http.max_answer_bytes()
@@ -407,7 +430,8 @@ class Loop:
             else:
                 item.output = text
         took = (time.perf_counter() - started) * 1000
-        status = "error" if item.error else "ok"
+        if item.error and status == "ok":
+            status = "error"
         self._note(Note(server.label, tool, status, took, item.error or ""))
         return item
 

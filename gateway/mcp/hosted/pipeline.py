@@ -118,6 +118,8 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
         watch=call.caller.watch_mcp,
         key=job.key,
         vouched=call.caller.mcp_servers,
+        call=call,
+        route=route,
     )
     call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
     if job.stream:
