@@ -122,12 +122,19 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
         route=route,
     )
     call.record.mcp_calls = loop.notes  # filled as the loop runs, read at finish
+    guard = call.guard  # the request's guardrails read the loop's answer as any other
     if job.stream:
         events = hosted.events(loop, job.request)
+        if guard is not None:
+            events = guard.stream(events)
         first = await anext(events)
+        if guard is not None:
+            await guard.gate()  # during_call's verdict before the answer's head
         chunks = pump_translated(call, job.request, first, events)
         return StreamReply(200, call.headers(b"text/event-stream"), chunks)
     response = await loop.run()
+    if guard is not None:
+        response = await guard.after(response)
     rendered = call.client.render_response(response, job.request)
     if call.state is not None and call.state.keeps:
         await call.state.keep(rendered)

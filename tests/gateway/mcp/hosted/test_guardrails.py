@@ -248,3 +248,18 @@ async def test_the_callers_own_server_is_guarded_too(gateway):
     assert call.output is None and "guardrail 'no-secrets' blocked the tool's result" in call.error
     assert SECRET_WORD not in response.text()
     assert loop.notes[-1]["status"] == "blocked"
+
+
+async def test_post_call_reads_the_loops_final_answer_plain_and_streamed(gateway):
+    """The hosted loop answers instead of the plain upstream call: its answer is checked
+    by the request's post_call guardrails like any other."""
+    install, upstream, output, _, recorded = gateway
+    answer_guard = dataclasses.replace(guardrail("out"), modes=frozenset({"post_call"}))
+    install(answer_guard, on_route=("out",))
+    output["text"] = "the forbidden word"
+    reply = await ask()
+    assert reply.status == 400 and b"forbidden" not in reply.body
+    reply = await ask(stream=True)
+    assert reply.status == 200
+    body = b"".join([chunk async for chunk in reply.chunks])
+    assert b"forbidden" not in body and b"content_filter" in body
