@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 
+from gateway.base.entries import GuardrailEntry
 from gateway.errors import GuardrailBlocked
 from gateway.guardrails import engine, kinds
+from gateway.guardrails.kinds import Context
 from gateway.types import (
     Finish,
     PartStart,
@@ -38,8 +40,18 @@ from gateway.types import (
     UsageEvent,
 )
 
-if TYPE_CHECKING:
-    from gateway.guardrails.plane import Run
+
+class Run(Protocol):
+    """What the filter reads of a request's guardrails (``plane.Run``; a protocol, so
+    this module does not import the plane that imports it)."""
+
+    post: list[GuardrailEntry]
+    notes: engine.Notes
+    withhold_response: bool
+    job: Any
+
+    def context(self, input_type: str, mode: str) -> Context: ...
+
 
 DEFAULT_SEGMENT = 200  # characters a service-backed guardrail is asked about at once
 
