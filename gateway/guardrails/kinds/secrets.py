@@ -8,9 +8,10 @@ Detectors: ``detect_secrets_config`` (detect-secrets' own ``{"plugins_used": [{"
 plugin detect-secrets ships except the noisy ones (``NOISY``: the high-entropy strings,
 which flag hashes and ids, and public IP addresses, which are not secrets), each
 available by asking for it. Each line is scanned with detect-secrets' ``scan_line``
-under the guardrail's ``transient_settings`` (its filters included, so templated and
-obviously fake values pass); those settings are process-global, so scans take one lock
-and one of more than ``INLINE_CHARS`` runs in a thread.
+under the guardrail's settings (set as its ``transient_settings`` sets them, kept until
+another guardrail's differ; its filters included, so templated and obviously fake
+values pass); those settings are process-global, so scans take one lock and a scan of
+more than ``INLINE_CHARS`` runs in a thread.
 
 A private key is redacted whole: from its ``-----BEGIN ... PRIVATE KEY-----`` line to its
 ``-----END`` line (or the end of the text, when that has not come yet). In a stream, the
@@ -25,6 +26,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gateway.base.entries import GuardrailEntry
 from gateway.guardrails.kinds import Checker as BaseChecker
@@ -45,6 +48,23 @@ KEY_TAIL = re.compile(
     + rf"(?:\r?\n?-----END {_LABELS}-----|\r?\n?-[-A-Z0-9 ]*\Z)?"
 )
 _lock = threading.Lock()  # detect-secrets' settings are the process's
+_applied: list[str] = []  # the plugins its settings hold now
+
+
+def _apply(config: dict[str, Any]) -> None:
+    """Set detect-secrets' settings to ``config`` (fresh: its default filters and these
+    plugins), as ``transient_settings`` does on entry, unless they hold it already: no
+    other part of the process scans for secrets, and building the settings anew cost
+    half of a 500-character check."""
+    from detect_secrets.settings import cache_bust, configure_settings_from_baseline
+
+    key = orjson.dumps(config, option=orjson.OPT_SORT_KEYS).decode()
+    if _applied and _applied[0] == key:
+        return
+    _applied.clear()
+    cache_bust()  # a new Settings: nothing of the last guardrail's plugins stays
+    configure_settings_from_baseline(config)
+    _applied.append(key)
 
 
 def _plugins() -> dict[str, str]:
@@ -168,16 +188,16 @@ class Checker(BaseChecker):
             return self._scan(texts)
 
     def _scan(self, texts: list[str]) -> list[Scanned]:
+        """Under ``_lock``: each text's lines through ``scan_line``."""
         from detect_secrets.core.scan import scan_line
-        from detect_secrets.settings import transient_settings
 
+        _apply(self.config)
         out: list[Scanned] = []
-        with transient_settings(self.config):
-            for text in texts:
-                found: list[tuple[str, str]] = []
-                for line in _lines(text):
-                    found += [(s.type, s.secret_value or "") for s in scan_line(line)]
-                out.append(self._redacted(text, found))
+        for text in texts:
+            found: list[tuple[str, str]] = []
+            for line in _lines(text):
+                found += [(s.type, s.secret_value or "") for s in scan_line(line)]
+            out.append(self._redacted(text, found))
         return out
 
     def _redacted(self, text: str, found: list[tuple[str, str]]) -> Scanned:
