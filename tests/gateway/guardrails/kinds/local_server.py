@@ -67,8 +67,8 @@ class LocalServer:
         try:
             while await self._one(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass  # the client left, or the server stops (a slow answer is cut short)
         finally:
             self._tasks.discard(task)  # type: ignore[arg-type]
             writer.close()

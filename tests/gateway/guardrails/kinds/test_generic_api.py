@@ -59,7 +59,7 @@ async def guard_service(request: Received) -> Answer:
         return Answer(200, b"<html>not json</html>", content_type="text/html")
     if "shrug" in text:
         return Answer(200, b'{"action": "MAYBE"}')
-    if "attack" in text:
+    if "attack" in text and body["additional_provider_specific_params"].get("block", True):
         return Answer(200, b'{"action": "BLOCKED", "blocked_reason": "prompt attack"}')
     if "code-" in text:
         rewritten = [t.replace("code-42", "[CODE]") for t in body["texts"]]
@@ -262,3 +262,111 @@ def test_good_settings_are_kept():
     assert params["api_base"] == "os.environ/GUARD_API_BASE"
     assert modes == ["pre_call", "during_call"]
 
+
+# --- end to end: the pipeline, a real upstream and the service, both on 127.0.0.1 -------
+
+
+def chat_answer(text: str) -> bytes:
+    message = {"role": "assistant", "content": text}
+    return orjson.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "up-1",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+        }
+    )
+
+
+def chat_stream(text: str) -> bytes:
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    events = [
+        b"data: " + orjson.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+                                  "model": "up-1", **chunk}) + b"\n\n"
+        for chunk in chunks
+    ]  # fmt: skip
+    return b"".join(events) + b"data: [DONE]\n\n"
+
+
+async def upstream_service(request: Received) -> Answer:
+    if request.path != "/v1/chat/completions" or request.headers.get("authorization") != (
+        "Bearer up-secret"
+    ):
+        return Answer(401, b'{"error": {"message": "no"}}')
+    body = orjson.loads(request.body)
+    if body.get("stream"):
+        return Answer(200, chat_stream("streamed words"), content_type="text/event-stream")
+    return Answer(200, chat_answer("a fine answer"))
+
+
+@pytest.fixture
+async def pipeline(service, monkeypatch, snapshot_reset):
+    from gateway import journal
+    from gateway.base.entries import ProviderEntry
+    from gateway.policy import registry
+    from tests.gateway.entries import route, snapshot
+
+    recorded: list = []
+    monkeypatch.setattr(journal, "record", recorded.append)
+    async with LocalServer(upstream_service) as upstream:
+        provider = ProviderEntry(
+            81, "local", "openai", upstream.url + "/v1", "up-secret", {}, "", None
+        )
+        only_rewrites = {"additional_provider_specific_params": {"block": False}}
+        rewrite = dataclasses.replace(
+            entry(service.url, **only_rewrites),
+            name="rewrite",
+            modes=frozenset({"pre_call"}),
+            default_on=True,
+        )
+        gate = dataclasses.replace(
+            entry(service.url), name="gate", modes=frozenset({"during_call"}), default_on=True
+        )
+        snap = snapshot(route("m", "up-1", max_attempts=1, provider=provider))
+        snap.guardrails = {"rewrite": rewrite, "gate": gate}
+        snap.default_guardrails = ("rewrite", "gate")
+        registry.install(snap)
+        yield upstream, recorded
+
+
+async def ask(content: str, *, stream: bool = False):
+    from gateway.core import service as pipeline_service
+
+    body = {"model": "m", "messages": [{"role": "user", "content": content}], "stream": stream}
+    headers = {"authorization": "Bearer sk-caller-secret-777"}  # as the edge hands them on
+    caller = pipeline_service.Caller(key=KEY)
+    return await pipeline_service.handle("chat", "openai", orjson.dumps(body), headers, caller)
+
+
+async def test_pre_call_rewrites_what_the_upstream_sees(service, pipeline):
+    upstream, recorded = pipeline
+    reply = await ask("my code-42 please")
+    assert reply.status == 200, reply.body
+    (sent,) = upstream.received
+    assert orjson.loads(sent.body)["messages"][0]["content"] == "my [CODE] please"
+    # the service saw the text twice (pre_call, then during_call on the rewritten text)
+    assert [orjson.loads(r.body)["texts"] for r in service.received] == [
+        ["my code-42 please"],
+        ["my [CODE] please"],
+    ]
+    for request in service.received:  # never the caller's secret, nor the upstream's
+        assert b"sk-caller-secret-777" not in request.raw and b"up-secret" not in request.raw
+        assert request.headers["x-api-key"] == GUARD_KEY
+    notes = {note["name"]: note["verdict"] for note in recorded[0].guardrails}
+    assert notes == {"rewrite": "intervened", "gate": "none"}
+
+
+async def test_during_call_blocks_a_stream_before_its_head(service, pipeline):
+    from gateway.core import service as pipeline_service
+
+    reply = await ask("an attack now", stream=True)
+    assert isinstance(reply, pipeline_service.Reply)  # no stream was started
+    assert reply.status == 400
+    error = orjson.loads(reply.body)["error"]
+    assert "gate" in error["message"] and "prompt attack" in error["message"]
+    assert b"streamed words" not in reply.body

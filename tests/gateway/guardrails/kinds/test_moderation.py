@@ -56,7 +56,9 @@ def upstream(snapshot_reset):
         if state["answer"] is not None:
             return httpx.Response(200, json=state["answer"])
         results = [result_for(text) for text in body["input"]]
-        return httpx.Response(200, json={"id": "modr-1", "model": body["model"], "results": results})
+        return httpx.Response(
+            200, json={"id": "modr-1", "model": body["model"], "results": results}
+        )
 
     http.use_transport(httpx.MockTransport(handler))
     snap = snapshot(
