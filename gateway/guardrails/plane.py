@@ -26,7 +26,7 @@ import orjson
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.errors import GuardrailBlocked, InvalidRequest
 from gateway.guardrails import engine, stream, texts
-from gateway.guardrails.kinds import Context
+from gateway.guardrails.kinds import Context, remote
 from gateway.policy import registry
 from gateway.types import ChatResponse
 
@@ -89,6 +89,8 @@ class Plane:
     def begin(self, job: Any, route: RouteEntry) -> Run | None:
         body = job.body
         asked_for = body.pop("guardrails", None) if "guardrails" in body else None
+        if remote.in_internal_call():  # a guardrail's own call (a judge's): none applies
+            return None
         snapshot = registry.current()
         if not snapshot.guardrails:
             if asked_for:
