@@ -80,7 +80,7 @@ def _secret(name: str, value: Any) -> bool:
     return isinstance(value, str) and bool(value) and secret_param(str(name))
 
 
-def _sealed(value: Any) -> bool:
+def is_sealed(value: Any) -> bool:
     from gateway.base.secrets import crypto
 
     return isinstance(value, str) and value.startswith(crypto.PREFIX)
@@ -106,8 +106,8 @@ def seal_params(params: Any, stored: Any = None) -> Any:
         before = old.get(name)
         if isinstance(value, dict):
             out[name] = seal_params(value, before)
-        elif _secret(name, value) and not _reference(value) and not _sealed(value):
-            same = _sealed(before) and _decrypted(before, "") == value
+        elif _secret(name, value) and not _reference(value) and not is_sealed(value):
+            same = is_sealed(before) and _decrypted(before, "") == value
             out[name] = before if same else crypto.encrypt(value)
         else:
             out[name] = value
@@ -121,7 +121,7 @@ def unseal_params(params: Any, owner: str = "") -> Any:
     return {
         name: unseal_params(value, owner)
         if isinstance(value, dict)
-        else (_decrypted(value, owner) if _sealed(value) else value)
+        else (_decrypted(value, owner) if is_sealed(value) else value)
         for name, value in params.items()
     }
 
@@ -146,7 +146,11 @@ def mask_params(params: Any) -> Any:
     return {
         name: mask_params(value)
         if isinstance(value, dict)
-        else (HEADER_MASK if _sealed(value) or (_secret(name, value) and not _reference(value)) else value)
+        else (
+            HEADER_MASK
+            if is_sealed(value) or (_secret(name, value) and not _reference(value))
+            else value
+        )
         for name, value in params.items()
     }
 
@@ -166,7 +170,7 @@ def unmask_params(sent: Any, stored: Any) -> Any:
         if isinstance(value, dict):
             out[name] = unmask_params(value, before)
         elif value == HEADER_MASK and isinstance(before, str):
-            out[name] = _decrypted(before, "") if _sealed(before) else before
+            out[name] = _decrypted(before, "") if is_sealed(before) else before
         else:
             out[name] = value
     return out

@@ -108,7 +108,12 @@ def prepare(
         ) from None
     if check_references:
         refuse_env_references({"params": params})
-    row.name, row.kind, row.modes, row.params = name, kind_name, modes, seal_params(params, row.params)
+    row.name, row.kind, row.modes, row.params = (
+        name,
+        kind_name,
+        modes,
+        seal_params(params, row.params),
+    )
     row.timeout, row.unreachable_fallback = float(timeout), str(fallback)
     for flag in FLAGS:
         if flag in given:

@@ -96,7 +96,9 @@ def get_guardrail(request: HttpRequest, guardrail_id: int) -> Guardrail:
 
 
 @router.patch("/{guardrail_id}", response={200: GuardrailOut, 422: ValidationErrors})
-def update_guardrail(request: HttpRequest, guardrail_id: int, payload: GuardrailPatch) -> Status[Any]:
+def update_guardrail(
+    request: HttpRequest, guardrail_id: int, payload: GuardrailPatch
+) -> Status[Any]:
     row = get_object_or_404(Guardrail, pk=guardrail_id)
     try:
         return Status(200, ops.save_guardrail(row, payload.dict(exclude_unset=True)))

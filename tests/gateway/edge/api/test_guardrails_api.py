@@ -196,9 +196,15 @@ def test_owners_and_admins_manage_others_read_masked(people: dict[str, Client]) 
         read = send(people[role], "get", f"/api/guardrails/{pk}")
         assert read.status_code == 200 and SECRET not in read.content.decode()
     for role in (roles.EDITOR, roles.MEMBER, roles.VIEWER):
-        assert send(people[role], "patch", f"/api/guardrails/{pk}", {"monitor": True}).status_code == 403
+        assert (
+            send(people[role], "patch", f"/api/guardrails/{pk}", {"monitor": True}).status_code
+            == 403
+        )
         assert send(people[role], "delete", f"/api/guardrails/{pk}").status_code == 403
-    assert send(people[roles.OWNER], "patch", f"/api/guardrails/{pk}", {"monitor": True}).status_code == 200
+    assert (
+        send(people[roles.OWNER], "patch", f"/api/guardrails/{pk}", {"monitor": True}).status_code
+        == 200
+    )
     assert send(people[roles.OWNER], "delete", f"/api/guardrails/{pk}").status_code == 204
 
 
