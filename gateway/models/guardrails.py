@@ -57,13 +57,15 @@ class Guardrail(models.Model):
         """The params as the checker uses them: literal secrets decrypted (an
         undecryptable one, after a change of SECRET_KEY, is logged and left empty: the
         check then fails and its failure policy applies)."""
-        return unseal_params(self.params, self.name)
+        params = unseal_params(self.params, self.name)
+        return params if isinstance(params, dict) else {}
 
     @property
     def params_display(self) -> dict[str, Any]:
         """The params as any answer shows them: literal secrets as the mask,
         ``os.environ/NAME`` references as they are."""
-        return mask_params(self.params)
+        params = mask_params(self.params)
+        return params if isinstance(params, dict) else {}
 
 
 # --- secrets in params --------------------------------------------------------------------
@@ -107,7 +109,7 @@ def seal_params(params: Any, stored: Any = None) -> Any:
         if isinstance(value, dict):
             out[name] = seal_params(value, before)
         elif _secret(name, value) and not _reference(value) and not is_sealed(value):
-            same = is_sealed(before) and _decrypted(before, "") == value
+            same = isinstance(before, str) and is_sealed(before) and _decrypted(before, "") == value
             out[name] = before if same else crypto.encrypt(value)
         else:
             out[name] = value

@@ -158,9 +158,9 @@ def test_export_round_trip() -> None:
     assert Guardrail.objects.get(name="words-out").stored_params()["api_key"] == SECRET
     assert export_config() == text
     revealed = yaml.safe_load(export_config(include_secrets=True))
-    assert {e["guardrail_name"]: e for e in revealed["guardrails"]}["words-out"][
-        "litellm_params"
-    ]["api_key"] == SECRET
+    assert {e["guardrail_name"]: e for e in revealed["guardrails"]}["words-out"]["litellm_params"][
+        "api_key"
+    ] == SECRET
 
 
 @pytest.mark.django_db
