@@ -46,6 +46,7 @@ ROUTE_FIELDS = frozenset(
         "mcp_passthrough",
         "mcp_servers",
         "batch_mode",
+        "guardrails",
     }
 )
 DEPLOYMENT_FIELDS = frozenset(
@@ -195,6 +196,10 @@ def _check_route_names(route: Route) -> None:
 
 def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
     route = route if route is not None else Route()
+    if "guardrails" in values:  # names of existing guardrails (null: none)
+        from gateway.ops.guardrails import check_names
+
+        values = {**values, "guardrails": check_names(values["guardrails"])}
     _assign(route, values, ROUTE_FIELDS)
     route.full_clean()
     _check_route_names(route)

@@ -190,6 +190,20 @@ def _mcp_allowed(value: object) -> list[str]:
 clean_mcp_allowed = _mcp_allowed  # also a team's bound (gateway/edge/api/teams.py)
 
 
+def clean_guardrails(value: object) -> list[str]:
+    """Guardrails (names) a key, a team or a route runs: a list or a comma/space
+    separated string of existing guardrails' names (null: none). A key attaches
+    guardrails only: the default ones run whatever it lists."""
+    from gateway.models import Guardrail
+
+    names = _words(value, "guardrail names")
+    found = set(Guardrail.objects.filter(name__in=names).values_list("name", flat=True))
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValueError(f"unknown guardrail(s): {', '.join(unknown)}")
+    return names
+
+
 def mcp_effective(key: ApiKey) -> list[str]:
     """What the key may use on /mcp: its own ``mcp_allowed`` within its team's."""
     from gateway.base.entries import mcp_within
@@ -205,6 +219,7 @@ PARSERS = {
     "user": _user,
     "scopes": _scopes,
     "mcp_allowed": _mcp_allowed,
+    "guardrails": clean_guardrails,
     "routes": _routes,
     "rpm_limit": _limit,
     "tpm_limit": _limit,
@@ -330,6 +345,7 @@ def create_key(
     user: object = None,
     scopes: object = None,
     mcp_allowed: object = None,
+    guardrails: object = None,
 ) -> CreatedKey:
     """Validate everything first, then create the key in one transaction."""
     clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
@@ -357,6 +373,7 @@ def update_key(
     user: object = UNSET,
     scopes: object = UNSET,
     mcp_allowed: object = UNSET,
+    guardrails: object = UNSET,
 ) -> ApiKey:
     """Change the given fields (None or "" clears a limit); validate all, then save. A
     console key (``gateway.policy.console_keys``) is the console's: never edited into

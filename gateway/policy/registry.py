@@ -193,7 +193,7 @@ def build_snapshot() -> Snapshot:
             monitor=g.monitor,
             fail_open=g.unreachable_fallback == "fail_open",
             timeout=g.timeout,
-            params=dict(g.params or {}),
+            params=g.stored_params() if isinstance(g.params, dict) else {},
         )
         for g in Guardrail.objects.filter(enabled=True)
     }

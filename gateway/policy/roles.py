@@ -49,6 +49,7 @@ READ_TEAM = {
     "health.view",
     "providers.view",
     "teams.view",
+    "guardrails.view",  # names, kinds, modes; params with their secrets masked
 }
 ABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset(READ_TEAM),
@@ -62,6 +63,7 @@ ABILITIES: dict[str, frozenset[str]] = {
             "keys.edit",
             "playground.use",
             "teams.view",
+            "guardrails.view",
         }
     ),
     EDITOR: frozenset(READ_TEAM | {"routes.edit", "keys.edit", "playground.use"}),
@@ -73,6 +75,7 @@ ABILITIES: dict[str, frozenset[str]] = {
             "playground.use",
             "providers.edit",
             "teams.edit",
+            "guardrails.edit",
             "config.import",
             "users.view",
             # over every team's traffic (request bodies included): admins and owners
@@ -189,6 +192,8 @@ API: dict[str, tuple[str, str]] = {
     "user-limits": ("users.view", "teams.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
     "mcp-servers": ("providers.edit", "providers.edit"),
+    # guardrails: any role reads them (secrets masked); owners and admins change them
+    "guardrails": ("guardrails.view", "guardrails.edit"),
     "spend": ("spend.view", "spend.view"),
     "audit": ("audit.view", "audit.view"),
     "datasets": ("evals.use", "evals.use"),

@@ -551,6 +551,7 @@ def connect() -> None:
     from gateway.models import (
         ApiKey,
         Deployment,
+        Guardrail,
         McpServer,
         Membership,
         Profile,
@@ -569,6 +570,7 @@ def connect() -> None:
         (Membership, "membership"),
         (Profile, "role"),  # a user's console role
         (McpServer, "mcp_server"),
+        (Guardrail, "guardrail"),
     ):
         watch(model, name)
     connection_created.connect(_watch_connection, dispatch_uid="audit-writes")

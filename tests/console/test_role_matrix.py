@@ -121,6 +121,7 @@ API = {
     "spend": (ADMINS, ADMINS),
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
+    "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
 }
@@ -273,6 +274,7 @@ def api_url(template: str, world: dict) -> str:
         "username": "spare",
         "dataset_id": 1,
         "server_id": 1,
+        "guardrail_id": 1,
         "experiment_id": 1,
         "index": 0,
         "n": 1,

@@ -43,6 +43,7 @@ api.add_router("/teams", "gateway.edge.api.teams.router")
 api.add_router("/users", "gateway.edge.api.users.router")
 api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
 api.add_router("/mcp-servers", "gateway.edge.api.mcp_servers.router")
+api.add_router("/guardrails", "gateway.edge.api.guardrails.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

@@ -59,6 +59,11 @@ class KeyOut(Schema):
 
     mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
     mcp_effective: list[str]  # what it may use: mcp_allowed within its team's mcp_allowed
+    guardrails: list[str]  # guardrails (names) its requests run, beside the default ones
+
+    @staticmethod
+    def resolve_guardrails(obj: ApiKey) -> list[str]:
+        return [str(n) for n in obj.guardrails] if isinstance(obj.guardrails, list) else []
 
     @staticmethod
     def resolve_mcp_effective(obj: ApiKey) -> list[str]:
@@ -92,6 +97,7 @@ class KeyPatch(Schema):
     user: str | int | None = None  # a console user's username or id
     scopes: list[str] | None = None  # ["management"]: may call /api as its owner/admin user
     mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
+    guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
 
 
 class KeyIn(KeyPatch):

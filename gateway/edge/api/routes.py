@@ -124,6 +124,7 @@ class RouteOut(Schema):
     mcp_passthrough: bool  # hosted MCP tools handed to same-API upstreams (else run here)
     mcp_servers: list[str]  # registered MCP servers attached to every request (run here)
     batch_mode: str  # auto | gateway | native: how a batch on the route runs
+    guardrails: list[str]  # guardrails (names) every request on the route runs
     deployments: list[DeploymentOut]
     teams: list[str]  # teams whose keys may use the route; [] every team
 
@@ -156,6 +157,7 @@ class RoutePatch(Schema):
     mcp_passthrough: bool | None = None
     mcp_servers: list[str] | None = None
     batch_mode: str | None = None  # auto | gateway | native
+    guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
     teams: list[str] | None = None  # team names; [] opens the route to every team
 
 

@@ -37,6 +37,7 @@ class TeamOut(Schema):
     # MCP servers/tools the team's keys may use at most (a key's own list within it);
     # null: the team does not restrict MCP
     mcp_allowed: list[str] | None
+    guardrails: list[str]  # guardrails (names) every request of the team's keys runs
     created_at: datetime
     members: list[MemberOut]
     keys: int
@@ -65,6 +66,7 @@ class TeamPatch(Schema):
     budget_period: str | None = None
     # "server", "server__tool" or "*": an upper bound for the team's keys; null: none
     mcp_allowed: list[str] | None = None
+    guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
 
 
 class TeamIn(TeamPatch):
@@ -94,6 +96,10 @@ def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
             team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
         except ValueError as exc:
             raise ValidationError({"mcp_allowed": [str(exc)]}) from None
+    if "guardrails" in fields:
+        from gateway.ops.guardrails import check_names
+
+        team.guardrails = check_names(fields["guardrails"])
     team.full_clean()
     team.save()
     return team

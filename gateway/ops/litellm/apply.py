@@ -43,7 +43,7 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
                     change.obj.delete()
                 elif change.action != "unchanged":
                     change.obj.save()
-        for change in fresh.mcp_servers:
+        for change in (*fresh.mcp_servers, *fresh.guardrails):
             if change.action != "unchanged":
                 change.obj.save()
         for change in fresh.keys:

@@ -95,6 +95,11 @@ def export_config(*, include_secrets: bool = False) -> str:
     mcp = export_section(include_secrets, comments)
     if mcp:
         config["mcp_servers"] = mcp
+    from gateway.ops.litellm.guardrails import export_section as guardrails_section
+
+    guardrails = guardrails_section(include_secrets, comments)
+    if guardrails:
+        config["guardrails"] = guardrails
     if ApiKey.objects.filter(name=MASTER_KEY_NAME).exists():
         comments.append(
             f"the {MASTER_KEY_NAME} key is stored only as a hash; add "

@@ -18,6 +18,9 @@ import yaml
 
 from gateway.catalog import capability_flags
 from gateway.models import ENV_REFERENCE, Provider, Route
+from gateway.ops.litellm.guardrails import ENTRY_KEYS as GUARDRAIL_KEYS
+from gateway.ops.litellm.guardrails import OWN_KEY as GUARDRAIL_OWN_KEY
+from gateway.ops.litellm.guardrails import GuardrailSpec
 from gateway.ops.litellm.mcp_servers import KNOWN as MCP_KEYS
 from gateway.ops.litellm.mcp_servers import TRANSPORTS as MCP_TRANSPORTS
 from gateway.ops.litellm.mcp_servers import McpServerSpec
@@ -160,6 +163,7 @@ class LiteLLMConfig:
     env_references: dict[str, str] = field(default_factory=dict)  # path -> NAME
     warnings: list[str] = field(default_factory=list)
     mcp_servers: list[Any] = field(default_factory=list)  # mcp_servers.McpServerSpec
+    guardrails: list[Any] = field(default_factory=list)  # guardrails.GuardrailSpec
 
     @property
     def routes(self) -> dict[str, list[DeploymentSpec]]:
@@ -364,6 +368,70 @@ class _Parser:
                 specs.append(spec)
         return specs
 
+    def guardrails(self, section: Any) -> list[GuardrailSpec]:
+        """The top-level ``guardrails:`` list (gateway.ops.litellm.guardrails): each entry's
+        shape read here, its settings validated by the planner as saving would; an entry
+        that cannot be read is skipped (listed)."""
+        if not isinstance(section, list):
+            raise ConfigError(f"guardrails: must be a list, got {_type(section)}")
+        specs: list[GuardrailSpec] = []
+        for index, entry in enumerate(section):
+            path = f"guardrails[{index}]"
+            spec = self.guarded(path, self.guardrail, entry, path)
+            if spec is not None:
+                specs.append(spec)
+        return specs
+
+    def guardrail(self, entry: Any, path: str) -> GuardrailSpec:
+        entry = self.mapping(entry, path)
+        self.unknown(path, [k for k in entry if k not in GUARDRAIL_KEYS], "parameter")
+        name = self.string(entry.get("guardrail_name"), f"{path}.guardrail_name", required=True)
+        p = f"{path}.litellm_params"
+        params = dict(self.mapping(entry.get("litellm_params"), p))
+        spec = GuardrailSpec(
+            path=path,
+            name=name,
+            kind=self.string(params.pop("guardrail", None), f"{p}.guardrail", required=True),
+            modes=params.pop("mode", None),
+        )
+        spec.default_on = bool(self.boolean(params.pop("default_on", None), f"{p}.default_on"))
+        fallback = self.string(
+            params.pop("unreachable_fallback", None), f"{p}.unreachable_fallback"
+        )
+        spec.unreachable_fallback = fallback or spec.unreachable_fallback
+        timeout = params.pop("timeout", None)
+        spec.timeout = spec.timeout if timeout is None else timeout  # validated when planned
+        for key, value in params.items():  # the kind's params, as they are
+            self.references(value, f"{p}.{key}")
+            spec.params[str(key)] = value
+        info = dict(self.mapping(entry.get("guardrail_info"), f"{path}.guardrail_info"))
+        spec.description = self.string(
+            info.pop("description", None), f"{path}.guardrail_info.description"
+        )
+        own = dict(
+            self.mapping(
+                info.pop(GUARDRAIL_OWN_KEY, None), f"{path}.guardrail_info.{GUARDRAIL_OWN_KEY}"
+            )
+        )
+        monitor = own.pop("monitor", None)
+        spec.monitor = bool(
+            self.boolean(monitor, f"{path}.guardrail_info.{GUARDRAIL_OWN_KEY}.monitor")
+        )
+        self.unknown(f"{path}.guardrail_info.{GUARDRAIL_OWN_KEY}", own, "parameter")
+        # the rest of guardrail_info is LiteLLM's metadata for its /guardrails/list
+        return spec
+
+    def references(self, value: Any, path: str) -> None:
+        """Note every ``os.environ/NAME`` inside ``value`` (for the planner's warnings)."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.references(item, f"{path}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.references(item, f"{path}[{index}]")
+        elif isinstance(value, str) and ENV_REFERENCE.match(value.strip()):
+            self.config.env_references[path] = value.strip().split("/", 1)[1]
+
     # sections
     def parse(self, data: Any) -> LiteLLMConfig:
         if not isinstance(data, dict):
@@ -375,6 +443,7 @@ class _Parser:
             "router_settings",
             "environment_variables",
             "mcp_servers",
+            "guardrails",
         }
         self.unknown("(top level)", [k for k in data if k not in known], "section")
         if data.get("environment_variables"):
@@ -398,6 +467,10 @@ class _Parser:
         if data.get("mcp_servers") is not None:
             self.config.mcp_servers = (
                 self.guarded("mcp_servers", self.mcp_servers, data["mcp_servers"]) or []
+            )
+        if data.get("guardrails") is not None:
+            self.config.guardrails = (
+                self.guarded("guardrails", self.guardrails, data["guardrails"]) or []
             )
         for name in ("litellm_settings", "router_settings", "general_settings"):
             section = self.guarded(name, self.mapping, data.get(name), name)

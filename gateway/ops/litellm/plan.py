@@ -60,6 +60,7 @@ class ImportPlan:
     deployments: list[Change] = field(default_factory=list)
     keys: list[Change] = field(default_factory=list)
     mcp_servers: list[Change] = field(default_factory=list)
+    guardrails: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -68,7 +69,7 @@ class ImportPlan:
     existing: str = "replace"
     existing_routes: list[str] = field(default_factory=list)
 
-    SECTIONS = ("providers", "routes", "deployments", "keys", "mcp_servers")
+    SECTIONS = ("providers", "routes", "deployments", "keys", "mcp_servers", "guardrails")
 
     @property
     def has_changes(self) -> bool:
@@ -220,6 +221,7 @@ class _Planner:
                 self.route(source, "router_settings.fallbacks", [])
         self.master_key()
         self.mcp_servers()
+        self.guardrails()
         refuse_skipped(self.plan.skipped, self.config.strict)
         return self.plan
 
@@ -564,6 +566,13 @@ class _Planner:
                 self.plan.mcp_servers.extend(plan_mcp_servers([spec], self.config.operator))
             except ConfigError as exc:
                 self.plan.skipped.append(Skipped(spec.path, str(exc)))
+
+    def guardrails(self) -> None:
+        from gateway.ops.litellm.guardrails import plan_guardrails
+
+        changes, skipped = plan_guardrails(self.config.guardrails)
+        self.plan.guardrails.extend(changes)
+        self.plan.skipped.extend(skipped)
 
     def master_key(self) -> None:
         reference = self.config.master_key

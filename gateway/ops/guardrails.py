@@ -1,0 +1,181 @@
+"""The one way a guardrail is saved from what a person or a file gave: the management
+API, the console and the LiteLLM import all come here.
+
+``prepare`` turns fields (``name``, ``kind``, ``mode``/``modes``, ``default_on``,
+``monitor``, ``unreachable_fallback``, ``timeout``, ``params``, ``enabled``,
+``description``) into a row, unsaved: the kind validates its params
+(``gateway.guardrails.kinds.validate``), so a bad regex or a missing URL is a
+``ValidationError`` keyed by its field (``params.patterns[1].pattern``) before anything
+is written; literal secrets in params are stored encrypted (``os.environ/NAME``
+references kept), and a mask sent back keeps what is stored. ``save_guardrail`` saves
+what ``prepare`` accepted; ``delete_guardrail`` refuses while keys, teams or routes name
+the guardrail (deleting it would silently stop checks they were set up to run).
+
+Every save and delete is an audit event through the model signals
+(``gateway.telemetry.audit`` watches ``Guardrail``), in the save's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from gateway.models import Guardrail
+from gateway.models.guardrails import (
+    FAIL_CLOSED,
+    masked_leftovers,
+    references_to,
+    seal_params,
+    unmask_params,
+    unseal_params,
+)
+
+FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "modes",
+        "mode",
+        "default_on",
+        "monitor",
+        "unreachable_fallback",
+        "timeout",
+        "params",
+        "enabled",
+        "description",
+    }
+)
+FLAGS = ("default_on", "monitor", "enabled")
+DEFAULT_TIMEOUT = 5.0
+
+
+def prepare(
+    guardrail: Guardrail | None,
+    values: Mapping[str, Any],
+    *,
+    from_config: bool = False,
+    check_references: bool = True,
+) -> Guardrail:
+    """``guardrail`` (None: a new one) with ``values`` applied and validated, unsaved;
+    a ``ValidationError`` naming each bad field otherwise. ``check_references``: an
+    ``os.environ/NAME`` the operator does not allow is refused (the API and console;
+    an import warns instead, as it does for providers)."""
+    from gateway.guardrails import kinds
+    from gateway.ops.admin_ops import refuse_env_references
+
+    unknown = sorted(set(values) - FIELDS)
+    if unknown:
+        raise ValidationError({name: "unknown field" for name in unknown})
+    row = guardrail if guardrail is not None else Guardrail()
+    given = {k: v for k, v in values.items() if v is not None or k == "description"}
+    if "mode" in given:
+        given.setdefault("modes", given.pop("mode"))
+    errors: dict[str, list[str]] = {}
+    for flag in FLAGS:
+        if flag in given and not isinstance(given[flag], bool):
+            errors[flag] = ["must be true or false"]
+    for text in ("name", "kind", "description"):
+        if text in given and not isinstance(given[text], str):
+            errors[text] = ["must be a string"]
+    if errors:
+        raise ValidationError(errors)
+    name = str(given.get("name", row.name) or "").strip()
+    kind_name = str(given.get("kind", row.kind) or "").strip()
+    modes = given.get("modes", row.modes if row.pk else None)
+    timeout = given.get("timeout", row.timeout if row.pk else DEFAULT_TIMEOUT)
+    fallback = given.get("unreachable_fallback", row.unreachable_fallback or FAIL_CLOSED)
+    if "params" in given:  # a mask sent back keeps the stored secret under that name
+        params = unmask_params(given["params"], row.params)
+    else:
+        params = unseal_params(row.params or {})
+    if not kind_name:
+        raise ValidationError({"kind": ["is required: " + ", ".join(kinds.KINDS)]})
+    leftovers = masked_leftovers(params)
+    if leftovers:
+        raise ValidationError(
+            {where: ["give a value (the mask keeps a stored one)"] for where in leftovers}
+        )
+    try:
+        modes, params = kinds.validate(kind_name, modes, params, timeout=timeout, fallback=fallback)
+    except kinds.ConfigError as exc:
+        field = "modes" if exc.field == "mode" and "mode" not in values else exc.field
+        raise ValidationError({field: [exc.message]}) from None
+    except ImportError:
+        raise ValidationError(
+            {"kind": [f"the {kind_name} kind is not available in this build"]}
+        ) from None
+    if check_references:
+        refuse_env_references({"params": params})
+    row.name, row.kind, row.modes, row.params = (
+        name,
+        kind_name,
+        modes,
+        seal_params(params, row.params),
+    )
+    row.timeout, row.unreachable_fallback = float(timeout), str(fallback)
+    for flag in FLAGS:
+        if flag in given:
+            setattr(row, flag, given[flag])
+    if "description" in given:
+        row.description = str(given["description"] or "").strip()
+    row.from_config = from_config
+    row.full_clean()
+    return row
+
+
+def save_guardrail(
+    guardrail: Guardrail | None,
+    values: Mapping[str, Any],
+    *,
+    from_config: bool = False,
+    check_references: bool = True,
+) -> Guardrail:
+    """Create (``guardrail`` None) or change a guardrail; all or nothing. A change made
+    here by a person takes the row from the config file (``from_config`` False)."""
+    row = prepare(guardrail, values, from_config=from_config, check_references=check_references)
+    with transaction.atomic():
+        row.save()
+    return row
+
+
+def delete_guardrail(guardrail: Guardrail) -> None:
+    """Delete ``guardrail``; a ``ValidationError`` naming the keys, teams and routes that
+    still run it (remove it from them first). Refusing, not unlinking: a guardrail
+    someone attached is a check they rely on, and a delete that quietly drops it from a
+    route would turn that check off without anyone deciding so."""
+    users = references_to(guardrail.name)
+    if users:
+        named = "; ".join(f"{what} {', '.join(names)}" for what, names in users.items())
+        raise ValidationError(
+            f"guardrail {guardrail.name} is still named by {named}: remove it there first"
+        )
+    guardrail.delete()
+
+
+def check_names(value: object, field: str = "guardrails") -> list[str]:
+    """A list of guardrail names as stored on a key, team or route (each existing; null
+    is none); a ``ValidationError`` on ``field`` naming the unknown ones."""
+    from gateway.policy.keys import clean_guardrails
+
+    try:
+        return clean_guardrails(value)
+    except ValueError as exc:
+        raise ValidationError({field: [str(exc)]}) from None
+
+
+def comparable(guardrail: Guardrail) -> dict[str, Any]:
+    """What an import compares (secrets decrypted), to tell an update from no change."""
+    return {
+        "kind": guardrail.kind,
+        "modes": list(guardrail.modes or []),
+        "default_on": guardrail.default_on,
+        "monitor": guardrail.monitor,
+        "unreachable_fallback": guardrail.unreachable_fallback,
+        "timeout": guardrail.timeout,
+        "params": unseal_params(guardrail.params),
+        "enabled": guardrail.enabled,
+        "description": guardrail.description,
+        "from_config": guardrail.from_config,
+    }
