@@ -21,6 +21,7 @@ from gateway.base.entries import ProviderEntry
 from gateway.catalog import capability_flags
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, Deployment, Provider, Route
+from gateway.policy.keys import clean_guardrails
 
 PROVIDER_FIELDS = frozenset(
     {"name", "kind", "base_url", "extra_headers", "api_version", "timeout", "settings"}
@@ -197,9 +198,11 @@ def _check_route_names(route: Route) -> None:
 def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
     route = route if route is not None else Route()
     if "guardrails" in values:  # names of existing guardrails (null: none)
-        from gateway.ops.guardrails import check_names
-
-        values = {**values, "guardrails": check_names(values["guardrails"])}
+        try:
+            names = clean_guardrails(values["guardrails"])
+        except ValueError as exc:
+            raise ValidationError({"guardrails": [str(exc)]}) from None
+        values = {**values, "guardrails": names}
     _assign(route, values, ROUTE_FIELDS)
     route.full_clean()
     _check_route_names(route)

@@ -28,6 +28,7 @@ secrets are included, and recognises those references when the export comes back
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,12 +100,13 @@ def _restore_exported(sent: Any, stored: Any, guardrail: str, names: tuple[str, 
     return sent
 
 
-def plan_guardrails(specs: list[GuardrailSpec]) -> tuple[list[Any], list[Any]]:
-    """(one ``plan.Change`` per guardrail that can be saved, a ``Skipped`` per one that
-    cannot, naming its field)."""
+def plan_guardrails(
+    specs: list[GuardrailSpec], change: Callable[..., Any]
+) -> tuple[list[Any], list[Any]]:
+    """(one ``change`` (``plan.Change``, passed in: the plan imports this module) per
+    guardrail that can be saved, (path, reason) per one that cannot, naming its field:
+    the plan makes its ``Skipped`` of it, as parse imports this module)."""
     from gateway.ops import guardrails as ops
-    from gateway.ops.litellm.parse import Skipped
-    from gateway.ops.litellm.plan import Change
 
     existing = {g.name: g for g in Guardrail.objects.all()}
     changes: list[Any] = []
@@ -131,7 +133,7 @@ def plan_guardrails(specs: list[GuardrailSpec]) -> tuple[list[Any], list[Any]]:
                 f"{where(spec.path, name)}: {' '.join(messages)}"
                 for name, messages in problems.items()
             )
-            skipped.append(Skipped(spec.path, reason))
+            skipped.append((spec.path, reason))
             if row is not None:
                 row.refresh_from_db()  # prepare set some values before refusing
             continue
@@ -143,9 +145,9 @@ def plan_guardrails(specs: list[GuardrailSpec]) -> tuple[list[Any], list[Any]]:
             if "params" in fields:
                 fields["params"] = ("(stored)", "(new value)")  # may hold secrets
             action = "update" if fields else "unchanged"
-        change = Change(action, f"guardrail {spec.name} ({spec.kind})", prepared, fields)
-        change.item = spec.name
-        changes.append(change)
+        made = change(action, f"guardrail {spec.name} ({spec.kind})", prepared, fields)
+        made.item = spec.name
+        changes.append(made)
     return changes, skipped
 
 

@@ -570,9 +570,9 @@ class _Planner:
     def guardrails(self) -> None:
         from gateway.ops.litellm.guardrails import plan_guardrails
 
-        changes, skipped = plan_guardrails(self.config.guardrails)
+        changes, skipped = plan_guardrails(self.config.guardrails, Change)
         self.plan.guardrails.extend(changes)
-        self.plan.skipped.extend(skipped)
+        self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
 
     def master_key(self) -> None:
         reference = self.config.master_key
