@@ -14,7 +14,16 @@ from django.urls import reverse
 
 from gateway import codecs
 from gateway.catalog import capability_flags
-from gateway.models import ApiKey, BatchMode, CacheScope, McpServer, Provider, Route, Team
+from gateway.models import (
+    ApiKey,
+    BatchMode,
+    CacheScope,
+    Guardrail,
+    McpServer,
+    Provider,
+    Route,
+    Team,
+)
 from gateway.ops.admin_ops import errors_by_field
 from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers import kinds
@@ -162,6 +171,27 @@ class ProviderForm(forms.Form):
         return secret if secret or not editing else None
 
 
+def guardrail_field(help_text: str) -> forms.MultipleChoiceField:
+    """A pick of existing guardrails by name (its choices are read when the form is made:
+    ``with_guardrail_choices``)."""
+    return forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Guardrails",
+        help_text=help_text,
+    )
+
+
+def with_guardrail_choices(form: forms.Form) -> None:
+    field: Any = form.fields.get("guardrails")
+    if field is not None:
+        names = Guardrail.objects.order_by("name").values_list("name", "kind", "default_on")
+        field.choices = [
+            (name, f"{name} ({kind}{', on by default' if default_on else ''})")
+            for name, kind, default_on in names
+        ]
+
+
 class RouteForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="the model name clients ask for")
     description = forms.CharField(required=False, max_length=500)
@@ -252,10 +282,14 @@ class RouteForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="teams whose keys may use this route (none: every team)",
     )
+    guardrails = guardrail_field(
+        "checked on every request to this route, beside the ones on by default"
+    )
 
     def __init__(self, *args: Any, actor: Any = None, attached: Any = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.actor, self.attached = actor, attached
+        with_guardrail_choices(self)
 
     def clean_mcp_servers(self) -> list[str]:
         """Newly attached servers need the right to attach them (``mcp.server.attach``)."""
@@ -273,6 +307,7 @@ class RouteForm(forms.Form):
         """The form's values for a stored route."""
         initial = {f: getattr(route, f) for f in RouteForm.base_fields if f != "teams"}
         initial["teams"] = [t.name for t in route.teams.all()]
+        initial["guardrails"] = list(route.guardrails or [])
         return initial
 
     def chosen_teams(self) -> list[Team]:
@@ -286,6 +321,7 @@ class RouteForm(forms.Form):
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE
         data["batch_mode"] = data.get("batch_mode") or BatchMode.AUTO
+        data["guardrails"] = list(data.get("guardrails") or [])
         return data
 
 
@@ -569,6 +605,9 @@ class KeyForm(forms.Form):
         to_field_name="username",
         help_text="whose key it is",
     )
+    guardrails = guardrail_field(
+        "checked on every request made with this key, beside the ones on by default"
+    )
     management = forms.BooleanField(
         required=False,
         label="Management API",
@@ -578,6 +617,7 @@ class KeyForm(forms.Form):
 
     def __init__(self, *args: Any, actor: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        with_guardrail_choices(self)
         if actor is not None:
             from gateway.policy import roles
 
@@ -606,6 +646,7 @@ class KeyForm(forms.Form):
                 "max_budget_per_user": key.max_budget_per_user,
                 "expires_at": key.expires_at,
                 "mcp_allowed": list(key.mcp_allowed or []),
+                "guardrails": list(key.guardrails or []),
             },
         )
 

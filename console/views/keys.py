@@ -106,6 +106,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             "expires_at": data["expires_at"],
             **_owner_fields(request, data),
             "mcp_allowed": data["mcp_allowed"],
+            "guardrails": data.get("guardrails") or None,
         }
         # an empty form field is one left out: a member's key gets their team's values
         given = {f: v for f, v in fields.items() if v is not None}
@@ -145,6 +146,7 @@ def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
         "budget_period": data["budget_period"],
         "max_budget_per_user": data["max_budget_per_user"],
         "mcp_allowed": data["mcp_allowed"],
+        "guardrails": data.get("guardrails") or [],
     }
     stored = key.expires_at.replace(second=0, microsecond=0) if key.expires_at else None
     if data["expires_at"] != stored:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from console import stats
 from console.decorators import actor_of, forbidden, staff_required
-from console.forms import CommaList, show_errors
+from console.forms import CommaList, guardrail_field, show_errors, with_guardrail_choices
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
@@ -51,11 +51,20 @@ class TeamForm(forms.Form):
         "in its own list and here (empty: none)",
     )
 
+    guardrails = guardrail_field(
+        "checked on every request of the team's keys, beside the ones on by default"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with_guardrail_choices(self)
+
     @classmethod
     def initial_of(cls, team: Team) -> dict[str, Any]:
         initial = {f: getattr(team, f) for f in cls.base_fields if hasattr(team, f)}
         initial["mcp_restricted"] = team.mcp_allowed is not None
         initial["mcp_allowed"] = list(team.mcp_allowed or [])
+        initial["guardrails"] = list(team.guardrails or [])
         return initial
 
 

@@ -1,0 +1,56 @@
+"""The console's key, team and route forms attach guardrails by name (the choices are
+the guardrails that exist), and what they attach is what the snapshot runs."""
+
+from __future__ import annotations
+
+from gateway.models import ApiKey, Guardrail, Team
+from gateway.policy import registry
+
+WORDS = {"blocked_words": [{"keyword": "nope", "action": "BLOCK"}]}
+
+
+def make_guardrail() -> Guardrail:
+    return Guardrail.objects.create(
+        name="words", kind="litellm_content_filter", modes=["pre_call"], params=WORDS
+    )
+
+
+def test_the_route_form_attaches_a_guardrail(staff_client, registry_rows) -> None:
+    make_guardrail()
+    route = registry_rows["route"]
+    page = staff_client.get(f"/routes/{route.pk}/").content.decode()
+    assert 'name="guardrails" value="words"' in page
+    form = {"name": "chat", "strategy": "weighted", "max_attempts": 3, "enabled": "on"}
+    saved = staff_client.post(f"/routes/{route.pk}/", {**form, "guardrails": ["words"]})
+    assert saved.status_code == 302
+    route.refresh_from_db()
+    assert route.guardrails == ["words"]
+    registry.rebuild()
+    assert registry.current().routes["chat"].guardrails == ("words",)
+    refused = staff_client.post(f"/routes/{route.pk}/", {**form, "guardrails": ["ghost"]})
+    assert refused.status_code == 200 and "ghost" in refused.content.decode()
+
+
+def test_the_key_form_attaches_a_guardrail(staff_client, registry_rows) -> None:
+    make_guardrail()
+    made = staff_client.post(
+        "/keys/new/", {"name": "guarded", "budget_period": "month", "guardrails": ["words"]}
+    )
+    assert made.status_code == 200
+    key = ApiKey.objects.get(name="guarded")
+    assert key.guardrails == ["words"]
+    edited = staff_client.post(
+        f"/keys/{key.pk}/edit/", {"name": "guarded", "budget_period": "month"}
+    )
+    assert edited.status_code in (200, 302)
+    key.refresh_from_db()
+    assert key.guardrails == []
+
+
+def test_the_team_form_attaches_a_guardrail(staff_client, db) -> None:
+    make_guardrail()
+    made = staff_client.post(
+        "/teams/new/", {"name": "alpha", "budget_period": "month", "guardrails": ["words"]}
+    )
+    assert made.status_code in (200, 302)
+    assert Team.objects.get(name="alpha").guardrails == ["words"]
