@@ -72,7 +72,9 @@ def _settings(run: Run) -> tuple[int, int]:
         checker = kinds.checker(entry)
         own = entry.params.get("stream_window")
         window = max(window, int(own) if isinstance(own, int) and own > 0 else checker.window)
-        if not checker.local:
+        if checker.local:
+            step = max(step, checker.stream_step)
+        else:
             segment = entry.params.get("stream_check_chars")
             step = max(
                 step, int(segment) if isinstance(segment, int) and segment > 0 else DEFAULT_SEGMENT

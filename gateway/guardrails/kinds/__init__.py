@@ -66,6 +66,9 @@ class Checker:
     local = False  # in process and cheap: streams are checked at each delta
     # the longest text a match may span (a stream holds back this many characters)
     window = 64
+    # new characters a stream gathers before a local check runs again (0: every delta);
+    # a costlier local kind (Presidio, detect-secrets) checks every few deltas
+    stream_step = 0
 
     def __init__(self, entry: GuardrailEntry) -> None:
         self.entry = entry
