@@ -189,7 +189,7 @@ class GuardrailForm(forms.Form):
             "monitor": row.monitor,
             "unreachable_fallback": row.unreachable_fallback,
             "timeout": row.timeout,
-            "params": json.dumps(mask_json(row.params or {}, "params"), indent=2),
+            "params": json.dumps(masked(row.params or {}), indent=2),
             "description": row.description,
             "enabled": row.enabled,
         }
@@ -267,6 +267,20 @@ class GuardrailForm(forms.Form):
         if name.startswith("params"):
             return "params"
         return name if name in self.fields else None
+
+
+# Names that look like a credential's (``key``) but hold what a filter looks for.
+PLAIN_NAMES = frozenset({"keyword", "keywords"})
+
+
+def masked(params: Any, name: str = "") -> Any:
+    """``params`` as the console shows them: values under secret-looking names masked
+    (``os.environ/NAME`` references kept), a content filter's keywords not."""
+    if isinstance(params, dict):
+        return {k: masked(v, str(k)) for k, v in params.items()}
+    if isinstance(params, list):
+        return [masked(v, name) for v in params]
+    return params if name in PLAIN_NAMES else mask_json(params, name)
 
 
 def unmask(new: Any, old: Any) -> Any:
@@ -354,7 +368,7 @@ def _edit(request: HtmxHttpRequest, row: Guardrail | None) -> HttpResponse:
             saved = save(form, row)
             messages.success(request, f"Saved guardrail {saved.name}.")
             return go_to(request, reverse("console:guardrail-detail", args=[saved.pk]))
-        status = 422
+        status = 200 if request.htmx else 422  # htmx swaps only a 2xx answer
     elif row is not None:
         form = GuardrailForm(initial=GuardrailForm.initial_of(row), guardrail=row)
     else:
@@ -412,7 +426,7 @@ def _detail_context(request: HtmxHttpRequest, row: Guardrail, **extra: Any) -> d
     return {
         "guardrail": row,
         "kind": kind,
-        "params": json.dumps(mask_json(row.params or {}, "params"), indent=2),
+        "params": json.dumps(masked(row.params or {}), indent=2),
         "counts": counts.get(row.name, Counter()),
         "capped": capped,
         "can_edit": actor.can("guardrails.edit"),
