@@ -6,12 +6,13 @@ from the list, and on a guardrail's page a test panel (a pasted text) and a repl
 journaled request's stored bodies), both run by ``gateway.guardrails.engine`` as the
 gateway would, with monitor mode off so the verdict shows.
 
-Saving is a save of the ``Guardrail`` row: the audit log's model signals record it and
-the registry's signals rebuild every snapshot. Settings are checked by
-``gateway.guardrails.kinds.validate``; its ``ConfigError`` names the field, shown next
-to it, every field's at once (the check is repeated with a failing field set aside).
-Secret-looking params show masked (``telemetry.audit.mask_json``); a masked value sent
-back keeps the stored one."""
+Saving and deleting go through ``gateway.ops.guardrails`` as the API's do (literal
+secrets in params stored encrypted and shown masked, a mask sent back keeping the stored
+value, a guardrail still named by a key, team or route not deleted); the audit log's
+model signals record each change and the registry's signals rebuild every snapshot.
+Before that the form checks every field with ``gateway.guardrails.kinds.validate``, whose
+``ConfigError`` names one field: the check is repeated with a failing field set aside,
+so every field's error shows at once, next to it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ import orjson
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -43,9 +44,10 @@ from gateway.guardrails import engine, kinds, texts
 from gateway.guardrails.kinds import ALL_MODES, ConfigError, Context
 from gateway.guardrails.plane import BODY_FIELDS, WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
-from gateway.models.guardrails import FAIL_CLOSED, FAIL_OPEN
+from gateway.models.guardrails import FAIL_CLOSED, FAIL_OPEN, unmask_params
+from gateway.ops import guardrails as guardrail_ops
+from gateway.ops.admin_ops import errors_by_field
 from gateway.policy import roles
-from gateway.telemetry.audit import MASK, mask_json
 
 TEMPLATE = "console/guardrails.html"
 FORM_TEMPLATE = "console/guardrail_form.html"
@@ -76,13 +78,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "pii_entities_config": {"EMAIL_ADDRESS": "MASK", "CREDIT_CARD": "BLOCK"},
         "presidio_language": "en",
     },
-    "hide-secrets": {},
+    "hide-secrets": {"action": "MASK"},
     "generic_guardrail_api": {
         "api_base": "https://guard.example.com",
         "api_key": "os.environ/GUARD_API_KEY",
     },
-    "openai_moderation": {"route": "moderation", "model": "omni-moderation-latest"},
-    "llm_judge": {"route": "llama-guard"},
+    "openai_moderation": {"route": "moderation", "categories": ["violence", "self-harm"]},
+    "llm_judge": {"route": "llama-guard", "verdict_parser": "llama_guard"},
 }
 
 
@@ -177,7 +179,6 @@ class GuardrailForm(forms.Form):
     def __init__(self, *args: Any, guardrail: Guardrail | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guardrail = guardrail
-        self.validated: tuple[list[str], dict[str, Any]] | None = None
 
     @classmethod
     def initial_of(cls, row: Guardrail) -> dict[str, Any]:
@@ -189,7 +190,7 @@ class GuardrailForm(forms.Form):
             "monitor": row.monitor,
             "unreachable_fallback": row.unreachable_fallback,
             "timeout": row.timeout,
-            "params": json.dumps(masked(row.params or {}), indent=2),
+            "params": json.dumps(row.params_display, indent=2, ensure_ascii=False),
             "description": row.description,
             "enabled": row.enabled,
         }
@@ -213,9 +214,7 @@ class GuardrailForm(forms.Form):
             ) from None
         if not isinstance(params, dict):
             raise forms.ValidationError("must be a JSON object")
-        stored = self.guardrail.params if self.guardrail is not None else {}
-        restored: dict[str, Any] = unmask(params, stored or {})
-        return restored
+        return params
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -232,12 +231,14 @@ class GuardrailForm(forms.Form):
         # params: it stops at its first error, so a failing field is set aside and the
         # rest checked again, and every field's error shows at once.
         stand_ins = {"mode": first_mode, "timeout": 5.0, "unreachable_fallback": FAIL_CLOSED}
+        stored = self.guardrail.params if self.guardrail is not None else {}
+        params = unmask_params(data["params"], stored)
         while True:
             try:
-                self.validated = kinds.validate(
+                kinds.validate(
                     kind_name,
                     values["mode"],
-                    data["params"],
+                    params,
                     timeout=values["timeout"],
                     fallback=values["unreachable_fallback"],
                 )
@@ -257,9 +258,25 @@ class GuardrailForm(forms.Form):
                 break
             else:
                 break
-        if self.errors:
-            self.validated = None
         return data
+
+    def values(self) -> dict[str, Any]:
+        """The fields as ``gateway.ops.guardrails`` takes them."""
+        data = self.cleaned_data
+        return {
+            name: data[name]
+            for name in (
+                "name", "kind", "modes", "default_on", "monitor", "unreachable_fallback",
+                "timeout", "params", "enabled", "description",
+            )
+        }  # fmt: skip
+
+    def show(self, exc: ValidationError) -> None:
+        """The shared save's errors next to their fields (``params.x.y`` on params)."""
+        for name, problems in errors_by_field(exc).items():
+            field = self._field_of(name)
+            for problem in problems:
+                self.add_error(field, problem if name == field else f"{name}: {problem}")
 
     def _field_of(self, name: str) -> str | None:
         if name == "mode":
@@ -267,54 +284,6 @@ class GuardrailForm(forms.Form):
         if name.startswith("params"):
             return "params"
         return name if name in self.fields else None
-
-
-# Names that look like a credential's (``key``) but hold what a filter looks for.
-PLAIN_NAMES = frozenset({"keyword", "keywords"})
-
-
-def masked(params: Any, name: str = "") -> Any:
-    """``params`` as the console shows them: values under secret-looking names masked
-    (``os.environ/NAME`` references kept), a content filter's keywords not."""
-    if isinstance(params, dict):
-        return {k: masked(v, str(k)) for k, v in params.items()}
-    if isinstance(params, list):
-        return [masked(v, name) for v in params]
-    return params if name in PLAIN_NAMES else mask_json(params, name)
-
-
-def unmask(new: Any, old: Any) -> Any:
-    """``new`` with each masked value (``***``, as the form showed a secret) replaced by
-    the stored value at the same place."""
-    if isinstance(new, dict):
-        old_map = old if isinstance(old, Mapping) else {}
-        return {k: unmask(v, old_map.get(k)) for k, v in new.items()}
-    if isinstance(new, list):
-        old_list = old if isinstance(old, list) else []
-        return [unmask(v, old_list[i] if i < len(old_list) else None) for i, v in enumerate(new)]
-    if new == MASK and isinstance(old, str):
-        return old
-    return new
-
-
-def save(form: GuardrailForm, row: Guardrail | None) -> Guardrail:
-    """Write a valid form's guardrail (the audit log and the registry follow the save)."""
-    assert form.validated is not None
-    modes, params = form.validated
-    data = form.cleaned_data
-    row = row or Guardrail()
-    row.name = data["name"]
-    row.kind = data["kind"]
-    row.modes = modes
-    row.params = params
-    row.default_on = data["default_on"]
-    row.monitor = data["monitor"]
-    row.unreachable_fallback = data["unreachable_fallback"]
-    row.timeout = float(data["timeout"])
-    row.description = data["description"]
-    row.enabled = data["enabled"]
-    row.save()
-    return row
 
 
 def _kinds_for_form() -> list[dict[str, Any]]:
@@ -365,9 +334,13 @@ def _edit(request: HtmxHttpRequest, row: Guardrail | None) -> HttpResponse:
     if request.method == "POST":
         form = GuardrailForm(request.POST, guardrail=row)
         if form.is_valid():
-            saved = save(form, row)
-            messages.success(request, f"Saved guardrail {saved.name}.")
-            return go_to(request, reverse("console:guardrail-detail", args=[saved.pk]))
+            try:
+                saved = guardrail_ops.save_guardrail(row, form.values())
+            except ValidationError as exc:
+                form.show(exc)
+            else:
+                messages.success(request, f"Saved guardrail {saved.name}.")
+                return go_to(request, reverse("console:guardrail-detail", args=[saved.pk]))
         status = 200 if request.htmx else 422  # htmx swaps only a 2xx answer
     elif row is not None:
         form = GuardrailForm(initial=GuardrailForm.initial_of(row), guardrail=row)
@@ -396,7 +369,11 @@ def guardrail_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def guardrail_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(Guardrail, pk=pk)
-    row.delete()  # keys, teams and routes name it: a name no guardrail has is skipped
+    try:
+        guardrail_ops.delete_guardrail(row)
+    except ValidationError as exc:  # still named by keys, teams or routes
+        messages.error(request, " ".join(exc.messages))
+        return go_to(request, reverse("console:guardrail-detail", args=[pk]))
     messages.success(request, f"Deleted guardrail {row.name}.")
     if request.htmx and request.POST.get("from") == "list":
         return HttpResponse("")
@@ -426,7 +403,7 @@ def _detail_context(request: HtmxHttpRequest, row: Guardrail, **extra: Any) -> d
     return {
         "guardrail": row,
         "kind": kind,
-        "params": json.dumps(masked(row.params or {}), indent=2),
+        "params": json.dumps(row.params_display, indent=2, ensure_ascii=False),
         "counts": counts.get(row.name, Counter()),
         "capped": capped,
         "can_edit": actor.can("guardrails.edit"),
@@ -473,7 +450,7 @@ def entry_of(row: Guardrail) -> GuardrailEntry:
         monitor=False,
         fail_open=row.unreachable_fallback == FAIL_OPEN,
         timeout=row.timeout,
-        params=dict(row.params or {}),
+        params=row.stored_params(),
     )
 
 

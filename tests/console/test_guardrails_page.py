@@ -199,26 +199,55 @@ def test_a_taken_name_is_refused(owner, guard) -> None:
     assert "exists" in response.context["form"].errors["name"][0]
 
 
-def test_edit_keeps_a_masked_secret_and_is_audited(owner) -> None:
-    row = Guardrail.objects.create(
-        name="words", kind="litellm_content_filter", modes=["pre_call"],
-        params={**BLOCK_WORD, "api_key": "sk-live-very-secret-123"},
+def test_edit_keeps_a_masked_secret_stored_encrypted_and_is_audited(owner) -> None:
+    from gateway.models import HEADER_MASK
+    from gateway.ops.guardrails import save_guardrail
+
+    secret = "sk-live-very-secret-123"
+    row = save_guardrail(
+        None,
+        {"name": "words", "kind": "litellm_content_filter", "modes": ["pre_call"],
+         "params": {**BLOCK_WORD, "api_key": secret}},
     )  # fmt: skip
+    assert row.params["api_key"] != secret  # sealed at rest
     page = owner.get(reverse("console:guardrail-edit", args=[row.pk])).content.decode()
-    assert "sk-live-very-secret-123" not in page and "***" in page
+    assert secret not in page and HEADER_MASK in page
     assert "nightingale" in page  # a blocked word is no secret, though its name has "key"
-    params = {**BLOCK_WORD, "api_key": "***", "patterns": EMAIL_MASK["patterns"]}
+    params = {**BLOCK_WORD, "api_key": HEADER_MASK, "patterns": EMAIL_MASK["patterns"]}
     response = owner.post(
         reverse("console:guardrail-edit", args=[row.pk]),
         form(name="words", params=json.dumps(params), modes=["pre_call"], monitor="on"),
     )
     assert response.status_code == 302
     row.refresh_from_db()
-    assert row.params["api_key"] == "sk-live-very-secret-123"
+    assert row.stored_params()["api_key"] == secret and row.params["api_key"] != secret
     assert row.params["patterns"] == EMAIL_MASK["patterns"] and row.monitor
-    event = AuditEvent.objects.get(object_type="guardrail", action="update")
+    event = AuditEvent.objects.filter(object_type="guardrail", action="update").latest("id")
     assert event.changes["monitor"] == [False, True]
-    assert "sk-live-very-secret-123" not in json.dumps(event.changes)
+    assert secret not in json.dumps(event.changes)
+    # the test panel runs with the secret decrypted (the entry's params)
+    from console.views.guardrails import entry_of
+
+    assert entry_of(row).params["api_key"] == secret and not entry_of(row).monitor
+
+
+def test_a_mask_where_nothing_is_stored_is_a_params_error(owner) -> None:
+    from gateway.models import HEADER_MASK
+
+    params = {**BLOCK_WORD, "api_key": HEADER_MASK}
+    response = owner.post(reverse("console:guardrail-create"), form(params=json.dumps(params)))
+    assert response.status_code == 422
+    assert "params.api_key" in response.context["form"].errors["params"][0]
+    assert not Guardrail.objects.exists()
+
+
+def test_every_kinds_example_is_valid() -> None:
+    from console.views.guardrails import EXAMPLES
+    from gateway.guardrails import kinds
+
+    assert set(EXAMPLES) == set(kinds.KINDS)
+    for name, params in EXAMPLES.items():
+        kinds.validate(name, ["pre_call"], params)
 
 
 def test_an_htmx_save_with_errors_swaps_only_the_form(owner) -> None:
@@ -238,6 +267,18 @@ def test_delete_is_audited(owner, guard) -> None:
     response = owner.post(reverse("console:guardrail-delete", args=[guard.pk]))
     assert response.status_code == 302 and not Guardrail.objects.exists()
     assert AuditEvent.objects.filter(object_type="guardrail", action="delete").exists()
+
+
+def test_a_guardrail_a_route_names_is_not_deleted(owner, guard) -> None:
+    from gateway.models import Route
+
+    Route.objects.create(name="chat", guardrails=["pii-mask"])
+    url = reverse("console:guardrail-delete", args=[guard.pk])
+    response = owner.post(url, {"from": "list"}, HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == reverse("console:guardrail-detail", args=[guard.pk])
+    assert Guardrail.objects.filter(pk=guard.pk).exists()
+    page = owner.get(response["HX-Redirect"]).content.decode()
+    assert "still named by routes chat" in page
 
 
 def test_monitor_toggle_flips_and_is_audited(owner, guard) -> None:
