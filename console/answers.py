@@ -2,7 +2,8 @@
 outbound_response``) with the codec of the client's own format: a whole JSON answer
 through its ``parse_response``, a stream through its stream parser and folded, as the
 gateway reads an upstream that speaks the same format. Used where two answers to the
-same request are set side by side (shadow traffic)."""
+same request are set side by side (shadow traffic), and a logged answer replayed
+through a guardrail."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ def _folded(upstream: UpstreamCodec, raw: bytes) -> ChatResponse:
     return fold_events(events)
 
 
-def answer_text(dialect: str, body: bytes | str | None) -> str | None:
-    """The text of an answer in ``dialect``'s format, or None when it cannot be read
-    (no body logged, an error body, a format without an upstream half)."""
+def logged_answer(dialect: str, body: bytes | str | None) -> ChatResponse | None:
+    """An answer in ``dialect``'s format, parsed, or None when it cannot be read (no
+    body logged, an error body, a format without an upstream half)."""
     if not body:
         return None
     raw = body.encode() if isinstance(body, str) else bytes(body)
@@ -38,9 +39,15 @@ def answer_text(dialect: str, body: bytes | str | None) -> str | None:
         return None
     try:
         if raw.lstrip()[:1] in (b"{", b"["):
-            response = upstream.parse_response(orjson.loads(raw))
-        else:
-            response = _folded(upstream, raw)
+            return upstream.parse_response(orjson.loads(raw))
+        return _folded(upstream, raw)
     except Exception:  # a body of another shape (an error, a cut stream): unreadable
+        return None
+
+
+def answer_text(dialect: str, body: bytes | str | None) -> str | None:
+    """The text of an answer in ``dialect``'s format, or None when it cannot be read."""
+    response = logged_answer(dialect, body)
+    if response is None:
         return None
     return "".join(part.text for part in response.parts if isinstance(part, Text))

@@ -138,6 +138,14 @@ PAGES: dict[str, tuple[str, str]] = {
         f"console:{name}": ("providers.edit", "providers.edit")
         for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
     },
+    # guardrails: everyone with a role reads them; owners and admins change, test and
+    # replay (a replay reads any key's logged bodies)
+    "console:guardrails": ("guardrails.view", "guardrails.edit"),
+    "console:guardrail-detail": ("guardrails.view", "guardrails.edit"),
+    **{
+        f"console:guardrail-{name}": ("guardrails.edit", "guardrails.edit")
+        for name in ("create", "edit", "delete", "monitor", "test", "replay")
+    },
     # shadow traffic compares answers of every key's requests
     "console:route-shadow": ("traffic.compare", "traffic.compare"),
     "console:route-shadow-scoring": ("traffic.compare", "traffic.compare"),

@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from gateway.edge.api import api
-from gateway.models import ApiKey, Membership, Team
+from gateway.models import ApiKey, Guardrail, Membership, Team
 from gateway.policy import roles
 
 O, A, E, M, V = "owner", "admin", "editor", "member", "viewer"  # noqa: E741
@@ -75,6 +75,13 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     **{
         name: (ADMINS, ADMINS)
         for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
+    },
+    # guardrails: everyone reads; owners and admins change, test and replay (any key's bodies)
+    "guardrails": (ALL, ADMINS),
+    "guardrail-detail": (ALL, ADMINS),
+    **{
+        f"guardrail-{name}": (ADMINS, ADMINS)
+        for name in ("create", "edit", "delete", "monitor", "test", "replay")
     },
     # every team's traffic: shadow comparisons, spend, the audit log, evaluations
     "route-shadow": (ADMINS, ADMINS),
@@ -162,7 +169,20 @@ def world(registry_rows) -> dict:
     )
     registry_rows["log"].key_id = key.pk
     registry_rows["log"].save()
-    return {**registry_rows, "team": alpha, "users": users, "spare": spare, "key": key}
+    guardrail = Guardrail.objects.create(
+        name="pii",
+        kind="litellm_content_filter",
+        modes=["pre_call"],
+        params={"blocked_words": ["secret"]},
+    )
+    return {
+        **registry_rows,
+        "team": alpha,
+        "users": users,
+        "spare": spare,
+        "key": key,
+        "guardrail": guardrail,
+    }
 
 
 def console_url(name: str, pattern: URLPattern, world: dict) -> str:
@@ -177,6 +197,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "playground": 1,
             "evals": 1,
             "mcp": 1,
+            "guardrail": world["guardrail"].pk,
         },
         "index": 0,
         "fmt": "csv",
