@@ -54,3 +54,33 @@ def test_the_team_form_attaches_a_guardrail(staff_client, db) -> None:
     )
     assert made.status_code in (200, 302)
     assert Team.objects.get(name="alpha").guardrails == ["words"]
+
+
+def test_the_log_detail_shows_each_guardrails_verdict(staff_client, registry_rows) -> None:
+    log = registry_rows["log"]
+    log.guardrails = [
+        {
+            "name": "pii",
+            "kind": "presidio",
+            "mode": "pre_call",
+            "verdict": "intervened",
+            "checks": 1,
+            "latency_ms": 0.4,
+            "entities": ["CREDIT_CARD"],
+            "reason": "masked",
+        },
+        {
+            "name": "svc",
+            "kind": "generic_guardrail_api",
+            "mode": "pre_call",
+            "verdict": "error",
+            "checks": 1,
+            "latency_ms": 5000.0,
+            "bypassed": True,
+            "error": "no verdict within 5s",
+        },
+    ]
+    log.save()
+    page = staff_client.get(f"/logs/{log.request_id}/").content.decode()
+    assert "CREDIT_CARD" in page and "intervened" in page
+    assert "bypassed" in page and "no verdict within 5s" in page
