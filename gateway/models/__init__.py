@@ -82,6 +82,9 @@ class Provider(models.Model):
     # adapter lists what it takes (settings_taken); no secrets here (the secret field
     # holds those).
     settings = models.JSONField(default=dict, blank=True)
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -333,6 +336,9 @@ class Team(SharedLimits):
     mcp_allowed = models.JSONField(null=True, blank=True, default=None)
     # Guardrails (names) every request of the team's keys runs (gateway.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -472,6 +478,9 @@ class Route(models.Model):
         related_name="routes",
         help_text="teams whose keys may use this route (none: every team)",
     )
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -601,6 +610,9 @@ class ApiKey(models.Model):
     mcp_allowed = models.JSONField(default=list, blank=True)
     # Guardrails (names) every request made with this key runs (gateway.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -654,6 +666,9 @@ class McpServer(models.Model):
     enabled = models.BooleanField(default=True)
     connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

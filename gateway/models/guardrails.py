@@ -42,8 +42,11 @@ class Guardrail(models.Model):
     params = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     description = models.CharField(max_length=500, blank=True)
-    # Saved by a config import or ``apply`` (gateway.ops.litellm): the file manages it.
+    # Saved from a config file (import or ``apply``); a person's save clears it.
     from_config = models.BooleanField(default=False)
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
