@@ -46,6 +46,9 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
         for change in (*fresh.mcp_servers, *fresh.guardrails):
             if change.action != "unchanged":
                 change.obj.save()
+        for change in fresh.teams:
+            if change.action != "unchanged":
+                change.obj.save()
         for change in fresh.keys:
             if change.action != "unchanged":
                 change.obj.save()

@@ -100,6 +100,11 @@ def export_config(*, include_secrets: bool = False) -> str:
     guardrails = guardrails_section(include_secrets, comments)
     if guardrails:
         config["guardrails"] = guardrails
+    from gateway.ops.litellm.teams import SECTION, export_section as teams_section
+
+    teams = teams_section()
+    if teams:
+        config[SECTION] = {"teams": teams}
     if ApiKey.objects.filter(name=MASTER_KEY_NAME).exists():
         comments.append(
             f"the {MASTER_KEY_NAME} key is stored only as a hash; add "

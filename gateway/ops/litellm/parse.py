@@ -24,6 +24,10 @@ from gateway.ops.litellm.guardrails import GuardrailSpec
 from gateway.ops.litellm.mcp_servers import KNOWN as MCP_KEYS
 from gateway.ops.litellm.mcp_servers import TRANSPORTS as MCP_TRANSPORTS
 from gateway.ops.litellm.mcp_servers import McpServerSpec
+from gateway.ops.litellm.teams import FIELDS as TEAM_FIELDS
+from gateway.ops.litellm.teams import PERIODS as TEAM_PERIODS
+from gateway.ops.litellm.teams import SECTION as OWN_SECTION
+from gateway.ops.litellm.teams import TeamSpec
 from gateway.ops.litellm.prefixes import (
     BEDROCK_ROLE_PARAMS,
     KIND_PARAMS,
@@ -164,6 +168,7 @@ class LiteLLMConfig:
     warnings: list[str] = field(default_factory=list)
     mcp_servers: list[Any] = field(default_factory=list)  # mcp_servers.McpServerSpec
     guardrails: list[Any] = field(default_factory=list)  # guardrails.GuardrailSpec
+    teams: list[Any] = field(default_factory=list)  # teams.TeamSpec (switchyard.teams)
 
     @property
     def routes(self) -> dict[str, list[DeploymentSpec]]:
@@ -421,6 +426,42 @@ class _Parser:
         # the rest of guardrail_info is LiteLLM's metadata for its /guardrails/list
         return spec
 
+    def teams(self, section: Any, path: str) -> list[TeamSpec]:
+        """``switchyard.teams`` (gateway.ops.litellm.teams): one entry per team name; an
+        entry that cannot be read is skipped (listed)."""
+        specs: list[TeamSpec] = []
+        for name, entry in self.mapping(section, path).items():
+            spec = self.guarded(f"{path}.{name}", self.team, str(name), entry, f"{path}.{name}")
+            if spec is not None:
+                specs.append(spec)
+        return specs
+
+    def team(self, name: str, entry: Any, path: str) -> TeamSpec:
+        entry = dict(self.mapping(entry, path))
+        self.unknown(path, [k for k in entry if k not in TEAM_FIELDS], "parameter")
+        spec = TeamSpec(path=path, name=name)
+        spec.description = self.string(entry.get("description"), f"{path}.description")
+        spec.rpm_limit = self.whole(entry.get("rpm_limit"), f"{path}.rpm_limit")
+        spec.tpm_limit = self.whole(entry.get("tpm_limit"), f"{path}.tpm_limit")
+        budget = self.price(entry.get("budget_usd"), f"{path}.budget_usd", per_unit=True)
+        spec.budget_usd = None if budget is None else budget.normalize()
+        period = self.string(entry.get("budget_period"), f"{path}.budget_period") or "month"
+        if period not in TEAM_PERIODS:
+            raise ConfigError(
+                f"{path}.budget_period: one of {', '.join(TEAM_PERIODS)}, got {period!r}"
+            )
+        spec.budget_period = period
+        spec.guardrails = self.names(entry.get("guardrails"), f"{path}.guardrails") or []
+        spec.mcp_allowed = self.names(entry.get("mcp_allowed"), f"{path}.mcp_allowed")
+        return spec
+
+    def names(self, value: Any, path: str) -> list[str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{path}: must be a list of names")
+        return list(dict.fromkeys(value))
+
     def references(self, value: Any, path: str) -> None:
         """Note every ``os.environ/NAME`` inside ``value`` (for the planner's warnings)."""
         if isinstance(value, dict):
@@ -444,6 +485,7 @@ class _Parser:
             "environment_variables",
             "mcp_servers",
             "guardrails",
+            OWN_SECTION,
         }
         self.unknown("(top level)", [k for k in data if k not in known], "section")
         if data.get("environment_variables"):
@@ -472,6 +514,14 @@ class _Parser:
             self.config.guardrails = (
                 self.guarded("guardrails", self.guardrails, data["guardrails"]) or []
             )
+        own = self.guarded(OWN_SECTION, self.mapping, data.get(OWN_SECTION), OWN_SECTION)
+        if own:
+            own = dict(own)
+            if own.get("teams") is not None:
+                path = f"{OWN_SECTION}.teams"
+                self.config.teams = self.guarded(path, self.teams, own.pop("teams"), path) or []
+            own.pop("teams", None)
+            self.unknown(OWN_SECTION, own, "section")
         for name in ("litellm_settings", "router_settings", "general_settings"):
             section = self.guarded(name, self.mapping, data.get(name), name)
             if section:

@@ -61,6 +61,7 @@ class ImportPlan:
     keys: list[Change] = field(default_factory=list)
     mcp_servers: list[Change] = field(default_factory=list)
     guardrails: list[Change] = field(default_factory=list)
+    teams: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -69,7 +70,15 @@ class ImportPlan:
     existing: str = "replace"
     existing_routes: list[str] = field(default_factory=list)
 
-    SECTIONS = ("providers", "routes", "deployments", "keys", "mcp_servers", "guardrails")
+    SECTIONS = (
+        "providers",
+        "routes",
+        "deployments",
+        "keys",
+        "mcp_servers",
+        "guardrails",
+        "teams",
+    )
 
     @property
     def has_changes(self) -> bool:
@@ -222,6 +231,7 @@ class _Planner:
         self.master_key()
         self.mcp_servers()
         self.guardrails()
+        self.teams()
         refuse_skipped(self.plan.skipped, self.config.strict)
         return self.plan
 
@@ -572,6 +582,20 @@ class _Planner:
 
         changes, skipped = plan_guardrails(self.config.guardrails, Change)
         self.plan.guardrails.extend(changes)
+        self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
+
+    def teams(self) -> None:
+        """``switchyard.teams`` (gateway.ops.litellm.teams); a team may name the
+        guardrails and MCP servers the registry has or the file brings."""
+        from gateway.models import Guardrail, McpServer
+        from gateway.ops.litellm.teams import plan_teams
+
+        guardrails = {*Guardrail.objects.values_list("name", flat=True)}
+        guardrails |= {c.obj.name for c in self.plan.guardrails}
+        servers = {*McpServer.objects.values_list("name", flat=True)}
+        servers |= {c.obj.name for c in self.plan.mcp_servers}
+        changes, skipped = plan_teams(self.config.teams, Change, guardrails, servers)
+        self.plan.teams.extend(changes)
         self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
 
     def master_key(self) -> None:
