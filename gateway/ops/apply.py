@@ -167,9 +167,7 @@ def plan_apply(config: LiteLLMConfig, *, prune: bool = False) -> ImportPlan:
     an ``ApplyRefused`` (a ``ConfigError``) naming every place when it cannot be."""
     problems = secret_problems(config)
     if problems:
-        raise ApplyRefused(
-            f"{len(problems)} value(s) cannot be applied: " + "; ".join(problems)
-        )
+        raise ApplyRefused(f"{len(problems)} value(s) cannot be applied: " + "; ".join(problems))
     config.strict = True
     plan = plan_import(config, REPLACE)
     named_routes = set(config.routes)
@@ -204,9 +202,7 @@ def _plan_removals(plan: ImportPlan, config: LiteLLMConfig, prune: bool) -> None
     # providers no deployment uses once the plan is applied
     going = {c.obj.pk for c in plan.deployments if c.action == "delete"}
     used = {
-        pk
-        for pk, dpk in Deployment.objects.values_list("provider_id", "pk")
-        if dpk not in going
+        pk for pk, dpk in Deployment.objects.values_list("provider_id", "pk") if dpk not in going
     }
     used |= {c.obj.provider.pk for c in plan.deployments if c.action != "delete"}
     providers = Provider.objects.exclude(pk__in={pk for pk in used if pk is not None})
@@ -245,7 +241,9 @@ def _users(rows: Iterable[Any], names: set[str], attrs: tuple[str, ...]) -> dict
     for row in rows:
         for attr in attrs:
             value = getattr(row, attr, None) or []
-            entries = {str(v).split("__", 1)[0] for v in value} if isinstance(value, list) else set()
+            entries = (
+                {str(v).split("__", 1)[0] for v in value} if isinstance(value, list) else set()
+            )
             for name in sorted(entries & names):
                 users = found.setdefault(name, [])
                 if row.name not in users:

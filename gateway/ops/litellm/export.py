@@ -100,7 +100,8 @@ def export_config(*, include_secrets: bool = False) -> str:
     guardrails = guardrails_section(include_secrets, comments)
     if guardrails:
         config["guardrails"] = guardrails
-    from gateway.ops.litellm.teams import SECTION, export_section as teams_section
+    from gateway.ops.litellm.teams import SECTION
+    from gateway.ops.litellm.teams import export_section as teams_section
 
     teams = teams_section()
     if teams:

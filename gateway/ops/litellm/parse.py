@@ -24,10 +24,6 @@ from gateway.ops.litellm.guardrails import GuardrailSpec
 from gateway.ops.litellm.mcp_servers import KNOWN as MCP_KEYS
 from gateway.ops.litellm.mcp_servers import TRANSPORTS as MCP_TRANSPORTS
 from gateway.ops.litellm.mcp_servers import McpServerSpec
-from gateway.ops.litellm.teams import FIELDS as TEAM_FIELDS
-from gateway.ops.litellm.teams import PERIODS as TEAM_PERIODS
-from gateway.ops.litellm.teams import SECTION as OWN_SECTION
-from gateway.ops.litellm.teams import TeamSpec
 from gateway.ops.litellm.prefixes import (
     BEDROCK_ROLE_PARAMS,
     KIND_PARAMS,
@@ -43,6 +39,10 @@ from gateway.ops.litellm.prefixes import (
     Service,
     flag_keys,
 )
+from gateway.ops.litellm.teams import FIELDS as TEAM_FIELDS
+from gateway.ops.litellm.teams import PERIODS as TEAM_PERIODS
+from gateway.ops.litellm.teams import SECTION as OWN_SECTION
+from gateway.ops.litellm.teams import TeamSpec
 from gateway.providers import kinds
 
 PRICE_QUANTUM = Decimal("0.000001")

@@ -7,11 +7,9 @@ dangling, all or nothing."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
 
 from gateway.models import (
     ApiKey,
@@ -154,7 +152,7 @@ def test_removing_a_route_from_the_file_removes_it_and_its_deployments(env: None
     provider = deployment.provider
     smaller = without(
         CONFIG,
-        '  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, '
+        "  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, "
         'api_base: "http://127.0.0.1:8000/v1"}\n',
     )
     planned = plan(smaller)
@@ -173,7 +171,9 @@ def test_removing_a_route_from_the_file_removes_it_and_its_deployments(env: None
 def test_a_changed_setting_is_an_update_in_place(env: None) -> None:
     apply(CONFIG)
     pk = Deployment.objects.get(model="gpt-4o").pk
-    changed = CONFIG.replace("api_key: os.environ/OPENAI_API_KEY, rpm: 60", "api_key: os.environ/OPENAI_API_KEY, rpm: 90")
+    changed = CONFIG.replace(
+        "api_key: os.environ/OPENAI_API_KEY, rpm: 60", "api_key: os.environ/OPENAI_API_KEY, rpm: 90"
+    )
     text = plan(changed).describe()
     assert "rpm: 60 -> 90" in text
     apply(changed)
@@ -288,7 +288,7 @@ def test_removing_a_route_a_key_is_limited_to_fails_whole(env: None) -> None:
     key.routes.add(Route.objects.get(name="local"), Route.objects.get(name="chat"))
     smaller = without(
         CONFIG,
-        '  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, '
+        "  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, "
         'api_base: "http://127.0.0.1:8000/v1"}\n',
     ).replace("rpm: 60", "rpm: 61")
     with pytest.raises(ApplyRefused, match="API key ci-key is limited to route\\(s\\) local"):
@@ -317,7 +317,7 @@ def test_removing_a_fallback_target_still_named_fails(env: None) -> None:
     chat.save()
     smaller = without(
         CONFIG,
-        '  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, '
+        "  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, "
         'api_base: "http://127.0.0.1:8000/v1"}\n',
     )
     with pytest.raises(ApplyRefused, match="route local is shadowed from route\\(s\\) chat"):
@@ -346,7 +346,7 @@ def test_a_failure_while_writing_leaves_nothing_applied(env: None, monkeypatch) 
 
     smaller = without(
         CONFIG,
-        '  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, '
+        "  - model_name: local\n    litellm_params: {model: hosted_vllm/llama, "
         'api_base: "http://127.0.0.1:8000/v1"}\n',
     ).replace("rpm_limit: 600", "rpm_limit: 700")
     monkeypatch.setattr(Team, "save", fail)
@@ -354,53 +354,3 @@ def test_a_failure_while_writing_leaves_nothing_applied(env: None, monkeypatch) 
         apply(smaller)
     assert export_config() == exported
     assert "local" in route_names()
-
-
-# --- the command -------------------------------------------------------------------------
-
-
-def run(*args: str) -> tuple[int, str]:
-    from io import StringIO
-
-    out = StringIO()
-    try:
-        call_command("apply", *args, stdout=out)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue() + str(exc)
-    return 0, out.getvalue()
-
-
-@pytest.mark.django_db
-def test_command_dry_run_exits_2_on_drift_and_0_in_sync(env: None, tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG)
-    code, out = run("-f", str(path), "--dry-run")
-    assert code == 2 and "  + route chat" in out and "drift:" in out
-    assert Route.objects.count() == 0
-    code, out = run("-f", str(path))
-    assert code == 0 and "applied:" in out
-    code, out = run("-f", str(path), "--dry-run")
-    assert (code, out.splitlines()[0]) == (0, f"no changes: the registry matches {path}")
-    console_route()
-    code, out = run("-f", str(path), "--dry-run", "--prune")
-    assert code == 2 and "  - route console-made" in out
-
-
-@pytest.mark.django_db
-def test_command_errors_exit_1_naming_the_place(env: None, tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG.replace("os.environ/DOCS_MCP_TOKEN", "tok-literal"))
-    code, out = run("-f", str(path))
-    assert code == 1 and "mcp_servers.docs.auth_value: a literal secret" in out
-    assert run("-f", str(tmp_path / "missing.yaml"))[0] == 1
-
-
-def test_the_switchyard_cli_passes_apply_through(monkeypatch) -> None:
-    from gateway.ops import cli
-
-    seen: list[list[str]] = []
-    monkeypatch.setattr(
-        "django.core.management.execute_from_command_line", lambda argv: seen.append(argv)
-    )
-    cli.main(["apply", "-f", "config.yaml", "--dry-run"])
-    assert seen == [["switchyard", "apply", "-f", "config.yaml", "--dry-run"]]
