@@ -4,7 +4,8 @@
 seed the demo routes, a master key and a console admin on the first run (printed once),
 then serve the API and the console with one worker process per core. Any other
 arguments are a Django management command (``switchyard create_key ...``,
-``switchyard import_config ...``), as ``manage.py`` takes them in a source checkout."""
+``switchyard import_config ...``, ``switchyard apply -f config.yaml`` for config kept in
+git: gateway.ops.apply), as ``manage.py`` takes them in a source checkout."""
 
 from __future__ import annotations
 

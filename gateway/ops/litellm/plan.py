@@ -1,6 +1,7 @@
 """An import's plan: the parsed config compared with the registry, deciding what is
 created, updated, replaced or left as is, validated as saving would. The preview (the
-console's table, the CLI's ``--dry-run``) and the import (``apply``) both use it.
+console's table, the CLI's ``--dry-run``), the import (``apply.apply_plan``) and config
+as code (``gateway.ops.apply``, which adds removals of what it manages) use it.
 
 An import never deletes providers or routes the file does not name; an existing route's
 deployments the file does not list are replaced (the default) or kept (``ADD``).

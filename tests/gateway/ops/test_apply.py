@@ -354,3 +354,49 @@ def test_a_failure_while_writing_leaves_nothing_applied(env: None, monkeypatch) 
         apply(smaller)
     assert export_config() == exported
     assert "local" in route_names()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("guardrails: [no-words]", "guardrails: [nosuch]",
+         "switchyard.teams.research.guardrails: unknown guardrail(s): nosuch"),
+        ("mcp_allowed: [docs]", "mcp_allowed: [docs, other__tool]",
+         "switchyard.teams.research.mcp_allowed: unknown MCP server(s): other"),
+        ("rpm_limit: 600", "rpm_limit: 600\n      budget_period: weekly",
+         "switchyard.teams.research.budget_period: one of day, month, total, got 'weekly'"),
+    ],
+)  # fmt: skip
+def test_a_team_that_cannot_be_saved_fails_the_apply(env: None, old, new, message) -> None:
+    with pytest.raises(ConfigError) as caught:
+        apply(CONFIG.replace(old, new))
+    assert message in str(caught.value)
+    assert Team.objects.count() == 0 and Route.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_removing_a_team_that_holds_keys_fails(env: None) -> None:
+    apply(CONFIG)
+    team = Team.objects.get(name="research")
+    ApiKey.objects.create(name="member-key", prefix="sk-m", key_hash="m" * 64, team=team)
+    smaller = CONFIG.split("switchyard:")[0]
+    with pytest.raises(ApplyRefused, match="team research holds API key\\(s\\) member-key"):
+        apply(smaller)
+    ApiKey.objects.filter(name="member-key").delete()
+    apply(smaller)
+    assert not Team.objects.filter(pk=team.pk).exists()
+
+
+@pytest.mark.django_db
+def test_import_reads_teams_too_but_marks_nothing_as_the_files(env: None) -> None:
+    from gateway.ops.litellm.apply import apply_plan
+    from gateway.ops.litellm.plan import plan_import
+
+    result = apply_plan(plan_import(parse_config(CONFIG)))
+    assert result.counts["teams"]["create"] == 1
+    assert Team.objects.get(name="research").rpm_limit == 600
+    assert not Team.objects.filter(managed_by_config=True).exists()
+    assert not Route.objects.filter(managed_by_config=True).exists()
+    # an apply of a file without them removes nothing the import made
+    assert not any(c.action == "delete" for c in plan(CONFIG.split("switchyard:")[0]).teams)
