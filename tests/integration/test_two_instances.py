@@ -211,3 +211,51 @@ def test_key_revoked_on_a_fails_on_b(pair):
     print(f"key revoked on A refused by B after {elapsed:.3f}s")
     refused = chat(b, key)
     assert "revoked" in refused.json()["error"]["message"]
+
+
+APPLIED = """
+model_list:
+  - model_name: {name}
+    litellm_params:
+      model: openai/gpt-applied
+      api_base: http://127.0.0.1:9/v1
+      api_key: os.environ/APPLIED_API_KEY
+{more}
+"""
+
+
+def routes_of(gateway: Gateway) -> set[str]:
+    reply = httpx.get(
+        gateway.url + "/v1/models",
+        headers={"Authorization": f"Bearer {gateway.master_key}"},
+        timeout=5,
+    )
+    return {model["id"] for model in reply.json()["data"]}
+
+
+def test_apply_twice_is_a_fixed_point_and_a_removed_route_leaves_both(pair, tmp_path):
+    """Config as code across instances: ``apply`` through A twice changes nothing the
+    second time (its dry run finds no drift, the export is the same), and a route taken
+    out of the file is gone from B within a second."""
+    a, b = pair
+    both = tmp_path / "both.yaml"
+    more = (
+        "  - model_name: applied-two\n    litellm_params:\n      model: openai/gpt-applied\n"
+        "      api_base: http://127.0.0.1:9/v1\n      api_key: os.environ/APPLIED_API_KEY\n"
+    )
+    both.write_text(APPLIED.format(name="applied-one", more=more))
+    a.manage("apply", "-f", str(both))
+    exported = a.manage("export_config").stdout
+    again = a.manage("apply", "-f", str(both), "--dry-run", check=False)
+    assert again.returncode == 0, again.stdout + again.stderr
+    a.manage("apply", "-f", str(both))
+    assert a.manage("export_config").stdout == exported
+    wait_until(lambda: {"applied-one", "applied-two"} <= routes_of(b), timeout=2)
+
+    one = tmp_path / "one.yaml"
+    one.write_text(APPLIED.format(name="applied-one", more=""))
+    drift = a.manage("apply", "-f", str(one), "--dry-run", check=False)
+    assert drift.returncode == 2 and "applied-two" in drift.stdout
+    a.manage("apply", "-f", str(one))
+    wait_until(lambda: "applied-two" not in routes_of(b), timeout=1.0)
+    assert "applied-one" in routes_of(b) and "echo" in routes_of(b)  # the console's stay
