@@ -17,6 +17,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
     || echo "warning: could not install chromium; browser tests will be skipped" >&2
 fi
+# the Kubernetes manifests are rendered with `kubectl kustomize` (tests/deploy/test_kubernetes.py;
+# kubectl 1.22+: Debian's `kubectl` package where the Kubernetes apt repository is set up)
+if ! command -v kubectl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl >/dev/null) \
+    || echo "warning: could not install kubectl; the Kubernetes manifest checks will be skipped" >&2
+fi
 # the compose file and the systemd unit are validated with these CLIs when present
 if { ! command -v docker-compose >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1; } \
   && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _tasks: list[asyncio.Task[Any]] = []
 _in_flight = 0
+_streams = 0  # of those, answers being streamed now (SSE bodies still being written)
 _started_total = 0  # API requests started in this process (memory_trim reads it)
 _closing = False
 _draining = False  # the drain began: requests are still served, readiness says 503
@@ -89,6 +90,25 @@ def request_started() -> None:
 def activity() -> tuple[int, int]:
     """API requests started in this process so far, and those in flight."""
     return _started_total, _in_flight
+
+
+def stream_opened() -> None:
+    """Count a streamed answer being written (the edge's ``send_stream``); with
+    ``stream_closed`` in its ``finally``. Read by ``/metrics`` (``streams_in_flight``),
+    which an autoscaler follows: a pod's streams, not its CPU, are what a relay of long
+    LLM answers runs out of."""
+    global _streams
+    _streams += 1
+
+
+def stream_closed() -> None:
+    global _streams
+    _streams -= 1
+
+
+def streams() -> int:
+    """Answers being streamed by this process now."""
+    return _streams
 
 
 def request_finished() -> None:

@@ -14,7 +14,9 @@ to spare. Work that may be dropped (shadow mirrors) calls ``watch()`` and reads
 ``lag()`` before it starts.
 
 The probe runs only while it is used: ``watch()`` starts it on the running loop, and it
-stops by itself after ``IDLE_STOP`` seconds without a ``watch()``. A process whose
+stops by itself after ``IDLE_STOP`` seconds without a ``watch()`` (or, for a watcher
+that asks seldom, after the ``keep`` seconds it asked for: a ``/metrics`` scrape keeps it
+running for two minutes, so the lag it exports is measured between scrapes). A process whose
 routes mirror nothing never runs it; while it runs it costs one timer wake-up 20 times
 a second (measured in docs/benchmarks.md). When it does not run, ``lag()`` is 0."""
 
@@ -30,6 +32,7 @@ IDLE_STOP = 10.0  # seconds without a watch() after which the probe stops
 _lag = 0.0  # smoothed lateness, seconds
 _task: asyncio.Task[None] | None = None
 _watched = 0.0  # time.monotonic() of the last watch()
+_kept_until = 0.0  # time.monotonic() until which a watch(keep=...) asked the probe to run
 
 
 def lag() -> float:
@@ -44,11 +47,13 @@ def note(late: float) -> float:
     return _lag
 
 
-def watch() -> None:
-    """Keep the probe running on the current loop (start it if it is not); call from a
-    coroutine or callback of that loop."""
-    global _task, _watched, _lag
+def watch(keep: float = 0.0) -> None:
+    """Keep the probe running on the current loop (start it if it is not), for
+    ``IDLE_STOP`` seconds or ``keep`` seconds, whichever is longer; call from a coroutine
+    or callback of that loop."""
+    global _task, _watched, _lag, _kept_until
     _watched = time.monotonic()
+    _kept_until = max(_kept_until, _watched + keep)
     task, loop = _task, asyncio.get_running_loop()
     if task is not None and not task.done() and task.get_loop() is loop:
         return
@@ -62,10 +67,10 @@ def running() -> bool:
 
 def stop() -> None:
     """Stop the probe (shutdown, tests); ``lag()`` reads 0 again."""
-    global _task, _lag
+    global _task, _lag, _kept_until
     if _task is not None:
         _task.cancel()
-    _task, _lag = None, 0.0
+    _task, _lag, _kept_until = None, 0.0, 0.0
 
 
 async def probe(interval: float = INTERVAL, idle_stop: float = IDLE_STOP) -> None:
@@ -73,7 +78,7 @@ async def probe(interval: float = INTERVAL, idle_stop: float = IDLE_STOP) -> Non
     global _lag
     clock = time.perf_counter  # uvloop's loop.time() has whole milliseconds only
     try:
-        while time.monotonic() - _watched < idle_stop:
+        while time.monotonic() - _watched < idle_stop or time.monotonic() < _kept_until:
             due = clock() + interval
             await asyncio.sleep(interval)
             note(clock() - due)

@@ -529,9 +529,11 @@ class GatewayApp:
             await send_reply(send, refuse_while_closing(dialect))
             return
         if isinstance(reply, StreamReply):
+            lifecycle.stream_opened()  # /metrics: switchyard_streams_in_flight
             try:
                 await send_stream(send, reply, dialect, scope)
             finally:
+                lifecycle.stream_closed()
                 await service.close_quietly(reply.chunks)
         else:
             await send_reply(send, reply)
@@ -646,6 +648,7 @@ class GatewayApp:
     async def metrics(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         from gateway.telemetry import metrics
 
+        metrics.scraped()  # keeps the event-loop lag probe running between scrapes
         text = (await asyncio.to_thread(metrics.render)).encode()  # may read files
         await send_reply(send, Reply(200, text, [(b"content-type", b"text/plain; version=0.0.4")]))
 

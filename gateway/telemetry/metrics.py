@@ -9,7 +9,17 @@ Several workers behind one port (``serve --workers N``) would each answer with t
 counts, a different one per scrape. There ``serve`` gives every worker a shared folder
 (``SWITCHYARD_METRICS_DIR``): each worker writes its counts there twice a second and
 renders the sum of all files, after writing its own. Files of workers that exited stay
-until the next start, so counters never go down."""
+until the next start, so counters never go down.
+
+Three gauges say how loaded the process is now, for an autoscaler (the Kubernetes
+manifests' HorizontalPodAutoscaler follows the first): ``switchyard_streams_in_flight``
+(answers being streamed), ``switchyard_requests_in_flight`` (API requests, sockets and
+MCP calls included) and ``switchyard_event_loop_lag_seconds`` (``gateway.base.loop_lag``).
+Across workers the first two are summed and the lag is the worst worker's, counting only
+files written in the last ``LIVE_SECONDS``: a worker that exited is no longer in flight.
+The lag probe runs only while someone scrapes: a scrape keeps it running in the worker
+that answered and, through a mark in the shared folder, in every other worker, for
+``SCRAPE_KEEP_SECONDS``; a process never scraped never runs it."""
 
 from __future__ import annotations
 
@@ -20,15 +30,19 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.base import hooks, lifecycle
+from gateway.base import hooks, lifecycle, loop_lag
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
+LIVE_SECONDS = 5.0  # a worker's file older than this: its gauges no longer count
+SCRAPE_KEEP_SECONDS = 120.0  # the loop-lag probe runs this long after a scrape
+SCRAPE_MARK = "scraped.mark"  # touched by each scrape in the shared folder
 COUNTER_FAMILIES = (
     "requests",
     "errors",
@@ -220,6 +234,22 @@ def _journal_gauges() -> dict[str, int]:
     return stats
 
 
+def live() -> dict[str, float]:
+    """This process's load now: requests and streams in flight, the event loop's lag."""
+    _, in_flight = lifecycle.activity()
+    return {
+        "requests_in_flight": in_flight,
+        "streams_in_flight": lifecycle.streams(),
+        "loop_lag": loop_lag.lag(),
+    }
+
+
+def scraped() -> None:
+    """A scrape arrived (called on the event loop by the ``/metrics`` endpoint): keep the
+    loop-lag probe running until well after the next one."""
+    loop_lag.watch(keep=SCRAPE_KEEP_SECONDS)
+
+
 # --- several workers: a shared folder ------------------------------------------------------
 
 
@@ -241,15 +271,35 @@ def publish(folder: Path) -> None:
     target = folder / f"{os.getpid()}.json"
     temporary = target.with_suffix(".tmp")
     with _publishing:
-        data = {"registry": REGISTRY.dump(), "journal": _journal_gauges()}
+        data = {
+            "registry": REGISTRY.dump(),
+            "journal": _journal_gauges(),
+            "live": live(),
+            "at": time.time(),
+        }
         temporary.write_text(json.dumps(data))
         temporary.replace(target)
+
+
+def scrape_age(folder: Path) -> float | None:
+    """Seconds since any worker answered a scrape (None: never since the start)."""
+    try:
+        return max(0.0, time.time() - (folder / SCRAPE_MARK).stat().st_mtime)
+    except OSError:
+        return None
+
+
+def _publish_and_age(folder: Path) -> float | None:
+    publish(folder)
+    return scrape_age(folder)
 
 
 async def publish_forever(folder: Path, every: float = PUBLISH_SECONDS) -> None:
     while True:
         try:
-            await asyncio.to_thread(publish, folder)
+            age = await asyncio.to_thread(_publish_and_age, folder)
+            if age is not None and age < SCRAPE_KEEP_SECONDS:
+                loop_lag.watch(keep=SCRAPE_KEEP_SECONDS - age)  # another worker was scraped
         except Exception:
             log.exception("metrics: cannot write to %s", folder)
         await asyncio.sleep(every)
@@ -280,27 +330,37 @@ def _published(folder: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _combined() -> tuple[Registry, Callable[[], dict[str, int]]]:
-    """Every worker's counts. This worker publishes its own first and then reads only
-    the files: each file only grows, so one scrape never shows less than the one before
-    (whichever worker answers); other workers' last half-second may be missing."""
+def _combined() -> tuple[Registry, Callable[[], dict[str, int]], dict[str, float]]:
+    """Every worker's counts and live gauges. This worker publishes its own first and
+    then reads only the files: each file only grows, so one scrape never shows less than
+    the one before (whichever worker answers); other workers' last half-second may be
+    missing. The gauges count only the workers that wrote in the last LIVE_SECONDS."""
     folder = shared_dir()
     if folder is None:
-        return REGISTRY, _journal_gauges
+        return REGISTRY, _journal_gauges, live()
     publish(folder)
+    with contextlib.suppress(OSError):
+        (folder / SCRAPE_MARK).touch()  # the other workers start their lag probes
     total = Registry()
     stats: dict[str, int] = {}
+    gauges = {"requests_in_flight": 0.0, "streams_in_flight": 0.0, "loop_lag": 0.0}
+    fresh = time.time() - LIVE_SECONDS
     for published in _published(folder):
         total.merge(published.get("registry", {}))
         for field, value in published.get("journal", {}).items():
             stats[field] = stats.get(field, 0) + value
-    return total, lambda: stats
+        current = published.get("live")
+        if isinstance(current, dict) and published.get("at", 0) >= fresh:
+            gauges["requests_in_flight"] += current.get("requests_in_flight", 0)
+            gauges["streams_in_flight"] += current.get("streams_in_flight", 0)
+            gauges["loop_lag"] = max(gauges["loop_lag"], current.get("loop_lag", 0.0))
+    return total, lambda: stats, gauges
 
 
 def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
     """The Prometheus text exposition (format 0.0.4): this process's metrics, or every
     worker's when they share a folder."""
-    reg, combined_stats = _combined()
+    reg, combined_stats, now = _combined()
     journal_stats = journal_stats or combined_stats
     out: list[str] = []
     with reg.lock:
@@ -379,4 +439,25 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
     for name, kind, help_text, field in gauges:
         _family(out, name, kind, help_text)
         out.append(f"{name} {int(stats.get(field, 0))}")
+    load = [
+        (
+            "switchyard_streams_in_flight",
+            "Answers being streamed now (every worker of this server).",
+            now["streams_in_flight"],
+        ),
+        (
+            "switchyard_requests_in_flight",
+            "API requests in flight now, streams, sockets and MCP calls included.",
+            now["requests_in_flight"],
+        ),
+        (
+            "switchyard_event_loop_lag_seconds",
+            "How late the event loop runs what is due, smoothed (the worst worker's; "
+            "measured while /metrics is scraped, 0 before the first scrape).",
+            now["loop_lag"],
+        ),
+    ]
+    for name, help_text, value in load:
+        _family(out, name, "gauge", help_text)
+        out.append(f"{name} {_number(value)}")
     return "\n".join(out) + "\n"
