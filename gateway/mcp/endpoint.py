@@ -219,14 +219,14 @@ def stateless() -> bool:
     sticky routing)."""
     import os
 
-    from gateway.telemetry import metrics
-
     mode = os.environ.get("SWITCHYARD_MCP_SESSIONS", "auto").strip().lower()
     if mode in ("on", "true", "1", "yes"):
         return False
     if mode in ("off", "false", "0", "no"):
         return True
-    return metrics.shared_dir() is not None  # set by `serve --workers N` for N > 1
+    # `serve` sets the metrics folder whatever the count: it says nothing about how many
+    # workers share the port; the count it exports does (absent: daphne, one process)
+    return int(os.environ.get("SWITCHYARD_WORKERS") or 1) > 1
 
 
 class _Manager:
