@@ -306,11 +306,10 @@ def get_scope(session: str, key: str = RAW) -> dict:
     }  # fmt: skip
 
 
-async def until(predicate, timeout: float = 5) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
+async def until(predicate) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(5):
+        while not predicate():
+            await asyncio.sleep(0.02)
 
 
 @pytest.mark.django_db(transaction=True)
