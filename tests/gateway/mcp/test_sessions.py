@@ -309,7 +309,7 @@ def get_scope(session: str, key: str = RAW) -> dict:
 async def until(predicate) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(5):
         while not predicate():
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # noqa: ASYNC110 - polling what the app sent
 
 
 @pytest.mark.django_db(transaction=True)
