@@ -308,8 +308,8 @@ def get_scope(session: str, key: str = RAW) -> dict:
 
 async def until(predicate) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(5):
-        while not predicate():
-            await asyncio.sleep(0.02)  # noqa: ASYNC110 - polling what the app sent
+        while not predicate():  # noqa: ASYNC110 - polling what the app sent
+            await asyncio.sleep(0.02)
 
 
 @pytest.mark.django_db(transaction=True)
