@@ -221,6 +221,8 @@ SERVER: Server[Any] = Server(
 
 class _Manager:
     def __init__(self) -> None:
+        # the SDK logs each stateless request's end at INFO ("Terminating session: None")
+        logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
         # every request is served on its own; the session is ours (``sessions``)
         self.manager = StreamableHTTPSessionManager(app=SERVER, stateless=True)
         self.ready = asyncio.Event()
