@@ -129,7 +129,6 @@ class Command(GatewayCommand):
             "header_timeout": settings.SWITCHYARD_HEADER_TIMEOUT_SECONDS,
         }
         _share_metrics(settings.DATA_DIR / "metrics")
-        os.environ["SWITCHYARD_WORKERS"] = str(workers)  # what each worker may ask (MCP)
         path, folder = _socket_path(settings.DATA_DIR)
         plan = Plan(
             "gateway.asgi:application",
