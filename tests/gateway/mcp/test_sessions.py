@@ -366,3 +366,47 @@ async def test_a_key_hears_only_the_servers_it_may_see(app):
         await asyncio.wait_for(serving, 5)
     finally:
         serving.cancel()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_server_added_or_removed_reaches_the_streams(app):
+    from .test_pool import entry
+
+    async with http(app) as client:
+        session = await initialize(client)
+    stream = Stream()
+    serving = asyncio.create_task(endpoint.app(get_scope(session), stream.receive, stream.send))
+    try:
+        await until(lambda: stream.body.is_set())
+        before = registry.current()
+        registry.install(dataclasses.replace(before, version=3, mcp_servers={"new": entry("new")}))
+        await until(lambda: "resources/list_changed" in stream.text())
+        assert "tools/list_changed" in stream.text() and "prompts/list_changed" in stream.text()
+        stream.disconnect.set()
+        await asyncio.wait_for(serving, 5)
+    finally:
+        serving.cancel()
+
+
+async def test_the_pool_tells_what_a_server_says_changed(monkeypatch):
+    import mcp_types as types
+
+    from .test_pool import entry
+
+    heard: list[tuple[str, str]] = []
+    monkeypatch.setattr(pool, "_list_watchers", [lambda server, what: heard.append((server, what))])
+    conn = pool._Connection(entry("files"))
+    try:
+        conn.tools = []
+        await conn._notice(types.ToolListChangedNotification())
+        assert conn.tools is None, "the cached tool list is dropped"
+        await conn._notice(types.PromptListChangedNotification())
+        await conn._notice(types.ResourceListChangedNotification())
+        await conn._notice(
+            types.LoggingMessageNotification(
+                params=types.LoggingMessageNotificationParams(level="info", data="x")
+            )
+        )
+        assert heard == [("files", "tools"), ("files", "prompts"), ("files", "resources")]
+    finally:
+        await conn.close()
