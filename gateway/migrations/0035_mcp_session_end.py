@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0033_guardrails'),
+        ('gateway', '0034_managed_by_config'),
     ]
 
     operations = [
