@@ -9,12 +9,15 @@ prompts need a grant of the whole server (``mcp.resource.read``, ``mcp.prompt.ge
 
 Auth: ``Authorization: Bearer <virtual key>`` (or ``x-api-key``), checked here before
 the SDK sees the request: 401 without a valid key, 404 for a server the key may not see
-(as for one that does not exist). Each session belongs to the key that opened it (the
-SDK refuses it to any other credential). Tool calls go through ``calls.call``.
+(as for one that does not exist). Tool calls go through ``calls.call``.
 
-One session manager per process (per event loop), its task group owned by a task
-started on first use and stopped by ``aclose`` at shutdown. Sessions are per process:
-with several workers ``/mcp`` runs stateless (``stateless``)."""
+Sessions are served by any worker of any instance (no sticky routing): the session id
+is self-contained and checked here (``sessions``: 404 for an unknown, changed, expired,
+ended or other key's session), ``DELETE`` ends it everywhere, ``GET`` is its
+notification stream on whichever worker it reaches (``streams``), and each POST is
+served by the SDK in its stateless mode, told the session's protocol version. So one
+SDK session manager per process (per event loop) holds no session: its task group is
+owned by a task started on first use and stopped by ``aclose`` at shutdown."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import mcp_types as types
@@ -32,14 +35,15 @@ from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
-from gateway.mcp import calls, permissions, pool
+from gateway.mcp import calls, permissions, pool, sessions, streams
 from gateway.mcp.errors import McpGatewayError
 from gateway.policy import registry
 
@@ -49,6 +53,10 @@ PREFIX = "/mcp"
 SHUTTING_DOWN = "this gateway instance is shutting down; retry"
 DRAIN_POLL_SECONDS = 0.25  # how often a notification stream looks for a drain
 SCOPE_KEY = "switchyard.mcp"
+SESSION_SCOPE_KEY = "switchyard.mcp.session"  # the request's sessions.Session, if any
+SESSION_HEADER = b"mcp-session-id"
+VERSION_HEADER = b"mcp-protocol-version"
+MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE  # as the SDK caps what it reads
 
 _resource_owner: dict[str, str] = {}  # uri -> server that listed it last
 
@@ -211,27 +219,12 @@ SERVER: Server[Any] = Server(
 )
 
 
-def stateless() -> bool:
-    """Whether ``/mcp`` runs without sessions. Sessions live in one process: with several
-    workers (or instances) a client's next request may reach another one, which does not
-    know its session. ``SWITCHYARD_MCP_SESSIONS``: ``auto`` (the default: sessions with
-    one worker, none with several), ``on`` or ``off`` (e.g. several instances without
-    sticky routing)."""
-    import os
-
-    from gateway.telemetry import metrics
-
-    mode = os.environ.get("SWITCHYARD_MCP_SESSIONS", "auto").strip().lower()
-    if mode in ("on", "true", "1", "yes"):
-        return False
-    if mode in ("off", "false", "0", "no"):
-        return True
-    return metrics.shared_dir() is not None  # set by `serve --workers N` for N > 1
-
-
 class _Manager:
     def __init__(self) -> None:
-        self.manager = StreamableHTTPSessionManager(app=SERVER, stateless=stateless())
+        # the SDK logs each stateless request's end at INFO ("Terminating session: None")
+        logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
+        # every request is served on its own; the session is ours (``sessions``)
+        self.manager = StreamableHTTPSessionManager(app=SERVER, stateless=True)
         self.ready = asyncio.Event()
         self.stop = asyncio.Event()
         self.loop = asyncio.get_running_loop()
@@ -361,9 +354,82 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         SCOPE_KEY: (key, only, user_agent),
     }
     manager = await _session_manager()
-    if scope.get("method") == "GET":
-        await _until_drain(manager, scope, receive, send, started)
+    await _dispatch(manager, key, raw, only, headers, scope, receive, send, started)
+
+
+async def _dispatch(
+    manager: StreamableHTTPSessionManager,
+    key: KeyEntry,
+    raw: str,
+    only: str | None,
+    headers: dict[bytes, bytes],
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    started: float,
+) -> None:
+    """The session's part (``sessions``): an unknown, changed, expired, ended or other
+    key's session is a 404; DELETE ends it everywhere; GET is its notification stream
+    (``streams``); a POST is served by the SDK on its own, told the session's protocol
+    version, its answer naming the session. An ``initialize`` without one opens one."""
+    method = scope.get("method")
+    if not sessions.enabled():
+        if method == "GET":
+            await _until_drain(manager.handle_request, scope, receive, send, started)
+        else:
+            await _served(manager, scope, receive, send)
         return
+    token = headers.get(SESSION_HEADER, b"").decode("latin-1").strip()
+    if not token:
+        if method != "POST":
+            await _refuse(send, 400, "Bad Request: Missing session ID", INVALID_REQUEST)
+            return
+        body = await _body(receive)
+        if body is None:
+            await _refuse(send, 413, "request body too large", INVALID_REQUEST)
+            return
+        receive = _replaying(body, receive)
+        opening = _initialize_params(body)
+        if opening is not None:
+            opened = sessions.issue(
+                key.id, raw, opening.get("protocolVersion"), opening.get("capabilities")
+            )
+            send = _naming(opened, send)
+        await _served(manager, scope, receive, send)
+        return
+    session = sessions.read(token, raw)
+    if session is None or await sessions.ended(session):
+        await _refuse(send, 404, "Session not found", INVALID_REQUEST)
+        return
+    scope = {**scope, SESSION_SCOPE_KEY: session}
+    if method == "DELETE":
+        await sessions.end(session)
+        streams.end(session.id)
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
+        )
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if method == "GET":
+        if not _accepts_events(headers):
+            await _refuse(send, 406, "Not Acceptable: Client must accept text/event-stream")
+            return
+
+        async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await streams.serve(session, key, only, scope, receive, send)
+
+        await _until_drain(stream, scope, receive, send, started)
+        return
+    if not any(name == VERSION_HEADER for name, _ in scope.get("headers") or []):
+        # a 2025-03-26 client does not say its version: the session does
+        scope["headers"] = [*scope["headers"], (VERSION_HEADER, session.protocol_version.encode())]
+    await _served(manager, scope, receive, _naming(session, send))
+
+
+async def _served(
+    manager: StreamableHTTPSessionManager, scope: dict[str, Any], receive: Any, send: Any
+) -> None:
+    """A POST (or DELETE with sessions off) as a request in flight the drain waits for."""
     lifecycle.request_started()
     try:
         await manager.handle_request(scope, receive, send)
@@ -371,8 +437,71 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         lifecycle.request_finished()
 
 
+def _naming(session: sessions.Session, send: Any) -> Any:
+    """``send`` with the session's header on a response that is not an error."""
+    value = session.token.encode()
+
+    async def named(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] < 400:
+            message = {**message, "headers": [*message.get("headers", ()), (SESSION_HEADER, value)]}
+        await send(message)
+
+    return named
+
+
+async def _body(receive: Any) -> bytes | None:
+    """The request's body, None past ``MAX_BODY_BYTES`` (read here to see whether it is
+    an ``initialize``, then handed to the SDK as it came)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Any) -> Any:
+    given = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replay
+
+
+def _initialize_params(body: bytes) -> dict[str, Any] | None:
+    """The params of an ``initialize`` request, None for any other body."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("method") != "initialize":
+        return None
+    params = message.get("params")
+    return params if isinstance(params, dict) else {}
+
+
+def _accepts_events(headers: dict[bytes, bytes]) -> bool:
+    accept = headers.get(b"accept", b"").decode("latin-1").lower()
+    types_ = {part.split(";")[0].strip() for part in accept.split(",")}
+    return bool(types_ & {"text/event-stream", "text/*", "*/*"})
+
+
 async def _until_drain(
-    manager: StreamableHTTPSessionManager,
+    handle: Callable[[dict[str, Any], Any, Any], Awaitable[None]],
     scope: dict[str, Any],
     receive: Any,
     send: Any,
@@ -390,7 +519,7 @@ async def _until_drain(
             state["done"] = True
         await send(message)
 
-    task = asyncio.ensure_future(manager.handle_request(scope, receive, tracked))
+    task = asyncio.ensure_future(handle(scope, receive, tracked))
     try:
         while not task.done():
             await asyncio.wait([task], timeout=DRAIN_POLL_SECONDS)
@@ -409,3 +538,7 @@ async def _until_drain(
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+
+
+pool.on_list_changed(streams.relay)  # what an upstream server says changed reaches the streams
+registry.on_change(streams.on_registry_change)

@@ -1,6 +1,6 @@
 """What the MCP feature plugs into the pipeline (``gateway.base.hooks``), registered
 from ``GatewayConfig.ready``: the hosted MCP tools' answer to a chat request
-(``extra_jobs``). Light on purpose: ``ready`` runs in every management command, so the
+(``extra_jobs``) and the pruning of ended sessions' records (``pruners``). Light on purpose: ``ready`` runs in every management command, so the
 hosted loop and the pipeline it drives (``gateway.mcp.hosted.pipeline``) are imported
 when a request first asks, in a serving process."""
 
@@ -28,5 +28,13 @@ class HostedTools:
 HOSTED_TOOLS = HostedTools()
 
 
+def prune_ended_sessions(max_batches: int) -> int:
+    """The ends of MCP sessions past their expiry (``sessions.prune_expired``)."""
+    from gateway.mcp import sessions
+
+    return sessions.prune_expired(max_batches)
+
+
 def register() -> None:
     hooks.extra_jobs.register(HOSTED_TOOLS)
+    hooks.pruners.register(prune_ended_sessions)

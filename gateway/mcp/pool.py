@@ -18,6 +18,13 @@ subclasses with messages safe to show):
 - ``list_resources(server_name)``, ``read_resource(server_name, uri)``,
   ``list_prompts(server_name)``, ``get_prompt(server_name, name, arguments)``
 - ``status(server_name) -> dict`` and ``aclose()``
+- ``on_list_changed(fn)``: ``fn(server_name, what)`` when a connected server says its
+  ``tools``, ``prompts`` or ``resources`` changed (the tool list cached here is dropped
+  first); ``endpoint`` relays it to the notification streams of this process.
+
+These connections are the gateway's, one per server per process, whichever client's
+request uses them: an MCP client's session with the gateway has no upstream session
+of its own, so it needs no upstream state on the worker that serves it.
 
 ``call_tool`` does not check the arguments against the schema nor permissions: that
 is the caller's job (``endpoint``/``calls``), since only it knows who is calling.
@@ -36,6 +43,7 @@ from typing import Any, TypeVar
 import httpx2
 import mcp_types as types
 from mcp import Client
+from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
@@ -97,7 +105,7 @@ class _Connection:
                 async with AsyncExitStack() as stack:
                     async with asyncio.timeout(self.entry.connect_timeout):
                         client = await stack.enter_async_context(
-                            _client_for(self.entry, self.overflow)
+                            _client_for(self.entry, self.overflow, self._notice)
                         )
                     self.client, self.last_error = client, ""
                     self.connects += 1
@@ -184,6 +192,24 @@ class _Connection:
     def broken(self) -> None:
         self._broken.set()
 
+    async def _notice(self, message: IncomingMessage) -> None:
+        """A message the server sent on its own: a list it changed is told (and the
+        cached tool list dropped); the rest (progress, logs) concerns no one here."""
+        if isinstance(message, types.ToolListChangedNotification):
+            self.tools = None
+            what = "tools"
+        elif isinstance(message, types.PromptListChangedNotification):
+            what = "prompts"
+        elif isinstance(message, types.ResourceListChangedNotification):
+            what = "resources"
+        else:
+            return
+        for watcher in list(_list_watchers):
+            try:
+                watcher(self.entry.name, what)
+            except Exception:
+                log.exception("MCP list_changed watcher failed")
+
     async def close(self) -> None:
         self._stopped = True
         self._wanted.set()
@@ -193,12 +219,16 @@ class _Connection:
             await self._task
 
 
-def _client_for(entry: McpServerEntry, overflowed: capped.Overflow | None = None) -> Client:
+def _client_for(
+    entry: McpServerEntry,
+    overflowed: capped.Overflow | None = None,
+    notices: MessageHandlerFnT | None = None,
+) -> Client:
     """An ``mcp.Client`` for the entry (secrets resolved now, never logged). A stdio
     server runs a command on this host: launched only if the operator allowed it (rule
     ``mcp_server.stdio``), else ``ServerUnavailable`` saying how to allow it. A network
     server's answers are read at most ``SWITCHYARD_MAX_ANSWER_BYTES`` far (``capped``;
-    ``overflowed`` counts the cuts)."""
+    ``overflowed`` counts the cuts); ``notices`` hears what the server sends unasked."""
     if entry.transport == "stdio":
         from mcp.client.stdio import StdioServerParameters
 
@@ -213,7 +243,13 @@ def _client_for(entry: McpServerEntry, overflowed: capped.Overflow | None = None
         params = StdioServerParameters(
             command=entry.command, args=list(entry.args), env=env or None
         )
-        return Client(params, mode="legacy", cache=None, read_timeout_seconds=entry.call_timeout)
+        return Client(
+            params,
+            mode="legacy",
+            cache=None,
+            read_timeout_seconds=entry.call_timeout,
+            message_handler=notices,
+        )
     url = resolve_secret(entry.url)
     headers = {name: resolve_secret(value) for name, value in entry.headers}
     if entry.bearer:
@@ -239,12 +275,19 @@ def _client_for(entry: McpServerEntry, overflowed: capped.Overflow | None = None
             timeout=entry.connect_timeout,
             sse_read_timeout=max(entry.call_timeout, 300.0),
         )
-        return Client(transport, mode="legacy", cache=None, read_timeout_seconds=entry.call_timeout)
+        return Client(
+            transport,
+            mode="legacy",
+            cache=None,
+            read_timeout_seconds=entry.call_timeout,
+            message_handler=notices,
+        )
     return Client(
         _http_transport(url, headers, entry, overflowed),
         mode="legacy",
         cache=None,
         read_timeout_seconds=entry.call_timeout,
+        message_handler=notices,
     )
 
 
@@ -288,6 +331,16 @@ def _describe(entry: McpServerEntry, exc: BaseException) -> str:
 
 # --- the process-wide pool ----------------------------------------------------------------
 _connections: dict[str, _Connection] = {}
+_list_watchers: list[Callable[[str, str], None]] = []
+
+
+def on_list_changed(watcher: Callable[[str, str], None]) -> None:
+    """Call ``watcher(server_name, what)`` when a server says its tools, prompts or
+    resources changed (in the pool's loop; it must not block)."""
+    if watcher not in _list_watchers:
+        _list_watchers.append(watcher)
+
+
 _loop: asyncio.AbstractEventLoop | None = None
 
 

@@ -16,3 +16,16 @@ class McpApprovalUse(models.Model):
 
     def __str__(self) -> str:
         return self.nonce
+
+
+class McpSessionEnd(models.Model):
+    """An MCP session ended by its client (``DELETE /mcp``; ``gateway.mcp.sessions``): the
+    session id is self-contained, so ending it is this record, which every worker and
+    instance reads before serving the session again. Useless once the session would
+    have expired anyway (``expires_at``), pruned then (``hooks.pruners``)."""
+
+    session: str = models.CharField(max_length=32, unique=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.session

@@ -261,9 +261,10 @@ def test_crashed_stdio_server_is_restarted(setup):
     asyncio.run(go())
 
 
-def test_several_workers_serve_without_sessions(tmp_path) -> None:
-    """With ``serve --workers 2`` a client's requests may reach either worker: ``/mcp``
-    runs stateless there, so list and call work whichever worker answers."""
+def test_several_workers_serve_each_client(tmp_path) -> None:
+    """With ``serve --workers 2`` a client's requests may reach either worker: list and
+    call work whichever worker answers (sessions across workers:
+    ``tests/integration/test_mcp_sessions_live.py``)."""
     with running_gateway(tmp_path / "workers", seed=False, workers=2) as gw:
         gw.shell(
             "import sys\nfrom gateway.models import McpServer\n"
