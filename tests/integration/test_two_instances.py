@@ -102,7 +102,13 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory, database_url, redis_url) -> Iterator[tuple[Gateway, Gateway]]:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    # several instances share one SECRET_KEY, as docs/production.md says: it seals the
+    # stored secrets they all read and the MCP session ids any of them may be handed
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": "two-instances-share-this-secret-key-0123456789",
+    }
     with (
         running_gateway(tmp_path_factory.mktemp("a"), env=env) as a,
         running_gateway(tmp_path_factory.mktemp("b"), env=env, seed=False) as b,
@@ -259,3 +265,58 @@ def test_apply_twice_is_a_fixed_point_and_a_removed_route_leaves_both(pair, tmp_
     a.manage("apply", "-f", str(one))
     wait_until(lambda: "applied-two" not in routes_of(b), timeout=1.0)
     assert "applied-one" in routes_of(b) and "echo" in routes_of(b)  # the console's stay
+
+
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def mcp_post(gateway: Gateway, body: dict, session: str | None = None) -> httpx.Response:
+    headers = {**MCP_HEADERS, "authorization": f"Bearer {gateway.master_key}"}
+    if session is not None:
+        headers["mcp-session-id"] = session
+        headers["mcp-protocol-version"] = "2025-06-18"
+    return httpx.post(gateway.url + "/mcp", headers=headers, json=body, timeout=10)
+
+
+def test_an_mcp_session_opened_on_a_is_served_by_b_and_ended_everywhere(pair):
+    """No sticky routing: the session id A issues is served by B; DELETE on A ends it
+    on B within a couple of seconds."""
+    a, b = pair
+    opened = mcp_post(
+        a,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "two-instances", "version": "1"},
+            },
+        },
+    )
+    assert opened.status_code == 200, opened.text
+    session = opened.headers["mcp-session-id"]
+    listed = mcp_post(b, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}, session)
+    assert listed.status_code == 200, listed.text
+    assert '"tools"' in listed.text
+    forged = mcp_post(b, {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, session[:-4] + "AAAA")
+    assert forged.status_code == 404
+    ended = httpx.delete(
+        a.url + "/mcp",
+        headers={
+            **MCP_HEADERS,
+            "authorization": f"Bearer {a.master_key}",
+            "mcp-session-id": session,
+            "mcp-protocol-version": "2025-06-18",
+        },
+        timeout=10,
+    )
+    assert ended.status_code in (200, 204), ended.text
+    wait_until(
+        lambda: (
+            mcp_post(b, {"jsonrpc": "2.0", "id": 4, "method": "tools/list"}, session).status_code
+            == 404
+        ),
+        timeout=3,
+    )
