@@ -80,7 +80,7 @@ from gateway.errors import (
 from gateway.policy import deployment_caps, prefix_affinity, registry, shared_cooldowns
 from gateway.policy.authorization import decide
 from gateway.policy.context_windows import ContextWindowExceeded
-from gateway.policy.retry_budget import RetryBudget
+from gateway.policy.shared_retry_budget import SharedRetryBudget
 
 log = logging.getLogger(__name__)
 
@@ -356,14 +356,20 @@ def reset() -> None:
     """Forget everything (tests)."""
     global health, retries, affinity
     health = Health()
-    retries = RetryBudget()
+    retries.stop()
+    retries = SharedRetryBudget(_clock)
     affinity = prefix_affinity.AffinityTable()
     _budget_warned.clear()
     shared_cooldowns.stop_refreshing()
 
 
-# the retries each route made this minute, against its retry budget (gateway.policy.retry_budget)
-retries = RetryBudget()
+def _clock() -> float:
+    return clock()  # the seam as it is when called (tests patch it)
+
+
+# the retries each route made this minute, against its retry budget
+# (gateway.policy.retry_budget; shared by every process: gateway.policy.shared_retry_budget)
+retries = SharedRetryBudget(_clock)
 # which deployment served each prompt prefix last, per route (gateway.policy.prefix_affinity)
 affinity = prefix_affinity.AffinityTable()
 
@@ -548,13 +554,13 @@ class _Request:
             for d in self.pool
         )
 
-    def may_retry(self) -> bool:
+    async def may_retry(self) -> bool:
         """Whether one more upstream attempt fits the route's retry budget (the
-        request's first attempt always does)."""
+        request's first attempt always does; only a retry asks the shared budget)."""
         if not self.upstream_calls:
             return True
-        return retries.allows(
-            self.budget_route, self.budget_share, self.policy.retry_budget_floor, clock()
+        return await retries.allows(
+            self.budget_route, self.budget_share, self.policy.retry_budget_floor
         )
 
     def release_probe(self, deployment_id: int) -> None:
@@ -803,7 +809,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             if isinstance(last, ContextWindowExceeded):  # no deployment here holds it
                 raise _ContextWindow(last)
             raise _Exhausted(last)
-        if not request.may_retry():  # the route's retries are spent: fail fast
+        if not await request.may_retry():  # the route's retries are spent: fail fast
             _budget_spent(request)
             raise _Exhausted(last, out_of_time=True)
         if back_off:
