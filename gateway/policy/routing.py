@@ -40,8 +40,10 @@ the request is tried on them anyway: a cooldown steers traffic, it never refuses
 A stream's verdict comes when it ends (``StreamOutcome``): one the upstream breaks
 after its first event is a failed request. State is per process and in memory, and
 where workers share counters the failures, cooldowns and probes go through the shared
-store too (``gateway.policy.shared_cooldowns``: failures are pushed in the background, a view is
-refreshed in the background; a healthy deployment costs no round trip). Entries of a
+store too (``gateway.policy.shared_cooldowns``: failures are pushed in the background, the
+view is fetched again the moment the store announces a change, and a deployment that
+failed since its last success is checked there before each attempt; a healthy
+deployment costs no round trip). Entries of a
 deployment whose definition changed are forgotten when the registry snapshot changes.
 Nothing here queries the database or blocks: the work per request is O(deployments in
 the chain).
@@ -828,6 +830,14 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             await sleep(wait)
         elif clock() >= deadline:
             raise _Exhausted(last, out_of_time=True)
+        if (
+            deployment.id in health.shared
+            and deployment.id not in health.cool_until
+            and not request.ignore_cooldown
+            and await _cooled_meanwhile(route, deployment, request)
+        ):
+            back_off = False  # this request waited already: on to another deployment
+            continue
         if deployment.rpm or deployment.tpm:
             full_for = await deployment_caps.claim(deployment)
             if full_for is not None:  # the other workers used its minute up: pick again
@@ -900,6 +910,24 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             request.probes.discard(deployment.id)
         return result
     raise _Exhausted(last)
+
+
+async def _cooled_meanwhile(
+    route: RouteEntry, deployment: DeploymentEntry, request: _Request
+) -> bool:
+    """A deployment the shared store knows failures of, not cooled in this process's
+    view: ask the store whether it cools now (a cooldown another worker started a
+    moment ago, its news still on the way). True: it does, and the request has another
+    deployment to take; a cooldown never refuses a request. One round trip, only for a
+    deployment that failed since its last success."""
+    state = await shared_cooldowns.current(deployment.id, request.policy.cooldown_window)
+    if state is None or state[0] is None:
+        return False
+    now = clock()
+    health.cool_until[deployment.id] = now + state[0]
+    if state[0] <= 0:
+        return False  # half-open: its probe is claimed next, as any half-open one's
+    return choose(route, set(), now, request.excluded | {deployment.id}) is not None
 
 
 async def _claim_shared_probe(
