@@ -663,7 +663,10 @@ async def run(
     chain = _chain(snapshot, route, key)
     now = clock()
     pool = [d for r in chain for d in r.deployments]
-    shared_cooldowns.ensure_refreshing(policy.cooldown_window)
+    first_view = shared_cooldowns.ensure_refreshing(policy.cooldown_window)
+    if first_view is not None:  # a process's first requests: what do the others know?
+        await shared_cooldowns.first_view(first_view)
+        now = clock()
     share = route.retry_budget if route.retry_budget is not None else policy.retry_budget
     retries.requested(route.name, now)
     request = _Request(policy, now + policy.total, attempts, pool, route.name, share, outcome)

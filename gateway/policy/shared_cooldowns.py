@@ -381,29 +381,51 @@ async def _push_release(backend: Any, deployment_id: int) -> None:
 
 _refreshing: asyncio.AbstractEventLoop | None = None
 _refresher: asyncio.Task[None] | None = None
+# the first view of this loop, until it is in (then None): a process's first requests
+# wait for it, so that a worker that served nothing yet knows what the others learned
+_first: asyncio.Future[None] | None = None
+FIRST_VIEW_WAIT = 1.0  # seconds a first request waits at most (the store may be down)
 
 
-def ensure_refreshing(window: float) -> None:
-    """Start this event loop's refresher once (an identity check per request after)."""
-    global _refreshing, _refresher
+def ensure_refreshing(window: float) -> asyncio.Future[None] | None:
+    """Start this event loop's refresher once (an identity check per request after).
+    Answers what a request should wait for before routing: the first view, while it is
+    not in yet (a process's first requests only), else None."""
+    global _refreshing, _refresher, _first
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return
+        return None
     if loop is _refreshing:
-        return
+        return _first
     _refreshing = loop
     if limits.shared_backend() is None:
-        return  # this process counts alone: nothing to refresh
+        return None  # this process counts alone: nothing to refresh
+    _first = loop.create_future()
     _refresher = loop.create_task(_refresh(window), name="switchyard-cooldown-view")
+    return _first
+
+
+async def first_view(pending: asyncio.Future[None]) -> None:
+    """Wait (at most ``FIRST_VIEW_WAIT``) for the process's first view of the store."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(pending), FIRST_VIEW_WAIT)
+
+
+def _first_view_in() -> None:
+    global _first
+    if _first is not None:
+        if not _first.done():
+            _first.set_result(None)
+        _first = None
 
 
 def stop_refreshing() -> None:
     """Forget the refresher (tests switching backends)."""
-    global _refreshing, _refresher
+    global _refreshing, _refresher, _first
     if _refresher is not None:
         _refresher.cancel()
-    _refreshing = _refresher = None
+    _refreshing = _refresher = _first = None
 
 
 async def _refresh(window: float) -> None:
@@ -435,6 +457,7 @@ async def _refresh(window: float) -> None:
             raise
         except Exception as exc:
             limits.note_failure(backend, exc)
+            _first_view_in()  # nothing to wait for: the store is away
             if news is not None:
                 with contextlib.suppress(Exception):
                     await news.aclose()
@@ -443,6 +466,7 @@ async def _refresh(window: float) -> None:
             continue
         limits.note_success(backend)
         _tell(states, True)
+        _first_view_in()
 
 
 async def _await_news(backend: limits.RedisCounters, news: Any, every: float) -> Any:
