@@ -1,8 +1,8 @@
 """Several processes as one (issue #40), through real servers and a mock upstream:
 
 - ``serve --workers 2``: a route's retry budget is one allowance for the server (the
-  counter service), not one per worker, and a deployment answering 500 is skipped by
-  both workers after 3 failed requests in all;
+  counter service), not one per worker, and a deployment answering 500 (or cutting
+  every stream) is skipped by both workers after 3 failed requests in all;
 - two instances of ``serve --workers 2`` sharing one Redis (and one PostgreSQL): the
   same, for the four workers of both.
 
@@ -27,6 +27,7 @@ from .mock_upstream import MockUpstream, Reply, Seen
 from .test_two_instances import redis_url  # noqa: F401  (a fixture: a Redis database of its own)
 
 SECRET = "sk-shared-state-upstream-0123456789"
+LONG = "An answer the cutting upstream never finishes. " * 4
 REQUESTS = 32
 # one budget: every request once, plus the allowance (10 a minute) and 20 % of the
 # requests; a test straddling a minute may get a retry or two more as the old one slides
@@ -48,6 +49,7 @@ def route(name, *models, **fields):
 
 route("down", "up-down")
 route("half-broken", "up-500", "up-good")
+route("cutting", "up-cut", "up-good")
 """
 
 
@@ -55,7 +57,9 @@ def behaviour(seen: Seen) -> Reply:
     model = (seen.body or {}).get("model")
     if model in ("up-down", "up-500"):
         return Reply.failure(500, {"error": {"message": "upstream broke", "type": "server_error"}})
-    return Reply(text="fine")
+    if model == "up-cut":
+        return Reply(text=LONG, cut_after=3)  # a few events, then the connection drops
+    return Reply(text=LONG)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +101,24 @@ def check_cooldown(gateways: list[Gateway], mock: MockUpstream) -> None:
     assert served["up-500"] >= 1 and served["up-good"] == 24, served
 
 
+def check_cut_streams(gateways: list[Gateway], mock: MockUpstream) -> None:
+    for n in range(24):
+        body = {"model": "cutting", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.stream(
+            "POST",
+            gateways[n % len(gateways)].url + "/v1/chat/completions",
+            json=body,
+            headers={"authorization": f"Bearer {MASTER_KEY}", "connection": "close"},
+            timeout=10,
+        ) as reply:
+            assert reply.status_code == 200
+            reply.read()
+        time.sleep(0.01)
+    served = by_model(mock)
+    assert served["up-cut"] <= 3, served  # before: up to 7 cut streams
+    assert served["up-cut"] + served["up-good"] == 24, served
+
+
 def check_budget(gateways: list[Gateway], mock: MockUpstream) -> None:
     for n in range(REQUESTS):
         reply = post(gateways[n % len(gateways)], "down")
@@ -114,6 +136,9 @@ def test_two_workers_share_one_retry_budget_and_one_cooldown(tmp_path_factory, m
         workers=2,
     ) as gw:
         check_cooldown([gw], mock)
+        mock.reset()
+        mock.default = behaviour
+        check_cut_streams([gw], mock)
         mock.reset()
         mock.default = behaviour
         check_budget([gw], mock)
@@ -157,6 +182,9 @@ def test_two_instances_share_them_through_redis(
             ) as b,
         ):
             check_cooldown([a, b], mock)
+            mock.reset()
+            mock.default = behaviour
+            check_cut_streams([a, b], mock)
             mock.reset()
             mock.default = behaviour
             check_budget([a, b], mock)
