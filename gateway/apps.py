@@ -9,6 +9,7 @@ from django.apps import AppConfig
 COUNTER_BOOKS = (
     "gateway.policy.limits_book",
     "gateway.policy.cooldown_book",
+    "gateway.policy.retry_budget",
     "gateway.policy.login_attempts",
     "gateway.core.ledger_book",
 )

@@ -22,7 +22,11 @@ ledger together. This module is the part every layer may use:
 
 Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]`` out;
 ``[id, "ping"]`` answers ``[id, "pong"]`` and a request the service could not carry out
-``[id, "error", message]``. Each operation's arguments and answers are documented with
+``[id, "error", message]``. An operation may answer None: the request waits (a long
+poll, such as ``cooldown_watch``), and the service asks it again after every later
+operation of the same book (one whose name starts with the same word before ``_``) and
+every ``WAKE_SECONDS``, until it answers; its caller's client needs a timeout longer
+than the wait it asks for. Each operation's arguments and answers are documented with
 its book. Money is counted in integer units of 1e-8 USD (the request log's precision).
 
 It sits on the floor (``gateway/base``) because policy and core talk to the service and
@@ -42,6 +46,7 @@ from typing import Any
 from gateway.base import hooks
 
 SOCKET_ENV = "SWITCHYARD_LIMITS_SOCKET"  # how ``serve`` tells its workers where it listens
+WAKE_SECONDS = 0.05  # how often the service asks waiting requests again in any case
 
 
 # --- the service's state ------------------------------------------------------------------------
@@ -61,15 +66,15 @@ class CounterBooks:
         """Only reached for a book that is not registered (typed ``Any`` for handlers)."""
         raise AttributeError(f"the counter service keeps no book {name!r}")
 
-    def answer(self, request: list[Any]) -> list[Any]:
-        """Carry out one wire request (without its id)."""
+    def answer(self, request: list[Any]) -> list[Any] | None:
+        """Carry out one wire request (without its id); None: it waits (a long poll)."""
         op, *args = request
         if op == "ping":
             return ["pong"]
         handler = hooks.counter_ops.get(op)
         if handler is None:
             raise ValueError(f"unknown operation {op!r}")
-        reply: list[Any] = handler(self, *args)
+        reply: list[Any] | None = handler(self, *args)
         return reply
 
 

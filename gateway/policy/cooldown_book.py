@@ -12,6 +12,7 @@ in the supervisor.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class CooldownBook:
 
     def __init__(self) -> None:
         self.entries: dict[int, _Entry] = {}
+        self.version = 0  # counts the changes a watcher is told of (``watch``)
 
     def failed(
         self,
@@ -47,6 +49,7 @@ class CooldownBook:
         """One failed request: ``["ok", cool_for | None, failures, started]`` where
         ``started`` says this failure began a cooldown (its reporter logs it)."""
         entry = self.entries.setdefault(int(deployment_id), _Entry())
+        self.version += 1
         seen = entry.failures
         seen.append(at)
         while seen and seen[0] <= at - window:
@@ -60,8 +63,29 @@ class CooldownBook:
         return ["ok", entry.until - at if entry.until else None, len(seen), started]
 
     def succeeded(self, deployment_id: int) -> list[Any]:
-        self.entries.pop(int(deployment_id), None)
+        if self.entries.pop(int(deployment_id), None) is not None:
+            self.version += 1
         return ["ok"]
+
+    def state(self, deployment_id: int, at: float, window: float) -> list[Any]:
+        """One deployment's ``["ok", cool_for | None, failures]`` (asked before an
+        attempt on a deployment known to fail: has it been cooled meanwhile?)."""
+        entry = self.entries.get(int(deployment_id))
+        if entry is None:
+            return ["ok", None, 0]
+        recent = sum(1 for seen in entry.failures if seen > at - window)
+        return ["ok", entry.until - at if entry.until else None, recent]
+
+    def watch(self, seen: int, at: float, window: float, wait: float) -> list[Any] | None:
+        """``["ok", version, view]`` (``view`` as ``view`` answers) once the book changed
+        since version ``seen``, or ``wait`` seconds after ``at``; until then None: the
+        counter service holds the request and asks again after each ``cooldown_*``
+        operation (``gateway.base.counters``). Every worker keeps one such request
+        waiting, so a cooldown reaches all of them the moment it starts."""
+        now = time.time()
+        if seen == self.version and now < at + wait:
+            return None
+        return ["ok", self.version, self.view(now, window)[1]]
 
     def probe(self, deployment_id: int, at: float, lease: float) -> list[Any]:
         """Claim the one probe of a half-open deployment: ``["yes"]``, or ``["no",
@@ -98,7 +122,11 @@ class CooldownBook:
             out.append([deployment_id, entry.until - at if entry.until else None, len(seen)])
         return ["ok", out]
 
-    def answer(self, op: str, args: list[Any]) -> list[Any]:
+    def answer(self, op: str, args: list[Any]) -> list[Any] | None:
+        if op == "cooldown_watch":
+            return self.watch(*args)
+        if op == "cooldown_state":
+            return self.state(*args)
         if op == "cooldown_failed":
             return self.failed(*args)
         if op == "cooldown_succeeded":
@@ -118,13 +146,15 @@ COOLDOWN_OPS = (
     "cooldown_probe",
     "cooldown_release",
     "cooldown_view",
+    "cooldown_state",
+    "cooldown_watch",
 )
 
 
-def _answering(op: str) -> Callable[..., list[Any]]:
+def _answering(op: str) -> Callable[..., list[Any] | None]:
     """The counter service's handler of ``op``: the book ``cooldowns`` answers it."""
 
-    def handler(books: CounterBooks, *args: Any) -> list[Any]:
+    def handler(books: CounterBooks, *args: Any) -> list[Any] | None:
         book: CooldownBook = books.cooldowns
         return book.answer(op, list(args))
 

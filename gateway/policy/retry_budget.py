@@ -9,14 +9,33 @@ a quiet route still retries its occasional hiccup. When the budget is spent a re
 fails at once with the error of its last attempt.
 
 The share is the route's ``retry_budget`` (0.2 = 20 %), else
-``SWITCHYARD_RETRY_BUDGET`` (0.2). Counts are per process (a share holds per worker as
-it does for the server) over a sliding minute, approximated from this minute's and the
-previous minute's counts. Two integer additions per request; nothing is shared.
+``SWITCHYARD_RETRY_BUDGET`` (0.2). Counts run over a sliding minute, approximated from
+this minute's and the previous minute's counts.
+
+``RetryBudget`` is the book: a process counting alone keeps one, and where processes
+share counters one budget holds for all of them (``gateway.policy.shared_retry_budget``
+says how a worker talks to it): the counter service of ``serve --workers N`` keeps one as
+its book ``retries`` and answers these operations with it (wire format of
+``gateway.base.counters``; ``at`` is the caller's epoch seconds), and Redis keeps the same
+counts with the script in ``shared_retry_budget``:
+
+- ``[id, "retry_count", at, [[route, requests], ...]]`` answers ``["ok"]``: requests
+  the caller counted since it last told (batched: a request costs no round trip);
+- ``[id, "retry_ask", route, share, floor, at, [[route, requests], ...]]`` answers
+  ``["ok", true]`` (one more retry fits, and is counted) or ``["ok", false]``, after
+  counting the requests it carries.
+
+Imports no Django: the counter service runs in the supervisor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from gateway.base import hooks
+from gateway.base.counters import CounterBooks
 
 WINDOW = 60.0  # seconds
 
@@ -30,7 +49,7 @@ class _Counts:
     previous_retries: int = 0
 
     def roll(self, minute: int) -> None:
-        if minute == self.minute:
+        if minute <= self.minute:  # a late caller's minute counts in the newer one
             return
         if minute == self.minute + 1:
             self.previous_requests, self.previous_retries = self.requests, self.retries
@@ -63,9 +82,9 @@ class RetryBudget:
             counts.roll(minute)
         return counts
 
-    def requested(self, route: str, now: float) -> None:
-        """Count one request on ``route`` (each request once, whatever its retries)."""
-        self._counts(route, now).requests += 1
+    def requested(self, route: str, now: float, count: int = 1) -> None:
+        """Count ``count`` requests on ``route`` (each request once, whatever its retries)."""
+        self._counts(route, now).requests += count
 
     def allows(self, route: str, share: float, floor: int, now: float) -> bool:
         """Whether ``route`` may make one more retry now; if so it is counted."""
@@ -76,5 +95,39 @@ class RetryBudget:
         counts.retries += 1
         return True
 
+    def retried(self, route: str, now: float) -> None:
+        """Count a retry another book granted (this book then holds, should that one
+        become unreachable)."""
+        self._counts(route, now).retries += 1
+
     def forget(self, route: str) -> None:
         self.routes.pop(route, None)
+
+    # --- the counter service's operations ---------------------------------------------------
+
+    def count(self, at: float, counts: list[list[Any]]) -> list[Any]:
+        for route, requests in counts:
+            self.requested(str(route), at, int(requests))
+        return ["ok"]
+
+    def ask(
+        self, route: str, share: float, floor: int, at: float, counts: list[list[Any]]
+    ) -> list[Any]:
+        self.count(at, counts)
+        return ["ok", self.allows(str(route), float(share), int(floor), at)]
+
+
+def _answering(op: str) -> Callable[..., list[Any]]:
+    """The counter service's handler of ``op``: the book ``retries`` answers it."""
+
+    def handler(books: CounterBooks, *args: Any) -> list[Any]:
+        book: RetryBudget = books.retries
+        return book.count(*args) if op == "retry_count" else book.ask(*args)
+
+    return handler
+
+
+# The shared counter service keeps one RetryBudget as its book "retries".
+hooks.counter_books.register("retries", RetryBudget)
+for _op in ("retry_count", "retry_ask"):
+    hooks.counter_ops.register(_op, _answering(_op))

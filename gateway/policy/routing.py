@@ -40,8 +40,10 @@ the request is tried on them anyway: a cooldown steers traffic, it never refuses
 A stream's verdict comes when it ends (``StreamOutcome``): one the upstream breaks
 after its first event is a failed request. State is per process and in memory, and
 where workers share counters the failures, cooldowns and probes go through the shared
-store too (``gateway.policy.shared_cooldowns``: failures are pushed in the background, a view is
-refreshed in the background; a healthy deployment costs no round trip). Entries of a
+store too (``gateway.policy.shared_cooldowns``: failures are pushed in the background, the
+view is fetched again the moment the store announces a change, and a deployment that
+failed since its last success is checked there before each attempt; a healthy
+deployment costs no round trip). Entries of a
 deployment whose definition changed are forgotten when the registry snapshot changes.
 Nothing here queries the database or blocks: the work per request is O(deployments in
 the chain).
@@ -80,7 +82,7 @@ from gateway.errors import (
 from gateway.policy import deployment_caps, prefix_affinity, registry, shared_cooldowns
 from gateway.policy.authorization import decide
 from gateway.policy.context_windows import ContextWindowExceeded
-from gateway.policy.retry_budget import RetryBudget
+from gateway.policy.shared_retry_budget import SharedRetryBudget
 
 log = logging.getLogger(__name__)
 
@@ -356,14 +358,20 @@ def reset() -> None:
     """Forget everything (tests)."""
     global health, retries, affinity
     health = Health()
-    retries = RetryBudget()
+    retries.stop()
+    retries = SharedRetryBudget(_clock)
     affinity = prefix_affinity.AffinityTable()
     _budget_warned.clear()
     shared_cooldowns.stop_refreshing()
 
 
-# the retries each route made this minute, against its retry budget (gateway.policy.retry_budget)
-retries = RetryBudget()
+def _clock() -> float:
+    return clock()  # the seam as it is when called (tests patch it)
+
+
+# the retries each route made this minute, against its retry budget
+# (gateway.policy.retry_budget; shared by every process: gateway.policy.shared_retry_budget)
+retries = SharedRetryBudget(_clock)
 # which deployment served each prompt prefix last, per route (gateway.policy.prefix_affinity)
 affinity = prefix_affinity.AffinityTable()
 
@@ -548,13 +556,13 @@ class _Request:
             for d in self.pool
         )
 
-    def may_retry(self) -> bool:
+    async def may_retry(self) -> bool:
         """Whether one more upstream attempt fits the route's retry budget (the
-        request's first attempt always does)."""
+        request's first attempt always does; only a retry asks the shared budget)."""
         if not self.upstream_calls:
             return True
-        return retries.allows(
-            self.budget_route, self.budget_share, self.policy.retry_budget_floor, clock()
+        return await retries.allows(
+            self.budget_route, self.budget_share, self.policy.retry_budget_floor
         )
 
     def release_probe(self, deployment_id: int) -> None:
@@ -655,7 +663,10 @@ async def run(
     chain = _chain(snapshot, route, key)
     now = clock()
     pool = [d for r in chain for d in r.deployments]
-    shared_cooldowns.ensure_refreshing(policy.cooldown_window)
+    first_view = shared_cooldowns.ensure_refreshing(policy.cooldown_window)
+    if first_view is not None:  # a process's first requests: what do the others know?
+        await shared_cooldowns.first_view(first_view)
+        now = clock()
     share = route.retry_budget if route.retry_budget is not None else policy.retry_budget
     retries.requested(route.name, now)
     request = _Request(policy, now + policy.total, attempts, pool, route.name, share, outcome)
@@ -803,7 +814,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             if isinstance(last, ContextWindowExceeded):  # no deployment here holds it
                 raise _ContextWindow(last)
             raise _Exhausted(last)
-        if not request.may_retry():  # the route's retries are spent: fail fast
+        if not await request.may_retry():  # the route's retries are spent: fail fast
             _budget_spent(request)
             raise _Exhausted(last, out_of_time=True)
         if back_off:
@@ -822,6 +833,14 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             await sleep(wait)
         elif clock() >= deadline:
             raise _Exhausted(last, out_of_time=True)
+        if (
+            deployment.id in health.shared
+            and deployment.id not in health.cool_until
+            and not request.ignore_cooldown
+            and await _cooled_meanwhile(route, deployment, request)
+        ):
+            back_off = False  # this request waited already: on to another deployment
+            continue
         if deployment.rpm or deployment.tpm:
             full_for = await deployment_caps.claim(deployment)
             if full_for is not None:  # the other workers used its minute up: pick again
@@ -894,6 +913,24 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             request.probes.discard(deployment.id)
         return result
     raise _Exhausted(last)
+
+
+async def _cooled_meanwhile(
+    route: RouteEntry, deployment: DeploymentEntry, request: _Request
+) -> bool:
+    """A deployment the shared store knows failures of, not cooled in this process's
+    view: ask the store whether it cools now (a cooldown another worker started a
+    moment ago, its news still on the way). True: it does, and the request has another
+    deployment to take; a cooldown never refuses a request. One round trip, only for a
+    deployment that failed since its last success."""
+    state = await shared_cooldowns.current(deployment.id, request.policy.cooldown_window)
+    if state is None or state[0] is None:
+        return False
+    now = clock()
+    health.cool_until[deployment.id] = now + state[0]
+    if state[0] <= 0:
+        return False  # half-open: its probe is claimed next, as any half-open one's
+    return choose(route, set(), now, request.excluded | {deployment.id}) is not None
 
 
 async def _claim_shared_probe(

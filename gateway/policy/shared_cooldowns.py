@@ -8,13 +8,26 @@ it. Where the key limits' counters are shared (``gateway.policy.limits.shared_ba
 - a failed request is pushed to the store (in the background; the request is already
   on its way to a sibling), which counts failures server-wide and answers whether the
   deployment now cools: the reporting worker knows at once;
-- every worker refreshes a view of the deployments the store knows failures or
-  cooldowns of every ``SWITCHYARD_COOLDOWN_REFRESH_SECONDS`` (0.5) in the background,
-  so the others learn within that time;
+- every worker learns of each change the moment the store makes it: it keeps a view of
+  the deployments the store knows failures or cooldowns of, fetched again as soon as
+  the store announces a change (the counter service answers a ``cooldown_watch`` each
+  worker keeps waiting there; Redis publishes on ``<prefix>:news``, to which each
+  worker subscribes) and every ``SWITCHYARD_COOLDOWN_REFRESH_SECONDS`` (0.5) in any
+  case. Before, the others learned only at their next refresh, and a server with
+  four workers failed 5 requests (7 cut streams) before every worker skipped the
+  deployment; now the threshold's 3;
+- before an attempt on a deployment the view lists with failures but not cooled, the
+  worker asks the store for that deployment's state (one round trip, only while a
+  deployment fails): a cooldown started a moment ago, whose news is still on its way,
+  is seen before the attempt;
 - a success is pushed only for a deployment the view lists (a success closes the
   breaker server-wide); a healthy deployment in steady state costs no round trip;
 - when a cooldown ends, the store lets exactly one request of the server probe it
   (one round trip, only for a half-open deployment).
+
+Requests that were already on their way to the deployment when the cooldown started
+still fail: "within 3 failed requests" holds for requests that start after the third
+failure, whatever their process.
 
 When the store cannot be reached each process decides alone, as in one process
 (``gateway.policy.limits`` warns once per outage), and uses the store again once it answers.
@@ -25,6 +38,7 @@ what it learns to the listener routing registers (``listen``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -33,12 +47,19 @@ from typing import Any
 from django.conf import settings
 
 from gateway.base.background import in_background
+from gateway.base.counters import CounterClient
 from gateway.policy import limits
 
 log = logging.getLogger(__name__)
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
 REDIS_PREFIX = f"{limits.REDIS_PREFIX}:cooldown"
+
+
+def news_channel() -> str:
+    """Where Redis announces each change of a deployment's failures or cooldown."""
+    return f"{REDIS_PREFIX}:news"
+
 
 # What routing does with news from the store: (deployment id, cool_for | None,
 # failures) for one deployment, or the whole view (``complete``).
@@ -60,7 +81,8 @@ def _tell(states: dict[int, State], complete: bool) -> None:
 # --- Redis: the same book as gateway/policy/cooldown_book.py, in scripts ----------------------------
 
 # KEYS: the deployment's hash, the index set. ARGV: id, threshold, window, cooldown,
-# probe (0/1), alone (0/1). Returns {cool_for or '', failures, started (0/1)}.
+# probe (0/1), alone (0/1), the news channel. Returns {cool_for or '', failures,
+# started (0/1)}; announces the deployment's id on the channel.
 FAILED_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -80,8 +102,22 @@ end
 redis.call('HSET', KEYS[1], 'fails', table.concat(kept, ','))
 redis.call('EXPIRE', KEYS[1], 86400)
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PUBLISH', ARGV[7], ARGV[1])
 local u = tonumber(redis.call('HGET', KEYS[1], 'until') or '')
 return {u and tostring(u - now) or '', #kept, started}
+"""
+
+# KEYS: the deployment's hash. ARGV: window. Returns {cool_for or '', failures}.
+STATE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local h = redis.call('HMGET', KEYS[1], 'until', 'fails')
+local n = 0
+for v in string.gmatch(h[2] or '', '[^,]+') do
+  if tonumber(v) > now - tonumber(ARGV[1]) then n = n + 1 end
+end
+local u = tonumber(h[1] or '')
+return {u and tostring(u - now) or '', n}
 """
 
 # KEYS: the deployment's hash. ARGV: lease. Returns {'yes'} or {'no', wait}.
@@ -128,6 +164,7 @@ class _RedisBook:
         self.failed = client.register_script(FAILED_SCRIPT)
         self.probe = client.register_script(PROBE_SCRIPT)
         self.view = client.register_script(VIEW_SCRIPT)
+        self.state = client.register_script(STATE_SCRIPT)
 
 
 _books: dict[int, _RedisBook] = {}
@@ -160,6 +197,7 @@ async def _failed(backend: Any, deployment_id: int, policy: Any, probe: bool, al
                 policy.cooldown,
                 int(probe),
                 int(alone),
+                news_channel(),
             ],
         )
         return _seconds(cool_for), int(failures), bool(started)
@@ -181,6 +219,7 @@ async def _succeeded(backend: Any, deployment_id: int) -> None:
         async with _book(backend).client.pipeline(transaction=True) as pipe:
             pipe.delete(f"{REDIS_PREFIX}:{deployment_id}")
             pipe.srem(f"{REDIS_PREFIX}s", deployment_id)
+            pipe.publish(news_channel(), deployment_id)
             await pipe.execute()
         return
     await backend.ask("cooldown_succeeded", deployment_id)
@@ -201,6 +240,14 @@ async def _release(backend: Any, deployment_id: int) -> None:
         await _book(backend).client.hdel(f"{REDIS_PREFIX}:{deployment_id}", "probe")
         return
     await backend.ask("cooldown_release", deployment_id)
+
+
+async def _state(backend: Any, deployment_id: int, window: float) -> State:
+    if isinstance(backend, limits.RedisCounters):
+        reply = await _book(backend).state(keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[window])
+        return _seconds(reply[0]), int(reply[1])
+    reply = await backend.ask("cooldown_state", deployment_id, wall(), window)
+    return reply[1], int(reply[2])
 
 
 async def _view(backend: Any, window: float) -> dict[int, State]:
@@ -301,6 +348,22 @@ async def claim_probe(deployment_id: int, lease: float) -> float | None:
     return wait
 
 
+async def current(deployment_id: int, window: float) -> State | None:
+    """The store's state of ``deployment_id`` now (cool_for | None, failures), asked
+    before an attempt on a deployment known to fail; None when nobody shares
+    cooldowns or the store is unreachable."""
+    backend = _backend()
+    if backend is None:
+        return None
+    try:
+        state = await _state(backend, deployment_id, window)
+    except Exception as exc:
+        limits.note_failure(backend, exc)
+        return None
+    limits.note_success(backend)
+    return state
+
+
 def release_probe(deployment_id: int) -> None:
     backend = _backend()
     if backend is not None:
@@ -318,45 +381,101 @@ async def _push_release(backend: Any, deployment_id: int) -> None:
 
 _refreshing: asyncio.AbstractEventLoop | None = None
 _refresher: asyncio.Task[None] | None = None
+# the first view of this loop, until it is in (then None): a process's first requests
+# wait for it, so that a worker that served nothing yet knows what the others learned
+_first: asyncio.Future[None] | None = None
+FIRST_VIEW_WAIT = 1.0  # seconds a first request waits at most (the store may be down)
 
 
-def ensure_refreshing(window: float) -> None:
-    """Start this event loop's refresher once (an identity check per request after)."""
-    global _refreshing, _refresher
+def ensure_refreshing(window: float) -> asyncio.Future[None] | None:
+    """Start this event loop's refresher once (an identity check per request after).
+    Answers what a request should wait for before routing: the first view, while it is
+    not in yet (a process's first requests only), else None."""
+    global _refreshing, _refresher, _first
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return
+        return None
     if loop is _refreshing:
-        return
+        return _first
     _refreshing = loop
     if limits.shared_backend() is None:
-        return  # this process counts alone: nothing to refresh
+        return None  # this process counts alone: nothing to refresh
+    _first = loop.create_future()
     _refresher = loop.create_task(_refresh(window), name="switchyard-cooldown-view")
+    return _first
+
+
+async def first_view(pending: asyncio.Future[None]) -> None:
+    """Wait (at most ``FIRST_VIEW_WAIT``) for the process's first view of the store."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(pending), FIRST_VIEW_WAIT)
+
+
+def _first_view_in() -> None:
+    global _first
+    if _first is not None:
+        if not _first.done():
+            _first.set_result(None)
+        _first = None
 
 
 def stop_refreshing() -> None:
     """Forget the refresher (tests switching backends)."""
-    global _refreshing, _refresher
+    global _refreshing, _refresher, _first
     if _refresher is not None:
         _refresher.cancel()
-    _refreshing = _refresher = None
+    _refreshing = _refresher = _first = None
 
 
 async def _refresh(window: float) -> None:
-    """Ask the store for its view every few tenths of a second, forever; an outage (a
+    """Keep this process's view current, forever: fetched again the moment the store
+    announces a change, and every few tenths of a second in any case; an outage (a
     restart of Redis or of the counter service) only skips refreshes."""
+    watcher: CounterClient | None = None  # its own connection: the watch waits there
+    news: Any = None  # the Redis subscription
+    version = -1  # the counter service's book version this process saw last
     while True:
-        await asyncio.sleep(float(getattr(settings, "SWITCHYARD_COOLDOWN_REFRESH_SECONDS", 0.5)))
+        every = float(getattr(settings, "SWITCHYARD_COOLDOWN_REFRESH_SECONDS", 0.5))
         backend = limits.shared_backend()
         if backend is None:
+            await asyncio.sleep(every)
             continue
         try:
-            states = await _view(backend, window)
+            if isinstance(backend, limits.SharedCounters):
+                if watcher is None or watcher.path != backend.path:
+                    watcher = CounterClient(backend.path, timeout=every + 5)
+                reply = await watcher.call("cooldown_watch", version, wall(), window, every)
+                version = int(reply[1])
+                states = {int(r[0]): (r[1], int(r[2])) for r in reply[2]}
+            else:
+                news = await _await_news(backend, news, every)
+                states = await _view(backend, window)
         except asyncio.CancelledError:
+            if news is not None:
+                await news.aclose()
             raise
         except Exception as exc:
             limits.note_failure(backend, exc)
+            _first_view_in()  # nothing to wait for: the store is away
+            if news is not None:
+                with contextlib.suppress(Exception):
+                    await news.aclose()
+                news = None
+            await asyncio.sleep(every)
             continue
         limits.note_success(backend)
         _tell(states, True)
+        _first_view_in()
+
+
+async def _await_news(backend: limits.RedisCounters, news: Any, every: float) -> Any:
+    """Wait up to ``every`` seconds for Redis to announce a change (subscribing first if
+    need be); what else came meanwhile is taken too: one view answers it all."""
+    if news is None:
+        news = backend.client().pubsub()
+        await news.subscribe(news_channel())
+    message = await news.get_message(ignore_subscribe_messages=True, timeout=every)
+    while message is not None:
+        message = await news.get_message(ignore_subscribe_messages=True, timeout=0)
+    return news

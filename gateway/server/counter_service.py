@@ -10,7 +10,9 @@ operation registered under its name (``gateway.base.hooks.counter_ops``), in one
 of the service's loop, so what it checks and changes is atomic across workers. With a
 ``tokenizer`` (``gateway.core.shared_tokenizer.TokenizerHost``) it also counts tokens
 (``[id, "tokens", texts, wait]``), answered when counted, out of order, so that the
-admissions behind a long text do not wait.
+admissions behind a long text do not wait. A request whose operation answers None (a
+long poll: ``cooldown_watch``) is held and asked again after each later operation of
+its book and every ``WAKE_SECONDS``, then answered out of order too.
 
 The wire format and a worker's connection are in ``gateway.base.counters``; each
 operation is documented with its book. This module imports no Django: the service runs
@@ -27,7 +29,7 @@ import os
 import threading
 from typing import Any
 
-from gateway.base.counters import CounterBooks
+from gateway.base.counters import WAKE_SECONDS, CounterBooks
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class CounterService:
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
         self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        # requests held until their operation answers: (id, request, connection)
+        self._waiting: list[tuple[Any, list[Any], asyncio.StreamWriter]] = []
 
     def start(self, timeout: float = 10) -> None:
         """Listen on the socket (replacing a stale file) and return once it accepts."""
@@ -116,8 +120,10 @@ class CounterService:
             os.umask(umask)
         os.chmod(self.path, 0o600)
         ready.set()
+        waker = asyncio.ensure_future(self._wake_periodically())
         async with server:
             await self._stopped.wait()
+            waker.cancel()
             server.close()
             for writer in self._handlers.values():
                 writer.close()  # each handler then reads the end and returns
@@ -145,10 +151,15 @@ class CounterService:
                     task.add_done_callback(counting.discard)
                     continue
                 try:
-                    reply = [ident, *answer(request[1:])]
+                    answered = answer(request[1:])
                 except Exception as exc:  # a bad request must not stop the service
-                    reply = [ident, "error", f"{type(exc).__name__}: {exc}"]
-                writer.write(dumps(reply, separators=(",", ":")).encode() + b"\n")
+                    answered = ["error", f"{type(exc).__name__}: {exc}"]
+                if answered is None:  # a long poll: held until it answers
+                    self._waiting.append((ident, request[1:], writer))
+                    continue
+                writer.write(dumps([ident, *answered], separators=(",", ":")).encode() + b"\n")
+                if self._waiting:
+                    self._wake(str(request[1]).partition("_")[0])
                 await writer.drain()
         except ValueError:  # a line longer than the stream's limit
             log.warning("limits: dropping a connection that sent an overlong line")
@@ -157,8 +168,36 @@ class CounterService:
         finally:
             for task in counting:
                 task.cancel()
+            self._waiting = [held for held in self._waiting if held[2] is not writer]
             self._handlers.pop(handler, None)
             writer.close()
+
+    def _wake(self, book: str | None) -> None:
+        """Ask the held requests (of ``book``'s operations; None: all) again; write the
+        answers of those that answer now."""
+        still: list[tuple[Any, list[Any], asyncio.StreamWriter]] = []
+        for ident, request, writer in self._waiting:
+            if book is not None and str(request[0]).partition("_")[0] != book:
+                still.append((ident, request, writer))
+                continue
+            try:
+                answered = self.store.answer(request)
+            except Exception as exc:
+                answered = ["error", f"{type(exc).__name__}: {exc}"]
+            if answered is None:
+                still.append((ident, request, writer))
+                continue
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                line = json.dumps([ident, *answered], separators=(",", ":"))
+                writer.write(line.encode() + b"\n")
+        self._waiting = still
+
+    async def _wake_periodically(self) -> None:
+        """Held requests answer their timeouts even when nothing else happens."""
+        while True:
+            await asyncio.sleep(WAKE_SECONDS)
+            if self._waiting:
+                self._wake(None)
 
     async def _count(self, ident: Any, args: list[Any], writer: asyncio.StreamWriter) -> None:
         try:

@@ -28,6 +28,7 @@ def test_each_registered_book_is_an_attribute_and_answers_its_operations() -> No
         "cooldowns",
         "logins",
         "ledger",
+        "retries",
     }
     assert books.answer(["ping"]) == ["pong"]
     assert books.answer(["admit", 1, 0, 0, 0, -1, "total", 0.0]) == ["ok", None]
@@ -38,6 +39,8 @@ def test_each_registered_book_is_an_attribute_and_answers_its_operations() -> No
     assert books.logins.entries["account:ops"] == (1, 10.0)
     assert books.answer(["cooldown_view", 0, 60]) == ["ok", []]
     assert books.answer(["ledger_get", "s", [["c"]]]) == ["ok", [None]]
+    assert books.answer(["retry_ask", "r", 0.2, 1, 60.0, [["r", 5]]]) == ["ok", True]
+    assert books.retries.routes["r"].requests == 5
     assert CounterBooks().limits is not books.limits  # one of each per service
 
 
