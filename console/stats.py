@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection
+from django.db import connections
 from django.db.models import Avg, Count, F, Max, Q, QuerySet, Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -320,7 +320,9 @@ def _add(into: dict[Any, list[Any]], key: object, values: list[Any]) -> None:
 
 def _hist_by_hour(rows: QuerySet, column: str) -> dict[datetime, dict[str, int]]:
     """Each hour's ``column`` histograms added up (in SQL where the database walks JSON
-    objects, else in Python)."""
+    objects, else in Python), on the database ``rows`` reads from (the replica, for the
+    console, when there is one)."""
+    connection = connections[rows.db]
     if connection.vendor == "postgresql":
         return _pg_hist_by_hour(rows, column)
     merged: dict[datetime, dict[str, int]] = {}
@@ -341,7 +343,7 @@ def _pg_hist_by_hour(rows: QuerySet, column: str) -> dict[datetime, dict[str, in
     merged: dict[datetime, dict[str, int]] = {}
     sql, params = rows.values("hour", column).query.sql_with_params()
     sums = ", ".join(f"SUM((r.{column} ->> '{i}')::bigint)" for i in range(HIST_BUCKETS))
-    with connection.cursor() as cursor:
+    with connections[rows.db].cursor() as cursor:
         cursor.execute(PG_HIST_SQL.format(sums=sums, rows=sql), params)
         for hour, *counts in cursor.fetchall():
             merged[_as_hour(hour)] = {str(i): int(n) for i, n in enumerate(counts) if n}

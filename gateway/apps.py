@@ -55,7 +55,7 @@ class GatewayConfig(AppConfig):
 def _register_the_process_life() -> None:
     """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
     from gateway import journal
-    from gateway.base import hooks
+    from gateway.base import hooks, process_role
     from gateway.mcp import closing
     from gateway.policy import registry
     from gateway.server import memory_trim, warm_up
@@ -67,7 +67,11 @@ def _register_the_process_life() -> None:
     hooks.starters.register(memory_trim.start)
     hooks.starters.register(metrics.start_publishing)
     hooks.starters.register(journal.start)
-    hooks.background_tasks.register(_run_batches)  # gateway-run batches, one runner per process
+    # the batch runner (gateway-run batches, native batches' polling): on worker processes
+    # (and `all`), one runner per process, each batch claimed under its lease
+    hooks.background_tasks.register(
+        hooks.BackgroundTask("batch-runner", _run_batches, process_role.WORKER)
+    )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
     # then MCP's sessions and connections

@@ -2,7 +2,8 @@
 (``gateway.edge.endpoints``); everything else (console, admin, /api) by Django; WebSockets
 on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
 on the realtime paths by the Realtime API relay (``gateway.edge.realtime_socket``),
-the others by the console's consumers; lifespan by ``gateway.server.lifespan``. Bodies sent to
+the others by the console's consumers (each refused by a process whose role does not
+serve it: ``gateway.edge.role_gate``); lifespan by ``gateway.server.lifespan``. Bodies sent to
 Django are capped before it spools them (``gateway.edge.body_caps``). HTTP body
 chunks sent while the application is busy go out in one write
 (``gateway.server.send_coalescing``)."""
@@ -23,7 +24,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
-from gateway.edge import endpoints, realtime_socket  # noqa: E402
+from gateway.base import process_role  # noqa: E402
+from gateway.edge import endpoints, realtime_socket, role_gate  # noqa: E402
 from gateway.edge.body_caps import BodyCapApp  # noqa: E402
 from gateway.edge.responses_socket import ResponsesSocket  # noqa: E402
 from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
@@ -34,9 +36,19 @@ console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_u
 responses_socket = ResponsesSocket.as_asgi()
 
 
+ROLE = process_role.current()
+
+
 async def websockets(
     scope: realtime_socket.Scope, receive: realtime_socket.Receive, send: realtime_socket.Send
 ) -> None:
+    if ROLE != "all":
+        inference = scope["path"] in endpoints.RESPONSES_PATHS or (
+            scope["path"] in realtime_socket.PATHS
+        )
+        if role_gate.refuses_socket(ROLE, scope["path"], inference):
+            await send({"type": "websocket.close", "code": role_gate.CLOSE_MISDIRECTED})
+            return
     if scope["path"] in endpoints.RESPONSES_PATHS:
         await responses_socket(scope, receive, send)
     elif scope["path"] in realtime_socket.PATHS:

@@ -17,6 +17,7 @@ import dj_database_url
 from dj_database_url import DBConfig
 from django.core.exceptions import ImproperlyConfigured
 
+from gateway.base import process_role
 from gateway.base.env import env_bool, env_float, env_int, env_list, env_str
 from gateway.base.private_files import private_data_dir
 from gateway.server.supervisor import UVICORN_WORKER_ENV
@@ -65,8 +66,8 @@ def _env_allow() -> str:
     return secret_refs.allow_setting()
 
 
-def _database() -> DBConfig:
-    url = env_str("DATABASE_URL")
+def _database(variable: str = "DATABASE_URL") -> DBConfig:
+    url = env_str(variable)
     if not url:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         return {
@@ -81,9 +82,9 @@ def _database() -> DBConfig:
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises several kinds
-        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+        raise ImproperlyConfigured(f"{variable} is not a valid database URL: {exc}") from None
     if not config.get("ENGINE"):
-        raise ImproperlyConfigured(f"DATABASE_URL has an unknown scheme: {url.split(':', 1)[0]!r}")
+        raise ImproperlyConfigured(f"{variable} has an unknown scheme: {url.split(':', 1)[0]!r}")
     if config["ENGINE"] == "django.db.backends.postgresql":
         pool = _pool_options()
         if pool:  # a pool takes the place of persistent connections (Django requires 0)
@@ -149,6 +150,18 @@ def _master_key() -> str:
 
 SWITCHYARD_MASTER_KEY = _master_key()
 REDIS_URL = env_str("REDIS_URL")
+
+
+def _role() -> process_role.Role:
+    try:
+        return process_role.parse(env_str(process_role.ENV_NAME))
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+# What this process serves and runs (gateway.base.process_role): api, console, worker or
+# all (the quick start). ``serve --role`` sets it for the worker processes it starts.
+SWITCHYARD_ROLE = _role()
 # The reasoning ledger (gateway.core.reasoning_ledger): signed reasoning kept per tool call
 # for clients that cannot carry it back; per worker, shared in Redis when REDIS_URL is
 # set, else in the counter service of `serve --workers N`.
@@ -321,6 +334,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "gateway.edge.security_headers.content_security_policy",  # console pages' CSP
+    "gateway.base.read_replica.console_reads_middleware",  # console reads: the replica
 ]
 
 ROOT_URLCONF = "gateway.urls"
@@ -343,6 +357,12 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _database()}
+# An optional read replica: the console's heavy reads of the journal's tables go there
+# (gateway.base.read_replica); everything else, and every write, to the primary.
+if env_str("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = _database("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run has one database
+DATABASE_ROUTERS = ["gateway.base.read_replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 CHANNEL_LAYERS = _channel_layers(REDIS_URL)
 

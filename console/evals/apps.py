@@ -8,10 +8,12 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from gateway.base import hooks
+        from gateway.base import hooks, process_role
 
-        # Every serving process runs one runner; the lease says which one runs what.
-        hooks.background_tasks.register(_run_evaluations)
+        # Every worker process (and `all`) runs one runner; the lease says which runs what.
+        hooks.background_tasks.register(
+            hooks.BackgroundTask("evaluations", _run_evaluations, process_role.WORKER)
+        )
 
 
 async def _run_evaluations() -> None:

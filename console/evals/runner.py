@@ -1,4 +1,5 @@
-"""The experiment runner: one per serving process (``gateway.base.hooks.background_tasks``).
+"""The experiment runner: one per worker process (``gateway.base.hooks.background_tasks``,
+the ``worker`` role and ``all``).
 
 Claiming: an unfinished experiment whose lease is empty or expired is taken with one
 conditional UPDATE (``lease_until`` still what we read); the database lets one process

@@ -12,10 +12,12 @@ Each registry is typed by what it holds and documents who calls it and when."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from gateway.base.entries import ProviderEntry
+    from gateway.base.process_role import Role
 
 T = TypeVar("T")
 
@@ -85,10 +87,29 @@ class NamedRegistry(Generic[T]):
 
 # --- the process's life (read by the lifecycle: gateway.base.lifecycle) ---
 
-background_tasks: Registry[Callable[[], Coroutine[Any, Any, None]]] = Registry(
+
+@dataclass(frozen=True, slots=True)
+class BackgroundTask:
+    """Work a process runs in the background (``background_tasks``) when its role says:
+    ``run`` is started once per event loop on a process whose role is in ``roles``
+    (``gateway.base.process_role``; ``all`` runs every task) and cancelled at shutdown.
+    A task that must run once across all processes and instances says how itself: the
+    batch and evaluation runners claim each job under its row's lease
+    (``gateway.base.leases.claim``), a singleton holds a named lease (``leases.hold``)."""
+
+    name: str
+    run: Callable[[], Coroutine[Any, Any, None]]
+    roles: frozenset[Role]
+
+
+background_tasks: Registry[BackgroundTask] = Registry(
     "background_tasks",
-    "Coroutine functions started once per event loop when the process starts serving, "
-    "after the starters, and cancelled at shutdown (batch runner, evaluation runner).",
+    "``BackgroundTask``s: started once per event loop when the process starts serving, "
+    "after the starters, where the process's role runs them, and cancelled at shutdown. "
+    "Registered from ``ready``: the batch runner (native batches' polling, expired "
+    "files; ``gateway.apps``) and the evaluations' runner (experiments, shadow scoring; "
+    "``console.evals.apps``), both for the ``worker`` role. What every role needs for "
+    "itself (registry watch, journal writer, metrics publishing) is a starter instead.",
 )
 warm_ups: Registry[Callable[[], None]] = Registry(
     "warm_ups",

@@ -6,14 +6,22 @@ oldest unfinished job whose lease is free or expired with a compare-and-set on t
 lease it read (two processes cannot both win it), renews the lease while it works, and
 releases it when it stops; a process that dies simply lets its lease run out, and the
 next claim resumes the job. Shared by the evaluations' runner (experiments, shadow
-scoring) and the batch runner."""
+scoring) and the batch runner.
+
+A singleton job (retention pruning) has no job row: it holds a named lease instead
+(``hold``, ``let_go``: a row of ``gateway.models.SingletonLease``), taken and extended
+the same way, so one process of all the instances runs it at a time."""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
+from django.db import IntegrityError, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
@@ -49,3 +57,35 @@ def renew(model: type[Model], pk: Any, runner_id: str, seconds: float) -> str | 
 
 def release(model: type[Model], pk: Any, runner_id: str) -> None:
     model._default_manager.filter(pk=pk, runner=runner_id).update(runner="", lease_until=None)
+
+
+# --- named leases: one runner at a time for a singleton job (a lease table's row) ------
+# A lease table has ``name`` (the primary key), ``runner`` and ``lease_until`` (not null).
+
+PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def hold(model: type[Model], name: str, seconds: float, runner_id: str = PROCESS_ID) -> bool:
+    """Take the lease ``name`` for ``seconds``, or extend it when it is ours already:
+    True when ``runner_id`` holds it now. A compare-and-set, as ``claim``: the UPDATE
+    takes the row only while it is ours or expired (PostgreSQL re-checks that condition
+    on the row a concurrent winner just wrote), the INSERT the first time only."""
+    now = timezone.now()
+    until = now + timedelta(seconds=seconds)
+    ours_or_free = Q(runner=runner_id) | Q(lease_until__lt=now)
+    manager = model._default_manager
+    if manager.filter(ours_or_free, pk=name).update(runner=runner_id, lease_until=until):
+        return True
+    try:
+        with transaction.atomic():
+            manager.create(pk=name, runner=runner_id, lease_until=until)
+    except IntegrityError:  # someone holds it (or made it a moment ago)
+        return False
+    return True
+
+
+def let_go(model: type[Model], name: str, runner_id: str = PROCESS_ID) -> None:
+    """Free the lease ``name`` when ``runner_id`` holds it (the next taker need not wait)."""
+    model._default_manager.filter(pk=name, runner=runner_id).update(
+        runner="", lease_until=timezone.now()
+    )

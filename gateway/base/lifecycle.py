@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from gateway.base import hooks
+from gateway.base import hooks, process_role
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def spawn(coroutine: Coroutine[Any, Any, None], name: str) -> None:
 async def ensure_started() -> None:
     """Idempotent: run the start-up sequence once per event loop. The starters are
     awaited in order (the registry snapshot is loaded before anything is served), then
-    the background tasks are started, the warm-ups run and what is alive is frozen."""
+    the background tasks this process's role runs are started, the warm-ups run and what is alive is frozen."""
     global _started_loop, _lock
     loop = asyncio.get_running_loop()
     if _started_loop is loop:
@@ -223,8 +223,9 @@ async def ensure_started() -> None:
         for starter in hooks.starters:
             await starter()
         _started_loop = loop
-        for factory in hooks.background_tasks:
-            spawn(factory(), name=getattr(factory, "__name__", "hook"))
+        for task in hooks.background_tasks:
+            if process_role.runs(task.roles):  # where the process's role says
+                spawn(task.run(), name=task.name)
         warm_up()
         freeze_startup_objects()
 

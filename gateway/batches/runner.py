@@ -1,5 +1,5 @@
-"""The batch runner: one per serving process (``gateway.base.hooks.background_tasks``),
-running gateway-executed batches in the background.
+"""The batch runner: one per worker process (``gateway.base.hooks.background_tasks``, the
+``worker`` role and ``all``), running gateway-executed batches in the background.
 
 Claiming, as the evaluations runner does: an unfinished batch whose lease is empty or
 expired is taken with one conditional UPDATE (``lease_until`` still what we read), so

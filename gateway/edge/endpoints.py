@@ -5,7 +5,8 @@ the body (size-capped), hand over to ``service.handle`` and write the reply, str
 chunk by chunk. A client that goes away cancels the work, which closes the upstream
 request. The paths served here are a small route table (``ROUTES``: a match and a
 handler each, the runtime started once before any); every other path goes to Django
-(console, admin, management API, health)."""
+(console, admin, management API, health). A process of one role (``serve --role``)
+refuses the paths of the other with a 421 (``gateway.edge.role_gate``)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs
-from gateway.base import lifecycle
+from gateway.base import lifecycle, process_role
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
-from gateway.edge import batch_endpoints, body_caps, dialects
+from gateway.edge import batch_endpoints, body_caps, dialects, role_gate
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -379,8 +380,14 @@ class GatewayApp:
     """The HTTP side of the ASGI application: the route table's handlers, Django for
     every other path."""
 
-    def __init__(self, django_app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        django_app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        role: process_role.Role | None = None,
+    ) -> None:
         self.django_app = django_app
+        # what this process serves (gateway.edge.role_gate): `all`, unless serve --role
+        self.role = process_role.current() if role is None else role
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -389,6 +396,12 @@ class GatewayApp:
             await send_reply(send, refuse_headers(path, scope["headers"]))
             return
         route, found = route_for(scope, method, path)
+        if self.role != "all":
+            inference = route is not None or path.startswith(API_PREFIXES)
+            refused = role_gate.refusal(self.role, method, path, inference)
+            if refused is not None:
+                await send_reply(send, refused)
+                return
         if route is None and path.startswith(API_PREFIXES):
             await send_reply(send, unknown_endpoint(method, path))  # nothing to start for
             return

@@ -30,7 +30,8 @@ from gateway.journal.pruning import (
     PRUNE_BATCHES_PER_ROUND,
     PRUNE_EVERY_SECONDS,
     PRUNE_FIRST_AFTER_SECONDS,
-    prune_round,
+    prune_round_if_held,
+    runs_here,
 )
 from gateway.journal.record import Record
 from gateway.journal.rows import BODY_FIELDS, REDACTION_MARGIN
@@ -355,7 +356,7 @@ class Writer:
     async def _maybe_prune(self) -> None:
         days = settings.SWITCHYARD_LOG_RETENTION_DAYS
         stored_days = settings.SWITCHYARD_RESPONSES_RETENTION_DAYS
-        if not (days or stored_days) or self.prune_every is None:
+        if not (days or stored_days) or self.prune_every is None or not runs_here():
             return
         if time.monotonic() < self._next_prune:
             return
@@ -378,7 +379,8 @@ class Writer:
             self.pruned += deleted
             log.info("journal: pruned %d log rows older than %d days", deleted, days)
 
-    _prune_guarded = staticmethod(prune_round)  # in the writer thread
+    # in the writer thread, under the retention lease (one process of all prunes)
+    _prune_guarded = staticmethod(prune_round_if_held)
 
     def stats(self) -> dict[str, int]:
         return {

@@ -1,7 +1,12 @@
 """Retention: logs (with their bodies) older than an age deleted in small batches, each
 its own short transaction; the writer runs a round every hour, ``prune_logs`` on demand.
 A round also runs the pruners other packages register (``gateway.base.hooks.pruners``),
-so the journal imports nothing of the packages whose rows they delete."""
+so the journal imports nothing of the packages whose rows they delete.
+
+Retention is a singleton: the writer of a process whose role runs it (``RETENTION_ROLES``:
+``worker``, and ``all``) runs a round only while it holds the ``retention`` lease
+(``gateway.base.leases.hold``), so of all the processes of all the instances one prunes
+at a time, and never an API or console pod."""
 
 from __future__ import annotations
 
@@ -9,13 +14,18 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import close_old_connections
 
-from gateway.base import hooks
+from gateway.base import hooks, leases, process_role
 from gateway.base.db_work import delete_in_batches
 
 PRUNE_EVERY_SECONDS = 3600.0
 PRUNE_FIRST_AFTER_SECONDS = 60.0
 PRUNE_BATCH = 2000
 PRUNE_BATCHES_PER_ROUND = 10  # then back to writing; the rest next round
+RETENTION_ROLES = process_role.WORKER
+LEASE_NAME = "retention"
+# longer than a round (at most PRUNE_BATCHES_PER_ROUND batches); the holder extends it
+# each round and keeps it between rounds, so the same process tends to prune
+LEASE_SECONDS = 900.0
 
 
 def prune(
@@ -42,3 +52,19 @@ def prune_round(older_than: timedelta | None, max_batches: int) -> int:
     for pruner in hooks.pruners:
         pruner(max_batches)
     return deleted
+
+
+def runs_here() -> bool:
+    """Whether this process's role prunes (no database read: asked before every round)."""
+    return process_role.runs(RETENTION_ROLES)
+
+
+def prune_round_if_held(older_than: timedelta | None, max_batches: int) -> int:
+    """``prune_round`` when this process holds the ``retention`` lease (taken or
+    extended here), else nothing (another process prunes): logs deleted."""
+    from gateway.models import SingletonLease
+
+    close_old_connections()
+    if not leases.hold(SingletonLease, LEASE_NAME, LEASE_SECONDS):
+        return 0
+    return prune_round(older_than, max_batches)

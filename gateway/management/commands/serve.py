@@ -1,5 +1,5 @@
 """``manage.py serve``: migrate, then serve the whole ASGI application (API, console,
-WebSockets) with uvicorn worker processes under ``gateway.server.supervisor``, one worker or
+WebSockets; ``--role`` serves a part of it: ``gateway.base.process_role``) with uvicorn worker processes under ``gateway.server.supervisor``, one worker or
 many: the same server path (body caps, header timeout, drain, SIGHUP reload, the
 counter service) whatever the count. ``--server daphne`` keeps daphne, one process,
 for development (``runserver`` uses it too)."""
@@ -20,9 +20,17 @@ from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 
 from gateway.apps import COUNTER_BOOKS
+from gateway.base import process_role
 from gateway.management.base import GatewayCommand
 from gateway.server.supervisor import Plan, start_service
 from gateway.server.supervisor import command as supervisor_command
+
+ROLE_BANNER: dict[str, str] = {
+    "all": "console at /",
+    "api": "role api: /v1 and the other inference paths",
+    "console": "role console: console at /, /api",
+    "worker": "role worker: background work, probes and /metrics only",
+}
 
 
 class Command(GatewayCommand):
@@ -47,6 +55,15 @@ class Command(GatewayCommand):
             "daphne: one daphne process, for development",
         )
         parser.add_argument("--no-migrate", action="store_true")
+        parser.add_argument(
+            "--role",
+            choices=process_role.ROLES,
+            default=os.environ.get(process_role.ENV_NAME) or "all",
+            help="what this server does (gateway.base.process_role): api serves /v1 and the "
+            "other inference paths, console the console and /api, worker runs the "
+            "background work (batches, evaluations, retention) and serves no traffic; "
+            "all (the default) does everything. Every role serves /health* and /metrics.",
+        )
 
     def handle(
         self,
@@ -56,13 +73,17 @@ class Command(GatewayCommand):
         workers: int,
         server: str,
         no_migrate: bool,
+        role: process_role.Role = "all",
         **options: Any,
     ) -> None:
         _check_port(host, port)
+        # the worker processes inherit the variable; this one (daphne) reads the setting
+        os.environ[process_role.ENV_NAME] = role
+        settings.SWITCHYARD_ROLE = role
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        self.stdout.write(f"Switchyard serving on http://{host}:{port} (console at /)")
+        self.stdout.write(f"Switchyard serving on http://{host}:{port} ({ROLE_BANNER[role]})")
         self.stdout.flush()
         if server == "daphne":
             self._daphne(host, port)
