@@ -1,0 +1,123 @@
+"""Background work runs where the process's role says: a worker (and ``all``) runs the
+batch runner and the evaluations' runner, an api or console process neither; retention
+pruning runs on a worker only, and under the ``retention`` lease (one process of all)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.base import hooks, leases, lifecycle
+from gateway.journal import pruning
+from gateway.journal.background import Writer
+from gateway.models import RequestLog, SingletonLease
+
+
+@pytest.fixture
+def started_runners(monkeypatch):
+    """Start the lifecycle with the real background-task registrations, the runners'
+    loops replaced by stand-ins that note they ran (no starters, drainers, closers)."""
+    from console.evals import runner as eval_runner
+    from gateway.batches import runner as batch_runner
+
+    ran: list[str] = []
+
+    def stand_in(name: str):
+        async def run_forever() -> None:
+            ran.append(name)
+            await asyncio.Event().wait()
+
+        return run_forever
+
+    monkeypatch.setattr(batch_runner, "run_forever", stand_in("batches"))
+    monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
+    for registry in (hooks.starters, hooks.drainers, hooks.closers, hooks.warm_ups):
+        monkeypatch.setattr(registry, "_entries", [])
+
+    async def start(role: str) -> list[str]:
+        from django.conf import settings
+
+        monkeypatch.setattr(settings, "SWITCHYARD_ROLE", role)
+        await lifecycle.ensure_started()
+        await asyncio.sleep(0.05)  # the spawned tasks take their first step
+        names = sorted(t.get_name() for t in lifecycle._tasks)
+        await lifecycle.shutdown()
+        return names
+
+    return start, ran
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("worker", ["batch-runner", "evaluations"]),
+        ("all", ["batch-runner", "evaluations"]),
+        ("api", []),
+        ("console", []),
+    ],
+)
+async def test_the_runners_start_only_where_the_role_runs_them(
+    started_runners, role, expected
+) -> None:
+    start, ran = started_runners
+    assert await start(role) == expected
+    assert sorted(ran) == sorted({"batch-runner": "batches"}.get(n, n) for n in expected)
+
+
+def test_every_background_task_names_its_roles() -> None:
+    tasks = {task.name: task.roles for task in hooks.background_tasks}
+    assert tasks == {"batch-runner": frozenset({"worker"}), "evaluations": frozenset({"worker"})}
+
+
+@pytest.mark.django_db
+def test_a_named_lease_has_one_holder_until_it_expires_or_is_let_go() -> None:
+    assert leases.hold(SingletonLease, "retention", 60, runner_id="a")
+    assert not leases.hold(SingletonLease, "retention", 60, runner_id="b")
+    assert leases.hold(SingletonLease, "retention", 60, runner_id="a")  # extended
+    leases.let_go(SingletonLease, "retention", runner_id="b")  # not b's: nothing
+    assert not leases.hold(SingletonLease, "retention", 60, runner_id="b")
+    SingletonLease.objects.filter(pk="retention").update(
+        lease_until=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert leases.hold(SingletonLease, "retention", 60, runner_id="b")  # expired: b's
+    leases.let_go(SingletonLease, "retention", runner_id="b")
+    assert leases.hold(SingletonLease, "retention", 60, runner_id="c")
+    assert SingletonLease.objects.get(pk="retention").runner == "c"
+
+
+def _ancient() -> None:
+    RequestLog.objects.create(
+        request_id="ancient",
+        dialect="openai",
+        endpoint="chat",
+        created_at=datetime.now(UTC) - timedelta(days=30),
+    )
+
+
+@pytest.mark.django_db
+def test_retention_prunes_only_while_this_process_holds_the_lease() -> None:
+    _ancient()
+    leases.hold(SingletonLease, pruning.LEASE_NAME, 60, runner_id="another-process")
+    assert pruning.prune_round_if_held(timedelta(days=7), 5) == 0
+    assert RequestLog.objects.filter(request_id="ancient").exists()
+    leases.let_go(SingletonLease, pruning.LEASE_NAME, runner_id="another-process")
+    assert pruning.prune_round_if_held(timedelta(days=7), 5) == 1
+    assert SingletonLease.objects.get(pk=pruning.LEASE_NAME).runner == leases.PROCESS_ID
+
+
+@pytest.mark.parametrize(("role", "prunes"), [("api", False), ("console", False), ("worker", True)])
+async def test_the_writer_prunes_only_on_a_role_that_runs_retention(
+    settings, monkeypatch, role, prunes
+) -> None:
+    settings.SWITCHYARD_ROLE = role
+    settings.SWITCHYARD_LOG_RETENTION_DAYS = 7
+    rounds: list[int] = []
+    monkeypatch.setattr(
+        Writer, "_prune_guarded", staticmethod(lambda age, n: rounds.append(n) or 0)
+    )
+    writer = Writer(lambda batch: [], capacity=10, flush_seconds=0.01, notify=False)
+    writer._next_prune = 0  # due now
+    await writer._maybe_prune()
+    assert bool(rounds) is prunes
