@@ -16,9 +16,11 @@ AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     data = tmp_path_factory.mktemp("roles")
-    with running_gateway(data, env={"SWITCHYARD_ROLE": "api"}) as api:
-        with running_gateway(data, env={"SWITCHYARD_ROLE": "console"}, seed=False) as console:
-            yield api, console
+    with (
+        running_gateway(data, env={"SWITCHYARD_ROLE": "api"}) as api,
+        running_gateway(data, env={"SWITCHYARD_ROLE": "console"}, seed=False) as console,
+    ):
+        yield api, console
 
 
 def test_an_api_server_and_a_console_server_split_the_paths(servers) -> None:
