@@ -43,7 +43,7 @@ HOSTS: tuple[tuple[str, str], ...] = (
 # Provider kinds that name their vendor whatever the URL.
 KINDS = {"anthropic": "anthropic", "azure": "azure", "gemini": "gemini", "vertex": "vertex",
          "vertex_ai": "vertex", "bedrock": "bedrock", "cohere": "cohere",
-         "openai_responses": "openai"}  # fmt: skip
+         "openai_responses": "openai", "gemini_interactions": "gemini"}  # fmt: skip
 # Provider kinds whose model names are a vendor's own wherever the server is: the
 # ``openai/`` of a LiteLLM config (its import gives kind ``openai``) names OpenAI.
 NAMED_BY_KIND = {"openai": "openai"}

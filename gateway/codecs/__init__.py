@@ -21,9 +21,25 @@ CODECS: dict[str, Codec] = {}
 
 def _register_all() -> None:
     # In the console's order (client formats first).
-    from gateway.codecs import anthropic, bedrock, cohere, gemini, openai_chat, openai_responses
+    from gateway.codecs import (
+        anthropic,
+        bedrock,
+        cohere,
+        gemini,
+        gemini_interactions,
+        openai_chat,
+        openai_responses,
+    )
 
-    for package in (openai_chat, anthropic, openai_responses, gemini, bedrock, cohere):
+    for package in (
+        openai_chat,
+        anthropic,
+        openai_responses,
+        gemini,
+        gemini_interactions,
+        bedrock,
+        cohere,
+    ):
         register(CODECS, package.CODEC)
 
 

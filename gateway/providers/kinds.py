@@ -72,6 +72,11 @@ KINDS: dict[str, Kind] = {
         Kind("azure", "Azure OpenAI", _P + "openai_compatible:AzureOpenAIProvider"),
         Kind("echo", "Echo (built-in test provider)", _P + "echo:EchoProvider"),
         Kind("gemini", "Gemini API", _P + "gemini:GeminiProvider"),
+        Kind(
+            "gemini_interactions",
+            "Gemini Interactions API",
+            _P + "gemini_interactions:GeminiInteractionsProvider",
+        ),  # fmt: skip
         Kind("vertex_ai", "Vertex AI", _P + "vertex_ai:VertexAIProvider"),
         Kind("bedrock", "AWS Bedrock", _P + "bedrock:BedrockProvider"),
         Kind("cohere", "Cohere", _P + "cohere:CohereProvider"),

@@ -544,6 +544,8 @@ class _Parser:
         prefix, _, upstream = full_model.partition("/")
         if prefix == "openai" and upstream.startswith("responses/"):
             prefix, upstream = "openai/responses", upstream.removeprefix("responses/")
+        elif prefix == "gemini" and upstream.startswith("interactions/"):
+            prefix, upstream = "gemini/interactions", upstream.removeprefix("interactions/")
         elif prefix == "bedrock" and upstream.startswith(("converse/", "invoke/")):
             route_kind, _, upstream = upstream.partition("/")
             if route_kind == "invoke":

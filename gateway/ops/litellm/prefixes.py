@@ -61,6 +61,8 @@ SERVICES: dict[str, Service] = {
         Service("cohere_chat", Provider.Kind.COHERE, ""),
         # openai/responses/<model>: matched before the generic openai/.
         Service("openai/responses", Provider.Kind.OPENAI_RESPONSES, "https://api.openai.com/v1"),
+        # gemini/interactions/<model>: matched before the generic gemini/.
+        Service("gemini/interactions", Provider.Kind.GEMINI_INTERACTIONS, ""),
     )
 }
 # Export: the prefix of each kind that has one of its own.
@@ -72,6 +74,7 @@ PREFIX_BY_KIND = {
     Provider.Kind.BEDROCK: "bedrock",
     Provider.Kind.COHERE: "cohere",
     Provider.Kind.OPENAI_RESPONSES: "openai/responses",
+    Provider.Kind.GEMINI_INTERACTIONS: "gemini/interactions",
 }
 # Where a kind's LiteLLM config carries the provider secret (else api_key).
 SECRET_PARAM = {

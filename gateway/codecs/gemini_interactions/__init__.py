@@ -1,0 +1,55 @@
+"""The Gemini Interactions API wire format (``/v1beta/interactions``, ``/v1/interactions``).
+
+``outbound`` is the upstream half (a Gemini deployment of kind ``gemini_interactions``:
+``POST {api_base}/interactions``, stateless), sharing ``upstream_maps`` (tool-call ids
+that carry thought signatures, statuses, usage, Google's error envelope). The client
+half (``inbound``, Interactions clients such as ``google-genai``'s
+``client.interactions``) sits next to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.codecs.base import Codec, Framing, Target
+from gateway.codecs.gemini_interactions import outbound, upstream_maps
+from gateway.errors import UpstreamError
+from gateway.types import ChatRequest, ChatResponse
+
+
+class GeminiInteractionsCodec:
+    """``UpstreamCodec`` for ``POST {api_base}/interactions``."""
+
+    name = outbound.NAME
+    framing: Framing = "sse"  # ends with ``data: [DONE]``, which the de-framer drops
+
+    def build_request(self, request: ChatRequest, target: Target) -> dict[str, Any]:
+        return outbound.build_request(request, target)
+
+    def parse_response(self, data: Any) -> ChatResponse:
+        return outbound.parse_response(data)
+
+    def stream_parser(self) -> outbound.StreamParser:
+        return outbound.StreamParser()
+
+    def parse_error(self, status: int, body: bytes) -> UpstreamError:
+        return outbound.parse_error(status, body)
+
+    def unsupported_params(self, request: ChatRequest, target: Target) -> list[str]:
+        return outbound.unsupported_params(request, target)
+
+    def model_list(self, data: Any) -> tuple[list[str], str]:
+        """The Gemini API's model list (``GET {api_base}/models``), ids without
+        ``models/``."""
+        names = [
+            str(m.get("name", "")).removeprefix("models/")
+            for m in (data.get("models") if isinstance(data, dict) else None) or []
+            if isinstance(m, dict)
+        ]
+        return [n for n in names if n], str(data.get("nextPageToken") or "")
+
+
+codec = GeminiInteractionsCodec()
+CODEC = Codec(outbound.NAME, "Gemini Interactions", upstream=codec)
+
+__all__ = ["CODEC", "GeminiInteractionsCodec", "codec", "outbound", "upstream_maps"]

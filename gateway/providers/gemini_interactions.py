@@ -1,0 +1,87 @@
+"""The Gemini Interactions API as an upstream (``kind = "gemini_interactions"``): for
+models Google serves only there. HTTP and auth only; what is said is the
+``gemini_interactions`` codec's (stateless: the whole conversation each turn).
+
+Spelled like the Responses upstream: LiteLLM's ``model: gemini/interactions/<model>``
+with the Gemini ``api_base``. ``base_url`` is the host root (default
+``https://generativelanguage.googleapis.com``; a base ending in a version path such as
+``/v1`` is used as is), ``api_version`` the version path (default ``v1beta``);
+requests go to ``{base}/{version}/interactions``, streamed ones with ``stream: true``
+in the body (no ``?alt=sse``). The key goes in the ``x-goog-api-key`` header, never
+in the URL; ``Api-Revision`` pins the ``steps`` schema the codec speaks.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from gateway import errors
+from gateway.base.entries import DeploymentEntry
+from gateway.codecs import CODECS
+from gateway.codecs.base import Target
+from gateway.codecs.gemini_interactions import codec as interactions_codec
+from gateway.codecs.gemini_interactions import upstream_maps
+from gateway.providers import wire
+from gateway.providers.codec_provider import CodecProvider, target_of
+from gateway.providers.gemini import CONTROL_PARAMS, DEFAULT_API_VERSION, DEFAULT_BASE_URL
+from gateway.providers.kinds import FormHelp
+from gateway.types import ChatRequest
+
+
+class GeminiInteractionsProvider(CodecProvider):
+    kind = "gemini_interactions"
+    needs_base_url = False
+    credential_params = CONTROL_PARAMS | {"base_url", "api_key"}
+    form_help = FormHelp(
+        base_url="Empty: https://generativelanguage.googleapis.com (requests go to "
+        "/v1beta/interactions).",
+        secret="The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "
+        "x-goog-api-key header.",
+        api_version="The version path; empty: v1beta.",
+    )
+    speaks = CODECS["gemini_interactions"]
+    stream_accept = "text/event-stream"
+    # Implicit caching, as on the Gemini API (short-lived, no documented lifetime).
+    prompt_cache_seconds = 180.0
+
+    def root(self) -> str:
+        base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
+        if base.rsplit("/", 1)[-1].startswith("v1"):  # the version is in the base URL
+            return base
+        return f"{base}/{self.provider.api_version or DEFAULT_API_VERSION}"
+
+    def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
+        return f"{self.root()}/interactions"
+
+    def target(self, deployment: DeploymentEntry) -> Target:
+        target = target_of(deployment)
+        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+        return Target(
+            model=target.model.removeprefix("models/"),
+            params=params,
+            max_output_tokens=target.max_output_tokens,
+            supports_tools=target.supports_tools,
+            supports_vision=target.supports_vision,
+            supports_reasoning=target.supports_reasoning,
+            supports_top_k=target.supports_top_k,
+            drop_params=target.drop_params,
+        )
+
+    async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+        secret, extra = wire.credentials(self.provider)
+        if not secret:
+            raise errors.ConfigurationError(
+                f"provider {self.provider.name!r} has no Gemini API key (set its secret)"
+            )
+        headers.update(extra)
+        headers["x-goog-api-key"] = secret
+        headers.setdefault("Api-Revision", upstream_maps.API_REVISION)
+
+    def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+        return interactions_codec.unsupported_params(request, self.target(deployment))
+
+    def models_url(self, page: str) -> str:
+        return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
+
+
+__all__ = ["GeminiInteractionsProvider"]
