@@ -21,7 +21,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_codec_is_registered_under_the_name_its_halves_carry() -> None:
-    assert list(CODECS) == ["openai", "anthropic", "responses", "gemini", "bedrock", "cohere"]
+    assert list(CODECS) == [
+        "openai",
+        "anthropic",
+        "responses",
+        "gemini",
+        "gemini_interactions",
+        "bedrock",
+        "cohere",
+    ]
     for name, codec in CODECS.items():
         assert codec.name == name
         assert codec.upstream is None or codec.upstream.name == name
