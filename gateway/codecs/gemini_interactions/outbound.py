@@ -325,6 +325,11 @@ def build_request(request: ChatRequest, target: Target) -> dict[str, Any]:
 # --- answer ----------------------------------------------------------------------------
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _texts(content: Any) -> str:
     """The text of a list of content (or of one content object)."""
     if isinstance(content, dict):
@@ -424,9 +429,7 @@ class StreamParser:
             return [*self._close(), ErrorEvent(maps.error_from_object(data.get("error")))]
         if not self._started:
             self._started = True
-            interaction = (
-                data.get("interaction") if isinstance(data.get("interaction"), dict) else {}
-            )
+            interaction = _object(data.get("interaction"))
             out.append(
                 Start(
                     id=str(interaction.get("id") or ""),
@@ -446,7 +449,7 @@ class StreamParser:
 
     # -- steps ------------------------------------------------------------------------
     def _step_start(self, data: dict[str, Any]) -> list[StreamEvent]:
-        step = data.get("step") if isinstance(data.get("step"), dict) else {}
+        step = _object(data.get("step"))
         index = data.get("index")
         kind = str(step.get("type") or "")
         if isinstance(index, int):
@@ -469,11 +472,12 @@ class StreamParser:
         return out
 
     def _step_delta(self, data: dict[str, Any]) -> list[StreamEvent]:
-        delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+        delta = _object(data.get("delta"))
         index = data.get("index")
         kind = delta.get("type")
         if kind == "text":
-            return self._text(delta.get("text") if isinstance(delta.get("text"), str) else "")
+            text = delta.get("text")
+            return self._text(text if isinstance(text, str) else "")
         if kind == "thought_summary":
             return self._thinking(_texts(delta.get("content")))
         if kind == "thought_signature":
