@@ -270,6 +270,11 @@ class Dialect:
     # Responses can be stored and chained (``store``, ``previous_response_id``): the
     # service keeps them (``gateway.core.responses_state``).
     stores_responses: bool = False
+    # Interactions are stored and chained (``store``, ``previous_interaction_id``,
+    # ``background``): the service keeps them (``gateway.core.interactions_state``).
+    stores_interactions: bool = False
+    # The key may come the Google way (``x-goog-api-key``, ``?key=``) besides a bearer.
+    google_key: bool = False
     # Hosted MCP steps are items or blocks of their own in the dialect (Responses,
     # Anthropic); elsewhere the model's text between tool calls joins the final message.
     renders_hosted: bool = False

@@ -2,9 +2,13 @@
 
 ``outbound`` is the upstream half (a Gemini deployment of kind ``gemini_interactions``:
 ``POST {api_base}/interactions``, stateless), sharing ``upstream_maps`` (tool-call ids
-that carry thought signatures, statuses, usage, Google's error envelope). The client
-half (``inbound``, Interactions clients such as ``google-genai``'s
-``client.interactions``) sits next to it.
+that carry thought signatures, statuses, usage, Google's error envelope). ``inbound``
+is the client half (Interactions clients such as ``google-genai``'s
+``client.interactions`` on ``POST /v1beta/interactions``), reading ``maps`` (the name,
+statuses as finish reasons, usage, the error envelope with its string codes, SSE
+framing); loaded only when a client speaks the format. What the gateway keeps between
+a client's turns (``store``, ``previous_interaction_id``, ``background``) is not the
+codec's: ``gateway.core.interactions_state``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ class GeminiInteractionsCodec:
 
 
 codec = GeminiInteractionsCodec()
-CODEC = Codec(outbound.NAME, "Gemini Interactions", upstream=codec)
+CODEC = Codec(
+    outbound.NAME,
+    "Gemini Interactions",
+    client="gateway.codecs.gemini_interactions.inbound:CLIENT",
+    upstream=codec,
+)
 
 __all__ = ["CODEC", "GeminiInteractionsCodec", "codec", "outbound", "upstream_maps"]
