@@ -90,6 +90,7 @@ def _register_pruners() -> None:
     hooks.pruners.register(spend.prune_expired)
     hooks.pruners.register(audit.prune_expired)
     hooks.pruners.register(_prune_stored_responses)
+    hooks.pruners.register(_prune_stored_interactions)
 
 
 def _prune_stored_responses(max_batches: int) -> int:
@@ -99,6 +100,14 @@ def _prune_stored_responses(max_batches: int) -> int:
     from gateway.core import responses_state
 
     return responses_state.prune_expired(max_batches)
+
+
+def _prune_stored_interactions(max_batches: int) -> int:
+    """Stored interactions past their retention (``core.interactions_state``), imported
+    when a round runs, as the stored Responses."""
+    from gateway.core import interactions_state
+
+    return interactions_state.prune_expired(max_batches)
 
 
 async def _run_batches() -> None:

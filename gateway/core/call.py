@@ -26,6 +26,7 @@ from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import Dialect
 from gateway.core import (
     cache,
+    interactions_state,
     responses_state,
     shadow,
 )
@@ -195,7 +196,8 @@ class Call:
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
-        self.state: responses_state.Turn | None = None  # Responses API store / chaining
+        # Responses API / Interactions API store and chaining
+        self.state: responses_state.Turn | interactions_state.Turn | None = None
         # Media endpoints (gateway.media): what costs beyond tokens (per image, per
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).
@@ -211,10 +213,10 @@ class Call:
         return self.exchange
 
     async def keep_response(self, chunk: bytes) -> None:
-        """Store the response a final Responses stream event carries, before the event
-        goes out (so the next turn finds it, on any worker)."""
+        """Store the response a final stream event carries (Responses, Interactions),
+        before the event goes out (so the next turn finds it, on any worker)."""
         if self.state is not None and self.state.keeps:
-            final = responses_state.final_response(chunk)
+            final = self.state.final_response(chunk)
             if final is not None:
                 await self.state.keep(final)
 

@@ -23,6 +23,7 @@ from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import (
     cache,
     capabilities,
+    interactions_state,
     prompt_cache,
     reasoning_ledger,
     responses_state,
@@ -45,6 +46,7 @@ from gateway.core.pumps import (
 from gateway.core.upstream import UpstreamCall
 from gateway.errors import (
     ConfigurationError,
+    GatewayError,
     InvalidRequest,
     UpstreamError,
 )
@@ -250,6 +252,9 @@ class ChatJob(RoutedJob):
         if call.client.stores_responses:
             call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
             call.state.route = route.name
+        elif call.client.stores_interactions:
+            call.state = await interactions_state.begin(body, self.key)
+            call.state.route = route.name
         request = self.request = call.client.parse_request(body, self.headers)
         if call.state is not None:
             call.state.request = request  # what a passed-through response echoes
@@ -267,11 +272,44 @@ class ChatJob(RoutedJob):
         return self.request.max_tokens if self.request is not None else None
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
+        state = self.call.state
+        if isinstance(state, interactions_state.Turn) and state.background:
+            return await self.detach(route, state)
+        return await self.respond_now(route)
+
+    async def detach(self, route: RouteEntry, state: interactions_state.Turn) -> Reply:
+        """A background interaction: stored as in progress and answered so at once;
+        the request goes on in a task (admitted, held and journaled as any request,
+        when it ends) whose answer replaces the stored row."""
+        call = self.call
+        opened = await interactions_state.open_background(state, self.request)
+
+        async def work() -> None:
+            try:
+                await self.respond_now(route)
+            except asyncio.CancelledError:  # cancelled or deleted by its key
+                call.finish(status=499, error=GatewayError("the interaction was cancelled"))
+            except GatewayError as error:
+                call.error_reply(error)
+                await interactions_state.failed(state, error)
+            except Exception as exc:  # a bug: logged, the interaction failed
+                log.exception("background interaction %s failed", state.interaction_id)
+                bug = GatewayError(f"internal error ({type(exc).__name__})")
+                call.error_reply(bug)
+                await interactions_state.failed(state, bug)
+
+        interactions_state.run_in_background(state, work())
+        payload = orjson.dumps(opened)
+        call.capture_outbound(payload)
+        return Reply(200, payload, call.headers())
+
+    async def respond_now(self, route: RouteEntry) -> Reply | StreamReply:
+        """``respond`` without detaching (a background interaction's task)."""
         for extra in hooks.extra_jobs:  # a feature's answer instead (hosted MCP tools)
             if extra.takes(self, route):
                 reply: Reply | StreamReply = await extra.respond(self, route)
                 return reply
-        return await super().respond(route)
+        return await RoutedJob.respond(self, route)
 
     def plan(self, route: RouteEntry) -> RouteEntry:
         return capabilities.fitting(capabilities.readers(route, self.request), self.prompt_size)

@@ -168,6 +168,10 @@ class Turn:
         """Whether the final response is kept (stored, or remembered by the socket)."""
         return (self.store or self.memory is not None) and not self.kept
 
+    def final_response(self, chunk: bytes) -> dict[str, Any] | None:
+        """The response object a final stream event in ``chunk`` carries."""
+        return final_response(chunk)
+
     def patch(self, response: dict[str, Any]) -> None:
         """Echo this request's state on a response object an upstream produced (the
         upstream was sent the whole chain with ``store: false``), and what else Open

@@ -33,6 +33,11 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/v2/rerank": ("rerank", "openai"),  # Cohere's path (its SDK's base URL is the host)
     "/openai/v1/rerank": ("rerank", "openai"),
 }
+# The Gemini Interactions API (its resources GET, DELETE and cancel: endpoints.py).
+INTERACTIONS = "interactions"
+INTERACTIONS_PATHS = ("/v1beta/interactions", "/v1/interactions")
+for _path in INTERACTIONS_PATHS:
+    POST_ROUTES[_path] = ("chat", INTERACTIONS)
 # OpenAI's media endpoints (gateway.media): images and audio, under each prefix.
 for _prefix in ("/v1", "", "/openai/v1"):
     POST_ROUTES[f"{_prefix}/images/generations"] = ("image_generation", "openai")

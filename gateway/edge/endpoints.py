@@ -422,7 +422,8 @@ class GatewayApp:
             return
         lifecycle.request_started()
         try:
-            await self.api(scope, receive, send, endpoint, dialect)
+            google = codecs.client(dialect).google_key  # the key may come the Google way
+            await self.api(scope, receive, send, endpoint, dialect, google_auth=google)
         finally:
             lifecycle.request_finished()
 
@@ -621,8 +622,6 @@ class GatewayApp:
         unknown id gets)."""
         method: str = scope["method"]
         response_id, what = found
-        from urllib.parse import parse_qsl
-
         from gateway.core import responses_state
 
         caller = resolve_caller(header_map(scope))
@@ -657,6 +656,47 @@ class GatewayApp:
             await send_reply(send, json_error("responses", error))
             return
         await send_reply(send, json_reply("responses", payload))
+
+    async def stored_interaction(
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
+    ) -> None:
+        """``GET /v1beta/interactions/{id}`` (``?stream=true&last_event_id=`` replays its
+        stream), ``DELETE`` it, ``POST .../{id}/cancel``: only the key that created the
+        interaction sees it (anyone else gets the 404 an unknown id gets)."""
+        from gateway.core import interactions_state
+
+        dialect = dialects.INTERACTIONS
+        method: str = scope["method"]
+        interaction_id, what = found
+        headers = header_map(scope)
+        caller = await resolve_fresh_caller(headers, google_key(scope, headers) or None)
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error(dialect, AuthenticationFailed(refusal)))
+            return
+        assert key is not None  # a caller without a key has its key_error
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        try:
+            if what == "" and method == "GET" and query.get("stream") == "true":
+                after = query.get("last_event_id") or None
+                events = await interactions_state.stream(interaction_id, key, after)
+                reply_headers = [(b"content-type", b"text/event-stream")]
+                reply_headers += request_id_headers(dialect)
+                await send_reply(send, Reply(200, events, reply_headers))
+                return
+            if what == "" and method == "GET":
+                payload = await interactions_state.retrieve(interaction_id, key)
+            elif what == "" and method == "DELETE":
+                payload = await interactions_state.delete(interaction_id, key)
+            elif what == "cancel" and method == "POST":
+                payload = await interactions_state.cancel(interaction_id, key)
+            else:
+                raise ModelNotFound(f"no such endpoint: {method} {scope['path']}", code="not_found")
+        except GatewayError as error:
+            await send_reply(send, json_error(dialect, error))
+            return
+        await send_reply(send, json_reply(dialect, payload))
 
     async def metrics(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         from gateway.telemetry import metrics
@@ -708,6 +748,27 @@ def _stored_response(scope: Scope, method: str, path: str) -> tuple[str, str] | 
     return stored_response_target(path) if method in ("GET", "DELETE") else None
 
 
+def stored_interaction_target(path: str) -> tuple[str, str] | None:
+    """(interaction id, "" or "cancel") for a path under /v1beta/interactions/ (or
+    /v1/interactions/), else None."""
+    for base in dialects.INTERACTIONS_PATHS:
+        if path.startswith(base + "/"):
+            rest = path[len(base) + 1 :].split("/")
+            if len(rest) == 1 and rest[0]:
+                return rest[0], ""
+            if len(rest) == 2 and rest[0] and rest[1] == "cancel":
+                return rest[0], "cancel"
+            return None
+    return None
+
+
+def _stored_interaction(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
+    found = stored_interaction_target(path) if method in ("GET", "DELETE", "POST") else None
+    if found is not None and (found[1] == "cancel") != (method == "POST"):
+        return None  # POST only to cancel; GET and DELETE only the resource
+    return found
+
+
 def _files_and_batches(scope: Scope, method: str, path: str) -> tuple[str, list[str], str] | None:
     return batch_endpoints.target(path)
 
@@ -726,6 +787,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET Gemini models", _gemini_listing, GatewayApp.gemini_models),
     Route("GET models", _models, GatewayApp.models),
     Route("stored response", _stored_response, GatewayApp.stored_response),
+    Route("stored interaction", _stored_interaction, GatewayApp.stored_interaction),
     Route("files and batches", _files_and_batches, GatewayApp.files_and_batches),
     Route("MCP", _mcp, GatewayApp.mcp),
     Route("GET metrics", _metrics, GatewayApp.metrics),
@@ -743,7 +805,9 @@ def route_for(scope: Scope, method: str, path: str) -> tuple[Route | None, Any]:
 
 def unknown_endpoint(method: str, path: str) -> Reply:
     """A 404 for a path under an API prefix that no route serves, in its dialect."""
-    if path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
+    if path.startswith(tuple(p + "/" for p in dialects.INTERACTIONS_PATHS)):
+        dialect = dialects.INTERACTIONS
+    elif path.startswith("/v1beta/") or ":" in path.rsplit("/", 1)[-1]:
         dialect = "gemini"
     elif path.startswith(("/anthropic/", "/v1/messages")):
         dialect = "anthropic"

@@ -1037,3 +1037,4 @@ from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 
 from gateway.models.leases import SingletonLease as SingletonLease  # noqa: E402,F401 (gateway's tables)
 from gateway.models.mcp import McpApprovalUse, McpSessionEnd  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)
+from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)

@@ -63,7 +63,9 @@ from gateway.types import (
 name = maps.NAME
 
 CONTENT_TYPES = frozenset({"text", "image", "audio", "document", "video"})
-STEP_TYPES = frozenset({"user_input", "model_output", "thought", "function_call", "function_result"})
+STEP_TYPES = frozenset(
+    {"user_input", "model_output", "thought", "function_call", "function_result"}
+)
 # thinking_level -> canonical effort (xhigh is the most there is)
 _LEVELS = {"minimal": "minimal", "low": "low", "medium": "medium", "high": "high", "xhigh": "high"}
 # generation_config fields read here; others are named in ``unmapped``
@@ -373,6 +375,10 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("stream must be a boolean", param="stream")
+    echo: dict[str, Any] = {}
+    previous = body.get("previous_interaction_id")
+    if isinstance(previous, str) and previous:
+        echo["previous_interaction_id"] = previous
     extra: dict[str, Any] = {}
     seed = _number(generation, "seed", int)
     if seed is not None:
@@ -391,6 +397,7 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
         response_format=_response_format(body),
         reasoning=reasoning,
         extra=extra,
+        echo=echo,
         unmapped=unmapped,
         headers=dict(headers),
         dialect=name,
@@ -459,7 +466,12 @@ def output_steps(parts: list[Part]) -> list[dict[str, Any]]:
                 steps.append({"type": "model_output", "content": [content]})
         elif isinstance(part, ToolCall):
             steps.append(
-                {"type": "function_call", "id": part.id, "name": part.name, "arguments": _arguments(part)}
+                {
+                    "type": "function_call",
+                    "id": part.id,
+                    "name": part.name,
+                    "arguments": _arguments(part),
+                }
             )
     return steps
 
@@ -471,8 +483,10 @@ def resource(
     steps: list[dict[str, Any]],
     usage: Usage | None,
     created: str,
+    echo: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An ``Interaction`` resource (the fields every answer carries)."""
+    """An ``Interaction`` resource (the fields every answer carries, and what the
+    request asked to be echoed: ``previous_interaction_id``)."""
     body: dict[str, Any] = {
         "id": interaction,
         "object": "interaction",
@@ -482,6 +496,7 @@ def resource(
         "updated": timestamp(),
         "steps": steps,
     }
+    body.update(echo or {})
     if usage is not None:
         body["usage"] = maps.usage_body(usage)
     return body
@@ -499,10 +514,13 @@ def render_response(response: ChatResponse, request: ChatRequest) -> dict[str, A
         output_steps(response.parts),
         response.usage,
         timestamp(response.created or None),
+        request.echo,
     )
 
 
-def render_timeline(interaction: dict[str, Any], input_steps: list[dict[str, Any]]) -> dict[str, Any]:
+def render_timeline(
+    interaction: dict[str, Any], input_steps: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The stored resource as ``GET /interactions/{id}`` answers it: the turn's input
     steps in front of the model's."""
     return {**interaction, "steps": [*input_steps, *(interaction.get("steps") or [])]}
@@ -542,18 +560,14 @@ class _Events:
 
     def __call__(self, payload: dict[str, Any]) -> bytes:
         self.count += 1
-        return maps.sse({"event_type": payload.pop("event_type"), **payload, "event_id": event_id(self.count)})
+        return maps.sse(
+            {"event_type": payload.pop("event_type"), **payload, "event_id": event_id(self.count)}
+        )
 
 
 def event_id(ordinal: int) -> str:
     """The ``event_id`` of a stream's ``ordinal``-th event (1-based)."""
     return f"evt_{ordinal:06d}"
-
-
-def ordinal_of(value: str) -> int | None:
-    """The ordinal an ``event_id`` of ours stands for, or None."""
-    digits = value.removeprefix("evt_")
-    return int(digits) if value.startswith("evt_") and digits.isdigit() else None
 
 
 async def render_stream(
@@ -573,7 +587,7 @@ async def render_stream(
 
     def opening() -> bytes:
         body = {"id": interaction, "object": "interaction", "model": request.model}
-        body.update({"status": "in_progress", "created": created})
+        body.update({"status": "in_progress", "created": created, **request.echo})
         return emit({"event_type": "interaction.created", "interaction": body})
 
     def start(index: int, step: dict[str, Any]) -> bytes:
@@ -597,7 +611,8 @@ async def render_stream(
         if isinstance(event, PartStart):
             if event.kind == "tool_call":
                 calls = True
-                step = {"type": "function_call", "id": event.tool_id or "", "name": event.tool_name or ""}
+                step: dict[str, Any] = {"type": "function_call", "id": event.tool_id or ""}
+                step["name"] = event.tool_name or ""
                 yield start(event.index, {**step, "arguments": {}})
             elif event.kind == "thinking":
                 yield start(event.index, {"type": "thought"})
@@ -607,8 +622,10 @@ async def render_stream(
             if event.index not in steps:
                 yield start(event.index, {"type": "model_output"})
             if event.text:
-                delta = {"type": "text", "text": event.text}
-                yield emit({"event_type": "step.delta", "index": steps[event.index], "delta": delta})
+                delta: dict[str, Any] = {"type": "text", "text": event.text}
+                yield emit(
+                    {"event_type": "step.delta", "index": steps[event.index], "delta": delta}
+                )
         elif isinstance(event, ThinkingDelta):
             if event.index not in steps:
                 yield start(event.index, {"type": "thought"})
@@ -622,7 +639,9 @@ async def render_stream(
         elif isinstance(event, ToolArgsDelta):
             if event.index in steps and event.fragment:
                 delta = {"type": "arguments_delta", "arguments": event.fragment}
-                yield emit({"event_type": "step.delta", "index": steps[event.index], "delta": delta})
+                yield emit(
+                    {"event_type": "step.delta", "index": steps[event.index], "delta": delta}
+                )
         elif isinstance(event, PartStop):
             if event.index in steps:
                 yield emit({"event_type": "step.stop", "index": steps.pop(event.index)})
@@ -641,9 +660,119 @@ async def render_stream(
     status = maps.STATUS_OF_FINISH.get(reason or "stop", "completed")
     if calls:
         status = "requires_action"
-    final = resource(interaction, request.model, status, [], usage, created)
+    final = resource(interaction, request.model, status, [], usage, created, request.echo)
     yield emit({"event_type": "interaction.completed", "interaction": final})
     yield maps.DONE
+
+
+def _append_text(items: list[dict[str, Any]], text: str) -> None:
+    if items and items[-1].get("type") == "text":
+        items[-1]["text"] += text
+    else:
+        items.append({"type": "text", "text": text})
+
+
+def fold_steps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A stream's events folded into the steps they made, in order: what the stored
+    resource keeps (the ``interaction.completed`` event carries no steps)."""
+    steps: dict[int, dict[str, Any]] = {}
+    arguments: dict[int, list[str]] = {}
+    for event in events:
+        kind, index = event.get("event_type"), event.get("index")
+        if not isinstance(index, int):
+            continue
+        if kind == "step.start" and isinstance(event.get("step"), dict):
+            steps[index] = dict(event["step"])
+            if steps[index].get("type") == "model_output":
+                steps[index].setdefault("content", [])
+        elif kind == "step.delta" and index in steps and isinstance(event.get("delta"), dict):
+            step, delta = steps[index], event["delta"]
+            what = delta.get("type")
+            if what == "text":
+                _append_text(step.setdefault("content", []), str(delta.get("text") or ""))
+            elif what == "thought_summary":
+                content = delta.get("content") if isinstance(delta.get("content"), dict) else {}
+                _append_text(step.setdefault("summary", []), str(content.get("text") or ""))
+            elif what == "thought_signature" and isinstance(delta.get("signature"), str):
+                step["signature"] = delta["signature"]
+            elif what == "arguments_delta":
+                arguments.setdefault(index, []).append(str(delta.get("arguments") or ""))
+            elif what in CONTENT_TYPES:
+                step.setdefault("content", []).append(dict(delta))
+    for index, fragments in arguments.items():
+        steps[index]["arguments"] = _parse_args("".join(fragments))
+    return [steps[i] for i in sorted(steps)]
+
+
+def replay_events(interaction: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored interaction as the events a stream of it carries (without their ids):
+    created, each model step (start, its deltas, stop), and, once it ended,
+    completed. What ``GET ...?stream=true`` answers for an interaction that was not
+    streamed when made."""
+    opening = {k: interaction[k] for k in ("id", "object", "model", "created") if k in interaction}
+    events: list[dict[str, Any]] = [
+        {"event_type": "interaction.created", "interaction": {**opening, "status": "in_progress"}}
+    ]
+    for index, step in enumerate(interaction.get("steps") or []):
+        kind = step.get("type")
+        deltas: list[dict[str, Any]] = []
+        head = {"type": kind}
+        if kind == "model_output":
+            for content in step.get("content") or []:
+                deltas.append(dict(content))
+        elif kind == "thought":
+            for summary in step.get("summary") or []:
+                deltas.append({"type": "thought_summary", "content": summary})
+            if step.get("signature"):
+                deltas.append({"type": "thought_signature", "signature": step["signature"]})
+        elif kind == "function_call":
+            head = {**step, "arguments": {}}
+            text = orjson.dumps(step.get("arguments") or {}).decode()
+            deltas.append({"type": "arguments_delta", "arguments": text})
+        else:
+            head = dict(step)
+        events.append({"event_type": "step.start", "index": index, "step": head})
+        events += [{"event_type": "step.delta", "index": index, "delta": d} for d in deltas]
+        events.append({"event_type": "step.stop", "index": index})
+    status = interaction.get("status")
+    if status in maps.FINAL_STATUSES:
+        events.append(
+            {"event_type": "interaction.completed", "interaction": {**interaction, "steps": []}}
+        )
+    else:
+        update = {"interaction_id": interaction.get("id"), "status": status}
+        events.append({"event_type": "interaction.status_update", **update})
+    return events
+
+
+def sse_events(payloads: list[dict[str, Any]], after: str | None = None) -> bytes:
+    """Events as a stream: those after the one whose ``event_id`` is ``after`` (all of
+    them when it is None or names none), each given its id when it has none, then
+    ``[DONE]``."""
+    numbered = [
+        p if p.get("event_id") else {**p, "event_id": event_id(i + 1)}
+        for i, p in enumerate(payloads)
+    ]
+    ids = [p["event_id"] for p in numbered]
+    if after is not None and after in ids:
+        numbered = numbered[ids.index(after) + 1 :]
+    return b"".join(maps.sse(p) for p in numbered) + maps.DONE
+
+
+def parse_sse(text: bytes | str) -> list[dict[str, Any]]:
+    """The JSON payloads of a stream's ``data:`` lines (``[DONE]`` and noise left out)."""
+    raw = text.encode() if isinstance(text, str) else text
+    payloads: list[dict[str, Any]] = []
+    for line in raw.split(b"\n"):
+        if not line.startswith(b"data:"):
+            continue
+        try:
+            value = orjson.loads(line[5:])
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            payloads.append(value)
+    return payloads
 
 
 def _error_event(error: Any, emit: _Events) -> bytes:
