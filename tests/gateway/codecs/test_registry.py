@@ -63,7 +63,7 @@ def test_the_journal_and_console_names_are_the_codec_names() -> None:
     from console.forms import LogFilterForm
 
     choices = [name for name, _label in LogFilterForm.base_fields["dialect"].choices if name]
-    assert choices == ["openai", "anthropic", "responses", "gemini", "mcp"]
+    assert choices == ["openai", "anthropic", "responses", "gemini", "gemini_interactions", "mcp"]
     assert choices == [*codecs.clients(), "mcp"]
 
 

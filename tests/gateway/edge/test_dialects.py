@@ -189,7 +189,13 @@ def test_the_console_filters_on_every_dialect_in_the_table() -> None:
     assert {name: codec.label for name, codec in codecs.clients().items()}.items() <= (
         choices.items()
     )
-    assert list(codecs.clients()) == ["openai", "anthropic", "responses", "gemini"]
+    assert list(codecs.clients()) == [
+        "openai",
+        "anthropic",
+        "responses",
+        "gemini",
+        "gemini_interactions",
+    ]
 
 
 def test_unknown_dialect_names_fall_back_to_openai_chat() -> None:

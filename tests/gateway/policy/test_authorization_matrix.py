@@ -191,6 +191,7 @@ BODIES: dict[tuple[str, str], Callable[[str], tuple[bytes, bytes]]] = {
     ("transcription", "openai"): multipart("a.wav", b"RIFF0000WAVE"),
     ("translation", "openai"): multipart("a.wav", b"RIFF0000WAVE"),
     ("speech", "openai"): json_body(input="hello", voice="alloy"),
+    ("chat", "interactions"): json_body(input="hello"),
 }
 
 
@@ -257,6 +258,8 @@ async def call(
 def error_type(dialect: str, body: Any) -> str:
     if dialect == "gemini":
         return str(body["error"]["status"])
+    if dialect == dialects.INTERACTIONS:  # Google's string codes
+        return str(body["error"]["code"]).upper()
     return str(body["error"]["type"])
 
 
@@ -316,9 +319,16 @@ async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams) -> N
     paths += [f"{p}/v1/batches" for p in batch_endpoints.PREFIXES]
     paths += ["/v1/messages/batches", "/anthropic/v1/messages/batches"]
     paths += [f"{p}/resp_1" for p in endpoints.RESPONSES_PATHS]
+    paths += [f"{p}/int_1" for p in dialects.INTERACTIONS_PATHS]
     for path in paths:
         status, _ = await call(path, None, method="GET")
         assert status == 401, path
+    for path in dialects.INTERACTIONS_PATHS:  # a stored interaction: its key's alone
+        for method, where in (("DELETE", "/int_1"), ("POST", "/int_1/cancel")):
+            status, _ = await call(path + where, None, method=method)
+            assert status == 401, (method, path + where)
+            status, answer = await call(path + where, two_teams["alpha"], method=method)
+            assert status == 404 and answer["error"]["code"] == "not_found", (method, path)
     status, _ = await call(
         "/mcp",
         None,
