@@ -1034,7 +1034,7 @@ class SsoLink(models.Model):
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
 from gateway.models.files import StoredFile  # noqa: E402,F401 (gateway's tables)
 from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 (gateway's tables)
+from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)
 from gateway.models.leases import SingletonLease as SingletonLease  # noqa: E402,F401 (gateway's tables)
 from gateway.models.mcp import McpApprovalUse, McpSessionEnd  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)
-from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)

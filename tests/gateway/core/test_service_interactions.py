@@ -18,7 +18,7 @@ import pytest
 
 from gateway import journal
 from gateway.base import http
-from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.entries import MASTER
 from gateway.codecs.gemini_interactions import inbound
 from gateway.core import interactions_state, service
 from gateway.edge import endpoints
