@@ -34,7 +34,7 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/openai/v1/rerank": ("rerank", "openai"),
 }
 # The Gemini Interactions API (its resources GET, DELETE and cancel: endpoints.py).
-INTERACTIONS = "interactions"
+INTERACTIONS = "gemini_interactions"  # the codec's name
 INTERACTIONS_PATHS = ("/v1beta/interactions", "/v1/interactions")
 for _path in INTERACTIONS_PATHS:
     POST_ROUTES[_path] = ("chat", INTERACTIONS)

@@ -18,7 +18,10 @@ from google.genai import types
 from tests.live import MASTER_KEY, free_port, running_gateway
 
 from .conftest import setup_code as upstream_setup
+from .mock_gemini_interactions import Call, InteractionReply, MockInteractionsUpstream
 from .mock_upstream import MockUpstream, Reply, ToolUse
+from .test_sdk_gemini_interactions_upstream import SECRET as INTERACTIONS_SECRET
+from .test_sdk_gemini_interactions_upstream import setup_code as interactions_setup
 
 TRANSLATED = ["mock-gpt", "mock-claude"]
 WEATHER = {
@@ -30,8 +33,10 @@ WEATHER = {
 
 
 class Live:
-    def __init__(self, url: str, mock: MockUpstream, other_key: str) -> None:
-        self.url, self.mock, self.other_key = url, mock, other_key
+    def __init__(
+        self, url: str, mock: MockUpstream, other_key: str, native: MockInteractionsUpstream
+    ) -> None:
+        self.url, self.mock, self.other_key, self.native = url, mock, other_key, native
         self.clients: dict[str, genai.Client] = {}
 
     def client(self, key: str = MASTER_KEY) -> genai.Client:
@@ -53,24 +58,28 @@ open(OUT, "w").write(raw)
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     mock = MockUpstream().start()
+    native = MockInteractionsUpstream(INTERACTIONS_SECRET).start()
     dead = f"http://127.0.0.1:{free_port()}"
     out = tmp_path_factory.mktemp("keys") / "other"
     setup = [
         ["shell", "-c", upstream_setup(mock.url, dead)],
+        ["shell", "-c", interactions_setup(native.url)],
         ["shell", "-c", f"OUT = {str(out)!r}\n" + OTHER_KEY_SETUP],
     ]
     try:
         with running_gateway(tmp_path_factory.mktemp("interactions"), setup=setup) as gw:
-            yield Live(gw.url, mock, out.read_text().strip())
+            yield Live(gw.url, mock, out.read_text().strip(), native)
             log = gw.log()
             assert "Traceback" not in log, log[-4000:]
     finally:
         mock.stop()
+        native.stop()
 
 
 @pytest.fixture
 def mock(live: Live) -> Iterator[MockUpstream]:
     live.mock.reset()
+    live.native.reset()
     yield live.mock
 
 
@@ -156,3 +165,36 @@ def test_another_keys_interaction_is_a_404(live: Live, mock: MockUpstream) -> No
     with pytest.raises(Exception) as gone:
         live.client().interactions.get(mine.id)
     assert getattr(gone.value, "status_code", None) == 404
+
+
+def test_a_tool_loop_on_an_interactions_upstream_carries_the_signature_back(
+    live: Live, mock: MockUpstream
+) -> None:
+    """Interactions in and out: the gateway keeps the timeline (the upstream keeps
+    nothing and refuses a previous_interaction_id), and the upstream's signed thought
+    goes back before its call on the next turn, or the mock refuses it."""
+    live.native.queue(
+        InteractionReply(calls=[Call("fc_p1", "get_weather", {"city": "Paris"})]),
+        InteractionReply(text="Sunny in Paris."),
+    )
+    client = live.client()
+    first = client.interactions.create(model="gi", input="Weather in Paris?", tools=[WEATHER])
+    assert first.status == "requires_action"
+    call = first.steps[-1]
+    assert call.type == "function_call" and call.arguments == {"city": "Paris"}
+    assert call.id.startswith("gi_")  # the upstream's id and signature, in the call's id
+    second = client.interactions.create(
+        model="gi",
+        previous_interaction_id=first.id,
+        input=[
+            {"type": "function_result", "call_id": call.id, "name": call.name, "result": "sunny"}
+        ],
+        tools=[WEATHER],
+    )
+    assert second.status == "completed", second
+    assert second.steps[-1].content[0].text == "Sunny in Paris."
+    sent = live.native.last.body
+    assert "previous_interaction_id" not in sent and sent.get("store") is False
+    kinds = [step["type"] for step in sent["input"]]
+    assert kinds[0] == "user_input" and kinds[-1] == "function_result"
+    assert kinds.index("thought") < kinds.index("function_call")  # signed, as the mock checks

@@ -120,7 +120,7 @@ def upstream(monkeypatch: pytest.MonkeyPatch, snapshot_reset, transactional_db):
 
 async def create(body: dict[str, Any], key: str = ALICE) -> service.Reply | service.StreamReply:
     caller = service.Caller(key=KEYS[key])
-    return await service.handle("chat", "interactions", orjson.dumps(body), {}, caller)
+    return await service.handle("chat", "gemini_interactions", orjson.dumps(body), {}, caller)
 
 
 async def created(body: dict[str, Any], key: str = ALICE) -> tuple[int, dict[str, Any]]:
@@ -196,7 +196,7 @@ async def test_a_plain_create_answers_the_models_steps_and_the_upstreams_usage(u
     ]
     assert sent["temperature"] == 0.2 and sent["max_tokens"] == 50
     (record,) = upstream.recorded
-    assert record.dialect == "interactions" and record.status == 200
+    assert record.dialect == "gemini_interactions" and record.status == 200
     assert (record.input_tokens, record.output_tokens) == (11, 4)
     # the stored timeline: the input as a user_input step, then the model's
     status, stored = await edge(f"/v1beta/interactions/{body['id']}")

@@ -191,7 +191,7 @@ BODIES: dict[tuple[str, str], Callable[[str], tuple[bytes, bytes]]] = {
     ("transcription", "openai"): multipart("a.wav", b"RIFF0000WAVE"),
     ("translation", "openai"): multipart("a.wav", b"RIFF0000WAVE"),
     ("speech", "openai"): json_body(input="hello", voice="alloy"),
-    ("chat", "interactions"): json_body(input="hello"),
+    ("chat", "gemini_interactions"): json_body(input="hello"),
 }
 
 
