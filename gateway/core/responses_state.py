@@ -17,6 +17,12 @@ then finds the row in the database. The cost is one INSERT per response, off the
 loop; a failed write is logged and the reply still goes out (the chain then answers 400
 ``previous_response_not_found``, as for any unknown id).
 
+A turn may name a ``conversation`` instead (``gateway.core.conversations``): its items
+are the history, and the turn's input and output items are appended to it when the
+turn completes, whatever its ``store``. A background response (``background: true``,
+``gateway.core.responses_background``) runs as a request like any other, told its id:
+the stored response keeps the id the client was given.
+
 A response is visible only to the key that created it (the master key's are the master
 key's own). Rows older than ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` are pruned with the
 journal's logs.
@@ -39,7 +45,7 @@ from django.db import connection
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
-from gateway.core import compaction
+from gateway.core import compaction, conversations
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.types import ChatRequest
 
@@ -162,11 +168,30 @@ class Turn:
     route: str = ""
     kept: bool = False
     request: ChatRequest | None = None  # parsed: what a passed-through response echoes
+    conversation_id: str | None = None  # the conversation the turn continues and extends
+    response_id: str | None = None  # a background response's id, given to the client
 
     @property
     def keeps(self) -> bool:
-        """Whether the final response is kept (stored, or remembered by the socket)."""
-        return (self.store or self.memory is not None) and not self.kept
+        """Whether the final response is kept (stored, remembered by the socket, or added
+        to a conversation)."""
+        kept_somewhere = self.store or self.memory is not None or self.conversation_id
+        return bool(kept_somewhere) and not self.kept
+
+    def parsed(self, request: ChatRequest) -> None:
+        """The request as parsed: what its response objects echo (a translated one is
+        rendered from it, a passed-through one conformed to it)."""
+        self.request = request
+        if self.conversation_id is not None:
+            request.echo["conversation"] = {"id": self.conversation_id}
+        if self.response_id is not None:
+            request.echo["background"] = True
+
+    def own(self, response: dict[str, Any]) -> None:
+        """A background response's final object carries the id the client holds."""
+        if self.response_id is not None:
+            response["id"] = self.response_id
+            response["background"] = True
 
     def patch(self, response: dict[str, Any]) -> None:
         """Echo this request's state on a response object an upstream produced (the
@@ -176,6 +201,8 @@ class Turn:
             inbound.conform(response, self.request)
         response["previous_response_id"] = self.previous_response_id
         response["store"] = self.store
+        if self.conversation_id is not None:
+            response["conversation"] = {"id": self.conversation_id}
 
     def patch_events(self, raw: bytes) -> bytes:
         """``patch`` on the response objects of passed-through stream events (created,
@@ -202,6 +229,18 @@ class Turn:
         if not self.keeps or not isinstance(response.get("id"), str):
             return
         self.kept = True
+        self.own(response)
+        if self.conversation_id is not None and response.get("status") in (
+            "completed",
+            "incomplete",
+        ):
+            turn = [*self.input_items, *carried_output(response.get("output") or [])]
+            try:
+                await _in_thread(
+                    conversations.append, self.conversation_id, turn, self.response_id or ""
+                )
+            except Exception as exc:
+                log.warning("adding to conversation %s failed: %s", self.conversation_id, exc)
         if self.memory is not None:
             output = carried_output(response.get("output") or [])
             self.memory.remember(response["id"], [*self.history, *self.input_items, *output])
@@ -216,6 +255,8 @@ class Turn:
 def _write(turn: Turn, response: dict[str, Any]) -> None:
     from gateway.models import StoredResponse
 
+    if turn.response_id is not None:  # a background run done again after a crash
+        StoredResponse.objects.filter(id=turn.response_id).delete()
     StoredResponse.objects.create(  # one INSERT: ids are new (uuid4) for every response
         id=response["id"],
         key_id=turn.key_id,
@@ -230,10 +271,31 @@ def _write(turn: Turn, response: dict[str, Any]) -> None:
     )
 
 
-async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None = None) -> Turn:
-    """Read ``store`` and ``previous_response_id`` from a create body; for a chained
-    request, replace ``input`` with the earlier items followed by the new input (from
-    the socket's ``memory`` when it has them, else from the database)."""
+def conversation_of(body: dict[str, Any]) -> str | None:
+    """The id a create body's ``conversation`` names (a string, or ``{"id": ...}``)."""
+    raw = body.get("conversation")
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        raw = raw.get("id")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidRequest(
+            "conversation must be a conversation id or an object with its id",
+            param="conversation",
+        )
+    return raw
+
+
+async def begin(
+    body: dict[str, Any],
+    key: KeyEntry,
+    memory: SocketMemory | None = None,
+    background_id: str = "",
+) -> Turn:
+    """Read ``store``, ``previous_response_id`` and ``conversation`` from a create body;
+    for a chained request or a conversation's turn, replace ``input`` with the earlier
+    items followed by the new input (from the socket's ``memory`` when it has them, else
+    from the database). ``background_id``: the id a background response was given."""
     if "input" in body:  # the gateway's own compaction items become their summaries
         body["input"] = compaction.open_items(body["input"])
     store = body.get("store", True)
@@ -244,13 +306,29 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
         raise InvalidRequest(
             "previous_response_id must be a non-empty string", param="previous_response_id"
         )
+    conversation = conversation_of(body)
+    body.pop("conversation", None)  # resolved here: the parser and upstreams never see it
+    if background_id:
+        body.pop("background", None)
+    if conversation is not None and previous is not None:
+        raise InvalidRequest(
+            "previous_response_id and conversation cannot be used together",
+            param="conversation",
+        )
     turn = Turn(
-        key_id=key.id, store=store is not False, previous_response_id=previous, memory=memory
+        key_id=key.id,
+        store=store is not False,
+        previous_response_id=previous,
+        memory=memory,
+        conversation_id=conversation,
+        response_id=background_id or None,
     )
     if previous is None and not turn.keeps:
         return turn
     new_input = body.get("input")
     turn.input_items = normalize_input(new_input)
+    if conversation is not None:
+        turn.history = await _in_thread(conversations.history, conversation, key)
     if previous is not None:
         remembered = memory.chains.get(previous) if memory is not None else None
         history = remembered
@@ -259,6 +337,8 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
         if history is None:
             raise previous_not_found(previous)
         turn.history = history
+    if turn.history:
+        history = turn.history
         if isinstance(new_input, str):
             new_input = [{"type": "message", "role": "user", "content": new_input}]
         elif new_input is None:

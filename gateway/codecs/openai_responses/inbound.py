@@ -736,7 +736,7 @@ def _response_object(
         "created_at": created,
         "completed_at": int(time.time()) if status == "completed" else None,
         "status": status,
-        "background": False,
+        "background": bool(request.echo.get("background")),
         "error": error,
         "incomplete_details": incomplete,
         "instructions": instructions,
@@ -772,6 +772,10 @@ def _response_object(
         "usage": render_usage(usage) if usage is not None else None,
         "user": request.user,
         "metadata": request.extra.get("metadata") or {},
+        # a conversation the service resolved (gateway.core.conversations), echoed
+        **(
+            {"conversation": request.echo["conversation"]} if "conversation" in request.echo else {}
+        ),
     }
 
 
