@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from gateway.base.entries import KeyEntry
+from gateway.core import response_items
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.policy import authorization
 
@@ -79,8 +80,6 @@ def check_metadata(raw: Any) -> dict[str, str]:
 def check_items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
     """Items as stored (ids given, message content as lists): at most 20 per call, each an
     object with a ``type`` (or a ``role``: a message)."""
-    from gateway.core import responses_state
-
     if raw is None:
         return []
     if not isinstance(raw, list):
@@ -99,7 +98,7 @@ def check_items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
                 "item_reference is not supported: send the items themselves",
                 param=f"{param}[{index}]",
             )
-    return responses_state.normalize_input(raw)
+    return response_items.normalize_input(raw)
 
 
 # --- ownership ----------------------------------------------------------------------------------

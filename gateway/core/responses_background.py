@@ -75,7 +75,8 @@ _news: dict[str, asyncio.Event] = {}  # followers in this process, woken by a fl
 
 
 def concurrency() -> int:
-    return max(1, int(getattr(settings, "SWITCHYARD_BACKGROUND_CONCURRENCY", 16)))
+    limit: int = settings.SWITCHYARD_BACKGROUND_CONCURRENCY
+    return limit
 
 
 def wake() -> None:

@@ -2,10 +2,11 @@
 ``ChatRequest``, and canonical responses, stream events and errors -> the shapes the
 ``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
 
-State (``store``, ``previous_response_id``) is the service's (``gateway.core.responses_state``):
-a chained request reaches this parser with the earlier turns' items already in ``input``,
-so this is the one place items become canonical messages. ``conversation`` and
-``background`` are refused with a 400. Items carry the conversation:
+State (``store``, ``previous_response_id``, ``conversation``, ``background``) is the
+service's (``gateway.core.responses_state``, ``responses_background``): a chained request
+or a conversation's turn reaches this parser with the earlier items already in ``input``
+and those fields taken out (one still here, on a path that keeps no state, is a 400), so
+this is the one place items become canonical messages. Items carry the conversation:
 ``function_call`` / ``function_call_output`` items keep their ``call_id`` as the
 canonical tool-call id, and a ``reasoning`` item's ``encrypted_content`` carries an
 Anthropic thinking signature back (we put it there), so signed thinking round-trips; a
