@@ -71,7 +71,7 @@ FINAL_EVENTS = {
 _wake: asyncio.Event | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _running: dict[str, asyncio.Task[None]] = {}
-_news: dict[str, asyncio.Event] = {}  # followers in this process, woken by a flush
+_news: dict[str, set[asyncio.Event]] = {}  # followers in this process, woken by a flush
 
 
 def concurrency() -> int:
@@ -86,8 +86,7 @@ def wake() -> None:
 
 
 def _notify(response_id: str) -> None:
-    event = _news.get(response_id)
-    if event is not None:
+    for event in _news.get(response_id, ()):
         event.set()
 
 
@@ -290,7 +289,8 @@ async def follow(
     from gateway.models import BackgroundResponse
 
     last = -1 if starting_after is None else starting_after
-    news = _news.setdefault(response_id, asyncio.Event())
+    news = asyncio.Event()
+    _news.setdefault(response_id, set()).add(news)
     attempt: int | None = None
     try:
         while True:
@@ -322,8 +322,11 @@ async def follow(
                 await asyncio.wait_for(news.wait(), FOLLOW_POLL_SECONDS)
         yield b"data: [DONE]\n\n"
     finally:
-        if _news.get(response_id) is news and not _running.get(response_id):
-            _news.pop(response_id, None)
+        followers = _news.get(response_id)
+        if followers is not None:
+            followers.discard(news)
+            if not followers:
+                del _news[response_id]
 
 
 def _event_type(text: str) -> bytes:

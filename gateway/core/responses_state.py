@@ -45,7 +45,9 @@ from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
 from gateway.core import compaction, conversations
-from gateway.core.response_items import as_input, carried_output, normalize_input
+from gateway.core.response_items import as_input as as_input
+from gateway.core.response_items import carried_output as carried_output
+from gateway.core.response_items import normalize_input as normalize_input
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.types import ChatRequest
 

@@ -320,6 +320,23 @@ async def cancel_on_disconnect(
         task.cancel()
 
 
+async def follow_until_gone(receive: Receive, send: Send, reply: StreamReply, scope: Scope) -> None:
+    """Send a stream that follows stored events (a background response's) until it ends
+    or the client goes away (then it stops reading; the response runs on)."""
+    task = asyncio.current_task()
+    gone = asyncio.get_running_loop().create_future()
+    watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
+    try:
+        await send_stream(send, reply, "responses", scope)
+    except asyncio.CancelledError:
+        if not gone.done():
+            raise
+        task.uncancel()  # type: ignore[union-attr]
+    finally:
+        watcher.cancel()
+        await service.close_quietly(reply.chunks)
+
+
 def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
     """A fresh request id for replies that do not go through ``service`` (every reply
     carries one, as the upstream APIs' do)."""
@@ -728,7 +745,7 @@ class GatewayApp:
                     start = int(after) if after.isdigit() else None
                     live = responses_background.follow(response_id, key, start)
                     head = [(b"content-type", b"text/event-stream"), *request_id_headers("")]
-                    await send_stream(send, StreamReply(200, head, live), "responses", scope)
+                    await follow_until_gone(receive, send, StreamReply(200, head, live), scope)
                     return
                 if background is not None:
                     await send_reply(send, json_reply("responses", background))

@@ -289,9 +289,7 @@ def test_stream_resumes_from_starting_after(stack: Stack, mock: MockUpstream) ->
     replay = list(c.responses.retrieve(queued.id, stream=True))
     assert [e.sequence_number for e in replay] == numbers
     mock.queue(Reply(text="streamed at once"))
-    created = list(
-        c.responses.create(model="mock-gpt", input="go", background=True, stream=True)
-    )
+    created = list(c.responses.create(model="mock-gpt", input="go", background=True, stream=True))
     assert created[0].type == "response.queued" and created[-1].type == "response.completed"
     assert [e.sequence_number for e in created] == list(range(len(created)))
     assert created[-1].response.output_text == "streamed at once"
