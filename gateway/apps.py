@@ -74,9 +74,7 @@ def _register_the_process_life() -> None:
     )
     # background Responses (``background: true``), claimed the same way
     hooks.background_tasks.register(
-        hooks.BackgroundTask(
-            "background-responses", _run_background_responses, process_role.WORKER
-        )
+        hooks.BackgroundTask("background-responses", _run_background_responses, process_role.WORKER)
     )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
