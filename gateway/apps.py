@@ -72,6 +72,10 @@ def _register_the_process_life() -> None:
     hooks.background_tasks.register(
         hooks.BackgroundTask("batch-runner", _run_batches, process_role.WORKER)
     )
+    # background Responses (``background: true``), claimed the same way
+    hooks.background_tasks.register(
+        hooks.BackgroundTask("background-responses", _run_background_responses, process_role.WORKER)
+    )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
     # then MCP's sessions and connections
@@ -91,6 +95,7 @@ def _register_pruners() -> None:
     hooks.pruners.register(audit.prune_expired)
     hooks.pruners.register(_prune_stored_responses)
     hooks.pruners.register(_prune_stored_interactions)
+    hooks.pruners.register(_prune_background_responses)
 
 
 def _prune_stored_responses(max_batches: int) -> int:
@@ -108,6 +113,21 @@ def _prune_stored_interactions(max_batches: int) -> int:
     from gateway.core import interactions_state
 
     return interactions_state.prune_expired(max_batches)
+
+
+def _prune_background_responses(max_batches: int) -> int:
+    """Finished background Responses past the same retention (imported when a round runs)."""
+    from gateway.core import responses_background
+
+    return responses_background.prune_expired(max_batches)
+
+
+async def _run_background_responses() -> None:
+    """The background Responses runner (``core.responses_background``), imported when a
+    serving process starts it, as the batch runner is."""
+    from gateway.core import responses_background
+
+    await responses_background.run_forever()
 
 
 async def _run_batches() -> None:

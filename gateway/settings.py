@@ -235,6 +235,8 @@ SWITCHYARD_MAX_FILE_BYTES = env_int("SWITCHYARD_MAX_FILE_BYTES", 200 * 1024 * 10
 SWITCHYARD_FILES_QUOTA_BYTES = env_int("SWITCHYARD_FILES_QUOTA_BYTES", 10 * 1024**3, minimum=0)
 # Batches: requests of one gateway-run batch in flight at once (per batch).
 SWITCHYARD_BATCH_CONCURRENCY = env_int("SWITCHYARD_BATCH_CONCURRENCY", 8, minimum=1)
+# background Responses (gateway/core/responses_background) one process runs at once
+SWITCHYARD_BACKGROUND_CONCURRENCY = env_int("SWITCHYARD_BACKGROUND_CONCURRENCY", 16, minimum=1)
 # Batches submitted to an upstream's batch API: seconds between polls of its status.
 SWITCHYARD_BATCH_POLL_SECONDS = env_float("SWITCHYARD_BATCH_POLL_SECONDS", 30.0, minimum=0.05)
 # A connection must send a whole request head within this many seconds (408 otherwise;

@@ -10,7 +10,8 @@ that cannot slow each other down:
   ``/api`` (the control plane: its reads are the console's heavy ones, its writes reach
   the API pods through the registry watch);
 - ``worker``: no traffic; the background work (``hooks.background_tasks`` registered
-  with ``WORKER``: batches, evaluations and shadow scoring, retention pruning);
+  with ``WORKER``: batches, background Responses, evaluations and shadow scoring,
+  retention pruning);
 - ``all`` (the default, the quick start): everything, as one process always did.
 
 Every role serves the probes and ``/metrics`` and runs what each process needs for

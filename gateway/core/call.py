@@ -110,6 +110,9 @@ class Caller:
     # the session its journal row names even when it fails before attribution (a batch
     # line: its batch id; gateway/batches/runner)
     session: str = ""
+    # a background response's id (gateway/core/responses_background): its run's response
+    # is stored under the id the client was given
+    background_id: str = ""
 
 
 @dataclass(slots=True)

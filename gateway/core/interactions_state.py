@@ -94,6 +94,11 @@ class Turn:
     def keeps(self) -> bool:
         return self.store and not self.kept
 
+    def parsed(self, request: ChatRequest) -> None:
+        """The request as parsed: what the interaction resource echoes (as the
+        Responses turn's ``parsed``)."""
+        self.request = request
+
     def patch(self, interaction: dict[str, Any]) -> None:
         """This request's state on a resource the upstream made."""
         if self.interaction_id is not None:

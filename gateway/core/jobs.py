@@ -250,14 +250,16 @@ class ChatJob(RoutedJob):
         call, body = self.call, self.body
         _apply_defaults(body, route)
         if call.client.stores_responses:
-            call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
+            call.state = await responses_state.begin(
+                body, self.key, call.caller.responses_memory, call.caller.background_id
+            )
             call.state.route = route.name
         elif call.client.stores_interactions:
             call.state = await interactions_state.begin(body, self.key)
             call.state.route = route.name
         request = self.request = call.client.parse_request(body, self.headers)
         if call.state is not None:
-            call.state.request = request  # what a passed-through response echoes
+            call.state.parsed(request)  # what a response object echoes
         await reasoning_ledger.restore(self.key, request)  # what the client could not carry
         call.record.stream = self.stream = request.stream
         if call.span is not None:

@@ -17,6 +17,12 @@ then finds the row in the database. The cost is one INSERT per response, off the
 loop; a failed write is logged and the reply still goes out (the chain then answers 400
 ``previous_response_not_found``, as for any unknown id).
 
+A turn may name a ``conversation`` instead (``gateway.core.conversations``): its items
+are the history, and the turn's input and output items are appended to it when the
+turn completes, whatever its ``store``. A background response (``background: true``,
+``gateway.core.responses_background``) runs as a request like any other, told its id:
+the stored response keeps the id the client was given.
+
 A response is visible only to the key that created it (the master key's are the master
 key's own). Rows older than ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` are pruned with the
 journal's logs.
@@ -26,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,7 +44,10 @@ from django.db import connection
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
-from gateway.core import compaction
+from gateway.core import compaction, conversations
+from gateway.core.response_items import as_input as as_input
+from gateway.core.response_items import carried_output as carried_output
+from gateway.core.response_items import normalize_input as normalize_input
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.types import ChatRequest
 
@@ -48,12 +56,6 @@ log = logging.getLogger(__name__)
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="responses-state")
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _FINAL_MARKERS = tuple(kind.encode() for kind in FINAL_EVENTS)
-# Output item types that are conversation (and so go into the next turn's input).
-# Hosted MCP items (gateway/mcp/hosted) are carried with their ids: an approval
-# response names its request's id, and a call's id is its place in the conversation.
-_MCP_ITEMS = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request"})
-_CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning", *_MCP_ITEMS})
-_ID_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
 PRUNE_BATCH = 500
 
 
@@ -66,61 +68,6 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
     connection pool with PostgreSQL; a persistent one is kept, one that failed is
     closed so the next call connects afresh)."""
     return await asyncio.get_running_loop().run_in_executor(_POOL, db_work.run, fn, *args)
-
-
-# --- items -------------------------------------------------------------------------------
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
-
-
-def _message_content(role: str, content: Any) -> Any:
-    if isinstance(content, str):
-        kind = "output_text" if role == "assistant" else "input_text"
-        part: dict[str, Any] = {"type": kind, "text": content}
-        if kind == "output_text":
-            part["annotations"] = []
-        return [part]
-    return content
-
-
-def normalize_input(raw: Any) -> list[dict[str, Any]]:
-    """This turn's input as stored items (as ``input_items`` lists them): a string is a
-    user message, every item gets an id and messages a content list. Shapes the parser
-    refuses are left to it (this runs only on input it accepted or will judge)."""
-    if isinstance(raw, str):
-        raw = [{"type": "message", "role": "user", "content": raw}]
-    if not isinstance(raw, list):
-        return []
-    items: list[dict[str, Any]] = []
-    for item in raw:
-        if not isinstance(item, dict):
-            continue
-        item = dict(item)
-        kind = item.get("type") or ("message" if "role" in item else None)
-        if kind is None:
-            continue
-        item["type"] = kind
-        if kind == "message":
-            item["content"] = _message_content(str(item.get("role")), item.get("content"))
-            item.setdefault("status", "completed")
-        if not item.get("id"):
-            item["id"] = _new_id(_ID_PREFIX.get(kind, "item"))
-        items.append(item)
-    return items
-
-
-def as_input(item: dict[str, Any]) -> dict[str, Any]:
-    """An item as it goes back into a request: without the server's id and status (an
-    upstream that keeps no state of its own must not look them up)."""
-    if item.get("type") in _MCP_ITEMS:
-        return {k: v for k, v in item.items() if k != "status"}
-    return {k: v for k, v in item.items() if k not in ("id", "status")}
-
-
-def carried_output(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [item for item in output if item.get("type") in _CARRIED_OUTPUT]
 
 
 # --- one request's state -------------------------------------------------------------------
@@ -162,11 +109,30 @@ class Turn:
     route: str = ""
     kept: bool = False
     request: ChatRequest | None = None  # parsed: what a passed-through response echoes
+    conversation_id: str | None = None  # the conversation the turn continues and extends
+    response_id: str | None = None  # a background response's id, given to the client
 
     @property
     def keeps(self) -> bool:
-        """Whether the final response is kept (stored, or remembered by the socket)."""
-        return (self.store or self.memory is not None) and not self.kept
+        """Whether the final response is kept (stored, remembered by the socket, or added
+        to a conversation)."""
+        kept_somewhere = self.store or self.memory is not None or self.conversation_id
+        return bool(kept_somewhere) and not self.kept
+
+    def parsed(self, request: ChatRequest) -> None:
+        """The request as parsed: what its response objects echo (a translated one is
+        rendered from it, a passed-through one conformed to it)."""
+        self.request = request
+        if self.conversation_id is not None:
+            request.echo["conversation"] = {"id": self.conversation_id}
+        if self.response_id is not None:
+            request.echo["background"] = True
+
+    def own(self, response: dict[str, Any]) -> None:
+        """A background response's final object carries the id the client holds."""
+        if self.response_id is not None:
+            response["id"] = self.response_id
+            response["background"] = True
 
     def final_response(self, chunk: bytes) -> dict[str, Any] | None:
         """The response object a final stream event in ``chunk`` carries."""
@@ -180,6 +146,8 @@ class Turn:
             inbound.conform(response, self.request)
         response["previous_response_id"] = self.previous_response_id
         response["store"] = self.store
+        if self.conversation_id is not None:
+            response["conversation"] = {"id": self.conversation_id}
 
     def patch_events(self, raw: bytes) -> bytes:
         """``patch`` on the response objects of passed-through stream events (created,
@@ -206,6 +174,18 @@ class Turn:
         if not self.keeps or not isinstance(response.get("id"), str):
             return
         self.kept = True
+        self.own(response)
+        if self.conversation_id is not None and response.get("status") in (
+            "completed",
+            "incomplete",
+        ):
+            turn = [*self.input_items, *carried_output(response.get("output") or [])]
+            try:
+                await _in_thread(
+                    conversations.append, self.conversation_id, turn, self.response_id or ""
+                )
+            except Exception as exc:
+                log.warning("adding to conversation %s failed: %s", self.conversation_id, exc)
         if self.memory is not None:
             output = carried_output(response.get("output") or [])
             self.memory.remember(response["id"], [*self.history, *self.input_items, *output])
@@ -220,6 +200,8 @@ class Turn:
 def _write(turn: Turn, response: dict[str, Any]) -> None:
     from gateway.models import StoredResponse
 
+    if turn.response_id is not None:  # a background run done again after a crash
+        StoredResponse.objects.filter(id=turn.response_id).delete()
     StoredResponse.objects.create(  # one INSERT: ids are new (uuid4) for every response
         id=response["id"],
         key_id=turn.key_id,
@@ -234,10 +216,31 @@ def _write(turn: Turn, response: dict[str, Any]) -> None:
     )
 
 
-async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None = None) -> Turn:
-    """Read ``store`` and ``previous_response_id`` from a create body; for a chained
-    request, replace ``input`` with the earlier items followed by the new input (from
-    the socket's ``memory`` when it has them, else from the database)."""
+def conversation_of(body: dict[str, Any]) -> str | None:
+    """The id a create body's ``conversation`` names (a string, or ``{"id": ...}``)."""
+    raw = body.get("conversation")
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        raw = raw.get("id")
+    if not isinstance(raw, str) or not raw:
+        raise InvalidRequest(
+            "conversation must be a conversation id or an object with its id",
+            param="conversation",
+        )
+    return raw
+
+
+async def begin(
+    body: dict[str, Any],
+    key: KeyEntry,
+    memory: SocketMemory | None = None,
+    background_id: str = "",
+) -> Turn:
+    """Read ``store``, ``previous_response_id`` and ``conversation`` from a create body;
+    for a chained request or a conversation's turn, replace ``input`` with the earlier
+    items followed by the new input (from the socket's ``memory`` when it has them, else
+    from the database). ``background_id``: the id a background response was given."""
     if "input" in body:  # the gateway's own compaction items become their summaries
         body["input"] = compaction.open_items(body["input"])
     store = body.get("store", True)
@@ -248,13 +251,29 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
         raise InvalidRequest(
             "previous_response_id must be a non-empty string", param="previous_response_id"
         )
+    conversation = conversation_of(body)
+    body.pop("conversation", None)  # resolved here: the parser and upstreams never see it
+    if background_id:
+        body.pop("background", None)
+    if conversation is not None and previous is not None:
+        raise InvalidRequest(
+            "previous_response_id and conversation cannot be used together",
+            param="conversation",
+        )
     turn = Turn(
-        key_id=key.id, store=store is not False, previous_response_id=previous, memory=memory
+        key_id=key.id,
+        store=store is not False,
+        previous_response_id=previous,
+        memory=memory,
+        conversation_id=conversation,
+        response_id=background_id or None,
     )
     if previous is None and not turn.keeps:
         return turn
     new_input = body.get("input")
     turn.input_items = normalize_input(new_input)
+    if conversation is not None:
+        turn.history = await _in_thread(conversations.history, conversation, key)
     if previous is not None:
         remembered = memory.chains.get(previous) if memory is not None else None
         history = remembered
@@ -263,6 +282,8 @@ async def begin(body: dict[str, Any], key: KeyEntry, memory: SocketMemory | None
         if history is None:
             raise previous_not_found(previous)
         turn.history = history
+    if turn.history:
+        history = turn.history
         if isinstance(new_input, str):
             new_input = [{"type": "message", "role": "user", "content": new_input}]
         elif new_input is None:

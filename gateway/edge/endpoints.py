@@ -11,6 +11,7 @@ refuses the paths of the other with a 421 (``gateway.edge.role_gate``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
     HeadersTooLarge,
+    InvalidRequest,
     ModelNotFound,
     RequestTooLarge,
     ShuttingDown,
@@ -46,6 +48,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 POST_ROUTES = dialects.POST_ROUTES
 MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
 RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/v1/responses")
+CONVERSATIONS_PATHS = ("/v1/conversations", "/conversations", "/openai/v1/conversations")
+CONVERSATION_BODY_LIMIT = 8 * 1024 * 1024  # 20 items a call, each a message or tool output
 API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
 # Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
 # /v1/ a GET is Gemini's only when the caller authenticates the Google way.
@@ -100,6 +104,20 @@ def stored_response_target(path: str) -> tuple[str, str] | None:
             if len(rest) == 2 and rest[0] and rest[1]:
                 return rest[0], rest[1]
             return None
+    return None
+
+
+def conversation_target(path: str) -> tuple[str, str, str] | None:
+    """(conversation id, "" or "items", item id) for a path under /v1/conversations:
+    ``("", "", "")`` is the collection itself; None for any other path."""
+    for base in CONVERSATIONS_PATHS:
+        if path == base:
+            return "", "", ""
+        if path.startswith(base + "/"):
+            rest = path[len(base) + 1 :].split("/")
+            if not all(rest) or len(rest) > 3 or (len(rest) > 1 and rest[1] != "items"):
+                return None
+            return rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
     return None
 
 
@@ -300,6 +318,23 @@ async def cancel_on_disconnect(
     gone.set_result(True)
     if task is not None:
         task.cancel()
+
+
+async def follow_until_gone(receive: Receive, send: Send, reply: StreamReply, scope: Scope) -> None:
+    """Send a stream that follows stored events (a background response's) until it ends
+    or the client goes away (then it stops reading; the response runs on)."""
+    task = asyncio.current_task()
+    gone = asyncio.get_running_loop().create_future()
+    watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
+    try:
+        await send_stream(send, reply, "responses", scope)
+    except asyncio.CancelledError:
+        if not gone.done():
+            raise
+        task.uncancel()  # type: ignore[union-attr]
+    finally:
+        watcher.cancel()
+        await service.close_quietly(reply.chunks)
 
 
 def request_id_headers(dialect: str) -> list[tuple[bytes, bytes]]:
@@ -534,7 +569,13 @@ class GatewayApp:
             # service.handle is typed for bytes; a media upload comes as the bytearray
             # read_body_once filled, which its job reads like bytes.
             body = cast(bytes, raw)
-            reply = await service.handle(endpoint, dialect, body, headers, caller, **more)
+            queued = None
+            if endpoint == "chat" and dialect == "responses" and b'"background"' in body:
+                queued = await _background(body, headers, caller)  # queued, run later
+            if queued is not None:
+                reply = queued
+            else:
+                reply = await service.handle(endpoint, dialect, body, headers, caller, **more)
         except asyncio.CancelledError:
             if not lifecycle.was_cut():
                 raise
@@ -551,6 +592,65 @@ class GatewayApp:
                 await service.close_quietly(reply.chunks)
         else:
             await send_reply(send, reply)
+
+    async def conversations(
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str, str]
+    ) -> None:
+        """``/v1/conversations[/{id}[/items[/{item_id}]]]`` (OpenAI's Conversations API):
+        only the key that created a conversation sees it (anyone else gets the 404 an
+        unknown id gets)."""
+        from gateway.base import db_work
+        from gateway.core import conversations
+
+        method: str = scope["method"]
+        conversation, part, item = found
+        caller = await resolve_fresh_caller(header_map(scope))
+        key = caller.key
+        refusal = caller.key_error if key is None else service.key_refusal(key)
+        if refusal:
+            await send_reply(send, json_error("openai", AuthenticationFailed(refusal)))
+            return
+        assert key is not None  # a caller without a key has its key_error
+        try:
+            body: dict[str, Any] = {}
+            if method == "POST":
+                raw = await read_body(receive, CONVERSATION_BODY_LIMIT)
+                if raw is None:
+                    raise RequestTooLarge("the request body is too large")
+                try:
+                    parsed = orjson.loads(raw) if raw.strip() else {}
+                except orjson.JSONDecodeError:
+                    parsed = None
+                if not isinstance(parsed, dict):
+                    raise InvalidRequest("the request body must be a JSON object")
+                body = parsed
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+            action: tuple[Any, ...] | None = {
+                ("POST", False, "", False): (conversations.create, key, body),
+                ("GET", True, "", False): (conversations.retrieve, conversation, key),
+                ("POST", True, "", False): (conversations.update, conversation, key, body),
+                ("DELETE", True, "", False): (conversations.delete, conversation, key),
+                ("GET", True, "items", False): (conversations.list_items, conversation, key, query),
+                ("POST", True, "items", False): (conversations.add_items, conversation, key, body),
+                ("GET", True, "items", True): (conversations.get_item, conversation, item, key),
+                ("DELETE", True, "items", True): (
+                    conversations.delete_item,
+                    conversation,
+                    item,
+                    key,
+                ),
+            }.get((method, bool(conversation), part, bool(item)))
+            if action is None:
+                raise ModelNotFound(
+                    f"no such endpoint: {method} {scope['path']}", code="unknown_url"
+                )
+            payload = await db_work.arun(*action)
+        except asyncio.CancelledError:
+            return  # the client left before its body
+        except GatewayError as error:
+            await send_reply(send, json_error("openai", error))
+            return
+        await send_reply(send, json_reply("openai", payload))
 
     async def models(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         headers = header_map(scope)
@@ -617,12 +717,13 @@ class GatewayApp:
     async def stored_response(
         self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
     ) -> None:
-        """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``:
-        only the key that created the response sees it (anyone else gets the 404 an
-        unknown id gets)."""
+        """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``,
+        ``POST .../{id}/cancel``: only the key that created the response sees it (anyone
+        else gets the 404 an unknown id gets). A background response is read from its
+        own row while it runs, and streamed live (``gateway.core.responses_background``)."""
         method: str = scope["method"]
         response_id, what = found
-        from gateway.core import responses_state
+        from gateway.core import responses_background, responses_state
 
         caller = resolve_caller(header_map(scope))
         key = caller.key
@@ -635,9 +736,22 @@ class GatewayApp:
             if what == "input_items" and method == "GET":
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
                 payload = await responses_state.input_items(response_id, key, query)
+            elif what == "cancel" and method == "POST":
+                payload = await responses_background.cancel(response_id, key)
             elif what == "" and method == "GET":
-                payload = await responses_state.retrieve(response_id, key)
                 query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+                after = query.get("starting_after", "")
+                background = await responses_background.retrieve(response_id, key)
+                if background is not None and query.get("stream") == "true":
+                    start = int(after) if after.isdigit() else None
+                    live = responses_background.follow(response_id, key, start)
+                    head = [(b"content-type", b"text/event-stream"), *request_id_headers("")]
+                    await follow_until_gone(receive, send, StreamReply(200, head, live), scope)
+                    return
+                if background is not None:
+                    await send_reply(send, json_reply("responses", background))
+                    return
+                payload = await responses_state.retrieve(response_id, key)
                 if query.get("stream") == "true":
                     after = query.get("starting_after", "")
                     events = responses_state.replay_events(
@@ -647,7 +761,12 @@ class GatewayApp:
                     await send_reply(send, Reply(200, events, headers + request_id_headers("")))
                     return
             elif what == "" and method == "DELETE":
-                payload = await responses_state.delete(response_id, key)
+                if await responses_background.delete(response_id, key):
+                    payload = {"id": response_id, "object": "response", "deleted": True}
+                    with contextlib.suppress(ModelNotFound):  # its stored turn, if it ran
+                        await responses_state.delete(response_id, key)
+                else:
+                    payload = await responses_state.delete(response_id, key)
             else:
                 raise ModelNotFound(
                     f"no such endpoint: {method} {scope['path']}", code="unknown_url"
@@ -745,7 +864,16 @@ def _models(scope: Scope, method: str, path: str) -> bool:
 
 
 def _stored_response(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
-    return stored_response_target(path) if method in ("GET", "DELETE") else None
+    found = stored_response_target(path)
+    if found is not None and found[1] == "cancel":
+        return found if method == "POST" else None
+    return found if method in ("GET", "DELETE") else None
+
+
+def _conversations(scope: Scope, method: str, path: str) -> tuple[str, str, str] | None:
+    return (
+        conversation_target(path) if path.startswith(API_PREFIXES + ("/conversations",)) else None
+    )
 
 
 def stored_interaction_target(path: str) -> tuple[str, str] | None:
@@ -788,10 +916,23 @@ ROUTES: tuple[Route, ...] = (
     Route("GET models", _models, GatewayApp.models),
     Route("stored response", _stored_response, GatewayApp.stored_response),
     Route("stored interaction", _stored_interaction, GatewayApp.stored_interaction),
+    Route("conversations", _conversations, GatewayApp.conversations),
     Route("files and batches", _files_and_batches, GatewayApp.files_and_batches),
     Route("MCP", _mcp, GatewayApp.mcp),
     Route("GET metrics", _metrics, GatewayApp.metrics),
 )
+
+
+async def _background(
+    raw: bytes, headers: dict[str, str], caller: Caller
+) -> Reply | StreamReply | None:
+    """A Responses create with ``background: true``: queued (None: not one)."""
+    from gateway.core import responses_background
+
+    try:
+        return await responses_background.submit(raw, headers, caller)
+    except GatewayError as error:
+        return json_error("responses", error)
 
 
 def route_for(scope: Scope, method: str, path: str) -> tuple[Route | None, Any]:

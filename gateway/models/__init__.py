@@ -1032,6 +1032,16 @@ class SsoLink(models.Model):
 
 
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
+from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
+    BackgroundEvent as BackgroundEvent,
+)
+from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
+    BackgroundResponse as BackgroundResponse,
+)
+from gateway.models.conversations import Conversation as Conversation  # noqa: E402,F401
+from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
+    ConversationItem as ConversationItem,
+)
 from gateway.models.files import StoredFile  # noqa: E402,F401 (gateway's tables)
 from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 (gateway's tables)
 from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)

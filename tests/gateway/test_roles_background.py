@@ -21,6 +21,7 @@ def started_runners(monkeypatch):
     loops replaced by stand-ins that note they ran (no starters, drainers, closers)."""
     from console.evals import runner as eval_runner
     from gateway.batches import runner as batch_runner
+    from gateway.core import responses_background
 
     ran: list[str] = []
 
@@ -33,6 +34,7 @@ def started_runners(monkeypatch):
 
     monkeypatch.setattr(batch_runner, "run_forever", stand_in("batches"))
     monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
+    monkeypatch.setattr(responses_background, "run_forever", stand_in("background-responses"))
     for registry in (hooks.starters, hooks.drainers, hooks.closers, hooks.warm_ups):
         monkeypatch.setattr(registry, "_entries", [])
 
@@ -52,8 +54,8 @@ def started_runners(monkeypatch):
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("worker", ["batch-runner", "evaluations"]),
-        ("all", ["batch-runner", "evaluations"]),
+        ("worker", ["background-responses", "batch-runner", "evaluations"]),
+        ("all", ["background-responses", "batch-runner", "evaluations"]),
         ("api", []),
         ("console", []),
     ],
@@ -68,7 +70,11 @@ async def test_the_runners_start_only_where_the_role_runs_them(
 
 def test_every_background_task_names_its_roles() -> None:
     tasks = {task.name: task.roles for task in hooks.background_tasks}
-    assert tasks == {"batch-runner": frozenset({"worker"}), "evaluations": frozenset({"worker"})}
+    assert tasks == {
+        "batch-runner": frozenset({"worker"}),
+        "background-responses": frozenset({"worker"}),
+        "evaluations": frozenset({"worker"}),
+    }
 
 
 @pytest.mark.django_db

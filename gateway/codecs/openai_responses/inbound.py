@@ -2,10 +2,11 @@
 ``ChatRequest``, and canonical responses, stream events and errors -> the shapes the
 ``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
 
-State (``store``, ``previous_response_id``) is the service's (``gateway.core.responses_state``):
-a chained request reaches this parser with the earlier turns' items already in ``input``,
-so this is the one place items become canonical messages. ``conversation`` and
-``background`` are refused with a 400. Items carry the conversation:
+State (``store``, ``previous_response_id``, ``conversation``, ``background``) is the
+service's (``gateway.core.responses_state``, ``responses_background``): a chained request
+or a conversation's turn reaches this parser with the earlier items already in ``input``
+and those fields taken out (one still here, on a path that keeps no state, is a 400), so
+this is the one place items become canonical messages. Items carry the conversation:
 ``function_call`` / ``function_call_output`` items keep their ``call_id`` as the
 canonical tool-call id, and a ``reasoning`` item's ``encrypted_content`` carries an
 Anthropic thinking signature back (we put it there), so signed thinking round-trips; a
@@ -736,7 +737,7 @@ def _response_object(
         "created_at": created,
         "completed_at": int(time.time()) if status == "completed" else None,
         "status": status,
-        "background": False,
+        "background": bool(request.echo.get("background")),
         "error": error,
         "incomplete_details": incomplete,
         "instructions": instructions,
@@ -772,6 +773,10 @@ def _response_object(
         "usage": render_usage(usage) if usage is not None else None,
         "user": request.user,
         "metadata": request.extra.get("metadata") or {},
+        # a conversation the service resolved (gateway.core.conversations), echoed
+        **(
+            {"conversation": request.echo["conversation"]} if "conversation" in request.echo else {}
+        ),
     }
 
 

@@ -4,6 +4,7 @@ them all with ``gateway.policy.authorization``. A new family adds its module her
 from gateway.policy.rules import (  # noqa: F401
     console,
     console_identity,
+    conversations,
     keys,
     mcp,
     operator,

@@ -338,6 +338,70 @@ async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams) -> N
     assert status == 401
 
 
+def conversation_paths(conversation: str, item: str) -> list[tuple[str, str]]:
+    """(method, path) of every operation of the Conversations API, under each prefix."""
+    rows = []
+    for base in endpoints.CONVERSATIONS_PATHS:
+        one = f"{base}/{conversation}"
+        rows += [("POST", base), ("GET", one), ("POST", one), ("DELETE", one)]
+        rows += [("GET", f"{one}/items"), ("POST", f"{one}/items")]
+        rows += [("GET", f"{one}/items/{item}"), ("DELETE", f"{one}/items/{item}")]
+    return rows
+
+
+async def test_conversations_and_background_responses_are_their_keys_own(two_teams) -> None:
+    """``conversation.use`` and ``response.use``: anonymous callers get a 401 on every
+    operation; another key gets the 404 an unknown id gets (nothing read, changed or
+    cancelled); the owner's key is served."""
+    from gateway.models import BackgroundResponse, Conversation, ConversationItem
+
+    beta = registry.current().key(two_teams["beta"])
+    assert beta is not None
+    conv = await asyncio.to_thread(
+        Conversation.objects.create, id="conv_matrix", key_id=beta.id, metadata={"a": "b"}
+    )
+    item = {"id": "msg_matrix", "type": "message", "role": "user", "content": []}
+    await asyncio.to_thread(
+        ConversationItem.objects.create, conversation=conv, item_id="msg_matrix", item=item
+    )
+    await asyncio.to_thread(
+        BackgroundResponse.objects.create,
+        id="resp_matrix",
+        key_id=beta.id,
+        body={},
+        response={"id": "resp_matrix", "status": "queued"},
+        status="queued",
+    )
+    body = orjson.dumps({"metadata": {"x": "y"}, "items": [{"role": "user", "content": "hi"}]})
+    rows = conversation_paths("conv_matrix", "msg_matrix")
+    responses = [
+        (method, f"{p}/resp_matrix{tail}")
+        for p in endpoints.RESPONSES_PATHS
+        for method, tail in (("GET", ""), ("POST", "/cancel"), ("DELETE", ""))
+    ]
+    failures = []
+    for method, path in rows + responses:
+        status, _ = await call(path, None, body, b"application/json", method=method)
+        if status != 401:
+            failures.append(f"anonymous {method} {path}: {status}")
+        if path.endswith(tuple(endpoints.CONVERSATIONS_PATHS)):
+            continue  # creating one is anybody's: it is then theirs
+        status, answer = await call(path, two_teams["alpha"], body, b"application/json", method)
+        if status != 404:
+            failures.append(f"other key {method} {path}: {status} {answer!r:.200}")
+    assert failures == [], "\n".join(failures)
+    row = await asyncio.to_thread(BackgroundResponse.objects.get, id="resp_matrix")
+    assert row.status == "queued"  # the other key's cancel changed nothing
+    kept = await asyncio.to_thread(Conversation.objects.get, id="conv_matrix")
+    assert kept.metadata == {"a": "b"}
+    status, answer = await call(
+        "/v1/conversations/conv_matrix/items", two_teams["beta"], method="GET"
+    )
+    assert status == 200 and [i["id"] for i in answer["data"]] == ["msg_matrix"]
+    status, answer = await call("/v1/responses/resp_matrix/cancel", two_teams["beta"])
+    assert status == 200 and answer["status"] == "cancelled"
+
+
 def test_every_rule_has_its_row_in_docs_security() -> None:
     """docs/security.md is the model's table: each registered action is named there."""
     from pathlib import Path
