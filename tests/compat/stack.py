@@ -40,7 +40,12 @@ OK = "COMPAT-OK"
 GEMINI_KEY = "AIza-compat-mock-key-0123456789"
 
 # How each upstream's body marks a tool result, an image and a reasoning request.
-_TOOL_RESULT_MARKS = ('"role": "tool"', '"tool_result"', '"function_call_output"', "functionResponse")
+_TOOL_RESULT_MARKS = (
+    '"role": "tool"',
+    '"tool_result"',
+    '"function_call_output"',
+    "functionResponse",
+)
 _IMAGE_MARKS = ('"image_url"', '"type": "image"', '"input_image"', '"inlineData"', '"fileData"')
 
 

@@ -69,9 +69,7 @@ def openai_chat(base: str, key: str, route: str) -> dict[str, Callable[[], None]
         expect(TOOL in (second.choices[0].message.content or ""), second)
 
     def thinking() -> None:
-        answer = client.chat.completions.create(
-            model=route, messages=user, reasoning_effort="low"
-        )
+        answer = client.chat.completions.create(model=route, messages=user, reasoning_effort="low")
         message = answer.choices[0].message
         extra = message.model_extra or {}
         thought = extra.get("reasoning_content") or extra.get("reasoning") or ""
@@ -171,7 +169,10 @@ def anthropic(base: str, key: str, route: str) -> dict[str, Callable[[], None]]:
     def tools() -> None:
         messages: list[Any] = [{"role": "user", "content": WEATHER}]
         first = client.messages.create(
-            model=route, max_tokens=256, messages=messages, tools=[tool]  # type: ignore[list-item]
+            model=route,
+            max_tokens=256,
+            messages=messages,
+            tools=[tool],  # type: ignore[list-item]
         )
         calls = [b for b in first.content if b.type == "tool_use"]
         expect(len(calls) == 1 and calls[0].name == "get_weather", first)
@@ -183,7 +184,10 @@ def anthropic(base: str, key: str, route: str) -> dict[str, Callable[[], None]]:
             }
         )
         second = client.messages.create(
-            model=route, max_tokens=256, messages=messages, tools=[tool]  # type: ignore[list-item]
+            model=route,
+            max_tokens=256,
+            messages=messages,
+            tools=[tool],  # type: ignore[list-item]
         )
         expect(TOOL in text_of(second), second)
 
@@ -200,10 +204,15 @@ def anthropic(base: str, key: str, route: str) -> dict[str, Callable[[], None]]:
     def image() -> None:
         content = [
             {"type": "text", "text": "What is this?"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG64}},
+            {
+                "type": "image",
+                "source": {"type": "base64", "media_type": "image/png", "data": PNG64},
+            },
         ]
         answer = client.messages.create(
-            model=route, max_tokens=256, messages=[{"role": "user", "content": content}]  # type: ignore[list-item]
+            model=route,
+            max_tokens=256,
+            messages=[{"role": "user", "content": content}],  # type: ignore[list-item]
         )
         expect(text_of(answer) == "IMAGE-SEEN", answer)
 
@@ -229,7 +238,8 @@ def google_genai(base: str, key: str, route: str) -> dict[str, Callable[[], None
 
     def stream() -> None:
         text = "".join(
-            c.text or "" for c in client.models.generate_content_stream(model=route, contents="Say hi")
+            c.text or ""
+            for c in client.models.generate_content_stream(model=route, contents="Say hi")
         )
         expect(text == OK, text)
 
