@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0035_mcp_session_end'),
+        ('gateway', '0036_singleton_lease'),
     ]
 
     operations = [
