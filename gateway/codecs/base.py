@@ -293,7 +293,7 @@ class Codec:
     format to its upstream never loads the client half.
 
     What the format cannot carry upstream is declared here too (``takes_stop``,
-    ``min_output_tokens``, ``media_urls``), each with its default, set by the formats
+    ``min_output_tokens``, ``media_urls``, ``reasoning_as``), each with its default, set by the formats
     that differ: the gateway does it instead (``gateway.core.upstream``), reading these
     declarations rather than probing a codec."""
 
@@ -307,6 +307,7 @@ class Codec:
         "takes_stop": "The format has stop sequences (False: the gateway cuts at them).",
         "min_output_tokens": "The smallest max_tokens the upstream takes (0: none).",
         "media_urls": "Part kinds the upstream takes by URL (others are fetched as bytes).",
+        "reasoning_as": "How the upstream states reasoning: effort, budget or either.",
     }
 
     def __init__(
@@ -319,8 +320,10 @@ class Codec:
         takes_stop: bool = True,
         min_output_tokens: int = 0,
         media_urls: frozenset[str] = frozenset({"image", "document"}),
+        reasoning_as: Literal["effort", "budget", "either"] = "either",
     ) -> None:
         self.name, self.label, self.upstream = name, label, upstream
+        self.reasoning_as = reasoning_as
         self.takes_stop = takes_stop
         self.min_output_tokens = min_output_tokens
         self.media_urls = media_urls

@@ -151,6 +151,12 @@ def _unsupported(
     return found
 
 
+def dropped(request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
+    """The parameters ``adapt`` takes out of ``request`` (as the caller names them), for
+    the journal's lossiness note; asked only when ``adapt`` returned a copy."""
+    return sorted(set(_unsupported(request, deployment).values()))
+
+
 def adapt(request: ChatRequest, route: RouteEntry, deployment: DeploymentEntry) -> ChatRequest:
     """``request`` without what the model does not take (a copy when anything goes)."""
     found = _unsupported(request, deployment)

@@ -24,6 +24,7 @@ from gateway.core import (
     cache,
     capabilities,
     interactions_state,
+    lossiness,
     prompt_cache,
     reasoning_ledger,
     responses_state,
@@ -324,7 +325,12 @@ class ChatJob(RoutedJob):
     def passthrough_body(self, route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
         # the model id and output ceiling are the adapter's (providers.passthrough_body)
         self.call.record.prompt_cache_breakpoints = prompt_cache.passed_through(self.request)
-        return capabilities.adapt_body(self.body, self.request, route, deployment)
+        adapted = capabilities.adapt_body(self.body, self.request, route, deployment)
+        if adapted is not self.body:  # keys taken out (the usual body: no note, no copy)
+            self.call.record.translation = lossiness.passed_through(
+                self.body, adapted, deployment.label
+            )
+        return adapted
 
     def translated(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
@@ -334,6 +340,7 @@ class ChatJob(RoutedJob):
             self.request, adapter, route, deployment, estimate=self.estimate
         )
         self.call.record.prompt_cache_breakpoints = prepared.breakpoints.describe()
+        self.call.record.translation = prepared.notes  # this attempt's (a fallback's own)
         return prepared
 
     async def answer(

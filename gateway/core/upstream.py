@@ -13,6 +13,9 @@ request the provider is handed, in this order:
    (``gateway.core.media_inline``), when the call is made (it awaits): a refused fetch
    raises before the upstream is called.
 
+What the steps take out of or change in the caller's request is noted for the journal
+(``notes``: ``gateway.core.lossiness``; None when nothing was lost).
+
 ``complete`` and ``stream`` call the provider with that request and apply the emulation
 to its answer or stream. So a provider is HTTP and auth only: it imports nothing of core
 and is handed a request its upstream takes. This sits in core because it is the
@@ -26,7 +29,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import capabilities, emulation, media_inline, prompt_cache
+from gateway.core import capabilities, emulation, lossiness, media_inline, prompt_cache
 from gateway.core.emulation import Emulation
 from gateway.providers.base import Exchange, Provider
 from gateway.types import ChatRequest, ChatResponse, StreamEvent
@@ -37,13 +40,17 @@ class UpstreamCall:
     """One attempt's upstream call, prepared: the ``adapter`` and ``deployment`` it goes
     to, the ``request`` as the adapter is handed it (media by URL still to fetch), what
     the gateway emulates around it (None: nothing) and the prompt-cache breakpoints it
-    carries (``breakpoints.describe()`` is the journal's line)."""
+    carries (``breakpoints.describe()`` is the journal's line); ``fetches``: media URLs
+    are fetched before the call; ``notes``: what the caller asked for that the upstream
+    does not get as asked (``gateway.core.lossiness``; None: nothing)."""
 
     adapter: Provider
     deployment: DeploymentEntry
     request: ChatRequest
     emulated: Emulation | None = None
     breakpoints: prompt_cache.Plan = prompt_cache.NONE
+    fetches: bool = False
+    notes: list[lossiness.Note] | None = None
 
     @classmethod
     def prepare(
@@ -59,6 +66,7 @@ class UpstreamCall:
         ``estimate``: the prompt's estimated tokens, given where the gateway places
         prompt-cache breakpoints (None: the request's own marks go as they are)."""
         upstream = capabilities.adapt(request, route, deployment)
+        adapted = capabilities.dropped(request, deployment) if upstream is not request else ()
         breakpoints = prompt_cache.NONE
         if estimate is not None:
             upstream, breakpoints = prompt_cache.for_upstream(
@@ -67,7 +75,20 @@ class UpstreamCall:
         emulated = None
         if adapter.speaks is not None:  # an adapter with no wire format lacks nothing
             upstream, emulated = emulation.plan(upstream, adapter.speaks)
-        return cls(adapter, deployment, upstream, emulated, breakpoints)
+        codec = adapter.speaks
+        fetches = codec is not None and media_inline.fetches(upstream, codec.media_urls)
+        notes = lossiness.translated(
+            request,
+            upstream,
+            adapter,
+            route,
+            deployment,
+            adapted=adapted,
+            emulated=emulated,
+            breakpoints=breakpoints,
+            fetches=fetches,
+        )
+        return cls(adapter, deployment, upstream, emulated, breakpoints, fetches, notes)
 
     async def complete(self, exchange: Exchange) -> ChatResponse:
         """The upstream's answer, with the emulation applied."""
@@ -78,8 +99,7 @@ class UpstreamCall:
     def stream(self, exchange: Exchange) -> AsyncIterator[StreamEvent]:
         """The upstream's stream, with the emulation applied. The adapter's own stream
         when there is nothing to fetch or emulate (no generator between)."""
-        codec = self.adapter.speaks
-        if codec is not None and media_inline.fetches(self.request, codec.media_urls):
+        if self.fetches:
             events = self._inlined_stream(exchange)
         else:
             events = self.adapter.stream(self.request, self.deployment, exchange)

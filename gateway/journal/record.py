@@ -55,6 +55,8 @@ class Record:
     mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls (mcp/hosted)
     # the guardrails that ran (gateway.guardrails): one note each, never the text checked
     guardrails: list[dict[str, Any]] | None = None
+    # request fields dropped or rewritten in translation (gateway.core.lossiness)
+    translation: list[dict[str, str]] | None = None
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None

@@ -94,6 +94,7 @@ LOG_COLUMNS = (
     "shadow_of",
     "mcp_calls",
     "guardrails",
+    "translation",
     "end_user",
     "session",
 )
@@ -153,6 +154,7 @@ def log_values(
         rec.shadow_of[:40] or None,
         adapt_json(_mcp_calls(rec.mcp_calls, secrets)) if rec.mcp_calls else None,
         adapt_json(rec.guardrails) if rec.guardrails else None,
+        adapt_json(rec.translation) if rec.translation else None,
         rec.end_user[:200] or None,
         rec.session[:200] or None,
     )

@@ -880,6 +880,13 @@ class RequestLog(models.Model):
         blank=True,
         help_text="guardrails run for this request and their verdicts",
     )
+    # Request fields dropped or rewritten in translation (gateway.core.lossiness): field,
+    # action (dropped | rewritten), detail; NULL when nothing was lost.
+    translation = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="request fields dropped or rewritten on the way upstream",
+    )
     # Spend attribution (gateway/telemetry/attribution.py); NULL when not given.
     end_user = models.CharField(max_length=200, null=True, blank=True)
     session = models.CharField(max_length=200, null=True, blank=True)

@@ -53,12 +53,17 @@ COUNTER_FAMILIES = (
     "shadow_skipped",
     "guardrail_checks",
     "guardrail_bypasses",
+    "translation_dropped",
 )
 HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
+# Field names come from callers' bodies (an unknown top-level key is one): the series a
+# process keeps are bounded, later new names count under "(other)".
+TRANSLATION_SERIES_MAX = 500
+TRANSLATION_FIELD_MAX = 100
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -95,6 +100,7 @@ class Registry:
         self.shadow_skipped: dict[Labels, int] = defaultdict(int)
         self.guardrail_checks: dict[Labels, int] = defaultdict(int)
         self.guardrail_bypasses: dict[Labels, int] = defaultdict(int)
+        self.translation_dropped: dict[Labels, int] = defaultdict(int)
         self.latency: dict[Labels, Histogram] = {}
         self.ttft: dict[Labels, Histogram] = {}
         self.overhead: dict[Labels, Histogram] = {}
@@ -119,6 +125,8 @@ class Registry:
                     self.guardrail_checks[(("guardrail", name), ("verdict", verdict))] += 1
                     if note.get("bypassed"):
                         self.guardrail_bypasses[(("guardrail", name), ("route", route))] += 1
+            if rec.translation:  # what the upstream did not get as the caller sent it
+                self._translation(route, rec.translation)
             for kind in TOKEN_KINDS:
                 count = getattr(rec, f"{kind}_tokens", 0) or 0
                 if count:
@@ -132,6 +140,15 @@ class Registry:
                 _histogram(self.overhead, by_route, OVERHEAD_BUCKETS).observe(
                     rec.overhead_ms / 1000
                 )
+
+    def _translation(self, route: str, notes: list[dict[str, str]]) -> None:
+        family = self.translation_dropped
+        for note in notes:
+            field = str(note.get("field", ""))[:TRANSLATION_FIELD_MAX]
+            labels = (("route", route), ("field", field), ("action", str(note.get("action"))))
+            if labels not in family and len(family) >= TRANSLATION_SERIES_MAX:
+                labels = (("route", route), ("field", "(other)"), labels[2])
+            family[labels] += 1
 
     def dump(self) -> dict[str, list[Any]]:
         """The counts as JSON-able lists (for the shared metrics folder)."""
@@ -395,6 +412,12 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
                 "switchyard_guardrail_bypass_total",
                 "Requests a fail-open guardrail let through unchecked (its check failed).",
                 reg.guardrail_bypasses,
+            ),
+            (
+                "switchyard_translation_dropped_total",
+                "Request fields the upstream did not get as sent, by route, field and action "
+                "(dropped, or rewritten: emulated, converted, fetched).",
+                reg.translation_dropped,
             ),
         ]
         for name, help_text, series in counters:

@@ -27,6 +27,9 @@ CLI_TIMEOUT = 180
 
 
 def claude_binary() -> str:
+    chosen = os.environ.get("SWITCHYARD_CLAUDE_BIN")  # a version under test (scripts/compat.sh)
+    if chosen:
+        return chosen
     found = shutil.which("claude")
     if found:
         return found

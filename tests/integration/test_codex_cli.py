@@ -46,6 +46,9 @@ TRANSPORT_SPANS = {
 
 
 def codex_binary() -> str:
+    chosen = os.environ.get("SWITCHYARD_CODEX_BIN")  # a version under test (scripts/compat.sh)
+    if chosen:
+        return chosen
     found = shutil.which("codex")
     if found:
         return found

@@ -36,6 +36,9 @@ SECRETS = {
 
 
 def gemini_binary() -> str:
+    chosen = os.environ.get("SWITCHYARD_GEMINI_BIN")  # a version under test (scripts/compat.sh)
+    if chosen:
+        return chosen
     found = shutil.which("gemini")
     if found:
         return found

@@ -53,7 +53,11 @@ class AnthropicCodec:
 
 codec = AnthropicCodec()
 CODEC = Codec(
-    "anthropic", "Anthropic", client="gateway.codecs.anthropic.inbound:CLIENT", upstream=codec
+    "anthropic",
+    "Anthropic",
+    client="gateway.codecs.anthropic.inbound:CLIENT",
+    upstream=codec,
+    reasoning_as="budget",  # thinking.budget_tokens: an effort becomes a budget
 )
 
 __all__ = ["CODEC", "AnthropicCodec", "codec"]

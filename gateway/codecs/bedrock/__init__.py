@@ -34,6 +34,8 @@ class BedrockConverseCodec:
 codec = BedrockConverseCodec()
 # Converse takes images and documents as bytes only: the gateway fetches URLs
 # (``gateway.core.media_inline``).
-CODEC = Codec("bedrock", "Bedrock Converse", upstream=codec, media_urls=frozenset())
+CODEC = Codec(
+    "bedrock", "Bedrock Converse", upstream=codec, media_urls=frozenset(), reasoning_as="budget"
+)
 
 __all__ = ["BedrockConverseCodec", "ConverseStreamParser", "codec", "maps", "outbound"]

@@ -32,6 +32,6 @@ class CohereCodec:
 
 
 codec = CohereCodec()
-CODEC = Codec("cohere", "Cohere v2 chat", upstream=codec)
+CODEC = Codec("cohere", "Cohere v2 chat", upstream=codec, reasoning_as="budget")
 
 __all__ = ["CODEC", "CohereCodec", "codec"]

@@ -73,6 +73,7 @@ CODEC = Codec(
     # Images go by URL; file parts take base64 data only, so the gateway fetches a
     # document URL (``gateway.core.media_inline``).
     media_urls=frozenset({"image"}),
+    reasoning_as="effort",  # reasoning_effort: a token budget becomes a bucket
 )
 
 __all__ = ["CODEC", "OpenAIChatCodec", "codec"]

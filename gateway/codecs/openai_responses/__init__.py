@@ -48,6 +48,7 @@ CODEC = Codec(
     # (``gateway.core.emulation``) rather than dropping or raising them silently.
     takes_stop=False,
     min_output_tokens=maps.MIN_OUTPUT_TOKENS,
+    reasoning_as="effort",  # reasoning.effort: a token budget becomes a bucket
 )
 
 __all__ = ["CODEC", "OpenAIResponsesCodec", "codec", "maps", "outbound"]

@@ -102,6 +102,8 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
             adapter = job.begin(route, deployment)
             check_unmapped_params(request, route, adapter, deployment)
             prepared = UpstreamCall.prepare(request, adapter, route, deployment)
+            if prepared.notes:  # what any turn lost (the journal's lossiness note)
+                call.record.translation = prepared.notes
             return await prepared.complete(call.attempt_exchange)
 
         plan = job.plan(route)
