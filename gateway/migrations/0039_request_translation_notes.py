@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0037_stored_interaction'),
+        ('gateway', '0038_conversations_background'),
     ]
 
     operations = [
