@@ -219,6 +219,7 @@ def stream_events(reply: ResponsesReply, model: str) -> list[dict[str, Any]]:
                 {
                     "type": "response.function_call_arguments.done",
                     **ref,
+                    "name": item["name"],
                     "arguments": item["arguments"],
                 }
             )

@@ -671,3 +671,24 @@ def test_responses_client_reasoning_and_tool_round_trip(
         },
         {"type": "function_call_output", "call_id": "call_r1", "output": "5C"},
     ]
+
+
+def test_responses_client_stream_names_the_function_when_its_arguments_are_done(
+    stack: Stack, mock: MockResponsesUpstream
+) -> None:
+    """``response.function_call_arguments.done`` carries ``name`` as OpenAI's does: the
+    upstream's event is re-encoded by the gateway, which must not drop it."""
+    client = stack.openai()
+    tools = [
+        {"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": False}
+    ]
+    mock.queue(
+        ResponsesReply(text="", calls=[FunctionCall("call_n1", "get_weather", '{"city": "Rome"}')])
+    )
+    with client.responses.stream(model="resp-plain", input="Rome?", tools=tools) as stream:
+        done = [e for e in stream if e.type == "response.function_call_arguments.done"]
+        final = stream.get_final_response()
+    (event,) = done
+    assert event.to_dict()["name"] == "get_weather"
+    assert json.loads(event.arguments) == {"city": "Rome"}
+    assert final.output[0].type == "function_call" and final.output[0].name == "get_weather"
