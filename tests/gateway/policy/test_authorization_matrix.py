@@ -411,6 +411,7 @@ GATEWAY_ROUTES = {
     "GET Gemini models": "route.call",
     "GET models": "route.call",
     "stored response": "a key, its own responses only",
+    "stored interaction": "a key, its own interactions only",
     "files and batches": "a key, its own files and batches only",
     "GET signed file link": "file.link.read",
     "MCP": "mcp.server.use",
