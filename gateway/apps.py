@@ -50,6 +50,9 @@ class GatewayConfig(AppConfig):
         guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
+        from gateway.batches.files import links
+
+        hooks.file_links.register(links.keep)  # signed links to images answered by URL
 
 
 def _register_the_process_life() -> None:

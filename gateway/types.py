@@ -125,6 +125,13 @@ class Thinking:
         On a fallback to another family, the rest is dropped, never sent to fail."""
         return bool(self.signature or self.redacted) and not self.openai_encrypted()
 
+    def family(self) -> str | None:
+        """Whose verifier this reasoning needs: ``"openai"`` (encrypted reasoning items),
+        ``"claude"`` (signed or redacted thinking), None (plain text, anyone's)."""
+        if self.openai_encrypted():
+            return "openai"
+        return "claude" if self.signature or self.redacted else None
+
 
 Part = Text | Image | Document | ToolCall | ToolResult | Thinking
 

@@ -147,6 +147,17 @@ counter_ops: NamedRegistry[Callable[..., Any]] = NamedRegistry(
     "``CounterBooks.answer``.",
 )
 
+# --- files the gateway keeps for an answer to link to (read by features) ---
+
+file_links: Registry[Callable[[Any, str, bytes, str], str]] = Registry(
+    "file_links",
+    "Keep bytes for a virtual key and answer an http(s) URL of the gateway that serves "
+    "them, signed for that key and expiring (``gateway.batches.files.links.keep``), "
+    "called with (key, media type, bytes, the gateway's base URL), blocking (run it in "
+    "a thread). The media feature answers ``response_format: url`` images with the first "
+    "one registered; with none registered it answers a ``data:`` URL.",
+)
+
 # --- the pipeline (read by gateway.core) ---
 
 

@@ -150,9 +150,10 @@ def visible_file(key: KeyEntry, file_id: str) -> Any:
 
 def openai_create(key: KeyEntry, body: dict[str, Any]) -> Draft:
     """A new batch, checked, saved by ``Draft.save`` (``holds.create`` does both). Its
-    parameters are checked here (a 400, as OpenAI answers); its input file's lines too,
-    but as OpenAI does, a file with bad lines (or none the key may read) makes a batch
-    that ``failed`` with the problems in its ``errors``."""
+    parameters are checked here (a 400, as OpenAI answers), and so is its input file (one
+    the key cannot read, or of another purpose, is a 400 naming ``input_file_id``); its
+    lines too, but as OpenAI does, a file with bad lines makes a batch that ``failed``
+    with the problems in its ``errors``."""
     endpoint = body.get("endpoint")
     if endpoint not in OPENAI_ENDPOINTS:
         supported = ", ".join(f"'{e}'" for e in OPENAI_ENDPOINTS)
@@ -173,24 +174,19 @@ def openai_create(key: KeyEntry, body: dict[str, Any]) -> Draft:
     if not isinstance(file_id, str) or not file_id:
         raise InvalidRequest("input_file_id is required", param="input_file_id")
     source = visible_file(key, file_id)
-    lines: list[tuple[str, dict[str, Any]]] = []
-    if source is None:  # as OpenAI: the batch is made, and fails saying why
-        problems = [
-            validate.problem(
-                "invalid_request",
-                f"Cannot find file {file_id}, or this API key does not have access to it.",
-                param="input_file_id",
-            )
-        ]
-    else:
-        if source.purpose != "batch":
-            raise InvalidRequest(
-                f"file {file_id} has purpose {source.purpose!r}; a batch's input file must "
-                "have purpose 'batch'",
-                param="input_file_id",
-            )
-        with closing(store.current().lines(file_id)) as source_lines:  # type: ignore[type-var]
-            lines, problems = validate.parse(key, source_lines, endpoint)
+    if source is None:  # refused, as OpenAI refuses it: no batch is made
+        raise InvalidRequest(
+            f"Cannot find file {file_id}, or this API key does not have access to it.",
+            param="input_file_id",
+        )
+    if source.purpose != "batch":
+        raise InvalidRequest(
+            f"file {file_id} has purpose {source.purpose!r}; a batch's input file must "
+            "have purpose 'batch'",
+            param="input_file_id",
+        )
+    with closing(store.current().lines(file_id)) as source_lines:  # type: ignore[type-var]
+        lines, problems = validate.parse(key, source_lines, endpoint)
     now = timezone.now()
     batch = Batch(
         id="batch_" + secrets.token_hex(12),

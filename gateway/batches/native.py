@@ -36,7 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from gateway import journal
+from gateway import codecs, journal
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.batches import translate, upstreams
@@ -59,6 +59,8 @@ JOURNAL_ENDPOINT = {
     "/v1/completions": "completions",
     "/v1/messages": "messages",
 }
+# OpenAI batch endpoint -> the dialect its lines speak (the journal's and the codecs')
+JOURNAL_DIALECT = {"/v1/messages": "anthropic", "/v1/responses": "responses"}
 USER_AGENT = "switchyard-batch"
 
 
@@ -311,6 +313,7 @@ def _record_all(
     """Each line's result, priced at the batch price and journaled (a line that has a
     result keeps it: recording again after a restart changes nothing)."""
     factor = upstreams.price_factor(deployment.provider, batch.native)
+    key = _key_of(batch)
     now = timezone.now()
     spent = Decimal(0)
     for line in BatchLine.objects.filter(batch_id=batch.id, outcome="").order_by("index"):
@@ -331,9 +334,9 @@ def _record_all(
         if saved:
             spent += cost
         if saved and outcome in ("succeeded", "errored"):
-            journal.record(
-                _journal_row(batch, deployment, line, status, body, usage, cost, request_id)
-            )
+            row = _journal_row(batch, deployment, line, status, body, usage, cost, request_id)
+            row.key_prefix = key.prefix if key is not None else ""
+            journal.record(row)
     return spent
 
 
@@ -351,13 +354,24 @@ def _journal_row(
     if status >= 400 and isinstance(body, dict):
         error = body.get("error")
         message = str(error.get("message", "")) if isinstance(error, dict) else str(body)[:500]
+    dialect = JOURNAL_DIALECT.get(batch.endpoint, "openai")
+    finish = ""
+    if status < 400 and isinstance(body, dict):
+        with contextlib.suppress(Exception):  # an answer the dialect cannot read: none
+            finish = codecs.client(dialect).finish_reason_of(body)
     return journal.Record(
         request_id=request_id,
         created_at=time.time(),
         key_id=batch.key_id,
         key_name=batch.key_name,
-        dialect="anthropic" if batch.endpoint == "/v1/messages" else "openai",
+        dialect=dialect,
         endpoint=JOURNAL_ENDPOINT.get(batch.endpoint, "chat"),
+        finish_reason=finish,
+        # the line as the caller wrote it and the answer it gets, as a line run here logs
+        # them (SWITCHYARD_LOG_BODIES and redaction are the journal's)
+        inbound_request=line.body,
+        upstream_response=body,
+        outbound_response=body,
         route=deployment.route,
         deployment_id=deployment.id,
         provider=deployment.provider.name,

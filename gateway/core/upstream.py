@@ -9,7 +9,11 @@ request the provider is handed, in this order:
    (``gateway.core.prompt_cache``; on the chat path, which passes its estimate);
 3. what the upstream's format lacks planned for emulation (``gateway.core.emulation``:
    stop sequences, a ``max_tokens`` below its floor), as its ``Codec`` declares;
-4. images and documents given by URL that the upstream takes as bytes only fetched
+4. reasoning another model family signed dropped (``foreign_reasoning_dropped``): a
+   session that thought on Claude and falls back to a model that cannot verify Claude's
+   signatures (a non-Claude Bedrock model, an OpenAI one) sends it none, nor OpenAI's
+   encrypted reasoning to Claude; the text stays, as plain reasoning the codec judges;
+5. images and documents given by URL that the upstream takes as bytes only fetched
    (``gateway.core.media_inline``), when the call is made (it awaits): a refused fetch
    raises before the upstream is called.
 
@@ -25,6 +29,7 @@ codec's declarations).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
@@ -32,7 +37,38 @@ from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.core import capabilities, emulation, lossiness, media_inline, prompt_cache
 from gateway.core.emulation import Emulation
 from gateway.providers.base import Exchange, Provider
-from gateway.types import ChatRequest, ChatResponse, StreamEvent
+from gateway.types import ChatRequest, ChatResponse, Part, StreamEvent, Thinking
+
+
+def foreign_reasoning_dropped(request: ChatRequest, families: frozenset[str]) -> ChatRequest:
+    """``request`` without the signed reasoning its upstream cannot verify (its model
+    verifies ``families``): such a part keeps its text as plain reasoning (what a codec
+    does with plain text is its own rule: Claude's and Bedrock's drop it, a DeepSeek-style
+    chat upstream takes it back as ``reasoning_content``); redacted data alone goes. The
+    same object when there is nothing to drop."""
+
+    def foreign(part: Part) -> bool:
+        if not isinstance(part, Thinking):
+            return False
+        family = part.family()
+        return family is not None and family not in families
+
+    def plain(parts: list[Part]) -> list[Part]:
+        out: list[Part] = []
+        for part in parts:
+            if not foreign(part):
+                out.append(part)
+            elif isinstance(part, Thinking) and part.text:
+                out.append(Thinking(part.text))
+        return out
+
+    if not any(foreign(p) for m in request.messages for p in m.parts):
+        return request
+    messages = [
+        dataclasses.replace(m, parts=plain(m.parts)) if any(foreign(p) for p in m.parts) else m
+        for m in request.messages
+    ]
+    return dataclasses.replace(request, messages=messages)
 
 
 @dataclass(slots=True)
@@ -62,7 +98,7 @@ class UpstreamCall:
         *,
         estimate: int | None = None,
     ) -> UpstreamCall:
-        """``request`` made ready for ``adapter``'s upstream (steps 1 to 3 above).
+        """``request`` made ready for ``adapter``'s upstream (steps 1 to 4 above).
         ``estimate``: the prompt's estimated tokens, given where the gateway places
         prompt-cache breakpoints (None: the request's own marks go as they are)."""
         upstream = capabilities.adapt(request, route, deployment)
@@ -75,6 +111,7 @@ class UpstreamCall:
         emulated = None
         if adapter.speaks is not None:  # an adapter with no wire format lacks nothing
             upstream, emulated = emulation.plan(upstream, adapter.speaks)
+        upstream = foreign_reasoning_dropped(upstream, adapter.verifies_reasoning(deployment))
         codec = adapter.speaks
         fetches = codec is not None and media_inline.fetches(upstream, codec.media_urls)
         notes = lossiness.translated(

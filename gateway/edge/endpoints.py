@@ -22,7 +22,7 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs
-from gateway.base import lifecycle, process_role
+from gateway.base import db_work, lifecycle, process_role
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -487,6 +487,25 @@ class GatewayApp:
         io = batch_endpoints.Io(read_body, send_reply)
         await batch_endpoints.serve(scope, receive, send, found, headers, caller, io)
 
+    async def file_link(self, scope: Scope, receive: Receive, send: Send, found: str) -> None:
+        """``GET /v1/images/files/{id}?key=..&expires=..&signature=..``: a file the gateway
+        kept for an answer to link to, to whoever holds the signed link until it expires
+        (rule ``file.link.read``; no API key: the link is the credential)."""
+        from gateway.batches.files import links
+
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        try:
+            data, media_type = await db_work.arun(links.open_link, found, query)
+        except GatewayError as error:
+            await send_reply(send, json_error("openai", error))
+            return
+        headers = [
+            (b"content-type", media_type.encode()),
+            (b"cache-control", b"private, max-age=3600"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        await send_reply(send, Reply(200, data, headers))
+
     async def mcp(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         from gateway.mcp import endpoint as mcp_endpoint
 
@@ -901,6 +920,17 @@ def _files_and_batches(scope: Scope, method: str, path: str) -> tuple[str, list[
     return batch_endpoints.target(path)
 
 
+FILE_LINK_PATH = "/v1/images/files/"
+
+
+def _file_link(scope: Scope, method: str, path: str) -> str | None:
+    """A signed link's file id (``gateway.batches.files.links``)."""
+    if method != "GET" or not path.startswith(FILE_LINK_PATH):
+        return None
+    file_id = path[len(FILE_LINK_PATH) :]
+    return file_id if file_id and "/" not in file_id else None
+
+
 def _mcp(scope: Scope, method: str, path: str) -> bool:
     return path == "/mcp" or path.startswith("/mcp/")
 
@@ -918,6 +948,7 @@ ROUTES: tuple[Route, ...] = (
     Route("stored interaction", _stored_interaction, GatewayApp.stored_interaction),
     Route("conversations", _conversations, GatewayApp.conversations),
     Route("files and batches", _files_and_batches, GatewayApp.files_and_batches),
+    Route("GET signed file link", _file_link, GatewayApp.file_link),
     Route("MCP", _mcp, GatewayApp.mcp),
     Route("GET metrics", _metrics, GatewayApp.metrics),
 )

@@ -28,16 +28,18 @@ second of audio or per character where the model is priced that way.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
+from gateway.base import db_work, hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.catalog import media as media_prices
 from gateway.codecs import CODECS
@@ -267,6 +269,14 @@ async def _close(iterator: AsyncIterator[bytes]) -> None:
             await close()
 
 
+def _base_url(headers: Mapping[str, str]) -> str:
+    """The gateway's own address as the caller reached it (behind a proxy: what the
+    proxy says it was)."""
+    host = headers.get("x-forwarded-host") or headers.get("host") or "localhost"
+    scheme = headers.get("x-forwarded-proto") or "http"
+    return f"{scheme.split(',')[0].strip()}://{host.split(',')[0].strip()}"
+
+
 def _json_answer(raw: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(raw)
@@ -344,7 +354,21 @@ class _Images(_Media):
             got, _text, (used_in, used_out) = images.gemini_images(data)
             found += got
             prompt, output = prompt + used_in, output + used_out
-        return images.images_answer(found, self.option("response_format"), (prompt, output))
+        wanted = self.option("response_format")
+        urls = await self.links(found) if wanted == "url" else None
+        return images.images_answer(found, wanted, (prompt, output), urls)
+
+    async def links(self, found: list[tuple[str, str]]) -> list[str] | None:
+        """An http(s) URL the gateway serves for each image (``hooks.file_links``: kept
+        for the key, signed, expiring); None when no file store is registered."""
+        keeper = next(iter(hooks.file_links), None)
+        if keeper is None:
+            return None
+        base = _base_url(self.headers)
+        return [
+            await db_work.arun(keeper, self.key, media, base64.b64decode(encoded), base)
+            for media, encoded in found
+        ]
 
 
 class _ImageGeneration(_Images):

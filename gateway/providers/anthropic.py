@@ -42,6 +42,7 @@ class AnthropicProvider(CodecProvider):
     )
     settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/batches/upstreams
     speaks = CODECS["anthropic"]
+    reasoning_families = frozenset({"claude"})
     counts_tokens = True  # POST /v1/messages/count_tokens
 
     def url(self, path: str) -> str:

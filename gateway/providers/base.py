@@ -107,9 +107,20 @@ class Provider:
     # minutes: Anthropic's and Bedrock's documented lifetime, the low end of OpenAI's
     # and Azure's "5 to 10 minutes", and a guess for servers that evict by memory.
     prompt_cache_seconds: float = 300.0
+    # Whose signed reasoning this kind's upstream verifies when it comes back in the
+    # history (``Thinking.family``: "claude", "openai"); the rest is dropped before the
+    # call (``gateway.core.upstream``), so a session that thought on one family and falls
+    # back to another never sends it signatures it refuses. Per model where a kind hosts
+    # several families: ``verifies_reasoning``.
+    reasoning_families: frozenset[str] = frozenset()
 
     def __init__(self, provider: ProviderEntry) -> None:
         self.provider = provider
+
+    def verifies_reasoning(self, deployment: DeploymentEntry) -> frozenset[str]:
+        """The reasoning families ``deployment``'s model verifies (``reasoning_families``
+        unless the kind hosts several families)."""
+        return self.reasoning_families
 
     @property
     def dialect(self) -> str:

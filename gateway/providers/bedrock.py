@@ -73,6 +73,16 @@ _OFFICIAL_HOST = re.compile(
     r"^(?:vpce-[a-z0-9-]+\.)?bedrock(?:-runtime|-agent-runtime)?(?:-fips)?"
     r"\.[a-z0-9-]+\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$"
 )
+CLAUDE_REASONING = frozenset({"claude"})
+
+
+def is_claude(model: str) -> bool:
+    """Whether a Bedrock model id names Claude (a bare id, a cross-region profile such
+    as ``us.anthropic.claude-...``, or an ARN naming one)."""
+    name = model.lower()
+    return "anthropic." in name or "claude" in name
+
+
 HOST_CREDENTIALS = "the host's AWS credentials (the default chain or a named profile)"
 
 _aws: ModuleType | None = None
@@ -184,6 +194,12 @@ class BedrockProvider(CodecProvider):
         secret_label="Secret access key",
     )
     speaks = CODECS["bedrock"]
+
+    def verifies_reasoning(self, deployment: DeploymentEntry) -> frozenset[str]:
+        """Claude on Bedrock verifies Claude's signed thinking (Anthropic's, Vertex's);
+        Bedrock's other models (Nova, Llama, Mistral, DeepSeek...) refuse signed
+        ``reasoningContent`` in the history."""
+        return CLAUDE_REASONING if is_claude(deployment.model) else frozenset()
 
     @staticmethod
     def official_host(url: str) -> bool:

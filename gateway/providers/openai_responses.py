@@ -46,6 +46,7 @@ class OpenAIResponsesProvider(CodecProvider):
         secret="The OpenAI API key (stored encrypted) or os.environ/NAME.",
     )
     speaks = CODECS["responses"]
+    reasoning_families = frozenset({"openai"})
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{self.base()}/responses"

@@ -242,6 +242,27 @@ def thinking_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
+def foreign_reasoning_problem(model: str, body: dict[str, Any]) -> str | None:
+    """What Bedrock's non-Claude models (Nova, Llama, Mistral...) answer signed or
+    redacted ``reasoningContent`` in the history: only Claude verifies Claude's
+    signatures."""
+    name = unquote(model).lower()
+    if "anthropic." in name or "claude" in name:
+        return None
+    for message in body.get("messages") or []:
+        for block in message.get("content") or []:
+            reasoning = block.get("reasoningContent") if isinstance(block, dict) else None
+            if not isinstance(reasoning, dict):
+                continue
+            signed = (reasoning.get("reasoningText") or {}).get("signature")
+            if signed or "redactedContent" in reasoning:
+                return (
+                    f"The model {unquote(model)} does not support signed or redacted "
+                    "reasoningContent in messages."
+                )
+    return None
+
+
 def rerank_answer(body: dict[str, Any]) -> dict[str, Any]:
     """Bedrock Rerank's answer: ``results`` of ``index`` and ``relevanceScore``."""
     from tests.integration.mock_upstream import rerank_score
@@ -297,7 +318,9 @@ def _handler_for(mock: MockBedrock) -> type[BaseHTTPRequestHandler]:
                 return
             seen = Seen(self.path, headers, raw)
             mock.seen.append(seen)
-            if problem := thinking_problem(seen.body):
+            if problem := thinking_problem(seen.body) or foreign_reasoning_problem(
+                parts[2], seen.body
+            ):
                 self._error(400, "ValidationException", problem)
                 return
             try:

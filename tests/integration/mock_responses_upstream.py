@@ -8,6 +8,11 @@ text, function-call arguments in small fragments) -> ``response.output_item.done
 then ``response.completed`` or ``response.incomplete`` with usage. A reply may instead
 be an HTTP error (status + ``{"error": {...}}`` body), a ``response.failed`` before any
 output, or an ``error`` event after the text.
+
+Replayed reasoning is checked as OpenAI checks it: an item with ``encrypted_content``
+must carry the id it was issued with (else ``invalid_encrypted_content``, "The encrypted
+content for item None could not be verified."), and with ``store: false`` an item id
+without encrypted content is refused (nothing is stored to look it up in).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class MockResponsesUpstream:
         self.seen: list[SeenRequest] = []
         self.replies: deque[ResponsesReply] = deque()
         self.compacts = True  # serves /responses/compact (False: a 404, as servers without it)
+        self.issued: dict[str, str] = {}  # encrypted_content handed out -> its item's id
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
@@ -81,6 +87,7 @@ class MockResponsesUpstream:
         with self.lock:
             self.seen.clear()
             self.replies.clear()
+            self.issued.clear()
             self.compacts = True
 
     def queue(self, *replies: ResponsesReply) -> None:
@@ -219,6 +226,7 @@ def stream_events(reply: ResponsesReply, model: str) -> list[dict[str, Any]]:
                 {
                     "type": "response.function_call_arguments.done",
                     **ref,
+                    "name": item["name"],
                     "arguments": item["arguments"],
                 }
             )
@@ -231,6 +239,47 @@ def stream_events(reply: ResponsesReply, model: str) -> list[dict[str, Any]]:
 
 
 MIN_OUTPUT_TOKENS = 16
+
+
+def _unverified(item_id: Any) -> dict[str, Any]:
+    message = f"The encrypted content for item {item_id} could not be verified."
+    return {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_encrypted_content",
+        }
+    }
+
+
+def _reasoning_refusal(body: dict[str, Any], issued: dict[str, str]) -> dict[str, Any] | None:
+    """What OpenAI answers replayed reasoning it cannot take: encrypted content is
+    verified against its item, so an item without its id (or with another's) is refused;
+    with ``store: false`` an id without encrypted content names nothing stored."""
+    items = body.get("input")
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or item.get("type") != "reasoning":
+            continue
+        item_id, encrypted = item.get("id"), item.get("encrypted_content")
+        if encrypted:
+            if not item_id or issued.get(encrypted, item_id) != item_id:
+                return _unverified(item_id)
+        elif item_id and body.get("store") is False:
+            message = (
+                f"Item with id '{item_id}' not found. Items are not persisted when `store` "
+                "is set to false. Try again with `store` set to true, or remove this item "
+                "from your input."
+            )
+            return {
+                "error": {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": "input",
+                    "code": None,
+                }
+            }
+    return None
 
 
 def _refusal(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -302,7 +351,14 @@ def _handler_for(mock: MockResponsesUpstream) -> type[BaseHTTPRequestHandler]:
             refusal = _refusal(body or {})
             if refusal:  # what the real service refuses, before any reply is used
                 return self._json(400, refusal)
+            with mock.lock:
+                refusal = _reasoning_refusal(body or {}, mock.issued)
+            if refusal:
+                return self._json(400, refusal)
             reply = mock.next_reply()
+            if reply.encrypted:
+                with mock.lock:
+                    mock.issued[reply.encrypted] = reply.reasoning_id
             if reply.status >= 400:
                 return self._json(reply.status, reply.error or {"error": {"message": "mock error"}})
             model = (body or {}).get("model", "")

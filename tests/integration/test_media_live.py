@@ -197,7 +197,7 @@ def test_images_on_azure_with_declared_mode_and_price(gateway: Any, client: open
     assert float(row["cost"]) == 0.05
 
 
-def test_images_on_gemini_b64_and_data_url(gateway: Any, client: openai.OpenAI):
+def test_images_on_gemini_b64_and_url(gateway: Any, client: openai.OpenAI):
     gateway.gemini.reset()
     result = client.images.generate(model="img-gemini", prompt="a fox", size="1536x1024", n=2)
     assert [base64.b64decode(d.b64_json) for d in result.data] == [PNG, PNG]
@@ -209,8 +209,33 @@ def test_images_on_gemini_b64_and_data_url(gateway: Any, client: openai.OpenAI):
         "imageConfig": {"aspectRatio": "3:2"},
     }
     assert sent[0].body["contents"][0]["parts"] == [{"text": "a fox"}]
-    url = client.images.generate(model="img-gemini", prompt="a fox", response_format="url")
-    assert url.data[0].url == "data:image/png;base64," + PNG_B64
+    linked = client.images.generate(model="img-gemini", prompt="a fox", response_format="url")
+    url = str(linked.data[0].url)
+    assert url.startswith(gateway.url + "/v1/images/files/file-")
+    # the link is the credential: fetched with no key, the gateway serves the image
+    fetched = httpx.get(url)
+    assert fetched.status_code == 200 and fetched.content == PNG
+    assert fetched.headers["content-type"] == "image/png"
+    # it expires, and it opens only what was signed
+    parts = httpx.URL(url)
+    tampered = [
+        parts.copy_set_param("expires", str(int(parts.params["expires"]) + 10)),
+        parts.copy_set_param("signature", "0" * 64),
+        parts.copy_set_param("key", "1"),
+        parts.copy_remove_param("signature"),
+    ]
+    for wrong in tampered:
+        refused = httpx.get(str(wrong))
+        assert refused.status_code == 404, wrong
+        assert refused.json()["error"]["type"] == "invalid_request_error"
+    file_id = parts.path.rsplit("/", 1)[-1]
+    gateway.shell(
+        "from datetime import timedelta; from django.utils import timezone; "
+        "from gateway.models.files import StoredFile; "
+        f"StoredFile.objects.filter(id='{file_id}').update("
+        "expires_at=timezone.now() - timedelta(seconds=1))"
+    )
+    assert httpx.get(url).status_code == 404  # expired: gone
     [row] = journal(gateway, "image_generation", "img-gemini", result._request_id)
     assert row["output_tokens"] == 2 * 1290
     assert float(row["cost"]) == pytest.approx((2 * 12 * 0.3 + 2 * 1290 * 30) / 1_000_000)

@@ -429,7 +429,7 @@ def test_anthropic_streamed_thinking_and_tool_use_round_trip_carries_reasoning(
 ) -> None:
     """Claude Code's loop: thinking + tool_use streamed, then the whole assistant turn
     echoed back with a tool_result. The reasoning item must reach OpenAI again with its
-    summary and encrypted content (no id: with store false OpenAI would look it up)."""
+    id, summary and encrypted content (OpenAI verifies the content against its item)."""
     client = stack.anthropic()
     tools = [{"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA}]
     mock.queue(
@@ -480,6 +480,7 @@ def test_anthropic_streamed_thinking_and_tool_use_round_trip_carries_reasoning(
     assert mock.last.body["input"][1:] == [
         {
             "type": "reasoning",
+            "id": "rs_roundtrip01",
             "summary": [{"type": "summary_text", "text": "I should call the weather tool."}],
             "encrypted_content": ENCRYPTED,
         },
@@ -518,6 +519,7 @@ def test_anthropic_summaryless_reasoning_round_trips_as_redacted_thinking(
     )
     assert mock.last.body["input"][1] == {
         "type": "reasoning",
+        "id": "rs_hidden01",
         "summary": [],
         "encrypted_content": ENCRYPTED,
     }
@@ -532,7 +534,7 @@ def test_anthropic_stream_of_summaryless_reasoning_is_a_redacted_block(
     ) as stream:
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["redacted_thinking", "text"]
-    assert final.content[0].data == "openai-reasoning:" + ENCRYPTED
+    assert final.content[0].data == "openai-reasoning:item:rs_hidden02:" + ENCRYPTED
 
 
 def test_anthropic_image_and_max_tokens_stop(stack: Stack, mock: MockResponsesUpstream) -> None:
@@ -660,6 +662,7 @@ def test_responses_client_reasoning_and_tool_round_trip(
     assert mock.last.body["input"][1:] == [
         {
             "type": "reasoning",
+            "id": "rs_fromresp01",
             "summary": [{"type": "summary_text", "text": "Need weather."}],
             "encrypted_content": ENCRYPTED,
         },
@@ -671,3 +674,112 @@ def test_responses_client_reasoning_and_tool_round_trip(
         },
         {"type": "function_call_output", "call_id": "call_r1", "output": "5C"},
     ]
+
+
+def test_responses_client_stream_names_the_function_when_its_arguments_are_done(
+    stack: Stack, mock: MockResponsesUpstream
+) -> None:
+    """``response.function_call_arguments.done`` carries ``name`` as OpenAI's does: the
+    upstream's event is re-encoded by the gateway, which must not drop it."""
+    client = stack.openai()
+    tools = [
+        {"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": False}
+    ]
+    mock.queue(
+        ResponsesReply(text="", calls=[FunctionCall("call_n1", "get_weather", '{"city": "Rome"}')])
+    )
+    with client.responses.stream(model="resp-plain", input="Rome?", tools=tools) as stream:
+        done = [e for e in stream if e.type == "response.function_call_arguments.done"]
+        final = stream.get_final_response()
+    (event,) = done
+    assert event.to_dict()["name"] == "get_weather"
+    assert json.loads(event.arguments) == {"city": "Rome"}
+    assert final.output[0].type == "function_call" and final.output[0].name == "get_weather"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_client_tool_turn_replays_the_reasoning_item_with_its_id(
+    stack: Stack, mock: MockResponsesUpstream, stream: bool
+) -> None:
+    """An OpenAI chat client cannot carry encrypted reasoning: the ledger restores it on
+    the turn after the tool call, and the item goes back with the id it was issued with
+    (without it OpenAI answers 400 "The encrypted content for item None could not be
+    verified")."""
+    client = stack.openai()
+    tools = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": WEATHER_SCHEMA}}
+    ]
+    call_id = f"call_led{int(stream)}"
+    mock.queue(
+        ResponsesReply(
+            text="",
+            reasoning="Weather needs the tool.",
+            encrypted=ENCRYPTED,
+            reasoning_id=f"rs_ledger{int(stream)}",
+            calls=[FunctionCall(call_id, "get_weather", '{"city": "Lima"}')],
+        )
+    )
+    ask = {"role": "user", "content": "Weather in Lima?"}
+    if stream:
+        chunks = client.chat.completions.create(
+            model="resp", messages=[ask], tools=tools, reasoning_effort="low", stream=True
+        )
+        names = [
+            c.function.name
+            for chunk in chunks
+            for choice in chunk.choices
+            for c in choice.delta.tool_calls or []
+            if c.function and c.function.name
+        ]
+        assert names == ["get_weather"]
+    else:
+        first = client.chat.completions.create(
+            model="resp", messages=[ask], tools=tools, reasoning_effort="low"
+        )
+        assert first.choices[0].message.tool_calls[0].id == call_id
+    mock.queue(ResponsesReply(text="Lima: 19C."))
+    answer = client.chat.completions.create(
+        model="resp",
+        tools=tools,
+        reasoning_effort="low",
+        messages=[
+            ask,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Lima"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": call_id, "content": "19C"},
+        ],
+    )
+    assert answer.choices[0].message.content == "Lima: 19C."
+    (reasoning,) = [i for i in mock.last.body["input"] if i["type"] == "reasoning"]
+    assert reasoning["id"] == f"rs_ledger{int(stream)}"
+    assert reasoning["encrypted_content"] == ENCRYPTED
+
+
+def test_mock_refuses_reasoning_replayed_without_its_id(
+    stack: Stack, mock: MockResponsesUpstream
+) -> None:
+    """The mock holds the gateway to what OpenAI enforces (the test above relies on it)."""
+    client = stack.openai()
+    mock.queue(ResponsesReply(text="", encrypted=ENCRYPTED, reasoning_id="rs_bound"))
+    client.responses.create(model="resp", input="Hi", reasoning={"effort": "low"})
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.with_options(base_url=stack.mock.url + "/v1").responses.create(
+            model="o3-pro",
+            store=False,
+            input=[
+                {"role": "user", "content": "Hi"},
+                {"type": "reasoning", "summary": [], "encrypted_content": ENCRYPTED},
+                {"role": "user", "content": "Again"},
+            ],
+        )
+    assert refused.value.code == "invalid_encrypted_content"
+    assert "for item None could not be verified" in refused.value.message

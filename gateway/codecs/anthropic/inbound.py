@@ -961,7 +961,7 @@ class StreamRenderer:
                     "input": {},
                 }
             elif kind == "thinking":
-                block = {"type": "thinking", "thinking": ""}
+                block = {"type": "thinking", "thinking": "", "signature": ""}
             else:
                 block = {"type": "text", "text": ""}
             out += self._open_block(index, block)

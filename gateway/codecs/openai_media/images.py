@@ -5,10 +5,10 @@ request must hold (as OpenAI refuses it), and the translation to and from Gemini
 - a ``/v1/images/*`` request on a Gemini image model becomes one ``generateContent``
   call per image asked (``n``) with ``responseModalities: ["TEXT", "IMAGE"]`` (the edit's
   images as ``inlineData`` parts, the size as ``imageConfig.aspectRatio``); the
-  ``inlineData`` that comes back is the answer's ``b64_json``. A ``url`` answer is a
-  ``data:`` URL of the same bytes: the gateway keeps no image (several workers and
-  instances would need a shared store to serve it back, and image bytes do not belong
-  in the journal's database), and the OpenAI SDKs hand ``url`` over as a string;
+  ``inlineData`` that comes back is the answer's ``b64_json``. A ``url`` answer is an
+  http(s) URL the gateway serves, signed for the key and expiring (the image kept in the
+  file store: ``gateway.batches.files.links``, through ``hooks.file_links``); a
+  ``data:`` URL of the bytes only where no file store is registered;
 - a Gemini client's ``generateContent`` asking for image output (``responseModalities``
   naming ``IMAGE``) on a route to an OpenAI image model becomes an images generation
   body (the prompt from the text parts), or, when its last turn carries images
@@ -140,13 +140,17 @@ def gemini_images(data: Any) -> tuple[list[tuple[str, str]], str, tuple[int, int
 
 
 def images_answer(
-    images: list[tuple[str, str]], response_format: str | None, usage: tuple[int, int]
+    images: list[tuple[str, str]],
+    response_format: str | None,
+    usage: tuple[int, int],
+    urls: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The Images API answer for images given as (media type, base64)."""
+    """The Images API answer for images given as (media type, base64); ``urls``: where
+    the gateway serves each (a ``url`` answer; None: ``data:`` URLs of the bytes)."""
     data: list[dict[str, Any]] = []
-    for media, encoded in images:
+    for n, (media, encoded) in enumerate(images):
         if response_format == "url":
-            data.append({"url": f"data:{media};base64,{encoded}"})
+            data.append({"url": urls[n] if urls else f"data:{media};base64,{encoded}"})
         else:
             data.append({"b64_json": encoded})
     answer: dict[str, Any] = {"created": int(time.time()), "data": data}

@@ -1138,7 +1138,12 @@ class StreamRenderer:
         if item.kind == "tool_call":
             arguments = item.text or "{}"
             out.append(
-                self.event("response.function_call_arguments.done", **where, arguments=arguments)
+                self.event(
+                    "response.function_call_arguments.done",
+                    **where,
+                    name=item.name,
+                    arguments=arguments,
+                )
             )
             done = _function_call_item(item.item_id, item.call_id, item.name, arguments)
         elif item.kind == "thinking":

@@ -73,12 +73,15 @@ CLIENT_EFFORTS: dict[str, str] = {
 }
 
 # A reasoning item rides in Thinking.signature (or .redacted when it has no summary) as
-# PREFIX + its encrypted_content: Anthropic clients echo signatures and redacted data
-# unchanged. A signature without the prefix came from another vendor (or was never
-# encrypted) and cannot be sent to OpenAI. The item id is not kept: with ``store: false``
-# OpenAI looks an item id up in its store and answers "Item with id 'rs_...' not found";
-# the encrypted content alone carries the reasoning.
+# PREFIX + ITEM_MARK + its id + ":" + its encrypted_content: Anthropic clients echo
+# signatures and redacted data unchanged, and so does the ledger for clients that cannot.
+# A signature without the prefix came from another vendor (or was never encrypted) and
+# cannot be sent to OpenAI. The id goes back with the encrypted content: OpenAI verifies
+# the content against its item and refuses one replayed without its id ("The encrypted
+# content for item None could not be verified", ``invalid_encrypted_content``). Carried
+# values packed before ids were kept (PREFIX + encrypted_content) still unpack, id-less.
 REASONING_PREFIX = OPENAI_REASONING_PREFIX
+ITEM_MARK = "item:"
 
 
 # A compaction item another server sealed (OpenAI's ``/responses/compact``) rides in a
@@ -92,16 +95,31 @@ def pack_compaction(encrypted: str) -> str:
     return REASONING_PREFIX + COMPACTION_MARK + encrypted
 
 
-def pack_reasoning(encrypted: str) -> str:
+def pack_reasoning(encrypted: str, item_id: str | None = None) -> str:
+    """A reasoning item's encrypted content (and id, when it has one) as one string a
+    client can carry in a signature."""
+    if item_id and ":" not in item_id:
+        return f"{REASONING_PREFIX}{ITEM_MARK}{item_id}:{encrypted}"
     return REASONING_PREFIX + encrypted
+
+
+def unpack_reasoning_item(carried: str | None) -> tuple[str | None, str] | None:
+    """The item id (None when it was not kept) and encrypted content in a packed
+    signature, or None when ``carried`` is not one of ours."""
+    if not carried or not carried.startswith(REASONING_PREFIX):
+        return None
+    rest = carried[len(REASONING_PREFIX) :]
+    if rest.startswith(ITEM_MARK):
+        item_id, sep, encrypted = rest[len(ITEM_MARK) :].partition(":")
+        return (item_id, encrypted) if sep and item_id and encrypted else None
+    return (None, rest) if rest else None
 
 
 def unpack_reasoning(carried: str | None) -> str | None:
     """The encrypted content in a packed signature, or None when ``carried`` is not one
     of ours."""
-    if not carried or not carried.startswith(REASONING_PREFIX):
-        return None
-    return carried[len(REASONING_PREFIX) :] or None
+    unpacked = unpack_reasoning_item(carried)
+    return None if unpacked is None else unpacked[1]
 
 
 def wants_encrypted_reasoning(params: Any, supports_reasoning: bool) -> bool:

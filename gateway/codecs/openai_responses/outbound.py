@@ -7,10 +7,10 @@ upstream on the next turn inside the conversation itself. Reasoning items become
 ``Thinking`` parts whose signature (or redacted data, when there is no summary text)
 carries the encrypted content (``maps.pack_reasoning``): Anthropic clients echo both
 unchanged, the Responses client half sends the signature back as
-``encrypted_content``. Chat
-Completions clients see the summary as ``reasoning_content`` but cannot return the
-encrypted content, so their next turn goes without the earlier reasoning (the API
-accepts that; the model just re-reasons). Thinking from another vendor (a signature
+``encrypted_content``; the item's id rides along, as OpenAI wants it back. Chat
+Completions clients see the summary as ``reasoning_content`` and cannot return the
+encrypted content: the reasoning ledger (``gateway.core.reasoning_ledger``) restores it,
+id included, on the turn that answers its tool calls. Thinking from another vendor (a signature
 that is not ours) cannot be sent to OpenAI and is left out.
 """
 
@@ -100,15 +100,23 @@ def _tool_output(result: ToolResult) -> dict[str, Any]:
 
 
 def _reasoning_item(part: Thinking) -> dict[str, Any] | None:
-    """The reasoning input item for a Thinking part we made, without an id (see
-    ``maps.REASONING_PREFIX``); None for plain text or another vendor's signature."""
-    encrypted = maps.unpack_reasoning(part.signature) or maps.unpack_reasoning(part.redacted)
-    if encrypted is None:
+    """The reasoning input item for a Thinking part we made, with the id it came with
+    (see ``maps.REASONING_PREFIX``); None for plain text or another vendor's signature."""
+    unpacked = maps.unpack_reasoning_item(part.signature) or maps.unpack_reasoning_item(
+        part.redacted
+    )
+    if unpacked is None:
         return None
+    item_id, encrypted = unpacked
     if encrypted.startswith(maps.COMPACTION_MARK):  # a compaction item, as it came
         return {"type": "compaction", "encrypted_content": encrypted[len(maps.COMPACTION_MARK) :]}
     summary = [{"type": "summary_text", "text": part.text}] if part.text else []
-    return {"type": "reasoning", "summary": summary, "encrypted_content": encrypted}
+    item: dict[str, Any] = {"type": "reasoning"}
+    if item_id:
+        item["id"] = item_id
+    item["summary"] = summary
+    item["encrypted_content"] = encrypted
+    return item
 
 
 def _arguments(call: ToolCall) -> str:
@@ -319,8 +327,12 @@ def _thinking(item: dict[str, Any]) -> Thinking | None:
     """A reasoning output item as Thinking: the summary as text, the encrypted content
     packed into the signature (or redacted, when there is no summary)."""
     text = _reasoning_text(item)
-    encrypted = item.get("encrypted_content")
-    packed = maps.pack_reasoning(encrypted) if isinstance(encrypted, str) and encrypted else None
+    encrypted, item_id = item.get("encrypted_content"), item.get("id")
+    packed = (
+        maps.pack_reasoning(encrypted, item_id if isinstance(item_id, str) else None)
+        if isinstance(encrypted, str) and encrypted
+        else None
+    )
     if text:
         return Thinking(text, signature=packed)
     if packed:

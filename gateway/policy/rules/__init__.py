@@ -5,6 +5,7 @@ from gateway.policy.rules import (  # noqa: F401
     console,
     console_identity,
     conversations,
+    files,
     keys,
     mcp,
     operator,

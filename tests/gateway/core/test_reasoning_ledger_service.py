@@ -582,3 +582,93 @@ async def test_openai_chat_client_on_bedrock_claude_keeps_thinking(upstreams, st
     assert sent["additionalModelRequestFields"]["thinking"]["type"] == "enabled"
     opening = last_assistant(sent)["content"][0]
     assert opening["reasoningContent"]["reasoningText"] == {"text": THOUGHT, "signature": SIGNATURE}
+
+
+# --- a fallback to another family drops the reasoning it cannot verify ----------------------
+
+
+@pytest.mark.parametrize("dialect", ["anthropic", "openai"])
+async def test_a_fallback_from_claude_to_a_non_claude_bedrock_model_drops_claude_thinking(
+    upstreams, dialect
+):
+    """A session that thought on Claude falls back to Nova on Bedrock: Nova refuses
+    Claude's signed (or redacted) thinking, so none reaches it; the tool loop goes on."""
+    from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
+    from tests.integration.bedrock_upstream import BedrockReply, MockBedrock
+
+    claude, _ = upstreams
+    bedrock = MockBedrock().start()
+    try:
+        keys = {
+            "aws_access_key_id": ACCESS_KEY,
+            "aws_secret_access_key": SECRET_KEY,
+            "aws_region_name": REGION,
+        }
+        aws = ProviderEntry(75, "aws", "bedrock", bedrock.url, "", {}, "", None)
+        nova = route("nova", "amazon.nova-pro-v1:0", max_attempts=1, provider=aws)
+        nova = replace(nova, deployments=(replace(nova.deployments[0], params=keys),))
+        anthropic = ProviderEntry(
+            71, "claude-up", "anthropic", claude.url, "sk-ant-x", {}, "", None
+        )
+        falls = route(
+            "claude-or-nova",
+            "claude-sonnet-4-5",
+            max_attempts=1,
+            provider=anthropic,
+            fallbacks=["nova"],
+        )
+        falls = replace(
+            falls,
+            deployments=(
+                replace(falls.deployments[0], supports_reasoning=True, max_output_tokens=8192),
+            ),
+        )
+        registry.install(snapshot(falls, nova))
+        claude.queue(
+            claude_tool_turn("toolu_n"),
+            Reply(
+                status=500, error={"type": "error", "error": {"type": "api_error", "message": "x"}}
+            ),
+        )
+        bedrock.queue(BedrockReply(text="18 C."))
+        if dialect == "openai":
+            first = {
+                "model": "claude-or-nova",
+                "messages": [{"role": "user", "content": "Weather in Paris?"}],
+                "tools": [WEATHER],
+                "reasoning_effort": "high",
+            }
+            assert (await call("openai", first))[0] == 200
+            second = {**first, "messages": chat_history("toolu_n")}
+        else:
+            tool = WEATHER["function"]
+            first = {
+                "model": "claude-or-nova",
+                "max_tokens": 4096,
+                "thinking": {"type": "enabled", "budget_tokens": 2048},
+                "tools": [{"name": tool["name"], "input_schema": tool["parameters"]}],
+                "messages": [{"role": "user", "content": "Weather in Paris?"}],
+            }
+            status, answer = await call("anthropic", first)
+            assert status == 200, answer
+            assert answer["content"][0]["signature"] == SIGNATURE
+            second = {
+                **first,
+                "messages": [
+                    *first["messages"],
+                    {"role": "assistant", "content": answer["content"]},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "tool_result", "tool_use_id": "toolu_n", "content": "18 C"}
+                        ],
+                    },
+                ],
+            }
+        status, answer = await call(dialect, second)
+        sent = bedrock.last.raw.decode()
+    finally:
+        bedrock.stop()
+    assert status == 200, answer
+    assert "reasoningContent" not in sent and SIGNATURE not in sent
+    assert "toolu_n" in sent  # the tool loop itself went on

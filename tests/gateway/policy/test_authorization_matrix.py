@@ -402,6 +402,83 @@ async def test_conversations_and_background_responses_are_their_keys_own(two_tea
     assert status == 200 and answer["status"] == "cancelled"
 
 
+# Who may use each row of the gateway's own ASGI route table (``endpoints.ROUTES``): a
+# rule of ``gateway.policy.authorization`` or, in words, what the key check is. A new
+# row fails here until someone writes down who may use it.
+GATEWAY_ROUTES = {
+    "POST endpoint": "route.call",
+    "POST Gemini method": "route.call",
+    "GET Gemini models": "route.call",
+    "GET models": "route.call",
+    "stored response": "response.use",
+    "stored interaction": "a key, its own interactions only",
+    "conversations": "conversation.use",
+    "files and batches": "a key, its own files and batches only",
+    "GET signed file link": "file.link.read",
+    "MCP": "mcp.server.use",
+    "GET metrics": "operator setting (SWITCHYARD_METRICS_*)",
+}
+
+
+def test_every_gateway_route_has_a_rule() -> None:
+    from gateway.policy import authorization
+
+    names = [route.name for route in endpoints.ROUTES]
+    assert set(names) - set(GATEWAY_ROUTES) == set(), "gateway routes without a rule here"
+    assert set(GATEWAY_ROUTES) - set(names) == set(), "rows naming no gateway route"
+    named = {rule for rule in GATEWAY_ROUTES.values() if "." in rule and " " not in rule}
+    assert named - set(authorization.RULES) == set(), "rules nobody registered"
+
+
+async def test_a_signed_file_link_is_its_own_credential_and_its_keys_alone(two_teams) -> None:
+    """``GET /v1/images/files/{id}``: no API key, the signed link is the credential; a
+    missing, forged, expired or re-pointed link, and one whose key was revoked, is a 404."""
+    from asgiref.sync import sync_to_async
+
+    from gateway.batches.files import links
+    from gateway.models import ApiKey
+    from gateway.policy.keys import revoke_key
+
+    beta = next(k for k in registry.current().keys.values() if k.name == "beta-key")
+    alpha = next(k for k in registry.current().keys.values() if k.name == "alpha-key")
+    url = await sync_to_async(links.keep)(beta, "image/png", b"\x89PNG-beta", "http://gw")
+    other = await sync_to_async(links.keep)(alpha, "image/png", b"\x89PNG-alpha", "http://gw")
+    path, _, query = url.removeprefix("http://gw").partition("?")
+
+    async def get(path: str, query: str, token: str | None = None) -> tuple[int, Any]:
+        app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
+        scope = {"type": "http", "method": "GET", "path": path, "headers": headers,
+                 "query_string": query.encode()}  # fmt: skip
+        await app(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+    assert await get(path, query) == (200, b"\x89PNG-beta")
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    other_id = other.split("?")[0].rsplit("/", 1)[-1]
+    refused = [
+        (path, ""),  # no link at all: a key does not open it either
+        (path, query.replace(params["signature"], "0" * 64)),
+        (path, query.replace(f"expires={params['expires']}", "expires=1")),
+        (path, query.replace(f"key={params['key']}", f"key={alpha.id}")),
+        (f"/v1/images/files/{other_id}", query),  # beta's link, alpha's file
+    ]
+    for where, asked in refused:
+        status, _ = await get(where, asked, two_teams["beta"])
+        assert status == 404, (where, asked)
+    await sync_to_async(lambda: revoke_key(ApiKey.objects.get(name="beta-key")))()
+    await sync_to_async(registry.rebuild)()
+    assert (await get(path, query))[0] == 404  # the key went: so did its links
+
+
 def test_every_rule_has_its_row_in_docs_security() -> None:
     """docs/security.md is the model's table: each registered action is named there."""
     from pathlib import Path

@@ -345,7 +345,7 @@ async def test_deepseek_reasoning_content_becomes_thinking_then_text(upstream):
     )
     assert received == [
         message_start(),
-        block_start(0, {"type": "thinking", "thinking": ""}),
+        block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
         delta(0, {"type": "thinking_delta", "thinking": "The user wants"}),
         delta(0, {"type": "thinking_delta", "thinking": " a list."}),
         stop(0),

@@ -228,7 +228,10 @@ async def test_anthropic_client_streams_thinking_with_the_packed_signature(gatew
     assert isinstance(reply, service.StreamReply) and reply.status == 200
     text = b"".join([c async for c in reply.chunks]).decode()
     assert '"type":"thinking_delta"' in text.replace(" ", "")
-    signature = maps.pack_reasoning("gAAAAABor-EnCRyPtEdReAsOnInGbLoB_0123456789abcdefABCDEF-_==")
+    signature = maps.pack_reasoning(
+        "gAAAAABor-EnCRyPtEdReAsOnInGbLoB_0123456789abcdefABCDEF-_==",
+        "rs_68af1c0f11c881939e0d7c2a3b4c5d6e0c1b2d3e4f5a6b7c",
+    )
     assert signature in text
     assert '"stop_reason":"tool_use"' in text.replace(" ", "")
     assert received[0]["max_output_tokens"] == 4096 and received[0]["reasoning"]["effort"] == "low"

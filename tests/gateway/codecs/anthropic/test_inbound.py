@@ -500,7 +500,7 @@ async def test_kind_switches_and_parallel_calls_without_part_stop_keep_first_del
         ]
     )
     assert block_events(events) == [
-        ("content_block_start", 0, {"type": "thinking", "thinking": ""}),
+        ("content_block_start", 0, {"type": "thinking", "thinking": "", "signature": ""}),
         ("content_block_delta", 0, {"type": "thinking_delta", "thinking": "think"}),
         ("content_block_stop", 0, None),
         ("content_block_start", 1, {"type": "text", "text": ""}),
@@ -801,3 +801,31 @@ async def test_message_start_keeps_the_upstreams_own_input_usage():
     assert events[0][1]["message"]["usage"]["input_tokens"] == 7
     without = await rendered([Start(id="msg_1", model="up")], req())
     assert without[0][1]["message"]["usage"]["input_tokens"] == 0  # not counted: not invented
+
+
+async def test_streamed_thinking_block_starts_as_anthropic_starts_it():
+    """A translated thinking block opens as Anthropic's do, with an empty ``signature``
+    (the non-streamed body carries one too): every event validates against the
+    official SDK's stream event schema, strictly."""
+    import pydantic
+    from anthropic.types import RawMessageStreamEvent
+
+    schema = pydantic.TypeAdapter(RawMessageStreamEvent)
+    events = await rendered(
+        [
+            Start("r1", "up"),
+            PartStart(0, "thinking"),
+            ThinkingDelta(0, "ponder"),
+            ThinkingDelta(0, "", signature="sig-1"),
+            PartStop(0),
+            PartStart(1, "text"),
+            TextDelta(1, "Hi"),
+            PartStop(1),
+            Finish("stop"),
+        ]
+    )
+    for name, data in events:
+        if name != "ping":
+            schema.validate_python(data)
+    start = next(d for n, d in events if n == "content_block_start")
+    assert start["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}

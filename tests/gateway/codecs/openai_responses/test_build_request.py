@@ -614,3 +614,40 @@ def test_max_output_tokens_below_the_apis_minimum_is_raised_to_it() -> None:
         {"model": "pub", "max_tokens": 1, "messages": [{"role": "user", "content": "quota"}]}
     )
     assert body["max_output_tokens"] == 16
+
+
+def test_reasoning_goes_back_with_the_id_it_came_with() -> None:
+    """OpenAI verifies encrypted content against its item: the id rides in the packed
+    signature and returns on the item (an older id-less packing goes back id-less)."""
+    with_id = maps.pack_reasoning("gAAAAABenc==", "rs_abc123")
+    assert maps.unpack_reasoning_item(with_id) == ("rs_abc123", "gAAAAABenc==")
+    assert maps.unpack_reasoning(with_id) == "gAAAAABenc=="
+    assert maps.unpack_reasoning_item(PACKED) == (None, "gAAAAABenc==")
+    assert maps.unpack_reasoning_item("openai-reasoning:item:rs_x:") is None
+    body = from_anthropic(
+        {
+            "model": "pub",
+            "max_tokens": 100,
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hm", "signature": with_id},
+                        {"type": "redacted_thinking", "data": PACKED},
+                        {"type": "text", "text": "Yo"},
+                    ],
+                },
+                {"role": "user", "content": "Again"},
+            ],
+        }
+    )
+    assert body["input"][1:3] == [
+        {
+            "type": "reasoning",
+            "id": "rs_abc123",
+            "summary": [{"type": "summary_text", "text": "hm"}],
+            "encrypted_content": "gAAAAABenc==",
+        },
+        {"type": "reasoning", "summary": [], "encrypted_content": "gAAAAABenc=="},
+    ]

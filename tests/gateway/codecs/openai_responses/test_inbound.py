@@ -483,6 +483,8 @@ async def test_function_call_arguments_in_pieces() -> None:
         "",
     )
     assert payloads[5]["arguments"] == '{"city": "Paris"}'
+    # OpenAI's done event names the function (required in its schema since 2025)
+    assert payloads[5]["name"] == "wx" and payloads[5]["item_id"] == added["id"]
     final = _accumulate(payloads)._completed_response
     (call,) = final.output
     assert (call.call_id, call.name, call.arguments, call.status) == (

@@ -464,17 +464,23 @@ def test_batch_parameters_are_checked(gateway, keys):
             client.batches.create(**args)  # type: ignore[arg-type]
         assert refused.value.body["param"] == param  # type: ignore[index]
         assert refused.value.body["code"] == code  # type: ignore[index]
-    # a file the key cannot read: as OpenAI, a batch that failed saying so
+    # a file that does not exist, or that the key cannot read: refused, as OpenAI
+    # refuses it, and no batch is made
     theirs = oai(gateway, keys["other"]).files.create(
         file=("t.jsonl", jsonl([chat_line(1)])), purpose="batch"
     )
+    mine = oai(gateway, keys["echo"])
+    before = [b.id for b in mine.batches.list()]
     for missing in ("file-missing", theirs.id):
-        made = oai(gateway, keys["echo"]).batches.create(
-            input_file_id=missing, endpoint="/v1/chat/completions", completion_window="24h"
-        )
-        assert made.status == "failed" and made.errors is not None
-        [error] = made.errors.data
-        assert error.code == "invalid_request" and missing in (error.message or "")
+        with pytest.raises(openai.BadRequestError) as refused:
+            mine.batches.create(
+                input_file_id=missing, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        error = refused.value.body
+        assert error["type"] == "invalid_request_error"  # type: ignore[index]
+        assert error["param"] == "input_file_id"  # type: ignore[index]
+        assert missing in error["message"]  # type: ignore[index]
+    assert [b.id for b in mine.batches.list()] == before
     notes = client.files.create(file=("n.txt", b"x"), purpose="user_data")
     with pytest.raises(openai.BadRequestError, match="purpose 'batch'"):
         client.batches.create(
