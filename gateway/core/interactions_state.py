@@ -332,18 +332,23 @@ def _fail(interaction_id: str, status: int, message: str) -> None:
 # --- reading, deleting, cancelling -------------------------------------------------------
 
 
-def _owned(interaction_id: str, key: KeyEntry):  # type: ignore[no-untyped-def]
+def _owned(interaction_id: str, key: KeyEntry) -> Any:
+    """The stored interaction, when the one decision lets ``key`` use it
+    (``interaction.use``); None otherwise, as for an unknown id."""
     from gateway.models import StoredInteraction
+    from gateway.policy import authorization
 
-    rows = StoredInteraction.objects.filter(id=interaction_id)
-    return rows.filter(key_id__isnull=True) if key.id is None else rows.filter(key_id=key.id)
+    row = StoredInteraction.objects.filter(id=interaction_id).first()
+    if row is None or not authorization.decide(key, "interaction.use", row):
+        return None
+    return row
 
 
 def _read(interaction_id: str, key: KeyEntry) -> dict[str, Any] | None:
-    row: dict[str, Any] | None = (
-        _owned(interaction_id, key).values("input_steps", "interaction", "events").first()
-    )
-    return row
+    row = _owned(interaction_id, key)
+    if row is None:
+        return None
+    return {"input_steps": row.input_steps, "interaction": row.interaction, "events": row.events}
 
 
 async def load(interaction_id: str, key: KeyEntry) -> dict[str, Any]:
@@ -373,8 +378,11 @@ async def stream(interaction_id: str, key: KeyEntry, last_event_id: str | None) 
 
 
 def _delete(interaction_id: str, key: KeyEntry) -> int:
+    row = _owned(interaction_id, key)
+    if row is None:
+        return 0
     deleted: int
-    deleted, _ = _owned(interaction_id, key).delete()
+    deleted, _ = row.delete()
     return deleted
 
 
@@ -388,7 +396,7 @@ async def delete(interaction_id: str, key: KeyEntry) -> dict[str, Any]:
 
 
 def _cancel(interaction_id: str, key: KeyEntry) -> dict[str, Any] | None:
-    row = _owned(interaction_id, key).first()
+    row = _owned(interaction_id, key)
     if row is None:
         return None
     if row.status in ("in_progress", "queued"):

@@ -1,5 +1,6 @@
-"""Stored Responses state as a resource: conversations (``/v1/conversations``) and
-background responses (``/v1/responses/{id}`` read, streamed, cancelled). Both belong to
+"""Stored state as a resource: conversations (``/v1/conversations``), background
+responses (``/v1/responses/{id}`` read, streamed, cancelled) and stored Gemini
+interactions (``/v1beta/interactions/{id}``). Each belongs to
 the key that created them; nobody else learns they exist (the endpoints answer an
 unknown id's 404)."""
 
@@ -28,3 +29,10 @@ def response_use(actor: Any, response: Any) -> Decision:
     """Read, stream, cancel or delete a stored or background response: the key that
     created it (the master key's are its own)."""
     return ALLOW if _own(actor, response) else deny("no such response")
+
+
+@rule("interaction.use")
+def interaction_use(actor: Any, interaction: Any) -> Decision:
+    """Read, stream, cancel or delete a stored Gemini interaction: the key that created
+    it (the master key's are its own)."""
+    return ALLOW if _own(actor, interaction) else deny("no such interaction")

@@ -411,7 +411,7 @@ GATEWAY_ROUTES = {
     "GET Gemini models": "route.call",
     "GET models": "route.call",
     "stored response": "response.use",
-    "stored interaction": "a key, its own interactions only",
+    "stored interaction": "interaction.use",
     "conversations": "conversation.use",
     "files and batches": "a key, its own files and batches only",
     "GET signed file link": "file.link.read",
