@@ -99,7 +99,8 @@ def finish_of_status(status: str, calls_tools: bool) -> FinishReason:
 
 
 def usage_body(value: Usage) -> dict[str, int]:
-    """Canonical -> the interaction's ``usage``. ``total_input_tokens`` includes the
+    """Canonical -> the interaction's ``usage`` (the inverse of
+    ``upstream_maps.usage``, which reads it). ``total_input_tokens`` includes the
     cached tokens (``total_cached_tokens`` is part of it); thoughts are counted apart
     from the output (``total_output_tokens`` excludes them), and ``total_tokens`` is
     the sum of input and all output, as Gemini bills them."""
@@ -114,26 +115,6 @@ def usage_body(value: Usage) -> dict[str, int]:
     if value.cache_read_tokens:
         out["total_cached_tokens"] = value.cache_read_tokens
     return out
-
-
-def usage(body: Any) -> Usage:
-    """The interaction's ``usage`` -> canonical (the inverse of ``usage_body``)."""
-    if not isinstance(body, dict):
-        return Usage()
-
-    def count(name: str) -> int:
-        value = body.get(name)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    cached = count("total_cached_tokens")
-    thoughts = count("total_thought_tokens")
-    tool_use = count("total_tool_use_tokens")
-    return Usage(
-        input_tokens=max(count("total_input_tokens") + tool_use - cached, 0),
-        output_tokens=count("total_output_tokens") + thoughts,
-        cache_read_tokens=cached,
-        reasoning_tokens=thoughts,
-    )
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import pytest
 from google.genai import interactions as sdk
 from pydantic import TypeAdapter
 
-from gateway.codecs.gemini_interactions import inbound, maps
+from gateway.codecs.gemini_interactions import inbound, maps, upstream_maps
 from gateway.errors import InvalidRequest, ModelNotFound, RateLimited, UpstreamError
 from gateway.types import (
     ChatResponse,
@@ -188,7 +188,7 @@ def test_a_function_call_answer_requires_action() -> None:
 def test_usage_round_trips() -> None:
     body = maps.usage_body(USAGE)
     assert body == fixture("interaction_text.json")["usage"]
-    assert maps.usage(body) == USAGE
+    assert upstream_maps.usage(body) == USAGE  # what the upstream half reads back
 
 
 # --- streams -------------------------------------------------------------------------------
