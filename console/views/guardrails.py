@@ -64,28 +64,11 @@ MODE_LABELS = {
     "post_call": "post_call: the answer, streamed too",
     "pre_mcp_call": "pre_mcp_call: MCP tool arguments and results",
 }
-# An example of each kind's params, offered in the form. The kinds' modules say what
-# each setting means (``gateway.guardrails.kinds.<module>``).
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "litellm_content_filter": {
-        "patterns": [
-            {"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"},
-            {"pattern_type": "regex", "name": "ticket", "pattern": "TCK-\\d{6}", "action": "BLOCK"},
-        ],
-        "blocked_words": [{"keyword": "project nightingale", "action": "BLOCK"}],
-    },
-    "presidio": {
-        "pii_entities_config": {"EMAIL_ADDRESS": "MASK", "CREDIT_CARD": "BLOCK"},
-        "presidio_language": "en",
-    },
-    "hide-secrets": {"action": "MASK"},
-    "generic_guardrail_api": {
-        "api_base": "https://guard.example.com",
-        "api_key": "os.environ/GUARD_API_KEY",
-    },
-    "openai_moderation": {"route": "moderation", "categories": ["violence", "self-harm"]},
-    "llm_judge": {"route": "llama-guard", "verdict_parser": "llama_guard"},
-}
+
+
+def _example(kind: str) -> dict[str, Any]:
+    found = kinds.KINDS.get(kind)
+    return dict(found.example) if found is not None else {}
 
 
 # --- the journal's last 24 hours -------------------------------------------------------------
@@ -293,7 +276,7 @@ def _kinds_for_form() -> list[dict[str, Any]]:
             "label": k.label,
             "help": k.help,
             "modes": sorted(k.modes, key=ALL_MODES.index),
-            "example": json.dumps(EXAMPLES.get(k.name, {}), indent=2),
+            "example": json.dumps(dict(k.example), indent=2),
         }
         for k in kinds.KINDS.values()
     ]
@@ -347,9 +330,7 @@ def _edit(request: HtmxHttpRequest, row: Guardrail | None) -> HttpResponse:
     else:
         kind = request.GET.get("kind", "litellm_content_filter")
         kind = kind if kind in kinds.KINDS else next(iter(kinds.KINDS))
-        form = GuardrailForm(
-            initial={"kind": kind, "params": json.dumps(EXAMPLES.get(kind, {}), indent=2)}
-        )
+        form = GuardrailForm(initial={"kind": kind, "params": json.dumps(_example(kind), indent=2)})
     template = FORM_TEMPLATE + "#guardrail-form" if request.htmx else FORM_TEMPLATE
     context = {"form": form, "guardrail": row, "kinds": _kinds_for_form()}
     return render(request, template, context, status=status)

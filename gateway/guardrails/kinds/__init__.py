@@ -90,6 +90,8 @@ class Kind:
     module: str  # gateway.guardrails.kinds.<module>, imported on first use
     modes: frozenset[str] = frozenset({"pre_call", "during_call", "post_call", "pre_mcp_call"})
     help: str = ""
+    # params a guardrail of this kind may start from (the console's form offers them)
+    example: Mapping[str, Any] = field(default_factory=dict)
 
     def _module(self) -> Any:
         return importlib.import_module(f"gateway.guardrails.kinds.{self.module}")
@@ -112,36 +114,59 @@ KINDS: dict[str, Kind] = {
             "litellm_content_filter",
             "Content filter (words and patterns)",
             "content_filter",
+            example={
+                "patterns": [
+                    {"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"},
+                    {
+                        "pattern_type": "regex",
+                        "name": "ticket",
+                        "pattern": "TCK-\\d{6}",
+                        "action": "BLOCK",
+                    },
+                ],
+                "blocked_words": [{"keyword": "project nightingale", "action": "BLOCK"}],
+            },
             help="blocked words and regular expressions (prebuilt or your own), each BLOCK or MASK",
         ),
         Kind(
             "presidio",
             "PII (Presidio)",
             "presidio",
+            example={
+                "pii_entities_config": {"EMAIL_ADDRESS": "MASK", "CREDIT_CARD": "BLOCK"},
+                "presidio_language": "en",
+            },
             help="personal data found by Presidio, per entity MASK (as <ENTITY_TYPE>) or BLOCK",
         ),
         Kind(
             "hide-secrets",
             "Secrets (detect-secrets)",
             "secrets",
+            example={"action": "MASK"},
             help="API keys, tokens and private keys found by Yelp's detect-secrets: redact or refuse",
         ),
         Kind(
             "generic_guardrail_api",
             "External service (Generic Guardrail API)",
             "generic_api",
+            example={
+                "api_base": "https://guard.example.com",
+                "api_key": "os.environ/GUARD_API_KEY",
+            },
             help="your own or a vendor's service speaking LiteLLM's Generic Guardrail API",
         ),
         Kind(
             "openai_moderation",
             "Moderation (OpenAI-compatible, through a route)",
             "moderation",
+            example={"route": "moderation", "categories": ["violence", "self-harm"]},
             help="an OpenAI-compatible /moderations endpoint reached through one of the gateway's routes",
         ),
         Kind(
             "llm_judge",
             "LLM judge (through a route)",
             "judge",
+            example={"route": "llama-guard", "verdict_parser": "llama_guard"},
             help="a model on one of the gateway's routes (e.g. Llama Guard) judges the text",
         ),
     )
