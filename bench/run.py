@@ -1,6 +1,6 @@
 """Switchyard benchmark: mock upstream, direct vs through Switchyard (vs LiteLLM).
 
-    .venv/bin/python bench/run.py [--litellm] [--duration 5] [--soak]
+    .venv/bin/python bench/run.py [--litellm] [--duration 5] [--soak] [--profile both]
 
 Starts the mock upstream (bench/mock_upstream.py) and Switchyard as in production
 (DEBUG off, body logging on, a fresh data dir, a route imported from a LiteLLM YAML
@@ -9,6 +9,16 @@ from bench/.litellm-venv on the same config, then measures each path (OpenAI in 
 OpenAI up, Anthropic in -> OpenAI up), plain with wrk and streaming with
 bench/streamload.py, at each concurrency. Writes bench/results/latest.md (and .json).
 See bench/README.md.
+
+Profiles (``--profile``; ``both`` by default, one after the other on the same cores):
+- ``bare``: the master key from the imported config, nothing else configured;
+- ``governed``: what a team's gateway runs with, set up through ``/api`` before the
+  load: a team with a budget and an rpm limit, a virtual key of that team with its own
+  budget, rpm limit and allowed routes (so the authorization decision, the limits and
+  the budget hold run on every request), a content-filter guardrail on the key
+  (``pre_call`` on every request, ``post_call`` on each stream, checked as it flows),
+  and an MCP server registered but unused (MCP, evaluations and batches installed as
+  always). Limits are set far above the load: they are counted, never reached.
 """
 
 from __future__ import annotations
@@ -33,6 +43,20 @@ RESULTS = BENCH / "results"
 README = ROOT / "README.md"
 LITELLM_VENV = BENCH / ".litellm-venv"
 MASTER_KEY = "sk-bench-master-0123456789abcdef"
+ADMIN_KEY = "sy-bench-admin-master-key-0123456789"  # SWITCHYARD_MASTER_KEY of the run
+# The governed profile's guardrail: LiteLLM's content filter, two prebuilt patterns and
+# two words, as a team would start with.
+CONTENT_FILTER = {
+    "patterns": [
+        {"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"},
+        {"pattern_type": "prebuilt", "pattern_name": "us_ssn", "action": "BLOCK"},
+    ],
+    "blocked_words": [
+        {"keyword": "confidential", "action": "BLOCK"},
+        {"keyword": "internal only", "action": "BLOCK"},
+    ],
+}
+UNREACHED = 1_000_000_000  # a limit the load counts against and never reaches
 # How long after the last cell memory is read again: a server at rest (Switchyard's
 # workers give freed heap back once idle for a second, gateway.server.memory_trim).
 REST_SECONDS = 3.0
@@ -138,6 +162,8 @@ class Target:
     base: str  # http://127.0.0.1:PORT
     gateway: bool
     process: subprocess.Popen | None = None
+    key: str = MASTER_KEY  # what the load authenticates with
+    profile: str = "bare"
     memory: dict[str, list[float]] = field(default_factory=dict)
     roles: dict[str, list[str]] = field(default_factory=dict)
 
@@ -172,6 +198,8 @@ def litellm_yaml(mock_port: int) -> str:
         "      model: openai/bench-model\n"
         f"      api_base: http://127.0.0.1:{mock_port}/v1\n"
         "      api_key: sk-mock-upstream-key-0000\n"
+        "      input_cost_per_token: 0.0000025\n"  # priced, so budgets have a cost to hold
+        "      output_cost_per_token: 0.00001\n"
         "general_settings:\n"
         f"  master_key: {MASTER_KEY}\n"
     )
@@ -201,7 +229,7 @@ def start_switchyard(
         "DEBUG": "0",
         "SWITCHYARD_DATA_DIR": str(data_dir),
         "SWITCHYARD_LOG_BODIES": "1",
-        "SWITCHYARD_MASTER_KEY": "sy-bench-admin-master-key-0123456789",
+        "SWITCHYARD_MASTER_KEY": ADMIN_KEY,
         "DJANGO_SETTINGS_MODULE": "gateway.settings",
     }
     env.pop("DATABASE_URL", None)
@@ -233,6 +261,62 @@ def start_switchyard(
     )
     wait_for(f"http://127.0.0.1:{port}/health/liveliness", ready_timeout)
     return process
+
+
+def admin_call(base: str, method: str, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        answer: dict = json.loads(reply.read() or b"{}")
+        return answer
+
+
+def govern(base: str) -> str:
+    """The governed profile's setup through the management API; the key it made."""
+    admin_call(
+        base,
+        "POST",
+        "/api/guardrails/",
+        {
+            "name": "bench-filter",
+            "kind": "litellm_content_filter",
+            "modes": ["pre_call", "post_call"],
+            "params": CONTENT_FILTER,
+        },
+    )
+    admin_call(
+        base,
+        "POST",
+        "/api/teams/",
+        {"name": "bench-team", "budget_usd": "100000", "rpm_limit": UNREACHED},
+    )
+    admin_call(
+        base,
+        "POST",
+        "/api/mcp-servers/",
+        {"name": "unused", "transport": "streamable_http", "url": "http://127.0.0.1:9/mcp"},
+    )
+    created = admin_call(
+        base,
+        "POST",
+        "/api/keys/",
+        {
+            "name": "bench-governed",
+            "team": "bench-team",
+            "routes": [ROUTE],
+            "rpm_limit": UNREACHED,
+            "tpm_limit": UNREACHED,
+            "budget_usd": "100000",
+            "guardrails": ["bench-filter"],
+        },
+    )
+    key: str = created["key"]
+    wait_for(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}"})  # snapshot has it
+    return key
 
 
 def start_litellm(port: int, config: Path, log) -> subprocess.Popen:
@@ -312,6 +396,10 @@ def run_stream(url: str, body: Path, headers: list[str], concurrency: int, durat
         str(concurrency),
         "--duration",
         str(duration),
+        # the answer's first word is "Hello": a stream checked by a guardrail may send it
+        # in two pieces ("Hell", "o tok1"), and the first piece is the first token seen
+        "--marker",
+        "Hell",
     ]
     for header in headers:
         command += ["--header", header]
@@ -321,7 +409,7 @@ def run_stream(url: str, body: Path, headers: list[str], concurrency: int, durat
 
 def measure(target: Target, args, workdir: Path) -> list[dict]:
     rows = []
-    auth = [f"Authorization: Bearer {MASTER_KEY}"] if target.gateway else []
+    auth = [f"Authorization: Bearer {target.key}"] if target.gateway else []
     for path_name, (gw_path, mock_path, extra) in PATHS.items():
         url = target.base + (gw_path if target.gateway else mock_path)
         for stream in (False, True):
@@ -370,6 +458,7 @@ def wants_readme(args) -> bool:
         and sorted(args.concurrency) == [1, 16, 64]
         and not args.env
         and not args.journal
+        and args.profile == "both"
         and Path(args.source).resolve() == ROOT
     )
     return full or (args.soak and not args.env and args.soak_seconds >= 300)
@@ -388,7 +477,12 @@ def update_readme(readme: Path, section: str, report: str) -> None:
     readme.write_text(f"{head}{start}\n{body}\n{end}{tail}")
 
 
-def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> str:
+def render(
+    rows: list[dict], targets: list[Target], args, soak: dict | None, brief: bool = False
+) -> str:
+    """The run's report. ``brief`` (the README's copy): without the mock's own rows (the
+    added latencies are worked out from them all the same), the governance cost table
+    and the soak's minute-by-minute table, which the full report keeps."""
     direct = {(r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
     kind = args.server
     if kind == "auto":
@@ -413,6 +507,8 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
             "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
     for r in rows:
+        if brief and r["target"] == "direct":
+            continue
         base = direct.get((r["path"], r["mode"], r["concurrency"]))
         if not r.get("requests", r["rps"]):
             base = None  # nothing completed: no latency to compare
@@ -426,6 +522,14 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
             f"| {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {added} "
             f"| {ttft} | {ttft_added} | {r['cpu_ms']:.2f} | {r['errors']} |"
         )
+    if brief and any(r["target"] == "switchyard-governed" for r in rows):
+        lines += [
+            "",
+            "What the governed profile costs over the bare one, cell by cell: the full report "
+            "(`bench/results/latest.md`) and docs/benchmarks.md.",
+        ]
+    else:
+        lines += governance_cost(rows)
     if rows:
         lines += [
             "",
@@ -435,6 +539,8 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
         ]
         lines += ["| target | when | per process | total |", "|---|---|---|---:|"]
     for target in targets:
+        if brief and not target.gateway:
+            continue
         for when in ("after load", "at rest"):
             values = target.memory.get(when)
             if values:
@@ -444,13 +550,51 @@ def render(rows: list[dict], targets: list[Target], args, soak: dict | None) -> 
                     for role, v in zip(roles or [""] * len(values), values, strict=False)
                 )
                 lines.append(f"| {target.name} | {when} | {each} | {sum(values):.0f} |")
-    if soak:
+    if soak and brief:
+        totals = ", ".join(f"{sum(values):.0f}" for _, values in soak["samples"])
+        lines += ([""] if rows else []) + [f"Soak: {soak['summary']}", ""]
+        lines += [f"Total RSS of every server process (MB) every half-minute: {totals}."]
+    elif soak:
         lines += ([""] if rows else []) + [f"Soak: {soak['summary']}", ""]
         lines += ["| minute | RSS per process (MB) | total |", "|---:|---|---:|"]
         for minute, values in soak["samples"]:
             each = ", ".join(f"{v:.0f}" for v in values)
             lines.append(f"| {minute:.1f} | {each} | {sum(values):.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def governance_cost(rows: list[dict]) -> list[str]:
+    """What the governed profile costs over the bare one, cell by cell."""
+    bare = {
+        (r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == "switchyard"
+    }
+    lines = []
+    for r in rows:
+        if r["target"] != "switchyard-governed":
+            continue
+        base = bare.get((r["path"], r["mode"], r["concurrency"]))
+        if base is None:
+            continue
+        ttft = ""
+        if "ttft_p50_ms" in r and "ttft_p50_ms" in base:
+            ttft = f"{r['ttft_p50_ms'] - base['ttft_p50_ms']:+.2f}"
+        lines.append(
+            f"| {r['path']} | {r['mode']} | {r['concurrency']} "
+            f"| {r['cpu_ms'] - base['cpu_ms']:+.3f} | {r['p50_ms'] - base['p50_ms']:+.2f} "
+            f"| {ttft} |"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "What the governed profile costs over the bare one (team and key limits, budget "
+        "holds, the authorization decision, a pre_call content filter, a post_call check "
+        "of each stream; MCP registered and unused):",
+        "",
+        "| path | mode | conc | server CPU ms/req | p50 ms | TTFT p50 ms |",
+        "|---|---|---:|---:|---:|---:|",
+        *lines,
+    ]
 
 
 def run_soak(target: Target, args, workdir: Path) -> dict:
@@ -554,6 +698,12 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for Switchyard (diagnosis only)"
     )
+    parser.add_argument(
+        "--profile",
+        choices=["bare", "governed", "both"],
+        default="both",
+        help="bare: the master key only; governed: team, key limits, guardrails (docstring)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     parser.add_argument("--output", help="default bench/results/latest.md (soak: soak.md)")
     parser.add_argument(
@@ -574,6 +724,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     log = open(workdir / "servers.log", "w")  # noqa: SIM115  (lives for the whole run)
     mock_port, gateway_port, litellm_port = free_port(), free_port(), free_port()
+    governed_port = free_port()
     config = workdir / "litellm.yaml"
     config.write_text(litellm_yaml(mock_port))
     mock = start_mock(mock_port, log)
@@ -585,13 +736,25 @@ def main() -> None:
     rows: list[dict] = []
     soak = None
     try:
-        switchyard = Target("switchyard", f"http://127.0.0.1:{gateway_port}", gateway=True)
-        targets.append(switchyard)
+        if args.profile in ("bare", "both"):
+            targets.append(Target("switchyard", f"http://127.0.0.1:{gateway_port}", gateway=True))
+        if args.profile in ("governed", "both") and not args.soak and not args.journal:
+            targets.append(
+                Target(
+                    "switchyard-governed",
+                    f"http://127.0.0.1:{governed_port}",
+                    gateway=True,
+                    profile="governed",
+                )
+            )
         if args.litellm and not args.soak:
             targets.append(Target("litellm", f"http://127.0.0.1:{litellm_port}", gateway=True))
         starters = {
             "switchyard": lambda: start_switchyard(
                 args, gateway_port, config, workdir / "data", log
+            ),
+            "switchyard-governed": lambda: start_switchyard(
+                args, governed_port, config, workdir / "data-governed", log
             ),
             "litellm": lambda: start_litellm(litellm_port, config, log),
         }
@@ -599,6 +762,8 @@ def main() -> None:
         for target in targets:  # one gateway at a time on the cores
             if target.gateway:
                 target.process = starters[target.name]()
+            if target.profile == "governed":
+                target.key = govern(target.base)
             if args.journal:
                 run_journal(target, args, workdir)
             elif args.soak:
@@ -622,7 +787,7 @@ def main() -> None:
     print(text)
     if wants_readme(args):
         section = "soak" if args.soak else "latest"
-        update_readme(README, section, text)
+        update_readme(README, section, render(rows, targets, args, soak, brief=True))
         print(f"README.md: the {section} benchmark section now holds this run")
     if args.keep:
         print(f"kept {workdir}")

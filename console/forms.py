@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -25,7 +26,10 @@ from gateway.models import (
     Team,
 )
 from gateway.ops.admin_ops import errors_by_field
+from gateway.policy.alert_thresholds import parse_thresholds
+from gateway.policy.alert_thresholds import shown as thresholds_shown
 from gateway.policy.rules import mcp as mcp_rules
+from gateway.policy.tag_bounds import parse_tags
 from gateway.providers import kinds
 
 if TYPE_CHECKING:
@@ -42,6 +46,16 @@ def show_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(
                 target, message if target or field == "__all__" else f"{field}: {message}"
             )
+
+
+class PlainDecimalField(forms.DecimalField):
+    """A decimal shown as typed: 0.5, not the stored 0.5000 (budgets and prices are
+    kept with four to eight places, and the edit forms showed every one of them)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return f"{value.normalize():f}" if value else "0"
+        return super().prepare_value(value)
 
 
 class CommaList(forms.CharField):
@@ -69,6 +83,22 @@ def setting_fields() -> dict[str, tuple[tuple[str, ...], str, str]]:
             taken_by, label, help_text = fields.get(setting.name, ((), setting.label, setting.help))
             fields[setting.name] = ((*taken_by, kind), label, help_text)
     return fields
+
+
+def setting_validator(name: str) -> Any:
+    """The setting's own check (``kinds.Setting.check``) as a form field validator."""
+    setting = next(
+        setting
+        for _, adapter in kind_adapters()
+        for setting in adapter.settings_taken
+        if setting.name == name
+    )
+
+    def validate(value: str) -> None:
+        if problem := setting.problem(value or ""):
+            raise ValidationError(problem)
+
+    return validate
 
 
 class ProviderForm(forms.Form):
@@ -103,7 +133,11 @@ class ProviderForm(forms.Form):
         self.settings_by_name = setting_fields()
         for name, (_kinds, label, help_text) in self.settings_by_name.items():
             self.fields[name] = forms.CharField(
-                required=False, max_length=200, label=label, help_text=help_text
+                required=False,
+                max_length=200,
+                label=label,
+                help_text=help_text,
+                validators=[setting_validator(name)],
             )
 
     @property
@@ -333,8 +367,8 @@ class CapabilitySelect(forms.NullBooleanSelect):
         self.choices = [("unknown", "From the catalog"), ("true", "Yes"), ("false", "No")]
 
 
-def _price(label: str) -> forms.DecimalField:
-    return forms.DecimalField(
+def _price(label: str) -> PlainDecimalField:
+    return PlainDecimalField(
         required=False,
         min_value=0,
         decimal_places=6,
@@ -343,8 +377,8 @@ def _price(label: str) -> forms.DecimalField:
     )
 
 
-def _unit_price(unit: str, models: str) -> forms.DecimalField:
-    return forms.DecimalField(
+def _unit_price(unit: str, models: str) -> PlainDecimalField:
+    return PlainDecimalField(
         required=False,
         min_value=0,
         max_digits=14,
@@ -381,7 +415,7 @@ class DeploymentForm(forms.Form):
     output_price = _price("Output")
     cache_read_price = _price("Cache read")
     cache_write_price = _price("Cache write")
-    search_unit_price = forms.DecimalField(
+    search_unit_price = PlainDecimalField(
         required=False,
         min_value=0,
         decimal_places=6,
@@ -530,6 +564,40 @@ class McpServerForm(forms.Form):
     enabled = forms.BooleanField(required=False, initial=True)
     connect_timeout = forms.FloatField(min_value=0.1, initial=10.0, help_text="seconds")
     call_timeout = forms.FloatField(min_value=0.1, initial=60.0, help_text="seconds per call")
+    sampling_route = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="A route that answers the server's sampling requests when the client "
+        "cannot (under the caller's key, which must be allowed it); blank: they fail.",
+    )
+    oauth = forms.ChoiceField(
+        choices=McpServer.OAuth.choices,
+        required=False,
+        label="OAuth",
+        help_text="per user: each person connects once (MCP connections page); service: "
+        "one client-credentials token for every caller",
+    )
+    oauth_client_id = forms.CharField(
+        required=False,
+        max_length=200,
+        label="OAuth client id",
+        help_text="a pre-registered client; empty: dynamic client registration",
+    )
+    oauth_client_secret = forms.CharField(
+        required=False,
+        label="OAuth client secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="stored encrypted; empty keeps the stored one",
+    )
+    clear_oauth_client_secret = forms.BooleanField(
+        required=False, label="Remove the stored client secret"
+    )
+    oauth_scopes = forms.CharField(
+        required=False,
+        max_length=300,
+        label="OAuth scopes",
+        help_text="space-separated; empty: what the server's metadata names",
+    )
 
     def __init__(
         self, *args: Any, stdio: bool = True, read_only: bool = False, **kwargs: Any
@@ -550,6 +618,9 @@ class McpServerForm(forms.Form):
         data = dict(self.cleaned_data)
         data.pop("bearer", None)
         data.pop("clear_bearer", None)
+        secret = data.pop("oauth_client_secret", "") or None
+        data["oauth_client_secret"] = "" if data.pop("clear_oauth_client_secret", False) else secret
+        data["oauth"] = data.get("oauth") or ""
         for name, empty in (("headers", {}), ("env", {}), ("args", [])):
             if data.get(name) in (None, ""):
                 data[name] = empty
@@ -573,9 +644,9 @@ class KeyForm(forms.Form):
     )
     rpm_limit = forms.IntegerField(required=False, min_value=0, label="Requests / min")
     tpm_limit = forms.IntegerField(required=False, min_value=0, label="Tokens / min")
-    budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
+    budget_usd = PlainDecimalField(required=False, min_value=0, label="Budget (USD)")
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial=ApiKey.Period.MONTH)
-    max_budget_per_user = forms.DecimalField(
+    max_budget_per_user = PlainDecimalField(
         required=False,
         min_value=0,
         label="Budget per end user (USD)",
@@ -608,12 +679,37 @@ class KeyForm(forms.Form):
     guardrails = guardrail_field(
         "checked on every request made with this key, beside the ones on by default"
     )
+    tags = forms.CharField(
+        required=False,
+        max_length=1400,
+        label="Default tags",
+        help_text="comma separated; every request made with this key carries them, beside "
+        "its own (x-switchyard-tags, metadata.tags)",
+    )
+    alert_thresholds = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Budget alerts at (%)",
+        help_text="e.g. 50, 80, 100; empty: the default thresholds; none: no alerts",
+    )
     management = forms.BooleanField(
         required=False,
         label="Management API",
         help_text="may call /api as its user (who must be an owner or admin); only owners "
         "give it to another user",
     )
+
+    def clean_tags(self) -> list[str]:
+        try:
+            return parse_tags(self.cleaned_data.get("tags"))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_alert_thresholds(self) -> list[int] | None:
+        try:
+            return parse_thresholds(self.cleaned_data.get("alert_thresholds"))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def __init__(self, *args: Any, actor: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -625,8 +721,28 @@ class KeyForm(forms.Form):
             user_field: Any = self.fields["user"]
             team_field.queryset = roles.key_team_choices(actor, Team.objects.all())
             if not actor.everywhere:
-                user_field.queryset = user_field.queryset.filter(pk=actor.user_id)
-                del self.fields["management"]
+                self._below_admin(actor, team_field, user_field)
+
+    def _below_admin(self, actor: Any, team_field: Any, user_field: Any) -> None:
+        """Offer only what rule ``key.grant`` lets an editor or member set: one of their
+        teams (no "no team"), themselves as the owner, the routes open to them, limits
+        that default to the team's; no management scope."""
+        from gateway.policy import roles
+
+        team_field.empty_label = None  # left out (a crafted post): their only team's
+        team_field.help_text = (
+            "one of your teams; the key's limits, routes and MCP servers stay within it"
+        )
+        user_field.queryset = user_field.queryset.filter(pk=actor.user_id)
+        user_field.empty_label = None
+        user_field.help_text = "your keys are your own"
+        routes_field: Any = self.fields["routes"]
+        routes_field.queryset = roles.visible_routes(actor, Route.objects.all())
+        routes_field.help_text = "none selected: every route open to the key's team"
+        for name in ("rpm_limit", "tpm_limit", "budget_usd"):
+            self.fields[name].help_text = "empty: the team's"
+            self.fields[name].widget.attrs["placeholder"] = "the team's"
+        del self.fields["management"]
 
     @classmethod
     def for_key(cls, key: ApiKey, **kwargs: Any) -> KeyForm:
@@ -647,6 +763,8 @@ class KeyForm(forms.Form):
                 "expires_at": key.expires_at,
                 "mcp_allowed": list(key.mcp_allowed or []),
                 "guardrails": list(key.guardrails or []),
+                "tags": ", ".join(key.tags or []),
+                "alert_thresholds": thresholds_shown(key.alert_thresholds),
             },
         )
 
@@ -683,8 +801,10 @@ class LogFilterForm(forms.Form):
         required=False,
     )
     q = forms.CharField(required=False, label="Search", max_length=200)
+    score = forms.CharField(required=False, label="Score", max_length=120)
     end_user = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
     session = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+    tag = forms.CharField(required=False, max_length=64)
 
 
 class ImportForm(forms.Form):
@@ -703,6 +823,13 @@ class ImportForm(forms.Form):
         required=False,
         widget=forms.RadioSelect,
         label="Routes that exist already",
+    )
+
+    allow_weak_master_key = forms.BooleanField(
+        required=False,
+        label="Import a weak master key",
+        help_text="a general_settings.master_key that is short or a well-known example "
+        "(sk-1234) becomes a live key with no limits only when this is ticked",
     )
 
     def existing_mode(self) -> str:

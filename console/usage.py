@@ -16,12 +16,13 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from gateway.models import UsageRollup
+from gateway.telemetry import spend
 
 WINDOWS = {"7d": ("Last 7 days", 7), "30d": ("Last 30 days", 30), "90d": ("Last 90 days", 90)}
 DEFAULT_WINDOW = "30d"
 CENTS_E8 = Decimal("0.00000001")  # the rollups' precision (SQLite sums come back as floats)
 CHART_KEYS = 8  # keys drawn one by one; the rest are summed as "other keys"
-MASTER_LABEL = "master key"
+MASTER_LABEL = spend.MASTER_KEY_LABEL  # one name for it on every page
 CSV_COLUMNS = (
     "date", "key_id", "key_name", "route", "requests", "errors", "input_tokens",
     "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd", "cache_saved_usd",

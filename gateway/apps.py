@@ -12,6 +12,7 @@ COUNTER_BOOKS = (
     "gateway.policy.retry_budget",
     "gateway.policy.login_attempts",
     "gateway.core.ledger_book",
+    "gateway.mcp.mailbox_book",
 )
 
 
@@ -43,13 +44,17 @@ class GatewayConfig(AppConfig):
         _register_the_process_life()
 
         _register_pruners()
+        from gateway.alerts import plugin as alerts_plugin
         from gateway.guardrails import plugin as guardrails_plugin
         from gateway.mcp import plugin as mcp_plugin
         from gateway.media import plugin as media_plugin
+        from gateway.prompts import plugin as prompts_plugin
 
+        alerts_plugin.register()  # budget alerts: a worker's background loop
         guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
+        prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
         from gateway.batches.files import links
 
         hooks.file_links.register(links.keep)  # signed links to images answered by URL
@@ -91,10 +96,11 @@ def _register_pruners() -> None:
     """What the journal's pruning round deletes besides the logs (``hooks.pruners``), in
     this order: usage and spend rollups, audit events, stored Responses."""
     from gateway.base import hooks
-    from gateway.telemetry import audit, rollups, spend
+    from gateway.telemetry import audit, rollups, spend, tag_spend
 
     hooks.pruners.register(rollups.prune_expired)
     hooks.pruners.register(spend.prune_expired)
+    hooks.pruners.register(tag_spend.prune_expired)
     hooks.pruners.register(audit.prune_expired)
     hooks.pruners.register(_prune_stored_responses)
     hooks.pruners.register(_prune_stored_interactions)

@@ -6,6 +6,7 @@ SECRET_KEY generated once into ./data/secret_key.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import sys
@@ -73,6 +74,11 @@ def _database(variable: str = "DATABASE_URL") -> DBConfig:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(DATA_DIR / "switchyard.sqlite3"),
+            # Writers queue for the lock, never fail: two workers, their journal writers
+            # and any manage.py command share this file (tests/integration/
+            # test_sqlite_writers_live.py). ``timeout``: seconds a statement waits for
+            # another connection's write lock; IMMEDIATE: a transaction takes the lock at
+            # BEGIN, so it never has to upgrade a read (which SQLite refuses at once).
             "OPTIONS": {
                 "timeout": 20,
                 "transaction_mode": "IMMEDIATE",
@@ -205,6 +211,10 @@ SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = env_bool(
     "SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT", False
 )
 SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, minimum=0.1)
+# Budget alerts (gateway.alerts): how often spend is compared with the thresholds, and
+# whether the webhook may be a private, loopback or link-local host (an operator power).
+SWITCHYARD_ALERT_EVERY_SECONDS = env_float("SWITCHYARD_ALERT_EVERY_SECONDS", 30.0, minimum=1.0)
+SWITCHYARD_ALERT_WEBHOOK_PRIVATE = env_bool("SWITCHYARD_ALERT_WEBHOOK_PRIVATE", False)
 # Upstream timeouts, seconds: connect, first byte (read), idle between chunks, total.
 SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 SWITCHYARD_READ_TIMEOUT = env_float("SWITCHYARD_READ_TIMEOUT", 600.0, minimum=0.1)
@@ -319,7 +329,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "channels",
-    "ninja",
+    # not "ninja": as an installed app it is imported by every process at start (with
+    # pydantic and django.test, 14 MB of each worker); its vendored Swagger UI is found
+    # through NINJA_FILES below and rendered by gateway.edge.api.docs.
     "gateway",
     "console",
     "console.evals",
@@ -339,6 +351,12 @@ MIDDLEWARE = [
     "gateway.base.read_replica.console_reads_middleware",  # console reads: the replica
 ]
 
+# django-ninja's own templates and vendored static files (the Swagger UI, no CDN), found
+# without importing the package.
+_NINJA_SPEC = importlib.util.find_spec("ninja")
+assert _NINJA_SPEC is not None and _NINJA_SPEC.submodule_search_locations
+NINJA_FILES = Path(next(iter(_NINJA_SPEC.submodule_search_locations)))
+
 ROOT_URLCONF = "gateway.urls"
 ASGI_APPLICATION = "gateway.asgi.application"
 WSGI_APPLICATION = None
@@ -346,13 +364,15 @@ WSGI_APPLICATION = None
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],  # the console app's templates/ (found through APP_DIRS)
+        # the console app's templates/ (found through APP_DIRS), and ninja's
+        "DIRS": [NINJA_FILES / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "console.context_processors.console",
             ],
         },
     },
@@ -383,6 +403,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [NINJA_FILES / "static"]  # ninja/swagger-ui-bundle.js and the rest
 STATIC_ROOT = DATA_DIR / "staticfiles"
 
 SESSION_COOKIE_HTTPONLY = True

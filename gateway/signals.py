@@ -18,6 +18,9 @@ from gateway.models import (
     Guardrail,
     McpServer,
     Profile,
+    Prompt,
+    PromptLabel,
+    PromptVersion,
     Provider,
     RegistryState,
     Route,
@@ -25,8 +28,12 @@ from gateway.models import (
 )
 from gateway.policy import registry
 
-# Profile: a user's own limits are in the snapshot (UserEntry)
-REGISTRY_MODELS = (Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail)
+# Profile: a user's own limits are in the snapshot (UserEntry); prompts: the prompt
+# registry's part of it (gateway.prompts)
+REGISTRY_MODELS = (
+    Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail,
+    Prompt, PromptVersion, PromptLabel,
+)  # fmt: skip
 
 
 def bump_version(using: str) -> None:
@@ -73,6 +80,18 @@ def registry_changed(using: str = "default") -> None:
 def _on_registry_row(sender: type[Any], using: str | None = None, **kwargs: Any) -> None:
     if sender in REGISTRY_MODELS and not kwargs.get("raw"):
         registry_changed(using or router.db_for_write(sender))
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)  # type: ignore[untyped-decorator]
+def _on_user_saved(
+    sender: type[Any], created: bool = False, update_fields: Any = None, **kwargs: Any
+) -> None:
+    """A user (de)activated: their keys start or stop working (the snapshot marks a
+    deactivated user's keys revoked). Sign-ins save ``last_login`` alone: no rebuild."""
+    if created or kwargs.get("raw"):
+        return
+    if update_fields is None or "is_active" in update_fields:
+        registry_changed(kwargs.get("using") or "default")
 
 
 @receiver(pre_delete, sender=Route)  # type: ignore[untyped-decorator]

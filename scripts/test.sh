@@ -52,6 +52,11 @@ if command -v npm >/dev/null 2>&1 && [ ! -d tests/fixtures/oidc_provider/node_mo
   (cd tests/fixtures/oidc_provider && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) \
     || echo "warning: could not install the test OpenID provider; the SSO tests will be skipped" >&2
 fi
+# the MCP conformance suite and its reference server (tests/integration/test_mcp_conformance.py)
+if command -v npm >/dev/null 2>&1 && [ ! -d tests/fixtures/mcp_conformance/node_modules/@modelcontextprotocol/conformance ]; then
+  (cd tests/fixtures/mcp_conformance && npm ci --silent --no-audit --no-fund >/dev/null 2>&1) \
+    || echo "warning: could not install the MCP conformance suite; its test will be skipped" >&2
+fi
 scripts/services.sh || echo "warning: PostgreSQL/Redis not available; their tests will be skipped" >&2
 
 # ruff and mypy first, as CI runs them (SWITCHYARD_SKIP_LINT=1 to skip while iterating)

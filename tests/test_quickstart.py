@@ -83,19 +83,19 @@ def test_console_sign_in_page_loads(quickstart) -> None:
 
 def test_imported_litellm_config_shows_in_models_and_admin(quickstart) -> None:
     url, data_dir, env, _ = quickstart
-    env = {**env, "LITELLM_MASTER_KEY": "sk-litellm-1234"}
+    env = {**env, "LITELLM_MASTER_KEY": "sk-litellm-quickstart-5678"}
     manage(env, "import_config", str(FIXTURE))
     key = (data_dir / "master_key").read_text().strip()
     # Registry changes made by another process reach every worker within ~1 s (each
     # polls the registry version): a new connection may land on either worker, so wait
     # until both the routes and the imported key are seen.
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 10
     names: set[str] = set()
     while time.monotonic() < deadline:
         fresh = {"Authorization": f"Bearer {key}", "Connection": "close"}
         names = {m["id"] for m in httpx.get(url + "/v1/models", headers=fresh).json()["data"]}
         # LiteLLM clients keep working with the config's master key
-        old_key = {"Authorization": "Bearer sk-litellm-1234", "Connection": "close"}
+        old_key = {"Authorization": "Bearer sk-litellm-quickstart-5678", "Connection": "close"}
         old = httpx.get(url + "/v1/models", headers=old_key)
         if {"gpt-4o", "llama-fast"} <= names and old.status_code == 200:
             break

@@ -11,17 +11,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
+from pydantic import ConfigDict, Field
 
 from console.evals import datasets, events, experiments, runner, summary
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Dataset, Experiment
 from console.evals.parsing import DatasetError, parse_file, row_from_object
+from gateway.edge.api.errors import ApiError
 
 router = Router(tags=["evaluations"])
 
 
-class Problem(Schema):
-    detail: str
+Problem = ApiError  # the management API's one error body
 
 
 class DatasetOut(Schema):
@@ -46,11 +47,28 @@ class DatasetIn(Schema):
     rows: list[dict[str, Any]]
 
 
+class LogSelection(Schema):
+    """The request log's filters (``gateway.telemetry.logquery.FILTERS``), no others: an
+    unknown one is a 422 naming it, not a 500 from the query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    since: str | None = None  # ISO 8601, epoch seconds, or an age such as 15m, 12h, 7d
+    until: str | None = None
+    route: str | None = None
+    key: str | None = None  # key id, or key name ("master" for the master key)
+    status: str | None = None  # 404, a class (4xx, 5xx), ok or error
+    dialect: str | None = None
+    end_user: str | None = None
+    session: str | None = None
+    q: str | None = None  # text in request id, route, error, model, key name, status
+
+
 class DatasetFromLog(Schema):
-    name: str
-    filters: dict[str, Any] = {}
+    name: str = Field(min_length=1, max_length=200)
+    filters: LogSelection = LogSelection()
     with_answers: bool = False
-    limit: int = 1000
+    limit: int = Field(1000, ge=1, le=datasets.FROM_LOG_LIMIT)
 
 
 class DatasetPatch(Schema):
@@ -112,7 +130,7 @@ def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
 
     try:
         rows = datasets.rows_from_log(
-            payload.filters, with_answers=payload.with_answers, limit=payload.limit
+            payload.filters.dict(), with_answers=payload.with_answers, limit=payload.limit
         )
         dataset = datasets.create(payload.name, rows, source="log")
     except (DatasetError, InvalidFilter) as exc:
@@ -214,7 +232,7 @@ def list_experiments(request: HttpRequest) -> Any:
     return [_experiment_out(e) for e in Experiment.objects.all()[:200]]
 
 
-@router.post("/experiments/", response={201: dict, 422: Problem})
+@router.post("/experiments/", response={201: dict, 404: Problem, 422: Problem})
 def start_experiment(request: HttpRequest, payload: ExperimentIn) -> Any:
     dataset = get_object_or_404(Dataset, pk=payload.dataset)
     try:

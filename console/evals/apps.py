@@ -19,7 +19,10 @@ class EvalsConfig(AppConfig):
 async def _run_evaluations() -> None:
     """The evaluations' runner with its job kinds, imported when a serving process
     starts it (a management command never needs the request stack they import)."""
-    from console import shadow_scoring  # noqa: F401 - registers its jobs with the runner
+    from console import (
+        shadow_scoring,  # noqa: F401 - registers its jobs with the runner
+        slice_scoring,  # noqa: F401 - registers its jobs with the runner
+    )
     from console.evals import runner
 
     await runner.run_forever()

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from console.evals import events, runner, scorers
 from console.evals.models import Cell, Dataset, Experiment
+from console.evals.scorers import label_of, name_of
 from console.playground import spec as specs
 from gateway.policy import registry
 
@@ -131,6 +132,19 @@ def progress(experiment: Experiment) -> dict[str, Any]:
     }
 
 
+def scored(experiment: Experiment, cell: Cell) -> list[dict[str, Any]]:
+    """Every scorer's value of ``cell`` in the experiment's order, with the header's
+    label and, when unscored, why (not only the headline scorer's)."""
+    out = []
+    for scorer in experiment.scorers:
+        name = name_of(scorer)
+        if name in (cell.scores or {}):
+            why = (cell.unscored or {}).get(name, "")
+            value = cell.scores[name]
+            out.append({"label": label_of(scorer), "value": value, "why": why})
+    return out
+
+
 def result_rows(
     experiment: Experiment, start: int = 0, stop: int | None = None
 ) -> list[dict[str, Any]]:
@@ -141,6 +155,7 @@ def result_rows(
     indexes = [r.index for r in rows]
     cells: dict[int, dict[int, Cell]] = {}
     for cell in Cell.objects.filter(experiment=experiment, row_index__in=indexes):
+        cell.scored = scored(experiment, cell)
         cells.setdefault(cell.row_index, {})[cell.column] = cell
     return [
         {"row": r, "cells": [cells.get(r.index, {}).get(c) for c in range(len(experiment.columns))]}

@@ -136,6 +136,8 @@ class Cell(models.Model):
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
     scores = models.JSONField(default=dict, blank=True)  # {scorer name: float | None}
     score = models.FloatField(null=True, blank=True)  # the headline scorer's value
+    # {scorer name: why it left this answer unscored} (scorers.JUDGE_NO_SCORE...)
+    unscored = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -200,3 +202,58 @@ class ShadowScoring(models.Model):
         from console.evals.scorers import name_of
 
         return name_of(self.scorer)
+
+
+class SliceScoring(models.Model):
+    """A judge run over a slice of the request log (``console.slice_scoring``): the
+    requests a filter found when it was asked for (``logs``: their row ids, newest
+    first, at most ``MAX_LOGS``), each one's grade saved as it comes (``scored``: log id
+    -> value or None for unscored) and written as a ``gateway.models.Score`` (source
+    ``judge``) under ``score_name``. Run in the background like an experiment: the same
+    runner and lease (``console.evals.runner``), so a restarted process resumes it."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    filters = models.JSONField(default=dict)  # the log filter (gateway.telemetry.logquery)
+    scorer = models.JSONField()  # one validated judge scorer (console.evals.scorers)
+    score_name = models.CharField(max_length=100)
+    logs = models.JSONField(default=list)
+    scored = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    runner = models.CharField(max_length=80, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    mean = models.FloatField(null=True, blank=True)  # of the scored, when done
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "lease_until"], name="evals_slice_claim")]
+
+    @property
+    def total(self) -> int:
+        return len(self.logs)
+
+    @property
+    def done(self) -> int:
+        return len(self.scored)
+
+    @property
+    def progress(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+    @property
+    def unscored(self) -> int:
+        return sum(1 for value in self.scored.values() if value is None)

@@ -3,11 +3,16 @@ first bad line raises ``DatasetError`` naming it, and nothing is saved (the call
 the parsed rows in one transaction).
 
 A row is ``prompt`` (text) or ``messages`` (a list of {role, content}), with optional
-``system``, ``reference`` (also read from ``answer``/``expected``) and ``metadata`` (an
-object; in CSV, a JSON object in that column, and every other column joins it)."""
+``system``, ``reference`` and ``metadata`` (an object; in CSV, a JSON object in that
+column, and every other column joins it). The names other evaluation tools write are
+read too: ``input`` for the prompt (text, a list of messages as OpenAI evals write, or
+an object with ``messages``), and for the reference ``expected_output`` (Langfuse),
+``ideal`` (OpenAI evals; a list of acceptable answers: the first, all of them kept in
+``metadata.ideal``), ``expected`` and ``answer``."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -20,8 +25,9 @@ MAX_ROWS = 100_000
 # recurse into it until a RecursionError, a 500 instead of this module's clear error.
 MAX_DEPTH = 32
 ROLES = ("system", "user", "assistant")
-REFERENCE_KEYS = ("reference", "answer", "expected")
-KNOWN = {"prompt", "messages", "system", "metadata", *REFERENCE_KEYS}
+REFERENCE_KEYS = ("reference", "expected_output", "ideal", "expected", "answer")
+PROMPT_KEYS = ("prompt", "messages", "input")
+KNOWN = {*PROMPT_KEYS, "system", "metadata", *REFERENCE_KEYS}
 
 
 class DatasetError(ValueError):
@@ -106,6 +112,7 @@ def row_from_object(obj: Any, where: str) -> ParsedRow:
         raise DatasetError(f"{where}: expected a JSON object")
     _check_depth(obj, where)
     system = _text(obj.get("system"))
+    obj = _with_input_read(obj)
     if obj.get("messages") not in (None, ""):
         messages = _messages(obj["messages"], where)
         # a system message at the head becomes the row's system prompt
@@ -116,8 +123,8 @@ def row_from_object(obj: Any, where: str) -> ParsedRow:
     elif obj.get("prompt") not in (None, ""):
         messages = [{"role": "user", "content": _text(obj["prompt"])}]
     else:
-        raise DatasetError(f"{where}: needs a 'prompt' or a 'messages' column")
-    reference = next((_text(obj[k]) for k in REFERENCE_KEYS if obj.get(k) is not None), "")
+        raise DatasetError(f"{where}: needs a 'prompt', 'messages' or 'input' column")
+    reference = next((_reference(obj[k]) for k in REFERENCE_KEYS if obj.get(k) is not None), "")
     metadata = obj.get("metadata") or {}
     if isinstance(metadata, str):
         try:
@@ -128,7 +135,33 @@ def row_from_object(obj: Any, where: str) -> ParsedRow:
     if not isinstance(metadata, dict):
         raise DatasetError(f"{where}: metadata must be an object")
     extra = {k: v for k, v in obj.items() if k not in KNOWN and v not in (None, "")}
+    ideal = obj.get("ideal")
+    if isinstance(ideal, list) and len(ideal) > 1:  # every acceptable answer, for scorers
+        extra["ideal"] = ideal
     return ParsedRow(messages, system, reference, {**extra, **metadata})
+
+
+def _with_input_read(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with an ``input`` column read as ``messages`` (a list, an object holding
+    them, or JSON text of either) or else as ``prompt``, unless those are given."""
+    value = obj.get("input")
+    if value in (None, "") or obj.get("messages") not in (None, "") or obj.get("prompt"):
+        return obj
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+        with contextlib.suppress(ValueError):  # else the prompt as written
+            value = _loads(value)
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    if isinstance(value, list):
+        return {**obj, "messages": value}
+    return {**obj, "prompt": value}
+
+
+def _reference(value: Any) -> str:
+    """A reference answer; of a list of acceptable ones (OpenAI evals' ``ideal``), the first."""
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return str(value[0])
+    return _text(value)
 
 
 def _decode(data: bytes) -> str:
@@ -163,8 +196,8 @@ def parse_jsonl(data: bytes) -> list[ParsedRow]:
 def parse_csv(data: bytes) -> list[ParsedRow]:
     reader = csv.DictReader(io.StringIO(_decode(data), newline=""))
     header = reader.fieldnames or []
-    if "prompt" not in header and "messages" not in header:
-        raise DatasetError("line 1: the header needs a 'prompt' or a 'messages' column")
+    if not set(PROMPT_KEYS) & set(header):
+        raise DatasetError("line 1: the header needs a 'prompt', 'messages' or 'input' column")
     rows = []
     try:
         for record in reader:

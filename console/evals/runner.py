@@ -44,7 +44,8 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from console.evals import live, summary
-from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring
+from console.evals import scorers as scoring
+from console.evals.models import Cell, DatasetRow, Experiment, ShadowScoring, SliceScoring
 from console.evals.scorers import (
     ASYNC_KINDS,
     judge_pairwise,
@@ -72,7 +73,9 @@ FLUSH_CELLS = 200
 MAX_JOBS_PER_PROCESS = 2  # of each kind
 MAX_CONCURRENCY = 64
 USER_AGENT = "switchyard-evals"
-Leased = Experiment | ShadowScoring  # the models the runner leases (same lease fields)
+Leased = (
+    Experiment | ShadowScoring | SliceScoring
+)  # the models the runner leases (same lease fields)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 _wake: asyncio.Event | None = None
@@ -305,12 +308,16 @@ async def run_cell(
         cost_usd=Decimal(str(run.cost() or 0)),
     )
     scores: dict[str, float | None] = {}
+    unscored: dict[str, str] = {}
     for scorer in experiment.scorers:
         if error:
             scores[name_of(scorer)] = None
         elif scorer["kind"] not in ASYNC_KINDS:
             scores[name_of(scorer)] = score_sync(scorer, output, row.reference)
+            if scores[name_of(scorer)] is None:
+                unscored[name_of(scorer)] = scoring.why_sync_unscored(scorer)
     cell["scores"] = scores
+    cell["unscored"] = unscored
     if experiment.scorers:
         cell["score"] = scores.get(name_of(experiment.scorers[0]))
     return cell
@@ -484,7 +491,7 @@ def _cells_for_scoring(pk: int) -> list[Cell]:
 
 
 def _save_scores(cells: list[Cell]) -> None:
-    Cell.objects.bulk_update(cells, ["scores", "score"], batch_size=500)
+    Cell.objects.bulk_update(cells, ["scores", "score", "unscored"], batch_size=500)
 
 
 async def _score_async(
@@ -506,6 +513,17 @@ async def _score_async(
         row = rows.get(cell.row_index)
         if row is None or name in cell.scores:
             return
+        failed = False
+
+        async def ask(route: str, prompt: str) -> str:
+            nonlocal failed
+            try:
+                return await chat_text(route, prompt, pk, key)
+            except Exception:
+                failed = True
+                raise
+
+        why = ""
         async with semaphore:
             if stop.is_set():
                 return
@@ -514,23 +532,27 @@ async def _score_async(
                 value = await similarity(
                     scorer, cell.output, row.reference, lambda r, t: embed(r, t, pk, key)
                 )
+                why = (
+                    scoring.NO_REFERENCE
+                    if not row.reference
+                    else scoring.NO_ANSWER
+                    if not cell.output
+                    else scoring.EMBED_FAILED
+                )
             elif scorer.get("mode") == "pairwise":
                 base = by_row[cell.row_index].get(experiment.baseline)
                 if cell.column == experiment.baseline or base is None:
-                    value = None
+                    value = None  # the baseline is not judged against itself: not unscored
                 else:
                     value = await judge_pairwise(
-                        scorer, question, cell.output, base.output, row.reference,
-                        lambda r, p: chat_text(r, p, pk, key),
-                    )  # fmt: skip
+                        scorer, question, cell.output, base.output, row.reference, ask
+                    )
+                    why = scoring.JUDGE_FAILED if failed else scoring.JUDGE_NO_VERDICT
             else:
-                value = await judge_pointwise(
-                    scorer,
-                    question,
-                    cell.output,
-                    row.reference,
-                    lambda r, p: chat_text(r, p, pk, key),
-                )
+                value = await judge_pointwise(scorer, question, cell.output, row.reference, ask)
+                why = scoring.JUDGE_FAILED if failed else scoring.JUDGE_NO_SCORE
+        if value is None and why:
+            cell.unscored = {**(cell.unscored or {}), name: why}
         cell.scores[name] = value
         if name == headline:
             cell.score = value

@@ -28,8 +28,6 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jsonschema
-
 KINDS = (
     "exact", "contains", "regex", "json_valid", "json_schema", "numeric", "similarity", "judge",
 )  # fmt: skip
@@ -49,8 +47,39 @@ DEFAULT_PAIRWISE_RUBRIC = (
 )
 
 
+# Why a scorer left an answer unscored (kept per cell in ``Cell.unscored``, counted in
+# the summary): "3 unscored: the judge's answer had no score" says what to fix.
+NO_REFERENCE = "the row has no reference answer"
+NO_REFERENCE_NUMBER = "the reference has no number"
+NO_ANSWER = "the answer is empty"
+EMBED_FAILED = "the embedding call failed"
+JUDGE_FAILED = "the judge's call failed"
+JUDGE_NO_SCORE = "the judge's answer had no score"
+JUDGE_NO_VERDICT = "the judge's answer had no verdict"
+LABELS = {
+    "exact": "Exact match", "contains": "Contains", "regex": "Regex", "json_valid": "Valid JSON",
+    "json_schema": "JSON schema", "numeric": "Numeric", "similarity": "Similarity",
+}  # fmt: skip
+
+
 class ScorerError(ValueError):
     """A scorer definition that cannot be used (unknown kind, bad regex or schema)."""
+
+
+def label_of(scorer: dict[str, Any]) -> str:
+    """What a person reads in a header: the scorer's own name when given, else its kind
+    in words ("Judge (1–10)", not the internal ``judge_pointwise``)."""
+    if scorer.get("name"):
+        return str(scorer["name"])
+    if scorer["kind"] == "judge":
+        return "Judge vs baseline" if scorer.get("mode") == "pairwise" else "Judge (1–10)"
+    return LABELS.get(scorer["kind"], str(scorer["kind"]))
+
+
+def why_sync_unscored(scorer: dict[str, Any]) -> str:
+    """Why ``score_sync`` returned None for ``scorer`` (it does only for a missing or
+    numberless reference)."""
+    return NO_REFERENCE_NUMBER if scorer["kind"] == "numeric" else NO_REFERENCE
 
 
 def name_of(scorer: dict[str, Any]) -> str:
@@ -65,6 +94,8 @@ def validate(
     scorers: Any, routes_exist: Callable[[str], bool] | None = None
 ) -> list[dict[str, Any]]:
     """The scorer list as saved, or ``ScorerError`` naming the bad one."""
+    import jsonschema  # here: every serving process imports this module, few validate
+
     if scorers in (None, ""):
         return []
     if not isinstance(scorers, list):
@@ -143,6 +174,8 @@ def _number(text: str) -> float | None:
 
 
 def score_sync(scorer: dict[str, Any], output: str, reference: str) -> float | None:
+    import jsonschema  # here: every serving process imports this module, few score
+
     kind = scorer["kind"]
     if kind == "exact":
         if not reference:

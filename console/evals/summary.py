@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from console.evals.models import Cell, Experiment
-from console.evals.scorers import name_of
+from console.evals.scorers import label_of, name_of
 
 Z95 = 1.959963984540054
 LATENCY_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
@@ -85,9 +85,19 @@ def compute(experiment: Experiment) -> dict[str, Any]:
     )  # fmt: skip
     rows = Cell.objects.filter(experiment=experiment).values_list(
         "row_index", "column", "latency_ms", "ttft_ms", "cost_usd", "error", "scores", "score",
-        "input_tokens", "output_tokens",
+        "input_tokens", "output_tokens", "unscored",
     )  # fmt: skip
-    for row, column, latency, ttft, cost, error, scores, score, tin, tout in rows.iterator(2000):
+    # (scorer name, why) -> answers it left unscored: "3 unscored: the judge's answer had no
+    # score", not a silent "done · 0 errors"
+    unscored: dict[tuple[str, str], int] = defaultdict(int)
+    unscored_by_column: dict[int, int] = defaultdict(int)
+    for row, column, latency, ttft, cost, error, scores, score, tin, tout, why in rows.iterator(
+        2000
+    ):
+        for name, reason in (why or {}).items():
+            if not error:
+                unscored[(name, reason)] += 1
+                unscored_by_column[column] += 1
         c = by_column[column]
         c["rows"] += 1
         c["tokens_in"] += tin
@@ -141,6 +151,7 @@ def compute(experiment: Experiment) -> dict[str, Any]:
                 "route": column["route"],
                 "rows": c["rows"],
                 "errors": c["errors"],
+                "unscored": unscored_by_column[index],
                 "mean_score": mean_scores.get(headline) if headline else None,
                 "scores": mean_scores,
                 "win_rate": win,
@@ -155,9 +166,15 @@ def compute(experiment: Experiment) -> dict[str, Any]:
                 "latency_histogram": histogram,
             }
         )
+    labels = {name_of(s): label_of(s) for s in experiment.scorers}
     return {
         "headline": headline,
         "scorers": scorer_names,
+        "labels": labels,  # what the headers say: "Judge (1–10)", not judge_pointwise
+        "unscored": [
+            {"scorer": name, "label": labels.get(name, name), "count": n, "why": why}
+            for (name, why), n in sorted(unscored.items(), key=lambda item: -item[1])
+        ],
         "baseline": experiment.baseline,
         "latency_buckets_ms": list(LATENCY_BUCKETS_MS),
         "routes": routes,

@@ -24,7 +24,13 @@ from console.evals import events as datasets_audit
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.parsing import MAX_BYTES, DatasetError, parse_file
-from console.evals.scorers import DEFAULT_PAIRWISE_RUBRIC, DEFAULT_POINTWISE_RUBRIC, KINDS, name_of
+from console.evals.scorers import (
+    DEFAULT_PAIRWISE_RUBRIC,
+    DEFAULT_POINTWISE_RUBRIC,
+    KINDS,
+    label_of,
+    name_of,
+)
 from console.playground.spec import EFFORTS
 from gateway.policy import registry
 from gateway.telemetry import audit
@@ -269,6 +275,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "experiment": experiment,
             "labels": [experiment.column_label(i) for i in range(len(experiment.columns))],
             "baseline_label": experiment.column_label(experiment.baseline),
+            "scorer_labels": [(name_of(s), label_of(s)) for s in experiment.scorers],
             "summary": experiment.summary,
             "chart": _chart_data(experiment),
             "page": page,

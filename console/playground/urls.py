@@ -9,7 +9,6 @@ urlpatterns = [
     path("history/", views.history, name="playground-history"),
     path("votes/", views.votes, name="playground-votes"),
     path("prompts/", prompts.save, name="playground-prompt-save"),
-    path("prompts/<int:pk>/delete/", prompts.delete, name="playground-prompt-delete"),
     path("<int:pk>/panel/", views.panel, name="playground-panel"),
     path("<int:pk>/diff/", views.diff, name="playground-diff"),
     path("<int:pk>/vote/", views.vote, name="playground-vote"),

@@ -135,7 +135,7 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
     if request.GET.get("replay"):
         prefill = _prefill_from_replay(request, request.GET["replay"][:40])
     elif request.GET.get("prompt"):
-        loaded_prompt = prompts.owned(request.user, request.GET["prompt"])
+        loaded_prompt = prompts.opened(request.GET["prompt"], request.GET.get("version"))
         prefill = {**_blank_prefill(), **prompts.prefill_of(loaded_prompt)}
     elif request.GET.get("comparison"):
         comparison = get_object_or_404(_comparisons(request), pk=_int(request.GET["comparison"]))
@@ -163,7 +163,7 @@ def playground(request: HtmxHttpRequest) -> HttpResponse:
         "grid": _grid(comparison) if comparison else [],
         "blind_metrics": {"hidden": True},
         "history": _comparisons(request)[:HISTORY_SIZE],
-        "saved_prompts": prompts.saved_prompts(request.user),
+        "saved_prompts": prompts.saved_prompts(),
         "loaded_prompt": loaded_prompt,
     }
     if comparison is not None:

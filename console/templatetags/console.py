@@ -121,3 +121,11 @@ def console_role(user: Any) -> str:
     from gateway.policy import roles
 
     return roles.actor_for_user(user).role or ""
+
+
+@register.filter
+def thresholds(value: Any) -> str:
+    """Budget alert thresholds for a form field: "" (the default), "none", "50, 80, 100"."""
+    from gateway.policy.alert_thresholds import shown
+
+    return shown(value)

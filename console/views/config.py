@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import filesizeformat
 
 from console.decorators import staff_required
 from console.forms import ImportForm
@@ -32,14 +35,27 @@ def config_import(request: HtmxHttpRequest) -> HttpResponse:
     """GET: the form. POST: parse and plan, show the preview table (route, deployment,
     field, before -> after), skipped entries and warnings; POST with ``apply``: apply
     the same text (re-planned inside the transaction by ``apply_plan``)."""
-    context: dict[str, Any] = {}
-    form = ImportForm(request.POST or None, request.FILES or None)
+    text_cap = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    context: dict[str, Any] = {"text_cap": text_cap}
+    try:
+        form = ImportForm(request.POST or None, request.FILES or None)
+    except RequestDataTooBig:  # pasted text beyond Django's cap: say so on the field
+        form = ImportForm({})
+        form.is_valid()
+        form.add_error(
+            "config",
+            f"Too large to paste: at most {filesizeformat(text_cap)} of text; "
+            "upload the file instead.",
+        )
     if request.method == "POST" and form.is_valid():
         text = form.text()
         context["text"] = text
         context["existing"] = form.existing_mode()
         try:
-            plan = plan_import(parse_config(text), form.existing_mode())
+            config = parse_config(text)
+            config.allow_weak_master_key = form.cleaned_data["allow_weak_master_key"]
+            context["allow_weak_master_key"] = config.allow_weak_master_key
+            plan = plan_import(config, form.existing_mode())
         except ConfigError as exc:
             form.add_error("config", str(exc))
         else:

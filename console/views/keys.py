@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponse
@@ -20,6 +22,7 @@ from console import stats
 from console.decorators import actor_of, forbidden, staff_required
 from console.forms import KeyForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
+from gateway.mcp import allow_list_check
 from gateway.models import ApiKey
 from gateway.policy import authorization, roles
 from gateway.policy import keys as key_ops
@@ -89,8 +92,9 @@ def key_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @staff_required
-@require_POST
 def key_create(request: HtmxHttpRequest) -> HttpResponse:
+    if request.method != "POST":  # the form is on the keys page (a GET was a blank 405)
+        return go_to(request, reverse("console:keys") + "#new-key-form")
     form = KeyForm(request.POST, actor=actor_of(request))
     created = None
     if form.is_valid():
@@ -107,6 +111,8 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             **_owner_fields(request, data),
             "mcp_allowed": data["mcp_allowed"],
             "guardrails": data.get("guardrails") or None,
+            "tags": data["tags"] or None,
+            "alert_thresholds": data["alert_thresholds"],
         }
         # an empty form field is one left out: a member's key gets their team's values
         given = {f: v for f, v in fields.items() if v is not None}
@@ -120,11 +126,18 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             show_errors(form, exc)
         else:
             audit.key_minted(actor_of(request), created.key)
+    warnings: list[str] = []
     if created is not None:
+        warnings = _mcp_warnings(form.cleaned_data["mcp_allowed"])
         form = KeyForm(actor=actor_of(request))
-    context = _context(request, form=form, created=created)
+    context = _context(request, form=form, created=created, mcp_warnings=warnings)
     template = TEMPLATE + "#keys-main" if request.htmx else TEMPLATE
     return render(request, template, context)
+
+
+def _mcp_warnings(allowed: list[str]) -> list[str]:
+    """What the saved MCP allow-list names that does not exist (it is saved anyway)."""
+    return async_to_sync(allow_list_check.warnings)(allowed) if allowed else []
 
 
 def _row(request: HtmxHttpRequest, pk: int, partial: str = "key-row", **extra: Any) -> HttpResponse:
@@ -147,6 +160,8 @@ def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
         "max_budget_per_user": data["max_budget_per_user"],
         "mcp_allowed": data["mcp_allowed"],
         "guardrails": data.get("guardrails") or [],
+        "tags": data["tags"],
+        "alert_thresholds": data["alert_thresholds"],
     }
     stored = key.expires_at.replace(second=0, microsecond=0) if key.expires_at else None
     if data["expires_at"] != stored:
@@ -188,8 +203,11 @@ def key_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             except ValidationError as exc:
                 show_errors(form, exc)
         if saved:
+            warnings = _mcp_warnings(form.cleaned_data["mcp_allowed"])
             if request.htmx:
-                return _row(request, pk)
+                return _row(request, pk, mcp_warnings=warnings)
+            for warning in warnings:
+                messages.warning(request, warning)
             return go_to(request, reverse("console:keys") + f"#key-{pk}")
     else:
         form = KeyForm.for_key(key, auto_id=_edit_ids(pk), actor=actor)

@@ -72,9 +72,29 @@ def log_list(request: HtmxHttpRequest) -> HttpResponse:
         "any_logs": bool(result.rows)
         or roles.visible_logs(actor, RequestLog.objects.all()).exists(),
         "searches_bodies": logquery.searches_bodies(),
+        "known_tags": known_tags(actor),
+        "query_without_end_user": urlencode({k: v for k, v in filters.items() if k != "end_user"}),
+        "query_without_session": urlencode({k: v for k, v in filters.items() if k != "session"}),
     }
     template = TEMPLATE + "#log-results" if request.htmx else TEMPLATE
     return render(request, template, context)
+
+
+def known_tags(actor: roles.Actor, limit: int = 200) -> list[str]:
+    """Tags of the last week's requests of the keys ``actor`` sees, for the tag filter's
+    suggestions (read from the tag spend rollups: a few hundred rows, never the log)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gateway.models import TagSpendRollup
+
+    since = timezone.now() - timedelta(days=7)
+    rows = TagSpendRollup.objects.filter(hour__gte=since)
+    key_ids = roles.visible_key_ids(actor)
+    if key_ids is not None:
+        rows = rows.filter(key_id__in=key_ids)
+    return sorted(set(rows.values_list("tag", flat=True).distinct()[:limit]))
 
 
 # A segment this short (percent of the bar) would be a sliver: it is drawn this wide.
@@ -133,5 +153,9 @@ def log_detail(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
             "bodies": bodies,
             "truncated": body.truncated if body else False,
             "timing": timing(log),
+            "scores": list(log.scores.all()),
+            "my_score": log.scores.filter(
+                name="thumbs", source="user", author=request.user.get_username()
+            ).first(),
         },
     )

@@ -89,6 +89,10 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "enabled": server.enabled,
                 "connect_timeout": server.connect_timeout,
                 "call_timeout": server.call_timeout,
+                "sampling_route": server.sampling_route,
+                "oauth": server.oauth,
+                "oauth_client_id": server.oauth_client_id,
+                "oauth_scopes": server.oauth_scopes,
             }
         form = McpServerForm(initial=initial, stdio=stdio, read_only=read_only)
     template = "console/mcp_server_form.html"
@@ -124,7 +128,7 @@ def mcp_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Connect once and show the tools, each with its schema and a call form."""
     server = get_object_or_404(McpServer, pk=pk)
-    result = async_to_sync(mcp_admin.probe)(server)
+    result = async_to_sync(mcp_admin.probe)(server, request.user.pk)
     tools = [
         {
             "name": t.name,
@@ -146,6 +150,7 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     from gateway.mcp import calls
     from gateway.mcp.errors import McpGatewayError
+    from gateway.mcp.oauth import caller as oauth_caller
     from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=pk)
@@ -160,6 +165,7 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
         async def run() -> CallToolResult:
             await registry.ensure_loaded()
+            oauth_caller.act_as(request.user.pk)  # an OAuth server: the admin's own token
             try:
                 return await calls.call(
                     MASTER,

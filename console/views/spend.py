@@ -1,7 +1,12 @@
-"""Spend attribution: spend, tokens and requests per key, end user and session (and
-team, once keys have one) over time: a chart of the costliest groups per hour or day
+"""Spend attribution, the console's one spend page: spend, tokens and requests per key,
+team, end user and session over time: a chart of the costliest groups of the chosen
+grouping (``group``: key, team, end user, session, route, model) per hour or day
 (uPlot, from a JSON block) and sortable tables with CSV export, read from the hourly
-spend rollups through ``gateway.telemetry.spend`` (the query ``/api/spend`` answers)."""
+spend rollups through ``gateway.telemetry.spend`` (the query ``/api/spend`` answers).
+
+It replaced the Usage page (which drew the same figures per key and day and called the
+master key differently): ``/usage/`` redirects here. A reader below admin sees only the
+figures of the keys ``roles.visible_key_ids`` gives them, as Usage did."""
 
 from __future__ import annotations
 
@@ -9,12 +14,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
-from console.decorators import staff_required
+from console import usage as usage_data
+from console.decorators import actor_of, staff_required
 from console.views.common import HtmxHttpRequest
+from console.views.spend_tags import tag_section
+from gateway.policy import roles
 from gateway.telemetry import audit, spend
 
 # window -> (label, span, chart bucket)
@@ -26,6 +35,7 @@ WINDOWS = {
 }
 DEFAULT_WINDOW = "7d"
 TABLES = ("team", "key", "end_user", "session")  # those available are shown, in this order
+GROUPS = (*TABLES, "route", "model")  # what the chart (and the first table) may group by
 FILTERABLE = ("key", "end_user", "session", "route", "model")
 SORTS = {"cost": "cost_usd", "requests": "requests", "tokens": "tokens", "name": None}
 CHART_SERIES = 8  # the costliest groups drawn one by one; the rest summed
@@ -41,8 +51,20 @@ def _filters(request: HtmxHttpRequest) -> dict[str, str]:
     return {name: request.GET[name] for name in FILTERABLE if name in request.GET}
 
 
-def _tables() -> list[str]:
-    return [name for name in TABLES if spend.DIMENSIONS[name].available()]
+def _groups() -> list[str]:
+    return [name for name in GROUPS if spend.DIMENSIONS[name].available()]
+
+
+def _group(request: HtmxHttpRequest) -> str:
+    """The chosen grouping (``chart``: its older name in links kept), by key unless known."""
+    group = request.GET.get("group") or request.GET.get("chart") or "key"
+    return group if group in _groups() else "key"
+
+
+def _tables(group: str) -> list[str]:
+    """The tables shown: the chosen grouping's first, then the usual ones."""
+    usual = [name for name in TABLES if spend.DIMENSIONS[name].available()]
+    return [group, *(name for name in usual if name != group)]
 
 
 def _sorted(rows: list[dict[str, Any]], name: str, sort: str) -> list[dict[str, Any]]:
@@ -52,10 +74,18 @@ def _sorted(rows: list[dict[str, Any]], name: str, sort: str) -> list[dict[str, 
     return sorted(rows, key=key, reverse=descending)
 
 
-def chart(dimension: str, bucket: str, since: datetime, filters: dict[str, str]) -> dict[str, Any]:
+def chart(
+    dimension: str,
+    bucket: str,
+    since: datetime,
+    filters: dict[str, str],
+    key_ids: set[int] | None = None,
+) -> dict[str, Any]:
     """x: bucket starts (epoch seconds, every bucket of the window); series: spend per
     bucket of the costliest ``CHART_SERIES`` groups of ``dimension``, the rest summed."""
-    rows = spend.query([dimension], bucket=bucket, since=since, filters=filters, limit=100_000)
+    rows = spend.query(
+        [dimension], bucket=bucket, since=since, filters=filters, limit=100_000, key_ids=key_ids
+    )
     step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
     start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     if bucket == "day":
@@ -86,9 +116,13 @@ def chart(dimension: str, bucket: str, since: datetime, filters: dict[str, str])
 
 
 def _label(dimension: str, value: str) -> str:
+    """What a group is called: the master key's requests (key name "master", or none)
+    as on the dashboard."""
+    if dimension == "key" and value in ("", "master"):
+        return spend.MASTER_KEY_LABEL
     if value:
         return value
-    return {"key": "master key", "team": "no team"}.get(dimension, "(not given)")
+    return {"team": "no team"}.get(dimension, "(not given)")
 
 
 def _with(request: HtmxHttpRequest, **changes: str | None) -> str:
@@ -114,8 +148,8 @@ def _filter_links(request: HtmxHttpRequest) -> dict[str, Any]:
         "add": {name: _with(request, **{name: None}) + f"&{name}=" for name in FILTERABLE},
         "drop": {name: _with(request, **{name: None}) for name in FILTERABLE},
         "windows": {key: _with(request, window=key) for key in WINDOWS},
-        "charts": {name: _with(request, chart=name) for name in TABLES},
-        "csv": _with(request, sort=None, chart=None),
+        "groups": {name: _with(request, group=name, chart=None) for name in GROUPS},
+        "csv": _with(request, sort=None, chart=None, group=None),
     }
 
 
@@ -125,14 +159,13 @@ def spend_page(request: HtmxHttpRequest) -> HttpResponse:
     label, span, bucket = WINDOWS[window]
     since = timezone.now() - span
     filters = _filters(request)
-    dimension = request.GET.get("chart", "key")
-    tables = _tables()
-    if dimension not in tables:
-        dimension = "key"
+    visible = roles.visible_key_ids(actor_of(request))  # below admin: one's keys only
+    dimension = _group(request)
+    tables = _tables(dimension)
     sort = request.GET.get("sort", "cost")
     sections = []
     for name in tables:
-        rows = spend.query([name], since=since, filters=filters, limit=100_000)
+        rows = spend.query([name], since=since, filters=filters, limit=100_000, key_ids=visible)
         total = len(rows)
         for row in rows:
             row["label"] = _label(name, row[name])
@@ -144,7 +177,7 @@ def spend_page(request: HtmxHttpRequest) -> HttpResponse:
                 "total": total,
             }
         )
-    totals = spend.query([], since=since, filters=filters)
+    totals = spend.query([], since=since, filters=filters, key_ids=visible)
     context = {
         "window": window,
         "window_label": label,
@@ -153,14 +186,18 @@ def spend_page(request: HtmxHttpRequest) -> HttpResponse:
         "filters": filters,
         "sections": sections,
         "chart_dimension": dimension,
-        "chart_dimensions": [(n, spend.DIMENSIONS[n].label) for n in tables],
-        "chart": chart(dimension, bucket, since, filters),
+        "chart_label": spend.DIMENSIONS[dimension].label,
+        # the per day, key and route export (console.usage): the nearest of its windows
+        "usage_window": window if window in usage_data.WINDOWS else "7d",
+        "chart_dimensions": [(n, spend.DIMENSIONS[n].label) for n in _groups()],
+        "chart": chart(dimension, bucket, since, filters, visible),
         "sort": sort,
         "totals": totals[0] if totals else None,
-        "has_team": "team" in tables,
+        "has_team": spend.DIMENSIONS["team"].available(),
         "filter_labels": {n: spend.DIMENSIONS[n].label.lower() for n in FILTERABLE},
         "sort_links": _sort_links(request, sort),
         "filter_links": _filter_links(request),
+        "tags": tag_section(since, filters, visible),
     }
     return render(request, "console/spend.html", context)
 
@@ -181,6 +218,7 @@ def spend_csv(request: HtmxHttpRequest) -> HttpResponse:
             since=timezone.now() - span,
             filters=_filters(request),
             limit=1_000_000,
+            key_ids=roles.visible_key_ids(actor_of(request)),
         )
     except spend.BadQuery as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
@@ -191,3 +229,12 @@ def spend_csv(request: HtmxHttpRequest) -> HttpResponse:
     audit.exported("spend", f"spend CSV by {', '.join(names)} over {window}")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@staff_required
+def usage_moved(request: HtmxHttpRequest) -> HttpResponsePermanentRedirect:
+    """The old Usage page (spend per key and day): the Spend page grouped by key, the
+    query kept (its windows are Spend's too); permanent, so bookmarks follow."""
+    params = request.GET.copy()
+    params.setdefault("group", "key")
+    return HttpResponsePermanentRedirect(f"{reverse('console:spend')}?{params.urlencode()}")

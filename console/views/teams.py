@@ -21,24 +21,39 @@ from django.views.decorators.http import require_POST
 
 from console import stats
 from console.decorators import actor_of, forbidden, staff_required
-from console.forms import CommaList, guardrail_field, show_errors, with_guardrail_choices
+from console.forms import (
+    CommaList,
+    PlainDecimalField,
+    guardrail_field,
+    show_errors,
+    with_guardrail_choices,
+)
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
 from gateway.policy import authorization, roles
 from gateway.policy import keys as key_ops
+from gateway.policy.alert_thresholds import shown as thresholds_shown
 
 USAGE_DAYS = 30
 TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]
 
 
 class TeamForm(forms.Form):
-    name = forms.SlugField(max_length=100)
+    name = forms.SlugField(
+        max_length=100, help_text="letters, digits, - and _ (no spaces): it names the team in /api"
+    )
     description = forms.CharField(max_length=500, required=False)
     rpm_limit = forms.IntegerField(required=False, min_value=0, label="Requests / min")
     tpm_limit = forms.IntegerField(required=False, min_value=0, label="Tokens / min")
-    budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
+    budget_usd = PlainDecimalField(required=False, min_value=0, label="Budget (USD)")
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial="month")
+    alert_thresholds = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Budget alerts at (%)",
+        help_text="e.g. 50, 80, 100; empty: the default thresholds; none: no alerts",
+    )
     mcp_restricted = forms.BooleanField(
         required=False,
         label="Limit the team's MCP access",
@@ -65,6 +80,7 @@ class TeamForm(forms.Form):
         initial["mcp_restricted"] = team.mcp_allowed is not None
         initial["mcp_allowed"] = list(team.mcp_allowed or [])
         initial["guardrails"] = list(team.guardrails or [])
+        initial["alert_thresholds"] = thresholds_shown(team.alert_thresholds)
         return initial
 
 
@@ -184,28 +200,6 @@ class RoleForm(forms.Form):
 
 
 @staff_required
-def user_list(request: HtmxHttpRequest) -> HttpResponse:
-    users = list(
-        get_user_model()
-        .objects.order_by("username")
-        .select_related("switchyard")
-        .prefetch_related("memberships__team")
-    )
-    actor = actor_of(request)
-    for user in users:
-        user.role = roles.role_of_any(user)
-        user.limits = key_ops.user_limits(user)
-        user.can_limit = bool(authorization.decide(actor, "user.limit", user))
-    context = {
-        "users": users,
-        "roles": roles.ROLES,
-        "periods": ApiKey.Period.choices,
-        "can_edit": actor.can("users.edit"),
-    }
-    return render(request, "console/users.html", context)
-
-
-@staff_required
 @require_POST
 def user_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=pk)
@@ -223,8 +217,9 @@ def user_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 class UserLimitsForm(forms.Form):
     rpm_limit = forms.IntegerField(required=False, min_value=1, label="Requests / min")
     tpm_limit = forms.IntegerField(required=False, min_value=1, label="Tokens / min")
-    budget_usd = forms.DecimalField(required=False, min_value=0, label="Budget (USD)")
+    budget_usd = PlainDecimalField(required=False, min_value=0, label="Budget (USD)")
     budget_period = forms.ChoiceField(choices=ApiKey.Period.choices, initial="month")
+    alert_thresholds = forms.CharField(required=False, max_length=100)
 
 
 @staff_required
@@ -248,4 +243,6 @@ def user_limits(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
         else:
             messages.success(request, f"Saved {user.get_username()}'s limits.")
+    if request.POST.get("back") == "detail":  # the form on the user's own page
+        return go_to(request, reverse("console:user-detail", args=[pk]) + "#limits")
     return go_to(request, reverse("console:users") + f"#user-{pk}")

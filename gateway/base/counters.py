@@ -43,10 +43,33 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from gateway.base import hooks
 
 SOCKET_ENV = "SWITCHYARD_LIMITS_SOCKET"  # how ``serve`` tells its workers where it listens
 WAKE_SECONDS = 0.05  # how often the service asks waiting requests again in any case
+
+
+# --- the wire ---------------------------------------------------------------------------------
+
+
+def encode_line(message: list[Any]) -> bytes:
+    """One wire line. orjson (integer dict keys written as strings, as json writes
+    them; a NaN or an infinity as null, which no book sends); what it refuses (an
+    integer past 64 bits) is written by json."""
+    try:
+        return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def decode_line(line: bytes) -> Any:
+    """A wire line read; json reads what orjson refuses (an older peer's NaN)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 # --- the service's state ------------------------------------------------------------------------
@@ -89,13 +112,13 @@ def call_blocking(path: str, request: list[Any], timeout: float, service: str) -
     """One request to the service at ``path`` on a connection of its own, for a caller
     outside the event loop: what follows the answer's "ok". Raises OSError (unreachable,
     timed out) or ValueError (any other answer, naming ``service``)."""
-    line = json.dumps([0, *request], separators=(",", ":")).encode() + b"\n"
+    line = encode_line([0, *request])
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(timeout)
         conn.connect(path)
         conn.sendall(line)
         with conn.makefile("rb") as answer:
-            reply = json.loads(answer.readline() or b"null")
+            reply = decode_line(answer.readline() or b"null")
     if not isinstance(reply, list) or reply[1:2] != ["ok"]:
         raise ValueError(f"{service} answered {reply!r}")
     return reply[2:]
@@ -127,6 +150,7 @@ class CounterClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
+        self._outbox: list[bytes] = []  # lines of this loop turn, written by ``_flush``
         self._ids = itertools.count()
         self._connecting: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,13 +173,10 @@ class CounterClient:
         answer: asyncio.Future[list[Any]] = loop.create_future()
         self._pending[ident] = answer
         timer = loop.call_later(self.timeout, self._timed_out, ident)
-        line = json.dumps([ident, *request], separators=(",", ":")).encode() + b"\n"
-        writer = self._writer
+        self._outbox.append(encode_line([ident, *request]))
+        if len(self._outbox) == 1:  # the first of this loop turn's requests
+            loop.call_soon(self._flush)
         try:
-            try:
-                writer.write(line)
-            except (OSError, RuntimeError) as exc:  # the transport already broke
-                self._lost(writer, exc)
             reply = await answer
         finally:
             timer.cancel()
@@ -164,11 +185,24 @@ class CounterClient:
             raise RuntimeError(f"the counter service refused the request: {reply[1]}")
         return reply
 
+    def _flush(self) -> None:
+        """Write the requests of one loop turn in one write (concurrent requests' admissions
+        and settles share a system call)."""
+        lines, self._outbox = self._outbox, []
+        writer = self._writer
+        if writer is None:  # lost meanwhile: their waiters have failed already
+            return
+        try:
+            writer.write(b"".join(lines))
+        except (OSError, RuntimeError) as exc:  # the transport already broke
+            self._lost(writer, exc)
+
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """A new event loop (tests run one per test): forget the old loop's connection."""
         self._loop = loop
         self._writer = None
         self._pending = {}
+        self._outbox = []
         self._connecting = None
         self._tasks = set()
         self.down = False
@@ -207,7 +241,7 @@ class CounterClient:
                 self.on_up()
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loads = json.loads
+        loads = decode_line
         try:
             while line := await reader.readline():
                 ident, *reply = loads(line)

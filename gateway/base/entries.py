@@ -242,6 +242,13 @@ class McpServerEntry:
     call_timeout: float
     description: str = ""
     from_operator: bool = False  # saved by the operator's config import (stdio may launch)
+    sampling_route: str = ""  # answers the server's sampling for clients without it
+    # OAuth (``gateway.mcp.oauth``): "" none, "per_user" or "service"; a pre-registered
+    # client (id, decrypted secret) or none (dynamic registration); the scopes to ask
+    oauth: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = ""
+    oauth_scopes: str = ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -291,6 +298,8 @@ class KeyEntry:
     mcp_allowed: frozenset[str] = frozenset()
     # Guardrails every request with this key runs: its own and its team's (names)
     guardrails: tuple[str, ...] = ()
+    # Tags every request with this key carries (gateway/telemetry/tags.py)
+    tags: tuple[str, ...] = ()
 
     @property
     def is_master(self) -> bool:
@@ -325,6 +334,7 @@ class Snapshot:
     mcp_servers: dict[str, McpServerEntry] = field(default_factory=dict)  # by name
     guardrails: dict[str, GuardrailEntry] = field(default_factory=dict)  # enabled, by name
     default_guardrails: tuple[str, ...] = ()  # the enabled ones that are default_on
+    parts: dict[str, Any] = field(default_factory=dict)  # features' own (hooks.snapshot_parts)
 
     def route(self, name: str) -> RouteEntry | None:
         """The route serving public model ``name``: exact name first, then patterns."""

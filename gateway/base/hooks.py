@@ -215,6 +215,27 @@ route_jobs: Registry[Callable[[Any, Any], Any]] = Registry(
     "``gateway.media.plugin`` from ``GatewayConfig.ready``.",
 )
 
+request_bodies: Registry[Callable[[Any, Any, dict[str, Any]], None]] = Registry(
+    "request_bodies",
+    "Called by ``gateway.core.service.handle`` with ``(call, key, body)`` once a JSON "
+    "body is parsed, before its job is made and its route looked up: each may rewrite "
+    "the caller's body in place (the prompt registry, ``gateway.prompts.plugin``, turns a "
+    "prompt reference into messages) or refuse it by raising a ``GatewayError``. A body "
+    "an entry has nothing to do with must cost it a dict lookup or two, nothing more. "
+    "Filled from ``GatewayConfig.ready``.",
+)
+
+# --- the registry snapshot (read by gateway.policy.registry) ---
+
+snapshot_parts: NamedRegistry[Callable[[], Any]] = NamedRegistry(
+    "snapshot_parts",
+    "A feature's own part of the in-memory snapshot, by name: ``build_snapshot`` (in a "
+    "thread, with the registry's rows) calls each loader and keeps what it returns in "
+    "``Snapshot.parts[name]``, so the request path reads it without a query; the "
+    "feature's tables bump the registry version like the registry's own (``signals``). "
+    "The prompt registry loads its prompts here (``gateway.prompts.plugin``).",
+)
+
 # --- secrets (read by gateway.base.secrets.provider_credentials) ---
 
 provider_credential_sources: Registry[Callable[[ProviderEntry], Mapping[str, Any]]] = Registry(
@@ -284,8 +305,9 @@ class GuardRun(Protocol):
     ``before`` after admission, ``gate``/``after``/``stream`` on the answer,
     ``finished`` once when the call's record is complete."""
 
-    translates: bool  # the body may not pass through as received (rewritten / answer checked)
+    translates: bool  # the body may not pass through as received (a rewrite it lacks)
     checks_answer: bool  # post_call guardrails apply: no cached answer is replayed
+    withhold_response: bool  # a check rewrote the answer: the upstream's is not journaled
 
     async def before(self) -> None:
         """pre_call checks (may rewrite the job's request and body, or refuse by

@@ -42,6 +42,10 @@ SERVER_MARGIN_SECONDS = CUT_SECONDS + 3.0
 # The request scope's extension (set by gateway.server.http_protocol) that ends a
 # response without the end of its body: a stream the upstream broke off fails at the client.
 CUT_BODY = "switchyard.cut_body"
+# ... and the one (same module) through which a request's task learns that its client
+# left: called with a callback (None: no longer), which runs when the connection is lost
+# before the response completed. Without it, a task waits on the ASGI receive instead.
+ON_DISCONNECT = "switchyard.on_disconnect"
 SETTLE_POLL_SECONDS = 0.05  # how often a drain with nothing in flight checks its connections
 
 

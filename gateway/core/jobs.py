@@ -54,7 +54,7 @@ from gateway.errors import (
 from gateway.policy import prefix_affinity, registry, routing
 from gateway.providers import passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
-from gateway.telemetry import tracing
+from gateway.telemetry import tags, tracing
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -88,14 +88,17 @@ def check_unmapped_params(
     )
 
 
-def _passes_through(adapter: Provider, call: Call) -> bool:
+def _passes_through(adapter: Provider, call: Call, stream: bool = False) -> bool:
     """Whether the inbound body goes upstream untouched: the upstream speaks the very
     codec the caller speaks (the same object, not a name), and its adapter forwards
-    bodies (codecs without passthrough translate even their own)."""
+    bodies (codecs without passthrough translate even their own). A guardrail that
+    reads a streamed answer reads its canonical events, so such a stream is translated;
+    a whole answer it reads is parsed from the passed-through one (``_checked``)."""
+    guard = call.guard
     return (
         adapter.passes_through
         and adapter.speaks is call.codec
-        and (call.guard is None or not call.guard.translates)  # a guardrail reads the answer
+        and (guard is None or not (guard.translates or (stream and guard.checks_answer)))
     )
 
 
@@ -330,7 +333,7 @@ class ChatJob(RoutedJob):
             self.call.record.translation = lossiness.passed_through(
                 self.body, adapted, deployment.label
             )
-        return adapted
+        return tags.without_tags(adapted)  # metadata.tags is the gateway's, not a note
 
     def translated(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
@@ -347,7 +350,7 @@ class ChatJob(RoutedJob):
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
         call, request = self.call, self.request
-        if _passes_through(adapter, call):
+        if _passes_through(adapter, call, stream=False):
             data = await adapter.passthrough(
                 self.passthrough_body(route, deployment),
                 deployment,
@@ -355,7 +358,7 @@ class ChatJob(RoutedJob):
                 request.headers,
             )
             if call.guard is not None:
-                await call.guard.gate()  # during_call's verdict
+                data = await self._checked(data)
             reason = call.client.finish_reason_of(data)
             if call.cache is not None:
                 upstream = call.codec.upstream  # the same codec as the adapter's
@@ -375,11 +378,30 @@ class ChatJob(RoutedJob):
             keep_in_cache(call, response)
         return rendered, response.usage, response.finish_reason
 
+    async def _checked(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A passed-through whole answer after the guardrails: during_call's verdict,
+        then post_call's checks of its texts, parsed by the caller's own codec; the
+        answer as received unless a check rewrote a text (then rendered again)."""
+        call = self.call
+        guard = call.guard
+        assert guard is not None  # the caller checked
+        if not guard.checks_answer:
+            await guard.gate()
+            return data
+        codec = call.codec.upstream  # the caller's, which the upstream speaks too
+        assert codec is not None  # it passes through, so it has one
+        response = codec.parse_response(data)
+        checked = await guard.after(response)
+        if not guard.withhold_response:  # nothing rewritten: the upstream's bytes stand
+            return data
+        rendered: dict[str, Any] = call.client.render_response(checked, self.request)
+        return rendered
+
     def open(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bool, Any]:
         call, request = self.call, self.request
-        if _passes_through(adapter, call):
+        if _passes_through(adapter, call, stream=True):
             body = self.passthrough_body(route, deployment)
             return True, adapter.passthrough_stream(
                 body, deployment, call.attempt_exchange, request.headers

@@ -61,7 +61,7 @@ from gateway.policy import (
     routing,
 )
 from gateway.providers import wire
-from gateway.telemetry import attribution, tracing
+from gateway.telemetry import attribution, tags, tracing
 from gateway.types import (
     ModelInfo,
     Usage,
@@ -101,6 +101,8 @@ async def handle(
             body = _parse_json(raw)
         if path_fields:
             body.update(path_fields)
+        for rewrite in hooks.request_bodies:  # a feature's rewrite (a prompt reference)
+            rewrite(call, key, body)
         job = JOBS.get(endpoint) or feature
         if job is None:
             raise ModelNotFound(f"unknown endpoint {endpoint!r}")
@@ -236,6 +238,9 @@ async def _serve(job: Job) -> Reply | StreamReply:
         call.guard = plane.begin(job, route)
     await job.prepare(route)
     attribution.attribute(call.record, job.request, job.headers)
+    tags.attribute(call.record, job.body, job.headers, key)
+    if job.request is not None and "metadata" in job.request.extra:  # the gateway's field
+        tags.strip_request(job.request)
     hold = (
         budget_estimate.hold_for(
             key,

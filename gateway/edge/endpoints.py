@@ -26,7 +26,7 @@ from gateway.base import db_work, lifecycle, process_role
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
-from gateway.edge import batch_endpoints, body_caps, dialects, role_gate
+from gateway.edge import batch_endpoints, body_caps, dialects, health, role_gate
 from gateway.errors import (
     AuthenticationFailed,
     GatewayError,
@@ -320,20 +320,45 @@ async def cancel_on_disconnect(
         task.cancel()
 
 
+async def until_gone(scope: Scope, receive: Receive, work: Awaitable[None]) -> None:
+    """Run ``work`` in this task, cancelled if the client leaves first (then this returns
+    quietly; a cancellation from outside, the server's, still propagates). The server's
+    protocol tells of a lost connection (``lifecycle.ON_DISCONNECT``); under another
+    server a second task waits on the ASGI receive for ``http.disconnect``."""
+    task = asyncio.current_task()
+    assert task is not None  # a request's own task
+    gone = asyncio.get_running_loop().create_future()
+    watch = (scope.get("extensions") or {}).get(lifecycle.ON_DISCONNECT)
+    watcher: asyncio.Future[None] | None = None
+    if watch is not None:
+
+        def left() -> None:
+            if not gone.done():
+                gone.set_result(True)
+                task.cancel()
+
+        watch(left)
+    else:
+        watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not gone.done():
+            raise  # cancelled from outside (server shutdown): not ours to swallow
+        task.uncancel()
+    finally:
+        if watch is not None:
+            watch(None)
+        elif watcher is not None:
+            watcher.cancel()
+
+
 async def follow_until_gone(receive: Receive, send: Send, reply: StreamReply, scope: Scope) -> None:
     """Send a stream that follows stored events (a background response's) until it ends
     or the client goes away (then it stops reading; the response runs on)."""
-    task = asyncio.current_task()
-    gone = asyncio.get_running_loop().create_future()
-    watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
     try:
-        await send_stream(send, reply, "responses", scope)
-    except asyncio.CancelledError:
-        if not gone.done():
-            raise
-        task.uncancel()  # type: ignore[union-attr]
+        await until_gone(scope, receive, send_stream(send, reply, "responses", scope))
     finally:
-        watcher.cancel()
         await service.close_quietly(reply.chunks)
 
 
@@ -507,8 +532,13 @@ class GatewayApp:
         await send_reply(send, Reply(200, data, headers))
 
     async def mcp(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
+        from gateway.edge.ws_origin import mcp_origin_allowed
         from gateway.mcp import endpoint as mcp_endpoint
 
+        if not mcp_origin_allowed(scope):  # the MCP spec's DNS-rebinding rule
+            body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Forbidden: this Host or Origin is not allowed"}}'
+            await send_reply(send, Reply(403, body, [(b"content-type", b"application/json")]))
+            return
         await mcp_endpoint.app(scope, receive, send)
 
     async def api(
@@ -557,20 +587,10 @@ class GatewayApp:
             too_large = RequestTooLarge(body_caps.too_large(endpoint, limit))
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
-        # From here the client may go away at any moment: a watcher cancels this task's
-        # work when it does (the upstream request is closed by the cancellation). The
-        # work runs in this task: one task per request instead of two and no wait().
-        task = asyncio.current_task()
-        gone = asyncio.get_running_loop().create_future()
-        watcher = asyncio.ensure_future(cancel_on_disconnect(receive, task, gone))
-        try:
-            await self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
-        except asyncio.CancelledError:
-            if not gone.done():
-                raise  # cancelled from outside (server shutdown): not ours to swallow
-            task.uncancel()  # type: ignore[union-attr]
-        finally:
-            watcher.cancel()
+        # From here the client may go away at any moment: its leaving cancels this task's
+        # work (the upstream request is closed by the cancellation).
+        work = self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
+        await until_gone(scope, receive, work)
 
     async def respond(
         self,
@@ -836,6 +856,19 @@ class GatewayApp:
             return
         await send_reply(send, json_reply(dialect, payload))
 
+    async def probe(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        answer: Callable[[], Awaitable[tuple[int, dict[str, str]]]],
+    ) -> None:
+        """A health probe, answered without Django's URL conf (``gateway.edge.health``)."""
+        status, payload = await answer()
+        await send_reply(
+            send, Reply(status, orjson.dumps(payload), [(b"content-type", b"application/json")])
+        )
+
     async def metrics(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         from gateway.telemetry import metrics
 
@@ -935,6 +968,15 @@ def _mcp(scope: Scope, method: str, path: str) -> bool:
     return path == "/mcp" or path.startswith("/mcp/")
 
 
+PROBES = {"/health/liveliness": health.alive, "/health/readiness": health.ready}
+
+
+def _probe(
+    scope: Scope, method: str, path: str
+) -> Callable[[], Awaitable[tuple[int, dict[str, str]]]] | None:
+    return PROBES.get(path) if method == "GET" else None
+
+
 def _metrics(scope: Scope, method: str, path: str) -> bool:
     return path == "/metrics" and method == "GET"
 
@@ -951,6 +993,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET signed file link", _file_link, GatewayApp.file_link),
     Route("MCP", _mcp, GatewayApp.mcp),
     Route("GET metrics", _metrics, GatewayApp.metrics),
+    Route("GET health probe", _probe, GatewayApp.probe),
 )
 
 

@@ -1,5 +1,10 @@
 """Health probes for load balancers and orchestrators (no authentication), and
-``GET /health``: every deployment checked now, for the master key (JSON)."""
+``GET /health``: every deployment checked now, for the master key (JSON).
+
+The probes' answers (``alive``, ``ready``) are served by the edge's route table
+(``gateway.edge.endpoints``) as well as by these Django views: a probe every few seconds
+must not load the URL conf (the console, the admin, the management API: about 30 MB of a
+process that serves only inference)."""
 
 from __future__ import annotations
 
@@ -10,14 +15,19 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from gateway.edge.api.auth import _matches_master
 from gateway.ops import deployment_health
 
 log = logging.getLogger(__name__)
 
 
+async def alive() -> tuple[int, dict[str, str]]:
+    """The liveness probe's answer: the process answers."""
+    return 200, {"status": "alive"}
+
+
 async def liveliness(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "alive"})
+    status, payload = await alive()
+    return JsonResponse(payload, status=status)
 
 
 def _database_ok() -> bool:
@@ -27,17 +37,23 @@ def _database_ok() -> bool:
         return row == (1,)
 
 
-async def readiness(request: HttpRequest) -> JsonResponse:
+async def ready() -> tuple[int, dict[str, str]]:
+    """The readiness probe's answer: not while draining, and the database answers."""
     from gateway.base import lifecycle
 
     if lifecycle.draining():  # load balancers stop sending new requests here
-        return JsonResponse({"status": "shutting down"}, status=503)
+        return 503, {"status": "shutting down"}
     try:
         ok = await sync_to_async(_database_ok)()
     except Exception:  # the detail (host names, users) is for the log, not a public probe
         log.exception("readiness: the database is unavailable")
-        return JsonResponse({"status": "unavailable", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ready", "database": "ok" if ok else "unexpected"})
+        return 503, {"status": "unavailable", "database": "unavailable"}
+    return 200, {"status": "ready", "database": "ok" if ok else "unexpected"}
+
+
+async def readiness(request: HttpRequest) -> JsonResponse:
+    status, payload = await ready()
+    return JsonResponse(payload, status=status)
 
 
 def _bearer_or_api_key(request: HttpRequest) -> str:
@@ -55,6 +71,8 @@ async def deployments(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"error": {"message": "use GET", "type": "invalid_request_error"}}, status=405
         )
+    from gateway.edge.api.auth import _matches_master  # the API package, on first use
+
     if not _matches_master(_bearer_or_api_key(request)):
         return JsonResponse(
             {

@@ -84,3 +84,42 @@ class SameOriginWebSockets:
         message = await receive()
         if message["type"] == "websocket.connect":
             await send({"type": "websocket.close", "code": 4403})
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def _loopback(host: str) -> bool:
+    return host in LOOPBACK or host.endswith(".localhost")
+
+
+def mcp_origin_allowed(scope: dict[str, Any]) -> bool:
+    """Whether an HTTP request to ``/mcp`` passes the MCP spec's DNS-rebinding rule.
+
+    Its ``Host`` must pass ``ALLOWED_HOSTS``. A request without ``Origin`` (not from a
+    browser: MCP clients, SDKs, CLIs) is allowed. A browser's ``Origin`` must be one
+    listed in ``CSRF_TRUSTED_ORIGINS``, or the request's own origin on a host the
+    operator named (an ``ALLOWED_HOSTS`` entry other than ``*``) or on a loopback
+    host. A rebinding page's requests carry its own host in both headers, so "same
+    origin" alone proves nothing while ``ALLOWED_HOSTS`` is ``*`` (the default)."""
+    headers = {name.lower(): value for name, value in scope.get("headers", [])}
+    host = headers.get(b"host", b"").decode("latin-1").strip()
+    domain, _port = split_domain_port(host)
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed_hosts:
+        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
+    if not domain or not validate_host(domain, allowed_hosts):
+        return False
+    raw_origin = headers.get(b"origin")
+    if raw_origin is None:
+        return True
+    origin = _origin_tuple(raw_origin.decode("latin-1"))
+    if origin is None:
+        return False
+    if _trusted(origin):
+        return True
+    scheme = "https" if scope.get("scheme") == "https" else "http"
+    if origin != _origin_tuple(f"{scheme}://{host}"):
+        return False
+    named = [entry for entry in allowed_hosts if entry != "*"]
+    return _loopback(domain) or (bool(named) and validate_host(domain, named))

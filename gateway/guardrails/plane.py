@@ -12,8 +12,10 @@ What each mode does to the call:
 - ``during_call`` (``before`` starts it, ``gate`` waits): the same texts checked beside
   the upstream call; a streamed answer's head waits for it, a whole answer too;
 - ``post_call`` (``after``, ``stream``): the answer checked; a streamed one with a
-  bounded hold-back window (``gateway.guardrails.stream``). An answer checked is never
-  passed through untranslated and never served from the response cache."""
+  bounded hold-back window (``gateway.guardrails.stream``). A streamed answer checked is
+  translated (the window reads canonical events); a whole one may pass through, checked
+  as the caller's codec parses it and rendered again only when a check rewrote it. An
+  answer checked is never served from the response cache."""
 
 from __future__ import annotations
 
@@ -119,7 +121,7 @@ class Run:
         self.extras = extras
         self.notes = engine.Notes()
         self.checks_answer = bool(self.post)
-        self.translates = bool(self.post)
+        self.translates = False  # a pre_call rewrite the body lacks sets it (``_carry``)
         self.during_task: asyncio.Future[list[str]] | None = None
         self.withhold_response = False
 

@@ -4,7 +4,10 @@ Text goes on as it comes, except the last ``window`` characters of each text par
 held until the next delta shows they start no match (a match longer than the window
 is caught only when it ends in what is held: the window is the longest match a
 guardrail promises to stop). So the first token waits for at most a window's worth of
-text, and a clean stream is never buffered whole. Each check reads what is held plus
+text, and a clean stream is never buffered whole. Local checks that know their matches
+(``Checker.holds``: the content filter's words and patterns) hold back only what may
+begin one: the last word, a blocked phrase's start; the first token waits for the
+second delta, not for a window, and later text goes on a few words at a time. Each check reads what is held plus
 the window already sent before it, so a match across deltas is seen.
 
 Guardrails that call a service (not ``local``) are asked a segment at a time (at least
@@ -54,6 +57,9 @@ class Run(Protocol):
 
 
 DEFAULT_SEGMENT = 200  # characters a service-backed guardrail is asked about at once
+# with checks that know their matches: new characters gathered after the first release
+# before the next (a check at every delta cost three times the CPU of the filter itself)
+STEP_AFTER_FIRST = 12
 
 
 class _Held:
@@ -84,14 +90,30 @@ def _settings(run: Run) -> tuple[int, int]:
 
 async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
     window, step = _settings(run)
+    checkers = [kinds.checker(entry) for entry in run.post]
+    # local checks at every delta: each says what of the text may begin a match still
+    # to come (``Checker.holds``), and only that is held back, not a whole window
+    ask = step == 0 and all(checker.local for checker in checkers)
+
+    def hold(part: _Held) -> int:
+        if not ask:
+            return window
+        region = part.sent_tail + part.pending
+        return min(window, max(checker.holds(region) for checker in checkers))
+
     context = run.context("response", "post_call")
     held: dict[int, _Held] = {}
     arguments: dict[int, list[str]] = {}
     open_parts: set[int] = set()
     usage_seen = False
 
-    async def release(part: _Held, final: bool) -> str:
-        region = part.sent_tail + part.pending
+    async def release(part: _Held, final: bool, keep: int) -> str:
+        """Check and let out what may go of ``part``'s held text (all of it when
+        ``final``). A check that knows its matches reads the text up to what it holds
+        back (that may begin a match, or end one that what follows could undo); a
+        window's check reads all it holds and lets out all but the window."""
+        upto = len(part.pending) - keep if ask and not final else len(part.pending)
+        region = part.sent_tail + part.pending[:upto]
         checked = await engine.run(run.post, [region], context, run.notes)
         if checked[0] != region:
             run.withhold_response = True
@@ -101,8 +123,10 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
                     "a guardrail rewrote text already sent; the answer was stopped",
                     guardrail=run.post[0].name,
                 )
-            part.pending = new[len(part.sent_tail) :]
-        cut = len(part.pending) if final else max(0, len(part.pending) - window)
+            rest = part.pending[upto:]
+            part.pending = new[len(part.sent_tail) :] + rest
+            upto = len(part.pending) - len(rest)
+        cut = upto if ask or final else max(0, len(part.pending) - window)
         out, part.pending = part.pending[:cut], part.pending[cut:]
         if out:
             part.sent += len(out)
@@ -113,7 +137,7 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
         out: list[StreamEvent] = []
         part = held.pop(index, None)
         if part is not None and part.pending:
-            text = await release(part, final=True)
+            text = await release(part, True, 0)
             if text:
                 out.append(TextDelta(index, text))
         pieces = arguments.pop(index, None)
@@ -141,8 +165,16 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
                 if part is None:
                     part = held[event.index] = _Held()
                 part.pending += event.text
-                if len(part.pending) > window + step:
-                    text = await release(part, final=False)
+                if ask:
+                    # the first text as soon as some may go; later text a few words at a time
+                    if part.sent and len(part.pending) <= STEP_AFTER_FIRST:
+                        continue
+                    keep = hold(part)
+                    due = keep + (STEP_AFTER_FIRST if part.sent else 0)
+                else:
+                    keep, due = window, window + step
+                if len(part.pending) > due:
+                    text = await release(part, False, keep)
                     if text:
                         yield TextDelta(event.index, text)
                 continue

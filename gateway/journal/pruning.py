@@ -33,10 +33,11 @@ def prune(
 ) -> int:
     """Delete logs (and their bodies) created more than ``older_than`` ago, in batches
     of ``batch_size`` rows, each its own short transaction. Returns rows deleted."""
-    from gateway.models import RequestBody, RequestLog
+    from gateway.models import RequestBody, RequestLog, RequestTag
 
     def delete(ids: list[int]) -> None:
         RequestBody.objects.filter(log_id__in=ids).delete()
+        RequestTag.objects.filter(log_id__in=ids).delete()
         RequestLog.objects.filter(id__in=ids).delete()
 
     old = RequestLog.objects.filter(created_at__lt=datetime.now(UTC) - older_than)

@@ -47,6 +47,7 @@ class Record:
     user_agent: str = ""
     end_user: str = ""  # spend attribution (gateway/telemetry/attribution.py)
     session: str = ""
+    tags: tuple[str, ...] = ()  # request tags (gateway/telemetry/tags.py)
     from_playground: bool = False
     client_disconnected: bool = False
     cache_hit: bool = False  # answered from the response cache (no upstream call)
@@ -57,6 +58,9 @@ class Record:
     guardrails: list[dict[str, Any]] | None = None
     # request fields dropped or rewritten in translation (gateway.core.lossiness)
     translation: list[dict[str, str]] | None = None
+    # the registry prompt the request named and the version it ran (gateway.prompts)
+    prompt_name: str = ""
+    prompt_version: int | None = None
     # bodies (bytes or JSON-able objects); secrets never put here
     inbound_request: Any = None
     upstream_request: Any = None

@@ -97,6 +97,9 @@ LOG_COLUMNS = (
     "translation",
     "end_user",
     "session",
+    "tags",
+    "prompt_name",
+    "prompt_version",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
@@ -157,6 +160,9 @@ def log_values(
         adapt_json(rec.translation) if rec.translation else None,
         rec.end_user[:200] or None,
         rec.session[:200] or None,
+        adapt_json(list(rec.tags)) if rec.tags else None,
+        rec.prompt_name[:100] or None,
+        rec.prompt_version,
     )
     return values, created
 

@@ -8,7 +8,7 @@ import functools
 import itertools
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -182,7 +182,7 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
     Rows are converted before the transaction starts, so the database (SQLite's one
     write lock, shared by every worker process) is held only for the inserts."""
     from gateway.models import RequestBody, RequestLog
-    from gateway.telemetry import rollups, spend
+    from gateway.telemetry import rollups, spend, tag_spend
 
     secrets = configured_secrets()
     adapt_time, adapt_json = _adapters()
@@ -204,6 +204,8 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
     groups = rollups.tally(usage)
     spend_of = _spend_picker()
     spent = spend.tally(((u[0], *spend_of(v)) for u, v in zip(usage, logs, strict=True)), {})
+    tagged = [(n, rec) for n, rec in enumerate(records) if rec.tags]
+    by_tag = tag_spend.tally(_tag_rows(tagged, usage, logs)) if tagged else {}
     with transaction.atomic():
         ids = _insert(RequestLog, LOG_COLUMNS, logs, returning=True)
         rollups.add(groups)
@@ -211,7 +213,34 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
         rows = [(i, *v) for i, v in zip(ids, bodies, strict=False) if v is not None]
         if rows:
             _insert(RequestBody, BODY_COLUMNS, rows, returning=False)
+        if tagged:
+            _insert_tags(tagged, ids, logs)
+            tag_spend.add(by_tag)
     return ids
+
+
+TAG_COLUMNS = ("log_id", "tag", "created_at")
+
+
+def _tag_rows(tagged: list[tuple[int, Record]], usage: list[Row], logs: list[Row]) -> Iterable[Row]:
+    """What ``tag_spend.tally`` sums of the tagged records: (created, tags, key id, key
+    name, status, tokens..., cost), picked from the rows already converted."""
+    spend_of = _spend_picker()
+    for n, rec in tagged:
+        key_id, key_name, _, _, _, _, status, *figures = spend_of(logs[n])
+        yield (usage[n][0], rec.tags, key_id, key_name, status, *figures)
+
+
+def _insert_tags(tagged: list[tuple[int, Record]], ids: list[int], logs: list[Row]) -> None:
+    """One ``RequestTag`` row per tag of each tagged record (its log's creation time
+    beside it, for the tag filter's index)."""
+    from gateway.models import RequestTag
+
+    created_at = LOG_COLUMNS.index("created_at")
+    rows = [
+        (ids[n], tag, logs[n][created_at]) for n, rec in tagged for tag in dict.fromkeys(rec.tags)
+    ]
+    _insert(RequestTag, TAG_COLUMNS, rows, returning=False)
 
 
 @functools.cache

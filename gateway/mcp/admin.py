@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from gateway.models import McpServer
+from gateway.models import McpServer, Route
 from gateway.policy.registry import mcp_entry
 
 if TYPE_CHECKING:  # the SDK loads when a server is first probed or called
@@ -26,6 +27,10 @@ FIELDS = (
     "enabled",
     "connect_timeout",
     "call_timeout",
+    "sampling_route",
+    "oauth",
+    "oauth_client_id",
+    "oauth_scopes",
 )
 
 
@@ -36,7 +41,8 @@ def save_server(
     bearer: str | None = None,
 ) -> McpServer:
     """Create (``server`` None) or change an MCP server from ``values`` (the FIELDS plus
-    ``headers`` and ``env``, masked values keeping what is stored); raise ValidationError."""
+    ``headers`` and ``env``, masked values keeping what is stored, and
+    ``oauth_client_secret``: None keeps it, "" removes it); raise ValidationError."""
     server = server or McpServer()
     for name in FIELDS:
         if name in values and values[name] is not None:
@@ -46,7 +52,11 @@ def save_server(
     if values.get("env") is not None:
         server.set_env(values["env"])
     server.set_bearer(bearer)
+    server.set_oauth_client_secret(values.get("oauth_client_secret"))
     server.full_clean()
+    route = server.sampling_route
+    if route and not Route.objects.filter(name=route).exists():  # a typo, said at once
+        raise ValidationError({"sampling_route": f"no route named {route!r}"})
     with transaction.atomic():
         server.save()
     return server
@@ -64,18 +74,26 @@ class Probe:
     elapsed_ms: float = 0.0
 
 
-async def probe(server: McpServer) -> Probe:
+async def probe(server: McpServer, user_id: int | None = None) -> Probe:
     """Connect to ``server`` as saved (a connection of its own, closed afterwards), list
-    its tools; any failure is the answer, with no secret in it."""
+    its tools; any failure is the answer, with no secret in it. An OAuth server is
+    reached with ``user_id``'s token (the console's signed-in person) or its service
+    token."""
     import asyncio
 
     from gateway.mcp import pool
+    from gateway.mcp.oauth import caller
 
     entry = mcp_entry(server)
     started = time.monotonic()
     try:
+        auth = None
+        if entry.oauth:
+            caller.act_as(user_id)
+            auth = caller.Bearer(entry, caller.principal(entry))
+            await auth.ready()
         async with asyncio.timeout(entry.connect_timeout + entry.call_timeout):
-            async with pool._client_for(entry) as client:
+            async with pool._client_for(entry, auth=auth) as client:
                 tools = list((await client.list_tools()).tools)
     except BaseException as exc:  # noqa: BLE001 - the error is what the caller sees
         if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):

@@ -16,15 +16,18 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
+from mcp.shared.dispatcher import ProgressFnT
 
 from gateway import journal
 from gateway.base.entries import KeyEntry
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.mcp import guarded, permissions, pool
 from gateway.mcp.errors import (
+    AuthorizationRequired,
     McpGatewayError,
     NotAllowed,
     ServerUnavailable,
@@ -34,8 +37,12 @@ from gateway.mcp.errors import (
     UpstreamError,
     safe_message,
 )
+from gateway.mcp.oauth import caller as oauth_caller
 from gateway.policy import limits
 from gateway.telemetry import tracing
+
+# calls a tool with the (checked) arguments some other way than the pool's shared session
+Upstream = Callable[[Any], Awaitable[types.CallToolResult]]
 
 RATE_LIMITED = -32029  # implementation-defined server error range (-32000..-32099)
 
@@ -46,6 +53,7 @@ _STATUS = {
     ServerUnavailable: 502,
     ToolTimeout: 504,
     UpstreamError: 502,
+    AuthorizationRequired: 401,
 }
 
 
@@ -98,7 +106,12 @@ async def call(
     user_agent: str = "",
     from_playground: bool = False,
     endpoint: str = "tools/call",
+    progress: ProgressFnT | None = None,
+    via: Upstream | None = None,
 ) -> types.CallToolResult:
+    """``progress`` hears the server's progress notifications of the call; ``via``
+    calls the tool instead of the pool's shared session (``relay``: a session bound to
+    the caller's client session), after every check here, as the pool would."""
     started = time.monotonic()
     rec = journal.Record(
         request_id="mcp_" + uuid.uuid4().hex[:24],
@@ -116,6 +129,8 @@ async def call(
     )
     span = _start_span(server, tool)
     upstream_started: float | None = None
+    if not key.is_master:  # an OAuth server gets the key's owner's token (the master key:
+        oauth_caller.act_as(key.user_id)  # whoever the caller said acts, e.g. the console's)
     try:
         if not permissions.allows_tool(key, server, tool):
             raise NotAllowed(f"this API key may not call {server}__{tool}")
@@ -133,7 +148,10 @@ async def call(
                     arguments = checked
                     rec.inbound_request = {"server": server, "tool": tool, "arguments": arguments}
             upstream_started = time.monotonic()
-            result = await pool.call_tool(server, tool, arguments)
+            if via is not None:
+                result = await via(arguments)
+            else:
+                result = await pool.call_tool(server, tool, arguments, progress=progress)
             result = await guarded.result(checks, result)
             rec.status = 200
             if result.is_error:

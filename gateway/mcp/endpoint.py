@@ -7,9 +7,11 @@ named ``server__name`` (``permissions``), resources under their own URIs (a read
 the server that listed the URI). Tools are the ones the key's grant names; resources and
 prompts need a grant of the whole server (``mcp.resource.read``, ``mcp.prompt.get``). ``/mcp/<server>`` serves one server with its own names.
 
-Auth: ``Authorization: Bearer <virtual key>`` (or ``x-api-key``), checked here before
-the SDK sees the request: 401 without a valid key, 404 for a server the key may not see
-(as for one that does not exist). Tool calls go through ``calls.call``.
+Auth: ``Authorization: Bearer <virtual key>`` (or ``x-api-key``), or an OAuth access
+token a person signed in for (``oauth_server``: it acts as their managed key with their
+keys' grants), checked here before the SDK sees the request: 401 without a valid one
+(its ``WWW-Authenticate`` names the resource metadata, RFC 9728), 404 for a server the
+caller may not see (as for one that does not exist). Tool calls go through ``calls.call``.
 
 Sessions are served by any worker of any instance (no sticky routing): the session id
 is self-contained and checked here (``sessions``: 404 for an unknown, changed, expired,
@@ -27,6 +29,7 @@ import json
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -34,17 +37,21 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitationRequiredError
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 
 from gateway import journal
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
-from gateway.mcp import calls, permissions, pool, sessions, streams
-from gateway.mcp.errors import McpGatewayError
+from gateway.mcp import backchannel, calls, permissions, pool, relay, sessions, streams
+from gateway.mcp.errors import AuthorizationRequired, McpGatewayError
+from gateway.mcp.oauth import caller as oauth_caller
+from gateway.mcp.oauth_server import resources as oauth_resources
+from gateway.mcp.oauth_server import tokens as oauth_tokens
 from gateway.policy import registry
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,7 @@ VERSION_HEADER = b"mcp-protocol-version"
 MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE  # as the SDK caps what it reads
 
 _resource_owner: dict[str, str] = {}  # uri -> server that listed it last
+_template_owner: dict[str, str] = {}  # uri template -> server that listed it last
 
 
 def matches(path: str) -> bool:
@@ -73,7 +81,31 @@ def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
     )
     if found is None:
         raise MCPError(INVALID_PARAMS, "no authenticated caller")
+    oauth_caller.act_as(found[0].user_id)  # an OAuth server gets the key owner's token
     return found
+
+
+def _session(ctx: ServerRequestContext[Any]) -> sessions.Session | None:
+    scope = getattr(ctx.request, "scope", None)
+    found: sessions.Session | None = (
+        scope.get(SESSION_SCOPE_KEY) if isinstance(scope, dict) else None
+    )
+    return found
+
+
+def _mcp_error(ctx: ServerRequestContext[Any] | None, exc: McpGatewayError) -> MCPError:
+    """The JSON-RPC error of ``exc``; a missing OAuth authorization is a URL elicitation
+    naming the console page where the person connects."""
+    if isinstance(exc, AuthorizationRequired):
+        request = ctx.request if ctx is not None else None
+        base = str(getattr(request, "base_url", "") or "").rstrip("/")
+        params = types.ElicitRequestURLParams(
+            message=exc.message,
+            url=base + AuthorizationRequired.CONNECT_PATH,
+            elicitation_id=f"connect-{exc.server}",
+        )
+        return UrlElicitationRequiredError([params], exc.message)
+    return MCPError(exc.code, exc.message)
 
 
 Grant = Callable[[KeyEntry, str], bool]
@@ -90,7 +122,11 @@ def _servers(
 
 
 async def _gather(
-    key: KeyEntry, only: str | None, fetch: Any, grant: Grant = permissions.allows_server
+    key: KeyEntry,
+    only: str | None,
+    fetch: Any,
+    grant: Grant = permissions.allows_server,
+    ctx: ServerRequestContext[Any] | None = None,
 ) -> list[tuple[str, Any]]:
     """``fetch(server)`` on every server the key's ``grant`` opens; one that fails is left
     out (and logged), so a dead server never hides the others."""
@@ -100,7 +136,7 @@ async def _gather(
     for name, result in zip(names, results, strict=True):
         if isinstance(result, BaseException):
             if only is not None and isinstance(result, McpGatewayError):
-                raise MCPError(result.code, result.message)
+                raise _mcp_error(ctx, result)
             log.warning("MCP server %s left out: %s", name, getattr(result, "message", result))
             continue
         out.append((name, result))
@@ -112,7 +148,7 @@ async def _list_tools(
 ) -> types.ListToolsResult:
     key, only, _ = _caller(ctx)
     tools: list[types.Tool] = []
-    for server, listed in await _gather(key, only, pool.list_tools):
+    for server, listed in await _gather(key, only, pool.list_tools, ctx=ctx):
         for tool in listed:
             if not permissions.allows_tool(key, server, tool.name):
                 continue
@@ -134,14 +170,50 @@ async def _call_tool(
             server, tool = "", params.name
         else:
             server, tool = parts
+    downstream = relay.Downstream(ctx, _session(ctx))
+    progress = _progress(downstream)
+    via: calls.Upstream | None = None
+    if (
+        server
+        and server in registry.current().mcp_servers
+        and relay.needs(downstream.session, server)
+    ):
+
+        async def via(arguments: Any) -> types.CallToolResult:
+            return await relay.call_tool(downstream, key, server, tool, arguments, progress)
+
     try:
-        if not server or server not in registry.current().mcp_servers:
-            return await calls.call(
-                key, server or "(none)", tool, params.arguments, user_agent=user_agent
-            )
-        return await calls.call(key, server, tool, params.arguments, user_agent=user_agent)
+        return await calls.call(
+            key,
+            server if server in registry.current().mcp_servers else (server or "(none)"),
+            tool,
+            params.arguments,
+            user_agent=user_agent,
+            progress=progress,
+            via=via,
+        )
     except McpGatewayError as exc:
-        raise MCPError(exc.code, exc.message) from None
+        raise _mcp_error(ctx, exc) from None
+
+
+def _progress(downstream: relay.Downstream) -> Any:
+    """What relays the server's progress of a call to the client: None unless the
+    client's request asked for progress (a ``progressToken`` in its ``_meta``)."""
+    meta: dict[str, Any] = dict(downstream.ctx.meta or {})
+    token = meta.get("progressToken", meta.get("progress_token"))
+    if not isinstance(token, str | int):
+        return None
+
+    async def forward(progress: float, total: float | None, message: str | None) -> None:
+        await downstream.notify(
+            types.ProgressNotification(
+                params=types.ProgressNotificationParams(
+                    progress_token=token, progress=progress, total=total, message=message
+                )
+            )
+        )
+
+    return forward
 
 
 async def _list_resources(
@@ -162,18 +234,158 @@ async def _list_resources(
     return types.ListResourcesResult(resources=resources)
 
 
+async def _resource_server(key: KeyEntry, only: str | None, uri: str) -> str:
+    """The server that serves ``uri`` to this key: ``/mcp/<server>``'s, else the one
+    that listed it, else one of whose resource templates it matches (asked again when
+    this process has not seen it listed: another worker may have); the key needs the
+    grant of the whole server (``mcp.resource.read``)."""
+    readable = _servers(key, only, permissions.allows_resources)
+    if only is not None:
+        if only in readable:
+            return only
+        raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
+    owner = _resource_owner.get(uri)
+    if owner is not None and owner in readable:
+        return owner
+    for server, templates in await _gather(
+        key, None, pool.list_resource_templates, permissions.allows_resources
+    ):
+        for template in templates:
+            _template_owner[template.uri_template] = server
+            if _matches(template.uri_template, uri):
+                return server
+    for server, listed in await _gather(
+        key, None, pool.list_resources, permissions.allows_resources
+    ):
+        for resource in listed:
+            _resource_owner[str(resource.uri)] = server
+        if uri in _resource_owner and _resource_owner[uri] == server:
+            return server
+    raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
+
+
+def _matches(template: str, uri: str) -> bool:
+    from mcp.shared.uri_template import UriTemplate
+
+    try:
+        return UriTemplate.parse(template).match(uri) is not None
+    except Exception:  # noqa: BLE001 - a server's malformed template matches nothing
+        return False
+
+
 async def _read_resource(
     ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
 ) -> types.ReadResourceResult:
     key, only, _ = _caller(ctx)
     uri = str(params.uri)
-    server = only or _resource_owner.get(uri)
-    if server is None or server not in _servers(key, only, permissions.allows_resources):
-        raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
+    server = await _resource_server(key, only, uri)
     try:
         return await pool.read_resource(server, uri)
     except McpGatewayError as exc:
-        raise MCPError(exc.code, exc.message) from None
+        raise _mcp_error(ctx, exc) from None
+
+
+async def _list_resource_templates(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourceTemplatesResult:
+    key, only, _ = _caller(ctx)
+    templates: list[types.ResourceTemplate] = []
+    for server, listed in await _gather(
+        key, only, pool.list_resource_templates, permissions.allows_resources
+    ):
+        for template in listed:
+            _template_owner[template.uri_template] = server
+            if only is None:
+                template = template.model_copy(
+                    update={"name": permissions.qualified(server, template.name)}
+                )
+            templates.append(template)
+    return types.ListResourceTemplatesResult(resource_templates=templates)
+
+
+async def _subscribe(
+    ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+) -> types.EmptyResult:
+    return await _subscription(ctx, str(params.uri), relay.subscribe)
+
+
+async def _unsubscribe(
+    ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+) -> types.EmptyResult:
+    return await _subscription(ctx, str(params.uri), relay.unsubscribe)
+
+
+async def _subscription(
+    ctx: ServerRequestContext[Any],
+    uri: str,
+    change: Callable[[str, Any, Any, str], Awaitable[None]],
+) -> types.EmptyResult:
+    """Subscribe or unsubscribe this session to ``uri`` on the server that holds it,
+    as the key's resource grant allows (``_resource_server``)."""
+    key, only, _ = _caller(ctx)
+    session = _session(ctx)
+    if session is None:
+        raise MCPError(INVALID_REQUEST, "resource subscriptions need a session")
+    server = await _resource_server(key, only, uri)
+    try:
+        await change(server, key, session, uri)
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+    return types.EmptyResult()
+
+
+async def _set_logging_level(
+    ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+) -> types.EmptyResult:
+    """The level the servers' log messages reach this client session from (its calls
+    then go through sessions bound to it, ``relay``); without a session, nothing to keep."""
+    _caller(ctx)
+    session = _session(ctx)
+    if session is not None:
+        await relay.set_level(session, params.level)
+    return types.EmptyResult()
+
+
+async def _complete(
+    ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+) -> types.CompleteResult:
+    """Completion of a prompt's or a resource template's argument, asked of the server
+    that has it, with the grant its prompts or resources need."""
+    key, only, _ = _caller(ctx)
+    ref = params.ref
+    if isinstance(ref, types.PromptReference):
+        if only is not None:
+            server, name = only, ref.name
+        else:
+            parts = permissions.split(ref.name)
+            if parts is None:
+                raise MCPError(INVALID_PARAMS, f"unknown prompt: {ref.name}")
+            server, name = parts
+        if server not in _servers(key, only, permissions.allows_prompts):
+            raise MCPError(INVALID_PARAMS, f"unknown prompt: {ref.name}")
+        upstream_ref: Any = ref.model_copy(update={"name": name})
+    else:
+        server = only or _template_owner.get(ref.uri) or ""
+        if only is None and not server:
+            for name, templates in await _gather(
+                key, None, pool.list_resource_templates, permissions.allows_resources
+            ):
+                for template in templates:
+                    _template_owner[template.uri_template] = name
+            server = _template_owner.get(ref.uri, "")
+        if server not in _servers(key, only, permissions.allows_resources):
+            raise MCPError(INVALID_PARAMS, f"unknown resource template: {ref.uri}")
+        upstream_ref = ref
+    arguments = params.context.arguments if params.context is not None else None
+    try:
+        return await pool.complete(
+            server,
+            upstream_ref,
+            {"name": params.argument.name, "value": params.argument.value},
+            arguments,
+        )
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
 
 
 async def _list_prompts(
@@ -204,18 +416,32 @@ async def _get_prompt(
     try:
         return await pool.get_prompt(server, name, params.arguments)
     except McpGatewayError as exc:
-        raise MCPError(exc.code, exc.message) from None
+        raise _mcp_error(ctx, exc) from None
 
 
-SERVER: Server[Any] = Server(
-    "switchyard",
-    instructions="Tools of the MCP servers registered in this Switchyard gateway.",
-    on_list_tools=_list_tools,
-    on_call_tool=_call_tool,
-    on_list_resources=_list_resources,
-    on_read_resource=_read_resource,
-    on_list_prompts=_list_prompts,
-    on_get_prompt=_get_prompt,
+with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, served before
+    warnings.simplefilter("ignore", MCPDeprecationWarning)
+    SERVER: Server[Any] = Server(
+        "switchyard",
+        instructions="Tools of the MCP servers registered in this Switchyard gateway.",
+        on_list_tools=_list_tools,
+        on_call_tool=_call_tool,
+        on_list_resources=_list_resources,
+        on_read_resource=_read_resource,
+        on_list_prompts=_list_prompts,
+        on_get_prompt=_get_prompt,
+        on_list_resource_templates=_list_resource_templates,
+        on_subscribe_resource=_subscribe,
+        on_unsubscribe_resource=_unsubscribe,
+        on_completion=_complete,
+        on_set_logging_level=_set_logging_level,
+    )
+
+
+# /mcp says when lists change: what servers announce (and registry changes) reaches the
+# session's notification stream (``streams``)
+INIT_OPTIONS = SERVER.create_initialization_options(
+    NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 )
 
 
@@ -250,6 +476,7 @@ async def _session_manager() -> StreamableHTTPSessionManager:
 async def aclose() -> None:
     """Close every session (shutdown)."""
     global _manager
+    await relay.aclose()
     manager, _manager = _manager, None
     if manager is not None and manager.loop is asyncio.get_running_loop():
         manager.stop.set()
@@ -264,13 +491,47 @@ def _token(headers: dict[bytes, bytes]) -> str:
     return headers.get(b"x-api-key", b"").decode("latin-1").strip()
 
 
-async def _refuse(send: Any, status: int, message: str, code: int = -32001) -> None:
+async def _authenticate(raw: str, path: str) -> tuple[KeyEntry | None, str]:
+    """The caller's key entry, or why there is none: a virtual key (the snapshot), or an
+    OAuth access token a person signed in for (``oauth_server.tokens``)."""
+    if oauth_tokens.is_access_token(raw):
+        checked = await oauth_tokens.check(raw, path)
+        return checked.key, checked.problem
+    key = registry.current().key(raw)
+    if key is None and raw:
+        await registry.refresh_on_miss()
+        key = registry.current().key(raw)
+    if key is None:
+        return (
+            None,
+            "a valid virtual key or OAuth access token is required (Authorization: Bearer ...)",
+        )
+    if key.revoked:
+        return None, "this API key has been revoked"
+    if key.expires_at is not None and key.expires_at.timestamp() <= time.time():
+        return None, "this API key has expired"
+    return key, ""
+
+
+def _challenge(scope: dict[str, Any], path: str, given: bool) -> bytes:
+    """``WWW-Authenticate`` of a 401 (RFC 9728 section 5.1): where the resource's
+    metadata is, so an MCP client can sign a person in."""
+    url = oauth_resources.resource_metadata_url(oauth_resources.base_from_scope(scope), path)
+    value = f'Bearer realm="switchyard", resource_metadata="{url}"'
+    if given:
+        value += ', error="invalid_token"'
+    return value.encode("latin-1")
+
+
+async def _refuse(
+    send: Any, status: int, message: str, code: int = -32001, challenge: bytes = b""
+) -> None:
     body = json.dumps(
         {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
     ).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="switchyard"'))
+        headers.append((b"www-authenticate", challenge or b'Bearer realm="switchyard"'))
     if status == 503:  # as the /v1 endpoints while the process drains
         headers += [(b"connection", b"close"), (b"retry-after", b"1")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -325,18 +586,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     only = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
     headers = dict(scope.get("headers") or [])
     raw = _token(headers)
-    key = registry.current().key(raw)
-    if key is None and raw:
-        await registry.refresh_on_miss()
-        key = registry.current().key(raw)
+    key, problem = await _authenticate(raw, path)
     if key is None:
-        await _refuse(send, 401, "a valid virtual key is required (Authorization: Bearer ...)")
-        return
-    if key.revoked:
-        await _refuse(send, 401, "this API key has been revoked")
-        return
-    if key.expires_at is not None and key.expires_at.timestamp() <= time.time():
-        await _refuse(send, 401, "this API key has expired")
+        await _refuse(send, 401, problem, challenge=_challenge(scope, path, bool(raw)))
         return
     if only is not None:
         entry = registry.current().mcp_servers.get(only)
@@ -405,6 +657,7 @@ async def _dispatch(
     if method == "DELETE":
         await sessions.end(session)
         streams.end(session.id)
+        relay.ended(session.id)
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
         )
@@ -423,16 +676,35 @@ async def _dispatch(
     if not any(name == VERSION_HEADER for name, _ in scope.get("headers") or []):
         # a 2025-03-26 client does not say its version: the session does
         scope["headers"] = [*scope["headers"], (VERSION_HEADER, session.protocol_version.encode())]
-    await _served(manager, scope, receive, _naming(session, send))
+    if method == "POST":
+        body = await _body(receive)
+        if body is None:
+            await _refuse(send, 413, "request body too large", INVALID_REQUEST)
+            return
+        receive = _replaying(body, receive)
+        answered = backchannel.answer_ids(body)
+        if answered is not None:  # the client's answer to a request relayed to it
+            await backchannel.route_answer(session, answered, body, scope, receive, send)
+            return
+    await _served(manager, scope, receive, _naming(session, send), session)
 
 
 async def _served(
-    manager: StreamableHTTPSessionManager, scope: dict[str, Any], receive: Any, send: Any
+    manager: StreamableHTTPSessionManager,
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    session: sessions.Session | None = None,
 ) -> None:
-    """A POST (or DELETE with sessions off) as a request in flight the drain waits for."""
+    """A POST (or DELETE with sessions off) as a request in flight the drain waits for:
+    a handshake-era POST served with a back channel when it has a session
+    (``backchannel``), any other by the SDK's session manager."""
     lifecycle.request_started()
     try:
-        await manager.handle_request(scope, receive, send)
+        if scope.get("method") == "POST" and backchannel.serves(session, scope):
+            await backchannel.serve(SERVER, session, scope, receive, send, INIT_OPTIONS)
+        else:
+            await manager.handle_request(scope, receive, send)
     finally:
         lifecycle.request_finished()
 

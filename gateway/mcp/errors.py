@@ -4,7 +4,7 @@ value (``safe_message`` redacts what an upstream error text might quote)."""
 
 from __future__ import annotations
 
-from mcp_types import INTERNAL_ERROR, INVALID_PARAMS
+from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, URL_ELICITATION_REQUIRED
 
 
 class McpGatewayError(Exception):
@@ -58,3 +58,20 @@ def safe_message(text: str) -> str:
     from gateway.telemetry.redaction import redact
 
     return redact(text, known_secrets())[:500]
+
+
+class AuthorizationRequired(McpGatewayError):
+    """An OAuth server this caller has no usable token for (never connected, refresh
+    refused, revoked): the message says where to connect (``CONNECT_PATH`` on the
+    console); ``/mcp`` answers it as a URL elicitation (``-32042``) naming that page."""
+
+    code = URL_ELICITATION_REQUIRED
+    kind = "authorization_required"
+    CONNECT_PATH = "/mcp-connections/"
+
+    def __init__(self, server: str, why: str) -> None:
+        super().__init__(
+            f"MCP server {server}: {why}; connect your account on the console's MCP "
+            f"connections page ({self.CONNECT_PATH}), then try again"
+        )
+        self.server = server

@@ -1,6 +1,7 @@
 """What the MCP feature plugs into the pipeline (``gateway.base.hooks``), registered
 from ``GatewayConfig.ready``: the hosted MCP tools' answer to a chat request
-(``extra_jobs``) and the pruning of ended sessions' records (``pruners``). Light on purpose: ``ready`` runs in every management command, so the
+(``extra_jobs``) and the pruning of ended sessions' records and of OAuth
+authorizations nobody finished (``pruners``). Light on purpose: ``ready`` runs in every management command, so the
 hosted loop and the pipeline it drives (``gateway.mcp.hosted.pipeline``) are imported
 when a request first asks, in a serving process."""
 
@@ -15,6 +16,10 @@ class HostedTools:
     """The hosted MCP loop as an extra job of the chat job (``hooks.extra_jobs``)."""
 
     def takes(self, job: Any, route: Any) -> bool:
+        request = job.request
+        named = request is not None and request.mcp_servers
+        if not named and not route.mcp_servers and not job.call.caller.mcp_servers:
+            return False  # no MCP server anywhere: the loop is not even imported
         from gateway.mcp.hosted import pipeline
 
         return pipeline.takes(job, route)
@@ -35,6 +40,22 @@ def prune_ended_sessions(max_batches: int) -> int:
     return sessions.prune_expired(max_batches)
 
 
+def prune_oauth(max_batches: int) -> int:
+    """Spent codes, dead tokens and unused registrations of the MCP sign-in."""
+    from gateway.mcp.oauth_server import server
+
+    return server.prune(max_batches)
+
+
+def prune_oauth_authorizations(max_batches: int) -> int:
+    """OAuth authorizations nobody came back from (``oauth.store.prune_pending``)."""
+    from gateway.mcp.oauth import store
+
+    return store.prune_pending()
+
+
 def register() -> None:
     hooks.extra_jobs.register(HOSTED_TOOLS)
     hooks.pruners.register(prune_ended_sessions)
+    hooks.pruners.register(prune_oauth)
+    hooks.pruners.register(prune_oauth_authorizations)

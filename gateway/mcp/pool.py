@@ -45,6 +45,7 @@ import mcp_types as types
 from mcp import Client
 from mcp.client.session import IncomingMessage, MessageHandlerFnT
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
@@ -60,6 +61,8 @@ from gateway.mcp.errors import (
     UpstreamError,
     safe_message,
 )
+from gateway.mcp.oauth import caller as oauth_caller
+from gateway.mcp.oauth.caller import Bearer
 from gateway.mcp.secrets import known_secrets  # noqa: F401 (re-exported)
 from gateway.policy import registry
 
@@ -73,8 +76,9 @@ TOOLS_TTL = 30.0  # seconds a server's tool list is reused
 
 
 class _Connection:
-    def __init__(self, entry: McpServerEntry) -> None:
+    def __init__(self, entry: McpServerEntry, auth: Bearer | None = None) -> None:
         self.entry = entry
+        self.auth = auth  # an OAuth server's: the token of one person or the service
         self.client: Client | None = None
         self.last_error = ""
         self.last_attempt = 0.0
@@ -105,7 +109,7 @@ class _Connection:
                 async with AsyncExitStack() as stack:
                     async with asyncio.timeout(self.entry.connect_timeout):
                         client = await stack.enter_async_context(
-                            _client_for(self.entry, self.overflow, self._notice)
+                            _client_for(self.entry, self.overflow, self._notice, self.auth)
                         )
                     self.client, self.last_error = client, ""
                     self.connects += 1
@@ -223,6 +227,8 @@ def _client_for(
     entry: McpServerEntry,
     overflowed: capped.Overflow | None = None,
     notices: MessageHandlerFnT | None = None,
+    auth: httpx2.Auth | None = None,
+    **callbacks: Any,
 ) -> Client:
     """An ``mcp.Client`` for the entry (secrets resolved now, never logged). A stdio
     server runs a command on this host: launched only if the operator allowed it (rule
@@ -249,7 +255,9 @@ def _client_for(
             cache=None,
             read_timeout_seconds=entry.call_timeout,
             message_handler=notices,
+            **callbacks,
         )
+    oauth = auth
     url = resolve_secret(entry.url)
     headers = {name: resolve_secret(value) for name, value in entry.headers}
     if entry.bearer:
@@ -271,6 +279,7 @@ def _client_for(
         transport: Any = sse_client(
             url,
             headers=headers,
+            auth=oauth,
             httpx_client_factory=capped_client,
             timeout=entry.connect_timeout,
             sse_read_timeout=max(entry.call_timeout, 300.0),
@@ -281,13 +290,15 @@ def _client_for(
             cache=None,
             read_timeout_seconds=entry.call_timeout,
             message_handler=notices,
+            **callbacks,
         )
     return Client(
-        _http_transport(url, headers, entry, overflowed),
+        _http_transport(url, headers, entry, overflowed, oauth),
         mode="legacy",
         cache=None,
         read_timeout_seconds=entry.call_timeout,
         message_handler=notices,
+        **callbacks,
     )
 
 
@@ -297,11 +308,12 @@ async def _http_transport(  # type: ignore[no-untyped-def]
     headers: dict[str, str],
     entry: McpServerEntry,
     overflowed: capped.Overflow | None = None,
+    auth: httpx2.Auth | None = None,
 ):
     from mcp.client.streamable_http import streamable_http_client
 
     timeout = httpx2.Timeout(entry.connect_timeout, read=max(entry.call_timeout, 300.0))
-    http_client = create_mcp_http_client(headers=headers, timeout=timeout)
+    http_client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
     http_client.event_hooks["response"].append(capped.capping_hook(overflowed))
     async with (
         http_client,
@@ -331,6 +343,7 @@ def _describe(entry: McpServerEntry, exc: BaseException) -> str:
 
 # --- the process-wide pool ----------------------------------------------------------------
 _connections: dict[str, _Connection] = {}
+_oauth_connections: dict[tuple[str, int | None], _Connection] = {}  # (server, person)
 _list_watchers: list[Callable[[str, str], None]] = []
 
 
@@ -359,7 +372,10 @@ def _connection(server_name: str) -> _Connection:
     loop = asyncio.get_running_loop()
     if _loop is not loop:  # a new event loop (tests): the old one's tasks are gone
         _connections.clear()
+        _oauth_connections.clear()
         _loop = loop
+    if entry.oauth:
+        return _oauth_connection(entry)
     conn = _connections.get(server_name)
     if conn is not None and conn.entry != entry:  # edited in the registry: reconnect
         old = conn
@@ -370,6 +386,21 @@ def _connection(server_name: str) -> _Connection:
     return conn
 
 
+def _oauth_connection(entry: McpServerEntry) -> _Connection:
+    """An OAuth server's connection for whoever acts (``oauth.caller.principal``): one per
+    (server, person), and one for the service token, each sending its own token; replaced
+    when the entry changed or the person connected again or disconnected."""
+    who = oauth_caller.principal(entry)
+    conn = _oauth_connections.get((entry.name, who))
+    if conn is not None and (conn.entry != entry or conn.auth is None or not conn.auth.current()):
+        asyncio.get_running_loop().create_task(conn.close())
+        conn = None
+    if conn is None:
+        conn = _Connection(entry, oauth_caller.Bearer(entry, who))
+        _oauth_connections[(entry.name, who)] = conn
+    return conn
+
+
 def _prune(snapshot: Snapshot) -> None:
     """Close the connections whose server was deleted, disabled or changed (runs in the
     pool's loop): a removed stdio server's process does not outlive its registration."""
@@ -377,11 +408,15 @@ def _prune(snapshot: Snapshot) -> None:
         if snapshot.mcp_servers.get(name) != conn.entry:
             del _connections[name]
             asyncio.get_running_loop().create_task(conn.close())
+    for pair, conn in list(_oauth_connections.items()):
+        if snapshot.mcp_servers.get(pair[0]) != conn.entry:
+            del _oauth_connections[pair]
+            asyncio.get_running_loop().create_task(conn.close())
 
 
 def _on_registry_change(snapshot: Snapshot) -> None:
     loop = _loop
-    if loop is None or loop.is_closed() or not _connections:
+    if loop is None or loop.is_closed() or not (_connections or _oauth_connections):
         return
     with contextlib.suppress(RuntimeError):  # the loop is closing
         loop.call_soon_threadsafe(_prune, snapshot)
@@ -400,6 +435,8 @@ async def _request(
     seconds: float | None = None,
 ) -> T:
     conn = _connection(server_name)
+    if conn.auth is not None:
+        await conn.auth.ready()  # no usable token: AuthorizationRequired, before connecting
     client = await conn.session()
     limit = seconds if seconds is not None else conn.entry.call_timeout
     cuts = conn.overflow.count
@@ -467,13 +504,17 @@ async def call_tool(
     arguments: dict[str, Any] | None,
     *,
     timeout: float | None = None,  # noqa: ASYNC109 - per call, over the server's default
+    progress: ProgressFnT | None = None,
 ) -> types.CallToolResult:
     """Call one tool. An error the tool reports comes back as ``isError`` in the result;
     a failure to get any answer raises (``ServerUnavailable``, ``ToolTimeout``,
-    ``UpstreamError`` for a JSON-RPC error)."""
+    ``UpstreamError`` for a JSON-RPC error). ``progress`` hears the server's progress
+    notifications of this call (the SDK gives the call its own progress token)."""
 
     async def call(client: Client, limit: float) -> types.CallToolResult:
-        return await client.call_tool(tool_name, arguments or {}, read_timeout_seconds=limit)
+        return await client.call_tool(
+            tool_name, arguments or {}, read_timeout_seconds=limit, progress_callback=progress
+        )
 
     return await _request(server_name, f"tools/call {tool_name}", call, timeout)
 
@@ -522,6 +563,54 @@ def status(server_name: str) -> dict[str, Any]:
 
 async def aclose() -> None:
     """Close every connection (stdio processes stopped); called at shutdown."""
-    conns = list(_connections.values())
+    conns = [*_connections.values(), *_oauth_connections.values()]
     _connections.clear()
+    _oauth_connections.clear()
     await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+# --- what the relay adds (``relay``: the rest of the protocol) ------------------------------
+
+
+async def list_resource_templates(server_name: str) -> list[types.ResourceTemplate]:
+    async def fetch(client: Client, limit: float) -> list[types.ResourceTemplate]:
+        return list((await client.list_resource_templates()).resource_templates)
+
+    return await _request(server_name, "resources/templates/list", fetch)
+
+
+async def complete(
+    server_name: str,
+    ref: types.ResourceTemplateReference | types.PromptReference,
+    argument: dict[str, str],
+    context_arguments: dict[str, str] | None = None,
+) -> types.CompleteResult:
+    async def fetch(client: Client, limit: float) -> types.CompleteResult:
+        return await client.complete(ref, argument, context_arguments)
+
+    return await _request(server_name, "completion/complete", fetch)
+
+
+def capabilities(server_name: str) -> types.ServerCapabilities | None:
+    """What the server declared when the pool's connection to it opened (None before)."""
+    conn = _connections.get(server_name)
+    if conn is None or conn.client is None:
+        return None
+    return conn.client.server_capabilities
+
+
+def bound_client(entry: McpServerEntry, **callbacks: Any) -> Client:
+    """A client of its own for one caller (``relay``: sampling, elicitation, logs and
+    subscriptions belong to one client session), built as the pool's are; ``callbacks``
+    are ``mcp.Client``'s (``sampling_callback``, ``elicitation_callback``,
+    ``message_handler``, ``logging_callback``)."""
+    notices = callbacks.pop("message_handler", None)
+    auth = None
+    if entry.oauth:  # the acting person's token (the task was started in the call's context)
+        auth = oauth_caller.Bearer(entry, oauth_caller.principal(entry))
+    return _client_for(entry, capped.Overflow(), notices, auth, **callbacks)
+
+
+def describe(entry: McpServerEntry, exc: BaseException) -> str:
+    """Why connecting or calling failed, safe to show (``_describe``)."""
+    return _describe(entry, exc)

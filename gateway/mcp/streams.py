@@ -9,9 +9,13 @@ added, changed, removed or disabled, seen by every process within about a second
 A notification is a hint to list again, so a client that holds one stream on one worker
 misses nothing it needs.
 
-What it does not: no event ids and no replay (``Last-Event-ID`` gets a fresh stream);
-nothing the gateway would send the client unasked besides the above (it never sends
-requests: sampling, elicitation and roots are not relayed from upstream servers).
+It also carries what an upstream session bound to this client session (``relay``)
+hears outside a call: ``notifications/resources/updated`` of its subscriptions and log
+messages (``tell``), on the streams of this process. Requests an upstream server sends
+(sampling, elicitation) ride the response stream of the call they belong to
+(``backchannel``), never this one.
+
+What it does not: no event ids and no replay (``Last-Event-ID`` gets a fresh stream).
 
 The stream ends when its client leaves, when the session is ended (a DELETE on this
 worker at once; on another worker or instance within about ``WATCH_SECONDS`` +
@@ -63,6 +67,18 @@ def relay(server: str, what: str) -> None:
     for listener in list(_listeners):
         if listener.hears(server):
             listener.queue.put_nowait(notice)
+
+
+def tell(session_id: str, notice: dict[str, Any]) -> None:
+    """Send ``notice`` (a JSON-RPC notification) on the session's streams in this process."""
+    for listener in list(_listeners):
+        if listener.session.id == session_id:
+            listener.queue.put_nowait(notice)
+
+
+def listening() -> set[str]:
+    """The sessions with a notification stream open in this process."""
+    return {listener.session.id for listener in _listeners}
 
 
 def _registry_changed(snapshot: Snapshot) -> None:

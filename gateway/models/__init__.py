@@ -229,7 +229,8 @@ class Provider(models.Model):
     def _clean_settings(self) -> None:
         if not isinstance(self.settings, dict):
             raise ValidationError({"settings": "must be an object of string to string"})
-        allowed = [setting.name for setting in kinds.settings_taken(self.kind)]
+        taken = {setting.name: setting for setting in kinds.settings_taken(self.kind)}
+        allowed = list(taken)
         for key, value in self.settings.items():
             if key not in allowed:
                 takes = ", ".join(allowed) if allowed else "none"
@@ -242,6 +243,8 @@ class Provider(models.Model):
                 raise ValidationError(
                     {"settings": f"{key}: not a valid environment reference: {value!r}"}
                 )
+            if problem := taken[key].problem(value):
+                raise ValidationError({"settings": f"{key}: {problem}"})
         # Empty values mean "not set": drop them so that exports stay minimal.
         self.settings = {k: v.strip() for k, v in self.settings.items() if v.strip()}
 
@@ -319,6 +322,9 @@ class SharedLimits(models.Model):
         choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
         default="month",
     )
+    # Budget alert thresholds in percent of the budget (gateway/alerts); None: the
+    # global default (AlertSettings.default_thresholds), []: no alerts.
+    alert_thresholds = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         abstract = True
@@ -610,6 +616,11 @@ class ApiKey(models.Model):
     mcp_allowed = models.JSONField(default=list, blank=True)
     # Guardrails (names) every request made with this key runs (gateway.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
+    # Tags every request made with this key carries beside its own (gateway/telemetry/
+    # tags.py), read from the snapshot: spend by tag and the log filter see them.
+    tags = models.JSONField(default=list, blank=True)
+    # Budget alert thresholds in percent (gateway/alerts); None: the global default.
+    alert_thresholds = models.JSONField(null=True, blank=True, default=None)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
     # apply whose file no longer names it removes it. Console-made rows are False.
     managed_by_config = models.BooleanField(default=False, editable=False)
@@ -666,6 +677,22 @@ class McpServer(models.Model):
     enabled = models.BooleanField(default=True)
     connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    # A route of this gateway that answers the server's sampling requests when the
+    # client did not declare sampling (gateway.mcp.sampling); blank: such requests fail.
+    sampling_route = models.CharField(max_length=200, blank=True)
+
+    class OAuth(models.TextChoices):
+        NONE = "", "none (static token or headers)"
+        PER_USER = "per_user", "OAuth, per user (each person connects)"
+        SERVICE = "service", "OAuth, one service token (client credentials)"
+
+    # OAuth 2.1 to the server (``gateway.mcp.oauth``): discovered from the server's
+    # protected resource metadata; a pre-registered client's id and secret, or none
+    # (dynamic client registration); the scopes asked (blank: what the server names).
+    oauth = models.CharField(max_length=10, choices=OAuth.choices, default="", blank=True)
+    oauth_client_id = models.CharField(max_length=200, blank=True)
+    oauth_client_secret_ciphertext = models.TextField(blank=True)
+    oauth_scopes = models.CharField(max_length=300, blank=True)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
     # apply whose file no longer names it removes it. Console-made rows are False.
     managed_by_config = models.BooleanField(default=False, editable=False)
@@ -677,6 +704,19 @@ class McpServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: tuple[str, ...]
+    ) -> ValidationError:
+        """ "An MCP server named X already exists." (Django's own read "Mcp server with
+        this Name already exists." on the console's form)."""
+        if tuple(unique_check) == ("name",):
+            return ValidationError(
+                "An MCP server named %(name)s already exists.",
+                code="unique",
+                params={"name": self.name},
+            )
+        return super().unique_error_message(model_class, unique_check)
 
     def set_bearer(self, value: str | None) -> None:
         """Store an ``os.environ/NAME`` reference as it is, a literal encrypted; an empty
@@ -701,6 +741,20 @@ class McpServer(models.Model):
 
     def stored_bearer(self) -> str:
         return self.bearer_ref or crypto.decrypt(self.bearer_ciphertext)
+
+    def set_oauth_client_secret(self, value: str | None) -> None:
+        """A literal, kept encrypted; empty clears it; None or HEADER_MASK keeps it."""
+        if value is None or value == HEADER_MASK:
+            return
+        value = value.strip()
+        self.oauth_client_secret_ciphertext = crypto.encrypt(value) if value else ""
+
+    def stored_oauth_client_secret(self) -> str:
+        return crypto.decrypt(self.oauth_client_secret_ciphertext)
+
+    @property
+    def oauth_client_secret_display(self) -> str:
+        return HEADER_MASK if self.oauth_client_secret_ciphertext else ""
 
     def set_headers(self, headers: dict[str, str]) -> None:
         self.headers = _keep_masked(headers, self.headers, "headers")
@@ -745,6 +799,12 @@ class McpServer(models.Model):
                     )
             elif not re.match(r"^https?://", self.url or ""):
                 raise ValidationError({"url": "must start with http:// or https://"})
+        if self.oauth and self.transport == self.Transport.STDIO:
+            raise ValidationError({"oauth": "OAuth is for network servers, not stdio commands"})
+        if self.oauth == self.OAuth.SERVICE and not self.oauth_client_id.strip():
+            raise ValidationError(
+                {"oauth_client_id": "a service token (client credentials) needs a client id"}
+            )
         if not isinstance(self.args, list) or not all(isinstance(a, str) for a in self.args):
             raise ValidationError({"args": "must be a list of strings"})
         for attr in ("headers", "env"):
@@ -890,6 +950,13 @@ class RequestLog(models.Model):
     # Spend attribution (gateway/telemetry/attribution.py); NULL when not given.
     end_user = models.CharField(max_length=200, null=True, blank=True)
     session = models.CharField(max_length=200, null=True, blank=True)
+    # Request tags (gateway/telemetry/tags.py) as shown; filtered through RequestTag,
+    # one indexed row per tag. NULL: no tags.
+    tags = models.JSONField(null=True, blank=True, help_text="request tags")
+    # The registry prompt the request named (gateway.prompts) and the version it ran;
+    # NULL when it named none.
+    prompt_name = models.CharField(max_length=100, null=True, blank=True)
+    prompt_version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -1038,6 +1105,8 @@ class SsoLink(models.Model):
         return f"{self.subject} at {self.issuer}"
 
 
+from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
+from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
 from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
     BackgroundEvent as BackgroundEvent,
@@ -1052,6 +1121,24 @@ from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
 from gateway.models.files import StoredFile  # noqa: E402,F401 (gateway's tables)
 from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 (gateway's tables)
 from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)
+from gateway.models.invites import Invite as Invite  # noqa: E402,F401 (gateway's tables)
 from gateway.models.leases import SingletonLease as SingletonLease  # noqa: E402,F401 (gateway's tables)
-from gateway.models.mcp import McpApprovalUse, McpSessionEnd  # noqa: E402,F401 (gateway's tables)
+from gateway.models.mcp import (  # noqa: E402,F401 (gateway's tables)
+    McpApprovalUse,
+    McpOAuthState,
+    McpOAuthToken,
+    McpSessionEnd,
+    McpUpstreamClient,
+)
+from gateway.models.mcp_oauth import (  # noqa: E402,F401 (gateway's tables)
+    McpAccessToken,
+    McpAuthorizationCode,
+    McpOAuthClient,
+)
+from gateway.models.prompts import Prompt as Prompt  # noqa: E402,F401 (gateway's tables)
+from gateway.models.prompts import PromptLabel as PromptLabel  # noqa: E402,F401
+from gateway.models.prompts import PromptVersion as PromptVersion  # noqa: E402,F401
+from gateway.models.scores import Score as Score  # noqa: E402,F401 (gateway's tables)
+from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gateway's tables)
+from gateway.models.tags import TagSpendRollup as TagSpendRollup  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

@@ -102,6 +102,20 @@ def save_provider(
 ) -> Provider:
     """Create (``provider=None``) or update a provider. ``secret=None`` keeps the stored
     secret, ``""`` clears it, anything else replaces it (encrypted, or an env reference)."""
+    provider = fill_provider(provider, values, secret)
+    provider.full_clean()
+    with transaction.atomic():
+        provider.save()
+    return provider
+
+
+def fill_provider(
+    provider: Provider | None, values: Mapping[str, Any], secret: str | None = None
+) -> Provider:
+    """``provider`` (a new one when None) with ``values`` and ``secret`` set, not validated
+    and not saved: what ``save_provider`` saves, and what asks an upstream for its models
+    before the provider exists (the add-model form). References are checked here, so an
+    unsaved provider never reads an environment variable the operator did not allow."""
     provider = provider if provider is not None else Provider()
     values = dict(values)
     if values.get("base_url") == provider.base_url_display:  # the mask keeps the stored URL
@@ -113,9 +127,6 @@ def save_provider(
         provider.set_extra_headers(headers)
     if secret is not None:
         provider.set_secret(secret)
-    provider.full_clean()
-    with transaction.atomic():
-        provider.save()
     return provider
 
 
@@ -133,7 +144,7 @@ def delete_provider(provider: Provider) -> None:
 def provider_entry(provider: Provider) -> ProviderEntry:
     """The registry entry of a saved provider, as the request path would see it."""
     return ProviderEntry(
-        id=provider.pk,
+        id=provider.pk or 0,  # 0: not saved yet (the add-model form asks it for models)
         name=provider.name,
         kind=provider.kind,
         base_url=provider.base_url.rstrip("/"),
@@ -180,19 +191,24 @@ async def test_connection(
 # --- routes and deployments -----------------------------------------------------------
 
 
+ROUTE_NAME_LISTS = ("fallbacks", "context_window_fallbacks", "shadow_routes")
+
+
 def _check_route_names(route: Route) -> None:
-    names = set(route.fallbacks or []) | set(route.context_window_fallbacks or [])
+    """Every route a route names (fallbacks, context-window fallbacks, shadows) exists:
+    all unknown names at once, each on its own field."""
+    lists = {field: list(getattr(route, field) or []) for field in ROUTE_NAME_LISTS}
+    names = {name for names in lists.values() for name in names}
     if not names:
         return
     known = set(Route.objects.filter(name__in=names).values_list("name", flat=True))
-    unknown = sorted(n for n in route.fallbacks if n not in known)
-    if unknown:
-        raise ValidationError({"fallbacks": f"unknown route(s): {', '.join(unknown)}"})
-    unknown = sorted(n for n in route.context_window_fallbacks or [] if n not in known)
-    if unknown:
-        raise ValidationError(
-            {"context_window_fallbacks": f"unknown route(s): {', '.join(unknown)}"}
-        )
+    errors = {
+        field: f"unknown route(s): {', '.join(sorted(set(unknown)))}"
+        for field, wanted in lists.items()
+        if (unknown := [n for n in wanted if n not in known])
+    }
+    if errors:
+        raise ValidationError(errors)
 
 
 def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
@@ -215,11 +231,11 @@ def delete_route(route: Route) -> None:
     users = sorted(
         r.name
         for r in Route.objects.exclude(pk=route.pk)
-        if route.name in (r.fallbacks or []) or route.name in (r.context_window_fallbacks or [])
+        if any(route.name in (getattr(r, field) or []) for field in ROUTE_NAME_LISTS)
     )
     if users:
         raise ValidationError(
-            f"{route.name} is a fallback of {', '.join(users)}; remove it there first"
+            f"{route.name} is a fallback or shadow of {', '.join(users)}; remove it there first"
         )
     try:
         route.delete()

@@ -23,6 +23,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from gateway.models import ApiKey, Route
+from gateway.policy.alert_thresholds import parse_thresholds
+from gateway.policy.tag_bounds import parse_tags
 
 KEY_PREFIX = "sy-"
 UNSET: Any = object()  # "leave this field as it is" in update_key
@@ -220,6 +222,8 @@ PARSERS = {
     "scopes": _scopes,
     "mcp_allowed": _mcp_allowed,
     "guardrails": clean_guardrails,
+    "tags": parse_tags,
+    "alert_thresholds": parse_thresholds,
     "routes": _routes,
     "rpm_limit": _limit,
     "tpm_limit": _limit,
@@ -346,6 +350,8 @@ def create_key(
     scopes: object = None,
     mcp_allowed: object = None,
     guardrails: object = None,
+    tags: object = None,
+    alert_thresholds: object = None,
 ) -> CreatedKey:
     """Validate everything first, then create the key in one transaction."""
     clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
@@ -374,6 +380,8 @@ def update_key(
     scopes: object = UNSET,
     mcp_allowed: object = UNSET,
     guardrails: object = UNSET,
+    tags: object = UNSET,
+    alert_thresholds: object = UNSET,
 ) -> ApiKey:
     """Change the given fields (None or "" clears a limit); validate all, then save. A
     console key (``gateway.policy.console_keys``) is the console's: never edited into
@@ -407,7 +415,7 @@ def revoke_key(key: ApiKey) -> ApiKey:
 
 # --- a user's own limits (across every key they own) --------------------------------------
 
-USER_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
+USER_LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds")
 
 
 def user_limits(user: Any) -> dict[str, Any]:
@@ -416,7 +424,13 @@ def user_limits(user: Any) -> dict[str, Any]:
 
     profile = Profile.objects.filter(user=user).first()
     if profile is None:
-        return {"rpm_limit": None, "tpm_limit": None, "budget_usd": None, "budget_period": "month"}
+        return {
+            "rpm_limit": None,
+            "tpm_limit": None,
+            "budget_usd": None,
+            "budget_period": "month",
+            "alert_thresholds": None,
+        }
     return {field: getattr(profile, field) for field in USER_LIMITS}
 
 

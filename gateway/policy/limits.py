@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -78,7 +79,17 @@ now: Any = time.time  # seam for tests: epoch seconds
 
 def period_bounds(period: str, at: float) -> tuple[str, datetime | None, datetime | None]:
     """(period id, start, end) of the budget period containing epoch ``at`` (UTC)."""
-    moment = datetime.fromtimestamp(at, UTC)
+    return _bounds_on_day(period, int(at // DAY_SECONDS))
+
+
+DAY_SECONDS = 86400
+
+
+@functools.lru_cache(maxsize=16)
+def _bounds_on_day(period: str, day: int) -> tuple[str, datetime | None, datetime | None]:
+    """A day's budget periods do not change within it: worked out once a UTC day per
+    period, not on each of a request's admissions (four calendar computations each)."""
+    moment = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
     if period == "day":
         start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
         return start.strftime("d%Y-%m-%d"), start, start + timedelta(days=1)
@@ -425,9 +436,13 @@ class StoreCounters:
             rows[index][5] = _units(await load_counter_spend(subjects[index].counter, start))
         return _joint_verdict(subjects, reply, bounds, at)
 
+    settles_all = True  # False once a service without "settle_all" answered (a rolling
+    # reload's new workers beside an older supervisor): one "settle" per subject then
+
     async def settle_joint(self, joint: Joint, delta: int, cost: Decimal, at: float) -> None:
-        """Settle each subject of a joint admission (pipelined: one round trip)."""
-        calls = []
+        """Settle every subject of a joint admission in one request ("settle_all")."""
+        rows: list[list[Any]] = []
+        subjects: list[Subject] = []
         for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
             limits_ = subject.limits
             units = _units(cost) if limits_.budget_usd is not None and cost else 0
@@ -437,25 +452,36 @@ class StoreCounters:
                 and not (second is not None and delta and limits_.tpm_limit)
             ):
                 continue
-            calls.append(self._settle_one(subject, second, delta, units, hold, hold_period, at))
-        if calls:
-            await asyncio.gather(*calls)
+            period_id = period_bounds(limits_.budget_period, at)[0]
+            rows.append([subject.counter, second, delta, period_id, units, None, hold_period, hold])
+            subjects.append(subject)
+        if not rows:
+            return
+        if not self.settles_all:
+            pairs = zip(subjects, rows, strict=True)
+            await asyncio.gather(*(self._settle_row(s, row, at) for s, row in pairs))
+            return
+        for _ in range(len(rows) + 1):
+            try:
+                reply = await self.ask("settle_all", rows)
+            except RuntimeError as exc:  # an older counter service
+                if "settle_all" not in str(exc):
+                    raise
+                self.settles_all = False
+                await self.settle_joint(joint, delta, cost, at)
+                return
+            if reply[0] != "load":
+                return
+            index = int(reply[1])
+            start = period_bounds(subjects[index].limits.budget_period, at)[1]
+            rows[index][5] = _units(await load_counter_spend(subjects[index].counter, start))
 
-    async def _settle_one(
-        self,
-        subject: Subject,
-        second: Any,
-        delta: int,
-        units: int,
-        hold: Any,
-        hold_period: Any,
-        at: float,
-    ) -> None:
-        period_id, start, _ = period_bounds(subject.limits.budget_period, at)
-        args = ("settle", subject.counter, second, delta, period_id, units)
-        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
-            spent = _units(await load_counter_spend(subject.counter, start))
-            await self.ask(*args, spent, hold_period, hold)
+    async def _settle_row(self, subject: Subject, row: list[Any], at: float) -> None:
+        """One subject's ``settle`` (a service that cannot settle them all at once)."""
+        if (await self.ask("settle", *row))[0] == "load":
+            start = period_bounds(subject.limits.budget_period, at)[1]
+            row[5] = _units(await load_counter_spend(subject.counter, start))
+            await self.ask("settle", *row)
 
     async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
         """Count a request against a deployment's caps for ``minute``; False when full."""

@@ -29,6 +29,10 @@ Operations (wire format of ``gateway.base.counters``):
   releases the hold, adds ``cost``, corrects the tokens; answers ``["ok"]`` or
   ``["load"]``. A negative ``cost`` (spend given back) lowers a loaded spend, never
   below 0, and leaves one not loaded alone.
+- ``[id, "settle_all", [[counter_id, second, delta, period, cost, initial,
+  hold_period, hold_id], ...]]`` settles a key and its team together (what a joint
+  admission reserved): ``["ok"]``, or ``["load", index]`` when the subject at
+  ``index`` needs its ``initial`` spend, and then nothing was settled.
 - ``[id, "claim", deployment_id, rpm, tpm, minute]`` counts one request against a
   deployment's caps for the (epoch) ``minute``: ``["ok"]``, or ``["full"]`` when the
   minute's requests reached ``rpm`` or its tokens ``tpm`` (nothing counted then).
@@ -54,7 +58,14 @@ from gateway.base.counters import CounterBooks
 from gateway.policy.budget_holds import Holds
 
 WINDOW = 60  # seconds
-OPS = ("admit", "admit_all", "settle", "claim", "used")  # CounterStore's methods by these names
+OPS = (
+    "admit",
+    "admit_all",
+    "settle",
+    "settle_all",
+    "claim",
+    "used",
+)  # CounterStore's methods by these names
 
 
 class Window:
@@ -275,6 +286,17 @@ class CounterStore:
             window = self.windows.get(key_id)
             if window is not None:
                 window.correct(second, delta)
+        return ["ok"]
+
+    def settle_all(self, subjects: list[list[Any]]) -> list[Any]:
+        """``settle`` of each subject ``[counter_id, second, delta, period, cost, initial,
+        hold_period, hold_id]``, all or none: a spend to add that is not loaded (and
+        has no ``initial``) answers ``["load", index]`` before anything changes."""
+        for index, (counter_id, _, _, period, cost, initial, _, _) in enumerate(subjects):
+            if cost > 0 and initial is None and (counter_id, period) not in self.spend:
+                return ["load", index]
+        for subject in subjects:
+            self.settle(*subject)
         return ["ok"]
 
     def forget(self, key_id: int) -> None:

@@ -73,6 +73,13 @@ def _limited_users() -> dict[int, UserEntry]:
     }
 
 
+def _inactive_users() -> set[int]:
+    """Ids of deactivated users (``is_active`` off): their keys are refused."""
+    from django.contrib.auth import get_user_model
+
+    return set(get_user_model().objects.filter(is_active=False).values_list("pk", flat=True))
+
+
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from gateway import catalog
@@ -156,6 +163,7 @@ def build_snapshot() -> Snapshot:
         for t in Team.objects.all()
     }
     owners = _limited_users()
+    inactive = _inactive_users()
     keys: dict[str, KeyEntry] = {}
     for k in ApiKey.objects.prefetch_related("routes"):
         allowed = frozenset(r.name for r in k.routes.all())
@@ -169,7 +177,8 @@ def build_snapshot() -> Snapshot:
             budget_usd=k.budget_usd,
             budget_period=k.budget_period,
             expires_at=k.expires_at,
-            revoked=k.revoked_at is not None,
+            # a deactivated user's keys stop with them (401 as a revoked key's)
+            revoked=k.revoked_at is not None or k.user_id in inactive,
             max_budget_per_user=k.max_budget_per_user,
             team=teams.get(k.team_id) if k.team_id is not None else None,
             user_id=k.user_id,
@@ -181,6 +190,7 @@ def build_snapshot() -> Snapshot:
             guardrails=tuple(
                 dict.fromkeys((*names_list(k.guardrails), *team_guardrails.get(k.team_id, ())))
             ),
+            tags=tuple(names_list(k.tags)),
         )
     mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
     guardrails = {
@@ -207,6 +217,7 @@ def build_snapshot() -> Snapshot:
         mcp_servers=mcp_servers,
         guardrails=guardrails,
         default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),
+        parts={name: load() for name, load in hooks.snapshot_parts.items()},
     )
 
 
@@ -220,9 +231,10 @@ def mcp_entry(m: Any) -> McpServerEntry:
     logged and left empty: connecting then fails and says so)."""
     try:
         bearer, headers, env = m.stored_bearer(), m.stored_headers(), m.stored_env()
+        client_secret = m.stored_oauth_client_secret() if m.oauth else ""
     except Exception as exc:
         log.error("MCP server %s: %s", m.name, exc)
-        bearer, headers, env = "", {}, {}
+        bearer, headers, env, client_secret = "", {}, {}, ""
     return McpServerEntry(
         id=m.id,
         name=m.name,
@@ -238,6 +250,11 @@ def mcp_entry(m: Any) -> McpServerEntry:
         call_timeout=m.call_timeout,
         description=m.description,
         from_operator=bool(getattr(m, "from_operator", False)),
+        sampling_route=getattr(m, "sampling_route", "") or "",
+        oauth=m.oauth,
+        oauth_client_id=m.oauth_client_id,
+        oauth_client_secret=client_secret,
+        oauth_scopes=m.oauth_scopes,
     )
 
 

@@ -50,6 +50,8 @@ READ_TEAM = {
     "providers.view",
     "teams.view",
     "guardrails.view",  # names, kinds, modes; params with their secrets masked
+    "mcp.connect",  # one's own OAuth connections to MCP servers (rule mcp.oauth.connect)
+    "prompts.view",  # the prompt registry: templates hold no secrets
 }
 ABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset(READ_TEAM),
@@ -64,20 +66,25 @@ ABILITIES: dict[str, frozenset[str]] = {
             "playground.use",
             "teams.view",
             "guardrails.view",
+            "mcp.connect",
+            "prompts.view",
+            "prompts.edit",  # their own prompts (rule prompt.change)
         }
     ),
-    EDITOR: frozenset(READ_TEAM | {"routes.edit", "keys.edit", "playground.use"}),
+    EDITOR: frozenset(READ_TEAM | {"routes.edit", "keys.edit", "playground.use", "prompts.edit"}),
     ADMIN: frozenset(
         READ_TEAM
         | {
             "routes.edit",
             "keys.edit",
             "playground.use",
+            "prompts.edit",
             "providers.edit",
             "teams.edit",
             "guardrails.edit",
             "config.import",
             "users.view",
+            "users.invite",  # below owner (rule user.invite)
             # over every team's traffic (request bodies included): admins and owners
             "spend.view",
             "audit.view",
@@ -102,6 +109,10 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:provider-test": ("providers.edit", "providers.edit"),
     "console:routes": ("routes.view", "routes.edit"),
     "console:route-create": ("routes.edit", "routes.edit"),
+    # a provider, route and deployment in one form; a new provider there: provider.change
+    "console:add-model": ("routes.edit", "routes.edit"),
+    "console:add-model-models": ("routes.edit", "routes.edit"),
+    "console:add-model-figures": ("routes.edit", "routes.edit"),
     "console:config-import": ("config.import", "config.import"),
     "console:config-export": ("config.import", "config.import"),
     "console:deployment-health": ("health.view", "health.view"),
@@ -116,13 +127,15 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:key-create": ("keys.edit", "keys.edit"),
     "console:key-edit": ("keys.edit", "keys.edit"),
     "console:key-revoke": ("keys.edit", "keys.edit"),
+    # signing an MCP client in as oneself: whoever may see their keys (rule mcp.oauth.consent)
+    "console:mcp-oauth-authorize": ("keys.view", "keys.view"),
     "console:logs": ("logs.view", "logs.view"),
     "console:log-detail": ("logs.view", "logs.view"),
+    "console:session-detail": ("logs.view", "logs.view"),  # rows: roles.visible_logs
     "console:playground": ("playground.use", "playground.use"),
     "console:playground-history": ("playground.use", "playground.use"),
     "console:playground-votes": ("playground.use", "playground.use"),
     "console:playground-prompt-save": ("playground.use", "playground.use"),
-    "console:playground-prompt-delete": ("playground.use", "playground.use"),
     "console:playground-panel": ("playground.use", "playground.use"),
     "console:playground-diff": ("playground.use", "playground.use"),
     "console:playground-vote": ("playground.use", "playground.use"),
@@ -133,10 +146,25 @@ PAGES: dict[str, tuple[str, str]] = {
     "console:users": ("users.view", "users.edit"),
     "console:user-edit": ("users.edit", "users.edit"),
     "console:user-limits": ("teams.edit", "teams.edit"),  # and rule user.limit
+    # people: invites (rule user.invite: admins below owner), a user's page, deactivate
+    # and remove (rule user.manage: owners)
+    "console:user-detail": ("users.view", "users.edit"),
+    "console:user-invite": ("users.invite", "users.invite"),
+    "console:invite-revoke": ("users.invite", "users.invite"),
+    "console:user-active": ("users.edit", "users.edit"),
+    "console:user-remove": ("users.edit", "users.edit"),
+    # the sign-in settings (OpenID Connect as the environment sets it): owners
+    "console:sign-in": ("settings.edit", "settings.edit"),
+    "console:sign-in-discovery": ("settings.edit", "settings.edit"),
     # MCP servers: their credentials, and tool calls run from the console (admins)
     **{
         f"console:{name}": ("providers.edit", "providers.edit")
         for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
+    },
+    # one's own OAuth connections to MCP servers (and the rule mcp.oauth.connect)
+    **{
+        f"console:{name}": ("mcp.connect", "mcp.connect")
+        for name in ("mcp-connections", "mcp-oauth-callback", "mcp-connect", "mcp-disconnect")
     },
     # guardrails: everyone with a role reads them; owners and admins change, test and
     # replay (a replay reads any key's logged bodies)
@@ -149,8 +177,22 @@ PAGES: dict[str, tuple[str, str]] = {
     # shadow traffic compares answers of every key's requests
     "console:route-shadow": ("traffic.compare", "traffic.compare"),
     "console:route-shadow-scoring": ("traffic.compare", "traffic.compare"),
-    "console:spend": ("spend.view", "spend.view"),
-    "console:spend-csv": ("spend.view", "spend.view"),
+    # the prompt registry: every role reads; writes by rule prompt.change
+    "console:prompts": ("prompts.view", "prompts.edit"),
+    "console:prompt-detail": ("prompts.view", "prompts.edit"),
+    "console:prompt-diff": ("prompts.view", "prompts.view"),
+    # scores: anyone who sees a request may score it; judging a slice calls routes over
+    # every key's bodies (evaluations' ability)
+    "console:log-score": ("logs.view", "logs.view"),
+    "console:scores": ("logs.view", "evals.use"),
+    "console:scores-run": ("evals.use", "evals.use"),
+    # the one spend page: a reader below admin sees its own keys' figures only
+    "console:spend": ("usage.view", "usage.view"),
+    "console:spend-csv": ("usage.view", "usage.view"),
+    # budget alerts: admins read them; owners set the webhook, test it, send again
+    "console:alerts": ("spend.view", "settings.edit"),
+    "console:alerts-test": ("settings.edit", "settings.edit"),
+    "console:alert-retry": ("settings.edit", "settings.edit"),
     "console:audit": ("audit.view", "audit.view"),
     "console:audit-export": ("audit.view", "audit.view"),
     "console:batches": ("batches.view", "batches.view"),
@@ -185,6 +227,7 @@ PUBLIC_PAGES = frozenset(
         "console:static",
         "console:sso-start",
         "console:sso-callback",
+        "console:invite-accept",  # the one-time link itself is the credential
     }
 )
 
@@ -198,12 +241,16 @@ API: dict[str, tuple[str, str]] = {
     "users": ("users.view", "users.edit"),
     # a user's own limits: owners and admins (rule user.limit: admins not an owner's)
     "user-limits": ("users.view", "teams.edit"),
+    # invitations: owners and admins (rule user.invite: admins invite no owner)
+    "invites": ("users.invite", "users.invite"),
     "docs": ("dashboard.view", "dashboard.view"),
     "mcp-servers": ("providers.edit", "providers.edit"),
     # guardrails: any role reads them (secrets masked); owners and admins change them
     "guardrails": ("guardrails.view", "guardrails.edit"),
     "spend": ("spend.view", "spend.view"),
+    "alerts": ("spend.view", "settings.edit"),  # budget alerts: admins read, owners change
     "audit": ("audit.view", "audit.view"),
+    "prompts": ("prompts.view", "prompts.edit"),  # and rule prompt.change
     "datasets": ("evals.use", "evals.use"),
     "experiments": ("evals.use", "evals.use"),
     "openapi.json": ("dashboard.view", "dashboard.view"),

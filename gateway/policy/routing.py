@@ -58,6 +58,7 @@ SWITCHYARD_RETRY_BUDGET (0.2), SWITCHYARD_RETRY_BUDGET_MIN_PER_MINUTE (10).
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 import time
@@ -679,6 +680,7 @@ async def run(
     visited: set[str] = set()
     larger: list[str] = []  # context-window fallbacks still to try, in order
     overflows: list[UpstreamError] = []
+    failed: list[tuple[str, GatewayError | None]] = []  # each route tried, and why it failed
     try:
         while chain:
             current = chain.pop(0)
@@ -689,6 +691,7 @@ async def run(
                 return await _run_route(current, call, request)
             except _ContextWindow as overflow:
                 last = overflow.error
+                failed.append((current.name, overflow.error))
                 overflows.append(overflow.error)
                 larger.extend(current.context_window_fallbacks)
                 target = _next_larger(snapshot, larger, visited, key)
@@ -696,15 +699,50 @@ async def run(
                     raise _too_long_everywhere(overflows) from None
                 chain = _chain(snapshot, target, key)
                 request.pool = [d for r in chain for d in r.deployments]
+            except GatewayError as final:  # not to be retried: it ends the request here
+                if not failed:
+                    raise
+                raise every_route_named(final, [*failed, (current.name, final)]) from None
             except _Exhausted as exhausted:
+                failed.append((current.name, exhausted.error))
                 last = exhausted.error or last
                 if exhausted.out_of_time:
                     break
     finally:
         request.release_probes()
     if last is not None:
-        raise last
+        raise every_route_named(last, failed)
     raise _unavailable(_chain(snapshot, route, key), clock())
+
+
+REASON_CHARS = 160  # of each route's reason in the combined message
+
+
+def every_route_named(
+    last: GatewayError, failed: list[tuple[str, GatewayError | None]]
+) -> GatewayError:
+    """``last``, its message naming each route tried and why it failed, when a request
+    went on to fallbacks: the caller read only the last route's words and took them
+    for the one problem. Each reason is the caller-facing message of that route's last
+    error (never the operator's detail), so it says nothing the caller would not have
+    seen had that route been the last one; the status and type stay ``last``'s."""
+    if len(failed) < 2:
+        return last
+    reasons = "; ".join(f"{name!r}: {_reason(error)}" for name, error in failed)
+    named = copy.copy(last)
+    named.message = f"{last.message} (routes tried: {reasons})"
+    named.args = (named.message,)
+    named.__cause__ = last
+    return named
+
+
+def _reason(error: GatewayError | None) -> str:
+    if error is None:
+        return "no deployment could take it (cooling down or at capacity)"
+    words = (
+        error.message if len(error.message) <= REASON_CHARS else error.message[:REASON_CHARS] + "…"
+    )
+    return f"{error.status} {words}"
 
 
 def _next_larger(

@@ -1,5 +1,6 @@
-"""Usernames that a single sign-on may create: normalised, checked, and never a
-look-alike of an account that exists.
+"""Usernames that a single sign-on, an invitation or ``/api/users`` may create
+(``gateway.ops.people``): normalised, checked, and never a look-alike of an account
+that exists.
 
 - ``normalise``: Unicode NFKC (full-width and compatibility forms folded) and trimmed.
 - ``problem``: why a name is unusable: empty, longer than 150, a control or format
@@ -72,17 +73,3 @@ def look_alike(name: str, existing: Iterable[str]) -> str | None:
     """The existing name ``name`` imitates (same skeleton, not the same name), or None."""
     mark = skeleton(name)
     return next((other for other in existing if other != name and skeleton(other) == mark), None)
-
-
-def refusal(name: str, existing: Iterable[str]) -> str:
-    """Why a new account may not be called ``name`` (as given: it must already be in
-    normal form), or empty: the checks single sign-on makes, for /api and the console."""
-    if name != normalise(name):
-        return "the username must be in Unicode normal form (NFKC) with no outer spaces"
-    found = problem(name)
-    if found:
-        return found.replace("the identity provider sent no usable username", "empty username")
-    imitated = look_alike(name, existing)
-    if imitated is not None:
-        return f"the username looks like the existing user {imitated!r}"
-    return ""

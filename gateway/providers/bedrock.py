@@ -46,7 +46,7 @@ from gateway.errors import MissingSecret
 from gateway.providers import ambient, wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
-from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
+from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting, positive_integer
 from gateway.types import ChatRequest
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
@@ -176,6 +176,7 @@ class BedrockProvider(CodecProvider):
             "Batch minimum lines",
             "Bedrock's minimum records per batch inference job (default 100); smaller "
             "batches run in the gateway.",
+            check=positive_integer,
         ),
         Setting(
             "aws_bedrock_endpoint",

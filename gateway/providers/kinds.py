@@ -15,6 +15,7 @@ model's validation) does not load every adapter, and an adapter's heavy client
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,11 +29,48 @@ class Kind:
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One of a kind's ``Provider.settings`` (LiteLLM's parameter name), a console field."""
+    """One of a kind's ``Provider.settings`` (LiteLLM's parameter name), a console field.
+    ``check`` says why a value is refused ("" when it is fine); the model's clean asks
+    it, so the console, the API and the import refuse the same values."""
 
     name: str
     label: str
     help: str = ""
+    check: Callable[[str], str] | None = None
+
+    def problem(self, value: str) -> str:
+        """Why ``value`` is refused ("" if it is not; env references are read later)."""
+        if self.check is None or not value.strip() or value.startswith("os.environ/"):
+            return ""
+        return self.check(value.strip())
+
+
+SWITCH_ON = ("on", "true", "yes", "1")
+SWITCH_OFF = ("off", "false", "no", "0")
+
+
+def switch(value: str) -> str:
+    """on/off (true/false, yes/no, 1/0)."""
+    if value.lower() in SWITCH_ON + SWITCH_OFF:
+        return ""
+    return f"{value!r} is not on or off (on, off, true, false, yes, no, 1, 0)"
+
+
+def fraction(value: str) -> str:
+    """A share between 0 and 1 (0.5 = half)."""
+    try:
+        number = float(value)
+    except ValueError:
+        return f"{value!r} is not a number: a share between 0 and 1 (0.5 = half price)"
+    if not 0 <= number <= 1:
+        return f"{value} is not between 0 and 1 (0.5 = half price; 2 would be 200%)"
+    return ""
+
+
+def positive_integer(value: str) -> str:
+    if not value.isdigit() or int(value) < 1:
+        return f"{value!r} is not a whole number of at least 1"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +92,14 @@ BATCH_SETTINGS = (
         "on: batches go to the upstream's own batch API; off: the gateway runs them; "
         "empty: on for api.openai.com, Anthropic, and Bedrock with a batch S3 location "
         "and role.",
+        check=switch,
     ),
     Setting(
         "batch_discount",
         "Batch discount",
         "Share off the token prices for a native batch (0.5 = half price); empty: the "
         "upstream's published discount (50% for OpenAI, Anthropic and Bedrock).",
+        check=fraction,
     ),
 )
 

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import threading
 from typing import Any
 
-from gateway.base.counters import WAKE_SECONDS, CounterBooks
+from gateway.base.counters import WAKE_SECONDS, CounterBooks, decode_line, encode_line
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +47,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 # The longest line the service reads: a ``tokens`` request carries a prompt's texts.
 MAX_LINE_BYTES = 256 * 1024 * 1024
+READ_BYTES = 256 * 1024  # a read of a worker's requests
 
 
 class CounterService:
@@ -134,33 +134,51 @@ class CounterService:
         handler = asyncio.current_task()
         assert handler is not None
         self._handlers[handler] = writer
-        answer, dumps = self.store.answer, json.dumps
+        answer = self.store.answer
         counting: set[asyncio.Task[None]] = set()
+        buffer = bytearray()
         try:
-            while line := await reader.readline():
-                try:
-                    request = json.loads(line)
-                    ident = request[0]
-                except (ValueError, IndexError, TypeError):
-                    log.warning("limits: dropping a connection that sent %r", line[:100])
-                    return
-                if request[1:2] == ["tokens"] and self.tokenizer is not None:
-                    # answered when counted; admissions behind it do not wait
-                    task = asyncio.ensure_future(self._count(ident, request[2:], writer))
-                    counting.add(task)
-                    task.add_done_callback(counting.discard)
+            # what one read brings is answered in one write (a worker sends the requests
+            # of a loop turn together: concurrent admissions share the system calls)
+            while chunk := await reader.read(READ_BYTES):
+                searched = len(buffer)
+                buffer += chunk
+                end = buffer.rfind(b"\n", searched)
+                if end < 0:
+                    if len(buffer) > self.max_line_bytes:
+                        raise ValueError("overlong line")
                     continue
-                try:
-                    answered = answer(request[1:])
-                except Exception as exc:  # a bad request must not stop the service
-                    answered = ["error", f"{type(exc).__name__}: {exc}"]
-                if answered is None:  # a long poll: held until it answers
-                    self._waiting.append((ident, request[1:], writer))
-                    continue
-                writer.write(dumps([ident, *answered], separators=(",", ":")).encode() + b"\n")
-                if self._waiting:
-                    self._wake(str(request[1]).partition("_")[0])
-                await writer.drain()
+                lines = bytes(buffer[:end]).split(b"\n")
+                del buffer[: end + 1]
+                answers: list[bytes] = []
+                for line in lines:
+                    if len(line) > self.max_line_bytes:
+                        raise ValueError("overlong line")
+                    try:
+                        request = decode_line(line)
+                        ident = request[0]
+                    except (ValueError, IndexError, TypeError, KeyError):
+                        log.warning("limits: dropping a connection that sent %r", line[:100])
+                        return
+                    if request[1:2] == ["tokens"] and self.tokenizer is not None:
+                        # answered when counted; admissions behind it do not wait
+                        task = asyncio.ensure_future(self._count(ident, request[2:], writer))
+                        counting.add(task)
+                        task.add_done_callback(counting.discard)
+                        continue
+                    try:
+                        answered = answer(request[1:])
+                    except Exception as exc:  # a bad request must not stop the service
+                        answered = ["error", f"{type(exc).__name__}: {exc}"]
+                    if answered is None:  # a long poll: held until it answers
+                        self._waiting.append((ident, request[1:], writer))
+                        continue
+                    answers.append(encode_line([ident, *answered]))
+                    if self._waiting:
+                        self._wake(str(request[1]).partition("_")[0])
+                if answers:
+                    writer.write(b"".join(answers))
+                    await writer.drain()
         except ValueError:  # a line longer than the stream's limit
             log.warning("limits: dropping a connection that sent an overlong line")
         except ConnectionError:
@@ -188,8 +206,7 @@ class CounterService:
                 still.append((ident, request, writer))
                 continue
             with contextlib.suppress(ConnectionError, RuntimeError):
-                line = json.dumps([ident, *answered], separators=(",", ":"))
-                writer.write(line.encode() + b"\n")
+                writer.write(encode_line([ident, *answered]))
         self._waiting = still
 
     async def _wake_periodically(self) -> None:
@@ -205,5 +222,5 @@ class CounterService:
         except Exception as exc:  # a bad request must not stop the service
             reply = [ident, "error", f"{type(exc).__name__}: {exc}"]
         with contextlib.suppress(ConnectionError):
-            writer.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+            writer.write(encode_line(reply))
             await writer.drain()

@@ -31,6 +31,10 @@ stream whose upstream broke off (speech audio, which has no in-band error) so fa
 the client instead of ending as a short file, and uvicorn sees a complete response (no
 "returned without completing" error).
 
+Disconnects: a request's scope carries ``extensions[ON_DISCONNECT]`` too, through which
+its task asks to be told when the client leaves (``watch``), which spares each request
+the task that would otherwise wait on the ASGI receive for ``http.disconnect``.
+
 Only the transport under uvicorn's protocol is wrapped; parsing, flow control,
 keep-alive, upgrades and the ASGI cycle stay uvicorn's own.
 """
@@ -38,11 +42,13 @@ keep-alive, upgrades and the ASGI cycle stay uvicorn's own.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway.base.lifecycle import CUT_BODY
+from gateway.base.lifecycle import CUT_BODY, ON_DISCONNECT
 
 _HEAD_START = b"HTTP/1.1 "
 _HEAD_END = b"\r\n\r\n"
@@ -185,6 +191,8 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self.idle_since = 0.0  # when the last answer ended (or the connection opened)
         self.used = False  # a request came on it
         self.shutdown_on_open = False  # opened while the server drains (its accept queue)
+        # what to call when the connection is lost, by the request (cycle) it is for
+        self.on_lost: dict[Any, Callable[[], None]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(HeadJoiningTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -197,6 +205,20 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         self._stop_head_timer()
         self.transport.closed()
         super().connection_lost(exc)
+        if self.on_lost:
+            watching, self.on_lost = self.on_lost, {}
+            for cycle, left in watching.items():
+                if not cycle.response_complete:
+                    left()
+
+    def watch(self, cycle: Any, left: Callable[[], None] | None) -> None:
+        """``extensions[ON_DISCONNECT]`` of ``cycle``'s scope: ``left`` is called if the
+        connection is lost before its response completes (None: forget it). A request's
+        task learns so without a second task waiting on the ASGI receive."""
+        if left is None:
+            self.on_lost.pop(cycle, None)
+        else:
+            self.on_lost[cycle] = left
 
     def data_received(self, data: bytes) -> None:
         if self.transport.lingering:
@@ -224,6 +246,7 @@ class HeadJoiningProtocol(HttpToolsProtocol):
         # uvicorn types each extension as a dict (ASGI's own ones are); ours is a callable.
         extensions = cast(dict[str, Any], cycle.scope.setdefault("extensions", {}))
         extensions[CUT_BODY] = self.cut_body
+        extensions[ON_DISCONNECT] = functools.partial(self.watch, cycle)
 
     def cut_body(self) -> None:
         """End the response under way without the end of its body: the chunked body's

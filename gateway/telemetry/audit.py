@@ -61,7 +61,9 @@ log = logging.getLogger(__name__)
 
 MASK = "***"
 # Columns whose values are secrets wherever they appear (shown as MASK when set).
-SECRET_FIELDS = frozenset({"secret_ciphertext", "key_hash", "password", "client_secret"})
+SECRET_FIELDS = frozenset(
+    {"secret_ciphertext", "key_hash", "password", "client_secret", "webhook_ciphertext"}
+)
 # Columns never worth an entry (they change on every save or sign-in).
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at", "last_login"})
 URL_FIELDS = frozenset({"base_url", "url", "issuer"})
@@ -549,12 +551,16 @@ def connect() -> None:
     from django.contrib.auth import get_user_model
 
     from gateway.models import (
+        AlertSettings,
         ApiKey,
         Deployment,
         Guardrail,
         McpServer,
         Membership,
         Profile,
+        Prompt,
+        PromptLabel,
+        PromptVersion,
         Provider,
         Route,
         Team,
@@ -571,6 +577,10 @@ def connect() -> None:
         (Profile, "role"),  # a user's console role
         (McpServer, "mcp_server"),
         (Guardrail, "guardrail"),
+        (AlertSettings, "alert_settings"),  # the webhook (masked) and default thresholds
+        (Prompt, "prompt"),
+        (PromptVersion, "prompt_version"),
+        (PromptLabel, "prompt_label"),
     ):
         watch(model, name)
     connection_created.connect(_watch_connection, dispatch_uid="audit-writes")

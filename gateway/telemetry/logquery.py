@@ -38,7 +38,9 @@ from gateway.telemetry.ages import parse_age
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-FILTERS = ("since", "until", "route", "key", "status", "dialect", "end_user", "session", "q")
+FILTERS = (
+    "since", "until", "route", "key", "status", "dialect", "end_user", "session", "tag", "q", "score",
+)  # fmt: skip
 # What the text search (``q``) looks in, case-insensitively, anywhere in the value.
 SEARCH_FIELDS = (
     "request_id", "route", "error_kind", "error_message", "upstream_model", "key_name",
@@ -64,7 +66,8 @@ LIST_FIELDS = (
     "overhead_ms", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cost_usd", "user_agent", "from_playground", "client_disconnected",
     "cache_hit", "prompt_cache_breakpoints", "shadow_of", "cache_saved_usd", "end_user",
-    "session",
+    "session", "tags",
+    "session", "prompt_name", "prompt_version",
 )  # fmt: skip
 STATUS_CLASS = re.compile(r"^([1-5])xx$", re.IGNORECASE)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -175,6 +178,15 @@ def filtered(params: Mapping[str, Any]) -> QuerySet[RequestLog]:
     for name in ("end_user", "session"):  # spend attribution, each on its own index
         if name in given:
             rows = rows.filter(**{name: given[name]})
+    if "tag" in given:  # through RequestTag's (tag, time) index; one row per log and tag
+        rows = rows.filter(request_tags__tag=str(given["tag"]).strip())
+    if "score" in given:  # thumbs, thumbs=down, quality<0.5 (gateway.telemetry.scores)
+        from gateway.telemetry.scores import log_filter
+
+        try:
+            rows = rows.filter(log_filter(str(given["score"])))
+        except ValueError as exc:
+            raise InvalidFilter("score", str(exc)) from None
     text = str(given.get("q", "")).strip()
     if text:
         rows = rows.filter(search_filter(text, searches_bodies()))

@@ -16,7 +16,7 @@ keys have one: the line is there and lights up when ``ApiKey.team`` exists).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -73,35 +73,31 @@ def tally(
             route or "",
             model or "",
         )
-        sums = groups.get(group)
-        if sums is None:
-            sums = groups[group] = [0, 0, 0, 0, 0, 0, Decimal(0)]
-        sums[0] += 1
-        sums[1] += status >= 400
-        for i, value in enumerate(usage[:4], 2):
-            sums[i] += value or 0
-        sums[6] += Decimal(usage[4] or 0)
+        count_into(groups, group, status, usage)
     return groups
 
 
-@functools.cache
-def _upsert_sql() -> str:
-    quote = connection.ops.quote_name
-    meta = SpendRollup._meta
-    table = quote(meta.db_table)
-    columns = [quote(meta.get_field(n).column) for n in (*GROUP_FIELDS, *COUNTERS)]
-    keys = ", ".join(columns[: len(GROUP_FIELDS)])
-    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns[len(GROUP_FIELDS) :])
-    marks = ", ".join(["%s"] * len(columns))
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-    )
+def count_into(
+    groups: dict[tuple[Any, ...], list[Any]], group: tuple[Any, ...], status: int, usage: Any
+) -> None:
+    """Add one log (its status and its usage: input, output, cache read, cache write,
+    cost) to ``group``'s COUNTERS; the tag rollups count the same way."""
+    sums = groups.get(group)
+    if sums is None:
+        sums = groups[group] = [0, 0, 0, 0, 0, 0, Decimal(0)]
+    sums[0] += 1
+    sums[1] += status >= 400
+    for i, value in enumerate(usage[:4], 2):
+        sums[i] += value or 0
+    sums[6] += Decimal(usage[4] or 0)
 
 
-def add(groups: dict[tuple[Any, ...], list[Any]]) -> None:
-    """Add ``groups`` to their rows (created when missing), inside the caller's
-    transaction; concurrent writers add to the same row safely (the database merges)."""
+def add_groups(
+    model: Any, group_fields: tuple[str, ...], groups: dict[tuple[Any, ...], list[Any]]
+) -> None:
+    """Add ``groups`` (an hour first, then ``group_fields``' other values: COUNTERS) to
+    ``model``'s rows, created when missing, inside the caller's transaction; concurrent
+    writers add to the same row safely (the database merges)."""
     if not groups:
         return
     ops = connection.ops
@@ -115,7 +111,27 @@ def add(groups: dict[tuple[Any, ...], list[Any]]) -> None:
         for group, sums in groups.items()
     ]
     with connection.cursor() as cursor:
-        cursor.executemany(_upsert_sql(), rows)
+        cursor.executemany(_upsert_sql(model, group_fields), rows)
+
+
+@functools.cache
+def _upsert_sql(model: Any, group_fields: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    meta = model._meta
+    table = quote(meta.db_table)
+    columns = [quote(meta.get_field(n).column) for n in (*group_fields, *COUNTERS)]
+    keys = ", ".join(columns[: len(group_fields)])
+    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns[len(group_fields) :])
+    marks = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    )
+
+
+def add(groups: dict[tuple[Any, ...], list[Any]]) -> None:
+    """Add ``groups`` to their spend rollup rows (``add_groups``)."""
+    add_groups(SpendRollup, GROUP_FIELDS, groups)
 
 
 def rebuild(since: datetime | None = None) -> int:
@@ -209,13 +225,17 @@ def query(
     until: datetime | None = None,
     filters: dict[str, str] | None = None,
     limit: int = 1000,
+    key_ids: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Spend, tokens and requests per group (and time bucket), costliest first. Times
-    are floored to the hour (the rollups' grain); ``filters`` match dimensions exactly."""
+    are floored to the hour (the rollups' grain); ``filters`` match dimensions exactly;
+    ``key_ids`` (None: all, the master key's included) keeps those keys' rows only."""
     names = dimensions(group_by)
     if bucket is not None and bucket not in BUCKETS:
         raise BadQuery(f"unknown bucket {bucket!r} (hour or day)")
     rows = SpendRollup.objects.all()
+    if key_ids is not None:
+        rows = rows.filter(key_id__in=list(key_ids))
     if since is not None:
         rows = rows.filter(hour__gte=hour_of(since))
     if until is not None:
@@ -258,6 +278,17 @@ def query(
     return out
 
 
+MASTER_KEY_LABEL = "master key"  # requests made with the master key, on every page
+
+
+def plain(value: Any) -> Any:
+    """A Decimal as a plain number (0, 0.00012), never in exponent form: the eight
+    places the rollups keep made zero "0E-8" in the CSV."""
+    if isinstance(value, Decimal):
+        return f"{value.normalize():f}" if value else "0"
+    return value
+
+
 def csv_lines(names: list[str], rows: list[dict[str, Any]], bucket: str | None) -> Iterable[str]:
     """``query``'s rows as CSV lines, header first."""
     import csv
@@ -275,5 +306,5 @@ def csv_lines(names: list[str], rows: list[dict[str, Any]], bucket: str | None) 
 
     yield line(columns)
     for row in rows:
-        values = [row.get(c) for c in columns]
+        values = [plain(row.get(c)) for c in columns]
         yield line(["'" + v if isinstance(v, str) and v[:1] in "=+-@" and v else v for v in values])

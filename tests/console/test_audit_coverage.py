@@ -217,13 +217,13 @@ def test_exports_are_audited(evals_world) -> None:
 
 
 def test_the_backstop_records_an_unaudited_write(evals_world) -> None:
-    """A console POST whose view records nothing but changes the database (saving a
-    playground prompt) still leaves one row naming the owner."""
+    """A console POST whose view records nothing but changes the database (a thumbs up
+    on a request) still leaves one row naming the owner."""
     client = Client()
     client.force_login(evals_world["users"]["owner"])
     before = AuditEvent.objects.count()
     response = client.post(
-        reverse("console:playground-prompt-save"), {"name": "p1", "spec": PROMPT}
+        reverse("console:log-score", args=[evals_world["log"].request_id]), {"value": "up"}
     )
     made = AuditEvent.objects.count() - before
     assert response.status_code < 500

@@ -59,8 +59,9 @@ for day in range(1, 12):
             endpoint='chat', route='chat', status=200, key_id=who.pk, key_name=who.name,
             input_tokens=1000, output_tokens=200, cost_usd=Decimal(cost) * (1 + day % 4),
         )
-from gateway.telemetry import rollups
+from gateway.telemetry import rollups, spend
 rollups.rebuild(now - timedelta(days=40))
+spend.rebuild(now - timedelta(days=40))
 """
 
 
@@ -235,25 +236,28 @@ def test_create_route_leads_on_to_its_deployment(width, request) -> None:
     assert "echo-1" in card.locator(".dep").inner_text()
 
 
-SPEND_AXIS = """() => { const u = window.moneyCharts['usage-chart'], a = u.axes[1]; u.ctx.font = a.font[0];
+SPEND_AXIS = """() => { const u = window.moneyCharts['spend-chart'], a = u.axes[1]; u.ctx.font = a.font[0];
   const widest = Math.max(...a._values.map(v => u.ctx.measureText(v).width / devicePixelRatio));
   return { values: a._values, widest, room: a._size - a.gap - a.ticks.size }; }"""
 
 
 @pytest.mark.parametrize("width", ["laptop", "phone"])
 def test_usage_chart_and_csv(width, request) -> None:
+    """The Usage page is the Spend page grouped by key now (issue #43): /usage/ leads there."""
     page = request.getfixturevalue(width)
-    page.goto("/usage/")
-    page.wait_for_selector("#usage-chart[data-drawn] canvas")
-    legend = page.locator("#usage-chart .u-legend").inner_text()
+    page.goto("/usage/?window=30d")
+    assert "/spend/?window=30d&group=key" in page.url
+    assert page.locator("nav[aria-label='Group by'] [aria-current]").inner_text() == "Key"
+    page.wait_for_selector("#spend-chart[data-drawn] canvas")
+    legend = page.locator("#spend-chart .u-legend").inner_text()
     assert "team-research" in legend and "ci-pipeline" in legend
-    box = page.locator("#usage-chart canvas").bounding_box()
+    box = page.locator("#spend-chart canvas").bounding_box()
     assert box["width"] > 200 and box["height"] > 100
     assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
     # The spend axis is as wide as its labels, also for a fraction of a cent a day
     # ("$0.000030" was cut to ".000030" by a fixed width).
     page.evaluate(
-        "() => { const u = window.moneyCharts['usage-chart'];"
+        "() => { const u = window.moneyCharts['spend-chart'];"
         " u.setData([u.data[0], ...u.data.slice(1).map(s => s.map(v => v * 0.00002))]); }"
     )
     page.wait_for_timeout(100)
@@ -262,7 +266,7 @@ def test_usage_chart_and_csv(width, request) -> None:
     assert axis["widest"] <= axis["room"], axis
     shot(page, f"usage-{'1440' if width == 'laptop' else '390'}")
     with page.expect_download() as download:
-        page.click("text=Export CSV")
+        page.click("text=Export per day, key and route")
     text = Path(download.value.path()).read_text()
     assert text.splitlines()[0].startswith("date,key_id,key_name,route,requests")
     assert "ci-pipeline" in text
@@ -312,8 +316,8 @@ def test_dark_mode_follows_the_system(browser, gw: Gateway) -> None:
         card = page.evaluate("getComputedStyle(document.querySelector('.stat')).backgroundColor")
         assert card == "rgb(23, 26, 35)", card
         shot(page, f"dashboard-dark-{label}")
-        page.goto("/usage/")
-        page.wait_for_selector("#usage-chart canvas")
-        shot(page, f"usage-dark-{label}")
+        page.goto("/spend/")
+        page.wait_for_selector("#spend-chart canvas")
+        shot(page, f"spend-dark-{label}")
         assert not page.errors
         page.context.close()

@@ -60,6 +60,7 @@ def overflow(page) -> int:  # type: ignore[no-untyped-def]
 def test_create_a_content_filter_and_test_an_email(gw: Gateway, browser) -> None:  # noqa: F811
     context, page, errors = new_page(browser, gw, WIDE)
     sign_in(page)
+    page.click("nav summary:has-text('Access')")
     page.click("nav >> text=Guardrails")
     page.wait_for_url(re.compile(r"/guardrails/$"))
     assert page.locator("text=No guardrails yet").is_visible()
@@ -105,6 +106,7 @@ def test_create_a_content_filter_and_test_an_email(gw: Gateway, browser) -> None
     page.locator("#test-result .pill.verdict", has_text="blocked").wait_for()
 
     # monitor mode from the list (htmx swaps the row)
+    page.click("nav summary:has-text('Access')")
     page.click("nav >> text=Guardrails")
     row = page.locator("tbody", has_text="pii-mask")
     row.locator("button:has-text('Monitor only')").click()

@@ -47,6 +47,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 def test_add_test_and_call_an_mcp_server(page, gw: Gateway) -> None:  # noqa: F811
     sign_in(page)
+    page.click("nav summary:has-text('Access')")
     page.click("nav >> text=MCP")
     page.wait_for_url(re.compile(r"/mcp-servers/$"))
     shot(page, "mcp-empty")

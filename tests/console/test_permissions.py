@@ -42,7 +42,7 @@ def urls(rows: dict) -> list[tuple[str, str]]:
         ("post", f"/keys/{key.pk}/revoke/"),
         ("get", "/logs/"),
         ("get", "/logs/req-1/"),
-        ("get", "/usage/"),
+        ("get", "/spend/"),  # /usage/ redirects here
         ("get", "/usage/export.csv"),
         ("get", "/catalog/"),
     ]

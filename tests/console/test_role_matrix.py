@@ -41,6 +41,10 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "provider-test": (ADMINS, ADMINS),
     "routes": (ALL, ROUTE_EDITORS),
     "route-create": (ROUTE_EDITORS, ROUTE_EDITORS),
+    # add a model in one form; creating a provider there: provider.change (admins)
+    "add-model": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "add-model-models": (ROUTE_EDITORS, ROUTE_EDITORS),
+    "add-model-figures": (ROUTE_EDITORS, ROUTE_EDITORS),
     "config-import": (ADMINS, ADMINS),
     "config-export": (ADMINS, ADMINS),
     "deployment-health": (READERS, READERS),
@@ -55,13 +59,14 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "key-create": (KEY_EDITORS, KEY_EDITORS),
     "key-edit": (KEY_EDITORS, KEY_EDITORS),
     "key-revoke": (KEY_EDITORS, KEY_EDITORS),
+    "mcp-oauth-authorize": (ALL, ALL),  # sign an MCP client in as oneself (mcp.oauth.consent)
     "logs": (ALL, ALL),
     "log-detail": (ALL, ALL),
+    "session-detail": (ALL, ALL),
     "playground": (PLAYGROUND, PLAYGROUND),
     "playground-history": (PLAYGROUND, PLAYGROUND),
     "playground-votes": (PLAYGROUND, PLAYGROUND),
     "playground-prompt-save": (PLAYGROUND, PLAYGROUND),
-    "playground-prompt-delete": (PLAYGROUND, PLAYGROUND),
     "playground-panel": (PLAYGROUND, PLAYGROUND),
     "playground-diff": (PLAYGROUND, PLAYGROUND),
     "playground-vote": (PLAYGROUND, PLAYGROUND),
@@ -72,9 +77,23 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "users": (ADMINS, {O}),
     "user-edit": ({O}, {O}),
     "user-limits": (ADMINS, ADMINS),  # and rule user.limit: admins not an owner's
+    # people (#43): a user's page, invitations (rule user.invite), deactivate and remove
+    # (rule user.manage: owners), the sign-in settings (owners)
+    "user-detail": (ADMINS, {O}),
+    "user-invite": (ADMINS, ADMINS),
+    "invite-revoke": (ADMINS, ADMINS),
+    "user-active": ({O}, {O}),
+    "user-remove": ({O}, {O}),
+    "sign-in": ({O}, {O}),
+    "sign-in-discovery": ({O}, {O}),
     **{
         name: (ADMINS, ADMINS)
         for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
+    },
+    # one's own OAuth connections to MCP servers (rule mcp.oauth.connect)
+    **{
+        name: (ALL, ALL)
+        for name in ("mcp-connections", "mcp-oauth-callback", "mcp-connect", "mcp-disconnect")
     },
     # guardrails: everyone reads; owners and admins change, test and replay (any key's bodies)
     "guardrails": (ALL, ADMINS),
@@ -83,11 +102,23 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
         f"guardrail-{name}": (ADMINS, ADMINS)
         for name in ("create", "edit", "delete", "monitor", "test", "replay")
     },
+    # the prompt registry: every role reads, playground users write (rule prompt.change)
+    "prompts": (ALL, KEY_EDITORS),
+    "prompt-detail": (ALL, KEY_EDITORS),
+    "prompt-diff": (ALL, ALL),
+    # scores: anyone who sees a request scores it; judging a slice is the evaluations'
+    "log-score": (ALL, ALL),
+    "scores": (ALL, ADMINS),
+    "scores-run": (ADMINS, ADMINS),
     # every team's traffic: shadow comparisons, spend, the audit log, evaluations
     "route-shadow": (ADMINS, ADMINS),
     "route-shadow-scoring": (ADMINS, ADMINS),
-    "spend": (ADMINS, ADMINS),
-    "spend-csv": (ADMINS, ADMINS),
+    "spend": (READERS, READERS),  # below admin: its own keys' figures only
+    "spend-csv": (READERS, READERS),
+    # budget alerts: admins read; owners set the webhook, send a test, send again
+    "alerts": (ADMINS, {O}),
+    "alerts-test": ({O}, {O}),
+    "alert-retry": ({O}, {O}),
     "audit": (ADMINS, ADMINS),
     "audit-export": (ADMINS, ADMINS),
     # every key's batch jobs and their results
@@ -114,7 +145,7 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
         )
     },  # fmt: skip
 }
-PUBLIC = {"login", "logout", "static", "sso-start", "sso-callback"}
+PUBLIC = {"login", "logout", "static", "sso-start", "sso-callback", "invite-accept"}
 
 # /api resource -> (roles that may read, roles that may write).
 API = {
@@ -125,12 +156,16 @@ API = {
     "teams": (ALL, ADMINS),
     "users": (ADMINS, {O}),
     "user-limits": (ADMINS, ADMINS),
+    "invites": (ADMINS, ADMINS),  # rule user.invite: an admin invites no owner
     "spend": (ADMINS, ADMINS),
+    "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
     "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
+    # any role reads prompts; playground users write (their own: rule prompt.change)
+    "prompts": (ALL, KEY_EDITORS),
 }
 ORDER = [V, M, E, A, O]  # least first: what a higher role deletes is gone for nobody forbidden
 
@@ -168,6 +203,7 @@ def world(registry_rows) -> dict:
         name="k", prefix="sy-x", key_hash="h" * 64, team=alpha, user=users[M]
     )
     registry_rows["log"].key_id = key.pk
+    registry_rows["log"].session = "s-1"
     registry_rows["log"].save()
     guardrail = Guardrail.objects.create(
         name="pii",
@@ -198,16 +234,22 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "evals": 1,
             "mcp": 1,
             "guardrail": world["guardrail"].pk,
+            "invite": 1,
+            "alert": 1,
+            "scores": 1,
         },
+        "name": "x1",
         "index": 0,
         "fmt": "csv",
         "request_id": "req-1",
+        "session": "s-1",
         "batch_id": "batch_missing",
         "which": "output",
         "path": "console/console.css",
         "turn": 0,
         "column": 0,
         "run": 1,
+        "token": "x1",
     }
     kwargs = {}
     for arg in pattern.pattern.converters:
@@ -296,9 +338,13 @@ def api_url(template: str, world: dict) -> str:
         "dataset_id": 1,
         "server_id": 1,
         "guardrail_id": 1,
+        "invite_id": 1,
         "experiment_id": 1,
+        "alert_id": 1,
         "index": 0,
         "n": 1,
+        "name": "x1",  # a prompt
+        "label": "production",
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), template)
 

@@ -94,6 +94,21 @@ def live_traffic(gw: Gateway) -> None:
         headers={**auth, "user-agent": "deploy-bot/2"},
     )
     assert created.status_code in (200, 201), created.text
+    key = httpx.post(  # a change of many fields: its audit summary is long
+        gw.url + "/api/keys/",
+        json={
+            "name": "long-audit-key",
+            "routes": ["echo"],
+            "rpm_limit": 10,
+            "tpm_limit": 1000,
+            "budget_usd": "5",
+            "budget_period": "month",
+            "max_budget_per_user": "1",
+            "expires_at": "2099-01-01T00:00:00Z",
+        },
+        headers=auth,
+    )
+    assert key.status_code in (200, 201), key.text
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:  # the journal writes in the background
         rows = httpx.get(gw.url + "/api/spend", params={"group_by": "session"}, headers=auth)
@@ -152,7 +167,7 @@ def test_the_spend_page_charts_sorts_filters_and_exports(page) -> None:
     # its device (no account), cut to fit the table
     assert any(n.startswith("d" * 50) for n in table_names(page, "end_user"))
     keys = table_names(page, "key")
-    assert {"team-research", "ci-pipeline", "master"} <= set(keys)
+    assert {"team-research", "ci-pipeline", "master key"} <= set(keys)  # its one name (#43)
     costs = page.locator("#by-end_user tbody tr td:nth-child(5)").all_inner_texts()
     assert costs[0] != "$0.00"
     shot(page, "spend-7d")
@@ -172,7 +187,8 @@ def test_the_spend_page_charts_sorts_filters_and_exports(page) -> None:
     page.wait_for_selector(".spend-filters .chip")
     assert table_names(page, "end_user") == ["alice@example.com"]
     assert all(s.startswith("sess-alice") for s in table_names(page, "session"))
-    page.click(".tabs.inline a:text-is('session')")
+    page.click("nav[aria-label='Group by'] a:text-is('Session')")
+    assert table_names(page, "session")[0].startswith("sess-alice")  # its table first
     page.wait_for_selector("#spend-chart[data-drawn] canvas")
     shot(page, "spend-filtered-alice")
 
@@ -197,6 +213,12 @@ def test_the_audit_page_shows_sign_ins_and_changes_filters_and_exports(page) -> 
     created.locator("summary").click()
     changes = created.locator("pre.audit-changes").inner_text()
     assert '"***"' in changes and SECRET not in page.content()
+    # a summary names whole fields, never a field cut in the middle
+    for row in (created, page.locator("tr.audit-create", has_text="long-audit-key")):
+        listed = (row.locator("summary").text_content() or "").split(": ", 1)[1]
+        names = listed.replace("…", " ").replace(",", " ").split()
+        every = row.locator("pre.audit-changes").text_content() or ""
+        assert names and all(f'"{name}"' in every for name in names), listed
     assert rows.count() >= 3
     shot(page, "audit")
 

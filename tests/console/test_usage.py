@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -95,20 +94,6 @@ def test_more_keys_than_drawn_are_summed(db) -> None:
     series = usage.usage("7d").chart()["series"]
     assert len(series) == usage.CHART_KEYS + 1
     assert series[-1]["name"] == "3 other keys" and series[-1]["values"][-1] == 6.0
-
-
-def test_the_page_carries_the_chart_data_and_a_table(staff_client: Client, rollups) -> None:
-    html = staff_client.get("/usage/?window=7d").content.decode()
-    data = json.loads(
-        re.search(r'id="usage-data" type="application/json">(.*?)</script>', html).group(1)
-    )
-    assert [s["name"] for s in data["series"]] == ["research", "ci", "master key"]
-    assert "/static/vendor/uplot/uPlot.iife.min.js" in html
-    assert "/static/console/money-chart.js" in html
-    assert re.search(r"<script>(?!</script>)", html) is None  # no inline script (CSP)
-    assert "$1.75" in html and "$0.0004" in html
-    assert 'href="/usage/export.csv?window=7d"' in html
-    assert Client().get("/usage/").status_code == 302
 
 
 def test_csv_export_per_day_key_and_route(staff_client: Client, rollups) -> None:

@@ -163,3 +163,49 @@ def test_a_cut_body_loses_only_its_last_chunk():
     chunk = b"%x\r\n" % len(body) + body + b"\r\n"
     assert without_last_chunk(chunk) == chunk
     assert without_last_chunk(chunk + b"0\r\n\r\n") == chunk
+
+
+async def test_a_lost_connection_cancels_its_requests_work_without_a_second_task() -> None:
+    """The endpoints' ``until_gone`` under this protocol: the request's task is cancelled
+    when the client leaves mid-answer, no task waits on the receive meanwhile, and the
+    handler returns quietly; a request answered first leaves nothing watching."""
+    from gateway.edge.endpoints import until_gone
+
+    started, cancelled = asyncio.Event(), asyncio.Event()
+    returned: list[str] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await receive()
+
+        async def work() -> None:
+            started.set()
+            try:
+                await asyncio.sleep(30)  # a slow upstream
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        await until_gone(scope, receive, work())
+        returned.append("quietly")
+
+    protocol, _ = connect(app)
+    protocol.data_received(REQUEST)
+    await started.wait()
+    assert len(asyncio.all_tasks()) == 2  # this test's and the request's, no watcher
+    protocol.connection_lost(None)
+    await asyncio.wait_for(cancelled.wait(), 2)
+    await settle()
+    assert returned == ["quietly"] and protocol.on_lost == {}
+
+    async def answered(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await receive()
+        await until_gone(scope, receive, plain_answer(send))
+
+    async def plain_answer(send) -> None:  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    protocol, transport = connect(answered)
+    protocol.data_received(REQUEST)
+    await settle()
+    assert b"ok" in b"".join(transport.writes) and protocol.on_lost == {}

@@ -34,7 +34,7 @@ ORDER = (
     "server",
     "wiring",
 )
-FEATURES = ("mcp", "media", "batches", "guardrails")
+FEATURES = ("mcp", "media", "batches", "guardrails", "alerts", "prompts")
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 
 # Imports against the order, each with why it is there (at most two).

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
 import socket
@@ -366,3 +367,32 @@ def test_serve_goes_on_with_per_worker_counters_when_the_service_cannot_listen(m
         assert TOKENIZER_ENV not in os.environ, "and tokenize on their own"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def test_requests_of_one_loop_turn_share_one_write_and_are_answered_by_id(service):
+    """A worker's concurrent requests leave in one write; the service answers what one
+    read brought in one write too, each answer under its request's id."""
+    client = CounterClient(service.path)
+    assert await client.call("ping") == ["pong"]  # connected
+    writer = client._writer
+    assert writer is not None
+    writes: list[bytes] = []
+    write = writer.write
+    writer.write = lambda data: writes.append(data) or write(data)  # type: ignore[method-assign]
+    second = START
+    replies = await asyncio.gather(
+        *(client.call("admit", 40, 3, 0, 1, -1, "total", second) for _ in range(5)),
+        client.call("ping"),
+    )
+    assert len(writes) == 1 and writes[0].count(b"\n") == 6
+    assert [r[0] for r in replies] == ["ok", "ok", "ok", "rpm", "rpm", "pong"]
+
+
+def test_the_wire_writes_what_orjson_cannot_and_reads_an_older_peer():
+    from gateway.base.counters import decode_line, encode_line
+
+    assert encode_line([1, "ok", {2: "a"}]) == b'[1,"ok",{"2":"a"}]\n'  # as json wrote it
+    assert decode_line(encode_line([1, "x", float("nan")])) == [1, "x", None]  # as orjson has it
+    older = decode_line(b'[1,"x",NaN]\n')  # json's NaN, as an older peer wrote it, still reads
+    assert isinstance(older[2], float) and math.isnan(older[2])
+    assert decode_line(encode_line([1, 2**70])) == [1, 2**70]

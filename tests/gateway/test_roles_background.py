@@ -20,6 +20,7 @@ def started_runners(monkeypatch):
     """Start the lifecycle with the real background-task registrations, the runners'
     loops replaced by stand-ins that note they ran (no starters, drainers, closers)."""
     from console.evals import runner as eval_runner
+    from gateway.alerts import runner as alerts_runner
     from gateway.batches import runner as batch_runner
     from gateway.core import responses_background
 
@@ -34,6 +35,7 @@ def started_runners(monkeypatch):
 
     monkeypatch.setattr(batch_runner, "run_forever", stand_in("batches"))
     monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
+    monkeypatch.setattr(alerts_runner, "run_forever", stand_in("budget-alerts"))
     monkeypatch.setattr(responses_background, "run_forever", stand_in("background-responses"))
     for registry in (hooks.starters, hooks.drainers, hooks.closers, hooks.warm_ups):
         monkeypatch.setattr(registry, "_entries", [])
@@ -54,8 +56,8 @@ def started_runners(monkeypatch):
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("worker", ["background-responses", "batch-runner", "evaluations"]),
-        ("all", ["background-responses", "batch-runner", "evaluations"]),
+        ("worker", ["background-responses", "batch-runner", "budget-alerts", "evaluations"]),
+        ("all", ["background-responses", "batch-runner", "budget-alerts", "evaluations"]),
         ("api", []),
         ("console", []),
     ],
@@ -74,6 +76,7 @@ def test_every_background_task_names_its_roles() -> None:
         "batch-runner": frozenset({"worker"}),
         "background-responses": frozenset({"worker"}),
         "evaluations": frozenset({"worker"}),
+        "budget-alerts": frozenset({"worker"}),
     }
 
 

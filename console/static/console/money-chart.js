@@ -22,7 +22,14 @@
     return Math.ceil(u.ctx.measureText(longest).width / devicePixelRatio) + (axis.gap || 5) + (axis.ticks.size || 10) + 8;
   }
 
+  // data-format="score": plain numbers (the Scores page's means), not money
+  function score(value) {
+    return value == null ? "—" : value.toFixed(2);
+  }
+
   function draw(host, data) {
+    const format = host.dataset.format === "score" ? score : money;
+    const xs = data[host.dataset.x || "x"];
     const height = Number(host.dataset.height || 260);
     const style = getComputedStyle(document.documentElement);
     const muted = style.getPropertyValue("--muted").trim() || "#667085";
@@ -34,21 +41,24 @@
       fill: "fill" in host.dataset ? PALETTE[i % PALETTE.length] + "22" : undefined,
       width: 2,
       points: { size: Number(host.dataset.points || 5) },
-      value: (u, v) => money(v),
+      value: (u, v) => format(v),
     })));
     const options = {
       width: Math.max(host.clientWidth, 200),
       height: height,
       series: series,
-      scales: { x: { time: true } },
+      scales: format === score ? {
+        // a lone bucket still gets an hour either side; scores start at 0 and reach 1
+        x: xs.length === 1 ? { time: true, auto: false, range: [xs[0] - 3600, xs[0] + 3600] } : { time: true },
+        y: { range: (u, min, max) => [Math.min(0, min), Math.max(1, max)] },
+      } : { x: { time: true } },
       axes: [
         Object.assign({}, axis),
         // wide enough for the longest label ("$0.000030" would be cut at a fixed width)
-        Object.assign({}, axis, { size: axisSize, values: (u, ticks) => ticks.map(money) }),
+        Object.assign({}, axis, { size: axisSize, values: (u, ticks) => ticks.map(format) }),
       ],
       legend: { live: true },
     };
-    const xs = data[host.dataset.x || "x"];
     const chart = new uPlot(options, [xs].concat(data.series.map((s) => s.values)), host);
     new ResizeObserver(() => chart.setSize({ width: Math.max(host.clientWidth, 200), height: height })).observe(host);
     return chart;

@@ -28,6 +28,7 @@ from gateway.base import lifecycle
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.errors import GatewayError
 from gateway.models.batches import Batch, BatchLine
+from gateway.providers import kinds
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,8 @@ Line = tuple[int, str, Any]  # (row id, custom_id, body)
 Result = tuple[str, int, Any]  # (outcome, status, body in the batch's format)
 Progress = tuple[str, int, int, bool]  # (status in OpenAI's words, completed, failed, ended)
 Save = Callable[[str, str], Awaitable[None]]  # save(field, value) on the batch's row
-ON = ("on", "true", "yes", "1")
-OFF = ("off", "false", "no", "0")
+ON = kinds.SWITCH_ON  # the words native_batches takes (checked when it is saved)
+OFF = kinds.SWITCH_OFF
 TRIES = 5
 
 

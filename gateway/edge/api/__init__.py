@@ -3,31 +3,31 @@
 Authenticated by the master key (``Authorization: Bearer`` or ``x-api-key``), a virtual
 key with the "management" scope of an owner or admin, or a signed-in console user
 (session + CSRF); the docs and the OpenAPI schema too. What each caller may do is the
-role policy's (gateway/policy/roles.py): 403 in JSON otherwise. Each resource lives in its own module and registers its router here."""
+role policy's (gateway/policy/roles.py): 403 in JSON otherwise. Every error has one
+body (``errors.ApiError``) and the document declares it for each status an operation
+answers (``openapi.py``). Each resource lives in its own module and registers its router here."""
 
 from __future__ import annotations
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
-from ninja import NinjaAPI
 
+from gateway.edge.api import errors
 from gateway.edge.api.auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
+from gateway.edge.api.docs import VendoredSwagger
+from gateway.edge.api.openapi import ManagementApi
+from gateway.edge.api.parsing import ObjectBodyParser
 
-api = NinjaAPI(
+api = ManagementApi(
     title="Switchyard management API",
     version="1",
     urls_namespace="api",
     auth=[MasterKeyAuth(), StaffSessionAuth()],
+    docs=VendoredSwagger(),
     docs_url="/docs",
     docs_decorator=staff_or_master_key,
+    parser=ObjectBodyParser(),
 )
-
-
-@api.exception_handler(RequestDataTooBig)
-def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    """JSON like every other /api answer (Django's own answer is an HTML 400)."""
-    return api.create_response(request, {"detail": str(exc)}, status=413)
+errors.install(api)  # every error in one shape (gateway.edge.api.errors.ApiError)
 
 
 # Routers (one module per resource) register below.
@@ -36,14 +36,18 @@ api.add_router("/providers", "gateway.edge.api.providers.router")
 api.add_router("/routes", "gateway.edge.api.routes.router")
 api.add_router("/keys", "gateway.edge.api.keys.router")
 api.add_router("/logs", "gateway.edge.api.logs.router")
+api.add_router("/logs", "gateway.edge.api.scores.router")  # /api/logs/{id}/scores
 api.add_router("/", "console.evals.api.router")  # /api/datasets, /api/experiments
 api.add_router("/audit", "gateway.edge.api.audit.router")
 api.add_router("/spend", "gateway.edge.api.spend.router")
 api.add_router("/teams", "gateway.edge.api.teams.router")
 api.add_router("/users", "gateway.edge.api.users.router")
 api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
+api.add_router("/invites", "gateway.edge.api.invites.router")
 api.add_router("/mcp-servers", "gateway.edge.api.mcp_servers.router")
 api.add_router("/guardrails", "gateway.edge.api.guardrails.router")
+api.add_router("/alerts", "gateway.edge.api.alerts.router")
+api.add_router("/prompts", "gateway.edge.api.prompts.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

@@ -60,6 +60,12 @@ class KeyOut(Schema):
     mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
     mcp_effective: list[str]  # what it may use: mcp_allowed within its team's mcp_allowed
     guardrails: list[str]  # guardrails (names) its requests run, beside the default ones
+    tags: list[str]  # tags every request made with it carries (beside the request's own)
+    alert_thresholds: list[int] | None  # budget alerts in percent; null: the default
+
+    @staticmethod
+    def resolve_tags(obj: ApiKey) -> list[str]:
+        return [str(t) for t in obj.tags] if isinstance(obj.tags, list) else []
 
     @staticmethod
     def resolve_guardrails(obj: ApiKey) -> list[str]:
@@ -98,6 +104,8 @@ class KeyPatch(Schema):
     scopes: list[str] | None = None  # ["management"]: may call /api as its owner/admin user
     mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
     guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
+    tags: list[str] | str | None = None  # default tags ([] or null: none)
+    alert_thresholds: list[int] | str | None = None  # percent; null: the default; []: none
 
 
 class KeyIn(KeyPatch):

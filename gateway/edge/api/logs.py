@@ -31,6 +31,8 @@ class LogFilters(Schema):
     dialect: str | None = None
     end_user: str | None = None  # spend attribution: exactly this end user / session
     session: str | None = None
+    tag: str | None = None  # request tags: requests carrying this tag
+    score: str | None = None  # a score: thumbs, thumbs=down, quality<0.5
     q: str | None = (
         None  # text in request id, route, error type or text, model, key name, status; bodies where logged
     )
@@ -73,6 +75,12 @@ class LogOut(Schema):
     prompt_cache_breakpoints: str  # sent upstream: "auto: tools, system, messages[4]"
     end_user: str | None = None  # spend attribution (x-switchyard-user, the dialect's user)
     session: str | None = None
+    tags: list[str] = []  # request tags (the key's, x-switchyard-tags, metadata.tags)
+
+    @staticmethod
+    def resolve_tags(obj: Any) -> list[str]:
+        value = obj["tags"] if isinstance(obj, dict) else obj.tags
+        return [str(t) for t in value] if isinstance(value, list) else []
 
     @staticmethod
     def resolve_prompt_cache_breakpoints(obj: Any) -> str:
@@ -84,6 +92,8 @@ class LogOut(Schema):
         return value or ""  # NULL on rows logged before the column existed
 
     shadow_of: str | None = None  # the request this one mirrors (shadow traffic)
+    prompt_name: str | None = None  # the registry prompt it named (gateway.prompts)
+    prompt_version: int | None = None  # and the version that ran
 
 
 class LogPage(Schema):

@@ -1,5 +1,5 @@
-"""MCP servers in the management API. The bearer token, header and env values are
-write-only: answers show ``os.environ/`` references and a mask for literals; the mask
+"""MCP servers in the management API. The bearer token, the OAuth client secret,
+header and env values are write-only (per-person OAuth tokens are never in it): answers show ``os.environ/`` references and a mask for literals; the mask
 sent back keeps what is stored. ``/test`` connects once and lists the tools; ``/tools``
 and ``/call`` go through the process's pool (a call is journaled like any other).
 
@@ -39,6 +39,11 @@ class McpServerOut(Schema):
     enabled: bool
     connect_timeout: float
     call_timeout: float
+    sampling_route: str
+    oauth: str = ""  # "", per_user, service
+    oauth_client_id: str = ""
+    oauth_client_secret: str = ""  # a mask when one is stored
+    oauth_scopes: str = ""
 
     @staticmethod
     def of(server: McpServer) -> McpServerOut:
@@ -58,6 +63,11 @@ class McpServerOut(Schema):
             enabled=server.enabled,
             connect_timeout=server.connect_timeout,
             call_timeout=server.call_timeout,
+            sampling_route=server.sampling_route,
+            oauth=server.oauth,
+            oauth_client_id=server.oauth_client_id,
+            oauth_client_secret=server.oauth_client_secret_display,
+            oauth_scopes=server.oauth_scopes,
         )
 
 
@@ -74,6 +84,12 @@ class McpServerIn(Schema):
     enabled: bool = True
     connect_timeout: float = 10.0
     call_timeout: float = 60.0
+    # a route that answers the server's sampling for clients that do not take it
+    sampling_route: str = ""
+    oauth: str = ""  # "" none, per_user (each person connects), service (client credentials)
+    oauth_client_id: str = ""  # a pre-registered client; empty: dynamic registration
+    oauth_client_secret: str | None = None  # stored encrypted; write-only
+    oauth_scopes: str = ""
 
 
 class McpServerPatch(Schema):
@@ -89,6 +105,11 @@ class McpServerPatch(Schema):
     enabled: bool | None = None
     connect_timeout: float | None = None
     call_timeout: float | None = None
+    sampling_route: str | None = None
+    oauth: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: str | None = None  # omitted: keep; "": clear
+    oauth_scopes: str | None = None
 
 
 class ToolOut(Schema):

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from gateway.edge.api.fields import column, omittable
 from gateway.edge.api.writes import (
     ValidationErrors as ValidationErrors,  # routes, keys... read it here
 )
@@ -54,12 +55,12 @@ class ProviderOut(Schema):
 
 
 class ProviderIn(Schema):
-    name: str
-    kind: str = Provider.Kind.OPENAI  # one of gateway.providers.kinds.KINDS (model-checked)
-    base_url: str = ""
-    api_version: str = ""
+    name: str = column(Provider, "name")
+    kind: str = column(Provider, "kind", default=Provider.Kind.OPENAI)  # gateway.providers.kinds
+    base_url: str = column(Provider, "base_url", default="")
+    api_version: str = column(Provider, "api_version", default="")
     extra_headers: dict[str, str] = {}
-    timeout: float | None = None
+    timeout: float | None = column(Provider, "timeout", default=None)
     # kind-specific (LiteLLM's names), those the kind's adapter lists in settings_taken:
     # bedrock aws_region_name, aws_access_key_id, aws_profile_name; vertex_ai
     # vertex_project, vertex_location
@@ -68,14 +69,16 @@ class ProviderIn(Schema):
 
 
 class ProviderPatch(Schema):
-    name: str | None = None
-    kind: str | None = None
-    base_url: str | None = None
-    api_version: str | None = None
-    extra_headers: dict[str, str] | None = None
-    timeout: float | None = None
-    settings: dict[str, str] | None = None
-    secret: str | None = None  # omitted: keep; "": clear
+    """A field left out keeps its value; null only where it clears one (``timeout``)."""
+
+    name: str = column(Provider, "name", patch=True)
+    kind: str = column(Provider, "kind", patch=True)
+    base_url: str = column(Provider, "base_url", patch=True)
+    api_version: str = column(Provider, "api_version", patch=True)
+    extra_headers: dict[str, str] = omittable()
+    timeout: float | None = column(Provider, "timeout", patch=True)
+    settings: dict[str, str] = omittable()
+    secret: str | None = None  # omitted or null: keep; "": clear
 
 
 class ConnectionOut(Schema):

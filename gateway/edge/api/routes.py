@@ -15,8 +15,9 @@ from ninja.errors import HttpError
 from pydantic import create_model
 
 from gateway.catalog import capability_flags
+from gateway.edge.api.fields import column, omittable
 from gateway.edge.api.providers import ValidationErrors
-from gateway.models import Deployment, Route, Team
+from gateway.models import ROUTE_NAME, Deployment, Route, Team
 from gateway.ops import admin_ops
 from gateway.policy import roles
 from gateway.policy.rules import mcp as mcp_rules
@@ -27,9 +28,12 @@ router = Router(tags=["routes"])
 def with_flags(base: type[Schema], name: str, *, patch: bool) -> type[Schema]:
     """``base`` followed by one field per capability flag (gateway.catalog.capability_flags). Out:
     a flag the catalog may decide is ``bool | None`` (null: the catalog's figure applies,
-    see effective), a plain one ``bool``. In a patch each is optional (None: not sent)."""
+    see effective), a plain one ``bool``. In a patch each may be left out (kept), and only
+    a nullable one sent as null."""
     fields: dict[str, Any] = {
-        flag.name: (bool | None, None) if patch else (bool | None if flag.nullable else bool, ...)
+        flag.name: (bool | None if flag.nullable else bool, None if flag.nullable else omittable())
+        if patch
+        else (bool | None if flag.nullable else bool, ...)
         for flag in capability_flags.FLAGS
     }
     return create_model(name, __base__=base, **fields)
@@ -76,31 +80,33 @@ class DeploymentOut(_DeploymentFlagsOut):  # type: ignore[misc,valid-type]
 
 
 class _DeploymentFiguresPatch(Schema):
-    provider: str | int | None = None  # name or id
-    model: str | None = None
-    enabled: bool | None = None
-    weight: float | None = None
-    rpm: int | None = None
-    tpm: int | None = None
-    input_price: Decimal | None = None
-    output_price: Decimal | None = None
-    cache_read_price: Decimal | None = None
-    cache_write_price: Decimal | None = None
-    search_unit_price: Decimal | None = None
-    context_window: int | None = None
-    max_output_tokens: int | None = None
+    """Left out: kept. Null clears only what may be empty (caps, prices, windows)."""
+
+    provider: str | int = omittable()  # name or id
+    model: str = column(Deployment, "model", patch=True)
+    enabled: bool = omittable()
+    weight: float = column(Deployment, "weight", patch=True)
+    rpm: int | None = column(Deployment, "rpm", patch=True)
+    tpm: int | None = column(Deployment, "tpm", patch=True)
+    input_price: Decimal | None = column(Deployment, "input_price", patch=True)
+    output_price: Decimal | None = column(Deployment, "output_price", patch=True)
+    cache_read_price: Decimal | None = column(Deployment, "cache_read_price", patch=True)
+    cache_write_price: Decimal | None = column(Deployment, "cache_write_price", patch=True)
+    search_unit_price: Decimal | None = column(Deployment, "search_unit_price", patch=True)
+    context_window: int | None = column(Deployment, "context_window", patch=True)
+    max_output_tokens: int | None = column(Deployment, "max_output_tokens", patch=True)
 
 
 _DeploymentFlagsPatch = with_flags(_DeploymentFiguresPatch, "_DeploymentFlagsPatch", patch=True)
 
 
 class DeploymentPatch(_DeploymentFlagsPatch):  # type: ignore[misc,valid-type]
-    params: dict[str, Any] | None = None
+    params: dict[str, Any] = omittable()
 
 
 class DeploymentIn(DeploymentPatch):
     provider: str | int
-    model: str
+    model: str = column(Deployment, "model")
 
 
 class RouteOut(Schema):
@@ -138,31 +144,34 @@ class RouteOut(Schema):
 
 
 class RoutePatch(Schema):
-    name: str | None = None
-    description: str | None = None
-    enabled: bool | None = None
-    strategy: str | None = None
-    fallbacks: list[str] | None = None
-    context_window_fallbacks: list[str] | None = None
-    drop_params: bool | None = None
-    default_params: dict[str, Any] | None = None
-    max_attempts: int | None = None
-    timeout: float | None = None
-    retry_budget: float | None = None
-    cache_ttl: int | None = None
-    cache_scope: str | None = None
-    auto_cache_breakpoints: bool | None = None
-    shadow_routes: list[str] | None = None
-    shadow_percent: float | None = None
-    mcp_passthrough: bool | None = None
-    mcp_servers: list[str] | None = None
-    batch_mode: str | None = None  # auto | gateway | native
+    """Left out: kept. Null clears only what may be empty (``timeout``, ``retry_budget``:
+    the server's default; ``guardrails``: none; ``teams``: unchanged)."""
+
+    name: str = column(Route, "name", patch=True, pattern=ROUTE_NAME.pattern)
+    description: str = column(Route, "description", patch=True)
+    enabled: bool = omittable()
+    strategy: str = column(Route, "strategy", patch=True)
+    fallbacks: list[str] = omittable()
+    context_window_fallbacks: list[str] = omittable()
+    drop_params: bool = omittable()
+    default_params: dict[str, Any] = omittable()
+    max_attempts: int = column(Route, "max_attempts", patch=True)
+    timeout: float | None = column(Route, "timeout", patch=True)
+    retry_budget: float | None = column(Route, "retry_budget", patch=True)
+    cache_ttl: int = column(Route, "cache_ttl", patch=True)
+    cache_scope: str = column(Route, "cache_scope", patch=True)
+    auto_cache_breakpoints: bool = omittable()
+    shadow_routes: list[str] = omittable()
+    shadow_percent: float = column(Route, "shadow_percent", patch=True)
+    mcp_passthrough: bool = omittable()
+    mcp_servers: list[str] = omittable()
+    batch_mode: str = column(Route, "batch_mode", patch=True)  # auto | gateway | native
     guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
     teams: list[str] | None = None  # team names; [] opens the route to every team
 
 
 class RouteIn(RoutePatch):
-    name: str
+    name: str = column(Route, "name", pattern=ROUTE_NAME.pattern)
     deployments: list[DeploymentIn] = []
 
 

@@ -12,13 +12,14 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
-from gateway.telemetry import logquery, spend
+from gateway.telemetry import logquery, spend, tag_spend
 
 router = Router(tags=["spend"])
 
 
 class SpendFilters(Schema):
-    group_by: str = "key"  # comma-separated: key, end_user, session, route, model, team
+    # comma-separated: key, end_user, session, route, model, team; or tag (with key)
+    group_by: str = "key"
     bucket: str | None = None  # hour or day (UTC); none: totals over the range
     # ISO 8601, epoch seconds, or an age such as 7d (floored to the hour); "from" and
     # "to" are the documented names, "since" and "until" their aliases
@@ -29,6 +30,7 @@ class SpendFilters(Schema):
     session: str | None = None
     route: str | None = None
     model: str | None = None
+    tag: str | None = None  # only requests with this tag (groups by tag and key only)
     limit: int = 1000
     format: str = "json"  # json or csv
 
@@ -41,6 +43,7 @@ class SpendRow(Schema):
     route: str | None = None
     model: str | None = None
     team: str | None = None
+    tag: str | None = None
     requests: int
     errors: int
     input_tokens: int
@@ -62,6 +65,8 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
     params = request.GET
     since = params.get("from") or filters.since
     until = params.get("to") or filters.until
+    if filters.tag is not None or "tag" in filters.group_by.split(","):
+        return tag_figures(filters, since, until)
     try:
         names = spend.dimensions(filters.group_by.split(","))
         rows = spend.query(
@@ -77,6 +82,31 @@ def figures(request: Any, filters: SpendFilters) -> tuple[list[str], list[dict[s
             limit=max(1, min(filters.limit, 10000)),
         )
     except (spend.BadQuery, logquery.InvalidFilter) as exc:
+        raise HttpError(422, str(exc)) from None
+    return names, rows
+
+
+def tag_figures(
+    filters: SpendFilters, since: str | None, until: str | None
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """(dimensions, rows) by tag (``gateway.telemetry.tag_spend``): a request with several
+    tags counts under each; 422 for a grouping only the spend rollups have."""
+    names = [n.strip() for n in filters.group_by.split(",") if n.strip()]
+    given = {"key": filters.key, "tag": filters.tag}
+    if filters.bucket not in (None, "", *spend.BUCKETS):
+        raise HttpError(422, f"unknown bucket {filters.bucket!r} (hour or day)")
+    if any(getattr(filters, n) is not None for n in ("end_user", "session", "route", "model")):
+        raise HttpError(422, "by tag, spend filters only by tag and key")
+    try:
+        rows = tag_spend.query(
+            names,
+            bucket=filters.bucket or None,
+            since=logquery.parse_moment(since, "from") if since else None,
+            until=logquery.parse_moment(until, "to") if until else None,
+            filters={name: value for name, value in given.items() if value is not None},
+            limit=max(1, min(filters.limit, 10000)),
+        )
+    except (tag_spend.BadTagQuery, spend.BadQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
     return names, rows
 

@@ -34,6 +34,7 @@ class TeamOut(Schema):
     tpm_limit: int | None
     budget_usd: Decimal | None
     budget_period: str
+    alert_thresholds: list[int] | None  # budget alerts in percent; null: the default
     # MCP servers/tools the team's keys may use at most (a key's own list within it);
     # null: the team does not restrict MCP
     mcp_allowed: list[str] | None
@@ -64,6 +65,7 @@ class TeamPatch(Schema):
     tpm_limit: int | str | None = None
     budget_usd: Decimal | str | None = None
     budget_period: str | None = None
+    alert_thresholds: list[int] | str | None = None  # null: the default; []: no alerts
     # "server", "server__tool" or "*": an upper bound for the team's keys; null: none
     mcp_allowed: list[str] | None = None
     guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
@@ -78,7 +80,7 @@ class MemberIn(Schema):
     role: str = roles.MEMBER
 
 
-LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period")
+LIMITS = ("rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds")
 
 
 def save_team(team: Team | None, fields: dict[str, Any]) -> Team:

@@ -1,6 +1,8 @@
 """Console users in the management API: their role and team memberships (owners change
-them; admins may read them), and their own limits across every key they own
-(``/api/user-limits/{username}``: owners, and admins for users below owner)."""
+them; admins may read them), deactivation and removal (``gateway.ops.people``: keys
+refused at once; removed users' keys revoked and kept, their logs kept), and their own
+limits across every key they own (``/api/user-limits/{username}``: owners, and admins
+for users below owner). Invitations are ``/api/invites``."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import Field
 
 from gateway.edge.api.providers import ValidationErrors
-from gateway.ops import admin_ops
+from gateway.models import Team
+from gateway.ops import admin_ops, people
 from gateway.policy import authorization, keys, roles, usernames
 
 router = Router(tags=["users"])
@@ -33,6 +37,7 @@ class UserLimits(Schema):
     tpm_limit: int | None = None
     budget_usd: Decimal | None = None
     budget_period: str = "month"
+    alert_thresholds: list[int] | None = None  # budget alerts in percent; null: the default
 
 
 class UserLimitsPatch(Schema):
@@ -42,6 +47,7 @@ class UserLimitsPatch(Schema):
     tpm_limit: int | str | None = None
     budget_usd: Decimal | str | None = None
     budget_period: str | None = None
+    alert_thresholds: list[int] | str | None = None
 
 
 class UserOut(Schema):
@@ -73,15 +79,23 @@ class UserOut(Schema):
 
 
 class UserPatch(Schema):
-    role: str | None = None
+    role: str | None = Field(None, json_schema_extra={"enum": [*roles.ROLES, None]})
     active: bool | None = None
 
 
 class UserIn(Schema):
-    username: str
-    email: str = ""
+    # Django's username rule (usernames.problem); NFKC form and no look-alike of an
+    # existing user are checked by the server (422)
+    username: str = Field(min_length=1, max_length=usernames.MAX_LENGTH, pattern=r"^[\w.@+-]+$")
+    email: str = Field("", max_length=254)
     password: str | None = None  # none: the user signs in through single sign-on only
-    role: str = roles.MEMBER
+    role: str = Field(roles.MEMBER, json_schema_extra={"enum": list(roles.ROLES)})
+    teams: list[str] = []  # team names; the user joins each as their role there
+
+
+class Removed(Schema):
+    username: str
+    keys_revoked: int
 
 
 def _user(username_or_id: str) -> Any:  # a user row
@@ -106,21 +120,29 @@ def list_users(request: HttpRequest) -> list[Any]:
     return list(get_user_model().objects.order_by("username"))
 
 
+def teams_named(names: list[str]) -> list[Team]:
+    """The teams ``names`` name (``ValidationError`` on ``teams`` for unknown ones)."""
+    found = {t.name: t for t in Team.objects.filter(name__in=names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValidationError({"teams": [f"no team {', '.join(map(repr, missing))}"]})
+    return [found[n] for n in dict.fromkeys(names)]
+
+
 @router.post("/", response={201: UserOut, 422: ValidationErrors})
 def create_user(request: HttpRequest, payload: UserIn) -> Status[Any]:
-    User = get_user_model()
-    role = _role(payload.role)
-    if User.objects.filter(username=payload.username).exists():
-        return Status(422, {"errors": {"username": ["taken"]}})
-    taken = User.objects.values_list("username", flat=True)
-    refused = usernames.refusal(payload.username, taken)
-    if refused:  # look-alikes of existing users, control characters (as SSO refuses)
-        return Status(422, {"errors": {"username": [refused]}})
-    user = User.objects.create_user(payload.username, payload.email, payload.password)
-    if not payload.password:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    roles.set_role(user, role)
+    """A local user, checked as single sign-on checks names (normalised, no look-alike
+    of an existing user) and with Django's password validators; 422 by field."""
+    try:
+        user = people.create_user(
+            payload.username,
+            email=payload.email,
+            role=people.check_role(payload.role),
+            teams=teams_named(payload.teams),
+            password=payload.password or None,
+        )
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
     return Status(201, user)
 
 
@@ -129,20 +151,43 @@ def get_user(request: HttpRequest, username: str) -> Any:
     return _user(username)
 
 
-@router.patch("/{username}", response=UserOut)
+@router.patch("/{username}", response={200: UserOut, 409: ValidationErrors})
 def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
+    """A user's role, or ``active``: false deactivates them (their keys are refused at
+    once), true lets them back in. The last owner stays an active owner (409)."""
     user = _user(username)
+    if payload.active is not None:
+        decision = authorization.decide(request.actor, "user.manage", user)
+        if not decision:
+            raise HttpError(403, decision.reason)
     if payload.role is not None:
         role = _role(payload.role)
         if role != roles.OWNER and roles.is_last_owner(user):
-            raise HttpError(409, "this is the last owner: make someone else an owner first")
+            last = "this is the last owner: make someone else an owner first"
+            return Status(409, {"errors": {"role": [last]}})
         roles.set_role(user, role)
     if payload.active is not None:
-        if not payload.active and roles.is_last_owner(user):
-            raise HttpError(409, "this is the last owner: make someone else an owner first")
-        user.is_active = payload.active
-        user.save(update_fields=["is_active"])
+        try:
+            people.set_active(request.actor, user, payload.active)
+        except ValidationError as exc:
+            return Status(409, {"errors": admin_ops.errors_by_field(exc)})
     return user
+
+
+@router.delete("/{username}", response={200: Removed, 409: ValidationErrors})
+def remove_user(request: HttpRequest, username: str) -> Any:
+    """Remove a user: their keys are revoked (kept, so logs naming them still read), the
+    account goes; logs, spend and audit rows stay. Not yourself, not the last owner (409)."""
+    user = _user(username)
+    decision = authorization.decide(request.actor, "user.manage", user)
+    if not decision:
+        raise HttpError(403, decision.reason)
+    name = user.get_username()
+    try:
+        revoked = people.remove(request.actor, user)
+    except ValidationError as exc:
+        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+    return {"username": name, "keys_revoked": revoked}
 
 
 @limits_router.get("/{username}", response=UserLimits)

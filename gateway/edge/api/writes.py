@@ -1,5 +1,5 @@
 """What the resource modules share when they write: the 422 (or 409) body naming each
-bad field, and saving a resource whose secret is write-only (providers' ``secret``, MCP
+bad field (``ValidationErrors``: the one error body, ``errors.ApiError``), and saving a resource whose secret is write-only (providers' ``secret``, MCP
 servers' ``bearer``): the secret goes to the save function apart from the other fields
 and never comes back in an answer; omitted in a PATCH, the stored one is kept."""
 
@@ -11,11 +11,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from ninja import Schema, Status
 
+from gateway.edge.api.errors import ApiError
 from gateway.ops.admin_ops import errors_by_field
 
-
-class ValidationErrors(Schema):
-    errors: dict[str, list[str]]
+ValidationErrors = ApiError  # the name the resource modules declare their 422s and 409s by
 
 
 def save_with_secret(

@@ -76,6 +76,12 @@ class Checker:
     async def check(self, texts: list[str], context: Context) -> Verdict:
         raise NotImplementedError
 
+    def holds(self, text: str) -> int:
+        """How many characters at the end of ``text`` (a streamed answer so far) may
+        begin a match that goes on in text still to come: a stream holds them back (at
+        most ``window``). Here all of them; a kind that knows its matches says less."""
+        return len(text)
+
     async def close(self) -> None:
         """Release what the checker holds (connections); a new snapshot built anew."""
 

@@ -5,7 +5,8 @@ in process (LiteLLM's spellings: ``patterns`` of ``pattern_type`` ``prebuilt`` (
 
 A masked match becomes ``[NAME_REDACTED]``. Words match whole and case-insensitively.
 All rules are compiled into one alternation per action, so a text is scanned once per
-action, whatever the number of rules."""
+action, whatever the number of rules; an ASCII text holding nothing any rule of an
+action needs (an ``@`` for an email, a blocked word's letters) is not scanned for it."""
 
 from __future__ import annotations
 
@@ -40,12 +41,54 @@ PREBUILT: dict[str, str] = {
 }
 ACTIONS = ("BLOCK", "MASK")
 
+# What an ASCII text must contain for a prebuilt pattern to match it (a cheap test that
+# spares the regular expressions most texts: any one of these, case as written).
+DIGITS = tuple("0123456789")
+# The characters a prebuilt pattern's match may hold besides letters, digits and the
+# punctuation of a token: those whose matches may run across spaces (a phone number, a
+# card number in groups, an IBAN, a key's armour). A pattern not named here matches no
+# whitespace, so only the last unbroken run of a text may begin one still to come.
+SPANNING: dict[str, str] = {
+    "us_phone": "0123456789 .-()+",
+    "credit_card": "0123456789 -",
+    "visa": "0123456789 -",
+    "mastercard": "0123456789 -",
+    "amex": "0123456789 -",
+    "iban": "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ",
+    "private_key": "ABCDEFGHIJKLMNOPQRSTUVWXYZ -",
+}
+PREBUILT_HINTS: dict[str, tuple[str, ...]] = {
+    "us_ssn": ("-",),
+    "email": ("@",),
+    "us_phone": DIGITS,
+    "credit_card": DIGITS,
+    "visa": ("4",),
+    "mastercard": ("5", "2"),
+    "amex": ("3",),
+    "iban": DIGITS,
+    "ipv4": (".",),
+    "aws_access_key": ("AKIA", "ASIA"),
+    "github_token": ("gh",),
+    "slack_token": ("xox",),
+    "openai_api_key": ("sk-",),
+    "anthropic_api_key": ("sk-ant-",),
+    "google_api_key": ("AIza",),
+    "jwt": ("eyJ",),
+    "private_key": ("-----BEGIN ",),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str  # what a verdict names (the pattern's name, or "keyword")
     regex: str
     action: str
+    # an ASCII text holds one of these whenever the rule matches it (None: no such
+    # test, the expression always runs); ``lowered``: looked for in the lowered text
+    hints: tuple[str, ...] | None = None
+    lowered: bool = False
+    # the characters a match may consist of when it may hold whitespace (SPANNING)
+    spans: str = ""
 
 
 def _action(value: Any, where: str) -> str:
@@ -81,7 +124,9 @@ def rules(params: dict[str, Any]) -> list[Rule]:
                     f"{where}.pattern_name",
                     f"unknown prebuilt pattern {name!r}; known: {', '.join(sorted(PREBUILT))}",
                 )
-            out.append(Rule(str(name), PREBUILT[str(name)], action))
+            hints = PREBUILT_HINTS[str(name)]
+            spans = SPANNING.get(str(name), "")
+            out.append(Rule(str(name), PREBUILT[str(name)], action, hints, spans=spans))
         elif kind == "regex":
             pattern = item.get("pattern")
             if not isinstance(pattern, str) or not pattern:
@@ -114,9 +159,13 @@ def rules(params: dict[str, Any]) -> list[Rule]:
         keyword = item.get("keyword")
         if not isinstance(keyword, str) or not keyword.strip():
             raise ConfigError(f"{where}.keyword", "a word or phrase is required")
-        escaped = re.escape(keyword.strip())
-        regex = rf"(?i:(?<!\w){escaped}(?!\w))"
-        out.append(Rule("keyword", regex, _action(item.get("action"), f"{where}.action")))
+        word = keyword.strip()
+        regex = rf"(?i:(?<!\w){re.escape(word)}(?!\w))"
+        # an ASCII word: in an ASCII text, ignoring case is lowering both (a word with
+        # other letters may match under Unicode's case rules: its expression always runs)
+        lowered = (word.lower(),) if word.isascii() else None
+        action = _action(item.get("action"), f"{where}.action")
+        out.append(Rule("keyword", regex, action, lowered, lowered=True))
     return out
 
 
@@ -128,11 +177,90 @@ class Checker(BaseChecker):
         found = rules(dict(entry.params))
         self.rules = found
         self.names = {f"r{index}": rule for index, rule in enumerate(found)}
+        blocking = [r for r in found if r.action == "BLOCK"]
+        masking = [r for r in found if r.action == "MASK"]
         self.block = _joined({k: r for k, r in self.names.items() if r.action == "BLOCK"})
         self.mask = _joined({k: r for k, r in self.names.items() if r.action == "MASK"})
+        self.block_hints = _hints(blocking)
+        self.mask_hints = _hints(masking)
+        # what ``holds`` reads: whether every rule is understood, and by kind
+        self.known = all(rule.hints is not None for rule in found)
+        self.unbroken = any(not r.lowered and not r.spans for r in found)
+        self.spanning = tuple(dict.fromkeys(r.spans for r in found if r.spans))
+        self.words = tuple(h for r in found if r.lowered for h in r.hints or ())
+        self.word_letters = frozenset("".join(self.words))
 
     async def check(self, texts: list[str], context: Context) -> Verdict:
         return self.scan(texts)
+
+    def holds(self, text: str) -> int:
+        """The end of ``text`` to hold back: what may begin a match still to come, and
+        never a cut within a match or a run one may hold (so that a check of the text
+        before the cut sees each match whole, and each word's end as it will be).
+
+        For an ASCII text and rules with hints, the cut goes before: the last run
+        without whitespace (patterns that match none), the last run of a spanning
+        pattern's characters, the longest beginning of a blocked word the text ends
+        with (the word included, as what follows may undo it); then back while it
+        would split two word characters, a run of non-space characters, a run of a
+        spanning pattern's characters or an occurrence of a blocked word. Otherwise
+        the whole text is held."""
+        if not self.known or not text.isascii():
+            return len(text)
+        size = len(text)
+        cut = size
+        if self.unbroken and text and not text[-1].isspace():
+            cut = size - len(text.rsplit(None, 1)[-1])
+        for alphabet in self.spanning:
+            cut = min(cut, len(text.rstrip(alphabet)))
+        lowered = text.lower() if self.words else ""
+        if lowered and lowered[-1] in self.word_letters:
+            for word in self.words:
+                for length in range(min(len(word), size), size - cut, -1):
+                    if lowered.endswith(word[:length]):
+                        cut = size - length
+                        break
+        while 0 < cut < size:
+            before, after = text[cut - 1], text[cut]
+            if (
+                (_is_word(before) and _is_word(after))
+                or (self.unbroken and not before.isspace() and not after.isspace())
+                or any(before in run and after in run for run in self.spanning)
+            ):
+                cut -= 1
+                continue
+            inside = self._word_around(lowered, cut) if lowered else -1
+            if inside < 0:
+                break
+            cut = inside
+        return size - cut
+
+    def _word_around(self, lowered: str, cut: int) -> int:
+        """Where a blocked word that ``cut`` would split begins (-1: none does)."""
+        if lowered[cut - 1] not in self.word_letters:
+            return -1  # an occurrence across the cut would hold this character
+        for word in self.words:
+            start = lowered.find(word, max(0, cut - len(word) + 1), cut + len(word) - 1)
+            if 0 <= start < cut:
+                return start
+        return -1
+
+    @staticmethod
+    def _may_match(hints: tuple[tuple[str, ...], tuple[str, ...]] | None, text: str) -> bool:
+        """Whether a rule of one action may match ``text``: False only for an ASCII text
+        that holds none of the rules' hints (every rule of the action has them)."""
+        if hints is None or not text.isascii():
+            return True
+        exact, lowered = hints
+        for hint in exact:
+            if hint in text:
+                return True
+        if lowered:
+            folded = text.lower()
+            for hint in lowered:
+                if hint in folded:
+                    return True
+        return False
 
     def _rule_of(self, found: re.Match[str]) -> Rule:
         """The rule that matched (its group is ours; a pattern's own groups are not)."""
@@ -144,12 +272,19 @@ class Checker(BaseChecker):
     def scan(self, texts: list[str]) -> Verdict:
         if self.block is not None:
             for text in texts:
+                if not self._may_match(self.block_hints, text):
+                    continue
                 found = self.block.search(text)
                 if found is not None:
                     rule = self._rule_of(found)
                     what = "a blocked word" if rule.name == "keyword" else f"{rule.name} pattern"
                     return Verdict("blocked", f"{what} detected", entities=(rule.name,))
-        if self.mask is None:
+        hints, mask = self.mask_hints, self.mask
+        if mask is None:
+            return Verdict()
+        may = self._may_match
+        scanned = [may(hints, text) for text in texts]
+        if True not in scanned:  # no text holds what a masking rule needs
             return Verdict()
         seen: list[str] = []
 
@@ -158,11 +293,25 @@ class Checker(BaseChecker):
             seen.append(rule.name)
             return f"[{rule.name.upper()}_REDACTED]"
 
-        rewritten = [self.mask.sub(masked, text) for text in texts]
+        rewritten = [mask.sub(masked, t) if it else t for t, it in zip(texts, scanned, strict=True)]
         if not seen:
             return Verdict()
         entities = tuple(dict.fromkeys(seen))
         return Verdict("intervened", f"masked {', '.join(entities)}", rewritten, entities)
+
+
+def _is_word(char: str) -> bool:
+    """``\\w`` of an ASCII character."""
+    return char.isalnum() or char == "_"
+
+
+def _hints(rules: list[Rule]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The hints of one action's rules, (exact, lowered); None when a rule has none."""
+    if any(rule.hints is None for rule in rules):
+        return None
+    exact = tuple(h for r in rules if not r.lowered for h in r.hints or ())
+    lowered = tuple(h for r in rules if r.lowered for h in r.hints or ())
+    return tuple(dict.fromkeys(exact)), tuple(dict.fromkeys(lowered))
 
 
 def _joined(rules: dict[str, Rule]) -> re.Pattern[str] | None:

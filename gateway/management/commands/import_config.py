@@ -46,6 +46,12 @@ class Command(GatewayCommand):
             "(their traffic is then split with the file's); default: replace them",
         )
         parser.add_argument(
+            "--allow-weak-master-key",
+            action="store_true",
+            help="import a short or well-known general_settings.master_key (sk-1234) as a "
+            "live key anyway; default: it is left out with a warning",
+        )
+        parser.add_argument(
             "--strict",
             action="store_true",
             help="import nothing if any entry or setting cannot be imported",
@@ -58,6 +64,7 @@ class Command(GatewayCommand):
         try:
             config = parse_config(text)  # strict is checked once planned: every problem named
             config.strict = strict
+            config.allow_weak_master_key = bool(options.get("allow_weak_master_key"))
             config.operator = True  # the operator's own file: stdio MCP servers may come in
             plan = plan_import(config, ADD if add else REPLACE)
             self.stdout.write(plan.describe())

@@ -22,6 +22,7 @@ from gateway.core.pumps import pump_translated
 from gateway.core.upstream import UpstreamCall
 from gateway.errors import ConfigurationError, PermissionDenied
 from gateway.mcp import hosted
+from gateway.mcp.oauth import caller as oauth_caller
 from gateway.policy import authorization, registry, routing
 from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers.base import adapter_for
@@ -93,6 +94,7 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
     """Answer with the gateway's hosted MCP loop (gateway/mcp/hosted): each upstream
     turn routed and retried like any call; one journal row with the tool calls."""
     call, snapshot = job.call, registry.current()
+    oauth_caller.act_as(job.key.user_id)  # registered OAuth servers get the key owner's token
     if call.cache is not None:  # an answer made with tools is not replayed from cache
         cache.abandon(call.cache)
         call.cache = None

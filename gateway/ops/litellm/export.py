@@ -6,7 +6,6 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-import yaml
 from django.conf import settings
 
 from gateway.base.secrets.url_secrets import mask_url
@@ -113,6 +112,8 @@ def export_config(*, include_secrets: bool = False) -> str:
         )
     header = "# Exported by Switchyard as a LiteLLM proxy config.\n"
     header += "".join(f"# {c}\n" for c in dict.fromkeys(comments))
+    import yaml  # here, not at the top: a serving process imports this module unused
+
     body: str = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     return header + body
 

@@ -65,6 +65,10 @@ class McpServerSpec:
     bearer: str = ""
     description: str = ""
     call_timeout: float | None = None
+    sampling_route: str | None = None  # ``switchyard.sampling_route``: LiteLLM has none
+
+
+OWN_KEY = "switchyard"  # mcp_servers.<name>.switchyard: Switchyard's settings LiteLLM lacks
 
 
 def _comparable(server: McpServer) -> dict[str, Any]:
@@ -75,6 +79,7 @@ def _comparable(server: McpServer) -> dict[str, Any]:
         "args": list(server.args or []),
         "description": server.description,
         "call_timeout": server.call_timeout,
+        "sampling_route": server.sampling_route,
         "headers": server.stored_headers(),
         "env": server.stored_env(),
         "bearer": server.stored_bearer(),
@@ -125,6 +130,8 @@ def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]
             entry["static_headers"] = headers
         if server.call_timeout != 60.0:
             entry["timeout"] = server.call_timeout
+        if server.sampling_route:
+            entry[OWN_KEY] = {"sampling_route": server.sampling_route}
         out[server.name] = entry
     return out
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import yaml
-
 from gateway.catalog import capability_flags
 from gateway.models import ENV_REFERENCE, Provider, Route
 from gateway.ops.litellm.guardrails import ENTRY_KEYS as GUARDRAIL_KEYS
@@ -154,6 +152,9 @@ class LiteLLMConfig:
     # the operator's own file (manage.py import_config), not the console's or /api's
     # upload: only then are stdio MCP servers (commands on this host) imported
     operator: bool = False
+    # a short or well-known general_settings.master_key (sk-1234) is imported only when
+    # asked (the console's checkbox, --allow-weak-master-key): it makes an unlimited key
+    allow_weak_master_key: bool = False
     deployments: list[DeploymentSpec] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     drop_params: bool | None = None
@@ -183,6 +184,8 @@ class LiteLLMConfig:
 
 
 def parse_config(text: str, *, strict: bool = False) -> LiteLLMConfig:
+    import yaml  # here, not at the top: a serving process imports this module unused
+
     """Parse a config. Forgiving by default: an entry or setting that cannot be imported
     is listed in ``skipped`` (with its reason) and the rest goes in; ``strict`` makes any
     skipped part a ``ConfigError`` naming them all. Parameters Switchyard does not model
@@ -351,6 +354,13 @@ class _Parser:
                 headers = entry.get("static_headers", entry.get("headers"))
                 spec.headers = self.string_map(headers, f"{path}.static_headers")
                 spec.call_timeout = self.number(entry.get("timeout"), f"{path}.timeout")
+                own = entry.get("switchyard") or {}
+                if not isinstance(own, dict):
+                    raise ConfigError(f"{path}.switchyard: must be a mapping")
+                if "sampling_route" in own:
+                    spec.sampling_route = self.string(
+                        own.get("sampling_route"), f"{path}.switchyard.sampling_route"
+                    )
                 auth = self.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
                 value = self.reference_or_text(
                     entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"

@@ -364,8 +364,10 @@ class _Planner:
     def route(self, name: str, path: str, specs: list[DeploymentSpec]) -> Change:
         route = self.routes.get(name) or Route(name=name)
         values: dict[str, Any] = {
-            "fallbacks": list(self.fallbacks.get(name, [])),
-            "context_window_fallbacks": list(self.cw_fallbacks.get(name, [])),
+            "fallbacks": self.route_names(route, route.fallbacks, self.fallbacks.get(name)),
+            "context_window_fallbacks": self.route_names(
+                route, route.context_window_fallbacks, self.cw_fallbacks.get(name)
+            ),
         }
         if specs:
             for attr in ("drop_params", "strategy", "max_attempts", "auto_cache_breakpoints"):
@@ -380,6 +382,18 @@ class _Planner:
         self.routes[name] = route
         self.plan.routes.append(change)
         return change
+
+    def route_names(
+        self, route: Route, own: list[str] | None, filed: list[str] | None
+    ) -> list[str]:
+        """A route's fallbacks after the import. Replace: the file's (none if it names
+        none). Add (keep what exists): the route's own first, then the file's others;
+        a keep-mode import removed a route's own fallbacks before."""
+        filed = list(filed or [])
+        if self.plan.existing != ADD or route.pk is None:
+            return filed
+        own = list(own or [])
+        return own + [name for name in filed if name not in own]
 
     def route_setting(self, name: str, specs: list[DeploymentSpec], attr: str) -> Any:
         """A route-wide setting: from the route's deployments when they set it (LiteLLM
@@ -613,6 +627,19 @@ class _Planner:
                     f"set; no {MASTER_KEY_NAME} key is created"
                 )
                 return
+        if weakness := weak_master_key(raw):
+            if not self.config.allow_weak_master_key:
+                self.plan.warnings.append(
+                    f"general_settings.master_key {weakness}: anyone could guess it, and it "
+                    f"would be a live key with no limits, so no {MASTER_KEY_NAME} key is "
+                    "created; give a long random key, or ask for it anyway (the console's "
+                    "'Import a weak master key', --allow-weak-master-key)"
+                )
+                return
+            self.plan.warnings.append(
+                f"general_settings.master_key {weakness}: imported as asked, as a live key "
+                "with no limits; replace it with a long random key soon"
+            )
         digest = ApiKey.hash_key(raw)
         key = (
             ApiKey.objects.filter(key_hash=digest).first()
@@ -676,6 +703,8 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
         server.args, server.description = list(spec.args), spec.description
         if spec.call_timeout is not None:
             server.call_timeout = spec.call_timeout
+        if spec.sampling_route is not None:
+            server.sampling_route = spec.sampling_route
         if before is None or spec.headers != before["headers"]:
             server.headers = dict(spec.headers)
         if before is None or spec.env != before["env"]:
@@ -694,6 +723,23 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
             action = "update" if fields else "unchanged"
         changes.append(Change(action, f"MCP server {spec.name}", server, fields, item=spec.name))
     return changes
+
+
+# Example keys from LiteLLM's docs and configs, and a floor on length: such a master
+# key is guessed, not cracked.
+WELL_KNOWN_KEYS = frozenset(
+    {"sk-1234", "sk-12345", "sk-123456", "sk-1234567890", "sk-admin", "sk-master", "sk-test"}
+)
+MIN_KEY_LENGTH = 16
+
+
+def weak_master_key(raw: str) -> str:
+    """Why ``raw`` is too weak to be a live key ("" if it is not), without quoting it."""
+    if raw.strip().lower() in WELL_KNOWN_KEYS:
+        return "is a well-known example key"
+    if len(raw) < MIN_KEY_LENGTH:
+        return f"is only {len(raw)} characters long (at least {MIN_KEY_LENGTH})"
+    return ""
 
 
 def plan_import(config: LiteLLMConfig, existing: str = REPLACE) -> ImportPlan:

@@ -9,6 +9,7 @@ from gateway.policy.rules import (  # noqa: F401
     keys,
     mcp,
     operator,
+    prompts,
     routes,
     users,
 )

@@ -101,3 +101,58 @@ def refused_attachments(actor: roles.Actor, wanted: Any, attached: Any = ()) -> 
         for name in wanted or ()
         if str(name) not in before and not server_attach(actor, str(name)).allowed
     ]
+
+
+# --- a user signed in from an MCP client (gateway.mcp.oauth_server) ---------------------
+
+OAUTH_SCOPE = "mcp-oauth"  # the scope of the managed key a user's MCP sign-ins act through
+
+
+def user_grant(keys: Any, user_id: int, team_id: int | None) -> frozenset[str]:
+    """What a user signed in from an MCP client may use on ``/mcp`` under ``team_id``:
+    the union of the MCP grants of the live keys they own in that team (each already
+    within the team's bound), never more than those keys open. Console keys and the
+    sign-ins' own managed keys grant nothing here. ``keys``: the snapshot's entries."""
+    import time
+
+    now = time.time()
+    out: set[str] = set()
+    for entry in keys:
+        if entry.user_id != user_id or entry.revoked or entry.parent_id is not None:
+            continue
+        if (entry.team.id if entry.team is not None else None) != team_id:
+            continue
+        if entry.expires_at is not None and entry.expires_at.timestamp() <= now:
+            continue
+        if entry.prefix in ("console", OAUTH_SCOPE):  # managed keys, not grants
+            continue
+        out |= entry.mcp_allowed
+    return frozenset(out)
+
+
+@rule("mcp.oauth.consent")
+def oauth_consent(actor: roles.Actor, resource: Any) -> Decision:
+    """Let an MCP client act on ``/mcp`` as oneself (the consent page): a signed-in user
+    with a console role, for a team they belong to (or no team for keys without one);
+    the client then sees only what ``user_grant`` gives: the user's own keys' grants."""
+    team = resource
+    if actor.role is None or actor.user_id is None:
+        return deny("no console access")
+    if team is not None and team not in actor.team_ids() and not actor.everywhere:
+        return deny("you are not a member of that team")
+    return ALLOW
+
+
+# --- a person's own OAuth authorization to an upstream MCP server (gateway.mcp.oauth) ----
+
+
+@rule("mcp.oauth.connect")
+def oauth_connect(actor: roles.Actor, server: Any) -> Decision:
+    """Connect (or disconnect) one's own OAuth authorization to a registered MCP server
+    that acts for each person: anyone with a console role, for an enabled ``per_user``
+    server; only their own tokens are ever touched."""
+    if actor.role is None or actor.user_id is None:
+        return deny("only a signed-in person connects their own account")
+    if getattr(server, "oauth", "") != "per_user" or not getattr(server, "enabled", False):
+        return deny(f"the MCP server {server} does not take per-person OAuth")
+    return ALLOW

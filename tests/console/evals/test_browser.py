@@ -159,8 +159,8 @@ def test_upload_run_three_routes_and_read_the_results(page, tmp_path: Path) -> N
     assert page.locator("#results tbody tr").count() == ROWS
     assert page.locator("#results tbody tr").first.locator("a:text('log')").count() == 3
 
-    page.locator("#results .row-link").nth(3).click()
-    page.wait_for_selector("h1:has-text('row 3')")
+    page.locator("#results .row-link").nth(3).click()  # rows are numbered from 1: index 3 is row 4
+    page.wait_for_selector("h1:has-text('row 4')")
     assert page.locator(".eval-answer").count() == 3
     assert page.locator(".eval-answer pre").first.inner_text() == "Echo: capital 3 of land 3"
     shot(page, "row")

@@ -52,7 +52,7 @@ def test_csv_with_header_and_quoted_commas() -> None:
         (
             "d.jsonl",
             b'{"prompt": "a"}\n\n{"reference": "x"}\n',
-            "line 3: needs a 'prompt' or a 'messages'",
+            "line 3: needs a 'prompt', 'messages' or 'input'",
         ),
         ("d.jsonl", b"[1, 2]\n", "line 1: expected a JSON object"),
         (
@@ -196,3 +196,44 @@ def test_a_deeply_nested_upload_is_refused_and_nothing_saved(staff_client) -> No
     assert response.status_code == 422
     assert response.json()["detail"] == "line 2: not valid JSON (nested more than 32 levels deep)"
     assert not Dataset.objects.exists() and not DatasetRow.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "messages", "reference"),
+    [
+        # Langfuse: input / expected_output
+        ({"input": "What is 2+2?", "expected_output": "4"}, [("user", "What is 2+2?")], "4"),
+        # OpenAI evals: input as chat messages, ideal as one answer or several
+        (
+            {
+                "input": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Capital of France?"},
+                ],
+                "ideal": ["Paris", "paris"],
+            },
+            [("user", "Capital of France?")],
+            "Paris",
+        ),
+        ({"input": "Say hi", "ideal": "hi"}, [("user", "Say hi")], "hi"),
+        # input / expected, and input as an object holding messages
+        (
+            {"input": {"messages": [{"role": "user", "content": "x?"}]}, "expected": "y"},
+            [("user", "x?")],
+            "y",
+        ),
+    ],
+)
+def test_other_tools_field_names_are_read(line, messages, reference) -> None:
+    (row,) = parse_file("d.jsonl", json.dumps(line).encode())
+    assert [(m["role"], m["content"]) for m in row.messages] == messages
+    assert row.reference == reference
+    assert "input" not in row.metadata and "expected_output" not in row.metadata
+    if isinstance(line.get("ideal"), list):
+        assert row.system == "Be brief." and row.metadata["ideal"] == ["Paris", "paris"]
+
+
+def test_a_csv_with_input_and_expected_output_columns() -> None:
+    rows = parse_file("d.csv", b"input,expected_output\nHello?,Hi\n")
+    assert rows[0].messages == [{"role": "user", "content": "Hello?"}]
+    assert rows[0].reference == "Hi"

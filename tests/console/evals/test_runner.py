@@ -213,3 +213,39 @@ def test_similarity_through_an_embedding_route_and_a_garbage_judge(routes, recor
         assert cell.scores["judge_pointwise"] is None  # a judge that answers garbage: unscored
     assert experiment.summary["routes"][0]["scores"]["judge_pointwise"] is None
     assert {r.endpoint for r in recorder.records} >= {"embeddings"}
+
+
+def test_a_judge_without_a_score_is_counted_with_its_reason_and_every_scorer_shows(
+    routes, recorder
+) -> None:
+    """Issue #43: a judge that never gave a score showed "done · 0 errors" and nothing
+    else; only the headline scorer was shown, headed by its internal id."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from console.evals.scorers import JUDGE_NO_SCORE
+
+    make_echo_routes({"babbler": {"reply": "What a lovely question."}})
+    experiment = experiments.start(
+        make_dataset(3),
+        ["fast"],
+        [{"kind": "exact"}, {"kind": "judge", "route": "babbler"}],
+        created_by=STARTER,
+    )
+    run(experiment.pk)
+    experiment.refresh_from_db()
+    for cell in Cell.objects.filter(experiment=experiment):
+        assert cell.unscored == {"judge_pointwise": JUDGE_NO_SCORE}
+    assert experiment.summary["unscored"] == [
+        {"scorer": "judge_pointwise", "label": "Judge (1–10)", "count": 3, "why": JUDGE_NO_SCORE}
+    ]
+    assert experiment.summary["routes"][0]["unscored"] == 3
+    client = Client()
+    client.force_login(User.objects.get(username=STARTER))
+    page = client.get(f"/evals/experiments/{experiment.pk}/").content.decode()
+    assert "3 unscored" in page and "Judge (1–10): the judge&#x27;s answer had no score" in page
+    summary_head = page[page.index('id="summary"') : page.index("</thead>")]
+    assert "Exact match" in summary_head and "Judge (1–10)" in summary_head
+    assert "judge_pointwise" not in page.lower()  # no internal id anywhere
+    results = page[page.index('id="results"') :]
+    assert results.count("Exact match: 1.00") == 3 and results.count("Judge (1–10): unscored") == 3

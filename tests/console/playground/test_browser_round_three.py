@@ -222,26 +222,30 @@ def test_blind_mode_shows_no_figures_until_the_vote(page) -> None:
     assert page.locator("#pg-grid .pg-metrics-note").count() == 0
 
 
-def test_a_prompt_is_saved_loaded_and_deleted(page) -> None:
+def test_a_prompt_version_is_saved_opened_and_saved_again(page) -> None:
+    """The form saved as a registry prompt's version, opened into a new comparison, and
+    saved again as the next version (a name's spaces become dashes)."""
     name = f"Greeting {page.width}"
-    page.fill("textarea[name=system]", "Be kind.")
+    saved_as = name.replace(" ", "-")
+    page.fill("textarea[name=system]", "Be kind to {{team}}.")
     page.fill("textarea[name=prompt]", "Say hello to the team")
     page.fill("input[name=temperature] >> nth=0", "0.4")
     page.locator("#pg-saved summary").click()
     page.fill("#pg-saved input[name=name]", name)
     page.locator("#pg-saved button[type=submit]").click()
-    page.wait_for_selector(f"#pg-saved .pg-saved-list a:has-text('{name}')")
-    assert "Saved" in page.locator("#pg-saved .pg-saved-note").inner_text()
+    page.wait_for_selector(f"#pg-saved .pg-saved-list a:has-text('{saved_as}')")
+    assert f"Saved “{saved_as}” v1." in page.locator("#pg-saved .pg-saved-note").inner_text()
     shot(page, "saved-prompts")
 
     page.goto("/playground/")
     page.locator("#pg-saved summary").click()
-    page.locator(f"#pg-saved .pg-saved-list a:has-text('{name}')").click()
+    page.locator(f"#pg-saved .pg-saved-list a:has-text('{saved_as}')").click()
     page.wait_for_url("**/playground/?prompt=*")
     assert page.input_value("textarea[name=prompt]") == "Say hello to the team"
-    assert page.input_value("textarea[name=system]") == "Be kind."
+    assert page.input_value("textarea[name=system]") == "Be kind to {{team}}."
     assert page.input_value("input[name=temperature] >> nth=0") == "0.4"
-    item = page.locator("#pg-saved .pg-saved-list li", has_text=name)
-    item.locator("button", has_text="Delete").click()
-    page.wait_for_selector("#pg-saved .pg-saved-note:has-text('Deleted')")
-    assert page.locator(f"#pg-saved .pg-saved-list a:has-text('{name}')").count() == 0
+    assert page.input_value("#pg-saved input[name=name]") == saved_as
+    page.fill("textarea[name=system]", "Be brief with {{team}}.")
+    page.fill("#pg-saved input[name=note]", "briefer")
+    page.locator("#pg-saved button[type=submit]").click()
+    page.wait_for_selector(f"#pg-saved .pg-saved-note:has-text('{saved_as}” v2')")

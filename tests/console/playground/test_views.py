@@ -65,7 +65,6 @@ URLS = [
     ("get", "/playground/{pk}/raw/0/0/"),
     ("post", "/playground/{pk}/vote/"),
     ("post", "/playground/prompts/"),
-    ("post", "/playground/prompts/{pk}/delete/"),
 ]
 
 

@@ -90,7 +90,8 @@ def upstream(monkeypatch: pytest.MonkeyPatch, snapshot_reset):
                 headers={"content-type": "text/event-stream"},
                 content=chat_stream(answer["pieces"]),
             )
-        return httpx.Response(200, json=chat_answer(answer["text"]))
+        extra = {k: v for k, v in answer.items() if k not in ("text", "pieces")}
+        return httpx.Response(200, json={**chat_answer(answer["text"]), **extra})
 
     http.use_transport(httpx.MockTransport(handler))
     yield seen, answer, recorded
@@ -177,6 +178,26 @@ async def test_post_call_masks_a_whole_answer(upstream):
         orjson.loads(reply.body)["choices"][0]["message"]["content"] == "write to [EMAIL_REDACTED]"
     )
     assert b"x@y.org" not in bytes(recorded[0].upstream_response)
+
+
+async def test_post_call_on_a_clean_whole_answer_keeps_it_as_the_upstream_sent_it(upstream):
+    """Checked, not translated: a field the upstream adds (no codec maps it) survives."""
+    seen, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["text"] = "all clean"
+    answer["vendor_field"] = {"kept": True}
+    reply = await ask("hello")
+    assert reply.status == 200
+    data = orjson.loads(reply.body)
+    assert data["vendor_field"] == {"kept": True}
+    assert data["choices"][0]["message"]["content"] == "all clean"
+    (note,) = recorded[0].guardrails
+    assert note["mode"] == "post_call" and note["verdict"] == "none"
+    answer["text"] = "mail x@y.org"  # a rewrite is rendered again, the original withheld
+    reply = await ask("hello")
+    data = orjson.loads(reply.body)
+    assert data["choices"][0]["message"]["content"] == "mail [EMAIL_REDACTED]"
+    assert b"x@y.org" not in reply.body and b"x@y.org" not in bytes(recorded[1].upstream_response)
 
 
 async def read(reply) -> list[dict[str, Any]]:

@@ -104,3 +104,50 @@ model_list:
     assert "its openai/gpt-4o-mini are kept, since some of the file's deployments" in message
     apply_plan(plan)
     assert models_of(route) == ["gpt-4o-mini"]
+
+
+def test_adding_beside_keeps_the_routes_own_fallbacks(existing_route):
+    """A keep-mode import removed a route's own fallbacks (issue #43)."""
+    route, _ = existing_route
+    Route.objects.create(name="backup")
+    Route.objects.create(name="long")
+    route.fallbacks, route.context_window_fallbacks = ["backup"], ["long"]
+    route.save()
+    config = CONFIG + "router_settings:\n  fallbacks: [{chat: [extra]}]\n"
+    config = config.replace(
+        "model_list:\n",
+        "model_list:\n  - model_name: extra\n    litellm_params: {model: openai/gpt-4o}\n",
+    )
+    apply_plan(plan_import(parse_config(config), existing=ADD))
+    route.refresh_from_db()
+    assert route.fallbacks == ["backup", "extra"]
+    assert route.context_window_fallbacks == ["long"]
+    # replace mode: the route gets the file's fallbacks, as before
+    apply_plan(plan_import(parse_config(config)))
+    route.refresh_from_db()
+    assert route.fallbacks == ["extra"] and route.context_window_fallbacks == []
+
+
+WEAK = "model_list: []\ngeneral_settings: {master_key: sk-1234}\n"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("raw", ["sk-1234", "short-key-123"])
+def test_a_weak_master_key_is_left_out_unless_asked(raw):
+    """LiteLLM's example ``master_key: sk-1234`` made a live unlimited key (issue #43)."""
+    from gateway.models import ApiKey
+
+    text = WEAK.replace("sk-1234", raw)
+    plan = plan_import(parse_config(text))
+    (warning,) = [w for w in plan.warnings if "master_key" in w]
+    assert "no litellm-master-key key is created" in warning
+    assert raw not in warning  # the key itself is not repeated
+    apply_plan(plan)
+    assert not ApiKey.objects.exists()
+
+    config = parse_config(text)
+    config.allow_weak_master_key = True
+    plan = plan_import(config)
+    assert any("imported as asked" in w for w in plan.warnings)
+    apply_plan(plan)
+    assert ApiKey.objects.get().key_hash == ApiKey.hash_key(raw)

@@ -12,6 +12,7 @@ from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.errors import PermissionDenied, RateLimited
 from gateway.policy import limits
+from gateway.policy.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
 from tests.gateway.policy.test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)
 from tests.gateway.policy.test_limits import START, Clock, key
@@ -172,11 +173,67 @@ async def test_one_round_trip_for_a_key_and_its_team(clock, service, monkeypatch
     monkeypatch.setattr(
         service.store, "answer", lambda request: seen.append(request[0]) or answer(request)
     )
-    await limits.admit(key(rpm_limit=10, team=team(rpm_limit=10)), "echo", 100)
+    reservation = await limits.admit(key(rpm_limit=10, team=team(tpm_limit=1000)), "echo", 100)
     assert seen == ["admit_all"]
+    seen.clear()
+    await reservation.settle(40, Decimal("0"))  # both windows corrected in one request
+    assert seen == ["settle_all"]
     seen.clear()
     await limits.admit(key(rpm_limit=10), "echo", 100)
     assert seen == ["admit"]
+
+
+async def test_a_team_budget_settles_on_an_older_service_one_subject_at_a_time(
+    clock, service, monkeypatch, no_spend_yet
+):
+    """A rolling reload's new worker beside a supervisor that predates "settle_all": the
+    service refuses the operation, and the worker settles each subject as it used to,
+    spending the team's budget all the same."""
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    seen: list[str] = []
+    answer = service.store.answer
+
+    def older(request: list) -> list:
+        seen.append(request[0])
+        if request[0] == "settle_all":
+            raise ValueError("unknown operation 'settle_all'")
+        return answer(request)
+
+    monkeypatch.setattr(service.store, "answer", older)
+    t = team(budget_usd=Decimal("1.00"))
+    first = await limits.admit(key(team=t), "echo", 10)
+    await first.settle(10, Decimal("0.60"))
+    # the team's spend loaded first; only the team's counters have anything to settle
+    assert seen == ["admit_all", "admit_all", "settle_all", "settle"]
+    seen.clear()
+    second = await limits.admit(key(team=t), "echo", 10)
+    await second.settle(10, Decimal("0.60"))
+    assert seen == ["admit_all", "settle"]  # refused once, remembered
+    with pytest.raises(RateLimited, match="research"):
+        await limits.admit(key(team=t), "echo", 10)
+
+
+def test_settle_all_settles_every_subject_or_none():
+    """A spend to add that is not loaded names its subject and changes nothing; with
+    its ``initial``, every subject is settled in the one step."""
+    store = CounterStore()
+    admitted = store.admit_all(
+        10, START, 500, 30.0, [[7, 10, 100, 10_000, "total", 0], [-3, 0, 0, 10_000, "total", 0]]
+    )
+    assert admitted[0] == "ok"
+    (second, hold), (_, team_hold) = admitted[1]
+    store.spend.pop((-3, "total"))  # the team's spend is unknown here (a restart)
+    rows = [
+        [7, second, -4, "total", 200, None, "total", hold],
+        [-3, None, -4, "total", 200, None, "total", team_hold],
+    ]
+    assert store.settle_all(rows) == ["load", 1]
+    assert store.spend[(7, "total")] == 0 and store.holds.held(7, "total", START) == 500
+    rows[1][5] = 1000
+    assert store.settle_all(rows) == ["ok"]
+    assert store.spend == {(7, "total"): 200, (-3, "total"): 1200}
+    assert store.holds.held(7, "total", START) == 0 == store.holds.held(-3, "total", START)
+    assert store.windows[7].tokens == 6
 
 
 # --- Redis ------------------------------------------------------------------------------------

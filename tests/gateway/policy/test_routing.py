@@ -502,3 +502,27 @@ async def test_hold_keeps_a_stream_counted_until_released(fake_time):
     release()
     release()  # idempotent
     assert routing.health.in_flight[a.id] == 0
+
+
+async def test_a_fallback_error_names_each_route_tried_and_why(fake_time):
+    """It named only the last route tried (issue #43)."""
+    r = route("main", "m1", max_attempts=1, fallbacks=["first", "second"])
+    first = route("first", "f1", max_attempts=1)
+    second = route("second", "s1", max_attempts=1)
+    upstream = Upstream(
+        m1=[server_error(500)], f1=[server_error(503)], s1=[InvalidRequest("bad tool schema")]
+    )
+    with pytest.raises(InvalidRequest) as caught:
+        await routing.run(snapshot(r, first, second), r, upstream, [])
+    error = caught.value
+    assert error.status == 400
+    assert error.message.startswith("bad tool schema (routes tried: ")
+    assert "'main': 500 upstream said 500" in error.message
+    assert "'first': 503 upstream said 503" in error.message
+    assert "'second': 400 bad tool schema" in error.message
+    # one route: its own error as it was
+    upstream = Upstream(m1=[server_error(500)])
+    alone = route("alone", "m1", max_attempts=1)
+    with pytest.raises(UpstreamError) as caught:
+        await routing.run(snapshot(alone), alone, upstream, [])
+    assert caught.value.message == "upstream said 500"

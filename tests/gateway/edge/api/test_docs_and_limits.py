@@ -51,3 +51,14 @@ def test_an_oversize_body_is_a_json_413(db, settings) -> None:
     assert response.status_code == 413
     assert response["content-type"].startswith("application/json")
     assert "exceeded" in response.json()["detail"]
+
+
+def test_the_docs_page_uses_the_vendored_swagger_ui_not_a_cdn(db) -> None:
+    from django.contrib.staticfiles import finders
+
+    page = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}").get("/api/docs").content.decode()
+    assert "/static/ninja/swagger-ui-bundle.js" in page
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+    assert '"url": "/api/openapi.json"' in page
+    for name in ("ninja/swagger-ui-bundle.js", "ninja/swagger-ui.css"):
+        assert finders.find(name), name  # collectstatic and the static view find it

@@ -69,6 +69,7 @@ def test_crud_with_write_only_secrets(api: Client) -> None:
         ({"name": "a", "url": "ftp://x"}, "url"),
         ({"name": "a", "transport": "stdio"}, "command"),
         ({"name": "a", "url": "http://x/mcp", "bearer": "os.environ/1BAD"}, "bearer"),
+        ({"name": "a", "url": "http://x/mcp", "sampling_route": "no-such-route"}, "sampling_route"),
     ],
 )
 def test_invalid_input_is_a_422(api: Client, payload: dict, field: str, settings) -> None:
@@ -155,3 +156,24 @@ def test_team_mcp_bound_in_the_api(api: Client) -> None:
     ).json()
     assert cleared["mcp_allowed"] is None
     assert api.get(f"/api/keys/{key['id']}").json()["mcp_effective"] == ["local__add", "web"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sampling_route_is_kept_and_reaches_the_registry(api: Client) -> None:
+    from gateway.models import Route
+
+    Route.objects.create(name="sampler")
+    created = api.post(
+        "/api/mcp-servers/",
+        {"name": "asks", "url": "http://x/mcp", "sampling_route": "sampler"},
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["sampling_route"] == "sampler"
+    assert registry.current().mcp_servers["asks"].sampling_route == "sampler"
+    pk = created.json()["id"]
+    cleared = api.patch(
+        f"/api/mcp-servers/{pk}", {"sampling_route": ""}, content_type="application/json"
+    )
+    assert cleared.status_code == 200 and cleared.json()["sampling_route"] == ""
+    assert registry.current().mcp_servers["asks"].sampling_route == ""

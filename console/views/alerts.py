@@ -1,0 +1,172 @@
+"""Budget alerts (``gateway.alerts``): the webhook and default thresholds (owners
+change them), the keys, teams and users with a budget and the thresholds each gets, the
+alerts raised with their delivery state (status, attempts, last error, next attempt),
+a button that sends a test message now and one that sends a failed alert again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django import forms
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from console.decorators import actor_of, staff_required
+from console.forms import show_errors
+from console.views.common import HtmxHttpRequest, go_to
+from gateway.alerts import config, delivery
+from gateway.models import ApiKey, Profile, Team
+from gateway.models.alerts import BudgetAlert
+from gateway.policy.alert_thresholds import shown as thresholds_shown
+from gateway.telemetry import audit
+
+TEMPLATE = "console/alerts.html"
+HISTORY_ROWS = 100
+STATUSES = [("", "Any status"), *BudgetAlert.Status.choices]
+
+
+class AlertSettingsForm(forms.Form):
+    enabled = forms.BooleanField(
+        required=False, label="Raise budget alerts", help_text="off: nothing is raised or sent"
+    )
+    webhook_url = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Webhook URL",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Slack-compatible (a JSON body with text); empty: keep the one set",
+    )
+    clear_webhook = forms.BooleanField(required=False, label="Remove the webhook")
+    default_thresholds = forms.CharField(
+        max_length=100,
+        label="Default thresholds (%)",
+        help_text="for every key, team and user without their own, e.g. 50, 80, 100",
+    )
+
+
+def _budgeted(defaults: list[int]) -> list[dict[str, Any]]:
+    """Every key, team and user with a budget, and the thresholds it gets."""
+    rows: list[dict[str, Any]] = []
+
+    def add(scope: str, name: str, budget: Any, period: str, own: Any, link: str) -> None:
+        rows.append(
+            {
+                "scope": scope,
+                "name": name,
+                "budget": budget,
+                "period": period,
+                "thresholds": own if own is not None else defaults,
+                "own": own is not None,
+                "link": link,
+            }
+        )
+
+    keys = ApiKey.objects.filter(budget_usd__gt=0, revoked_at__isnull=True).order_by("name")
+    for key in keys[:200]:
+        link = reverse("console:keys") + f"#key-{key.pk}"
+        add("key", key.name, key.budget_usd, key.budget_period, key.alert_thresholds, link)
+    for team in Team.objects.filter(budget_usd__gt=0)[:200]:
+        link = reverse("console:team-edit", args=[team.pk])
+        add("team", team.name, team.budget_usd, team.budget_period, team.alert_thresholds, link)
+    profiles = Profile.objects.filter(budget_usd__gt=0).select_related("user")[:200]
+    for profile in profiles:
+        link = reverse("console:users") + f"#user-{profile.user_id}"
+        add(
+            "user",
+            profile.user.get_username(),
+            profile.budget_usd,
+            profile.budget_period,
+            profile.alert_thresholds,
+            link,
+        )
+    return rows
+
+
+def _context(request: HtmxHttpRequest, form: AlertSettingsForm | None = None) -> dict[str, Any]:
+    settings = config.load()
+    status = request.GET.get("status", "")
+    history = BudgetAlert.objects.all()
+    if status in BudgetAlert.Status.values:
+        history = history.filter(status=status)
+    if form is None:
+        form = AlertSettingsForm(
+            initial={
+                "enabled": settings.enabled,
+                "default_thresholds": thresholds_shown(settings.default_thresholds),
+            }
+        )
+    failing = BudgetAlert.objects.filter(
+        Q(status="failed") | Q(status="pending", attempts__gt=0)
+    ).count()
+    return {
+        "settings": settings,
+        "form": form,
+        "can_edit": actor_of(request).can("settings.edit"),
+        "budgeted": _budgeted(settings.default_thresholds),
+        "history": list(history[:HISTORY_ROWS]),
+        "status": status,
+        "statuses": STATUSES,
+        "failing": failing,
+        "every": f"{django_settings.SWITCHYARD_ALERT_EVERY_SECONDS:g}",
+    }
+
+
+@staff_required
+def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
+    """GET: the page. POST (owners): save the settings."""
+    if request.method != "POST":
+        return render(request, TEMPLATE, _context(request))
+    form = AlertSettingsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        changes: dict[str, Any] = {
+            "enabled": data["enabled"],
+            "thresholds": data["default_thresholds"],
+        }
+        if data["clear_webhook"]:
+            changes["webhook_url"] = ""
+        elif data["webhook_url"]:
+            changes["webhook_url"] = data["webhook_url"]
+        try:
+            config.save(**changes)
+        except ValidationError as exc:
+            show_errors(form, exc)
+        else:
+            messages.success(request, "Saved the alert settings.")
+            return go_to(request, reverse("console:alerts"))
+    return render(request, TEMPLATE, _context(request, form), status=422)
+
+
+@staff_required
+@require_POST
+def alerts_test(request: HtmxHttpRequest) -> HttpResponse:
+    """Send a test message to the webhook now and say how it went."""
+    error = async_to_sync(delivery.send_test)(config.load().webhook_url)
+    audit.record(
+        "alert_test",
+        object_type="alert_settings",
+        detail="test message delivered" if not error else f"test message failed: {error}",
+    )
+    if error:
+        messages.error(request, f"The test message did not arrive: {error}.")
+    else:
+        messages.success(request, "The test message arrived.")
+    return go_to(request, reverse("console:alerts"))
+
+
+@staff_required
+@require_POST
+def alert_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Send a failed or unsent alert again at the next round."""
+    if delivery.retry(pk):
+        messages.success(request, "The alert is sent again at the next round.")
+    else:
+        messages.error(request, "Only a failed or unsent alert can be sent again.")
+    return go_to(request, reverse("console:alerts") + "#history")

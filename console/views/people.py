@@ -1,0 +1,259 @@
+"""People: invite a teammate (a one-time link, or an account with a password now), a
+user's own page (role, teams, keys, own limits and what they spent), deactivate,
+reactivate and remove. Every change goes through ``gateway.ops.people`` and
+``gateway.ops.invites`` like ``/api/users`` and ``/api/invites``, and asks the same
+rules (``user.invite``, ``user.manage``, ``user.limit``)."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Sum
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from console.decorators import actor_of, forbidden, staff_required
+from console.forms import show_errors
+from console.views.common import HtmxHttpRequest, go_to
+from console.views.teams import UserLimitsForm
+from gateway.models import ApiKey, Invite, RequestLog, Team
+from gateway.ops import invites, people
+from gateway.policy import authorization, roles, sso
+from gateway.policy import keys as key_ops
+from gateway.policy.limits import period_bounds
+from gateway.policy.rules.users import InviteGrant
+
+DAYS = [(1, "1 day"), (3, "3 days"), (7, "7 days"), (14, "14 days"), (30, "30 days")]
+
+
+class InviteForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=[(r, r) for r in roles.ROLES], initial=roles.MEMBER)
+    teams = forms.ModelMultipleChoiceField(
+        queryset=Team.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="they join each with their role there (owners and admins: editor)",
+    )
+    how = forms.ChoiceField(
+        choices=[("link", "Send a one-time link"), ("password", "Set a password now")],
+        initial="link",
+        widget=forms.RadioSelect,
+        label="How they sign in",
+    )
+    expires_in_days = forms.TypedChoiceField(
+        choices=DAYS, coerce=int, initial=invites.DEFAULT_DAYS, label="Link expires after"
+    )
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="only with “Set a password now”; hand it over yourself",
+    )
+
+    def __init__(self, *args: Any, actor: roles.Actor | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if actor is not None and actor.role != roles.OWNER:  # an admin invites no owner
+            role_field: Any = self.fields["role"]
+            role_field.choices = [(r, r) for r in roles.ROLES if r != roles.OWNER]
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean()
+        if data.get("how") == "password" and not data.get("password"):
+            self.add_error("password", "Enter the password, or send a link instead.")
+        return data
+
+
+def people_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
+    """What the invite card on the users page shows."""
+    actor = actor_of(request)
+    may_invite = actor.can("users.invite")
+    cfg, _ = sso.config_or_error()
+    return {
+        "may_invite": may_invite,
+        "invite_form": extra.pop("invite_form", None) or InviteForm(actor=actor),
+        "pending_invites": invites.pending() if may_invite else [],
+        "sso": cfg,
+        "sso_only": sso.sso_only(),
+        "is_owner": actor.role == roles.OWNER,
+        **extra,
+    }
+
+
+def users_context(request: HtmxHttpRequest) -> dict[str, Any]:
+    """The users table (shared by the list and the invite form's full-page answer)."""
+    users = list(
+        get_user_model()
+        .objects.order_by("username")
+        .select_related("switchyard")
+        .prefetch_related("memberships__team", "ssolink_set")
+    )
+    actor = actor_of(request)
+    for user in users:
+        user.role = roles.role_of_any(user)
+        user.limits = key_ops.user_limits(user)
+        user.can_limit = bool(authorization.decide(actor, "user.limit", user))
+    return {
+        "users": users,
+        "roles": roles.ROLES,
+        "periods": ApiKey.Period.choices,
+        "can_edit": actor.can("users.edit"),
+    }
+
+
+@staff_required
+def user_list(request: HtmxHttpRequest) -> HttpResponse:
+    context = {**users_context(request), **people_context(request)}
+    return render(request, "console/users.html", context)
+
+
+def _render_invites(request: HtmxHttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+    context = people_context(request, **extra)
+    if request.htmx:
+        return render(request, "console/users.html#invite-card", context, status=status)
+    return render(
+        request, "console/users.html", {**users_context(request), **context}, status=status
+    )
+
+
+@staff_required
+@require_POST
+def user_invite(request: HtmxHttpRequest) -> HttpResponse:
+    actor = actor_of(request)
+    form = InviteForm(request.POST, actor=actor)
+    if not form.is_valid():
+        return _render_invites(request, 422, invite_form=form)
+    data = form.cleaned_data
+    teams = list(data["teams"])
+    decision = authorization.decide(
+        actor, "user.invite", InviteGrant(data["role"], frozenset(t.pk for t in teams))
+    )
+    if not decision:
+        return forbidden(request, decision.reason)
+    try:
+        if data["how"] == "password":
+            user = people.create_user(
+                data["username"],
+                email=data["email"],
+                role=data["role"],
+                teams=teams,
+                password=data["password"],
+            )
+            return _render_invites(request, created_user=user)
+        issued = invites.issue(
+            request.user,
+            data["username"],
+            email=data["email"],
+            role=data["role"],
+            teams=teams,
+            days=data["expires_in_days"],
+        )
+    except ValidationError as exc:
+        show_errors(form, exc)
+        return _render_invites(request, 422, invite_form=form)
+    link = request.build_absolute_uri(reverse("console:invite-accept", args=[issued.token]))
+    return _render_invites(request, issued=issued.invite, invite_link=link)
+
+
+@staff_required
+@require_POST
+def invite_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    invite = get_object_or_404(Invite, pk=pk)
+    grant = InviteGrant(invite.role, frozenset(t.pk for t in invite.teams.all()))
+    decision = authorization.decide(actor_of(request), "user.invite", grant)
+    if not decision:
+        return forbidden(request, decision.reason)
+    invites.revoke(invite)
+    messages.success(request, f"The invite of {invite.username} no longer works.")
+    return go_to(request, reverse("console:users") + "#invites")
+
+
+def _spend(user: Any, period: str) -> Decimal:
+    """What ``user``'s keys (console key included) spent in the current budget period."""
+    _, start, _ = period_bounds(period, time.time())
+    keys = ApiKey.objects.filter(user=user).values("id")
+    rows = RequestLog.objects.filter(key_id__in=keys)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent: Decimal = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent
+
+
+@staff_required
+def user_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    actor = actor_of(request)
+    user = get_object_or_404(get_user_model().objects.select_related("switchyard"), pk=pk)
+    limits = key_ops.user_limits(user)
+    spent = _spend(user, limits["budget_period"])
+    context = {
+        "person": user,
+        "role": roles.role_of_any(user),
+        "memberships": user.memberships.select_related("team"),
+        "keys": ApiKey.objects.filter(user=user).select_related("team"),
+        "limits": limits,
+        "spent": spent,
+        "budget_left": (
+            max(limits["budget_usd"] - spent, Decimal("0"))
+            if limits["budget_usd"] is not None
+            else None
+        ),
+        "limits_form": UserLimitsForm(initial=limits),
+        "can_limit": bool(authorization.decide(actor, "user.limit", user)),
+        "can_manage": bool(authorization.decide(actor, "user.manage", user))
+        and actor.user_id != user.pk,
+        "is_last_owner": roles.is_last_owner(user),
+        "sso_linked": user.ssolink_set.exists(),
+    }
+    return render(request, "console/user_detail.html", context)
+
+
+@staff_required
+@require_POST
+def user_active(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=pk)
+    actor = actor_of(request)
+    decision = authorization.decide(actor, "user.manage", user)
+    if not decision:
+        return forbidden(request, decision.reason)
+    active = request.POST.get("active") == "1"
+    try:
+        people.set_active(actor, user, active)
+    except ValidationError as exc:
+        return forbidden(request, " ".join(exc.messages))
+    if active:
+        messages.success(request, f"{user.get_username()} may sign in again; their keys work.")
+    else:
+        messages.success(
+            request, f"Deactivated {user.get_username()}: signed out, and their keys refused."
+        )
+    return go_to(request, reverse("console:user-detail", args=[pk]))
+
+
+@staff_required
+@require_POST
+def user_remove(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), pk=pk)
+    actor = actor_of(request)
+    decision = authorization.decide(actor, "user.manage", user)
+    if not decision:
+        return forbidden(request, decision.reason)
+    name = user.get_username()
+    if request.POST.get("confirm", "") != name:
+        messages.error(request, f"Type {name} to confirm the removal.")
+        return go_to(request, reverse("console:user-detail", args=[pk]) + "#remove")
+    try:
+        revoked = people.remove(actor, user)
+    except ValidationError as exc:
+        return forbidden(request, " ".join(exc.messages))
+    messages.success(
+        request, f"Removed {name}: {revoked} key(s) revoked; their logs and spend are kept."
+    )
+    return go_to(request, reverse("console:users"))

@@ -1,0 +1,77 @@
+"""A session as one conversation: its requests in order (what each asked that was new,
+and the answer), with the session's totals: tokens, cost, latency and what the prompt
+cache saved. Only the requests the viewer may see (``roles.visible_logs``: a member
+sees their own), so neither the thread nor the totals tell of anyone else's."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Max, Min, Sum
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from console.decorators import actor_of, staff_required
+from console.session_thread import thread
+from console.views.common import HtmxHttpRequest
+from gateway.models import RequestBody, RequestLog
+from gateway.policy import roles
+
+PAGE_SIZE = 50  # requests (with their bodies) per page of a session
+
+
+def totals(rows: Any) -> dict[str, Any]:
+    """The session's sums over ``rows`` (a queryset of its visible logs)."""
+    found: dict[str, Any] = rows.aggregate(
+        requests=Count("id"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cache_read_tokens=Sum("cache_read_tokens"),
+        cache_write_tokens=Sum("cache_write_tokens"),
+        cost_usd=Sum("cost_usd"),
+        cache_saved_usd=Sum("cache_saved_usd"),
+        latency_ms=Sum("latency_ms"),
+        first=Min("created_at"),
+        last=Max("created_at"),
+    )
+    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+        found[name] = found[name] or 0
+    found["cost_usd"] = found["cost_usd"] or Decimal(0)
+    found["latency_ms"] = found["latency_ms"] or 0.0
+    found["tokens"] = found["input_tokens"] + found["output_tokens"]
+    return found
+
+
+@staff_required
+def session_detail(request: HtmxHttpRequest, session: str) -> HttpResponse:
+    rows = roles.visible_logs(actor_of(request), RequestLog.objects.filter(session=session))
+    summary = totals(rows)
+    if not summary["requests"]:
+        raise Http404("no session of that id you may see")
+    after = request.GET.get("after", "")
+    ordered = rows.order_by("created_at", "id")
+    if after.isdigit():
+        start = RequestLog.objects.filter(pk=int(after)).values_list("created_at", flat=True)
+        moment = start.first()
+        if moment is not None:
+            ordered = ordered.filter(created_at__gte=moment).exclude(
+                created_at=moment, id__lte=int(after)
+            )
+    logs = list(ordered[: PAGE_SIZE + 1])
+    more = len(logs) > PAGE_SIZE
+    logs = logs[:PAGE_SIZE]
+    bodies = {b.log_id: b for b in RequestBody.objects.filter(log_id__in=[g.pk for g in logs])}
+    end_users = sorted({g.end_user for g in logs if g.end_user})
+    return render(
+        request,
+        "console/session.html",
+        {
+            "session": session,
+            "totals": summary,
+            "steps": thread(logs, bodies),
+            "end_users": end_users,
+            "next_after": logs[-1].pk if more else None,
+            "continued": bool(after),
+        },
+    )

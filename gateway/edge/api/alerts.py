@@ -1,0 +1,129 @@
+"""Budget alerts in the management API (``gateway.alerts``): ``GET /api/alerts`` the
+settings (the webhook masked) and the latest alerts with their delivery state,
+``PATCH /api/alerts`` the settings, ``POST /api/alerts/test`` a test message now,
+``POST /api/alerts/{id}/retry`` a failed alert sent again. Owners and admins read;
+owners change (``roles.API``). Per key, team and user thresholds are
+``alert_thresholds`` on ``/api/keys``, ``/api/teams`` and ``/api/user-limits``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
+from ninja import Query, Router, Schema, Status
+
+from gateway.alerts import config, delivery
+from gateway.edge.api.providers import ValidationErrors
+from gateway.models.alerts import BudgetAlert
+from gateway.ops import admin_ops
+from gateway.telemetry import audit
+
+router = Router(tags=["alerts"])
+
+
+class AlertOut(Schema):
+    id: int
+    scope: str  # key | team | user
+    subject_id: int
+    subject_name: str
+    period: str  # d2026-01-02, m2026-01 or total
+    threshold: int  # percent of the budget
+    spend_usd: Decimal
+    budget_usd: Decimal
+    created_at: datetime
+    status: str  # pending | sent | failed | unsent (no webhook) | superseded
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+class SettingsOut(Schema):
+    enabled: bool
+    webhook: str  # where it goes, never the whole URL ("" when none)
+    webhook_set: bool
+    default_thresholds: list[int]
+
+
+class AlertsOut(SettingsOut):
+    items: list[AlertOut]
+
+
+class SettingsPatch(Schema):
+    enabled: bool | None = None
+    webhook_url: str | None = None  # "" or null removes it
+    default_thresholds: list[int] | str | None = None  # null: back to 50, 80, 100
+
+
+class AlertFilters(Schema):
+    scope: str | None = None
+    status: str | None = None
+    limit: int = 100
+
+
+class TestOut(Schema):
+    delivered: bool
+    error: str
+
+
+def _settings() -> dict[str, Any]:
+    found = config.load()
+    return {
+        "enabled": found.enabled,
+        "webhook": found.webhook_shown,
+        "webhook_set": bool(found.webhook_url),
+        "default_thresholds": found.default_thresholds,
+    }
+
+
+@router.get("/", response=AlertsOut)
+def get_alerts(request: HttpRequest, filters: Query[AlertFilters]) -> dict[str, Any]:
+    """The settings and the latest alerts, newest first."""
+    rows = BudgetAlert.objects.all()
+    if filters.scope:
+        rows = rows.filter(scope=filters.scope)
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    return {**_settings(), "items": list(rows[: max(1, min(filters.limit, 1000))])}
+
+
+@router.patch("/", response={200: SettingsOut, 422: ValidationErrors})
+def update_settings(request: HttpRequest, payload: SettingsPatch) -> Status[Any]:
+    given = payload.dict(exclude_unset=True)
+    changes: dict[str, Any] = {}
+    if "enabled" in given and given["enabled"] is not None:
+        changes["enabled"] = given["enabled"]
+    if "webhook_url" in given:
+        changes["webhook_url"] = given["webhook_url"]
+    if "default_thresholds" in given:
+        changes["thresholds"] = given["default_thresholds"]
+    try:
+        config.save(**changes)
+    except ValidationError as exc:
+        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(200, _settings())
+
+
+@router.post("/test", response=TestOut)
+def send_test(request: HttpRequest) -> dict[str, Any]:
+    """Post a test message to the webhook now; whether it arrived and, if not, why."""
+    error = async_to_sync(delivery.send_test)(config.load().webhook_url)
+    audit.record(
+        "alert_test",
+        object_type="alert_settings",
+        detail="test message delivered" if not error else f"test message failed: {error}",
+    )
+    return {"delivered": not error, "error": error}
+
+
+@router.post("/{alert_id}/retry", response=AlertOut)
+def retry_alert(request: HttpRequest, alert_id: int) -> BudgetAlert:
+    """Send a failed (or unsent) alert again at the next round."""
+    if not delivery.retry(alert_id):
+        raise Http404(f"no failed or unsent alert {alert_id}")
+    alert: BudgetAlert = BudgetAlert.objects.get(pk=alert_id)
+    return alert

@@ -1,0 +1,82 @@
+"""The OpenAPI document says every status an operation answers, not only its successes.
+
+ninja documents what a view declares; the errors every operation shares come from the
+machinery around it, so they are declared here from what the operation takes, each with
+the one error body (``gateway.edge.api.errors.ApiError``):
+
+- 401 (no or a wrong credential) and 403 (the caller's role may not: every operation
+  asks ``api.call``) for every operation;
+- 422 for any operation with a parameter or a body (a value the schema refuses);
+- 400 (a body that does not parse) and 413 (over ``DATA_UPLOAD_MAX_MEMORY_SIZE``) for an
+  operation with a body;
+- 404 for an operation with a path parameter (it names a row that may not exist).
+
+A status a view itself declares keeps the view's declaration (409s, a 404 a body's id
+can cause, ...). ``tests/gateway/edge/api/test_fuzz.py`` holds the document to this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
+
+from gateway.edge.api.errors import ApiError
+
+_REF = "#/components/schemas/ApiError"
+_DESCRIPTIONS = {
+    400: "The body is not valid JSON (or not the declared form)",
+    401: "No credential, or not one the API knows",
+    403: "The caller's role may not do this",
+    404: "No such row (or not one the caller may see)",
+    413: "The body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE",
+    422: "A value the schema or the server refuses; errors names each field",
+}
+_METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options"})
+
+
+def shared_errors(operation: dict[str, Any]) -> list[int]:
+    """The error statuses ``operation`` can answer whatever its view does."""
+    statuses = [401, 403]
+    parameters = operation.get("parameters") or []
+    has_body = "requestBody" in operation
+    if has_body:
+        statuses += [400, 413]
+    if parameters or has_body:
+        statuses.append(422)
+    if any(p.get("in") == "path" for p in parameters):
+        statuses.append(404)
+    return sorted(statuses)
+
+
+def declare_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with ``ApiError`` declared for each operation's shared errors."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["ApiError"] = ApiError.model_json_schema(
+        ref_template="#/components/schemas/{model}", mode="serialization"
+    )
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in shared_errors(operation):
+                if status in responses or str(status) in responses:  # ninja's keys are ints
+                    continue
+                responses[status] = {
+                    "description": _DESCRIPTIONS[status],
+                    "content": {"application/json": {"schema": {"$ref": _REF}}},
+                }
+            operation["responses"] = dict(sorted(responses.items(), key=lambda r: int(r[0])))
+    return document
+
+
+class ManagementApi(NinjaAPI):
+    """``NinjaAPI`` whose document declares the errors every operation shares."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        declare_errors(document)
+        return document

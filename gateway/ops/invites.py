@@ -1,0 +1,189 @@
+"""Invitations: an owner or admin names a teammate, their role and teams and an expiry;
+the teammate opens a one-time link, chooses a password and is signed in as that user.
+
+- ``issue``: checks the username as a new account's would be (``people.check_username``)
+  and that no other invite for it is pending, stores the SHA-256 of a random token (the
+  raw token lives only in the link, shown once to the inviter) and writes an
+  ``invite_create`` audit row.
+- ``usable``: the pending invite a token opens, or None: unknown, used, revoked and
+  expired tokens all answer None (the page says the link no longer works; nothing is
+  created).
+- ``accept``: in one transaction, the invite locked and checked again, the password
+  through Django's validators, the account created with the invite's role and teams
+  (``people.create_user``), the invite marked used; an ``invite_accept`` row names the
+  new user as the actor. Two tabs accepting the same link: one account, the other gets
+  the "no longer works" answer.
+- ``revoke``: a pending invite stops working (``invite_revoke`` row).
+
+Who may invite whom is the caller's question (rule ``user.invite``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from gateway.models import Invite, Team
+from gateway.ops import people
+from gateway.policy import usernames
+from gateway.telemetry import audit
+
+DEFAULT_DAYS = 7
+MAX_DAYS = 30
+TOKEN_BYTES = 32
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Issued:
+    invite: Invite
+    token: str  # shown once, in the link; never stored
+
+
+def check_days(days: Any) -> int:
+    try:
+        value = int(days)
+    except (TypeError, ValueError):
+        value = 0
+    if not 1 <= value <= MAX_DAYS:
+        raise ValidationError({"expires_in_days": [f"between 1 and {MAX_DAYS} days"]})
+    return value
+
+
+def issue(
+    created_by: Any,
+    username: str,
+    *,
+    email: str = "",
+    role: str,
+    teams: Iterable[Team] = (),
+    days: int = DEFAULT_DAYS,
+) -> Issued:
+    """A new invite (``ValidationError`` by field when the name, role or expiry will not
+    do)."""
+    errors: dict[str, list[str]] = {}
+    for field, check in (
+        ("username", lambda: people.check_username(username)),
+        ("role", lambda: people.check_role(role)),
+        ("expires_in_days", lambda: check_days(days)),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            errors[field] = exc.message_dict[field]
+    if errors:
+        raise ValidationError(errors)
+    name = usernames.normalise(username)
+    pending = Invite.objects.filter(
+        username__iexact=name,
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+    if pending.exists():
+        raise ValidationError(
+            {"username": [f"an invite for {name!r} is pending: revoke it to send a new one"]}
+        )
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    team_list = list(teams)
+    with transaction.atomic():
+        invite = Invite.objects.create(
+            token_hash=token_hash(token),
+            username=name,
+            email=email,
+            role=role,
+            expires_at=timezone.now() + timedelta(days=check_days(days)),
+            created_by=created_by if getattr(created_by, "pk", None) else None,
+        )
+        invite.teams.set(team_list)
+        audit.record(
+            "invite_create",
+            object_type="invite",
+            object_id=invite.pk,
+            object_name=name,
+            changes={
+                "role": role,
+                "teams": [t.name for t in team_list],
+                "expires_at": invite.expires_at.isoformat(),
+            },
+        )
+    return Issued(invite, token)
+
+
+def usable(token: str) -> Invite | None:
+    """The pending invite ``token`` opens, or None."""
+    if not token or len(token) > 200:
+        return None
+    invite: Invite | None = Invite.objects.filter(token_hash=token_hash(token)).first()
+    if invite is None or invite.state != "pending":
+        return None
+    return invite
+
+
+class InviteUnusable(Exception):
+    """The link is unknown, used, revoked or expired."""
+
+
+def accept(token: str, password: str) -> Any:
+    """The account the invite makes, with ``password``. Raises ``InviteUnusable`` or a
+    ``ValidationError`` (``password``, ``username``); nothing is written then."""
+    with transaction.atomic():
+        invite = (
+            Invite.objects.select_for_update().filter(token_hash=token_hash(token or "")).first()
+        )
+        if invite is None or invite.state != "pending":
+            raise InviteUnusable("this invitation link no longer works")
+        origin = audit.current_actor()
+        newcomer = dataclasses.replace(
+            origin, kind="user", name=invite.username, id="", source="invite"
+        )
+        with audit.acting(newcomer):
+            user = people.create_user(
+                invite.username,
+                email=invite.email,
+                role=invite.role,
+                teams=list(invite.teams.all()),
+                password=password,
+            )
+            invite.used_at = timezone.now()
+            invite.used_by = user
+            invite.save(update_fields=["used_at", "used_by"])
+            audit.record(
+                "invite_accept",
+                object_type="user",
+                object_id=user.pk,
+                object_name=user.get_username(),
+                changes={"role": invite.role, "teams": [t.name for t in invite.teams.all()]},
+                detail=f"invite {invite.pk}",
+                actor=dataclasses.replace(newcomer, id=str(user.pk)),
+            )
+    return user
+
+
+def revoke(invite: Invite) -> Invite:
+    if invite.state == "pending":
+        invite.revoked_at = timezone.now()
+        invite.save(update_fields=["revoked_at"])
+        audit.record(
+            "invite_revoke", object_type="invite", object_id=invite.pk, object_name=invite.username
+        )
+    return invite
+
+
+def pending() -> list[Invite]:
+    """Invites not yet used, revoked or expired, newest first."""
+    rows = Invite.objects.filter(
+        used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+    return list(rows.select_related("created_by").prefetch_related("teams"))

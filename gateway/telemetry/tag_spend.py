@@ -1,0 +1,109 @@
+"""Spend and usage by request tag: hourly ``TagSpendRollup`` rows (hour, tag, key) kept by
+the journal writer beside the spend rollups, and the query ``/api/spend?group_by=tag``
+and the spend page's tag table read (never the request log).
+
+A request with several tags adds to each tag's row, so the rows of several tags do not
+sum to the total spend: a tag's row answers "what did this tag cost". Its own module
+(and the spend page's own partial) so the tag grouping moves wherever spend is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import F, Sum
+from django.db.models.functions import Trunc
+
+from gateway.models.tags import TagSpendRollup
+from gateway.telemetry.rollups import hour_of, prune_hours, retention_days
+from gateway.telemetry.spend import COUNTERS, add_groups, count_into
+
+GROUP_FIELDS = ("hour", "tag", "key_id", "key_name")
+DIMENSIONS = {"tag": "tag", "key": "key_name"}  # what a tag query may group by
+
+
+def tally(
+    rows: Iterable[tuple[Any, ...]], into: dict[tuple[Any, ...], list[Any]] | None = None
+) -> dict[tuple[Any, ...], list[Any]]:
+    """Sum ``rows`` (created, tags, key_id, key_name, status, input, output, cache read,
+    cache write, cost) per (hour, tag, key id, key name): {group: [COUNTERS...]}."""
+    groups: dict[tuple[Any, ...], list[Any]] = {} if into is None else into
+    for created, tags, key_id, key_name, status, *usage in rows:
+        if not tags:
+            continue
+        hour = hour_of(created)
+        for tag in tags:
+            group = (hour, tag, key_id or 0, key_name or "")
+            count_into(groups, group, status, usage)
+    return groups
+
+
+def add(groups: dict[tuple[Any, ...], list[Any]]) -> None:
+    """Add ``groups`` to their tag rollup rows, inside the caller's transaction, as
+    ``spend.add`` does."""
+    add_groups(TagSpendRollup, GROUP_FIELDS, groups)
+
+
+def prune_expired(max_batches: int) -> int:
+    """The journal's pruning round: tag rollups past the usage rollups' retention."""
+    if days := retention_days():
+        return prune_hours(TagSpendRollup, timedelta(days=days), max_batches)
+    return 0
+
+
+class BadTagQuery(ValueError):
+    """A tag query grouping by something only the spend rollups have (422 for /api)."""
+
+
+def query(
+    group_by: Iterable[str] = ("tag",),
+    bucket: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    filters: dict[str, str] | None = None,
+    limit: int = 1000,
+    key_ids: Collection[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Spend, tokens and requests per tag (and key, and time bucket), costliest first,
+    in the rows ``spend.query`` returns; ``key_ids`` (None: all) keeps those keys'."""
+    names = list(dict.fromkeys(n.strip() for n in group_by if n.strip()))
+    unknown = [n for n in names if n not in DIMENSIONS]
+    if unknown or any(f not in DIMENSIONS for f in filters or {}):
+        raise BadTagQuery(
+            f"grouped or filtered by tag, spend goes only by {' and '.join(DIMENSIONS)}"
+        )
+    rows = TagSpendRollup.objects.all()
+    if key_ids is not None:
+        rows = rows.filter(key_id__in=list(key_ids))
+    if since is not None:
+        rows = rows.filter(hour__gte=hour_of(since))
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
+    for name, value in (filters or {}).items():
+        rows = rows.filter(**{DIMENSIONS[name]: value})
+    keys: dict[str, Any] = {n: F(DIMENSIONS[n]) for n in names}
+    if bucket is not None:
+        keys["bucket"] = Trunc("hour", bucket, tzinfo=UTC)
+    grouped = rows.annotate(**{f"g_{n}": e for n, e in keys.items()}).values(
+        *(f"g_{n}" for n in keys)
+    )
+    totals = grouped.annotate(**{f"t_{n}": Sum(n) for n in COUNTERS}).order_by()
+    order = ["g_bucket"] if bucket is not None else []
+    totals = totals.order_by(*order, "-t_cost_usd", "-t_requests")[: max(1, limit)]
+    out = []
+    for row in totals:
+        item: dict[str, Any] = {}
+        if bucket is not None:
+            moment = row["g_bucket"]
+            item["bucket"] = moment.astimezone(UTC).isoformat() if moment else None
+        for name in names:
+            item[name] = row[f"g_{name}"]
+        for figure in COUNTERS:
+            item[figure] = row[f"t_{figure}"] or 0
+        item["tokens"] = sum(item[f] for f in COUNTERS[2:6])
+        item["cost_usd"] = Decimal(item["cost_usd"]).quantize(Decimal("0.00000001"))
+        out.append(item)
+    return out

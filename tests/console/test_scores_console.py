@@ -1,0 +1,130 @@
+"""Scores in the console: a thumbs up or down with a comment on a request's page (htmx
+swaps the card; one vote per user), the log list filtered by score, the Scores page's
+per-route chart data, and judging a slice of the log: asking queues a job and returns
+at once; the evaluations' runner grades each request through a real echo route as the
+user who asked (journaled under their console key), writes the grades as scores, and a
+request whose answer cannot be read is left unscored."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import orjson
+import pytest
+from django.test import Client
+
+from console import slice_scoring
+from console.evals import runner
+from console.evals.models import SliceScoring
+from gateway import journal
+from gateway.base import lifecycle
+from gateway.models import RequestBody, RequestLog, Score
+
+from .playground_support import JournalRecorder, make_echo_routes
+
+
+def test_thumbs_and_a_comment_on_a_request(staff_client: Client, registry_rows) -> None:
+    page = staff_client.get("/logs/req-1/").content.decode()
+    assert 'id="log-scores"' in page and "No scores yet." in page
+    swapped = staff_client.post("/logs/req-1/score/", {"value": "down", "comment": "made up a fact"},
+                                HTTP_HX_REQUEST="true")  # fmt: skip
+    html = swapped.content.decode()
+    assert swapped.status_code == 200 and html.lstrip().startswith('<div class="card log-scores"')
+    assert "thumbs: down" in html and "made up a fact" in html and 'aria-pressed="true"' in html
+    # a second vote replaces the first; without JavaScript: back to the page
+    again = staff_client.post("/logs/req-1/score/", {"value": "up"})
+    assert again.status_code == 302 and again["Location"] == "/logs/req-1/"
+    assert list(Score.objects.values_list("name", "value", "label", "source", "author")) == [
+        ("thumbs", 1.0, "up", "user", "ops")
+    ]
+    refused = staff_client.post("/logs/req-1/score/", {"value": "sideways"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422 and "up/down" in refused.content.decode()
+    assert staff_client.post("/logs/nope/score/", {"value": "up"}).status_code == 404
+    # the log list finds it by score
+    assert "req-1" in staff_client.get("/logs/?score=thumbs%3Dup").content.decode()
+    assert "req-1" not in staff_client.get("/logs/?score=thumbs%3Ddown").content.decode()
+
+
+def test_the_scores_page_charts_the_mean_per_route(staff_client: Client, registry_rows) -> None:
+    staff_client.post("/logs/req-1/score/", {"value": "up"})
+    page = staff_client.get("/scores/?name=thumbs&window=24h").content.decode()
+    start = page.index('<script id="scores-data" type="application/json">') + 49
+    data = json.loads(page[start : page.index("</script>", start)])
+    assert [s["name"] for s in data["series"]] == ["chat"]
+    assert data["series"][0]["values"] == [1.0] and len(data["x"]) == 1
+    assert 'data-format="score"' in page and "Judge a slice of the log" in page
+
+
+# --- judging a slice ----------------------------------------------------------------------
+
+
+def answer(text: str) -> str:
+    return orjson.dumps({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }).decode()  # fmt: skip
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> JournalRecorder:
+    rec = JournalRecorder()
+    monkeypatch.setattr(journal, "record", rec)
+
+    async def started() -> None:
+        return None
+
+    monkeypatch.setattr(lifecycle, "ensure_started", started)
+    return rec
+
+
+@pytest.mark.django_db(transaction=True)
+def test_judging_a_slice_runs_in_the_background_and_writes_scores(
+    staff_client: Client, snapshot_reset, recorder: JournalRecorder
+) -> None:
+    make_echo_routes({"grader": {"reply": "Score: 7"}, "support": {}})
+    question = orjson.dumps({"model": "support", "messages": [{"role": "user", "content": "2+2?"}]})
+    rows = []
+    for n, body in enumerate((answer("4"), answer("four"), "")):
+        row = RequestLog.objects.create(request_id=f"s{n}", dialect="openai", endpoint="chat",
+                                        route="support", status=200)  # fmt: skip
+        RequestBody.objects.create(
+            log=row, inbound_request=question.decode(), outbound_response=body
+        )
+        rows.append(row)
+    RequestLog.objects.create(
+        request_id="elsewhere", dialect="openai", endpoint="chat", route="other", status=200
+    )
+    asked = staff_client.post("/scores/", {
+        "route": "support", "since": "1h", "judge_route": "grader", "score_name": "quality",
+        "rubric": "Is it right?",
+    })  # fmt: skip
+    assert asked.status_code == 302 and asked["Location"].startswith("/scores/?name=quality")
+    job = SliceScoring.objects.get()
+    assert sorted(job.logs) == sorted(r.pk for r in rows) and job.status == "queued"
+    assert not recorder.records  # nothing judged in the console's request
+
+    pk = runner.claim_one(model=SliceScoring)
+    assert pk == job.pk
+    asyncio.run(slice_scoring.run_claimed(pk))
+    job.refresh_from_db()
+    assert job.status == "done" and job.progress == 100 and job.unscored == 1  # s2: no answer
+    assert job.mean == pytest.approx(0.7)
+    assert sorted(Score.objects.values_list("log__request_id", "value", "source")) == [
+        ("s0", 0.7, "judge"), ("s1", 0.7, "judge"),
+    ]  # fmt: skip
+    judged = [r for r in recorder.records if r.route == "grader"]
+    assert len(judged) == 2 and {r.key_name for r in judged} == {"console:ops"}
+    assert {r.session for r in judged} == {f"slice-scoring:{pk}"}
+    page = staff_client.get(f"/scores/runs/{pk}/").content.decode()
+    assert f'id="run-{pk}"' in page and "hx-get" not in page and "3/3 · done · 1 unscored" in page
+
+
+def test_a_slice_with_nothing_in_it_is_refused(staff_client: Client, registry_rows) -> None:
+    refused = staff_client.post("/scores/", {"route": "chat", "since": "1h", "status": "5xx",
+                                             "judge_route": "chat"})  # fmt: skip
+    assert refused.status_code == 422 and "no successful chat request" in refused.content.decode()
+    assert not SliceScoring.objects.exists()
+    bad = staff_client.post("/scores/", {"judge_route": "nope"})
+    assert bad.status_code == 422 and "no route named" in bad.content.decode()

@@ -1,0 +1,48 @@
+"""A webhook receiver on 127.0.0.1 (a real HTTP server in a thread) whose answer the
+test sets, and a key, a team and a user with budgets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class Receiver:
+    url: str
+    status: int = 200
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver(settings) -> Iterator[Receiver]:
+    settings.SWITCHYARD_ALERT_WEBHOOK_PRIVATE = True  # the operator allows 127.0.0.1
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            size = int(self.headers.get("content-length") or 0)
+            state.received.append(json.loads(self.rfile.read(size)))
+            self.send_response(state.status)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/SECRETPATH"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

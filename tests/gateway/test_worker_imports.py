@@ -1,0 +1,95 @@
+"""What a serving process imports before its first request: the modules a deployment
+may never use stay out of it until it uses them (each is megabytes of every worker's
+memory, docs/benchmarks.md "Memory"). A fresh interpreter does what a worker does at
+start (Django set up, the ASGI application, the warm-up), then lists what it loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Each is imported by the feature that needs it, when it is first used.
+NOT_AT_START = (
+    "authlib",  # single sign-on (console.views.sso), the MCP OAuth flows
+    "requests",  # Authlib's Django client
+    "joserfc",  # ID tokens
+    "yaml",  # LiteLLM config import and export
+    "jsonschema",  # evaluation scorers, MCP tool arguments
+    "rich",  # httpx's command-line client (gateway/__init__.py); click stays: uvicorn's
+    "pygments",
+    "ninja",  # the management API (gateway/settings.py: not an installed app)
+    "pydantic",  # ninja's schemas, the MCP SDK's types
+    "mcp",  # the MCP SDK: /mcp, hosted MCP tools
+    "mcp_types",
+    "botocore",  # Bedrock
+    "google.auth",  # Vertex AI
+    "presidio_analyzer",  # guardrails of that kind
+    "spacy",
+    "detect_secrets",
+    "kubernetes_validate",
+)
+
+PROBE = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+import django
+django.setup()
+import gateway.asgi  # noqa: F401
+from gateway.server import warm_up
+warm_up.warm_up()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_by(probe: str, tmp_path: Path) -> set[str]:
+    """The modules a fresh interpreter has after running ``probe``."""
+    env = {
+        **os.environ,
+        "SWITCHYARD_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "DJANGO_SETTINGS_MODULE": "gateway.settings",
+    }
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def among(names: tuple[str, ...], loaded: set[str]) -> list[str]:
+    """Those of ``names`` loaded, themselves or any of their submodules."""
+    return [n for n in names if n in loaded or any(m.startswith(n + ".") for m in loaded)]
+
+
+def test_a_worker_starts_without_the_features_it_has_not_used(tmp_path: Path) -> None:
+    loaded = loaded_by(PROBE, tmp_path)
+    assert among(NOT_AT_START, loaded) == [], "imported at start"
+    assert "gateway.core.service" in loaded  # the probe did load the request stack
+
+
+# What the first console or management API page loads (the URL conf: every view module)
+# leaves out: the MCP SDK and Authlib load with the OAuth pages that use them.
+NOT_WITH_THE_URLS = ("authlib", "joserfc", "cryptography.hazmat.primitives.asymmetric.ec", "mcp")
+
+URLS_PROBE = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+import django
+django.setup()
+import gateway.asgi  # noqa: F401
+from django.urls import get_resolver
+get_resolver().url_patterns
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_url_conf_leaves_the_oauth_libraries_to_their_pages(tmp_path: Path) -> None:
+    loaded = loaded_by(URLS_PROBE, tmp_path)
+    assert among(NOT_WITH_THE_URLS, loaded) == [], "imported with the URL conf"
+    assert "console.views.mcp_oauth" in loaded and "ninja" in loaded  # the probe did load them
