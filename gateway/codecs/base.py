@@ -87,6 +87,7 @@ class _Done:
 # ``sse+done`` framing hands it to the parser.
 DONE: Final = _Done()
 
+
 # How an upstream frames its stream, which picks the transport's de-framer:
 # - ``sse``: server-sent events with JSON data; ``[DONE]`` and data that is not JSON
 #   (keep-alive noise) are dropped;
@@ -184,6 +185,13 @@ class PassthroughCodec(UpstreamCodec, Protocol):
         """Whether a passed-through stream event is kept from the caller who sent
         ``body`` (its canonical events still count, handed on with the next event
         forwarded): what the upstream sends only because ``stream_body`` asked."""
+        ...
+
+    def skims(self, event: str | None, data: str) -> bool:
+        """Whether a passed-through stream event (its SSE ``event`` name and ``data`` as
+        sent) is nothing but more answer text, so it may be forwarded without being
+        parsed once the first text went out: no usage, finish, error, tool call or
+        reasoning in it. Read off the text by substrings; a doubt says False (parsed)."""
         ...
 
 

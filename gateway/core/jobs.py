@@ -403,8 +403,9 @@ class ChatJob(RoutedJob):
         call, request = self.call, self.request
         if _passes_through(adapter, call, stream=True):
             body = self.passthrough_body(route, deployment)
+            # Skimmed unless the response cache keeps the answer's text.
             return True, adapter.passthrough_stream(
-                body, deployment, call.attempt_exchange, request.headers
+                body, deployment, call.attempt_exchange, request.headers, skim=call.cache is None
             )
         source = self.translated(adapter, route, deployment).stream(call.attempt_exchange)
         if call.guard is not None:

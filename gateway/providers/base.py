@@ -154,9 +154,12 @@ class Provider:
         deployment: DeploymentEntry,
         exchange: Exchange,
         headers: dict[str, str],
+        skim: bool = False,
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
         """Yield each upstream SSE event as raw bytes to forward, with the canonical
-        events it means (for time to first token, usage and the journal)."""
+        events it means (for time to first token, usage and the journal). ``skim``:
+        nothing reads the answer's text, so events that are only more text may go on
+        unparsed, meaning no canonical event (``CodecProvider.forward``)."""
         raise NotImplementedError
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:

@@ -52,7 +52,7 @@ from gateway.codecs.base import (
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
-from gateway.streaming import iter_sse_batches, sse_bytes
+from gateway.streaming import SSEMessage, iter_sse_batches, sse_bytes
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -117,6 +117,7 @@ DEFRAMERS: dict[str, Deframer] = {
     "sse": sse_events,
     "sse+done": functools.partial(sse_events, keep_all=True),
 }
+SSE_FRAMINGS = frozenset({"sse", "sse+done"})  # the framings ``sse_events`` reads
 
 
 def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str = "") -> Target:
@@ -439,9 +440,12 @@ class CodecProvider(Provider):
         deployment: DeploymentEntry,
         exchange: Exchange,
         headers: dict[str, str],
+        skim: bool = False,
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
         url = self.endpoint(deployment, True)
-        async for item in self.forward(url, for_deployment(body, deployment), exchange, headers):
+        async for item in self.forward(
+            url, for_deployment(body, deployment), exchange, headers, skim=skim
+        ):
             yield item
 
     async def relay(
@@ -462,23 +466,37 @@ class CodecProvider(Provider):
         return data
 
     async def forward(
-        self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
+        self,
+        url: str,
+        body: dict[str, Any],
+        exchange: Exchange,
+        caller: Mapping[str, str],
+        skim: bool = False,
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
         """Stream a same-format ``body`` from ``url``: the upstream events that arrived
         together as the bytes to forward (one piece: one write to the client rather
         than one per event), with their canonical events (for the journal). Events the
         codec withholds are not forwarded; their canonical events go with the next
         item. Fails by raising until something was forwarded, then by a final error
-        event in the format's own shape."""
+        event in the format's own shape.
+
+        ``skim``: nobody reads the answer's text (no response cache keeps it), so once
+        the first text went out, an event that is only more text (``codec.skims``) is
+        forwarded without being parsed: its TextDelta would change nothing the journal
+        keeps (usage, finish, errors, the bytes sent), and parsing it was most of what a
+        passed-through stream cost."""
         codec = self._passthrough_codec()
         content, sent = await self._signed(
             url, codec.stream_body(body), caller, stream=True, relay=True
         )
         parser = codec.stream_parser()
-        deframe = DEFRAMERS[codec.framing]
         held: list[StreamEvent] = []  # canonical events of withheld upstream events
         yielded = False
         content_out = False  # the first text, tool-argument or thinking delta was handed on
+        framing, skims = codec.framing, codec.skims
+        # skimming reads each SSE message as the loop reaches it, not a read's at once
+        lazy = skim and framing in SSE_FRAMINGS
+        deframe = DEFRAMERS[framing]
         exchange.begin(url, content)
         try:
             async with self._streamed(url, content, sent) as response:
@@ -487,11 +505,27 @@ class CodecProvider(Provider):
                     raw = await response.aread()
                     exchange.received(raw)
                     raise self._error(response, raw)
-                async for batch in deframe(body_chunks(response), exchange.received):
+                chunks = body_chunks(response)
+                batches: AsyncIterator[list[WireEvent]] | AsyncIterator[list[SSEMessage]] = (
+                    iter_sse_batches(chunks, exchange.received)
+                    if lazy
+                    else deframe(chunks, exchange.received)
+                )
+                async for batch in batches:
                     out: list[bytes] = []
                     out_events: list[StreamEvent] = []
                     failure = None
-                    for wire_event in batch:
+                    for item in batch:
+                        if isinstance(item, SSEMessage):  # lazy: skimmed, or read now
+                            if content_out and skims(item.event, item.data):
+                                out.append(sse_bytes(item.data, item.event))
+                                continue
+                            read = sse_wire_event(item, framing)
+                            if read is None:
+                                continue
+                            wire_event = read
+                        else:
+                            wire_event = item
                         events = parser.feed(wire_event)
                         failure = _failure(events)
                         if failure is not None:

@@ -50,6 +50,9 @@ class AnthropicCodec:
     def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
         return False
 
+    def skims(self, event: str | None, data: str) -> bool:
+        return outbound.skims(event, data)
+
 
 codec = AnthropicCodec()
 CODEC = Codec(

@@ -565,6 +565,15 @@ def stream_cut() -> UpstreamError:
     return UpstreamConnectionError("Anthropic upstream stream ended before message_stop")
 
 
+def skims(event: str | None, data: str) -> bool:
+    """A ``content_block_delta`` of answer text (``text_delta``): the parser would only
+    make a TextDelta of it (see ``PassthroughCodec.skims``). A ``"type"`` inside the
+    text is escaped (``\\"``), so it cannot pass for the delta's own."""
+    return event == "content_block_delta" and (
+        '"type":"text_delta"' in data or '"type": "text_delta"' in data
+    )
+
+
 class StreamParser:
     """The ``UpstreamCodec`` stream parser: ``StreamTranslator`` over de-framed events,
     reporting a stream closed before its stop reason as an error. An error event ends

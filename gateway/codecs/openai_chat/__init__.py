@@ -63,6 +63,9 @@ class OpenAIChatCodec:
     def withheld(self, event: WireEvent, body: dict[str, Any]) -> bool:
         return outbound.withheld(event, body)
 
+    def skims(self, event: str | None, data: str) -> bool:
+        return outbound.skims(event, data)
+
 
 codec = OpenAIChatCodec()
 CODEC = Codec(

@@ -646,6 +646,28 @@ def withheld(event: WireEvent, body: dict[str, Any]) -> bool:
     return isinstance(data, dict) and data.get("choices") == [] and bool(data.get("usage"))
 
 
+def skims(event: str | None, data: str) -> bool:
+    """A chunk that holds nothing but more of the answer's text (``"content":"..."``)
+    and no tool call, reasoning, refusal, finish reason, usage or error: the parser would
+    only make a TextDelta of it (see ``PassthroughCodec.skims``). Substring tests, both
+    spacings; a key's name inside the text is escaped (``\\"``), so it cannot pass for
+    one, and a word such as "error" in the text only means the chunk is parsed."""
+    return (
+        event is None
+        and ('"content":"' in data or '"content": "' in data)
+        and "error" not in data
+        and "tool_calls" not in data
+        and "function_call" not in data
+        and "reasoning" not in data
+        and '"finish_reason":"' not in data
+        and '"finish_reason": "' not in data
+        and '"usage":{' not in data
+        and '"usage": {' not in data
+        and '"refusal":"' not in data
+        and '"refusal": "' not in data
+    )
+
+
 class StreamParser:
     """The ``UpstreamCodec`` stream parser: ``ChunkTranslator`` over de-framed chunks
     (``sse+done`` framing). ``[DONE]`` ends the stream (a Finish, ``stop`` when no
