@@ -220,3 +220,6 @@ class Run:
             record.guardrails = self.notes.as_list()
         if self.withhold_response and record.upstream_response is not None:
             record.upstream_response = WITHHELD
+        # The request is over: let go of its job, which holds the call that holds this
+        # run (else every governed request is a reference cycle for the collector).
+        self.job = None

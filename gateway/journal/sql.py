@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from operator import itemgetter
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -88,25 +89,24 @@ def _insert_sqlite(
     and no one else inserts inside our write transaction; one COUNT over the span checks
     it (else ``NonConsecutiveIds``: the writer then stores the batch record by record)."""
 
-    class Qmark:
-        execute: Callable[..., Any] = functools.partial(sqlite3.Cursor.execute, raw)
-        fetchall = raw.fetchall
-
+    # Cursors of our own as plain namespaces: a class made per batch is a reference cycle
+    # (a type refers to itself through its dict) left to the garbage collector.
+    qmark_execute: Callable[..., Any] = functools.partial(sqlite3.Cursor.execute, raw)
+    qmark = SimpleNamespace(execute=qmark_execute, fetchall=raw.fetchall)
     if not pk:
-        return _insert_multirow(Qmark, table, columns, rows, "", "?")
+        return _insert_multirow(qmark, table, columns, rows, "", "?")
     ids: list[int] = []
 
-    class LastRowId(Qmark):
-        @staticmethod
-        def execute(sql: str, params: list[Any]) -> None:
-            Qmark.execute(sql, params)  # not Django's execute (see above)
-            size = len(params) // len(columns)
-            ids.extend(range(raw.lastrowid - size + 1, raw.lastrowid + 1))
+    def execute_noting_ids(sql: str, params: list[Any]) -> None:
+        qmark_execute(sql, params)  # not Django's execute (see above)
+        size = len(params) // len(columns)
+        ids.extend(range(raw.lastrowid - size + 1, raw.lastrowid + 1))
 
-    _insert_multirow(LastRowId, table, columns, rows, "", "?")
+    last_row_id = SimpleNamespace(execute=execute_noting_ids, fetchall=raw.fetchall)
+    _insert_multirow(last_row_id, table, columns, rows, "", "?")
     if ids:
         quote = db_connection.ops.quote_name
-        Qmark.execute(
+        qmark_execute(
             f"SELECT COUNT(*) FROM {quote(table)} WHERE {quote(pk)} BETWEEN ? AND ?",
             (ids[0], ids[-1]),
         )

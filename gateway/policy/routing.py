@@ -608,13 +608,16 @@ class StreamOutcome:
     def ended(self, error: BaseException | None) -> None:
         """The stream ended: without an error (a success), on an upstream failure a
         retry would have answered (a failure), or otherwise (the client left, the
-        server drains, the gateway refused to render: no verdict)."""
+        server drains, the gateway refused to render: no verdict). The request's
+        routing state is let go then: it refers back to this outcome, and a reference
+        cycle per stream is left for the garbage collector to find."""
         if error is None:
             self.succeeded()
         elif isinstance(error, UpstreamError) and error.retryable:
             self.failed()
         else:
             self.abandoned()
+        self._request = None
 
     def succeeded(self) -> None:
         """The stream ended as the upstream meant it to."""
