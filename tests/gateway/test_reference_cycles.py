@@ -31,40 +31,21 @@ from gateway.base.entries import GuardrailEntry
 from gateway.policy import registry
 from gateway.server.uvicorn_server import head_joining
 from tests.gateway.entries import route, snapshot
+from tests.gateway.guardrails.test_plane import chat_answer, chat_stream
 
 MASTER_KEY = "sy-cycle-test-master-key"
 OURS = ("gateway", "uvicorn", "console")
 FILTER = {"blocked_words": [{"keyword": "forbidden", "action": "BLOCK"}]}
 
 
-def openai_stream() -> bytes:
-    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-1"}
-    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
-    for word in ("Hello", " there", ", friend"):
-        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": word}}]})
-    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-    chunks.append({**base, "choices": [], "usage": usage})
-    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
-
-
 def upstream(request: httpx.Request) -> httpx.Response:
     if orjson.loads(request.content).get("stream"):
         return httpx.Response(
-            200, headers={"content-type": "text/event-stream"}, content=openai_stream()
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=chat_stream(["Hello", " there", ", friend"]),
         )
-    message = {"role": "assistant", "content": "Hello there"}
-    return httpx.Response(
-        200,
-        json={
-            "id": "c",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "up-1",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-        },
-    )
+    return httpx.Response(200, json=chat_answer("Hello there"))
 
 
 @pytest.fixture
