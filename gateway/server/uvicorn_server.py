@@ -9,9 +9,12 @@ it, and streams still open at its timeout were cancelled silently (a traceback e
 
 1. stops accepting first (``stop_accepting``): the listening sockets are closed, after
    the connections already waiting in the kernel's accept queue are taken and served,
-   so none of them is reset. A new connection is then refused (a load balancer retries
-   it on another instance: nothing was sent) or, while a sibling worker or the
-   supervisor still holds the shared socket, waits for the one that serves it;
+   so none of them is reset. When the whole server stops, the socket first completes
+   no new connection (``gateway.server.syn_filter``), so none can slip into the queue
+   between the last accept and the close. A new connection is then refused (a load
+   balancer retries it on another instance: nothing was sent) or, while a sibling
+   worker or the supervisor still holds the shared socket, waits for the one that
+   serves it;
 2. drains (``lifecycle.drain(refuse=False)``): requests arriving on its open connections
    are served with ``Connection: close``, idle keep-alive connections are closed with a
    FIN between requests (``gateway.server.http_protocol``), requests and streams in flight
@@ -35,6 +38,7 @@ import contextlib
 import functools
 import math
 import os
+import select
 import socket
 from typing import Any, cast
 
@@ -62,15 +66,23 @@ class DrainingServer(uvicorn.Server):
         the server closes its own, then every connection in its accept queue is taken
         (non-blocking accepts until none is left) before the duplicate is closed too;
         those are served like any other. Returns how many were taken."""
+        from gateway.server.syn_filter import HANDSHAKE_SECONDS, refuse_new_connections
+
         held: list[socket.socket] = []
         for server in getattr(self, "servers", ()):
             for listener in server.sockets or ():
                 with contextlib.suppress(OSError):
                     held.append(socket.socket(fileno=os.dup(listener.fileno())))
+        # The whole server stops: the kernel completes no new connection from here on
+        # (one completed between the last accept and the close would be reset with it).
+        refusing = bool(held) and self.stops_whole_server()
+        refusing = refusing and all([refuse_new_connections(listener) for listener in held])
         for server in getattr(self, "servers", ()):
             server.close()
         for sock in sockets or []:
             sock.close()
+        if refusing:  # handshakes under way complete and join the queue taken below
+            await asyncio.sleep(HANDSHAKE_SECONDS)
         accepted: list[socket.socket] = []
         for listener in held:
             with listener:
@@ -93,6 +105,12 @@ class DrainingServer(uvicorn.Server):
             except OSError:
                 connection.close()
         return len(accepted)
+
+    def stops_whole_server(self) -> bool:
+        """Whether no one else serves this listening socket after this server stops (it
+        may then refuse new connections for every process holding it): a server alone
+        on its socket does."""
+        return True
 
     def new_protocol(self) -> asyncio.Protocol:
         """The protocol of a connection taken from the accept queue while stopping, as
@@ -133,6 +151,18 @@ class WorkerServer(DrainingServer):
         self.ready_fd = ready_fd
         self.stop_fd = stop_fd
         self.parent = os.getppid()
+
+    def stops_whole_server(self) -> bool:
+        """The socket is shared with the other workers: only when the supervisor stops
+        the whole server (its "stopping" pipe is readable: closed, or the supervisor is
+        gone), not when this worker alone retires (SIGHUP, one worker less)."""
+        if self.stop_fd is None:
+            return False
+        try:
+            readable, _, _ = select.select([self.stop_fd], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def supervisor_stopping(self) -> None:
         """``stop_fd`` is readable: the server stops, or the supervisor is gone."""

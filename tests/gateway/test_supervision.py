@@ -179,15 +179,24 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
             gw.process.wait()
             killed = time.monotonic()
 
-            def refused() -> bool:
+            def free() -> bool:
+                """The next ``serve`` can bind the port: nothing listens on it. (A
+                connection attempt would not tell at once: while the workers stop, the
+                socket completes no new connection, and a dropped SYN is sent again only
+                after about a second.)"""
+                probe = socket.socket()
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                except ConnectionRefusedError:
-                    return True
-                return False
+                    probe.bind(("127.0.0.1", port))
+                    probe.listen()
+                except OSError:
+                    return False
+                finally:
+                    probe.close()
+                return True
 
-            while not refused():
-                assert time.monotonic() - killed < 10, "the port still accepts"
+            while not free():
+                assert time.monotonic() - killed < 10, "the port is still taken"
                 time.sleep(0.02)
             freed = time.monotonic() - killed
             for chunk in chunks:
