@@ -26,8 +26,10 @@ SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>
 TCP_FLAGS_OFFSET = 13  # in the TCP header, which a TCP socket's filter reads from
 ACK, SYN = 0x10, 0x02
 # Time for handshakes under way when the filter went on to complete (their last ACK
-# passes it) before the accept queue is taken for the last time: a round trip.
-HANDSHAKE_SECONDS = 0.05
+# passes it) before the accept queue is taken for the last time: a round trip within a
+# data centre. Kept short: a client whose SYN is dropped meanwhile waits for its second
+# try (about a second) before it is refused.
+HANDSHAKE_SECONDS = 0.01
 
 
 class _Instruction(ctypes.Structure):
