@@ -256,16 +256,28 @@ def query(
         totals_row["tokens"] = sum(totals_row[f] for f in FIGURES[2:6])
         totals_row["cost_usd"] = Decimal(totals_row["cost_usd"]).quantize(Decimal("0.00000001"))
         return [totals_row]
+    return grouped_totals(rows, keys, names, limit)
+
+
+def grouped_totals(
+    rows: Any, keys: dict[str, Any], names: Iterable[str], limit: int
+) -> list[dict[str, Any]]:
+    """Rollup ``rows`` (hourly rows carrying ``FIGURES``) summed per group of ``keys``
+    (name -> expression; a ``bucket`` key is the time bucket, listed first), the
+    largest cost first, at most ``limit`` groups: one dict per group with the ``names``,
+    the figures, their ``tokens`` and the cost to eight places. Shared by the spend
+    rollups and the tag rollups, which carry the same figures."""
+    bucketed = "bucket" in keys
     grouped = rows.annotate(**{f"g_{n}": e for n, e in keys.items()}).values(
         *(f"g_{n}" for n in keys)
     )
     totals = grouped.annotate(**{f"t_{n}": Sum(n) for n in FIGURES}).order_by()
-    order = ["g_bucket"] if bucket is not None else []
+    order = ["g_bucket"] if bucketed else []
     totals = totals.order_by(*order, "-t_cost_usd", "-t_requests")[: max(1, limit)]
     out = []
     for row in totals:
         item: dict[str, Any] = {}
-        if bucket is not None:
+        if bucketed:
             moment = row["g_bucket"]
             item["bucket"] = moment.astimezone(UTC).isoformat() if moment else None
         for name in names:

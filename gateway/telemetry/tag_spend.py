@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Sum
+from django.db.models import F
 from django.db.models.functions import Trunc
 
 from gateway.models.tags import TagSpendRollup
 from gateway.telemetry.rollups import hour_of, prune_hours, retention_days
-from gateway.telemetry.spend import COUNTERS, add_groups, count_into
+from gateway.telemetry.spend import add_groups, count_into, grouped_totals
 
 GROUP_FIELDS = ("hour", "tag", "key_id", "key_name")
 DIMENSIONS = {"tag": "tag", "key": "key_name"}  # what a tag query may group by
@@ -87,23 +86,4 @@ def query(
     keys: dict[str, Any] = {n: F(DIMENSIONS[n]) for n in names}
     if bucket is not None:
         keys["bucket"] = Trunc("hour", bucket, tzinfo=UTC)
-    grouped = rows.annotate(**{f"g_{n}": e for n, e in keys.items()}).values(
-        *(f"g_{n}" for n in keys)
-    )
-    totals = grouped.annotate(**{f"t_{n}": Sum(n) for n in COUNTERS}).order_by()
-    order = ["g_bucket"] if bucket is not None else []
-    totals = totals.order_by(*order, "-t_cost_usd", "-t_requests")[: max(1, limit)]
-    out = []
-    for row in totals:
-        item: dict[str, Any] = {}
-        if bucket is not None:
-            moment = row["g_bucket"]
-            item["bucket"] = moment.astimezone(UTC).isoformat() if moment else None
-        for name in names:
-            item[name] = row[f"g_{name}"]
-        for figure in COUNTERS:
-            item[figure] = row[f"t_{figure}"] or 0
-        item["tokens"] = sum(item[f] for f in COUNTERS[2:6])
-        item["cost_usd"] = Decimal(item["cost_usd"]).quantize(Decimal("0.00000001"))
-        out.append(item)
-    return out
+    return grouped_totals(rows, keys, names, limit)
