@@ -16,6 +16,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from gateway.base.secrets import crypto
@@ -963,7 +964,12 @@ class RequestLog(models.Model):
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="log_time"),
             models.Index(fields=["request_id"], name="log_request_id"),
-            models.Index(fields=["shadow_of"], name="log_shadow_of"),
+            # Shadow mirrors, end users and sessions are on few rows (NULL elsewhere):
+            # these three index only those, so a plain request's row costs three index
+            # inserts less (each filter compares the column, which implies NOT NULL).
+            models.Index(
+                fields=["shadow_of"], name="log_shadow_of", condition=Q(shadow_of__isnull=False)
+            ),
             models.Index(fields=["route", "-created_at", "-id"], name="log_route_time"),
             models.Index(
                 "route",
@@ -982,8 +988,16 @@ class RequestLog(models.Model):
                 name="log_status_class_time",
             ),
             models.Index(fields=["dialect", "-created_at", "-id"], name="log_dialect_time"),
-            models.Index(fields=["end_user", "-created_at", "-id"], name="log_end_user_time"),
-            models.Index(fields=["session", "-created_at", "-id"], name="log_session_time"),
+            models.Index(
+                fields=["end_user", "-created_at", "-id"],
+                name="log_end_user_time",
+                condition=Q(end_user__isnull=False),
+            ),
+            models.Index(
+                fields=["session", "-created_at", "-id"],
+                name="log_session_time",
+                condition=Q(session__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -261,6 +261,33 @@ def test_a_status_class_reads_its_index_in_list_order(db) -> None:
     assert "log_status_class_time" in plan and "TEMP B-TREE" not in plan
 
 
+@pytest.mark.parametrize(
+    ("given", "index"),
+    [({"end_user": "ann"}, "log_end_user_time"), ({"session": "s-1"}, "log_session_time")],
+)
+def test_an_attribution_filter_reads_its_partial_index(db, given, index) -> None:
+    """The end-user and session indexes hold only rows that have one (the journal's
+    rows mostly do not, and skip the index insert); a filter on either still reads it."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the plan's wording is SQLite's")
+    plan = logquery.filtered(given)[:51].explain()
+    assert index in plan and "TEMP B-TREE" not in plan
+
+
+def test_the_three_sparse_columns_have_partial_indexes(db) -> None:
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("reads SQLite's index catalogue")
+    with connection.cursor() as cursor:
+        partial = cursor.execute(
+            "SELECT name FROM pragma_index_list('gateway_requestlog') WHERE partial = 1"
+        ).fetchall()
+    assert {row[0] for row in partial} == {"log_shadow_of", "log_end_user_time", "log_session_time"}
+
+
 @pytest.fixture
 def rate_limited(db) -> None:
     from gateway.models import RequestBody
