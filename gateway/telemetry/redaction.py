@@ -25,10 +25,13 @@ _SECRET_PATTERNS = re.compile(
     r"|\bsy-[A-Za-z0-9_-]{16,}"  # Switchyard virtual and master keys
     r"|\bsk-[A-Za-z0-9_-]{16,}"  # OpenAI / Anthropic style provider keys
 )
-# Every match of _SECRET_PATTERNS contains one of these in ``text.lower()``: a few
-# substring searches (C speed) decide whether the regex (slow over 10 KB) has to run.
-_CASELESS_MARKERS = ("bearer", "authorization", "api-key")  # the (?i:...) parts
-_PATTERN_MARKERS = (*_CASELESS_MARKERS, "sy-", "sk-")
+# Every match of _SECRET_PATTERNS contains one of these in ``text.lower()`` (the
+# (?i:...) parts) or one of the key prefixes in ``text`` itself (the case-sensitive
+# parts): a few searches at C speed decide whether the regex (slow over 10 KB) has to
+# run. The prefixes are one regex (one pass, where two ``in`` tests take three times as
+# long over an SSE body: "s" and "-" are everywhere in JSON).
+_CASELESS_MARKERS = ("bearer", "authorization", "api-key")
+_KEY_PREFIXES = re.compile("sy-|sk-")
 # The characters other than ASCII letters and what ``str.lower()`` maps onto them that the
 # regex's case-insensitive parts match (dotted and dotless I): text holding one runs it.
 _CASE_FOLD_ODDITIES = ("\u0130", "\u0131")
@@ -58,8 +61,10 @@ def configured_secrets() -> list[str]:
 
 def may_match_secret_pattern(text: str) -> bool:
     """False only when ``_SECRET_PATTERNS`` certainly finds nothing in ``text``."""
+    if _KEY_PREFIXES.search(text) is not None:
+        return True
     low = text.lower()
-    for marker in _PATTERN_MARKERS:
+    for marker in _CASELESS_MARKERS:
         if marker in low:
             return True
     return not text.isascii() and any(odd in text for odd in _CASE_FOLD_ODDITIES)

@@ -14,6 +14,8 @@ from decimal import Decimal
 import pytest
 from channels.layers import get_channel_layer
 from django.db import DataError, OperationalError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import journal
 from gateway.journal import Record, Writer, background, rows, sql
@@ -524,6 +526,39 @@ def test_the_pattern_is_skipped_only_when_it_cannot_match() -> None:
         assert redaction._SECRET_PATTERNS.search(planted), planted
         assert redaction.may_match_secret_pattern("ünïcode " + planted), planted
         assert "[redacted]" in redaction.redact("ünïcode " + planted, []), planted
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "sk-",
+                "sy-",
+                "SK-",
+                "Sy-",
+                "bearer ",
+                "BeArEr\t",
+                '"Authorization": ',
+                '"api-key":',
+                "x-API-KEY",
+                "\u212a",
+                "\u0130",
+                "\u0131",
+                "a" * 9,
+                "Z0_-",
+                '"',
+                " ",
+                "é",
+                "-",
+            ]
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_the_pre_check_passes_every_text_the_pattern_matches(text: str) -> None:
+    if redaction._SECRET_PATTERNS.search(text):
+        assert redaction.may_match_secret_pattern(text)
 
 
 def test_every_character_the_pattern_folds_onto_a_marker_letter_is_covered() -> None:
