@@ -7,7 +7,6 @@ this module, never the reverse."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -338,8 +337,8 @@ class Call:
             tracing.end_request(self)
         if self.reservation is not None:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
-            settle = self.reservation.settle(tokens, rec.cost_usd)
-            if asyncio.iscoroutine(settle):
+            settle = self.reservation.settlement(tokens, rec.cost_usd)
+            if settle is not None:
                 background.in_background(settle)
         journal.record(rec)
         route = self.route

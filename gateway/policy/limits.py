@@ -51,7 +51,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -995,6 +995,14 @@ class Reservation:
             except RateLimited as exc:
                 return refusal or exc
         return refusal
+
+    def settlement(self, tokens: int, cost: Decimal) -> Coroutine[Any, Any, None] | None:
+        """``settle(tokens, cost)`` when it has anything to settle, else None: the end of
+        a request whose reservation counts nothing (the master key's, a key without
+        limits) starts no task."""
+        if self.end_user is None and (self.settled or self.backend is None):
+            return None
+        return self.settle(tokens, cost)
 
     async def settle(self, tokens: int, cost: Decimal) -> None:
         """Record what the request really used (tokens, cost); once. What ``charge``

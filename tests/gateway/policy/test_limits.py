@@ -125,6 +125,21 @@ async def test_master_key_is_never_limited(clock):
         await reservation.settle(10**6, Decimal("1000"))
 
 
+async def test_only_a_reservation_that_counts_something_has_a_settlement(clock):
+    """The end of a master-key request starts no settling task; a limited key's does,
+    once."""
+    assert (await limits.admit(MASTER, "anything", 10)).settlement(10, Decimal(1)) is None
+    k = key(tpm_limit=1000)
+    reservation = await limits.admit(k, "echo", 100)
+    settlement = reservation.settlement(900, Decimal("0"))
+    assert settlement is not None
+    await settlement
+    assert reservation.settlement(900, Decimal("0")) is None  # settled: nothing left
+    await limits.admit(k, "echo", 100)  # 900 + 100 fits exactly
+    with pytest.raises(RateLimited):
+        await limits.admit(k, "echo", 1)
+
+
 async def test_keys_are_counted_apart(clock):
     a, b = key(rpm_limit=1), key(rpm_limit=1)
     await limits.admit(a, "echo", 1)
