@@ -249,3 +249,38 @@ def test_a_judge_without_a_score_is_counted_with_its_reason_and_every_scorer_sho
     assert "judge_pointwise" not in page.lower()  # no internal id anywhere
     results = page[page.index('id="results"') :]
     assert results.count("Exact match: 1.00") == 3 and results.count("Judge (1–10): unscored") == 3
+
+
+def test_an_idle_runner_keeps_its_database_connection(monkeypatch, transactional_db) -> None:
+    """With nothing to run, the runner looks for work every second in every worker: each
+    look reuses its thread's connection. (channels' wrapper closed it after every look,
+    and a new SQLite connection, with its PRAGMAs and functions, each second was a
+    constant cost of a feature nobody used. The test database lives in memory, where a
+    close is a no-op, so the closes themselves are counted.)"""
+    import channels.db
+
+    closes: list[int] = []
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda: closes.append(1))
+    monkeypatch.setattr(runner, "POLL_SECONDS", 0.01)
+    looks: list[int] = []
+    real_claim = runner.claim_one
+
+    async def idle() -> None:
+        enough = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def claim(*args: object) -> int | None:
+            looks.append(1)
+            if len(looks) == 20:
+                loop.call_soon_threadsafe(enough.set)
+            return real_claim(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(runner, "claim_one", claim)
+        task = asyncio.create_task(runner.run_forever())
+        await asyncio.wait_for(enough.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(idle())
+    assert closes == []
