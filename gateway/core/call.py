@@ -50,10 +50,16 @@ Headers = list[tuple[bytes, bytes]]
 SHUTDOWN_CUT = "ended by the server's shutdown after its grace period"
 
 
-class _RandomIds:
-    """Request ids: 16 bytes of the kernel's randomness each, as uuid4's, read 4 KiB
-    at a time (one getrandom call per 256 ids instead of one per request); a forked
-    child starts with none of its parent's."""
+class _TimeOrderedIds:
+    """Request ids: UUIDv7 (RFC 9562) in 32 hex digits, the milliseconds since the epoch
+    first, then 74 bits of the kernel's randomness, read 4 KiB at a time (one getrandom
+    call per 409 ids instead of one per request, their version and variant bits set in
+    two passes over the whole read); a forked child starts with none of its parent's.
+
+    Time first, because the log's index on request_id takes every row: random ids put
+    each row of a journal batch in a different leaf of a large index, so each one read
+    a page and wrote a whole page to the WAL (55 us a row in a 300,000-row table against
+    30 with ids in time order, SQLite, bench rows)."""
 
     __slots__ = ("buffer", "offset")
 
@@ -62,21 +68,35 @@ class _RandomIds:
 
     def next(self) -> str:
         offset = self.offset
-        if offset + 16 > len(self.buffer):
-            self.buffer, offset = os.urandom(4096), 0
-        self.offset = offset + 16
-        return self.buffer[offset : offset + 16].hex()
+        if offset + 10 > len(self.buffer):
+            self.buffer, offset = _random_tails(), 0
+        self.offset = offset + 10
+        millis = (time.time_ns() // 1_000_000).to_bytes(6, "big")
+        return (millis + self.buffer[offset : offset + 10]).hex()
 
     def forget(self) -> None:
         self.buffer, self.offset = b"", 0
 
 
-_ids = _RandomIds()
+# A UUIDv7's last ten bytes: version 7 in the high half of the first, variant 0b10 in the
+# top bits of the third, the rest random.
+_VERSION = bytes(0x70 | (b & 0x0F) for b in range(256))
+_VARIANT = bytes(0x80 | (b & 0x3F) for b in range(256))
+
+
+def _random_tails() -> bytes:
+    tails = bytearray(os.urandom(4090))
+    tails[0::10] = tails[0::10].translate(_VERSION)
+    tails[2::10] = tails[2::10].translate(_VARIANT)
+    return bytes(tails)
+
+
+_ids = _TimeOrderedIds()
 os.register_at_fork(after_in_child=_ids.forget)
 
 
 def new_request_id() -> str:
-    """32 random hex digits."""
+    """A UUIDv7 as 32 hex digits: unique, unguessable (74 random bits), in time order."""
     return _ids.next()
 
 
