@@ -207,6 +207,36 @@ def test_startup_objects_are_frozen_once_per_process(monkeypatch: pytest.MonkeyP
         gc.unfreeze()
 
 
+def test_a_serving_process_leaves_requests_in_flight_to_the_young_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After start-up, objects held by requests in flight (a few thousand) start no
+    collection: only growth past ``SERVING_GC_THRESHOLD`` does."""
+    monkeypatch.setattr(lifecycle, "_frozen", False)
+    threshold = gc.get_threshold()
+    passes: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            passes.append(info["generation"])
+
+    gc.unfreeze()
+    try:
+        lifecycle.freeze_startup_objects()
+        assert gc.get_threshold()[0] == lifecycle.SERVING_GC_THRESHOLD
+        gc.callbacks.append(count)
+        in_flight = [[n] for n in range(lifecycle.SERVING_GC_THRESHOLD - 1_000)]
+        assert passes == []
+        in_flight += [[n] for n in range(2_000)]  # growth past it is still collected
+        assert passes
+        del in_flight
+    finally:
+        if count in gc.callbacks:
+            gc.callbacks.remove(count)
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
 def test_warm_up_compiles_every_url_pattern_before_the_first_request(settings):
     """The first console page of a console process reverses URLs and resolves its path:
     after the start-up warm-up neither compiles a pattern any more."""
