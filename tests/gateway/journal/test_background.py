@@ -628,6 +628,28 @@ def test_a_huge_body_is_cut_when_queued_and_stored_as_if_whole(settings) -> None
     assert journal.body_text(rec.inbound_request, 1000) == journal.body_text(whole, 1000)
 
 
+def test_a_short_orjson_body_is_queued_at_its_own_size() -> None:
+    """orjson hands back its output in a 4 KiB block however short; a queued record
+    keeps a copy of the body's own size, so the queue's memory is what it counts."""
+    import tracemalloc
+
+    import orjson
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        queued = []
+        for i in range(1000):
+            rec = Record(request_id=str(i), upstream_request=orjson.dumps({"model": "m", "n": i}))
+            journal.admit(rec)
+            queued.append(rec)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 2_000_000, f"{held} bytes for 1,000 records"  # 4 KiB each: over 4 MB
+    assert queued[7].upstream_request == b'{"model":"m","n":7}'
+
+
 def test_bodies_are_not_queued_when_body_logging_is_off(settings) -> None:
     settings.SWITCHYARD_LOG_BODIES = False
     rec = Record(request_id="r", inbound_request=b"q" * 5000, outbound_response=b"a")
