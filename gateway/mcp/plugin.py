@@ -1,7 +1,7 @@
 """What the MCP feature plugs into the pipeline (``gateway.base.hooks``), registered
 from ``GatewayConfig.ready``: the hosted MCP tools' answer to a chat request
 (``extra_jobs``) and the pruning of ended sessions' records and of OAuth
-authorizations nobody finished (``pruners``). Light on purpose: ``ready`` runs in every management command, so the
+authorizations nobody finished (``pruners``: ``gateway.mcp.retention``). Light on purpose: ``ready`` runs in every management command, so the
 hosted loop and the pipeline it drives (``gateway.mcp.hosted.pipeline``) are imported
 when a request first asks, in a serving process."""
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.base import hooks
+from gateway.mcp import retention
 
 
 class HostedTools:
@@ -33,29 +34,8 @@ class HostedTools:
 HOSTED_TOOLS = HostedTools()
 
 
-def prune_ended_sessions(max_batches: int) -> int:
-    """The ends of MCP sessions past their expiry (``sessions.prune_expired``)."""
-    from gateway.mcp import sessions
-
-    return sessions.prune_expired(max_batches)
-
-
-def prune_oauth(max_batches: int) -> int:
-    """Spent codes, dead tokens and unused registrations of the MCP sign-in."""
-    from gateway.mcp.oauth_server import server
-
-    return server.prune(max_batches)
-
-
-def prune_oauth_authorizations(max_batches: int) -> int:
-    """OAuth authorizations nobody came back from (``oauth.store.prune_pending``)."""
-    from gateway.mcp.oauth import store
-
-    return store.prune_pending()
-
-
 def register() -> None:
     hooks.extra_jobs.register(HOSTED_TOOLS)
-    hooks.pruners.register(prune_ended_sessions)
-    hooks.pruners.register(prune_oauth)
-    hooks.pruners.register(prune_oauth_authorizations)
+    hooks.pruners.register(retention.prune_ended_sessions)
+    hooks.pruners.register(retention.prune_sign_in)
+    hooks.pruners.register(retention.prune_pending_authorizations)

@@ -241,15 +241,6 @@ async def end(session: Session) -> None:
     _not_ended.pop(session.id, None)
 
 
-def prune_expired(max_batches: int) -> int:
-    """The journal's pruning round (``hooks.pruners``): ends of sessions that have
-    expired since (their token no longer opens); rows deleted."""
-    from gateway.models.mcp import McpSessionEnd
-
-    past = McpSessionEnd.objects.filter(expires_at__lte=datetime.now(UTC))
-    return db_work.delete_in_batches(past, 1000, max_batches)
-
-
 def forget() -> None:
     """Drop this process's memory of ends (tests)."""
     _ended.clear()

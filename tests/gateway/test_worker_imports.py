@@ -93,3 +93,28 @@ def test_the_url_conf_leaves_the_oauth_libraries_to_their_pages(tmp_path: Path) 
     loaded = loaded_by(URLS_PROBE, tmp_path)
     assert among(NOT_WITH_THE_URLS, loaded) == [], "imported with the URL conf"
     assert "console.views.mcp_oauth" in loaded and "ninja" in loaded  # the probe did load them
+
+
+# A retention round runs in one worker of every deployment (the journal writer's, each
+# hour): what it deletes for the features it does not use must not load them.
+PRUNE_PROBE = """
+import json, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway.settings")
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", "--no-input", verbosity=0)
+import gateway.asgi  # noqa: F401
+from gateway.server import warm_up
+warm_up.warm_up()
+from datetime import timedelta
+from gateway.journal.pruning import prune_round
+before = set(sys.modules)  # (migrate loaded the migrations' imports)
+prune_round(timedelta(days=30), 10)
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_a_retention_round_loads_none_of_the_features_it_prunes(tmp_path: Path) -> None:
+    loaded = loaded_by(PRUNE_PROBE, tmp_path)  # what the round itself loaded
+    assert among(NOT_AT_START, loaded) == [], "imported by the retention round"

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from gateway.base.secrets import crypto
@@ -173,10 +173,3 @@ async def take_pending(state: str, user_id: int) -> Pending | None:
         redirect_uri=row.redirect_uri,
         issuer=row.issuer,
     )
-
-
-def prune_pending() -> int:
-    """Delete the authorizations that expired unused (``hooks.pruners``)."""
-    with transaction.atomic():
-        deleted, _ = McpOAuthState.objects.filter(expires_at__lt=timezone.now()).delete()
-    return int(deleted)

@@ -385,30 +385,3 @@ def server() -> McpAuthorizationServer:
     if _server is None:
         _server = McpAuthorizationServer()
     return _server
-
-
-# --- pruning (``hooks.pruners``) ------------------------------------------------------------
-
-UNUSED_CLIENT_DAYS = 30  # a registration that never got a token is dropped after this
-
-
-def prune(max_batches: int) -> int:
-    """Rows of no further use: codes past their expiry (a day later, so a late replay
-    still finds the code and revokes its tokens), tokens whose access and refresh
-    both expired (or were revoked) a day ago, and registrations a month old that never
-    got a token (anyone may register: this keeps the table from growing without end)."""
-    from gateway.base import db_work
-
-    day_ago = timezone.now() - timedelta(days=1)
-    deleted = db_work.delete_in_batches(
-        McpAuthorizationCode.objects.filter(expires_at__lte=day_ago), 1000, max_batches
-    )
-    dead = McpAccessToken.objects.filter(expires_at__lte=day_ago).exclude(
-        refresh_expires_at__gt=day_ago, revoked_at__isnull=True
-    )
-    deleted += db_work.delete_in_batches(dead, 1000, max_batches)
-    stale = McpOAuthClient.objects.filter(
-        created_at__lte=timezone.now() - timedelta(days=UNUSED_CLIENT_DAYS), tokens__isnull=True
-    )
-    deleted += db_work.delete_in_batches(stale, 1000, max_batches)
-    return deleted

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.base.entries import MASTER, Snapshot
 from gateway.base.secrets import crypto
-from gateway.mcp import endpoint, pool, sessions, streams
+from gateway.mcp import endpoint, pool, retention, sessions, streams
 from gateway.models.mcp import McpSessionEnd
 from gateway.policy import registry
 
@@ -162,7 +162,7 @@ async def test_ends_are_pruned_once_expired(fresh_memory):
         McpSessionEnd.objects.create(session="b" * 24, expires_at=_later())
 
     await asyncio.to_thread(seed)
-    assert await asyncio.to_thread(sessions.prune_expired, 10) == 1
+    assert await asyncio.to_thread(retention.prune_ended_sessions, 10) == 1
     left = await asyncio.to_thread(
         lambda: list(McpSessionEnd.objects.values_list("session", flat=True))
     )
@@ -171,9 +171,8 @@ async def test_ends_are_pruned_once_expired(fresh_memory):
 
 def test_the_pruning_round_asks_for_ended_sessions():
     from gateway.base import hooks
-    from gateway.mcp import plugin
 
-    assert plugin.prune_ended_sessions in list(hooks.pruners)
+    assert retention.prune_ended_sessions in list(hooks.pruners)
 
 
 # --- /mcp in process -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.mcp import retention
 from gateway.mcp.oauth_server import tokens
 from gateway.models import (
     ApiKey,
@@ -435,8 +436,6 @@ def test_pruning_drops_dead_rows_and_keeps_live_ones(world) -> None:
 
     from django.utils import timezone
 
-    from gateway.mcp.oauth_server import server
-
     _, live = sign_in(world)
     register()  # a registration that never got a token, but recent
     old = timezone.now() - timedelta(days=40)
@@ -447,7 +446,7 @@ def test_pruning_drops_dead_rows_and_keeps_live_ones(world) -> None:
         access_hash=hashlib.sha256(dead["access_token"].encode()).hexdigest()
     ).update(expires_at=old, refresh_expires_at=old)
     McpAuthorizationCode.objects.update(expires_at=old)
-    deleted = server.prune(10)
+    deleted = retention.prune_sign_in(10)
     assert deleted == 1 + 1 + 2  # the stale client, the dead token, both codes
     assert not McpOAuthClient.objects.filter(client_id="stale").exists()
     assert check(live["access_token"]).key is not None
