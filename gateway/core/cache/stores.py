@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from gateway.base.owned_bytes import owned
+
 log = logging.getLogger(__name__)
 
 LEAD_SUFFIX = ":lead"  # the single-flight lock of a cache key
@@ -51,6 +53,7 @@ class MemoryStore:
         if len(value) > self.max_bytes or ttl <= 0:
             return
         self._drop(key)
+        value = owned(value)  # an encoded answer sits in orjson's 4 KiB block
         self._entries[key] = (time.monotonic() + ttl, value)
         self.bytes += len(value)
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:

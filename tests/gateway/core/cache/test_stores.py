@@ -32,6 +32,28 @@ async def test_memory_stays_within_its_byte_bound():
     assert store.bytes == 4
 
 
+async def test_memory_holds_about_the_bytes_it_counts():
+    """A short encoded answer (orjson's output, in a 4 KiB block) is kept at its own
+    size: the byte bound counts what the cache really holds."""
+    import tracemalloc
+
+    from gateway.core.cache import codec
+    from gateway.types import ChatResponse, Text, Usage
+
+    store = stores.MemoryStore(max_entries=10_000, max_bytes=10**9)
+    answer = ChatResponse(id="r", model="m", parts=[Text("hello")], usage=Usage(1, 1))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1000):
+            await store.set(f"k{i}", codec.encode(answer), 60)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 3 * store.bytes + 500_000, f"{held} bytes held for {store.bytes} counted"
+    assert codec.decode(await store.get("k7") or b"") == answer
+
+
 async def test_memory_entries_expire(monkeypatch: pytest.MonkeyPatch):
     now = [1000.0]
     monkeypatch.setattr(stores.time, "monotonic", lambda: now[0])
