@@ -34,7 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.base import hooks, lifecycle, loop_lag
 
@@ -60,12 +60,22 @@ HISTOGRAM_FAMILIES = ("latency", "ttft", "overhead")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
+_TOKEN_FIELDS = tuple((kind, f"{kind}_tokens") for kind in TOKEN_KINDS)
 # Field names come from callers' bodies (an unknown top-level key is one): the series a
 # process keeps are bounded, later new names count under "(other)".
 TRANSLATION_SERIES_MAX = 500
 TRANSLATION_FIELD_MAX = 100
 
 Labels = tuple[tuple[str, str], ...]
+
+
+LABEL_CACHE_MAX = 10_000  # (route, status, dialect) label sets remembered
+
+
+class _SeriesLabels(NamedTuple):
+    by_status: Labels
+    by_route: Labels
+    tokens: tuple[Labels, ...]  # by_status and each of TOKEN_KINDS, in its order
 
 
 class Histogram:
@@ -104,12 +114,24 @@ class Registry:
         self.latency: dict[Labels, Histogram] = {}
         self.ttft: dict[Labels, Histogram] = {}
         self.overhead: dict[Labels, Histogram] = {}
+        # (route, status, dialect) -> its label sets, made once: a request's series
+        # are looked up, not built (bounded like the series themselves)
+        self._labels: dict[tuple[str, int, str], _SeriesLabels] = {}
+
+    def _series(self, route: str, status: int, dialect: str) -> _SeriesLabels:
+        found = self._labels.get((route, status, dialect))
+        if found is None:
+            by_status = (("route", route), ("status", str(status)), ("dialect", dialect))
+            tokens = tuple(by_status + (("type", kind),) for kind in TOKEN_KINDS)
+            found = _SeriesLabels(by_status, (("route", route),), tokens)
+            if len(self._labels) < LABEL_CACHE_MAX:
+                self._labels[(route, status, dialect)] = found
+        return found
 
     def observe(self, rec: Any) -> None:
         route = rec.route or "(none)"
-        status = str(rec.status)
-        by_status = (("route", route), ("status", status), ("dialect", rec.dialect or ""))
-        by_route = (("route", route),)
+        series = self._series(route, rec.status, rec.dialect or "")
+        by_status, by_route = series.by_status, series.by_route
         with self.lock:
             self.requests[by_status] += 1
             if rec.status >= 400:
@@ -127,10 +149,10 @@ class Registry:
                         self.guardrail_bypasses[(("guardrail", name), ("route", route))] += 1
             if rec.translation:  # what the upstream did not get as the caller sent it
                 self._translation(route, rec.translation)
-            for kind in TOKEN_KINDS:
-                count = getattr(rec, f"{kind}_tokens", 0) or 0
+            for (_, field), labels in zip(_TOKEN_FIELDS, series.tokens, strict=True):
+                count = getattr(rec, field, 0) or 0
                 if count:
-                    self.tokens[by_status + (("type", kind),)] += count
+                    self.tokens[labels] += count
             if rec.cost_usd:
                 self.cost[by_status] += float(rec.cost_usd)
             _histogram(self.latency, by_route, LATENCY_BUCKETS).observe(rec.latency_ms / 1000)

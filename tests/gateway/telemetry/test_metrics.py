@@ -65,6 +65,20 @@ def test_requests_errors_tokens_and_cost_by_route_and_status() -> None:
     assert got[f"switchyard_cost_usd_total{{{ok}}}"] == pytest.approx(0.75)
 
 
+def test_series_past_the_remembered_label_sets_still_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(metrics, "LABEL_CACHE_MAX", 1)
+    for route in ("a", "b", "b", "c"):
+        metrics.observe(rec(route=route, input_tokens=3))
+    got = samples(metrics.render(lambda: {}))
+    for route, count in (("a", 1), ("b", 2), ("c", 1)):
+        labels = f'route="{route}",status="200",dialect="openai"'
+        assert got[f"switchyard_requests_total{{{labels}}}"] == count
+        assert got[f'switchyard_tokens_total{{{labels},type="input"}}'] == 3 * count
+    assert len(metrics.REGISTRY._labels) == 1
+
+
 def test_latency_ttft_and_overhead_histograms_are_cumulative() -> None:
     metrics.observe(rec(latency_ms=20, ttft_ms=8, overhead_ms=0.7))
     metrics.observe(rec(latency_ms=700, ttft_ms=300, overhead_ms=3))
