@@ -110,6 +110,7 @@ def stats() -> dict[str, int]:
             "queued_bytes": 0,
             "written": 0,
             "dropped": 0,
+            "bodies_shed": 0,
             "failures": 0,
             "pruned": 0,
         }

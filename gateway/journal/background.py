@@ -4,7 +4,13 @@
 ``SWITCHYARD_JOURNAL_FLUSH_SECONDS`` (or as soon as a batch is full) and writes batches
 in a dedicated thread (one database connection, never the event loop), then tells the
 console's live tail. While the database is unavailable a batch is put back and retried
-with backoff; what the bounds force out is counted and warned about."""
+with backoff; what the bounds force out is counted and warned about.
+
+When the queue's memory bound is reached, records give up their bodies before any
+record is dropped (the arriving one first, counted as ``bodies_shed``): a log row is a request's
+spend, usage and status (budgets are restored from them), a body only its text, and
+agents' requests (100-300 KB each) fill the bound long before the row count does. A
+record whose bodies were shed is stored with a note saying so in their place."""
 
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ log = logging.getLogger("gateway.journal")
 
 LOG_TAIL_GROUP = "switchyard.log-tail"
 BATCH_SIZE = 500
+BATCH_BYTES_SHARE = 4  # a batch takes at most this share of the queue's memory bound
 MIN_BACKOFF_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 30.0
 DRAIN_SECONDS = 15.0
@@ -131,6 +138,8 @@ class Writer:
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._last_drop_warning = 0.0
+        self.bodies_shed = 0  # records kept without their bodies (the memory bound)
+        self._last_shed_warning = 0.0
         self._outage = db_work.Outage("journal writer", log)
 
     # --- the request path ---------------------------------------------------------------
@@ -138,6 +147,11 @@ class Writer:
         size = admit(rec)
         with self._lock:
             dropped = 0
+            if self.pending_bytes + self.in_flight_bytes + size > self.max_bytes:
+                size -= self._shed(rec)  # no room for its bodies: it goes without them
+                excess = self.pending_bytes + self.in_flight_bytes + size - self.max_bytes
+                if excess > 0:  # nor for the record: queued ones give theirs up
+                    self._shed_queued(excess)
             if self.in_flight + 1 > self.capacity or self.in_flight_bytes + size > self.max_bytes:
                 dropped = 1  # no room even with nothing queued: the new record goes
             else:
@@ -153,6 +167,41 @@ class Writer:
                 self._drop(dropped, "the journal queue is full")
         self._kick()
 
+    def _shed_queued(self, excess: int) -> None:
+        """Let go of queued records' bodies, oldest first, until ``excess`` bytes are
+        freed or none is left to shed. Under the lock. (Rare: a record arriving at a full
+        queue sheds its own bodies first, so the queue holds few shed records here.)"""
+        if self.pending_bytes <= RECORD_BYTES * len(self.pending):
+            return  # every queued record is bare already
+        freed = 0
+        for queued in self.pending:
+            if freed >= excess:
+                break
+            freed += self._shed(queued)
+        self.pending_bytes -= freed
+
+    def _shed(self, rec: Record) -> int:
+        """Let go of ``rec``'s bodies (it is stored with a note in their place); the
+        bytes it no longer counts. Counted, and warned about now and then."""
+        if rec.bodies_shed or rec.queued_bytes <= RECORD_BYTES:
+            return 0
+        for name in BODY_FIELDS:
+            setattr(rec, name, None)
+        rec.bodies_shed = True
+        freed = rec.queued_bytes - RECORD_BYTES
+        rec.queued_bytes = RECORD_BYTES
+        self.bodies_shed += 1
+        now = time.monotonic()
+        if now - self._last_shed_warning >= 5:
+            self._last_shed_warning = now
+            log.warning(
+                "journal kept %d record(s) without their bodies: the queue reached "
+                "SWITCHYARD_JOURNAL_MAX_BYTES (%d bytes) faster than the database took it",
+                self.bodies_shed,
+                self.max_bytes,
+            )
+        return freed
+
     def _kick(self) -> None:
         try:
             loop = asyncio.get_running_loop()
@@ -162,7 +211,7 @@ class Writer:
             if self._stopping:
                 return
             self._launch(loop)
-        full = len(self.pending) >= self.batch_size
+        full = self._batch_waiting()
         if (
             full
             and self._wake is not None
@@ -253,7 +302,7 @@ class Writer:
         while self.pending:
             if await self._flush_once():
                 backoff = 0.0
-                if not self._stopping and len(self.pending) < self.batch_size:
+                if not self._stopping and not self._batch_waiting():
                     return
                 continue
             if self._stopping and time.monotonic() >= self._deadline:
@@ -265,10 +314,10 @@ class Writer:
 
     async def _flush_once(self) -> bool:
         with self._lock:
-            batch = [self.pending.popleft() for _ in range(min(self.batch_size, len(self.pending)))]
+            batch, size = self._take_batch()
             self.in_flight = len(batch)
-            self.in_flight_bytes = sum(rec.queued_bytes for rec in batch)
-            self.pending_bytes -= self.in_flight_bytes
+            self.in_flight_bytes = size
+            self.pending_bytes -= size
         try:
             # each batch with a usable connection, handed back after (to the pool, when
             # pooled): a database restart costs the writer the batches while it is away
@@ -290,13 +339,39 @@ class Writer:
             await self._announce(ids)
         return not unwritten
 
+    def _batch_waiting(self) -> bool:
+        """Whether a whole batch (by records or by bytes) is queued."""
+        return (
+            len(self.pending) >= self.batch_size
+            or self.pending_bytes >= self.max_bytes // BATCH_BYTES_SHARE
+        )
+
+    def _take_batch(self) -> tuple[list[Record], int]:
+        """The next batch off the queue and its bytes: up to ``batch_size`` records and
+        a quarter of the memory bound (one record at least). Records in flight cannot
+        shed their bodies, so a batch of agents' requests may not take the whole bound
+        (nor hold the database's write lock for one huge transaction). Under the lock."""
+        batch: list[Record] = []
+        size = 0
+        budget = self.max_bytes // BATCH_BYTES_SHARE
+        while self.pending and len(batch) < self.batch_size:
+            rec = self.pending[0]
+            if batch and size + rec.queued_bytes > budget:
+                break
+            batch.append(self.pending.popleft())
+            size += rec.queued_bytes
+        return batch, size
+
     def _requeue(self, batch: list[Record]) -> None:
-        """Put a batch back at the front, within the bounds (oldest dropped first)."""
+        """Put a batch back at the front, within the bounds (bodies shed, then the
+        oldest records dropped, first)."""
         with self._lock:
             room = self.capacity - len(self.pending)
             room_bytes = self.max_bytes - self.pending_bytes
             keep: list[Record] = []  # newest first
             for rec in reversed(batch):
+                if rec.queued_bytes > room_bytes:
+                    self._shed(rec)
                 if len(keep) >= room or rec.queued_bytes > room_bytes:
                     break
                 keep.append(rec)
@@ -329,7 +404,7 @@ class Writer:
 
     def _write_guarded(self, batch: list[Record]) -> list[int]:
         try:
-            if self._can_hurry and len(self.pending) >= self.batch_size:
+            if self._can_hurry and self._batch_waiting():
                 return self.write(batch, hurry=True)
             return self.write(batch)
         except Exception:
@@ -391,6 +466,7 @@ class Writer:
             "queued_bytes": self.pending_bytes + self.in_flight_bytes,
             "written": self.written,
             "dropped": self.dropped,
+            "bodies_shed": self.bodies_shed,
             "failures": self.failures,
             "pruned": self.pruned,
         }

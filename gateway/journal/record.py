@@ -68,3 +68,5 @@ class Record:
     outbound_response: Any = None
     # what the record counts against the journal's memory bound (set when it is queued)
     queued_bytes: int = field(default=0, repr=False, compare=False)
+    # its bodies were let go to keep the queue within its memory bound (journal.background)
+    bodies_shed: bool = field(default=False, repr=False, compare=False)

@@ -17,6 +17,11 @@ from gateway.telemetry.redaction import redact, redact_exported
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
 TRUNCATION_MARKER = "\n…[truncated by Switchyard: body exceeded {limit} bytes]"
+# stored in place of the bodies of a record that gave them up (gateway.journal.background)
+SHED_NOTE = (
+    "[bodies not kept by Switchyard: the journal's queue reached "
+    "SWITCHYARD_JOURNAL_MAX_BYTES faster than the database took it]"
+)
 MAX_INT = 2**31 - 1
 
 
@@ -181,7 +186,10 @@ def _mcp_calls(calls: list[dict[str, Any]], secrets: Iterable[str]) -> list[dict
 def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[Any, ...] | None:
     """RequestBody values after the log id (BODY_FIELDS, then truncated), or None when
     ``rec`` carries no body at all. A body equal to an earlier one of the same record
-    (a passed-through response) is converted once."""
+    (a passed-through response) is converted once. A record that gave its bodies up
+    has ``SHED_NOTE`` for its request body, marked cut."""
+    if rec.bodies_shed:
+        return (SHED_NOTE, "", "", "", True)
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
     truncated = False

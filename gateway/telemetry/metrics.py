@@ -475,6 +475,12 @@ def render(journal_stats: Callable[[], dict[str, int]] | None = None) -> str:
             "dropped",
         ),
         (
+            "switchyard_journal_bodies_shed_total",
+            "counter",
+            "Records stored without their bodies (the queue's memory bound was reached).",
+            "bodies_shed",
+        ),
+        (
             "switchyard_journal_write_failures_total",
             "counter",
             "Failed batch writes (retried).",

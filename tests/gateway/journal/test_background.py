@@ -92,6 +92,7 @@ async def test_records_are_written_in_batches_once_each_in_order() -> None:
         "queued_bytes": 0,
         "written": 30,
         "dropped": 0,
+        "bodies_shed": 0,
         "failures": 0,
         "pruned": 0,
     }
@@ -588,11 +589,64 @@ def test_the_queue_is_bounded_by_bytes_too(settings) -> None:
         writer.record(rec)
     stats = writer.stats()
     assert stats["queued_bytes"] <= 50_000
-    assert stats["queued"] == 4 and writer.dropped == 6
-    assert [r.request_id for r in writer.pending] == [f"req-{i}" for i in range(6, 10)]
+    assert stats["queued"] == 10 and writer.dropped == 0  # every record is kept
+    kept = [r.request_id for r in writer.pending if r.inbound_request is not None]
+    assert kept == ["req-2", "req-3"] and stats["bodies_shed"] == 8
+
+
+def test_records_give_up_their_bodies_before_any_record_is_dropped(
+    settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Agents' requests fill the memory bound long before the row count: the log rows
+    (spend, usage, status) are kept, the arriving record's bodies go first, then the
+    oldest queued ones' when even a bare record does not fit."""
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
+    bare = background.RECORD_BYTES
+    writer = Writer(FakeStore(), capacity=1000, max_bytes=3 * (bare + 10_000), notify=False)
+    for rec in make(3, inbound_request=b"x" * 10_000):
+        writer.record(rec)
+    assert writer.bodies_shed == 0  # exactly full
+    arriving = Record(request_id="new", inbound_request=b"y" * 10_000, outbound_response=b"z")
+    writer.record(arriving)
+    assert arriving.bodies_shed and arriving.inbound_request is None
+    assert arriving.outbound_response is None
+    assert [r.bodies_shed for r in writer.pending] == [True, False, False, True]
+    assert writer.stats()["queued_bytes"] <= writer.max_bytes
+    assert writer.dropped == 0 and writer.bodies_shed == 2
+    assert "without their bodies" in caplog.text
     huge = Record(request_id="huge", inbound_request=b"y" * 60_000)
-    writer.record(huge)  # cannot fit even alone: it is the one dropped
-    assert writer.dropped == 7 and writer.stats()["queued"] == 4 and huge not in writer.pending
+    writer.record(huge)  # larger than the whole bound: kept, bare
+    assert huge in writer.pending and huge.bodies_shed and writer.dropped == 0
+
+
+def test_records_are_dropped_when_even_bare_ones_do_not_fit() -> None:
+    writer = Writer(FakeStore(), capacity=1000, max_bytes=3 * background.RECORD_BYTES, notify=False)
+    for rec in make(5):
+        writer.record(rec)
+    assert writer.dropped == 2 and writer.bodies_shed == 0
+    assert [r.request_id for r in writer.pending] == ["req-2", "req-3", "req-4"]
+
+
+async def test_a_batch_takes_a_quarter_of_the_byte_bound_at_most(settings) -> None:
+    """Records in flight cannot shed their bodies: a batch of agents' requests that
+    took the whole bound would leave no room but to drop the records arriving."""
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
+    store = FakeStore()
+    one = background.RECORD_BYTES + 10_000
+    writer = Writer(store, capacity=1000, max_bytes=8 * one, batch_size=500, notify=False)
+    writer.flush_seconds = 0.01
+    for rec in make(8, inbound_request=b"x" * 10_000):
+        writer.record(rec)
+    await wait_for(lambda: len(store.ids) == 8)
+    assert [len(b) for b in store.batches] == [2, 2, 2, 2]
+    assert writer.dropped == 0 and writer.bodies_shed == 0
+    await writer.drain()
+
+
+def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:
+    rec = Record(request_id="r", inbound_request=b'{"q": 1}', bodies_shed=True)
+    values = rows.body_values(rec, 1000)
+    assert values == (rows.SHED_NOTE, "", "", "", True)
 
 
 async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff, settings) -> None:
@@ -614,6 +668,7 @@ async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff,
         "queued_bytes": 0,
         "written": 0,
         "dropped": 8,
+        "bodies_shed": writer.bodies_shed,
         "failures": writer.failures,
         "pruned": 0,
     }
