@@ -7,8 +7,10 @@ Starts the mock upstream (bench/mock_upstream.py) and Switchyard as in productio
 with ``manage.py import_config``, ``manage.py serve``), optionally the LiteLLM proxy
 from bench/.litellm-venv on the same config, then measures each path (OpenAI in ->
 OpenAI up, Anthropic in -> OpenAI up), plain with wrk and streaming with
-bench/streamload.py, at each concurrency. Writes bench/results/latest.md (and .json).
-See bench/README.md.
+bench/streamload.py, at each concurrency, then plain with a coding agent's request
+(mode ``agent``: bench/agent_body.py, a 100-turn tool loop of about 150 KB, what Claude
+Code and Codex CLI send). Writes bench/results/latest.md (and .json). See
+bench/README.md.
 
 Profiles (``--profile``; ``both`` by default, one after the other on the same cores):
 - ``bare``: the master key from the imported config, nothing else configured;
@@ -36,6 +38,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import agent_body  # bench/agent_body.py (the script's folder is on the path)
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -62,6 +66,8 @@ UNREACHED = 1_000_000_000  # a limit the load counts against and never reaches
 REST_SECONDS = 3.0
 ROUTE = "bench"
 MESSAGES = [{"role": "user", "content": "Say hello in twenty tokens."}]
+# plain and streamed short questions; "agent": a coding agent's 150 KB request, plain
+MODES = ("plain", "stream", "agent")
 PATHS = {
     # name: (gateway path, direct mock path, extra headers)
     "openai->openai": ("/v1/chat/completions", "/v1/chat/completions", []),
@@ -349,7 +355,15 @@ def start_litellm(port: int, config: Path, log) -> subprocess.Popen:
 # --- measuring ---------------------------------------------------------------------------
 
 
-def body_file(workdir: Path, stream: bool) -> Path:
+def body_file(workdir: Path, stream: bool, agent: str = "") -> Path:
+    """The request body of a cell: the short question, or with ``agent`` (the path's
+    dialect, ``openai`` or ``anthropic``) a coding agent's request (bench/agent_body.py:
+    a 100-turn tool loop, about 150 KB)."""
+    if agent:
+        path = workdir / f"body-agent-{agent}.json"
+        maker = agent_body.anthropic_body if agent == "anthropic" else agent_body.openai_body
+        path.write_bytes(maker(stream=stream, model=ROUTE))
+        return path
     body = {"model": ROUTE, "max_tokens": 64, "messages": MESSAGES}
     if stream:
         body["stream"] = True
@@ -412,10 +426,11 @@ def measure(target: Target, args, workdir: Path) -> list[dict]:
     auth = [f"Authorization: Bearer {target.key}"] if target.gateway else []
     for path_name, (gw_path, mock_path, extra) in PATHS.items():
         url = target.base + (gw_path if target.gateway else mock_path)
-        for stream in (False, True):
-            if args.only_mode and args.only_mode != ("stream" if stream else "plain"):
+        for mode in MODES:
+            if args.only_mode and args.only_mode != mode:
                 continue
-            body = body_file(workdir, stream)
+            stream = mode == "stream"
+            body = body_file(workdir, stream, agent=path_name.split("->")[0] * (mode == "agent"))
             runner = run_stream if stream else run_wrk
             runner(url, body, auth + extra, 4, 1.0)  # warm up pools and caches
             for concurrency in args.concurrency:
@@ -428,7 +443,7 @@ def measure(target: Target, args, workdir: Path) -> list[dict]:
                 result.update(
                     target=target.name,
                     path=path_name,
-                    mode="stream" if stream else "plain",
+                    mode=mode,
                     concurrency=concurrency,
                 )
                 rows.append(result)
@@ -678,7 +693,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--workers", type=int, default=2, help="Switchyard server workers")
     parser.add_argument("--server", default="auto", help="auto | daphne | uvicorn")
-    parser.add_argument("--only-mode", choices=["plain", "stream"], help="measure one mode")
+    parser.add_argument("--only-mode", choices=MODES, help="measure one mode")
     parser.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
     parser.add_argument("--soak", action="store_true", help="5 minutes at steady load")
     parser.add_argument("--soak-seconds", type=float, default=300.0)
