@@ -17,6 +17,7 @@ fields (the most of them)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 
 from gateway.base.secrets.url_secrets import mask_url
 
@@ -29,13 +30,20 @@ _HEADER_VALUE = re.compile(r"(" + _STRING + r"\s*:\s*)" + _STRING)
 _URL_VALUE = re.compile(r'("(?:server_)?url"\s*:\s*")((?:[^"\\]|\\.)*)"')
 
 
-def redact_caller_credentials(text: str) -> str:
-    """``text`` (a JSON body, maybe cut short) without the MCP credentials it carries."""
-    if '"authorization_token"' in text:
+# What a text holds when it holds anything redacted here (MARKERS[2] with "@" or "=").
+MARKERS = ('"authorization_token"', '"headers"', 'url"')
+
+
+def redact_caller_credentials(text: str, markers: Container[str] | None = None) -> str:
+    """``text`` (a JSON body, maybe cut short) without the MCP credentials it carries.
+    ``markers``: which of ``MARKERS`` the text holds, when the caller knows already
+    (``gateway.base.marker_scan``); else they are searched for here."""
+    holds = text.__contains__ if markers is None else markers.__contains__
+    if holds(MARKERS[0]):
         text = _TOKEN.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
-    if '"headers"' in text:
+    if holds(MARKERS[1]):
         text = _HEADERS.sub(_redacted_headers, text)
-    if ("@" in text or "=" in text) and 'url"' in text:  # the rare characters first
+    if ("@" in text or "=" in text) and holds(MARKERS[2]):  # the rare characters first
         text = _URL_VALUE.sub(lambda m: f'{m.group(1)}{mask_url(m.group(2))}"', text)
     return text
 

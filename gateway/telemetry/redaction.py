@@ -14,7 +14,9 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
+from gateway.base import marker_scan
 from gateway.base.secrets.url_secrets import mask_urls_in, url_credentials
+from gateway.telemetry import caller_credentials
 from gateway.telemetry.caller_credentials import redact_caller_credentials
 
 REDACTED = "[redacted]"
@@ -35,6 +37,14 @@ _KEY_PREFIXES = re.compile("sy-|sk-")
 # The characters other than ASCII letters and what ``str.lower()`` maps onto them that the
 # regex's case-insensitive parts match (dotted and dotless I): text holding one runs it.
 _CASE_FOLD_ODDITIES = ("\u0130", "\u0131")
+# Every character outside ASCII the case-insensitive parts match (the two above and the
+# KELVIN SIGN, which lower() maps to "k"): one scan of a long text matches the markers'
+# ASCII cases only, so a text holding one of these is searched the slower way.
+_FOLDING_NON_ASCII = (*_CASE_FOLD_ODDITIES, "\u212a")
+# From this length a long text is searched for all markers in one pass (marker_scan):
+# below it str's own searches cost less than about 50 us.
+SCAN_FROM = 16 * 1024
+_PATTERN_MARKERS = frozenset(("bearer", "authorization", "api-key", "sy-", "sk-"))
 
 
 def configured_secrets() -> list[str]:
@@ -72,11 +82,43 @@ def may_match_secret_pattern(text: str) -> bool:
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every configured secret and every key-looking token replaced."""
+    if len(text) >= SCAN_FROM:
+        secrets = tuple(secrets)
+        found = _markers_in(text, secrets)
+        if found is not None:
+            return _redact_holding(text, secrets, found)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
     text = redact_caller_credentials(text)
     if not may_match_secret_pattern(text):
+        return text
+    return _SECRET_PATTERNS.sub(_redacted_match, text)
+
+
+def _markers_in(text: str, secrets: tuple[str, ...]) -> frozenset[str] | None:
+    """Which secrets and markers a long text holds, from one scan; None when it could
+    not tell (no Hyperscan here, or a character only Unicode case folding matches)."""
+    scan = marker_scan.scanner(
+        (*secrets, *_PREFIX_MARKERS, *caller_credentials.MARKERS, *_FOLDING_NON_ASCII),
+        _CASELESS_MARKERS,
+    )
+    found = scan.found(text) if scan is not None else None
+    if found is None or any(odd in found for odd in _FOLDING_NON_ASCII):
+        return None
+    return found
+
+
+_PREFIX_MARKERS = ("sy-", "sk-")  # what _KEY_PREFIXES finds
+
+
+def _redact_holding(text: str, secrets: tuple[str, ...], found: frozenset[str]) -> str:
+    """``redact`` of a text known to hold ``found`` (and nothing else it looks for)."""
+    for secret in secrets:
+        if secret in found:
+            text = text.replace(secret, REDACTED)
+    text = redact_caller_credentials(text, found)
+    if found.isdisjoint(_PATTERN_MARKERS):
         return text
     return _SECRET_PATTERNS.sub(_redacted_match, text)
 

@@ -1,0 +1,88 @@
+"""Which of many literal markers a long text holds, in one pass (Hyperscan).
+
+``str``'s own search passes over the text once per marker at about 2 GB/s: over a coding
+agent's 150 KB request body, the dozen markers the journal's redaction looks for took
+about 500 us. Hyperscan matches them all in one vectorised pass (about 20 us there).
+
+``scanner(exact, caseless)`` compiles a set of markers once (cached): ``exact`` ones match
+as written, ``caseless`` ones (ASCII only) in any ASCII case. ``Scanner.found(text)`` is
+the set of markers ``text`` holds, or None when the scan could not run; callers then
+search the way they would without it. Hyperscan is an optional dependency (its wheels
+are for x86-64 Linux and macOS): without it ``scanner`` is None, and it is imported on
+the first long text, so a process that never sees one does not load it (about 6 MB).
+
+It sits on the floor: plain text work with no knowledge of what the markers mean."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_unavailable = False  # hyperscan failed to import or compile once: never tried again
+
+
+class Scanner:
+    """A compiled marker set. Thread-safe: each thread scans with its own scratch."""
+
+    def __init__(self, database: Any, markers: tuple[str, ...], scratch_type: Any) -> None:
+        self._database = database
+        self._markers = markers
+        self._scratch_type = scratch_type
+        self._local = threading.local()
+
+    def found(self, text: str) -> frozenset[str] | None:
+        """The markers ``text`` holds; None when the scan failed."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch_type(self._database)
+        hits: list[int] = []
+        try:
+            self._database.scan(
+                text.encode("utf-8", "surrogatepass"),
+                match_event_handler=_note_hit,
+                context=hits,
+                scratch=scratch,
+            )
+        except Exception as exc:  # hyperscan.error: never let it cost a caller its text
+            log.debug("marker scan failed: %s", exc)
+            return None
+        markers = self._markers
+        return frozenset(markers[i] for i in hits)
+
+
+def _note_hit(pattern: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    hits.append(pattern)  # once per marker: compiled with HS_FLAG_SINGLEMATCH
+
+
+@functools.lru_cache(maxsize=8)
+def scanner(exact: tuple[str, ...], caseless: tuple[str, ...] = ()) -> Scanner | None:
+    """A scanner for these markers, or None without Hyperscan (or when it cannot compile
+    them). ``caseless`` markers must be ASCII."""
+    global _unavailable
+    markers = tuple(dict.fromkeys(m for m in (*exact, *caseless) if m))
+    if _unavailable or not markers:
+        return None
+    try:
+        import hyperscan
+
+        folded = set(caseless)
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=[m.encode("utf-8", "surrogatepass") for m in markers],
+            ids=list(range(len(markers))),
+            elements=len(markers),
+            flags=[
+                hyperscan.HS_FLAG_SINGLEMATCH | (hyperscan.HS_FLAG_CASELESS if m in folded else 0)
+                for m in markers
+            ],
+            literal=True,
+        )
+        return Scanner(database, markers, hyperscan.Scratch)
+    except Exception as exc:  # ImportError, or hyperscan.error (a CPU without SSSE3)
+        _unavailable = True
+        log.info("searching long texts without Hyperscan: %s", exc)
+        return None
