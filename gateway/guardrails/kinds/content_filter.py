@@ -6,7 +6,11 @@ in process (LiteLLM's spellings: ``patterns`` of ``pattern_type`` ``prebuilt`` (
 A masked match becomes ``[NAME_REDACTED]``. Words match whole and case-insensitively.
 All rules are compiled into one alternation per action, so a text is scanned once per
 action, whatever the number of rules; an ASCII text holding nothing any rule of an
-action needs (an ``@`` for an email, a blocked word's letters) is not scanned for it."""
+action needs (an ``@`` for an email, a blocked word's letters) is not scanned for it.
+Over many texts (an agent's request: hundreds of texts, 150 KB), the hints are first
+looked for in all of them at once (``gateway.base.marker_scan``): a text is then tested
+only for the hints found somewhere, and a blocked word absent from every text costs no
+text a lowering and a search."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.base import marker_scan
 from gateway.base.entries import GuardrailEntry
 from gateway.guardrails.kinds import Checker as BaseChecker
 from gateway.guardrails.kinds import ConfigError, Context, Verdict
@@ -246,7 +251,7 @@ class Checker(BaseChecker):
         return -1
 
     @staticmethod
-    def _may_match(hints: tuple[tuple[str, ...], tuple[str, ...]] | None, text: str) -> bool:
+    def _may_match(hints: Hints | None, text: str) -> bool:
         """Whether a rule of one action may match ``text``: False only for an ASCII text
         that holds none of the rules' hints (every rule of the action has them)."""
         if hints is None or not text.isascii():
@@ -269,17 +274,35 @@ class Checker(BaseChecker):
         groups = found.groupdict()
         return next(rule for key, rule in self.names.items() if groups.get(key) is not None)
 
+    def _hints_present(self, texts: list[str]) -> tuple[Hints | None, Hints | None]:
+        """(block hints, mask hints), narrowed to those some text holds when the texts
+        are many and ASCII: absent from all of them, a hint is absent from each."""
+        block, mask = self.block_hints, self.mask_hints
+        if (block is None and mask is None) or sum(map(len, texts)) < MANY_TEXTS_CHARS:
+            return block, mask
+        joined = "\n".join(texts)
+        if not joined.isascii():
+            return block, mask
+        exact = tuple(h for hints in (block, mask) if hints for h in hints[0])
+        lowered = tuple(h for hints in (block, mask) if hints for h in hints[1] if h.isascii())
+        scan = marker_scan.scanner(exact, lowered)
+        present = scan.found(joined) if scan is not None else None
+        if present is None:
+            return block, mask
+        return _narrowed(block, present), _narrowed(mask, present)
+
     def scan(self, texts: list[str]) -> Verdict:
+        block_hints, mask_hints = self._hints_present(texts)
         if self.block is not None:
             for text in texts:
-                if not self._may_match(self.block_hints, text):
+                if not self._may_match(block_hints, text):
                     continue
                 found = self.block.search(text)
                 if found is not None:
                     rule = self._rule_of(found)
                     what = "a blocked word" if rule.name == "keyword" else f"{rule.name} pattern"
                     return Verdict("blocked", f"{what} detected", entities=(rule.name,))
-        hints, mask = self.mask_hints, self.mask
+        hints, mask = mask_hints, self.mask
         if mask is None:
             return Verdict()
         may = self._may_match
@@ -298,6 +321,18 @@ class Checker(BaseChecker):
             return Verdict()
         entities = tuple(dict.fromkeys(seen))
         return Verdict("intervened", f"masked {', '.join(entities)}", rewritten, entities)
+
+
+Hints = tuple[tuple[str, ...], tuple[str, ...]]  # (exact, lowered): see ``_hints``
+MANY_TEXTS_CHARS = 16 * 1024  # from this total the hints are looked for in all texts at once
+
+
+def _narrowed(hints: Hints | None, present: frozenset[str]) -> Hints | None:
+    """``hints`` without those no text holds (None stays None: no test)."""
+    if hints is None:
+        return None
+    exact, lowered = hints
+    return tuple(h for h in exact if h in present), tuple(h for h in lowered if h in present)
 
 
 def _is_word(char: str) -> bool:

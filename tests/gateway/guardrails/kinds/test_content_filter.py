@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from unittest import mock
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from gateway.base import marker_scan
 from gateway.base.entries import GuardrailEntry
 from gateway.guardrails.kinds import content_filter
 from gateway.guardrails.kinds.content_filter import PREBUILT, Checker
@@ -92,6 +95,30 @@ PIECES = st.sampled_from(
 def test_hints_never_change_a_verdict(texts: list[str]) -> None:
     with_hints, blind = checker(EVERY_PATTERN), without_hints(checker(EVERY_PATTERN))
     assert dataclasses.astuple(with_hints.scan(texts)) == dataclasses.astuple(blind.scan(texts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=12).map("".join), min_size=1, max_size=6))
+def test_hints_looked_for_in_all_texts_at_once_never_change_a_verdict(texts: list[str]) -> None:
+    with mock.patch.object(content_filter, "MANY_TEXTS_CHARS", 0):
+        with_hints, blind = checker(EVERY_PATTERN), without_hints(checker(EVERY_PATTERN))
+        assert dataclasses.astuple(with_hints.scan(texts)) == dataclasses.astuple(blind.scan(texts))
+
+
+def test_an_agents_texts_are_tested_only_for_the_hints_some_text_holds() -> None:
+    """Hundreds of texts: a blocked word absent from all of them is not looked for in
+    each; planted in the last one, it is found there."""
+    if marker_scan.scanner(("x",)) is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+    filter_ = checker(EVERY_PATTERN)
+    texts = [f"step {n}: read module-{n}.py and run the tests again" for n in range(400)]
+    block, mask = filter_._hints_present(texts)
+    assert block is not None and mask is not None
+    assert block[1] == () and mask[1] == ()  # no blocked word, no masked one anywhere
+    assert "-" in block[0] or "-" in mask[0]  # the SSN pattern's hint is there
+    assert filter_.scan(texts).action == "none"
+    assert filter_.scan([*texts, "this is Confidential"]).action == "blocked"
+    assert filter_.scan([*texts, "the codename"]).texts[-1] == "the [KEYWORD_REDACTED]"
 
 
 def test_every_prebuilt_pattern_has_hints() -> None:
