@@ -422,41 +422,49 @@ def run_stream(url: str, body: Path, headers: list[str], concurrency: int, durat
 
 
 def measure(target: Target, args, workdir: Path) -> list[dict]:
+    """Every cell of ``target``: the short questions of both paths first, memory read
+    right after them and at rest, then the agents' requests and memory again (a queue of
+    150 KB bodies is its own load: the two are reported apart)."""
     rows = []
+    for group, modes in (("", ("plain", "stream")), ("agent ", ("agent",))):
+        wanted = [m for m in modes if not args.only_mode or args.only_mode == m]
+        if not wanted:
+            continue
+        for path_name in PATHS:
+            for mode in wanted:
+                rows += measure_cells(target, args, workdir, path_name, mode)
+        target.snapshot_memory(group + "after load")
+        time.sleep(REST_SECONDS)
+        target.snapshot_memory(group + "at rest")
+    return rows
+
+
+def measure_cells(target: Target, args, workdir: Path, path_name: str, mode: str) -> list[dict]:
+    """One path and mode at each concurrency."""
+    gw_path, mock_path, extra = PATHS[path_name]
+    url = target.base + (gw_path if target.gateway else mock_path)
     auth = [f"Authorization: Bearer {target.key}"] if target.gateway else []
-    for path_name, (gw_path, mock_path, extra) in PATHS.items():
-        url = target.base + (gw_path if target.gateway else mock_path)
-        for mode in MODES:
-            if args.only_mode and args.only_mode != mode:
-                continue
-            stream = mode == "stream"
-            body = body_file(workdir, stream, agent=path_name.split("->")[0] * (mode == "agent"))
-            runner = run_stream if stream else run_wrk
-            runner(url, body, auth + extra, 4, 1.0)  # warm up pools and caches
-            for concurrency in args.concurrency:
-                cpu_before = cpu_seconds(target.process.pid) if target.process else 0.0
-                result = runner(url, body, auth + extra, concurrency, args.duration)
-                if target.process:
-                    cpu = cpu_seconds(target.process.pid) - cpu_before
-                    served = result["rps"] * args.duration
-                    result["cpu_ms"] = cpu * 1000 / served if served else 0.0
-                result.update(
-                    target=target.name,
-                    path=path_name,
-                    mode=mode,
-                    concurrency=concurrency,
-                )
-                rows.append(result)
-                print(
-                    f"  {target.name:10} {path_name:18} {result['mode']:6} c={concurrency:<3} "
-                    f"{result['rps']:8.0f} rps  p50 {result['p50_ms']:7.2f} ms  "
-                    f"p99 {result['p99_ms']:7.2f} ms  cpu/req {result.get('cpu_ms', 0):5.2f} ms  "
-                    f"err {result['errors']}",
-                    flush=True,
-                )
-    target.snapshot_memory("after load")
-    time.sleep(REST_SECONDS)
-    target.snapshot_memory("at rest")
+    stream = mode == "stream"
+    body = body_file(workdir, stream, agent=path_name.split("->")[0] * (mode == "agent"))
+    runner = run_stream if stream else run_wrk
+    runner(url, body, auth + extra, 4, 1.0)  # warm up pools and caches
+    rows = []
+    for concurrency in args.concurrency:
+        cpu_before = cpu_seconds(target.process.pid) if target.process else 0.0
+        result = runner(url, body, auth + extra, concurrency, args.duration)
+        if target.process:
+            cpu = cpu_seconds(target.process.pid) - cpu_before
+            served = result["rps"] * args.duration
+            result["cpu_ms"] = cpu * 1000 / served if served else 0.0
+        result.update(target=target.name, path=path_name, mode=mode, concurrency=concurrency)
+        rows.append(result)
+        print(
+            f"  {target.name:10} {path_name:18} {result['mode']:6} c={concurrency:<3} "
+            f"{result['rps']:8.0f} rps  p50 {result['p50_ms']:7.2f} ms  "
+            f"p99 {result['p99_ms']:7.2f} ms  cpu/req {result.get('cpu_ms', 0):5.2f} ms  "
+            f"err {result['errors']}",
+            flush=True,
+        )
     return rows
 
 
@@ -549,22 +557,21 @@ def render(
         lines += [
             "",
             "Resident memory (VmRSS, MB) of every server process right after the load, and "
-            f"{REST_SECONDS:.0f} s later at rest:",
+            f"{REST_SECONDS:.0f} s later at rest: the short questions' load, then the agents':",
             "",
         ]
-        lines += ["| target | when | per process | total |", "|---|---|---|---:|"]
+        lines += [
+            "| target | load | right after, per process | total | at rest, per process | total |",
+            "|---|---|---|---:|---|---:|",
+        ]
     for target in targets:
         if brief and not target.gateway:
             continue
-        for when in ("after load", "at rest"):
-            values = target.memory.get(when)
-            if values:
-                roles = target.roles.get(when, [])
-                each = ", ".join(
-                    f"{role} {v:.0f}" if role else f"{v:.0f}"
-                    for role, v in zip(roles or [""] * len(values), values, strict=False)
-                )
-                lines.append(f"| {target.name} | {when} | {each} | {sum(values):.0f} |")
+        for load, prefix in (("questions", ""), ("agents", "agent ")):
+            cells = [_memory_cells(target, prefix + when) for when in ("after load", "at rest")]
+            if any(cells):
+                after, rest = (cell or ("", "") for cell in cells)
+                lines.append(f"| {target.name} | {load} | {' | '.join((*after, *rest))} |")
     if soak and brief:
         totals = ", ".join(f"{sum(values):.0f}" for _, values in soak["samples"])
         lines += ([""] if rows else []) + [f"Soak: {soak['summary']}", ""]
@@ -576,6 +583,18 @@ def render(
             each = ", ".join(f"{v:.0f}" for v in values)
             lines.append(f"| {minute:.1f} | {each} | {sum(values):.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _memory_cells(target: Target, when: str) -> tuple[str, str] | None:
+    """(each process's RSS, their total) of one snapshot, or None if it was not taken."""
+    values = target.memory.get(when)
+    if not values:
+        return None
+    roles = target.roles.get(when, []) or [""] * len(values)
+    each = ", ".join(
+        f"{role} {v:.0f}" if role else f"{v:.0f}" for role, v in zip(roles, values, strict=False)
+    )
+    return each, f"{sum(values):.0f}"
 
 
 def governance_cost(rows: list[dict]) -> list[str]:
