@@ -148,19 +148,19 @@ def _assistant(msg: dict[str, Any], param: str, unmapped: list[str]) -> Message:
         common.expect(reasoning, str, "a string", f"{param}.reasoning_content")
         if reasoning:
             parts.append(Thinking(reasoning))
-    parts.extend(_content_parts(msg.get("content"), f"{param}.content", unmapped, images=False))
+    content = msg.get("content")
+    if isinstance(content, str):  # the common shape, without building a parameter path
+        if content:
+            parts.append(Text(content))
+    elif content is not None:
+        parts.extend(_content_parts(content, f"{param}.content", unmapped, images=False))
     if msg.get("refusal"):
         parts.append(Text(common.expect(msg["refusal"], str, "a string", f"{param}.refusal")))
     calls = msg.get("tool_calls") or []
-    common.expect(calls, list, "an array", f"{param}.tool_calls")
+    if not isinstance(calls, list):
+        common.expect(calls, list, "an array", f"{param}.tool_calls")
     for j, call in enumerate(calls):
-        where = f"{param}.tool_calls[{j}]"
-        common.expect(call, dict, "an object", where)
-        fn = common.expect(call.get("function"), dict, "an object", f"{where}.function")
-        call_id = common.expect(call.get("id"), str, "a string", f"{where}.id")
-        name = common.expect(fn.get("name"), str, "a string", f"{where}.function.name")
-        args, raw = common.call_arguments(fn.get("arguments", ""), f"{where}.function.arguments")
-        parts.append(ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw))
+        parts.append(_tool_call(call, param, j))
     legacy = msg.get("function_call")
     if isinstance(legacy, dict) and legacy.get("name"):
         args, raw = common.call_arguments(
@@ -171,10 +171,35 @@ def _assistant(msg: dict[str, Any], param: str, unmapped: list[str]) -> Message:
     return Message("assistant", parts, name=msg.get("name"))
 
 
+def _tool_call(call: Any, param: str, j: int) -> ToolCall:
+    """One of an assistant message's ``tool_calls``. An agent's history holds hundreds:
+    the checks run first and a parameter's path is written only for its error."""
+    fn: Any = call.get("function") if isinstance(call, dict) else None
+    call_id: Any = call.get("id") if isinstance(call, dict) else None
+    name: Any = fn.get("name") if isinstance(fn, dict) else None
+    if not (isinstance(fn, dict) and isinstance(call_id, str) and isinstance(name, str)):
+        where = f"{param}.tool_calls[{j}]"
+        common.expect(call, dict, "an object", where)
+        common.expect(fn, dict, "an object", f"{where}.function")
+        common.expect(call_id, str, "a string", f"{where}.id")
+        common.expect(name, str, "a string", f"{where}.function.name")
+    raw_arguments = fn.get("arguments", "")
+    # a string or an object never fails here (text that is no object is kept as sent), so
+    # only another value's error needs the path
+    where = "" if isinstance(raw_arguments, str | dict) else f"{param}.tool_calls[{j}]"
+    args, raw = common.call_arguments(raw_arguments, f"{where}.function.arguments")
+    return ToolCall(id=call_id, name=name, arguments=args, raw_arguments=raw)
+
+
 def _tool_result(msg: dict[str, Any], param: str, unmapped: list[str]) -> ToolResult:
-    call_id = common.expect(msg.get("tool_call_id"), str, "a string", f"{param}.tool_call_id")
-    content = _content_parts(msg.get("content"), f"{param}.content", unmapped, images=False)
-    return ToolResult(call_id=call_id, content=content)
+    call_id: Any = msg.get("tool_call_id")
+    if not isinstance(call_id, str):
+        common.expect(call_id, str, "a string", f"{param}.tool_call_id")
+    content = msg.get("content")
+    if isinstance(content, str):  # the common shape, without building a parameter path
+        return ToolResult(call_id=call_id, content=[Text(content)] if content else [])
+    parts = _content_parts(content, f"{param}.content", unmapped, images=False)
+    return ToolResult(call_id=call_id, content=parts)
 
 
 def _messages(raw: Any, unmapped: list[str]) -> tuple[list[Text], list[Message]]:
