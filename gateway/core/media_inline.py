@@ -20,6 +20,8 @@ from gateway.core import url_fetch
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest, Document, Image, ToolResult
 
+_BY_URL = (Image, Document)  # a tuple: a union in the isinstance call is built each time
+
 EVERY_KIND = frozenset({"image", "document"})
 IMAGE_TYPES = frozenset(IMAGE_FORMATS)
 DOCUMENT_TYPES = frozenset({*DOCUMENT_FORMATS, "text/markdown"})
@@ -27,7 +29,7 @@ DOCUMENT_TYPES = frozenset({*DOCUMENT_FORMATS, "text/markdown"})
 
 def _fetchable(part: Any, by_url: frozenset[str]) -> str | None:
     """The URL of ``part`` the gateway must fetch, or None."""
-    if isinstance(part, Image | Document) and part.url and part.kind not in by_url:
+    if isinstance(part, _BY_URL) and part.url and part.kind not in by_url:
         if isinstance(part, Document) and (part.data is not None or part.text is not None):
             return None
         if isinstance(part, Image) and part.data is not None:

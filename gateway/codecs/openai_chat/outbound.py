@@ -42,6 +42,10 @@ from gateway.types import (
     UsageEvent,
 )
 
+# isinstance against tuples: a union written in the call is built anew each time
+_MEDIA = (Image, Document)
+_CONTENT = (Text, Image, Document)
+
 # target.params keys that steer this codec instead of going upstream.
 CONTROL_PARAMS = frozenset({"max_tokens_field"})
 MAX_USER_CHARS = 64
@@ -101,7 +105,7 @@ def _tool_messages(
         if result.is_error and not text:
             text = "error"
         by_id.setdefault(result.call_id, []).append(text)
-        images.extend(p for p in content if isinstance(p, Image | Document))
+        images.extend(p for p in content if isinstance(p, _MEDIA))
     messages = [
         {"role": "tool", "tool_call_id": call_id, "content": "\n\n".join(texts)}
         for call_id, texts in by_id.items()
@@ -148,7 +152,7 @@ def _messages(request: ChatRequest, target: Target) -> list[dict[str, Any]]:
             out.append({"role": "system", "content": _texts(message.parts)})
             continue
         results = [p for p in message.parts if isinstance(p, ToolResult)]
-        rest: list[Part] = [p for p in message.parts if isinstance(p, Text | Image | Document)]
+        rest: list[Part] = [p for p in message.parts if isinstance(p, _CONTENT)]
         if results:
             tool_messages, images = _tool_messages(results)
             out.extend(tool_messages)
