@@ -148,7 +148,7 @@ class CounterClient:
         self.on_up = on_up
         self.down = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         self._outbox: list[bytes] = []  # lines of this loop turn, written by ``_flush``
         self._ids = itertools.count()
@@ -213,11 +213,11 @@ class CounterClient:
         task.add_done_callback(self._tasks.discard)
 
     async def _open(self) -> None:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_unix_connection(self.path), self.timeout
+        loop = asyncio.get_running_loop()
+        transport, _ = await asyncio.wait_for(
+            loop.create_unix_connection(lambda: _Answers(self), self.path), self.timeout
         )
-        self._writer = writer
-        self._spawn(self._read(reader, writer))
+        self._writer = transport
 
     async def _connect_once(self) -> None:
         try:
@@ -240,31 +240,24 @@ class CounterClient:
             if self.on_up is not None:
                 self.on_up()
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loads = decode_line
-        try:
-            while line := await reader.readline():
-                ident, *reply = loads(line)
-                answer = self._pending.pop(ident, None)
-                if answer is not None and not answer.done():
-                    answer.set_result(reply)
-            raise Unavailable("the counter service closed the connection")
-        except asyncio.CancelledError:
-            writer.close()
-            raise
-        except Exception as exc:
-            self._lost(writer, exc)
+    def _answered(self, line: bytes) -> None:
+        ident, *reply = decode_line(line)
+        answer = self._pending.pop(ident, None)
+        if answer is not None and not answer.done():
+            answer.set_result(reply)
 
     def _timed_out(self, ident: int) -> None:
         if ident in self._pending:
             self._lost(self._writer, TimeoutError(f"no answer in {self.timeout:g}s"))
 
-    def _lost(self, writer: asyncio.StreamWriter | None, exc: BaseException) -> None:
+    def _lost(self, writer: asyncio.BaseTransport | None, exc: BaseException) -> None:
         """The connection failed: fail what waits on it, report once, reconnect."""
         if writer is not None:
-            if writer is not self._writer:
+            current: asyncio.BaseTransport | None = self._writer
+            if writer is not current:
                 return  # an old connection, already replaced
-            writer.close()
+            self._writer = None
+            writer.close()  # its connection_lost comes back here, and returns above
         self._writer = None
         pending = list(self._pending.values())
         self._pending.clear()
@@ -276,3 +269,37 @@ class CounterClient:
             if self.on_down is not None:
                 self.on_down(f"{type(exc).__name__}: {exc}")
             self._spawn(self._reconnect())
+
+
+class _Answers(asyncio.Protocol):
+    """A ``CounterClient``'s connection: each read's answers handed to their waiters in
+    the callback that received them (no reader task to wake, no stream to read lines
+    from)."""
+
+    def __init__(self, client: CounterClient) -> None:
+        self.client = client
+        self.transport: asyncio.BaseTransport | None = None
+        self.buffer = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        searched = len(buffer)
+        buffer += data
+        end = buffer.rfind(b"\n", searched)
+        if end < 0:
+            return
+        lines = bytes(buffer[:end]).split(b"\n")
+        del buffer[: end + 1]
+        try:
+            for line in lines:
+                self.client._answered(line)
+        except Exception as exc:  # a garbled answer: the connection cannot be trusted
+            self.client._lost(self.transport, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client._lost(
+            self.transport, exc or Unavailable("the counter service closed the connection")
+        )

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
 from gateway.base.counters import WAKE_SECONDS, CounterBooks, decode_line, encode_line
 
@@ -47,7 +47,6 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 # The longest line the service reads: a ``tokens`` request carries a prompt's texts.
 MAX_LINE_BYTES = 256 * 1024 * 1024
-READ_BYTES = 256 * 1024  # a read of a worker's requests
 
 
 class CounterService:
@@ -65,9 +64,9 @@ class CounterService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None
-        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+        self._connections: set[_Connection] = set()
         # requests held until their operation answers: (id, request, connection)
-        self._waiting: list[tuple[Any, list[Any], asyncio.StreamWriter]] = []
+        self._waiting: list[tuple[Any, list[Any], _Connection]] = []
 
     def start(self, timeout: float = 10) -> None:
         """Listen on the socket (replacing a stale file) and return once it accepts."""
@@ -109,13 +108,12 @@ class CounterService:
         self._stopped = asyncio.Event()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+        loop = asyncio.get_running_loop()
         # Only this user's processes may count: the socket is made 0600 (umask while
         # binding; start() blocks the only other thread of the serve process meanwhile).
         umask = os.umask(0o177)
         try:
-            server = await asyncio.start_unix_server(
-                self._client, path=self.path, limit=self.max_line_bytes
-            )
+            server = await loop.create_unix_server(lambda: _Connection(self), path=self.path)
         finally:
             os.umask(umask)
         os.chmod(self.path, 0o600)
@@ -125,88 +123,57 @@ class CounterService:
             await self._stopped.wait()
             waker.cancel()
             server.close()
-            for writer in self._handlers.values():
-                writer.close()  # each handler then reads the end and returns
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+            for connection in list(self._connections):
+                connection.close()
             await server.wait_closed()
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        handler = asyncio.current_task()
-        assert handler is not None
-        self._handlers[handler] = writer
+    def _answer_lines(self, connection: _Connection, lines: list[bytes]) -> bytes | None:
+        """Carry out the requests of one read, in order; what to write back at once (the
+        answers of one read go in one write), or None when the connection must go."""
         answer = self.store.answer
-        counting: set[asyncio.Task[None]] = set()
-        buffer = bytearray()
-        try:
-            # what one read brings is answered in one write (a worker sends the requests
-            # of a loop turn together: concurrent admissions share the system calls)
-            while chunk := await reader.read(READ_BYTES):
-                searched = len(buffer)
-                buffer += chunk
-                end = buffer.rfind(b"\n", searched)
-                if end < 0:
-                    if len(buffer) > self.max_line_bytes:
-                        raise ValueError("overlong line")
-                    continue
-                lines = bytes(buffer[:end]).split(b"\n")
-                del buffer[: end + 1]
-                answers: list[bytes] = []
-                for line in lines:
-                    if len(line) > self.max_line_bytes:
-                        raise ValueError("overlong line")
-                    try:
-                        request = decode_line(line)
-                        ident = request[0]
-                    except (ValueError, IndexError, TypeError, KeyError):
-                        log.warning("limits: dropping a connection that sent %r", line[:100])
-                        return
-                    if request[1:2] == ["tokens"] and self.tokenizer is not None:
-                        # answered when counted; admissions behind it do not wait
-                        task = asyncio.ensure_future(self._count(ident, request[2:], writer))
-                        counting.add(task)
-                        task.add_done_callback(counting.discard)
-                        continue
-                    try:
-                        answered = answer(request[1:])
-                    except Exception as exc:  # a bad request must not stop the service
-                        answered = ["error", f"{type(exc).__name__}: {exc}"]
-                    if answered is None:  # a long poll: held until it answers
-                        self._waiting.append((ident, request[1:], writer))
-                        continue
-                    answers.append(encode_line([ident, *answered]))
-                    if self._waiting:
-                        self._wake(str(request[1]).partition("_")[0])
-                if answers:
-                    writer.write(b"".join(answers))
-                    await writer.drain()
-        except ValueError:  # a line longer than the stream's limit
-            log.warning("limits: dropping a connection that sent an overlong line")
-        except ConnectionError:
-            pass
-        finally:
-            for task in counting:
-                task.cancel()
-            self._waiting = [held for held in self._waiting if held[2] is not writer]
-            self._handlers.pop(handler, None)
-            writer.close()
+        answers: list[bytes] = []
+        for line in lines:
+            if len(line) > self.max_line_bytes:
+                log.warning("limits: dropping a connection that sent an overlong line")
+                return None
+            try:
+                request = decode_line(line)
+                ident = request[0]
+            except (ValueError, IndexError, TypeError, KeyError):
+                log.warning("limits: dropping a connection that sent %r", line[:100])
+                return None
+            if request[1:2] == ["tokens"] and self.tokenizer is not None:
+                # answered when counted; admissions behind it do not wait
+                connection.count(self._count(ident, request[2:], connection))
+                continue
+            try:
+                answered = answer(request[1:])
+            except Exception as exc:  # a bad request must not stop the service
+                answered = ["error", f"{type(exc).__name__}: {exc}"]
+            if answered is None:  # a long poll: held until it answers
+                self._waiting.append((ident, request[1:], connection))
+                continue
+            answers.append(encode_line([ident, *answered]))
+            if self._waiting:
+                self._wake(str(request[1]).partition("_")[0])
+        return b"".join(answers)
 
     def _wake(self, book: str | None) -> None:
         """Ask the held requests (of ``book``'s operations; None: all) again; write the
         answers of those that answer now."""
-        still: list[tuple[Any, list[Any], asyncio.StreamWriter]] = []
-        for ident, request, writer in self._waiting:
+        still: list[tuple[Any, list[Any], _Connection]] = []
+        for ident, request, connection in self._waiting:
             if book is not None and str(request[0]).partition("_")[0] != book:
-                still.append((ident, request, writer))
+                still.append((ident, request, connection))
                 continue
             try:
                 answered = self.store.answer(request)
             except Exception as exc:
                 answered = ["error", f"{type(exc).__name__}: {exc}"]
             if answered is None:
-                still.append((ident, request, writer))
+                still.append((ident, request, connection))
                 continue
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                writer.write(encode_line([ident, *answered]))
+            connection.write(encode_line([ident, *answered]))
         self._waiting = still
 
     async def _wake_periodically(self) -> None:
@@ -216,11 +183,75 @@ class CounterService:
             if self._waiting:
                 self._wake(None)
 
-    async def _count(self, ident: Any, args: list[Any], writer: asyncio.StreamWriter) -> None:
+    async def _count(self, ident: Any, args: list[Any], connection: _Connection) -> None:
         try:
             reply = [ident, *await self.tokenizer.answer(*args)]
         except Exception as exc:  # a bad request must not stop the service
             reply = [ident, "error", f"{type(exc).__name__}: {exc}"]
-        with contextlib.suppress(ConnectionError):
-            writer.write(encode_line(reply))
-            await writer.drain()
+        connection.write(encode_line(reply))
+
+
+class _Connection(asyncio.Protocol):
+    """One worker's connection: each read's complete lines answered in the callback
+    that received them (no reader task to wake, no stream to read lines from: a round
+    trip costs the service one wakeup's work). While the worker does not read what is
+    written (past the transport's high-water mark), its requests are not read either."""
+
+    def __init__(self, service: CounterService) -> None:
+        self.service = service
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.counting: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.service._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        searched = len(buffer)
+        buffer += data
+        end = buffer.rfind(b"\n", searched)
+        if end < 0:
+            if len(buffer) > self.service.max_line_bytes:
+                log.warning("limits: dropping a connection that sent an overlong line")
+                self.close()
+            return
+        lines = bytes(buffer[:end]).split(b"\n")
+        del buffer[: end + 1]
+        answers = self.service._answer_lines(self, lines)
+        if answers is None:
+            self.close()
+        elif answers:
+            self.write(answers)
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def count(self, work: Any) -> None:
+        """Count tokens in a task of its own, answered when done."""
+        task = asyncio.ensure_future(work)
+        self.counting.add(task)
+        task.add_done_callback(self.counting.discard)
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        service = self.service
+        for task in self.counting:
+            task.cancel()
+        service._waiting = [held for held in service._waiting if held[2] is not self]
+        service._connections.discard(self)
+        self.transport = None
