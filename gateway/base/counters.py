@@ -64,6 +64,19 @@ def encode_line(message: list[Any]) -> bytes:
         return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
+def complete_lines(buffer: bytearray, data: bytes) -> list[bytes]:
+    """Add what a read brought to ``buffer`` and take out the lines it completed (none
+    while a line is still coming): both ends of a connection read lines this way."""
+    searched = len(buffer)
+    buffer += data
+    end = buffer.rfind(b"\n", searched)
+    if end < 0:
+        return []
+    lines = bytes(buffer[:end]).split(b"\n")
+    del buffer[: end + 1]
+    return lines
+
+
 def decode_line(line: bytes) -> Any:
     """A wire line read; json reads what orjson refuses (an older peer's NaN)."""
     try:
@@ -285,16 +298,8 @@ class _Answers(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        searched = len(buffer)
-        buffer += data
-        end = buffer.rfind(b"\n", searched)
-        if end < 0:
-            return
-        lines = bytes(buffer[:end]).split(b"\n")
-        del buffer[: end + 1]
         try:
-            for line in lines:
+            for line in complete_lines(self.buffer, data):
                 self.client._answered(line)
         except Exception as exc:  # a garbled answer: the connection cannot be trusted
             self.client._lost(self.transport, exc)

@@ -28,7 +28,13 @@ import os
 import threading
 from typing import Any, cast
 
-from gateway.base.counters import WAKE_SECONDS, CounterBooks, decode_line, encode_line
+from gateway.base.counters import (
+    WAKE_SECONDS,
+    CounterBooks,
+    complete_lines,
+    decode_line,
+    encode_line,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,17 +214,12 @@ class _Connection(asyncio.Protocol):
         self.service._connections.add(self)
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        searched = len(buffer)
-        buffer += data
-        end = buffer.rfind(b"\n", searched)
-        if end < 0:
-            if len(buffer) > self.service.max_line_bytes:
+        lines = complete_lines(self.buffer, data)
+        if not lines:
+            if len(self.buffer) > self.service.max_line_bytes:
                 log.warning("limits: dropping a connection that sent an overlong line")
                 self.close()
             return
-        lines = bytes(buffer[:end]).split(b"\n")
-        del buffer[: end + 1]
         answers = self.service._answer_lines(self, lines)
         if answers is None:
             self.close()
