@@ -328,6 +328,12 @@ class GuardRun(Protocol):
         with a bounded hold-back window)."""
         ...
 
+    def passed(self, batches: Any, editor: Any) -> Any:
+        """A passed-through stream's pieces (``codecs.base.Piece``, a read's at a
+        time), checked as they pass in the upstream's own bytes: the bytes that may go
+        and their canonical events, edited by ``editor`` where a check changed them."""
+        ...
+
     def finished(self, record: Any) -> None:
         """The call ended: note the verdicts on the journal ``record``, withhold the
         bodies a guardrail rewrote, cancel checks still running."""

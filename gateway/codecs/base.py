@@ -158,6 +158,55 @@ class ModelLister(Protocol):
         ...
 
 
+@dataclass(slots=True, eq=False)
+class Piece:
+    """One upstream event of a passed-through stream checked by a post_call guardrail
+    (``PassthroughCodec.stream_editor``): the bytes to forward, its canonical events
+    (none when skimmed), the event as parsed (None when skimmed) and as received, and
+    the answer text it carries. ``wait`` counts what must be checked
+    before it may go (its text, the tool calls it carries arguments of)."""
+
+    raw: bytes
+    events: list[StreamEvent]
+    data: Any = None
+    message: SSEMessage | None = None  # as received (None: the parser's own events)
+    text: str = ""
+    part: int = -1  # the canonical text part its text belongs to
+    wait: int = 0
+    approved: list[str] = field(default_factory=list)  # its text as checked
+    edited: bool = False  # a check changed its text or its tool-call arguments
+
+
+class StreamEditor(Protocol):
+    """What a post_call guardrail needs to check a passed-through stream in the
+    upstream's own bytes, so that a stream no check changes is forwarded as received
+    (and mostly unparsed) instead of translated: the text of a skimmed event, an event
+    with its text or a tool call's arguments replaced, and the end of a stopped answer
+    in the format's own words. One per stream (it follows what was sent)."""
+
+    def text_of(self, data: str) -> str | None:
+        """The answer text of a skimmed event's data (None: parse it instead)."""
+        ...
+
+    def sent(self, data: Any) -> None:
+        """A parsed event went to the client (what is open, the envelope to reuse)."""
+        ...
+
+    def set_text(self, data: dict[str, Any], text: str) -> None:
+        """Replace the answer text ``data`` carries with ``text``."""
+        ...
+
+    def set_arguments(self, data: dict[str, Any], fragment: str, arguments: str) -> bool:
+        """Replace the tool-call argument ``fragment`` ``data`` carries with
+        ``arguments``; False when ``data`` does not carry it as one string."""
+        ...
+
+    def stopped(self, usage: Usage) -> bytes:
+        """The end of an answer a guardrail stopped: what is open closed, the finish
+        reason ``content_filter`` in the format's words, the usage, the last event."""
+        ...
+
+
 @runtime_checkable
 class PassthroughCodec(UpstreamCodec, Protocol):
     """An upstream codec whose clients may speak to its upstream unchanged (same-format
@@ -192,6 +241,11 @@ class PassthroughCodec(UpstreamCodec, Protocol):
         sent) is nothing but more answer text, so it may be forwarded without being
         parsed once the first text went out: no usage, finish, error, tool call or
         reasoning in it. Read off the text by substrings; a doubt says False (parsed)."""
+        ...
+
+    def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
+        """An editor for one stream answering ``body`` (the caller's, as received), or
+        None when such a stream cannot be checked in its own bytes (it is translated)."""
         ...
 
 

@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from django.conf import settings
 
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.codecs.base import PassthroughCodec, StreamEditor
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import (
     cache,
@@ -91,15 +92,28 @@ def check_unmapped_params(
 def _passes_through(adapter: Provider, call: Call, stream: bool = False) -> bool:
     """Whether the inbound body goes upstream untouched: the upstream speaks the very
     codec the caller speaks (the same object, not a name), and its adapter forwards
-    bodies (codecs without passthrough translate even their own). A guardrail that
-    reads a streamed answer reads its canonical events, so such a stream is translated;
-    a whole answer it reads is parsed from the passed-through one (``_checked``)."""
+    bodies (codecs without passthrough translate even their own). A stream a guardrail
+    reads passes through only checked in its own bytes (``_stream_editor``); a whole
+    answer it reads is parsed from the passed-through one (``_checked``)."""
     guard = call.guard
     return (
         adapter.passes_through
         and adapter.speaks is call.codec
         and (guard is None or not (guard.translates or (stream and guard.checks_answer)))
     )
+
+
+def _stream_editor(adapter: Provider, call: Call, body: dict[str, Any]) -> StreamEditor | None:
+    """The editor of a stream post_call guardrails check that may still pass through,
+    checked in the upstream's own bytes (``gateway.guardrails.passed``); None when it
+    is translated (a rewrite the body lacks, or a stream the codec cannot check so)."""
+    guard = call.guard
+    if guard is None or guard.translates or not guard.checks_answer:
+        return None
+    upstream = call.codec.upstream
+    if not (adapter.passes_through and adapter.speaks is call.codec) or upstream is None:
+        return None
+    return cast("PassthroughCodec", upstream).stream_editor(body)
 
 
 # --- the pipeline: route -> admit -> cache -> call upstream -> finish ----------------------
@@ -407,6 +421,15 @@ class ChatJob(RoutedJob):
             return True, adapter.passthrough_stream(
                 body, deployment, call.attempt_exchange, request.headers, skim=call.cache is None
             )
+        guard = call.guard
+        if guard is not None and guard.checks_answer:
+            body = self.passthrough_body(route, deployment)
+            editor = _stream_editor(adapter, call, body)
+            if editor is not None:  # checked in the upstream's bytes, not translated
+                pieces = adapter.passthrough_pieces(
+                    body, deployment, call.attempt_exchange, request.headers, editor
+                )
+                return True, guard.passed(pieces, editor)
         source = self.translated(adapter, route, deployment).stream(call.attempt_exchange)
         if call.guard is not None:
             source = call.guard.stream(source)  # post_call, a few tokens held back

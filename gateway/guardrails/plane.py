@@ -12,10 +12,11 @@ What each mode does to the call:
 - ``during_call`` (``before`` starts it, ``gate`` waits): the same texts checked beside
   the upstream call; a streamed answer's head waits for it, a whole answer too;
 - ``post_call`` (``after``, ``stream``): the answer checked; a streamed one with a
-  bounded hold-back window (``gateway.guardrails.stream``). A streamed answer checked is
-  translated (the window reads canonical events); a whole one may pass through, checked
-  as the caller's codec parses it and rendered again only when a check rewrote it. An
-  answer checked is never served from the response cache."""
+  bounded hold-back window (``gateway.guardrails.stream``). A streamed answer that
+  passes through is checked in the upstream's own bytes (``gateway.guardrails.passed``:
+  forwarded as received unless a check changed it); a whole one is checked as the
+  caller's codec parses it and rendered again only when a check rewrote it. An answer
+  checked is never served from the response cache."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import orjson
 
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.errors import GuardrailBlocked, InvalidRequest
-from gateway.guardrails import engine, stream, texts
+from gateway.guardrails import engine, passed, stream, texts
 from gateway.guardrails.kinds import Context, remote
 from gateway.policy import registry
 from gateway.types import ChatResponse
@@ -208,6 +209,9 @@ class Run:
         if not self.post:
             return events
         return stream.guarded(self, events)
+
+    def passed(self, batches: Any, editor: Any) -> Any:
+        return passed.guarded(self, batches, editor)
 
     def finished(self, record: Any) -> None:
         task, self.during_task = self.during_task, None

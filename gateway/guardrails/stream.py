@@ -23,16 +23,19 @@ codec renders the caller's way (OpenAI ``finish_reason: content_filter``, Anthro
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import orjson
 
 from gateway.base.entries import GuardrailEntry
+from gateway.codecs.base import Piece
 from gateway.errors import GuardrailBlocked
 from gateway.guardrails import engine, kinds
 from gateway.guardrails.kinds import Context
 from gateway.types import (
+    ErrorEvent,
     Finish,
     PartStart,
     PartStop,
@@ -63,12 +66,81 @@ STEP_AFTER_FIRST = 12
 
 
 class _Held:
-    __slots__ = ("pending", "sent_tail", "sent")
+    __slots__ = ("pending", "sent_tail", "sent", "segments")
 
-    def __init__(self) -> None:
+    def __init__(self, segments: Segments | None = None) -> None:
         self.pending = ""  # not yet released
         self.sent_tail = ""  # the last window of what went out (read, never changed)
         self.sent = 0  # characters released
+        # a passed-through stream's: which piece each held character came in
+        self.segments = segments
+
+
+class Segments:
+    """The held text of a passed-through stream's part by the piece it came in
+    (``gateway.guardrails.passed``): a rewrite gives a piece other text, a release
+    approves each piece's share of what went out, and a piece whose text is all
+    approved waits for one thing fewer."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: deque[list[Any]] = deque()  # [piece, its text still held]
+
+    def add(self, piece: Piece, text: str) -> None:
+        self.items.append([piece, text])
+        piece.wait += 1
+
+    def replace(self, old: str, new: str) -> None:
+        """The held text's first ``len(old)`` characters, ``old``, were rewritten as
+        ``new``: what changed goes into the piece the change begins in, the other
+        pieces' share of the changed stretch is gone, and the pieces around it keep
+        their own text."""
+        start = _common_prefix(old, new)
+        tail = _common_prefix(old[start:][::-1], new[start:][::-1])
+        end, middle = len(old) - tail, new[start : len(new) - tail]
+        position = 0
+        for item in self.items:
+            text = item[1]
+            size = len(text)
+            if position + size < start or (position + size == start and start < end):
+                position += size
+                continue
+            low, high = max(start - position, 0), min(end - position, size)
+            item[1] = text[:low] + middle + text[max(high, low) :]
+            item[0].edited = True
+            middle = ""
+            position += size
+            if position >= end:
+                return
+
+    def take(self, count: int) -> None:
+        """The first ``count`` held characters went out."""
+        items = self.items
+        while items and (count > 0 or not items[0][1]):
+            item = items[0]
+            piece, text = item
+            taken = min(len(text), count)
+            piece.approved.append(text[:taken])
+            count -= taken
+            if taken < len(text):
+                item[1] = text[taken:]
+                return
+            items.popleft()
+            piece.wait -= 1
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many characters ``a`` and ``b`` begin with in common."""
+    size = min(len(a), len(b))
+    low, high = 0, size  # a binary search of slices: C compares, not a Python loop
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def _settings(run: Run) -> tuple[int, int]:
@@ -88,33 +160,47 @@ def _settings(run: Run) -> tuple[int, int]:
     return window, step
 
 
-async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
-    window, step = _settings(run)
-    checkers = [kinds.checker(entry) for entry in run.post]
-    # local checks at every delta: each says what of the text may begin a match still
-    # to come (``Checker.holds``), and only that is held back, not a whole window
-    ask = step == 0 and all(checker.local for checker in checkers)
+class Gate:
+    """The post_call checks of one streamed answer: what of a part's text is held
+    back, when a check is due, what may go out, and a tool call's arguments."""
 
-    def hold(part: _Held) -> int:
-        if not ask:
-            return window
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.window, self.step = _settings(run)
+        self.checkers = [kinds.checker(entry) for entry in run.post]
+        # local checks at every delta: each says what of the text may begin a match
+        # still to come (``Checker.holds``), and only that is held back, not a window
+        self.ask = self.step == 0 and all(checker.local for checker in self.checkers)
+        self.context = run.context("response", "post_call")
+
+    def hold(self, part: _Held) -> int:
+        if not self.ask:
+            return self.window
         region = part.sent_tail + part.pending
-        return min(window, max(checker.holds(region) for checker in checkers))
+        return min(self.window, max(checker.holds(region) for checker in self.checkers))
 
-    context = run.context("response", "post_call")
-    held: dict[int, _Held] = {}
-    arguments: dict[int, list[str]] = {}
-    open_parts: set[int] = set()
-    usage_seen = False
+    def due(self, part: _Held) -> int | None:
+        """How much of ``part``'s held text to keep back in a release now, or None when
+        no release is due: the first text as soon as some may go, later text a few
+        words at a time (or a window and a step's worth, for checks that call out)."""
+        if self.ask:
+            if part.sent and len(part.pending) <= STEP_AFTER_FIRST:
+                return None
+            keep = self.hold(part)
+            due = keep + (STEP_AFTER_FIRST if part.sent else 0)
+        else:
+            keep, due = self.window, self.window + self.step
+        return keep if len(part.pending) > due else None
 
-    async def release(part: _Held, final: bool, keep: int) -> str:
+    async def release(self, part: _Held, final: bool, keep: int) -> str:
         """Check and let out what may go of ``part``'s held text (all of it when
         ``final``). A check that knows its matches reads the text up to what it holds
         back (that may begin a match, or end one that what follows could undo); a
         window's check reads all it holds and lets out all but the window."""
+        run, ask, window = self.run, self.ask, self.window
         upto = len(part.pending) - keep if ask and not final else len(part.pending)
         region = part.sent_tail + part.pending[:upto]
-        checked = await engine.run(run.post, [region], context, run.notes)
+        checked = await engine.run(run.post, [region], self.context, run.notes)
         if checked[0] != region:
             run.withhold_response = True
             new = checked[0]
@@ -124,36 +210,55 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
                     guardrail=run.post[0].name,
                 )
             rest = part.pending[upto:]
-            part.pending = new[len(part.sent_tail) :] + rest
-            upto = len(part.pending) - len(rest)
+            fresh = new[len(part.sent_tail) :]
+            if part.segments is not None:
+                part.segments.replace(part.pending[:upto], fresh)
+            part.pending = fresh + rest
+            upto = len(fresh)
         cut = upto if ask or final else max(0, len(part.pending) - window)
         out, part.pending = part.pending[:cut], part.pending[cut:]
+        if part.segments is not None:
+            part.segments.take(cut)
         if out:
             part.sent += len(out)
             part.sent_tail = (part.sent_tail + out)[-window:] if window else ""
         return out
 
+    async def arguments(self, joined: str) -> str:
+        """A tool call's whole arguments, checked: as they were, or as a check rewrote
+        them (still JSON, else the answer is stopped)."""
+        run = self.run
+        checked = await engine.run(run.post, [joined], self.context, run.notes)
+        if checked[0] == joined:
+            return joined
+        run.withhold_response = True
+        try:
+            orjson.loads(checked[0])
+        except orjson.JSONDecodeError:
+            raise GuardrailBlocked(
+                "a guardrail rewrote a tool call's arguments into invalid JSON",
+                guardrail=run.post[0].name,
+            ) from None
+        return checked[0]
+
+
+async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    gate = Gate(run)
+    held: dict[int, _Held] = {}
+    arguments: dict[int, list[str]] = {}
+    open_parts: set[int] = set()
+    usage_seen = False
+
     async def flush(index: int) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         part = held.pop(index, None)
         if part is not None and part.pending:
-            text = await release(part, True, 0)
+            text = await gate.release(part, True, 0)
             if text:
                 out.append(TextDelta(index, text))
         pieces = arguments.pop(index, None)
         if pieces is not None:
-            joined = "".join(pieces)
-            checked = await engine.run(run.post, [joined], context, run.notes)
-            if checked[0] != joined:
-                run.withhold_response = True
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    orjson.loads(checked[0])
-                    joined = checked[0]
-                if joined != checked[0]:
-                    raise GuardrailBlocked(
-                        "a guardrail rewrote a tool call's arguments into invalid JSON",
-                        guardrail=run.post[0].name,
-                    )
+            joined = await gate.arguments("".join(pieces))
             if joined:
                 out.append(ToolArgsDelta(index, joined))
         return out
@@ -165,16 +270,9 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
                 if part is None:
                     part = held[event.index] = _Held()
                 part.pending += event.text
-                if ask:
-                    # the first text as soon as some may go; later text a few words at a time
-                    if part.sent and len(part.pending) <= STEP_AFTER_FIRST:
-                        continue
-                    keep = hold(part)
-                    due = keep + (STEP_AFTER_FIRST if part.sent else 0)
-                else:
-                    keep, due = window, window + step
-                if len(part.pending) > due:
-                    text = await release(part, False, keep)
+                keep = gate.due(part)
+                if keep is not None:
+                    text = await gate.release(part, False, keep)
                     if text:
                         yield TextDelta(event.index, text)
                 continue
@@ -187,7 +285,7 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
                 for flushed in await flush(event.index):
                     yield flushed
                 open_parts.discard(event.index)
-            elif isinstance(event, Finish):
+            elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
                 for index in sorted({*held, *arguments}):
                     for flushed in await flush(index):
                         yield flushed
@@ -201,14 +299,18 @@ async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator
         yield Finish("content_filter")
         if not usage_seen:
             sent = sum(part.sent for part in held.values())
-            yield UsageEvent(
-                Usage(input_tokens=_prompt_tokens(run), output_tokens=max(1, sent // 4))
-            )
+            yield UsageEvent(stopped_usage(run, sent))
     finally:
         closer: Any = getattr(events, "aclose", None)
         if closer is not None:
             with contextlib.suppress(Exception):
                 await closer()
+
+
+def stopped_usage(run: Run, sent: int) -> Usage:
+    """The usage of an answer stopped before the upstream said it: the prompt as
+    counted, and the characters sent at four to a token."""
+    return Usage(input_tokens=_prompt_tokens(run), output_tokens=max(1, sent // 4))
 
 
 def _prompt_tokens(run: Run) -> int:

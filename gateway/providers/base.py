@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.codecs.base import Codec
+from gateway.codecs.base import Codec, Piece, StreamEditor
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.providers import kinds
 from gateway.providers.kinds import FormHelp, Setting
@@ -160,6 +160,19 @@ class Provider:
         events it means (for time to first token, usage and the journal). ``skim``:
         nothing reads the answer's text, so events that are only more text may go on
         unparsed, meaning no canonical event (``CodecProvider.forward``)."""
+        raise NotImplementedError
+
+    def passthrough_pieces(
+        self,
+        body: dict[str, Any],
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+        headers: dict[str, str],
+        editor: StreamEditor,
+    ) -> AsyncIterator[list[Piece]]:
+        """``passthrough_stream`` for a stream a post_call guardrail checks in its own
+        bytes: each upstream event a ``Piece``, those of one read together
+        (``CodecProvider.pieces``)."""
         raise NotImplementedError
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:

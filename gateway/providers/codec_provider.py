@@ -44,6 +44,9 @@ from gateway.codecs.base import (
     Framing,
     ModelLister,
     PassthroughCodec,
+    Piece,
+    StreamEditor,
+    StreamParser,
     Target,
     UpstreamCodec,
     WireEvent,
@@ -57,6 +60,8 @@ from gateway.types import (
     ChatRequest,
     ChatResponse,
     ErrorEvent,
+    PartStart,
+    PartStop,
     Start,
     StreamEvent,
     TextDelta,
@@ -305,12 +310,7 @@ class CodecProvider(Provider):
         yielded = False
         exchange.begin(url, content)
         try:
-            async with self._streamed(url, content, headers) as response:
-                exchange.status = response.status_code
-                if response.status_code >= 400:
-                    raw = await response.aread()
-                    exchange.received(raw)
-                    raise self._error(response, raw)
+            async with self._answering(url, content, headers, exchange) as response:
                 async for batch in deframe(body_chunks(response), exchange.received):
                     for wire_event in batch:
                         for event in parser.feed(wire_event):
@@ -448,6 +448,20 @@ class CodecProvider(Provider):
         ):
             yield item
 
+    async def passthrough_pieces(
+        self,
+        body: dict[str, Any],
+        deployment: DeploymentEntry,
+        exchange: Exchange,
+        headers: dict[str, str],
+        editor: StreamEditor,
+    ) -> AsyncIterator[list[Piece]]:
+        url = self.endpoint(deployment, True)
+        async for pieces in self.pieces(
+            url, for_deployment(body, deployment), exchange, headers, editor
+        ):
+            yield pieces
+
     async def relay(
         self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
     ) -> dict[str, Any]:
@@ -499,12 +513,7 @@ class CodecProvider(Provider):
         deframe = DEFRAMERS[framing]
         exchange.begin(url, content)
         try:
-            async with self._streamed(url, content, sent) as response:
-                exchange.status = response.status_code
-                if response.status_code >= 400:
-                    raw = await response.aread()
-                    exchange.received(raw)
-                    raise self._error(response, raw)
+            async with self._answering(url, content, sent, exchange) as response:
                 chunks = body_chunks(response)
                 batches: AsyncIterator[list[WireEvent]] | AsyncIterator[list[SSEMessage]] = (
                     iter_sse_batches(chunks, exchange.received)
@@ -526,13 +535,9 @@ class CodecProvider(Provider):
                             wire_event = read
                         else:
                             wire_event = item
-                        events = parser.feed(wire_event)
-                        failure = _failure(events)
-                        if failure is not None:
-                            wire.hide_secret(failure.error, self.provider)
-                            if not yielded and not out:
-                                raise failure.error
-                            wire_event = wire.hide_secret_in_event(wire_event, self.provider)
+                        events, failure, wire_event = self._fed(
+                            parser, wire_event, not yielded and not out
+                        )
                         for event in events:
                             _count(event, exchange)
                         if failure is None and codec.withheld(wire_event, body):
@@ -554,24 +559,139 @@ class CodecProvider(Provider):
                         yield (out[0] if len(out) == 1 else b"".join(out)), out_events
                     if failure is not None:
                         return
-                tail = parser.finish()
-                failure = _failure(tail)
+                tail, failure = self._owed(parser, yielded)
                 if failure is not None:
-                    wire.hide_secret(failure.error, self.provider)
-                    if not yielded:
-                        raise failure.error
                     yield codec.stream_error(failure.error), held + tail
                 elif tail or held:
                     yield b"", held + tail
         except STREAM_FAILURES as exc:
-            error = self._stream_failure(exc, url)
-            if not yielded:
-                if error is exc:
-                    raise
-                raise error from exc
+            error = self._failed_midway(exc, url, yielded)
             yield codec.stream_error(error), [ErrorEvent(error)]
         finally:
             exchange.end()
+
+    async def pieces(
+        self,
+        url: str,
+        body: dict[str, Any],
+        exchange: Exchange,
+        caller: Mapping[str, str],
+        editor: StreamEditor,
+    ) -> AsyncIterator[list[Piece]]:
+        """``forward`` for a stream a post_call guardrail reads (``guardrails.passed``):
+        each upstream event a ``Piece`` (the bytes to forward, empty when withheld; its
+        canonical events; the event parsed), those of one read together. Once a text
+        part has had text, an event that is only more of it (``codec.skims``) is not
+        parsed: the editor reads its text. Fails as ``forward`` does."""
+        codec = self._passthrough_codec()
+        content, sent = await self._signed(
+            url, codec.stream_body(body), caller, stream=True, relay=True
+        )
+        parser = codec.stream_parser()
+        framing, skims, text_of = codec.framing, codec.skims, editor.text_of
+        # the text part open, once a parsed event gave it text (the journal reads the
+        # time to first token off that event), -1 none
+        text_part = -1
+        yielded = False
+        exchange.begin(url, content)
+        try:
+            async with self._answering(url, content, sent, exchange) as response:
+                async for messages in iter_sse_batches(body_chunks(response), exchange.received):
+                    pieces: list[Piece] = []
+                    failure = None
+                    for message in messages:
+                        if text_part >= 0 and skims(message.event, message.data):
+                            text = text_of(message.data)
+                            if text is not None:
+                                raw = sse_bytes(message.data, message.event)
+                                pieces.append(Piece(raw, [], None, message, text, text_part))
+                                continue
+                        wire_event = sse_wire_event(message, framing)
+                        if wire_event is None:
+                            continue
+                        events, failure, wire_event = self._fed(
+                            parser, wire_event, not yielded and not pieces
+                        )
+                        text, part = "", -1
+                        for event in events:
+                            _count(event, exchange)
+                            if isinstance(event, TextDelta):
+                                text += event.text
+                                part = text_part = event.index
+                            elif isinstance(event, _PART_EVENTS):
+                                text_part = -1
+                        withheld = failure is None and codec.withheld(wire_event, body)
+                        raw = b"" if withheld else sse_bytes(wire_event.text, wire_event.event)
+                        pieces.append(Piece(raw, events, wire_event.data, message, text, part))
+                        if failure is not None:
+                            break
+                    if pieces:
+                        yielded = True
+                        yield pieces
+                    if failure is not None:
+                        return
+                tail, failure = self._owed(parser, yielded)
+                if failure is not None:
+                    yield [Piece(codec.stream_error(failure.error), tail)]
+                elif tail:
+                    yield [Piece(b"", tail)]
+        except STREAM_FAILURES as exc:
+            error = self._failed_midway(exc, url, yielded)
+            yield [Piece(codec.stream_error(error), [ErrorEvent(error)])]
+        finally:
+            exchange.end()
+
+    def _fed(
+        self, parser: StreamParser, wire_event: WireEvent, nothing_sent: bool
+    ) -> tuple[list[StreamEvent], ErrorEvent | None, WireEvent]:
+        """One upstream event's canonical events and the failure among them, its secret
+        hidden (raised when nothing went to the client yet), with the event as it may
+        be forwarded (a failure's secret hidden in it too)."""
+        events = parser.feed(wire_event)
+        failure = _failure(events)
+        if failure is not None:
+            wire.hide_secret(failure.error, self.provider)
+            if nothing_sent:
+                raise failure.error
+            wire_event = wire.hide_secret_in_event(wire_event, self.provider)
+        return events, failure, wire_event
+
+    def _owed(
+        self, parser: StreamParser, yielded: bool
+    ) -> tuple[list[StreamEvent], ErrorEvent | None]:
+        """The events the parser owes at the stream's end, and the failure among them
+        (its secret hidden; raised when nothing went to the client yet)."""
+        tail = parser.finish()
+        failure = _failure(tail)
+        if failure is not None:
+            wire.hide_secret(failure.error, self.provider)
+            if not yielded:
+                raise failure.error
+        return tail, failure
+
+    def _failed_midway(self, exc: Exception, url: str, yielded: bool) -> errors.UpstreamError:
+        """A transport or stream failure as the error to end a stream with; raised
+        when nothing went to the client yet."""
+        error = self._stream_failure(exc, url)
+        if not yielded:
+            if error is exc:
+                raise exc
+            raise error from exc
+        return error
+
+    @contextlib.asynccontextmanager
+    async def _answering(
+        self, url: str, content: bytes, headers: dict[str, str], exchange: Exchange
+    ) -> AsyncIterator[httpx.Response]:
+        """A streamed POST that answered 2xx; an upstream's error status is raised as
+        its error, the body it sent recorded."""
+        async with self._streamed(url, content, headers) as response:
+            exchange.status = response.status_code
+            if response.status_code >= 400:
+                raw = await response.aread()
+                exchange.received(raw)
+                raise self._error(response, raw)
+            yield response
 
     @contextlib.asynccontextmanager
     async def _streamed(
@@ -656,6 +776,10 @@ def _count(event: StreamEvent, exchange: Exchange) -> None:
     usage = event.usage if isinstance(event, UsageEvent | Start) else None
     if usage:
         exchange.usage.merge(usage)
+
+
+# events that leave no text part open for skimming to add to
+_PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)
 
 
 def _has_content(events: list[StreamEvent]) -> bool:

@@ -2,7 +2,8 @@
 real gateway in front of the mock upstream (OpenAI and Anthropic protocols).
 
 Routes ``g-gpt`` and ``g-claude`` carry two content-filter guardrails: ``mask-mail``
-(pre_call: an e-mail address becomes ``[EMAIL_REDACTED]`` before the upstream sees it)
+(pre_call and post_call: an e-mail address becomes ``[EMAIL_REDACTED]`` before the
+upstream sees it, and in the answer before the caller does)
 and ``no-secret-word`` (pre_call and post_call: the word "forbidden" or a US SSN blocks).
 A streamed answer that reaches the word stops before it: the word never appears in any
 delta, and the stream ends the caller's way."""
@@ -24,7 +25,7 @@ from .mock_upstream import MockUpstream, Reply
 GUARDRAILS = """
 from gateway.models import Guardrail, Route
 Guardrail.objects.create(
-    name="mask-mail", kind="litellm_content_filter", modes=["pre_call"],
+    name="mask-mail", kind="litellm_content_filter", modes=["pre_call", "post_call"],
     params={"patterns": [{"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"}]},
 )
 Guardrail.objects.create(
@@ -78,6 +79,20 @@ def an(stack: tuple[str, MockUpstream]) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=stack[0], api_key=MASTER_KEY, max_retries=0)
 
 
+def streamed_chat(stack: tuple[str, MockUpstream], route: str) -> tuple[str, list[str | None]]:
+    """A streamed chat answer through the OpenAI SDK: its text, and each chunk's
+    finish reason."""
+    stream = oa(stack).chat.completions.create(
+        model=route, messages=[{"role": "user", "content": "plan?"}], stream=True
+    )
+    deltas, finishes = [], []
+    for chunk in stream:
+        for choice in chunk.choices:
+            deltas.append(choice.delta.content or "")
+            finishes.append(choice.finish_reason)
+    return "".join(deltas), finishes
+
+
 def upstream_text(mock: MockUpstream) -> str:
     return json.dumps(mock.last.body)
 
@@ -106,18 +121,33 @@ def test_openai_chat_block_sends_nothing_upstream(stack, mock: MockUpstream, rou
 @pytest.mark.parametrize("route", ["g-gpt", "g-claude"])
 def test_openai_chat_stream_stops_before_the_word(stack, mock: MockUpstream, route: str) -> None:
     mock.queue(Reply(text=LEAKY))
-    stream = oa(stack).chat.completions.create(
-        model=route, messages=[{"role": "user", "content": "plan?"}], stream=True
-    )
-    deltas, finishes = [], []
-    for chunk in stream:
-        for choice in chunk.choices:
-            deltas.append(choice.delta.content or "")
-            finishes.append(choice.finish_reason)
-    text = "".join(deltas)
+    text, finishes = streamed_chat(stack, route)
     assert "forbidden" not in text and "forb" not in text
     assert text.startswith("Here is the plan")
     assert "content_filter" in finishes
+
+
+MAILED = "Write to alice.smith@example.org for the plan, step by step. " * 2 + "Done."
+
+
+@pytest.mark.parametrize("route", ["g-gpt", "g-claude"])
+def test_a_streamed_answer_is_masked_for_either_sdk(stack, mock: MockUpstream, route: str) -> None:
+    """post_call masks a streamed answer for each SDK on each route: translated, or
+    passed through (OpenAI SDK to the OpenAI upstream, Anthropic SDK to the Anthropic
+    one) and checked in the upstream's own events, the masked ones written again; each
+    SDK reads a whole, well-formed answer."""
+    expected = MAILED.replace("alice.smith@example.org", "[EMAIL_REDACTED]")
+    mock.queue(Reply(text=MAILED))
+    text, finishes = streamed_chat(stack, route)
+    assert text == expected
+    assert finishes[-1] == "stop"
+    mock.queue(Reply(text=MAILED))
+    with an(stack).messages.stream(
+        model=route, max_tokens=200, messages=[{"role": "user", "content": "plan?"}]
+    ) as events:
+        final = events.get_final_message()
+    assert final.content[0].text == expected  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn"
 
 
 def test_openai_chat_whole_answer_blocked(stack, mock: MockUpstream) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.codecs.anthropic import maps, outbound
-from gateway.codecs.base import Codec, Framing, Target, WireEvent
+from gateway.codecs.anthropic import editor, maps, outbound
+from gateway.codecs.base import Codec, Framing, StreamEditor, Target, WireEvent
 from gateway.errors import GatewayError, UpstreamError
 from gateway.types import ChatRequest, ChatResponse, Usage
 
@@ -52,6 +52,9 @@ class AnthropicCodec:
 
     def skims(self, event: str | None, data: str) -> bool:
         return outbound.skims(event, data)
+
+    def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
+        return editor.editor(body)
 
 
 codec = AnthropicCodec()

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.codecs.base import Codec, Framing, Target, WireEvent
-from gateway.codecs.openai_chat import maps, outbound
+from gateway.codecs.base import Codec, Framing, StreamEditor, Target, WireEvent
+from gateway.codecs.openai_chat import editor, maps, outbound
 from gateway.errors import GatewayError, UpstreamError
 from gateway.types import ChatRequest, ChatResponse, Usage
 
@@ -65,6 +65,9 @@ class OpenAIChatCodec:
 
     def skims(self, event: str | None, data: str) -> bool:
         return outbound.skims(event, data)
+
+    def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
+        return editor.editor(body)
 
 
 codec = OpenAIChatCodec()

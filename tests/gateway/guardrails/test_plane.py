@@ -51,7 +51,7 @@ def chat_answer(text: str) -> dict[str, Any]:
     }
 
 
-def chat_stream(pieces: list[str]) -> bytes:
+def chat_stream(pieces: list[str], **extra: Any) -> bytes:
     out = []
     for piece in pieces:
         chunk = {
@@ -60,6 +60,7 @@ def chat_stream(pieces: list[str]) -> bytes:
             "created": 1,
             "model": "up-1",
             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+            **extra,
         }
         out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
     end = {
@@ -69,6 +70,7 @@ def chat_stream(pieces: list[str]) -> bytes:
         "model": "up-1",
         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+        **extra,
     }
     out.append(b"data: " + orjson.dumps(end) + b"\n\ndata: [DONE]\n\n")
     return b"".join(out)
@@ -88,9 +90,9 @@ def upstream(monkeypatch: pytest.MonkeyPatch, snapshot_reset):
             return httpx.Response(
                 200,
                 headers={"content-type": "text/event-stream"},
-                content=chat_stream(answer["pieces"]),
+                content=chat_stream(answer["pieces"], **answer.get("chunk_extra", {})),
             )
-        extra = {k: v for k, v in answer.items() if k not in ("text", "pieces")}
+        extra = {k: v for k, v in answer.items() if k not in ("text", "pieces", "chunk_extra")}
         return httpx.Response(200, json={**chat_answer(answer["text"]), **extra})
 
     http.use_transport(httpx.MockTransport(handler))
@@ -215,6 +217,30 @@ async def test_a_clean_stream_flows_with_only_a_window_held(upstream):
     texts = [t for t in texts if t]
     assert "".join(texts) == "word " * 20 + "more " * 30
     assert len(texts) > 10  # released as it came, not in one piece at the end
+
+
+async def test_a_checked_stream_passes_through_as_the_upstream_sent_it(upstream):
+    """Checked in the upstream's bytes, not translated: a field no codec maps stays in
+    every chunk; the journal reads the usage and finish; a masked stream's chunks carry
+    the mask and the upstream's original answer is not journaled."""
+    _, answer, recorded = upstream
+    install(guardrail("out", ("post_call",)), default=("out",))
+    answer["chunk_extra"] = {"vendor_field": {"kept": True}}
+    answer["pieces"] = ["all ", "clean ", "and ", "fine"]
+    reply = await ask("hello", stream=True)
+    chunks = await read(reply)
+    texts = [c["choices"][0]["delta"].get("content") for c in chunks if c.get("choices")]
+    assert "".join(t for t in texts if t) == "all clean and fine"
+    assert all(c.get("vendor_field") == {"kept": True} for c in chunks if c.get("choices"))
+    assert recorded[0].finish_reason == "stop" and recorded[0].output_tokens == 9
+    assert b"vendor_field" in bytes(recorded[0].upstream_response)
+    answer["pieces"] = ["mail me at jo", "hn.doe@exam", "ple.com please"] + ["ok "] * 5
+    reply = await ask("hello", stream=True)
+    chunks = await read(reply)
+    texts = [c["choices"][0]["delta"].get("content") for c in chunks if c.get("choices")]
+    assert "".join(t for t in texts if t).startswith("mail me at [EMAIL_REDACTED] please")
+    assert all(c.get("vendor_field") == {"kept": True} for c in chunks if c.get("choices"))
+    assert b"doe@exam" not in bytes(recorded[1].upstream_response)
 
 
 async def test_a_stream_stops_before_the_blocked_word(upstream):
