@@ -9,7 +9,10 @@ false, ``["loading"]``. The workers find it through ``SWITCHYARD_TOKENIZER_SOCKE
 
 - ``TokenizerHost`` is the supervisor's half: it loads the tokenizer on the first
   request (in a thread: the service's loop keeps answering admissions) and counts short
-  texts on the loop, long ones in a thread (tiktoken releases the GIL).
+  texts on the loop, long ones in a thread (tiktoken releases the GIL). When nothing
+  asked for a count for ``SWITCHYARD_TOKENIZER_IDLE_SECONDS`` (600; 0: never) it lets
+  the table go (about 25 MB of the supervisor): the next request loads it again, and
+  until then is answered ``["loading"]``, as at start.
 - ``SharedTokenizer`` is a worker's half: one pipelined connection of its own (a long
   text never delays an admission on the counters' connection), and a blocking variant
   for callers in a thread.
@@ -21,8 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -32,6 +38,11 @@ from gateway.base.counters import CounterClient, call_blocking
 log = logging.getLogger(__name__)
 
 TOKENIZER_ENV = "SWITCHYARD_TOKENIZER_SOCKET"
+IDLE_ENV = "SWITCHYARD_TOKENIZER_IDLE_SECONDS"
+# Unused this long, the supervisor's table is let go: loading it again costs a thread
+# about half a second of CPU, so a server counting now and then keeps it, and one that
+# stopped serving the requests that count gives back its memory.
+DEFAULT_IDLE_SECONDS = 600.0
 # Texts up to this many characters in all are counted on the service's loop (tens of
 # microseconds); more go to a thread.
 INLINE_CHARS = 2048
@@ -50,18 +61,37 @@ def _release_unused_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-class TokenizerHost:
-    """The supervisor's tokenizer, loaded on first use."""
+def idle_seconds() -> float:
+    """``SWITCHYARD_TOKENIZER_IDLE_SECONDS``: how long the supervisor keeps an unused
+    tokenizer (0 or less: for good)."""
+    raw = os.environ.get(IDLE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_IDLE_SECONDS
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        log.warning(
+            "%s=%r is not a number of seconds; using %s", IDLE_ENV, raw, DEFAULT_IDLE_SECONDS
+        )
+        return DEFAULT_IDLE_SECONDS
 
-    def __init__(self, load: Callable[[], Callable[[str], int]]) -> None:
+
+class TokenizerHost:
+    """The supervisor's tokenizer, loaded on first use, let go when unused."""
+
+    def __init__(self, load: Callable[[], Callable[[str], int]], idle: float | None = None) -> None:
         """``load`` builds the text -> token count function (``tokens.load_encoder``:
-        a copy of its own; the supervisor tokenizes nothing else)."""
+        a copy of its own; the supervisor tokenizes nothing else). ``idle``: seconds
+        without a request before it is let go (``idle_seconds()`` unless given)."""
         self._load = load
+        self.idle = idle_seconds() if idle is None else idle
         self._count: Callable[[str], int] | None = None
         self._lock = threading.Lock()
         self._loaded = threading.Event()
         self._loading = False
         self._threads: ThreadPoolExecutor | None = None
+        self._used_at = 0.0  # time.monotonic() of the last request
+        self._idle_check: asyncio.TimerHandle | None = None
 
     @property
     def loaded(self) -> bool:
@@ -84,6 +114,7 @@ class TokenizerHost:
     async def answer(self, texts: list[str], wait: bool) -> list[Any]:
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             raise ValueError("tokens takes a list of strings")
+        self._used_at = time.monotonic()
         if self._count is None:
             self._start_loading()
             if not wait:
@@ -92,6 +123,8 @@ class TokenizerHost:
         count = self._count
         if count is None:
             raise RuntimeError("the tokenizer did not load")
+        if self._idle_check is None and self.idle > 0:
+            self._idle_check = asyncio.get_running_loop().call_later(self.idle, self._check_idle)
         if sum(map(len, texts)) <= INLINE_CHARS:
             return ["ok", [count(text) for text in texts]]
         if self._threads is None:
@@ -99,6 +132,37 @@ class TokenizerHost:
         loop = asyncio.get_running_loop()
         counts = await loop.run_in_executor(self._threads, lambda: [count(t) for t in texts])
         return ["ok", counts]
+
+    def _check_idle(self) -> None:
+        """On the service's loop: let the tokenizer go once unused for ``idle`` seconds,
+        else look again when that would be."""
+        self._idle_check = None
+        if self._count is None:
+            return
+        quiet = time.monotonic() - self._used_at
+        loop = asyncio.get_running_loop()
+        if quiet < self.idle:
+            self._idle_check = loop.call_later(self.idle - quiet, self._check_idle)
+            return
+        with self._lock:
+            if not self._loaded.is_set():  # a load under way
+                return
+            self._count = None
+            self._loading = False
+            self._loaded = threading.Event()  # the next load's
+            threads, self._threads = self._threads, None
+        log.info("tokens: the shared tokenizer went unused for %.0f s; letting it go", quiet)
+        # a count still running in a thread holds its own reference until it ends
+        loop.run_in_executor(None, self._release, threads)
+
+    @staticmethod
+    def _release(threads: ThreadPoolExecutor | None) -> None:
+        """Free what the tokenizer held (off the service's loop: the collector and the
+        allocator's trim take milliseconds)."""
+        if threads is not None:
+            threads.shutdown(wait=True)
+        gc.collect()
+        _release_unused_memory()
 
 
 class SharedTokenizer:

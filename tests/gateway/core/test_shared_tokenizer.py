@@ -9,11 +9,19 @@ import asyncio
 import os
 import shutil
 import tempfile
+import weakref
 
 import pytest
 
 from gateway.core import tokens
-from gateway.core.shared_tokenizer import TOKENIZER_ENV, SharedTokenizer, TokenizerHost
+from gateway.core.shared_tokenizer import (
+    DEFAULT_IDLE_SECONDS,
+    IDLE_ENV,
+    TOKENIZER_ENV,
+    SharedTokenizer,
+    TokenizerHost,
+    idle_seconds,
+)
 from gateway.server.counter_service import CounterService
 from gateway.types import ChatRequest, Message, Text, Tool, ToolCall
 
@@ -142,6 +150,74 @@ async def test_admissions_do_not_wait_behind_a_long_count(host_service):
     assert first == b'[2,"pong"]\n'
     assert (await reader.readline()).startswith(b'[1,"ok",[')
     writer.close()
+
+
+def tokenizer_of(count: object) -> object:
+    """The tiktoken encoding a count function closes over (through its helpers)."""
+    import tiktoken
+
+    seen = [count]
+    while seen:
+        item = seen.pop()
+        if isinstance(item, tiktoken.Encoding):
+            return item
+        seen += [cell.cell_contents for cell in getattr(item, "__closure__", None) or ()]
+    raise AssertionError("no encoding in the count function")
+
+
+async def loaded(host: TokenizerHost) -> None:
+    assert await host.answer(["x"], True) == ["ok", [1]]
+
+
+async def test_an_unused_tokenizer_is_let_go_and_loads_again_when_asked(caplog):
+    """After ``idle`` seconds without a request the host drops its table (the encoding
+    itself is freed: nothing else, tiktoken's registry included, holds it); the next
+    request is answered "loading", as at start, and the reloaded table counts the same."""
+    host = TokenizerHost(tokens.load_encoder, idle=0.2)
+    await loaded(host)
+    assert host.loaded
+    freed = weakref.ref(tokenizer_of(host._count))
+    await asyncio.sleep(0.5)
+    assert not host.loaded
+    for _ in range(100):  # the release runs in a thread
+        if freed() is None:
+            break
+        await asyncio.sleep(0.05)
+    assert freed() is None
+    assert "letting it go" in caplog.text
+    assert await host.answer(TEXTS, False) == ["loading"]
+    await asyncio.to_thread(host._loaded.wait, 30)
+    count = tokens.load_encoder()
+    assert await host.answer(TEXTS, False) == ["ok", [count(text) for text in TEXTS]]
+
+
+async def test_a_tokenizer_in_use_is_kept():
+    host = TokenizerHost(tokens.load_encoder, idle=0.3)
+    await loaded(host)
+    for _ in range(8):  # 0.8 s, never 0.3 s without a request
+        await asyncio.sleep(0.1)
+        assert await host.answer(["hello"], False) == ["ok", [1]]
+    assert host.loaded
+    host.idle = 0  # and with no idle time set, never let go
+    await asyncio.sleep(0.5)
+    assert not host.loaded
+    await loaded(host)
+    assert host._idle_check is None
+    await asyncio.sleep(0.4)
+    assert host.loaded
+
+
+@pytest.mark.parametrize(
+    ("setting", "seconds"),
+    [(None, DEFAULT_IDLE_SECONDS), ("90", 90.0), ("0", 0.0), ("-5", 0.0), ("soon", 600.0)],
+)
+def test_the_idle_time_setting(monkeypatch, setting, seconds):
+    if setting is None:
+        monkeypatch.delenv(IDLE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(IDLE_ENV, setting)
+    assert idle_seconds() == seconds
+    assert TokenizerHost(tokens.load_encoder).idle == seconds
 
 
 @pytest.fixture(autouse=True)
