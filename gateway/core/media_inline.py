@@ -43,9 +43,15 @@ def _urls(request: ChatRequest, by_url: frozenset[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for message in request.messages:
         for part in message.parts:
-            parts = part.content if isinstance(part, ToolResult) else [part]
+            # an agent's history is mostly text: only media parts are looked at closer
+            if isinstance(part, ToolResult):
+                parts: Any = part.content
+            elif isinstance(part, _BY_URL):
+                parts = (part,)
+            else:
+                continue
             for inner in parts:
-                url = _fetchable(inner, by_url)
+                url = _fetchable(inner, by_url) if isinstance(inner, _BY_URL) else None
                 if url is not None:
                     found.setdefault(url, inner.kind)
     return found
