@@ -90,7 +90,7 @@ def anthropic_body(turns: int = 100, stream: bool = False, model: str = "bench")
     }
     if stream:
         body["stream"] = True
-    return json.dumps(body).encode()
+    return json.dumps(body, separators=(",", ":")).encode()  # compact, as the clients send it
 
 
 def openai_body(turns: int = 100, stream: bool = False, model: str = "bench") -> bytes:
@@ -128,4 +128,4 @@ def openai_body(turns: int = 100, stream: bool = False, model: str = "bench") ->
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
-    return json.dumps(body).encode()
+    return json.dumps(body, separators=(",", ":")).encode()  # compact, as the clients send it

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.journal.record import Attempt, Record
+from gateway.models.derived_bodies import derive
 from gateway.telemetry.redaction import redact, redact_exported
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
@@ -107,7 +108,7 @@ LOG_COLUMNS = (
     "prompt_version",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
-BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated")
+BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived")
 ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 _attempt_values = attrgetter(*ATTEMPT_FIELDS)
 _ZERO = Decimal("0")
@@ -184,12 +185,13 @@ def _mcp_calls(calls: list[dict[str, Any]], secrets: Iterable[str]) -> list[dict
 
 
 def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[Any, ...] | None:
-    """RequestBody values after the log id (BODY_FIELDS, then truncated), or None when
-    ``rec`` carries no body at all. A body equal to an earlier one of the same record
-    (a passed-through response) is converted once. A record that gave its bodies up
-    has ``SHED_NOTE`` for its request body, marked cut."""
+    """RequestBody values after the log id (BODY_FIELDS, then truncated and derived), or
+    None when ``rec`` carries no body at all. A body equal to an earlier one of the same
+    record (a passed-through response) is converted once; an upstream body that is its
+    neighbour with the model renamed is stored as that recipe (``derived_bodies``). A
+    record that gave its bodies up has ``SHED_NOTE`` for its request body, marked cut."""
     if rec.bodies_shed:
-        return (SHED_NOTE, "", "", "", True)
+        return (SHED_NOTE, "", "", "", True, None)
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
     truncated = False
@@ -203,7 +205,13 @@ def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[A
         texts.append(text)
     if not any(texts):
         return None
-    return (*texts, truncated)
+    derived = None
+    if not truncated:  # (a cut body may have lost what its recipe would rename)
+        bodies = dict(zip(BODY_FIELDS, texts, strict=True))
+        derived = derive(bodies)
+        if derived is not None:
+            texts = [bodies[name] for name in BODY_FIELDS]
+    return (*texts, truncated, derived)
 
 
 def _same_body(value: Any, seen: Any) -> bool:

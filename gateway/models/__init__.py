@@ -24,6 +24,7 @@ from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # o
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
 from gateway.base.secrets.url_secrets import mask_url
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
+from gateway.models import derived_bodies
 from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
@@ -1015,9 +1016,25 @@ class RequestBody(models.Model):
     upstream_response = models.TextField(blank=True)
     outbound_response = models.TextField(blank=True)
     truncated = models.BooleanField(default=False)
+    # how the upstream bodies stored empty are made from their neighbours
+    # (gateway.journal.derived_bodies); null: every body is stored whole
+    derived = models.TextField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"body of {self.log_id}"
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> RequestBody:
+        """A loaded row, its derived bodies made again: readers see every body whole."""
+        body: RequestBody = super().from_db(db, field_names, values)
+        loaded = body.__dict__
+        if any(target in loaded for target, _ in derived_bodies.DERIVED):
+            recipes = body.derived  # (a deferred field: loaded now)
+            if recipes:
+                for _target, source in derived_bodies.DERIVED:
+                    getattr(body, source)  # (likewise)
+                derived_bodies.expand(loaded, recipes)
+        return body
 
 
 class UsageRollup(models.Model):

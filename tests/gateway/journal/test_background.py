@@ -577,9 +577,9 @@ def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
     rec.outbound_response = bytes(same)  # equal, not the same object
     values = journal.body_values(rec, limit=1000)
     assert values is not None
-    inbound, upstream_request, upstream_response, outbound, truncated = values
-    assert upstream_response == outbound == '{"echo":"[redacted]"}'
-    assert (inbound, upstream_request, truncated) == ("{}", "", False)
+    inbound, upstream_request, upstream_response, outbound, truncated, derived = values
+    assert upstream_response == outbound == '{"echo":"[redacted]"}'  # short: stored whole
+    assert (inbound, upstream_request, truncated, derived) == ("{}", "", False, None)
 
 
 def test_the_queue_is_bounded_by_bytes_too(settings) -> None:
@@ -646,7 +646,7 @@ async def test_a_batch_takes_a_quarter_of_the_byte_bound_at_most(settings) -> No
 def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:
     rec = Record(request_id="r", inbound_request=b'{"q": 1}', bodies_shed=True)
     values = rows.body_values(rec, 1000)
-    assert values == (rows.SHED_NOTE, "", "", "", True)
+    assert values == (rows.SHED_NOTE, "", "", "", True, None)
 
 
 async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff, settings) -> None:
