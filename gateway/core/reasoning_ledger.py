@@ -28,12 +28,20 @@ through the supervisor's counter service (one ``ledger_put`` off the reply's pat
 A single process, or another instance without Redis, has only its own: a turn that
 finds nothing goes on without the reasoning (the Anthropic codec then turns thinking
 off for that turn) rather than failing.
+
+A tool loop without signed reasoning (a model that does not reason, thinking off) finds
+nothing for any turn, and every request resends the whole loop: each turn would be asked
+for again, hundreds a request late in an agent's loop. So a turn the shared store
+answered nothing for is remembered as having none (per worker, bounded) and not asked
+for again, except the newest assistant turn: its answer's reasoning may still be on its
+way to the shared store when the next request reaches another worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,6 +68,8 @@ log = logging.getLogger(__name__)
 
 REDIS_PREFIX = "sy:reason"
 REDIS_TIMEOUT = 0.25  # seconds a restore waits for Redis (or the service) before a miss
+# turns (scope, first call id) the shared store had nothing for, remembered per worker
+ABSENT_ENTRIES = 20_000
 
 
 def scope_of(key: Any) -> str:
@@ -85,6 +95,7 @@ def blob_of(parts: Iterable[Part]) -> Blob:
 # --- the worker's ledger and its Redis twin -------------------------------------------------
 
 _ledger: Ledger | None = None
+_absent: OrderedDict[tuple[str, str], None] = OrderedDict()
 
 
 def ledger() -> Ledger:
@@ -103,6 +114,7 @@ def reset() -> None:
     """Forget everything (tests; a settings change)."""
     global _ledger
     _ledger = None
+    _absent.clear()
     _redis.clients.clear()
 
 
@@ -214,6 +226,7 @@ def record(key: Any, call_ids: list[str], blob: Blob) -> None:
     book = ledger()
     for call_id in call_ids:
         book.put(scope, call_id, blob)
+        _absent.pop((scope, call_id), None)
     client = _redis.client()
     if client is not None:
         background.in_background(_store_shared(client, scope, [(c, blob) for c in call_ids]))
@@ -259,36 +272,46 @@ async def restore(key: Any, request: ChatRequest) -> int:
     if not wanting:
         return 0
     scope, book = scope_of(key), ledger()
+    newest = next(m for m in reversed(request.messages) if m.role == "assistant")
     restored = 0
     missing: list[tuple[Message, list[str]]] = []
     for message, calls in wanting:
         blob = next((b for c in calls if (b := book.get(scope, c)) is not None), None)
-        if blob is None:
-            missing.append((message, calls))
-        else:
+        if blob is not None:
             _restore_into(message, blob)
             restored += 1
+        elif message is newest or (scope, calls[0]) not in _absent:
+            missing.append((message, calls))
     if not missing:
         return restored
     client = _redis.client()
+    found: int | None = None
     if client is not None:
-        restored += await _restore_shared(client, scope, book, missing)
+        found = await _restore_shared(client, scope, book, missing)
     elif (service := _counter_service()) is not None:
-        restored += await _restore_from_service(service, scope, book, missing)
-    return restored
+        found = await _restore_from_service(service, scope, book, missing)
+    if found is None:  # no shared store, or it did not answer: nothing learnt
+        return restored
+    for message, calls in missing:
+        if message is not newest and not any(signed(p) for p in message.parts):
+            _absent[(scope, calls[0])] = None
+            if len(_absent) > ABSENT_ENTRIES:
+                _absent.popitem(last=False)
+    return restored + found
 
 
 async def _restore_from_service(
     service: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
-) -> int:
-    """One ``ledger_get`` for every turn this worker had nothing for."""
+) -> int | None:
+    """One ``ledger_get`` for every turn this worker had nothing for: how many were
+    restored (None: the service did not answer)."""
     try:
         reply = await asyncio.wait_for(
             service.ask("ledger_get", scope, [calls for _, calls in missing]), REDIS_TIMEOUT
         )
     except Exception as exc:
         limits.note_failure(service, exc)
-        return 0
+        return None
     restored = 0
     for (message, calls), raw in zip(missing, reply[1], strict=True):
         blob = _blob_from(raw) if raw else None
@@ -302,13 +325,14 @@ async def _restore_from_service(
 
 async def _restore_shared(
     client: Any, scope: str, book: Ledger, missing: list[tuple[Message, list[str]]]
-) -> int:
+) -> int | None:
+    """``_restore_from_service`` with Redis: one MGET."""
     names = [redis_key(scope, c) for _, calls in missing for c in calls]
     try:
         values = await asyncio.wait_for(client.mget(names), REDIS_TIMEOUT)
     except Exception as exc:
         _redis.failed("read", exc)
-        return 0
+        return None
     _redis.answered()
     found = dict(zip(names, values, strict=True))
     restored = 0

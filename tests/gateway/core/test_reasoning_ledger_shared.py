@@ -6,6 +6,7 @@ unreachable service is a miss, never an error."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from gateway.core import reasoning_ledger
 from gateway.core.ledger_book import SharedLedger
 from gateway.policy import limits
 from gateway.server.counter_service import CounterService
-from gateway.types import Thinking
+from gateway.types import ChatRequest, Message, Text, Thinking, ToolCall, ToolResult
 from tests.gateway.core.test_reasoning_ledger import KEY_A, KEY_B, answer, continuation
 
 
@@ -86,3 +87,72 @@ def test_the_shared_book_answers_per_turn() -> None:
     assert shared.answer("ledger_get", ["8", [["a"]]]) == ["ok", [None]]
     with pytest.raises(ValueError):
         shared.answer("ledger_drop", [])
+
+
+def loop(turns: int) -> ChatRequest:
+    """A tool loop of ``turns`` assistant calls without reasoning (a model that does not
+    reason): the request an agent resends, one turn longer each time."""
+    messages = [Message("user", [Text("fix the test")])]
+    for n in range(turns):
+        messages.append(Message("assistant", [ToolCall(f"toolu_{n}", "run", {"n": n})]))
+        messages.append(Message("user", [ToolResult(f"toolu_{n}", [Text("done")])]))
+    return ChatRequest("m", messages)
+
+
+@pytest.fixture
+def asked(service, monkeypatch) -> list[list[list[str]]]:
+    """The turns (their call ids) each ``ledger_get`` asks the service for."""
+    seen: list[list[list[str]]] = []
+    answer = service.store.answer
+
+    def noting(request: list[Any]) -> list[Any] | None:
+        if request[0] == "ledger_get":
+            seen.append(request[2])
+        return answer(request)
+
+    monkeypatch.setattr(service.store, "answer", noting)
+    return seen
+
+
+async def test_a_turn_the_service_had_nothing_for_is_not_asked_for_again(asked) -> None:
+    """An agent's loop without reasoning: each turn is asked for once, then only the
+    newest (its reasoning may still be on its way from the worker that answered it)."""
+    for turns in (3, 4, 5):
+        assert await reasoning_ledger.restore(KEY_A, loop(turns)) == 0
+    assert asked == [
+        [["toolu_2"], ["toolu_1"], ["toolu_0"]],
+        [["toolu_3"], ["toolu_2"]],
+        [["toolu_4"], ["toolu_3"]],
+    ]
+    assert await reasoning_ledger.restore(KEY_B, loop(2)) == 0  # another key: its own
+    assert asked[-1] == [["toolu_1"], ["toolu_0"]]
+
+
+async def test_the_newest_turn_is_asked_for_until_its_reasoning_arrives(service, asked) -> None:
+    """The next request may reach a worker before the answering worker's record reached
+    the service: the newest turn's miss is not remembered, so it is found a turn later."""
+    assert await reasoning_ledger.restore(KEY_A, continuation("toolu_1")) == 0  # not yet
+    # the answering worker's record lands in the service now
+    blob = [["I should look it up.", "sig-1", None]]
+    assert service.store.answer(["ledger_put", "501", ["toolu_1"], blob, 10, 10**6, 60])
+    later = continuation("toolu_1")
+    later.messages += [
+        Message("assistant", [ToolCall("toolu_9", "lookup", {"q": "y"})]),
+        Message("user", [ToolResult("toolu_9", [Text("found")])]),
+    ]
+    assert await reasoning_ledger.restore(KEY_A, later) == 1
+    assert later.messages[1].parts[0] == Thinking("I should look it up.", signature="sig-1")
+
+
+async def test_a_service_that_did_not_answer_teaches_nothing(asked, monkeypatch) -> None:
+    restore_from_service = reasoning_ledger._restore_from_service
+    silent = [True]
+
+    async def sometimes(*args: Any) -> int | None:
+        return None if silent[0] else await restore_from_service(*args)
+
+    monkeypatch.setattr(reasoning_ledger, "_restore_from_service", sometimes)
+    assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0  # (timed out, say)
+    silent[0] = False
+    assert await reasoning_ledger.restore(KEY_A, loop(3)) == 0
+    assert asked == [[["toolu_2"], ["toolu_1"], ["toolu_0"]]]  # all asked for again
