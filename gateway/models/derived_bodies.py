@@ -26,6 +26,9 @@ import orjson
 DERIVED = (("upstream_request", "inbound_request"), ("upstream_response", "outbound_response"))
 # shorter bodies are stored whole: the recipe would save nothing worth its check
 MIN_CHARS = 512
+# a body and the one made from it end alike (the model is named near the start of a JSON
+# body, and a stream ends with its last event): others are told apart by their ends
+TAIL = 32
 _MODEL = re.compile(r'"model": ?("(?:[^"\\]|\\.)*")')
 
 
@@ -46,12 +49,17 @@ def recipe(target: str, source: str) -> tuple[str, str] | None:
         return None
     if target == source:
         return "", ""
+    if target[-TAIL:] != source[-TAIL:]:
+        return None  # (a translated body: told apart without a pass over it)
     in_target, in_source = _MODEL.search(target), _MODEL.search(source)
     if in_target is None or in_source is None:
         return None
     old, new = in_source.group(1), in_target.group(1)
     if old == new:
         return None  # they differ somewhere else
+    grown, step = len(target) - len(source), len(new) - len(old)
+    if (grown % step or grown // step < 1) if step else grown:
+        return None  # no number of renames makes up the difference in length
     if renamed(source, old, new) != target:
         return None
     return old, new
