@@ -246,14 +246,24 @@ def _wanting(request: ChatRequest) -> list[tuple[Message, list[str]]]:
     that call tools and came back without signed reasoning. Earlier loops are left as
     they are: every upstream validates, and uses, only the current loop's reasoning."""
     out = []
-    for message in reversed(request.messages):
+    for message in reversed(request.messages):  # an agent's loop: hundreds, every request
         role = message.role
         if role == "assistant":
-            calls = [p.id for p in message.parts if isinstance(p, ToolCall)]
-            if calls and not any(signed(p) for p in message.parts):
+            calls: list[str] = []
+            unsigned = True
+            for part in message.parts:
+                if isinstance(part, ToolCall):
+                    calls.append(part.id)
+                elif unsigned and signed(part):
+                    unsigned = False
+            if calls and unsigned:
                 out.append((message, calls))
-        elif role == "user" and not any(isinstance(p, ToolResult) for p in message.parts):
-            break  # the caller spoke (not a tool result): the loop before this is over
+        elif role == "user":
+            for part in message.parts:
+                if isinstance(part, ToolResult):
+                    break
+            else:
+                break  # the caller spoke (not a tool result): the loop before this is over
     return out
 
 
