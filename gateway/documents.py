@@ -48,8 +48,10 @@ def iter_documents(request: ChatRequest) -> Iterator[Document]:
         for part in message.parts:
             if isinstance(part, Document):
                 yield part
-            elif isinstance(part, ToolResult):
-                yield from (p for p in part.content if isinstance(p, Document))
+            elif isinstance(part, ToolResult):  # (no generator a result: agents send hundreds)
+                for item in part.content:
+                    if isinstance(item, Document):
+                        yield item
 
 
 def needs_reader(doc: Document) -> bool:
