@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
+from gateway.base.derived_bodies import derive
 from gateway.journal.record import Attempt, Record
-from gateway.models.derived_bodies import derive
 from gateway.telemetry.redaction import redact, redact_exported
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut

@@ -19,12 +19,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from gateway.base import derived_bodies
 from gateway.base.secrets import crypto
 from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # ops reads it here
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
 from gateway.base.secrets.url_secrets import mask_url
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
-from gateway.models import derived_bodies
 from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
@@ -1017,7 +1017,7 @@ class RequestBody(models.Model):
     outbound_response = models.TextField(blank=True)
     truncated = models.BooleanField(default=False)
     # how the upstream bodies stored empty are made from their neighbours
-    # (gateway.journal.derived_bodies); null: every body is stored whole
+    # (gateway.base.derived_bodies); null: every body is stored whole
     derived = models.TextField(null=True, blank=True)
 
     def __str__(self) -> str:

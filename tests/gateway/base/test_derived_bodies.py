@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway import journal
+from gateway.base.derived_bodies import MIN_CHARS, recipe, renamed
 from gateway.journal import Record
 from gateway.models import RequestBody, RequestLog
-from gateway.models.derived_bodies import MIN_CHARS, recipe, renamed
 
 TOOLS = [{"type": "function", "function": {"name": f"t{i}", "parameters": {}}} for i in range(9)]
 
