@@ -240,13 +240,21 @@ class _Parser:
             parts.append(self.text_block(block, where))
         return parts
 
-    def content(self, value: Any, role: str, where: str) -> list[Part]:
+    def content(self, value: Any, role: str, index: int) -> list[Part]:
+        """The content of ``messages[index]``. An agent's history is hundreds of blocks:
+        the common ones (``_plain_block``) are read without writing their parameter
+        path, which only an error or a cache breakpoint reads."""
         if isinstance(value, str):
             return [Text(value)]
+        where = f"messages.{index}.content"
         if not isinstance(value, list):
             raise _invalid(where, "Input should be a string or a list of content blocks")
         parts: list[Part] = []
         for j, block in enumerate(value):
+            plain = _plain_block(block, role)
+            if plain is not None:
+                parts.append(plain)
+                continue
             at = f"{where}.{j}"
             if not isinstance(block, dict):
                 raise _invalid(at, "Input should be a content block object")
@@ -410,17 +418,18 @@ class _Parser:
             raise _invalid("messages", "At least one message is required")
         out = []
         for i, item in enumerate(value):
-            where = f"messages.{i}"
             if not isinstance(item, dict):
-                raise _invalid(where, "Input should be a message object")
+                raise _invalid(f"messages.{i}", "Input should be a message object")
             role = item.get("role")
             if role not in ("user", "assistant", "system"):
-                raise _invalid(f"{where}.role", "Input should be 'user', 'assistant' or 'system'")
+                raise _invalid(
+                    f"messages.{i}.role", "Input should be 'user', 'assistant' or 'system'"
+                )
             if "content" not in item:
-                raise _invalid(f"{where}.content", "Field required")
+                raise _invalid(f"messages.{i}.content", "Field required")
             if role == "system" and "cache_control" in item:
                 self.note("cache_control")
-            parts = self.content(item["content"], role, f"{where}.content")
+            parts = self.content(item["content"], role, i)
             out.extend(_split_results(role, parts))
         return out
 
@@ -461,6 +470,57 @@ class _Parser:
             tool.cache = self.cache_ttl(item, where)
             tools.append(tool)
         return tools
+
+
+def _plain_block(block: Any, role: str) -> Part | None:
+    """A content block of the shapes an agent's history is made of (text; a tool call; a
+    tool result whose content is text), valid and without a cache breakpoint, read
+    without its parameter path; None for any other (``ParseState.content`` reads it
+    the long way, with the same result or the error naming its path)."""
+    if type(block) is not dict or block.get("cache_control") is not None:
+        return None
+    kind = block.get("type")
+    if kind == "text":
+        text = block.get("text")
+        if type(text) is str and not block.get("citations"):
+            return Text(text)
+        return None
+    if role == "system":
+        return None  # (text blocks only)
+    if kind == "tool_use":
+        call_id: Any = block.get("id")
+        name: Any = block.get("name")
+        arguments: Any = block.get("input")
+        named = type(call_id) is str and call_id and type(name) is str and name
+        if named and type(arguments) is dict:
+            return ToolCall(id=call_id, name=name, arguments=arguments)
+        return None
+    if kind == "tool_result":
+        call_id, is_error = block.get("tool_use_id"), block.get("is_error", False)
+        if type(call_id) is not str or not call_id or type(is_error) is not bool:
+            return None
+        raw = block.get("content")
+        if type(raw) is str:
+            return ToolResult(
+                call_id=call_id, content=[Text(raw)] if raw else [], is_error=is_error
+            )
+        if raw is None:
+            return ToolResult(call_id=call_id, content=[], is_error=is_error)
+        if type(raw) is list and all(map(_plain_text, raw)):
+            content: list[Text | Image | Document] = [Text(item["text"]) for item in raw]
+            return ToolResult(call_id=call_id, content=content, is_error=is_error)
+    return None
+
+
+def _plain_text(item: Any) -> bool:
+    """A tool result's text item that ``_plain_block`` may read as is."""
+    return (
+        type(item) is dict
+        and item.get("type") == "text"
+        and type(item.get("text")) is str
+        and not item.get("citations")
+        and item.get("cache_control") is None
+    )
 
 
 def _split_results(role: str, parts: list[Part]) -> list[Message]:

@@ -7,7 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from gateway.codecs.anthropic import inbound
 from gateway.codecs.anthropic.inbound import (
     closed_schema,
     parse_request,
@@ -829,3 +833,80 @@ async def test_streamed_thinking_block_starts_as_anthropic_starts_it():
             schema.validate_python(data)
     start = next(d for n, d in events if n == "content_block_start")
     assert start["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
+
+
+# --- the plain reading of an agent's blocks ---------------------------------------------
+
+_ANY_VALUE = st.sampled_from([None, "", "x", 0, 1, True, [], {}, "toolu_1", {"a": 1}])
+_ITEM = st.one_of(
+    _ANY_VALUE,
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["text", "image", "nope"])},
+        optional={
+            "text": _ANY_VALUE,
+            "citations": _ANY_VALUE,
+            "cache_control": st.sampled_from([None, {"type": "ephemeral"}, "bad"]),
+        },
+    ),
+)
+_BLOCK = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(
+            ["text", "tool_use", "tool_result", "mcp_tool_result", "thinking", "nope", 7]
+        )
+    },
+    optional={
+        "text": _ANY_VALUE,
+        "citations": _ANY_VALUE,
+        "id": _ANY_VALUE,
+        "name": _ANY_VALUE,
+        "input": _ANY_VALUE,
+        "tool_use_id": _ANY_VALUE,
+        "is_error": _ANY_VALUE,
+        "content": st.one_of(_ANY_VALUE, st.lists(_ITEM, max_size=3)),
+        "cache_control": st.sampled_from([None, {"type": "ephemeral", "ttl": "1h"}, "bad"]),
+    },
+)
+
+
+def _read(blocks: list[Any], role: str) -> Any:
+    parser = inbound._Parser()
+    try:
+        parts = parser.content(blocks, role, 3)
+    except InvalidRequest as exc:
+        return ("error", str(exc), exc.param)
+    return (parts, parser.unmapped, parser.cache_marks)
+
+
+@hypothesis_settings(max_examples=600, deadline=None)
+@example([{"type": "text", "text": "x", "citations": [{"a": 1}]}], "user")
+@example([{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}], "system")
+@example([{"type": "tool_use", "id": "", "name": "x", "input": {}}], "assistant")
+@example([{"type": "tool_use", "id": "t", "name": "x", "input": {}}], "system")
+@example([{"type": "tool_result", "tool_use_id": "", "content": "x"}], "user")
+@example([{"type": "tool_result", "tool_use_id": "t", "is_error": 1}], "user")
+@example([{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "image"}]}], "user")
+@example([{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text"}]}], "user")
+@example([{"type": "tool_result", "tool_use_id": "t", "content": {"a": 1}}], "user")
+@given(
+    blocks=st.lists(st.one_of(_BLOCK, _ANY_VALUE), max_size=4),
+    role=st.sampled_from(["user", "assistant", "system"]),
+)
+def test_the_plain_reading_of_a_block_is_the_long_ones(blocks: list[Any], role: str) -> None:
+    """Blocks read without their parameter path give what the long reading gives: the
+    same parts, notes and cache marks, or the same error naming the same path."""
+    plain = _read(blocks, role)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(inbound, "_plain_block", lambda block, role: None)
+        assert plain == _read(blocks, role)
+
+
+def test_an_agents_blocks_are_read_the_plain_way() -> None:
+    """(So the test above compares two readings: the common shapes take the plain one.)"""
+    assert inbound._plain_block({"type": "text", "text": "hi"}, "user") == Text("hi")
+    call = {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"path": "a"}}
+    assert inbound._plain_block(call, "assistant") == ToolCall("toolu_1", "Read", {"path": "a"})
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}
+    assert inbound._plain_block(result, "user") == ToolResult("toolu_1", [Text("ok")])
+    marked = {**result, "cache_control": {"type": "ephemeral"}}
+    assert inbound._plain_block(marked, "user") is None  # a breakpoint: the long way
