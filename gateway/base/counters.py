@@ -49,10 +49,6 @@ from gateway.base import hooks
 
 SOCKET_ENV = "SWITCHYARD_LIMITS_SOCKET"  # how ``serve`` tells its workers where it listens
 WAKE_SECONDS = 0.05  # how often the service asks waiting requests again in any case
-# How long a request nothing waits for (a settle, in its own task after the answer went
-# out) may wait to leave in the write of the next request (the next admission, a moment
-# later at any load): one round trip a request instead of two.
-DEFER_SECONDS = 0.002
 
 
 # --- the wire ---------------------------------------------------------------------------------
@@ -168,16 +164,12 @@ class CounterClient:
         self._writer: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         self._outbox: list[bytes] = []  # lines of this loop turn, written by ``_flush``
-        self._soon = False  # a flush is due at the end of this loop turn
-        self._later: asyncio.TimerHandle | None = None  # a deferred request's flush
         self._ids = itertools.count()
         self._connecting: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def call(self, *request: Any, defer: bool = False) -> list[Any]:
-        """Send one request; return its answer (without the id). ``defer``: nothing is
-        waiting on the answer, so the request may wait up to ``DEFER_SECONDS`` to share
-        the next request's write (and the service's read and answer)."""
+    async def call(self, *request: Any) -> list[Any]:
+        """Send one request; return its answer (without the id)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._bind(loop)
@@ -195,13 +187,8 @@ class CounterClient:
         self._pending[ident] = answer
         timer = loop.call_later(self.timeout, self._timed_out, ident)
         self._outbox.append(encode_line([ident, *request]))
-        if self._soon:
-            pass  # a flush at the end of this loop turn takes it
-        elif not defer:  # the first of this loop turn's requests
-            self._soon = True
+        if len(self._outbox) == 1:  # the first of this loop turn's requests
             loop.call_soon(self._flush)
-        elif self._later is None:
-            self._later = loop.call_later(DEFER_SECONDS, self._flush)
         try:
             reply = await answer
         finally:
@@ -214,13 +201,9 @@ class CounterClient:
     def _flush(self) -> None:
         """Write the requests of one loop turn in one write (concurrent requests' admissions
         and settles share a system call)."""
-        self._soon = False
-        if self._later is not None:
-            self._later.cancel()
-            self._later = None
         lines, self._outbox = self._outbox, []
         writer = self._writer
-        if writer is None or not lines:  # lost meanwhile: their waiters have failed already
+        if writer is None:  # lost meanwhile: their waiters have failed already
             return
         try:
             writer.write(b"".join(lines))
@@ -233,7 +216,6 @@ class CounterClient:
         self._writer = None
         self._pending = {}
         self._outbox = []
-        self._soon, self._later = False, None
         self._connecting = None
         self._tasks = set()
         self.down = False

@@ -386,11 +386,6 @@ class StoreCounters:
     async def ask(self, *request: Any) -> list[Any]:
         raise NotImplementedError
 
-    async def ask_later(self, *request: Any) -> list[Any]:
-        """``ask`` for a request nothing waits on (a settle): it may share the write of
-        the next one (``CounterClient.call``'s ``defer``)."""
-        return await self.ask(*request)
-
     async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Admission:
         """Check and reserve: one request, ``tokens`` tokens, ``hold`` units of budget."""
         period_id, start, end = period_bounds(key.budget_period, at)
@@ -413,7 +408,7 @@ class StoreCounters:
             return  # nothing that a limit of this key reads (one round trip saved)
         period_id, start, _ = period_bounds(key.budget_period, at)
         args = ("settle", key.id, second, delta, period_id, units)
-        if (await self.ask_later(*args, None, hold_period, hold))[0] == "load":
+        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
             await self.ask(*args, _units(await _spent(key, start)), hold_period, hold)
 
     async def admit_joint(
@@ -468,8 +463,7 @@ class StoreCounters:
             return
         for _ in range(len(rows) + 1):
             try:
-                ask = self.ask_later if not _ else self.ask  # a "load" answer: at once
-                reply = await ask("settle_all", rows)
+                reply = await self.ask("settle_all", rows)
             except RuntimeError as exc:  # an older counter service
                 if "settle_all" not in str(exc):
                     raise
@@ -484,7 +478,7 @@ class StoreCounters:
 
     async def _settle_row(self, subject: Subject, row: list[Any], at: float) -> None:
         """One subject's ``settle`` (a service that cannot settle them all at once)."""
-        if (await self.ask_later("settle", *row))[0] == "load":
+        if (await self.ask("settle", *row))[0] == "load":
             start = period_bounds(subject.limits.budget_period, at)[1]
             row[5] = _units(await load_counter_spend(subject.counter, start))
             await self.ask("settle", *row)
@@ -495,7 +489,7 @@ class StoreCounters:
         return answer == "ok"
 
     async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
-        await self.ask_later("used", deployment_id, minute, tokens)
+        await self.ask("used", deployment_id, minute, tokens)
 
 
 def _parts(handle: Any) -> tuple[int | None, Any, str | None]:
@@ -533,9 +527,6 @@ class SharedCounters(StoreCounters):
 
     async def ask(self, *request: Any) -> list[Any]:
         return await self.client.call(*request)
-
-    async def ask_later(self, *request: Any) -> list[Any]:
-        return await self.client.call(*request, defer=True)
 
     def _down(self, reason: str) -> None:
         log.warning(

@@ -379,22 +379,16 @@ def test_serve_goes_on_with_per_worker_counters_when_the_service_cannot_listen(m
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def client_recording_writes(path: str) -> tuple[CounterClient, list[bytes]]:
-    """A connected client, and the list each of its later writes is added to."""
-    client = CounterClient(path)
+async def test_requests_of_one_loop_turn_share_one_write_and_are_answered_by_id(service):
+    """A worker's concurrent requests leave in one write; the service answers what one
+    read brought in one write too, each answer under its request's id."""
+    client = CounterClient(service.path)
     assert await client.call("ping") == ["pong"]  # connected
     writer = client._writer
     assert writer is not None
     writes: list[bytes] = []
     write = writer.write
     writer.write = lambda data: writes.append(data) or write(data)  # type: ignore[method-assign]
-    return client, writes
-
-
-async def test_requests_of_one_loop_turn_share_one_write_and_are_answered_by_id(service):
-    """A worker's concurrent requests leave in one write; the service answers what one
-    read brought in one write too, each answer under its request's id."""
-    client, writes = await client_recording_writes(service.path)
     second = START
     replies = await asyncio.gather(
         *(client.call("admit", 40, 3, 0, 1, -1, "total", second) for _ in range(5)),
@@ -402,47 +396,6 @@ async def test_requests_of_one_loop_turn_share_one_write_and_are_answered_by_id(
     )
     assert len(writes) == 1 and writes[0].count(b"\n") == 6
     assert [r[0] for r in replies] == ["ok", "ok", "ok", "rpm", "rpm", "pong"]
-
-
-async def test_a_settle_leaves_with_the_next_request_or_alone_soon_after(service, monkeypatch):
-    """A request nothing waits on (``defer``: a settle) waits for the next request's
-    write, so a request's admission and the settle before it cost one round trip; with
-    no next request it leaves alone within ``DEFER_SECONDS``."""
-    from gateway.base import counters
-
-    # a wait no loaded machine outlasts, so the next request surely comes first
-    monkeypatch.setattr(counters, "DEFER_SECONDS", 30.0)
-    client, writes = await client_recording_writes(service.path)
-    settle = asyncio.ensure_future(client.call("ping", defer=True))
-    await asyncio.sleep(0.01)  # a later loop turn: the next request
-    assert writes == []
-    assert await client.call("ping") == ["pong"]
-    assert await settle == ["pong"]
-    assert len(writes) == 1 and writes[0].count(b"\n") == 2
-    monkeypatch.setattr(counters, "DEFER_SECONDS", 0.002)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    assert await client.call("ping", defer=True) == ["pong"]  # alone: soon after
-    assert len(writes) == 2 and loop.time() - started < counters.DEFER_SECONDS + 0.5
-
-
-async def test_a_keys_settle_shares_the_next_admissions_write(clean, service, monkeypatch):
-    """At the end of a request its settle waits for the next admission, which it
-    reaches first: the next request is admitted with the tokens already corrected."""
-    monkeypatch.setenv(SOCKET_ENV, service.path)
-    seen: list[str] = []
-    answer = service.store.answer
-    monkeypatch.setattr(
-        service.store, "answer", lambda request: seen.append(request[0]) or answer(request)
-    )
-    limited = key(rpm_limit=10, tpm_limit=10_000)
-    first = await limits.admit(limited, "echo", 100)
-    settling = asyncio.ensure_future(first.settle(250, Decimal(0)))
-    await asyncio.sleep(0)
-    assert seen == ["admit"]  # the settle waits
-    await limits.admit(limited, "echo", 100)
-    await settling
-    assert seen == ["admit", "settle", "admit"]  # in order: the settle counts first
 
 
 def test_the_wire_writes_what_orjson_cannot_and_reads_an_older_peer():
