@@ -137,7 +137,7 @@ class TokenizerHost:
         """On the service's loop: let the tokenizer go once unused for ``idle`` seconds,
         else look again when that would be."""
         self._idle_check = None
-        if self._count is None:
+        if self._count is None or self.idle <= 0:  # (0: kept for good, a check pending too)
             return
         quiet = time.monotonic() - self._used_at
         loop = asyncio.get_running_loop()

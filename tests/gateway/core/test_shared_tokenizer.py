@@ -198,11 +198,11 @@ async def test_a_tokenizer_in_use_is_kept():
         await asyncio.sleep(0.1)
         assert await host.answer(["hello"], False) == ["ok", [1]]
     assert host.loaded
-    host.idle = 0  # and with no idle time set, never let go
+    host.idle = 0  # and with no idle time set, never let go (the pending check neither)
     await asyncio.sleep(0.5)
-    assert not host.loaded
+    assert host.loaded
     await loaded(host)
-    assert host._idle_check is None
+    assert host._idle_check is None  # nor a check scheduled
     await asyncio.sleep(0.4)
     assert host.loaded
 
