@@ -78,10 +78,29 @@ def setup(tmp_path_factory):
             )
             keys = json.loads(out.strip().splitlines()[-1])
             time.sleep(2.0)  # the server's registry poll (about once a second) sees the rows
+            _started(gw)
             yield gw, keys
     finally:
         upstream.terminate()
         upstream.wait(10)
+
+
+def _started(gw) -> None:  # type: ignore[no-untyped-def]
+    """List the tools until the stdio server's are among them. Its first start imports
+    the SDK (1.5 s of CPU alone), and on a loaded machine its first listing missed the
+    server's 3 s call timeout (a listing leaves out a server that does not answer in
+    time). The tests are about a started server, not a cold start."""
+
+    async def go() -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            async with _client(gw.url + "/mcp", gw.master_key) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+            if "local__add" in names or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.5)
+
+    asyncio.run(go())
 
 
 def _rows(gw, until=None) -> list[dict]:  # type: ignore[no-untyped-def]
