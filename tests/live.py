@@ -159,7 +159,7 @@ def template_database(env: dict[str, str], seed: bool) -> Path | None:
         folder.mkdir()
         template_env = {**env, "SWITCHYARD_DATA_DIR": str(folder)}
         template_env.pop("SECRET_KEY", None)
-        manage(template_env, "migrate", "--no-input", "-v", "0")
+        manage(template_env, "migrate", "--no-input", "--skip-checks", "-v", "0")
         if seed:
             manage(template_env, "seed_demo")
         _templates[key] = folder
@@ -195,7 +195,7 @@ def running_gateway(
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = gateway_env(data_dir, env)
     if not copy_template_database(data_dir, full_env, seed):
-        manage(full_env, "migrate", "--no-input", "-v", "0")
+        manage(full_env, "migrate", "--no-input", "--skip-checks", "-v", "0")
         if seed:
             manage(full_env, "seed_demo")
     for command in setup or []:

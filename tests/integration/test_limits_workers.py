@@ -85,7 +85,7 @@ def test_rpm_and_budget_are_exact_across_two_workers(tmp_path: Path) -> None:
     data_dir = tmp_path / "gw"
     env = gateway_env(data_dir)
     data_dir.mkdir(parents=True)
-    manage(env, "migrate", "--no-input", "-v", "0")
+    manage(env, "migrate", "--no-input", "--skip-checks", "-v", "0")
     rpm_keys = [make_key(env, "--rpm", "3") for _ in range(3)]
     with running_gateway(data_dir, workers=2) as gw:
         assert list(data_dir.glob("limits-*.sock")), "the serve process shares the counters"

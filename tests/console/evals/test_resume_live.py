@@ -53,7 +53,7 @@ def poll(client: httpx.Client, url: str, pk: int) -> dict:
 @pytest.mark.timeout(180)
 def test_killed_server_resumes_the_experiment_exactly_once(tmp_path: Path) -> None:
     env = gateway_env(tmp_path, {"SWITCHYARD_EVALS_LEASE_SECONDS": LEASE})
-    manage(env, "migrate", "--no-input", "-v", "0")
+    manage(env, "migrate", "--no-input", "--skip-checks", "-v", "0")
     manage(env, "seed_demo")
     headers = {"Authorization": f"Bearer {MASTER_KEY}"}
     process, url = serve(env, tmp_path, workers=2)

@@ -33,7 +33,7 @@ def test_killed_server_finishes_the_batch_exactly_once(tmp_path: Path) -> None:
                 "SWITCHYARD_BATCH_CONCURRENCY": "2",
             },
         )
-        manage(env, "migrate", "--no-input", "-v", "0")
+        manage(env, "migrate", "--no-input", "--skip-checks", "-v", "0")
         manage(env, "seed_demo")
         manage(env, "shell", "-c", (
             "from gateway.models import Deployment, Provider, Route; "

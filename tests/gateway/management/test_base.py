@@ -19,7 +19,7 @@ DB_PASSWORD = "hunter2-Db-Password-77"
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     env = gateway_env(tmp_path_factory.mktemp("cli-db"))
-    manage(env, "migrate", "--no-input", "-v", "0")
+    manage(env, "migrate", "--no-input", "--skip-checks", "-v", "0")
     return env
 
 
