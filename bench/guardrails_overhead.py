@@ -16,7 +16,7 @@ path, in five settings:
 For each: Python calls per request (cProfile, from the request reaching the application
 to the last byte of the answer) and microseconds per request without the profiler
 (median of ``--rounds`` rounds; wall clock in one process on a shared machine is noisy,
-the call counts are not), and for streams the time to the first body byte.
+the call counts are not), and for streams the time to the first token.
 Prints a Markdown table (and writes bench/results/guardrails_overhead.md)."""
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 import run  # noqa: E402  (bench/run.py: the same mock and route name)
+from mock_upstream import MARKER as MARKER_TEXT  # noqa: E402
+
+MARKER = MARKER_TEXT.encode()
 
 ADMIN_KEY = "sy-bench-admin-master-key-0123456789"
 FILTER = {
@@ -125,7 +128,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
             }
 
         async def one(body: bytes, profile: cProfile.Profile | None) -> float:
-            """One request; the seconds to the first body byte."""
+            """One request; the seconds to the first token (the body chunk that carries
+            the mock's ``MARKER``, as bench/run.py times it: a role chunk sent ahead
+            of it is no token)."""
             sent = asyncio.Event()
             status: list[int] = []
             given = False
@@ -144,7 +149,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
                 if message["type"] == "http.response.start":
                     status.append(message["status"])
                 elif message["type"] == "http.response.body":
-                    if message.get("body") and not first:
+                    if not first and MARKER in message.get("body", b""):
                         first.append(time.perf_counter() - started)
                     if not message.get("more_body"):
                         if profile is not None:
@@ -208,7 +213,7 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> st
         f"median of {args.rounds} alternating rounds), {os.cpu_count()} cores, load average "
         f"{load[0]:.1f} at the end.",
         "",
-        "| setting | Python calls / request | µs / request | µs to the first body byte |",
+        "| setting | Python calls / request | µs / request | µs to the first token |",
         "|---|---:|---:|---:|",
     ]
     for setting in SETTINGS:

@@ -133,10 +133,11 @@ async def guarded(
                 events += piece.events
             sent_chars += len(piece.text)
 
+    # taken from the queue, not yet yielded (a block still sends them, then the end)
+    out: list[bytes] = []
+    out_events: list[StreamEvent] = []
     try:
         async for batch in batches:
-            out: list[bytes] = []
-            out_events: list[StreamEvent] = []
             for piece in batch:
                 queue.append(piece)
                 if behind_calls is not None:
@@ -164,20 +165,24 @@ async def guarded(
                         usage.merge(event.usage)
                         usage_seen = usage_seen or isinstance(event, UsageEvent)
             # what arrived together is checked together: one check a read, not a delta
+            pending = False
             for part in held.values():
                 if part.pending:
                     await settle(part, False)
+                    pending = pending or bool(part.pending)
             take(out, out_events)
-            if out or out_events:
+            # until the first text goes, what may go before it (a role chunk, a start
+            # event) waits to leave with it in one write, as in a bare passthrough
+            if (out or out_events) and (sent_chars or not pending):
                 yield b"".join(out), out_events
+                out, out_events = [], []
         await flush_all()  # the upstream ended without a Finish
-        out, out_events = [], []
         take(out, out_events)
         if out or out_events:
             yield b"".join(out), out_events
+            out, out_events = [], []
     except GuardrailBlocked:
         # nothing offending went out: what was checked before it goes, then the end
-        out, out_events = [], []
         take(out, out_events)
         closing: list[StreamEvent] = [PartStop(index) for index in sorted(open_parts)]
         closing.append(Finish("content_filter"))

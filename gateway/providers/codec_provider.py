@@ -593,6 +593,7 @@ class CodecProvider(Provider):
         # time to first token off that event), -1 none
         text_part = -1
         yielded = False
+        early_texts = 2
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, sent, exchange) as response:
@@ -605,6 +606,11 @@ class CodecProvider(Provider):
                             if text is not None:
                                 raw = sse_bytes(message.data, message.event)
                                 pieces.append(Piece(raw, [], None, message, text, text_part))
+                                if early_texts:
+                                    early_texts -= 1
+                                    yielded = True
+                                    yield pieces
+                                    pieces = []
                                 continue
                         wire_event = sse_wire_event(message, framing)
                         if wire_event is None:
@@ -625,6 +631,15 @@ class CodecProvider(Provider):
                         pieces.append(Piece(raw, events, wire_event.data, message, text, part))
                         if failure is not None:
                             break
+                        if text and early_texts:
+                            # the answer's first text, and the next (it shows where the
+                            # first one's last word ends), each end a batch: a check may
+                            # let the first token out then, not behind the rest of a read
+                            # that may hold the whole answer
+                            early_texts -= 1
+                            yielded = True
+                            yield pieces
+                            pieces = []
                     if pieces:
                         yielded = True
                         yield pieces

@@ -298,3 +298,32 @@ async def test_a_block_lets_out_the_clean_text_before_it(kind: str, per_event: b
     assert "forb" not in response.text() and response.text().startswith("Here is the plan")
     assert response.text() == expected.text()[: len(response.text())]
     assert len(expected.text()) - len(response.text()) <= 3
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_the_first_text_goes_before_the_rest_of_its_read(kind: str) -> None:
+    """An upstream that sends the whole answer in one read (a cached or fast one): the
+    first text leaves as soon as its check lets it, as a bare passthrough's first token
+    does, not once the whole read is checked."""
+    raw = leaky(kind, LEAKY)
+    http.use_transport(
+        httpx.MockTransport(
+            lambda r: httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, content=reads(raw, False)
+            )
+        )
+    )
+    adapter, deployment, body = upstream(kind)
+    codec: Any = adapter.speaks.upstream
+    editor = codec.stream_editor(body)
+    pieces = adapter.passthrough_pieces(body, deployment, Exchange(), {}, editor)
+    try:
+        items = [
+            chunk
+            async for chunk, _ in passed.guarded(Run(words(("zyzzyva", "BLOCK"))), pieces, editor)
+        ]
+    finally:
+        http.use_transport(None)
+    first = fold_events(parsed(kind, items[0])).text()
+    assert first and LEAKY.startswith(first) and len(first) < 12
+    assert b"".join(items) == raw
