@@ -166,9 +166,10 @@ class ExtraJob(Protocol):
     ``job`` is the chat job (``gateway.core.jobs``), admitted and past the response cache;
     ``route`` its ``RouteEntry``."""
 
-    def takes(self, job: Any, route: Any) -> bool:
+    async def takes(self, job: Any, route: Any) -> bool:
         """Whether this feature answers the request (it may refuse it by raising, and
-        may complete the request first: e.g. attach the route's MCP servers)."""
+        may complete the request first: e.g. attach the route's MCP servers). Async so
+        that a feature loads its modules off the loop (``gateway.base.lazy_import``)."""
         ...
 
     async def respond(self, job: Any, route: Any) -> Any:

@@ -326,7 +326,7 @@ class ChatJob(RoutedJob):
     async def respond_now(self, route: RouteEntry) -> Reply | StreamReply:
         """``respond`` without detaching (a background interaction's task)."""
         for extra in hooks.extra_jobs:  # a feature's answer instead (hosted MCP tools)
-            if extra.takes(self, route):
+            if await extra.takes(self, route):
                 reply: Reply | StreamReply = await extra.respond(self, route)
                 return reply
         return await RoutedJob.respond(self, route)

@@ -22,7 +22,7 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs
-from gateway.base import db_work, lifecycle, process_role
+from gateway.base import db_work, lazy_import, lifecycle, process_role
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -446,6 +446,7 @@ class GatewayApp:
         role: process_role.Role | None = None,
     ) -> None:
         self.django_app = django_app
+        self.urls = lazy_import.ready(settings.ROOT_URLCONF)  # imported on first need
         # what this process serves (gateway.edge.role_gate): `all`, unless serve --role
         self.role = process_role.current() if role is None else role
 
@@ -468,6 +469,8 @@ class GatewayApp:
         if route is not None or scope.get("type") == "http":
             await lifecycle.ensure_started()
         if route is None:
+            if self.urls is None:  # the console's views, the admin, the API: off the loop
+                self.urls = await lazy_import.loaded(settings.ROOT_URLCONF)
             await self.django_app(scope, receive, send)
         else:
             await route.serve(self, scope, receive, send, found)
@@ -533,12 +536,13 @@ class GatewayApp:
 
     async def mcp(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         from gateway.edge.ws_origin import mcp_origin_allowed
-        from gateway.mcp import endpoint as mcp_endpoint
 
         if not mcp_origin_allowed(scope):  # the MCP spec's DNS-rebinding rule
             body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Forbidden: this Host or Origin is not allowed"}}'
             await send_reply(send, Reply(403, body, [(b"content-type", b"application/json")]))
             return
+        # the MCP SDK comes with it: imported off the loop on a worker's first /mcp
+        mcp_endpoint = await lazy_import.loaded("gateway.mcp.endpoint")
         await mcp_endpoint.app(scope, receive, send)
 
     async def api(

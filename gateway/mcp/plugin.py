@@ -9,25 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.base import hooks
+from gateway.base import hooks, lazy_import
 from gateway.mcp import retention
+
+PIPELINE = "gateway.mcp.hosted.pipeline"
 
 
 class HostedTools:
     """The hosted MCP loop as an extra job of the chat job (``hooks.extra_jobs``)."""
 
-    def takes(self, job: Any, route: Any) -> bool:
+    async def takes(self, job: Any, route: Any) -> bool:
         request = job.request
         named = request is not None and request.mcp_servers
         if not named and not route.mcp_servers and not job.call.caller.mcp_servers:
             return False  # no MCP server anywhere: the loop is not even imported
-        from gateway.mcp.hosted import pipeline
-
-        return pipeline.takes(job, route)
+        # the loop brings the MCP SDK: imported off the loop on first use
+        pipeline = await lazy_import.loaded(PIPELINE)
+        taken: bool = pipeline.takes(job, route)
+        return taken
 
     async def respond(self, job: Any, route: Any) -> Any:
-        from gateway.mcp.hosted import pipeline
-
+        pipeline = await lazy_import.loaded(PIPELINE)
         return await pipeline.respond(job, route)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +36,7 @@ import httpx
 import orjson
 
 from gateway import errors
+from gateway.base import lazy_import
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs import CODECS
@@ -93,7 +93,7 @@ async def aws_module() -> ModuleType:
     global _aws
     if _aws is None:
         try:
-            _aws = await asyncio.to_thread(importlib.import_module, "gateway.providers.aws")
+            _aws = await lazy_import.loaded("gateway.providers.aws")
         except ImportError as exc:  # a deployment problem, not a crash: move on
             raise errors.ConfigurationError(f"Bedrock needs botocore: {exc}") from None
     return _aws
