@@ -29,7 +29,7 @@ def probe_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 async def test_a_module_is_imported_in_a_thread_not_the_loop(probe_module: str) -> None:
     assert lazy_import.ready(probe_module) is None
     module = await lazy_import.loaded(probe_module)
-    assert module.IMPORTED_IN != threading.get_ident()
+    assert threading.get_ident() != module.IMPORTED_IN
     assert lazy_import.ready(probe_module) is module
     assert await lazy_import.loaded(probe_module) is module  # then from sys.modules
 
