@@ -172,8 +172,10 @@ async def guarded(
                     pending = pending or bool(part.pending)
             take(out, out_events)
             # until the first text goes, what may go before it (a role chunk, a start
-            # event) waits to leave with it in one write, as in a bare passthrough
-            if (out or out_events) and (sent_chars or not pending):
+            # event) waits to leave with it in one write, as in a bare passthrough: for
+            # checks that know their matches, which let it out at the next delta (a
+            # window's check holds the first text for a window, the head not that long)
+            if (out or out_events) and (sent_chars or not pending or not gate.ask):
                 yield b"".join(out), out_events
                 out, out_events = [], []
         await flush_all()  # the upstream ended without a Finish
