@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from gateway.edge import endpoints
 
 
 @pytest.fixture
-def probe_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def probe_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A module that notes the thread importing it."""
     (tmp_path / "lazy_probe_module.py").write_text(
         "import threading\nIMPORTED_IN = threading.get_ident()\n"

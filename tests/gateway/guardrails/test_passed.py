@@ -300,12 +300,8 @@ async def test_a_block_lets_out_the_clean_text_before_it(kind: str, per_event: b
     assert len(expected.text()) - len(response.text()) <= 3
 
 
-@pytest.mark.parametrize("kind", ["openai", "anthropic"])
-async def test_the_first_text_goes_before_the_rest_of_its_read(kind: str) -> None:
-    """An upstream that sends the whole answer in one read (a cached or fast one): the
-    first text leaves as soon as its check lets it, as a bare passthrough's first token
-    does, not once the whole read is checked."""
-    raw = leaky(kind, LEAKY)
+async def checked_items(kind: str, raw: bytes) -> list[bytes]:
+    """What a checked stream sends, write by write, of ``raw`` received in one read."""
     http.use_transport(
         httpx.MockTransport(
             lambda r: httpx.Response(
@@ -317,13 +313,36 @@ async def test_the_first_text_goes_before_the_rest_of_its_read(kind: str) -> Non
     codec: Any = adapter.speaks.upstream
     editor = codec.stream_editor(body)
     pieces = adapter.passthrough_pieces(body, deployment, Exchange(), {}, editor)
+    run = Run(words(("zyzzyva", "BLOCK")))
     try:
-        items = [
-            chunk
-            async for chunk, _ in passed.guarded(Run(words(("zyzzyva", "BLOCK"))), pieces, editor)
-        ]
+        return [chunk async for chunk, _ in passed.guarded(run, pieces, editor)]
     finally:
         http.use_transport(None)
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_a_window_check_sends_the_head_before_the_first_text(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check that holds a window (one that calls a service: 64 characters and a
+    200-character segment before its first release) does not hold the stream's head
+    with it: what goes before the text (the role chunk, message_start) leaves at once."""
+    from gateway.guardrails.kinds import content_filter
+
+    monkeypatch.setattr(content_filter.Checker, "local", False)  # checked as a service is
+    raw = leaky(kind, LEAKY)
+    items = await checked_items(kind, raw)
+    assert items[0] and fold_events(parsed(kind, items[0])).text() == ""
+    assert b"".join(items) == raw
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+async def test_the_first_text_goes_before_the_rest_of_its_read(kind: str) -> None:
+    """An upstream that sends the whole answer in one read (a cached or fast one): the
+    first text leaves as soon as its check lets it, as a bare passthrough's first token
+    does, not once the whole read is checked."""
+    raw = leaky(kind, LEAKY)
+    items = await checked_items(kind, raw)
     first = fold_events(parsed(kind, items[0])).text()
     assert first and LEAKY.startswith(first) and len(first) < 12
     assert b"".join(items) == raw
