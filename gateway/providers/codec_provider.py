@@ -601,37 +601,34 @@ class CodecProvider(Provider):
                     pieces: list[Piece] = []
                     failure = None
                     for message in messages:
+                        piece = None
                         if text_part >= 0 and skims(message.event, message.data):
                             text = text_of(message.data)
                             if text is not None:
                                 raw = sse_bytes(message.data, message.event)
-                                pieces.append(Piece(raw, [], None, message, text, text_part))
-                                if early_texts:
-                                    early_texts -= 1
-                                    yielded = True
-                                    yield pieces
-                                    pieces = []
+                                piece = Piece(raw, [], None, message, text, text_part)
+                        if piece is None:
+                            wire_event = sse_wire_event(message, framing)
+                            if wire_event is None:
                                 continue
-                        wire_event = sse_wire_event(message, framing)
-                        if wire_event is None:
-                            continue
-                        events, failure, wire_event = self._fed(
-                            parser, wire_event, not yielded and not pieces
-                        )
-                        text, part = "", -1
-                        for event in events:
-                            _count(event, exchange)
-                            if isinstance(event, TextDelta):
-                                text += event.text
-                                part = text_part = event.index
-                            elif isinstance(event, _PART_EVENTS):
-                                text_part = -1
-                        withheld = failure is None and codec.withheld(wire_event, body)
-                        raw = b"" if withheld else sse_bytes(wire_event.text, wire_event.event)
-                        pieces.append(Piece(raw, events, wire_event.data, message, text, part))
+                            events, failure, wire_event = self._fed(
+                                parser, wire_event, not yielded and not pieces
+                            )
+                            text, part = "", -1
+                            for event in events:
+                                _count(event, exchange)
+                                if isinstance(event, TextDelta):
+                                    text += event.text
+                                    part = text_part = event.index
+                                elif isinstance(event, _PART_EVENTS):
+                                    text_part = -1
+                            withheld = failure is None and codec.withheld(wire_event, body)
+                            raw = b"" if withheld else sse_bytes(wire_event.text, wire_event.event)
+                            piece = Piece(raw, events, wire_event.data, message, text, part)
+                        pieces.append(piece)
                         if failure is not None:
                             break
-                        if text and early_texts:
+                        if piece.text and early_texts:
                             # the answer's first text, and the next (it shows where the
                             # first one's last word ends), each end a batch: a check may
                             # let the first token out then, not behind the rest of a read
