@@ -211,6 +211,23 @@ def litellm_yaml(mock_port: int) -> str:
     )
 
 
+def interpreter_build(python: str) -> str:
+    """The server's interpreter as a report names it: version, executable and whether it
+    loads libpython as a shared library. How CPython was built moves every figure: a
+    plain pyenv build (no profile-guided or link-time optimisation, libpython shared)
+    runs Switchyard's Python about a third slower than Debian's /usr/bin/python3.11
+    (docs/benchmarks.md, twenty-fourth session)."""
+    probe = (
+        "import os, platform, sys\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "linked = 'libpython shared' if 'libpython' in maps else 'libpython static'\n"
+        "print(f'CPython {platform.python_version()}, {os.path.realpath(sys.executable)}, "
+        "{linked}')\n"
+    )
+    done = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def start_mock(port: int, log) -> subprocess.Popen:
     process = subprocess.Popen(
         [PYTHON, str(BENCH / "mock_upstream.py"), "--port", str(port)], stdout=log, stderr=log
@@ -241,7 +258,7 @@ def start_switchyard(
     env.pop("DATABASE_URL", None)
     env.update(item.split("=", 1) for item in args.env)
     source = Path(args.source).resolve()
-    manage = [PYTHON, str(source / "manage.py")]
+    manage = [args.python, str(source / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=source)
     subprocess.run(
         [*manage, "import_config", str(config)],
@@ -520,7 +537,8 @@ def render(
         f"load average before the run {args.loadavg} · "
         + ("" if soak else f"{args.duration:g} s per cell · ")
         + f"Switchyard: `manage.py serve --workers {args.workers}` ({server}), DEBUG off, "
-        f"body logging {bodies}{extra} · upstream: bench/mock_upstream.py on 127.0.0.1",
+        f"body logging {bodies}{extra} · upstream: bench/mock_upstream.py on 127.0.0.1 · "
+        f"Python: {args.interpreter}",
         "",
     ]
     if rows:
@@ -738,6 +756,12 @@ def main() -> None:
         default="both",
         help="bare: the master key only; governed: team, key limits, guardrails (docstring)",
     )
+    parser.add_argument(
+        "--python",
+        default=PYTHON,
+        help="the interpreter Switchyard runs on (a virtualenv's python with the project "
+        "installed; default .venv/bin/python)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data dir and logs")
     parser.add_argument("--output", help="default bench/results/latest.md (soak: soak.md)")
     parser.add_argument(
@@ -754,6 +778,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: install it with `apt-get install -y wrk`")
     args.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    args.interpreter = interpreter_build(args.python)
 
     workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
     log = open(workdir / "servers.log", "w")  # noqa: SIM115  (lives for the whole run)
