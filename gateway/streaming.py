@@ -181,18 +181,30 @@ class SSEDecoder:
             chunk = self.pending + chunk
         *lines, self.pending = chunk.split(b"\n")
         for raw in lines:
+            # the two lines nearly every event is made of, read without decoding the
+            # line first: a blank one (the event's end) and a "data: " one (LF-ended)
+            if not raw:
+                self._dispatch(messages)
+                continue
+            if raw[:6] == b"data: " and raw[-1] != 13:  # 13: a CRLF line's "\r"
+                self.data.append(raw[6:].decode("utf-8", "replace"))
+                continue
             line = raw.decode("utf-8", "replace")
             if line.endswith("\r"):
                 line = line.rstrip("\r")
             if not line:
-                if self.data:
-                    messages.append(SSEMessage(self.event, "\n".join(self.data)))
-                self.event, self.data = None, []
+                self._dispatch(messages)
                 continue
             if line[0] == ":":
                 continue
             self._field(line)
         return messages
+
+    def _dispatch(self, messages: list[SSEMessage]) -> None:
+        """A blank line: the event read so far, if it has data, is complete."""
+        if self.data:
+            messages.append(SSEMessage(self.event, "\n".join(self.data)))
+        self.event, self.data = None, []
 
     def end(self) -> list[SSEMessage]:
         if self.pending:

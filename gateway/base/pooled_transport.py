@@ -91,6 +91,9 @@ class _Connection(asyncio.Protocol):
         pass
 
     # --- httptools callbacks -----------------------------------------------------------
+    # They run inside ``feed_data`` only, and ``data_received`` wakes the reader once
+    # after it: an SSE stream's read carries a body piece per event, and a wake for
+    # each was a call and a check per event for nothing.
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
@@ -100,7 +103,6 @@ class _Connection(asyncio.Protocol):
         names = {name.lower() for name, _ in self.headers}
         self.until_eof = b"content-length" not in names and b"transfer-encoding" not in names
         self.headers_done = True
-        self.wake()
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -108,11 +110,9 @@ class _Connection(asyncio.Protocol):
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
             self.paused = True
             self.transport.pause_reading()
-        self.wake()
 
     def on_message_complete(self) -> None:
         self.complete = True
-        self.wake()
 
     # --- reader side -------------------------------------------------------------------
     def wake(self) -> None:

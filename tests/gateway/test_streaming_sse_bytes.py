@@ -27,6 +27,9 @@ BODIES = [
     # an undecodable byte, an incomplete sequence at the end, an event with no data
     b"data: bad \xff byte\n\nevent: lonely\n\ndata: cut \xe2\x82",
     b"data: x\n\r",
+    # the "data: " lines read without decoding the line first, beside ones that are not
+    # (CRLF ends mixed with LF, an empty value, a second space that belongs to the value)
+    b"data: \n\ndata:  two\r\n\r\ndata: a\r\ndata: b\n\ndata: \xe2\x82\xac\ndata:\n\n",
     b"",
 ]
 
