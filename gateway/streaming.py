@@ -61,6 +61,13 @@ class StreamFolder:
         return True
 
     def feed(self, event: StreamEvent) -> None:
+        if type(event) is TextDelta:  # most of a stream: tested before every other case
+            i, text = event.index, event.text
+            if i not in self._parts:
+                self._parts[i] = Text("")
+            if not self.truncated and self._room(text):  # (no call once full)
+                self._texts.setdefault(i, []).append(text)
+            return
         r = self.response
         match event:
             case Start(id=id_, model=model, created=created, usage=usage):
@@ -74,10 +81,6 @@ class StreamFolder:
             case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):
                 self._parts[i] = ToolCall(id=tid or "", name=name or "")
                 self._args[i] = []
-            case TextDelta(index=i, text=text):
-                self._parts.setdefault(i, Text(""))
-                if not self.truncated and self._room(text):  # (no call once full)
-                    self._texts.setdefault(i, []).append(text)
             case ThinkingDelta(index=i, text=text, signature=sig, redacted=red):
                 part = self._parts.setdefault(i, Thinking(""))
                 if text and not self.truncated and self._room(text):
