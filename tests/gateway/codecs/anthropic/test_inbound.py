@@ -573,6 +573,36 @@ async def test_render_stream_is_incremental():
     await stream.aclose()
 
 
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.text(min_size=0, max_size=12), min_size=1, max_size=5))
+@example(texts=['say "hi"\n\t\\', "\u2028 \U0001f600 \x00", "</script>"])
+def test_text_deltas_to_an_open_block_are_the_bytes_the_general_rendering_makes(texts):
+    """Text deltas to an open block are written without building their dicts: the bytes
+    must be exactly what ``_event`` makes of them (the block's number, the text's JSON)."""
+    renderer = inbound.StreamRenderer(req())
+    renderer.feed(Start("r", "u"))
+    renderer.feed(PartStart(0, "thinking"))
+    renderer.feed(ThinkingDelta(0, "t"))
+    renderer.feed(PartStop(0))
+    renderer.feed(PartStart(1, "text"))
+    out = [chunk for text in texts for chunk in renderer.feed(TextDelta(1, text))]
+    number = 1  # block 0 was the thinking; the first text that is not empty opens block 1
+    expected = []
+    for text in texts:
+        if not text:
+            continue  # an empty delta writes nothing
+        if not expected:
+            block = {"type": "text", "text": ""}
+            start = {"type": "content_block_start", "index": number, "content_block": block}
+            expected.append(inbound._event("content_block_start", start))
+        delta = {"type": "text_delta", "text": text}
+        body = {"type": "content_block_delta", "index": number, "delta": delta}
+        expected.append(inbound._event("content_block_delta", body))
+    assert out == expected
+    assert bool(renderer.feed(PartStop(1))) == bool(expected)  # it closes what opened
+    assert renderer.feed(TextDelta(1, "late")) == []  # a closed block takes no more
+
+
 # --- errors, models, token counts ----------------------------------------------------------
 
 
