@@ -427,6 +427,9 @@ class ChunkTranslator:
         self._pending: str | None = None  # finish reason held for usage
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        more_text = self._more_text(chunk)
+        if more_text is not None:
+            return [more_text]
         if self.done:
             return []
         if "error" in chunk and chunk["error"]:
@@ -469,6 +472,34 @@ class ChunkTranslator:
             self._pending = maps.finish_reason(None, bool(self._tool_parts))
         events.append(self._finish())
         return events
+
+    def _more_text(self, chunk: dict[str, Any]) -> TextDelta | None:
+        """The TextDelta of a chunk that is only more text for the open text part (most
+        chunks of an answer: one choice whose delta holds ``content``, and perhaps its
+        role, and nothing else), read the short way; None for any other chunk."""
+        choices = chunk.get("choices")
+        if (
+            self._open is None
+            or self._open[1] != "text"
+            or self.done
+            or type(choices) is not list
+            or len(choices) != 1
+            or chunk.get("usage")
+            or chunk.get("error")
+        ):
+            return None
+        choice = choices[0]
+        if type(choice) is not dict or choice.get("index") or choice.get("finish_reason"):
+            return None
+        delta = choice.get("delta")
+        if type(delta) is not dict or not (
+            len(delta) == 1 or (len(delta) == 2 and "role" in delta)
+        ):
+            return None
+        content = delta.get("content")
+        if type(content) is not str or not content:
+            return None
+        return TextDelta(self._open[0], content)
 
     @property
     def saw_finish_reason(self) -> bool:

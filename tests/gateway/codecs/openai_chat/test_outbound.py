@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from gateway.codecs.base import DONE, PassthroughCodec, Target, WireEvent
-from gateway.codecs.openai_chat import codec, maps
+from gateway.codecs.openai_chat import codec, maps, outbound
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.types import ChatRequest, ErrorEvent, Finish, Message, Text, Usage
 
@@ -76,3 +79,64 @@ def test_the_stream_variant_follows_the_request_over_params():
     assert "stream_options" not in codec.build_request(request, target)
     streamed = codec.build_request(dataclasses.replace(request, stream=True), target)
     assert streamed["stream"] is True and streamed["stream_options"] == {"include_usage": True}
+
+
+# --- the stream translator's short way for more text ----------------------------------------
+
+
+def _chunk(delta: object = None, **choice: object) -> dict[str, object]:
+    return {"id": "r", "model": "m", "choices": [{"index": 0, "delta": delta, **choice}]}
+
+
+_TOOL_CALL = {"index": 0, "id": "c1", "function": {"name": "f", "arguments": "{}"}}
+# chunks an upstream sends, the short way's own and every near miss of it
+_CHUNKS = st.sampled_from(
+    [
+        _chunk({"content": " tok"}),
+        _chunk({"content": "é\n"}, finish_reason=None),
+        _chunk({"role": "assistant", "content": "x"}),
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"content": ""}),
+        _chunk({"content": None}),
+        _chunk({"content": [{"type": "text", "text": "parts"}]}),
+        _chunk({"content": "x", "refusal": "no"}),
+        _chunk({"refusal": "no"}),
+        _chunk({"reasoning_content": "hm"}),
+        _chunk({"content": "y", "reasoning": "hm"}),
+        _chunk({"tool_calls": [_TOOL_CALL]}),
+        _chunk({"content": "z"}, finish_reason="stop"),
+        _chunk({}, finish_reason="length"),
+        _chunk({"content": "w"}, index=1),
+        _chunk("not a dict"),
+        {"choices": [{"delta": {"content": "no index"}}]},
+        {"choices": [{"delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}]},
+        {"choices": ["not a dict"]},
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}},
+        {"choices": [{"index": 0, "delta": {"content": "u"}}], "usage": {"prompt_tokens": 3}},
+        {"choices": [{"index": 0, "delta": {"content": "e"}}], "error": {"message": "x"}},
+        {"choices": [{"index": 0, "delta": {"content": "n"}}], "usage": None, "error": None},
+    ]
+)
+
+
+class _TheLongWay(outbound.ChunkTranslator):
+    def _more_text(self, chunk):  # type: ignore[no-untyped-def]
+        return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_CHUNKS, max_size=10))
+def test_more_text_read_the_short_way_makes_the_events_the_long_way_makes(chunks):
+    short, long = outbound.ChunkTranslator(), _TheLongWay()
+    for chunk in chunks:
+        assert _fed(short, chunk) == _fed(long, chunk)
+    assert repr(short.finish()) == repr(long.finish())
+
+
+def _fed(translator: outbound.ChunkTranslator, chunk: object) -> str:
+    """What feeding ``chunk`` made (repr: an ErrorEvent's exception equals only itself),
+    or the exception it raised (a malformed chunk fails both ways alike)."""
+    try:
+        return repr(translator.feed(chunk))  # type: ignore[arg-type]
+    except Exception as exc:
+        return type(exc).__name__
