@@ -434,7 +434,9 @@ class CodecProvider(Provider):
         url = self.endpoint(deployment, False)
         return await self.relay(url, for_deployment(body, deployment), exchange, headers)
 
-    async def passthrough_stream(
+    # These two hand on the generator they make rather than re-yield what it yields: a
+    # generator layer less for every read of the stream (and one less to start and close).
+    def passthrough_stream(
         self,
         body: dict[str, Any],
         deployment: DeploymentEntry,
@@ -443,12 +445,9 @@ class CodecProvider(Provider):
         skim: bool = False,
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
         url = self.endpoint(deployment, True)
-        async for item in self.forward(
-            url, for_deployment(body, deployment), exchange, headers, skim=skim
-        ):
-            yield item
+        return self.forward(url, for_deployment(body, deployment), exchange, headers, skim=skim)
 
-    async def passthrough_pieces(
+    def passthrough_pieces(
         self,
         body: dict[str, Any],
         deployment: DeploymentEntry,
@@ -457,10 +456,7 @@ class CodecProvider(Provider):
         editor: StreamEditor,
     ) -> AsyncIterator[list[Piece]]:
         url = self.endpoint(deployment, True)
-        async for pieces in self.pieces(
-            url, for_deployment(body, deployment), exchange, headers, editor
-        ):
-            yield pieces
+        return self.pieces(url, for_deployment(body, deployment), exchange, headers, editor)
 
     async def relay(
         self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
