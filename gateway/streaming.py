@@ -61,7 +61,7 @@ class StreamFolder:
         return True
 
     def feed(self, event: StreamEvent) -> None:
-        if type(event) is TextDelta:  # most of a stream: tested before every other case
+        if isinstance(event, TextDelta):  # most of a stream: tested before any other case
             i, text = event.index, event.text
             if i not in self._parts:
                 self._parts[i] = Text("")
