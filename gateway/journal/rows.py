@@ -59,6 +59,8 @@ def body_text(value: Any, limit: int, secrets: Iterable[str] = ()) -> tuple[str,
 
 
 def _count(value: int | None) -> int:
+    if value.__class__ is int and 0 <= value <= MAX_INT:  # (nearly always: no conversion)
+        return value
     return max(0, min(int(value or 0), MAX_INT))
 
 
@@ -197,7 +199,7 @@ def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[A
     truncated = False
     for name in BODY_FIELDS:
         value = getattr(rec, name)
-        text = next((t for seen, t in done if _same_body(value, seen)), None)
+        text = _converted_already(value, done)
         if text is None:
             text, cut = body_text(value, limit, secrets)
             truncated = truncated or cut
@@ -214,5 +216,9 @@ def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[A
     return (*texts, truncated, derived)
 
 
-def _same_body(value: Any, seen: Any) -> bool:
-    return value is seen or (isinstance(value, bytes) and value == seen)
+def _converted_already(value: Any, done: list[tuple[Any, str]]) -> str | None:
+    """The text of ``value`` if it is (or equals, as bytes) a body in ``done``."""
+    for seen, text in done:
+        if value is seen or (isinstance(value, bytes) and value == seen):
+            return text
+    return None
