@@ -64,6 +64,10 @@ def _count(value: int | None) -> int:
     return max(0, min(int(value or 0), MAX_INT))
 
 
+def as_is(value: Any) -> Any:
+    return value
+
+
 # RequestLog columns in the order ``log_values`` produces them (model attribute names);
 # ``_log_sql`` checks them against the model, so a model change cannot misalign them.
 LOG_COLUMNS = (
@@ -121,9 +125,12 @@ def log_values(
     secrets: Iterable[str],
     adapt_time: Callable[[datetime], Any],
     adapt_json: Callable[[Any], object],
+    adapt_flag: Callable[[bool], object] = as_is,
+    adapt_money: Callable[[Decimal], object] = as_is,
 ) -> tuple[tuple[Any, ...], datetime]:
     """(RequestLog values in LOG_COLUMNS order, the creation time): strings cut to their
-    column sizes, counts to their ranges; time and JSON through the backend's adapters."""
+    column sizes, counts to their ranges; time, JSON, flags and amounts through the
+    backend's adapters (``sql.Adapters``)."""
     created = datetime.fromtimestamp(rec.created_at, tz=UTC)
     attempts = [dict(zip(ATTEMPT_FIELDS, _attempt_values(a), strict=True)) for a in rec.attempts]
     message = rec.error_message
@@ -141,7 +148,7 @@ def log_values(
         rec.deployment_id,
         rec.provider[:100],
         rec.upstream_model[:200],
-        rec.stream,
+        adapt_flag(rec.stream),
         max(0, min(rec.status, 32767)),
         (rec.finish_reason or "")[:30],
         (rec.error_kind or "")[:60],
@@ -155,12 +162,12 @@ def log_values(
         _count(rec.output_tokens),
         _count(rec.cache_read_tokens),
         _count(rec.cache_write_tokens),
-        rec.cost_usd or _ZERO,
-        rec.cache_saved_usd or _ZERO,
+        adapt_money(rec.cost_usd or _ZERO),
+        adapt_money(rec.cache_saved_usd or _ZERO),
         (rec.user_agent or "")[:300],
-        rec.from_playground,
-        rec.client_disconnected,
-        rec.cache_hit,
+        adapt_flag(rec.from_playground),
+        adapt_flag(rec.client_disconnected),
+        adapt_flag(rec.cache_hit),
         rec.prompt_cache_breakpoints[:300],
         rec.shadow_of[:40] or None,
         adapt_json(_mcp_calls(rec.mcp_calls, secrets)) if rec.mcp_calls else None,
@@ -186,14 +193,19 @@ def _mcp_calls(calls: list[dict[str, Any]], secrets: Iterable[str]) -> list[dict
     ]
 
 
-def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[Any, ...] | None:
+def body_values(
+    rec: Record,
+    limit: int,
+    secrets: Iterable[str] = (),
+    adapt_flag: Callable[[bool], object] = as_is,
+) -> tuple[Any, ...] | None:
     """RequestBody values after the log id (BODY_FIELDS, then truncated and derived), or
     None when ``rec`` carries no body at all. A body equal to an earlier one of the same
     record (a passed-through response) is converted once; an upstream body that is its
     neighbour with the model renamed is stored as that recipe (``derived_bodies``). A
     record that gave its bodies up has ``SHED_NOTE`` for its request body, marked cut."""
     if rec.bodies_shed:
-        return (SHED_NOTE, "", "", "", True, None)
+        return (SHED_NOTE, "", "", "", adapt_flag(True), None)
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
     truncated = False
@@ -213,7 +225,7 @@ def body_values(rec: Record, limit: int, secrets: Iterable[str] = ()) -> tuple[A
         derived = derive(bodies)
         if derived is not None:
             texts = [bodies[name] for name in BODY_FIELDS]
-    return (*texts, truncated, derived)
+    return (*texts, adapt_flag(truncated), derived)
 
 
 def _converted_already(value: Any, done: list[tuple[Any, str]]) -> str | None:
