@@ -94,6 +94,27 @@ def hour_of(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+ONE_HOUR = timedelta(hours=1)
+_NO_HOUR = datetime.min.replace(tzinfo=UTC)
+
+
+def hour_floor() -> Callable[[datetime], datetime]:
+    """``hour_of`` for moments that mostly fall in the hour of the one before (a batch
+    of logs): that hour is kept, and a UTC moment inside it costs two comparisons
+    rather than a conversion and a ``replace`` (0.7 us, twice a log in the journal
+    writer)."""
+    start = end = _NO_HOUR
+
+    def floor(moment: datetime) -> datetime:
+        nonlocal start, end
+        if moment.tzinfo is not UTC or not start <= moment < end:
+            start = hour_of(moment)
+            end = start + ONE_HOUR
+        return start
+
+    return floor
+
+
 def retention_days() -> int:
     """``SWITCHYARD_ROLLUP_RETENTION_DAYS`` (0 keeps rollups forever)."""
     return int(getattr(settings, "SWITCHYARD_ROLLUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
@@ -119,8 +140,11 @@ class Tally:
     ttft_hist: dict[str, int] = field(default_factory=dict)
 
 
+_BUCKET_KEYS = tuple(str(index) for index in range(len(BOUNDS_MS) + 1))  # (JSON keys)
+
+
 def _bump(hist: dict[str, int], ms: float) -> None:
-    key = str(bucket_index(ms))
+    key = _BUCKET_KEYS[bisect_left(BOUNDS_MS, ms)]
     hist[key] = hist.get(key, 0) + 1
 
 
@@ -135,6 +159,7 @@ def tally(
 ) -> dict[Group, Tally]:
     """Sum ``rows`` (tuples in LOG_FIELDS order) per group."""
     groups: dict[Group, Tally] = {} if into is None else into
+    hour_of_log = hour_floor()
     for (
         created,
         route,
@@ -152,7 +177,7 @@ def tally(
         ttft,
         cache_hit,
     ) in rows:
-        group = (hour_of(created), route, key_id or 0, key_name, dialect, status // 100)
+        group = (hour_of_log(created), route, key_id or 0, key_name, dialect, status // 100)
         t = groups.get(group)
         if t is None:
             t = groups[group] = Tally()

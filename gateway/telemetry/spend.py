@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce, Trunc
 
 from gateway.models import ApiKey
 from gateway.models.telemetry import SpendRollup
-from gateway.telemetry.rollups import hour_of, prune_hours, refold, retention_days
+from gateway.telemetry.rollups import hour_floor, hour_of, prune_hours, refold, retention_days
 
 GROUP_FIELDS = ("hour", "key_id", "key_name", "end_user", "session", "route", "model")
 COUNTERS = (
@@ -63,9 +63,10 @@ def tally(
 ) -> dict[tuple[Any, ...], list[Any]]:
     """Sum ``rows`` (tuples in LOG_FIELDS order) per group: {group: [COUNTERS...]}."""
     groups: dict[tuple[Any, ...], list[Any]] = {} if into is None else into
+    hour_of_log = hour_floor()
     for created, key_id, key_name, end_user, session, route, model, status, *usage in rows:
         group = (
-            hour_of(created),
+            hour_of_log(created),
             key_id or 0,
             key_name or "",
             end_user or "",
@@ -85,11 +86,14 @@ def count_into(
     sums = groups.get(group)
     if sums is None:
         sums = groups[group] = [0, 0, 0, 0, 0, 0, Decimal(0)]
+    tin, tout, cread, cwrite, cost = usage
     sums[0] += 1
     sums[1] += status >= 400
-    for i, value in enumerate(usage[:4], 2):
-        sums[i] += value or 0
-    sums[6] += Decimal(usage[4] or 0)
+    sums[2] += tin or 0
+    sums[3] += tout or 0
+    sums[4] += cread or 0
+    sums[5] += cwrite or 0
+    sums[6] += Decimal(cost or 0)
 
 
 def add_groups(

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.db.models.functions import Trunc
 
 from gateway.models.tags import TagSpendRollup
-from gateway.telemetry.rollups import hour_of, prune_hours, retention_days
+from gateway.telemetry.rollups import hour_floor, hour_of, prune_hours, retention_days
 from gateway.telemetry.spend import add_groups, count_into, grouped_totals
 
 GROUP_FIELDS = ("hour", "tag", "key_id", "key_name")
@@ -30,10 +30,11 @@ def tally(
     """Sum ``rows`` (created, tags, key_id, key_name, status, input, output, cache read,
     cache write, cost) per (hour, tag, key id, key name): {group: [COUNTERS...]}."""
     groups: dict[tuple[Any, ...], list[Any]] = {} if into is None else into
+    hour_of_log = hour_floor()
     for created, tags, key_id, key_name, status, *usage in rows:
         if not tags:
             continue
-        hour = hour_of(created)
+        hour = hour_of_log(created)
         for tag in tags:
             group = (hour, tag, key_id or 0, key_name or "")
             count_into(groups, group, status, usage)

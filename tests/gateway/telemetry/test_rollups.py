@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
 from django.db.models import Count, Q, Sum
+from hypothesis import given
+from hypothesis import strategies as st
 
 from console import stats
 from gateway import journal
@@ -313,3 +315,22 @@ def test_hourly_histograms_summed_in_sql_match_summing_the_rows(column: str) -> 
     summed = stats._hist_by_hour(rows, column)
     assert {h: v for h, v in summed.items() if v} == {h: v for h, v in expected.items() if v}
     assert sum(sum(v.values()) for v in summed.values()) > 100
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1),
+            max_value=datetime(2100, 1, 1),
+            timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3, minutes=-30))]),
+        )
+        | st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+        max_size=30,
+    )
+)
+def test_the_kept_hour_floor_is_hour_of_for_any_run_of_moments(moments: list[datetime]) -> None:
+    # runs within one hour (what it is made for) as well as jumps, other zones and naive
+    moments = [m for moment in moments for m in (moment, moment + timedelta(minutes=17))]
+    floor = rollups.hour_floor()
+    assert [floor(m) for m in moments] == [rollups.hour_of(m) for m in moments]
+    assert all(floor(m).tzinfo is UTC for m in moments)
