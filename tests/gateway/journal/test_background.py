@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from gateway import journal
 from gateway.journal import Record, Writer, background, rows, sql
 from gateway.models import RequestBody, RequestLog
-from gateway.policy.routing import Attempt
 from gateway.telemetry import redaction
 from gateway.telemetry.ages import parse_age
+from tests.gateway.journal.records import full_record
 
 
 def make(n: int, **fields) -> list[Record]:
@@ -291,39 +291,6 @@ def test_a_secret_straddling_the_cut_is_redacted_first() -> None:
 
 
 # --- writing to the database -------------------------------------------------------------------
-
-
-def full_record(request_id: str = "req-db", **overrides) -> Record:
-    fields = dict(
-        request_id=request_id,
-        key_id=7,
-        key_name="ci",
-        key_prefix="sy-abc",
-        dialect="anthropic",
-        endpoint="chat",
-        route="echo",
-        deployment_id=3,
-        provider="echo",
-        upstream_model="echo-1",
-        stream=True,
-        status=200,
-        finish_reason="end_turn",
-        attempts=[Attempt(3, "echo/echo-1", "echo", 200, 12.5)],
-        latency_ms=40.0,
-        ttft_ms=10.0,
-        upstream_ms=30.0,
-        overhead_ms=10.0,
-        input_tokens=5,
-        output_tokens=9,
-        cost_usd=Decimal("0.00000410"),
-        user_agent="pytest",
-        inbound_request=b'{"model":"echo"}',
-        upstream_request=b"",
-        upstream_response=b"event: message_start\n\n",
-        outbound_response=b"data: [DONE]\n\n",
-    )
-    fields.update(overrides)
-    return Record(**fields)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from gateway import journal
 from gateway.journal import Record, rows, sql
 from gateway.models import RequestBody, RequestLog
-from gateway.policy.routing import Attempt
 from gateway.telemetry.redaction import configured_secrets
+from tests.gateway.journal.records import full_record
 
 # what is compared is SQLite's: its adapters and its column types (PostgreSQL's
 # adapters are Django's own)
@@ -27,27 +27,10 @@ def variants() -> list[Record]:
     """Records covering each adapted kind of value: flags both ways, amounts with and
     without places (and in exponent form), times with and without microseconds, bodies
     cut and whole, a record without its bodies."""
-    base = dict(
-        key_id=7,
-        key_name="ci",
-        dialect="openai",
-        endpoint="chat",
-        route="r",
-        deployment_id=3,
-        provider="p",
-        upstream_model="m",
-        status=200,
-        attempts=[Attempt(3, "p/m", "r", 200, 12.5)],
-        latency_ms=40.0,
-        input_tokens=5,
-        output_tokens=9,
-        inbound_request=b'{"model":"m"}',
-        outbound_response=b'{"ok":true}',
-    )
     return [
-        Record(request_id="plain", created_at=1_700_000_000.0, **base),
-        Record(
-            request_id="flags",
+        full_record("plain", created_at=1_700_000_000.0, stream=False, cost_usd=None),
+        full_record(
+            "flags",
             created_at=1_700_000_123.456789,
             stream=True,
             from_playground=True,
@@ -55,17 +38,18 @@ def variants() -> list[Record]:
             cache_hit=True,
             cost_usd=Decimal("0.00000410"),
             cache_saved_usd=Decimal("1E-8"),
-            **base,
         ),
-        Record(
-            request_id="costly",
+        full_record(
+            "costly",
             created_at=1_700_003_600.5,
+            key_id=None,
+            status=502,
             cost_usd=Decimal("12.5"),
             cache_saved_usd=Decimal("0.12345678"),
             tags=("a", "b"),
-            **{**base, "key_id": None, "status": 502, "outbound_response": b"x" * 200},
+            outbound_response=b"x" * 200,
         ),
-        Record(request_id="shed", created_at=1_700_000_001.25, bodies_shed=True, **base),
+        full_record("shed", created_at=1_700_000_001.25, bodies_shed=True),
     ]
 
 
