@@ -213,9 +213,9 @@ def litellm_yaml(mock_port: int) -> str:
 
 def interpreter_build(python: str) -> str:
     """The server's interpreter as a report names it: version, executable and whether it
-    loads libpython as a shared library. How CPython was built moves every figure: a
+    loads libpython as a shared library. How CPython was built moves every figure: on a
     plain pyenv build (no profile-guided or link-time optimisation, libpython shared)
-    runs Switchyard's Python about a third slower than Debian's /usr/bin/python3.11
+    Switchyard took 5-12 % more CPU a request than on Debian's /usr/bin/python3.11
     (docs/benchmarks.md, twenty-fourth session)."""
     probe = (
         "import os, platform, sys\n"

@@ -144,7 +144,7 @@ _BUCKET_KEYS = tuple(str(index) for index in range(len(BOUNDS_MS) + 1))  # (JSON
 
 
 def _bump(hist: dict[str, int], ms: float) -> None:
-    key = _BUCKET_KEYS[bisect_left(BOUNDS_MS, ms)]
+    key = _BUCKET_KEYS[bucket_index(ms)]
     hist[key] = hist.get(key, 0) + 1
 
 
