@@ -54,13 +54,12 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
 
     idle: list[Upstream] = []
 
-    class Upstream(asyncio.Protocol):
-        """One kept-alive connection to the mock; one request at a time."""
+    class Parsed(asyncio.Protocol):
+        """A connection whose bytes go to an httptools parser, gathering one body."""
 
-        def __init__(self) -> None:
-            self.parser = httptools.HttpResponseParser(self)
+        def __init__(self, parser: Any) -> None:
+            self.parser = parser(self)
             self.body = bytearray()
-            self.answer: asyncio.Future[bytes] | None = None
             self.transport: asyncio.Transport | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -69,13 +68,25 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
         def on_body(self, chunk: bytes) -> None:
             self.body += chunk
 
-        def on_message_complete(self) -> None:
-            if self.answer is not None and not self.answer.done():
-                self.answer.set_result(bytes(self.body))
-            self.body = bytearray()
-
         def data_received(self, data: bytes) -> None:
             self.parser.feed_data(data)
+
+        def taken(self) -> bytes:
+            """The body gathered, the connection ready for the next."""
+            body, self.body = bytes(self.body), bytearray()
+            return body
+
+    class Upstream(Parsed):
+        """One kept-alive connection to the mock; one request at a time."""
+
+        def __init__(self) -> None:
+            super().__init__(httptools.HttpResponseParser)
+            self.answer: asyncio.Future[bytes] | None = None
+
+        def on_message_complete(self) -> None:
+            body = self.taken()
+            if self.answer is not None and not self.answer.done():
+                self.answer.set_result(body)
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self.answer is not None and not self.answer.done():
@@ -99,24 +110,12 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
         idle.append(upstream)
         return answer
 
-    class Front(asyncio.Protocol):
+    class Front(Parsed):
         def __init__(self) -> None:
-            self.parser = httptools.HttpRequestParser(self)
-            self.body = bytearray()
-            self.transport: asyncio.Transport | None = None
-
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = transport  # type: ignore[assignment]
-
-        def on_body(self, chunk: bytes) -> None:
-            self.body += chunk
+            super().__init__(httptools.HttpRequestParser)
 
         def on_message_complete(self) -> None:
-            body, self.body = bytes(self.body), bytearray()
-            asyncio.get_running_loop().create_task(self.answer(body))
-
-        def data_received(self, data: bytes) -> None:
-            self.parser.feed_data(data)
+            asyncio.get_running_loop().create_task(self.answer(self.taken()))
 
         def connection_lost(self, exc: Exception | None) -> None:
             self.transport = None
