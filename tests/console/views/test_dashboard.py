@@ -19,9 +19,7 @@ from tests.console.views.test_logs import make_logs
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("window", ["1h", "24h"])
-def test_rejected_traffic_is_not_called_the_master_key(
-    staff_client: Client, window, fresh_cache
-) -> None:
+def test_rejected_traffic_is_not_called_the_master_key(staff_client: Client, window) -> None:
     make_logs(3, route="echo", key_name="master")
     make_logs(2, route="echo", key_name="")  # refused before any key was accepted
     RequestLog.objects.filter(key_name="").update(status=401, route="")
