@@ -3,7 +3,7 @@ reading server-sent events from an upstream byte stream. No Django imports."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -133,6 +133,45 @@ async def afold_events(events: AsyncIterator[StreamEvent]) -> ChatResponse:
     async for event in events:
         folder.feed(event)
     return folder.result()
+
+
+class EventBatches:
+    """A stream's canonical events, made a batch at a time (what one upstream read
+    carried) and read either way: event by event (``async for``, what the wrappers that
+    transform a stream use) or a list at a time (``batches``, the translated pump's way:
+    no generator hops an event between the upstream's parser and the client's
+    renderer). ``aclose`` closes the source (its upstream connection)."""
+
+    __slots__ = ("_source", "_ready", "_next")
+
+    def __init__(self, source: AsyncGenerator[list[StreamEvent], None]) -> None:
+        self._source = source
+        self._ready: list[StreamEvent] = []
+        self._next = 0  # the first event of ``_ready`` not read yet
+
+    def __aiter__(self) -> EventBatches:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        while self._next >= len(self._ready):
+            self._ready = await self._source.__anext__()
+            self._next = 0
+        event = self._ready[self._next]
+        self._next += 1
+        return event
+
+    def take_ready(self) -> list[StreamEvent]:
+        """What event-by-event reading left of the current batch (read without waiting)."""
+        rest = self._ready[self._next :]
+        self._ready, self._next = [], 0
+        return rest
+
+    def batches(self) -> AsyncGenerator[list[StreamEvent], None]:
+        """The batches after the current one (``take_ready`` first)."""
+        return self._source
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
 
 
 @dataclass(slots=True)

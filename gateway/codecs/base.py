@@ -269,6 +269,32 @@ class ClientCodec(Protocol):
     def render_stream_error(self, error: GatewayError) -> bytes: ...
 
 
+class StreamRendering(Protocol):
+    """A client dialect's stream renderer fed one canonical event at a time:
+    ``feed`` returns the chunks the event makes (an ErrorEvent makes the dialect's
+    in-stream error and sets ``ended``: nothing more is rendered); ``end``, the chunks
+    owed when the events run out."""
+
+    ended: bool
+
+    def feed(self, event: StreamEvent) -> list[bytes]: ...
+
+    def end(self) -> list[bytes]: ...
+
+
+async def render_events(
+    renderer: StreamRendering, events: AsyncIterator[StreamEvent]
+) -> AsyncIterator[bytes]:
+    """``render_stream`` of a dialect with a ``StreamRendering``: one chunk at a time."""
+    async for event in events:
+        for chunk in renderer.feed(event):
+            yield chunk
+        if renderer.ended:
+            return
+    for chunk in renderer.end():
+        yield chunk
+
+
 # --- a client dialect as the service serves it ---------------------------------------------
 
 SSE_COMMENT_KEEPALIVE = b": keep-alive\n\n"
@@ -340,6 +366,9 @@ class Dialect:
     # Hosted MCP steps are items or blocks of their own in the dialect (Responses,
     # Anthropic); elsewhere the model's text between tool calls joins the final message.
     renders_hosted: bool = False
+    # A renderer of the dialect's stream that is fed events synchronously (None: only
+    # ``render_stream``): the translated pump renders an upstream read's events at once.
+    stream_renderer: Callable[[ChatRequest], StreamRendering] | None = None
 
 
 class Codec:

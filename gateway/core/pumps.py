@@ -9,13 +9,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 import orjson
 from django.conf import settings
 
 from gateway.base import lifecycle
+from gateway.codecs.base import StreamRendering
 from gateway.core import (
     cache,
     reasoning_ledger,
@@ -24,12 +25,12 @@ from gateway.core.call import (
     SHUTDOWN_CUT,
     Call,
 )
-from gateway.core.ready_batches import ready_batches
+from gateway.core.ready_batches import Resume, abandon, ready_batches
 from gateway.errors import (
     GatewayError,
     ShuttingDown,
 )
-from gateway.streaming import StreamFolder
+from gateway.streaming import EventBatches, StreamFolder
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -130,11 +131,125 @@ async def _events(
         tap.rendered_first_token = tap.call.first_token is not None
 
 
-async def pump_translated(
+def pump_translated(
     call: Call, request: ChatRequest, first: StreamEvent, iterator: AsyncIterator[StreamEvent]
 ) -> AsyncIterator[bytes]:
+    """The client's chunks of a translated stream: each upstream read's events rendered
+    in one loop when the stream comes in batches (``EventBatches``) and the dialect has
+    a ``StreamRendering``, else through the dialect's ``render_stream``."""
     tap = _Tap(call)
     tap.reasoning = reasoning_ledger.StreamReasoning()
+    rendering = call.client.stream_renderer
+    if rendering is not None and isinstance(iterator, EventBatches):
+        return _pump_batches(call, tap, rendering(request), first, iterator)
+    return _pump_events(call, tap, request, first, iterator)
+
+
+async def _pump_batches(
+    call: Call, tap: _Tap, renderer: StreamRendering, first: StreamEvent, iterator: EventBatches
+) -> AsyncIterator[bytes]:
+    """``_pump_events`` without generators between the upstream's parser and the
+    renderer: the events of one upstream read are seen by the tap and rendered in one
+    loop, and what they make goes on as one chunk, joined with the next read's when that
+    is ready without waiting (the stream's end), cut as ``ready_batches`` cuts (after
+    the first token; every ``BATCH_WINDOW`` of a long burst)."""
+    disconnected = True
+    batches = iterator.batches()
+    step: Any = None  # a batch's __anext__ under way, suspended at ``pending``
+    pending: Any = None
+    held: list[bytes] = []  # rendered, not written yet
+    try:
+        events = [first, *iterator.take_ready()]
+        while True:
+            for chunk in _rendered(tap, renderer, events, held):
+                call.capture_outbound(chunk)
+                await call.keep_response(chunk)
+                yield chunk
+            if renderer.ended:
+                break
+            step = batches.__anext__()
+            try:
+                pending = step.send(None)
+            except StopIteration as done:  # the next read was there already
+                step, events = None, done.value
+                continue
+            except StopAsyncIteration:
+                step = None
+                held += renderer.end()
+                break
+            except BaseException:
+                step = None
+                if held:  # what came before the failure goes first
+                    chunk = _joined(held)
+                    call.capture_outbound(chunk)
+                    yield chunk
+                raise
+            if held:  # it has to wait: what is rendered goes first
+                chunk = _joined(held)
+                call.capture_outbound(chunk)
+                await call.keep_response(chunk)
+                yield chunk
+            try:
+                events = await Resume(step, pending)
+            except StopAsyncIteration:
+                held += renderer.end()
+                break
+            finally:
+                step = None
+        if held:
+            chunk = _joined(held)
+            call.capture_outbound(chunk)
+            await call.keep_response(chunk)
+            yield chunk
+        disconnected = False
+    except GatewayError as error:  # a renderer refusing mid-stream: tell the client
+        tap.folder.error = error
+        chunk = call.client.render_stream_error(error)
+        call.capture_outbound(chunk)
+        disconnected = False
+        yield chunk
+    finally:
+        if step is not None:
+            await abandon(step, pending)
+        await close_quietly(iterator)
+        tap.close(disconnected)
+
+
+def _rendered(
+    tap: _Tap, renderer: StreamRendering, events: list[StreamEvent], held: list[bytes]
+) -> Iterator[bytes]:
+    """``events`` seen by the tap and rendered into ``held``; what must go at once is
+    yielded (and ``held`` emptied): up to the first token, and a long burst every
+    ``BATCH_WINDOW``."""
+    clock = time.perf_counter
+    since = clock()
+    for event in events:
+        tap.see(event)
+        held += renderer.feed(event)
+        if renderer.ended:
+            return
+        if not tap.rendered_first_token and tap.call.first_token is not None:
+            tap.rendered_first_token = True  # the first token goes at once
+        elif clock() - since < BATCH_WINDOW:
+            continue
+        if held:
+            yield _joined(held)
+        since = clock()
+
+
+def _joined(chunks: list[bytes]) -> bytes:
+    chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    chunks.clear()
+    return chunk
+
+
+async def _pump_events(
+    call: Call,
+    tap: _Tap,
+    request: ChatRequest,
+    first: StreamEvent,
+    iterator: AsyncIterator[StreamEvent],
+) -> AsyncIterator[bytes]:
     disconnected = True
     rendered = call.client.render_stream(_events(tap, first, iterator), request)
     # What the renderer makes of one upstream read goes on as one chunk (one capture,

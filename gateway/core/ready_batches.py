@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class _Resume:
+class Resume:
     """Awaits the rest of a coroutine that was already advanced to its first
     suspension (``pending`` is what it yielded there)."""
 
@@ -100,7 +100,7 @@ async def ready_batches(
                 ready, batch = batch, []
                 yield ready
             try:
-                value = await _Resume(step, pending)
+                value = await Resume(step, pending)
             except StopAsyncIteration:
                 break
             finally:
@@ -108,17 +108,17 @@ async def ready_batches(
             batch.append(value)
     finally:
         if step is not None:
-            await _abandon(step, pending)
+            await abandon(step, pending)
         await items.aclose()
     if batch:
         yield batch
 
 
-async def _abandon(step: Any, pending: Any) -> None:
+async def abandon(step: Any, pending: Any) -> None:
     """End a ``__anext__`` left suspended: cancel its wait and let it unwind."""
     try:
         pending = step.throw(asyncio.CancelledError())
     except BaseException:  # noqa: BLE001 - it ended, however
         return
     with contextlib.suppress(Exception, asyncio.CancelledError):
-        await _Resume(step, pending)
+        await Resume(step, pending)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -55,7 +55,7 @@ from gateway.codecs.base import (
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
-from gateway.streaming import SSEMessage, iter_sse_batches, sse_bytes
+from gateway.streaming import EventBatches, SSEMessage, iter_sse_batches, sse_bytes
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -298,48 +298,70 @@ class CodecProvider(Provider):
             raise self._error(response, body)
         return answer, body
 
-    async def stream(
+    def stream(
         self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
     ) -> AsyncIterator[StreamEvent]:
         """The upstream's stream as canonical events (what the upstream lacks is
-        emulated around it: ``gateway.core.upstream``)."""
+        emulated around it: ``gateway.core.upstream``), made an upstream read at a time
+        (``EventBatches``)."""
+        return EventBatches(self._stream_batches(request, deployment, exchange))
+
+    async def _stream_batches(
+        self, request: ChatRequest, deployment: DeploymentEntry, exchange: Exchange
+    ) -> AsyncGenerator[list[StreamEvent], None]:
+        """The events of each upstream read, a list at a time (never an empty one). A
+        failure before the first event is raised; after it, the stream ends with an
+        ErrorEvent behind the events parsed before it."""
         url, content, headers = await self._prepare(request, deployment, stream=True)
         parser = self.codec.stream_parser()
-        # a body chunk's events at a time: two generator hops less per event
         deframe = DEFRAMERS[self.codec.framing]
         yielded = False
+        pending: list[StreamEvent] = []  # parsed, not handed on yet
         exchange.begin(url, content)
         try:
             async with self._answering(url, content, headers, exchange) as response:
-                async for batch in deframe(body_chunks(response), exchange.received):
-                    for wire_event in batch:
+                async for wire_events in deframe(body_chunks(response), exchange.received):
+                    for wire_event in wire_events:
                         for event in parser.feed(wire_event):
-                            if isinstance(event, ErrorEvent):
-                                wire.hide_secret(event.error, self.provider)
-                                if not yielded:
-                                    raise event.error
-                            _count(event, exchange)
-                            yielded = True
-                            yield event
-                            if isinstance(event, ErrorEvent):
+                            if isinstance(event, _NOTED_EVENTS) and self._noted(
+                                event, exchange, yielded or bool(pending)
+                            ):
+                                pending.append(event)
+                                yield pending
                                 return  # the stream ends at its first error
+                            pending.append(event)
+                    if pending:
+                        batch, pending = pending, []
+                        yielded = True
+                        yield batch
                 for event in parser.finish():
-                    if isinstance(event, ErrorEvent):
-                        wire.hide_secret(event.error, self.provider)
-                        if not yielded:
-                            raise event.error
-                    _count(event, exchange)
-                    yielded = True
-                    yield event
+                    if isinstance(event, _NOTED_EVENTS):
+                        self._noted(event, exchange, yielded or bool(pending))
+                    pending.append(event)
+                if pending:
+                    batch, pending = pending, []
+                    yield batch
         except STREAM_FAILURES as exc:
             error = self._stream_failure(exc, url)
-            if not yielded:
+            if not yielded and not pending:
                 if error is exc:
                     raise
                 raise error from exc
-            yield ErrorEvent(error)
+            yield [*pending, ErrorEvent(error)]
         finally:
             exchange.end()
+
+    def _noted(self, event: StreamEvent, exchange: Exchange, begun: bool) -> bool:
+        """A usage-carrying event counted into the exchange; an error hidden of the
+        provider's secret and raised when no event came before it, else True: it ends
+        the stream."""
+        if not isinstance(event, ErrorEvent):
+            _count(event, exchange)
+            return False
+        wire.hide_secret(event.error, self.provider)
+        if not begun:
+            raise event.error
+        return True
 
     async def post_json(
         self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]
@@ -786,6 +808,8 @@ def _count(event: StreamEvent, exchange: Exchange) -> None:
         exchange.usage.merge(usage)
 
 
+# events ``_stream_batches`` looks at: usage counted, an error ends the stream
+_NOTED_EVENTS = (UsageEvent, Start, ErrorEvent)
 # events that leave no text part open for skimming to add to
 _PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)
 

@@ -21,7 +21,7 @@ import orjson
 from gateway import documents
 from gateway.codecs.anthropic import claude_code, maps
 from gateway.codecs.anthropic.maps import stop_reason, usage_body
-from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status
+from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.streaming import sse_bytes
 from gateway.types import (
@@ -886,6 +886,7 @@ class StreamRenderer:
         self._open: list[int] = []  # Anthropic block indexes open, in order
         self._closed: set[int] = set()  # canonical indexes already closed
         self._next_block = 0
+        self.ended = False  # an error ended the stream
 
     # each method returns the SSE chunks to write, in order
 
@@ -926,6 +927,9 @@ class StreamRenderer:
                     return []
                 number = self._blocks[index]
                 return [_TEXT_DELTA_HEAD % number + orjson.dumps(event.text) + b"}}\n\n"]
+        if isinstance(event, ErrorEvent):  # ``event: error``, and the stream ends
+            self.ended = True
+            return [render_stream_error(event.error)]
         out: list[bytes] = (
             [] if self.started or isinstance(event, Start) else self._message_start(None)
         )
@@ -1084,20 +1088,10 @@ class StreamRenderer:
         return out
 
 
-async def render_stream(
-    events: AsyncIterator[StreamEvent], request: ChatRequest
-) -> AsyncIterator[bytes]:
+def render_stream(events: AsyncIterator[StreamEvent], request: ChatRequest) -> AsyncIterator[bytes]:
     """Anthropic SSE, one event per yielded chunk, as canonical events arrive. An
     ErrorEvent becomes ``event: error`` and ends the stream."""
-    renderer = StreamRenderer(request)
-    async for event in events:
-        if isinstance(event, ErrorEvent):
-            yield render_stream_error(event.error)
-            return
-        for chunk in renderer.feed(event):
-            yield chunk
-    for chunk in renderer.end():
-        yield chunk
+    return render_events(StreamRenderer(request), events)
 
 
 # --- errors, models, token counts ----------------------------------------------------------
@@ -1169,4 +1163,5 @@ CLIENT = Dialect(
     keepalive=b'event: ping\ndata: {"type": "ping"}\n\n',
     request_id_header=b"request-id",
     renders_hosted=True,
+    stream_renderer=StreamRenderer,
 )

@@ -16,7 +16,7 @@ import orjson
 
 from gateway import documents, errors
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect
+from gateway.codecs.base import Dialect, render_events
 from gateway.codecs.openai_chat import maps
 from gateway.codecs.openai_chat.maps import usage_body as render_usage
 from gateway.streaming import sse_bytes
@@ -476,69 +476,84 @@ class _ChunkWriter:
 DONE = b"data: [DONE]\n\n"
 
 
-async def render_stream(
-    events: AsyncIterator[StreamEvent], request: ChatRequest
-) -> AsyncIterator[bytes]:
-    """Canonical events -> OpenAI SSE chunks, one per event as it arrives. Tool calls
-    are numbered by their position among tool calls (not among parts). The usage chunk
+class StreamRenderer:
+    """Canonical events -> OpenAI SSE chunks, one event at a time. Tool calls are
+    numbered by their position among tool calls (not among parts). The usage chunk
     (only when the caller asked with ``stream_options.include_usage``) comes after the
     finish chunk, then ``[DONE]``. An error ends the stream with an error chunk and no
-    ``[DONE]``."""
-    writer = _ChunkWriter(request)
-    started = finished = False
-    tool_index: dict[int, int] = {}  # part index -> tool-call index
-    silent: set[int] = set()  # tool calls that got no argument fragment yet
-    usage = Usage()
-    async for event in events:
-        if not started and not isinstance(event, ErrorEvent):
-            started = True
+    ``[DONE]``; so does a stream that ends without a Finish (never a silent cut)."""
+
+    def __init__(self, request: ChatRequest) -> None:
+        self.request = request
+        self.writer = _ChunkWriter(request)
+        self.started = self.finished = False
+        self.ended = False  # an error ended the stream
+        self.tool_index: dict[int, int] = {}  # part index -> tool-call index
+        self.silent: set[int] = set()  # tool calls that got no argument fragment yet
+        self.usage = Usage()
+
+    def feed(self, event: StreamEvent) -> list[bytes]:
+        writer = self.writer
+        if type(event) is TextDelta and self.started:  # most of a stream: the short way
+            return [writer.chunk({"content": event.text})] if event.text else []
+        out: list[bytes] = []
+        if not self.started and not isinstance(event, ErrorEvent):
+            self.started = True
             if isinstance(event, Start):
                 writer.start(event)
-            yield writer.chunk({"role": "assistant", "content": ""})
+            out.append(writer.chunk({"role": "assistant", "content": ""}))
             if isinstance(event, Start):
                 if event.usage:
-                    usage.merge(event.usage)
-                continue
+                    self.usage.merge(event.usage)
+                return out
         match event:
             case TextDelta(text=text) if text:
-                yield writer.chunk({"content": text})
+                out.append(writer.chunk({"content": text}))
             case ThinkingDelta(text=text) if text:
-                yield writer.chunk({"reasoning_content": text})
+                out.append(writer.chunk({"reasoning_content": text}))
             case PartStart(index=i, kind="tool_call", tool_id=tid, tool_name=name):
-                tool_index[i] = len(tool_index)
+                self.tool_index[i] = len(self.tool_index)
                 call = {
-                    "index": tool_index[i],
+                    "index": self.tool_index[i],
                     "id": tid,
                     "type": "function",
                     "function": {"name": name, "arguments": ""},
                 }
-                silent.add(i)
-                yield writer.chunk({"tool_calls": [call]})
+                self.silent.add(i)
+                out.append(writer.chunk({"tool_calls": [call]}))
             case ToolArgsDelta(index=i, fragment=fragment) if fragment:
-                silent.discard(i)
-                call = {"index": tool_index.get(i, 0), "function": {"arguments": fragment}}
-                yield writer.chunk({"tool_calls": [call]})
-            case PartStop(index=i) if i in silent:
+                self.silent.discard(i)
+                call = {"index": self.tool_index.get(i, 0), "function": {"arguments": fragment}}
+                out.append(writer.chunk({"tool_calls": [call]}))
+            case PartStop(index=i) if i in self.silent:
                 # a tool without inputs (Anthropic streams partial_json ""): OpenAI
                 # clients json.loads the arguments, and the unstreamed answer says "{}"
-                silent.discard(i)
-                call = {"index": tool_index[i], "function": {"arguments": "{}"}}
-                yield writer.chunk({"tool_calls": [call]})
+                self.silent.discard(i)
+                call = {"index": self.tool_index[i], "function": {"arguments": "{}"}}
+                out.append(writer.chunk({"tool_calls": [call]}))
             case UsageEvent(usage=more):
-                usage.merge(more)
-            case Finish(reason=reason) if not finished:
-                finished = True
-                yield writer.chunk({}, maps.FINISH_OUT.get(reason, "stop"))
+                self.usage.merge(more)
+            case Finish(reason=reason) if not self.finished:
+                self.finished = True
+                out.append(writer.chunk({}, maps.FINISH_OUT.get(reason, "stop")))
             case ErrorEvent(error=error):
-                yield render_stream_error(_as_gateway_error(error))
-                return
-    if not finished:
-        # Never a silent cut: a stream without Finish is an error the caller must see.
-        yield render_stream_error(errors.UpstreamError("upstream stream ended unexpectedly"))
-        return
-    if request.include_usage:
-        yield writer.usage(usage)
-    yield DONE
+                self.ended = True
+                out.append(render_stream_error(_as_gateway_error(error)))
+        return out
+
+    def end(self) -> list[bytes]:
+        if not self.finished:
+            self.ended = True
+            return [render_stream_error(errors.UpstreamError("upstream stream ended unexpectedly"))]
+        out = [self.writer.usage(self.usage)] if self.request.include_usage else []
+        out.append(DONE)
+        return out
+
+
+def render_stream(events: AsyncIterator[StreamEvent], request: ChatRequest) -> AsyncIterator[bytes]:
+    """OpenAI SSE chunks, one per yielded chunk, as canonical events arrive
+    (``StreamRenderer``)."""
+    return render_events(StreamRenderer(request), events)
 
 
 def _as_gateway_error(error: Any) -> errors.GatewayError:
@@ -568,6 +583,7 @@ CLIENT = Dialect(
     parse_request=parse_request,
     render_response=render_response,
     render_stream=render_stream,
+    stream_renderer=StreamRenderer,
     render_error=render_error,
     render_stream_error=render_stream_error,
     render_models=render_models,

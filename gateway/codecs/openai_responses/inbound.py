@@ -29,7 +29,7 @@ import orjson
 
 from gateway import documents, errors
 from gateway.codecs import openai_common as common
-from gateway.codecs.base import Dialect
+from gateway.codecs.base import Dialect, render_events
 from gateway.codecs.openai_responses import maps
 from gateway.codecs.openai_responses.maps import usage_body as render_usage
 from gateway.streaming import sse_bytes
@@ -1235,23 +1235,27 @@ def _as_gateway_error(error: Any) -> errors.GatewayError:
     return errors.GatewayError(str(error))
 
 
-async def render_stream(
-    events: AsyncIterator[StreamEvent], request: ChatRequest
-) -> AsyncIterator[bytes]:
-    """Responses SSE, one event per yielded chunk, as canonical events arrive. An
-    ErrorEvent becomes ``error`` then ``response.failed``, and the stream ends."""
-    renderer = StreamRenderer(request)
-    async for event in events:
+class Rendering(StreamRenderer):
+    """The renderer as a stream is written: an ErrorEvent becomes ``error`` then
+    ``response.failed`` and ``[DONE]``, and ends the stream; its end is followed by
+    ``[DONE]``."""
+
+    ended = False
+
+    def feed(self, event: StreamEvent) -> list[bytes]:
         if isinstance(event, ErrorEvent):
-            for chunk in renderer.fail(event.error):
-                yield chunk
-            yield DONE
-            return
-        for chunk in renderer.feed(event):
-            yield chunk
-    for chunk in renderer.end():
-        yield chunk
-    yield DONE
+            self.ended = True
+            return [*self.fail(event.error), DONE]
+        return super().feed(event)
+
+    def end(self) -> list[bytes]:
+        return [*super().end(), DONE]
+
+
+def render_stream(events: AsyncIterator[StreamEvent], request: ChatRequest) -> AsyncIterator[bytes]:
+    """Responses SSE, one event per yielded chunk, as canonical events arrive
+    (``Rendering``)."""
+    return render_events(Rendering(request), events)
 
 
 # The terminal event of a streamed response (Open Responses: "The terminal event MUST be
@@ -1293,6 +1297,7 @@ CLIENT = Dialect(
     parse_request=parse_request,
     render_response=render_response,
     render_stream=render_stream,
+    stream_renderer=Rendering,
     render_error=render_error,
     render_stream_error=render_stream_error,
     render_models=render_models,

@@ -1,0 +1,365 @@
+"""The translated pump's two ways agree: an upstream stream read a batch at a time and
+rendered in one loop (``_pump_batches``) writes the same bytes, the first token at once,
+and leaves the same journal record as the event-by-event way through the dialect's
+``render_stream`` (``_pump_events``), whatever the upstream sends and however its bytes
+are split into reads."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gateway import journal
+from gateway.base import http
+from gateway.base.entries import MASTER, ProviderEntry
+from gateway.core import pumps, service
+from gateway.journal.record import Record
+from gateway.policy import registry
+from gateway.streaming import EventBatches
+from tests.gateway.entries import route, snapshot
+
+BASE = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-1"}
+ANTHROPIC = ProviderEntry(
+    2, "mock-anthropic", "anthropic", "http://mock-anthropic", "", {}, "", None
+)
+
+
+def chunk(delta: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {**BASE, "choices": [{"index": 0, "delta": delta, **more}]}
+
+
+# What the upstream streams, in neither format: (kind, text)
+texts = st.text(alphabet=st.sampled_from(["a", "é", "\n", '"', "\u2028", "😀", " "]), max_size=4)
+pieces = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["text", "think", "args"]), texts),
+        st.just(("tool", "")),
+    ),
+    max_size=8,
+)
+endings = st.sampled_from(["done", "usage", "cut", "error", "malformed"])
+
+
+def openai_bytes(body: list[tuple[str, str]], ending: str) -> bytes:
+    events = [chunk({"role": "assistant", "content": ""})]
+    for kind, text in body:
+        if kind == "text":
+            events.append(chunk({"content": text}))
+        elif kind == "think":
+            events.append(chunk({"reasoning_content": text}))
+        elif kind == "tool":
+            call = {"index": 0, "id": "call_1", "type": "function"}
+            events.append(
+                chunk({"tool_calls": [{**call, "function": {"name": "f", "arguments": ""}}]})
+            )
+        else:
+            events.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": text}}]}))
+    if ending == "error":
+        events.append({"error": {"message": "overloaded", "type": "server_error"}})
+    elif ending == "malformed":
+        events.append({**BASE, "choices": "not a list"})
+    elif ending != "cut":
+        events.append(chunk({}, finish_reason="stop"))
+        if ending == "usage":
+            usage = {"prompt_tokens": 3, "completion_tokens": 5}
+            events.append({**BASE, "choices": [], "usage": usage})
+    wire = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
+    return wire + (b"data: [DONE]\n\n" if ending in ("done", "usage") else b"")
+
+
+def anthropic_bytes(body: list[tuple[str, str]], ending: str) -> bytes:
+    def event(kind: str, data: dict[str, Any]) -> bytes:
+        return (
+            b"event: "
+            + kind.encode()
+            + b"\ndata: "
+            + orjson.dumps({"type": kind, **data})
+            + b"\n\n"
+        )
+
+    usage = {"input_tokens": 3, "output_tokens": 0}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up-1"}
+    wire = [event("message_start", {"message": {**message, "content": [], "usage": usage}})]
+    block, open_kind = -1, ""
+    deltas = {"text": "text_delta", "think": "thinking_delta", "args": "input_json_delta"}
+    for kind, text in body:
+        wanted = "args" if kind in ("tool", "args") else kind
+        if kind == "tool" or wanted != open_kind:
+            if open_kind:
+                wire.append(event("content_block_stop", {"index": block}))
+            block, open_kind = block + 1, wanted
+            start = {
+                "text": {"type": "text", "text": ""},
+                "think": {"type": "thinking", "thinking": ""},
+                "args": {"type": "tool_use", "id": f"toolu_{block}", "name": "f", "input": {}},
+            }[wanted]
+            wire.append(event("content_block_start", {"index": block, "content_block": start}))
+        if kind != "tool":
+            field = {"text": "text", "think": "thinking", "args": "partial_json"}[kind]
+            delta = {"type": deltas[kind], field: text}
+            wire.append(event("content_block_delta", {"index": block, "delta": delta}))
+    if ending == "error":
+        wire.append(event("error", {"error": {"type": "overloaded_error", "message": "busy"}}))
+    elif ending == "malformed":
+        wire.append(event("content_block_delta", {"index": block, "delta": "not a dict"}))
+    elif ending != "cut":
+        if open_kind:
+            wire.append(event("content_block_stop", {"index": block}))
+        stop = {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}}
+        wire.append(event("message_delta", stop))
+        wire.append(event("message_stop", {}))
+    return b"".join(wire)
+
+
+# (client dialect, upstream): every client renderer, each translating
+CASES = {
+    "anthropic": ("anthropic", None, openai_bytes),
+    "responses": ("responses", None, openai_bytes),
+    "openai": ("openai", ANTHROPIC, anthropic_bytes),
+}
+# the first content event of each dialect's stream (what the first-token cut ends with)
+FIRST_TOKEN = {
+    "anthropic": re.compile(rb"event: content_block_delta\n"),
+    "responses": re.compile(rb"event: response\.[a-z_]+\.delta\n"),
+    # (not the "{}" a tool call that got no fragment is closed with)
+    "openai": re.compile(
+        rb'"delta":\{("content"|"reasoning_content"):"[^"]|"arguments":"(?!\{\}")[^"]'
+    ),
+}
+
+
+class Reads(httpx.AsyncByteStream):
+    """The upstream's bytes in reads cut at ``cuts``, each read after a turn of the loop."""
+
+    def __init__(self, data: bytes, cuts: list[int]) -> None:
+        self.data, self.cuts = data, cuts
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        start = 0
+        for end in [*sorted({c % (len(self.data) + 1) for c in self.cuts}), len(self.data)]:
+            if end > start:
+                await asyncio.sleep(0)
+                yield self.data[start:end]
+                start = end
+
+
+async def run_pump(
+    dialect: str, data: bytes, cuts: list[int], batched: bool
+) -> tuple[list[bytes], Record]:
+    records: list[Record] = []
+    http.use_transport(
+        httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, stream=Reads(data, cuts)
+            )
+        )
+    )
+    saved_record, saved_batches = journal.record, pumps.EventBatches
+    journal.record = records.append  # type: ignore[assignment]
+    if not batched:  # no stream counts as batched: every one goes event by event
+        pumps.EventBatches = type("NotBatches", (), {})  # type: ignore[assignment,misc]
+    try:
+        reply = await service.handle(
+            "chat", dialect, orjson.dumps(request_body(dialect)), {}, service.Caller(key=MASTER)
+        )
+        assert isinstance(reply, service.StreamReply)
+        chunks = [piece async for piece in reply.chunks]
+    finally:
+        journal.record, pumps.EventBatches = saved_record, saved_batches  # type: ignore[assignment]
+        http.use_transport(None)
+    (record,) = records
+    return chunks, record
+
+
+def request_body(dialect: str) -> dict[str, Any]:
+    if dialect == "responses":
+        return {"model": "r", "stream": True, "input": "hi", "store": False}
+    return {
+        "model": "r",
+        "stream": True,
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+
+# what differs between two renderings of one stream: ids made up where the upstream
+# sent none, and the second a response was created in
+RANDOM_ID = re.compile(rb'"[a-z]+[_-][0-9a-f]{16,}"|"created(_at)?":[0-9]+')
+
+
+def same_ids(chunks: list[bytes]) -> list[bytes]:
+    return [RANDOM_ID.sub(b'"made-up"', piece) for piece in chunks]
+
+
+def up_to_first_token(dialect: str, chunks: list[bytes]) -> bytes:
+    """The bytes written up to the end of the chunk with the first content delta, which
+    that delta ends."""
+    written = b""
+    for piece in same_ids(chunks):
+        found = FIRST_TOKEN[dialect].search(piece)
+        written += piece
+        if found is not None:
+            assert piece.index(b"\n\n", found.end()) + 2 == len(piece)
+            return written
+    return b""
+
+
+def comparable(record: Record) -> dict[str, Any]:
+    fields = (
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "finish_reason",
+        "error_kind",
+        "error_message",
+    )
+    values = {name: getattr(record, name) for name in fields}
+    values["first_token"] = record.ttft_ms is not None
+    values["outbound"] = same_ids([record.outbound_response or b""])
+    return values
+
+
+@pytest.fixture(params=sorted(CASES))
+def dialect(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, snapshot_reset: None
+) -> str:
+    """A client dialect, its route to an upstream of the other format."""
+    monkeypatch.setattr(pumps, "BATCH_WINDOW", 10.0)  # no cut by time on a slow machine
+    name, provider, _ = CASES[request.param]
+    registry.install(snapshot(route("r", "up-1", max_attempts=1, provider=provider)))
+    return str(name)
+
+
+@pytest.fixture
+def one_route(monkeypatch: pytest.MonkeyPatch, snapshot_reset: None) -> None:
+    monkeypatch.setattr(pumps, "BATCH_WINDOW", 10.0)
+    registry.install(snapshot(route("r", "up-1", max_attempts=1)))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=pieces,
+    ending=endings,
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=6),
+)
+def test_batched_and_event_by_event_pumps_write_the_same(
+    dialect: str, body: list[tuple[str, str]], ending: str, cuts: list[int]
+) -> None:
+    data = CASES[dialect][2](body, ending)
+
+    async def both() -> None:
+        batched = await run_pump(dialect, data, cuts, batched=True)
+        by_event = await run_pump(dialect, data, cuts, batched=False)
+        # the same bytes, the first token's chunk ending with it either way (the rest
+        # are cut where the upstream kept the pump waiting, which the ways reach at
+        # different turns of the loop)
+        assert b"".join(same_ids(batched[0])) == b"".join(same_ids(by_event[0]))
+        assert up_to_first_token(dialect, batched[0]) == up_to_first_token(dialect, by_event[0])
+        assert comparable(batched[1]) == comparable(by_event[1])
+
+    asyncio.run(both())
+
+
+async def test_a_codec_stream_comes_in_batches_and_the_anthropic_dialect_renders_them(
+    one_route: None,
+) -> None:
+    """The fast way is the one taken: were the stream not ``EventBatches`` or the
+    dialect without a renderer, the comparison above would compare one way with itself."""
+    taken: list[str] = []
+    original = pumps._pump_batches
+
+    def spy(*args: Any) -> Any:
+        taken.append("batches")
+        return original(*args)
+
+    pumps._pump_batches = spy  # type: ignore[assignment]
+    try:
+        chunks, record = await run_pump(
+            "anthropic", openai_bytes([("text", "hi")], "done"), [], True
+        )
+    finally:
+        pumps._pump_batches = original  # type: ignore[assignment]
+    assert taken == ["batches"]
+    assert record.status == 200 and b"message_stop" in chunks[-1]
+
+
+async def test_event_batches_read_event_by_event_then_a_batch_at_a_time() -> None:
+    closed: list[bool] = []
+
+    async def source() -> AsyncIterator[list[Any]]:
+        try:
+            yield [1, 2, 3]
+            yield [4]
+            yield [5, 6]
+        finally:
+            closed.append(True)
+
+    events = EventBatches(source())  # type: ignore[arg-type]
+    assert await anext(events) == 1
+    assert events.take_ready() == [2, 3]
+    assert events.take_ready() == []
+    assert await anext(events.batches()) == [4]
+    assert [e async for e in events] == [5, 6]
+    await events.aclose()
+    assert closed == [True]
+
+
+class GatedReads(httpx.AsyncByteStream):
+    """The first read at once; the rest only when ``gate`` is set."""
+
+    def __init__(self, first: bytes, rest: bytes, gate: asyncio.Event) -> None:
+        self.first, self.rest, self.gate = first, rest, gate
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.first
+        await self.gate.wait()
+        yield self.rest
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_what_a_read_made_is_written_before_the_pump_waits_for_the_next(
+    one_route: None, batched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire = openai_bytes([("text", "first"), ("text", "early")], "done")
+    cut = wire.index(b"data: ", wire.index(b'"early"'))  # the finish chunk comes later
+    gate = asyncio.Event()
+    stream = GatedReads(wire[:cut], wire[cut:], gate)
+    http.use_transport(
+        httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, stream=stream
+            )
+        )
+    )
+    monkeypatch.setattr(journal, "record", lambda rec: None)
+    if not batched:
+        monkeypatch.setattr(pumps, "EventBatches", type("NotBatches", (), {}))
+    try:
+        reply = await service.handle(
+            "chat",
+            "anthropic",
+            orjson.dumps(request_body("anthropic")),
+            {},
+            service.Caller(key=MASTER),
+        )
+        assert isinstance(reply, service.StreamReply)
+        chunks = aiter(reply.chunks)
+        written = b""
+        while b'"early"' not in written:  # both deltas arrive while the upstream waits
+            written += await asyncio.wait_for(anext(chunks), timeout=5)
+        assert not gate.is_set()
+        gate.set()
+        written += b"".join([piece async for piece in chunks])
+    finally:
+        http.use_transport(None)
+    assert written.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
