@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Protocol
 
 import orjson
@@ -34,6 +34,7 @@ from gateway.codecs.base import Piece
 from gateway.errors import GuardrailBlocked
 from gateway.guardrails import engine, kinds
 from gateway.guardrails.kinds import Context
+from gateway.streaming import EventBatches
 from gateway.types import (
     ErrorEvent,
     Finish,
@@ -242,69 +243,106 @@ class Gate:
         return checked[0]
 
 
-async def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:
+    """``events`` with ``run``'s post_call checks applied (see the module docstring): an
+    upstream read's events checked at once when they come so (``EventBatches``, which
+    the translated pump renders a read at a time), else one at a time."""
+    return EventBatches(_guarded(run, _batches_of(events), events))
+
+
+async def _batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    if isinstance(events, EventBatches):
+        ready = events.take_ready()
+        if ready:
+            yield ready
+        async for batch in events.batches():
+            yield batch
+    else:
+        async for event in events:
+            yield [event]
+
+
+async def _guarded(
+    run: Run, batches: AsyncIterator[list[StreamEvent]], events: AsyncIterator[StreamEvent]
+) -> AsyncGenerator[list[StreamEvent], None]:
     gate = Gate(run)
+    # a check that calls a service may wait: what it let out so far goes on first
+    calls_out = not all(checker.local for checker in gate.checkers)
     held: dict[int, _Held] = {}
     arguments: dict[int, list[str]] = {}
     open_parts: set[int] = set()
     usage_seen = False
+    out: list[StreamEvent] = []
 
     async def flush(index: int) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
+        flushed: list[StreamEvent] = []
         part = held.pop(index, None)
         if part is not None and part.pending:
             text = await gate.release(part, True, 0)
             if text:
-                out.append(TextDelta(index, text))
+                flushed.append(TextDelta(index, text))
         pieces = arguments.pop(index, None)
         if pieces is not None:
             joined = await gate.arguments("".join(pieces))
             if joined:
-                out.append(ToolArgsDelta(index, joined))
-        return out
+                flushed.append(ToolArgsDelta(index, joined))
+        return flushed
 
     try:
-        async for event in events:
-            if isinstance(event, TextDelta):
-                part = held.get(event.index)
-                if part is None:
-                    part = held[event.index] = _Held()
-                part.pending += event.text
-                keep = gate.due(part)
-                if keep is not None:
-                    text = await gate.release(part, False, keep)
-                    if text:
-                        yield TextDelta(event.index, text)
-                continue
-            if isinstance(event, ToolArgsDelta):
-                arguments.setdefault(event.index, []).append(event.fragment)
-                continue
-            if isinstance(event, PartStart):
-                open_parts.add(event.index)
-            elif isinstance(event, PartStop):
-                for flushed in await flush(event.index):
-                    yield flushed
-                open_parts.discard(event.index)
-            elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
-                for index in sorted({*held, *arguments}):
-                    for flushed in await flush(index):
-                        yield flushed
-            elif isinstance(event, UsageEvent):
-                usage_seen = True
-            yield event
+        async for batch in batches:
+            for event in batch:
+                if isinstance(event, TextDelta):
+                    part = held.get(event.index)
+                    if part is None:
+                        part = held[event.index] = _Held()
+                    part.pending += event.text
+                    keep = gate.due(part)
+                    if keep is not None:
+                        if out and calls_out:
+                            yield out
+                            out = []
+                        text = await gate.release(part, False, keep)
+                        if text:
+                            out.append(TextDelta(event.index, text))
+                    continue
+                if isinstance(event, ToolArgsDelta):
+                    arguments.setdefault(event.index, []).append(event.fragment)
+                    continue
+                if isinstance(event, PartStart):
+                    open_parts.add(event.index)
+                elif isinstance(event, PartStop):
+                    if out and calls_out:
+                        yield out
+                        out = []
+                    out += await flush(event.index)
+                    open_parts.discard(event.index)
+                elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
+                    for index in sorted({*held, *arguments}):
+                        if out and calls_out:
+                            yield out
+                            out = []
+                        out += await flush(index)
+                elif isinstance(event, UsageEvent):
+                    usage_seen = True
+                out.append(event)
+            if out:
+                yield out
+                out = []
     except GuardrailBlocked:
         # nothing offending went out: close what is open and end the caller's way
         for index in sorted(open_parts):
-            yield PartStop(index)
-        yield Finish("content_filter")
+            out.append(PartStop(index))
+        out.append(Finish("content_filter"))
         if not usage_seen:
             sent = sum(part.sent for part in held.values())
-            yield UsageEvent(stopped_usage(run, sent))
+            out.append(UsageEvent(stopped_usage(run, sent)))
+        yield out
     finally:
-        closer: Any = getattr(events, "aclose", None)
-        if closer is not None:
-            with contextlib.suppress(Exception):
-                await closer()
+        for iterator in (batches, events):
+            closer: Any = getattr(iterator, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
 
 
 def stopped_usage(run: Run, sent: int) -> Usage:
