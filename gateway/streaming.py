@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -217,8 +218,8 @@ class SSEDecoder:
         self.data: list[str] = []
         self.pending = b""
 
-    def feed(self, chunk: bytes) -> list[SSEMessage]:
-        messages: list[SSEMessage] = []
+    def feed(self, chunk: bytes) -> list[Any]:
+        messages: list[Any] = []
         if self.pending:
             chunk = self.pending + chunk
         *lines, self.pending = chunk.split(b"\n")
@@ -242,13 +243,13 @@ class SSEDecoder:
             self._field(line)
         return messages
 
-    def _dispatch(self, messages: list[SSEMessage]) -> None:
+    def _dispatch(self, messages: list[Any]) -> None:
         """A blank line: the event read so far, if it has data, is complete."""
         if self.data:
             messages.append(SSEMessage(self.event, "\n".join(self.data)))
         self.event, self.data = None, []
 
-    def end(self) -> list[SSEMessage]:
+    def end(self) -> list[Any]:
         if self.pending:
             line = self.pending.decode("utf-8", "replace").rstrip("\r")
             self.pending = b""
@@ -271,13 +272,16 @@ class SSEDecoder:
 
 
 async def iter_sse_batches(
-    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
-) -> AsyncIterator[list[SSEMessage]]:
+    chunks: AsyncIterator[bytes],
+    on_chunk: Callable[[bytes], None] | None = None,
+    decoder: SSEDecoder | None = None,
+) -> AsyncIterator[list[Any]]:
     """Server-sent events off raw body chunks (httpx's ``aiter_bytes``), a list at a
     time: the messages each chunk completed (never an empty list), so a reader handles
     what arrived together in one go. ``on_chunk`` sees each chunk as it arrives (the
-    exchange's raw record)."""
-    decoder = SSEDecoder()
+    exchange's raw record). ``decoder``: one that makes something else of each message
+    (``codecs.base.WireEventDecoder``), instead of ``SSEMessage``s."""
+    decoder = SSEDecoder() if decoder is None else decoder
     async for chunk in chunks:
         if on_chunk is not None:
             on_chunk(chunk)

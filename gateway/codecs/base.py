@@ -34,7 +34,7 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 import orjson
 
 from gateway.errors import GatewayError, UpstreamError
-from gateway.streaming import SSEMessage
+from gateway.streaming import SSEDecoder, SSEMessage
 from gateway.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usage
 
 
@@ -112,6 +112,39 @@ def sse_wire_event(message: SSEMessage, framing: Framing = "sse") -> WireEvent |
     except orjson.JSONDecodeError:
         return WireEvent(message.event, None, message.data) if keep_all else None
     return WireEvent(message.event, payload, message.data)
+
+
+class WireEventDecoder(SSEDecoder):
+    """An ``SSEDecoder`` whose messages come out as ``sse_wire_event`` makes them (the
+    ``sse`` framing's dropped ones left out): no ``SSEMessage`` between the bytes and the
+    parser."""
+
+    __slots__ = ("keep_all",)
+
+    def __init__(self, framing: Framing = "sse") -> None:
+        super().__init__()
+        self.keep_all = framing == "sse+done"
+
+    def _dispatch(self, messages: list[Any]) -> None:
+        data = self.data
+        if data:
+            text = data[0] if len(data) == 1 else "\n".join(data)
+            stripped = text.strip()
+            if stripped == "[DONE]":
+                if self.keep_all:
+                    messages.append(WireEvent(self.event, DONE, text))
+            else:
+                try:
+                    messages.append(WireEvent(self.event, orjson.loads(stripped), text))
+                except orjson.JSONDecodeError:
+                    if self.keep_all:
+                        messages.append(WireEvent(self.event, None, text))
+        self.event, self.data = None, []
+
+    def end(self) -> list[Any]:
+        framing: Framing = "sse+done" if self.keep_all else "sse"
+        made = (sse_wire_event(message, framing) for message in super().end())
+        return [event for event in made if event is not None]
 
 
 class StreamParser(Protocol):

@@ -41,7 +41,6 @@ from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chu
 from gateway.catalog import capability_flags
 from gateway.codecs.base import (
     Codec,
-    Framing,
     ModelLister,
     PassthroughCodec,
     Piece,
@@ -50,6 +49,7 @@ from gateway.codecs.base import (
     Target,
     UpstreamCodec,
     WireEvent,
+    WireEventDecoder,
     sse_wire_event,
 )
 from gateway.providers import wire
@@ -87,18 +87,14 @@ class Deframer(Protocol):
     ) -> AsyncIterator[list[WireEvent]]: ...
 
 
-async def sse_events(
+def sse_events(
     chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None, *, keep_all: bool = False
 ) -> AsyncIterator[list[WireEvent]]:
     """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
     non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
     handed on as ``DONE`` and None. Read straight off the bytes (``iter_sse_batches``):
     no line layer between the body and the messages."""
-    framing: Framing = "sse+done" if keep_all else "sse"
-    async for messages in iter_sse_batches(chunks, on_chunk):
-        batch = [e for e in (sse_wire_event(m, framing) for m in messages) if e is not None]
-        if batch:
-            yield batch
+    return iter_sse_batches(chunks, on_chunk, WireEventDecoder("sse+done" if keep_all else "sse"))
 
 
 def one_at_a_time(

@@ -1,0 +1,52 @@
+"""``WireEventDecoder`` makes of a body what ``SSEDecoder`` and ``sse_wire_event`` make
+of it together, for both SSE framings, however the body is chunked: the same events
+(data parsed, ``[DONE]`` and non-JSON data dropped or kept as the framing says, the text
+as sent), in the same batches."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from gateway.codecs.base import WireEvent, WireEventDecoder, sse_wire_event
+from gateway.streaming import SSEDecoder, iter_sse_batches
+from tests.gateway.test_streaming_sse_bytes import BODIES, _chunks
+
+MORE = [
+    # JSON that needs the strip, a [DONE] with spaces around, data that is not JSON,
+    # an event with a name, multi-line JSON data
+    b'data:  {"a": 1}  \n\ndata:  [DONE] \n\ndata: not json\n\nevent: error\n'
+    b'data: {"error":\ndata: {"message":"x"}}\n\n',
+    b'data: {"choices":[]}\r\n\r\ndata: [DONE]\r\n\r\n',
+]
+
+
+async def _reference(body: bytes, cuts: list[int], framing: str) -> list[list[WireEvent]]:
+    batches = []
+    async for messages in iter_sse_batches(_chunks(body, cuts), None, SSEDecoder()):
+        made = [sse_wire_event(m, framing) for m in messages]  # type: ignore[arg-type]
+        batch = [event for event in made if event is not None]
+        if batch:
+            batches.append(batch)
+    return batches
+
+
+async def _decoded(body: bytes, cuts: list[int], framing: str) -> list[list[WireEvent]]:
+    decoder = WireEventDecoder(framing)  # type: ignore[arg-type]
+    return [batch async for batch in iter_sse_batches(_chunks(body, cuts), None, decoder)]
+
+
+@pytest.mark.parametrize("framing", ["sse", "sse+done"])
+@pytest.mark.parametrize("body", BODIES + MORE)
+def test_the_same_events_as_decoding_then_reading_each_message(body: bytes, framing: str) -> None:
+    rng = random.Random(len(body))
+    chunkings = [[], list(range(1, len(body)))]  # whole, and byte by byte
+    for _ in range(25):
+        chunkings.append(sorted(rng.sample(range(1, max(2, len(body))), min(len(body) // 3, 6))))
+    for cuts in chunkings:
+        expected = asyncio.run(_reference(body, cuts, framing))
+        got = asyncio.run(_decoded(body, cuts, framing))
+        assert got == expected, cuts
+        assert [[e.text for e in b] for b in got] == [[e.text for e in b] for b in expected]
