@@ -162,9 +162,7 @@ async def _pump_batches(
         events = [first, *iterator.take_ready()]
         while True:
             for chunk in _rendered(tap, renderer, events, held):
-                call.capture_outbound(chunk)
-                await call.keep_response(chunk)
-                yield chunk
+                yield await _kept(call, chunk)
             if renderer.ended:
                 break
             step = batches.__anext__()
@@ -180,15 +178,10 @@ async def _pump_batches(
             except BaseException:
                 step = None
                 if held:  # what came before the failure goes first
-                    chunk = _joined(held)
-                    call.capture_outbound(chunk)
-                    yield chunk
+                    yield await _kept(call, _joined(held))
                 raise
             if held:  # it has to wait: what is rendered goes first
-                chunk = _joined(held)
-                call.capture_outbound(chunk)
-                await call.keep_response(chunk)
-                yield chunk
+                yield await _kept(call, _joined(held))
             try:
                 events = await Resume(step, pending)
             except StopAsyncIteration:
@@ -197,17 +190,11 @@ async def _pump_batches(
             finally:
                 step = None
         if held:
-            chunk = _joined(held)
-            call.capture_outbound(chunk)
-            await call.keep_response(chunk)
-            yield chunk
+            yield await _kept(call, _joined(held))
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
-        tap.folder.error = error
-        chunk = call.client.render_stream_error(error)
-        call.capture_outbound(chunk)
         disconnected = False
-        yield chunk
+        yield _refused(call, tap, error)
     finally:
         if step is not None:
             await abandon(step, pending)
@@ -237,6 +224,21 @@ def _rendered(
         since = clock()
 
 
+async def _kept(call: Call, chunk: bytes) -> bytes:
+    """``chunk`` captured for the journal and kept for a stored response, on its way."""
+    call.capture_outbound(chunk)
+    await call.keep_response(chunk)
+    return chunk
+
+
+def _refused(call: Call, tap: _Tap, error: GatewayError) -> bytes:
+    """The in-stream error of a renderer that refused an event mid-stream (journaled)."""
+    tap.folder.error = error
+    chunk = call.client.render_stream_error(error)
+    call.capture_outbound(chunk)
+    return chunk
+
+
 def _joined(chunks: list[bytes]) -> bytes:
     chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     chunks.clear()
@@ -262,17 +264,11 @@ async def _pump_events(
     )
     try:
         async for chunks in batches:
-            chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            call.capture_outbound(chunk)
-            await call.keep_response(chunk)
-            yield chunk
+            yield await _kept(call, _joined(chunks))
         disconnected = False
     except GatewayError as error:  # a renderer refusing mid-stream: tell the client
-        tap.folder.error = error
-        chunk = call.client.render_stream_error(error)
-        call.capture_outbound(chunk)
         disconnected = False
-        yield chunk
+        yield _refused(call, tap, error)
     finally:
         await close_quietly(batches)
         await close_quietly(rendered)

@@ -23,7 +23,7 @@ from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import pumps, service
 from gateway.journal.record import Record
 from gateway.policy import registry
-from gateway.streaming import EventBatches
+from gateway.streaming import EventBatches, sse_bytes
 from tests.gateway.entries import route, snapshot
 
 BASE = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-1"}
@@ -77,13 +77,7 @@ def openai_bytes(body: list[tuple[str, str]], ending: str) -> bytes:
 
 def anthropic_bytes(body: list[tuple[str, str]], ending: str) -> bytes:
     def event(kind: str, data: dict[str, Any]) -> bytes:
-        return (
-            b"event: "
-            + kind.encode()
-            + b"\ndata: "
-            + orjson.dumps({"type": kind, **data})
-            + b"\n\n"
-        )
+        return sse_bytes(orjson.dumps({"type": kind, **data}), kind)
 
     usage = {"input_tokens": 3, "output_tokens": 0}
     message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "up-1"}
