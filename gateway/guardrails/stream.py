@@ -42,6 +42,7 @@ from gateway.types import (
     PartStop,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
     ToolArgsDelta,
     Usage,
     UsageEvent,
@@ -243,6 +244,10 @@ class Gate:
         return checked[0]
 
 
+# what the first token is (the journal's first-token time, the pump's first cut)
+_CONTENT = (TextDelta, ToolArgsDelta, ThinkingDelta)
+
+
 def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:
     """``events`` with ``run``'s post_call checks applied (see the module docstring): an
     upstream read's events checked at once when they come so (``EventBatches``, which
@@ -272,6 +277,7 @@ async def _guarded(
     arguments: dict[int, list[str]] = {}
     open_parts: set[int] = set()
     usage_seen = False
+    started = False  # the first content event was handed on
     out: list[StreamEvent] = []
 
     async def flush(index: int) -> list[StreamEvent]:
@@ -304,27 +310,30 @@ async def _guarded(
                         text = await gate.release(part, False, keep)
                         if text:
                             out.append(TextDelta(event.index, text))
-                    continue
-                if isinstance(event, ToolArgsDelta):
+                elif isinstance(event, ToolArgsDelta):
                     arguments.setdefault(event.index, []).append(event.fragment)
-                    continue
-                if isinstance(event, PartStart):
-                    open_parts.add(event.index)
-                elif isinstance(event, PartStop):
-                    if out and calls_out:
-                        yield out
-                        out = []
-                    out += await flush(event.index)
-                    open_parts.discard(event.index)
-                elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
-                    for index in sorted({*held, *arguments}):
+                else:
+                    if isinstance(event, PartStart):
+                        open_parts.add(event.index)
+                    elif isinstance(event, PartStop):
                         if out and calls_out:
                             yield out
                             out = []
-                        out += await flush(index)
-                elif isinstance(event, UsageEvent):
-                    usage_seen = True
-                out.append(event)
+                        out += await flush(event.index)
+                        open_parts.discard(event.index)
+                    elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
+                        for index in sorted({*held, *arguments}):
+                            if out and calls_out:
+                                yield out
+                                out = []
+                            out += await flush(index)
+                    elif isinstance(event, UsageEvent):
+                        usage_seen = True
+                    out.append(event)
+                if not started and any(isinstance(e, _CONTENT) for e in out):
+                    started = True  # the first token goes on at once, not behind its read
+                    yield out
+                    out = []
             if out:
                 yield out
                 out = []

@@ -150,3 +150,23 @@ async def test_a_block_in_a_batch_keeps_what_went_before_and_ends_the_answer(bat
     assert "secret" not in text and text.startswith("fine")
     assert out[-2:] == [PartStop(0), Finish("content_filter")] or isinstance(out[-1], UsageEvent)
     assert Finish("content_filter") in out
+
+
+async def test_the_first_text_let_out_goes_on_at_once_not_behind_the_rest_of_its_read() -> None:
+    """A local check never waits, yet the first text it lets out is handed on before the
+    rest of its read is checked: a checked stream's first token does not wait for
+    every delta that arrived with it."""
+    filter_ = checker({"blocked_words": [{"keyword": "secret", "action": "BLOCK"}]})
+    words = [f"word{n} " for n in range(40)]
+    events = answer(words, [], True)
+
+    async def one_read() -> AsyncIterator[list[StreamEvent]]:
+        yield events
+
+    checked = stream.guarded(Run(filter_), EventBatches(one_read()))  # type: ignore[arg-type]
+    handed = [batch async for batch in checked.batches()]
+    first = next(batch for batch in handed if any(isinstance(e, TextDelta) for e in batch))
+    assert isinstance(first[-1], TextDelta)  # it ends with the first text let out
+    assert sum(isinstance(e, TextDelta) for e in first) == 1
+    text = "".join(e.text for batch in handed for e in batch if isinstance(e, TextDelta))
+    assert text == "".join(words)
