@@ -176,6 +176,7 @@ def measure(args, base: str, outdir: Path, pids: list[int], workdir: Path) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", default=str(run.ROOT), help="Switchyard tree to run")
+    parser.add_argument("--python", default=run.PYTHON, help="the interpreter Switchyard runs on")
     parser.add_argument("--requests", type=int, default=300, help="counted requests per cell")
     parser.add_argument("--warmup", type=int, default=100, help="uncounted requests per path")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])

@@ -258,7 +258,7 @@ def start_switchyard(
     env.pop("DATABASE_URL", None)
     env.update(item.split("=", 1) for item in args.env)
     source = Path(args.source).resolve()
-    manage = [getattr(args, "python", PYTHON), str(source / "manage.py")]  # (--python)
+    manage = [args.python, str(source / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=source)
     subprocess.run(
         [*manage, "import_config", str(config)],

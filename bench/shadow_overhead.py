@@ -346,6 +346,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server", default="auto")
     parser.add_argument("--source", default=str(ROOT))
+    parser.add_argument("--python", default=run.PYTHON, help="the interpreter Switchyard runs on")
     parser.add_argument("--env", action="append", default=[])
     parser.add_argument("--output", default=str(run.RESULTS / "shadow_overhead.md"))
     args = parser.parse_args()
