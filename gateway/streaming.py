@@ -271,17 +271,23 @@ class SSEDecoder:
             self.event = value
 
 
-async def iter_sse_batches(
-    chunks: AsyncIterator[bytes],
-    on_chunk: Callable[[bytes], None] | None = None,
-    decoder: SSEDecoder | None = None,
-) -> AsyncIterator[list[Any]]:
+def iter_sse_batches(
+    chunks: AsyncIterator[bytes], on_chunk: Callable[[bytes], None] | None = None
+) -> AsyncIterator[list[SSEMessage]]:
     """Server-sent events off raw body chunks (httpx's ``aiter_bytes``), a list at a
     time: the messages each chunk completed (never an empty list), so a reader handles
     what arrived together in one go. ``on_chunk`` sees each chunk as it arrives (the
-    exchange's raw record). ``decoder``: one that makes something else of each message
-    (``codecs.base.WireEventDecoder``), instead of ``SSEMessage``s."""
-    decoder = SSEDecoder() if decoder is None else decoder
+    exchange's raw record)."""
+    return decoded_batches(chunks, SSEDecoder(), on_chunk)
+
+
+async def decoded_batches(
+    chunks: AsyncIterator[bytes],
+    decoder: SSEDecoder,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> AsyncIterator[list[Any]]:
+    """``iter_sse_batches`` by ``decoder``, which may make something else of each
+    message than an ``SSEMessage`` (``codecs.base.WireEventDecoder``)."""
     async for chunk in chunks:
         if on_chunk is not None:
             on_chunk(chunk)

@@ -55,7 +55,13 @@ from gateway.codecs.base import (
 from gateway.providers import wire
 from gateway.providers.base import Exchange, Provider
 from gateway.providers.passthrough_body import for_deployment
-from gateway.streaming import EventBatches, SSEMessage, iter_sse_batches, sse_bytes
+from gateway.streaming import (
+    EventBatches,
+    SSEMessage,
+    decoded_batches,
+    iter_sse_batches,
+    sse_bytes,
+)
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -92,9 +98,9 @@ def sse_events(
 ) -> AsyncIterator[list[WireEvent]]:
     """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
     non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
-    handed on as ``DONE`` and None. Read straight off the bytes (``iter_sse_batches``):
+    handed on as ``DONE`` and None. Read straight off the bytes (``decoded_batches``):
     no line layer between the body and the messages."""
-    return iter_sse_batches(chunks, on_chunk, WireEventDecoder("sse+done" if keep_all else "sse"))
+    return decoded_batches(chunks, WireEventDecoder("sse+done" if keep_all else "sse"), on_chunk)
 
 
 def one_at_a_time(

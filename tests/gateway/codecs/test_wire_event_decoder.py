@@ -11,7 +11,7 @@ import random
 import pytest
 
 from gateway.codecs.base import WireEvent, WireEventDecoder, sse_wire_event
-from gateway.streaming import SSEDecoder, iter_sse_batches
+from gateway.streaming import decoded_batches, iter_sse_batches
 from tests.gateway.test_streaming_sse_bytes import BODIES, _chunks
 
 MORE = [
@@ -25,7 +25,7 @@ MORE = [
 
 async def _reference(body: bytes, cuts: list[int], framing: str) -> list[list[WireEvent]]:
     batches = []
-    async for messages in iter_sse_batches(_chunks(body, cuts), None, SSEDecoder()):
+    async for messages in iter_sse_batches(_chunks(body, cuts)):
         made = [sse_wire_event(m, framing) for m in messages]  # type: ignore[arg-type]
         batch = [event for event in made if event is not None]
         if batch:
@@ -35,7 +35,7 @@ async def _reference(body: bytes, cuts: list[int], framing: str) -> list[list[Wi
 
 async def _decoded(body: bytes, cuts: list[int], framing: str) -> list[list[WireEvent]]:
     decoder = WireEventDecoder(framing)  # type: ignore[arg-type]
-    return [batch async for batch in iter_sse_batches(_chunks(body, cuts), None, decoder)]
+    return [batch async for batch in decoded_batches(_chunks(body, cuts), decoder)]
 
 
 @pytest.mark.parametrize("framing", ["sse", "sse+done"])
