@@ -19,6 +19,14 @@ from gateway.models import UsageRollup
 TODAY = timezone.now().astimezone(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
 
 
+@pytest.fixture(autouse=True)
+def _today() -> None:
+    """Today as each test starts, not as the module was collected: a run that crosses
+    midnight (UTC) would otherwise put the rows on a day the page no longer calls today."""
+    global TODAY
+    TODAY = timezone.now().astimezone(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+
+
 def rollup(days_ago: int, key_id: int, key_name: str, route: str, cost: str, **more) -> UsageRollup:
     return UsageRollup(
         hour=TODAY - timedelta(days=days_ago),
