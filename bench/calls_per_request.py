@@ -15,7 +15,12 @@ Body logging and the journal are on, as in bench/run.py. cProfile counts every P
 call from the request reaching the application to the last byte of its answer: the
 count does not move with the machine's load, so a change to the hot path is measured
 by it before and after (``--source`` a ``git archive`` of the other tree). ``--top``
-lists the functions whose call counts differ most between the profiles."""
+lists the functions whose call counts differ most between the profiles.
+
+Two more counts, each from passes of their own: a stream's calls to its first body
+chunk (what its first token waits for), and the calls after the last byte until the
+application returns (work the client does not wait for, but the worker still does:
+moved there, work is not gone)."""
 
 from __future__ import annotations
 
@@ -88,6 +93,7 @@ async def _measure(args: argparse.Namespace, mock_port: int) -> str:
 
     keys = await sync_to_async(_configure)(mock_port)
     counts: dict[tuple[str, str, str], float] = {}
+    partial: dict[tuple[str, str, str, str], float] = {}  # to the first chunk; to the end
     profiles: dict[tuple[str, str, str], pstats.Stats] = {}
     for profile, key in keys.items():
         for dialect, (path, extra) in PATHS.items():
@@ -106,9 +112,14 @@ async def _measure(args: argparse.Namespace, mock_port: int) -> str:
                 cell = (profile, dialect, "stream" if stream else "plain")
                 counts[cell] = _calls(stats) / args.requests
                 profiles[cell] = stats
+                for until in ("first", "end") if stream else ("end",):
+                    recorder = cProfile.Profile()
+                    for _ in range(args.requests):
+                        await _one(application, scope, raw, recorder, until)
+                    partial[(*cell, until)] = _calls(pstats.Stats(recorder)) / args.requests
                 if args.dump:
                     stats.dump_stats(str(Path(args.dump) / ("-".join(cell) + ".prof")))
-    return _report(counts, profiles, args)
+    return _report(counts, partial, profiles, args)
 
 
 def _configure(mock_port: int) -> dict[str, str]:
@@ -170,8 +181,14 @@ def _scope(path: str, body: bytes, key: str, extra: list[tuple[bytes, bytes]]) -
 
 
 async def _one(
-    application: Any, scope: dict[str, Any], body: bytes, recorder: cProfile.Profile | None
+    application: Any,
+    scope: dict[str, Any],
+    body: bytes,
+    recorder: cProfile.Profile | None,
+    until: str = "last",
 ) -> None:
+    """One request; ``recorder`` counts until the ``last`` byte, the ``first`` body
+    chunk, or the ``end`` of the application's call."""
     sent = asyncio.Event()
     status: list[int] = []
     given = False
@@ -187,10 +204,14 @@ async def _one(
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             status.append(message["status"])
-        elif message["type"] == "http.response.body" and not message.get("more_body"):
-            if recorder is not None:
+        elif message["type"] != "http.response.body":
+            return
+        elif not message.get("more_body"):
+            if recorder is not None and until != "end":
                 recorder.disable()
             sent.set()
+        elif until == "first" and recorder is not None and message.get("body"):
+            recorder.disable()
 
     if recorder is not None:
         recorder.enable()
@@ -208,20 +229,30 @@ def _calls(stats: pstats.Stats) -> int:
 
 def _report(
     counts: dict[tuple[str, str, str], float],
+    partial: dict[tuple[str, str, str, str], float],
     profiles: dict[tuple[str, str, str], pstats.Stats],
     args: argparse.Namespace,
 ) -> str:
     lines = [
-        f"Python calls per request, in process ({args.requests} requests a cell):",
+        f"Python calls per request, in process ({args.requests} requests a cell), to the "
+        "last byte (a stream's to its first chunk; after the last byte):",
         "",
         "| dialect | mode | bare | governed | governed - bare |",
         "|---|---|---:|---:|---:|",
     ]
+
+    def more(profile: str, cell: tuple[str, str]) -> str:
+        last = counts[(profile, *cell)]
+        first = partial.get((profile, *cell, "first"))
+        after = partial[(profile, *cell, "end")] - last
+        return (f"{first:.0f}; " if first is not None else "") + f"+{max(0.0, after):.0f}"
+
     for dialect in PATHS:
         for mode in ("plain", "stream"):
             bare, governed = counts[("bare", dialect, mode)], counts[("governed", dialect, mode)]
             lines.append(
-                f"| {dialect} | {mode} | {bare:.0f} | {governed:.0f} | {governed - bare:+.0f} |"
+                f"| {dialect} | {mode} | {bare:.0f} ({more('bare', (dialect, mode))}) | "
+                f"{governed:.0f} ({more('governed', (dialect, mode))}) | {governed - bare:+.0f} |"
             )
     if args.top:
         for dialect in PATHS:

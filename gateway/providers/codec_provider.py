@@ -313,7 +313,11 @@ class CodecProvider(Provider):
     ) -> AsyncGenerator[list[StreamEvent], None]:
         """The events of each upstream read, a list at a time (never an empty one). A
         failure before the first event is raised; after it, the stream ends with an
-        ErrorEvent behind the events parsed before it."""
+        ErrorEvent behind the events parsed before it.
+
+        The first content event ends its batch: a read that brought the whole answer
+        (a fast upstream, a cached one) has its first token rendered and written before
+        the rest of that read is parsed, so the rest costs the first token nothing."""
         url, content, headers = await self._prepare(request, deployment, stream=True)
         parser = self.codec.stream_parser()
         deframe = DEFRAMERS[self.codec.framing]
@@ -332,6 +336,10 @@ class CodecProvider(Provider):
                                 yield pending
                                 return  # the stream ends at its first error
                             pending.append(event)
+                            if not yielded and isinstance(event, _FIRST_TOKEN_EVENTS):
+                                batch, pending = pending, []
+                                yielded = True
+                                yield batch
                     if pending:
                         batch, pending = pending, []
                         yielded = True
@@ -812,6 +820,8 @@ def _count(event: StreamEvent, exchange: Exchange) -> None:
 
 # events ``_stream_batches`` looks at: usage counted, an error ends the stream
 _NOTED_EVENTS = (UsageEvent, Start, ErrorEvent)
+# the events whose first one ends the first batch (the first token: ``pumps.CONTENT_EVENTS``)
+_FIRST_TOKEN_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 # events that leave no text part open for skimming to add to
 _PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)
 

@@ -357,3 +357,51 @@ async def test_what_a_read_made_is_written_before_the_pump_waits_for_the_next(
     finally:
         http.use_transport(None)
     assert written.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+
+
+async def test_the_first_token_is_written_before_the_rest_of_its_read_is_parsed(
+    one_route: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream that sends its whole answer in one read (a fast or cached one): the
+    chunk with the first token comes out of the pump while the later events of that
+    read are not parsed yet, so they cost the first token nothing."""
+    from gateway.codecs.openai_chat import outbound
+
+    words = [f"w{n}" for n in range(12)]
+    wire = openai_bytes([("text", word) for word in words], "done")
+    parsed: list[str] = []
+    feed = outbound.StreamParser.feed
+
+    def noting(self: outbound.StreamParser, event: Any) -> Any:
+        data = event.data
+        if isinstance(data, dict) and data.get("choices"):
+            parsed.append(data["choices"][0]["delta"].get("content") or "")
+        return feed(self, event)
+
+    monkeypatch.setattr(outbound.StreamParser, "feed", noting)
+    monkeypatch.setattr(journal, "record", lambda rec: None)
+    http.use_transport(
+        httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, headers={"content-type": "text/event-stream"}, stream=Reads(wire, [])
+            )
+        )
+    )
+    try:
+        reply = await service.handle(
+            "chat",
+            "anthropic",
+            orjson.dumps(request_body("anthropic")),
+            {},
+            service.Caller(key=MASTER),
+        )
+        assert isinstance(reply, service.StreamReply)
+        chunks = aiter(reply.chunks)
+        first = await anext(chunks)
+        assert b'"text":"w0"' in first and b'"w1"' not in first
+        assert "w1" not in parsed  # the rest of the read waits for the first token
+        rest = b"".join([piece async for piece in chunks])
+    finally:
+        http.use_transport(None)
+    assert all(f'"text":"{word}"'.encode() in rest for word in words[1:])
+    assert [text for text in parsed if text] == words
