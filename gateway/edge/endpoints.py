@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 import orjson
 from django.conf import settings
 
-from gateway import codecs
+from gateway import codecs, journal
 from gateway.base import db_work, lazy_import, lifecycle, process_role
 from gateway.core import service
 from gateway.core.call import StreamCut
@@ -592,9 +592,11 @@ class GatewayApp:
             await send_reply(send, service.reject(endpoint, dialect, too_large, caller))
             return
         # From here the client may go away at any moment: its leaving cancels this task's
-        # work (the upstream request is closed by the cancellation).
+        # work (the upstream request is closed by the cancellation). The request's journal
+        # record goes on once the reply is written: the client reads meanwhile.
         work = self.respond(send, endpoint, dialect, raw, headers, caller, path_fields, scope)
-        await until_gone(scope, receive, work)
+        with journal.held_until_written():
+            await until_gone(scope, receive, work)
 
     async def respond(
         self,

@@ -4,6 +4,8 @@ RequestLog/RequestBody in batches by a background task.
 The request path only calls ``record(rec)``: it appends to an in-memory queue bounded
 by records (``SWITCHYARD_JOURNAL_QUEUE_SIZE``) and bytes (``SWITCHYARD_JOURNAL_MAX_BYTES``)
 and tells the subscribers (``subscribe``: the metrics, wired by the app's ``ready``).
+The HTTP edge holds a request's records until its reply is written (``held_until``):
+queueing and the subscribers then run while the client reads, not before it can.
 ``drain()`` writes everything left at shutdown; the writer also prunes rows older than
 ``SWITCHYARD_LOG_RETENTION_DAYS`` every hour in small batches (and hourly rollups,
 ``gateway.telemetry.rollups``, past their own longer retention).
@@ -16,7 +18,9 @@ values, redacted by ``gateway.telemetry.redaction``), ``sql`` (the multi-row INS
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from gateway.journal.background import DRAIN_SECONDS, LOG_TAIL_GROUP, Writer, admit
 from gateway.journal.pruning import PRUNE_BATCH, prune
@@ -35,6 +39,7 @@ __all__ = [
     "body_text",
     "body_values",
     "drain",
+    "held_until_written",
     "log_values",
     "prune",
     "record",
@@ -73,8 +78,48 @@ def writer() -> Writer:
     return _writer
 
 
+class _Held:
+    """Records of one request kept back until its reply is written (``held_until_written``)."""
+
+    __slots__ = ("records", "open")
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.open = True
+
+
+# The request whose records wait (a context variable: a task the request starts copies
+# it, and a record it makes after the reply was written goes on at once).
+_held: ContextVar[_Held | None] = ContextVar("journal_held", default=None)
+
+
+@contextmanager
+def held_until_written() -> Iterator[None]:
+    """Hold the records made inside this block, and hand them on when it ends (the
+    reply written, or the request failed or cancelled: never lost). For the HTTP edge:
+    a record's queueing and its subscribers (metrics) cost a reply nothing at c=1,
+    where every microsecond before the last byte is the client's."""
+    held = _Held()
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        held.open = False
+        for entry in held.records:
+            _hand_on(entry)
+
+
 def record(entry: Record) -> None:
     """Hand one record to the journal without waiting (never raises, never blocks)."""
+    held = _held.get()
+    if held is not None and held.open:
+        held.records.append(entry)
+        return
+    _hand_on(entry)
+
+
+def _hand_on(entry: Record) -> None:
     try:
         writer().record(entry)
     except Exception:

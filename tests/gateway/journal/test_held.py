@@ -1,0 +1,67 @@
+"""``journal.held_until_written``: the HTTP edge's records go on after its reply is
+written, never lost, and a record made once the reply is out goes on at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from gateway import journal
+from gateway.journal import Record, Writer
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The request ids the subscribers are told of, in order (the writer stores nothing)."""
+    monkeypatch.setattr(journal, "_writer", Writer(lambda batch: [], capacity=100, notify=False))
+    told: list[str] = []
+
+    def note(rec: Record) -> None:
+        told.append(rec.request_id)
+
+    journal.subscribe(note)
+    yield told
+    journal.unsubscribe(note)
+
+
+def test_records_made_inside_go_on_when_the_block_ends_in_order(seen: list[str]) -> None:
+    with journal.held_until_written():
+        journal.record(Record(request_id="a"))
+        journal.record(Record(request_id="b"))
+        assert seen == [] and journal.writer().stats()["queued"] == 0
+    assert seen == ["a", "b"]
+    assert journal.writer().stats()["queued"] == 2
+    journal.record(Record(request_id="c"))  # outside: at once
+    assert seen == ["a", "b", "c"]
+
+
+def test_a_failing_request_still_hands_its_records_on(seen: list[str]) -> None:
+    with pytest.raises(asyncio.CancelledError), journal.held_until_written():
+        journal.record(Record(request_id="cut"))
+        raise asyncio.CancelledError
+    assert seen == ["cut"]
+
+
+async def test_a_task_the_request_started_records_at_once_after_the_reply(
+    seen: list[str],
+) -> None:
+    """A task copies the request's context: what it records while the reply is being
+    written waits with the request's records; what it records later is not lost."""
+    go_on = asyncio.Event()
+
+    async def mirror(name: str, wait: bool) -> None:
+        if wait:
+            await go_on.wait()
+        journal.record(Record(request_id=name))
+
+    with journal.held_until_written():
+        early = asyncio.ensure_future(mirror("early", False))
+        late = asyncio.ensure_future(mirror("late", True))
+        await early
+        journal.record(Record(request_id="own"))
+    assert seen == ["early", "own"]
+    go_on.set()
+    await late
+    assert seen == ["early", "own", "late"]
