@@ -3,7 +3,7 @@ reading server-sent events from an upstream byte stream. No Django imports."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,7 +209,8 @@ async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[SSEMessage]:
 class SSEDecoder:
     """Server-sent events decoded off raw body chunks: ``feed`` each chunk, get the
     messages it completed; ``end`` after the last. The same messages as ``iter_sse``
-    over the chunks' UTF-8 lines (``\\n`` or ``\\r\\n``, undecodable bytes replaced)."""
+    over the chunks' UTF-8 lines (``\\n`` or ``\\r\\n``, undecodable bytes replaced).
+    ``events`` is ``feed`` decoding each message as it is read."""
 
     __slots__ = ("event", "data", "pending")
 
@@ -219,15 +220,26 @@ class SSEDecoder:
         self.pending = b""
 
     def feed(self, chunk: bytes) -> list[Any]:
-        messages: list[Any] = []
+        return list(self.events(chunk))
+
+    def events(self, chunk: bytes) -> Iterator[Any]:
+        """The messages ``chunk`` completes, each decoded when it is read: a reader that
+        stops at one (a stream's first token, written before the rest) has the rest
+        decoded when it goes on. The chunk is split into lines at once; read what this
+        hands back to its end before the next ``events``, ``feed`` or ``end``."""
         if self.pending:
             chunk = self.pending + chunk
         *lines, self.pending = chunk.split(b"\n")
+        return self._decoded(lines)
+
+    def _decoded(self, lines: list[bytes]) -> Iterator[Any]:
         for raw in lines:
             # the two lines nearly every event is made of, read without decoding the
             # line first: a blank one (the event's end) and a "data: " one (LF-ended)
             if not raw:
-                self._dispatch(messages)
+                message = self._take()
+                if message is not None:
+                    yield message
                 continue
             if raw[:6] == b"data: " and raw[-1] != 13:  # 13: a CRLF line's "\r"
                 self.data.append(raw[6:].decode("utf-8", "replace"))
@@ -236,18 +248,20 @@ class SSEDecoder:
             if line.endswith("\r"):
                 line = line.rstrip("\r")
             if not line:
-                self._dispatch(messages)
+                message = self._take()
+                if message is not None:
+                    yield message
                 continue
             if line[0] == ":":
                 continue
             self._field(line)
-        return messages
 
-    def _dispatch(self, messages: list[Any]) -> None:
-        """A blank line: the event read so far, if it has data, is complete."""
-        if self.data:
-            messages.append(SSEMessage(self.event, "\n".join(self.data)))
+    def _take(self) -> Any:
+        """A blank line: the event read so far, if it has data, is complete (None:
+        nothing to hand on)."""
+        message = SSEMessage(self.event, "\n".join(self.data)) if self.data else None
         self.event, self.data = None, []
+        return message
 
     def end(self) -> list[Any]:
         if self.pending:
@@ -297,6 +311,21 @@ async def decoded_batches(
     messages = decoder.end()
     if messages:
         yield messages
+
+
+async def decoded_lazily(
+    chunks: AsyncIterator[bytes],
+    decoder: SSEDecoder,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> AsyncIterator[Iterable[Any]]:
+    """``decoded_batches`` with each chunk's messages decoded as they are read
+    (``SSEDecoder.events``): a chunk may turn out to complete none. Read each to its
+    end before asking for the next."""
+    async for chunk in chunks:
+        if on_chunk is not None:
+            on_chunk(chunk)
+        yield decoder.events(chunk)
+    yield decoder.end()
 
 
 def sse_bytes(data: bytes | str, event: str | None = None) -> bytes:

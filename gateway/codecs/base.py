@@ -125,21 +125,23 @@ class WireEventDecoder(SSEDecoder):
         super().__init__()
         self.keep_all = framing == "sse+done"
 
-    def _dispatch(self, messages: list[Any]) -> None:
+    def _take(self) -> WireEvent | None:
         data = self.data
+        made = None
         if data:
             text = data[0] if len(data) == 1 else "\n".join(data)
             stripped = text.strip()
             if stripped == "[DONE]":
                 if self.keep_all:
-                    messages.append(WireEvent(self.event, DONE, text))
+                    made = WireEvent(self.event, DONE, text)
             else:
                 try:
-                    messages.append(WireEvent(self.event, orjson.loads(stripped), text))
+                    made = WireEvent(self.event, orjson.loads(stripped), text)
                 except orjson.JSONDecodeError:
                     if self.keep_all:
-                        messages.append(WireEvent(self.event, None, text))
+                        made = WireEvent(self.event, None, text)
         self.event, self.data = None, []
+        return made
 
     def end(self) -> list[Any]:
         framing: Framing = "sse+done" if self.keep_all else "sse"

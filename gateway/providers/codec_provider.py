@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -58,7 +58,7 @@ from gateway.providers.passthrough_body import for_deployment
 from gateway.streaming import (
     EventBatches,
     SSEMessage,
-    decoded_batches,
+    decoded_lazily,
     iter_sse_batches,
     sse_bytes,
 )
@@ -83,24 +83,26 @@ MAX_MODEL_PAGES = 50
 
 
 class Deframer(Protocol):
-    """Upstream body chunks -> ``WireEvent``s, a list at a time: the events each body
-    chunk completed (never an empty list), so what arrived together is handled in one
-    go. ``on_chunk`` sees each raw chunk as it arrives (the exchange's record of what the
-    upstream sent)."""
+    """Upstream body chunks -> ``WireEvent``s, a batch at a time: the events each body
+    chunk completed (perhaps none), so what arrived together is handled in one go; read
+    each batch to its end before asking for the next (an SSE batch is decoded as it is
+    read). ``on_chunk`` sees each raw chunk as it arrives (the exchange's record of what
+    the upstream sent)."""
 
     def __call__(
         self, chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None
-    ) -> AsyncIterator[list[WireEvent]]: ...
+    ) -> AsyncIterator[Iterable[WireEvent]]: ...
 
 
 def sse_events(
     chunks: AsyncIterator[bytes], on_chunk: OnChunk | None = None, *, keep_all: bool = False
-) -> AsyncIterator[list[WireEvent]]:
+) -> AsyncIterator[Iterable[WireEvent]]:
     """Server-sent events as ``WireEvent``s with parsed JSON data; ``[DONE]`` and
     non-JSON keep-alive noise are skipped, or (``keep_all``, the ``sse+done`` framing)
-    handed on as ``DONE`` and None. Read straight off the bytes (``decoded_batches``):
-    no line layer between the body and the messages."""
-    return decoded_batches(chunks, WireEventDecoder("sse+done" if keep_all else "sse"), on_chunk)
+    handed on as ``DONE`` and None. Read straight off the bytes, each event decoded and
+    its JSON parsed when the reader reaches it (``decoded_lazily``): a stream's first
+    token goes out before the rest of its read is even decoded."""
+    return decoded_lazily(chunks, WireEventDecoder("sse+done" if keep_all else "sse"), on_chunk)
 
 
 def one_at_a_time(
@@ -543,7 +545,7 @@ class CodecProvider(Provider):
         try:
             async with self._answering(url, content, sent, exchange) as response:
                 chunks = body_chunks(response)
-                batches: AsyncIterator[list[WireEvent]] | AsyncIterator[list[SSEMessage]] = (
+                batches: AsyncIterator[Iterable[WireEvent]] | AsyncIterator[list[SSEMessage]] = (
                     iter_sse_batches(chunks, exchange.received)
                     if lazy
                     else deframe(chunks, exchange.received)

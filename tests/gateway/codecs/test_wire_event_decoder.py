@@ -1,7 +1,8 @@
 """``WireEventDecoder`` makes of a body what ``SSEDecoder`` and ``sse_wire_event`` make
 of it together, for both SSE framings, however the body is chunked: the same events
 (data parsed, ``[DONE]`` and non-JSON data dropped or kept as the framing says, the text
-as sent), in the same batches."""
+as sent), in the same batches, whether a chunk's are decoded at once (``feed``) or as
+they are read (``events``, which decodes nothing a reader has not reached)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import random
 
 import pytest
 
+from gateway.codecs import base
 from gateway.codecs.base import WireEvent, WireEventDecoder, sse_wire_event
-from gateway.streaming import decoded_batches, iter_sse_batches
+from gateway.streaming import decoded_batches, decoded_lazily, iter_sse_batches
 from tests.gateway.test_streaming_sse_bytes import BODIES, _chunks
 
 MORE = [
@@ -38,6 +40,12 @@ async def _decoded(body: bytes, cuts: list[int], framing: str) -> list[list[Wire
     return [batch async for batch in decoded_batches(_chunks(body, cuts), decoder)]
 
 
+async def _decoded_lazily(body: bytes, cuts: list[int], framing: str) -> list[list[WireEvent]]:
+    decoder = WireEventDecoder(framing)  # type: ignore[arg-type]
+    batches = [list(batch) async for batch in decoded_lazily(_chunks(body, cuts), decoder)]
+    return [batch for batch in batches if batch]
+
+
 @pytest.mark.parametrize("framing", ["sse", "sse+done"])
 @pytest.mark.parametrize("body", BODIES + MORE)
 def test_the_same_events_as_decoding_then_reading_each_message(body: bytes, framing: str) -> None:
@@ -50,3 +58,30 @@ def test_the_same_events_as_decoding_then_reading_each_message(body: bytes, fram
         got = asyncio.run(_decoded(body, cuts, framing))
         assert got == expected, cuts
         assert [[e.text for e in b] for b in got] == [[e.text for e in b] for b in expected]
+        lazily = asyncio.run(_decoded_lazily(body, cuts, framing))
+        assert lazily == expected, cuts
+        assert [[e.text for e in b] for b in lazily] == [[e.text for e in b] for b in expected]
+
+
+def test_events_decodes_a_message_only_when_the_reader_reaches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[str] = []
+    loads = base.orjson.loads
+
+    class Noting:
+        JSONDecodeError = base.orjson.JSONDecodeError
+
+        @staticmethod
+        def loads(data: str) -> object:
+            parsed.append(data)
+            return loads(data)
+
+    monkeypatch.setattr(base, "orjson", Noting)
+    decoder = WireEventDecoder("sse")
+    events = decoder.events(b'data: {"n": 1}\n\ndata: {"n": 2}\n\ndata: {"n": 3}\n\ndata: {"n"')
+    assert parsed == []
+    assert next(events).data == {"n": 1}
+    assert parsed == ['{"n": 1}']
+    assert [e.data for e in events] == [{"n": 2}, {"n": 3}]
+    assert [e.data for e in decoder.events(b": 4}\n\n")] == [{"n": 4}]  # the line held over

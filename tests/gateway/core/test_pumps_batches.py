@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from gateway import journal
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
+from gateway.codecs import base as codecs_base
 from gateway.core import pumps, service
 from gateway.journal.record import Record
 from gateway.policy import registry
@@ -364,7 +365,7 @@ async def test_the_first_token_is_written_before_the_rest_of_its_read_is_parsed(
 ) -> None:
     """An upstream that sends its whole answer in one read (a fast or cached one): the
     chunk with the first token comes out of the pump while the later events of that
-    read are not parsed yet, so they cost the first token nothing."""
+    read are not decoded nor parsed yet, so they cost the first token nothing."""
     from gateway.codecs.openai_chat import outbound
 
     words = [f"w{n}" for n in range(12)]
@@ -379,6 +380,18 @@ async def test_the_first_token_is_written_before_the_rest_of_its_read_is_parsed(
         return feed(self, event)
 
     monkeypatch.setattr(outbound.StreamParser, "feed", noting)
+    decoded: list[str] = []  # the JSON the SSE decoder parsed
+    loads = codecs_base.orjson.loads
+
+    class DecodeNoting:
+        JSONDecodeError = codecs_base.orjson.JSONDecodeError
+
+        @staticmethod
+        def loads(data: str) -> Any:
+            decoded.append(data)
+            return loads(data)
+
+    monkeypatch.setattr(codecs_base, "orjson", DecodeNoting)
     monkeypatch.setattr(journal, "record", lambda rec: None)
     http.use_transport(
         httpx.MockTransport(
@@ -400,6 +413,7 @@ async def test_the_first_token_is_written_before_the_rest_of_its_read_is_parsed(
         first = await anext(chunks)
         assert b'"text":"w0"' in first and b'"w1"' not in first
         assert "w1" not in parsed  # the rest of the read waits for the first token
+        assert not any('"w1"' in data for data in decoded)  # not even decoded
         rest = b"".join([piece async for piece in chunks])
     finally:
         http.use_transport(None)

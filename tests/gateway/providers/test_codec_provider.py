@@ -170,8 +170,8 @@ async def test_sse_events_skip_done_and_noise_and_join_split_chunks() -> None:
         yield b'data: {"a"'
         yield b": 1}\n\ndata: not json\n\ndata: [DONE]\n\n"
 
-    batches = [b async for b in sse_events(chunks())]
-    assert batches == [[WireEvent(None, {"a": 1})]]  # the second chunk completed it
+    batches = [list(b) async for b in sse_events(chunks())]
+    assert batches == [[], [WireEvent(None, {"a": 1})], []]  # the second chunk completed it
 
 
 async def test_sse_done_framing_hands_done_and_noise_to_the_parser() -> None:
@@ -181,13 +181,13 @@ async def test_sse_done_framing_hands_done_and_noise_to_the_parser() -> None:
     async def chunks():
         yield b'data: {"a": 1}\n\ndata: not json\n\ndata: [DONE]\n\n'
 
-    batches = [b async for b in DEFRAMERS["sse+done"](chunks())]
-    assert len(batches) == 1  # one chunk, one batch
+    batches = [list(b) async for b in DEFRAMERS["sse+done"](chunks())]
+    assert len(batches) == 2 and batches[1] == []  # one chunk, one batch (and the end's)
     events = batches[0]
     assert events == [WireEvent(None, {"a": 1}), WireEvent(None, None), WireEvent(None, DONE)]
     assert [e.text for e in events] == ['{"a": 1}', "not json", "[DONE]"]
-    plain = [b async for b in DEFRAMERS["sse"](chunks())]
-    assert plain == [[WireEvent(None, {"a": 1})]]
+    plain = [list(b) async for b in DEFRAMERS["sse"](chunks())]
+    assert plain == [[WireEvent(None, {"a": 1})], []]
 
 
 @pytest.mark.parametrize("framing", ["sse", "sse+done"])
