@@ -317,13 +317,16 @@ class CodecProvider(Provider):
         failure before the first event is raised; after it, the stream ends with an
         ErrorEvent behind the events parsed before it.
 
-        The first content event ends its batch: a read that brought the whole answer
-        (a fast upstream, a cached one) has its first token rendered and written before
-        the rest of that read is parsed, so the rest costs the first token nothing."""
+        The first content event ends its batch, and so does the next (it shows where
+        the first one's last word ends, which a post_call check may wait for): a read
+        that brought the whole answer (a fast upstream, a cached one) has its first
+        token rendered and written before the rest of that read is decoded and parsed,
+        so the rest costs the first token nothing."""
         url, content, headers = await self._prepare(request, deployment, stream=True)
         parser = self.codec.stream_parser()
         deframe = DEFRAMERS[self.codec.framing]
         yielded = False
+        early_tokens = 2  # content events that still end their batch
         pending: list[StreamEvent] = []  # parsed, not handed on yet
         exchange.begin(url, content)
         try:
@@ -338,7 +341,8 @@ class CodecProvider(Provider):
                                 yield pending
                                 return  # the stream ends at its first error
                             pending.append(event)
-                            if not yielded and isinstance(event, _FIRST_TOKEN_EVENTS):
+                            if early_tokens and isinstance(event, _FIRST_TOKEN_EVENTS):
+                                early_tokens -= 1
                                 batch, pending = pending, []
                                 yielded = True
                                 yield batch
@@ -822,7 +826,7 @@ def _count(event: StreamEvent, exchange: Exchange) -> None:
 
 # events ``_stream_batches`` looks at: usage counted, an error ends the stream
 _NOTED_EVENTS = (UsageEvent, Start, ErrorEvent)
-# the events whose first one ends the first batch (the first token: ``pumps.CONTENT_EVENTS``)
+# the events whose first two end their batch (the first token: ``pumps.CONTENT_EVENTS``)
 _FIRST_TOKEN_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 # events that leave no text part open for skimming to add to
 _PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)

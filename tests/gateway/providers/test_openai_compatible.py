@@ -24,7 +24,7 @@ from gateway.providers.openai_compatible import (
     OpenAICompatibleProvider,
     build_body,
 )
-from gateway.streaming import fold_events
+from gateway.streaming import EventBatches, fold_events
 from gateway.types import (
     ChatRequest,
     ErrorEvent,
@@ -1110,3 +1110,27 @@ async def test_azure_passthrough_and_legacy_endpoints_use_the_deployment_path(up
         f"{base}/d/chat/completions?api-version=2024-10-21",
     ]
     assert all(s.headers["api-key"] == "sk-upstream-secret" for s in seen)
+
+
+async def test_a_read_with_the_whole_answer_hands_its_first_two_tokens_on_alone(upstream):
+    """The first content event ends its batch, and so does the second (a post_call
+    check waits for it to see where the first word ends): both go on before the rest of
+    the read is parsed."""
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    deltas = [{"role": "assistant", "content": ""}] + [{"content": f"w{n} "} for n in range(6)]
+    wire = b"".join(
+        b"data: " + json.dumps({**chunk, "choices": [{"index": 0, "delta": d}]}).encode() + b"\n\n"
+        for d in deltas
+    )
+    upstream(wire + b"data: [DONE]\n\n")
+    adapter = OpenAICompatibleProvider(provider_entry())
+    stream = adapter.stream(chat(stream=True), deployment(), Exchange())
+    assert isinstance(stream, EventBatches)
+    batches = stream.batches()
+    texts = []
+    for _ in range(3):
+        batch = await anext(batches)
+        texts.append([e.text for e in batch if isinstance(e, TextDelta)])
+    await stream.aclose()
+    assert texts[:2] == [["w0 "], ["w1 "]]  # each alone at the end of its batch
+    assert texts[2] == ["w2 ", "w3 ", "w4 ", "w5 "]  # the rest of the read, together
