@@ -131,8 +131,14 @@ SSE_FRAMINGS = frozenset({"sse", "sse+done"})  # the framings ``sse_events`` rea
 
 def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str = "") -> Target:
     """The codec's view of a deployment (no secrets, no Django objects); ``host`` is the
-    upstream's host name where a codec adapts to it."""
-    return Target(
+    upstream's host name where a codec adapts to it. Made once per registry entry: a
+    translated request asks for it twice (the body, the lossiness notes), and the
+    entries are frozen and replaced, not changed, when the registry is."""
+    key = (id(deployment), drop_params, host)
+    known = _targets.get(key)
+    if known is not None and known[0] is deployment:  # (the entry held: its id is its own)
+        return known[1]
+    target = Target(
         model=deployment.model,
         params=dict(deployment.params or {}),
         max_output_tokens=deployment.max_output_tokens,
@@ -142,6 +148,14 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str =
         takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
         host=host,
     )
+    if len(_targets) >= _TARGETS_KEPT:  # old snapshots' entries: let them go
+        _targets.clear()
+    _targets[key] = (deployment, target)
+    return target
+
+
+_TARGETS_KEPT = 512
+_targets: dict[tuple[int, bool, str], tuple[DeploymentEntry, Target]] = {}
 
 
 class CodecProvider(Provider):
