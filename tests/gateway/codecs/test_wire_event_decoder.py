@@ -63,9 +63,8 @@ def test_the_same_events_as_decoding_then_reading_each_message(body: bytes, fram
         assert [[e.text for e in b] for b in lazily] == [[e.text for e in b] for b in expected]
 
 
-def test_events_decodes_a_message_only_when_the_reader_reaches_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def noting_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The JSON texts the SSE decoder parses from now on, in order."""
     parsed: list[str] = []
     loads = base.orjson.loads
 
@@ -78,6 +77,13 @@ def test_events_decodes_a_message_only_when_the_reader_reaches_it(
             return loads(data)
 
     monkeypatch.setattr(base, "orjson", Noting)
+    return parsed
+
+
+def test_events_decodes_a_message_only_when_the_reader_reaches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed = noting_loads(monkeypatch)
     decoder = WireEventDecoder("sse")
     events = decoder.events(b'data: {"n": 1}\n\ndata: {"n": 2}\n\ndata: {"n": 3}\n\ndata: {"n"')
     assert parsed == []

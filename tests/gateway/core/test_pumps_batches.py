@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 from gateway import journal
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
-from gateway.codecs import base as codecs_base
 from gateway.core import pumps, service
 from gateway.journal.record import Record
 from gateway.policy import registry
 from gateway.streaming import EventBatches, sse_bytes
+from tests.gateway.codecs.test_wire_event_decoder import noting_loads
 from tests.gateway.entries import route, snapshot
 
 BASE = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-1"}
@@ -321,14 +321,9 @@ class GatedReads(httpx.AsyncByteStream):
         yield self.rest
 
 
-@pytest.mark.parametrize("batched", [True, False])
-async def test_what_a_read_made_is_written_before_the_pump_waits_for_the_next(
-    one_route: None, batched: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    wire = openai_bytes([("text", "first"), ("text", "early")], "done")
-    cut = wire.index(b"data: ", wire.index(b'"early"'))  # the finish chunk comes later
-    gate = asyncio.Event()
-    stream = GatedReads(wire[:cut], wire[cut:], gate)
+async def served_chunks(stream: httpx.AsyncByteStream) -> AsyncIterator[bytes]:
+    """The chunks of an Anthropic-in streamed request the upstream answers with
+    ``stream`` (its transport installed until they are read)."""
     http.use_transport(
         httpx.MockTransport(
             lambda request: httpx.Response(
@@ -336,9 +331,6 @@ async def test_what_a_read_made_is_written_before_the_pump_waits_for_the_next(
             )
         )
     )
-    monkeypatch.setattr(journal, "record", lambda rec: None)
-    if not batched:
-        monkeypatch.setattr(pumps, "EventBatches", type("NotBatches", (), {}))
     try:
         reply = await service.handle(
             "chat",
@@ -348,15 +340,30 @@ async def test_what_a_read_made_is_written_before_the_pump_waits_for_the_next(
             service.Caller(key=MASTER),
         )
         assert isinstance(reply, service.StreamReply)
-        chunks = aiter(reply.chunks)
-        written = b""
-        while b'"early"' not in written:  # both deltas arrive while the upstream waits
-            written += await asyncio.wait_for(anext(chunks), timeout=5)
-        assert not gate.is_set()
-        gate.set()
-        written += b"".join([piece async for piece in chunks])
+        async for chunk in reply.chunks:
+            yield chunk
     finally:
         http.use_transport(None)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_what_a_read_made_is_written_before_the_pump_waits_for_the_next(
+    one_route: None, batched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wire = openai_bytes([("text", "first"), ("text", "early")], "done")
+    cut = wire.index(b"data: ", wire.index(b'"early"'))  # the finish chunk comes later
+    gate = asyncio.Event()
+    stream = GatedReads(wire[:cut], wire[cut:], gate)
+    monkeypatch.setattr(journal, "record", lambda rec: None)
+    if not batched:
+        monkeypatch.setattr(pumps, "EventBatches", type("NotBatches", (), {}))
+    chunks = served_chunks(stream)
+    written = b""
+    while b'"early"' not in written:  # both deltas arrive while the upstream waits
+        written += await asyncio.wait_for(anext(chunks), timeout=5)
+    assert not gate.is_set()
+    gate.set()
+    written += b"".join([piece async for piece in chunks])
     assert written.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
 
 
@@ -380,42 +387,13 @@ async def test_the_first_token_is_written_before_the_rest_of_its_read_is_parsed(
         return feed(self, event)
 
     monkeypatch.setattr(outbound.StreamParser, "feed", noting)
-    decoded: list[str] = []  # the JSON the SSE decoder parsed
-    loads = codecs_base.orjson.loads
-
-    class DecodeNoting:
-        JSONDecodeError = codecs_base.orjson.JSONDecodeError
-
-        @staticmethod
-        def loads(data: str) -> Any:
-            decoded.append(data)
-            return loads(data)
-
-    monkeypatch.setattr(codecs_base, "orjson", DecodeNoting)
+    decoded = noting_loads(monkeypatch)  # the JSON the SSE decoder parsed
     monkeypatch.setattr(journal, "record", lambda rec: None)
-    http.use_transport(
-        httpx.MockTransport(
-            lambda request: httpx.Response(
-                200, headers={"content-type": "text/event-stream"}, stream=Reads(wire, [])
-            )
-        )
-    )
-    try:
-        reply = await service.handle(
-            "chat",
-            "anthropic",
-            orjson.dumps(request_body("anthropic")),
-            {},
-            service.Caller(key=MASTER),
-        )
-        assert isinstance(reply, service.StreamReply)
-        chunks = aiter(reply.chunks)
-        first = await anext(chunks)
-        assert b'"text":"w0"' in first and b'"w1"' not in first
-        assert "w1" not in parsed  # the rest of the read waits for the first token
-        assert not any('"w1"' in data for data in decoded)  # not even decoded
-        rest = b"".join([piece async for piece in chunks])
-    finally:
-        http.use_transport(None)
+    chunks = served_chunks(Reads(wire, []))
+    first = await anext(chunks)
+    assert b'"text":"w0"' in first and b'"w1"' not in first
+    assert "w1" not in parsed  # the rest of the read waits for the first token
+    assert not any('"w1"' in data for data in decoded)  # not even decoded
+    rest = b"".join([piece async for piece in chunks])
     assert all(f'"text":"{word}"'.encode() in rest for word in words[1:])
     assert [text for text in parsed if text] == words

@@ -4,7 +4,7 @@ leaves mid-stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -12,9 +12,9 @@ from gateway import journal
 from gateway.core import service
 from gateway.core.service import Reply, StreamReply
 from gateway.edge import endpoints
-from gateway.journal import Record, Writer
-
-MASTER_KEY = "sy-unit-test-master-key"
+from gateway.journal import Record
+from tests.gateway.edge.test_endpoints_disconnect import MASTER_KEY, scope
+from tests.gateway.journal.records import told_of
 
 
 @pytest.fixture(autouse=True)
@@ -23,28 +23,8 @@ def _master_key(settings) -> None:
 
 
 @pytest.fixture
-def told(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    monkeypatch.setattr(journal, "_writer", Writer(lambda batch: [], capacity=100, notify=False))
-    seen: list[str] = []
-
-    def note(rec: Record) -> None:
-        seen.append(rec.request_id)
-
-    journal.subscribe(note)
-    yield seen
-    journal.unsubscribe(note)
-
-
-def scope() -> dict:
-    return {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/chat/completions",
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"authorization", b"Bearer " + MASTER_KEY.encode()),
-        ],
-    }
+def told(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return told_of(monkeypatch)
 
 
 async def receive() -> dict:

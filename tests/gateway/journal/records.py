@@ -40,3 +40,17 @@ def full_record(request_id: str = "req-db", **overrides: Any) -> Record:
     )
     fields.update(overrides)
     return Record(**fields)
+
+
+def told_of(monkeypatch: Any) -> list[str]:
+    """The request ids the journal's subscribers are told of from now on, in order,
+    under a writer that stores nothing (both put back at the test's end)."""
+    from gateway import journal
+    from gateway.journal import Writer
+
+    monkeypatch.setattr(journal, "_writer", Writer(lambda batch: [], capacity=100, notify=False))
+    told: list[str] = []
+    monkeypatch.setattr(
+        journal, "_subscribers", [*journal._subscribers, lambda rec: told.append(rec.request_id)]
+    )
+    return told

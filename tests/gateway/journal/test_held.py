@@ -4,26 +4,17 @@ written, never lost, and a record made once the reply is out goes on at once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from gateway import journal
-from gateway.journal import Record, Writer
+from gateway.journal import Record
+from tests.gateway.journal.records import told_of
 
 
 @pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The request ids the subscribers are told of, in order (the writer stores nothing)."""
-    monkeypatch.setattr(journal, "_writer", Writer(lambda batch: [], capacity=100, notify=False))
-    told: list[str] = []
-
-    def note(rec: Record) -> None:
-        told.append(rec.request_id)
-
-    journal.subscribe(note)
-    yield told
-    journal.unsubscribe(note)
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    return told_of(monkeypatch)
 
 
 def test_records_made_inside_go_on_when_the_block_ends_in_order(seen: list[str]) -> None:
