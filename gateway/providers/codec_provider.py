@@ -136,13 +136,14 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str =
     entries are frozen and replaced, not changed, when the registry is."""
     key = (id(deployment), drop_params, host)
     known = _targets.get(key)
-    if known is not None and known[0] is deployment:  # (the entry held: its id is its own)
-        return known[1]
+    flags = capability_flags.FLAGS  # (the declaration it was made by: tests change it)
+    if known is not None and known[0] is deployment and known[2] is flags:
+        return known[1]  # (the entry is held: its id is its own)
     target = Target(
         model=deployment.model,
         params=dict(deployment.params or {}),
         max_output_tokens=deployment.max_output_tokens,
-        **{f.name: bool(getattr(deployment, f.name, f.default)) for f in capability_flags.FLAGS},
+        **{f.name: bool(getattr(deployment, f.name, f.default)) for f in flags},
         drop_params=drop_params,
         echo_reasoning=bool(getattr(deployment, "echo_reasoning", False)),
         takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
@@ -150,12 +151,12 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str =
     )
     if len(_targets) >= _TARGETS_KEPT:  # old snapshots' entries: let them go
         _targets.clear()
-    _targets[key] = (deployment, target)
+    _targets[key] = (deployment, target, flags)
     return target
 
 
 _TARGETS_KEPT = 512
-_targets: dict[tuple[int, bool, str], tuple[DeploymentEntry, Target]] = {}
+_targets: dict[tuple[int, bool, str], tuple[DeploymentEntry, Target, object]] = {}
 
 
 class CodecProvider(Provider):
