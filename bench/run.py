@@ -21,6 +21,9 @@ Profiles (``--profile``; ``both`` by default, one after the other on the same co
   (``pre_call`` on every request, ``post_call`` on each stream, checked as it flows),
   and an MCP server registered but unused (MCP, evaluations and batches installed as
   always). Limits are set far above the load: they are counted, never reached.
+- ``budgeted`` (only when asked for): a key with a budget and nothing else, the
+  condition #44's goals are stated in ("with body logging, budgets and the journal
+  on"): what admission's round trip to the counter service costs on its own.
 """
 
 from __future__ import annotations
@@ -336,6 +339,16 @@ def govern(base: str) -> str:
             "budget_usd": "100000",
             "guardrails": ["bench-filter"],
         },
+    )
+    key: str = created["key"]
+    wait_for(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}"})  # snapshot has it
+    return key
+
+
+def budgeted(base: str) -> str:
+    """The budgeted profile's key: a budget far above the load, nothing else."""
+    created = admin_call(
+        base, "POST", "/api/keys/", {"name": "bench-budgeted", "budget_usd": "100000"}
     )
     key: str = created["key"]
     wait_for(f"{base}/v1/models", headers={"Authorization": f"Bearer {key}"})  # snapshot has it
@@ -752,9 +765,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile",
-        choices=["bare", "governed", "both"],
+        choices=["bare", "budgeted", "governed", "both"],
         default="both",
-        help="bare: the master key only; governed: team, key limits, guardrails (docstring)",
+        help="bare: the master key only; budgeted: a key with a budget only; governed: "
+        "team, key limits, guardrails (docstring); both: bare and governed",
     )
     parser.add_argument(
         "--python",
@@ -806,6 +820,15 @@ def main() -> None:
                     profile="governed",
                 )
             )
+        if args.profile == "budgeted" and not args.soak and not args.journal:
+            targets.append(
+                Target(
+                    "switchyard-budgeted",
+                    f"http://127.0.0.1:{governed_port}",
+                    gateway=True,
+                    profile="budgeted",
+                )
+            )
         if args.litellm and not args.soak:
             targets.append(Target("litellm", f"http://127.0.0.1:{litellm_port}", gateway=True))
         starters = {
@@ -815,6 +838,9 @@ def main() -> None:
             "switchyard-governed": lambda: start_switchyard(
                 args, governed_port, config, workdir / "data-governed", log
             ),
+            "switchyard-budgeted": lambda: start_switchyard(
+                args, governed_port, config, workdir / "data-budgeted", log
+            ),
             "litellm": lambda: start_litellm(litellm_port, config, log),
         }
         print(f"workdir {workdir}; {os.cpu_count()} cores; load average {args.loadavg}")
@@ -823,6 +849,8 @@ def main() -> None:
                 target.process = starters[target.name]()
             if target.profile == "governed":
                 target.key = govern(target.base)
+            elif target.profile == "budgeted":
+                target.key = budgeted(target.base)
             if args.journal:
                 run_journal(target, args, workdir)
             elif args.soak:
