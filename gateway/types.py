@@ -453,6 +453,10 @@ StreamEvent = (
     | HostedItem
 )
 
+# The stream events that carry answer content: the first of them is a stream's first
+# token (the journal's first-token time, where pumps and checks cut so it goes at once).
+CONTENT_DELTAS = (TextDelta, ToolArgsDelta, ThinkingDelta)
+
 
 # --- other endpoints -------------------------------------------------------------------
 

@@ -32,19 +32,16 @@ from gateway.errors import (
 )
 from gateway.streaming import EventBatches, StreamFolder
 from gateway.types import (
+    CONTENT_DELTAS,
     ChatRequest,
     ChatResponse,
     StreamEvent,
-    TextDelta,
-    ThinkingDelta,
-    ToolArgsDelta,
 )
 
 log = logging.getLogger(__name__)
 # How long a translated stream's first rendered event may wait for the ones ready
 # behind it before they go on together (gateway.core.ready_batches).
 BATCH_WINDOW = 0.0001
-CONTENT_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 
 
 async def prompt_count(counting: asyncio.Future[int]) -> int | None:
@@ -87,7 +84,7 @@ class _Tap:
         self.reasoning: reasoning_ledger.StreamReasoning | None = None
 
     def see(self, event: StreamEvent) -> None:
-        if self.call.first_token is None and isinstance(event, CONTENT_EVENTS):
+        if self.call.first_token is None and isinstance(event, CONTENT_DELTAS):
             self.call.first_token = time.perf_counter()
         self.folder.feed(event)
         if self.reasoning is not None and isinstance(event, reasoning_ledger.FED_EVENTS):

@@ -36,13 +36,13 @@ from gateway.guardrails import engine, kinds
 from gateway.guardrails.kinds import Context
 from gateway.streaming import EventBatches
 from gateway.types import (
+    CONTENT_DELTAS,
     ErrorEvent,
     Finish,
     PartStart,
     PartStop,
     StreamEvent,
     TextDelta,
-    ThinkingDelta,
     ToolArgsDelta,
     Usage,
     UsageEvent,
@@ -244,10 +244,6 @@ class Gate:
         return checked[0]
 
 
-# what the first token is (the journal's first-token time, the pump's first cut)
-_CONTENT = (TextDelta, ToolArgsDelta, ThinkingDelta)
-
-
 def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:
     """``events`` with ``run``'s post_call checks applied (see the module docstring): an
     upstream read's events checked at once when they come so (``EventBatches``, which
@@ -330,7 +326,7 @@ async def _guarded(
                     elif isinstance(event, UsageEvent):
                         usage_seen = True
                     out.append(event)
-                if not started and any(isinstance(e, _CONTENT) for e in out):
+                if not started and any(isinstance(e, CONTENT_DELTAS) for e in out):
                     started = True  # the first token goes on at once, not behind its read
                     yield out
                     out = []

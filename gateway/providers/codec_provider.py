@@ -63,6 +63,7 @@ from gateway.streaming import (
     sse_bytes,
 )
 from gateway.types import (
+    CONTENT_DELTAS,
     ChatRequest,
     ChatResponse,
     ErrorEvent,
@@ -356,7 +357,7 @@ class CodecProvider(Provider):
                                 yield pending
                                 return  # the stream ends at its first error
                             pending.append(event)
-                            if early_tokens and isinstance(event, _FIRST_TOKEN_EVENTS):
+                            if early_tokens and isinstance(event, CONTENT_DELTAS):
                                 early_tokens -= 1
                                 batch, pending = pending, []
                                 yielded = True
@@ -841,14 +842,12 @@ def _count(event: StreamEvent, exchange: Exchange) -> None:
 
 # events ``_stream_batches`` looks at: usage counted, an error ends the stream
 _NOTED_EVENTS = (UsageEvent, Start, ErrorEvent)
-# the events whose first two end their batch (the first token: ``pumps.CONTENT_EVENTS``)
-_FIRST_TOKEN_EVENTS = (TextDelta, ToolArgsDelta, ThinkingDelta)
 # events that leave no text part open for skimming to add to
 _PART_EVENTS = (PartStart, PartStop, ToolArgsDelta, ThinkingDelta)
 
 
 def _has_content(events: list[StreamEvent]) -> bool:
-    return any(isinstance(e, TextDelta | ToolArgsDelta | ThinkingDelta) for e in events)
+    return any(isinstance(e, CONTENT_DELTAS) for e in events)
 
 
 def _failure(events: list[StreamEvent]) -> ErrorEvent | None:
