@@ -86,10 +86,19 @@ def _register_the_process_life() -> None:
     )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
-    # then MCP's sessions and connections
+    # the budget leases, then MCP's sessions and connections
     hooks.drainers.register(journal.drain_at_shutdown)
     hooks.drainers.register(metrics.publish_last)
+    hooks.drainers.register(_return_budget_leases)
     hooks.closers.register(closing.aclose_used)
+
+
+async def _return_budget_leases() -> None:
+    """The worker's budget leases back to the counter service (imported when it stops:
+    a management command never counts)."""
+    from gateway.policy import limits
+
+    await limits.return_leases()
 
 
 def _register_pruners() -> None:

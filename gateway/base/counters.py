@@ -20,7 +20,8 @@ ledger together. This module is the part every layer may use:
   book registers itself and its operations where it is defined (policy's limits,
   cooldowns and sign-in attempts, core's reasoning ledger).
 
-Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]`` out;
+Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]`` out
+(or ``[null, *message]``, a message the service sends unasked: ``CounterBooks.push``);
 ``[id, "ping"]`` answers ``[id, "pong"]`` and a request the service could not carry out
 ``[id, "error", message]``. An operation may answer None: the request waits (a long
 poll, such as ``cooldown_watch``), and the service asks it again after every later
@@ -97,6 +98,21 @@ class CounterBooks:
     def __init__(self) -> None:
         for name, make in hooks.counter_books.items():
             setattr(self, name, make())
+        self.caller: Any = None  # the connection whose request is being carried out
+        self.pushes: list[tuple[Any, list[Any]]] = []  # (connection, message) to send
+
+    def gone(self, caller: Any) -> None:
+        """A worker's connection closed: each book that keeps something for the
+        connection's worker (a ``gone(caller)`` method) lets it go."""
+        for name, _ in hooks.counter_books.items():
+            forget = getattr(getattr(self, name), "gone", None)
+            if forget is not None:
+                forget(caller)
+
+    def push(self, caller: Any, message: list[Any]) -> None:
+        """Send ``message`` to the worker on ``caller`` (a ``caller`` of an earlier
+        request) unasked, as ``[null, *message]``, once the current read is answered."""
+        self.pushes.append((caller, message))
 
     def __getattr__(self, name: str) -> Any:
         """Only reached for a book that is not registered (typed ``Any`` for handlers)."""
@@ -153,8 +169,10 @@ class CounterClient:
         retry_seconds: float = 1.0,
         on_down: Callable[[str], None] | None = None,
         on_up: Callable[[], None] | None = None,
+        on_push: Callable[[list[Any]], None] | None = None,
     ) -> None:
         self.path = path
+        self.on_push = on_push
         self.timeout = timeout
         self.retry_seconds = retry_seconds
         self.on_down = on_down
@@ -255,6 +273,10 @@ class CounterClient:
 
     def _answered(self, line: bytes) -> None:
         ident, *reply = decode_line(line)
+        if ident is None:
+            if self.on_push is not None:
+                self.on_push(reply)
+            return
         answer = self._pending.pop(ident, None)
         if answer is not None and not answer.done():
             answer.set_result(reply)

@@ -63,6 +63,7 @@ from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
 from gateway.base.entries import KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy.authorization import decide
+from gateway.policy.leased_budgets import Leased, LeasedBudgets
 from gateway.policy.limits_book import CounterStore
 from gateway.policy.rules.routes import RouteName
 
@@ -519,16 +520,52 @@ class MemoryCounters(StoreCounters):
 
 class SharedCounters(StoreCounters):
     """The counters of every worker of this server, kept by the counter service that
-    ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker)."""
+    ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker).
+
+    A request of a key whose only limit is its budget is admitted against the part of
+    the budget the service leased to this worker (``gateway.policy.leased_budgets``),
+    without a round trip while the lease has room for its hold."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.client = CounterClient(path, on_down=self._down, on_up=self._up)
+        self.leases = LeasedBudgets(self.ask, lambda: now())
+        self.client = CounterClient(path, on_down=self._down, on_up=self._up, on_push=self._pushed)
 
     async def ask(self, *request: Any) -> list[Any]:
         return await self.client.call(*request)
 
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
+        if hold <= 0 or key.budget_usd is None or key.rpm_limit or key.tpm_limit:
+            return await super().admit(key, tokens, at, hold)
+        period_id, start, end = period_bounds(key.budget_period, at)
+        budget = _units(key.budget_usd)
+        taken = self.leases.take(key.id, period_id, budget, hold)
+        if taken is not None:
+            return taken
+
+        async def load() -> int:
+            return _units(await _spent(key, start))
+
+        answer = await self.leases.top_up(key.id, period_id, budget, hold, at, hold_ttl(), load)
+        if isinstance(answer, Leased):
+            return answer
+        return _verdict(key, answer, period_id, end, at)  # raises: a refusal
+
+    async def settle(
+        self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
+    ) -> None:
+        if isinstance(handle, Leased):
+            handle.owner.settle(handle, _units(cost) if cost else 0)
+            return
+        await super().settle(key, handle, delta, cost, at)
+
+    def _pushed(self, message: list[Any]) -> None:
+        """What the service sends unasked: ``["lease_back", key_id, period]``."""
+        if message[:1] == ["lease_back"]:
+            self.leases.recall(message[1], message[2])
+
     def _down(self, reason: str) -> None:
+        self.leases.lost()
         log.warning(
             "limits: the shared counter service at %s is unreachable (%s); counting in "
             "this worker only (a key may get up to N times its limits) until it is back",
@@ -946,6 +983,13 @@ def note_success(backend: Backend) -> None:
     if _redis_down and isinstance(backend, RedisCounters):
         _redis_down = False
         log.info("limits: Redis is reachable again; limits are shared again")
+
+
+async def return_leases() -> None:
+    """At shutdown, after the requests in flight: report this worker's budget leases
+    to the counter service, giving back what they do not hold."""
+    if _shared is not None:
+        await _shared.leases.return_all()
 
 
 def reset() -> None:

@@ -38,6 +38,17 @@ Operations (wire format of ``gateway.base.counters``):
   minute's requests reached ``rpm`` or its tokens ``tpm`` (nothing counted then).
 - ``[id, "used", deployment_id, minute, tokens]`` adds the tokens a deployment served
   to its minute (for ``tpm``); answers ``["ok"]``.
+- ``[id, "lease", key_id, budget, period, at, initial, holder, seq, spent, returned,
+  answered, need, want, ttl]``: a worker's lease of a key's budget
+  (gateway/policy/budget_leases.py). It first applies, once per ``seq`` of ``holder``,
+  the worker's report: ``spent`` added to the spend, ``spent + returned`` taken off its
+  lease (``answered``: the last of its operations whose answer the worker had when it
+  returned all its room, -1 when it returned none). With a ``need`` (0: a report
+  only) it then grants at least ``need`` and up to ``want`` units (a quarter of what is
+  left at most; ``need`` only once the budget is contended) and answers ``["ok",
+  granted, contended]``, or refuses as ``admit`` does (``["load"]``, ``["budget",
+  spent]``, ``["held", spent, held]``) after waiting for other workers' leases to come
+  back.
 
 Money is counted in integer units of 1e-8 USD; ``budget`` is -1 for none, ``initial``
 is ``null`` unless answering ``"load"``. Everything one admission checks and reserves
@@ -56,6 +67,7 @@ from typing import Any
 from gateway.base import hooks
 from gateway.base.counters import CounterBooks
 from gateway.policy.budget_holds import Holds
+from gateway.policy.budget_leases import Leases
 
 WINDOW = 60  # seconds
 OPS = (
@@ -65,6 +77,7 @@ OPS = (
     "settle_all",
     "claim",
     "used",
+    "lease",
 )  # CounterStore's methods by these names
 
 
@@ -124,6 +137,7 @@ class CounterStore:
         self.windows: dict[int, Window] = {}
         self.spend: dict[tuple[int, str], int] = {}  # (key id, period id) -> 1e-8 USD
         self.holds = Holds()  # budget held by requests in flight
+        self.leases = Leases()  # budget leased to workers (their requests in flight and more)
         self.minutes: dict[int, list[int]] = {}  # deployment id -> [minute, requests, tokens]
 
     def _minute(self, deployment_id: int, minute: int) -> list[int]:
@@ -179,7 +193,7 @@ class CounterStore:
             if hold:
                 # What the request may cost must fit what is left beside the requests
                 # in flight, alone too: a budget is never overrun by a request's hold
-                held = self.holds.held(key_id, period, at)
+                held = self._held(key_id, period, at)
                 if spent + held + hold > budget:
                     return ["held", spent, held]
         if not rpm and not tpm:
@@ -240,7 +254,7 @@ class CounterStore:
             if spent >= budget:
                 return ["budget", spent]
             if hold > 0:
-                held = self.holds.held(counter_id, period, at)
+                held = self._held(counter_id, period, at)
                 if spent + held + hold > budget:
                     return ["held", spent, held]
         if not rpm and not tpm:
@@ -299,9 +313,63 @@ class CounterStore:
             self.settle(*subject)
         return ["ok"]
 
+    def _held(self, counter: int, period: str, at: float) -> int:
+        """What requests in flight hold of a budget period and what workers lease of it."""
+        return self.holds.held(counter, period, at) + self.leases.held(counter, period, at)
+
+    def lease(
+        self,
+        counter: int,
+        budget: int,
+        period: str,
+        at: float,
+        initial: int | None,
+        holder: str,
+        seq: int,
+        spent: int,
+        returned: int,
+        answered: int,
+        need: int,
+        want: int,
+        ttl: float,
+    ) -> list[Any] | None:
+        """A worker's report and, with a ``need``, its lease topped up (see
+        gateway/policy/budget_leases.py): the report is applied once per ``seq``; a
+        ``need`` that does not fit while workers lease part of the budget waits (None)
+        until they have reported on their leases."""
+        leases = self.leases
+        if leases.report(counter, period, holder, seq, spent + returned, answered, at + ttl):
+            loaded = self.spend.get((counter, period))
+            if spent and loaded is not None:  # one not loaded is read from the log
+                self.spend[(counter, period)] = max(0, loaded + spent)
+        contended = leases.contended(counter, period, budget)
+        if need <= 0:
+            return ["ok", 0, int(contended)]
+        current = self._spent(counter, period, initial)
+        if current is None:
+            return ["load"]
+        if current >= budget:
+            return ["budget", current]
+        held = self._held(counter, period, at)
+        room = budget - current - held
+        if need > room:
+            if leases.wait(counter, period, holder, seq, answered, budget):
+                return None
+            return ["held", current, held]
+        contended = leases.contended(counter, period, budget)
+        grant = need if contended else min(max(want, need), max(need, room // 4))
+        leases.grant(counter, period, holder, seq, grant, grant > need, at + ttl)
+        return ["ok", grant, int(contended)]
+
+    def gone(self, caller: Any) -> None:
+        """A worker's connection closed: what it leased goes back (its requests in flight
+        died with it, or it counts them alone until it reconnects)."""
+        self.leases.gone(caller)
+
     def forget(self, key_id: int) -> None:
         self.windows.pop(key_id, None)
         self.holds.forget(key_id)
+        self.leases.forget(key_id)
         for stale in [k for k in self.spend if k[0] == key_id]:
             del self.spend[stale]
 
@@ -326,7 +394,21 @@ def _on_limits(op: str) -> Callable[..., list[Any]]:
     return handler
 
 
+def _on_lease(books: CounterBooks, *args: Any) -> list[Any] | None:
+    """``lease``: the store's answer, and the workers it asks to report sent their asks
+    on the connection each last asked on (``holder`` is the sixth argument)."""
+    leases = books.limits.leases
+    leases.callers[args[5]] = books.caller
+    reply: list[Any] | None = books.limits.lease(*args)
+    for holder, message in leases.asks:
+        caller = leases.callers.get(holder)
+        if caller is not None:
+            books.push(caller, message)
+    leases.asks.clear()
+    return reply
+
+
 # The shared counter service keeps one CounterStore as its book "limits".
 hooks.counter_books.register("limits", CounterStore)
 for _op in OPS:
-    hooks.counter_ops.register(_op, _on_limits(_op))
+    hooks.counter_ops.register(_op, _on_lease if _op == "lease" else _on_limits(_op))

@@ -152,6 +152,7 @@ class CounterService:
                 # answered when counted; admissions behind it do not wait
                 connection.count(self._count(ident, request[2:], connection))
                 continue
+            self.store.caller = connection
             try:
                 answered = answer(request[1:])
             except Exception as exc:  # a bad request must not stop the service
@@ -162,7 +163,15 @@ class CounterService:
             answers.append(encode_line([ident, *answered]))
             if self._waiting:
                 self._wake(str(request[1]).partition("_")[0])
+        self._push()
         return b"".join(answers)
+
+    def _push(self) -> None:
+        """Send what the books asked to send unasked (``CounterBooks.push``)."""
+        pushes, self.store.pushes = self.store.pushes, []
+        for caller, message in pushes:
+            if isinstance(caller, _Connection):
+                caller.write(encode_line([None, *message]))
 
     def _wake(self, book: str | None) -> None:
         """Ask the held requests (of ``book``'s operations; None: all) again; write the
@@ -172,6 +181,7 @@ class CounterService:
             if book is not None and str(request[0]).partition("_")[0] != book:
                 still.append((ident, request, connection))
                 continue
+            self.store.caller = connection
             try:
                 answered = self.store.answer(request)
             except Exception as exc:
@@ -181,6 +191,7 @@ class CounterService:
                 continue
             connection.write(encode_line([ident, *answered]))
         self._waiting = still
+        self._push()
 
     async def _wake_periodically(self) -> None:
         """Held requests answer their timeouts even when nothing else happens."""
@@ -255,4 +266,5 @@ class _Connection(asyncio.Protocol):
             task.cancel()
         service._waiting = [held for held in service._waiting if held[2] is not self]
         service._connections.discard(self)
+        service.store.gone(self)
         self.transport = None
