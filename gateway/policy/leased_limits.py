@@ -171,8 +171,9 @@ class LeasedLimits:
             # Told again with the next report. The room returned is not taken back: if
             # the service did not get it, the lease lapses.
             for lease, line in zip(leases, lines, strict=True):
-                lease.unreported += line[4]
-                self._mark(lease)
+                if line[4]:
+                    lease.unreported += line[4]
+                    self._mark(lease)
             raise
         finally:
             for lease in leases:
@@ -280,8 +281,9 @@ class LeasedLimits:
                 "lease", self.clock(), self.holder, next(self._seq), lease.ttl, [line]
             )
         except Exception as exc:  # told again with the next report
-            lease.unreported += used
-            self._mark(lease)
+            if used:
+                lease.unreported += used
+                self._mark(lease)
             log.debug("limits: a lease report waits for the counter service (%s)", exc)
             return
         if reply[0] == "ok":
