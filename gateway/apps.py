@@ -89,11 +89,11 @@ def _register_the_process_life() -> None:
     # the budget leases, then MCP's sessions and connections
     hooks.drainers.register(journal.drain_at_shutdown)
     hooks.drainers.register(metrics.publish_last)
-    hooks.drainers.register(_return_budget_leases)
+    hooks.drainers.register(_return_limit_leases)
     hooks.closers.register(closing.aclose_used)
 
 
-async def _return_budget_leases() -> None:
+async def _return_limit_leases() -> None:
     """The worker's budget leases back to the counter service (imported when it stops:
     a management command never counts)."""
     from gateway.policy import limits

@@ -63,7 +63,8 @@ from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
 from gateway.base.entries import KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy.authorization import decide
-from gateway.policy.leased_budgets import Leased, LeasedBudgets
+from gateway.policy.leased_limits import Leased, LeasedLimits, Want
+from gateway.policy.limit_leases import RPM
 from gateway.policy.limits_book import CounterStore
 from gateway.policy.rules.routes import RouteName
 
@@ -522,34 +523,104 @@ class SharedCounters(StoreCounters):
     """The counters of every worker of this server, kept by the counter service that
     ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker).
 
-    A request of a key whose only limit is its budget is admitted against the part of
-    the budget the service leased to this worker (``gateway.policy.leased_budgets``),
-    without a round trip while the lease has room for its hold."""
+    A request whose limits are all budgets and rpm limits (the key's, its team's, its
+    owner's) is admitted against what the service leased to this worker of each
+    (``gateway.policy.leased_limits``), without a round trip while the leases have room."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.leases = LeasedBudgets(self.ask, lambda: now())
+        self.leases = LeasedLimits(self.ask, lambda: now())
+        self.leasing = True  # False once an older service did not know "lease"
         self.client = CounterClient(path, on_down=self._down, on_up=self._up, on_push=self._pushed)
 
     async def ask(self, *request: Any) -> list[Any]:
         return await self.client.call(*request)
 
+    def _wants(
+        self, subjects: tuple[tuple[Any, Any], ...], hold: int, at: float
+    ) -> tuple[list[Want], list[int]] | None:
+        """The lines a request of ``subjects`` ((counter, limits) each) needs room in,
+        and each line's subject; None when one of its limits is not leased (tpm, or a
+        budget checked without a hold) or it has none."""
+        if not self.leasing:
+            return None
+        wants: list[Want] = []
+        owners: list[int] = []
+        for index, (counter, limits_) in enumerate(subjects):
+            if limits_.tpm_limit:
+                return None
+            if limits_.budget_usd is not None:
+                if hold <= 0:
+                    return None
+                period_id = period_bounds(limits_.budget_period, at)[0]
+                wants.append(Want(counter, period_id, _units(limits_.budget_usd), hold))
+                owners.append(index)
+            if limits_.rpm_limit:
+                wants.append(Want(counter, RPM, limits_.rpm_limit, 1))
+                owners.append(index)
+        return (wants, owners) if wants else None
+
+    async def _top_up(
+        self,
+        wants: list[Want],
+        at: float,
+        load: Callable[[int], Awaitable[int]],
+        subjects: tuple[Any, ...] = (),
+    ) -> Leased | list[Any] | None:
+        """``LeasedLimits.top_up``; None when the service does not lease (an older
+        supervisor beside a rolling reload's new workers): admit as before then."""
+        try:
+            return await self.leases.top_up(wants, at, hold_ttl(), load, subjects)
+        except RuntimeError as exc:
+            if "unknown operation 'lease'" not in str(exc):
+                raise
+            self.leasing = False
+            return None
+
     async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
-        if hold <= 0 or key.budget_usd is None or key.rpm_limit or key.tpm_limit:
+        lines = self._wants(((key.id, key),), hold, at)
+        if lines is None:
             return await super().admit(key, tokens, at, hold)
-        period_id, start, end = period_bounds(key.budget_period, at)
-        budget = _units(key.budget_usd)
-        taken = self.leases.take(key.id, period_id, budget, hold)
+        taken = self.leases.take(lines[0], int(at))
         if taken is not None:
             return taken
+        period_id, start, end = period_bounds(key.budget_period, at)
 
-        async def load() -> int:
+        async def load(index: int) -> int:
             return _units(await _spent(key, start))
 
-        answer = await self.leases.top_up(key.id, period_id, budget, hold, at, hold_ttl(), load)
+        answer = await self._top_up(lines[0], at, load)
+        if answer is None:
+            return await super().admit(key, tokens, at, hold)
         if isinstance(answer, Leased):
             return answer
-        return _verdict(key, answer, period_id, end, at)  # raises: a refusal
+        reason, _, *detail = answer
+        return _verdict(key, [reason, *detail], period_id, end, at)  # raises: a refusal
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Any:
+        pairs = tuple((s.counter, s.limits) for s in subjects)
+        lines = self._wants(pairs, hold, at)
+        if lines is None:
+            return await super().admit_joint(subjects, tokens, at, hold)
+        wants, owners = lines
+        taken = self.leases.take(wants, int(at), tuple(subjects))
+        if taken is not None:
+            return taken
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+
+        async def load(index: int) -> int:
+            subject = owners[index]
+            return _units(await load_counter_spend(subjects[subject].counter, bounds[subject][1]))
+
+        answer = await self._top_up(wants, at, load, tuple(subjects))
+        if answer is None:
+            return await super().admit_joint(subjects, tokens, at, hold)
+        if isinstance(answer, Leased):
+            return answer
+        reason, index, *detail = answer
+        return _joint_verdict(subjects, [reason, owners[index], *detail], bounds, at)  # raises
 
     async def settle(
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
@@ -559,8 +630,14 @@ class SharedCounters(StoreCounters):
             return
         await super().settle(key, handle, delta, cost, at)
 
+    async def settle_joint(self, joint: Any, delta: int, cost: Decimal, at: float) -> None:
+        if isinstance(joint, Leased):
+            joint.owner.settle(joint, _units(cost) if cost else 0)
+            return
+        await super().settle_joint(joint, delta, cost, at)
+
     def _pushed(self, message: list[Any]) -> None:
-        """What the service sends unasked: ``["lease_back", key_id, period]``."""
+        """What the service sends unasked: ``["lease_back", counter_id, line]``."""
         if message[:1] == ["lease_back"]:
             self.leases.recall(message[1], message[2])
 
@@ -1023,7 +1100,7 @@ class Reservation:
         refusal = await self.end_user.charge(cost) if self.end_user is not None else None
         if self.settled or self.backend is None or cost <= 0:
             return refusal
-        if self.key.budget_usd is None and not isinstance(self.handle, Joint):
+        if self.key.budget_usd is None and not _joint(self.handle):
             return refusal  # no budget of this key's counts money
         self.charged += cost
         try:
@@ -1059,7 +1136,7 @@ class Reservation:
         delta = int(tokens) - self.estimated_tokens
         cost = max(Decimal(0), Decimal(cost or 0) - self.charged)
         try:
-            if isinstance(self.handle, Joint):
+            if _joint(self.handle):
                 await self.backend.settle_joint(self.handle, delta, cost, now())
             else:
                 await self.backend.settle(self.key, self.handle, delta, cost, now())
@@ -1067,13 +1144,18 @@ class Reservation:
             if self.backend is memory:
                 raise
             note_failure(self.backend, exc)
-            if isinstance(self.handle, Joint):
+            if _joint(self.handle):
                 bare = Joint(
-                    self.handle.subjects, tuple((None, None, None) for _ in self.handle.parts)
+                    self.handle.subjects, tuple((None, None, None) for _ in self.handle.subjects)
                 )
                 await memory.settle_joint(bare, 0, cost, now())
             else:
                 await memory.settle(self.key, None, 0, cost, now())
+
+
+def _joint(handle: Any) -> bool:
+    """Whether an admission's handle counts a key's team or owner too."""
+    return isinstance(handle, Joint) or (isinstance(handle, Leased) and bool(handle.subjects))
 
 
 async def _charge(backend: Any, key: KeyEntry, handle: Any, cost: Decimal) -> None:
@@ -1081,8 +1163,8 @@ async def _charge(backend: Any, key: KeyEntry, handle: Any, cost: Decimal) -> No
     budgets as admission does, with no request, tokens or hold taken: RateLimited when
     a budget is spent."""
     at = now()
-    if isinstance(handle, Joint):
-        bare = Joint(handle.subjects, tuple((None, None, None) for _ in handle.parts))
+    if _joint(handle):
+        bare = Joint(handle.subjects, tuple((None, None, None) for _ in handle.subjects))
         await backend.settle_joint(bare, 0, cost, at)
         probe = [
             dataclasses.replace(

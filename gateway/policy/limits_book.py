@@ -38,17 +38,22 @@ Operations (wire format of ``gateway.base.counters``):
   minute's requests reached ``rpm`` or its tokens ``tpm`` (nothing counted then).
 - ``[id, "used", deployment_id, minute, tokens]`` adds the tokens a deployment served
   to its minute (for ``tpm``); answers ``["ok"]``.
-- ``[id, "lease", key_id, budget, period, at, initial, holder, seq, spent, returned,
-  answered, need, want, ttl]``: a worker's lease of a key's budget
-  (gateway/policy/budget_leases.py). It first applies, once per ``seq`` of ``holder``,
-  the worker's report: ``spent`` added to the spend, ``spent + returned`` taken off its
-  lease (``answered``: the last of its operations whose answer the worker had when it
-  returned all its room, -1 when it returned none). With a ``need`` (0: a report
-  only) it then grants at least ``need`` and up to ``want`` units (a quarter of what is
-  left at most; ``need`` only once the budget is contended) and answers ``["ok",
-  granted, contended]``, or refuses as ``admit`` does (``["load"]``, ``["budget",
-  spent]``, ``["held", spent, held]``) after waiting for other workers' leases to come
-  back.
+- ``[id, "lease", at, holder, seq, ttl, [[counter_id, line, limit, initial, used,
+  returned, answered, need, want, second], ...]]``: a worker's leases of the limits one
+  request counts against (gateway/policy/limit_leases.py), a line per limit: a budget's
+  (``line`` its period, ``limit`` the budget) or an rpm limit's (``line`` ``"rpm"``).
+  It first applies, once per ``seq`` of ``holder``, the worker's report of each line:
+  ``used`` (spend, or requests admitted at ``second``) added where it counts, ``used +
+  returned`` taken off its lease (``answered``: the last of its operations whose answer
+  the worker had when it returned all its room, -1 when it returned none). Then, if any
+  line has a ``need`` (0: a report only), all such lines are checked, and only if all
+  fit each is granted at least ``need`` and up to ``want`` units (a quarter of what is
+  left at most; ``need`` only once the line is contended): ``["ok", [[granted,
+  contended], ...]]``. Otherwise, after waiting for other workers' leases to come back,
+  a refusal of the line at ``index``: ``["load", index]`` (send its ``initial``),
+  ``["budget", index, spent]``, ``["held", index, spent, held]`` or ``["rpm", index,
+  wait]``. ``ttl`` is the holds' time to live (a budget's lease lapses that long after
+  its last report).
 
 Money is counted in integer units of 1e-8 USD; ``budget`` is -1 for none, ``initial``
 is ``null`` unless answering ``"load"``. Everything one admission checks and reserves
@@ -66,8 +71,9 @@ from typing import Any
 
 from gateway.base import hooks
 from gateway.base.counters import CounterBooks
+from gateway.policy import limit_leases
 from gateway.policy.budget_holds import Holds
-from gateway.policy.budget_leases import Leases
+from gateway.policy.limit_leases import RPM, Leases
 
 WINDOW = 60  # seconds
 OPS = (
@@ -109,6 +115,19 @@ class Window:
         self.requests += 1
         self.tokens += tokens
         return bucket[0]
+
+    def count(self, second: int, requests: int) -> None:
+        """Count ``requests`` admitted at ``second`` from a worker's lease (reported a
+        moment later: its bucket may lie behind newer ones)."""
+        buckets = self.buckets
+        index = len(buckets)
+        while index and buckets[index - 1][0] > second:
+            index -= 1
+        if index and buckets[index - 1][0] == second:
+            buckets[index - 1][1] += requests
+        else:
+            buckets.insert(index, [second, requests, 0])
+        self.requests += requests
 
     def correct(self, second: int, delta: int) -> None:
         """Replace part of a reservation's estimate by the real count (if still held)."""
@@ -203,8 +222,9 @@ class CounterStore:
         if window is None:
             window = self.windows[key_id] = Window()
         window.prune(second)
-        if rpm and window.requests + 1 > rpm:
-            return ["rpm", window.wait(at, 1, window.requests, 1, rpm)]
+        taken = window.requests + self.leases.held(key_id, RPM, at) if rpm else 0
+        if rpm and taken + 1 > rpm:
+            return ["rpm", window.wait(at, 1, taken, 1, rpm)]
         # A request larger than the whole allowance passes when the window is empty,
         # so that a small tpm never locks a key out for good.
         if tpm and window.tokens and window.tokens + tokens > tpm:
@@ -260,11 +280,12 @@ class CounterStore:
         if not rpm and not tpm:
             return None
         window = self.windows.get(counter_id)
+        leased = self.leases.held(counter_id, RPM, at) if rpm else 0
         if window is None:
-            return None
+            return ["rpm", float(limit_leases.WINDOW)] if rpm and leased + 1 > rpm else None
         window.prune(int(at))
-        if rpm and window.requests + 1 > rpm:
-            return ["rpm", window.wait(at, 1, window.requests, 1, rpm)]
+        if rpm and window.requests + leased + 1 > rpm:
+            return ["rpm", window.wait(at, 1, window.requests + leased, 1, rpm)]
         if tpm and window.tokens and window.tokens + tokens > tpm:
             return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
         return None
@@ -317,49 +338,19 @@ class CounterStore:
         """What requests in flight hold of a budget period and what workers lease of it."""
         return self.holds.held(counter, period, at) + self.leases.held(counter, period, at)
 
+    def window(self, counter: int) -> Window:
+        """``counter``'s window of the last WINDOW seconds (a new one if it has none)."""
+        window = self.windows.get(counter)
+        if window is None:
+            window = self.windows[counter] = Window()
+        return window
+
     def lease(
-        self,
-        counter: int,
-        budget: int,
-        period: str,
-        at: float,
-        initial: int | None,
-        holder: str,
-        seq: int,
-        spent: int,
-        returned: int,
-        answered: int,
-        need: int,
-        want: int,
-        ttl: float,
+        self, at: float, holder: str, seq: int, ttl: float, lines: list[list[Any]]
     ) -> list[Any] | None:
-        """A worker's report and, with a ``need``, its lease topped up (see
-        gateway/policy/budget_leases.py): the report is applied once per ``seq``; a
-        ``need`` that does not fit while workers lease part of the budget waits (None)
-        until they have reported on their leases."""
-        leases = self.leases
-        if leases.report(counter, period, holder, seq, spent + returned, answered, at + ttl):
-            loaded = self.spend.get((counter, period))
-            if spent and loaded is not None:  # one not loaded is read from the log
-                self.spend[(counter, period)] = max(0, loaded + spent)
-        contended = leases.contended(counter, period, budget)
-        if need <= 0:
-            return ["ok", 0, int(contended)]
-        current = self._spent(counter, period, initial)
-        if current is None:
-            return ["load"]
-        if current >= budget:
-            return ["budget", current]
-        held = self._held(counter, period, at)
-        room = budget - current - held
-        if need > room:
-            if leases.wait(counter, period, holder, seq, answered, budget):
-                return None
-            return ["held", current, held]
-        contended = leases.contended(counter, period, budget)
-        grant = need if contended else min(max(want, need), max(need, room // 4))
-        leases.grant(counter, period, holder, seq, grant, grant > need, at + ttl)
-        return ["ok", grant, int(contended)]
+        """A worker's reports and leases topped up (gateway/policy/limit_leases.py)."""
+        reply: list[Any] | None = limit_leases.lease(self, at, holder, seq, ttl, lines)
+        return reply
 
     def gone(self, caller: Any) -> None:
         """A worker's connection closed: what it leased goes back (its requests in flight
@@ -396,9 +387,9 @@ def _on_limits(op: str) -> Callable[..., list[Any]]:
 
 def _on_lease(books: CounterBooks, *args: Any) -> list[Any] | None:
     """``lease``: the store's answer, and the workers it asks to report sent their asks
-    on the connection each last asked on (``holder`` is the sixth argument)."""
+    on the connection each last asked on (``holder`` is the second argument)."""
     leases = books.limits.leases
-    leases.callers[args[5]] = books.caller
+    leases.callers[args[1]] = books.caller
     reply: list[Any] | None = books.limits.lease(*args)
     for holder, message in leases.asks:
         caller = leases.callers.get(holder)

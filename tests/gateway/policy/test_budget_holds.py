@@ -20,7 +20,7 @@ from gateway.core import service
 from gateway.errors import RateLimited
 from gateway.policy import budget_estimate, limits, registry
 from gateway.policy.budget_holds import Holds
-from gateway.policy.leased_budgets import Leased
+from gateway.policy.leased_limits import Leased
 from gateway.policy.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import deployment, route, snapshot
@@ -239,12 +239,13 @@ async def test_keys_without_a_budget_send_nothing_more(clean, socket_path, monke
         )
         reservation = await limits.admit(key(rpm_limit=10), "echo", 100, Decimal("0.5"))
         await reservation.settle(250, Decimal("0.01"))
-        assert [r[0] for r in seen] == ["admit"] and len(seen[0]) == 9  # no hold asked
+        assert [r[0] for r in seen] == ["lease"]
+        assert [line[1] for line in seen[0][5]] == ["rpm"]  # no budget line, no hold asked
         seen.clear()
         budgeted = key(rpm_limit=10, budget_usd=Decimal(1))
         reservation = await limits.admit(budgeted, "echo", 100, Decimal("0.5"))
-        await reservation.settle(250, Decimal(0))  # failed: the hold goes back
-        assert [r[0] for r in seen] == ["admit", "admit", "settle"]  # spend loaded once
+        await reservation.settle(250, Decimal(0))  # failed: the hold goes back to the lease
+        assert [r[0] for r in seen] == ["lease", "lease"]  # spend loaded once
         assert running.store.limits.holds.held(budgeted.id, "m2026-03", START) == 0
     finally:
         running.stop()

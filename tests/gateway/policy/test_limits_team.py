@@ -165,8 +165,8 @@ async def test_shared_service_team_budget_and_rpm(clock, service, monkeypatch, n
 
 
 async def test_one_round_trip_for_a_key_and_its_team(clock, service, monkeypatch, no_spend_yet):
-    """Team limits add no round trip: one ``admit_all`` for key and team together,
-    and keys without a team still send the plain ``admit`` they always did."""
+    """Team limits add no round trip: one ``admit_all`` for key and team together (a
+    tpm limit is not leased), and a key without a team one ``lease`` for its rpm."""
     monkeypatch.setenv(SOCKET_ENV, service.path)
     seen: list[str] = []
     answer = service.store.answer
@@ -180,7 +180,7 @@ async def test_one_round_trip_for_a_key_and_its_team(clock, service, monkeypatch
     assert seen == ["settle_all"]
     seen.clear()
     await limits.admit(key(rpm_limit=10), "echo", 100)
-    assert seen == ["admit"]
+    assert seen == ["lease"]
 
 
 async def test_a_team_budget_settles_on_an_older_service_one_subject_at_a_time(

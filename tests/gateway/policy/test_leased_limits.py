@@ -1,4 +1,4 @@
-"""Workers admitting against budget leases (gateway/policy/leased_budgets.py) over a real
+"""Workers admitting against budget leases (gateway/policy/leased_limits.py) over a real
 counter service: a key whose only limit is its budget costs no round trip while the
 lease has room, what it spent reaches the service, and two workers still never admit
 past the budget."""
@@ -13,8 +13,8 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.errors import RateLimited
-from gateway.policy import leased_budgets, limits
-from gateway.policy.leased_budgets import Leased
+from gateway.policy import leased_limits, limits
+from gateway.policy.leased_limits import Leased
 from gateway.server.counter_service import CounterService
 from tests.gateway.policy.test_limits import START, key
 
@@ -75,7 +75,7 @@ async def test_a_key_with_only_a_budget_asks_the_service_once_for_many_requests(
             assert [request[0] for request in sent] == ["lease", "lease"]
     assert len(sent) == 2, "no round trip for the next eleven requests"
     # what they spent reaches the service once the lease is idle, and the lease goes back
-    await asyncio.sleep(leased_budgets.IDLE_SECONDS * 4)
+    await asyncio.sleep(leased_limits.IDLE_SECONDS * 4)
     assert spend(service, k) == 12 * UNITS // 2
     assert leased(service, k) == 0
     assert limits._backend().leases.leases == {}  # type: ignore[union-attr]
@@ -106,8 +106,8 @@ async def test_a_request_needing_another_worker_s_room_gets_it_once_asked_back(
 ):
     """Neither the idle return nor the wait's deadline can come within the test: the
     other worker gives its room back because the service asked it to."""
-    monkeypatch.setattr(leased_budgets, "IDLE_SECONDS", 60.0)
-    monkeypatch.setattr("gateway.policy.budget_leases.WAIT_SECONDS", 60.0)
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    monkeypatch.setattr("gateway.policy.limit_leases.WAIT_SECONDS", 60.0)
     a, b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
     first = await a.admit(k, 10, START, UNITS)
@@ -132,7 +132,7 @@ async def test_an_edited_budget_is_asked_of_the_service_not_taken_from_the_lease
 
 async def test_a_stopping_worker_reports_its_leases(service, monkeypatch):
     monkeypatch.setenv(SOCKET_ENV, service.path)
-    monkeypatch.setattr(leased_budgets, "IDLE_SECONDS", 60.0)
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
     k = key(budget_usd=COST * 100)
     for _ in range(3):
         reservation = await limits.admit(k, "r", 10, hold_usd=COST)
@@ -165,3 +165,96 @@ async def test_a_closed_connection_takes_its_worker_s_leases_with_it(service):
     assert leased(service, k) == 0
     assert isinstance(await alive.admit(k, 10, START, 100 * UNITS), Leased)
     assert dead.leases.leases[(k.id, "m2026-03")].free == 0  # and it admits from none
+
+
+# --- rpm limits, and a key's team ---------------------------------------------------------
+
+
+def window(service: CounterService, counter) -> dict[int, int]:
+    """The requests of ``counter``'s window, by second."""
+    found = service.store.limits.windows.get(counter)
+    return {} if found is None else {second: n for second, n, _ in found.buckets}
+
+
+async def test_an_rpm_limit_is_leased_a_second_at_a_time(service, monkeypatch):
+    clock = [START]
+    monkeypatch.setattr(limits, "now", lambda: clock[0])
+    worker = limits.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(rpm_limit=1000)
+    for _ in range(12):
+        assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    assert len(sent) == 1, "one top-up for the second's twelve requests"
+    clock[0] = START + 1  # a new second: a new lease, the last one's requests reported
+    assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    assert len(sent) == 2
+    await worker.leases.return_all()
+    assert window(service, k.id) == {int(START): 12, int(START) + 1: 1}
+    assert leased(service, k) == 0 and service.store.limits.leases.held(k.id, "rpm", START) == 0
+
+
+async def test_an_rpm_limit_is_exact_across_two_workers_one_request_at_a_time(service):
+    workers = [limits.SharedCounters(service.path) for _ in range(2)]
+    k = key(rpm_limit=5)
+    outcomes = []
+    for n in range(9):
+        try:
+            outcomes.append(type(await workers[n % 2].admit(k, 10, START)).__name__)
+        except RateLimited as exc:
+            assert exc.code == "rate_limit_exceeded" and exc.retry_after == 60
+            outcomes.append("refused")
+    assert outcomes == ["Leased"] * 5 + ["refused"] * 4
+
+
+async def test_a_key_and_its_team_are_admitted_from_their_leases_and_refused_as_the_team(
+    service, monkeypatch
+):
+    from tests.gateway.policy.test_limits_team import team
+
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+
+    async def no_counter_spend(counter_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(limits, "load_counter_spend", no_counter_spend)
+    crew = team(budget_usd=COST * 100, rpm_limit=1000)
+    a, b = key(team=crew, budget_usd=COST * 100, rpm_limit=100), key(team=crew)
+    sent = counted(limits._backend())  # type: ignore[arg-type]
+    for n in range(10):
+        reservation = await limits.admit(a if n % 2 else b, "r", 10, hold_usd=COST)
+        assert isinstance(reservation.handle, Leased) and reservation.handle.subjects
+        await reservation.settle(10, COST)
+    top_ups = {request[3] for request in sent}  # their sequence numbers (a load asks twice)
+    assert len(top_ups) == 2, "one top-up for each key's first request, not one a request"
+    await limits.return_leases()
+    assert service.store.limits.spend[(-crew.id, "total")] == 10 * UNITS
+    assert service.store.limits.spend[(a.id, "m2026-03")] == 5 * UNITS
+    # a team budget spent through two keys' leases: refused as the team's
+    small = team(budget_usd=COST * 3)
+    c, d = key(team=small), key(team=small)
+    for n in range(3):
+        reservation = await limits.admit(c if n % 2 else d, "r", 10, hold_usd=COST)
+        await reservation.settle(10, COST)
+    with pytest.raises(RateLimited) as raised:
+        await limits.admit(c, "r", 10, hold_usd=COST)
+    assert (
+        raised.value.code == "budget_exceeded" and "team research's budget" in raised.value.message
+    )
+
+
+async def test_a_service_without_leases_is_asked_as_before(service, monkeypatch):
+    """A rolling reload's new worker beside a supervisor that predates leases."""
+    monkeypatch.delitem(limits_book_ops(), "lease")
+    worker = limits.SharedCounters(service.path)
+    k = key(rpm_limit=2, budget_usd=COST * 100)
+    assert isinstance(await worker.admit(k, 10, START, UNITS), limits.Admission)
+    assert isinstance(await worker.admit(k, 10, START, UNITS), limits.Admission)
+    with pytest.raises(RateLimited):
+        await worker.admit(k, 10, START, UNITS)
+    assert worker.leasing is False
+
+
+def limits_book_ops() -> dict:
+    from gateway.base import hooks
+
+    return hooks.counter_ops._entries

@@ -1,4 +1,4 @@
-"""The counter service's side of budget leases (gateway/policy/budget_leases.py, the
+"""The counter service's side of budget leases (gateway/policy/limit_leases.py, the
 ``lease`` operation of gateway/policy/limits_book.py): what a worker is leased, how its
 reports are applied, and what a request that does not fit waits for."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.policy import budget_leases
+from gateway.policy import limit_leases
 from gateway.policy.limits_book import CounterStore
 from tests.gateway.policy.test_limits import START
 
@@ -27,10 +27,15 @@ def lease(
     at: float = START,
     want: int = 16 * UNIT,
 ) -> list[object] | None:
-    """One ``lease`` request of key 7's total budget (loaded at 0)."""
-    return store.lease(
-        7, budget, "total", at, 0, holder, seq, spent, returned, answered, need, want, TTL
-    )
+    """One ``lease`` request of key 7's total budget (loaded at 0), answered as for that
+    one line: ``["ok", granted, contended]`` or a refusal without the line's index."""
+    line = [7, "total", budget, 0, spent, returned, answered, need, want, 0]
+    reply = store.lease(at, holder, seq, TTL, [line])
+    if reply is None:
+        return None
+    if reply[0] == "ok":
+        return ["ok", *reply[1][0]]
+    return [reply[0], *reply[2:]]
 
 
 def test_a_grant_is_the_worker_s_want_capped_at_a_quarter_of_what_is_left():
@@ -96,8 +101,8 @@ def test_a_wait_ends_with_a_refusal_when_nobody_reports(monkeypatch):
     budget = 2 * UNIT
     lease(store, "a", 1, 2 * UNIT, budget=budget)  # all of it, in flight
     assert lease(store, "b", 1, budget=budget) is None
-    clock = time.monotonic() + budget_leases.WAIT_SECONDS
-    monkeypatch.setattr(budget_leases.time, "monotonic", lambda: clock)
+    clock = time.monotonic() + limit_leases.WAIT_SECONDS
+    monkeypatch.setattr(limit_leases.time, "monotonic", lambda: clock)
     assert lease(store, "b", 1, budget=budget) == ["held", 0, 2 * UNIT]
 
 
@@ -114,5 +119,32 @@ def test_a_spent_budget_is_refused_at_once_and_a_report_counts_on_a_loaded_spend
     lease(store, "a", 2, 0, spent=2 * UNIT, answered=1, budget=2 * UNIT)
     assert lease(store, "b", 1, budget=2 * UNIT) == ["budget", 2 * UNIT]
     # a spend not loaded (a new period) is read from the request log when it is
-    assert store.lease(7, UNIT, "other", START, None, "a", 3, UNIT, 0, 2, 0, 0, TTL)[0] == "ok"
+    line = [7, "other", UNIT, None, UNIT, 0, 2, 0, 0, 0]
+    assert store.lease(START, "a", 3, TTL, [line])[0] == "ok"
     assert (7, "other") not in store.spend
+
+
+def test_an_rpm_line_is_leased_beside_its_window_and_settles_when_the_window_empties():
+    store = CounterStore()
+
+    def rpm(holder: str, seq: int, at: float, used: int = 0, second: int = 0) -> object:
+        line = [7, "rpm", 4, None, used, 0, seq - 1, 1, 16, second]
+        return store.lease(at, holder, seq, TTL, [line])
+
+    assert rpm("a", 1, START) == ["ok", [[1, 0]]]  # a quarter of 4
+    assert rpm("b", 1, START) == ["ok", [[1, 0]]]
+    assert rpm("a", 2, START, used=1, second=int(START)) == ["ok", [[1, 0]]]
+    assert store.windows[7].requests == 1  # a's first request, reported into its second
+    assert rpm("b", 2, START) == ["ok", [[1, 0]]]  # 1 counted + 3 leased + 1 = 4
+    assert rpm("a", 3, START, used=1, second=int(START)) is None  # b's lease is asked back
+    assert store.leases.asks == [("b", ["lease_back", 7, "rpm"])]
+    # b reports its two requests: four in the window, none leased: both are refused
+    assert rpm("b", 3, START, used=2, second=int(START)) == ["rpm", 0, 60.0]
+    assert rpm("a", 3, START, used=1, second=int(START)) == ["rpm", 0, 60.0]
+    # a minute later the window is empty: half the limit is free, leases are worth it again
+    later = START + 61
+    assert store.lease(later, "c", 1, TTL, [[7, "rpm", 4, None, 0, 0, 0, 1, 16, 0]]) == [
+        "ok",
+        [[1, 0]],
+    ]
+    assert store.windows[7].requests == 0

@@ -1,0 +1,290 @@
+"""A worker's leases of keys' limits: the worker side of gateway/policy/limit_leases.py.
+
+A worker of ``serve --workers N`` (``gateway.policy.limits.SharedCounters``) admits a
+request whose limits are all budgets and rpm limits (the key's, its team's, its
+owner's) against the leases the counter service gave it, in its own memory, when each
+has room: its hold in each budget's lease, one request in each rpm lease of the current
+second. Otherwise it asks the service, in one round trip, to take its reports (what it
+used since, the room it no longer needs) and to lease it at least what the request needs
+and up to ``LEASE_REQUESTS`` requests' worth more. A settle puts the hold back into each
+budget's lease and its cost into the spend to report.
+
+What it leases goes back to the service ``IDLE_SECONDS`` after its last admission, and
+what it used is reported every ``IDLE_SECONDS`` while it is busy, both from one
+background task that runs only while a lease has anything to report. When the service
+says a line is contended (a request elsewhere did not fit), the lease covers its
+requests in flight only: every admission asks the service and every settle is reported
+at once, which is what a key without leases costs. The service may also ask for a
+complete report at once (``recall``).
+
+The leases are this process's; the drain at shutdown reports them all
+(``gateway.policy.limits.return_leases``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gateway.policy.limit_leases import RPM
+
+log = logging.getLogger(__name__)
+
+LEASE_REQUESTS = 16  # a top-up asks for this many requests' worth beyond the request's
+IDLE_SECONDS = 0.05  # a lease unused this long goes back; what is used is reported this often
+
+Ask = Callable[..., Awaitable[list[Any]]]
+
+
+@dataclass(slots=True, eq=False)
+class Lease:
+    """What this worker leases of one line of one counter (a budget period, or an rpm
+    limit's requests of one second): ``free`` (no request of it holds it), a budget's
+    holds ``in_flight``, and what was used that the service was not told yet
+    (``unreported``: spend, or requests admitted): together what the service leased it."""
+
+    counter: Any
+    line: str
+    limit: int = -1  # the limit the lease was taken under
+    free: int = 0
+    in_flight: int = 0
+    unreported: int = 0
+    second: int = 0  # an rpm lease's second: its requests are admitted in it only
+    contended: bool = False
+    used_at: float = 0.0  # monotonic: its last admission
+    answered: int = 0  # the last of its operations whose answer it heard
+    ttl: float = 0.0  # seconds the service keeps a budget's lease after a report
+    pending: int = 0  # its top-ups not answered yet
+    recalled: bool = False  # the service asked for a complete report
+
+
+class Want(NamedTuple):
+    """One line a request needs room in: ``need`` units of ``counter``'s ``line`` (a
+    budget period, or RPM), under ``limit``."""
+
+    counter: Any
+    line: str
+    limit: int
+    need: int
+
+
+class Leased(NamedTuple):
+    """An admission's handle: whose leases hold it, the budget leases and the hold each
+    keeps until it settles, and the subjects of a joint admission (a key's team or
+    owner counted too; empty for a key alone)."""
+
+    owner: LeasedLimits
+    holds: tuple[tuple[Lease, int], ...]
+    subjects: tuple[Any, ...] = ()
+
+
+class LeasedLimits:
+    """This worker's leases, talking to the counter service through ``ask``; ``clock``:
+    epoch seconds, the clock admissions read."""
+
+    def __init__(self, ask: Ask, clock: Callable[[], float] = time.time) -> None:
+        self.ask = ask
+        self.clock = clock
+        self.holder = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.leases: dict[tuple[Any, str], Lease] = {}
+        self._seq = itertools.count(1)
+        self._dirty: set[Lease] = set()  # leases with anything to report
+        self._returner: asyncio.Task[None] | None = None
+        self._reports: set[asyncio.Task[None]] = set()
+
+    def take(self, wants: list[Want], second: int, subjects: tuple[Any, ...] = ()) -> Leased | None:
+        """Admit from the leases in memory; None when the service must be asked."""
+        leases = self.leases
+        found = []
+        for want in wants:
+            lease = leases.get((want.counter, want.line))
+            if (
+                lease is None
+                or lease.free < want.need
+                or lease.contended
+                or lease.limit != want.limit
+                or (want.line == RPM and lease.second != second)
+            ):
+                return None
+            found.append(lease)
+        moment = time.monotonic()
+        holds = []
+        for lease, want in zip(found, wants, strict=True):
+            lease.free -= want.need
+            lease.used_at = moment
+            if want.line == RPM:
+                lease.unreported += want.need
+                self._mark(lease)
+            else:
+                lease.in_flight += want.need
+                holds.append((lease, want.need))
+        return Leased(self, tuple(holds), subjects)
+
+    async def top_up(
+        self,
+        wants: list[Want],
+        at: float,
+        ttl: float,
+        load: Callable[[int], Awaitable[int]],
+        subjects: tuple[Any, ...] = (),
+    ) -> Leased | list[Any]:
+        """One round trip: report each line, then lease at least what the request needs
+        of each and admit it. Returns the admission, or the service's refusal (``[reason,
+        index of the line, *detail]``); ``load(index)``: the spend of a budget line the
+        service does not know yet."""
+        seq = next(self._seq)
+        leases: list[Lease] = []
+        lines: list[list[Any]] = []
+        for want in wants:
+            lease = self.leases.get((want.counter, want.line))
+            if lease is None:
+                lease = self.leases[(want.counter, want.line)] = Lease(want.counter, want.line)
+            used, returned = lease.unreported, lease.free
+            lease.unreported = lease.free = 0
+            lease.limit = want.limit
+            if want.line != RPM:
+                lease.ttl = ttl
+            wanted = want.need * LEASE_REQUESTS + lease.in_flight
+            lines.append(
+                [want.counter, want.line, want.limit, None, used, returned, lease.answered]
+                + [want.need, wanted, lease.second]
+            )
+            lease.pending += 1
+            leases.append(lease)
+        request = ["lease", at, self.holder, seq, ttl, lines]
+        try:
+            reply = await self.ask(*request)
+            for _ in wants:  # each budget line may need its spend read, once
+                if reply[0] != "load":
+                    break
+                index = int(reply[1])
+                lines[index][3] = await load(index)
+                reply = await self.ask(*request)
+        except BaseException:
+            # Told again with the next report. The room returned is not taken back: if
+            # the service did not get it, the lease lapses.
+            for lease, line in zip(leases, lines, strict=True):
+                if line[4]:
+                    lease.unreported += line[4]
+                    self._mark(lease)
+            raise
+        finally:
+            for lease in leases:
+                lease.pending -= 1
+        admitted = reply[0] == "ok"
+        holds = []
+        moment = time.monotonic()
+        for index, (lease, want) in enumerate(zip(leases, wants, strict=True)):
+            lease.answered = max(lease.answered, seq)
+            if admitted:
+                units, contended = reply[1][index]
+                lease.contended = bool(contended)
+                lease.free += int(units) - want.need
+                lease.used_at = moment
+                if want.line == RPM:
+                    lease.second = int(at)
+                    lease.unreported += want.need
+                else:
+                    lease.in_flight += want.need
+                    holds.append((lease, want.need))
+            if lease.recalled and not lease.pending:
+                self._report_soon(lease, force=True)
+            elif lease.free or lease.unreported:
+                self._report_soon(lease) if lease.contended else self._mark(lease)
+        return Leased(self, tuple(holds), subjects) if admitted else reply
+
+    def settle(self, leased: Leased, cost: int) -> None:
+        """The request ended having cost ``cost`` units: its hold back into each budget's
+        lease, its cost to report (at once when the line is contended)."""
+        for lease, hold in leased.holds:
+            lease.in_flight -= hold
+            lease.free += hold - cost
+            lease.unreported += cost
+            if lease.contended:
+                self._report_soon(lease)
+            else:
+                self._mark(lease)
+
+    def recall(self, counter: Any, line: str) -> None:
+        """The service asks for a complete report on a lease (its line is contended):
+        made now, or once the lease's top-ups in flight are answered."""
+        lease = self.leases.get((counter, line))
+        if lease is None:
+            return
+        lease.contended = True
+        lease.recalled = True
+        if not lease.pending:
+            self._report_soon(lease, force=True)
+
+    def lost(self) -> None:
+        """The connection to the service was lost, and with it what this worker leased:
+        no room is left to admit from (what it used is still reported when it is back)."""
+        for lease in self.leases.values():
+            lease.free = 0
+
+    async def return_all(self) -> None:
+        """Report every lease and give back all its room (the worker is stopping)."""
+        for lease in list(self.leases.values()):
+            await self._report(lease, True)
+
+    def _mark(self, lease: Lease) -> None:
+        self._dirty.add(lease)
+        returner = self._returner
+        if returner is None or returner.done():
+            self._returner = asyncio.get_running_loop().create_task(self._return_idle())
+
+    def _report_soon(self, lease: Lease, force: bool = False) -> None:
+        """Report on ``lease`` and give back its room now (a contended line); ``force``:
+        even with nothing to report (the service waits for it)."""
+        task = asyncio.get_running_loop().create_task(self._report(lease, True, force))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _return_idle(self) -> None:
+        """Every IDLE_SECONDS while a lease has anything to report: what busy leases
+        used, what idle ones used and their room (then forgotten when nothing of them
+        is in flight)."""
+        while self._dirty:
+            await asyncio.sleep(IDLE_SECONDS)
+            moment = time.monotonic()
+            for lease in list(self._dirty):
+                idle = moment - lease.used_at >= IDLE_SECONDS
+                if idle:
+                    self._dirty.discard(lease)
+                if lease.unreported or (idle and lease.free):
+                    await self._report(lease, idle)
+                name = (lease.counter, lease.line)
+                done = not (lease.in_flight or lease.free or lease.unreported or lease.pending)
+                if idle and done and self.leases.get(name) is lease:
+                    del self.leases[name]
+
+    async def _report(self, lease: Lease, returning: bool, force: bool = False) -> None:
+        used, returned = lease.unreported, lease.free if returning else 0
+        if force:
+            lease.recalled = False
+        elif not used and not returned:
+            return
+        lease.unreported = 0
+        lease.free -= returned
+        answered = lease.answered if returning else -1
+        line = [lease.counter, lease.line, lease.limit, None, used, returned, answered]
+        line += [0, 0, lease.second]
+        try:
+            reply = await self.ask(
+                "lease", self.clock(), self.holder, next(self._seq), lease.ttl, [line]
+            )
+        except Exception as exc:  # told again with the next report
+            if used:
+                lease.unreported += used
+                self._mark(lease)
+            log.debug("limits: a lease report waits for the counter service (%s)", exc)
+            return
+        if reply[0] == "ok":
+            lease.contended = bool(reply[1][0][1])
