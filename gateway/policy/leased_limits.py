@@ -1,13 +1,15 @@
 """A worker's leases of keys' limits: the worker side of gateway/policy/limit_leases.py.
 
 A worker of ``serve --workers N`` (``gateway.policy.limits.SharedCounters``) admits a
-request whose limits are all budgets and rpm limits (the key's, its team's, its
-owner's) against the leases the counter service gave it, in its own memory, when each
-has room: its hold in each budget's lease, one request in each rpm lease of the current
-second. Otherwise it asks the service, in one round trip, to take its reports (what it
-used since, the room it no longer needs) and to lease it at least what the request needs
-and up to ``LEASE_REQUESTS`` requests' worth more. A settle puts the hold back into each
-budget's lease and its cost into the spend to report.
+request (its limits the key's, its team's, its owner's) against the leases the counter
+service gave it, in its own memory, when each has room: its hold in each budget's
+lease, one request in each rpm lease of the current second, its token estimate in each
+tpm lease of the current second. Otherwise it asks the service, in one round trip, to
+take its reports (what it used since, the room it no longer needs) and to lease it at
+least what the request needs and up to ``LEASE_REQUESTS`` requests' worth more. A
+settle puts the hold back into each budget's lease, its cost into the spend to report,
+and the difference between its tokens and their estimate into the corrections to
+report, by the second it was admitted in.
 
 What it leases goes back to the service ``IDLE_SECONDS`` after its last admission, and
 what it used is reported every ``IDLE_SECONDS`` while it is busy, both from one
@@ -33,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from gateway.policy.limit_leases import RPM
+from gateway.policy.limit_leases import PER_SECOND, TPM
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,8 @@ class Lease:
     free: int = 0
     in_flight: int = 0
     unreported: int = 0
-    second: int = 0  # an rpm lease's second: its requests are admitted in it only
+    second: int = 0  # an rpm or tpm lease's second: its requests are admitted in it only
+    fixes: dict[int, int] | None = None  # a tpm lease's corrections to report, by second
     contended: bool = False
     used_at: float = 0.0  # monotonic: its last admission
     answered: int = 0  # the last of its operations whose answer it heard
@@ -67,7 +70,7 @@ class Lease:
 
 class Want(NamedTuple):
     """One line a request needs room in: ``need`` units of ``counter``'s ``line`` (a
-    budget period, or RPM), under ``limit``."""
+    budget period, "rpm" or "tpm"), under ``limit``."""
 
     counter: Any
     line: str
@@ -77,11 +80,13 @@ class Want(NamedTuple):
 
 class Leased(NamedTuple):
     """An admission's handle: whose leases hold it, the budget leases and the hold each
-    keeps until it settles, and the subjects of a joint admission (a key's team or
-    owner counted too; empty for a key alone)."""
+    keeps until it settles, the tpm leases it took tokens of (and the second it took
+    them in), and the subjects of a joint admission (a key's team or owner counted too;
+    empty for a key alone)."""
 
     owner: LeasedLimits
     holds: tuple[tuple[Lease, int], ...]
+    tokens: tuple[tuple[Lease, int], ...] = ()
     subjects: tuple[Any, ...] = ()
 
 
@@ -110,22 +115,32 @@ class LeasedLimits:
                 or lease.free < want.need
                 or lease.contended
                 or lease.limit != want.limit
-                or (want.line == RPM and lease.second != second)
+                or (want.line in PER_SECOND and lease.second != second)
             ):
                 return None
             found.append(lease)
         moment = time.monotonic()
-        holds = []
         for lease, want in zip(found, wants, strict=True):
             lease.free -= want.need
             lease.used_at = moment
-            if want.line == RPM:
+        return self._admitted(found, wants, second, subjects)
+
+    def _admitted(
+        self, leases: list[Lease], wants: list[Want], second: int, subjects: tuple[Any, ...]
+    ) -> Leased:
+        """Count what an admitted request took of each lease (room taken already)."""
+        holds = []
+        tokens = []
+        for lease, want in zip(leases, wants, strict=True):
+            if want.line in PER_SECOND:
                 lease.unreported += want.need
                 self._mark(lease)
+                if want.line == TPM:
+                    tokens.append((lease, second))
             else:
                 lease.in_flight += want.need
                 holds.append((lease, want.need))
-        return Leased(self, tuple(holds), subjects)
+        return Leased(self, tuple(holds), tuple(tokens), subjects)
 
     async def top_up(
         self,
@@ -146,15 +161,16 @@ class LeasedLimits:
             lease = self.leases.get((want.counter, want.line))
             if lease is None:
                 lease = self.leases[(want.counter, want.line)] = Lease(want.counter, want.line)
-            used, returned = lease.unreported, lease.free
+            used, returned, fixes = lease.unreported, lease.free, lease.fixes
             lease.unreported = lease.free = 0
+            lease.fixes = None
             lease.limit = want.limit
-            if want.line != RPM:
+            if want.line not in PER_SECOND:
                 lease.ttl = ttl
             wanted = want.need * LEASE_REQUESTS + lease.in_flight
             lines.append(
                 [want.counter, want.line, want.limit, None, used, returned, lease.answered]
-                + [want.need, wanted, lease.second]
+                + [want.need, wanted, lease.second, list((fixes or {}).items())]
             )
             lease.pending += 1
             leases.append(lease)
@@ -171,15 +187,12 @@ class LeasedLimits:
             # Told again with the next report. The room returned is not taken back: if
             # the service did not get it, the lease lapses.
             for lease, line in zip(leases, lines, strict=True):
-                if line[4]:
-                    lease.unreported += line[4]
-                    self._mark(lease)
+                self._keep(lease, line[4], line[10])
             raise
         finally:
             for lease in leases:
                 lease.pending -= 1
         admitted = reply[0] == "ok"
-        holds = []
         moment = time.monotonic()
         for index, (lease, want) in enumerate(zip(leases, wants, strict=True)):
             lease.answered = max(lease.answered, seq)
@@ -188,29 +201,45 @@ class LeasedLimits:
                 lease.contended = bool(contended)
                 lease.free += int(units) - want.need
                 lease.used_at = moment
-                if want.line == RPM:
+                if want.line in PER_SECOND:
                     lease.second = int(at)
-                    lease.unreported += want.need
-                else:
-                    lease.in_flight += want.need
-                    holds.append((lease, want.need))
+        result = self._admitted(leases, wants, int(at), subjects) if admitted else reply
+        for lease in leases:
             if lease.recalled and not lease.pending:
                 self._report_soon(lease, force=True)
-            elif lease.free or lease.unreported:
+            elif lease.free or lease.unreported or lease.fixes:
                 self._report_soon(lease) if lease.contended else self._mark(lease)
-        return Leased(self, tuple(holds), subjects) if admitted else reply
+        return result
 
-    def settle(self, leased: Leased, cost: int) -> None:
-        """The request ended having cost ``cost`` units: its hold back into each budget's
-        lease, its cost to report (at once when the line is contended)."""
+    def settle(self, leased: Leased, cost: int, delta: int = 0) -> None:
+        """The request ended having cost ``cost`` units and used ``delta`` tokens more
+        than its estimate: its hold back into each budget's lease, its cost and its
+        tokens' correction to report (at once when the line is contended)."""
+        changed = [lease for lease, _ in leased.holds]
         for lease, hold in leased.holds:
             lease.in_flight -= hold
             lease.free += hold - cost
             lease.unreported += cost
+        if delta:
+            for lease, second in leased.tokens:
+                fixes = lease.fixes = lease.fixes or {}
+                fixes[second] = fixes.get(second, 0) + delta
+                changed.append(lease)
+        for lease in changed:
             if lease.contended:
                 self._report_soon(lease)
             else:
                 self._mark(lease)
+
+    def _keep(self, lease: Lease, used: int, fixes: list[list[int]]) -> None:
+        """A report that failed: what it told is told again with the next one."""
+        if used:
+            lease.unreported += used
+        for second, delta in fixes:
+            lease.fixes = lease.fixes or {}
+            lease.fixes[second] = lease.fixes.get(second, 0) + delta
+        if used or fixes:
+            self._mark(lease)
 
     def recall(self, counter: Any, line: str) -> None:
         """The service asks for a complete report on a lease (its line is contended):
@@ -258,32 +287,32 @@ class LeasedLimits:
                 idle = moment - lease.used_at >= IDLE_SECONDS
                 if idle:
                     self._dirty.discard(lease)
-                if lease.unreported or (idle and lease.free):
+                if lease.unreported or lease.fixes or (idle and lease.free):
                     await self._report(lease, idle)
                 name = (lease.counter, lease.line)
-                done = not (lease.in_flight or lease.free or lease.unreported or lease.pending)
+                busy = lease.in_flight or lease.free or lease.unreported or lease.fixes
+                done = not (busy or lease.pending)
                 if idle and done and self.leases.get(name) is lease:
                     del self.leases[name]
 
     async def _report(self, lease: Lease, returning: bool, force: bool = False) -> None:
-        used, returned = lease.unreported, lease.free if returning else 0
+        used, returned, fixes = lease.unreported, lease.free if returning else 0, lease.fixes
         if force:
             lease.recalled = False
-        elif not used and not returned:
+        elif not used and not returned and not fixes:
             return
         lease.unreported = 0
         lease.free -= returned
+        lease.fixes = None
         answered = lease.answered if returning else -1
         line = [lease.counter, lease.line, lease.limit, None, used, returned, answered]
-        line += [0, 0, lease.second]
+        line += [0, 0, lease.second, list((fixes or {}).items())]
         try:
             reply = await self.ask(
                 "lease", self.clock(), self.holder, next(self._seq), lease.ttl, [line]
             )
         except Exception as exc:  # told again with the next report
-            if used:
-                lease.unreported += used
-                self._mark(lease)
+            self._keep(lease, used, line[10])
             log.debug("limits: a lease report waits for the counter service (%s)", exc)
             return
         if reply[0] == "ok":

@@ -4,13 +4,17 @@ A worker of ``serve --workers N`` takes slices of a key's limits at once, leases
 (``gateway.policy.leased_limits``), and admits that key's requests against them in its
 own memory: a request of a key with a budget or an rpm limit (and of its team and owner,
 when they have limits of those kinds) then costs no round trip to the counter service.
-Two kinds of limit are leased, each lease named by its counter and a **line**:
+Three kinds of limit are leased, each lease named by its counter and a **line**:
 
 - a budget: the line is the budget period; a lease is room in the budget, counted as held
   beside the holds of requests in flight (an admission fits while spend + holds + leases
   stays within the budget);
 - an rpm limit: the line is ``"rpm"``; a lease is requests of one second (its worker
-  admits from it during that second only), counted beside the sliding window's requests.
+  admits from it during that second only), counted beside the sliding window's requests;
+- a tpm limit: the line is ``"tpm"``; a lease is tokens of one second, as for rpm (each
+  request takes its estimate; the settle's correction is reported with the second of its
+  admission, so it lands in that second's bucket; a request larger than the whole limit
+  passes when nothing is counted or leased, as in an admission).
 
 So what workers lease can never be used twice. A worker reports to the service in the
 same operation that asks for more: what it used since (the spend of the requests it
@@ -31,8 +35,8 @@ it stops waiting. The request is then admitted or refused on those figures.
 
 A lease goes when the connection its worker last asked on closes (the worker died, or it
 counts alone until it reconnects and gave up its room: ``gone``), and otherwise lapses:
-a budget's lease the holds' time to live after its last report, an rpm lease when its
-second leaves the window. Money is counted in integer units of 1e-8 USD. This module
+a budget's lease the holds' time to live after its last report, an rpm or tpm lease when
+its second leaves the window. Money is counted in integer units of 1e-8 USD. This module
 imports no Django: the counter service runs in the supervisor process.
 """
 
@@ -45,7 +49,9 @@ from typing import Any
 WAIT_SECONDS = 0.2  # the longest a request waits for other workers' reports
 STALE_SECONDS = 5.0  # a wait this long past its deadline was never asked again: dropped
 RPM = "rpm"  # the line of an rpm limit's leases (a budget's is its period)
-WINDOW = 60  # seconds: an rpm lease lapses when its second leaves the window
+TPM = "tpm"  # the line of a tpm limit's leases
+PER_SECOND = (RPM, TPM)  # lines leased a second at a time, beside the sliding window
+WINDOW = 60  # seconds: such a lease lapses when its second leaves the window
 
 
 @dataclass(slots=True)
@@ -195,27 +201,36 @@ def lease(store: Any, at: float, holder: str, seq: int, ttl: float, lines: list[
     has a ``need``, every such line checked and only if all fit, each granted."""
     leases: Leases = store.leases
     if leases.first(holder, seq):
-        for counter, line, _, _, used, returned, answered, _, _, second in lines:
-            budget = line != RPM
-            expires = at + ttl if budget else 0.0
+        for counter, line, _, _, used, returned, answered, _, _, second, fixes in lines:
+            per_second = line in PER_SECOND
+            expires = 0.0 if per_second else at + ttl
             leases.report(counter, line, holder, used + returned, answered, expires)
-            if used and budget:
+            if not per_second:
                 loaded = store.spend.get((counter, line))
-                if loaded is not None:  # one not loaded is read from the log when it is
+                if used and loaded is not None:  # one not loaded is read from the log
                     store.spend[(counter, line)] = max(0, loaded + used)
-            elif used and second > at - WINDOW:
-                store.window(counter).count(int(second), used)
+                continue
+            window = store.window(counter)
+            if used and second > at - WINDOW:
+                window.count(int(second), used, line == TPM)
+            for fixed, delta in fixes:  # a tpm line's settled requests: their real tokens
+                window.correct(int(fixed), int(delta))
     rooms: list[int | None] = []
-    for index, (counter, line, limit, initial, _, _, answered, need, _, _) in enumerate(lines):
+    for index, (counter, line, limit, initial, *_, answered, need, _, _, _) in enumerate(lines):
         if need <= 0:
             rooms.append(None)
             continue
-        if line == RPM:
+        if line in PER_SECOND:
             window = store.window(counter)
             window.prune(int(at))
-            taken = window.requests + leases.held(counter, line, at)
+            leased = leases.held(counter, line, at)
+            counted = window.tokens if line == TPM else window.requests
+            taken = counted + leased
             room = limit - taken
-            refusal = ["rpm", index, window.wait(at, 1, taken, need, limit)]
+            if line == TPM and not taken:
+                room = max(room, need)  # a request larger than the allowance passes alone
+            column = 2 if line == TPM else 1
+            refusal = [line, index, window.wait(at, column, taken, need, limit)]
         else:
             spent = store._spent(counter, line, initial)
             if spent is None:
@@ -231,7 +246,7 @@ def lease(store: Any, at: float, holder: str, seq: int, ttl: float, lines: list[
             return refusal
         rooms.append(room)
     granted = []
-    for (counter, line, limit, _, _, _, _, need, want, _), room in zip(lines, rooms, strict=True):
+    for (counter, line, limit, *_, need, want, _, _), room in zip(lines, rooms, strict=True):
         if room is not None and room - need >= limit // 2:
             leases.settled(counter, line)  # half the limit free again: leases are worth it
         contended = leases.contended(counter, line, limit)
@@ -239,7 +254,7 @@ def lease(store: Any, at: float, holder: str, seq: int, ttl: float, lines: list[
             granted.append([0, int(contended)])
             continue
         units = need if contended else min(max(want, need), max(need, room // 4))
-        expires = at + ttl if line != RPM else float(int(at) + WINDOW)
+        expires = float(int(at) + WINDOW) if line in PER_SECOND else at + ttl
         leases.grant(counter, line, holder, seq, units, need, expires)
         granted.append([units, int(contended)])
     return ["ok", granted]

@@ -64,7 +64,7 @@ from gateway.base.entries import KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy.authorization import decide
 from gateway.policy.leased_limits import Leased, LeasedLimits, Want
-from gateway.policy.limit_leases import RPM
+from gateway.policy.limit_leases import RPM, TPM
 from gateway.policy.limits_book import CounterStore
 from gateway.policy.rules.routes import RouteName
 
@@ -523,9 +523,9 @@ class SharedCounters(StoreCounters):
     """The counters of every worker of this server, kept by the counter service that
     ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker).
 
-    A request whose limits are all budgets and rpm limits (the key's, its team's, its
-    owner's) is admitted against what the service leased to this worker of each
-    (``gateway.policy.leased_limits``), without a round trip while the leases have room."""
+    A request is admitted against what the service leased to this worker of each of its
+    limits (the key's, its team's, its owner's: ``gateway.policy.leased_limits``),
+    without a round trip while the leases have room."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -537,18 +537,17 @@ class SharedCounters(StoreCounters):
         return await self.client.call(*request)
 
     def _wants(
-        self, subjects: tuple[tuple[Any, Any], ...], hold: int, at: float
+        self, subjects: tuple[tuple[Any, Any], ...], tokens: int, hold: int, at: float
     ) -> tuple[list[Want], list[int]] | None:
-        """The lines a request of ``subjects`` ((counter, limits) each) needs room in,
-        and each line's subject; None when one of its limits is not leased (tpm, or a
-        budget checked without a hold) or it has none."""
+        """The lines a request of ``tokens`` (estimated) and ``hold`` for ``subjects``
+        ((counter, limits) each) needs room in, and each line's subject; None when it has
+        none, or a budget is checked without a hold (charges and batches' checks ask the
+        service)."""
         if not self.leasing:
             return None
         wants: list[Want] = []
         owners: list[int] = []
         for index, (counter, limits_) in enumerate(subjects):
-            if limits_.tpm_limit:
-                return None
             if limits_.budget_usd is not None:
                 if hold <= 0:
                     return None
@@ -557,6 +556,9 @@ class SharedCounters(StoreCounters):
                 owners.append(index)
             if limits_.rpm_limit:
                 wants.append(Want(counter, RPM, limits_.rpm_limit, 1))
+                owners.append(index)
+            if limits_.tpm_limit:
+                wants.append(Want(counter, TPM, limits_.tpm_limit, tokens))
                 owners.append(index)
         return (wants, owners) if wants else None
 
@@ -578,7 +580,7 @@ class SharedCounters(StoreCounters):
             return None
 
     async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
-        lines = self._wants(((key.id, key),), hold, at)
+        lines = self._wants(((key.id, key),), tokens, hold, at)
         if lines is None:
             return await super().admit(key, tokens, at, hold)
         taken = self.leases.take(lines[0], int(at))
@@ -601,7 +603,7 @@ class SharedCounters(StoreCounters):
         self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
     ) -> Any:
         pairs = tuple((s.counter, s.limits) for s in subjects)
-        lines = self._wants(pairs, hold, at)
+        lines = self._wants(pairs, tokens, hold, at)
         if lines is None:
             return await super().admit_joint(subjects, tokens, at, hold)
         wants, owners = lines
@@ -626,13 +628,13 @@ class SharedCounters(StoreCounters):
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
     ) -> None:
         if isinstance(handle, Leased):
-            handle.owner.settle(handle, _units(cost) if cost else 0)
+            handle.owner.settle(handle, _units(cost) if cost else 0, delta)
             return
         await super().settle(key, handle, delta, cost, at)
 
     async def settle_joint(self, joint: Any, delta: int, cost: Decimal, at: float) -> None:
         if isinstance(joint, Leased):
-            joint.owner.settle(joint, _units(cost) if cost else 0)
+            joint.owner.settle(joint, _units(cost) if cost else 0, delta)
             return
         await super().settle_joint(joint, delta, cost, at)
 

@@ -39,20 +39,22 @@ Operations (wire format of ``gateway.base.counters``):
 - ``[id, "used", deployment_id, minute, tokens]`` adds the tokens a deployment served
   to its minute (for ``tpm``); answers ``["ok"]``.
 - ``[id, "lease", at, holder, seq, ttl, [[counter_id, line, limit, initial, used,
-  returned, answered, need, want, second], ...]]``: a worker's leases of the limits one
-  request counts against (gateway/policy/limit_leases.py), a line per limit: a budget's
-  (``line`` its period, ``limit`` the budget) or an rpm limit's (``line`` ``"rpm"``).
-  It first applies, once per ``seq`` of ``holder``, the worker's report of each line:
-  ``used`` (spend, or requests admitted at ``second``) added where it counts, ``used +
-  returned`` taken off its lease (``answered``: the last of its operations whose answer
+  returned, answered, need, want, second, fixes], ...]]``: a worker's leases of the
+  limits one request counts against (gateway/policy/limit_leases.py), a line per limit:
+  a budget's (``line`` its period, ``limit`` the budget), an rpm or a tpm limit's
+  (``line`` ``"rpm"`` or ``"tpm"``). It first applies, once per ``seq`` of ``holder``,
+  the worker's report of each line: ``used`` (spend, or requests or tokens admitted at
+  ``second``) added where it counts, each ``[second, delta]`` of ``fixes`` (a tpm
+  line's settled requests) corrected in its bucket, ``used + returned`` taken off its
+  lease (``answered``: the last of its operations whose answer
   the worker had when it returned all its room, -1 when it returned none). Then, if any
   line has a ``need`` (0: a report only), all such lines are checked, and only if all
   fit each is granted at least ``need`` and up to ``want`` units (a quarter of what is
   left at most; ``need`` only once the line is contended): ``["ok", [[granted,
   contended], ...]]``. Otherwise, after waiting for other workers' leases to come back,
   a refusal of the line at ``index``: ``["load", index]`` (send its ``initial``),
-  ``["budget", index, spent]``, ``["held", index, spent, held]`` or ``["rpm", index,
-  wait]``. ``ttl`` is the holds' time to live (a budget's lease lapses that long after
+  ``["budget", index, spent]``, ``["held", index, spent, held]``, ``["rpm", index,
+  wait]`` or ``["tpm", index, wait]``. ``ttl`` is the holds' time to live (a budget's lease lapses that long after
   its last report).
 
 Money is counted in integer units of 1e-8 USD; ``budget`` is -1 for none, ``initial``
@@ -73,7 +75,7 @@ from gateway.base import hooks
 from gateway.base.counters import CounterBooks
 from gateway.policy import limit_leases
 from gateway.policy.budget_holds import Holds
-from gateway.policy.limit_leases import RPM, Leases
+from gateway.policy.limit_leases import RPM, TPM, Leases
 
 WINDOW = 60  # seconds
 OPS = (
@@ -116,18 +118,21 @@ class Window:
         self.tokens += tokens
         return bucket[0]
 
-    def count(self, second: int, requests: int) -> None:
-        """Count ``requests`` admitted at ``second`` from a worker's lease (reported a
-        moment later: its bucket may lie behind newer ones)."""
+    def count(self, second: int, used: int, tokens: bool = False) -> None:
+        """Count ``used`` requests (or ``tokens``) admitted at ``second`` from a worker's
+        lease (reported a moment later: its bucket may lie behind newer ones)."""
         buckets = self.buckets
         index = len(buckets)
         while index and buckets[index - 1][0] > second:
             index -= 1
-        if index and buckets[index - 1][0] == second:
-            buckets[index - 1][1] += requests
+        if not (index and buckets[index - 1][0] == second):
+            buckets.insert(index, [second, 0, 0])
+            index += 1
+        buckets[index - 1][2 if tokens else 1] += used
+        if tokens:
+            self.tokens += used
         else:
-            buckets.insert(index, [second, requests, 0])
-        self.requests += requests
+            self.requests += used
 
     def correct(self, second: int, delta: int) -> None:
         """Replace part of a reservation's estimate by the real count (if still held)."""
@@ -227,8 +232,9 @@ class CounterStore:
             return ["rpm", window.wait(at, 1, taken, 1, rpm)]
         # A request larger than the whole allowance passes when the window is empty,
         # so that a small tpm never locks a key out for good.
-        if tpm and window.tokens and window.tokens + tokens > tpm:
-            return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
+        used = window.tokens + self.leases.held(key_id, TPM, at) if tpm else 0
+        if tpm and used and used + tokens > tpm:
+            return ["tpm", window.wait(at, 2, used, tokens, tpm)]
         return self._ok(window.add(second, tokens), key_id, period, hold, at + hold_ttl)
 
     def admit_all(
@@ -279,15 +285,14 @@ class CounterStore:
                     return ["held", spent, held]
         if not rpm and not tpm:
             return None
-        window = self.windows.get(counter_id)
-        leased = self.leases.held(counter_id, RPM, at) if rpm else 0
-        if window is None:
-            return ["rpm", float(limit_leases.WINDOW)] if rpm and leased + 1 > rpm else None
+        window = self.window(counter_id)
         window.prune(int(at))
-        if rpm and window.requests + leased + 1 > rpm:
-            return ["rpm", window.wait(at, 1, window.requests + leased, 1, rpm)]
-        if tpm and window.tokens and window.tokens + tokens > tpm:
-            return ["tpm", window.wait(at, 2, window.tokens, tokens, tpm)]
+        taken = window.requests + self.leases.held(counter_id, RPM, at) if rpm else 0
+        if rpm and taken + 1 > rpm:
+            return ["rpm", window.wait(at, 1, taken, 1, rpm)]
+        used = window.tokens + self.leases.held(counter_id, TPM, at) if tpm else 0
+        if tpm and used and used + tokens > tpm:
+            return ["tpm", window.wait(at, 2, used, tokens, tpm)]
         return None
 
     def _ok(

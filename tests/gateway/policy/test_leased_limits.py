@@ -258,3 +258,23 @@ def limits_book_ops() -> dict:
     from gateway.base import hooks
 
     return hooks.counter_ops._entries
+
+
+async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_second(
+    service, monkeypatch
+):
+    clock = [START]
+    monkeypatch.setattr(limits, "now", lambda: clock[0])
+    worker = limits.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(tpm_limit=10_000)
+    first = await worker.admit(k, 100, clock[0])
+    assert isinstance(await worker.admit(k, 100, clock[0]), Leased)
+    assert len(sent) == 1, "the second request's tokens came out of the lease"
+    clock[0] = START + 1
+    await worker.admit(k, 100, clock[0])
+    await worker.settle(k, first, -60, Decimal(0), clock[0])  # it used 40 tokens, not 100
+    await worker.leases.return_all()
+    tokens = {second: n for second, _, n in service.store.limits.windows[k.id].buckets}
+    assert tokens == {int(START): 140, int(START) + 1: 100}
+    assert service.store.limits.leases.held(k.id, "tpm", START + 1) == 0

@@ -29,7 +29,7 @@ def lease(
 ) -> list[object] | None:
     """One ``lease`` request of key 7's total budget (loaded at 0), answered as for that
     one line: ``["ok", granted, contended]`` or a refusal without the line's index."""
-    line = [7, "total", budget, 0, spent, returned, answered, need, want, 0]
+    line = [7, "total", budget, 0, spent, returned, answered, need, want, 0, []]
     reply = store.lease(at, holder, seq, TTL, [line])
     if reply is None:
         return None
@@ -119,7 +119,7 @@ def test_a_spent_budget_is_refused_at_once_and_a_report_counts_on_a_loaded_spend
     lease(store, "a", 2, 0, spent=2 * UNIT, answered=1, budget=2 * UNIT)
     assert lease(store, "b", 1, budget=2 * UNIT) == ["budget", 2 * UNIT]
     # a spend not loaded (a new period) is read from the request log when it is
-    line = [7, "other", UNIT, None, UNIT, 0, 2, 0, 0, 0]
+    line = [7, "other", UNIT, None, UNIT, 0, 2, 0, 0, 0, []]
     assert store.lease(START, "a", 3, TTL, [line])[0] == "ok"
     assert (7, "other") not in store.spend
 
@@ -128,7 +128,7 @@ def test_an_rpm_line_is_leased_beside_its_window_and_settles_when_the_window_emp
     store = CounterStore()
 
     def rpm(holder: str, seq: int, at: float, used: int = 0, second: int = 0) -> object:
-        line = [7, "rpm", 4, None, used, 0, seq - 1, 1, 16, second]
+        line = [7, "rpm", 4, None, used, 0, seq - 1, 1, 16, second, []]
         return store.lease(at, holder, seq, TTL, [line])
 
     assert rpm("a", 1, START) == ["ok", [[1, 0]]]  # a quarter of 4
@@ -143,7 +143,7 @@ def test_an_rpm_line_is_leased_beside_its_window_and_settles_when_the_window_emp
     assert rpm("a", 3, START, used=1, second=int(START)) == ["rpm", 0, 60.0]
     # a minute later the window is empty: half the limit is free, leases are worth it again
     later = START + 61
-    assert store.lease(later, "c", 1, TTL, [[7, "rpm", 4, None, 0, 0, 0, 1, 16, 0]]) == [
+    assert store.lease(later, "c", 1, TTL, [[7, "rpm", 4, None, 0, 0, 0, 1, 16, 0, []]]) == [
         "ok",
         [[1, 0]],
     ]

@@ -165,8 +165,8 @@ async def test_shared_service_team_budget_and_rpm(clock, service, monkeypatch, n
 
 
 async def test_one_round_trip_for_a_key_and_its_team(clock, service, monkeypatch, no_spend_yet):
-    """Team limits add no round trip: one ``admit_all`` for key and team together (a
-    tpm limit is not leased), and a key without a team one ``lease`` for its rpm."""
+    """Team limits add no round trip: one ``lease`` for key and team together, and the
+    settle's token correction reported with the leases' next report, not on its own."""
     monkeypatch.setenv(SOCKET_ENV, service.path)
     seen: list[str] = []
     answer = service.store.answer
@@ -174,11 +174,10 @@ async def test_one_round_trip_for_a_key_and_its_team(clock, service, monkeypatch
         service.store, "answer", lambda request: seen.append(request[0]) or answer(request)
     )
     reservation = await limits.admit(key(rpm_limit=10, team=team(tpm_limit=1000)), "echo", 100)
-    assert seen == ["admit_all"]
+    assert seen == ["lease"]
     seen.clear()
-    await reservation.settle(40, Decimal("0"))  # both windows corrected in one request
-    assert seen == ["settle_all"]
-    seen.clear()
+    await reservation.settle(40, Decimal("0"))
+    assert seen == []
     await limits.admit(key(rpm_limit=10), "echo", 100)
     assert seen == ["lease"]
 
