@@ -259,7 +259,12 @@ class LeasedLimits:
             lease.free = 0
 
     async def return_all(self) -> None:
-        """Report every lease and give back all its room (the worker is stopping)."""
+        """Report every lease and give back all its room (the worker is stopping: the
+        background report stops too, so the loop closes with nothing pending)."""
+        returner, self._returner = self._returner, None
+        if returner is not None:
+            returner.cancel()
+        self._dirty.clear()
         for lease in list(self.leases.values()):
             await self._report(lease, True)
 

@@ -208,34 +208,11 @@ class CounterStore:
         hold_ttl: float = 0,
     ) -> list[Any]:
         hold = hold if budget >= 0 else 0
-        if budget >= 0:
-            spent = self._spent(key_id, period, initial)
-            if spent is None:
-                return ["load"]
-            if spent >= budget:
-                return ["budget", spent]
-            if hold:
-                # What the request may cost must fit what is left beside the requests
-                # in flight, alone too: a budget is never overrun by a request's hold
-                held = self._held(key_id, period, at)
-                if spent + held + hold > budget:
-                    return ["held", spent, held]
-        if not rpm and not tpm:
-            return self._ok(None, key_id, period, hold, at + hold_ttl)
-        second = int(at)
-        window = self.windows.get(key_id)
-        if window is None:
-            window = self.windows[key_id] = Window()
-        window.prune(second)
-        taken = window.requests + self.leases.held(key_id, RPM, at) if rpm else 0
-        if rpm and taken + 1 > rpm:
-            return ["rpm", window.wait(at, 1, taken, 1, rpm)]
-        # A request larger than the whole allowance passes when the window is empty,
-        # so that a small tpm never locks a key out for good.
-        used = window.tokens + self.leases.held(key_id, TPM, at) if tpm else 0
-        if tpm and used and used + tokens > tpm:
-            return ["tpm", window.wait(at, 2, used, tokens, tpm)]
-        return self._ok(window.add(second, tokens), key_id, period, hold, at + hold_ttl)
+        refusal = self._check(key_id, rpm, tpm, tokens, budget, period, at, initial, hold)
+        if refusal is not None:
+            return refusal
+        second = self.window(key_id).add(int(at), tokens) if rpm or tpm else None
+        return self._ok(second, key_id, period, hold, at + hold_ttl)
 
     def admit_all(
         self, tokens: int, at: float, hold: int, hold_ttl: float, subjects: list[list[Any]]

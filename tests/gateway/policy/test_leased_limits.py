@@ -138,8 +138,12 @@ async def test_a_stopping_worker_reports_its_leases(service, monkeypatch):
         reservation = await limits.admit(k, "r", 10, hold_usd=COST)
         await reservation.settle(10, COST)
     assert spend(service, k) == 0 and leased(service, k) == 16 * UNITS
+    returner = limits._backend().leases._returner  # type: ignore[union-attr]
+    assert returner is not None and not returner.done()
     await limits.return_leases()
     assert spend(service, k) == 3 * UNITS and leased(service, k) == 0
+    await asyncio.sleep(0)
+    assert returner.cancelled(), "nothing left pending when the worker's loop closes"
 
 
 async def test_a_lost_service_fails_the_top_up_and_a_leased_request_still_settles(service):
