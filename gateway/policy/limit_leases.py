@@ -94,9 +94,14 @@ class Leases:
                 del found.leases[holder]
             else:
                 total += lease.units
-        if not found.leases and not found.waits and found.contended is None:
-            del self._lines[(counter, line)]
+        self._drop_if_idle(counter, line, found)
         return total
+
+    def _drop_if_idle(self, counter: Any, line: str, found: _Line) -> None:
+        """Forget a line nothing is leased of, waited on or contended (a key used once
+        leaves nothing behind)."""
+        if not found.leases and not found.waits and found.contended is None:
+            self._lines.pop((counter, line), None)
 
     def first(self, holder: str, seq: int) -> bool:
         """Whether operation ``seq`` of ``holder`` is new (a waiting one is asked again:
@@ -122,6 +127,7 @@ class Leases:
             lease.reports += 1
         if lease.units <= 0:
             del found.leases[holder]
+            self._drop_if_idle(counter, line, found)
 
     def grant(
         self, counter: Any, line: str, holder: str, seq: int, units: int, need: int, expires: float

@@ -60,6 +60,13 @@ def test_a_report_moves_spend_off_the_lease_once_per_sequence_number():
     assert store.leases.held(7, "total", START) == 3 * UNIT
 
 
+def test_a_line_given_back_in_full_leaves_nothing_behind():
+    store = CounterStore()
+    lease(store, "a", 1)
+    lease(store, "a", 2, 0, spent=UNIT, returned=15 * UNIT, answered=1)
+    assert store.leases._lines == {}
+
+
 def test_a_lease_lapses_with_the_holds_time_to_live_unless_reported_on():
     store = CounterStore()
     lease(store, "a", 1)
