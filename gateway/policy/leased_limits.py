@@ -253,10 +253,11 @@ class LeasedLimits:
             self._report_soon(lease, force=True)
 
     def lost(self) -> None:
-        """The connection to the service was lost, and with it what this worker leased:
-        no room is left to admit from (what it used is still reported when it is back)."""
-        for lease in self.leases.values():
-            lease.free = 0
+        """The connection to the service was lost, and with it what this worker leased
+        (the service let it go): no lease is admitted from again, not even the room its
+        requests in flight give back when they settle. What they spend is still
+        reported, from the leases' objects their handles hold, when the service is back."""
+        self.leases = {}
 
     async def return_all(self) -> None:
         """Report every lease and give back all its room (the worker is stopping: the
@@ -264,8 +265,9 @@ class LeasedLimits:
         returner, self._returner = self._returner, None
         if returner is not None:
             returner.cancel()
+        leases = {*self.leases.values(), *self._dirty}  # a lost connection's ones too
         self._dirty.clear()
-        for lease in list(self.leases.values()):
+        for lease in leases:
             await self._report(lease, True)
 
     def _mark(self, lease: Lease) -> None:

@@ -14,7 +14,7 @@ import pytest
 from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.errors import RateLimited
 from gateway.policy import leased_limits, limits
-from gateway.policy.leased_limits import Leased
+from gateway.policy.leased_limits import Leased, Want
 from gateway.server.counter_service import CounterService
 from tests.gateway.policy.test_limits import START, key
 
@@ -155,7 +155,9 @@ async def test_a_lost_service_fails_the_top_up_and_a_leased_request_still_settle
     with pytest.raises(Unavailable):
         await worker.admit(k, 10, START, 20 * UNITS)  # more than the lease has
     await worker.settle(k, handle, 0, COST, START)  # in the lease: nothing to fail
-    assert worker.leases.leases[(k.id, "m2026-03")].unreported == UNITS
+    lease, _ = handle.holds[0]
+    assert lease.unreported == UNITS  # told when the service is back
+    assert worker.leases.leases.get((k.id, "m2026-03")) is not lease
 
 
 async def test_a_closed_connection_takes_its_worker_s_leases_with_it(service):
@@ -168,7 +170,19 @@ async def test_a_closed_connection_takes_its_worker_s_leases_with_it(service):
     await asyncio.sleep(0.05)
     assert leased(service, k) == 0
     assert isinstance(await alive.admit(k, 10, START, 100 * UNITS), Leased)
-    assert dead.leases.leases[(k.id, "m2026-03")].free == 0  # and it admits from none
+    assert dead.leases.leases == {}  # and it admits from none of them
+
+
+async def test_room_a_lost_lease_s_request_gives_back_is_not_admitted_from(service):
+    """The service let a lost connection's leases go: a request in flight from one that
+    settles must not put its hold back into room the worker could admit from."""
+    worker = limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    handle = await worker.admit(k, 10, START, UNITS)
+    worker.client._writer.close()  # type: ignore[union-attr]
+    await asyncio.sleep(0.05)
+    await worker.settle(k, handle, 0, Decimal(0), START)  # failed: its hold comes back
+    assert worker.leases.take([Want(k.id, "m2026-03", 100 * UNITS, UNITS)], int(START)) is None
 
 
 # --- rpm limits, and a key's team ---------------------------------------------------------
