@@ -206,6 +206,7 @@ class LeasedLimits:
         result = self._admitted(leases, wants, int(at), subjects) if admitted else reply
         for lease in leases:
             if lease.recalled and not lease.pending:
+                lease.recalled = False
                 self._report_soon(lease, force=True)
             elif lease.free or lease.unreported or lease.fixes:
                 self._report_soon(lease) if lease.contended else self._mark(lease)
@@ -243,14 +244,15 @@ class LeasedLimits:
 
     def recall(self, counter: Any, line: str) -> None:
         """The service asks for a complete report on a lease (its line is contended):
-        made now, or once the lease's top-ups in flight are answered."""
+        made now, and again once the lease's top-ups in flight are answered (the report
+        is complete only if the worker heard every grant; one of those top-ups may be
+        the very request that waits for it)."""
         lease = self.leases.get((counter, line))
         if lease is None:
             return
         lease.contended = True
-        lease.recalled = True
-        if not lease.pending:
-            self._report_soon(lease, force=True)
+        self._report_soon(lease, force=True)
+        lease.recalled = bool(lease.pending)  # and again once its top-ups are answered
 
     def lost(self) -> None:
         """The connection to the service was lost, and with it what this worker leased
@@ -304,9 +306,7 @@ class LeasedLimits:
 
     async def _report(self, lease: Lease, returning: bool, force: bool = False) -> None:
         used, returned, fixes = lease.unreported, lease.free if returning else 0, lease.fixes
-        if force:
-            lease.recalled = False
-        elif not used and not returned and not fixes:
+        if not force and not used and not returned and not fixes:
             return
         lease.unreported = 0
         lease.free -= returned

@@ -163,7 +163,6 @@ class CounterService:
             answers.append(encode_line([ident, *answered]))
             if self._waiting:
                 self._wake(str(request[1]).partition("_")[0])
-        self._push()
         return b"".join(answers)
 
     def _push(self) -> None:
@@ -236,6 +235,8 @@ class _Connection(asyncio.Protocol):
             self.close()
         elif answers:
             self.write(answers)
+        # after the answers: a worker asked to report has heard what it was granted
+        self.service._push()
 
     def write(self, data: bytes) -> None:
         transport = self.transport

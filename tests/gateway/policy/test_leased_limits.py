@@ -296,3 +296,18 @@ async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_sec
     tokens = {second: n for second, _, n in service.store.limits.windows[k.id].buckets}
     assert tokens == {int(START): 140, int(START) + 1: 100}
     assert service.store.limits.leases.held(k.id, "tpm", START + 1) == 0
+
+
+async def test_a_burst_in_one_worker_waits_one_round_trip_for_its_own_report(service, monkeypatch):
+    """The requests that do not fit wait for the worker's own complete report (it had
+    not heard its grants when it asked); the service sends its ask after the answers
+    of the grants, so the report made at once is complete. Neither the idle return nor
+    the wait's deadline can come within the test."""
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    monkeypatch.setattr("gateway.policy.limit_leases.WAIT_SECONDS", 60.0)
+    worker = limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 10)
+    burst = [worker.admit(k, 10, START, UNITS) for _ in range(12)]
+    results = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), 5)
+    assert sum(isinstance(r, Leased) for r in results) == 10, results
+    assert sum(isinstance(r, RateLimited) for r in results) == 2
