@@ -65,6 +65,8 @@ def _register_the_process_life() -> None:
     from gateway import journal
     from gateway.base import hooks, process_role
     from gateway.mcp import closing
+    from gateway.models.batches import Batch
+    from gateway.models.conversations import BackgroundResponse
     from gateway.policy import registry
     from gateway.server import memory_trim, warm_up
     from gateway.telemetry import metrics
@@ -76,13 +78,23 @@ def _register_the_process_life() -> None:
     hooks.starters.register(metrics.start_publishing)
     hooks.starters.register(journal.start)
     # the batch runner (gateway-run batches, native batches' polling): on worker processes
-    # (and `all`), one runner per process, each batch claimed under its lease
+    # (and `all`), one runner per process, each batch claimed under its lease, started
+    # once there is a batch to run
     hooks.background_tasks.register(
-        hooks.BackgroundTask("batch-runner", _run_batches, process_role.WORKER)
+        hooks.BackgroundTask("batch-runner", _run_batches, process_role.WORKER, jobs=(Batch,))
+    )
+    # expired files and cut-off uploads, hourly (uploads expire without batches too)
+    hooks.background_tasks.register(
+        hooks.BackgroundTask("file-pruning", _prune_files, process_role.WORKER)
     )
     # background Responses (``background: true``), claimed the same way
     hooks.background_tasks.register(
-        hooks.BackgroundTask("background-responses", _run_background_responses, process_role.WORKER)
+        hooks.BackgroundTask(
+            "background-responses",
+            _run_background_responses,
+            process_role.WORKER,
+            jobs=(BackgroundResponse,),
+        )
     )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
@@ -146,6 +158,13 @@ async def _run_background_responses() -> None:
     from gateway.core import responses_background
 
     await responses_background.run_forever()
+
+
+async def _prune_files() -> None:
+    """Expired files' pruning (``batches.files.pruning``: the files' rows and store)."""
+    from gateway.batches.files import pruning
+
+    await pruning.prune_forever()
 
 
 async def _run_batches() -> None:

@@ -8,11 +8,18 @@ class EvalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from console.evals.models import Experiment, ShadowScoring, SliceScoring
         from gateway.base import hooks, process_role
 
-        # Every worker process (and `all`) runs one runner; the lease says which runs what.
+        # Every worker process (and `all`) runs one runner, once there is a job for it;
+        # the lease says which runs what.
         hooks.background_tasks.register(
-            hooks.BackgroundTask("evaluations", _run_evaluations, process_role.WORKER)
+            hooks.BackgroundTask(
+                "evaluations",
+                _run_evaluations,
+                process_role.WORKER,
+                jobs=(Experiment, ShadowScoring, SliceScoring),
+            )
         )
 
 

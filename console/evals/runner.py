@@ -56,7 +56,7 @@ from console.evals.scorers import (
 )
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
-from gateway.base import db_work, leases
+from gateway.base import db_work, leases, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
@@ -84,9 +84,12 @@ _running: dict[tuple[type[Leased], int], asyncio.Task[None]] = {}
 
 
 def wake() -> None:
-    """Look for work now (a new or resumed experiment in this process)."""
+    """Look for work now (a new or resumed experiment in this process); the runner not
+    started yet (``hooks.BackgroundTask.jobs``) starts on it."""
     if _wake is not None and _loop is not None and not _loop.is_closed():
         _loop.call_soon_threadsafe(_wake.set)
+    else:
+        lifecycle.wake_dormant()
 
 
 # ``created_by`` of a job the master key started (not a valid username: no user has it)
@@ -167,6 +170,7 @@ async def run_forever() -> None:
     or not migrated yet is retried)."""
     global _wake, _loop
     _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
+    _wake.set()  # started on a job (or with the process): claim at once
     try:
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -197,6 +201,7 @@ async def run_forever() -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         _running.clear()
+        _wake = _loop = None
 
 
 # --- running one experiment ------------------------------------------------------------------

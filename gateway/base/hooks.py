@@ -95,20 +95,29 @@ class BackgroundTask:
     (``gateway.base.process_role``; ``all`` runs every task) and cancelled at shutdown.
     A task that must run once across all processes and instances says how itself: the
     batch and evaluation runners claim each job under its row's lease
-    (``gateway.base.leases.claim``), a singleton holds a named lease (``leases.hold``)."""
+    (``gateway.base.leases.claim``), a singleton holds a named lease (``leases.hold``).
+
+    ``jobs``: the leased job models such a runner claims from. When given, the task is
+    started only once one of them has an unfinished row (``leases.unfinished_among``,
+    one query a second for every such task of the process, or at once when this process
+    queued the job: ``lifecycle.wake_dormant``): a deployment that never runs a batch or
+    an evaluation neither imports their runners nor polls their tables for claims."""
 
     name: str
     run: Callable[[], Coroutine[Any, Any, None]]
     roles: frozenset[Role]
+    jobs: tuple[Any, ...] = ()  # Django models with ``status`` and ``UNFINISHED``
 
 
 background_tasks: Registry[BackgroundTask] = Registry(
     "background_tasks",
     "``BackgroundTask``s: started once per event loop when the process starts serving, "
-    "after the starters, where the process's role runs them, and cancelled at shutdown. "
-    "Registered from ``ready``: the batch runner (native batches' polling, expired "
-    "files; ``gateway.apps``) and the evaluations' runner (experiments, shadow scoring; "
-    "``console.evals.apps``), both for the ``worker`` role. What every role needs for "
+    "after the starters, where the process's role runs them (a task with ``jobs`` once "
+    "it has one), and cancelled at shutdown. Registered from ``ready``: the batch runner "
+    "(native batches' polling), the expired files' pruning and background Responses "
+    "(``gateway.apps``), the evaluations' runner (experiments, shadow scoring; "
+    "``console.evals.apps``), budget alerts (``gateway.alerts``), all for the ``worker`` "
+    "role. What every role needs for "
     "itself (registry watch, journal writer, metrics publishing) is a starter instead.",
 )
 warm_ups: Registry[Callable[[], None]] = Registry(

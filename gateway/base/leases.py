@@ -47,6 +47,33 @@ def claim(model: type[Model], runner_id: str, seconds: float, skip: Iterable[Any
     return None
 
 
+def unfinished_among(models: Iterable[type[Model]]) -> list[bool]:
+    """Whether each of ``models`` has an unfinished job (one ``claim`` could take, or
+    one held by a live runner), all in one query: what a dormant runner is started on
+    (``hooks.BackgroundTask.jobs``)."""
+    models = list(models)
+    if not models:
+        return []
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    parts: list[str] = []
+    params: list[Any] = []
+    for model in models:
+        statuses = [str(status) for status in model.UNFINISHED]
+        column = model._meta.get_field("status").column
+        marks = ", ".join(["%s"] * len(statuses))
+        parts.append(
+            f"EXISTS(SELECT 1 FROM {quote(model._meta.db_table)} "
+            f"WHERE {quote(column)} IN ({marks}))"
+        )
+        params += statuses
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return [bool(found) for found in row]
+
+
 def renew(model: type[Model], pk: Any, runner_id: str, seconds: float) -> str | None:
     """Extend our lease; the job's status, or None when it is no longer ours."""
     until = timezone.now() + timedelta(seconds=seconds)

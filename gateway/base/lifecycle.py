@@ -227,11 +227,63 @@ async def ensure_started() -> None:
         for starter in hooks.starters:
             await starter()
         _started_loop = loop
+        dormant: list[hooks.BackgroundTask] = []
         for task in hooks.background_tasks:
-            if process_role.runs(task.roles):  # where the process's role says
+            if not process_role.runs(task.roles):  # where the process's role says
+                continue
+            if task.jobs:
+                dormant.append(task)
+            else:
                 spawn(task.run(), name=task.name)
+        if dormant:
+            spawn(_start_when_due(dormant), name=DORMANT_TASK)
         warm_up()
         freeze_startup_objects()
+
+
+DORMANT_TASK = "dormant-runners"
+DORMANT_POLL_SECONDS = 1.0  # as often as the runners themselves look for jobs
+_dormant_wake: asyncio.Event | None = None
+_dormant_loop: asyncio.AbstractEventLoop | None = None
+
+
+async def _start_when_due(dormant: list[hooks.BackgroundTask]) -> None:
+    """Start each task of ``dormant`` once one of its ``jobs`` models has an unfinished
+    row, looking every ``DORMANT_POLL_SECONDS`` (or when ``wake_dormant`` asks): one
+    query for all of them. A database that is away is asked again the next time."""
+    global _dormant_wake, _dormant_loop
+    from gateway.base import db_work, leases
+
+    _dormant_wake, _dormant_loop = asyncio.Event(), asyncio.get_running_loop()
+    models = [model for task in dormant for model in task.jobs]
+    try:
+        while dormant:
+            try:
+                have = await db_work.arun(leases.unfinished_among, models)
+                found = dict(zip(models, have, strict=True))
+            except Exception as exc:  # away, or not migrated yet: next time
+                log.debug("dormant runners: cannot look for jobs (%s)", exc)
+            else:
+                due = [t for t in dormant if any(found.get(m) for m in t.jobs)]
+                for task in [] if closing() else due:
+                    dormant.remove(task)
+                    models = [m for m in models if m not in task.jobs]
+                    spawn(task.run(), name=task.name)
+            if not dormant:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_dormant_wake.wait(), DORMANT_POLL_SECONDS)
+            _dormant_wake.clear()
+    finally:
+        _dormant_wake = _dormant_loop = None
+
+
+def wake_dormant() -> None:
+    """A job was just queued in this process: look for jobs now (from any thread)
+    rather than at the next poll, so a dormant runner starts on it at once."""
+    wake, loop = _dormant_wake, _dormant_loop
+    if wake is not None and loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(wake.set)
 
 
 def warm_up() -> None:

@@ -57,7 +57,6 @@ POLL_SECONDS = 1.0
 MAX_BATCHES_PER_PROCESS = 4  # gateway-run batches (their lines are work here)
 # Batches an upstream runs only need polling: they do not take the slots above.
 MAX_NATIVE_PER_PROCESS = 200
-PRUNE_SECONDS = 3600.0  # expired files are deleted (rows and bytes) this often
 USER_AGENT = "switchyard-batch"
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 EXPIRED = "This request could not be executed before the completion window expired."
@@ -84,9 +83,12 @@ def _note_cost(record: Any) -> None:
 
 
 def wake() -> None:
-    """Look for work now (a batch was just created or cancelled in this process)."""
+    """Look for work now (a batch was just created or cancelled in this process); the
+    runner not started yet (``hooks.BackgroundTask.jobs``) starts on it."""
     if _wake is not None and _loop is not None and not _loop.is_closed():
         _loop.call_soon_threadsafe(_wake.set)
+    else:
+        lifecycle.wake_dormant()
 
 
 # --- claiming ----------------------------------------------------------------------------
@@ -111,19 +113,13 @@ async def run_forever() -> None:
     or not migrated yet is retried)."""
     global _wake, _loop
     _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
+    _wake.set()  # started on a batch (or with the process): claim at once
     journal.subscribe(_note_cost)
-    next_prune = 0.0
     try:
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(_wake.wait(), POLL_SECONDS)
             _wake.clear()
-            if _loop.time() >= next_prune:
-                next_prune = _loop.time() + PRUNE_SECONDS
-                with contextlib.suppress(Exception):  # the database may be away: later
-                    await db_work.arun(files.prune_expired)
-                with contextlib.suppress(Exception):  # the store may be away: later
-                    await asyncio.to_thread(files.prune_abandoned_uploads)
             for pk in [pk for pk, task in _running.items() if task.done()]:
                 del _running[pk]
             here = len(_running) - len(_native)
@@ -152,6 +148,7 @@ async def run_forever() -> None:
                 await task
         _running.clear()
         _native.clear()
+        _wake = _loop = None
 
 
 # --- running one batch -------------------------------------------------------------------

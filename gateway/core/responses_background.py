@@ -80,9 +80,12 @@ def concurrency() -> int:
 
 
 def wake() -> None:
-    """Look for work now (a response was just queued in this process)."""
+    """Look for work now (a response was just queued in this process); the runner not
+    started yet (``hooks.BackgroundTask.jobs``) starts on it."""
     if _wake is not None and _loop is not None and not _loop.is_closed():
         _loop.call_soon_threadsafe(_wake.set)
+    else:
+        lifecycle.wake_dormant()
 
 
 def _notify(response_id: str) -> None:
@@ -598,6 +601,7 @@ async def run_forever() -> None:
     or not migrated yet is retried)."""
     global _wake, _loop
     _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
+    _wake.set()  # started on a queued response (or with the process): claim at once
     try:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -625,6 +629,7 @@ async def run_forever() -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         _running.clear()
+        _wake = _loop = None
 
 
 # --- retention ---------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Background work runs where the process's role says: a worker (and ``all``) runs the
-batch runner and the evaluations' runner, an api or console process neither; retention
-pruning runs on a worker only, and under the ``retention`` lease (one process of all)."""
+batch runner and the evaluations' runner (once there is a job for them), an api or
+console process neither; retention pruning runs on a worker only, and under the
+``retention`` lease (one process of all)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def started_runners(monkeypatch):
     from console.evals import runner as eval_runner
     from gateway.alerts import runner as alerts_runner
     from gateway.batches import runner as batch_runner
+    from gateway.batches.files import pruning as file_pruning
     from gateway.core import responses_background
 
     ran: list[str] = []
@@ -37,6 +39,9 @@ def started_runners(monkeypatch):
     monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
     monkeypatch.setattr(alerts_runner, "run_forever", stand_in("budget-alerts"))
     monkeypatch.setattr(responses_background, "run_forever", stand_in("background-responses"))
+    monkeypatch.setattr(file_pruning, "prune_forever", stand_in("file-pruning"))
+    # every job table has an unfinished row: the dormant runners start at their first look
+    monkeypatch.setattr(leases, "unfinished_among", lambda models: [True for _ in models])
     for registry in (hooks.starters, hooks.drainers, hooks.closers, hooks.warm_ups):
         monkeypatch.setattr(registry, "_entries", [])
 
@@ -45,8 +50,11 @@ def started_runners(monkeypatch):
 
         monkeypatch.setattr(settings, "SWITCHYARD_ROLE", role)
         await lifecycle.ensure_started()
-        await asyncio.sleep(0.05)  # the spawned tasks take their first step
-        names = sorted(t.get_name() for t in lifecycle._tasks)
+        for _ in range(100):  # the spawned tasks take their first step (dormant: a look)
+            await asyncio.sleep(0.01)
+            if len(ran) == sum(1 for t in lifecycle._tasks if not t.get_name().startswith("d")):
+                break
+        names = sorted(t.get_name() for t in lifecycle._tasks if not t.done())
         await lifecycle.shutdown()
         return names
 
@@ -56,8 +64,26 @@ def started_runners(monkeypatch):
 @pytest.mark.parametrize(
     ("role", "expected"),
     [
-        ("worker", ["background-responses", "batch-runner", "budget-alerts", "evaluations"]),
-        ("all", ["background-responses", "batch-runner", "budget-alerts", "evaluations"]),
+        (
+            "worker",
+            [
+                "background-responses",
+                "batch-runner",
+                "budget-alerts",
+                "evaluations",
+                "file-pruning",
+            ],
+        ),
+        (
+            "all",
+            [
+                "background-responses",
+                "batch-runner",
+                "budget-alerts",
+                "evaluations",
+                "file-pruning",
+            ],
+        ),
         ("api", []),
         ("console", []),
     ],
@@ -74,6 +100,7 @@ def test_every_background_task_names_its_roles() -> None:
     tasks = {task.name: task.roles for task in hooks.background_tasks}
     assert tasks == {
         "batch-runner": frozenset({"worker"}),
+        "file-pruning": frozenset({"worker"}),
         "background-responses": frozenset({"worker"}),
         "evaluations": frozenset({"worker"}),
         "budget-alerts": frozenset({"worker"}),
