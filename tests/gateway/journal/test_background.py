@@ -610,6 +610,34 @@ async def test_a_batch_takes_a_quarter_of_the_byte_bound_at_most(settings) -> No
     await writer.drain()
 
 
+@pytest.mark.parametrize(
+    ("body_bytes", "records", "written_early"),
+    [
+        (8_000, 300, True),  # streams' records: 2 MB waiting is a batch
+        (8_000, background.FLUSH_MIN_RECORDS - 1, False),  # but never fewer than 64 of them
+        (1_000, 300, False),  # short questions' records: 500 of them are a batch
+    ],
+)
+async def test_two_megabytes_of_records_are_written_without_waiting_for_the_interval(
+    settings, body_bytes, records, written_early
+) -> None:
+    """What the queue holds between two flushes is a worker's memory: streams' records
+    (10 KB each) waited for 500 of them (5 MB, and 5 MB more being written)."""
+    settings.SWITCHYARD_LOG_BODY_MAX_BYTES = 100_000
+    store = FakeStore()
+    writer = Writer(store, capacity=10_000, flush_seconds=30, batch_size=500, notify=False)
+    for rec in make(records, inbound_request=b"x" * body_bytes):
+        writer.record(rec)
+    if written_early:
+        await wait_for(lambda: len(store.ids) == records, seconds=2)
+        assert all(len(batch) >= background.FLUSH_MIN_RECORDS for batch in store.batches)
+    else:
+        await asyncio.sleep(0.2)
+        assert store.ids == []
+    await writer.drain()
+    assert len(store.ids) == records
+
+
 def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:
     rec = Record(request_id="r", inbound_request=b'{"q": 1}', bodies_shed=True)
     values = rows.body_values(rec, 1000)
