@@ -53,8 +53,9 @@ BATCH_BYTES_SHARE = 4  # a batch takes at most this share of the queue's memory 
 # FLUSH_MIN_RECORDS of them: streams' records (about 10 KB each, their events twice)
 # no longer wait for 500 of a kind (5 MB a worker waiting, 5 MB more being written),
 # while short questions' records still go 500 at a time (1.5 MB) and agents' (600 KB)
-# never in batches smaller than 64 (each batch costs the writer about 2 ms besides
-# its rows, docs/benchmarks.md).
+# go no sooner than before: 64 of them are past the quarter of the byte bound, which
+# makes a batch of about 27 already. (Each batch costs the writer about 2 ms besides
+# its rows, docs/benchmarks.md: small batches of big records would pay it often.)
 FLUSH_BYTES = 2 * 1024 * 1024
 FLUSH_MIN_RECORDS = 64
 MIN_BACKOFF_SECONDS = 0.25

@@ -5,6 +5,7 @@ tells for all of them (``leases.unfinished_among``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -187,3 +188,81 @@ def test_a_worker_at_rest_has_not_loaded_the_runners_it_had_no_job_for(tmp_path:
     assert not {"batch-runner", "evaluations", "background-responses"} & set(names)
     assert [m for m in DORMANT_MODULES if m in loaded] == []
     assert "gateway.batches.files.pruning" in loaded  # the probe did start the tasks
+
+
+# --- what the runners do for it ------------------------------------------------------
+
+
+def test_the_evaluations_task_waits_on_every_kind_its_runner_claims() -> None:
+    """A kind the runner claims but the task's ``jobs`` leave out would never start a
+    dormant runner: its jobs would wait for ever on a server with nothing else to run."""
+    from console import shadow_scoring, slice_scoring  # noqa: F401 - register their kinds
+    from console.evals import runner
+
+    (task,) = [t for t in hooks.background_tasks if t.name == "evaluations"]
+    assert {model for model, _ in runner._kinds()} == set(task.jobs)
+
+
+def _runner(name: str):
+    if name == "batches":
+        from gateway.batches import runner as batches
+
+        return batches
+    if name == "evaluations":
+        from console.evals import runner as evaluations
+
+        return evaluations
+    from gateway.core import responses_background
+
+    return responses_background
+
+
+@pytest.mark.parametrize("name", ["batches", "evaluations", "background-responses"])
+async def test_a_runner_started_on_a_job_claims_at_once(monkeypatch, name) -> None:
+    """Started because a job waits, a runner looks for it before its first poll's wait."""
+    runner = _runner(name)
+    looked: list[object] = []
+    monkeypatch.setattr(runner, "POLL_SECONDS", 30.0)
+    monkeypatch.setattr(runner, "claim_one", lambda *args: looked.append(args))
+    task = asyncio.create_task(runner.run_forever())
+    try:
+        for _ in range(200):
+            if looked:
+                break
+            await asyncio.sleep(0.01)
+        assert looked, "no claim before the first poll's wait"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.parametrize("name", ["batches", "evaluations", "background-responses"])
+def test_a_runner_not_started_asks_the_lifecycle_to_look(monkeypatch, name) -> None:
+    runner = _runner(name)
+    asked: list[int] = []
+    monkeypatch.setattr(runner, "_wake", None)
+    monkeypatch.setattr(lifecycle, "wake_dormant", lambda: asked.append(1))
+    runner.wake()
+    assert asked == [1]
+
+
+async def test_expired_files_are_pruned_when_the_task_starts(monkeypatch) -> None:
+    """The pruning that left the batch runner still runs at start, then hourly."""
+    from gateway.batches.files import api, pruning
+
+    pruned: list[str] = []
+    monkeypatch.setattr(api, "prune_expired", lambda: pruned.append("expired") or 0)
+    monkeypatch.setattr(api, "prune_abandoned_uploads", lambda: pruned.append("uploads") or 0)
+    monkeypatch.setattr(pruning.db_work, "arun", lambda fn: asyncio.to_thread(fn))
+    task = asyncio.create_task(pruning.prune_forever())
+    try:
+        for _ in range(200):
+            if len(pruned) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert pruned == ["expired", "uploads"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
