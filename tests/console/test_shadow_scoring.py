@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import orjson
 import pytest
+from channels.db import database_sync_to_async
 from django.test import Client
 from django.utils import timezone
 
@@ -208,7 +209,9 @@ def test_an_interrupted_run_resumes_where_it_stopped(
         task = asyncio.create_task(shadow_scoring.run_claimed(pk))
         for _ in range(400):
             await asyncio.sleep(0.01)
-            done = await asyncio.to_thread(lambda: ShadowScoring.objects.get(pk=pk).done)
+            # on the runner's own database thread: the test database is SQLite's shared
+            # in-memory cache, where a read beside the runner's write fails as locked
+            done = await database_sync_to_async(lambda: ShadowScoring.objects.get(pk=pk).done)()
             if done:
                 break
         task.cancel()  # the server stops mid-run
