@@ -1,9 +1,10 @@
 """Hourly usage rollups (``UsageRollup``): what the journal adds per batch, the rebuild
 from RequestLog, retention, and percentiles estimated from the fixed-bucket histograms.
 
-A batch is tallied in Python first (one ``Tally`` per group), then each group's row is
-read under a row lock and updated, or created; everything runs inside the caller's
-transaction, so a batch's logs and its rollup increments commit together.
+A batch is tallied in Python first (one ``Tally`` per group), then added to each group's
+row by one UPDATE that sums in the database (histograms too), or the row is created;
+everything runs inside the caller's transaction, so a batch's logs and its rollup
+increments commit together.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from decimal import Decimal
 from operator import attrgetter
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
@@ -216,54 +218,66 @@ def _new_row(group: Group, t: Tally) -> UsageRollup:
     )
 
 
-def _merge_into(row: UsageRollup, t: Tally) -> None:
-    for name in COUNTERS:
-        setattr(row, name, getattr(row, name) + getattr(t, name))
-    row.latency_hist = merge_hist(dict(row.latency_hist or {}), t.latency_hist)
-    row.ttft_hist = merge_hist(dict(row.ttft_hist or {}), t.ttft_hist)
-
-
 def _upsert(groups: dict[Group, Tally]) -> None:
-    """Read the batch's existing group rows (row-locked on PostgreSQL; SQLite's write
-    transaction is held already), add the tallies to them and write them back with one
-    UPDATE statement run per group; create the missing groups."""
-    locked = (
-        UsageRollup.objects.select_for_update()
-        .filter(
-            hour__in={g[0] for g in groups},
-            route__in={g[1] for g in groups},
-            key_id__in={g[2] for g in groups},
-        )
-        .values_list("id", *GROUP_FIELDS, *COUNTERS, *HISTOGRAMS)
-    )
-    width = len(GROUP_FIELDS)
-    existing = {tuple(row[1 : 1 + width]): row for row in locked}
-    adapt_json = connection.ops.adapt_json_value
-    changed, new = [], []
-    for group, t in groups.items():
-        row = existing.get(group)
-        if row is None:
-            new.append(_new_row(group, t))
-            continue
-        *old, latency, ttft = row[1 + width :]
-        sums = [value + getattr(t, name) for value, name in zip(old, COUNTERS, strict=True)]
-        latency = merge_hist(dict(latency or {}), t.latency_hist)
-        ttft = merge_hist(dict(ttft or {}), t.ttft_hist)
-        changed.append((*sums, adapt_json(latency, None), adapt_json(ttft, None), row[0]))
-    if changed:
-        with connection.cursor() as cursor:
-            cursor.executemany(_update_sql(), changed)
+    """Add each group's tally to its row in the database itself (one UPDATE a group:
+    counters summed, histograms merged bucket by bucket, the row locked by the UPDATE
+    on PostgreSQL; SQLite's write transaction is held already), then create the groups
+    no row was found for. Building the ORM query that read the rows back cost the
+    journal's writer about 1 ms a batch, more than the UPDATEs."""
+    sql = _update_sql(connection.vendor)
+    adapt_time = connection.ops.adapt_datetimefield_value
+    new = []
+    with connection.cursor() as cursor:
+        for group, t in groups.items():
+            hour, *rest = group
+            cursor.execute(
+                sql,
+                (
+                    *_counters(t),
+                    orjson.dumps(t.latency_hist).decode(),
+                    orjson.dumps(t.ttft_hist).decode(),
+                    adapt_time(hour),
+                    *rest,
+                ),
+            )
+            if cursor.rowcount == 0:
+                new.append(_new_row(group, t))
     if new:
         UsageRollup.objects.bulk_create(new)
 
 
+_counters = attrgetter(*COUNTERS)
+# a stored histogram and one of the batch's, merged: each bucket's counts summed
+_MERGED_HIST = {
+    "sqlite": "(SELECT COALESCE(json_group_object(key, total), '{{}}') FROM (SELECT key, "
+    "SUM(value) AS total FROM (SELECT key, value FROM json_each({column}) UNION ALL "
+    "SELECT key, value FROM json_each(%s)) GROUP BY key))",
+    "postgresql": "(SELECT COALESCE(jsonb_object_agg(key, total), '{{}}'::jsonb) FROM "
+    "(SELECT key, SUM(value::bigint) AS total FROM (SELECT key, value FROM "
+    "jsonb_each_text(COALESCE({column}, '{{}}'::jsonb)) UNION ALL SELECT key, value FROM "
+    "jsonb_each_text(%s::jsonb)) AS pieces GROUP BY key) AS sums)",
+}
+
+
 @functools.cache
-def _update_sql() -> str:
-    """UPDATE of one rollup row's counters and histograms (in that order), by id."""
+def _update_sql(vendor: str) -> str:
+    """UPDATE of one group's row: its counters plus the parameters (COUNTERS order),
+    its histograms merged with the parameters' (HISTOGRAMS order), found by the group's
+    fields (GROUP_FIELDS order)."""
     quote = connection.ops.quote_name
     meta = UsageRollup._meta
-    sets = ", ".join(f"{quote(meta.get_field(n).column)} = %s" for n in (*COUNTERS, *HISTOGRAMS))
-    return f"UPDATE {quote(meta.db_table)} SET {sets} WHERE {quote(meta.pk.column)} = %s"
+    merged = _MERGED_HIST[vendor]  # (the two databases Switchyard runs on)
+    sets = [
+        f"{quote(meta.get_field(n).column)} = {quote(meta.get_field(n).column)} + %s"
+        for n in COUNTERS
+    ]
+    sets += [
+        f"{quote(meta.get_field(n).column)} = "
+        + merged.format(column=quote(meta.get_field(n).column))
+        for n in HISTOGRAMS
+    ]
+    where = " AND ".join(f"{quote(meta.get_field(n).column)} = %s" for n in GROUP_FIELDS)
+    return f"UPDATE {quote(meta.db_table)} SET {', '.join(sets)} WHERE {where}"
 
 
 def add(groups: dict[Group, Tally]) -> None:
