@@ -1120,12 +1120,27 @@ class Reservation:
         return refusal
 
     def settlement(self, tokens: int, cost: Decimal) -> Coroutine[Any, Any, None] | None:
-        """``settle(tokens, cost)`` when it has anything to settle, else None: the end of
-        a request whose reservation counts nothing (the master key's, a key without
-        limits) starts no task."""
-        if self.end_user is None and (self.settled or self.backend is None):
-            return None
+        """``settle(tokens, cost)`` when it has anything to settle that may wait, else
+        None: the end of a request whose reservation counts nothing (the master key's, a
+        key without limits) starts no task, and one admitted against this worker's
+        leased allowance (``Leased``) is settled here and now, in memory (a task and a
+        turn of the loop less a request)."""
+        if self.end_user is None:
+            if self.settled or self.backend is None:
+                return None
+            handle = self.handle
+            if isinstance(handle, Leased):
+                self.settled = True
+                delta, owed = self._owed(tokens, cost)
+                handle.owner.settle(handle, _units(owed) if owed else 0, delta)
+                return None
         return self.settle(tokens, cost)
+
+    def _owed(self, tokens: int, cost: Decimal) -> tuple[int, Decimal]:
+        """(tokens over the estimate, cost not yet counted by ``charge``)."""
+        return int(tokens) - self.estimated_tokens, max(
+            Decimal(0), Decimal(cost or 0) - self.charged
+        )
 
     async def settle(self, tokens: int, cost: Decimal) -> None:
         """Record what the request really used (tokens, cost); once. What ``charge``
@@ -1135,8 +1150,7 @@ class Reservation:
         if self.settled or self.backend is None:
             return
         self.settled = True
-        delta = int(tokens) - self.estimated_tokens
-        cost = max(Decimal(0), Decimal(cost or 0) - self.charged)
+        delta, cost = self._owed(tokens, cost)
         try:
             if _joint(self.handle):
                 await self.backend.settle_joint(self.handle, delta, cost, now())

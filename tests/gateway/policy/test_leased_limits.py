@@ -81,6 +81,30 @@ async def test_a_key_with_only_a_budget_asks_the_service_once_for_many_requests(
     assert limits._backend().leases.leases == {}  # type: ignore[union-attr]
 
 
+async def test_a_leased_request_is_settled_at_the_reply_without_a_task(service, monkeypatch):
+    # Call.finish starts a background task only for a settlement that may wait: one
+    # against this worker's lease is bookkeeping in memory, done there and then
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 100, tpm_limit=10_000)
+    sent = counted(limits._backend())  # type: ignore[arg-type]
+    reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+    handle = reservation.handle
+    assert isinstance(handle, Leased)
+    holds = [(lease, lease.in_flight, lease.free) for lease, _ in handle.holds]
+    asked = len(sent)
+    assert reservation.settlement(25, COST / 4) is None
+    assert reservation.settled
+    for lease, in_flight, free in holds:  # the hold went back, a quarter of it spent
+        assert lease.in_flight == in_flight - UNITS
+        assert lease.free == free + UNITS - UNITS // 4
+        assert lease.unreported == UNITS // 4
+    fixes = [lease.fixes for lease, _ in handle.tokens]
+    assert fixes and all(f and sum(f.values()) == 15 for f in fixes)  # 25 used, 10 estimated
+    assert len(sent) == asked  # nothing asked of the service
+    assert reservation.settlement(25, COST / 4) is None  # once
+    assert all(lease.unreported == UNITS // 4 for lease, _ in handle.holds)
+
+
 async def test_two_workers_one_request_at_a_time_spend_exactly_the_budget(service):
     workers = [limits.SharedCounters(service.path) for _ in range(2)]
     k = key(budget_usd=COST * 10)
