@@ -1123,8 +1123,8 @@ class Reservation:
         """``settle(tokens, cost)`` when it has anything to settle that may wait, else
         None: the end of a request whose reservation counts nothing (the master key's, a
         key without limits) starts no task, and one admitted against this worker's
-        leased allowance (``Leased``) is settled here and now, in memory (a task and a
-        turn of the loop less a request)."""
+        leased allowance (``Leased``) is bookkeeping in memory, settled by a callback
+        of the loop instead of a task (about 2 us less a request)."""
         if self.end_user is None:
             if self.settled or self.backend is None:
                 return None
@@ -1132,7 +1132,11 @@ class Reservation:
             if isinstance(handle, Leased):
                 self.settled = True
                 delta, owed = self._owed(tokens, cost)
-                handle.owner.settle(handle, _units(owed) if owed else 0, delta)
+                # after the reply's bytes are written (at c=1 what runs before them is the
+                # client's wait), as the task did, but as a callback of the loop
+                asyncio.get_running_loop().call_soon(
+                    handle.owner.settle, handle, _units(owed) if owed else 0, delta
+                )
                 return None
         return self.settle(tokens, cost)
 
