@@ -287,15 +287,39 @@ class Call:
     ) -> None:
         """Complete the record and hand it to the journal (exactly once). ``cost``: the
         USD the endpoint priced itself (realtime audio, rerank search units), else the
-        deployment's token prices apply."""
+        deployment's token prices apply.
+
+        Its times are taken now; the rest (the record's fields and bodies, the cost, the
+        budget's settlement, the mirror) waits until the reply is written when the edge
+        holds the request's records (``journal.when_written``): at c=1 what runs before
+        the last byte is the client's wait."""
         if self.done:
             return
         self.done = True
+        now = time.perf_counter()
         if self.cache is not None:  # no answer kept: identical requests waiting go on
             cache.abandon(self.cache)
             self.cache = None
+        if self.exchange is not None and self.exchange.started:
+            self.exchange.end()
+        if self.release_deployment is not None:
+            self.release_deployment()
+            self.release_deployment = None
+        journal.when_written(
+            lambda: self._complete(now, status, usage, finish_reason, error, disconnected, cost)
+        )
+
+    def _complete(
+        self,
+        now: float,
+        status: int,
+        usage: Usage | None,
+        finish_reason: str,
+        error: BaseException | None,
+        disconnected: bool,
+        cost: Decimal | None,
+    ) -> None:
         rec = self.record
-        now = time.perf_counter()
         rec.status = status
         rec.latency_ms = (now - self.caller.started) * 1000
         rec.finish_reason = finish_reason or ""
@@ -308,7 +332,6 @@ class Call:
             d = self.deployment
             rec.deployment_id, rec.provider, rec.upstream_model = d.id, d.provider.name, d.model
         if self.exchange is not None and self.exchange.started:
-            self.exchange.end()
             # Routing timed a streamed attempt only until its first event; the exchange
             # ran until the stream ended. Its attempt takes the exchange's time, and
             # upstream time is the sum of the attempts, so the log's figures agree.
@@ -320,9 +343,6 @@ class Call:
             else:  # cut short (the client left) before routing recorded the attempt
                 rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
             rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms)
-        if self.release_deployment is not None:
-            self.release_deployment()
-            self.release_deployment = None
         if self.stream_outcome is not None:  # a stream cut by its upstream is a failure
             self.stream_outcome.ended(error)
         if usage is not None:

@@ -79,12 +79,14 @@ def writer() -> Writer:
 
 
 class _Held:
-    """Records of one request kept back until its reply is written (``held_until_written``)."""
+    """Records of one request kept back until its reply is written, and the work that
+    completes them (``held_until_written``, ``when_written``)."""
 
-    __slots__ = ("records", "open")
+    __slots__ = ("records", "after", "open")
 
     def __init__(self) -> None:
         self.records: list[Record] = []
+        self.after: list[Callable[[], None]] = []
         self.open = True
 
 
@@ -108,6 +110,21 @@ def held_until_written() -> Iterator[None]:
         held.open = False
         for entry in held.records:
             _hand_on(entry)
+        for work in held.after:
+            try:
+                work()
+            except Exception:
+                log.exception("journal: completing a request's record failed")
+
+
+def when_written(work: Callable[[], None]) -> None:
+    """Run ``work`` (completing a record, which it then hands on) once the reply is
+    written, inside ``held_until_written``; anywhere else at once."""
+    held = _held.get()
+    if held is not None and held.open:
+        held.after.append(work)
+        return
+    work()
 
 
 def record(entry: Record) -> None:

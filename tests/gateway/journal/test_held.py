@@ -56,3 +56,25 @@ async def test_a_task_the_request_started_records_at_once_after_the_reply(
     go_on.set()
     await late
     assert seen == ["early", "own", "late"]
+
+
+def test_completing_a_record_waits_for_the_reply_and_runs_at_once_elsewhere(
+    seen: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    done: list[str] = []
+
+    def complete(name: str) -> None:
+        done.append(name)
+        journal.record(Record(request_id=name))
+
+    with journal.held_until_written():
+        journal.record(Record(request_id="sub"))
+        journal.when_written(lambda: complete("main"))
+        journal.when_written(lambda: 1 / 0)  # logged; the others still go
+        journal.when_written(lambda: complete("other"))
+        assert done == [] and seen == []
+    assert done == ["main", "other"]
+    assert seen == ["sub", "main", "other"]  # in the order they were made
+    assert "completing a request's record failed" in caplog.text
+    journal.when_written(lambda: complete("outside"))
+    assert done[-1] == "outside" and seen[-1] == "outside"
