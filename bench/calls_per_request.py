@@ -11,10 +11,12 @@ an OpenAI upstream), plain and streamed, in bench/run.py's two profiles:
   load, allowed routes, a content-filter guardrail on the key (pre_call, and post_call
   on streams), an MCP server registered and unused.
 
-Body logging and the journal are on, as in bench/run.py. cProfile counts every Python
-call from the request reaching the application to the last byte of its answer: the
-count does not move with the machine's load, so a change to the hot path is measured
-by it before and after (``--source`` a ``git archive`` of the other tree). ``--top``
+Body logging and the journal are on, as in bench/run.py, and limits are counted as
+``serve`` counts them: by a counter service (here in a thread of this process, out of
+the profile), each request admitted from what this process leased of its limits, with
+tokens counted there too. cProfile counts every Python call from the request reaching
+the application to the last byte of its answer: the count does not move with the
+machine's load, so a change to the hot path is measured by it before and after (``--source`` a ``git archive`` of the other tree). ``--top``
 lists the functions whose call counts differ most between the profiles.
 
 Two more counts, each from passes of their own: a stream's calls to its first body
@@ -74,17 +76,27 @@ def measure(args: argparse.Namespace, workdir: Path) -> str:
     os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(Path(args.source).resolve()))
     try:
-        return asyncio.run(_measure(args, mock_port))
+        return asyncio.run(_measure(args, mock_port, workdir / "counters.sock"))
     finally:
         mock.terminate()
         mock.wait()
         log.close()
 
 
-async def _measure(args: argparse.Namespace, mock_port: int) -> str:
+async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> str:
     import django
 
     django.setup()
+    # as ``serve`` runs its workers: keys' and teams' limits counted by the supervisor's
+    # counter service (each worker admitting from what it leased), tokens counted there
+    from gateway.apps import COUNTER_BOOKS
+    from gateway.server.supervisor import Plan, start_service
+
+    refused = start_service(
+        Plan(app="", workers=1, socket=str(socket), share_limits=True, books=[*COUNTER_BOOKS])
+    )
+    if refused is not None:
+        raise SystemExit(f"the counter service did not start: {refused}")
     from asgiref.sync import sync_to_async
     from django.core.management import call_command
 
