@@ -114,6 +114,17 @@ def test_rebuild_reproduces_what_the_writer_built() -> None:
 
 
 @pytest.mark.django_db
+def test_a_database_without_the_json_functions_sums_the_rows_in_python(monkeypatch) -> None:
+    recs = records(300, seed=11)
+    write(recs)
+    summed_in_sql = snapshot()
+    UsageRollup.objects.all().delete()
+    monkeypatch.setattr(rollups, "_MERGED_HIST", {})  # as on a third kind of database
+    write(recs)
+    assert snapshot() == summed_in_sql
+
+
+@pytest.mark.django_db
 def test_rebuild_since_keeps_older_hours() -> None:
     write(records(200))
     cut = rollups.hour_of(NOW - timedelta(hours=10))
