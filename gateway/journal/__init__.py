@@ -5,7 +5,8 @@ The request path only calls ``record(rec)``: it appends to an in-memory queue bo
 by records (``SWITCHYARD_JOURNAL_QUEUE_SIZE``) and bytes (``SWITCHYARD_JOURNAL_MAX_BYTES``)
 and tells the subscribers (``subscribe``: the metrics, wired by the app's ``ready``).
 The HTTP edge holds a request's records until its reply is written (``held_until_written``):
-queueing and the subscribers then run while the client reads, not before it can.
+completing them (``when_written``: ``Call.finish``'s work), queueing and the subscribers
+then run while the client reads, not before it can.
 ``drain()`` writes everything left at shutdown; the writer also prunes rows older than
 ``SWITCHYARD_LOG_RETENTION_DAYS`` every hour in small batches (and hourly rollups,
 ``gateway.telemetry.rollups``, past their own longer retention).
@@ -47,6 +48,7 @@ __all__ = [
     "stats",
     "subscribe",
     "unsubscribe",
+    "when_written",
     "write_batch",
     "writer",
 ]
