@@ -628,13 +628,13 @@ class SharedCounters(StoreCounters):
         self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
     ) -> None:
         if isinstance(handle, Leased):
-            handle.owner.settle(handle, _units(cost) if cost else 0, delta)
+            _settle_leased(handle, delta, cost)
             return
         await super().settle(key, handle, delta, cost, at)
 
     async def settle_joint(self, joint: Any, delta: int, cost: Decimal, at: float) -> None:
         if isinstance(joint, Leased):
-            joint.owner.settle(joint, _units(cost) if cost else 0, delta)
+            _settle_leased(joint, delta, cost)
             return
         await super().settle_joint(joint, delta, cost, at)
 
@@ -1134,9 +1134,10 @@ class Reservation:
                 delta, owed = self._owed(tokens, cost)
                 # after the reply's bytes are written (at c=1 what runs before them is the
                 # client's wait), as the task did, but as a callback of the loop
-                asyncio.get_running_loop().call_soon(
-                    handle.owner.settle, handle, _units(owed) if owed else 0, delta
-                )
+                try:
+                    asyncio.get_running_loop().call_soon(_settle_leased, handle, delta, owed)
+                except RuntimeError:  # no loop running here (a thread): now
+                    _settle_leased(handle, delta, owed)
                 return None
         return self.settle(tokens, cost)
 
@@ -1171,6 +1172,12 @@ class Reservation:
                 await memory.settle_joint(bare, 0, cost, now())
             else:
                 await memory.settle(self.key, None, 0, cost, now())
+
+
+def _settle_leased(leased: Leased, delta: int, cost: Decimal) -> None:
+    """A request admitted from this worker's leases ended: its hold back into them, its
+    cost and token correction to report (in memory: ``LeasedLimits.settle``)."""
+    leased.owner.settle(leased, _units(cost) if cost else 0, delta)
 
 
 def _joint(handle: Any) -> bool:

@@ -336,3 +336,14 @@ async def test_a_burst_in_one_worker_waits_one_round_trip_for_its_own_report(ser
     results = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), 5)
     assert sum(isinstance(r, Leased) for r in results) == 10, results
     assert sum(isinstance(r, RateLimited) for r in results) == 2
+
+
+async def test_a_leased_settlement_outside_the_event_loop_is_made_at_once(service, monkeypatch):
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 100)
+    reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+    assert isinstance(reservation.handle, Leased)
+    holds = [(lease, lease.in_flight) for lease, _ in reservation.handle.holds]
+    # a thread without a running loop (where a record may be completed) settles at once
+    assert await asyncio.to_thread(reservation.settlement, 10, COST) is None
+    assert [lease.in_flight for lease, _ in holds] == [n - UNITS for _, n in holds]
