@@ -273,14 +273,18 @@ def _upsert_by_rows(groups: dict[Group, Tally]) -> None:
 
 _counters = attrgetter(*COUNTERS)
 # a stored histogram and one of the batch's, merged: each bucket's counts summed
+# (a stored value that is not an object, as JSON null, counts as empty: the merge must
+# never fail, or the journal's batch would be retried for ever)
 _MERGED_HIST = {
     "sqlite": "(SELECT COALESCE(json_group_object(key, total), '{{}}') FROM (SELECT key, "
-    "SUM(value) AS total FROM (SELECT key, value FROM json_each({column}) UNION ALL "
+    "SUM(value) AS total FROM (SELECT key, value FROM json_each(CASE WHEN "
+    "json_type({column}) = 'object' THEN {column} ELSE '{{}}' END) UNION ALL "
     "SELECT key, value FROM json_each(%s)) GROUP BY key))",
     "postgresql": "(SELECT COALESCE(jsonb_object_agg(key, total), '{{}}'::jsonb) FROM "
     "(SELECT key, SUM(value::bigint) AS total FROM (SELECT key, value FROM "
-    "jsonb_each_text(COALESCE({column}, '{{}}'::jsonb)) UNION ALL SELECT key, value FROM "
-    "jsonb_each_text(%s::jsonb)) AS pieces GROUP BY key) AS sums)",
+    "jsonb_each_text(CASE WHEN jsonb_typeof({column}) = 'object' THEN {column} ELSE "
+    "'{{}}'::jsonb END) UNION ALL SELECT key, value FROM jsonb_each_text(%s::jsonb)) "
+    "AS pieces GROUP BY key) AS sums)",
 }
 
 

@@ -125,6 +125,21 @@ def test_a_database_without_the_json_functions_sums_the_rows_in_python(monkeypat
 
 
 @pytest.mark.django_db
+def test_a_stored_histogram_that_is_not_an_object_counts_as_empty() -> None:
+    from django.db import connection
+
+    recs = records(40, seed=5, hours=1)
+    write(recs, batch=40)
+    with connection.cursor() as cursor:  # as a hand edit or an old row might have it
+        cursor.execute("UPDATE gateway_usagerollup SET latency_hist = 'null'")
+    before = {r.pk: r.requests for r in UsageRollup.objects.all()}
+    write(recs, batch=40)  # the same groups again: merged into the rows, no failure
+    for row in UsageRollup.objects.all():
+        assert row.requests == 2 * before[row.pk]
+        assert sum(row.latency_hist.values()) == before[row.pk]  # this batch's alone
+
+
+@pytest.mark.django_db
 def test_rebuild_since_keeps_older_hours() -> None:
     write(records(200))
     cut = rollups.hour_of(NOW - timedelta(hours=10))
