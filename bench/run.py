@@ -9,8 +9,10 @@ from bench/.litellm-venv on the same config, then measures each path (OpenAI in 
 OpenAI up, Anthropic in -> OpenAI up), plain with wrk and streaming with
 bench/streamload.py, at each concurrency, then plain with a coding agent's request
 (mode ``agent``: bench/agent_body.py, a 100-turn tool loop of about 150 KB, what Claude
-Code and Codex CLI send). Writes bench/results/latest.md (and .json). See
-bench/README.md.
+Code and Codex CLI send). Beside the mock alone (``direct``) it measures a bare nginx
+``proxy_pass`` hop to it (``nginx-hop``, when nginx is installed): the anchor #44's
+goals were stated against, which says how fast this shared machine is in the run.
+Writes bench/results/latest.md (and .json). See bench/README.md.
 
 Profiles (``--profile``; ``both`` by default, one after the other on the same cores):
 - ``bare``: the master key from the imported config, nothing else configured;
@@ -40,6 +42,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import agent_body  # bench/agent_body.py (the script's folder is on the path)
 
@@ -68,6 +71,9 @@ UNREACHED = 1_000_000_000  # a limit the load counts against and never reaches
 # workers give freed heap back once idle for a second, gateway.server.memory_trim).
 REST_SECONDS = 3.0
 ROUTE = "bench"
+HOP = "nginx-hop"  # the target name of the nginx proxy_pass hop (start_nginx_hop)
+Cells = dict[tuple[str, str, int], dict[str, Any]]  # a target's rows by path, mode, conc
+BASELINES = ("direct", HOP)  # rows the README's copy leaves out (its hop column keeps one)
 MESSAGES = [{"role": "user", "content": "Say hello in twenty tokens."}]
 # plain and streamed short questions; "agent": a coding agent's 150 KB request, plain
 MODES = ("plain", "stream", "agent")
@@ -382,6 +388,61 @@ def start_litellm(port: int, config: Path, log) -> subprocess.Popen:
     return process
 
 
+NGINX_CONF = """\
+daemon off;
+master_process on;
+worker_processes {workers};
+user root;
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log error;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {folder}/client-body;
+  proxy_temp_path {folder}/proxy;
+  fastcgi_temp_path {folder}/fastcgi;
+  uwsgi_temp_path {folder}/uwsgi;
+  scgi_temp_path {folder}/scgi;
+  client_body_buffer_size 1m;
+  client_max_body_size 10m;
+  upstream mock {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+def start_nginx_hop(
+    port: int, mock_port: int, workers: int, workdir: Path, log: IO[str]
+) -> subprocess.Popen[bytes] | None:
+    """A bare nginx ``proxy_pass`` hop to the mock (``workers`` worker processes, kept-alive
+    upstream connections, streams relayed as they arrive): the anchor #44's goals were
+    stated against. This shared VM's speed moves by up to 2x between days; the hop,
+    measured in the same run, says which day a run had. None when nginx is missing."""
+    binary = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if binary is None:
+        print("nginx is missing: the hop's rows are left out (apt-get install -y nginx)")
+        return None
+    folder = workdir / "nginx"
+    folder.mkdir(exist_ok=True)
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(workers=workers, folder=folder, upstream=mock_port, port=port)
+    )
+    process = subprocess.Popen([binary, "-c", str(conf), "-p", str(folder)], stdout=log, stderr=log)
+    wait_port(port)
+    return process
+
+
 # --- measuring ---------------------------------------------------------------------------
 
 
@@ -537,6 +598,7 @@ def render(
     added latencies are worked out from them all the same), the governance cost table
     and the soak's minute-by-minute table, which the full report keeps."""
     direct = {(r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
+    hops = {(r["path"], r["mode"], r["concurrency"]): r for r in rows if r["target"] == HOP}
     kind = args.server
     if kind == "auto":
         kind = "uvicorn + uvloop + httptools" if args.workers > 1 else "daphne"
@@ -554,14 +616,17 @@ def render(
         f"Python: {args.interpreter}",
         "",
     ]
+    hop_column = brief and bool(hops)  # the README's copy: the hop beside each cell
     if rows:
         lines += [
             "| path | mode | conc | target | RPS | p50 ms | p99 ms | added p50 ms "
-            "| TTFT p50 ms | TTFT overhead ms | server CPU ms/req | errors |",
-            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| TTFT p50 ms | TTFT overhead ms | server CPU ms/req | errors |"
+            + (" nginx hop CPU ms/req |" if hop_column else ""),
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+            + ("---:|" if hop_column else ""),
         ]
     for r in rows:
-        if brief and r["target"] == "direct":
+        if brief and r["target"] in BASELINES:
             continue
         base = direct.get((r["path"], r["mode"], r["concurrency"]))
         if not r.get("requests", r["rps"]):
@@ -575,7 +640,10 @@ def render(
             f"| {r['path']} | {r['mode']} | {r['concurrency']} | {r['target']} "
             f"| {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {added} "
             f"| {ttft} | {ttft_added} | {r['cpu_ms']:.2f} | {r['errors']} |"
+            + (f" {_hop_cpu(hops, r)} |" if hop_column else "")
         )
+    if hops and not brief:  # the multiples: the full report (the README's copy has the column)
+        lines += hop_ratios(rows, hops)
     if brief and any(r["target"] == "switchyard-governed" for r in rows):
         lines += [
             "",
@@ -614,6 +682,52 @@ def render(
             each = ", ".join(f"{v:.0f}" for v in values)
             lines.append(f"| {minute:.1f} | {each} | {sum(values):.0f} |")
     return "\n".join(lines) + "\n"
+
+
+def _hop_cpu(hops: Cells, row: dict[str, Any]) -> str:
+    hop = hops.get((row["path"], row["mode"], row["concurrency"]))
+    return f"{hop['cpu_ms']:.3f}" if hop and "cpu_ms" in hop else ""
+
+
+# #44's goals in server CPU a request, and the hop they were stated beside (the issue's
+# table: a bare nginx proxy_pass hop cost 0.017 ms a plain request, 0.039 / 0.033 ms an
+# OpenAI / Anthropic stream, on the machine of that week)
+GOALS = {
+    ("openai->openai", "plain"): (0.20, 0.017),
+    ("anthropic->openai", "plain"): (0.25, 0.017),
+    ("openai->openai", "stream"): (0.50, 0.039),
+    ("anthropic->openai", "stream"): (0.50, 0.033),
+}
+
+
+def hop_ratios(rows: list[dict[str, Any]], hops: Cells) -> list[str]:
+    """Each gateway cell at c=64 as a multiple of the hop's CPU in the same run, beside
+    what #44's goal is as a multiple of the hop it was stated with."""
+    lines = []
+    for r in rows:
+        goal = GOALS.get((r["path"], r["mode"]))
+        hop = hops.get((r["path"], r["mode"], r["concurrency"]))
+        if r["target"] in BASELINES or goal is None or r["concurrency"] != 64:
+            continue
+        if not hop or not hop.get("cpu_ms") or "cpu_ms" not in r:
+            continue
+        target_ms, hop_then = goal
+        lines.append(
+            f"| {r['target']} | {r['path']} | {r['mode']} | {r['cpu_ms']:.2f} "
+            f"| {hop['cpu_ms']:.3f} | {r['cpu_ms'] / hop['cpu_ms']:.1f}x "
+            f"| {target_ms:.2f} ms, {target_ms / hop_then:.1f}x |"
+        )
+    if not lines:
+        return []
+    return [
+        "",
+        "Server CPU a request at c=64 against the nginx hop's in this run (the machine's "
+        "speed moves both), beside #44's goal and the multiple of its week's hop it was:",
+        "",
+        "| target | path | mode | CPU ms | hop CPU ms | multiple | goal |",
+        "|---|---|---|---:|---:|---:|---|",
+        *lines,
+    ]
 
 
 def _memory_cells(target: Target, when: str) -> tuple[str, str] | None:
@@ -745,6 +859,9 @@ def main() -> None:
     parser.add_argument("--server", default="auto", help="auto | daphne | uvicorn")
     parser.add_argument("--only-mode", choices=MODES, help="measure one mode")
     parser.add_argument("--no-direct", action="store_true", help="skip the direct baseline")
+    parser.add_argument(
+        "--no-hop", action="store_true", help="skip the nginx proxy_pass hop (the anchor)"
+    )
     parser.add_argument("--soak", action="store_true", help="5 minutes at steady load")
     parser.add_argument("--soak-seconds", type=float, default=300.0)
     parser.add_argument(
@@ -808,7 +925,15 @@ def main() -> None:
         )
     rows: list[dict] = []
     soak = None
+    hop = None
     try:
+        if not (args.no_direct or args.no_hop or args.soak or args.journal):
+            hop_port = free_port()
+            hop = start_nginx_hop(hop_port, mock_port, args.workers, workdir, log)
+            if hop is not None:
+                targets.append(
+                    Target(HOP, f"http://127.0.0.1:{hop_port}", gateway=False, process=hop)
+                )
         if args.profile in ("bare", "both"):
             targets.append(Target("switchyard", f"http://127.0.0.1:{gateway_port}", gateway=True))
         if args.profile in ("governed", "both") and not args.soak and not args.journal:
@@ -863,6 +988,9 @@ def main() -> None:
         for target in targets:
             if target.gateway:
                 target.stop()
+        if hop is not None:
+            hop.terminate()
+            hop.wait()
         mock.terminate()
         mock.wait()
         log.close()
