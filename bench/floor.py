@@ -9,7 +9,10 @@ the route's model for the upstream's, the body goes to the mock over a kept-aliv
 connection, orjson reads the answer's usage, and the answer goes back. The second
 row of each concurrency adds Switchyard's own journal (``gateway.journal.Writer`` on
 SQLite, a ``Record`` with its four bodies a request, as with body logging on), run from
-this tree.
+this tree. The third adds what a passthrough lane must look up besides: the caller's key
+in the registry's snapshot (its SHA-256), the authorization decision on the route, the
+route's deployment, the answer's cost at the deployment's prices and the request's
+metrics.
 
 It is not a gateway: no keys, routes, limits, guardrails, errors, metrics or timeouts.
 What Switchyard spends above these rows on the same machine is what its pipeline costs;
@@ -36,13 +39,14 @@ UPSTREAM_MODEL = b"bench-model"
 # --- the server (one per worker process) ----------------------------------------------
 
 
-def serve(port: int, upstream_port: int, journal: bool) -> None:
+def serve(port: int, upstream_port: int, journal: bool, lookups: bool = False) -> None:
     import httptools
     import orjson
     import uvloop
 
     writer: Any = None
     record_class: Any = None
+    gateway: dict[str, Any] = {}
     if journal:
         sys.path.insert(0, str(ROOT))
         import django
@@ -51,6 +55,15 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
         from gateway.journal import Record, Writer
 
         writer, record_class = Writer(notify=False, prune_every=None), Record
+    if lookups:  # what a passthrough lane must do besides the floor and the journal
+        from gateway.policy import authorization, registry
+        from gateway.telemetry import metrics
+        from gateway.types import Usage
+
+        registry.rebuild()
+        gateway.update(
+            registry=registry, decide=authorization.decide, observe=metrics.observe, usage=Usage
+        )
 
     idle: list[Upstream] = []
 
@@ -61,6 +74,11 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
             self.parser = parser(self)
             self.body = bytearray()
             self.transport: asyncio.Transport | None = None
+            self.authorization = b""
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if name.lower() == b"authorization":
+                self.authorization = value
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             self.transport = transport  # type: ignore[assignment]
@@ -124,36 +142,54 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
             started = time.time()
             request = orjson.loads(body)
             route = request.get("model", "")
+            key_name, cost, deployment = "master", None, None
+            if gateway:  # the key, the decision, the route's deployment
+                snapshot = gateway["registry"].current()
+                token = self.authorization.decode("latin-1")[7:].strip()
+                key = snapshot.key(token)
+                entry = snapshot.route(route)
+                if key is None or entry is None or not gateway["decide"](key, "route.call", entry):
+                    raise SystemExit("the lookups front needs the master key and the route")
+                key_name, deployment = key.name, entry.deployments[0]
             request["model"] = UPSTREAM_MODEL.decode()
             upstream_body = orjson.dumps(request)
             answer = await post(upstream_body)
             usage = orjson.loads(answer).get("usage") or {}
+            if deployment is not None:
+                cost = deployment.cost(
+                    gateway["usage"](
+                        input_tokens=usage.get("prompt_tokens", 0),
+                        output_tokens=usage.get("completion_tokens", 0),
+                    )
+                )
             if self.transport is not None:
                 self.transport.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                     b"content-length: %d\r\n\r\n%s" % (len(answer), answer)
                 )
             if writer is not None:
-                writer.record(
-                    record_class(
-                        request_id=os.urandom(16).hex(),
-                        created_at=started,
-                        key_name="master",
-                        dialect="openai",
-                        endpoint="chat",
-                        route=route,
-                        provider="openai",
-                        upstream_model=UPSTREAM_MODEL.decode(),
-                        status=200,
-                        latency_ms=(time.time() - started) * 1000,
-                        input_tokens=usage.get("prompt_tokens", 0),
-                        output_tokens=usage.get("completion_tokens", 0),
-                        inbound_request=body,
-                        upstream_request=upstream_body,
-                        upstream_response=answer,
-                        outbound_response=answer,
-                    )
+                record = record_class(
+                    request_id=os.urandom(16).hex(),
+                    created_at=started,
+                    key_name=key_name,
+                    dialect="openai",
+                    endpoint="chat",
+                    route=route,
+                    provider="openai",
+                    upstream_model=UPSTREAM_MODEL.decode(),
+                    status=200,
+                    latency_ms=(time.time() - started) * 1000,
+                    input_tokens=usage.get("prompt_tokens", 0),
+                    output_tokens=usage.get("completion_tokens", 0),
+                    inbound_request=body,
+                    upstream_request=upstream_body,
+                    upstream_response=answer,
+                    outbound_response=answer,
                 )
+                if cost is not None:
+                    record.cost_usd = cost
+                    gateway["observe"](record)
+                writer.record(record)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -166,6 +202,12 @@ def serve(port: int, upstream_port: int, journal: bool) -> None:
 
 # --- the measurement --------------------------------------------------------------------
 
+FRONTS = {  # each row's name: its workers' flags
+    "floor": [],
+    "floor + journal": ["--journal"],
+    "floor + journal + lookups": ["--journal", "--lookups"],
+}
+
 
 def measure(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(BENCH))
@@ -176,7 +218,7 @@ def measure(args: argparse.Namespace) -> None:
     mock_port = run.free_port()
     mock = run.start_mock(mock_port, log)
     body = run.body_file(work, stream=False)
-    headers = ["Content-Type: application/json"]
+    headers = ["Content-Type: application/json", f"Authorization: Bearer {run.ADMIN_KEY}"]
     env = {
         **os.environ,
         "DEBUG": "0",
@@ -192,16 +234,23 @@ def measure(args: argparse.Namespace) -> None:
         check=True,
         cwd=ROOT,
     )
+    config = work / "litellm.yaml"  # the route the lookups front resolves, as bench/run.py's
+    config.write_text(run.litellm_yaml(mock_port))
+    subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "import_config", str(config)],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )
     print("| front | conc | RPS | p50 ms | p99 ms | server CPU ms/req | errors |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     try:
-        for journal in (False, True):
+        for name, flags in FRONTS.items():
             port = run.free_port()
             command = [sys.executable, __file__, "--serve", str(port), "--upstream", str(mock_port)]
-            workers = [
-                subprocess.Popen([*command, *(["--journal"] if journal else [])], env=env)
-                for _ in range(args.workers)
-            ]
+            workers = [subprocess.Popen([*command, *flags], env=env) for _ in range(args.workers)]
             try:
                 run.wait_port(port)
                 url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -211,7 +260,6 @@ def measure(args: argparse.Namespace) -> None:
                     cell = run.run_wrk(url, body, headers, concurrency, args.duration)
                     cpu = sum(run.cpu_seconds(w.pid) for w in workers) - before
                     done = cell["rps"] * round(args.duration)
-                    name = "floor + journal" if journal else "floor"
                     print(
                         f"| {name} | {concurrency} | {cell['rps']:.0f} | {cell['p50_ms']:.2f} "
                         f"| {cell['p99_ms']:.2f} | {cpu / max(done, 1) * 1000:.3f} "
@@ -235,9 +283,10 @@ def main() -> None:
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--journal", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--lookups", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.upstream, args.journal)
+        serve(args.serve, args.upstream, args.journal, args.lookups)
     else:
         measure(args)
 
