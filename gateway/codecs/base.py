@@ -419,7 +419,7 @@ class Codec:
     format to its upstream never loads the client half.
 
     What the format cannot carry upstream is declared here too (``takes_stop``,
-    ``min_output_tokens``, ``media_urls``, ``reasoning_as``), each with its default, set by the formats
+    ``min_output_tokens``, ``media_urls``, ``reasoning_as``, ``past_reasoning``), each with its default, set by the formats
     that differ: the gateway does it instead (``gateway.core.upstream``), reading these
     declarations rather than probing a codec."""
 
@@ -434,6 +434,7 @@ class Codec:
         "min_output_tokens": "The smallest max_tokens the upstream takes (0: none).",
         "media_urls": "Part kinds the upstream takes by URL (others are fetched as bytes).",
         "reasoning_as": "How the upstream states reasoning: effort, budget or either.",
+        "past_reasoning": "Whether a rendered request carries earlier turns' reasoning.",
     }
 
     def __init__(
@@ -447,9 +448,15 @@ class Codec:
         min_output_tokens: int = 0,
         media_urls: frozenset[str] = frozenset({"image", "document"}),
         reasoning_as: Literal["effort", "budget", "either"] = "either",
+        past_reasoning: Literal["always", "echoed", "never"] = "always",
     ) -> None:
         self.name, self.label, self.upstream = name, label, upstream
         self.reasoning_as = reasoning_as
+        # Whether a request rendered for this upstream carries the reasoning of earlier
+        # assistant turns (``Thinking`` parts): ``always``; only to a deployment that
+        # wants it echoed (``echoed``: DeepSeek-style ``reasoning_content``); ``never``.
+        # What the reasoning ledger restores is read only where it is carried.
+        self.past_reasoning = past_reasoning
         self.takes_stop = takes_stop
         self.min_output_tokens = min_output_tokens
         self.media_urls = media_urls

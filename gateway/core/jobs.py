@@ -53,7 +53,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.policy import prefix_affinity, registry, routing
-from gateway.providers import passthrough_body
+from gateway.providers import kinds, passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
 from gateway.telemetry import tags, tracing
 from gateway.types import (
@@ -101,6 +101,29 @@ def _passes_through(adapter: Provider, call: Call, stream: bool = False) -> bool
         and adapter.speaks is call.codec
         and (guard is None or not (guard.translates or (stream and guard.checks_answer)))
     )
+
+
+def _reads_past_reasoning(call: Call, route: RouteEntry) -> bool:
+    """Whether an attempt of this request may send the reasoning of its earlier turns
+    upstream, so what the reasoning ledger restores is read: a deployment the request is
+    rendered for (another codec, or a guardrail that may rewrite it) whose format
+    carries past reasoning (``Codec.past_reasoning``), or a fallback route to go on to.
+    A passed-through request sends the caller's own body; an OpenAI chat upstream takes
+    reasoning back only when echoed, Gemini never."""
+    if route.fallbacks or route.context_window_fallbacks:
+        return True
+    rewritten = call.guard is not None
+    for deployment in route.deployments:
+        adapter = kinds.adapter_class(deployment.provider.kind)
+        codec = None if adapter is None else adapter.speaks
+        if codec is None:
+            return True  # a provider of no wire format: rendered its own way
+        if codec is call.codec and adapter.passes_through and not rewritten:
+            continue  # the caller's body goes up as it came
+        carried = codec.past_reasoning
+        if carried == "always" or (carried == "echoed" and deployment.echo_reasoning):
+            return True
+    return False
 
 
 def _stream_editor(adapter: Provider, call: Call, body: dict[str, Any]) -> StreamEditor | None:
@@ -278,7 +301,8 @@ class ChatJob(RoutedJob):
         request = self.request = call.client.parse_request(body, self.headers)
         if call.state is not None:
             call.state.parsed(request)  # what a response object echoes
-        await reasoning_ledger.restore(self.key, request)  # what the client could not carry
+        if _reads_past_reasoning(call, route):  # what the client could not carry
+            await reasoning_ledger.restore(self.key, request)
         call.record.stream = self.stream = request.stream
         if call.span is not None:
             tracing.describe_request(call, request)

@@ -44,6 +44,12 @@ class GeminiCodec:
 
 
 codec = GeminiCodec()
-CODEC = Codec("gemini", "Gemini", client="gateway.codecs.gemini.inbound:CLIENT", upstream=codec)
+CODEC = Codec(
+    "gemini",
+    "Gemini",
+    client="gateway.codecs.gemini.inbound:CLIENT",
+    upstream=codec,
+    past_reasoning="never",  # thinking parts are not sent back (outbound's docstring)
+)
 
 __all__ = ["CODEC", "GeminiCodec", "codec"]

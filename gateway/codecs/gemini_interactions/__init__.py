@@ -59,6 +59,7 @@ CODEC = Codec(
     "Gemini Interactions",
     client="gateway.codecs.gemini_interactions.inbound:CLIENT",
     upstream=codec,
+    past_reasoning="never",  # thought steps are not sent back (outbound's docstring)
 )
 
 __all__ = ["CODEC", "GeminiInteractionsCodec", "codec", "outbound", "upstream_maps"]

@@ -80,6 +80,7 @@ CODEC = Codec(
     # document URL (``gateway.core.media_inline``).
     media_urls=frozenset({"image"}),
     reasoning_as="effort",  # reasoning_effort: a token budget becomes a bucket
+    past_reasoning="echoed",  # reasoning_content only to DeepSeek-style deployments
 )
 
 __all__ = ["CODEC", "OpenAIChatCodec", "codec"]

@@ -86,7 +86,16 @@ def upstreams(claude_mock, gemini_mock, monkeypatch, snapshot_reset, settings):
             fallbacks=["gem"],
         )
     )
-    registry.install(snapshot(claude, gem, falls))
+    # OpenAI chat upstreams (the same mock answers chat completions): a route a chat
+    # client's body passes through, and one that may fall back to a translating route
+    openai = ProviderEntry(73, "chat-up", "openai", claude_mock.url, "sk-chat-x", {}, "", None)
+    chat = route("chat", "gpt-4o", max_attempts=1, provider=openai)
+    chat_falls = route("chat-or-claude", "gpt-4o", max_attempts=1, provider=openai)
+    chat_falls = replace(chat_falls, fallbacks=("claude",))
+    # a model the catalog does not know, reasoning: earlier turns' reasoning is echoed
+    # back to it as reasoning_content (DeepSeek-style)
+    echoing = reasoning(route("chat-echo", "house-reasoner-1", max_attempts=1, provider=openai))
+    registry.install(snapshot(claude, gem, falls, chat, chat_falls, echoing))
     yield claude_mock, gemini_mock
     reasoning_ledger.reset()
     routing.reset()
@@ -672,3 +681,94 @@ async def test_a_fallback_from_claude_to_a_non_claude_bedrock_model_drops_claude
     assert status == 200, answer
     assert "reasoningContent" not in sent and SIGNATURE not in sent
     assert "toolu_n" in sent  # the tool loop itself went on
+
+
+# --- only a request an attempt may render asks for reasoning ------------------------------
+
+
+@pytest.fixture
+def shared_asks(monkeypatch) -> list[list[list[str]]]:
+    """The turns (their call ids) each restore asks the shared store for: a counter
+    service that has nothing, as a worker of ``serve`` has beside its supervisor."""
+    asked: list[list[list[str]]] = []
+
+    class Service:
+        async def ask(self, operation: str, scope: str, turns: Any, *rest: Any) -> Any:
+            if operation == "ledger_get":
+                asked.append(turns)
+                return ["ok", [None] * len(turns)]
+            return ["ok"]
+
+    monkeypatch.setattr(reasoning_ledger, "_counter_service", lambda: Service())
+    return asked
+
+
+def chat_loop(model: str) -> dict[str, Any]:
+    return {"model": model, "messages": chat_history("call_1"), "tools": [WEATHER]}
+
+
+async def test_a_passed_through_tool_loop_asks_the_shared_store_nothing(upstreams, shared_asks):
+    """An OpenAI chat client on an OpenAI chat upstream: its body goes upstream as it
+    came, so reasoning restored into the parsed request would never be sent; a worker
+    asked the supervisor for the newest turn's on every request of an agent's loop."""
+    claude, _ = upstreams
+    claude.queue(Reply(text="It is 18 C and sunny."), Reply(text="Still 18 C."))
+    for _ in range(2):
+        status, answer = await call("openai", chat_loop("chat"))
+        assert status == 200, answer
+    assert shared_asks == []
+    assert claude.last.body["messages"] == chat_history("call_1")  # as the client sent it
+
+
+def anthropic_loop(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 256,
+        "tools": [
+            {
+                "name": "get_weather",
+                "description": "Weather in a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+            }
+        ],
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_9", "name": "get_weather", "input": {}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "18 C"}],
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("dialect", "route_name", "asked"),
+    [
+        # a route that may fall back to a translating one: asked, for the fallback
+        ("openai", "chat-or-claude", [[["call_1"]]]),
+        # translated for an upstream that takes signed thinking back: asked
+        ("openai", "claude", [[["call_1"]]]),
+        # Claude Code's loop on an OpenAI chat model: translated, but a chat upstream is
+        # sent earlier turns' reasoning only when it wants it echoed
+        ("anthropic", "chat", []),
+        ("anthropic", "chat-echo", [[["toolu_9"]]]),
+        # Gemini is sent no thinking back: its thought signatures ride in the call ids
+        ("openai", "gem", []),
+    ],
+)
+async def test_the_newest_turn_is_asked_for_only_where_an_upstream_reads_it(
+    upstreams, shared_asks, dialect, route_name, asked
+):
+    claude, gemini = upstreams
+    claude.queue(Reply(text="It is 18 C."))
+    gemini.queue(GReply(text="It is 18 C."))
+    loop = chat_loop if dialect == "openai" else anthropic_loop
+    status, answer = await call(dialect, loop(route_name))
+    assert status == 200, answer
+    assert shared_asks == asked
