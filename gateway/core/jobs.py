@@ -114,7 +114,10 @@ def _reads_past_reasoning(call: Call, route: RouteEntry) -> bool:
         return True
     rewritten = call.guard is not None
     for deployment in route.deployments:
-        adapter = kinds.adapter_class(deployment.provider.kind)
+        try:
+            adapter = kinds.adapter_class(deployment.provider.kind)
+        except Exception:  # its module does not load: the attempt says so, not this
+            return True
         codec = None if adapter is None else adapter.speaks
         if codec is None:
             return True  # a provider of no wire format: rendered its own way

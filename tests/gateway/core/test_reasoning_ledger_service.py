@@ -772,3 +772,17 @@ async def test_the_newest_turn_is_asked_for_only_where_an_upstream_reads_it(
     status, answer = await call(dialect, loop(route_name))
     assert status == 200, answer
     assert shared_asks == asked
+
+
+def test_a_kind_whose_module_does_not_load_counts_as_read(monkeypatch):
+    """Whether to restore is decided before any attempt: an adapter that cannot be
+    imported is the attempt's error to report, and restoring costs it nothing."""
+    from gateway.core import jobs
+
+    def broken(kind: str) -> Any:
+        raise ImportError(f"no module for {kind}")
+
+    monkeypatch.setattr(jobs.kinds, "adapter_class", broken)
+    call = type("Call", (), {"guard": None, "codec": None})()
+    chat = route("chat-broken", "gpt-4o", max_attempts=1)
+    assert jobs._reads_past_reasoning(call, chat) is True  # type: ignore[arg-type]
