@@ -96,32 +96,39 @@ def _passes_through(adapter: Provider, call: Call, stream: bool = False) -> bool
     reads passes through only checked in its own bytes (``_stream_editor``); a whole
     answer it reads is parsed from the passed-through one (``_checked``)."""
     guard = call.guard
-    return (
-        adapter.passes_through
-        and adapter.speaks is call.codec
-        and (guard is None or not (guard.translates or (stream and guard.checks_answer)))
+    return _forwards(adapter, call) and (
+        guard is None or not (guard.translates or (stream and guard.checks_answer))
     )
 
 
-def _reads_past_reasoning(call: Call, route: RouteEntry) -> bool:
+def _forwards(adapter: Provider | type[Provider], call: Call) -> bool:
+    """Whether an adapter (or its class) sends the caller's own body: its upstream
+    speaks the very codec the caller speaks and its adapter forwards bodies."""
+    return adapter.passes_through and adapter.speaks is call.codec
+
+
+def _reads_past_reasoning(call: Call, route: RouteEntry, request: ChatRequest) -> bool:
     """Whether an attempt of this request may send the reasoning of its earlier turns
     upstream, so what the reasoning ledger restores is read: a deployment the request is
-    rendered for (another codec, or a guardrail that may rewrite it) whose format
-    carries past reasoning (``Codec.past_reasoning``), or a fallback route to go on to.
-    A passed-through request sends the caller's own body; an OpenAI chat upstream takes
+    rendered for whose format carries past reasoning (``Codec.past_reasoning``), or a
+    fallback route to go on to. A request is rendered for another codec, and for its own
+    when a guardrail may rewrite it or the gateway runs hosted MCP tools (each turn is
+    rendered); otherwise the caller's own body goes up. An OpenAI chat upstream takes
     reasoning back only when echoed, Gemini never."""
     if route.fallbacks or route.context_window_fallbacks:
         return True
-    rewritten = call.guard is not None
+    rendered = call.guard is not None or bool(
+        request.mcp_servers or route.mcp_servers or call.caller.mcp_servers
+    )
     for deployment in route.deployments:
         try:
             adapter = kinds.adapter_class(deployment.provider.kind)
         except Exception:  # its module does not load: the attempt says so, not this
             return True
         codec = None if adapter is None else adapter.speaks
-        if codec is None:
+        if adapter is None or codec is None:
             return True  # a provider of no wire format: rendered its own way
-        if codec is call.codec and adapter.passes_through and not rewritten:
+        if not rendered and _forwards(adapter, call):
             continue  # the caller's body goes up as it came
         carried = codec.past_reasoning
         if carried == "always" or (carried == "echoed" and deployment.echo_reasoning):
@@ -304,7 +311,7 @@ class ChatJob(RoutedJob):
         request = self.request = call.client.parse_request(body, self.headers)
         if call.state is not None:
             call.state.parsed(request)  # what a response object echoes
-        if _reads_past_reasoning(call, route):  # what the client could not carry
+        if _reads_past_reasoning(call, route, request):  # what the client could not carry
             await reasoning_ledger.restore(self.key, request)
         call.record.stream = self.stream = request.stream
         if call.span is not None:

@@ -774,6 +774,34 @@ async def test_the_newest_turn_is_asked_for_only_where_an_upstream_reads_it(
     assert shared_asks == asked
 
 
+CHAT_UP = ProviderEntry(74, "chat-up", "openai", "http://127.0.0.1:9", "sk-x", {}, "", None)
+
+
+def decision(guard: Any = None, route_mcp: tuple[str, ...] = (), request_mcp: bool = False):
+    """``_reads_past_reasoning`` for an OpenAI chat client on an OpenAI chat route whose
+    deployment takes earlier reasoning back when the request is rendered."""
+    from gateway.codecs import CODECS
+    from gateway.core import jobs
+
+    caller = service.Caller(key=MASTER)
+    call = type("Call", (), {"guard": guard, "codec": CODECS["openai"], "caller": caller})()
+    # a reasoning model the catalog does not know: rendered, its reasoning is echoed back
+    chat = route("chat-u", "house-reasoner-1", provider=CHAT_UP)
+    deployments = tuple(replace(d, supports_reasoning=True) for d in chat.deployments)
+    chat = replace(chat, deployments=deployments, mcp_servers=route_mcp)
+    request = type("Request", (), {"mcp_servers": ["docs"] if request_mcp else []})()
+    return jobs._reads_past_reasoning(call, chat, request)  # type: ignore[arg-type]
+
+
+def test_a_body_rendered_for_its_own_codec_counts_as_read():
+    """A guardrail may rewrite the request, and hosted MCP tools render every turn: the
+    request is then rendered even for an upstream of the caller's own codec."""
+    assert decision() is False  # passed through: nothing restored would be sent
+    assert decision(guard=object()) is True
+    assert decision(route_mcp=("docs",)) is True
+    assert decision(request_mcp=True) is True
+
+
 def test_a_kind_whose_module_does_not_load_counts_as_read(monkeypatch):
     """Whether to restore is decided before any attempt: an adapter that cannot be
     imported is the attempt's error to report, and restoring costs it nothing."""
@@ -783,6 +811,4 @@ def test_a_kind_whose_module_does_not_load_counts_as_read(monkeypatch):
         raise ImportError(f"no module for {kind}")
 
     monkeypatch.setattr(jobs.kinds, "adapter_class", broken)
-    call = type("Call", (), {"guard": None, "codec": None})()
-    chat = route("chat-broken", "gpt-4o", max_attempts=1)
-    assert jobs._reads_past_reasoning(call, chat) is True  # type: ignore[arg-type]
+    assert decision() is True
