@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import os
 import select
@@ -43,6 +44,8 @@ import socket
 from typing import Any, cast
 
 import uvicorn
+
+log = logging.getLogger(__name__)
 
 
 class DrainingServer(uvicorn.Server):
@@ -166,6 +169,8 @@ class WorkerServer(DrainingServer):
 
     def supervisor_stopping(self) -> None:
         """``stop_fd`` is readable: the server stops, or the supervisor is gone."""
+        if not self.should_exit:
+            log.info("stopping: the supervisor stops the server or is gone (its pipe closed)")
         if self.stop_fd is not None:
             with contextlib.suppress(ValueError, RuntimeError):
                 asyncio.get_running_loop().remove_reader(self.stop_fd)
@@ -173,7 +178,9 @@ class WorkerServer(DrainingServer):
 
     async def on_tick(self, counter: int) -> bool:
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
-            self.should_exit = True  # checked once a second, with uvicorn's date header
+            # checked once a second, with uvicorn's date header
+            log.info("stopping: the supervisor is gone (this worker's parent changed)")
+            self.should_exit = True
         return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:

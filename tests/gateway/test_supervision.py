@@ -202,7 +202,13 @@ def test_a_killed_supervisors_workers_free_the_port_at_once_and_finish_their_str
             for chunk in chunks:
                 received += chunk
         streamed = time.monotonic() - killed
-    assert freed < 0.35, freed  # not the once-a-second parent check, nor the stream's end
+    # each worker stopped as its pipe turned readable, not at the once-a-second check of
+    # its parent; told by the workers' own words rather than by the clock, which a loaded
+    # machine stretches (0.51 s once under the whole suite)
+    log = gw.log_path.read_text()
+    assert log.count("its pipe closed") == 2, log
+    assert "parent changed" not in log, log
+    assert freed < 1.0, freed  # within moments, not at the stream's end (2 s)
     assert freed < streamed, (freed, streamed)
     assert b"w39" in received and b"data: [DONE]" in received
 
