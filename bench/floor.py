@@ -12,7 +12,9 @@ SQLite, a ``Record`` with its four bodies a request, as with body logging on), r
 this tree. The third adds what a passthrough lane must look up besides: the caller's key
 in the registry's snapshot (its SHA-256), the authorization decision on the route, the
 route's deployment, the answer's cost at the deployment's prices and the request's
-metrics.
+metrics. The fourth adds what a passthrough server of its own would still do for every
+request: the body validated by the caller's codec (``parse_request``), its tokens
+estimated, the key admitted against its limits and the reservation settled.
 
 It is not a gateway: no keys, routes, limits, guardrails, errors, metrics or timeouts.
 What Switchyard spends above these rows on the same machine is what its pipeline costs;
@@ -39,7 +41,9 @@ UPSTREAM_MODEL = b"bench-model"
 # --- the server (one per worker process) ----------------------------------------------
 
 
-def serve(port: int, upstream_port: int, journal: bool, lookups: bool = False) -> None:
+def serve(
+    port: int, upstream_port: int, journal: bool, lookups: bool = False, admits: bool = False
+) -> None:
     import httptools
     import orjson
     import uvloop
@@ -63,6 +67,16 @@ def serve(port: int, upstream_port: int, journal: bool, lookups: bool = False) -
         registry.rebuild()
         gateway.update(
             registry=registry, decide=authorization.decide, observe=metrics.observe, usage=Usage
+        )
+    if admits:  # and what every governed request does besides (validated, admitted)
+        from gateway import codecs
+        from gateway.core import tokens
+        from gateway.policy import limits
+
+        gateway.update(
+            parse=codecs.client("openai").parse_request,
+            estimate=tokens.estimate_tokens,
+            admit=limits.admit,
         )
 
     idle: list[Upstream] = []
@@ -151,6 +165,10 @@ def serve(port: int, upstream_port: int, journal: bool, lookups: bool = False) -
                 if key is None or entry is None or not gateway["decide"](key, "route.call", entry):
                     raise SystemExit("the lookups front needs the master key and the route")
                 key_name, deployment = key.name, entry.deployments[0]
+                if "parse" in gateway:  # validated, estimated and admitted
+                    parsed = gateway["parse"](request, {})
+                    estimate = gateway["estimate"](parsed)
+                    reservation = await gateway["admit"](key, route, estimate, None)
             request["model"] = UPSTREAM_MODEL.decode()
             upstream_body = orjson.dumps(request)
             answer = await post(upstream_body)
@@ -189,6 +207,12 @@ def serve(port: int, upstream_port: int, journal: bool, lookups: bool = False) -
                 if cost is not None:
                     record.cost_usd = cost
                     gateway["observe"](record)
+                if "parse" in gateway:
+                    settle = reservation.settlement(
+                        record.input_tokens + record.output_tokens, record.cost_usd
+                    )
+                    if settle is not None:
+                        await settle
                 writer.record(record)
 
     async def main() -> None:
@@ -206,6 +230,7 @@ FRONTS = {  # each row's name: its workers' flags
     "floor": [],
     "floor + journal": ["--journal"],
     "floor + journal + lookups": ["--journal", "--lookups"],
+    "+ validation and admission": ["--journal", "--lookups", "--admits"],
 }
 
 
@@ -284,9 +309,10 @@ def main() -> None:
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--journal", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--lookups", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--admits", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.upstream, args.journal, args.lookups)
+        serve(args.serve, args.upstream, args.journal, args.lookups, args.admits)
     else:
         measure(args)
 
