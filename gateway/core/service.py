@@ -167,9 +167,9 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"the request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
-    # a value nests no deeper than the brackets it has: most short bodies are not checked;
-    # a long one is checked without counting first (an agent's has thousands of brackets,
-    # counting them costs 80 us, and a long body with few has few containers to check)
+    # a value nests no deeper than the brackets it has: most short bodies are not walked;
+    # a long one is walked without counting first (an agent's has thousands of brackets,
+    # counting them costs 80 us, and a long body with few has few containers to walk)
     if (
         len(raw) >= LONG_BODY or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
     ) and _nests_deeper(body, MAX_JSON_DEPTH):
@@ -180,55 +180,13 @@ def _parse_json(raw: bytes) -> dict[str, Any]:
 # orjson reads deeper JSON than it writes (255 levels): a body nested deeper than this
 # would fail later, when re-encoded for the upstream or the token estimate.
 MAX_JSON_DEPTH = 128
-LONG_BODY = 16 * 1024  # bytes from which a body is checked without counting its brackets
-
-
-def _writable_depth() -> int:
-    """The most levels of containers orjson writes (255 in orjson 3), found by trying."""
-    low, high = 1, 4096  # low writes; high is assumed not to
-    while high - low > 1:
-        middle = (low + high) // 2
-        value: Any = []
-        for _ in range(middle - 1):
-            value = [value]
-        try:
-            orjson.dumps(value)
-        except orjson.JSONEncodeError:
-            high = middle
-        else:
-            low = middle
-    return low
-
-
-WRITABLE_DEPTH = _writable_depth()
+LONG_BODY = 16 * 1024  # bytes from which a body is walked without counting its brackets
 
 
 def _nests_deeper(value: Any, limit: int) -> bool:
-    """Whether ``value`` has containers more than ``limit`` levels deep.
-
-    Asked of orjson first, which writes no more than ``WRITABLE_DEPTH`` levels: wrapped
-    in that many lists less ``limit``, ``value`` encodes only if it nests no deeper than
-    ``limit``, and the encoding runs in C (a 146 KB agent request: 98 us, against 229 for
-    the walk below). When it does not encode (too deep, or an integer orjson cannot
-    write), the walk decides."""
-    spare = WRITABLE_DEPTH - limit
-    if spare > 0:
-        wrapped = value
-        for _ in range(spare):
-            wrapped = [wrapped]
-        try:
-            orjson.dumps(wrapped)
-        except orjson.JSONEncodeError:
-            pass
-        else:
-            return False
-    return _walks_deeper(value, limit)
-
-
-def _walks_deeper(value: Any, limit: int) -> bool:
-    """``_nests_deeper`` in Python, level by level, keeping only the containers (a walk
-    that queued every value, strings included, took 660 us over a 120 KB agent request;
-    this takes 170)."""
+    """Whether ``value`` has containers more than ``limit`` levels deep: level by level,
+    keeping only the containers (a walk that queued every value, strings included,
+    took 660 us over a 120 KB agent request; this takes 170)."""
     level = [value]
     depth = 1
     while level:

@@ -56,36 +56,6 @@ json_values = st.recursive(
 def test_the_check_agrees_with_a_recursive_measure(value: Any, limit: int) -> None:
     if isinstance(value, dict | list):
         assert service._nests_deeper(value, limit) == (depth(value) > limit)
-        assert service._walks_deeper(value, limit) == (depth(value) > limit)
-
-
-@pytest.mark.parametrize("levels", [1, 2, 127, 128, 129, 130, 254, 255, 256, 300])
-def test_the_check_agrees_around_the_limit_and_orjsons(levels: int) -> None:
-    """Near ``MAX_JSON_DEPTH`` and near what orjson writes, where its encoding answers."""
-    value: Any = []
-    for _ in range(levels - 1):
-        value = [value]
-    assert depth(value) == levels
-    for limit in (service.MAX_JSON_DEPTH, service.WRITABLE_DEPTH - 1, service.WRITABLE_DEPTH):
-        assert service._nests_deeper(value, limit) == (levels > limit)
-
-
-def test_orjsons_depth_is_found_by_trying() -> None:
-    value: Any = []
-    for _ in range(service.WRITABLE_DEPTH - 1):
-        value = [value]
-    orjson.dumps(value)  # the most it writes
-    with pytest.raises(orjson.JSONEncodeError):
-        orjson.dumps([value])
-    assert service.WRITABLE_DEPTH > service.MAX_JSON_DEPTH
-
-
-def test_a_value_orjson_cannot_write_is_walked() -> None:
-    """An integer past 64 bits (orjson reads it as a float, but a value made otherwise
-    may hold one) fails the encoding for another reason than depth: the walk decides."""
-    shallow = {"model": "m", "n": [2**70]}
-    assert not service._nests_deeper(shallow, 3)
-    assert service._nests_deeper(shallow, 1)
 
 
 def test_a_body_with_brackets_inside_strings_is_measured_by_its_values() -> None:
