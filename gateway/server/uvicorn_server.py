@@ -178,9 +178,14 @@ class WorkerServer(DrainingServer):
 
     async def on_tick(self, counter: int) -> bool:
         if counter % 10 == 0 and not self.should_exit and os.getppid() != self.parent:
-            # checked once a second, with uvicorn's date header
-            log.info("stopping: the supervisor is gone (this worker's parent changed)")
-            self.should_exit = True
+            # checked once a second, with uvicorn's date header: the backstop for a
+            # worker whose pipe did not tell (none given); when it did and its callback
+            # has not run yet (both due in one turn of the loop), the pipe is the news
+            if self.stops_whole_server():
+                self.supervisor_stopping()
+            else:
+                log.info("stopping: the supervisor is gone (this worker's parent changed)")
+                self.should_exit = True
         return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:

@@ -186,6 +186,45 @@ async def test_a_worker_stops_at_once_when_its_supervisor_stops_or_dies() -> Non
             os.close(stopping_w)
 
 
+@pytest.mark.parametrize("pipe", ["closed", "open", "none"])
+async def test_the_once_a_second_parent_check_defers_to_a_closed_pipe(
+    pipe, monkeypatch, caplog
+) -> None:
+    """A worker whose parent changed stops either way; when its pipe has turned readable
+    too (both due in one turn of the loop) it stops by the pipe, which is the news:
+    the parent check is only the backstop for a worker whose pipe did not tell."""
+    import uvicorn
+
+    async def tick(self, counter: int) -> bool:
+        return False
+
+    monkeypatch.setattr(uvicorn.Server, "on_tick", tick)
+    stopping_r, stopping_w = os.pipe()
+    try:
+        config = uvicorn.Config("gateway.asgi:application", lifespan="off")
+        worker = uvicorn_server.WorkerServer(config, stop_fd=None if pipe == "none" else stopping_r)
+        if pipe == "closed":
+            os.close(stopping_w)
+            stopping_w = -1
+        await worker.on_tick(10)
+        assert not worker.should_exit  # the same parent: nothing to do
+        worker.parent = os.getppid() + 1  # as if the supervisor died and we were adopted
+        with caplog.at_level("INFO", logger="gateway.server.uvicorn_server"):
+            await worker.on_tick(11)  # not a second's tick: not checked
+            assert not worker.should_exit
+            await worker.on_tick(20)
+        assert worker.should_exit
+        said = caplog.text
+        if pipe == "closed":
+            assert "its pipe closed" in said and "parent changed" not in said, said
+        else:
+            assert "parent changed" in said and "its pipe closed" not in said, said
+    finally:
+        os.close(stopping_r)
+        if stopping_w >= 0:
+            os.close(stopping_w)
+
+
 def test_the_header_timeout_reaches_the_protocol_not_uvicorn() -> None:
     options = {"http": "httptools", "header_timeout": 2.5, "port": 0}
     joined = uvicorn_server.head_joining(options)
