@@ -144,7 +144,7 @@ def _stream_editor(adapter: Provider, call: Call, body: dict[str, Any]) -> Strea
     if guard is None or guard.translates or not guard.checks_answer:
         return None
     upstream = call.codec.upstream
-    if not (adapter.passes_through and adapter.speaks is call.codec) or upstream is None:
+    if not _forwards(adapter, call) or upstream is None:
         return None
     return cast("PassthroughCodec", upstream).stream_editor(body)
 
