@@ -59,6 +59,7 @@ def serve(
         from gateway.journal import Record, Writer
 
         writer, record_class = Writer(notify=False, prune_every=None), Record
+    lookups = lookups or admits  # admission needs the key and the route it looks up
     if lookups:  # what a passthrough lane must do besides the floor and the journal
         from gateway.policy import authorization, registry
         from gateway.telemetry import metrics
