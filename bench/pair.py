@@ -1,0 +1,153 @@
+"""Two Switchyard trees (or one tree with two settings) served side by side and loaded
+at the same time: the CPU a request of each, measured in one machine state.
+
+    .venv/bin/python bench/pair.py A_DIR B_DIR [--mode plain|stream] [--dialect openai]
+        [--concurrency 8] [--seconds 8] [--rounds 3] [--workers 1] [--env-b NAME=VALUE]
+
+``bench/run.py`` measures one server at a time, and on a shared VM the same tree's CPU a
+request moves by 20-60 % between two runs minutes apart: a change worth 5-10 % does not
+show. Here both servers run at once against the same mock (each with its own data dir,
+``manage.py serve --workers N`` on a ``git archive`` of each tree), each driven by its own
+wrk for the same seconds, so whatever slows the machine slows both. Each round prints the
+CPU a request of each server's processes (supervisor and workers, user and system), and
+the end the ratio B/A over all rounds. Two copies of one tree measured so gave ratios of
+0.99 and 0.97, and two runs of one pair of trees differed by up to 5 %: a difference of a
+few percent needs a second run, with A and B swapped.
+
+``--env-b`` sets a setting for B only (``--env`` for both), to price a setting on one
+tree: ``bench/pair.py T T2 --env-b SWITCHYARD_LOG_BODIES=0`` with T2 a copy of T. The two
+arguments must be different directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+import run  # noqa: E402  (bench/run.py: the same mock, route, bodies and process helpers)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("a", help="tree A (a git archive of a commit, or a checkout)")
+    parser.add_argument("b", help="tree B")
+    parser.add_argument("--mode", choices=["plain", "stream"], default="plain")
+    parser.add_argument("--dialect", choices=["openai", "anthropic"], default="openai")
+    parser.add_argument("--concurrency", type=int, default=8, help="connections per server")
+    parser.add_argument("--seconds", type=int, default=8, help="seconds a round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="workers per server")
+    parser.add_argument("--python", default=run.PYTHON, help="the interpreter both run on")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for both")
+    parser.add_argument("--env-b", action="append", default=[], help="NAME=VALUE for B only")
+    args = parser.parse_args()
+    a, b = Path(args.a).resolve(), Path(args.b).resolve()
+    if a == b:
+        parser.error("A and B must be different directories (copy the tree for a setting)")
+    with tempfile.TemporaryDirectory(prefix="sy-pair-") as folder:
+        compare(args, a, b, Path(folder))
+
+
+def compare(args: argparse.Namespace, a: Path, b: Path, workdir: Path) -> None:
+    log = open(workdir / "servers.log", "w")  # noqa: SIM115
+    mock_port = run.free_port()
+    mock = run.start_mock(mock_port, log)
+    config = workdir / "config.yaml"
+    config.write_text(run.litellm_yaml(mock_port))
+    servers: list[tuple[str, int, Any]] = []
+    try:
+        for index, tree in enumerate((a, b)):
+            port = run.free_port()
+            options = types.SimpleNamespace(
+                env=args.env + (args.env_b if index else []),
+                source=str(tree),
+                python=args.python,
+                workers=args.workers,
+                server="auto",
+            )
+            data = workdir / f"data-{index}"
+            process = run.start_switchyard(options, port, config, data, log)
+            servers.append(("AB"[index], port, process))
+        stream = args.mode == "stream"
+        body = run.body_file(workdir, stream)
+        path, headers = _path_and_headers(args.dialect)
+        load = run.run_stream if stream else run.run_wrk
+        for _, port, _ in servers:  # warm up: imports, connections, the first snapshot
+            load(f"http://127.0.0.1:{port}{path}", body, headers, args.concurrency, 2)
+        spent = {name: 0.0 for name, _, _ in servers}
+        served = {name: 0.0 for name, _, _ in servers}
+        for number in range(1, args.rounds + 1):
+            before = {name: run.cpu_seconds(process.pid) for name, _, process in servers}
+            results: dict[str, dict[str, Any]] = {}
+            threads = [
+                threading.Thread(
+                    target=_drive,
+                    args=(results, name, load, f"http://127.0.0.1:{port}{path}", body),
+                    kwargs={
+                        "headers": headers,
+                        "concurrency": args.concurrency,
+                        "seconds": args.seconds,
+                    },
+                )
+                for name, port, _ in servers
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            cells = []
+            for name, _, process in servers:
+                requests = results[name]["rps"] * args.seconds
+                cpu = run.cpu_seconds(process.pid) - before[name]
+                spent[name] += cpu
+                served[name] += requests
+                cells.append(
+                    f"{name} {cpu / requests * 1000:.3f} ms/req "
+                    f"{results[name]['rps']:.0f} rps p50 {results[name]['p50_ms']:.2f} ms"
+                )
+            print(f"round {number}: " + " | ".join(cells), flush=True)
+        cost_a, cost_b = (spent[n] / served[n] * 1000 for n in "AB")
+        print(f"A {a}: {cost_a:.3f} ms CPU a request")
+        print(f"B {b}: {cost_b:.3f} ms CPU a request")
+        print(f"B/A {cost_b / cost_a:.3f}")
+    finally:
+        for _, _, process in servers:
+            process.terminate()
+        for _, _, process in servers:
+            process.wait()
+        mock.terminate()
+        mock.wait()
+
+
+def _drive(
+    results: dict[str, dict[str, Any]],
+    name: str,
+    load: Any,
+    url: str,
+    body: Path,
+    *,
+    headers: list[str],
+    concurrency: int,
+    seconds: int,
+) -> None:
+    """One server's load for a round (a thread of its own: both run at once)."""
+    results[name] = load(url, body, headers, concurrency, seconds)
+
+
+def _path_and_headers(dialect: str) -> tuple[str, list[str]]:
+    headers = [f"Authorization: Bearer {run.ADMIN_KEY}"]
+    if dialect == "openai":
+        return "/v1/chat/completions", headers
+    return "/v1/messages", [*headers, "anthropic-version: 2023-06-01"]
+
+
+if __name__ == "__main__":
+    main()
