@@ -21,6 +21,19 @@ from .live import Gateway, running_gateway
 os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashing() -> None:
+    """Passwords the test process hashes take a thousand PBKDF2 iterations, not a
+    million (``tests/password_hashing.py``); the other hashers still verify."""
+    from django.conf import settings
+    from django.contrib.auth import hashers
+
+    quick = "tests.password_hashing.QuickPBKDF2PasswordHasher"
+    settings.PASSWORD_HASHERS = [quick, *settings.PASSWORD_HASHERS]
+    hashers.get_hashers.cache_clear()
+    hashers.get_hashers_by_algorithm.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_outbound_client() -> Iterator[None]:
     """Each test starts with the real transport and a fresh pooled client."""

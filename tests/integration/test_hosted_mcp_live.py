@@ -265,12 +265,15 @@ def test_anthropic_tool_error_is_an_error_result(stack, mock, mcp_url):
 
 
 def test_route_setting_passes_them_to_an_upstream_that_runs_them(stack, mock, mcp_url):
+    # in one transaction: the gateway's snapshot never has a route without its deployment
     stack.gw.shell(
+        "from django.db import transaction\n"
         "from gateway.models import Deployment, Provider, Route\n"
-        "for name, provider, model in (('pass-claude', 'mock-anthropic', 'up-claude'),"
+        "with transaction.atomic():\n"
+        "    for name, provider, model in (('pass-claude', 'mock-anthropic', 'up-claude'),"
         " ('pass-gpt', 'mock-openai', 'up-gpt')):\n"
-        "    r = Route.objects.create(name=name, max_attempts=1, mcp_passthrough=True)\n"
-        "    Deployment.objects.create(route=r, provider=Provider.objects.get(name=provider),"
+        "        r = Route.objects.create(name=name, max_attempts=1, mcp_passthrough=True)\n"
+        "        Deployment.objects.create(route=r, provider=Provider.objects.get(name=provider),"
         " model=model, max_output_tokens=1024)\n"
     )
     mock.default = tool_caller("secret_word")
