@@ -24,12 +24,14 @@ os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
 @pytest.fixture(autouse=True, scope="session")
 def _quick_password_hashing() -> None:
     """Passwords the test process hashes take a thousand PBKDF2 iterations, not a
-    million (``tests/password_hashing.py``); the other hashers still verify."""
+    million (``tests/password_hashing.py``): it takes Django's PBKDF2 hasher's place in
+    the list (an entry beside it would be shadowed, both being ``pbkdf2_sha256``)."""
     from django.conf import settings
     from django.contrib.auth import hashers
 
-    quick = "tests.password_hashing.QuickPBKDF2PasswordHasher"
-    settings.PASSWORD_HASHERS = [quick, *settings.PASSWORD_HASHERS]
+    from .password_hashing import quick_hashers
+
+    settings.PASSWORD_HASHERS = quick_hashers(settings.PASSWORD_HASHERS)
     hashers.get_hashers.cache_clear()
     hashers.get_hashers_by_algorithm.cache_clear()
 
