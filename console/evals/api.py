@@ -18,6 +18,7 @@ from console.evals.exports import csv_response, json_document
 from console.evals.models import Dataset, Experiment
 from console.evals.parsing import DatasetError, parse_file, row_from_object
 from gateway.edge.api.errors import ApiError
+from gateway.edge.api.writes import check_fields
 
 router = Router(tags=["evaluations"])
 
@@ -94,6 +95,7 @@ def list_datasets(request: HttpRequest) -> Any:
 
 @router.post("/datasets/", response={201: DatasetOut, 422: Problem})
 def create_dataset(request: HttpRequest, payload: DatasetIn) -> Any:
+    check_fields(request, "datasets", payload.dict(exclude_unset=True))
     try:
         rows = _rows(payload.rows)
         dataset = datasets.create(payload.name, rows, description=payload.description, source="api")
@@ -110,6 +112,7 @@ def upload_dataset(
     name: Form[str] = "",
     description: Form[str] = "",
 ) -> Any:
+    check_fields(request, "datasets", {"file": file.name, "name": name, "description": description})
     """A JSONL or CSV file (multipart ``file``), all rows or none."""
     try:
         if file.size is not None and file.size >= 50 * 1024 * 1024:
@@ -126,6 +129,7 @@ def upload_dataset(
 
 @router.post("/datasets/from-log", response={201: DatasetOut, 422: Problem})
 def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
+    check_fields(request, "datasets_from_log", payload.dict(exclude_unset=True))
     from gateway.telemetry.logquery import InvalidFilter
 
     try:
@@ -156,6 +160,7 @@ def dataset_rows(request: HttpRequest, dataset_id: int, version: int | None = No
 @router.patch("/datasets/{dataset_id}", response={200: DatasetOut, 422: Problem})
 def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) -> Any:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
+    check_fields(request, "datasets", payload.dict(exclude_unset=True))
     changes: dict[str, Any] = {}
     try:
         if payload.name is not None and payload.name.strip() != dataset.name:
@@ -179,6 +184,7 @@ def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) 
 
 @router.put("/datasets/{dataset_id}/rows/{index}", response={200: DatasetOut, 422: Problem})
 def edit_row(request: HttpRequest, dataset_id: int, index: int, payload: RowPatch) -> Any:
+    check_fields(request, "datasets", payload.dict(exclude_unset=True))
     try:
         dataset = datasets.edit_row(
             get_object_or_404(Dataset, pk=dataset_id), index, payload.row or {}
@@ -234,6 +240,7 @@ def list_experiments(request: HttpRequest) -> Any:
 
 @router.post("/experiments/", response={201: dict, 404: Problem, 422: Problem})
 def start_experiment(request: HttpRequest, payload: ExperimentIn) -> Any:
+    check_fields(request, "experiments", payload.dict(exclude_unset=True))
     dataset = get_object_or_404(Dataset, pk=payload.dataset)
     try:
         experiment = experiments.start(

@@ -24,7 +24,7 @@ from console.forms import KeyForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.mcp import allow_list_check
 from gateway.models import ApiKey
-from gateway.policy import authorization, roles
+from gateway.policy import authorization, field_rules, roles
 from gateway.policy import keys as key_ops
 from gateway.telemetry import audit
 
@@ -75,15 +75,19 @@ def _owner_fields(request: HtmxHttpRequest, data: dict[str, Any]) -> dict[str, A
 
 
 def _refusal(request: HtmxHttpRequest, fields: dict[str, Any], key: ApiKey | None = None) -> str:
-    """Why ``key.grant`` refuses what ``fields`` make of the key ("" if it does not;
-    the same rule as /api). A field that does not parse is left to the save's
+    """Why ``key.grant`` or the keys' field rules (``gateway.policy.field_rules``)
+    refuse what ``fields`` make of the key ("" if they do not; the same rules as /api). A field that does not parse is left to the save's
     ValidationError, shown on the form."""
     try:
         clean = key_ops.clean_fields(fields)
     except ValidationError:
         return ""
     decision = authorization.decide(actor_of(request), "key.grant", key_ops.proposed(clean, key))
-    return "" if decision else decision.reason
+    if not decision:
+        return decision.reason
+    # each field's rule: below admin, guardrails and tags are added, never removed
+    stored = None if key is None else field_rules.stored_values(key, fields)
+    return field_rules.refusal(actor_of(request), "keys", fields, stored)
 
 
 @staff_required

@@ -27,7 +27,7 @@ from console.views.common import HtmxHttpRequest, go_to
 from gateway import catalog
 from gateway.models import Deployment, Provider, Route, Team
 from gateway.ops import admin_ops
-from gateway.policy import roles
+from gateway.policy import field_rules, roles
 
 ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"
@@ -112,6 +112,18 @@ def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
     return forbidden(request, f"Route {route.name} is not one of your teams' routes.")
 
 
+def _fields_refused(request: HtmxHttpRequest, route: Route, form: RouteForm) -> HttpResponse | None:
+    """The 403 page when the form changes a field the user's role may not
+    (``gateway.policy.field_rules``: below admin, guardrails are added, never removed)."""
+    if not form.is_valid():
+        return None
+    values = form.values()
+    reason = field_rules.refusal(
+        actor_of(request), "routes", values, field_rules.stored_values(route, values)
+    )
+    return forbidden(request, reason) if reason else None
+
+
 @staff_required
 def route_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -145,6 +157,8 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return refused
     if request.method == "POST":
         form = RouteForm(request.POST, actor=actor_of(request), attached=route.mcp_servers)
+        if (refused := _fields_refused(request, route, form)) is not None:
+            return refused
         saved = _save(form, lambda values: admin_ops.save_route(route, values))
         if saved is not None:
             _set_teams(request, saved, form)

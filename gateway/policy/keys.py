@@ -268,6 +268,9 @@ class KeyGrant:
     budget_usd: Decimal | None
     mcp_allowed: tuple[str, ...]
     scopes: tuple[str, ...]
+    # the MCP grant stored before this change (a new key: none): what a team without an
+    # MCP bound lets a key below admin keep, never widen
+    stored_mcp_allowed: tuple[str, ...] = ()
 
 
 def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
@@ -301,6 +304,7 @@ def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
         budget_usd=final("budget_usd"),
         mcp_allowed=tuple(final("mcp_allowed", None) or ()),
         scopes=tuple((scopes or "").split()),
+        stored_mcp_allowed=tuple((key.mcp_allowed or ()) if key is not None else ()),
     )
 
 

@@ -18,6 +18,7 @@ from ninja import Query, Router, Schema, Status
 
 from gateway.alerts import config, delivery
 from gateway.edge.api.providers import ValidationErrors
+from gateway.edge.api.writes import check_fields
 from gateway.models.alerts import BudgetAlert
 from gateway.ops import admin_ops
 from gateway.telemetry import audit
@@ -94,6 +95,7 @@ def get_alerts(request: HttpRequest, filters: Query[AlertFilters]) -> dict[str, 
 @router.patch("/", response={200: SettingsOut, 422: ValidationErrors})
 def update_settings(request: HttpRequest, payload: SettingsPatch) -> Status[Any]:
     given = payload.dict(exclude_unset=True)
+    check_fields(request, "alerts", given)
     changes: dict[str, Any] = {}
     if "enabled" in given and given["enabled"] is not None:
         changes["enabled"] = given["enabled"]

@@ -20,7 +20,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from gateway.edge.api.writes import ValidationErrors
+from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.models import Guardrail
 from gateway.ops import admin_ops
 from gateway.ops import guardrails as ops
@@ -83,6 +83,7 @@ def list_guardrails(request: HttpRequest) -> list[Guardrail]:
 
 @router.post("/", response={201: GuardrailOut, 422: ValidationErrors})
 def create_guardrail(request: HttpRequest, payload: GuardrailIn) -> Status[Any]:
+    check_fields(request, "guardrails", payload.dict(exclude_unset=True))
     try:
         return Status(201, ops.save_guardrail(None, payload.dict(exclude_unset=True)))
     except ValidationError as exc:
@@ -100,6 +101,7 @@ def update_guardrail(
     request: HttpRequest, guardrail_id: int, payload: GuardrailPatch
 ) -> Status[Any]:
     row = get_object_or_404(Guardrail, pk=guardrail_id)
+    check_fields(request, "guardrails", payload.dict(exclude_unset=True), row)
     try:
         return Status(200, ops.save_guardrail(row, payload.dict(exclude_unset=True)))
     except ValidationError as exc:

@@ -17,6 +17,7 @@ from ninja.errors import HttpError
 
 from gateway.edge.api.providers import ValidationErrors
 from gateway.edge.api.users import teams_named
+from gateway.edge.api.writes import check_fields
 from gateway.models import Invite
 from gateway.ops import admin_ops, invites, people
 from gateway.policy import authorization, roles
@@ -89,6 +90,7 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
     )
     if not decision:
         raise HttpError(403, decision.reason)
+    check_fields(request, "invites", payload.dict(exclude_unset=True))
     try:
         if payload.password:
             user = people.create_user(

@@ -19,6 +19,7 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.edge.api.providers import ValidationErrors
+from gateway.edge.api.writes import check_fields
 from gateway.models import ApiKey
 from gateway.ops import admin_ops
 from gateway.policy import authorization, keys, roles
@@ -130,8 +131,10 @@ def _key(request: HttpRequest, key_id: int) -> ApiKey:
 
 
 def _check_grant(request: HttpRequest, fields: dict[str, Any], key: ApiKey | None = None) -> None:
-    """403 unless the caller may change ``key`` (if any) and give the key what ``fields``
-    make of it (``key.grant``: team, owner, scopes, limits, routes, MCP grants); 422 for
+    """403 unless the caller may change ``key`` (if any), give the key what ``fields``
+    make of it (``key.grant``: team, owner, scopes, limits, routes, MCP grants) and write
+    each field (``field_rules``: below admin, guardrails and tags are added, never
+    removed); 422 for
     a field that does not parse. A key minted for another user is audited as such."""
     actor: roles.Actor = request.actor
     if key is not None:
@@ -142,6 +145,7 @@ def _check_grant(request: HttpRequest, fields: dict[str, Any], key: ApiKey | Non
     decision = authorization.decide(actor, "key.grant", grant)
     if not decision:
         raise HttpError(403, decision.reason)
+    check_fields(request, "keys", fields, key)  # e.g. guardrails and tags: below admin, add only
 
 
 @router.get("/", response=list[KeyOut])

@@ -19,7 +19,7 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.base.entries import MASTER
-from gateway.edge.api.writes import ValidationErrors, save_with_secret
+from gateway.edge.api.writes import ValidationErrors, check_fields, save_with_secret
 from gateway.models import McpServer
 
 router = Router(tags=["mcp-servers"])
@@ -163,6 +163,7 @@ def list_servers(request: HttpRequest) -> list[McpServerOut]:
 
 @router.post("/", response={201: McpServerOut, 422: ValidationErrors})
 def create_server(request: HttpRequest, payload: McpServerIn) -> Status[Any]:
+    check_fields(request, "mcp_servers", payload.dict(exclude_unset=True))
     return save_with_secret(guarded_save(request.actor), None, payload, "bearer", McpServerOut.of)
 
 
@@ -174,6 +175,7 @@ def get_server(request: HttpRequest, server_id: int) -> McpServerOut:
 @router.patch("/{server_id}", response={200: McpServerOut, 422: ValidationErrors})
 def update_server(request: HttpRequest, server_id: int, payload: McpServerPatch) -> Status[Any]:
     server = get_object_or_404(McpServer, pk=server_id)
+    check_fields(request, "mcp_servers", payload.dict(exclude_unset=True), server)
     return save_with_secret(guarded_save(request.actor), server, payload, "bearer", McpServerOut.of)
 
 

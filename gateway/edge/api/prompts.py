@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from gateway.edge.api.writes import ValidationErrors
+from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.errors import InvalidRequest
 from gateway.models import Prompt, PromptVersion
 from gateway.policy import authorization
@@ -145,6 +145,7 @@ def list_prompts(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post("/", response={201: VersionOut, 422: ValidationErrors})
 def create_prompt(request: HttpRequest, payload: PromptIn) -> Status[Any]:
     _may_change(request, None)
+    check_fields(request, "prompts", payload.dict(exclude_unset=True))
     try:
         content = versions.draft(
             payload.messages, payload.model, payload.params, payload.tools, payload.note
@@ -191,6 +192,7 @@ def list_versions(request: HttpRequest, name: str) -> list[dict[str, Any]]:
 def add_version(request: HttpRequest, name: str, payload: VersionIn) -> Status[Any]:
     prompt = _prompt(name)
     _may_change(request, prompt)
+    check_fields(request, "prompts", payload.dict(exclude_unset=True))
     try:
         content = versions.draft(
             payload.messages, payload.model, payload.params, payload.tools, payload.note
@@ -208,6 +210,7 @@ def move_label(request: HttpRequest, name: str, label: str, payload: LabelIn) ->
     """Point ``label`` at ``version`` (created if new)."""
     prompt = _prompt(name)
     _may_change(request, prompt)
+    check_fields(request, "prompts", payload.dict(exclude_unset=True))
     try:
         row = versions.move_label(prompt, label, payload.version, _who(request))
     except versions.PromptError as exc:

@@ -17,7 +17,7 @@ from gateway.edge.api.fields import column, omittable
 from gateway.edge.api.writes import (
     ValidationErrors as ValidationErrors,  # routes, keys... read it here
 )
-from gateway.edge.api.writes import save_with_secret
+from gateway.edge.api.writes import check_fields, save_with_secret
 from gateway.models import Provider
 from gateway.ops import admin_ops
 
@@ -95,6 +95,7 @@ def list_providers(request: HttpRequest) -> list[ProviderOut]:
 
 @router.post("/", response={201: ProviderOut, 422: ValidationErrors})
 def create_provider(request: HttpRequest, payload: ProviderIn) -> Status[Any]:
+    check_fields(request, "providers", payload.dict(exclude_unset=True))
     return save_with_secret(admin_ops.save_provider, None, payload, "secret", ProviderOut.of)
 
 
@@ -106,6 +107,7 @@ def get_provider(request: HttpRequest, provider_id: int) -> ProviderOut:
 @router.patch("/{provider_id}", response={200: ProviderOut, 422: ValidationErrors})
 def update_provider(request: HttpRequest, provider_id: int, payload: ProviderPatch) -> Status[Any]:
     provider = get_object_or_404(Provider, pk=provider_id)
+    check_fields(request, "providers", payload.dict(exclude_unset=True), provider)
     return save_with_secret(admin_ops.save_provider, provider, payload, "secret", ProviderOut.of)
 
 

@@ -17,6 +17,7 @@ from pydantic import create_model
 from gateway.catalog import capability_flags
 from gateway.edge.api.fields import column, omittable
 from gateway.edge.api.providers import ValidationErrors
+from gateway.edge.api.writes import check_fields
 from gateway.models import ROUTE_NAME, Deployment, Route, Team
 from gateway.ops import admin_ops
 from gateway.policy import roles
@@ -231,6 +232,7 @@ def create_route(request: HttpRequest, payload: RouteIn) -> Status[Any]:
     _attachable(request, payload.mcp_servers)
     try:
         teams = _teams(request, payload.teams, creating=True)
+        check_fields(request, "routes", _set_fields(payload))
         with transaction.atomic():
             route = admin_ops.save_route(None, _set_fields(payload, {"deployments", "teams"}))
             if teams is not None:
@@ -261,6 +263,7 @@ def update_route(request: HttpRequest, route_id: int, payload: RoutePatch) -> St
     _attachable(request, payload.mcp_servers, route.mcp_servers)
     try:
         teams = _teams(request, payload.teams, creating=False)
+        check_fields(request, "routes", _set_fields(payload), route)
         with transaction.atomic():
             route = admin_ops.save_route(route, _set_fields(payload, {"teams"}))
             if teams is not None:
@@ -289,6 +292,7 @@ def list_deployments(request: HttpRequest, route_id: int) -> list[Deployment]:
 @router.post("/{route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
 def create_deployment(request: HttpRequest, route_id: int, payload: DeploymentIn) -> Status[Any]:
     route = _changeable(request, route_id)
+    check_fields(request, "deployments", _set_fields(payload))
     try:
         return Status(
             201, admin_ops.save_deployment(route, None, _set_fields(payload), actor=request.actor)
@@ -315,6 +319,7 @@ def update_deployment(
 ) -> Status[Any]:
     _changeable(request, route_id)
     route, deployment = _deployment(route_id, deployment_id)
+    check_fields(request, "deployments", _set_fields(payload), deployment)
     try:
         return Status(
             200,

@@ -20,7 +20,7 @@ from ninja.security import APIKeyHeader
 from gateway.base.entries import KeyEntry
 from gateway.core.call import key_refusal
 from gateway.edge.api.auth import MasterKeyAuth, StaffSessionAuth
-from gateway.edge.api.writes import ValidationErrors
+from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.models import RequestLog
 from gateway.policy import authorization, registry, roles
 from gateway.telemetry import scores
@@ -95,6 +95,8 @@ def _author(actor: Any) -> tuple[str, int | None]:
 def add_score(request: HttpRequest, request_id: str, payload: ScoreIn) -> Status[Any]:
     """Score one request (replacing this caller's earlier score of that name)."""
     log = _log(request, request_id)
+    if isinstance(request.actor, roles.Actor):  # a virtual key: its own requests (score.write)
+        check_fields(request, "scores", payload.dict(exclude_unset=True))
     try:
         given = scores.clean(payload.name, payload.value, payload.label, payload.comment)
     except scores.ScoreError as exc:

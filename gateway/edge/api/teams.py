@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
 from gateway.edge.api.providers import ValidationErrors
+from gateway.edge.api.writes import check_fields
 from gateway.models import Membership, Team
 from gateway.ops import admin_ops
 from gateway.policy import keys, roles
@@ -123,6 +124,7 @@ def list_teams(request: HttpRequest) -> list[Team]:
 
 @router.post("/", response={201: TeamOut, 422: ValidationErrors})
 def create_team(request: HttpRequest, payload: TeamIn) -> Status[Any]:
+    check_fields(request, "teams", payload.dict(exclude_unset=True))
     try:
         return Status(201, save_team(None, payload.dict()))
     except ValidationError as exc:
@@ -136,8 +138,10 @@ def get_team(request: HttpRequest, team_id: int) -> Team:
 
 @router.patch("/{team_id}", response={200: TeamOut, 422: ValidationErrors})
 def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> Status[Any]:
+    team = _team(request, team_id)
+    check_fields(request, "teams", payload.dict(exclude_unset=True), team)
     try:
-        return Status(200, save_team(_team(request, team_id), payload.dict(exclude_unset=True)))
+        return Status(200, save_team(team, payload.dict(exclude_unset=True)))
     except ValidationError as exc:
         return Status(422, {"errors": admin_ops.errors_by_field(exc)})
 
@@ -160,6 +164,7 @@ def put_member(request: HttpRequest, team_id: int, username: str, payload: Membe
         raise Http404(f"no user {username!r}")
     if payload.role not in (roles.EDITOR, roles.MEMBER, roles.VIEWER):
         return Status(422, {"errors": {"role": ["a team role is editor, member or viewer"]}})
+    check_fields(request, "team_members", payload.dict())
     roles.assign_membership(user, team, payload.role)
     return Status(200, team)
 

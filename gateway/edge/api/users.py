@@ -17,6 +17,7 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from gateway.edge.api.providers import ValidationErrors
+from gateway.edge.api.writes import check_fields
 from gateway.models import Team
 from gateway.ops import admin_ops, people
 from gateway.policy import authorization, keys, roles, usernames
@@ -133,6 +134,7 @@ def teams_named(names: list[str]) -> list[Team]:
 def create_user(request: HttpRequest, payload: UserIn) -> Status[Any]:
     """A local user, checked as single sign-on checks names (normalised, no look-alike
     of an existing user) and with Django's password validators; 422 by field."""
+    check_fields(request, "users", payload.dict(exclude_unset=True))
     try:
         user = people.create_user(
             payload.username,
@@ -160,6 +162,8 @@ def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
         decision = authorization.decide(request.actor, "user.manage", user)
         if not decision:
             raise HttpError(403, decision.reason)
+    sent = {k: v for k, v in payload.dict(exclude_unset=True).items() if v is not None}
+    check_fields(request, "users", sent)
     if payload.role is not None:
         role = _role(payload.role)
         if role != roles.OWNER and roles.is_last_owner(user):
@@ -171,7 +175,8 @@ def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
             people.set_active(request.actor, user, payload.active)
         except ValidationError as exc:
             return Status(409, {"errors": admin_ops.errors_by_field(exc)})
-    return user
+    # as stored now: the role just set, not the one the last-owner check read before it
+    return get_user_model().objects.get(pk=user.pk)
 
 
 @router.delete("/{username}", response={200: Removed, 409: ValidationErrors})
@@ -203,6 +208,7 @@ def update_user_limits(
     decision = authorization.decide(request.actor, "user.limit", user)
     if not decision:
         raise HttpError(403, decision.reason)
+    check_fields(request, "user_limits", payload.dict(exclude_unset=True))
     try:
         return keys.save_user_limits(user, payload.dict(exclude_unset=True))
     except ValidationError as exc:

@@ -34,7 +34,8 @@ def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
     in their editor teams, members in their teams): the key has one of those teams; its
     owner is the actor (an editor: or a member of that team); its rpm, tpm and budget
     are set and at most the team's where the team has one; its routes are open to the
-    team; its MCP grants lie within the team's."""
+    team; its MCP grants lie within the team's (a team without MCP grants set grants
+    nothing: a key keeps what an admin gave it, and gains nothing)."""
     if roles.MANAGEMENT_SCOPE in grant.scopes:
         refusal = _management(actor, grant)
         if refusal is not None:
@@ -96,4 +97,14 @@ def _within_team(grant: KeyGrant, team: Any) -> Decision:
         wider = [i for i in grant.mcp_allowed if mcp_within([i], bound_mcp) != {i}]
         if wider:
             return deny(f"mcp_allowed: {', '.join(wider)} beyond team {team.name}'s MCP grants")
+        return ALLOW
+    # no bound set on the team: below admin that grants nothing; what an admin gave the
+    # key is kept (and may be narrowed), nothing is added
+    kept = list(grant.stored_mcp_allowed)
+    wider = [i for i in grant.mcp_allowed if mcp_within([i], kept) != {i}]
+    if wider:
+        return deny(
+            f"mcp_allowed: {', '.join(wider)}: team {team.name} has no MCP grants set, "
+            "so a key of it gets none below admin (an admin sets the team's MCP grants)"
+        )
     return ALLOW
