@@ -28,7 +28,7 @@ import orjson
 
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.errors import GuardrailBlocked, InvalidRequest
-from gateway.guardrails import engine, passed, stream, texts
+from gateway.guardrails import engine, kinds, passed, stream, texts
 from gateway.guardrails.kinds import Context, remote
 from gateway.policy import registry
 from gateway.types import ChatResponse
@@ -69,6 +69,26 @@ def requested(value: Any) -> tuple[list[str], dict[str, dict[str, Any]]]:
     return names, extras
 
 
+def refuse_unsettable(snapshot: Snapshot, extras: dict[str, dict[str, Any]]) -> None:
+    """A 400 naming the guardrail when the request gives it a setting its definition
+    does not let a request set (``Kind.request_settable``: none unless its params say
+    so): a guardrail's configured params always hold, and the caller learns that their
+    setting was not applied rather than having it silently dropped."""
+    for name, extra in extras.items():
+        entry = snapshot.guardrails.get(name)
+        if entry is None or not extra:
+            continue
+        allowed = kinds.kind(entry.kind).request_settable(entry.params)
+        refused = sorted(set(extra) - allowed)
+        if refused:
+            raise InvalidRequest(
+                f"guardrails: {name!r} takes no setting {', '.join(map(repr, refused))} from "
+                "a request (its configured params hold; its definition names what a request "
+                "may set)",
+                param="guardrails",
+            )
+
+
 def applicable(
     snapshot: Snapshot, key: KeyEntry, route: RouteEntry | None, asked: list[str]
 ) -> list[GuardrailEntry]:
@@ -102,6 +122,8 @@ class Plane:
             return None
         names, extras = requested(asked_for)
         entries = applicable(snapshot, job.key, route, names)
+        if extras:
+            refuse_unsettable(snapshot, extras)
         call = job.call
         if not entries or call.endpoint not in GUARDED_ENDPOINTS:
             return None

@@ -106,6 +106,13 @@ class Kind:
         validated: dict[str, Any] = self._module().validate(dict(params))
         return validated
 
+    def request_settable(self, params: Mapping[str, Any]) -> frozenset[str]:
+        """The settings a request may give a guardrail of this kind in its body's
+        ``guardrails`` field (``{name: {extra_body}}``): none unless the kind's module
+        says so from the guardrail's own params; what the params set is never among them."""
+        found = getattr(self._module(), "request_settable", None)
+        return frozenset(found(params)) if found is not None else frozenset()
+
     def build(self, entry: GuardrailEntry) -> Checker:
         factory: Callable[[GuardrailEntry], Checker] = self._module().Checker
         return factory(entry)

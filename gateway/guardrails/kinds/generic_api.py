@@ -6,8 +6,9 @@ added unless ``api_base`` already ends with it) with JSON ``texts``, ``input_typ
 (``request`` | ``response``), ``request_data`` (who and what is asking: the key's name,
 its team and user, the route and model, the request id; never the caller's secret, nor
 its hash or prefix), ``litellm_call_id`` and ``additional_provider_specific_params``
-(the guardrail's own, overlaid with what the request asked for this guardrail in its
-``guardrails`` field). Header ``x-api-key``: ``params.api_key`` (a literal or
+(the guardrail's own; a request's ``{name: {extra_body}}`` adds only the keys
+``params.request_settable`` names and the params do not set: configured params always
+win, and a request giving any other setting is refused with a 400 naming the guardrail). Header ``x-api-key``: ``params.api_key`` (a literal or
 ``os.environ/NAME``), plus ``params.headers``.
 
 The answer's ``action``: ``NONE`` passes; ``BLOCKED`` refuses (``blocked_reason``
@@ -18,6 +19,7 @@ Errors name the service's URL masked and the HTTP status, never a header value."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,7 +73,34 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
     extra = params.get("additional_provider_specific_params")
     if extra is not None and not isinstance(extra, dict):
         raise ConfigError("params.additional_provider_specific_params", "must be an object")
+    settable = params.get("request_settable")
+    if settable is not None:
+        if not isinstance(settable, list) or not all(
+            isinstance(k, str) and k.strip() for k in settable
+        ):
+            raise ConfigError(
+                "params.request_settable",
+                "a list of the additional_provider_specific_params keys a request may set",
+            )
+        taken = sorted(set(settable) & set(extra or {}))
+        if taken:
+            raise ConfigError(
+                "params.request_settable",
+                f"{', '.join(taken)} set in additional_provider_specific_params: "
+                "a configured setting always wins, so a request may not set it",
+            )
     return params
+
+
+def request_settable(params: Mapping[str, Any]) -> frozenset[str]:
+    """The keys a request may add to ``additional_provider_specific_params`` (its
+    ``{name: {extra_body}}``): those ``params.request_settable`` names, never one the
+    params set. None named: a request sets nothing."""
+    settable = params.get("request_settable")
+    configured = params.get("additional_provider_specific_params") or {}
+    if not isinstance(settable, list):
+        return frozenset()
+    return frozenset(str(k) for k in settable) - set(configured)
 
 
 def _check_url(url: str, where: str) -> None:
@@ -124,6 +153,7 @@ class Checker(BaseChecker):
         self.api_key: str = params.get("api_key") or ""
         self.headers: dict[str, str] = dict(params.get("headers") or {})
         self.extra: dict[str, Any] = dict(params.get("additional_provider_specific_params") or {})
+        self.settable = request_settable(params)
 
     def _resolved(self) -> tuple[str, dict[str, str]]:
         """The URL and headers, references read now (an unset variable fails the check,
@@ -145,7 +175,11 @@ class Checker(BaseChecker):
             "input_type": context.input_type,
             "request_data": request_data(context),
             "litellm_call_id": context.request_id,
-            "additional_provider_specific_params": {**self.extra, **context.extra},
+            # the request's own settings only where the guardrail lets it; configured win
+            "additional_provider_specific_params": {
+                **{k: v for k, v in context.extra.items() if k in self.settable},
+                **self.extra,
+            },
         }
 
     async def check(self, texts: list[str], context: Context) -> Verdict:

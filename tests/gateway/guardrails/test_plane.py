@@ -389,3 +389,18 @@ async def test_legacy_completions_prompt_and_answer(upstream, monkeypatch):
     streamed = orjson.dumps({"model": "m", "prompt": "hi", "stream": True})
     reply = await service.handle("completions", "openai", streamed, {}, service.Caller(key=MASTER))
     assert reply.status == 400 and b"post_call" in reply.body
+
+
+async def test_a_setting_for_a_guardrail_that_takes_none_is_refused_naming_it(upstream):
+    """M13: a content filter's definition lets a request set nothing: a request's
+    ``{name: {extra_body}}`` with a setting is a 400 naming the guardrail, sent nowhere;
+    naming it without settings (the control) runs as before."""
+    seen, _, _ = upstream
+    install(guardrail("pii", ("pre_call",), default_on=True), default=("pii",))
+    plain = await ask("mail a@b.co", guardrails=[{"pii": {}}])
+    assert plain.status == 200 and seen[0]["messages"][0]["content"] == "mail [EMAIL_REDACTED]"
+    reply = await ask("mail a@b.co", guardrails=[{"pii": {"extra_body": {"patterns": []}}}])
+    assert reply.status == 400
+    error = orjson.loads(reply.body)["error"]
+    assert error["param"] == "guardrails" and "'pii'" in error["message"]
+    assert len(seen) == 1

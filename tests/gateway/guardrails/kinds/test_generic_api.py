@@ -112,7 +112,8 @@ async def run(guard: GuardrailEntry, texts: list[str], ctx: Context | None = Non
 
 async def test_a_clean_text_passes_and_the_service_gets_the_contract(service):
     texts = ["hello there", "second part"]
-    checked, notes = await run(entry(service.url), texts, context(ext={"threshold": 0.9}))
+    guard = entry(service.url, request_settable=["tone"])
+    checked, notes = await run(guard, texts, context(ext={"threshold": 0.9, "tone": "formal"}))
     assert checked == texts and notes[0]["verdict"] == "none"
     (sent,) = service.received
     assert sent.path == "/beta/litellm_basic_guardrail_api"
@@ -125,8 +126,12 @@ async def test_a_clean_text_passes_and_the_service_gets_the_contract(service):
     assert data["user_api_key_team_id"] == "3" and data["user_api_key_team_alias"] == "research"
     assert data["user_api_key_user_id"] == "9"
     assert data["route"] == "m" and data["model"] == "m" and data["request_id"] == "req-1"
-    # the request's own settings for this guardrail overlay the configured ones
-    assert body["additional_provider_specific_params"] == {"threshold": 0.9, "language": "en"}
+    # the request adds what the guardrail lets it set; a configured setting always wins
+    assert body["additional_provider_specific_params"] == {
+        "threshold": 0.8,
+        "language": "en",
+        "tone": "formal",
+    }
     # nothing of the caller's key: not its prefix, not a hash
     assert b"sk-sy-abcd" not in sent.raw
     assert not any("hash" in name for name in data)
@@ -370,3 +375,49 @@ async def test_during_call_blocks_a_stream_before_its_head(service, pipeline):
     error = orjson.loads(reply.body)["error"]
     assert "gate" in error["message"] and "prompt attack" in error["message"]
     assert b"streamed words" not in reply.body
+
+
+# --- M13: a request never rewrites a guardrail's configured params ------------------------
+
+
+async def ask_with(content: str, guardrails: Any):
+    from gateway.core import service as pipeline_service
+
+    body = {"model": "m", "messages": [{"role": "user", "content": content}]}
+    body["guardrails"] = guardrails
+    caller = pipeline_service.Caller(key=KEY)
+    return await pipeline_service.handle("chat", "openai", orjson.dumps(body), {}, caller)
+
+
+async def test_a_request_cannot_switch_off_a_default_guardrail_it_did_not_ask_for(
+    service, pipeline
+):
+    """M13: ``gate`` (on by default, configured to block) is told ``block: false`` by
+    the request: refused with a 400 naming the guardrail, and nothing reaches the
+    upstream; the same prompt without the setting is blocked (the guardrail is live)."""
+    upstream, _ = pipeline
+    blocked = await ask("an attack on you")  # control: the guardrail blocks this prompt
+    assert blocked.status == 400 and b"prompt attack" in blocked.body
+    sent_before = len(upstream.received)
+    reply = await ask_with("an attack on you", [{"gate": {"extra_body": {"block": False}}}])
+    assert reply.status == 400, reply.body
+    error = orjson.loads(reply.body)["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == "guardrails"
+    assert "'gate'" in error["message"] and "'block'" in error["message"]
+    assert len(upstream.received) == sent_before  # the refused one never reached the model
+
+
+async def test_configured_params_win_over_a_settable_request_setting(service):
+    """A guardrail whose definition lets a request set ``tone`` takes it; one setting
+    its configured ``block`` is still refused at save time, and a checker never lets a
+    request's value replace a configured one."""
+    with pytest.raises(ConfigError) as refused:
+        entry(service.url, additional_provider_specific_params={"block": True},
+              request_settable=["block"])  # fmt: skip
+    assert refused.value.field == "params.request_settable"
+    guard = entry(service.url, request_settable=["tone"])
+    with pytest.raises(GuardrailBlocked):  # block stays the configured default (True)
+        await run(guard, ["an attack"], context(ext={"block": False, "tone": "x"}))
+    body = orjson.loads(service.received[-1].body)
+    assert body["additional_provider_specific_params"]["tone"] == "x"
+    assert "block" not in body["additional_provider_specific_params"]
