@@ -43,107 +43,125 @@ class FieldRule:
             raise ValueError(f"unknown role in {self!r}")
 
 
-O, A, E, M, V = roles.OWNER, roles.ADMIN, roles.EDITOR, roles.MEMBER, roles.VIEWER
+OWNER, ADMIN, EDITOR, MEMBER, VIEWER = roles.ROLES
 
 
 def _same(role: str, *names: str, rule: str = "") -> dict[str, FieldRule]:
     return {name: FieldRule(role, role, rule=rule) for name in names}
 
 
-_ADDS = FieldRule(M, A, only_add=True)  # a key's guardrails and tags
+_ADDS = FieldRule(MEMBER, ADMIN, only_add=True)  # a key's guardrails and tags
 
 FIELDS: dict[str, dict[str, FieldRule]] = {
     "keys": {
-        **_same(M, "name", "budget_period", "max_budget_per_user", "expires_at"),
-        **_same(M, "alert_thresholds"),
-        **_same(M, "routes", "rpm_limit", "tpm_limit", "budget_usd", rule="key.grant"),
+        **_same(MEMBER, "name", "budget_period", "max_budget_per_user", "expires_at"),
+        **_same(MEMBER, "alert_thresholds"),
+        **_same(MEMBER, "routes", "rpm_limit", "tpm_limit", "budget_usd", rule="key.grant"),
         # narrowing a key's MCP grant is free; widening is judged by key.grant (within
         # the team's bound; a team without one grants nothing new below admin)
-        "mcp_allowed": FieldRule(M, M, rule="key.grant"),
-        "team": FieldRule(M, A, rule="key.grant"),
-        "user": FieldRule(M, A, rule="key.grant"),
-        "scopes": FieldRule(A, A, rule="key.grant"),
-        "management": FieldRule(A, A, rule="key.grant"),  # the console's spelling of scopes
+        "mcp_allowed": FieldRule(MEMBER, MEMBER, rule="key.grant"),
+        "team": FieldRule(MEMBER, ADMIN, rule="key.grant"),
+        "user": FieldRule(MEMBER, ADMIN, rule="key.grant"),
+        "scopes": FieldRule(ADMIN, ADMIN, rule="key.grant"),
+        "management": FieldRule(ADMIN, ADMIN, rule="key.grant"),  # the console's spelling of scopes
         "guardrails": _ADDS,
         "tags": _ADDS,
     },
     "routes": {
-        **_same(E, "name", "description", "enabled", "strategy", "fallbacks"),
-        **_same(E, "context_window_fallbacks", "drop_params", "default_params", "max_attempts"),
-        **_same(E, "timeout", "retry_budget", "cache_ttl", "cache_scope"),
-        **_same(E, "auto_cache_breakpoints", "shadow_routes", "shadow_percent"),
-        **_same(E, "mcp_passthrough", "batch_mode"),
-        "deployments": FieldRule(E, E, rule="deployment.params"),
+        **_same(EDITOR, "name", "description", "enabled", "strategy", "fallbacks"),
+        **_same(
+            EDITOR, "context_window_fallbacks", "drop_params", "default_params", "max_attempts"
+        ),
+        **_same(EDITOR, "timeout", "retry_budget", "cache_ttl", "cache_scope"),
+        **_same(EDITOR, "auto_cache_breakpoints", "shadow_routes", "shadow_percent"),
+        **_same(EDITOR, "mcp_passthrough", "batch_mode"),
+        "deployments": FieldRule(EDITOR, EDITOR, rule="deployment.params"),
         # attaching a new server is mcp.server.attach's (owners, admins); keeping or
         # removing one needs no more than changing the route
-        "mcp_servers": FieldRule(E, E, rule="mcp.server.attach"),
-        "guardrails": FieldRule(E, A, only_add=True),
+        "mcp_servers": FieldRule(EDITOR, EDITOR, rule="mcp.server.attach"),
+        "guardrails": FieldRule(EDITOR, ADMIN, only_add=True),
         # below admin, a route stays limited to teams the editor edits: never opened to all
-        "teams": FieldRule(E, A, rule="route.change"),
+        "teams": FieldRule(EDITOR, ADMIN, rule="route.change"),
     },
     "deployments": {
-        **_same(E, "provider", "model", "enabled", "weight", "rpm", "tpm"),
-        **_same(E, "input_price", "output_price", "cache_read_price", "cache_write_price"),
-        **_same(E, "search_unit_price", "context_window", "max_output_tokens"),
-        **_same(E, "price_per_image", "price_per_second", "price_per_character"),
-        **_same(E, "supports_tools", "supports_vision", "supports_reasoning", "supports_top_k"),
-        "params": FieldRule(E, E, rule="deployment.params"),
+        **_same(EDITOR, "provider", "model", "enabled", "weight", "rpm", "tpm"),
+        **_same(EDITOR, "input_price", "output_price", "cache_read_price", "cache_write_price"),
+        **_same(EDITOR, "search_unit_price", "context_window", "max_output_tokens"),
+        **_same(EDITOR, "price_per_image", "price_per_second", "price_per_character"),
+        **_same(
+            EDITOR, "supports_tools", "supports_vision", "supports_reasoning", "supports_top_k"
+        ),
+        "params": FieldRule(EDITOR, EDITOR, rule="deployment.params"),
     },
     # the console's one form for a route and its deployment (a new provider: provider.change)
-    "add_model": _same(E, "provider", "model", "route_name", "context_window"),
+    "add_model": _same(
+        EDITOR, "provider", "model", "route_name", "input_price", "output_price", "context_window"
+    ),
     "providers": _same(
-        A,
+        ADMIN,
         *("name", "kind", "base_url", "api_version", "extra_headers", "timeout"),
         *("settings", "secret", "clear_secret"),
         rule="provider.change",
     ),
     "teams": _same(
-        A,
+        ADMIN,
         *("name", "description", "rpm_limit", "tpm_limit", "budget_usd", "budget_period"),
         *("alert_thresholds", "mcp_allowed", "mcp_restricted", "guardrails"),
     ),
-    "team_members": _same(A, "user", "role"),
+    "team_members": _same(ADMIN, "user", "role"),
     "users": {
-        **_same(O, "username", "email", "password", "teams"),
-        "role": FieldRule(O, O),
-        "active": FieldRule(O, O, rule="user.manage"),
+        **_same(OWNER, "username", "email", "password", "teams"),
+        "role": FieldRule(OWNER, OWNER),
+        "active": FieldRule(OWNER, OWNER, rule="user.manage"),
     },
     "user_limits": _same(
-        A, "rpm_limit", "tpm_limit", "budget_usd", "budget_period", "alert_thresholds",
+        ADMIN,
+        "rpm_limit",
+        "tpm_limit",
+        "budget_usd",
+        "budget_period",
+        "alert_thresholds",
         rule="user.limit",
     ),  # fmt: skip
     "invites": _same(
-        A, "username", "email", "role", "teams", "expires_in_days", "password", "how",
+        ADMIN,
+        "username",
+        "email",
+        "role",
+        "teams",
+        "expires_in_days",
+        "password",
+        "how",
         rule="user.invite",
     ),  # fmt: skip
     "guardrails": _same(
-        A,
+        ADMIN,
         *("name", "kind", "modes", "default_on", "monitor", "unreachable_fallback"),
         *("timeout", "params", "enabled", "description"),
     ),
     "mcp_servers": {
         **_same(
-            A,
+            ADMIN,
             *("name", "description", "transport", "url", "headers", "bearer", "clear_bearer"),
             *("enabled", "connect_timeout", "call_timeout", "sampling_route", "oauth"),
             *("oauth_client_id", "oauth_client_secret", "clear_oauth_client_secret"),
             "oauth_scopes",
         ),
-        **_same(A, "command", "args", "env", rule="mcp_server.stdio"),
+        **_same(ADMIN, "command", "args", "env", rule="mcp_server.stdio"),
     },
     # a member's or editor's own prompts (prompt.change); labels move versions in use
     "prompts": _same(
-        M,
+        MEMBER,
         *("name", "description", "messages", "model", "params", "tools", "note"),
         *("labels", "version"),
         rule="prompt.change",
     ),
-    "alerts": _same(O, "enabled", "webhook_url", "clear_webhook", "default_thresholds"),
-    "scores": _same(V, "name", "value", "label", "comment", rule="score.write"),
+    "alerts": _same(OWNER, "enabled", "webhook_url", "clear_webhook", "default_thresholds"),
+    "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
     # evaluations: admins and owners (ability evals.use)
-    "datasets": _same(A, "name", "description", "rows", "row"),
-    "datasets_from_log": _same(A, "name", "filters", "with_answers", "limit"),
-    "experiments": _same(A, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
+    "datasets": _same(ADMIN, "name", "description", "rows", "row"),
+    "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
+    "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
 }
 
 
@@ -153,7 +171,9 @@ def at_least(actor: roles.Actor, role: str) -> bool:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, list | tuple | set | dict) and not value)
+    return (
+        value is None or value == "" or (isinstance(value, list | tuple | set | dict) and not value)
+    )
 
 
 def _items(value: Any) -> set[str]:
@@ -186,7 +206,9 @@ def _same_value(value: Any, stored: Any) -> bool:
 
 
 def _role_names(role: str) -> str:
-    return {O: "owners", A: "owners and admins", E: "editors and above"}.get(role, f"{role}s")
+    return {OWNER: "owners", ADMIN: "owners and admins", EDITOR: "editors and above"}.get(
+        role, f"{role}s"
+    )
 
 
 def refusals(

@@ -93,7 +93,9 @@ def test_below_admin_a_key_gains_guardrails_and_tags(world, who):
 
 def test_an_admin_removes_a_keys_guardrails_and_tags(world):
     key = world["key"]
-    reply = patch(as_user(world["users"]["admin"]), f"/api/keys/{key.pk}", {"guardrails": [], "tags": []})
+    reply = patch(
+        as_user(world["users"]["admin"]), f"/api/keys/{key.pk}", {"guardrails": [], "tags": []}
+    )
     assert reply.status_code == 200, reply.content
     key.refresh_from_db()
     assert key.guardrails == [] and key.tags == []
@@ -112,7 +114,9 @@ def test_an_editor_may_not_strip_a_routes_guardrail_but_may_add_one(world):
     assert added.status_code == 200, added.content
     route.refresh_from_db()
     assert route.guardrails == ["strict", "extra"]
-    cleared = patch(as_user(world["users"]["admin"]), f"/api/routes/{route.pk}", {"guardrails": None})
+    cleared = patch(
+        as_user(world["users"]["admin"]), f"/api/routes/{route.pk}", {"guardrails": None}
+    )
     assert cleared.status_code == 200 and cleared.json()["guardrails"] == []
 
 
@@ -143,7 +147,9 @@ def test_an_admins_grant_on_a_team_without_a_bound_is_kept_not_widened(world):
     admin = as_user(world["users"]["admin"])
     assert patch(admin, f"/api/keys/{key.pk}", {"mcp_allowed": ["probe"]}).status_code == 200
     assert patch(member, f"/api/keys/{key.pk}", {"name": "renamed"}).status_code == 200
-    assert patch(member, f"/api/keys/{key.pk}", {"mcp_allowed": ["probe", "other"]}).status_code == 403
+    assert (
+        patch(member, f"/api/keys/{key.pk}", {"mcp_allowed": ["probe", "other"]}).status_code == 403
+    )
     assert patch(member, f"/api/keys/{key.pk}", {"mcp_allowed": []}).status_code == 200
 
 
