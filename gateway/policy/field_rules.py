@@ -262,8 +262,7 @@ def stored_values(instance: Any, fields: Iterable[str]) -> dict[str, Any]:
     many-to-many as its rows, a missing attribute as None."""
     values: dict[str, Any] = {}
     for field in fields:
-        value = getattr(instance, field, None)
-        if hasattr(value, "all") and callable(value.all):  # a related manager
-            value = list(value.all())
-        values[field] = value
+        value: Any = getattr(instance, field, None)
+        every = getattr(value, "all", None)
+        values[field] = list(every()) if callable(every) else value  # a related manager: rows
     return values
