@@ -451,5 +451,9 @@ LOGGING = {
         "httpcore2": {"level": "WARNING"},
         # a warning per failed reconnect; gateway.base.db_work logs an outage once instead
         "psycopg.pool": {"level": "ERROR"},
+        # the paths Django logs for refused requests, masked where the record is made
+        # (so every handler, not only ours, gets the invitation link without its token)
+        "django.request": {"filters": ["url_secrets"]},
+        "django.security.csrf": {"filters": ["url_secrets"]},
     },
 }

@@ -1,0 +1,44 @@
+"""The invitation page (``console/views/invite_accept.py``, #61): a live link's token is
+never written to a log line (L26), and a link whose inviter lost the right to make it
+creates nothing and says why (M14)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from gateway.models import Invite
+from gateway.ops import invites
+from gateway.policy import roles
+
+pytestmark = pytest.mark.django_db
+GOOD = {"password": "adas-password-1", "password_again": "adas-password-1"}
+
+
+@pytest.fixture
+def admin() -> User:
+    user = User.objects.create_user("admin", password="pw-123456789")
+    roles.set_role(user, roles.ADMIN)
+    return user
+
+
+def test_a_refused_password_logs_the_path_without_the_token(
+    admin: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    issued = invites.issue(admin, "ada", role=roles.MEMBER)
+    path = f"/invite/{issued.token}/"
+    with caplog.at_level(logging.INFO):
+        reply = Client().post(path, {"password": "short", "password_again": "short"})
+        csrf = Client(enforce_csrf_checks=True).post(path, GOOD)
+    assert reply.status_code == 422 and csrf.status_code == 403
+    # the control: both refusals are logged, naming the page
+    warned = [r for r in caplog.records if r.name in ("django.request", "django.security.csrf")]
+    assert {getattr(r, "status_code", None) for r in warned} == {422, 403}
+    assert all("/invite/" in r.getMessage() for r in warned)
+    leaked = [r.getMessage() for r in caplog.records if issued.token in r.getMessage()]
+    assert leaked == []
+    assert Invite.objects.get(pk=issued.invite.pk).state == "pending"  # still live
+    assert Client().post(path, GOOD).status_code == 302  # and it works
