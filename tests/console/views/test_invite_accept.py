@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.models import Invite
+from gateway.models import Invite, Profile
 from gateway.ops import invites
 from gateway.policy import roles
 
@@ -42,3 +42,17 @@ def test_a_refused_password_logs_the_path_without_the_token(
     assert leaked == []
     assert Invite.objects.get(pk=issued.invite.pk).state == "pending"  # still live
     assert Client().post(path, GOOD).status_code == 302  # and it works
+
+
+def test_a_link_whose_inviter_lost_the_right_creates_nothing_and_says_why(admin: User) -> None:
+    control = invites.issue(admin, "bob", role=roles.ADMIN)
+    assert Client().get(f"/invite/{control.token}/").status_code == 200  # the page is live
+    issued = invites.issue(admin, "ada", role=roles.ADMIN)
+    # a change no signal saw (a bulk update): the invite is still pending, yet refused
+    Profile.objects.filter(user=admin).update(role=roles.MEMBER)
+    path = f"/invite/{issued.token}/"
+    for reply in (Client().get(path), Client().post(path, GOOD)):
+        assert reply.status_code == 410
+        assert b"may no longer grant it" in reply.content
+        assert b"Ask an owner or admin for a new one" in reply.content
+    assert not User.objects.filter(username="ada").exists()
