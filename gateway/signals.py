@@ -11,6 +11,7 @@ from django.db import connections, router, transaction
 from django.db.models import F, ProtectedError
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
+from django.utils import timezone
 
 from gateway.models import (
     ApiKey,
@@ -24,6 +25,8 @@ from gateway.models import (
     Provider,
     RegistryState,
     Route,
+    SsoLink,
+    SsoRemoval,
     Team,
 )
 from gateway.policy import registry
@@ -128,6 +131,19 @@ def _invites_die_with_their_inviter(sender: type[Any], instance: Any, **kw: Any)
     from gateway.ops import invites
 
     invites.revoke_lost(instance.pk, removed=True)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL)  # type: ignore[untyped-decorator]
+def _sso_identity_remembered(sender: type[Any], instance: Any, **kw: Any) -> None:
+    """A user removed, on any path: each single sign-on identity linked to them is
+    remembered (``SsoRemoval``), so its next sign-in is refused instead of making the
+    account again (``gateway.policy.sso_users.provision``)."""
+    for link in SsoLink.objects.filter(user_id=instance.pk):
+        SsoRemoval.objects.update_or_create(
+            issuer=link.issuer,
+            subject=link.subject,
+            defaults={"username": instance.get_username(), "removed_at": timezone.now()},
+        )
 
 
 @receiver(pre_delete, sender=Route)  # type: ignore[untyped-decorator]
