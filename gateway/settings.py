@@ -20,7 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from gateway.base import process_role
 from gateway.base.env import env_bool, env_float, env_int, env_list, env_str
-from gateway.base.private_files import private_data_dir
+from gateway.base.private_files import private_data_dir, private_database
 from gateway.server.supervisor import UVICORN_WORKER_ENV
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -67,30 +67,40 @@ def _env_allow() -> str:
     return secret_refs.allow_setting()
 
 
+def _sqlite(name: str) -> DBConfig:
+    """The one SQLite setup, whether the file is the default one in the data folder or
+    one an operator names with ``DATABASE_URL=sqlite:///...`` (the same file must behave
+    the same however it is named). Writers queue for the lock, never fail: two workers,
+    their journal writers and any manage.py command share this file (tests/integration/
+    test_sqlite_writers_live.py). ``timeout``: seconds a statement waits for another
+    connection's write lock; IMMEDIATE: a transaction takes the lock at BEGIN, so it
+    never has to upgrade a read (which SQLite refuses at once, "database is locked")."""
+    if name and name != ":memory:" and not name.startswith("file:"):
+        private_database(Path(name))  # 0600 (with its -wal and -shm), whatever the umask
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": name,
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+
+
 def _database(variable: str = "DATABASE_URL") -> DBConfig:
     url = env_str(variable)
     if not url:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        return {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(DATA_DIR / "switchyard.sqlite3"),
-            # Writers queue for the lock, never fail: two workers, their journal writers
-            # and any manage.py command share this file (tests/integration/
-            # test_sqlite_writers_live.py). ``timeout``: seconds a statement waits for
-            # another connection's write lock; IMMEDIATE: a transaction takes the lock at
-            # BEGIN, so it never has to upgrade a read (which SQLite refuses at once).
-            "OPTIONS": {
-                "timeout": 20,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-        }
+        return _sqlite(str(DATA_DIR / "switchyard.sqlite3"))
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
     except Exception as exc:  # dj_database_url raises several kinds
         raise ImproperlyConfigured(f"{variable} is not a valid database URL: {exc}") from None
     if not config.get("ENGINE"):
         raise ImproperlyConfigured(f"{variable} has an unknown scheme: {url.split(':', 1)[0]!r}")
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        return _sqlite(str(config.get("NAME") or ""))
     if config["ENGINE"] == "django.db.backends.postgresql":
         pool = _pool_options()
         if pool:  # a pool takes the place of persistent connections (Django requires 0)
@@ -441,5 +451,9 @@ LOGGING = {
         "httpcore2": {"level": "WARNING"},
         # a warning per failed reconnect; gateway.base.db_work logs an outage once instead
         "psycopg.pool": {"level": "ERROR"},
+        # the paths Django logs for refused requests, masked where the record is made
+        # (so every handler, not only ours, gets the invitation link without its token)
+        "django.request": {"filters": ["url_secrets"]},
+        "django.security.csrf": {"filters": ["url_secrets"]},
     },
 }

@@ -2,7 +2,8 @@
 who the invite is for, their role and teams, and takes a password (Django's password
 validators); accepting creates the account and signs it in. An unknown, used, revoked
 or expired link is one plain page, 404, and nothing is created
-(``gateway.ops.invites``)."""
+(``gateway.ops.invites``). A link whose inviter may no longer grant it (removed,
+deactivated, demoted) is the same page with the reason, 410, and nothing is created."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ class AcceptForm(forms.Form):
         return data
 
 
-def _gone(request: HttpRequest) -> HttpResponse:
-    return render(request, TEMPLATE, {"gone": True}, status=404)
+def _gone(request: HttpRequest, why: str = "") -> HttpResponse:
+    return render(request, TEMPLATE, {"gone": True, "why": why}, status=410 if why else 404)
 
 
 @never_cache
@@ -48,10 +49,15 @@ def invite_accept(request: HttpRequest, token: str) -> HttpResponse:
     invite = invites.usable(token)
     if invite is None:
         return _gone(request)
+    refused = invites.inviter_refusal(invite)
+    if refused:
+        return _gone(request, refused)
     form = AcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             user = invites.accept(token, form.cleaned_data["password"])
+        except invites.InviterLostRight as exc:
+            return _gone(request, str(exc))
         except invites.InviteUnusable:
             return _gone(request)
         except ValidationError as exc:

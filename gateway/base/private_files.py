@@ -28,10 +28,16 @@ def private_data_dir(folder: Path, sqlite_name: str | None = None) -> None:
     SQLite opens it with those permissions), or tighten what is there."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     _tighten(folder, 0o700)
-    if sqlite_name is None:
-        return
-    database = folder / sqlite_name
-    with contextlib.suppress(FileExistsError):
+    if sqlite_name is not None:
+        private_database(folder / sqlite_name)
+
+
+def private_database(database: Path) -> None:
+    """Create the SQLite file ``database`` 0600, empty, so SQLite opens it with those
+    permissions, or tighten it (and its companions) when it is more open. A folder that
+    does not exist is left to SQLite to report; the folder itself is not changed (an
+    operator's ``DATABASE_URL`` may name a file in a folder others share)."""
+    with contextlib.suppress(FileExistsError, FileNotFoundError, PermissionError):
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for suffix in SQLITE_COMPANIONS:
         _tighten(Path(f"{database}{suffix}"), 0o600)

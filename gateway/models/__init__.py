@@ -1136,6 +1136,27 @@ class SsoLink(models.Model):
         return f"{self.subject} at {self.issuer}"
 
 
+class SsoRemoval(models.Model):
+    """A single sign-on identity whose user was removed (#61, I11): its next sign-in is
+    refused, not a new account, until an owner lets it in again
+    (``gateway.ops.people.readmit_sso``). Written when the user goes, on every path
+    (``gateway.signals``)."""
+
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    username = models.CharField(max_length=150, blank=True)  # the removed account's name
+    removed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-removed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_removal_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or self.subject} removed ({self.issuer})"
+
+
 from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)

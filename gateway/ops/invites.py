@@ -15,6 +15,15 @@ the teammate opens a one-time link, chooses a password and is signed in as that 
   the "no longer works" answer.
 - ``revoke``: a pending invite stops working (``invite_revoke`` row).
 
+An invite lives no longer than its inviter's right to make it (#61, M14): when the
+inviter is removed, deactivated or given a role that may not grant the invite's role
+and teams, ``revoke_lost`` revokes their pending invites (``gateway.signals`` calls it
+on every path that changes a user or their role), and ``accept`` asks again
+(``inviter_refusal``: the inviter still active and still allowed, rule
+``user.invite``) so a change that bypassed the signals (a bulk ``update``) still
+creates nothing. An invite made by the master key or the operator has no inviter and is
+not tied to anyone's rights.
+
 Who may invite whom is the caller's question (rule ``user.invite``)."""
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ from django.utils import timezone
 
 from gateway.models import Invite, Team
 from gateway.ops import people
-from gateway.policy import usernames
+from gateway.policy import authorization, roles, usernames
+from gateway.policy.rules.users import InviteGrant
 from gateway.telemetry import audit
 
 DEFAULT_DAYS = 7
@@ -135,6 +145,32 @@ class InviteUnusable(Exception):
     """The link is unknown, used, revoked or expired."""
 
 
+class InviterLostRight(InviteUnusable):
+    """The person who made the invite may no longer grant it (removed, deactivated, or
+    their role no longer reaches the invite's role or teams); the message says so."""
+
+
+def inviter_refusal(invite: Invite) -> str:
+    """Why ``invite``'s inviter may no longer grant it, or empty: the inviter, read
+    afresh, must be active and still pass rule ``user.invite`` for the invite's role and
+    teams. An invite with no inviter (the master key's or the operator's) is not tied to
+    a person's rights."""
+    if invite.created_by_id is None:
+        return ""
+    from django.contrib.auth import get_user_model
+
+    inviter = (
+        get_user_model().objects.select_related("switchyard").filter(pk=invite.created_by_id)
+    ).first()
+    if inviter is None or not inviter.is_active:
+        return "its inviter can no longer invite anyone here"
+    grant = InviteGrant(invite.role, frozenset(invite.teams.values_list("pk", flat=True)))
+    decision = authorization.decide(roles.actor_for_user(inviter), "user.invite", grant)
+    if not decision:
+        return f"its inviter {inviter.get_username()} may no longer grant it ({decision.reason})"
+    return ""
+
+
 def accept(token: str, password: str) -> Any:
     """The account the invite makes, with ``password``. Raises ``InviteUnusable`` or a
     ``ValidationError`` (``password``, ``username``); nothing is written then."""
@@ -144,6 +180,9 @@ def accept(token: str, password: str) -> Any:
         )
         if invite is None or invite.state != "pending":
             raise InviteUnusable("this invitation link no longer works")
+        refused = inviter_refusal(invite)
+        if refused:
+            raise InviterLostRight(refused)
         origin = audit.current_actor()
         newcomer = dataclasses.replace(
             origin, kind="user", name=invite.username, id="", source="invite"
@@ -171,14 +210,41 @@ def accept(token: str, password: str) -> Any:
     return user
 
 
-def revoke(invite: Invite) -> Invite:
+def revoke(invite: Invite, why: str = "") -> Invite:
     if invite.state == "pending":
         invite.revoked_at = timezone.now()
         invite.save(update_fields=["revoked_at"])
         audit.record(
-            "invite_revoke", object_type="invite", object_id=invite.pk, object_name=invite.username
+            "invite_revoke",
+            object_type="invite",
+            object_id=invite.pk,
+            object_name=invite.username,
+            detail=why,
         )
     return invite
+
+
+def _pending_of(user_id: int) -> list[Invite]:
+    rows = Invite.objects.filter(
+        created_by_id=user_id,
+        used_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+    return list(rows)
+
+
+def revoke_lost(user_id: int, *, removed: bool = False) -> int:
+    """Revoke the pending invites the user ``user_id`` made that they may no longer
+    grant (all of them when ``removed``: the account is going). Returns how many were
+    revoked."""
+    revoked = 0
+    for invite in _pending_of(user_id):
+        why = "its inviter was removed" if removed else inviter_refusal(invite)
+        if why:
+            revoke(invite, f"revoked with its inviter's right to invite: {why}")
+            revoked += 1
+    return revoked
 
 
 def pending() -> list[Invite]:

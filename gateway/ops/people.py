@@ -12,7 +12,10 @@
   when ``is_active`` changes).
 - ``remove``: every key of the user is revoked (kept, so the logs that name them still
   read), then the account goes with its role, memberships and SSO links; logged
-  requests, spend and audit rows stay.
+  requests, spend and audit rows stay. Their single sign-on identities are remembered
+  (``SsoRemoval``, written by ``gateway.signals`` on every path that deletes a user),
+  so the next sign-in is refused instead of making the account again;
+  ``readmit_sso`` lets one in again.
 
 The last active owner is never deactivated, demoted or removed, and nobody deactivates
 or removes themselves. Who may do each is the caller's question (rules ``user.invite``,
@@ -29,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.models import ApiKey, Team
+from gateway.models import ApiKey, SsoRemoval, Team
 from gateway.policy import roles, usernames
 from gateway.telemetry import audit
 
@@ -164,3 +167,16 @@ def remove(actor: roles.Actor, user: Any) -> int:
             detail="account removed; its keys revoked and kept, its logs and spend kept",
         )
     return revoked
+
+
+def readmit_sso(removal: SsoRemoval) -> None:
+    """Let a removed single sign-on identity sign in again: its next sign-in makes a new
+    account with the role and teams its claims map to (an ``sso_readmit`` row)."""
+    with transaction.atomic():
+        audit.record(
+            "sso_readmit",
+            object_type="user",
+            object_name=removal.username,
+            detail=f"{removal.issuer} (sub {removal.subject}) may sign in again",
+        )
+        removal.delete()

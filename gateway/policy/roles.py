@@ -243,6 +243,8 @@ API: dict[str, tuple[str, str]] = {
     "user-limits": ("users.view", "teams.edit"),
     # invitations: owners and admins (rule user.invite: admins invite no owner)
     "invites": ("users.invite", "users.invite"),
+    # removed single sign-on identities: admins read; owners let one in again (user.manage)
+    "sso-removals": ("users.view", "users.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
     "mcp-servers": ("providers.edit", "providers.edit"),
     # guardrails: any role reads them (secrets masked); owners and admins change them

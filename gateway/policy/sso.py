@@ -28,7 +28,9 @@ response's body. The username is normalised (NFKC) and checked
 
 A user signing in for the first time is created; the link between the provider's
 ``(issuer, sub)`` and the user is kept (``SsoLink``), so a provider account never
-signs in as a local account that merely has the same name."""
+signs in as a local account that merely has the same name. Removing that user is
+remembered by the same pair (``SsoRemoval``): the next sign-in is refused, not a new
+account, until an owner lets the identity in again."""
 
 from __future__ import annotations
 

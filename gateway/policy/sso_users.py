@@ -15,7 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from gateway.models import SsoLink
+from gateway.models import SsoLink, SsoRemoval
 from gateway.policy import usernames
 from gateway.policy.sso import SsoConfig, SsoIdentity, SsoRefused
 
@@ -116,7 +116,10 @@ def provision(
     account never becomes a local one that has the same name). A new username that
     looks like an existing user's (``usernames.look_alike``) is refused, nothing
     created. ``provisioned(user, created)`` runs inside the transaction (the console
-    writes its audit event there)."""
+    writes its audit event there). An identity whose user was removed
+    (``SsoRemoval``) is refused, nothing created, until an owner lets it in again
+    (``gateway.ops.people.readmit_sso``): removing a user is not undone by their next
+    sign-in."""
     with transaction.atomic():
         link = (
             SsoLink.objects.select_related("user")
@@ -125,6 +128,16 @@ def provision(
             .first()
         )
         created = link is None
+        if (
+            link is None
+            and SsoRemoval.objects.filter(issuer=identity.issuer, subject=identity.subject).exists()
+        ):
+            logger.warning(
+                "sso: %s was removed from this gateway: sign-in refused", identity.subject
+            )
+            raise SsoRefused(
+                "this account was removed from this gateway: ask an owner to let it sign in again"
+            )
         if link is None:
             taken = get_user_model().objects.values_list("username", flat=True)
             imitated = usernames.look_alike(identity.username, taken)

@@ -157,6 +157,7 @@ API = {
     "users": (ADMINS, {O}),
     "user-limits": (ADMINS, ADMINS),
     "invites": (ADMINS, ADMINS),  # rule user.invite: an admin invites no owner
+    "sso-removals": (ADMINS, {O}),  # removed SSO identities: owners let one in again
     "spend": (ADMINS, ADMINS),
     "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
     "audit": (ADMINS, ADMINS),
@@ -339,6 +340,7 @@ def api_url(template: str, world: dict) -> str:
         "server_id": 1,
         "guardrail_id": 1,
         "invite_id": 1,
+        "removal_id": 1,
         "experiment_id": 1,
         "alert_id": 1,
         "index": 0,

@@ -13,6 +13,14 @@ MASK = "***"
 # Query parameters whose values are credentials: names holding one of these words.
 _SECRET_WORDS = ("key", "token", "secret", "password", "passwd", "pwd", "sig", "auth", "cred")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()]+")  # a URL inside some text
+# Paths whose next segment is itself a credential: the one-time invitation link
+# (console ``/invite/<token>/``). Django logs the path of every 4xx and 5xx it answers
+# (``django.request``, ``django.security.csrf``), so a refused password would otherwise
+# write a live token to the server log.
+CREDENTIAL_PATHS = ("/invite/",)
+_CREDENTIAL_PATH = re.compile(
+    "(" + "|".join(re.escape(p) for p in CREDENTIAL_PATHS) + r")[^/\s?#'\"<>]+"
+)
 
 
 def secret_param(name: str) -> bool:
@@ -71,16 +79,24 @@ def url_credentials(url: str) -> list[str]:
     return [*found, *(unquote_plus(value) for value in found)]
 
 
+def mask_paths_in(text: str) -> str:
+    """``text`` with the credential segment of every ``CREDENTIAL_PATHS`` path masked
+    (``/invite/***/``)."""
+    if not any(prefix in text for prefix in CREDENTIAL_PATHS):
+        return text
+    return _CREDENTIAL_PATH.sub(lambda match: match.group(1) + MASK, text)
+
+
 class MaskUrlSecrets(logging.Filter):
-    """A log handler's filter: every URL a record's message quotes is written masked
-    (``mask_urls_in``), whichever library logged it (an HTTP client logs the URLs it
-    calls; a caller's MCP server URL may carry a token). Records without ``://`` pass
-    as they are."""
+    """A log handler's (or logger's) filter: every URL a record's message quotes is
+    written masked (``mask_urls_in``), whichever library logged it (an HTTP client logs
+    the URLs it calls; a caller's MCP server URL may carry a token), and so is the token
+    of a credential path (``mask_paths_in``: Django logs the path of a refused request).
+    Other records pass as they are."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "://" in message:
-            masked = mask_urls_in(message)
-            if masked != message:
-                record.msg, record.args = masked, None
+        masked = mask_paths_in(mask_urls_in(message))
+        if masked != message:
+            record.msg, record.args = masked, None
         return True

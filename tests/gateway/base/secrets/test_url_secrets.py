@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.base.secrets.url_secrets import mask_url, mask_urls_in, secret_param
+from gateway.base.secrets.url_secrets import mask_paths_in, mask_url, mask_urls_in, secret_param
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,10 @@ def test_urls_inside_text_are_masked() -> None:
 def test_secret_params() -> None:
     assert secret_param("api-key") and secret_param("API_KEY") and secret_param("client_secret")
     assert not secret_param("api-version") and not secret_param("model")
+
+
+def test_an_invitation_token_in_a_path_is_masked() -> None:
+    line = "Unprocessable Entity: /invite/4l67GqIbukNXQ_K9-x/ (and /invite/ alone)"
+    assert mask_paths_in(line) == "Unprocessable Entity: /invite/***/ (and /invite/ alone)"
+    assert mask_paths_in("GET /invites/ 200") == "GET /invites/ 200"  # the list, not a token
+    assert mask_paths_in("/keys/abc/") == "/keys/abc/"

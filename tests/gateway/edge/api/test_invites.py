@@ -1,0 +1,62 @@
+"""Invitations through /api (#61, M14): demoting or removing an admin through
+``/api/users`` revokes the admin invites they made; the invite a still-entitled admin
+made keeps working (the control)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from gateway.models import Invite
+from gateway.policy import roles
+
+pytestmark = pytest.mark.django_db
+GOOD = {"password": "adas-password-1", "password_again": "adas-password-1"}
+
+
+def as_user(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff() -> dict[str, User]:
+    users = {}
+    for name, role in (("owner", "owner"), ("ann", "admin"), ("abe", "admin")):
+        users[name] = User.objects.create_user(name, password="pw-123456789")
+        roles.set_role(users[name], role)
+    return users
+
+
+def invite(by: User, username: str) -> str:
+    reply = as_user(by).post(
+        "/api/invites/",
+        data=json.dumps({"username": username, "role": "admin"}),
+        content_type="application/json",
+    )
+    assert reply.status_code == 201, reply.content
+    return str(reply.json()["link"]).removeprefix("http://testserver")
+
+
+def test_demoting_or_removing_an_admin_revokes_their_admin_invites(staff: dict[str, User]) -> None:
+    kept = invite(staff["abe"], "kit")
+    demoted = invite(staff["ann"], "dan")
+    owner = as_user(staff["owner"])
+    reply = owner.patch(
+        "/api/users/ann", data=json.dumps({"role": "member"}), content_type="application/json"
+    )
+    assert reply.status_code == 200
+    assert Invite.objects.get(username="dan").state == "revoked"
+    assert Client().post(demoted, GOOD).status_code == 404
+    roles.set_role(staff["ann"], roles.ADMIN)
+    removed = invite(staff["ann"], "rex")
+    assert owner.delete("/api/users/ann").status_code == 200
+    assert Invite.objects.get(username="rex").state == "revoked"
+    assert Client().post(removed, GOOD).status_code == 404
+    assert not User.objects.filter(username__in=["dan", "rex"]).exists()
+    assert Client().post(kept, GOOD).status_code == 302  # abe is still an admin
+    assert roles.role_of(User.objects.get(username="kit")) == roles.ADMIN
