@@ -30,7 +30,7 @@ from mcp.shared.exceptions import MCPError
 
 from gateway import journal
 from gateway.base import http
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import KeyEntry, own_identity
 from gateway.core import service
 from gateway.mcp import endpoint, pool
 from gateway.mcp.oauth import caller, store, tokens
@@ -191,7 +191,7 @@ async def test_a_key_minted_for_a_member_never_sends_their_token_as_a_hosted_too
 
 def test_identity_goes_only_with_the_holder() -> None:
     """The one rule every path asks: the owner's own identity when they hold the key."""
-    assert caller.own_identity(7, 7)
-    assert not caller.own_identity(7, 8)  # minted for 7 by 8
-    assert not caller.own_identity(7, None)  # minted by the operator or the master key
-    assert not caller.own_identity(None, None)
+    assert own_identity(7, 7)
+    assert not own_identity(7, 8)  # minted for 7 by 8
+    assert not own_identity(7, None)  # minted by the operator or the master key
+    assert not own_identity(None, None)
