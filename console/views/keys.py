@@ -125,7 +125,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
         if refusal:
             return forbidden(request, refusal)
         try:
-            created = key_ops.create_key(**fields)
+            created = key_ops.create_key(**fields, minted_by=actor_of(request).holder_id)
         except ValidationError as exc:
             show_errors(form, exc)
         else:

@@ -11,6 +11,7 @@ through a provider (the three cost about 15 MB of each worker's memory)."""
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from typing import Any
 
 from django.contrib.auth import login
@@ -132,10 +133,20 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     try:
         identity = sso.identity_from_claims(claims, cfg)
         origin = audit.actor_of(request)
-        newcomer = audit.Actor("user", identity.username, "", "sso", origin.ip, origin.user_agent)
-        with audit.acting(newcomer), audit.via("sso"):
+
+        def account(username: str, user_id: int | None) -> AbstractContextManager[None]:
+            """Rows name the account signing in, never the username its claims asked for
+            (the account may be ``alice-2``, or linked under another name)."""
+            who = str(user_id) if user_id is not None else ""
+            person = audit.Actor("user", username, who, "sso", origin.ip, origin.user_agent)
+            return audit.acting(person)
+
+        with audit.via("sso"):
             user = provision(
-                identity, set(cfg.team_map.values()), lambda u, new: _provisioned(identity, u, new)
+                identity,
+                set(cfg.team_map.values()),
+                lambda u, new: _provisioned(identity, u, new),
+                acting=account,
             )
     except sso.SsoRefused as exc:
         return refused(request, f"Signed in at {_host(cfg)}, but {exc}.", 403)

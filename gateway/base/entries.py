@@ -290,6 +290,10 @@ class KeyEntry:
     parent_id: int | None = None
     team: TeamEntry | None = None  # None: no team (keys made before teams)
     user_id: int | None = None
+    # Who minted the key (and holds its raw key); None: the operator or the master key.
+    # The owner's own upstream identities go with it only when they minted it themselves
+    # (``own_identity``): a key minted "for" someone never acts as them upstream.
+    minted_by: int | None = None
     # The owner's own limits when they have any (None: the owner is not limited), so
     # admission counts every key of theirs together without a query
     owner: UserEntry | None = None
@@ -305,8 +309,21 @@ class KeyEntry:
     def is_master(self) -> bool:
         return self.id is None
 
+    @property
+    def own_identity(self) -> bool:
+        """Whether the key carries its owner's own upstream identities (their per-user
+        OAuth tokens): only a key its owner minted, and so holds, does."""
+        return own_identity(self.user_id, self.minted_by)
+
     def allows(self, route: str) -> bool:
         return self.routes is None or route in self.routes
+
+
+def own_identity(owner: int | None, holder: int | None) -> bool:
+    """Identity is the holder: a person's own upstream identities (per-user OAuth tokens
+    to MCP servers, and any identity attached per person) act only for a credential that
+    person holds themselves: ``holder`` (who minted the key, who signed in) is ``owner``."""
+    return owner is not None and holder == owner
 
 
 MASTER = KeyEntry(

@@ -108,16 +108,20 @@ async def call(
     endpoint: str = "tools/call",
     progress: ProgressFnT | None = None,
     via: Upstream | None = None,
+    journal_as: KeyEntry | None = None,
 ) -> types.CallToolResult:
     """``progress`` hears the server's progress notifications of the call; ``via``
     calls the tool instead of the pool's shared session (``relay``: a session bound to
-    the caller's client session), after every check here, as the pool would."""
+    the caller's client session), after every check here, as the pool would.
+    ``journal_as``: the key the journal row names when ``key`` (the master key, for a
+    person with its reach) is not who acts: ``/api``'s caller."""
     started = time.monotonic()
+    named = journal_as or key
     rec = journal.Record(
         request_id="mcp_" + uuid.uuid4().hex[:24],
-        key_id=key.id,
-        key_name=key.name,
-        key_prefix=key.prefix,
+        key_id=named.id,
+        key_name=named.name,
+        key_prefix=named.prefix,
         dialect="mcp",
         endpoint=endpoint,
         route=server,
@@ -129,8 +133,8 @@ async def call(
     )
     span = _start_span(server, tool)
     upstream_started: float | None = None
-    if not key.is_master:  # an OAuth server gets the key's owner's token (the master key:
-        oauth_caller.act_as(key.user_id)  # whoever the caller said acts, e.g. the console's)
+    if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
+        oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
     try:
         if not permissions.allows_tool(key, server, tool):
             raise NotAllowed(f"this API key may not call {server}__{tool}")

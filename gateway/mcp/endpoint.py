@@ -81,7 +81,7 @@ def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
     )
     if found is None:
         raise MCPError(INVALID_PARAMS, "no authenticated caller")
-    oauth_caller.act_as(found[0].user_id)  # an OAuth server gets the key owner's token
+    oauth_caller.act_for(found[0])  # an OAuth server: the owner's token if they minted the key
     return found
 
 

@@ -609,6 +609,18 @@ class ApiKey(models.Model):
         on_delete=models.SET_NULL,
         related_name="api_keys",
     )
+    # Who minted the key and so holds its raw key (shown once, to them): a person's own
+    # upstream identities (their per-user OAuth tokens to MCP servers) go only with keys
+    # they minted themselves (``KeyEntry.own_identity``). None: minted by the operator
+    # (a command, the config) or the master key. Set when the key is created, never edited.
+    minted_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="minted_keys",
+        editable=False,
+    )
     # Space-separated; "management": the key may call /api as its user (an owner or
     # admin) would.
     scopes = models.CharField(max_length=200, blank=True, default="")

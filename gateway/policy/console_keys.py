@@ -139,6 +139,7 @@ def _ensure_row(user: Any, team: TeamChoice, *, mcp: bool) -> Any:
                 key_hash=ApiKey.hash_key(raw),
                 team_id=team.id,
                 user=user,
+                minted_by=user,  # the gateway holds it for them: their own identity
                 scopes=CONSOLE_SCOPE,
                 mcp_allowed=wanted,
             )

@@ -356,13 +356,19 @@ def create_key(
     guardrails: object = None,
     tags: object = None,
     alert_thresholds: object = None,
+    minted_by: int | None = None,
 ) -> CreatedKey:
-    """Validate everything first, then create the key in one transaction."""
+    """Validate everything first, then create the key in one transaction. ``minted_by``:
+    the id of the person who gets the raw key (``roles.Actor.holder_id``; None: the
+    operator or the master key); only they carry the owner's own upstream identities,
+    and only when they are the owner."""
     clean = clean_fields({f: v for f, v in locals().items() if f in PARSERS})
     allowed = clean.pop("routes")
     raw = generate_raw_key()
     with transaction.atomic():
-        key = ApiKey.objects.create(prefix=raw[:10], key_hash=ApiKey.hash_key(raw), **clean)
+        key = ApiKey.objects.create(
+            prefix=raw[:10], key_hash=ApiKey.hash_key(raw), minted_by_id=minted_by, **clean
+        )
         if allowed:
             key.routes.set(allowed)
     return CreatedKey(key=key, raw=raw)

@@ -182,6 +182,7 @@ def build_snapshot() -> Snapshot:
             max_budget_per_user=k.max_budget_per_user,
             team=teams.get(k.team_id) if k.team_id is not None else None,
             user_id=k.user_id,
+            minted_by=k.minted_by_id,
             owner=owners.get(k.user_id) if k.user_id is not None else None,
             mcp_allowed=mcp_within(
                 mcp_list(k.mcp_allowed),

@@ -35,6 +35,7 @@ from django.db.models import Q, QuerySet
 
 OWNER, ADMIN, EDITOR, MEMBER, VIEWER = "owner", "admin", "editor", "member", "viewer"
 ROLES = (OWNER, ADMIN, EDITOR, MEMBER, VIEWER)
+RANK = {role: place for place, role in enumerate(ROLES)}  # 0: the highest
 MANAGEMENT_SCOPE = "management"
 
 # --- abilities of each role ---------------------------------------------------------------
@@ -276,6 +277,20 @@ class Actor:
     username: str = ""
     teams: dict[int, str] = field(default_factory=dict)  # team id -> role in that team
     via: str = "session"  # "session", "master" or "key"
+    # A "key" actor: the management key it came with, and who minted (holds) that key
+    key_id: int | None = None
+    key_minted_by: int | None = None
+
+    @property
+    def holder_id(self) -> int | None:
+        """The person holding the credential this actor came with: a session's user, a
+        management key's minter (not its owner); None for the master key. A key this
+        actor mints is theirs to hold (``ApiKey.minted_by``)."""
+        if self.via == "master":
+            return None
+        if self.via == "key":
+            return self.key_minted_by
+        return self.user_id
 
     @property
     def everywhere(self) -> bool:
@@ -356,6 +371,8 @@ def actor_for_key(raw: str) -> Actor | None:
         username=actor.username,
         teams=actor.teams,
         via="key",
+        key_id=key.pk,
+        key_minted_by=key.minted_by_id,
     )
 
 
@@ -413,6 +430,14 @@ def visible_key_ids(actor: Actor) -> set[int] | None:
     from gateway.models import ApiKey
 
     return set(visible_keys(actor, ApiKey.objects.all()).values_list("id", flat=True))
+
+
+def outranks(role: str | None, other: str | None) -> bool:
+    """Whether ``role`` stands strictly above ``other`` (a user without a console role
+    stands below every role; nobody stands above an owner)."""
+    if role not in RANK:
+        return False
+    return other not in RANK or RANK[role] < RANK[other]
 
 
 def may_change_key(actor: Actor, key: Any) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from authlib.integrations.django_client import OAuth, OAuthError
@@ -106,20 +107,28 @@ def apply_role(
     Membership.objects.filter(user=user, team__name__in=set(mapped) - set(teams)).delete()
 
 
+def _nobody(username: str, user_id: int | None) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 def provision(
     identity: SsoIdentity,
     mapped: Collection[str] = (),
     provisioned: Callable[[AbstractBaseUser, bool], None] | None = None,
+    acting: Callable[[str, int | None], AbstractContextManager[None]] = _nobody,
 ) -> AbstractBaseUser:
     """The user ``identity`` signs in as: found by its link to the provider's
     ``(issuer, sub)``, created on the first sign-in (under a free username: a provider
     account never becomes a local one that has the same name). A new username that
     looks like an existing user's (``usernames.look_alike``) is refused, nothing
     created. ``provisioned(user, created)`` runs inside the transaction (the console
-    writes its audit event there). An identity whose user was removed
-    (``SsoRemoval``) is refused, nothing created, until an owner lets it in again
-    (``gateway.ops.people.readmit_sso``): removing a user is not undone by their next
-    sign-in."""
+    writes its audit event there). What provisioning writes runs inside
+    ``acting(username, user id)`` of the account itself (its id None while it is being
+    created), never of the username the claims asked for: the account may be another
+    (``alice-2``; a link made when the provider called them something else). An identity
+    whose user was removed (``SsoRemoval``) is refused, nothing created, until an owner
+    lets it in again (``gateway.ops.people.readmit_sso``): removing a user is not undone
+    by their next sign-in."""
     with transaction.atomic():
         link = (
             SsoLink.objects.select_related("user")
@@ -147,15 +156,16 @@ def provision(
                     f"the username {identity.username!r} looks like an existing account's: "
                     "ask an owner to set a different username at the provider"
                 )
-            user = get_user_model().objects.create(
-                username=_free_username(identity.username),
-                email=identity.email,
-                first_name=identity.name[:150],
-            )
-            user.set_unusable_password()
-            link = SsoLink.objects.create(
-                user=user, issuer=identity.issuer, subject=identity.subject
-            )
+            username = _free_username(identity.username)
+            with acting(username, None):
+                user = get_user_model().objects.create(
+                    username=username, email=identity.email, first_name=identity.name[:150]
+                )
+            with acting(user.get_username(), user.pk):
+                user.set_unusable_password()
+                link = SsoLink.objects.create(
+                    user=user, issuer=identity.issuer, subject=identity.subject
+                )
             logger.info("sso: first sign-in of %s creates user %s", identity.subject, user)
         else:
             user = link.user
@@ -163,10 +173,11 @@ def provision(
                 user.email = identity.email
         if not user.is_active:
             raise SsoRefused("this account is disabled on this gateway")
-        user.save()
-        apply_role(user, identity.role, identity.teams, mapped)
-        link.last_sign_in = timezone.now()
-        link.save(update_fields=["last_sign_in"])
-        if provisioned is not None:
-            provisioned(user, created)
+        with acting(user.get_username(), user.pk):
+            user.save()
+            apply_role(user, identity.role, identity.teams, mapped)
+            link.last_sign_in = timezone.now()
+            link.save(update_fields=["last_sign_in"])
+            if provisioned is not None:
+                provisioned(user, created)
     return user

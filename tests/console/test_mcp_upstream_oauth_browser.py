@@ -53,7 +53,7 @@ from gateway.policy import keys
 user = User.objects.create_superuser(%(user)r, '', %(password)r)
 server = admin.save_server(None, {'name': 'files', 'transport': 'streamable_http',
     'url': 'http://127.0.0.1:%(rs)d/mcp', 'oauth': 'per_user', 'description': 'OAuth test'})
-k = keys.create_key(name='agent', user=user.pk, mcp_allowed=['*'])
+k = keys.create_key(name='agent', user=user.pk, mcp_allowed=['*'], minted_by=user.pk)
 print(json.dumps({'key': k.raw, 'server': server.pk}))
 """
 

@@ -158,7 +158,7 @@ def create_key(request: HttpRequest, payload: KeyIn) -> Status[Any]:
     fields = keys.defaults_for(request.actor, payload.dict(exclude_unset=True))
     try:
         _check_grant(request, fields)
-        created = keys.create_key(**fields)
+        created = keys.create_key(**fields, minted_by=request.actor.holder_id)
     except ValidationError as exc:
         return _invalid(exc)
     audit.key_minted(request.actor, created.key)

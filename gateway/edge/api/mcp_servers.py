@@ -1,7 +1,8 @@
 """MCP servers in the management API. The bearer token, the OAuth client secret,
 header and env values are write-only (per-person OAuth tokens are never in it): answers show ``os.environ/`` references and a mask for literals; the mask
 sent back keeps what is stored. ``/test`` connects once and lists the tools; ``/tools``
-and ``/call`` go through the process's pool (a call is journaled like any other).
+and ``/call`` go through the process's pool (a call is journaled like any other, naming
+the caller's key, and audited as the caller).
 
 Stdio servers run commands on the gateway's host: the operator's power (rule
 ``mcp_server.stdio``), so creating one, changing one or turning one into stdio is a 403
@@ -10,6 +11,7 @@ unless the operator set ``SWITCHYARD_STDIO_MCP_SERVERS``; deleting one is allowe
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -18,9 +20,11 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from gateway.base.entries import MASTER
+from gateway.base.entries import MASTER, KeyEntry
 from gateway.edge.api.writes import ValidationErrors, check_fields, save_with_secret
 from gateway.models import McpServer
+from gateway.policy import roles
+from gateway.telemetry import audit
 
 router = Router(tags=["mcp-servers"])
 
@@ -201,25 +205,65 @@ def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
     )
 
 
+def _journal_identity(actor: roles.Actor) -> KeyEntry:
+    """The key an ``/api`` caller's tool call is journaled as: a management key itself,
+    a signed-in person's console key (``console_keys``), the master key itself."""
+    from gateway.policy import console_keys, registry
+
+    if actor.via == "master" or actor.user_id is None:
+        return MASTER
+    if actor.via == "key":
+        for entry in registry.current().keys.values():
+            if entry.id == actor.key_id:
+                return entry
+    else:
+        try:
+            return console_keys.key_for(actor.user_id, console_keys.DEFAULT, "providers.edit")
+        except console_keys.ConsoleIdentityRefused:
+            pass
+    # no key of theirs to name (revoked since): the person, with the master key's reach
+    return dataclasses.replace(MASTER, name=f"{actor.username} (api)", prefix="api")
+
+
 @router.post("/{server_id}/call", response=CallOut)
 def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
-    """Call one tool as the master key (journaled, counted like a call through /mcp)."""
+    """Call one tool with the master key's reach (the caller may manage every server),
+    as the caller: the journal row names their key (a session: their console key; a
+    management key: itself), an OAuth server gets their own token (a management key's
+    only when its owner minted it) and the call is an audit row naming them."""
     from gateway.mcp import calls
     from gateway.mcp.errors import McpGatewayError
+    from gateway.mcp.oauth import caller as oauth_caller
     from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=server_id)
+    actor: roles.Actor = request.actor
+    named = _journal_identity(actor)
 
     async def run() -> Any:
         await registry.ensure_loaded()
+        oauth_caller.act_for_holder(actor.user_id, actor.holder_id)
         try:
             return await calls.call(
-                MASTER, server.name, payload.tool, payload.arguments, endpoint="api"
+                MASTER,
+                server.name,
+                payload.tool,
+                payload.arguments,
+                endpoint="api",
+                journal_as=named,
             )
         except McpGatewayError as exc:
             return calls.error_result(exc.message)
 
     result = async_to_sync(run)()
+    audit.record(
+        "tool_call",
+        object_type="mcp_server",
+        object_id=server.pk,
+        object_name=server.name,
+        changes={"tool": payload.tool, "is_error": bool(result.is_error)},
+        detail=f"tool called through /api as {named.name}",
+    )
     return CallOut(
         is_error=bool(result.is_error),
         result=result.model_dump(mode="json", by_alias=True, exclude_none=True),

@@ -94,7 +94,7 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
     """Answer with the gateway's hosted MCP loop (gateway/mcp/hosted): each upstream
     turn routed and retried like any call; one journal row with the tool calls."""
     call, snapshot = job.call, registry.current()
-    oauth_caller.act_as(job.key.user_id)  # registered OAuth servers get the key owner's token
+    oauth_caller.act_for(job.key)  # registered OAuth servers: the owner's token if they minted it
     if call.cache is not None:  # an answer made with tools is not replayed from cache
         cache.abandon(call.cache)
         call.cache = None

@@ -1,11 +1,17 @@
 """Whose token a call to an OAuth server sends, and the ``httpx2.Auth`` that sends it.
 
-The person acting is set where the caller is known (``act_as``: ``/mcp`` from its key's
-owner, ``calls.call``, hosted MCP tools, the console from the signed-in person) and read
-by the pool when it picks the connection (``principal``), so the pool's functions keep
-their signatures. A server in ``service`` mode always uses its service token; one in
-``per_user`` mode uses the acting person's, or the service token for a key with no owner
-when the server has a pre-registered client with a secret."""
+The person acting is set where the caller is known (``act_for``: ``/mcp``,
+``calls.call``, hosted MCP tools, from the key; ``act_as``: the console and ``/api`` from
+the signed-in person) and read by the pool when it picks the connection (``principal``),
+so the pool's functions keep their signatures. A server in ``service`` mode always uses
+its service token; one in ``per_user`` mode uses the acting person's, or the service
+token for a key with no owner when the server has a pre-registered client with a secret.
+
+Identity is the holder: a key acts as its owner upstream only when the owner minted it
+(``KeyEntry.own_identity``). A key someone minted "for" another person (an editor for a
+member of their team) carries no one's own tokens: a ``per_user`` server answers it as it
+answers a person who never connected (``AuthorizationRequired``), never with the owner's
+token, and never with the service token either."""
 
 from __future__ import annotations
 
@@ -14,16 +20,47 @@ from contextvars import ContextVar
 
 import httpx2
 
-from gateway.base.entries import McpServerEntry
+from gateway.base.entries import KeyEntry, McpServerEntry, own_identity
 from gateway.mcp.errors import AuthorizationRequired
 from gateway.mcp.oauth import tokens
 
-_acting: ContextVar[int | None] = ContextVar("mcp_oauth_acting_user", default=None)
+
+class _NotTheirs:
+    """Acting for a key whose owner did not mint it: nobody's own authorization."""
+
+
+NOT_THEIRS = _NotTheirs()
+NOT_CONNECTED = (
+    "this key has no connected account (a person's own authorization goes only with keys "
+    "they minted themselves, never with a key someone else minted for them)"
+)
+
+_acting: ContextVar[int | _NotTheirs | None] = ContextVar("mcp_oauth_acting_user", default=None)
 
 
 def act_as(user_id: int | None) -> None:
-    """Calls from here on in this context are ``user_id``'s (None: nobody's)."""
+    """Calls from here on in this context are ``user_id``'s (None: nobody's): for a person
+    acting themselves (a console session)."""
     _acting.set(user_id)
+
+
+def act_for(key: KeyEntry) -> None:
+    """Calls from here on in this context are ``key``'s: its owner's when the owner minted
+    it (``KeyEntry.own_identity``); nobody's own when someone else did; nobody's (the
+    service token where there is one) for a key without an owner, the master key's
+    included."""
+    act_for_holder(key.user_id, key.minted_by)
+
+
+def act_for_holder(owner: int | None, holder: int | None) -> None:
+    """Calls from here on act for ``owner`` (None: nobody) with a credential ``holder``
+    holds: the owner's own authorization only when the holder is the owner."""
+    if owner is None:
+        _acting.set(None)
+    elif own_identity(owner, holder):
+        _acting.set(owner)
+    else:
+        _acting.set(NOT_THEIRS)
 
 
 def principal(entry: McpServerEntry) -> int | None:
@@ -31,6 +68,8 @@ def principal(entry: McpServerEntry) -> int | None:
     if entry.oauth == "service":
         return None
     user = _acting.get()
+    if isinstance(user, _NotTheirs):
+        raise AuthorizationRequired(entry.name, NOT_CONNECTED)
     if user is not None:
         return user
     if entry.oauth_client_id and entry.oauth_client_secret:

@@ -112,6 +112,7 @@ def signin_key(user: Any, team_id: int | None) -> Any:
             key_hash=ApiKey.hash_key(raw),
             team_id=team_id,
             user=user,
+            minted_by=user,  # the gateway holds it for them: their own identity
             scopes=OAUTH_SCOPE,
             mcp_allowed=[],
         )

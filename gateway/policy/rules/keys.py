@@ -29,8 +29,10 @@ LIMITS = (("rpm_limit", "requests per minute"), ("tpm_limit", "tokens per minute
 @rule("key.grant")
 def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
     """What a key may hold once created or changed. The management scope: owners and
-    admins, for themselves; only owners give it to another user. An admin gives no key
-    to an owner. Below admin (editors
+    admins, for themselves; only owners give it to another user. A key's owner is the
+    actor or someone of a strictly lower role (owners: anyone): its use and spend are
+    credited to its owner, so nobody reaches over an equal or a superior (an admin over
+    another admin or an owner, an editor over an admin of their team). Below admin (editors
     in their editor teams, members in their teams): the key has one of those teams; its
     owner is the actor (an editor: or a member of that team); its rpm, tpm and budget
     are set and at most the team's where the team has one; its routes are open to the
@@ -40,14 +42,9 @@ def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
         refusal = _management(actor, grant)
         if refusal is not None:
             return refusal
-    if (
-        actor.role == roles.ADMIN
-        and grant.user_role == roles.OWNER
-        and grant.user_id != actor.user_id
-    ):  # its use and spend would be credited to the owner: an admin does not reach over one
-        return deny("an admin may not give a key to an owner")
     if actor.everywhere:
-        return ALLOW
+        refusal = _reaches_over(actor, grant)
+        return ALLOW if refusal is None else refusal
     editor = actor.role == roles.EDITOR
     allowed_teams = actor.editor_teams() if editor else actor.team_ids()
     team = grant.team
@@ -58,9 +55,31 @@ def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
     if grant.user_id != actor.user_id:
         if not editor:
             return deny("your keys are your own: you may not give a key to another user")
+        refusal = _reaches_over(actor, grant)
+        if refusal is not None:
+            return refusal
         if grant.user_id is not None and team.pk not in grant.user_teams:
             return deny(f"a key of team {team.name} may only be given to a member of it")
     return _within_team(grant, team)
+
+
+def _reaches_over(actor: roles.Actor, grant: KeyGrant) -> Decision | None:
+    """A key owned by someone else is for someone of a strictly lower role (owners: any):
+    its use and spend are credited to its owner, so nobody reaches over an equal."""
+    if grant.user_id is None or grant.user_id == actor.user_id or actor.role == roles.OWNER:
+        return None
+    if roles.outranks(actor.role, grant.user_role):
+        return None
+    return deny(
+        f"user: a key's owner must be you or someone of a lower role than {actor.role}; "
+        f"this key's owner is {_a(grant.user_role)}"
+    )
+
+
+def _a(role: str | None) -> str:
+    if role is None:
+        return "without a console role"
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
 
 
 def _management(actor: roles.Actor, grant: KeyGrant) -> Decision | None:

@@ -186,3 +186,32 @@ def test_the_skeleton_finds_look_alikes_and_keeps_other_names() -> None:
         assert usernames.look_alike(imitation, existing) is not None, imitation
     for fresh in ("admin", "bob", "alice-2", "administrator"):
         assert usernames.look_alike(fresh, existing) is None, fresh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_of_a_sign_in_name_the_account_not_the_claimed_username(provider) -> None:
+    """L22: the rows provisioning writes named the username the claims asked for. Here
+    a local owner ``eve`` exists, so the provider's ``eve`` becomes the account
+    ``eve-2``: rows naming ``eve`` would put the sign-in on the owner's name. And a
+    linked account whose provider name changed is still named as the account it is."""
+    owner = User.objects.create_user("eve", password="pw-123456789", is_staff=True)
+    client = Client()
+    assert sign_in(client).status_code == 302
+    account = signed_in(client)
+    assert account is not None and account.username == "eve-2" and account != owner
+    made = AuditEvent.objects.filter(source="sso").exclude(action="login")
+    assert made.filter(object_type="role").exists()  # the path is live: rows were written
+    assert {e.actor for e in made} == {"eve-2"}
+    assert {e.actor_id for e in made.exclude(action="create", object_type="user")} == {
+        str(account.pk)
+    }
+
+    last = AuditEvent.objects.latest("pk").pk
+    provider.userinfo = {"sub": "eve-1", "preferred_username": "mallory", "groups": ["llm-owners"]}
+    again = Client()
+    assert sign_in(again).status_code == 302
+    assert signed_in(again) == account  # found by its link, whatever the claims call it
+    made = AuditEvent.objects.filter(source="sso", pk__gt=last).exclude(action="login")
+    assert made.filter(object_type="role").exists() and {(e.actor, e.actor_id) for e in made} == {
+        ("eve-2", str(account.pk))
+    }

@@ -126,8 +126,8 @@ async def people(db) -> tuple[User, User]:
 
 async def _key_of(user: User) -> object:
     created = await sync_to_async(keys.create_key)(
-        name=f"{user.username}-key", user=user, mcp_allowed="*"
-    )
+        name=f"{user.username}-key", user=user, mcp_allowed="*", minted_by=user.pk
+    )  # a key they minted themselves: it carries their own token (caller.act_for)
     await registry.arebuild()
     key = registry.current().key(created.raw)
     assert key is not None

@@ -215,3 +215,33 @@ def test_master_key_mint_is_audited_as_the_master_key(world) -> None:
     reply = send(master, "post", "/api/keys/", {"name": "svc", "user": "mem"})
     assert reply.status_code == 201
     assert "the master key minted this key for mem" in AuditEvent.objects.get(action="mint").detail
+
+
+def test_a_key_is_given_only_to_oneself_or_someone_of_a_lower_role(world) -> None:
+    """L23: an editor minted keys owned by the owners and admins of their team (their use
+    and spend on a superior's name); an admin, keys owned by another admin. A key's owner
+    is its minter or someone of a strictly lower role; owners give keys to anyone."""
+    users, team = world["users"], world["team"]
+    for name in ("owner", "admin"):
+        roles.assign_membership(users[name], team, "editor")
+    ed = as_user(users["ed"])
+    for superior in ("owner", "admin"):
+        body = {"name": f"for-{superior}", "team": "alpha", "user": superior, **WITHIN}
+        reply = send(ed, "post", "/api/keys/", body)
+        assert reply.status_code == 403, reply.content
+        assert "lower role than editor" in reply.json()["detail"]
+        assert not ApiKey.objects.filter(name=f"for-{superior}").exists()
+    # the same request for a member of the team: the path is live
+    made = send(ed, "post", "/api/keys/", {"name": "for-mem", "team": "alpha", "user": "mem"})
+    assert made.status_code == 201, made.content
+    # nor moved onto a superior afterwards
+    moved = send(ed, "patch", f"/api/keys/{made.json()['id']}", {"user": "admin"})
+    assert moved.status_code == 403 and ApiKey.objects.get(name="for-mem").user == users["mem"]
+    # an admin reaches over no other admin; an owner gives a key to anyone
+    other = User.objects.create_user("admin2", password="pw-123456789")
+    roles.set_role(other, "admin")
+    admin = as_user(users["admin"])
+    assert send(admin, "post", "/api/keys/", {"name": "a2", "user": "admin2"}).status_code == 403
+    assert send(admin, "post", "/api/keys/", {"name": "e", "user": "ed"}).status_code == 201
+    owner = as_user(users["owner"])
+    assert send(owner, "post", "/api/keys/", {"name": "o", "user": "admin2"}).status_code == 201

@@ -177,3 +177,61 @@ def test_sampling_route_is_kept_and_reaches_the_registry(api: Client) -> None:
     )
     assert cleared.status_code == 200 and cleared.json()["sampling_route"] == ""
     assert registry.current().mcp_servers["asks"].sampling_route == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tool_call_is_audited_and_journaled_as_its_caller(
+    settings, monkeypatch, snapshot_reset
+) -> None:
+    """L22: ``/call`` was no audit row and its journal row named the master key, whoever
+    called. Now an admin's call is an audit row naming them and journaled as their
+    console key; a management key's, as that key; the master key's, as the master key."""
+    import mcp_types as types
+    from django.contrib.auth.models import User
+
+    from gateway import journal
+    from gateway.mcp import pool
+    from gateway.models import ApiKey
+    from gateway.models.telemetry import AuditEvent
+    from gateway.policy import keys, roles
+
+    settings.SWITCHYARD_MASTER_KEY = MASTER
+    settings.REDIS_URL = ""
+    recorded: list[journal.Record] = []
+    monkeypatch.setattr(journal, "record", recorded.append)
+
+    async def list_tools(server: str) -> list[types.Tool]:
+        return [types.Tool(name="echo", input_schema={"type": "object"})]
+
+    async def call_tool(server: str, tool: str, arguments: object, **_: object):
+        return types.CallToolResult(content=[types.TextContent(type="text", text="hi")])
+
+    monkeypatch.setattr(pool, "list_tools", list_tools)
+    monkeypatch.setattr(pool, "call_tool", call_tool)
+    server = McpServer.objects.create(name="docs", url="http://127.0.0.1:9/mcp")
+    ada = User.objects.create_user("ada", password="pw-123456789")
+    roles.set_role(ada, "admin")
+    path, call = f"/api/mcp-servers/{server.pk}/call", {"tool": "echo", "arguments": {}}
+
+    session = Client()
+    session.force_login(ada)
+    reply = session.post(path, call, content_type="application/json")
+    assert reply.status_code == 200 and reply.json()["is_error"] is False, reply.content
+    event = AuditEvent.objects.get(action="tool_call")
+    assert (event.actor, event.actor_id, event.source) == ("ada", str(ada.pk), "api")
+    assert event.object_name == "docs" and event.changes["tool"] == "echo"
+    (row,) = recorded
+    assert row.key_id is not None and row.key_name != "master"
+    assert ApiKey.objects.get(pk=row.key_id).user == ada  # her console key
+
+    made = keys.create_key(name="ops", user=ada, scopes="management", minted_by=ada.pk)
+    registry.rebuild()
+    by_key = Client(HTTP_AUTHORIZATION=f"Bearer {made.raw}")
+    assert by_key.post(path, call, content_type="application/json").status_code == 200
+    assert recorded[-1].key_id == made.key.pk and recorded[-1].key_name == "ops"
+    assert AuditEvent.objects.filter(action="tool_call", actor="ada's management key").exists()
+
+    master = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
+    assert master.post(path, call, content_type="application/json").status_code == 200
+    assert recorded[-1].key_id is None and recorded[-1].key_name == "master"
+    assert AuditEvent.objects.filter(action="tool_call", actor="master key").count() == 1

@@ -30,7 +30,7 @@ def revoke_orphaned_invites(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0054_request_body_derived"),
+        ("gateway", "0055_key_minted_by"),
     ]
 
     operations = [

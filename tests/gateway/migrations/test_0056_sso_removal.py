@@ -1,4 +1,4 @@
-"""Migration 0058 (#61, M14): a pending invite whose inviter was removed before this
+"""Migration 0056 (#61, M14): a pending invite whose inviter was removed before this
 fix (its ``created_by`` cleared, its ``invite_create`` row naming a person) is revoked;
 one the master key made, and one whose inviter is still there, keep working."""
 
@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from gateway.models import Invite
 
-MIGRATION = importlib.import_module("gateway.migrations.0058_sso_removal").Migration
+MIGRATION = importlib.import_module("gateway.migrations.0056_sso_removal").Migration
 BEFORE = list(MIGRATION.dependencies)
-AFTER = [("gateway", "0058_sso_removal")]
+AFTER = [("gateway", "0056_sso_removal")]
 
 
 def migrate(target: list[tuple[str, str]] | None) -> MigrationExecutor:
