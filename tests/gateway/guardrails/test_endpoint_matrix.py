@@ -27,6 +27,8 @@ from gateway.codecs.openai_media import forms
 from gateway.core import jobs, service
 from gateway.core.call import StreamReply
 from gateway.edge import dialects, realtime_socket
+from gateway.errors import GuardrailBlocked
+from gateway.guardrails import realtime as realtime_guard
 from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
@@ -127,7 +129,17 @@ SAMPLES: dict[str, Sample] = {
         "gemini", as_json(_gemini_image), "image_generation", GEMINI, endpoint="chat"
     ),
 }
-SOCKETS = {"realtime"}  # driven through the relay guard (test_realtime_* below)
+
+
+def _realtime_text(text: str) -> str:
+    part = {"type": "input_text", "text": f"say {text}"}
+    item = {"type": "message", "role": "user", "content": [part]}
+    return orjson.dumps({"type": "conversation.item.create", "item": item}).decode()
+
+
+# a socket's client event carrying ``text``, checked by its relay guard (the relay itself:
+# tests/gateway/edge/test_realtime_socket.py)
+SOCKETS: dict[str, Callable[[str], str]] = {"realtime": _realtime_text}
 
 
 def _answer(request: httpx.Request) -> httpx.Response:
@@ -230,7 +242,8 @@ HTTP = sorted(name for name, e in endpoints.ENDPOINTS.items() if not e.socket)
 
 def test_every_declared_endpoint_has_a_sample():
     """A new endpoint is covered the day it is declared: it needs a sample here."""
-    assert set(endpoints.ENDPOINTS) == set(SAMPLES) | SOCKETS
+    assert set(endpoints.ENDPOINTS) == set(SAMPLES) | set(SOCKETS)
+    assert {n for n, e in endpoints.ENDPOINTS.items() if e.socket} == set(SOCKETS)
 
 
 def served() -> set[str]:
@@ -339,3 +352,17 @@ async def test_a_post_call_guardrail_reads_the_answer_or_refuses(name: str, upst
         assert "guardrail 'out' blocked the answer" in error["message"]
     else:
         assert status == 200, body[:300]
+
+
+@pytest.mark.parametrize("name", sorted(SOCKETS))
+async def test_a_default_on_pre_call_guardrail_blocks_every_socket(name: str, upstream):
+    install(SAMPLES["chat"], guard("words", ("pre_call",), BLOCKING))
+    route_ = registry.current().route("m")
+    assert route_ is not None
+    session = realtime_guard.begin(MASTER, route_, "r1")
+    assert session is not None
+    event = SOCKETS[name]("nothing bad")
+    assert await session.client(event) is event  # the control: relayed as it came
+    with pytest.raises(GuardrailBlocked) as refused:
+        await session.client(SOCKETS[name](WORD))
+    assert refused.value.guardrail == "words"
