@@ -4,7 +4,10 @@
 ``guardrails`` field out (never sent upstream) and resolves what applies, in order:
 the ``default_on`` ones, the key's and its team's, the route's, then the request's.
 Nothing applies (no guardrail defined, or none attached): ``None``, and the request
-pays nothing more. A request may add guardrails, never remove one.
+pays nothing more. A request may add guardrails, never remove one. Where an endpoint's
+texts are, and whether its answer can be read, is its declaration's
+(``gateway.base.endpoints``): a guardrail an endpoint cannot carry refuses the request
+(400 naming it), never skips it.
 
 What each mode does to the call:
 - ``pre_call`` (``before``): the request's texts checked, and rewritten in place (the
