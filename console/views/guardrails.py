@@ -37,12 +37,13 @@ from django.views.decorators.http import require_POST
 from console.answers import logged_answer
 from console.decorators import actor_of, staff_required
 from console.views.common import HtmxHttpRequest, go_to
+from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
 from gateway.codecs import client as client_codec
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.guardrails import engine, kinds, texts
 from gateway.guardrails.kinds import ALL_MODES, ConfigError, Context
-from gateway.guardrails.plane import BODY_FIELDS, WITHHELD
+from gateway.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.guardrails import FAIL_CLOSED, FAIL_OPEN, unmask_params
 from gateway.ops import guardrails as guardrail_ops
@@ -518,6 +519,14 @@ def guardrail_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, DETAIL_TEMPLATE, _detail_context(request, row, **extra))
 
 
+def _body_fields(endpoint: str) -> tuple[endpoints.Field, ...] | None:
+    """The body fields a guardrail reads of an endpoint without a parsed request (its
+    declaration, ``gateway.base.endpoints``), or None."""
+    declared = endpoints.declared(endpoint)
+    inputs = declared.inputs if declared is not None else None
+    return inputs if isinstance(inputs, tuple) else None
+
+
 def _request_texts(log: RequestLog, inbound: str) -> tuple[list[str], str]:
     """The texts of a logged inbound body, or a note saying why there are none."""
     try:
@@ -528,7 +537,7 @@ def _request_texts(log: RequestLog, inbound: str) -> tuple[list[str], str]:
         return [], "the request's body is not a JSON object"
     if set(body) == {"withheld"}:
         return [], f"the request's body was withheld: {body['withheld']}"
-    fields = BODY_FIELDS.get(log.endpoint)
+    fields = _body_fields(log.endpoint)
     if fields is not None:
         return texts.body_slots(body, fields).texts, ""
     try:
@@ -543,7 +552,7 @@ def _request_texts(log: RequestLog, inbound: str) -> tuple[list[str], str]:
 def _answer_texts(log: RequestLog, outbound: str) -> tuple[list[str], str]:
     if outbound.encode() == WITHHELD or outbound.lstrip().startswith('{"withheld"'):
         return [], "the answer's body was withheld (a guardrail rewrote it)"
-    if log.endpoint in BODY_FIELDS:
+    if _body_fields(log.endpoint) is not None:
         return [], "the answer of this endpoint has no text a guardrail reads"
     if not outbound.lstrip().startswith(("{", "[", "data:", "event:", ":")):
         return [], f"the answer could not be read as a {log.dialect} answer; skipped"

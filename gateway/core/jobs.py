@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from decimal import Decimal
 from typing import Any, cast
 
@@ -163,6 +163,9 @@ class Job:
     prefix_key: int | None = None  # the prompt prefix's key, for cache-aware routing
     billable = True  # may cost money: holds part of a key's budget while it runs
     priced: Decimal | None = None  # USD the job priced itself (else the token prices)
+    # the endpoint declaration (gateway.base.endpoints) the job answers for, when it is
+    # not its call's endpoint (a Gemini client's request answered by an image model)
+    declared_as = ""
 
     def __init__(
         self, call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
@@ -184,6 +187,21 @@ class Job:
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
         """After admission (and a cache miss): answer, and finish the call."""
         raise NotImplementedError
+
+    # What the guardrail plane reads (asked only when a guardrail applies), by the
+    # endpoint's declaration: the parsed request, or the body's declared fields.
+    def guard_request(self) -> ChatRequest | None:
+        """The parsed request a guardrail checks (and rewrites in place)."""
+        return self.request
+
+    def guarded_body(self) -> dict[str, Any]:
+        """The body whose declared fields a guardrail checks (and rewrites in place)."""
+        return self.body
+
+    def rewritten(self, carry: Callable[[Any], Any]) -> None:
+        """A pre_call guardrail rewrote texts (after ``check`` and ``prepare``): carry
+        the rewrite into what the job made of its body before (``carry(node)``: the node
+        with each rewritten text replaced), so the upstream never gets the original."""
 
 
 class RoutedJob(Job):
@@ -554,16 +572,23 @@ class _Prepare(Job):
     async def prepare(self, route: RouteEntry) -> None:
         _check_allowed(self.key, route)
 
+    def guard_request(self) -> ChatRequest:
+        """The turn's own input as sent (what it stores is read when a turn sends it)."""
+        return self.call.client.parse_request(self._checked(self.body), self.headers)
+
+    @staticmethod
+    def _checked(body: dict[str, Any]) -> dict[str, Any]:
+        # A warm-up may carry no input yet (only instructions and tools): nothing to
+        # generate from is fine here, so an empty input is validated as an empty turn.
+        empty = {"type": "message", "role": "user", "content": ""}
+        return body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
+
     async def respond(self, route: RouteEntry) -> Reply:
         call, body = self.call, self.body
         _apply_defaults(body, route)
         call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
         call.state.route = route.name
-        # A warm-up may carry no input yet (only instructions and tools): nothing to
-        # generate from is fine here, so an empty input is validated as an empty turn.
-        empty = {"type": "message", "role": "user", "content": ""}
-        checked = body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
-        request = call.client.parse_request(checked, self.headers)
+        request = call.client.parse_request(self._checked(body), self.headers)
         rendered = call.client.render_response(ChatResponse("", request.model), request)
         rendered["output"] = []
         await call.state.keep(rendered)
@@ -584,15 +609,21 @@ class _CountTokens(Job):
     any other for the key's rpm and budget (it may reach the upstream)."""
 
     billable = False
+    parsed: ChatRequest | None = None  # parsed early when a guardrail reads it
 
     async def prepare(self, route: RouteEntry) -> None:
         _check_allowed(self.key, route)
 
+    def guard_request(self) -> ChatRequest:
+        if self.parsed is None:
+            counted = dict(self.body)
+            counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
+            self.parsed = self.call.client.parse_request(counted, self.headers)
+        return self.parsed
+
     async def respond(self, route: RouteEntry) -> Reply:
         call, body = self.call, self.body
-        counted = dict(body)
-        counted.setdefault("max_tokens", 1)  # count_tokens bodies carry none
-        request = call.client.parse_request(counted, self.headers)
+        request = self.guard_request()
         estimate = True
         count: int | None = None
         for deployment in route.deployments:
@@ -752,6 +783,11 @@ class _Rerank(_OpenAIOnly):
 
         self.parsed = rerank.parse(self.body)
 
+    def rewritten(self, carry: Callable[[Any], Any]) -> None:
+        from gateway.core import rerank
+
+        self.parsed = rerank.parse(self.body)  # the query and documents as rewritten
+
     def max_output(self) -> int | None:
         return 0
 
@@ -827,6 +863,10 @@ class _Compact(RoutedJob):
         self.request = call.client.parse_request(parsed, self.headers)
         self.estimate = tokens.estimate_tokens(self.request)
 
+    def rewritten(self, carry: Callable[[Any], Any]) -> None:
+        self.items = carry(self.items)
+        self.upstream_body = carry(self.upstream_body)
+
     async def answer(
         self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
     ) -> tuple[bytes, Usage, str]:
@@ -835,7 +875,10 @@ class _Compact(RoutedJob):
 
         call, request = self.call, self.request
         assert request is not None  # prepare parsed it
-        if adapter.speaks is call.codec:  # a Responses API upstream compacts natively
+        guard = call.guard
+        # a Responses API upstream compacts natively, unless a guardrail rewrote a text
+        # the body does not hold as is (then the rewritten request is summarised)
+        if adapter.speaks is call.codec and (guard is None or not guard.translates):
             url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
             body = passthrough_body.for_deployment(self.upstream_body, deployment)
             try:
@@ -855,15 +898,37 @@ class _Compact(RoutedJob):
                     )
                 usage = parse_usage(data.get("usage"))
                 call.attempt_exchange.usage = usage
+                if guard is not None:
+                    await self.check_output(data, usage)
                 return orjson.dumps(data), usage, "stop"
         summary = compaction.summary_request(request)
         prepared = UpstreamCall.prepare(summary, adapter, route, deployment)
         response = await prepared.complete(call.attempt_exchange)
+        if guard is not None:  # the summary is the answer post_call reads
+            response = await guard.after(response)
         text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
         if not text:
             raise UpstreamError("the model returned an empty summary", status=502)
         payload = compaction.resource(self.items, text, usage_body(response.usage))
         return orjson.dumps(payload), response.usage, response.finish_reason
+
+    async def check_output(self, data: dict[str, Any], usage: Usage) -> None:
+        """The guardrails' verdict on a native compaction: the text of its output
+        messages (its compaction items are encrypted, as reasoning is: not read)."""
+        guard = self.call.guard
+        assert guard is not None  # the caller checked
+        found = [
+            part
+            for item in data.get("output") or ()
+            if isinstance(item, dict) and item.get("type") == "message"
+            for part in item.get("content") or ()
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+        response = ChatResponse("", "", parts=[Text(p["text"]) for p in found], usage=usage)
+        response = await guard.after(response)
+        for part, checked in zip(found, response.parts, strict=False):
+            if isinstance(checked, Text):
+                part["text"] = checked.text
 
 
 # endpoint -> its part in the pipeline

@@ -47,6 +47,8 @@ from gateway.core.call import authorize as authorize_call
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
+    GuardrailBlocked,
+    GuardrailUnavailable,
     InvalidRequest,
     ModelNotFound,
     RateLimited,
@@ -182,6 +184,9 @@ class Session:
     responding: int = 0  # responses created and not yet done (for a graceful drain)
     charged: Decimal = Decimal(0)  # the cost counted against the budgets so far
     charged_responses: int = 0  # the responses whose cost is in ``charged``
+    # the session's guardrails (gateway.guardrails.realtime.SessionGuard), set by the
+    # relay when any apply: ``client`` / ``server`` check events, ``finished`` notes them
+    guard: Any = None
 
     # -- the budget, response by response --
     @property
@@ -276,7 +281,8 @@ class Session:
         failure: GatewayError | None = None
         if refusal is not None:
             status, failure = refusal.status, refusal
-            rec.finish_reason = "budget exhausted"
+            guarded = isinstance(refusal, GuardrailBlocked | GuardrailUnavailable)
+            rec.finish_reason = "guardrail" if guarded else "budget exhausted"
         elif cut:
             status, failure = 503, GatewayError("the gateway restarted; the session was closed")
         elif closed_by == "upstream" and close_code not in NORMAL_CLOSES:
@@ -286,6 +292,8 @@ class Session:
             status = 200
         if self.last_error and failure is None:
             rec.error_message = self.last_error  # the last error event, for the log
+        if self.guard is not None:
+            self.guard.finished(rec)
         priced = cost(self.deployment, self.usage)
         call.finish(
             status=status, usage=usage, finish_reason=rec.finish_reason, error=failure, cost=priced

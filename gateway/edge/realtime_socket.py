@@ -28,7 +28,9 @@ limit gets an ``error`` event and is not relayed. If no upstream can be reached 
 socket is accepted, gets an ``error`` event and is closed with 1011. After each
 ``response.done`` the response's cost is charged to the key's budget
 (``Session.charge``); when that spends it, the client gets the budget's ``error`` event
-(``budget_exceeded``) and the session is closed with 1008.
+(``budget_exceeded``) and the session is closed with 1008. Guardrails that apply
+(``gateway.guardrails.realtime``) check the text events both ways; a refusal gets the
+``error`` event naming the guardrail and the session is closed with 1008.
 
 A session counts as a request in flight: a drain closes it (code 1012, after an
 ``error`` event) at once when no response is being generated, else when the current
@@ -59,6 +61,7 @@ from gateway.core.realtime import Refused, Session
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
+from gateway.guardrails import realtime as guardrails
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +171,7 @@ async def _serve(
     except asyncio.CancelledError:
         call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
         raise
+    session.guard = guardrails.begin(key, session.route, call.caller.request_id)
     try:
         await send(accept)
     except Exception:  # the client left while the upstream connected
@@ -181,6 +185,7 @@ async def _relay(session: Session, receive: Receive, send: Send) -> None:
     upstream = session.upstream
     ends: dict[str, Any] = {}
     limit = settings.SWITCHYARD_MAX_BODY_BYTES
+    guard = session.guard
 
     async def client_to_upstream() -> None:
         while True:
@@ -198,16 +203,32 @@ async def _relay(session: Session, receive: Receive, send: Send) -> None:
                 error.kind = "invalid_request_error"
                 await send({"type": "websocket.send", "text": error_event(error)})
                 continue
-            await upstream.send(session.observe_client(data))
+            data = session.observe_client(data)
+            if guard is not None:
+                try:
+                    data = await guard.client(data)
+                except GatewayError as refusal:  # a guardrail's: the session ends
+                    ends.setdefault("guardrail", refusal)
+                    return
+            await upstream.send(data)
 
     async def upstream_to_client() -> None:
         try:
             async for data in upstream:
                 data = session.observe_upstream(data)
-                if isinstance(data, str):
-                    await send({"type": "websocket.send", "text": data})
+                if guard is None:
+                    outgoing: list[str | bytes] = [data]
                 else:
-                    await send({"type": "websocket.send", "bytes": data})
+                    try:
+                        outgoing = await guard.server(data)
+                    except GatewayError as refused:  # a guardrail's: the session ends
+                        ends.setdefault("guardrail", refused)
+                        return
+                for item in outgoing:
+                    if isinstance(item, str):
+                        await send({"type": "websocket.send", "text": item})
+                    else:
+                        await send({"type": "websocket.send", "bytes": item})
                 if session.unpaid:  # a response is done: count its cost now
                     refusal = await session.charge()
                     if refusal is not None:
@@ -274,7 +295,11 @@ async def _close(session: Session, send: Send, ends: dict[str, Any], cut: bool) 
         with contextlib.suppress(Exception):
             await upstream.close(code if 1000 <= code < 1004 or 3000 <= code < 5000 else 1000)
     else:
-        if "budget" in ends and not cut:  # the key's budget is spent: say so, end it
+        if "guardrail" in ends and not cut:  # a guardrail refused: say which, end it
+            code, reason = REFUSED, "guardrail"
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.send", "text": error_event(ends["guardrail"])})
+        elif "budget" in ends and not cut:  # the key's budget is spent: say so, end it
             code, reason = BUDGET_SPENT, "budget exhausted"
             with contextlib.suppress(Exception):
                 await send({"type": "websocket.send", "text": error_event(ends["budget"])})
@@ -298,6 +323,8 @@ async def _close(session: Session, send: Send, ends: dict[str, Any], cut: bool) 
 def _finish(session: Session, ends: dict[str, Any], cut: bool = False) -> None:
     if "client" in ends:
         session.finish(close_code=ends["client"], closed_by="client")
+    elif "guardrail" in ends and not cut:
+        session.finish(close_code=REFUSED, closed_by="gateway", refusal=ends["guardrail"])
     elif "budget" in ends and not cut:
         session.finish(close_code=BUDGET_SPENT, closed_by="gateway", refusal=ends["budget"])
     elif cut or "drain" in ends:

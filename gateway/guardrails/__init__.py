@@ -13,7 +13,10 @@ request asked for it (a ``guardrails`` field in the body, taken out before the u
   policy (fail closed unless told otherwise, a bypass journaled and counted) and monitor
   mode, noting each verdict for the journal;
 - ``stream``: post_call on a stream with a bounded hold-back window;
-- ``plane``: a request's guardrails as the pipeline drives them (``base.hooks.GuardRun``);
+- ``plane``: a request's guardrails as the pipeline drives them (``base.hooks.GuardRun``),
+  reading each endpoint's texts where its declaration says (``gateway.base.endpoints``)
+  and refusing, by name, a guardrail its endpoint cannot carry;
+- ``realtime``: a Realtime session's guardrails, on its text events both ways;
 - ``mcp``: pre_mcp_call on tool arguments and results;
 - ``plugin``: registers the plane into ``gateway.base.hooks``.
 

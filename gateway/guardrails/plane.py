@@ -4,7 +4,10 @@
 ``guardrails`` field out (never sent upstream) and resolves what applies, in order:
 the ``default_on`` ones, the key's and its team's, the route's, then the request's.
 Nothing applies (no guardrail defined, or none attached): ``None``, and the request
-pays nothing more. A request may add guardrails, never remove one.
+pays nothing more. A request may add guardrails, never remove one. Where an endpoint's
+texts are, and whether its answer can be read, is its declaration's
+(``gateway.base.endpoints``): a guardrail an endpoint cannot carry refuses the request
+(400 naming it), never skips it.
 
 What each mode does to the call:
 - ``pre_call`` (``before``): the request's texts checked, and rewritten in place (the
@@ -26,6 +29,8 @@ from typing import Any
 
 import orjson
 
+from gateway.base import endpoints
+from gateway.base.endpoints import REQUEST, TEXT, UNREADABLE, Endpoint
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.errors import GuardrailBlocked, InvalidRequest
 from gateway.guardrails import engine, kinds, passed, stream, texts
@@ -33,10 +38,9 @@ from gateway.guardrails.kinds import Context, remote
 from gateway.policy import registry
 from gateway.types import ChatResponse
 
-# the endpoints whose texts a guardrail reads; the body fields of those without a
-# parsed chat request
-GUARDED_ENDPOINTS = frozenset({"chat", "completions", "embeddings"})
-BODY_FIELDS = {"completions": ("prompt",), "embeddings": ("input",)}
+# Which endpoints a guardrail reads, and where their texts are: the endpoint declaration
+# (``gateway.base.endpoints``), never a list kept here.
+READS_INPUT = frozenset({"pre_call", "during_call"})
 WITHHELD = b'{"withheld":"a guardrail rewrote this body; the original is not kept"}'
 
 
@@ -124,21 +128,59 @@ class Plane:
         entries = applicable(snapshot, job.key, route, names)
         if extras:
             refuse_unsettable(snapshot, extras)
-        call = job.call
-        if not entries or call.endpoint not in GUARDED_ENDPOINTS:
+        if not entries:
             return None
-        return Run(job, route, entries, extras)
+        name = getattr(job, "declared_as", "") or job.call.endpoint
+        endpoint = endpoints.declared(name)
+        refuse_unreadable(name, endpoint, entries)
+        if endpoint is None:  # only pre_mcp_call guardrails apply (checked on MCP calls)
+            return None
+        return Run(job, route, entries, extras, endpoint)
+
+
+def refuse_unreadable(name: str, endpoint: Endpoint | None, entries: list[GuardrailEntry]) -> None:
+    """Refuse (400 naming the guardrail) a request a guardrail applies to that its
+    endpoint cannot carry: inputs it cannot read for pre_call / during_call, an answer
+    it cannot read for post_call, or an endpoint nobody declared. Never skipped."""
+    for entry in entries:
+        if endpoint is None:
+            modes = entry.modes - {"pre_mcp_call"}
+            what = f"the {name} endpoint, which declares nothing a guardrail can read"
+        elif endpoint.inputs is None and entry.modes & READS_INPUT:
+            modes = entry.modes & READS_INPUT
+            what = f"the {name} endpoint's request ({endpoint.why or 'no text'})"
+        elif endpoint.outputs == UNREADABLE and "post_call" in entry.modes:
+            modes = frozenset({"post_call"})
+            what = f"the {name} endpoint's answer ({endpoint.why})"
+        else:
+            continue
+        if modes:
+            raise GuardrailBlocked(
+                f"guardrail {entry.name!r} ({', '.join(sorted(modes))}) applies to this "
+                f"request and cannot read {what}; the request is refused rather than sent "
+                "unchecked",
+                guardrail=entry.name,
+                code="guardrail_not_applicable",
+            )
 
 
 class Run:
     """One request's guardrails (``hooks.GuardRun``)."""
 
     def __init__(
-        self, job: Any, route: RouteEntry, entries: list[GuardrailEntry], extras: dict[str, Any]
+        self,
+        job: Any,
+        route: RouteEntry,
+        entries: list[GuardrailEntry],
+        extras: dict[str, Any],
+        endpoint: Endpoint,
     ) -> None:
-        self.job, self.route = job, route
+        self.job, self.route, self.endpoint = job, route, endpoint
         self.pre = [e for e in entries if "pre_call" in e.modes]
         self.during = [e for e in entries if "during_call" in e.modes]
+        if endpoint.outputs != TEXT:  # no answer to hold for the verdict: wait before
+            self.pre += [e for e in self.during if e not in self.pre]
+            self.during = []
         self.post = [e for e in entries if "post_call" in e.modes]
         self.mcp = [e for e in entries if "pre_mcp_call" in e.modes]  # its hosted tool calls
         self.extras = extras
@@ -161,11 +203,13 @@ class Run:
         )
 
     def _input(self) -> texts.Slots:
-        job = self.job
-        request = getattr(job, "request", None)
-        if request is not None:
+        job, inputs = self.job, self.endpoint.inputs
+        if inputs == REQUEST:
+            request = job.guard_request()
+            assert request is not None, f"{job!r} parsed no request to check"
             return texts.request_slots(request)
-        return texts.body_slots(job.body, BODY_FIELDS.get(job.call.endpoint, ()))
+        assert isinstance(inputs, tuple)  # None is refused at begin
+        return texts.body_slots(job.guarded_body(), inputs)
 
     async def before(self) -> None:
         if self.pre:
@@ -192,8 +236,13 @@ class Run:
         """A pre_call rewrite reaches the body as received too (for a passthrough, and
         for the journal, which never keeps the original)."""
         job, call = self.job, self.job.call
-        if getattr(job, "request", None) is None:  # the body itself was rewritten
-            call.logged_request = orjson.dumps(job.body)
+
+        def carry(node: Any) -> Any:
+            return texts.rewrite_body(node, changed)[0]
+
+        if self.endpoint.inputs != REQUEST:  # the body itself was rewritten
+            call.logged_request = orjson.dumps(job.guarded_body())
+            job.rewritten(carry)  # what the job made of its body before the check
             return
         body, found = texts.rewrite_body(job.body, changed)
         job.body.clear()
@@ -206,6 +255,7 @@ class Run:
         else:  # a text the codec assembled from pieces: translate from the parsed request
             self.translates = True
             call.logged_request = WITHHELD
+        job.rewritten(carry)
 
     async def gate(self) -> None:
         task, self.during_task = self.during_task, None

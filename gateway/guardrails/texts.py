@@ -1,9 +1,12 @@
 """The texts a guardrail reads, and writing rewritten ones back.
 
-A request's texts are its system text, every message's text parts, the text of tool
-results and text documents (what an agent sends from files); an answer's are its text
-parts and each tool call's arguments (as JSON). Images and reasoning are not read
-(signed reasoning may not change). ``Slots`` remembers where each text came from, so a
+A request's texts are its system text, every message's text parts and ``name``, the
+text of tool results and text documents (what an agent sends from files), the
+arguments of the assistant's earlier tool calls (as JSON), and each tool definition's
+name and description; an answer's are its text parts and each tool call's arguments
+(as JSON). Images and reasoning are not read (signed reasoning may not change). A body
+without a parsed request is read by its endpoint's declared fields
+(``gateway.base.endpoints.Field``). ``Slots`` remembers where each text came from, so a
 guardrail's rewrite lands in the same place.
 
 ``rewrite_body`` carries a rewrite into the body as received, by value: every string
@@ -18,7 +21,17 @@ from typing import Any
 
 import orjson
 
-from gateway.types import ChatRequest, ChatResponse, Document, Text, ToolCall, ToolResult
+from gateway.base.endpoints import Field
+from gateway.types import (
+    ChatRequest,
+    ChatResponse,
+    Document,
+    Message,
+    Text,
+    Tool,
+    ToolCall,
+    ToolResult,
+)
 
 
 class Slots:
@@ -65,12 +78,25 @@ def _arguments_setter(part: ToolCall) -> Callable[[str], None]:
     return set_arguments
 
 
+def _attribute_setter(owner: Message | Tool, name: str) -> Callable[[str], None]:
+    def set_attribute(value: str) -> None:
+        setattr(owner, name, value)
+
+    return set_attribute
+
+
 def request_slots(request: ChatRequest) -> Slots:
     slots = Slots()
     add = slots.add
     for block in request.system:
         add(block.text, block)
+    for tool in request.tools:  # what the model reads of a tool: its name and description
+        add(tool.name, _attribute_setter(tool, "name"))
+        if tool.description:
+            add(tool.description, _attribute_setter(tool, "description"))
     for message in request.messages:
+        if message.name:
+            add(message.name, _attribute_setter(message, "name"))
         for part in message.parts:
             if isinstance(part, TEXT_PARTS):
                 if part.text is not None:
@@ -79,6 +105,9 @@ def request_slots(request: ChatRequest) -> Slots:
                 for inner in part.content:
                     if isinstance(inner, TEXT_PARTS) and inner.text is not None:
                         add(inner.text, inner)
+            elif isinstance(part, ToolCall):  # an earlier turn's call, sent back
+                arguments = part.raw_arguments or orjson.dumps(part.arguments).decode()
+                add(arguments, _arguments_setter(part))
     return slots
 
 
@@ -100,18 +129,22 @@ def _item_setter(container: Any, where: Any) -> Callable[[str], None]:
     return set_item
 
 
-def body_slots(body: dict[str, Any], fields: tuple[str, ...]) -> Slots:
-    """The strings of a body's ``fields`` (legacy completions' ``prompt``, embeddings'
-    ``input``): a string or a list of strings (token arrays are not text)."""
+def body_slots(body: dict[str, Any], fields: tuple[Field, ...]) -> Slots:
+    """The strings of a body's declared ``fields`` (legacy completions' ``prompt``,
+    embeddings' ``input``, rerank's ``query`` and ``documents``): a string or a list of
+    strings (token arrays are not text), and of a field with a ``key``, list items that
+    are objects holding the string under it (``{"text": ...}``)."""
     slots = Slots()
-    for name in fields:
-        value = body.get(name)
+    for field in fields:
+        value = body.get(field.name)
         if isinstance(value, str):
-            slots.add(value, _item_setter(body, name))
+            slots.add(value, _item_setter(body, field.name))
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 if isinstance(item, str):
                     slots.add(item, _item_setter(value, index))
+                elif field.key and isinstance(item, dict) and isinstance(item.get(field.key), str):
+                    slots.add(item[field.key], _item_setter(item, field.key))
     return slots
 
 

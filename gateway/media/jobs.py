@@ -50,7 +50,7 @@ from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.policy import registry, routing
 from gateway.providers.base import Provider
 from gateway.providers.passthrough_body import for_deployment
-from gateway.types import Usage
+from gateway.types import ChatRequest, Usage
 
 OPENAI = CODECS["openai"]
 
@@ -403,6 +403,7 @@ class _Form(_Media):
     came with the model renamed."""
 
     form: forms.Form
+    replaced: dict[str, str] = {}  # noqa: RUF012  (text fields a guardrail rewrote; never mutated)
 
     def parse_form(self) -> forms.Form:
         kind = self.headers.get("content-type", "")
@@ -411,16 +412,29 @@ class _Form(_Media):
         self.call.logged_request = self.logged()  # a refused form is logged so too
         return self.form
 
+    def rewritten(self, carry: Any) -> None:
+        """A guardrail rewrote text fields of ``body``: they replace the form's."""
+        self.replaced = {
+            name: value
+            for name, value in self.body.items()
+            if self.form.field(name) is not None and value != self.form.field(name)
+        }
+        self.call.logged_request = self.logged()
+
+    def sent(self, deployment: DeploymentEntry) -> forms.Pieces:
+        """The form as the upstream gets it: the deployment's model, rewritten fields."""
+        return forms.with_values(self.form, {**self.replaced, "model": deployment.model})
+
     def option(self, name: str) -> str | None:
         return self.body.get(name)
 
     def logged(self) -> bytes:
-        return orjson.dumps(self.form.summary())
+        return orjson.dumps({**self.form.summary(), **self.replaced})
 
     async def post_form(self, adapter: Provider, deployment: DeploymentEntry) -> tuple[bytes, str]:
         exchange = self.call.exchange
         assert exchange is not None
-        content = forms.with_model(self.form, deployment.model)
+        content = self.sent(deployment)
         return await adapter.media(self.path, content, self.form.content_type, deployment, exchange)
 
 
@@ -506,7 +520,7 @@ class _Transcription(_Form):
         return self.measured
 
     def logged(self) -> bytes:
-        shown = self.form.summary()
+        shown = {**self.form.summary(), **self.replaced}
         seconds = self.seconds()
         if seconds is not None:
             shown["audio_seconds"] = round(seconds[0], 3)
@@ -530,7 +544,7 @@ class _Transcription(_Form):
         exchange = self.call.exchange
         assert exchange is not None
         await self.measure(deployment)  # in case the final event reports no duration
-        content = forms.with_model(self.form, deployment.model)
+        content = self.sent(deployment)
         return await adapter.media_stream(
             self.path, content, self.form.content_type, deployment, exchange
         )
@@ -640,6 +654,7 @@ class GeminiImages(_Media):
     mode = media_prices.IMAGE
     what = "image generation"
     path = "images/generations"
+    declared_as = "gemini_images"
 
     def check(self) -> None:
         self.wants_stream = bool(self.body.get("stream"))
@@ -651,6 +666,9 @@ class GeminiImages(_Media):
 
     def prompt_text(self) -> str:
         return str(self.generation.get("prompt") or "")
+
+    def guarded_body(self) -> dict[str, Any]:
+        return self.generation  # the prompt the image model gets
 
     def logged(self) -> bytes:
         """The generation's fields, and each image to edit as its type and size."""
@@ -712,10 +730,23 @@ class GeminiNativeImages(_Media):
     mode = media_prices.IMAGE
     what = "image generation"
     gemini = True
+    declared_as = "gemini_native_images"
 
     def check(self) -> None:
         self.wants_stream = bool(self.body.get("stream"))
         self.sent = {k: v for k, v in self.body.items() if k not in ("model", "stream")}
+
+    parsed: ChatRequest | None = None
+
+    def guard_request(self) -> ChatRequest:
+        """The Gemini body as a chat request (its texts: what the guardrails read)."""
+        if self.parsed is None:
+            self.parsed = self.call.client.parse_request(self.body, self.headers)
+        return self.parsed
+
+    def rewritten(self, carry: Any) -> None:
+        self.sent = carry(self.sent)
+        self.call.logged_request = self.logged()
 
     def prompt_text(self) -> str:
         return self.call.raw.decode("utf-8", errors="replace")[:100_000]
@@ -790,6 +821,11 @@ class GeminiMixedImages(GeminiNativeImages):
         except InvalidRequest as refused:
             self.refusal = refused
         self.native = True
+
+    def rewritten(self, carry: Any) -> None:
+        super().rewritten(carry)
+        if hasattr(self.openai, "generation"):  # (else the form is refused anyway)
+            self.openai.generation = carry(self.openai.generation)
 
     def begin(self, route: RouteEntry, deployment: DeploymentEntry) -> Provider:
         return _Media.begin(self, route, deployment)  # either kind of image model

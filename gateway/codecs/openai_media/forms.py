@@ -179,13 +179,23 @@ Pieces = list[bytes | memoryview]
 def with_model(form: Form, model: str) -> Pieces:
     """The body with the ``model`` field's value replaced by ``model``, as pieces that
     are views of the body (no copy is made; the transport writes them out)."""
+    return with_values(form, {"model": model})
+
+
+def with_values(form: Form, values: dict[str, str]) -> Pieces:
+    """The body with the value of each text field named in ``values`` (the first of
+    its name) replaced, as pieces that are views of the body around the new values."""
     view = memoryview(form.raw)
+    pieces: Pieces = []
+    at = 0
+    left = dict(values)
     for part in form.parts:
-        if part.name == "model" and part.filename is None:
-            if part.start < 0 or bytes(part.data) == model.encode():
-                break
-            return [view[: part.start], model.encode(), view[part.end :]]
-    return [view]
+        value = left.pop(part.name, None) if part.filename is None else None
+        if value is None or part.start < 0 or bytes(part.data) == value.encode():
+            continue
+        pieces += [view[at : part.start], value.encode()]
+        at = part.end
+    return [view] if not pieces else [*pieces, view[at:]]
 
 
 def encode(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]],

@@ -399,3 +399,102 @@ def test_azure_uses_its_preview_endpoint_for_a_preview_version(version: str, url
         deployment("rt", "dep", provider=provider), {}
     )
     assert target == url and headers == {"api-key": "sk-az"}
+
+
+# --- guardrails on the session (gateway.guardrails.realtime) -------------------------------
+
+
+def guarded(modes: tuple[str, ...], action: str = "BLOCK", word: str = "forbidden") -> None:
+    """A ``default_on`` content filter on the installed snapshot."""
+    from gateway.base.entries import GuardrailEntry
+
+    entry = GuardrailEntry(
+        id=91, name="words", kind="litellm_content_filter", modes=frozenset(modes),
+        params={"blocked_words": [{"keyword": word, "action": action}]}, default_on=True,
+    )  # fmt: skip
+    snap = registry.current()
+    snap.guardrails = {"words": entry}
+    snap.default_guardrails = ("words",)
+
+
+def user_text(text: str) -> str:
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    return json.dumps({"type": "conversation.item.create", "item": item})
+
+
+async def refused_with(communicator: WebsocketCommunicator, what: str) -> dict[str, Any]:
+    event = await next_event(communicator)
+    while event["type"] != "error":
+        event = await next_event(communicator)
+    assert "guardrail 'words'" in event["error"]["message"] and what in event["error"]["message"]
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1008, "reason": "guardrail"}
+    await communicator.wait(5)
+    return event
+
+
+async def test_a_pre_call_guardrail_blocks_a_clients_text_before_the_upstream(
+    relay: list[Any], mock
+) -> None:
+    guarded(("pre_call",))
+    communicator = await open_session()
+    await next_event(communicator)
+    await communicator.send_to(text_data=user_text("hello there"))  # the control: relayed
+    assert (await next_event(communicator))["type"] == "conversation.item.created"
+    assert mock.events[-1]["item"]["content"][0]["text"] == "hello there"
+    await communicator.send_to(text_data=user_text("this is Forbidden"))
+    await refused_with(communicator, "blocked the request")
+    assert "Forbidden" not in json.dumps(mock.events)
+    [record] = relay
+    assert record.status == 400 and record.finish_reason == "guardrail"
+    assert record.guardrails[0]["verdict"] == "blocked"
+
+
+async def test_a_masking_guardrail_rewrites_instructions_and_audio_input_is_refused(
+    relay: list[Any], mock
+) -> None:
+    guarded(("pre_call",), action="MASK", word="secret")
+    communicator = await open_session()
+    await next_event(communicator)
+    update = {"type": "session.update", "session": {"instructions": "keep the secret"}}
+    await communicator.send_to(text_data=json.dumps(update))
+    await next_event(communicator)
+    assert mock.events[-1]["session"]["instructions"] == "keep the [KEYWORD_REDACTED]"
+    audio = {"type": "input_audio_buffer.append", "audio": "AAAA"}
+    await communicator.send_to(text_data=json.dumps(audio))
+    await refused_with(communicator, "cannot read audio input")
+    assert mock.events[-1]["type"] == "session.update"  # the audio never went up
+
+
+async def test_a_post_call_guardrail_checks_the_servers_text_before_the_client_sees_it(
+    relay: list[Any], mock
+) -> None:
+    guarded(("post_call",), word="there")  # the mock answers "Hello there"
+    communicator = await open_session()
+    await next_event(communicator)
+    await communicator.send_to(text_data=json.dumps({"type": "response.create"}))
+    seen = []
+    event = await next_event(communicator)
+    while event["type"] != "error":
+        seen.append(event)
+        event = await next_event(communicator)
+    assert "guardrail 'words' blocked the answer" in event["error"]["message"]
+    assert [e["type"] for e in seen] == ["response.created"]  # no delta got out
+    await communicator.wait(5)
+
+
+async def test_a_masking_post_call_guardrail_rewrites_the_text_and_its_echoes(
+    relay: list[Any], mock
+) -> None:
+    guarded(("post_call",), action="MASK", word="there")
+    communicator = await open_session()
+    await next_event(communicator)
+    await communicator.send_to(text_data=json.dumps({"type": "response.create"}))
+    events = [await next_event(communicator)]
+    while events[-1]["type"] != "response.done":
+        events.append(await next_event(communicator))
+    text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+    assert text == "Hello [KEYWORD_REDACTED]"
+    assert "there" not in json.dumps(events)
+    assert events[-1]["response"]["output"][0]["content"][0]["text"] == text
+    await communicator.disconnect()

@@ -188,3 +188,36 @@ def test_a_stream_lets_out_what_the_whole_text_would(pieces: list[str], data) ->
     else:
         assert finish == "stop", (deltas, streamed)
         assert streamed == (whole.texts[0] if whole.texts else text)
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "con\u200bfidential",  # a zero-width space inside the word
+        "confi\u00addential",  # a soft hyphen
+        "confid\u2060en\u200dtial",  # a word joiner and a zero-width joiner inside
+        "ｃｏｎｆｉｄｅｎｔｉａｌ",  # full-width letters
+        "ＣＯＮＦＩＤＥＮＴＩＡＬ",
+    ],
+)
+def test_zero_width_and_full_width_forms_of_a_blocked_word_are_caught(disguised: str) -> None:
+    """L28: matched in the text's normal form (NFKC, format characters out); the
+    control: the word itself is blocked, a different word is not."""
+    filter_ = checker(EVERY_PATTERN)
+    assert filter_.scan([f"this is {disguised} stuff"]).action == "blocked"
+    assert filter_.scan(["this is confidential"]).action == "blocked"
+    assert filter_.scan(["this is con\u200bfident"]).action == "none"
+
+
+def test_a_masked_disguised_word_is_masked_and_other_texts_keep_their_form() -> None:
+    filter_ = checker(EVERY_PATTERN)
+    verdict = filter_.scan(["the code\u200bname is x", "ｈｅｌｌｏ"])
+    assert verdict.texts == ["the [KEYWORD_REDACTED] is x", "ｈｅｌｌｏ"]
+
+
+def test_format_characters_are_every_cf_character() -> None:
+    import sys
+    import unicodedata
+
+    every = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    assert set(content_filter.format_characters()) == every
