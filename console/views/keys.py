@@ -118,7 +118,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             "tags": data["tags"] or None,
             "alert_thresholds": data["alert_thresholds"],
         }
-        # an empty form field is one left out: a member's key gets their team's values
+        # an empty form field is one left out: an empty limit is the team's, followed live
         given = {f: v for f, v in fields.items() if v is not None}
         fields = key_ops.defaults_for(actor_of(request), given)
         refusal = _refusal(request, fields)
