@@ -3,8 +3,11 @@ budget, from the hourly spend rollups (a budget period starts on an hour, so the
 of the period are exactly its spend), against each one's thresholds.
 
 One ``BudgetAlert`` row per crossed threshold, inserted only when no row of the same
-(scope, subject, period, threshold) exists: the unique constraint makes that exact even
-when two evaluators race (the loser's insert fails and is skipped). Several thresholds
+(scope, subject, period, threshold, budget) exists: the unique constraint makes that
+exact even when two evaluators race (the loser's insert fails and is skipped). The
+budget is part of it: an alert is for a threshold of *this* budget, so a budget raised
+after its 100 % alert re-arms every threshold (issue #65: a team at $0.10 raised to $5
+is told again at 50 % of the $5). Several thresholds
 crossed at once (a first round, a large batch) raise one alert to send, the highest; the
 lower ones are recorded as superseded so they never fire later in the period. Each new
 row is audited."""
@@ -140,7 +143,10 @@ def raise_alerts(at: float | None = None) -> list[int]:
             continue
         known = set(
             BudgetAlert.objects.filter(
-                scope=subject.scope, subject_id=subject.id, period=period_id
+                scope=subject.scope,
+                subject_id=subject.id,
+                period=period_id,
+                budget_usd=subject.budget,
             ).values_list("threshold", flat=True)
         )
         new = [t for t in crossed if t not in known]
