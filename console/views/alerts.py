@@ -1,5 +1,5 @@
-"""Budget alerts (``gateway.alerts``): the webhook and default thresholds (owners
-change them), the keys, teams and users with a budget and the thresholds each gets, the
+"""Budget alerts (``gateway.alerts``): the webhook, the email recipients and default
+thresholds (owners change them), the keys, teams and users with a budget and the thresholds each gets, the
 alerts raised with their delivery state (status, attempts, last error, next attempt),
 a button that sends a test message now and one that sends a failed alert again."""
 
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from console.decorators import actor_of, staff_required
 from console.forms import show_errors
 from console.views.common import HtmxHttpRequest, go_to
-from gateway.alerts import config, delivery
+from gateway.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
 from gateway.policy.alert_thresholds import shown as thresholds_shown
@@ -44,6 +44,14 @@ class AlertSettingsForm(forms.Form):
         help_text="Slack-compatible (a JSON body with text); empty: keep the one set",
     )
     clear_webhook = forms.BooleanField(required=False, label="Remove the webhook")
+    email_recipients = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Email alerts to",
+        widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off"}),
+        help_text="addresses, comma separated; sent through the operator's SMTP server "
+        "(SWITCHYARD_EMAIL_HOST); empty: no emails",
+    )
     default_thresholds = forms.CharField(
         max_length=100,
         label="Default thresholds (%)",
@@ -100,6 +108,7 @@ def _context(request: HtmxHttpRequest, form: AlertSettingsForm | None = None) ->
             initial={
                 "enabled": settings.enabled,
                 "default_thresholds": thresholds_shown(settings.default_thresholds),
+                "email_recipients": ", ".join(settings.email_recipients),
             }
         )
     failing = BudgetAlert.objects.filter(
@@ -115,6 +124,7 @@ def _context(request: HtmxHttpRequest, form: AlertSettingsForm | None = None) ->
         "statuses": STATUSES,
         "failing": failing,
         "every": f"{django_settings.SWITCHYARD_ALERT_EVERY_SECONDS:g}",
+        "email_configured": email.configured(),
     }
 
 
@@ -129,6 +139,7 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
         changes: dict[str, Any] = {
             "enabled": data["enabled"],
             "thresholds": data["default_thresholds"],
+            "email_recipients": data["email_recipients"],
         }
         if data["clear_webhook"]:
             changes["webhook_url"] = ""
@@ -147,8 +158,9 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def alerts_test(request: HtmxHttpRequest) -> HttpResponse:
-    """Send a test message to the webhook now and say how it went."""
-    error = async_to_sync(delivery.send_test)(config.load().webhook_url)
+    """Send a test message to the webhook and the email recipients now and say how it
+    went."""
+    error = async_to_sync(delivery.send_tests)(config.load())
     audit.record(
         "alert_test",
         object_type="alert_settings",

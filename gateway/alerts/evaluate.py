@@ -161,7 +161,7 @@ def raise_alerts(at: float | None = None) -> list[int]:
 def _status(settings: config.Settings, superseded: bool) -> str:
     if superseded:
         return "superseded"
-    return "pending" if settings.webhook_url else "unsent"
+    return "pending" if settings.delivers else "unsent"
 
 
 def _insert(
