@@ -25,7 +25,7 @@ from gateway.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
 from gateway.policy.alert_thresholds import shown as thresholds_shown
-from gateway.telemetry import audit
+from gateway.telemetry import audit, budget_spend
 
 TEMPLATE = "console/alerts.html"
 HISTORY_ROWS = 100
@@ -60,10 +60,12 @@ class AlertSettingsForm(forms.Form):
 
 
 def _budgeted(defaults: list[int]) -> list[dict[str, Any]]:
-    """Every key, team and user with a budget, and the thresholds it gets."""
+    """Every key, team and user with a budget, the thresholds it gets and what it spent
+    of it this period (the spend rollups, as the alerts read them)."""
     rows: list[dict[str, Any]] = []
+    ledger = budget_spend.Ledger()
 
-    def add(scope: str, name: str, budget: Any, period: str, own: Any, link: str) -> None:
+    def add(scope: str, pk: int, name: str, budget: Any, period: str, own: Any, link: str) -> None:
         rows.append(
             {
                 "scope": scope,
@@ -73,21 +75,24 @@ def _budgeted(defaults: list[int]) -> list[dict[str, Any]]:
                 "thresholds": own if own is not None else defaults,
                 "own": own is not None,
                 "link": link,
+                "standing": ledger.standing(scope, pk, budget, period),
             }
         )
 
     keys = ApiKey.objects.filter(budget_usd__gt=0, revoked_at__isnull=True).order_by("name")
     for key in keys[:200]:
         link = reverse("console:keys") + f"#key-{key.pk}"
-        add("key", key.name, key.budget_usd, key.budget_period, key.alert_thresholds, link)
+        add("key", key.pk, key.name, key.budget_usd, key.budget_period, key.alert_thresholds, link)
     for team in Team.objects.filter(budget_usd__gt=0)[:200]:
         link = reverse("console:team-edit", args=[team.pk])
-        add("team", team.name, team.budget_usd, team.budget_period, team.alert_thresholds, link)
+        own = team.alert_thresholds
+        add("team", team.pk, team.name, team.budget_usd, team.budget_period, own, link)
     profiles = Profile.objects.filter(budget_usd__gt=0).select_related("user")[:200]
     for profile in profiles:
-        link = reverse("console:users") + f"#user-{profile.user_id}"
+        link = reverse("console:user-detail", args=[profile.user_id])
         add(
             "user",
+            profile.user_id,
             profile.user.get_username(),
             profile.budget_usd,
             profile.budget_period,
