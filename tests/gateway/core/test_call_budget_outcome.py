@@ -126,5 +126,5 @@ def test_the_log_list_filters_budget_refusals_apart_from_rate_limits(settings) -
     console = Client()
     console.force_login(owner)
     page = console.get("/logs/", {"status": "budget"}).content.decode()
-    assert "Budget refused (429)" in page
+    assert "Budget refusals" in page
     assert "budget_exceeded" in page and "rate_limit_error" not in page
