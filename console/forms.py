@@ -783,6 +783,8 @@ STATUS_CHOICES = [
     ("4xx", "Client errors (4xx)"),
     ("5xx", "Upstream errors (5xx)"),
     ("error", "Any error"),
+    ("budget", "Budget refusals"),
+    ("rate_limit", "Rate limits"),
 ]
 
 

@@ -8,7 +8,9 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
     ├── AuthenticationFailed          401 authentication_error
     ├── PermissionDenied              403 permission_error
     ├── ModelNotFound                 404 not_found_error
-    ├── RateLimited                   429 rate_limit_error        (retry_after seconds)
+    ├── RateLimited                   429 rate_limit_error        (retry_after seconds;
+    │                                                               code budget_exceeded for
+    │                                                               a budget refusal)
     ├── NoHealthyDeployment           503 overloaded_error        (every deployment at its cap)
     ├── ConfigurationError            500 api_error               (a deployment cannot be called)
     │   └── MissingSecret             500 api_error               (unset os.environ/NAME)
@@ -21,7 +23,11 @@ each inbound dialect renders it in its own shape (see ``protocols``)::
         ├── UpstreamOverloaded        529 overloaded_error
         └── UpstreamRejected          502 api_error               (upstream 401/403/404)
 
-``kind`` is the canonical kind; protocols map it to their own ``error.type``. Messages
+``kind`` is the canonical kind; protocols map it to their own ``error.type``. A budget
+refusal keeps 429 and ``rate_limit_error`` (the SDKs' retry and error classes hang on
+them) but carries ``code="budget_exceeded"`` (``BUDGET_EXCEEDED``): in the body where the
+dialect has a place for it, and as its own ``outcome`` in the journal, so the log list
+tells a spent budget from a rate limit. Messages
 must never carry secrets: upstream bodies are passed on as the upstream wrote them,
 and upstream bodies never contain our provider secret. ``detail`` holds what only the
 operator may see (an upstream's URL, the transport's own message): it goes to the
@@ -31,6 +37,10 @@ server log and the journal, never to the caller.
 from __future__ import annotations
 
 from typing import Any
+
+BUDGET_EXCEEDED = "budget_exceeded"
+# codes journaled as their own outcome (``GatewayError.outcome``) instead of the kind
+OWN_OUTCOMES = frozenset({BUDGET_EXCEEDED})
 
 
 class GatewayError(Exception):
@@ -63,6 +73,12 @@ class GatewayError(Exception):
     def retryable(self) -> bool:
         """Whether routing may try another attempt after this error."""
         return False
+
+    @property
+    def outcome(self) -> str:
+        """What the journal records (``error_kind``): the kind, or a code of its own
+        (``budget_exceeded``: a budget refusal, not a rate limit)."""
+        return self.code if self.code in OWN_OUTCOMES else self.kind
 
     @property
     def log_message(self) -> str:

@@ -225,6 +225,21 @@ SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, m
 # whether the webhook may be a private, loopback or link-local host (an operator power).
 SWITCHYARD_ALERT_EVERY_SECONDS = env_float("SWITCHYARD_ALERT_EVERY_SECONDS", 30.0, minimum=1.0)
 SWITCHYARD_ALERT_WEBHOOK_PRIVATE = env_bool("SWITCHYARD_ALERT_WEBHOOK_PRIVATE", False)
+# Budget alert emails (gateway.alerts.email): the operator's SMTP server, through Django's
+# email backend. Alerts are emailed only when SWITCHYARD_EMAIL_HOST (or a backend of the
+# operator's, SWITCHYARD_EMAIL_BACKEND) is set; an owner then lists the recipients.
+EMAIL_BACKEND = env_str("SWITCHYARD_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("SWITCHYARD_EMAIL_HOST")
+EMAIL_PORT = env_int("SWITCHYARD_EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("SWITCHYARD_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("SWITCHYARD_EMAIL_PASSWORD")
+EMAIL_USE_SSL = env_bool("SWITCHYARD_EMAIL_SSL", False)  # implicit TLS (port 465)
+EMAIL_USE_TLS = env_bool("SWITCHYARD_EMAIL_STARTTLS", not EMAIL_USE_SSL)
+if EMAIL_USE_SSL and EMAIL_USE_TLS:
+    raise ImproperlyConfigured("SWITCHYARD_EMAIL_SSL and SWITCHYARD_EMAIL_STARTTLS: one, not both")
+EMAIL_TIMEOUT = env_float("SWITCHYARD_EMAIL_TIMEOUT", 10.0, minimum=0.1)
+DEFAULT_FROM_EMAIL = env_str("SWITCHYARD_EMAIL_FROM", "switchyard@localhost")
+SWITCHYARD_ALERT_EMAIL = bool(EMAIL_HOST) or "SWITCHYARD_EMAIL_BACKEND" in os.environ
 # Upstream timeouts, seconds: connect, first byte (read), idle between chunks, total.
 SWITCHYARD_CONNECT_TIMEOUT = env_float("SWITCHYARD_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 SWITCHYARD_READ_TIMEOUT = env_float("SWITCHYARD_READ_TIMEOUT", 600.0, minimum=0.1)

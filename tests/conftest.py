@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gateway.base import http
 from gateway.policy import registry
@@ -19,6 +20,11 @@ from .live import Gateway, running_gateway
 # (its own settings still never). The allow-list's own tests set it themselves
 # (tests/gateway/base/secrets/test_env_allow.py); live servers inherit this.
 os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
+
+# Property tests draw their examples on a loaded 2-core CI machine beside live servers:
+# a slow draw there is the machine, not the strategy (the examples drawn are the same).
+settings.register_profile("switchyard", suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("switchyard")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,5 +1,5 @@
-"""Budget alerts (``gateway.alerts``): the webhook and default thresholds (owners
-change them), the keys, teams and users with a budget and the thresholds each gets, the
+"""Budget alerts (``gateway.alerts``): the webhook, the email recipients and default
+thresholds (owners change them), the keys, teams and users with a budget and the thresholds each gets, the
 alerts raised with their delivery state (status, attempts, last error, next attempt),
 a button that sends a test message now and one that sends a failed alert again."""
 
@@ -21,11 +21,11 @@ from django.views.decorators.http import require_POST
 from console.decorators import actor_of, staff_required
 from console.forms import show_errors
 from console.views.common import HtmxHttpRequest, go_to
-from gateway.alerts import config, delivery
+from gateway.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
 from gateway.policy.alert_thresholds import shown as thresholds_shown
-from gateway.telemetry import audit
+from gateway.telemetry import audit, budget_spend
 
 TEMPLATE = "console/alerts.html"
 HISTORY_ROWS = 100
@@ -44,6 +44,14 @@ class AlertSettingsForm(forms.Form):
         help_text="Slack-compatible (a JSON body with text); empty: keep the one set",
     )
     clear_webhook = forms.BooleanField(required=False, label="Remove the webhook")
+    email_recipients = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Email alerts to",
+        widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off"}),
+        help_text="addresses, comma separated; sent through the operator's SMTP server "
+        "(SWITCHYARD_EMAIL_HOST); empty: no emails",
+    )
     default_thresholds = forms.CharField(
         max_length=100,
         label="Default thresholds (%)",
@@ -52,10 +60,12 @@ class AlertSettingsForm(forms.Form):
 
 
 def _budgeted(defaults: list[int]) -> list[dict[str, Any]]:
-    """Every key, team and user with a budget, and the thresholds it gets."""
+    """Every key, team and user with a budget, the thresholds it gets and what it spent
+    of it this period (the spend rollups, as the alerts read them)."""
     rows: list[dict[str, Any]] = []
+    ledger = budget_spend.Ledger()
 
-    def add(scope: str, name: str, budget: Any, period: str, own: Any, link: str) -> None:
+    def add(scope: str, pk: int, name: str, budget: Any, period: str, own: Any, link: str) -> None:
         rows.append(
             {
                 "scope": scope,
@@ -65,21 +75,24 @@ def _budgeted(defaults: list[int]) -> list[dict[str, Any]]:
                 "thresholds": own if own is not None else defaults,
                 "own": own is not None,
                 "link": link,
+                "standing": ledger.standing(scope, pk, budget, period),
             }
         )
 
     keys = ApiKey.objects.filter(budget_usd__gt=0, revoked_at__isnull=True).order_by("name")
     for key in keys[:200]:
         link = reverse("console:keys") + f"#key-{key.pk}"
-        add("key", key.name, key.budget_usd, key.budget_period, key.alert_thresholds, link)
+        add("key", key.pk, key.name, key.budget_usd, key.budget_period, key.alert_thresholds, link)
     for team in Team.objects.filter(budget_usd__gt=0)[:200]:
         link = reverse("console:team-edit", args=[team.pk])
-        add("team", team.name, team.budget_usd, team.budget_period, team.alert_thresholds, link)
+        own = team.alert_thresholds
+        add("team", team.pk, team.name, team.budget_usd, team.budget_period, own, link)
     profiles = Profile.objects.filter(budget_usd__gt=0).select_related("user")[:200]
     for profile in profiles:
-        link = reverse("console:users") + f"#user-{profile.user_id}"
+        link = reverse("console:user-detail", args=[profile.user_id])
         add(
             "user",
+            profile.user_id,
             profile.user.get_username(),
             profile.budget_usd,
             profile.budget_period,
@@ -100,6 +113,7 @@ def _context(request: HtmxHttpRequest, form: AlertSettingsForm | None = None) ->
             initial={
                 "enabled": settings.enabled,
                 "default_thresholds": thresholds_shown(settings.default_thresholds),
+                "email_recipients": ", ".join(settings.email_recipients),
             }
         )
     failing = BudgetAlert.objects.filter(
@@ -115,6 +129,7 @@ def _context(request: HtmxHttpRequest, form: AlertSettingsForm | None = None) ->
         "statuses": STATUSES,
         "failing": failing,
         "every": f"{django_settings.SWITCHYARD_ALERT_EVERY_SECONDS:g}",
+        "email_configured": email.configured(),
     }
 
 
@@ -129,6 +144,7 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
         changes: dict[str, Any] = {
             "enabled": data["enabled"],
             "thresholds": data["default_thresholds"],
+            "email_recipients": data["email_recipients"],
         }
         if data["clear_webhook"]:
             changes["webhook_url"] = ""
@@ -147,8 +163,9 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def alerts_test(request: HtmxHttpRequest) -> HttpResponse:
-    """Send a test message to the webhook now and say how it went."""
-    error = async_to_sync(delivery.send_test)(config.load().webhook_url)
+    """Send a test message to the webhook and the email recipients now and say how it
+    went."""
+    error = async_to_sync(delivery.send_tests)(config.load())
     audit.record(
         "alert_test",
         object_type="alert_settings",

@@ -26,7 +26,7 @@ from gateway.mcp import allow_list_check
 from gateway.models import ApiKey
 from gateway.policy import authorization, field_rules, roles
 from gateway.policy import keys as key_ops
-from gateway.telemetry import audit
+from gateway.telemetry import audit, budget_spend
 
 TEMPLATE = "console/keys.html"
 USAGE_DAYS = 30
@@ -37,7 +37,9 @@ def _with_usage(keys: list[ApiKey]) -> list[ApiKey]:
     empty = stats.with_prompt_cache(
         {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0}
     )
+    ledger = budget_spend.Ledger()  # "spent $X of $Y this month": the rollups, per period
     for key in keys:
+        key.standing = ledger.of_key(key)
         found = usage.get(key.pk, {})
         row = {**empty, **{k: v or 0 for k, v in found.items()}}
         row["prompt_cache_rate"] = found.get("prompt_cache_rate")
@@ -118,7 +120,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             "tags": data["tags"] or None,
             "alert_thresholds": data["alert_thresholds"],
         }
-        # an empty form field is one left out: a member's key gets their team's values
+        # an empty form field is one left out: an empty limit is the team's, followed live
         given = {f: v for f, v in fields.items() if v is not None}
         fields = key_ops.defaults_for(actor_of(request), given)
         refusal = _refusal(request, fields)

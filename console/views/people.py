@@ -6,7 +6,6 @@ rules (``user.invite``, ``user.manage``, ``user.limit``)."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +13,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -24,12 +22,12 @@ from console.decorators import actor_of, forbidden, staff_required
 from console.forms import show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from console.views.teams import UserLimitsForm
-from gateway.models import ApiKey, Invite, RequestLog, Team
+from gateway.models import ApiKey, Invite, Team
 from gateway.ops import invites, people
 from gateway.policy import authorization, roles, sso
 from gateway.policy import keys as key_ops
-from gateway.policy.limits import period_bounds
 from gateway.policy.rules.users import InviteGrant
+from gateway.telemetry import budget_spend
 
 DAYS = [(1, "1 day"), (3, "3 days"), (7, "7 days"), (14, "14 days"), (30, "30 days")]
 
@@ -176,23 +174,13 @@ def invite_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return go_to(request, reverse("console:users") + "#invites")
 
 
-def _spend(user: Any, period: str) -> Decimal:
-    """What ``user``'s keys (console key included) spent in the current budget period."""
-    _, start, _ = period_bounds(period, time.time())
-    keys = ApiKey.objects.filter(user=user).values("id")
-    rows = RequestLog.objects.filter(key_id__in=keys)
-    if start is not None:
-        rows = rows.filter(created_at__gte=start)
-    spent: Decimal = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
-    return spent
-
-
 @staff_required
 def user_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     actor = actor_of(request)
     user = get_object_or_404(get_user_model().objects.select_related("switchyard"), pk=pk)
     limits = key_ops.user_limits(user)
-    spent = _spend(user, limits["budget_period"])
+    ledger = budget_spend.Ledger()  # the spend rollups of the period, not the request log
+    spent = ledger.user(user.pk, limits["budget_period"])
     context = {
         "person": user,
         "role": roles.role_of_any(user),
@@ -205,6 +193,7 @@ def user_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             if limits["budget_usd"] is not None
             else None
         ),
+        "standing": ledger.standing("user", user.pk, limits["budget_usd"], limits["budget_period"]),
         "limits_form": UserLimitsForm(initial=limits),
         "can_limit": bool(authorization.decide(actor, "user.limit", user)),
         "can_manage": bool(authorization.decide(actor, "user.manage", user))

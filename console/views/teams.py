@@ -34,6 +34,7 @@ from gateway.models import ApiKey, Membership, Team
 from gateway.policy import authorization, roles
 from gateway.policy import keys as key_ops
 from gateway.policy.alert_thresholds import shown as thresholds_shown
+from gateway.telemetry import budget_spend
 
 USAGE_DAYS = 30
 TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]
@@ -114,6 +115,9 @@ def team_list(request: HtmxHttpRequest) -> HttpResponse:
         )
     )
     _spend(teams)
+    ledger = budget_spend.Ledger()
+    for team in teams:
+        team.standing = ledger.standing("team", team.pk, team.budget_usd, team.budget_period)
     context = {
         "teams": teams,
         "form": TeamForm(),
@@ -191,6 +195,9 @@ def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "keys": roles.visible_keys(actor, team.keys.all()),
         "routes": team.routes.all(),
         "can_edit": actor.can("teams.edit"),
+        "standing": budget_spend.Ledger().standing(
+            "team", team.pk, team.budget_usd, team.budget_period
+        ),
     }
     return render(request, "console/team_form.html", context)
 

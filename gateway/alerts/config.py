@@ -1,6 +1,7 @@
 """The alert settings (the one ``AlertSettings`` row): whether alerts run, the webhook
-URL (encrypted at rest; shown as its scheme and host and the last four characters), and
-the default thresholds of every key, team and user without their own."""
+URL (encrypted at rest; shown as its scheme and host and the last four characters), the
+email recipients (``gateway.alerts.email``), and the default thresholds of every key,
+team and user without their own."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ class Settings:
     enabled: bool
     webhook_url: str  # "" when none
     default_thresholds: list[int]
+    email_recipients: tuple[str, ...] = ()
+
+    @property
+    def delivers(self) -> bool:
+        """Whether an alert goes anywhere (the webhook, email) beside the console."""
+        return bool(self.webhook_url or self.email_recipients)
 
     @property
     def webhook_shown(self) -> str:
@@ -50,19 +57,26 @@ def load() -> Settings:
         return Settings(True, "", list(DEFAULT_THRESHOLDS))
     url = crypto.decrypt(stored.webhook_ciphertext) if stored.webhook_ciphertext else ""
     defaults = stored.default_thresholds
+    emails = stored.email_recipients if isinstance(stored.email_recipients, list) else []
     return Settings(
         stored.enabled,
         url,
         list(defaults) if isinstance(defaults, list) else list(DEFAULT_THRESHOLDS),
+        tuple(str(e) for e in emails),
     )
 
 
 def save(
-    *, enabled: bool | None = None, webhook_url: object = UNCHANGED, thresholds: object = UNCHANGED
+    *,
+    enabled: bool | None = None,
+    webhook_url: object = UNCHANGED,
+    thresholds: object = UNCHANGED,
+    email_recipients: object = UNCHANGED,
 ) -> Settings:
     """Change the given settings; validate all first (one ``ValidationError`` naming each
-    bad field), then save. ``webhook_url`` "" or None removes the webhook."""
-    from gateway.alerts import webhook
+    bad field), then save. ``webhook_url`` "" or None removes the webhook;
+    ``email_recipients`` "", None or [] stops the emails."""
+    from gateway.alerts import email, webhook
 
     errors: dict[str, list[str]] = {}
     stored = row()
@@ -82,6 +96,11 @@ def save(
             errors["default_thresholds"] = [str(exc)]
         else:
             stored.default_thresholds = parsed if parsed is not None else list(DEFAULT_THRESHOLDS)
+    if email_recipients is not UNCHANGED:
+        try:
+            stored.email_recipients = email.parse_recipients(email_recipients)
+        except ValueError as exc:
+            errors["email_recipients"] = [str(exc)]
     if errors:
         raise ValidationError(errors)
     if enabled is not None:

@@ -1,7 +1,10 @@
-"""Sending raised alerts: each due alert is posted to the webhook; a failure is kept on
-the row (attempts, last error, next attempt) and retried after ``BACKOFF_SECONDS``
-doubled per attempt (at most ``BACKOFF_MAX_SECONDS``), until ``MAX_ATTEMPTS``, after
-which the alert is ``failed`` (the console shows it and can send it again)."""
+"""Sending raised alerts: each due alert is posted to the webhook and emailed to the
+recipients (``gateway.alerts.email``), whichever are set. Each channel that got it is
+stamped on the row (``posted_at``, ``emailed_at``) so a retry sends only what failed; the
+alert is ``sent`` once every channel set has it. A failure is kept on the row (attempts,
+last error, next attempt) and retried after ``BACKOFF_SECONDS`` doubled per attempt (at
+most ``BACKOFF_MAX_SECONDS``), until ``MAX_ATTEMPTS``, after which the alert is
+``failed`` (the console shows it and can send it again)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from gateway.alerts import config, evaluate, webhook
+from gateway.alerts import config, email, evaluate, webhook
 from gateway.base import db_work
 from gateway.models.alerts import BudgetAlert
 from gateway.telemetry import audit
@@ -28,19 +31,23 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_SECONDS))
 
 
-def _due() -> tuple[str, list[BudgetAlert]]:
-    url = config.load().webhook_url
+def _due() -> tuple[config.Settings, list[BudgetAlert]]:
+    settings = config.load()
     now = timezone.now()
     due = BudgetAlert.objects.filter(status="pending").filter(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
     found = list(due.order_by("created_at", "id")[:BATCH])
-    if not url and found:  # the webhook was removed meanwhile
+    if not settings.delivers and found:  # the webhook and the emails were removed meanwhile
         BudgetAlert.objects.filter(pk__in=[a.pk for a in found]).update(
             status="unsent", next_attempt_at=None
         )
-        return url, []
-    return url, found
+        return settings, []
+    return settings, found
+
+
+def _stamp(pk: int, field: str) -> None:
+    BudgetAlert.objects.filter(pk=pk).update(**{field: timezone.now()})
 
 
 def _sent(pk: int) -> None:
@@ -59,17 +66,38 @@ def _failed(pk: int, attempts: int, error: str) -> None:
     )
 
 
+async def _deliver(settings: config.Settings, alert: BudgetAlert) -> list[str]:
+    """Each channel set that has not had ``alert`` yet; what failed (empty: all sent)."""
+    fields = evaluate.as_fields(alert)
+    errors: list[str] = []
+    if settings.webhook_url and alert.posted_at is None:
+        try:
+            await webhook.post(settings.webhook_url, webhook.payload(fields))
+        except webhook.Refused as exc:
+            errors.append(f"webhook: {exc}" if settings.email_recipients else str(exc))
+        else:
+            await db_work.arun(_stamp, alert.pk, "posted_at")
+    if settings.email_recipients and alert.emailed_at is None:
+        try:
+            await email.send(list(settings.email_recipients), fields)
+        except email.Refused as exc:
+            errors.append(f"email: {exc}")
+        else:
+            await db_work.arun(_stamp, alert.pk, "emailed_at")
+    return errors
+
+
 async def deliver_due() -> int:
-    """Post every due alert once; how many were sent."""
-    url, due = await db_work.arun(_due)
+    """Send every due alert once on each channel set; how many were sent."""
+    settings, due = await db_work.arun(_due)
     sent = 0
     for alert in due:
         attempts = alert.attempts + 1
-        try:
-            await webhook.post(url, webhook.payload(evaluate.as_fields(alert)))
-        except webhook.Refused as exc:
-            log.warning("budget alert %s not delivered (attempt %d): %s", alert.pk, attempts, exc)
-            await db_work.arun(_failed, alert.pk, attempts, str(exc))
+        errors = await _deliver(settings, alert)
+        if errors:
+            error = "; ".join(errors)
+            log.warning("budget alert %s not delivered (attempt %d): %s", alert.pk, attempts, error)
+            await db_work.arun(_failed, alert.pk, attempts, error)
             continue
         await db_work.arun(_sent, alert.pk)
         sent += 1
@@ -96,3 +124,20 @@ async def send_test(url: str) -> str:
     except webhook.Refused as exc:
         return str(exc)
     return ""
+
+
+async def send_tests(settings: config.Settings) -> str:
+    """A test message on each channel set, now; "" when each arrived, else why not."""
+    if not settings.delivers:
+        return "no webhook or email recipients are set"
+    errors: list[str] = []
+    if settings.webhook_url:
+        error = await send_test(settings.webhook_url)
+        if error:
+            errors.append(f"webhook: {error}" if settings.email_recipients else error)
+    if settings.email_recipients:
+        try:
+            await email.send(list(settings.email_recipients), {"test": True})
+        except email.Refused as exc:
+            errors.append(f"email: {exc}")
+    return "; ".join(errors)

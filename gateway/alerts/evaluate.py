@@ -3,29 +3,27 @@ budget, from the hourly spend rollups (a budget period starts on an hour, so the
 of the period are exactly its spend), against each one's thresholds.
 
 One ``BudgetAlert`` row per crossed threshold, inserted only when no row of the same
-(scope, subject, period, threshold) exists: the unique constraint makes that exact even
-when two evaluators race (the loser's insert fails and is skipped). Several thresholds
+(scope, subject, period, threshold, budget) exists: the unique constraint makes that
+exact even when two evaluators race (the loser's insert fails and is skipped). The
+budget is part of it: an alert is for a threshold of *this* budget, so a budget raised
+after its 100 % alert re-arms every threshold (issue #65: a team at $0.10 raised to $5
+is told again at 50 % of the $5). Several thresholds
 crossed at once (a first round, a large batch) raise one alert to send, the highest; the
 lower ones are recorded as superseded so they never fire later in the period. Each new
 row is audited."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 
 from gateway.alerts import config
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
-from gateway.models.telemetry import SpendRollup
-from gateway.policy.limits import period_bounds
-from gateway.telemetry import audit
+from gateway.telemetry import audit, budget_spend
 
 ACTOR = audit.Actor("system", "budget alerts", "", "system")
 
@@ -84,31 +82,6 @@ def subjects(defaults: list[int]) -> list[Subject]:
     return [s for s in found if s.thresholds]
 
 
-def spend_by_key(start: datetime | None) -> dict[int, Decimal]:
-    """Spend per key id since ``start`` (all of the kept rollups for None)."""
-    rows = SpendRollup.objects.filter(key_id__gt=0)
-    if start is not None:
-        rows = rows.filter(hour__gte=start)
-    grouped = rows.values("key_id").annotate(total=Sum("cost_usd")).order_by()
-    return {row["key_id"]: row["total"] or Decimal(0) for row in grouped}
-
-
-def spent(
-    subject: Subject, by_key: dict[int, Decimal], owners: dict[int, tuple[Any, Any]]
-) -> Decimal:
-    if subject.scope == "key":
-        return by_key.get(subject.id, Decimal(0))
-    index = 0 if subject.scope == "team" else 1
-    return sum(
-        (
-            total
-            for key_id, total in by_key.items()
-            if owners.get(key_id, (None, None))[index] == subject.id
-        ),
-        Decimal(0),
-    )
-
-
 def period_label(period_id: str) -> str:
     if period_id.startswith("d"):
         return f"the day {period_id[1:]} (UTC)"
@@ -122,25 +95,24 @@ def raise_alerts(at: float | None = None) -> list[int]:
     settings = config.load()
     if not settings.enabled:
         return []
-    at = time.time() if at is None else at
     found = subjects(settings.default_thresholds)
     if not found:
         return []
-    owners = {k: (t, u) for k, t, u in ApiKey.objects.values_list("id", "team_id", "user_id")}
-    by_start: dict[datetime | None, dict[int, Decimal]] = {}
+    ledger = budget_spend.Ledger(at)
     raised: list[int] = []
     for subject in found:
-        period_id, start, _ = period_bounds(subject.period, at)
-        if start not in by_start:
-            by_start[start] = spend_by_key(start)
-        total = spent(subject, by_start[start], owners)
+        period_id = ledger.period_id(subject.period)
+        total = ledger.spent(subject.scope, subject.id, subject.period)
         percent = total / subject.budget * 100
         crossed = [t for t in subject.thresholds if percent >= t]
         if not crossed:
             continue
         known = set(
             BudgetAlert.objects.filter(
-                scope=subject.scope, subject_id=subject.id, period=period_id
+                scope=subject.scope,
+                subject_id=subject.id,
+                period=period_id,
+                budget_usd=subject.budget,
             ).values_list("threshold", flat=True)
         )
         new = [t for t in crossed if t not in known]
@@ -155,7 +127,7 @@ def raise_alerts(at: float | None = None) -> list[int]:
 def _status(settings: config.Settings, superseded: bool) -> str:
     if superseded:
         return "superseded"
-    return "pending" if settings.webhook_url else "unsent"
+    return "pending" if settings.delivers else "unsent"
 
 
 def _insert(

@@ -360,7 +360,7 @@ class Call:
                     rec.cache_saved_usd = self.deployment.cache_saved(usage)
         if error is not None:
             if isinstance(error, GatewayError):
-                rec.error_kind, rec.error_message = error.kind, error.log_message[:2000]
+                rec.error_kind, rec.error_message = error.outcome, error.log_message[:2000]
             else:
                 rec.error_kind, rec.error_message = type(error).__name__, str(error)[:2000]
         if settings.SWITCHYARD_LOG_BODIES:

@@ -1,7 +1,8 @@
 """Budget alerts' tables (gateway/alerts): the one ``AlertSettings`` row (webhook and
 default thresholds) and ``BudgetAlert``, one row per alert raised: unique per (scope,
-subject, budget period, threshold), which is what makes "once per period per threshold"
-hold across evaluator runs, restarts and instances."""
+subject, budget period, threshold, budget), which is what makes "once per period per
+threshold of this budget" hold across evaluator runs, restarts and instances, and what
+re-arms the thresholds when the budget changes (issue #65)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ def default_thresholds() -> list[int]:
 
 
 class AlertSettings(models.Model):
-    """The webhook budget alerts go to and the thresholds of every key, team and user
-    without their own. One row (pk 1); ``webhook_ciphertext`` is the URL encrypted at
+    """The webhook and the email addresses budget alerts go to and the thresholds of
+    every key, team and user without their own. One row (pk 1); ``webhook_ciphertext`` is the URL encrypted at
     rest (a Slack webhook's path is its secret), never shown in full."""
 
     enabled = models.BooleanField(default=True)
     webhook_ciphertext = models.TextField(blank=True, default="")
+    # addresses every alert is emailed to (gateway/alerts/email.py; the operator's SMTP)
+    email_recipients = models.JSONField(default=list, blank=True)
     default_thresholds = models.JSONField(default=default_thresholds, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -36,15 +39,15 @@ class AlertSettings(models.Model):
 
 
 class BudgetAlert(models.Model):
-    """A threshold crossed by a key's, team's or user's spend in one budget period, and
-    the state of its delivery to the webhook (retried with backoff until sent or given
-    up; ``unsent`` when no webhook was set)."""
+    """A threshold of one budget crossed by a key's, team's or user's spend in one budget
+    period, and the state of its delivery to the webhook and the email recipients
+    (retried with backoff until sent or given up; ``unsent`` when neither was set)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
-        UNSENT = "unsent", "No webhook"
+        UNSENT = "unsent", "No webhook or email"
         SUPERSEDED = "superseded", "Superseded"  # a higher threshold crossed at once
 
     scope = models.CharField(max_length=10, help_text="key | team | user")
@@ -61,14 +64,18 @@ class BudgetAlert(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)  # every channel set has it
+    # each channel's own delivery (None: not yet), so a retry never sends one twice
+    posted_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "gateway"
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["scope", "subject_id", "period", "threshold"], name="budget_alert_once"
+                fields=["scope", "subject_id", "period", "threshold", "budget_usd"],
+                name="budget_alert_once_per_budget",
             )
         ]
         indexes = [

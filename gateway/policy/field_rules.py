@@ -156,7 +156,11 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         *("labels", "version"),
         rule="prompt.change",
     ),
-    "alerts": _same(OWNER, "enabled", "webhook_url", "clear_webhook", "default_thresholds"),
+    "alerts": _same(
+        OWNER,
+        *("enabled", "webhook_url", "clear_webhook", "default_thresholds"),
+        "email_recipients",
+    ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
     # evaluations: admins and owners (ability evals.use)
     "datasets": _same(ADMIN, "name", "description", "rows", "row"),

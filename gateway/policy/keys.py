@@ -310,9 +310,12 @@ def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
 
 def defaults_for(actor: Any, fields: dict[str, Any]) -> dict[str, Any]:
     """A new key's fields with what a caller below admin left out (absent from
-    ``fields``) filled in: the key is theirs, of their only team when they have one,
-    with that team's limits, so that ``{"name": ...}`` still makes a key ``key.grant``
-    admits. A field given, even as null, is left as given."""
+    ``fields``) filled in: the key is theirs, of their only team when they have one, so
+    that ``{"name": ...}`` still makes a key ``key.grant`` admits. Limits left out stay
+    empty: an empty rpm, tpm or budget on a key is "the team's" (and the owner's), which
+    admission counts live through the snapshot's ``KeyEntry.team`` and ``.owner``; a
+    copy here would freeze the team's limits of today into the key (issue #65). A field
+    given, even as null, is left as given."""
     if actor.everywhere:
         return fields
     filled = dict(fields)
@@ -322,17 +325,6 @@ def defaults_for(actor: Any, fields: dict[str, Any]) -> dict[str, Any]:
         mine = actor.editor_teams() if actor.role == "editor" else actor.team_ids()
         if len(mine) == 1:
             filled["team"] = next(iter(mine))
-    if filled.get("team") in (None, ""):
-        return filled
-    try:
-        team = _team(filled["team"])
-    except ValueError:
-        return filled  # the save names the unknown team
-    for field in ("rpm_limit", "tpm_limit", "budget_usd"):
-        if field not in filled and getattr(team, field) is not None:
-            filled[field] = getattr(team, field)
-            if field == "budget_usd" and "budget_period" not in filled:
-                filled["budget_period"] = team.budget_period
     return filled
 
 

@@ -33,6 +33,7 @@ from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from gateway.errors import BUDGET_EXCEEDED
 from gateway.models import ApiKey, RequestLog, StatusClass
 from gateway.telemetry.ages import parse_age
 
@@ -107,19 +108,28 @@ def parse_moment(value: datetime | str, name: str) -> datetime:
 
 
 def status_filter(value: str | int) -> Q:
-    """``404``; a class (``4xx``, ``5xx``); ``ok`` (below 400) or ``error`` (400 and up)."""
+    """``404``; a class (``4xx``, ``5xx``); ``ok`` (below 400) or ``error`` (400 and up);
+    ``budget`` (a 429 refused by a budget: its outcome ``budget_exceeded``) or
+    ``rate_limit`` (any other 429: an rpm or tpm limit, an upstream's)."""
     value = str(value).strip().lower()
     if value == "ok":
         return Q(status__lt=400)
     if value == "error":
         return Q(status__gte=400)
+    if value in ("budget", "rate_limit"):  # within the 429s of the status class index
+        too_many = Q(Exact(StatusClass("status"), 4), status=429)
+        budget = Q(error_kind=BUDGET_EXCEEDED)
+        return too_many & (budget if value == "budget" else ~budget)
     match = STATUS_CLASS.match(value)
     if match:  # the expression of the log_status_class_time index, so it is used
         return Q(Exact(StatusClass("status"), int(match.group(1))))
     if value.isdigit():  # its class too, so that one index range serves it in order
         code = int(value)
         return Q(Exact(StatusClass("status"), code // 100), status=code)
-    raise InvalidFilter("status", "expected a status code (404), a class (4xx, 5xx), ok or error")
+    raise InvalidFilter(
+        "status",
+        "expected a status code (404), a class (4xx, 5xx), ok, error, budget or rate_limit",
+    )
 
 
 def key_filter(value: str | int) -> Q:

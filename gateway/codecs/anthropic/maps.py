@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import GatewayError
+from gateway.errors import BUDGET_EXCEEDED, GatewayError
 from gateway.streaming import sse_bytes
 from gateway.types import FinishReason, Usage
 
@@ -108,8 +108,12 @@ def error_type(error: GatewayError) -> str:
 
 
 def error_body(error: GatewayError) -> dict[str, Any]:
-    """Anthropic's error envelope for ``error``."""
-    return {"type": "error", "error": {"type": error_type(error), "message": error.message}}
+    """Anthropic's error envelope for ``error``; a budget refusal also names its code
+    (``budget_exceeded``) beside the ``rate_limit_error`` type the SDKs retry on."""
+    inner = {"type": error_type(error), "message": error.message}
+    if error.code == BUDGET_EXCEEDED:
+        inner["code"] = BUDGET_EXCEEDED
+    return {"type": "error", "error": inner}
 
 
 def stream_error(error: BaseException) -> bytes:

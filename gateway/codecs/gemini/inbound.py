@@ -37,7 +37,7 @@ import orjson
 from gateway.codecs.base import Dialect
 from gateway.codecs.gemini import ids, maps
 from gateway.codecs.gemini.outbound import PLACEHOLDER_SIGNATURE
-from gateway.errors import GatewayError, InvalidRequest, UpstreamError
+from gateway.errors import BUDGET_EXCEEDED, GatewayError, InvalidRequest, UpstreamError
 from gateway.streaming import sse_bytes
 from gateway.types import (
     ChatRequest,
@@ -656,10 +656,20 @@ def client_status(error: GatewayError) -> int:
 
 
 def render_error(error: GatewayError) -> dict[str, Any]:
-    """Google's envelope: ``{"error": {"code", "message", "status"}}``."""
+    """Google's envelope: ``{"error": {"code", "message", "status"}}``; a budget
+    refusal adds Google's ``ErrorInfo`` detail with the reason ``BUDGET_EXCEEDED``."""
     status = client_status(error)
     code_name = STATUS_NAMES.get(status) or ("INVALID_ARGUMENT" if status < 500 else "INTERNAL")
-    return {"error": {"code": status, "message": error.message, "status": code_name}}
+    body: dict[str, Any] = {"code": status, "message": error.message, "status": code_name}
+    if error.code == BUDGET_EXCEEDED:
+        body["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "BUDGET_EXCEEDED",
+                "domain": "switchyard",
+            }
+        ]
+    return {"error": body}
 
 
 def render_stream_error(error: GatewayError) -> bytes:

@@ -1,6 +1,7 @@
 """Budget alerts in the management API (``gateway.alerts``): ``GET /api/alerts`` the
-settings (the webhook masked) and the latest alerts with their delivery state,
-``PATCH /api/alerts`` the settings, ``POST /api/alerts/test`` a test message now,
+settings (the webhook masked, the email recipients) and the latest alerts with their
+delivery state, ``PATCH /api/alerts`` the settings, ``POST /api/alerts/test`` a test
+message now on each channel set,
 ``POST /api/alerts/{id}/retry`` a failed alert sent again. Owners and admins read;
 owners change (``roles.API``). Per key, team and user thresholds are
 ``alert_thresholds`` on ``/api/keys``, ``/api/teams`` and ``/api/user-limits``."""
@@ -16,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from gateway.alerts import config, delivery
+from gateway.alerts import config, delivery, email
 from gateway.edge.api.providers import ValidationErrors
 from gateway.edge.api.writes import check_fields
 from gateway.models.alerts import BudgetAlert
@@ -36,11 +37,13 @@ class AlertOut(Schema):
     spend_usd: Decimal
     budget_usd: Decimal
     created_at: datetime
-    status: str  # pending | sent | failed | unsent (no webhook) | superseded
+    status: str  # pending | sent | failed | unsent (no webhook or email) | superseded
     attempts: int
     last_error: str
     next_attempt_at: datetime | None
     sent_at: datetime | None
+    posted_at: datetime | None  # the webhook had it
+    emailed_at: datetime | None  # the email recipients had it
 
 
 class SettingsOut(Schema):
@@ -48,6 +51,8 @@ class SettingsOut(Schema):
     webhook: str  # where it goes, never the whole URL ("" when none)
     webhook_set: bool
     default_thresholds: list[int]
+    email_recipients: list[str]
+    email_configured: bool  # whether the operator set up SMTP (SWITCHYARD_EMAIL_HOST)
 
 
 class AlertsOut(SettingsOut):
@@ -58,6 +63,7 @@ class SettingsPatch(Schema):
     enabled: bool | None = None
     webhook_url: str | None = None  # "" or null removes it
     default_thresholds: list[int] | str | None = None  # null: back to 50, 80, 100
+    email_recipients: list[str] | str | None = None  # null or [] stops the emails
 
 
 class AlertFilters(Schema):
@@ -78,6 +84,8 @@ def _settings() -> dict[str, Any]:
         "webhook": found.webhook_shown,
         "webhook_set": bool(found.webhook_url),
         "default_thresholds": found.default_thresholds,
+        "email_recipients": list(found.email_recipients),
+        "email_configured": email.configured(),
     }
 
 
@@ -103,6 +111,8 @@ def update_settings(request: HttpRequest, payload: SettingsPatch) -> Status[Any]
         changes["webhook_url"] = given["webhook_url"]
     if "default_thresholds" in given:
         changes["thresholds"] = given["default_thresholds"]
+    if "email_recipients" in given:
+        changes["email_recipients"] = given["email_recipients"]
     try:
         config.save(**changes)
     except ValidationError as exc:
@@ -112,8 +122,9 @@ def update_settings(request: HttpRequest, payload: SettingsPatch) -> Status[Any]
 
 @router.post("/test", response=TestOut)
 def send_test(request: HttpRequest) -> dict[str, Any]:
-    """Post a test message to the webhook now; whether it arrived and, if not, why."""
-    error = async_to_sync(delivery.send_test)(config.load().webhook_url)
+    """A test message to the webhook and the email recipients now; whether each
+    arrived and, if not, why."""
+    error = async_to_sync(delivery.send_tests)(config.load())
     audit.record(
         "alert_test",
         object_type="alert_settings",

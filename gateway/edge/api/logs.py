@@ -27,7 +27,7 @@ class LogFilters(Schema):
     until: str | None = None
     route: str | None = None
     key: str | None = None  # key id, or key name ("master" for the master key)
-    status: str | None = None  # 404, a class (4xx, 5xx), ok or error
+    status: str | None = None  # 404, a class (4xx, 5xx), ok, error, budget or rate_limit
     dialect: str | None = None
     end_user: str | None = None  # spend attribution: exactly this end user / session
     session: str | None = None
@@ -56,7 +56,7 @@ class LogOut(Schema):
     stream: bool
     status: int
     finish_reason: str
-    error_kind: str
+    error_kind: str  # the error's kind, or budget_exceeded for a budget refusal
     error_message: str
     latency_ms: float
     ttft_ms: float | None

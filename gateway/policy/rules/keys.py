@@ -35,8 +35,8 @@ def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
     another admin or an owner, an editor over an admin of their team). Below admin (editors
     in their editor teams, members in their teams): the key has one of those teams; its
     owner is the actor (an editor: or a member of that team); its rpm, tpm and budget
-    are set and at most the team's where the team has one; its routes are open to the
-    team; its MCP grants lie within the team's (a team without MCP grants set grants
+    are each empty ("the team's": the team's limit counts every request of the key,
+    live) or at most the team's; its routes are open to the team; its MCP grants lie within the team's (a team without MCP grants set grants
     nothing: a key keeps what an admin gave it, and gains nothing)."""
     if roles.MANAGEMENT_SCOPE in grant.scopes:
         refusal = _management(actor, grant)
@@ -96,17 +96,19 @@ def _within_team(grant: KeyGrant, team: Any) -> Decision:
     """Refuse the first of the key's limits, routes or MCP grants beyond its team's."""
     for field, what in LIMITS:
         bound, own = getattr(team, field), getattr(grant, field)
-        if bound is not None and (own is None or own > bound):
+        if bound is not None and own is not None and own > bound:
             return deny(
                 f"{field}: team {team.name} allows at most {bound} {what}; "
-                f"the key needs a limit of at most that"
+                f"the key needs a limit of at most that (or none: the team's)"
             )
-    if team.budget_usd is not None and (
-        grant.budget_usd is None or grant.budget_usd > team.budget_usd
+    if (
+        team.budget_usd is not None
+        and grant.budget_usd is not None
+        and grant.budget_usd > team.budget_usd
     ):
         return deny(
             f"budget_usd: team {team.name}'s budget is ${team.budget_usd}; "
-            "the key needs a budget of at most that"
+            "the key needs a budget of at most that (or none: the team's)"
         )
     closed = [name for name, teams in grant.routes if teams is not None and team.pk not in teams]
     if closed:

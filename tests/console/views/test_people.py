@@ -13,7 +13,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from console.forms import KeyForm
-from gateway.models import ApiKey, AuditEvent, Invite, Profile, RequestLog, Route, Team
+from gateway import journal
+from gateway.models import ApiKey, AuditEvent, Invite, Profile, Route, Team
 from gateway.ops import invites
 from gateway.policy import keys, roles, sso
 
@@ -167,16 +168,23 @@ def test_the_users_page_shows_role_teams_keys_limits_and_spend(people) -> None:
     Profile.objects.filter(user=people["member"]).update(
         budget_usd=Decimal("10"), budget_period="total", rpm_limit=30
     )
-    RequestLog.objects.create(
-        request_id="r1",
-        key_id=minted.key.pk,
-        dialect="openai",
-        endpoint="chat",
-        cost_usd=Decimal("2.5"),
+    journal.write_batch(  # the log and its spend rollup, which the page reads
+        [
+            journal.Record(
+                request_id="r1",
+                key_id=minted.key.pk,
+                key_name="m-key",
+                dialect="openai",
+                endpoint="chat",
+                status=200,
+                cost_usd=Decimal("2.5"),
+            )
+        ]
     )
     page = as_user(people["admin"]).get(f"/users/{people['member'].pk}/").content.decode()
     assert "m-key" in page and ">red</a>" in page and "role <strong>member</strong>" in page
     assert "$2.50" in page and "$7.50 left" in page and "30" in page
+    assert "Spent <strong>$2.50</strong> of $10.00 in total" in page
     assert "Deactivate" not in page  # admins do not deactivate
     owner_page = as_user(people["owner"]).get(f"/users/{people['member'].pk}/").content.decode()
     assert "Deactivate" in owner_page

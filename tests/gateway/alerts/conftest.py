@@ -1,5 +1,5 @@
 """A webhook receiver on 127.0.0.1 (a real HTTP server in a thread) whose answer the
-test sets, and a key, a team and a user with budgets."""
+test sets, and a key, a team and a user with budgets (``budgeted``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+
+from gateway.models import Profile, Team
+from gateway.policy import keys
 
 
 @dataclass
@@ -46,3 +51,13 @@ def receiver(settings) -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def budgeted(db):
+    team = Team.objects.create(name="research", budget_usd=Decimal("100"), budget_period="month")
+    owner = User.objects.create_user("ana")
+    Profile.objects.create(user=owner, role="member", budget_usd=Decimal("40"))
+    key = keys.create_key(name="ci", budget_usd="10", team=team, user=owner).key
+    other = keys.create_key(name="batch", team=team, user=owner).key  # no budget of its own
+    return key, other, team, owner

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from django.contrib.auth.models import User
 
 from gateway.alerts import config, delivery, evaluate, runner, webhook
 from gateway.base import leases
@@ -21,11 +20,9 @@ from gateway.models import (
     ApiKey,
     AuditEvent,
     Deployment,
-    Profile,
     Provider,
     Route,
     SingletonLease,
-    Team,
 )
 from gateway.models.alerts import BudgetAlert
 from gateway.models.telemetry import SpendRollup
@@ -48,16 +45,6 @@ def spend(key: ApiKey, usd: str, when: datetime = NOW) -> None:
 def alerts() -> list[tuple[str, str, str, int, str]]:
     rows = BudgetAlert.objects.order_by("scope", "subject_id", "threshold")
     return [(a.scope, a.subject_name, a.period, a.threshold, a.status) for a in rows]
-
-
-@pytest.fixture
-def budgeted(db):
-    team = Team.objects.create(name="research", budget_usd=Decimal("100"), budget_period="month")
-    owner = User.objects.create_user("ana")
-    Profile.objects.create(user=owner, role="member", budget_usd=Decimal("40"))
-    key = keys.create_key(name="ci", budget_usd="10", team=team, user=owner).key
-    other = keys.create_key(name="batch", team=team, user=owner).key  # no budget of its own
-    return key, other, team, owner
 
 
 def test_each_threshold_fires_once_per_period_across_runs_and_restarts(budgeted, monkeypatch):
