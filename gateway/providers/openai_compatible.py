@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from gateway.base import caller_headers
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs import CODECS
@@ -59,18 +60,9 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
 
 
 # Caller headers a passed-through body never takes along: the caller's own credentials
-# and what describes the caller's connection or body rather than ours.
-_HOP_HEADERS = frozenset(
-    {
-        "authorization",
-        "api-key",
-        "x-api-key",
-        "host",
-        "content-length",
-        "content-type",
-        "connection",
-    }
-)
+# and its body's type, besides what no caller sets anywhere (``caller_headers``: the
+# connection's own and the proxy's).
+_CALLER_ONLY = frozenset({"authorization", "api-key", "x-api-key", "content-type"})
 
 
 class OpenAICompatibleProvider(CodecProvider):
@@ -106,7 +98,11 @@ class OpenAICompatibleProvider(CodecProvider):
     def relayed(self, caller: Mapping[str, str]) -> dict[str, str]:
         """On passthrough only, the caller's headers but its credentials and hop-by-hop
         ones (translated calls send none)."""
-        return {k: v for k, v in caller.items() if k.lower() not in _HOP_HEADERS}
+        return {
+            k: v
+            for k, v in caller.items()
+            if k.lower() not in _CALLER_ONLY and not caller_headers.refused(k)
+        }
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
         return list(openai_chat_codec.unsupported_params(request, target_of(deployment)))
