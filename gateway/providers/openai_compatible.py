@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from gateway.base import caller_headers
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs import CODECS
@@ -27,7 +26,7 @@ from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
 from gateway.providers.passthrough_body import for_deployment
-from gateway.types import ChatRequest, StreamEvent
+from gateway.types import ChatRequest, StreamEvent, refused_caller_header
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -60,7 +59,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
 
 
 # Caller headers a passed-through body never takes along: the caller's own credentials
-# and its body's type, besides what no caller sets anywhere (``caller_headers``: the
+# and its body's type, besides what no caller sets anywhere (``refused_caller_header``: the
 # connection's own and the proxy's).
 _CALLER_ONLY = frozenset({"authorization", "api-key", "x-api-key", "content-type"})
 
@@ -101,7 +100,7 @@ class OpenAICompatibleProvider(CodecProvider):
         return {
             k: v
             for k, v in caller.items()
-            if k.lower() not in _CALLER_ONLY and not caller_headers.refused(k)
+            if k.lower() not in _CALLER_ONLY and not refused_caller_header(k)
         }
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:

@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 
 from gateway import documents, errors
-from gateway.base import caller_headers
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import Dialect, render_events
 from gateway.codecs.openai_responses import maps
@@ -63,6 +62,7 @@ from gateway.types import (
     Usage,
     UsageEvent,
     mcp_tool_name,
+    refused_caller_header,
 )
 
 __all__ = [
@@ -372,7 +372,7 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
     if not all(isinstance(v, str) for v in headers.values()):
         raise common.invalid("headers values must be strings", f"{param}.headers")
     for name, value in headers.items():
-        if reason := caller_headers.refused(name):
+        if reason := refused_caller_header(name):
             raise common.invalid(f"headers may not set {name!r}: {reason}", f"{param}.headers")
         if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\0"):
             raise common.invalid(f"headers has an invalid header {name!r}", f"{param}.headers")

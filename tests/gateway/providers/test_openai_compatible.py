@@ -1138,7 +1138,7 @@ async def test_a_read_with_the_whole_answer_hands_its_first_two_tokens_on_alone(
 
 def test_a_passed_through_body_takes_no_proxy_identity_header_of_the_callers():
     """On passthrough the caller's headers go along, but never the proxy's (the client's
-    address, the original host or path: ``gateway.base.caller_headers``, L24) nor its
+    address, the original host or path: ``gateway.types.refused_caller_header``, L24) nor its
     credentials; a header of the caller's own does (the control)."""
     adapter = OpenAICompatibleProvider(provider_entry())
     caller = {
