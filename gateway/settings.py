@@ -268,6 +268,10 @@ SWITCHYARD_MAX_FILE_BYTES = env_int("SWITCHYARD_MAX_FILE_BYTES", 200 * 1024 * 10
 # What one key's files may take in the store at most, in bytes (uploads and the outputs
 # of its batches; expired files do not count); 0: no quota. The master key has none.
 SWITCHYARD_FILES_QUOTA_BYTES = env_int("SWITCHYARD_FILES_QUOTA_BYTES", 10 * 1024**3, minimum=0)
+# What one key may keep of each kind of stored object: stored responses, conversations,
+# conversation items, stored interactions (each counted on its own); 0: no quota. The
+# master key has none. Over it: a 413 storage_quota_exceeded (gateway/core/storage_quota.py).
+SWITCHYARD_STORED_OBJECTS_QUOTA = env_int("SWITCHYARD_STORED_OBJECTS_QUOTA", 100_000, minimum=0)
 # Batches: requests of one gateway-run batch in flight at once (per batch).
 SWITCHYARD_BATCH_CONCURRENCY = env_int("SWITCHYARD_BATCH_CONCURRENCY", 8, minimum=1)
 # background Responses (gateway/core/responses_background) one process runs at once

@@ -200,6 +200,60 @@ def mcp_tool_name(server: str, tool: str) -> str:
     return f"{server}__{tool}"
 
 
+# --- headers a caller sends on through the gateway ------------------------------------
+# The headers a caller may never set on a connection the gateway makes for it, declared
+# once: wherever a caller's headers are sent on (an MCP server's ``headers`` of the
+# Responses ``mcp`` tool, a passed-through body's relayed headers) they are asked here.
+# Two kinds: the connection's own (hop-by-hop, framing, the host: they would re-aim or
+# desync the gateway's connection), and the proxy's (``Forwarded``, ``X-Forwarded-*``,
+# ``X-Real-IP`` and kin, ``X-Original-URL``, ``X-Rewrite-URL``): an upstream behind a
+# proxy reads those as what the gateway vouches for (the client's address, the original
+# host or path), so a caller setting them would speak with the gateway's voice.
+
+CALLER_CONNECTION_HEADERS = frozenset(
+    {
+        "host",
+        "transfer-encoding",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+        "proxy-authenticate",
+    }
+)
+
+CALLER_PROXY_HEADERS = frozenset(
+    {
+        "forwarded",
+        "x-real-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-cluster-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-original-forwarded-for",
+        "via",
+    }
+)
+_PROXY_PREFIXES = ("x-forwarded-",)  # -for, -host, -proto, -port, -prefix, -server ...
+
+
+def refused_caller_header(name: str) -> str | None:
+    """Why a caller may not set the header ``name`` (any case), or None."""
+    lowered = name.strip().lower()
+    if lowered in CALLER_CONNECTION_HEADERS:
+        return "the gateway sets the connection's own framing and host headers"
+    if lowered in CALLER_PROXY_HEADERS or lowered.startswith(_PROXY_PREFIXES):
+        return "the gateway's proxy headers (the client's address, host or path) are not the caller's to set"
+    return None
+
+
 @dataclass(slots=True)
 class McpServer:
     """An MCP server the caller attached to the request (the Responses ``mcp`` tool,

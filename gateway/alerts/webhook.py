@@ -7,14 +7,18 @@ or https only, and every address the host resolves to must be public (as
 ``gateway.core.url_fetch`` judges) unless the operator allows private hosts
 (``SWITCHYARD_ALERT_WEBHOOK_PRIVATE=1``) or lists the host in
 ``SWITCHYARD_URL_FETCH_ALLOW``. Checked when saved (the form of the URL, a literal
-address) and again before each post (what the name resolves to now). Redirects are not
-followed; any answer but 2xx is a failure. Errors name the host only."""
+address) and again before each post (what the name resolves to now), and the post goes
+to the addresses checked, never to a second resolution (``url_fetch.send_pinned``, the
+URL fetches' own way; the Host header and TLS server name stay the URL's). Redirects are
+not followed; any answer but 2xx is a failure. Errors name the host only.
+
+The message's ``text`` is markup to its receiver (Slack's mrkdwn, Markdown elsewhere):
+every user-chosen value in it goes through ``plain``."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +26,10 @@ import httpx
 import orjson
 from django.conf import settings
 
-from gateway.base import http
+from gateway.core import url_fetch
 from gateway.core.url_fetch import Allowlist, is_public
 
-TIMEOUT = httpx.Timeout(10.0)
+TIMEOUT_SECONDS = 10.0  # the whole post: resolving, connecting, the answer
 MAX_ANSWER = 64 * 1024
 
 
@@ -78,55 +82,91 @@ def _private_message(host: str) -> str:
     )
 
 
-async def check_resolved(url: str) -> None:
-    """Every address the URL's host resolves to now is public (or allowed)."""
+_ANYWHERE = Allowlist.parse(["0.0.0.0/0", "::/0"])
+
+
+def _allow(host: str) -> Allowlist:
+    """The addresses the webhook may reach: public ones, and those the operator allows
+    (every address with ``SWITCHYARD_ALERT_WEBHOOK_PRIVATE``)."""
+    allow = _private_allowed(host)
+    return _ANYWHERE if allow is None else allow
+
+
+async def check_resolved(url: str) -> list[url_fetch.IPAddress]:
+    """The addresses the URL's host resolves to now, each public (or allowed): the post
+    goes to these and only these (``url_fetch.send_pinned``), so a DNS answer that
+    changes after the check (rebinding) cannot aim it at the gateway's own network."""
     check_form(url)
     host = _host(url)
-    allow = _private_allowed(host)
-    if allow is None or allow.allows_host(host):
-        return
     try:
-        ipaddress.ip_address(host)
-        return  # a literal: check_form judged it
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise Refused(f"{host} does not resolve") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not is_public(address) and not allow.allows_address(address):
-            raise Refused(_private_message(host))
+        return await url_fetch.checked_addresses(httpx.URL(url), _allow(host))
+    except url_fetch.FetchRefused as exc:
+        if "resolve" in str(exc):
+            raise Refused(f"{host} does not resolve") from None
+        raise Refused(_private_message(host)) from None
+    except (httpx.InvalidURL, ValueError):
+        raise Refused("not a URL") from None
+
+
+# Slack's mrkdwn reads ``<...>`` as a mention (``<!channel>``) or a disguised link
+# (``<https://x|label>``); Slack asks for exactly these three escaped in text.
+_SLACK_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ZWSP = "\u200b"
+
+
+def plain(value: object) -> str:
+    """A user-chosen value (a key, team or user name) as inert text in a webhook
+    message: Slack's control characters escaped (Slack shows them as typed; so do
+    Markdown renderers, which decode the same entities), and the Markdown of the other
+    receivers (Mattermost, Rocket.Chat, Teams) kept from making a link (``[label](url)``)
+    or a mention (``@channel``, ``@all``) by an invisible space."""
+    text = str(value).translate(_SLACK_ESCAPES)
+    return text.replace("@", "@" + _ZWSP).replace("](", "]" + _ZWSP + "(")
 
 
 def payload(alert: dict[str, Any]) -> dict[str, Any]:
-    """The body posted for ``alert`` (a ``BudgetAlert``'s fields, or a test's)."""
+    """The body posted for ``alert`` (a ``BudgetAlert``'s fields, or a test's): its
+    ``text`` renders every chosen value through ``plain``; the structured ``alert``
+    fields are data, kept as they are."""
     if alert.get("test"):
         text = ":white_check_mark: Switchyard budget alerts reach this webhook (a test)."
     else:
         text = (
-            f":warning: Switchyard: {alert['scope']} *{alert['subject_name']}* has spent "
-            f"${alert['spend_usd']:.2f} of its ${alert['budget_usd']:.2f} budget "
+            f":warning: Switchyard: {plain(alert['scope'])} *{plain(alert['subject_name'])}* "
+            f"has spent ${alert['spend_usd']:.2f} of its ${alert['budget_usd']:.2f} budget "
             f"({alert['percent']:.0f}%, past the {alert['threshold']}% alert) "
-            f"in {alert['period_label']}."
+            f"in {plain(alert['period_label'])}."
         )
     return {"text": text, "alert": alert}
 
 
 async def post(url: str, body: dict[str, Any]) -> int:
-    """POST ``body`` to ``url``; its status, or ``Refused`` naming the host and why."""
-    await check_resolved(url)
+    """POST ``body`` to ``url`` at the addresses checked for it; its status, or
+    ``Refused`` naming the host and why."""
     host = _host(url)
     content = orjson.dumps(body, default=str)
     headers = {"content-type": "application/json", "user-agent": "switchyard-alerts"}
     try:
-        response, _ = await http.post_capped(url, content, headers, TIMEOUT, MAX_ANSWER)
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            addresses = await check_resolved(url)
+            response = await url_fetch.send_pinned(
+                "POST", httpx.URL(url), addresses, headers, content
+            )
+            try:
+                size = 0
+                async for piece in response.aiter_bytes():
+                    size += len(piece)
+                    if size > MAX_ANSWER:
+                        raise Refused(f"{host} answered more than {MAX_ANSWER} bytes")
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise Refused(f"{host} did not answer in time") from None
+    except url_fetch.FetchRefused as exc:  # names the host only
+        raise Refused(str(exc)) from None
     except httpx.TimeoutException:
         raise Refused(f"{host} did not answer in time") from None
     except httpx.HTTPError as exc:
-        raise Refused(f"{host}: {type(exc).__name__}") from None
-    except Exception as exc:  # an answer too large, a transport fault
         raise Refused(f"{host}: {type(exc).__name__}") from None
     if not 200 <= response.status_code < 300:
         raise Refused(f"{host} answered {response.status_code}")

@@ -283,6 +283,14 @@ class PassthroughCodec(UpstreamCodec, Protocol):
         None when such a stream cannot be checked in its own bytes (it is translated)."""
         ...
 
+    def with_output_ceiling(
+        self, body: dict[str, Any], ceiling: int, target: Target
+    ) -> dict[str, Any]:
+        """A passed-through ``body`` that names no output ceiling, given ``ceiling`` in
+        this format's own field (a budget hold assumed it: gateway/core/jobs.py); a
+        body naming one is returned as it is."""
+        ...
+
 
 @runtime_checkable
 class ClientCodec(Protocol):

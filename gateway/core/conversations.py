@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from gateway.base.entries import KeyEntry
-from gateway.core import response_items
+from gateway.core import response_items, storage_quota
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.policy import authorization
 
@@ -122,6 +122,7 @@ def create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
 
     metadata = check_metadata(body.get("metadata"))
     items = check_items(body.get("items"))
+    storage_quota.admit_sync(key, conversations=1, conversation_items=len(items))
     with transaction.atomic():
         row = Conversation.objects.create(id=new_id(), key_id=key.id, metadata=metadata)
         ConversationItem.objects.bulk_create(
@@ -195,6 +196,7 @@ def add_items(conversation_id: str, key: KeyEntry, body: dict[str, Any]) -> dict
     if not body.get("items"):
         raise InvalidRequest("items is required", param="items")
     items = check_items(body["items"])
+    storage_quota.admit_sync(key, conversation_items=len(items))
     rows = _append(row.id, items, "")
     return {**_page(rows, len(rows)), "has_more": False}
 

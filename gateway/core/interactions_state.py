@@ -45,6 +45,7 @@ from django.utils import timezone
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.gemini_interactions import inbound, maps
+from gateway.core import storage_quota
 from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.types import ChatRequest
 
@@ -191,6 +192,8 @@ async def begin(body: dict[str, Any], key: KeyEntry) -> Turn:
         background=bool(background) and body.get("stream") is not True,
     )
     turn.input_steps = inbound.input_steps(body.get("input"))
+    if turn.store:  # what it will store, within the key's quota (no query otherwise)
+        await storage_quota.admit(key, stored_interactions=1)
     if previous is not None:
         history = await _in_thread(_chain_steps, previous, key)
         if history is None:

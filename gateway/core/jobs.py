@@ -52,9 +52,10 @@ from gateway.errors import (
     InvalidRequest,
     UpstreamError,
 )
-from gateway.policy import prefix_affinity, registry, routing
+from gateway.policy import budget_estimate, prefix_affinity, registry, routing
 from gateway.providers import kinds, passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
+from gateway.providers.codec_provider import CodecProvider
 from gateway.telemetry import tags, tracing
 from gateway.types import (
     ChatRequest,
@@ -166,6 +167,9 @@ class Job:
     # the endpoint declaration (gateway.base.endpoints) the job answers for, when it is
     # not its call's endpoint (a Gemini client's request answered by an image model)
     declared_as = ""
+    # The budget hold assumed each deployment's max output (the request named no
+    # ceiling): every attempt sends it (``held_ceiling``). Set by ``_serve``.
+    caps_output = False
 
     def __init__(
         self, call: Call, key: KeyEntry, body: dict[str, Any], headers: Mapping[str, str]
@@ -180,6 +184,13 @@ class Job:
         endpoint generates nothing)."""
         value = self.body.get("max_tokens") or self.body.get("max_completion_tokens")
         return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def held_ceiling(self, deployment: DeploymentEntry) -> int | None:
+        """The output ceiling to send ``deployment`` for the budget hold's sake: the one
+        the hold assumed (``caps_output``: a key or team with a budget, a request naming
+        no ceiling), else None (nothing added). An upstream left to its own default
+        could answer longer than what was held."""
+        return budget_estimate.assumed_ceiling(deployment) if self.caps_output else None
 
     async def prepare(self, route: RouteEntry) -> None:
         """After routing, before admission: parse, apply the route's defaults, estimate."""
@@ -391,7 +402,9 @@ class ChatJob(RoutedJob):
         capabilities.check(self.request, route, deployment, self.prompt_size)
         return adapter
 
-    def passthrough_body(self, route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
+    def passthrough_body(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> dict[str, Any]:
         # the model id and output ceiling are the adapter's (providers.passthrough_body)
         self.call.record.prompt_cache_breakpoints = prompt_cache.passed_through(self.request)
         adapted = capabilities.adapt_body(self.body, self.request, route, deployment)
@@ -399,6 +412,11 @@ class ChatJob(RoutedJob):
             self.call.record.translation = lossiness.passed_through(
                 self.body, adapted, deployment.label
             )
+        ceiling = self.held_ceiling(deployment)
+        if ceiling and isinstance(adapter, CodecProvider):  # (every adapter passing through)
+            codec = cast("PassthroughCodec", adapter.codec)
+            target = adapter.target(deployment)
+            adapted = passthrough_body.with_held_ceiling(adapted, ceiling, codec, target)
         return tags.without_tags(adapted)  # metadata.tags is the gateway's, not a note
 
     def translated(
@@ -406,7 +424,12 @@ class ChatJob(RoutedJob):
     ) -> UpstreamCall:
         check_unmapped_params(self.request, route, adapter, deployment)
         prepared = UpstreamCall.prepare(
-            self.request, adapter, route, deployment, estimate=self.estimate
+            self.request,
+            adapter,
+            route,
+            deployment,
+            estimate=self.estimate,
+            held_ceiling=self.held_ceiling(deployment),
         )
         self.call.record.prompt_cache_breakpoints = prepared.breakpoints.describe()
         self.call.record.translation = prepared.notes  # this attempt's (a fallback's own)
@@ -418,7 +441,7 @@ class ChatJob(RoutedJob):
         call, request = self.call, self.request
         if _passes_through(adapter, call, stream=False):
             data = await adapter.passthrough(
-                self.passthrough_body(route, deployment),
+                self.passthrough_body(adapter, route, deployment),
                 deployment,
                 call.attempt_exchange,
                 request.headers,
@@ -468,14 +491,14 @@ class ChatJob(RoutedJob):
     ) -> tuple[bool, Any]:
         call, request = self.call, self.request
         if _passes_through(adapter, call, stream=True):
-            body = self.passthrough_body(route, deployment)
+            body = self.passthrough_body(adapter, route, deployment)
             # Skimmed unless the response cache keeps the answer's text.
             return True, adapter.passthrough_stream(
                 body, deployment, call.attempt_exchange, request.headers, skim=call.cache is None
             )
         guard = call.guard
         if guard is not None and guard.checks_answer:
-            body = self.passthrough_body(route, deployment)
+            body = self.passthrough_body(adapter, route, deployment)
             editor = _stream_editor(adapter, call, body)
             if editor is not None:  # checked in the upstream's bytes, not translated
                 pieces = adapter.passthrough_pieces(
@@ -902,7 +925,9 @@ class _Compact(RoutedJob):
                     await self.check_output(data, usage)
                 return orjson.dumps(data), usage, "stop"
         summary = compaction.summary_request(request)
-        prepared = UpstreamCall.prepare(summary, adapter, route, deployment)
+        prepared = UpstreamCall.prepare(
+            summary, adapter, route, deployment, held_ceiling=self.held_ceiling(deployment)
+        )
         response = await prepared.complete(call.attempt_exchange)
         if guard is not None:  # the summary is the answer post_call reads
             response = await guard.after(response)

@@ -44,7 +44,7 @@ from django.db import connection
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
-from gateway.core import compaction, conversations
+from gateway.core import compaction, conversations, storage_quota
 from gateway.core.response_items import as_input as as_input
 from gateway.core.response_items import carried_output as carried_output
 from gateway.core.response_items import normalize_input as normalize_input
@@ -268,12 +268,16 @@ async def begin(
         conversation_id=conversation,
         response_id=background_id or None,
     )
+    if turn.store:  # what it will store, within the key's quota (no query otherwise)
+        await storage_quota.admit(key, stored_responses=1)
     if previous is None and not turn.keeps:
         return turn
     new_input = body.get("input")
     turn.input_items = normalize_input(new_input)
     if conversation is not None:
         turn.history = await _in_thread(conversations.history, conversation, key)
+        # the turn appends its input items and its output (one item at least)
+        await storage_quota.admit(key, conversation_items=len(turn.input_items) + 1)
     if previous is not None:
         remembered = memory.chains.get(previous) if memory is not None else None
         history = remembered

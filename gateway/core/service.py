@@ -262,6 +262,8 @@ async def _serve(job: Job) -> Reply | StreamReply:
         if job.billable
         else None
     )
+    # a hold that assumed each deployment's max output has it sent upstream (I13)
+    job.caps_output = hold is not None and job.max_output() is None
     call.reservation = await limits.admit(
         key, route.name, job.estimate, hold, end_user=call.record.end_user, route_teams=route.teams
     )

@@ -4,6 +4,8 @@ request between routing and the provider, and to what the provider answers.
 For one attempt (a route's deployment and its adapter) ``UpstreamCall.prepare`` makes the
 request the provider is handed, in this order:
 
+0. given the output ceiling its budget hold assumed, when it names none
+   (``held_ceiling``): no answer may be longer than what was held of the budget;
 1. adapted to the deployment (``gateway.core.capabilities.adapt``);
 2. prompt-cache breakpoints marked for the upstreams that cache up to them
    (``gateway.core.prompt_cache``; on the chat path, which passes its estimate);
@@ -97,10 +99,15 @@ class UpstreamCall:
         deployment: DeploymentEntry,
         *,
         estimate: int | None = None,
+        held_ceiling: int | None = None,
     ) -> UpstreamCall:
         """``request`` made ready for ``adapter``'s upstream (steps 1 to 4 above).
         ``estimate``: the prompt's estimated tokens, given where the gateway places
-        prompt-cache breakpoints (None: the request's own marks go as they are)."""
+        prompt-cache breakpoints (None: the request's own marks go as they are).
+        ``held_ceiling``: the output ceiling the request's budget hold assumed
+        (``Job.held_ceiling``), sent as its ``max_tokens`` when it names none."""
+        if held_ceiling and request.max_tokens is None:
+            request = dataclasses.replace(request, max_tokens=held_ceiling)
         upstream = capabilities.adapt(request, route, deployment)
         adapted = capabilities.dropped(request, deployment) if upstream is not request else ()
         breakpoints = prompt_cache.NONE

@@ -105,8 +105,10 @@ def host_of(url: str) -> str:
         return "the URL"
 
 
-async def _checked_addresses(url: httpx.URL, allow: Allowlist) -> list[IPAddress]:
-    """The addresses to connect to for ``url``: resolved once, every answer checked."""
+async def checked_addresses(url: httpx.URL, allow: Allowlist) -> list[IPAddress]:
+    """The addresses to connect to for ``url``: resolved once, every answer checked.
+    Connect to them only (``send_pinned`` here, hosted MCP's ``PinnedTransport``):
+    resolving the name again would undo the check."""
     host = url.host
     if not host:
         raise FetchRefused("the URL has no host")
@@ -138,6 +140,9 @@ async def _checked_addresses(url: httpx.URL, allow: Allowlist) -> list[IPAddress
     return list(dict.fromkeys(addresses))
 
 
+_checked_addresses = checked_addresses  # the name gateway.mcp.oauth still imports
+
+
 def _client() -> httpx.AsyncClient:
     """One client per event loop, its own (no proxies from the environment: a proxy
     would resolve the host itself, after the check)."""
@@ -166,18 +171,32 @@ async def fetch(url: str, accept: frozenset[str], *, trusted_hosts: Iterable[str
         raise FetchRefused(f"{host_of(url)} did not answer within {timeout:g} s") from None
 
 
-async def _connect(
-    url: httpx.URL, addresses: list[IPAddress], accept: frozenset[str]
+async def send_pinned(
+    method: str,
+    url: httpx.URL,
+    addresses: list[IPAddress],
+    headers: dict[str, str],
+    content: bytes | None = None,
 ) -> httpx.Response:
-    """The response headers of ``url`` from the first of the checked ``addresses`` that
-    takes the connection (the Host header and the TLS server name stay the URL's)."""
+    """The streamed response of ``method url`` from the first of the checked
+    ``addresses`` that takes the connection (``checked_addresses``), never from what the
+    name resolves to now: the URL's host is replaced by the address, the Host header and
+    the TLS server name stay the URL's. No redirect is followed, no proxy used; bound it
+    with ``asyncio.timeout``. Close the response; ``FetchRefused`` naming the host when
+    no address answers."""
     host = url.host
-    headers = {"Host": url.netloc.decode("ascii"), "Accept": ", ".join(sorted(accept))}
+    headers = {**headers, "Host": url.netloc.decode("ascii")}
     extensions = {"sni_hostname": host} if url.scheme == "https" else {}
     failure: Exception | None = None
     for address in addresses:
         target = url.copy_with(host=str(address))
-        request = _client().build_request("GET", target, headers=headers, extensions=extensions)
+        request = _client().build_request(
+            method,
+            target,
+            headers=headers,
+            content=content,
+            extensions=extensions,
+        )
         try:
             return await _client().send(request, stream=True)
         except httpx.ConnectError as exc:  # the next address may answer (IPv6 vs IPv4)
@@ -187,6 +206,13 @@ async def _connect(
             break
     name = type(failure).__name__ if failure else "no address"
     raise FetchRefused(f"{host} could not be reached ({name})")
+
+
+async def _connect(
+    url: httpx.URL, addresses: list[IPAddress], accept: frozenset[str]
+) -> httpx.Response:
+    """The response headers of ``url`` from the checked ``addresses``."""
+    return await send_pinned("GET", url, addresses, {"Accept": ", ".join(sorted(accept))})
 
 
 async def _fetch(url: str, accept: frozenset[str], trusted_hosts: Iterable[str] = ()) -> Fetched:
@@ -203,7 +229,7 @@ async def _fetch(url: str, accept: frozenset[str], trusted_hosts: Iterable[str] 
         host = current.host
         if current.scheme not in ("http", "https"):
             raise FetchRefused(f"{host or 'the URL'} is not an http or https URL")
-        response = await _connect(current, await _checked_addresses(current, allow), accept)
+        response = await _connect(current, await checked_addresses(current, allow), accept)
         try:
             if response.is_redirect:
                 location = response.headers.get("location")

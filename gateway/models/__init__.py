@@ -1122,7 +1122,11 @@ class StoredResponse(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["created_at"], name="stored_response_time")]
+        indexes = [
+            models.Index(fields=["created_at"], name="stored_response_time"),
+            # a key's count for its storage quota (gateway/core/storage_quota.py)
+            models.Index(fields=["key_id"], name="stored_response_key"),
+        ]
 
     def __str__(self) -> str:
         return self.id

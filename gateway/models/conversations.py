@@ -17,6 +17,10 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     metadata = models.JSONField(default=dict, blank=True)
 
+    class Meta:
+        # a key's count for its storage quota (gateway/core/storage_quota.py)
+        indexes = [models.Index(fields=["key_id"], name="conversation_key")]
+
     def __str__(self) -> str:
         return self.id
 

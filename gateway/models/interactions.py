@@ -35,7 +35,11 @@ class StoredInteraction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["created_at"], name="stored_interaction_time")]
+        indexes = [
+            models.Index(fields=["created_at"], name="stored_interaction_time"),
+            # a key's count for its storage quota (gateway/core/storage_quota.py)
+            models.Index(fields=["key_id"], name="stored_interaction_key"),
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -15,7 +15,9 @@ $0.50). Endpoints whose cost is not output tokens (images, speech, realtime sess
 which charge as they run) and deployments without prices hold
 ``SWITCHYARD_BUDGET_RESERVATION_USD``, as before.
 
-Keys without a budget skip all of this (one attribute test)."""
+A request that named no ceiling and was held at the deployment's max output is sent with
+it (``assumed_ceiling``): an upstream left to its own default could answer longer than
+what was held. Keys without a budget skip all of this (one attribute test)."""
 
 from __future__ import annotations
 
@@ -97,6 +99,15 @@ def _worst(
     return cost
 
 
+def assumed_ceiling(deployment: DeploymentEntry) -> int | None:
+    """The output ceiling a hold assumes for a request to ``deployment`` that names none:
+    its declared max output (its own, else the catalog's or its kind's). The request is
+    then sent with it (``gateway.core.jobs.Job.held_ceiling``), so no answer is longer
+    than what was held. None: none declared (the hold assumed the context window, which
+    no answer exceeds, or refused the request)."""
+    return deployment.max_output_tokens or None
+
+
 def _unbounded(route: RouteEntry, deployment: DeploymentEntry) -> InvalidRequest:
     return InvalidRequest(
         f"model {route.name!r} has no known output limit (its upstream {deployment.model} "
@@ -115,7 +126,7 @@ def _most(
     if max_output == 0:
         output = 0
     else:
-        ceilings = [n for n in (max_output, deployment.max_output_tokens) if n]
+        ceilings = [n for n in (max_output, assumed_ceiling(deployment)) if n]
         if not ceilings:
             return None  # no output ceiling known
         output = min(ceilings)

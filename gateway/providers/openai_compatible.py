@@ -26,7 +26,7 @@ from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
 from gateway.providers.passthrough_body import for_deployment
-from gateway.types import ChatRequest, StreamEvent
+from gateway.types import ChatRequest, StreamEvent, refused_caller_header
 
 AZURE_DEFAULT_API_VERSION = "2024-10-21"
 
@@ -59,18 +59,9 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
 
 
 # Caller headers a passed-through body never takes along: the caller's own credentials
-# and what describes the caller's connection or body rather than ours.
-_HOP_HEADERS = frozenset(
-    {
-        "authorization",
-        "api-key",
-        "x-api-key",
-        "host",
-        "content-length",
-        "content-type",
-        "connection",
-    }
-)
+# and its body's type, besides what no caller sets anywhere (``refused_caller_header``: the
+# connection's own and the proxy's).
+_CALLER_ONLY = frozenset({"authorization", "api-key", "x-api-key", "content-type"})
 
 
 class OpenAICompatibleProvider(CodecProvider):
@@ -106,7 +97,11 @@ class OpenAICompatibleProvider(CodecProvider):
     def relayed(self, caller: Mapping[str, str]) -> dict[str, str]:
         """On passthrough only, the caller's headers but its credentials and hop-by-hop
         ones (translated calls send none)."""
-        return {k: v for k, v in caller.items() if k.lower() not in _HOP_HEADERS}
+        return {
+            k: v
+            for k, v in caller.items()
+            if k.lower() not in _CALLER_ONLY and not refused_caller_header(k)
+        }
 
     def unsupported_params(self, request: ChatRequest, deployment: DeploymentEntry) -> list[str]:
         return list(openai_chat_codec.unsupported_params(request, target_of(deployment)))

@@ -56,6 +56,11 @@ class AnthropicCodec:
     def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
         return editor.editor(body)
 
+    def with_output_ceiling(
+        self, body: dict[str, Any], ceiling: int, target: Target
+    ) -> dict[str, Any]:
+        return body if body.get("max_tokens") is not None else {**body, "max_tokens": ceiling}
+
 
 codec = AnthropicCodec()
 CODEC = Codec(

@@ -69,6 +69,13 @@ class OpenAIChatCodec:
     def stream_editor(self, body: dict[str, Any]) -> StreamEditor | None:
         return editor.editor(body)
 
+    def with_output_ceiling(
+        self, body: dict[str, Any], ceiling: int, target: Target
+    ) -> dict[str, Any]:
+        if any(body.get(name) is not None for name in ("max_tokens", "max_completion_tokens")):
+            return body
+        return {**body, outbound.max_tokens_field(target): ceiling}
+
 
 codec = OpenAIChatCodec()
 CODEC = Codec(

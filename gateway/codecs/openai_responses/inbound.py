@@ -62,6 +62,7 @@ from gateway.types import (
     Usage,
     UsageEvent,
     mcp_tool_name,
+    refused_caller_header,
 )
 
 __all__ = [
@@ -353,24 +354,6 @@ _MCP_ITEMS = frozenset(
 )
 
 
-# headers a caller's MCP connection may not set: hop-by-hop, framing, the host and the
-# proxy's (they would re-aim or desync the connection the gateway makes)
-_CONNECTION_HEADERS = frozenset(
-    {
-        "host",
-        "transfer-encoding",
-        "content-length",
-        "connection",
-        "keep-alive",
-        "upgrade",
-        "te",
-        "trailer",
-        "expect",
-        "proxy-authorization",
-        "proxy-connection",
-        "proxy-authenticate",
-    }
-)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an RFC 9110 token
 
 
@@ -389,12 +372,8 @@ def _mcp_server(tool: dict[str, Any], param: str) -> McpServer:
     if not all(isinstance(v, str) for v in headers.values()):
         raise common.invalid("headers values must be strings", f"{param}.headers")
     for name, value in headers.items():
-        if name.strip().lower() in _CONNECTION_HEADERS:
-            raise common.invalid(
-                f"headers may not set {name!r}: the gateway sets the connection's own "
-                "framing and host headers",
-                f"{param}.headers",
-            )
+        if reason := refused_caller_header(name):
+            raise common.invalid(f"headers may not set {name!r}: {reason}", f"{param}.headers")
         if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\0"):
             raise common.invalid(f"headers has an invalid header {name!r}", f"{param}.headers")
     if tool.get("authorization"):

@@ -103,7 +103,9 @@ async def respond(job: ChatJob, route: RouteEntry) -> Reply | StreamReply:
         async def attempt(route: RouteEntry, deployment: DeploymentEntry) -> ChatResponse:
             adapter = job.begin(route, deployment)
             check_unmapped_params(request, route, adapter, deployment)
-            prepared = UpstreamCall.prepare(request, adapter, route, deployment)
+            prepared = UpstreamCall.prepare(
+                request, adapter, route, deployment, held_ceiling=job.held_ceiling(deployment)
+            )
             if prepared.notes:  # what any turn lost (the journal's lossiness note)
                 call.record.translation = prepared.notes
             return await prepared.complete(call.attempt_exchange)

@@ -156,7 +156,7 @@ class Connections:
             url = httpx.URL(server.url)
             if url.scheme not in ("http", "https"):
                 raise ValueError("not an http or https URL")
-            addresses = await url_fetch._checked_addresses(url, self.allow)
+            addresses = await url_fetch.checked_addresses(url, self.allow)
         except url_fetch.FetchRefused as exc:
             if "resolve" in str(exc):
                 raise ServerFailed(f"{_where(server)} does not resolve") from None

@@ -1134,3 +1134,21 @@ async def test_a_read_with_the_whole_answer_hands_its_first_two_tokens_on_alone(
     await stream.aclose()
     assert texts[:2] == [["w0 "], ["w1 "]]  # each alone at the end of its batch
     assert texts[2] == ["w2 ", "w3 ", "w4 ", "w5 "]  # the rest of the read, together
+
+
+def test_a_passed_through_body_takes_no_proxy_identity_header_of_the_callers():
+    """On passthrough the caller's headers go along, but never the proxy's (the client's
+    address, the original host or path: ``gateway.types.refused_caller_header``, L24) nor its
+    credentials; a header of the caller's own does (the control)."""
+    adapter = OpenAICompatibleProvider(provider_entry())
+    caller = {
+        "x-tenant": "t",
+        "x-forwarded-for": "127.0.0.1",
+        "forwarded": "for=127.0.0.1",
+        "x-real-ip": "10.0.0.1",
+        "x-original-url": "/admin",
+        "x-rewrite-url": "/admin",
+        "transfer-encoding": "chunked",
+        "authorization": "Bearer caller-key",
+    }
+    assert adapter.relayed(caller) == {"x-tenant": "t"}

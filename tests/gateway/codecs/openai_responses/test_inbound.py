@@ -719,3 +719,37 @@ def test_an_mcp_tools_headers_may_not_set_the_connections_own(header: dict) -> N
     assert caught.value.param == "tools[0].headers"
     fine = {**tool, "headers": {"X-Api-Key": "k"}}
     assert parse(tools=[fine]).mcp_servers[0].headers == {"X-Api-Key": "k"}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"X-Forwarded-For": "127.0.0.1"},
+        {"x-forwarded-host": "admin.internal"},
+        {"X-Forwarded-Proto": "https"},
+        {"Forwarded": "for=127.0.0.1;host=admin.internal"},
+        {"X-Real-IP": "10.0.0.1"},
+        {"X-Original-URL": "/admin"},
+        {"X-Rewrite-URL": "/admin"},
+    ],
+)
+def test_an_mcp_tools_headers_may_not_speak_as_the_gateways_proxy(header: dict) -> None:
+    """The proxy-identity headers (the client's address, the original host or path)
+    are what an upstream behind a proxy trusts the gateway for: a caller may not set
+    them on its MCP server's connection (L24). Control: a header of the caller's own
+    on the same tool is sent."""
+    tool = {
+        "type": "mcp",
+        "server_label": "s",
+        "server_url": "https://mcp.example/",
+        "headers": {"X-Api-Key": "k", **header},
+    }
+    with pytest.raises(errors.InvalidRequest) as caught:
+        parse(tools=[tool])
+    assert caught.value.param == "tools[0].headers"
+    assert next(iter(header)) in caught.value.message
+    fine = {**tool, "headers": {"X-Api-Key": "k", "X-Forwarded-Nothing-Like": "x"}}
+    with pytest.raises(errors.InvalidRequest):  # any X-Forwarded-* is the proxy's
+        parse(tools=[fine])
+    fine["headers"] = {"X-Api-Key": "k", "X-Tenant": "t"}
+    assert parse(tools=[fine]).mcp_servers[0].headers == {"X-Api-Key": "k", "X-Tenant": "t"}
