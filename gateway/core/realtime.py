@@ -57,6 +57,7 @@ from gateway.errors import (
 )
 from gateway.policy import budget_estimate, limits, registry, routing
 from gateway.providers.base import adapter_for
+from gateway.telemetry import tags
 from gateway.types import Usage
 
 log = logging.getLogger(__name__)
@@ -384,6 +385,8 @@ async def open_session(
         intent = query.get("intent")
         if intent is not None and intent not in INTENTS:
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
+        # the session's tags (the key's, the x-switchyard-tags header) on its journal row
+        tags.attribute(call.record, {}, headers, key)
         hold = budget_estimate.session_hold(key)
         call.reservation = await limits.admit(key, route.name, 0, hold, route_teams=route.teams)
     except GatewayError as error:

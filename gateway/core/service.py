@@ -262,6 +262,8 @@ async def _serve(job: Job) -> Reply | StreamReply:
     tags.attribute(call.record, job.body, job.headers, key)
     if job.request is not None and "metadata" in job.request.extra:  # the gateway's field
         tags.strip_request(job.request)
+    elif job.request is None and "metadata" in job.body:  # a body that goes up as it came
+        job.body = tags.without_tags(job.body)  # (embeddings, completions, images, speech)
     declared = declaration(job)  # what it costs: the budget hold follows from it
     hold = (
         budget_estimate.hold_for(
