@@ -5,7 +5,7 @@ test_endpoint_matrix.py``), built from the declaration, with the mock upstream:
 - the route bound: a key whose route list leaves the route out, and a key of a team
   the route is not open to, are refused 403 in the caller's own format with nothing
   sent upstream (the control: an allowed key of the route's team is answered);
-- the rpm: a key's second request in a minute past an rpm of 1 is a 429;
+- the rpm and tpm: a key's second request in a minute past an rpm (a tpm) of 1 is a 429;
 - the budget: a key whose budget is spent, and a key of a team whose budget is spent,
   are a 429 ``budget_exceeded`` with nothing sent upstream (the control: the same
   budget, unspent, is answered);
@@ -61,10 +61,13 @@ from tests.gateway.entries import route, snapshot
 
 # chat is one declaration served in every client dialect (and over the Responses
 # WebSocket and in batch lines, which go through the same ``service.handle``): each
-# dialect refuses in its own format, so each is a case of its own
+# dialect refuses in its own format, so each is a case of its own (nothing stored: what
+# is stored is its key's alone, OWNED_BY_THE_KEY below)
 DIALECTS: dict[str, Sample] = {
     "chat/responses": Sample(
-        "responses", as_json(lambda t: {"model": "m", "input": f"say {t}"}), endpoint="chat"
+        "responses",
+        as_json(lambda t: {"model": "m", "input": f"say {t}", "store": False}),
+        endpoint="chat",
     ),
     "chat/anthropic": Sample(
         "anthropic",
@@ -84,7 +87,7 @@ DIALECTS: dict[str, Sample] = {
     ),
     "chat/interactions": Sample(
         "gemini_interactions",
-        as_json(lambda t: {"model": "m", "input": f"say {t}"}),
+        as_json(lambda t: {"model": "m", "input": f"say {t}", "store": False}),
         endpoint="chat",
     ),  # fmt: skip
 }
@@ -348,7 +351,7 @@ async def test_a_key_outside_the_routes_bound_is_refused(name: str, upstream: Up
         one_row(upstream, refused, 403)
 
 
-# --- (b) the rpm ----------------------------------------------------------------------------
+# --- (b) the rpm and the tpm ----------------------------------------------------------------
 
 
 @pytest.mark.django_db
@@ -363,6 +366,28 @@ async def test_a_key_over_its_rpm_is_refused(name: str, upstream: Upstream) -> N
     caller_format(name, outcome, RateLimited, "rate_limit_exceeded")
     assert upstream.seen == []
     assert [r.status for r in upstream.records if r.key_id == limited.id] == [200, 429]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", DECLARED)
+async def test_a_key_over_its_tpm_is_refused(name: str, upstream: Upstream) -> None:
+    """A tpm of 1: the first request passes alone (one larger than the tpm is never
+    refused outright) and counts the tokens its journal row reports; the next one is
+    over when there were any (a count, a stored turn, an answer of images or audio
+    that reports none used none)."""
+    install(name, teams=None)
+    limited = key(tpm_limit=1)
+    assert (await ask(name, limited)).status == 200
+    [first] = [r for r in upstream.records if r.key_id == limited.id]
+    used = first.input_tokens + first.output_tokens + first.cache_read_tokens
+    upstream.seen.clear()
+    outcome = await ask(name, limited)
+    if not used:
+        assert outcome.status == 200, outcome.error
+        return
+    assert outcome.status == 429, outcome.error
+    caller_format(name, outcome, RateLimited, "rate_limit_exceeded")
+    assert upstream.seen == []
 
 
 # --- (c) the budget -------------------------------------------------------------------------
