@@ -40,7 +40,7 @@ Every other policy of the request path reads the same declaration
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Output = Literal["text", "nothing", "unreadable"]
@@ -81,16 +81,15 @@ class Endpoint:
     costs: tuple[Cost, ...] = (TOKENS,)  # how an answer is priced; FREE: never billed
     routed: bool = True  # names a route: route.call, team bound, rpm/tpm/budget, journal
     owns: tuple[str, ...] = ()  # what it stores that only its key reads back (IDOR)
+    # derived once (read on every request): whether a request may cost money, so holds
+    # part of a budget while it runs; whether its cost is output tokens of a text answer
+    # (a hold then needs a known ceiling)
+    billable: bool = field(init=False)
+    generates_text: bool = field(init=False)
 
-    @property
-    def billable(self) -> bool:
-        """Whether a request may cost money: it holds part of a budget while it runs."""
-        return bool(self.costs)
-
-    @property
-    def generates_text(self) -> bool:
-        """Whether its cost is output tokens of a text answer (a hold needs a ceiling)."""
-        return self.outputs == TEXT and TOKENS in self.costs
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "billable", bool(self.costs))
+        object.__setattr__(self, "generates_text", self.outputs == TEXT and TOKENS in self.costs)
 
 
 IMAGES = "its answer is images"

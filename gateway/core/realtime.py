@@ -2,8 +2,9 @@
 
 ``open_session`` does what the HTTP path does before a call, from the handshake alone:
 the virtual key (revoked, expired), the route named by ``?model=``, the key's
-permission for it, its rpm limit and budget (``limits.admit``: one request, a budget
-hold while the session lasts), then it connects to a deployment's realtime socket
+permission for it, the session's tags (the key's and ``x-switchyard-tags``), its rpm
+limit and budget (``limits.admit``: one request, a budget hold while the session
+lasts), then it connects to a deployment's realtime socket
 (OpenAI ``wss://.../v1/realtime?model=<upstream model>`` with ``Authorization``, Azure
 ``/openai/v1/realtime`` with ``api-key``). The connect is routed as an HTTP stream is
 (``routing.run``): the route's strategy picks among its deployments that speak the
