@@ -207,14 +207,14 @@ def served() -> set[str]:
     declared_as = {
         job.declared_as
         for job in _job_classes()
-        if getattr(job, "declared_as", "")  # a job answering for another declaration
+        if job.declared_as  # a job answering for another declaration
     }
     return names | declared_as
 
 
-def _job_classes() -> set[type]:
-    found: set[type] = set()
-    todo: list[type] = [jobs.Job]
+def _job_classes() -> set[type[jobs.Job]]:
+    found: set[type[jobs.Job]] = set()
+    todo: list[type[jobs.Job]] = [jobs.Job]
     while todo:
         cls = todo.pop()
         for sub in cls.__subclasses__():
