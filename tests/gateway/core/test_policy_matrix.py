@@ -15,7 +15,11 @@ test_endpoint_matrix.py``), built from the declaration, with the mock upstream:
   key and its route;
 - the owner's role: keys of an owner, an admin, an editor, a member and a viewer, as
   the registry builds them from the database, are answered and limited alike (the /v1
-  plane reads the key, never its owner's console role).
+  plane reads the key, never its owner's console role);
+- the budget hold: priced as declared (``costs``; a text generator on a priced model
+  with no known ceiling asks for ``max_tokens``, images and audio hold the flat amount);
+- stored objects: every kind an endpoint declares it ``owns`` names the test showing
+  another key cannot read one.
 
 A new endpoint is covered the day it is declared: it needs a sample
 (``tests/gateway/endpoint_samples.py``, shown by declaring one more here), and an
