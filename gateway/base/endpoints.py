@@ -19,11 +19,28 @@ floor is the one layer all of them may import without a feature importing anothe
 - ``outputs``: ``TEXT`` (a post_call guardrail reads the answer), ``NOTHING`` (no text
   comes back: vectors, scores, a count; post_call has nothing to check),
   ``UNREADABLE`` (audio, images: a post_call guardrail applying is refused).
-- ``why``: what a refusal says about the endpoint."""
+- ``why``: what a refusal says about the endpoint.
+
+Every other policy of the request path reads the same declaration
+(``gateway.core.service._serve``; ``docs/security.md``, "Every endpoint, every policy"):
+
+- ``costs``: how an answer is priced (``TOKENS`` at the deployment's prices, and
+  ``PER_IMAGE``, ``PER_SECOND`` of audio, ``PER_CHARACTER``, ``PER_SEARCH_UNIT`` where the
+  model is priced so); empty: it costs nothing, so it holds no budget (it is still
+  admitted: route, rpm, a spent budget). An endpoint that ``generates_text`` (tokens
+  priced, a text answer) of a priced model with no known ceiling is refused for a
+  budgeted key (``max_tokens_required``) rather than held at a guess.
+- ``routed``: the request names a route (its ``model``): the key's route list and the
+  route's teams (``route.call``), the key's, team's and owner's rpm, tpm and budget
+  (``limits.admit``), the journal row naming key and route. Every endpoint declared
+  today is routed; a new unrouted one must say what it is admitted against.
+- ``owns``: the objects a request stores that only its key reads back (a stored
+  response, an interaction, a conversation's items, an image file link): the IDOR
+  surface (``tests/gateway/core/test_policy_matrix.py``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Output = Literal["text", "nothing", "unreadable"]
@@ -42,6 +59,14 @@ class Field:
     key: str = ""
 
 
+Cost = Literal["tokens", "per_image", "per_second", "per_character", "per_search_unit"]
+TOKENS: Cost = "tokens"
+PER_IMAGE: Cost = "per_image"
+PER_SECOND: Cost = "per_second"
+PER_CHARACTER: Cost = "per_character"
+PER_SEARCH_UNIT: Cost = "per_search_unit"
+FREE: tuple[Cost, ...] = ()  # costs nothing: never holds a budget
+
 Request = Literal["request"]
 REQUEST: Request = "request"  # the parsed chat request's texts
 
@@ -53,6 +78,22 @@ class Endpoint:
     outputs: Output
     why: str = ""  # said in a refusal: what the endpoint carries that a guardrail cannot read
     socket: bool = False  # a WebSocket (Realtime): its own guard, event by event
+    costs: tuple[Cost, ...] = (TOKENS,)  # how an answer is priced; FREE: never billed
+    routed: bool = True  # names a route: route.call, team bound, rpm/tpm/budget, journal
+    owns: tuple[str, ...] = ()  # what it stores that only its key reads back (IDOR)
+    # derived once (read on every request): whether a request may cost money, so holds
+    # part of a budget while it runs; whether its cost is output tokens of a text answer
+    # (a hold then needs a known ceiling)
+    billable: bool = field(init=False)
+    generates_text: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "billable", bool(self.costs))
+        object.__setattr__(self, "generates_text", self.outputs == TEXT and TOKENS in self.costs)
+
+
+IMAGES = "its answer is images"
+TRANSCRIPT = "its answer is a transcript post_call guardrails do not read"
 
 
 def _declare(*endpoints: Endpoint) -> dict[str, Endpoint]:
@@ -62,32 +103,54 @@ def _declare(*endpoints: Endpoint) -> dict[str, Endpoint]:
 ENDPOINTS: dict[str, Endpoint] = _declare(
     # every client dialect's chat (OpenAI, Responses over HTTP and WebSocket, Anthropic,
     # Gemini, Interactions) and batch lines
-    Endpoint("chat", REQUEST, TEXT),
+    Endpoint("chat", REQUEST, TEXT, owns=("response", "interaction", "conversation")),
     Endpoint("compact", REQUEST, TEXT),  # /v1/responses/compact: the input items
-    Endpoint("count_tokens", REQUEST, NOTHING),  # the prompt goes to a counting endpoint
+    # the prompt goes to a counting endpoint (free: no budget held, still admitted)
+    Endpoint("count_tokens", REQUEST, NOTHING, costs=FREE),
     # a Responses WebSocket turn stored without generating: nothing goes upstream (the
     # turn that sends it is checked); its texts are read all the same
-    Endpoint("prepare", REQUEST, NOTHING),
+    Endpoint("prepare", REQUEST, NOTHING, costs=FREE, owns=("response",)),
     Endpoint("completions", (Field("prompt"),), TEXT),
     Endpoint("embeddings", (Field("input"),), NOTHING),
-    Endpoint("rerank", (Field("query"), Field("documents", key="text")), NOTHING),
-    Endpoint("image_generation", (Field("prompt"),), UNREADABLE, "its answer is images"),
-    Endpoint("image_edit", (Field("prompt"),), UNREADABLE, "its answer is images"),
-    Endpoint("gemini_images", (Field("prompt"),), UNREADABLE, "its answer is images"),
-    Endpoint("gemini_native_images", REQUEST, UNREADABLE, "its answer is images"),
+    Endpoint(
+        "rerank",
+        (Field("query"), Field("documents", key="text")),
+        NOTHING,
+        costs=(PER_SEARCH_UNIT, TOKENS),
+    ),
+    Endpoint(
+        "image_generation",
+        (Field("prompt"),),
+        UNREADABLE,
+        IMAGES,
+        costs=(TOKENS, PER_IMAGE),
+        owns=("image_file",),  # response_format "url": a signed link to the key's file
+    ),
+    Endpoint(
+        "image_edit",
+        (Field("prompt"),),
+        UNREADABLE,
+        IMAGES,
+        costs=(TOKENS, PER_IMAGE),
+        owns=("image_file",),
+    ),
+    Endpoint("gemini_images", (Field("prompt"),), UNREADABLE, IMAGES, costs=(TOKENS, PER_IMAGE)),
+    Endpoint("gemini_native_images", REQUEST, UNREADABLE, IMAGES),
     Endpoint(
         "transcription",
         (Field("prompt"),),
         UNREADABLE,
-        "its answer is a transcript post_call guardrails do not read",
+        TRANSCRIPT,
+        costs=(TOKENS, PER_SECOND),
     ),
+    Endpoint("translation", (Field("prompt"),), UNREADABLE, TRANSCRIPT, costs=(TOKENS, PER_SECOND)),
     Endpoint(
-        "translation",
-        (Field("prompt"),),
+        "speech",
+        (Field("input"),),
         UNREADABLE,
-        "its answer is a transcript post_call guardrails do not read",
+        "its answer is audio",
+        costs=(TOKENS, PER_CHARACTER),
     ),
-    Endpoint("speech", (Field("input"),), UNREADABLE, "its answer is audio"),
     # /v1/realtime: text events both ways are checked, audio is refused
     # (gateway.guardrails.realtime)
     Endpoint("realtime", REQUEST, TEXT, "audio", socket=True),

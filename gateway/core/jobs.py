@@ -162,7 +162,6 @@ class Job:
     estimate = 0
     request: ChatRequest | None = None
     prefix_key: int | None = None  # the prompt prefix's key, for cache-aware routing
-    billable = True  # may cost money: holds part of a key's budget while it runs
     priced: Decimal | None = None  # USD the job priced itself (else the token prices)
     # the endpoint declaration (gateway.base.endpoints) the job answers for, when it is
     # not its call's endpoint (a Gemini client's request answered by an image model)
@@ -590,8 +589,6 @@ class _Prepare(Job):
     with it): validated and stored with no output and no upstream call, so its id can
     be a later turn's ``previous_response_id``. Admitted as a request for the rpm."""
 
-    billable = False
-
     async def prepare(self, route: RouteEntry) -> None:
         _check_allowed(self.key, route)
 
@@ -631,7 +628,6 @@ class _CountTokens(Job):
     count falls back to the local one instead of failing the request. A request like
     any other for the key's rpm and budget (it may reach the upstream)."""
 
-    billable = False
     parsed: ChatRequest | None = None  # parsed early when a guardrail reads it
 
     async def prepare(self, route: RouteEntry) -> None:

@@ -2,8 +2,9 @@
 
 ``open_session`` does what the HTTP path does before a call, from the handshake alone:
 the virtual key (revoked, expired), the route named by ``?model=``, the key's
-permission for it, its rpm limit and budget (``limits.admit``: one request, a budget
-hold while the session lasts), then it connects to a deployment's realtime socket
+permission for it, the session's tags (the key's and ``x-switchyard-tags``), its rpm
+limit and budget (``limits.admit``: one request, a budget hold while the session
+lasts), then it connects to a deployment's realtime socket
 (OpenAI ``wss://.../v1/realtime?model=<upstream model>`` with ``Authorization``, Azure
 ``/openai/v1/realtime`` with ``api-key``). The connect is routed as an HTTP stream is
 (``routing.run``): the route's strategy picks among its deployments that speak the
@@ -57,6 +58,7 @@ from gateway.errors import (
 )
 from gateway.policy import budget_estimate, limits, registry, routing
 from gateway.providers.base import adapter_for
+from gateway.telemetry import tags
 from gateway.types import Usage
 
 log = logging.getLogger(__name__)
@@ -384,6 +386,8 @@ async def open_session(
         intent = query.get("intent")
         if intent is not None and intent not in INTENTS:
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
+        # the session's tags (the key's, the x-switchyard-tags header) on its journal row
+        tags.attribute(call.record, {}, headers, key)
         hold = budget_estimate.session_hold(key)
         call.reservation = await limits.admit(key, route.name, 0, hold, route_teams=route.teams)
     except GatewayError as error:

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from gateway.base import hooks, lifecycle
+from gateway.base import endpoints, hooks, lifecycle
+from gateway.base.endpoints import TEXT, Endpoint
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import call as _call_module
 from gateway.core import (
@@ -231,6 +232,17 @@ def _answering(key: KeyEntry, route: RouteEntry) -> list[RouteEntry]:
     return [r for r in reachable if r.enabled and routing.may_call(key, r)]
 
 
+# What an endpoint nobody declared is held to: every policy (routed, priced by tokens,
+# guardrails refused by their plane), never fewer than a declared one.
+UNDECLARED = Endpoint("undeclared", None, TEXT)
+
+
+def declaration(job: Job) -> Endpoint:
+    """The declaration (``gateway.base.endpoints``) a job answers for: its own
+    ``declared_as`` (a Gemini client's image output), else its call's endpoint."""
+    return endpoints.declared(job.declared_as or job.call.endpoint) or UNDECLARED
+
+
 async def _serve(job: Job) -> Reply | StreamReply:
     """The one request pipeline: route, prepare, admit (rate limits and budget), serve
     from the response cache if it may, else respond (upstream, through ``routing``)."""
@@ -250,16 +262,19 @@ async def _serve(job: Job) -> Reply | StreamReply:
     tags.attribute(call.record, job.body, job.headers, key)
     if job.request is not None and "metadata" in job.request.extra:  # the gateway's field
         tags.strip_request(job.request)
+    elif job.request is None and "metadata" in job.body:  # a body that goes up as it came
+        job.body = tags.without_tags(job.body)  # (embeddings, completions, images, speech)
+    declared = declaration(job)  # what it costs: the budget hold follows from it
     hold = (
         budget_estimate.hold_for(
             key,
             route,
             job.estimate,
             job.max_output(),
-            text_output=call.endpoint in JOBS,  # media endpoints price other than tokens
+            text_output=declared.generates_text,  # images, audio: priced other than tokens
             reachable=lambda: _answering(key, route),
         )
-        if job.billable
+        if declared.billable
         else None
     )
     # a hold that assumed each deployment's max output has it sent upstream (I13)

@@ -50,6 +50,7 @@ from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.policy import registry, routing
 from gateway.providers.base import Provider
 from gateway.providers.passthrough_body import for_deployment
+from gateway.telemetry import tags
 from gateway.types import ChatRequest, Usage
 
 OPENAI = CODECS["openai"]
@@ -734,7 +735,9 @@ class GeminiNativeImages(_Media):
 
     def check(self) -> None:
         self.wants_stream = bool(self.body.get("stream"))
-        self.sent = {k: v for k, v in self.body.items() if k not in ("model", "stream")}
+        # metadata.tags is the gateway's (the journal's), never the upstream's
+        sent = tags.without_tags(self.body)
+        self.sent = {k: v for k, v in sent.items() if k not in ("model", "stream")}
 
     parsed: ChatRequest | None = None
 

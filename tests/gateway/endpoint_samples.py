@@ -1,0 +1,224 @@
+"""One sample request for every declared endpoint (``gateway.base.endpoints.ENDPOINTS``)
+and the mock upstream that answers each, shared by the matrices that cross every
+endpoint with a policy: the guardrails (``tests/gateway/guardrails/
+test_endpoint_matrix.py``) and every other policy (``tests/gateway/core/
+test_policy_matrix.py``). A declared endpoint without a sample here fails both; an
+endpoint the edge serves without a declaration fails ``undeclared()``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from gateway.base import hooks
+from gateway.base.entries import GuardrailEntry, ProviderEntry, RouteEntry
+from gateway.codecs.openai_media import forms
+from gateway.core import jobs
+from gateway.edge import dialects, realtime_socket
+from gateway.policy import registry
+from tests.gateway.entries import route, snapshot
+
+GEMINI = ProviderEntry(2, "gemini", "gemini", "http://mock/v1beta", "k", {}, "", None)
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)
+
+
+@dataclasses.dataclass
+class Sample:
+    """One request to an endpoint: its dialect, the body carrying ``text`` (the
+    headers of a form), and the route's deployment (its mode, its provider)."""
+
+    dialect: str
+    body: Callable[[str], tuple[bytes, dict[str, str]]]
+    mode: str = ""
+    provider: ProviderEntry | None = None
+    endpoint: str = ""  # the call's endpoint, when not the declaration's name
+    upstream: bool = True  # the request reaches an upstream (else answered here)
+    form: bool = False  # a multipart form (its tags come from the header or the key)
+
+
+def as_json(make: Callable[[str], dict[str, Any]]) -> Callable[[str], tuple[bytes, dict[str, str]]]:
+    return lambda text: (orjson.dumps(make(text)), {})
+
+
+def as_form(
+    fields: Callable[[str], list[tuple[str, str]]], file: tuple[str, str, str, bytes]
+) -> Callable[[str], tuple[bytes, dict[str, str]]]:
+    def make(text: str) -> tuple[bytes, dict[str, str]]:
+        body = forms.encode(fields(text), [file], "matrix-boundary")
+        return body, {"content-type": "multipart/form-data; boundary=matrix-boundary"}
+
+    return make
+
+
+def _chat(text: str) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": f"say {text}"}]}
+
+
+def _gemini_image(text: str) -> dict[str, Any]:
+    return {
+        "model": "m",
+        "contents": [{"role": "user", "parts": [{"text": f"draw {text}"}]}],
+        "generationConfig": {"responseModalities": ["IMAGE"]},
+    }
+
+
+PNG = ("image", "a.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(16))
+AUDIO = ("file", "a.wav", "audio/wav", WAV)
+
+SAMPLES: dict[str, Sample] = {
+    "chat": Sample("openai", as_json(_chat)),
+    "compact": Sample("responses", as_json(lambda t: {"model": "m", "input": f"we said {t}"})),
+    "count_tokens": Sample("anthropic", as_json(_chat), upstream=False),
+    "prepare": Sample(
+        "responses",
+        as_json(lambda t: {"model": "m", "input": f"hi {t}", "store": False}),
+        upstream=False,
+    ),  # fmt: skip
+    "completions": Sample("openai", as_json(lambda t: {"model": "m", "prompt": f"say {t}"})),
+    "embeddings": Sample("openai", as_json(lambda t: {"model": "m", "input": [f"say {t}"]})),
+    "rerank": Sample(
+        "openai",
+        as_json(lambda t: {"model": "m", "query": "q", "documents": ["a", {"text": f"b {t}"}]}),
+    ),
+    "image_generation": Sample(
+        "openai", as_json(lambda t: {"model": "m", "prompt": f"draw {t}"}), "image_generation"
+    ),
+    "image_edit": Sample(
+        "openai",
+        as_form(lambda t: [("model", "m"), ("prompt", f"paint {t}")], PNG),
+        "image_generation",
+        form=True,
+    ),
+    "transcription": Sample(
+        "openai",
+        as_form(lambda t: [("model", "m"), ("prompt", f"about {t}")], AUDIO),
+        "audio_transcription",
+        form=True,
+    ),
+    "translation": Sample(
+        "openai",
+        as_form(lambda t: [("model", "m"), ("prompt", f"about {t}")], AUDIO),
+        "audio_transcription",
+        form=True,
+    ),
+    "speech": Sample(
+        "openai",
+        as_json(lambda t: {"model": "m", "input": f"read {t}", "voice": "alloy"}),
+        "audio_speech",
+    ),
+    "gemini_images": Sample("gemini", as_json(_gemini_image), "image_generation", endpoint="chat"),
+    "gemini_native_images": Sample(
+        "gemini", as_json(_gemini_image), "image_generation", GEMINI, endpoint="chat"
+    ),
+}
+
+
+def _realtime_text(text: str) -> str:
+    part = {"type": "input_text", "text": f"say {text}"}
+    item = {"type": "message", "role": "user", "content": [part]}
+    return orjson.dumps({"type": "conversation.item.create", "item": item}).decode()
+
+
+# a socket's client event carrying ``text``, checked by its relay guard (the relay itself:
+# tests/gateway/edge/test_realtime_socket.py)
+SOCKETS: dict[str, Callable[[str], str]] = {"realtime": _realtime_text}
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    """The mock upstream's answer to each endpoint's upstream call (every text in it
+    says "fine")."""
+    path = request.url.path
+    if path.endswith("/chat/completions"):
+        return httpx.Response(
+            200,
+            json={
+                "id": "c1", "object": "chat.completion", "created": 1, "model": "up",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "a fine answer"}}],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+            },
+        )  # fmt: skip
+    if path.endswith("/completions"):
+        return httpx.Response(
+            200,
+            json={"id": "t1", "object": "text_completion", "model": "up",
+                  "choices": [{"index": 0, "text": "fine", "finish_reason": "stop"}],
+                  "usage": {"prompt_tokens": 2, "completion_tokens": 1}},
+        )  # fmt: skip
+    if path.endswith("/embeddings"):
+        return httpx.Response(
+            200,
+            json={"object": "list", "model": "up",
+                  "data": [{"object": "embedding", "index": 0, "embedding": [0.1]}],
+                  "usage": {"prompt_tokens": 2, "total_tokens": 2}},
+        )  # fmt: skip
+    if path.endswith("/rerank"):
+        return httpx.Response(200, json={"results": [{"index": 1, "relevance_score": 0.9}]})
+    if path.endswith(("/images/generations", "/images/edits")):
+        return httpx.Response(200, json={"created": 1, "data": [{"b64_json": "aGk="}]})
+    if path.endswith(("/audio/transcriptions", "/audio/translations")):
+        return httpx.Response(200, json={"text": "hello"})
+    if path.endswith("/audio/speech"):
+        return httpx.Response(200, headers={"content-type": "audio/mpeg"}, content=b"ID3audio")
+    if ":generateContent" in path:
+        return httpx.Response(
+            200,
+            json={"candidates": [{"content": {"role": "model", "parts": [
+                {"inlineData": {"mimeType": "image/png", "data": "aGk="}}]},
+                "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}},
+        )  # fmt: skip
+    return httpx.Response(404, json={"error": {"message": f"no {path}"}})
+
+
+def sample_route(sample: Sample, name: str = "m") -> RouteEntry:
+    """The route ``name`` a sample's request is answered by: one deployment of the
+    sample's mode and provider, no retries."""
+    made = route(name, "up-model", max_attempts=1, provider=sample.provider)
+    if sample.mode:
+        deployments = tuple(
+            dataclasses.replace(d, params={"mode": sample.mode}) for d in made.deployments
+        )
+        made = dataclasses.replace(made, deployments=deployments)
+    return made
+
+
+def install(sample: Sample, *guards: GuardrailEntry) -> None:
+    snap = snapshot(sample_route(sample))
+    snap.guardrails = {g.name: g for g in guards}
+    snap.default_guardrails = tuple(g.name for g in guards if g.default_on)
+    registry.install(snap)
+
+
+# --- what the edge serves ----------------------------------------------------------------
+
+
+def served() -> set[str]:
+    """The endpoints the edge serves: its POST table, the Gemini methods, the
+    pipeline's jobs and the features' (``hooks.endpoint_jobs``), and the sockets."""
+    names = {endpoint for endpoint, _ in dialects.POST_ROUTES.values()}
+    names |= {endpoint for endpoint, _ in dialects.GEMINI_METHODS.values()}
+    names |= set(jobs.JOBS) | {name for name, _ in hooks.endpoint_jobs.items()}
+    names |= {"realtime"} if realtime_socket.PATHS else set()
+    declared_as = {
+        job.declared_as
+        for job in _job_classes()
+        if job.declared_as  # a job answering for another declaration
+    }
+    return names | declared_as
+
+
+def _job_classes() -> set[type[jobs.Job]]:
+    found: set[type[jobs.Job]] = set()
+    todo: list[type[jobs.Job]] = [jobs.Job]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return found
