@@ -26,6 +26,7 @@ from gateway.core import (
     capabilities,
     interactions_state,
     lossiness,
+    mediation,
     prompt_cache,
     reasoning_ledger,
     responses_state,
@@ -373,7 +374,9 @@ class ChatJob(RoutedJob):
         capabilities.check(self.request, route, deployment, self.prompt_size)
         return adapter
 
-    def passthrough_body(self, route: RouteEntry, deployment: DeploymentEntry) -> dict[str, Any]:
+    def passthrough_body(
+        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
+    ) -> dict[str, Any]:
         # the model id and output ceiling are the adapter's (providers.passthrough_body)
         self.call.record.prompt_cache_breakpoints = prompt_cache.passed_through(self.request)
         adapted = capabilities.adapt_body(self.body, self.request, route, deployment)
@@ -381,6 +384,10 @@ class ChatJob(RoutedJob):
             self.call.record.translation = lossiness.passed_through(
                 self.body, adapted, deployment.label
             )
+        mediated, notes = mediation.for_body(adapted, self.request, adapter, route, deployment)
+        if notes:  # the upstream's API version, the model's rules (gateway.core.mediation)
+            adapted = mediated
+            self.call.record.translation = lossiness.merged(self.call.record.translation, notes)
         return tags.without_tags(adapted)  # metadata.tags is the gateway's, not a note
 
     def translated(
@@ -400,7 +407,7 @@ class ChatJob(RoutedJob):
         call, request = self.call, self.request
         if _passes_through(adapter, call, stream=False):
             data = await adapter.passthrough(
-                self.passthrough_body(route, deployment),
+                self.passthrough_body(adapter, route, deployment),
                 deployment,
                 call.attempt_exchange,
                 request.headers,
@@ -450,14 +457,14 @@ class ChatJob(RoutedJob):
     ) -> tuple[bool, Any]:
         call, request = self.call, self.request
         if _passes_through(adapter, call, stream=True):
-            body = self.passthrough_body(route, deployment)
+            body = self.passthrough_body(adapter, route, deployment)
             # Skimmed unless the response cache keeps the answer's text.
             return True, adapter.passthrough_stream(
                 body, deployment, call.attempt_exchange, request.headers, skim=call.cache is None
             )
         guard = call.guard
         if guard is not None and guard.checks_answer:
-            body = self.passthrough_body(route, deployment)
+            body = self.passthrough_body(adapter, route, deployment)
             editor = _stream_editor(adapter, call, body)
             if editor is not None:  # checked in the upstream's bytes, not translated
                 pieces = adapter.passthrough_pieces(

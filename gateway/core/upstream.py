@@ -4,7 +4,9 @@ request between routing and the provider, and to what the provider answers.
 For one attempt (a route's deployment and its adapter) ``UpstreamCall.prepare`` makes the
 request the provider is handed, in this order:
 
-1. adapted to the deployment (``gateway.core.capabilities.adapt``);
+1. adapted to the deployment (``gateway.core.capabilities.adapt``) and made valid for
+   its upstream's API version and its model's parameter rules
+   (``gateway.core.mediation``; a strict route refuses what would be dropped);
 2. prompt-cache breakpoints marked for the upstreams that cache up to them
    (``gateway.core.prompt_cache``; on the chat path, which passes its estimate);
 3. what the upstream's format lacks planned for emulation (``gateway.core.emulation``:
@@ -34,7 +36,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import capabilities, emulation, lossiness, media_inline, prompt_cache
+from gateway.core import (
+    capabilities,
+    emulation,
+    lossiness,
+    media_inline,
+    mediation,
+    prompt_cache,
+)
 from gateway.core.emulation import Emulation
 from gateway.providers.base import Exchange, Provider
 from gateway.types import ChatRequest, ChatResponse, Part, StreamEvent, Thinking
@@ -103,6 +112,7 @@ class UpstreamCall:
         prompt-cache breakpoints (None: the request's own marks go as they are)."""
         upstream = capabilities.adapt(request, route, deployment)
         adapted = capabilities.dropped(request, deployment) if upstream is not request else ()
+        upstream, mediated = mediation.for_request(upstream, adapter, route, deployment)
         breakpoints = prompt_cache.NONE
         if estimate is not None:
             upstream, breakpoints = prompt_cache.for_upstream(
@@ -125,6 +135,8 @@ class UpstreamCall:
             breakpoints=breakpoints,
             fetches=fetches,
         )
+        if mediated:
+            notes = lossiness.merged(notes, mediated)
         return cls(adapter, deployment, upstream, emulated, breakpoints, fetches, notes)
 
     async def complete(self, exchange: Exchange) -> ChatResponse:
