@@ -384,9 +384,9 @@ class ChatJob(RoutedJob):
             self.call.record.translation = lossiness.passed_through(
                 self.body, adapted, deployment.label
             )
-        mediated, notes = mediation.for_body(adapted, self.request, adapter, route, deployment)
-        if notes:  # the upstream's API version, the model's rules (gateway.core.mediation)
-            adapted = mediated
+        # the upstream's API version, the model's rules, the deployment's params
+        adapted, notes = mediation.for_body(adapted, self.request, adapter, route, deployment)
+        if notes:
             self.call.record.translation = lossiness.merged(self.call.record.translation, notes)
         return tags.without_tags(adapted)  # metadata.tags is the gateway's, not a note
 

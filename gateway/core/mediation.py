@@ -177,8 +177,8 @@ def for_body(
     route: RouteEntry,
     deployment: DeploymentEntry,
 ) -> tuple[dict[str, Any], list[Note] | None]:
-    """A passed-through ``body`` as ``deployment``'s upstream takes it, and the notes
-    (None: nothing changed; then ``body`` itself). Raises ``InvalidRequest`` on a
+    """A passed-through ``body`` as ``deployment``'s upstream takes it (``body`` itself
+    when nothing changes) and the notes (None: nothing lost). Raises ``InvalidRequest`` on a
     strict route for what would be dropped."""
     rules = _rules(deployment)
     if not rules and not adapter.api_versions and not deployment.params:
@@ -190,8 +190,8 @@ def for_body(
     out, changes = adapter.conform_body(out, deployment)
     for field, action, detail in changes:
         _note(notes, field, action, detail)
-    if not notes:
-        return body, None
+    if not notes:  # (the deployment's params added are no loss)
+        return out, None
     _refuse(notes, route, deployment)
     return out, notes
 

@@ -75,7 +75,9 @@ def test_passthrough_forwards_body_with_only_model_rewritten(
     assert seen.path == "/v1/messages"
     assert seen.body == {**sent, "model": "up-claude", "some_future_field": {"nested": [1, 2, 3]}}
     assert seen.headers["anthropic-beta"] == "future-feature-2031-01-01"
-    assert seen.headers["anthropic-version"] == raw.http_request.headers["anthropic-version"]
+    # the deployment's API version (2023-06-01 unless it names one), not the SDK's
+    assert raw.http_request.headers["anthropic-version"] == "2026-10-21"
+    assert seen.headers["anthropic-version"] == "2023-06-01"
     assert_credentials(seen, "mock-claude")
     assert_no_secret(raw.http_response)
 
