@@ -55,12 +55,21 @@ class AnthropicProvider(CodecProvider):
     version_param = versions.PARAM
 
     def api_version(self, deployment: DeploymentEntry) -> ApiVersion:
+        return versions.VERSIONS.get(self.version_sent(deployment), versions.DEFAULT)
+
+    def version_sent(self, deployment: DeploymentEntry) -> str:
+        """The ``anthropic-version`` ``deployment``'s requests carry: its params' (checked
+        when saved), else its provider's extra header (the operator's, sent as set: a
+        version newer than this gateway is held to the rules of the default), else the
+        catalog's for the model, else the default."""
         named = deployment.params.get(versions.PARAM) if deployment.params else None
-        if not isinstance(named, str) or named not in versions.VERSIONS:
-            named = _header(self.provider.extra_headers, versions.HEADER)
-        if not isinstance(named, str) or named not in versions.VERSIONS:
-            named = getattr(deployment.catalog, "api_version", None)
-        return versions.VERSIONS.get(named or "", versions.DEFAULT)
+        if isinstance(named, str) and named in versions.VERSIONS:
+            return named
+        header = _header(self.provider.extra_headers, versions.HEADER)
+        if header:
+            return wire.setting(self.provider, header, versions.HEADER)
+        named = getattr(deployment.catalog, "api_version", None)
+        return named if isinstance(named, str) and named in versions.VERSIONS else DEFAULT_VERSION
 
     def target(self, deployment: DeploymentEntry) -> Target:
         return target_of(deployment, version=self.api_version(deployment))
@@ -68,7 +77,7 @@ class AnthropicProvider(CodecProvider):
     def for_upstream(
         self, headers: Mapping[str, str], deployment: DeploymentEntry
     ) -> Mapping[str, str]:
-        version = self.api_version(deployment).name
+        version = self.version_sent(deployment)
         if headers.get(versions.HEADER) == version:
             return headers
         return {**headers, versions.HEADER: version}
