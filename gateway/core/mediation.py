@@ -98,8 +98,7 @@ def _assistant_documents(messages: list[Message]) -> list[Message] | None:
         return Text(part.text if part.text is not None else f"[document {part.name()} not shown]")
 
     return [
-        dataclasses.replace(m, parts=[plain(p) for p in m.parts]) if has(m) else m
-        for m in messages
+        dataclasses.replace(m, parts=[plain(p) for p in m.parts]) if has(m) else m for m in messages
     ]
 
 

@@ -147,6 +147,7 @@ def target_of(
     flags = capability_flags.FLAGS  # (the declaration it was made by: tests change it)
     if known is not None and known[0] is deployment and known[2] is flags:
         return known[1]  # (the entry is held: its id is its own)
+    refused, adaptive = _model_rules(deployment)
     target = Target(
         model=deployment.model,
         params=dict(deployment.params or {}),
@@ -157,7 +158,8 @@ def target_of(
         takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
         host=host,
         api_version=version,
-        **_model_rules(deployment),
+        refuses=refused,
+        adaptive_thinking=adaptive,
     )
     if len(_targets) >= _TARGETS_KEPT:  # old snapshots' entries: let them go
         _targets.clear()
@@ -169,16 +171,16 @@ _TARGETS_KEPT = 512
 _targets: dict[tuple[int, bool, str, str], tuple[DeploymentEntry, Target, object]] = {}
 
 
-def _model_rules(deployment: DeploymentEntry) -> dict[str, Any]:
+def _model_rules(deployment: DeploymentEntry) -> tuple[frozenset[str], bool]:
     """What the codec reads of the catalog's rules for the model (``catalog.rules``):
     the parameters it refuses outright, and whether it takes adaptive thinking only."""
     catalog = deployment.catalog
     if catalog is None:
-        return {}
+        return frozenset(), False
     rules = getattr(catalog, "rules", ())
     refused = set(catalog.rejects) | {r.name for r in rules if r.action == "reject"}
     adaptive = any(r.name == "reasoning.budget_tokens" and r.action == "map" for r in rules)
-    return {"refuses": frozenset(refused), "adaptive_thinking": adaptive}
+    return frozenset(refused), adaptive
 
 
 class CodecProvider(Provider):

@@ -401,7 +401,10 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
             body.setdefault(name, value)
     if adaptive_at is not None:
         config = body.get("output_config")
-        body["output_config"] = {"effort": adaptive_at, **(config if isinstance(config, dict) else {})}
+        body["output_config"] = {
+            "effort": adaptive_at,
+            **(config if isinstance(config, dict) else {}),
+        }
     if target.api_version is not None:
         body, _changes = versions.conform(body, target.api_version)  # noted by mediation
     return body

@@ -70,14 +70,17 @@ def param_fields(params: Any) -> dict[str, Any]:
 def _document_text(block: dict[str, Any]) -> str:
     """What an assistant turn's ``document`` block becomes: its text where it has some,
     else a line naming it."""
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    found = block.get("source")
+    source: dict[str, Any] = found if isinstance(found, dict) else {}
     if source.get("type") == "text" and isinstance(source.get("data"), str):
         return str(source["data"])
     content = source.get("content")
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)]
+        texts = [
+            c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)
+        ]
         if texts:
             return "\n\n".join(texts)
     title = block.get("title")
@@ -150,7 +153,8 @@ def conform(body: dict[str, Any], version: ApiVersion) -> tuple[dict[str, Any], 
 def adaptive_thinking(body: dict[str, Any], effort: str) -> dict[str, Any]:
     """``body`` with its thinking made adaptive at ``effort`` (``output_config.effort``;
     an effort the caller set there stays)."""
-    config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    found = body.get("output_config")
+    config: dict[str, Any] = found if isinstance(found, dict) else {}
     return {
         **body,
         "thinking": {"type": "adaptive"},

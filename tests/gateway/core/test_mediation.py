@@ -62,6 +62,8 @@ RESPONSES_ANSWER = {
     ],
     "usage": {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6},
 }
+
+
 def opus_47() -> Any:  # (made when used: an older catalog refuses the rules field)
     return entry_from_json(
         "anthropic",
@@ -70,6 +72,8 @@ def opus_47() -> Any:  # (made when used: an older catalog refuses the rules fie
          "rules": {"reasoning.budget_tokens": {"map": "adaptive"}}},
         "2026-11-01",
     )  # fmt: skip
+
+
 def gpt_6() -> Any:
     return entry_from_json(
         "openai",
@@ -262,8 +266,10 @@ async def test_assistant_documents_and_user_citations_are_conformed(upstream) ->
         {
             "role": "assistant",
             "content": [
-                {"type": "document", "source": {"type": "text", "media_type": "text/plain",
-                                                "data": "Notes."}},
+                {
+                    "type": "document",
+                    "source": {"type": "text", "media_type": "text/plain", "data": "Notes."},
+                },
             ],
         },  # fmt: skip
         {"role": "user", "content": "Go on"},

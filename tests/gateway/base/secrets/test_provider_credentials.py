@@ -49,7 +49,8 @@ def upstream():
         version = request.headers["anthropic-version"]
         message = f"anthropic-version: {version!r} is not a valid version"
         return httpx.Response(
-            400, json={"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+            400,
+            json={"type": "error", "error": {"type": "invalid_request_error", "message": message}},
         )
 
     http.use_transport(httpx.MockTransport(quote_the_version))
