@@ -35,6 +35,15 @@ class CatalogFacts(Protocol):
     @property
     def mode(self) -> str: ...
 
+    @property
+    def rules(self) -> tuple[Any, ...]: ...  # gateway.catalog.rules.ParamRule
+
+    @property
+    def api_versions(self) -> tuple[str, ...]: ...
+
+    @property
+    def api_version(self) -> str | None: ...
+
     def has(self, capability: str) -> bool: ...
 
 

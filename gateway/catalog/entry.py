@@ -6,7 +6,12 @@ and their image input tokens: ``image_input``, ``image_cache_read``), except
 ``search_unit``: USD per rerank search unit (one query with up to 100 documents, a
 document over 500 tokens counting as several; the price pages quote it per 1,000). A
 capability missing from ``caps`` means the model does not have it; ``rejects`` lists
-request parameters the model refuses (reasoning models that fix their sampling).
+request parameters the model refuses (reasoning models that fix their sampling);
+``rules`` says more of a parameter (``gateway.catalog.rules``: rejected unless, renamed,
+clamped, mapped). ``api_versions`` lists the upstream API versions the model takes on
+this vendor where that is narrower than the vendor's own list (Claude on Bedrock takes
+Anthropic's ``2026-10-21`` from 4.7 on), and ``api_version`` the one the gateway uses for
+it unless the deployment names one (``gateway.providers.base.Provider.api_version``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from gateway.catalog.rules import ParamRule, RuleError, rules_from_json
 
 # Capabilities a catalog entry may list.
 CAPABILITIES = frozenset(
@@ -83,6 +90,9 @@ class Entry:
     caps: frozenset[str] = frozenset()
     reasoning_control: str | None = None
     rejects: frozenset[str] = frozenset()
+    rules: tuple[ParamRule, ...] = ()
+    api_versions: tuple[str, ...] = ()  # empty: the vendor's every version
+    api_version: str | None = None  # the version used unless the deployment names one
     mode: str = "chat"
     as_of: str = ""  # the date the provider's figures were read
 
@@ -117,6 +127,12 @@ class Entry:
             out["reasoning_control"] = self.reasoning_control
         if self.rejects:
             out["rejects"] = sorted(self.rejects)
+        if self.rules:
+            out["rules"] = {rule.name: rule.to_json() for rule in self.rules}
+        if self.api_versions:
+            out["api_versions"] = list(self.api_versions)
+        if self.api_version:
+            out["api_version"] = self.api_version
         if self.mode != "chat":
             out["mode"] = self.mode
         if self.as_of:
@@ -178,7 +194,8 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
         | set(EXTRA_PRICE_KEYS)
         | {"context", "max_output", "caps", "reasoning_control"}
     )
-    known |= {"rejects", "mode", "aliases", "note", "as_of"}
+    known |= {"rejects", "mode", "aliases", "note", "as_of", "rules"}
+    known |= {"api_versions", "api_version"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise CatalogError(f"{where}: unknown field {', '.join(unknown)}")
@@ -188,6 +205,16 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
     mode = data.get("mode", "chat")
     if mode not in MODES:
         raise CatalogError(f"{where}.mode: one of {sorted(MODES)}")
+    try:
+        rules = rules_from_json(data.get("rules"), f"{where}.rules")
+    except RuleError as exc:
+        raise CatalogError(str(exc)) from None
+    versions = _names(data.get("api_versions"), f"{where}.api_versions", None)
+    version = data.get("api_version")
+    if version is not None and not isinstance(version, str):
+        raise CatalogError(f"{where}.api_version: must be a version name")
+    if version and versions and version not in versions:
+        raise CatalogError(f"{where}.api_version: {version} is not in its api_versions")
     return Entry(
         vendor=vendor,
         model=model,
@@ -200,6 +227,9 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
         caps=_names(data.get("caps"), f"{where}.caps", CAPABILITIES),
         reasoning_control=control,
         rejects=_names(data.get("rejects"), f"{where}.rejects", None),
+        rules=rules,
+        api_versions=tuple(sorted(versions)),
+        api_version=version or None,
         mode=mode,
         as_of=str(data.get("as_of") or as_of),
     )

@@ -131,7 +131,7 @@ def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
         if vendor is None or mode is None or name is None:
             skipped += 1
             continue
-        prices = {
+        prices: dict[str, Any] = {  # Entry's price fields, each named by PRICES
             field: _per_million(spec.get(source), f"{key}.{source}")
             for source, field in PRICES.items()
         }

@@ -59,6 +59,9 @@ def _refreshed(new: Entry, old: Entry | None, source_format: str) -> Entry:
         new,
         caps=caps,
         rejects=old.rejects,
+        rules=old.rules,  # LiteLLM's file has no rules: the bundled ones stay
+        api_versions=old.api_versions,
+        api_version=old.api_version,
         reasoning_control=old.reasoning_control if "reasoning" in caps else None,
         **{k: getattr(old, k) for k in PRICE_KEYS + EXTRA_PRICE_KEYS if getattr(new, k) is None},
         context_window=new.context_window or old.context_window,

@@ -39,6 +39,30 @@ from gateway.types import ChatRequest, ChatResponse, ModelInfo, StreamEvent, Usa
 
 
 @dataclass(slots=True, frozen=True)
+class ApiVersion:
+    """One version of an upstream's API and what it refuses that another version takes
+    (Anthropic's ``anthropic-version``: ``gateway.codecs.anthropic.versions``). Declared
+    once, read by the gateway's mediation (``gateway.core.mediation``: what a request
+    loses, refused on a strict route) and by the codec writing the body (a deployment's
+    params are held to it too)."""
+
+    name: str
+    # request parameters answered with a 400 even at their default values (canonical
+    # names, which are the Messages API's own)
+    refuses: frozenset[str] = frozenset()
+    assistant_documents: bool = True  # ``document`` blocks in assistant turns
+    user_citations: bool = True  # non-empty ``citations`` on user text blocks
+
+    @property
+    def lenient(self) -> bool:
+        """Nothing to change for it (the common case: a few attribute reads)."""
+        return not self.refuses and self.assistant_documents and self.user_citations
+
+    def why(self) -> str:
+        return f"API version {self.name} refuses it"
+
+
+@dataclass(slots=True, frozen=True)
 class Target:
     """What an upstream codec may know about the deployment it writes for: the
     upstream model id and the deployment's capabilities and defaults. Built by the
@@ -61,6 +85,15 @@ class Target:
     # The upstream's host name, for format quirks of known hosts (Gemini's OpenAI
     # endpoint takes a JSON-schema subset); "" when unknown.
     host: str = ""
+    # The upstream API version the deployment speaks (None: the kind has no versions);
+    # the codec holds what it writes to it, the deployment's params included.
+    api_version: ApiVersion | None = None
+    # The model takes adaptive thinking only (catalog rule ``reasoning.budget_tokens:
+    # map adaptive``): a reasoning setting is sent as adaptive thinking with its effort.
+    adaptive_thinking: bool = False
+    # Parameters the model refuses whatever the version (the catalog's ``rejects``):
+    # the deployment's params do not bring them back either.
+    refuses: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

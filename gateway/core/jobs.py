@@ -26,6 +26,7 @@ from gateway.core import (
     capabilities,
     interactions_state,
     lossiness,
+    mediation,
     prompt_cache,
     reasoning_ledger,
     responses_state,
@@ -416,6 +417,10 @@ class ChatJob(RoutedJob):
             codec = cast("PassthroughCodec", adapter.codec)
             target = adapter.target(deployment)
             adapted = passthrough_body.with_held_ceiling(adapted, ceiling, codec, target)
+        # the upstream's API version, the model's rules, the deployment's params
+        adapted, notes = mediation.for_body(adapted, self.request, adapter, route, deployment)
+        if notes:
+            self.call.record.translation = lossiness.merged(self.call.record.translation, notes)
         return tags.without_tags(adapted)  # metadata.tags is the gateway's, not a note
 
     def translated(

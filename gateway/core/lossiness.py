@@ -16,6 +16,9 @@ names the caller's field (its own path for what no other dialect has: ``cache_co
   not reason);
 - prompt-cache breakpoints an upstream has no use for (it caches prefixes on its own)
   or over the limit of four (``gateway.core.prompt_cache``);
+- dropped or rewritten so the upstream takes the request at all: what its API version
+  refuses, what the model's catalog rules refuse, rename, clamp or map
+  (``gateway.core.mediation``);
 - rewritten: stop sequences and an output floor the gateway emulates
   (``gateway.core.emulation``), reasoning given as an effort to an upstream that takes a
   token budget or the reverse (``Codec.reasoning_as``), image and document URLs the
@@ -136,6 +139,15 @@ def translated(
             "fetched by the gateway and sent as bytes (the upstream takes no URLs)",
         )
     return notes.items
+
+
+def merged(first: list[Note] | None, more: list[Note]) -> list[Note]:
+    """``first`` with the notes of ``more`` whose fields it does not note yet."""
+    notes = Notes()
+    notes.items = list(first) if first else None
+    for note in more:
+        notes.add(note["field"], note["action"], note["detail"])
+    return notes.items or []
 
 
 def passed_through(body: dict[str, Any], adapted: dict[str, Any], label: str) -> list[Note]:

@@ -6,7 +6,9 @@ request the provider is handed, in this order:
 
 0. given the output ceiling its budget hold assumed, when it names none
    (``held_ceiling``): no answer may be longer than what was held of the budget;
-1. adapted to the deployment (``gateway.core.capabilities.adapt``);
+1. adapted to the deployment (``gateway.core.capabilities.adapt``) and made valid for
+   its upstream's API version and its model's parameter rules
+   (``gateway.core.mediation``; a strict route refuses what would be dropped);
 2. prompt-cache breakpoints marked for the upstreams that cache up to them
    (``gateway.core.prompt_cache``; on the chat path, which passes its estimate);
 3. what the upstream's format lacks planned for emulation (``gateway.core.emulation``:
@@ -36,7 +38,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 from gateway.base.entries import DeploymentEntry, RouteEntry
-from gateway.core import capabilities, emulation, lossiness, media_inline, prompt_cache
+from gateway.core import (
+    capabilities,
+    emulation,
+    lossiness,
+    media_inline,
+    mediation,
+    prompt_cache,
+)
 from gateway.core.emulation import Emulation
 from gateway.providers.base import Exchange, Provider
 from gateway.types import ChatRequest, ChatResponse, Part, StreamEvent, Thinking
@@ -110,6 +119,7 @@ class UpstreamCall:
             request = dataclasses.replace(request, max_tokens=held_ceiling)
         upstream = capabilities.adapt(request, route, deployment)
         adapted = capabilities.dropped(request, deployment) if upstream is not request else ()
+        upstream, mediated = mediation.for_request(upstream, adapter, route, deployment)
         breakpoints = prompt_cache.NONE
         if estimate is not None:
             upstream, breakpoints = prompt_cache.for_upstream(
@@ -132,6 +142,8 @@ class UpstreamCall:
             breakpoints=breakpoints,
             fetches=fetches,
         )
+        if mediated:
+            notes = lossiness.merged(notes, mediated)
         return cls(adapter, deployment, upstream, emulated, breakpoints, fetches, notes)
 
     async def complete(self, exchange: Exchange) -> ChatResponse:

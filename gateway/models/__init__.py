@@ -564,6 +564,23 @@ class Deployment(models.Model):
     def clean(self) -> None:
         if not isinstance(self.params, dict):
             raise ValidationError({"params": "must be an object"})
+        self._clean_api_version()
+
+    def _clean_api_version(self) -> None:
+        """The API version the params name, and the params it refuses, checked against
+        the provider's kind and the model's catalog entry (``Provider.param_problems``)."""
+        if not self.provider_id or not self.params:
+            return
+        adapter = kinds.adapter_class(self.provider.kind)
+        if adapter is None:
+            return
+        from gateway.catalog import entry_for  # (the catalog loads its file on first use)
+
+        entry = entry_for(self.provider.kind, self.provider.base_url.rstrip("/"), self.model)
+        problems = adapter.param_problems(self.params, entry)
+        if problems:
+            name, why = next(iter(problems.items()))
+            raise ValidationError({"params": f"{name}: {why}"})
 
 
 class ApiKey(models.Model):

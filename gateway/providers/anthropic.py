@@ -1,6 +1,8 @@
 """Anthropic's Messages API upstream (``{base_url}/v1/messages``): where it is
 (base URL, a LiteLLM-style ``/v1`` suffix dropped), how it is authenticated
-(``x-api-key``, ``anthropic-version``, the caller's ``anthropic-beta``), and its token
+(``x-api-key``, the caller's ``anthropic-beta``), which API version it is spoken in
+(the deployment's: ``params.anthropic_version``, else its provider's extra header, else
+the catalog's for the model, else 2023-06-01; never the caller's), and its token
 counting and model list. Posting, streaming, passthrough and error mapping are the
 shared path's (``codec_provider``); what is said is ``gateway.codecs.anthropic``'s.
 """
@@ -12,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.rules import nearest_effort
 from gateway.codecs import CODECS
-from gateway.codecs.anthropic import outbound
+from gateway.codecs.anthropic import outbound, versions
+from gateway.codecs.base import ApiVersion, Target
 from gateway.errors import UpstreamError
 from gateway.providers import wire
 from gateway.providers.base import Exchange
@@ -25,7 +29,9 @@ from gateway.types import ChatRequest
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 # A LiteLLM-style api_base may name the API path; the adapter wants the host root.
 _API_PATH = re.compile(r"/v1(/messages)?$")
-DEFAULT_VERSION = "2023-06-01"
+DEFAULT_VERSION = versions.DEFAULT.name
+# sampling params a body with thinking on must not carry (the API's limits then)
+_THINKING_REFUSES = ("temperature", "top_k")
 
 
 def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, Any]:
@@ -44,6 +50,96 @@ class AnthropicProvider(CodecProvider):
     speaks = CODECS["anthropic"]
     reasoning_families = frozenset({"claude"})
     counts_tokens = True  # POST /v1/messages/count_tokens
+    api_versions = versions.VERSIONS
+    default_api_version = versions.DEFAULT
+    version_param = versions.PARAM
+
+    def api_version(self, deployment: DeploymentEntry) -> ApiVersion:
+        return versions.VERSIONS.get(self.version_sent(deployment), versions.DEFAULT)
+
+    def version_sent(self, deployment: DeploymentEntry) -> str:
+        """The ``anthropic-version`` ``deployment``'s requests carry: its params' (checked
+        when saved), else its provider's extra header (the operator's, sent as set: a
+        version newer than this gateway is held to the rules of the default), else the
+        catalog's for the model, else the default."""
+        named = deployment.params.get(versions.PARAM) if deployment.params else None
+        if isinstance(named, str) and named in versions.VERSIONS:
+            return named
+        header = _header(self.provider.extra_headers, versions.HEADER)
+        if header:
+            return wire.setting(self.provider, header, versions.HEADER)
+        named = getattr(deployment.catalog, "api_version", None)
+        return named if isinstance(named, str) and named in versions.VERSIONS else DEFAULT_VERSION
+
+    def target(self, deployment: DeploymentEntry) -> Target:
+        return target_of(deployment, version=self.api_version(deployment))
+
+    def for_upstream(
+        self, headers: Mapping[str, str], deployment: DeploymentEntry
+    ) -> Mapping[str, str]:
+        version = self.version_sent(deployment)
+        if headers.get(versions.HEADER) == version:
+            return headers
+        return {**headers, versions.HEADER: version}
+
+    def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        if not deployment.params:
+            return []
+        target = self.target(deployment)
+        version = target.api_version
+        out = []
+        for name in versions.param_fields(deployment.params):
+            if name in target.refuses:
+                out.append((f"{name} (deployment params)", "dropped", "the model refuses it"))
+            elif version is not None and name in version.refuses:
+                out.append((f"{name} (deployment params)", "dropped", version.why()))
+        return out
+
+    def conform_body(
+        self, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+        """The deployment's params as defaults (sampling ones only where the body's
+        thinking allows them), a budget made adaptive thinking for a model that takes
+        nothing else, then the body held to the deployment's API version."""
+        target = self.target(deployment)
+        version = target.api_version
+        assert version is not None  # every deployment of this kind speaks one
+        changes: list[tuple[str, str, str]] = []
+        out = body
+        if deployment.params:
+            thinking = body.get("thinking")
+            thinks = isinstance(thinking, dict) and thinking.get("type") != "disabled"
+            changes += self.dropped_params(deployment)
+            added = {
+                name: value
+                for name, value in versions.param_fields(deployment.params).items()
+                if name not in body
+                and name not in target.refuses
+                and name not in version.refuses
+                and not (thinks and name in _THINKING_REFUSES)
+                and not (thinks and name == "top_p" and not _at_least(value, 0.95))
+            }
+            if added:
+                out = {**body, **added}
+        thinking = out.get("thinking")
+        if (
+            target.adaptive_thinking
+            and isinstance(thinking, dict)
+            and thinking.get("type") == "enabled"
+            and isinstance(thinking.get("budget_tokens"), int)
+        ):
+            effort = nearest_effort(thinking["budget_tokens"])
+            out = versions.adaptive_thinking(out, effort)
+            changes.append(
+                (
+                    "thinking.budget_tokens",
+                    "rewritten",
+                    f"the model takes adaptive thinking only: sent as adaptive thinking at "
+                    f"effort {versions.anthropic_effort(effort)}",
+                )
+            )
+        out, more = versions.conform(out, version)
+        return out, changes + more
 
     def url(self, path: str) -> str:
         base = wire.base_url(self.provider) or DEFAULT_BASE_URL
@@ -63,8 +159,11 @@ class AnthropicProvider(CodecProvider):
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         secret, extra = wire.credentials(self.provider)
         headers["x-api-key"] = secret
-        headers.setdefault("anthropic-version", DEFAULT_VERSION)
+        version = headers.get(versions.HEADER) or DEFAULT_VERSION
         headers.update(extra)
+        for name in [n for n in headers if n.lower() == versions.HEADER]:
+            del headers[name]  # the deployment's version, chosen above, is the one sent
+        headers[versions.HEADER] = version
 
     async def count_tokens(
         self,
@@ -79,8 +178,10 @@ class AnthropicProvider(CodecProvider):
             else build_body(request, deployment)
         )
         counted = {name: source[name] for name in outbound.COUNT_FIELDS if name in source}
+        counted, _changes = versions.conform(counted, self.api_version(deployment))
         url = self.url("/v1/messages/count_tokens")
-        content, sent = await self._signed(url, counted, headers or request.headers)
+        caller = self.for_upstream(headers or request.headers, deployment)
+        content, sent = await self._signed(url, counted, caller)
         data = await self._post_json(url, content, sent, Exchange())
         value = data.get("input_tokens") if isinstance(data, dict) else None
         if not isinstance(value, int):
@@ -89,6 +190,15 @@ class AnthropicProvider(CodecProvider):
 
     def models_url(self, page: str) -> str:
         return self.url("/v1/models?limit=1000")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name`` (any case) among ``headers``."""
+    return next((v for k, v in headers.items() if k.lower() == name), None)
+
+
+def _at_least(value: Any, floor: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= floor
 
 
 __all__ = ["AnthropicProvider", "build_body"]

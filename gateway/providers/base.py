@@ -12,12 +12,12 @@ an error message.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.codecs.base import Codec, Piece, StreamEditor
+from gateway.codecs.base import ApiVersion, Codec, Piece, StreamEditor
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.providers import kinds
 from gateway.providers.kinds import FormHelp, Setting
@@ -113,9 +113,82 @@ class Provider:
     # back to another never sends it signatures it refuses. Per model where a kind hosts
     # several families: ``verifies_reasoning``.
     reasoning_families: frozenset[str] = frozenset()
+    # Upstream API versions (Anthropic's ``anthropic-version`` on every Claude host:
+    # ``gateway.codecs.anthropic.versions``), by name; empty: the kind has none to choose.
+    # A deployment speaks the one its params name (``version_param``, checked when
+    # saved), else the one its catalog entry names, else ``default_api_version``; never
+    # the caller's. ``baseline_api_versions``: what a model takes when its catalog entry
+    # lists none (None: every version of the kind).
+    api_versions: Mapping[str, ApiVersion] = {}
+    default_api_version: ApiVersion | None = None
+    baseline_api_versions: frozenset[str] | None = None
+    version_param: str = ""
 
     def __init__(self, provider: ProviderEntry) -> None:
         self.provider = provider
+
+    def api_version(self, deployment: DeploymentEntry) -> ApiVersion | None:
+        """The upstream API version ``deployment`` speaks (None: the kind has none)."""
+        if not self.api_versions:
+            return None
+        named = deployment.params.get(self.version_param) if deployment.params else None
+        if not isinstance(named, str) or named not in self.api_versions:
+            named = getattr(deployment.catalog, "api_version", None)
+        if isinstance(named, str) and named in self.api_versions:
+            return self.api_versions[named]
+        return self.default_api_version
+
+    @classmethod
+    def versions_taken(cls, catalog: Any) -> list[str]:
+        """The API versions a model of this kind takes (its catalog entry's list, else
+        ``baseline_api_versions``, else all), in the kind's order."""
+        listed = getattr(catalog, "api_versions", ()) if catalog is not None else ()
+        taken = set(listed) if listed else cls.baseline_api_versions
+        return [name for name in cls.api_versions if taken is None or name in taken]
+
+    @classmethod
+    def param_problems(cls, params: Mapping[str, Any], catalog: Any) -> dict[str, str]:
+        """Why the deployment params ``params`` cannot be saved for a model whose catalog
+        entry is ``catalog`` (None: unknown), by param; asked by ``Deployment.clean``, so
+        the console, the API and the import refuse the same values when saved."""
+        problems: dict[str, str] = {}
+        name = cls.version_param or "anthropic_version"
+        if name not in params:
+            return problems
+        value = params[name]
+        if not cls.api_versions:
+            problems[name] = f"{cls.kind} upstreams have no API versions to choose"
+            return problems
+        taken = cls.versions_taken(catalog)
+        if not isinstance(value, str) or value not in cls.api_versions:
+            problems[name] = f"{value!r} is not an API version (one of {', '.join(taken)})"
+        elif value not in taken:
+            problems[name] = (
+                f"this model does not take API version {value} on {cls.kind} "
+                f"(it takes {', '.join(taken)})"
+            )
+        else:
+            refused = sorted(p for p in params if p in cls.api_versions[value].refuses)
+            if refused:
+                problems[refused[0]] = (
+                    f"API version {value} (params.{name}) refuses {', '.join(refused)}: "
+                    "take it out or choose another version"
+                )
+        return problems
+
+    def conform_body(
+        self, body: dict[str, Any], deployment: DeploymentEntry
+    ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+        """A passed-through ``body`` as ``deployment``'s upstream takes it (its API
+        version's rules, the deployment's params), and what was changed as
+        ``(field, action, why)``; ``body`` itself, never changed in place, when
+        nothing is (the default)."""
+        return body, []
+
+    def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        """The deployment's params its upstream is not sent (its API version or its
+        model refuses them), as ``(field, "dropped", why)``: notes, never refusals."""
+        return []
 
     def verifies_reasoning(self, deployment: DeploymentEntry) -> frozenset[str]:
         """The reasoning families ``deployment``'s model verifies (``reasoning_families``

@@ -40,6 +40,7 @@ from gateway.base import lazy_import
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.codecs import CODECS
+from gateway.codecs.anthropic import versions
 from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.bedrock import codec as converse
 from gateway.errors import MissingSecret
@@ -63,6 +64,7 @@ CONTROL_PARAMS = frozenset(
         "aws_web_identity_token",
         "aws_sts_endpoint",
         "aws_external_id",
+        versions.PARAM,  # the Anthropic API version a Claude model is held to
     }
 )
 UNSUPPORTED_PARAMS = ("aws_role_name", "aws_web_identity_token")
@@ -144,6 +146,13 @@ class BedrockProvider(CodecProvider):
         "batch_s3_uri",
         "batch_role_arn",
     }
+    # Claude on Bedrock speaks Anthropic's API versions; 2026-10-21 only from Claude 4.7
+    # on (the catalog lists it for those models), so a model it does not list takes the
+    # first alone. Converse carries no version: the rules are what changes.
+    api_versions = versions.VERSIONS
+    default_api_version = versions.DEFAULT
+    baseline_api_versions = frozenset({versions.DEFAULT.name})
+    version_param = versions.PARAM
     settings_taken = (
         Setting(
             "aws_region_name", "AWS region", "e.g. us-east-1; empty: AWS_REGION or the profile's."
@@ -271,10 +280,24 @@ class BedrockProvider(CodecProvider):
 
     def target(self, deployment: DeploymentEntry) -> Target:
         """The codec's view, without the params that steer this provider (credentials,
-        region): they are never part of a request body (a batch's records included)."""
-        target = target_of(deployment)
-        params = {k: v for k, v in target.params.items() if k not in CONTROL_PARAMS}
+        region): they are never part of a request body (a batch's records included);
+        nor sampling params the model or its Anthropic API version refuses."""
+        version = self.api_version(deployment)
+        target = target_of(deployment, version=version)
+        refused = target.refuses | (version.refuses if version is not None else frozenset())
+        params = {
+            k: v for k, v in target.params.items() if k not in CONTROL_PARAMS and k not in refused
+        }
         return dataclasses.replace(target, params=params)
+
+    def dropped_params(self, deployment: DeploymentEntry) -> list[tuple[str, str, str]]:
+        version = self.api_version(deployment)
+        if not deployment.params or version is None or version.lenient:
+            return []
+        return [
+            (f"{name} (deployment params)", "dropped", version.why())
+            for name in sorted(version.refuses & set(deployment.params))
+        ]
 
     @staticmethod
     def url(endpoint: str | None, region: str, model: str, stream: bool) -> str:

@@ -40,6 +40,7 @@ from gateway.base.entries import DeploymentEntry
 from gateway.base.pooled_transport import Answer, AnswerTooLarge, Body, body_chunks
 from gateway.catalog import capability_flags
 from gateway.codecs.base import (
+    ApiVersion,
     Codec,
     ModelLister,
     PassthroughCodec,
@@ -130,16 +131,23 @@ DEFRAMERS: dict[str, Deframer] = {
 SSE_FRAMINGS = frozenset({"sse", "sse+done"})  # the framings ``sse_events`` reads
 
 
-def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str = "") -> Target:
+def target_of(
+    deployment: DeploymentEntry,
+    drop_params: bool = True,
+    host: str = "",
+    version: ApiVersion | None = None,
+) -> Target:
     """The codec's view of a deployment (no secrets, no Django objects); ``host`` is the
-    upstream's host name where a codec adapts to it. Made once per registry entry: a
+    upstream's host name where a codec adapts to it, ``version`` the API version it
+    speaks (``Provider.api_version``). Made once per registry entry: a
     translated request asks for it twice (the body, the lossiness notes), and the
     entries are frozen and replaced, not changed, when the registry is."""
-    key = (id(deployment), drop_params, host)
+    key = (id(deployment), drop_params, host, version.name if version is not None else "")
     known = _targets.get(key)
     flags = capability_flags.FLAGS  # (the declaration it was made by: tests change it)
     if known is not None and known[0] is deployment and known[2] is flags:
         return known[1]  # (the entry is held: its id is its own)
+    refused, adaptive = _model_rules(deployment)
     target = Target(
         model=deployment.model,
         params=dict(deployment.params or {}),
@@ -149,6 +157,9 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str =
         echo_reasoning=bool(getattr(deployment, "echo_reasoning", False)),
         takes_reasoning_effort=bool(getattr(deployment, "takes_reasoning_effort", True)),
         host=host,
+        api_version=version,
+        refuses=refused,
+        adaptive_thinking=adaptive,
     )
     if len(_targets) >= _TARGETS_KEPT:  # old snapshots' entries: let them go
         _targets.clear()
@@ -157,7 +168,19 @@ def target_of(deployment: DeploymentEntry, drop_params: bool = True, host: str =
 
 
 _TARGETS_KEPT = 512
-_targets: dict[tuple[int, bool, str], tuple[DeploymentEntry, Target, object]] = {}
+_targets: dict[tuple[int, bool, str, str], tuple[DeploymentEntry, Target, object]] = {}
+
+
+def _model_rules(deployment: DeploymentEntry) -> tuple[frozenset[str], bool]:
+    """What the codec reads of the catalog's rules for the model (``catalog.rules``):
+    the parameters it refuses outright, and whether it takes adaptive thinking only."""
+    catalog = deployment.catalog
+    if catalog is None:
+        return frozenset(), False
+    rules = getattr(catalog, "rules", ())
+    refused = set(catalog.rejects) | {r.name for r in rules if r.action == "reject"}
+    adaptive = any(r.name == "reasoning.budget_tokens" and r.action == "map" for r in rules)
+    return frozenset(refused), adaptive
 
 
 class CodecProvider(Provider):
@@ -204,6 +227,14 @@ class CodecProvider(Provider):
         """The caller's headers this upstream takes (default: none)."""
         return {}
 
+    def for_upstream(
+        self, headers: Mapping[str, str], deployment: DeploymentEntry
+    ) -> Mapping[str, str]:
+        """The caller's headers as ``deployment``'s upstream is to read them (default:
+        as they are; an upstream with API versions gets the deployment's, not the
+        caller's: ``Provider.api_version``)."""
+        return headers
+
     def relayed(self, caller: Mapping[str, str]) -> dict[str, str]:
         """The caller's headers a passed-through body takes along (default: those
         ``forwarded`` names)."""
@@ -241,7 +272,8 @@ class CodecProvider(Provider):
             request = dataclasses.replace(request, stream=stream)
         body = self.codec.build_request(request, self.target(deployment))
         url = self.endpoint(deployment, stream)
-        content, headers = await self._signed(url, body, request.headers, stream=stream)
+        caller = self.for_upstream(request.headers, deployment)
+        content, headers = await self._signed(url, body, caller, stream=stream)
         return url, content, headers
 
     async def _signed(
@@ -486,7 +518,8 @@ class CodecProvider(Provider):
         headers: dict[str, str],
     ) -> dict[str, Any]:
         url = self.endpoint(deployment, False)
-        return await self.relay(url, for_deployment(body, deployment), exchange, headers)
+        caller = self.for_upstream(headers, deployment)
+        return await self.relay(url, for_deployment(body, deployment), exchange, caller)
 
     # These two hand on the generator they make rather than re-yield what it yields: a
     # generator layer less for every read of the stream (and one less to start and close).
@@ -499,7 +532,8 @@ class CodecProvider(Provider):
         skim: bool = False,
     ) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
         url = self.endpoint(deployment, True)
-        return self.forward(url, for_deployment(body, deployment), exchange, headers, skim=skim)
+        caller = self.for_upstream(headers, deployment)
+        return self.forward(url, for_deployment(body, deployment), exchange, caller, skim=skim)
 
     def passthrough_pieces(
         self,
@@ -510,7 +544,8 @@ class CodecProvider(Provider):
         editor: StreamEditor,
     ) -> AsyncIterator[list[Piece]]:
         url = self.endpoint(deployment, True)
-        return self.pieces(url, for_deployment(body, deployment), exchange, headers, editor)
+        caller = self.for_upstream(headers, deployment)
+        return self.pieces(url, for_deployment(body, deployment), exchange, caller, editor)
 
     async def relay(
         self, url: str, body: dict[str, Any], exchange: Exchange, caller: Mapping[str, str]

@@ -6,6 +6,8 @@ deployment with ``max_output_tokens=8192`` and reasoning support):
 
 - ``mock-gpt``    -> OpenAI-compatible provider ``mock-openai`` (model ``up-gpt``)
 - ``mock-claude`` -> Anthropic provider ``mock-anthropic`` (model ``up-claude``)
+- ``mock-claude-2026`` (params: Anthropic API version 2026-10-21, temperature 0.3) and
+  ``mock-claude-2026-strict`` (the version only, ``drop_params`` off) -> the same
 - ``dead-gpt`` / ``dead-claude`` -> the same kinds at a port nobody listens on
 - ``mock-gpt-x<N>`` / ``mock-claude-x<N>``: spare routes for tests that make the
   upstream fail, so failures never put the shared routes into cooldown.
@@ -39,17 +41,19 @@ def provider(name, kind, base_url, secret):
     p.save()
     return p
 
-def route(name, provider, model):
-    r = Route.objects.create(name=name, max_attempts=1)
+def route(name, provider, model, params=None, drop_params=True):
+    r = Route.objects.create(name=name, max_attempts=1, drop_params=drop_params)
     Deployment.objects.create(
         route=r, provider=provider, model=model, max_output_tokens={MAX_OUTPUT},
-        context_window=200000, supports_reasoning=True,
+        context_window=200000, supports_reasoning=True, params=params or {{}},
     )
 
 oa = provider("mock-openai", "openai", "{mock_url}/v1", "{OPENAI_SECRET}")
 an = provider("mock-anthropic", "anthropic", "{mock_url}", "{ANTHROPIC_SECRET}")
 route("mock-gpt", oa, "up-gpt")
 route("mock-claude", an, "up-claude")
+route("mock-claude-2026", an, "up-claude", {{"anthropic_version": "2026-10-21", "temperature": 0.3}})
+route("mock-claude-2026-strict", an, "up-claude", {{"anthropic_version": "2026-10-21"}}, False)
 route("dead-gpt", provider("dead-openai", "openai", "{dead_url}/v1", "sk-dead"), "up-gpt")
 route("dead-claude", provider("dead-anthropic", "anthropic", "{dead_url}", "sk-dead"), "x")
 for n in range({SPARE_ROUTES}):

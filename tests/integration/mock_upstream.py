@@ -6,6 +6,8 @@
 - Anthropic Messages (``/v1/messages``): JSON, or SSE with message_start, ping,
   thinking (thinking_delta pieces + signature_delta), text, tool_use (input_json_delta
   pieces), message_delta, message_stop; and ``/v1/messages/count_tokens``;
+- what Anthropic refuses per API version and model (``tests.anthropic_rules``: a
+  2026-10-21 request with ``temperature``, a budget for Claude Opus 4.7+...) is a 400;
 - Anthropic's prompt cache (``mock_prompt_cache``): more than 4 ``cache_control``
   blocks is a 400; a repeated prefix up to a breakpoint reports cache read/write usage;
 - OpenAI ``*/embeddings`` and legacy ``*/completions`` (JSON only), ``GET */models``;
@@ -35,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests import anthropic_rules
 from tests.integration import mock_media
 from tests.integration.mock_batches import BatchUpstream
 from tests.integration.mock_gemini_batches import GeminiBatchUpstream
@@ -497,6 +500,11 @@ def _handler_for(mock: MockUpstream) -> type[BaseHTTPRequestHandler]:
                 body = seen.body
             except ValueError:
                 self._json(400, {"error": {"message": "mock: body is not JSON"}})
+                return
+            if path.endswith(("/v1/messages", "/v1/messages/count_tokens")) and (
+                problem := anthropic_rules.refusal(seen.headers, body)
+            ):
+                self._json(400, anthropic_rules.error_body(problem))
                 return
             if path.endswith("/v1/messages/count_tokens"):
                 self._json(200, {"input_tokens": mock.token_count})

@@ -75,9 +75,42 @@ def test_passthrough_forwards_body_with_only_model_rewritten(
     assert seen.path == "/v1/messages"
     assert seen.body == {**sent, "model": "up-claude", "some_future_field": {"nested": [1, 2, 3]}}
     assert seen.headers["anthropic-beta"] == "future-feature-2031-01-01"
-    assert seen.headers["anthropic-version"] == raw.http_request.headers["anthropic-version"]
+    # the deployment's API version (2023-06-01 unless it names one), not the SDK's
+    assert raw.http_request.headers["anthropic-version"] == "2026-10-21"
+    assert seen.headers["anthropic-version"] == "2023-06-01"
     assert_credentials(seen, "mock-claude")
     assert_no_secret(raw.http_response)
+
+
+def test_sdk_on_2026_10_21_gets_each_deployment_its_own_version(
+    stack: Stack, mock: MockUpstream
+) -> None:
+    """The SDK sends 2026-10-21; its temperature (the SDK's types no longer have it, so
+    extra_body, as older code does) was forwarded with that version: a 400 upstream.
+    The upstream mock refuses what Anthropic refuses per version (tests.anthropic_rules)."""
+    extra = {"temperature": 0.5, "top_k": 3}
+    raw = stack.anthropic().messages.with_raw_response.create(
+        model="mock-claude-2026", extra_body=extra, **hello()
+    )
+    assert raw.http_request.headers["anthropic-version"] == "2026-10-21"
+    assert raw.parse().content[0].text == "Hello from the mock upstream."
+    seen = mock.last
+    assert seen.headers["anthropic-version"] == "2026-10-21"
+    assert "temperature" not in seen.body and "top_k" not in seen.body
+    # control: a deployment on 2023-06-01 takes both, the SDK's version notwithstanding
+    stack.anthropic().messages.create(model="mock-claude", extra_body=extra, **hello())
+    assert mock.last.headers["anthropic-version"] == "2023-06-01"
+    assert mock.last.body["temperature"] == 0.5 and mock.last.body["top_k"] == 3
+    # strict: a clear 400 in Anthropic's format, before any upstream call
+    calls = len(mock.chat_requests())
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        stack.anthropic().messages.create(
+            model="mock-claude-2026-strict", extra_body=extra, **hello()
+        )
+    assert "temperature" in str(refused.value) and "2026-10-21" in str(refused.value)
+    assert len(mock.chat_requests()) == calls
+    stack.anthropic().messages.create(model="mock-claude-2026-strict", **hello())
+    assert len(mock.chat_requests()) == calls + 1
 
 
 def test_translated_to_openai_upstream(stack: Stack, mock: MockUpstream) -> None:

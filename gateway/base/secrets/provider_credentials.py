@@ -25,6 +25,11 @@ from gateway.base.secrets.url_secrets import secret_param, url_credentials
 from gateway.errors import GatewayError
 
 SHOWN_AS = "[provider secret]"
+# Extra headers whose values are an API's own public words, not credentials: the API
+# version and beta feature names, which callers send in the clear too. An upstream that
+# quotes one ("unknown anthropic-version: 2026-13-01") tells the caller what was wrong;
+# hiding it as a secret hid the cause and protected nothing.
+OPEN_HEADERS = frozenset({"anthropic-version", "anthropic-beta", "openai-beta"})
 MIN_LENGTH = 8  # shorter values cannot be told from ordinary words
 
 
@@ -65,7 +70,9 @@ def of_provider(provider: ProviderEntry, params: Mapping[str, Any] | None = None
     resolved, at least ``MIN_LENGTH`` long, longest first (so a secret is replaced
     whole before a part of it)."""
     found = {_resolved(provider.secret or "")}
-    found.update(_resolved(v) for v in provider.extra_headers.values())
+    found.update(
+        _resolved(v) for k, v in provider.extra_headers.items() if k.lower() not in OPEN_HEADERS
+    )
     found.update(url_credentials(_resolved(provider.base_url or "")))
     found.update(_credential_values(provider.settings or {}))
     if params:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from gateway import documents
-from gateway.codecs.anthropic import claude_code, maps
+from gateway.codecs.anthropic import claude_code, maps, versions
 from gateway.codecs.anthropic.maps import stop_reason, usage_body
 from gateway.codecs.base import Dialect, choices_finish_reason, gateway_status, render_events
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
@@ -113,7 +113,9 @@ _TOOL_KEYS = {"name", "description", "input_schema", "type", "strict"}
 class _Parser:
     """One request's parse: collects ``unmapped`` names as it walks the body."""
 
-    def __init__(self) -> None:
+    def __init__(self, assistant_documents: bool = True) -> None:
+        # what the client's API version takes in an assistant turn (versions.py)
+        self.assistant_documents = assistant_documents
         self.unmapped: list[str] = []
         self.cache_marks: list[str] = []  # where cache_control was, as Anthropic names it
         # mcp_toolset tools by server name: (enabled by default, per-tool configs)
@@ -264,7 +266,7 @@ class _Parser:
             if role == "system" and kind != "text":
                 raise _invalid(f"{at}.type", "System messages accept text blocks only")
             if kind == "document":
-                if role == "assistant":  # as Anthropic answers: assistants emit none
+                if role == "assistant" and not self.assistant_documents:  # as the API does
                     raise _invalid(f"{at}.type", "Documents go in user turns")
                 parts.extend(self.document_block(block, at))
                 continue
@@ -403,6 +405,8 @@ class _Parser:
                     content.append(self.image_block(item, where))
                 elif kind == "document":
                     content.extend(self.document_block(item, where))
+                elif kind == "tool_reference":  # a tool search's find (Claude Code)
+                    content.append(_tool_reference(item, where))
                 elif kind in _UNMAPPED_BLOCKS:
                     self.note(kind)
                 else:
@@ -510,6 +514,16 @@ def _plain_block(block: Any, role: str) -> Part | None:
             content: list[Text | Image | Document] = [Text(item["text"]) for item in raw]
             return ToolResult(call_id=call_id, content=content, is_error=is_error)
     return None
+
+
+def _tool_reference(item: dict[str, Any], where: str) -> Text:
+    """A ``tool_reference`` in a tool result (what a tool search found: the tool is
+    loaded for the next turn) as text naming the tool, so an upstream of another
+    format reads which tool it may call now instead of an empty result."""
+    name = item.get("tool_name")
+    if not isinstance(name, str) or not name:
+        raise _invalid(f"{where}.tool_name", "Field required: a string")
+    return Text(f"Tool {name} is loaded and may be called.")
 
 
 def _plain_text(item: Any) -> bool:
@@ -709,7 +723,10 @@ def parse_request(body: dict[str, Any], headers: Mapping[str, str]) -> ChatReque
     if not _is_int(max_tokens) or max_tokens < 1:  # Anthropic's own bound: x >= 1
         raise _invalid("max_tokens", "Input should be an integer greater than or equal to 1")
 
-    parser = _Parser()
+    version = headers.get(versions.HEADER) or headers.get("Anthropic-Version") or ""
+    # the version the client asked for is the one it is answered by (2023-06-01 takes
+    # an assistant turn's documents, 2026-10-21 refuses them); the upstream's is its own
+    parser = _Parser(versions.VERSIONS.get(version, versions.DEFAULT).assistant_documents)
     system = parser.system(body.get("system"))
     messages = parser.messages(body.get("messages"))
     tools = parser.tools(body.get("tools"))

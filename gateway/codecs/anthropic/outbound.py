@@ -23,17 +23,24 @@ Translation choices worth knowing:
   (a forced tool would hide them) a system instruction asks for JSON instead.
 - ``request.extra`` is forwarded only when the caller spoke Anthropic
   (``request.dialect``), so OpenAI-only parameters never reach Anthropic.
+- The deployment's params that are Messages fields (``versions.PARAM_FIELDS``:
+  sampling, ``stop``, ``service_tier``...) are sent as defaults the request's own values
+  win over; the body is then held to the deployment's API version (``versions.conform``)
+  and a model that takes adaptive thinking only gets its reasoning as adaptive thinking
+  at an effort (``output_config.effort``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import re
 from typing import Any
 
 import orjson
 
-from gateway.codecs.anthropic import maps
+from gateway.codecs.anthropic import maps, versions
 from gateway.codecs.base import Target, WireEvent
 from gateway.documents import PDF
 from gateway.errors import (
@@ -301,6 +308,9 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
     """The Messages API body for ``request`` on ``target`` (no ``stream`` key)."""
     if request.n is not None and request.n > 1:
         raise InvalidRequest("Anthropic does not support n > 1 (several choices)", param="n")
+    fields = versions.param_fields(target.params) if target.params else {}
+    if fields:
+        request = _with_param_defaults(request, fields, target.refuses)
     messages = list(request.messages)
     system: list[Text] = [part for part in request.system if part.text]
     while messages and messages[0].role == "system":
@@ -363,8 +373,14 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
         body["tools"] = tools
     if tool_choice and tools:
         body["tool_choice"] = tool_choice
-    if thinking:
+    adaptive_at = None  # a model of adaptive thinking only: the effort it is asked for
+    if thinking and target.adaptive_thinking:
+        body["thinking"] = {"type": "adaptive"}
+        if thinking.get("budget_tokens") is not None:
+            adaptive_at = versions.anthropic_effort(_effort(request))
+    elif thinking:
         body["thinking"] = thinking
+    if thinking:
         if request.top_p is not None and request.top_p >= 0.95:
             body["top_p"] = request.top_p
     else:
@@ -380,7 +396,44 @@ def build_body(request: ChatRequest, target: Target) -> dict[str, Any]:
         for name, value in request.extra.items():
             if name in FORWARDABLE_EXTRA:
                 body[name] = value
+    for name, value in fields.items():
+        if name not in _SAMPLING and name not in target.refuses:
+            body.setdefault(name, value)
+    if adaptive_at is not None:
+        config = body.get("output_config")
+        body["output_config"] = {
+            "effort": adaptive_at,
+            **(config if isinstance(config, dict) else {}),
+        }
+    if target.api_version is not None:
+        body, _changes = versions.conform(body, target.api_version)  # noted by mediation
     return body
+
+
+_SAMPLING = ("temperature", "top_p", "top_k", "stop_sequences")
+
+
+def _with_param_defaults(
+    request: ChatRequest, fields: dict[str, Any], refused: frozenset[str]
+) -> ChatRequest:
+    """``request`` with the deployment's sampling params where it sets none (so the
+    thinking rules below hold for them too), leaving out what the model refuses."""
+    changes: dict[str, Any] = {}
+    for name in ("temperature", "top_p", "top_k"):
+        if name in fields and name not in refused and getattr(request, name) is None:
+            changes[name] = fields[name]
+    if "stop_sequences" in fields and not request.stop:
+        changes["stop"] = fields["stop_sequences"]
+    return dataclasses.replace(request, **changes) if changes else request
+
+
+def _effort(request: ChatRequest) -> str:
+    """The effort a reasoning setting stands for (a budget: the nearest bucket)."""
+    reasoning = request.reasoning
+    if reasoning is None or reasoning.effort is not None:
+        return (reasoning.effort if reasoning else None) or "medium"
+    budget = reasoning.budget_tokens or EFFORT_BUDGETS["medium"]
+    return min(EFFORT_BUDGETS, key=lambda e: abs(math.log(EFFORT_BUDGETS[e] / max(budget, 1))))
 
 
 def _system_block(part: Text) -> dict[str, Any]:

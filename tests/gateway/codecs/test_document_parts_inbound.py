@@ -144,18 +144,17 @@ def test_anthropic_bad_document_sources_name_the_field(source: Any, param: str) 
     assert refused(anthropic, {"type": "document", "source": source}).param == param
 
 
-def test_anthropic_document_in_an_assistant_turn_is_refused() -> None:
+def test_anthropic_document_in_an_assistant_turn_is_refused_under_2026_10_21() -> None:
+    """As the API version the client asked for does: 2026-10-21 refuses an assistant
+    turn's documents, 2023-06-01 takes them (the upstream's own version is mediated)."""
     block = {"type": "document", "source": {"type": "text", "data": "x"}}
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "assistant", "content": [block]}]}
     with pytest.raises(InvalidRequest) as caught:
-        anthropic_messages.parse_request(
-            {
-                "model": "m",
-                "max_tokens": 5,
-                "messages": [{"role": "assistant", "content": [block]}],
-            },
-            {},
-        )
+        anthropic_messages.parse_request(body, {"anthropic-version": "2026-10-21"})
     assert caught.value.param == "messages.0.content.0.type"
+    for headers in ({}, {"anthropic-version": "2023-06-01"}):
+        request = anthropic_messages.parse_request(body, headers)
+        assert request.messages[0].parts[0].text == "x"  # type: ignore[union-attr]
 
 
 # --- OpenAI chat --------------------------------------------------------------------------

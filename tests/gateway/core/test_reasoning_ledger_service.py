@@ -196,7 +196,9 @@ async def test_the_mock_refuses_a_tool_turn_that_lost_its_thinking(upstreams):
         ],
     }
     async with httpx.AsyncClient() as client:
-        answer = await client.post(f"{claude.url}/v1/messages", json=body)
+        answer = await client.post(
+            f"{claude.url}/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
+        )  # (the version is required, as by the API)
     assert answer.status_code == 400
     assert "must start with a thinking block" in answer.json()["error"]["message"]
 

@@ -50,6 +50,7 @@ from gateway.types import (
     Usage,
     UsageEvent,
 )
+from tests import anthropic_rules
 from tests.gateway import entries
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "anthropic"
@@ -612,7 +613,7 @@ class Upstream:
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
         self.requests.append(req)
-        return self.reply(req)
+        return anthropic_rules.refused(req) or self.reply(req)  # what the API refuses
 
     @property
     def body(self) -> dict[str, Any]:

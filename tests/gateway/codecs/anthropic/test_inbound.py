@@ -940,3 +940,46 @@ def test_an_agents_blocks_are_read_the_plain_way() -> None:
     assert inbound._plain_block(result, "user") == ToolResult("toolu_1", [Text("ok")])
     marked = {**result, "cache_control": {"type": "ephemeral"}}
     assert inbound._plain_block(marked, "user") is None  # a breakpoint: the long way
+
+
+def test_a_tool_searchs_tool_reference_reaches_another_format_as_text() -> None:
+    """Claude Code's tool search answers with ``tool_reference`` blocks inside a tool
+    result; on an OpenAI upstream that was an empty tool message."""
+    from gateway.codecs.base import Target
+    from gateway.codecs.openai_chat.outbound import build_body as openai_body
+
+    body = {
+        "model": "m",
+        "max_tokens": 9,
+        "messages": [
+            {"role": "user", "content": "Find the weather tool"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "t1", "name": "ToolSearch", "input": {"q": "w"}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "t1",
+                        "content": [
+                            {"type": "tool_reference", "tool_name": "mcp__weather__forecast"},
+                            {"type": "tool_reference", "tool_name": "mcp__weather__alerts"},
+                        ],
+                    }
+                ],
+            },
+        ],
+    }
+    request = inbound.parse_request(body, {})
+    tool_message = openai_body(request, Target(model="gpt"))["messages"][-1]
+    assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "t1"
+    assert "mcp__weather__forecast" in tool_message["content"]
+    assert "mcp__weather__alerts" in tool_message["content"]
+    # control: a plain text result renders as it did
+    body["messages"][-1]["content"][0]["content"] = [{"type": "text", "text": "72F"}]
+    plain = openai_body(inbound.parse_request(body, {}), Target(model="gpt"))["messages"][-1]
+    assert plain["content"] == "72F"
