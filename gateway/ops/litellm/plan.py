@@ -641,9 +641,19 @@ class _Planner:
                 "with no limits; replace it with a long random key soon"
             )
         digest = ApiKey.hash_key(raw)
+        holder = ApiKey.objects.filter(key_hash=digest).first()
+        if holder is not None and not config_may_rebind(holder):
+            self.plan.warnings.append(
+                f"general_settings.master_key: key {holder.name!r} already has this value "
+                "and belongs to someone; no master key is imported (revoke that key, or "
+                "give the file another master key)"
+            )
+            return
         key = (
-            ApiKey.objects.filter(key_hash=digest).first()
-            or ApiKey.objects.filter(name=MASTER_KEY_NAME).order_by("created_at").first()
+            holder
+            or ApiKey.objects.filter(name=MASTER_KEY_NAME, user__isnull=True, team__isnull=True)
+            .order_by("created_at")
+            .first()
             or ApiKey(name=MASTER_KEY_NAME)
         )
         values = {"key_hash": digest, "prefix": raw[:10]}
@@ -663,6 +673,15 @@ class _Planner:
             f"clients sending general_settings.master_key keep working through the key "
             f"{key.name!r}; Switchyard's own admin key is SWITCHYARD_MASTER_KEY"
         )
+
+
+def config_may_rebind(key: ApiKey) -> bool:
+    """Whether an import or ``apply`` may give ``key`` the file's master key: only a key
+    owned by no one and of no team (M15: a member's key named ``litellm-master-key`` was
+    rebound, and its owner then read every master-key request). Such a key named
+    ``MASTER_KEY_NAME`` can only come from a config file: the console and ``/api``
+    refuse the name (``gateway.policy.keys.RESERVED_NAMES``)."""
+    return key.user_id is None and key.team_id is None
 
 
 def _stored_secret(provider: Provider) -> str:
