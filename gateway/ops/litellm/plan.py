@@ -305,11 +305,14 @@ class _Planner:
         return viable
 
     def check_environment(self) -> None:
+        """Warn of variables not set here. A name the allow list refuses is the
+        operator's to read in their own file (trusted); anyone else's file has it
+        refused with its entry (``references_refused``)."""
         for path, name in self.config.env_references.items():
             refused = secret_refs.refusal(name)
-            if refused and path != "general_settings.master_key":
-                self.plan.warnings.append(f"{path}: {refused}; calls fail until it is allowed")
-            elif name not in os.environ and path != "general_settings.master_key":
+            if refused and not self.config.operator:
+                continue  # the entry is skipped, naming why
+            if name not in os.environ and path != "general_settings.master_key":
                 self.plan.warnings.append(
                     f"{path}: environment variable {name} is not set here; calls fail until it is"
                 )
@@ -478,9 +481,10 @@ class _Planner:
                 "api_version": spec.api_version,
                 "extra_headers": spec.extra_headers,
             }
-        if values and (problem := _host_credentials(provider, values)):
-            provider.host_credentials_waived = True  # imported; refused when called
-            self.plan.warnings.append(f"{path}.litellm_params: {problem}")
+        if values:
+            values["from_operator"] = self.config.operator
+            if not self.config.operator and (problem := _host_credentials(provider, values)):
+                raise ConfigError(f"{path}.litellm_params: {problem}")
         label = f"provider {provider.name} ({spec.kind} {spec.base_url})"
         change = _change(provider, values, label, f"{path}.litellm_params")
         change.item = provider.name
@@ -580,10 +584,43 @@ class _Planner:
             **spec.flags,
             "params": params,
         }
+        refs = secret_refs.references(params)
+        if self.config.operator:
+            if refs:  # the operator's references: trusted when called
+                values["from_operator"] = True
+        else:  # judged as a console save; an operator's unchanged params stay theirs
+            kept = deployment.pk is not None and deployment.from_operator
+            kept = kept and deployment.params == params and deployment.provider_id == provider.pk
+            if not kept and (refs or deployment.from_operator):
+                values["from_operator"] = False
+            self.references_refused(spec.path, provider, kept, params)
         label = f"deployment {spec.route} -> {provider.name}/{spec.model}"
         change = _change(deployment, values, label, spec.path)
         change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
         self.plan.deployments.append(change)
+
+    def references_refused(
+        self, path: str, provider: Provider, kept: bool, params: dict[str, Any]
+    ) -> None:
+        """A ``ConfigError`` (the entry skipped) when a file that is not the operator's
+        reads a variable the allow list refuses, or sends a host credential where it
+        may not go (``gateway.ops.references``): never accepted, then failing at call
+        time. What an operator's row already holds, unchanged, stays theirs."""
+        from gateway.ops import references
+
+        found: dict[str, list[str]] = {}
+        if not (provider.pk and provider.from_operator):
+            found |= references.problems(
+                references.provider_fields(provider), references.provider_endpoints(provider)
+            )
+            found |= references.problems({"base_url": provider.base_url}, [])
+        if not kept:
+            found |= references.problems(
+                {"params": params}, references.deployment_endpoints(params, provider)
+            )
+        if found:
+            detail = "; ".join(f"{field}: {' '.join(r)}" for field, r in found.items())
+            raise ConfigError(f"{path}.litellm_params: {detail}")
 
     def mcp_servers(self) -> None:
         for spec in self.config.mcp_servers:
@@ -595,7 +632,7 @@ class _Planner:
     def guardrails(self) -> None:
         from gateway.ops.litellm.guardrails import plan_guardrails
 
-        changes, skipped = plan_guardrails(self.config.guardrails, Change)
+        changes, skipped = plan_guardrails(self.config.guardrails, Change, self.config.operator)
         self.plan.guardrails.extend(changes)
         self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
 
@@ -705,6 +742,7 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
     ``ConfigError`` (the server is skipped, saying why)."""
     from gateway.models import McpServer
     from gateway.ops.litellm.mcp_servers import _comparable
+    from gateway.ops.references import check_mcp_server
     from gateway.policy.authorization import decide
     from gateway.policy.rules.operator import OPERATOR, REGISTERED
 
@@ -717,7 +755,25 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
             if not decision:
                 raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
         before = _comparable(server) if server.pk else None
-        server.from_operator = operator and spec.transport == "stdio"
+        if not operator:  # judged as a console save (gateway.ops.references)
+            try:
+                check_mcp_server(
+                    server if server.pk else None,
+                    {
+                        "url": spec.url,
+                        "transport": spec.transport,
+                        "headers": spec.headers,
+                        "env": spec.env,
+                        "command": spec.command,
+                        "args": list(spec.args),
+                    },
+                    spec.bearer,
+                )
+            except ValidationError as exc:
+                reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                raise ConfigError(f"{spec.path}: not imported: {reasons}") from None
+        if operator:
+            server.from_operator = True
         server.transport, server.url, server.command = spec.transport, spec.url, spec.command
         server.args, server.description = list(spec.args), spec.description
         if spec.call_timeout is not None:

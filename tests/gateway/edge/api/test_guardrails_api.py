@@ -131,7 +131,7 @@ def test_refused_environment_references_are_a_422(api: Client, settings) -> None
     settings.SWITCHYARD_ENV_ALLOW = "GUARD_*"
     body = {**FILTER, "params": {**FILTER["params"], "api_key": "os.environ/SECRET_KEY"}}
     answer = send(api, "post", "/api/guardrails/", body)
-    assert answer.status_code == 422 and "params" in answer.json()["errors"]
+    assert answer.status_code == 422 and "params.api_key" in answer.json()["errors"]
 
 
 def test_every_change_is_an_audit_row_without_the_secret(api: Client) -> None:
