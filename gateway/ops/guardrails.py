@@ -109,14 +109,13 @@ def prepare(
             {"kind": [f"the {kind_name} kind is not available in this build"]}
         ) from None
     kind = kinds.kind(kind_name)
-    if not from_operator:
-        before = references.guardrail_state(kind, unseal_params(row.params)) if row.pk else None
-        kept = row.pk is not None and row.from_operator and row.kind == kind_name
-        if not (kept and before == references.guardrail_state(kind, params)):
-            row.from_operator = False
-            references.check_guardrail(kind, params)
-    else:
+    if from_operator:
         row.from_operator = True
+    else:
+        same_kind = row.pk is not None and row.kind == kind_name
+        stored = unseal_params(row.params) if same_kind else None
+        before = references.guardrail_state(kind, stored) if same_kind else None
+        references.check_guardrail(row, kind, params, before)
     row.name, row.kind, row.modes, row.params = (
         name,
         kind_name,

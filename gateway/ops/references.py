@@ -13,9 +13,11 @@ A reference is either the operator's or judged here:
   vendor's variables to that vendor's hosts; any other name only where the operator
   paired it). A refusal is a ``ValidationError`` naming the field and the rule.
 
-A person's save of an operator's row keeps it the operator's while its references and
-endpoints stay as the operator wrote them (toggling a guardrail, renaming a provider);
-changing either makes the row the person's, judged whole.
+A save is judged on what it changes: a reference added or changed, or every reference
+when an endpoint changes (what is sent, and where). A person's save of an operator's row
+keeps it the operator's while its references and endpoints stay as the operator wrote
+them (toggling a guardrail, renaming a provider); changing either makes the row the
+person's, judged whole (its other references lose the operator's trust).
 
 Endpoints: a provider's base URL (the kind's own default when blank:
 ``Provider.default_base_url`` of its adapter) and Bedrock's runtime endpoint setting; a
@@ -51,17 +53,24 @@ def _endpoint(value: object) -> str:
     return os.environ.get(name, "").strip()
 
 
-def problems(fields: Mapping[str, object], endpoints: Iterable[object]) -> dict[str, list[str]]:
+def problems(
+    fields: Mapping[str, object],
+    endpoints: Iterable[object],
+    known: frozenset[tuple[str, str]] = frozenset(),
+) -> dict[str, list[str]]:
     """{field: [why]} for each reference in ``fields`` that may not be read (``env.resolve``)
-    or sent to one of ``endpoints`` (``env.send``). ``endpoints`` are the fields' values
-    naming where the row sends them: their own references are asked ``env.resolve``
-    only (a URL is where, not what)."""
+    or sent to one of ``endpoints`` (``env.send``), but the (field, name) pairs ``known``
+    (as saved before, to the same endpoints). ``endpoints`` are the values naming where
+    the row sends them: their own references are asked ``env.resolve`` only (a URL is
+    where, not what: pass them as ``fields`` with no endpoints)."""
     from gateway.policy.authorization import decide
 
     urls = [_endpoint(value) for value in endpoints]
     found: dict[str, list[str]] = {}
     for field, value in fields.items():
         for name in secret_refs.references(value):
+            if (field, name) in known:
+                continue
             decision = decide(None, "env.resolve", name)
             reasons = [] if decision else [decision.reason]
             if decision:
@@ -80,11 +89,34 @@ def refuse(found: dict[str, list[str]]) -> None:
 
 
 def state(fields: Mapping[str, object], endpoints: Iterable[object]) -> State:
-    """What a person's save must leave as it was for an operator's row to stay theirs."""
+    """What a row sends (its references, by field) and where (its endpoints)."""
     refs = tuple(
         (field, name) for field, value in fields.items() for name in secret_refs.references(value)
     )
     return refs, tuple(str(value or "") for value in endpoints)
+
+
+def judge(
+    row: Any,
+    sent: Mapping[str, object],
+    endpoints: list[object],
+    where: Mapping[str, object],
+    before: State | None,
+) -> None:
+    """Judge a person's save of ``row``: ``sent``, its referencing fields; ``where``, the
+    fields naming its ``endpoints``; ``before``, its ``state(sent | where, endpoints)`` as
+    stored (None: new). Clears ``row.from_operator`` when the save makes it the person's."""
+    after = state({**sent, **where}, endpoints)
+    if getattr(row, "from_operator", False):
+        if before == after:
+            return  # the operator's, as they wrote it
+        row.from_operator = False
+        known: frozenset[tuple[str, str]] = frozenset()
+    elif before is not None and before[1] == after[1]:
+        known = frozenset(before[0])  # the same endpoints: judge what is new
+    else:
+        known = frozenset()
+    refuse(problems(sent, endpoints, known) | problems(where, [], known))
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -109,29 +141,42 @@ def provider_fields(provider: Any) -> dict[str, object]:
     }
 
 
-def check_provider(provider: Any, before: State | None) -> None:
-    """Judge a provider a person saves (``before``: its ``provider_state`` as stored)."""
-    fields, endpoints = provider_fields(provider), provider_endpoints(provider)
-    if provider.from_operator and before == state(fields, endpoints):
-        return
-    provider.from_operator = False
+def _provider_where(provider: Any) -> dict[str, object]:
     settings = provider.settings if isinstance(provider.settings, dict) else {}
-    where = {
+    return {
         "base_url": provider.base_url,
         "settings": {k: settings.get(k) for k in ENDPOINT_PARAMS},
     }
-    refuse(problems(fields, endpoints) | problems(where, []))
+
+
+def check_provider(provider: Any, before: State | None) -> None:
+    """Judge a provider a person saves (``before``: its ``provider_state`` as stored)."""
+    judge(
+        provider,
+        provider_fields(provider),
+        provider_endpoints(provider),
+        _provider_where(provider),
+        before,
+    )
 
 
 def provider_state(provider: Any) -> State | None:
     if provider is None or provider.pk is None:
         return None
-    return state(provider_fields(provider), provider_endpoints(provider))
+    where = _provider_where(provider)
+    return state({**provider_fields(provider), **where}, provider_endpoints(provider))
+
+
+def split_params(params: Mapping[str, Any]) -> tuple[dict[str, object], dict[str, object]]:
+    """(what is sent, where) of a deployment's params."""
+    sent = {k: v for k, v in params.items() if k not in ENDPOINT_PARAMS}
+    return {"params": sent}, {"params.endpoint": {k: params.get(k) for k in ENDPOINT_PARAMS}}
 
 
 def deployment_state(params: object, provider: Any) -> State:
     params = params if isinstance(params, dict) else {}
-    return state({"params": params}, deployment_endpoints(params, provider))
+    sent, where = split_params(params)
+    return state({**sent, **where}, deployment_endpoints(params, provider))
 
 
 def deployment_endpoints(params: Mapping[str, Any], provider: Any) -> list[object]:
@@ -146,20 +191,17 @@ def check_deployment(deployment: Any, before: State | None) -> None:
     own, the provider's references go there too, and are judged with them."""
     params = deployment.params if isinstance(deployment.params, dict) else {}
     provider = deployment.provider if deployment.provider_id is not None else None
-    if deployment.from_operator and before == deployment_state(params, provider):
-        return
-    deployment.from_operator = False
     endpoints = deployment_endpoints(params, provider)
-    sent = {k: v for k, v in params.items() if k not in ENDPOINT_PARAMS}
-    found = problems({"params": sent}, endpoints)
+    sent, where = split_params(params)
     if provider is not None and any(params.get(k) for k in ENDPOINT_PARAMS):
-        theirs = problems(provider_fields(provider), endpoints)
-        for field, reasons in theirs.items():  # the provider's, sent where these params point
-            found.setdefault("params", []).extend(f"provider {field}: {r}" for r in reasons)
-    where = problems({"params": {k: params.get(k) for k in ENDPOINT_PARAMS}}, [])
-    for field, reasons in where.items():
-        found.setdefault(field, []).extend(reasons)
-    refuse(found)
+        sent |= {f"params (provider {k})": v for k, v in provider_fields(provider).items()}
+    try:
+        judge(deployment, sent, endpoints, where, before)
+    except ValidationError as exc:  # every finding under the field a caller sent: params
+        reasons = [
+            f"{k}: {m}" if k != "params" else m for k, ms in exc.message_dict.items() for m in ms
+        ]
+        raise ValidationError({"params": reasons}) from None
 
 
 def mcp_fields(values: Mapping[str, Any], bearer: str | None, server: Any) -> dict[str, object]:
@@ -181,25 +223,21 @@ def check_mcp_server(server: Any, values: Mapping[str, Any], bearer: str | None)
     """Judge an MCP server a person saves (``server``: as stored, None when new)."""
     from gateway.models import McpServer
 
-    fields = mcp_fields(values, bearer, server)
+    stdio = McpServer.Transport.STDIO
     url = values.get("url") if values.get("url") is not None else getattr(server, "url", "")
     transport = values.get("transport") or getattr(server, "transport", "")
-    stdio = transport == McpServer.Transport.STDIO
-    endpoints = [] if stdio else [url]
-    if server is not None and server.pk is not None and server.from_operator:
-        before = state(
-            mcp_fields({}, None, server), [] if server.transport == "stdio" else [server.url]
-        )
+    fields = mcp_fields(values, bearer, server)
+    endpoints: list[object] = [] if transport == stdio else [url]
+    before = None
+    if server is not None and server.pk is not None:
         launch = ("command", "args", "transport")
-        same_launch = all(values.get(k) in (None, getattr(server, k)) for k in launch)
-        if before == state(fields, endpoints) and same_launch:
-            return
-    if server is not None:
-        server.from_operator = False
-    if stdio:  # a command on this host, gated by mcp_server.stdio: nothing is sent anywhere
-        refuse({f: r for f, v in fields.items() if (r := secret_refs.refusals(v))})
-        return
-    refuse(problems(fields, endpoints) | problems({"url": url}, []))
+        if not all(values.get(k) in (None, getattr(server, k)) for k in launch):
+            server.from_operator = False  # another command is no longer the operator's
+        kept = [] if server.transport == stdio else [server.url]
+        before = state({**mcp_fields({}, None, server), "url": server.url}, kept)
+    if transport == stdio:  # a command on this host (mcp_server.stdio): sent nowhere
+        endpoints, url = [], ""
+    judge(server if server is not None else McpServer(), fields, endpoints, {"url": url}, before)
 
 
 def guardrail_endpoints(kind: Any, params: Mapping[str, Any]) -> list[object]:
@@ -208,14 +246,19 @@ def guardrail_endpoints(kind: Any, params: Mapping[str, Any]) -> list[object]:
 
 def guardrail_state(kind: Any, params: object) -> State:
     params = params if isinstance(params, dict) else {}
-    sent = {k: v for k, v in params.items() if k not in kind.endpoints}
-    return state({"params": sent}, guardrail_endpoints(kind, params))
+    sent, where = _guardrail_split(kind, params)
+    return state({**sent, **where}, guardrail_endpoints(kind, params))
 
 
-def check_guardrail(kind: Any, params: Mapping[str, Any]) -> None:
-    """Judge a guardrail's params a person saves (plaintext, as validated): its URL
-    params are where the rest is sent."""
+def _guardrail_split(
+    kind: Any, params: Mapping[str, Any]
+) -> tuple[dict[str, object], dict[str, object]]:
     sent = {f"params.{k}": v for k, v in params.items() if k not in kind.endpoints}
-    found = problems(sent, guardrail_endpoints(kind, params))
-    found |= problems({f"params.{k}": params.get(k) for k in kind.endpoints}, [])
-    refuse(found)
+    return sent, {f"params.{k}": params.get(k) for k in kind.endpoints}
+
+
+def check_guardrail(row: Any, kind: Any, params: Mapping[str, Any], before: State | None) -> None:
+    """Judge a guardrail's params a person saves (plaintext, as validated; ``before``
+    its ``guardrail_state`` as stored): its URL params are where the rest is sent."""
+    sent, where = _guardrail_split(kind, params)
+    judge(row, sent, guardrail_endpoints(kind, params), where, before)

@@ -615,9 +615,9 @@ class _Planner:
             )
             found |= references.problems({"base_url": provider.base_url}, [])
         if not kept:
-            found |= references.problems(
-                {"params": params}, references.deployment_endpoints(params, provider)
-            )
+            sent, where = references.split_params(params)
+            endpoints = references.deployment_endpoints(params, provider)
+            found |= references.problems(sent, endpoints) | references.problems(where, [])
         if found:
             detail = "; ".join(f"{field}: {' '.join(r)}" for field, r in found.items())
             raise ConfigError(f"{path}.litellm_params: {detail}")
