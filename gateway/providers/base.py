@@ -85,6 +85,10 @@ class Provider:
     credential_params: frozenset[str] = frozenset(
         {"api_base", "base_url", "api_key", "api_version"}
     )
+    # Of the params above, those holding a credential themselves (a key, a token, a
+    # service account): secret by declaration (gateway.base.secrets.declared), so the
+    # audit log shows them masked whatever they are called.
+    secret_params: frozenset[str] = frozenset({"api_key"})
     form_help: FormHelp = FormHelp()
     # Capabilities, each off unless an adapter declares it:
     # - a same-format body may go upstream untouched (``passthrough`` and

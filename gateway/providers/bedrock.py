@@ -137,6 +137,14 @@ class BedrockProvider(CodecProvider):
     kind = "bedrock"
     needs_base_url = False
     default_base_url = "https://bedrock-runtime.us-east-1.amazonaws.com"
+    secret_params = frozenset(
+        {
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_web_identity_token",
+        }
+    )
     credential_params = CONTROL_PARAMS | {
         "api_base",
         "base_url",

@@ -68,6 +68,7 @@ class VertexAIProvider(GoogleCodecProvider):
     kind = "vertex_ai"
     needs_base_url = False
     default_base_url = "https://aiplatform.googleapis.com"
+    secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})
     settings_taken = (
         Setting(
             "vertex_project", "Google Cloud project", "Empty: the service account's project_id."
