@@ -589,11 +589,11 @@ class _Planner:
             if refs:  # the operator's references: trusted when called
                 values["from_operator"] = True
         else:  # judged as a console save; an operator's unchanged params stay theirs
-            kept = deployment.pk is not None and deployment.from_operator
-            kept = kept and deployment.params == params and deployment.provider_id == provider.pk
-            if not kept and (refs or deployment.from_operator):
+            ours = bool(deployment.pk is not None and deployment.from_operator)
+            same = deployment.params == params and deployment.provider_id == provider.pk
+            if not (ours and same) and (refs or ours):
                 values["from_operator"] = False
-            self.references_refused(spec.path, provider, kept, params)
+            self.references_refused(spec.path, provider, ours and same, params)
         label = f"deployment {spec.route} -> {provider.name}/{spec.model}"
         change = _change(deployment, values, label, spec.path)
         change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
