@@ -334,17 +334,5 @@ def check_mcp_server_save(
     references.check_mcp_server(server, values, bearer)
 
 
-def refuse_env_references(values: Mapping[str, Any]) -> None:
-    """A ``ValidationError`` naming each field whose ``os.environ/NAME`` reference the
-    operator does not allow (rule ``env.resolve``; the message names the setting)."""
-    from gateway.base.secrets import secret_refs
-
-    errors = {
-        name: reasons for name, value in values.items() if (reasons := secret_refs.refusals(value))
-    }
-    if errors:
-        raise ValidationError(errors)
-
-
 def delete_deployment(deployment: Deployment) -> None:
     deployment.delete()

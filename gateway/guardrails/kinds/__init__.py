@@ -196,8 +196,9 @@ KINDS: dict[str, Kind] = {
                 "api_base": URL,
                 "api_key": SECRET,
                 "headers": HEADERS,
-                # sent to the service as it is: whatever a vendor takes there may be a key
-                "additional_provider_specific_params": HEADERS,
+                # the service's own settings, sent in the body: a credential goes in
+                # api_key or headers, which are secret
+                "additional_provider_specific_params": PLAIN,
             },
         ),
         Kind(

@@ -825,7 +825,7 @@ def plan_import(config: LiteLLMConfig, existing: str = REPLACE) -> ImportPlan:
 
 def _host_credentials(provider: Provider, values: dict[str, Any]) -> str | None:
     """Why a new provider with ``values`` would send the host's cloud credentials to an
-    unofficial endpoint (it is imported with this warning; calling it is refused)."""
+    unofficial endpoint: an upload's entry is skipped saying so (the operator's file may)."""
     probe = Provider(name=provider.name, kind=values["kind"], base_url=values["base_url"] or "")
     probe.secret_ciphertext = provider.secret_ciphertext
     probe.secret_ref = provider.secret_ref
