@@ -88,6 +88,16 @@ def _sqlite(name: str) -> DBConfig:
     }
 
 
+def _env_endpoints() -> str:
+    from gateway.base.secrets import families
+
+    try:
+        families.check_endpoints_setting()
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+    return families.endpoints_setting()
+
+
 def _database(variable: str = "DATABASE_URL") -> DBConfig:
     url = env_str(variable)
     if not url:
@@ -213,6 +223,10 @@ SWITCHYARD_MCP_HOSTED_ALLOW = os.environ.get("SWITCHYARD_MCP_HOSTED_ALLOW", "")
 # settings are never read. And whether stdio MCP servers (commands run on this host) may
 # be registered from the console and /api; off: only ``manage.py import_config`` adds them.
 SWITCHYARD_ENV_ALLOW = _env_allow()
+# Variables the operator pairs with the one endpoint they may be sent to from a console-
+# or /api-saved row ("MY_KEY=https://llm.internal.example,..."); a variable of a known
+# vendor goes to that vendor's hosts without it (gateway.base.secrets.families).
+SWITCHYARD_ENV_ENDPOINTS = _env_endpoints()
 SWITCHYARD_STDIO_MCP_SERVERS = env_bool("SWITCHYARD_STDIO_MCP_SERVERS", False)
 # Whether the host's cloud credentials (Google application default or a key file path,
 # AWS default chain or profile) may be sent to a provider base URL that is not the

@@ -59,6 +59,8 @@ class ProviderEntry:
     timeout: float | None
     # Kind-specific defaults under deployment params (the adapter's settings_taken).
     settings: dict[str, str] = field(default_factory=dict)
+    # written by the operator's config file: the host's credentials may go to its endpoint
+    from_operator: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -361,6 +363,9 @@ class Snapshot:
     guardrails: dict[str, GuardrailEntry] = field(default_factory=dict)  # enabled, by name
     default_guardrails: tuple[str, ...] = ()  # the enabled ones that are default_on
     parts: dict[str, Any] = field(default_factory=dict)  # features' own (hooks.snapshot_parts)
+    # the variables the operator's own rows reference: they resolve whatever the allow
+    # list says (``secret_refs.trust``, given them when the snapshot is installed)
+    trusted_names: frozenset[str] = frozenset()
 
     def route(self, name: str) -> RouteEntry | None:
         """The route serving public model ``name``: exact name first, then patterns."""

@@ -87,6 +87,11 @@ class Provider(models.Model):
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
     # apply whose file no longer names it removes it. Console-made rows are False.
     managed_by_config = models.BooleanField(default=False, editable=False)
+    # Written by the operator's config file (import_config, apply): its references
+    # resolve whatever SWITCHYARD_ENV_ALLOW says and it may send the host's credentials
+    # to its own endpoint (the operator owns the host). A console or /api save that
+    # changes its references or endpoint ends that (gateway.ops.references).
+    from_operator = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -204,10 +209,6 @@ class Provider(models.Model):
             if problem is not None:
                 raise ValidationError({"extra_headers": problem})
 
-    # set by a LiteLLM import, which keeps such a provider with a warning (imports are
-    # forgiving): the provider itself refuses to send host credentials when called
-    host_credentials_waived = False
-
     def host_credentials_problem(self) -> str | None:
         """Why this provider would send the host's cloud credentials to an endpoint that
         is not the provider's official one (``gateway.providers.ambient``), or None."""
@@ -221,7 +222,7 @@ class Provider(models.Model):
         """The host's cloud credentials go only to official endpoints (the adapter's
         ``ambient_problem``; ``gateway.providers.ambient``)."""
         check = getattr(kinds.adapter_class(self.kind), "ambient_problem", None)
-        if check is None or self.host_credentials_waived:
+        if check is None or self.from_operator:  # the operator's own host and endpoint
             return
         secret = self.stored_secret() if self.has_secret else None
         problem = check(self.base_url, secret)
@@ -552,6 +553,9 @@ class Deployment(models.Model):
         "(drop_params) or refused",
     )
     params = models.JSONField(default=dict, blank=True, help_text="extra upstream parameters")
+    # Written by the operator's config file: its params' references are trusted (see
+    # Provider.from_operator).
+    from_operator = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -702,8 +706,9 @@ class McpServer(models.Model):
     command = models.CharField(max_length=500, blank=True)
     args = models.JSONField(default=list, blank=True)
     env = models.JSONField(default=dict, blank=True)
-    # Saved by the operator's own config import (manage.py import_config): only such a
-    # stdio server is launched unless SWITCHYARD_STDIO_MCP_SERVERS is on.
+    # Saved by the operator's own config file (import_config, apply): only such a stdio
+    # server is launched unless SWITCHYARD_STDIO_MCP_SERVERS is on, and its references are
+    # trusted (see Provider.from_operator).
     from_operator = models.BooleanField(default=False, editable=False)
     enabled = models.BooleanField(default=True)
     connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])

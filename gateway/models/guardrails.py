@@ -47,6 +47,9 @@ class Guardrail(models.Model):
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
     # apply whose file no longer names it removes it. Console-made rows are False.
     managed_by_config = models.BooleanField(default=False, editable=False)
+    # Written by the operator's config file: its params' references and endpoints are
+    # trusted (see Provider.from_operator); a person's change to them ends that.
+    from_operator = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,24 +68,22 @@ class Guardrail(models.Model):
 
     @property
     def params_display(self) -> dict[str, Any]:
-        """The params as any answer shows them: literal secrets as the mask,
-        ``os.environ/NAME`` references as they are."""
+        """The params as any answer shows them (``/api``, the console, every role):
+        stored secrets as the mask, ``os.environ/NAME`` references and plain values as
+        they are."""
         params = mask_params(self.params)
         return params if isinstance(params, dict) else {}
 
 
 # --- secrets in params --------------------------------------------------------------------
-# A param whose name says it holds a credential (``api_key``, ``auth_token``, a header
-# named ``Authorization``: ``url_secrets.secret_param``) and whose value is a literal
-# string is stored encrypted, as MCP servers' headers are; nested mappings are followed
-# (``headers``, ``additional_provider_specific_params``), lists are not (a content
-# filter's ``blocked_words[i].keyword`` is a word, not a key).
-
-
-def _secret(name: str, value: Any) -> bool:
-    from gateway.base.secrets.url_secrets import secret_param
-
-    return isinstance(value, str) and bool(value) and secret_param(str(name))
+# Which params are secret is declared by the guardrail's kind (``Kind.params``, a
+# ``gateway.base.secrets.declared.Secrecy`` each; a param it does not declare is SECRET),
+# never read from a param's name. ``seal_params`` applies it when a guardrail is saved
+# (``gateway.ops.guardrails.prepare``, which knows the kind): a SECRET literal is stored
+# encrypted, every value of a HEADERS mapping too, a URL with user info or a query whole;
+# ``os.environ/NAME`` references stay as they are. Everything after reads the stored
+# form: an encrypted value is a secret (masked when shown and audited, exported as a
+# reference), anything else is plain.
 
 
 def is_sealed(value: Any) -> bool:
@@ -97,38 +98,54 @@ def _reference(value: Any) -> bool:
     return isinstance(value, str) and bool(ENV_REFERENCE.match(value.strip()))
 
 
-def seal_params(params: Any, stored: Any = None) -> Any:
-    """``params`` (plaintext, as validated) as stored: each literal secret encrypted,
-    the stored ciphertext kept when its plaintext did not change (so saving the same
-    values again changes nothing, in the row and in the audit log)."""
-    from gateway.base.secrets import crypto
+def seal_params(params: Any, stored: Any = None, secrecy: Any = None) -> Any:
+    """``params`` (plaintext, as validated) as stored: each value ``secrecy`` (a param
+    name -> ``Secrecy`` function: the kind's ``Kind.secrecy``; None: every param SECRET)
+    declares secret encrypted, the stored ciphertext kept when its plaintext did not
+    change (so saving the same values again changes nothing, in the row and in the
+    audit log)."""
+    from gateway.base.secrets.declared import Secrecy, url_has_secret
 
     if not isinstance(params, dict):
         return params
     old = stored if isinstance(stored, dict) else {}
     out: dict[str, Any] = {}
     for name, value in params.items():
-        before = old.get(name)
-        if isinstance(value, dict):
-            out[name] = seal_params(value, before)
-        elif _secret(name, value) and not _reference(value) and not is_sealed(value):
-            same = isinstance(before, str) and is_sealed(before) and _decrypted(before, "") == value
-            out[name] = before if same else crypto.encrypt(value)
+        kind = secrecy(str(name)) if secrecy is not None else Secrecy.SECRET
+        if kind is Secrecy.URL:
+            secret = isinstance(value, str) and url_has_secret(value)
         else:
-            out[name] = value
+            secret = kind is not Secrecy.PLAIN
+        out[name] = _sealed(value, old.get(name)) if secret else value
     return out
+
+
+def _sealed(value: Any, before: Any) -> Any:
+    """``value`` with every literal string in it encrypted (mappings and lists followed;
+    numbers and booleans are no credentials and stay)."""
+    from gateway.base.secrets import crypto
+
+    if isinstance(value, dict):
+        old = before if isinstance(before, dict) else {}
+        return {k: _sealed(v, old.get(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        old_items = before if isinstance(before, list) else []
+        return [
+            _sealed(v, old_items[i] if i < len(old_items) else None) for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str) or not value or _reference(value) or is_sealed(value):
+        return value
+    same = isinstance(before, str) and is_sealed(before) and _decrypted(before, "") == value
+    return before if same else crypto.encrypt(value)
 
 
 def unseal_params(params: Any, owner: str = "") -> Any:
     """``params`` with every encrypted value decrypted."""
+    if isinstance(params, list):
+        return [unseal_params(value, owner) for value in params]
     if not isinstance(params, dict):
-        return params
-    return {
-        name: unseal_params(value, owner)
-        if isinstance(value, dict)
-        else (_decrypted(value, owner) if is_sealed(value) else value)
-        for name, value in params.items()
-    }
+        return _decrypted(params, owner) if is_sealed(params) else params
+    return {name: unseal_params(value, owner) for name, value in params.items()}
 
 
 def _decrypted(value: str, owner: str) -> str:
@@ -143,21 +160,15 @@ def _decrypted(value: str, owner: str) -> str:
 
 
 def mask_params(params: Any) -> Any:
-    """``params`` with each stored secret shown as ``MASK`` (references kept)."""
+    """``params`` with each stored secret (an encrypted value, wherever it sits) shown
+    as the mask; everything else, references included, as it is."""
     from gateway.models import HEADER_MASK
 
-    if not isinstance(params, dict):
-        return params
-    return {
-        name: mask_params(value)
-        if isinstance(value, dict)
-        else (
-            HEADER_MASK
-            if is_sealed(value) or (_secret(name, value) and not _reference(value))
-            else value
-        )
-        for name, value in params.items()
-    }
+    if isinstance(params, dict):
+        return {name: mask_params(value) for name, value in params.items()}
+    if isinstance(params, list):
+        return [mask_params(value) for value in params]
+    return HEADER_MASK if is_sealed(params) else params
 
 
 def unmask_params(sent: Any, stored: Any) -> Any:
@@ -166,32 +177,37 @@ def unmask_params(sent: Any, stored: Any) -> Any:
     the save refuses it."""
     from gateway.models import HEADER_MASK
 
-    if not isinstance(sent, dict):
-        return sent
-    old = stored if isinstance(stored, dict) else {}
-    out: dict[str, Any] = {}
-    for name, value in sent.items():
-        before = old.get(name)
-        if isinstance(value, dict):
-            out[name] = unmask_params(value, before)
-        elif value == HEADER_MASK and isinstance(before, str):
-            out[name] = _decrypted(before, "") if is_sealed(before) else before
-        else:
-            out[name] = value
-    return out
+    if isinstance(sent, dict):
+        old = stored if isinstance(stored, dict) else {}
+        return {name: unmask_params(value, old.get(name)) for name, value in sent.items()}
+    if isinstance(sent, list):
+        items = stored if isinstance(stored, list) else []
+        return [
+            unmask_params(value, items[i] if i < len(items) else None)
+            for i, value in enumerate(sent)
+        ]
+    if sent == HEADER_MASK and isinstance(stored, str):
+        return _decrypted(stored, "") if is_sealed(stored) else stored
+    return sent
 
 
 def masked_leftovers(params: Any, path: str = "params") -> list[str]:
     """Where ``params`` still holds the mask (sent for a secret nothing stores)."""
     from gateway.models import HEADER_MASK
 
-    found: list[str] = []
-    for name, value in (params if isinstance(params, dict) else {}).items():
-        if isinstance(value, dict):
-            found += masked_leftovers(value, f"{path}.{name}")
-        elif value == HEADER_MASK:
-            found.append(f"{path}.{name}")
-    return found
+    if isinstance(params, dict):
+        return [
+            where
+            for name, value in params.items()
+            for where in masked_leftovers(value, f"{path}.{name}")
+        ]
+    if isinstance(params, list):
+        return [
+            where
+            for i, value in enumerate(params)
+            for where in masked_leftovers(value, f"{path}[{i}]")
+        ]
+    return [path] if params == HEADER_MASK else []
 
 
 def references_to(name: str) -> dict[str, list[str]]:

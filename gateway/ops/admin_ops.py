@@ -115,18 +115,22 @@ def fill_provider(
     """``provider`` (a new one when None) with ``values`` and ``secret`` set, not validated
     and not saved: what ``save_provider`` saves, and what asks an upstream for its models
     before the provider exists (the add-model form). References are checked here, so an
-    unsaved provider never reads an environment variable the operator did not allow."""
+    unsaved provider never reads an environment variable the operator did not allow, nor
+    sends a host credential where it may not go (``gateway.ops.references``)."""
+    from gateway.ops import references
+
     provider = provider if provider is not None else Provider()
+    before = references.provider_state(provider)
     values = dict(values)
     if values.get("base_url") == provider.base_url_display:  # the mask keeps the stored URL
         values.pop("base_url")
-    refuse_env_references({**values, "secret": secret})
     headers = values.pop("extra_headers", None)
     _assign(provider, values, PROVIDER_FIELDS)
     if headers is not None:  # masked values keep what is stored
         provider.set_extra_headers(headers)
     if secret is not None:
         provider.set_secret(secret)
+    references.check_provider(provider, before)
     return provider
 
 
@@ -274,12 +278,20 @@ def save_deployment(
     /api ``roles.Actor``): params that steer the provider's credentials need the right
     to change that provider (rule ``deployment.params``), references in params the
     operator's allow-list (``env.resolve``)."""
+    from gateway.ops import references
+
     deployment = deployment if deployment is not None else Deployment(route=route)
     if deployment.route_id != route.pk:
         raise ValidationError({"route": "the deployment belongs to another route"})
     old_provider_id, old_params = deployment.provider_id, dict(deployment.params or {})
+    before = (
+        references.deployment_state(old_params, deployment.provider)
+        if deployment.pk is not None and old_provider_id is not None
+        else None
+    )
     _assign(deployment, _resolve_provider(values), deployment_fields())
     _check_params(actor, deployment, old_provider_id, old_params)
+    references.check_deployment(deployment, before)
     deployment.full_clean()
     with transaction.atomic():
         deployment.save()
@@ -295,7 +307,6 @@ def _check_params(
     from gateway.policy.authorization import decide
 
     params = deployment.params if isinstance(deployment.params, dict) else {}
-    refuse_env_references({"params": params})
     if deployment.provider_id is None:
         return  # the model's own validation names the missing provider
     moved = deployment.provider_id != old_provider_id
@@ -310,31 +321,17 @@ def check_mcp_server_save(
 ) -> None:
     """Before ``gateway.mcp.admin.save_server`` for a console or /api ``actor``: a stdio
     server (creating one, changing one, turning one into stdio) needs
-    ``mcp_server.stdio`` (``Denied``), references the operator's allow-list
-    (``ValidationError``); what is saved then is no longer the operator's."""
+    ``mcp_server.stdio`` (``Denied``), references the operator's allow-list and the
+    host-credential rule (``ValidationError``, ``gateway.ops.references``); what is saved
+    then is no longer the operator's, unless its references, URL and command are kept."""
     from gateway.models import McpServer
+    from gateway.ops import references
     from gateway.policy.authorization import require
 
     stdio = McpServer.Transport.STDIO
     if (server is not None and server.transport == stdio) or values.get("transport") == stdio:
         require(actor, "mcp_server.stdio", server)
-    refuse_env_references(
-        {name: values.get(name) for name in ("url", "headers", "env")} | {"bearer": bearer}
-    )
-    if server is not None:
-        server.from_operator = False
-
-
-def refuse_env_references(values: Mapping[str, Any]) -> None:
-    """A ``ValidationError`` naming each field whose ``os.environ/NAME`` reference the
-    operator does not allow (rule ``env.resolve``; the message names the setting)."""
-    from gateway.base.secrets import secret_refs
-
-    errors = {
-        name: reasons for name, value in values.items() if (reasons := secret_refs.refusals(value))
-    }
-    if errors:
-        raise ValidationError(errors)
+    references.check_mcp_server(server, values, bearer)
 
 
 def delete_deployment(deployment: Deployment) -> None:

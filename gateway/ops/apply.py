@@ -8,10 +8,14 @@ removed), made stricter and completed with removals:
   otherwise read as "no longer in the file" and be removed.
 - **Secrets only as references.** Every value Switchyard keeps encrypted (provider keys
   and credentials, extra headers, a base URL carrying credentials, MCP tokens, headers
-  and env, guardrail secrets, the master key) must be an ``os.environ/NAME`` reference,
-  and every reference one the operator's allow-list admits (``SWITCHYARD_ENV_ALLOW``):
-  a file kept in git never holds a secret, and never reads a variable the operator did
-  not allow. A refusal names each place (``model_list[2].litellm_params.api_key``).
+  and env, the params a guardrail's kind declares secret, the master key) must be an
+  ``os.environ/NAME`` reference: a file kept in git never holds a secret. A refusal names
+  each place (``model_list[2].litellm_params.api_key``).
+- **The operator's file.** ``apply`` is the operator's command: the file's references may
+  name any variable but the gateway's own settings (``SWITCHYARD_*``, ``SECRET_KEY``...),
+  whatever ``SWITCHYARD_ENV_ALLOW`` says, and its rows are marked ``from_operator`` (their
+  references resolve when called, their endpoints may receive the host's credentials:
+  ``gateway.ops.references``).
 - **Ownership.** What the file writes is marked ``managed_by_config``: the routes,
   teams, MCP servers and guardrails it names (a console-made one it names is adopted),
   the providers it creates and the master key. A marked row the file no longer names is
@@ -37,7 +41,7 @@ from typing import Any
 from django.db import transaction
 
 from gateway.base.secrets import secret_refs
-from gateway.base.secrets.url_secrets import mask_url, secret_param
+from gateway.base.secrets.url_secrets import mask_url
 from gateway.models import (
     ENV_REFERENCE,
     ApiKey,
@@ -78,15 +82,22 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
             yield from _strings(item, f"{path}[{index}]")
 
 
-def _sealed(params: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(path, value) of the guardrail params a save stores encrypted (as
-    ``gateway.models.guardrails.seal_params`` picks them: nested mappings, not lists)."""
-    if isinstance(params, dict):
-        for key, value in params.items():
-            if isinstance(value, dict):
-                yield from _sealed(value, f"{path}.{key}")
-            elif isinstance(value, str) and secret_param(str(key)):
-                yield f"{path}.{key}", value
+def _sealed(kind: str, params: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, value) of the guardrail params a save stores encrypted: as the kind
+    declares them (``Kind.params``; a param it does not declare is secret), as
+    ``gateway.models.guardrails.seal_params`` seals them."""
+    from gateway.base.secrets.declared import Secrecy, url_has_secret
+    from gateway.guardrails import kinds
+
+    found = kinds.KINDS.get(kind)
+    for key, value in (params if isinstance(params, dict) else {}).items():
+        secrecy = found.secrecy(str(key)) if found is not None else Secrecy.SECRET
+        where = f"{path}.{key}"
+        if secrecy is Secrecy.URL:
+            if isinstance(value, str) and url_has_secret(value):
+                yield where, value
+        elif secrecy is not Secrecy.PLAIN:
+            yield from ((p, v) for p, _, v in _strings({key: value}, path))
 
 
 def _literal(value: str) -> bool:
@@ -94,8 +105,9 @@ def _literal(value: str) -> bool:
 
 
 def secret_problems(config: LiteLLMConfig) -> list[str]:
-    """Each literal secret in ``config`` and each ``os.environ/`` reference the operator
-    does not allow, as ``path: why``."""
+    """Each literal secret in ``config`` and each ``os.environ/`` reference it may not
+    make (the operator's file: a gateway setting; anyone else's: what the allow list
+    refuses), as ``path: why``."""
     secrets: list[tuple[str, str]] = []  # (path, value) of values kept encrypted
     plain: list[tuple[str, str]] = []  # (path, value) of other strings (references only)
     for spec in config.deployments:
@@ -113,7 +125,7 @@ def secret_problems(config: LiteLLMConfig) -> list[str]:
         plain.append((f"{server.path}.url", server.url))
     for guardrail in config.guardrails:
         where = f"{guardrail.path}.litellm_params"
-        secrets += list(_sealed(guardrail.params, where))
+        secrets += list(_sealed(guardrail.kind, guardrail.params, where))
         plain += [(path, value) for path, _, value in _strings(guardrail.params, where)]
     if config.master_key:
         secrets.append(("general_settings.master_key", config.master_key))
@@ -129,6 +141,8 @@ def secret_problems(config: LiteLLMConfig) -> list[str]:
     for path, name in sorted(references.items()):
         if path == "general_settings.master_key":  # read here, by the operator's command
             continue
+        if config.operator and not secret_refs.gateway_setting(name):
+            continue  # trusted: any variable the operator names
         if reason := secret_refs.refusal(name):
             problems.append(f"{path}: {reason}")
     return problems
@@ -164,7 +178,9 @@ def _delete(section: list[Change], obj: Any, label: str, route: str = "", item: 
 
 def plan_apply(config: LiteLLMConfig, *, prune: bool = False) -> ImportPlan:
     """The plan that makes the registry what ``config`` says (see the module docstring);
-    an ``ApplyRefused`` (a ``ConfigError``) naming every place when it cannot be."""
+    an ``ApplyRefused`` (a ``ConfigError``) naming every place when it cannot be. The
+    file is the operator's (``manage.py apply``, the one way in): trusted."""
+    config.operator = True
     problems = secret_problems(config)
     if problems:
         raise ApplyRefused(f"{len(problems)} value(s) cannot be applied: " + "; ".join(problems))

@@ -6,8 +6,8 @@ API, the console and the LiteLLM import all come here.
 ``description``) into a row, unsaved: the kind validates its params
 (``gateway.guardrails.kinds.validate``), so a bad regex or a missing URL is a
 ``ValidationError`` keyed by its field (``params.patterns[1].pattern``) before anything
-is written; literal secrets in params are stored encrypted (``os.environ/NAME``
-references kept), and a mask sent back keeps what is stored. ``save_guardrail`` saves
+is written; the params the kind declares secret (``Kind.params``) are stored encrypted
+(``os.environ/NAME`` references kept), and a mask sent back keeps what is stored. ``save_guardrail`` saves
 what ``prepare`` accepted; ``delete_guardrail`` refuses while keys, teams or routes name
 the guardrail (deleting it would silently stop checks they were set up to run).
 
@@ -56,14 +56,16 @@ def prepare(
     values: Mapping[str, Any],
     *,
     from_config: bool = False,
-    check_references: bool = True,
+    from_operator: bool = False,
 ) -> Guardrail:
     """``guardrail`` (None: a new one) with ``values`` applied and validated, unsaved;
-    a ``ValidationError`` naming each bad field otherwise. ``check_references``: an
-    ``os.environ/NAME`` the operator does not allow is refused (the API and console;
-    an import warns instead, as it does for providers)."""
+    a ``ValidationError`` naming each bad field otherwise. ``from_operator``: the
+    operator's config file is saving it, its references and endpoints trusted; anyone
+    else's are judged (``gateway.ops.references``: the allow list, and where a host
+    credential may go), unless they leave an operator's references and endpoints as
+    they were. Secrets are sealed as the kind declares them (``Kind.params``)."""
     from gateway.guardrails import kinds
-    from gateway.ops.admin_ops import refuse_env_references
+    from gateway.ops import references
 
     unknown = sorted(set(values) - FIELDS)
     if unknown:
@@ -106,13 +108,19 @@ def prepare(
         raise ValidationError(
             {"kind": [f"the {kind_name} kind is not available in this build"]}
         ) from None
-    if check_references:
-        refuse_env_references({"params": params})
+    kind = kinds.kind(kind_name)
+    if from_operator:
+        row.from_operator = True
+    else:
+        same_kind = row.pk is not None and row.kind == kind_name
+        stored = unseal_params(row.params) if same_kind else None
+        before = references.guardrail_state(kind, stored) if same_kind else None
+        references.check_guardrail(row, kind, params, before)
     row.name, row.kind, row.modes, row.params = (
         name,
         kind_name,
         modes,
-        seal_params(params, row.params),
+        seal_params(params, row.params, kind.secrecy),
     )
     row.timeout, row.unreachable_fallback = float(timeout), str(fallback)
     for flag in FLAGS:
@@ -130,11 +138,11 @@ def save_guardrail(
     values: Mapping[str, Any],
     *,
     from_config: bool = False,
-    check_references: bool = True,
+    from_operator: bool = False,
 ) -> Guardrail:
     """Create (``guardrail`` None) or change a guardrail; all or nothing. A change made
     here by a person takes the row from the config file (``from_config`` False)."""
-    row = prepare(guardrail, values, from_config=from_config, check_references=check_references)
+    row = prepare(guardrail, values, from_config=from_config, from_operator=from_operator)
     with transaction.atomic():
         row.save()
     return row
@@ -178,4 +186,5 @@ def comparable(guardrail: Guardrail) -> dict[str, Any]:
         "enabled": guardrail.enabled,
         "description": guardrail.description,
         "from_config": guardrail.from_config,
+        "from_operator": guardrail.from_operator,
     }

@@ -43,12 +43,23 @@ def generate_raw_key() -> str:
 # --- field parsers: each returns the clean value or raises ValueError(message) --------------
 
 
+# Names only a config file's import gives a key (its ``general_settings.master_key``):
+# a key a person named so would be the one an import rebinds (M15).
+MASTER_KEY_NAME = "litellm-master-key"
+RESERVED_NAMES = frozenset({MASTER_KEY_NAME})
+
+
 def _name(value: object) -> str:
     name = str(value or "").strip()
     if not name:
         raise ValueError("a key needs a name")
     if len(name) > 200:
         raise ValueError("must be at most 200 characters")
+    if name.casefold() in RESERVED_NAMES:
+        raise ValueError(
+            f"{name!r} is reserved for the master key a config file's import makes "
+            "(general_settings.master_key): choose another name"
+        )
     return name
 
 

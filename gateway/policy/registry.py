@@ -35,7 +35,7 @@ from gateway.base.entries import (
     mcp_list,
     mcp_within,
 )
-from gateway.base.secrets import provider_credentials
+from gateway.base.secrets import provider_credentials, secret_refs
 from gateway.catalog import capability_flags
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ def build_snapshot() -> Snapshot:
             api_version=p.api_version,
             timeout=p.timeout,
             settings=dict(p.settings or {}),
+            from_operator=p.from_operator,
         )
     routes: dict[str, RouteEntry] = {}
     patterns: list[RouteEntry] = []
@@ -219,7 +220,28 @@ def build_snapshot() -> Snapshot:
         guardrails=guardrails,
         default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),
         parts={name: load() for name, load in hooks.snapshot_parts.items()},
+        trusted_names=_operator_references(),
     )
+
+
+def _operator_references() -> frozenset[str]:
+    """The variables the rows the operator's config file wrote reference (any field:
+    what the operator wrote is trusted, ``secret_refs.trust``)."""
+    from gateway.base.secrets.secret_refs import references
+    from gateway.models import Deployment, Guardrail, McpServer, Provider
+
+    names: set[str] = set()
+    for row in Provider.objects.filter(from_operator=True):
+        names.update(references([row.secret_ref, row.base_url, row.api_version]))
+        names.update(references(row.extra_headers) + references(row.settings))
+    for params in Deployment.objects.filter(from_operator=True).values_list("params", flat=True):
+        names.update(references(params))
+    for server in McpServer.objects.filter(from_operator=True):
+        names.update(references([server.url, server.bearer_ref]))
+        names.update(references(server.headers) + references(server.env))
+    for params in Guardrail.objects.filter(from_operator=True).values_list("params", flat=True):
+        names.update(references(params))
+    return frozenset(names)
 
 
 def names_list(value: object) -> tuple[str, ...]:
@@ -329,6 +351,7 @@ def install(snapshot: Snapshot) -> None:
     global _current
     with _lock:
         _current = snapshot
+        secret_refs.trust(snapshot.trusted_names)
     for listener in list(_listeners):
         with contextlib.suppress(Exception):
             listener(snapshot)

@@ -3,8 +3,10 @@ credentials or a key file on this host, AWS's default chain or a named profile) 
 operator's: they are sent only to the provider's official endpoints, never to a base URL
 an admin chose, unless the operator sets ``SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT=1``.
 Credentials given in the provider itself (a key, a service-account JSON) are the admin's
-own and go wherever the provider points. Each adapter says what its official hosts are
-(``official_host``); this module only words the refusal."""
+own and go wherever the provider points; so do the host's own for a provider the
+operator's config file wrote (``from_operator``: the operator owns the host and chose the
+endpoint). Each adapter says what its official hosts are (``official_host``); this module
+only words the refusal."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
 class AnthropicProvider(CodecProvider):
     kind = "anthropic"
     needs_base_url = False
+    default_base_url = DEFAULT_BASE_URL
     form_help = FormHelp(
         base_url="The host root; empty: https://api.anthropic.com.",
         secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",

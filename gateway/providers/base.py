@@ -74,6 +74,9 @@ class Provider:
     # whether it must name its upstream, the Provider.settings it reads as defaults under
     # each deployment's params, and the form's help for its fields.
     needs_base_url: bool = True
+    # Where calls go when the provider leaves its base URL blank ("": it must give one):
+    # the host-credential rule judges references against it (``gateway.ops.references``).
+    default_base_url: str = ""
     settings_taken: tuple[Setting, ...] = ()
     # Deployment params that decide where this provider's credentials go or which ones
     # are used (endpoints, regions, keys, profiles): only a role that may change the
@@ -82,6 +85,10 @@ class Provider:
     credential_params: frozenset[str] = frozenset(
         {"api_base", "base_url", "api_key", "api_version"}
     )
+    # Of the params above, those holding a credential themselves (a key, a token, a
+    # service account): secret by declaration (gateway.base.secrets.declared), so the
+    # audit log shows them masked whatever they are called.
+    secret_params: frozenset[str] = frozenset({"api_key"})
     form_help: FormHelp = FormHelp()
     # Capabilities, each off unless an adapter declares it:
     # - a same-format body may go upstream untouched (``passthrough`` and

@@ -138,6 +138,15 @@ class AwsSettings:
 class BedrockProvider(CodecProvider):
     kind = "bedrock"
     needs_base_url = False
+    default_base_url = "https://bedrock-runtime.us-east-1.amazonaws.com"
+    secret_params = frozenset(
+        {
+            "aws_access_key_id",
+            "aws_secret_access_key",
+            "aws_session_token",
+            "aws_web_identity_token",
+        }
+    )
     credential_params = CONTROL_PARAMS | {
         "api_base",
         "base_url",
@@ -228,7 +237,7 @@ class BedrockProvider(CodecProvider):
     def _url_checked(self, settings: AwsSettings, url: str) -> None:
         """Refuse, before any credentials are loaded, to sign with the host's
         credentials for a URL off Bedrock's official hosts (``ambient``)."""
-        if settings.access_key:  # the provider's own keys go where it points
+        if settings.access_key or self.provider.from_operator:  # its own keys; the operator's
             return
         problem = ambient.refusal(HOST_CREDENTIALS, url, self.official_host(url))
         if problem:

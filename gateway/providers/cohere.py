@@ -36,6 +36,7 @@ def api_root(base_url: str) -> str:
 class CohereProvider(CodecProvider):
     kind = "cohere"
     needs_base_url = False
+    default_base_url = DEFAULT_BASE_URL
     form_help = FormHelp(
         base_url="Empty: https://api.cohere.com (requests go to /v2/chat).",
         secret="The Cohere API key (stored encrypted) or os.environ/NAME.",

@@ -128,6 +128,8 @@ class GoogleCodecProvider(CodecProvider):
 class GeminiProvider(GoogleCodecProvider):
     kind = "gemini"
     needs_base_url = False
+    default_base_url = DEFAULT_BASE_URL
+    secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})
     form_help = FormHelp(
         base_url="Empty: https://generativelanguage.googleapis.com (the native Gemini API).",
         secret="The Gemini API key (stored encrypted) or os.environ/NAME; sent in the "

@@ -31,6 +31,7 @@ from gateway.types import ChatRequest
 class GeminiInteractionsProvider(CodecProvider):
     kind = "gemini_interactions"
     needs_base_url = False
+    default_base_url = DEFAULT_BASE_URL
     credential_params = CONTROL_PARAMS | {"base_url", "api_key"}
     form_help = FormHelp(
         base_url="Empty: https://generativelanguage.googleapis.com (requests go to "

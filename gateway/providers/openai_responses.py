@@ -40,6 +40,7 @@ _NO_SUMMARY_UNTIL: dict[int, float] = {}
 class OpenAIResponsesProvider(CodecProvider):
     kind = "openai_responses"
     needs_base_url = False
+    default_base_url = DEFAULT_BASE_URL
     form_help = FormHelp(
         base_url="Include the version path; empty: https://api.openai.com/v1 "
         "(requests go to /responses).",

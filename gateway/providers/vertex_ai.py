@@ -67,6 +67,8 @@ def host_for(location: str) -> str:
 class VertexAIProvider(GoogleCodecProvider):
     kind = "vertex_ai"
     needs_base_url = False
+    default_base_url = "https://aiplatform.googleapis.com"
+    secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})
     settings_taken = (
         Setting(
             "vertex_project", "Google Cloud project", "Empty: the service account's project_id."
@@ -105,7 +107,7 @@ class VertexAIProvider(GoogleCodecProvider):
 
     def _host_checked(self, host: str, source: str | None) -> None:
         problem = None
-        if host_credentials(source):
+        if host_credentials(source) and not self.provider.from_operator:
             problem = ambient.refusal(HOST_CREDENTIALS, host, self.official_host(host))
         if problem:
             raise errors.ConfigurationError(f"provider {self.provider.name!r}: {problem}")

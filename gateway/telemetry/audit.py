@@ -22,10 +22,11 @@ recorded no event, the middleware writes one naming the URL and the actor (the
 backstop; ``tests/console/test_audit_coverage.py`` walks every endpoint). Exports are
 GETs: their views call ``exported``.
 
-Secrets never reach the log: secret columns and stored header values show as a mask
-(a change still shows as changed), URLs lose their credentials (``mask_url``) and JSON
-settings values under secret-looking names are masked unless they are
-``os.environ/NAME`` references. Rows are append-only (``AuditEvent``) and leave only
+Secrets never reach the log, by their declared type (``gateway.models.secrecy``, never
+a name): secret and digest columns, every header value and each secret member of a
+params mapping (a guardrail's sealed ones, a provider kind's ``secret_params``) show as
+a mask unless it is an ``os.environ/NAME`` reference (a change still shows as changed),
+and URLs lose their user info and every query value. Rows are append-only (``AuditEvent``) and leave only
 through ``SWITCHYARD_AUDIT_RETENTION_DAYS`` (0 or unset: kept), pruned by the journal's
 hourly retention round.
 """
@@ -52,21 +53,17 @@ from django.http import HttpRequest
 
 from gateway.base.db_work import delete_in_batches
 from gateway.base.secrets import crypto
+from gateway.base.secrets.declared import Secrecy, mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
-from gateway.base.secrets.url_secrets import mask_url, secret_param
-from gateway.models import ApiKey
+from gateway.models import ApiKey, secrecy
 from gateway.models.telemetry import AuditEvent, retention_pruning
 
 log = logging.getLogger(__name__)
 
 MASK = "***"
-# Columns whose values are secrets wherever they appear (shown as MASK when set).
-SECRET_FIELDS = frozenset(
-    {"secret_ciphertext", "key_hash", "password", "client_secret", "webhook_ciphertext"}
-)
 # Columns never worth an entry (they change on every save or sign-in).
 SKIPPED_FIELDS = frozenset({"created_at", "updated_at", "last_login"})
-URL_FIELDS = frozenset({"base_url", "url", "issuer"})
+_FINGERPRINT = "sha256:"  # a secret's stand-in in a snapshot: compared, shown as MASK
 
 
 # --- who is acting --------------------------------------------------------------------------
@@ -323,29 +320,70 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def mask_json(value: Any, name: str = "") -> Any:
-    """``value`` with string values under secret-looking names masked (references kept)."""
-    if isinstance(value, dict):
-        return {k: mask_json(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_json(v, name) for v in value]
-    if isinstance(value, str) and name and secret_param(name) and not ENV_REFERENCE.match(value):
-        return MASK if value else value
+def _secrecy(instance: models.Model, field: models.Field[Any, Any]) -> Secrecy:
+    """The declared secrecy of ``field`` (``gateway.models.secrecy``); a field that
+    cannot hold text (a number, a date, a relation) is plain."""
+    if not isinstance(field, models.CharField | models.TextField | models.JSONField):
+        return Secrecy.PLAIN
+    return secrecy.of(instance._meta.label, field.name)
+
+
+def _secret_params(instance: models.Model) -> frozenset[str]:
+    """The params a provider kind declares secret (``secret_params`` of its adapter),
+    for a provider's settings and a deployment's params."""
+    from gateway.providers import kinds
+
+    kind = getattr(instance, "kind", None)
+    if kind is None and getattr(instance, "provider_id", None) is not None:
+        kind = getattr(getattr(instance, "provider", None), "kind", None)
+    adapter = kinds.adapter_class(str(kind or ""))
+    return frozenset(getattr(adapter, "secret_params", ()) or ())
+
+
+def _hidden(value: Any, kind: Secrecy, instance: models.Model) -> Any:
+    """``value`` as a snapshot keeps it: each secret part as its fingerprint."""
+    if kind in (Secrecy.SECRET, Secrecy.DIGEST):
+        return _fingerprint(value)
+    if kind is Secrecy.HEADERS and isinstance(value, dict):
+        return {k: v if ENV_REFERENCE.match(str(v)) else _fingerprint(v) for k, v in value.items()}
+    if kind is Secrecy.PARAMS:
+        names = _secret_params(instance)
+        return _params_hidden(value, names)
     return value
 
 
-def masked(name: str, value: Any) -> Any:
-    """What the audit log may show of column ``name`` holding ``value``."""
+def _params_hidden(value: Any, names: frozenset[str], name: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _params_hidden(v, names, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_params_hidden(v, names, name) for v in value]
+    if not isinstance(value, str) or not value or ENV_REFERENCE.match(value):
+        return value
+    if value.startswith(crypto.PREFIX) or name in names:
+        return _fingerprint(value)
+    return value
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if isinstance(value, str) and value.startswith(_FINGERPRINT):
+        return MASK
+    return value
+
+
+def masked(kind: Secrecy, value: Any) -> Any:
+    """What the audit log may show of a snapshot's ``value`` of secrecy ``kind``."""
     if value is None:
         return None
-    if name in SECRET_FIELDS:
+    if kind in (Secrecy.SECRET, Secrecy.DIGEST):
         return MASK if value else ""
-    if name == "extra_headers" and isinstance(value, dict):
-        return {k: v if ENV_REFERENCE.match(str(v)) else MASK for k, v in value.items()}
-    if name in URL_FIELDS and isinstance(value, str):
-        return mask_url(value)
-    if isinstance(value, dict | list):
-        return mask_json(value, name)
+    if kind is Secrecy.URL and isinstance(value, str):
+        return mask_url_secrets(value)
+    if kind in (Secrecy.HEADERS, Secrecy.PARAMS):
+        return _shown(value)
     return _plain(value)
 
 
@@ -357,37 +395,38 @@ def _fingerprint(value: Any) -> Any:
     if value.startswith(crypto.PREFIX):
         with contextlib.suppress(Exception):  # another instance's key: the ciphertext stands in
             value = crypto.decrypt(value)
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+    return _FINGERPRINT + hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
-    """The instance's columns (secrets as fingerprints): compared, then masked when
-    shown."""
+    """The instance's columns, each secret part as a fingerprint (``_hidden``):
+    compared, then masked when shown. A ``_secrecy`` key holds each field's type."""
     out: dict[str, Any] = {}
+    kinds: dict[str, Secrecy] = {}
     for f in instance._meta.concrete_fields:
         if f.name in SKIPPED_FIELDS:
             continue
-        value = _plain(getattr(instance, f.attname))
-        if f.name in SECRET_FIELDS:
-            value = _fingerprint(value)
-        elif f.name == "extra_headers" and isinstance(value, dict):
-            value = {
-                k: v if ENV_REFERENCE.match(str(v)) else _fingerprint(v) for k, v in value.items()
-            }
-        out[f.name] = value
+        kinds[f.name] = kind = _secrecy(instance, f)
+        out[f.name] = _hidden(_plain(getattr(instance, f.attname)), kind, instance)
+    out[_KINDS] = kinds
     return out
+
+
+_KINDS = "\0secrecy"
 
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
     """{field: [before, after]} of the fields that differ, masked."""
     whole = before is None or after is None  # a creation or a deletion
     before, after = before or {}, after or {}
+    kinds = {**before.get(_KINDS, {}), **after.get(_KINDS, {})}
     out: dict[str, list[Any]] = {}
-    for name in sorted(set(before) | set(after)):
+    for name in sorted((set(before) | set(after)) - {_KINDS}):
         old, new = before.get(name), after.get(name)
         if old == new or (whole and old in _EMPTY and new in _EMPTY):
             continue  # a created or deleted row's empty fields say nothing
-        out[name] = [masked(name, old), masked(name, new)]
+        kind = kinds.get(name, Secrecy.SECRET)
+        out[name] = [masked(kind, old), masked(kind, new)]
     return out
 
 

@@ -1,5 +1,6 @@
-"""Secrets, kept out of sight: encrypted at rest (``crypto``), named by ``os.environ/``
-references the operator allows (``secret_refs``), masked in URLs (``url_secrets``) and
+"""Secrets, kept out of sight: a declared type (``declared``), encrypted at rest
+(``crypto``), named by ``os.environ/`` references the operator allows (``secret_refs``)
+and sent only where they may go (``families``), masked in URLs (``url_secrets``) and
 scrubbed from what an upstream echoes (``provider_credentials``).
 
 One package because they are one job read together by the store (saving and showing a

@@ -11,7 +11,14 @@ list says. A refused name is a ``RefusedReference`` (a ``MissingSecret``: the ca
 a configuration error naming the variable and the setting, never the value).
 
 ``resolve_operator_value`` is for values the operator set in the environment itself (the
-OIDC client id and secret): those may name any variable."""
+OIDC client id and secret): those may name any variable.
+
+The operator's config file (``import_config``, ``apply``) is trusted with the host: the
+rows it writes are marked ``from_operator``, and the registry hands the names their
+references read to ``trust`` when it builds a snapshot. Such a name resolves whatever
+the allow list says (never a gateway setting). A console or ``/api`` save of the same
+name is still judged by the allow list and the host-credential rule
+(``gateway.ops.references``): trust is the operator's row's, not the name's to lend."""
 
 from __future__ import annotations
 
@@ -43,6 +50,20 @@ GATEWAY_NAMES = frozenset(
 )
 GATEWAY_PREFIXES = ("SWITCHYARD_", "DJANGO_")
 _PATTERN = re.compile(r"^[A-Za-z0-9_*]+$")
+
+
+_trusted: frozenset[str] = frozenset()
+
+
+def trust(names: frozenset[str]) -> None:
+    """The names the operator's own rows reference (the registry, at each snapshot):
+    they resolve at call time whatever ``SWITCHYARD_ENV_ALLOW`` says."""
+    global _trusted
+    _trusted = frozenset(name for name in names if not gateway_setting(name))
+
+
+def trusted(name: str) -> bool:
+    return name in _trusted
 
 
 class RefusedReference(MissingSecret):
@@ -117,6 +138,17 @@ def reference_name(value: object) -> str | None:
     return match.group(1) if match else None
 
 
+def references(values: object) -> list[str]:
+    """The variable names of every ``os.environ/NAME`` in ``values`` (a string, or a
+    dict/list of them, nested), in order."""
+    if isinstance(values, dict):
+        return [name for value in values.values() for name in references(value)]
+    if isinstance(values, list | tuple):
+        return [name for value in values for name in references(value)]
+    name = reference_name(values)
+    return [name] if name else []
+
+
 def refusals(values: object) -> list[str]:
     """Why each reference in ``values`` (a string, or a dict/list of them, nested) is
     refused; empty when all may be read."""
@@ -146,7 +178,7 @@ def resolve_secret(stored: str) -> str:
     if not match:
         return stored
     name = match.group(1)
-    reason = refusal(name)
+    reason = None if name in _trusted else refusal(name)
     if reason:
         raise RefusedReference(reason)
     return _read(name)

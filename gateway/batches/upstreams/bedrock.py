@@ -235,7 +235,7 @@ class BedrockBatches(UpstreamBatches):
         endpoint = _setting(
             self.provider, "aws_bedrock_endpoint" if service == "bedrock" else "batch_s3_endpoint"
         )
-        if endpoint and not settings.access_key:
+        if endpoint and not settings.access_key and not self.provider.from_operator:
             # botocore finds the official endpoints itself: a custom one with the host's
             # credentials would sign (and send the session token) to an admin's server
             from gateway.providers import ambient

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gateway.base.entries import GuardrailEntry, KeyEntry
+from gateway.base.secrets.declared import Secrecy
 
 Action = Literal["none", "blocked", "intervened"]
 InputType = Literal["request", "response"]
@@ -86,10 +87,21 @@ class Checker:
         """Release what the checker holds (connections); a new snapshot built anew."""
 
 
+PLAIN, SECRET, URL, HEADERS = Secrecy.PLAIN, Secrecy.SECRET, Secrecy.URL, Secrecy.HEADERS
+
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     """One kind: its LiteLLM name, a label for the console, the modes it may run in,
-    its params' validation (returns the params as stored) and its checker."""
+    its params' validation (returns the params as stored) and its checker.
+
+    ``params`` declares every param the kind reads and its secrecy
+    (``gateway.base.secrets.declared``): sealing at rest, masking, export and audit
+    follow from it, never from a param's name. A param no declaration names (a LiteLLM
+    config's extra) is SECRET. URL params are where the guardrail sends what it checks
+    (its endpoints: the host-credential rule judges references against them).
+    ``tests/gateway/guardrails/kinds/test_secrecy.py`` fails for a param a kind reads
+    without declaring it."""
 
     name: str
     label: str
@@ -98,6 +110,16 @@ class Kind:
     help: str = ""
     # params a guardrail of this kind may start from (the console's form offers them)
     example: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Secrecy] = field(default_factory=dict)
+
+    def secrecy(self, param: str) -> Secrecy:
+        """The declared secrecy of ``param``; SECRET when the kind does not declare it."""
+        return self.params.get(param, Secrecy.SECRET)
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The params that name where the guardrail sends its checks (the URL ones)."""
+        return tuple(name for name, kind in self.params.items() if kind is Secrecy.URL)
 
     def _module(self) -> Any:
         return importlib.import_module(f"gateway.guardrails.kinds.{self.module}")
@@ -140,6 +162,7 @@ KINDS: dict[str, Kind] = {
                 "blocked_words": [{"keyword": "project nightingale", "action": "BLOCK"}],
             },
             help="blocked words and regular expressions (prebuilt or your own), each BLOCK or MASK",
+            params={"patterns": PLAIN, "blocked_words": PLAIN},
         ),
         Kind(
             "presidio",
@@ -150,6 +173,14 @@ KINDS: dict[str, Kind] = {
                 "presidio_language": "en",
             },
             help="personal data found by Presidio, per entity MASK (as <ENTITY_TYPE>) or BLOCK",
+            params={
+                "pii_entities_config": PLAIN,
+                "presidio_language": PLAIN,
+                "presidio_score_thresholds": PLAIN,
+                "output_parse_pii": PLAIN,
+                "presidio_analyzer_api_base": URL,
+                "presidio_anonymizer_api_base": URL,
+            },
         ),
         Kind(
             "hide-secrets",
@@ -157,6 +188,7 @@ KINDS: dict[str, Kind] = {
             "secrets",
             example={"action": "MASK"},
             help="API keys, tokens and private keys found by Yelp's detect-secrets: redact or refuse",
+            params={"action": PLAIN, "plugins": PLAIN, "detect_secrets_config": PLAIN},
         ),
         Kind(
             "generic_guardrail_api",
@@ -167,6 +199,14 @@ KINDS: dict[str, Kind] = {
                 "api_key": "os.environ/GUARD_API_KEY",
             },
             help="your own or a vendor's service speaking LiteLLM's Generic Guardrail API",
+            params={
+                "api_base": URL,
+                "api_key": SECRET,
+                "headers": HEADERS,
+                # the service's own settings, sent in the body: a credential goes in
+                # api_key or headers, which are secret
+                "additional_provider_specific_params": PLAIN,
+            },
         ),
         Kind(
             "openai_moderation",
@@ -174,6 +214,7 @@ KINDS: dict[str, Kind] = {
             "moderation",
             example={"route": "moderation", "categories": ["violence", "self-harm"]},
             help="an OpenAI-compatible /moderations endpoint reached through one of the gateway's routes",
+            params={"route": PLAIN, "categories": PLAIN, "score_threshold": PLAIN},
         ),
         Kind(
             "llm_judge",
@@ -181,6 +222,14 @@ KINDS: dict[str, Kind] = {
             "judge",
             example={"route": "llama-guard", "verdict_parser": "llama_guard"},
             help="a model on one of the gateway's routes (e.g. Llama Guard) judges the text",
+            params={
+                "route": PLAIN,
+                "prompt_template": PLAIN,
+                "verdict_parser": PLAIN,
+                "block_pattern": PLAIN,
+                "allow_pattern": PLAIN,
+                "max_tokens": PLAIN,
+            },
         ),
     )
 }

@@ -22,8 +22,10 @@ Every other ``litellm_params`` entry is the kind's params as it is (``os.environ
 references kept as references, route names as names). Each guardrail is validated as
 saving would (``gateway.ops.guardrails.prepare``): a bad one is skipped (listed, naming
 ``guardrails[i].litellm_params.<field>``) like any entry the importer cannot take, and
-fails a strict import. Imported rows are ``from_config``; importing the same file again
-changes nothing. The export writes literal secrets as ``os.environ/`` references unless
+fails a strict import. Imported rows are ``from_config``; the operator's file's are
+``from_operator`` too (their references trusted), anyone else's references are judged as a
+console save's (``gateway.ops.references``). Importing the same file again changes
+nothing. The export writes literal secrets as ``os.environ/`` references unless
 secrets are included, and recognises those references when the export comes back."""
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def _restore_exported(sent: Any, stored: Any, guardrail: str, names: tuple[str, 
 
 
 def plan_guardrails(
-    specs: list[GuardrailSpec], change: Callable[..., Any]
+    specs: list[GuardrailSpec], change: Callable[..., Any], operator: bool = False
 ) -> tuple[list[Any], list[Any]]:
     """(one ``change`` (``plan.Change``, passed in: the plan imports this module) per
     guardrail that can be saved, (path, reason) per one that cannot, naming its field:
@@ -126,7 +128,7 @@ def plan_guardrails(
             "description": spec.description,
         }
         try:
-            prepared = ops.prepare(row, values, from_config=True, check_references=False)
+            prepared = ops.prepare(row, values, from_config=True, from_operator=operator)
         except ValidationError as exc:
             problems = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
             reason = "; ".join(

@@ -305,11 +305,14 @@ class _Planner:
         return viable
 
     def check_environment(self) -> None:
+        """Warn of variables not set here. A name the allow list refuses is the
+        operator's to read in their own file (trusted); anyone else's file has it
+        refused with its entry (``references_refused``)."""
         for path, name in self.config.env_references.items():
             refused = secret_refs.refusal(name)
-            if refused and path != "general_settings.master_key":
-                self.plan.warnings.append(f"{path}: {refused}; calls fail until it is allowed")
-            elif name not in os.environ and path != "general_settings.master_key":
+            if refused and not self.config.operator:
+                continue  # the entry is skipped, naming why
+            if name not in os.environ and path != "general_settings.master_key":
                 self.plan.warnings.append(
                     f"{path}: environment variable {name} is not set here; calls fail until it is"
                 )
@@ -478,9 +481,10 @@ class _Planner:
                 "api_version": spec.api_version,
                 "extra_headers": spec.extra_headers,
             }
-        if values and (problem := _host_credentials(provider, values)):
-            provider.host_credentials_waived = True  # imported; refused when called
-            self.plan.warnings.append(f"{path}.litellm_params: {problem}")
+        if values:
+            values["from_operator"] = self.config.operator
+            if not self.config.operator and (problem := _host_credentials(provider, values)):
+                raise ConfigError(f"{path}.litellm_params: {problem}")
         label = f"provider {provider.name} ({spec.kind} {spec.base_url})"
         change = _change(provider, values, label, f"{path}.litellm_params")
         change.item = provider.name
@@ -580,10 +584,43 @@ class _Planner:
             **spec.flags,
             "params": params,
         }
+        refs = secret_refs.references(params)
+        if self.config.operator:
+            if refs:  # the operator's references: trusted when called
+                values["from_operator"] = True
+        else:  # judged as a console save; an operator's unchanged params stay theirs
+            ours = bool(deployment.pk is not None and deployment.from_operator)
+            same = deployment.params == params and deployment.provider_id == provider.pk
+            if not (ours and same) and (refs or ours):
+                values["from_operator"] = False
+            self.references_refused(spec.path, provider, ours and same, params)
         label = f"deployment {spec.route} -> {provider.name}/{spec.model}"
         change = _change(deployment, values, label, spec.path)
         change.route, change.item = spec.route, f"{provider.name}/{spec.model}"
         self.plan.deployments.append(change)
+
+    def references_refused(
+        self, path: str, provider: Provider, kept: bool, params: dict[str, Any]
+    ) -> None:
+        """A ``ConfigError`` (the entry skipped) when a file that is not the operator's
+        reads a variable the allow list refuses, or sends a host credential where it
+        may not go (``gateway.ops.references``): never accepted, then failing at call
+        time. What an operator's row already holds, unchanged, stays theirs."""
+        from gateway.ops import references
+
+        found: dict[str, list[str]] = {}
+        if not (provider.pk and provider.from_operator):
+            found |= references.problems(
+                references.provider_fields(provider), references.provider_endpoints(provider)
+            )
+            found |= references.problems({"base_url": provider.base_url}, [])
+        if not kept:
+            sent, where = references.split_params(params)
+            endpoints = references.deployment_endpoints(params, provider)
+            found |= references.problems(sent, endpoints) | references.problems(where, [])
+        if found:
+            detail = "; ".join(f"{field}: {' '.join(r)}" for field, r in found.items())
+            raise ConfigError(f"{path}.litellm_params: {detail}")
 
     def mcp_servers(self) -> None:
         for spec in self.config.mcp_servers:
@@ -595,7 +632,7 @@ class _Planner:
     def guardrails(self) -> None:
         from gateway.ops.litellm.guardrails import plan_guardrails
 
-        changes, skipped = plan_guardrails(self.config.guardrails, Change)
+        changes, skipped = plan_guardrails(self.config.guardrails, Change, self.config.operator)
         self.plan.guardrails.extend(changes)
         self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
 
@@ -641,9 +678,19 @@ class _Planner:
                 "with no limits; replace it with a long random key soon"
             )
         digest = ApiKey.hash_key(raw)
+        holder = ApiKey.objects.filter(key_hash=digest).first()
+        if holder is not None and not config_may_rebind(holder):
+            self.plan.warnings.append(
+                f"general_settings.master_key: key {holder.name!r} already has this value "
+                "and belongs to someone; no master key is imported (revoke that key, or "
+                "give the file another master key)"
+            )
+            return
         key = (
-            ApiKey.objects.filter(key_hash=digest).first()
-            or ApiKey.objects.filter(name=MASTER_KEY_NAME).order_by("created_at").first()
+            holder
+            or ApiKey.objects.filter(name=MASTER_KEY_NAME, user__isnull=True, team__isnull=True)
+            .order_by("created_at")
+            .first()
             or ApiKey(name=MASTER_KEY_NAME)
         )
         values = {"key_hash": digest, "prefix": raw[:10]}
@@ -663,6 +710,15 @@ class _Planner:
             f"clients sending general_settings.master_key keep working through the key "
             f"{key.name!r}; Switchyard's own admin key is SWITCHYARD_MASTER_KEY"
         )
+
+
+def config_may_rebind(key: ApiKey) -> bool:
+    """Whether an import or ``apply`` may give ``key`` the file's master key: only a key
+    owned by no one and of no team (M15: a member's key named ``litellm-master-key`` was
+    rebound, and its owner then read every master-key request). Such a key named
+    ``MASTER_KEY_NAME`` can only come from a config file: the console and ``/api``
+    refuse the name (``gateway.policy.keys.RESERVED_NAMES``)."""
+    return key.user_id is None and key.team_id is None
 
 
 def _stored_secret(provider: Provider) -> str:
@@ -686,6 +742,7 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
     ``ConfigError`` (the server is skipped, saying why)."""
     from gateway.models import McpServer
     from gateway.ops.litellm.mcp_servers import _comparable
+    from gateway.ops.references import check_mcp_server
     from gateway.policy.authorization import decide
     from gateway.policy.rules.operator import OPERATOR, REGISTERED
 
@@ -698,7 +755,25 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
             if not decision:
                 raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
         before = _comparable(server) if server.pk else None
-        server.from_operator = operator and spec.transport == "stdio"
+        if not operator:  # judged as a console save (gateway.ops.references)
+            try:
+                check_mcp_server(
+                    server if server.pk else None,
+                    {
+                        "url": spec.url,
+                        "transport": spec.transport,
+                        "headers": spec.headers,
+                        "env": spec.env,
+                        "command": spec.command,
+                        "args": list(spec.args),
+                    },
+                    spec.bearer,
+                )
+            except ValidationError as exc:
+                reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                raise ConfigError(f"{spec.path}: not imported: {reasons}") from None
+        if operator:
+            server.from_operator = True
         server.transport, server.url, server.command = spec.transport, spec.url, spec.command
         server.args, server.description = list(spec.args), spec.description
         if spec.call_timeout is not None:
@@ -750,7 +825,7 @@ def plan_import(config: LiteLLMConfig, existing: str = REPLACE) -> ImportPlan:
 
 def _host_credentials(provider: Provider, values: dict[str, Any]) -> str | None:
     """Why a new provider with ``values`` would send the host's cloud credentials to an
-    unofficial endpoint (it is imported with this warning; calling it is refused)."""
+    unofficial endpoint: an upload's entry is skipped saying so (the operator's file may)."""
     probe = Provider(name=provider.name, kind=values["kind"], base_url=values["base_url"] or "")
     probe.secret_ciphertext = provider.secret_ciphertext
     probe.secret_ref = provider.secret_ref

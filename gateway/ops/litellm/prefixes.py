@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from gateway.catalog import capability_flags
 from gateway.models import Provider, Route
+from gateway.policy.keys import MASTER_KEY_NAME as MASTER_KEY_NAME  # reserved there
 
-MASTER_KEY_NAME = "litellm-master-key"
 MILLION = Decimal(1_000_000)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.base.secrets import secret_refs
+from gateway.base.secrets import families, secret_refs
 from gateway.policy import roles
 from gateway.policy.authorization import ALLOW, Decision, deny, rule
 
@@ -51,6 +51,18 @@ def env_resolve(actor: Any, name: str) -> Decision:
     takes references): names the operator allows in ``SWITCHYARD_ENV_ALLOW``, never the
     gateway's own settings; the same answer for every actor."""
     reason = secret_refs.refusal(name)
+    return deny(reason) if reason else ALLOW
+
+
+@rule("env.send")
+def env_send(actor: Any, resource: tuple[str, str]) -> Decision:
+    """Send what environment variable ``name`` holds to ``url`` (resource: the pair),
+    from a row a console or ``/api`` user saved: a vendor's variable to that vendor's
+    hosts, any other only where the operator paired it in ``SWITCHYARD_ENV_ENDPOINTS``
+    (``gateway.base.secrets.families``); the same answer for every actor. The
+    operator's own rows are not asked (``gateway.ops.references``)."""
+    name, url = resource
+    reason = families.refusal(name, url)
     return deny(reason) if reason else ALLOW
 
 

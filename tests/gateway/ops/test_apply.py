@@ -260,16 +260,22 @@ def test_a_literal_secret_is_refused_naming_its_place(env: None, old, new, place
 
 
 @pytest.mark.django_db
-def test_a_reference_the_operator_does_not_allow_is_refused(env: None, monkeypatch) -> None:
+def test_the_operators_file_may_name_any_variable_but_the_gateways_own(
+    env: None, monkeypatch
+) -> None:
+    """``apply`` is the operator's command (issue #61, the operator boundary): a name the
+    allow list leaves out is trusted, and the rows it writes are the operator's; the
+    gateway's own settings are never read, whoever asks."""
     monkeypatch.setenv("SWITCHYARD_ENV_ALLOW", "OPENAI_*,ANTHROPIC_*")
+    apply(CONFIG)
+    assert McpServer.objects.get(name="docs").from_operator
     with pytest.raises(ApplyRefused) as caught:
-        apply(CONFIG)
+        apply(CONFIG.replace("os.environ/DOCS_MCP_TOKEN", "os.environ/SWITCHYARD_MASTER_KEY"))
     message = str(caught.value)
-    assert "mcp_servers.docs.auth_value: environment variable DOCS_MCP_TOKEN is not allowed" in (
+    assert "mcp_servers.docs.auth_value: environment variable SWITCHYARD_MASTER_KEY is one of" in (
         message
     )
-    assert "master_key" not in message  # read by the operator's own command
-    assert Route.objects.count() == 0
+    assert "master_key" not in message.replace("SWITCHYARD_MASTER_KEY", "")
 
 
 @pytest.mark.django_db
@@ -393,7 +399,9 @@ def test_import_reads_teams_too_but_marks_nothing_as_the_files(env: None) -> Non
     from gateway.ops.litellm.apply import apply_plan
     from gateway.ops.litellm.plan import plan_import
 
-    result = apply_plan(plan_import(parse_config(CONFIG)))
+    config = parse_config(CONFIG)
+    config.operator = True  # import_config's
+    result = apply_plan(plan_import(config))
     assert result.counts["teams"]["create"] == 1
     assert Team.objects.get(name="research").rpm_limit == 600
     assert not Team.objects.filter(managed_by_config=True).exists()

@@ -79,7 +79,7 @@ def test_a_refused_reference_never_shows_its_value_in_a_warning(monkeypatch):
             "      aws_profile_name: os.environ/SECRET_KEY\n"
         )
     )
-    text = " ".join(plan.warnings)
+    text = " ".join([*plan.warnings, *(str(s) for s in plan.skipped)])  # refused: skipped
     assert "Unmistakable" not in text and "gateway's own settings" in text
 
 

@@ -18,7 +18,6 @@ import httpx
 import orjson
 import pytest
 import yaml
-from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -26,9 +25,19 @@ from gateway.base import http
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
-from gateway.ops.litellm.parse import ConfigError, parse_config
+from gateway.ops.litellm.parse import ConfigError, LiteLLMConfig
+from gateway.ops.litellm.parse import parse_config as _parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.policy import registry
+
+
+def parse_config(text: str, *args: Any, **kwargs: Any) -> LiteLLMConfig:
+    """What ``manage.py import_config`` reads: the operator's own file, trusted (issue
+    #61); the console's upload is judged, see tests/gateway/ops/test_references.py."""
+    config = _parse_config(text, *args, **kwargs)
+    config.operator = True
+    return config
+
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "litellm"
 REALISTIC = FIXTURES / "realistic.yaml"
@@ -1296,14 +1305,13 @@ def test_new_upstream_prefixes_import_with_their_own_settings(
         "o3-pro",
     )
     assert o3.supports_reasoning is True
-    # and every provider is one the registry accepts as it is, but the one that would send
-    # the host's key file to a proxy: imported with a warning (imports are forgiving),
-    # refused when called or saved as it is until the operator allows it (#37)
+    # and every provider is one the registry accepts as it is, the one that sends the
+    # host's key file to a proxy included: the operator's file asks so, and the operator
+    # owns the host (issue #61; before, it imported with a warning and failed every call)
     proxied = deployment("gemini-vertex-beta").provider
-    assert any("vertex-proxy.internal" in w and "AMBIENT" in w for w in result.warnings)
-    with pytest.raises(ValidationError, match="official endpoints"):
-        proxied.full_clean()
-    for provider in Provider.objects.exclude(pk=proxied.pk):
+    assert proxied.from_operator
+    assert not any("vertex-proxy.internal" in w for w in result.warnings)
+    for provider in Provider.objects.all():
         provider.full_clean()
 
     # the export names them LiteLLM's way and imports to the same rows

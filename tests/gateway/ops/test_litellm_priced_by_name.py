@@ -5,6 +5,7 @@ request log and so the key budgets count it, where it used to be $0 (issue #32).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import orjson
@@ -18,9 +19,19 @@ from gateway.catalog import store
 from gateway.core import service
 from gateway.models import Deployment, RequestLog
 from gateway.ops.litellm.apply import apply_plan
-from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.parse import LiteLLMConfig
+from gateway.ops.litellm.parse import parse_config as _parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.policy import registry
+
+
+def parse_config(text: str, *args: Any, **kwargs: Any) -> LiteLLMConfig:
+    """What ``manage.py import_config`` reads: the operator's own file, trusted (issue
+    #61); the console's upload is judged, see tests/gateway/ops/test_references.py."""
+    config = _parse_config(text, *args, **kwargs)
+    config.operator = True
+    return config
+
 
 CONFIG = """
 model_list:

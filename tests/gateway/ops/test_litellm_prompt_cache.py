@@ -3,14 +3,25 @@ breakpoints (``Route.auto_cache_breakpoints``): imported, exported, round-trippe
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
 
 from gateway.models import Route
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
-from gateway.ops.litellm.parse import parse_config
+from gateway.ops.litellm.parse import LiteLLMConfig
+from gateway.ops.litellm.parse import parse_config as _parse_config
 from gateway.ops.litellm.plan import plan_import
+
+
+def parse_config(text: str, *args: Any, **kwargs: Any) -> LiteLLMConfig:
+    """What ``manage.py import_config`` reads: the operator's own file, trusted (issue
+    #61); the console's upload is judged, see tests/gateway/ops/test_references.py."""
+    config = _parse_config(text, *args, **kwargs)
+    config.operator = True
+    return config
 
 
 def config(points: object = None, own: object = None) -> str:

@@ -131,7 +131,7 @@ def test_refused_environment_references_are_a_422(api: Client, settings) -> None
     settings.SWITCHYARD_ENV_ALLOW = "GUARD_*"
     body = {**FILTER, "params": {**FILTER["params"], "api_key": "os.environ/SECRET_KEY"}}
     answer = send(api, "post", "/api/guardrails/", body)
-    assert answer.status_code == 422 and "params" in answer.json()["errors"]
+    assert answer.status_code == 422 and "params.api_key" in answer.json()["errors"]
 
 
 def test_every_change_is_an_audit_row_without_the_secret(api: Client) -> None:
@@ -269,3 +269,60 @@ def test_the_openapi_document_names_the_guardrail_operations(api: Client) -> Non
     props = schema["components"]["schemas"]["GuardrailOut"]["properties"]
     assert {"name", "kind", "modes", "params", "default_on"} <= set(props)
     assert "guardrails" in schema["components"]["schemas"]["KeyOut"]["properties"]
+
+
+def test_header_values_and_url_credentials_are_secret_by_type(api: Client, settings) -> None:
+    """M18: header values whose names no heuristic knew (``Cookie``, ``Session``,
+    ``X-Pass``, ``X-Bearer``) and an ``api_base``'s user info and query were stored in
+    clear and shown to every role, exported and audited. They are secret because the kind
+    declares header values and URL credentials secret (``Kind.params``)."""
+    from gateway.ops.litellm.export import export_config
+
+    headers = {
+        "Cookie": "sid=cookie-value-0001",
+        "Session": "session-value-0002",
+        "X-Pass": "pass-value-0003",
+        "X-Bearer": "bearer-value-0004",
+    }
+    base = "https://guard-user:url-password-0005@guard.example.com/v1?sig=url-query-0006"
+    body = {
+        "name": "svc",
+        "kind": "generic_guardrail_api",
+        "modes": ["pre_call"],
+        "params": {"api_base": base, "headers": headers},
+    }
+    made = send(api, "post", "/api/guardrails/", body)
+    assert made.status_code == 201, made.content
+    plain = [*headers.values(), "url-password-0005", "url-query-0006"]
+
+    def leaked(text: str) -> list[str]:
+        return [value for value in plain if value in text]
+
+    row = Guardrail.objects.get(name="svc")
+    assert leaked(json.dumps(row.params)) == []  # sealed at rest
+    assert leaked(made.content.decode()) == []
+    assert leaked(api.get(f"/api/guardrails/{row.pk}").content.decode()) == []
+    vera = User.objects.create_user("vera", password="pw-123456789")
+    roles.set_role(vera, roles.VIEWER)
+    Membership.objects.create(user=vera, team=Team.objects.create(name="t"), role=roles.VIEWER)
+    viewer = Client()
+    viewer.force_login(vera)
+    page = viewer.get(f"/guardrails/{row.pk}/")
+    assert page.status_code == 200 and "X-Bearer" in page.content.decode()  # live: it shows
+    assert leaked(page.content.decode()) == []
+    assert leaked(send(viewer, "get", f"/api/guardrails/{row.pk}").content.decode()) == []
+    assert leaked(export_config()) == [] and "os.environ/" in export_config()
+    changes = json.dumps(list(AuditEvent.objects.values_list("changes", flat=True)))
+    assert leaked(changes) == [] and "Cookie" in changes  # the row is audited, masked
+    # the check still sends them; a mask sent back keeps them
+    assert row.stored_params()["headers"] == headers and row.stored_params()["api_base"] == base
+    shown = api.get(f"/api/guardrails/{row.pk}").json()["params"]
+    kept = send(api, "patch", f"/api/guardrails/{row.pk}", {"params": shown, "timeout": 3})
+    assert kept.status_code == 200, kept.content
+    assert Guardrail.objects.get(pk=row.pk).stored_params()["headers"] == headers
+    # the control: a URL without credentials and header names are shown as they are
+    clean = {**body, "name": "svc-2", "params": {"api_base": "https://guard.example.com/v1"}}
+    assert send(api, "post", "/api/guardrails/", clean).json()["params"]["api_base"] == (
+        "https://guard.example.com/v1"
+    )
+    assert set(shown["headers"]) == set(headers)

@@ -151,3 +151,15 @@ def test_a_staff_session_still_needs_the_csrf_token(api, django_user_model) -> N
     reply = send(browser, "post", "/api/keys/", {"name": "forged"})
     assert reply.status_code == 403 and b"CSRF" in reply.content
     assert not ApiKey.objects.filter(name="forged").exists()
+
+
+def test_the_master_key_name_is_reserved(api) -> None:
+    """M15: a key a person names ``litellm-master-key`` was the one an import rebound to
+    the config's master key; creating or renaming one to it is a 422 naming ``name``."""
+    refused = send(api, "post", "/api/keys/", {"name": "litellm-master-key"})
+    assert refused.status_code == 422 and "reserved" in refused.json()["errors"]["name"][0]
+    made = send(api, "post", "/api/keys/", {"name": "litellm-master-key-2"})  # the control
+    assert made.status_code == 201
+    renamed = send(api, "patch", f"/api/keys/{made.json()['id']}", {"name": "LiteLLM-Master-Key"})
+    assert renamed.status_code == 422 and "name" in renamed.json()["errors"]
+    assert ApiKey.objects.get().name == "litellm-master-key-2"

@@ -29,7 +29,8 @@ def test_requires_the_master_key(db, settings) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_crud_with_write_only_secrets(api: Client) -> None:
+def test_crud_with_write_only_secrets(api: Client, monkeypatch) -> None:
+    monkeypatch.setenv("SWITCHYARD_ENV_ENDPOINTS", "DOCS_REF=https://mcp.example")
     created = api.post(
         "/api/mcp-servers/",
         {

@@ -75,7 +75,7 @@ def test_a_provider_reference_the_operator_does_not_allow_is_a_422(
     assert settings.status_code == 422 and "settings" in settings.json()["errors"]
     ok = world["admin"].post(
         "/api/providers/",
-        {"name": "fine", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
+        {"name": "fine", "kind": "openai", "base_url": "https://api.openai.com/v1",
          "secret": "os.environ/OPENAI_API_KEY"},
         content_type=JSON,
     )  # fmt: skip
@@ -89,7 +89,7 @@ def test_an_editor_cannot_steer_an_admins_provider_credentials(world: dict) -> N
         "provider": "aws",
         "model": "anthropic.claude",
         "params": {
-            "aws_bedrock_runtime_endpoint": "http://127.0.0.1:9/listener",
+            "aws_bedrock_runtime_endpoint": "https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com",
             "aws_access_key_id": "os.environ/AWS_ACCESS_KEY_ID",
         },
     }

@@ -76,8 +76,10 @@ def test_validation_errors_keyed_by_field(api: Client) -> None:
     assert response.status_code == 422 and "secret" in response.json()["errors"]
 
 
-def test_base_url_and_api_version_may_be_environment_references(api: Client) -> None:
-    """Like the secret, ``os.environ/NAME`` is kept and read when the provider is called."""
+def test_base_url_and_api_version_may_be_environment_references(api: Client, monkeypatch) -> None:
+    """Like the secret, ``os.environ/NAME`` is kept and read when the provider is called
+    (the base URL's variable is read when saved too: where AZURE_API_VERSION goes)."""
+    monkeypatch.setenv("AZURE_API_BASE", "https://acme.openai.azure.com")
     response = api.post(
         "/api/providers/",
         {
