@@ -27,6 +27,18 @@ settings.register_profile("switchyard", suppress_health_check=[HealthCheck.too_s
 settings.load_profile("switchyard")
 
 
+@pytest.fixture(autouse=True)
+def _lifecycle_flags_restored() -> Iterator[None]:
+    """A test that drains or shuts the in-process gateway down leaves it refusing
+    ("shutting down; retry") for every later test of its worker: each test starts from
+    the flags it found."""
+    from gateway.base import lifecycle
+
+    closing, draining = lifecycle._closing, lifecycle._draining
+    yield
+    lifecycle._closing, lifecycle._draining = closing, draining
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _quick_password_hashing() -> None:
     """Passwords the test process hashes take a thousand PBKDF2 iterations, not a

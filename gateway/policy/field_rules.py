@@ -163,7 +163,7 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
     # evaluations: admins and owners (ability evals.use)
-    "datasets": _same(ADMIN, "name", "description", "rows", "row"),
+    "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
     "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
 }

@@ -282,6 +282,9 @@ class KeyGrant:
     # the MCP grant stored before this change (a new key: none): what a team without an
     # MCP bound lets a key below admin keep, never widen
     stored_mcp_allowed: tuple[str, ...] = ()
+    # the limits stored before this change (a new key: none): below admin a limit is
+    # never widened, clearing one included (empty means the team's, maybe more)
+    stored_limits: tuple[tuple[str, Any], ...] = ()
 
 
 def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
@@ -316,6 +319,11 @@ def proposed(clean: dict[str, Any], key: ApiKey | None = None) -> KeyGrant:
         mcp_allowed=tuple(final("mcp_allowed", None) or ()),
         scopes=tuple((scopes or "").split()),
         stored_mcp_allowed=tuple((key.mcp_allowed or ()) if key is not None else ()),
+        stored_limits=tuple(
+            (field, getattr(key, field))
+            for field in ("rpm_limit", "tpm_limit", "budget_usd")
+            if key is not None and getattr(key, field) is not None
+        ),
     )
 
 

@@ -215,7 +215,8 @@ def test_import_preview_then_apply(page) -> None:
         "#id_config",
         "model_list:\n  - model_name: imported-echo\n    litellm_params:\n"
         "      model: openai/gpt-4o-mini\n      api_base: http://127.0.0.1:9/v1\n"
-        "      api_key: os.environ/IMPORTED_KEY\n      rpm: 60\n      tags: [beta]\n"
+        # a literal key: a console upload may not send a host variable to this host (M17)
+        "      api_key: sk-imported-literal\n      rpm: 60\n      tags: [beta]\n"
         "    model_info: {input_cost_per_token: 0.00000015, output_cost_per_token: 0.0000006}\n"
         "  - model_name: imported-echo\n    litellm_params:\n"
         "      model: sagemaker/anthropic.claude-3-haiku\n"

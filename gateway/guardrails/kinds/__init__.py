@@ -206,6 +206,8 @@ KINDS: dict[str, Kind] = {
                 # the service's own settings, sent in the body: a credential goes in
                 # api_key or headers, which are secret
                 "additional_provider_specific_params": PLAIN,
+                # the names of the settings a request may add (M13): names, no value
+                "request_settable": PLAIN,
             },
         ),
         Kind(

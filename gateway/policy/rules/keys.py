@@ -60,7 +60,7 @@ def key_grant(actor: roles.Actor, grant: KeyGrant) -> Decision:
             return refusal
         if grant.user_id is not None and team.pk not in grant.user_teams:
             return deny(f"a key of team {team.name} may only be given to a member of it")
-    return _within_team(grant, team)
+    return _within_team(grant, team, narrows_only=not editor)
 
 
 def _reaches_over(actor: roles.Actor, grant: KeyGrant) -> Decision | None:
@@ -92,8 +92,18 @@ def _management(actor: roles.Actor, grant: KeyGrant) -> Decision | None:
     return None
 
 
-def _within_team(grant: KeyGrant, team: Any) -> Decision:
-    """Refuse the first of the key's limits, routes or MCP grants beyond its team's."""
+def _within_team(grant: KeyGrant, team: Any, *, narrows_only: bool) -> Decision:
+    """Refuse the first of the key's limits, routes or MCP grants beyond its team's; for
+    a member (``narrows_only``), also a limit set on their key (by an editor or admin)
+    widened: a member lowers a limit, never raises it nor clears it to the team's."""
+    for field, stored in grant.stored_limits if narrows_only else ():
+        own = getattr(grant, field)
+        effective = own if own is not None else getattr(team, field)
+        if effective is None or effective > stored:
+            return deny(
+                f"{field}: this key's limit is {stored}; you may lower it, never raise "
+                "it nor clear it to the team's"
+            )
     for field, what in LIMITS:
         bound, own = getattr(team, field), getattr(grant, field)
         if bound is not None and own is not None and own > bound:

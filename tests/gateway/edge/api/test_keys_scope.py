@@ -132,9 +132,12 @@ def test_member_cannot_widen_the_team_key_an_admin_gave_them(world) -> None:
         assert reply.status_code == 403, (change, reply.content)
     key = ApiKey.objects.get(pk=key_id)
     assert key.team_id == world["team"].pk and key.rpm_limit == 5 and key.mcp_allowed == []
-    # within the team it may still change what it likes; an empty budget is the team's
+    # it may still lower a limit; clearing the admin's budget would make it the team's
+    # (wider): refused, naming the field
     assert send(client, "patch", f"/api/keys/{key_id}", {"rpm_limit": 2}).status_code == 200
-    assert send(client, "patch", f"/api/keys/{key_id}", {"budget_usd": None}).status_code == 200
+    cleared = send(client, "patch", f"/api/keys/{key_id}", {"budget_usd": None})
+    assert cleared.status_code == 403 and "budget_usd" in cleared.json()["detail"]
+    assert ApiKey.objects.get(pk=key_id).budget_usd == Decimal(WITHIN["budget_usd"])
 
 
 def test_editor_gives_team_keys_only_to_members_of_the_team(world) -> None:

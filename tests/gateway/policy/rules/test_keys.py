@@ -103,12 +103,13 @@ def test_a_members_key_is_still_bounded_by_its_team(lead_and_member) -> None:
     with pytest.raises(RateLimited) as refused:
         spend_and_admit(made.json()["key"], Decimal("0.10"))
     assert "team research's budget" in refused.value.message
-    # clearing a limit on a key of the team is "the team's": allowed
+    # a member lowers a limit on their key, never clears it to the team's (wider)
     within = post(client, "/api/keys/", {"name": "within", "rpm_limit": 5})
-    patched = client.patch(
-        f"/api/keys/{within.json()['id']}",
-        data=json.dumps({"rpm_limit": None}),
-        content_type="application/json",
-    )
-    assert patched.status_code == 200, patched.content
-    assert ApiKey.objects.get(pk=within.json()["id"]).rpm_limit is None
+    for change, status in (({"rpm_limit": None}, 403), ({"rpm_limit": 3}, 200)):
+        patched = client.patch(
+            f"/api/keys/{within.json()['id']}",
+            data=json.dumps(change),
+            content_type="application/json",
+        )
+        assert patched.status_code == status, patched.content
+    assert ApiKey.objects.get(pk=within.json()["id"]).rpm_limit == 3
