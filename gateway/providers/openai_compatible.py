@@ -70,7 +70,7 @@ class OpenAICompatibleProvider(CodecProvider):
     kind = "openai"
     documents = Accepts()  # any: one by URL the gateway fetches (gateway.core.media_inline)
     catalog_vendor = KindVendor(by_name="openai")  # its host's, else OpenAI's names
-    keyless = Keyless(plain_http=True)  # a self-hosted server may take none
+    keyless: Keyless | None = Keyless(plain_http=True)  # a self-hosted server may take none
     trace_name = "openai"
     rerank_shape = "openai"
     form_help = FormHelp(
