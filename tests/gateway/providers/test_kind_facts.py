@@ -69,6 +69,7 @@ class Forgetful(CodecProvider):
 def test_a_kind_missing_a_fact_is_caught_and_refused_when_loaded(monkeypatch) -> None:
     assert Forgetful.missing_facts() == ["trace_name", "rerank_shape"]
     monkeypatch.setitem(kinds.KINDS, "forgetful", Kind("forgetful", "F", f"{__name__}:Forgetful"))
+    monkeypatch.setattr(kinds, "_loaded", {})  # (what is loaded here is forgotten after)
     with pytest.raises(TypeError, match="declares no trace_name, rerank_shape"):
         kinds.adapter_class("forgetful")
     # control: the same class with the two facts is loaded and served
