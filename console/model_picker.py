@@ -13,6 +13,7 @@ from asgiref.sync import async_to_sync
 from gateway import catalog
 from gateway.models import Provider
 from gateway.ops import admin_ops
+from gateway.providers import kinds
 
 LIVE_TTL = 300.0  # seconds a provider's models list is reused
 LIVE_TIMEOUT = 5.0
@@ -71,14 +72,14 @@ def options(provider: Provider, live: list[str]) -> list[Option]:
     """The provider's listed models first (with catalog figures where known), then the
     catalog's other models for that provider."""
     loaded = catalog.load()
-    base_url = provider.base_url.rstrip("/")
+    base_url, kind = provider.base_url.rstrip("/"), kinds.catalog_vendor(provider.kind)
     out: list[Option] = []
     seen: set[str] = set()
     for model in live:
-        entry = catalog.lookup(loaded, provider.kind, base_url, model)
+        entry = catalog.lookup(loaded, kind, base_url, model)
         out.append(Option(model, describe(entry), True))
         seen.add(model)
-    vendor = catalog.vendor_of(provider.kind, base_url)
+    vendor = catalog.vendor_of(kind, base_url)
     for model, entry in sorted(loaded.entries.get(vendor or "", {}).items()):
         if model not in seen:
             out.append(Option(model, describe(entry), False))

@@ -7,9 +7,9 @@ A route can answer when it is enabled and has an enabled deployment whose provid
 - names no unset environment variable (``os.environ/NAME`` references are read at call
   time, so a missing one only shows up as a failed request),
 - has credentials: a secret of its own, or for the kinds that may run without one,
-  what they use instead (an AWS profile or the ambient AWS / Google credentials, or
-  nothing at all for the built-in echo provider and a plain-http OpenAI-compatible
-  server such as a local vLLM or Ollama), and
+  what they use instead, as each kind's adapter declares it (``keyless``: an AWS
+  profile or the ambient AWS / Google credentials, or nothing at all for the built-in
+  echo provider and a plain-http OpenAI-compatible server such as a local vLLM), and
 - was not found failing by the latest health check of this process.
 
 An imported Bedrock route with no keys, no profile and no AWS credentials in the
@@ -25,27 +25,9 @@ from typing import Any
 from gateway.models import Deployment, Provider, RequestLog, Route
 from gateway.ops import deployment_health
 from gateway.ops.deployment_health import missing_variables
+from gateway.providers import kinds
+from gateway.providers.base import Provider as Adapter
 
-# Kinds that may answer without a secret of their own, and the settings or environment
-# variables that stand in for it (any one will do; an empty tuple: nothing is needed).
-AMBIENT_CREDENTIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # kind: (provider settings / deployment params, environment variables)
-    "echo": ((), ()),
-    "bedrock": (
-        ("aws_access_key_id", "aws_profile_name"),
-        (
-            "AWS_ACCESS_KEY_ID",
-            "AWS_PROFILE",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-        ),
-    ),
-    "vertex_ai": (
-        ("vertex_credentials", "vertex_ai_credentials"),
-        ("GOOGLE_APPLICATION_CREDENTIALS",),
-    ),
-}
 FAILING = ("unhealthy", "misconfigured")
 # How many of the newest logged requests say which routes are in use.
 RECENT_REQUESTS = 2000
@@ -55,15 +37,18 @@ def has_credentials(provider: Provider, deployment: Deployment) -> bool:
     """Whether ``provider`` has what it authenticates with (see the module's doc)."""
     if provider.has_secret:
         return True
-    if provider.kind == "openai":  # a self-hosted server on plain http may take no key
-        return (provider.base_url or "").startswith("http://")
-    if provider.kind not in AMBIENT_CREDENTIALS:
+    adapter: type[Adapter] | None = kinds.adapter_class(provider.kind)
+    keyless = None if adapter is None else adapter.keyless  # what the kind takes instead
+    if keyless is None:
         return False
-    settings, variables = AMBIENT_CREDENTIALS[provider.kind]
-    if not settings and not variables:
+    if keyless.plain_http:
+        return (provider.base_url or "").startswith("http://")
+    if not keyless.settings and not keyless.variables:
         return True
     given = {**(provider.settings or {}), **(deployment.params or {})}
-    return any(given.get(name) for name in settings) or any(os.environ.get(v) for v in variables)
+    return any(given.get(n) for n in keyless.settings) or any(
+        os.environ.get(v) for v in keyless.variables
+    )
 
 
 def can_answer(deployment: Deployment, health: dict[int, Any]) -> bool:

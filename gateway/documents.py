@@ -1,10 +1,10 @@
-"""Documents (PDFs, text files) across dialects: what each upstream kind can carry.
+"""Documents (PDFs, text files) across dialects, and what an upstream can carry.
 
 The parsers turn Anthropic ``document`` blocks, OpenAI chat ``file`` parts and Responses
 ``input_file`` items into canonical ``Document`` parts; the builders write them in the
-upstream's own shape. What an upstream kind cannot carry is refused here, once, before
-the upstream is called (``capabilities.check``), with a 400 naming the model and the
-document's content type, never dropped in silence.
+upstream's own shape. What an upstream cannot carry (its kind's ``Accepts``) is refused
+once, before the upstream is called (``capabilities.check``), with a 400 naming the model
+and the document's content type, never dropped in silence.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from gateway.types import ChatRequest, Document, ToolResult
 
@@ -59,39 +60,25 @@ def needs_reader(doc: Document) -> bool:
     return doc.text is None
 
 
-# Converse document formats by media type: what a Bedrock upstream takes as bytes.
-BEDROCK_DOCUMENT_FORMATS = {
-    "application/pdf": "pdf",
-    "text/csv": "csv",
-    "application/msword": "doc",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-    "application/vnd.ms-excel": "xls",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
-    "text/html": "html",
-    "text/plain": "txt",
-    "text/markdown": "md",
-}
+@dataclass(frozen=True, slots=True)
+class Accepts:
+    """Which documents read as files (PDFs...) an upstream carries, as its provider kind
+    declares them (``providers.base.Provider.documents``; this module, the floor, knows
+    no kind, so ``core.capabilities`` asks the adapter and passes its answer here).
+    ``types``: the media types it takes (None: any; "" is a document of no stated type);
+    ``urls``: a document by URL goes whatever it names (the gateway fetches it,
+    ``gateway.core.media_inline``); ``why``: the refusal otherwise, ``why_url`` that of a
+    URL where it differs."""
 
+    types: frozenset[str] | None = None
+    urls: bool = False
+    why: str = ""
+    why_url: str = ""
 
-def refusal(kind: str, doc: Document) -> str | None:
-    """Why an upstream of provider ``kind`` cannot carry ``doc`` (None: it can)."""
-    if doc.text is not None:
-        return None  # text goes as text (Anthropic: a text-source document) everywhere
-    media_type = (doc.media_type or "").lower()
-    if kind in ("openai", "azure"):
-        return None  # by URL: the gateway fetches it (gateway.core.media_inline)
-    if kind == "anthropic":
-        if media_type and media_type != PDF:
-            if doc.url is not None:
-                return "Anthropic takes PDFs by URL, nothing else"
-            return "Anthropic documents are PDFs or plain text"
-        return None
-    if kind == "bedrock":
-        if doc.url is not None:
-            return None  # the gateway fetches it and checks its type (gateway.core.media_inline)
-        if media_type not in BEDROCK_DOCUMENT_FORMATS:
-            return "Bedrock documents are PDF, CSV, DOC(X), XLS(X), HTML, Markdown or text"
-        return None
-    if kind == "cohere":
-        return "Cohere reads text documents only"
-    return None  # gemini, vertex_ai, openai_responses, echo: any document
+    def refusal(self, doc: Document) -> str | None:
+        """Why this upstream cannot carry ``doc`` (None: it can)."""
+        if doc.text is not None or self.types is None:
+            return None  # text goes as text (Anthropic: a text-source document) everywhere
+        if (doc.url is not None and self.urls) or (doc.media_type or "").lower() in self.types:
+            return None
+        return (doc.url is not None and self.why_url) or self.why

@@ -29,6 +29,7 @@ from gateway.models import Provider, Team
 from gateway.ops import admin_ops
 from gateway.ops.add_model import AddModelErrors, NewProvider, add_model
 from gateway.policy import authorization, roles
+from gateway.providers import kinds
 
 TEMPLATE = "console/add_model.html"
 
@@ -65,13 +66,17 @@ def _unsaved_provider(form: AddModelForm, new_form: ProviderForm) -> Provider | 
     return provider
 
 
-def _kind_and_base(form: AddModelForm, new_form: ProviderForm) -> tuple[str, str] | None:
-    """The provider's kind and base URL for the catalog (a new one's as typed)."""
+def _kind_and_base(
+    form: AddModelForm, new_form: ProviderForm
+) -> tuple[catalog.KindVendor, str] | None:
+    """The provider's kind's catalog vendor and base URL (a new one's as typed)."""
     if form.wants_new_provider():
         kind, base = new_form["kind"].value(), new_form["base_url"].value()
-        return (str(kind or ""), str(base or "").strip().rstrip("/"))
+        return (kinds.catalog_vendor(str(kind or "")), str(base or "").strip().rstrip("/"))
     provider = form.chosen_provider()
-    return (provider.kind, provider.base_url.rstrip("/")) if provider else None
+    return (
+        (kinds.catalog_vendor(provider.kind), provider.base_url.rstrip("/")) if provider else None
+    )
 
 
 def _with_catalog(form: AddModelForm, new_form: ProviderForm) -> AddModelForm:

@@ -16,6 +16,7 @@ from gateway import catalog
 from gateway.catalog import media
 from gateway.catalog.entry import Entry
 from gateway.models import Provider
+from gateway.providers import kinds
 
 LIMIT = 200
 SORTS = {
@@ -71,7 +72,9 @@ def providers_by_vendor() -> dict[str, Provider]:
     deploys); vendors without one link to adding a provider instead."""
     out: dict[str, Provider] = {}
     for provider in Provider.objects.order_by("pk"):
-        vendor = catalog.vendor_of(provider.kind, provider.base_url.rstrip("/"))
+        vendor = catalog.vendor_of(
+            kinds.catalog_vendor(provider.kind), provider.base_url.rstrip("/")
+        )
         if vendor and vendor not in out:
             out[vendor] = provider
     return out

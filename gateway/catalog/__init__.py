@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.catalog.entry import CAPABILITIES, CatalogError, Entry
-from gateway.catalog.matching import lookup, vendor_of
+from gateway.catalog.matching import KindVendor, lookup, vendor_of
 from gateway.catalog.media import in_force as media_in_force
 from gateway.catalog.resolve import FLAGS, NOT_SET, PRICES, SET_ON_DEPLOYMENT, Resolved, resolve
 from gateway.catalog.store import Catalog, load, reset
@@ -24,6 +24,7 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "Entry",
+    "KindVendor",
     "Resolved",
     "entry_for",
     "figures_for",
@@ -38,9 +39,9 @@ __all__ = [
 
 
 def figures_for(deployment: Any) -> dict[str, Any]:
-    """A Deployment row's figures in force and their sources, for the API and console."""
-    provider = deployment.provider
-    entry = entry_for(provider.kind, provider.base_url.rstrip("/"), deployment.model)
+    """A Deployment row's figures in force and their sources, for the API and console
+    (its catalog entry as the row finds it: ``Deployment.catalog_entry``)."""
+    entry = deployment.catalog_entry()
     resolved = resolve(deployment, entry)
     out: dict[str, Any] = {
         name: getattr(resolved, name)
@@ -79,6 +80,9 @@ def is_unpriced(resolved: Resolved) -> bool:
     return all(resolved.sources[name] == NOT_SET for name in PRICES[:2])
 
 
-def entry_for(kind: str, base_url: str, model: str, catalog: Catalog | None = None) -> Entry | None:
-    """The catalog entry for a deployment of ``model`` on a provider (kind, base URL)."""
+def entry_for(
+    kind: KindVendor, base_url: str, model: str, catalog: Catalog | None = None
+) -> Entry | None:
+    """The catalog entry for a deployment of ``model`` on a provider (its kind's vendor,
+    its base URL)."""
     return lookup(catalog if catalog is not None else load(), kind, base_url, model)

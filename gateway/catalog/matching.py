@@ -12,10 +12,25 @@ Dated variants fall back to their base entry (``gpt-4o-2024-08-06`` -> ``gpt-4o`
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gateway.catalog.entry import Entry
 from gateway.catalog.store import Catalog
+
+
+@dataclass(frozen=True, slots=True)
+class KindVendor:
+    """Which catalog vendor a provider kind's models are, as its adapter declares it
+    (``providers.base.Provider.catalog_vendor``: the catalog sits below the providers, so
+    its callers ask the adapter and pass this in). ``fixed``: whatever the base URL
+    (None: the URL's host decides, ``HOSTS``); ``by_name``: at a host the catalog does not
+    know, the vendor whose own model names the kind's servers answer to (LiteLLM's
+    ``openai/gpt-4o`` with an ``api_base`` means OpenAI's model; None: unmatched)."""
+
+    fixed: str | None = None
+    by_name: str | None = None
+
 
 # Host (or host suffix) of a provider's base URL -> catalog provider key.
 HOSTS: tuple[tuple[str, str], ...] = (
@@ -40,13 +55,6 @@ HOSTS: tuple[tuple[str, str], ...] = (
     ("api.cerebras.ai", "cerebras"),
     ("api.moonshot.ai", "moonshot"),
 )
-# Provider kinds that name their vendor whatever the URL.
-KINDS = {"anthropic": "anthropic", "azure": "azure", "gemini": "gemini", "vertex": "vertex",
-         "vertex_ai": "vertex", "bedrock": "bedrock", "cohere": "cohere",
-         "openai_responses": "openai", "gemini_interactions": "gemini"}  # fmt: skip
-# Provider kinds whose model names are a vendor's own wherever the server is: the
-# ``openai/`` of a LiteLLM config (its import gives kind ``openai``) names OpenAI.
-NAMED_BY_KIND = {"openai": "openai"}
 # Where a vendor's models are also priced by their maker (same list prices).
 MAKERS = {"azure": ("openai",), "vertex": ("gemini", "anthropic", "mistral"),
           "bedrock": ("anthropic", "mistral", "cohere", "deepseek"), "openrouter": ()}  # fmt: skip
@@ -70,10 +78,10 @@ _DATED = (
 )
 
 
-def vendor_of(kind: str, base_url: str) -> str | None:
+def vendor_of(kind: KindVendor, base_url: str) -> str | None:
     """The catalog provider a deployment's provider is, or None (self-hosted, unknown)."""
-    if kind in KINDS:
-        return KINDS[kind]
+    if kind.fixed is not None:
+        return kind.fixed
     host = (urlsplit(base_url or "").hostname or "").lower()
     for suffix, vendor in HOSTS:
         if host == suffix or host.endswith("." + suffix):
@@ -107,7 +115,7 @@ def _find(catalog: Catalog, vendor: str, name: str) -> Entry | None:
     return None
 
 
-def lookup(catalog: Catalog, kind: str, base_url: str, model: str) -> Entry | None:
+def lookup(catalog: Catalog, kind: KindVendor, base_url: str, model: str) -> Entry | None:
     """The catalog entry for ``model`` served by a provider of ``kind`` at ``base_url``."""
     model = (model or "").strip()
     if not model:
@@ -139,11 +147,11 @@ def lookup(catalog: Catalog, kind: str, base_url: str, model: str) -> Entry | No
         return None
     if named is not None:
         return _find(catalog, named, rest)
-    if kind in NAMED_BY_KIND:
+    if kind.by_name is not None:
         # An OpenAI-compatible server at a host we do not know, asked for a model by a
         # vendor's own name (LiteLLM's ``openai/gpt-4o`` with an ``api_base``): the user
         # means that vendor's model and prices, as LiteLLM prices it. A self-hosted
         # model that borrows a vendor's name is the rarer case; a price set on the
         # deployment (0 included) wins over this.
-        return _find(catalog, NAMED_BY_KIND[kind], model)
+        return _find(catalog, kind.by_name, model)
     return None

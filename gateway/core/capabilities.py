@@ -18,6 +18,8 @@ from gateway import documents
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.errors import InvalidRequest
 from gateway.policy.context_windows import ContextWindowExceeded
+from gateway.providers import kinds
+from gateway.providers.base import Provider
 from gateway.types import ChatRequest, Document, Image, ToolResult
 
 
@@ -36,9 +38,15 @@ def _first_file(request: ChatRequest) -> Document | None:
     return next((d for d in documents.iter_documents(request) if documents.needs_reader(d)), None)
 
 
+def _refusal(deployment: DeploymentEntry, doc: Document) -> str | None:
+    """Why ``deployment``'s upstream cannot carry ``doc``: its kind's ``documents``."""
+    adapter: type[Provider] | None = kinds.adapter_class(deployment.provider.kind)
+    return None if adapter is None else adapter.documents.refusal(doc)
+
+
 def _document_refusal(request: ChatRequest, deployment: DeploymentEntry) -> str | None:
     for doc in documents.iter_documents(request):
-        reason = documents.refusal(deployment.provider.kind, doc)
+        reason = _refusal(deployment, doc)
         if reason:
             return reason
         if doc.text is None and deployment.supports("pdf") is False:
@@ -63,9 +71,8 @@ def readers(route: RouteEntry, request: ChatRequest) -> RouteEntry:
 
 def _check_documents(request: ChatRequest, route: RouteEntry, deployment: DeploymentEntry) -> None:
     """Refuse a document the upstream's dialect cannot carry, naming its content type."""
-    kind = deployment.provider.kind
     for doc in documents.iter_documents(request):
-        reason = documents.refusal(kind, doc)
+        reason = _refusal(deployment, doc)
         if reason:
             raise InvalidRequest(
                 f"{_model(route, deployment)} cannot take a document of type "

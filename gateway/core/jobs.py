@@ -820,10 +820,9 @@ class _Rerank(_OpenAIOnly):
     ) -> tuple[bytes, Usage, str]:
         from gateway.core import rerank
 
-        if adapter.provider.kind in ("cohere", "bedrock"):
-            api = adapter.provider.kind
-        else:
-            api = "tei" if deployment.params.get("rerank_api") == "tei" else "openai"
+        api = adapter.rerank_shape  # declared by the kind; the deployment may ask for TEI's
+        if api == "openai" and deployment.params.get("rerank_api") == "tei":
+            api = "tei"
         exchange = self.call.attempt_exchange
         if api == "tei":  # in batches the server takes, made together
             batch = _positive(deployment.params.get("tei_batch_size")) or rerank.TEI_BATCH

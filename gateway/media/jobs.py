@@ -48,6 +48,7 @@ from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import RoutedJob, begin_attempt
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
 from gateway.policy import registry, routing
+from gateway.providers import kinds
 from gateway.providers.base import Provider
 from gateway.providers.passthrough_body import for_deployment
 from gateway.telemetry import tags
@@ -855,7 +856,10 @@ class GeminiMixedImages(GeminiNativeImages):
         return self.openai.unit_cost(deployment, table, usage)
 
 
-GOOGLE_KINDS = ("gemini", "vertex_ai")
+def _generates_content(deployment: DeploymentEntry) -> bool:
+    """A Google upstream, which takes a Gemini body for images (``generate_content``)."""
+    adapter: type[Provider] | None = kinds.adapter_class(deployment.provider.kind)
+    return adapter is not None and "images" in adapter.also_serves
 
 
 def for_gemini_route(job: Any, route: RouteEntry) -> Any:
@@ -871,11 +875,11 @@ def for_gemini_route(job: Any, route: RouteEntry) -> Any:
     drawing = bool(route.deployments) and all(
         mode_of(d) == media_prices.IMAGE for d in route.deployments
     )
-    google = any(d.provider.kind in GOOGLE_KINDS for d in route.deployments)
+    google = any(_generates_content(d) for d in route.deployments)
     if drawing or google:
         if not drawing:
             return job  # a Gemini text model: the upstream answers as it does
-        mixed = google and not all(d.provider.kind in GOOGLE_KINDS for d in route.deployments)
+        mixed = google and not all(_generates_content(d) for d in route.deployments)
         kind = GeminiMixedImages if mixed else GeminiNativeImages if google else GeminiImages
         images_job = kind(job.call, job.key, job.body, job.headers)
         images_job.check()

@@ -570,6 +570,14 @@ class Deployment(models.Model):
             raise ValidationError({"params": "must be an object"})
         self._clean_api_version()
 
+    def catalog_entry(self) -> Any:
+        """The catalog entry describing this deployment (None: none does), as its
+        provider's kind and base URL find it (``gateway.catalog.matching``)."""
+        from gateway.catalog import entry_for  # (the catalog loads its file on first use)
+
+        vendor = kinds.catalog_vendor(self.provider.kind)
+        return entry_for(vendor, self.provider.base_url.rstrip("/"), self.model)
+
     def _clean_api_version(self) -> None:
         """The API version the params name, and the params it refuses, checked against
         the provider's kind and the model's catalog entry (``Provider.param_problems``)."""
@@ -578,10 +586,7 @@ class Deployment(models.Model):
         adapter = kinds.adapter_class(self.provider.kind)
         if adapter is None:
             return
-        from gateway.catalog import entry_for  # (the catalog loads its file on first use)
-
-        entry = entry_for(self.provider.kind, self.provider.base_url.rstrip("/"), self.model)
-        problems = adapter.param_problems(self.params, entry)
+        problems = adapter.param_problems(self.params, self.catalog_entry())
         if problems:
             name, why = next(iter(problems.items()))
             raise ValidationError({"params": f"{name}: {why}"})

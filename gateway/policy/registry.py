@@ -37,6 +37,7 @@ from gateway.base.entries import (
 )
 from gateway.base.secrets import provider_credentials, secret_refs
 from gateway.catalog import capability_flags
+from gateway.providers import kinds
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +284,6 @@ def mcp_entry(m: Any) -> McpServerEntry:
 
 def _kind_max_output(kind: str) -> int | None:
     """The longest answer a provider kind gives by its nature (echo), if it says."""
-    from gateway.providers import kinds
-
     try:
         return kinds.adapter_class(kind).max_output_tokens  # type: ignore[no-any-return]
     except Exception:  # an unknown kind: no figure
@@ -298,7 +297,7 @@ def _deployment_entry(
     its provider with the route's own timeout when the route has one."""
     from gateway import catalog
 
-    entry = catalog.lookup(models, provider.kind, provider.base_url, d.model)
+    entry = catalog.lookup(models, kinds.catalog_vendor(provider.kind), provider.base_url, d.model)
     figures = catalog.resolve(d, entry)
     return DeploymentEntry(
         id=d.id,

@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.matching import KindVendor
 from gateway.catalog.rules import nearest_effort
 from gateway.codecs import CODECS
 from gateway.codecs.anthropic import outbound, versions
 from gateway.codecs.base import ApiVersion, Target
+from gateway.documents import PDF, Accepts
 from gateway.errors import UpstreamError
 from gateway.providers import wire
 from gateway.providers.base import Exchange
@@ -41,6 +43,14 @@ def build_body(request: ChatRequest, deployment: DeploymentEntry) -> dict[str, A
 
 class AnthropicProvider(CodecProvider):
     kind = "anthropic"
+    documents = Accepts(
+        frozenset({PDF, ""}),
+        why="Anthropic documents are PDFs or plain text",
+        why_url="Anthropic takes PDFs by URL, nothing else",
+    )
+    catalog_vendor = KindVendor("anthropic")
+    keyless = None
+    trace_name = "anthropic"
     needs_base_url = False
     default_base_url = DEFAULT_BASE_URL
     form_help = FormHelp(

@@ -17,10 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.catalog.matching import KindVendor
+from gateway.codecs import CODECS
 from gateway.codecs.base import ApiVersion, Codec, Piece, StreamEditor
+from gateway.documents import Accepts
 from gateway.errors import ConfigurationError, GatewayError
 from gateway.providers import kinds
-from gateway.providers.kinds import FormHelp, Setting
+from gateway.providers.kinds import FormHelp, Keyless, Setting
 from gateway.types import ChatRequest, ChatResponse, StreamEvent, Usage
 
 
@@ -70,6 +73,22 @@ class Provider:
 
     kind: str = ""
     speaks: Codec | None = None
+    # ``DECLARED_FACTS``, stated by each kind's class (or its family's base: Gemini and
+    # Vertex AI), never inherited from another kind; none has a default here, so a kind
+    # that forgets one is refused when loaded (``kinds.adapter_class``):
+    # - the documents read as files its upstream carries (``gateway.core.capabilities``
+    #   refuses the rest before the call);
+    documents: Accepts
+    # - which catalog vendor its models are (the catalog's callers pass it on);
+    catalog_vendor: KindVendor
+    # - what may stand in for its own secret (console readiness); None: nothing does;
+    keyless: Keyless | None
+    # - its OpenTelemetry ``gen_ai.provider.name``, the well-known value where one fits.
+    trace_name: str
+    # Its ``/v1/rerank`` body (``gateway.core.rerank.upstream_body``): "cohere",
+    # "bedrock", "openai" (a deployment's ``"rerank_api": "tei"``: TEI's); "" serves
+    # none, which a kind speaking OpenAI or naming "rerank" in ``also_serves`` may not.
+    rerank_shape: str = ""
     # What a provider of this kind is made of (model validation and the console form):
     # whether it must name its upstream, the Provider.settings it reads as defaults under
     # each deployment's params, and the form's help for its fields.
@@ -133,6 +152,13 @@ class Provider:
 
     def __init__(self, provider: ProviderEntry) -> None:
         self.provider = provider
+
+    @classmethod
+    def missing_facts(cls) -> list[str]:
+        """The facts this kind's class leaves undeclared (none for a complete kind)."""
+        missing = [name for name in DECLARED_FACTS if not hasattr(cls, name)]
+        serves_rerank = cls.speaks is CODECS["openai"] or "rerank" in cls.also_serves
+        return missing + (["rerank_shape"] if serves_rerank and not cls.rerank_shape else [])
 
     def api_version(self, deployment: DeploymentEntry) -> ApiVersion | None:
         """The upstream API version ``deployment`` speaks (None: the kind has none)."""
@@ -346,6 +372,9 @@ class Provider:
         without sending a request (its settings resolve, its credentials load). Returns
         what was checked, in words; raises ``ConfigurationError`` naming the problem."""
         raise GatewayError(f"{self.kind} providers have no deployment check")
+
+
+DECLARED_FACTS = ("documents", "catalog_vendor", "keyless", "trace_name")
 
 
 def adapter_for(provider: ProviderEntry) -> Provider:

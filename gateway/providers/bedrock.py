@@ -39,15 +39,18 @@ from gateway import errors
 from gateway.base import lazy_import
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.anthropic import versions
 from gateway.codecs.base import Target, WireEvent
 from gateway.codecs.bedrock import codec as converse
+from gateway.codecs.bedrock.maps import DOCUMENT_FORMATS
+from gateway.documents import Accepts
 from gateway.errors import MissingSecret
 from gateway.providers import ambient, wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
-from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting, positive_integer
+from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Keyless, Setting, positive_integer
 from gateway.types import ChatRequest
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
@@ -137,6 +140,24 @@ class AwsSettings:
 
 class BedrockProvider(CodecProvider):
     kind = "bedrock"
+    documents = Accepts(
+        frozenset(DOCUMENT_FORMATS),
+        urls=True,  # the gateway fetches it and checks its type (gateway.core.media_inline)
+        why="Bedrock documents are PDF, CSV, DOC(X), XLS(X), HTML, Markdown or text",
+    )
+    catalog_vendor = KindVendor("bedrock")
+    keyless = Keyless(  # a key id or profile, or AWS's default chain in the environment
+        ("aws_access_key_id", "aws_profile_name"),
+        (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ),
+    )
+    trace_name = "aws.bedrock"
+    rerank_shape = "bedrock"  # Rerank of the agent runtime (the provider names the model ARN)
     needs_base_url = False
     default_base_url = "https://bedrock-runtime.us-east-1.amazonaws.com"
     secret_params = frozenset(

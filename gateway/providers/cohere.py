@@ -13,8 +13,10 @@ from typing import Any
 
 from gateway import errors
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.cohere import outbound
+from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider
@@ -35,6 +37,11 @@ def api_root(base_url: str) -> str:
 
 class CohereProvider(CodecProvider):
     kind = "cohere"
+    documents = Accepts(frozenset(), why="Cohere reads text documents only")
+    catalog_vendor = KindVendor("cohere")
+    keyless = None
+    trace_name = "cohere"
+    rerank_shape = "cohere"  # /v2/rerank
     needs_base_url = False
     default_base_url = DEFAULT_BASE_URL
     form_help = FormHelp(

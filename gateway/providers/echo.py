@@ -31,9 +31,11 @@ from typing import Any
 import orjson
 
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.matching import KindVendor
+from gateway.documents import Accepts
 from gateway.errors import InvalidRequest, UpstreamError
 from gateway.providers.base import Exchange, Provider
-from gateway.providers.kinds import FormHelp
+from gateway.providers.kinds import FormHelp, Keyless
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -197,6 +199,10 @@ def _embedding_inputs(raw: Any) -> list[str]:
 
 class EchoProvider(Provider):
     kind = "echo"
+    documents = Accepts()
+    catalog_vendor = KindVendor()  # no catalog entry: its figures are its own
+    keyless = Keyless()  # needs nothing
+    trace_name = "echo"
     needs_base_url = False
     form_help = FormHelp(
         base_url="Not used: echo answers from inside the gateway.",

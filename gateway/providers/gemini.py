@@ -18,9 +18,11 @@ import orjson
 
 from gateway import errors
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini import codec as gemini_codec
+from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
@@ -63,6 +65,7 @@ class GoogleCodecProvider(CodecProvider):
     # Implicit caching has no documented lifetime (ai.google.dev, "Context caching":
     # implicit caches are short-lived): three minutes, for the Gemini API and Vertex AI.
     prompt_cache_seconds = 180.0
+    documents = Accepts()  # any
 
     def target(self, deployment: DeploymentEntry) -> Target:
         target = target_of(deployment)
@@ -127,6 +130,9 @@ class GoogleCodecProvider(CodecProvider):
 
 class GeminiProvider(GoogleCodecProvider):
     kind = "gemini"
+    catalog_vendor = KindVendor("gemini")
+    keyless = None
+    trace_name = "gcp.gemini"
     needs_base_url = False
     default_base_url = DEFAULT_BASE_URL
     secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})

@@ -17,10 +17,12 @@ from urllib.parse import quote
 
 from gateway import errors
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.gemini_interactions import codec as interactions_codec
 from gateway.codecs.gemini_interactions import upstream_maps
+from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.codec_provider import CodecProvider, target_of
 from gateway.providers.gemini import CONTROL_PARAMS, DEFAULT_API_VERSION, DEFAULT_BASE_URL
@@ -30,6 +32,10 @@ from gateway.types import ChatRequest
 
 class GeminiInteractionsProvider(CodecProvider):
     kind = "gemini_interactions"
+    documents = Accepts()  # any
+    catalog_vendor = KindVendor("gemini")
+    keyless = None
+    trace_name = "gcp.gemini"
     needs_base_url = False
     default_base_url = DEFAULT_BASE_URL
     credential_params = CONTROL_PARAMS | {"base_url", "api_key"}

@@ -1,10 +1,11 @@
 """The provider kinds: one line per kind, naming its label and the adapter class.
 
-Adding a provider = its module under ``gateway/providers/`` (the class declares what is
-kind-specific: ``needs_base_url``, ``settings_taken``, ``form_help``) + one line in
-``KINDS`` (+ its prefix in ``gateway.ops.litellm.prefixes``'s maps when LiteLLM has one).
-The model's ``kind`` field takes its choices from ``choices`` (a callable, so a new kind
-changes no migration), the console and the API read the rest from the class.
+Adding a provider = its module under ``gateway/providers/`` (the class declares every
+fact of the kind: ``providers.base.Provider`` lists them, and ``DECLARED_FACTS`` those it
+must state itself, refused at load when missing) + one line in ``KINDS`` (+ its prefix in
+``gateway.ops.litellm.prefixes``'s maps when LiteLLM has one). The model's ``kind`` field
+takes its choices from ``choices`` (a callable, so a new kind changes no migration); the
+console, the API, the catalog's callers and the pipeline read the rest from the class.
 
 This module imports no Django and no adapter: listing the kinds (a form's choices, the
 model's validation) does not load every adapter, and an adapter's heavy client
@@ -18,6 +19,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.catalog.matching import KindVendor
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,19 @@ class FormHelp:
     secret: str = ""
     api_version: str = ""
     secret_label: str = "Secret"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyless:
+    """How a provider of a kind may answer without a secret of its own (the console's
+    readiness, ``console/readiness.py``): any one of ``settings`` (provider settings or
+    deployment params) or ``variables`` (environment variables) set, or nothing at all
+    when both are empty; ``plain_http``: only at an http:// base URL instead (a
+    self-hosted server such as a local vLLM or Ollama)."""
+
+    settings: tuple[str, ...] = ()
+    variables: tuple[str, ...] = ()
+    plain_http: bool = False
 
 
 # What providers whose upstream may have a batch API take (gateway/batches/upstreams).
@@ -151,6 +167,9 @@ def _load(name: str, target: str) -> Any:
         cls = getattr(importlib.import_module(module), attr)
         if getattr(cls, "kind", None) != name:
             raise TypeError(f"{target} has kind {getattr(cls, 'kind', None)!r}, not {name!r}")
+        missing = cls.missing_facts()
+        if missing:  # never a default another kind chose: tests/.../test_kind_facts.py
+            raise TypeError(f"{target} (kind {name!r}) declares no {', '.join(missing)}")
         _loaded[(name, target)] = cls
     return cls
 
@@ -165,3 +184,10 @@ def settings_taken(name: str) -> tuple[Setting, ...]:
     """The ``Provider.settings`` a kind takes (none for an unknown kind)."""
     cls = adapter_class(name)
     return () if cls is None else tuple(cls.settings_taken)
+
+
+def catalog_vendor(name: str) -> KindVendor:
+    """Which catalog vendor a kind's models are (an unknown kind: its host decides)."""
+    cls = adapter_class(name)
+    vendor: KindVendor = KindVendor() if cls is None else cls.catalog_vendor
+    return vendor

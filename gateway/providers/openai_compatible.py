@@ -16,15 +16,17 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.base import Target
 from gateway.codecs.openai_chat import codec as openai_chat_codec
 from gateway.codecs.openai_chat import outbound
+from gateway.documents import Accepts
 from gateway.errors import MissingSecret
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
+from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Keyless, Setting
 from gateway.providers.passthrough_body import for_deployment
 from gateway.types import ChatRequest, StreamEvent, refused_caller_header
 
@@ -66,6 +68,11 @@ _CALLER_ONLY = frozenset({"authorization", "api-key", "x-api-key", "content-type
 
 class OpenAICompatibleProvider(CodecProvider):
     kind = "openai"
+    documents = Accepts()  # any: one by URL the gateway fetches (gateway.core.media_inline)
+    catalog_vendor = KindVendor(by_name="openai")  # its host's, else OpenAI's names
+    keyless: Keyless | None = Keyless(plain_http=True)  # a self-hosted server may take none
+    trace_name = "openai"
+    rerank_shape = "openai"
     form_help = FormHelp(
         base_url="Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
         secret="The API key (stored encrypted) or os.environ/NAME (read when used).",
@@ -183,6 +190,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
     """Azure OpenAI: the deployment name is in the path, the key in ``api-key``."""
 
     kind = "azure"
+    documents = Accepts()
+    catalog_vendor = KindVendor("azure")
+    keyless = None
+    trace_name = "azure.ai.openai"
+    rerank_shape = "openai"
     form_help = FormHelp(
         base_url="The resource: https://NAME.openai.azure.com.",
         secret="The Azure OpenAI key (stored encrypted) or os.environ/NAME.",

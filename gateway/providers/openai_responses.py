@@ -20,9 +20,11 @@ from dataclasses import replace
 
 from gateway import errors
 from gateway.base.entries import DeploymentEntry
+from gateway.catalog.matching import KindVendor
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as responses_codec
 from gateway.codecs.openai_responses import maps
+from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
@@ -39,6 +41,10 @@ _NO_SUMMARY_UNTIL: dict[int, float] = {}
 
 class OpenAIResponsesProvider(CodecProvider):
     kind = "openai_responses"
+    documents = Accepts()  # any
+    catalog_vendor = KindVendor("openai")
+    keyless = None
+    trace_name = "openai"
     needs_base_url = False
     default_base_url = DEFAULT_BASE_URL
     form_help = FormHelp(

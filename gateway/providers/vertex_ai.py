@@ -30,10 +30,11 @@ from urllib.parse import quote
 from gateway import errors
 from gateway.base.entries import DeploymentEntry
 from gateway.base.secrets.secret_refs import resolve_secret
+from gateway.catalog.matching import KindVendor
 from gateway.errors import MissingSecret
 from gateway.providers import ambient, google_auth
 from gateway.providers.gemini import GoogleCodecProvider
-from gateway.providers.kinds import FormHelp, Setting
+from gateway.providers.kinds import FormHelp, Keyless, Setting
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"
@@ -66,6 +67,11 @@ def host_for(location: str) -> str:
 
 class VertexAIProvider(GoogleCodecProvider):
     kind = "vertex_ai"
+    catalog_vendor = KindVendor("vertex")
+    keyless = Keyless(  # a service account given, or the host's application default
+        ("vertex_credentials", "vertex_ai_credentials"), ("GOOGLE_APPLICATION_CREDENTIALS",)
+    )
+    trace_name = "gcp.vertex_ai"
     needs_base_url = False
     default_base_url = "https://aiplatform.googleapis.com"
     secret_params = frozenset({"api_key", "vertex_credentials", "vertex_ai_credentials"})

@@ -29,10 +29,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from gateway.providers import kinds
+
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry
     from gateway.policy.routing import Attempt
-    from gateway.providers.base import Exchange
+    from gateway.providers.base import Exchange, Provider
     from gateway.types import ChatRequest
 
 
@@ -80,8 +82,6 @@ OPERATIONS = {
     "embeddings": "embeddings",
     "count_tokens": "count_tokens",
 }
-# Provider kinds -> gen_ai.provider.name well-known values.
-PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "azure": "azure.ai.openai"}
 
 
 def configured(environ: Mapping[str, str] = os.environ) -> bool:
@@ -243,7 +243,7 @@ def end_request(call: TracedCall) -> None:
     if rec.key_name:
         attributes["switchyard.key"] = rec.key_name
     if call.deployment is not None:
-        provider = PROVIDER_NAMES.get(call.deployment.provider.kind, call.deployment.provider.kind)
+        provider = _provider_name(call.deployment)
         attributes["gen_ai.provider.name"] = provider
         attributes["gen_ai.system"] = provider  # the name older backends read
         attributes["gen_ai.response.model"] = call.deployment.model
@@ -269,6 +269,12 @@ def end_request(call: TracedCall) -> None:
 # --- one span per upstream attempt ---------------------------------------------------------
 
 
+def _provider_name(deployment: DeploymentEntry) -> str:
+    """``gen_ai.provider.name``: the ``trace_name`` the deployment's kind declares."""
+    adapter: type[Provider] | None = kinds.adapter_class(deployment.provider.kind)
+    return deployment.provider.kind if adapter is None else adapter.trace_name
+
+
 @_guarded
 def start_attempt(call: TracedCall) -> None:
     """A CLIENT span for the attempt ``call`` is about to make (the one before it
@@ -279,7 +285,7 @@ def start_attempt(call: TracedCall) -> None:
     _end_attempt(call, final=False)
     deployment = call.deployment
     assert deployment is not None  # the service sets it before it starts an attempt
-    provider = PROVIDER_NAMES.get(deployment.provider.kind, deployment.provider.kind)
+    provider = _provider_name(deployment)
     operation = OPERATIONS.get(call.endpoint, call.endpoint)
     span = tracer().start_span(
         _safe_text(f"{operation} {deployment.model}"),

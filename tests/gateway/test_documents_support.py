@@ -1,4 +1,4 @@
-"""What each upstream kind can carry (``gateway.documents``), the catalog's ``pdf``
+"""What each upstream kind can carry (its adapter's ``documents``), the catalog's ``pdf``
 check naming the content type, and how documents count toward the token estimate."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from gateway import documents
 from gateway.catalog.entry import Entry
 from gateway.core import capabilities, tokens
 from gateway.errors import InvalidRequest
+from gateway.providers import kinds
 from gateway.types import ChatRequest, Document, Message, Text, ToolResult
 from tests.gateway.entries import deployment, route
 
@@ -34,9 +35,10 @@ CARRIES = {  # kind -> (pdf, pdf by url, .doc); OpenAI and Bedrock: the gateway 
 
 @pytest.mark.parametrize("kind", list(CARRIES))
 def test_what_each_upstream_kind_carries(kind: str) -> None:
-    carried = tuple(documents.refusal(kind, d) is None for d in (PDF, PDF_URL, DOCX))
+    accepts = kinds.adapter_class(kind).documents  # what the kind's adapter declares
+    carried = tuple(accepts.refusal(d) is None for d in (PDF, PDF_URL, DOCX))
     assert carried == CARRIES[kind]
-    assert documents.refusal(kind, TEXT) is None  # text goes everywhere
+    assert accepts.refusal(TEXT) is None  # text goes everywhere
 
 
 def test_text_media_types_decode_to_text_and_bad_utf8_stays_data() -> None:

@@ -5,10 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.documents import BEDROCK_DOCUMENT_FORMATS
 from gateway.errors import UpstreamError
 from gateway.types import FinishReason, Usage
 
+# Converse document formats by media type: what a Bedrock upstream takes as bytes.
+DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
 STOP_REASONS: dict[str, FinishReason] = {
     "end_turn": "stop",
     "tool_use": "tool_calls",
@@ -49,8 +60,6 @@ IMAGE_FORMATS = {
     "image/gif": "gif",
     "image/webp": "webp",
 }
-
-DOCUMENT_FORMATS = BEDROCK_DOCUMENT_FORMATS  # declared with the other upstreams' limits
 
 
 def finish_reason(stop_reason: str | None, only_json_tool: bool = False) -> FinishReason:

@@ -7,12 +7,18 @@ from decimal import Decimal
 import pytest
 
 from gateway import catalog
+from gateway.providers.kinds import catalog_vendor
 
 OPENAI = ("openai", "https://api.openai.com/v1")
 ANTHROPIC = ("anthropic", "https://api.anthropic.com")
 OPENROUTER = ("openai", "https://openrouter.ai/api/v1")
 BEDROCK = ("openai", "https://bedrock-runtime.us-east-1.amazonaws.com")
 VLLM = ("openai", "http://gpu-box:8000/v1")
+
+
+def entry_for(kind: str, base_url: str, model: str) -> catalog.Entry | None:
+    """The entry a deployment on a provider of ``kind`` finds (its adapter's vendor)."""
+    return catalog.entry_for(catalog_vendor(kind), base_url, model)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +54,7 @@ VLLM = ("openai", "http://gpu-box:8000/v1")
     ],
 )
 def test_entries_are_found(provider, model, key):
-    entry = catalog.entry_for(*provider, model)
+    entry = entry_for(*provider, model)
     assert entry is not None, model
     assert entry.key == key
 
@@ -66,36 +72,36 @@ def test_entries_are_found(provider, model, key):
 def test_native_kinds_with_their_default_address_find_their_prices(kind, model, vendor):
     """Providers of the issue #15 kinds may leave base_url empty: the kind names the
     vendor."""
-    entry = catalog.entry_for(kind, "", model)
+    entry = entry_for(kind, "", model)
     assert entry is not None, (kind, model)
     assert entry.vendor in (vendor, *catalog.matching.MAKERS.get(vendor, ()))
     assert entry.input is not None
 
 
 def test_a_self_hosted_model_matches_nothing_so_it_costs_what_the_deployment_says():
-    assert catalog.entry_for("openai", "http://localhost:11434/v1", "llama3.1") is None
-    assert catalog.entry_for(*VLLM, "my-finetune") is None
-    assert catalog.entry_for("echo", "", "echo-1") is None
+    assert entry_for("openai", "http://localhost:11434/v1", "llama3.1") is None
+    assert entry_for(*VLLM, "my-finetune") is None
+    assert entry_for("echo", "", "echo-1") is None
 
 
 def test_an_openai_model_name_behind_another_openai_compatible_url_is_openais():
     """LiteLLM's ``openai/gpt-4o`` with an ``api_base`` (a proxy, a gateway) means
     OpenAI's model: LiteLLM prices it so, and budgets must count it (issue #32)."""
     for base_url in (VLLM[1], "https://llm-proxy.internal.example/v1"):
-        entry = catalog.entry_for("openai", base_url, "gpt-4o")
+        entry = entry_for("openai", base_url, "gpt-4o")
         assert entry is not None and entry.key == "openai/gpt-4o"
-        dated = catalog.entry_for("openai", base_url, "gpt-4o-2024-08-06")
+        dated = entry_for("openai", base_url, "gpt-4o-2024-08-06")
         assert dated is not None and dated.key == "openai/gpt-4o"
     # a kind that is no vendor's own (Azure's names are deployment names) stays unmatched
-    assert catalog.entry_for("openai_responses", VLLM[1], "my-finetune") is None
+    assert entry_for("openai_responses", VLLM[1], "my-finetune") is None
 
 
 def test_an_unknown_model_of_a_known_provider_matches_nothing():
-    assert catalog.entry_for(*OPENAI, "gpt-99-imaginary") is None
+    assert entry_for(*OPENAI, "gpt-99-imaginary") is None
 
 
 def test_gpt_4o_carries_the_published_figures():
-    entry = catalog.entry_for(*OPENAI, "gpt-4o")
+    entry = entry_for(*OPENAI, "gpt-4o")
     assert (entry.input, entry.output, entry.cache_read) == (
         Decimal("2.5"),
         Decimal("10"),

@@ -9,6 +9,7 @@ import pytest
 
 from gateway import catalog
 from gateway.catalog import CatalogError, store
+from gateway.providers.kinds import catalog_vendor
 
 
 def write_override(path, models: dict, updated: str = "2027-01-02") -> None:
@@ -24,7 +25,9 @@ def write_override(path, models: dict, updated: str = "2027-01-02") -> None:
 
 
 def test_an_override_replaces_one_model_and_keeps_the_rest(settings):
-    bundled_mini = catalog.entry_for("openai", "https://api.openai.com/v1", "gpt-4o-mini")
+    bundled_mini = catalog.entry_for(
+        catalog_vendor("openai"), "https://api.openai.com/v1", "gpt-4o-mini"
+    )
     write_override(settings.DATA_DIR / "catalog.json", {"gpt-4o": {"input": 1, "output": 4}})
     store.reset()
     loaded = catalog.load()

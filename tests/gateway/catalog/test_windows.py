@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.catalog import entry_for, litellm
+from gateway.providers.kinds import catalog_vendor
 
 BUILD = Path(__file__).resolve().parents[3] / "scripts" / "build_catalog.py"
 
@@ -35,7 +36,7 @@ PUBLISHED = [
 
 @pytest.mark.parametrize(("kind", "base_url", "model", "window"), PUBLISHED)
 def test_the_bundled_catalog_gives_the_published_window(kind, base_url, model, window):
-    entry = entry_for(kind, base_url, model)
+    entry = entry_for(catalog_vendor(kind), base_url, model)
     assert entry is not None, model
     assert entry.context_window == window
 
@@ -107,10 +108,12 @@ def test_every_bundled_claude_window_passes_the_build_check(build_catalog):
 
 def test_anthropics_own_ids_for_claude_4_find_their_entry():
     for model in ("claude-sonnet-4-20250514", "claude-sonnet-4-0"):
-        entry = entry_for("anthropic", "https://api.anthropic.com", model)
+        entry = entry_for(catalog_vendor("anthropic"), "https://api.anthropic.com", model)
         assert entry is not None and entry.model == "claude-4-sonnet-20250514"
         assert (entry.input, entry.output, entry.context_window) == (3, 15, 200_000)
-    entry = entry_for("anthropic", "https://api.anthropic.com", "claude-opus-4-20250514")
+    entry = entry_for(
+        catalog_vendor("anthropic"), "https://api.anthropic.com", "claude-opus-4-20250514"
+    )
     assert entry is not None and (entry.input, entry.output) == (15, 75)
 
 
@@ -136,6 +139,6 @@ PUBLISHED_PRICES = [
 def test_the_bundled_catalog_gives_the_published_price(kind, base_url, model, price_in, price_out):
     from decimal import Decimal
 
-    entry = entry_for(kind, base_url, model)
+    entry = entry_for(catalog_vendor(kind), base_url, model)
     assert entry is not None, model
     assert (entry.input, entry.output) == (Decimal(price_in), Decimal(price_out))

@@ -1,7 +1,7 @@
-"""A provider kind is its adapter class plus one line in ``gateway.providers.kinds``:
-with that line (added here at run time) the kind can be created through the API and the
-console form, with its own settings and help, is served by ``adapter_for``, and needs no
-migration."""
+"""A provider kind is its adapter class (its facts declared) plus one line in
+``gateway.providers.kinds``: with that line (added here at run time) the kind can be
+created through the API and the console form, with its own settings and help, is served
+by ``adapter_for``, and needs no migration."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from django.core.management import call_command
 from django.test import Client
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
+from gateway.catalog import KindVendor
+from gateway.documents import Accepts
 from gateway.models import Provider
 from gateway.policy import registry
 from gateway.providers import kinds
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.base import Provider as Adapter
-from gateway.providers.kinds import FormHelp, Kind, Setting
+from gateway.providers.kinds import FormHelp, Keyless, Kind, Setting
 from gateway.types import ChatRequest, ChatResponse, Message, Text
 from tests.gateway.entries import deployment
 
@@ -30,6 +32,10 @@ class ToyProvider(Adapter):
 
     kind = "toy"
     needs_base_url = False
+    documents = Accepts()  # the facts every kind states (tests/.../test_kind_facts.py)
+    catalog_vendor = KindVendor()
+    keyless = Keyless()
+    trace_name = "toy"
     settings_taken = (Setting("toy_colour", "Toy colour", "The colour every answer names."),)
     form_help = FormHelp(
         base_url="Toy: no address needed.",

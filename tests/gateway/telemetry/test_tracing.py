@@ -4,8 +4,10 @@ client's traceparent honoured and the attempt's sent upstream; nothing when off.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import httpx
 import orjson
@@ -20,6 +22,7 @@ from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.policy import registry
+from gateway.providers import kinds
 from gateway.telemetry import tracing
 from tests.gateway.entries import route, snapshot
 from tests.live import ROOT
@@ -275,3 +278,41 @@ def test_every_exported_attribute_goes_through_the_redaction():
     )
     assert safe["list"][1] == "Bearer [redacted]" and safe["status"] == 200
     assert "k-SECRET" not in safe["message"] and "p4ss" not in safe["message"]
+
+
+KIND_NAMES = {  # gen_ai.provider.name: the semantic conventions' well-known values
+    "openai": "openai",
+    "openai_responses": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "bedrock": "aws.bedrock",
+    "vertex_ai": "gcp.vertex_ai",
+    "gemini": "gcp.gemini",
+    "gemini_interactions": "gcp.gemini",
+    "cohere": "cohere",
+    "echo": "echo",  # none applies: the kind's own name
+}
+
+
+@pytest.mark.parametrize(("kind", "name"), list(KIND_NAMES.items()))
+def test_an_attempt_names_its_provider_as_its_kind_declares(monkeypatch, kind, name):
+    """Each kind's ``trace_name``. Bedrock, Vertex AI, Gemini, Cohere and the Responses
+    API once went out under their kind's name ("bedrock", "openai_responses"): a table
+    of three kinds in this module missed them in silence."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    try:
+        d = route("r", "up-1").deployments[0]
+        d = dataclasses.replace(d, provider=dataclasses.replace(d.provider, kind=kind))
+        parent = tracing.tracer().start_span("request")
+        call = SimpleNamespace(endpoint="chat", deployment=d, span=parent, exchange=None)
+        call.attempt_spans = []  # (start_attempt reads and fills it)
+        tracing.start_attempt(call)
+        ((span, _),) = call.attempt_spans
+        assert span.attributes["gen_ai.provider.name"] == span.attributes["gen_ai.system"]
+        assert span.attributes["gen_ai.provider.name"] == name
+    finally:
+        tracing.use_provider(None)
+    assert set(KIND_NAMES) == set(kinds.KINDS)  # every kind, none missed
