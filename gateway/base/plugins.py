@@ -172,23 +172,20 @@ def _load_one(
     except Exception as exc:
         raise PluginError(name, f"could not be imported ({source}): {exc!r}") from exc
     loaded = Loaded(name, source, sinks)
-    try:
-        for hook in HOOKS:
-            provide = getattr(plugin, hook, None)
-            if provide is None:
-                continue
-            try:
-                items: Iterable[Any] = provide()
-                for item in items:
-                    sinks[hook].add(item)
-                    loaded.added.append((hook, item))
-            except Exception as exc:
-                raise PluginError(name, f"{hook}() failed: {exc}") from exc
-    except PluginError:
-        _take_back(loaded)  # never half a plugin
-        raise
+    for hook in HOOKS:
+        provide = getattr(plugin, hook, None)
+        if provide is None:
+            continue
+        try:
+            items: Iterable[Any] = provide()
+            for item in items:
+                sinks[hook].add(item)
+                loaded.added.append((hook, item))
+        except Exception as exc:
+            _take_back(loaded)  # never half a plugin
+            raise PluginError(name, f"{hook}() failed: {exc}") from exc
     if not loaded.added:
-        log.warning("plugin %r (%s) adds nothing: it defines none of %s", name, source, HOOKS)
+        log.warning("plugin %r (%s) adds nothing: no item from any of %s", name, source, HOOKS)
     _loaded[name] = loaded
     if not loaded.builtin:
         log.info("plugin %r (%s) loaded: %d item(s)", name, source, len(loaded.added))

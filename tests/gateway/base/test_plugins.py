@@ -18,9 +18,8 @@ from gateway.guardrails import kinds as guardrail_kinds
 from gateway.guardrails import plugin as guardrails_plugin
 from gateway.providers import kinds as provider_kinds
 
-UPPER = provider_kinds.Kind(
-    "test_upper", "Upper", "switchyard_example_plugin.provider:UpperProvider"
-)  # a kind whose adapter names itself otherwise: refused
+# a kind whose adapter class names itself otherwise: refused
+MISNAMED = provider_kinds.Kind("test_echo", "Echo again", "gateway.providers.echo:EchoProvider")
 WORDS = guardrail_kinds.Kind("test_words", "Words", "switchyard_example_plugin.word_block")
 
 
@@ -95,7 +94,7 @@ def test_a_hook_that_raises_names_the_plugin_and_leaves_nothing_of_it(fresh: Non
     [
         ("guardrail_kinds", guardrail_kinds.Kind("presidio", "Mine", "x.y"), "is taken"),
         ("provider_kinds", provider_kinds.Kind("openai", "Mine", "x:Y"), "is taken"),
-        ("provider_kinds", UPPER, "has kind 'example_upper', not 'test_upper'"),
+        ("provider_kinds", MISNAMED, "has kind 'echo', not 'test_echo'"),
         ("provider_kinds", provider_kinds.Kind("k" * 21, "Long", "x:Y"), "1 to 20 characters"),
         ("guardrail_kinds", "presidio", "is not a gateway.guardrails.kinds.Kind"),
     ],
