@@ -92,6 +92,8 @@ def environment(data_dir: Path) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "gateway.settings",
         "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
         "PYTHONPATH": str(ROOT),
+        # the gateway as shipped: not the test environment's example plugin
+        "SWITCHYARD_PLUGINS": "none",
     }
     for name in ("DATABASE_URL", "DATABASE_REPLICA_URL", "REDIS_URL", "SWITCHYARD_ROLE"):
         env.pop(name, None)

@@ -252,6 +252,8 @@ def measure(args: argparse.Namespace) -> None:
         "SWITCHYARD_DATA_DIR": str(work / "data"),
         "SWITCHYARD_LOG_BODIES": "1",
         "SWITCHYARD_MASTER_KEY": run.ADMIN_KEY,
+        # the gateway as shipped: not the test environment's example plugin
+        "SWITCHYARD_PLUGINS": "none",
     }
     env.pop("DATABASE_URL", None)
     subprocess.run(

@@ -263,6 +263,8 @@ def start_switchyard(
         "SWITCHYARD_LOG_BODIES": "1",
         "SWITCHYARD_MASTER_KEY": ADMIN_KEY,
         "DJANGO_SETTINGS_MODULE": "gateway.settings",
+        # the gateway as shipped: not the test environment's example plugin
+        "SWITCHYARD_PLUGINS": "none",
     }
     env.pop("DATABASE_URL", None)
     env.update(item.split("=", 1) for item in args.env)

@@ -2,6 +2,8 @@ import importlib
 
 from django.apps import AppConfig
 
+from gateway.base.plugins import Sink
+
 # The modules that define the shared counter service's books and register them and their
 # operations (gateway.base.hooks.counter_books, counter_ops) at import: imported in every
 # Django process by ``ready`` below, and by the supervisor (which loads no Django, so each
@@ -58,6 +60,37 @@ class GatewayConfig(AppConfig):
         from gateway.batches.files import links
 
         hooks.file_links.register(links.keep)  # signed links to images answered by URL
+        load_plugins()
+
+
+def plugin_sinks() -> dict[str, Sink]:
+    """Where the plugin API's hooks put what they give (``gateway.base.plugins``)."""
+    from gateway.guardrails import kinds as guardrail_kinds
+    from gateway.journal import callbacks
+    from gateway.providers import kinds as provider_kinds
+
+    return {
+        "provider_kinds": Sink(provider_kinds.register, provider_kinds.unregister),
+        "guardrail_kinds": Sink(guardrail_kinds.register, guardrail_kinds.unregister),
+        "request_callbacks": Sink(callbacks.register, callbacks.unregister),
+    }
+
+
+def load_plugins(setting: str | None = None) -> None:
+    """The gateway's own plugin modules, then the installed plugins
+    ``SWITCHYARD_PLUGINS`` selects (``setting`` in its place), each once per process:
+    a plugin that fails stops the start-up with a ``PluginError`` naming it."""
+    from django.conf import settings
+
+    from gateway.base import hooks, plugins
+    from gateway.guardrails import plugin as guardrails_plugin
+    from gateway.journal import callbacks
+
+    if setting is None:
+        setting = settings.SWITCHYARD_PLUGINS
+    builtin = [("switchyard.guardrails", guardrails_plugin)]
+    plugins.load(setting, plugin_sinks(), builtin)
+    hooks.drainers.register(callbacks.drain)  # outcomes still queued, at shutdown
 
 
 def _register_the_process_life() -> None:

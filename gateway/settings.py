@@ -228,6 +228,9 @@ SWITCHYARD_ENV_ALLOW = _env_allow()
 # vendor goes to that vendor's hosts without it (gateway.base.secrets.families).
 SWITCHYARD_ENV_ENDPOINTS = _env_endpoints()
 SWITCHYARD_STDIO_MCP_SERVERS = env_bool("SWITCHYARD_STDIO_MCP_SERVERS", False)
+# Installed plugins (entry point group "switchyard", gateway.base.plugins) loaded at
+# start-up: "all" (the default), "none", or the entry point names, comma-separated.
+SWITCHYARD_PLUGINS = env_str("SWITCHYARD_PLUGINS", "all")
 # Whether the host's cloud credentials (Google application default or a key file path,
 # AWS default chain or profile) may be sent to a provider base URL that is not the
 # provider's official endpoint (gateway.providers.ambient); off: official endpoints only.

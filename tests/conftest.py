@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from gateway.base import http
+from gateway.base import http, plugins
 from gateway.policy import registry
 
 from . import schedule
@@ -20,6 +20,15 @@ from .live import Gateway, running_gateway
 # (its own settings still never). The allow-list's own tests set it themselves
 # (tests/gateway/base/secrets/test_env_allow.py); live servers inherit this.
 os.environ.setdefault("SWITCHYARD_ENV_ALLOW", "*")
+
+# The test environment has the example plugin installed (tests/plugin_package, by
+# scripts/test.sh), which the app loaded when pytest-django set it up: the suite runs the
+# gateway's own tree (tests/gateway/base/test_plugins_installed.py loads the plugin
+# itself), and so do the live servers it starts.
+os.environ.setdefault("SWITCHYARD_PLUGINS", "none")
+for _plugin in plugins.loaded():
+    if not _plugin.builtin:
+        plugins.unload(_plugin.name)
 
 # Property tests draw their examples on a loaded 2-core CI machine beside live servers:
 # a slow draw there is the machine, not the strategy (the examples drawn are the same).

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from gateway.base.entries import ProviderEntry
+    from gateway.base.plugins import RequestOutcome
     from gateway.base.process_role import Role
 
 T = TypeVar("T")
@@ -142,6 +143,16 @@ pruners: Registry[Callable[[int], int]] = Registry(
     "``max_batches``: each deletes what its package keeps past its own retention (usage "
     "and spend rollups, audit events, stored Responses) and returns how many rows it "
     "deleted. Filled from ``GatewayConfig.ready``. An exception ends the round.",
+)
+
+request_callbacks: Registry[Callable[[RequestOutcome], object]] = Registry(
+    "request_callbacks",
+    "Called with a ``gateway.base.plugins.RequestOutcome`` after each journaled request, "
+    "in registration order, in the one background thread of "
+    "``gateway.journal.callbacks`` (never on a request's path; an exception is logged). "
+    "Filled by plugins' ``request_callbacks`` hook through "
+    "``gateway.journal.callbacks.register``, which subscribes to the journal only while "
+    "one is registered.",
 )
 
 # --- the shared counter service (read by its client and its server) ---

@@ -1,9 +1,12 @@
 """Registers the guardrail plane into the pipeline and MCP (``gateway.base.hooks``),
-from ``GatewayConfig.ready``."""
+from ``GatewayConfig.ready``; and gives the gateway's own guardrail kinds through the
+plugin API's ``guardrail_kinds`` hook (``gateway.base.plugins``), the door an installed
+package's kinds come through."""
 
 from __future__ import annotations
 
 from gateway.base import hooks
+from gateway.guardrails import kinds
 from gateway.guardrails.mcp import McpGuardrails
 from gateway.guardrails.plane import Plane
 
@@ -14,3 +17,8 @@ MCP = McpGuardrails()
 def register() -> None:
     hooks.call_guards.register(PLANE)
     hooks.mcp_guards.register(MCP)
+
+
+def guardrail_kinds() -> list[kinds.Kind]:
+    """The plugin hook: the built-in kinds (``kinds.BUILT_IN``)."""
+    return list(kinds.BUILT_IN.values())

@@ -3,9 +3,12 @@
 Adding a provider = its module under ``gateway/providers/`` (the class declares every
 fact of the kind: ``providers.base.Provider`` lists them, and ``DECLARED_FACTS`` those it
 must state itself, refused at load when missing) + one line in ``KINDS`` (+ its prefix in
-``gateway.ops.litellm.prefixes``'s maps when LiteLLM has one). The model's ``kind`` field
-takes its choices from ``choices`` (a callable, so a new kind changes no migration); the
-console, the API, the catalog's callers and the pipeline read the rest from the class.
+``gateway.ops.litellm.prefixes``'s maps when LiteLLM has one). A kind from an installed
+package comes through ``register`` (the plugin API's ``provider_kinds``,
+``gateway.base.plugins``) when the app starts, and declares the same facts. The model's
+``kind`` field takes its choices from ``choices`` (a callable, so a new kind changes no
+migration); the console, the API, the catalog's callers and the pipeline read the rest
+from the class.
 
 This module imports no Django and no adapter: listing the kinds (a form's choices, the
 model's validation) does not load every adapter, and an adapter's heavy client
@@ -143,6 +146,34 @@ KINDS: dict[str, Kind] = {
         ),  # fmt: skip
     )
 }
+
+
+NAME_LIMIT = 20  # Provider.kind's max_length
+
+
+def register(kind: Kind) -> Kind:
+    """Add a kind (a plugin's: ``gateway.base.plugins``), refused by ``ValueError`` when
+    its name is taken or too long for ``Provider.kind``, or its adapter cannot be
+    imported or is not of that kind: at start-up, never when a provider is saved."""
+    if not isinstance(kind, Kind):
+        raise ValueError(f"{kind!r} is not a gateway.providers.kinds.Kind")
+    if not kind.name or len(kind.name) > NAME_LIMIT:
+        raise ValueError(f"provider kind name {kind.name!r}: 1 to {NAME_LIMIT} characters")
+    current = KINDS.get(kind.name)
+    if current is kind:
+        return kind
+    if current is not None:
+        raise ValueError(f"provider kind {kind.name!r} is taken ({current.adapter})")
+    _load(kind.name, kind.adapter)  # raises for a missing or mismatched adapter
+    KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(kind: Kind) -> None:
+    """Take back a kind ``register`` added."""
+    if KINDS.get(kind.name) is kind:
+        del KINDS[kind.name]
+        _loaded.pop((kind.name, kind.adapter), None)
 
 
 def choices() -> list[tuple[str, str]]:

@@ -105,7 +105,7 @@ class Kind:
 
     name: str
     label: str
-    module: str  # gateway.guardrails.kinds.<module>, imported on first use
+    module: str  # gateway.guardrails.kinds.<module> (a plugin's: dotted), imported on first use
     modes: frozenset[str] = frozenset({"pre_call", "during_call", "post_call", "pre_mcp_call"})
     help: str = ""
     # params a guardrail of this kind may start from (the console's form offers them)
@@ -122,7 +122,9 @@ class Kind:
         return tuple(name for name, kind in self.params.items() if kind is Secrecy.URL)
 
     def _module(self) -> Any:
-        return importlib.import_module(f"gateway.guardrails.kinds.{self.module}")
+        """A dotted ``module`` is a plugin's own; a plain one is the gateway's."""
+        name = self.module if "." in self.module else f"gateway.guardrails.kinds.{self.module}"
+        return importlib.import_module(name)
 
     def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
         validated: dict[str, Any] = self._module().validate(dict(params))
@@ -140,9 +142,12 @@ class Kind:
         return factory(entry)
 
 
-# Each kind's module is imported when a guardrail of that kind is first saved or run,
-# so a deployment without Presidio guardrails never loads Presidio.
-KINDS: dict[str, Kind] = {
+# The gateway's own kinds, put in force (``KINDS``) by the guardrails feature's plugin
+# hook (``gateway.guardrails.plugin.guardrail_kinds``) through the door installed
+# plugins use (``gateway.base.plugins``). Each kind's module is imported when a
+# guardrail of that kind is first saved or run, so a deployment without Presidio
+# guardrails never loads Presidio.
+BUILT_IN: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind(
@@ -235,9 +240,28 @@ KINDS: dict[str, Kind] = {
         ),
     )
 }
+# Every kind in force, by name: filled when the app starts (``register``).
+KINDS: dict[str, Kind] = {}
 
 ALL_MODES = ("pre_call", "during_call", "post_call", "pre_mcp_call")
 FAILURE_POLICIES = ("fail_closed", "fail_open")
+
+
+def register(kind: Kind) -> Kind:
+    """Put ``kind`` in force (the gateway's own and plugins' alike, when the app
+    starts: ``gateway.base.plugins``); ``ValueError`` when its name is taken."""
+    if not isinstance(kind, Kind):
+        raise ValueError(f"{kind!r} is not a gateway.guardrails.kinds.Kind")
+    current = KINDS.get(kind.name)
+    if current is not None and current is not kind:
+        raise ValueError(f"guardrail kind {kind.name!r} is taken ({current.label})")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(kind: Kind) -> None:
+    if KINDS.get(kind.name) is kind:
+        del KINDS[kind.name]
 
 
 def kind(name: str) -> Kind:
