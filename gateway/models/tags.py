@@ -18,7 +18,7 @@ class TagBudget(models.Model):
     like a team's (one more subject beside the key, its team and its owner). None: no
     such limit. Read from the registry snapshot, never per request."""
 
-    name = models.CharField(max_length=64, unique=True)
+    name: str = models.CharField(max_length=64, unique=True)
     description = models.CharField(max_length=500, blank=True)
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
     tpm_limit = models.PositiveIntegerField(null=True, blank=True)
@@ -43,6 +43,12 @@ class TagBudget(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def max_budget(self) -> Decimal | None:
+        """The budget by LiteLLM's name (``/api/tags``, its field rules)."""
+        budget: Decimal | None = self.budget_usd
+        return budget
 
 
 class RequestTag(models.Model):

@@ -168,7 +168,7 @@ def _load_user_spend_sync(user_id: int, start: datetime | None) -> Decimal:
     return spent + _batch_holds_sync(keys)
 
 
-def _load_tag_spend_sync(tag: str, start: datetime | None) -> Decimal:
+def load_tag_spend_sync(tag: str, start: datetime | None) -> Decimal:
     """What the requests of keys carrying ``tag`` spent since ``start`` (through the
     (tag, time) index of ``RequestTag``; the master key's requests, never limited, are
     not counted, as they are not counted live)."""
@@ -201,7 +201,7 @@ async def load_counter_spend(counter_id: int | str, start: datetime | None) -> D
     from gateway.base import db_work
 
     if isinstance(counter_id, str) and counter_id.startswith(TAG_COUNTER):
-        return await db_work.arun(_load_tag_spend_sync, counter_id.removeprefix(TAG_COUNTER), start)
+        return await db_work.arun(load_tag_spend_sync, counter_id.removeprefix(TAG_COUNTER), start)
     if isinstance(counter_id, str):
         user_id = int(counter_id.removeprefix(USER_COUNTER))
         return await db_work.arun(_load_user_spend_sync, user_id, start)

@@ -239,6 +239,8 @@ API: dict[str, tuple[str, str]] = {
     "keys": ("keys.view", "keys.edit"),
     "logs": ("logs.view", "logs.view"),
     "teams": ("teams.view", "teams.edit"),
+    # tag budgets: across every team's keys, so owners and admins read and change them
+    "tags": ("spend.view", "teams.edit"),
     "users": ("users.view", "users.edit"),
     # a user's own limits: owners and admins (rule user.limit: admins not an owner's)
     "user-limits": ("users.view", "teams.edit"),

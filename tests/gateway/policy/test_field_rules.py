@@ -37,6 +37,8 @@ SCHEMAS = {
     "ExperimentIn": "experiments",
     "TeamIn": "teams",
     "TeamPatch": "teams",
+    "TagBudgetIn": "tags",
+    "TagBudgetPatch": "tags",
     "MemberIn": "team_members",
     "UserIn": "users",
     "UserPatch": "users",

@@ -194,8 +194,7 @@ async def test_a_burst_of_many_keys_gets_exactly_what_the_tag_budget_covers(
     keys = [key() for _ in range(5)]
     subjects = [limits.subjects_of(k, (t,)) for k in keys]
     calls = [
-        workers[n % len(workers)].admit_joint(subjects[n % 5], 10, START, UNITS)
-        for n in range(30)
+        workers[n % len(workers)].admit_joint(subjects[n % 5], 10, START, UNITS) for n in range(30)
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
     admitted = [(n, r) for n, r in enumerate(results) if isinstance(r, (*ADMITTED, limits.Joint))]
