@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from gateway.models import TagBudget
 from gateway.policy import keys, limits
 from gateway.policy.tag_bounds import clean_tags
+from gateway.telemetry.budget_spend import Standing
 
 PERIODS = ("day", "month", "total")
 DURATIONS = {"1d": "day", "24h": "day", "1mo": "month", "30d": "month"}
@@ -97,6 +98,43 @@ def save_tag_budget(row: TagBudget | None, fields: dict[str, Any]) -> TagBudget:
 
 
 def period_spend(row: TagBudget) -> Decimal:
-    """What the tag's requests spent in its current budget period (the request log's)."""
+    """What the tag's requests spent in its current budget period, from the hourly tag
+    spend rollups (a period starts on an hour; pages only, never on a request), the
+    master key's excepted as admission counts it (``limits.load_tag_spend_sync``)."""
+    from django.db.models import Sum
+
+    from gateway.models import TagSpendRollup
+
     _, start, _ = limits.period_bounds(row.budget_period, time.time())
-    return limits.load_tag_spend_sync(row.name, start)
+    rows = TagSpendRollup.objects.filter(tag=row.name).exclude(key_id=0)
+    if start is not None:
+        rows = rows.filter(hour__gte=start)
+    spent: Decimal = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal(0)
+    return spent
+
+
+def standing(row: TagBudget, spent: Decimal | None = None) -> Standing | None:
+    """ "spent $X of $Y this month" for a tag with a budget (None: it has none)."""
+    if row.budget_usd is None:
+        return None
+    spent = period_spend(row) if spent is None else spent
+    return Standing(spent=spent, budget=row.budget_usd, period=row.budget_period)
+
+
+def with_budgets(rows: list[dict[str, Any]]) -> None:
+    """Each spend-by-tag row of a tag with a budget gets the budget (``max_budget``), its
+    period and the tag's spend in the current period (``budget_spend``): one query for
+    the budgets, one per budgeted tag shown."""
+    names = {row["tag"] for row in rows if row.get("tag")}
+    if not names:
+        return
+    budgets = TagBudget.objects.filter(name__in=names, budget_usd__isnull=False)
+    found = {b.name: (b, period_spend(b)) for b in budgets}
+    for row in rows:
+        if row.get("tag") in found:
+            budget, spent = found[row["tag"]]
+            row.update(
+                max_budget=budget.budget_usd,
+                budget_period=budget.budget_period,
+                budget_spend=spent,
+            )

@@ -190,6 +190,9 @@ PAGES: dict[str, tuple[str, str]] = {
     # the one spend page: a reader below admin sees its own keys' figures only
     "console:spend": ("usage.view", "usage.view"),
     "console:spend-csv": ("usage.view", "usage.view"),
+    # tag budgets (as /api/tags): owners and admins
+    "console:tag-budget-save": ("teams.edit", "teams.edit"),
+    "console:tag-budget-delete": ("teams.edit", "teams.edit"),
     # budget alerts: admins read them; owners set the webhook, test it, send again
     "console:alerts": ("spend.view", "settings.edit"),
     "console:alerts-test": ("settings.edit", "settings.edit"),

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
+from gateway.ops import tag_budgets
 from gateway.telemetry import logquery, spend, tag_spend
 
 router = Router(tags=["spend"])
@@ -114,27 +115,8 @@ def tag_figures(
     except (tag_spend.BadTagQuery, spend.BadQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
     if "tag" in names:
-        with_budgets(rows)
+        tag_budgets.with_budgets(rows)
     return names, rows
-
-
-def with_budgets(rows: list[dict[str, Any]]) -> None:
-    """Each row of a tag with a budget gets the budget, its period and the tag's spend
-    in the current period (one query for the budgets, one per budgeted tag)."""
-    from gateway.models import TagBudget
-    from gateway.ops.tag_budgets import period_spend
-
-    names = {row["tag"] for row in rows if row.get("tag")}
-    budgets = TagBudget.objects.filter(name__in=names, budget_usd__isnull=False)
-    found = {b.name: (b, period_spend(b)) for b in budgets}
-    for row in rows:
-        if row.get("tag") in found:
-            budget, spent = found[row["tag"]]
-            row.update(
-                max_budget=budget.budget_usd,
-                budget_period=budget.budget_period,
-                budget_spend=spent,
-            )
 
 
 @router.get("/", response={200: SpendOut})

@@ -66,6 +66,7 @@ FORMS = {
     "ProviderForm": "providers",
     "McpServerForm": "mcp_servers",
     "TeamForm": "teams",
+    "TagBudgetForm": "tags",
     "MemberForm": "team_members",
     "RoleForm": "users",
     "UserLimitsForm": "user_limits",
