@@ -178,6 +178,10 @@ def test_a_tag_budget_makes_the_request_hold(settings):
     assert budget_estimate.hold_for(key(), paid, 100, 50, tags=(tag(rpm_limit=3),)) is None
     held = budget_estimate.hold_for(key(), paid, 100, 50, tags=(tag(budget_usd=Decimal(1)),))
     assert held == Decimal("0.0015")
+    # a realtime session holds the flat amount for a tag's budget too
+    settings.SWITCHYARD_BUDGET_RESERVATION_USD = "0.05"
+    assert budget_estimate.session_hold(key()) is None
+    assert budget_estimate.session_hold(key(), (tag(budget_usd=Decimal(1)),)) == Decimal("0.05")
 
 
 # --- exact under concurrency, in every store ------------------------------------------------
