@@ -265,8 +265,12 @@ async def _serve(job: Job) -> Reply | StreamReply:
     elif job.request is None and "metadata" in job.body:  # a body that goes up as it came
         job.body = tags.without_tags(job.body)  # (embeddings, completions, images, speech)
     declared = declaration(job)  # what it costs: the budget hold follows from it
-    # the request's tags with limits of their own (none: no lookup)
-    tagged = limits.tag_limits(registry.current().tag_limits, call.record.tags)
+    # the request's tags with limits of their own (an untagged request: one test)
+    tagged = (
+        limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        if call.record.tags
+        else ()
+    )
     hold = (
         budget_estimate.hold_for(
             key,
