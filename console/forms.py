@@ -686,6 +686,12 @@ class KeyForm(forms.Form):
         help_text="comma separated; every request made with this key carries them, beside "
         "its own (x-switchyard-tags, metadata.tags)",
     )
+    enforce_tags = forms.BooleanField(
+        required=False,
+        label="Only its own tags",
+        help_text="a request naming another tag is refused (403), so spend by its tags is "
+        "attribution; owners and admins set it",
+    )
     alert_thresholds = forms.CharField(
         required=False,
         max_length=100,
@@ -743,6 +749,7 @@ class KeyForm(forms.Form):
             self.fields[name].help_text = "empty: the team's"
             self.fields[name].widget.attrs["placeholder"] = "the team's"
         del self.fields["management"]
+        del self.fields["enforce_tags"]  # owners and admins set it (field rules)
 
     @classmethod
     def for_key(cls, key: ApiKey, **kwargs: Any) -> KeyForm:
@@ -764,6 +771,7 @@ class KeyForm(forms.Form):
                 "mcp_allowed": list(key.mcp_allowed or []),
                 "guardrails": list(key.guardrails or []),
                 "tags": ", ".join(key.tags or []),
+                "enforce_tags": key.enforce_tags,
                 "alert_thresholds": thresholds_shown(key.alert_thresholds),
             },
         )

@@ -27,15 +27,16 @@ from gateway.models import (
     Route,
     SsoLink,
     SsoRemoval,
+    TagBudget,
     Team,
 )
 from gateway.policy import registry
 
 # Profile: a user's own limits are in the snapshot (UserEntry); prompts: the prompt
-# registry's part of it (gateway.prompts)
+# registry's part of it (gateway.prompts); TagBudget: the tags' limits (TagEntry)
 REGISTRY_MODELS = (
     Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail,
-    Prompt, PromptVersion, PromptLabel,
+    Prompt, PromptVersion, PromptLabel, TagBudget,
 )  # fmt: skip
 
 

@@ -118,6 +118,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             "mcp_allowed": data["mcp_allowed"],
             "guardrails": data.get("guardrails") or None,
             "tags": data["tags"] or None,
+            "enforce_tags": data.get("enforce_tags") or None,  # offered to admins only
             "alert_thresholds": data["alert_thresholds"],
         }
         # an empty form field is one left out: an empty limit is the team's, followed live
@@ -169,6 +170,8 @@ def _changes(key: ApiKey, data: dict[str, Any]) -> dict[str, Any]:
         "tags": data["tags"],
         "alert_thresholds": data["alert_thresholds"],
     }
+    if "enforce_tags" in data:  # offered to owners and admins only
+        changes["enforce_tags"] = data["enforce_tags"]
     stored = key.expires_at.replace(second=0, microsecond=0) if key.expires_at else None
     if data["expires_at"] != stored:
         changes["expires_at"] = data["expires_at"]

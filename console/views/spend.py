@@ -14,16 +14,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponsePermanentRedirect
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from console import usage as usage_data
-from console.decorators import actor_of, staff_required
-from console.views.common import HtmxHttpRequest
-from console.views.spend_tags import tag_section
-from gateway.policy import roles
+from console.decorators import actor_of, forbidden, staff_required
+from console.forms import show_errors
+from console.views.common import HtmxHttpRequest, go_to
+from console.views.spend_tags import TagBudgetForm, budgets_section, tag_section
+from gateway.models import TagBudget
+from gateway.ops import tag_budgets
+from gateway.policy import field_rules, roles
 from gateway.telemetry import audit, spend
 
 # window -> (label, span, chart bucket)
@@ -155,6 +161,13 @@ def _filter_links(request: HtmxHttpRequest) -> dict[str, Any]:
 
 @staff_required
 def spend_page(request: HtmxHttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _page(
+    request: HtmxHttpRequest, tag_form: TagBudgetForm | None = None, status: int = 200
+) -> HttpResponse:
+    actor = actor_of(request)
     window = _window(request)
     label, span, bucket = WINDOWS[window]
     since = timezone.now() - span
@@ -197,9 +210,44 @@ def spend_page(request: HtmxHttpRequest) -> HttpResponse:
         "filter_labels": {n: spend.DIMENSIONS[n].label.lower() for n in FILTERABLE},
         "sort_links": _sort_links(request, sort),
         "filter_links": _filter_links(request),
-        "tags": tag_section(since, filters, visible),
+        # tags' budgets: their standing for readers of every key's spend; the form that
+        # sets them for owners and admins (as /api/tags)
+        "tags": tag_section(since, filters, visible, budgets=actor.can("spend.view")),
+        "tag_budgets": budgets_section(tag_form) if actor.can("teams.edit") else None,
     }
-    return render(request, "console/spend.html", context)
+    return render(request, "console/spend.html", context, status=status)
+
+
+@staff_required
+@require_POST
+def tag_budget_save(request: HtmxHttpRequest) -> HttpResponse:
+    """Add a tag budget, or change the one of the tag named (owners and admins; the
+    field rules and the save of ``/api/tags``)."""
+    form = TagBudgetForm(request.POST)
+    if form.is_valid():
+        fields = dict(form.cleaned_data)
+        row = TagBudget.objects.filter(name=str(fields["name"]).strip()).first()
+        stored = None if row is None else field_rules.stored_values(row, fields)
+        refusal = field_rules.refusal(actor_of(request), "tags", fields, stored)
+        if refusal:
+            return forbidden(request, refusal)
+        try:
+            saved = tag_budgets.save_tag_budget(row, fields)
+        except ValidationError as exc:
+            show_errors(form, exc)
+        else:
+            messages.success(request, f"Saved the budget of tag {saved.name}.")
+            return go_to(request, reverse("console:spend") + "#tag-budgets")
+    return _page(request, tag_form=form, status=422)
+
+
+@staff_required
+@require_POST
+def tag_budget_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(TagBudget, pk=pk)
+    row.delete()
+    messages.success(request, f"Removed the budget of tag {row.name}.")
+    return go_to(request, reverse("console:spend") + "#tag-budgets")
 
 
 @staff_required

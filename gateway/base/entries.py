@@ -235,6 +235,24 @@ class UserEntry:
 
 
 @dataclass(slots=True, frozen=True)
+class TagEntry:
+    """A tag's limits (``TagBudget``), counted like a team's by every request carrying the
+    tag (gateway/policy/limits.py: one more subject). Only tags with a limit are in the
+    snapshot."""
+
+    id: int
+    name: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: Decimal | None
+    budget_period: str
+
+    @property
+    def limited(self) -> bool:
+        return not (self.rpm_limit is None and self.tpm_limit is None and self.budget_usd is None)
+
+
+@dataclass(slots=True, frozen=True)
 class McpServerEntry:
     """A registered MCP server (``gateway.mcp``). Secrets are decrypted literals or
     ``os.environ/NAME`` references, resolved when the pool connects."""
@@ -315,6 +333,8 @@ class KeyEntry:
     guardrails: tuple[str, ...] = ()
     # Tags every request with this key carries (gateway/telemetry/tags.py)
     tags: tuple[str, ...] = ()
+    # Its requests may assert only its own ``tags`` (another: 403)
+    enforce_tags: bool = False
 
     @property
     def is_master(self) -> bool:
@@ -366,6 +386,8 @@ class Snapshot:
     # the variables the operator's own rows reference: they resolve whatever the allow
     # list says (``secret_refs.trust``, given them when the snapshot is installed)
     trusted_names: frozenset[str] = frozenset()
+    # the tags with limits (TagBudget), by name: empty, a tagged request costs one lookup
+    tag_limits: dict[str, TagEntry] = field(default_factory=dict)
 
     def route(self, name: str) -> RouteEntry | None:
         """The route serving public model ``name``: exact name first, then patterns."""

@@ -388,8 +388,11 @@ async def open_session(
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
         # the session's tags (the key's, the x-switchyard-tags header) on its journal row
         tags.attribute(call.record, {}, headers, key)
-        hold = budget_estimate.session_hold(key)
-        call.reservation = await limits.admit(key, route.name, 0, hold, route_teams=route.teams)
+        tagged = limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        hold = budget_estimate.session_hold(key, tagged)
+        call.reservation = await limits.admit(
+            key, route.name, 0, hold, route_teams=route.teams, tags=tagged
+        )
     except GatewayError as error:
         raise Refused(call, error) from None
     plan = _realtime_only(route)

@@ -265,6 +265,12 @@ async def _serve(job: Job) -> Reply | StreamReply:
     elif job.request is None and "metadata" in job.body:  # a body that goes up as it came
         job.body = tags.without_tags(job.body)  # (embeddings, completions, images, speech)
     declared = declaration(job)  # what it costs: the budget hold follows from it
+    # the request's tags with limits of their own (an untagged request: one test)
+    tagged = (
+        limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        if call.record.tags
+        else ()
+    )
     hold = (
         budget_estimate.hold_for(
             key,
@@ -273,6 +279,7 @@ async def _serve(job: Job) -> Reply | StreamReply:
             job.max_output(),
             text_output=declared.generates_text,  # images, audio: priced other than tokens
             reachable=lambda: _answering(key, route),
+            tags=tagged,
         )
         if declared.billable
         else None
@@ -280,7 +287,13 @@ async def _serve(job: Job) -> Reply | StreamReply:
     # a hold that assumed each deployment's max output has it sent upstream (I13)
     job.caps_output = hold is not None and job.max_output() is None
     call.reservation = await limits.admit(
-        key, route.name, job.estimate, hold, end_user=call.record.end_user, route_teams=route.teams
+        key,
+        route.name,
+        job.estimate,
+        hold,
+        end_user=call.record.end_user,
+        route_teams=route.teams,
+        tags=tagged,
     )
     if call.guard is not None:
         await call.guard.before()  # pre_call: may rewrite the request, or refuse it

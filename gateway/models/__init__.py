@@ -659,6 +659,9 @@ class ApiKey(models.Model):
     # Tags every request made with this key carries beside its own (gateway/telemetry/
     # tags.py), read from the snapshot: spend by tag and the log filter see them.
     tags = models.JSONField(default=list, blank=True)
+    # Only the key's own tags may be asserted by its requests (header, body): a request
+    # naming another is refused (403), so its tags' spend is attribution, not a claim.
+    enforce_tags = models.BooleanField(default=False)
     # Budget alert thresholds in percent (gateway/alerts); None: the global default.
     alert_thresholds = models.JSONField(null=True, blank=True, default=None)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
@@ -1235,5 +1238,6 @@ from gateway.models.prompts import PromptLabel as PromptLabel  # noqa: E402,F401
 from gateway.models.prompts import PromptVersion as PromptVersion  # noqa: E402,F401
 from gateway.models.scores import Score as Score  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gateway's tables)
+from gateway.models.tags import TagBudget as TagBudget  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagSpendRollup as TagSpendRollup  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)

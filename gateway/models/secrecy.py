@@ -116,6 +116,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.SpendRollup": _fields("key_name end_user session route model"),
     "gateway.TagSpendRollup": _fields("tag key_name"),
     "gateway.RequestTag": _fields("tag"),
+    "gateway.TagBudget": _fields("name description budget_period"),
     "gateway.AuditEvent": _fields(  # written masked (gateway.telemetry.audit)
         "actor_kind actor actor_id source user_agent action object_type object_id "
         "object_name changes detail"

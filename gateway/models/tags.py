@@ -1,12 +1,54 @@
-"""Request tags' tables: ``RequestTag`` (one row per tag of a logged request, for the log
-filter) and ``TagSpendRollup`` (spend per hour, tag and key, for spend by tag). Both are
+"""Request tags' tables: ``TagBudget`` (a tag's limits: a budget per period and rpm/tpm,
+counted like a team's by every request carrying the tag, gateway/policy/limits.py),
+``RequestTag`` (one row per tag of a logged request, for the log filter) and
+``TagSpendRollup`` (spend per hour, tag and key, for spend by tag). The last two are
 written by the journal writer in the transaction of the logs they describe."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MinValueValidator
 from django.db import models
+
+
+class TagBudget(models.Model):
+    """A tag's limits (LiteLLM's tag budgets: ``max_budget`` per ``budget_duration``): its
+    spend per period and its requests and tokens per minute, across every key, counted
+    like a team's (one more subject beside the key, its team and its owner). None: no
+    such limit. Read from the registry snapshot, never per request."""
+
+    name: str = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=500, blank=True)
+    rpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    tpm_limit = models.PositiveIntegerField(null=True, blank=True)
+    budget_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    budget_period = models.CharField(
+        max_length=10,
+        choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
+        default="month",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        app_label = "gateway"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def max_budget(self) -> Decimal | None:
+        """The budget by LiteLLM's name (``/api/tags``, its field rules)."""
+        budget: Decimal | None = self.budget_usd
+        return budget
 
 
 class RequestTag(models.Model):

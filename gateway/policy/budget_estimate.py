@@ -17,7 +17,8 @@ which charge as they run) and deployments without prices hold
 
 A request that named no ceiling and was held at the deployment's max output is sent with
 it (``assumed_ceiling``): an upstream left to its own default could answer longer than
-what was held. Keys without a budget skip all of this (one attribute test)."""
+what was held. Keys without a budget skip all of this (one attribute test), unless the
+request carries a tag with a budget (``TagBudget``): then it holds as for a key's."""
 
 from __future__ import annotations
 
@@ -26,27 +27,30 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, TagEntry
 from gateway.errors import InvalidRequest
 
 MILLION = Decimal(1_000_000)
 
 
-def budgeted(key: KeyEntry) -> bool:
-    """Whether a request of ``key`` holds part of a budget (its own, its team's or its
-    end users')."""
+def budgeted(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> bool:
+    """Whether a request of ``key`` carrying ``tags`` (those with limits) holds part of a
+    budget (its own, its team's, its end users' or one of its tags')."""
     team_budget = key.team is not None and key.team.budget_usd is not None
     return not key.is_master and (
-        key.budget_usd is not None or key.max_budget_per_user is not None or team_budget
+        key.budget_usd is not None
+        or key.max_budget_per_user is not None
+        or team_budget
+        or any(t.budget_usd is not None for t in tags)
     )
 
 
-def session_hold(key: KeyEntry) -> Decimal | None:
+def session_hold(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> Decimal | None:
     """What a realtime session holds while it lasts: ``SWITCHYARD_BUDGET_RESERVATION_USD``
     (None: the key has no budget). A session has no output ceiling of its own; each of
     its responses is counted when done and the session is cut once the budget is spent
     (gateway/core/realtime.py), so its admission only asks that some budget is left."""
-    if not budgeted(key):
+    if not budgeted(key, tags):
         return None
     return Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
 
@@ -59,14 +63,15 @@ def hold_for(
     *,
     text_output: bool = False,
     reachable: Callable[[], Iterable[RouteEntry]] | None = None,
+    tags: tuple[TagEntry, ...] = (),
 ) -> Decimal | None:
-    """USD the request holds of ``key``'s budget (and of its end user's); None when the
-    key has neither budget.
+    """USD the request holds of ``key``'s budget (and of its end user's, its team's and
+    its ``tags``'); None when none of them has a budget.
     ``max_output``: the request's own ceiling (None: not given; 0: it makes no output).
     ``text_output``: the request generates text tokens (an unknown ceiling is refused).
     ``reachable``: the other routes it may be answered by (called for budgeted keys only).
     """
-    if not budgeted(key):
+    if not budgeted(key, tags):
         return None
     unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
     routes = [route, *(reachable() if reachable is not None else ())]

@@ -65,8 +65,17 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         "scopes": FieldRule(ADMIN, ADMIN, rule="key.grant"),
         "management": FieldRule(ADMIN, ADMIN, rule="key.grant"),  # the console's spelling of scopes
         "guardrails": _ADDS,
+        # below admin, tags are added (never removed); to a key that enforces its tags,
+        # only admins add any (``_enforced_tags``): its tags are attribution
         "tags": _ADDS,
+        "enforce_tags": _same(ADMIN, "enforce_tags")["enforce_tags"],
     },
+    # a tag's budget and limits (counted across every key carrying the tag)
+    "tags": _same(
+        ADMIN,
+        *("name", "description", "max_budget", "budget_period", "budget_duration"),
+        *("rpm_limit", "tpm_limit"),
+    ),
     "routes": {
         **_same(EDITOR, "name", "description", "enabled", "strategy", "fallbacks"),
         **_same(
@@ -247,7 +256,29 @@ def refusals(
                 out[field] = f"only {_role_names(found.clear)} may clear {field}"
         elif not at_least(actor, found.set):
             out[field] = f"only {_role_names(found.set)} may set {field}"
+    if resource == "keys" and "tags" not in out:
+        why = _enforced_tags(actor, sent, stored)
+        if why:
+            out["tags"] = why
     return out
+
+
+def _enforced_tags(
+    actor: roles.Actor, sent: Mapping[str, Any], stored: Mapping[str, Any] | None
+) -> str:
+    """A key that enforces its tags (stored, or set by this write) carries only its
+    own, so its tag spend is attribution: below admin, none may be added to it."""
+    if "tags" not in sent or at_least(actor, ADMIN):
+        return ""
+    before = stored or {}
+    enforced = bool(sent.get("enforce_tags")) or bool(before.get("enforce_tags"))
+    added = _items(sent["tags"]) - _items(before.get("tags"))
+    if enforced and added:
+        return (
+            f"this key enforces its tags: only {_role_names(ADMIN)} may add "
+            f"{', '.join(sorted(added))}"
+        )
+    return ""
 
 
 def refusal(
@@ -265,6 +296,9 @@ def stored_values(instance: Any, fields: Iterable[str]) -> dict[str, Any]:
     """The current values of ``fields`` of a row, as ``refusals`` compares them: a
     many-to-many as its rows, a missing attribute as None."""
     values: dict[str, Any] = {}
+    fields = list(fields)
+    if "tags" in fields and hasattr(instance, "enforce_tags"):
+        fields.append("enforce_tags")  # whether tags may be added (``_enforced_tags``)
     for field in fields:
         value: Any = getattr(instance, field, None)
         every = getattr(value, "all", None)

@@ -98,6 +98,20 @@ def _period(value: object) -> str:
     return period
 
 
+def parse_flag(value: object) -> bool:
+    """A yes/no setting: a boolean, or true/false, yes/no, on/off, 1/0 (None, "": no)."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
 def parse_expiry(value: object) -> datetime | None:
     """A datetime, a date (the key expires at 00:00 UTC that day) or an ISO string of
     either; naive times are UTC. Must lie in the future."""
@@ -234,6 +248,7 @@ PARSERS = {
     "mcp_allowed": _mcp_allowed,
     "guardrails": clean_guardrails,
     "tags": parse_tags,
+    "enforce_tags": parse_flag,
     "alert_thresholds": parse_thresholds,
     "routes": _routes,
     "rpm_limit": _limit,
@@ -366,6 +381,7 @@ def create_key(
     mcp_allowed: object = None,
     guardrails: object = None,
     tags: object = None,
+    enforce_tags: object = None,
     alert_thresholds: object = None,
     minted_by: int | None = None,
 ) -> CreatedKey:
@@ -402,6 +418,7 @@ def update_key(
     mcp_allowed: object = UNSET,
     guardrails: object = UNSET,
     tags: object = UNSET,
+    enforce_tags: object = UNSET,
     alert_thresholds: object = UNSET,
 ) -> ApiKey:
     """Change the given fields (None or "" clears a limit); validate all, then save. A

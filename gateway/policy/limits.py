@@ -19,6 +19,12 @@ them too, like a team: every key of that user shares one counter (``user:<id>``,
 the key's id and the team's negative id), restored from the request log of all their
 keys after a restart.
 
+A request carrying tags with limits of their own (``TagBudget``: a budget per period,
+rpm, tpm; the snapshot's ``tag_limits``) counts against each of them too, like a team:
+one more subject per such tag (``tag:<name>``) in the same joint admission, store and
+round trip, its spend restored from the request log of the tag's requests. A request
+without tags, or whose tags have no limits, takes the path it took before.
+
 A key with ``max_budget_per_user`` also gives each end user of it (the request's
 ``end_user``, gateway/telemetry/attribution.py) that budget per budget period, counted
 exactly like the key's (same store, holds and period) under an entry derived from the
@@ -60,7 +66,7 @@ from typing import Any, NamedTuple
 from django.conf import settings
 
 from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
-from gateway.base.entries import KeyEntry
+from gateway.base.entries import KeyEntry, TagEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from gateway.policy.authorization import decide
 from gateway.policy.leased_limits import Leased, LeasedLimits, Want
@@ -162,18 +168,40 @@ def _load_user_spend_sync(user_id: int, start: datetime | None) -> Decimal:
     return spent + _batch_holds_sync(keys)
 
 
+def load_tag_spend_sync(tag: str, start: datetime | None) -> Decimal:
+    """What the requests of keys carrying ``tag`` spent since ``start`` (through the
+    (tag, time) index of ``RequestTag``; the master key's requests, never limited, are
+    not counted, as they are not counted live)."""
+    from django.db.models import Sum
+
+    from gateway.models import RequestTag
+
+    rows = RequestTag.objects.filter(tag=tag, log__key_id__isnull=False)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent = rows.aggregate(total=Sum("log__cost_usd"))["total"]
+    return spent or Decimal("0")
+
+
 USER_COUNTER = "user:"  # a user's counter id: "user:<id>" (keys: ids; teams: -ids)
+TAG_COUNTER = "tag:"  # a tag's: "tag:<name>"
 
 
 def user_counter(user_id: int) -> str:
     return f"{USER_COUNTER}{user_id}"
 
 
+def tag_counter(name: str) -> str:
+    return f"{TAG_COUNTER}{name}"
+
+
 async def load_counter_spend(counter_id: int | str, start: datetime | None) -> Decimal:
-    """The spend of a key (a positive counter id), a team (negative: its keys') or a
-    user (``user:<id>``: every key they own)."""
+    """The spend of a key (a positive counter id), a team (negative: its keys'), a
+    user (``user:<id>``: every key they own) or a tag (``tag:<name>``: its requests)."""
     from gateway.base import db_work
 
+    if isinstance(counter_id, str) and counter_id.startswith(TAG_COUNTER):
+        return await db_work.arun(load_tag_spend_sync, counter_id.removeprefix(TAG_COUNTER), start)
     if isinstance(counter_id, str):
         user_id = int(counter_id.removeprefix(USER_COUNTER))
         return await db_work.arun(_load_user_spend_sync, user_id, start)
@@ -307,11 +335,11 @@ def _verdict(
 @dataclass(slots=True, frozen=True)
 class Subject:
     """One set of limits a request counts against: a key's (counter = key id), its
-    team's (counter = -team id) or its owner's (counter = "user:<id>"), so all live side
-    by side in one store."""
+    team's (counter = -team id), its owner's (counter = "user:<id>") or one of its tags'
+    (counter = "tag:<name>"), so all live side by side in one store."""
 
     counter: int | str
-    limits: Any  # KeyEntry, TeamEntry or UserEntry: rpm/tpm limits, budget and its period
+    limits: Any  # KeyEntry, TeamEntry, UserEntry or TagEntry: rpm/tpm, budget, period
     who: str  # how refusals name it
 
     def budget_units(self) -> int:
@@ -332,13 +360,24 @@ class Joint(NamedTuple):
     parts: tuple[tuple[Any, Any, str | None], ...]
 
 
-def subjects_of(key: KeyEntry) -> list[Subject]:
+def subjects_of(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> list[Subject]:
+    """The limits a request of ``key`` carrying ``tags`` (those with limits) counts
+    against: the key's, its team's and its owner's when limited, and each tag's."""
     subjects = [Subject(key.id or 0, key, "this API key's")]
     if key.team is not None and key.team.limited:
         subjects.append(Subject(-key.team.id, key.team, f"team {key.team.name}'s"))
     if key.owner is not None and key.owner.limited:
         subjects.append(Subject(user_counter(key.owner.id), key.owner, f"user {key.owner.name}'s"))
+    subjects.extend(Subject(tag_counter(t.name), t, f"tag {t.name}'s") for t in tags)
     return subjects
+
+
+def tag_limits(snapshot_tags: dict[str, TagEntry], tags: tuple[str, ...]) -> tuple[TagEntry, ...]:
+    """The limits of a request's ``tags`` that have any (``Snapshot.tag_limits``): ()
+    without a lookup when the request has no tags or no tag has limits."""
+    if not tags or not snapshot_tags:
+        return ()
+    return tuple(entry for tag in tags if (entry := snapshot_tags.get(tag)) is not None)
 
 
 def _shares_limits(key: KeyEntry) -> bool:
@@ -1303,14 +1342,16 @@ async def admit(
     hold_usd: Decimal | None = None,
     end_user: str = "",
     route_teams: frozenset[int] | None = None,
+    tags: tuple[TagEntry, ...] = (),
 ) -> Reservation:
     """Check and reserve ``key``'s allowance for one request to ``route``: a request,
     ``estimated_tokens`` and, when the key has a budget, ``hold_usd`` of it (what the
     request may cost, ``gateway.policy.budget_estimate``) until it settles; the same of
-    ``end_user``'s budget when the key sets ``max_budget_per_user``. Raise
+    ``end_user``'s budget when the key sets ``max_budget_per_user`` and of each of
+    ``tags`` (the request's tags with limits, ``tag_limits``). Raise
     AuthenticationFailed (revoked, expired), PermissionDenied (route not allowed) or
     RateLimited (rpm, tpm or budget)."""
-    reservation = await _admit(key, route, estimated_tokens, hold_usd, route_teams)
+    reservation = await _admit(key, route, estimated_tokens, hold_usd, route_teams, tags)
     if end_user and key.max_budget_per_user is not None and not key.is_master:
         entry = end_user_entry(key, end_user)
         try:
@@ -1327,6 +1368,7 @@ async def _admit(
     estimated_tokens: int,
     hold_usd: Decimal | None,
     route_teams: frozenset[int] | None = None,
+    tags: tuple[TagEntry, ...] = (),
 ) -> Reservation:
     if key.is_master:
         return Reservation(key=key, route=route, estimated_tokens=estimated_tokens)
@@ -1340,8 +1382,8 @@ async def _admit(
         raise PermissionDenied(may_call.reason)
     tokens = max(0, int(estimated_tokens))
     reservation = Reservation(key=key, route=route, estimated_tokens=tokens)
-    if _shares_limits(key):
-        return await _admit_joint(reservation, key, tokens, at, hold_usd)
+    if tags or _shares_limits(key):
+        return await _admit_joint(reservation, key, tokens, at, hold_usd, tags)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
     hold = _units(hold_usd) if hold_usd and key.budget_usd is not None else 0
@@ -1349,12 +1391,17 @@ async def _admit(
 
 
 async def _admit_joint(
-    reservation: Reservation, key: KeyEntry, tokens: int, at: float, hold_usd: Decimal | None
+    reservation: Reservation,
+    key: KeyEntry,
+    tokens: int,
+    at: float,
+    hold_usd: Decimal | None,
+    tags: tuple[TagEntry, ...] = (),
 ) -> Reservation:
-    """A key of a team with limits (or of a user with limits): the key's, the team's and
-    the owner's counters are checked and reserved together, in the same store and the
-    same single round trip."""
-    subjects = subjects_of(key)
+    """A key of a team with limits (or of a user with limits, or a request carrying tags
+    with limits): the key's, the team's, the owner's and the tags' counters are checked
+    and reserved together, in the same store and the same single round trip."""
+    subjects = subjects_of(key, tags)
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
     hold = _units(hold_usd) if hold_usd and budgeted else 0
     return await _reserve(

@@ -30,6 +30,7 @@ from gateway.base.entries import (
     ProviderEntry,
     RouteEntry,
     Snapshot,
+    TagEntry,
     TeamEntry,
     UserEntry,
     mcp_list,
@@ -72,6 +73,24 @@ def _limited_users() -> dict[int, UserEntry]:
         )
         for p in rows
     }
+
+
+def _limited_tags() -> dict[str, TagEntry]:
+    """The tags with limits of their own (``TagBudget``), by name: one query per build."""
+    from gateway.models import TagBudget
+
+    entries = (
+        TagEntry(
+            id=t.id,
+            name=t.name,
+            rpm_limit=t.rpm_limit,
+            tpm_limit=t.tpm_limit,
+            budget_usd=t.budget_usd,
+            budget_period=t.budget_period,
+        )
+        for t in TagBudget.objects.all()
+    )
+    return {entry.name: entry for entry in entries if entry.limited}
 
 
 def _inactive_users() -> set[int]:
@@ -194,6 +213,7 @@ def build_snapshot() -> Snapshot:
                 dict.fromkeys((*names_list(k.guardrails), *team_guardrails.get(k.team_id, ())))
             ),
             tags=tuple(names_list(k.tags)),
+            enforce_tags=k.enforce_tags,
         )
     mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
     guardrails = {
@@ -222,6 +242,7 @@ def build_snapshot() -> Snapshot:
         default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),
         parts={name: load() for name, load in hooks.snapshot_parts.items()},
         trusted_names=_operator_references(),
+        tag_limits=_limited_tags(),
     )
 
 

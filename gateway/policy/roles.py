@@ -190,6 +190,9 @@ PAGES: dict[str, tuple[str, str]] = {
     # the one spend page: a reader below admin sees its own keys' figures only
     "console:spend": ("usage.view", "usage.view"),
     "console:spend-csv": ("usage.view", "usage.view"),
+    # tag budgets (as /api/tags): owners and admins
+    "console:tag-budget-save": ("teams.edit", "teams.edit"),
+    "console:tag-budget-delete": ("teams.edit", "teams.edit"),
     # budget alerts: admins read them; owners set the webhook, test it, send again
     "console:alerts": ("spend.view", "settings.edit"),
     "console:alerts-test": ("settings.edit", "settings.edit"),
@@ -239,6 +242,8 @@ API: dict[str, tuple[str, str]] = {
     "keys": ("keys.view", "keys.edit"),
     "logs": ("logs.view", "logs.view"),
     "teams": ("teams.view", "teams.edit"),
+    # tag budgets: across every team's keys, so owners and admins read and change them
+    "tags": ("spend.view", "teams.edit"),
     "users": ("users.view", "users.edit"),
     # a user's own limits: owners and admins (rule user.limit: admins not an owner's)
     "user-limits": ("users.view", "teams.edit"),

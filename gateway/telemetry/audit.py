@@ -602,6 +602,7 @@ def connect() -> None:
         PromptVersion,
         Provider,
         Route,
+        TagBudget,
         Team,
     )
 
@@ -620,6 +621,7 @@ def connect() -> None:
         (Prompt, "prompt"),
         (PromptVersion, "prompt_version"),
         (PromptLabel, "prompt_label"),
+        (TagBudget, "tag_budget"),
     ):
         watch(model, name)
     connection_created.connect(_watch_connection, dispatch_uid="audit-writes")

@@ -9,6 +9,11 @@ Responses API's does). A caller's tags are bounded (``gateway.policy.tag_bounds`
 of at most 64 printable characters each); past that the request is refused (400) in
 its own dialect, never cut silently.
 
+A key with ``enforce_tags`` allows its requests only its own tags: a header or body
+naming another tag is refused (403, ``tag_not_allowed``, naming the tag) in the caller's
+dialect, so that key's tag spend is attribution, never a caller's claim (nor a way to
+spend another tag's budget).
+
 ``metadata.tags`` is the gateway's field, not the upstream's: ``without_tags`` takes it
 out of a body before it goes upstream (OpenAI refuses a non-string metadata value,
 Anthropic any metadata key but ``user_id``). A request without tags pays two dict
@@ -20,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.policy.tag_bounds import clean_tags
 
 TAGS_HEADER = "x-switchyard-tags"
@@ -80,8 +85,23 @@ def attribute(record: Any, body: Any, headers: Mapping[str, str], key: Any) -> N
     ):
         return
     found = of_request(body, headers, key.tags)
+    if key.enforce_tags:
+        enforced(found, key.tags)
     if found:
         record.tags = found
+
+
+def enforced(found: tuple[str, ...], own: tuple[str, ...]) -> None:
+    """PermissionDenied naming the first of ``found`` that is not one of ``own`` (the
+    tags of a key that enforces its tags)."""
+    for tag in found:
+        if tag not in own:
+            raise PermissionDenied(
+                f"this API key may only carry its own tags ({', '.join(own) or 'none'}); "
+                f"tag {tag!r} is not one of them",
+                param="metadata.tags",
+                code="tag_not_allowed",
+            )
 
 
 def without_tags(body: dict[str, Any]) -> dict[str, Any]:

@@ -115,6 +115,9 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "route-shadow-scoring": (ADMINS, ADMINS),
     "spend": (READERS, READERS),  # below admin: its own keys' figures only
     "spend-csv": (READERS, READERS),
+    # tag budgets, counted across every team's keys (as /api/tags)
+    "tag-budget-save": (ADMINS, ADMINS),
+    "tag-budget-delete": (ADMINS, ADMINS),
     # budget alerts: admins read; owners set the webhook, send a test, send again
     "alerts": (ADMINS, {O}),
     "alerts-test": ({O}, {O}),
@@ -159,6 +162,7 @@ API = {
     "invites": (ADMINS, ADMINS),  # rule user.invite: an admin invites no owner
     "sso-removals": (ADMINS, {O}),  # removed SSO identities: owners let one in again
     "spend": (ADMINS, ADMINS),
+    "tags": (ADMINS, ADMINS),  # tag budgets: across every team's keys
     "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
@@ -238,6 +242,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "invite": 1,
             "alert": 1,
             "scores": 1,
+            "tag": 1,  # a tag budget
         },
         "name": "x1",
         "index": 0,
@@ -335,6 +340,7 @@ def api_url(template: str, world: dict) -> str:
         "key_id": world["key"].pk,
         "request_id": "req-1",
         "team_id": world["team"].pk,
+        "tag_id": 1,  # a tag budget
         "username": "spare",
         "dataset_id": 1,
         "server_id": 1,

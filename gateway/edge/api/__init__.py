@@ -41,6 +41,7 @@ api.add_router("/", "console.evals.api.router")  # /api/datasets, /api/experimen
 api.add_router("/audit", "gateway.edge.api.audit.router")
 api.add_router("/spend", "gateway.edge.api.spend.router")
 api.add_router("/teams", "gateway.edge.api.teams.router")
+api.add_router("/tags", "gateway.edge.api.tags.router")  # tag budgets
 api.add_router("/users", "gateway.edge.api.users.router")
 api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
 api.add_router("/invites", "gateway.edge.api.invites.router")

@@ -62,6 +62,7 @@ class KeyOut(Schema):
     mcp_effective: list[str]  # what it may use: mcp_allowed within its team's mcp_allowed
     guardrails: list[str]  # guardrails (names) its requests run, beside the default ones
     tags: list[str]  # tags every request made with it carries (beside the request's own)
+    enforce_tags: bool  # its requests may assert only its own tags (another: 403)
     alert_thresholds: list[int] | None  # budget alerts in percent; null: the default
 
     @staticmethod
@@ -106,6 +107,8 @@ class KeyPatch(Schema):
     mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
     guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
     tags: list[str] | str | None = None  # default tags ([] or null: none)
+    # only its own tags may be asserted by its requests (owners and admins set it)
+    enforce_tags: bool | None = None
     alert_thresholds: list[int] | str | None = None  # percent; null: the default; []: none
 
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
+from gateway.ops import tag_budgets
 from gateway.telemetry import logquery, spend, tag_spend
 
 router = Router(tags=["spend"])
@@ -52,6 +53,11 @@ class SpendRow(Schema):
     cache_write_tokens: int
     tokens: int
     cost_usd: Decimal
+    # by tag, for a tag with a budget (``/api/tags``): the budget, its period and what
+    # the tag spent in the current period ("spent $X of $Y this period")
+    max_budget: Decimal | None = None
+    budget_period: str | None = None
+    budget_spend: Decimal | None = None
 
 
 class SpendOut(Schema):
@@ -108,6 +114,8 @@ def tag_figures(
         )
     except (tag_spend.BadTagQuery, spend.BadQuery, logquery.InvalidFilter) as exc:
         raise HttpError(422, str(exc)) from None
+    if "tag" in names:
+        tag_budgets.with_budgets(rows)
     return names, rows
 
 

@@ -46,7 +46,7 @@ from channels.testing import WebsocketCommunicator
 from gateway import journal
 from gateway.base import background, endpoints, hooks, http, lifecycle
 from gateway.base.endpoints import Endpoint
-from gateway.base.entries import KeyEntry, RouteEntry, TeamEntry
+from gateway.base.entries import KeyEntry, RouteEntry, TagEntry, TeamEntry
 from gateway.core import jobs, realtime, service
 from gateway.core.call import Caller, StreamReply
 from gateway.edge import dialects, realtime_socket
@@ -413,6 +413,27 @@ async def test_a_spent_budget_is_refused(name: str, upstream: Upstream) -> None:
         caller_format(name, outcome, RateLimited, "budget_exceeded")
         assert upstream.seen == []
         one_row(upstream, refused, 429)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", DECLARED)
+async def test_a_spent_tag_budget_is_refused(name: str, upstream: Upstream) -> None:
+    """A key with no budget of its own, its request carrying a tag whose budget is spent
+    (``TagBudget``), is a 429 ``budget_exceeded`` with nothing sent upstream; the control:
+    the same key with a tag whose budget is unspent is answered."""
+    install(name, teams=None)
+    registry.current().tag_limits = {
+        t.name: t for t in (TagEntry(9101, "spent-tag", None, None, BUDGET, "month"),
+                            TagEntry(9102, "open-tag", None, None, BUDGET, "month"))
+    }  # fmt: skip
+    upstream.spent = {limits.tag_counter("spent-tag"): BUDGET}
+    plain = key()
+    assert (await ask(name, plain, {"x-switchyard-tags": "open-tag"})).status == 200
+    upstream.seen.clear()
+    outcome = await ask(name, plain, {"x-switchyard-tags": "spent-tag"})
+    assert outcome.status == 429, outcome.error
+    caller_format(name, outcome, RateLimited, "budget_exceeded")
+    assert upstream.seen == []
 
 
 # --- (d) tags and (e) the journal row -------------------------------------------------------

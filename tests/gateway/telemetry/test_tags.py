@@ -195,3 +195,60 @@ def test_tags_are_journaled_filtered_and_summed(settings):
     # retention takes the tag rows with their logs
     assert prune(timedelta(seconds=-60)) == 4
     assert RequestTag.objects.count() == 0
+
+
+# --- a key that enforces its tags: only its own may be asserted --------------------------
+
+ENFORCED_KEY = replace(MASTER, id=41, tags=("team:search",), enforce_tags=True)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "body", "headers"),
+    [
+        ("openai", CHAT, {"x-switchyard-tags": "team:search,team:ads"}),
+        ("anthropic", {**CHAT, "max_tokens": 8, "metadata": {"tags": ["team:ads"]}}, {}),
+        ("openai", {**CHAT, "metadata": {"tags": "team:ads"}}, {}),
+    ],
+)
+async def test_a_key_that_enforces_its_tags_refuses_another_with_a_403_naming_it(
+    upstream, dialect, body, headers
+):
+    received, records = upstream
+    reply = await service.handle(
+        "chat", dialect, orjson.dumps(body), headers, service.Caller(key=ENFORCED_KEY)
+    )
+    assert reply.status == 403, reply.body
+    error = orjson.loads(reply.body)["error"]
+    assert error["type"] == "permission_error"
+    assert "'team:ads'" in error["message"] and "team:search" in error["message"]
+    assert received == []  # refused before any upstream call
+
+
+async def test_a_key_that_enforces_its_tags_carries_its_own(upstream):
+    """Control: its own tag asserted again, or none, passes and is attributed; the same
+    foreign tag from a key that does not enforce passes as before."""
+    received, records = upstream
+    for headers in ({"x-switchyard-tags": "team:search"}, {}):
+        reply = await service.handle(
+            "chat", "openai", orjson.dumps(CHAT), headers, service.Caller(key=ENFORCED_KEY)
+        )
+        assert reply.status == 200, reply.body
+        assert records[-1].tags == ("team:search",)
+    loose = replace(ENFORCED_KEY, enforce_tags=False)
+    foreign = {"x-switchyard-tags": "team:ads"}
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(CHAT), foreign, service.Caller(key=loose)
+    )
+    assert reply.status == 200 and records[-1].tags == ("team:search", "team:ads")
+
+
+async def test_a_key_without_tags_that_enforces_them_allows_none(upstream):
+    strict = replace(ENFORCED_KEY, tags=())
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(CHAT), {"x-switchyard-tags": "x"}, service.Caller(key=strict)
+    )
+    assert reply.status == 403 and "'x'" in orjson.loads(reply.body)["error"]["message"]
+    reply = await service.handle(
+        "chat", "openai", orjson.dumps(CHAT), {}, service.Caller(key=strict)
+    )
+    assert reply.status == 200
