@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, staff_required
+from console.decorators import actor_of, fields_refused, form_values, staff_required
 from console.forms import McpServerForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.base.entries import MASTER
@@ -63,6 +63,10 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
     read_only = server is not None and server.transport == McpServer.Transport.STDIO and not stdio
     if request.method == "POST" and not read_only:
         form = McpServerForm(request.POST, stdio=stdio)
+        if form.is_valid() and (
+            refused := fields_refused(request, "mcp_servers", form_values(form), server)
+        ):
+            return refused
         if form.is_valid():
             values, bearer = form.values(), form.bearer_change()
             try:
