@@ -23,7 +23,6 @@ from console.decorators import actor_of, fields_refused, form_values, staff_requ
 from console.forms import McpServerForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.base.entries import MASTER
-from gateway.base.secrets.url_secrets import mask_url
 from gateway.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
 from gateway.ops.admin_ops import check_mcp_server_save
@@ -45,7 +44,7 @@ def _context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
         server.target = (
             " ".join([server.command, *server.args])
             if server.transport == McpServer.Transport.STDIO
-            else mask_url(server.url)
+            else server.url_display
         )
     calls = RequestLog.objects.filter(dialect="mcp").order_by("-created_at", "-id")[:RECENT_CALLS]
     return {"servers": servers, "calls": calls, **extra}
@@ -85,7 +84,7 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "name": server.name,
                 "description": server.description,
                 "transport": server.transport,
-                "url": mask_url(server.url),
+                "url": server.url_display,
                 "headers": server.headers_display,
                 "command": server.command,
                 "args": list(server.args or []),

@@ -63,10 +63,13 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     ),
     "gateway.RegistryState": {},
     # alerts, people, sign-in
-    "gateway.AlertSettings": _fields("default_thresholds", webhook_ciphertext=SECRET),
+    "gateway.AlertSettings": _fields(
+        "default_thresholds email_recipients", webhook_ciphertext=SECRET
+    ),
     "gateway.BudgetAlert": _fields("scope subject_name period status last_error"),
     "gateway.Invite": _fields("username email role", token_hash=DIGEST),
     "gateway.SsoLink": _fields("issuer subject"),
+    "gateway.SsoRemoval": _fields("issuer subject username"),  # who may not come back
     "auth.User": _fields("username first_name last_name email", password=DIGEST),
     # MCP OAuth: upstream clients and tokens, and the gateway's own authorization server
     "gateway.McpUpstreamClient": _fields(
