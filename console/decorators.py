@@ -3,17 +3,18 @@ the signed-in user may open it; the rules are there, not here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-from gateway.policy import authorization, roles
+from gateway.policy import authorization, field_rules, roles
 
 
 def forbidden(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -56,3 +57,28 @@ def actor_of(request: HttpRequest) -> roles.Actor:
     """The policy actor of a console request (set by ``staff_required``)."""
     actor = getattr(request, "actor", None)
     return actor if actor is not None else roles.actor_for_user(request.user)
+
+
+def form_values(form: forms.BaseForm) -> dict[str, Any]:
+    """What a valid form writes, by the names the field table gives them: its declared
+    fields (a field a form adds for one instance, such as a provider kind's settings, is
+    saved in a declared one, and asked as that one)."""
+    return {name: form.cleaned_data[name] for name in form.base_fields if name in form.cleaned_data}
+
+
+def fields_refused(
+    request: HttpRequest,
+    resource: str,
+    sent: Mapping[str, Any],
+    instance: Any = None,
+    stored: Mapping[str, Any] | None = None,
+) -> HttpResponse | None:
+    """The 403 page naming the field and who may write it when the field table
+    (``gateway.policy.field_rules``) refuses what a console form writes to ``resource``,
+    else None. Every form that writes a resource asks it, as ``/api`` does: ``instance``
+    is the row it changes (None: a new one), ``stored`` its values where they are not
+    the row's attributes."""
+    if stored is None and instance is not None:
+        stored = field_rules.stored_values(instance, sent)
+    reason = field_rules.refusal(actor_of(request), resource, sent, stored)
+    return forbidden(request, reason) if reason else None

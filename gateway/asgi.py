@@ -38,14 +38,21 @@ responses_socket = ResponsesSocket.as_asgi()
 
 ROLE = process_role.current()
 
+# The WebSocket paths the gateway serves itself, each with the declarations
+# (``gateway.base.endpoints``) it serves: a Responses WebSocket turn is a chat (or, with
+# ``generate: false``, a stored one); the Realtime relay its own. Every other path is
+# the console's (``console.routing``).
+API_SOCKETS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(endpoints.RESPONSES_PATHS, ("chat", "prepare")),
+    **dict.fromkeys(realtime_socket.PATHS, ("realtime",)),
+}
+
 
 async def websockets(
     scope: realtime_socket.Scope, receive: realtime_socket.Receive, send: realtime_socket.Send
 ) -> None:
     if ROLE != "all":
-        inference = scope["path"] in endpoints.RESPONSES_PATHS or (
-            scope["path"] in realtime_socket.PATHS
-        )
+        inference = scope["path"] in API_SOCKETS
         if role_gate.refuses_socket(ROLE, scope["path"], inference):
             await send({"type": "websocket.close", "code": role_gate.CLOSE_MISDIRECTED})
             return

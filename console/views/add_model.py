@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from console import model_picker
 from console.add_model_form import NEW_PREFIX, OPTIONS_LIST, AddModelForm
-from console.decorators import actor_of, forbidden, staff_required
+from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from console.forms import ProviderForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway import catalog
@@ -125,6 +125,16 @@ def add_model_page(request: HtmxHttpRequest) -> HttpResponse:
         valid.append(False)
     if not all(valid):
         return _page(request, form, new_form)
+    if refused := fields_refused(request, "add_model", form_values(form)):
+        return refused
+    if new and (
+        refused := fields_refused(
+            request,
+            "providers",
+            {**form_values(new_form), "settings": new_form.values()["settings"]},
+        )
+    ):
+        return refused
     if new:
         provider: Provider | NewProvider = NewProvider(
             new_form.values(), new_form.secret_change(False)

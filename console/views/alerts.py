@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, staff_required
+from console.decorators import actor_of, fields_refused, form_values, staff_required
 from console.forms import show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.alerts import config, delivery, email
@@ -139,6 +139,8 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, TEMPLATE, _context(request))
     form = AlertSettingsForm(request.POST)
+    if form.is_valid() and (refused := fields_refused(request, "alerts", form_values(form))):
+        return refused
     if form.is_valid():
         data = form.cleaned_data
         changes: dict[str, Any] = {

@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console.answers import logged_answer
-from console.decorators import actor_of, staff_required
+from console.decorators import actor_of, fields_refused, form_values, staff_required
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
@@ -317,6 +317,10 @@ def _edit(request: HtmxHttpRequest, row: Guardrail | None) -> HttpResponse:
     status = 200
     if request.method == "POST":
         form = GuardrailForm(request.POST, guardrail=row)
+        if form.is_valid() and (
+            refused := fields_refused(request, "guardrails", form_values(form), row)
+        ):
+            return refused
         if form.is_valid():
             try:
                 saved = guardrail_ops.save_guardrail(row, form.values())

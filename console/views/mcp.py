@@ -19,11 +19,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, staff_required
+from console.decorators import actor_of, fields_refused, form_values, staff_required
 from console.forms import McpServerForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.base.entries import MASTER
-from gateway.base.secrets.url_secrets import mask_url
 from gateway.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
 from gateway.ops.admin_ops import check_mcp_server_save
@@ -45,7 +44,7 @@ def _context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
         server.target = (
             " ".join([server.command, *server.args])
             if server.transport == McpServer.Transport.STDIO
-            else mask_url(server.url)
+            else server.url_display
         )
     calls = RequestLog.objects.filter(dialect="mcp").order_by("-created_at", "-id")[:RECENT_CALLS]
     return {"servers": servers, "calls": calls, **extra}
@@ -63,6 +62,10 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
     read_only = server is not None and server.transport == McpServer.Transport.STDIO and not stdio
     if request.method == "POST" and not read_only:
         form = McpServerForm(request.POST, stdio=stdio)
+        if form.is_valid() and (
+            refused := fields_refused(request, "mcp_servers", form_values(form), server)
+        ):
+            return refused
         if form.is_valid():
             values, bearer = form.values(), form.bearer_change()
             try:
@@ -81,7 +84,7 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "name": server.name,
                 "description": server.description,
                 "transport": server.transport,
-                "url": mask_url(server.url),
+                "url": server.url_display,
                 "headers": server.headers_display,
                 "command": server.command,
                 "args": list(server.args or []),

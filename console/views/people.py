@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, forbidden, staff_required
+from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from console.forms import show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from console.views.teams import UserLimitsForm
@@ -130,6 +130,8 @@ def user_invite(request: HtmxHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _render_invites(request, 422, invite_form=form)
     data = form.cleaned_data
+    if refused := fields_refused(request, "invites", form_values(form)):
+        return refused
     teams = list(data["teams"])
     decision = authorization.decide(
         actor, "user.invite", InviteGrant(data["role"], frozenset(t.pk for t in teams))

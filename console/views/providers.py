@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from console.decorators import staff_required
+from console.decorators import fields_refused, form_values, staff_required
 from console.forms import ProviderForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import Provider
@@ -34,6 +34,15 @@ def provider_list(request: HtmxHttpRequest) -> HttpResponse:
 def _edit(request: HtmxHttpRequest, provider: Provider | None) -> HttpResponse:
     if request.method == "POST":
         form = ProviderForm(request.POST)
+        if form.is_valid() and (
+            refused := fields_refused(
+                request,
+                "providers",
+                {**form_values(form), "settings": form.values()["settings"]},
+                provider,
+            )
+        ):
+            return refused
         if form.is_valid():
             try:
                 saved = admin_ops.save_provider(

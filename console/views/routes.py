@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from console import model_picker, stats
-from console.decorators import actor_of, forbidden, staff_required
+from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from console.forms import DeploymentForm, RouteForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway import catalog
@@ -132,6 +132,8 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
         form = RouteForm(initial={"name": request.GET["name"]} if request.GET.get("name") else None)
     then = _then(request.POST if request.method == "POST" else request.GET)
     if request.method == "POST":
+        if form.is_valid() and (refused := fields_refused(request, "routes", form.values())):
+            return refused
         route = _save(form, lambda values: admin_ops.save_route(None, values))
         if route is not None:
             _set_teams(request, route, form)  # an editor's route belongs to their teams
@@ -222,6 +224,10 @@ def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         request.POST or None, initial=suggested or None, picker=f"models-r{pk}-new"
     )
     if request.method == "POST":
+        if form.is_valid() and (
+            refused := fields_refused(request, "deployments", form_values(form))
+        ):
+            return refused
         saved = _save(
             form,
             lambda values: admin_ops.save_deployment(route, None, values, actor=actor_of(request)),
@@ -250,6 +256,10 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     picker = f"models-d{pk}"
     if request.method == "POST":
         form = DeploymentForm(request.POST, picker=picker)
+        if form.is_valid() and (
+            refused := fields_refused(request, "deployments", form_values(form), deployment)
+        ):
+            return refused
         saved = _save(
             form,
             lambda values: admin_ops.save_deployment(

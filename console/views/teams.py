@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console import stats
-from console.decorators import actor_of, forbidden, staff_required
+from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from console.forms import (
     CommaList,
     PlainDecimalField,
@@ -144,6 +144,8 @@ def _save(form: TeamForm, team: Team | None) -> Team | None:
 @require_POST
 def team_create(request: HtmxHttpRequest) -> HttpResponse:
     form = TeamForm(request.POST)
+    if form.is_valid() and (refused := fields_refused(request, "teams", form_values(form))):
+        return refused
     team = _save(form, None)
     if team is not None:
         messages.success(request, f"Created team {team.name}. Add its members below.")
@@ -166,6 +168,10 @@ def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         action = request.POST.get("action", "save")
         if action == "save":
             form = TeamForm(request.POST)
+            if form.is_valid() and (
+                refused := fields_refused(request, "teams", form_values(form), team)
+            ):
+                return refused
             if _save(form, team) is not None:
                 messages.success(request, f"Saved team {team.name}.")
                 return go_to(request, reverse("console:team-edit", args=[pk]))
@@ -173,6 +179,8 @@ def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             member_form = MemberForm(request.POST)
             if member_form.is_valid():
                 data = member_form.cleaned_data
+                if refused := fields_refused(request, "team_members", form_values(member_form)):
+                    return refused
                 roles.assign_membership(data["user"], team, data["role"])
                 messages.success(request, f"{data['user'].get_username()} is in {team.name}.")
                 return go_to(request, reverse("console:team-edit", args=[pk]))
@@ -211,6 +219,12 @@ class RoleForm(forms.Form):
 def user_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(get_user_model(), pk=pk)
     form = RoleForm(request.POST)
+    if form.is_valid() and (
+        refused := fields_refused(
+            request, "users", form_values(form), stored={"role": roles.role_of(user)}
+        )
+    ):
+        return refused
     if not form.is_valid():
         messages.error(request, "Choose one of the roles.")
     elif form.cleaned_data["role"] != roles.OWNER and roles.is_last_owner(user):
@@ -239,6 +253,12 @@ def user_limits(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not decision:
         return forbidden(request, decision.reason)
     form = UserLimitsForm(request.POST)
+    if form.is_valid() and (
+        refused := fields_refused(
+            request, "user_limits", form_values(form), getattr(user, "switchyard", None)
+        )
+    ):
+        return refused
     if not form.is_valid():
         messages.error(request, "Limits must be positive numbers (empty: none).")
     else:

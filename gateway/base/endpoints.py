@@ -36,7 +36,18 @@ Every other policy of the request path reads the same declaration
   today is routed; a new unrouted one must say what it is admitted against.
 - ``owns``: the objects a request stores that only its key reads back (a stored
   response, an interaction, a conversation's items, an image file link): the IDOR
-  surface (``tests/gateway/core/test_policy_matrix.py``)."""
+  surface (``tests/gateway/core/test_policy_matrix.py``).
+
+The endpoints that generate nothing themselves (``RESOURCES``: model listings, what a
+request stored read back, conversations, files and batches, signed file links, ``/mcp``)
+are declared too, each with what admits it (``admission``), what it stores and whose it
+is (``owns``: only the key that made one reads, changes or deletes it; another key gets
+the 404 an unknown id gets) and how guardrails reach it (``guardrails``), said in words
+even when none can (``why``): never left out. ``tests/gateway/guardrails/
+test_endpoint_matrix.py`` and ``tests/gateway/core/test_policy_matrix.py`` derive what
+the gateway serves from its route table, its sockets and the whole URL conf, and fail
+for a ``/v1``, ``/v1beta``, ``/anthropic``, ``/openai`` or ``/mcp`` path that no
+declaration names."""
 
 from __future__ import annotations
 
@@ -159,3 +170,110 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
 
 def declared(name: str) -> Endpoint | None:
     return ENDPOINTS.get(name)
+
+
+# --- the endpoints that generate nothing: what admits them, what they own ----------------
+
+Admission = Literal["key", "key_rate", "mcp_grant", "signed_link"]
+KEY: Admission = "key"  # a usable key (401 in the caller's format), its own objects only
+KEY_RATE: Admission = "key_rate"  # ...and the key's rate limit (a new batch: its budget too)
+MCP_GRANT: Admission = "mcp_grant"  # a key or MCP OAuth token; servers and tools it is granted
+SIGNED_LINK: Admission = "signed_link"  # no key: the signed link is the credential, its key's
+
+Guarding = Literal["pre_mcp_call", "when_used", "no_text"]
+PRE_MCP_CALL: Guarding = "pre_mcp_call"  # each tool call's arguments and result
+WHEN_USED: Guarding = "when_used"  # stored texts, read when a request sends them upstream
+NO_TEXT: Guarding = "no_text"  # carries no text a guardrail reads (said why, not omitted)
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """An endpoint that generates nothing itself, declared as every endpoint is: what
+    admits a request (``admission``), the objects it stores and that only their key
+    reads back (``owns``), and how guardrails reach it (``guardrails``) with ``why`` in
+    words: an endpoint no guardrail reads says so here, it is never left out."""
+
+    name: str
+    admission: Admission
+    guardrails: Guarding
+    why: str
+    owns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.why:
+            raise ValueError(f"{self.name}: say how guardrails reach it, or why none can")
+
+
+def _declare_resources(*resources: Resource) -> dict[str, Resource]:
+    return {r.name: r for r in resources}
+
+
+RESOURCES: dict[str, Resource] = _declare_resources(
+    # GET /v1/models[/{id}] (also /anthropic/, /openai/), /v1beta/models[/{model}]
+    Resource("models", KEY, NO_TEXT, "a listing of the routes the key may call (route.call)"),
+    # GET /v1/responses/{id}[/input_items], DELETE it, POST .../{id}/cancel
+    Resource(
+        "stored_responses",
+        KEY,
+        NO_TEXT,
+        "reads back, deletes or cancels what a chat stored: its guardrails read it then",
+        owns=("response",),
+    ),
+    # GET /v1beta/interactions/{id} (and /v1/), DELETE it, POST .../{id}/cancel
+    Resource(
+        "stored_interactions",
+        KEY,
+        NO_TEXT,
+        "reads back, deletes or cancels what a chat stored: its guardrails read it then",
+        owns=("interaction",),
+    ),
+    # /v1/conversations[/{id}[/items[/{item_id}]]]: GET, POST, DELETE
+    Resource(
+        "conversations",
+        KEY,
+        WHEN_USED,
+        "items are stored, not sent upstream: a Responses request that names the "
+        "conversation carries them as its input, where its guardrails read them",
+        owns=("conversation",),
+    ),
+    # /v1/files[/{id}[/content]] (also /openai/, /anthropic/)
+    Resource(
+        "files",
+        KEY_RATE,
+        NO_TEXT,
+        "a file is stored, never sent upstream as it is: a batch's lines are guarded "
+        "each as a chat request when the batch runs",
+        owns=("file",),
+    ),
+    # /v1/batches[/{id}[/cancel]], /v1/messages/batches[/{id}[/results|/cancel]]
+    Resource(
+        "batches",
+        KEY_RATE,
+        NO_TEXT,
+        "a batch names a file: each of its lines is a chat request, guarded as one when "
+        "it runs (a guardrail applying keeps a batch off an upstream's native batch API)",
+        owns=("batch",),
+    ),
+    # GET /v1/images/files/{id}?key=&expires=&signature=
+    Resource(
+        "file_link",
+        SIGNED_LINK,
+        NO_TEXT,
+        "an image an answer linked to: the request that made it was guarded",
+        owns=("image_file",),
+    ),
+    # /mcp and /mcp/{server}: the gateway's MCP server
+    Resource(
+        "mcp",
+        MCP_GRANT,
+        PRE_MCP_CALL,
+        "each tool call's arguments go to the pre_mcp_call guardrails before the call, "
+        "its result after it",
+        owns=("mcp_session",),
+    ),
+)
+
+
+def every_name() -> set[str]:
+    """The name of every declaration, generating or not."""
+    return set(ENDPOINTS) | set(RESOURCES)

@@ -140,9 +140,6 @@ async def checked_addresses(url: httpx.URL, allow: Allowlist) -> list[IPAddress]
     return list(dict.fromkeys(addresses))
 
 
-_checked_addresses = checked_addresses  # the name gateway.mcp.oauth still imports
-
-
 def _client() -> httpx.AsyncClient:
     """One client per event loop, its own (no proxies from the environment: a proxy
     would resolve the host itself, after the check)."""

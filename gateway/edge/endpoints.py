@@ -899,6 +899,13 @@ class Route:
     name: str
     match: Callable[[Scope, str, str], Any]  # (scope, method, path) -> found, or falsy
     serve: Handler
+    # the declarations (``gateway.base.endpoints``: ENDPOINTS, RESOURCES) it serves, read
+    # when asked (a table it matches against may grow); none: a path outside the API
+    serves: Callable[[], set[str]] = lambda: set[str]()  # (/metrics, the health probes)
+
+
+def _declared(*names: str) -> Callable[[], set[str]]:
+    return lambda: set(names)
 
 
 def _post_endpoint(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
@@ -988,18 +995,43 @@ def _metrics(scope: Scope, method: str, path: str) -> bool:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST endpoint", _post_endpoint, GatewayApp.post_endpoint),
-    Route("POST Gemini method", _post_gemini, GatewayApp.post_gemini),
-    Route("GET Gemini models", _gemini_listing, GatewayApp.gemini_models),
-    Route("GET models", _models, GatewayApp.models),
-    Route("stored response", _stored_response, GatewayApp.stored_response),
-    Route("stored interaction", _stored_interaction, GatewayApp.stored_interaction),
-    Route("conversations", _conversations, GatewayApp.conversations),
-    Route("files and batches", _files_and_batches, GatewayApp.files_and_batches),
-    Route("GET signed file link", _file_link, GatewayApp.file_link),
-    Route("MCP", _mcp, GatewayApp.mcp),
-    Route("GET metrics", _metrics, GatewayApp.metrics),
-    Route("GET health probe", _probe, GatewayApp.probe),
+    Route(
+        "POST endpoint",
+        _post_endpoint,
+        GatewayApp.post_endpoint,
+        lambda: {endpoint for endpoint, _ in POST_ROUTES.values()},
+    ),
+    Route(
+        "POST Gemini method",
+        _post_gemini,
+        GatewayApp.post_gemini,
+        lambda: {endpoint for endpoint, _ in GEMINI_METHODS.values()},
+    ),
+    Route("GET Gemini models", _gemini_listing, GatewayApp.gemini_models, _declared("models")),
+    Route("GET models", _models, GatewayApp.models, _declared("models")),
+    Route(
+        "stored response",
+        _stored_response,
+        GatewayApp.stored_response,
+        _declared("stored_responses"),
+    ),
+    Route(
+        "stored interaction",
+        _stored_interaction,
+        GatewayApp.stored_interaction,
+        _declared("stored_interactions"),
+    ),
+    Route("conversations", _conversations, GatewayApp.conversations, _declared("conversations")),
+    Route(
+        "files and batches",
+        _files_and_batches,
+        GatewayApp.files_and_batches,
+        _declared("files", "batches"),
+    ),
+    Route("GET signed file link", _file_link, GatewayApp.file_link, _declared("file_link")),
+    Route("MCP", _mcp, GatewayApp.mcp, _declared("mcp")),
+    Route("GET metrics", _metrics, GatewayApp.metrics),  # /metrics: not an API path
+    Route("GET health probe", _probe, GatewayApp.probe),  # /health/...: not an API path
 )
 
 

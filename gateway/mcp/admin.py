@@ -44,6 +44,8 @@ def save_server(
     ``headers`` and ``env``, masked values keeping what is stored, and
     ``oauth_client_secret``: None keeps it, "" removes it); raise ValidationError."""
     server = server or McpServer()
+    if server.pk is not None and values.get("url") == server.url_display:
+        values = {**values, "url": server.url}  # the mask keeps the stored URL
     for name in FIELDS:
         if name in values and values[name] is not None:
             setattr(server, name, values[name])

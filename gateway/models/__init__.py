@@ -21,10 +21,11 @@ from django.utils import timezone
 
 from gateway.base import derived_bodies
 from gateway.base.secrets import crypto
+from gateway.base.secrets.declared import mask_url_secrets
 from gateway.base.secrets.secret_refs import ENV_REFERENCE as ENV_REFERENCE  # ops reads it here
 from gateway.base.secrets.secret_refs import resolve_secret  # noqa: F401 (re-exported)
-from gateway.base.secrets.url_secrets import mask_url
 from gateway.errors import MissingSecret  # noqa: F401 (raised by resolve_secret; a ConfigurationError)
+from gateway.models.sealed import SealedUrlField
 from gateway.providers import kinds
 
 # What is shown instead of a stored extra header value (and, sent back unchanged by a
@@ -64,8 +65,8 @@ class Provider(models.Model):
 
     name: str = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=kinds.choices, default=Kind.OPENAI)
-    base_url: str = models.CharField(
-        max_length=500,
+    # sealed at rest when it carries user info or a query (the URL type: secrecy.py)
+    base_url: str = SealedUrlField(
         blank=True,
         help_text="OpenAI-compatible: include the version path (http://host:8000/v1). "
         "Anthropic: the host root (https://api.anthropic.com).",
@@ -134,10 +135,10 @@ class Provider(models.Model):
 
     @property
     def base_url_display(self) -> str:
-        """The base URL as it may be shown: user info and credential query values
-        masked (``https://***@host/v1?api-key=***``). Sent back unchanged, it keeps the
+        """The base URL as it may be shown: user info and every query value masked, as
+        the URL type says (``https://***@host/v1?api-key=***``). Sent back unchanged, it keeps the
         stored URL (``admin_ops.save_provider``)."""
-        return mask_url(self.base_url)
+        return mask_url_secrets(self.base_url)
 
     # --- extra headers (where users put tokens): encrypted like the secret ------------
     def set_extra_headers(self, headers: dict[str, str]) -> None:
@@ -707,7 +708,7 @@ class McpServer(models.Model):
     transport = models.CharField(
         max_length=20, choices=Transport.choices, default=Transport.STREAMABLE_HTTP
     )
-    url = models.CharField(max_length=500, blank=True)
+    url: str = SealedUrlField(blank=True)  # sealed with user info or a query (secrecy.py)
     headers = models.JSONField(default=dict, blank=True)
     bearer_ref: str = models.CharField(max_length=200, blank=True)
     bearer_ciphertext = models.TextField(blank=True)
@@ -811,6 +812,12 @@ class McpServer(models.Model):
 
     def stored_env(self) -> dict[str, str]:
         return _unsealed(self.env)
+
+    @property
+    def url_display(self) -> str:
+        """The URL as it may be shown: user info and every query value masked (the URL
+        type). Sent back unchanged, it keeps the stored URL (``mcp.admin.save_server``)."""
+        return mask_url_secrets(self.url) if self.url else ""
 
     @property
     def headers_display(self) -> dict[str, str]:

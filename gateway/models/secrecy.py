@@ -69,7 +69,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.BudgetAlert": _fields("scope subject_name period status last_error"),
     "gateway.Invite": _fields("username email role", token_hash=DIGEST),
     "gateway.SsoLink": _fields("issuer subject"),
-    "gateway.SsoRemoval": _fields("issuer subject username"),
+    "gateway.SsoRemoval": _fields("issuer subject username"),  # who may not come back
     "auth.User": _fields("username first_name last_name email", password=DIGEST),
     # MCP OAuth: upstream clients and tokens, and the gateway's own authorization server
     "gateway.McpUpstreamClient": _fields(

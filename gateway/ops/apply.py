@@ -41,7 +41,7 @@ from typing import Any
 from django.db import transaction
 
 from gateway.base.secrets import secret_refs
-from gateway.base.secrets.url_secrets import mask_url
+from gateway.base.secrets.declared import url_has_secret
 from gateway.models import (
     ENV_REFERENCE,
     ApiKey,
@@ -114,7 +114,7 @@ def secret_problems(config: LiteLLMConfig) -> list[str]:
         p, provider = f"{spec.path}.litellm_params", spec.provider
         secrets.append((f"{p}.{SECRET_PARAM.get(provider.kind, 'api_key')}", provider.secret))
         secrets += [(f"{p}.extra_headers.{k}", v) for k, v in provider.extra_headers.items()]
-        if provider.base_url and mask_url(provider.base_url) != provider.base_url:
+        if url_has_secret(provider.base_url) and not ENV_REFERENCE.match(provider.base_url):
             secrets.append((f"{p}.api_base", provider.base_url))
         plain += [(f"{p}.api_base", provider.base_url), (f"{p}.api_version", provider.api_version)]
         plain += [(path, v) for path, _, v in _strings(spec.params, p)]
@@ -122,6 +122,8 @@ def secret_problems(config: LiteLLMConfig) -> list[str]:
         secrets.append((f"{server.path}.auth_value", server.bearer))
         secrets += [(f"{server.path}.static_headers.{k}", v) for k, v in server.headers.items()]
         secrets += [(f"{server.path}.env.{k}", v) for k, v in server.env.items()]
+        if url_has_secret(server.url) and not ENV_REFERENCE.match(server.url):
+            secrets.append((f"{server.path}.url", server.url))  # user info, a query: sealed
         plain.append((f"{server.path}.url", server.url))
     for guardrail in config.guardrails:
         where = f"{guardrail.path}.litellm_params"

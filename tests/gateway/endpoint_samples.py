@@ -18,7 +18,7 @@ from gateway.base import hooks
 from gateway.base.entries import GuardrailEntry, ProviderEntry, RouteEntry
 from gateway.codecs.openai_media import forms
 from gateway.core import jobs
-from gateway.edge import dialects, realtime_socket
+from gateway.edge import dialects
 from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
@@ -197,19 +197,60 @@ def install(sample: Sample, *guards: GuardrailEntry) -> None:
 # --- what the edge serves ----------------------------------------------------------------
 
 
+# where the gateway's API lives: a path under one of these is an endpoint, and must be
+# declared (``gateway.base.endpoints``: ENDPOINTS or RESOURCES)
+API_PATHS = ("/v1/", "/v1beta/", "/v2/", "/anthropic/", "/openai/", "/mcp/")
+# a path under each prefix, for the rows that say they serve none of them
+PROBE_PATHS = ("/v1/x", "/v1beta/x", "/v2/x", "/anthropic/v1/x", "/openai/v1/x", "/mcp", "/mcp/x")
+
+
+def is_api_path(path: str) -> bool:
+    path = "/" + path.lstrip("/^").rstrip("$")
+    return path == "/mcp" or path.startswith(API_PATHS) or path in dialects.POST_ROUTES
+
+
 def served() -> set[str]:
-    """The endpoints the edge serves: its POST table, the Gemini methods, the
-    pipeline's jobs and the features' (``hooks.endpoint_jobs``), and the sockets."""
-    names = {endpoint for endpoint, _ in dialects.POST_ROUTES.values()}
-    names |= {endpoint for endpoint, _ in dialects.GEMINI_METHODS.values()}
+    """The declarations the gateway serves, derived from everything that serves a
+    request: each row of the edge's route table (``gateway.edge.endpoints.ROUTES``: the
+    POST table, the Gemini methods, listings, stored objects, conversations, files and
+    batches, signed links, ``/mcp``), the pipeline's jobs and the features'
+    (``hooks.endpoint_jobs``), the API's WebSockets (``gateway.asgi.API_SOCKETS``) and
+    the whole URL conf. An API path that no declaration names is in the answer under a
+    name no declaration has: a Django URL or console socket under an API prefix
+    (``django:<route>``, ``socket:<route>``: the edge answers those paths before Django,
+    so nothing there is declared), a route-table row that serves an API path but names
+    no declaration (``row:<name>``)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from console import routing
+    from gateway import asgi
+    from gateway.edge import endpoints as edge
+
+    names: set[str] = set()
+    for row in edge.ROUTES:
+        names |= row.serves()
+        if not row.serves() and any(
+            row.match({"headers": []}, method, path)
+            for path in PROBE_PATHS
+            for method in ("GET", "POST", "DELETE")
+        ):
+            names.add(f"row:{row.name}")
     names |= set(jobs.JOBS) | {name for name, _ in hooks.endpoint_jobs.items()}
-    names |= {"realtime"} if realtime_socket.PATHS else set()
-    declared_as = {
-        job.declared_as
-        for job in _job_classes()
-        if job.declared_as  # a job answering for another declaration
-    }
-    return names | declared_as
+    for declarations in asgi.API_SOCKETS.values():
+        names |= set(declarations)
+    names |= {job.declared_as for job in _job_classes() if job.declared_as}
+
+    def walk(patterns: Any, prefix: str, tag: str) -> None:
+        for p in patterns:
+            route = prefix + str(p.pattern)
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, route, tag)
+            elif isinstance(p, URLPattern) and is_api_path(route):
+                names.add(f"{tag}:{route}")
+
+    walk(get_resolver().url_patterns, "", "django")
+    walk(routing.websocket_urlpatterns, "", "socket")
+    return names
 
 
 def _job_classes() -> set[type[jobs.Job]]:

@@ -4,6 +4,8 @@ in /api and the console, kept when the mask comes back unchanged, and exported a
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 from django.contrib.auth.models import User
 from django.test import Client
@@ -15,7 +17,8 @@ from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
 
 SECRET_URL = "https://svc:pa55-Secret@llm.internal/openai?api-version=2024-06-01&api-key=K-SECRET"
-SHOWN = "https://***@llm.internal/openai?api-version=2024-06-01&api-key=***"
+# the URL type: user info and every query value masked, whatever the parameter's name
+SHOWN = "https://***@llm.internal/openai?api-version=***&api-key=***"
 MASTER = "sy-master-base-url-test"
 
 
@@ -25,7 +28,7 @@ def make_provider() -> Provider:
     return provider
 
 
-def test_the_api_shows_it_masked_and_the_mask_keeps_it(db, settings):
+def test_the_api_shows_it_masked_and_the_mask_keeps_it(db: None, settings: Any) -> None:
     settings.SWITCHYARD_MASTER_KEY = MASTER
     provider = make_provider()
     api = Client(HTTP_AUTHORIZATION=f"Bearer {MASTER}")
@@ -50,7 +53,7 @@ def test_the_api_shows_it_masked_and_the_mask_keeps_it(db, settings):
     assert provider.base_url == "https://other.example/v1"
 
 
-def test_the_console_shows_it_masked_and_the_mask_keeps_it(db):
+def test_the_console_shows_it_masked_and_the_mask_keeps_it(db: None) -> None:
     provider = make_provider()
     client = Client()
     client.force_login(User.objects.create_user("ops", password="pw-1234567", is_staff=True))
@@ -67,7 +70,7 @@ def test_the_console_shows_it_masked_and_the_mask_keeps_it(db):
     assert provider.base_url == SECRET_URL
 
 
-def test_the_export_names_a_variable_and_reimports_to_the_same_provider(db):
+def test_the_export_names_a_variable_and_reimports_to_the_same_provider(db: None) -> None:
     provider = make_provider()
     Deployment.objects.create(route=Route.objects.create(name="corp"), provider=provider, model="m")
     text = export_config()
@@ -81,7 +84,7 @@ def test_the_export_names_a_variable_and_reimports_to_the_same_provider(db):
     assert revealed["model_list"][0]["litellm_params"]["api_base"] == SECRET_URL
 
 
-def test_a_url_without_credentials_is_exported_as_it_is(db):
+def test_a_url_without_credentials_is_exported_as_it_is(db: None) -> None:
     provider = Provider(name="plain", kind="openai", base_url="http://10.0.0.5:8000/v1")
     provider.save()
     Deployment.objects.create(route=Route.objects.create(name="p"), provider=provider, model="m")

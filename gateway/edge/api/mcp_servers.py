@@ -51,14 +51,12 @@ class McpServerOut(Schema):
 
     @staticmethod
     def of(server: McpServer) -> McpServerOut:
-        from gateway.base.secrets.url_secrets import mask_url
-
         return McpServerOut(
             id=server.pk,
             name=server.name,
             description=server.description,
             transport=server.transport,
-            url=mask_url(server.url),
+            url=server.url_display,  # user info and query masked (the URL type)
             headers=server.headers_display,
             bearer=server.bearer_display,
             command=server.command,

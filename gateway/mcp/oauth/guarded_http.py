@@ -65,7 +65,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         self, url: httpx2.URL, allow: url_fetch.Allowlist
     ) -> list[url_fetch.IPAddress]:
         try:
-            return await url_fetch._checked_addresses(httpx.URL(str(url)), allow)
+            return await url_fetch.checked_addresses(httpx.URL(str(url)), allow)
         except url_fetch.FetchRefused as exc:
             if "resolve" in str(exc):
                 raise Refused(f"{url.host} does not resolve") from None

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gateway.base.secrets.url_secrets import mask_url
+from gateway.base.secrets.declared import url_has_secret
 from gateway.catalog import capability_flags
 from gateway.models import ENV_REFERENCE, ApiKey, Deployment, Provider, Route
 from gateway.ops.litellm.prefixes import (
@@ -202,10 +202,10 @@ def _export_deployment(
 
 
 def _export_base(provider: Provider, base: str, include_secrets: bool, comments: list[str]) -> str:
-    """The base URL, or, when it carries credentials (user info, a key in its query),
+    """The base URL, or, when it carries credentials (user info or a query: the URL type),
     an ``os.environ/`` reference to set to it (the stored URL only with
     ``include_secrets``): an export re-imports to the same provider either way."""
-    if include_secrets or mask_url(base) == base:
+    if include_secrets or not url_has_secret(base) or ENV_REFERENCE.match(base):
         return base
     variable = base_variable(provider)
     note = f"provider {provider.name}: its base URL holds credentials; exported as os.environ/{variable}"

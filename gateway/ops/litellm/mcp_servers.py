@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.base.secrets.declared import url_has_secret
 from gateway.models import ENV_REFERENCE, McpServer
 from gateway.ops.litellm.variables import env_variable
 
@@ -106,7 +107,7 @@ def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]
             if env:
                 entry["env"] = env
         else:
-            entry["url"] = server.url
+            entry["url"] = _export_url(server, include_secrets, comments)
         if server.bearer_ref or server.bearer_ciphertext:
             entry["auth_type"] = "bearer_token"
             if server.bearer_ref or not include_secrets:
@@ -134,6 +135,19 @@ def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]
             entry[OWN_KEY] = {"sampling_route": server.sampling_route}
         out[server.name] = entry
     return out
+
+
+def _export_url(server: McpServer, include_secrets: bool, comments: list[str]) -> str:
+    """The URL, or, when it carries credentials (user info or a query: the URL type), an
+    ``os.environ/`` name to set to it (the stored URL only with ``include_secrets``)."""
+    url = server.url
+    if include_secrets or not url_has_secret(url) or ENV_REFERENCE.match(url):
+        return url
+    variable = env_variable(server.name, "MCP_URL")
+    comments.append(
+        f"MCP server {server.name}: its URL holds credentials; exported as os.environ/{variable}"
+    )
+    return f"os.environ/{variable}"
 
 
 def _secrets(

@@ -310,18 +310,87 @@ def missing_samples() -> set[str]:
     return set(endpoints.ENDPOINTS) - set(SAMPLES) - set(SOCKETS)
 
 
+def undeclared() -> set[str]:
+    return served() - endpoints.every_name()
+
+
 def test_every_declared_endpoint_has_a_sample_and_every_served_one_a_declaration(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert missing_samples() == set()
-    assert served() - set(endpoints.ENDPOINTS) == set()
+    assert undeclared() == set()
     # a test-only endpoint declared without a sample is caught...
     monkeypatch.setitem(endpoints.ENDPOINTS, "new_thing", Endpoint("new_thing", None, "nothing"))
     assert missing_samples() == {"new_thing"}
     # ...and so is one served without a declaration
     monkeypatch.delitem(endpoints.ENDPOINTS, "new_thing")
     monkeypatch.setitem(dialects.POST_ROUTES, "/v1/new/thing", ("new_thing", "openai"))
-    assert served() - set(endpoints.ENDPOINTS) == {"new_thing"}
+    assert undeclared() == {"new_thing"}
+
+
+@pytest.fixture
+def url_conf_restored() -> Iterator[None]:
+    from django.urls import clear_url_caches
+
+    yield
+    clear_url_caches()  # (after monkeypatch put the URL conf back)
+
+
+def test_every_api_path_is_declared_whatever_serves_it(
+    monkeypatch: pytest.MonkeyPatch, url_conf_restored: None
+) -> None:
+    """What is served is derived from everything that serves a request: the edge's route
+    table (its stored objects, conversations, files, batches, signed links, ``/mcp``
+    declared as ``RESOURCES``), the API's sockets and the whole URL conf. Each way an API
+    path could go undeclared is caught."""
+    from django.http import HttpResponse
+    from django.urls import clear_url_caches, path
+
+    from console import routing
+    from gateway import asgi, urls
+    from gateway.edge import endpoints as edge
+
+    assert undeclared() == set()
+    served_now = served()
+    assert set(endpoints.RESOURCES) <= served_now  # each is served, none declared idly
+    # a row of the route table serving a store nobody declared...
+    monkeypatch.setattr(
+        edge, "ROUTES", (*edge.ROUTES, edge.Route("new", edge._mcp, edge.GatewayApp.mcp,
+                                                  edge._declared("new_store")))
+    )  # fmt: skip
+    assert undeclared() == {"new_store"}
+    # ...or an API path while saying it serves none
+    monkeypatch.setattr(
+        edge, "ROUTES", (*edge.ROUTES[:-1], edge.Route("new", edge._mcp, edge.GatewayApp.mcp))
+    )
+    assert undeclared() == {"row:new"}
+    monkeypatch.undo()
+    # a socket of the API without a declaration
+    monkeypatch.setitem(asgi.API_SOCKETS, "/v1/new/socket", ("new_socket",))
+    assert undeclared() == {"new_socket"}
+    monkeypatch.undo()
+    # a console socket or a Django view under an API prefix (the edge answers those paths
+    # itself: nothing there is declared)
+
+    def view(request: Any) -> HttpResponse:
+        return HttpResponse()
+
+    monkeypatch.setattr(
+        routing, "websocket_urlpatterns", [*routing.websocket_urlpatterns, path("v1/tail/", view)]
+    )
+    assert undeclared() == {"socket:v1/tail/"}
+    monkeypatch.undo()
+    monkeypatch.setattr(urls, "urlpatterns", [*urls.urlpatterns, path("mcp/widgets", view)])
+    clear_url_caches()
+    assert undeclared() == {"django:mcp/widgets"}
+
+
+def test_what_generates_nothing_is_declared_apart() -> None:
+    """A name is one declaration: generating (``ENDPOINTS``, every policy of the
+    pipeline) or not (``RESOURCES``, its own admission), never both."""
+    assert set(endpoints.ENDPOINTS) & set(endpoints.RESOURCES) == set()
+    admissions = {endpoints.KEY, endpoints.KEY_RATE, endpoints.MCP_GRANT, endpoints.SIGNED_LINK}
+    assert {r.admission for r in endpoints.RESOURCES.values()} <= admissions
 
 
 def test_every_endpoint_is_routed_and_priced_as_declared() -> None:
@@ -578,6 +647,11 @@ OWNED_BY_THE_KEY = {
     "test_another_keys_conversation_is_not_found",
     "image_file": "tests/gateway/policy/test_authorization_matrix.py::"
     "test_a_signed_file_link_is_its_own_credential_and_its_keys_alone",
+    "file": "tests/gateway/policy/test_authorization_matrix.py::"
+    "test_files_and_batches_are_their_keys_own",
+    "batch": "tests/gateway/policy/test_authorization_matrix.py::"
+    "test_files_and_batches_are_their_keys_own",
+    "mcp_session": "tests/gateway/mcp/test_sessions.py::test_another_keys_session_is_unknown",
 }
 
 
@@ -586,6 +660,7 @@ def test_every_stored_object_kind_has_its_cross_key_test() -> None:
     another key cannot read it (IDOR)."""
     root = Path(__file__).resolve().parents[3]
     declared = {kind for e in endpoints.ENDPOINTS.values() for kind in e.owns}
+    declared |= {kind for r in endpoints.RESOURCES.values() for kind in r.owns}
     assert declared == set(OWNED_BY_THE_KEY)
     for where in OWNED_BY_THE_KEY.values():
         path, test = where.split("::")

@@ -62,3 +62,40 @@ def test_no_stale_declaration() -> None:
         if name not in fields.get(label, set())
     ]
     assert stale == []
+
+
+# URL-typed fields the OAuth protocol writes (an issuer it discovered, a redirect URI a
+# client registered), never a person's form or /api: looked up by value, so not sealed;
+# their audit rows still mask user info and query values (the URL type).
+PROTOCOL_URLS = {
+    "gateway.McpUpstreamClient.issuer",
+    "gateway.McpUpstreamClient.redirect_uri",
+    "gateway.McpOAuthToken.issuer",
+    "gateway.McpOAuthState.redirect_uri",
+    "gateway.McpOAuthState.issuer",
+    "gateway.McpOAuthClient.client_uri",
+    "gateway.McpAuthorizationCode.redirect_uri",
+}
+
+
+def test_every_url_a_person_writes_is_sealed_at_rest() -> None:
+    """A URL a console or /api user writes (a provider's base URL, an MCP server's URL)
+    is stored sealed when it carries user info or a query (``SealedUrlField``), as the
+    URL type says; a new URL field is sealed or named above with why."""
+    from gateway.models.sealed import SealedUrlField
+
+    urls = {
+        f"{label}.{name}"
+        for label, fields in secrecy.DECLARED.items()
+        for name, kind in fields.items()
+        if kind is secrecy.URL
+    }
+    sealed = {
+        f"{m._meta.label}.{f.name}"
+        for m in stored_models()
+        for f in m._meta.concrete_fields
+        if isinstance(f, SealedUrlField)
+    }
+    assert sealed == {"gateway.Provider.base_url", "gateway.McpServer.url"}
+    assert urls - sealed == PROTOCOL_URLS
+    assert sealed <= urls  # a sealed URL is declared one

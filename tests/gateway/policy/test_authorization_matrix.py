@@ -139,7 +139,7 @@ KEY_OPERATIONS = {
 
 @pytest.mark.django_db
 def test_every_api_operation_refuses_anonymous_callers_and_plain_virtual_keys(
-    snapshot_reset,
+    snapshot_reset: None,
 ) -> None:
     """/api takes a console session, the master key or an owner's/admin's management key:
     a virtual key of any team, without the management scope, is no caller there (but for
@@ -219,7 +219,9 @@ BODIES: dict[tuple[str, str], Callable[[str], tuple[bytes, bytes]]] = {
 
 
 @pytest.fixture
-def two_teams(transactional_db, snapshot_reset, monkeypatch) -> dict[str, str]:
+def two_teams(
+    transactional_db: None, snapshot_reset: None, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Team alpha's and team beta's keys, and the echo route ``beta-only`` limited to
     beta, installed in the snapshot."""
 
@@ -244,16 +246,16 @@ async def call(
     path: str, token: str | None, body: bytes = b"", content_type: bytes = b"", method: str = "POST"
 ) -> tuple[int, Any]:
     app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
-    sent: list[dict] = []
+    sent: list[dict[str, Any]] = []
     chunks = [body]
 
-    async def receive() -> dict:
+    async def receive() -> dict[str, Any]:
         if chunks:
             return {"type": "http.request", "body": chunks.pop(), "more_body": False}
         await asyncio.Event().wait()  # the client stays until the answer is sent
         raise AssertionError("unreachable")
 
-    async def send(message: dict) -> None:
+    async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     headers = [(b"host", b"127.0.0.1")]  # what every HTTP/1.1 client sends (/mcp checks it)
@@ -302,7 +304,9 @@ def test_every_post_endpoint_has_a_body_in_the_matrix() -> None:
     assert missing == set(), "endpoints without a row in this matrix"
 
 
-async def test_every_post_endpoint_refuses_anonymous_callers_and_other_teams(two_teams) -> None:
+async def test_every_post_endpoint_refuses_anonymous_callers_and_other_teams(
+    two_teams: dict[str, str],
+) -> None:
     failures = []
     for template, endpoint, dialect in post_table():
         path = template.replace("{model}", ROUTE)
@@ -327,7 +331,9 @@ async def test_every_post_endpoint_refuses_anonymous_callers_and_other_teams(two
     assert failures == [], "\n".join(failures)
 
 
-async def test_model_listings_show_another_teams_route_to_nobody_else(two_teams) -> None:
+async def test_model_listings_show_another_teams_route_to_nobody_else(
+    two_teams: dict[str, str],
+) -> None:
     for prefix in endpoints.MODEL_PATHS:
         status, _ = await call(prefix, None, method="GET")
         assert status == 401, prefix
@@ -339,7 +345,7 @@ async def test_model_listings_show_another_teams_route_to_nobody_else(two_teams)
         assert status == 404, prefix
 
 
-async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams) -> None:
+async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams: dict[str, str]) -> None:
     paths = [f"{p}/v1/files" for p in batch_endpoints.PREFIXES]
     paths += [f"{p}/v1/batches" for p in batch_endpoints.PREFIXES]
     paths += ["/v1/messages/batches", "/anthropic/v1/messages/batches"]
@@ -363,6 +369,120 @@ async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams) -> N
     assert status == 401
 
 
+# One request to each endpoint that generates nothing (``endpoints.RESOURCES``, from
+# ``gateway.base``), tried as its declared admission says: without a key it is refused
+# (a signed link: the 404 of a missing link); a key is served (the control).
+MCP_INITIALIZE = orjson.dumps(
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+     "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "matrix", "version": "1"}}}
+)  # fmt: skip
+RESOURCE_SAMPLES: dict[str, tuple[str, str, bytes]] = {
+    "models": ("GET", "/v1/models", b""),
+    "stored_responses": ("GET", "/v1/responses/resp_unknown", b""),
+    "stored_interactions": ("GET", "/v1beta/interactions/int_unknown", b""),
+    "conversations": ("POST", "/v1/conversations", b"{}"),
+    "files": ("GET", "/v1/files", b""),
+    "batches": ("GET", "/v1/batches", b""),
+    "file_link": ("GET", "/v1/images/files/file_unknown", b""),
+    "mcp": ("POST", "/mcp", MCP_INITIALIZE),
+}
+
+
+async def test_every_endpoint_that_generates_nothing_is_admitted_as_declared(
+    two_teams: dict[str, str],
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from gateway.base import endpoints as declared
+
+    assert set(RESOURCE_SAMPLES) == set(declared.RESOURCES), "a declaration without a sample"
+    team = await sync_to_async(Team.objects.get)(name="beta")
+    rated = {  # a key of rpm 1 for each (the rpm is the key's, whatever it calls)
+        name: (
+            await sync_to_async(keys.create_key)(name=f"rated-{name}", team=team, rpm_limit=1)
+        ).raw
+        for name, resource in declared.RESOURCES.items()
+        if resource.admission == declared.KEY_RATE
+    }
+    await sync_to_async(registry.rebuild)()
+    failures = []
+    for name, resource in declared.RESOURCES.items():
+        method, path, body = RESOURCE_SAMPLES[name]
+        kind = b"application/json" if body else b""
+        status, answer = await call(path, None, body, kind, method)
+        wanted = 404 if resource.admission == declared.SIGNED_LINK else 401
+        if status != wanted:
+            failures.append(f"anonymous {method} {path}: {status} {answer!r:.200}")
+        if resource.admission == declared.SIGNED_LINK:
+            continue  # a key does not open a link (its own test, below)
+        status, answer = await call(path, two_teams["beta"], body, kind, method)
+        if status in (401, 403) or status >= 500:
+            failures.append(f"a key's {method} {path}: {status} {answer!r:.200}")
+        if resource.admission == declared.KEY_RATE:  # the key's rpm counts each call
+            first, _ = await call(path, rated[name], body, kind, method)
+            second, answer = await call(path, rated[name], body, kind, method)
+            if (first, second) != (200, 429):
+                failures.append(f"rpm 1, {method} {path} twice: {first}, {second}")
+    assert failures == [], "\n".join(failures)
+
+
+async def test_files_and_batches_are_their_keys_own(two_teams: dict[str, str]) -> None:
+    """``/v1/files``, ``/v1/batches`` and ``/v1/messages/batches``: another key gets the
+    404 an unknown id gets on every operation on one (nothing read, cancelled or
+    deleted); the owner's key is served."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gateway.models.batches import Batch
+
+    upload = (
+        b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n'
+        b"Content-Type: application/jsonl\r\n\r\n{}\r\n--b--\r\n"
+    )
+    status, made = await call(
+        "/v1/files", two_teams["beta"], upload, b"multipart/form-data; boundary=b"
+    )
+    assert status == 200, made
+    file_id = made["id"]
+    beta = registry.current().key(two_teams["beta"])
+    assert beta is not None
+    for batch_id, kind in (("batch_matrix", "openai"), ("msgbatch_matrix", "anthropic")):
+        await asyncio.to_thread(
+            Batch.objects.create, id=batch_id, api=kind, key_id=beta.id, status="in_progress",
+            endpoint="/v1/chat/completions" if kind == "openai" else "/v1/messages",
+            input_file_id=file_id, expires_at=timezone.now() + timedelta(days=1),
+        )  # fmt: skip
+    operations = []
+    for prefix in batch_endpoints.PREFIXES:
+        operations += [("GET", f"{prefix}/v1/files/{file_id}"),
+                       ("GET", f"{prefix}/v1/files/{file_id}/content"),
+                       ("DELETE", f"{prefix}/v1/files/{file_id}"),
+                       ("GET", f"{prefix}/v1/batches/batch_matrix"),
+                       ("POST", f"{prefix}/v1/batches/batch_matrix/cancel"),
+                       ("GET", f"{prefix}/v1/messages/batches/msgbatch_matrix"),
+                       ("GET", f"{prefix}/v1/messages/batches/msgbatch_matrix/results"),
+                       ("POST", f"{prefix}/v1/messages/batches/msgbatch_matrix/cancel"),
+                       ("DELETE", f"{prefix}/v1/messages/batches/msgbatch_matrix")]  # fmt: skip
+    failures = []
+    for method, path in operations:
+        status, answer = await call(path, two_teams["alpha"], b"", b"", method)
+        if status != 404:
+            failures.append(f"other key {method} {path}: {status} {answer!r:.200}")
+    assert failures == [], "\n".join(failures)
+    for _, path in (("GET", f"/v1/files/{file_id}"), ("GET", "/v1/batches/batch_matrix")):
+        status, answer = await call(path, two_teams["beta"], method="GET")
+        assert status == 200, (path, answer)  # still there, and the owner's
+    status, answer = await call(
+        "/v1/messages/batches/msgbatch_matrix", two_teams["beta"], method="GET"
+    )
+    assert status == 200 and answer["processing_status"] == "in_progress", answer
+    status, content = await call(f"/v1/files/{file_id}/content", two_teams["beta"], method="GET")
+    assert (status, content) == (200, {})  # the file's bytes: ``{}``
+
+
 def conversation_paths(conversation: str, item: str) -> list[tuple[str, str]]:
     """(method, path) of every operation of the Conversations API, under each prefix."""
     rows = []
@@ -374,7 +494,9 @@ def conversation_paths(conversation: str, item: str) -> list[tuple[str, str]]:
     return rows
 
 
-async def test_conversations_and_background_responses_are_their_keys_own(two_teams) -> None:
+async def test_conversations_and_background_responses_are_their_keys_own(
+    two_teams: dict[str, str],
+) -> None:
     """``conversation.use`` and ``response.use``: anonymous callers get a 401 on every
     operation; another key gets the 404 an unknown id gets (nothing read, changed or
     cancelled); the owner's key is served."""
@@ -456,7 +578,9 @@ def test_every_gateway_route_has_a_rule() -> None:
     assert named - set(authorization.RULES) == set(), "rules nobody registered"
 
 
-async def test_a_signed_file_link_is_its_own_credential_and_its_keys_alone(two_teams) -> None:
+async def test_a_signed_file_link_is_its_own_credential_and_its_keys_alone(
+    two_teams: dict[str, str],
+) -> None:
     """``GET /v1/images/files/{id}``: no API key, the signed link is the credential; a
     missing, forged, expired or re-pointed link, and one whose key was revoked, is a 404."""
     from asgiref.sync import sync_to_async
@@ -473,12 +597,12 @@ async def test_a_signed_file_link_is_its_own_credential_and_its_keys_alone(two_t
 
     async def get(path: str, query: str, token: str | None = None) -> tuple[int, Any]:
         app = endpoints.GatewayApp(django_app=None)  # type: ignore[arg-type]
-        sent: list[dict] = []
+        sent: list[dict[str, Any]] = []
 
-        async def receive() -> dict:
+        async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict) -> None:
+        async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
         headers = [(b"authorization", f"Bearer {token}".encode())] if token else []

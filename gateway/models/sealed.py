@@ -1,0 +1,80 @@
+"""A stored URL sealed at rest by its type (``Secrecy.URL``, ``gateway.models.secrecy``):
+user info and a query are credentials, whatever the parameter is called, so a URL that
+carries either is stored encrypted whole (``crypto``); one without either, and an
+``os.environ/NAME`` reference, are stored as they are. The model's attribute is always
+the plain URL (read: decrypted; written: sealed), so the code that calls the URL is
+unchanged; showing it is ``mask_url_secrets`` (user info and every query value ``***``),
+exporting it an ``os.environ/`` name. Lookups by value are not possible on such a column
+(a ciphertext differs each time): nothing filters on one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.validators import MaxLengthValidator
+from django.db import models
+
+from gateway.base.secrets import crypto
+from gateway.base.secrets.declared import url_has_secret
+from gateway.base.secrets.secret_refs import ENV_REFERENCE
+
+log = logging.getLogger(__name__)
+
+
+def _sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(crypto.PREFIX)
+
+
+def seal_url(value: Any) -> Any:
+    """``value`` as stored: a URL with user info or a query encrypted whole."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or _sealed(value)
+        or ENV_REFERENCE.match(value)
+        or not url_has_secret(value)
+    ):
+        return value
+    return crypto.encrypt(value)
+
+
+def unseal_url(value: Any) -> Any:
+    """The plain URL of a stored value (an undecryptable one, after a change of
+    SECRET_KEY, is logged and read as empty: the row then says it has no URL)."""
+    if not _sealed(value):
+        return value
+    try:
+        return crypto.decrypt(value)
+    except Exception as exc:
+        log.error("a stored URL cannot be decrypted (was SECRET_KEY changed?): %s", exc)
+        return ""
+
+
+class SealedUrlField(models.TextField):
+    """A URL column, sealed when it carries credentials (see the module). ``length``:
+    the longest URL accepted (the column holds its ciphertext, longer)."""
+
+    def __init__(self, *args: Any, length: int = 500, **kwargs: Any) -> None:
+        self.length = length
+        super().__init__(*args, **kwargs)
+        self.validators.append(MaxLengthValidator(length))
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.length != 500:
+            kwargs["length"] = self.length
+        return name, path, args, kwargs
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        return unseal_url(value)
+
+    def to_python(self, value: Any) -> Any:
+        return unseal_url(super().to_python(value))
+
+    def get_prep_value(self, value: Any) -> Any:
+        return seal_url(super().get_prep_value(value))
+
+    def value_to_string(self, obj: models.Model) -> str:
+        """What a dump holds: the sealed form, never the credentials."""
+        return str(seal_url(self.value_from_object(obj)) or "")
