@@ -36,6 +36,7 @@ from gateway.core.call import (
     Call,
     Reply,
     StreamReply,
+    service_tier_of,
 )
 from gateway.core.prompt_size import prompt_tokens
 from gateway.core.pumps import (
@@ -338,6 +339,7 @@ class ChatJob(RoutedJob):
             call.state = await interactions_state.begin(body, self.key)
             call.state.route = route.name
         request = self.request = call.client.parse_request(body, self.headers)
+        call.service_tier = service_tier_of(request.extra)  # its price tier (catalog)
         if call.state is not None:
             call.state.parsed(request)  # what a response object echoes
         if _reads_past_reasoning(call, route, request):  # what the client could not carry
