@@ -79,6 +79,7 @@ OPERATIONS = {
     "completions": "text_completion",
     "embeddings": "embeddings",
     "count_tokens": "count_tokens",
+    "input_tokens": "count_tokens",
 }
 # Provider kinds -> gen_ai.provider.name well-known values.
 PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "azure": "azure.ai.openai"}
