@@ -127,7 +127,9 @@ def correct(entry: Entry) -> Entry:
 
 # Claude models whose own window is 1M (no beta): Anthropic's "Models overview" lists
 # them with a 1M context window. Any other Claude over 200k is a beta ceiling leaking in.
-CLAUDE_1M = re.compile(r"claude-(opus-4-[6-9]|sonnet-4-[6-9]|opus-[5-9]|sonnet-[5-9]|fable|mythos)")
+CLAUDE_1M = re.compile(
+    r"claude-(opus-4-[6-9]|sonnet-4-[6-9]|opus-[5-9]|sonnet-[5-9]|haiku-[5-9]|fable|mythos)"
+)
 
 
 def check_window(entry: Entry) -> None:

@@ -118,6 +118,8 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
     Endpoint("compact", REQUEST, TEXT),  # /v1/responses/compact: the input items
     # the prompt goes to a counting endpoint (free: no budget held, still admitted)
     Endpoint("count_tokens", REQUEST, NOTHING, costs=FREE),
+    # the Responses API's count (/v1/responses/input_tokens): its input items, likewise
+    Endpoint("input_tokens", REQUEST, NOTHING, costs=FREE),
     # a Responses WebSocket turn stored without generating: nothing goes upstream (the
     # turn that sends it is checked); its texts are read all the same
     Endpoint("prepare", REQUEST, NOTHING, costs=FREE, owns=("response",)),

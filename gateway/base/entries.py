@@ -22,6 +22,32 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.core.signals import setting_changed
 
+# Price tiers a request's service tier names (gateway.catalog.entry.TIERS has the rest).
+SERVICE_TIERS = ("batch", "flex", "priority")
+# A tier's prices per 1M tokens: input, output, cache read, cache write.
+TierPrices = tuple[Decimal, Decimal, Decimal, Decimal]
+
+
+def tier_for(
+    tiers: Mapping[str, Any], long_context_above: int | None, service_tier: str, prompt: int
+) -> str | None:
+    """The tier a request pays among ``tiers`` (by name), or None for the standard one:
+    its service tier (``batch``, ``flex``, ``priority``; any other value is the standard
+    tier), ``long_context`` when its prompt (input tokens, cache reads and writes) is
+    more than ``long_context_above`` tokens, and both at once (``long_context_flex``...)
+    where the model prices the pair, else the service tier's price, else long context's."""
+    service = service_tier if service_tier in SERVICE_TIERS else ""
+    long = long_context_above is not None and prompt > long_context_above
+    if long and service:
+        order: tuple[str, ...] = (f"long_context_{service}", service, "long_context")
+    elif long:
+        order = ("long_context",)
+    elif service:
+        order = (service,)
+    else:
+        return None
+    return next((name for name in order if name in tiers), None)
+
 
 class CatalogFacts(Protocol):
     """What is read of a deployment's model catalog entry (``gateway.catalog.Entry``)."""
@@ -98,6 +124,10 @@ class DeploymentEntry:
     image_input_price: Decimal | None = None
     image_cache_read_price: Decimal | None = None
     search_unit_price: Decimal | None = None
+    # The catalog's price tiers (gateway.catalog.entry.TIERS) with every price filled in,
+    # while both token prices are the catalog's; empty: one price for every request.
+    tier_prices: Mapping[str, TierPrices] = field(default_factory=dict)
+    long_context_above: int | None = None  # prompt tokens past which long_context applies
 
     @property
     def label(self) -> str:
@@ -121,26 +151,52 @@ class DeploymentEntry:
         catalog's ``reasoning_control: always``, e.g. deepseek-reasoner)."""
         return self.catalog is None or self.catalog.reasoning_control != "always"
 
-    def cost(self, usage: Any) -> Decimal:
-        """USD cost of ``usage`` (a types.Usage) at this deployment's prices (per 1M)."""
+    def tier(self, usage: Any, service_tier: str = "") -> str | None:
+        """The price tier ``usage`` pays (None: the standard prices)."""
+        if not self.tier_prices:
+            return None
+        prompt = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+        return tier_for(self.tier_prices, self.long_context_above, service_tier, prompt)
+
+    def prices(self, usage: Any, service_tier: str = "") -> TierPrices:
+        """(input, output, cache read, cache write) per 1M that ``usage`` pays."""
+        tier = self.tier(usage, service_tier)
+        if tier is not None:
+            return self.tier_prices[tier]
+        return (self.input_price, self.output_price, self.cache_read_price, self.cache_write_price)
+
+    def cost(self, usage: Any, service_tier: str = "") -> Decimal:
+        """USD cost of ``usage`` (a types.Usage) at this deployment's prices (per 1M), in
+        the price tier it pays (``service_tier``: the request's, or ``batch``)."""
         million = Decimal(1_000_000)
-        output = Decimal(usage.output_tokens) * self.output_price
+        tier = self.tier(usage, service_tier)
+        if tier is not None:
+            input_price, output_price, read_price, write_price = self.tier_prices[tier]
+        else:
+            input_price, output_price = self.input_price, self.output_price
+            read_price, write_price = self.cache_read_price, self.cache_write_price
+        output = Decimal(usage.output_tokens) * output_price
         reasoning = getattr(usage, "reasoning_tokens", 0) or 0
-        if self.reasoning_price is not None and 0 < reasoning <= usage.output_tokens:
+        if (
+            tier is None
+            and self.reasoning_price is not None
+            and 0 < reasoning <= usage.output_tokens
+        ):
             output += Decimal(reasoning) * (self.reasoning_price - self.output_price)
         return (
-            Decimal(usage.input_tokens) * self.input_price
+            Decimal(usage.input_tokens) * input_price
             + output
-            + Decimal(usage.cache_read_tokens) * self.cache_read_price
-            + Decimal(usage.cache_write_tokens) * self.cache_write_price
+            + Decimal(usage.cache_read_tokens) * read_price
+            + Decimal(usage.cache_write_tokens) * write_price
         ) / million
 
-    def cache_saved(self, usage: Any) -> Decimal:
+    def cache_saved(self, usage: Any, service_tier: str = "") -> Decimal:
         """USD the prompt cache saved on ``usage`` against paying every prompt token at
         the input price: cached reads at (input - cache read price), less what cache
         writes cost above the input price (negative when writes were never read back)."""
-        read = Decimal(usage.cache_read_tokens) * (self.input_price - self.cache_read_price)
-        write = Decimal(usage.cache_write_tokens) * (self.cache_write_price - self.input_price)
+        input_price, _, read_price, write_price = self.prices(usage, service_tier)
+        read = Decimal(usage.cache_read_tokens) * (input_price - read_price)
+        write = Decimal(usage.cache_write_tokens) * (write_price - input_price)
         return (read - write) / Decimal(1_000_000)
 
 

@@ -19,7 +19,8 @@ once, so a restarted runner resumes polling instead of submitting again. The ups
 is polled every ``SWITCHYARD_BATCH_POLL_SECONDS``; its status and counts are copied
 onto the batch, a cancel asked here is forwarded, and when the upstream batch ends its
 results (``results``) become the lines' results under the caller's custom_ids. Each line
-is priced from its usage at the deployment's prices times the batch price factor and
+is priced from its usage at the catalog's batch prices for the model where it has them
+(``batch_priced``), else at the deployment's prices times the batch price factor, and
 journaled as one row tagged with the batch id, as a line the gateway ran is; then the
 upstream's copies are cleaned (``finish``)."""
 
@@ -298,6 +299,13 @@ def usage_of(endpoint: str, body: Any) -> Usage:
     return chat_maps.usage(data)
 
 
+def batch_priced(deployment: DeploymentEntry) -> bool:
+    """The catalog prices a native batch of this deployment itself (its ``batch`` tier),
+    unless the provider sets its own ``batch_discount``."""
+    own = deployment.provider.settings.get("batch_discount") not in (None, "")
+    return "batch" in deployment.tier_prices and not own
+
+
 def _key_of(batch: Batch) -> KeyEntry | None:
     if batch.key_id is None:
         return MASTER
@@ -312,7 +320,10 @@ def _record_all(
 ) -> Decimal:
     """Each line's result, priced at the batch price and journaled (a line that has a
     result keeps it: recording again after a restart changes nothing)."""
-    factor = upstreams.price_factor(deployment.provider, batch.native)
+    # the catalog's batch prices where the model has them and the operator set no
+    # discount of their own; else the standard prices times the API's batch factor
+    tier = "batch" if batch_priced(deployment) else ""
+    factor = Decimal(1) if tier else upstreams.price_factor(deployment.provider, batch.native)
     key = _key_of(batch)
     now = timezone.now()
     spent = Decimal(0)
@@ -321,7 +332,7 @@ def _record_all(
         if not outcome:
             continue
         usage = usage_of(batch.endpoint, body) if outcome == "succeeded" else Usage()
-        cost = deployment.cost(usage) * factor
+        cost = deployment.cost(usage, tier) * factor
         request_id = "req_" + uuid.uuid4().hex
         saved = BatchLine.objects.filter(id=line.id, outcome="").update(
             outcome=outcome,

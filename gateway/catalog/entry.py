@@ -12,6 +12,13 @@ clamped, mapped). ``api_versions`` lists the upstream API versions the model tak
 this vendor where that is narrower than the vendor's own list (Claude on Bedrock takes
 Anthropic's ``2026-10-21`` from 4.7 on), and ``api_version`` the one the gateway uses for
 it unless the deployment names one (``gateway.providers.base.Provider.api_version``).
+
+``tiers`` are the prices of a tier other than the standard one, each a ``TierPrices``
+(input, output, cache_read, cache_write; one a tier leaves out is the standard price):
+``batch`` (a native batch job), ``flex`` and ``priority`` (the request's service tier),
+``long_context`` (a prompt of more than ``long_context_above`` tokens) and
+``long_context_batch`` / ``_flex`` / ``_priority`` (both at once). ``tier_for`` says
+which one a request pays (``gateway.base.entries.tier_for``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from gateway.base.entries import SERVICE_TIERS
 from gateway.catalog.rules import ParamRule, RuleError, rules_from_json
 
 # Capabilities a catalog entry may list.
@@ -62,12 +70,32 @@ EXTRA_PRICE_KEYS = (
     "image_cache_read",
     "search_unit",
 )
+# Price tiers besides the standard one (see the module's docstring and ``tier_for``).
+TIERS = (*SERVICE_TIERS, "long_context", *(f"long_context_{name}" for name in SERVICE_TIERS))
+TIER_PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
 # The largest price per 1M tokens a deployment's price field holds (12 digits, 6 decimals).
 MAX_PRICE = Decimal("999999.999999")
 
 
 class CatalogError(ValueError):
     """A catalog file or entry is malformed; the message names where."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierPrices:
+    """One tier's prices per 1M tokens; None: the standard price."""
+
+    input: Decimal | None = None
+    output: Decimal | None = None
+    cache_read: Decimal | None = None
+    cache_write: Decimal | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            name: _number(value)
+            for name in TIER_PRICE_KEYS
+            if (value := getattr(self, name)) is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +121,8 @@ class Entry:
     rules: tuple[ParamRule, ...] = ()
     api_versions: tuple[str, ...] = ()  # empty: the vendor's every version
     api_version: str | None = None  # the version used unless the deployment names one
+    tiers: tuple[tuple[str, TierPrices], ...] = ()  # (tier name, its prices), by TIERS
+    long_context_above: int | None = None  # prompt tokens past which long_context applies
     mode: str = "chat"
     as_of: str = ""  # the date the provider's figures were read
 
@@ -106,6 +136,9 @@ class Entry:
     def prices(self) -> dict[str, Decimal | None]:
         return {name: getattr(self, name) for name in PRICE_KEYS}
 
+    def tier(self, name: str) -> TierPrices | None:
+        return next((prices for tier, prices in self.tiers if tier == name), None)
+
     def same_facts(self, other: Entry) -> bool:
         """Equal in everything but the date the figures were read."""
         return replace(self, as_of="") == replace(other, as_of="")
@@ -116,7 +149,7 @@ class Entry:
         for name in PRICE_KEYS + EXTRA_PRICE_KEYS:
             value = getattr(self, name)
             if value is not None:
-                out[name] = float(value) if value != value.to_integral() else int(value)
+                out[name] = _number(value)
         if self.context_window is not None:
             out["context"] = self.context_window
         if self.max_output_tokens is not None:
@@ -133,11 +166,19 @@ class Entry:
             out["api_versions"] = list(self.api_versions)
         if self.api_version:
             out["api_version"] = self.api_version
+        if self.tiers:
+            out["tiers"] = {name: prices.to_json() for name, prices in self.tiers}
+        if self.long_context_above is not None:
+            out["long_context_above"] = self.long_context_above
         if self.mode != "chat":
             out["mode"] = self.mode
         if self.as_of:
             out["as_of"] = self.as_of
         return out
+
+
+def _number(value: Decimal) -> int | float:
+    return float(value) if value != value.to_integral() else int(value)
 
 
 def plain(price: Decimal) -> Decimal:
@@ -195,7 +236,7 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
         | {"context", "max_output", "caps", "reasoning_control"}
     )
     known |= {"rejects", "mode", "aliases", "note", "as_of", "rules"}
-    known |= {"api_versions", "api_version"}
+    known |= {"api_versions", "api_version", "tiers", "long_context_above"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise CatalogError(f"{where}: unknown field {', '.join(unknown)}")
@@ -215,6 +256,10 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
         raise CatalogError(f"{where}.api_version: must be a version name")
     if version and versions and version not in versions:
         raise CatalogError(f"{where}.api_version: {version} is not in its api_versions")
+    tiers = _tiers(data.get("tiers"), f"{where}.tiers")
+    above = _whole(data.get("long_context_above"), f"{where}.long_context_above")
+    if above is None and any(name.startswith("long_context") for name, _ in tiers):
+        raise CatalogError(f"{where}.long_context_above: a long_context tier needs it")
     return Entry(
         vendor=vendor,
         model=model,
@@ -230,6 +275,40 @@ def entry_from_json(vendor: str, model: str, data: Any, as_of: str) -> Entry:
         rules=rules,
         api_versions=tuple(sorted(versions)),
         api_version=version or None,
+        tiers=tiers,
+        long_context_above=above,
         mode=mode,
         as_of=str(data.get("as_of") or as_of),
     )
+
+
+def _tiers(value: Any, where: str) -> tuple[tuple[str, TierPrices], ...]:
+    """An entry's ``tiers`` object (tier name -> prices), in ``TIERS`` order."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise CatalogError(f"{where}: must be an object of tier -> prices")
+    unknown = sorted(set(value) - set(TIERS))
+    if unknown:
+        raise CatalogError(
+            f"{where}: unknown tier {', '.join(unknown)} (one of {', '.join(TIERS)})"
+        )
+    out = []
+    for name in TIERS:
+        if name not in value:
+            continue
+        prices = value[name]
+        if not isinstance(prices, dict) or not prices:
+            raise CatalogError(f"{where}.{name}: must be an object of prices")
+        extra = sorted(set(prices) - set(TIER_PRICE_KEYS))
+        if extra:
+            raise CatalogError(f"{where}.{name}: unknown field {', '.join(extra)}")
+        out.append(
+            (
+                name,
+                TierPrices(
+                    **{k: _price(prices.get(k), f"{where}.{name}.{k}") for k in TIER_PRICE_KEYS}
+                ),
+            )
+        )
+    return tuple(out)

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.catalog.entry import MAX_PRICE, CatalogError, Entry, plain
+from gateway.catalog.entry import MAX_PRICE, TIERS, CatalogError, Entry, TierPrices, plain
 
 MILLION = Decimal(1_000_000)
 # litellm_provider -> catalog provider key
@@ -42,6 +42,14 @@ PRICES = {
     "cache_creation_input_token_cost": "cache_write",
     "output_cost_per_reasoning_token": "reasoning",
 }
+# Tier prices: ``<price>[_above_<N>k_tokens][_<batches|flex|priority>]`` (the cache
+# TTL keys, ``..._above_1hr``, and tiers the gateway cannot tell apart, ``_ultrafast``,
+# are not read).
+_TIER_KEY = re.compile(
+    r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
+    r"cache_creation_input_token_cost)(?:_above_(\d+)k_tokens)?(?:_(batches|flex|priority))?$"
+)
+_TIER_NAME = {"batches": "batch", "flex": "flex", "priority": "priority"}
 # ``supports_sampling_params: false``: the model refuses these.
 SAMPLING = frozenset({"temperature", "top_p", "top_k"})
 _BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
@@ -115,6 +123,36 @@ def base_window(spec: dict[str, Any], vendor: str, name: str) -> int | None:
     return window
 
 
+def tiers(spec: dict[str, Any], key: str) -> tuple[tuple[tuple[str, TierPrices], ...], int | None]:
+    """An entry's price tiers and the prompt size past which its long-context tier
+    applies (LiteLLM's ``above_<N>k_tokens``: N thousand)."""
+    found: dict[str, dict[str, Decimal | None]] = {}
+    above: int | None = None
+    for source, value in spec.items():
+        match = _TIER_KEY.match(source)
+        if match is None or not (match.group(2) or match.group(3)):
+            continue  # a standard price (PRICES)
+        price, thousands, service = match.groups()
+        if thousands:
+            threshold = int(thousands) * 1000
+            if above is not None and threshold != above:
+                continue  # a second threshold: only the first is modelled
+            above = threshold
+        name = "_".join(
+            part
+            for part in ("long_context" if thousands else "", _TIER_NAME.get(service or "", ""))
+            if part
+        )
+        found.setdefault(name, {})[PRICES[price]] = _per_million(value, f"{key}.{source}")
+    out = tuple(
+        (name, TierPrices(**found[name]))
+        for name in TIERS
+        if name in found and any(v is not None for v in found[name].values())
+    )
+    has_long = any(name.startswith("long_context") for name, _ in out)
+    return out, above if has_long else None
+
+
 def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
     """(entries, number of skipped keys) from a decoded LiteLLM price file."""
     if not isinstance(data, dict):
@@ -150,10 +188,13 @@ def parse(data: Any, as_of: str) -> tuple[list[Entry], int]:
             skipped += 1  # the bare key's entry, replaced by this "provider/" one
         if "/" in key:
             prefixed.add(slot)
+        tier_prices, above = tiers(spec, key)
         entries[slot] = Entry(
             vendor=vendor,
             model=name,
             **prices,
+            tiers=tier_prices,
+            long_context_above=above,
             context_window=base_window(spec, vendor, name),
             max_output_tokens=_whole(spec.get("max_output_tokens") or spec.get("max_tokens")),
             caps=frozenset(caps),

@@ -34,6 +34,9 @@ class Resolved:
     supports_reasoning: bool
     entry: Entry | None
     sources: dict[str, str] = field(default_factory=dict)  # field -> where it came from
+    # The catalog's price tiers, each price filled in: (input, output, cache read, cache
+    # write) per 1M by tier name; only while both token prices are the catalog's.
+    tier_prices: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = field(default_factory=dict)
 
 
 def catalog_label(entry: Entry) -> str:
@@ -89,6 +92,7 @@ def resolve(row: Any, entry: Entry | None) -> Resolved:
         else:
             sources[flag.name] = from_catalog if entry is not None else "default"
     return Resolved(
+        tier_prices=_tier_prices(entry, values, sources),
         # reasoning tokens priced apart only while output is priced by the catalog too
         reasoning_price=entry.reasoning
         if entry is not None and sources["output_price"] != SET_ON_DEPLOYMENT
@@ -97,3 +101,28 @@ def resolve(row: Any, entry: Entry | None) -> Resolved:
         sources=sources,
         **values,
     )
+
+
+def _tier_prices(
+    entry: Entry | None, values: dict[str, Any], sources: dict[str, str]
+) -> dict[str, tuple[Decimal, Decimal, Decimal, Decimal]]:
+    """The entry's tiers with a price for each of input, output, cache read and cache
+    write: one a tier leaves out is the standard price in force, scaled as the tier
+    scales input (a batch tier's cache reads at half the standard cache-read price when
+    its input is half price). None while the deployment sets a token price itself (its
+    own price is the one it means, for every request)."""
+    if entry is None or not entry.tiers:
+        return {}
+    if SET_ON_DEPLOYMENT in (sources["input_price"], sources["output_price"]):
+        return {}
+    standard = [values[name] for name in PRICES]
+    out: dict[str, tuple[Decimal, Decimal, Decimal, Decimal]] = {}
+    for name, tier in entry.tiers:
+        given = [tier.input, tier.output, tier.cache_read, tier.cache_write]
+        ratio = given[0] / standard[0] if given[0] is not None and standard[0] else None
+        filled = [
+            price if price is not None else (base * ratio if ratio is not None and i >= 2 else base)
+            for i, (price, base) in enumerate(zip(given, standard, strict=True))
+        ]
+        out[name] = (filled[0], filled[1], filled[2], filled[3])
+    return out

@@ -1,5 +1,6 @@
-"""Refreshing the catalog from a file (``manage.py update_catalog``): read either format,
-compare with the catalog in force, and write the changes into the user's override."""
+"""Refreshing the catalog from a file or an address (``manage.py update_catalog``): read
+either format, compare with the catalog in force, and write the changes into the user's
+override. A newer LiteLLM map needs no Switchyard release: point the command at it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from gateway.catalog import litellm, store
 from gateway.catalog.entry import EXTRA_PRICE_KEYS, PRICE_KEYS, CatalogError, Entry
 
+# The largest file ``download`` takes (LiteLLM's map is a few MB).
+MAX_DOWNLOAD = 64 * 1024 * 1024
+# httpx's transport for ``download`` (tests put a mock here; None: the network).
+TRANSPORT: httpx.BaseTransport | None = None
 # What LiteLLM's file cannot say: kept from the entry it refreshes.
 _KEPT_CAPS = frozenset({"reasoning_echo", "top_k"})
 
@@ -60,6 +67,8 @@ def _refreshed(new: Entry, old: Entry | None, source_format: str) -> Entry:
         caps=caps,
         rejects=old.rejects,
         rules=old.rules,  # LiteLLM's file has no rules: the bundled ones stay
+        tiers=new.tiers or old.tiers,
+        long_context_above=new.long_context_above if new.tiers else old.long_context_above,
         api_versions=old.api_versions,
         api_version=old.api_version,
         reasoning_control=old.reasoning_control if "reasoning" in caps else None,
@@ -67,6 +76,30 @@ def _refreshed(new: Entry, old: Entry | None, source_format: str) -> Entry:
         context_window=new.context_window or old.context_window,
         max_output_tokens=new.max_output_tokens or old.max_output_tokens,
     )
+
+
+def is_address(source: str) -> bool:
+    return source.startswith(("https://", "http://"))
+
+
+def download(url: str, timeout: float = 60.0) -> bytes:
+    """The file at ``url`` (a catalog or LiteLLM's map, e.g. its raw file on GitHub);
+    ``CatalogError`` says why not."""
+    try:
+        with (
+            httpx.Client(transport=TRANSPORT, timeout=timeout, follow_redirects=True) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise CatalogError(f"{url}: the server answered {response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_DOWNLOAD:
+                    raise CatalogError(f"{url}: larger than {MAX_DOWNLOAD // 2**20} MB")
+            return bytes(body)
+    except httpx.HTTPError as exc:
+        raise CatalogError(f"{url}: {type(exc).__name__}: {exc}") from None
 
 
 def _fmt(value: Any) -> str:

@@ -100,6 +100,14 @@ def new_request_id() -> str:
     return _ids.next()
 
 
+def service_tier_of(fields: Mapping[str, Any]) -> str:
+    """The service tier a request body (or a deployment's params) asks for: OpenAI's
+    ``service_tier`` (``flex``, ``priority``; ``auto`` and ``default`` are the standard
+    tier), Gemini's ``serviceTier``; lower-cased, "" when none is named."""
+    tier = fields.get("service_tier") or fields.get("serviceTier")
+    return tier.lower().removeprefix("service_tier_") if isinstance(tier, str) else ""
+
+
 def key_refusal(key: KeyEntry) -> str | None:
     """Why ``key`` may not be used now (revoked, expired), or None."""
     if key.revoked:
@@ -224,6 +232,9 @@ class Call:
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).
         self.extra_cost: Decimal = Decimal(0)
+        # The service tier the request asked for (``service_tier``: flex, priority), whose
+        # catalog prices it pays where the model has them (DeploymentEntry.cost).
+        self.service_tier = ""
         self.logged_request: bytes | None = None
         self.logged_upstream: bytes | None = None
         self.guard: hooks.GuardRun | None = None  # the request's guardrails, when any apply
@@ -355,9 +366,11 @@ class Call:
             if cost is not None:
                 rec.cost_usd = cost
             elif self.deployment is not None:
-                rec.cost_usd = self.deployment.cost(usage) + self.extra_cost
+                d = self.deployment
+                tier = self.service_tier or service_tier_of(d.params)
+                rec.cost_usd = d.cost(usage, tier) + self.extra_cost
                 if usage.cache_read_tokens or usage.cache_write_tokens:
-                    rec.cache_saved_usd = self.deployment.cache_saved(usage)
+                    rec.cache_saved_usd = d.cache_saved(usage, tier)
         if error is not None:
             if isinstance(error, GatewayError):
                 rec.error_kind, rec.error_message = error.outcome, error.log_message[:2000]

@@ -36,6 +36,7 @@ from gateway.core.call import (
     Call,
     Reply,
     StreamReply,
+    service_tier_of,
 )
 from gateway.core.prompt_size import prompt_tokens
 from gateway.core.pumps import (
@@ -338,6 +339,7 @@ class ChatJob(RoutedJob):
             call.state = await interactions_state.begin(body, self.key)
             call.state.route = route.name
         request = self.request = call.client.parse_request(body, self.headers)
+        call.service_tier = service_tier_of(request.extra)  # its price tier (catalog)
         if call.state is not None:
             call.state.parsed(request)  # what a response object echoes
         if _reads_past_reasoning(call, route, request):  # what the client could not carry
@@ -676,6 +678,30 @@ class _CountTokens(Job):
         return Reply(200, payload, headers_out)
 
 
+class _InputTokens(_CountTokens):
+    """``POST /v1/responses/input_tokens`` (the OpenAI SDK's
+    ``responses.input_tokens.count``): counted as ``count_tokens`` is, by the first
+    upstream with a counter (a Responses API upstream's own ``/responses/input_tokens``,
+    Anthropic's ``count_tokens``, Gemini's ``countTokens``), else by the gateway's
+    tokenizer; answered ``{"object": "response.input_tokens", "input_tokens": N}``. A
+    ``previous_response_id`` or ``conversation`` counts the stored items before the new
+    input, as the response it stands for would have them; nothing is stored."""
+
+    async def prepare(self, route: RouteEntry) -> None:
+        await super().prepare(route)
+        body = self.body
+        body["store"] = False  # a count keeps nothing
+        if "previous_response_id" in body or "conversation" in body:
+            await responses_state.begin(body, self.key, self.call.caller.responses_memory)
+        for name in ("store", "previous_response_id", "conversation"):
+            body.pop(name, None)  # resolved here: the upstream never sees the gateway's ids
+
+    def guard_request(self) -> ChatRequest:
+        if self.parsed is None:
+            self.parsed = self.call.client.parse_request(self.body, self.headers)
+        return self.parsed
+
+
 # --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
 
 
@@ -961,6 +987,7 @@ JOBS: dict[str, type[Job]] = {
     "chat": ChatJob,
     "compact": _Compact,
     "count_tokens": _CountTokens,
+    "input_tokens": _InputTokens,
     "prepare": _Prepare,
     "embeddings": _Embeddings,
     "completions": _Completions,

@@ -345,6 +345,10 @@ def _deployment_entry(
         image_input_price=entry.image_input if entry is not None else None,
         image_cache_read_price=entry.image_cache_read if entry is not None else None,
         search_unit_price=figures.search_unit_price,
+        tier_prices=figures.tier_prices,
+        long_context_above=(
+            entry.long_context_above if entry is not None and figures.tier_prices else None
+        ),
     )
 
 

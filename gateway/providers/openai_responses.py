@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 from gateway import errors
 from gateway.base.entries import DeploymentEntry
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # an empty base_url means OpenAI's
 SUMMARY_PAUSE_SECONDS = 3600.0
+# The body fields ``POST /responses/input_tokens`` takes (InputTokenCountParams), less the
+# gateway's own state (previous_response_id, conversation: resolved before counting).
+COUNT_FIELDS = (
+    "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+    "reasoning", "text", "truncation", "personality",
+)  # fmt: skip
 # provider id -> monotonic time until which its requests ask for no reasoning summary
 _NO_SUMMARY_UNTIL: dict[int, float] = {}
 
@@ -54,6 +61,7 @@ class OpenAIResponsesProvider(CodecProvider):
     )
     speaks = CODECS["responses"]
     reasoning_families = frozenset({"openai"})
+    counts_tokens = True  # POST /responses/input_tokens
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{self.base()}/responses"
@@ -122,3 +130,26 @@ class OpenAIResponsesProvider(CodecProvider):
 
     def models_url(self, page: str) -> str:
         return f"{self.base()}/models"
+
+    async def count_tokens(
+        self,
+        request: ChatRequest,
+        deployment: DeploymentEntry,
+        body: dict[str, Any],
+        headers: dict[str, str],
+    ) -> int | None:
+        """The upstream's own count (``/responses/input_tokens``): of the caller's body
+        when it is a Responses body, else of the request written in its format."""
+        source = (
+            body
+            if body and "input" in body
+            else self.codec.build_request(request, self.target(deployment))
+        )
+        counted = {name: source[name] for name in COUNT_FIELDS if name in source}
+        counted["model"] = deployment.model
+        url = f"{self.base()}/responses/input_tokens"
+        data = await self.post_json(url, counted, Exchange(), headers or request.headers)
+        value = data.get("input_tokens") if isinstance(data, dict) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise errors.UpstreamError("the upstream's input_tokens answer has no count")
+        return value

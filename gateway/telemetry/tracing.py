@@ -81,6 +81,7 @@ OPERATIONS = {
     "completions": "text_completion",
     "embeddings": "embeddings",
     "count_tokens": "count_tokens",
+    "input_tokens": "count_tokens",
 }
 
 

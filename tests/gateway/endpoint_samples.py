@@ -73,6 +73,9 @@ SAMPLES: dict[str, Sample] = {
     "chat": Sample("openai", as_json(_chat)),
     "compact": Sample("responses", as_json(lambda t: {"model": "m", "input": f"we said {t}"})),
     "count_tokens": Sample("anthropic", as_json(_chat), upstream=False),
+    "input_tokens": Sample(
+        "responses", as_json(lambda t: {"model": "m", "input": f"count {t}"}), upstream=False
+    ),
     "prepare": Sample(
         "responses",
         as_json(lambda t: {"model": "m", "input": f"hi {t}", "store": False}),

@@ -1270,6 +1270,11 @@ render_error = common.error_body
 render_models = common.render_models
 
 
+def render_count_tokens(input_tokens: int) -> dict[str, Any]:
+    """``POST /v1/responses/input_tokens``'s answer (the SDK's InputTokenCountResponse)."""
+    return {"object": "response.input_tokens", "input_tokens": input_tokens}
+
+
 CLIENT = Dialect(
     name="responses",
     label="OpenAI Responses",
@@ -1280,6 +1285,7 @@ CLIENT = Dialect(
     render_error=render_error,
     render_stream_error=render_stream_error,
     render_models=render_models,
+    render_count_tokens=render_count_tokens,
     stores_responses=True,
     renders_hosted=True,
 )

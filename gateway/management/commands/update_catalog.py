@@ -1,6 +1,7 @@
-"""``manage.py update_catalog FILE``: refresh the model catalog (prices, context windows,
-capabilities) from a Switchyard catalog file or LiteLLM's
-``model_prices_and_context_window.json`` (``-`` reads standard input)."""
+"""``manage.py update_catalog FILE``: refresh the model catalog (prices and their tiers,
+context windows, capabilities) from a Switchyard catalog file or LiteLLM's
+``model_prices_and_context_window.json``: a path, ``-`` for standard input, or an
+``https://`` address (LiteLLM's current map, without waiting for a release)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="path of the file, or - for standard input")
+        parser.add_argument(
+            "file", help="path of the file, - for standard input, or an https:// address"
+        )
         parser.add_argument(
             "--date",
             default=datetime.now(UTC).date().isoformat(),
@@ -35,9 +38,14 @@ class Command(BaseCommand):
         except ValueError:
             raise CommandError(f"--date must be YYYY-MM-DD, got {date!r}") from None
         try:
-            raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+            if update.is_address(file):
+                raw = update.download(file)
+            else:
+                raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
+        except CatalogError as exc:
+            raise CommandError(str(exc)) from None
         name = "standard input" if file == "-" else file
         try:
             report = update.apply(raw, date)

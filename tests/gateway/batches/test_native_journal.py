@@ -96,3 +96,58 @@ def test_native_lines_are_journaled_like_lines_run_here(
     # the lines point at their rows
     ids = dict(BatchLine.objects.filter(batch=batch).values_list("custom_id", "request_id"))
     assert ids == {"mine-0": ok.request_id, "mine-1": failed.request_id}
+
+
+class _Row:
+    """A Deployment row that sets nothing itself: every figure is the catalog's."""
+
+    def __init__(self, model: str, pk: int) -> None:
+        self.id, self.model, self.weight, self.params, self.rpm, self.tpm = (
+            pk,
+            model,
+            1.0,
+            {},
+            None,
+            None,
+        )
+
+    def __getattr__(self, name: str) -> object:
+        return None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        # grok-4.7's batch prices in the catalog: $1.6 / $4.8 per 1M (80% of standard,
+        # not the API's 50%)
+        ({}, (11 * Decimal("1.6") + 4 * Decimal("4.8")) / Decimal(1_000_000)),
+        # control: the operator's own batch_discount wins over the catalog's tier
+        ({"batch_discount": "0.5"}, (11 * 2 + 4 * 6) / Decimal(1_000_000) * Decimal("0.5")),
+    ],
+)
+def test_native_lines_pay_the_catalogs_batch_prices(
+    monkeypatch, snapshot_reset, settings, expected
+):
+    from gateway.base.entries import ProviderEntry
+    from gateway.catalog import store
+
+    rows: list[journal.Record] = []
+    monkeypatch.setattr(journal, "record", rows.append)
+    provider = ProviderEntry(
+        7301, "xai", "openai", "https://api.x.ai/v1", "k", {}, "", None, settings
+    )
+    deployment = registry._deployment_entry(
+        "grok-b", _Row("grok-4.7", 7302), provider, store.read_file(store.BUNDLED)
+    )
+    assert (deployment.input_price, deployment.output_price) == (Decimal(2), Decimal(6))
+    registry.install(snapshot(replace(route("grok-b", "grok-4.7"), deployments=(deployment,))))
+    now = timezone.now()
+    batch = Batch.objects.create(
+        id="batch_tier1", endpoint="/v1/chat/completions", total=1, status="in_progress",
+        key_id=None, key_name="master", created_at=now, expires_at=now + timedelta(hours=24),
+        native="openai", deployment_id=deployment.id,
+    )  # fmt: skip
+    BatchLine.objects.create(batch=batch, index=0, custom_id="only", body={"model": "grok-b"})
+    spent = native._record_all(batch, deployment, {"only": ("succeeded", 200, ANSWER)})
+    assert rows[0].cost_usd == spent == expected

@@ -11,10 +11,12 @@ from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
+import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
 from gateway import catalog
+from gateway.catalog import update
 from gateway.models import Deployment, Provider, RegistryState, Route
 from gateway.policy import registry
 
@@ -152,3 +154,77 @@ def test_standard_input_and_exit_status(tmp_path):
     assert bad.returncode != 0
     errors = [line for line in bad.stderr.decode().splitlines() if line.strip()]
     assert len(errors) == 1 and "standard input: not valid JSON" in errors[0]
+
+
+NEWER = {
+    # a newer map: claude-opus-5 gets cheaper and gains a batch tier; the catalog's own
+    # rules and Bedrock's API versions for it are not LiteLLM's to say, and stay
+    "claude-opus-5": {
+        "litellm_provider": "anthropic",
+        "mode": "chat",
+        "input_cost_per_token": 4e-06,
+        "output_cost_per_token": 2e-05,
+        "input_cost_per_token_batches": 2e-06,
+        "output_cost_per_token_batches": 1e-05,
+        "max_input_tokens": 1000000,
+        "supports_reasoning": True,
+    },
+    "anthropic.claude-opus-5": {
+        "litellm_provider": "bedrock_converse",
+        "mode": "chat",
+        "input_cost_per_token": 4e-06,
+        "output_cost_per_token": 2e-05,
+        "input_cost_per_token_above_200k_tokens": 8e-06,
+        "supports_reasoning": True,
+    },
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_newer_map_refreshes_prices_and_tiers_keeping_rules_and_versions(tmp_path):
+    before = catalog.load()
+    assert before.get("anthropic", "claude-opus-5").rules  # control: the bundled rule
+    assert before.get("bedrock", "anthropic.claude-opus-5").api_versions
+    source = tmp_path / "newer.json"
+    source.write_text(json.dumps(NEWER))
+    run(str(source), date="2026-12-01")
+    after = catalog.load()
+    opus = after.get("anthropic", "claude-opus-5")
+    assert (opus.input, opus.as_of) == (Decimal(4), "2026-12-01")
+    assert opus.rules == before.get("anthropic", "claude-opus-5").rules
+    assert dict(opus.tiers)["batch"].input == Decimal(2)
+    bedrock = after.get("bedrock", "anthropic.claude-opus-5")
+    assert bedrock.api_versions == ("2023-06-01", "2026-10-21")
+    assert bedrock.rules == before.get("bedrock", "anthropic.claude-opus-5").rules
+    assert bedrock.long_context_above == 200_000 and bedrock.tier("long_context")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_address_is_read_without_a_release(tmp_path, monkeypatch):
+    """``update_catalog https://…`` reads LiteLLM's current map from where it is
+    published (here a mock), so a price change needs no Switchyard release."""
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if request.url.path.endswith("/missing.json"):
+            return httpx.Response(404)
+        return httpx.Response(200, json=LITELLM)
+
+    monkeypatch.setattr(update, "TRANSPORT", httpx.MockTransport(handler))
+    url = "https://prices.test/model_prices_and_context_window.json"
+    out = run(url, date="2026-11-20")
+    assert asked == [url]
+    assert "read LiteLLM file: 1 added, 1 updated" in out
+    assert catalog.load().get("openai", "gpt-4o").input == Decimal(2)
+    with pytest.raises(CommandError, match="missing.json: the server answered 404"):
+        run("https://prices.test/missing.json")
+
+
+def test_an_oversized_download_is_refused(monkeypatch):
+    monkeypatch.setattr(update, "MAX_DOWNLOAD", 10)
+    monkeypatch.setattr(
+        update, "TRANSPORT", httpx.MockTransport(lambda r: httpx.Response(200, json=LITELLM))
+    )
+    with pytest.raises(CommandError, match="larger than"):
+        run("https://prices.test/big.json")

@@ -398,7 +398,7 @@ def test_every_endpoint_is_routed_and_priced_as_declared() -> None:
     (route.call, team bound, limits); only a count and a stored turn cost nothing."""
     assert all(e.routed for e in endpoints.ENDPOINTS.values())
     free = {name for name, e in endpoints.ENDPOINTS.items() if not e.billable}
-    assert free == {"count_tokens", "prepare"}
+    assert free == {"count_tokens", "input_tokens", "prepare"}
     text = {name for name, e in endpoints.ENDPOINTS.items() if e.generates_text}
     assert text == {"chat", "compact", "completions", "realtime"}
 

@@ -204,6 +204,7 @@ BODIES: dict[tuple[str, str], Callable[[str], tuple[bytes, bytes]]] = {
     ("chat", "openai"): json_body(messages=MESSAGES),
     ("chat", "responses"): json_body(input="hello"),
     ("compact", "responses"): json_body(input="hello"),
+    ("input_tokens", "responses"): json_body(input="hello"),
     ("chat", "anthropic"): json_body(messages=MESSAGES, max_tokens=16),
     ("count_tokens", "anthropic"): json_body(messages=MESSAGES),
     ("embeddings", "openai"): json_body(input="hello"),
