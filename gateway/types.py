@@ -521,3 +521,8 @@ class ModelInfo:
     created: int = 0
     owned_by: str = "switchyard"
     display_name: str | None = None
+
+
+# the price tiers a request may name besides the standard one (OpenAI's service_tier,
+# Gemini's serviceTier; batch for native batches): the catalog prices each
+SERVICE_TIERS = ("batch", "flex", "priority")

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.core.signals import setting_changed
 
-# Price tiers a request's service tier names (gateway.catalog.entry.TIERS has the rest).
-SERVICE_TIERS = ("batch", "flex", "priority")
+from gateway.types import SERVICE_TIERS
+
+# (SERVICE_TIERS, in the spine: the catalog below us reads it too)
 # A tier's prices per 1M tokens: input, output, cache read, cache write.
 TierPrices = tuple[Decimal, Decimal, Decimal, Decimal]
 

@@ -25,6 +25,7 @@ from gateway.models import (
     Profile,
     Provider,
     Route,
+    TagBudget,
     Team,
 )
 from gateway.policy import field_rules, roles
@@ -100,6 +101,8 @@ CASES: list[Case] = [
     ("guardrails", lambda w: (f"/guardrails/{w['guardrail'].pk}/edit/",
                               {**GUARDRAIL, "name": "words"})),
     ("alerts", lambda w: ("/alerts/", {"enabled": "on", "default_thresholds": "80"})),
+    ("tags", lambda w: ("/spend/tag-budgets",
+                        {"name": "campaign", "max_budget": "5", "budget_period": "month"})),
 ]  # fmt: skip
 
 
@@ -109,7 +112,7 @@ def snapshot_of_rows() -> dict[str, Any]:
         model.__name__: sorted(str(row) for row in model.objects.values())
         for model in (
             *(ApiKey, Provider, Route, Deployment, Team, Membership, Profile, Invite),
-            *(Guardrail, McpServer, AlertSettings),
+            *(Guardrail, McpServer, AlertSettings, TagBudget),
         )
     }
 
