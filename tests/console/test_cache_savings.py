@@ -18,9 +18,9 @@ from django.test import Client
 from console import stats
 from console.models import StoredHourSummary
 from gateway import journal
-from gateway.base.entries import DeploymentEntry
 from gateway.journal import Record
 from gateway.models import ApiKey, UsageRollup
+from tests.gateway.entries import deployment
 
 NOW = datetime.now(UTC)
 
@@ -35,14 +35,18 @@ def fresh_summaries():
 
 
 def test_saved_is_cached_reads_at_the_discount_less_the_write_premium() -> None:
-    entry = SimpleNamespace(
-        input_price=Decimal("3"), cache_read_price=Decimal("0.3"), cache_write_price=Decimal("3.75")
+    entry = deployment(
+        "agent",
+        "m",
+        input_price=Decimal("3"),
+        cache_read_price=Decimal("0.3"),
+        cache_write_price=Decimal("3.75"),
     )
     usage = SimpleNamespace(cache_read_tokens=1_000_000, cache_write_tokens=200_000)
-    saved = DeploymentEntry.cache_saved(entry, usage)  # type: ignore[arg-type]
+    saved = entry.cache_saved(usage)
     assert saved == Decimal("2.7") - Decimal("0.15")
     only_writes = SimpleNamespace(cache_read_tokens=0, cache_write_tokens=1_000_000)
-    assert DeploymentEntry.cache_saved(entry, only_writes) == Decimal("-0.75")  # type: ignore[arg-type]
+    assert entry.cache_saved(only_writes) == Decimal("-0.75")
 
 
 def traffic(key_id: int | None = None) -> None:
