@@ -23,15 +23,15 @@ import django
 django.setup()
 
 from gateway.base.entries import MASTER, KeyEntry, Snapshot  # noqa: E402
-from gateway.mcp import endpoint  # noqa: E402
-from gateway.mcp.oauth_server import tokens  # noqa: E402
+from gateway.features.mcp import endpoint  # noqa: E402
+from gateway.features.mcp.oauth_server import tokens  # noqa: E402
 from gateway.policy import registry  # noqa: E402
 
 N = 200_000
 
 
 async def before(raw: str) -> KeyEntry | None:
-    """The check as it was before the sign-in (gateway/mcp/endpoint.py at main)."""
+    """The check as it was before the sign-in (gateway/features/mcp/endpoint.py at main)."""
     key = registry.current().key(raw)
     if key is None and raw:
         await registry.refresh_on_miss()

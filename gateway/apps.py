@@ -14,7 +14,7 @@ COUNTER_BOOKS = (
     "gateway.policy.retry_budget",
     "gateway.policy.login_attempts",
     "gateway.core.ledger_book",
-    "gateway.mcp.mailbox_book",
+    "gateway.features.mcp.mailbox_book",
 )
 
 
@@ -46,18 +46,18 @@ class GatewayConfig(AppConfig):
         _register_the_process_life()
 
         _register_pruners()
-        from gateway.alerts import plugin as alerts_plugin
-        from gateway.guardrails import plugin as guardrails_plugin
-        from gateway.mcp import plugin as mcp_plugin
-        from gateway.media import plugin as media_plugin
-        from gateway.prompts import plugin as prompts_plugin
+        from gateway.features.alerts import plugin as alerts_plugin
+        from gateway.features.guardrails import plugin as guardrails_plugin
+        from gateway.features.mcp import plugin as mcp_plugin
+        from gateway.features.media import plugin as media_plugin
+        from gateway.features.prompts import plugin as prompts_plugin
 
         alerts_plugin.register()  # budget alerts: a worker's background loop
         guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
         prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
-        from gateway.batches.files import links
+        from gateway.features.batches.files import links
 
         hooks.file_links.register(links.keep)  # signed links to images answered by URL
         load_plugins()
@@ -65,7 +65,7 @@ class GatewayConfig(AppConfig):
 
 def plugin_sinks() -> dict[str, Sink]:
     """Where the plugin API's hooks put what they give (``gateway.base.plugins``)."""
-    from gateway.guardrails import kinds as guardrail_kinds
+    from gateway.features.guardrails import kinds as guardrail_kinds
     from gateway.journal import callbacks
     from gateway.providers import kinds as provider_kinds
 
@@ -83,7 +83,7 @@ def load_plugins(setting: str | None = None) -> None:
     from django.conf import settings
 
     from gateway.base import hooks, plugins
-    from gateway.guardrails import plugin as guardrails_plugin
+    from gateway.features.guardrails import plugin as guardrails_plugin
     from gateway.journal import callbacks
 
     if setting is None:
@@ -97,7 +97,7 @@ def _register_the_process_life() -> None:
     """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
     from gateway import journal
     from gateway.base import hooks, process_role
-    from gateway.mcp import closing
+    from gateway.features.mcp import closing
     from gateway.models.batches import Batch
     from gateway.models.conversations import BackgroundResponse
     from gateway.policy import registry
@@ -195,7 +195,7 @@ async def _run_background_responses() -> None:
 
 async def _prune_files() -> None:
     """Expired files' pruning (``batches.files.pruning``: the files' rows and store)."""
-    from gateway.batches.files import pruning
+    from gateway.features.batches.files import pruning
 
     await pruning.prune_forever()
 
@@ -203,6 +203,6 @@ async def _prune_files() -> None:
 async def _run_batches() -> None:
     """The batch runner, imported when a serving process starts it: it pulls in the
     request stack, which a management command (``create_key``, ``migrate``) never needs."""
-    from gateway.batches import runner
+    from gateway.features.batches import runner
 
     await runner.run_forever()

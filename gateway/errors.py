@@ -144,7 +144,7 @@ class MissingSecret(ConfigurationError):
 
 
 class GuardrailBlocked(GatewayError):
-    """A guardrail refused the request or its answer (``gateway.guardrails``): the
+    """A guardrail refused the request or its answer (``gateway.features.guardrails``): the
     message names the guardrail and, where it is safe, the entity or the reason, never
     the offending text. ``usage``: what the upstream had already used (a post-call
     block), so the journal and the budget still count it."""

@@ -210,7 +210,7 @@ SWITCHYARD_URL_FETCH_ALLOW = env_str("SWITCHYARD_URL_FETCH_ALLOW")
 SWITCHYARD_URL_FETCH_MAX_BYTES = env_int(
     "SWITCHYARD_URL_FETCH_MAX_BYTES", 20 * 1024 * 1024, minimum=1024
 )
-# Hosted MCP tools (gateway/mcp/hosted): tool calls one request may run, and how long
+# Hosted MCP tools (gateway/features/mcp/hosted): tool calls one request may run, and how long
 # an MCP server may take to connect, list its tools or answer one call.
 SWITCHYARD_MCP_HOSTED_MAX_CALLS = env_int("SWITCHYARD_MCP_HOSTED_MAX_CALLS", 20, minimum=1)
 SWITCHYARD_MCP_HOSTED_TIMEOUT = env_float("SWITCHYARD_MCP_HOSTED_TIMEOUT", 30.0, minimum=0.1)
@@ -238,11 +238,11 @@ SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT = env_bool(
     "SWITCHYARD_AMBIENT_CREDENTIALS_ANY_ENDPOINT", False
 )
 SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, minimum=0.1)
-# Budget alerts (gateway.alerts): how often spend is compared with the thresholds, and
+# Budget alerts (gateway.features.alerts): how often spend is compared with the thresholds, and
 # whether the webhook may be a private, loopback or link-local host (an operator power).
 SWITCHYARD_ALERT_EVERY_SECONDS = env_float("SWITCHYARD_ALERT_EVERY_SECONDS", 30.0, minimum=1.0)
 SWITCHYARD_ALERT_WEBHOOK_PRIVATE = env_bool("SWITCHYARD_ALERT_WEBHOOK_PRIVATE", False)
-# Budget alert emails (gateway.alerts.email): the operator's SMTP server, through Django's
+# Budget alert emails (gateway.features.alerts.email): the operator's SMTP server, through Django's
 # email backend. Alerts are emailed only when SWITCHYARD_EMAIL_HOST (or a backend of the
 # operator's, SWITCHYARD_EMAIL_BACKEND) is set; an owner then lists the recipients.
 EMAIL_BACKEND = env_str("SWITCHYARD_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

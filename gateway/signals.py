@@ -33,7 +33,7 @@ from gateway.models import (
 from gateway.policy import registry
 
 # Profile: a user's own limits are in the snapshot (UserEntry); prompts: the prompt
-# registry's part of it (gateway.prompts); TagBudget: the tags' limits (TagEntry)
+# registry's part of it (gateway.features.prompts); TagBudget: the tags' limits (TagEntry)
 REGISTRY_MODELS = (
     Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail,
     Prompt, PromptVersion, PromptLabel, TagBudget,

@@ -189,7 +189,7 @@ class ResponseFormat:
     strict: bool | None = None
 
 
-# --- hosted MCP tools (gateway/mcp/hosted) -----------------------------------------------
+# --- hosted MCP tools (gateway/features/mcp/hosted) -----------------------------------------------
 
 McpApprovalMode = Literal["always", "never"]
 
@@ -360,7 +360,7 @@ class ChatRequest:
     # Where the client placed prompt-cache breakpoints, in its own field paths and prompt
     # order (an Anthropic client's ``cache_control``: "system.1"); empty: none placed.
     cache_marks: list[str] = field(default_factory=list)
-    # Hosted MCP tools (gateway/mcp/hosted): the servers attached, approval requests
+    # Hosted MCP tools (gateway/features/mcp/hosted): the servers attached, approval requests
     # replayed from earlier turns, and the client's answers to them.
     mcp_servers: list[McpServer] = field(default_factory=list)
     mcp_pending: list[McpItem] = field(default_factory=list)

@@ -13,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("api/", include(slashless_aliases())),
-    path("", include("gateway.mcp.oauth_server.urls")),  # /.well-known/..., /oauth/...
+    path("", include("gateway.features.mcp.oauth_server.urls")),  # /.well-known/..., /oauth/...
     path("", include("console.urls")),
 ]
 

@@ -1,4 +1,4 @@
-"""Today's saved playground prompts become prompts of the registry (gateway.prompts),
+"""Today's saved playground prompts become prompts of the registry (gateway.features.prompts),
 each with its content as version 1, made by its owner: the system prompt first, then
 the conversation's text. A name another user's prompt (or a name the registry refuses)
 takes is made unique (``-<owner>``, then a number). Files and tool turns of a saved

@@ -1,4 +1,4 @@
-"""The playground and the prompt registry (``gateway.prompts``): a version opens into a
+"""The playground and the prompt registry (``gateway.features.prompts``): a version opens into a
 new comparison (``/playground/?prompt=NAME&version=N``; without a version, the one a
 request would get: ``production``'s, else the newest), and the form's system prompt,
 conversation, shared parameters and tools are saved as the next version of a prompt
@@ -21,9 +21,9 @@ from django.views.decorators.http import require_POST
 from console.decorators import actor_of, staff_required
 from console.playground import spec as specs
 from console.views.common import HtmxHttpRequest, go_to
+from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 from gateway.policy import authorization
-from gateway.prompts import versions
 
 TEMPLATE = "console/playground_prompts.html"
 PLAYGROUND_PARAMS = ("temperature", "max_tokens", "reasoning_effort")

@@ -1,4 +1,4 @@
-"""Budget alerts (``gateway.alerts``): the webhook, the email recipients and default
+"""Budget alerts (``gateway.features.alerts``): the webhook, the email recipients and default
 thresholds (owners change them), the keys, teams and users with a budget and the thresholds each gets, the
 alerts raised with their delivery state (status, attempts, last error, next attempt),
 a button that sends a test message now and one that sends a failed alert again."""
@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from console.decorators import actor_of, fields_refused, form_values, staff_required
 from console.forms import show_errors
 from console.views.common import HtmxHttpRequest, go_to
-from gateway.alerts import config, delivery, email
+from gateway.features.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
 from gateway.policy.alert_thresholds import shown as thresholds_shown

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from console.decorators import staff_required
 from console.views.common import HtmxHttpRequest
 from gateway.base.entries import MASTER
-from gateway.batches import api as batches
-from gateway.batches.files import api as files
+from gateway.features.batches import api as batches
+from gateway.features.batches.files import api as files
 from gateway.models.batches import Batch
 from gateway.telemetry import audit
 
@@ -70,7 +70,7 @@ def batch_cancel(request: HtmxHttpRequest, batch_id: str) -> HttpResponse:
         raise Http404
     batches.cancel(MASTER, batch.id, batch.api)
     audit.record("cancel", object_type="batch", object_id=batch.id, detail=f"{batch.api} batch")
-    from gateway.batches import runner
+    from gateway.features.batches import runner
 
     runner.wake()
     return redirect("console:batches")

@@ -3,14 +3,14 @@ rewrites, what monitor mode would have done, errors and fail-open bypasses, a by
 shown as a warning), the form (a kind with its help and an example, modes, the failure
 policy, params as JSON checked by the kind's own ``validate``), monitor mode toggled
 from the list, and on a guardrail's page a test panel (a pasted text) and a replay (a
-journaled request's stored bodies), both run by ``gateway.guardrails.engine`` as the
+journaled request's stored bodies), both run by ``gateway.features.guardrails.engine`` as the
 gateway would, with monitor mode off so the verdict shows.
 
 Saving and deleting go through ``gateway.ops.guardrails`` as the API's do (literal
 secrets in params stored encrypted and shown masked, a mask sent back keeping the stored
 value, a guardrail still named by a key, team or route not deleted); the audit log's
 model signals record each change and the registry's signals rebuild every snapshot.
-Before that the form checks every field with ``gateway.guardrails.kinds.validate``, whose
+Before that the form checks every field with ``gateway.features.guardrails.kinds.validate``, whose
 ``ConfigError`` names one field: the check is repeated with a failing field set aside,
 so every field's error shows at once, next to it."""
 
@@ -41,9 +41,9 @@ from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
 from gateway.codecs import client as client_codec
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
-from gateway.guardrails import engine, kinds, texts
-from gateway.guardrails.kinds import ALL_MODES, ConfigError, Context
-from gateway.guardrails.plane import WITHHELD
+from gateway.features.guardrails import engine, kinds, texts
+from gateway.features.guardrails.kinds import ALL_MODES, ConfigError, Context
+from gateway.features.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.guardrails import FAIL_CLOSED, FAIL_OPEN, unmask_params
 from gateway.ops import guardrails as guardrail_ops

@@ -22,7 +22,7 @@ from console import stats
 from console.decorators import actor_of, forbidden, staff_required
 from console.forms import KeyForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
-from gateway.mcp import allow_list_check
+from gateway.features.mcp import allow_list_check
 from gateway.models import ApiKey
 from gateway.policy import authorization, field_rules, roles
 from gateway.policy import keys as key_ops

@@ -1,6 +1,6 @@
 """MCP servers: list with status and recent calls, add and edit, test the connection
 (its tools with their input schemas), call a tool from a JSON form (as the master key,
-journaled like a call through /mcp), delete. All through ``gateway.mcp.admin``.
+journaled like a call through /mcp), delete. All through ``gateway.features.mcp.admin``.
 
 Stdio servers run commands on the gateway's host, which is the operator's power (rule
 ``mcp_server.stdio``): unless the operator sets ``SWITCHYARD_STDIO_MCP_SERVERS``, the form
@@ -23,7 +23,7 @@ from console.decorators import actor_of, fields_refused, form_values, staff_requ
 from console.forms import McpServerForm, show_errors
 from console.views.common import HtmxHttpRequest, go_to
 from gateway.base.entries import MASTER
-from gateway.mcp import admin as mcp_admin
+from gateway.features.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
 from gateway.ops.admin_ops import check_mcp_server_save
 from gateway.policy.authorization import Denied, decide
@@ -151,9 +151,9 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    from gateway.mcp import calls
-    from gateway.mcp.errors import McpGatewayError
-    from gateway.mcp.oauth import caller as oauth_caller
+    from gateway.features.mcp import calls
+    from gateway.features.mcp.errors import McpGatewayError
+    from gateway.features.mcp.oauth import caller as oauth_caller
     from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=pk)

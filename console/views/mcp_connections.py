@@ -1,5 +1,5 @@
 """Each person's OAuth connections to the MCP servers that act for each person
-(``gateway.mcp.oauth``): the list with Connect / Disconnect, the connect that sends the
+(``gateway.features.mcp.oauth``): the list with Connect / Disconnect, the connect that sends the
 browser to the server's authorization server, and the callback it comes back to.
 
 Every role may open these (ability ``mcp.connect``) and each view also asks the rule
@@ -26,7 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from console.decorators import actor_of, forbidden, staff_required
 from console.views.common import HtmxHttpRequest
 from gateway.base.env import env_str
-from gateway.mcp.oauth import store
+from gateway.features.mcp.oauth import store
 from gateway.models import McpServer
 from gateway.policy.authorization import decide
 
@@ -78,7 +78,7 @@ def connections(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    from gateway.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
+    from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
     server = _server(pk)
     refused = _allowed(request, server)
@@ -96,7 +96,7 @@ def connect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_safe
 def callback(request: HtmxHttpRequest) -> HttpResponse:
-    from gateway.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
+    from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
     params = {k: v for k, v in request.GET.items() if isinstance(v, str)}
     try:
@@ -109,7 +109,7 @@ def callback(request: HtmxHttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def disconnect(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    from gateway.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
+    from gateway.features.mcp.oauth import flow  # the MCP SDK and Authlib: on first use
 
     server = _server(pk)
     refused = _allowed(request, server)

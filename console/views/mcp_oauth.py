@@ -1,4 +1,4 @@
-"""The authorize page of the gateway's OAuth server (``gateway.mcp.oauth_server``): an
+"""The authorize page of the gateway's OAuth server (``gateway.features.mcp.oauth_server``): an
 MCP client sends a person here; signed out, they sign in first (password or single
 sign-on, both come back here through ``next``); then they see which client asks, where
 the answer goes, the team it acts under and the MCP servers and tools it will reach
@@ -19,7 +19,7 @@ from django.shortcuts import render
 
 from console.decorators import actor_of, staff_required
 from console.views.common import HtmxHttpRequest
-from gateway.mcp.oauth_server import identity, resources
+from gateway.features.mcp.oauth_server import identity, resources
 from gateway.policy import authorization, registry
 from gateway.telemetry import audit
 
@@ -35,7 +35,7 @@ def _problem(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpR
 
 def _refused(request: HtmxHttpRequest, error: OAuth2Error) -> HttpResponse:
     """Back to the client when its redirect URI was checked; else an error page."""
-    from gateway.mcp.oauth_server import server
+    from gateway.features.mcp.oauth_server import server
 
     if getattr(error, "redirect_uri", None):
         error.state = request.GET.get("state")
@@ -59,7 +59,7 @@ def _team(value: str | None, options: list[identity.TeamOption]) -> identity.Tea
 def authorize(request: HtmxHttpRequest) -> HttpResponse:
     from authlib.oauth2 import OAuth2Error
 
-    from gateway.mcp.oauth_server import server  # Authlib: on first use, not with the URLs
+    from gateway.features.mcp.oauth_server import server  # Authlib: on first use, not with the URLs
 
     auth = server.server()
     try:
@@ -154,7 +154,7 @@ def _context(
 ) -> dict[str, Any]:
     from urllib.parse import urlsplit
 
-    from gateway.mcp.oauth_server import server
+    from gateway.features.mcp.oauth_server import server
 
     redirect = request.GET.get("redirect_uri") or client.get_default_redirect_uri() or ""
     return {

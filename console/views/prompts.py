@@ -1,4 +1,4 @@
-"""The prompt registry in the console (``gateway.prompts``): the list of prompts with
+"""The prompt registry in the console (``gateway.features.prompts``): the list of prompts with
 their labels, a new prompt; a prompt's page with its versions, its labels (moved from
 there: how a version goes live), a new version, and the difference between two
 versions (``difflib``, line by line, rendered as HTML). Every role reads; writes ask rule
@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET
 
 from console.decorators import actor_of, staff_required
 from console.views.common import HtmxHttpRequest, go_to
+from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 from gateway.policy import authorization
-from gateway.prompts import versions
 
 LIST_TEMPLATE = "console/prompts.html"
 DETAIL_TEMPLATE = "console/prompt_detail.html"

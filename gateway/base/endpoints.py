@@ -5,7 +5,7 @@ output) names one of these. The guardrail plane reads a request's texts and deci
 whether its guardrails can apply from the declaration alone, never from a list of its
 own: an endpoint whose inputs or outputs a guardrail cannot read refuses a request a
 guardrail of that mode applies to (400 naming the guardrail), and a new endpoint is
-covered the day it is declared (``tests/gateway/guardrails/test_endpoint_matrix.py``
+covered the day it is declared (``tests/gateway/features/guardrails/test_endpoint_matrix.py``
 fails for a served endpoint missing here, and for a declared one it does not cover).
 
 Why here, in ``base``: the declaration is read by the pipeline (``core``), by features
@@ -43,7 +43,7 @@ request stored read back, conversations, files and batches, signed file links, `
 are declared too, each with what admits it (``admission``), what it stores and whose it
 is (``owns``: only the key that made one reads, changes or deletes it; another key gets
 the 404 an unknown id gets) and how guardrails reach it (``guardrails``), said in words
-even when none can (``why``): never left out. ``tests/gateway/guardrails/
+even when none can (``why``): never left out. ``tests/gateway/features/guardrails/
 test_endpoint_matrix.py`` and ``tests/gateway/core/test_policy_matrix.py`` derive what
 the gateway serves from its route table, its sockets and the whole URL conf, and fail
 for a ``/v1``, ``/v1beta``, ``/anthropic``, ``/openai`` or ``/mcp`` path that no
@@ -165,7 +165,7 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
         costs=(TOKENS, PER_CHARACTER),
     ),
     # /v1/realtime: text events both ways are checked, audio is refused
-    # (gateway.guardrails.realtime)
+    # (gateway.features.guardrails.realtime)
     Endpoint("realtime", REQUEST, TEXT, "audio", socket=True),
 )
 

@@ -223,9 +223,11 @@ class RouteEntry:
     shadow_percent: float = 0.0
     mcp_passthrough: bool = False  # hosted MCP tools go to same-API upstreams (mcp/hosted)
     mcp_servers: tuple[str, ...] = ()  # registered MCP servers attached to every request
-    batch_mode: str = "auto"  # auto | gateway | native (gateway/batches/native)
+    batch_mode: str = "auto"  # auto | gateway | native (gateway/features/batches/native)
     teams: frozenset[int] | None = None  # ids of the teams whose keys may use it; None: all
-    guardrails: tuple[str, ...] = ()  # run on every request of this route (gateway.guardrails)
+    guardrails: tuple[
+        str, ...
+    ] = ()  # run on every request of this route (gateway.features.guardrails)
 
 
 def mcp_list(value: object) -> frozenset[str]:
@@ -311,7 +313,7 @@ class TagEntry:
 
 @dataclass(slots=True, frozen=True)
 class McpServerEntry:
-    """A registered MCP server (``gateway.mcp``). Secrets are decrypted literals or
+    """A registered MCP server (``gateway.features.mcp``). Secrets are decrypted literals or
     ``os.environ/NAME`` references, resolved when the pool connects."""
 
     id: int
@@ -329,7 +331,7 @@ class McpServerEntry:
     description: str = ""
     from_operator: bool = False  # saved by the operator's config import (stdio may launch)
     sampling_route: str = ""  # answers the server's sampling for clients without it
-    # OAuth (``gateway.mcp.oauth``): "" none, "per_user" or "service"; a pre-registered
+    # OAuth (``gateway.features.mcp.oauth``): "" none, "per_user" or "service"; a pre-registered
     # client (id, decrypted secret) or none (dynamic registration); the scopes to ask
     oauth: str = ""
     oauth_client_id: str = ""
@@ -339,7 +341,7 @@ class McpServerEntry:
 
 @dataclass(slots=True, frozen=True)
 class GuardrailEntry:
-    """A guardrail as the feature runs it (``gateway.guardrails``); ``params`` are the
+    """A guardrail as the feature runs it (``gateway.features.guardrails``); ``params`` are the
     kind's, validated when saved (secrets as stored: literals or ``os.environ/NAME``)."""
 
     id: int

@@ -117,7 +117,7 @@ background_tasks: Registry[BackgroundTask] = Registry(
     "it has one), and cancelled at shutdown. Registered from ``ready``: the batch runner "
     "(native batches' polling), the expired files' pruning and background Responses "
     "(``gateway.apps``), the evaluations' runner (experiments, shadow scoring; "
-    "``console.evals.apps``), budget alerts (``gateway.alerts``), all for the ``worker`` "
+    "``console.evals.apps``), budget alerts (``gateway.features.alerts``), all for the ``worker`` "
     "role. What every role needs for "
     "itself (registry watch, journal writer, metrics publishing) is a starter instead.",
 )
@@ -172,7 +172,7 @@ counter_ops: NamedRegistry[Callable[..., Any]] = NamedRegistry(
 file_links: Registry[Callable[[Any, str, bytes, str], str]] = Registry(
     "file_links",
     "Keep bytes for a virtual key and answer an http(s) URL of the gateway that serves "
-    "them, signed for that key and expiring (``gateway.batches.files.links.keep``), "
+    "them, signed for that key and expiring (``gateway.features.batches.files.links.keep``), "
     "called with (key, media type, bytes, the gateway's base URL), blocking (run it in "
     "a thread). The media feature answers ``response_format: url`` images with the first "
     "one registered; with none registered it answers a ``data:`` URL.",
@@ -202,7 +202,7 @@ extra_jobs: Registry[ExtraJob] = Registry(
     "What a feature answers a chat request with instead of the plain upstream call: the "
     "chat job (``gateway.core.jobs``) asks each, in order, after admission and the "
     "response cache, whether it ``takes`` the request; the first that does ``respond``s. "
-    "Filled by the MCP feature (``gateway.mcp.plugin``: the hosted MCP tools' loop) from "
+    "Filled by the MCP feature (``gateway.features.mcp.plugin``: the hosted MCP tools' loop) from "
     "``GatewayConfig.ready``.",
 )
 
@@ -224,7 +224,7 @@ endpoint_jobs: NamedRegistry[EndpointJob] = NamedRegistry(
     "The jobs of the endpoints a feature adds to the pipeline, by endpoint name (the "
     "media feature's ``/v1/images/*`` and ``/v1/audio/*``): ``gateway.core.service`` runs "
     "the one registered for an endpoint it has no job of its own for, and tells the edge "
-    "which bodies are multipart. Filled by ``gateway.media.plugin`` from "
+    "which bodies are multipart. Filled by ``gateway.features.media.plugin`` from "
     "``GatewayConfig.ready``.",
 )
 route_jobs: Registry[Callable[[Any, Any], Any]] = Registry(
@@ -233,14 +233,14 @@ route_jobs: Registry[Callable[[Any, Any], Any]] = Registry(
     "the key may call it, before the job prepares, in order: each returns the job to run "
     "on that route, the one given or a feature's own (the media feature's: a Gemini "
     "client asking for image output of an image model), or refuses by raising. Filled by "
-    "``gateway.media.plugin`` from ``GatewayConfig.ready``.",
+    "``gateway.features.media.plugin`` from ``GatewayConfig.ready``.",
 )
 
 request_bodies: Registry[Callable[[Any, Any, dict[str, Any]], None]] = Registry(
     "request_bodies",
     "Called by ``gateway.core.service.handle`` with ``(call, key, body)`` once a JSON "
     "body is parsed, before its job is made and its route looked up: each may rewrite "
-    "the caller's body in place (the prompt registry, ``gateway.prompts.plugin``, turns a "
+    "the caller's body in place (the prompt registry, ``gateway.features.prompts.plugin``, turns a "
     "prompt reference into messages) or refuse it by raising a ``GatewayError``. A body "
     "an entry has nothing to do with must cost it a dict lookup or two, nothing more. "
     "Filled from ``GatewayConfig.ready``.",
@@ -254,7 +254,7 @@ snapshot_parts: NamedRegistry[Callable[[], Any]] = NamedRegistry(
     "thread, with the registry's rows) calls each loader and keeps what it returns in "
     "``Snapshot.parts[name]``, so the request path reads it without a query; the "
     "feature's tables bump the registry version like the registry's own (``signals``). "
-    "The prompt registry loads its prompts here (``gateway.prompts.plugin``).",
+    "The prompt registry loads its prompts here (``gateway.features.prompts.plugin``).",
 )
 
 # --- secrets (read by gateway.base.secrets.provider_credentials) ---
@@ -318,7 +318,7 @@ http_client_hooks: Registry[Callable[[], Mapping[str, Sequence[Callable[..., Any
     "tracing is off), from GatewayConfig.ready.",
 )
 
-# --- the guardrails (read by gateway.core and gateway.mcp) ---
+# --- the guardrails (read by gateway.core and gateway.features.mcp) ---
 
 
 class GuardRun(Protocol):
@@ -372,7 +372,7 @@ class CallGuard(Protocol):
 call_guards: Registry[CallGuard] = Registry(
     "call_guards",
     "The guardrail plane: ``gateway.core.service`` asks each (there is one: "
-    "``gateway.guardrails.plugin``, registered from ``GatewayConfig.ready``) to "
+    "``gateway.features.guardrails.plugin``, registered from ``GatewayConfig.ready``) to "
     "``begin`` a request once its route is known and the key may call it; the first "
     "run returned drives the request's checks.",
 )
@@ -415,9 +415,9 @@ class McpGuard(Protocol):
 
 mcp_guards: Registry[McpGuard] = Registry(
     "mcp_guards",
-    "pre_mcp_call guardrails: ``gateway.mcp`` (``/mcp`` through ``calls.call``, hosted MCP "
+    "pre_mcp_call guardrails: ``gateway.features.mcp`` (``/mcp`` through ``calls.call``, hosted MCP "
     "tools and route-attached servers through the hosted loop) asks each to ``begin`` a "
     "tool call, then checks the arguments before the tool runs and its text after. Filled "
-    "by ``gateway.guardrails.plugin``; empty, or nothing applying, MCP calls cost one "
+    "by ``gateway.features.guardrails.plugin``; empty, or nothing applying, MCP calls cost one "
     "empty check.",
 )

@@ -15,9 +15,9 @@ guardrails feature gives its kinds by ``guardrail_kinds`` like any plugin.
 - ``provider_kinds()``: ``gateway.providers.kinds.Kind`` lines; each names its adapter
   (``"module:Class"``, a ``gateway.providers.base.Provider`` subclass whose ``kind`` is
   the line's name, at most 20 characters).
-- ``guardrail_kinds()``: ``gateway.guardrails.kinds.Kind`` lines; ``module`` is the
+- ``guardrail_kinds()``: ``gateway.features.guardrails.kinds.Kind`` lines; ``module`` is the
   plugin's module with ``validate(params)`` and ``Checker`` (a dotted name: the built-in
-  kinds name theirs relative to ``gateway.guardrails.kinds``).
+  kinds name theirs relative to ``gateway.features.guardrails.kinds``).
 - ``request_callbacks()``: callables of one argument, a ``RequestOutcome``, called
   after each request in a background thread (``gateway.journal.callbacks``): never on
   the request's path, and one that raises or is slow never reaches a request.

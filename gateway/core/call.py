@@ -135,7 +135,7 @@ class Caller:
     mcp_servers: tuple[str, ...] = ()
     watch_mcp: Any = None  # Callable[[McpItem], None]
     # the session its journal row names even when it fails before attribution (a batch
-    # line: its batch id; gateway/batches/runner)
+    # line: its batch id; gateway/features/batches/runner)
     session: str = ""
     # a background response's id (gateway/core/responses_background): its run's response
     # is stored under the id the client was given
@@ -228,7 +228,7 @@ class Call:
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
         # Responses API / Interactions API store and chaining
         self.state: responses_state.Turn | interactions_state.Turn | None = None
-        # Media endpoints (gateway.media): what costs beyond tokens (per image, per
+        # Media endpoints (gateway.features.media): what costs beyond tokens (per image, per
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).
         self.extra_cost: Decimal = Decimal(0)

@@ -141,7 +141,7 @@ def _reads_past_reasoning(call: Call, route: RouteEntry, request: ChatRequest) -
 
 def _stream_editor(adapter: Provider, call: Call, body: dict[str, Any]) -> StreamEditor | None:
     """The editor of a stream post_call guardrails check that may still pass through,
-    checked in the upstream's own bytes (``gateway.guardrails.passed``); None when it
+    checked in the upstream's own bytes (``gateway.features.guardrails.passed``); None when it
     is translated (a rewrite the body lacks, or a stream the codec cannot check so)."""
     guard = call.guard
     if guard is None or guard.translates or not guard.checks_answer:

@@ -186,7 +186,7 @@ class Session:
     responding: int = 0  # responses created and not yet done (for a graceful drain)
     charged: Decimal = Decimal(0)  # the cost counted against the budgets so far
     charged_responses: int = 0  # the responses whose cost is in ``charged``
-    # the session's guardrails (gateway.guardrails.realtime.SessionGuard), set by the
+    # the session's guardrails (gateway.features.guardrails.realtime.SessionGuard), set by the
     # relay when any apply: ``client`` / ``server`` check events, ``finished`` notes them
     guard: Any = None
 

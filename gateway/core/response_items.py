@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 # Output item types that are conversation (and so go into the next turn's input).
-# Hosted MCP items (gateway/mcp/hosted) are carried with their ids: an approval
+# Hosted MCP items (gateway/features/mcp/hosted) are carried with their ids: an approval
 # response names its request's id, and a call's id is its place in the conversation.
 _MCP_ITEMS = frozenset({"mcp_list_tools", "mcp_call", "mcp_approval_request"})
 _CARRIED_OUTPUT = frozenset({"message", "function_call", "reasoning", *_MCP_ITEMS})

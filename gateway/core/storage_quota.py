@@ -1,5 +1,5 @@
 """Each key's quota of stored objects, as ``/v1/files`` has one of bytes
-(``gateway.batches.files.quota``): at most ``SWITCHYARD_STORED_OBJECTS_QUOTA`` (default
+(``gateway.features.batches.files.quota``): at most ``SWITCHYARD_STORED_OBJECTS_QUOTA`` (default
 100,000; 0: none; the master key has none) of each kind per key: stored responses
 (``store``: true, the Responses API's default), conversations, conversation items
 (those the Conversations API adds and those a Responses turn appends) and stored

@@ -7,7 +7,7 @@ budget too: a spent budget refuses a new batch, never the reading of results),
 its body read up to its cap (an upload up to SWITCHYARD_MAX_FILE_BYTES, parsed and
 written to the file store as it arrives, ``upload_stream``; a JSON body up to
 SWITCHYARD_MAX_BODY_BYTES; 413 beyond, nothing stored), handed to
-``gateway.batches.files.api`` / ``gateway.batches.api`` in a thread, and journaled
+``gateway.features.batches.files.api`` / ``gateway.features.batches.api`` in a thread, and journaled
 once (endpoint ``files`` or ``batches``). Errors in the caller's envelope."""
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ async def serve(
     body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     await io.send_reply(send, Reply(status, body, call.headers(content_type)))
     if resource != "/v1/files" and method in ("POST", "DELETE"):
-        from gateway.batches import runner
+        from gateway.features.batches import runner
 
         runner.wake()
 
@@ -167,8 +167,8 @@ async def _json_body(request: _Request) -> dict[str, Any]:
 async def _upload(request: _Request) -> tuple[int, Any, bytes]:
     """``POST /v1/files``: the body parsed as it arrives, the file written to the store
     as it comes (``upload_stream``); the row created once the bytes are committed."""
-    from gateway.batches.files import api as files
-    from gateway.batches.files import quota, store
+    from gateway.features.batches.files import api as files
+    from gateway.features.batches.files import quota, store
 
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
@@ -241,14 +241,14 @@ def _in_thread(
 
 
 async def _file_content(request: _Request) -> tuple[int, Any, bytes]:
-    from gateway.batches.files import api as files
+    from gateway.features.batches.files import api as files
 
     data = await db_work.arun(files.content, request.key, request.rest[0])
     return 200, data, b"application/octet-stream"
 
 
 async def _anthropic_results(request: _Request) -> tuple[int, Any, bytes]:
-    from gateway.batches import api as batches
+    from gateway.features.batches import api as batches
 
     data = await db_work.arun(batches.anthropic_results, request.key, request.rest[0])
     return 200, data, b"application/binary"
@@ -260,7 +260,7 @@ def _creating(
     """A batch's creation: checked in a thread, its budget hold taken, then saved."""
 
     async def handler(request: _Request) -> tuple[int, Any, bytes]:
-        from gateway.batches import holds
+        from gateway.features.batches import holds
 
         body = await _json_body(request)
         return 200, await holds.create(prepare, request.key, body), JSON
@@ -269,8 +269,8 @@ def _creating(
 
 
 def _handlers() -> dict[tuple[str, str, int, str], Any]:
-    from gateway.batches import api as batches
-    from gateway.batches.files import api as files
+    from gateway.features.batches import api as batches
+    from gateway.features.batches.files import api as files
 
     f, b, m = "/v1/files", "/v1/batches", "/v1/messages/batches"
     return {

@@ -41,7 +41,7 @@ INTERACTIONS = "gemini_interactions"  # the codec's name
 INTERACTIONS_PATHS = ("/v1beta/interactions", "/v1/interactions")
 for _path in INTERACTIONS_PATHS:
     POST_ROUTES[_path] = ("chat", INTERACTIONS)
-# OpenAI's media endpoints (gateway.media): images and audio, under each prefix.
+# OpenAI's media endpoints (gateway.features.media): images and audio, under each prefix.
 for _prefix in ("/v1", "", "/openai/v1"):
     POST_ROUTES[f"{_prefix}/images/generations"] = ("image_generation", "openai")
     POST_ROUTES[f"{_prefix}/images/edits"] = ("image_edit", "openai")

@@ -519,7 +519,7 @@ class GatewayApp:
         """``GET /v1/images/files/{id}?key=..&expires=..&signature=..``: a file the gateway
         kept for an answer to link to, to whoever holds the signed link until it expires
         (rule ``file.link.read``; no API key: the link is the credential)."""
-        from gateway.batches.files import links
+        from gateway.features.batches.files import links
 
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         try:
@@ -542,7 +542,7 @@ class GatewayApp:
             await send_reply(send, Reply(403, body, [(b"content-type", b"application/json")]))
             return
         # the MCP SDK comes with it: imported off the loop on a worker's first /mcp
-        mcp_endpoint = await lazy_import.loaded("gateway.mcp.endpoint")
+        mcp_endpoint = await lazy_import.loaded("gateway.features.mcp.endpoint")
         await mcp_endpoint.app(scope, receive, send)
 
     async def api(
@@ -970,7 +970,7 @@ FILE_LINK_PATH = "/v1/images/files/"
 
 
 def _file_link(scope: Scope, method: str, path: str) -> str | None:
-    """A signed link's file id (``gateway.batches.files.links``)."""
+    """A signed link's file id (``gateway.features.batches.files.links``)."""
     if method != "GET" or not path.startswith(FILE_LINK_PATH):
         return None
     file_id = path[len(FILE_LINK_PATH) :]

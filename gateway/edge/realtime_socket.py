@@ -29,7 +29,7 @@ socket is accepted, gets an ``error`` event and is closed with 1011. After each
 ``response.done`` the response's cost is charged to the key's budget
 (``Session.charge``); when that spends it, the client gets the budget's ``error`` event
 (``budget_exceeded``) and the session is closed with 1008. Guardrails that apply
-(``gateway.guardrails.realtime``) check the text events both ways; a refusal gets the
+(``gateway.features.guardrails.realtime``) check the text events both ways; a refusal gets the
 ``error`` event naming the guardrail and the session is closed with 1008.
 
 A session counts as a request in flight: a drain closes it (code 1012, after an
@@ -61,7 +61,7 @@ from gateway.core.realtime import Refused, Session
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
-from gateway.guardrails import realtime as guardrails
+from gateway.features.guardrails import realtime as guardrails
 
 log = logging.getLogger(__name__)
 

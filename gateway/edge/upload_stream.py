@@ -5,7 +5,7 @@ pieces of ``FLUSH_BYTES`` (written in a worker thread, off the event loop), so a
 worker holds about one piece of an upload at a time, whatever its size.
 
 Past ``file_limit`` bytes of file (or ``body_limit`` of body), or past what is left of
-the key's storage ``quota`` (``gateway.batches.files.quota``), the upload stops there
+the key's storage ``quota`` (``gateway.features.batches.files.quota``), the upload stops there
 with a 413; a malformed body is a 400; a client that goes away is a
 ``CancelledError``. In every one of those cases the writer is aborted: nothing of the
 upload is left in the store. On success the caller owns the writer (commit or abort)."""
@@ -17,10 +17,10 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gateway.batches.files.quota import Quota
-from gateway.batches.files.store import Writer
 from gateway.codecs.openai_media.form_stream import Field, FileData, FileEnd, FileStart, FormStream
 from gateway.errors import InvalidRequest, RequestTooLarge
+from gateway.features.batches.files.quota import Quota
+from gateway.features.batches.files.store import Writer
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 

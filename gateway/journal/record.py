@@ -54,11 +54,11 @@ class Record:
     prompt_cache_breakpoints: str = ""  # gateway/core/prompt_cache Plan.describe()
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     mcp_calls: list[dict[str, Any]] | None = None  # hosted MCP tool calls (mcp/hosted)
-    # the guardrails that ran (gateway.guardrails): one note each, never the text checked
+    # the guardrails that ran (gateway.features.guardrails): one note each, never the text checked
     guardrails: list[dict[str, Any]] | None = None
     # request fields dropped or rewritten in translation (gateway.core.lossiness)
     translation: list[dict[str, str]] | None = None
-    # the registry prompt the request named and the version it ran (gateway.prompts)
+    # the registry prompt the request named and the version it ran (gateway.features.prompts)
     prompt_name: str = ""
     prompt_version: int | None = None
     # bodies (bytes or JSON-able objects); secrets never put here

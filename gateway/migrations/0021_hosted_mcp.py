@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='route',
             name='mcp_passthrough',
-            field=models.BooleanField(default=False, help_text="hand hosted MCP tools (Responses mcp tools, Anthropic mcp_servers) to upstreams that speak the client's API and run them themselves; off: the gateway runs them (gateway/mcp/hosted)"),
+            field=models.BooleanField(default=False, help_text="hand hosted MCP tools (Responses mcp tools, Anthropic mcp_servers) to upstreams that speak the client's API and run them themselves; off: the gateway runs them (gateway/features/mcp/hosted)"),
         ),
         migrations.AddField(
             model_name='route',

@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='route',
             name='guardrails',
-            field=models.JSONField(blank=True, default=list, help_text='guardrails (names) every request on this route runs (gateway.guardrails)'),
+            field=models.JSONField(blank=True, default=list, help_text='guardrails (names) every request on this route runs (gateway.features.guardrails)'),
         ),
         migrations.AddField(
             model_name='team',

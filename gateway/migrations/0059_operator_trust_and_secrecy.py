@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 
 def reseal_guardrail_params(apps: Any, schema_editor: Any) -> None:
-    from gateway.guardrails import kinds
+    from gateway.features.guardrails import kinds
     from gateway.models.guardrails import seal_params, unseal_params
 
     Guardrail = apps.get_model("gateway", "Guardrail")

@@ -326,7 +326,7 @@ class SharedLimits(models.Model):
         choices=[("day", "Per day"), ("month", "Per month"), ("total", "In total")],
         default="month",
     )
-    # Budget alert thresholds in percent of the budget (gateway/alerts); None: the
+    # Budget alert thresholds in percent of the budget (gateway/features/alerts); None: the
     # global default (AlertSettings.default_thresholds), []: no alerts.
     alert_thresholds = models.JSONField(null=True, blank=True, default=None)
 
@@ -344,7 +344,7 @@ class Team(SharedLimits):
     # ``mcp_allowed``): a key's effective permission is its own list intersected with
     # this one. None: the team does not restrict MCP; []: its keys may use none.
     mcp_allowed = models.JSONField(null=True, blank=True, default=None)
-    # Guardrails (names) every request of the team's keys runs (gateway.guardrails).
+    # Guardrails (names) every request of the team's keys runs (gateway.features.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
     # apply whose file no longer names it removes it. Console-made rows are False.
@@ -461,7 +461,7 @@ class Route(models.Model):
         default=False,
         help_text="hand hosted MCP tools (Responses mcp tools, Anthropic mcp_servers) to "
         "upstreams that speak the client's API and run them themselves; off: the gateway "
-        "runs them (gateway/mcp/hosted)",
+        "runs them (gateway/features/mcp/hosted)",
     )
     mcp_servers = models.JSONField(
         default=list,
@@ -472,7 +472,7 @@ class Route(models.Model):
     guardrails = models.JSONField(
         default=list,
         blank=True,
-        help_text="guardrails (names) every request on this route runs (gateway.guardrails)",
+        help_text="guardrails (names) every request on this route runs (gateway.features.guardrails)",
     )
     batch_mode = models.CharField(
         max_length=10,
@@ -655,7 +655,7 @@ class ApiKey(models.Model):
     # MCP servers and tools this key may see and call through /mcp: entries ``server``
     # (all its tools) or ``server__tool``; empty: none (the master key sees all).
     mcp_allowed = models.JSONField(default=list, blank=True)
-    # Guardrails (names) every request made with this key runs (gateway.guardrails).
+    # Guardrails (names) every request made with this key runs (gateway.features.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
     # Tags every request made with this key carries beside its own (gateway/telemetry/
     # tags.py), read from the snapshot: spend by tag and the log filter see them.
@@ -663,7 +663,7 @@ class ApiKey(models.Model):
     # Only the key's own tags may be asserted by its requests (header, body): a request
     # naming another is refused (403), so its tags' spend is attribution, not a claim.
     enforce_tags = models.BooleanField(default=False)
-    # Budget alert thresholds in percent (gateway/alerts); None: the global default.
+    # Budget alert thresholds in percent (gateway/features/alerts); None: the global default.
     alert_thresholds = models.JSONField(null=True, blank=True, default=None)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
     # apply whose file no longer names it removes it. Console-made rows are False.
@@ -692,7 +692,7 @@ MCP_SERVER_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,62}$")
 
 
 class McpServer(models.Model):
-    """An upstream MCP server the gateway connects to (``gateway.mcp``): streamable HTTP,
+    """An upstream MCP server the gateway connects to (``gateway.features.mcp``): streamable HTTP,
     legacy SSE or a stdio command. Headers, the bearer token and stdio env values are
     literals kept encrypted or ``os.environ/NAME`` references resolved when connecting."""
 
@@ -723,7 +723,7 @@ class McpServer(models.Model):
     connect_timeout = models.FloatField(default=10.0, validators=[MinValueValidator(0.1)])
     call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
     # A route of this gateway that answers the server's sampling requests when the
-    # client did not declare sampling (gateway.mcp.sampling); blank: such requests fail.
+    # client did not declare sampling (gateway.features.mcp.sampling); blank: such requests fail.
     sampling_route = models.CharField(max_length=200, blank=True)
 
     class OAuth(models.TextChoices):
@@ -731,7 +731,7 @@ class McpServer(models.Model):
         PER_USER = "per_user", "OAuth, per user (each person connects)"
         SERVICE = "service", "OAuth, one service token (client credentials)"
 
-    # OAuth 2.1 to the server (``gateway.mcp.oauth``): discovered from the server's
+    # OAuth 2.1 to the server (``gateway.features.mcp.oauth``): discovered from the server's
     # protected resource metadata; a pre-registered client's id and secret, or none
     # (dynamic client registration); the scopes asked (blank: what the server names).
     oauth = models.CharField(max_length=10, choices=OAuth.choices, default="", blank=True)
@@ -977,14 +977,14 @@ class RequestLog(models.Model):
         blank=True,
         help_text="the request this one mirrors (shadow traffic, gateway/core/shadow)",
     )
-    # Hosted MCP tool calls the gateway ran for this request (gateway/mcp/hosted): server,
+    # Hosted MCP tool calls the gateway ran for this request (gateway/features/mcp/hosted): server,
     # tool, status, duration, error. Nullable for the same reason.
     mcp_calls = models.JSONField(
         null=True,
         blank=True,
         help_text="hosted MCP tool calls run for this request",
     )
-    # The guardrails that ran (gateway.guardrails): name, mode, verdict, what changed,
+    # The guardrails that ran (gateway.features.guardrails): name, mode, verdict, what changed,
     # latency, a bypass; nullable for the same reason (NULL: none ran).
     guardrails = models.JSONField(
         null=True,
@@ -1004,7 +1004,7 @@ class RequestLog(models.Model):
     # Request tags (gateway/telemetry/tags.py) as shown; filtered through RequestTag,
     # one indexed row per tag. NULL: no tags.
     tags = models.JSONField(null=True, blank=True, help_text="request tags")
-    # The registry prompt the request named (gateway.prompts) and the version it ran;
+    # The registry prompt the request named (gateway.features.prompts) and the version it ran;
     # NULL when it named none.
     prompt_name = models.CharField(max_length=100, null=True, blank=True)
     prompt_version = models.PositiveIntegerField(null=True, blank=True)

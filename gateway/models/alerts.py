@@ -1,4 +1,4 @@
-"""Budget alerts' tables (gateway/alerts): the one ``AlertSettings`` row (webhook and
+"""Budget alerts' tables (gateway/features/alerts): the one ``AlertSettings`` row (webhook and
 default thresholds) and ``BudgetAlert``, one row per alert raised: unique per (scope,
 subject, budget period, threshold, budget), which is what makes "once per period per
 threshold of this budget" hold across evaluator runs, restarts and instances, and what
@@ -25,7 +25,7 @@ class AlertSettings(models.Model):
 
     enabled = models.BooleanField(default=True)
     webhook_ciphertext = models.TextField(blank=True, default="")
-    # addresses every alert is emailed to (gateway/alerts/email.py; the operator's SMTP)
+    # addresses every alert is emailed to (gateway/features/alerts/email.py; the operator's SMTP)
     email_recipients = models.JSONField(default=list, blank=True)
     default_thresholds = models.JSONField(default=default_thresholds, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

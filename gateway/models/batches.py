@@ -12,7 +12,7 @@ class Batch(models.Model):
     ``status`` is OpenAI's vocabulary for both (validating, in_progress, finalizing,
     completed, failed, expired, cancelling, cancelled); the Anthropic shape maps it to
     its processing_status. Lines are ``BatchLine`` rows; a runner holds the batch
-    through ``runner``/``lease_until`` (``gateway.batches.runner``)."""
+    through ``runner``/``lease_until`` (``gateway.features.batches.runner``)."""
 
     UNFINISHED = ("validating", "in_progress", "finalizing", "cancelling")
 
@@ -45,7 +45,7 @@ class Batch(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     runner = models.CharField(max_length=120, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
-    # Submitted to the upstream's own batch API (gateway.batches.native): which
+    # Submitted to the upstream's own batch API (gateway.features.batches.native): which
     # API ("" the gateway runs the lines), the deployment every line went to, and the
     # upstream's ids (kept so polling resumes after a restart).
     native = models.CharField(max_length=20, blank=True)
@@ -57,7 +57,7 @@ class Batch(models.Model):
     # reached the upstream and looks for it there instead of sending it again.
     submitting_at = models.DateTimeField(null=True, blank=True)
     # USD of the key's (and its team's) budget a native batch holds until its results
-    # are priced (gateway.batches.holds); 0 once released. Loading a key's spend
+    # are priced (gateway.features.batches.holds); 0 once released. Loading a key's spend
     # counts the holds of its batches, so a restarted counter holds them again.
     held_usd = models.DecimalField(max_digits=20, decimal_places=10, default=0)
 

@@ -1,6 +1,6 @@
 """The guardrails' table, in the store (``gateway.models``): each guardrail a team
 defined, read into the snapshot (``gateway.policy.registry``) and run by the feature
-(``gateway.guardrails``). Which requests a guardrail sees is said here (``default_on``)
+(``gateway.features.guardrails``). Which requests a guardrail sees is said here (``default_on``)
 and on keys, teams and routes (their ``guardrails`` lists), or asked for per request."""
 
 from __future__ import annotations

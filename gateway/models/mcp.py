@@ -20,7 +20,7 @@ class McpApprovalUse(models.Model):
 
 
 class McpSessionEnd(models.Model):
-    """An MCP session ended by its client (``DELETE /mcp``; ``gateway.mcp.sessions``): the
+    """An MCP session ended by its client (``DELETE /mcp``; ``gateway.features.mcp.sessions``): the
     session id is self-contained, so ending it is this record, which every worker and
     instance reads before serving the session again. Useless once the session would
     have expired anyway (``expires_at``), pruned then (``hooks.pruners``)."""

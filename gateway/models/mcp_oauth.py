@@ -1,5 +1,5 @@
 """The tables of the gateway as an OAuth authorization server for ``/mcp``
-(``gateway.mcp.oauth_server``): the MCP clients that registered themselves (RFC 7591),
+(``gateway.features.mcp.oauth_server``): the MCP clients that registered themselves (RFC 7591),
 the authorization codes a consent issued, and the tokens. Not to be confused with the
 gateway as an OAuth *client* of upstream MCP servers.
 

@@ -1,7 +1,7 @@
 """The prompt registry's tables, in the store (``gateway.models``): named prompts, their
 numbered versions (never edited: a change is a new version) and labels pointing a name
 such as ``production`` at one version. Read into the snapshot by the prompts feature
-(``gateway.prompts``), so a request naming a prompt costs no query."""
+(``gateway.features.prompts``), so a request naming a prompt costs no query."""
 
 from __future__ import annotations
 

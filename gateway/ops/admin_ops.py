@@ -319,7 +319,7 @@ def _check_params(
 def check_mcp_server_save(
     actor: Any, server: Any, values: Mapping[str, Any], *, bearer: str | None
 ) -> None:
-    """Before ``gateway.mcp.admin.save_server`` for a console or /api ``actor``: a stdio
+    """Before ``gateway.features.mcp.admin.save_server`` for a console or /api ``actor``: a stdio
     server (creating one, changing one, turning one into stdio) needs
     ``mcp_server.stdio`` (``Denied``), references the operator's allow-list and the
     host-credential rule (``ValidationError``, ``gateway.ops.references``); what is saved

@@ -87,7 +87,7 @@ def _sealed(kind: str, params: Any, path: str) -> Iterator[tuple[str, str]]:
     declares them (``Kind.params``; a param it does not declare is secret), as
     ``gateway.models.guardrails.seal_params`` seals them."""
     from gateway.base.secrets.declared import Secrecy, url_has_secret
-    from gateway.guardrails import kinds
+    from gateway.features.guardrails import kinds
 
     found = kinds.KINDS.get(kind)
     for key, value in (params if isinstance(params, dict) else {}).items():

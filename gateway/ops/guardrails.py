@@ -4,7 +4,7 @@ API, the console and the LiteLLM import all come here.
 ``prepare`` turns fields (``name``, ``kind``, ``mode``/``modes``, ``default_on``,
 ``monitor``, ``unreachable_fallback``, ``timeout``, ``params``, ``enabled``,
 ``description``) into a row, unsaved: the kind validates its params
-(``gateway.guardrails.kinds.validate``), so a bad regex or a missing URL is a
+(``gateway.features.guardrails.kinds.validate``), so a bad regex or a missing URL is a
 ``ValidationError`` keyed by its field (``params.patterns[1].pattern``) before anything
 is written; the params the kind declares secret (``Kind.params``) are stored encrypted
 (``os.environ/NAME`` references kept), and a mask sent back keeps what is stored. ``save_guardrail`` saves
@@ -64,7 +64,7 @@ def prepare(
     else's are judged (``gateway.ops.references``: the allow list, and where a host
     credential may go), unless they leave an operator's references and endpoints as
     they were. Secrets are sealed as the kind declares them (``Kind.params``)."""
-    from gateway.guardrails import kinds
+    from gateway.features.guardrails import kinds
     from gateway.ops import references
 
     unknown = sorted(set(values) - FIELDS)

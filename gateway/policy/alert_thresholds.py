@@ -2,7 +2,7 @@
 percentages of the budget (``[50, 80, 100]``), each once, ascending. Given as a list of
 numbers or a comma-separated string; ``None`` (or an empty string) on a key, team or
 user means "the global default", ``[]`` (or ``none``) no alerts. The alerts themselves
-are ``gateway.alerts``'s."""
+are ``gateway.features.alerts``'s."""
 
 from __future__ import annotations
 

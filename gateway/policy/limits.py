@@ -124,7 +124,7 @@ def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None =
 
 def _batch_holds_sync(key_ids: Any) -> Decimal:
     """What the keys' native batches hold until their results are priced (the holds
-    count as spend in the counters: gateway.batches.holds)."""
+    count as spend in the counters: gateway.features.batches.holds)."""
     from django.db.models import Sum
 
     from gateway.models.batches import Batch
@@ -808,7 +808,7 @@ return {'ok', tostring(sec), id}
 )
 
 # KEYS: tokens hash, spend counter, the hold's holds hash and expiries. ARGV: second,
-# token delta, cost in 1e-8 USD (negative: given back, gateway.batches.holds), hold
+# token delta, cost in 1e-8 USD (negative: given back, gateway.features.batches.holds), hold
 # id ("": none). A spend counter Redis does not have is left to be loaded.
 SETTLE_SCRIPT = """
 if ARGV[4] ~= '' then

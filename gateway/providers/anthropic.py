@@ -57,7 +57,7 @@ class AnthropicProvider(CodecProvider):
         base_url="The host root; empty: https://api.anthropic.com.",
         secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",
     )
-    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/batches/upstreams
+    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/features/batches/upstreams
     speaks = CODECS["anthropic"]
     reasoning_families = frozenset({"claude"})
     counts_tokens = True  # POST /v1/messages/count_tokens

@@ -197,7 +197,7 @@ class BedrockProvider(CodecProvider):
             "AWS profile",
             "A named profile from ~/.aws (used when no keys are given).",
         ),
-        # Batch inference (gateway/batches/upstreams/bedrock): without both of the first
+        # Batch inference (gateway/features/batches/upstreams/bedrock): without both of the first
         # two, batches on this provider's routes run in the gateway.
         Setting(
             "batch_s3_uri",

@@ -103,7 +103,7 @@ class Keyless:
     plain_http: bool = False
 
 
-# What providers whose upstream may have a batch API take (gateway/batches/upstreams).
+# What providers whose upstream may have a batch API take (gateway/features/batches/upstreams).
 BATCH_SETTINGS = (
     Setting(
         "native_batches",

@@ -77,7 +77,7 @@ class OpenAICompatibleProvider(CodecProvider):
         base_url="Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
         secret="The API key (stored encrypted) or os.environ/NAME (read when used).",
     )
-    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/batches/upstreams
+    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/features/batches/upstreams
     speaks = CODECS["openai"]
     stream_accept = "text/event-stream"
 

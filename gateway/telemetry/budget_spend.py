@@ -1,7 +1,7 @@
 """What a key, a team or a user has spent in its current budget period, and how that
 stands against its budget: "spent $2.83 of $5.00 this month" on the console's key, team
 and user pages and in the budgets the alerts watch, and the spend the budget alerts
-compare with their thresholds (``gateway.alerts.evaluate``).
+compare with their thresholds (``gateway.features.alerts.evaluate``).
 
 Read from the hourly spend rollups (``SpendRollup``: the journal writer adds each batch
 of logs to them), never the request log: a budget period starts on an hour, so the

@@ -309,7 +309,7 @@ def start_attempt(call: TracedCall) -> None:
 
 @_guarded
 def tool_call(call: TracedCall, note: Mapping[str, Any]) -> None:
-    """An INTERNAL span for a hosted MCP tool call that just ended (gateway/mcp/hosted),
+    """An INTERNAL span for a hosted MCP tool call that just ended (gateway/features/mcp/hosted),
     under the request's span: server, tool, status, its duration, an error's text."""
     import time as _time
 

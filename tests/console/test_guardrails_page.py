@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from gateway.guardrails.plane import WITHHELD
+from gateway.features.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.telemetry import AuditEvent
 from gateway.policy import roles
@@ -134,7 +134,7 @@ def test_create_a_valid_guardrail_is_saved_and_audited(owner) -> None:
 def test_the_form_offers_every_kind_with_its_help_and_example(owner) -> None:
     from django.utils.html import escape
 
-    from gateway.guardrails.kinds import KINDS
+    from gateway.features.guardrails.kinds import KINDS
 
     html = owner.get(reverse("console:guardrail-create")).content.decode()
     for kind in KINDS.values():
@@ -183,7 +183,7 @@ def test_each_bad_field_is_named_never_a_500(owner, over, field, text) -> None:
 
 
 def test_a_kind_whose_module_is_missing_is_a_kind_error(owner, monkeypatch) -> None:
-    from gateway.guardrails import kinds
+    from gateway.features.guardrails import kinds
 
     def missing(self, params):  # type: ignore[no-untyped-def]
         raise ModuleNotFoundError("No module named 'presidio_analyzer'")
@@ -242,7 +242,7 @@ def test_a_mask_where_nothing_is_stored_is_a_params_error(owner) -> None:
 
 
 def test_every_kinds_example_is_valid() -> None:
-    from gateway.guardrails import kinds
+    from gateway.features.guardrails import kinds
 
     for name, found in kinds.KINDS.items():
         assert found.example, f"{name} has no example"

@@ -26,7 +26,9 @@ from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
 
-SCRIPT = str(Path(__file__).resolve().parent.parent / "gateway" / "mcp" / "mcp_test_server.py")
+SCRIPT = str(
+    Path(__file__).resolve().parent.parent / "gateway" / "features" / "mcp" / "mcp_test_server.py"
+)
 TOKEN = "mcp-browser-Token-88f1"
 
 

@@ -22,7 +22,9 @@ from tests.live import Gateway, running_gateway
 
 pytestmark = pytest.mark.browser
 
-SCRIPT = str(Path(__file__).resolve().parent.parent / "gateway" / "mcp" / "mcp_test_server.py")
+SCRIPT = str(
+    Path(__file__).resolve().parent.parent / "gateway" / "features" / "mcp" / "mcp_test_server.py"
+)
 REDIRECT = "http://127.0.0.1:33418/callback"
 PASSWORD = "pw-consent-123456789"
 SETUP = """

@@ -43,12 +43,18 @@ from tests.live import Gateway, free_port, running_gateway
 
 pytestmark = pytest.mark.browser
 
-SCRIPT = Path(__file__).resolve().parent.parent / "gateway" / "mcp" / "oauth_test_servers.py"
+SCRIPT = (
+    Path(__file__).resolve().parent.parent
+    / "gateway"
+    / "features"
+    / "mcp"
+    / "oauth_test_servers.py"
+)
 
 SETUP = """
 import json
 from django.contrib.auth.models import User
-from gateway.mcp import admin
+from gateway.features.mcp import admin
 from gateway.policy import keys
 user = User.objects.create_superuser(%(user)r, '', %(password)r)
 server = admin.save_server(None, {'name': 'files', 'transport': 'streamable_http',

@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.features.prompts import versions
 from gateway.models import Prompt
 from gateway.policy import roles
-from gateway.prompts import versions
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 SETUP = f"""
 from django.contrib.auth.models import User
 from gateway.models import RequestLog, RequestBody
-from gateway.prompts import versions
+from gateway.features.prompts import versions
 User.objects.create_superuser({USER!r}, '', {PASSWORD!r})
 p, _ = versions.create('support.triage', versions.draft([
     {{'role': 'system', 'content': 'You answer tickets for {{{{company}}}}. Be polite and precise.'}},

@@ -1,6 +1,6 @@
 """One sample request for every declared endpoint (``gateway.base.endpoints.ENDPOINTS``)
 and the mock upstream that answers each, shared by the matrices that cross every
-endpoint with a policy: the guardrails (``tests/gateway/guardrails/
+endpoint with a policy: the guardrails (``tests/gateway/features/guardrails/
 test_endpoint_matrix.py``) and every other policy (``tests/gateway/core/
 test_policy_matrix.py``). A declared endpoint without a sample here fails both; an
 endpoint the edge serves without a declaration fails ``undeclared()``."""

@@ -4,7 +4,7 @@ and the pipeline, without importing the request stack."""
 from __future__ import annotations
 
 from gateway.base import hooks
-from gateway.mcp import plugin as mcp_plugin
+from gateway.features.mcp import plugin as mcp_plugin
 from gateway.telemetry import audit, rollups, spend
 
 

@@ -52,6 +52,8 @@ def package(module: str) -> str:
         return "wiring"
     if parts[1] == "models":
         return "store"
+    if parts[1] == "features" and len(parts) > 2:
+        return parts[2]
     return parts[1]
 
 

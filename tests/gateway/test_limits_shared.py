@@ -315,7 +315,7 @@ def test_store_keeps_only_the_current_budget_period():
     assert store.admit(1, 0, 0, 0, 100, "d2026-03-11", 0, 0) == ["ok", None]
     assert store.spend == {(1, "d2026-03-11"): 0}
     assert store.settle(2, None, 0, "total", 5) == ["load"]
-    # spend given back (a native batch's hold, gateway.batches.holds): never below
+    # spend given back (a native batch's hold, gateway.features.batches.holds): never below
     # 0, and a spend not loaded yet is left to its load
     assert store.answer(["settle", 1, None, 0, "d2026-03-11", 30]) == ["ok"]
     assert store.answer(["settle", 1, None, 0, "d2026-03-11", -20]) == ["ok"]

@@ -31,7 +31,7 @@ from gateway.base.entries import GuardrailEntry
 from gateway.policy import registry
 from gateway.server.uvicorn_server import head_joining
 from tests.gateway.entries import route, snapshot
-from tests.gateway.guardrails.test_plane import chat_answer, chat_stream
+from tests.gateway.features.guardrails.test_plane import chat_answer, chat_stream
 
 MASTER_KEY = "sy-cycle-test-master-key"
 OURS = ("gateway", "uvicorn", "console")

@@ -21,10 +21,10 @@ def started_runners(monkeypatch):
     """Start the lifecycle with the real background-task registrations, the runners'
     loops replaced by stand-ins that note they ran (no starters, drainers, closers)."""
     from console.evals import runner as eval_runner
-    from gateway.alerts import runner as alerts_runner
-    from gateway.batches import runner as batch_runner
-    from gateway.batches.files import pruning as file_pruning
     from gateway.core import responses_background
+    from gateway.features.alerts import runner as alerts_runner
+    from gateway.features.batches import runner as batch_runner
+    from gateway.features.batches.files import pruning as file_pruning
 
     ran: list[str] = []
 

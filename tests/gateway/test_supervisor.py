@@ -140,7 +140,7 @@ import django
 django.setup()
 from django.conf import settings
 print("daphne" in settings.INSTALLED_APPS, "twisted" in sys.modules,
-      "gateway.core.service" in sys.modules, "gateway.batches.runner" in sys.modules)
+      "gateway.core.service" in sys.modules, "gateway.features.batches.runner" in sys.modules)
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DATABASE_URL"))}
     env.pop(UVICORN_WORKER_ENV, None)

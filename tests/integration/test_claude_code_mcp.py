@@ -20,7 +20,9 @@ from .test_claude_code import CLI_TIMEOUT, claude_binary
 
 pytestmark = pytest.mark.cli
 
-SCRIPT = Path(__file__).resolve().parent.parent / "gateway" / "mcp" / "mcp_test_server.py"
+SCRIPT = (
+    Path(__file__).resolve().parent.parent / "gateway" / "features" / "mcp" / "mcp_test_server.py"
+)
 TOOL = "mcp__switchyard__local__add"
 
 

@@ -2,7 +2,7 @@
 ``Cookie`` or ``X-Pass`` was stored and shown in clear because its name missed a
 heuristic). Every stored field says what it holds, once, where it is declared: the
 store's fields in ``gateway.models.secrecy``, a guardrail kind's params on its ``Kind``
-(``gateway.guardrails.kinds``). What follows from the type:
+(``gateway.features.guardrails.kinds``). What follows from the type:
 
 ==========  =================================  ==========================================
 type        at rest / shown / exported          audited

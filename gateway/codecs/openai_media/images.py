@@ -7,7 +7,7 @@ request must hold (as OpenAI refuses it), and the translation to and from Gemini
   images as ``inlineData`` parts, the size as ``imageConfig.aspectRatio``); the
   ``inlineData`` that comes back is the answer's ``b64_json``. A ``url`` answer is an
   http(s) URL the gateway serves, signed for the key and expiring (the image kept in the
-  file store: ``gateway.batches.files.links``, through ``hooks.file_links``); a
+  file store: ``gateway.features.batches.files.links``, through ``hooks.file_links``); a
   ``data:`` URL of the bytes only where no file store is registered;
 - a Gemini client's ``generateContent`` asking for image output (``responseModalities``
   naming ``IMAGE``) on a route to an OpenAI image model becomes an images generation

@@ -348,7 +348,7 @@ class _Conversation:
         self.tool_result(ToolResult(item_id, [Text(text)], is_error=bool(error)))
 
 
-# input items of the hosted MCP tool (gateway/mcp/hosted)
+# input items of the hosted MCP tool (gateway/features/mcp/hosted)
 _MCP_ITEMS = frozenset(
     {"mcp_list_tools", "mcp_call", "mcp_approval_request", "mcp_approval_response"}
 )

@@ -1,4 +1,4 @@
-"""Budget alerts in the management API (``gateway.alerts``): ``GET /api/alerts`` the
+"""Budget alerts in the management API (``gateway.features.alerts``): ``GET /api/alerts`` the
 settings (the webhook masked, the email recipients) and the latest alerts with their
 delivery state, ``PATCH /api/alerts`` the settings, ``POST /api/alerts/test`` a test
 message now on each channel set,
@@ -17,9 +17,9 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from gateway.alerts import config, delivery, email
 from gateway.edge.api.providers import ValidationErrors
 from gateway.edge.api.writes import check_fields
+from gateway.features.alerts import config, delivery, email
 from gateway.models.alerts import BudgetAlert
 from gateway.ops import admin_ops
 from gateway.telemetry import audit

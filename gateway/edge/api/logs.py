@@ -92,7 +92,7 @@ class LogOut(Schema):
         return value or ""  # NULL on rows logged before the column existed
 
     shadow_of: str | None = None  # the request this one mirrors (shadow traffic)
-    prompt_name: str | None = None  # the registry prompt it named (gateway.prompts)
+    prompt_name: str | None = None  # the registry prompt it named (gateway.features.prompts)
     prompt_version: int | None = None  # and the version that ran
 
 

@@ -144,7 +144,7 @@ def _tool(tool: Any) -> ToolOut:
 def guarded_save(actor: Any) -> Any:
     """``admin.save_server`` for ``actor`` after ``admin_ops.check_mcp_server_save``: a
     refusal of stdio a 403, a refused reference a 422."""
-    from gateway.mcp import admin
+    from gateway.features.mcp import admin
     from gateway.ops.admin_ops import check_mcp_server_save
     from gateway.policy.authorization import Denied
 
@@ -183,7 +183,7 @@ def update_server(request: HttpRequest, server_id: int, payload: McpServerPatch)
 
 @router.delete("/{server_id}", response={204: None})
 def delete_server(request: HttpRequest, server_id: int) -> Status[None]:
-    from gateway.mcp import admin
+    from gateway.features.mcp import admin
 
     admin.delete_server(get_object_or_404(McpServer, pk=server_id))
     return Status(204, None)
@@ -192,7 +192,7 @@ def delete_server(request: HttpRequest, server_id: int) -> Status[None]:
 @router.post("/{server_id}/test", response=ProbeOut)
 def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
     """Connect once (a connection of its own) and list the tools; the error is the answer."""
-    from gateway.mcp import admin
+    from gateway.features.mcp import admin
 
     result = async_to_sync(admin.probe)(get_object_or_404(McpServer, pk=server_id))
     return ProbeOut(
@@ -229,9 +229,9 @@ def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     as the caller: the journal row names their key (a session: their console key; a
     management key: itself), an OAuth server gets their own token (a management key's
     only when its owner minted it) and the call is an audit row naming them."""
-    from gateway.mcp import calls
-    from gateway.mcp.errors import McpGatewayError
-    from gateway.mcp.oauth import caller as oauth_caller
+    from gateway.features.mcp import calls
+    from gateway.features.mcp.errors import McpGatewayError
+    from gateway.features.mcp.oauth import caller as oauth_caller
     from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=server_id)

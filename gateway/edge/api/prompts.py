@@ -1,4 +1,4 @@
-"""The prompt registry in the management API (``gateway.prompts``): any role lists and
+"""The prompt registry in the management API (``gateway.features.prompts``): any role lists and
 fetches prompts; owners and admins change any, editors and members theirs (rule
 ``prompt.change``).
 
@@ -19,10 +19,10 @@ from ninja.errors import HttpError
 
 from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.errors import InvalidRequest
+from gateway.features.prompts import reference, template, versions
+from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from gateway.models import Prompt, PromptVersion
 from gateway.policy import authorization
-from gateway.prompts import reference, template, versions
-from gateway.prompts.entries import PromptEntry, VersionEntry
 
 router = Router(tags=["prompts"])
 

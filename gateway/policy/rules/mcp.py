@@ -103,7 +103,7 @@ def refused_attachments(actor: roles.Actor, wanted: Any, attached: Any = ()) -> 
     ]
 
 
-# --- a user signed in from an MCP client (gateway.mcp.oauth_server) ---------------------
+# --- a user signed in from an MCP client (gateway.features.mcp.oauth_server) ---------------------
 
 OAUTH_SCOPE = "mcp-oauth"  # the scope of the managed key a user's MCP sign-ins act through
 
@@ -143,7 +143,7 @@ def oauth_consent(actor: roles.Actor, resource: Any) -> Decision:
     return ALLOW
 
 
-# --- a person's own OAuth authorization to an upstream MCP server (gateway.mcp.oauth) ----
+# --- a person's own OAuth authorization to an upstream MCP server (gateway.features.mcp.oauth) ----
 
 
 @rule("mcp.oauth.connect")

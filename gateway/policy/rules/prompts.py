@@ -1,4 +1,4 @@
-"""The prompt registry (``gateway.prompts``): who changes a prompt, who uses one by
+"""The prompt registry (``gateway.features.prompts``): who changes a prompt, who uses one by
 reference, and who scores a logged request (``/api/logs/{id}/scores``, the console)."""
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ from ..test_browser import CHROMIUM, CHROMIUM_ARGS
 pytestmark = pytest.mark.browser
 
 OWNER, MEMBER, PASSWORD = "mcp-owner", "mcp-member", "pw-playground-mcp-1"
-SERVER_SCRIPT = Path(__file__).resolve().parents[2] / "gateway" / "mcp" / "mcp_test_server.py"
+SERVER_SCRIPT = (
+    Path(__file__).resolve().parents[2] / "gateway" / "features" / "mcp" / "mcp_test_server.py"
+)
 SETUP = f"""
 import sys
 from django.contrib.auth.models import User

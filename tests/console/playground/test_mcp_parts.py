@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from console.playground.run import PARAGRAPH, ColumnRun, answer_parts
-from gateway.mcp.hosted import Loop
+from gateway.features.mcp.hosted import Loop
 from gateway.types import (
     ChatRequest,
     ChatResponse,

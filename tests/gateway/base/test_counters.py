@@ -29,7 +29,7 @@ def test_each_registered_book_is_an_attribute_and_answers_its_operations() -> No
         "logins",
         "ledger",
         "retries",
-        "mcp",  # answers to relayed MCP requests (gateway.mcp.mailbox_book)
+        "mcp",  # answers to relayed MCP requests (gateway.features.mcp.mailbox_book)
     }
     assert books.answer(["ping"]) == ["pong"]
     assert books.answer(["admit", 1, 0, 0, 0, -1, "total", 0.0]) == ["ok", None]

@@ -159,9 +159,9 @@ print(json.dumps([names, sorted(sys.modules)]))
 """
 
 DORMANT_MODULES = (
-    "gateway.batches.runner",
-    "gateway.batches.native",
-    "gateway.batches.upstreams",
+    "gateway.features.batches.runner",
+    "gateway.features.batches.native",
+    "gateway.features.batches.upstreams",
     "console.evals.runner",
     "console.evals.scorers",
     "console.shadow_scoring",
@@ -187,7 +187,7 @@ def test_a_worker_at_rest_has_not_loaded_the_runners_it_had_no_job_for(tmp_path:
     assert lifecycle.DORMANT_TASK in names and "file-pruning" in names
     assert not {"batch-runner", "evaluations", "background-responses"} & set(names)
     assert [m for m in DORMANT_MODULES if m in loaded] == []
-    assert "gateway.batches.files.pruning" in loaded  # the probe did start the tasks
+    assert "gateway.features.batches.files.pruning" in loaded  # the probe did start the tasks
 
 
 # --- what the runners do for it ------------------------------------------------------
@@ -205,7 +205,7 @@ def test_the_evaluations_task_waits_on_every_kind_its_runner_claims() -> None:
 
 def _runner(name: str):
     if name == "batches":
-        from gateway.batches import runner as batches
+        from gateway.features.batches import runner as batches
 
         return batches
     if name == "evaluations":
@@ -249,7 +249,7 @@ def test_a_runner_not_started_asks_the_lifecycle_to_look(monkeypatch, name) -> N
 
 async def test_expired_files_are_pruned_when_the_task_starts(monkeypatch) -> None:
     """The pruning that left the batch runner still runs at start, then hourly."""
-    from gateway.batches.files import api, pruning
+    from gateway.features.batches.files import api, pruning
 
     pruned: list[str] = []
     monkeypatch.setattr(api, "prune_expired", lambda: pruned.append("expired") or 0)

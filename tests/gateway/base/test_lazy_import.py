@@ -72,5 +72,5 @@ async def test_the_edge_loads_mcp_and_the_url_conf_off_the_loop(loads: list[str]
     await _request(app, "/mcp")
     await _request(app, "/ui/")
     await _request(app, "/ui/logs")
-    assert loads == ["gateway.mcp.endpoint", settings.ROOT_URLCONF]  # the second: no ask
+    assert loads == ["gateway.features.mcp.endpoint", settings.ROOT_URLCONF]  # the second: no ask
     assert reached == ["/ui/", "/ui/logs"]

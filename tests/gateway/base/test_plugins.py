@@ -14,8 +14,8 @@ import pytest
 
 from gateway import apps
 from gateway.base import hooks, plugins
-from gateway.guardrails import kinds as guardrail_kinds
-from gateway.guardrails import plugin as guardrails_plugin
+from gateway.features.guardrails import kinds as guardrail_kinds
+from gateway.features.guardrails import plugin as guardrails_plugin
 from gateway.providers import kinds as provider_kinds
 
 # a kind whose adapter class names itself otherwise: refused
@@ -96,7 +96,7 @@ def test_a_hook_that_raises_names_the_plugin_and_leaves_nothing_of_it(fresh: Non
         ("provider_kinds", provider_kinds.Kind("openai", "Mine", "x:Y"), "is taken"),
         ("provider_kinds", MISNAMED, "has kind 'echo', not 'test_echo'"),
         ("provider_kinds", provider_kinds.Kind("k" * 21, "Long", "x:Y"), "1 to 20 characters"),
-        ("guardrail_kinds", "presidio", "is not a gateway.guardrails.kinds.Kind"),
+        ("guardrail_kinds", "presidio", "is not a gateway.features.guardrails.kinds.Kind"),
     ],
 )
 def test_a_bad_or_taken_kind_is_refused_naming_the_plugin(

@@ -51,7 +51,7 @@ def example(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def test_loading_adds_its_three_hooks_and_unloading_takes_them_back(example: Any) -> None:
-    from gateway.guardrails import kinds as guardrail_kinds
+    from gateway.features.guardrails import kinds as guardrail_kinds
     from gateway.providers import kinds as provider_kinds
 
     assert "example_upper" in provider_kinds.KINDS

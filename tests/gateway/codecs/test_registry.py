@@ -59,7 +59,7 @@ def test_every_provider_kind_speaks_a_registered_codec_by_identity() -> None:
 def test_the_journal_and_console_names_are_the_codec_names() -> None:
     """The journal stores the dialect name a request came in on; the console filters on
     the codecs with a client half, under the same names (no mapping in between), and
-    on "mcp": the tool calls of /mcp, which no codec speaks (gateway/mcp/calls)."""
+    on "mcp": the tool calls of /mcp, which no codec speaks (gateway/features/mcp/calls)."""
     from console.forms import LogFilterForm
 
     choices = [name for name, _label in LogFilterForm.base_fields["dialect"].choices if name]

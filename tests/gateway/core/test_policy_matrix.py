@@ -1,5 +1,5 @@
 """Every declared endpoint (``gateway.base.endpoints.ENDPOINTS``) crossed with every
-policy of the request path but the guardrails (those: ``tests/gateway/guardrails/
+policy of the request path but the guardrails (those: ``tests/gateway/features/guardrails/
 test_endpoint_matrix.py``), built from the declaration, with the mock upstream:
 
 - the route bound: a key whose route list leaves the route out, and a key of a team
@@ -651,7 +651,7 @@ OWNED_BY_THE_KEY = {
     "test_files_and_batches_are_their_keys_own",
     "batch": "tests/gateway/policy/test_authorization_matrix.py::"
     "test_files_and_batches_are_their_keys_own",
-    "mcp_session": "tests/gateway/mcp/test_sessions.py::test_another_keys_session_is_unknown",
+    "mcp_session": "tests/gateway/features/mcp/test_sessions.py::test_another_keys_session_is_unknown",
 }
 
 

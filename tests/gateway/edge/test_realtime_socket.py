@@ -401,7 +401,7 @@ def test_azure_uses_its_preview_endpoint_for_a_preview_version(version: str, url
     assert target == url and headers == {"api-key": "sk-az"}
 
 
-# --- guardrails on the session (gateway.guardrails.realtime) -------------------------------
+# --- guardrails on the session (gateway.features.guardrails.realtime) -------------------------------
 
 
 def guarded(modes: tuple[str, ...], action: str = "BLOCK", word: str = "forbidden") -> None:

@@ -8,10 +8,10 @@ import asyncio
 
 import pytest
 
-from gateway.batches.files import store
 from gateway.codecs.openai_media.forms import encode
 from gateway.edge import upload_stream
 from gateway.errors import InvalidRequest, RequestTooLarge
+from gateway.features.batches.files import store
 
 KIND = "multipart/form-data; boundary=b0und"
 MIB = 1024 * 1024

@@ -223,12 +223,12 @@ def test_every_kind_parses_with_its_params_as_they_are() -> None:
 
 @pytest.mark.django_db
 def test_every_kind_in_this_build_imports() -> None:
-    from gateway.guardrails.kinds import KINDS
+    from gateway.features.guardrails.kinds import KINDS
 
     present = {
         name
         for name, kind in KINDS.items()
-        if importlib.util.find_spec(f"gateway.guardrails.kinds.{kind.module}") is not None
+        if importlib.util.find_spec(f"gateway.features.guardrails.kinds.{kind.module}") is not None
     }
     plan, _ = imported(EVERY_KIND)
     made = set(Guardrail.objects.values_list("kind", flat=True))

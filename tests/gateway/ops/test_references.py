@@ -22,8 +22,8 @@ from django.test import Client
 from gateway.base import http
 from gateway.base.secrets import secret_refs
 from gateway.errors import ConfigurationError
-from gateway.guardrails import kinds
-from gateway.guardrails.kinds import Context
+from gateway.features.guardrails import kinds
+from gateway.features.guardrails.kinds import Context
 from gateway.models import Deployment, Guardrail, Provider, Route
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import

@@ -43,7 +43,7 @@ PUBLIC_URLS = {  # anyone: signing in, static files, liveness probes
     "admin:logout",
     # the MCP OAuth server's machine endpoints: metadata for anyone; registration, token
     # and revocation authenticate by what they are sent (a code and its PKCE verifier, a
-    # refresh token), never a session (tests/gateway/mcp/oauth_server)
+    # refresh token), never a session (tests/gateway/features/mcp/oauth_server)
     "mcp-oauth-resource",
     "mcp-oauth-resource-server",
     "mcp-oauth-metadata",
@@ -586,7 +586,7 @@ async def test_a_signed_file_link_is_its_own_credential_and_its_keys_alone(
     missing, forged, expired or re-pointed link, and one whose key was revoked, is a 404."""
     from asgiref.sync import sync_to_async
 
-    from gateway.batches.files import links
+    from gateway.features.batches.files import links
     from gateway.models import ApiKey
     from gateway.policy.keys import revoke_key
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 
 from gateway.base.plugins import RequestOutcome
-from gateway.guardrails.kinds import PLAIN
-from gateway.guardrails.kinds import Kind as GuardrailKind
+from gateway.features.guardrails.kinds import PLAIN
+from gateway.features.guardrails.kinds import Kind as GuardrailKind
 from gateway.providers.kinds import Kind as ProviderKind
 
 # what ``record`` was given, newest last (bounded: a long-running gateway keeps 1,000)

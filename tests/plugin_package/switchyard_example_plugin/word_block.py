@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.guardrails.kinds import NONE, ConfigError, Context, Verdict
-from gateway.guardrails.kinds import Checker as BaseChecker
+from gateway.features.guardrails.kinds import NONE, ConfigError, Context, Verdict
+from gateway.features.guardrails.kinds import Checker as BaseChecker
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:

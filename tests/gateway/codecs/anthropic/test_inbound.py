@@ -263,7 +263,7 @@ def test_image_by_url_and_unmapped_extras():
         Image(url="https://example.test/a.png"),
         Document(media_type="text/plain", text="x"),
     ]
-    # mcp_servers is modelled (hosted MCP tools, gateway/mcp/hosted), not unmapped
+    # mcp_servers is modelled (hosted MCP tools, gateway/features/mcp/hosted), not unmapped
     assert set(parsed.extra) == {"container", "service_tier", "some_future_field"}
     assert set(parsed.unmapped) == {"container", "service_tier", "some_future_field"}
     assert parsed.mcp_servers == []

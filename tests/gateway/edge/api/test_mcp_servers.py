@@ -14,7 +14,7 @@ from gateway.policy import registry
 
 MASTER = "sy-master-mcp-api-test"
 TOKEN = "literal-bearer-Unmistakable-9911"
-SCRIPT = str(Path(__file__).resolve().parents[2] / "mcp" / "mcp_test_server.py")
+SCRIPT = str(Path(__file__).resolve().parents[2] / "features" / "mcp" / "mcp_test_server.py")
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_a_tool_call_is_audited_and_journaled_as_its_caller(
     from django.contrib.auth.models import User
 
     from gateway import journal
-    from gateway.mcp import pool
+    from gateway.features.mcp import pool
     from gateway.models import ApiKey
     from gateway.models.telemetry import AuditEvent
     from gateway.policy import keys, roles

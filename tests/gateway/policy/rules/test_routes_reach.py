@@ -17,10 +17,10 @@ import pytest
 from gateway import journal
 from gateway.base import background, http
 from gateway.base.entries import MASTER, RouteEntry, TeamEntry
-from gateway.batches import api as batches_api
-from gateway.batches import validate
 from gateway.core import service
 from gateway.errors import PermissionDenied
+from gateway.features.batches import api as batches_api
+from gateway.features.batches import validate
 from gateway.policy import registry
 from gateway.policy.authorization import decide
 from tests.gateway.entries import route, snapshot

@@ -1,0 +1,217 @@
+"""post_call on a passed-through stream, checked in the upstream's own bytes.
+
+The checks are those of ``gateway.features.guardrails.stream`` (the same hold-back, the same
+regions read, the same verdicts), but what goes out is the upstream's events as
+received, each whole, in order: an event goes once everything it carries is checked
+(its text, the tool call it carries arguments of), and everything before it went. So a
+stream no check changes costs no translation, and its text-only events are not even
+parsed (``PassthroughCodec.skims``; the codec's ``StreamEditor`` reads their text).
+
+What a check changes is written into the events it came in (``StreamEditor``): a
+rewritten text in the first event of the rewritten stretch, the others' share of it
+gone; rewritten arguments in place of the fragment they replace, the other fragments
+emptied (arguments the codec cannot place that way stop the answer). A block ends the
+answer after the last event that went, in the format's own words
+(``StreamEditor.stopped``: OpenAI ``finish_reason: content_filter``, Anthropic
+``stop_reason: refusal``), as a translated stream ends."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+
+import orjson
+
+from gateway.codecs.base import Piece, StreamEditor
+from gateway.errors import GuardrailBlocked
+from gateway.features.guardrails.stream import Gate, Run, Segments, _Held, stopped_usage
+from gateway.streaming import sse_bytes
+from gateway.types import (
+    ErrorEvent,
+    Finish,
+    PartStart,
+    PartStop,
+    Start,
+    StreamEvent,
+    ToolArgsDelta,
+    Usage,
+    UsageEvent,
+)
+
+
+async def guarded(
+    run: Run, batches: AsyncIterator[list[Piece]], editor: StreamEditor
+) -> AsyncIterator[tuple[bytes, list[StreamEvent]]]:
+    """The pieces of each upstream read, checked: the bytes that may go and their
+    canonical events (for the journal), a read at a time.
+
+    Once a tool call begins, everything after it waits for the answer's end, when
+    every call's arguments are checked: a call's fragments may come in events that
+    mean nothing yet to the parser (servers that interleave parallel calls)."""
+    gate = Gate(run)
+    held: dict[int, _Held] = {}
+    fragments: dict[int, list[tuple[Piece, str]]] = {}  # tool part -> its pieces
+    queue: deque[Piece] = deque()
+    behind_calls: list[Piece] | None = None  # pieces since a tool call began
+    usage = Usage()  # what the upstream reported so far
+    usage_seen = False
+    open_parts: set[int] = set()  # as sent
+    sent_chars = 0
+
+    async def settle(part: _Held, final: bool) -> None:
+        """Check and let out what may go of a part (all of it when ``final``), all that
+        arrived together at once; when that check blocks, again a piece at a time as
+        the deltas came, so that the clean text before the match still goes, as in a
+        translated stream (the last of those checks raises)."""
+        try:
+            keep = 0 if final else gate.due(part)
+            if keep is not None:
+                await gate.release(part, final, keep)
+        except GuardrailBlocked:
+            segments = part.segments
+            assert segments is not None  # a passed-through part's
+            items = list(segments.items)
+            segments.items.clear()
+            part.pending = ""
+            for piece, text in items:
+                piece.wait -= 1
+                part.pending += text
+                segments.add(piece, text)
+                keep = gate.due(part)
+                if keep is not None:
+                    await gate.release(part, False, keep)
+            raise
+
+    async def flush(index: int) -> None:
+        part = held.pop(index, None)
+        if part is not None and part.pending:
+            await settle(part, True)
+        pieces = fragments.pop(index, None)
+        if pieces is None:
+            return
+        joined = "".join(fragment for _, fragment in pieces)
+        checked = await gate.arguments(joined)
+        if checked == joined:
+            return
+        for position, (piece, fragment) in enumerate(pieces):
+            placed = isinstance(piece.data, dict) and editor.set_arguments(
+                piece.data, fragment, checked if position == 0 else ""
+            )
+            if not placed:
+                raise GuardrailBlocked(
+                    "a guardrail rewrote a tool call's arguments this stream cannot carry "
+                    "rewritten; the answer was stopped",
+                    guardrail=run.post[0].name,
+                )
+            piece.edited = True
+
+    async def flush_all() -> None:
+        nonlocal behind_calls
+        for index in sorted({*held, *fragments}):
+            await flush(index)
+        for piece in behind_calls or ():
+            piece.wait -= 1
+        behind_calls = None
+
+    def take(out: list[bytes], events: list[StreamEvent]) -> None:
+        """The pieces at the head that may go."""
+        nonlocal sent_chars
+        while queue and queue[0].wait == 0:
+            piece = queue.popleft()
+            raw = _rendered(piece, editor) if piece.edited else piece.raw
+            if raw:
+                out.append(raw)
+            if piece.data is not None:
+                editor.sent(piece.data)
+            if piece.events:  # parsed, or the parser's own at the end
+                for event in piece.events:
+                    if isinstance(event, PartStart):
+                        open_parts.add(event.index)
+                    elif isinstance(event, PartStop):
+                        open_parts.discard(event.index)
+                events += piece.events
+            sent_chars += len(piece.text)
+
+    # taken from the queue, not yet yielded (a block still sends them, then the end)
+    out: list[bytes] = []
+    out_events: list[StreamEvent] = []
+    try:
+        async for batch in batches:
+            for piece in batch:
+                queue.append(piece)
+                if behind_calls is not None:
+                    piece.wait += 1
+                    behind_calls.append(piece)
+                if piece.text:
+                    part = held.get(piece.part)
+                    if part is None:
+                        part = held[piece.part] = _Held(Segments())
+                    part.pending += piece.text
+                    assert part.segments is not None  # a passed-through part's
+                    part.segments.add(piece, piece.text)
+                for event in piece.events:
+                    if isinstance(event, ToolArgsDelta):
+                        fragments.setdefault(event.index, []).append((piece, event.fragment))
+                    elif isinstance(event, PartStart):
+                        if event.kind == "tool_call" and behind_calls is None:
+                            piece.wait += 1
+                            behind_calls = [piece]
+                    elif isinstance(event, PartStop):
+                        await flush(event.index)
+                    elif isinstance(event, Finish | ErrorEvent):
+                        await flush_all()
+                    elif isinstance(event, UsageEvent | Start) and event.usage:
+                        usage.merge(event.usage)
+                        usage_seen = usage_seen or isinstance(event, UsageEvent)
+            # what arrived together is checked together: one check a read, not a delta
+            pending = False
+            for part in held.values():
+                if part.pending:
+                    await settle(part, False)
+                    pending = pending or bool(part.pending)
+            take(out, out_events)
+            # until the first text goes, what may go before it (a role chunk, a start
+            # event) waits to leave with it in one write, as in a bare passthrough: for
+            # checks that know their matches, which let it out at the next delta (a
+            # window's check holds the first text for a window, the head not that long)
+            if (out or out_events) and (sent_chars or not pending or not gate.ask):
+                yield b"".join(out), out_events
+                out, out_events = [], []
+        await flush_all()  # the upstream ended without a Finish
+        take(out, out_events)
+        if out or out_events:
+            yield b"".join(out), out_events
+            out, out_events = [], []
+    except GuardrailBlocked:
+        # nothing offending went out: what was checked before it goes, then the end
+        take(out, out_events)
+        closing: list[StreamEvent] = [PartStop(index) for index in sorted(open_parts)]
+        closing.append(Finish("content_filter"))
+        if not usage_seen:
+            estimate = stopped_usage(run, sent_chars)
+            closing.append(UsageEvent(estimate))
+            usage.merge(estimate)
+        out.append(editor.stopped(usage))
+        yield b"".join(out), out_events + closing
+    finally:
+        with contextlib.suppress(Exception):
+            await batches.aclose()  # type: ignore[attr-defined]
+
+
+def _rendered(piece: Piece, editor: StreamEditor) -> bytes:
+    """A piece a check changed, written again (its text as approved, the arguments
+    ``flush`` placed in its data)."""
+    if not piece.raw:  # withheld from the caller
+        return b""
+    text = "".join(piece.approved)
+    data = piece.data
+    if data is None:  # skimmed: nothing but text
+        if not text:
+            return b""  # its text went into another piece's rewrite
+        assert piece.message is not None  # a skimmed piece keeps what it received
+        data = orjson.loads(piece.message.data)
+    if text != piece.text:
+        editor.set_text(data, text)
+    event = piece.message.event if piece.message is not None else None
+    return sse_bytes(orjson.dumps(data), event)

@@ -1,0 +1,362 @@
+"""post_call on a streamed answer, with a bounded hold-back window.
+
+Text goes on as it comes, except the last ``window`` characters of each text part,
+held until the next delta shows they start no match (a match longer than the window
+is caught only when it ends in what is held: the window is the longest match a
+guardrail promises to stop). So the first token waits for at most a window's worth of
+text, and a clean stream is never buffered whole. Local checks that know their matches
+(``Checker.holds``: the content filter's words and patterns) hold back only what may
+begin one: the last word, a blocked phrase's start; the first token waits for the
+second delta, not for a window, and later text goes on a few words at a time. Each check reads what is held plus
+the window already sent before it, so a match across deltas is seen.
+
+Guardrails that call a service (not ``local``) are asked a segment at a time (at least
+``stream_check_chars`` new characters, 200 unless set), not at every delta. A tool
+call's arguments are checked whole, when the call's part ends. Reasoning passes as it
+comes (signed reasoning cannot be rewritten).
+
+When a guardrail blocks, nothing of the offending text has gone out: the open parts are
+closed and the answer ends with the finish reason ``content_filter``, which each client
+codec renders the caller's way (OpenAI ``finish_reason: content_filter``, Anthropic
+``stop_reason: refusal``, Gemini ``finishReason: SAFETY``, Responses ``incomplete``)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.base.entries import GuardrailEntry
+from gateway.codecs.base import Piece
+from gateway.errors import GuardrailBlocked
+from gateway.features.guardrails import engine, kinds
+from gateway.features.guardrails.kinds import Context
+from gateway.streaming import EventBatches
+from gateway.types import (
+    CONTENT_DELTAS,
+    ErrorEvent,
+    Finish,
+    PartStart,
+    PartStop,
+    StreamEvent,
+    TextDelta,
+    ToolArgsDelta,
+    Usage,
+    UsageEvent,
+)
+
+
+class Run(Protocol):
+    """What the filter reads of a request's guardrails (``plane.Run``; a protocol, so
+    this module does not import the plane that imports it)."""
+
+    post: list[GuardrailEntry]
+    notes: engine.Notes
+    withhold_response: bool
+    job: Any
+
+    def context(self, input_type: str, mode: str) -> Context: ...
+
+
+DEFAULT_SEGMENT = 200  # characters a service-backed guardrail is asked about at once
+# with checks that know their matches: new characters gathered after the first release
+# before the next (a check at every delta cost three times the CPU of the filter itself)
+STEP_AFTER_FIRST = 12
+
+
+class _Held:
+    __slots__ = ("pending", "sent_tail", "sent", "segments")
+
+    def __init__(self, segments: Segments | None = None) -> None:
+        self.pending = ""  # not yet released
+        self.sent_tail = ""  # the last window of what went out (read, never changed)
+        self.sent = 0  # characters released
+        # a passed-through stream's: which piece each held character came in
+        self.segments = segments
+
+
+class Segments:
+    """The held text of a passed-through stream's part by the piece it came in
+    (``gateway.features.guardrails.passed``): a rewrite gives a piece other text, a release
+    approves each piece's share of what went out, and a piece whose text is all
+    approved waits for one thing fewer."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: deque[list[Any]] = deque()  # [piece, its text still held]
+
+    def add(self, piece: Piece, text: str) -> None:
+        self.items.append([piece, text])
+        piece.wait += 1
+
+    def replace(self, old: str, new: str) -> None:
+        """The held text's first ``len(old)`` characters, ``old``, were rewritten as
+        ``new``: what changed goes into the piece the change begins in, the other
+        pieces' share of the changed stretch is gone, and the pieces around it keep
+        their own text."""
+        start = _common_prefix(old, new)
+        tail = _common_prefix(old[start:][::-1], new[start:][::-1])
+        end, middle = len(old) - tail, new[start : len(new) - tail]
+        position = 0
+        for item in self.items:
+            text = item[1]
+            size = len(text)
+            if position + size < start or (position + size == start and start < end):
+                position += size
+                continue
+            low, high = max(start - position, 0), min(end - position, size)
+            item[1] = text[:low] + middle + text[max(high, low) :]
+            item[0].edited = True
+            middle = ""
+            position += size
+            if position >= end:
+                return
+
+    def take(self, count: int) -> None:
+        """The first ``count`` held characters went out."""
+        items = self.items
+        while items and (count > 0 or not items[0][1]):
+            item = items[0]
+            piece, text = item
+            taken = min(len(text), count)
+            piece.approved.append(text[:taken])
+            count -= taken
+            if taken < len(text):
+                item[1] = text[taken:]
+                return
+            items.popleft()
+            piece.wait -= 1
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """How many characters ``a`` and ``b`` begin with in common."""
+    size = min(len(a), len(b))
+    low, high = 0, size  # a binary search of slices: C compares, not a Python loop
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _settings(run: Run) -> tuple[int, int]:
+    """(window, step): held characters, and new ones needed before a check."""
+    window, step = 0, 0
+    for entry in run.post:
+        checker = kinds.checker(entry)
+        own = entry.params.get("stream_window")
+        window = max(window, int(own) if isinstance(own, int) and own > 0 else checker.window)
+        if checker.local:
+            step = max(step, checker.stream_step)
+        else:
+            segment = entry.params.get("stream_check_chars")
+            step = max(
+                step, int(segment) if isinstance(segment, int) and segment > 0 else DEFAULT_SEGMENT
+            )
+    return window, step
+
+
+class Gate:
+    """The post_call checks of one streamed answer: what of a part's text is held
+    back, when a check is due, what may go out, and a tool call's arguments."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.window, self.step = _settings(run)
+        self.checkers = [kinds.checker(entry) for entry in run.post]
+        # local checks at every delta: each says what of the text may begin a match
+        # still to come (``Checker.holds``), and only that is held back, not a window
+        self.ask = self.step == 0 and all(checker.local for checker in self.checkers)
+        self.context = run.context("response", "post_call")
+
+    def hold(self, part: _Held) -> int:
+        if not self.ask:
+            return self.window
+        region = part.sent_tail + part.pending
+        return min(self.window, max(checker.holds(region) for checker in self.checkers))
+
+    def due(self, part: _Held) -> int | None:
+        """How much of ``part``'s held text to keep back in a release now, or None when
+        no release is due: the first text as soon as some may go, later text a few
+        words at a time (or a window and a step's worth, for checks that call out)."""
+        if self.ask:
+            if part.sent and len(part.pending) <= STEP_AFTER_FIRST:
+                return None
+            keep = self.hold(part)
+            due = keep + (STEP_AFTER_FIRST if part.sent else 0)
+        else:
+            keep, due = self.window, self.window + self.step
+        return keep if len(part.pending) > due else None
+
+    async def release(self, part: _Held, final: bool, keep: int) -> str:
+        """Check and let out what may go of ``part``'s held text (all of it when
+        ``final``). A check that knows its matches reads the text up to what it holds
+        back (that may begin a match, or end one that what follows could undo); a
+        window's check reads all it holds and lets out all but the window."""
+        run, ask, window = self.run, self.ask, self.window
+        upto = len(part.pending) - keep if ask and not final else len(part.pending)
+        region = part.sent_tail + part.pending[:upto]
+        checked = await engine.run(run.post, [region], self.context, run.notes)
+        if checked[0] != region:
+            run.withhold_response = True
+            new = checked[0]
+            if not new.startswith(part.sent_tail):  # a match reached into what went out
+                raise GuardrailBlocked(
+                    "a guardrail rewrote text already sent; the answer was stopped",
+                    guardrail=run.post[0].name,
+                )
+            rest = part.pending[upto:]
+            fresh = new[len(part.sent_tail) :]
+            if part.segments is not None:
+                part.segments.replace(part.pending[:upto], fresh)
+            part.pending = fresh + rest
+            upto = len(fresh)
+        cut = upto if ask or final else max(0, len(part.pending) - window)
+        out, part.pending = part.pending[:cut], part.pending[cut:]
+        if part.segments is not None:
+            part.segments.take(cut)
+        if out:
+            part.sent += len(out)
+            part.sent_tail = (part.sent_tail + out)[-window:] if window else ""
+        return out
+
+    async def arguments(self, joined: str) -> str:
+        """A tool call's whole arguments, checked: as they were, or as a check rewrote
+        them (still JSON, else the answer is stopped)."""
+        run = self.run
+        checked = await engine.run(run.post, [joined], self.context, run.notes)
+        if checked[0] == joined:
+            return joined
+        run.withhold_response = True
+        try:
+            orjson.loads(checked[0])
+        except orjson.JSONDecodeError:
+            raise GuardrailBlocked(
+                "a guardrail rewrote a tool call's arguments into invalid JSON",
+                guardrail=run.post[0].name,
+            ) from None
+        return checked[0]
+
+
+def guarded(run: Run, events: AsyncIterator[StreamEvent]) -> EventBatches:
+    """``events`` with ``run``'s post_call checks applied (see the module docstring): an
+    upstream read's events checked at once when they come so (``EventBatches``, which
+    the translated pump renders a read at a time), else one at a time."""
+    return EventBatches(_guarded(run, _batches_of(events), events))
+
+
+async def _batches_of(events: AsyncIterator[StreamEvent]) -> AsyncIterator[list[StreamEvent]]:
+    if isinstance(events, EventBatches):
+        ready = events.take_ready()
+        if ready:
+            yield ready
+        async for batch in events.batches():
+            yield batch
+    else:
+        async for event in events:
+            yield [event]
+
+
+async def _guarded(
+    run: Run, batches: AsyncIterator[list[StreamEvent]], events: AsyncIterator[StreamEvent]
+) -> AsyncGenerator[list[StreamEvent], None]:
+    gate = Gate(run)
+    # a check that calls a service may wait: what it let out so far goes on first
+    calls_out = not all(checker.local for checker in gate.checkers)
+    held: dict[int, _Held] = {}
+    arguments: dict[int, list[str]] = {}
+    open_parts: set[int] = set()
+    usage_seen = False
+    started = False  # the first content event was handed on
+    out: list[StreamEvent] = []
+
+    async def flush(index: int) -> list[StreamEvent]:
+        flushed: list[StreamEvent] = []
+        part = held.pop(index, None)
+        if part is not None and part.pending:
+            text = await gate.release(part, True, 0)
+            if text:
+                flushed.append(TextDelta(index, text))
+        pieces = arguments.pop(index, None)
+        if pieces is not None:
+            joined = await gate.arguments("".join(pieces))
+            if joined:
+                flushed.append(ToolArgsDelta(index, joined))
+        return flushed
+
+    try:
+        async for batch in batches:
+            for event in batch:
+                if isinstance(event, TextDelta):
+                    part = held.get(event.index)
+                    if part is None:
+                        part = held[event.index] = _Held()
+                    part.pending += event.text
+                    keep = gate.due(part)
+                    if keep is not None:
+                        if out and calls_out:
+                            yield out
+                            out = []
+                        text = await gate.release(part, False, keep)
+                        if text:
+                            out.append(TextDelta(event.index, text))
+                elif isinstance(event, ToolArgsDelta):
+                    arguments.setdefault(event.index, []).append(event.fragment)
+                else:
+                    if isinstance(event, PartStart):
+                        open_parts.add(event.index)
+                    elif isinstance(event, PartStop):
+                        if out and calls_out:
+                            yield out
+                            out = []
+                        out += await flush(event.index)
+                        open_parts.discard(event.index)
+                    elif isinstance(event, Finish | ErrorEvent):  # what was held goes, checked
+                        for index in sorted({*held, *arguments}):
+                            if out and calls_out:
+                                yield out
+                                out = []
+                            out += await flush(index)
+                    elif isinstance(event, UsageEvent):
+                        usage_seen = True
+                    out.append(event)
+                if not started and any(isinstance(e, CONTENT_DELTAS) for e in out):
+                    started = True  # the first token goes on at once, not behind its read
+                    yield out
+                    out = []
+            if out:
+                yield out
+                out = []
+    except GuardrailBlocked:
+        # nothing offending went out: close what is open and end the caller's way
+        for index in sorted(open_parts):
+            out.append(PartStop(index))
+        out.append(Finish("content_filter"))
+        if not usage_seen:
+            sent = sum(part.sent for part in held.values())
+            out.append(UsageEvent(stopped_usage(run, sent)))
+        yield out
+    finally:
+        for iterator in (batches, events):
+            closer: Any = getattr(iterator, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+
+
+def stopped_usage(run: Run, sent: int) -> Usage:
+    """The usage of an answer stopped before the upstream said it: the prompt as
+    counted, and the characters sent at four to a token."""
+    return Usage(input_tokens=_prompt_tokens(run), output_tokens=max(1, sent // 4))
+
+
+def _prompt_tokens(run: Run) -> int:
+    request = getattr(run.job, "request", None)
+    counted = getattr(request, "prompt_tokens", None)
+    return int(counted) if isinstance(counted, int) else int(getattr(run.job, "estimate", 0))

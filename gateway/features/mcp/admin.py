@@ -1,0 +1,105 @@
+"""Registry operations on MCP servers shared by the console, the management API and
+the LiteLLM import: save (validated, secrets sealed), delete, and probe (connect once,
+list the tools, disconnect: what "test connection" shows)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from gateway.models import McpServer, Route
+from gateway.policy.registry import mcp_entry
+
+if TYPE_CHECKING:  # the SDK loads when a server is first probed or called
+    import mcp_types as types
+
+FIELDS = (
+    "name",
+    "description",
+    "transport",
+    "url",
+    "command",
+    "args",
+    "enabled",
+    "connect_timeout",
+    "call_timeout",
+    "sampling_route",
+    "oauth",
+    "oauth_client_id",
+    "oauth_scopes",
+)
+
+
+def save_server(
+    server: McpServer | None,
+    values: dict[str, Any],
+    *,
+    bearer: str | None = None,
+) -> McpServer:
+    """Create (``server`` None) or change an MCP server from ``values`` (the FIELDS plus
+    ``headers`` and ``env``, masked values keeping what is stored, and
+    ``oauth_client_secret``: None keeps it, "" removes it); raise ValidationError."""
+    server = server or McpServer()
+    if server.pk is not None and values.get("url") == server.url_display:
+        values = {**values, "url": server.url}  # the mask keeps the stored URL
+    for name in FIELDS:
+        if name in values and values[name] is not None:
+            setattr(server, name, values[name])
+    if values.get("headers") is not None:
+        server.set_headers(values["headers"])
+    if values.get("env") is not None:
+        server.set_env(values["env"])
+    server.set_bearer(bearer)
+    server.set_oauth_client_secret(values.get("oauth_client_secret"))
+    server.full_clean()
+    route = server.sampling_route
+    if route and not Route.objects.filter(name=route).exists():  # a typo, said at once
+        raise ValidationError({"sampling_route": f"no route named {route!r}"})
+    with transaction.atomic():
+        server.save()
+    return server
+
+
+def delete_server(server: McpServer) -> None:
+    server.delete()
+
+
+@dataclass
+class Probe:
+    ok: bool
+    tools: list[types.Tool] = field(default_factory=list)  # noqa: F821
+    error: str = ""
+    elapsed_ms: float = 0.0
+
+
+async def probe(server: McpServer, user_id: int | None = None) -> Probe:
+    """Connect to ``server`` as saved (a connection of its own, closed afterwards), list
+    its tools; any failure is the answer, with no secret in it. An OAuth server is
+    reached with ``user_id``'s token (the console's signed-in person) or its service
+    token."""
+    import asyncio
+
+    from gateway.features.mcp import pool
+    from gateway.features.mcp.oauth import caller
+
+    entry = mcp_entry(server)
+    started = time.monotonic()
+    try:
+        auth = None
+        if entry.oauth:
+            caller.act_as(user_id)
+            auth = caller.Bearer(entry, caller.principal(entry))
+            await auth.ready()
+        async with asyncio.timeout(entry.connect_timeout + entry.call_timeout):
+            async with pool._client_for(entry, auth=auth) as client:
+                tools = list((await client.list_tools()).tools)
+    except BaseException as exc:  # noqa: BLE001 - the error is what the caller sees
+        if isinstance(exc, KeyboardInterrupt | SystemExit | asyncio.CancelledError):
+            raise
+        message = pool._describe(entry, exc)
+        return Probe(ok=False, error=message, elapsed_ms=(time.monotonic() - started) * 1000)
+    return Probe(ok=True, tools=tools, elapsed_ms=(time.monotonic() - started) * 1000)

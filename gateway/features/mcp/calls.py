@@ -1,0 +1,246 @@
+"""One governed MCP tool call: permission, the key's rate limit, the arguments checked
+against the tool's input schema, the pre_mcp_call guardrails on the arguments and on
+the result (``guarded``), the call through the pool, and exactly one journal
+row (dialect ``mcp``, endpoint ``tools/call``, route = the server, upstream model = the
+tool; arguments and result as the bodies, subject to ``SWITCHYARD_LOG_BODIES``), which
+also counts it in the metrics (journal subscribers), plus a trace span when tracing.
+
+``call`` returns the tool's ``CallToolResult`` (``isError`` for what the tool or its
+server reports: arguments that fail the schema, a server down, hanging or erroring; a
+guardrail's refusal, naming it — a tool execution error, as the MCP spec has a tool's
+failures the model may act on, rather than a JSON-RPC error) and raises ``McpGatewayError`` (JSON-RPC errors: unknown server or tool, no permission,
+rate limited) — every path journaled once."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.shared.dispatcher import ProgressFnT
+
+from gateway import journal
+from gateway.base.entries import KeyEntry
+from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
+from gateway.features.mcp import guarded, permissions, pool
+from gateway.features.mcp.errors import (
+    AuthorizationRequired,
+    McpGatewayError,
+    NotAllowed,
+    ServerUnavailable,
+    ToolTimeout,
+    UnknownServer,
+    UnknownTool,
+    UpstreamError,
+    safe_message,
+)
+from gateway.features.mcp.oauth import caller as oauth_caller
+from gateway.policy import limits
+from gateway.telemetry import tracing
+
+# calls a tool with the (checked) arguments some other way than the pool's shared session
+Upstream = Callable[[Any], Awaitable[types.CallToolResult]]
+
+RATE_LIMITED = -32029  # implementation-defined server error range (-32000..-32099)
+
+_STATUS = {
+    UnknownServer: 404,
+    UnknownTool: 404,
+    NotAllowed: 403,
+    ServerUnavailable: 502,
+    ToolTimeout: 504,
+    UpstreamError: 502,
+    AuthorizationRequired: 401,
+}
+
+
+class RateLimitedCall(McpGatewayError):
+    code = RATE_LIMITED
+    kind = "rate_limit_error"
+
+
+async def find_tool(server: str, tool: str) -> types.Tool:
+    for candidate in await pool.list_tools(server):
+        if candidate.name == tool:
+            return candidate
+    raise UnknownTool(f"unknown tool {tool!r} on MCP server {server}")
+
+
+def schema_problem(tool: types.Tool, arguments: Any) -> str | None:
+    """Why ``arguments`` do not fit the tool's input schema, or None."""
+    if not isinstance(arguments, dict):
+        return "arguments must be an object"
+    schema = tool.input_schema if isinstance(tool.input_schema, dict) else None
+    if not schema:
+        return None
+    import jsonschema
+
+    try:
+        validator_cls = jsonschema.validators.validator_for(schema)
+        error = jsonschema.exceptions.best_match(validator_cls(schema).iter_errors(arguments))
+    except jsonschema.exceptions.SchemaError:
+        return None  # the server's schema is broken: let the server judge
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"invalid arguments for {tool.name}: {error.message}" + (
+        f" (at {where})" if where else ""
+    )
+
+
+def error_result(message: str) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], is_error=True
+    )
+
+
+async def call(
+    key: KeyEntry,
+    server: str,
+    tool: str,
+    arguments: Any,
+    *,
+    user_agent: str = "",
+    from_playground: bool = False,
+    endpoint: str = "tools/call",
+    progress: ProgressFnT | None = None,
+    via: Upstream | None = None,
+    journal_as: KeyEntry | None = None,
+) -> types.CallToolResult:
+    """``progress`` hears the server's progress notifications of the call; ``via``
+    calls the tool instead of the pool's shared session (``relay``: a session bound to
+    the caller's client session), after every check here, as the pool would.
+    ``journal_as``: the key the journal row names when ``key`` (the master key, for a
+    person with its reach) is not who acts: ``/api``'s caller."""
+    started = time.monotonic()
+    named = journal_as or key
+    rec = journal.Record(
+        request_id="mcp_" + uuid.uuid4().hex[:24],
+        key_id=named.id,
+        key_name=named.name,
+        key_prefix=named.prefix,
+        dialect="mcp",
+        endpoint=endpoint,
+        route=server,
+        provider="mcp",
+        upstream_model=tool,
+        user_agent=user_agent[:300],
+        from_playground=from_playground,
+        inbound_request={"server": server, "tool": tool, "arguments": arguments},
+    )
+    span = _start_span(server, tool)
+    upstream_started: float | None = None
+    if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
+        oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
+    try:
+        if not permissions.allows_tool(key, server, tool):
+            raise NotAllowed(f"this API key may not call {server}__{tool}")
+        await _admit(key, server)
+        found = await find_tool(server, tool)
+        problem = schema_problem(found, arguments)
+        if problem is not None:
+            rec.status, rec.error_kind, rec.error_message = 400, "invalid_arguments", problem
+            result = error_result(problem)
+        else:
+            checks = guarded.begin(key, server, tool, record=rec)
+            if checks:
+                checked = await guarded.arguments(checks, arguments)
+                if checked is not arguments:  # the journal keeps what the tool got only
+                    arguments = checked
+                    rec.inbound_request = {"server": server, "tool": tool, "arguments": arguments}
+            upstream_started = time.monotonic()
+            if via is not None:
+                result = await via(arguments)
+            else:
+                result = await pool.call_tool(server, tool, arguments, progress=progress)
+            result = await guarded.result(checks, result)
+            rec.status = 200
+            if result.is_error:
+                rec.error_kind = "tool_error"
+                rec.error_message = safe_message(_text_of(result))
+    except (GuardrailBlocked, GuardrailUnavailable) as refusal:
+        rec.status, rec.error_kind = refusal.status, refusal.code or refusal.kind
+        rec.error_message = refusal.message
+        result = error_result(refusal.message)
+    except McpGatewayError as exc:
+        rec.status = _STATUS.get(type(exc), 429 if isinstance(exc, RateLimitedCall) else 500)
+        rec.error_kind, rec.error_message = exc.kind, exc.message
+        if isinstance(exc, ServerUnavailable | ToolTimeout | UpstreamError):
+            result = error_result(exc.message)  # a tool execution error the model can read
+        else:
+            _finish(rec, started, upstream_started, span, None)
+            raise
+    except Exception as exc:  # never a crash of the worker, never a secret
+        rec.status, rec.error_kind = 500, "internal_error"
+        rec.error_message = safe_message(f"{type(exc).__name__}: {exc}")
+        result = error_result(f"MCP server {server}: internal error")
+    _finish(rec, started, upstream_started, span, result)
+    return result
+
+
+async def _admit(key: KeyEntry, server: str) -> None:
+    """The key's rpm (and a revoked or expired key), as for a model call; its model
+    route list does not apply to MCP servers (``permissions`` decides those)."""
+    try:
+        reservation = await limits.admit(dataclasses.replace(key, routes=None), f"mcp:{server}", 0)
+    except GatewayError as exc:
+        if exc.status == 429:
+            raise RateLimitedCall(exc.message if hasattr(exc, "message") else str(exc)) from None
+        raise NotAllowed(str(exc)) from None
+    await reservation.settle(0, 0)  # type: ignore[arg-type]
+
+
+def _text_of(result: types.CallToolResult) -> str:
+    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))[:500]
+
+
+def _finish(
+    rec: journal.Record,
+    started: float,
+    upstream_started: float | None,
+    span: Any,
+    result: types.CallToolResult | None,
+) -> None:
+    now = time.monotonic()
+    rec.latency_ms = (now - started) * 1000
+    if upstream_started is not None:
+        rec.upstream_ms = (now - upstream_started) * 1000
+        rec.overhead_ms = rec.latency_ms - rec.upstream_ms
+    rec.finish_reason = "error" if (result is None or result.is_error) else "stop"
+    if result is not None:
+        rec.outbound_response = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    journal.record(rec)
+    if span is not None:
+        _end_span(span, rec)
+
+
+def _start_span(server: str, tool: str) -> Any:
+    if not tracing.ENABLED:
+        return None
+    try:
+        from opentelemetry.trace import SpanKind
+
+        span = tracing.tracer().start_span(f"execute_tool {server}__{tool}", kind=SpanKind.SERVER)
+        span.set_attribute("gen_ai.operation.name", "execute_tool")
+        span.set_attribute("gen_ai.tool.name", f"{server}__{tool}")
+        span.set_attribute("mcp.server.name", server)
+        span.set_attribute("mcp.method.name", "tools/call")
+        return span
+    except Exception:
+        return None
+
+
+def _end_span(span: Any, rec: journal.Record) -> None:
+    try:
+        from opentelemetry.trace import Status, StatusCode
+
+        span.set_attribute("http.response.status_code", rec.status)
+        if rec.error_kind:
+            span.set_attribute("error.type", rec.error_kind)
+            span.set_status(Status(StatusCode.ERROR, safe_message(rec.error_message)))
+        span.end()
+    except Exception:
+        pass

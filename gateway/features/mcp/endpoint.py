@@ -1,0 +1,816 @@
+"""``/mcp`` and ``/mcp/<server>``: the gateway as an MCP server (streamable HTTP, with
+sessions, every protocol revision the SDK serves), built on the official SDK's low-level
+``Server`` and ``StreamableHTTPSessionManager``.
+
+``/mcp`` aggregates every registered, enabled server the key may see: tools and prompts
+named ``server__name`` (``permissions``), resources under their own URIs (a read goes to
+the server that listed the URI). Tools are the ones the key's grant names; resources and
+prompts need a grant of the whole server (``mcp.resource.read``, ``mcp.prompt.get``). ``/mcp/<server>`` serves one server with its own names.
+
+Auth: ``Authorization: Bearer <virtual key>`` (or ``x-api-key``), or an OAuth access
+token a person signed in for (``oauth_server``: it acts as their managed key with their
+keys' grants), checked here before the SDK sees the request: 401 without a valid one
+(its ``WWW-Authenticate`` names the resource metadata, RFC 9728), 404 for a server the
+caller may not see (as for one that does not exist). Tool calls go through ``calls.call``.
+
+Sessions are served by any worker of any instance (no sticky routing): the session id
+is self-contained and checked here (``sessions``: 404 for an unknown, changed, expired,
+ended or other key's session), ``DELETE`` ends it everywhere, ``GET`` is its
+notification stream on whichever worker it reaches (``streams``), and each POST is
+served by the SDK in its stateless mode, told the session's protocol version. So one
+SDK session manager per process (per event loop) holds no session: its task group is
+owned by a task started on first use and stopped by ``aclose`` at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+import warnings
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitationRequiredError
+from mcp_types import INVALID_PARAMS, INVALID_REQUEST
+
+from gateway import journal
+from gateway.base import lifecycle
+from gateway.base.entries import KeyEntry
+from gateway.errors import ShuttingDown
+from gateway.features.mcp import backchannel, calls, permissions, pool, relay, sessions, streams
+from gateway.features.mcp.errors import AuthorizationRequired, McpGatewayError
+from gateway.features.mcp.oauth import caller as oauth_caller
+from gateway.features.mcp.oauth_server import resources as oauth_resources
+from gateway.features.mcp.oauth_server import tokens as oauth_tokens
+from gateway.policy import registry
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/mcp"
+SHUTTING_DOWN = "this gateway instance is shutting down; retry"
+DRAIN_POLL_SECONDS = 0.25  # how often a notification stream looks for a drain
+SCOPE_KEY = "switchyard.mcp"
+SESSION_SCOPE_KEY = "switchyard.mcp.session"  # the request's sessions.Session, if any
+SESSION_HEADER = b"mcp-session-id"
+VERSION_HEADER = b"mcp-protocol-version"
+MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE  # as the SDK caps what it reads
+
+_resource_owner: dict[str, str] = {}  # uri -> server that listed it last
+_template_owner: dict[str, str] = {}  # uri template -> server that listed it last
+
+
+def matches(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _caller(ctx: ServerRequestContext[Any]) -> tuple[KeyEntry, str | None, str]:
+    request = ctx.request
+    scope = getattr(request, "scope", None)
+    found: tuple[KeyEntry, str | None, str] | None = (
+        scope.get(SCOPE_KEY) if isinstance(scope, dict) else None
+    )
+    if found is None:
+        raise MCPError(INVALID_PARAMS, "no authenticated caller")
+    oauth_caller.act_for(found[0])  # an OAuth server: the owner's token if they minted the key
+    return found
+
+
+def _session(ctx: ServerRequestContext[Any]) -> sessions.Session | None:
+    scope = getattr(ctx.request, "scope", None)
+    found: sessions.Session | None = (
+        scope.get(SESSION_SCOPE_KEY) if isinstance(scope, dict) else None
+    )
+    return found
+
+
+def _mcp_error(ctx: ServerRequestContext[Any] | None, exc: McpGatewayError) -> MCPError:
+    """The JSON-RPC error of ``exc``; a missing OAuth authorization is a URL elicitation
+    naming the console page where the person connects."""
+    if isinstance(exc, AuthorizationRequired):
+        request = ctx.request if ctx is not None else None
+        base = str(getattr(request, "base_url", "") or "").rstrip("/")
+        params = types.ElicitRequestURLParams(
+            message=exc.message,
+            url=base + AuthorizationRequired.CONNECT_PATH,
+            elicitation_id=f"connect-{exc.server}",
+        )
+        return UrlElicitationRequiredError([params], exc.message)
+    return MCPError(exc.code, exc.message)
+
+
+Grant = Callable[[KeyEntry, str], bool]
+
+
+def _servers(
+    key: KeyEntry, only: str | None, grant: Grant = permissions.allows_server
+) -> list[str]:
+    """The enabled servers (all, or ``only``) the key's ``grant`` opens: seeing a server
+    for its tools, the whole server for its resources and prompts."""
+    names = [only] if only is not None else sorted(registry.current().mcp_servers)
+    servers = registry.current().mcp_servers
+    return [n for n in names if n in servers and servers[n].enabled and grant(key, n)]
+
+
+async def _gather(
+    key: KeyEntry,
+    only: str | None,
+    fetch: Any,
+    grant: Grant = permissions.allows_server,
+    ctx: ServerRequestContext[Any] | None = None,
+) -> list[tuple[str, Any]]:
+    """``fetch(server)`` on every server the key's ``grant`` opens; one that fails is left
+    out (and logged), so a dead server never hides the others."""
+    names = _servers(key, only, grant)
+    results = await asyncio.gather(*(fetch(n) for n in names), return_exceptions=True)
+    out = []
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, BaseException):
+            if only is not None and isinstance(result, McpGatewayError):
+                raise _mcp_error(ctx, result)
+            log.warning("MCP server %s left out: %s", name, getattr(result, "message", result))
+            continue
+        out.append((name, result))
+    return out
+
+
+async def _list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
+    key, only, _ = _caller(ctx)
+    tools: list[types.Tool] = []
+    for server, listed in await _gather(key, only, pool.list_tools, ctx=ctx):
+        for tool in listed:
+            if not permissions.allows_tool(key, server, tool.name):
+                continue
+            name = tool.name if only is not None else permissions.qualified(server, tool.name)
+            tools.append(tool.model_copy(update={"name": name}))
+    return types.ListToolsResult(tools=tools)
+
+
+async def _call_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
+    key, only, user_agent = _caller(ctx)
+    if only is not None:
+        server, tool = only, params.name
+    else:
+        parts = permissions.split(params.name)
+        if parts is None:
+            # journaled like any other call that names no known tool
+            server, tool = "", params.name
+        else:
+            server, tool = parts
+    downstream = relay.Downstream(ctx, _session(ctx))
+    progress = _progress(downstream)
+    via: calls.Upstream | None = None
+    if (
+        server
+        and server in registry.current().mcp_servers
+        and relay.needs(downstream.session, server)
+    ):
+
+        async def via(arguments: Any) -> types.CallToolResult:
+            return await relay.call_tool(downstream, key, server, tool, arguments, progress)
+
+    try:
+        return await calls.call(
+            key,
+            server if server in registry.current().mcp_servers else (server or "(none)"),
+            tool,
+            params.arguments,
+            user_agent=user_agent,
+            progress=progress,
+            via=via,
+        )
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+
+
+def _progress(downstream: relay.Downstream) -> Any:
+    """What relays the server's progress of a call to the client: None unless the
+    client's request asked for progress (a ``progressToken`` in its ``_meta``)."""
+    meta: dict[str, Any] = dict(downstream.ctx.meta or {})
+    token = meta.get("progressToken", meta.get("progress_token"))
+    if not isinstance(token, str | int):
+        return None
+
+    async def forward(progress: float, total: float | None, message: str | None) -> None:
+        await downstream.notify(
+            types.ProgressNotification(
+                params=types.ProgressNotificationParams(
+                    progress_token=token, progress=progress, total=total, message=message
+                )
+            )
+        )
+
+    return forward
+
+
+async def _list_resources(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourcesResult:
+    key, only, _ = _caller(ctx)
+    resources: list[types.Resource] = []
+    for server, listed in await _gather(
+        key, only, pool.list_resources, permissions.allows_resources
+    ):
+        for resource in listed:
+            _resource_owner[str(resource.uri)] = server
+            if only is None:
+                resource = resource.model_copy(
+                    update={"name": permissions.qualified(server, resource.name)}
+                )
+            resources.append(resource)
+    return types.ListResourcesResult(resources=resources)
+
+
+async def _resource_server(key: KeyEntry, only: str | None, uri: str) -> str:
+    """The server that serves ``uri`` to this key: ``/mcp/<server>``'s, else the one
+    that listed it, else one of whose resource templates it matches (asked again when
+    this process has not seen it listed: another worker may have); the key needs the
+    grant of the whole server (``mcp.resource.read``)."""
+    readable = _servers(key, only, permissions.allows_resources)
+    if only is not None:
+        if only in readable:
+            return only
+        raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
+    owner = _resource_owner.get(uri)
+    if owner is not None and owner in readable:
+        return owner
+    for server, templates in await _gather(
+        key, None, pool.list_resource_templates, permissions.allows_resources
+    ):
+        for template in templates:
+            _template_owner[template.uri_template] = server
+            if _matches(template.uri_template, uri):
+                return server
+    for server, listed in await _gather(
+        key, None, pool.list_resources, permissions.allows_resources
+    ):
+        for resource in listed:
+            _resource_owner[str(resource.uri)] = server
+        if uri in _resource_owner and _resource_owner[uri] == server:
+            return server
+    raise MCPError(INVALID_PARAMS, f"unknown resource: {uri}")
+
+
+def _matches(template: str, uri: str) -> bool:
+    from mcp.shared.uri_template import UriTemplate
+
+    try:
+        return UriTemplate.parse(template).match(uri) is not None
+    except Exception:  # noqa: BLE001 - a server's malformed template matches nothing
+        return False
+
+
+async def _read_resource(
+    ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+) -> types.ReadResourceResult:
+    key, only, _ = _caller(ctx)
+    uri = str(params.uri)
+    server = await _resource_server(key, only, uri)
+    try:
+        return await pool.read_resource(server, uri)
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+
+
+async def _list_resource_templates(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListResourceTemplatesResult:
+    key, only, _ = _caller(ctx)
+    templates: list[types.ResourceTemplate] = []
+    for server, listed in await _gather(
+        key, only, pool.list_resource_templates, permissions.allows_resources
+    ):
+        for template in listed:
+            _template_owner[template.uri_template] = server
+            if only is None:
+                template = template.model_copy(
+                    update={"name": permissions.qualified(server, template.name)}
+                )
+            templates.append(template)
+    return types.ListResourceTemplatesResult(resource_templates=templates)
+
+
+async def _subscribe(
+    ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams
+) -> types.EmptyResult:
+    return await _subscription(ctx, str(params.uri), relay.subscribe)
+
+
+async def _unsubscribe(
+    ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams
+) -> types.EmptyResult:
+    return await _subscription(ctx, str(params.uri), relay.unsubscribe)
+
+
+async def _subscription(
+    ctx: ServerRequestContext[Any],
+    uri: str,
+    change: Callable[[str, Any, Any, str], Awaitable[None]],
+) -> types.EmptyResult:
+    """Subscribe or unsubscribe this session to ``uri`` on the server that holds it,
+    as the key's resource grant allows (``_resource_server``)."""
+    key, only, _ = _caller(ctx)
+    session = _session(ctx)
+    if session is None:
+        raise MCPError(INVALID_REQUEST, "resource subscriptions need a session")
+    server = await _resource_server(key, only, uri)
+    try:
+        await change(server, key, session, uri)
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+    return types.EmptyResult()
+
+
+async def _set_logging_level(
+    ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams
+) -> types.EmptyResult:
+    """The level the servers' log messages reach this client session from (its calls
+    then go through sessions bound to it, ``relay``); without a session, nothing to keep."""
+    _caller(ctx)
+    session = _session(ctx)
+    if session is not None:
+        await relay.set_level(session, params.level)
+    return types.EmptyResult()
+
+
+async def _complete(
+    ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+) -> types.CompleteResult:
+    """Completion of a prompt's or a resource template's argument, asked of the server
+    that has it, with the grant its prompts or resources need."""
+    key, only, _ = _caller(ctx)
+    ref = params.ref
+    if isinstance(ref, types.PromptReference):
+        if only is not None:
+            server, name = only, ref.name
+        else:
+            parts = permissions.split(ref.name)
+            if parts is None:
+                raise MCPError(INVALID_PARAMS, f"unknown prompt: {ref.name}")
+            server, name = parts
+        if server not in _servers(key, only, permissions.allows_prompts):
+            raise MCPError(INVALID_PARAMS, f"unknown prompt: {ref.name}")
+        upstream_ref: Any = ref.model_copy(update={"name": name})
+    else:
+        server = only or _template_owner.get(ref.uri) or ""
+        if only is None and not server:
+            for name, templates in await _gather(
+                key, None, pool.list_resource_templates, permissions.allows_resources
+            ):
+                for template in templates:
+                    _template_owner[template.uri_template] = name
+            server = _template_owner.get(ref.uri, "")
+        if server not in _servers(key, only, permissions.allows_resources):
+            raise MCPError(INVALID_PARAMS, f"unknown resource template: {ref.uri}")
+        upstream_ref = ref
+    arguments = params.context.arguments if params.context is not None else None
+    try:
+        return await pool.complete(
+            server,
+            upstream_ref,
+            {"name": params.argument.name, "value": params.argument.value},
+            arguments,
+        )
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+
+
+async def _list_prompts(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListPromptsResult:
+    key, only, _ = _caller(ctx)
+    prompts: list[types.Prompt] = []
+    for server, listed in await _gather(key, only, pool.list_prompts, permissions.allows_prompts):
+        for prompt in listed:
+            name = prompt.name if only is not None else permissions.qualified(server, prompt.name)
+            prompts.append(prompt.model_copy(update={"name": name}))
+    return types.ListPromptsResult(prompts=prompts)
+
+
+async def _get_prompt(
+    ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+) -> types.GetPromptResult:
+    key, only, _ = _caller(ctx)
+    if only is not None:
+        server, name = only, params.name
+    else:
+        parts = permissions.split(params.name)
+        if parts is None:
+            raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+        server, name = parts
+    if server not in _servers(key, only, permissions.allows_prompts):
+        raise MCPError(INVALID_PARAMS, f"unknown prompt: {params.name}")
+    try:
+        return await pool.get_prompt(server, name, params.arguments)
+    except McpGatewayError as exc:
+        raise _mcp_error(ctx, exc) from None
+
+
+with warnings.catch_warnings():  # logging/setLevel: deprecated in 2026-07-28, served before
+    warnings.simplefilter("ignore", MCPDeprecationWarning)
+    SERVER: Server[Any] = Server(
+        "switchyard",
+        instructions="Tools of the MCP servers registered in this Switchyard gateway.",
+        on_list_tools=_list_tools,
+        on_call_tool=_call_tool,
+        on_list_resources=_list_resources,
+        on_read_resource=_read_resource,
+        on_list_prompts=_list_prompts,
+        on_get_prompt=_get_prompt,
+        on_list_resource_templates=_list_resource_templates,
+        on_subscribe_resource=_subscribe,
+        on_unsubscribe_resource=_unsubscribe,
+        on_completion=_complete,
+        on_set_logging_level=_set_logging_level,
+    )
+
+
+# /mcp says when lists change: what servers announce (and registry changes) reaches the
+# session's notification stream (``streams``)
+INIT_OPTIONS = SERVER.create_initialization_options(
+    NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+)
+
+
+class _Manager:
+    def __init__(self) -> None:
+        # the SDK logs each stateless request's end at INFO ("Terminating session: None")
+        logging.getLogger("mcp.server.streamable_http").setLevel(logging.WARNING)
+        # every request is served on its own; the session is ours (``sessions``)
+        self.manager = StreamableHTTPSessionManager(app=SERVER, stateless=True)
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self.task = asyncio.create_task(self._run(), name="mcp-sessions")
+
+    async def _run(self) -> None:
+        async with self.manager.run():
+            self.ready.set()
+            await self.stop.wait()
+
+
+_manager: _Manager | None = None
+
+
+async def _session_manager() -> StreamableHTTPSessionManager:
+    global _manager
+    if _manager is None or _manager.loop is not asyncio.get_running_loop():
+        _manager = _Manager()
+    await _manager.ready.wait()
+    return _manager.manager
+
+
+async def aclose() -> None:
+    """Close every session (shutdown)."""
+    global _manager
+    await relay.aclose()
+    manager, _manager = _manager, None
+    if manager is not None and manager.loop is asyncio.get_running_loop():
+        manager.stop.set()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(manager.task, 5)
+
+
+def _token(headers: dict[bytes, bytes]) -> str:
+    value = headers.get(b"authorization", b"").decode("latin-1").strip()
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return headers.get(b"x-api-key", b"").decode("latin-1").strip()
+
+
+async def _authenticate(raw: str, path: str) -> tuple[KeyEntry | None, str]:
+    """The caller's key entry, or why there is none: a virtual key (the snapshot), or an
+    OAuth access token a person signed in for (``oauth_server.tokens``)."""
+    if oauth_tokens.is_access_token(raw):
+        checked = await oauth_tokens.check(raw, path)
+        return checked.key, checked.problem
+    key = registry.current().key(raw)
+    if key is None and raw:
+        await registry.refresh_on_miss()
+        key = registry.current().key(raw)
+    if key is None:
+        return (
+            None,
+            "a valid virtual key or OAuth access token is required (Authorization: Bearer ...)",
+        )
+    if key.revoked:
+        return None, "this API key has been revoked"
+    if key.expires_at is not None and key.expires_at.timestamp() <= time.time():
+        return None, "this API key has expired"
+    return key, ""
+
+
+def _challenge(scope: dict[str, Any], path: str, given: bool) -> bytes:
+    """``WWW-Authenticate`` of a 401 (RFC 9728 section 5.1): where the resource's
+    metadata is, so an MCP client can sign a person in."""
+    url = oauth_resources.resource_metadata_url(oauth_resources.base_from_scope(scope), path)
+    value = f'Bearer realm="switchyard", resource_metadata="{url}"'
+    if given:
+        value += ', error="invalid_token"'
+    return value.encode("latin-1")
+
+
+async def _refuse(
+    send: Any, status: int, message: str, code: int = -32001, challenge: bytes = b""
+) -> None:
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", challenge or b'Bearer realm="switchyard"'))
+    if status == 503:  # as the /v1 endpoints while the process drains
+        headers += [(b"connection", b"close"), (b"retry-after", b"1")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _refuse_draining(
+    scope: dict[str, Any], send: Any, started: float, code: int = -32000
+) -> None:
+    """The 503 of a request the drain refused, journaled as the /v1 ones are (one row,
+    dialect ``mcp``; endpoint = method and path, route = the server of ``/mcp/<server>``).
+    The key is looked up in memory only (no registry check while shutting down)."""
+    headers = dict(scope.get("headers") or [])
+    raw = _token(headers)
+    key = registry.current().key(raw) if raw else None
+    path: str = scope["path"].rstrip("/") or "/"
+    error = ShuttingDown(SHUTTING_DOWN)
+    journal.record(
+        journal.Record(
+            request_id="mcp_" + uuid.uuid4().hex[:24],
+            key_id=key.id if key is not None else None,
+            key_name=key.name if key is not None else "",
+            key_prefix=key.prefix if key is not None else "",
+            dialect="mcp",
+            endpoint=f"{scope.get('method', '')} {PREFIX}"[:40],
+            route=path[len(PREFIX) + 1 :][:200] if path.startswith(PREFIX + "/") else "",
+            provider="mcp",
+            status=503,
+            finish_reason="error",
+            error_kind=error.kind,
+            error_message=error.message,
+            user_agent=headers.get(b"user-agent", b"").decode("latin-1")[:300],
+            latency_ms=(time.monotonic() - started) * 1000,
+        )
+    )
+    await _refuse(send, 503, SHUTTING_DOWN, code)
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The ASGI app of ``/mcp`` and ``/mcp/<server>`` (``gateway.edge.endpoints`` routes here).
+
+    While the process drains (SIGHUP reload, SIGTERM) a new request gets a 503 with a
+    JSON-RPC error, ``Retry-After`` and ``Connection: close`` (the client reconnects to
+    a process that serves); the POSTs under way (a tool call) count as requests in
+    flight, which the drain waits for, and a session's notification stream (GET) ends
+    so that its connection can close."""
+    started = time.monotonic()
+    if lifecycle.draining():
+        await _refuse_draining(scope, send, started)
+        return
+    path: str = scope["path"].rstrip("/") or "/"
+    only = path[len(PREFIX) + 1 :] if path.startswith(PREFIX + "/") else None
+    headers = dict(scope.get("headers") or [])
+    raw = _token(headers)
+    key, problem = await _authenticate(raw, path)
+    if key is None:
+        await _refuse(send, 401, problem, challenge=_challenge(scope, path, bool(raw)))
+        return
+    if only is not None:
+        entry = registry.current().mcp_servers.get(only)
+        if entry is None:  # perhaps registered a moment ago through another process
+            await registry.refresh_on_miss()
+            entry = registry.current().mcp_servers.get(only)
+        if entry is None or not permissions.allows_server(key, only):
+            await _refuse(send, 404, f"unknown MCP server: {only}", INVALID_PARAMS)
+            return
+    user_agent = headers.get(b"user-agent", b"").decode("latin-1")
+    principal = f"switchyard-key:{key.id if key.id is not None else 'master'}"
+    scope = {
+        **scope,
+        "user": AuthenticatedUser(AccessToken(token="", client_id=principal, scopes=[])),
+        SCOPE_KEY: (key, only, user_agent),
+    }
+    manager = await _session_manager()
+    await _dispatch(manager, key, raw, only, headers, scope, receive, send, started)
+
+
+async def _dispatch(
+    manager: StreamableHTTPSessionManager,
+    key: KeyEntry,
+    raw: str,
+    only: str | None,
+    headers: dict[bytes, bytes],
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    started: float,
+) -> None:
+    """The session's part (``sessions``): an unknown, changed, expired, ended or other
+    key's session is a 404; DELETE ends it everywhere; GET is its notification stream
+    (``streams``); a POST is served by the SDK on its own, told the session's protocol
+    version, its answer naming the session. An ``initialize`` without one opens one."""
+    method = scope.get("method")
+    if not sessions.enabled():
+        if method == "GET":
+            await _until_drain(manager.handle_request, scope, receive, send, started)
+        else:
+            await _served(manager, scope, receive, send)
+        return
+    token = headers.get(SESSION_HEADER, b"").decode("latin-1").strip()
+    if not token:
+        if method != "POST":
+            await _refuse(send, 400, "Bad Request: Missing session ID", INVALID_REQUEST)
+            return
+        body = await _body(receive)
+        if body is None:
+            await _refuse(send, 413, "request body too large", INVALID_REQUEST)
+            return
+        receive = _replaying(body, receive)
+        opening = _initialize_params(body)
+        if opening is not None:
+            opened = sessions.issue(
+                key.id, raw, opening.get("protocolVersion"), opening.get("capabilities")
+            )
+            send = _naming(opened, send)
+        await _served(manager, scope, receive, send)
+        return
+    session = sessions.read(token, raw)
+    if session is None or await sessions.ended(session):
+        await _refuse(send, 404, "Session not found", INVALID_REQUEST)
+        return
+    scope = {**scope, SESSION_SCOPE_KEY: session}
+    if method == "DELETE":
+        await sessions.end(session)
+        streams.end(session.id)
+        relay.ended(session.id)
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
+        )
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if method == "GET":
+        if not _accepts_events(headers):
+            await _refuse(send, 406, "Not Acceptable: Client must accept text/event-stream")
+            return
+
+        async def stream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await streams.serve(session, key, only, scope, receive, send)
+
+        await _until_drain(stream, scope, receive, send, started)
+        return
+    if not any(name == VERSION_HEADER for name, _ in scope.get("headers") or []):
+        # a 2025-03-26 client does not say its version: the session does
+        scope["headers"] = [*scope["headers"], (VERSION_HEADER, session.protocol_version.encode())]
+    if method == "POST":
+        body = await _body(receive)
+        if body is None:
+            await _refuse(send, 413, "request body too large", INVALID_REQUEST)
+            return
+        receive = _replaying(body, receive)
+        answered = backchannel.answer_ids(body)
+        if answered is not None:  # the client's answer to a request relayed to it
+            await backchannel.route_answer(session, answered, body, scope, receive, send)
+            return
+    await _served(manager, scope, receive, _naming(session, send), session)
+
+
+async def _served(
+    manager: StreamableHTTPSessionManager,
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    session: sessions.Session | None = None,
+) -> None:
+    """A POST (or DELETE with sessions off) as a request in flight the drain waits for:
+    a handshake-era POST served with a back channel when it has a session
+    (``backchannel``), any other by the SDK's session manager."""
+    lifecycle.request_started()
+    try:
+        if scope.get("method") == "POST" and backchannel.serves(session, scope):
+            await backchannel.serve(SERVER, session, scope, receive, send, INIT_OPTIONS)
+        else:
+            await manager.handle_request(scope, receive, send)
+    finally:
+        lifecycle.request_finished()
+
+
+def _naming(session: sessions.Session, send: Any) -> Any:
+    """``send`` with the session's header on a response that is not an error."""
+    value = session.token.encode()
+
+    async def named(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] < 400:
+            message = {**message, "headers": [*message.get("headers", ()), (SESSION_HEADER, value)]}
+        await send(message)
+
+    return named
+
+
+async def _body(receive: Any) -> bytes | None:
+    """The request's body, None past ``MAX_BODY_BYTES`` (read here to see whether it is
+    an ``initialize``, then handed to the SDK as it came)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Any) -> Any:
+    given = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        message: dict[str, Any] = await receive()
+        return message
+
+    return replay
+
+
+def _initialize_params(body: bytes) -> dict[str, Any] | None:
+    """The params of an ``initialize`` request, None for any other body."""
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("method") != "initialize":
+        return None
+    params = message.get("params")
+    return params if isinstance(params, dict) else {}
+
+
+def _accepts_events(headers: dict[bytes, bytes]) -> bool:
+    accept = headers.get(b"accept", b"").decode("latin-1").lower()
+    types_ = {part.split(";")[0].strip() for part in accept.split(",")}
+    return bool(types_ & {"text/event-stream", "text/*", "*/*"})
+
+
+async def _until_drain(
+    handle: Callable[[dict[str, Any], Any, Any], Awaitable[None]],
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    started: float,
+) -> None:
+    """Serve a session's notification stream (GET) until it ends or the drain begins
+    (it would hold its connection open through the whole grace period); a stream the
+    drain ends is finished properly (its last chunk), so the client sees it end."""
+    state = {"started": False, "done": False}
+
+    async def tracked(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            state["started"] = True
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            state["done"] = True
+        await send(message)
+
+    task = asyncio.ensure_future(handle(scope, receive, tracked))
+    try:
+        while not task.done():
+            await asyncio.wait([task], timeout=DRAIN_POLL_SECONDS)
+            if lifecycle.draining() and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                if not state["started"]:
+                    await _refuse_draining(scope, send, started, -32001)
+                elif not state["done"]:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+        task.result()
+    finally:
+        if not task.done():  # cancelled from outside: the stream goes with it
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+
+pool.on_list_changed(streams.relay)  # what an upstream server says changed reaches the streams
+registry.on_change(streams.on_registry_change)

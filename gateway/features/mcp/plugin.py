@@ -1,0 +1,43 @@
+"""What the MCP feature plugs into the pipeline (``gateway.base.hooks``), registered
+from ``GatewayConfig.ready``: the hosted MCP tools' answer to a chat request
+(``extra_jobs``) and the pruning of ended sessions' records and of OAuth
+authorizations nobody finished (``pruners``: ``gateway.features.mcp.retention``). Light on purpose: ``ready`` runs in every management command, so the
+hosted loop and the pipeline it drives (``gateway.features.mcp.hosted.pipeline``) are imported
+when a request first asks, in a serving process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.base import hooks, lazy_import
+from gateway.features.mcp import retention
+
+PIPELINE = "gateway.features.mcp.hosted.pipeline"
+
+
+class HostedTools:
+    """The hosted MCP loop as an extra job of the chat job (``hooks.extra_jobs``)."""
+
+    async def takes(self, job: Any, route: Any) -> bool:
+        request = job.request
+        named = request is not None and request.mcp_servers
+        if not named and not route.mcp_servers and not job.call.caller.mcp_servers:
+            return False  # no MCP server anywhere: the loop is not even imported
+        # the loop brings the MCP SDK: imported off the loop on first use
+        pipeline = await lazy_import.loaded(PIPELINE)
+        taken: bool = pipeline.takes(job, route)
+        return taken
+
+    async def respond(self, job: Any, route: Any) -> Any:
+        pipeline = await lazy_import.loaded(PIPELINE)
+        return await pipeline.respond(job, route)
+
+
+HOSTED_TOOLS = HostedTools()
+
+
+def register() -> None:
+    hooks.extra_jobs.register(HOSTED_TOOLS)
+    hooks.pruners.register(retention.prune_ended_sessions)
+    hooks.pruners.register(retention.prune_sign_in)
+    hooks.pruners.register(retention.prune_pending_authorizations)

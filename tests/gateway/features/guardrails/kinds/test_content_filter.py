@@ -1,0 +1,223 @@
+"""``litellm_content_filter``: the verdicts, and the hints that spare most texts the
+regular expressions never changing one (a text is scanned whenever a rule may match)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from gateway.base import marker_scan
+from gateway.base.entries import GuardrailEntry
+from gateway.features.guardrails.kinds import content_filter
+from gateway.features.guardrails.kinds.content_filter import PREBUILT, Checker
+
+EVERY_PATTERN = {
+    "patterns": [
+        {"pattern_type": "prebuilt", "pattern_name": name, "action": action}
+        for index, name in enumerate(sorted(PREBUILT))
+        for action in ["MASK" if index % 2 else "BLOCK"]
+    ],
+    "blocked_words": [
+        {"keyword": "confidential", "action": "BLOCK"},
+        {"keyword": "Internal Only", "action": "BLOCK"},
+        {"keyword": "codename", "action": "MASK"},
+    ],
+}
+
+
+def checker(params: dict[str, Any]) -> Checker:
+    entry = GuardrailEntry(
+        id=1, name="f", kind="litellm_content_filter", modes=frozenset({"pre_call"}), params=params
+    )
+    return Checker(entry)
+
+
+def without_hints(filter_: Checker) -> Checker:
+    blind = checker(dict(filter_.entry.params))
+    blind.block_hints = blind.mask_hints = None
+    return blind
+
+
+def test_a_clean_ascii_text_is_not_scanned(monkeypatch) -> None:
+    filter_ = checker(EVERY_PATTERN)
+    assert filter_.block is not None and filter_.mask is not None
+    scanned: list[str] = []
+    for name in ("block", "mask"):
+        pattern = getattr(filter_, name)
+        spy = type("Spy", (), {})()
+        spy.search = lambda text, p=pattern: scanned.append(text) or p.search(text)
+        spy.sub = lambda repl, text, p=pattern: scanned.append(text) or p.sub(repl, text)
+        setattr(filter_, name, spy)
+    assert filter_.scan(["Say hello in twenty tokens"]).action == "none"
+    assert scanned == []
+    assert filter_.scan(["mail me at a@b.co"]).action != "none"
+    assert scanned  # a text with an "@" is scanned
+
+
+def test_words_and_patterns_block_and_mask_as_before() -> None:
+    filter_ = checker(EVERY_PATTERN)
+    assert filter_.scan(["this is CONFIDENTIAL"]).action == "blocked"
+    assert filter_.scan(["internal   only"]).action == "none"  # a phrase matches as written
+    assert filter_.scan(["for INTERNAL ONLY use"]).action == "blocked"
+    masked = filter_.scan(["the Codename is x"])
+    assert masked.texts == ["the [KEYWORD_REDACTED] is x"]
+
+
+def test_a_word_matched_only_under_unicode_case_rules_is_still_found() -> None:
+    """A non-ASCII text is always scanned: the Kelvin sign matches k, a dotted capital
+    I matches i, as the expression's case-insensitivity has them."""
+    filter_ = checker({"blocked_words": [{"keyword": "kit", "action": "BLOCK"}]})
+    assert filter_.scan(["a \u212ait"]).action == "blocked"
+    assert filter_.scan(["\u0130T kit"]).action == "blocked"
+    word = checker({"blocked_words": [{"keyword": "\u017fecret", "action": "BLOCK"}]})
+    assert word.block_hints is None  # a non-ASCII word: no hint, always scanned
+    assert word.scan(["a secret"]).action == "blocked"
+
+
+PIECES = st.sampled_from(
+    [
+        " ", "-", "@", ".", "_", "a", "Z", "0", "4", "5", "2", "3", "123", "45", "6789",
+        "sk-", "sk-ant-", "AKIA", "ASIA", "AIza", "eyJ", "gh", "ghp_", "xox", "xoxb-",
+        "-----BEGIN ", "PRIVATE KEY-----", "confidential", "CONFIDENTIAL", "internal only",
+        "Internal Only", "codename", "b.co", "example.com", "DE89", "abcdefghij" * 2,
+        "\u212a", "\u0130", "\u017f",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=12).map("".join), min_size=1, max_size=3))
+def test_hints_never_change_a_verdict(texts: list[str]) -> None:
+    with_hints, blind = checker(EVERY_PATTERN), without_hints(checker(EVERY_PATTERN))
+    assert dataclasses.astuple(with_hints.scan(texts)) == dataclasses.astuple(blind.scan(texts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(PIECES, max_size=12).map("".join), min_size=1, max_size=6))
+def test_hints_looked_for_in_all_texts_at_once_never_change_a_verdict(texts: list[str]) -> None:
+    with mock.patch.object(content_filter, "MANY_TEXTS_CHARS", 0):
+        with_hints, blind = checker(EVERY_PATTERN), without_hints(checker(EVERY_PATTERN))
+        assert dataclasses.astuple(with_hints.scan(texts)) == dataclasses.astuple(blind.scan(texts))
+
+
+def test_an_agents_texts_are_tested_only_for_the_hints_some_text_holds() -> None:
+    """Hundreds of texts: a blocked word absent from all of them is not looked for in
+    each; planted in the last one, it is found there."""
+    if marker_scan.scanner(("x",)) is None:
+        pytest.skip("Hyperscan is not installed on this platform")
+    filter_ = checker(EVERY_PATTERN)
+    texts = [f"step {n}: read module-{n}.py and run the tests again" for n in range(400)]
+    block, mask = filter_._hints_present(texts)
+    assert block is not None and mask is not None
+    assert block[1] == () and mask[1] == ()  # no blocked word, no masked one anywhere
+    assert "-" in block[0] or "-" in mask[0]  # the SSN pattern's hint is there
+    assert filter_.scan(texts).action == "none"
+    assert filter_.scan([*texts, "this is Confidential"]).action == "blocked"
+    assert filter_.scan([*texts, "the codename"]).texts[-1] == "the [KEYWORD_REDACTED]"
+
+
+def test_every_prebuilt_pattern_has_hints() -> None:
+    assert set(content_filter.PREBUILT_HINTS) == set(PREBUILT)
+
+
+def test_holds_only_what_may_begin_a_match() -> None:
+    filter_ = checker(EVERY_PATTERN)
+    assert filter_.holds("Hello tok1") == 4  # the last word (an e-mail may go on)
+    assert filter_.holds("call 555 12") == len(" 555 12")  # a phone number may go on
+    assert filter_.holds("it is inter") == len("inter")  # "Internal Only" may follow
+    assert filter_.holds("it is internal ") == len("internal ")
+    words_only = checker({"blocked_words": [{"keyword": "secret", "action": "BLOCK"}]})
+    assert words_only.holds("tell me a se") == 2 and words_only.holds("done. ") == 0
+    custom = checker({"patterns": [{"pattern_type": "regex", "pattern": "a b", "action": "MASK"}]})
+    assert custom.holds("x a") == 3  # a pattern it cannot read: the whole text
+    assert filter_.holds("caf\u00e9 ") == 5  # a non-ASCII text: the whole text
+
+
+async def _streamed(filter_: Checker, pieces: list[str]) -> tuple[str, str]:
+    """The text a guarded stream lets out, and how it finished."""
+    from gateway.features.guardrails import engine, stream
+    from gateway.features.guardrails.kinds import Context
+    from gateway.types import Finish, TextDelta
+
+    class Run:
+        post = [filter_.entry]
+        notes = engine.Notes()
+        withhold_response = False
+        job = None
+
+        def context(self, input_type: str, mode: str) -> Context:
+            return Context(input_type=input_type, mode=mode)  # type: ignore[arg-type]
+
+    async def events():  # type: ignore[no-untyped-def]
+        for piece in pieces:
+            yield TextDelta(0, piece)
+        yield Finish("stop")
+
+    out, finish = [], ""
+    async for event in stream.guarded(Run(), events()):
+        if isinstance(event, TextDelta):
+            out.append(event.text)
+        elif isinstance(event, Finish):
+            finish = event.reason
+    return "".join(out), finish
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(PIECES, min_size=1, max_size=10), st.data())
+def test_a_stream_lets_out_what_the_whole_text_would(pieces: list[str], data) -> None:  # type: ignore[no-untyped-def]
+    """However an answer is cut into deltas, what goes out is what a check of the whole
+    answer lets through: nothing of a blocked match, every masked match masked (for
+    matches within the window, the promise of a stream check)."""
+    import asyncio
+
+    text = "".join(pieces)
+    assume(len(text) <= Checker.window)  # the longest match a stream check promises to stop
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(text) - 1)), max_size=8)))
+    deltas = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True) if a < b]
+    filter_ = checker(EVERY_PATTERN)
+    streamed, finish = asyncio.run(_streamed(filter_, deltas))
+    whole = filter_.scan([text])
+    if whole.action == "blocked":
+        assert finish == "content_filter"
+        assert filter_.block is not None and filter_.block.search(streamed) is None
+    else:
+        assert finish == "stop", (deltas, streamed)
+        assert streamed == (whole.texts[0] if whole.texts else text)
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "con\u200bfidential",  # a zero-width space inside the word
+        "confi\u00addential",  # a soft hyphen
+        "confid\u2060en\u200dtial",  # a word joiner and a zero-width joiner inside
+        "ｃｏｎｆｉｄｅｎｔｉａｌ",  # full-width letters
+        "ＣＯＮＦＩＤＥＮＴＩＡＬ",
+    ],
+)
+def test_zero_width_and_full_width_forms_of_a_blocked_word_are_caught(disguised: str) -> None:
+    """L28: matched in the text's normal form (NFKC, format characters out); the
+    control: the word itself is blocked, a different word is not."""
+    filter_ = checker(EVERY_PATTERN)
+    assert filter_.scan([f"this is {disguised} stuff"]).action == "blocked"
+    assert filter_.scan(["this is confidential"]).action == "blocked"
+    assert filter_.scan(["this is con\u200bfident"]).action == "none"
+
+
+def test_a_masked_disguised_word_is_masked_and_other_texts_keep_their_form() -> None:
+    filter_ = checker(EVERY_PATTERN)
+    verdict = filter_.scan(["the code\u200bname is x", "ｈｅｌｌｏ"])
+    assert verdict.texts == ["the [KEYWORD_REDACTED] is x", "ｈｅｌｌｏ"]
+
+
+def test_format_characters_are_every_cf_character() -> None:
+    import sys
+    import unicodedata
+
+    every = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    assert set(content_filter.format_characters()) == every

@@ -1,0 +1,177 @@
+"""A streamed post_call check lets out the same events, in the same order, whether the
+stream comes an upstream read at a time (``EventBatches``, checked a batch at once) or
+one event at a time; and with a check that calls out, what was let out before it goes
+on before the check is waited for."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.features.guardrails import engine, stream
+from gateway.features.guardrails.kinds import Context, content_filter
+from gateway.streaming import EventBatches
+from gateway.types import (
+    Finish,
+    PartStart,
+    PartStop,
+    StreamEvent,
+    TextDelta,
+    ToolArgsDelta,
+    Usage,
+    UsageEvent,
+)
+from tests.gateway.features.guardrails.kinds.test_content_filter import (
+    EVERY_PATTERN,
+    PIECES,
+    checker,
+)
+
+
+class Run:
+    def __init__(self, filter_: Any) -> None:
+        self.post = [filter_.entry]
+        self.notes = engine.Notes()
+        self.withhold_response = False
+        self.job = None
+
+    def context(self, input_type: str, mode: str) -> Context:
+        return Context(input_type=input_type, mode=mode)  # type: ignore[arg-type]
+
+
+def answer(texts: list[str], tool_args: list[str], usage: bool) -> list[StreamEvent]:
+    events: list[StreamEvent] = [PartStart(0, "text")]
+    events += [TextDelta(0, text) for text in texts]
+    events.append(PartStop(0))
+    if tool_args:
+        events.append(PartStart(1, "tool_call", tool_id="call_1", tool_name="f"))
+        events += [ToolArgsDelta(1, fragment) for fragment in tool_args]
+        events.append(PartStop(1))
+    events.append(Finish("stop"))
+    if usage:
+        events.append(UsageEvent(Usage(input_tokens=3, output_tokens=5)))
+    return events
+
+
+async def one_at_a_time(events: list[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    for event in events:
+        yield event
+
+
+async def in_batches(
+    events: list[StreamEvent], cuts: list[int]
+) -> AsyncIterator[list[StreamEvent]]:
+    start = 0
+    for end in [*sorted({c % (len(events) + 1) for c in cuts}), len(events)]:
+        if end > start:
+            yield events[start:end]
+            start = end
+
+
+async def let_out(run: Run, events: AsyncIterator[StreamEvent]) -> list[StreamEvent]:
+    return [event async for event in stream.guarded(run, events)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    texts=st.lists(st.lists(PIECES, max_size=4).map("".join), max_size=10),
+    tool_args=st.lists(
+        st.sampled_from(['{"a":', ' "sk-', "ant-", '123"}', "codename"]), max_size=4
+    ),
+    usage=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=5),
+    calls_out=st.booleans(),
+)
+def test_a_batched_stream_lets_out_what_one_event_at_a_time_does(
+    texts: list[str], tool_args: list[str], usage: bool, cuts: list[int], calls_out: bool
+) -> None:
+    events = answer(texts, tool_args, usage)
+    filter_ = checker(EVERY_PATTERN)
+    with mock.patch.object(content_filter.Checker, "local", not calls_out):
+        by_event = asyncio.run(let_out(Run(filter_), one_at_a_time(events)))
+        batched = asyncio.run(
+            let_out(Run(filter_), EventBatches(in_batches(events, cuts)))  # type: ignore[arg-type]
+        )
+    assert batched == by_event
+
+
+async def test_with_a_check_that_calls_out_what_went_before_it_is_handed_on_first() -> None:
+    """The check of the second release waits (a service): the first release's text is
+    handed on before it, not held behind it."""
+    filter_ = checker({"blocked_words": [{"keyword": "secret", "action": "BLOCK"}]})
+    waiting = asyncio.Event()
+    calls = 0
+    original = engine.run
+
+    async def slow_second(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            await waiting.wait()
+        return await original(*args, **kwargs)
+
+    words = ["word " * 50] * 4  # each delta past a segment: a release each
+    batch = [PartStart(0, "text"), *[TextDelta(0, w) for w in words], PartStop(0), Finish("stop")]
+
+    async def one_read() -> AsyncIterator[list[StreamEvent]]:
+        yield batch
+
+    with (
+        mock.patch.object(content_filter.Checker, "local", False),
+        mock.patch.object(engine, "run", slow_second),
+    ):
+        checked = stream.guarded(Run(filter_), EventBatches(one_read()))  # type: ignore[arg-type]
+        batches, first = checked.batches(), []
+        while not any(isinstance(event, TextDelta) for event in first):  # before the wait ends
+            first += await asyncio.wait_for(anext(batches), timeout=5)
+        pending = asyncio.ensure_future(anext(batches))
+        done, _ = await asyncio.wait({pending}, timeout=0.2)
+        assert not done and calls == 2  # the second check is under way, and waits
+        waiting.set()
+        rest = [*await pending, *[event async for event in checked]]
+    assert isinstance(rest[-1], Finish)
+    text = "".join(e.text for e in [*first, *rest] if isinstance(e, TextDelta))
+    assert text == "".join(words)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_block_in_a_batch_keeps_what_went_before_and_ends_the_answer(batched: bool) -> None:
+    filter_ = checker({"blocked_words": [{"keyword": "secret", "action": "BLOCK"}]})
+    events = answer(["fine words here and more. ", "then the secret ", "and more"], [], False)
+
+    async def one_read() -> AsyncIterator[list[StreamEvent]]:
+        yield events
+
+    source: Any = EventBatches(one_read()) if batched else one_at_a_time(events)  # type: ignore[arg-type]
+    out = await let_out(Run(filter_), source)
+    text = "".join(e.text for e in out if isinstance(e, TextDelta))
+    assert "secret" not in text and text.startswith("fine")
+    # the open part closed, the caller's way of ending, and the usage the upstream never sent
+    assert out[-3:-1] == [PartStop(0), Finish("content_filter")]
+    assert isinstance(out[-1], UsageEvent)
+
+
+async def test_the_first_text_let_out_goes_on_at_once_not_behind_the_rest_of_its_read() -> None:
+    """A local check never waits, yet the first text it lets out is handed on before the
+    rest of its read is checked: a checked stream's first token does not wait for
+    every delta that arrived with it."""
+    filter_ = checker({"blocked_words": [{"keyword": "secret", "action": "BLOCK"}]})
+    words = [f"word{n} " for n in range(40)]
+    events = answer(words, [], True)
+
+    async def one_read() -> AsyncIterator[list[StreamEvent]]:
+        yield events
+
+    checked = stream.guarded(Run(filter_), EventBatches(one_read()))  # type: ignore[arg-type]
+    handed = [batch async for batch in checked.batches()]
+    first = next(batch for batch in handed if any(isinstance(e, TextDelta) for e in batch))
+    assert isinstance(first[-1], TextDelta)  # it ends with the first text let out
+    assert sum(isinstance(e, TextDelta) for e in first) == 1
+    text = "".join(e.text for batch in handed for e in batch if isinstance(e, TextDelta))
+    assert text == "".join(words)

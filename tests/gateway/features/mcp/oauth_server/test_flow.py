@@ -1,0 +1,453 @@
+"""The authorization server in process (Django's test client, the ``/mcp`` token check):
+registration, the consent page, the code exchange with PKCE, refresh rotation,
+revocation, and every bad input named in issue #41: a clear error, nothing stored."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
+from django.test import Client
+
+from gateway.features.mcp import retention
+from gateway.features.mcp.oauth_server import tokens
+from gateway.models import (
+    ApiKey,
+    McpAccessToken,
+    McpAuthorizationCode,
+    McpOAuthClient,
+    McpServer,
+    Membership,
+    Team,
+)
+from gateway.policy import keys, registry, roles
+
+BASE = "http://testserver"
+REDIRECT = "http://127.0.0.1:5555/callback"
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+@pytest.fixture
+def world(transactional_db, snapshot_reset, monkeypatch) -> dict[str, Any]:
+    """alice (member of alpha) holds a key granting ``web__add``; bob (member of beta)
+    one granting all of ``local``; both servers registered. (Django's test host is
+    ``testserver`` over http: Authlib wants https or a loopback address otherwise.)"""
+    monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
+    for name in ("web", "local"):
+        McpServer.objects.create(name=name, transport="streamable_http", url=f"http://x/{name}")
+    alpha, beta = Team.objects.create(name="alpha"), Team.objects.create(name="beta")
+    users = {}
+    for name, team, grant in (("alice", alpha, ["web__add"]), ("bob", beta, ["local"])):
+        user = User.objects.create_user(name, password="pw-123456789")
+        roles.set_role(user, "member")
+        Membership.objects.create(user=user, team=team, role="member")
+        keys.create_key(name=f"{name}-key", team=team.pk, user=user.pk, mcp_allowed=grant)
+        users[name] = user
+    registry.rebuild()
+    return {"users": users, "alpha": alpha, "beta": beta}
+
+
+def register(client: Client | None = None, **fields: Any) -> dict[str, Any]:
+    body = {"client_name": "Test agent", "redirect_uris": [REDIRECT], **fields}
+    answer = (client or Client()).post("/oauth/register", body, content_type="application/json")
+    assert answer.status_code == 201, answer.content
+    return dict(answer.json())
+
+
+def authorize_url(client_id: str, challenge: str, **extra: str) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "state": "state-123",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "resource": BASE + "/mcp",
+        "scope": "mcp",
+        **extra,
+    }
+    return "/oauth/authorize/?" + urlencode({k: v for k, v in params.items() if v != ""})
+
+
+def approve(browser: Client, url: str, **form: str) -> dict[str, list[str]]:
+    answer = browser.post(url, {"decision": "approve", **form})
+    assert answer.status_code == 302, answer.content.decode()[-900:]
+    location = answer.headers["Location"]
+    assert location.startswith(REDIRECT), location
+    return parse_qs(urlsplit(location).query)
+
+
+def signed_in(user: User) -> Client:
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+def exchange(client_id: str, code: str, verifier: str, **extra: str) -> Any:
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": client_id,
+        "code_verifier": verifier,
+        "resource": BASE + "/mcp",
+        **extra,
+    }
+    return Client().post("/oauth/token", data)
+
+
+def sign_in(world: dict[str, Any], who: str = "alice") -> tuple[str, dict[str, Any]]:
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    answer = approve(signed_in(world["users"][who]), authorize_url(client_id, challenge))
+    assert answer["state"] == ["state-123"]
+    tokens_ = exchange(client_id, answer["code"][0], verifier)
+    assert tokens_.status_code == 200, tokens_.content
+    return client_id, tokens_.json()
+
+
+def check(raw: str, path: str = "/mcp") -> tokens.Checked:
+    tokens.forget()
+    return async_to_sync(tokens.check)(raw, path)
+
+
+# --- metadata and the 401 ---------------------------------------------------------------------
+
+
+def test_metadata_documents_name_the_gateway(world) -> None:
+    prm = Client().get("/.well-known/oauth-protected-resource/mcp").json()
+    assert prm["resource"] == BASE + "/mcp" and prm["authorization_servers"] == [BASE]
+    one = Client().get("/.well-known/oauth-protected-resource/mcp/web").json()
+    assert one["resource"] == BASE + "/mcp/web"
+    meta = Client().get("/.well-known/oauth-authorization-server").json()
+    assert meta["issuer"] == BASE
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["token_endpoint_auth_methods_supported"] == ["none"]
+    assert meta["registration_endpoint"] == BASE + "/oauth/register"
+    answer = Client().options("/oauth/token")
+    assert answer.status_code == 204 and answer["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_mcp_without_credentials_points_at_the_resource_metadata(world) -> None:
+    from gateway.features.mcp import endpoint
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    for path, where in (("/mcp", "/mcp"), ("/mcp/web", "/mcp/web")):
+        for token in (None, "sy-mcp-at-forged", "sy-not-a-key"):
+            sent.clear()
+            headers = [(b"host", b"gw.example:8443")]
+            if token:
+                headers.append((b"authorization", f"Bearer {token}".encode()))
+            scope = {"type": "http", "method": "POST", "path": path, "headers": headers,
+                     "scheme": "https", "query_string": b""}  # fmt: skip
+            await endpoint.app(scope, receive, send)
+            assert sent[0]["status"] == 401
+            challenge = dict(sent[0]["headers"])[b"www-authenticate"].decode()
+            url = f"https://gw.example:8443/.well-known/oauth-protected-resource{where}"
+            assert f'resource_metadata="{url}"' in challenge
+            assert ('error="invalid_token"' in challenge) == bool(token)
+
+
+# --- the happy path -----------------------------------------------------------------------
+
+
+def test_a_signed_in_client_acts_as_its_user_with_their_grants_only(world) -> None:
+    client_id, pair = sign_in(world, "alice")
+    assert pair["token_type"] == "Bearer" and pair["expires_in"] == 3600
+    assert pair["access_token"].startswith("sy-mcp-at-")
+    assert pair["refresh_token"].startswith("sy-mcp-rt-")
+    checked = check(pair["access_token"])
+    assert checked.key is not None, checked.problem
+    alice = world["users"]["alice"]
+    assert checked.key.user_id == alice.pk and checked.key.team is not None
+    assert checked.key.team.name == "alpha"
+    assert checked.key.mcp_allowed == frozenset({"web__add"})
+    assert checked.key.name == "mcp-oauth:alice (alpha)"
+    # stored hashed only
+    row = McpAccessToken.objects.get()
+    assert pair["access_token"] not in str(row.__dict__)
+    assert row.access_hash == hashlib.sha256(pair["access_token"].encode()).hexdigest()
+    # bob's sign-in sees bob's grant, never alice's
+    _, bobs = sign_in(world, "bob")
+    theirs = check(bobs["access_token"])
+    assert theirs.key is not None and theirs.key.mcp_allowed == frozenset({"local"})
+    assert theirs.key.user_id == world["users"]["bob"].pk
+
+
+def test_the_consent_page_names_client_servers_and_tools(world) -> None:
+    client_id = register(client_name="Claude Code")["client_id"]
+    _, challenge = pkce()
+    page = signed_in(world["users"]["alice"]).get(authorize_url(client_id, challenge))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "Claude Code" in text and "127.0.0.1:5555" in text
+    assert "<strong>web</strong>" in text and "add" in text and "local" not in text
+    assert page["X-Frame-Options"] == "DENY"
+
+
+def test_signed_out_the_page_sends_to_sign_in_and_back(world) -> None:
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    url = authorize_url(client_id, challenge)
+    answer = Client().get(url)
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/?next=")
+    assert parse_qs(urlsplit(answer["Location"]).query)["next"] == [url]
+
+
+def test_refresh_rotates_and_a_spent_refresh_token_revokes_the_family(world) -> None:
+    client_id, pair = sign_in(world)
+    refresh = {"grant_type": "refresh_token", "client_id": client_id}
+    answer = Client().post("/oauth/token", {**refresh, "refresh_token": pair["refresh_token"]})
+    assert answer.status_code == 200, answer.content
+    new = answer.json()
+    assert new["refresh_token"] != pair["refresh_token"]
+    assert check(new["access_token"]).key is not None
+    again = Client().post("/oauth/token", {**refresh, "refresh_token": pair["refresh_token"]})
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert "revoked" in check(new["access_token"]).problem  # the whole family
+    after = Client().post("/oauth/token", {**refresh, "refresh_token": new["refresh_token"]})
+    assert after.status_code == 400
+
+
+def test_revocation_is_refused_at_once(world) -> None:
+    client_id, pair = sign_in(world)
+    tokens.forget()
+    assert async_to_sync(tokens.check)(pair["access_token"], "/mcp").key is not None
+    answer = Client().post("/oauth/revoke", {"token": pair["access_token"], "client_id": client_id})
+    assert answer.status_code == 200
+    # no forget() here: the revocation is a registry change, which empties the cache
+    checked = async_to_sync(tokens.check)(pair["access_token"], "/mcp")
+    assert checked.key is None and "revoked" in checked.problem
+    # revoking the managed key signs every client of the user out
+    _, other = sign_in(world)
+    key = ApiKey.objects.get(scopes="mcp-oauth", user=world["users"]["alice"])
+    keys.revoke_key(key)
+    assert "revoked" in async_to_sync(tokens.check)(other["access_token"], "/mcp").problem
+
+
+def test_an_expired_token_is_refused(world) -> None:
+    _, pair = sign_in(world)
+    McpAccessToken.objects.update(expires_at=McpAccessToken.objects.get().issued_at)
+    assert check(pair["access_token"]).problem == "this access token has expired"
+
+
+def test_a_token_for_one_server_opens_that_server_only(world) -> None:
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    url = authorize_url(client_id, challenge, resource=BASE + "/mcp/web")
+    code = approve(signed_in(world["users"]["alice"]), url)["code"][0]
+    answer = exchange(client_id, code, verifier, resource=BASE + "/mcp/web")
+    raw = answer.json()["access_token"]
+    assert check(raw, "/mcp/web").key is not None
+    assert "not /mcp" in check(raw, "/mcp").problem
+    assert check(raw, "/mcp/local").key is None
+
+
+def test_a_loopback_redirect_may_use_another_port(world) -> None:
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    url = authorize_url(client_id, challenge, redirect_uri="http://127.0.0.1:6001/callback")
+    answer = signed_in(world["users"]["alice"]).post(url, {"decision": "approve"})
+    assert answer["Location"].startswith("http://127.0.0.1:6001/callback?code=")
+
+
+def test_deny_goes_back_with_access_denied_and_the_state(world) -> None:
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    browser = signed_in(world["users"]["alice"])
+    answer = browser.post(authorize_url(client_id, challenge), {"decision": "deny"})
+    query = parse_qs(urlsplit(answer["Location"]).query)
+    assert query["error"] == ["access_denied"] and query["state"] == ["state-123"]
+    assert McpAuthorizationCode.objects.count() == 0
+
+
+# --- bad input: a clear error, nothing stored -------------------------------------------------
+
+
+def nothing_stored() -> None:
+    assert McpAccessToken.objects.count() == 0
+    assert McpAuthorizationCode.objects.filter(used_at__isnull=False).count() == 0
+
+
+def test_a_wrong_verifier_or_redirect_or_resource_gets_no_token(world) -> None:
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    code = approve(signed_in(world["users"]["alice"]), authorize_url(client_id, challenge))
+    code = code["code"][0]
+    wrong = exchange(client_id, code, pkce()[0])
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    missing = exchange(client_id, code, "")
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    elsewhere = exchange(client_id, code, verifier, redirect_uri="http://127.0.0.1:5555/other")
+    assert elsewhere.status_code == 400 and elsewhere.json()["error"] == "invalid_grant"
+    target = exchange(client_id, code, verifier, resource="https://evil.example/mcp")
+    assert target.status_code == 400 and target.json()["error"] == "invalid_target"
+    other = register()["client_id"]
+    stolen = exchange(other, code, verifier)
+    assert stolen.status_code == 400
+    nothing_stored()
+    assert exchange(client_id, code, verifier).status_code == 200  # the code still good
+
+
+def test_a_replayed_code_is_refused_and_revokes_what_it_gave(world) -> None:
+    client_id = register()["client_id"]
+    verifier, challenge = pkce()
+    code = approve(signed_in(world["users"]["alice"]), authorize_url(client_id, challenge))
+    first = exchange(client_id, code["code"][0], verifier)
+    assert first.status_code == 200
+    again = exchange(client_id, code["code"][0], verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert McpAccessToken.objects.count() == 1
+    assert "revoked" in check(first.json()["access_token"]).problem
+
+
+def test_malformed_codes_and_grants_are_clear_errors(world) -> None:
+    client_id = register()["client_id"]
+    for data in (
+        {"grant_type": "authorization_code", "client_id": client_id, "code": "x" * 5000},
+        {"grant_type": "authorization_code", "client_id": client_id},
+        {"grant_type": "password", "client_id": client_id},
+        {"grant_type": "authorization_code", "client_id": "nobody", "code": "abc"},
+        {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": "sy-mcp-rt-x"},
+    ):
+        answer = Client().post("/oauth/token", data)
+        assert 400 <= answer.status_code < 500, (data, answer.content)
+        assert answer.json()["error"], data
+    assert Client().get("/oauth/token").status_code == 405
+    nothing_stored()
+
+
+def test_authorize_refuses_bad_requests_without_storing(world) -> None:
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    browser = signed_in(world["users"]["alice"])
+    # the client or redirect URI does not check out: an error page, never a redirect
+    for url in (
+        authorize_url("unknown-client", challenge),
+        authorize_url(client_id, challenge, redirect_uri="https://evil.example/cb"),
+        authorize_url(client_id, challenge, redirect_uri="http://127.0.0.1:5555/other"),
+    ):
+        for method in ("get", "post"):
+            answer = getattr(browser, method)(
+                url, {"decision": "approve"} if method == "post" else None
+            )
+            assert answer.status_code == 400, (url, answer.status_code)
+            assert b"not valid" in answer.content
+    # after the redirect URI checked out: back to the client with the error and state
+    for extra, error in (
+        ({"code_challenge": ""}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"resource": "https://evil.example/mcp"}, "invalid_target"),
+        ({"resource": BASE + "/v1"}, "invalid_target"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+    ):
+        answer = browser.post(authorize_url(client_id, challenge, **extra), {"decision": "approve"})
+        assert answer.status_code == 302, (extra, answer.content)
+        query = parse_qs(urlsplit(answer["Location"]).query)
+        assert query["error"] == [error], (extra, query)
+        assert query.get("state") == ["state-123"]
+    assert McpAuthorizationCode.objects.count() == 0
+
+
+def test_the_consent_answer_needs_the_csrf_token(world) -> None:
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(world["users"]["alice"])
+    answer = browser.post(authorize_url(client_id, challenge), {"decision": "approve"})
+    assert answer.status_code == 403
+    assert McpAuthorizationCode.objects.count() == 0
+
+
+def test_a_user_whose_keys_grant_nothing_cannot_approve(world) -> None:
+    carol = User.objects.create_user("carol", password="pw-123456789")
+    roles.set_role(carol, "member")
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    page = signed_in(carol).get(authorize_url(client_id, challenge))
+    assert page.status_code == 200 and b"None of your keys grants MCP" in page.content
+    answer = signed_in(carol).post(authorize_url(client_id, challenge), {"decision": "approve"})
+    assert answer.status_code == 400
+    assert McpAuthorizationCode.objects.count() == 0
+    assert not ApiKey.objects.filter(scopes="mcp-oauth").exists()
+
+
+def test_a_team_the_user_is_not_in_is_refused(world) -> None:
+    client_id = register()["client_id"]
+    _, challenge = pkce()
+    beta = str(world["beta"].pk)
+    answer = signed_in(world["users"]["alice"]).post(
+        authorize_url(client_id, challenge), {"decision": "approve", "team": beta}
+    )
+    assert answer.status_code == 400
+    assert McpAuthorizationCode.objects.count() == 0
+
+
+def test_registration_refuses_untrusted_redirects_and_grants(world) -> None:
+    for fields in (
+        {"redirect_uris": ["http://evil.example/cb"]},
+        {"redirect_uris": ["javascript:alert(1)"]},
+        {"redirect_uris": ["https://app.example/cb#frag"]},
+        {"redirect_uris": []},
+        {"grant_types": ["client_credentials"]},
+        {"response_types": ["token"]},
+    ):
+        body = {"client_name": "x", "redirect_uris": [REDIRECT], **fields}
+        answer = Client().post("/oauth/register", body, content_type="application/json")
+        assert answer.status_code == 400, (fields, answer.content)
+        assert answer.json()["error"] == "invalid_client_metadata", fields
+    bad = Client().post("/oauth/register", "{not json", content_type="application/json")
+    assert bad.status_code == 400
+    assert McpOAuthClient.objects.count() == 0
+    ok = register(token_endpoint_auth_method="client_secret_basic")
+    assert ok["token_endpoint_auth_method"] == "none" and "client_secret" not in ok
+    native = register(redirect_uris=["cursor://anysphere.cursor-mcp/oauth/callback"])
+    assert native["client_id"]
+
+
+def test_a_deactivated_user_token_is_refused(world) -> None:
+    _, pair = sign_in(world)
+    alice = world["users"]["alice"]
+    alice.is_active = False
+    alice.save()
+    assert "no longer active" in check(pair["access_token"]).problem
+
+
+def test_pruning_drops_dead_rows_and_keeps_live_ones(world) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    _, live = sign_in(world)
+    register()  # a registration that never got a token, but recent
+    old = timezone.now() - timedelta(days=40)
+    McpOAuthClient.objects.create(client_id="stale", redirect_uris=[REDIRECT], created_at=old)
+    McpOAuthClient.objects.filter(client_id="stale").update(created_at=old)
+    _, dead = sign_in(world)
+    McpAccessToken.objects.filter(
+        access_hash=hashlib.sha256(dead["access_token"].encode()).hexdigest()
+    ).update(expires_at=old, refresh_expires_at=old)
+    McpAuthorizationCode.objects.update(expires_at=old)
+    deleted = retention.prune_sign_in(10)
+    assert deleted == 1 + 1 + 2  # the stale client, the dead token, both codes
+    assert not McpOAuthClient.objects.filter(client_id="stale").exists()
+    assert check(live["access_token"]).key is not None
+    assert McpOAuthClient.objects.count() == 3

@@ -1,0 +1,112 @@
+"""``calls.call``: every outcome is exactly one journal record (success, the tool's own
+error, schema-invalid arguments, unknown tool, no permission, rate limited), with the
+key's rpm applied to tool calls and no secret in any message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from mcp_types import INVALID_PARAMS
+
+from gateway import journal
+from gateway.base.entries import MASTER, Snapshot
+from gateway.features.mcp import calls, pool
+from gateway.features.mcp.errors import NotAllowed, UnknownTool
+from gateway.policy import limits, registry
+
+from .test_pool import entry
+
+
+@pytest.fixture
+async def records():
+    before = registry.current()
+    registry.install(Snapshot(version=1, mcp_servers={"local": entry("local")}))
+    limits.reset()
+    seen: list[journal.Record] = []
+    journal.subscribe(seen.append)
+    yield seen
+    journal.unsubscribe(seen.append)
+    await pool.aclose()
+    registry.install(before)
+    limits.reset()
+
+
+def key(*allowed: str, rpm: int | None = None):
+    return dataclasses.replace(
+        MASTER,
+        id=41,
+        name="agent",
+        prefix="sy-agent",
+        mcp_allowed=frozenset(allowed),
+        rpm_limit=rpm,
+    )
+
+
+async def test_each_outcome_is_one_record(records) -> None:
+    agent = key("local")
+    ok = await calls.call(agent, "local", "add", {"a": 2, "b": 3})
+    assert ok.content[0].text == "5"
+    tool_error = await calls.call(agent, "local", "fail", {"message": "nope"})
+    assert tool_error.is_error
+    invalid = await calls.call(agent, "local", "add", {"a": "two"})
+    assert invalid.is_error and "invalid arguments" in invalid.content[0].text
+    with pytest.raises(UnknownTool) as unknown:
+        await calls.call(agent, "local", "nope", {})
+    assert unknown.value.code == INVALID_PARAMS
+    with pytest.raises(NotAllowed):
+        await calls.call(key("local__echo"), "local", "add", {"a": 1, "b": 1})
+    summary = [(r.upstream_model, r.status, r.error_kind) for r in records]
+    assert summary == [
+        ("add", 200, ""),
+        ("fail", 200, "tool_error"),
+        ("add", 400, "invalid_arguments"),
+        ("nope", 404, "unknown_tool"),
+        ("add", 403, "permission_denied"),
+    ]
+    first = records[0]
+    assert first.dialect == "mcp" and first.route == "local" and first.key_name == "agent"
+    assert first.inbound_request == {
+        "server": "local",
+        "tool": "add",
+        "arguments": {"a": 2, "b": 3},
+    }
+    assert first.outbound_response["content"][0]["text"] == "5"
+    assert first.upstream_ms is not None and first.latency_ms >= first.upstream_ms
+
+
+async def test_the_keys_rpm_applies_to_tool_calls(records) -> None:
+    limited = key("local", rpm=1)
+    await calls.call(limited, "local", "add", {"a": 1, "b": 1})
+    with pytest.raises(calls.RateLimitedCall) as refused:
+        await calls.call(limited, "local", "add", {"a": 1, "b": 1})
+    assert refused.value.code == calls.RATE_LIMITED
+    assert [r.status for r in records] == [200, 429]
+
+
+async def test_calls_are_counted_and_traced(records, monkeypatch) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from gateway.telemetry import metrics, tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    tracing.use_provider(provider)
+    journal.subscribe(metrics.observe)
+    metrics.REGISTRY.reset()
+    try:
+        await calls.call(key("local"), "local", "add", {"a": 1, "b": 2})
+        await calls.call(key("local"), "local", "fail", {"message": "no"})
+    finally:
+        tracing.use_provider(None)
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["execute_tool local__add", "execute_tool local__fail"]
+    assert spans[0].attributes["mcp.server.name"] == "local"
+    assert spans[1].attributes["error.type"] == "tool_error"
+    counted = {dict(labels)["route"]: n for labels, n in metrics.REGISTRY.requests.items()}
+    assert counted == {"local": 2}
+    assert all(dict(labels)["dialect"] == "mcp" for labels in metrics.REGISTRY.requests)
