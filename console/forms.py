@@ -25,7 +25,6 @@ from gateway.models import (
     Route,
     Team,
 )
-from gateway.ops.admin_ops import errors_by_field
 from gateway.policy.alert_thresholds import parse_thresholds
 from gateway.policy.alert_thresholds import shown as thresholds_shown
 from gateway.policy.rules import mcp as mcp_rules
@@ -36,16 +35,6 @@ if TYPE_CHECKING:
     from gateway.providers.base import Provider as ProviderAdapter
 
 JSON_ATTRS = {"rows": 2, "class": "mono", "spellcheck": "false"}
-
-
-def show_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Put admin_ops' errors next to their fields (others at the top of the form)."""
-    for field, messages in errors_by_field(exc).items():
-        target = field if field in form.fields else None
-        for message in messages:
-            form.add_error(
-                target, message if target or field == "__all__" else f"{field}: {message}"
-            )
 
 
 class PlainDecimalField(forms.DecimalField):

@@ -377,7 +377,7 @@ INSTALLED_APPS = [
     "channels",
     # not "ninja": as an installed app it is imported by every process at start (with
     # pydantic and django.test, 14 MB of each worker); its vendored Swagger UI is found
-    # through NINJA_FILES below and rendered by gateway.edge.api.docs.
+    # through NINJA_FILES below and rendered by gateway.web.api.docs.
     "gateway",
     "console",
     "console.evals",

@@ -17,8 +17,8 @@ from console.evals import datasets, events, experiments, runner, summary
 from console.evals.exports import csv_response, json_document
 from console.evals.models import Dataset, Experiment
 from console.evals.parsing import DatasetError, parse_file, row_from_object
-from gateway.edge.api.errors import ApiError
-from gateway.edge.api.writes import check_fields
+from gateway.web.api.errors import ApiError
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["evaluations"])
 

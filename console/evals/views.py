@@ -18,7 +18,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import staff_required
 from console.evals import datasets, experiments, summary
 from console.evals import events as datasets_audit
 from console.evals.exports import csv_response, json_document
@@ -35,6 +34,7 @@ from console.playground.spec import EFFORTS
 from gateway.policy import registry
 from gateway.telemetry import audit
 from gateway.telemetry.logquery import InvalidFilter
+from gateway.web.decorators import staff_required
 
 TABLE_PAGE = 50
 ROW_PAGE = 100

@@ -18,12 +18,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, staff_required
 from console.playground import spec as specs
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 from gateway.policy import authorization
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
 
 TEMPLATE = "console/playground_prompts.html"
 PLAYGROUND_PARAMS = ("temperature", "max_tokens", "reasoning_effort")

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from console import model_picker
-from console.decorators import actor_of, staff_required
 from console.models import BlindVote, Comparison
 from console.playground import prompts
 from console.playground import spec as specs
@@ -26,9 +25,10 @@ from console.playground.diff import word_diff
 from console.playground.replay import prefill_from_log
 from console.readiness import default_routes
 from console.templatetags.console import significant_usd
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import RequestBody, RequestLog, Route
 from gateway.policy import console_keys, roles
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
 
 HISTORY_SIZE = 30
 

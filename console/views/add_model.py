@@ -21,15 +21,16 @@ from django.views.decorators.http import require_POST
 
 from console import model_picker
 from console.add_model_form import NEW_PREFIX, OPTIONS_LIST, AddModelForm
-from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
-from console.forms import ProviderForm, show_errors
-from console.views.common import HtmxHttpRequest, go_to
+from console.forms import ProviderForm
 from gateway import catalog
 from gateway.models import Provider, Team
 from gateway.ops import admin_ops
 from gateway.ops.add_model import AddModelErrors, NewProvider, add_model
 from gateway.policy import authorization, roles
 from gateway.providers import kinds
+from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 TEMPLATE = "console/add_model.html"
 

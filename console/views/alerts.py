@@ -18,14 +18,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, fields_refused, form_values, staff_required
-from console.forms import show_errors
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.features.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
 from gateway.policy.alert_thresholds import shown as thresholds_shown
 from gateway.telemetry import audit, budget_spend
+from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 TEMPLATE = "console/alerts.html"
 HISTORY_ROWS = 100

@@ -13,10 +13,10 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from console.decorators import staff_required
-from console.views.common import HtmxHttpRequest
 from gateway.models.telemetry import AuditEvent
 from gateway.telemetry import audit, audit_query, logquery
+from gateway.web.decorators import staff_required
+from gateway.web.http import HtmxHttpRequest
 
 PAGE = 50
 ACTIONS = [

@@ -10,13 +10,13 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from console.decorators import staff_required
-from console.views.common import HtmxHttpRequest
 from gateway.base.entries import MASTER
 from gateway.features.batches import api as batches
 from gateway.features.batches.files import api as files
 from gateway.models.batches import Batch
 from gateway.telemetry import audit
+from gateway.web.decorators import staff_required
+from gateway.web.http import HtmxHttpRequest
 
 PAGE = 50
 

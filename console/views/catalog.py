@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from console.decorators import staff_required
-from console.views.common import HtmxHttpRequest, page_or_partial
 from gateway import catalog
 from gateway.catalog import media
 from gateway.catalog.entry import Entry
 from gateway.models import Provider
 from gateway.providers import kinds
+from gateway.web.decorators import staff_required
+from gateway.web.http import HtmxHttpRequest, page_or_partial
 
 LIMIT = 200
 SORTS = {

@@ -10,14 +10,14 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 
-from console.decorators import staff_required
 from console.forms import ImportForm
-from console.views.common import HtmxHttpRequest
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
 from gateway.ops.litellm.parse import ConfigError, parse_config
 from gateway.ops.litellm.plan import plan_import
 from gateway.telemetry import audit
+from gateway.web.decorators import staff_required
+from gateway.web.http import HtmxHttpRequest
 
 TEMPLATE = "console/config_import.html"
 

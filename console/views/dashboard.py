@@ -11,10 +11,10 @@ from django.shortcuts import render
 
 from console import stats
 from console.charts import Series, bar_chart
-from console.decorators import actor_of, staff_required
-from console.views.common import HtmxHttpRequest, page_or_partial
 from gateway.models import RequestLog, Route
 from gateway.policy import roles
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest, page_or_partial
 
 
 def _charts(board: stats.Dashboard) -> dict[str, Any]:

@@ -35,8 +35,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console.answers import logged_answer
-from console.decorators import actor_of, fields_refused, form_values, staff_required
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
 from gateway.codecs import client as client_codec
@@ -47,8 +45,10 @@ from gateway.features.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.guardrails import FAIL_CLOSED, FAIL_OPEN, unmask_params
 from gateway.ops import guardrails as guardrail_ops
-from gateway.ops.admin_ops import errors_by_field
 from gateway.policy import roles
+from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import errors_by_field
 
 TEMPLATE = "console/guardrails.html"
 FORM_TEMPLATE = "console/guardrail_form.html"

@@ -11,9 +11,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from console.decorators import staff_required
-from console.views.common import HtmxHttpRequest, page_or_partial
 from gateway.ops import deployment_health
+from gateway.web.decorators import staff_required
+from gateway.web.http import HtmxHttpRequest, page_or_partial
 
 TEMPLATE = "console/health.html"
 

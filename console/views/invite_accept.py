@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
 from django.views.decorators.cache import never_cache
 
-from console.forms import show_errors
 from gateway.ops import invites
+from gateway.web.saving import show_errors
 
 BACKEND = "gateway.policy.login_throttle.ThrottledModelBackend"
 TEMPLATE = "console/invite_accept.html"

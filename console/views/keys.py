@@ -19,14 +19,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console import stats
-from console.decorators import actor_of, forbidden, staff_required
-from console.forms import KeyForm, show_errors
-from console.views.common import HtmxHttpRequest, go_to
+from console.forms import KeyForm
 from gateway.features.mcp import allow_list_check
 from gateway.models import ApiKey
 from gateway.policy import authorization, field_rules, roles
 from gateway.policy import keys as key_ops
 from gateway.telemetry import audit, budget_spend
+from gateway.web.decorators import actor_of, forbidden, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 TEMPLATE = "console/keys.html"
 USAGE_DAYS = 30

@@ -11,12 +11,12 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
 from console.bodies import present
-from console.decorators import actor_of, staff_required
 from console.forms import LogFilterForm
-from console.views.common import HtmxHttpRequest
 from gateway.models import ApiKey, RequestBody, RequestLog, Route
 from gateway.policy import roles
 from gateway.telemetry import logquery
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest
 
 TEMPLATE = "console/logs.html"
 

@@ -19,15 +19,16 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, fields_refused, form_values, staff_required
-from console.forms import McpServerForm, show_errors
-from console.views.common import HtmxHttpRequest, go_to
+from console.forms import McpServerForm
 from gateway.base.entries import MASTER
 from gateway.features.mcp import admin as mcp_admin
 from gateway.models import McpServer, RequestLog
 from gateway.ops.admin_ops import check_mcp_server_save
 from gateway.policy.authorization import Denied, decide
 from gateway.telemetry import audit
+from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 if TYPE_CHECKING:
     from mcp.types import CallToolResult

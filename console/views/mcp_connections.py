@@ -23,12 +23,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
-from console.decorators import actor_of, forbidden, staff_required
-from console.views.common import HtmxHttpRequest
 from gateway.base.env import env_str
 from gateway.features.mcp.oauth import store
 from gateway.models import McpServer
 from gateway.policy.authorization import decide
+from gateway.web.decorators import actor_of, forbidden, staff_required
+from gateway.web.http import HtmxHttpRequest
 
 TEMPLATE = "console/mcp_connections.html"
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from console.decorators import actor_of, staff_required
-from console.views.common import HtmxHttpRequest
 from gateway.features.mcp.oauth_server import identity, resources
 from gateway.policy import authorization, registry
 from gateway.telemetry import audit
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest
 
 if TYPE_CHECKING:
     from authlib.oauth2 import OAuth2Error

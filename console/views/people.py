@@ -18,9 +18,6 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
-from console.forms import show_errors
-from console.views.common import HtmxHttpRequest, go_to
 from console.views.teams import UserLimitsForm
 from gateway.models import ApiKey, Invite, Team
 from gateway.ops import invites, people
@@ -28,6 +25,9 @@ from gateway.policy import authorization, roles, sso
 from gateway.policy import keys as key_ops
 from gateway.policy.rules.users import InviteGrant
 from gateway.telemetry import budget_spend
+from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 DAYS = [(1, "1 day"), (3, "3 days"), (7, "7 days"), (14, "14 days"), (30, "30 days")]
 

@@ -14,11 +14,11 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from console.decorators import actor_of, staff_required
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
 from gateway.policy import authorization
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
 
 LIST_TEMPLATE = "console/prompts.html"
 DETAIL_TEMPLATE = "console/prompt_detail.html"

@@ -13,11 +13,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
-from console.decorators import fields_refused, form_values, staff_required
-from console.forms import ProviderForm, show_errors
-from console.views.common import HtmxHttpRequest, go_to
+from console.forms import ProviderForm
 from gateway.models import Provider
 from gateway.ops import admin_ops
+from gateway.web.decorators import fields_refused, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 FORM_FIELDS = ("name", "kind", "base_url", "api_version", "timeout", "extra_headers")
 

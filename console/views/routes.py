@@ -21,13 +21,14 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import reswap, retarget
 
 from console import model_picker, stats
-from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
-from console.forms import DeploymentForm, RouteForm, show_errors
-from console.views.common import HtmxHttpRequest, go_to
+from console.forms import DeploymentForm, RouteForm
 from gateway import catalog
 from gateway.models import Deployment, Provider, Route, Team
 from gateway.ops import admin_ops
 from gateway.policy import field_rules, roles
+from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 ROUTE_FIELDS = tuple(RouteForm.base_fields)
 TEMPLATE = "console/routes.html"

@@ -15,13 +15,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from console import slice_scoring
-from console.decorators import actor_of, staff_required
 from console.evals import runner, scorers
 from console.evals.models import SliceScoring
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.models import RequestLog, Route, Score
 from gateway.policy import authorization, roles
 from gateway.telemetry import scores
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
 
 PAGE = "console/scores.html"
 WINDOWS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", timedelta(days=7)),

@@ -12,11 +12,11 @@ from django.db.models import Count, Max, Min, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 
-from console.decorators import actor_of, staff_required
 from console.session_thread import thread
-from console.views.common import HtmxHttpRequest
 from gateway.models import RequestBody, RequestLog
 from gateway.policy import roles
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest
 
 PAGE_SIZE = 50  # requests (with their bodies) per page of a session
 

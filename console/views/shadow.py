@@ -13,11 +13,11 @@ from typing import Any
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from console.decorators import staff_required
 from console.evals import scorers
 from console.evals.models import ShadowScoring
-from console.views.common import HtmxHttpRequest
 from gateway.models import Route
+from gateway.web.decorators import staff_required
+from gateway.web.http import HtmxHttpRequest
 
 from .. import shadow_pairs, shadow_scoring
 

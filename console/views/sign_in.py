@@ -15,12 +15,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.decorators import staff_required
 from gateway.base.env import env_str
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.models import Team
 from gateway.ops import oidc_discovery
 from gateway.policy import sso
+from gateway.web.decorators import staff_required
 
 TEMPLATE = "console/sign_in.html"
 # (variable, what it sets, default shown when unset)

@@ -23,14 +23,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console import usage as usage_data
-from console.decorators import actor_of, forbidden, staff_required
-from console.forms import show_errors
-from console.views.common import HtmxHttpRequest, go_to
 from console.views.spend_tags import TagBudgetForm, budgets_section, tag_section
 from gateway.models import TagBudget
 from gateway.ops import tag_budgets
 from gateway.policy import field_rules, roles
 from gateway.telemetry import audit, spend
+from gateway.web.decorators import actor_of, forbidden, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 # window -> (label, span, chart bucket)
 WINDOWS = {

@@ -20,21 +20,21 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from console import stats
-from console.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from console.forms import (
     CommaList,
     PlainDecimalField,
     guardrail_field,
-    show_errors,
     with_guardrail_choices,
 )
-from console.views.common import HtmxHttpRequest, go_to
 from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
 from gateway.policy import authorization, roles
 from gateway.policy import keys as key_ops
 from gateway.policy.alert_thresholds import shown as thresholds_shown
 from gateway.telemetry import budget_spend
+from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
+from gateway.web.http import HtmxHttpRequest, go_to
+from gateway.web.saving import show_errors
 
 USAGE_DAYS = 30
 TEAM_ROLES = [(r, r) for r in (roles.EDITOR, roles.MEMBER, roles.VIEWER)]

@@ -7,10 +7,10 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from console import usage as usage_data
-from console.decorators import actor_of, staff_required
-from console.views.common import HtmxHttpRequest
 from gateway.policy import roles
 from gateway.telemetry import audit
+from gateway.web.decorators import actor_of, staff_required
+from gateway.web.http import HtmxHttpRequest
 
 
 @staff_required

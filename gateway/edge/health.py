@@ -71,9 +71,9 @@ async def deployments(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"error": {"message": "use GET", "type": "invalid_request_error"}}, status=405
         )
-    from gateway.edge.api.auth import _matches_master  # the API package, on first use
+    from gateway.web.api.auth import matches_master_key  # the API package, on first use
 
-    if not _matches_master(_bearer_or_api_key(request)):
+    if not matches_master_key(_bearer_or_api_key(request)):
         return JsonResponse(
             {
                 "error": {

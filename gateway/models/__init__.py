@@ -91,7 +91,7 @@ class Provider(models.Model):
     # Written by the operator's config file (import_config, apply): its references
     # resolve whatever SWITCHYARD_ENV_ALLOW says and it may send the host's credentials
     # to its own endpoint (the operator owns the host). A console or /api save that
-    # changes its references or endpoint ends that (gateway.ops.references).
+    # changes its references or endpoint ends that (gateway.web.references).
     from_operator = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -18,6 +18,7 @@ from django.db import transaction
 
 from gateway.models import Deployment, Provider, Route, Team
 from gateway.ops import admin_ops
+from gateway.web import saving
 
 PARTS = ("provider", "route", "deployment")
 Saved = TypeVar("Saved")
@@ -57,7 +58,7 @@ def _part(
     try:
         return save()
     except ValidationError as exc:
-        errors[part] = admin_ops.errors_by_field(exc)
+        errors[part] = saving.errors_by_field(exc)
         return None
 
 

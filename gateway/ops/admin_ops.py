@@ -2,7 +2,7 @@
 
 Every change goes through ``full_clean`` so both front ends report the same errors,
 keyed by field (``django.core.exceptions.ValidationError`` with an ``error_dict``;
-``errors_by_field`` flattens it). Provider secrets are only ever written through
+``gateway.web.saving.errors_by_field`` flattens it). Provider secrets are only ever written through
 ``Provider.set_secret`` and never read back out of here.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
@@ -76,16 +76,6 @@ def deployment_fields() -> frozenset[str]:
     return DEPLOYMENT_FIELDS | set(capability_flags.names())
 
 
-def errors_by_field(exc: ValidationError) -> dict[str, list[str]]:
-    """``{"field": ["message", ...]}``; errors not tied to a field under ``__all__``."""
-    if hasattr(exc, "error_dict"):
-        return {
-            field: [str(m) for m in ValidationError(errs).messages]
-            for field, errs in exc.error_dict.items()
-        }
-    return {NON_FIELD_ERRORS: [str(m) for m in exc.messages]}
-
-
 def _assign(obj: Any, values: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(values) - allowed)
     if unknown:
@@ -116,8 +106,8 @@ def fill_provider(
     and not saved: what ``save_provider`` saves, and what asks an upstream for its models
     before the provider exists (the add-model form). References are checked here, so an
     unsaved provider never reads an environment variable the operator did not allow, nor
-    sends a host credential where it may not go (``gateway.ops.references``)."""
-    from gateway.ops import references
+    sends a host credential where it may not go (``gateway.web.references``)."""
+    from gateway.web import references
 
     provider = provider if provider is not None else Provider()
     before = references.provider_state(provider)
@@ -278,7 +268,7 @@ def save_deployment(
     /api ``roles.Actor``): params that steer the provider's credentials need the right
     to change that provider (rule ``deployment.params``), references in params the
     operator's allow-list (``env.resolve``)."""
-    from gateway.ops import references
+    from gateway.web import references
 
     deployment = deployment if deployment is not None else Deployment(route=route)
     if deployment.route_id != route.pk:
@@ -322,11 +312,11 @@ def check_mcp_server_save(
     """Before ``gateway.features.mcp.admin.save_server`` for a console or /api ``actor``: a stdio
     server (creating one, changing one, turning one into stdio) needs
     ``mcp_server.stdio`` (``Denied``), references the operator's allow-list and the
-    host-credential rule (``ValidationError``, ``gateway.ops.references``); what is saved
+    host-credential rule (``ValidationError``, ``gateway.web.references``); what is saved
     then is no longer the operator's, unless its references, URL and command are kept."""
     from gateway.models import McpServer
-    from gateway.ops import references
     from gateway.policy.authorization import require
+    from gateway.web import references
 
     stdio = McpServer.Transport.STDIO
     if (server is not None and server.transport == stdio) or values.get("transport") == stdio:

@@ -15,7 +15,7 @@ removed), made stricter and completed with removals:
   name any variable but the gateway's own settings (``SWITCHYARD_*``, ``SECRET_KEY``...),
   whatever ``SWITCHYARD_ENV_ALLOW`` says, and its rows are marked ``from_operator`` (their
   references resolve when called, their endpoints may receive the host's credentials:
-  ``gateway.ops.references``).
+  ``gateway.web.references``).
 - **Ownership.** What the file writes is marked ``managed_by_config``: the routes,
   teams, MCP servers and guardrails it names (a console-made one it names is adopted),
   the providers it creates and the master key. A marked row the file no longer names is

@@ -61,11 +61,11 @@ def prepare(
     """``guardrail`` (None: a new one) with ``values`` applied and validated, unsaved;
     a ``ValidationError`` naming each bad field otherwise. ``from_operator``: the
     operator's config file is saving it, its references and endpoints trusted; anyone
-    else's are judged (``gateway.ops.references``: the allow list, and where a host
+    else's are judged (``gateway.web.references``: the allow list, and where a host
     credential may go), unless they leave an operator's references and endpoints as
     they were. Secrets are sealed as the kind declares them (``Kind.params``)."""
     from gateway.features.guardrails import kinds
-    from gateway.ops import references
+    from gateway.web import references
 
     unknown = sorted(set(values) - FIELDS)
     if unknown:

@@ -1,7 +1,7 @@
 """The one authorization decision: may this actor do this action on this resource?
 
 Every path asks ``decide`` (or ``require``): console pages and sockets
-(``console.decorators``, the consumers), ``/api`` (``gateway.edge.api.auth``), ``/v1`` for
+(``gateway.web.decorators``, the consumers), ``/api`` (``gateway.web.api.auth``), ``/v1`` for
 the requested route and for every route a request reaches (fallbacks, shadows,
 context-window fallbacks), ``/mcp``, hosted MCP tools and route-attached servers. The rules
 live in ``gateway/policy/rules/``, one module per resource family, each registering its

@@ -15,7 +15,7 @@ table does not name is refused for everyone, so a new field is never open by mis
 console form and fails for a field without a rule. ``rule`` names the action rule that
 also judges the value (``key.grant``: within the team's bounds), where one does.
 
-``/api`` (``gateway.edge.api.writes.check_fields``) and the console's forms ask
+``/api`` (``gateway.web.api.writes.check_fields``) and the console's forms ask
 ``refusals``. ``manage.py import_config`` and ``switchyard apply`` run as the operator,
 who owns the host, and are trusted: they do not ask (``docs/security.md``, operator
 boundary). ``docs/security.md`` "Field rules" is this table in prose."""

@@ -94,7 +94,7 @@ class Provider:
     # each deployment's params, and the form's help for its fields.
     needs_base_url: bool = True
     # Where calls go when the provider leaves its base URL blank ("": it must give one):
-    # the host-credential rule judges references against it (``gateway.ops.references``).
+    # the host-credential rule judges references against it (``gateway.web.references``).
     default_base_url: str = ""
     settings_taken: tuple[Setting, ...] = ()
     # Deployment params that decide where this provider's credentials go or which ones

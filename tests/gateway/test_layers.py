@@ -27,6 +27,7 @@ ORDER = (
     "telemetry",
     "journal",
     "core",
+    "web",
     "features",
     "ops",
     "edge",

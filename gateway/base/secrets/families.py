@@ -12,7 +12,7 @@ they hold may go:
   is allowed whatever the family, to that scheme, host and port (and path, if given).
 
 Checked when a console or ``/api`` user saves a provider, deployment, MCP server or
-guardrail (``gateway.ops.references``), never at call time; the operator's own config file
+guardrail (``gateway.web.references``), never at call time; the operator's own config file
 (``import_config``, ``apply``) is trusted and not held to it. No Django: a table and two
 functions; the setting is read per call (cached per value)."""
 

@@ -18,7 +18,7 @@ rows it writes are marked ``from_operator``, and the registry hands the names th
 references read to ``trust`` when it builds a snapshot. Such a name resolves whatever
 the allow list says (never a gateway setting). A console or ``/api`` save of the same
 name is still judged by the allow list and the host-credential rule
-(``gateway.ops.references``): trust is the operator's row's, not the name's to lend."""
+(``gateway.web.references``): trust is the operator's row's, not the name's to lend."""
 
 from __future__ import annotations
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from gateway.edge.api import errors
-from gateway.edge.api.auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
-from gateway.edge.api.docs import VendoredSwagger
-from gateway.edge.api.openapi import ManagementApi
-from gateway.edge.api.parsing import ObjectBodyParser
+from gateway.web.api import errors
+from gateway.web.api.auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
+from gateway.web.api.docs import VendoredSwagger
+from gateway.web.api.openapi import ManagementApi
+from gateway.web.api.parsing import ObjectBodyParser
 
 api = ManagementApi(
     title="Switchyard management API",
@@ -27,7 +27,7 @@ api = ManagementApi(
     docs_decorator=staff_or_master_key,
     parser=ObjectBodyParser(),
 )
-errors.install(api)  # every error in one shape (gateway.edge.api.errors.ApiError)
+errors.install(api)  # every error in one shape (gateway.web.api.errors.ApiError)
 
 
 # Routers (one module per resource) register below.

@@ -18,11 +18,11 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
 from gateway.edge.api.providers import ValidationErrors
-from gateway.edge.api.writes import check_fields
 from gateway.features.alerts import config, delivery, email
 from gateway.models.alerts import BudgetAlert
-from gateway.ops import admin_ops
 from gateway.telemetry import audit
+from gateway.web import saving
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["alerts"])
 
@@ -116,7 +116,7 @@ def update_settings(request: HttpRequest, payload: SettingsPatch) -> Status[Any]
     try:
         config.save(**changes)
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
     return Status(200, _settings())
 
 

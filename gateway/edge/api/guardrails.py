@@ -20,10 +20,10 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.models import Guardrail
-from gateway.ops import admin_ops
 from gateway.ops import guardrails as ops
+from gateway.web import saving
+from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["guardrails"])
 
@@ -73,7 +73,7 @@ class GuardrailIn(GuardrailPatch):
 
 
 def _invalid(exc: ValidationError) -> Status[dict[str, dict[str, list[str]]]]:
-    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
 @router.get("/", response=list[GuardrailOut])
@@ -114,5 +114,5 @@ def delete_guardrail(request: HttpRequest, guardrail_id: int) -> Status[Any]:
     try:
         ops.delete_guardrail(row)
     except ValidationError as exc:
-        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(409, {"errors": saving.errors_by_field(exc)})
     return Status(204, None)

@@ -17,11 +17,12 @@ from ninja.errors import HttpError
 
 from gateway.edge.api.providers import ValidationErrors
 from gateway.edge.api.users import teams_named
-from gateway.edge.api.writes import check_fields
 from gateway.models import Invite
-from gateway.ops import admin_ops, invites, people
+from gateway.ops import invites, people
 from gateway.policy import authorization, roles
 from gateway.policy.rules.users import InviteGrant
+from gateway.web import saving
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["users"])
 
@@ -84,7 +85,7 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
         teams = teams_named(payload.teams)
         role = people.check_role(payload.role)
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
     decision = authorization.decide(
         request.actor, "user.invite", InviteGrant(role, frozenset(t.pk for t in teams))
     )
@@ -120,7 +121,7 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
             days=payload.expires_in_days,
         )
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
     return Status(201, _out(issued.invite, accept_link(request, issued.token)))
 
 

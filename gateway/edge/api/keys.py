@@ -19,11 +19,11 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.edge.api.providers import ValidationErrors
-from gateway.edge.api.writes import check_fields
 from gateway.models import ApiKey
-from gateway.ops import admin_ops
 from gateway.policy import authorization, keys, roles
 from gateway.telemetry import audit
+from gateway.web import saving
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["keys"])
 
@@ -118,7 +118,7 @@ class KeyIn(KeyPatch):
 
 
 def _invalid(exc: ValidationError) -> Status[dict[str, dict[str, list[str]]]]:
-    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
 def _rows(request: HttpRequest) -> QuerySet:  # of ApiKey

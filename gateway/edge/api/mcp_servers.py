@@ -21,10 +21,10 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.base.entries import MASTER, KeyEntry
-from gateway.edge.api.writes import ValidationErrors, check_fields, save_with_secret
 from gateway.models import McpServer
 from gateway.policy import roles
 from gateway.telemetry import audit
+from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
 
 router = Router(tags=["mcp-servers"])
 

@@ -13,13 +13,14 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
-from gateway.edge.api.fields import column, omittable
-from gateway.edge.api.writes import (
-    ValidationErrors as ValidationErrors,  # routes, keys... read it here
-)
-from gateway.edge.api.writes import check_fields, save_with_secret
 from gateway.models import Provider
 from gateway.ops import admin_ops
+from gateway.web import saving
+from gateway.web.api.fields import column, omittable
+from gateway.web.api.writes import (
+    ValidationErrors as ValidationErrors,  # routes, keys... read it here
+)
+from gateway.web.api.writes import check_fields, save_with_secret
 
 router = Router(tags=["providers"])
 
@@ -117,7 +118,7 @@ def delete_provider(request: HttpRequest, provider_id: int) -> Status[Any]:
     try:
         admin_ops.delete_provider(provider)
     except ValidationError as exc:
-        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(409, {"errors": saving.errors_by_field(exc)})
     return Status(204, None)
 
 

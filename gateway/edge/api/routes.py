@@ -15,13 +15,14 @@ from ninja.errors import HttpError
 from pydantic import create_model
 
 from gateway.catalog import capability_flags
-from gateway.edge.api.fields import column, omittable
 from gateway.edge.api.providers import ValidationErrors
-from gateway.edge.api.writes import check_fields
 from gateway.models import ROUTE_NAME, Deployment, Route, Team
 from gateway.ops import admin_ops
 from gateway.policy import roles
 from gateway.policy.rules import mcp as mcp_rules
+from gateway.web import saving
+from gateway.web.api.fields import column, omittable
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["routes"])
 
@@ -177,7 +178,7 @@ class RouteIn(RoutePatch):
 
 
 def _invalid(exc: ValidationError) -> Status[dict[str, dict[str, list[str]]]]:
-    return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+    return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
 def _set_fields(payload: Schema, exclude: set[str] | None = None) -> dict[str, Any]:
@@ -241,7 +242,7 @@ def create_route(request: HttpRequest, payload: RouteIn) -> Status[Any]:
                 try:
                     admin_ops.save_deployment(route, None, _set_fields(spec), actor=request.actor)
                 except ValidationError as exc:
-                    errors = admin_ops.errors_by_field(exc)
+                    errors = saving.errors_by_field(exc)
                     raise ValidationError(
                         {f"deployments[{index}].{k}": v for k, v in errors.items()}
                     ) from None
@@ -279,7 +280,7 @@ def delete_route(request: HttpRequest, route_id: int) -> Status[Any]:
     try:
         admin_ops.delete_route(route)
     except ValidationError as exc:
-        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(409, {"errors": saving.errors_by_field(exc)})
     return Status(204, None)
 
 

@@ -19,11 +19,11 @@ from ninja.security import APIKeyHeader
 
 from gateway.base.entries import KeyEntry
 from gateway.core.call import key_refusal
-from gateway.edge.api.auth import MasterKeyAuth, StaffSessionAuth
-from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.models import RequestLog
 from gateway.policy import authorization, registry, roles
 from gateway.telemetry import scores
+from gateway.web.api.auth import MasterKeyAuth, StaffSessionAuth
+from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["logs"])
 

@@ -14,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
-from gateway.edge.api.writes import ValidationErrors, check_fields
 from gateway.models import TagBudget
-from gateway.ops import admin_ops, tag_budgets
+from gateway.ops import tag_budgets
+from gateway.web import saving
+from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["tags"])
 
@@ -68,7 +69,7 @@ def _save(row: TagBudget | None, fields: dict[str, Any]) -> Status[Any]:
     try:
         saved = tag_budgets.save_tag_budget(row, fields)
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
     return Status(201 if row is None else 200, saved)
 
 

@@ -14,10 +14,10 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
 from gateway.edge.api.providers import ValidationErrors
-from gateway.edge.api.writes import check_fields
 from gateway.models import Membership, Team
-from gateway.ops import admin_ops
 from gateway.policy import keys, roles
+from gateway.web import saving
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["teams"])
 
@@ -128,7 +128,7 @@ def create_team(request: HttpRequest, payload: TeamIn) -> Status[Any]:
     try:
         return Status(201, save_team(None, payload.dict()))
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
 @router.get("/{team_id}", response=TeamOut)
@@ -143,7 +143,7 @@ def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> Statu
     try:
         return Status(200, save_team(team, payload.dict(exclude_unset=True)))
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
 @router.delete("/{team_id}", response={204: None, 409: ValidationErrors})

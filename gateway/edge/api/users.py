@@ -17,10 +17,11 @@ from ninja.errors import HttpError
 from pydantic import Field
 
 from gateway.edge.api.providers import ValidationErrors
-from gateway.edge.api.writes import check_fields
 from gateway.models import Team
-from gateway.ops import admin_ops, people
+from gateway.ops import people
 from gateway.policy import authorization, keys, roles, usernames
+from gateway.web import saving
+from gateway.web.api.writes import check_fields
 
 router = Router(tags=["users"])
 limits_router = Router(tags=["users"])
@@ -144,7 +145,7 @@ def create_user(request: HttpRequest, payload: UserIn) -> Status[Any]:
             password=payload.password or None,
         )
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})
     return Status(201, user)
 
 
@@ -174,7 +175,7 @@ def update_user(request: HttpRequest, username: str, payload: UserPatch) -> Any:
         try:
             people.set_active(request.actor, user, payload.active)
         except ValidationError as exc:
-            return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+            return Status(409, {"errors": saving.errors_by_field(exc)})
     # as stored now: the role just set, not the one the last-owner check read before it
     return get_user_model().objects.get(pk=user.pk)
 
@@ -191,7 +192,7 @@ def remove_user(request: HttpRequest, username: str) -> Any:
     try:
         revoked = people.remove(request.actor, user)
     except ValidationError as exc:
-        return Status(409, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(409, {"errors": saving.errors_by_field(exc)})
     return {"username": name, "keys_revoked": revoked}
 
 
@@ -212,4 +213,4 @@ def update_user_limits(
     try:
         return keys.save_user_limits(user, payload.dict(exclude_unset=True))
     except ValidationError as exc:
-        return Status(422, {"errors": admin_ops.errors_by_field(exc)})
+        return Status(422, {"errors": saving.errors_by_field(exc)})

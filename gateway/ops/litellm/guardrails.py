@@ -24,7 +24,7 @@ saving would (``gateway.ops.guardrails.prepare``): a bad one is skipped (listed,
 ``guardrails[i].litellm_params.<field>``) like any entry the importer cannot take, and
 fails a strict import. Imported rows are ``from_config``; the operator's file's are
 ``from_operator`` too (their references trusted), anyone else's references are judged as a
-console save's (``gateway.ops.references``). Importing the same file again changes
+console save's (``gateway.web.references``). Importing the same file again changes
 nothing. The export writes literal secrets as ``os.environ/`` references unless
 secrets are included, and recognises those references when the export comes back."""
 

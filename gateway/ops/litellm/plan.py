@@ -604,9 +604,9 @@ class _Planner:
     ) -> None:
         """A ``ConfigError`` (the entry skipped) when a file that is not the operator's
         reads a variable the allow list refuses, or sends a host credential where it
-        may not go (``gateway.ops.references``): never accepted, then failing at call
+        may not go (``gateway.web.references``): never accepted, then failing at call
         time. What an operator's row already holds, unchanged, stays theirs."""
-        from gateway.ops import references
+        from gateway.web import references
 
         found: dict[str, list[str]] = {}
         if not (provider.pk and provider.from_operator):
@@ -742,9 +742,9 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
     ``ConfigError`` (the server is skipped, saying why)."""
     from gateway.models import McpServer
     from gateway.ops.litellm.mcp_servers import _comparable
-    from gateway.ops.references import check_mcp_server
     from gateway.policy.authorization import decide
     from gateway.policy.rules.operator import OPERATOR, REGISTERED
+    from gateway.web.references import check_mcp_server
 
     existing = {s.name: s for s in McpServer.objects.all()}
     changes = []
@@ -755,7 +755,7 @@ def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
             if not decision:
                 raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
         before = _comparable(server) if server.pk else None
-        if not operator:  # judged as a console save (gateway.ops.references)
+        if not operator:  # judged as a console save (gateway.web.references)
             try:
                 check_mcp_server(
                     server if server.pk else None,

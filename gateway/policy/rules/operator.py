@@ -60,7 +60,7 @@ def env_send(actor: Any, resource: tuple[str, str]) -> Decision:
     from a row a console or ``/api`` user saved: a vendor's variable to that vendor's
     hosts, any other only where the operator paired it in ``SWITCHYARD_ENV_ENDPOINTS``
     (``gateway.base.secrets.families``); the same answer for every actor. The
-    operator's own rows are not asked (``gateway.ops.references``)."""
+    operator's own rows are not asked (``gateway.web.references``)."""
     name, url = resource
     reason = families.refusal(name, url)
     return deny(reason) if reason else ALLOW

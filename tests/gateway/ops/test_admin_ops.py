@@ -10,6 +10,7 @@ from gateway.base import http
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops import admin_ops
 from gateway.policy import roles
+from gateway.web import saving
 
 
 @pytest.mark.django_db
@@ -27,10 +28,10 @@ def test_save_provider_encrypts_secret_and_keeps_it_on_update() -> None:
 def test_errors_are_keyed_by_field_and_nothing_is_saved() -> None:
     with pytest.raises(ValidationError) as info:
         admin_ops.save_provider(None, {"name": "p", "kind": "openai"})
-    assert "base_url" in admin_ops.errors_by_field(info.value)
+    assert "base_url" in saving.errors_by_field(info.value)
     with pytest.raises(ValidationError) as info:
         admin_ops.save_provider(None, {"name": "p", "colour": "red"})
-    assert admin_ops.errors_by_field(info.value) == {"colour": ["unknown field"]}
+    assert saving.errors_by_field(info.value) == {"colour": ["unknown field"]}
     assert not Provider.objects.exists()
 
 
@@ -38,7 +39,7 @@ def test_errors_are_keyed_by_field_and_nothing_is_saved() -> None:
 def test_route_fallbacks_must_exist() -> None:
     with pytest.raises(ValidationError) as info:
         admin_ops.save_route(None, {"name": "a", "fallbacks": ["ghost"]})
-    assert "ghost" in admin_ops.errors_by_field(info.value)["fallbacks"][0]
+    assert "ghost" in saving.errors_by_field(info.value)["fallbacks"][0]
     admin_ops.save_route(None, {"name": "b"})
     assert admin_ops.save_route(None, {"name": "a", "fallbacks": ["b"]}).fallbacks == ["b"]
 
@@ -147,5 +148,5 @@ def test_deployment_params_must_be_an_object() -> None:
         admin_ops.save_deployment(
             route, None, {"provider": "echo", "model": "e", "params": [1]}, actor=roles.MASTER
         )
-    assert "params" in admin_ops.errors_by_field(info.value)
+    assert "params" in saving.errors_by_field(info.value)
     assert not Deployment.objects.exists()

@@ -2,7 +2,7 @@
 
 ninja documents what a view declares; the errors every operation shares come from the
 machinery around it, so they are declared here from what the operation takes, each with
-the one error body (``gateway.edge.api.errors.ApiError``):
+the one error body (``gateway.web.api.errors.ApiError``):
 
 - 401 (no or a wrong credential) and 403 (the caller's role may not: every operation
   asks ``api.call``) for every operation;
@@ -21,7 +21,7 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
-from gateway.edge.api.errors import ApiError
+from gateway.web.api.errors import ApiError
 
 _REF = "#/components/schemas/ApiError"
 _DESCRIPTIONS = {

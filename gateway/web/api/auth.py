@@ -28,7 +28,7 @@ def _permitted(request: HttpRequest, actor: roles.Actor) -> roles.Actor:
     return actor
 
 
-def _matches_master(token: str) -> bool:
+def matches_master_key(token: str) -> bool:
     master = settings.SWITCHYARD_MASTER_KEY
     return bool(master) and hmac.compare_digest(token.encode(), master.encode())
 
@@ -45,7 +45,7 @@ class MasterKeyAuth(APIKeyHeader):
         return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, key: str | None) -> roles.Actor | None:
-        if key and _matches_master(key):
+        if key and matches_master_key(key):
             return _permitted(request, roles.MASTER)
         if key:
             actor = roles.actor_for_key(key)

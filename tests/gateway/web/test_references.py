@@ -1,4 +1,4 @@
-"""``os.environ/`` references and the operator boundary (gateway.ops.references, issue #61).
+"""``os.environ/`` references and the operator boundary (gateway.web.references, issue #61).
 
 M17: a console or /api save sends a host credential only to its own vendor's hosts, or
 where the operator paired it (``SWITCHYARD_ENV_ENDPOINTS``); a 422 naming the field.

@@ -14,9 +14,9 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from ninja.errors import HttpError
 
-from gateway.edge.api.errors import ApiError
-from gateway.ops.admin_ops import errors_by_field
 from gateway.policy import field_rules
+from gateway.web.api.errors import ApiError
+from gateway.web.saving import errors_by_field
 
 ValidationErrors = ApiError  # the name the resource modules declare their 422s and 409s by
 

@@ -6,7 +6,7 @@ Every /api error is ``{"detail": "<one line>", "errors": {"<field>": ["<message>
 answers (a request that does not match the schema, a body that does not parse, 401, 403,
 404) are rewritten into that shape by ``install``; a view answering ``Status(422,
 {"errors": ...})`` gets its ``detail`` filled in by the schema itself. The document
-declares the shape for every status an operation can answer (``gateway.edge.api.openapi``)."""
+declares the shape for every status an operation can answer (``gateway.web.api.openapi``)."""
 
 from __future__ import annotations
 
