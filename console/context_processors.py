@@ -28,4 +28,4 @@ def _nav(request: HttpRequest) -> list[nav.ShownSection]:
         return []
     actor = roles.actor_for_user(user)
     match = request.resolver_match
-    return nav.for_reader(actor.can, (match.url_name or "") if match else "", request.path)
+    return nav.for_reader(actor.can, (match.url_name or "") if match else "")

@@ -1,9 +1,11 @@
-"""The console's navigation, one table in one place: ``SECTIONS``. A new page is one
-``Link`` line in its section; the top bar, its dropdowns and the phone menu are drawn
-from this table (``base.html``), each link shown only to roles with its ``ability``.
+"""The console's navigation, built from the pages' declarations: a page with a ``nav``
+entry (``gateway.web.pages.Nav``) is a link in its section; the top bar, its dropdowns and
+the phone menu are drawn from ``sections()`` (``base.html``), each link shown only to
+roles that may open its page.
 
 Fifteen links on one line wrapped "Sign out" at 1440 px: links are grouped into a few
-sections, each a dropdown (``<details>``, so it opens without JavaScript)."""
+sections (``gateway.web.pages.SECTIONS``), each a dropdown (``<details>``, so it opens
+without JavaScript)."""
 
 from __future__ import annotations
 
@@ -11,23 +13,22 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
+from gateway.web import pages
+
 
 @dataclass(frozen=True, slots=True)
 class Link:
     label: str
-    url: str  # a URL name ("console:routes") or a path ("/playground/")
+    url: str  # a URL name ("console:routes")
     ability: str = ""  # what the reader's role needs (gateway/policy/roles.py); "": any role
-    # the page is current when its URL name contains one of these, or its path starts
-    # with ``url`` (for a path)
+    # the page is current when its URL name contains one of these
     matches: tuple[str, ...] = ()
     unless: str = ""  # hidden from a reader with this ability (who has another link there)
 
     def href(self) -> str:
-        return self.url if self.url.startswith("/") else reverse(self.url)
+        return str(reverse(self.url))
 
-    def is_current(self, url_name: str, path: str) -> bool:
-        if self.url.startswith("/") and path.startswith(self.url):
-            return True
+    def is_current(self, url_name: str) -> bool:
         return any(m in url_name for m in self.matches)
 
 
@@ -37,54 +38,30 @@ class Section:
     links: tuple[Link, ...]
 
 
-SECTIONS: tuple[Section, ...] = (
-    Section("", (Link("Dashboard", "console:dashboard", matches=("dashboard",)),)),
-    Section(
-        "Models",
-        (
+def sections() -> tuple[Section, ...]:
+    """The sections in their fixed order (``pages.SECTIONS``), each with the links of the
+    pages declared in it, by their ``order`` (then as registered); empty ones left out."""
+    declared = [page for page in pages.all() if page.nav is not None]
+    found = []
+    for label in pages.SECTIONS:
+        entries = sorted(
+            (page for page in declared if page.nav and page.nav.section == label),
+            key=lambda page: page.nav.order if page.nav else 0,
+        )
+        links = tuple(
             Link(
-                "Routes",
-                "console:routes",
-                "routes.view",
-                ("route", "deployment", "config", "add-model"),
-            ),
-            Link("Providers", "console:providers", "providers.view", ("provider",)),
-            Link("Catalog", "console:catalog", matches=("catalog",)),
-        ),
-    ),
-    Section(
-        "Access",
-        (
-            Link("Keys", "console:keys", matches=("key",)),
-            Link("MCP", "console:mcp", "providers.edit", ("mcp",)),
-            Link(
-                "MCP", "console:mcp-connections", "mcp.connect", ("mcp",), unless="providers.edit"
-            ),
-            Link("Guardrails", "console:guardrails", "guardrails.view", ("guardrail",)),
-            Link("Teams", "console:teams", "teams.view", ("team",)),
-            Link("Users", "console:users", "users.view", ("user",)),
-        ),
-    ),
-    Section(
-        "Observe",
-        (
-            Link("Logs", "console:logs", matches=("logs", "log-detail")),
-            Link("Scores", "console:scores", "logs.view", ("scores",)),
-            Link("Spend", "console:spend", "usage.view", ("spend", "usage")),
-            Link("Alerts", "console:alerts", "spend.view", ("alert",)),
-            Link("Batches", "console:batches", "batches.view", ("batch",)),
-            Link("Audit", "console:audit", "audit.view", ("audit",)),
-        ),
-    ),
-    Section(
-        "Build",
-        (
-            Link("Playground", "/playground/", "playground.use"),
-            Link("Prompts", "console:prompts", "prompts.view", ("prompt",)),
-            Link("Evals", "/evals/", "evals.view"),
-        ),
-    ),
-)
+                page.nav.label,
+                page.view_name,
+                page.read or "",
+                page.nav.matches,
+                page.nav.unless,
+            )
+            for page in entries
+            if page.nav is not None
+        )
+        if links:
+            found.append(Section(label, links))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +81,14 @@ class ShownSection:
         return any(link.current for link in self.links)
 
 
-def for_reader(can: object, url_name: str, path: str) -> list[ShownSection]:
+def for_reader(can: object, url_name: str) -> list[ShownSection]:
     """The sections and links a reader may open (``can(ability)``), the current page
     marked; sections left empty are dropped."""
     allowed = can if callable(can) else (lambda ability: False)
     shown = []
-    for section in SECTIONS:
+    for section in sections():
         links = tuple(
-            ShownLink(link.label, link.href(), link.is_current(url_name, path))
+            ShownLink(link.label, link.href(), link.is_current(url_name))
             for link in section.links
             if (not link.ability or allowed(link.ability))
             and not (link.unless and allowed(link.unless))

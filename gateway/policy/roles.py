@@ -1,7 +1,7 @@
 """Roles and team scope: the one place that says who may see or change what.
 
-Every console page (``console.decorators.staff_required``), every ``/api`` operation
-(``gateway.edge.api.auth``) and every WebSocket (live tail, playground) asks this module; views
+Every console page (``gateway.web.decorators.staff_required``), every ``/api`` operation
+(``gateway.web.api.auth``) and every WebSocket (live tail, playground) asks this module; views
 only call the scope helpers below to narrow their querysets. Nothing here is on the
 gateway's request path.
 
@@ -17,9 +17,10 @@ A user's role is their ``Profile.role``; a staff user without a profile is an ow
 staff meant before roles; the migration gives existing staff an owner profile), anyone
 else without one has no console access. ``Membership`` rows put a user in teams with a
 role there (editor/member/viewer); an owner or admin acts on every team. The abilities a
-page or an API route needs are in ``PAGES`` and ``API``: a console URL or an API
-resource missing from them is for owners only, so a new page is never open by mistake
-(the role matrix test lists every URL from the resolver).
+page or an API route needs are in ``PAGES`` (filled by each page's declaration,
+``gateway.web.pages``) and ``API``: a console URL or an API resource missing from them is
+for owners only, so a new page is never open by mistake (the role matrix test lists every
+URL from the resolver).
 
 Single sign-on creates users and calls ``set_role`` and ``assign_membership`` with the
 role and team its claim mapping found.
@@ -97,143 +98,20 @@ ABILITIES: dict[str, frozenset[str]] = {
 }
 # Owners may do anything, including what only they may: "users.edit", "settings.edit".
 
-# Console pages by URL name: (ability to read it, ability for any other method).
-PAGES: dict[str, tuple[str, str]] = {
-    "console:dashboard": ("dashboard.view", "dashboard.view"),
-    "console:usage": ("usage.view", "usage.view"),
-    "console:usage-csv": ("usage.view", "usage.view"),
-    "console:catalog": ("catalog.view", "catalog.view"),
-    "console:providers": ("providers.view", "providers.edit"),
-    "console:provider-create": ("providers.edit", "providers.edit"),
-    "console:provider-edit": ("providers.edit", "providers.edit"),
-    "console:provider-delete": ("providers.edit", "providers.edit"),
-    "console:provider-test": ("providers.edit", "providers.edit"),
-    "console:routes": ("routes.view", "routes.edit"),
-    "console:route-create": ("routes.edit", "routes.edit"),
-    # a provider, route and deployment in one form; a new provider there: provider.change
-    "console:add-model": ("routes.edit", "routes.edit"),
-    "console:add-model-models": ("routes.edit", "routes.edit"),
-    "console:add-model-figures": ("routes.edit", "routes.edit"),
-    "console:config-import": ("config.import", "config.import"),
-    "console:config-export": ("config.import", "config.import"),
-    "console:deployment-health": ("health.view", "health.view"),
-    "console:route-edit": ("routes.edit", "routes.edit"),
-    "console:route-toggle": ("routes.edit", "routes.edit"),
-    "console:route-delete": ("routes.edit", "routes.edit"),
-    "console:deployment-create": ("routes.edit", "routes.edit"),
-    "console:deployment-models": ("routes.edit", "routes.edit"),
-    "console:deployment-edit": ("routes.edit", "routes.edit"),
-    "console:deployment-delete": ("routes.edit", "routes.edit"),
-    "console:keys": ("keys.view", "keys.edit"),
-    "console:key-create": ("keys.edit", "keys.edit"),
-    "console:key-edit": ("keys.edit", "keys.edit"),
-    "console:key-revoke": ("keys.edit", "keys.edit"),
-    # signing an MCP client in as oneself: whoever may see their keys (rule mcp.oauth.consent)
-    "console:mcp-oauth-authorize": ("keys.view", "keys.view"),
-    "console:logs": ("logs.view", "logs.view"),
-    "console:log-detail": ("logs.view", "logs.view"),
-    "console:session-detail": ("logs.view", "logs.view"),  # rows: roles.visible_logs
-    "console:playground": ("playground.use", "playground.use"),
-    "console:playground-history": ("playground.use", "playground.use"),
-    "console:playground-votes": ("playground.use", "playground.use"),
-    "console:playground-prompt-save": ("playground.use", "playground.use"),
-    "console:playground-panel": ("playground.use", "playground.use"),
-    "console:playground-diff": ("playground.use", "playground.use"),
-    "console:playground-vote": ("playground.use", "playground.use"),
-    "console:playground-raw": ("playground.use", "playground.use"),
-    "console:teams": ("teams.view", "teams.edit"),
-    "console:team-create": ("teams.edit", "teams.edit"),
-    "console:team-edit": ("teams.view", "teams.edit"),
-    "console:users": ("users.view", "users.edit"),
-    "console:user-edit": ("users.edit", "users.edit"),
-    "console:user-limits": ("teams.edit", "teams.edit"),  # and rule user.limit
-    # people: invites (rule user.invite: admins below owner), a user's page, deactivate
-    # and remove (rule user.manage: owners)
-    "console:user-detail": ("users.view", "users.edit"),
-    "console:user-invite": ("users.invite", "users.invite"),
-    "console:invite-revoke": ("users.invite", "users.invite"),
-    "console:user-active": ("users.edit", "users.edit"),
-    "console:user-remove": ("users.edit", "users.edit"),
-    # the sign-in settings (OpenID Connect as the environment sets it): owners
-    "console:sign-in": ("settings.edit", "settings.edit"),
-    "console:sign-in-discovery": ("settings.edit", "settings.edit"),
-    # MCP servers: their credentials, and tool calls run from the console (admins)
-    **{
-        f"console:{name}": ("providers.edit", "providers.edit")
-        for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
-    },
-    # one's own OAuth connections to MCP servers (and the rule mcp.oauth.connect)
-    **{
-        f"console:{name}": ("mcp.connect", "mcp.connect")
-        for name in ("mcp-connections", "mcp-oauth-callback", "mcp-connect", "mcp-disconnect")
-    },
-    # guardrails: everyone with a role reads them; owners and admins change, test and
-    # replay (a replay reads any key's logged bodies)
-    "console:guardrails": ("guardrails.view", "guardrails.edit"),
-    "console:guardrail-detail": ("guardrails.view", "guardrails.edit"),
-    **{
-        f"console:guardrail-{name}": ("guardrails.edit", "guardrails.edit")
-        for name in ("create", "edit", "delete", "monitor", "test", "replay")
-    },
-    # shadow traffic compares answers of every key's requests
-    "console:route-shadow": ("traffic.compare", "traffic.compare"),
-    "console:route-shadow-scoring": ("traffic.compare", "traffic.compare"),
-    # the prompt registry: every role reads; writes by rule prompt.change
-    "console:prompts": ("prompts.view", "prompts.edit"),
-    "console:prompt-detail": ("prompts.view", "prompts.edit"),
-    "console:prompt-diff": ("prompts.view", "prompts.view"),
-    # scores: anyone who sees a request may score it; judging a slice calls routes over
-    # every key's bodies (evaluations' ability)
-    "console:log-score": ("logs.view", "logs.view"),
-    "console:scores": ("logs.view", "evals.use"),
-    "console:scores-run": ("evals.use", "evals.use"),
-    # the one spend page: a reader below admin sees its own keys' figures only
-    "console:spend": ("usage.view", "usage.view"),
-    "console:spend-csv": ("usage.view", "usage.view"),
-    # tag budgets (as /api/tags): owners and admins
-    "console:tag-budget-save": ("teams.edit", "teams.edit"),
-    "console:tag-budget-delete": ("teams.edit", "teams.edit"),
-    # budget alerts: admins read them; owners set the webhook, test it, send again
-    "console:alerts": ("spend.view", "settings.edit"),
-    "console:alerts-test": ("settings.edit", "settings.edit"),
-    "console:alert-retry": ("settings.edit", "settings.edit"),
-    "console:audit": ("audit.view", "audit.view"),
-    "console:audit-export": ("audit.view", "audit.view"),
-    "console:batches": ("batches.view", "batches.view"),
-    "console:batch-cancel": ("batches.view", "batches.view"),
-    "console:batch-download": ("batches.view", "batches.view"),
-    # evaluations read request bodies of every key (datasets from the log)
-    **{
-        f"console:{name}": ("evals.use", "evals.use")
-        for name in (
-            "evals",
-            "evals-upload",
-            "evals-from-log",
-            "evals-dataset",
-            "evals-row-edit",
-            "evals-experiment-new",
-            "evals-experiment",
-            "evals-progress",
-            "evals-cancel",
-            "evals-resume",
-            "evals-row",
-            "evals-export",
-            "evals-review",
-            "evals-compare",
-        )
-    },  # fmt: skip
-}
-# Pages anyone may open (sign-in, static files).
-PUBLIC_PAGES = frozenset(
-    {
-        "console:login",
-        "console:logout",
-        "console:static",
-        "console:sso-start",
-        "console:sso-callback",
-        "console:invite-accept",  # the one-time link itself is the credential
-    }
-)
+# Console pages by URL name: (ability to read it, ability for any other method), or None
+# for a page anyone may open (sign-in, static files). Declared with each page
+# (``gateway.web.pages.Page``, whose ``register`` calls ``declare_page``: this module sits
+# below the web kit); a URL not declared is for owners only.
+PAGES: dict[str, tuple[str, str] | None] = {}
+
+
+def declare_page(view_name: str, abilities: tuple[str, str] | None) -> None:
+    """What opening the console URL ``view_name`` needs: (read, write) abilities, or None
+    for anyone. Declared once: a second, different declaration raises ``ValueError``."""
+    if view_name in PAGES and PAGES[view_name] != abilities:
+        raise ValueError(f"{view_name} is declared with {PAGES[view_name]}, not {abilities}")
+    PAGES[view_name] = abilities
+
 
 # /api resources (the first path segment after /api/): (read ability, write ability).
 API: dict[str, tuple[str, str]] = {
@@ -385,10 +263,13 @@ def actor_for_key(raw: str) -> Actor | None:
 
 
 def page_ability(view_name: str, method: str) -> str | None:
-    """The ability a console URL needs for ``method``; None: public. Unlisted: owners."""
-    if view_name in PUBLIC_PAGES:
+    """The ability a console URL needs for ``method``; None: public. Undeclared: owners."""
+    if view_name not in PAGES:
+        return "owner.only"
+    abilities = PAGES[view_name]
+    if abilities is None:
         return None
-    read, write = PAGES.get(view_name, ("owner.only", "owner.only"))
+    read, write = abilities
     return read if method.upper() in SAFE_METHODS else write
 
 

@@ -115,7 +115,7 @@ def test_the_import_page_asks_before_a_weak_master_key(staff_client):
 def test_the_nav_is_one_table_and_shows_each_role_its_pages(staff_client) -> None:
     from console import nav
 
-    links = [link for section in nav.SECTIONS for link in section.links]
+    links = [link for section in nav.sections() for link in section.links]
     assert len({link.url for link in links}) == len(links) >= 15
     page = staff_client.get("/routes/").content.decode()
     for link in links:  # an owner sees every page (but the connect-only MCP link)

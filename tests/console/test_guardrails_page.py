@@ -19,6 +19,18 @@ from gateway.features.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.telemetry import AuditEvent
 from gateway.policy import roles
+from tests.console.role_sets import ADMINS, ALL, Expectation
+
+# Who may open the guardrail pages (the role matrix collects this): everyone reads;
+# owners and admins change, test and replay (a replay reads any key's logged bodies).
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    "guardrails": (ALL, ADMINS),
+    "guardrail-detail": (ALL, ADMINS),
+    **{
+        f"guardrail-{name}": (ADMINS, ADMINS)
+        for name in ("create", "edit", "delete", "monitor", "test", "replay")
+    },
+}
 
 EMAIL_MASK = {"patterns": [{"pattern_type": "prebuilt", "pattern_name": "email", "action": "MASK"}]}
 BLOCK_WORD = {"blocked_words": [{"keyword": "nightingale", "action": "BLOCK"}]}

@@ -96,7 +96,7 @@ def test_group_by_picks_the_chart_and_the_first_table(world) -> None:
 
 
 def test_the_nav_lists_spend_once_and_no_usage(world) -> None:
-    labels = [link.label for section in nav.SECTIONS for link in section.links]
+    labels = [link.label for section in nav.sections() for link in section.links]
     assert labels.count("Spend") == 1 and "Usage" not in labels
     viewer = signed_in("vic", "viewer", world["team"])  # type: ignore[arg-type]
     page = viewer.get("/").content.decode()

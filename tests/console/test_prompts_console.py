@@ -11,6 +11,15 @@ from django.test import Client
 from gateway.features.prompts import versions
 from gateway.models import Prompt
 from gateway.policy import roles
+from tests.console.role_sets import ALL, KEY_EDITORS, Expectation
+
+# Who may open the prompt pages (the role matrix collects this): every role reads,
+# playground users write (their own: rule prompt.change).
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    "prompts": (ALL, KEY_EDITORS),
+    "prompt-detail": (ALL, KEY_EDITORS),
+    "prompt-diff": (ALL, ALL),
+}
 
 
 @pytest.fixture

@@ -1,6 +1,11 @@
 """The role matrix: every console URL and every /api route, for each role, allowed or
 forbidden as issue #29 says; URLs come from the resolver and the API's own schema, so a
-new page or route fails here until this table says who may use it.
+new page or route fails here until an expectation says who may use it.
+
+A console page's expectation is written next to its tests (``ROLE_EXPECTATIONS`` in any
+test module, tests/console/role_sets.py), collected here; the pages not yet in a feature
+are expected below. The expectations are the oracle: the pages' declarations
+(``gateway.web.pages``) are checked against them, never copied from them.
 
 Roles: owner (everything), admin (everything but users and settings), editor (routes and
 keys of their teams), member (own keys, the playground, own requests' logs), viewer
@@ -9,28 +14,46 @@ JSON for /api); never a 500."""
 
 from __future__ import annotations
 
+import importlib
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from console import nav
 from gateway.edge.api import api
 from gateway.models import ApiKey, Guardrail, Membership, Team
 from gateway.policy import roles
+from gateway.web import pages
+from tests.console.role_sets import (
+    ADMINS,
+    ALL,
+    KEY_EDITORS,
+    OWNERS,
+    PUBLIC,
+    READERS,
+    ROUTE_EDITORS,
+    A,
+    E,
+    Expectation,
+    M,
+    O,
+    V,
+)
 
-O, A, E, M, V = "owner", "admin", "editor", "member", "viewer"  # noqa: E741
-ALL = {O, A, E, M, V}
-READERS = {O, A, E, V}  # the team-wide read-only pages (not a member's)
-ROUTE_EDITORS = {O, A, E}
-KEY_EDITORS = {O, A, E, M}
-PLAYGROUND = {O, A, E, M}
-ADMINS = {O, A}
-
-# Console URL name -> (roles that may GET it, roles that may POST to it).
-CONSOLE: dict[str, tuple[set[str], set[str]]] = {
+# Console URL name -> (roles that may GET it, roles that may POST to it), or PUBLIC: the
+# pages whose tests hold no expectation of their own.
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
     "dashboard": (ALL, ALL),
+    "login": PUBLIC,
+    "logout": PUBLIC,
+    "static": PUBLIC,
+    "sso-start": PUBLIC,
+    "sso-callback": PUBLIC,
+    "invite-accept": PUBLIC,  # the one-time link itself is the credential
     "usage": (READERS, READERS),
     "usage-csv": (READERS, READERS),
     "catalog": (ALL, ALL),
@@ -59,58 +82,29 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "key-create": (KEY_EDITORS, KEY_EDITORS),
     "key-edit": (KEY_EDITORS, KEY_EDITORS),
     "key-revoke": (KEY_EDITORS, KEY_EDITORS),
-    "mcp-oauth-authorize": (ALL, ALL),  # sign an MCP client in as oneself (mcp.oauth.consent)
     "logs": (ALL, ALL),
     "log-detail": (ALL, ALL),
     "session-detail": (ALL, ALL),
-    "playground": (PLAYGROUND, PLAYGROUND),
-    "playground-history": (PLAYGROUND, PLAYGROUND),
-    "playground-votes": (PLAYGROUND, PLAYGROUND),
-    "playground-prompt-save": (PLAYGROUND, PLAYGROUND),
-    "playground-panel": (PLAYGROUND, PLAYGROUND),
-    "playground-diff": (PLAYGROUND, PLAYGROUND),
-    "playground-vote": (PLAYGROUND, PLAYGROUND),
-    "playground-raw": (PLAYGROUND, PLAYGROUND),
     "teams": (ALL, ADMINS),
     "team-create": (ADMINS, ADMINS),
     "team-edit": (ALL, ADMINS),
-    "users": (ADMINS, {O}),
-    "user-edit": ({O}, {O}),
+    "users": (ADMINS, OWNERS),
+    "user-edit": (OWNERS, OWNERS),
     "user-limits": (ADMINS, ADMINS),  # and rule user.limit: admins not an owner's
     # people (#43): a user's page, invitations (rule user.invite), deactivate and remove
     # (rule user.manage: owners), the sign-in settings (owners)
-    "user-detail": (ADMINS, {O}),
+    "user-detail": (ADMINS, OWNERS),
     "user-invite": (ADMINS, ADMINS),
     "invite-revoke": (ADMINS, ADMINS),
-    "user-active": ({O}, {O}),
-    "user-remove": ({O}, {O}),
-    "sign-in": ({O}, {O}),
-    "sign-in-discovery": ({O}, {O}),
-    **{
-        name: (ADMINS, ADMINS)
-        for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
-    },
-    # one's own OAuth connections to MCP servers (rule mcp.oauth.connect)
-    **{
-        name: (ALL, ALL)
-        for name in ("mcp-connections", "mcp-oauth-callback", "mcp-connect", "mcp-disconnect")
-    },
-    # guardrails: everyone reads; owners and admins change, test and replay (any key's bodies)
-    "guardrails": (ALL, ADMINS),
-    "guardrail-detail": (ALL, ADMINS),
-    **{
-        f"guardrail-{name}": (ADMINS, ADMINS)
-        for name in ("create", "edit", "delete", "monitor", "test", "replay")
-    },
-    # the prompt registry: every role reads, playground users write (rule prompt.change)
-    "prompts": (ALL, KEY_EDITORS),
-    "prompt-detail": (ALL, KEY_EDITORS),
-    "prompt-diff": (ALL, ALL),
+    "user-active": (OWNERS, OWNERS),
+    "user-remove": (OWNERS, OWNERS),
+    "sign-in": (OWNERS, OWNERS),
+    "sign-in-discovery": (OWNERS, OWNERS),
     # scores: anyone who sees a request scores it; judging a slice is the evaluations'
     "log-score": (ALL, ALL),
     "scores": (ALL, ADMINS),
     "scores-run": (ADMINS, ADMINS),
-    # every team's traffic: shadow comparisons, spend, the audit log, evaluations
+    # every team's traffic: shadow comparisons, spend, the audit log
     "route-shadow": (ADMINS, ADMINS),
     "route-shadow-scoring": (ADMINS, ADMINS),
     "spend": (READERS, READERS),  # below admin: its own keys' figures only
@@ -119,36 +113,41 @@ CONSOLE: dict[str, tuple[set[str], set[str]]] = {
     "tag-budget-save": (ADMINS, ADMINS),
     "tag-budget-delete": (ADMINS, ADMINS),
     # budget alerts: admins read; owners set the webhook, send a test, send again
-    "alerts": (ADMINS, {O}),
-    "alerts-test": ({O}, {O}),
-    "alert-retry": ({O}, {O}),
+    "alerts": (ADMINS, OWNERS),
+    "alerts-test": (OWNERS, OWNERS),
+    "alert-retry": (OWNERS, OWNERS),
     "audit": (ADMINS, ADMINS),
     "audit-export": (ADMINS, ADMINS),
     # every key's batch jobs and their results
     "batches": (ADMINS, ADMINS),
     "batch-cancel": (ADMINS, ADMINS),
     "batch-download": (ADMINS, ADMINS),
-    **{
-        name: (ADMINS, ADMINS)
-        for name in (
-            "evals",
-            "evals-upload",
-            "evals-from-log",
-            "evals-dataset",
-            "evals-row-edit",
-            "evals-experiment-new",
-            "evals-experiment",
-            "evals-progress",
-            "evals-cancel",
-            "evals-resume",
-            "evals-row",
-            "evals-export",
-            "evals-review",
-            "evals-compare",
-        )
-    },  # fmt: skip
 }
-PUBLIC = {"login", "logout", "static", "sso-start", "sso-callback", "invite-accept"}
+
+TESTS = Path(__file__).resolve().parents[1]  # tests/
+ROOT = TESTS.parent
+
+
+def expectation_modules() -> list[str]:
+    """Every test module that declares ``ROLE_EXPECTATIONS`` (found by reading, imported
+    only when it does)."""
+    found = []
+    for file in sorted(TESTS.rglob("*.py")):
+        if re.search(r"^ROLE_EXPECTATIONS\b", file.read_text(encoding="utf-8"), re.M):
+            found.append(".".join(file.relative_to(ROOT).with_suffix("").parts))
+    return found
+
+
+def collected() -> dict[str, Expectation]:
+    """Every page's expectation, from every module holding some; a page expected twice
+    fails (one oracle per page)."""
+    every: dict[str, Expectation] = {}
+    for name in expectation_modules():
+        for page, expected in importlib.import_module(name).ROLE_EXPECTATIONS.items():
+            assert page not in every, f"{page} is expected in two places (one is {name})"
+            every[page] = expected
+    return every
+
 
 # /api resource -> (roles that may read, roles that may write).
 API = {
@@ -273,8 +272,50 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
 
 def test_every_console_url_is_in_the_matrix() -> None:
     names = {name for name, _ in console_patterns()}
-    assert names - PUBLIC - set(CONSOLE) == set(), "a console page is missing from the matrix"
-    assert set(CONSOLE) - names == set(), "the matrix lists a page that no longer exists"
+    expected = collected()
+    assert names - set(expected) == set(), "a console page is missing from the matrix"
+    assert set(expected) - names == set(), "the matrix lists a page that no longer exists"
+    assert {"guardrails", "mcp", "prompts", "playground", "evals"} <= set(expected)
+    assert len(expectation_modules()) >= 6  # this one and the pages' own tests
+
+
+def test_every_console_url_is_a_declared_page() -> None:
+    """The URLconf is the pages' declarations, each with its own view; the role policy
+    asks the abilities each declares, and nothing else is declared."""
+    declared = {page.name: page for page in pages.all()}
+    patterns = dict(console_patterns())
+    assert set(patterns) == set(declared)
+    for name, pattern in patterns.items():
+        assert pattern.callback is declared[name].view, name
+        assert str(pattern.pattern) == declared[name].route, name
+    assert {page.view_name for page in pages.all()} == set(roles.PAGES)
+
+
+def test_an_undeclared_page_is_for_owners_only() -> None:
+    assert roles.page_ability("console:nowhere", "GET") == "owner.only"
+    assert roles.page_ability("console:login", "POST") is None
+
+
+def test_public_pages_are_the_expected_ones() -> None:
+    expected = collected()
+    for page in pages.all():
+        public = roles.page_ability(page.view_name, "GET") is None
+        assert public == (expected[page.name] == PUBLIC), page.name
+
+
+def test_each_role_sees_the_links_of_the_pages_it_may_open() -> None:
+    """A nav link is shown to a role exactly when the role may GET its page (and has no
+    other link there): the bar follows the expectations, not a table of its own."""
+    expected = collected()
+    for role in ORDER:
+        actor = roles.Actor(role=role)
+        shown = {link.href for section in nav.for_reader(actor.can, "") for link in section.links}
+        for section in nav.sections():
+            for link in section.links:
+                name = link.url.removeprefix("console:")
+                getters = expected[name][0] if expected[name] != PUBLIC else ALL
+                hidden = bool(link.unless) and actor.can(link.unless)
+                assert (link.href() in shown) == (role in getters and not hidden), (role, name)
 
 
 def test_console_role_matrix(world) -> None:
@@ -283,7 +324,10 @@ def test_console_role_matrix(world) -> None:
     for role in ORDER:
         client = Client()
         client.force_login(world["users"][role])
-        for name, (getters, posters) in CONSOLE.items():
+        for name, expected in collected().items():
+            if expected == PUBLIC:
+                continue
+            getters, posters = expected
             url = console_url(name, patterns[name], world)
             for method, allowed in (("get", getters), ("post", posters)):
                 response = getattr(client, method)(url)

@@ -11,8 +11,8 @@ from gateway.policy.authorization import ALLOW, Decision, deny, rule
 
 @rule("page.open")
 def page_open(actor: roles.Actor, resource: tuple[str, str]) -> Decision:
-    """A console URL (name, method): the ability ``roles.PAGES`` names; unlisted: owners;
-    ``roles.PUBLIC_PAGES``: anyone."""
+    """A console URL (name, method): the ability its page declares (``roles.PAGES``, filled
+    by ``gateway.web.pages``); undeclared: owners; a public page: anyone."""
     name, method = resource
     if roles.page_ability(name, method) is None:
         return ALLOW

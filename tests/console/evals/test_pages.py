@@ -13,8 +13,31 @@ import pytest
 from console.evals import datasets, experiments, summary
 from console.evals.models import Cell, Experiment
 from console.evals.parsing import ParsedRow
+from tests.console.role_sets import ADMINS, Expectation
 
 from ..playground_support import make_echo_routes
+
+# Who may open the evaluations' pages (the role matrix collects this): datasets come from
+# every key's logged bodies, so owners and admins.
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    name: (ADMINS, ADMINS)
+    for name in (
+        "evals",
+        "evals-upload",
+        "evals-from-log",
+        "evals-dataset",
+        "evals-row-edit",
+        "evals-experiment-new",
+        "evals-experiment",
+        "evals-progress",
+        "evals-cancel",
+        "evals-resume",
+        "evals-row",
+        "evals-export",
+        "evals-review",
+        "evals-compare",
+    )
+}
 
 pytestmark = pytest.mark.django_db
 

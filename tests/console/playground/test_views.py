@@ -12,8 +12,25 @@ from django.test import Client
 
 from console.models import BlindVote, Comparison
 from gateway.models import RequestBody, RequestLog
+from tests.console.role_sets import PLAYGROUND, Expectation
 
 from ..playground_support import make_echo_routes, make_user
+
+# Who may open the playground's pages (the role matrix collects this): every role but
+# viewers (who change nothing, and a run is a request).
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    name: (PLAYGROUND, PLAYGROUND)
+    for name in (
+        "playground",
+        "playground-history",
+        "playground-votes",
+        "playground-prompt-save",
+        "playground-panel",
+        "playground-diff",
+        "playground-vote",
+        "playground-raw",
+    )
+}
 
 pytestmark = pytest.mark.django_db
 

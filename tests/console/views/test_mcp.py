@@ -9,6 +9,23 @@ import json
 import pytest
 
 from gateway.models import ApiKey, McpServer, RequestBody, RequestLog
+from tests.console.role_sets import ADMINS, ALL, Expectation
+
+# Who may open the MCP pages (the role matrix collects this): the servers (their
+# credentials, tool calls run from the console) are the admins'; one's own OAuth
+# connections (rule mcp.oauth.connect) and signing an MCP client in as oneself (rule
+# mcp.oauth.consent) are everyone's.
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    **{
+        name: (ADMINS, ADMINS)
+        for name in ("mcp", "mcp-create", "mcp-edit", "mcp-delete", "mcp-tools", "mcp-call")
+    },
+    **{
+        name: (ALL, ALL)
+        for name in ("mcp-connections", "mcp-oauth-callback", "mcp-connect", "mcp-disconnect")
+    },
+    "mcp-oauth-authorize": (ALL, ALL),
+}
 
 
 @pytest.fixture

@@ -1,0 +1,41 @@
+"""The evaluations' pages (under /evals/): datasets come from the log and experiments run
+over them, so they read request bodies of every key (``evals.use``: admins and owners)."""
+
+from __future__ import annotations
+
+from console.evals import views
+from gateway.web.pages import Nav, Page, register
+
+USE = "evals.use"
+
+register(
+    Page("evals/", views.index, "evals", read=USE, nav=Nav("Build", "Evals", ("evals",), order=30)),
+    Page("evals/datasets/upload/", views.upload, "evals-upload", read=USE),
+    Page("evals/datasets/from-log/", views.from_log, "evals-from-log", read=USE),
+    Page("evals/datasets/<int:pk>/", views.dataset_detail, "evals-dataset", read=USE),
+    Page("evals/datasets/<int:pk>/rows/<int:index>/", views.row_edit, "evals-row-edit", read=USE),
+    Page("evals/experiments/new/", views.experiment_new, "evals-experiment-new", read=USE),
+    Page("evals/experiments/<int:pk>/", views.experiment_detail, "evals-experiment", read=USE),
+    Page(
+        "evals/experiments/<int:pk>/progress/",
+        views.experiment_progress,
+        "evals-progress",
+        read=USE,
+    ),
+    Page("evals/experiments/<int:pk>/cancel/", views.experiment_cancel, "evals-cancel", read=USE),
+    Page("evals/experiments/<int:pk>/resume/", views.experiment_resume, "evals-resume", read=USE),
+    Page(
+        "evals/experiments/<int:pk>/rows/<int:index>/",
+        views.experiment_row,
+        "evals-row",
+        read=USE,
+    ),
+    Page(
+        "evals/experiments/<int:pk>/export.<str:fmt>",
+        views.experiment_export,
+        "evals-export",
+        read=USE,
+    ),
+    Page("evals/experiments/<int:pk>/review/", views.review, "evals-review", read=USE),
+    Page("evals/compare/", views.compare, "evals-compare", read=USE),
+)

@@ -1,0 +1,371 @@
+"""The console's own pages, declared once each (``gateway.web.pages.Page``): route, view,
+URL name, the abilities its role needs (gateway/policy/roles.py), its link in the top bar.
+A feature's pages are declared in the feature; the playground's and the evaluations' in
+``console/playground/pages.py`` and ``console/evals/pages.py``. Grouped by area, in the
+order the URLs were matched before (no two routes here overlap)."""
+
+from __future__ import annotations
+
+from console.views import (
+    add_model,
+    alerts,
+    assets,
+    audit,
+    auth,
+    batches,
+    catalog,
+    config,
+    dashboard,
+    guardrails,
+    health,
+    invite_accept,
+    keys,
+    logs,
+    mcp,
+    mcp_connections,
+    mcp_oauth,
+    people,
+    prompts,
+    providers,
+    routes,
+    scores,
+    sessions,
+    shadow,
+    sign_in,
+    spend,
+    sso,
+    teams,
+    usage,
+)
+from gateway.web.pages import Nav, Page, register
+
+# --- the dashboard, signing in, static files ---------------------------------------------
+register(
+    Page(
+        "",
+        dashboard.dashboard,
+        "dashboard",
+        read="dashboard.view",
+        nav=Nav("", "Dashboard", ("dashboard",)),
+    ),
+    # anyone: signing in and out, single sign-on, the console's own static files
+    Page("login/", auth.login_view, "login", read=None),
+    Page("login/sso/", sso.sso_start, "sso-start", read=None),
+    Page("login/sso/callback/", sso.sso_callback, "sso-callback", read=None),
+    Page("static/<path:path>", assets.static_file, "static", read=None),
+    Page("logout/", auth.logout_view, "logout", read=None),
+)
+
+# --- providers, routes, deployments ------------------------------------------------------
+register(
+    Page(
+        "providers/",
+        providers.provider_list,
+        "providers",
+        read="providers.view",
+        write="providers.edit",
+        nav=Nav("Models", "Providers", ("provider",), order=20),
+    ),
+    Page("providers/new/", providers.provider_create, "provider-create", read="providers.edit"),
+    Page("providers/<int:pk>/", providers.provider_edit, "provider-edit", read="providers.edit"),
+    Page(
+        "providers/<int:pk>/delete/",
+        providers.provider_delete,
+        "provider-delete",
+        read="providers.edit",
+    ),
+    Page(
+        "providers/<int:pk>/test/", providers.provider_test, "provider-test", read="providers.edit"
+    ),
+    Page(
+        "routes/",
+        routes.route_list,
+        "routes",
+        read="routes.view",
+        write="routes.edit",
+        nav=Nav("Models", "Routes", ("route", "deployment", "config", "add-model"), order=10),
+    ),
+    Page("routes/new/", routes.route_create, "route-create", read="routes.edit"),
+    # a provider, route and deployment in one form; a new provider there: provider.change
+    Page("routes/add-model/", add_model.add_model_page, "add-model", read="routes.edit"),
+    Page(
+        "routes/add-model/models/",
+        add_model.add_model_models,
+        "add-model-models",
+        read="routes.edit",
+    ),
+    Page(
+        "routes/add-model/figures/",
+        add_model.add_model_figures,
+        "add-model-figures",
+        read="routes.edit",
+    ),
+    Page("routes/import/", config.config_import, "config-import", read="config.import"),
+    Page("routes/health/", health.health, "deployment-health", read="health.view"),
+    Page("routes/export/", config.config_export, "config-export", read="config.import"),
+    Page("routes/<int:pk>/", routes.route_edit, "route-edit", read="routes.edit"),
+    Page("routes/<int:pk>/toggle/", routes.route_toggle, "route-toggle", read="routes.edit"),
+    # shadow traffic compares answers of every key's requests
+    Page("routes/<int:pk>/shadow/", shadow.route_shadow, "route-shadow", read="traffic.compare"),
+    Page(
+        "routes/<int:pk>/shadow/scoring/<int:run>/",
+        shadow.shadow_scoring_progress,
+        "route-shadow-scoring",
+        read="traffic.compare",
+    ),
+    Page("routes/<int:pk>/delete/", routes.route_delete, "route-delete", read="routes.edit"),
+    Page(
+        "routes/<int:pk>/deployments/new/",
+        routes.deployment_create,
+        "deployment-create",
+        read="routes.edit",
+    ),
+    Page("deployments/models/", routes.deployment_models, "deployment-models", read="routes.edit"),
+    Page("deployments/<int:pk>/", routes.deployment_edit, "deployment-edit", read="routes.edit"),
+    Page(
+        "deployments/<int:pk>/delete/",
+        routes.deployment_delete,
+        "deployment-delete",
+        read="routes.edit",
+    ),
+)
+
+# --- keys, MCP servers and connections, guardrails ----------------------------------------
+register(
+    Page(
+        "keys/",
+        keys.key_list,
+        "keys",
+        read="keys.view",
+        write="keys.edit",
+        nav=Nav("Access", "Keys", ("key",), order=10),
+    ),
+    Page("keys/new/", keys.key_create, "key-create", read="keys.edit"),
+    Page("keys/<int:pk>/edit/", keys.key_edit, "key-edit", read="keys.edit"),
+    Page("keys/<int:pk>/revoke/", keys.key_revoke, "key-revoke", read="keys.edit"),
+    # signing an MCP client in as oneself: whoever may see their keys (rule mcp.oauth.consent)
+    Page("oauth/authorize/", mcp_oauth.authorize, "mcp-oauth-authorize", read="keys.view"),
+    # MCP servers: their credentials, and tool calls run from the console (admins)
+    Page(
+        "mcp-servers/",
+        mcp.mcp_list,
+        "mcp",
+        read="providers.edit",
+        nav=Nav("Access", "MCP", ("mcp",), order=20),
+    ),
+    Page("mcp-servers/new/", mcp.mcp_create, "mcp-create", read="providers.edit"),
+    Page("mcp-servers/<int:pk>/", mcp.mcp_edit, "mcp-edit", read="providers.edit"),
+    Page("mcp-servers/<int:pk>/delete/", mcp.mcp_delete, "mcp-delete", read="providers.edit"),
+    Page("mcp-servers/<int:pk>/tools/", mcp.mcp_tools, "mcp-tools", read="providers.edit"),
+    Page("mcp-servers/<int:pk>/call/", mcp.mcp_call, "mcp-call", read="providers.edit"),
+    # one's own OAuth connections to MCP servers (and the rule mcp.oauth.connect); the
+    # servers' admins have the MCP link above instead
+    Page(
+        "mcp-connections/",
+        mcp_connections.connections,
+        "mcp-connections",
+        read="mcp.connect",
+        nav=Nav("Access", "MCP", ("mcp",), unless="providers.edit", order=21),
+    ),
+    Page(
+        "mcp-connections/callback/",
+        mcp_connections.callback,
+        "mcp-oauth-callback",
+        read="mcp.connect",
+    ),
+    Page(
+        "mcp-connections/<int:pk>/connect/",
+        mcp_connections.connect,
+        "mcp-connect",
+        read="mcp.connect",
+    ),
+    Page(
+        "mcp-connections/<int:pk>/disconnect/",
+        mcp_connections.disconnect,
+        "mcp-disconnect",
+        read="mcp.connect",
+    ),
+    # guardrails: everyone with a role reads them; owners and admins change, test and
+    # replay (a replay reads any key's logged bodies)
+    Page(
+        "guardrails/",
+        guardrails.guardrail_list,
+        "guardrails",
+        read="guardrails.view",
+        write="guardrails.edit",
+        nav=Nav("Access", "Guardrails", ("guardrail",), order=30),
+    ),
+    Page(
+        "guardrails/new/", guardrails.guardrail_create, "guardrail-create", read="guardrails.edit"
+    ),
+    Page(
+        "guardrails/<int:pk>/",
+        guardrails.guardrail_detail,
+        "guardrail-detail",
+        read="guardrails.view",
+        write="guardrails.edit",
+    ),
+    *(
+        Page(f"guardrails/<int:pk>/{action}/", view, f"guardrail-{action}", read="guardrails.edit")
+        for action, view in (
+            ("edit", guardrails.guardrail_edit),
+            ("delete", guardrails.guardrail_delete),
+            ("monitor", guardrails.guardrail_monitor),
+            ("test", guardrails.guardrail_test),
+            ("replay", guardrails.guardrail_replay),
+        )
+    ),
+)
+
+# --- spend, alerts, audit, batches, the catalog, logs, scores, prompts --------------------
+register(
+    # one spend page: Spend (the old usage page redirects there)
+    Page("usage/", spend.usage_moved, "usage", read="usage.view"),
+    Page("usage/export.csv", usage.usage_csv, "usage-csv", read="usage.view"),
+    # a reader below admin sees its own keys' figures only
+    Page(
+        "spend/",
+        spend.spend_page,
+        "spend",
+        read="usage.view",
+        nav=Nav("Observe", "Spend", ("spend", "usage"), order=30),
+    ),
+    Page("spend/export.csv", spend.spend_csv, "spend-csv", read="usage.view"),
+    # tag budgets (as /api/tags): owners and admins
+    Page("spend/tag-budgets", spend.tag_budget_save, "tag-budget-save", read="teams.edit"),
+    Page(
+        "spend/tag-budgets/<int:pk>/delete",
+        spend.tag_budget_delete,
+        "tag-budget-delete",
+        read="teams.edit",
+    ),
+    # budget alerts: admins read them; owners set the webhook, test it, send again
+    Page(
+        "alerts/",
+        alerts.alerts_page,
+        "alerts",
+        read="spend.view",
+        write="settings.edit",
+        nav=Nav("Observe", "Alerts", ("alert",), order=40),
+    ),
+    Page("alerts/test/", alerts.alerts_test, "alerts-test", read="settings.edit"),
+    Page("alerts/<int:pk>/retry/", alerts.alert_retry, "alert-retry", read="settings.edit"),
+    Page(
+        "audit/",
+        audit.audit_page,
+        "audit",
+        read="audit.view",
+        nav=Nav("Observe", "Audit", ("audit",), order=60),
+    ),
+    # every key's batch jobs and their results
+    Page(
+        "batches/",
+        batches.batch_list,
+        "batches",
+        read="batches.view",
+        nav=Nav("Observe", "Batches", ("batch",), order=50),
+    ),
+    Page(
+        "batches/<str:batch_id>/cancel/", batches.batch_cancel, "batch-cancel", read="batches.view"
+    ),
+    Page(
+        "batches/<str:batch_id>/<str:which>.jsonl",
+        batches.batch_download,
+        "batch-download",
+        read="batches.view",
+    ),
+    Page("audit/export", audit.audit_export, "audit-export", read="audit.view"),
+    Page(
+        "catalog/",
+        catalog.catalog_browser,
+        "catalog",
+        read="catalog.view",
+        nav=Nav("Models", "Catalog", ("catalog",), order=30),
+    ),
+    Page(
+        "logs/",
+        logs.log_list,
+        "logs",
+        read="logs.view",
+        nav=Nav("Observe", "Logs", ("logs", "log-detail"), order=10),
+    ),
+    Page("logs/<str:request_id>/", logs.log_detail, "log-detail", read="logs.view"),
+    # rows: roles.visible_logs
+    Page("sessions/<path:session>/", sessions.session_detail, "session-detail", read="logs.view"),
+    # scores: anyone who sees a request may score it; judging a slice calls routes over
+    # every key's bodies (evaluations' ability)
+    Page("logs/<str:request_id>/score/", scores.log_score, "log-score", read="logs.view"),
+    Page(
+        "scores/",
+        scores.scores_page,
+        "scores",
+        read="logs.view",
+        write="evals.use",
+        nav=Nav("Observe", "Scores", ("scores",), order=20),
+    ),
+    Page("scores/runs/<int:pk>/", scores.scores_run, "scores-run", read="evals.use"),
+    # the prompt registry: every role reads; writes by rule prompt.change
+    Page(
+        "prompts/",
+        prompts.prompt_list,
+        "prompts",
+        read="prompts.view",
+        write="prompts.edit",
+        nav=Nav("Build", "Prompts", ("prompt",), order=20),
+    ),
+    Page(
+        "prompts/<str:name>/",
+        prompts.prompt_detail,
+        "prompt-detail",
+        read="prompts.view",
+        write="prompts.edit",
+    ),
+    Page("prompts/<str:name>/diff/", prompts.prompt_diff, "prompt-diff", read="prompts.view"),
+)
+
+# --- teams, users, invitations, sign-in settings -----------------------------------------
+register(
+    Page(
+        "teams/",
+        teams.team_list,
+        "teams",
+        read="teams.view",
+        write="teams.edit",
+        nav=Nav("Access", "Teams", ("team",), order=40),
+    ),
+    Page("teams/new/", teams.team_create, "team-create", read="teams.edit"),
+    Page("teams/<int:pk>/", teams.team_edit, "team-edit", read="teams.view", write="teams.edit"),
+    Page(
+        "users/",
+        people.user_list,
+        "users",
+        read="users.view",
+        write="users.edit",
+        nav=Nav("Access", "Users", ("user",), order=50),
+    ),
+    Page("users/<int:pk>/role/", teams.user_edit, "user-edit", read="users.edit"),
+    Page(
+        "users/<int:pk>/limits/", teams.user_limits, "user-limits", read="teams.edit"
+    ),  # user.limit
+    # people: invites (rule user.invite: admins below owner), a user's page, deactivate
+    # and remove (rule user.manage: owners)
+    Page(
+        "users/<int:pk>/", people.user_detail, "user-detail", read="users.view", write="users.edit"
+    ),
+    Page("users/<int:pk>/active/", people.user_active, "user-active", read="users.edit"),
+    Page("users/<int:pk>/remove/", people.user_remove, "user-remove", read="users.edit"),
+    Page("users/invite/", people.user_invite, "user-invite", read="users.invite"),
+    Page(
+        "users/invites/<int:pk>/revoke/", people.invite_revoke, "invite-revoke", read="users.invite"
+    ),
+    # the one-time link itself is the credential
+    Page("invite/<str:token>/", invite_accept.invite_accept, "invite-accept", read=None),
+    # the sign-in settings (OpenID Connect as the environment sets it): owners
+    Page("settings/sign-in/", sign_in.sign_in_settings, "sign-in", read="settings.edit"),
+    Page(
+        "settings/sign-in/discovery/",
+        sign_in.sign_in_discovery,
+        "sign-in-discovery",
+        read="settings.edit",
+    ),
+)
