@@ -196,7 +196,11 @@ class Call:
 
     # the spans of a traced request's attempts, with their exchanges: set by
     # gateway.telemetry.tracing when the request is traced (tracing.TracedCall)
-    attempt_spans: list[tuple[Any, Exchange | None]]
+    attempt_spans: list[tracing.AttemptTrace]
+    # the upstream's id of its answer and the model it names, set by the pipeline only
+    # when the request is traced (its span's gen_ai.response.id and .model)
+    response_id = ""
+    response_model = ""
 
     def __init__(self, endpoint: str, dialect: str, raw: bytes, caller: Caller) -> None:
         self.endpoint, self.dialect, self.raw, self.caller = endpoint, dialect, raw, caller
@@ -387,7 +391,7 @@ class Call:
         if self.guard is not None:  # after the bodies: it may withhold what it rewrote
             self.guard.finished(rec)
         if self.span is not None:
-            tracing.end_request(self)
+            tracing.end_request(self, usage)
         if self.reservation is not None:
             tokens = rec.input_tokens + rec.output_tokens + rec.cache_read_tokens
             settle = self.reservation.settlement(tokens, rec.cost_usd)

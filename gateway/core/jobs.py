@@ -454,6 +454,9 @@ class ChatJob(RoutedJob):
             )
             if call.guard is not None:
                 data = await self._checked(data)
+            if call.span is not None:  # the upstream's own names, before the model's rename
+                call.response_id = str(data.get("id") or "")
+                call.response_model = str(data.get("model") or "")
             reason = call.client.finish_reason_of(data)
             if call.cache is not None:
                 upstream = call.codec.upstream  # the same codec as the adapter's
@@ -465,6 +468,8 @@ class ChatJob(RoutedJob):
                 call.state.patch(data)
             return orjson.dumps(data), call.attempt_exchange.usage, reason
         response = await self.translated(adapter, route, deployment).complete(call.attempt_exchange)
+        if call.span is not None:
+            call.response_id, call.response_model = response.id, response.model
         if call.guard is not None:
             response = await call.guard.after(response)  # during_call, then post_call
         reasoning_ledger.record_response(self.key, response)

@@ -104,6 +104,9 @@ class _Tap:
             keep_in_cache(self.call, folder.result())
         if error is None and self.reasoning is not None and self.call.caller.key is not None:
             self.reasoning.record(self.call.caller.key)
+        if self.call.span is not None:  # the upstream's names, from its stream's start
+            self.call.response_id = folder.response.id
+            self.call.response_model = folder.response.model
         self.call.finish(
             status=status,
             usage=folder.response.usage,

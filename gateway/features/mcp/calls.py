@@ -39,7 +39,7 @@ from gateway.features.mcp.errors import (
 )
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.policy import limits
-from gateway.telemetry import tracing
+from gateway.telemetry import semconv, tracing
 
 # calls a tool with the (checked) arguments some other way than the pool's shared session
 Upstream = Callable[[Any], Awaitable[types.CallToolResult]]
@@ -109,12 +109,15 @@ async def call(
     progress: ProgressFnT | None = None,
     via: Upstream | None = None,
     journal_as: KeyEntry | None = None,
+    operation: tracing.Operation | None = None,
 ) -> types.CallToolResult:
     """``progress`` hears the server's progress notifications of the call; ``via``
     calls the tool instead of the pool's shared session (``relay``: a session bound to
     the caller's client session), after every check here, as the pool would.
     ``journal_as``: the key the journal row names when ``key`` (the master key, for a
-    person with its reach) is not who acts: ``/api``'s caller."""
+    person with its reach) is not who acts: ``/api``'s caller. ``operation``: the
+    call's span as ``/mcp`` started it (the MCP request's context); else one is started
+    here (``tracing.start_operation``, nothing when OpenTelemetry is off)."""
     started = time.monotonic()
     named = journal_as or key
     rec = journal.Record(
@@ -131,7 +134,7 @@ async def call(
         from_playground=from_playground,
         inbound_request={"server": server, "tool": tool, "arguments": arguments},
     )
-    span = _start_span(server, tool)
+    span = operation or tracing.start_operation("mcp", "tools/call", target=f"{server}__{tool}")
     upstream_started: float | None = None
     if not key.is_master:  # an OAuth server: the owner's token if they minted the key (the
         oauth_caller.act_for(key)  # master key: whoever the caller said acts, the console's)
@@ -171,7 +174,7 @@ async def call(
         if isinstance(exc, ServerUnavailable | ToolTimeout | UpstreamError):
             result = error_result(exc.message)  # a tool execution error the model can read
         else:
-            _finish(rec, started, upstream_started, span, None)
+            _finish(rec, started, upstream_started, span, None, exc.code)
             raise
     except Exception as exc:  # never a crash of the worker, never a secret
         rec.status, rec.error_kind = 500, "internal_error"
@@ -201,8 +204,9 @@ def _finish(
     rec: journal.Record,
     started: float,
     upstream_started: float | None,
-    span: Any,
+    span: tracing.Operation,
     result: types.CallToolResult | None,
+    code: int | None = None,
 ) -> None:
     now = time.monotonic()
     rec.latency_ms = (now - started) * 1000
@@ -213,34 +217,24 @@ def _finish(
     if result is not None:
         rec.outbound_response = result.model_dump(mode="json", by_alias=True, exclude_none=True)
     journal.record(rec)
-    if span is not None:
-        _end_span(span, rec)
+    if span is not tracing.NO_OPERATION:
+        _end_span(span, rec, result, code)
 
 
-def _start_span(server: str, tool: str) -> Any:
-    if not tracing.ENABLED:
-        return None
-    try:
-        from opentelemetry.trace import SpanKind
-
-        span = tracing.tracer().start_span(f"execute_tool {server}__{tool}", kind=SpanKind.SERVER)
-        span.set_attribute("gen_ai.operation.name", "execute_tool")
-        span.set_attribute("gen_ai.tool.name", f"{server}__{tool}")
-        span.set_attribute("mcp.server.name", server)
-        span.set_attribute("mcp.method.name", "tools/call")
-        return span
-    except Exception:
-        return None
-
-
-def _end_span(span: Any, rec: journal.Record) -> None:
-    try:
-        from opentelemetry.trace import Status, StatusCode
-
-        span.set_attribute("http.response.status_code", rec.status)
-        if rec.error_kind:
-            span.set_attribute("error.type", rec.error_kind)
-            span.set_status(Status(StatusCode.ERROR, safe_message(rec.error_message)))
+def _end_span(
+    span: tracing.Operation,
+    rec: journal.Record,
+    result: types.CallToolResult | None,
+    code: int | None,
+) -> None:
+    """The MCP conventions' outcome: a JSON-RPC error's code as ``error.type`` and
+    ``rpc.response.status_code``; ``tool_error`` for a result with ``isError`` (the
+    tool's failure, a server down, a guardrail's refusal)."""
+    span.set({"switchyard.mcp.server": rec.route, "switchyard.status": rec.status})
+    if code is not None:
+        span.set({semconv.RPC_STATUS: str(code)})
+        span.end(str(code), safe_message(rec.error_message))
+    elif result is not None and result.is_error:
+        span.end(semconv.TOOL_ERROR, safe_message(rec.error_message))
+    else:
         span.end()
-    except Exception:
-        pass

@@ -53,6 +53,7 @@ from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth_server import resources as oauth_resources
 from gateway.features.mcp.oauth_server import tokens as oauth_tokens
 from gateway.policy import registry
+from gateway.telemetry import semconv, tracing
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +192,35 @@ async def _call_tool(
             user_agent=user_agent,
             progress=progress,
             via=via,
+            operation=_operation(ctx, params.name) if tracing.ENABLED else None,
         )
     except McpGatewayError as exc:
         raise _mcp_error(ctx, exc) from None
+
+
+def _operation(ctx: ServerRequestContext[Any], tool: str) -> tracing.Operation:
+    """The span of a ``tools/call`` as the MCP conventions have the server's: named
+    ``tools/call {tool}`` (the name the client called), its parent the trace context
+    the client put in the request's ``params._meta``, the HTTP request's linked."""
+    session = _session(ctx)
+    request = ctx.request
+    headers = getattr(request, "headers", None)
+    client = getattr(request, "client", None)
+    return tracing.start_operation(
+        "mcp",
+        semconv.TOOL_CALL,
+        target=tool,
+        carrier=dict(ctx.meta or {}),
+        link=dict(headers) if headers is not None else None,
+        attributes={
+            semconv.JSONRPC_REQUEST_ID: None if ctx.request_id is None else str(ctx.request_id),
+            semconv.MCP_SESSION: session.id if session is not None else None,
+            semconv.MCP_PROTOCOL_VERSION: ctx.protocol_version,
+            semconv.NETWORK_PROTOCOL: "http",
+            semconv.NETWORK_TRANSPORT: "tcp",
+            semconv.CLIENT_ADDRESS: getattr(client, "host", None),
+        },
+    )
 
 
 def _progress(downstream: relay.Downstream) -> Any:

@@ -129,7 +129,7 @@ async def test_a_request_is_a_server_span_with_the_genai_attributes(traced):
     a = server.attributes
     assert server.name == "chat traced"
     assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "traced"
-    assert a["gen_ai.provider.name"] == a["gen_ai.system"] == "openai"
+    assert a["gen_ai.provider.name"] == "openai" and "gen_ai.system" not in a
     assert a["gen_ai.response.model"] == "up-1"
     assert a["gen_ai.request.max_tokens"] == 50 and a["gen_ai.request.temperature"] == 0.2
     assert a["gen_ai.request.top_p"] == 0.9 and tuple(a["gen_ai.request.stop_sequences"]) == (
@@ -175,7 +175,7 @@ async def test_a_stream_span_ends_with_the_stream_and_its_usage(traced):
     exporter, _ = traced
     await ask(stream=True)
     server, (client,) = spans_by_kind(exporter)
-    assert server.attributes["switchyard.stream"] is True
+    assert server.attributes["gen_ai.request.stream"] is True
     assert tuple(server.attributes["gen_ai.response.finish_reasons"]) == ("length",)
     assert server.attributes["gen_ai.usage.output_tokens"] == 3
     assert server.end_time >= client.end_time
@@ -307,12 +307,119 @@ def test_an_attempt_names_its_provider_as_its_kind_declares(monkeypatch, kind, n
         d = route("r", "up-1").deployments[0]
         d = dataclasses.replace(d, provider=dataclasses.replace(d.provider, kind=kind))
         parent = tracing.tracer().start_span("request")
-        call = SimpleNamespace(endpoint="chat", deployment=d, span=parent, exchange=None)
+        call = SimpleNamespace(
+            endpoint="chat", deployment=d, span=parent, exchange=None, record=journal.Record("r")
+        )
         call.attempt_spans = []  # (start_attempt reads and fills it)
         tracing.start_attempt(call)
-        ((span, _),) = call.attempt_spans
-        assert span.attributes["gen_ai.provider.name"] == span.attributes["gen_ai.system"]
-        assert span.attributes["gen_ai.provider.name"] == name
+        (attempt,) = call.attempt_spans
+        assert attempt.span.attributes["gen_ai.provider.name"] == name
+        assert "gen_ai.system" not in attempt.span.attributes  # deprecated: never sent
     finally:
         tracing.use_provider(None)
     assert set(KIND_NAMES) == set(kinds.KINDS)  # every kind, none missed
+
+
+@pytest.fixture
+def exported(monkeypatch: pytest.MonkeyPatch):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    tracing.use_provider(provider)
+    yield exporter
+    tracing.use_provider(None)
+
+
+def test_an_a2a_operation_is_a_span_of_the_a2a_conventions(exported):
+    """The hook the A2A feature calls: named ``{a2a.method.name}``, its parent the
+    caller's trace context, attributes added as they are known, ended once."""
+    operation = tracing.start_operation(
+        "a2a",
+        "SendMessage",
+        carrier={"traceparent": TRACEPARENT, "content-type": "application/json"},
+        attributes={"a2a.task.id": "task-1", "a2a.protocol.version": "1.0"},
+    )
+    operation.set({"a2a.task.state": "TASK_STATE_COMPLETED", "gen_ai.conversation.id": "ctx-1"})
+    operation.end()
+    operation.end("late")  # a second end does nothing
+    (span,) = exported.get_finished_spans()
+    assert span.name == "SendMessage" and span.kind == SpanKind.SERVER
+    assert format(span.parent.span_id, "016x") == PARENT_ID
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert dict(span.attributes) == {
+        "a2a.method.name": "SendMessage",
+        "a2a.task.id": "task-1",
+        "a2a.protocol.version": "1.0",
+        "a2a.task.state": "TASK_STATE_COMPLETED",
+        "gen_ai.conversation.id": "ctx-1",
+    }
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_an_mcp_client_operation_that_failed_links_the_other_context(exported):
+    other = f"00-{'1' * 32}-{'2' * 16}-01"
+    operation = tracing.start_operation(
+        "mcp",
+        "tools/call",
+        kind="client",
+        target="forecast",
+        carrier={"traceparent": other},
+        link={"traceparent": TRACEPARENT},
+    )
+    operation.end("-32602", "invalid arguments for https://u:p4ss@host.example/x")
+    (span,) = exported.get_finished_spans()
+    assert span.name == "tools/call forecast" and span.kind == SpanKind.CLIENT
+    assert span.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert span.attributes["gen_ai.tool.name"] == "forecast"
+    assert span.attributes["error.type"] == "-32602"
+    assert span.status.status_code == StatusCode.ERROR
+    assert "p4ss" not in span.status.description  # redacted as every exported text
+    assert format(span.parent.span_id, "016x") == "2" * 16
+    (link,) = span.links
+    assert format(link.context.span_id, "016x") == PARENT_ID
+
+
+def test_an_operation_without_a_trace_context_is_a_root_span(exported):
+    tracing.start_operation("mcp", "tools/list", carrier={"traceparent": "garbage"}).end()
+    (span,) = exported.get_finished_spans()
+    assert span.name == "tools/list" and span.parent is None
+    assert "gen_ai.operation.name" not in span.attributes  # only a tools/call executes a tool
+
+
+def test_the_usage_attributes_split_cache_reads_writes_and_reasoning():
+    from gateway.types import Usage
+
+    usage = Usage(input_tokens=10, output_tokens=20, cache_read_tokens=30, cache_write_tokens=40,
+                  reasoning_tokens=5)  # fmt: skip
+    assert tracing._usage_attributes(usage) == {
+        "gen_ai.usage.input_tokens": 80,  # every input token, cached ones included
+        "gen_ai.usage.output_tokens": 20,
+        "gen_ai.usage.cache_read.input_tokens": 30,
+        "gen_ai.usage.cache_write.input_tokens": 40,
+        "gen_ai.usage.reasoning.output_tokens": 5,
+    }
+    assert set(tracing._usage_attributes(Usage(3, 4))) == {
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+    }
+
+
+async def test_a_stream_cut_after_it_began_reports_the_error_finish_reason(traced):
+    exporter, upstream = traced
+
+    def cut(request: httpx.Request) -> httpx.Response:
+        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "up-1",
+                 "choices": [{"index": 0, "delta": {"content": "hi"}}]}  # fmt: skip
+        return httpx.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            content=b"data: " + orjson.dumps(chunk) + b"\n\ndata: {not json\n\n",
+        )
+
+    http.use_transport(httpx.MockTransport(cut))
+    await ask(stream=True)
+    server, (client,) = spans_by_kind(exporter)
+    assert server.attributes["http.response.status_code"] >= 500
+    assert tuple(server.attributes["gen_ai.response.finish_reasons"]) == ("error",)
+    assert tuple(client.attributes["gen_ai.response.finish_reasons"]) == ("error",)

@@ -88,6 +88,7 @@ async def test_calls_are_counted_and_traced(records, monkeypatch) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind, StatusCode
 
     from gateway.telemetry import metrics, tracing
 
@@ -104,9 +105,15 @@ async def test_calls_are_counted_and_traced(records, monkeypatch) -> None:
     finally:
         tracing.use_provider(None)
     spans = exporter.get_finished_spans()
-    assert [s.name for s in spans] == ["execute_tool local__add", "execute_tool local__fail"]
-    assert spans[0].attributes["mcp.server.name"] == "local"
-    assert spans[1].attributes["error.type"] == "tool_error"
+    # the MCP conventions' server span: "{mcp.method.name} {gen_ai.tool.name}"
+    assert [s.name for s in spans] == ["tools/call local__add", "tools/call local__fail"]
+    assert all(s.kind == SpanKind.SERVER for s in spans)
+    ok, failed = (s.attributes for s in spans)
+    assert ok["mcp.method.name"] == "tools/call" and ok["gen_ai.operation.name"] == "execute_tool"
+    assert ok["gen_ai.tool.name"] == "local__add" and ok["switchyard.mcp.server"] == "local"
+    assert "error.type" not in ok and spans[0].status.status_code == StatusCode.UNSET
+    assert failed["error.type"] == "tool_error"  # a result with isError
+    assert spans[1].status.status_code == StatusCode.ERROR
     counted = {dict(labels)["route"]: n for labels, n in metrics.REGISTRY.requests.items()}
     assert counted == {"local": 2}
     assert all(dict(labels)["dialect"] == "mcp" for labels in metrics.REGISTRY.requests)

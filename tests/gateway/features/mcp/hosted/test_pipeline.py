@@ -129,17 +129,23 @@ async def test_a_streamed_responses_client_sees_the_steps(gateway):
 
 
 async def test_each_tool_call_is_a_span_under_the_request(gateway, monkeypatch):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
 
-    from gateway.telemetry import tracing
+    from gateway.telemetry import genai_metrics, tracing
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
     monkeypatch.setattr(tracing, "ENABLED", True)
+    monkeypatch.setattr(genai_metrics, "ENABLED", True)
     tracing.use_provider(provider)
+    genai_metrics.use_provider(MeterProvider(metric_readers=[reader]))
     try:
         body = {"model": "docs-gpt", "messages": [{"role": "user", "content": "llamas?"}]}
         reply = await service.handle(
@@ -147,12 +153,33 @@ async def test_each_tool_call_is_a_span_under_the_request(gateway, monkeypatch):
         )
     finally:
         tracing.use_provider(None)
+        genai_metrics.use_provider(None)
     assert reply.status == 200
     spans = {s.name: s for s in exporter.get_finished_spans()}
+    # the GenAI execute_tool span, with the MCP attributes on it (no second MCP span)
     tool = spans["execute_tool lookup"]
-    assert tool.attributes["switchyard.mcp.server"] == "docs"
+    assert tool.kind == SpanKind.INTERNAL
+    assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert tool.attributes["gen_ai.tool.name"] == "lookup"
+    assert tool.attributes["mcp.method.name"] == "tools/call"
+    assert (
+        tool.attributes["switchyard.mcp.server"] == "docs" and "error.type" not in tool.attributes
+    )
     request_span = next(s for s in spans.values() if s.parent is None)
     assert tool.parent.span_id == request_span.context.span_id
+    # two upstream turns: two client inference spans under the request's
+    turns = [s for s in spans.values() if s.kind == SpanKind.CLIENT]
+    assert len(exporter.get_finished_spans()) == 4 and len(turns) == 1  # (same name: one key)
+    data = reader.get_metrics_data()
+    metrics = {
+        m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
+    (point,) = metrics["gen_ai.execute_tool.duration"].data.data_points
+    assert point.count == 1 and dict(point.attributes)["gen_ai.tool.name"] == "lookup"
+    (turns_counted,) = metrics["gen_ai.client.inference.duration"].data.data_points
+    assert turns_counted.count == 2  # each upstream turn an inference operation
+    (tokens,) = metrics["gen_ai.client.inference.usage.input_tokens"].data.data_points
+    assert tokens.value == 18  # both turns' prompts
 
 
 def keyed(mcp_allowed: set[str]):  # type: ignore[no-untyped-def]
