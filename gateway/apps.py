@@ -53,6 +53,7 @@ class GatewayConfig(AppConfig):
         from gateway.features.prompts import plugin as prompts_plugin
 
         alerts_plugin.register()  # budget alerts: a worker's background loop
+        _register_the_region()  # several regions: this one's slices of the budgets
         guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
@@ -61,6 +62,23 @@ class GatewayConfig(AppConfig):
 
         hooks.file_links.register(links.keep)  # signed links to images answered by URL
         load_plugins()
+
+
+def _register_the_region() -> None:
+    """With ``SWITCHYARD_REGION`` set, budgets are counted against this region's slices
+    of the global ledger, rebalanced by a loop every process runs under the region's
+    lease (gateway/policy/budget_ledger.py); unset, nothing is installed or started."""
+    from django.conf import settings
+
+    if not settings.SWITCHYARD_REGION:
+        return
+    from gateway.base import hooks, process_role
+    from gateway.policy import budget_ledger
+
+    budget_ledger.install(settings.SWITCHYARD_REGION)
+    hooks.background_tasks.register(
+        hooks.BackgroundTask("budget-ledger", budget_ledger.run_forever, process_role.EVERY)
+    )
 
 
 def plugin_sinks() -> dict[str, Sink]:

@@ -425,6 +425,42 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _database()}
+
+
+def _region() -> str:
+    """SWITCHYARD_REGION: this instance's region of several sharing one budget ledger
+    (gateway.policy.budget_ledger); unset, one region and no ledger. Several regions
+    share the primary database, so it must be PostgreSQL, and each region counts in its
+    own Redis."""
+    region = env_str("SWITCHYARD_REGION").strip()
+    if not region:
+        return ""
+    if len(region) > 64 or not region.replace("-", "").replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            f"SWITCHYARD_REGION must be a name of letters, digits, - and _ (at most 64), "
+            f"got {region!r}"
+        )
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "SWITCHYARD_REGION needs DATABASE_URL to name the PostgreSQL every region "
+            "shares (the budget ledger lives there)"
+        )
+    if not REDIS_URL:
+        raise ImproperlyConfigured(
+            "SWITCHYARD_REGION needs REDIS_URL: the region's processes count their "
+            "slices of the budgets in its Redis"
+        )
+    return region
+
+
+SWITCHYARD_REGION = _region()
+# The budget ledger of several regions: a slice is this share of a budget; the region's
+# lease holder syncs every SYNC seconds and gives back a slice idle for IDLE seconds.
+SWITCHYARD_LEDGER_SLICE_PERCENT = env_float(
+    "SWITCHYARD_LEDGER_SLICE_PERCENT", 10.0, minimum=0.1
+)
+SWITCHYARD_LEDGER_SYNC_SECONDS = env_float("SWITCHYARD_LEDGER_SYNC_SECONDS", 2.0, minimum=0.1)
+SWITCHYARD_LEDGER_IDLE_SECONDS = env_float("SWITCHYARD_LEDGER_IDLE_SECONDS", 30.0, minimum=0.1)
 # An optional read replica: the console's heavy reads of the journal's tables go there
 # (gateway.base.read_replica); everything else, and every write, to the primary.
 if env_str("DATABASE_REPLICA_URL"):

@@ -1248,3 +1248,6 @@ from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gat
 from gateway.models.tags import TagBudget as TagBudget  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagSpendRollup as TagSpendRollup  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)
+from gateway.models.ledger import BillDrift as BillDrift  # noqa: E402,F401 (gateway's tables)
+from gateway.models.ledger import BudgetLedger as BudgetLedger  # noqa: E402,F401
+from gateway.models.ledger import BudgetSlice as BudgetSlice  # noqa: E402,F401

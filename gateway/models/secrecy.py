@@ -103,6 +103,10 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
     "gateway.McpApprovalUse": _fields("nonce"),  # spent: no longer worth anything
     "gateway.McpSessionEnd": _fields("session"),
     "gateway.SingletonLease": _fields("name runner"),
+    # the budget ledger of several regions and the providers' bills (gateway.models.ledger)
+    "gateway.BudgetLedger": _fields("counter period wanted_by"),
+    "gateway.BudgetSlice": _fields("region"),
+    "gateway.BillDrift": _fields("source provider route models_seen"),
     # the journal and what callers stored (their own content)
     "gateway.RequestLog": _fields(
         "request_id key_name key_prefix dialect endpoint route provider upstream_model "

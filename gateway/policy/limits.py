@@ -51,6 +51,7 @@ when it is back.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import hashlib
@@ -195,6 +196,19 @@ def tag_counter(name: str) -> str:
     return f"{TAG_COUNTER}{name}"
 
 
+async def _counter_spend(counter_id: int | str, start: datetime | None, period: str) -> Decimal:
+    """What a counter's spend starts from when a store does not know it:
+    ``load_counter_spend``, or in a region (``current_region``) its slice's figure
+    (``period``: the budget's, day, month or total)."""
+    region = current_region()
+    if region is not None:
+        initial: Decimal = await region.initial(
+            counter_id, period, start.timestamp() if start else 0.0
+        )
+        return initial
+    return await load_counter_spend(counter_id, start)
+
+
 async def load_counter_spend(counter_id: int | str, start: datetime | None) -> Decimal:
     """The spend of a key (a positive counter id), a team (negative: its keys'), a
     user (``user:<id>``: every key they own) or a tag (``tag:<name>``: its requests)."""
@@ -211,7 +225,14 @@ async def load_counter_spend(counter_id: int | str, start: datetime | None) -> D
 
 
 async def _spent(key: KeyEntry, start: datetime | None) -> Decimal:
-    """``load_spend`` of a key, or of the end user an ``end_user_entry`` counts."""
+    """``load_spend`` of a key, or of the end user an ``end_user_entry`` counts (in a
+    region: what its counter starts from, ``current_region``)."""
+    region = current_region()
+    if region is not None:
+        initial: Decimal = await region.initial(
+            key.id, key.budget_period, start.timestamp() if start else 0.0
+        )
+        return initial
     if key.end_user is not None and key.parent_id is not None:
         return await load_spend(key.parent_id, start, key.end_user)
     return await load_spend(key.id, start)  # type: ignore[arg-type]
@@ -474,7 +495,11 @@ class StoreCounters:
                 break
             index = int(reply[1])
             start = bounds[index][1]
-            rows[index][5] = _units(await load_counter_spend(subjects[index].counter, start))
+            rows[index][5] = _units(
+                await _counter_spend(
+                    subjects[index].counter, start, subjects[index].limits.budget_period
+                )
+            )
         return _joint_verdict(subjects, reply, bounds, at)
 
     settles_all = True  # False once a service without "settle_all" answered (a rolling
@@ -515,13 +540,19 @@ class StoreCounters:
                 return
             index = int(reply[1])
             start = period_bounds(subjects[index].limits.budget_period, at)[1]
-            rows[index][5] = _units(await load_counter_spend(subjects[index].counter, start))
+            rows[index][5] = _units(
+                await _counter_spend(
+                    subjects[index].counter, start, subjects[index].limits.budget_period
+                )
+            )
 
     async def _settle_row(self, subject: Subject, row: list[Any], at: float) -> None:
         """One subject's ``settle`` (a service that cannot settle them all at once)."""
         if (await self.ask("settle", *row))[0] == "load":
             start = period_bounds(subject.limits.budget_period, at)[1]
-            row[5] = _units(await load_counter_spend(subject.counter, start))
+            row[5] = _units(
+                await _counter_spend(subject.counter, start, subject.limits.budget_period)
+            )
             await self.ask("settle", *row)
 
     async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
@@ -653,7 +684,12 @@ class SharedCounters(StoreCounters):
 
         async def load(index: int) -> int:
             subject = owners[index]
-            return _units(await load_counter_spend(subjects[subject].counter, bounds[subject][1]))
+            counted = subjects[subject]
+            return _units(
+                await _counter_spend(
+                    counted.counter, bounds[subject][1], counted.limits.budget_period
+                )
+            )
 
         answer = await self._top_up(wants, at, load, tuple(subjects))
         if answer is None:
@@ -995,7 +1031,9 @@ class RedisCounters:
                 break
             index = int(reply[1])
             _, start, end = bounds[index]
-            spent = await load_counter_spend(subjects[index].counter, start)
+            spent = await _counter_spend(
+                subjects[index].counter, start, subjects[index].limits.budget_period
+            )
             ttl = {"ex": int(end.timestamp() - at) + 86400} if end is not None else {}
             await self._client.set(names[index * 5 + 2], _units(spent), nx=True, **ttl)
         if reply[0] == "ok":
@@ -1075,6 +1113,28 @@ def _backend() -> Backend:
             _shared = SharedCounters(path)
         return _shared
     return memory
+
+
+_region: contextvars.ContextVar[Any] = contextvars.ContextVar("switchyard_region", default=None)
+_installed_region: Any = None  # this process's region (gateway.policy.budget_ledger.install)
+
+
+def current_region() -> Any:
+    """The region whose slices of the global budgets this admission counts against
+    (``gateway.policy.budget_ledger.Region``), or None: one region, budgets counted
+    whole as they always were (``SWITCHYARD_REGION`` unset)."""
+    return _region.get() or _installed_region
+
+
+def install_region(region: Any) -> None:
+    global _installed_region
+    _installed_region = region
+
+
+def _budget_backend() -> Any:
+    """Where a budget is counted: the region (its store, against its slices) or the
+    backend in force."""
+    return current_region() or _backend()
 
 
 def shared_backend() -> SharedCounters | RedisCounters | None:
@@ -1265,7 +1325,7 @@ async def _add_spend(key: KeyEntry, cost: Decimal) -> None:
     _, team = _budgeted(key)
     subjects = tuple(subjects_of(key))
     bare = Joint(subjects, tuple((None, None, None) for _ in subjects))
-    backend = _backend()
+    backend = _budget_backend()
     for attempt in (backend, memory):
         try:
             if team:
@@ -1284,7 +1344,7 @@ async def _check_budgets(key: KeyEntry) -> None:
     when a spend has reached its budget. Loads a spend the counters do not know yet."""
     _, team = _budgeted(key)
     bare = dataclasses.replace(key, rpm_limit=None, tpm_limit=None)
-    backend = _backend()
+    backend = _budget_backend()
     for attempt in (backend, memory):
         try:
             if team:
@@ -1386,8 +1446,12 @@ async def _admit(
         return await _admit_joint(reservation, key, tokens, at, hold_usd, tags)
     if key.rpm_limit is None and key.tpm_limit is None and key.budget_usd is None:
         return reservation
-    hold = _units(hold_usd) if hold_usd and key.budget_usd is not None else 0
-    return await _reserve(reservation, lambda backend: backend.admit(key, tokens, at, hold))
+    if key.budget_usd is None:
+        return await _reserve(reservation, lambda backend: backend.admit(key, tokens, at, 0))
+    hold = _units(hold_usd) if hold_usd else 0
+    return await _reserve(
+        reservation, lambda backend: backend.admit(key, tokens, at, hold), current_region()
+    )
 
 
 async def _admit_joint(
@@ -1405,17 +1469,24 @@ async def _admit_joint(
     budgeted = any(s.limits.budget_usd is not None for s in subjects)
     hold = _units(hold_usd) if hold_usd and budgeted else 0
     return await _reserve(
-        reservation, lambda backend: backend.admit_joint(subjects, tokens, at, hold)
+        reservation,
+        lambda backend: backend.admit_joint(subjects, tokens, at, hold),
+        current_region() if budgeted else None,
     )
 
 
 async def _reserve(
-    reservation: Reservation, ask: Callable[[Backend], Awaitable[Any]]
+    reservation: Reservation, ask: Callable[[Backend], Awaitable[Any]], region: Any = None
 ) -> Reservation:
     """Admission's one fallback: ``ask(backend)`` admits through the backend in force
     and returns the reservation's handle. A refusal (RateLimited) is the answer; a
     shared backend (Redis, the counter service) that fails is noted and this process's
-    own counters answer instead, limits holding per process until it is back."""
+    own counters answer instead, limits holding per process until it is back. A budget
+    in a region (``region``) is admitted by the region, which falls back itself."""
+    if region is not None:
+        reservation.handle = await ask(region)
+        reservation.backend = region
+        return reservation
     backend = _backend()
     try:
         reservation.handle = await ask(backend)
