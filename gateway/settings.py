@@ -456,9 +456,7 @@ def _region() -> str:
 SWITCHYARD_REGION = _region()
 # The budget ledger of several regions: a slice is this share of a budget; the region's
 # lease holder syncs every SYNC seconds and gives back a slice idle for IDLE seconds.
-SWITCHYARD_LEDGER_SLICE_PERCENT = env_float(
-    "SWITCHYARD_LEDGER_SLICE_PERCENT", 10.0, minimum=0.1
-)
+SWITCHYARD_LEDGER_SLICE_PERCENT = env_float("SWITCHYARD_LEDGER_SLICE_PERCENT", 10.0, minimum=0.1)
 SWITCHYARD_LEDGER_SYNC_SECONDS = env_float("SWITCHYARD_LEDGER_SYNC_SECONDS", 2.0, minimum=0.1)
 SWITCHYARD_LEDGER_IDLE_SECONDS = env_float("SWITCHYARD_LEDGER_IDLE_SECONDS", 30.0, minimum=0.1)
 # An optional read replica: the console's heavy reads of the journal's tables go there

@@ -1228,6 +1228,9 @@ from gateway.models.guardrails import Guardrail as Guardrail  # noqa: E402,F401 
 from gateway.models.interactions import StoredInteraction as StoredInteraction  # noqa: E402,F401 (gateway's tables)
 from gateway.models.invites import Invite as Invite  # noqa: E402,F401 (gateway's tables)
 from gateway.models.leases import SingletonLease as SingletonLease  # noqa: E402,F401 (gateway's tables)
+from gateway.models.ledger import BillDrift as BillDrift  # noqa: E402,F401 (gateway's tables)
+from gateway.models.ledger import BudgetLedger as BudgetLedger  # noqa: E402,F401
+from gateway.models.ledger import BudgetSlice as BudgetSlice  # noqa: E402,F401
 from gateway.models.mcp import (  # noqa: E402,F401 (gateway's tables)
     McpApprovalUse,
     McpOAuthState,
@@ -1248,6 +1251,3 @@ from gateway.models.tags import RequestTag as RequestTag  # noqa: E402,F401 (gat
 from gateway.models.tags import TagBudget as TagBudget  # noqa: E402,F401 (gateway's tables)
 from gateway.models.tags import TagSpendRollup as TagSpendRollup  # noqa: E402,F401 (gateway's tables)
 from gateway.models.telemetry import AuditEvent, SpendRollup  # noqa: E402,F401 (gateway's tables)
-from gateway.models.ledger import BillDrift as BillDrift  # noqa: E402,F401 (gateway's tables)
-from gateway.models.ledger import BudgetLedger as BudgetLedger  # noqa: E402,F401
-from gateway.models.ledger import BudgetSlice as BudgetSlice  # noqa: E402,F401

@@ -170,7 +170,14 @@ async def test_a_lowered_budget_takes_back_the_unspent_slices(settings):
 async def test_teams_and_tags_are_sliced_like_keys():
     from gateway.base.entries import TeamEntry
 
-    team = TeamEntry(id=7, name="research", rpm_limit=None, tpm_limit=None, budget_usd=BUDGET, budget_period="month")
+    team = TeamEntry(
+        id=7,
+        name="research",
+        rpm_limit=None,
+        tpm_limit=None,
+        budget_usd=BUDGET,
+        budget_period="month",
+    )
     member = key(team=team)
     eu, us = Region("eu", limits.MemoryCounters()), Region("us", limits.MemoryCounters())
     first, second = await asyncio.gather(spend(eu, member, 70), spend(us, member, 70))
