@@ -47,12 +47,14 @@ class GatewayConfig(AppConfig):
 
         _register_pruners()
         from gateway.features.alerts import plugin as alerts_plugin
+        from gateway.features.billing import plugin as billing_plugin
         from gateway.features.guardrails import plugin as guardrails_plugin
         from gateway.features.mcp import plugin as mcp_plugin
         from gateway.features.media import plugin as media_plugin
         from gateway.features.prompts import plugin as prompts_plugin
 
         alerts_plugin.register()  # budget alerts: a worker's background loop
+        billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
         guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job

@@ -242,6 +242,13 @@ SWITCHYARD_URL_FETCH_TIMEOUT = env_float("SWITCHYARD_URL_FETCH_TIMEOUT", 10.0, m
 # whether the webhook may be a private, loopback or link-local host (an operator power).
 SWITCHYARD_ALERT_EVERY_SECONDS = env_float("SWITCHYARD_ALERT_EVERY_SECONDS", 30.0, minimum=1.0)
 SWITCHYARD_ALERT_WEBHOOK_PRIVATE = env_bool("SWITCHYARD_ALERT_WEBHOOK_PRIVATE", False)
+# Bills (gateway.features.billing): the providers' own usage and cost APIs read daily beside the
+# journal; the admin keys are read from the environment by the sources themselves
+# (SWITCHYARD_OPENAI_ADMIN_KEY, SWITCHYARD_ANTHROPIC_ADMIN_KEY). A day is alerted when
+# its drift passes both the percent of the journal and the amount.
+SWITCHYARD_BILL_RECONCILE_DAYS = env_int("SWITCHYARD_BILL_RECONCILE_DAYS", 3, minimum=1)
+SWITCHYARD_BILL_DRIFT_PERCENT = env_float("SWITCHYARD_BILL_DRIFT_PERCENT", 5.0, minimum=0.0)
+SWITCHYARD_BILL_DRIFT_USD = env_float("SWITCHYARD_BILL_DRIFT_USD", 1.0, minimum=0.0)
 # Budget alert emails (gateway.features.alerts.email): the operator's SMTP server, through Django's
 # email backend. Alerts are emailed only when SWITCHYARD_EMAIL_HOST (or a backend of the
 # operator's, SWITCHYARD_EMAIL_BACKEND) is set; an owner then lists the recipients.

@@ -127,6 +127,19 @@ warm_ups: Registry[Callable[[], None]] = Registry(
     "would otherwise pay for (client codecs, common adapters, URL patterns, templates). "
     "An exception is logged, never fatal.",
 )
+operator_secrets: Registry[Callable[[], list[str]]] = Registry(
+    "operator_secrets",
+    "Secrets the operator set in the environment for a feature (the bills' admin keys, "
+    "``gateway.features.billing``): the journal's and the logs' redaction takes them out like "
+    "the master key (``gateway.telemetry.redaction.configured_secrets``).",
+)
+notices: Registry[Callable[[dict[str, Any]], Awaitable[list[str]]]] = Registry(
+    "notices",
+    "Deliver a notice to the operator's alert channels now: a dict with ``kind`` and "
+    "its fields; answers the names of the channels that took it (none: retry later). "
+    "Registered by the alerts feature (its webhook and email); called by the bill "
+    "reconciliation (``gateway.features.billing``) for a day that drifts past its threshold.",
+)
 closers: Registry[Callable[[], Awaitable[None]]] = Registry(
     "closers",
     "Awaited at shutdown after the drainers, in registration order (MCP sessions and "

@@ -8,7 +8,7 @@ reconciliation of the journal with the providers' own bills.
   slices never exceeds its budget: every grant is made under a lock of the ledger row
   (``gateway.policy.budget_ledger``). Units are 1e-8 USD, as in the counters.
 - ``BillDrift``: per provider, route and UTC day, the journal's cost beside the
-  provider's own (``gateway.billing``), and their difference."""
+  provider's own (``gateway.features.billing``), and their difference."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from gateway.base import marker_scan
+from gateway.base import hooks, marker_scan
 from gateway.base.secrets.url_secrets import mask_urls_in, url_credentials
 from gateway.telemetry import caller_credentials
 from gateway.telemetry.caller_credentials import redact_caller_credentials
@@ -57,6 +57,8 @@ def configured_secrets() -> list[str]:
     from gateway.policy import registry
 
     found = {settings.SWITCHYARD_MASTER_KEY}
+    for secrets_of in hooks.operator_secrets:  # the bills' admin keys (gateway.features.billing)
+        found.update(secrets_of())
     snapshot = registry.current()
     for provider in snapshot.providers.values():
         found.update(of_provider(provider, deployment_params(provider)))

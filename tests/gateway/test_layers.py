@@ -35,7 +35,7 @@ ORDER = (
     "server",
     "wiring",
 )
-FEATURES = ("mcp", "media", "batches", "guardrails", "alerts", "prompts")
+FEATURES = ("mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing")
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 
 # Imports against the order, each with why it is there (at most two).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
@@ -141,3 +142,50 @@ async def send_tests(settings: config.Settings) -> str:
         except email.Refused as exc:
             errors.append(f"email: {exc}")
     return "; ".join(errors)
+
+
+def notice_text(notice: dict[str, Any]) -> tuple[str, str]:
+    """(title, text) of a notice another feature raised (``hooks.notices``): a bill that
+    drifted from the journal (gateway.features.billing)."""
+    if notice.get("kind") == "bill_drift":
+        source = webhook.plain(notice["source"])
+        title = f"Switchyard: the {source} bill of {notice['day']} differs from the journal"
+        routes = "; ".join(
+            f"{webhook.plain(r['provider'] or '(no provider)')} {webhook.plain(r['route'])}: "
+            f"${r['drift_usd']:+.2f}"
+            for r in notice.get("routes", [])
+        )
+        text = (
+            f"{source} billed ${notice['provider_usd']:.2f} on {notice['day']} where the "
+            f"journal counted ${notice['journal_usd']:.2f} (drift ${notice['drift_usd']:+.2f})."
+            + (f" Largest: {routes}." if routes else "")
+        )
+        return title, text
+    return "Switchyard: a notice", webhook.plain(notice.get("text", ""))
+
+
+async def deliver_notice(notice: dict[str, Any]) -> list[str]:
+    """Send ``notice`` now to the webhook and the email recipients set: the channels
+    that took it (none when none is set or all refused; the caller retries later)."""
+    settings = await db_work.arun(config.load)
+    if not settings.enabled:
+        return []
+    title, text = notice_text(notice)
+    taken: list[str] = []
+    if settings.webhook_url:
+        try:
+            await webhook.post(
+                settings.webhook_url, {"text": f":warning: {text}", "notice": notice}
+            )
+        except webhook.Refused as exc:
+            log.warning("notice not posted to the webhook: %s", exc)
+        else:
+            taken.append("webhook")
+    if settings.email_recipients:
+        try:
+            await email.send_text(list(settings.email_recipients), title, text + "\n")
+        except email.Refused as exc:
+            log.warning("notice not emailed: %s", exc)
+        else:
+            taken.append("email")
+    return taken

@@ -97,3 +97,9 @@ async def send(recipients: list[str], alert: dict[str, Any]) -> None:
     """Email ``alert`` to ``recipients`` (in a thread: SMTP blocks); ``Refused`` on failure."""
     subject, body = message(alert)
     await asyncio.to_thread(_send_now, recipients, subject, body)
+
+
+async def send_text(recipients: list[str], subject: str, body: str) -> None:
+    """Email a ready message (a notice's); ``Refused`` on failure."""
+    subject = " ".join(subject.split())[:200]  # one line: no header folding
+    await asyncio.to_thread(_send_now, recipients, subject, body)

@@ -4,6 +4,8 @@ what it pulls in are imported when a serving process starts it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.base import hooks, process_role
 
 
@@ -13,7 +15,14 @@ async def _run_alerts() -> None:
     await runner.run_forever()
 
 
+async def _deliver_notice(notice: dict[str, Any]) -> list[str]:
+    from gateway.features.alerts import delivery
+
+    return await delivery.deliver_notice(notice)
+
+
 def register() -> None:
     hooks.background_tasks.register(
         hooks.BackgroundTask("budget-alerts", _run_alerts, process_role.WORKER)
     )
+    hooks.notices.register(_deliver_notice)  # other features' notices (bill drift)

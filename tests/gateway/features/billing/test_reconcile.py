@@ -1,0 +1,246 @@
+"""The journal beside the providers' bills: each source read page by page from an API on
+127.0.0.1 answering the golden pages (tests/fixtures/billing/), matched by day and model,
+stored per provider, route and day; a day past the threshold alerts the alerts'
+channels once; the admin key never reaches a log or an error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from gateway.features.alerts import config
+from gateway.features.billing import reconcile, runner, sources
+from gateway.models import BillDrift, Provider, RequestLog, SingletonLease
+from gateway.telemetry import redaction
+from tests.gateway.features.billing.bill_server import bill_server
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DAY, NEXT = date(2025, 11, 20), date(2025, 11, 21)
+OPENAI_KEY = "sk-admin-openai-0123456789abcdef"
+ANTHROPIC_KEY = "sk-ant-admin01-0123456789abcdef"
+
+
+def journal(provider: str, route: str, model: str, usd: str, day: date = DAY, n: int = 4) -> None:
+    at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    for i in range(n):  # the cost spread over n requests
+        RequestLog.objects.create(
+            request_id=f"{route}-{day}-{i}",
+            created_at=at,
+            dialect="openai",
+            endpoint="chat",
+            route=route,
+            provider=provider,
+            upstream_model=model,
+            input_tokens=100,
+            output_tokens=50,
+            cost_usd=Decimal(usd) / n,
+        )
+
+
+@pytest.fixture
+def gateway_journal(db):
+    Provider.objects.create(name="openai-main", kind="openai")
+    Provider.objects.create(name="claude", kind="anthropic")
+    journal("openai-main", "gpt", "gpt-4o", "10.00")
+    journal("openai-main", "mini", "gpt-4o-mini", "2.00")
+    journal("openai-main", "mini", "gpt-4o-mini", "0.50", NEXT)
+    journal("claude", "sonnet", "claude-sonnet-4-5", "5.00")
+    journal("elsewhere", "other", "gpt-4o", "99.00")  # not a provider of a billed kind
+
+
+@pytest.fixture
+def openai_bill(monkeypatch):
+    with bill_server(
+        "openai", OPENAI_KEY, "openai_costs.json", "openai_usage_completions.json"
+    ) as server:
+        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_KEY", OPENAI_KEY)
+        monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_BASE_URL", server.url)
+        yield server
+
+
+@pytest.fixture
+def anthropic_bill(monkeypatch):
+    with bill_server(
+        "anthropic", ANTHROPIC_KEY, "anthropic_cost_report.json", "anthropic_usage_messages.json"
+    ) as server:
+        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)
+        monkeypatch.setenv("SWITCHYARD_ANTHROPIC_ADMIN_BASE_URL", server.url)
+        yield server
+
+
+def rows() -> dict[tuple[str, str, str, date], tuple[Decimal, Decimal, Decimal]]:
+    return {
+        (r.source, r.provider, r.route, r.day): (r.journal_usd, r.provider_usd, r.drift_usd)
+        for r in BillDrift.objects.all()
+    }
+
+
+def test_the_sources_read_every_page_with_the_admin_key(openai_bill, anthropic_bill):
+    async def read():
+        async with __import__("httpx").AsyncClient() as client:
+            openai = sources.OpenAIBill(client)
+            anthropic = sources.AnthropicBill(client)
+            return (
+                await openai.costs(DAY, date(2025, 11, 22)),
+                await openai.usage(DAY, date(2025, 11, 22)),
+                await anthropic.costs(DAY, date(2025, 11, 22)),
+                await anthropic.usage(DAY, date(2025, 11, 22)),
+            )
+
+    oa_costs, oa_usage, an_costs, an_usage = asyncio.run(read())
+    assert [(c.day, c.model, c.usd) for c in oa_costs] == [
+        (DAY, "gpt-4o-2024-08-06", Decimal("4.0")),
+        (DAY, "gpt-4o-2024-08-06", Decimal("7.0")),
+        (DAY, "gpt-4o-mini-2024-07-18", Decimal("2.0")),
+        (DAY, "ft:gpt-4o-mini:acme", Decimal("0.3")),
+        (NEXT, "gpt-4o-mini-2024-07-18", Decimal("0.5")),  # from the second page
+    ]
+    assert {c.scope for c in oa_costs} == {"proj_gateway"}
+    assert [(u.day, u.model, u.requests) for u in oa_usage][-1] == (
+        NEXT,
+        "gpt-4o-mini-2024-07-18",
+        10,
+    )
+    # Anthropic's amounts are cents as decimal strings; a web search fee has no model
+    assert [(c.day, c.model, c.usd) for c in an_costs] == [
+        (DAY, "claude-sonnet-4-5-20250929", Decimal("3.125")),
+        (DAY, "claude-sonnet-4-5-20250929", Decimal("2")),
+        (NEXT, "", Decimal("0.01")),
+    ]
+    (used,) = an_usage
+    assert used.input_tokens == 1_100_000 and used.key == "apikey_01Rj2N8SVvo6BePZj99NhmiT"
+    # what each asked: the window, daily buckets, grouping, pages by next_page
+    costs = [q for path, q, _ in openai_bill.seen if path == "/v1/organization/costs"]
+    assert costs[0]["bucket_width"] == ["1d"] and costs[0]["group_by"] == [
+        "line_item",
+        "project_id",
+    ]
+    assert costs[0]["start_time"] == [str(int(datetime(2025, 11, 20, tzinfo=UTC).timestamp()))]
+    assert "page" not in costs[0] and costs[1]["page"] == ["page_AAAAAGdGxdEiJdKOAAAAAGcqsYA="]
+    reports = [
+        (q, h) for path, q, h in anthropic_bill.seen if path == "/v1/organizations/cost_report"
+    ]
+    assert reports[0][0]["group_by[]"] == ["description", "workspace_id"]
+    assert reports[0][0]["starting_at"] == ["2025-11-20T00:00:00Z"]
+    assert reports[1][0]["page"] == ["page_MjAyNS0xMS0yMVQwMDowMDowMFo="]
+    assert reports[0][1]["x-api-key"] == ANTHROPIC_KEY
+    assert reports[0][1]["anthropic-version"] == "2023-06-01"
+
+
+def test_a_run_stores_journal_bill_and_drift_per_provider_route_and_day(
+    gateway_journal, openai_bill, anthropic_bill, settings
+):
+    outcome = asyncio.run(runner.run(DAY, date(2025, 11, 22)))
+    assert outcome.errors == {}
+    found = rows()
+    # gpt-4o billed 11.00 (dated model name) against 10.00 counted
+    assert found[("openai", "openai-main", "gpt", DAY)] == (
+        Decimal("10.000000"),
+        Decimal("11.000000"),
+        Decimal("1.000000"),
+    )
+    assert found[("openai", "openai-main", "mini", DAY)][2] == 0
+    assert found[("openai", "openai-main", "mini", NEXT)] == (
+        Decimal("0.500000"),
+        Decimal("0.500000"),
+        Decimal("0"),
+    )
+    # a model no route of the gateway used: the bill's own row
+    assert found[("openai", "", "", DAY)] == (Decimal(0), Decimal("0.300000"), Decimal("0.3"))
+    assert found[("anthropic", "claude", "sonnet", DAY)][1:] == (
+        Decimal("5.125000"),
+        Decimal("0.125000"),
+    )
+    assert found[("anthropic", "", "", NEXT)][1] == Decimal("0.010000")
+    assert not any(key[1] == "elsewhere" for key in found)
+    gpt = BillDrift.objects.get(route="gpt")
+    assert gpt.models_seen[0]["billed_model"] == "gpt-4o-2024-08-06"
+    assert gpt.models_seen[0]["billed_tokens"] == 1_500_000
+    # run again: the rows are replaced, not doubled
+    asyncio.run(runner.run(DAY, date(2025, 11, 22)))
+    assert rows() == found
+
+
+def test_a_day_past_the_threshold_alerts_once(gateway_journal, openai_bill, receiver, settings):
+    config.save(webhook_url=receiver.url)
+    outcome = asyncio.run(runner.run(DAY, date(2025, 11, 22)))
+    # openai drifted 1.30 on 12.00 (10.8 %, over $1): alerted; the next day did not
+    assert outcome.alerted == {"openai": ["2025-11-20"]}
+    (posted,) = receiver.received
+    assert posted["notice"]["source"] == "openai" and posted["notice"]["day"] == "2025-11-20"
+    assert "$13.30" in posted["text"] and "$12.00" in posted["text"]
+    assert BillDrift.objects.filter(day=DAY, alerted_at__isnull=False).count() == 3
+    asyncio.run(runner.run(DAY, date(2025, 11, 22)))
+    assert len(receiver.received) == 1  # once per source and day
+    # under the threshold: nothing
+    settings.SWITCHYARD_BILL_DRIFT_USD = 5.0
+    BillDrift.objects.update(alerted_at=None)
+    asyncio.run(runner.run(DAY, date(2025, 11, 22)))
+    assert len(receiver.received) == 1
+
+
+def test_a_refusing_provider_is_an_error_naming_the_status_never_the_key(
+    gateway_journal, openai_bill, caplog, monkeypatch
+):
+    openai_bill.status = 503
+    with caplog.at_level(logging.WARNING, logger="gateway.features.billing"):
+        outcome = asyncio.run(runner.run(DAY, NEXT))
+    assert outcome.errors == {"openai": "openai: /v1/organization/costs answered 503"}
+    assert OPENAI_KEY not in caplog.text and "503" in caplog.text
+    assert BillDrift.objects.count() == 0
+    monkeypatch.setenv("SWITCHYARD_OPENAI_ADMIN_KEY", "sk-admin-wrong-key-000000")
+    openai_bill.status = 200
+    outcome = asyncio.run(runner.run(DAY, NEXT))
+    assert "answered 401" in outcome.errors["openai"]
+
+
+def test_the_admin_keys_are_redacted_like_the_master_key(openai_bill, anthropic_bill):
+    known = redaction.configured_secrets()
+    assert OPENAI_KEY in known and ANTHROPIC_KEY in known
+
+
+def test_the_daily_run_happens_once_a_day_under_its_lease(
+    gateway_journal, openai_bill, monkeypatch
+):
+    monkeypatch.setattr(runner, "window", lambda days, today=None: (DAY, date(2025, 11, 22)))
+    first = asyncio.run(runner.round_once())
+    assert first is not None and first.rows["openai"] > 0
+    assert asyncio.run(runner.round_once()) is None  # done today (the lease is held)
+    lease = SingletonLease.objects.get(pk=runner.LEASE_NAME)
+    assert lease.lease_until > datetime.now(UTC)
+    SingletonLease.objects.update(lease_until=datetime(2025, 1, 1, tzinfo=UTC))  # tomorrow
+    assert asyncio.run(runner.round_once()) is not None
+
+
+def test_the_command_runs_it_now(gateway_journal, openai_bill, monkeypatch):
+    out = StringIO()
+    call_command("reconcile_bills", "--since", "2025-11-20", stdout=out)
+    assert "openai:" in out.getvalue() and "alerted" in out.getvalue()
+    assert BillDrift.objects.filter(route="gpt").exists()
+    with pytest.raises(CommandError, match="--since must be a date"):
+        call_command("reconcile_bills", "--since", "yesterday")
+    monkeypatch.delenv("SWITCHYARD_OPENAI_ADMIN_KEY")
+    with pytest.raises(CommandError, match="SWITCHYARD_OPENAI_ADMIN_KEY"):
+        call_command("reconcile_bills")
+
+
+def test_a_billed_model_matches_the_journals_name_or_it_dated():
+    assert reconcile.same_model("gpt-4o", "gpt-4o-2024-08-06")
+    assert reconcile.same_model("gpt-4o", "gpt-4o")
+    assert not reconcile.same_model("gpt-4", "gpt-4o")
+    # both names prefix it: the longer wins, gpt-4o-mini's bill goes to the mini route only
+    lines = [
+        reconcile.JournalLine("p", "gpt", "gpt-4o", Decimal(1), 10),
+        reconcile.JournalLine("p", "mini", "gpt-4o-mini", Decimal(1), 10),
+    ]
+    cost = sources.BilledCost(DAY, "gpt-4o-mini-2024-07-18", Decimal(2))
+    drift = reconcile.match_day(DAY, lines, [cost], [])
+    assert drift.rows[("p", "mini")]["provider_usd"] == Decimal(2)
+    assert drift.rows[("p", "gpt")]["provider_usd"] == Decimal(0)
