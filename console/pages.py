@@ -13,6 +13,7 @@ from console.views import (
     audit,
     auth,
     batches,
+    bills,
     catalog,
     config,
     dashboard,
@@ -228,8 +229,11 @@ register(
         spend.spend_page,
         "spend",
         read="usage.view",
-        nav=Nav("Observe", "Spend", ("spend", "usage"), order=30),
+        nav=Nav("Observe", "Spend", ("spend", "usage", "bills"), order=30),
     ),
+    # the providers' bills beside the journal (as /api/bill-drift): admins read, owners
+    # reconcile now
+    Page("spend/bills/", bills.bills_page, "bills", read="spend.view", write="settings.edit"),
     Page("spend/export.csv", spend.spend_csv, "spend-csv", read="usage.view"),
     # tag budgets (as /api/tags): owners and admins
     Page("spend/tag-budgets", spend.tag_budget_save, "tag-budget-save", read="teams.edit"),

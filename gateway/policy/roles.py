@@ -135,6 +135,8 @@ API: dict[str, tuple[str, str]] = {
     "guardrails": ("guardrails.view", "guardrails.edit"),
     "spend": ("spend.view", "spend.view"),
     "alerts": ("spend.view", "settings.edit"),  # budget alerts: admins read, owners change
+    # the providers' bills beside the journal: admins read, owners run a reconciliation
+    "bill-drift": ("spend.view", "settings.edit"),
     "audit": ("audit.view", "audit.view"),
     "prompts": ("prompts.view", "prompts.edit"),  # and rule prompt.change
     "datasets": ("evals.use", "evals.use"),

@@ -116,6 +116,8 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
     "alerts": (ADMINS, OWNERS),
     "alerts-test": (OWNERS, OWNERS),
     "alert-retry": (OWNERS, OWNERS),
+    # the providers' bills beside the journal: admins read, owners reconcile now
+    "bills": (ADMINS, OWNERS),
     "audit": (ADMINS, ADMINS),
     "audit-export": (ADMINS, ADMINS),
     # every key's batch jobs and their results
@@ -163,6 +165,7 @@ API = {
     "spend": (ADMINS, ADMINS),
     "tags": (ADMINS, ADMINS),  # tag budgets: across every team's keys
     "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
+    "bill-drift": (ADMINS, OWNERS),  # the providers' bills: admins read, owners run it
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
     "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)

@@ -25,6 +25,7 @@ def started_runners(monkeypatch):
     from gateway.features.alerts import runner as alerts_runner
     from gateway.features.batches import runner as batch_runner
     from gateway.features.batches.files import pruning as file_pruning
+    from gateway.features.billing import runner as bills_runner
 
     ran: list[str] = []
 
@@ -38,6 +39,7 @@ def started_runners(monkeypatch):
     monkeypatch.setattr(batch_runner, "run_forever", stand_in("batches"))
     monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
     monkeypatch.setattr(alerts_runner, "run_forever", stand_in("budget-alerts"))
+    monkeypatch.setattr(bills_runner, "run_forever", stand_in("bill-reconciliation"))
     monkeypatch.setattr(responses_background, "run_forever", stand_in("background-responses"))
     monkeypatch.setattr(file_pruning, "prune_forever", stand_in("file-pruning"))
     # every job table has an unfinished row: the dormant runners start at their first look
@@ -69,6 +71,7 @@ def started_runners(monkeypatch):
             [
                 "background-responses",
                 "batch-runner",
+                "bill-reconciliation",
                 "budget-alerts",
                 "evaluations",
                 "file-pruning",
@@ -79,6 +82,7 @@ def started_runners(monkeypatch):
             [
                 "background-responses",
                 "batch-runner",
+                "bill-reconciliation",
                 "budget-alerts",
                 "evaluations",
                 "file-pruning",
@@ -104,6 +108,7 @@ def test_every_background_task_names_its_roles() -> None:
         "background-responses": frozenset({"worker"}),
         "evaluations": frozenset({"worker"}),
         "budget-alerts": frozenset({"worker"}),
+        "bill-reconciliation": frozenset({"worker"}),
     }
 
 

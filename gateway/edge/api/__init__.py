@@ -49,6 +49,7 @@ api.add_router("/sso-removals", "gateway.edge.api.sso_removals.router")
 api.add_router("/mcp-servers", "gateway.edge.api.mcp_servers.router")
 api.add_router("/guardrails", "gateway.edge.api.guardrails.router")
 api.add_router("/alerts", "gateway.edge.api.alerts.router")
+api.add_router("/bill-drift", "gateway.edge.api.bills.router")  # the providers' bills
 api.add_router("/prompts", "gateway.edge.api.prompts.router")
 
 
