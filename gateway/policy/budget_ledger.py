@@ -535,6 +535,9 @@ class Region:
                     seen.pending -= back
         if spent:
             await db_work.arun(record_spent_sync, self.name, spent)
+        for gone in [line for line, seen in self._seen.items() if line not in spent]:
+            if not self._seen[gone].pending:  # a period over: forget its figures
+                del self._seen[gone]
 
 
 def _regional_subject(subject: Subject) -> Subject:

@@ -33,6 +33,9 @@ def run_check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         ("SWITCHYARD_READ_TIMEOUT", "-1"),
         ("SWITCHYARD_LOG_BODIES", "sometimes"),
         ("LOG_LEVEL", "LOUD"),
+        ("SWITCHYARD_REGION", "eu west"),  # a name of letters, digits, - and _
+        ("SWITCHYARD_REGION", "eu"),  # several regions: not on SQLite (one region)
+        ("SWITCHYARD_LEDGER_SLICE_PERCENT", "0"),
     ],
 )
 def test_bad_value_fails_start_up_naming_the_variable(
