@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.gateway.billing.bill_server import bill_server
+from tests.gateway.features.billing.bill_server import bill_server
 from tests.live import Gateway, running_gateway
 from tests.screenshots import screenshot_dir
 
