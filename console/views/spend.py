@@ -214,6 +214,8 @@ def _page(
         # sets them for owners and admins (as /api/tags)
         "tags": tag_section(since, filters, visible, budgets=actor.can("spend.view")),
         "tag_budgets": budgets_section(tag_form) if actor.can("teams.edit") else None,
+        # the Bills page reads every provider's bill: only its readers get the link
+        "sees_bills": actor.can("spend.view"),
     }
     return render(request, "console/spend.html", context, status=status)
 
