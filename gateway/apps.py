@@ -51,6 +51,7 @@ class GatewayConfig(AppConfig):
         from gateway.features.guardrails import plugin as guardrails_plugin
         from gateway.features.mcp import plugin as mcp_plugin
         from gateway.features.media import plugin as media_plugin
+        from gateway.features.passthrough import plugin as passthrough_plugin
         from gateway.features.prompts import plugin as prompts_plugin
 
         alerts_plugin.register()  # budget alerts: a worker's background loop
@@ -59,6 +60,7 @@ class GatewayConfig(AppConfig):
         guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
         mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
         media_plugin.register()  # images and audio endpoints, Gemini image output
+        passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs
         prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
         from gateway.features.batches.files import links
 

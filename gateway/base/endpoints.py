@@ -105,6 +105,7 @@ class Endpoint:
 
 IMAGES = "its answer is images"
 TRANSCRIPT = "its answer is a transcript post_call guardrails do not read"
+PASSED = "the vendor's own bytes, relayed as they come"
 
 
 def _declare(*endpoints: Endpoint) -> dict[str, Endpoint]:
@@ -167,6 +168,16 @@ ENDPOINTS: dict[str, Endpoint] = _declare(
     # /v1/realtime: text events both ways are checked, audio is refused
     # (gateway.features.guardrails.realtime)
     Endpoint("realtime", REQUEST, TEXT, "audio", socket=True),
+    # /{vendor}/... (gateway.features.passthrough): a vendor API's own request, its body
+    # sent as it came and its answer relayed as it comes. Routed on the first route the
+    # key may call with a deployment on the provider reached; priced by the usage the
+    # answer reports. A body of a known shape (chat in its vendor's format, the strings
+    # of an embeddings or moderation body, none) is read as a chat request; any other
+    # is declared apart, and a pre_call guardrail applying refuses it.
+    Endpoint("passthrough", REQUEST, UNREADABLE, PASSED),
+    Endpoint(
+        "passthrough_opaque", None, UNREADABLE, f"a vendor body of no shape it reads; {PASSED}"
+    ),
 )
 
 

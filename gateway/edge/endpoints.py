@@ -36,6 +36,7 @@ from gateway.errors import (
     RequestTooLarge,
     ShuttingDown,
 )
+from gateway.features import passthrough
 from gateway.policy import registry
 
 log = logging.getLogger(__name__)
@@ -503,6 +504,24 @@ class GatewayApp:
             fields = {"model": model, "stream": stream}
             await self.api(
                 scope, receive, send, endpoint, dialects.GEMINI, fields, google_auth=True
+            )
+        finally:
+            lifecycle.request_finished()
+
+    async def passthrough(self, scope: Scope, receive: Receive, send: Send, found: str) -> None:
+        """``/{vendor}/...``: the vendor's own API (``gateway.features.passthrough``), in
+        the one pipeline as any endpoint: its key taken the way the vendor's SDK sends
+        it (Bearer, ``x-api-key``, ``api-key``, ``x-goog-api-key``, ``?key=``), the body
+        read size-capped, the answer relayed as it comes."""
+        dialect = passthrough.dialect_for(found)
+        if lifecycle.closing():
+            await send_reply(send, refuse_new_request(scope, passthrough.ENDPOINT, dialect))
+            return
+        lifecycle.request_started()
+        try:
+            fields = {passthrough.TARGET: passthrough.target(scope, found, header_map(scope))}
+            await self.api(
+                scope, receive, send, passthrough.ENDPOINT, dialect, fields, google_auth=True
             )
         finally:
             lifecycle.request_finished()
@@ -981,6 +1000,13 @@ def _mcp(scope: Scope, method: str, path: str) -> bool:
     return path == "/mcp" or path.startswith("/mcp/")
 
 
+def _passthrough(scope: Scope, method: str, path: str) -> str | None:
+    """The vendor prefix of a passthrough path (``/openai/...``, ``/openai_passthrough/...``);
+    tried after every row above: under ``/openai/`` and ``/anthropic/`` the gateway's own
+    endpoints come first."""
+    return passthrough.prefix_of(path)
+
+
 PROBES = {"/health/liveliness": health.alive, "/health/readiness": health.ready}
 
 
@@ -1030,6 +1056,12 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET signed file link", _file_link, GatewayApp.file_link, _declared("file_link")),
     Route("MCP", _mcp, GatewayApp.mcp, _declared("mcp")),
+    Route(
+        "passthrough",
+        _passthrough,
+        GatewayApp.passthrough,
+        _declared(*passthrough.DECLARED),
+    ),
     Route("GET metrics", _metrics, GatewayApp.metrics),  # /metrics: not an API path
     Route("GET health probe", _probe, GatewayApp.probe),  # /health/...: not an API path
 )

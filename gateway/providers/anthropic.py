@@ -24,7 +24,7 @@ from gateway.errors import UpstreamError
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Setting
+from gateway.providers.kinds import BATCH_SETTINGS, PASSTHROUGH_SETTINGS, FormHelp, Setting
 from gateway.providers.passthrough_body import for_deployment
 from gateway.types import ChatRequest
 
@@ -57,7 +57,8 @@ class AnthropicProvider(CodecProvider):
         base_url="The host root; empty: https://api.anthropic.com.",
         secret="The Anthropic API key (stored encrypted) or os.environ/NAME.",
     )
-    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/features/batches/upstreams
+    # gateway/features/batches/upstreams, gateway/features/passthrough
+    settings_taken: tuple[Setting, ...] = (*BATCH_SETTINGS, *PASSTHROUGH_SETTINGS)
     speaks = CODECS["anthropic"]
     reasoning_families = frozenset({"claude"})
     counts_tokens = True  # POST /v1/messages/count_tokens
@@ -160,6 +161,12 @@ class AnthropicProvider(CodecProvider):
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return self.url("/v1/messages")
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        """The host root (``https://api.anthropic.com``): Anthropic's SDK given
+        ``{gateway}/anthropic`` asks for ``/v1/...`` under it."""
+        base = wire.base_url(self.provider) or DEFAULT_BASE_URL
+        return _API_PATH.sub("", base).rstrip("/")
 
     def forwarded(self, caller: Mapping[str, str]) -> dict[str, str]:
         headers = {"anthropic-version": caller.get("anthropic-version") or DEFAULT_VERSION}

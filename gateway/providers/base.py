@@ -362,6 +362,35 @@ class Provider:
         where it has no counting endpoint."""
         return None
 
+    # --- the vendor's own API, reached as it is (gateway.features.passthrough) ----------
+    # A kind that takes passthrough says where its API's paths hang off for a deployment,
+    # which of them a deployment may reach, and signs any request to it; its
+    # ``settings_taken`` then holds ``kinds.PASSTHROUGH_SETTINGS``.
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        """The URL (scheme, host, any path prefix; no trailing ``/``) the vendor API's
+        paths are appended to for ``deployment``: what a vendor SDK's base URL would be
+        without its version path. None: this kind takes no passthrough."""
+        return None
+
+    async def api_scope(self, deployment: DeploymentEntry) -> tuple[str, ...]:
+        """The path prefixes under ``api_root`` that ``deployment`` may reach (empty:
+        any): what its credentials reach beyond the provider configured (Vertex AI's
+        service account: other projects) stays out."""
+        return ()
+
+    async def sign_api_call(
+        self,
+        deployment: DeploymentEntry,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        """Add the provider's credentials (and extra headers) to ``headers`` for exactly
+        this request: a key, a token, or a signature over the method, URL, headers and
+        body (SigV4). Raise ``ConfigurationError`` when they cannot be had."""
+        raise NotImplementedError(f"{self.kind} providers take no passthrough")
+
     async def list_models(self) -> list[str]:
         """Model ids the upstream offers (the console's "test connection"); raises
         ``GatewayError`` saying why (``models_unlisted``) for kinds that cannot."""

@@ -50,7 +50,14 @@ from gateway.errors import MissingSecret
 from gateway.providers import ambient, wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import DEFRAMERS, CodecProvider, one_at_a_time, target_of
-from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Keyless, Setting, positive_integer
+from gateway.providers.kinds import (
+    BATCH_SETTINGS,
+    PASSTHROUGH_SETTINGS,
+    FormHelp,
+    Keyless,
+    Setting,
+    positive_integer,
+)
 from gateway.types import ChatRequest
 
 # Deployment params that steer this provider; never sent upstream as model parameters.
@@ -224,6 +231,7 @@ class BedrockProvider(CodecProvider):
         ),
         Setting("batch_s3_endpoint", "S3 endpoint", "Empty: AWS S3 of the region."),
         *BATCH_SETTINGS,
+        *PASSTHROUGH_SETTINGS,  # gateway/features/passthrough
     )
     form_help = FormHelp(
         base_url="Empty: https://bedrock-runtime.REGION.amazonaws.com; set it for a VPC "
@@ -329,6 +337,48 @@ class BedrockProvider(CodecProvider):
             for name in sorted(version.refuses & set(deployment.params))
         ]
 
+    async def region(self, settings: AwsSettings, deployment: DeploymentEntry) -> str:
+        """The region ``deployment`` calls: its settings', else its profile's (looked up
+        off the loop); a ``ConfigurationError`` when neither names one."""
+        region = settings.region
+        if not region and settings.profile:
+            aws = await aws_module()
+            region = await asyncio.to_thread(aws.profile_region, settings.profile)
+        if not region:
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r}: no AWS region: set aws_region_name "
+                "(or AWS_REGION)"
+            )
+        return region
+
+    # -- passthrough (gateway.features.passthrough): the runtime API of the deployment's
+    # region, each request signed with SigV4 as Converse is --
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        settings = self.settings(deployment)
+        region = await self.region(settings, deployment)
+        return (settings.endpoint or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
+
+    async def sign_api_call(
+        self,
+        deployment: DeploymentEntry,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        """SigV4 over exactly this request (its path as it goes on the wire), with the
+        deployment's credentials; the host's only to Bedrock's official hosts."""
+        settings = self.settings(deployment)
+        region = await self.region(settings, deployment)
+        self._url_checked(settings, url)
+        aws = await aws_module()
+        _secret, extra = wire.credentials(self.provider)
+        headers.update(extra)
+        credentials = await aws.frozen_credentials(
+            settings.access_key, settings.secret_key, settings.token, settings.profile
+        )
+        headers.update(aws.sign_request(credentials, region, method, url, body, headers))
+
     @staticmethod
     def url(endpoint: str | None, region: str, model: str, stream: bool) -> str:
         base = (endpoint or f"https://bedrock-runtime.{region}.amazonaws.com").rstrip("/")
@@ -344,14 +394,7 @@ class BedrockProvider(CodecProvider):
     ) -> tuple[str, bytes, dict[str, str]]:
         settings = self.settings(deployment)
         aws = await aws_module()
-        region = settings.region
-        if not region and settings.profile:
-            region = await asyncio.to_thread(aws.profile_region, settings.profile)
-        if not region:
-            raise errors.ConfigurationError(
-                f"deployment {deployment.label!r}: no AWS region: set aws_region_name "
-                "(or AWS_REGION)"
-            )
+        region = await self.region(settings, deployment)
         body = self.codec.build_request(request, self.target(deployment))
         url = self.url(settings.endpoint, region, deployment.model, stream)
         self._url_checked(settings, url)
@@ -378,14 +421,7 @@ class BedrockProvider(CodecProvider):
         ``aws_bedrock_runtime_endpoint`` (or the base URL), when set, is the host."""
         settings = self.settings(deployment)
         aws = await aws_module()
-        region = settings.region
-        if not region and settings.profile:
-            region = await asyncio.to_thread(aws.profile_region, settings.profile)
-        if not region:
-            raise errors.ConfigurationError(
-                f"deployment {deployment.label!r}: no AWS region: set aws_region_name "
-                "(or AWS_REGION)"
-            )
+        region = await self.region(settings, deployment)
         model = deployment.model
         arn = (
             model

@@ -215,6 +215,18 @@ class CodecProvider(Provider):
         _secret, extra = wire.credentials(self.provider)
         headers.update(extra)
 
+    async def sign_api_call(
+        self,
+        deployment: DeploymentEntry,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        """A passthrough request is signed as the adapter's own calls are (``sign``);
+        kinds whose signature needs the deployment's settings override it."""
+        await self.sign(method, url, body, headers)
+
     def timeout(self) -> httpx.Timeout:
         return http.default_timeout(read=self.provider.timeout)
 

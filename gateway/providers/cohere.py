@@ -20,7 +20,7 @@ from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider
-from gateway.providers.kinds import FormHelp
+from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
 from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
@@ -48,12 +48,17 @@ class CohereProvider(CodecProvider):
         base_url="Empty: https://api.cohere.com (requests go to /v2/chat).",
         secret="The Cohere API key (stored encrypted) or os.environ/NAME.",
     )
+    settings_taken = PASSTHROUGH_SETTINGS  # gateway/features/passthrough
     speaks = CODECS["cohere"]
 
     also_serves = frozenset({"rerank"})  # besides chat: /v1/rerank -> /v2/rerank
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return f"{api_root(self.provider.base_url)}/v2/chat"
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        """The host root: Cohere's SDK given ``{gateway}/cohere`` asks for ``/v2/...``."""
+        return api_root(wire.base_url(self.provider))
 
     async def rerank(
         self, body: dict[str, Any], deployment: DeploymentEntry, exchange: Exchange

@@ -26,7 +26,7 @@ from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import FormHelp
+from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
 from gateway.types import ChatRequest
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -45,6 +45,15 @@ CONTROL_PARAMS = frozenset(
         "vertex_ai_credentials",
     }
 )
+
+
+def host_root(base_url: str) -> str:
+    """A Gemini API base URL without a version path at its end
+    (``https://generativelanguage.googleapis.com/v1beta`` -> the host): the SDK given
+    ``{gateway}/gemini`` asks for ``/v1beta/...`` under it."""
+    base = base_url.rstrip("/")
+    head, _, last = base.rpartition("/")
+    return head if last.startswith("v1") and "://" in head else base
 
 
 def model_path(model: str) -> str:
@@ -143,6 +152,11 @@ class GeminiProvider(GoogleCodecProvider):
         api_version="The version path; empty: v1beta.",
     )
 
+    settings_taken = PASSTHROUGH_SETTINGS  # gateway/features/passthrough
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        return host_root(wire.base_url(self.provider) or DEFAULT_BASE_URL)
+
     def root(self) -> str:
         base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
         last = base.rsplit("/", 1)[-1]
@@ -169,4 +183,4 @@ class GeminiProvider(GoogleCodecProvider):
         return f"{self.root()}/models?pageSize=1000" + (f"&pageToken={quote(page)}" if page else "")
 
 
-__all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider"]
+__all__ = ["CONTROL_PARAMS", "GeminiProvider", "GoogleCodecProvider", "host_root"]

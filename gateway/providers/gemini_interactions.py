@@ -25,8 +25,13 @@ from gateway.codecs.gemini_interactions import upstream_maps
 from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.gemini import CONTROL_PARAMS, DEFAULT_API_VERSION, DEFAULT_BASE_URL
-from gateway.providers.kinds import FormHelp
+from gateway.providers.gemini import (
+    CONTROL_PARAMS,
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    host_root,
+)
+from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
 from gateway.types import ChatRequest
 
 
@@ -50,6 +55,11 @@ class GeminiInteractionsProvider(CodecProvider):
     stream_accept = "text/event-stream"
     # Implicit caching, as on the Gemini API (short-lived, no documented lifetime).
     prompt_cache_seconds = 180.0
+
+    settings_taken = PASSTHROUGH_SETTINGS  # gateway/features/passthrough
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        return host_root(wire.base_url(self.provider) or DEFAULT_BASE_URL)
 
     def root(self) -> str:
         base = (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")

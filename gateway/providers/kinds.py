@@ -19,6 +19,7 @@ model's validation) does not load every adapter, and an adapter's heavy client
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,72 @@ BATCH_SETTINGS = (
         "Share off the token prices for a native batch (0.5 = half price); empty: the "
         "upstream's published discount (50% for OpenAI, Anthropic and Bedrock).",
         check=fraction,
+    ),
+)
+
+
+def path_prefix_list(value: str) -> str:
+    """Comma-separated API path prefixes (``/v1/models, /v1beta/cachedContents``): each
+    starts with ``/`` and is a plain path, nothing a URL could read otherwise (no
+    traversal, query, fragment, encoding, user info or spaces)."""
+    prefixes = [item.strip() for item in value.split(",")]
+    if len(prefixes) > MAX_PATH_PREFIXES:
+        return f"at most {MAX_PATH_PREFIXES} path prefixes (this names {len(prefixes)})"
+    for prefix in prefixes:
+        problem = _prefix_problem(prefix)
+        if problem:
+            return f"{prefix!r} {problem}" if prefix else problem
+    return ""
+
+
+MAX_PATH_PREFIXES = 50
+_PLAIN_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+;=:/]*$")
+
+
+def _prefix_problem(prefix: str) -> str:
+    if not prefix:
+        return "an empty path prefix (two commas in a row, or one at an end)"
+    if not prefix.startswith("/"):
+        return "does not start with / (a path such as /v1/models)"
+    if "//" in prefix:
+        return "has an empty segment (//)"
+    if any(segment in (".", "..") for segment in prefix.split("/")):
+        return "has a . or .. segment"
+    if not _PLAIN_PATH.match(prefix):
+        return (
+            "holds a character a plain path does not (no query, fragment, %-encoding, @, "
+            "\\ or spaces)"
+        )
+    return ""
+
+
+def path_prefixes(value: str) -> tuple[str, ...]:
+    """The prefixes ``passthrough_paths`` names (empty: every path); a value that
+    ``path_prefix_list`` refuses raises ``ValueError`` saying why."""
+    if not value.strip():
+        return ()
+    problem = path_prefix_list(value.strip())
+    if problem:
+        raise ValueError(problem)
+    return tuple(item.strip() for item in value.split(","))
+
+
+# What providers whose vendor API callers may reach as it is take (gateway/features/
+# passthrough): whether they may, and where.
+PASSTHROUGH_SETTINGS = (
+    Setting(
+        "passthrough",
+        "Passthrough",
+        "on (empty) or off: keys allowed a route on this provider reach its vendor's own "
+        "API at /PREFIX/... (docs/providers.md, Passthrough).",
+        check=switch,
+    ),
+    Setting(
+        "passthrough_paths",
+        "Passthrough paths",
+        "Comma-separated path prefixes passthrough may reach (e.g. /v1/models, /v1/files); "
+        "empty: every path of the API.",
+        check=path_prefix_list,
     ),
 )
 

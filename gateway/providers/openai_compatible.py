@@ -26,7 +26,13 @@ from gateway.errors import MissingSecret
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import BATCH_SETTINGS, FormHelp, Keyless, Setting
+from gateway.providers.kinds import (
+    BATCH_SETTINGS,
+    PASSTHROUGH_SETTINGS,
+    FormHelp,
+    Keyless,
+    Setting,
+)
 from gateway.providers.passthrough_body import for_deployment
 from gateway.types import ChatRequest, StreamEvent, refused_caller_header
 
@@ -77,7 +83,8 @@ class OpenAICompatibleProvider(CodecProvider):
         base_url="Include the version path: https://api.openai.com/v1, http://host:8000/v1.",
         secret="The API key (stored encrypted) or os.environ/NAME (read when used).",
     )
-    settings_taken: tuple[Setting, ...] = BATCH_SETTINGS  # gateway/features/batches/upstreams
+    # gateway/features/batches/upstreams, gateway/features/passthrough
+    settings_taken: tuple[Setting, ...] = (*BATCH_SETTINGS, *PASSTHROUGH_SETTINGS)
     speaks = CODECS["openai"]
     stream_accept = "text/event-stream"
 
@@ -87,6 +94,12 @@ class OpenAICompatibleProvider(CodecProvider):
 
     def endpoint(self, deployment: DeploymentEntry, stream: bool) -> str:
         return self.url("chat/completions", deployment)
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        """The base URL without its version path (``https://api.openai.com/v1`` ->
+        ``https://api.openai.com``): OpenAI's SDK given ``{gateway}/openai/v1`` asks for
+        ``/v1/...`` as it would of the vendor."""
+        return wire.base_url(self.provider).removesuffix("/v1")
 
     def target(self, deployment: DeploymentEntry) -> Target:
         return target_with_host(deployment)
@@ -213,6 +226,11 @@ class AzureOpenAIProvider(OpenAICompatibleProvider):
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"api-key": secret} if secret else {}
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        """The resource (``https://NAME.openai.azure.com``): Azure's SDK given
+        ``{gateway}/azure`` as its endpoint asks for ``/openai/...`` under it."""
+        return wire.base_url(self.provider).removesuffix("/openai")
 
     def realtime_target(
         self, deployment: DeploymentEntry, query: Mapping[str, str]

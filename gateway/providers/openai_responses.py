@@ -29,7 +29,7 @@ from gateway.documents import Accepts
 from gateway.providers import wire
 from gateway.providers.base import Exchange
 from gateway.providers.codec_provider import CodecProvider, target_of
-from gateway.providers.kinds import FormHelp
+from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp
 from gateway.types import ChatRequest, ChatResponse, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class OpenAIResponsesProvider(CodecProvider):
         "(requests go to /responses).",
         secret="The OpenAI API key (stored encrypted) or os.environ/NAME.",
     )
+    settings_taken = PASSTHROUGH_SETTINGS  # gateway/features/passthrough
     speaks = CODECS["responses"]
     reasoning_families = frozenset({"openai"})
     counts_tokens = True  # POST /responses/input_tokens
@@ -68,6 +69,10 @@ class OpenAIResponsesProvider(CodecProvider):
 
     def base(self) -> str:
         return (self.provider.base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        """The base URL without its version path, as for the OpenAI kind."""
+        return (wire.base_url(self.provider) or DEFAULT_BASE_URL).removesuffix("/v1")
 
     async def sign(self, method: str, url: str, body: bytes, headers: dict[str, str]) -> None:
         secret, extra = wire.credentials(self.provider)

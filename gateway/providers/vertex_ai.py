@@ -34,7 +34,7 @@ from gateway.catalog.matching import KindVendor
 from gateway.errors import MissingSecret
 from gateway.providers import ambient, google_auth
 from gateway.providers.gemini import GoogleCodecProvider
-from gateway.providers.kinds import FormHelp, Keyless, Setting
+from gateway.providers.kinds import PASSTHROUGH_SETTINGS, FormHelp, Keyless, Setting
 
 DEFAULT_LOCATION = "us-central1"
 DEFAULT_API_VERSION = "v1"
@@ -84,6 +84,7 @@ class VertexAIProvider(GoogleCodecProvider):
             "Location",
             "The region, e.g. europe-west4 or global; empty: us-central1.",
         ),
+        *PASSTHROUGH_SETTINGS,  # gateway/features/passthrough
     )
     form_help = FormHelp(
         base_url="Empty: https://LOCATION-aiplatform.googleapis.com; set it for a proxy "
@@ -161,6 +162,47 @@ class VertexAIProvider(GoogleCodecProvider):
             f"{quote(location, safe='-._~')}/publishers/google/models/{model}"
         )
         return path, auth
+
+    # -- passthrough (gateway.features.passthrough): the deployment's host, its project
+    # and location only, a bearer token from its credentials --
+    async def api_root(self, deployment: DeploymentEntry) -> str | None:
+        _project, location, source = self._settings(deployment)
+        host = (self.provider.base_url or host_for(location)).rstrip("/")
+        self._host_checked(host, source)  # before any token is fetched
+        return host
+
+    async def api_scope(self, deployment: DeploymentEntry) -> tuple[str, ...]:
+        """The deployment's own project and location, under any API version
+        (``/v1/projects/P/locations/L/...``, ``/v1beta1/...``): its service account may
+        reach other projects, which passthrough does not."""
+        project, location, source = self._settings(deployment)
+        if not project:
+            _token, project = await google_auth.access_token(source)
+        if not project:
+            raise errors.ConfigurationError(
+                f"deployment {deployment.label!r} has no Vertex AI project: set "
+                "params.vertex_project (or use credentials with a project_id)"
+            )
+        where = f"/projects/{quote(project, safe='-._~')}/locations/{quote(location, safe='-._~')}/"
+        version = self.provider.api_version or DEFAULT_API_VERSION
+        return tuple(dict.fromkeys(f"/{v}{where}" for v in (version, "v1", "v1beta1")))
+
+    async def sign_api_call(
+        self,
+        deployment: DeploymentEntry,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> None:
+        _project, _location, source = self._settings(deployment)
+        try:
+            extra = {k: resolve_secret(v) for k, v in self.provider.extra_headers.items()}
+        except MissingSecret as exc:
+            raise errors.ConfigurationError(f"provider {self.provider.name!r}: {exc}") from None
+        token, _sa_project = await google_auth.access_token(source)
+        headers.update(extra)
+        headers["Authorization"] = f"Bearer {token}"
 
     lists_models = False
     models_unlisted = (

@@ -375,6 +375,17 @@ def _server_metrics(
         genai_metrics.record(sc.SERVER_FIRST_TOKEN, rec.ttft_ms / 1000, labels)
 
 
+@_guarded
+def annotate(call: TracedCall, attributes: Mapping[str, Any]) -> None:
+    """More attributes on the request's span and on its attempt's, if one is under way
+    (an endpoint that is not a model call says what it did: a passthrough's method, path
+    and provider), redacted as every exported attribute is."""
+    safe = _safe(attributes)
+    call.span.set_attributes(safe)
+    if call.attempt_spans:
+        call.attempt_spans[-1][0].set_attributes(safe)
+
+
 # --- one span per upstream attempt ---------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from gateway.base.entries import GuardrailEntry, ProviderEntry, RouteEntry
 from gateway.codecs.openai_media import forms
 from gateway.core import jobs
 from gateway.edge import dialects
+from gateway.features.passthrough import paths
 from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
@@ -38,6 +39,11 @@ class Sample:
     endpoint: str = ""  # the call's endpoint, when not the declaration's name
     upstream: bool = True  # the request reaches an upstream (else answered here)
     form: bool = False  # a multipart form (its tags come from the header or the key)
+    # what the path carries besides the body (``service.handle``'s path fields)
+    path_fields: dict[str, Any] | None = None
+    # the body goes upstream as it came (a passthrough): its tags come from the header
+    # or the key, never from the vendor's own ``metadata``
+    verbatim: bool = False
 
 
 def as_json(make: Callable[[str], dict[str, Any]]) -> Callable[[str], tuple[bytes, dict[str, str]]]:
@@ -64,6 +70,12 @@ def _gemini_image(text: str) -> dict[str, Any]:
         "contents": [{"role": "user", "parts": [{"text": f"draw {text}"}]}],
         "generationConfig": {"responseModalities": ["IMAGE"]},
     }
+
+
+def passthrough(method: str, path: str) -> dict[str, Any]:
+    """The path fields of a passthrough request to the OpenAI-compatible mock
+    (``/openai/{path}``, as the edge reads them off the request line)."""
+    return {paths.TARGET: paths.Target("openai", method, path, "")}
 
 
 PNG = ("image", "a.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(16))
@@ -117,6 +129,22 @@ SAMPLES: dict[str, Sample] = {
     "gemini_native_images": Sample(
         "gemini", as_json(_gemini_image), "image_generation", GEMINI, endpoint="chat"
     ),
+    # a vendor's chat body through /openai/v1/chat/completions: read as a chat request
+    "passthrough": Sample(
+        "openai",
+        as_json(_chat),
+        endpoint="passthrough",
+        path_fields=passthrough("POST", "/v1/chat/completions"),
+        verbatim=True,
+    ),
+    # a body of no shape the gateway reads (an upload's part)
+    "passthrough_opaque": Sample(
+        "openai",
+        lambda t: (f"notes on {t}".encode(), {"content-type": "text/plain"}),
+        endpoint="passthrough",
+        path_fields=passthrough("POST", "/v1/uploads/up_1/parts"),
+        verbatim=True,
+    ),
 }
 
 
@@ -165,6 +193,8 @@ def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"created": 1, "data": [{"b64_json": "aGk="}]})
     if path.endswith(("/audio/transcriptions", "/audio/translations")):
         return httpx.Response(200, json={"text": "hello"})
+    if path.endswith("/parts"):  # an upload's part (a passthrough request)
+        return httpx.Response(200, json={"id": "part_1", "object": "upload.part"})
     if path.endswith("/audio/speech"):
         return httpx.Response(200, headers={"content-type": "audio/mpeg"}, content=b"ID3audio")
     if ":generateContent" in path:

@@ -35,7 +35,9 @@ ORDER = (
     "server",
     "wiring",
 )
-FEATURES = ("mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing")
+FEATURES = (
+    "mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing", "passthrough",
+)  # fmt: skip
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 
 # Imports against the order, each with why it is there (at most two).

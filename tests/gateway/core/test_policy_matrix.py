@@ -234,7 +234,12 @@ async def ask(
     if body_tags:
         raw = with_tags(raw, list(body_tags))
     reply = await service.handle(
-        sample.endpoint or name, sample.dialect, raw, {**form_headers, **headers}, Caller(key=k)
+        sample.endpoint or name,
+        sample.dialect,
+        raw,
+        {**form_headers, **headers},
+        Caller(key=k),
+        sample.path_fields,
     )
     body = reply.body if not isinstance(reply, StreamReply) else b"".join(
         [chunk async for chunk in reply.chunks]
@@ -515,7 +520,7 @@ async def test_tags_land_on_the_one_journal_row_and_never_upstream(
 ) -> None:
     install(name, teams=None)
     tagged = key(tags=("from-key",))
-    json_body = name in CASES and not CASES[name].form
+    json_body = name in CASES and not (CASES[name].form or CASES[name].verbatim)
     outcome = await ask(
         name,
         tagged,

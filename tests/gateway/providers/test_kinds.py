@@ -72,11 +72,16 @@ def test_the_model_choices_are_the_registry() -> None:
 def test_what_each_kind_needs_is_what_its_adapter_declares() -> None:
     assert [k for k in kinds.KINDS if kinds.needs_base_url(k)] == ["openai", "azure"]
     taken = {k: [s.name for s in kinds.settings_taken(k)] for k in kinds.KINDS}
+    passthrough = ["passthrough", "passthrough_paths"]  # gateway/features/passthrough
     assert {k: v for k, v in taken.items() if v} == {
-        "openai": ["native_batches", "batch_discount"],
-        "anthropic": ["native_batches", "batch_discount"],
-        "azure": ["native_batches", "batch_discount"],
-        "vertex_ai": ["vertex_project", "vertex_location"],
+        "openai": ["native_batches", "batch_discount", *passthrough],
+        "anthropic": ["native_batches", "batch_discount", *passthrough],
+        "azure": ["native_batches", "batch_discount", *passthrough],
+        "gemini": passthrough,
+        "gemini_interactions": passthrough,
+        "vertex_ai": ["vertex_project", "vertex_location", *passthrough],
+        "cohere": passthrough,
+        "openai_responses": passthrough,
         "bedrock": [
             "aws_region_name",
             "aws_access_key_id",
@@ -88,6 +93,7 @@ def test_what_each_kind_needs_is_what_its_adapter_declares() -> None:
             "batch_s3_endpoint",
             "native_batches",
             "batch_discount",
+            *passthrough,
         ],  # fmt: skip
     }
     # an unknown kind needs an address and takes no settings (and is refused anyway)

@@ -3,7 +3,9 @@ guardrail policies, built from the declaration: a ``default_on`` pre_call guardr
 blocks a request carrying its word with nothing sent upstream (the control: the same
 request without the word is answered, through the mock upstream where it has one), a
 masking one rewrites what the upstream gets, and a post_call guardrail either reads the
-answer or refuses the request, naming itself. An endpoint the gateway serves that is not
+answer or refuses the request, naming itself. An endpoint whose inputs no guardrail can
+read (``inputs=None``: a passthrough body of no known shape) is refused by a pre_call
+guardrail, word or no word, with nothing sent upstream: never skipped. An endpoint the gateway serves that is not
 declared fails ``test_every_served_endpoint_is_declared`` (shown by serving one more);
 a declared endpoint with no sample here fails ``test_every_declared_endpoint_has_a_sample``.
 
@@ -67,7 +69,12 @@ async def call(name: str, text: str) -> tuple[int, bytes]:
     sample = SAMPLES[name]
     raw, headers = sample.body(text)
     reply = await service.handle(
-        sample.endpoint or name, sample.dialect, raw, headers, service.Caller(key=MASTER)
+        sample.endpoint or name,
+        sample.dialect,
+        raw,
+        headers,
+        service.Caller(key=MASTER),
+        sample.path_fields,
     )
     if isinstance(reply, StreamReply):
         body = b"".join([chunk async for chunk in reply.chunks])
@@ -192,6 +199,12 @@ async def test_a_default_on_pre_call_guardrail_blocks_every_endpoint(
     sample = SAMPLES[name]
     install(sample, guard("words", ("pre_call",), BLOCKING))
     status, body = await call(name, "nothing bad")  # the control: the path is live
+    if endpoints.ENDPOINTS[name].inputs is None:  # nothing it can read: refused, not skipped
+        assert status == 400 and seen == [], body[:300]
+        error = orjson.loads(body)["error"]
+        assert "guardrail 'words' (pre_call) applies" in error["message"]
+        assert f"cannot read the {name} endpoint's request" in error["message"]
+        return
     assert status == 200, body[:300]
     assert bool(seen) == sample.upstream
     seen.clear()
@@ -202,7 +215,10 @@ async def test_a_default_on_pre_call_guardrail_blocks_every_endpoint(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", [n for n in HTTP if SAMPLES[n].upstream])
+@pytest.mark.parametrize(
+    "name",
+    [n for n in HTTP if SAMPLES[n].upstream and endpoints.ENDPOINTS[n].inputs is not None],
+)
 async def test_a_masking_pre_call_guardrail_rewrites_what_the_upstream_gets(
     name: str, upstream: list[bytes]
 ) -> None:
