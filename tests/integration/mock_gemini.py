@@ -3,7 +3,7 @@ real services are strict:
 
 - Gemini API: ``POST /v1beta/models/{model}:generateContent``,
   ``:streamGenerateContent?alt=sse`` (one ``GenerateContentResponse`` chunk per SSE
-  event), ``:countTokens``, ``GET /v1beta/models``; the key must arrive in
+  event), ``:countTokens``, ``GET /v1beta/models`` and ``GET /v1beta/models/{model}``; the key must arrive in
   ``x-goog-api-key`` (else 400 INVALID_ARGUMENT / API_KEY_INVALID, as Gemini answers).
 - Vertex AI: the same methods under ``/v1/projects/{p}/locations/{l}/publishers/google/
   models/{model}``; only a bearer token this mock issued and that has not expired passes
@@ -206,6 +206,11 @@ class MockGemini:
             return self._json(handler, 404, _status(404, "NOT_FOUND", f"no route {path}"))
         if method == "GET" and rest == "models":
             return self._json(handler, 200, _models())
+        if method == "GET" and rest.startswith("models/") and ":" not in rest:
+            found = [m for m in _models()["models"] if m["name"] == rest]
+            if not found:
+                return self._json(handler, 404, _status(404, "NOT_FOUND", f"no model {rest}"))
+            return self._json(handler, 200, found[0])
         model, _, verb = rest.removeprefix("models/").partition(":")
         body = seen.body if raw else {}
         if verb == "countTokens":

@@ -103,10 +103,15 @@ class PassthroughJob(Job):
                 code="method_not_allowed",
             )
         self.path = paths.checked(target.path)
-        self.reach, route, self.deployment = selection.choose(
-            self.key, target.prefix, target.provider
-        )
-        self.body = {"model": route.name}  # the route the pipeline admits the call on
+        chosen = selection.choose(self.key, target.prefix, target.provider)
+        if not chosen.open_to_key:  # told of no route or provider; the row names one
+            self.call.record.route = chosen.route.name
+            raise PermissionDenied(
+                f"this API key may use no provider answering /{target.prefix}/ passthrough "
+                "(it needs a route with a deployment on one)"
+            )
+        self.reach, self.deployment = chosen.reach, chosen.deployment
+        self.body = {"model": chosen.route.name}  # the route the pipeline admits it on
 
     def max_output(self) -> int | None:
         return shapes.max_output(self.vendor_body)
@@ -120,15 +125,6 @@ class PassthroughJob(Job):
                 code="path_not_allowed",
             )
         self.estimate = len(self.content) // 4 if self.vendor_body is not None else 0
-        if self.call.span is not None:
-            tracing.annotate(
-                self.call,
-                {
-                    "http.request.method": self.target.method,
-                    "url.path": self.path,
-                    "switchyard.passthrough.provider": provider.name,
-                },
-            )
 
     def guard_request(self) -> ChatRequest | None:
         return self.readable
@@ -158,6 +154,15 @@ class PassthroughJob(Job):
         call, deployment, target = self.call, self.deployment, self.target
         adapter = begin_attempt(call, route, deployment)
         provider = deployment.provider
+        if call.span is not None:  # the request's span and its attempt's say what it did
+            tracing.annotate(
+                call,
+                {
+                    "http.request.method": target.method,
+                    "url.path": self.path,
+                    "switchyard.passthrough.provider": provider.name,
+                },
+            )
         root = await adapter.api_root(deployment)
         if root is None:
             raise ModelNotFound(

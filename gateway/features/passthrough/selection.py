@@ -15,8 +15,9 @@ The rule (docs/providers.md, "Passthrough"):
    on the provider is the one whose settings reach the upstream (region, project,
    credentials). With no provider named, exactly one provider of the prefix must be
    open to the key; several are a 400 that names them (to this key only).
-4. A key allowed no route on any of them is refused 403 by the pipeline, on the first
-   route of the first provider of the prefix.
+4. A key allowed no route on any of them is refused 403 without being told of any
+   route or provider; its journal row names the first route of the first provider of
+   the prefix (the one it was refused on).
 
 Everything here is read from the registry snapshot, indexed once per snapshot."""
 
@@ -147,7 +148,15 @@ def _setting(provider: ProviderEntry, name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def choose(key: KeyEntry, prefix: str, named: str) -> tuple[Reach, RouteEntry, DeploymentEntry]:
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    reach: Reach
+    route: RouteEntry  # the admitting route (rule 3), or the one refused on (rule 4)
+    deployment: DeploymentEntry
+    open_to_key: bool  # False: rule 4, the key may call no route on any provider
+
+
+def choose(key: KeyEntry, prefix: str, named: str) -> Chosen:
     """The provider, the admitting route and the deployment for ``key`` (rules 2 to 4)."""
     answering = [r for r in index().prefixes.get(prefix, {}).values() if enabled(r.provider)]
     if named:
@@ -171,10 +180,10 @@ def choose(key: KeyEntry, prefix: str, named: str) -> tuple[Reach, RouteEntry, D
         )
     if open_to_key:
         reach, (route, deployment) = open_to_key[0]
-        return reach, route, deployment
-    first = answering[0]  # refused by the pipeline's own decision, on this route
+        return Chosen(reach, route, deployment, True)
+    first = answering[0]
     route, deployment = first.routes[0]
-    return first, route, deployment
+    return Chosen(first, route, deployment, False)
 
 
 def _admitting(key: KeyEntry, reach: Reach) -> tuple[RouteEntry, DeploymentEntry] | None:

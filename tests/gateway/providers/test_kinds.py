@@ -106,3 +106,30 @@ def test_a_line_naming_an_adapter_of_another_kind_is_refused(monkeypatch) -> Non
     monkeypatch.setitem(kinds.KINDS, line.name, line)
     with pytest.raises(TypeError, match="has kind 'echo', not 'oops'"):
         kinds.adapter_class("oops")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("/v1/models", ""),
+        ("/v1/models, /v1/files/, /v1beta/cachedContents", ""),
+        ("v1/models", "'v1/models' does not start with /"),
+        ("/v1/models,", "an empty path prefix"),
+        ("/v1/../admin", "'/v1/../admin' has a . or .. segment"),
+        ("/v1//x", "has an empty segment"),
+        ("/v1/models?x=1", "holds a character a plain path does not"),
+        ("/v1/%2e%2e", "holds a character a plain path does not"),
+        ("/@evil/x", "holds a character a plain path does not"),
+        (", ".join(["/a"] * 51), "at most 50 path prefixes"),
+    ],
+)
+def test_passthrough_paths_are_plain_path_prefixes(value: str, problem: str) -> None:
+    """``passthrough_paths`` (gateway.features.passthrough), refused when saved."""
+    (setting,) = [s for s in kinds.PASSTHROUGH_SETTINGS if s.name == "passthrough_paths"]
+    found = setting.problem(value)
+    assert (problem in found) if problem else found == ""
+    if not problem:
+        assert kinds.path_prefixes(value) == tuple(p.strip() for p in value.split(","))
+    else:
+        with pytest.raises(ValueError):
+            kinds.path_prefixes(value)

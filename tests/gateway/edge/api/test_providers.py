@@ -181,3 +181,34 @@ def test_settings_are_checked_against_the_kind(api: Client) -> None:
         content_type="application/json",
     )
     assert bad.status_code == 422
+
+
+def test_passthrough_settings_are_refused_when_saved_naming_the_field(api: Client) -> None:
+    """``passthrough`` and ``passthrough_paths`` (gateway.features.passthrough): a bad
+    value is a 422 naming the setting and why, nothing saved."""
+    for settings, why in (
+        ({"passthrough": "sometimes"}, "passthrough: 'sometimes' is not on or off"),
+        (
+            {"passthrough_paths": "v1/models"},
+            "passthrough_paths: 'v1/models' does not start with /",
+        ),
+        ({"passthrough_paths": "/v1/../x"}, "passthrough_paths: '/v1/../x' has a . or .. segment"),
+    ):
+        refused = api.post(
+            "/api/providers/",
+            {"name": "pt", "kind": "anthropic", "settings": settings},
+            content_type="application/json",
+        )
+        assert refused.status_code == 422 and why in str(refused.json()), refused.content
+        assert not Provider.objects.filter(name="pt").exists()
+    made = api.post(
+        "/api/providers/",
+        {"name": "pt", "kind": "anthropic",
+         "settings": {"passthrough": "off", "passthrough_paths": "/v1/models, /v1/skills"}},
+        content_type="application/json",
+    )  # fmt: skip
+    assert made.status_code == 201, made.content
+    assert made.json()["settings"] == {
+        "passthrough": "off",
+        "passthrough_paths": "/v1/models, /v1/skills",
+    }
