@@ -232,9 +232,16 @@ def install(sample: Sample, *guards: GuardrailEntry) -> None:
 
 # where the gateway's API lives: a path under one of these is an endpoint, and must be
 # declared (``gateway.base.endpoints``: ENDPOINTS or RESOURCES)
-API_PATHS = ("/v1/", "/v1beta/", "/v2/", "/anthropic/", "/openai/", "/mcp/")
+# (and the passthrough prefixes: /{vendor}/ and /{vendor}_passthrough/)
+PASSTHROUGH_PATHS = tuple(
+    f"/{prefix}{suffix}/" for prefix in sorted(paths.PREFIXES) for suffix in ("", paths.SUFFIX)
+)
+API_PATHS = ("/v1/", "/v1beta/", "/v2/", "/anthropic/", "/openai/", "/mcp/", *PASSTHROUGH_PATHS)
 # a path under each prefix, for the rows that say they serve none of them
-PROBE_PATHS = ("/v1/x", "/v1beta/x", "/v2/x", "/anthropic/v1/x", "/openai/v1/x", "/mcp", "/mcp/x")
+PROBE_PATHS = (
+    "/v1/x", "/v1beta/x", "/v2/x", "/anthropic/v1/x", "/openai/v1/x", "/mcp", "/mcp/x",
+    "/bedrock/x", "/mistral_passthrough/x",
+)  # fmt: skip
 
 
 def is_api_path(path: str) -> bool:

@@ -176,7 +176,7 @@ class PassthroughJob(Job):
                 code="path_not_allowed",
             )
         url = paths.url(root, self.path, target.query)
-        headers = paths.forwarded(self.headers)
+        headers = paths.forwarded(self.headers, provider.extra_headers)
         await adapter.sign_api_call(deployment, target.method, url, self.content, headers)
         headers = paths.one_each(headers)
         exchange = call.attempt_exchange

@@ -180,13 +180,17 @@ NOT_FORWARDED = frozenset(
 GATEWAY_HEADERS = "x-switchyard-"
 
 
-def forwarded(headers: Mapping[str, str]) -> dict[str, str]:
-    """The caller's headers that go upstream (names lower-cased)."""
+def forwarded(headers: Mapping[str, str], provider_headers: Iterable[str] = ()) -> dict[str, str]:
+    """The caller's headers that go upstream (names lower-cased); one the provider sets
+    itself (its extra headers, ``provider_headers``) is the provider's, so what is
+    signed is what is sent."""
+    theirs = {name.lower() for name in provider_headers}
     out: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower()
         if (
             lowered in NOT_FORWARDED
+            or lowered in theirs
             or lowered.startswith(GATEWAY_HEADERS)
             or refused_caller_header(lowered)
         ):

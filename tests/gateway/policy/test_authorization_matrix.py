@@ -564,6 +564,7 @@ GATEWAY_ROUTES = {
     "files and batches": "a key, its own files and batches only",
     "GET signed file link": "file.link.read",
     "MCP": "mcp.server.use",
+    "passthrough": "route.call",  # on a route with a deployment on the provider reached
     "GET metrics": "operator setting (SWITCHYARD_METRICS_*)",
     "GET health probe": "anyone, no key: alive / ready, as the Django probes (PUBLIC_URLS)",
 }

@@ -156,6 +156,11 @@ def test_the_callers_credentials_and_the_gateways_headers_stay_behind() -> None:
     }
 
 
+def test_a_header_the_provider_sets_is_the_providers() -> None:
+    sent = paths.forwarded({"x-tenant": "caller's", "openai-beta": "x"}, ["X-Tenant"])
+    assert sent == {"openai-beta": "x", "accept-encoding": "identity"}
+
+
 def test_the_answers_headers_come_back_but_hop_by_hop_ones_and_the_gateways() -> None:
     ours = [(b"x-request-id", b"gw-1"), (b"content-type", b"application/json")]
     answer = [
