@@ -426,6 +426,8 @@ def refuse_headers(path: str, headers: list[tuple[bytes, bytes]]) -> Reply:
         dialect = POST_ROUTES[path][1]
     elif path.startswith("/v1beta/") or gemini_method(path) is not None:
         dialect = "gemini"
+    elif (vendor := passthrough.prefix_of(path)) is not None and not path.startswith(API_PREFIXES):
+        dialect = passthrough.dialect_for(vendor)  # a vendor API's own envelope
     elif path.startswith(API_PREFIXES) or path in MODEL_PATHS:
         anthropic = path.startswith(("/anthropic/", "/v1/messages")) or any(
             name.lower() == b"anthropic-version" for name, _ in headers

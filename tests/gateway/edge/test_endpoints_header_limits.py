@@ -43,6 +43,7 @@ HUGE = [(b"x-big", b"a" * (32 * 1024))]
         ("/v1/messages", "POST", "anthropic"),
         ("/v1/models", "GET", "openai"),
         ("/v1/nowhere", "GET", "openai"),
+        ("/bedrock/model/m/converse", "POST", "openai"),  # a passthrough path
         ("/api/providers/", "GET", "detail"),
         ("/", "GET", "detail"),
     ],
