@@ -382,8 +382,8 @@ def annotate(call: TracedCall, attributes: Mapping[str, Any]) -> None:
     and provider), redacted as every exported attribute is."""
     safe = _safe(attributes)
     call.span.set_attributes(safe)
-    if call.attempt_spans:
-        call.attempt_spans[-1][0].set_attributes(safe)
+    if call.attempt_spans and call.attempt_spans[-1].span is not None:
+        call.attempt_spans[-1].span.set_attributes(safe)
 
 
 # --- one span per upstream attempt ---------------------------------------------------------
