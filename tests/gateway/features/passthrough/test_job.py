@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import anthropic
 import openai
@@ -338,3 +339,38 @@ async def test_a_passthrough_call_is_traced_without_its_keys(
         assert KEYS["beta"] not in dumped and BETA_SECRET not in dumped
     assert (server.attributes or {})["switchyard.route"] == "gpt-beta"
     assert "traceparent" in gw.vendor.seen[-1].headers
+
+
+async def test_the_key_is_taken_wherever_the_vendors_sdk_puts_it(gw: Gateway) -> None:
+    """``?key=`` (Google's) and ``api-key`` (Azure's) work as Bearer and ``x-api-key``
+    do; neither goes on. The gateway's own refusals come in the vendor's envelope:
+    Google's for a Gemini path."""
+    by_query = await gw.client.get(f"/gemini/v1beta/models/gemini-2.5-flash?key={KEYS['main']}")
+    assert by_query.status_code == 200, by_query.text
+    assert (
+        gw.gemini.seen[-1].query == {}
+        and gw.gemini.seen[-1].headers["x-goog-api-key"] == gw.gemini.api_key
+    )
+    gw.vendor.answer("GET", "/v1/models/up-gpt", Answer(body=MODEL))
+    azure_style = await gw.client.get(
+        "/openai/v1/models/up-gpt/x", headers={"api-key": KEYS["beta"]}
+    )
+    assert azure_style.status_code == 404 and gw.vendor.seen[-1].path == "/v1/models/up-gpt/x"
+    assert gw.vendor.seen[-1].headers["authorization"] == f"Bearer {BETA_SECRET}"
+    assert "api-key" not in gw.vendor.seen[-1].headers
+    refused = await gw.client.get("/gemini/v1beta/models/gemini-2.5-flash?key=sy-not-a-key")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["status"] == "UNAUTHENTICATED"  # Google's envelope
+    assert len(gw.gemini.seen) == 1
+
+
+async def test_a_body_over_the_cap_is_refused_before_the_vendor(gw: Gateway, settings: Any) -> None:
+    settings.SWITCHYARD_MAX_BODY_BYTES = 1024
+    answer = await gw.client.post(
+        "/anthropic/v1/skills",
+        content=b"x" * 2048,
+        headers={"x-api-key": KEYS["main"], "content-type": "application/octet-stream"},
+    )
+    assert answer.status_code == 413
+    assert answer.json()["type"] == "error"  # Anthropic's envelope
+    assert gw.upstream.seen == []
