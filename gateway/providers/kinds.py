@@ -176,7 +176,7 @@ PASSTHROUGH_SETTINGS = (
     Setting(
         "passthrough",
         "Passthrough",
-        "on (empty) or off: keys allowed a route on this provider reach its vendor's own "
+        "off (empty) or on: keys allowed a route on this provider reach its vendor's own "
         "API at /PREFIX/... (docs/providers.md, Passthrough).",
         check=switch,
     ),

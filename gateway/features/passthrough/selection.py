@@ -32,7 +32,7 @@ from gateway.errors import ConfigurationError, GatewayError, InvalidRequest, Mod
 from gateway.features.passthrough.paths import PROVIDER_HEADER, SPELLING
 from gateway.policy import authorization, registry
 from gateway.providers import kinds, wire
-from gateway.providers.kinds import SWITCH_OFF, path_prefixes
+from gateway.providers.kinds import SWITCH_OFF, SWITCH_ON, path_prefixes
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +121,15 @@ def dialect_for(prefix: str) -> str:
 
 
 def enabled(provider: ProviderEntry) -> bool:
-    """The provider's ``passthrough`` setting (on unless ``off``; a reference resolved
-    now, and a value that is neither refused loudly)."""
+    """The provider's ``passthrough`` setting: off unless ``on`` (the provider's whole
+    account is reached, so the operator opts each provider in); a reference resolved now,
+    and a value that is neither refused loudly."""
     value = _setting(provider, "passthrough").lower()
     if value and value not in SWITCH_OFF and kinds.switch(value):
         raise ConfigurationError(
             f"provider {provider.name!r}: settings.passthrough: {kinds.switch(value)}"
         )
-    return value not in SWITCH_OFF
+    return value in SWITCH_ON
 
 
 def allowed_paths(provider: ProviderEntry) -> tuple[str, ...]:

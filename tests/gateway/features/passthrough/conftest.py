@@ -132,19 +132,20 @@ async def gw(
         return spent.get(key_id, Decimal(0))
 
     monkeypatch.setattr(limits, "load_spend", load_spend)
+    ON = {"passthrough": "on"}  # off unless the operator turns it on
     account = gemini.service_account("proj-mock")
     providers = {
-        "main": ProviderEntry(7001, "openai-main", "openai", f"{upstream.url}/v1", OPENAI_SECRET, {}, "", None),
-        "beta": ProviderEntry(7002, "openai-beta", "openai", f"{vendor.url}/v1", BETA_SECRET, {}, "", None),
-        "anthropic": ProviderEntry(7003, "anthropic", "anthropic", upstream.url, ANTHROPIC_SECRET, {}, "", None),
-        "gemini": ProviderEntry(7004, "gemini", "gemini", gemini.url, gemini.api_key, {}, "", None),
+        "main": ProviderEntry(7001, "openai-main", "openai", f"{upstream.url}/v1", OPENAI_SECRET, {}, "", None, settings=ON),
+        "beta": ProviderEntry(7002, "openai-beta", "openai", f"{vendor.url}/v1", BETA_SECRET, {}, "", None, settings=ON),
+        "anthropic": ProviderEntry(7003, "anthropic", "anthropic", upstream.url, ANTHROPIC_SECRET, {}, "", None, settings=ON),
+        "gemini": ProviderEntry(7004, "gemini", "gemini", gemini.url, gemini.api_key, {}, "", None, settings=ON),
         "vertex": ProviderEntry(
             7005, "vertex", "vertex_ai", gemini.url, json.dumps(account), {}, "", None,
-            settings={"vertex_project": "proj-mock", "vertex_location": "us-central1"},
+            settings={**ON, "vertex_project": "proj-mock", "vertex_location": "us-central1"},
         ),
         "bedrock": ProviderEntry(
             7006, "bedrock", "bedrock", bedrock.url, SECRET_KEY, {}, "", None,
-            settings={"aws_region_name": REGION, "aws_access_key_id": ACCESS_KEY},
+            settings={**ON, "aws_region_name": REGION, "aws_access_key_id": ACCESS_KEY},
         ),
     }  # fmt: skip
     routes = {

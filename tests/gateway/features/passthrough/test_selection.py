@@ -19,6 +19,7 @@ from tests.gateway.features.passthrough.vendor import Answer
 
 
 def provider(kind: str, base_url: str = "", name: str = "p", **settings: str) -> ProviderEntry:
+    settings = {"passthrough": "on", **settings}  # off unless turned on
     return ProviderEntry(1, name, kind, base_url, "secret", {}, "", None, settings=settings)
 
 
@@ -106,7 +107,9 @@ def test_the_provider_named_and_the_one_open_to_the_key(snapshot_reset: None) ->
 
 
 def with_settings(gw: Gateway, **settings: str) -> None:
-    """``openai-beta``'s route with the provider's settings changed."""
+    """``openai-beta``'s route with the provider's settings changed (passthrough on
+    unless they say otherwise)."""
+    settings = {"passthrough": "on", **settings}
     made = gw.routes["gpt-beta"]
     deployments = tuple(
         dataclasses.replace(d, provider=dataclasses.replace(d.provider, settings=settings))
@@ -130,6 +133,21 @@ async def test_an_operator_limits_passthrough_to_listed_paths_or_turns_it_off(gw
     assert "gpt" not in str(off.value).replace("/openai/", "")  # no route named to it
     assert [s.path for s in gw.vendor.seen] == ["/v1/models/up-gpt"]
     assert [r.status for r in gw.rows("beta")] == [200, 403, 403]
+
+
+async def test_passthrough_is_off_until_the_operator_turns_it_on(gw: Gateway) -> None:
+    """A provider's whole account is behind passthrough: a provider with no setting is
+    not reached, however many routes a key has on it."""
+    gw.vendor.answer("GET", "/v1/models/up-gpt", Answer(body=MODEL))
+    made = gw.routes["gpt-beta"]
+    deployments = tuple(
+        dataclasses.replace(d, provider=dataclasses.replace(d.provider, settings={}))
+        for d in made.deployments
+    )
+    gw.install(routes={**gw.routes, "gpt-beta": dataclasses.replace(made, deployments=deployments)})
+    with pytest.raises(openai.PermissionDeniedError):
+        await oai(gw, "beta").models.retrieve("up-gpt")
+    assert gw.vendor.seen == []
 
 
 async def test_a_listed_path_is_not_told_to_a_key_the_route_refuses(gw: Gateway) -> None:
