@@ -57,6 +57,7 @@ SCHEMAS = {
 ACTIONS = {
     "CallIn": "runs an MCP tool once (admins): nothing stored",
     "RenderIn": "renders a prompt version (read-only)",
+    "RunIn": "reconciles the providers' bills now (owners): writes only the job's own rows",
 }
 FORMS = {
     "KeyForm": "keys",
