@@ -116,7 +116,7 @@ def openai_answer(turn: int, model: str) -> bytes:
     return sse(events) + b"data: [DONE]\n\n"
 
 
-def session(turns: int, mode: str) -> list[dict[str, bytes]]:
+def session(turns: int, mode: str) -> list[dict[str, Any]]:
     """Each turn's four bodies as the journal receives them."""
     upstream = UPSTREAM_MODEL[mode]
     out = []
@@ -143,7 +143,7 @@ def session(turns: int, mode: str) -> list[dict[str, bytes]]:
 REQUEST_LISTS = ("messages", "system", "tools")
 
 
-def new_bytes(previous: dict[str, bytes] | None, bodies: dict[str, bytes]) -> int:
+def new_bytes(previous: dict[str, Any] | None, bodies: dict[str, Any]) -> int:
     """What a turn carries that the turn before did not: in each request body, the list
     elements past the prefix it shares with the previous turn's (canonical JSON), and
     every byte of each answer; the upstream's copies counted only where they are not the
@@ -210,15 +210,19 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from gateway.base import lifecycle
     from gateway.journal import Record, write_batch
 
+    # as a server process does once started: what lives from start-up on is out of the
+    # collector's reach (else a young collection now and then walks all of Django)
+    lifecycle.freeze_startup_objects()
     path = settings.DATABASES["default"]["NAME"]
     bodies = session(args.turns, args.mode)
     watch = sqlite3.connect(path)
     write_batch([Record(request_id="warm-up", route="bench", dialect="anthropic")])
     start_db, start_cols = database_bytes(watch), body_column_bytes(watch)
     rows: list[tuple[int, int, int, float]] = []  # (db growth, column bytes, new bytes, cpu)
-    previous: dict[str, bytes] | None = None
+    previous: dict[str, Any] | None = None
     db_before, cols_before = start_db, start_cols
     t0 = 1_800_000_000.0
     for turn, turn_bodies in enumerate(bodies):

@@ -102,10 +102,10 @@ def _paired(route: Route, mirrors: list[RequestLog]) -> list[Pair]:
     }
     wanted = [m for m in mirrors if m.shadow_of in primaries]
     ids = [m.pk for m in wanted] + [primaries[m.shadow_of].pk for m in wanted]
-    bodies = {
-        log_id: (inbound, outbound)
-        for log_id, inbound, outbound in RequestBody.objects.filter(log_id__in=ids).values_list(
-            "log_id", "inbound_request", "outbound_response"
+    bodies = {  # (model objects: a body stored as parts is joined when loaded)
+        b.log_id: (b.inbound_request, b.outbound_response)
+        for b in RequestBody.objects.filter(log_id__in=ids).only(
+            "log_id", "inbound_request", "outbound_response", "parts"
         )
     }
     return [

@@ -56,10 +56,11 @@ def create(
     params = {k: v for k, v in filters.items() if k in FILTERS and v not in (None, "")}
     try:
         scores.clean(score_name, 0)
-        rows = logquery.filtered(params).filter(endpoint="chat", status__lt=400)
+        ids = logquery.matching_ids(
+            params, MAX_LOGS, lambda rows: rows.filter(endpoint="chat", status__lt=400)
+        )
     except (logquery.InvalidFilter, scores.ScoreError) as exc:
         raise SliceError(str(exc)) from None
-    ids = list(rows.values_list("id", flat=True)[:MAX_LOGS])
     if not ids:
         raise SliceError("no successful chat request matches this filter")
     job: SliceScoring = SliceScoring.objects.create(

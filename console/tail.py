@@ -100,7 +100,7 @@ def render_rows(ids: list[int], filters: dict[str, Any], actor: roles.Actor | No
     into ``#log-rows``; only those ``actor`` may see (gateway/policy/roles.py)."""
     if not ids:
         return ""
-    matching = logquery.filtered(filters).filter(pk__in=ids)
+    matching = logquery.filtered(filters, among=ids)
     if actor is not None:
         matching = roles.visible_logs(actor, matching)
     rows = list(matching[:MAX_ROWS_PER_MESSAGE])

@@ -94,6 +94,18 @@ def _fresh_health_checks() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_body_parts_memory() -> Iterator[None]:
+    """The journal's memory of the body parts it stored (``gateway.journal.blobs``)
+    never outlives the database a test emptied: a part it remembers would otherwise not
+    be written again, and a later test's body would name a part that is gone."""
+    from gateway.journal import blobs
+
+    blobs.forget()
+    yield
+    blobs.forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_django_cache() -> None:
     """Nothing one test cached is read by another: the console's dashboard is cached
     under the newest log id, which a rolled-back test database hands out again, so a

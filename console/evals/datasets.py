@@ -15,7 +15,7 @@ from console.evals.models import Dataset, DatasetRow
 from console.evals.parsing import DatasetError, ParsedRow, row_from_object
 from console.playground.replay import prefill_from_log
 from console.playground.stream import fold_transcript
-from gateway.models import RequestBody
+from gateway.models import RequestBody, RequestLog
 from gateway.telemetry import logquery
 
 FROM_LOG_LIMIT = 5_000
@@ -95,16 +95,20 @@ def rows_from_log(
     filters: since, until, route, key, status, dialect, q), newest first, chat-like
     endpoints only; their answers as references when asked. Requests whose body was not
     kept are skipped."""
-    query = logquery.filtered(filters).filter(endpoint__in=("chat", "messages", "responses"))
-    logs = list(
-        query.values_list("id", "request_id", "route", "dialect")[
-            : max(1, min(limit, FROM_LOG_LIMIT))
-        ]
+    ids = logquery.matching_ids(  # (a text search reads body parts as the list does)
+        filters,
+        max(1, min(limit, FROM_LOG_LIMIT)),
+        lambda rows: rows.filter(endpoint__in=("chat", "messages", "responses")),
     )
+    found = RequestLog.objects.filter(pk__in=ids).values_list(
+        "id", "request_id", "route", "dialect"
+    )
+    by_id = {row[0]: row for row in found}
+    logs = [by_id[i] for i in ids if i in by_id]
     bodies = {
         b.log_id: b
-        for b in RequestBody.objects.filter(log_id__in=[row[0] for row in logs]).only(
-            "log_id", "inbound_request", "outbound_response"
+        for b in RequestBody.objects.filter(log_id__in=ids).only(
+            "log_id", "inbound_request", "outbound_response", "parts"
         )
     }
     rows = []

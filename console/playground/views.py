@@ -83,8 +83,10 @@ def _prefill_from_replay(request: HtmxHttpRequest, request_id: str) -> dict[str,
     log = logs.filter(request_id=request_id).order_by("-created_at", "-id").first()
     if log is None:
         raise Http404(f"no logged request {request_id}")
-    body = RequestBody.objects.filter(log=log).values_list("inbound_request", flat=True).first()
-    prefill = prefill_from_log(log.route, log.dialect, request_id, body or "")
+    # (a model object: a body stored as parts is joined when loaded)
+    row = RequestBody.objects.filter(log=log).only("log_id", "inbound_request", "parts").first()
+    body = row.inbound_request if row is not None else ""
+    prefill = prefill_from_log(log.route, log.dialect, request_id, body)
     first = prefill["columns"][0]
     other = "anthropic" if first["dialect"] == "openai" else "openai"
     # The same route through the other dialect: both translations side by side.

@@ -146,12 +146,12 @@ def delete_in_batches(
 
     deleted = batches = 0
     while max_batches is None or batches < max_batches:
-        ids = list(rows.order_by().values_list("id", flat=True)[:batch_size])
+        ids = list(rows.order_by().values_list("pk", flat=True)[:batch_size])
         if not ids:
             break
         with transaction.atomic():
             if delete is None:
-                rows.model._default_manager.filter(id__in=ids).delete()
+                rows.model._default_manager.filter(pk__in=ids).delete()
             else:
                 delete(ids)
         deleted += len(ids)

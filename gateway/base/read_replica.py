@@ -35,6 +35,7 @@ REPLICA_MODELS = frozenset(
     {
         "gateway.RequestLog",
         "gateway.RequestBody",
+        "gateway.BodyBlob",
         "gateway.UsageRollup",
         "gateway.SpendRollup",
         "gateway.AuditEvent",

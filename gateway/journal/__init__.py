@@ -12,8 +12,10 @@ then run while the client reads, not before it can.
 ``gateway.telemetry.rollups``, past their own longer retention).
 
 One module per job: ``record`` (what is journaled), ``rows`` (records as column
-values, redacted by ``gateway.telemetry.redaction``), ``sql`` (the multi-row INSERTs of a batch),
-``pruning`` (retention) and ``background`` (the bounded queue and its writer task).
+values, redacted by ``gateway.telemetry.redaction``, request bodies split into an envelope
+and parts stored once), ``blobs`` (those parts written if absent), ``sql`` (the
+multi-row INSERTs of a batch), ``pruning`` (retention) and ``background`` (the bounded
+queue and its writer task).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from gateway.journal.background import DRAIN_SECONDS, LOG_TAIL_GROUP, Writer, admit
-from gateway.journal.pruning import PRUNE_BATCH, prune
+from gateway.journal.pruning import PRUNE_BATCH, prune, prune_parts
 from gateway.journal.record import Attempt, Record
 from gateway.journal.rows import body_text, body_values, log_values
 from gateway.journal.sql import write_batch
@@ -43,6 +45,7 @@ __all__ = [
     "held_until_written",
     "log_values",
     "prune",
+    "prune_parts",
     "record",
     "start",
     "stats",

@@ -32,6 +32,7 @@ from django.db import connection as db_connection
 
 from gateway.base import db_work
 from gateway.base.owned_bytes import owned
+from gateway.journal import blobs
 from gateway.journal.pruning import (
     PRUNE_BATCH,
     PRUNE_BATCHES_PER_ROUND,
@@ -421,6 +422,8 @@ class Writer:
         except Exception:
             with contextlib.suppress(Exception):
                 db_connection.close()  # reconnect on the next try
+            # (a failover may have lost the last commits: parts are looked up again)
+            blobs.forget()
             raise
 
     async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -1,5 +1,6 @@
 """Retention: logs (with their bodies) older than an age deleted in small batches, each
-its own short transaction; the writer runs a round every hour, ``prune_logs`` on demand.
+its own short transaction, then the parts of request bodies no log left can name
+(``prune_parts``); the writer runs a round every hour, ``prune_logs`` on demand.
 A round also runs the pruners other packages register (``gateway.base.hooks.pruners``),
 so the journal imports nothing of the packages whose rows they delete.
 
@@ -44,12 +45,35 @@ def prune(
     return delete_in_batches(old, batch_size, max_batches, delete)
 
 
+def prune_parts(
+    batch_size: int = PRUNE_BATCH, max_batches: int | None = None, now: float | None = None
+) -> int:
+    """Delete the parts of request bodies (``BodyBlob``) no log can name any more: those
+    whose ``seen`` lies before ``body_blobs.prune_bound`` of the oldest log left (the
+    fence: ``gateway.models.body_blobs``), in batches, each its own short transaction,
+    the bound checked again by the DELETE itself; ``now``: this process's clock. Returns
+    parts deleted."""
+    from gateway.models import BodyBlob, RequestLog, body_blobs
+
+    oldest = RequestLog.objects.order_by("created_at").values_list("created_at", flat=True)
+    first = oldest.first()
+    bound = body_blobs.prune_bound(first.timestamp() if first is not None else None, now)
+    old = BodyBlob.objects.filter(seen__lt=bound)
+
+    def delete(hashes: list[str]) -> None:
+        # the bound again: a writer may have brought a part's ``seen`` forward since
+        BodyBlob.objects.filter(pk__in=hashes, seen__lt=bound).delete()
+
+    return delete_in_batches(old, batch_size, max_batches, delete)
+
+
 def prune_round(older_than: timedelta | None, max_batches: int) -> int:
-    """Prune logs (None: kept forever), then ask every registered pruner
-    (``hooks.pruners``: usage and spend rollups, audit events, stored Responses, each
-    past its own retention); logs deleted."""
+    """Prune logs (None: kept forever) and the body parts none of the rest names, then
+    ask every registered pruner (``hooks.pruners``: usage and spend rollups, audit
+    events, stored Responses, each past its own retention); logs deleted."""
     close_old_connections()
     deleted = prune(older_than, max_batches=max_batches) if older_than else 0
+    prune_parts(max_batches=max_batches)
     for pruner in hooks.pruners:
         pruner(max_batches)
     return deleted

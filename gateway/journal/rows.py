@@ -12,8 +12,11 @@ from typing import Any
 
 import orjson
 
+from gateway.base import body_parts
+from gateway.base.body_parts import Split
 from gateway.base.derived_bodies import derive
 from gateway.journal.record import Attempt, Record
+from gateway.models.body_blobs import SPLIT_FIELDS
 from gateway.telemetry.redaction import redact, redact_exported
 
 REDACTION_MARGIN = 4096  # bytes past the body limit redacted before the cut
@@ -114,7 +117,7 @@ LOG_COLUMNS = (
     "prompt_version",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
-BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived")
+BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived", "parts")
 ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 _attempt_values = attrgetter(*ATTEMPT_FIELDS)
 _ZERO = Decimal("0")
@@ -198,14 +201,18 @@ def body_values(
     limit: int,
     secrets: Iterable[str] = (),
     adapt_flag: Callable[[bool], object] = as_is,
+    parts: Callable[[Split], None] | None = None,
 ) -> tuple[Any, ...] | None:
-    """RequestBody values after the log id (BODY_FIELDS, then truncated and derived), or
-    None when ``rec`` carries no body at all. A body equal to an earlier one of the same
-    record (a passed-through response) is converted once; an upstream body that is its
-    neighbour with the model renamed is stored as that recipe (``derived_bodies``). A
-    record that gave its bodies up has ``SHED_NOTE`` for its request body, marked cut."""
+    """RequestBody values after the log id (BODY_FIELDS, then truncated, derived and
+    parts), or None when ``rec`` carries no body at all. A body equal to an earlier one
+    of the same record (a passed-through response) is converted once; an upstream body
+    that is its neighbour with the model renamed is stored as that recipe
+    (``derived_bodies``). With ``parts``, each request body left is split into its
+    envelope, stored here, and parts stored once, handed to ``parts``
+    (``gateway.base.body_parts``; ``journal.blobs`` writes them). A record that gave its
+    bodies up has ``SHED_NOTE`` for its request body, marked cut."""
     if rec.bodies_shed:
-        return (SHED_NOTE, "", "", "", adapt_flag(True), None)
+        return (SHED_NOTE, "", "", "", adapt_flag(True), None, None)
     texts: list[str] = []
     done: list[tuple[Any, str]] = []
     truncated = False
@@ -219,13 +226,28 @@ def body_values(
         texts.append(text)
     if not any(texts):
         return None
-    derived = None
+    derived = split = None
     if not truncated:  # (a cut body may have lost what its recipe would rename)
         bodies = dict(zip(BODY_FIELDS, texts, strict=True))
         derived = derive(bodies)
-        if derived is not None:
+        if parts is not None:
+            split = _split(bodies, parts)
+        if derived is not None or split is not None:
             texts = [bodies[name] for name in BODY_FIELDS]
-    return (*texts, adapt_flag(truncated), derived)
+    return (*texts, adapt_flag(truncated), derived, split)
+
+
+def _split(bodies: dict[str, str], parts: Callable[[Split], None]) -> str | None:
+    """Put each request body's envelope in ``bodies`` in its place, its parts to
+    ``parts``; the references (``RequestBody.parts``), or None when none was split."""
+    refs: dict[str, dict[str, Any]] = {}
+    for name in SPLIT_FIELDS:
+        found = body_parts.split(bodies[name])  # (None for "": a derived body)
+        if found is not None:
+            bodies[name] = found.envelope
+            refs[name] = found.refs
+            parts(found)
+    return orjson.dumps(refs).decode() if refs else None
 
 
 def _converted_already(value: Any, done: list[tuple[Any, str]]) -> str | None:

@@ -21,6 +21,7 @@ from django.db import connection as db_connection
 from django.db import transaction
 
 from gateway.base.db_driver import is_psycopg3
+from gateway.journal import blobs
 from gateway.journal.record import Record
 from gateway.journal.rows import BODY_COLUMNS, LOG_COLUMNS, as_is, body_values, log_values
 from gateway.telemetry.redaction import configured_secrets
@@ -212,8 +213,9 @@ def _sqlite_time() -> Callable[[datetime], Any]:
 
 
 def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
-    """Insert ``records`` (logs, then bodies) and add them to the hourly rollups, in
-    one transaction; the new log ids. Synchronous: runs in the journal's writer thread.
+    """Insert ``records`` (logs, then bodies and their parts stored once, ``journal.blobs``)
+    and add them to the hourly rollups, in one transaction; the new log ids.
+    Synchronous: runs in the journal's writer thread.
     ``hurry`` (more records are waiting): convert without yielding (see YIELD_EVERY).
 
     Rows are converted before the transaction starts, so the database (SQLite's one
@@ -221,6 +223,7 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
     from gateway.models import RequestBody, RequestLog
     from gateway.telemetry import rollups, spend, tag_spend
 
+    parts = blobs.Parts()  # (its start time read first: the fence, journal.blobs)
     secrets = configured_secrets()
     adapt = _adapters()
     usage_of = _usage_picker()
@@ -235,7 +238,7 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
         logs.append(values)
         usage.append((created, *usage_of(values)))
         if bodies_on:
-            bodies.append(body_values(rec, limit, secrets, adapt.flag))
+            bodies.append(body_values(rec, limit, secrets, adapt.flag, parts.add))
         if index % yield_every == 0:
             time.sleep(0)  # let the event loop's thread take the GIL (see YIELD_EVERY)
     groups = rollups.tally(usage)
@@ -249,10 +252,14 @@ def write_batch(records: list[Record], *, hurry: bool = False) -> list[int]:
         spend.add(spent)
         rows = [(i, *v) for i, v in zip(ids, bodies, strict=False) if v is not None]
         if rows:
+            parts.write()
             _insert(RequestBody, BODY_COLUMNS, rows, returning=False)
         if tagged:
             _insert_tags(tagged, ids, logs)
             tag_spend.add(by_tag)
+        parts.within_fence()
+        if parts.nodes:
+            transaction.on_commit(parts.remember)
     return ids
 
 

@@ -1068,15 +1068,23 @@ class RequestBody(models.Model):
     # how the upstream bodies stored empty are made from their neighbours
     # (gateway.base.derived_bodies); null: every body is stored whole
     derived = models.TextField(null=True, blank=True)
+    # the request bodies stored as an envelope and parts stored once (BodyBlob,
+    # gateway.base.body_parts): {field: {key: reference}}; null: every body is whole
+    parts = models.TextField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"body of {self.log_id}"
 
     @classmethod
     def from_db(cls, db: str | None, field_names: Any, values: Any) -> RequestBody:
-        """A loaded row, its derived bodies made again: readers see every body whole."""
+        """A loaded row, its split and derived bodies made again: readers see every
+        body whole (parts first: a derived body is made from a whole one)."""
         body: RequestBody = super().from_db(db, field_names, values)
         loaded = body.__dict__
+        if any(name in loaded for name in body_blobs.SPLIT_FIELDS):
+            parts = body.parts  # (a deferred field: loaded now)
+            if parts:
+                body_blobs.join_into(loaded, parts, db or "default")
         if any(target in loaded for target, _ in derived_bodies.DERIVED):
             recipes = body.derived  # (a deferred field: loaded now)
             if recipes:
@@ -1210,9 +1218,11 @@ class SsoRemoval(models.Model):
         return f"{self.username or self.subject} removed ({self.issuer})"
 
 
+from gateway.models import body_blobs  # noqa: E402 (RequestBody joins its parts)
 from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)
+from gateway.models.body_blobs import BodyBlob as BodyBlob  # noqa: E402,F401 (gateway's tables)
 from gateway.models.conversations import (  # noqa: E402,F401 (gateway's tables)
     BackgroundEvent as BackgroundEvent,
 )

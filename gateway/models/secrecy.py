@@ -114,8 +114,9 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         "shadow_of mcp_calls guardrails translation end_user session tags prompt_name"
     ),
     "gateway.RequestBody": _fields(
-        "inbound_request upstream_request upstream_response outbound_response derived"
+        "inbound_request upstream_request upstream_response outbound_response derived parts"
     ),
+    "gateway.BodyBlob": _fields("hash parent data"),  # parts of those bodies, redacted alike
     "gateway.UsageRollup": _fields("route key_name dialect latency_hist ttft_hist"),
     "gateway.SpendRollup": _fields("key_name end_user session route model"),
     "gateway.TagSpendRollup": _fields("tag key_name"),

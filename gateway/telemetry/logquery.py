@@ -17,7 +17,12 @@ have a next cursor: a list ends when ``next_cursor`` is None, not at a short pag
 Where body logging is on, a text search also looks in the bodies the client sent and
 got (``BODY_SEARCH_FIELDS``). A body is kilobytes where a row's searched columns are
 bytes, so such a page reads a shorter stretch (``BODY_SEARCH_SCAN_ROWS`` rows, each
-joined to its body by primary key) and hands on its cursor in the same way.
+joined to its body by primary key) and hands on its cursor in the same way. A request
+body stored as an envelope and parts (``gateway.base.body_parts``) is searched in both:
+the envelope like any body, its parts through ``body_blobs.logs_holding`` for the rows
+of the stretch (each part shared by a session's turns read once). ``filtered`` does the
+same among the ids it is given (``among``: the live tail's new rows); without them it
+searches envelopes only, and ``matching_ids`` pages through ``search_page`` instead.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from gateway.errors import BUDGET_EXCEEDED
-from gateway.models import ApiKey, RequestLog, StatusClass
+from gateway.models import ApiKey, RequestBody, RequestLog, StatusClass, body_blobs
 from gateway.telemetry.ages import parse_age
 
 PAGE_SIZE = 50
@@ -164,15 +169,29 @@ def searches_bodies() -> bool:
     return bool(getattr(settings, "SWITCHYARD_LOG_BODIES", False))
 
 
-def filtered(params: Mapping[str, Any]) -> QuerySet[RequestLog]:
+def parts_holding(text: str, ids: list[int], using: str) -> set[int]:
+    """The logs among ``ids`` whose request body holds ``text`` in a part stored once
+    (``BODY_SEARCH_FIELDS``' split bodies; their envelopes are ``search_filter``'s)."""
+    if not ids:
+        return set()
+    split = RequestBody.objects.using(using).filter(log_id__in=ids, parts__isnull=False)
+    return body_blobs.logs_holding(
+        text, dict(split.values_list("log_id", "parts")), BODY_SEARCH_FIELDS, using
+    )
+
+
+def filtered(params: Mapping[str, Any], among: list[int] | None = None) -> QuerySet[RequestLog]:
     """The list's rows (newest first, list columns only) for ``params``, whose keys are
     ``FILTERS``; a missing, None or empty value means no filter. Raises
-    ``InvalidFilter`` for a value it cannot read."""
+    ``InvalidFilter`` for a value it cannot read. With ``among``, only rows of those ids,
+    and a text search looks in their bodies' parts too."""
     unknown = set(params) - set(FILTERS)
     if unknown:
         raise TypeError(f"unknown log filters: {sorted(unknown)}")
     given = {k: v for k, v in params.items() if v is not None and v != ""}
     rows = RequestLog.objects.only(*LIST_FIELDS).order_by("-created_at", "-id")
+    if among is not None:
+        rows = rows.filter(pk__in=among)
     if "since" in given:
         rows = rows.filter(created_at__gte=parse_moment(given["since"], "since"))
     if "until" in given:
@@ -199,8 +218,34 @@ def filtered(params: Mapping[str, Any]) -> QuerySet[RequestLog]:
             raise InvalidFilter("score", str(exc)) from None
     text = str(given.get("q", "")).strip()
     if text:
-        rows = rows.filter(search_filter(text, searches_bodies()))
+        bodies = searches_bodies()
+        found = search_filter(text, bodies)
+        if bodies and among:
+            found |= Q(pk__in=parts_holding(text, list(among), rows.db))
+        rows = rows.filter(found)
     return rows
+
+
+def matching_ids(
+    params: Mapping[str, Any],
+    limit: int,
+    scope: Callable[[QuerySet[RequestLog]], QuerySet[RequestLog]] | None = None,
+) -> list[int]:
+    """The ids of up to ``limit`` rows ``params`` selects (newest first), a text search
+    paged through ``search_page`` (so it reads body parts as the list does)."""
+    if not str(params.get("q") or "").strip():
+        rows = filtered(params)
+        rows = scope(rows) if scope is not None else rows
+        return list(rows.values_list("id", flat=True)[:limit])
+    ids: list[int] = []
+    cursor = None
+    while len(ids) < limit:
+        found = search_page(params, cursor, min(MAX_PAGE_SIZE, limit - len(ids)), scope)
+        ids += [row.pk for row in found.rows]
+        cursor = found.next_cursor
+        if cursor is None:
+            break
+    return ids
 
 
 # --- cursor and pages -------------------------------------------------------------------
@@ -277,7 +322,13 @@ def search_page(
     # and whether any row lies beyond it.
     ends = list(rows.values_list("created_at", "id")[scan - 1 : scan + 1])
     edge = ends[0] if ends else None
-    matching = rows.filter(search_filter(text, bodies))
+    found_in = search_filter(text, bodies)
+    if bodies:  # the stretch's bodies stored as parts (see the module docstring)
+        stretch = list(rows.values_list("id", flat=True)[:scan])
+        held = parts_holding(text, stretch, rows.db)
+        if held:
+            found_in |= Q(pk__in=held)
+    matching = rows.filter(found_in)
     if edge is not None:
         moment, row_id = edge
         matching = matching.filter(created_at__gte=moment).filter(

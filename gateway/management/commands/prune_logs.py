@@ -1,6 +1,7 @@
 """``manage.py prune_logs --older-than 30d``: delete journal rows (and their bodies)
-older than an age (``90m``, ``12h``, ``30d``), in small batches so that a running
-gateway keeps writing meanwhile. Without ``--older-than``: the retention setting."""
+older than an age (``90m``, ``12h``, ``30d``), then the body parts no log left can name
+(``journal.prune_parts``), in small batches so that a running gateway keeps writing
+meanwhile. Without ``--older-than``: the retention setting."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.journal import PRUNE_BATCH, prune
+from gateway.journal import PRUNE_BATCH, prune, prune_parts
 from gateway.management.base import GatewayCommand
 from gateway.telemetry.ages import parse_age
 
@@ -42,4 +43,8 @@ class Command(GatewayCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         deleted = prune(age, batch_size=batch_size)
-        self.stdout.write(f"Deleted {deleted} request log(s) older than {age}.")
+        parts = prune_parts(batch_size=batch_size)
+        self.stdout.write(
+            f"Deleted {deleted} request log(s) older than {age} and {parts} body part(s) "
+            "no log names any more."
+        )

@@ -103,7 +103,8 @@ def record(inbound: bytes, upstream: bytes, **more: object) -> Record:
 def test_the_row_stores_each_derived_body_empty_with_its_recipe() -> None:
     values = journal.body_values(record(request_body("fast"), request_body("m-1")), 1 << 20)
     assert values is not None
-    inbound, upstream_request, upstream_response, outbound, truncated, derived = values
+    inbound, upstream_request, upstream_response, outbound, truncated, derived, parts = values
+    assert parts is None  # (not asked to split)
     assert upstream_request == upstream_response == "" and not truncated
     assert inbound == request_body("fast").decode() and outbound == stream_body("fast").decode()
     assert orjson.loads(derived) == {

@@ -544,9 +544,9 @@ def test_equal_bodies_of_one_record_are_both_stored_redacted() -> None:
     rec.outbound_response = bytes(same)  # equal, not the same object
     values = journal.body_values(rec, limit=1000)
     assert values is not None
-    inbound, upstream_request, upstream_response, outbound, truncated, derived = values
+    inbound, upstream_request, upstream_response, outbound, truncated, derived, parts = values
     assert upstream_response == outbound == '{"echo":"[redacted]"}'  # short: stored whole
-    assert (inbound, upstream_request, truncated, derived) == ("{}", "", False, None)
+    assert (inbound, upstream_request, truncated, derived, parts) == ("{}", "", False, None, None)
 
 
 def test_the_queue_is_bounded_by_bytes_too(settings) -> None:
@@ -641,7 +641,7 @@ async def test_two_megabytes_of_records_are_written_without_waiting_for_the_inte
 def test_a_record_without_its_bodies_is_stored_with_a_note() -> None:
     rec = Record(request_id="r", inbound_request=b'{"q": 1}', bodies_shed=True)
     values = rows.body_values(rec, 1000)
-    assert values == (rows.SHED_NOTE, "", "", "", True, None)
+    assert values == (rows.SHED_NOTE, "", "", "", True, None, None)
 
 
 async def test_requeue_after_an_outage_keeps_within_the_byte_bound(fast_backoff, settings) -> None:

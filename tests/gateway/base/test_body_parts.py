@@ -1,0 +1,148 @@
+"""A request body split into an envelope and parts stored once, and joined back: every
+dialect's shape comes back byte for byte, a session's next turn shares the prefix it
+repeats, and what is not canonical compact JSON is left whole."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.base import body_parts
+from tests.gateway.journal.sessions import DIALECTS, compact, request
+
+# the keys each shape keeps its conversation, tools and system prompt under
+PARTS = {
+    "openai": {"messages", "tools"},
+    "responses": {"instructions", "input", "tools"},
+    "anthropic": {"system", "tools", "messages"},
+    "gemini": {"contents", "systemInstruction", "tools"},
+}
+
+
+def stored(split: body_parts.Split) -> dict[str, tuple[str | None, str]]:
+    return {n.hash: (n.parent, n.data.decode()) for n in split.nodes}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("turns", [0, 1, 7])
+def test_every_dialects_body_is_joined_back_exactly(dialect: str, turns: int) -> None:
+    """(At turn 0 the conversation is one short message, which stays in the envelope,
+    but in OpenAI chat, whose system prompt is its first message.)"""
+    text = request(dialect, turns).decode()
+    split = body_parts.split(text)
+    assert split is not None
+    short = {"input", "contents"} | ({"messages"} if dialect == "anthropic" else set())
+    assert set(split.refs) == PARTS[dialect] - (short if turns == 0 else set())
+    assert len(split.envelope) < 400  # the model and the settings, not the conversation
+    assert body_parts.join(split.envelope, split.refs, stored(split)) == text
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_the_next_turn_shares_the_prefix_it_repeats(dialect: str) -> None:
+    """Turn 6 adds one call and its result (Responses: and a reasoning item) to turn 5;
+    every node of turn 5 but the last message (Anthropic moves its cache mark) is a
+    node of turn 6, and the new nodes are about the new messages' size."""
+    before = body_parts.split(request(dialect, 5).decode())
+    after = body_parts.split(request(dialect, 6).decode())
+    assert before is not None and after is not None
+    old = {n.hash for n in before.nodes}
+    new = [n for n in after.nodes if n.hash not in old]
+    added = {"openai": 2, "responses": 3, "anthropic": 3, "gemini": 2}[dialect]
+    assert len(new) == added
+    assert len(old - {n.hash for n in after.nodes}) == (1 if dialect == "anthropic" else 0)
+    grown = len(request(dialect, 6)) - len(request(dialect, 5))
+    assert sum(len(n.data) for n in new) <= 2 * grown
+
+
+def test_a_node_is_its_content_after_its_prefix() -> None:
+    """The same message after two different prefixes is two nodes; the same prefix is
+    the same nodes whatever follows."""
+    one = body_parts.split(compact({"messages": [{"a": "x" * 1200}, {"b": 1}]}).decode())
+    two = body_parts.split(compact({"messages": [{"c": "y" * 1200}, {"b": 1}]}).decode())
+    three = body_parts.split(compact({"messages": [{"a": "x" * 1200}, {"b": 2}]}).decode())
+    assert one is not None and two is not None and three is not None
+    assert one.nodes[1].data == two.nodes[1].data and one.nodes[1].hash != two.nodes[1].hash
+    assert one.nodes[0] == three.nodes[0]
+    assert one.nodes[1].parent == one.nodes[0].hash and one.nodes[0].parent is None
+    assert one.refs["messages"] == [one.nodes[1].hash, 2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"messages": [{"content": "x" * 2000}]}),  # spaces after the separators
+        json.dumps({"messages": [{"content": "é" * 2000}]}, separators=(",", ":")),  # \u00e9
+        '{"messages":[{"content":"' + "x" * 2000 + '"}],"model":"a","model":"b"}',  # twice
+        '{"messages":[{"content":"' + "x" * 2000 + '"}]',  # cut
+        json.dumps([{"content": "x" * 2000}], separators=(",", ":")),  # not an object
+        '{"messages":[{"n":1.0e5,"content":"' + "x" * 2000 + '"}]}',  # a number re-spelled
+        '{"model":"small","max_tokens":5}',  # nothing worth a part
+    ],
+)
+def test_what_is_not_canonical_is_stored_whole(text: str) -> None:
+    assert body_parts.split(text) is None
+
+
+def test_a_message_quoting_a_placeholder_is_joined_back_exactly() -> None:
+    quoting = {"tools": [{"d": "t" * 600}], "messages": [{"content": "\x00tools" + "x" * 600}]}
+    text = compact(quoting).decode()
+    split = body_parts.split(text)
+    assert split is not None
+    assert body_parts.join(split.envelope, split.refs, stored(split)) == text
+
+
+def test_a_placeholder_found_twice_in_the_envelope_keeps_the_body_whole() -> None:
+    text = compact({"messages": [{"c": "x" * 1200}], "note": "\x00messages"}).decode()
+    assert body_parts.split(text) is None
+
+
+def test_a_part_not_stored_is_marked_and_the_rest_joined() -> None:
+    text = request("anthropic", 3).decode()
+    split = body_parts.split(text)
+    assert split is not None
+    nodes = stored(split)
+    del nodes[split.refs["messages"][0]]  # the last message
+    with pytest.raises(body_parts.MissingPart):
+        body_parts.join(split.envelope, split.refs, nodes)
+    marked = orjson.loads(body_parts.join_or_mark(split.envelope, split.refs, nodes))
+    assert marked["messages"] == body_parts.MISSING
+    assert marked["system"] == orjson.loads(text)["system"]
+
+
+def test_a_list_longer_than_its_reference_says_is_missing() -> None:
+    split = body_parts.split(request("openai", 2).decode())
+    assert split is not None
+    tip, count = split.refs["messages"]
+    with pytest.raises(body_parts.MissingPart):
+        body_parts.part_text([tip, count - 1], stored(split))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=40),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=12),
+        st.lists(json_values, min_size=1, max_size=6) | json_values | st.text(min_size=300),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 2000),
+)
+def test_any_split_joins_back_exactly(body: dict[str, object], pad: int) -> None:
+    body["pad"] = ["p" * pad]  # large enough to be split, often
+    text = compact(body).decode()
+    split = body_parts.split(text)
+    if split is not None:
+        assert body_parts.join(split.envelope, split.refs, stored(split)) == text
