@@ -12,7 +12,7 @@ import gateway.models.body_blobs
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0061_sealed_urls"),
+        ("gateway", "0063_ledger"),
     ]
 
     operations = [
