@@ -168,15 +168,13 @@ def test_a_session_is_served_by_every_worker(tmp_path: Path) -> None:
             assert call_worker(None, gw.url, session[:-3] + "AAA").status_code == 404
             assert call_worker(None, gw.url, session, key=other).status_code == 404
 
-        # DELETE answered by one worker ends the session on the other within ~1 s
+        # DELETE answered by one worker ends the session on the other from its next
+        # request (the counter service's tombstone; the other served it a moment ago)
         on_a, a = pinned(gw.url, session)
         on_b, b = pinned(gw.url, session, avoid={a})
         deleted = on_a.delete(gw.url + "/mcp", headers={**AUTH, "mcp-session-id": session})
         assert deleted.status_code == 200
-        ended_at = time.monotonic()
-        while call_worker(on_b, gw.url, session).status_code != 404:
-            assert time.monotonic() - ended_at < 3, "the other worker still serves it"
-            time.sleep(0.1)
+        assert call_worker(on_b, gw.url, session).status_code == 404, "the other still serves it"
         assert call_worker(on_a, gw.url, session).status_code == 404
         for client in (on_a, on_b):
             client.close()

@@ -155,7 +155,14 @@ async def _list_tools(
                 continue
             name = tool.name if only is not None else permissions.qualified(server, tool.name)
             tools.append(tool.model_copy(update={"name": name}))
-    return types.ListToolsResult(tools=tools)
+    # one order whatever order the servers listed them in, so the same key gets the same
+    # bytes (clients' caches and the LLM prompt cache a tool list feeds stay warm); the
+    # 2026-07-28 hints: reusable for as long as the pool reuses the servers' lists, and
+    # only by this caller (a key sees the tools its grants open)
+    tools.sort(key=lambda tool: tool.name)
+    return types.ListToolsResult(
+        tools=tools, ttl_ms=int(pool.TOOLS_TTL * 1000), cache_scope="private"
+    )
 
 
 async def _call_tool(
@@ -258,7 +265,8 @@ async def _list_resources(
                     update={"name": permissions.qualified(server, resource.name)}
                 )
             resources.append(resource)
-    return types.ListResourcesResult(resources=resources)
+    resources.sort(key=lambda resource: (str(resource.uri), resource.name))
+    return types.ListResourcesResult(resources=resources, cache_scope="private")
 
 
 async def _resource_server(key: KeyEntry, only: str | None, uri: str) -> str:
@@ -327,7 +335,8 @@ async def _list_resource_templates(
                     update={"name": permissions.qualified(server, template.name)}
                 )
             templates.append(template)
-    return types.ListResourceTemplatesResult(resource_templates=templates)
+    templates.sort(key=lambda template: (template.uri_template, template.name))
+    return types.ListResourceTemplatesResult(resource_templates=templates, cache_scope="private")
 
 
 async def _subscribe(
@@ -424,7 +433,8 @@ async def _list_prompts(
         for prompt in listed:
             name = prompt.name if only is not None else permissions.qualified(server, prompt.name)
             prompts.append(prompt.model_copy(update={"name": name}))
-    return types.ListPromptsResult(prompts=prompts)
+    prompts.sort(key=lambda prompt: prompt.name)
+    return types.ListPromptsResult(prompts=prompts, cache_scope="private")
 
 
 async def _get_prompt(

@@ -6,7 +6,9 @@ A box is a string key; ``mcp_put`` appends a JSON text to it (a box no one takes
 is dropped ``ttl`` seconds after its last put), ``mcp_take`` answers the oldest one, or
 None (a long poll: the counter service asks again after each later ``mcp_*`` operation
 and every ``WAKE_SECONDS``) until one is there or ``wait`` seconds after ``at`` have
-passed (then ``["ok", None]``). Imports no Django: the counter service runs in the
+passed (then ``["ok", None]``). ``mcp_end`` leaves an ended session's tombstone for
+``ttl`` seconds and ``mcp_ended`` answers which of the ids it is given have one
+(``sessions``: Redis keeps them as keys with an expiry). Imports no Django: the counter service runs in the
 supervisor."""
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gateway.base import hooks
 from gateway.base.counters import CounterBooks
 
 MAX_BOXES = 10_000  # past this, the oldest boxes go first (a client that never answers)
+MAX_ENDED = 100_000  # tombstones kept; past this the oldest go (the database still has them)
 
 
 class McpMailbox:
@@ -27,6 +30,22 @@ class McpMailbox:
 
     def __init__(self) -> None:
         self.boxes: dict[str, tuple[deque[str], float]] = {}
+        self.ended: dict[str, float] = {}  # session id -> when its tombstone goes
+
+    def end(self, session: str, ttl: float) -> list[Any]:
+        now = time.time()
+        if len(self.ended) >= MAX_ENDED:
+            for sid, until in list(self.ended.items()):
+                if until <= now:
+                    del self.ended[sid]
+            while len(self.ended) >= MAX_ENDED:
+                del self.ended[next(iter(self.ended))]
+        self.ended[session] = now + float(ttl)
+        return ["ok"]
+
+    def ended_among(self, *sessions: str) -> list[Any]:
+        now = time.time()
+        return ["ok", *(sid for sid in sessions if self.ended.get(sid, 0.0) > now)]
 
     def _expire(self, now: float) -> None:
         for box, (_, expires) in list(self.boxes.items()):
@@ -62,6 +81,10 @@ def _answering(op: str) -> Callable[..., list[Any] | None]:
         book: McpMailbox = books.mcp
         if op == "mcp_put":
             return book.put(*args)
+        if op == "mcp_end":
+            return book.end(*args)
+        if op == "mcp_ended":
+            return book.ended_among(*args)
         return book.take(*args)
 
     return handler
@@ -69,5 +92,5 @@ def _answering(op: str) -> Callable[..., list[Any] | None]:
 
 # The shared counter service keeps one McpMailbox as its book "mcp".
 hooks.counter_books.register("mcp", McpMailbox)
-for _op in ("mcp_put", "mcp_take"):
+for _op in ("mcp_put", "mcp_take", "mcp_end", "mcp_ended"):
     hooks.counter_ops.register(_op, _answering(_op))

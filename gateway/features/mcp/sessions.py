@@ -17,16 +17,26 @@ changed (authentication fails), one older than ``SWITCHYARD_MCP_SESSION_SECONDS`
 (default a day; a session cannot be kept alive by use, since nothing records use), one
 used with another key than the one that opened it, and one its client ended.
 
-Ending (``DELETE``) is the one shared state: a row (``McpSessionEnd``) in the database
-every instance shares, kept until the session would have expired and pruned then
-(``prune_expired``, a ``hooks.pruners`` entry). Chosen over Redis because the database
-is there in every deployment (one machine or many, with or without ``REDIS_URL``) and
-a DELETE is rare. Each process remembers for ``CHECK_SECONDS`` that a session was not
-ended (and for good that it was), so a DELETE answered by one worker holds on every
-other within about a second, at one indexed lookup per session, process and second at
-most. When the database cannot be read the session is served: it is no credential
-(every request carries and checks its key), so an ended session served during an
-outage grants nothing the key does not.
+Ending (``DELETE``) is the one shared state, kept in two places:
+
+- a tombstone in the store the key limits share (``limits.shared_backend``: the
+  supervisor's counter service for the workers of one ``serve``, Redis across
+  instances), set before the DELETE is answered and asked on every request of a
+  session (one round trip: ``EXISTS`` in Redis, one counter-service call), so the
+  request that follows a DELETE answered by any worker of any instance is refused
+  (before, each process trusted for ``CHECK_SECONDS`` that a session it had seen was
+  live, and the instance that had served it a moment before served it again 0.3 s
+  after the DELETE elsewhere);
+- a row (``McpSessionEnd``) in the database every instance shares, kept until the
+  session would have expired and pruned then (``prune_expired``, a ``hooks.pruners``
+  entry): what outlives a restarted store, and what a process that shares no store
+  (one worker, no Redis) reads. Each process remembers for ``CHECK_SECONDS`` that the
+  database listed a session as not ended (and for good that it was), so that check
+  costs one indexed lookup per session, process and second at most.
+
+When neither can be read the session is served: it is no credential (every request
+carries and checks its key), so an ended session served during an outage grants
+nothing the key does not.
 
 ``SWITCHYARD_MCP_SESSIONS``: ``auto`` (the default) and ``on`` issue sessions; ``off``
 serves every request without one (no ``Mcp-Session-Id``, no notification stream)."""
@@ -47,13 +57,15 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from gateway.base import db_work
 from gateway.base.secrets import crypto
+from gateway.policy import limits
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "mcp-session"
 FORMAT = 1  # the token's payload layout
 DEFAULT_SECONDS = 24 * 3600
-CHECK_SECONDS = 1.0  # how long a process trusts that a session was not ended
+CHECK_SECONDS = 1.0  # how long a process trusts the database's word that a session lives
+REDIS_PREFIX = f"{limits.REDIS_PREFIX}:mcp:ended"  # + session id: the shared tombstone
 MAX_CAPABILITIES_BYTES = 2048  # larger: only the capabilities' names are kept
 CLOCK_SKEW_SECONDS = 60  # Fernet accepts tokens stamped this far ahead of the clock
 
@@ -164,6 +176,7 @@ def read(token: str, raw_key: str) -> Session | None:
 _ended: dict[str, float] = {}  # session id -> when it would have expired (wall)
 _not_ended: dict[str, float] = {}  # session id -> when a lookup found it live (monotonic)
 _outage = db_work.Outage("MCP session ends", log)
+_store_outage = db_work.Outage("MCP session ends", log, service="the shared store")
 
 
 def _forget_stale() -> None:
@@ -188,17 +201,53 @@ def _recorded(ids: list[str]) -> set[str]:
     return found
 
 
+async def _store_ended(backend: Any, ids: list[str]) -> set[str]:
+    """Those of ``ids`` the shared store holds a tombstone for (one round trip)."""
+    if isinstance(backend, limits.RedisCounters):
+        client = backend.client()
+        async with client.pipeline(transaction=False) as pipe:
+            for sid in ids:
+                pipe.exists(f"{REDIS_PREFIX}:{sid}")
+            found = await pipe.execute()
+        return {sid for sid, hit in zip(ids, found, strict=True) if hit}
+    reply = await backend.ask("mcp_ended", *ids)
+    return {str(sid) for sid in reply[1:]}
+
+
+async def _shared_ended(ids: list[str]) -> set[str] | None:
+    """The tombstones the shared store holds among ``ids``; None when nothing is shared
+    or the store cannot be asked (the database then decides alone)."""
+    backend = limits.shared_backend()
+    if backend is None or not ids:
+        return None
+    try:
+        found = await _store_ended(backend, ids)
+    except Exception as exc:  # noqa: BLE001 - the store is away: the database decides
+        _store_outage.failed(exc)
+        return None
+    _store_outage.recovered()
+    return found
+
+
 async def ended_among(sessions: list[Session]) -> set[str]:
     """The ids of those of ``sessions`` their client ended (on any worker or instance):
-    from this process's memory when it looked less than ``CHECK_SECONDS`` ago, else
-    with one query for all of them."""
+    the shared store's tombstones, asked on every call (so an end anywhere holds from
+    the next request on), and the database's rows, asked again when this process
+    looked ``CHECK_SECONDS`` ago or more."""
     if len(_not_ended) + len(_ended) > 10_000:
         _forget_stale()
     now = time.monotonic()
     found = {s.id for s in sessions if s.id in _ended}
+    live = [s for s in sessions if s.id not in found]
+    shared = await _shared_ended([s.id for s in live])
+    for session in live:
+        if shared and session.id in shared:
+            _ended[session.id] = session.expires + CLOCK_SKEW_SECONDS
+            _not_ended.pop(session.id, None)
+            found.add(session.id)
     due = [
         s
-        for s in sessions
+        for s in live
         if s.id not in found and now - _not_ended.get(s.id, -CHECK_SECONDS) >= CHECK_SECONDS
     ]
     if not due:
@@ -232,13 +281,30 @@ def _record(session_id: str, expires: float) -> None:
     )
 
 
+async def _mark(session_id: str, expires: float) -> None:
+    """Leave the tombstone in the shared store (when one is shared) until ``expires``."""
+    backend = limits.shared_backend()
+    if backend is None:
+        return
+    ttl = max(1, int(expires - time.time()) + 1)
+    try:
+        if isinstance(backend, limits.RedisCounters):
+            await backend.client().set(f"{REDIS_PREFIX}:{session_id}", b"1", ex=ttl)
+        else:
+            await backend.ask("mcp_end", session_id, float(ttl))
+    except Exception as exc:  # noqa: BLE001 - the store is away: the database still says
+        _store_outage.failed(exc)
+
+
 async def end(session: Session) -> None:
-    """End the session everywhere: recorded for every process (which see it within
-    ``CHECK_SECONDS``), at once for this one."""
+    """End the session everywhere: a tombstone in the shared store (every process asks
+    it on every request), a row in the database (what outlives the store; processes
+    that share no store see it within ``CHECK_SECONDS``), at once for this one."""
     expires = session.expires + CLOCK_SKEW_SECONDS
-    await db_work.arun(_record, session.id, expires)
     _ended[session.id] = expires
     _not_ended.pop(session.id, None)
+    await _mark(session.id, expires)
+    await db_work.arun(_record, session.id, expires)
 
 
 def forget() -> None:

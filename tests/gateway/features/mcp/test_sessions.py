@@ -146,6 +146,55 @@ async def test_an_end_is_seen_by_every_process(fresh_memory, monkeypatch):
     assert await sessions.ended(two)
 
 
+class _Store:
+    """The counter service's MCP book behind ``ask``, as ``limits.shared_backend`` is."""
+
+    def __init__(self) -> None:
+        from gateway.features.mcp.mailbox_book import McpMailbox
+
+        self.book = McpMailbox()
+        self.asked = 0
+
+    async def ask(self, op: str, *args):  # type: ignore[no-untyped-def]
+        self.asked += 1
+        if op == "mcp_end":
+            return self.book.end(*args)
+        assert op == "mcp_ended"
+        return self.book.ended_among(*args)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_end_holds_on_every_process_from_the_next_request(fresh_memory, monkeypatch):
+    """The shared store's tombstone is asked on every request: a process that saw the
+    session live a moment ago refuses it right after another process ended it (before,
+    it trusted its look for CHECK_SECONDS and served it)."""
+    from gateway.policy import limits
+
+    store = _Store()
+    monkeypatch.setattr(limits, "shared_backend", lambda: store)
+    one, two = open_one(), open_one()
+    assert await sessions.ended_among([one, two]) == set()  # this process: both live
+    asked = store.asked
+
+    # another process ends ``one``: its tombstone, and the row, but not this memory
+    saved = dict(sessions._ended)
+    await sessions.end(one)
+    sessions._ended.clear()
+    sessions._ended.update(saved)
+    assert sessions._not_ended  # the database's "live" is still trusted here
+    assert await sessions.ended_among([one, two]) == {one.id}
+    assert store.asked == asked + 2  # one round trip for the end, one for the check
+    assert not await sessions.ended(two)
+
+    # the store away: the database still decides (within CHECK_SECONDS)
+    async def away(*args):  # type: ignore[no-untyped-def]
+        raise ConnectionError("store down")
+
+    monkeypatch.setattr(store, "ask", away)
+    sessions.forget()
+    assert await sessions.ended_among([one, two]) == {one.id}
+
+
 def _later():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime, timedelta
 
