@@ -3,19 +3,26 @@ import importlib
 from django.apps import AppConfig
 
 from gateway.base.plugins import Sink
+from gateway.web import units
 
 # The modules that define the shared counter service's books and register them and their
 # operations (gateway.base.hooks.counter_books, counter_ops) at import: imported in every
 # Django process by ``ready`` below, and by the supervisor (which loads no Django, so each
-# must import none) from the plan ``serve`` gives it, before the service starts.
+# must import none) from the plan ``serve`` gives it (``counter_books()``: these and the
+# units'), before the service starts.
 COUNTER_BOOKS = (
     "gateway.policy.limits_book",
     "gateway.policy.cooldown_book",
     "gateway.policy.retry_budget",
     "gateway.policy.login_attempts",
     "gateway.core.ledger_book",
-    "gateway.features.mcp.mailbox_book",
 )
+
+
+def counter_books() -> tuple[str, ...]:
+    """Every module defining a counter-service book: the layers' and the installed
+    units' (``Unit.counter_books``), for the plan ``serve`` gives the supervisor."""
+    return (*COUNTER_BOOKS, *(book for unit in units.installed() for book in unit.counter_books))
 
 
 class GatewayConfig(AppConfig):
@@ -23,7 +30,7 @@ class GatewayConfig(AppConfig):
     verbose_name = "Switchyard gateway"
 
     def ready(self) -> None:
-        for module in COUNTER_BOOKS:  # the counter service's books register
+        for module in counter_books():  # the counter service's books register
             importlib.import_module(module)
         from gateway import journal, signals  # noqa: F401  (signals: registry changes)
         from gateway.base import hooks
@@ -48,8 +55,6 @@ class GatewayConfig(AppConfig):
         _register_pruners()
         from gateway.features.alerts import plugin as alerts_plugin
         from gateway.features.billing import plugin as billing_plugin
-        from gateway.features.guardrails import plugin as guardrails_plugin
-        from gateway.features.mcp import plugin as mcp_plugin
         from gateway.features.media import plugin as media_plugin
         from gateway.features.passthrough import plugin as passthrough_plugin
         from gateway.features.prompts import plugin as prompts_plugin
@@ -57,8 +62,8 @@ class GatewayConfig(AppConfig):
         alerts_plugin.register()  # budget alerts: a worker's background loop
         billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
-        guardrails_plugin.register()  # the guardrail plane: pipeline and MCP hooks
-        mcp_plugin.register()  # hosted MCP tools: the chat job's extra job
+        for unit in units.installed():  # the units (INSTALLED_APPS): guardrails, MCP
+            unit.register()
         media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs
         prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
@@ -86,16 +91,18 @@ def _register_the_region() -> None:
 
 
 def plugin_sinks() -> dict[str, Sink]:
-    """Where the plugin API's hooks put what they give (``gateway.base.plugins``)."""
-    from gateway.features.guardrails import kinds as guardrail_kinds
+    """Where the plugin API's hooks put what they give (``gateway.base.plugins``): the
+    layers' and the installed units' (``Unit.plugin_sinks``: guardrail kinds)."""
     from gateway.journal import callbacks
     from gateway.providers import kinds as provider_kinds
 
-    return {
+    sinks = {
         "provider_kinds": Sink(provider_kinds.register, provider_kinds.unregister),
-        "guardrail_kinds": Sink(guardrail_kinds.register, guardrail_kinds.unregister),
         "request_callbacks": Sink(callbacks.register, callbacks.unregister),
     }
+    for unit in units.installed():
+        sinks.update(unit.plugin_sinks())
+    return sinks
 
 
 def load_plugins(setting: str | None = None) -> None:
@@ -105,12 +112,11 @@ def load_plugins(setting: str | None = None) -> None:
     from django.conf import settings
 
     from gateway.base import hooks, plugins
-    from gateway.features.guardrails import plugin as guardrails_plugin
     from gateway.journal import callbacks
 
     if setting is None:
         setting = settings.SWITCHYARD_PLUGINS
-    builtin = [("switchyard.guardrails", guardrails_plugin)]
+    builtin = [plugin for unit in units.installed() for plugin in unit.builtin_plugins()]
     plugins.load(setting, plugin_sinks(), builtin)
     hooks.drainers.register(callbacks.drain)  # outcomes still queued, at shutdown
 
@@ -119,7 +125,6 @@ def _register_the_process_life() -> None:
     """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
     from gateway import journal
     from gateway.base import hooks, process_role
-    from gateway.features.mcp import closing
     from gateway.models.batches import Batch
     from gateway.models.conversations import BackgroundResponse
     from gateway.policy import registry
@@ -153,11 +158,10 @@ def _register_the_process_life() -> None:
     )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
-    # the budget leases, then MCP's sessions and connections
+    # the budget leases (the closers after them: the units', MCP's sessions)
     hooks.drainers.register(journal.drain_at_shutdown)
     hooks.drainers.register(metrics.publish_last)
     hooks.drainers.register(_return_limit_leases)
-    hooks.closers.register(closing.aclose_used)
 
 
 async def _return_limit_leases() -> None:

@@ -388,6 +388,9 @@ INSTALLED_APPS = [
     "gateway",
     "console",
     "console.evals",
+    # the features that are units (gateway/web/units.py): one line each
+    "gateway.features.guardrails.apps.GuardrailsConfig",
+    "gateway.features.mcp.apps.McpConfig",
 ]
 
 MIDDLEWARE = [

@@ -14,7 +14,7 @@ more, and a health-check thread and pipe in every worker.
 
 The plan (``Plan``) is what ``serve`` decided: uvicorn's options, the socket of the
 service, whether the workers share key counters through it (not with Redis), and the
-modules that register the service's books (``gateway.apps.COUNTER_BOOKS``: the supervisor
+modules that register the service's books (``gateway.apps.counter_books()``: the supervisor
 imports them by name and knows none of them).
 
 What the supervisor does with its workers (``Supervisor``), as uvicorn's did:
@@ -71,7 +71,7 @@ class Plan:
     share_limits: bool = False  # the workers count keys' limits through the service
     temp_folder: str = ""  # made for the socket (a data folder path too long): removed at exit
     # The modules that register the service's books and operations (gateway.base.hooks),
-    # imported before it starts: the wiring's list (gateway.apps.COUNTER_BOOKS).
+    # imported before it starts: the wiring's list (gateway.apps.counter_books()).
     books: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError, CommandParser
 
-from gateway.apps import COUNTER_BOOKS
+from gateway.apps import counter_books
 from gateway.base import process_role
 from gateway.management.base import GatewayCommand
 from gateway.server.supervisor import Plan, start_service
@@ -157,7 +157,7 @@ class Command(GatewayCommand):
             options,
             path,
             temp_folder=folder,
-            books=list(COUNTER_BOOKS),
+            books=list(counter_books()),
         )
         if not settings.REDIS_URL:
             plan.share_limits = True
@@ -225,7 +225,7 @@ def _share_limits(data_dir: Path) -> str | None:
     Returns why it could not (the workers then count on their own) or None."""
     path, folder = _socket_path(data_dir)
     plan = Plan(
-        "", 0, socket=path, share_limits=True, temp_folder=folder, books=list(COUNTER_BOOKS)
+        "", 0, socket=path, share_limits=True, temp_folder=folder, books=list(counter_books())
     )
     return start_service(plan)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.apps import COUNTER_BOOKS
+from gateway.apps import counter_books
 from gateway.base import hooks
 from gateway.base.counters import CounterBooks
 from gateway.server.supervisor import Plan
@@ -61,7 +61,7 @@ def test_a_name_is_registered_once() -> None:
 def test_the_supervisor_serves_every_book_without_django(tmp_path) -> None:
     """The supervisor imports the book modules the plan names (``serve`` gives it the
     wiring's list), then serves their operations; none of them imports Django."""
-    plan = Plan("", 0, socket=str(tmp_path / "c.sock"), books=list(COUNTER_BOOKS))
+    plan = Plan("", 0, socket=str(tmp_path / "c.sock"), books=list(counter_books()))
     code = """
 import json, socket, sys
 from gateway.server import supervisor
