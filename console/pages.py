@@ -17,14 +17,10 @@ from console.views import (
     catalog,
     config,
     dashboard,
-    guardrails,
     health,
     invite_accept,
     keys,
     logs,
-    mcp,
-    mcp_connections,
-    mcp_oauth,
     people,
     prompts,
     providers,
@@ -131,7 +127,7 @@ register(
     ),
 )
 
-# --- keys, MCP servers and connections, guardrails ----------------------------------------
+# --- keys ---------------------------------------------------------------------------------
 register(
     Page(
         "keys/",
@@ -144,78 +140,6 @@ register(
     Page("keys/new/", keys.key_create, "key-create", read="keys.edit"),
     Page("keys/<int:pk>/edit/", keys.key_edit, "key-edit", read="keys.edit"),
     Page("keys/<int:pk>/revoke/", keys.key_revoke, "key-revoke", read="keys.edit"),
-    # signing an MCP client in as oneself: whoever may see their keys (rule mcp.oauth.consent)
-    Page("oauth/authorize/", mcp_oauth.authorize, "mcp-oauth-authorize", read="keys.view"),
-    # MCP servers: their credentials, and tool calls run from the console (admins)
-    Page(
-        "mcp-servers/",
-        mcp.mcp_list,
-        "mcp",
-        read="providers.edit",
-        nav=Nav("Access", "MCP", ("mcp",), order=20),
-    ),
-    Page("mcp-servers/new/", mcp.mcp_create, "mcp-create", read="providers.edit"),
-    Page("mcp-servers/<int:pk>/", mcp.mcp_edit, "mcp-edit", read="providers.edit"),
-    Page("mcp-servers/<int:pk>/delete/", mcp.mcp_delete, "mcp-delete", read="providers.edit"),
-    Page("mcp-servers/<int:pk>/tools/", mcp.mcp_tools, "mcp-tools", read="providers.edit"),
-    Page("mcp-servers/<int:pk>/call/", mcp.mcp_call, "mcp-call", read="providers.edit"),
-    # one's own OAuth connections to MCP servers (and the rule mcp.oauth.connect); the
-    # servers' admins have the MCP link above instead
-    Page(
-        "mcp-connections/",
-        mcp_connections.connections,
-        "mcp-connections",
-        read="mcp.connect",
-        nav=Nav("Access", "MCP", ("mcp",), unless="providers.edit", order=21),
-    ),
-    Page(
-        "mcp-connections/callback/",
-        mcp_connections.callback,
-        "mcp-oauth-callback",
-        read="mcp.connect",
-    ),
-    Page(
-        "mcp-connections/<int:pk>/connect/",
-        mcp_connections.connect,
-        "mcp-connect",
-        read="mcp.connect",
-    ),
-    Page(
-        "mcp-connections/<int:pk>/disconnect/",
-        mcp_connections.disconnect,
-        "mcp-disconnect",
-        read="mcp.connect",
-    ),
-    # guardrails: everyone with a role reads them; owners and admins change, test and
-    # replay (a replay reads any key's logged bodies)
-    Page(
-        "guardrails/",
-        guardrails.guardrail_list,
-        "guardrails",
-        read="guardrails.view",
-        write="guardrails.edit",
-        nav=Nav("Access", "Guardrails", ("guardrail",), order=30),
-    ),
-    Page(
-        "guardrails/new/", guardrails.guardrail_create, "guardrail-create", read="guardrails.edit"
-    ),
-    Page(
-        "guardrails/<int:pk>/",
-        guardrails.guardrail_detail,
-        "guardrail-detail",
-        read="guardrails.view",
-        write="guardrails.edit",
-    ),
-    *(
-        Page(f"guardrails/<int:pk>/{action}/", view, f"guardrail-{action}", read="guardrails.edit")
-        for action, view in (
-            ("edit", guardrails.guardrail_edit),
-            ("delete", guardrails.guardrail_delete),
-            ("monitor", guardrails.guardrail_monitor),
-            ("test", guardrails.guardrail_test),
-            ("replay", guardrails.guardrail_replay),
-        )
-    ),
 )
 
 # --- spend, alerts, audit, batches, the catalog, logs, scores, prompts --------------------

@@ -1,6 +1,6 @@
 """A session's requests read as one conversation: each request's messages (its logged
 inbound body, parsed by its dialect's client codec as the gateway parsed it) and its
-answer (the logged outbound body, through ``console.answers``).
+answer (the logged outbound body, through ``gateway.web.answers``).
 
 A client such as Claude Code sends the whole conversation again with every request, so
 a request shows only the messages that are new since the one before it (its earlier
@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from console.answers import logged_answer
 from gateway.codecs import CODECS
 from gateway.codecs import client as client_codec
 from gateway.types import (
@@ -29,6 +28,7 @@ from gateway.types import (
     ToolCall,
     ToolResult,
 )
+from gateway.web.answers import logged_answer
 
 MAX_TEXT = 4000  # characters of one turn shown (the log detail has the whole body)
 

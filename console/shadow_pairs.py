@@ -1,5 +1,5 @@
 """A route's shadow traffic as pairs: each mirrored request beside its primary, with
-both answers read back from the logged bodies (``console.answers``), and the summary per
+both answers read back from the logged bodies (``gateway.web.answers``), and the summary per
 shadow route (gateway/core/shadow)."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from gateway.models import RequestBody, RequestLog, Route
-
-from .answers import answer_text
+from gateway.web.answers import answer_text
 
 PAIRS = 100  # the newest mirrored requests shown
 COMPARED_CHARS = 4_000  # of each answer, for the likeness ratio

@@ -28,13 +28,14 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
 
-from console import answers, shadow_scoring
+from console import shadow_scoring
 from console.evals import runner, scorers
 from console.evals.models import SliceScoring
 from gateway.base.entries import MASTER
 from gateway.models import RequestBody, RequestLog
 from gateway.policy import console_keys
 from gateway.telemetry import logquery, scores
+from gateway.web import answers
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ class GatewayConfig(AppConfig):
         alerts_plugin.register()  # budget alerts: a worker's background loop
         billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
-        for unit in units.installed():  # the units (INSTALLED_APPS): guardrails, MCP
+        for unit in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails
             unit.register()
         media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs

@@ -388,9 +388,10 @@ INSTALLED_APPS = [
     "gateway",
     "console",
     "console.evals",
-    # the features that are units (gateway/web/units.py): one line each
-    "gateway.features.guardrails.apps.GuardrailsConfig",
+    # the features that are units (gateway/web/units.py): one line each; their hooks,
+    # pages, /api routers and LiteLLM sections are composed in this order
     "gateway.features.mcp.apps.McpConfig",
+    "gateway.features.guardrails.apps.GuardrailsConfig",
 ]
 
 MIDDLEWARE = [

@@ -4,6 +4,7 @@ from django.urls import include, path
 from gateway.edge import health
 from gateway.edge.api import api, slashless_aliases
 from gateway.policy.login_throttle import throttled_sign_in
+from gateway.web import units
 
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),
@@ -13,7 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("api/", include(slashless_aliases())),
-    path("", include("gateway.features.mcp.oauth_server.urls")),  # /.well-known/..., /oauth/...
+    # the units' own URLs outside the console (MCP's /.well-known/..., /oauth/...)
+    *(path("", include(module)) for module in units.modules("urls")),
     path("", include("console.urls")),
 ]
 

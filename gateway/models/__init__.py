@@ -816,7 +816,7 @@ class McpServer(models.Model):
     @property
     def url_display(self) -> str:
         """The URL as it may be shown: user info and every query value masked (the URL
-        type). Sent back unchanged, it keeps the stored URL (``mcp.admin.save_server``)."""
+        type). Sent back unchanged, it keeps the stored URL (``mcp.save.save_server``)."""
         return mask_url_secrets(self.url) if self.url else ""
 
     @property

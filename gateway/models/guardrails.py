@@ -79,7 +79,7 @@ class Guardrail(models.Model):
 # Which params are secret is declared by the guardrail's kind (``Kind.params``, a
 # ``gateway.base.secrets.declared.Secrecy`` each; a param it does not declare is SECRET),
 # never read from a param's name. ``seal_params`` applies it when a guardrail is saved
-# (``gateway.ops.guardrails.prepare``, which knows the kind): a SECRET literal is stored
+# (``gateway.features.guardrails.save.prepare``, which knows the kind): a SECRET literal is stored
 # encrypted, every value of a HEADERS mapping too, a URL with user info or a query whole;
 # ``os.environ/NAME`` references stay as they are. Everything after reads the stored
 # form: an encrypted value is a secret (masked when shown and audited, exported as a

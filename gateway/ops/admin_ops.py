@@ -306,23 +306,5 @@ def _check_params(
         raise ValidationError({"params": decision.reason})
 
 
-def check_mcp_server_save(
-    actor: Any, server: Any, values: Mapping[str, Any], *, bearer: str | None
-) -> None:
-    """Before ``gateway.features.mcp.admin.save_server`` for a console or /api ``actor``: a stdio
-    server (creating one, changing one, turning one into stdio) needs
-    ``mcp_server.stdio`` (``Denied``), references the operator's allow-list and the
-    host-credential rule (``ValidationError``, ``gateway.web.references``); what is saved
-    then is no longer the operator's, unless its references, URL and command are kept."""
-    from gateway.models import McpServer
-    from gateway.policy.authorization import require
-    from gateway.web import references
-
-    stdio = McpServer.Transport.STDIO
-    if (server is not None and server.transport == stdio) or values.get("transport") == stdio:
-        require(actor, "mcp_server.stdio", server)
-    references.check_mcp_server(server, values, bearer)
-
-
 def delete_deployment(deployment: Deployment) -> None:
     deployment.delete()

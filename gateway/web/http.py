@@ -6,6 +6,24 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+# The console's Content-Security-Policy (set on its pages by
+# ``gateway.edge.security_headers``; a page that must widen it, as the MCP sign-in's
+# answer to a client's redirect URI, starts from this one).
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails

@@ -235,7 +235,7 @@ def test_a_console_tool_call_is_audited(evals_world) -> None:
     """Calling a tool from the console runs it as the master key: the row names the
     person who pressed the button, the server and the tool (here the server is down,
     so the call is an error, and still audited)."""
-    from gateway.features.mcp import admin as mcp_admin
+    from gateway.features.mcp import save as mcp_admin
 
     server = mcp_admin.save_server(
         None,

@@ -54,7 +54,7 @@ SCRIPT = (
 SETUP = """
 import json
 from django.contrib.auth.models import User
-from gateway.features.mcp import admin
+from gateway.features.mcp import save as admin
 from gateway.policy import keys
 user = User.objects.create_superuser(%(user)r, '', %(password)r)
 server = admin.save_server(None, {'name': 'files', 'transport': 'streamable_http',

@@ -92,7 +92,9 @@ print(json.dumps(sorted(sys.modules)))
 def test_the_url_conf_leaves_the_oauth_libraries_to_their_pages(tmp_path: Path) -> None:
     loaded = loaded_by(URLS_PROBE, tmp_path)
     assert among(NOT_WITH_THE_URLS, loaded) == [], "imported with the URL conf"
-    assert "console.views.mcp_oauth" in loaded and "ninja" in loaded  # the probe did load them
+    assert (
+        "gateway.features.mcp.oauth_server.consent" in loaded and "ninja" in loaded
+    )  # the probe did load them
 
 
 # A retention round runs in one worker of every deployment (the journal writer's, each

@@ -5,12 +5,15 @@ key with the "management" scope of an owner or admin, or a signed-in console use
 (session + CSRF); the docs and the OpenAPI schema too. What each caller may do is the
 role policy's (gateway/policy/roles.py): 403 in JSON otherwise. Every error has one
 body (``errors.ApiError``) and the document declares it for each status an operation
-answers (``openapi.py``). Each resource lives in its own module and registers its router here."""
+answers (``openapi.py``). Each resource lives in its own module and registers its router here;
+an installed unit's (``gateway.web.units``) is its ``api`` module's ``router``, mounted at
+its ``PATH`` with no line here."""
 
 from __future__ import annotations
 
 from django.urls import URLPattern, path
 
+from gateway.web import units
 from gateway.web.api import errors
 from gateway.web.api.auth import MasterKeyAuth, StaffSessionAuth, staff_or_master_key
 from gateway.web.api.docs import VendoredSwagger
@@ -46,8 +49,8 @@ api.add_router("/users", "gateway.edge.api.users.router")
 api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
 api.add_router("/invites", "gateway.edge.api.invites.router")
 api.add_router("/sso-removals", "gateway.edge.api.sso_removals.router")
-api.add_router("/mcp-servers", "gateway.edge.api.mcp_servers.router")
-api.add_router("/guardrails", "gateway.edge.api.guardrails.router")
+for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): MCP servers, guardrails
+    api.add_router(unit_api.PATH, unit_api.router)
 api.add_router("/alerts", "gateway.edge.api.alerts.router")
 api.add_router("/bill-drift", "gateway.edge.api.bills.router")  # the providers' bills
 api.add_router("/prompts", "gateway.edge.api.prompts.router")

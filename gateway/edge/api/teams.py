@@ -99,10 +99,11 @@ def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
             team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
         except ValueError as exc:
             raise ValidationError({"mcp_allowed": [str(exc)]}) from None
-    if "guardrails" in fields:
-        from gateway.ops.guardrails import check_names
-
-        team.guardrails = check_names(fields["guardrails"])
+    if "guardrails" in fields:  # names of existing guardrails; null is none
+        try:
+            team.guardrails = keys.clean_guardrails(fields["guardrails"])
+        except ValueError as exc:
+            raise ValidationError({"guardrails": [str(exc)]}) from None
     team.full_clean()
     team.save()
     return team

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.features.mcp import admin as mcp_admin
+from gateway.features.mcp import save as mcp_admin
 from gateway.models import McpServer
 
 TIMEOUT = 5.0

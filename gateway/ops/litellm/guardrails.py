@@ -108,7 +108,7 @@ def plan_guardrails(
     """(one ``change`` (``plan.Change``, passed in: the plan imports this module) per
     guardrail that can be saved, (path, reason) per one that cannot, naming its field:
     the plan makes its ``Skipped`` of it, as parse imports this module)."""
-    from gateway.ops import guardrails as ops
+    from gateway.features.guardrails import save as ops
 
     existing = {g.name: g for g in Guardrail.objects.all()}
     changes: list[Any] = []

@@ -18,6 +18,7 @@ from ninja import NinjaAPI, Router, Schema
 import console
 from gateway.edge.api.keys import KeyPatch
 from gateway.policy import field_rules, roles
+from gateway.web import units
 
 # Which resource each write schema fills (by class name: ninja builds some of them).
 SCHEMAS = {
@@ -135,19 +136,24 @@ def undeclared_in_api(api: NinjaAPI, extra_schemas: dict[str, str] | None = None
 
 
 def console_forms() -> list[type[forms.BaseForm]]:
+    """Every form of the console and of the installed units (a unit's pages are console
+    pages: ``gateway.web.units``)."""
     importlib.import_module("gateway.urls")  # the API first: console.evals.api is its router
+    packages = [("console.", console.__path__)]
+    packages += [(f"{unit.name}.", unit.module.__path__) for unit in units.installed()]
     found: dict[str, type[forms.BaseForm]] = {}
-    for module in pkgutil.walk_packages(console.__path__, "console."):
-        if ".migrations" in module.name or module.name.endswith("tests"):
-            continue
-        loaded = importlib.import_module(module.name)
-        for _, value in vars(loaded).items():
-            if (
-                inspect.isclass(value)
-                and issubclass(value, forms.BaseForm)
-                and value.__module__.startswith("console.")
-            ):
-                found[value.__name__] = value
+    for prefix, path in packages:
+        for module in pkgutil.walk_packages(path, prefix):
+            if ".migrations" in module.name or module.name.endswith("tests"):
+                continue
+            loaded = importlib.import_module(module.name)
+            for _, value in vars(loaded).items():
+                if (
+                    inspect.isclass(value)
+                    and issubclass(value, forms.BaseForm)
+                    and value.__module__.startswith(tuple(p for p, _ in packages))
+                ):
+                    found[value.__name__] = value
     return list(found.values())
 
 
@@ -185,7 +191,8 @@ def test_every_api_write_field_has_a_rule() -> None:
 
 def test_every_console_form_field_has_a_rule() -> None:
     classes = console_forms()
-    assert {"KeyForm", "RouteForm", "TeamForm", "GuardrailForm"} <= {c.__name__ for c in classes}
+    names = {c.__name__ for c in classes}
+    assert {"KeyForm", "RouteForm", "TeamForm", "GuardrailForm", "McpServerForm"} <= names
     assert undeclared_in_forms(classes) == []
 
 

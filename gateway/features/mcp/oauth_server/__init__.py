@@ -12,8 +12,8 @@ client of upstream MCP servers).
   ``mcp-oauth`` key; what it may use is the union of the user's own keys' MCP grants
   in that team (``policy.rules.mcp.user_grant``).
 - ``tokens``: the check on ``/mcp`` (in memory after a token's first use; revocation is
-  a registry change). ``views``/``urls``: the machine endpoints. The consent page is the
-  console's (``console.views.mcp_oauth``).
+  a registry change). ``views``/``urls``: the machine endpoints; ``consent``: the
+  sign-in page a person approves on (a console page).
 
 Errors: RFC 6749 JSON on the machine endpoints; on ``/mcp`` a 401 with
 ``WWW-Authenticate: Bearer resource_metadata=...`` naming what was wrong (never the

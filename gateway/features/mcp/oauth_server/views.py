@@ -1,7 +1,7 @@
 """The authorization server's machine endpoints (Django views, served by the console
 role with the rest of Django): the metadata documents, registration, token and
 revocation. The authorize page, where a person signs in and consents, is a console page
-(``console.views.mcp_oauth``).
+(``consent``).
 
 These endpoints take no cookie (CSRF-exempt: a browser-based client such as the MCP
 Inspector calls them cross-origin, so they answer CORS) and authenticate by what they

@@ -12,7 +12,8 @@ import pytest
 from django.core.management import call_command
 
 from gateway.base.entries import Snapshot
-from gateway.features.mcp import admin, pool
+from gateway.features.mcp import pool
+from gateway.features.mcp import save as admin
 from gateway.features.mcp.errors import ServerUnavailable
 from gateway.models import McpServer
 from gateway.ops.litellm.parse import parse_config

@@ -3,7 +3,7 @@ outbound_response``) with the codec of the client's own format: a whole JSON ans
 through its ``parse_response``, a stream through its stream parser and folded, as the
 gateway reads an upstream that speaks the same format. Used where two answers to the
 same request are set side by side (shadow traffic), and a logged answer replayed
-through a guardrail."""
+through a guardrail (the guardrails feature and the console share it: the web kit)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """MCP servers: list with status and recent calls, add and edit, test the connection
 (its tools with their input schemas), call a tool from a JSON form (as the master key,
-journaled like a call through /mcp), delete. All through ``gateway.features.mcp.admin``.
+journaled like a call through /mcp), delete. All through ``save``; the pages are declared in ``pages.py``.
 
 Stdio servers run commands on the gateway's host, which is the operator's power (rule
 ``mcp_server.stdio``): unless the operator sets ``SWITCHYARD_STDIO_MCP_SERVERS``, the form
@@ -19,11 +19,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from console.forms import McpServerForm
 from gateway.base.entries import MASTER
-from gateway.features.mcp import admin as mcp_admin
+from gateway.features.mcp import save as mcp_admin
+from gateway.features.mcp.forms import McpServerForm
 from gateway.models import McpServer, RequestLog
-from gateway.ops.admin_ops import check_mcp_server_save
 from gateway.policy.authorization import Denied, decide
 from gateway.telemetry import audit
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
@@ -33,7 +32,7 @@ from gateway.web.saving import show_errors
 if TYPE_CHECKING:
     from mcp.types import CallToolResult
 
-TEMPLATE = "console/mcp_servers.html"
+TEMPLATE = "mcp/servers.html"
 RECENT_CALLS = 20
 
 
@@ -70,7 +69,7 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
         if form.is_valid():
             values, bearer = form.values(), form.bearer_change()
             try:
-                check_mcp_server_save(actor, server, values, bearer=bearer)
+                mcp_admin.check_save(actor, server, values, bearer=bearer)
                 saved = mcp_admin.save_server(server, values, bearer=bearer)
             except ValidationError as exc:
                 show_errors(form, exc)
@@ -99,7 +98,7 @@ def _edit(request: HtmxHttpRequest, server: McpServer | None) -> HttpResponse:
                 "oauth_scopes": server.oauth_scopes,
             }
         form = McpServerForm(initial=initial, stdio=stdio, read_only=read_only)
-    template = "console/mcp_server_form.html"
+    template = "mcp/server_form.html"
     if request.htmx:
         template += "#mcp-form"
     status = 403 if read_only and request.method == "POST" else 200
@@ -143,7 +142,7 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         for t in result.tools
     ]
     context = {"server": server, "result": result, "tools": tools}
-    template = "console/mcp_tools.html"
+    template = "mcp/tools.html"
     if request.htmx:
         template += "#probe"
     return render(request, template, context)
@@ -198,7 +197,7 @@ def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             ),
         }
     context = {"server": server, "tool": tool, "error": error, "call": result}
-    return render(request, "console/mcp_tools.html#call-result", context)
+    return render(request, "mcp/tools.html#call-result", context)
 
 
 def _example(schema: object) -> dict[str, Any]:

@@ -1,10 +1,13 @@
-"""Registry operations on MCP servers shared by the console, the management API and
-the LiteLLM import: save (validated, secrets sealed), delete, and probe (connect once,
-list the tools, disconnect: what "test connection" shows)."""
+"""The one way an MCP server is saved, shared by the console, the management API and
+the LiteLLM import: ``check_save`` (what a console or /api person may save: stdio is the
+operator's, references are judged), ``save_server`` (validated, secrets sealed),
+``delete_server``, and ``probe`` (connect once, list the tools, disconnect: what "test
+connection" shows)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from gateway.models import McpServer, Route
+from gateway.policy.authorization import require
 from gateway.policy.registry import mcp_entry
+from gateway.web import references
 
 if TYPE_CHECKING:  # the SDK loads when a server is first probed or called
     import mcp_types as types
@@ -32,6 +37,18 @@ FIELDS = (
     "oauth_client_id",
     "oauth_scopes",
 )
+
+
+def check_save(actor: Any, server: Any, values: Mapping[str, Any], *, bearer: str | None) -> None:
+    """Before ``save_server`` for a console or /api ``actor``: a stdio server (creating
+    one, changing one, turning one into stdio) needs ``mcp_server.stdio`` (``Denied``),
+    references the operator's allow-list and the host-credential rule
+    (``ValidationError``, ``gateway.web.references``); what is saved then is no longer
+    the operator's, unless its references, URL and command are kept."""
+    stdio = McpServer.Transport.STDIO
+    if (server is not None and server.transport == stdio) or values.get("transport") == stdio:
+        require(actor, "mcp_server.stdio", server)
+    references.check_mcp_server(server, values, bearer)
 
 
 def save_server(

@@ -4,7 +4,7 @@ API, the console and the LiteLLM import all come here.
 ``prepare`` turns fields (``name``, ``kind``, ``mode``/``modes``, ``default_on``,
 ``monitor``, ``unreachable_fallback``, ``timeout``, ``params``, ``enabled``,
 ``description``) into a row, unsaved: the kind validates its params
-(``gateway.features.guardrails.kinds.validate``), so a bad regex or a missing URL is a
+(``kinds.validate``), so a bad regex or a missing URL is a
 ``ValidationError`` keyed by its field (``params.patterns[1].pattern``) before anything
 is written; the params the kind declares secret (``Kind.params``) are stored encrypted
 (``os.environ/NAME`` references kept), and a mask sent back keeps what is stored. ``save_guardrail`` saves
@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from gateway.features.guardrails import kinds
 from gateway.models import Guardrail
 from gateway.models.guardrails import (
     FAIL_CLOSED,
@@ -31,6 +32,7 @@ from gateway.models.guardrails import (
     unmask_params,
     unseal_params,
 )
+from gateway.web import references
 
 FIELDS = frozenset(
     {
@@ -64,9 +66,6 @@ def prepare(
     else's are judged (``gateway.web.references``: the allow list, and where a host
     credential may go), unless they leave an operator's references and endpoints as
     they were. Secrets are sealed as the kind declares them (``Kind.params``)."""
-    from gateway.features.guardrails import kinds
-    from gateway.web import references
-
     unknown = sorted(set(values) - FIELDS)
     if unknown:
         raise ValidationError({name: "unknown field" for name in unknown})
@@ -160,17 +159,6 @@ def delete_guardrail(guardrail: Guardrail) -> None:
             f"guardrail {guardrail.name} is still named by {named}: remove it there first"
         )
     guardrail.delete()
-
-
-def check_names(value: object, field: str = "guardrails") -> list[str]:
-    """A list of guardrail names as stored on a key, team or route (each existing; null
-    is none); a ``ValidationError`` on ``field`` naming the unknown ones."""
-    from gateway.policy.keys import clean_guardrails
-
-    try:
-        return clean_guardrails(value)
-    except ValueError as exc:
-        raise ValidationError({field: [str(exc)]}) from None
 
 
 def comparable(guardrail: Guardrail) -> dict[str, Any]:

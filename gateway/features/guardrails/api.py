@@ -7,8 +7,8 @@ and every answer shows it as a mask, ``os.environ/NAME`` references as they are;
 mask sent back in a PATCH keeps what is stored. A setting the guardrail's kind refuses
 (an unknown kind or mode, a bad regex, a missing URL) is a 422 naming the field
 (``params.patterns[0].pattern``); nothing is saved. A guardrail that keys, teams or
-routes still name cannot be deleted (409 naming them). Saving goes through
-``gateway.ops.guardrails``, the one place guardrails are saved."""
+routes still name cannot be deleted (409 naming them). Saving goes through ``save``,
+the one place guardrails are saved."""
 
 from __future__ import annotations
 
@@ -20,11 +20,12 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 
+from gateway.features.guardrails import save as ops
 from gateway.models import Guardrail
-from gateway.ops import guardrails as ops
 from gateway.web import saving
 from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/guardrails"  # mounted at /api/guardrails (gateway.edge.api)
 router = Router(tags=["guardrails"])
 
 

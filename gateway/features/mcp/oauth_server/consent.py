@@ -13,6 +13,7 @@ sent. The answer is a POST with the CSRF token; the page may not be framed."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -21,12 +22,12 @@ from gateway.features.mcp.oauth_server import identity, resources
 from gateway.policy import authorization, registry
 from gateway.telemetry import audit
 from gateway.web.decorators import actor_of, staff_required
-from gateway.web.http import HtmxHttpRequest
+from gateway.web.http import CONTENT_SECURITY_POLICY, HtmxHttpRequest
 
 if TYPE_CHECKING:
     from authlib.oauth2 import OAuth2Error
 
-TEMPLATE = "console/mcp_oauth_authorize.html"
+TEMPLATE = "mcp/oauth_authorize.html"
 
 
 def _problem(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpResponse:
@@ -125,10 +126,6 @@ def authorize(request: HtmxHttpRequest) -> HttpResponse:
 def _answering_to(response: HttpResponse, redirect_uri: str | None) -> HttpResponse:
     """The console's CSP with the client's redirect URI allowed as a form's target: the
     answer (a POST here) is a redirect there, which ``form-action 'self'`` would stop."""
-    from urllib.parse import urlsplit
-
-    from gateway.edge.security_headers import POLICY
-
     parts = urlsplit(redirect_uri or "")
     if parts.scheme in ("http", "https") and parts.netloc:
         source = f"{parts.scheme}://{parts.netloc}"
@@ -138,7 +135,7 @@ def _answering_to(response: HttpResponse, redirect_uri: str | None) -> HttpRespo
         return response
     if any(c in source for c in " ;,'\"\n"):  # checked at registration; never widen the policy
         return response
-    response["Content-Security-Policy"] = POLICY.replace(
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
         "form-action 'self'", f"form-action 'self' {source}"
     )
     return response
@@ -152,8 +149,6 @@ def _context(
     option: identity.TeamOption | None,
     snapshot: Any,
 ) -> dict[str, Any]:
-    from urllib.parse import urlsplit
-
     from gateway.features.mcp.oauth_server import server
 
     redirect = request.GET.get("redirect_uri") or client.get_default_redirect_uri() or ""

@@ -107,7 +107,7 @@ def test_the_list_counts_the_last_day_and_warns_of_bypasses(owner, guard) -> Non
     RequestLog.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     log_with_notes("r6", None)  # no guardrail ran
 
-    from console.views.guardrails import recent_counts
+    from gateway.features.guardrails.views import recent_counts
 
     counts, capped = recent_counts()
     assert not capped
@@ -212,8 +212,8 @@ def test_a_taken_name_is_refused(owner, guard) -> None:
 
 
 def test_edit_keeps_a_masked_secret_stored_encrypted_and_is_audited(owner) -> None:
+    from gateway.features.guardrails.save import save_guardrail
     from gateway.models import HEADER_MASK
-    from gateway.ops.guardrails import save_guardrail
 
     secret = "sk-live-very-secret-123"
     row = save_guardrail(
@@ -238,7 +238,7 @@ def test_edit_keeps_a_masked_secret_stored_encrypted_and_is_audited(owner) -> No
     assert event.changes["monitor"] == [False, True]
     assert secret not in json.dumps(event.changes)
     # the test panel runs with the secret decrypted (the entry's params)
-    from console.views.guardrails import entry_of
+    from gateway.features.guardrails.views import entry_of
 
     assert entry_of(row).params["api_key"] == secret and not entry_of(row).monitor
 

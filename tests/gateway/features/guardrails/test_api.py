@@ -1,5 +1,5 @@
 """/api/guardrails: create, list, read, change and delete through the one save
-(``gateway.ops.guardrails``); the kind's validation as a 422 naming the field, nothing
+(``gateway.features.guardrails.save``); the kind's validation as a 422 naming the field, nothing
 saved; secrets in params stored encrypted and masked in every answer, for every role;
 owners and admins change, other roles read; every change an audit row; and the
 ``guardrails`` lists of keys, teams and routes validated by name."""

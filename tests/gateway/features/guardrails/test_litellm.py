@@ -13,9 +13,9 @@ import importlib.util
 import pytest
 import yaml
 
+from gateway.features.guardrails import save as ops
 from gateway.models import Guardrail
 from gateway.models.telemetry import AuditEvent
-from gateway.ops import guardrails as ops
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
 from gateway.ops.litellm.guardrails import where

@@ -21,11 +21,14 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
 from gateway.base.entries import MASTER, KeyEntry
+from gateway.features.mcp import save
 from gateway.models import McpServer
 from gateway.policy import roles
+from gateway.policy.authorization import Denied
 from gateway.telemetry import audit
 from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
 
+PATH = "/mcp-servers"  # mounted at /api/mcp-servers (gateway.edge.api)
 router = Router(tags=["mcp-servers"])
 
 
@@ -142,20 +145,19 @@ def _tool(tool: Any) -> ToolOut:
 
 
 def guarded_save(actor: Any) -> Any:
-    """``admin.save_server`` for ``actor`` after ``admin_ops.check_mcp_server_save``: a
-    refusal of stdio a 403, a refused reference a 422."""
-    from gateway.features.mcp import admin
-    from gateway.ops.admin_ops import check_mcp_server_save
-    from gateway.policy.authorization import Denied
+    """``save.save_server`` for ``actor`` after ``save.check_save``: a refusal of stdio
+    a 403, a refused reference a 422."""
 
-    def save(server: McpServer | None, values: dict[str, Any], *, bearer: str | None) -> McpServer:
+    def saving(
+        server: McpServer | None, values: dict[str, Any], *, bearer: str | None
+    ) -> McpServer:
         try:
-            check_mcp_server_save(actor, server, values, bearer=bearer)
+            save.check_save(actor, server, values, bearer=bearer)
         except Denied as exc:
             raise HttpError(403, exc.reason) from None
-        return admin.save_server(server, values, bearer=bearer)
+        return save.save_server(server, values, bearer=bearer)
 
-    return save
+    return saving
 
 
 @router.get("/", response=list[McpServerOut])
@@ -183,18 +185,14 @@ def update_server(request: HttpRequest, server_id: int, payload: McpServerPatch)
 
 @router.delete("/{server_id}", response={204: None})
 def delete_server(request: HttpRequest, server_id: int) -> Status[None]:
-    from gateway.features.mcp import admin
-
-    admin.delete_server(get_object_or_404(McpServer, pk=server_id))
+    save.delete_server(get_object_or_404(McpServer, pk=server_id))
     return Status(204, None)
 
 
 @router.post("/{server_id}/test", response=ProbeOut)
 def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
     """Connect once (a connection of its own) and list the tools; the error is the answer."""
-    from gateway.features.mcp import admin
-
-    result = async_to_sync(admin.probe)(get_object_or_404(McpServer, pk=server_id))
+    result = async_to_sync(save.probe)(get_object_or_404(McpServer, pk=server_id))
     return ProbeOut(
         ok=result.ok,
         tools=[_tool(t) for t in result.tools],

@@ -30,7 +30,7 @@ from gateway.policy.authorization import decide
 from gateway.web.decorators import actor_of, forbidden, staff_required
 from gateway.web.http import HtmxHttpRequest
 
-TEMPLATE = "console/mcp_connections.html"
+TEMPLATE = "mcp/connections.html"
 
 
 def _context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
