@@ -42,6 +42,10 @@ def test_the_wheel_carries_templates_static_files_migrations_and_the_catalog(whe
     assert "console/templates/base.html" in names
     assert "console/static/console/console.css" in names
     assert any(n.startswith("console/static/vendor/") for n in names)
+    # a unit's own templates and static files, beside its code (gateway/web/units.py)
+    assert "gateway/features/guardrails/templates/guardrails/list.html" in names
+    assert "gateway/features/guardrails/static/guardrails/guardrails.js" in names
+    assert "gateway/features/mcp/templates/mcp/servers.html" in names
     assert "gateway/migrations/0001_initial.py" in names
     assert "gateway/catalog/models.json" in names
     assert not any(n.startswith(("tests/", "bench/")) for n in names)
