@@ -34,7 +34,7 @@ removed), made stricter and completed with removals:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +46,6 @@ from gateway.models import (
     ENV_REFERENCE,
     ApiKey,
     Deployment,
-    Guardrail,
-    McpServer,
     Provider,
     RegistryState,
     Route,
@@ -58,6 +56,7 @@ from gateway.ops.litellm.parse import ConfigError, LiteLLMConfig
 from gateway.ops.litellm.plan import REPLACE, Change, ImportPlan, plan_import
 from gateway.ops.litellm.prefixes import MASTER_KEY_NAME, SECRET_PARAM
 from gateway.telemetry import audit
+from gateway.web import litellm_sections
 
 MARK = "managed_by_config"
 
@@ -67,37 +66,6 @@ class ApplyRefused(ConfigError):
 
 
 # --- secrets ----------------------------------------------------------------------------
-
-
-def _strings(value: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    """(path, key, string) for every string in ``value`` (nested dicts and lists)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str):
-                yield f"{path}.{key}", str(key), item
-            else:
-                yield from _strings(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
-
-
-def _sealed(kind: str, params: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(path, value) of the guardrail params a save stores encrypted: as the kind
-    declares them (``Kind.params``; a param it does not declare is secret), as
-    ``gateway.models.guardrails.seal_params`` seals them."""
-    from gateway.base.secrets.declared import Secrecy, url_has_secret
-    from gateway.features.guardrails import kinds
-
-    found = kinds.KINDS.get(kind)
-    for key, value in (params if isinstance(params, dict) else {}).items():
-        secrecy = found.secrecy(str(key)) if found is not None else Secrecy.SECRET
-        where = f"{path}.{key}"
-        if secrecy is Secrecy.URL:
-            if isinstance(value, str) and url_has_secret(value):
-                yield where, value
-        elif secrecy is not Secrecy.PLAIN:
-            yield from ((p, v) for p, _, v in _strings({key: value}, path))
 
 
 def _literal(value: str) -> bool:
@@ -117,18 +85,12 @@ def secret_problems(config: LiteLLMConfig) -> list[str]:
         if url_has_secret(provider.base_url) and not ENV_REFERENCE.match(provider.base_url):
             secrets.append((f"{p}.api_base", provider.base_url))
         plain += [(f"{p}.api_base", provider.base_url), (f"{p}.api_version", provider.api_version)]
-        plain += [(path, v) for path, _, v in _strings(spec.params, p)]
-    for server in config.mcp_servers:
-        secrets.append((f"{server.path}.auth_value", server.bearer))
-        secrets += [(f"{server.path}.static_headers.{k}", v) for k, v in server.headers.items()]
-        secrets += [(f"{server.path}.env.{k}", v) for k, v in server.env.items()]
-        if url_has_secret(server.url) and not ENV_REFERENCE.match(server.url):
-            secrets.append((f"{server.path}.url", server.url))  # user info, a query: sealed
-        plain.append((f"{server.path}.url", server.url))
-    for guardrail in config.guardrails:
-        where = f"{guardrail.path}.litellm_params"
-        secrets += list(_sealed(guardrail.kind, guardrail.params, where))
-        plain += [(path, value) for path, _, value in _strings(guardrail.params, where)]
+        plain += [(path, v) for path, _, v in litellm_sections.strings(spec.params, p)]
+    for section in litellm_sections.sections():  # the units': what each would seal
+        for spec in config.specs(section.key):
+            sealed, others = section.secrets(spec)
+            secrets += sealed
+            plain += others
     if config.master_key:
         secrets.append(("general_settings.master_key", config.master_key))
     problems = [
@@ -195,7 +157,8 @@ def plan_apply(config: LiteLLMConfig, *, prune: bool = False) -> ImportPlan:
     for change in plan.providers:
         if change.action == "create":
             setattr(change.obj, MARK, True)
-    for change in (*plan.keys, *plan.mcp_servers, *plan.guardrails, *plan.teams):
+    units = [section.key for section in litellm_sections.sections()]
+    for change in (*plan.keys, *(c for key in units for c in plan.changes(key)), *plan.teams):
         _mark(change)
     _plan_removals(plan, config, prune)
     _refuse_dangling(plan)
@@ -228,10 +191,10 @@ def _plan_removals(plan: ImportPlan, config: LiteLLMConfig, prune: bool) -> None
         _delete(plan.providers, provider, f"provider {provider.name}", item=provider.name)
     for team in _gone(Team, [c.obj.name for c in plan.teams], prune):
         _delete(plan.teams, team, f"team {team.name}", item=team.name)
-    for server in _gone(McpServer, [c.obj.name for c in plan.mcp_servers], prune):
-        _delete(plan.mcp_servers, server, f"MCP server {server.name}", item=server.name)
-    for guardrail in _gone(Guardrail, [c.obj.name for c in plan.guardrails], prune):
-        _delete(plan.guardrails, guardrail, f"guardrail {guardrail.name}", item=guardrail.name)
+    for section in litellm_sections.sections():  # the units' rows (MCP servers, guardrails)
+        changes = plan.changes(section.key)
+        for row in _gone(section.model, [c.obj.name for c in changes], prune):
+            _delete(changes, row, f"{section.what} {row.name}", item=row.name)
     if config.master_key is None:  # the file dropped it: the key it made goes
         for key in ApiKey.objects.filter(name=MASTER_KEY_NAME, **{MARK: True}):
             _delete(plan.keys, key, f"key {key.name} ({key.prefix}…)", item=key.name)
@@ -239,7 +202,7 @@ def _plan_removals(plan: ImportPlan, config: LiteLLMConfig, prune: bool) -> None
 
 def _after(plan: ImportPlan) -> _Names:
     """The routes, teams and active keys that stay, as the plan leaves them."""
-    deleted = {(type(c.obj), c.obj.pk) for s in plan.SECTIONS for c in getattr(plan, s)
+    deleted = {(type(c.obj), c.obj.pk) for s in plan.sections for c in plan.changes(s)
                if c.action == "delete"}  # fmt: skip
     routes: dict[str, Route] = {r.name: r for r in Route.objects.all()}
     routes |= {c.obj.name: c.obj for c in plan.routes if c.action != "delete"}
@@ -272,9 +235,10 @@ def _users(rows: Iterable[Any], names: set[str], attrs: tuple[str, ...]) -> dict
 def _refuse_dangling(plan: ImportPlan) -> None:
     """Refuse the plan if it removes what something that stays still names."""
     names = _after(plan)
+    units = litellm_sections.sections()
     gone = {
-        section: {c.obj.name for c in getattr(plan, section) if c.action == "delete"}
-        for section in ("routes", "teams", "mcp_servers", "guardrails")
+        section: {c.obj.name for c in plan.changes(section) if c.action == "delete"}
+        for section in ("routes", "teams", *(unit.key for unit in units))
     }
     clearing = {c.obj.pk for c in plan.keys if c.action != "delete" and "routes" in c.fields}
     problems: list[str] = []
@@ -290,14 +254,11 @@ def _refuse_dangling(plan: ImportPlan) -> None:
         limited = sorted({r.name for r in key.routes.all()} & gone["routes"])
         if limited:
             problems.append(f"API key {key.name} is limited to route(s) {', '.join(limited)}")
-    for kind, section, attrs in (
-        ("guardrail", "guardrails", ("guardrails",)),
-        ("MCP server", "mcp_servers", ("mcp_servers", "mcp_allowed")),
-    ):
+    for unit in units:  # a unit's row that keys, teams or routes name (named_by)
         for what, rows in (("key", names.keys), ("team", names.teams.values()),
                            ("route", names.routes.values())):  # fmt: skip
-            for name, users in _users(rows, gone[section], attrs).items():
-                problems.append(f"{kind} {name} is named by {what}(s) {', '.join(users)}")
+            for name, users in _users(rows, gone[unit.key], unit.named_by).items():
+                problems.append(f"{unit.what} {name} is named by {what}(s) {', '.join(users)}")
     for team in (c.obj for c in plan.teams if c.action == "delete"):
         holders = sorted(ApiKey.objects.filter(team=team).values_list("name", flat=True))
         if holders:
@@ -335,19 +296,20 @@ def apply_config(config: LiteLLMConfig, *, prune: bool = False) -> ImportResult:
 
 
 def _write(plan: ImportPlan) -> None:
-    """Saves in dependency order (providers before their deployments, guardrails and
-    MCP servers before the teams naming them), then removals (deployments before their
-    routes and providers)."""
-    for section in ("providers", "routes", "deployments", "mcp_servers", "guardrails", "teams"):
-        for change in getattr(plan, section):
+    """Saves in dependency order (providers before their deployments, the units' rows
+    (MCP servers, guardrails) before the teams naming them), then removals (deployments
+    before their routes and providers)."""
+    units = [section.key for section in litellm_sections.sections()]
+    for section in ("providers", "routes", "deployments", *units, "teams"):
+        for change in plan.changes(section):
             if change.action in ("create", "update"):
                 change.obj.save()
     for change in plan.keys:
         if change.action in ("create", "update"):
             change.obj.save()
             change.obj.routes.clear()
-    for section in ("deployments", "routes", "providers", "teams", "mcp_servers", "guardrails"):
-        for change in getattr(plan, section):
+    for section in ("deployments", "routes", "providers", "teams", *units):
+        for change in plan.changes(section):
             if change.action == "delete":
                 change.obj.delete()
     for change in plan.keys:

@@ -9,9 +9,11 @@ can look before anything changes:
 ``apply.apply_plan(plan)``    applies it in one transaction.
 ``export.export_config()``    the registry back as a config that imports to the same rows.
 
-``guardrails``, ``mcp_servers`` and ``teams`` read and write their sections (teams in
-Switchyard's own ``switchyard.teams``: LiteLLM's config has none). ``gateway.ops.apply``
-(config as code) plans with ``plan_import`` and adds removals.
+``teams`` reads and writes Switchyard's own ``switchyard.teams`` (LiteLLM's config has
+none). The units' sections (``mcp_servers:``, ``guardrails:``) are theirs: each unit's
+``litellm.SECTION`` (``gateway.web.litellm_sections``), composed here in the order of
+``INSTALLED_APPS``. ``gateway.ops.apply`` (config as code) plans with ``plan_import`` and
+adds removals.
 
 ``prefixes`` holds LiteLLM's names for Switchyard's (model prefixes <-> provider kinds,
 ``model_info`` keys), ``variables`` the environment variable names an export writes for

@@ -12,6 +12,7 @@ from django.db import transaction
 from gateway.ops.litellm.parse import Skipped
 from gateway.ops.litellm.plan import ImportPlan, plan_import
 from gateway.telemetry import audit
+from gateway.web import litellm_sections
 
 
 @dataclass(slots=True)
@@ -37,15 +38,16 @@ def apply_plan(plan: ImportPlan) -> ImportResult:
     rows written match the database as it is now, not as it was at preview time."""
     with transaction.atomic(), audit.via("import"):
         fresh = plan_import(plan.config, plan.existing)
-        for section in ("providers", "routes", "deployments"):
-            for change in getattr(fresh, section):
+        for own in ("providers", "routes", "deployments"):
+            for change in fresh.changes(own):
                 if change.action == "delete":
                     change.obj.delete()
                 elif change.action != "unchanged":
                     change.obj.save()
-        for change in (*fresh.mcp_servers, *fresh.guardrails):
-            if change.action != "unchanged":
-                change.obj.save()
+        for section in litellm_sections.sections():  # the units' (MCP servers, guardrails)
+            for change in fresh.changes(section.key):
+                if change.action != "unchanged":
+                    change.obj.save()
         for change in fresh.teams:
             if change.action != "unchanged":
                 change.obj.save()

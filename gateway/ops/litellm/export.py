@@ -27,6 +27,7 @@ from gateway.ops.litellm.prefixes import (
     effective_base,
 )
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
+from gateway.web import litellm_sections
 
 
 def export_config(*, include_secrets: bool = False) -> str:
@@ -89,16 +90,10 @@ def export_config(*, include_secrets: bool = False) -> str:
             router["context_window_fallbacks"] = cw
         config["router_settings"] = router
         config["litellm_settings"].update(_export_cache(exported, comments))
-    from gateway.ops.litellm.mcp_servers import export_section
-
-    mcp = export_section(include_secrets, comments)
-    if mcp:
-        config["mcp_servers"] = mcp
-    from gateway.ops.litellm.guardrails import export_section as guardrails_section
-
-    guardrails = guardrails_section(include_secrets, comments)
-    if guardrails:
-        config["guardrails"] = guardrails
+    for section in litellm_sections.sections():  # the units' (mcp_servers, guardrails)
+        written = section.export(include_secrets, comments)
+        if written:
+            config[section.key] = written
     from gateway.ops.litellm.teams import SECTION
     from gateway.ops.litellm.teams import export_section as teams_section
 

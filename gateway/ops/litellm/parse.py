@@ -16,12 +16,6 @@ from typing import Any
 
 from gateway.catalog import capability_flags
 from gateway.models import ENV_REFERENCE, Provider, Route
-from gateway.ops.litellm.guardrails import ENTRY_KEYS as GUARDRAIL_KEYS
-from gateway.ops.litellm.guardrails import OWN_KEY as GUARDRAIL_OWN_KEY
-from gateway.ops.litellm.guardrails import GuardrailSpec
-from gateway.ops.litellm.mcp_servers import KNOWN as MCP_KEYS
-from gateway.ops.litellm.mcp_servers import TRANSPORTS as MCP_TRANSPORTS
-from gateway.ops.litellm.mcp_servers import McpServerSpec
 from gateway.ops.litellm.prefixes import (
     BEDROCK_ROLE_PARAMS,
     KIND_PARAMS,
@@ -42,6 +36,11 @@ from gateway.ops.litellm.teams import PERIODS as TEAM_PERIODS
 from gateway.ops.litellm.teams import SECTION as OWN_SECTION
 from gateway.ops.litellm.teams import TeamSpec
 from gateway.providers import kinds
+from gateway.web import litellm_sections
+
+# The file cannot be imported; the message names the line or the field path (the kit's,
+# so that a unit's section raises the same error).
+from gateway.web.litellm_sections import ConfigError as ConfigError
 
 PRICE_QUANTUM = Decimal("0.000001")
 PRICE_MAX = Decimal("999999.999999")  # Deployment price fields: 12 digits, 6 decimals
@@ -50,10 +49,6 @@ PRICE_MAX = Decimal("999999.999999")  # Deployment price fields: 12 digits, 6 de
 CACHE_TYPES = ("local", "redis")
 CACHE_CONNECTION_PARAMS = frozenset({"host", "port", "password", "namespace", "url", "ssl"})
 DEFAULT_CACHE_TTL = 600
-
-
-class ConfigError(Exception):
-    """The file cannot be imported; the message names the line or the field path."""
 
 
 # Why some common keys are skipped: the warning says what to use instead.
@@ -167,9 +162,13 @@ class LiteLLMConfig:
     auto_cache_breakpoints: bool | None = None  # never file-wide: per deployment only
     env_references: dict[str, str] = field(default_factory=dict)  # path -> NAME
     warnings: list[str] = field(default_factory=list)
-    mcp_servers: list[Any] = field(default_factory=list)  # mcp_servers.McpServerSpec
-    guardrails: list[Any] = field(default_factory=list)  # guardrails.GuardrailSpec
     teams: list[Any] = field(default_factory=list)  # teams.TeamSpec (switchyard.teams)
+    # the units' sections (gateway.web.litellm_sections): their specs by the file's key
+    sections: dict[str, list[Any]] = field(default_factory=dict)
+
+    def specs(self, section: str) -> list[Any]:
+        """The specs the file gives a unit's section (``mcp_servers``, ``guardrails``)."""
+        return self.sections.get(section, [])
 
     @property
     def routes(self) -> dict[str, list[DeploymentSpec]]:
@@ -319,122 +318,17 @@ class _Parser:
             raise ConfigError(f"{path}: must be true or false, got {value!r}")
         return value
 
+    def sequence(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: must be a list, got {_type(value)}")
+        return value
+
     def string_map(self, value: Any, path: str) -> dict[str, str]:
         headers = self.mapping(value, path)
         for key, item in headers.items():
             if not isinstance(key, str) or not isinstance(item, str | int | float):
                 raise ConfigError(f"{path}.{key}: must be a string")
         return {str(k): str(v) for k, v in headers.items()}
-
-    def mcp_servers(self, section: Any) -> list[McpServerSpec]:
-        """The section's servers; an entry that cannot be imported is skipped (listed)."""
-        specs: list[McpServerSpec] = []
-        for name, entry in self.mapping(section, "mcp_servers").items():
-            path = f"mcp_servers.{name}"
-
-            def read(name: Any = name, entry: Any = entry, path: str = path) -> McpServerSpec:
-                entry = self.mapping(entry, path)
-                self.unknown(path, [k for k in entry if k not in MCP_KEYS])
-                transport = self.string(entry.get("transport"), f"{path}.transport") or (
-                    "stdio" if entry.get("command") else "http"
-                )
-                if transport not in MCP_TRANSPORTS:
-                    raise ConfigError(f"{path}.transport: http, sse or stdio, got {transport!r}")
-                spec = McpServerSpec(path=path, name=str(name), transport=MCP_TRANSPORTS[transport])
-                spec.description = self.string(entry.get("description"), f"{path}.description")
-                spec.url = self.reference_or_text(entry.get("url"), f"{path}.url")
-                spec.command = self.string(entry.get("command"), f"{path}.command")
-                args = entry.get("args") or []
-                if not isinstance(args, list) or not all(
-                    isinstance(a, str | int | float) for a in args
-                ):
-                    raise ConfigError(f"{path}.args: must be a list of strings")
-                spec.args = [str(a) for a in args]
-                spec.env = self.string_map(entry.get("env"), f"{path}.env")
-                headers = entry.get("static_headers", entry.get("headers"))
-                spec.headers = self.string_map(headers, f"{path}.static_headers")
-                spec.call_timeout = self.number(entry.get("timeout"), f"{path}.timeout")
-                own = entry.get("switchyard") or {}
-                if not isinstance(own, dict):
-                    raise ConfigError(f"{path}.switchyard: must be a mapping")
-                if "sampling_route" in own:
-                    spec.sampling_route = self.string(
-                        own.get("sampling_route"), f"{path}.switchyard.sampling_route"
-                    )
-                auth = self.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
-                value = self.reference_or_text(
-                    entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"
-                )
-                if auth == "bearer_token" and value:
-                    spec.bearer = value
-                elif auth == "api_key" and value:
-                    spec.headers.setdefault("X-API-Key", value)
-                elif auth == "authorization" and value:
-                    spec.headers.setdefault("Authorization", value)
-                elif auth not in ("none", "bearer_token", "api_key", "authorization"):
-                    raise ConfigError(
-                        f"{path}.auth_type: {auth!r} is not supported (bearer_token, api_key, "
-                        "authorization, none)"
-                    )
-                return spec
-
-            spec = self.guarded(path, read)
-            if spec is not None:
-                specs.append(spec)
-        return specs
-
-    def guardrails(self, section: Any) -> list[GuardrailSpec]:
-        """The top-level ``guardrails:`` list (gateway.ops.litellm.guardrails): each entry's
-        shape read here, its settings validated by the planner as saving would; an entry
-        that cannot be read is skipped (listed)."""
-        if not isinstance(section, list):
-            raise ConfigError(f"guardrails: must be a list, got {_type(section)}")
-        specs: list[GuardrailSpec] = []
-        for index, entry in enumerate(section):
-            path = f"guardrails[{index}]"
-            spec = self.guarded(path, self.guardrail, entry, path)
-            if spec is not None:
-                specs.append(spec)
-        return specs
-
-    def guardrail(self, entry: Any, path: str) -> GuardrailSpec:
-        entry = self.mapping(entry, path)
-        self.unknown(path, [k for k in entry if k not in GUARDRAIL_KEYS], "parameter")
-        name = self.string(entry.get("guardrail_name"), f"{path}.guardrail_name", required=True)
-        p = f"{path}.litellm_params"
-        params = dict(self.mapping(entry.get("litellm_params"), p))
-        spec = GuardrailSpec(
-            path=path,
-            name=name,
-            kind=self.string(params.pop("guardrail", None), f"{p}.guardrail", required=True),
-            modes=params.pop("mode", None),
-        )
-        spec.default_on = bool(self.boolean(params.pop("default_on", None), f"{p}.default_on"))
-        fallback = self.string(
-            params.pop("unreachable_fallback", None), f"{p}.unreachable_fallback"
-        )
-        spec.unreachable_fallback = fallback or spec.unreachable_fallback
-        timeout = params.pop("timeout", None)
-        spec.timeout = spec.timeout if timeout is None else timeout  # validated when planned
-        for key, value in params.items():  # the kind's params, as they are
-            self.references(value, f"{p}.{key}")
-            spec.params[str(key)] = value
-        info = dict(self.mapping(entry.get("guardrail_info"), f"{path}.guardrail_info"))
-        spec.description = self.string(
-            info.pop("description", None), f"{path}.guardrail_info.description"
-        )
-        own = dict(
-            self.mapping(
-                info.pop(GUARDRAIL_OWN_KEY, None), f"{path}.guardrail_info.{GUARDRAIL_OWN_KEY}"
-            )
-        )
-        monitor = own.pop("monitor", None)
-        spec.monitor = bool(
-            self.boolean(monitor, f"{path}.guardrail_info.{GUARDRAIL_OWN_KEY}.monitor")
-        )
-        self.unknown(f"{path}.guardrail_info.{GUARDRAIL_OWN_KEY}", own, "parameter")
-        # the rest of guardrail_info is LiteLLM's metadata for its /guardrails/list
-        return spec
 
     def teams(self, section: Any, path: str) -> list[TeamSpec]:
         """``switchyard.teams`` (gateway.ops.litellm.teams): one entry per team name; an
@@ -493,10 +387,10 @@ class _Parser:
             "general_settings",
             "router_settings",
             "environment_variables",
-            "mcp_servers",
-            "guardrails",
             OWN_SECTION,
         }
+        sections = litellm_sections.sections()
+        known |= {section.key for section in sections}
         self.unknown("(top level)", [k for k in data if k not in known], "section")
         if data.get("environment_variables"):
             self.warn(
@@ -516,14 +410,10 @@ class _Parser:
             elif isinstance(entry, dict) and isinstance(entry.get("model_name"), str):
                 skipped = self.config.skipped[-1]
                 self.config.skipped[-1] = Skipped(path, skipped.reason, entry["model_name"])
-        if data.get("mcp_servers") is not None:
-            self.config.mcp_servers = (
-                self.guarded("mcp_servers", self.mcp_servers, data["mcp_servers"]) or []
-            )
-        if data.get("guardrails") is not None:
-            self.config.guardrails = (
-                self.guarded("guardrails", self.guardrails, data["guardrails"]) or []
-            )
+        for section in sections:  # the units' (mcp_servers, guardrails)
+            if data.get(section.key) is not None:
+                read = self.guarded(section.key, section.parse, self, data[section.key])
+                self.config.sections[section.key] = read or []
         own = self.guarded(OWN_SECTION, self.mapping, data.get(OWN_SECTION), OWN_SECTION)
         if own:
             own = dict(own)

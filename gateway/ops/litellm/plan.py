@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.text import slugify
 
@@ -35,22 +35,15 @@ from gateway.ops.litellm.prefixes import MASTER_KEY_NAME, PREFIX_BY_KIND, SERVIC
 from gateway.ops.litellm.preview import Row, plain, table
 from gateway.ops.litellm.variables import base_variable, env_variable, secret_variables
 from gateway.providers import kinds
+from gateway.web import litellm_sections
+
+# One row an import creates, updates or leaves as is (the kit's: the units' sections
+# make them too).
+from gateway.web.litellm_sections import Change as Change
+from gateway.web.litellm_sections import validate
 
 # What an import does with the deployments of an existing route the file does not list.
 REPLACE, ADD = "replace", "add"
-
-
-@dataclass(slots=True)
-class Change:
-    """One row the import creates, updates or leaves as is. ``obj`` carries the new
-    values (unsaved when created); ``fields`` lists (old, new) for an update."""
-
-    action: str  # "create" | "update" | "delete" | "unchanged"
-    label: str
-    obj: models.Model
-    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    route: str = ""  # for the preview table: the route it belongs to
-    item: str = ""  # and its own name (deployment "provider/model", provider, key)
 
 
 @dataclass(slots=True)
@@ -60,9 +53,9 @@ class ImportPlan:
     routes: list[Change] = field(default_factory=list)
     deployments: list[Change] = field(default_factory=list)
     keys: list[Change] = field(default_factory=list)
-    mcp_servers: list[Change] = field(default_factory=list)
-    guardrails: list[Change] = field(default_factory=list)
     teams: list[Change] = field(default_factory=list)
+    # the units' sections (gateway.web.litellm_sections), by the file's key
+    units: dict[str, list[Change]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
@@ -71,27 +64,33 @@ class ImportPlan:
     existing: str = "replace"
     existing_routes: list[str] = field(default_factory=list)
 
-    SECTIONS = (
-        "providers",
-        "routes",
-        "deployments",
-        "keys",
-        "mcp_servers",
-        "guardrails",
-        "teams",
-    )
+    OWN = ("providers", "routes", "deployments", "keys", "teams")
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        """Every section, in the order they are counted and shown: the registry's, the
+        units' (``INSTALLED_APPS``), then the teams (which may name the units' rows)."""
+        units = tuple(section.key for section in litellm_sections.sections())
+        return (*self.OWN[:4], *units, "teams")
+
+    def changes(self, section: str) -> list[Change]:
+        """The changes of ``section`` (a unit's key or one of ``OWN``)."""
+        if section in self.OWN:
+            own: list[Change] = getattr(self, section)
+            return own
+        return self.units.setdefault(section, [])
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action != "unchanged" for s in self.SECTIONS for c in getattr(self, s))
+        return any(c.action != "unchanged" for s in self.sections for c in self.changes(s))
 
     def counts(self) -> dict[str, Counter[str]]:
-        return {s: Counter(c.action for c in getattr(self, s)) for s in self.SECTIONS}
+        return {s: Counter(c.action for c in self.changes(s)) for s in self.sections}
 
     def describe(self) -> str:
         lines: list[str] = []
-        for section in self.SECTIONS:
-            changes = getattr(self, section)
+        for section in self.sections:
+            changes = self.changes(section)
             counts = Counter(c.action for c in changes)
             removed = f", {counts['delete']} to remove" if counts["delete"] else ""
             lines.append(
@@ -165,7 +164,7 @@ def _change(obj: models.Model, values: dict[str, Any], label: str, path: str) ->
     else:
         fields = _diff(obj, values)
         change = Change("update" if fields else "unchanged", label, obj, fields)
-    _validate(obj, path, None if change.action == "create" else set(change.fields))
+    validate(obj, path, None if change.action == "create" else set(change.fields))
     return change
 
 
@@ -174,21 +173,6 @@ def _default(obj: models.Model, name: str) -> Any:
         return obj._meta.get_field(name).get_default()
     except FieldDoesNotExist:
         return None
-
-
-def _validate(obj: models.Model, path: str, only: set[str] | None = None) -> None:
-    """Model validation at plan time, so a dry run catches what saving would reject.
-    ``only``: the fields an update changes (a row saved elsewhere with, say, a provider
-    name the console would refuse still takes the file's values)."""
-    exclude = [f.name for f in obj._meta.fields if f.is_relation] + ["key_hash"]
-    if only is not None:
-        exclude += [f.name for f in obj._meta.fields if f.name not in only]
-    try:
-        obj.clean_fields(exclude=exclude)
-        obj.clean()
-    except ValidationError as exc:
-        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-        raise ConfigError(f"{path}: {detail}") from None
 
 
 class _Planner:
@@ -230,8 +214,7 @@ class _Planner:
             if source not in routes:  # fallbacks set on a route the file only names there
                 self.route(source, "router_settings.fallbacks", [])
         self.master_key()
-        self.mcp_servers()
-        self.guardrails()
+        self.unit_sections()
         self.teams()
         refuse_skipped(self.plan.skipped, self.config.strict)
         return self.plan
@@ -297,7 +280,7 @@ class _Planner:
         viable = {}
         for name, specs in self.config.routes.items():
             try:
-                _validate(self.routes.get(name) or Route(name=name), f"{specs[0].path}.model_name")
+                validate(self.routes.get(name) or Route(name=name), f"{specs[0].path}.model_name")
             except ConfigError as exc:
                 self.plan.skipped += [Skipped(spec.path, str(exc), name) for spec in specs]
             else:
@@ -622,19 +605,14 @@ class _Planner:
             detail = "; ".join(f"{field}: {' '.join(r)}" for field, r in found.items())
             raise ConfigError(f"{path}.litellm_params: {detail}")
 
-    def mcp_servers(self) -> None:
-        for spec in self.config.mcp_servers:
-            try:
-                self.plan.mcp_servers.extend(plan_mcp_servers([spec], self.config.operator))
-            except ConfigError as exc:
-                self.plan.skipped.append(Skipped(spec.path, str(exc)))
-
-    def guardrails(self) -> None:
-        from gateway.ops.litellm.guardrails import plan_guardrails
-
-        changes, skipped = plan_guardrails(self.config.guardrails, Change, self.config.operator)
-        self.plan.guardrails.extend(changes)
-        self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
+    def unit_sections(self) -> None:
+        """The installed units' sections (MCP servers, guardrails), each validated as the
+        unit's own save would; what cannot be saved is skipped, saying why."""
+        for section in litellm_sections.sections():
+            specs = self.config.specs(section.key)
+            changes, skipped = section.plan(specs, self.config.operator)
+            self.plan.changes(section.key).extend(changes)
+            self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
 
     def teams(self) -> None:
         """``switchyard.teams`` (gateway.ops.litellm.teams); a team may name the
@@ -643,9 +621,9 @@ class _Planner:
         from gateway.ops.litellm.teams import plan_teams
 
         guardrails = {*Guardrail.objects.values_list("name", flat=True)}
-        guardrails |= {c.obj.name for c in self.plan.guardrails}
+        guardrails |= {c.obj.name for c in self.plan.changes("guardrails")}
         servers = {*McpServer.objects.values_list("name", flat=True)}
-        servers |= {c.obj.name for c in self.plan.mcp_servers}
+        servers |= {c.obj.name for c in self.plan.changes("mcp_servers")}
         changes, skipped = plan_teams(self.config.teams, Change, guardrails, servers)
         self.plan.teams.extend(changes)
         self.plan.skipped.extend(Skipped(path, reason) for path, reason in skipped)
@@ -733,71 +711,6 @@ def _stored_headers(provider: Provider) -> dict[str, str] | None:
         return provider.stored_extra_headers()
     except Exception:  # undecryptable: it cannot equal anything in the file
         return None
-
-
-def plan_mcp_servers(specs: list[Any], operator: bool = False) -> list[Change]:
-    """One Change per server: created, updated (by name) or unchanged. A stdio server
-    (a command run on this host), or a change to one, is imported only from the
-    operator's own file (``operator``) unless the operator allows stdio servers; else a
-    ``ConfigError`` (the server is skipped, saying why)."""
-    from gateway.models import McpServer
-    from gateway.ops.litellm.mcp_servers import _comparable
-    from gateway.policy.authorization import decide
-    from gateway.policy.rules.operator import OPERATOR, REGISTERED
-    from gateway.web.references import check_mcp_server
-
-    existing = {s.name: s for s in McpServer.objects.all()}
-    changes = []
-    for spec in specs:
-        server = existing.get(spec.name) or McpServer(name=spec.name)
-        if spec.transport == "stdio" or server.transport == "stdio":
-            decision = decide(OPERATOR if operator else REGISTERED, "mcp_server.stdio", spec)
-            if not decision:
-                raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
-        before = _comparable(server) if server.pk else None
-        if not operator:  # judged as a console save (gateway.web.references)
-            try:
-                check_mcp_server(
-                    server if server.pk else None,
-                    {
-                        "url": spec.url,
-                        "transport": spec.transport,
-                        "headers": spec.headers,
-                        "env": spec.env,
-                        "command": spec.command,
-                        "args": list(spec.args),
-                    },
-                    spec.bearer,
-                )
-            except ValidationError as exc:
-                reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-                raise ConfigError(f"{spec.path}: not imported: {reasons}") from None
-        if operator:
-            server.from_operator = True
-        server.transport, server.url, server.command = spec.transport, spec.url, spec.command
-        server.args, server.description = list(spec.args), spec.description
-        if spec.call_timeout is not None:
-            server.call_timeout = spec.call_timeout
-        if spec.sampling_route is not None:
-            server.sampling_route = spec.sampling_route
-        if before is None or spec.headers != before["headers"]:
-            server.headers = dict(spec.headers)
-        if before is None or spec.env != before["env"]:
-            server.env = dict(spec.env)
-        if before is None or spec.bearer != before["bearer"]:
-            server.set_bearer(spec.bearer)
-        _validate(server, spec.path)
-        after = _comparable(server)
-        if before is None:
-            action, fields = "create", {}
-        else:
-            fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
-            for secret in ("bearer", "headers", "env"):
-                if secret in fields:
-                    fields[secret] = ("(stored)", "(new value)")
-            action = "update" if fields else "unchanged"
-        changes.append(Change(action, f"MCP server {spec.name}", server, fields, item=spec.name))
-    return changes
 
 
 # Example keys from LiteLLM's docs and configs, and a floor on length: such a master

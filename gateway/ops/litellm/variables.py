@@ -9,6 +9,9 @@ import re
 from gateway.models import ENV_REFERENCE, Provider
 from gateway.ops.litellm.prefixes import SECRET_VARIABLE_SUFFIX
 
+# A shell-safe variable name from parts (the kit's: the units' sections name theirs too).
+from gateway.web.litellm_sections import env_variable as env_variable
+
 
 def secret_variables(providers: list[Provider]) -> dict[int, str]:
     """The environment variable ``export_config`` names for each provider whose secret
@@ -33,12 +36,6 @@ def secret_variables(providers: list[Provider]) -> dict[int, str]:
         taken.add(name)
         names[provider.pk] = name
     return names
-
-
-def env_variable(*parts: str) -> str:
-    """An environment variable name from ``parts`` that shells accept."""
-    name = re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
-    return name if re.match(r"[A-Z_]", name) else f"_{name}"
 
 
 def base_variable(provider: Provider) -> str:

@@ -283,7 +283,7 @@ def test_an_uploaded_guardrail_reading_a_refused_variable_is_skipped_naming_its_
     (skipped,) = plan.skipped
     assert "guardrails[0].litellm_params.api_key" in str(skipped)
     assert "CORP_GUARD_SECRET is not allowed" in str(skipped)
-    assert not plan.guardrails
+    assert not plan.changes("guardrails")
 
 
 def test_a_person_may_toggle_an_operators_guardrail_but_not_redirect_it(

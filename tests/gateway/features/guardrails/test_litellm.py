@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from gateway.features.guardrails import save as ops
+from gateway.features.guardrails.litellm import where
 from gateway.models import Guardrail
 from gateway.models.telemetry import AuditEvent
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.export import export_config
-from gateway.ops.litellm.guardrails import where
 from gateway.ops.litellm.parse import ConfigError, parse_config
 from gateway.ops.litellm.plan import plan_import
 
@@ -82,12 +82,12 @@ def test_importing_twice_changes_nothing() -> None:
     imported(CONFIG)
     events = AuditEvent.objects.filter(object_type="guardrail").count()
     plan, result = imported(CONFIG)
-    assert {c.action for c in plan.guardrails} == {"unchanged"}
+    assert {c.action for c in plan.changes("guardrails")} == {"unchanged"}
     assert result.counts["guardrails"]["unchanged"] == 2
     assert AuditEvent.objects.filter(object_type="guardrail").count() == events
     # A changed file updates the row it names.
     plan, _ = imported(CONFIG.replace("mode: pre_call\n", "mode: [pre_call, during_call]\n"))
-    (change,) = [c for c in plan.guardrails if c.action == "update"]
+    (change,) = [c for c in plan.changes("guardrails") if c.action == "update"]
     assert change.fields == {"modes": (["pre_call"], ["pre_call", "during_call"])}
     assert Guardrail.objects.get(name="no-ssn").modes == ["pre_call", "during_call"]
 
@@ -154,7 +154,7 @@ def test_export_round_trip() -> None:
     assert "words-out: api_key is exported as os.environ/WORDS_OUT_GUARDRAIL_API_KEY" in text
     # The export imports to the same rows (its reference stands for the stored secret).
     plan, _ = imported(text)
-    assert {c.action for c in plan.guardrails} == {"unchanged"}, plan.describe()
+    assert {c.action for c in plan.changes("guardrails")} == {"unchanged"}, plan.describe()
     assert Guardrail.objects.get(name="words-out").stored_params()["api_key"] == SECRET
     assert export_config() == text
     revealed = yaml.safe_load(export_config(include_secrets=True))
@@ -203,8 +203,8 @@ guardrails:
 
 def test_every_kind_parses_with_its_params_as_they_are() -> None:
     config = parse_config(EVERY_KIND)
-    specs = {s.name: s for s in config.guardrails}
-    assert [s.kind for s in config.guardrails] == [
+    specs = {s.name: s for s in config.specs("guardrails")}
+    assert [s.kind for s in config.specs("guardrails")] == [
         "presidio", "hide-secrets", "litellm_content_filter", "generic_guardrail_api",
         "openai_moderation", "llm_judge",
     ]  # fmt: skip
@@ -233,7 +233,7 @@ def test_every_kind_in_this_build_imports() -> None:
     plan, _ = imported(EVERY_KIND)
     made = set(Guardrail.objects.values_list("kind", flat=True))
     assert "litellm_content_filter" in made
-    for spec in parse_config(EVERY_KIND).guardrails:
+    for spec in parse_config(EVERY_KIND).specs("guardrails"):
         skipped = [s.reason for s in plan.skipped if s.path == spec.path]
         if spec.kind not in present:
             assert skipped and "not available in this build" in skipped[0]

@@ -43,10 +43,10 @@ def test_import_plan_apply_and_round_trip() -> None:
     """As the operator's ``manage.py import_config`` imports it (stdio included)."""
     config = parse_config(CONFIG)
     config.operator = True
-    assert [s.name for s in config.mcp_servers] == ["github", "files", "legacy"]
+    assert [s.name for s in config.specs("mcp_servers")] == ["github", "files", "legacy"]
     assert any("broken" in str(s) for s in config.skipped)
     plan = plan_import(config)
-    assert [c.action for c in plan.mcp_servers] == ["create"] * 3
+    assert [c.action for c in plan.changes("mcp_servers")] == ["create"] * 3
     apply_plan(plan)
     github = McpServer.objects.get(name="github")
     assert github.bearer_ciphertext and "Unmistakable" not in github.bearer_ciphertext
@@ -60,7 +60,7 @@ def test_import_plan_apply_and_round_trip() -> None:
     again_config = parse_config(CONFIG)
     again_config.operator = True
     again = plan_import(again_config)
-    assert [c.action for c in again.mcp_servers] == ["unchanged"] * 3
+    assert [c.action for c in again.changes("mcp_servers")] == ["unchanged"] * 3
     # export: the literal token becomes a reference unless secrets are included
     exported = export_config()
     assert "Unmistakable" not in exported
@@ -74,6 +74,6 @@ def test_import_plan_apply_and_round_trip() -> None:
     back_config = parse_config(export_config(include_secrets=True))
     back_config.operator = True
     back = plan_import(back_config)
-    assert all(c.action == "unchanged" for c in back.mcp_servers), [
-        (c.label, c.fields) for c in back.mcp_servers
+    assert all(c.action == "unchanged" for c in back.changes("mcp_servers")), [
+        (c.label, c.fields) for c in back.changes("mcp_servers")
     ]

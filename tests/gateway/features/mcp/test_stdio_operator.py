@@ -86,13 +86,13 @@ def test_an_uploaded_config_skips_stdio_servers_and_the_operators_import_takes_t
     tmp_path: Path,
 ) -> None:
     plan = plan_import(parse_config(CONFIG))  # the console's and /api's upload
-    assert [c.item for c in plan.mcp_servers] == ["web"]
+    assert [c.item for c in plan.changes("mcp_servers")] == ["web"]
     skipped = " ".join(str(s) for s in plan.skipped)
     assert "mcp_servers.shell" in skipped and "manage.py import_config" in skipped
     # an existing stdio server is not changed by an upload either
     McpServer.objects.create(name="shell", transport="stdio", command="npx")
     again = plan_import(parse_config(CONFIG))
-    assert "shell" not in [c.item for c in again.mcp_servers]
+    assert "shell" not in [c.item for c in again.changes("mcp_servers")]
     McpServer.objects.all().delete()
 
     path = tmp_path / "config.yaml"

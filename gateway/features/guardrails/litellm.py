@@ -20,25 +20,31 @@ LiteLLM's form, one entry per guardrail::
 
 Every other ``litellm_params`` entry is the kind's params as it is (``os.environ/``
 references kept as references, route names as names). Each guardrail is validated as
-saving would (``gateway.ops.guardrails.prepare``): a bad one is skipped (listed, naming
+saving would (``save.prepare``): a bad one is skipped (listed, naming
 ``guardrails[i].litellm_params.<field>``) like any entry the importer cannot take, and
 fails a strict import. Imported rows are ``from_config``; the operator's file's are
 ``from_operator`` too (their references trusted), anyone else's references are judged as a
 console save's (``gateway.web.references``). Importing the same file again changes
 nothing. The export writes literal secrets as ``os.environ/`` references unless
-secrets are included, and recognises those references when the export comes back."""
+secrets are included, and recognises those references when the export comes back.
+Config as code (``gateway.ops.apply``) refuses a literal in a param the kind declares
+secret. The section (``SECTION``) is composed by ``gateway.ops.litellm`` through
+``gateway.web.litellm_sections``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.base.secrets.declared import Secrecy, url_has_secret
+from gateway.features.guardrails import kinds
+from gateway.features.guardrails import save as ops
 from gateway.models import Guardrail
-from gateway.models.guardrails import FAIL_CLOSED, unseal_params
-from gateway.ops.litellm.variables import env_variable
+from gateway.models.guardrails import FAIL_CLOSED, is_sealed, unseal_params
+from gateway.web.litellm_sections import Change, Reader, Section, env_variable, strings
 
 # litellm_params entries that are the guardrail's own settings, not its kind's params
 OWN_PARAMS = ("guardrail", "mode", "default_on", "unreachable_fallback", "timeout")
@@ -61,8 +67,53 @@ class GuardrailSpec:
     monitor: bool = False
 
 
+def parse(reader: Reader, section: Any) -> list[GuardrailSpec]:
+    """The top-level ``guardrails:`` list: each entry's shape read here, its settings
+    validated by the planner as saving would; an entry that cannot be read is skipped
+    (listed)."""
+    specs: list[GuardrailSpec] = []
+    for index, entry in enumerate(reader.sequence(section, "guardrails")):
+        path = f"guardrails[{index}]"
+        spec = reader.guarded(path, read_entry, reader, entry, path)
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def read_entry(reader: Reader, entry: Any, path: str) -> GuardrailSpec:
+    entry = reader.mapping(entry, path)
+    reader.unknown(path, [k for k in entry if k not in ENTRY_KEYS], "parameter")
+    name = reader.string(entry.get("guardrail_name"), f"{path}.guardrail_name", required=True)
+    p = f"{path}.litellm_params"
+    params = dict(reader.mapping(entry.get("litellm_params"), p))
+    spec = GuardrailSpec(
+        path=path,
+        name=name,
+        kind=reader.string(params.pop("guardrail", None), f"{p}.guardrail", required=True),
+        modes=params.pop("mode", None),
+    )
+    spec.default_on = bool(reader.boolean(params.pop("default_on", None), f"{p}.default_on"))
+    fallback = reader.string(params.pop("unreachable_fallback", None), f"{p}.unreachable_fallback")
+    spec.unreachable_fallback = fallback or spec.unreachable_fallback
+    timeout = params.pop("timeout", None)
+    spec.timeout = spec.timeout if timeout is None else timeout  # validated when planned
+    for key, value in params.items():  # the kind's params, as they are
+        reader.references(value, f"{p}.{key}")
+        spec.params[str(key)] = value
+    info = dict(reader.mapping(entry.get("guardrail_info"), f"{path}.guardrail_info"))
+    spec.description = reader.string(
+        info.pop("description", None), f"{path}.guardrail_info.description"
+    )
+    own_path = f"{path}.guardrail_info.{OWN_KEY}"
+    own = dict(reader.mapping(info.pop(OWN_KEY, None), own_path))
+    spec.monitor = bool(reader.boolean(own.pop("monitor", None), f"{own_path}.monitor"))
+    reader.unknown(own_path, own, "parameter")
+    # the rest of guardrail_info is LiteLLM's metadata for its /guardrails/list
+    return spec
+
+
 def where(path: str, error_field: str) -> str:
-    """The file's path of a field ``gateway.ops.guardrails`` names."""
+    """The file's path of a field ``save`` names."""
     if error_field == "name":
         return f"{path}.guardrail_name"
     if error_field in ("kind", "__all__"):
@@ -85,8 +136,6 @@ def _restore_exported(sent: Any, stored: Any, guardrail: str, names: tuple[str, 
     """``sent`` (the file's params) where an ``os.environ/`` reference the export wrote
     for a stored literal secret stands for that literal (so an export imported again
     changes nothing)."""
-    from gateway.models.guardrails import is_sealed
-
     if isinstance(sent, dict):
         old = stored if isinstance(stored, dict) else {}
         return {
@@ -103,16 +152,13 @@ def _restore_exported(sent: Any, stored: Any, guardrail: str, names: tuple[str, 
 
 
 def plan_guardrails(
-    specs: list[GuardrailSpec], change: Callable[..., Any], operator: bool = False
-) -> tuple[list[Any], list[Any]]:
-    """(one ``change`` (``plan.Change``, passed in: the plan imports this module) per
-    guardrail that can be saved, (path, reason) per one that cannot, naming its field:
-    the plan makes its ``Skipped`` of it, as parse imports this module)."""
-    from gateway.features.guardrails import save as ops
-
+    specs: list[GuardrailSpec], operator: bool = False
+) -> tuple[list[Change], list[tuple[str, str]]]:
+    """(a ``Change`` per guardrail that can be saved, (path, reason) per one that cannot,
+    naming its field)."""
     existing = {g.name: g for g in Guardrail.objects.all()}
-    changes: list[Any] = []
-    skipped: list[Any] = []
+    changes: list[Change] = []
+    skipped: list[tuple[str, str]] = []
     for spec in specs:
         row = existing.get(spec.name)
         before = ops.comparable(row) if row is not None else None
@@ -147,9 +193,8 @@ def plan_guardrails(
             if "params" in fields:
                 fields["params"] = ("(stored)", "(new value)")  # may hold secrets
             action = "update" if fields else "unchanged"
-        made = change(action, f"guardrail {spec.name} ({spec.kind})", prepared, fields)
-        made.item = spec.name
-        changes.append(made)
+        label = f"guardrail {spec.name} ({spec.kind})"
+        changes.append(Change(action, label, prepared, fields, item=spec.name))
     return changes, skipped
 
 
@@ -194,8 +239,6 @@ def _export_params(
     comments: list[str],
     names: tuple[str, ...] = (),
 ) -> Any:
-    from gateway.models.guardrails import is_sealed
-
     if isinstance(params, dict):
         return {
             k: _export_params(guardrail, v, include_secrets, comments, (*names, str(k)))
@@ -210,3 +253,37 @@ def _export_params(
         f"guardrail {guardrail}: {'.'.join(names)} is exported as os.environ/{variable}"
     )
     return f"os.environ/{variable}"
+
+
+def _sealed(kind: str, params: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(path, value) of the params a save stores encrypted: as the kind declares them
+    (``Kind.params``; a param it does not declare is secret), as
+    ``gateway.models.guardrails.seal_params`` seals them."""
+    found = kinds.KINDS.get(kind)
+    for key, value in (params if isinstance(params, dict) else {}).items():
+        secrecy = found.secrecy(str(key)) if found is not None else Secrecy.SECRET
+        where = f"{path}.{key}"
+        if secrecy is Secrecy.URL:
+            if isinstance(value, str) and url_has_secret(value):
+                yield where, value
+        elif secrecy is not Secrecy.PLAIN:
+            yield from ((p, v) for p, _, v in strings({key: value}, path))
+
+
+def secrets(spec: GuardrailSpec) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(the params a save would seal, every string of the params), with their paths."""
+    where = f"{spec.path}.litellm_params"
+    sealed = list(_sealed(spec.kind, spec.params, where))
+    return sealed, [(path, value) for path, _, value in strings(spec.params, where)]
+
+
+SECTION = Section(
+    key="guardrails",
+    what="guardrail",
+    model=Guardrail,
+    named_by=("guardrails",),
+    parse=parse,
+    plan=plan_guardrails,
+    export=export_section,
+    secrets=secrets,
+)

@@ -1,0 +1,339 @@
+"""LiteLLM's ``mcp_servers:`` section in and out.
+
+LiteLLM's form, per server name::
+
+    mcp_servers:
+      github:
+        url: https://api.githubcopilot.com/mcp   # transport http (default) or sse
+        transport: http
+        auth_type: bearer_token                  # or api_key, authorization, none
+        auth_value: os.environ/GITHUB_TOKEN
+        static_headers: {X-Team: os.environ/TEAM_HEADER}
+        description: GitHub tools
+      files:
+        transport: stdio
+        command: npx
+        args: ["-y", "@modelcontextprotocol/server-filesystem", "/data"]
+        env: {ROOT: /data}
+
+``auth_type: bearer_token`` becomes the server's bearer token; ``api_key`` an
+``X-API-Key`` header; ``authorization`` the literal ``Authorization`` header. Literal
+secrets are stored encrypted; an export writes them as ``os.environ/`` references
+unless secrets are included. A stdio server (a command run on this host) comes only
+from the operator's own file unless the operator allows stdio servers (rule
+``mcp_server.stdio``); anyone else's file is judged as a console save
+(``gateway.web.references``). The section (``SECTION``) is composed by
+``gateway.ops.litellm`` through ``gateway.web.litellm_sections``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from gateway.base.secrets.declared import url_has_secret
+from gateway.models import ENV_REFERENCE, McpServer
+from gateway.policy.authorization import decide
+from gateway.policy.rules.operator import OPERATOR, REGISTERED
+from gateway.web.litellm_sections import (
+    Change,
+    ConfigError,
+    Reader,
+    Section,
+    env_variable,
+    validate,
+)
+from gateway.web.references import check_mcp_server
+
+TRANSPORTS = {
+    "http": "streamable_http",
+    "streamable_http": "streamable_http",
+    "sse": "sse",
+    "stdio": "stdio",
+}
+EXPORTED_TRANSPORTS = {"streamable_http": "http", "sse": "sse", "stdio": "stdio"}
+KNOWN = {
+    "url",
+    "transport",
+    "auth_type",
+    "auth_value",
+    "authentication_token",
+    "static_headers",
+    "headers",
+    "description",
+    "command",
+    "args",
+    "env",
+    "timeout",
+}
+
+
+@dataclass(slots=True)
+class McpServerSpec:
+    path: str
+    name: str
+    transport: str
+    url: str = ""
+    command: str = ""
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    bearer: str = ""
+    description: str = ""
+    call_timeout: float | None = None
+    sampling_route: str | None = None  # ``switchyard.sampling_route``: LiteLLM has none
+
+
+OWN_KEY = "switchyard"  # mcp_servers.<name>.switchyard: Switchyard's settings LiteLLM lacks
+
+
+def _comparable(server: McpServer) -> dict[str, Any]:
+    return {
+        "transport": server.transport,
+        "url": server.url,
+        "command": server.command,
+        "args": list(server.args or []),
+        "description": server.description,
+        "call_timeout": server.call_timeout,
+        "sampling_route": server.sampling_route,
+        "headers": server.stored_headers(),
+        "env": server.stored_env(),
+        "bearer": server.stored_bearer(),
+        "from_operator": server.from_operator,
+    }
+
+
+def parse(reader: Reader, section: Any) -> list[McpServerSpec]:
+    """The section's servers; an entry that cannot be imported is skipped (listed)."""
+    specs: list[McpServerSpec] = []
+    for name, entry in reader.mapping(section, "mcp_servers").items():
+        path = f"mcp_servers.{name}"
+
+        def read(name: Any = name, entry: Any = entry, path: str = path) -> McpServerSpec:
+            entry = reader.mapping(entry, path)
+            reader.unknown(path, [k for k in entry if k not in KNOWN])
+            transport = reader.string(entry.get("transport"), f"{path}.transport") or (
+                "stdio" if entry.get("command") else "http"
+            )
+            if transport not in TRANSPORTS:
+                raise ConfigError(f"{path}.transport: http, sse or stdio, got {transport!r}")
+            spec = McpServerSpec(path=path, name=str(name), transport=TRANSPORTS[transport])
+            spec.description = reader.string(entry.get("description"), f"{path}.description")
+            spec.url = reader.reference_or_text(entry.get("url"), f"{path}.url")
+            spec.command = reader.string(entry.get("command"), f"{path}.command")
+            args = entry.get("args") or []
+            if not isinstance(args, list) or not all(
+                isinstance(a, str | int | float) for a in args
+            ):
+                raise ConfigError(f"{path}.args: must be a list of strings")
+            spec.args = [str(a) for a in args]
+            spec.env = reader.string_map(entry.get("env"), f"{path}.env")
+            headers = entry.get("static_headers", entry.get("headers"))
+            spec.headers = reader.string_map(headers, f"{path}.static_headers")
+            spec.call_timeout = reader.number(entry.get("timeout"), f"{path}.timeout")
+            own = entry.get("switchyard") or {}
+            if not isinstance(own, dict):
+                raise ConfigError(f"{path}.switchyard: must be a mapping")
+            if "sampling_route" in own:
+                spec.sampling_route = reader.string(
+                    own.get("sampling_route"), f"{path}.switchyard.sampling_route"
+                )
+            auth = reader.string(entry.get("auth_type"), f"{path}.auth_type") or "none"
+            value = reader.reference_or_text(
+                entry.get("auth_value", entry.get("authentication_token")), f"{path}.auth_value"
+            )
+            if auth == "bearer_token" and value:
+                spec.bearer = value
+            elif auth == "api_key" and value:
+                spec.headers.setdefault("X-API-Key", value)
+            elif auth == "authorization" and value:
+                spec.headers.setdefault("Authorization", value)
+            elif auth not in ("none", "bearer_token", "api_key", "authorization"):
+                raise ConfigError(
+                    f"{path}.auth_type: {auth!r} is not supported (bearer_token, api_key, "
+                    "authorization, none)"
+                )
+            return spec
+
+        spec = reader.guarded(path, read)
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: bool) -> Change:
+    """The server's Change: created, updated (by name) or unchanged. A stdio server (a
+    command run on this host), or a change to one, is imported only from the operator's
+    own file (``operator``) unless the operator allows stdio servers; else a
+    ``ConfigError`` (the server is skipped, saying why)."""
+    server = existing.get(spec.name) or McpServer(name=spec.name)
+    if spec.transport == "stdio" or server.transport == "stdio":
+        decision = decide(OPERATOR if operator else REGISTERED, "mcp_server.stdio", spec)
+        if not decision:
+            raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
+    before = _comparable(server) if server.pk else None
+    if not operator:  # judged as a console save (gateway.web.references)
+        try:
+            check_mcp_server(
+                server if server.pk else None,
+                {
+                    "url": spec.url,
+                    "transport": spec.transport,
+                    "headers": spec.headers,
+                    "env": spec.env,
+                    "command": spec.command,
+                    "args": list(spec.args),
+                },
+                spec.bearer,
+            )
+        except ValidationError as exc:
+            reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            raise ConfigError(f"{spec.path}: not imported: {reasons}") from None
+    if operator:
+        server.from_operator = True
+    server.transport, server.url, server.command = spec.transport, spec.url, spec.command
+    server.args, server.description = list(spec.args), spec.description
+    if spec.call_timeout is not None:
+        server.call_timeout = spec.call_timeout
+    if spec.sampling_route is not None:
+        server.sampling_route = spec.sampling_route
+    if before is None or spec.headers != before["headers"]:
+        server.headers = dict(spec.headers)
+    if before is None or spec.env != before["env"]:
+        server.env = dict(spec.env)
+    if before is None or spec.bearer != before["bearer"]:
+        server.set_bearer(spec.bearer)
+    validate(server, spec.path)
+    after = _comparable(server)
+    if before is None:
+        action, fields = "create", {}
+    else:
+        fields = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
+        for secret in ("bearer", "headers", "env"):
+            if secret in fields:
+                fields[secret] = ("(stored)", "(new value)")
+        action = "update" if fields else "unchanged"
+    return Change(action, f"MCP server {spec.name}", server, fields, item=spec.name)
+
+
+def plan_servers(
+    specs: list[McpServerSpec], operator: bool = False
+) -> tuple[list[Change], list[tuple[str, str]]]:
+    """A ``Change`` per server (created, updated by name, unchanged), (path, reason) per
+    one that cannot be imported."""
+    existing = {s.name: s for s in McpServer.objects.all()}
+    changes: list[Change] = []
+    skipped: list[tuple[str, str]] = []
+    for spec in specs:
+        try:
+            changes.append(plan_server(spec, existing, operator))
+        except ConfigError as exc:
+            skipped.append((spec.path, str(exc)))
+    return changes, skipped
+
+
+def export_section(include_secrets: bool, comments: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for server in McpServer.objects.all():
+        if not server.enabled:
+            comments.append(f"MCP server {server.name} is disabled and not exported")
+            continue
+        entry: dict[str, Any] = {"transport": EXPORTED_TRANSPORTS[server.transport]}
+        if server.description:
+            entry["description"] = server.description
+        if server.transport == "stdio":
+            entry["command"] = server.command
+            if server.args:
+                entry["args"] = list(server.args)
+            env = _secrets(
+                server.name, server.env, server.stored_env(), include_secrets, comments, "ENV"
+            )
+            if env:
+                entry["env"] = env
+        else:
+            entry["url"] = _export_url(server, include_secrets, comments)
+        if server.bearer_ref or server.bearer_ciphertext:
+            entry["auth_type"] = "bearer_token"
+            if server.bearer_ref or not include_secrets:
+                variable = env_variable(server.name, "MCP_TOKEN")
+                entry["auth_value"] = server.bearer_ref or f"os.environ/{variable}"
+                if not server.bearer_ref:
+                    comments.append(
+                        f"MCP server {server.name}: its token is exported as os.environ/{variable}"
+                    )
+            else:
+                entry["auth_value"] = server.stored_bearer()
+        headers = _secrets(
+            server.name,
+            server.headers,
+            server.stored_headers(),
+            include_secrets,
+            comments,
+            "HEADER",
+        )
+        if headers:
+            entry["static_headers"] = headers
+        if server.call_timeout != 60.0:
+            entry["timeout"] = server.call_timeout
+        if server.sampling_route:
+            entry[OWN_KEY] = {"sampling_route": server.sampling_route}
+        out[server.name] = entry
+    return out
+
+
+def _export_url(server: McpServer, include_secrets: bool, comments: list[str]) -> str:
+    """The URL, or, when it carries credentials (user info or a query: the URL type), an
+    ``os.environ/`` name to set to it (the stored URL only with ``include_secrets``)."""
+    url = server.url
+    if include_secrets or not url_has_secret(url) or ENV_REFERENCE.match(url):
+        return url
+    variable = env_variable(server.name, "MCP_URL")
+    comments.append(
+        f"MCP server {server.name}: its URL holds credentials; exported as os.environ/{variable}"
+    )
+    return f"os.environ/{variable}"
+
+
+def _secrets(
+    server: str,
+    sealed: dict[str, str],
+    stored: dict[str, str],
+    include_secrets: bool,
+    comments: list[str],
+    what: str,
+) -> dict[str, str]:
+    out = {}
+    for name, value in (sealed or {}).items():
+        if ENV_REFERENCE.match(value):
+            out[name] = value
+        elif include_secrets:
+            out[name] = stored[name]
+        else:
+            variable = env_variable(server, "MCP", what, name)
+            out[name] = f"os.environ/{variable}"
+            comments.append(f"MCP server {server}: {name} is exported as os.environ/{variable}")
+    return out
+
+
+def secrets(spec: McpServerSpec) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(what a save stores encrypted: the token, the headers, the env, a URL carrying
+    credentials; the URL as a string that may be a reference), with their paths."""
+    sealed = [(f"{spec.path}.auth_value", spec.bearer)]
+    sealed += [(f"{spec.path}.static_headers.{k}", v) for k, v in spec.headers.items()]
+    sealed += [(f"{spec.path}.env.{k}", v) for k, v in spec.env.items()]
+    if url_has_secret(spec.url) and not ENV_REFERENCE.match(spec.url):
+        sealed.append((f"{spec.path}.url", spec.url))  # user info, a query: sealed
+    return sealed, [(f"{spec.path}.url", spec.url)]
+
+
+SECTION = Section(
+    key="mcp_servers",
+    what="MCP server",
+    model=McpServer,
+    named_by=("mcp_servers", "mcp_allowed"),
+    parse=parse,
+    plan=plan_servers,
+    export=export_section,
+    secrets=secrets,
+)
