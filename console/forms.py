@@ -26,7 +26,7 @@ from gateway.models import (
 )
 from gateway.policy.alert_thresholds import parse_thresholds
 from gateway.policy.alert_thresholds import shown as thresholds_shown
-from gateway.policy.rules import mcp as mcp_rules
+from gateway.policy.rules import routes as route_rules
 from gateway.policy.tag_bounds import parse_tags
 from gateway.providers import kinds
 
@@ -317,7 +317,7 @@ class RouteForm(forms.Form):
         """Newly attached servers need the right to attach them (``mcp.server.attach``)."""
         wanted = self.cleaned_data.get("mcp_servers") or []
         if self.actor is not None:
-            refused = mcp_rules.refused_attachments(self.actor, wanted, self.attached)
+            refused = route_rules.refused_attachments(self.actor, wanted, self.attached)
             if refused:
                 raise forms.ValidationError(
                     f"your role may not attach MCP server(s) {', '.join(refused)}"

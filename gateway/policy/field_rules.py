@@ -16,9 +16,11 @@ console form and fails for a field without a rule. ``rule`` names the action rul
 also judges the value (``key.grant``: within the team's bounds), where one does.
 
 ``/api`` (``gateway.web.api.writes.check_fields``) and the console's forms ask
-``refusals``. ``manage.py import_config`` and ``switchyard apply`` run as the operator,
-who owns the host, and are trusted: they do not ask (``docs/security.md``, operator
-boundary). ``docs/security.md`` "Field rules" is this table in prose."""
+``refusals``. A unit declares its own resources' rules beside its code (``declare``:
+the guardrails', the MCP servers'). ``manage.py import_config`` and ``switchyard apply``
+run as the operator, who owns the host, and are trusted: they do not ask
+(``docs/security.md``, operator boundary). ``docs/security.md`` "Field rules" is this
+table in prose."""
 
 from __future__ import annotations
 
@@ -48,6 +50,9 @@ OWNER, ADMIN, EDITOR, MEMBER, VIEWER = roles.ROLES
 
 def _same(role: str, *names: str, rule: str = "") -> dict[str, FieldRule]:
     return {name: FieldRule(role, role, rule=rule) for name in names}
+
+
+same = _same  # for a unit's table (``declare``): ``role`` sets and clears each of ``names``
 
 
 _ADDS = FieldRule(MEMBER, ADMIN, only_add=True)  # a key's guardrails and tags
@@ -143,21 +148,6 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         "how",
         rule="user.invite",
     ),  # fmt: skip
-    "guardrails": _same(
-        ADMIN,
-        *("name", "kind", "modes", "default_on", "monitor", "unreachable_fallback"),
-        *("timeout", "params", "enabled", "description"),
-    ),
-    "mcp_servers": {
-        **_same(
-            ADMIN,
-            *("name", "description", "transport", "url", "headers", "bearer", "clear_bearer"),
-            *("enabled", "connect_timeout", "call_timeout", "sampling_route", "oauth"),
-            *("oauth_client_id", "oauth_client_secret", "clear_oauth_client_secret"),
-            "oauth_scopes",
-        ),
-        **_same(ADMIN, "command", "args", "env", rule="mcp_server.stdio"),
-    },
     # a member's or editor's own prompts (prompt.change); labels move versions in use
     "prompts": _same(
         MEMBER,
@@ -176,6 +166,16 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "datasets_from_log": _same(ADMIN, "name", "filters", "with_answers", "limit"),
     "experiments": _same(ADMIN, "dataset", "columns", "scorers", "name", "concurrency", "baseline"),
 }
+
+
+def declare(resource: str, table: Mapping[str, FieldRule]) -> None:
+    """A unit's own resource and its fields' rules (``gateway.web.units``: its
+    ``rules.py``, imported by its ``register``), beside the table above. Declaring a
+    resource again with other rules raises: one table per resource."""
+    current = FIELDS.get(resource)
+    if current is not None and current != dict(table):
+        raise ValueError(f"the field rules of {resource!r} are declared twice")
+    FIELDS[resource] = dict(table)
 
 
 def at_least(actor: roles.Actor, role: str) -> bool:

@@ -19,7 +19,7 @@ from gateway.edge.api.providers import ValidationErrors
 from gateway.models import ROUTE_NAME, Deployment, Route, Team
 from gateway.ops import admin_ops
 from gateway.policy import roles
-from gateway.policy.rules import mcp as mcp_rules
+from gateway.policy.rules import routes as route_rules
 from gateway.web import saving
 from gateway.web.api.fields import column, omittable
 from gateway.web.api.writes import check_fields
@@ -215,7 +215,7 @@ def _teams(request: HttpRequest, names: list[str] | None, creating: bool) -> lis
 def _attachable(request: HttpRequest, wanted: list[str] | None, attached: Any = ()) -> None:
     """A 403 when the route's ``mcp_servers`` would newly attach a server the caller may
     not (``mcp.server.attach``)."""
-    refused = mcp_rules.refused_attachments(request.actor, wanted, attached)
+    refused = route_rules.refused_attachments(request.actor, wanted, attached)
     if refused:
         raise HttpError(
             403, f"the role {request.actor.role} may not attach MCP server(s) {', '.join(refused)}"

@@ -17,7 +17,7 @@ class GuardrailsConfig(Unit):
     verbose_name = "Switchyard guardrails"
 
     def register(self) -> None:
-        from gateway.features.guardrails import plugin
+        from gateway.features.guardrails import plugin, rules  # noqa: F401 - rules declare
 
         plugin.register()  # the guardrail plane: pipeline and MCP hooks
 

@@ -17,7 +17,7 @@ class McpConfig(Unit):
     counter_books = ("gateway.features.mcp.mailbox_book",)
 
     def register(self) -> None:
-        from gateway.features.mcp import closing, plugin
+        from gateway.features.mcp import closing, plugin, rules  # noqa: F401 - rules register
 
         plugin.register()  # hosted MCP tools: the chat job's extra job; the pruners
         hooks.closers.register(closing.aclose_used)  # sessions and connections, if used

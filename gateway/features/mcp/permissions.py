@@ -1,6 +1,6 @@
 """Names of registered MCP servers' tools on ``/mcp``, and the grants of virtual keys.
 
-The grants (what ``mcp_allowed`` opens) are decided in ``gateway/policy/rules/mcp.py``
+The grants (what ``mcp_allowed`` opens) are decided in ``rules.py``
 (``mcp.server.use``, ``mcp.tool.call``, ``mcp.resource.read``, ``mcp.prompt.get``), the
 one place ``/mcp``, hosted tools and route-attached servers ask; the helpers here are
 shorthands for them. Names on ``/mcp`` are ``server__tool``: server names never hold
@@ -10,8 +10,8 @@ and tool names may hold anything."""
 from __future__ import annotations
 
 from gateway.base.entries import KeyEntry
+from gateway.features.mcp.rules import SEPARATOR, tools_granted
 from gateway.policy.authorization import decide
-from gateway.policy.rules.mcp import SEPARATOR, tools_granted
 
 __all__ = [
     "SEPARATOR",

@@ -1,5 +1,7 @@
 """Authorization rules, one module per resource family; importing this package registers
-them all with ``gateway.policy.authorization``. A new family adds its module here."""
+them all with ``gateway.policy.authorization``. A new family adds its module here; a
+unit's rules are its own ``rules.py``, imported by the unit's ``register``
+(``gateway.web.units``: the MCP servers' ``mcp.*``)."""
 
 from gateway.policy.rules import (  # noqa: F401
     console,
@@ -7,7 +9,6 @@ from gateway.policy.rules import (  # noqa: F401
     conversations,
     files,
     keys,
-    mcp,
     operator,
     prompts,
     routes,

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.base.entries import KeyEntry
 from gateway.policy import roles
-from gateway.policy.authorization import ALLOW, Decision, deny, rule
+from gateway.policy.authorization import ALLOW, Decision, decide, deny, rule
 
 
 @dataclass(slots=True)  # not frozen: made once per admission, twice as fast to make
@@ -62,3 +62,15 @@ def route_mirror(actor: Any, route: Any) -> Decision:
     if actor.is_master or teams is None or (actor.team is not None and actor.team.id in teams):
         return ALLOW
     return deny(f"model {route.name!r} is limited to other teams than this key's")
+
+
+def refused_attachments(actor: roles.Actor, wanted: Any, attached: Any = ()) -> list[str]:
+    """The servers in ``wanted`` (a route's new ``mcp_servers``) that were not attached
+    before and ``actor`` may not attach (rule ``mcp.server.attach``, the MCP feature's);
+    keeping or removing a server someone else attached needs no right."""
+    before = {str(name) for name in attached or ()}
+    return [
+        str(name)
+        for name in wanted or ()
+        if str(name) not in before and not decide(actor, "mcp.server.attach", str(name))
+    ]

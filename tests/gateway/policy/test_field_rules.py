@@ -167,7 +167,7 @@ def undeclared_in_forms(classes: list[type[forms.BaseForm]]) -> list[str]:
         if resource is None:
             problems.append(f"console form {name} is mapped to no resource")
             continue
-        table = field_rules.FIELDS[resource]
+        table = field_rules.FIELDS.get(resource, {})
         problems += [
             f"{name}: {resource}.{f} has no rule" for f in form.base_fields if f not in table
         ]
@@ -220,6 +220,25 @@ def test_an_undeclared_field_or_schema_is_caught() -> None:
 
     KeyFormPlus.__name__ = "KeyForm"  # as if the keys' form had gained a field
     assert undeclared_in_forms([KeyFormPlus]) == ["KeyForm: keys.budget_override has no rule"]
+
+
+def test_a_unit_declares_its_own_resources_once(monkeypatch) -> None:
+    """The guardrails' and the MCP servers' tables come from their units' ``rules.py``
+    (``field_rules.declare``), and the walk above holds them as it holds the rest: with
+    a unit's table gone, its form and its API fields are named. The same table again
+    changes nothing, another one raises."""
+    from gateway.edge.api import api
+    from gateway.features.guardrails.forms import GuardrailForm
+
+    assert field_rules.FIELDS["mcp_servers"]["command"].rule == "mcp_server.stdio"
+    monkeypatch.delitem(field_rules.FIELDS, "guardrails")
+    assert "GuardrailForm: guardrails.kind has no rule" in undeclared_in_forms([GuardrailForm])
+    assert any("guardrails.params has no rule" in p for p in undeclared_in_api(api))
+    monkeypatch.undo()
+    field_rules.declare("guardrails", dict(field_rules.FIELDS["guardrails"]))
+    with pytest.raises(ValueError, match="declared twice"):
+        field_rules.declare("guardrails", field_rules.same(field_rules.MEMBER, "name"))
+    assert field_rules.FIELDS["guardrails"]["name"].set == field_rules.ADMIN
 
 
 def test_every_rule_names_a_registered_action() -> None:

@@ -22,9 +22,9 @@ from gateway.core.pumps import pump_translated
 from gateway.core.upstream import UpstreamCall
 from gateway.errors import ConfigurationError, PermissionDenied
 from gateway.features.mcp import hosted
+from gateway.features.mcp import rules as mcp_rules
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.policy import authorization, registry, routing
-from gateway.policy.rules import mcp as mcp_rules
 from gateway.providers.base import adapter_for
 from gateway.telemetry import tracing
 from gateway.types import ChatRequest, ChatResponse, McpServer

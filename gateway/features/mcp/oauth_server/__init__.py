@@ -10,7 +10,7 @@ client of upstream MCP servers).
   revoke what they led to.
 - ``identity``: who a token acts as: the user, under one team, through a managed
   ``mcp-oauth`` key; what it may use is the union of the user's own keys' MCP grants
-  in that team (``policy.rules.mcp.user_grant``).
+  in that team (``rules.user_grant``).
 - ``tokens``: the check on ``/mcp`` (in memory after a token's first use; revocation is
   a registry change). ``views``/``urls``: the machine endpoints; ``consent``: the
   sign-in page a person approves on (a console page).

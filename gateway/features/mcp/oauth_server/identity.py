@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.base.entries import KeyEntry, Snapshot
+from gateway.features.mcp.rules import OAUTH_SCOPE, tools_granted, user_grant
 from gateway.policy import registry
-from gateway.policy.rules.mcp import OAUTH_SCOPE, tools_granted, user_grant
 
 PREFIX = OAUTH_SCOPE  # the managed key's visible prefix (rules.mcp skips it as a grant)
 

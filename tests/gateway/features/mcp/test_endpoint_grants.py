@@ -1,4 +1,4 @@
-"""``/mcp``'s handlers decide by the key's grant (``gateway/policy/rules/mcp.py``): a
+"""``/mcp``'s handlers decide by the key's grant (``gateway/features/mcp/rules.py``): a
 ``server__tool`` grant opens that tool only, never the server's resources or prompts;
 a grant of the whole server opens them. In process, with a fake pool."""
 

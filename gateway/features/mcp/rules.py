@@ -1,6 +1,8 @@
 """MCP servers as a resource: what a virtual key may use of a registered server (on
 ``/mcp``, as a hosted tool it names, and on a route that attaches the server), and who may
-attach a server to a route.
+attach a server to a route; and who may write each field of a server (the field rules,
+``gateway.policy.field_rules``). Imported by the unit's ``register`` (``apps.py``): the
+rules register with ``gateway.policy.authorization``, the fields with the field table.
 
 A key's grant (``KeyEntry.mcp_allowed``, already within its team's) lists ``server``
 (the whole server: its tools, resources and prompts), ``server__tool`` (that one tool and
@@ -13,10 +15,26 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.base.entries import KeyEntry
-from gateway.policy import roles
+from gateway.policy import field_rules, roles
 from gateway.policy.authorization import ALLOW, Decision, deny, rule
 
 SEPARATOR = "__"
+
+# Who may write each field of an MCP server: owners and admins; a stdio server's
+# command, args and env also ask ``mcp_server.stdio`` (the operator's power).
+field_rules.declare(
+    "mcp_servers",
+    {
+        **field_rules.same(
+            field_rules.ADMIN,
+            *("name", "description", "transport", "url", "headers", "bearer", "clear_bearer"),
+            *("enabled", "connect_timeout", "call_timeout", "sampling_route", "oauth"),
+            *("oauth_client_id", "oauth_client_secret", "clear_oauth_client_secret"),
+            "oauth_scopes",
+        ),
+        **field_rules.same(field_rules.ADMIN, "command", "args", "env", rule="mcp_server.stdio"),
+    },
+)
 
 
 def whole_server(key: KeyEntry, server: str) -> bool:
@@ -89,18 +107,6 @@ def server_attach(actor: roles.Actor, server: Any) -> Decision:
     if roles.may_use_mcp_servers(actor):
         return ALLOW
     return deny(f"the role {actor.role or 'none'} may not attach the MCP server {server!r}")
-
-
-def refused_attachments(actor: roles.Actor, wanted: Any, attached: Any = ()) -> list[str]:
-    """The servers in ``wanted`` (a route's new ``mcp_servers``) that were not attached
-    before and ``actor`` may not attach (``mcp.server.attach``); keeping or removing a
-    server someone else attached needs no right."""
-    before = {str(name) for name in attached or ()}
-    return [
-        str(name)
-        for name in wanted or ()
-        if str(name) not in before and not server_attach(actor, str(name)).allowed
-    ]
 
 
 # --- a user signed in from an MCP client (gateway.features.mcp.oauth_server) ---------------------
