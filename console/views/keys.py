@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 
 from console import stats
 from console.forms import KeyForm
-from gateway.features.mcp import allow_list_check
+from gateway.features import mcp
 from gateway.models import ApiKey
 from gateway.policy import authorization, field_rules, roles
 from gateway.policy import keys as key_ops
@@ -145,7 +145,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
 
 def _mcp_warnings(allowed: list[str]) -> list[str]:
     """What the saved MCP allow-list names that does not exist (it is saved anyway)."""
-    return async_to_sync(allow_list_check.warnings)(allowed) if allowed else []
+    return async_to_sync(mcp.allow_list_warnings)(allowed) if allowed else []
 
 
 def _row(request: HtmxHttpRequest, pk: int, partial: str = "key-row", **extra: Any) -> HttpResponse:

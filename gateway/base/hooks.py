@@ -220,6 +220,18 @@ extra_jobs: Registry[ExtraJob] = Registry(
 )
 
 
+# --- the applications units serve at the edge (read by gateway.edge.endpoints) ---
+
+asgi_apps: NamedRegistry[Callable[[], Awaitable[Any]]] = NamedRegistry(
+    "asgi_apps",
+    "The ASGI application a unit serves at an endpoint of the edge's route table, by the "
+    "endpoint's name (``mcp``: ``/mcp`` and ``/mcp/<server>``, after the edge's own "
+    "Host/Origin check): an async loader the edge awaits on each request, so the unit "
+    "imports its application (and its libraries) off the loop on first use "
+    "(``gateway.base.lazy_import``). Nothing registered: the endpoint answers 404. "
+    "Filled by ``gateway.features.mcp.plugin``.",
+)
+
 # --- the pipeline's endpoints of features (read by gateway.core.service) ---
 
 
@@ -388,6 +400,38 @@ call_guards: Registry[CallGuard] = Registry(
     "``gateway.features.guardrails.plugin``, registered from ``GatewayConfig.ready``) to "
     "``begin`` a request once its route is known and the key may call it; the first "
     "run returned drives the request's checks.",
+)
+
+
+class SessionGuardRun(Protocol):
+    """The guardrails of one Realtime session (``session_guards``): each event checked
+    as it passes, a refusal raised as a ``GatewayError`` (the session then ends)."""
+
+    async def client(self, message: str | bytes) -> str | bytes:
+        """A client's event: the event to relay upstream (rewritten, or the same)."""
+        ...
+
+    async def server(self, message: str | bytes) -> list[str | bytes]:
+        """An upstream event: the events to send the client (held back, rewritten)."""
+        ...
+
+    def finished(self, record: Any) -> None:
+        """The session ended: note the verdicts on its journal ``record``."""
+        ...
+
+
+class SessionGuard(Protocol):
+    def begin(self, key: Any, route: Any, request_id: str) -> SessionGuardRun | None:
+        """A session's checks once its route is known and the key may call it; None (the
+        common case, and all an unguarded session costs) when no guardrail applies."""
+        ...
+
+
+session_guards: Registry[SessionGuard] = Registry(
+    "session_guards",
+    "The guardrails of a Realtime session: ``gateway.edge.realtime_socket`` asks each to "
+    "``begin`` a session once it is open; the first run returned checks its text events "
+    "both ways. Filled by ``gateway.features.guardrails.plugin``.",
 )
 
 

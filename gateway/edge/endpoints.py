@@ -22,7 +22,7 @@ import orjson
 from django.conf import settings
 
 from gateway import codecs, journal
-from gateway.base import db_work, lazy_import, lifecycle, process_role
+from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -562,9 +562,12 @@ class GatewayApp:
             body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Forbidden: this Host or Origin is not allowed"}}'
             await send_reply(send, Reply(403, body, [(b"content-type", b"application/json")]))
             return
-        # the MCP SDK comes with it: imported off the loop on a worker's first /mcp
-        mcp_endpoint = await lazy_import.loaded("gateway.features.mcp.endpoint")
-        await mcp_endpoint.app(scope, receive, send)
+        loader = hooks.asgi_apps.get("mcp")  # the MCP feature's endpoint, if installed
+        if loader is None:
+            await send_reply(send, Reply(404, b"", []))
+            return
+        app = await loader()  # the feature loads it (the MCP SDK) on a worker's first /mcp
+        await app(scope, receive, send)
 
     async def api(
         self,

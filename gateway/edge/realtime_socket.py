@@ -29,8 +29,8 @@ socket is accepted, gets an ``error`` event and is closed with 1011. After each
 ``response.done`` the response's cost is charged to the key's budget
 (``Session.charge``); when that spends it, the client gets the budget's ``error`` event
 (``budget_exceeded``) and the session is closed with 1008. Guardrails that apply
-(``gateway.features.guardrails.realtime``) check the text events both ways; a refusal gets the
-``error`` event naming the guardrail and the session is closed with 1008.
+(``hooks.session_guards``: the guardrails feature's) check the text events both ways; a
+refusal gets the ``error`` event naming the guardrail and the session is closed with 1008.
 
 A session counts as a request in flight: a drain closes it (code 1012, after an
 ``error`` event) at once when no response is being generated, else when the current
@@ -53,7 +53,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from gateway import codecs
-from gateway.base import lifecycle
+from gateway.base import hooks, lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.core import realtime
 from gateway.core.call import Call
@@ -61,7 +61,6 @@ from gateway.core.realtime import Refused, Session
 from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
-from gateway.features.guardrails import realtime as guardrails
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +170,7 @@ async def _serve(
     except asyncio.CancelledError:
         call.finish(status=499, error=GatewayError("client disconnected"), disconnected=True)
         raise
-    session.guard = guardrails.begin(key, session.route, call.caller.request_id)
+    session.guard = _guard(key, session.route, call.caller.request_id)
     try:
         await send(accept)
     except Exception:  # the client left while the upstream connected
@@ -179,6 +178,15 @@ async def _serve(
         session.finish(close_code=1006, closed_by="client")
         return
     await _relay(session, receive, send)
+
+
+def _guard(key: Any, route: Any, request_id: str) -> hooks.SessionGuardRun | None:
+    """The session's guardrails (``hooks.session_guards``), or None."""
+    for guards in hooks.session_guards:
+        run = guards.begin(key, route, request_id)
+        if run is not None:
+            return run
+    return None
 
 
 async def _relay(session: Session, receive: Receive, send: Send) -> None:

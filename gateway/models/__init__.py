@@ -1242,16 +1242,14 @@ from gateway.models.ledger import BillDrift as BillDrift  # noqa: E402,F401 (gat
 from gateway.models.ledger import BudgetLedger as BudgetLedger  # noqa: E402,F401
 from gateway.models.ledger import BudgetSlice as BudgetSlice  # noqa: E402,F401
 from gateway.models.mcp import (  # noqa: E402,F401 (gateway's tables)
+    McpAccessToken,
     McpApprovalUse,
+    McpAuthorizationCode,
+    McpOAuthClient,
     McpOAuthState,
     McpOAuthToken,
     McpSessionEnd,
     McpUpstreamClient,
-)
-from gateway.models.mcp_oauth import (  # noqa: E402,F401 (gateway's tables)
-    McpAccessToken,
-    McpAuthorizationCode,
-    McpOAuthClient,
 )
 from gateway.models.prompts import Prompt as Prompt  # noqa: E402,F401 (gateway's tables)
 from gateway.models.prompts import PromptLabel as PromptLabel  # noqa: E402,F401

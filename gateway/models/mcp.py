@@ -1,9 +1,17 @@
-"""The MCP package's table, in the store (``gateway.models``)."""
+"""The MCP feature's tables, in the store (``gateway.models``; its servers,
+``McpServer``, are a registry table in ``gateway.models``): hosted calls' approvals,
+ended sessions, the gateway as an OAuth client of upstream MCP servers, and, below, the
+gateway as the OAuth authorization server of its own ``/mcp``."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class McpApprovalUse(models.Model):
@@ -102,3 +110,178 @@ class McpOAuthState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.server_id}:{self.user_id}"
+
+
+# --- the gateway as an OAuth authorization server for /mcp --------------------------------
+#
+# The tables of the gateway as an OAuth authorization server for ``/mcp``
+# (``gateway.features.mcp.oauth_server``): the MCP clients that registered themselves (RFC 7591),
+# the authorization codes a consent issued, and the tokens. Not to be confused with the
+# gateway as an OAuth *client* of upstream MCP servers.
+#
+# Codes and tokens are kept only as SHA-256 hashes (as virtual keys are): a copy of the
+# database opens nothing. The rows implement the methods of Authlib's model mixins
+# (``ClientMixin``, ``AuthorizationCodeMixin``, ``TokenMixin``), so Authlib's grants read
+# them directly; they do not inherit the mixins, which would import Authlib in every
+# process at start (``tests/gateway/test_worker_imports.py``).
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "[::1]", "localhost"})
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _without_port(uri: str) -> tuple[str, ...] | None:
+    """A loopback ``http`` redirect URI with its port left out (RFC 8252 section 7.3: a
+    native client picks its port when it starts), or None for any other URI."""
+    parts = urlsplit(uri)
+    if parts.scheme != "http" or (parts.hostname or "") not in LOOPBACK_HOSTS:
+        return None
+    return (parts.scheme, parts.hostname or "", parts.path, parts.query)
+
+
+class McpOAuthClient(models.Model):
+    """An MCP client (Claude Code, the MCP Inspector, an IDE) registered through
+    ``/oauth/register``: a public client (no secret: PKCE protects its codes) with its
+    exact redirect URIs."""
+
+    client_id: str = models.CharField(max_length=64, unique=True)
+    client_name: str = models.CharField(max_length=200, blank=True)
+    client_uri: str = models.CharField(max_length=500, blank=True)
+    redirect_uris = models.JSONField(default=list)
+    grant_types = models.JSONField(default=list)
+    response_types = models.JSONField(default=list)
+    scope: str = models.CharField(max_length=200, blank=True)
+    software_id: str = models.CharField(max_length=200, blank=True)
+    software_version: str = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.client_name or self.client_id
+
+    @property
+    def display_name(self) -> str:
+        return self.client_name or f"an unnamed MCP client ({self.client_id[:8]}…)"
+
+    # --- Authlib's ClientMixin ------------------------------------------------------------
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        uris = list(self.redirect_uris or ())
+        return uris[0] if len(uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        from authlib.oauth2.rfc6749 import list_to_scope, scope_to_list
+
+        allowed = set(scope_to_list(self.scope or "")) if self.scope else None
+        wanted = scope_to_list(scope) if scope else []
+        if allowed is None:
+            return str(list_to_scope(wanted))
+        return str(list_to_scope([s for s in wanted if s in allowed]))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exactly one of the registered URIs; a loopback ``http`` one on any port."""
+        registered = list(self.redirect_uris or ())
+        if redirect_uri in registered:
+            return True
+        loose = _without_port(redirect_uri)
+        return loose is not None and any(_without_port(u) == loose for u in registered)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return False  # public clients have none
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == "none"
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in (self.response_types or ["code"])
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in (self.grant_types or ["authorization_code", "refresh_token"])
+
+
+class McpAuthorizationCode(models.Model):
+    """A code the consent page issued: bound to the client, the redirect URI, the PKCE
+    challenge, the resource (RFC 8707) and the user with the key they act through. Spent
+    once (``used_at``); a second use revokes the tokens the first one got."""
+
+    code_hash: str = models.CharField(max_length=64, unique=True)
+    client = models.ForeignKey(McpOAuthClient, on_delete=models.CASCADE, related_name="codes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # the managed key the tokens act through (``oauth_server.identity``): user and team
+    api_key = models.ForeignKey("gateway.ApiKey", on_delete=models.CASCADE, related_name="+")
+    redirect_uri: str = models.CharField(max_length=1000)
+    scope: str = models.CharField(max_length=200, blank=True)
+    resource: str = models.CharField(max_length=1000)
+    code_challenge: str = models.CharField(max_length=128)
+    code_challenge_method: str = models.CharField(max_length=10, default="S256")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"code for {self.client_id} ({self.code_hash[:8]})"
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def is_expired(self) -> bool:
+        return bool(self.expires_at <= timezone.now())
+
+
+class McpAccessToken(models.Model):
+    """An access token (short-lived) and its refresh token, issued to a client for a
+    user acting through ``api_key``, for ``resource``. A refresh spends the refresh
+    token (rotation: the new pair shares ``family``); a rotated refresh token used again
+    revokes the whole family."""
+
+    access_hash: str = models.CharField(max_length=64, unique=True)
+    refresh_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    client = models.ForeignKey(McpOAuthClient, on_delete=models.CASCADE, related_name="tokens")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey("gateway.ApiKey", on_delete=models.CASCADE, related_name="+")
+    code = models.ForeignKey(
+        McpAuthorizationCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    family: str = models.CharField(max_length=32, db_index=True)
+    scope: str = models.CharField(max_length=200, blank=True)
+    resource: str = models.CharField(max_length=1000)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"token of {self.user_id} for {self.client_id} ({self.access_hash[:8]})"
+
+    # --- Authlib's TokenMixin -------------------------------------------------------------
+    def check_client(self, client: Any) -> bool:
+        return bool(self.client_id == getattr(client, "pk", None))
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return max(0, int((self.expires_at - self.issued_at).total_seconds()))
+
+    def is_expired(self) -> bool:
+        return bool(self.expires_at <= timezone.now())
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def refresh_usable(self) -> bool:
+        now = timezone.now()
+        return (
+            self.revoked_at is None
+            and self.refresh_used_at is None
+            and self.refresh_expires_at is not None
+            and self.refresh_expires_at > now
+        )

@@ -23,7 +23,8 @@ Endpoints: a provider's base URL (the kind's own default when blank:
 ``Provider.default_base_url`` of its adapter) and Bedrock's runtime endpoint setting; a
 deployment's endpoint params, else its provider's; an MCP server's URL (a stdio server
 sends nothing anywhere); a guardrail's URL params (``Kind.endpoints``). An endpoint given
-as a reference is read now to learn where it points."""
+as a reference is read now to learn where it points. The units judge their own rows with
+``state`` and ``judge`` (the MCP servers' and the guardrails' ``save``)."""
 
 from __future__ import annotations
 
@@ -202,63 +203,3 @@ def check_deployment(deployment: Any, before: State | None) -> None:
             f"{k}: {m}" if k != "params" else m for k, ms in exc.message_dict.items() for m in ms
         ]
         raise ValidationError({"params": reasons}) from None
-
-
-def mcp_fields(values: Mapping[str, Any], bearer: str | None, server: Any) -> dict[str, object]:
-    """An MCP server's referencing fields as a save would leave them."""
-
-    def final(name: str) -> object:
-        given = values.get(name)
-        return given if given is not None else (getattr(server, name, None) if server else None)
-
-    kept_bearer = server.bearer_ref if server is not None else ""
-    return {
-        "headers": final("headers"),
-        "env": final("env"),
-        "bearer": bearer if bearer is not None else kept_bearer,
-    }
-
-
-def check_mcp_server(server: Any, values: Mapping[str, Any], bearer: str | None) -> None:
-    """Judge an MCP server a person saves (``server``: as stored, None when new)."""
-    from gateway.models import McpServer
-
-    stdio = McpServer.Transport.STDIO
-    url = values.get("url") if values.get("url") is not None else getattr(server, "url", "")
-    transport = values.get("transport") or getattr(server, "transport", "")
-    fields = mcp_fields(values, bearer, server)
-    endpoints: list[object] = [] if transport == stdio else [url]
-    before = None
-    if server is not None and server.pk is not None:
-        launch = ("command", "args", "transport")
-        if not all(values.get(k) in (None, getattr(server, k)) for k in launch):
-            server.from_operator = False  # another command is no longer the operator's
-        kept = [] if server.transport == stdio else [server.url]
-        before = state({**mcp_fields({}, None, server), "url": server.url}, kept)
-    if transport == stdio:  # a command on this host (mcp_server.stdio): sent nowhere
-        endpoints, url = [], ""
-    judge(server if server is not None else McpServer(), fields, endpoints, {"url": url}, before)
-
-
-def guardrail_endpoints(kind: Any, params: Mapping[str, Any]) -> list[object]:
-    return [params[name] for name in kind.endpoints if params.get(name)]
-
-
-def guardrail_state(kind: Any, params: object) -> State:
-    params = params if isinstance(params, dict) else {}
-    sent, where = _guardrail_split(kind, params)
-    return state({**sent, **where}, guardrail_endpoints(kind, params))
-
-
-def _guardrail_split(
-    kind: Any, params: Mapping[str, Any]
-) -> tuple[dict[str, object], dict[str, object]]:
-    sent = {f"params.{k}": v for k, v in params.items() if k not in kind.endpoints}
-    return sent, {f"params.{k}": params.get(k) for k in kind.endpoints}
-
-
-def check_guardrail(row: Any, kind: Any, params: Mapping[str, Any], before: State | None) -> None:
-    """Judge a guardrail's params a person saves (plaintext, as validated; ``before``
-    its ``guardrail_state`` as stored): its URL params are where the rest is sent."""
-    sent, where = _guardrail_split(kind, params)
-    judge(row, sent, guardrail_endpoints(kind, params), where, before)

@@ -1,5 +1,5 @@
-"""Registers the guardrail plane into the pipeline and MCP (``gateway.base.hooks``),
-from ``GatewayConfig.ready``; and gives the gateway's own guardrail kinds through the
+"""Registers the guardrail plane into the pipeline, Realtime sessions and MCP
+(``gateway.base.hooks``), from the unit's ``register`` (``apps.py``); and gives the gateway's own guardrail kinds through the
 plugin API's ``guardrail_kinds`` hook (``gateway.base.plugins``), the door an installed
 package's kinds come through."""
 
@@ -9,13 +9,16 @@ from gateway.base import hooks
 from gateway.features.guardrails import kinds
 from gateway.features.guardrails.mcp import McpGuardrails
 from gateway.features.guardrails.plane import Plane
+from gateway.features.guardrails.realtime import Sessions
 
 PLANE = Plane()
 MCP = McpGuardrails()
+SESSIONS = Sessions()
 
 
 def register() -> None:
     hooks.call_guards.register(PLANE)
+    hooks.session_guards.register(SESSIONS)
     hooks.mcp_guards.register(MCP)
 
 

@@ -88,6 +88,13 @@ def begin(key: KeyEntry, route: RouteEntry, request_id: str) -> SessionGuard | N
     return SessionGuard(key, route, reads, request_id) if reads else None
 
 
+class Sessions:
+    """The Realtime sessions' guardrails as ``hooks.session_guards`` asks for them."""
+
+    def begin(self, key: KeyEntry, route: RouteEntry, request_id: str) -> SessionGuard | None:
+        return begin(key, route, request_id)
+
+
 class SessionGuard:
     """One session's guardrails (see the module docstring)."""
 

@@ -113,8 +113,8 @@ def prepare(
     else:
         same_kind = row.pk is not None and row.kind == kind_name
         stored = unseal_params(row.params) if same_kind else None
-        before = references.guardrail_state(kind, stored) if same_kind else None
-        references.check_guardrail(row, kind, params, before)
+        before = guardrail_state(kind, stored) if same_kind else None
+        check_guardrail(row, kind, params, before)
     row.name, row.kind, row.modes, row.params = (
         name,
         kind_name,
@@ -130,6 +130,35 @@ def prepare(
     row.from_config = from_config
     row.full_clean()
     return row
+
+
+# --- references: judged as a person saves them (gateway.web.references) -----------------
+
+
+def guardrail_endpoints(kind: Any, params: Mapping[str, Any]) -> list[object]:
+    return [params[name] for name in kind.endpoints if params.get(name)]
+
+
+def guardrail_state(kind: Any, params: object) -> references.State:
+    params = params if isinstance(params, dict) else {}
+    sent, where = _guardrail_split(kind, params)
+    return references.state({**sent, **where}, guardrail_endpoints(kind, params))
+
+
+def _guardrail_split(
+    kind: Any, params: Mapping[str, Any]
+) -> tuple[dict[str, object], dict[str, object]]:
+    sent = {f"params.{k}": v for k, v in params.items() if k not in kind.endpoints}
+    return sent, {f"params.{k}": params.get(k) for k in kind.endpoints}
+
+
+def check_guardrail(
+    row: Any, kind: Any, params: Mapping[str, Any], before: references.State | None
+) -> None:
+    """Judge a guardrail's params a person saves (plaintext, as validated; ``before``
+    its ``guardrail_state`` as stored): its URL params are where the rest is sent."""
+    sent, where = _guardrail_split(kind, params)
+    references.judge(row, sent, guardrail_endpoints(kind, params), where, before)
 
 
 def save_guardrail(

@@ -33,6 +33,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from gateway.base.secrets.declared import url_has_secret
+from gateway.features.mcp.save import check_references
 from gateway.models import ENV_REFERENCE, McpServer
 from gateway.policy.authorization import decide
 from gateway.policy.rules.operator import OPERATOR, REGISTERED
@@ -44,7 +45,6 @@ from gateway.web.litellm_sections import (
     env_variable,
     validate,
 )
-from gateway.web.references import check_mcp_server
 
 TRANSPORTS = {
     "http": "streamable_http",
@@ -173,9 +173,9 @@ def plan_server(spec: McpServerSpec, existing: dict[str, McpServer], operator: b
         if not decision:
             raise ConfigError(f"{spec.path}: not imported: {decision.reason}")
     before = _comparable(server) if server.pk else None
-    if not operator:  # judged as a console save (gateway.web.references)
+    if not operator:  # judged as a console save (save.check_references)
         try:
-            check_mcp_server(
+            check_references(
                 server if server.pk else None,
                 {
                     "url": spec.url,

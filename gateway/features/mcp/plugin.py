@@ -1,9 +1,10 @@
-"""What the MCP feature plugs into the pipeline (``gateway.base.hooks``), registered
-from ``GatewayConfig.ready``: the hosted MCP tools' answer to a chat request
-(``extra_jobs``) and the pruning of ended sessions' records and of OAuth
-authorizations nobody finished (``pruners``: ``gateway.features.mcp.retention``). Light on purpose: ``ready`` runs in every management command, so the
-hosted loop and the pipeline it drives (``gateway.features.mcp.hosted.pipeline``) are imported
-when a request first asks, in a serving process."""
+"""What the MCP feature plugs into the edge and the pipeline (``gateway.base.hooks``),
+registered from the unit's ``register`` (``apps.py``): the ``/mcp`` endpoint's app
+(``asgi_apps``), the hosted MCP tools' answer to a chat request (``extra_jobs``) and the
+pruning of ended sessions' records and of OAuth authorizations nobody finished
+(``pruners``: ``retention``). Light on purpose: ``ready`` runs in every management
+command, so the endpoint, the hosted loop and the pipeline it drives
+(``hosted.pipeline``) are imported when a request first asks, in a serving process."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from gateway.base import hooks, lazy_import
 from gateway.features.mcp import retention
 
 PIPELINE = "gateway.features.mcp.hosted.pipeline"
+ENDPOINT = "gateway.features.mcp.endpoint"
+
+
+async def endpoint_app() -> Any:
+    """The ``/mcp`` endpoint's ASGI app (``hooks.asgi_apps``): the MCP SDK comes with
+    it, imported off the loop on a worker's first ``/mcp``."""
+    endpoint = await lazy_import.loaded(ENDPOINT)
+    return endpoint.app
 
 
 class HostedTools:
@@ -37,6 +46,7 @@ HOSTED_TOOLS = HostedTools()
 
 
 def register() -> None:
+    hooks.asgi_apps.register("mcp", endpoint_app)
     hooks.extra_jobs.register(HOSTED_TOOLS)
     hooks.pruners.register(retention.prune_ended_sessions)
     hooks.pruners.register(retention.prune_sign_in)

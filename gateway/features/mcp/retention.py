@@ -34,7 +34,7 @@ def prune_sign_in(max_batches: int) -> int:
     and refresh both expired (or were revoked) a day ago, and registrations a month old
     that never got a token (anyone may register: this keeps the table from growing
     without end)."""
-    from gateway.models.mcp_oauth import McpAccessToken, McpAuthorizationCode, McpOAuthClient
+    from gateway.models.mcp import McpAccessToken, McpAuthorizationCode, McpOAuthClient
 
     day_ago = timezone.now() - timedelta(days=1)
     deleted = db_work.delete_in_batches(

@@ -48,7 +48,44 @@ def check_save(actor: Any, server: Any, values: Mapping[str, Any], *, bearer: st
     stdio = McpServer.Transport.STDIO
     if (server is not None and server.transport == stdio) or values.get("transport") == stdio:
         require(actor, "mcp_server.stdio", server)
-    references.check_mcp_server(server, values, bearer)
+    check_references(server, values, bearer)
+
+
+def mcp_fields(values: Mapping[str, Any], bearer: str | None, server: Any) -> dict[str, object]:
+    """An MCP server's referencing fields as a save would leave them."""
+
+    def final(name: str) -> object:
+        given = values.get(name)
+        return given if given is not None else (getattr(server, name, None) if server else None)
+
+    kept_bearer = server.bearer_ref if server is not None else ""
+    return {
+        "headers": final("headers"),
+        "env": final("env"),
+        "bearer": bearer if bearer is not None else kept_bearer,
+    }
+
+
+def check_references(server: Any, values: Mapping[str, Any], bearer: str | None) -> None:
+    """Judge an MCP server a person saves (``server``: as stored, None when new): its
+    references and where they go (``gateway.web.references``)."""
+    stdio = McpServer.Transport.STDIO
+    url = values.get("url") if values.get("url") is not None else getattr(server, "url", "")
+    transport = values.get("transport") or getattr(server, "transport", "")
+    fields = mcp_fields(values, bearer, server)
+    endpoints: list[object] = [] if transport == stdio else [url]
+    before = None
+    if server is not None and server.pk is not None:
+        launch = ("command", "args", "transport")
+        if not all(values.get(k) in (None, getattr(server, k)) for k in launch):
+            server.from_operator = False  # another command is no longer the operator's
+        kept = [] if server.transport == stdio else [server.url]
+        before = references.state({**mcp_fields({}, None, server), "url": server.url}, kept)
+    if transport == stdio:  # a command on this host (mcp_server.stdio): sent nowhere
+        endpoints, url = [], ""
+    references.judge(
+        server if server is not None else McpServer(), fields, endpoints, {"url": url}, before
+    )
 
 
 def save_server(

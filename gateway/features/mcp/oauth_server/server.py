@@ -1,7 +1,7 @@
 """The authorization server, built from Authlib's parts: the authorization code grant
 with PKCE (S256 only, required), the refresh token grant with rotation, dynamic client
 registration (RFC 7591, public clients) and revocation (RFC 7009), over the tables of
-``gateway.models.mcp_oauth``. Authlib parses and checks every request; what is ours is
+``gateway.models.mcp``. Authlib parses and checks every request; what is ours is
 where rows live, the ``resource`` (RFC 8707) and what a replay revokes.
 
 Replays: a code is spent once; presented again, every token issued from it is revoked
@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from gateway.features.mcp.oauth_server import resources
 from gateway.features.mcp.oauth_server.tokens import ACCESS_PREFIX, REFRESH_PREFIX
-from gateway.models.mcp_oauth import (
+from gateway.models.mcp import (
     LOOPBACK_HOSTS,
     McpAccessToken,
     McpAuthorizationCode,

@@ -69,7 +69,7 @@ registry.on_change(forget)
 
 def _read(digest: str) -> TokenFacts | None:
     """The token's row (sync, one query)."""
-    from gateway.models.mcp_oauth import McpAccessToken
+    from gateway.models.mcp import McpAccessToken
 
     row = (
         McpAccessToken.objects.select_related("api_key", "user").filter(access_hash=digest).first()
@@ -88,7 +88,7 @@ def _read(digest: str) -> TokenFacts | None:
 
 async def facts(raw: str) -> TokenFacts | None:
     """The token's facts: from memory when read in the last ``CACHE_SECONDS``."""
-    from gateway.models.mcp_oauth import token_hash
+    from gateway.models.mcp import token_hash
 
     digest = token_hash(raw)
     now = time.monotonic()

@@ -1,0 +1,217 @@
+"""A unit lives in its package (docs/architecture.md, "Adding a feature"): outside
+``gateway/features/<unit>/`` only its tables' module in the store (``gateway/models/``:
+migrations never move) and its one line in ``INSTALLED_APPS`` hold anything of it.
+Before: guardrails held 11 files outside their package (the save op, the LiteLLM
+section, the /api router, the view, forms, four templates, two static files, the field
+rules), MCP 15.
+
+A file outside the package (``gateway/`` and ``console/``, migrations aside) is the
+unit's when
+
+- its path names the unit (a template, a view, a router, a section named after it),
+- its code names the unit's modules: an import, at the top or deferred, or a dotted
+  string (``lazy_import.loaded("gateway.features.mcp.endpoint")``, ``include(...)``,
+  ``INSTALLED_APPS``): the shells compose the units (``gateway.web.units``) and never
+  name one. The unit's package itself is its public door (``from gateway.features
+  import mcp``; ``mcp.allow_list_warnings``): a use, not a part. Or
+- it defines, in the layers a unit's HTTP, save and import parts lived in (``ops``,
+  ``edge``, ``web``, ``console``), a class or function named after the unit (a form, a
+  save op, a router's helper), or
+- it declares one of the unit's parts: a console page of the unit (by its URL name), a
+  route of the unit's ``/api`` path, a rule of the unit's family, a LiteLLM section of
+  the unit's key; each is found in its registry and must come from the package.
+
+``USES`` and ``USED_BY_NAME`` list what outside names a unit and is not its, each with
+why: what a generic page, the playground or the edge does with the unit, never a part
+of it."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.urls import get_resolver
+
+from gateway.policy import authorization
+from gateway.web import litellm_sections, pages, units
+
+ROOT = Path(__file__).resolve().parents[3]
+WIRING = "gateway/settings.py"  # INSTALLED_APPS: a unit's one line
+
+
+@dataclass(frozen=True)
+class Expected:
+    stem: str  # what names the unit in a path, a URL name, a rule
+    store: str  # its tables' module
+    api: str  # its /api path
+
+
+UNITS = {
+    "guardrails": Expected("guardrail", "gateway/models/guardrails.py", "/guardrails"),
+    "mcp": Expected("mcp", "gateway/models/mcp.py", "/mcp-servers"),
+}
+
+# What outside names a unit and is not its, each with why: a file (by its path), or a
+# class or function of a generic page or of the edge (by its name).
+USES = {
+    "console/templates/console/playground_mcp_call.html": "the playground's own partial: "
+    "how a playground answer shows a hosted MCP tool call it made",
+}
+USED_BY_NAME = {
+    ("console/playground/spec.py", "parse_mcp_servers"): "a playground column names the "
+    "MCP servers it attaches",
+    ("console/playground/consumer.py", "usable_mcp_servers"): "the servers a playground "
+    "user may attach",
+    ("console/forms.py", "guardrail_field"): "the key, route and team forms' pick of "
+    "guardrails (their own field)",
+    ("console/forms.py", "with_guardrail_choices"): "the same pick's choices",
+    ("console/views/keys.py", "_mcp_warnings"): "the keys page warns of MCP allow-list "
+    "entries that name nothing, through the unit's door (mcp.allow_list_warnings)",
+    ("gateway/edge/endpoints.py", "_mcp"): "the route table's /mcp row (the endpoint is "
+    "declared in gateway/base/endpoints.py; its app comes from hooks.asgi_apps)",
+    ("gateway/edge/ws_origin.py", "mcp_origin_allowed"): "the Host/Origin rule of /mcp, "
+    "beside the WebSocket one (one setting)",
+}
+UPPER = ("gateway/ops/", "gateway/edge/", "gateway/web/", "console/")
+
+
+def sources() -> list[Path]:
+    found = []
+    for top in ("gateway", "console"):
+        for path in (ROOT / top).rglob("*"):
+            if path.suffix in (".py", ".html", ".js", ".css") and "migrations" not in path.parts:
+                found.append(path)
+    return found
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def is_module(name: str) -> bool:
+    where = ROOT.joinpath(*name.split("."))
+    return where.with_suffix(".py").is_file() or (where / "__init__.py").is_file()
+
+
+def names_in_code(path: Path, package: str) -> bool:
+    """Whether the module imports one of ``package``'s modules (at any depth of the
+    file), or holds a string that is a dotted name of one (``module`` or
+    ``module:attribute``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            modules = [node.value.split(":", 1)[0]] if " " not in node.value else []
+        else:
+            continue
+        for module in modules:
+            while module.startswith(package + ".") and not is_module(module):
+                module = module.rsplit(".", 1)[0]  # an attribute of a module: the module
+            if module.startswith(package + "."):
+                return True
+    return False
+
+
+def defines_named(path: Path, stem: str) -> bool:
+    """Whether the module defines a top-level class or function named after ``stem``
+    (other than a use listed in ``USED_BY_NAME``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    where = relative(path) if ROOT in path.parents else ""
+    return any(
+        isinstance(n, kinds) and stem in n.name.lower() and (where, n.name) not in USED_BY_NAME
+        for n in tree.body
+    )
+
+
+def module_file(module: str) -> str:
+    return module.replace(".", "/") + ".py"
+
+
+def declared_outside(name: str, expected: Expected) -> set[str]:
+    """The modules outside the package that declare a page, an /api route, a rule or a
+    LiteLLM section of the unit."""
+    package = f"gateway.features.{name}"
+    found: set[str] = set()
+    for page in pages.all():
+        if expected.stem in page.name:
+            found.add(page.view.__module__)
+    from gateway.edge.api import api
+
+    for prefix, router in api._routers:
+        if prefix.rstrip("/") == expected.api:
+            for view in router.path_operations.values():
+                found.update(op.view_func.__module__ for op in view.operations)
+    for rule, check in authorization.RULES.items():
+        if rule.split(".", 1)[0] == expected.stem:
+            found.add(check.__module__)
+    for section in litellm_sections.sections():
+        if expected.stem in section.key:
+            found.add(section.parse.__module__)
+    return {module_file(m) for m in found if not (m == package or m.startswith(package + "."))}
+
+
+def outside(name: str) -> set[str]:
+    expected, package = UNITS[name], f"gateway.features.{name}"
+    own = ROOT / "gateway" / "features" / name
+    others = [ROOT / "gateway" / "features" / unit for unit in UNITS if unit != name]
+    found = set()
+    for path in sources():
+        if own in path.parents:
+            continue
+        where = relative(path)
+        if where in USES:
+            continue
+        # another unit's own file may be named after this one (the guardrails' MCP
+        # guard, guardrails/mcp.py): it is that unit's; its imports are still counted
+        theirs = any(other in path.parents for other in others)
+        named = any(expected.stem in part.lower() for part in path.relative_to(ROOT).parts)
+        if named and not theirs or path.suffix == ".py" and names_in_code(path, package):
+            found.add(where)
+    return found | declared_outside(name, expected)
+
+
+def test_the_guardrails_live_in_their_package() -> None:
+    assert outside("guardrails") == {UNITS["guardrails"].store, WIRING}
+
+
+def test_mcp_lives_in_its_package() -> None:
+    assert outside("mcp") == {UNITS["mcp"].store, WIRING}
+
+
+def test_the_units_are_installed_and_compose() -> None:
+    """Both are units, and what the shells compose comes from them: pages, /api routers,
+    the MCP feature's own URLs, LiteLLM sections, rules."""
+    get_resolver().url_patterns  # noqa: B018 - the URLconf imports the units' pages
+    installed = {unit.label for unit in units.installed()}
+    assert {"guardrails", "mcp"} <= installed
+    assert {m.__name__ for m in units.modules("api")} >= {
+        "gateway.features.guardrails.api",
+        "gateway.features.mcp.api",
+    }
+    assert [s.key for s in litellm_sections.sections()] == ["mcp_servers", "guardrails"]
+    assert {p.name for p in pages.all()} >= {"guardrails", "mcp", "mcp-connections"}
+    assert authorization.RULES["mcp.tool.call"].__module__ == "gateway.features.mcp.rules"
+
+
+def test_a_part_left_outside_is_named(tmp_path: Path, monkeypatch) -> None:
+    """The measure sees each kind of part: a file named after the unit, a module that
+    imports it or names it in a string, and a page declared outside."""
+    import console.views.keys as keys_views
+    from gateway.web.pages import Page
+
+    assert names_in_code(ROOT / WIRING, "gateway.features.mcp")
+    assert not names_in_code(ROOT / "gateway/base/hooks.py", "gateway.features.mcp")  # prose
+    assert not names_in_code(ROOT / "console/views/keys.py", "gateway.features.mcp")  # the door
+    stray = tmp_path / "stray.py"
+    stray.write_text("from gateway.features.mcp import allow_list_warnings, save\n")
+    assert names_in_code(stray, "gateway.features.mcp")  # save is a module of it
+    stray.write_text("def check_mcp_server_save(actor, server):\n    pass\n")
+    assert defines_named(stray, "mcp")  # a save op left in gateway/ops would be named
+    stray = Page("guardrails/elsewhere/", keys_views.key_list, "guardrail-elsewhere", read=None)
+    monkeypatch.setattr(pages, "all", lambda: (*pages._PAGES.values(), stray))
+    assert "console/views/keys.py" in declared_outside("guardrails", UNITS["guardrails"])
