@@ -2,7 +2,7 @@
 MCP client sends a person here; signed out, they sign in first (password or single
 sign-on, both come back here through ``next``); then they see which client asks, where
 the answer goes, the team it acts under and the MCP servers and tools it will reach
-(their own keys' grants: ``rules.mcp.user_grant``), and approve or deny.
+(their own keys' grants: ``mcp.rules.user_grant``), and approve or deny.
 
 Authlib checks the request (client, exact redirect URI, PKCE S256, scope) on both the
 page and the answer; ``resource`` (RFC 8707) is checked here. A request whose client or

@@ -6,7 +6,7 @@ nobody can send it) is what limits count and the journal names: the key's, its t
 the user's own limits hold, and the user sees their requests in the logs as their own.
 Revoking it in the console cuts every client signed in under it at once.
 
-What the client may see and call is ``rules.mcp.user_grant``: the union of the MCP
+What the client may see and call is ``mcp.rules.user_grant``: the union of the MCP
 grants of the user's own live keys in that team, read from the snapshot on each
 request, so a key revoked or narrowed narrows the sign-ins at once. The entry handed to
 ``/mcp`` is the managed key's with that grant; every check after is the one each key
@@ -24,7 +24,7 @@ from gateway.base.entries import KeyEntry, Snapshot
 from gateway.features.mcp.rules import OAUTH_SCOPE, tools_granted, user_grant
 from gateway.policy import registry
 
-PREFIX = OAUTH_SCOPE  # the managed key's visible prefix (rules.mcp skips it as a grant)
+PREFIX = OAUTH_SCOPE  # the managed key's visible prefix (mcp.rules skips it as a grant)
 
 
 class SignInRefused(Exception):
