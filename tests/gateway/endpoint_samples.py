@@ -24,6 +24,10 @@ from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 GEMINI = ProviderEntry(2, "gemini", "gemini", "http://mock/v1beta", "k", {}, "", None)
+# passthrough is off until the operator turns it on for a provider
+OPEN = ProviderEntry(
+    3, "mock-open", "openai", "http://mock/v1", "", {}, "", None, settings={"passthrough": "on"}
+)
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)
 
 
@@ -133,6 +137,7 @@ SAMPLES: dict[str, Sample] = {
     "passthrough": Sample(
         "openai",
         as_json(_chat),
+        provider=OPEN,
         endpoint="passthrough",
         path_fields=passthrough("POST", "/v1/chat/completions"),
         verbatim=True,
@@ -141,6 +146,7 @@ SAMPLES: dict[str, Sample] = {
     "passthrough_opaque": Sample(
         "openai",
         lambda t: (f"notes on {t}".encode(), {"content-type": "text/plain"}),
+        provider=OPEN,
         endpoint="passthrough",
         path_fields=passthrough("POST", "/v1/uploads/up_1/parts"),
         verbatim=True,
