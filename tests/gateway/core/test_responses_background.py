@@ -77,10 +77,10 @@ async def test_cancel() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_one_runner_claims_and_a_lost_run_starts_over() -> None:
     queued("resp_r")
-    assert bg.claim_one("runner-a") == "resp_r"
-    assert bg.claim_one("runner-b") is None  # held
+    assert bg.RUNNER.claim("runner-a") == "resp_r"
+    assert bg.RUNNER.claim("runner-b") is None  # held
     BackgroundResponse.objects.filter(id="resp_r").update(
-        runner=bg.RUNNER_ID, attempt=1, status="in_progress", events=3
+        runner=bg.RUNNER.runner_id, attempt=1, status="in_progress", events=3
     )
     for n in (1, 2):
         BackgroundEvent.objects.create(response_id="resp_r", sequence=n, data="{}")
