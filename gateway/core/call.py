@@ -1,6 +1,7 @@
 """One request while it runs (``Call``: its journal record, its timings, the headers
 every reply carries, ``finish`` exactly once) and what the pipeline hands back
-(``Reply``, ``StreamReply``), with who is calling (``Caller``). A finished request whose
+(``Reply``, ``StreamReply``), with who is calling (``Caller``, resolved from a request's
+headers by ``resolve_caller``: every way in, HTTP and the sockets). A finished request whose
 route shadows is handed to ``gateway.core.shadow`` with the service's entry point,
 which ``gateway.core.service`` registers here (``mirror_handler``): the service imports
 this module, never the reverse."""
@@ -25,8 +26,6 @@ from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import Dialect
 from gateway.core import (
     cache,
-    interactions_state,
-    responses_state,
     shadow,
 )
 from gateway.errors import (
@@ -34,7 +33,7 @@ from gateway.errors import (
     GatewayError,
     GuardrailBlocked,
 )
-from gateway.policy import limits, routing
+from gateway.policy import limits, registry, routing
 from gateway.providers.base import Exchange
 from gateway.telemetry import tracing
 from gateway.types import (
@@ -117,6 +116,48 @@ def key_refusal(key: KeyEntry) -> str | None:
     return None
 
 
+def header_map(scope: Mapping[str, Any]) -> dict[str, str]:
+    """An ASGI request's headers by lower-case name."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    """The key in the OpenAI or Anthropic headers (``Authorization: Bearer``,
+    ``x-api-key``, ``api-key``), or ''."""
+    auth = headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
+
+
+def resolve_caller(headers: Mapping[str, str], token: str | None = None) -> Caller:
+    """The caller of ``token`` (default: the key in the OpenAI/Anthropic headers), its
+    key looked up in the registry snapshot (no query)."""
+    token = bearer_token(headers) if token is None else token
+    key = registry.current().key(token) if token else None
+    caller = Caller(key=key, user_agent=headers.get("user-agent", ""))
+    if not token:
+        caller.key_error = (
+            "no API key given: send it as 'Authorization: Bearer <key>', 'x-api-key', "
+            "'x-goog-api-key' or '?key='"
+        )
+    elif key is None:
+        caller.key_error = "invalid API key"
+    return caller
+
+
+async def resolve_fresh_caller(headers: Mapping[str, str], token: str | None = None) -> Caller:
+    """``resolve_caller``, looking once more after a registry check when the key is
+    unknown here: it may have been created a moment ago in another process."""
+    caller = resolve_caller(headers, token)
+    if caller.key is None and (token or bearer_token(headers)):
+        # look again whatever the check found: the watcher may have installed the
+        # snapshot with the key while this request waited
+        await registry.refresh_on_miss()
+        caller = resolve_caller(headers, token)
+    return caller
+
+
 @dataclass(slots=True)
 class Caller:
     """Who is calling: the key resolved by the endpoint (None: no or unknown key)."""
@@ -127,7 +168,8 @@ class Caller:
     from_playground: bool = False
     started: float = field(default_factory=time.perf_counter)
     key_error: str = "missing or invalid API key"
-    # a Responses WebSocket's memory of its latest responses (gateway.core.responses_state)
+    # a Responses WebSocket's memory of its latest responses
+    # (gateway.features.responses.state.SocketMemory)
     responses_memory: Any = None
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     # registered MCP servers the caller attaches to its request (the console playground,
@@ -137,8 +179,8 @@ class Caller:
     # the session its journal row names even when it fails before attribution (a batch
     # line: its batch id; gateway/features/batches/runner)
     session: str = ""
-    # a background response's id (gateway/core/responses_background): its run's response
-    # is stored under the id the client was given
+    # a background response's id (gateway/features/responses/background): its run's
+    # response is stored under the id the client was given
     background_id: str = ""
 
 
@@ -230,8 +272,9 @@ class Call:
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
-        # Responses API / Interactions API store and chaining
-        self.state: responses_state.Turn | interactions_state.Turn | None = None
+        # what a feature keeps of the request (hooks.call_states: stored Responses and
+        # interactions, their chaining)
+        self.state: hooks.CallState | None = None
         # Media endpoints (gateway.features.media): what costs beyond tokens (per image, per
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).

@@ -96,9 +96,9 @@ async def test_a_job_queued_in_this_process_starts_its_runner_at_once(
         await asyncio.to_thread(
             BackgroundResponse.objects.create, id="resp_1", body={}, response={}
         )
-        from gateway.core import responses_background
+        from gateway.features.responses import background
 
-        responses_background.wake()  # what queuing a background response calls
+        background.wake()  # what queuing a background response calls
         await asyncio.wait_for(lone_task.wait(), 5)
     finally:
         await lifecycle.shutdown()
@@ -167,7 +167,7 @@ DORMANT_MODULES = (
     "console.evals.scorers",
     "console.shadow_scoring",
     "console.slice_scoring",
-    "gateway.core.responses_background",
+    "gateway.features.responses.background",
 )
 
 
@@ -215,9 +215,9 @@ def _runner(name: str):
         from console.evals import runner as evaluations
 
         return evaluations
-    from gateway.core import responses_background
+    from gateway.features.responses import background
 
-    return responses_background.RUNNER
+    return background.RUNNER
 
 
 def _patch_claims(monkeypatch, runner, looked: list[object]) -> None:

@@ -1,4 +1,4 @@
-"""Background Responses (gateway/core/responses_background) below the server: the
+"""Background Responses (gateway/features/responses/background) below the server: the
 run's events taken from stream bytes however they are cut, renumbered after
 ``response.queued`` with the response's own id, a stream's end read as the final
 status; cancelling (queued, again, finished, not background, another key's); a claim
@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 
 from gateway import errors
 from gateway.base.entries import MASTER
-from gateway.core import responses_background as bg
+from gateway.features.responses import background as bg
 from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse
 
 ALICE = replace(MASTER, id=1, name="alice", prefix="sy-a")

@@ -18,7 +18,8 @@ reads it again from the beginning instead of joining two runs' deltas.
 The run is a request like any other: ``service.handle`` under the response's key
 (routing, rate limits, the budget hold, guardrails, the journal), streamed, told the
 response's id (``Caller.background_id``) so the stored response and the conversation
-(``responses_state.Turn``) carry it. Every event is stored as it is produced
+(``state.Turn``) carry it. The edge hands a create to ``submit`` before the pipeline
+(``hooks.deferred_requests``, registered by this feature's plugin). Every event is stored as it is produced
 (``BackgroundEvent``, written in small batches), numbered from 0 (``response.queued``)
 with no gap, so a reader resumes after any number it saw and follows live until the
 response ends.
@@ -48,10 +49,11 @@ from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.base.leased_runner import LeasedRunner
 from gateway.codecs.openai_responses import inbound
-from gateway.core import conversations, responses_state
+from gateway.core import service
 from gateway.core.call import Caller, Reply, StreamReply
 from gateway.errors import InvalidRequest, PermissionDenied
-from gateway.models.conversations import BackgroundResponse
+from gateway.features.responses import conversations, state
+from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse
 from gateway.policy import authorization, registry
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,8 @@ def sse(event: dict[str, Any]) -> bytes:
 # --- creating ---------------------------------------------------------------------------------
 
 
-def _not_found(response_id: str) -> responses_state.ResponseNotFound:
-    return responses_state.ResponseNotFound(
+def _not_found(response_id: str) -> state.ResponseNotFound:
+    return state.ResponseNotFound(
         f"Response with id {response_id[:80]!r} not found.", code="response_not_found"
     )
 
@@ -111,7 +113,7 @@ def _queued_object(
         probe["input"] = ""
     request = inbound.parse_request(probe, headers)
     request.echo["background"] = True
-    conversation = responses_state.conversation_of(body)
+    conversation = state.conversation_of(body)
     if conversation is not None:
         request.echo["conversation"] = {"id": conversation}
     now = int(time.time())
@@ -120,8 +122,6 @@ def _queued_object(
 
 
 def _insert(row: Any, event: dict[str, Any]) -> None:
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     with transaction.atomic():
         BackgroundResponse.objects.bulk_create([row])
         BackgroundEvent.objects.create(response=row, sequence=0, data=orjson.dumps(event).decode())
@@ -133,8 +133,6 @@ async def submit(
     """``POST /v1/responses`` with ``background: true``: queue it and answer the queued
     response (or, with ``stream: true``, follow its events from the first). None: not a
     background request (served as any request is)."""
-    from gateway.models import BackgroundResponse
-
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -151,7 +149,7 @@ async def submit(
     route = registry.current().routes.get(model) if isinstance(model, str) else None
     if route is not None and not (allowed := authorization.decide(key, "route.call", route)):
         raise PermissionDenied(allowed.reason)
-    conversation = responses_state.conversation_of(body)
+    conversation = state.conversation_of(body)
     if conversation is not None:
         await db_work.arun(conversations.owned, conversation, key)
     response_id = f"resp_{uuid.uuid4().hex}"
@@ -184,8 +182,6 @@ async def submit(
 
 
 def _owned(response_id: str, key: KeyEntry) -> Any:
-    from gateway.models import BackgroundResponse
-
     row = BackgroundResponse.objects.filter(id=response_id[:80]).first()
     if row is None or not authorization.decide(key, "response.use", row):
         return None
@@ -204,8 +200,6 @@ async def exists(response_id: str, key: KeyEntry) -> bool:
 
 
 def _cancel(response_id: str, key: KeyEntry) -> dict[str, Any] | None:
-    from gateway.models import BackgroundResponse, StoredResponse
-
     row = _owned(response_id, key)
     if row is None:
         stored = StoredResponse.objects.filter(id=response_id[:80]).first()
@@ -260,8 +254,6 @@ async def delete(response_id: str, key: KeyEntry) -> bool:
 
 def _read_events(response_id: str, after: int) -> tuple[list[str], str, int, int] | None:
     """Events after ``after`` (at most 500), and the row's status, attempt and count."""
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     state = (
         BackgroundResponse.objects.filter(id=response_id)
         .values_list("status", "attempt", "events")
@@ -282,8 +274,6 @@ async def follow(
 ) -> AsyncIterator[bytes]:
     """The response's events after ``starting_after`` (all of them: None), as stored,
     then live until it ends; ``data: [DONE]`` last."""
-    from gateway.models import BackgroundResponse
-
     last = -1 if starting_after is None else starting_after
     news = asyncio.Event()
     _news.setdefault(response_id, set()).add(news)
@@ -349,8 +339,6 @@ def key_for(key_id: int | None) -> KeyEntry | None:
 def _start(pk: str) -> Any:
     """Mark the claimed response in progress (a lost run's leftovers removed first): the
     row, or None when it is not ours to run any more."""
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     with transaction.atomic():
         row = BackgroundResponse.objects.select_for_update().filter(pk=pk).first()
         if row is None or row.status not in BackgroundResponse.UNFINISHED:
@@ -373,8 +361,6 @@ def _flush(
 ) -> bool:
     """Store ``events`` (numbered from ``first``) while the response is still ours and
     running; False when it is not (cancelled, deleted, or claimed by another)."""
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     fields: dict[str, Any] = {"events": first + len(events)}
     if snapshot is not None:
         fields["response"] = snapshot
@@ -392,8 +378,6 @@ def _flush(
 
 
 def _finish(pk: str, status: str, response: dict[str, Any]) -> None:
-    from gateway.models import BackgroundResponse
-
     ours = BackgroundResponse.objects.filter(pk=pk, runner=RUNNER.runner_id, status="in_progress")
     ours.update(status=status, response=response, finished_at=timezone.now())
 
@@ -485,8 +469,6 @@ def _error_of(reply: Reply) -> dict[str, Any]:
 
 
 async def _run(row: Any) -> None:
-    from gateway.core import service
-
     run = _Run(row)
     key = key_for(row.key_id)
     caller = Caller(
@@ -585,8 +567,6 @@ RUNNER = LeasedRunner(
 def prune_expired(max_batches: int) -> int:
     """Finished background responses (and their events) older than
     ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` (0: kept), with the journal's pruning."""
-    from gateway.models import BackgroundResponse
-
     days = settings.SWITCHYARD_RESPONSES_RETENTION_DAYS
     if not days:
         return 0
@@ -594,4 +574,4 @@ def prune_expired(max_batches: int) -> int:
         status__in=BackgroundResponse.FINAL,
         created_at__lt=timezone.now() - timedelta(days=days),
     )
-    return db_work.delete_in_batches(old, responses_state.PRUNE_BATCH, max_batches)
+    return db_work.delete_in_batches(old, state.PRUNE_BATCH, max_batches)
