@@ -1,7 +1,7 @@
 """One request while it runs (``Call``: its journal record, its timings, the headers
 every reply carries, ``finish`` exactly once) and what the pipeline hands back
 (``Reply``, ``StreamReply``), with who is calling (``Caller``, resolved from a request's
-headers by ``resolve_caller``: every way in, HTTP and the sockets). A finished request whose
+headers by ``gateway.web.callers``). A finished request whose
 route shadows is handed to ``gateway.core.shadow`` with the service's entry point,
 which ``gateway.core.service`` registers here (``mirror_handler``): the service imports
 this module, never the reverse."""
@@ -33,7 +33,7 @@ from gateway.errors import (
     GatewayError,
     GuardrailBlocked,
 )
-from gateway.policy import limits, registry, routing
+from gateway.policy import limits, routing
 from gateway.providers.base import Exchange
 from gateway.telemetry import tracing
 from gateway.types import (
@@ -114,48 +114,6 @@ def key_refusal(key: KeyEntry) -> str | None:
     if key.expires_at is not None and key.expires_at <= timezone.now():
         return "this API key has expired"
     return None
-
-
-def header_map(scope: Mapping[str, Any]) -> dict[str, str]:
-    """An ASGI request's headers by lower-case name."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-def bearer_token(headers: Mapping[str, str]) -> str:
-    """The key in the OpenAI or Anthropic headers (``Authorization: Bearer``,
-    ``x-api-key``, ``api-key``), or ''."""
-    auth = headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
-
-
-def resolve_caller(headers: Mapping[str, str], token: str | None = None) -> Caller:
-    """The caller of ``token`` (default: the key in the OpenAI/Anthropic headers), its
-    key looked up in the registry snapshot (no query)."""
-    token = bearer_token(headers) if token is None else token
-    key = registry.current().key(token) if token else None
-    caller = Caller(key=key, user_agent=headers.get("user-agent", ""))
-    if not token:
-        caller.key_error = (
-            "no API key given: send it as 'Authorization: Bearer <key>', 'x-api-key', "
-            "'x-goog-api-key' or '?key='"
-        )
-    elif key is None:
-        caller.key_error = "invalid API key"
-    return caller
-
-
-async def resolve_fresh_caller(headers: Mapping[str, str], token: str | None = None) -> Caller:
-    """``resolve_caller``, looking once more after a registry check when the key is
-    unknown here: it may have been created a moment ago in another process."""
-    caller = resolve_caller(headers, token)
-    if caller.key is None and (token or bearer_token(headers)):
-        # look again whatever the check found: the watcher may have installed the
-        # snapshot with the key while this request waited
-        await registry.refresh_on_miss()
-        caller = resolve_caller(headers, token)
-    return caller
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from gateway import codecs, journal
 from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
 from gateway.base.entries import KeyEntry
 from gateway.core import service
-from gateway.core.call import StreamCut, header_map, resolve_caller, resolve_fresh_caller
+from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
 from gateway.edge import batch_endpoints, body_caps, dialects, health, role_gate
 from gateway.errors import (
@@ -40,6 +40,7 @@ from gateway.errors import (
     ShuttingDown,
 )
 from gateway.features import passthrough
+from gateway.web.callers import header_map, resolve_caller, resolve_fresh_caller
 
 log = logging.getLogger(__name__)
 

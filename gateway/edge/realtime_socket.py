@@ -56,11 +56,12 @@ from gateway import codecs
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.core import realtime
-from gateway.core.call import Call, header_map, resolve_fresh_caller
+from gateway.core.call import Call
 from gateway.core.realtime import Refused, Session
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
 from gateway.features.guardrails import realtime as guardrails
+from gateway.web.callers import header_map, resolve_fresh_caller
 
 log = logging.getLogger(__name__)
 

@@ -46,9 +46,9 @@ from uvicorn.protocols.utils import ClientDisconnected
 from gateway import codecs
 from gateway.base import lifecycle
 from gateway.core import service
-from gateway.core.call import header_map, resolve_caller
 from gateway.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, ShuttingDown
 from gateway.features.responses.state import SocketMemory
+from gateway.web.callers import header_map, resolve_caller
 
 log = logging.getLogger(__name__)
 
