@@ -55,9 +55,11 @@ class GatewayConfig(AppConfig):
         _register_pruners()
         from gateway.features.alerts import plugin as alerts_plugin
         from gateway.features.billing import plugin as billing_plugin
+        from gateway.features.interactions import plugin as interactions_plugin
         from gateway.features.media import plugin as media_plugin
         from gateway.features.passthrough import plugin as passthrough_plugin
         from gateway.features.prompts import plugin as prompts_plugin
+        from gateway.features.responses import plugin as responses_plugin
 
         alerts_plugin.register()  # budget alerts: a worker's background loop
         billing_plugin.register()  # the providers' bills beside the journal, daily
@@ -67,6 +69,11 @@ class GatewayConfig(AppConfig):
         media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs
         prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
+        # the Responses API's state (stored responses, conversations, background,
+        # compaction, its WebSocket) and the Gemini Interactions API's: state kept for
+        # their dialects, their endpoints' jobs, routes and socket, runner and pruners
+        responses_plugin.register()
+        interactions_plugin.register()
         from gateway.features.batches.files import links
 
         hooks.file_links.register(links.keep)  # signed links to images answered by URL
@@ -126,7 +133,6 @@ def _register_the_process_life() -> None:
     from gateway import journal
     from gateway.base import hooks, process_role
     from gateway.models.batches import Batch
-    from gateway.models.conversations import BackgroundResponse
     from gateway.policy import registry
     from gateway.server import memory_trim, warm_up
     from gateway.telemetry import metrics
@@ -147,15 +153,6 @@ def _register_the_process_life() -> None:
     hooks.background_tasks.register(
         hooks.BackgroundTask("file-pruning", _prune_files, process_role.WORKER)
     )
-    # background Responses (``background: true``), claimed the same way
-    hooks.background_tasks.register(
-        hooks.BackgroundTask(
-            "background-responses",
-            _run_background_responses,
-            process_role.WORKER,
-            jobs=(BackgroundResponse,),
-        )
-    )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
     # the budget leases (the closers after them: the units', MCP's sessions)
@@ -174,7 +171,8 @@ async def _return_limit_leases() -> None:
 
 def _register_pruners() -> None:
     """What the journal's pruning round deletes besides the logs (``hooks.pruners``), in
-    this order: usage and spend rollups, audit events, stored Responses."""
+    this order: usage and spend rollups, audit events; then the features' (stored
+    Responses and interactions, registered by their plugins)."""
     from gateway.base import hooks
     from gateway.telemetry import audit, rollups, spend, tag_spend
 
@@ -182,41 +180,6 @@ def _register_pruners() -> None:
     hooks.pruners.register(spend.prune_expired)
     hooks.pruners.register(tag_spend.prune_expired)
     hooks.pruners.register(audit.prune_expired)
-    hooks.pruners.register(_prune_stored_responses)
-    hooks.pruners.register(_prune_stored_interactions)
-    hooks.pruners.register(_prune_background_responses)
-
-
-def _prune_stored_responses(max_batches: int) -> int:
-    """Stored Responses past their retention (``core.responses_state.prune_expired``),
-    imported when a round runs: the Responses state pulls in the request stack, which a
-    management command never needs."""
-    from gateway.core import responses_state
-
-    return responses_state.prune_expired(max_batches)
-
-
-def _prune_stored_interactions(max_batches: int) -> int:
-    """Stored interactions past their retention (``core.interactions_state``), imported
-    when a round runs, as the stored Responses."""
-    from gateway.core import interactions_state
-
-    return interactions_state.prune_expired(max_batches)
-
-
-def _prune_background_responses(max_batches: int) -> int:
-    """Finished background Responses past the same retention (imported when a round runs)."""
-    from gateway.core import responses_background
-
-    return responses_background.prune_expired(max_batches)
-
-
-async def _run_background_responses() -> None:
-    """The background Responses runner (``core.responses_background``), imported when a
-    serving process starts it, as the batch runner is."""
-    from gateway.core import responses_background
-
-    await responses_background.run_forever()
 
 
 async def _prune_files() -> None:

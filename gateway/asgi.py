@@ -1,8 +1,9 @@
 """ASGI entry point: the /v1 endpoints are served by lean ASGI handlers
 (``gateway.edge.endpoints``); everything else (console, admin, /api) by Django; WebSockets
-on the Responses paths by the Responses API's WebSocket mode (key auth, no cookies),
-on the realtime paths by the Realtime API relay (``gateway.edge.realtime_socket``),
-the others by the console's consumers (each refused by a process whose role does not
+on the paths a feature serves by that feature's socket (``hooks.api_sockets``: the
+Responses API's WebSocket mode, key auth, no cookies), on the realtime paths by the
+Realtime API relay (``gateway.edge.realtime_socket``), the others by the console's
+consumers (each refused by a process whose role does not
 serve it: ``gateway.edge.role_gate``); lifespan by ``gateway.server.lifespan``. Bodies sent to
 Django are capped before it spools them (``gateway.edge.body_caps``). HTTP body
 chunks sent while the application is busy go out in one write
@@ -24,26 +25,27 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from console.routing import websocket_urlpatterns  # noqa: E402
-from gateway.base import process_role  # noqa: E402
+from gateway.base import hooks, process_role  # noqa: E402
 from gateway.edge import endpoints, realtime_socket, role_gate  # noqa: E402
 from gateway.edge.body_caps import BodyCapApp  # noqa: E402
-from gateway.edge.responses_socket import ResponsesSocket  # noqa: E402
 from gateway.edge.ws_origin import SameOriginWebSockets  # noqa: E402
 from gateway.server.lifespan import lifespan  # noqa: E402
 from gateway.server.send_coalescing import CoalescingApp  # noqa: E402
 
 console_sockets = SameOriginWebSockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
-responses_socket = ResponsesSocket.as_asgi()
 
 
 ROLE = process_role.current()
 
+# The WebSockets features serve (``hooks.api_sockets``, filled by ``django.setup()``
+# above: the Responses API's WebSocket mode), by path.
+FEATURE_SOCKETS = {path: socket.app for socket in hooks.api_sockets for path in socket.paths}
 # The WebSocket paths the gateway serves itself, each with the declarations
-# (``gateway.base.endpoints``) it serves: a Responses WebSocket turn is a chat (or, with
-# ``generate: false``, a stored one); the Realtime relay its own. Every other path is
-# the console's (``console.routing``).
+# (``gateway.base.endpoints``) it serves: the features' own (a Responses WebSocket turn
+# is a chat or, with ``generate: false``, a stored one) and the Realtime relay's. Every
+# other path is the console's (``console.routing``).
 API_SOCKETS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(endpoints.RESPONSES_PATHS, ("chat", "prepare")),
+    **{path: socket.serves for socket in hooks.api_sockets for path in socket.paths},
     **dict.fromkeys(realtime_socket.PATHS, ("realtime",)),
 }
 
@@ -56,8 +58,9 @@ async def websockets(
         if role_gate.refuses_socket(ROLE, scope["path"], inference):
             await send({"type": "websocket.close", "code": role_gate.CLOSE_MISDIRECTED})
             return
-    if scope["path"] in endpoints.RESPONSES_PATHS:
-        await responses_socket(scope, receive, send)
+    feature = FEATURE_SOCKETS.get(scope["path"])
+    if feature is not None:
+        await feature(scope, receive, send)
     elif scope["path"] in realtime_socket.PATHS:
         await realtime_socket.app(scope, receive, send)
     else:

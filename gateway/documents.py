@@ -18,6 +18,25 @@ from gateway.types import ChatRequest, Document, ToolResult
 
 PDF = "application/pdf"
 
+# What a part the gateway fetches by URL for an upstream that takes bytes only may be
+# (``gateway.core.media_inline``): the image and document types Bedrock's Converse API
+# names (``codecs/bedrock/maps.py``; a test holds the two equal), the narrowest of those
+# upstreams, so a fetched part is one every one of them reads.
+FETCHED_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/jpg", "image/gif", "image/webp"})
+FETCHED_DOCUMENT_TYPES = frozenset(
+    {
+        PDF,
+        "text/csv",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "text/html",
+        "text/plain",
+        "text/markdown",
+    }
+)
+
 
 def from_base64(data: str, media_type: str | None, filename: str | None = None) -> Document:
     """A document from base64 data: text media types are decoded to text (every upstream

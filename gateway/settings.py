@@ -298,7 +298,7 @@ SWITCHYARD_FILES_QUOTA_BYTES = env_int("SWITCHYARD_FILES_QUOTA_BYTES", 10 * 1024
 SWITCHYARD_STORED_OBJECTS_QUOTA = env_int("SWITCHYARD_STORED_OBJECTS_QUOTA", 100_000, minimum=0)
 # Batches: requests of one gateway-run batch in flight at once (per batch).
 SWITCHYARD_BATCH_CONCURRENCY = env_int("SWITCHYARD_BATCH_CONCURRENCY", 8, minimum=1)
-# background Responses (gateway/core/responses_background) one process runs at once
+# background Responses (gateway/features/responses/background) one process runs at once
 SWITCHYARD_BACKGROUND_CONCURRENCY = env_int("SWITCHYARD_BACKGROUND_CONCURRENCY", 16, minimum=1)
 # Batches submitted to an upstream's batch API: seconds between polls of its status.
 SWITCHYARD_BATCH_POLL_SECONDS = env_float("SWITCHYARD_BATCH_POLL_SECONDS", 30.0, minimum=0.05)

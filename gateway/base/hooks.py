@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from gateway.base.entries import ProviderEntry
+    from gateway.base.entries import KeyEntry, ProviderEntry
     from gateway.base.plugins import RequestOutcome
     from gateway.base.process_role import Role
 
@@ -115,11 +115,11 @@ background_tasks: Registry[BackgroundTask] = Registry(
     "``BackgroundTask``s: started once per event loop when the process starts serving, "
     "after the starters, where the process's role runs them (a task with ``jobs`` once "
     "it has one), and cancelled at shutdown. Registered from ``ready``: the batch runner "
-    "(native batches' polling), the expired files' pruning and background Responses "
-    "(``gateway.apps``), the evaluations' runner (experiments, shadow scoring; "
-    "``console.evals.apps``), budget alerts (``gateway.features.alerts``), all for the ``worker`` "
-    "role. What every role needs for "
-    "itself (registry watch, journal writer, metrics publishing) is a starter instead.",
+    "(native batches' polling) and the expired files' pruning (``gateway.apps``), "
+    "background Responses (``gateway.features.responses.plugin``), the evaluations' "
+    "runner (experiments, shadow scoring; ``console.evals.apps``), budget alerts "
+    "(``gateway.features.alerts``), all for the ``worker`` role. What every role needs "
+    "for itself (registry watch, journal writer, metrics publishing) is a starter instead.",
 )
 warm_ups: Registry[Callable[[], None]] = Registry(
     "warm_ups",
@@ -247,10 +247,11 @@ class EndpointJob(Protocol):
 endpoint_jobs: NamedRegistry[EndpointJob] = NamedRegistry(
     "endpoint_jobs",
     "The jobs of the endpoints a feature adds to the pipeline, by endpoint name (the "
-    "media feature's ``/v1/images/*`` and ``/v1/audio/*``): ``gateway.core.service`` runs "
+    "media feature's ``/v1/images/*`` and ``/v1/audio/*``, the Responses feature's "
+    "``compact``, ``input_tokens`` and ``prepare``): ``gateway.core.service`` runs "
     "the one registered for an endpoint it has no job of its own for, and tells the edge "
-    "which bodies are multipart. Filled by ``gateway.features.media.plugin`` from "
-    "``GatewayConfig.ready``.",
+    "which bodies are multipart. Filled by ``gateway.features.media.plugin`` and "
+    "``gateway.features.responses.plugin`` from ``GatewayConfig.ready``.",
 )
 route_jobs: Registry[Callable[[Any, Any], Any]] = Registry(
     "route_jobs",
@@ -260,6 +261,82 @@ route_jobs: Registry[Callable[[Any, Any], Any]] = Registry(
     "client asking for image output of an image model), or refuses by raising. Filled by "
     "``gateway.features.media.plugin`` from ``GatewayConfig.ready``.",
 )
+
+
+class CallState(Protocol):
+    """What a feature keeps of one chat request of a dialect with server-side state
+    (``call_states``: stored Responses, Gemini interactions), as ``Call.state``. The
+    pipeline reads it through these members alone, never asking which kind it is."""
+
+    route: str  # the route's name, set once it is known
+
+    @property
+    def keeps(self) -> bool:
+        """Whether the final response is still to be kept (stored, remembered)."""
+        ...
+
+    def parsed(self, request: Any) -> None:
+        """The request as parsed (a ``ChatRequest``): what the response objects echo."""
+        ...
+
+    def patch(self, response: dict[str, Any]) -> None:
+        """Echo the state on a response object a same-format upstream produced."""
+        ...
+
+    def patch_events(self, raw: bytes) -> bytes:
+        """``patch`` on the response objects of passed-through stream events."""
+        ...
+
+    def final_response(self, chunk: bytes) -> dict[str, Any] | None:
+        """The response object a final stream event in ``chunk`` carries, else None."""
+        ...
+
+    async def keep(self, response: dict[str, Any]) -> None:
+        """Keep the final response (once; never raises): before its last bytes go out."""
+        ...
+
+    def detach(self, job: Any, route: Any) -> Awaitable[Any] | None:
+        """None: the job answers on the request path. Else the answer to send at once
+        (a ``Reply``) while the request runs on (the Interactions API's ``background``)."""
+        ...
+
+
+call_states: NamedRegistry[Callable[[Any, Any, dict[str, Any]], Awaitable[CallState]]] = (
+    NamedRegistry(
+        "call_states",
+        "What keeps a chat request's server-side state, by client dialect (the codec's "
+        "name): the chat job (``gateway.core.jobs.ChatJob.prepare``) awaits the entry of "
+        "its caller's dialect, if any, with ``(call, key, body)`` before the body is "
+        "parsed; it may rewrite the body (an earlier turn's items put in front) or refuse "
+        "by raising, and answers the ``CallState`` the pipeline keeps as ``call.state``. "
+        "Filled by ``gateway.features.responses`` and ``gateway.features.interactions``; "
+        "a dialect with none costs the chat job one lookup.",
+    )
+)
+
+
+class DeferredRequests(Protocol):
+    """A feature that answers some requests of a dialect at once and runs them later
+    (``deferred_requests``: background Responses)."""
+
+    def takes(self, endpoint: str, raw: bytes) -> bool:
+        """Whether the request may be one (a cheap test of the raw body: a byte search)."""
+        ...
+
+    async def submit(self, raw: bytes, headers: Mapping[str, str], caller: Any) -> Any:
+        """The answer (``Reply`` or ``StreamReply``), or None: not one after all (served
+        as any request is). Refuses by raising a ``GatewayError``."""
+        ...
+
+
+deferred_requests: NamedRegistry[DeferredRequests] = NamedRegistry(
+    "deferred_requests",
+    "Requests answered at once and run later, by client dialect: the edge asks the entry "
+    "of a POST's dialect whether it ``takes`` the request before handing it to "
+    "``core.service.handle``, and ``submit``s it when so (its errors rendered in the "
+    "dialect). Filled by ``gateway.features.responses`` (``background: true``).",
+)
+
 
 request_bodies: Registry[Callable[[Any, Any, dict[str, Any]], None]] = Registry(
     "request_bodies",
@@ -477,4 +554,68 @@ mcp_guards: Registry[McpGuard] = Registry(
     "tool call, then checks the arguments before the tool runs and its text after. Filled "
     "by ``gateway.features.guardrails.plugin``; empty, or nothing applying, MCP calls cost one "
     "empty check.",
+)
+
+
+# --- the edge (read by gateway.edge.endpoints and gateway.asgi) ---
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """A request to a route a feature added (``api_routes``), as the edge read it: the
+    caller's key is usable (the edge refused any other), ``body`` is a POST's JSON
+    object (empty for other methods and for a route that reads none)."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    key: KeyEntry
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRoute:
+    """A path a feature serves on the API (``api_routes``). ``match(method, path)`` is
+    what ``serve`` is given, or something false when the request is not this route's;
+    ``serve`` answers a JSON payload, a ``Reply`` or a ``StreamReply`` (followed until
+    the client leaves), or raises a ``GatewayError``. ``dialect`` is the codec whose
+    envelope its errors take (a refused key's too); ``google_key``: the key may come the
+    Google way; ``body_limit``: the bytes of a POST's JSON body it reads (0: none);
+    ``serves``: the declarations (``gateway.base.endpoints``) it answers for."""
+
+    name: str
+    match: Callable[[str, str], Any]
+    serve: Callable[[ApiRequest, Any], Awaitable[Any]]
+    dialect: str
+    serves: tuple[str, ...]
+    google_key: bool = False
+    body_limit: int = 0
+
+
+api_routes: Registry[ApiRoute] = Registry(
+    "api_routes",
+    "The API paths features serve (their stored objects' resources: stored Responses, "
+    "conversations, stored interactions): the edge's route table "
+    "(``gateway.edge.endpoints.routes``) tries them after its own rows, resolves the "
+    "caller, reads the body and writes the answer; the feature only answers. Filled "
+    "from ``GatewayConfig.ready``.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSocket:
+    """A WebSocket a feature serves on the API paths ``paths`` (``api_sockets``): an
+    ASGI application, and the declarations (``gateway.base.endpoints``) it serves."""
+
+    paths: tuple[str, ...]
+    app: Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+    serves: tuple[str, ...]
+
+
+api_sockets: Registry[ApiSocket] = Registry(
+    "api_sockets",
+    "The WebSockets features serve on API paths (the Responses API's WebSocket mode): "
+    "``gateway.asgi`` composes its socket table from them and the Realtime relay, each "
+    "refused by a process whose role does not serve it. Filled from "
+    "``GatewayConfig.ready``.",
 )

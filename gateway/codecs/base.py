@@ -431,12 +431,6 @@ class Dialect:
     stream_end: bytes = b""
     # A header naming the request id besides ``x-request-id`` (Anthropic's request-id).
     request_id_header: bytes = b""
-    # Responses can be stored and chained (``store``, ``previous_response_id``): the
-    # service keeps them (``gateway.core.responses_state``).
-    stores_responses: bool = False
-    # Interactions are stored and chained (``store``, ``previous_interaction_id``,
-    # ``background``): the service keeps them (``gateway.core.interactions_state``).
-    stores_interactions: bool = False
     # The key may come the Google way (``x-goog-api-key``, ``?key=``) besides a bearer.
     google_key: bool = False
     # Hosted MCP steps are items or blocks of their own in the dialect (Responses,
@@ -445,6 +439,10 @@ class Dialect:
     # A renderer of the dialect's stream that is fed events synchronously (None: only
     # ``render_stream``): the translated pump renders an upstream read's events at once.
     stream_renderer: Callable[[ChatRequest], StreamRendering] | None = None
+    # Checks of the bodies of the dialect's endpoints beyond chat that pass through
+    # untranslated (OpenAI's embeddings and legacy completions), by endpoint: each
+    # raises an ``InvalidRequest`` before routing, so a malformed body costs no call.
+    body_checks: Mapping[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
 
 
 class Codec:

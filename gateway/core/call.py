@@ -1,6 +1,7 @@
 """One request while it runs (``Call``: its journal record, its timings, the headers
 every reply carries, ``finish`` exactly once) and what the pipeline hands back
-(``Reply``, ``StreamReply``), with who is calling (``Caller``). A finished request whose
+(``Reply``, ``StreamReply``), with who is calling (``Caller``, resolved from a request's
+headers by ``gateway.web.callers``). A finished request whose
 route shadows is handed to ``gateway.core.shadow`` with the service's entry point,
 which ``gateway.core.service`` registers here (``mirror_handler``): the service imports
 this module, never the reverse."""
@@ -25,8 +26,6 @@ from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import Dialect
 from gateway.core import (
     cache,
-    interactions_state,
-    responses_state,
     shadow,
 )
 from gateway.errors import (
@@ -127,7 +126,8 @@ class Caller:
     from_playground: bool = False
     started: float = field(default_factory=time.perf_counter)
     key_error: str = "missing or invalid API key"
-    # a Responses WebSocket's memory of its latest responses (gateway.core.responses_state)
+    # a Responses WebSocket's memory of its latest responses
+    # (gateway.features.responses.state.SocketMemory)
     responses_memory: Any = None
     shadow_of: str = ""  # the request this one mirrors (gateway/core/shadow)
     # registered MCP servers the caller attaches to its request (the console playground,
@@ -137,8 +137,8 @@ class Caller:
     # the session its journal row names even when it fails before attribution (a batch
     # line: its batch id; gateway/features/batches/runner)
     session: str = ""
-    # a background response's id (gateway/core/responses_background): its run's response
-    # is stored under the id the client was given
+    # a background response's id (gateway/features/responses/background): its run's
+    # response is stored under the id the client was given
     background_id: str = ""
 
 
@@ -230,8 +230,9 @@ class Call:
         self.cache: cache.Ticket | None = None  # where a cacheable answer goes
         self.cache_status: bytes | None = None  # x-switchyard-cache: hit | miss
         self.span: Any = None  # the request's trace span (gateway/telemetry/tracing), when tracing
-        # Responses API / Interactions API store and chaining
-        self.state: responses_state.Turn | interactions_state.Turn | None = None
+        # what a feature keeps of the request (hooks.call_states: stored Responses and
+        # interactions, their chaining)
+        self.state: hooks.CallState | None = None
         # Media endpoints (gateway.features.media): what costs beyond tokens (per image, per
         # second of audio, per character), and the bodies the journal keeps instead of
         # the ones sent (image and audio bytes are never journaled: a summary is).

@@ -1,9 +1,11 @@
 """Each endpoint's part in the pipeline (``gateway.core.service._serve``): a ``Job``
-per endpoint (chat in every dialect, count tokens, prepare, embeddings, legacy
-completions, rerank, compact), ``RoutedJob`` for those an upstream answers through
-``routing`` (retries, fallbacks), and the response cache's lookup and replay. ``JOBS``
-maps an endpoint to its job; features add theirs through ``gateway.base.hooks``
-(``endpoint_jobs``, and ``extra_jobs`` the chat job asks: hosted MCP tools)."""
+per endpoint (chat in every dialect, count tokens, embeddings, legacy completions,
+rerank), ``RoutedJob`` for those an upstream answers through ``routing`` (retries,
+fallbacks), and the response cache's lookup and replay. ``JOBS`` maps an endpoint to
+its job; features add theirs through ``gateway.base.hooks`` (``endpoint_jobs``: the
+Responses API's compact, input_tokens and prepare, media's; ``extra_jobs`` the chat job
+asks: hosted MCP tools; ``call_states``: what a chat request of a dialect with stored
+state keeps, as ``call.state``)."""
 
 from __future__ import annotations
 
@@ -20,16 +22,13 @@ from django.conf import settings
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import PassthroughCodec, StreamEditor
-from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import (
     cache,
     capabilities,
-    interactions_state,
     lossiness,
     mediation,
     prompt_cache,
     reasoning_ledger,
-    responses_state,
     tokens,
 )
 from gateway.core.call import (
@@ -50,8 +49,8 @@ from gateway.core.pumps import (
 from gateway.core.upstream import UpstreamCall
 from gateway.errors import (
     ConfigurationError,
-    GatewayError,
     InvalidRequest,
+    PermissionDenied,
     UpstreamError,
 )
 from gateway.policy import budget_estimate, prefix_affinity, registry, routing
@@ -69,7 +68,8 @@ from gateway.types import (
 log = logging.getLogger(__name__)
 
 
-def _apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
+def apply_defaults(body: dict[str, Any], route: RouteEntry) -> None:
+    """The route's default parameters, where the body sets none."""
     for name, value in route.default_params.items():
         body.setdefault(name, value)
 
@@ -329,14 +329,10 @@ class ChatJob(RoutedJob):
 
     async def prepare(self, route: RouteEntry) -> None:
         call, body = self.call, self.body
-        _apply_defaults(body, route)
-        if call.client.stores_responses:
-            call.state = await responses_state.begin(
-                body, self.key, call.caller.responses_memory, call.caller.background_id
-            )
-            call.state.route = route.name
-        elif call.client.stores_interactions:
-            call.state = await interactions_state.begin(body, self.key)
+        apply_defaults(body, route)
+        keeps_state = hooks.call_states.get(call.dialect)  # stored Responses, interactions
+        if keeps_state is not None:
+            call.state = await keeps_state(call, self.key, body)
             call.state.route = route.name
         request = self.request = call.client.parse_request(body, self.headers)
         call.service_tier = service_tier_of(request.extra)  # its price tier (catalog)
@@ -358,38 +354,14 @@ class ChatJob(RoutedJob):
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
         state = self.call.state
-        if isinstance(state, interactions_state.Turn) and state.background:
-            return await self.detach(route, state)
+        detached = None if state is None else state.detach(self, route)
+        if detached is not None:  # answered at once, the request runs on (background)
+            reply: Reply = await detached
+            return reply
         return await self.respond_now(route)
 
-    async def detach(self, route: RouteEntry, state: interactions_state.Turn) -> Reply:
-        """A background interaction: stored as in progress and answered so at once;
-        the request goes on in a task (admitted, held and journaled as any request,
-        when it ends) whose answer replaces the stored row."""
-        call = self.call
-        opened = await interactions_state.open_background(state, self.request)
-
-        async def work() -> None:
-            try:
-                await self.respond_now(route)
-            except asyncio.CancelledError:  # cancelled or deleted by its key
-                call.finish(status=499, error=GatewayError("the interaction was cancelled"))
-            except GatewayError as error:
-                call.error_reply(error)
-                await interactions_state.failed(state, error)
-            except Exception as exc:  # a bug: logged, the interaction failed
-                log.exception("background interaction %s failed", state.interaction_id)
-                bug = GatewayError(f"internal error ({type(exc).__name__})")
-                call.error_reply(bug)
-                await interactions_state.failed(state, bug)
-
-        interactions_state.run_in_background(state, work())
-        payload = orjson.dumps(opened)
-        call.capture_outbound(payload)
-        return Reply(200, payload, call.headers())
-
     async def respond_now(self, route: RouteEntry) -> Reply | StreamReply:
-        """``respond`` without detaching (a background interaction's task)."""
+        """``respond`` without detaching (what a detached request's task runs)."""
         for extra in hooks.extra_jobs:  # a feature's answer instead (hosted MCP tools)
             if await extra.takes(self, route):
                 reply: Reply | StreamReply = await extra.respond(self, route)
@@ -585,55 +557,16 @@ async def cached_reply(
     return Reply(200, payload, call.headers())
 
 
-# --- Responses WebSocket mode: generate false -----------------------------------------------
-
-
-def _check_allowed(key: KeyEntry, route: RouteEntry) -> None:
-    """Refuse a route the key may not use (``routing.run`` does it for routed jobs)."""
-    if not key.allows(route.name):
-        from gateway.errors import PermissionDenied
-
-        raise PermissionDenied(f"this API key may not use model {route.name!r}")
-
-
-class _Prepare(Job):
-    """A Responses request with ``generate: false`` (WebSocket mode; Codex warms up
-    with it): validated and stored with no output and no upstream call, so its id can
-    be a later turn's ``previous_response_id``. Admitted as a request for the rpm."""
-
-    async def prepare(self, route: RouteEntry) -> None:
-        _check_allowed(self.key, route)
-
-    def guard_request(self) -> ChatRequest:
-        """The turn's own input as sent (what it stores is read when a turn sends it)."""
-        return self.call.client.parse_request(self._checked(self.body), self.headers)
-
-    @staticmethod
-    def _checked(body: dict[str, Any]) -> dict[str, Any]:
-        # A warm-up may carry no input yet (only instructions and tools): nothing to
-        # generate from is fine here, so an empty input is validated as an empty turn.
-        empty = {"type": "message", "role": "user", "content": ""}
-        return body if body.get("input") not in ([], "", None) else {**body, "input": [empty]}
-
-    async def respond(self, route: RouteEntry) -> Reply:
-        call, body = self.call, self.body
-        _apply_defaults(body, route)
-        call.state = await responses_state.begin(body, self.key, call.caller.responses_memory)
-        call.state.route = route.name
-        request = call.client.parse_request(self._checked(body), self.headers)
-        rendered = call.client.render_response(ChatResponse("", request.model), request)
-        rendered["output"] = []
-        await call.state.keep(rendered)
-        payload = orjson.dumps(rendered)
-        call.capture_outbound(payload)
-        call.finish(status=200, usage=Usage(), finish_reason="stop")
-        return Reply(200, payload, call.headers())
-
-
 # --- count_tokens ---------------------------------------------------------------------------
 
 
-class _CountTokens(Job):
+def check_allowed(key: KeyEntry, route: RouteEntry) -> None:
+    """Refuse a route the key may not use (``routing.run`` does it for routed jobs)."""
+    if not key.allows(route.name):
+        raise PermissionDenied(f"this API key may not use model {route.name!r}")
+
+
+class CountTokensJob(Job):
     """The prompt's token count: from the first deployment whose upstream has a counting
     endpoint, else counted here (``x-switchyard-token-count`` says which). Not through
     ``routing``: an upstream that cannot count is skipped, not retried, and a failed
@@ -643,7 +576,7 @@ class _CountTokens(Job):
     parsed: ChatRequest | None = None  # parsed early when a guardrail reads it
 
     async def prepare(self, route: RouteEntry) -> None:
-        _check_allowed(self.key, route)
+        check_allowed(self.key, route)
 
     def guard_request(self) -> ChatRequest:
         if self.parsed is None:
@@ -683,30 +616,6 @@ class _CountTokens(Job):
         return Reply(200, payload, headers_out)
 
 
-class _InputTokens(_CountTokens):
-    """``POST /v1/responses/input_tokens`` (the OpenAI SDK's
-    ``responses.input_tokens.count``): counted as ``count_tokens`` is, by the first
-    upstream with a counter (a Responses API upstream's own ``/responses/input_tokens``,
-    Anthropic's ``count_tokens``, Gemini's ``countTokens``), else by the gateway's
-    tokenizer; answered ``{"object": "response.input_tokens", "input_tokens": N}``. A
-    ``previous_response_id`` or ``conversation`` counts the stored items before the new
-    input, as the response it stands for would have them; nothing is stored."""
-
-    async def prepare(self, route: RouteEntry) -> None:
-        await super().prepare(route)
-        body = self.body
-        body["store"] = False  # a count keeps nothing
-        if "previous_response_id" in body or "conversation" in body:
-            await responses_state.begin(body, self.key, self.call.caller.responses_memory)
-        for name in ("store", "previous_response_id", "conversation"):
-            body.pop(name, None)  # resolved here: the upstream never sees the gateway's ids
-
-    def guard_request(self) -> ChatRequest:
-        if self.parsed is None:
-            self.parsed = self.call.client.parse_request(self.body, self.headers)
-        return self.parsed
-
-
 # --- embeddings and legacy completions (OpenAI-compatible upstreams only) ------------------
 
 
@@ -718,8 +627,14 @@ class _OpenAIOnly(RoutedJob):
 
     public = ""  # the model name the client reads in the answer
 
+    def check(self) -> None:
+        """The dialect's check of the endpoint's body (``Dialect.body_checks``)."""
+        check = self.call.client.body_checks.get(self.call.endpoint)
+        if check is not None:
+            check(self.body)
+
     async def prepare(self, route: RouteEntry) -> None:
-        _apply_defaults(self.body, route)
+        apply_defaults(self.body, route)
         self.estimate = _rough_tokens(self.call.raw)
         self.public = self.body.get("model") or route.name
 
@@ -784,9 +699,6 @@ class _Embeddings(_OpenAIOnly):
     def max_output(self) -> int | None:
         return 0
 
-    def check(self) -> None:
-        openai_inputs.check_embeddings(self.body)
-
     async def fetch(
         self, adapter: Provider, body: dict[str, Any], deployment: DeploymentEntry
     ) -> dict[str, Any]:
@@ -795,9 +707,6 @@ class _Embeddings(_OpenAIOnly):
 
 class _Completions(_OpenAIOnly):
     what = "text completions"
-
-    def check(self) -> None:
-        openai_inputs.check_completions(self.body)
 
     async def respond(self, route: RouteEntry) -> Reply | StreamReply:
         self.stream = self.call.record.stream = bool(self.body.get("stream"))
@@ -876,124 +785,10 @@ class _Rerank(_OpenAIOnly):
         return orjson.dumps(payload), ranked.usage, ""
 
 
-# --- Responses compaction (POST /v1/responses/compact) --------------------------------------
-
-
-class _Compact(RoutedJob):
-    """``POST /v1/responses/compact`` on any route: the upstream's own compaction when
-    it speaks the Responses API (the body passed through, ``previous_response_id``
-    resolved here first) and has one (a 404 / 405 / 501 there: it has not), else the
-    route's model summarises the conversation and the
-    gateway answers the compacted window (``gateway.core.compaction``). Nothing is
-    stored; one journal row, priced like any call of the deployment."""
-
-    # the fields of a compact body (CompactResponseMethodPublicBody) an upstream gets
-    FIELDS = ("model", "input", "instructions", "prompt_cache_key")
-    # what a Responses API upstream without /responses/compact answers it
-    NO_NATIVE_COMPACTION = frozenset({404, 405, 501})
-
-    def check(self) -> None:
-        body = self.body
-        if body.get("input") is None and body.get("previous_response_id") is None:
-            raise InvalidRequest(
-                "input or previous_response_id is required: the conversation to compact",
-                param="input",
-            )
-
-    def max_output(self) -> int | None:
-        return None
-
-    async def prepare(self, route: RouteEntry) -> None:
-        call, body = self.call, self.body
-        probe = {**body, "store": False}  # compaction stores nothing
-        await responses_state.begin(probe, self.key, call.caller.responses_memory)
-        self.items = responses_state.normalize_input(probe.get("input"))
-        if not self.items:
-            raise InvalidRequest("input must contain at least one item", param="input")
-        upstream_input = [responses_state.as_input(item) for item in self.items]
-        self.upstream_body = {k: body[k] for k in self.FIELDS if body.get(k) is not None}
-        self.upstream_body["input"] = upstream_input
-        parsed = {**self.upstream_body, "model": body.get("model")}
-        self.request = call.client.parse_request(parsed, self.headers)
-        self.estimate = tokens.estimate_tokens(self.request)
-
-    def rewritten(self, carry: Callable[[Any], Any]) -> None:
-        self.items = carry(self.items)
-        self.upstream_body = carry(self.upstream_body)
-
-    async def answer(
-        self, adapter: Provider, route: RouteEntry, deployment: DeploymentEntry
-    ) -> tuple[bytes, Usage, str]:
-        from gateway.codecs.openai_responses.maps import parse_usage, usage_body
-        from gateway.core import compaction
-
-        call, request = self.call, self.request
-        assert request is not None  # prepare parsed it
-        guard = call.guard
-        # a Responses API upstream compacts natively, unless a guardrail rewrote a text
-        # the body does not hold as is (then the rewritten request is summarised)
-        if adapter.speaks is call.codec and (guard is None or not guard.translates):
-            url = adapter.endpoint(deployment, False) + "/compact"  # type: ignore[attr-defined]
-            body = passthrough_body.for_deployment(self.upstream_body, deployment)
-            try:
-                data = await adapter.post_json(url, body, call.attempt_exchange, request.headers)  # type: ignore[attr-defined]
-            except UpstreamError as refused:
-                # a Responses API server without compaction (vLLM's, Ollama's, ...): the
-                # route's model summarises, as on any other upstream
-                if refused.status not in self.NO_NATIVE_COMPACTION:
-                    raise
-                log.info(
-                    "%s: no /responses/compact (%s), summarising", deployment.label, refused.status
-                )
-            else:
-                if not isinstance(data, dict) or data.get("object") != "response.compaction":
-                    raise UpstreamError(
-                        "upstream answered compact with unexpected JSON", status=502
-                    )
-                usage = parse_usage(data.get("usage"))
-                call.attempt_exchange.usage = usage
-                if guard is not None:
-                    await self.check_output(data, usage)
-                return orjson.dumps(data), usage, "stop"
-        summary = compaction.summary_request(request)
-        prepared = UpstreamCall.prepare(
-            summary, adapter, route, deployment, held_ceiling=self.held_ceiling(deployment)
-        )
-        response = await prepared.complete(call.attempt_exchange)
-        if guard is not None:  # the summary is the answer post_call reads
-            response = await guard.after(response)
-        text = "".join(part.text for part in response.parts if isinstance(part, Text)).strip()
-        if not text:
-            raise UpstreamError("the model returned an empty summary", status=502)
-        payload = compaction.resource(self.items, text, usage_body(response.usage))
-        return orjson.dumps(payload), response.usage, response.finish_reason
-
-    async def check_output(self, data: dict[str, Any], usage: Usage) -> None:
-        """The guardrails' verdict on a native compaction: the text of its output
-        messages (its compaction items are encrypted, as reasoning is: not read)."""
-        guard = self.call.guard
-        assert guard is not None  # the caller checked
-        found = [
-            part
-            for item in data.get("output") or ()
-            if isinstance(item, dict) and item.get("type") == "message"
-            for part in item.get("content") or ()
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        ]
-        response = ChatResponse("", "", parts=[Text(p["text"]) for p in found], usage=usage)
-        response = await guard.after(response)
-        for part, checked in zip(found, response.parts, strict=False):
-            if isinstance(checked, Text):
-                part["text"] = checked.text
-
-
 # endpoint -> its part in the pipeline
 JOBS: dict[str, type[Job]] = {
     "chat": ChatJob,
-    "compact": _Compact,
-    "count_tokens": _CountTokens,
-    "input_tokens": _InputTokens,
-    "prepare": _Prepare,
+    "count_tokens": CountTokensJob,
     "embeddings": _Embeddings,
     "completions": _Completions,
     "rerank": _Rerank,

@@ -15,7 +15,6 @@ import dataclasses
 from typing import Any
 
 from gateway import documents
-from gateway.codecs.bedrock.maps import DOCUMENT_FORMATS, IMAGE_FORMATS
 from gateway.core import url_fetch
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest, Document, Image, ToolResult
@@ -23,8 +22,8 @@ from gateway.types import ChatRequest, Document, Image, ToolResult
 _BY_URL = (Image, Document)  # a tuple: a union in the isinstance call is built each time
 
 EVERY_KIND = frozenset({"image", "document"})
-IMAGE_TYPES = frozenset(IMAGE_FORMATS)
-DOCUMENT_TYPES = frozenset({*DOCUMENT_FORMATS, "text/markdown"})
+IMAGE_TYPES = documents.FETCHED_IMAGE_TYPES  # what a fetched part may be, by kind
+DOCUMENT_TYPES = documents.FETCHED_DOCUMENT_TYPES
 
 
 def _fetchable(part: Any, by_url: frozenset[str]) -> str | None:

@@ -1,1 +1,1 @@
-"""The way in: the ASGI endpoints and the path table (which URL speaks which codec), the Responses WebSocket, health probes, the management API, and the checks every request meets at the door (body caps, security headers, WebSocket origin)."""
+"""The way in: the ASGI endpoints (a route table composing the features' routes) and the path table (which URL speaks which codec), the Realtime WebSocket, health probes, the management API, and the checks every request meets at the door (body caps, security headers, WebSocket origin)."""

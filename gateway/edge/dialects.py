@@ -36,7 +36,8 @@ POST_ROUTES: dict[str, tuple[str, str]] = {
     "/v2/rerank": ("rerank", "openai"),  # Cohere's path (its SDK's base URL is the host)
     "/openai/v1/rerank": ("rerank", "openai"),
 }
-# The Gemini Interactions API (its resources GET, DELETE and cancel: endpoints.py).
+# The Gemini Interactions API (its resources GET, DELETE and cancel: the Interactions
+# feature's route, gateway.features.interactions.routes).
 INTERACTIONS = "gemini_interactions"  # the codec's name
 INTERACTIONS_PATHS = ("/v1beta/interactions", "/v1/interactions")
 for _path in INTERACTIONS_PATHS:

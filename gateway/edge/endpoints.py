@@ -3,15 +3,17 @@
 key against the in-memory registry (refusing a bad one before reading anything), read
 the body (size-capped), hand over to ``service.handle`` and write the reply, streaming
 chunk by chunk. A client that goes away cancels the work, which closes the upstream
-request. The paths served here are a small route table (``ROUTES``: a match and a
-handler each, the runtime started once before any); every other path goes to Django
-(console, admin, management API, health). A process of one role (``serve --role``)
+request. The paths served here are a small route table (``routes()``: the edge's own
+rows, ``ROUTES``, with the routes features register, ``hooks.api_routes``, before the
+rows that take whole prefixes; a match and a handler each, the runtime started once
+before any); every other path goes to Django (console, admin, management API, health).
+A feature's route only answers: the caller's key, the body, the reply and the errors
+are the edge's (``GatewayApp.feature``). A process of one role (``serve --role``)
 refuses the paths of the other with a 421 (``gateway.edge.role_gate``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from django.conf import settings
 
 from gateway import codecs, journal
 from gateway.base import db_work, hooks, lazy_import, lifecycle, process_role
+from gateway.base.entries import KeyEntry
 from gateway.core import service
 from gateway.core.call import StreamCut
 from gateway.core.service import Caller, Reply, StreamReply
@@ -37,7 +40,7 @@ from gateway.errors import (
     ShuttingDown,
 )
 from gateway.features import passthrough
-from gateway.policy import registry
+from gateway.web.callers import header_map, resolve_caller, resolve_fresh_caller
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +51,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 # The endpoint table (POST path -> (endpoint, dialect)) and the client codecs.
 POST_ROUTES = dialects.POST_ROUTES
 MODEL_PATHS = ("/v1/models", "/models", "/anthropic/v1/models", "/openai/v1/models")
-RESPONSES_PATHS = ("/v1/responses", "/responses", "/openai/v1/responses")
-CONVERSATIONS_PATHS = ("/v1/conversations", "/conversations", "/openai/v1/conversations")
-CONVERSATION_BODY_LIMIT = 8 * 1024 * 1024  # 20 items a call, each a message or tool output
 API_PREFIXES = ("/v1/", "/anthropic/", "/openai/", "/v1beta/")
 # Gemini API: POST {prefix}/{model}:{method}; GET {prefix} and {prefix}/{model}. Under
 # /v1/ a GET is Gemini's only when the caller authenticates the Google way.
@@ -95,69 +95,35 @@ def is_gemini_listing(scope: Scope, headers: dict[str, str]) -> bool:
     )
 
 
-def stored_response_target(path: str) -> tuple[str, str] | None:
-    """(response id, "" or "input_items") for a path under /v1/responses/, else None."""
-    for base in RESPONSES_PATHS:
-        if path.startswith(base + "/"):
-            rest = path[len(base) + 1 :].split("/")
-            if len(rest) == 1 and rest[0]:
-                return rest[0], ""
-            if len(rest) == 2 and rest[0] and rest[1]:
-                return rest[0], rest[1]
-            return None
-    return None
+async def caller_key(
+    scope: Scope, headers: dict[str, str], dialect: str, google: bool = False
+) -> KeyEntry | Reply:
+    """The caller's usable key, or the 401 to send instead in ``dialect``'s envelope
+    (no key, an unknown one, revoked or expired), decided before anything is read.
+    ``google``: the key may come the Google way (``x-goog-api-key``, ``?key=``)."""
+    token = (google_key(scope, headers) or None) if google else None
+    caller = await resolve_fresh_caller(headers, token)
+    key = caller.key
+    refusal = caller.key_error if key is None else service.key_refusal(key)
+    if refusal:
+        return json_error(dialect, AuthenticationFailed(refusal))
+    assert key is not None  # a caller without a key has its key_error
+    return key
 
 
-def conversation_target(path: str) -> tuple[str, str, str] | None:
-    """(conversation id, "" or "items", item id) for a path under /v1/conversations:
-    ``("", "", "")`` is the collection itself; None for any other path."""
-    for base in CONVERSATIONS_PATHS:
-        if path == base:
-            return "", "", ""
-        if path.startswith(base + "/"):
-            rest = path[len(base) + 1 :].split("/")
-            if not all(rest) or len(rest) > 3 or (len(rest) > 1 and rest[1] != "items"):
-                return None
-            return rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
-    return None
-
-
-def header_map(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-
-
-def bearer_token(headers: dict[str, str]) -> str:
-    auth = headers.get("authorization", "")
-    if auth[:7].lower() == "bearer ":
-        return auth[7:].strip()
-    return (headers.get("x-api-key") or headers.get("api-key") or "").strip()
-
-
-def resolve_caller(headers: dict[str, str], token: str | None = None) -> Caller:
-    """The caller of ``token`` (default: the key in the OpenAI/Anthropic headers)."""
-    token = bearer_token(headers) if token is None else token
-    key = registry.current().key(token) if token else None
-    caller = Caller(key=key, user_agent=headers.get("user-agent", ""))
-    if not token:
-        caller.key_error = (
-            "no API key given: send it as 'Authorization: Bearer <key>', 'x-api-key', "
-            "'x-goog-api-key' or '?key='"
-        )
-    elif key is None:
-        caller.key_error = "invalid API key"
-    return caller
-
-
-async def resolve_fresh_caller(headers: dict[str, str], token: str | None = None) -> Caller:
-    """``resolve_caller``, looking once more after a registry check when the key is
-    unknown here: it may have been created a moment ago in another process."""
-    caller = resolve_caller(headers, token)
-    if caller.key is None and (token or bearer_token(headers)):
-        # look again whatever the check found: the watcher may have installed the
-        # snapshot with the key while this request waited
-        await registry.refresh_on_miss()
-        caller = resolve_caller(headers, token)
-    return caller
+async def read_json_object(receive: Receive, limit: int) -> dict[str, Any]:
+    """A POST's JSON object body (an empty body: ``{}``); a 413 past ``limit`` bytes, a
+    400 for anything but an object."""
+    raw = await read_body(receive, limit)
+    if raw is None:
+        raise RequestTooLarge("the request body is too large")
+    try:
+        parsed = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return parsed
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
@@ -354,11 +320,13 @@ async def until_gone(scope: Scope, receive: Receive, work: Awaitable[None]) -> N
             watcher.cancel()
 
 
-async def follow_until_gone(receive: Receive, send: Send, reply: StreamReply, scope: Scope) -> None:
+async def follow_until_gone(
+    receive: Receive, send: Send, reply: StreamReply, scope: Scope, dialect: str
+) -> None:
     """Send a stream that follows stored events (a background response's) until it ends
     or the client goes away (then it stops reading; the response runs on)."""
     try:
-        await until_gone(scope, receive, send_stream(send, reply, "responses", scope))
+        await until_gone(scope, receive, send_stream(send, reply, dialect, scope))
     finally:
         await service.close_quietly(reply.chunks)
 
@@ -638,9 +606,10 @@ class GatewayApp:
             # service.handle is typed for bytes; a media upload comes as the bytearray
             # read_body_once filled, which its job reads like bytes.
             body = cast(bytes, raw)
+            deferred = hooks.deferred_requests.get(dialect)  # answered now, run later
             queued = None
-            if endpoint == "chat" and dialect == "responses" and b'"background"' in body:
-                queued = await _background(body, headers, caller)  # queued, run later
+            if deferred is not None and deferred.takes(endpoint, body):
+                queued = await self.deferred(deferred, dialect, body, headers, caller)
             if queued is not None:
                 reply = queued
             else:
@@ -662,64 +631,57 @@ class GatewayApp:
         else:
             await send_reply(send, reply)
 
-    async def conversations(
-        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str, str]
-    ) -> None:
-        """``/v1/conversations[/{id}[/items[/{item_id}]]]`` (OpenAI's Conversations API):
-        only the key that created a conversation sees it (anyone else gets the 404 an
-        unknown id gets)."""
-        from gateway.base import db_work
-        from gateway.core import conversations
+    @staticmethod
+    async def deferred(
+        deferred: hooks.DeferredRequests,
+        dialect: str,
+        raw: bytes,
+        headers: dict[str, str],
+        caller: Caller,
+    ) -> Reply | StreamReply | None:
+        """A request a feature answers at once and runs later (``hooks.deferred_requests``:
+        a Responses create with ``background: true``), or None: not one after all."""
+        try:
+            answer: Reply | StreamReply | None = await deferred.submit(raw, headers, caller)
+        except GatewayError as error:
+            return json_error(dialect, error)
+        return answer
 
-        method: str = scope["method"]
-        conversation, part, item = found
-        caller = await resolve_fresh_caller(header_map(scope))
-        key = caller.key
-        refusal = caller.key_error if key is None else service.key_refusal(key)
-        if refusal:
-            await send_reply(send, json_error("openai", AuthenticationFailed(refusal)))
+    async def feature(
+        self, scope: Scope, receive: Receive, send: Send, found: tuple[hooks.ApiRoute, Any]
+    ) -> None:
+        """A path a feature serves (``hooks.api_routes``): the caller's key (refused in
+        the route's dialect before anything is read), a POST's JSON body up to the
+        route's cap, then the feature's answer written: a payload as JSON, a reply as it
+        is, a stream followed until the client leaves; an error in the route's dialect."""
+        api, target = found
+        dialect = api.dialect
+        key = await caller_key(scope, header_map(scope), dialect, api.google_key)
+        if isinstance(key, Reply):
+            await send_reply(send, key)
             return
-        assert key is not None  # a caller without a key has its key_error
+        method: str = scope["method"]
         try:
             body: dict[str, Any] = {}
-            if method == "POST":
-                raw = await read_body(receive, CONVERSATION_BODY_LIMIT)
-                if raw is None:
-                    raise RequestTooLarge("the request body is too large")
+            if method == "POST" and api.body_limit:
                 try:
-                    parsed = orjson.loads(raw) if raw.strip() else {}
-                except orjson.JSONDecodeError:
-                    parsed = None
-                if not isinstance(parsed, dict):
-                    raise InvalidRequest("the request body must be a JSON object")
-                body = parsed
+                    body = await read_json_object(receive, api.body_limit)
+                except asyncio.CancelledError:
+                    return  # the client left before its body
             query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-            action: tuple[Any, ...] | None = {
-                ("POST", False, "", False): (conversations.create, key, body),
-                ("GET", True, "", False): (conversations.retrieve, conversation, key),
-                ("POST", True, "", False): (conversations.update, conversation, key, body),
-                ("DELETE", True, "", False): (conversations.delete, conversation, key),
-                ("GET", True, "items", False): (conversations.list_items, conversation, key, query),
-                ("POST", True, "items", False): (conversations.add_items, conversation, key, body),
-                ("GET", True, "items", True): (conversations.get_item, conversation, item, key),
-                ("DELETE", True, "items", True): (
-                    conversations.delete_item,
-                    conversation,
-                    item,
-                    key,
-                ),
-            }.get((method, bool(conversation), part, bool(item)))
-            if action is None:
-                raise ModelNotFound(
-                    f"no such endpoint: {method} {scope['path']}", code="unknown_url"
-                )
-            payload = await db_work.arun(*action)
-        except asyncio.CancelledError:
-            return  # the client left before its body
+            request = hooks.ApiRequest(method, scope["path"], query, key, body)
+            answer = await api.serve(request, target)
         except GatewayError as error:
-            await send_reply(send, json_error("openai", error))
+            await send_reply(send, json_error(dialect, error))
             return
-        await send_reply(send, json_reply("openai", payload))
+        if isinstance(answer, StreamReply):
+            answer.headers = answer.headers + request_id_headers(dialect)
+            await follow_until_gone(receive, send, answer, scope, dialect)
+        elif isinstance(answer, Reply):
+            headers = answer.headers + request_id_headers(dialect)
+            await send_reply(send, Reply(answer.status, answer.body, headers))
+        else:
+            await send_reply(send, json_reply(dialect, answer))
 
     async def models(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
         headers = header_map(scope)
@@ -728,14 +690,11 @@ class GatewayApp:
             if ("anthropic-version" in headers or scope["path"].startswith("/anthropic/"))
             else "openai"
         )
-        caller = await resolve_fresh_caller(headers)
-        proto = codecs.client(dialect)
-        key = caller.key
-        refusal = caller.key_error if key is None else service.key_refusal(key)
-        if refusal:
-            await send_reply(send, json_error(dialect, AuthenticationFailed(refusal)))
+        key = await caller_key(scope, headers, dialect)
+        if isinstance(key, Reply):
+            await send_reply(send, key)
             return
-        assert key is not None  # a caller without a key has its key_error
+        proto = codecs.client(dialect)
         render_models = proto.render_models
         assert render_models is not None  # the OpenAI and Anthropic dialects list models
         models = service.list_models(key)
@@ -762,14 +721,10 @@ class GatewayApp:
         ``GET /v1beta/models/{model}`` in Google's shapes."""
         from gateway.codecs.gemini import inbound
 
-        headers = header_map(scope)
-        caller = resolve_caller(headers, google_key(scope, headers) or None)
-        key = caller.key
-        refusal = caller.key_error if key is None else service.key_refusal(key)
-        if refusal:
-            await send_reply(send, json_error("gemini", AuthenticationFailed(refusal)))
+        key = await caller_key(scope, header_map(scope), "gemini", google=True)
+        if isinstance(key, Reply):
+            await send_reply(send, key)
             return
-        assert key is not None  # a caller without a key has its key_error
         models = service.list_models(key)
         prefix = "/v1beta/models" if scope["path"].startswith("/v1beta/") else "/v1/models"
         wanted = scope["path"][len(prefix) + 1 :].removeprefix("models/")
@@ -782,109 +737,6 @@ class GatewayApp:
             await send_reply(send, json_error("gemini", error))
             return
         await send_reply(send, json_reply("gemini", inbound.model_entry(matches[0])))
-
-    async def stored_response(
-        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
-    ) -> None:
-        """``GET /v1/responses/{id}``, ``GET .../{id}/input_items``, ``DELETE .../{id}``,
-        ``POST .../{id}/cancel``: only the key that created the response sees it (anyone
-        else gets the 404 an unknown id gets). A background response is read from its
-        own row while it runs, and streamed live (``gateway.core.responses_background``)."""
-        method: str = scope["method"]
-        response_id, what = found
-        from gateway.core import responses_background, responses_state
-
-        caller = resolve_caller(header_map(scope))
-        key = caller.key
-        refusal = caller.key_error if key is None else service.key_refusal(key)
-        if refusal:
-            await send_reply(send, json_error("responses", AuthenticationFailed(refusal)))
-            return
-        assert key is not None  # a caller without a key has its key_error
-        try:
-            if what == "input_items" and method == "GET":
-                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-                payload = await responses_state.input_items(response_id, key, query)
-            elif what == "cancel" and method == "POST":
-                payload = await responses_background.cancel(response_id, key)
-            elif what == "" and method == "GET":
-                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-                after = query.get("starting_after", "")
-                background = await responses_background.retrieve(response_id, key)
-                if background is not None and query.get("stream") == "true":
-                    start = int(after) if after.isdigit() else None
-                    live = responses_background.follow(response_id, key, start)
-                    head = [(b"content-type", b"text/event-stream"), *request_id_headers("")]
-                    await follow_until_gone(receive, send, StreamReply(200, head, live), scope)
-                    return
-                if background is not None:
-                    await send_reply(send, json_reply("responses", background))
-                    return
-                payload = await responses_state.retrieve(response_id, key)
-                if query.get("stream") == "true":
-                    after = query.get("starting_after", "")
-                    events = responses_state.replay_events(
-                        payload, int(after) if after.isdigit() else None
-                    )
-                    headers = [(b"content-type", b"text/event-stream")]
-                    await send_reply(send, Reply(200, events, headers + request_id_headers("")))
-                    return
-            elif what == "" and method == "DELETE":
-                if await responses_background.delete(response_id, key):
-                    payload = {"id": response_id, "object": "response", "deleted": True}
-                    with contextlib.suppress(ModelNotFound):  # its stored turn, if it ran
-                        await responses_state.delete(response_id, key)
-                else:
-                    payload = await responses_state.delete(response_id, key)
-            else:
-                raise ModelNotFound(
-                    f"no such endpoint: {method} {scope['path']}", code="unknown_url"
-                )
-        except GatewayError as error:
-            await send_reply(send, json_error("responses", error))
-            return
-        await send_reply(send, json_reply("responses", payload))
-
-    async def stored_interaction(
-        self, scope: Scope, receive: Receive, send: Send, found: tuple[str, str]
-    ) -> None:
-        """``GET /v1beta/interactions/{id}`` (``?stream=true&last_event_id=`` replays its
-        stream), ``DELETE`` it, ``POST .../{id}/cancel``: only the key that created the
-        interaction sees it (anyone else gets the 404 an unknown id gets)."""
-        from gateway.core import interactions_state
-
-        dialect = dialects.INTERACTIONS
-        method: str = scope["method"]
-        interaction_id, what = found
-        headers = header_map(scope)
-        caller = await resolve_fresh_caller(headers, google_key(scope, headers) or None)
-        key = caller.key
-        refusal = caller.key_error if key is None else service.key_refusal(key)
-        if refusal:
-            await send_reply(send, json_error(dialect, AuthenticationFailed(refusal)))
-            return
-        assert key is not None  # a caller without a key has its key_error
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        try:
-            if what == "" and method == "GET" and query.get("stream") == "true":
-                after = query.get("last_event_id") or None
-                events = await interactions_state.stream(interaction_id, key, after)
-                reply_headers = [(b"content-type", b"text/event-stream")]
-                reply_headers += request_id_headers(dialect)
-                await send_reply(send, Reply(200, events, reply_headers))
-                return
-            if what == "" and method == "GET":
-                payload = await interactions_state.retrieve(interaction_id, key)
-            elif what == "" and method == "DELETE":
-                payload = await interactions_state.delete(interaction_id, key)
-            elif what == "cancel" and method == "POST":
-                payload = await interactions_state.cancel(interaction_id, key)
-            else:
-                raise ModelNotFound(f"no such endpoint: {method} {scope['path']}", code="not_found")
-        except GatewayError as error:
-            await send_reply(send, json_error(dialect, error))
-            return
-        await send_reply(send, json_reply(dialect, payload))
 
     async def probe(
         self,
@@ -926,6 +778,9 @@ class Route:
     # the declarations (``gateway.base.endpoints``: ENDPOINTS, RESOURCES) it serves, read
     # when asked (a table it matches against may grow); none: a path outside the API
     serves: Callable[[], set[str]] = lambda: set[str]()  # (/metrics, the health probes)
+    # a row taking whole prefixes (passthrough's /{vendor}/...): tried after the
+    # features' routes too, so that their paths under those prefixes come first
+    catch_all: bool = False
 
 
 def _declared(*names: str) -> Callable[[], set[str]]:
@@ -952,40 +807,6 @@ def _models(scope: Scope, method: str, path: str) -> bool:
     return method == "GET" and (path in MODEL_PATHS or path.rsplit("/", 1)[0] in MODEL_PATHS)
 
 
-def _stored_response(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
-    found = stored_response_target(path)
-    if found is not None and found[1] == "cancel":
-        return found if method == "POST" else None
-    return found if method in ("GET", "DELETE") else None
-
-
-def _conversations(scope: Scope, method: str, path: str) -> tuple[str, str, str] | None:
-    return (
-        conversation_target(path) if path.startswith(API_PREFIXES + ("/conversations",)) else None
-    )
-
-
-def stored_interaction_target(path: str) -> tuple[str, str] | None:
-    """(interaction id, "" or "cancel") for a path under /v1beta/interactions/ (or
-    /v1/interactions/), else None."""
-    for base in dialects.INTERACTIONS_PATHS:
-        if path.startswith(base + "/"):
-            rest = path[len(base) + 1 :].split("/")
-            if len(rest) == 1 and rest[0]:
-                return rest[0], ""
-            if len(rest) == 2 and rest[0] and rest[1] == "cancel":
-                return rest[0], "cancel"
-            return None
-    return None
-
-
-def _stored_interaction(scope: Scope, method: str, path: str) -> tuple[str, str] | None:
-    found = stored_interaction_target(path) if method in ("GET", "DELETE", "POST") else None
-    if found is not None and (found[1] == "cancel") != (method == "POST"):
-        return None  # POST only to cancel; GET and DELETE only the resource
-    return found
-
-
 def _files_and_batches(scope: Scope, method: str, path: str) -> tuple[str, list[str], str] | None:
     return batch_endpoints.target(path)
 
@@ -1007,8 +828,8 @@ def _mcp(scope: Scope, method: str, path: str) -> bool:
 
 def _passthrough(scope: Scope, method: str, path: str) -> str | None:
     """The vendor prefix of a passthrough path (``/openai/...``, ``/openai_passthrough/...``);
-    tried after every row above: under ``/openai/`` and ``/anthropic/`` the gateway's own
-    endpoints come first."""
+    tried after every other row and the features' routes (``catch_all``): under
+    ``/openai/`` and ``/anthropic/`` the gateway's own endpoints come first."""
     return passthrough.prefix_of(path)
 
 
@@ -1041,19 +862,6 @@ ROUTES: tuple[Route, ...] = (
     Route("GET Gemini models", _gemini_listing, GatewayApp.gemini_models, _declared("models")),
     Route("GET models", _models, GatewayApp.models, _declared("models")),
     Route(
-        "stored response",
-        _stored_response,
-        GatewayApp.stored_response,
-        _declared("stored_responses"),
-    ),
-    Route(
-        "stored interaction",
-        _stored_interaction,
-        GatewayApp.stored_interaction,
-        _declared("stored_interactions"),
-    ),
-    Route("conversations", _conversations, GatewayApp.conversations, _declared("conversations")),
-    Route(
         "files and batches",
         _files_and_batches,
         GatewayApp.files_and_batches,
@@ -1066,27 +874,49 @@ ROUTES: tuple[Route, ...] = (
         _passthrough,
         GatewayApp.passthrough,
         _declared(*passthrough.DECLARED),
+        catch_all=True,
     ),
     Route("GET metrics", _metrics, GatewayApp.metrics),  # /metrics: not an API path
     Route("GET health probe", _probe, GatewayApp.probe),  # /health/...: not an API path
 )
 
 
-async def _background(
-    raw: bytes, headers: dict[str, str], caller: Caller
-) -> Reply | StreamReply | None:
-    """A Responses create with ``background: true``: queued (None: not one)."""
-    from gateway.core import responses_background
+def feature_row(api: hooks.ApiRoute) -> Route:
+    """The row of a route a feature registered (``hooks.api_routes``), served by
+    ``GatewayApp.feature``: what it matches is handed on with the route itself."""
 
-    try:
-        return await responses_background.submit(raw, headers, caller)
-    except GatewayError as error:
-        return json_error("responses", error)
+    def match(scope: Scope, method: str, path: str) -> tuple[hooks.ApiRoute, Any] | None:
+        found = api.match(method, path)
+        return (api, found) if found else None
+
+    return Route(api.name, match, GatewayApp.feature, _declared(*api.serves))
+
+
+# the table in force: (the edge's rows it was made from, the features' routes, the table)
+_table: tuple[tuple[Route, ...], tuple[hooks.ApiRoute, ...], tuple[Route, ...]] = ((), (), ())
+
+
+def routes() -> tuple[Route, ...]:
+    """The route table: the edge's own rows (``ROUTES``), those of the routes the
+    features registered (``hooks.api_routes``, filled at start-up) before its rows that
+    take whole prefixes (``Route.catch_all``); made again when either changed."""
+    global _table
+    own, added, table = _table
+    if own is not ROUTES or len(added) != len(hooks.api_routes):
+        added = tuple(hooks.api_routes)
+        table = (
+            *(row for row in ROUTES if not row.catch_all),
+            *(feature_row(api) for api in added),
+            *(row for row in ROUTES if row.catch_all),
+        )
+        _table = (ROUTES, added, table)
+    return table
 
 
 def route_for(scope: Scope, method: str, path: str) -> tuple[Route | None, Any]:
-    """The first row of ``ROUTES`` that takes the request, and what it found."""
-    for route in ROUTES:
+    """The first row of the route table (``routes()``) that takes the request, and what
+    it found."""
+    for route in routes():
         found = route.match(scope, method, path)
         if found:
             return route, found

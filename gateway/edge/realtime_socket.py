@@ -58,9 +58,9 @@ from gateway.base.entries import KeyEntry
 from gateway.core import realtime
 from gateway.core.call import Call
 from gateway.core.realtime import Refused, Session
-from gateway.edge.endpoints import header_map, resolve_fresh_caller
 from gateway.edge.ws_origin import origin_allowed
 from gateway.errors import GatewayError, PermissionDenied, ShuttingDown
+from gateway.web.callers import header_map, resolve_fresh_caller
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""The tables of OpenAI's Conversations API and of background Responses
-(``gateway.core.conversations``, ``gateway.core.responses_background``), in the store
-(``gateway.models``)."""
+"""The tables of OpenAI's Conversations API and of background Responses (the Responses
+feature's: ``gateway.features.responses.conversations`` and ``.background``), in the
+store (``gateway.models``)."""
 
 from __future__ import annotations
 

@@ -203,7 +203,7 @@ class WorkerServer(DrainingServer):
 def ws_max_size() -> int:
     """The largest WebSocket frame the server takes: the request body limit plus a
     margin, so a Responses WebSocket event a little over the limit gets the API's 413
-    error event (``gateway.edge.responses_socket``) rather than a bare close (1009)."""
+    error event (``gateway.features.responses.socket``) rather than a bare close (1009)."""
     from django.conf import settings
 
     return cast(int, settings.SWITCHYARD_MAX_BODY_BYTES) + 1024 * 1024

@@ -10,6 +10,8 @@ above the pipeline (``core``), below the features, so a feature's console pages 
 - ``http``: the typed htmx request and response helpers (``go_to``, ``page_or_partial``).
 - ``saving``: a save's ``ValidationError`` by field, for ``/api`` and for a form.
 - ``references``: ``os.environ/`` references judged when saved (the operator boundary).
+- ``callers``: who calls an inference API (the key of a request's headers, resolved
+  against the snapshot), for the edge's handlers and a feature's socket.
 - ``api/``: the ``/api`` kit (authentication, the one error body, body parsing, field
   schemas, writes checked against the field table, the OpenAPI document and its docs
   page); the routers per resource are mounted by ``gateway.edge.api``.

@@ -257,7 +257,7 @@ def is_api_path(path: str) -> bool:
 
 def served() -> set[str]:
     """The declarations the gateway serves, derived from everything that serves a
-    request: each row of the edge's route table (``gateway.edge.endpoints.ROUTES``: the
+    request: each row of the edge's route table (``gateway.edge.endpoints.routes()``: the
     POST table, the Gemini methods, listings, stored objects, conversations, files and
     batches, signed links, ``/mcp``), the pipeline's jobs and the features'
     (``hooks.endpoint_jobs``), the API's WebSockets (``gateway.asgi.API_SOCKETS``) and
@@ -273,7 +273,7 @@ def served() -> set[str]:
     from gateway.edge import endpoints as edge
 
     names: set[str] = set()
-    for row in edge.ROUTES:
+    for row in edge.routes():
         names |= row.serves()
         if not row.serves() and any(
             row.match({"headers": []}, method, path)

@@ -10,6 +10,7 @@ import pytest
 
 from gateway import documents
 from gateway.catalog.entry import Entry
+from gateway.codecs.bedrock import maps as bedrock_maps
 from gateway.core import capabilities, tokens
 from gateway.errors import InvalidRequest
 from gateway.providers import kinds
@@ -126,3 +127,11 @@ def test_a_route_mixing_kinds_sends_documents_to_the_deployments_that_take_them(
     assert capabilities.readers(mixed, chat(Text("hi"))) is mixed
     only_cohere = dataclasses.replace(entry, deployments=(command,))
     assert capabilities.readers(only_cohere, chat(PDF)) is only_cohere  # refused by name
+
+
+def test_a_fetched_part_is_a_type_bedrock_names() -> None:
+    """What the gateway accepts for a part it fetches (``documents.FETCHED_*``, read by
+    ``core.media_inline``) is what Bedrock's Converse names, the narrowest bytes-only
+    upstream: a type added to one and not the other fails here."""
+    assert set(bedrock_maps.IMAGE_FORMATS) == documents.FETCHED_IMAGE_TYPES
+    assert set(bedrock_maps.DOCUMENT_FORMATS) == documents.FETCHED_DOCUMENT_TYPES

@@ -14,7 +14,7 @@ def test_the_pruning_round_asks_the_rollups_audit_and_stored_responses_in_order(
         f"{rollups.__name__}.prune_expired",
         f"{spend.__name__}.prune_expired",
         f"{audit.__name__}.prune_expired",
-        "gateway.apps._prune_stored_responses",
+        "gateway.features.responses.plugin.prune_stored",
     ]
     assert [name for name in names if name in ours] == ours
 

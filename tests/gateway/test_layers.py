@@ -37,6 +37,7 @@ ORDER = (
 )
 FEATURES = (
     "mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing", "passthrough",
+    "responses", "interactions",
 )  # fmt: skip
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 
@@ -117,6 +118,22 @@ def test_the_spine_imports_nothing_of_ours():
     for module, imported in import_graph(("gateway",), lazy=True).items():
         if package(module) == "spine":
             assert {package(t) for t in imported} <= {"spine"}, module
+
+
+def test_the_pipeline_asks_no_dialect():
+    """``core`` is dialect-blind: it finds a codec through the package's lookups
+    (``gateway.codecs``) and reads what it declares (``gateway.codecs.base``), never a
+    wire format's own module. What a format's feature keeps (stored Responses,
+    interactions) plugs in through the hooks."""
+    allowed = {"gateway.codecs", "gateway.codecs.base"}
+    found = sorted(
+        (module, target)
+        for module, target in edges()
+        if package(module) == "core"
+        and target.startswith("gateway.codecs.")
+        and target not in allowed
+    )
+    assert found == []
 
 
 def test_the_process_is_started_only_from_the_wiring():

@@ -21,11 +21,11 @@ def started_runners(monkeypatch):
     """Start the lifecycle with the real background-task registrations, the runners'
     loops replaced by stand-ins that note they ran (no starters, drainers, closers)."""
     from console.evals import runner as eval_runner
-    from gateway.core import responses_background
     from gateway.features.alerts import runner as alerts_runner
     from gateway.features.batches import runner as batch_runner
     from gateway.features.batches.files import pruning as file_pruning
     from gateway.features.billing import runner as bills_runner
+    from gateway.features.responses import background as responses_background
 
     ran: list[str] = []
 

@@ -8,7 +8,7 @@ is the client half (Interactions clients such as ``google-genai``'s
 statuses as finish reasons, usage, the error envelope with its string codes, SSE
 framing); loaded only when a client speaks the format. What the gateway keeps between
 a client's turns (``store``, ``previous_interaction_id``, ``background``) is not the
-codec's: ``gateway.core.interactions_state``.
+codec's: ``gateway.features.interactions.state``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ as its server-sent events, an error in its envelope.
   ``function_result`` (``call_id``, ``result``: a string, contents or an object,
   ``is_error``). A result must answer a call of the input (the API pairs them); a
   chained request (``previous_interaction_id``) is handed here with the earlier steps
-  already in front (``gateway.core.interactions_state``).
+  already in front (``gateway.features.interactions.state``).
 - **Tools** are flat: ``{"type": "function", "name", "description", "parameters"}``;
   Google's built-in tools (search, code execution, ...) are refused, not dropped.
 - **The answer** lists only the steps the model made (the create response; the stored
@@ -812,6 +812,5 @@ CLIENT = Dialect(
     render_error=render_error,
     render_stream_error=render_stream_error,
     client_status=client_status,
-    stores_interactions=True,
     google_key=True,
 )

@@ -17,7 +17,7 @@ import orjson
 from gateway import documents, errors
 from gateway.codecs import openai_common as common
 from gateway.codecs.base import Dialect, render_events
-from gateway.codecs.openai_chat import maps
+from gateway.codecs.openai_chat import inputs, maps
 from gateway.codecs.openai_chat.maps import usage_body as render_usage
 from gateway.streaming import sse_bytes
 from gateway.types import (
@@ -588,4 +588,8 @@ CLIENT = Dialect(
     render_stream_error=render_stream_error,
     render_models=render_models,
     stream_end=DONE,  # a stream the shutdown ends still closes the way clients expect
+    body_checks={
+        "embeddings": inputs.check_embeddings,
+        "completions": inputs.check_completions,
+    },
 )

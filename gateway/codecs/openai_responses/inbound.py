@@ -3,7 +3,7 @@
 ``openai`` SDK (and the ``openai-agents`` SDK's default model) parse.
 
 State (``store``, ``previous_response_id``, ``conversation``, ``background``) is the
-service's (``gateway.core.responses_state``, ``responses_background``): a chained request
+Responses feature's (``gateway.features.responses``: ``state``, ``background``): a chained request
 or a conversation's turn reaches this parser with the earlier items already in ``input``
 and those fields taken out (one still here, on a path that keeps no state, is a 400), so
 this is the one place items become canonical messages. Items carry the conversation:
@@ -296,9 +296,10 @@ class _Conversation:
             self.mcp_item(kind, item, param)
         elif kind == "compaction":
             # The gateway's own compaction items were opened before parsing
-            # (gateway.core.responses_state); one still here is an upstream's sealed summary
-            # (OpenAI's): it goes back to a Responses API upstream as it came, and is
-            # dropped for others, as OpenAI's encrypted reasoning is (maps.COMPACTION_MARK).
+            # (gateway.features.responses.state); one still here is an upstream's
+            # sealed summary (OpenAI's): it goes back to a Responses API upstream as it
+            # came, and is dropped for others, as OpenAI's encrypted reasoning is
+            # (maps.COMPACTION_MARK).
             sealed = item.get("encrypted_content")
             common.expect(sealed, str, "a string", f"{param}.encrypted_content")
             self.assistant_part(Thinking("", redacted=maps.pack_compaction(sealed)))
@@ -752,7 +753,7 @@ def _response_object(
         "usage": render_usage(usage) if usage is not None else None,
         "user": request.user,
         "metadata": request.extra.get("metadata") or {},
-        # a conversation the service resolved (gateway.core.conversations), echoed
+        # the conversation the gateway resolved, echoed (features.responses.conversations)
         **(
             {"conversation": request.echo["conversation"]} if "conversation" in request.echo else {}
         ),
@@ -1286,6 +1287,5 @@ CLIENT = Dialect(
     render_stream_error=render_stream_error,
     render_models=render_models,
     render_count_tokens=render_count_tokens,
-    stores_responses=True,
     renders_hosted=True,
 )

@@ -1,10 +1,11 @@
 """The batch runner: one per worker process (``gateway.base.hooks.background_tasks``, the
 ``worker`` role and ``all``), running gateway-executed batches in the background.
 
-Claiming, as the evaluations runner does: an unfinished batch whose lease is empty or
+Claiming, as background Responses do (``gateway.base.leased_runner.LeasedRunner``: the
+loop, the lease's renewal and its release): an unfinished batch whose lease is empty or
 expired is taken with one conditional UPDATE (``lease_until`` still what we read), so
 with ``serve --workers N`` or several instances each batch runs in exactly one process.
-The holder renews the lease every ``RENEW_SECONDS`` and reads the batch's status (a
+The holder renews the lease about every second and reads the batch's status (a
 cancel is seen there); if it dies the lease runs out and another process, or the
 restarted one, resumes the batch from its pending lines.
 
@@ -26,8 +27,6 @@ import hashlib
 import logging
 import os
 import secrets
-import socket
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 from io import BytesIO
@@ -38,8 +37,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
-from gateway.base import db_work, leases, lifecycle
+from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.leased_runner import LeasedRunner
 from gateway.core import service
 from gateway.features.batches import api, holds, native
 from gateway.features.batches.files import api as files
@@ -50,22 +50,14 @@ from gateway.policy import registry
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = float(os.environ.get("SWITCHYARD_BATCH_LEASE_SECONDS", "15"))
-# The lease is renewed (and the status read: a cancel is seen there) this often; a
-# cancel sent to any process of any instance stops the lines within about a second.
-RENEW_SECONDS = min(1.0, LEASE_SECONDS / 3)
-POLL_SECONDS = 1.0
 MAX_BATCHES_PER_PROCESS = 4  # gateway-run batches (their lines are work here)
 # Batches an upstream runs only need polling: they do not take the slots above.
 MAX_NATIVE_PER_PROCESS = 200
 USER_AGENT = "switchyard-batch"
-RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 EXPIRED = "This request could not be executed before the completion window expired."
 CANCELLED = "This request was cancelled before it ran."
 
-_wake: asyncio.Event | None = None
-_loop: asyncio.AbstractEventLoop | None = None
-_running: dict[str, asyncio.Task[None]] = {}
-_native: set[str] = set()  # those of _running an upstream runs (gateway.features.batches.native)
+_native: set[str] = set()  # the batches RUNNER runs that an upstream runs (.native)
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
 _costs: dict[str, tuple[Decimal, str]] = {}
@@ -82,73 +74,28 @@ def _note_cost(record: Any) -> None:
         _costs[record.request_id] = (record.cost_usd, record.error_message or "")
 
 
+def _room() -> bool:
+    """Whether this process takes one more batch: a slot for a gateway-run one, and
+    polling for a native one (claimed before it is known which it is)."""
+    here = len(RUNNER.running) - len(_native)
+    return here < MAX_BATCHES_PER_PROCESS and len(_native) < MAX_NATIVE_PER_PROCESS
+
+
 def wake() -> None:
     """Look for work now (a batch was just created or cancelled in this process); the
     runner not started yet (``hooks.BackgroundTask.jobs``) starts on it."""
-    if _wake is not None and _loop is not None and not _loop.is_closed():
-        _loop.call_soon_threadsafe(_wake.set)
-    else:
-        lifecycle.wake_dormant()
-
-
-# --- claiming ----------------------------------------------------------------------------
-
-
-def claim_one(runner_id: str = RUNNER_ID) -> str | None:
-    pk = leases.claim(Batch, runner_id, LEASE_SECONDS, skip=_running)
-    return None if pk is None else str(pk)
-
-
-def renew(pk: str, runner_id: str = RUNNER_ID) -> str | None:
-    """Extend our lease; the batch's status, or None when it is no longer ours."""
-    return leases.renew(Batch, pk, runner_id, LEASE_SECONDS)
-
-
-def release(pk: str, runner_id: str = RUNNER_ID) -> None:
-    leases.release(Batch, pk, runner_id)
+    RUNNER.wake()
 
 
 async def run_forever() -> None:
-    """The per-process loop: claim, run, repeat. Never raises (a database that is down
+    """The per-process loop (``LeasedRunner.run_forever``): claim, run, repeat; the
+    journal tells it each line's cost meanwhile. Never raises (a database that is down
     or not migrated yet is retried)."""
-    global _wake, _loop
-    _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
-    _wake.set()  # started on a batch (or with the process): claim at once
     journal.subscribe(_note_cost)
     try:
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(_wake.wait(), POLL_SECONDS)
-            _wake.clear()
-            for pk in [pk for pk, task in _running.items() if task.done()]:
-                del _running[pk]
-            here = len(_running) - len(_native)
-            if (
-                here >= MAX_BATCHES_PER_PROCESS
-                or len(_native) >= MAX_NATIVE_PER_PROCESS
-                or lifecycle.closing()
-            ):
-                continue
-            try:
-                claimed = await db_work.arun(claim_one)
-            except Exception as exc:
-                log.debug("batch runner: cannot claim (%s)", exc)
-                continue
-            if claimed is not None:
-                _running[claimed] = asyncio.create_task(
-                    run_claimed(claimed), name=f"batch-{claimed}"
-                )
-                _wake.set()  # maybe another one
+        await RUNNER.run_forever()
     finally:
-        tasks = list(_running.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        _running.clear()
         _native.clear()
-        _wake = _loop = None
 
 
 # --- running one batch -------------------------------------------------------------------
@@ -196,29 +143,14 @@ def _record(
 
 
 async def run_claimed(pk: str) -> None:
-    stop = asyncio.Event()
+    """Run a batch this process holds the lease of (``RUNNER`` releases it after)."""
     outcome: list[str] = []
-    heartbeat: asyncio.Task[None] | None = None
     try:
         batch, pending = await db_work.arun(_start, pk)
+        stop = asyncio.Event()
         # a native batch keeps its lease while a cancel is forwarded and seen through
-        heartbeat = asyncio.create_task(_heartbeat(pk, stop, outcome, not batch.native))
-        if batch.native:
-            _native.add(pk)
-            final = await native.drive(batch, stop)
-            if not final or outcome == ["lost"] or lifecycle.closing():
-                return  # polling resumes in whichever runner claims it next
-            if final.startswith("failed:"):
-                await db_work.arun(_fail, pk, final.removeprefix("failed:"))
-            else:
-                await db_work.arun(_end, pk, final)
-            await holds.release(pk)  # its real cost is counted: the estimate goes
-            return
-        if batch.status == "in_progress" and pending:
-            await _run_lines(batch, pending, stop)
-        if outcome == ["lost"] or lifecycle.closing():
-            return  # another runner holds it now, or we are going away: it resumes
-        await db_work.arun(_end, pk)
+        async with RUNNER.leased(pk, _watch(stop, outcome, stop_on_cancel=not batch.native)):
+            await _drive(batch, pending, stop, outcome)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -228,27 +160,44 @@ async def run_claimed(pk: str) -> None:
             await holds.release(pk)
     finally:
         _native.discard(pk)
-        if heartbeat is not None:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await heartbeat
-        with contextlib.suppress(Exception):
-            await asyncio.shield(db_work.arun(release, pk))
 
 
-async def _heartbeat(
-    pk: str, stop: asyncio.Event, outcome: list[str], stop_on_cancel: bool = True
+async def _drive(
+    batch: Batch, pending: list[tuple[int, int, str, Any]], stop: asyncio.Event, outcome: list[str]
 ) -> None:
-    while not stop.is_set():
-        await asyncio.sleep(RENEW_SECONDS)
-        try:
-            status = await db_work.arun(renew, pk)
-        except Exception as exc:  # the database is away: keep going, try again
-            log.debug("batch %s: lease not renewed (%s)", pk, exc)
-            continue
+    """Run the batch's lines here (or follow the upstream running it) and end it."""
+    pk = batch.id
+    if batch.native:
+        _native.add(pk)
+        final = await native.drive(batch, stop)
+        if not final or outcome == ["lost"] or lifecycle.closing():
+            return  # polling resumes in whichever runner claims it next
+        if final.startswith("failed:"):
+            await db_work.arun(_fail, pk, final.removeprefix("failed:"))
+        else:
+            await db_work.arun(_end, pk, final)
+        await holds.release(pk)  # its real cost is counted: the estimate goes
+        return
+    if batch.status == "in_progress" and pending:
+        await _run_lines(batch, pending, stop)
+    if outcome == ["lost"] or lifecycle.closing():
+        return  # another runner holds it now, or we are going away: it resumes
+    await db_work.arun(_end, pk)
+
+
+def _watch(stop: asyncio.Event, outcome: list[str], stop_on_cancel: bool) -> Any:
+    """What the batch's lease tells (``LeasedRunner.leased``): lost to another runner,
+    or cancelling (a gateway-run batch stops its lines; a native one forwards the cancel
+    and keeps polling)."""
+
+    def on_status(status: str | None) -> bool:
         if status is None or (status == "cancelling" and stop_on_cancel):
             outcome.append("lost" if status is None else "cancelling")
             stop.set()
+            return True
+        return False
+
+    return on_status
 
 
 async def _run_lines(
@@ -447,3 +396,7 @@ class _OwnerKey:
     def __init__(self, key_id: int) -> None:
         self.id = key_id
         self.is_master = False
+
+
+# the lease is renewed (and a cancel seen) about every second
+RUNNER = LeasedRunner("batch", Batch, run_claimed, lease_seconds=LEASE_SECONDS, room=_room)

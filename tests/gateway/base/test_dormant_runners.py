@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from console.evals.models import Experiment, ShadowScoring, SliceScoring
 from gateway.base import hooks, leases, lifecycle, process_role
+from gateway.base.leased_runner import LeasedRunner
 from gateway.models import BackgroundResponse, Batch
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -95,9 +96,9 @@ async def test_a_job_queued_in_this_process_starts_its_runner_at_once(
         await asyncio.to_thread(
             BackgroundResponse.objects.create, id="resp_1", body={}, response={}
         )
-        from gateway.core import responses_background
+        from gateway.features.responses import background
 
-        responses_background.wake()  # what queuing a background response calls
+        background.wake()  # what queuing a background response calls
         await asyncio.wait_for(lone_task.wait(), 5)
     finally:
         await lifecycle.shutdown()
@@ -166,7 +167,7 @@ DORMANT_MODULES = (
     "console.evals.scorers",
     "console.shadow_scoring",
     "console.slice_scoring",
-    "gateway.core.responses_background",
+    "gateway.features.responses.background",
 )
 
 
@@ -204,17 +205,28 @@ def test_the_evaluations_task_waits_on_every_kind_its_runner_claims() -> None:
 
 
 def _runner(name: str):
+    """The runner of ``name``: the leased loop (``LeasedRunner``) of batches and
+    background Responses, the evaluations runner's module."""
     if name == "batches":
         from gateway.features.batches import runner as batches
 
-        return batches
+        return batches.RUNNER
     if name == "evaluations":
         from console.evals import runner as evaluations
 
         return evaluations
-    from gateway.core import responses_background
+    from gateway.features.responses import background
 
-    return responses_background
+    return background.RUNNER
+
+
+def _patch_claims(monkeypatch, runner, looked: list[object]) -> None:
+    if isinstance(runner, LeasedRunner):
+        monkeypatch.setattr(runner, "poll_seconds", 30.0)
+        monkeypatch.setattr(runner, "claim", lambda *args: looked.append(args))
+    else:
+        monkeypatch.setattr(runner, "POLL_SECONDS", 30.0)
+        monkeypatch.setattr(runner, "claim_one", lambda *args: looked.append(args))
 
 
 @pytest.mark.parametrize("name", ["batches", "evaluations", "background-responses"])
@@ -222,8 +234,7 @@ async def test_a_runner_started_on_a_job_claims_at_once(monkeypatch, name) -> No
     """Started because a job waits, a runner looks for it before its first poll's wait."""
     runner = _runner(name)
     looked: list[object] = []
-    monkeypatch.setattr(runner, "POLL_SECONDS", 30.0)
-    monkeypatch.setattr(runner, "claim_one", lambda *args: looked.append(args))
+    _patch_claims(monkeypatch, runner, looked)
     task = asyncio.create_task(runner.run_forever())
     try:
         for _ in range(200):

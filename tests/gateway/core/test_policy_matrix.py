@@ -644,11 +644,11 @@ async def test_a_budget_hold_follows_the_declared_cost(name: str, upstream: Upst
 # each kind of object an endpoint declares it stores (``Endpoint.owns``) -> the test that
 # another key asking for one of them finds nothing
 OWNED_BY_THE_KEY = {
-    "response": "tests/gateway/core/test_responses_state.py::"
+    "response": "tests/gateway/features/responses/test_state.py::"
     "test_another_key_sees_nothing_and_gets_the_unknown_id_404",
-    "interaction": "tests/gateway/core/test_service_interactions.py::"
+    "interaction": "tests/gateway/features/interactions/test_service.py::"
     "test_another_keys_interaction_is_a_404_and_cannot_be_continued",
-    "conversation": "tests/gateway/core/test_conversations.py::"
+    "conversation": "tests/gateway/features/responses/test_conversations.py::"
     "test_another_keys_conversation_is_not_found",
     "image_file": "tests/gateway/policy/test_authorization_matrix.py::"
     "test_a_signed_file_link_is_its_own_credential_and_its_keys_alone",

@@ -140,7 +140,8 @@ async def test_websockets_are_refused_before_they_are_accepted(
 
     monkeypatch.setattr(asgi, "ROLE", role)
     monkeypatch.setattr(asgi, "console_sockets", stand_in)
-    monkeypatch.setattr(asgi, "responses_socket", stand_in)
+    for feature_path in list(asgi.FEATURE_SOCKETS):
+        monkeypatch.setitem(asgi.FEATURE_SOCKETS, feature_path, stand_in)
     monkeypatch.setattr(asgi.realtime_socket, "app", stand_in)
     sent: list[dict] = []
 

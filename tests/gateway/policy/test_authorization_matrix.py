@@ -23,6 +23,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from gateway.base import lifecycle
 from gateway.edge import batch_endpoints, dialects, endpoints
 from gateway.edge.api import api
+from gateway.features.responses import paths as responses_paths
 from gateway.models import Provider, Route, Team
 from gateway.policy import keys, registry
 
@@ -350,7 +351,7 @@ async def test_files_batches_stored_responses_and_mcp_want_a_key(two_teams: dict
     paths = [f"{p}/v1/files" for p in batch_endpoints.PREFIXES]
     paths += [f"{p}/v1/batches" for p in batch_endpoints.PREFIXES]
     paths += ["/v1/messages/batches", "/anthropic/v1/messages/batches"]
-    paths += [f"{p}/resp_1" for p in endpoints.RESPONSES_PATHS]
+    paths += [f"{p}/resp_1" for p in responses_paths.RESPONSES_PATHS]
     paths += [f"{p}/int_1" for p in dialects.INTERACTIONS_PATHS]
     for path in paths:
         status, _ = await call(path, None, method="GET")
@@ -487,7 +488,7 @@ async def test_files_and_batches_are_their_keys_own(two_teams: dict[str, str]) -
 def conversation_paths(conversation: str, item: str) -> list[tuple[str, str]]:
     """(method, path) of every operation of the Conversations API, under each prefix."""
     rows = []
-    for base in endpoints.CONVERSATIONS_PATHS:
+    for base in responses_paths.CONVERSATIONS_PATHS:
         one = f"{base}/{conversation}"
         rows += [("POST", base), ("GET", one), ("POST", one), ("DELETE", one)]
         rows += [("GET", f"{one}/items"), ("POST", f"{one}/items")]
@@ -524,7 +525,7 @@ async def test_conversations_and_background_responses_are_their_keys_own(
     rows = conversation_paths("conv_matrix", "msg_matrix")
     responses = [
         (method, f"{p}/resp_matrix{tail}")
-        for p in endpoints.RESPONSES_PATHS
+        for p in responses_paths.RESPONSES_PATHS
         for method, tail in (("GET", ""), ("POST", "/cancel"), ("DELETE", ""))
     ]
     failures = []
@@ -532,7 +533,7 @@ async def test_conversations_and_background_responses_are_their_keys_own(
         status, _ = await call(path, None, body, b"application/json", method=method)
         if status != 401:
             failures.append(f"anonymous {method} {path}: {status}")
-        if path.endswith(tuple(endpoints.CONVERSATIONS_PATHS)):
+        if path.endswith(tuple(responses_paths.CONVERSATIONS_PATHS)):
             continue  # creating one is anybody's: it is then theirs
         status, answer = await call(path, two_teams["alpha"], body, b"application/json", method)
         if status != 404:
@@ -550,7 +551,8 @@ async def test_conversations_and_background_responses_are_their_keys_own(
     assert status == 200 and answer["status"] == "cancelled"
 
 
-# Who may use each row of the gateway's own ASGI route table (``endpoints.ROUTES``): a
+# Who may use each row of the gateway's own ASGI route table (``endpoints.routes()``: the
+# edge's rows and the features'): a
 # rule of ``gateway.policy.authorization`` or, in words, what the key check is. A new
 # row fails here until someone writes down who may use it.
 GATEWAY_ROUTES = {
@@ -573,7 +575,7 @@ GATEWAY_ROUTES = {
 def test_every_gateway_route_has_a_rule() -> None:
     from gateway.policy import authorization
 
-    names = [route.name for route in endpoints.ROUTES]
+    names = [route.name for route in endpoints.routes()]
     assert set(names) - set(GATEWAY_ROUTES) == set(), "gateway routes without a rule here"
     assert set(GATEWAY_ROUTES) - set(names) == set(), "rows naming no gateway route"
     named = {rule for rule in GATEWAY_ROUTES.values() if "." in rule and " " not in rule}

@@ -15,7 +15,9 @@ from pydantic import TypeAdapter
 
 from gateway import errors
 from gateway.codecs.openai_responses.inbound import parse_request, render_response, render_stream
-from gateway.core import compaction, responses_state
+from gateway.features.responses import compaction
+from gateway.features.responses import state as responses_state
+from gateway.features.responses.items import normalize_input
 from gateway.types import (
     ChatResponse,
     ErrorEvent,
@@ -209,7 +211,7 @@ def test_a_stored_response_replays_as_valid_events() -> None:
 
 
 def test_the_compaction_object_validates_and_opens_back_into_a_message() -> None:
-    items = responses_state.normalize_input(
+    items = normalize_input(
         [
             {"type": "message", "role": "user", "content": "Launch on Tuesday."},
             {"type": "message", "role": "assistant", "content": "Understood."},
@@ -236,7 +238,7 @@ def test_the_compaction_object_validates_and_opens_back_into_a_message() -> None
         "Launch is Tuesday; f ran."
     )
     # a later compaction does not keep the opened summary as a user message
-    kept = compaction.kept_messages(responses_state.normalize_input(opened))
+    kept = compaction.kept_messages(normalize_input(opened))
     assert [m["content"][0]["text"] for m in kept] == ["Launch on Tuesday.", "next"]
 
 

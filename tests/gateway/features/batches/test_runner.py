@@ -110,9 +110,12 @@ def test_cancelling_cancels_the_lines_left():
 
 def test_one_runner_holds_a_batch():
     batch = make_batch(1)
-    assert runner.claim_one("a") == batch.id
-    assert runner.claim_one("b") is None  # the lease is a's
-    assert runner.renew(batch.id, "b") is None and runner.renew(batch.id, "a") == "in_progress"
+    assert runner.RUNNER.claim("a") == batch.id
+    assert runner.RUNNER.claim("b") is None  # the lease is a's
+    assert (
+        runner.RUNNER.renew(batch.id, "b") is None
+        and runner.RUNNER.renew(batch.id, "a") == "in_progress"
+    )
     Batch.objects.filter(id=batch.id).update(lease_until=timezone.now() - timedelta(seconds=1))
-    assert runner.claim_one("b") == batch.id  # a's lease ran out: b resumes it
-    assert runner.renew(batch.id, "a") is None
+    assert runner.RUNNER.claim("b") == batch.id  # a's lease ran out: b resumes it
+    assert runner.RUNNER.renew(batch.id, "a") is None

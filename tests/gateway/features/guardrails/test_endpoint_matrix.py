@@ -142,7 +142,7 @@ async def test_a_conversations_items_are_guarded_when_a_request_uses_it(
     from asgiref.sync import sync_to_async
 
     from gateway.base.entries import KeyEntry
-    from gateway.core import conversations
+    from gateway.features.responses import conversations
 
     seen = upstream
     key = KeyEntry(id=61_061, name="conv", prefix="sy-conv", routes=None, rpm_limit=None,

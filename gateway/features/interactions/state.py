@@ -16,11 +16,15 @@ interaction keeps its events as sent (up to ``MAX_EVENTS_BYTES``), so a resumed
 stream (``?stream=true&last_event_id=``) carries the same event ids; one made whole
 is replayed from its resource.
 
-A ``background`` interaction is written at once as ``in_progress`` and answered so;
-the request runs on in a task of this process, through the same pipeline (limits
-held, journaled when it ends), and its answer replaces the row, unless ``cancel``
-marked it ``cancelled`` first (the task, when it runs in this process, is cancelled
-too). A process that stops while one runs leaves it ``in_progress``.
+A ``background`` interaction is written at once as ``in_progress`` and answered so
+(``Turn.detach``, which the chat job asks); the request runs on in a task of this
+process, through the same pipeline (limits held, journaled when it ends), and its
+answer replaces the row, unless ``cancel`` marked it ``cancelled`` first (the task,
+when it runs in this process, is cancelled too). A process that stops while one runs
+leaves it ``in_progress``.
+
+The pipeline reads a ``Turn`` as ``call.state`` (``gateway.base.hooks.CallState``): this
+feature registers ``begin`` for the Interactions dialect (``hooks.call_states``).
 
 An interaction is visible only to the key that created it (the master key's are the
 master key's own): another key's id is a 404, as an unknown one. Rows older than
@@ -46,7 +50,10 @@ from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.gemini_interactions import inbound, maps
 from gateway.core import storage_quota
+from gateway.core.call import Reply
 from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
+from gateway.models import StoredInteraction
+from gateway.policy import authorization
 from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -77,8 +84,8 @@ async def _in_thread(fn: Any, *args: Any) -> Any:
 @dataclass(slots=True)
 class Turn:
     """What an Interactions create keeps: set up before parsing, stored at the end.
-    The pipeline reads it as it reads a Responses turn (``keeps``, ``keep``,
-    ``final_response``, ``patch``, ``patch_events``)."""
+    The pipeline reads it as ``call.state`` (``hooks.CallState``: ``keeps``, ``keep``,
+    ``final_response``, ``patch``, ``patch_events``, ``detach``)."""
 
     key_id: int | None
     store: bool
@@ -109,6 +116,11 @@ class Turn:
 
     def patch_events(self, raw: bytes) -> bytes:
         return raw
+
+    def detach(self, job: Any, route: Any) -> Awaitable[Reply] | None:
+        """A ``background`` create: answered at once as in progress while the request
+        runs on (``detached``); None for any other."""
+        return detached(self, job, route) if self.background else None
 
     def final_response(self, chunk: bytes) -> dict[str, Any] | None:
         """Collect a stream's events as they go out; at ``interaction.completed``, the
@@ -143,8 +155,6 @@ class Turn:
 
 
 def _write(turn: Turn, interaction: dict[str, Any]) -> None:
-    from gateway.models import StoredInteraction
-
     events = turn.events.decode("utf-8", "replace") if turn.events else ""
     fields = {
         "status": str(interaction.get("status") or "")[:30],
@@ -229,8 +239,6 @@ def _chain_steps(interaction_id: str, key: KeyEntry) -> list[dict[str, Any]] | N
     """Every input and model step of the chain ending at ``interaction_id``, oldest
     first; None when the key has no such interaction. A chain whose earlier part is no
     longer stored, or that ends in a turn still running, is refused."""
-    from gateway.models import StoredInteraction
-
     if len(interaction_id) > 80:
         return None
     table = connection.ops.quote_name(StoredInteraction._meta.db_table)
@@ -263,6 +271,33 @@ def _chain_steps(interaction_id: str, key: KeyEntry) -> list[dict[str, Any]] | N
 # --- background ------------------------------------------------------------------------
 
 
+async def detached(turn: Turn, job: Any, route: Any) -> Reply:
+    """A background interaction: stored as in progress and answered so at once; the
+    chat ``job`` goes on in a task (admitted, held and journaled as any request, when
+    it ends) whose answer replaces the stored row."""
+    call = job.call
+    opened = await open_background(turn, job.request)
+
+    async def work() -> None:
+        try:
+            await job.respond_now(route)
+        except asyncio.CancelledError:  # cancelled or deleted by its key
+            call.finish(status=499, error=GatewayError("the interaction was cancelled"))
+        except GatewayError as error:
+            call.error_reply(error)
+            await failed(turn, error)
+        except Exception as exc:  # a bug: logged, the interaction failed
+            log.exception("background interaction %s failed", turn.interaction_id)
+            bug = GatewayError(f"internal error ({type(exc).__name__})")
+            call.error_reply(bug)
+            await failed(turn, bug)
+
+    run_in_background(turn, work())
+    payload = orjson.dumps(opened)
+    call.capture_outbound(payload)
+    return Reply(200, payload, call.headers())
+
+
 async def open_background(turn: Turn, request: ChatRequest) -> dict[str, Any]:
     """Write a background interaction's row as ``in_progress`` and return the resource
     the create answers with."""
@@ -282,8 +317,6 @@ async def open_background(turn: Turn, request: ChatRequest) -> dict[str, Any]:
 
 
 def _open(turn: Turn, interaction: dict[str, Any]) -> None:
-    from gateway.models import StoredInteraction
-
     StoredInteraction.objects.create(
         id=interaction["id"],
         key_id=turn.key_id,
@@ -321,8 +354,6 @@ async def failed(turn: Turn, error: GatewayError) -> None:
 
 
 def _fail(interaction_id: str, status: int, message: str) -> None:
-    from gateway.models import StoredInteraction
-
     row = StoredInteraction.objects.filter(id=interaction_id, status="in_progress").first()
     if row is None:
         return
@@ -338,9 +369,6 @@ def _fail(interaction_id: str, status: int, message: str) -> None:
 def _owned(interaction_id: str, key: KeyEntry) -> Any:
     """The stored interaction, when the one decision lets ``key`` use it
     (``interaction.use``); None otherwise, as for an unknown id."""
-    from gateway.models import StoredInteraction
-    from gateway.policy import authorization
-
     row = StoredInteraction.objects.filter(id=interaction_id).first()
     if row is None or not authorization.decide(key, "interaction.use", row):
         return None
@@ -430,8 +458,6 @@ async def cancel(interaction_id: str, key: KeyEntry) -> dict[str, Any]:
 def prune(
     older_than: timedelta, batch_size: int = PRUNE_BATCH, max_batches: int | None = None
 ) -> int:
-    from gateway.models import StoredInteraction
-
     old = StoredInteraction.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
     return db_work.delete_in_batches(old, batch_size, max_batches)
 

@@ -17,11 +17,14 @@ then finds the row in the database. The cost is one INSERT per response, off the
 loop; a failed write is logged and the reply still goes out (the chain then answers 400
 ``previous_response_not_found``, as for any unknown id).
 
-A turn may name a ``conversation`` instead (``gateway.core.conversations``): its items
-are the history, and the turn's input and output items are appended to it when the
-turn completes, whatever its ``store``. A background response (``background: true``,
-``gateway.core.responses_background``) runs as a request like any other, told its id:
-the stored response keeps the id the client was given.
+A turn may name a ``conversation`` instead (``gateway.features.responses.conversations``):
+its items are the history, and the turn's input and output items are appended to it
+when the turn completes, whatever its ``store``. A background response (``background:
+true``, ``gateway.features.responses.background``) runs as a request like any other,
+told its id: the stored response keeps the id the client was given.
+
+The pipeline reads a ``Turn`` as ``call.state`` (``gateway.base.hooks.CallState``): this
+feature registers ``begin`` for the Responses dialect (``hooks.call_states``).
 
 A response is visible only to the key that created it (the master key's are the master
 key's own). Rows older than ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` are pruned with the
@@ -44,11 +47,11 @@ from django.db import connection
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.openai_responses import inbound
-from gateway.core import compaction, conversations, storage_quota
-from gateway.core.response_items import as_input as as_input
-from gateway.core.response_items import carried_output as carried_output
-from gateway.core.response_items import normalize_input as normalize_input
+from gateway.core import storage_quota
 from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.features.responses import compaction, conversations
+from gateway.features.responses.items import as_input, carried_output, normalize_input
+from gateway.models import StoredResponse
 from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -128,6 +131,11 @@ class Turn:
         if self.response_id is not None:
             request.echo["background"] = True
 
+    def detach(self, job: Any, route: Any) -> None:
+        """Answered on the request path (a background response is queued before the
+        pipeline: ``gateway.features.responses.background``)."""
+        return None
+
     def own(self, response: dict[str, Any]) -> None:
         """A background response's final object carries the id the client holds."""
         if self.response_id is not None:
@@ -198,8 +206,6 @@ class Turn:
 
 
 def _write(turn: Turn, response: dict[str, Any]) -> None:
-    from gateway.models import StoredResponse
-
     if turn.response_id is not None:  # a background run done again after a crash
         StoredResponse.objects.filter(id=turn.response_id).delete()
     StoredResponse.objects.create(  # one INSERT: ids are new (uuid4) for every response
@@ -300,9 +306,7 @@ async def begin(
 # --- reading, deleting ------------------------------------------------------------------------
 
 
-def _owned(response_id: str, key: KeyEntry):  # type: ignore[no-untyped-def]
-    from gateway.models import StoredResponse
-
+def _owned(response_id: str, key: KeyEntry) -> Any:
     rows = StoredResponse.objects.filter(id=response_id)
     return rows.filter(key_id__isnull=True) if key.id is None else rows.filter(key_id=key.id)
 
@@ -348,8 +352,6 @@ def _chain_items(response_id: str, key: KeyEntry) -> list[dict[str, Any]] | None
     """Every input and carried output item of the chain ending at ``response_id``,
     oldest first; None when the key has no such response. A chain whose earlier part
     was deleted or pruned is refused rather than continued without it."""
-    from gateway.models import StoredResponse
-
     if len(response_id) > 80:
         return None
     table = connection.ops.quote_name(StoredResponse._meta.db_table)
@@ -492,15 +494,13 @@ def prune(
     older_than: timedelta, batch_size: int = PRUNE_BATCH, max_batches: int | None = None
 ) -> int:
     """Delete stored responses created more than ``older_than`` ago, in batches."""
-    from gateway.models import StoredResponse
-
     old = StoredResponse.objects.filter(created_at__lt=datetime.now(UTC) - older_than)
     return db_work.delete_in_batches(old, batch_size, max_batches)
 
 
 def prune_expired(max_batches: int) -> int:
-    """The journal's pruning round (``hooks.pruners``, registered from
-    ``GatewayConfig.ready``): stored responses older than
+    """The journal's pruning round (``hooks.pruners``, registered by this feature's
+    plugin): stored responses older than
     ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` (0: kept); rows deleted."""
     if days := settings.SWITCHYARD_RESPONSES_RETENTION_DAYS:
         return prune(timedelta(days=days), max_batches=max_batches)

@@ -24,6 +24,9 @@ import time
 import uuid
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
+from gateway.base.secrets import crypto
 from gateway.errors import InvalidRequest
 from gateway.types import ChatRequest, Document, Image, Message, Text, ToolCall, ToolResult
 
@@ -53,16 +56,10 @@ def _new_id(prefix: str) -> str:
 
 
 def seal(summary: str) -> str:
-    from gateway.base.secrets import crypto
-
     return PREFIX + crypto.encrypt(summary)
 
 
 def unseal(content: str, param: str) -> str:
-    from django.core.exceptions import ImproperlyConfigured
-
-    from gateway.base.secrets import crypto
-
     try:
         return crypto.decrypt(content[len(PREFIX) :])
     except (ImproperlyConfigured, ValueError):

@@ -17,11 +17,11 @@ from uvicorn.protocols.utils import ClientDisconnected
 from gateway.base import lifecycle
 from gateway.core import service
 from gateway.core.service import Caller
-from gateway.edge import responses_socket
-from gateway.edge.responses_socket import QUEUED_EVENTS, ResponsesSocket, live_sockets
+from gateway.features.responses import socket as responses_socket
+from gateway.features.responses.socket import QUEUED_EVENTS, ResponsesSocket, live_sockets
 
 # channels closes a consumer's old database connections on every dispatch: after a test
-# that opened one (tests/gateway/core/test_responses_state.py), that is database access
+# that opened one (tests/gateway/features/responses/test_state.py), that is database access
 pytestmark = pytest.mark.django_db(transaction=True)
 
 

@@ -20,8 +20,9 @@ from gateway import journal
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.codecs.gemini_interactions import inbound
-from gateway.core import interactions_state, service
+from gateway.core import service
 from gateway.edge import endpoints
+from gateway.features.interactions import state as interactions_state
 from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 

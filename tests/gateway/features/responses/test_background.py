@@ -1,4 +1,4 @@
-"""Background Responses (gateway/core/responses_background) below the server: the
+"""Background Responses (gateway/features/responses/background) below the server: the
 run's events taken from stream bytes however they are cut, renumbered after
 ``response.queued`` with the response's own id, a stream's end read as the final
 status; cancelling (queued, again, finished, not background, another key's); a claim
@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 
 from gateway import errors
 from gateway.base.entries import MASTER
-from gateway.core import responses_background as bg
+from gateway.features.responses import background as bg
 from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse
 
 ALICE = replace(MASTER, id=1, name="alice", prefix="sy-a")
@@ -77,10 +77,10 @@ async def test_cancel() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_one_runner_claims_and_a_lost_run_starts_over() -> None:
     queued("resp_r")
-    assert bg.claim_one("runner-a") == "resp_r"
-    assert bg.claim_one("runner-b") is None  # held
+    assert bg.RUNNER.claim("runner-a") == "resp_r"
+    assert bg.RUNNER.claim("runner-b") is None  # held
     BackgroundResponse.objects.filter(id="resp_r").update(
-        runner=bg.RUNNER_ID, attempt=1, status="in_progress", events=3
+        runner=bg.RUNNER.runner_id, attempt=1, status="in_progress", events=3
     )
     for n in (1, 2):
         BackgroundEvent.objects.create(response_id="resp_r", sequence=n, data="{}")

@@ -1,4 +1,4 @@
-"""Stored Responses API responses (gateway/core/responses_state): what a turn stores, how a
+"""Stored Responses API responses (gateway/features/responses/state): what a turn stores, how a
 chain is rebuilt as items for the parser, per-key visibility, delete, input-item
 pages, spotting the final stream event, retention."""
 
@@ -14,7 +14,7 @@ import pytest
 from gateway import errors
 from gateway.base.entries import MASTER
 from gateway.codecs.openai_responses.inbound import parse_request
-from gateway.core import responses_state
+from gateway.features.responses import state as responses_state
 from gateway.models import StoredResponse
 from gateway.streaming import sse_bytes
 from gateway.types import Text, Thinking, ToolCall, ToolResult

@@ -2,7 +2,7 @@
 ``responses.create(conversation=...)`` turn reads and appends to.
 
 A conversation is a row and its items, in the order added (``ConversationItem.seq``).
-A Responses turn naming a conversation is rebuilt by ``responses_state.begin`` as the
+A Responses turn naming a conversation is rebuilt by ``state.begin`` as the
 conversation's items followed by the new input, like a ``previous_response_id`` chain,
 so it continues on any upstream; when the turn completes its input items and the output
 items that carry the conversation are appended (``append``, from ``Turn.keep``).
@@ -10,7 +10,8 @@ items that carry the conversation are appended (``append``, from ``Turn.keep``).
 Who sees what: the key that created a conversation (the master key's are the master
 key's own), asked through ``authorization.decide(key, "conversation.use", row)``;
 anyone else gets the 404 an unknown id gets. The functions here are synchronous (run
-them with ``db_work.arun``) and raise ``GatewayError``s the edge renders."""
+them with ``db_work.arun``) and raise ``GatewayError``s the edge renders (``routes``
+answers ``/v1/conversations`` with them)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from typing import Any
 from django.db import transaction
 
 from gateway.base.entries import KeyEntry
-from gateway.core import response_items, storage_quota
+from gateway.core import storage_quota
 from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.features.responses.items import normalize_input
+from gateway.models import Conversation, ConversationItem
 from gateway.policy import authorization
 
 MAX_ITEMS_PER_CALL = 20  # as OpenAI: items in one create call
@@ -98,7 +101,7 @@ def check_items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
                 "item_reference is not supported: send the items themselves",
                 param=f"{param}[{index}]",
             )
-    return response_items.normalize_input(raw)
+    return normalize_input(raw)
 
 
 # --- ownership ----------------------------------------------------------------------------------
@@ -106,8 +109,6 @@ def check_items(raw: Any, param: str = "items") -> list[dict[str, Any]]:
 
 def owned(conversation_id: str, key: KeyEntry) -> Any:
     """The conversation row if ``key`` may use it, else ``ConversationNotFound``."""
-    from gateway.models import Conversation
-
     row = Conversation.objects.filter(id=conversation_id[:80]).first()
     if row is None or not authorization.decide(key, "conversation.use", row):
         raise not_found(conversation_id)
@@ -118,8 +119,6 @@ def owned(conversation_id: str, key: KeyEntry) -> Any:
 
 
 def create(key: KeyEntry, body: dict[str, Any]) -> dict[str, Any]:
-    from gateway.models import Conversation, ConversationItem
-
     metadata = check_metadata(body.get("metadata"))
     items = check_items(body.get("items"))
     storage_quota.admit_sync(key, conversations=1, conversation_items=len(items))
@@ -169,8 +168,6 @@ def _page(rows: list[Any], limit: int) -> dict[str, Any]:
 def list_items(conversation_id: str, key: KeyEntry, query: dict[str, str]) -> dict[str, Any]:
     """Items newest first (``order=asc``: oldest first), ``limit`` (1-100, 20) of them
     after the item ``after`` names, as OpenAI's list objects page."""
-    from gateway.models import ConversationItem
-
     row = owned(conversation_id, key)
     raw_limit = query.get("limit", str(LIST_DEFAULT))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= LIST_MAX:
@@ -202,8 +199,6 @@ def add_items(conversation_id: str, key: KeyEntry, body: dict[str, Any]) -> dict
 
 
 def get_item(conversation_id: str, item_id: str, key: KeyEntry) -> dict[str, Any]:
-    from gateway.models import ConversationItem
-
     row = owned(conversation_id, key)
     found = ConversationItem.objects.filter(conversation=row, item_id=item_id).first()
     if found is None:
@@ -214,8 +209,6 @@ def get_item(conversation_id: str, item_id: str, key: KeyEntry) -> dict[str, Any
 
 def delete_item(conversation_id: str, item_id: str, key: KeyEntry) -> dict[str, Any]:
     """Delete one item; answers the conversation, as OpenAI does."""
-    from gateway.models import ConversationItem
-
     row = owned(conversation_id, key)
     deleted, _ = ConversationItem.objects.filter(conversation=row, item_id=item_id).delete()
     if not deleted:
@@ -229,16 +222,12 @@ def delete_item(conversation_id: str, item_id: str, key: KeyEntry) -> dict[str, 
 def history(conversation_id: str, key: KeyEntry) -> list[dict[str, Any]]:
     """Every item of the conversation, oldest first (``ConversationNotFound`` when the key
     has none by that id)."""
-    from gateway.models import ConversationItem
-
     row = owned(conversation_id, key)
     rows = ConversationItem.objects.filter(conversation=row).order_by("seq")
     return [item.item for item in rows]
 
 
 def _append(conversation_id: str, items: list[dict[str, Any]], response_id: str) -> list[Any]:
-    from gateway.models import ConversationItem
-
     made = [
         ConversationItem(
             conversation_id=conversation_id, item_id=item["id"], item=item, response_id=response_id
@@ -263,14 +252,10 @@ def _append(conversation_id: str, items: list[dict[str, Any]], response_id: str)
 def append(conversation_id: str, items: list[dict[str, Any]], response_id: str = "") -> None:
     """Add a turn's items (its input, then its output) to the conversation; a conversation
     deleted meanwhile takes nothing."""
-    from gateway.models import Conversation
-
     if Conversation.objects.filter(id=conversation_id).exists():
         _append(conversation_id, items, response_id)
 
 
 def forget_turn(response_id: str) -> None:
     """Remove what a background response's lost run appended (it runs again)."""
-    from gateway.models import ConversationItem
-
     ConversationItem.objects.filter(response_id=response_id).delete()

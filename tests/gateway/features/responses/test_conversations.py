@@ -1,7 +1,7 @@
 """Conversations (gateway/core/conversations): items stored with ids, pages newest
 first with ``after``, metadata rules, one key's conversation unseen by another, a turn's
 items appended (a resent id made anew) and a lost background run's items forgotten;
-a Responses turn naming a conversation rebuilt from its items (responses_state.begin)."""
+a Responses turn naming a conversation rebuilt from its items (gateway/features/responses/state.begin)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 
 from gateway import errors
 from gateway.base.entries import MASTER
-from gateway.core import conversations, responses_state
+from gateway.features.responses import conversations
+from gateway.features.responses import state as responses_state
 
 ALICE = replace(MASTER, id=1, name="alice", prefix="sy-a")
 BOB = replace(MASTER, id=2, name="bob", prefix="sy-b")

@@ -10,6 +10,9 @@ continues with ``previous_response_id``. ``stream_id`` is echoed on every event.
 socket remembers its latest responses in memory, so ``previous_response_id`` continues
 a ``store: false`` response on the socket that made it (as OpenAI's does).
 
+The edge serves it on the Responses paths (``gateway.asgi`` composes its socket table
+from ``hooks.api_sockets``, which this feature's plugin fills).
+
 A socket serves for 60 minutes (``CONNECTION_LIMIT``); a ``response.create`` after
 that gets the ``websocket_connection_limit_reached`` error and the socket closes.
 
@@ -42,9 +45,10 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from gateway import codecs
 from gateway.base import lifecycle
-from gateway.core import responses_state, service
-from gateway.edge.endpoints import header_map, resolve_caller
+from gateway.core import service
 from gateway.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, ShuttingDown
+from gateway.features.responses.state import SocketMemory
+from gateway.web.callers import header_map, resolve_caller
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         self.queued_bytes = 0
         self.gone = False
         self.worker: asyncio.Task[None] | None = None
-        self.memory = responses_state.SocketMemory()
+        self.memory = SocketMemory()
         self.opened = time.monotonic()
         caller = resolve_caller(self.headers)
         if caller.key is None or service.key_refusal(caller.key):
@@ -165,7 +169,7 @@ class ResponsesSocket(AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker
         self._drop_queue()
-        self.memory = responses_state.SocketMemory()
+        self.memory = SocketMemory()
 
     def _drop_queue(self) -> None:
         self.queue = asyncio.Queue()
@@ -298,3 +302,6 @@ class ResponsesSocket(AsyncWebsocketConsumer):
         except (orjson.JSONDecodeError, KeyError, TypeError):
             error = {"type": "api_error", "message": "request failed", "code": None, "param": None}
         await self.send(text_data=error_event(reply.status, error, stream_id).decode())
+
+
+app = ResponsesSocket.as_asgi()  # what the edge serves the Responses paths' sockets with

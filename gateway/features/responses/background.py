@@ -6,7 +6,8 @@ stopped with ``POST /v1/responses/{id}/cancel``.
 The invariant: a response that was queued runs to an end (completed, incomplete, failed
 or cancelled) even if the process running it dies. A ``BackgroundResponse`` row holds
 the request; a runner per serving process (``hooks.background_tasks``) claims one with
-a lease (``gateway.base.leases``, as the batch runner does) and renews it every second,
+a lease (``gateway.base.leased_runner.LeasedRunner``, the batch runner's loop too) and
+renews it every second,
 reading the status there (a cancel from any process is seen within a second; one from
 this process at once). A process that dies lets its lease run out and the next claim
 runs the response again from the start: the events its lost run stored after
@@ -17,7 +18,8 @@ reads it again from the beginning instead of joining two runs' deltas.
 The run is a request like any other: ``service.handle`` under the response's key
 (routing, rate limits, the budget hold, guardrails, the journal), streamed, told the
 response's id (``Caller.background_id``) so the stored response and the conversation
-(``responses_state.Turn``) carry it. Every event is stored as it is produced
+(``state.Turn``) carry it. The edge hands a create to ``submit`` before the pipeline
+(``hooks.deferred_requests``, registered by this feature's plugin). Every event is stored as it is produced
 (``BackgroundEvent``, written in small batches), numbered from 0 (``response.queued``)
 with no gap, so a reader resumes after any number it saw and follows live until the
 response ends.
@@ -32,7 +34,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -44,33 +45,30 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from gateway.base import db_work, leases, lifecycle
+from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.leased_runner import LeasedRunner
 from gateway.codecs.openai_responses import inbound
-from gateway.core import conversations, responses_state
+from gateway.core import service
 from gateway.core.call import Caller, Reply, StreamReply
 from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.features.responses import conversations, state
+from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse
 from gateway.policy import authorization, registry
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = float(os.environ.get("SWITCHYARD_BACKGROUND_LEASE_SECONDS", "10"))
-RENEW_SECONDS = min(1.0, LEASE_SECONDS / 3)
-POLL_SECONDS = 1.0
 FOLLOW_POLL_SECONDS = 0.2  # how often a stream follower on another process looks
 FLUSH_SECONDS = 0.1  # events are written at least this often while a run streams
 FLUSH_EVENTS = 64
 USER_AGENT = "switchyard-background"
-RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 FINAL_EVENTS = {
     "response.completed": "completed",
     "response.incomplete": "incomplete",
     "response.failed": "failed",
 }
 
-_wake: asyncio.Event | None = None
-_loop: asyncio.AbstractEventLoop | None = None
-_running: dict[str, asyncio.Task[None]] = {}
 _news: dict[str, set[asyncio.Event]] = {}  # followers in this process, woken by a flush
 
 
@@ -82,10 +80,7 @@ def concurrency() -> int:
 def wake() -> None:
     """Look for work now (a response was just queued in this process); the runner not
     started yet (``hooks.BackgroundTask.jobs``) starts on it."""
-    if _wake is not None and _loop is not None and not _loop.is_closed():
-        _loop.call_soon_threadsafe(_wake.set)
-    else:
-        lifecycle.wake_dormant()
+    RUNNER.wake()
 
 
 def _notify(response_id: str) -> None:
@@ -102,8 +97,8 @@ def sse(event: dict[str, Any]) -> bytes:
 # --- creating ---------------------------------------------------------------------------------
 
 
-def _not_found(response_id: str) -> responses_state.ResponseNotFound:
-    return responses_state.ResponseNotFound(
+def _not_found(response_id: str) -> state.ResponseNotFound:
+    return state.ResponseNotFound(
         f"Response with id {response_id[:80]!r} not found.", code="response_not_found"
     )
 
@@ -118,7 +113,7 @@ def _queued_object(
         probe["input"] = ""
     request = inbound.parse_request(probe, headers)
     request.echo["background"] = True
-    conversation = responses_state.conversation_of(body)
+    conversation = state.conversation_of(body)
     if conversation is not None:
         request.echo["conversation"] = {"id": conversation}
     now = int(time.time())
@@ -127,8 +122,6 @@ def _queued_object(
 
 
 def _insert(row: Any, event: dict[str, Any]) -> None:
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     with transaction.atomic():
         BackgroundResponse.objects.bulk_create([row])
         BackgroundEvent.objects.create(response=row, sequence=0, data=orjson.dumps(event).decode())
@@ -140,8 +133,6 @@ async def submit(
     """``POST /v1/responses`` with ``background: true``: queue it and answer the queued
     response (or, with ``stream: true``, follow its events from the first). None: not a
     background request (served as any request is)."""
-    from gateway.models import BackgroundResponse
-
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -158,7 +149,7 @@ async def submit(
     route = registry.current().routes.get(model) if isinstance(model, str) else None
     if route is not None and not (allowed := authorization.decide(key, "route.call", route)):
         raise PermissionDenied(allowed.reason)
-    conversation = responses_state.conversation_of(body)
+    conversation = state.conversation_of(body)
     if conversation is not None:
         await db_work.arun(conversations.owned, conversation, key)
     response_id = f"resp_{uuid.uuid4().hex}"
@@ -191,8 +182,6 @@ async def submit(
 
 
 def _owned(response_id: str, key: KeyEntry) -> Any:
-    from gateway.models import BackgroundResponse
-
     row = BackgroundResponse.objects.filter(id=response_id[:80]).first()
     if row is None or not authorization.decide(key, "response.use", row):
         return None
@@ -211,8 +200,6 @@ async def exists(response_id: str, key: KeyEntry) -> bool:
 
 
 def _cancel(response_id: str, key: KeyEntry) -> dict[str, Any] | None:
-    from gateway.models import BackgroundResponse, StoredResponse
-
     row = _owned(response_id, key)
     if row is None:
         stored = StoredResponse.objects.filter(id=response_id[:80]).first()
@@ -239,7 +226,7 @@ async def cancel(response_id: str, key: KeyEntry) -> dict[str, Any]:
     response = await db_work.arun(_cancel, response_id, key)
     if response is None:
         raise _not_found(response_id)
-    task = _running.get(response_id)
+    task = RUNNER.running.get(response_id)
     if task is not None:
         task.cancel()
     _notify(response_id)
@@ -257,7 +244,7 @@ def _delete(response_id: str, key: KeyEntry) -> bool:
 async def delete(response_id: str, key: KeyEntry) -> bool:
     """Delete a background response (a run under way stops); False: none by that id."""
     deleted: bool = await db_work.arun(_delete, response_id, key)
-    if deleted and (task := _running.get(response_id)) is not None:
+    if deleted and (task := RUNNER.running.get(response_id)) is not None:
         task.cancel()
     return deleted
 
@@ -267,8 +254,6 @@ async def delete(response_id: str, key: KeyEntry) -> bool:
 
 def _read_events(response_id: str, after: int) -> tuple[list[str], str, int, int] | None:
     """Events after ``after`` (at most 500), and the row's status, attempt and count."""
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     state = (
         BackgroundResponse.objects.filter(id=response_id)
         .values_list("status", "attempt", "events")
@@ -289,8 +274,6 @@ async def follow(
 ) -> AsyncIterator[bytes]:
     """The response's events after ``starting_after`` (all of them: None), as stored,
     then live until it ends; ``data: [DONE]`` last."""
-    from gateway.models import BackgroundResponse
-
     last = -1 if starting_after is None else starting_after
     news = asyncio.Event()
     _news.setdefault(response_id, set()).add(news)
@@ -353,23 +336,14 @@ def key_for(key_id: int | None) -> KeyEntry | None:
     return None
 
 
-def claim_one(runner_id: str = RUNNER_ID) -> str | None:
-    from gateway.models import BackgroundResponse
-
-    pk = leases.claim(BackgroundResponse, runner_id, LEASE_SECONDS, skip=_running)
-    return None if pk is None else str(pk)
-
-
 def _start(pk: str) -> Any:
     """Mark the claimed response in progress (a lost run's leftovers removed first): the
     row, or None when it is not ours to run any more."""
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     with transaction.atomic():
         row = BackgroundResponse.objects.select_for_update().filter(pk=pk).first()
         if row is None or row.status not in BackgroundResponse.UNFINISHED:
             return None
-        if row.runner != RUNNER_ID:
+        if row.runner != RUNNER.runner_id:
             return None
         if row.attempt > 0:  # a run before this one was lost with its process
             BackgroundEvent.objects.filter(response_id=pk, sequence__gt=0).delete()
@@ -387,14 +361,12 @@ def _flush(
 ) -> bool:
     """Store ``events`` (numbered from ``first``) while the response is still ours and
     running; False when it is not (cancelled, deleted, or claimed by another)."""
-    from gateway.models import BackgroundEvent, BackgroundResponse
-
     fields: dict[str, Any] = {"events": first + len(events)}
     if snapshot is not None:
         fields["response"] = snapshot
     with transaction.atomic():
         ours = BackgroundResponse.objects.filter(
-            pk=pk, runner=RUNNER_ID, status="in_progress"
+            pk=pk, runner=RUNNER.runner_id, status="in_progress"
         ).update(**fields)
         if not ours:
             return False
@@ -406,23 +378,8 @@ def _flush(
 
 
 def _finish(pk: str, status: str, response: dict[str, Any]) -> None:
-    from gateway.models import BackgroundResponse
-
-    BackgroundResponse.objects.filter(pk=pk, runner=RUNNER_ID, status="in_progress").update(
-        status=status, response=response, finished_at=timezone.now()
-    )
-
-
-def _renew(pk: str) -> str | None:
-    from gateway.models import BackgroundResponse
-
-    return leases.renew(BackgroundResponse, pk, RUNNER_ID, LEASE_SECONDS)
-
-
-def _release(pk: str) -> None:
-    from gateway.models import BackgroundResponse
-
-    leases.release(BackgroundResponse, pk, RUNNER_ID)
+    ours = BackgroundResponse.objects.filter(pk=pk, runner=RUNNER.runner_id, status="in_progress")
+    ours.update(status=status, response=response, finished_at=timezone.now())
 
 
 class _Run:
@@ -512,8 +469,6 @@ def _error_of(reply: Reply) -> dict[str, Any]:
 
 
 async def _run(row: Any) -> None:
-    from gateway.core import service
-
     run = _Run(row)
     key = key_for(row.key_id)
     caller = Caller(
@@ -549,21 +504,22 @@ async def _run(row: Any) -> None:
     await db_work.arun(_finish, run.pk, status, response)
 
 
-async def _heartbeat(pk: str, task: asyncio.Task[None]) -> None:
-    while True:
-        await asyncio.sleep(RENEW_SECONDS)
-        try:
-            status = await db_work.arun(_renew, pk)
-        except Exception as exc:  # the database is away: keep going, try again
-            log.debug("background response %s: lease not renewed (%s)", pk, exc)
-            continue
-        if status is None or status != "in_progress":
-            task.cancel()  # cancelled, deleted or claimed by another: stop
-            return
+def _watch(work: asyncio.Task[None]) -> Any:
+    """What the response's lease tells (``LeasedRunner.leased``): cancelled, deleted or
+    claimed by another (its status no longer ``in_progress``, or the lease lost) stops
+    the run."""
+
+    def on_status(status: str | None) -> bool:
+        if status != "in_progress":
+            work.cancel()
+            return True
+        return False
+
+    return on_status
 
 
 async def run_claimed(pk: str) -> None:
-    heartbeat: asyncio.Task[None] | None = None
+    """Run a response this process holds the lease of (``RUNNER`` releases it after)."""
     try:
         row = await db_work.arun(_start, pk)
         if row is None:
@@ -571,8 +527,8 @@ async def run_claimed(pk: str) -> None:
         _notify(pk)
         work = asyncio.current_task()
         assert work is not None
-        heartbeat = asyncio.create_task(_heartbeat(pk, work))
-        await _run(row)
+        async with RUNNER.leased(pk, _watch(work)):
+            await _run(row)
     except asyncio.CancelledError:
         if lifecycle.closing():
             raise  # the process is going away: the next claim runs it again
@@ -587,49 +543,22 @@ async def run_claimed(pk: str) -> None:
                 _finish, pk, "failed", {"id": pk, "status": "failed", "error": error}
             )
     finally:
-        if heartbeat is not None:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await heartbeat
-        with contextlib.suppress(Exception):
-            await asyncio.shield(db_work.arun(_release, pk))
         _notify(pk)
 
 
+def _room() -> bool:
+    return len(RUNNER.running) < concurrency()
+
+
 async def run_forever() -> None:
-    """The per-process loop: claim, run, repeat. Never raises (a database that is down
-    or not migrated yet is retried)."""
-    global _wake, _loop
-    _wake, _loop = asyncio.Event(), asyncio.get_running_loop()
-    _wake.set()  # started on a queued response (or with the process): claim at once
-    try:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_wake.wait(), POLL_SECONDS)
-            _wake.clear()
-            for pk in [pk for pk, task in _running.items() if task.done()]:
-                del _running[pk]
-            if len(_running) >= concurrency() or lifecycle.closing():
-                continue
-            try:
-                claimed = await db_work.arun(claim_one)
-            except Exception as exc:
-                log.debug("background responses: cannot claim (%s)", exc)
-                continue
-            if claimed is not None:
-                _running[claimed] = asyncio.create_task(
-                    run_claimed(claimed), name=f"background-{claimed}"
-                )
-                _wake.set()  # maybe another one
-    finally:
-        tasks = list(_running.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        _running.clear()
-        _wake = _loop = None
+    """The per-process loop (``LeasedRunner.run_forever``): claim, run, repeat. Never
+    raises (a database that is down or not migrated yet is retried)."""
+    await RUNNER.run_forever()
+
+
+RUNNER = LeasedRunner(
+    "background", BackgroundResponse, run_claimed, lease_seconds=LEASE_SECONDS, room=_room
+)
 
 
 # --- retention ---------------------------------------------------------------------------------------
@@ -638,8 +567,6 @@ async def run_forever() -> None:
 def prune_expired(max_batches: int) -> int:
     """Finished background responses (and their events) older than
     ``SWITCHYARD_RESPONSES_RETENTION_DAYS`` (0: kept), with the journal's pruning."""
-    from gateway.models import BackgroundResponse
-
     days = settings.SWITCHYARD_RESPONSES_RETENTION_DAYS
     if not days:
         return 0
@@ -647,4 +574,4 @@ def prune_expired(max_batches: int) -> int:
         status__in=BackgroundResponse.FINAL,
         created_at__lt=timezone.now() - timedelta(days=days),
     )
-    return db_work.delete_in_batches(old, responses_state.PRUNE_BATCH, max_batches)
+    return db_work.delete_in_batches(old, state.PRUNE_BATCH, max_batches)
