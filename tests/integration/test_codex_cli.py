@@ -160,18 +160,34 @@ def journaled_follow_up(stack: Stack, after: int) -> dict:
     import sqlite3
     import time
 
+    from gateway.base import body_parts
+    from gateway.models import body_blobs
+
     deadline = time.monotonic() + 10
     while True:
         db = sqlite3.connect(stack.gw.data_dir / "switchyard.sqlite3")
         try:
-            rows = db.execute(
-                "SELECT inbound_request FROM gateway_requestbody "
-                "WHERE inbound_request LIKE '%function_call_output%' AND log_id > ? "
-                "ORDER BY log_id DESC",
+            # bodies are stored as an envelope and parts written once (gateway.base.
+            # body_parts): rebuilt from the parts before they are searched
+            stored = db.execute(
+                "SELECT inbound_request, parts FROM gateway_requestbody "
+                "WHERE log_id > ? ORDER BY log_id DESC",
                 (after,),
             ).fetchall()
+            nodes = {
+                key: (parent, data)
+                for key, parent, data in db.execute(
+                    "SELECT hash, parent, data FROM gateway_bodyblob"
+                ).fetchall()
+            }
         finally:
             db.close()
+        rows = []
+        for envelope, parts in stored:
+            refs = body_blobs.refs_of(parts).get("inbound_request")
+            text = body_parts.join(envelope, refs, nodes) if refs else envelope
+            if text and "function_call_output" in text:
+                rows.append((text,))
         # the turn that opens with the tool's output (Codex's first request of the
         # session may name function_call_output too, and can be journaled first)
         turns = [json.loads(row[0]) for row in rows]
