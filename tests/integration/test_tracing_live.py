@@ -153,5 +153,5 @@ def test_a_request_without_traceparent_starts_its_own_trace(traced_stack: Stack,
     (server,) = [s for _, s in spans if s.kind == Span.SPAN_KIND_SERVER]
     assert not server.parent_span_id
     a = attributes(server.attributes)
-    assert a["gen_ai.provider.name"] == "anthropic" and a["switchyard.stream"] is True
+    assert a["gen_ai.provider.name"] == "anthropic" and a["gen_ai.request.stream"] is True
     assert a["gen_ai.response.finish_reasons"] == ["stop"]
