@@ -21,6 +21,7 @@ import functools
 import itertools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -324,14 +325,12 @@ class Checker(BaseChecker):
             seen.append(rule.name)
             return f"[{rule.name.upper()}_REDACTED]"
 
-        rewritten = [mask.sub(masked, t) if it else t for t, it in zip(texts, scanned, strict=True)]
+        rewritten = [
+            _masked_in_place(mask, masked, text, original) if it else original
+            for text, original, it in zip(texts, originals, scanned, strict=True)
+        ]
         if not seen:
             return Verdict()
-        # a text no rule masked stays as it came (its normal form is only for matching)
-        rewritten = [
-            new if new != normal else original
-            for new, normal, original in zip(rewritten, texts, originals, strict=True)
-        ]
         entities = tuple(dict.fromkeys(seen))
         return Verdict("intervened", f"masked {', '.join(entities)}", rewritten, entities)
 
@@ -354,6 +353,35 @@ def normalized(text: str) -> str:
     """``text`` as rules match it: NFKC (full-width and compatibility forms folded),
     without format characters (a word split by a zero-width space is the word)."""
     return unicodedata.normalize("NFKC", text.translate(format_characters()))
+
+
+def _masked_in_place(
+    mask: re.Pattern[str], masked: Callable[[re.Match[str]], str], normal: str, original: str
+) -> str:
+    """``original`` with what ``mask`` matches in its normal form replaced, and every
+    other character as it came (a Kelvin sign beside a masked word stays one, as a
+    stream that let it out before the word arrived would have it). Where the normal
+    form is not the characters' forms one by one (combining marks composed), the whole
+    text is given in its normal form."""
+    whole = mask.sub(masked, normal)
+    if normal is original or whole == normal:  # ASCII, or nothing masked: as it came
+        return whole if whole != normal else original
+    pieces = [normalized(char) for char in original]
+    if "".join(pieces) != normal:
+        return whole
+    starts = list(itertools.accumulate((len(p) for p in pieces), initial=0))
+    at = {start: index for index, start in enumerate(starts)}
+    out: list[str] = []
+    done = 0  # characters of ``original`` written
+    for found in mask.finditer(normal):
+        first, last = at.get(found.start()), at.get(found.end())
+        if first is None or last is None:  # a match within one character's form
+            return whole
+        out.append(original[done:first])
+        out.append(masked(found))
+        done = last
+    out.append(original[done:])
+    return "".join(out)
 
 
 def _narrowed(hints: Hints | None, present: frozenset[str]) -> Hints | None:

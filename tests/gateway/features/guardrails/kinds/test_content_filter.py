@@ -221,3 +221,17 @@ def test_format_characters_are_every_cf_character() -> None:
 
     every = {c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
     assert set(content_filter.format_characters()) == every
+
+
+def test_a_masked_text_keeps_the_form_of_what_was_not_masked() -> None:
+    """A Kelvin sign beside a masked word stays a Kelvin sign (NFKC is for matching):
+    the whole answer and a stream that let the sign out after the word agree."""
+    import asyncio
+
+    filter_ = checker(EVERY_PATTERN)
+    text = "a codename \u212a ｘ"
+    assert filter_.scan([text]).texts == ["a [KEYWORD_REDACTED] \u212a ｘ"]
+    streamed, finish = asyncio.run(_streamed(filter_, ["a codename ", "\u212a ｘ"]))
+    assert (streamed, finish) == ("a [KEYWORD_REDACTED] \u212a ｘ", "stop")
+    # a word disguised by a zero-width space is masked whole; the rest keeps its form
+    assert filter_.scan(["ｙ code\u200bname ｙ"]).texts == ["ｙ [KEYWORD_REDACTED] ｙ"]
