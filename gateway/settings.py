@@ -392,6 +392,7 @@ INSTALLED_APPS = [
     # pages, /api routers and LiteLLM sections are composed in this order
     "gateway.features.mcp.apps.McpConfig",
     "gateway.features.guardrails.apps.GuardrailsConfig",
+    "gateway.features.cache_doctor.apps.CacheDoctorConfig",
 ]
 
 MIDDLEWARE = [

@@ -37,6 +37,8 @@ def usd(value: Decimal | float | str | None) -> str:
     amount = value if isinstance(value, Decimal) else Decimal(str(value))
     if amount == 0:
         return "$0.00"
+    if amount < 0:  # -$0.18, never $-0.18
+        return "-" + str(usd(-amount))
     if abs(amount) < Decimal("0.01"):
         return significant_usd(amount)
     return f"${amount:,.2f}"

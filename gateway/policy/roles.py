@@ -137,6 +137,8 @@ API: dict[str, tuple[str, str]] = {
     "alerts": ("spend.view", "settings.edit"),  # budget alerts: admins read, owners change
     # the providers' bills beside the journal: admins read, owners run a reconciliation
     "bill-drift": ("spend.view", "settings.edit"),
+    # prompt caching per route, key and session (gateway.features.cache_doctor): read only
+    "cache-doctor": ("spend.view", "spend.view"),
     "audit": ("audit.view", "audit.view"),
     "prompts": ("prompts.view", "prompts.edit"),  # and rule prompt.change
     "datasets": ("evals.use", "evals.use"),

@@ -166,6 +166,7 @@ API = {
     "tags": (ADMINS, ADMINS),  # tag budgets: across every team's keys
     "alerts": (ADMINS, {O}),  # budget alerts: admins read, owners change
     "bill-drift": (ADMINS, OWNERS),  # the providers' bills: admins read, owners run it
+    "cache-doctor": (ADMINS, ADMINS),  # prompt caching per route, key and session: read only
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
     "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)
@@ -295,6 +296,7 @@ def test_every_console_url_is_a_declared_page() -> None:
 
 
 def test_an_undeclared_page_is_for_owners_only() -> None:
+    console_patterns()  # the pages are declared as the URLconf is loaded (in any order of tests)
     assert roles.page_ability("console:nowhere", "GET") == "owner.only"
     assert roles.page_ability("console:login", "POST") is None
 

@@ -37,7 +37,7 @@ ORDER = (
 )
 FEATURES = (
     "mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing", "passthrough",
-    "responses", "interactions",
+    "responses", "interactions", "cache_doctor",
 )  # fmt: skip
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 
