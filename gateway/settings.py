@@ -249,6 +249,9 @@ SWITCHYARD_ALERT_WEBHOOK_PRIVATE = env_bool("SWITCHYARD_ALERT_WEBHOOK_PRIVATE", 
 SWITCHYARD_BILL_RECONCILE_DAYS = env_int("SWITCHYARD_BILL_RECONCILE_DAYS", 3, minimum=1)
 SWITCHYARD_BILL_DRIFT_PERCENT = env_float("SWITCHYARD_BILL_DRIFT_PERCENT", 5.0, minimum=0.0)
 SWITCHYARD_BILL_DRIFT_USD = env_float("SWITCHYARD_BILL_DRIFT_USD", 1.0, minimum=0.0)
+# The cache doctor (gateway.features.cache_doctor): a route whose warm misses lost at least
+# this many dollars over a UTC day is sent to the alert channels the next day (0: never).
+SWITCHYARD_CACHE_LOSS_ALERT_USD = env_float("SWITCHYARD_CACHE_LOSS_ALERT_USD", 5.0, minimum=0.0)
 # Budget alert emails (gateway.features.alerts.email): the operator's SMTP server, through Django's
 # email backend. Alerts are emailed only when SWITCHYARD_EMAIL_HOST (or a backend of the
 # operator's, SWITCHYARD_EMAIL_BACKEND) is set; an owner then lists the recipients.

@@ -25,6 +25,7 @@ def started_runners(monkeypatch):
     from gateway.features.batches import runner as batch_runner
     from gateway.features.batches.files import pruning as file_pruning
     from gateway.features.billing import runner as bills_runner
+    from gateway.features.cache_doctor import alerting as cache_alerts
     from gateway.features.responses import background as responses_background
 
     ran: list[str] = []
@@ -40,6 +41,7 @@ def started_runners(monkeypatch):
     monkeypatch.setattr(eval_runner, "run_forever", stand_in("evaluations"))
     monkeypatch.setattr(alerts_runner, "run_forever", stand_in("budget-alerts"))
     monkeypatch.setattr(bills_runner, "run_forever", stand_in("bill-reconciliation"))
+    monkeypatch.setattr(cache_alerts, "run_forever", stand_in("cache-loss-alerts"))
     monkeypatch.setattr(responses_background, "run_forever", stand_in("background-responses"))
     monkeypatch.setattr(file_pruning, "prune_forever", stand_in("file-pruning"))
     # every job table has an unfinished row: the dormant runners start at their first look
@@ -73,6 +75,7 @@ def started_runners(monkeypatch):
                 "batch-runner",
                 "bill-reconciliation",
                 "budget-alerts",
+                "cache-loss-alerts",
                 "evaluations",
                 "file-pruning",
             ],
@@ -84,6 +87,7 @@ def started_runners(monkeypatch):
                 "batch-runner",
                 "bill-reconciliation",
                 "budget-alerts",
+                "cache-loss-alerts",
                 "evaluations",
                 "file-pruning",
             ],
@@ -109,6 +113,7 @@ def test_every_background_task_names_its_roles() -> None:
         "evaluations": frozenset({"worker"}),
         "budget-alerts": frozenset({"worker"}),
         "bill-reconciliation": frozenset({"worker"}),
+        "cache-loss-alerts": frozenset({"worker"}),
     }
 
 

@@ -146,7 +146,8 @@ async def send_tests(settings: config.Settings) -> str:
 
 def notice_text(notice: dict[str, Any]) -> tuple[str, str]:
     """(title, text) of a notice another feature raised (``hooks.notices``): a bill that
-    drifted from the journal (gateway.features.billing)."""
+    drifted from the journal (gateway.features.billing), or a notice with its own
+    ``title`` and ``text``."""
     if notice.get("kind") == "bill_drift":
         source = webhook.plain(notice["source"])
         title = f"Switchyard: the {source} bill of {notice['day']} differs from the journal"
@@ -161,7 +162,9 @@ def notice_text(notice: dict[str, Any]) -> tuple[str, str]:
             + (f" Largest: {routes}." if routes else "")
         )
         return title, text
-    return "Switchyard: a notice", webhook.plain(notice.get("text", ""))
+    # any other kind says what it is itself (the cache doctor's cache_loss)
+    title = webhook.plain(notice.get("title", "")) or "a notice"
+    return f"Switchyard: {title}", webhook.plain(notice.get("text", ""))
 
 
 async def deliver_notice(notice: dict[str, Any]) -> list[str]:
