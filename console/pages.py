@@ -219,6 +219,13 @@ register(
     ),
     Page("logs/<str:request_id>/", logs.log_detail, "log-detail", read="logs.view"),
     # rows: roles.visible_logs
+    Page(
+        "sessions/",
+        sessions.session_list,
+        "sessions",
+        read="logs.view",
+        nav=Nav("Observe", "Sessions", ("session",), order=15),
+    ),
     Page("sessions/<path:session>/", sessions.session_detail, "session-detail", read="logs.view"),
     # scores: anyone who sees a request may score it; judging a slice calls routes over
     # every key's bodies (evaluations' ability)

@@ -1,16 +1,21 @@
-"""A session as one conversation: its requests in order (what each asked that was new,
-and the answer), with the session's totals: tokens, cost, latency and what the prompt
-cache saved. Only the requests the viewer may see (``roles.visible_logs``: a member
-sees their own), so neither the thread nor the totals tell of anyone else's."""
+"""Sessions: the index (every session with requests in a window, newest first, filtered
+by end user, key, route or tag, each with its totals) and a session as one conversation:
+its requests in order (what each asked that was new, and the answer), with the
+session's totals: tokens, cost, latency and what the prompt cache saved. Only the
+requests the viewer may see (``roles.visible_logs``: a member sees their own), so
+neither the index, the thread nor the totals tell of anyone else's."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, Q, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from console.session_thread import thread
 from gateway.models import RequestBody, RequestLog
@@ -19,6 +24,70 @@ from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest
 
 PAGE_SIZE = 50  # requests (with their bodies) per page of a session
+INDEX_SIZE = 50  # sessions per page of the index
+WINDOWS = {"1h": 1, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
+FILTERS = ("end_user", "key", "route", "tag")
+
+
+@staff_required
+def session_list(request: HtmxHttpRequest) -> HttpResponse:
+    """The sessions with requests in the window, the latest first, with their totals."""
+    window = request.GET.get("window", "24h")
+    window = window if window in WINDOWS else "24h"
+    given = {name: request.GET.get(name, "").strip()[:200] for name in FILTERS}
+    rows = roles.visible_logs(
+        actor_of(request),
+        RequestLog.objects.filter(
+            session__isnull=False, created_at__gte=timezone.now() - timedelta(hours=WINDOWS[window])
+        ),
+    )
+    if given["end_user"]:
+        rows = rows.filter(end_user=given["end_user"])
+    if given["key"]:
+        rows = rows.filter(key_name=given["key"])
+    if given["route"]:
+        rows = rows.filter(route=given["route"])
+    if given["tag"]:
+        rows = rows.filter(request_tags__tag=given["tag"])
+    page = max(1, int(request.GET["page"])) if request.GET.get("page", "").isdecimal() else 1
+    grouped = (
+        rows.values("session")
+        .annotate(
+            requests=Count("id"),
+            tokens=Sum("input_tokens") + Sum("output_tokens"),
+            cost_usd=Sum("cost_usd"),
+            first=Min("created_at"),
+            last=Max("created_at"),
+            key_name=Max("key_name"),
+            end_user=Max("end_user"),
+            errors=Count("id", filter=Q(status__gte=400)),
+        )
+        .order_by("-last", "session")
+    )
+    found = list(grouped[(page - 1) * INDEX_SIZE : page * INDEX_SIZE + 1])
+    more = len(found) > INDEX_SIZE
+    sessions = found[:INDEX_SIZE]
+    total = {
+        "requests": sum(s["requests"] for s in sessions),
+        "cost_usd": sum((s["cost_usd"] or Decimal(0) for s in sessions), Decimal(0)),
+    }
+    query = {k: v for k, v in given.items() if v}
+    return render(
+        request,
+        "console/sessions.html",
+        {
+            "sessions": sessions,
+            "total": total,
+            "window": window,
+            "windows": list(WINDOWS),
+            "given": given,
+            "filtered": bool(query),
+            "page": page,
+            "next_page": page + 1 if more else None,
+            "previous_page": page - 1 if page > 1 else None,
+            "query": urlencode({"window": window, **query}),
+        },
+    )
 
 
 def totals(rows: Any) -> dict[str, Any]:

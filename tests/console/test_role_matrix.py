@@ -85,6 +85,7 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
     "logs": (ALL, ALL),
     "log-detail": (ALL, ALL),
     "session-detail": (ALL, ALL),
+    "sessions": (ALL, ALL),  # the index: each reader sees sessions of the requests they may see
     "teams": (ALL, ADMINS),
     "team-create": (ADMINS, ADMINS),
     "team-edit": (ALL, ADMINS),

@@ -135,3 +135,89 @@ def test_the_log_list_filters_by_tag_end_user_and_session(staff_client, session)
         staff_client.get("/logs/", {"end_user": "bob"}).content.decode().count('href="/logs/req-')
         == 0
     )
+
+
+@pytest.fixture
+def recent(db):
+    """Three sessions in the last hours (two keys, two end users, one tag) and one from
+    two days ago; a member holds the key of 'mine-*'."""
+    from django.utils import timezone
+
+    member = User.objects.create_user("mei", password="pw-123456789")
+    roles.set_role(member, "member")
+    mine = ApiKey.objects.create(name="mine", prefix="sy-m2", key_hash="n" * 64, user=member)
+    ops = ApiKey.objects.create(name="ops", prefix="sy-o2", key_hash="o" * 64)
+    now = timezone.now()
+    rows = [
+        ("mine-a", mine, "ann", "chat", 2, 30, 200),
+        ("mine-a", mine, "ann", "chat", 3, 20, 500),
+        ("ops-b", ops, "bob", "claude", 4, 10, 200),
+        ("ops-old", ops, "bob", "claude", 5, 60 * 48, 200),
+    ]
+    for n, (session, key, user, route, cost_cents, minutes_ago, status) in enumerate(rows):
+        log = RequestLog.objects.create(
+            request_id=f"recent-{n}", created_at=now - timedelta(minutes=minutes_ago),
+            key_id=key.pk, key_name=key.name, dialect="openai", endpoint="chat", route=route,
+            status=status, input_tokens=100, output_tokens=10, cost_usd=Decimal(cost_cents) / 100,
+            session=session, end_user=user, tags=["nightly"] if route == "claude" else None,
+        )  # fmt: skip
+        if route == "claude":
+            RequestTag.objects.create(log=log, tag="nightly", created_at=log.created_at)
+    return member
+
+
+def sessions_in(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'href="/sessions/([^/"]+)/"', html)
+
+
+def test_the_sessions_index_lists_the_windows_sessions_latest_first(staff_client, recent):
+    html = staff_client.get("/sessions/").content.decode()
+    assert sessions_in(html) == ["ops-b", "mine-a"]  # the last request of each, newest first
+    assert "1 failed" in html  # mine-a's 500
+    assert "$0.05" in html and "$0.04" in html and "$0.09" in html  # each, and the page
+    week = staff_client.get("/sessions/", {"window": "7d"}).content.decode()
+    assert sessions_in(week) == ["ops-b", "mine-a", "ops-old"]
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"end_user": "ann"}, ["mine-a"]),
+        ({"key": "ops"}, ["ops-b"]),
+        ({"route": "chat"}, ["mine-a"]),
+        ({"tag": "nightly", "window": "30d"}, ["ops-b", "ops-old"]),
+        ({"end_user": "nobody"}, []),
+    ],
+)
+def test_the_sessions_index_filters(staff_client, recent, given, expected):
+    html = staff_client.get("/sessions/", given).content.decode()
+    assert sessions_in(html) == expected
+    if not expected:
+        assert "No session matches these filters" in html
+
+
+def test_a_member_sees_only_sessions_of_their_own_requests(recent):
+    client = Client()
+    client.force_login(recent)
+    html = client.get("/sessions/", {"window": "30d"}).content.decode()
+    assert sessions_in(html) == ["mine-a"] and "ops" not in html
+
+
+def test_the_index_pages_through_many_sessions(staff_client, db, monkeypatch):
+    from django.utils import timezone
+
+    from console.views import sessions as views
+
+    monkeypatch.setattr(views, "INDEX_SIZE", 2)
+    for n in range(5):
+        RequestLog.objects.create(
+            request_id=f"p-{n}", created_at=timezone.now() - timedelta(minutes=n), dialect="openai",
+            endpoint="chat", route="chat", status=200, session=f"s-{n}",
+        )  # fmt: skip
+    first = staff_client.get("/sessions/").content.decode()
+    assert sessions_in(first) == ["s-0", "s-1"] and "page=2" in first
+    third = staff_client.get("/sessions/", {"page": "3"}).content.decode()
+    assert sessions_in(third) == ["s-4"] and "page=4" not in third and "page=2" in third
+    assert staff_client.get("/sessions/", {"page": "²"}).status_code == 200  # page 1
