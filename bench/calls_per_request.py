@@ -136,8 +136,8 @@ async def _measure(args: argparse.Namespace, mock_port: int, socket: Path) -> st
 
 def _configure(mock_port: int) -> dict[str, str]:
     """The route, and the governed profile's team, guardrail, MCP server and key."""
+    from gateway.access import keys, registry
     from gateway.models import Deployment, Guardrail, McpServer, Provider, Route, Team
-    from gateway.policy import keys, registry
 
     provider = Provider(
         name="mock", kind=Provider.Kind.OPENAI, base_url=f"http://127.0.0.1:{mock_port}/v1"

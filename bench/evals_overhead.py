@@ -68,8 +68,8 @@ def main() -> None:
     from console.evals.parsing import ParsedRow
     from console.playground.run import ColumnRun, run_column
     from gateway import journal
+    from gateway.access import registry
     from gateway.models import Deployment, Provider, Route
-    from gateway.policy import registry
 
     journal.record = lambda record: None  # type: ignore[assignment]
     provider = Provider.objects.create(name="echo", kind="echo")

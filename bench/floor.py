@@ -61,7 +61,7 @@ def serve(
         writer, record_class = Writer(notify=False, prune_every=None), Record
     lookups = lookups or admits  # admission needs the key and the route it looks up
     if lookups:  # what a passthrough lane must do besides the floor and the journal
-        from gateway.policy import authorization, registry
+        from gateway.access import authorization, registry
         from gateway.telemetry import metrics
         from gateway.types import Usage
 
@@ -72,7 +72,7 @@ def serve(
     if admits:  # and what every governed request does besides (validated, admitted)
         from gateway import codecs
         from gateway.core import tokens
-        from gateway.policy import limits
+        from gateway.limits import limits
 
         gateway.update(
             parse=codecs.client("openai").parse_request,

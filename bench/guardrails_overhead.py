@@ -80,9 +80,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, floa
         from django.db import connections
 
         from gateway import journal
+        from gateway.access import registry
         from gateway.asgi import application
         from gateway.models import Deployment, Guardrail, Provider, Route
-        from gateway.policy import registry
 
         journal.record = lambda record: None  # type: ignore[assignment]
         provider = Provider(

@@ -22,10 +22,10 @@ import django
 
 django.setup()
 
+from gateway.access import registry  # noqa: E402
 from gateway.base.entries import MASTER, KeyEntry, Snapshot  # noqa: E402
 from gateway.features.mcp import endpoint  # noqa: E402
 from gateway.features.mcp.oauth_server import tokens  # noqa: E402
-from gateway.policy import registry  # noqa: E402
 
 N = 200_000
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import timeit
 
 from gateway.base.entries import DeploymentEntry, ProviderEntry
-from gateway.policy.prefix_affinity import AffinityTable, prefix_key
+from gateway.routing.prefix_affinity import AffinityTable, prefix_key
 from gateway.types import ChatRequest, Message, Text, Tool
 
 

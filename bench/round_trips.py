@@ -75,7 +75,8 @@ async def timed(label: str, count: int, call) -> tuple[str, float, float]:
 
 
 async def measure(store: str, backend, count: int) -> list[tuple[str, float, float]]:
-    from gateway.policy import limits, routing, shared_cooldowns
+    from gateway.limits import limits
+    from gateway.routing import routing, shared_cooldowns
 
     rows = []
     at = time.time()
@@ -143,7 +144,7 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
 async def main_async(args) -> None:
     from django.conf import settings
 
-    from gateway.policy import limits
+    from gateway.limits import limits
     from gateway.server.counter_service import CounterService
 
     async def no_spend(key_id, start):

@@ -181,10 +181,10 @@ def measure_calls(args, workdir: Path) -> dict[int, dict[str, float]]:
 
         call_command("migrate", "--no-input", verbosity=0)
         from gateway import journal
+        from gateway.access import registry
         from gateway.asgi import application
         from gateway.core import shadow
         from gateway.models import Deployment, Provider, Route
-        from gateway.policy import registry
 
         journal.record = lambda record: None  # type: ignore[assignment]
         provider = Provider(

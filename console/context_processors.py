@@ -21,7 +21,7 @@ def console(request: HttpRequest) -> dict[str, Any]:
 
 
 def _nav(request: HttpRequest) -> list[nav.ShownSection]:
-    from gateway.policy import roles
+    from gateway.access import roles
 
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:

@@ -14,6 +14,10 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from gateway import codecs
+from gateway.access.alert_thresholds import parse_thresholds
+from gateway.access.alert_thresholds import shown as thresholds_shown
+from gateway.access.rules import routes as route_rules
+from gateway.access.tag_bounds import parse_tags
 from gateway.catalog import capability_flags
 from gateway.models import (
     ApiKey,
@@ -24,10 +28,6 @@ from gateway.models import (
     Route,
     Team,
 )
-from gateway.policy.alert_thresholds import parse_thresholds
-from gateway.policy.alert_thresholds import shown as thresholds_shown
-from gateway.policy.rules import routes as route_rules
-from gateway.policy.tag_bounds import parse_tags
 from gateway.providers import kinds
 
 if TYPE_CHECKING:
@@ -600,7 +600,7 @@ class KeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         with_guardrail_choices(self)
         if actor is not None:
-            from gateway.policy import roles
+            from gateway.access import roles
 
             team_field: Any = self.fields["team"]
             user_field: Any = self.fields["user"]
@@ -612,7 +612,7 @@ class KeyForm(forms.Form):
         """Offer only what rule ``key.grant`` lets an editor or member set: one of their
         teams (no "no team"), themselves as the owner, the routes open to them, limits
         that default to the team's; no management scope."""
-        from gateway.policy import roles
+        from gateway.access import roles
 
         team_field.empty_label = None  # left out (a crafted post): their only team's
         team_field.help_text = (

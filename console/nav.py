@@ -20,7 +20,7 @@ from gateway.web import pages
 class Link:
     label: str
     url: str  # a URL name ("console:routes")
-    ability: str = ""  # what the reader's role needs (gateway/policy/roles.py); "": any role
+    ability: str = ""  # what the reader's role needs (gateway/access/roles.py); "": any role
     # the page is current when its URL name contains one of these
     matches: tuple[str, ...] = ()
     unless: str = ""  # hidden from a reader with this ability (who has another link there)

@@ -1,5 +1,5 @@
 """The console's own pages, declared once each (``gateway.web.pages.Page``): route, view,
-URL name, the abilities its role needs (gateway/policy/roles.py), its link in the top bar.
+URL name, the abilities its role needs (gateway/access/roles.py), its link in the top bar.
 A feature's pages are declared in the feature; the playground's and the evaluations' in
 ``console/playground/pages.py`` and ``console/evals/pages.py``. Grouped by area, in the
 order the URLs were matched before (no two routes here overlap)."""

@@ -13,7 +13,7 @@ saved score. A judge that fails or answers garbage leaves its pair unscored.
 
 Judge and similarity calls go through the same service as any request, as the admin who
 asked for the run (``created_by``): their console key for their default team
-(``gateway.policy.console_keys``), so their limits, their team's budget and the route
+(``gateway.access.console_keys``), so their limits, their team's budget and the route
 team check apply and the journal names that key; each call carries the session
 ``shadow-scoring:<id>``. A run whose asker is unknown (no user of that name) or may no
 longer compare traffic fails with a message saying so, and calls nothing."""
@@ -35,11 +35,11 @@ from console.evals import runner, scorers, summary
 from console.evals.models import ShadowScoring
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway.access import console_keys
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.models import Route
-from gateway.policy import console_keys
 from gateway.telemetry.attribution import SESSION_HEADER
 from gateway.types import Text
 

@@ -31,9 +31,9 @@ from django.utils import timezone
 from console import shadow_scoring
 from console.evals import runner, scorers
 from console.evals.models import SliceScoring
+from gateway.access import console_keys
 from gateway.base.entries import MASTER
 from gateway.models import RequestBody, RequestLog
-from gateway.policy import console_keys
 from gateway.telemetry import logquery, scores
 from gateway.web import answers
 

@@ -27,9 +27,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from gateway.access import authorization, roles
 from gateway.base import db_work
 from gateway.models import RequestLog
-from gateway.policy import authorization, roles
 from gateway.telemetry import logquery
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def _query(scope: dict[str, Any]) -> dict[str, str]:
 
 def render_rows(ids: list[int], filters: dict[str, Any], actor: roles.Actor | None = None) -> str:
     """The newest matching rows among ``ids`` (newest first) as an out-of-band prepend
-    into ``#log-rows``; only those ``actor`` may see (gateway/policy/roles.py)."""
+    into ``#log-rows``; only those ``actor`` may see (gateway/access/roles.py)."""
     if not ids:
         return ""
     matching = logquery.filtered(filters, among=ids)

@@ -11,10 +11,10 @@ from gateway.web import units
 # must import none) from the plan ``serve`` gives it (``counter_books()``: these and the
 # units'), before the service starts.
 COUNTER_BOOKS = (
-    "gateway.policy.limits_book",
-    "gateway.policy.cooldown_book",
-    "gateway.policy.retry_budget",
-    "gateway.policy.login_attempts",
+    "gateway.limits.limits_book",
+    "gateway.routing.cooldown_book",
+    "gateway.routing.retry_budget",
+    "gateway.access.login_attempts",
     "gateway.core.ledger_book",
 )
 
@@ -33,8 +33,8 @@ class GatewayConfig(AppConfig):
         for module in counter_books():  # the counter service's books register
             importlib.import_module(module)
         from gateway import journal, signals  # noqa: F401  (signals: registry changes)
+        from gateway.access import rules  # noqa: F401  (the authorization rules register)
         from gateway.base import hooks
-        from gateway.policy import rules  # noqa: F401  (the authorization rules register)
         from gateway.telemetry import metrics
 
         # metrics count every journaled request: the journal never imports them, and
@@ -83,13 +83,13 @@ class GatewayConfig(AppConfig):
 def _register_the_region() -> None:
     """With ``SWITCHYARD_REGION`` set, budgets are counted against this region's slices
     of the global ledger, rebalanced by a loop every process runs under the region's
-    lease (gateway/policy/budget_ledger.py); unset, nothing is installed or started."""
+    lease (gateway/limits/budget_ledger.py); unset, nothing is installed or started."""
     from django.conf import settings
 
     if not settings.SWITCHYARD_REGION:
         return
     from gateway.base import hooks, process_role
-    from gateway.policy import budget_ledger
+    from gateway.limits import budget_ledger
 
     budget_ledger.install(settings.SWITCHYARD_REGION)
     hooks.background_tasks.register(
@@ -131,9 +131,9 @@ def load_plugins(setting: str | None = None) -> None:
 def _register_the_process_life() -> None:
     """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
     from gateway import journal
+    from gateway.access import registry
     from gateway.base import hooks, process_role
     from gateway.models.batches import Batch
-    from gateway.policy import registry
     from gateway.server import memory_trim, warm_up
     from gateway.telemetry import metrics
 
@@ -164,7 +164,7 @@ def _register_the_process_life() -> None:
 async def _return_limit_leases() -> None:
     """The worker's budget leases back to the counter service (imported when it stops:
     a management command never counts)."""
-    from gateway.policy import limits
+    from gateway.limits import limits
 
     await limits.return_leases()
 

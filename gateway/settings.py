@@ -217,7 +217,7 @@ SWITCHYARD_MCP_HOSTED_TIMEOUT = env_float("SWITCHYARD_MCP_HOSTED_TIMEOUT", 30.0,
 # Hosts or CIDRs a caller's MCP server URL may reach although they are not public
 # (loopback, private, link-local), comma-separated; registered servers are not checked.
 SWITCHYARD_MCP_HOSTED_ALLOW = os.environ.get("SWITCHYARD_MCP_HOSTED_ALLOW", "")
-# Host-level powers belong to the operator (gateway/policy/rules/operator.py). The
+# Host-level powers belong to the operator (gateway/access/rules/operator.py). The
 # environment variables an ``os.environ/NAME`` reference may read (names and * patterns,
 # comma-separated; unset: gateway.base.secrets.secret_refs.DEFAULT_ALLOW); the gateway's own
 # settings are never read. And whether stdio MCP servers (commands run on this host) may
@@ -444,7 +444,7 @@ DATABASES = {"default": _database()}
 
 def _region() -> str:
     """SWITCHYARD_REGION: this instance's region of several sharing one budget ledger
-    (gateway.policy.budget_ledger); unset, one region and no ledger. Several regions
+    (gateway.limits.budget_ledger); unset, one region and no ledger. Several regions
     share the primary database, so it must be PostgreSQL, and each region counts in its
     own Redis."""
     region = env_str("SWITCHYARD_REGION").strip()
@@ -486,8 +486,8 @@ CHANNEL_LAYERS = _channel_layers(REDIS_URL)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-# Sign-in throttled per account and per client address (gateway.policy.login_throttle).
-AUTHENTICATION_BACKENDS = ["gateway.policy.login_throttle.ThrottledModelBackend"]
+# Sign-in throttled per account and per client address (gateway.access.login_throttle).
+AUTHENTICATION_BACKENDS = ["gateway.access.login_throttle.ThrottledModelBackend"]
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:dashboard"
 LOGOUT_REDIRECT_URL = "console:login"

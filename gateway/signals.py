@@ -13,6 +13,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 from django.utils import timezone
 
+from gateway.access import registry
 from gateway.models import (
     ApiKey,
     Deployment,
@@ -30,7 +31,6 @@ from gateway.models import (
     TagBudget,
     Team,
 )
-from gateway.policy import registry
 
 # Profile: a user's own limits are in the snapshot (UserEntry); prompts: the prompt
 # registry's part of it (gateway.features.prompts); TagBudget: the tags' limits (TagEntry)
@@ -138,7 +138,7 @@ def _invites_die_with_their_inviter(sender: type[Any], instance: Any, **kw: Any)
 def _sso_identity_remembered(sender: type[Any], instance: Any, **kw: Any) -> None:
     """A user removed, on any path: each single sign-on identity linked to them is
     remembered (``SsoRemoval``), so its next sign-in is refused instead of making the
-    account again (``gateway.policy.sso_users.provision``)."""
+    account again (``gateway.access.sso_users.provision``)."""
     for link in SsoLink.objects.filter(user_id=instance.pk):
         SsoRemoval.objects.update_or_create(
             issuer=link.issuer,

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from gateway.access.login_throttle import throttled_sign_in
 from gateway.edge import health
 from gateway.edge.api import api, slashless_aliases
-from gateway.policy.login_throttle import throttled_sign_in
 from gateway.web import units
 
 urlpatterns = [

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from gateway.access import registry
 from gateway.base import http, plugins
-from gateway.policy import registry
 
 from . import schedule
 from .live import Gateway, running_gateway
@@ -74,9 +74,9 @@ def _fresh_outbound_client() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _fresh_sign_in_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     """Failed sign-ins counted by one test never throttle another's (the in-process
-    store of ``gateway.policy.login_throttle`` lives as long as the test process)."""
-    from gateway.policy import login_throttle
-    from gateway.policy.login_attempts import LoginAttempts
+    store of ``gateway.access.login_throttle`` lives as long as the test process)."""
+    from gateway.access import login_throttle
+    from gateway.access.login_attempts import LoginAttempts
 
     monkeypatch.setattr(login_throttle, "local", LoginAttempts())
 

@@ -11,7 +11,7 @@ from console.evals import events, runner, scorers
 from console.evals.models import Cell, Dataset, Experiment
 from console.evals.scorers import label_of, name_of
 from console.playground import spec as specs
-from gateway.policy import registry
+from gateway.access import registry
 
 MAX_COLUMNS = 6
 PARAMS = ("temperature", "max_tokens", "system", "reasoning_effort")

@@ -28,8 +28,8 @@ from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
 from console.evals.models import Experiment
+from gateway.access import authorization, roles
 from gateway.base import db_work
-from gateway.policy import authorization, roles
 
 log = logging.getLogger(__name__)
 

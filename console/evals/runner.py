@@ -11,7 +11,7 @@ clean shutdown hands the lease back at once.
 Running: every cell (row × column) goes through ``gateway.core.service.handle`` exactly as a
 playground column does (``console.playground.run.run_column``: limits, routing,
 retries, caps and the journal apply), as the user who started the experiment: their
-console key for their default team (``gateway.policy.console_keys``), so their team's
+console key for their default team (``gateway.access.console_keys``), so their team's
 limits and budget and the route team check hold, and the journal names that key; each
 call carries the session ``experiment:<id>`` so the log tells the experiment's calls
 apart. An experiment started with the master key (through /api) runs as the master key
@@ -56,11 +56,11 @@ from console.evals.scorers import (
 )
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, run_column
+from gateway.access import console_keys
 from gateway.base import db_work, leases, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.codecs.openai_chat import inputs as openai_inputs
 from gateway.core import service
-from gateway.policy import console_keys
 from gateway.telemetry.attribution import SESSION_HEADER
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from console.evals.scorers import (
     name_of,
 )
 from console.playground.spec import EFFORTS
-from gateway.policy import registry
+from gateway.access import registry
 from gateway.telemetry import audit
 from gateway.telemetry.logquery import InvalidFilter
 from gateway.web.decorators import staff_required

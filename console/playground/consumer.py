@@ -1,5 +1,5 @@
 """The playground's WebSocket: for console users whose role may use the playground
-(gateway/policy/roles.py). The page sends
+(gateway/access/roles.py). The page sends
 ``run`` (a new comparison), ``continue`` (a follow-up to every column of one) and
 ``stop``; the socket answers with ``comparison``, ``tick`` (new text and live metrics
 of every running column), ``column_done``, ``turn_done`` and ``error`` messages.
@@ -7,7 +7,7 @@ of every running column), ``column_done``, ``turn_done`` and ``error`` messages.
 Every turn runs as the signed-in user: their console key for the team the message names
 (``team``: a team id, "" for no team, absent for their default), so the key's, the
 team's and the user's limits and the route team check apply and the journal names the
-key (``gateway.policy.console_keys``). A refusal by the service (budget spent, a route
+key (``gateway.access.console_keys``). A refusal by the service (budget spent, a route
 of another team) is the column's error and one journal row."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from console.models import Comparison
 from console.playground import spec as specs
 from console.playground.run import ColumnRun, TurnRun
+from gateway.access import authorization, console_keys, registry, roles
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
-from gateway.policy import authorization, console_keys, registry, roles
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any, cast
 import orjson
 
 from console.playground.stream import TranscriptReader, error_message
+from gateway.access import registry
 from gateway.base.entries import KeyEntry
 from gateway.core import service
-from gateway.policy import registry
 from gateway.telemetry.attribution import SESSION_HEADER
 
 TICK_SECONDS = 0.05

@@ -25,8 +25,8 @@ from console.playground.diff import word_diff
 from console.playground.replay import prefill_from_log
 from console.readiness import default_routes
 from console.templatetags.console import significant_usd
+from gateway.access import console_keys, roles
 from gateway.models import RequestBody, RequestLog, Route
-from gateway.policy import console_keys, roles
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 

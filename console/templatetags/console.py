@@ -102,8 +102,8 @@ def get_item(mapping: dict[str, Any] | None, key: str) -> Any:
 @register.filter
 def can(user: Any, ability: str) -> bool:
     """``{% if user|can:"teams.view" %}``: whether the user's role has the ability
-    (gateway/policy/roles.py), so a page shows only what its reader may use."""
-    from gateway.policy import roles
+    (gateway/access/roles.py), so a page shows only what its reader may use."""
+    from gateway.access import roles
 
     return roles.actor_for_user(user).can(ability)
 
@@ -112,7 +112,7 @@ def can(user: Any, ability: str) -> bool:
 def may_change_route(user: Any, route: Any) -> bool:
     """``{% if user|may_change_route:route %}``: editors change the routes of their
     teams only; admins and owners any (the view checks the same rule)."""
-    from gateway.policy import roles
+    from gateway.access import roles
 
     return roles.may_change_route(roles.actor_for_user(user), route)
 
@@ -120,7 +120,7 @@ def may_change_route(user: Any, route: Any) -> bool:
 @register.filter
 def console_role(user: Any) -> str:
     """The user's role, or "" without console access."""
-    from gateway.policy import roles
+    from gateway.access import roles
 
     return roles.actor_for_user(user).role or ""
 
@@ -128,6 +128,6 @@ def console_role(user: Any) -> str:
 @register.filter
 def thresholds(value: Any) -> str:
     """Budget alert thresholds for a form field: "" (the default), "none", "50, 80, 100"."""
-    from gateway.policy.alert_thresholds import shown
+    from gateway.access.alert_thresholds import shown
 
     return shown(value)

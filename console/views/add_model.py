@@ -23,10 +23,10 @@ from console import model_picker
 from console.add_model_form import NEW_PREFIX, OPTIONS_LIST, AddModelForm
 from console.forms import ProviderForm
 from gateway import catalog
+from gateway.access import authorization, roles
 from gateway.models import Provider, Team
 from gateway.ops import admin_ops
 from gateway.ops.add_model import AddModelErrors, NewProvider, add_model
-from gateway.policy import authorization, roles
 from gateway.providers import kinds
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to

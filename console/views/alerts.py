@@ -18,10 +18,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from gateway.access.alert_thresholds import shown as thresholds_shown
 from gateway.features.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
-from gateway.policy.alert_thresholds import shown as thresholds_shown
 from gateway.telemetry import audit, budget_spend
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to

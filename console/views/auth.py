@@ -1,5 +1,5 @@
 """Sign in and sign out (Django's auth views with the console's templates). Sign-in is
-throttled per account and per client address (``gateway.policy.login_throttle``): a refused
+throttled per account and per client address (``gateway.access.login_throttle``): a refused
 attempt says how long to wait and answers 429 with ``Retry-After``. With single sign-on
 configured the page offers it first (``console.views.sso``); with
 ``SWITCHYARD_SSO_ONLY`` passwords are for the break-glass accounts only."""
@@ -11,8 +11,8 @@ from typing import Any
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import ValidationError
 
-from gateway.policy import sso
-from gateway.policy.login_throttle import ThrottledAuthenticationForm, throttled_sign_in
+from gateway.access import sso
+from gateway.access.login_throttle import ThrottledAuthenticationForm, throttled_sign_in
 
 SSO_ONLY_MESSAGE = "Password sign-in is off on this gateway: sign in with single sign-on."
 

@@ -11,8 +11,8 @@ from django.shortcuts import render
 
 from console import stats
 from console.charts import Series, bar_chart
+from gateway.access import roles
 from gateway.models import RequestLog, Route
-from gateway.policy import roles
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, page_or_partial
 

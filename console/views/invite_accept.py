@@ -19,7 +19,7 @@ from django.views.decorators.cache import never_cache
 from gateway.ops import invites
 from gateway.web.saving import show_errors
 
-BACKEND = "gateway.policy.login_throttle.ThrottledModelBackend"
+BACKEND = "gateway.access.login_throttle.ThrottledModelBackend"
 TEMPLATE = "console/invite_accept.html"
 
 

@@ -1,6 +1,6 @@
 """Virtual keys: create (the raw key shown once), edit limits in place (the row swaps
 to a form and back with htmx), revoke, usage and spend per key. Every change goes
-through ``gateway.policy.keys`` like the API and the CLI, and what a key may hold is
+through ``gateway.access.keys`` like the API and the CLI, and what a key may hold is
 the same ``key.grant`` rule the API asks."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from django.views.decorators.http import require_POST
 
 from console import stats
 from console.forms import KeyForm
+from gateway.access import authorization, field_rules, roles
+from gateway.access import keys as key_ops
 from gateway.features import mcp
 from gateway.models import ApiKey
-from gateway.policy import authorization, field_rules, roles
-from gateway.policy import keys as key_ops
 from gateway.telemetry import audit, budget_spend
 from gateway.web.decorators import actor_of, forbidden, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -78,7 +78,7 @@ def _owner_fields(request: HtmxHttpRequest, data: dict[str, Any]) -> dict[str, A
 
 
 def _refusal(request: HtmxHttpRequest, fields: dict[str, Any], key: ApiKey | None = None) -> str:
-    """Why ``key.grant`` or the keys' field rules (``gateway.policy.field_rules``)
+    """Why ``key.grant`` or the keys' field rules (``gateway.access.field_rules``)
     refuse what ``fields`` make of the key ("" if they do not; the same rules as /api). A field that does not parse is left to the save's
     ValidationError, shown on the form."""
     try:

@@ -12,8 +12,8 @@ from django.shortcuts import render
 
 from console.bodies import present
 from console.forms import LogFilterForm
+from gateway.access import roles
 from gateway.models import ApiKey, RequestBody, RequestLog, Route
-from gateway.policy import roles
 from gateway.telemetry import logquery
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest

@@ -19,11 +19,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from console.views.teams import UserLimitsForm
+from gateway.access import authorization, roles, sso
+from gateway.access import keys as key_ops
+from gateway.access.rules.users import InviteGrant
 from gateway.models import ApiKey, Invite, Team
 from gateway.ops import invites, people
-from gateway.policy import authorization, roles, sso
-from gateway.policy import keys as key_ops
-from gateway.policy.rules.users import InviteGrant
 from gateway.telemetry import budget_spend
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to

@@ -14,9 +14,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from gateway.access import authorization
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
-from gateway.policy import authorization
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 

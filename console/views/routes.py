@@ -23,9 +23,9 @@ from django_htmx.http import reswap, retarget
 from console import model_picker, stats
 from console.forms import DeploymentForm, RouteForm
 from gateway import catalog
+from gateway.access import field_rules, roles
 from gateway.models import Deployment, Provider, Route, Team
 from gateway.ops import admin_ops
-from gateway.policy import field_rules, roles
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
@@ -115,7 +115,7 @@ def _refused(request: HtmxHttpRequest, route: Route) -> HttpResponse | None:
 
 def _fields_refused(request: HtmxHttpRequest, route: Route, form: RouteForm) -> HttpResponse | None:
     """The 403 page when the form changes a field the user's role may not
-    (``gateway.policy.field_rules``: below admin, guardrails are added, never removed)."""
+    (``gateway.access.field_rules``: below admin, guardrails are added, never removed)."""
     if not form.is_valid():
         return None
     values = form.values()

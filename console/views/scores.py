@@ -17,8 +17,8 @@ from django.views.decorators.http import require_GET
 from console import slice_scoring
 from console.evals import runner, scorers
 from console.evals.models import SliceScoring
+from gateway.access import authorization, roles
 from gateway.models import RequestLog, Route, Score
-from gateway.policy import authorization, roles
 from gateway.telemetry import scores
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to

@@ -18,8 +18,8 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from console.session_thread import thread
+from gateway.access import roles
 from gateway.models import RequestBody, RequestLog
-from gateway.policy import roles
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest
 

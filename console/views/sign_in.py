@@ -1,6 +1,6 @@
 """The sign-in settings page (owners): single sign-on as the environment configures it.
 Settings stay in the environment (``SWITCHYARD_OIDC_*``, read once per process by
-``gateway.policy.sso``); this page shows them, the client secret masked, with the
+``gateway.access.sso``); this page shows them, the client secret masked, with the
 callback URL to register at the identity provider and the claim maps in force, and
 "Test discovery" fetches the issuer's discovery document through the guarded fetch
 (``gateway.ops.oidc_discovery``)."""
@@ -15,11 +15,11 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from gateway.access import sso
 from gateway.base.env import env_str
 from gateway.base.secrets.secret_refs import ENV_REFERENCE
 from gateway.models import Team
 from gateway.ops import oidc_discovery
-from gateway.policy import sso
 from gateway.web.decorators import staff_required
 
 TEMPLATE = "console/sign_in.html"

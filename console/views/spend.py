@@ -24,9 +24,9 @@ from django.views.decorators.http import require_POST
 
 from console import usage as usage_data
 from console.views.spend_tags import TagBudgetForm, budgets_section, tag_section
+from gateway.access import field_rules, roles
 from gateway.models import TagBudget
 from gateway.ops import tag_budgets
-from gateway.policy import field_rules, roles
 from gateway.telemetry import audit, spend
 from gateway.web.decorators import actor_of, forbidden, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to

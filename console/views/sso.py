@@ -21,14 +21,14 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from console.views.auth import SignInForm
+from gateway.access import sso
+from gateway.access.login_throttle import client_address
 from gateway.base.env import env_str
-from gateway.policy import sso
-from gateway.policy.login_throttle import client_address
 from gateway.telemetry import audit
 
 logger = logging.getLogger("gateway.sso")
 NEXT_KEY = "sso_next"
-BACKEND = "gateway.policy.login_throttle.ThrottledModelBackend"
+BACKEND = "gateway.access.login_throttle.ThrottledModelBackend"
 
 
 def _config() -> sso.SsoConfig:
@@ -80,7 +80,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     import requests
     from authlib.common.errors import AuthlibBaseError
 
-    from gateway.policy.sso_users import oidc_client
+    from gateway.access.sso_users import oidc_client
 
     cfg = _config()
     wanted = request.GET.get("next", "")
@@ -103,7 +103,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     from authlib.integrations.base_client.errors import MismatchingStateError
     from joserfc.errors import JoseError
 
-    from gateway.policy.sso_users import oidc_client, provision, verified_claims
+    from gateway.access.sso_users import oidc_client, provision, verified_claims
 
     cfg = _config()
     try:

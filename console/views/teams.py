@@ -1,5 +1,5 @@
 """Teams and users: teams with their limits (counted like a key's by every key of the
-team) and members; users with their role. The policy is gateway/policy/roles.py; every
+team) and members; users with their role. The policy is gateway/access/roles.py; every
 change goes through the same functions as the API (``gateway.edge.api.teams.save_team``,
 ``roles.set_role``, ``roles.assign_membership``)."""
 
@@ -26,11 +26,11 @@ from console.forms import (
     guardrail_field,
     with_guardrail_choices,
 )
+from gateway.access import authorization, roles
+from gateway.access import keys as key_ops
+from gateway.access.alert_thresholds import shown as thresholds_shown
 from gateway.edge.api.teams import save_team
 from gateway.models import ApiKey, Membership, Team
-from gateway.policy import authorization, roles
-from gateway.policy import keys as key_ops
-from gateway.policy.alert_thresholds import shown as thresholds_shown
 from gateway.telemetry import budget_spend
 from gateway.web.decorators import actor_of, fields_refused, forbidden, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to

@@ -7,7 +7,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from console import usage as usage_data
-from gateway.policy import roles
+from gateway.access import roles
 from gateway.telemetry import audit
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest

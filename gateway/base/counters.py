@@ -17,8 +17,8 @@ ledger together. This module is the part every layer may use:
   ``gateway.base.hooks.counter_books`` (an attribute named as the book registered), and
   ``answer``, which carries out one request through the operation registered under its
   name in ``gateway.base.hooks.counter_ops``. The service knows no book by name: each
-  book registers itself and its operations where it is defined (policy's limits,
-  cooldowns and sign-in attempts, core's reasoning ledger).
+  book registers itself and its operations where it is defined (the limits',
+  routing's cooldowns, access's sign-in attempts, core's reasoning ledger).
 
 Wire format: one JSON array per line, ``[id, op, *args]`` in and ``[id, *answer]`` out
 (or ``[null, *message]``, a message the service sends unasked: ``CounterBooks.push``);
@@ -30,7 +30,7 @@ every ``WAKE_SECONDS``, until it answers; its caller's client needs a timeout lo
 than the wait it asks for. Each operation's arguments and answers are documented with
 its book. Money is counted in integer units of 1e-8 USD (the request log's precision).
 
-It sits on the floor (``gateway/base``) because policy and core talk to the service and
+It sits on the floor (``gateway/base``) because limits, routing, access and core talk to the service and
 register books into it, while the process that serves it sits at the top (``server``).
 This module imports no Django: the service runs in the supervisor process.
 """

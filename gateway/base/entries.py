@@ -1,9 +1,9 @@
 """The registry's entries: what a snapshot holds (providers, deployments, routes, teams,
 users, MCP servers, keys) and the ``Snapshot`` itself, as the request path reads them.
 
-Frozen data and the pure helpers they need, no database: ``gateway.policy.registry``
+Frozen data and the pure helpers they need, no database: ``gateway.access.registry``
 builds them from the tables, installs the snapshot and keeps it fresh. They sit on the
-floor because every layer reads them: providers call a ``DeploymentEntry``, policy admits
+floor because every layer reads them: providers call a ``DeploymentEntry``, limits admit
 a ``KeyEntry``, the journal and the console show them. The catalog's facts a deployment
 carries are typed here by what is read of them (``CatalogFacts``), so the floor never
 imports the catalog."""
@@ -260,7 +260,7 @@ def mcp_within(own: Iterable[str], team: Iterable[str] | None) -> frozenset[str]
 
 @dataclass(slots=True, frozen=True)
 class TeamEntry:
-    """A team's limits, counted like a key's (gateway/policy/limits.py) by every key of it."""
+    """A team's limits, counted like a key's (gateway/limits/limits.py) by every key of it."""
 
     id: int
     name: str
@@ -279,7 +279,7 @@ class TeamEntry:
 @dataclass(slots=True, frozen=True)
 class UserEntry:
     """A console user's own limits, counted across every key they own
-    (gateway/policy/limits.py: one more subject beside the key and its team)."""
+    (gateway/limits/limits.py: one more subject beside the key and its team)."""
 
     id: int
     name: str
@@ -296,7 +296,7 @@ class UserEntry:
 @dataclass(slots=True, frozen=True)
 class TagEntry:
     """A tag's limits (``TagBudget``), counted like a team's by every request carrying the
-    tag (gateway/policy/limits.py: one more subject). Only tags with a limit are in the
+    tag (gateway/limits/limits.py: one more subject). Only tags with a limit are in the
     snapshot."""
 
     id: int

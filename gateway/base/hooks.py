@@ -348,7 +348,7 @@ request_bodies: Registry[Callable[[Any, Any, dict[str, Any]], None]] = Registry(
     "Filled from ``GatewayConfig.ready``.",
 )
 
-# --- the registry snapshot (read by gateway.policy.registry) ---
+# --- the registry snapshot (read by gateway.access.registry) ---
 
 snapshot_parts: NamedRegistry[Callable[[], Any]] = NamedRegistry(
     "snapshot_parts",
@@ -364,7 +364,7 @@ snapshot_parts: NamedRegistry[Callable[[], Any]] = NamedRegistry(
 provider_credential_sources: Registry[Callable[[ProviderEntry], Mapping[str, Any]]] = Registry(
     "provider_credential_sources",
     "Credential-named settings of a provider that its entry does not hold: the params "
-    "of its deployments in the snapshot in force (registered by gateway.policy.registry "
+    "of its deployments in the snapshot in force (registered by gateway.access.registry "
     "when it loads). Read on the error path only, when what an upstream echoes is "
     "scrubbed of the provider's credentials (providers.wire) and by telemetry's "
     "redaction.",
@@ -377,7 +377,7 @@ counter_books: NamedRegistry[Callable[[], Any]] = NamedRegistry(
     "The books the counter service keeps, by name: a factory each service calls once "
     "when it is made, keeping what it returns as its attribute of that name "
     "(``service.store.limits``). Registered at import by the module that defines the book "
-    "(gateway.policy.limits_book, cooldown_book, login_attempts; gateway.core.ledger_book), "
+    "(gateway.limits.limits_book, cooldown_book, login_attempts; gateway.core.ledger_book), "
     "which the process serving the counters imports first (``gateway.apps.COUNTER_BOOKS``).",
 )
 

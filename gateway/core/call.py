@@ -33,8 +33,9 @@ from gateway.errors import (
     GatewayError,
     GuardrailBlocked,
 )
-from gateway.policy import limits, routing
+from gateway.limits import limits
 from gateway.providers.base import Exchange
+from gateway.routing import routing
 from gateway.telemetry import tracing
 from gateway.types import (
     Usage,

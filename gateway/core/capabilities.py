@@ -17,9 +17,9 @@ from typing import Any
 from gateway import documents
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.errors import InvalidRequest
-from gateway.policy.context_windows import ContextWindowExceeded
 from gateway.providers import kinds
 from gateway.providers.base import Provider
+from gateway.routing.context_windows import ContextWindowExceeded
 from gateway.types import ChatRequest, Document, Image, ToolResult
 
 

@@ -19,6 +19,7 @@ from typing import Any, cast
 import orjson
 from django.conf import settings
 
+from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.base import PassthroughCodec, StreamEditor
@@ -53,10 +54,11 @@ from gateway.errors import (
     PermissionDenied,
     UpstreamError,
 )
-from gateway.policy import budget_estimate, prefix_affinity, registry, routing
+from gateway.limits import budget_estimate
 from gateway.providers import kinds, passthrough_body
 from gateway.providers.base import Exchange, Provider, adapter_for
 from gateway.providers.codec_provider import CodecProvider
+from gateway.routing import prefix_affinity, routing
 from gateway.telemetry import tags, tracing
 from gateway.types import (
     ChatRequest,

@@ -5,10 +5,10 @@ The chars/4 estimate (``tokens.estimate_tokens``) is free but can be off by a fa
 memoised per text, the supervisor's tokenizer for ``serve --workers N``) is exact for
 OpenAI models and close for others. ``prompt_tokens`` uses the count only when the
 prompt could be near the smallest window of the routes it may reach
-(``policy.context_windows``), so the usual short prompt costs nothing more.
+(``routing.context_windows``), so the usual short prompt costs nothing more.
 
 It is the pipeline's (it runs the tokenizer, ``core.tokens``); the windows and the
-error it leads to are routing's, in ``gateway.policy.context_windows``.
+error it leads to are routing's, in ``gateway.routing.context_windows``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 
 from gateway.base.entries import RouteEntry, Snapshot
 from gateway.core import tokens
-from gateway.policy.context_windows import smallest_reachable_window
+from gateway.routing.context_windows import smallest_reachable_window
 from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)

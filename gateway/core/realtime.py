@@ -42,6 +42,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core.call import Call, Caller
 from gateway.core.call import authorize as authorize_call
@@ -56,8 +57,9 @@ from gateway.errors import (
     UpstreamConnectionError,
     UpstreamError,
 )
-from gateway.policy import budget_estimate, limits, registry, routing
+from gateway.limits import budget_estimate, limits
 from gateway.providers.base import adapter_for
+from gateway.routing import routing
 from gateway.telemetry import tags
 from gateway.types import Usage
 

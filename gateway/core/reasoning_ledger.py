@@ -50,7 +50,7 @@ from django.conf import settings
 
 from gateway.base import background
 from gateway.core.ledger_book import Blob, Ledger
-from gateway.policy import limits
+from gateway.limits import limits
 from gateway.types import (
     ChatRequest,
     ChatResponse,

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from gateway.access import authorization, registry
 from gateway.base import endpoints, hooks, lifecycle
 from gateway.base.endpoints import TEXT, Endpoint
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
@@ -53,15 +54,9 @@ from gateway.errors import (
     PermissionDenied,
     ShuttingDown,
 )
-from gateway.policy import (
-    authorization,
-    budget_estimate,
-    context_windows,
-    limits,
-    registry,
-    routing,
-)
+from gateway.limits import budget_estimate, limits
 from gateway.providers import wire
+from gateway.routing import context_windows, routing
 from gateway.telemetry import attribution, tags, tracing
 from gateway.types import (
     ModelInfo,

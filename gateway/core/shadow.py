@@ -44,12 +44,12 @@ from typing import Any
 
 import orjson
 
+from gateway.access import registry
+from gateway.access.authorization import decide
 from gateway.base import loop_lag
 from gateway.base.background import in_background
 from gateway.base.entries import MASTER, KeyEntry, RouteEntry
 from gateway.base.env import env_float, env_int
-from gateway.policy import registry
-from gateway.policy.authorization import decide
 from gateway.telemetry import metrics
 
 log = logging.getLogger(__name__)

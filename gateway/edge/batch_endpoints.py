@@ -33,7 +33,7 @@ from gateway.errors import (
     ModelNotFound,
     RequestTooLarge,
 )
-from gateway.policy import limits
+from gateway.limits import limits
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ a form's (``body_caps.body_cap``), and Django spools a body to a temporary file 
 any view checks who sent it: 20 anonymous uploads of 49 MiB left 980 MB in /tmp. Here,
 in front of Django, a body that may be larger than a form's (declared so, or sent
 without a length) to one of those paths is let through only for a caller the one
-authorization decision (``policy.authorization``) lets use that page or operation:
+authorization decision (``access.authorization``) lets use that page or operation:
 a console session with a role, or for ``/api`` the master key or a management key.
 Anyone else is answered at once, the body unread, as the view itself would answer:
 ``/api`` 401 or 403 in JSON, a console page a redirect to sign-in or 403.
@@ -25,7 +25,7 @@ from urllib.parse import quote
 import orjson
 from django.conf import settings
 
-from gateway.policy import authorization, roles
+from gateway.access import authorization, roles
 
 API_PREFIX = "/api/"
 

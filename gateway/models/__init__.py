@@ -1,7 +1,7 @@
 """The registry (providers, routes, deployments, API keys) and the request journal.
 
 The ORM is the source of truth; the request path reads an in-memory snapshot built
-from these tables (``gateway.policy.registry``) and never queries them per request.
+from these tables (``gateway.access.registry``) and never queries them per request.
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ class CacheScope(models.TextChoices):
 
 
 class Role(models.TextChoices):
-    """What a console user or a management key may do (gateway/policy/roles.py has the
+    """What a console user or a management key may do (gateway/access/roles.py has the
     rules). Ordered from most to least: owner > admin > editor > member > viewer."""
 
     OWNER = "owner", "Owner (everything, users and settings included)"
@@ -309,7 +309,7 @@ class Role(models.TextChoices):
 
 
 class SharedLimits(models.Model):
-    """The limits a team or a user sets over every key it holds (gateway/policy/limits.py):
+    """The limits a team or a user sets over every key it holds (gateway/limits/limits.py):
     rpm and tpm across the keys, and a budget per period. None: no such limit."""
 
     rpm_limit = models.PositiveIntegerField(null=True, blank=True)
@@ -1180,7 +1180,7 @@ class StoredResponse(models.Model):
 class SsoLink(models.Model):
     """A console user as an OpenID provider knows them: the ID token's issuer and
     subject. Signing in again finds the user by this link, never by a username that
-    merely matches (``gateway.policy.sso``)."""
+    merely matches (``gateway.access.sso``)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     issuer = models.CharField(max_length=500)

@@ -1,5 +1,5 @@
 """The guardrails' table, in the store (``gateway.models``): each guardrail a team
-defined, read into the snapshot (``gateway.policy.registry``) and run by the feature
+defined, read into the snapshot (``gateway.access.registry``) and run by the feature
 (``gateway.features.guardrails``). Which requests a guardrail sees is said here (``default_on``)
 and on keys, teams and routes (their ``guardrails`` lists), or asked for per request."""
 

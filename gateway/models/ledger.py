@@ -6,7 +6,7 @@ reconciliation of the journal with the providers' own bills.
   of it each region was allotted (``allotted_units``, cumulative for the period: what the
   region may spend in it) and what the region last said it spent. The sum of a ledger's
   slices never exceeds its budget: every grant is made under a lock of the ledger row
-  (``gateway.policy.budget_ledger``). Units are 1e-8 USD, as in the counters.
+  (``gateway.limits.budget_ledger``). Units are 1e-8 USD, as in the counters.
 - ``BillDrift``: per provider, route and UTC day, the journal's cost beside the
   provider's own (``gateway.features.billing``), and their difference."""
 

@@ -1,5 +1,5 @@
 """Request tags' tables: ``TagBudget`` (a tag's limits: a budget per period and rpm/tpm,
-counted like a team's by every request carrying the tag, gateway/policy/limits.py),
+counted like a team's by every request carrying the tag, gateway/limits/limits.py),
 ``RequestTag`` (one row per tag of a logged request, for the log filter) and
 ``TagSpendRollup`` (spend per hour, tag and key, for spend by tag). The last two are
 written by the journal writer in the transaction of the logs they describe."""

@@ -81,7 +81,7 @@ def add_model(
 ) -> Added:
     """Create the provider (when new), the route (limited to ``teams`` when given) and
     its deployment for ``actor`` (a ``roles.Actor``), or nothing."""
-    from gateway.policy.authorization import require
+    from gateway.access.authorization import require
 
     if isinstance(provider, NewProvider):
         require(actor, "provider.change", None)

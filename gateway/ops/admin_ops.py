@@ -17,11 +17,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 
+from gateway.access.keys import clean_guardrails
 from gateway.base.entries import ProviderEntry
 from gateway.catalog import capability_flags
 from gateway.errors import GatewayError
 from gateway.models import ApiKey, Deployment, Provider, Route
-from gateway.policy.keys import clean_guardrails
 
 PROVIDER_FIELDS = frozenset(
     {"name", "kind", "base_url", "extra_headers", "api_version", "timeout", "settings"}
@@ -294,7 +294,7 @@ def _check_params(
     """Refuse (a ``params`` error) credential-steering params this actor may not set:
     those added or changed, or all of them when the deployment moves to another provider
     (what an admin set for one provider must not carry another's credentials)."""
-    from gateway.policy.authorization import decide
+    from gateway.access.authorization import decide
 
     params = deployment.params if isinstance(deployment.params, dict) else {}
     if deployment.provider_id is None:

@@ -15,7 +15,7 @@ request path. The latest result of each deployment is kept in this process so th
 page can show it again without checking.
 
 An operator's tool, so it sits in ``ops`` beside ``admin_ops`` (whose connection test
-it runs, the console's "test connection" button): policy below it never reads it."""
+it runs, the console's "test connection" button): routing below it never reads it."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ async def check_deployment(
 
 def _deployment_entry(deployment: Deployment, entry: ProviderEntry) -> DeploymentEntry:
     from gateway import catalog
-    from gateway.policy import registry
+    from gateway.access import registry
 
     return registry._deployment_entry(
         deployment.route.name, deployment, entry, catalog.load(), deployment.route.timeout

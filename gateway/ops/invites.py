@@ -40,10 +40,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from gateway.access import authorization, roles, usernames
+from gateway.access.rules.users import InviteGrant
 from gateway.models import Invite, Team
 from gateway.ops import people
-from gateway.policy import authorization, roles, usernames
-from gateway.policy.rules.users import InviteGrant
 from gateway.telemetry import audit
 
 DEFAULT_DAYS = 7

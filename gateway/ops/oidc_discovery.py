@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import httpx
 import orjson
 
+from gateway.access.sso import SsoConfig
 from gateway.core import url_fetch
-from gateway.policy.sso import SsoConfig
 
 REQUIRED = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 SHOWN = (*REQUIRED, "userinfo_endpoint", "end_session_endpoint")

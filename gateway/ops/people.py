@@ -32,8 +32,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gateway.access import roles, usernames
 from gateway.models import ApiKey, SsoRemoval, Team
-from gateway.policy import roles, usernames
 from gateway.telemetry import audit
 
 # The role a user holds inside the teams they join: an owner or admin acts on every

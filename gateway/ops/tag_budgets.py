@@ -1,6 +1,6 @@
 """Tag budgets as /api and the console save them (``TagBudget``): a tag's budget per
 period and rpm/tpm, counted across every key by every request carrying the tag
-(gateway/policy/limits.py). One save for both, validated field by field (a
+(gateway/limits/limits.py). One save for both, validated field by field (a
 ``ValidationError`` naming each bad field), and what a tag spent in its current period.
 
 LiteLLM's tag budgets spell the amount ``max_budget`` and its reset ``budget_duration``
@@ -17,9 +17,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.access import keys
+from gateway.access.tag_bounds import clean_tags
+from gateway.limits import limits
 from gateway.models import TagBudget
-from gateway.policy import keys, limits
-from gateway.policy.tag_bounds import clean_tags
 from gateway.telemetry.budget_spend import Standing
 
 PERIODS = ("day", "month", "total")

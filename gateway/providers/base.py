@@ -126,10 +126,10 @@ class Provider:
     models_unlisted: str = ""
     answers_any_model: bool = False
     # The longest answer this kind gives, in tokens, where neither the deployment nor
-    # the catalog says (budget holds need a ceiling: gateway/policy/budget_estimate.py)
+    # the catalog says (budget holds need a ceiling: gateway/limits/budget_estimate.py)
     max_output_tokens: int | None = None
     # How long this kind's upstream likely keeps a prompt prefix cached after its last
-    # use, in seconds (cache-aware routing: gateway/policy/prefix_affinity.py). Five
+    # use, in seconds (cache-aware routing: gateway/routing/prefix_affinity.py). Five
     # minutes: Anthropic's and Bedrock's documented lifetime, the low end of OpenAI's
     # and Azure's "5 to 10 minutes", and a guess for servers that evict by memory.
     prompt_cache_seconds: float = 300.0

@@ -292,7 +292,7 @@ def exported(what: str, detail: str = "", *, object_id: Any = "", object_name: s
 def key_minted(actor: Any, key: ApiKey) -> None:
     """A key minted for another user: one more audit row saying who minted it for whom
     (the key's own "create" row names the caller; this one names both humans). The
-    console and the management API call it after ``policy.keys.create_key``."""
+    console and the management API call it after ``access.keys.create_key``."""
     if key.user_id is None or key.user_id == actor.user_id:
         return
     human = actor.username if actor.via != "master" else "the master key"

@@ -20,9 +20,9 @@ from typing import Any
 
 from django.db.models import Sum
 
+from gateway.limits.limits import period_bounds
 from gateway.models import ApiKey
 from gateway.models.telemetry import SpendRollup
-from gateway.policy.limits import period_bounds
 
 WHEN = {"day": "today", "month": "this month", "total": "in total"}
 

@@ -306,7 +306,7 @@ def search_page(
     """One page of ``filtered(params)`` after ``cursor``, reading at most
     ``SEARCH_SCAN_ROWS`` rows for a text search (``q``; ``BODY_SEARCH_SCAN_ROWS`` when
     it reads bodies too); the list pages of both surfaces come from here. ``scope``
-    narrows the rows to what the caller may see (gateway/policy/roles.visible_logs)."""
+    narrows the rows to what the caller may see (gateway/access/roles.visible_logs)."""
     text = str(params.get("q") or "").strip()
     rows = filtered({k: v for k, v in params.items() if k != "q"})
     if scope is not None:

@@ -53,8 +53,8 @@ def configured_secrets() -> list[str]:
     credential-named settings and deployment params: ``base.secrets.provider_credentials``) and
     MCP servers' tokens, header and env values and URL credentials (``os.environ/NAME``
     references resolved), longest first."""
+    from gateway.access import registry
     from gateway.base.secrets.provider_credentials import deployment_params, of_provider
-    from gateway.policy import registry
 
     found = {settings.SWITCHYARD_MASTER_KEY}
     for secrets_of in hooks.operator_secrets:  # the bills' admin keys (gateway.features.billing)

@@ -5,7 +5,7 @@ Three sources, merged in this order, each tag once: the key's default tags (``ta
 the key: the snapshot's ``KeyEntry.tags``, no query), the ``x-switchyard-tags`` header
 (comma-separated) and the body's ``metadata.tags`` (LiteLLM's spelling: a list of
 strings, or a comma-separated string where ``metadata`` only holds strings, as the
-Responses API's does). A caller's tags are bounded (``gateway.policy.tag_bounds``: 20
+Responses API's does). A caller's tags are bounded (``gateway.access.tag_bounds``: 20
 of at most 64 printable characters each); past that the request is refused (400) in
 its own dialect, never cut silently.
 
@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from gateway.access.tag_bounds import clean_tags
 from gateway.errors import InvalidRequest, PermissionDenied
-from gateway.policy.tag_bounds import clean_tags
 
 TAGS_HEADER = "x-switchyard-tags"
 

@@ -49,8 +49,8 @@ from gateway.telemetry import semconv as sc
 
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry
-    from gateway.policy.routing import Attempt
     from gateway.providers.base import Exchange, Provider
+    from gateway.routing.routing import Attempt
     from gateway.types import ChatRequest, Usage
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.access import registry
 from gateway.core.call import Caller
-from gateway.policy import registry
 
 
 def header_map(scope: Mapping[str, Any]) -> dict[str, str]:

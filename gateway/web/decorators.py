@@ -1,4 +1,4 @@
-"""Every console page and action asks the role policy (gateway/policy/roles.py) whether
+"""Every console page and action asks the role policy (gateway/access/roles.py) whether
 the signed-in user may open it; the rules are there, not here."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django_htmx.http import HttpResponseClientRedirect
 
-from gateway.policy import authorization, field_rules, roles
+from gateway.access import authorization, field_rules, roles
 
 
 def forbidden(request: HttpRequest, reason: str = "") -> HttpResponse:
@@ -74,7 +74,7 @@ def fields_refused(
     stored: Mapping[str, Any] | None = None,
 ) -> HttpResponse | None:
     """The 403 page naming the field and who may write it when the field table
-    (``gateway.policy.field_rules``) refuses what a console form writes to ``resource``,
+    (``gateway.access.field_rules``) refuses what a console form writes to ``resource``,
     else None. Every form that writes a resource asks it, as ``/api`` does: ``instance``
     is the row it changes (None: a new one), ``stored`` its values where they are not
     the row's attributes."""

@@ -1,7 +1,7 @@
 """One declaration per console URL: ``Page``. Its route and view make the URL
 (``console/urls.py``), its ``nav`` entry the link in the top bar (``console/nav.py``), its
 ``read``/``write`` abilities what the role policy asks before the view runs
-(``gateway.policy.roles.PAGES``, filled here: policy sits below the web kit). Before this,
+(``gateway.access.roles.PAGES``, filled here: access sits below the web kit). Before this,
 a page was four tables keyed by the same URL name (the URLconf, the nav, the role table
 and the role-matrix test); one could be missed and the page was open to owners only, or
 absent from the bar.
@@ -29,7 +29,7 @@ from typing import Any
 
 from django.urls import URLPattern, get_resolver, path
 
-from gateway.policy import roles
+from gateway.access import roles
 
 NAMESPACE = "console"  # every page's URL name is "console:<name>"
 

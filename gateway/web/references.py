@@ -64,7 +64,7 @@ def problems(
     (as saved before, to the same endpoints). ``endpoints`` are the values naming where
     the row sends them: their own references are asked ``env.resolve`` only (a URL is
     where, not what: pass them as ``fields`` with no endpoints)."""
-    from gateway.policy.authorization import decide
+    from gateway.access.authorization import decide
 
     urls = [_endpoint(value) for value in endpoints]
     found: dict[str, list[str]] = {}

@@ -11,8 +11,8 @@ import httpx
 import orjson
 
 from gateway import journal
+from gateway.access import registry
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import registry
 
 
 def make_echo_routes(routes: dict[str, dict]) -> None:

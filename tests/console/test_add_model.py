@@ -14,10 +14,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from console import model_picker
+from gateway.access import roles
 from gateway.base import http
 from gateway.catalog import store
 from gateway.models import AuditEvent, Deployment, Membership, Provider, Route, Team
-from gateway.policy import roles
 
 KEY = "sk-add-model-Otter-93b1"
 
@@ -157,8 +157,8 @@ def test_an_editor_adds_on_an_existing_provider_but_creates_none(openai) -> None
     assert "Select a valid choice" in refused.content.decode()  # "new" is not offered
     assert counts() == before
     # below the form, the operation asks the same decision (provider.change)
+    from gateway.access.authorization import Denied
     from gateway.ops.add_model import NewProvider, add_model
-    from gateway.policy.authorization import Denied
 
     actor = roles.actor_for_user(User.objects.get(username="u-editor"))
     with pytest.raises(Denied, match="only owners and admins may change providers"):

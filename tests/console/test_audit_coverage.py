@@ -26,9 +26,9 @@ from django.utils import timezone
 from console.evals import datasets
 from console.evals.models import Experiment
 from console.evals.parsing import parse_file
+from gateway.access import registry
 from gateway.models.batches import Batch
 from gateway.models.telemetry import AuditEvent
-from gateway.policy import registry
 from tests.console.test_role_matrix import (  # noqa: F401 - world is a fixture
     api_paths,
     api_url,

@@ -1,8 +1,8 @@
 """Every console form that writes a resource asks the field table
-(``gateway.policy.field_rules``), as ``/api`` does: with the table refusing, each form's
+(``gateway.access.field_rules``), as ``/api`` does: with the table refusing, each form's
 submission is a 403 page naming the refused field, and nothing is saved; the control,
 with the table as it is, saves the same submission (an owner may write every field).
-The forms asked must be every form ``tests/gateway/policy/test_field_rules.py`` maps to
+The forms asked must be every form ``tests/gateway/access/test_field_rules.py`` maps to
 a resource, so a new form is caught until it asks (and has a case here)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import field_rules, roles
 from gateway.models import (
     AlertSettings,
     ApiKey,
@@ -28,8 +29,7 @@ from gateway.models import (
     TagBudget,
     Team,
 )
-from gateway.policy import field_rules, roles
-from tests.gateway.policy.test_field_rules import FORMS
+from tests.gateway.access.test_field_rules import FORMS
 
 REFUSED = "the test refuses this field"
 

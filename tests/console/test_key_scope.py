@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import ApiKey, Team
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 

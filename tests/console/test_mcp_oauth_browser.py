@@ -31,7 +31,7 @@ SETUP = """
 import sys
 from django.contrib.auth.models import User
 from gateway.models import McpServer, Membership, Team
-from gateway.policy import keys, roles
+from gateway.access import keys, roles
 for name in ('local', 'github'):
     m = McpServer(name=name, transport='stdio', command=sys.executable, args=[%(script)r])
     m.from_operator = True

@@ -55,7 +55,7 @@ SETUP = """
 import json
 from django.contrib.auth.models import User
 from gateway.features.mcp import save as admin
-from gateway.policy import keys
+from gateway.access import keys
 user = User.objects.create_superuser(%(user)r, '', %(password)r)
 server = admin.save_server(None, {'name': 'files', 'transport': 'streamable_http',
     'url': 'http://127.0.0.1:%(rs)d/mcp', 'oauth': 'per_user', 'description': 'OAuth test'})

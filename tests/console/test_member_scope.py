@@ -18,8 +18,8 @@ from django.test import Client
 
 from console.playground.consumer import PlaygroundConsumer
 from console.tail import LogTailConsumer
+from gateway.access import roles
 from gateway.models import ApiKey, Profile, RequestBody, RequestLog, Team
-from gateway.policy import roles
 
 MINE, THEIRS = "secret-of-mine-7Q", "secret-of-theirs-9Z"
 
@@ -243,8 +243,8 @@ def test_django_admin_is_for_owners_only() -> None:
 
 @pytest.mark.django_db
 def test_the_playground_offers_a_member_only_routes_open_to_their_teams() -> None:
+    from gateway.access import registry
     from gateway.models import Route
-    from gateway.policy import registry
 
     world = setup_world()
     beta = Team.objects.create(name="beta")

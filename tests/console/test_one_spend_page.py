@@ -15,10 +15,10 @@ from django.test import Client
 from django.utils import timezone
 
 from console import nav
+from gateway.access import roles
 from gateway.models import ApiKey, Team
 from gateway.models.tags import TagSpendRollup
 from gateway.models.telemetry import SpendRollup
-from gateway.policy import roles
 from gateway.telemetry import rollups
 
 

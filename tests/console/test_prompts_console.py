@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.features.prompts import versions
 from gateway.models import Prompt
-from gateway.policy import roles
 from tests.console.role_sets import ALL, KEY_EDITORS, Expectation
 
 # Who may open the prompt pages (the role matrix collects this): every role reads,

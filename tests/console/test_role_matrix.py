@@ -24,9 +24,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from console import nav
+from gateway.access import roles
 from gateway.edge.api import api
 from gateway.models import ApiKey, Guardrail, Membership, Team
-from gateway.policy import roles
 from gateway.web import pages
 from tests.console.role_sets import (
     ADMINS,
@@ -433,7 +433,7 @@ def test_api_role_matrix(world) -> None:
 
 
 def test_management_key_of_an_owner_works_and_others_do_not(world, settings) -> None:
-    from gateway.policy import keys
+    from gateway.access import keys
 
     settings.SWITCHYARD_MASTER_KEY = "sy-master-test-1234567890"
     owner_key = keys.create_key(name="auto", user=world["users"][O], scopes=["management"]).raw

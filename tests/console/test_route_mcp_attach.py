@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import McpServer, Membership, Route, Team
-from gateway.policy import roles
 
 FORM = {
     "name": "chat",

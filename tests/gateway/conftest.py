@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from gateway.policy import limits
+from gateway.limits import limits
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def redis_prefix(monkeypatch) -> str:
     runs at the same time, so none empties a database (FLUSHDB): each writes under a
     prefix no other run uses and deletes only its own keys (``own_redis``)."""
     from gateway.core import reasoning_ledger
-    from gateway.policy import shared_cooldowns
+    from gateway.routing import shared_cooldowns
 
     prefix = f"sy-test-{uuid.uuid4().hex[:12]}"
     monkeypatch.setattr(limits, "REDIS_PREFIX", f"{prefix}:limits")

@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import GuardrailEntry, ProviderEntry, RouteEntry
 from gateway.codecs.openai_media import forms
 from gateway.core import jobs
 from gateway.edge import dialects
 from gateway.features.passthrough import paths
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 GEMINI = ProviderEntry(2, "gemini", "gemini", "http://mock/v1beta", "k", {}, "", None)

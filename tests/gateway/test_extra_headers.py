@@ -12,10 +12,10 @@ import yaml
 from django.db import connection
 from django.test import Client
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.models import HEADER_MASK, Deployment, Provider, Route
 from gateway.ops.litellm.export import export_config
-from gateway.policy import registry
 
 TOKEN = "tok-Header-Unmistakable-8812"
 MASTER = "sy-master-headers-test"

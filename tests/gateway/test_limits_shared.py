@@ -21,11 +21,11 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
 from gateway.errors import RateLimited
-from gateway.policy import limits
-from gateway.policy.leased_limits import Leased
-from gateway.policy.limits_book import CounterStore
+from gateway.limits import limits
+from gateway.limits.leased_limits import Leased
+from gateway.limits.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
-from tests.gateway.policy.test_limits import START, key
+from tests.gateway.limits.test_limits import START, key
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMITTED = (limits.Admission, Leased)  # held in the service, or in a worker's lease
@@ -162,7 +162,7 @@ def warnings_in(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "gateway.policy.limits" and r.levelno >= logging.WARNING
+        if r.name == "gateway.limits.limits" and r.levelno >= logging.WARNING
     ]
 
 
@@ -170,7 +170,7 @@ async def test_unreachable_service_falls_back_warns_once_and_reconnects(
     clean, socket_path, monkeypatch, caplog
 ):
     monkeypatch.setenv(SOCKET_ENV, socket_path)  # nothing listens there yet
-    caplog.set_level(logging.INFO, logger="gateway.policy.limits")
+    caplog.set_level(logging.INFO, logger="gateway.limits.limits")
     k = key(rpm_limit=1)
     first = await limits.admit(k, "echo", 1)
     assert first.backend is limits.memory  # counted in this process

@@ -5,7 +5,7 @@ Every cycle a request leaves costs each worker a collector's pass over all it ho
 (11 objects a request left that way made the collector 7% of a plain request's CPU).
 The cycles found and broken: the request's disconnect hook holding its uvicorn cycle
 (``server.http_protocol``), a stream's outcome and routing state holding each other
-(``policy.routing.StreamOutcome``), a guardrail run holding its job
+(``routing.routing.StreamOutcome``), a guardrail run holding its job
 (``guardrails.plane.Run``), and a class made per journal batch (``journal.sql``).
 
 The real server's protocol serves a raw socket client (no client library's own cycles
@@ -26,9 +26,9 @@ import pytest
 import uvicorn
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http, lifecycle
 from gateway.base.entries import GuardrailEntry
-from gateway.policy import registry
 from gateway.server.uvicorn_server import head_joining
 from tests.gateway.entries import route, snapshot
 from tests.gateway.features.guardrails.test_plane import chat_answer, chat_stream

@@ -65,7 +65,7 @@ def test_claude_code_calls_a_tool_through_the_gateway_mcp_endpoint(
     out = stack.gw.shell(
         "import sys, json\n"
         "from gateway.models import McpServer\n"
-        "from gateway.policy import keys\n"
+        "from gateway.access import keys\n"
         f"McpServer.objects.create(name='local', transport='stdio', command=sys.executable, args=[{str(SCRIPT)!r}], from_operator=True)\n"
         "print(json.dumps(keys.create_key(name='claude-mcp', mcp_allowed=['local__add']).raw))"
     )

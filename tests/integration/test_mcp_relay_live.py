@@ -27,7 +27,7 @@ from tests.live import MASTER_KEY, running_gateway
 SETUP = """
 import json
 from gateway.models import McpServer
-from gateway.policy import keys
+from gateway.access import keys
 McpServer.objects.create(name='everything', transport='streamable_http', url=%(url)r)
 McpServer.objects.create(name='sampled', transport='streamable_http', url=%(url)r,
                          sampling_route='echo')

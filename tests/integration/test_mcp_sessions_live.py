@@ -96,7 +96,7 @@ CALLS = 200
 REGISTER = """
 import json, sys
 from gateway.models import McpServer
-from gateway.policy import keys
+from gateway.access import keys
 McpServer.objects.create(name='probe', transport='stdio', command=sys.executable,
                          args=[%r], from_operator=True, connect_timeout=20)
 print(json.dumps({'other': keys.create_key(name='other', mcp_allowed=['*']).raw}))

@@ -49,7 +49,7 @@ class Live:
 
 
 OTHER_KEY_SETUP = """
-from gateway.policy import keys
+from gateway.access import keys
 raw = keys.create_key(name="other").raw
 open(OUT, "w").write(raw)
 """

@@ -9,7 +9,7 @@ service account JSON...). ``os.environ/NAME`` references are resolved as a call 
 Used on the error path (``providers.wire.hide_secret``) and by the redaction
 (``telemetry.redaction``); never on a successful call. Here, below both, as it reads
 only registry entries: the deployments' params come from the snapshot in force, which
-sits above the providers, so its owner (``gateway.policy.registry``) registers the
+sits above the providers, so its owner (``gateway.access.registry``) registers the
 reader in ``hooks.provider_credential_sources``."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Authenticated by the master key (``Authorization: Bearer`` or ``x-api-key``), a virtual
 key with the "management" scope of an owner or admin, or a signed-in console user
 (session + CSRF); the docs and the OpenAPI schema too. What each caller may do is the
-role policy's (gateway/policy/roles.py): 403 in JSON otherwise. Every error has one
+role policy's (gateway/access/roles.py): 403 in JSON otherwise. Every error has one
 body (``errors.ApiError``) and the document declares it for each status an operation
 answers (``openapi.py``). Each resource lives in its own module and registers its router here;
 an installed unit's (``gateway.web.units``) is its ``api`` module's ``router``, mounted at

@@ -15,12 +15,12 @@ from django.urls import reverse
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from gateway.access import authorization, roles
+from gateway.access.rules.users import InviteGrant
 from gateway.edge.api.providers import ValidationErrors
 from gateway.edge.api.users import teams_named
 from gateway.models import Invite
 from gateway.ops import invites, people
-from gateway.policy import authorization, roles
-from gateway.policy.rules.users import InviteGrant
 from gateway.web import saving
 from gateway.web.api.writes import check_fields
 

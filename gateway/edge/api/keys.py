@@ -1,10 +1,10 @@
 """API keys in the management API: list, create (the raw key is in the answer, once),
 update limits, revoke. Only a hash of a key is ever stored.
 
-Each caller sees and changes the keys its role allows (gateway/policy/roles.py): owners
+Each caller sees and changes the keys its role allows (gateway/access/roles.py): owners
 and admins every key, editors their teams' keys, members their own. What a key may hold
 (team, owner, limits, routes, MCP grants, scopes) is the ``key.grant`` rule
-(gateway/policy/rules/keys.py), the same for the console's key form."""
+(gateway/access/rules/keys.py), the same for the console's key form."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from gateway.access import authorization, keys, roles
 from gateway.edge.api.providers import ValidationErrors
 from gateway.models import ApiKey
-from gateway.policy import authorization, keys, roles
 from gateway.telemetry import audit
 from gateway.web import saving
 from gateway.web.api.writes import check_fields

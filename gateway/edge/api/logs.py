@@ -15,8 +15,8 @@ from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
+from gateway.access import roles
 from gateway.models import RequestBody, RequestLog
-from gateway.policy import roles
 from gateway.telemetry import logquery
 
 router = Router(tags=["logs"])

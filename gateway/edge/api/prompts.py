@@ -17,11 +17,11 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from gateway.access import authorization
 from gateway.errors import InvalidRequest
 from gateway.features.prompts import reference, template, versions
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from gateway.models import Prompt, PromptVersion
-from gateway.policy import authorization
 from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["prompts"])

@@ -14,12 +14,12 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import create_model
 
+from gateway.access import roles
+from gateway.access.rules import routes as route_rules
 from gateway.catalog import capability_flags
 from gateway.edge.api.providers import ValidationErrors
 from gateway.models import ROUTE_NAME, Deployment, Route, Team
 from gateway.ops import admin_ops
-from gateway.policy import roles
-from gateway.policy.rules import routes as route_rules
 from gateway.web import saving
 from gateway.web.api.fields import column, omittable
 from gateway.web.api.writes import check_fields

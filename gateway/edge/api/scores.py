@@ -17,10 +17,10 @@ from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 from ninja.security import APIKeyHeader
 
+from gateway.access import authorization, registry, roles
 from gateway.base.entries import KeyEntry
 from gateway.core.call import key_refusal
 from gateway.models import RequestLog
-from gateway.policy import authorization, registry, roles
 from gateway.telemetry import scores
 from gateway.web.api.auth import MasterKeyAuth, StaffSessionAuth
 from gateway.web.api.writes import ValidationErrors, check_fields

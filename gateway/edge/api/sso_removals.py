@@ -15,9 +15,9 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema
 from ninja.errors import HttpError
 
+from gateway.access import authorization
 from gateway.models import SsoRemoval
 from gateway.ops import people
-from gateway.policy import authorization
 
 router = Router(tags=["users"])
 

@@ -1,6 +1,6 @@
 """Tag budgets in the management API (``/api/tags``): a tag's budget per period and its
 rpm/tpm, counted across every key by every request carrying the tag, like a team's
-(gateway/policy/limits.py). Owners and admins read and change them (spend over every
+(gateway/limits/limits.py). Owners and admins read and change them (spend over every
 team); each answer says what the tag spent in its current period. LiteLLM's spelling
 (``max_budget``, ``budget_duration``) is taken: ``gateway.ops.tag_budgets``."""
 

@@ -13,9 +13,9 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest
 from ninja import Router, Schema, Status
 
+from gateway.access import keys, roles
 from gateway.edge.api.providers import ValidationErrors
 from gateway.models import Membership, Team
-from gateway.policy import keys, roles
 from gateway.web import saving
 from gateway.web.api.writes import check_fields
 

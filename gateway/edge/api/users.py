@@ -16,10 +16,10 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
+from gateway.access import authorization, keys, roles, usernames
 from gateway.edge.api.providers import ValidationErrors
 from gateway.models import Team
 from gateway.ops import people
-from gateway.policy import authorization, keys, roles, usernames
 from gateway.web import saving
 from gateway.web.api.writes import check_fields
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from gateway.access.alert_thresholds import parse_thresholds
 from gateway.base.secrets import crypto
 from gateway.models.alerts import DEFAULT_THRESHOLDS, AlertSettings
-from gateway.policy.alert_thresholds import parse_thresholds
 
 UNCHANGED = object()  # "keep the stored webhook" in ``save``
 

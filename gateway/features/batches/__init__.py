@@ -5,7 +5,7 @@ key's budget (``holds``), run by the gateway through the service in the backgrou
 they read and write (``files``).
 
 It sits among the features, above ``core``: it sends each gateway-run line through the
-pipeline (``gateway.core.service``) and imports policy, providers, codecs and the store
+pipeline (``gateway.core.service``) and imports access, limits, routing, providers, codecs and the store
 below it; nothing below imports it. The edge routes its HTTP endpoints
 (``gateway.edge.batch_endpoints``), the wiring starts its runner (``gateway.apps``) and
 the console shows its batches."""

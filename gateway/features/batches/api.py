@@ -26,14 +26,14 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from gateway.access import registry
+from gateway.access.authorization import decide
 from gateway.base.entries import KeyEntry
 from gateway.errors import InvalidRequest, ModelNotFound, PermissionDenied
 from gateway.features.batches import holds, native, upstreams, validate
 from gateway.features.batches.files import api as files
 from gateway.features.batches.files import store
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy import registry
-from gateway.policy.authorization import decide
 
 # The endpoints a batch may target: OpenAI path -> (service endpoint, dialect).
 OPENAI_ENDPOINTS: dict[str, tuple[str, str]] = {

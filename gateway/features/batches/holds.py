@@ -4,7 +4,7 @@ are priced.
 A native batch runs upstream whole: none of its lines passes the gateway's admission,
 so without a hold a key with $1 left could submit any number of batches. When such a
 batch is created for a key with a budget (or a team with one), its most cost is
-estimated as a request's budget hold is (``gateway.policy.budget_estimate``): each
+estimated as a request's budget hold is (``gateway.limits.budget_estimate``): each
 line's prompt tokens estimated as for rate limits (the line parsed by its endpoint's
 codec, characters / 4 plus overheads; bodies of other endpoints, bytes / 4) plus its
 ``max_tokens`` (else the deployment's output ceiling), at the deployment's prices,
@@ -37,13 +37,14 @@ from typing import Any
 import orjson
 from django.conf import settings
 
+from gateway.access import registry
 from gateway.base import db_work
 from gateway.base.entries import DeploymentEntry, KeyEntry
 from gateway.core import tokens
 from gateway.errors import RateLimited
 from gateway.features.batches import translate, upstreams
+from gateway.limits import budget_estimate, limits
 from gateway.models.batches import Batch
-from gateway.policy import budget_estimate, limits, registry
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import codecs, journal
+from gateway.access import registry
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, DeploymentEntry, KeyEntry, RouteEntry
 from gateway.codecs.anthropic import maps as anthropic_maps
@@ -46,8 +47,8 @@ from gateway.codecs.openai_responses import maps as responses_maps
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.features.batches import translate, upstreams
 from gateway.features.batches.upstreams.base import UpstreamBatches, batch_lines, transient
+from gateway.limits import limits
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy import limits, registry
 from gateway.types import Usage
 
 log = logging.getLogger(__name__)

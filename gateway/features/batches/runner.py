@@ -37,6 +37,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.base.leased_runner import LeasedRunner
@@ -45,7 +46,6 @@ from gateway.features.batches import api, holds, native
 from gateway.features.batches.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
-from gateway.policy import registry
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ _native: set[str] = set()  # the batches RUNNER runs that an upstream runs (.nat
 # cost of each batch line's request, by request id, from the journal (the journal
 # prices it at the deployment's prices, as any request)
 _costs: dict[str, tuple[Decimal, str]] = {}
-# How gateway.policy.limits words a budget that is spent, or too small for the line's
+# How gateway.limits.limits words a budget that is spent, or too small for the line's
 # worst case (429s no wait will fix, unlike a rate limit or a budget held by requests
 # in flight).
 BUDGET_SPENT = ("is exhausted", "less than this request may cost")

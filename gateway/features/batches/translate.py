@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
 from gateway.codecs import CODECS
 from gateway.codecs.base import Codec
 from gateway.core import media_inline
 from gateway.errors import GatewayError, InvalidRequest
-from gateway.policy import registry
 from gateway.providers.base import adapter_for
 from gateway.types import ChatRequest, Usage
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
+from gateway.access import registry
+from gateway.access.authorization import decide
 from gateway.base.entries import KeyEntry
-from gateway.policy import registry
-from gateway.policy.authorization import decide
 
 MAX_LINES = 50_000
 MAX_ERRORS = 100  # reported, of a file with many bad lines (the rest add nothing)

@@ -16,12 +16,12 @@ from typing import Any
 
 import orjson
 
+from gateway.access import registry
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import engine
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import Run, applicable
-from gateway.policy import registry
 
 
 def _entries(

@@ -30,12 +30,12 @@ from typing import Any
 
 import orjson
 
+from gateway.access import registry
 from gateway.base.entries import GuardrailEntry, KeyEntry, RouteEntry
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import engine, texts
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import applicable
-from gateway.policy import registry
 
 CLIENT_TEXT = ("conversation.item.create", "session.update", "response.create")
 CLIENT_AUDIO = "input_audio_buffer.append"

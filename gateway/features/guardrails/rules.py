@@ -1,10 +1,10 @@
-"""Who may write each field of a guardrail (the field rules, ``gateway.policy.field_rules``):
+"""Who may write each field of a guardrail (the field rules, ``gateway.access.field_rules``):
 owners and admins, every field (any role reads them: ability ``guardrails.view``). Imported
 by the unit's ``register`` (``apps.py``)."""
 
 from __future__ import annotations
 
-from gateway.policy import field_rules
+from gateway.access import field_rules
 
 field_rules.declare(
     "guardrails",

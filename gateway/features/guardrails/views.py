@@ -33,6 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from gateway.access import roles
 from gateway.base import endpoints
 from gateway.base.entries import GuardrailEntry
 from gateway.codecs import client as client_codec
@@ -44,7 +45,6 @@ from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.guardrails import FAIL_OPEN
-from gateway.policy import roles
 from gateway.web.answers import logged_answer
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -290,7 +290,7 @@ def run_guardrail(
 
     async def go() -> list[str]:
         if not local:  # a kind that calls one of the gateway's routes finds it
-            from gateway.policy import registry
+            from gateway.access import registry
 
             await registry.ensure_loaded()
         return await engine.run([entry], list(found), context, notes)

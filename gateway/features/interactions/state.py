@@ -46,6 +46,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from gateway.access import authorization
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.codecs.gemini_interactions import inbound, maps
@@ -53,7 +54,6 @@ from gateway.core import storage_quota
 from gateway.core.call import Reply
 from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.models import StoredInteraction
-from gateway.policy import authorization
 from gateway.types import ChatRequest
 
 log = logging.getLogger(__name__)

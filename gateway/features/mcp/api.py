@@ -20,11 +20,11 @@ from django.shortcuts import get_object_or_404
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
+from gateway.access import roles
+from gateway.access.authorization import Denied
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.features.mcp import save
 from gateway.models import McpServer
-from gateway.policy import roles
-from gateway.policy.authorization import Denied
 from gateway.telemetry import audit
 from gateway.web.api.writes import ValidationErrors, check_fields, save_with_secret
 
@@ -204,7 +204,7 @@ def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
 def _journal_identity(actor: roles.Actor) -> KeyEntry:
     """The key an ``/api`` caller's tool call is journaled as: a management key itself,
     a signed-in person's console key (``console_keys``), the master key itself."""
-    from gateway.policy import console_keys, registry
+    from gateway.access import console_keys, registry
 
     if actor.via == "master" or actor.user_id is None:
         return MASTER
@@ -227,10 +227,10 @@ def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     as the caller: the journal row names their key (a session: their console key; a
     management key: itself), an OAuth server gets their own token (a management key's
     only when its owner minted it) and the call is an audit row naming them."""
+    from gateway.access import registry
     from gateway.features.mcp import calls
     from gateway.features.mcp.errors import McpGatewayError
     from gateway.features.mcp.oauth import caller as oauth_caller
-    from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=server_id)
     actor: roles.Actor = request.actor

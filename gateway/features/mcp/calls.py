@@ -38,7 +38,7 @@ from gateway.features.mcp.errors import (
     safe_message,
 )
 from gateway.features.mcp.oauth import caller as oauth_caller
-from gateway.policy import limits
+from gateway.limits import limits
 from gateway.telemetry import semconv, tracing
 
 # calls a tool with the (checked) arguments some other way than the pool's shared session

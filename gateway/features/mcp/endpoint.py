@@ -44,6 +44,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError, UrlElicitatio
 from mcp_types import INVALID_PARAMS, INVALID_REQUEST
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import ShuttingDown
@@ -52,7 +53,6 @@ from gateway.features.mcp.errors import AuthorizationRequired, McpGatewayError
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth_server import resources as oauth_resources
 from gateway.features.mcp.oauth_server import tokens as oauth_tokens
-from gateway.policy import registry
 from gateway.telemetry import semconv, tracing
 
 log = logging.getLogger(__name__)

@@ -32,11 +32,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from gateway.access.authorization import decide
+from gateway.access.rules.operator import OPERATOR, REGISTERED
 from gateway.base.secrets.declared import url_has_secret
 from gateway.features.mcp.save import check_references
 from gateway.models import ENV_REFERENCE, McpServer
-from gateway.policy.authorization import decide
-from gateway.policy.rules.operator import OPERATOR, REGISTERED
 from gateway.web.litellm_sections import (
     Change,
     ConfigError,

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from gateway.base.counters import CounterClient
-from gateway.policy import limits
+from gateway.limits import limits
 
 log = logging.getLogger(__name__)
 

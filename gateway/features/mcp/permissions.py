@@ -9,9 +9,9 @@ and tool names may hold anything."""
 
 from __future__ import annotations
 
+from gateway.access.authorization import decide
 from gateway.base.entries import KeyEntry
 from gateway.features.mcp.rules import SEPARATOR, tools_granted
-from gateway.policy.authorization import decide
 
 __all__ = [
     "SEPARATOR",

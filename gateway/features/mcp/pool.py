@@ -49,6 +49,7 @@ from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.base.secrets.secret_refs import resolve_secret
@@ -64,7 +65,6 @@ from gateway.features.mcp.errors import (
 from gateway.features.mcp.oauth import caller as oauth_caller
 from gateway.features.mcp.oauth.caller import Bearer
 from gateway.features.mcp.secrets import known_secrets  # noqa: F401 (re-exported)
-from gateway.policy import registry
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +238,8 @@ def _client_for(
     if entry.transport == "stdio":
         from mcp.client.stdio import StdioServerParameters
 
-        from gateway.policy.authorization import decide
-        from gateway.policy.rules.operator import launch_actor
+        from gateway.access.authorization import decide
+        from gateway.access.rules.operator import launch_actor
 
         decision = decide(launch_actor(entry), "mcp_server.stdio", entry)
         if not decision:

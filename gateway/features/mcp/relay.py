@@ -38,10 +38,10 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
 from mcp_types import INVALID_REQUEST
 
+from gateway.access import registry
 from gateway.base.entries import KeyEntry, McpServerEntry
 from gateway.features.mcp import pool, sampling, sessions, streams
 from gateway.features.mcp.errors import ServerUnavailable, ToolTimeout, UpstreamError, safe_message
-from gateway.policy import registry
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """MCP servers as a resource: what a virtual key may use of a registered server (on
 ``/mcp``, as a hosted tool it names, and on a route that attaches the server), and who may
 attach a server to a route; and who may write each field of a server (the field rules,
-``gateway.policy.field_rules``). Imported by the unit's ``register`` (``apps.py``): the
-rules register with ``gateway.policy.authorization``, the fields with the field table.
+``gateway.access.field_rules``). Imported by the unit's ``register`` (``apps.py``): the
+rules register with ``gateway.access.authorization``, the fields with the field table.
 
 A key's grant (``KeyEntry.mcp_allowed``, already within its team's) lists ``server``
 (the whole server: its tools, resources and prompts), ``server__tool`` (that one tool and
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.access import field_rules, roles
+from gateway.access.authorization import ALLOW, Decision, deny, rule
 from gateway.base.entries import KeyEntry
-from gateway.policy import field_rules, roles
-from gateway.policy.authorization import ALLOW, Decision, deny, rule
 
 SEPARATOR = "__"
 

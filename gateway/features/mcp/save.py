@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from gateway.access.authorization import require
+from gateway.access.registry import mcp_entry
 from gateway.models import McpServer, Route
-from gateway.policy.authorization import require
-from gateway.policy.registry import mcp_entry
 from gateway.web import references
 
 if TYPE_CHECKING:  # the SDK loads when a server is first probed or called

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 
+from gateway.access import registry
 from gateway.base.secrets.secret_refs import resolve_secret
-from gateway.policy import registry
 from gateway.telemetry.redaction import configured_secrets
 
 _held_elsewhere: list[Callable[[], Iterable[str]]] = []

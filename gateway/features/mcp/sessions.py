@@ -57,7 +57,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from gateway.base import db_work
 from gateway.base.secrets import crypto
-from gateway.policy import limits
+from gateway.limits import limits
 
 log = logging.getLogger(__name__)
 

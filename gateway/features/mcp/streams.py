@@ -131,7 +131,7 @@ def _listen(listener: _Listener) -> None:
     loop = asyncio.get_running_loop()
     if _loop is not loop:
         _loop = loop
-        from gateway.policy import registry
+        from gateway.access import registry
 
         _servers = dict(registry.current().mcp_servers)
     _listeners.add(listener)

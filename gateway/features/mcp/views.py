@@ -19,11 +19,11 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from gateway.access.authorization import Denied, decide
 from gateway.base.entries import MASTER
 from gateway.features.mcp import save as mcp_admin
 from gateway.features.mcp.forms import McpServerForm
 from gateway.models import McpServer, RequestLog
-from gateway.policy.authorization import Denied, decide
 from gateway.telemetry import audit
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
@@ -151,10 +151,10 @@ def mcp_tools(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def mcp_call(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    from gateway.access import registry
     from gateway.features.mcp import calls
     from gateway.features.mcp.errors import McpGatewayError
     from gateway.features.mcp.oauth import caller as oauth_caller
-    from gateway.policy import registry
 
     server = get_object_or_404(McpServer, pk=pk)
     tool = request.POST.get("tool", "")

@@ -39,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from gateway.access import registry
 from gateway.base import db_work, hooks
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.catalog import media as media_prices
@@ -47,10 +48,10 @@ from gateway.codecs.openai_media import audio, forms, images
 from gateway.core.call import Reply, StreamCut, StreamReply
 from gateway.core.jobs import RoutedJob, begin_attempt
 from gateway.errors import GatewayError, InvalidRequest, UpstreamError
-from gateway.policy import registry, routing
 from gateway.providers import kinds
 from gateway.providers.base import Provider
 from gateway.providers.passthrough_body import for_deployment
+from gateway.routing import routing
 from gateway.telemetry import tags
 from gateway.types import ChatRequest, Usage
 

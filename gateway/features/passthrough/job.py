@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.access import registry
 from gateway.base import endpoints, http, lifecycle
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.base.pooled_transport import body_chunks
@@ -50,9 +51,8 @@ from gateway.errors import (
 )
 from gateway.features.passthrough import paths, pricing, selection, shapes
 from gateway.features.passthrough.paths import TARGET, Target
-from gateway.policy import registry
-from gateway.policy.routing import Attempt
 from gateway.providers import wire
+from gateway.routing.routing import Attempt
 from gateway.telemetry import tracing
 from gateway.types import ChatRequest, Usage
 

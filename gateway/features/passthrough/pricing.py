@@ -16,9 +16,9 @@ from decimal import Decimal
 from typing import Any
 
 from gateway import catalog
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
 from gateway.features.passthrough import selection
-from gateway.policy import registry
 from gateway.providers import kinds
 
 PART = "passthrough_catalog"  # hooks.snapshot_parts: the catalog in force when built

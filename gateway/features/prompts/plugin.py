@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.access import authorization, registry
 from gateway.base import hooks
 from gateway.errors import PermissionDenied
 from gateway.features.prompts import reference, snapshot
-from gateway.policy import authorization, registry
 
 
 def expand(call: Any, key: Any, body: dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """Every prompt, its versions and labels read into ``PromptEntry``s (sync; called by
-``gateway.policy.registry.build_snapshot`` through ``hooks.snapshot_parts``: three
+``gateway.access.registry.build_snapshot`` through ``hooks.snapshot_parts``: three
 queries per build, none per request)."""
 
 from __future__ import annotations

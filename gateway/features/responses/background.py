@@ -45,6 +45,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from gateway.access import authorization, registry
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.base.leased_runner import LeasedRunner
@@ -54,7 +55,6 @@ from gateway.core.call import Caller, Reply, StreamReply
 from gateway.errors import InvalidRequest, PermissionDenied
 from gateway.features.responses import conversations, state
 from gateway.models import BackgroundEvent, BackgroundResponse, StoredResponse
-from gateway.policy import authorization, registry
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from django.db import transaction
 
+from gateway.access import authorization
 from gateway.base.entries import KeyEntry
 from gateway.core import storage_quota
 from gateway.errors import InvalidRequest, ModelNotFound
 from gateway.features.responses.items import normalize_input
 from gateway.models import Conversation, ConversationItem
-from gateway.policy import authorization
 
 MAX_ITEMS_PER_CALL = 20  # as OpenAI: items in one create call
 MAX_METADATA = 16

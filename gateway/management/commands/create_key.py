@@ -9,9 +9,9 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
 
+from gateway.access.keys import create_key
 from gateway.management.base import GatewayCommand
 from gateway.models import ApiKey
-from gateway.policy.keys import create_key
 
 OPTION_FOR_FIELD = {
     "name": "--name",

@@ -15,9 +15,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from gateway.access import roles
 from gateway.management.base import GatewayCommand
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import roles
 
 # (description, [(upstream model, params, weight)], fallbacks)
 DemoRoute = tuple[str, list[tuple[str, dict[str, Any], float]], list[str]]

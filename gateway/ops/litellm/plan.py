@@ -695,7 +695,7 @@ def config_may_rebind(key: ApiKey) -> bool:
     owned by no one and of no team (M15: a member's key named ``litellm-master-key`` was
     rebound, and its owner then read every master-key request). Such a key named
     ``MASTER_KEY_NAME`` can only come from a config file: the console and ``/api``
-    refuse the name (``gateway.policy.keys.RESERVED_NAMES``)."""
+    refuse the name (``gateway.access.keys.RESERVED_NAMES``)."""
     return key.user_id is None and key.team_id is None
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.access.keys import MASTER_KEY_NAME as MASTER_KEY_NAME  # reserved there
 from gateway.catalog import capability_flags
 from gateway.models import Provider, Route
-from gateway.policy.keys import MASTER_KEY_NAME as MASTER_KEY_NAME  # reserved there
 
 MILLION = Decimal(1_000_000)
 

@@ -1,6 +1,6 @@
 """Who may use the management API: the master key, a virtual key with the "management"
 scope whose user is an owner or admin, or a signed-in console user; and what each may do
-there, which the role policy decides (gateway/policy/roles.py): a caller whose role does
+there, which the role policy decides (gateway/access/roles.py): a caller whose role does
 not allow an operation gets 403 in JSON."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import HttpError
 from ninja.security import APIKeyHeader, SessionAuth
 
-from gateway.policy import authorization, roles
+from gateway.access import authorization, roles
 
 
 def _permitted(request: HttpRequest, actor: roles.Actor) -> roles.Actor:

@@ -1,6 +1,6 @@
 """What the resource modules share when they write: the 422 (or 409) body naming each
 bad field (``ValidationErrors``: the one error body, ``errors.ApiError``), the field
-rules every write asks (``check_fields``: ``gateway.policy.field_rules``), and saving a resource whose secret is write-only (providers' ``secret``, MCP
+rules every write asks (``check_fields``: ``gateway.access.field_rules``), and saving a resource whose secret is write-only (providers' ``secret``, MCP
 servers' ``bearer``): the secret goes to the save function apart from the other fields
 and never comes back in an answer; omitted in a PATCH, the stored one is kept."""
 
@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from ninja import Schema, Status
 from ninja.errors import HttpError
 
-from gateway.policy import field_rules
+from gateway.access import field_rules
 from gateway.web.api.errors import ApiError
 from gateway.web.saving import errors_by_field
 
@@ -44,7 +44,7 @@ def check_fields(
     request: HttpRequest, resource: str, sent: Mapping[str, Any], instance: Any = None
 ) -> None:
     """A 403 naming each field of ``sent`` the caller may not write on ``resource``
-    (``gateway.policy.field_rules``: who may set it, clear it, or only add to it),
+    (``gateway.access.field_rules``: who may set it, clear it, or only add to it),
     compared with ``instance``'s stored values (None: a new row)."""
     stored = None if instance is None else field_rules.stored_values(instance, sent)
     refused = field_rules.refusal(request.actor, resource, sent, stored)

@@ -18,7 +18,7 @@ from console.evals import datasets, live
 from console.evals.models import Experiment
 from console.evals.parsing import ParsedRow
 from console.routing import websocket_urlpatterns
-from gateway.policy import roles
+from gateway.access import roles
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

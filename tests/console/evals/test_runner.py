@@ -159,7 +159,7 @@ def test_api_start_poll_results_and_errors(routes, recorder, client) -> None:
     from django.conf import settings
 
     settings.SWITCHYARD_MASTER_KEY = "sk-master"
-    from gateway.policy import registry
+    from gateway.access import registry
 
     registry.rebuild()
     response = client.post(

@@ -15,9 +15,9 @@ from console.evals import datasets, experiments, runner, scorers
 from console.evals.models import Cell, Experiment, ShadowScoring
 from console.evals.parsing import ParsedRow
 from gateway import journal
+from gateway.access import console_keys, registry, roles
 from gateway.base import lifecycle
 from gateway.models import ApiKey, Route, Team
-from gateway.policy import console_keys, registry, roles
 
 from ..playground_support import JournalRecorder, make_echo_routes
 

@@ -17,9 +17,10 @@ from django.test import Client
 
 from console.playground.consumer import PlaygroundConsumer
 from gateway import journal
+from gateway.access import console_keys, keys, registry, roles
 from gateway.base import lifecycle
+from gateway.limits import limits
 from gateway.models import ApiKey, Deployment, Provider, Route, Team
-from gateway.policy import console_keys, keys, limits, registry, roles
 
 from ..playground_support import JournalRecorder
 

@@ -33,7 +33,7 @@ SETUP = f"""
 import sys
 from django.contrib.auth.models import User
 from gateway.models import McpServer
-from gateway.policy import roles
+from gateway.access import roles
 User.objects.create_user({OWNER!r}, '', {PASSWORD!r}, is_staff=True)
 member = User.objects.create_user({MEMBER!r}, '', {PASSWORD!r})
 roles.set_role(member, roles.MEMBER)

@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.features.prompts import versions
 from gateway.models import Prompt, PromptVersion
-from gateway.policy import roles
 
 from ..playground_support import make_echo_routes
 

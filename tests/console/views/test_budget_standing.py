@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import reverse
 
 from gateway import journal
+from gateway.access import keys, roles
 from gateway.models import Profile, Team
-from gateway.policy import keys, roles
 
 pytestmark = pytest.mark.django_db
 

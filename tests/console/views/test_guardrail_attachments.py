@@ -3,8 +3,8 @@ the guardrails that exist), and what they attach is what the snapshot runs."""
 
 from __future__ import annotations
 
+from gateway.access import registry
 from gateway.models import ApiKey, Guardrail, Team
-from gateway.policy import registry
 
 WORDS = {"blocked_words": [{"keyword": "nope", "action": "BLOCK"}]}
 

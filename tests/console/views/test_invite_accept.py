@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import Invite, Profile
 from gateway.ops import invites
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 GOOD = {"password": "adas-password-1", "password_again": "adas-password-1"}

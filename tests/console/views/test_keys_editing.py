@@ -1,5 +1,5 @@
 """Editing a key's limits on the Keys page: the row swaps to a form and back (htmx),
-saves through ``gateway.policy.keys.update_key``, and bad input shows next to its field while
+saves through ``gateway.access.keys.update_key``, and bad input shows next to its field while
 nothing changes."""
 
 from __future__ import annotations

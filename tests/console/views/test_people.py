@@ -14,9 +14,9 @@ from django.test import Client
 
 from console.forms import KeyForm
 from gateway import journal
+from gateway.access import keys, roles, sso
 from gateway.models import ApiKey, AuditEvent, Invite, Profile, Route, Team
 from gateway.ops import invites
-from gateway.policy import keys, roles, sso
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import ApiKey, RequestBody, RequestLog, RequestTag
-from gateway.policy import roles
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

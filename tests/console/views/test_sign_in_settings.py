@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from gateway.policy import roles, sso
+from gateway.access import roles, sso
 from tests.live import free_port
 from tests.oidc_provider import CLIENT_ID, needs_provider, oidc_provider
 

@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from gateway.policy import roles
+from gateway.access import roles
 
 pytestmark = pytest.mark.django_db
 

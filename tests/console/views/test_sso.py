@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles, sso, sso_users
 from gateway.models import Membership, SsoLink, Team
 from gateway.models.telemetry import AuditEvent
-from gateway.policy import roles, sso, sso_users
 from tests.live import free_port
 from tests.oidc_provider import (
     CLIENT_ID,

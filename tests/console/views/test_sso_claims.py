@@ -20,9 +20,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles, sso, sso_users
 from gateway.models import SsoLink
 from gateway.models.telemetry import AuditEvent
-from gateway.policy import roles, sso, sso_users
 from tests.live import free_port
 
 FORGED = {"sub": "root", "preferred_username": "root", "groups": ["llm-owners"]}
@@ -179,7 +179,7 @@ def test_usernames_are_normalised_and_checked() -> None:
 
 
 def test_the_skeleton_finds_look_alikes_and_keeps_other_names() -> None:
-    from gateway.policy import usernames
+    from gateway.access import usernames
 
     existing = ["admin", "alice"]
     for imitation in ("\u0430dmin", "ADMIN", "adm\u0131n", "a\u0501min", "adrnin", "a1ice"):

@@ -15,8 +15,8 @@ from django.test import Client
 from django.urls import reverse
 
 from gateway import journal
+from gateway.access import roles
 from gateway.models import ApiKey, TagBudget
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -16,11 +16,11 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from gateway import apps, journal
+from gateway.access import registry
 from gateway.base import hooks, lifecycle, plugins
 from gateway.edge import endpoints
 from gateway.journal import Writer, callbacks
 from gateway.models import Route
-from gateway.policy import registry
 
 MASTER = "sy-test-master-key-plugins"
 JSON = "application/json"

@@ -13,6 +13,7 @@ import yaml
 
 from console.forms import DeploymentForm
 from console.templatetags.catalog import flags_on
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
 from gateway.catalog import capability_flags
 from gateway.catalog.capability_flags import Flag
@@ -24,7 +25,6 @@ from gateway.ops import admin_ops
 from gateway.ops.litellm.export import _export_deployment
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 from gateway.providers.codec_provider import target_of
 from tests.gateway.entries import deployment
 

@@ -16,9 +16,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from gateway import catalog
+from gateway.access import registry
 from gateway.catalog import update
 from gateway.models import Deployment, Provider, RegistryState, Route
-from gateway.policy import registry
 
 ROOT = Path(__file__).resolve().parents[3]
 LITELLM = {

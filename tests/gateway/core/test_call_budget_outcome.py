@@ -14,11 +14,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base.entries import ProviderEntry
 from gateway.core import service
-from gateway.policy import limits, registry
+from gateway.limits import limits
 from tests.gateway.entries import route, snapshot
-from tests.gateway.policy.test_limits import key
+from tests.gateway.limits.test_limits import key
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 BODIES = {

@@ -7,12 +7,12 @@ import httpx
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.catalog import store
 from gateway.core import service
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import registry
 
 HOSTS = {
     "openai": "https://api.openai.com/v1",

@@ -13,13 +13,14 @@ import httpx
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import background, http
 from gateway.base.entries import ProviderEntry, TeamEntry
 from gateway.core import service
-from gateway.policy import limits, registry
+from gateway.limits import limits
 from tests.gateway.entries import deployment, route, snapshot
-from tests.gateway.policy.test_budget_holds import clean  # noqa: F401 (a fixture)
-from tests.gateway.policy.test_limits import key
+from tests.gateway.limits.test_budget_holds import clean  # noqa: F401 (a fixture)
+from tests.gateway.limits.test_limits import key
 
 OPENAI = ProviderEntry(911, "oai", "openai", "http://oai.test/v1", "sk-test", {}, "", None)
 RESPONSES = ProviderEntry(

@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import lossiness, service
 from gateway.journal.record import Record
-from gateway.policy import registry
 from gateway.telemetry import metrics
 from tests.gateway.entries import route, snapshot
 

@@ -17,12 +17,12 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, DeploymentEntry, ProviderEntry, RouteEntry
 from gateway.catalog.entry import entry_from_json
 from gateway.core import service
 from gateway.journal.record import Record
-from gateway.policy import registry
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.bedrock import BedrockProvider
 from gateway.telemetry import metrics

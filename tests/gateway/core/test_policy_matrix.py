@@ -44,6 +44,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import background, endpoints, hooks, http, lifecycle
 from gateway.base.endpoints import Endpoint
 from gateway.base.entries import KeyEntry, RouteEntry, TagEntry, TeamEntry
@@ -51,7 +52,7 @@ from gateway.core import jobs, realtime, service
 from gateway.core.call import Caller, StreamReply
 from gateway.edge import dialects, realtime_socket
 from gateway.errors import GatewayError, PermissionDenied, RateLimited
-from gateway.policy import limits, registry
+from gateway.limits import limits
 from tests.gateway.endpoint_samples import (
     SAMPLES,
     SOCKETS,
@@ -545,8 +546,8 @@ def _keys_of_every_role() -> dict[str, KeyEntry]:
     snapshot's entries for them, built from the database."""
     from django.contrib.auth.models import User
 
+    from gateway.access import roles
     from gateway.models import ApiKey, Team
-    from gateway.policy import roles
 
     team = Team.objects.create(name="matrix")
     hashes: dict[str, str] = {}
@@ -650,11 +651,11 @@ OWNED_BY_THE_KEY = {
     "test_another_keys_interaction_is_a_404_and_cannot_be_continued",
     "conversation": "tests/gateway/features/responses/test_conversations.py::"
     "test_another_keys_conversation_is_not_found",
-    "image_file": "tests/gateway/policy/test_authorization_matrix.py::"
+    "image_file": "tests/gateway/access/test_authorization_matrix.py::"
     "test_a_signed_file_link_is_its_own_credential_and_its_keys_alone",
-    "file": "tests/gateway/policy/test_authorization_matrix.py::"
+    "file": "tests/gateway/access/test_authorization_matrix.py::"
     "test_files_and_batches_are_their_keys_own",
-    "batch": "tests/gateway/policy/test_authorization_matrix.py::"
+    "batch": "tests/gateway/access/test_authorization_matrix.py::"
     "test_files_and_batches_are_their_keys_own",
     "mcp_session": "tests/gateway/features/mcp/test_sessions.py::test_another_keys_session_is_unknown",
 }

@@ -17,12 +17,12 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry, RouteEntry
 from gateway.catalog import store
 from gateway.core import service
 from gateway.journal.record import Record
-from gateway.policy import registry
 from tests.gateway.entries import snapshot
 
 BUNDLED = store.read_file(store.BUNDLED)  # the catalog as shipped, without an override

@@ -9,10 +9,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import pumps, service
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 WORDS = ["Hello"] + [f" tok{i}" for i in range(1, 20)]

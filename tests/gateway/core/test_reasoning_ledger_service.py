@@ -17,10 +17,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import background, http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import reasoning_ledger, service
-from gateway.policy import registry, routing
+from gateway.routing import routing
 from tests.gateway.entries import route, snapshot
 from tests.integration.mock_gemini import GReply, MockGemini
 from tests.integration.mock_upstream import MockUpstream, Reply, ToolUse

@@ -9,10 +9,10 @@ import httpx
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
-from gateway.policy import registry
 from gateway.streaming import StreamFolder
 from gateway.types import Finish, PartStart, TextDelta, ToolArgsDelta
 from tests.gateway.entries import route, snapshot

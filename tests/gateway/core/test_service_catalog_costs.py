@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from gateway import catalog, journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.catalog import store
@@ -20,7 +21,6 @@ from gateway.models import RequestLog
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 
 CONFIG = """
 model_list:

@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
-from gateway.policy import registry
 from tests.gateway.entries import deployment, route, snapshot
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Page >> endobj\n%%EOF\n"

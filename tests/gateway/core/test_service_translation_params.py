@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 ANSWER = {

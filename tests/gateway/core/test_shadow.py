@@ -18,10 +18,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import background, http, loop_lag
 from gateway.base.entries import KeyEntry
 from gateway.core import service, shadow
-from gateway.policy import registry
 from gateway.telemetry import metrics
 from tests.gateway.entries import route, snapshot
 

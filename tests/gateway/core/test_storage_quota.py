@@ -17,13 +17,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import storage_quota
 from gateway.edge import endpoints
 from gateway.models import Conversation, ConversationItem, StoredResponse
 from gateway.models.interactions import StoredInteraction
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 ALICE, BOB = "sy-alice-quota", "sy-bob-quota"

@@ -11,11 +11,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 LEAKY_URL = "http://admin:hunter2-pass@llm-internal.corp.example:8443/v1?key=qs-secret"

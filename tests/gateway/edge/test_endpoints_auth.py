@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base.entries import MASTER, Snapshot
 from gateway.edge import endpoints
-from gateway.policy import registry
 from tests.gateway.entries import snapshot
 
 KEY = "sy-valid-but-revoked-key-0123456789"

@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import hooks, lifecycle
 from gateway.core.call import Reply, StreamReply
 from gateway.edge import endpoints
 from gateway.errors import InvalidRequest
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
-from tests.gateway.policy.test_limits import key
+from tests.gateway.limits.test_limits import key
 
 LIVE = "sy-feature-route-key-0000"
 BODY_LIMIT = 64

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.edge import endpoints
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
-from tests.gateway.policy.test_limits import key
+from tests.gateway.limits.test_limits import key
 
 LIVE, EXPIRED, REVOKED = "sy-live-key-000000", "sy-expired-key-0000", "sy-revoked-key-0000"
 

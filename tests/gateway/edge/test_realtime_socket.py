@@ -16,13 +16,14 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import lifecycle
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import realtime
 from gateway.core.call import Caller
 from gateway.edge import realtime_socket
 from gateway.edge.realtime_socket import chosen_subprotocol, key_token
-from gateway.policy import registry, routing
+from gateway.routing import routing
 from tests.gateway.entries import deployment, route, snapshot
 from tests.integration.mock_realtime import OVERLOADED, USAGE, MockRealtime
 

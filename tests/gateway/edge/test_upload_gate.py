@@ -13,8 +13,8 @@ from django.contrib.auth.models import User
 from django.core.asgi import get_asgi_application
 from django.test import Client
 
+from gateway.access import roles
 from gateway.edge.body_caps import BodyCapApp, body_cap
-from gateway.policy import roles
 
 BIG = 49 * 1024 * 1024  # what the probe sent; each path's own cap, when smaller, is 413
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from django.urls import get_resolver
 
-from gateway.policy import authorization
+from gateway.access import authorization
 from gateway.web import litellm_sections, pages, units
 
 ROOT = Path(__file__).resolve().parents[3]

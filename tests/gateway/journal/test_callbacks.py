@@ -16,12 +16,12 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.base.plugins import RequestOutcome
 from gateway.core import service
 from gateway.journal import Record, Writer, callbacks
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 ECHO = ProviderEntry(2, "echo", "echo", "", "", {}, "", None)

@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import McpServer, Provider
 from gateway.ops.litellm.export import export_config
-from gateway.policy import roles
 
 # the password and the session value are what no name heuristic called a credential
 SECRETS = ("uSeR-7q", "pAsS-9x7", "kEy-abc123", "sEsS-77x")

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from django.core.exceptions import ValidationError
 
+from gateway.access import roles
 from gateway.base import http
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops import admin_ops
-from gateway.policy import roles
 from gateway.web import saving
 
 
@@ -120,7 +120,7 @@ def test_a_keys_only_allowed_route_cannot_be_deleted() -> None:
     # an empty allowed list means every route: deleting the last one would open them all
     from django.db.models import ProtectedError
 
-    from gateway.policy import keys, registry
+    from gateway.access import keys, registry
 
     only = admin_ops.save_route(None, {"name": "only"})
     shared = admin_ops.save_route(None, {"name": "shared"})

@@ -332,7 +332,7 @@ def test_removing_a_fallback_target_still_named_fails(env: None) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_an_apply_is_one_commit_and_one_snapshot_rebuild(env: None, monkeypatch) -> None:
-    from gateway.policy import registry
+    from gateway.access import registry
 
     rebuilds: list[int] = []
     monkeypatch.setattr(registry, "rebuild", lambda *a, **k: rebuilds.append(1))

@@ -9,10 +9,10 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from gateway.access import roles
 from gateway.models import Invite, Profile, Team
 from gateway.models.telemetry import AuditEvent
 from gateway.ops import invites, people
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "newcomers-password-1"

@@ -21,6 +21,7 @@ import yaml
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.models import ApiKey, Deployment, Provider, Route
 from gateway.ops.litellm.apply import apply_plan
@@ -28,7 +29,6 @@ from gateway.ops.litellm.export import export_config
 from gateway.ops.litellm.parse import ConfigError, LiteLLMConfig
 from gateway.ops.litellm.parse import parse_config as _parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 
 
 def parse_config(text: str, *args: Any, **kwargs: Any) -> LiteLLMConfig:

@@ -13,6 +13,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from gateway import catalog, journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.catalog import store
@@ -22,7 +23,6 @@ from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.parse import LiteLLMConfig
 from gateway.ops.litellm.parse import parse_config as _parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 
 
 def parse_config(text: str, *args: Any, **kwargs: Any) -> LiteLLMConfig:

@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from gateway import errors
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
-from gateway.policy import registry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.cohere import CohereProvider, api_root
 from gateway.streaming import fold_events

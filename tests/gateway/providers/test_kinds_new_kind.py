@@ -12,11 +12,11 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, ProviderEntry
 from gateway.catalog import KindVendor
 from gateway.documents import Accepts
 from gateway.models import Provider
-from gateway.policy import registry
 from gateway.providers import kinds
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.base import Provider as Adapter

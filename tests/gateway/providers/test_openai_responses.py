@@ -13,13 +13,13 @@ import orjson
 import pytest
 
 from gateway import errors, journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.codecs import CODECS
 from gateway.codecs.openai_responses import codec as CODEC
 from gateway.codecs.openai_responses import maps
 from gateway.core import service
-from gateway.policy import registry
 from gateway.providers import openai_responses as openai_responses_provider
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_responses import OpenAIResponsesProvider

@@ -16,12 +16,12 @@ import pytest
 from django.test import Client
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base.entries import MASTER
 from gateway.codecs.anthropic import claude_code
 from gateway.core import service
 from gateway.models import Deployment, Provider, RequestLog, Route
 from gateway.models.telemetry import SpendRollup
-from gateway.policy import registry
 from gateway.telemetry import spend
 
 SESSION = str(uuid.UUID(int=7))

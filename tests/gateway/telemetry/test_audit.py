@@ -260,8 +260,8 @@ def test_teams_memberships_roles_and_mcp_servers_are_audited(api):
     assert AuditEvent.objects.filter(action="create", object_type="team", object_name="red")
     from django.contrib.auth.models import User
 
+    from gateway.access import roles
     from gateway.models import McpServer, Team
-    from gateway.policy import roles
 
     user = User.objects.create_user("rita", password="pw-123456789")
     roles.set_role(user, "editor")

@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.core.service import Caller, StreamReply
-from gateway.policy import registry
 from gateway.telemetry.caller_credentials import redact_caller_credentials
 from gateway.telemetry.redaction import configured_secrets
 from tests.gateway.entries import route, snapshot

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.base.entries import KeyEntry
 from gateway.errors import RateLimited
+from gateway.limits import limits
 from gateway.models import RequestLog
-from gateway.policy import limits
 
 START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC).timestamp()
 REDIS_DB = "redis://127.0.0.1:6379/15"

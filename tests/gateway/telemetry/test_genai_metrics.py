@@ -13,8 +13,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.trace import NoOpTracer
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
-from gateway.policy import registry
 from gateway.telemetry import genai_metrics, tracing
 from tests.gateway.entries import route, snapshot
 from tests.gateway.telemetry.test_tracing import Upstream, ask

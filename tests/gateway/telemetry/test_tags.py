@@ -15,13 +15,13 @@ import pytest
 from django.test import Client
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.errors import InvalidRequest
 from gateway.journal.pruning import prune
 from gateway.models import RequestLog, RequestTag, TagSpendRollup
-from gateway.policy import registry
 from gateway.telemetry import tags
 from gateway.types import ChatRequest
 from tests.gateway.entries import route, snapshot

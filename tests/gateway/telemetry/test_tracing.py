@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, ProviderEntry
 from gateway.core import service
-from gateway.policy import registry
 from gateway.providers import kinds
 from gateway.telemetry import tracing
 from tests.gateway.entries import route, snapshot

@@ -1,7 +1,7 @@
 """Who is calling an inference API (gateway/web/callers.py): the key taken from each
 header the SDKs send it in, looked up in the snapshot, and the reason a caller without
 a usable key is refused (no key, an unknown one). The registry check on a miss is
-tests/gateway/policy/test_registry_key_miss.py's."""
+tests/gateway/access/test_registry_key_miss.py's."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import hashlib
 
 import pytest
 
-from gateway.policy import registry
+from gateway.access import registry
 from gateway.web import callers
 from tests.gateway.entries import snapshot
-from tests.gateway.policy.test_limits import key
+from tests.gateway.limits.test_limits import key
 
 TOKEN = "sy-callers-key-00000000"
 

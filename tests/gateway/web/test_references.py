@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync
 from django.core.management import call_command
 from django.test import Client
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.secrets import secret_refs
 from gateway.errors import ConfigurationError
@@ -27,7 +28,6 @@ from gateway.features.guardrails.kinds import Context
 from gateway.models import Deployment, Guardrail, Provider, Route
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 from gateway.providers.base import adapter_for
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@
 instance when S3) under a new file id owned by the key, with a ``StoredFile`` row of
 purpose ``image_output`` that expires after ``LINK_SECONDS`` (an hour, as OpenAI's image
 URLs do), and answers an absolute URL on the gateway signed for that key
-(``gateway.policy.rules.files``). ``open_link`` serves it: the decision is the rule
+(``gateway.access.rules.files``). ``open_link`` serves it: the decision is the rule
 ``file.link.read``; a refused, expired or unknown link is the same 404. Expired rows and
 their bytes go with the files pruner (``prune_expired``), as any expired file's do.
 Blocking (ORM and store): callers on the event loop run these in a thread."""
@@ -19,12 +19,12 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from gateway.access import authorization
+from gateway.access.rules import files as file_rules
 from gateway.base.entries import KeyEntry
 from gateway.errors import ModelNotFound
 from gateway.features.batches.files import store
 from gateway.models.files import StoredFile
-from gateway.policy import authorization
-from gateway.policy.rules import files as file_rules
 
 LINK_SECONDS = 3600
 PURPOSE = "image_output"

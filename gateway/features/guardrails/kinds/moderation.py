@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry, GuardrailEntry
 from gateway.errors import GatewayError
 from gateway.features.guardrails.kinds import Checker as BaseChecker
 from gateway.features.guardrails.kinds import ConfigError, Context, Verdict
 from gateway.features.guardrails.kinds.remote import CheckFailed, route_name
-from gateway.policy import registry
 from gateway.providers.base import Exchange, adapter_for
 from gateway.providers.openai_compatible import OpenAICompatibleProvider
 

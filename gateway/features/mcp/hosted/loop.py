@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.access.authorization import decide
 from gateway.base import http
 from gateway.base.entries import KeyEntry
 from gateway.core.cache import replay
 from gateway.errors import GatewayError, GuardrailBlocked, GuardrailUnavailable
 from gateway.features.mcp import guarded
 from gateway.features.mcp.hosted import approvals
-from gateway.policy.authorization import decide
 from gateway.types import (
     ChatRequest,
     ChatResponse,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import orjson
 from django.conf import settings
 
+from gateway.access import authorization, registry
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry
 from gateway.core import cache
 from gateway.core.call import Call, Reply, StreamReply
@@ -24,8 +25,8 @@ from gateway.errors import ConfigurationError, PermissionDenied
 from gateway.features.mcp import hosted
 from gateway.features.mcp import rules as mcp_rules
 from gateway.features.mcp.oauth import caller as oauth_caller
-from gateway.policy import authorization, registry, routing
 from gateway.providers.base import adapter_for
+from gateway.routing import routing
 from gateway.telemetry import tracing
 from gateway.types import ChatRequest, ChatResponse, McpServer
 

@@ -23,10 +23,10 @@ from authlib.integrations.base_client.errors import OAuthError
 from mcp.client.auth import OAuthFlowError
 from mcp.client.auth.utils import validate_authorization_response_iss
 
+from gateway.access import registry
 from gateway.base.entries import McpServerEntry
 from gateway.base.secrets.secret_refs import resolve_secret
 from gateway.features.mcp.oauth import clients, discovery, guarded_http, store, tokens
-from gateway.policy import registry
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
+from gateway.access.authorization import decide
 from gateway.base.env import env_str
 from gateway.features.mcp.oauth import store
 from gateway.models import McpServer
-from gateway.policy.authorization import decide
 from gateway.web.decorators import actor_of, forbidden, staff_required
 from gateway.web.http import HtmxHttpRequest
 

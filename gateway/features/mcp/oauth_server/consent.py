@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from gateway.access import authorization, registry
 from gateway.features.mcp.oauth_server import identity, resources
-from gateway.policy import authorization, registry
 from gateway.telemetry import audit
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import CONTENT_SECURITY_POLICY, HtmxHttpRequest

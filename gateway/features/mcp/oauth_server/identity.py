@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.access import registry
 from gateway.base.entries import KeyEntry, Snapshot
 from gateway.features.mcp.rules import OAUTH_SCOPE, tools_granted, user_grant
-from gateway.policy import registry
 
 PREFIX = OAUTH_SCOPE  # the managed key's visible prefix (mcp.rules skips it as a grant)
 

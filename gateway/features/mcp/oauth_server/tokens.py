@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.access import registry
 from gateway.base import db_work
 from gateway.base.entries import KeyEntry
 from gateway.features.mcp.oauth_server import identity, resources
-from gateway.policy import registry
 
 ACCESS_PREFIX = "sy-mcp-at-"
 REFRESH_PREFIX = "sy-mcp-rt-"

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from gateway import errors
+from gateway.access.authorization import decide
 from gateway.base import http
 from gateway.base.secrets import secret_refs
 from gateway.base.secrets.secret_refs import (
@@ -15,7 +16,6 @@ from gateway.base.secrets.secret_refs import (
     resolve_operator_value,
     resolve_secret,
 )
-from gateway.policy.authorization import decide
 from gateway.providers.base import Exchange
 from gateway.providers.bedrock import BedrockProvider
 from gateway.providers.vertex_ai import VertexAIProvider

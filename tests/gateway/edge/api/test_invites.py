@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import Invite
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 GOOD = {"password": "adas-password-1", "password_again": "adas-password-1"}

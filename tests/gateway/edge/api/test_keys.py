@@ -8,8 +8,8 @@ import json
 import pytest
 from django.test import Client
 
+from gateway.access import registry
 from gateway.models import ApiKey, Provider, Route
-from gateway.policy import registry
 
 pytestmark = pytest.mark.django_db
 MASTER = "sy-test-master-key-api"

@@ -12,9 +12,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import ApiKey, Route, Team
 from gateway.models.telemetry import AuditEvent
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 MASTER = "sy-test-master-key-scope"
@@ -72,7 +72,7 @@ def test_member_key_without_team_gets_their_team_and_follows_its_limits(world) -
     assert made.status_code == 201, made.content
     body = made.json()
     assert body["team"] == "alpha" and body["user"] == "mem"
-    # empty: the team's, followed live (tests/gateway/policy/rules/test_keys.py)
+    # empty: the team's, followed live (tests/gateway/access/rules/test_keys.py)
     assert body["rpm_limit"] is None and body["budget_usd"] is None
 
 

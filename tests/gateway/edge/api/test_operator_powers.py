@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.base.secrets import secret_refs
 from gateway.models import Deployment, McpServer, Provider, Route, Team
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 

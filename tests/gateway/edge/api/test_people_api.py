@@ -14,11 +14,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway import journal
+from gateway.access import keys, registry, roles
+from gateway.access.registry import build_snapshot
 from gateway.edge import endpoints
 from gateway.models import ApiKey, AuditEvent, Invite, Membership, RegistryState, RequestLog, Team
 from gateway.ops import invites
-from gateway.policy import keys, registry, roles
-from gateway.policy.registry import build_snapshot
 
 pytestmark = pytest.mark.django_db
 SCHEMA_REFUSES = {"enter a username", "control, format or space", "longer than 150"}

@@ -3,7 +3,7 @@
 
 - R2 (L17): ``POST /api/users`` creates a Cyrillic look-alike of an existing username
   and a username with a control character; only SSO provisioning checks them
-  (``gateway.policy.usernames``).
+  (``gateway.access.usernames``).
 - R6: ``GET /api/routes/{id}`` shows a route limited to another team, whole, to that
   team's outsiders (the console's route page refuses them; ``/v1/models`` hides it)."""
 
@@ -15,8 +15,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import Provider, Route, Team
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import registry, roles
 from gateway.models import AuditEvent, Prompt, PromptVersion
-from gateway.policy import registry, roles
 
 MASTER = "sy-master-prompts-api-test"
 TRIAGE = {

@@ -103,7 +103,7 @@ def test_route_used_as_fallback_cannot_be_deleted(api: Client) -> None:
 
 
 def test_route_timeout_is_set_cleared_and_validated(api: Client, snapshot_reset) -> None:
-    from gateway.policy import registry
+    from gateway.access import registry
 
     created = api.post(
         "/api/routes/",
@@ -123,7 +123,7 @@ def test_route_timeout_is_set_cleared_and_validated(api: Client, snapshot_reset)
 
 
 def test_route_retry_budget_is_set_cleared_and_validated(api: Client, snapshot_reset) -> None:
-    from gateway.policy import registry
+    from gateway.access import registry
 
     created = api.post(
         "/api/routes/",
@@ -187,7 +187,7 @@ def test_deployment_top_k_capability_is_off_by_default_and_editable(api: Client)
 def test_route_auto_cache_breakpoints_default_on_and_turned_off(
     api: Client, snapshot_reset
 ) -> None:
-    from gateway.policy import registry
+    from gateway.access import registry
 
     created = api.post(
         "/api/routes/",

@@ -11,8 +11,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import keys, registry, roles
 from gateway.models import ApiKey, RequestLog, Score, Team
-from gateway.policy import keys, registry, roles
 
 MASTER = "sy-master-scores-api-test"
 

@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from gateway.access import field_rules, roles
+from gateway.access.registry import build_snapshot
 from gateway.models import ApiKey, Membership, RequestLog, RequestTag, TagBudget, Team
-from gateway.policy import field_rules, roles
-from gateway.policy.registry import build_snapshot
 from gateway.telemetry import tag_spend
 
 pytestmark = pytest.mark.django_db

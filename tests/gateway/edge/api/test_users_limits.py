@@ -10,9 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
+from gateway.access.registry import build_snapshot
 from gateway.models import ApiKey, Profile
-from gateway.policy import roles
-from gateway.policy.registry import build_snapshot
 
 pytestmark = pytest.mark.django_db
 

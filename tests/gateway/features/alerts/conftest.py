@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
+from gateway.access import keys
 from gateway.models import Profile, Team
-from gateway.policy import keys
 
 
 @dataclass

@@ -11,10 +11,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.features.alerts import config
 from gateway.models import ApiKey, AuditEvent, Team
 from gateway.models.alerts import BudgetAlert
-from gateway.policy import roles
 
 SLACK = "https://hooks.slack.com/services/T1/B2/TopSecretTokenAbcd"
 

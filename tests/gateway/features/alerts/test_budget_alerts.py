@@ -13,6 +13,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from gateway.access import keys, registry
 from gateway.base import leases
 from gateway.core import service
 from gateway.features.alerts import config, delivery, evaluate, runner, webhook
@@ -26,7 +27,6 @@ from gateway.models import (
 )
 from gateway.models.alerts import BudgetAlert
 from gateway.models.telemetry import SpendRollup
-from gateway.policy import keys, registry
 
 NOW = datetime(2026, 3, 15, 12, 30, tzinfo=UTC)
 AT = NOW.timestamp()

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 
+from gateway.access import roles
 from gateway.features.alerts import config, delivery, evaluate
 from gateway.models.alerts import BudgetAlert
-from gateway.policy import roles
 from tests.gateway.features.alerts.test_budget_alerts import AT, spend
 
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 
+from gateway.access import keys
 from gateway.features.alerts import evaluate
 from gateway.models import Team
-from gateway.policy import keys
 from tests.gateway.features.alerts.test_budget_alerts import AT, alerts, spend
 
 

@@ -12,12 +12,12 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from gateway.access import keys
 from gateway.core import url_fetch
 from gateway.features.alerts import config, delivery, evaluate, webhook
 from gateway.models import ApiKey
 from gateway.models.alerts import BudgetAlert
 from gateway.models.telemetry import SpendRollup
-from gateway.policy import keys
 
 NOW = datetime(2026, 3, 15, 12, 30, tzinfo=UTC)
 

@@ -17,11 +17,11 @@ from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.errors import RateLimited
 from gateway.features.batches import holds
+from gateway.limits import limits
 from gateway.models.batches import Batch
-from gateway.policy import limits
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import PROVIDER, deployment
-from tests.gateway.policy.test_limits import START, key
+from tests.gateway.limits.test_limits import START, key
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # keys under a prefix of each test's own
 ANTHROPIC = dataclasses.replace(PROVIDER, kind="anthropic")

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.access import registry
 from gateway.errors import InvalidRequest
 from gateway.features.batches import native, upstreams
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import registry
 
 
 def provider(name: str, kind: str, base_url: str, **settings: str) -> Provider:

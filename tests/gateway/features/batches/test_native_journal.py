@@ -12,10 +12,10 @@ import pytest
 from django.utils import timezone
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base.entries import MASTER
 from gateway.features.batches import native
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 ANSWER = {

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from django.utils import timezone
 
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
 from gateway.errors import InvalidRequest
 from gateway.features.batches import translate
 from gateway.features.batches.upstreams import bedrock
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch
-from gateway.policy import registry
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import AuditEvent, BillDrift
-from gateway.policy import roles
 from tests.gateway.features.billing.bill_server import bill_server
 from tests.gateway.features.billing.test_reconcile import OPENAI_KEY, gateway_journal  # noqa: F401
 

@@ -13,9 +13,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import registry, roles
 from gateway.models import ApiKey, Guardrail, Membership, Route, Team
 from gateway.models.telemetry import AuditEvent
-from gateway.policy import registry, roles
 
 MASTER = "sy-master-guardrails-api-test"
 SECRET = "literal-guard-key-Unmistakable-4417"

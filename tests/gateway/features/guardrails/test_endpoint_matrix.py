@@ -23,6 +23,7 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import endpoints, hooks, http
 from gateway.base.endpoints import TEXT, UNREADABLE, Endpoint
 from gateway.base.entries import MASTER, GuardrailEntry
@@ -31,7 +32,6 @@ from gateway.core.call import StreamReply
 from gateway.edge import dialects
 from gateway.errors import GuardrailBlocked
 from gateway.features.guardrails import realtime as realtime_guard
-from gateway.policy import registry
 from tests.gateway.endpoint_samples import SAMPLES, SOCKETS, answer, install, served
 
 WORD = "forbidden"

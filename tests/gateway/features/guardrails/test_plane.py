@@ -12,10 +12,10 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, GuardrailEntry
 from gateway.core import service
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 FILTER = {

@@ -15,10 +15,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from gateway.access import roles
 from gateway.features.guardrails.plane import WITHHELD
 from gateway.models import Guardrail, RequestBody, RequestLog
 from gateway.models.telemetry import AuditEvent
-from gateway.policy import roles
 from tests.console.role_sets import ADMINS, ALL, Expectation
 
 # Who may open the guardrail pages (the role matrix collects this): everyone reads;

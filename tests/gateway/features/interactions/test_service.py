@@ -17,13 +17,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.codecs.gemini_interactions import inbound
 from gateway.core import service
 from gateway.edge import endpoints
 from gateway.features.interactions import state as interactions_state
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 ALICE, BOB = "sy-alice-interactions", "sy-bob-interactions"

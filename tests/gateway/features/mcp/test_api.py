@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from gateway.access import registry
 from gateway.models import McpServer
-from gateway.policy import registry
 
 MASTER = "sy-master-mcp-api-test"
 TOKEN = "literal-bearer-Unmistakable-9911"
@@ -191,10 +191,10 @@ def test_a_tool_call_is_audited_and_journaled_as_its_caller(
     from django.contrib.auth.models import User
 
     from gateway import journal
+    from gateway.access import keys, roles
     from gateway.features.mcp import pool
     from gateway.models import ApiKey
     from gateway.models.telemetry import AuditEvent
-    from gateway.policy import keys, roles
 
     settings.SWITCHYARD_MASTER_KEY = MASTER
     settings.REDIS_URL = ""

@@ -10,10 +10,11 @@ import pytest
 from mcp_types import INVALID_PARAMS
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base.entries import MASTER, Snapshot
 from gateway.features.mcp import calls, pool
 from gateway.features.mcp.errors import NotAllowed, UnknownTool
-from gateway.policy import limits, registry
+from gateway.limits import limits
 
 from .test_pool import entry
 

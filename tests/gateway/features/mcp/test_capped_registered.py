@@ -12,11 +12,11 @@ import tracemalloc
 
 import pytest
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import Snapshot
 from gateway.features.mcp import pool
 from gateway.features.mcp.errors import McpGatewayError
-from gateway.policy import registry
 from tests.gateway.features.mcp.test_capped_hosted import BIG, LIMIT, big_url  # noqa: F401 - the fixture
 from tests.gateway.features.mcp.test_pool import entry
 

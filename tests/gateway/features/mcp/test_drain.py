@@ -17,10 +17,11 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import entries, lifecycle
 from gateway.base.entries import Snapshot
 from gateway.features.mcp import endpoint, pool
-from gateway.policy import limits, registry
+from gateway.limits import limits
 
 from .test_pool import entry
 

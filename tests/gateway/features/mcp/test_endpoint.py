@@ -171,8 +171,8 @@ async def test_lists_are_byte_identical_for_the_same_key_with_cache_hints(app, m
 
     import mcp_types as types
 
+    from gateway.access import registry
     from gateway.features.mcp import endpoint, pool
-    from gateway.policy import registry
 
     from .test_pool import entry
 

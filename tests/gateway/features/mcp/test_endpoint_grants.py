@@ -11,9 +11,9 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from gateway.access import registry
 from gateway.base.entries import MASTER, KeyEntry, McpServerEntry, Snapshot
 from gateway.features.mcp import endpoint, pool
-from gateway.policy import registry
 
 PROMPT = types.Prompt(name="greet")
 RESOURCE = types.Resource(uri="test://secret-notes", name="notes")

@@ -20,12 +20,13 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import hooks
 from gateway.base.entries import MASTER, GuardrailEntry, KeyEntry, McpServerEntry, Snapshot
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.plugin import MCP
 from gateway.features.mcp import endpoint, pool
-from gateway.policy import limits, registry
+from gateway.limits import limits
 from tests.mcp_test_server import SECRET_WORD, running_mcp_server
 
 from .test_pool import entry

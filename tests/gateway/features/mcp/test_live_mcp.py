@@ -27,7 +27,7 @@ TOKEN = "upstream-secret-token-123"
 
 SETUP = """
 from gateway.models import McpServer
-from gateway.policy import keys
+from gateway.access import keys
 import json, sys
 def add(**kw):
     m = McpServer(**{k: v for k, v in kw.items() if k not in ('bearer',)})

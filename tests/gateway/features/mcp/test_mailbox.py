@@ -14,7 +14,7 @@ import pytest
 from gateway.base.counters import SOCKET_ENV
 from gateway.features.mcp import backchannel, mailbox, sessions
 from gateway.features.mcp.mailbox_book import McpMailbox
-from gateway.policy import limits
+from gateway.limits import limits
 from gateway.server.counter_service import CounterService
 from tests.gateway.conftest import REDIS_URL
 

@@ -24,6 +24,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 
+from gateway.access import keys, registry
 from gateway.base.secrets import crypto
 from gateway.features.mcp import calls, pool
 from gateway.features.mcp.errors import AuthorizationRequired
@@ -35,7 +36,6 @@ from gateway.models import (
     McpServer,
     McpUpstreamClient,
 )
-from gateway.policy import keys, registry
 from tests.live import free_port
 
 SCRIPT = str(Path(__file__).with_name("oauth_test_servers.py"))

@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from gateway.access.keys import _mcp_allowed
 from gateway.base.entries import MASTER, mcp_within
 from gateway.features.mcp import permissions
-from gateway.policy.keys import _mcp_allowed
 
 
 def key(*allowed: str):

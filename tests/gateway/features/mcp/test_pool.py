@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway.access import registry
 from gateway.base.entries import McpServerEntry, Snapshot
 from gateway.features.mcp import pool
 from gateway.features.mcp.errors import ServerUnavailable, ToolTimeout, UnknownServer
-from gateway.policy import registry
 
 SCRIPT = str(Path(__file__).resolve().parent / "mcp_test_server.py")
 SECRET = "env-secret-Unmistakable-3141"

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import Snapshot
 from gateway.features.mcp import pool
 from gateway.features.mcp.capped import ResultTooLarge
 from gateway.features.mcp.hosted import Loop
-from gateway.policy import registry
 from gateway.types import ChatRequest, ChatResponse, McpServer, Message, Text, ToolCall, ToolResult
 from tests.live import free_port
 

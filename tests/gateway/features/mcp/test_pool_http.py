@@ -12,10 +12,10 @@ import time
 import httpx
 import pytest
 
+from gateway.access import registry
 from gateway.base.entries import Snapshot
 from gateway.features.mcp import pool
 from gateway.features.mcp.errors import ServerUnavailable
-from gateway.policy import registry
 from tests.live import free_port
 
 from .test_pool import SCRIPT, entry

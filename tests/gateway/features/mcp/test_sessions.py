@@ -16,11 +16,11 @@ import time
 import httpx2
 import pytest
 
+from gateway.access import registry
 from gateway.base.entries import MASTER, Snapshot
 from gateway.base.secrets import crypto
 from gateway.features.mcp import endpoint, pool, retention, sessions, streams
 from gateway.models.mcp import McpSessionEnd
-from gateway.policy import registry
 
 RAW = "sy-session-key-one"
 OTHER = "sy-session-key-two"
@@ -168,7 +168,7 @@ async def test_an_end_holds_on_every_process_from_the_next_request(fresh_memory,
     """The shared store's tombstone is asked on every request: a process that saw the
     session live a moment ago refuses it right after another process ended it (before,
     it trusted its look for CHECK_SECONDS and served it)."""
-    from gateway.policy import limits
+    from gateway.limits import limits
 
     store = _Store()
     monkeypatch.setattr(limits, "shared_backend", lambda: store)

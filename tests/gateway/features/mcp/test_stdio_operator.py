@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from gateway.access import registry
 from gateway.base.entries import Snapshot
 from gateway.features.mcp import pool
 from gateway.features.mcp import save as admin
@@ -18,7 +19,6 @@ from gateway.features.mcp.errors import ServerUnavailable
 from gateway.models import McpServer
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 
 from .test_pool import entry
 

@@ -77,8 +77,8 @@ def test_key_form_saves_mcp_permissions(staff_client) -> None:
 
 
 def test_team_form_bounds_mcp_and_key_page_shows_the_effective_list(staff_client) -> None:
+    from gateway.access import keys
     from gateway.models import Team
-    from gateway.policy import keys
 
     team = Team.objects.create(name="narrow")
     keys.create_key(name="teamed", team=team.pk, mcp_allowed=["web", "local__add"])

@@ -34,11 +34,12 @@ import openai
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.asgi import application
 from gateway.base import http, lifecycle
 from gateway.base.entries import GuardrailEntry, KeyEntry, ProviderEntry, RouteEntry, Snapshot
 from gateway.journal.record import Record
-from gateway.policy import limits, registry
+from gateway.limits import limits
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.gateway.entries import route
 from tests.gateway.features.passthrough.vendor import VendorMock

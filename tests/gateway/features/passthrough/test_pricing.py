@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+from gateway.access import registry
 from gateway.catalog import store
 from gateway.features.passthrough import pricing
-from gateway.policy import registry
 from gateway.types import Usage
 from tests.gateway.entries import PROVIDER, route, snapshot
 

@@ -9,10 +9,10 @@ import dataclasses
 import openai
 import pytest
 
+from gateway.access import registry
 from gateway.base.entries import ProviderEntry, RouteEntry
 from gateway.errors import ConfigurationError, InvalidRequest, ModelNotFound
 from gateway.features.passthrough import selection
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 from tests.gateway.features.passthrough.conftest import MODEL, Gateway, key_entry, oai
 from tests.gateway.features.passthrough.vendor import Answer

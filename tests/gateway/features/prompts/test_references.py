@@ -15,13 +15,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http, lifecycle
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.edge import endpoints
 from gateway.features.prompts import snapshot as prompt_snapshot
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 MASTER_KEY = "sy-master-prompts-test-0123456789"

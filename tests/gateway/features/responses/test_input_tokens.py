@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.asgi import application
 from gateway.base import http, lifecycle
 from gateway.base.entries import ProviderEntry
 from gateway.journal.record import Record
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 MASTER = "sk-input-tokens-master"

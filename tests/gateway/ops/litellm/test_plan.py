@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from gateway.access import registry
 from gateway.models import ApiKey, Membership, Team
 from gateway.ops.apply import apply_config
 from gateway.ops.litellm.apply import apply_plan
 from gateway.ops.litellm.parse import parse_config
 from gateway.ops.litellm.plan import plan_import
-from gateway.policy import registry
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Writes through /api ask the field rules (``gateway.policy.field_rules`` through
+"""Writes through /api ask the field rules (``gateway.access.field_rules`` through
 ``writes.check_fields``): below admin, a key's or route's guardrails and tags are added,
 never removed (M12); a team without MCP grants grants a key nothing new below admin
 (M16); ``PATCH /api/users/<self>`` answers the role it stored (I14). Each with the
@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import roles
 from gateway.models import ApiKey, Guardrail, Route, Team
-from gateway.policy import roles
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +173,7 @@ def test_patching_ones_own_role_answers_the_stored_role():
 def test_a_field_without_a_rule_is_refused_for_everyone(world, monkeypatch):
     """A field the table does not name is refused even to an admin (a new field is never
     open by mistake); with its rule back, the same write passes."""
-    from gateway.policy import field_rules
+    from gateway.access import field_rules
 
     admin, key = as_user(world["users"]["admin"]), world["key"]
     keys_rules = dict(field_rules.FIELDS["keys"])

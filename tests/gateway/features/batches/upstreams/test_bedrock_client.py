@@ -12,11 +12,11 @@ import time
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.errors import ConfigurationError, UpstreamError
 from gateway.features.batches.upstreams import bedrock
 from gateway.features.batches.upstreams.bedrock import BedrockBatches
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import registry
 from tests import aws
 from tests.integration.mock_bedrock_batch import MockBedrockBatch
 

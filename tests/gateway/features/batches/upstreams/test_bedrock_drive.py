@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
+from gateway.access import registry
 from gateway.features.batches import native, upstreams
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy import registry
 from tests import aws
 from tests.integration.mock_bedrock_batch import MockBedrockBatch
 

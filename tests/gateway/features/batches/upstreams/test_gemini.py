@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from gateway.access import registry
 from gateway.errors import InvalidRequest
 from gateway.features.batches import native, translate, upstreams
 from gateway.features.batches.upstreams import gemini
 from gateway.models import Deployment, Provider, Route
 from gateway.models.batches import Batch, BatchLine
-from gateway.policy import registry
 from tests.integration.mock_upstream import MockUpstream
 
 ANSWER = {

@@ -317,8 +317,8 @@ async def upstream_service(request: Received) -> Answer:
 @pytest.fixture
 async def pipeline(service, monkeypatch, snapshot_reset):
     from gateway import journal
+    from gateway.access import registry
     from gateway.base.entries import ProviderEntry
-    from gateway.policy import registry
     from tests.gateway.entries import route, snapshot
 
     recorded: list = []

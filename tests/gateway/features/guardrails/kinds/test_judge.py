@@ -14,13 +14,13 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, GuardrailEntry
 from gateway.core import service
 from gateway.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.kinds import ConfigError, Context
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 JUDGE_MODEL = "llama-guard-3"

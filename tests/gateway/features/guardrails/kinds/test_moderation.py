@@ -13,12 +13,12 @@ import httpx
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import GuardrailEntry, ProviderEntry
 from gateway.errors import GuardrailBlocked, GuardrailUnavailable
 from gateway.features.guardrails import engine, kinds
 from gateway.features.guardrails.kinds import ConfigError, Context
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 PROVIDER = ProviderEntry(71, "mods", "openai", "http://mod.test/v1", "mod-secret", {}, "", None)

@@ -15,12 +15,12 @@ import mcp.types as mt
 import orjson
 import pytest
 
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.core import service
 from gateway.features.mcp.hosted import approvals
 from gateway.features.mcp.hosted.servers import POOL_MODULE
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -20,6 +20,7 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import hooks, http
 from gateway.base.entries import MASTER, GuardrailEntry
 from gateway.core import service
@@ -27,7 +28,6 @@ from gateway.features.guardrails import kinds
 from gateway.features.guardrails.plugin import MCP, PLANE
 from gateway.features.mcp.hosted import Loop
 from gateway.features.mcp.hosted.servers import POOL_MODULE
-from gateway.policy import registry
 from gateway.types import ChatRequest, McpServer, Message, Text
 from tests.gateway.entries import route, snapshot
 from tests.gateway.features.mcp.hosted.test_loop import Model

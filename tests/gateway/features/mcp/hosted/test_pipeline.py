@@ -15,12 +15,12 @@ import orjson
 import pytest
 
 from gateway import journal
+from gateway.access import registry
 from gateway.base import http
 from gateway.base.entries import MASTER
 from gateway.core import service
 from gateway.features.mcp.hosted import pipeline
 from gateway.features.mcp.hosted.servers import POOL_MODULE
-from gateway.policy import registry
 from tests.gateway.entries import route, snapshot
 
 
@@ -303,8 +303,8 @@ def test_a_team_bound_narrows_the_registered_servers_a_key_names(gateway):
     may use it."""
     import asyncio
 
+    from gateway.access import keys
     from gateway.models import Team
-    from gateway.policy import keys
 
     upstream, recorded, calls = gateway
     narrow = Team.objects.create(name="narrow", mcp_allowed=["wiki"])

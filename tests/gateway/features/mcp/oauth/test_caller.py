@@ -29,13 +29,13 @@ from django.test import Client
 from mcp.shared.exceptions import MCPError
 
 from gateway import journal
+from gateway.access import registry, roles
 from gateway.base import http
 from gateway.base.entries import KeyEntry, own_identity
 from gateway.core import service
 from gateway.features.mcp import endpoint, pool
 from gateway.features.mcp.oauth import caller, store, tokens
 from gateway.models import McpServer, Team
-from gateway.policy import registry, roles
 from tests.gateway.entries import route
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -15,6 +15,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import User
 from django.test import Client
 
+from gateway.access import keys, registry, roles
 from gateway.features.mcp import retention
 from gateway.features.mcp.oauth_server import tokens
 from gateway.models import (
@@ -26,7 +27,6 @@ from gateway.models import (
     Membership,
     Team,
 )
-from gateway.policy import keys, registry, roles
 
 BASE = "http://testserver"
 REDIRECT = "http://127.0.0.1:5555/callback"

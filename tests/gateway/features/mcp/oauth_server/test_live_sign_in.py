@@ -40,7 +40,7 @@ SETUP = """
 import json, sys
 from django.contrib.auth.models import User
 from gateway.models import McpServer, Membership, Team
-from gateway.policy import keys, roles
+from gateway.access import keys, roles
 m = McpServer(name='local', transport='stdio', command=sys.executable, args=[%(script)r, 'stdio'], call_timeout=5)
 m.from_operator = True
 m.full_clean(); m.save()

@@ -1,0 +1,149 @@
+"""What a request may cost, held against its key's budget while it runs (``gateway.limits.limits``).
+
+The most the request can cost on any deployment it may reach (its route's, and those of
+the fallbacks and context-window fallbacks its key may call): the prompt's estimated
+tokens at the deployment's input price plus its output ceiling at its output price (or
+reasoning price, when higher). The output ceiling is the request's max tokens, capped by
+the deployment's max output; else the deployment's max output (its own, else the
+catalog's); else its context window (no answer is longer).
+
+When none of those is known for a priced deployment, the worst case is unbounded: a
+request that generates text (``text_output``: chat, completions, Responses...) is then
+refused with a 400 asking for ``max_tokens``, never held at a guess; a flat amount let a
+burst of such requests spend many times a small budget (eight at once spent $5.60 of
+$0.50). Endpoints whose cost is not output tokens (images, speech, realtime sessions,
+which charge as they run) and deployments without prices hold
+``SWITCHYARD_BUDGET_RESERVATION_USD``, as before.
+
+A request that named no ceiling and was held at the deployment's max output is sent with
+it (``assumed_ceiling``): an upstream left to its own default could answer longer than
+what was held. Keys without a budget skip all of this (one attribute test), unless the
+request carries a tag with a budget (``TagBudget``): then it holds as for a key's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+
+from django.conf import settings
+
+from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, TagEntry
+from gateway.errors import InvalidRequest
+
+MILLION = Decimal(1_000_000)
+
+
+def budgeted(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> bool:
+    """Whether a request of ``key`` carrying ``tags`` (those with limits) holds part of a
+    budget (its own, its team's, its end users' or one of its tags')."""
+    team_budget = key.team is not None and key.team.budget_usd is not None
+    return not key.is_master and (
+        key.budget_usd is not None
+        or key.max_budget_per_user is not None
+        or team_budget
+        or any(t.budget_usd is not None for t in tags)
+    )
+
+
+def session_hold(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> Decimal | None:
+    """What a realtime session holds while it lasts: ``SWITCHYARD_BUDGET_RESERVATION_USD``
+    (None: the key has no budget). A session has no output ceiling of its own; each of
+    its responses is counted when done and the session is cut once the budget is spent
+    (gateway/core/realtime.py), so its admission only asks that some budget is left."""
+    if not budgeted(key, tags):
+        return None
+    return Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
+
+
+def hold_for(
+    key: KeyEntry,
+    route: RouteEntry,
+    prompt_tokens: int,
+    max_output: int | None,
+    *,
+    text_output: bool = False,
+    reachable: Callable[[], Iterable[RouteEntry]] | None = None,
+    tags: tuple[TagEntry, ...] = (),
+) -> Decimal | None:
+    """USD the request holds of ``key``'s budget (and of its end user's, its team's and
+    its ``tags``'); None when none of them has a budget.
+    ``max_output``: the request's own ceiling (None: not given; 0: it makes no output).
+    ``text_output``: the request generates text tokens (an unknown ceiling is refused).
+    ``reachable``: the other routes it may be answered by (called for budgeted keys only).
+    """
+    if not budgeted(key, tags):
+        return None
+    unknown = Decimal(str(settings.SWITCHYARD_BUDGET_RESERVATION_USD))
+    routes = [route, *(reachable() if reachable is not None else ())]
+    most: Decimal | None = None
+    for entry in routes:
+        for deployment in entry.deployments:
+            cost = _worst(deployment, prompt_tokens, max_output)
+            if cost is None:
+                if text_output and _priced(deployment):
+                    raise _unbounded(entry, deployment)
+                cost = unknown
+            most = cost if most is None else max(most, cost)
+    return unknown if most is None else most
+
+
+def _priced(deployment: DeploymentEntry) -> bool:
+    return bool(deployment.input_price or deployment.output_price)
+
+
+def _worst(
+    deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
+) -> Decimal | None:
+    """``_most``, with the context window as a ceiling too (no answer is longer)."""
+    window = deployment.context_window
+    if max_output and window:
+        max_output = min(max_output, window)
+    cost = _most(deployment, prompt_tokens, max_output)
+    if cost is None and _priced(deployment) and window:
+        cost = _most(deployment, prompt_tokens, window)
+    return cost
+
+
+def assumed_ceiling(deployment: DeploymentEntry) -> int | None:
+    """The output ceiling a hold assumes for a request to ``deployment`` that names none:
+    its declared max output (its own, else the catalog's or its kind's). The request is
+    then sent with it (``gateway.core.jobs.Job.held_ceiling``), so no answer is longer
+    than what was held. None: none declared (the hold assumed the context window, which
+    no answer exceeds, or refused the request)."""
+    return deployment.max_output_tokens or None
+
+
+def _unbounded(route: RouteEntry, deployment: DeploymentEntry) -> InvalidRequest:
+    return InvalidRequest(
+        f"model {route.name!r} has no known output limit (its upstream {deployment.model} "
+        "sets no max output tokens or context window), so a request of an API key with a "
+        "budget must set max_tokens (max_output_tokens, maxOutputTokens)",
+        param="max_tokens",
+        code="max_tokens_required",
+    )
+
+
+def _most(
+    deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
+) -> Decimal | None:
+    if not _priced(deployment):
+        return None  # no prices known
+    if max_output == 0:
+        output = 0
+    else:
+        ceilings = [n for n in (max_output, assumed_ceiling(deployment)) if n]
+        if not ceilings:
+            return None  # no output ceiling known
+        output = min(ceilings)
+    output_price = max(deployment.output_price, deployment.reasoning_price or Decimal(0))
+    return (Decimal(max(0, prompt_tokens)) * deployment.input_price + output * output_price) / (
+        MILLION
+    )
+
+
+def most_cost(
+    deployment: DeploymentEntry, prompt_tokens: int, max_output: int | None
+) -> Decimal | None:
+    """The most one request to ``deployment`` can cost (None: no prices, or no output
+    ceiling known), for holds taken outside a request (a native batch's lines)."""
+    return _most(deployment, prompt_tokens, max_output)

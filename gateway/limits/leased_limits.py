@@ -1,0 +1,326 @@
+"""A worker's leases of keys' limits: the worker side of gateway/limits/limit_leases.py.
+
+A worker of ``serve --workers N`` (``gateway.limits.limits.SharedCounters``) admits a
+request (its limits the key's, its team's, its owner's) against the leases the counter
+service gave it, in its own memory, when each has room: its hold in each budget's
+lease, one request in each rpm lease of the current second, its token estimate in each
+tpm lease of the current second. Otherwise it asks the service, in one round trip, to
+take its reports (what it used since, the room it no longer needs) and to lease it at
+least what the request needs and up to ``LEASE_REQUESTS`` requests' worth more. A
+settle puts the hold back into each budget's lease, its cost into the spend to report,
+and the difference between its tokens and their estimate into the corrections to
+report, by the second it was admitted in.
+
+What it leases goes back to the service ``IDLE_SECONDS`` after its last admission, and
+what it used is reported every ``IDLE_SECONDS`` while it is busy, both from one
+background task that runs only while a lease has anything to report. When the service
+says a line is contended (a request elsewhere did not fit), the lease covers its
+requests in flight only: every admission asks the service and every settle is reported
+at once, which is what a key without leases costs. The service may also ask for a
+complete report at once (``recall``).
+
+The leases are this process's; the drain at shutdown reports them all
+(``gateway.limits.limits.return_leases``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from gateway.limits.limit_leases import PER_SECOND, TPM
+
+log = logging.getLogger(__name__)
+
+LEASE_REQUESTS = 16  # a top-up asks for this many requests' worth beyond the request's
+IDLE_SECONDS = 0.05  # a lease unused this long goes back; what is used is reported this often
+
+Ask = Callable[..., Awaitable[list[Any]]]
+
+
+@dataclass(slots=True, eq=False)
+class Lease:
+    """What this worker leases of one line of one counter (a budget period, or an rpm
+    limit's requests of one second): ``free`` (no request of it holds it), a budget's
+    holds ``in_flight``, and what was used that the service was not told yet
+    (``unreported``: spend, or requests admitted): together what the service leased it."""
+
+    counter: Any
+    line: str
+    limit: int = -1  # the limit the lease was taken under
+    free: int = 0
+    in_flight: int = 0
+    unreported: int = 0
+    second: int = 0  # an rpm or tpm lease's second: its requests are admitted in it only
+    fixes: dict[int, int] | None = None  # a tpm lease's corrections to report, by second
+    contended: bool = False
+    used_at: float = 0.0  # monotonic: its last admission
+    answered: int = 0  # the last of its operations whose answer it heard
+    ttl: float = 0.0  # seconds the service keeps a budget's lease after a report
+    pending: int = 0  # its top-ups not answered yet
+    recalled: bool = False  # the service asked for a complete report
+
+
+class Want(NamedTuple):
+    """One line a request needs room in: ``need`` units of ``counter``'s ``line`` (a
+    budget period, "rpm" or "tpm"), under ``limit``."""
+
+    counter: Any
+    line: str
+    limit: int
+    need: int
+
+
+class Leased(NamedTuple):
+    """An admission's handle: whose leases hold it, the budget leases and the hold each
+    keeps until it settles, the tpm leases it took tokens of (and the second it took
+    them in), and the subjects of a joint admission (a key's team or owner counted too;
+    empty for a key alone)."""
+
+    owner: LeasedLimits
+    holds: tuple[tuple[Lease, int], ...]
+    tokens: tuple[tuple[Lease, int], ...] = ()
+    subjects: tuple[Any, ...] = ()
+
+
+class LeasedLimits:
+    """This worker's leases, talking to the counter service through ``ask``; ``clock``:
+    epoch seconds, the clock admissions read."""
+
+    def __init__(self, ask: Ask, clock: Callable[[], float] = time.time) -> None:
+        self.ask = ask
+        self.clock = clock
+        self.holder = f"{os.getpid()}.{secrets.token_hex(4)}"
+        self.leases: dict[tuple[Any, str], Lease] = {}
+        self._seq = itertools.count(1)
+        self._dirty: set[Lease] = set()  # leases with anything to report
+        self._returner: asyncio.Task[None] | None = None
+        self._reports: set[asyncio.Task[None]] = set()
+
+    def take(self, wants: list[Want], second: int, subjects: tuple[Any, ...] = ()) -> Leased | None:
+        """Admit from the leases in memory; None when the service must be asked."""
+        leases = self.leases
+        found = []
+        for want in wants:
+            lease = leases.get((want.counter, want.line))
+            if (
+                lease is None
+                or lease.free < want.need
+                or lease.contended
+                or lease.limit != want.limit
+                or (want.line in PER_SECOND and lease.second != second)
+            ):
+                return None
+            found.append(lease)
+        moment = time.monotonic()
+        for lease, want in zip(found, wants, strict=True):
+            lease.free -= want.need
+            lease.used_at = moment
+        return self._admitted(found, wants, second, subjects)
+
+    def _admitted(
+        self, leases: list[Lease], wants: list[Want], second: int, subjects: tuple[Any, ...]
+    ) -> Leased:
+        """Count what an admitted request took of each lease (room taken already)."""
+        holds = []
+        tokens = []
+        for lease, want in zip(leases, wants, strict=True):
+            if want.line in PER_SECOND:
+                lease.unreported += want.need
+                self._mark(lease)
+                if want.line == TPM:
+                    tokens.append((lease, second))
+            else:
+                lease.in_flight += want.need
+                holds.append((lease, want.need))
+        return Leased(self, tuple(holds), tuple(tokens), subjects)
+
+    async def top_up(
+        self,
+        wants: list[Want],
+        at: float,
+        ttl: float,
+        load: Callable[[int], Awaitable[int]],
+        subjects: tuple[Any, ...] = (),
+    ) -> Leased | list[Any]:
+        """One round trip: report each line, then lease at least what the request needs
+        of each and admit it. Returns the admission, or the service's refusal (``[reason,
+        index of the line, *detail]``); ``load(index)``: the spend of a budget line the
+        service does not know yet."""
+        seq = next(self._seq)
+        leases: list[Lease] = []
+        lines: list[list[Any]] = []
+        for want in wants:
+            lease = self.leases.get((want.counter, want.line))
+            if lease is None:
+                lease = self.leases[(want.counter, want.line)] = Lease(want.counter, want.line)
+            used, returned, fixes = lease.unreported, lease.free, lease.fixes
+            lease.unreported = lease.free = 0
+            lease.fixes = None
+            lease.limit = want.limit
+            if want.line not in PER_SECOND:
+                lease.ttl = ttl
+            wanted = want.need * LEASE_REQUESTS + lease.in_flight
+            lines.append(
+                [want.counter, want.line, want.limit, None, used, returned, lease.answered]
+                + [want.need, wanted, lease.second, list((fixes or {}).items())]
+            )
+            lease.pending += 1
+            leases.append(lease)
+        request = ["lease", at, self.holder, seq, ttl, lines]
+        try:
+            reply = await self.ask(*request)
+            for _ in wants:  # each budget line may need its spend read, once
+                if reply[0] != "load":
+                    break
+                index = int(reply[1])
+                lines[index][3] = await load(index)
+                reply = await self.ask(*request)
+        except BaseException:
+            # Told again with the next report. The room returned is not taken back: if
+            # the service did not get it, the lease lapses.
+            for lease, line in zip(leases, lines, strict=True):
+                self._keep(lease, line[4], line[10])
+            raise
+        finally:
+            for lease in leases:
+                lease.pending -= 1
+        admitted = reply[0] == "ok"
+        moment = time.monotonic()
+        for index, (lease, want) in enumerate(zip(leases, wants, strict=True)):
+            lease.answered = max(lease.answered, seq)
+            if admitted:
+                units, contended = reply[1][index]
+                lease.contended = bool(contended)
+                lease.free += int(units) - want.need
+                lease.used_at = moment
+                if want.line in PER_SECOND:
+                    lease.second = int(at)
+        result = self._admitted(leases, wants, int(at), subjects) if admitted else reply
+        for lease in leases:
+            if lease.recalled and not lease.pending:
+                lease.recalled = False
+                self._report_soon(lease, force=True)
+            elif lease.free or lease.unreported or lease.fixes:
+                self._report_soon(lease) if lease.contended else self._mark(lease)
+        return result
+
+    def settle(self, leased: Leased, cost: int, delta: int = 0) -> None:
+        """The request ended having cost ``cost`` units and used ``delta`` tokens more
+        than its estimate: its hold back into each budget's lease, its cost and its
+        tokens' correction to report (at once when the line is contended)."""
+        changed = [lease for lease, _ in leased.holds]
+        for lease, hold in leased.holds:
+            lease.in_flight -= hold
+            lease.free += hold - cost
+            lease.unreported += cost
+        if delta:
+            for lease, second in leased.tokens:
+                fixes = lease.fixes = lease.fixes or {}
+                fixes[second] = fixes.get(second, 0) + delta
+                changed.append(lease)
+        for lease in changed:
+            if lease.contended:
+                self._report_soon(lease)
+            else:
+                self._mark(lease)
+
+    def _keep(self, lease: Lease, used: int, fixes: list[list[int]]) -> None:
+        """A report that failed: what it told is told again with the next one."""
+        if used:
+            lease.unreported += used
+        for second, delta in fixes:
+            lease.fixes = lease.fixes or {}
+            lease.fixes[second] = lease.fixes.get(second, 0) + delta
+        if used or fixes:
+            self._mark(lease)
+
+    def recall(self, counter: Any, line: str) -> None:
+        """The service asks for a complete report on a lease (its line is contended):
+        made now, and again once the lease's top-ups in flight are answered (the report
+        is complete only if the worker heard every grant; one of those top-ups may be
+        the very request that waits for it)."""
+        lease = self.leases.get((counter, line))
+        if lease is None:
+            return
+        lease.contended = True
+        self._report_soon(lease, force=True)
+        lease.recalled = bool(lease.pending)  # and again once its top-ups are answered
+
+    def lost(self) -> None:
+        """The connection to the service was lost, and with it what this worker leased
+        (the service let it go): no lease is admitted from again, not even the room its
+        requests in flight give back when they settle. What they spend is still
+        reported, from the leases' objects their handles hold, when the service is back."""
+        self.leases = {}
+
+    async def return_all(self) -> None:
+        """Report every lease and give back all its room (the worker is stopping: the
+        background report stops too, so the loop closes with nothing pending)."""
+        returner, self._returner = self._returner, None
+        if returner is not None:
+            returner.cancel()
+        leases = {*self.leases.values(), *self._dirty}  # a lost connection's ones too
+        self._dirty.clear()
+        for lease in leases:
+            await self._report(lease, True)
+
+    def _mark(self, lease: Lease) -> None:
+        self._dirty.add(lease)
+        returner = self._returner
+        if returner is None or returner.done():
+            self._returner = asyncio.get_running_loop().create_task(self._return_idle())
+
+    def _report_soon(self, lease: Lease, force: bool = False) -> None:
+        """Report on ``lease`` and give back its room now (a contended line); ``force``:
+        even with nothing to report (the service waits for it)."""
+        task = asyncio.get_running_loop().create_task(self._report(lease, True, force))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _return_idle(self) -> None:
+        """Every IDLE_SECONDS while a lease has anything to report: what busy leases
+        used, what idle ones used and their room (then forgotten when nothing of them
+        is in flight)."""
+        while self._dirty:
+            await asyncio.sleep(IDLE_SECONDS)
+            moment = time.monotonic()
+            for lease in list(self._dirty):
+                idle = moment - lease.used_at >= IDLE_SECONDS
+                if idle:
+                    self._dirty.discard(lease)
+                if lease.unreported or lease.fixes or (idle and lease.free):
+                    await self._report(lease, idle)
+                name = (lease.counter, lease.line)
+                busy = lease.in_flight or lease.free or lease.unreported or lease.fixes
+                done = not (busy or lease.pending)
+                if idle and done and self.leases.get(name) is lease:
+                    del self.leases[name]
+
+    async def _report(self, lease: Lease, returning: bool, force: bool = False) -> None:
+        used, returned, fixes = lease.unreported, lease.free if returning else 0, lease.fixes
+        if not force and not used and not returned and not fixes:
+            return
+        lease.unreported = 0
+        lease.free -= returned
+        lease.fixes = None
+        answered = lease.answered if returning else -1
+        line = [lease.counter, lease.line, lease.limit, None, used, returned, answered]
+        line += [0, 0, lease.second, list((fixes or {}).items())]
+        try:
+            reply = await self.ask(
+                "lease", self.clock(), self.holder, next(self._seq), lease.ttl, [line]
+            )
+        except Exception as exc:  # told again with the next report
+            self._keep(lease, used, line[10])
+            log.debug("limits: a lease report waits for the counter service (%s)", exc)
+            return
+        if reply[0] == "ok":
+            lease.contended = bool(reply[1][0][1])

@@ -1,1 +1,0 @@
-"""Who may call what, where it goes and how much it may spend: the registry snapshot, routing with shared cooldowns and retry budgets, cache-aware affinity, key limits and budgets, deployment caps and health, keys, secrets and sign-in throttling."""

@@ -1,0 +1,349 @@
+"""Workers admitting against budget leases (gateway/limits/leased_limits.py) over a real
+counter service: a key whose only limit is its budget costs no round trip while the
+lease has room, what it spent reaches the service, and two workers still never admit
+past the budget."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from decimal import Decimal
+
+import pytest
+
+from gateway.base.counters import SOCKET_ENV, Unavailable
+from gateway.errors import RateLimited
+from gateway.limits import leased_limits, limits
+from gateway.limits.leased_limits import Leased, Want
+from gateway.server.counter_service import CounterService
+from tests.gateway.limits.test_limits import START, key
+
+COST = Decimal("0.001")  # a request's hold in these tests
+UNITS = 100_000  # COST in 1e-8 USD
+
+
+@pytest.fixture
+def service(socket_path, settings, monkeypatch):
+    settings.REDIS_URL = ""
+    settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30.0
+    monkeypatch.setattr(limits, "now", lambda: START)
+
+    async def no_spend(key_id, start, end_user=None):
+        return Decimal(0)
+
+    monkeypatch.setattr(limits, "load_spend", no_spend)
+    limits.reset()
+    running = CounterService(socket_path)
+    running.start()
+    yield running
+    running.stop()
+    limits.reset()
+
+
+def counted(worker: limits.SharedCounters) -> list[list[object]]:
+    """The requests ``worker`` sends the service from now on."""
+    sent: list[list[object]] = []
+    call = worker.client.call
+
+    async def counting(*request):
+        sent.append(list(request))
+        return await call(*request)
+
+    worker.client.call = counting  # type: ignore[method-assign]
+    return sent
+
+
+def spend(service: CounterService, k) -> int:
+    return service.store.limits.spend.get((k.id, "m2026-03"), 0)
+
+
+def leased(service: CounterService, k) -> int:
+    return service.store.limits.leases.held(k.id, "m2026-03", START)
+
+
+async def test_a_key_with_only_a_budget_asks_the_service_once_for_many_requests(
+    service, monkeypatch
+):
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 100)
+    sent = counted(limits._backend())  # type: ignore[arg-type]
+    for n in range(12):
+        reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+        assert isinstance(reservation.handle, Leased)
+        await reservation.settle(10, COST / 2)
+        if n == 0:  # the top-up, asked again with the spend read from the log
+            assert [request[0] for request in sent] == ["lease", "lease"]
+    assert len(sent) == 2, "no round trip for the next eleven requests"
+    # what they spent reaches the service once the lease is idle, and the lease goes back
+    await asyncio.sleep(leased_limits.IDLE_SECONDS * 4)
+    assert spend(service, k) == 12 * UNITS // 2
+    assert leased(service, k) == 0
+    assert limits._backend().leases.leases == {}  # type: ignore[union-attr]
+
+
+async def test_a_leased_request_is_settled_at_the_reply_without_a_task(service, monkeypatch):
+    # Call.finish starts a background task only for a settlement that may wait: one
+    # against this worker's lease is bookkeeping in memory, done by a loop callback
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 100, tpm_limit=10_000)
+    sent = counted(limits._backend())  # type: ignore[arg-type]
+    reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+    handle = reservation.handle
+    assert isinstance(handle, Leased)
+    holds = [(lease, lease.in_flight, lease.free) for lease, _ in handle.holds]
+    asked = len(sent)
+    assert reservation.settlement(25, COST / 4) is None
+    assert reservation.settled
+    await asyncio.sleep(0)  # after the reply is written: the loop's next callbacks
+    for lease, in_flight, free in holds:  # the hold went back, a quarter of it spent
+        assert lease.in_flight == in_flight - UNITS
+        assert lease.free == free + UNITS - UNITS // 4
+        assert lease.unreported == UNITS // 4
+    fixes = [lease.fixes for lease, _ in handle.tokens]
+    assert fixes and all(f and sum(f.values()) == 15 for f in fixes)  # 25 used, 10 estimated
+    assert len(sent) == asked  # nothing asked of the service
+    assert reservation.settlement(25, COST / 4) is None  # once
+    assert all(lease.unreported == UNITS // 4 for lease, _ in handle.holds)
+
+
+async def test_two_workers_one_request_at_a_time_spend_exactly_the_budget(service):
+    workers = [limits.SharedCounters(service.path) for _ in range(2)]
+    k = key(budget_usd=COST * 10)
+    admitted, refusals = 0, []
+    for n in range(14):
+        worker = workers[n % 2]
+        try:
+            handle = await worker.admit(k, 10, START, UNITS)
+        except RateLimited as exc:
+            refusals.append(exc)
+            continue
+        admitted += 1
+        await worker.settle(k, handle, 0, COST, START)
+    assert admitted == 10
+    assert [e.code for e in refusals] == ["budget_exceeded"] * 4
+    for worker in workers:
+        await worker.leases.return_all()
+    assert spend(service, k) == 10 * UNITS and leased(service, k) == 0
+
+
+async def test_a_request_needing_another_worker_s_room_gets_it_once_asked_back(
+    service, monkeypatch
+):
+    """Neither the idle return nor the wait's deadline can come within the test: the
+    other worker gives its room back because the service asked it to."""
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    monkeypatch.setattr("gateway.limits.limit_leases.WAIT_SECONDS", 60.0)
+    a, b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    first = await a.admit(k, 10, START, UNITS)
+    await a.settle(k, first, 0, COST, START)
+    assert leased(service, k) == 16 * UNITS  # a leases 16, 15 of them unused
+    big = await asyncio.wait_for(b.admit(k, 10, START, 90 * UNITS), 5)
+    assert isinstance(big, Leased)
+    assert spend(service, k) == UNITS  # a's report came with its room
+    with pytest.raises(RateLimited):  # contended now: a asks for each request
+        await asyncio.wait_for(a.admit(k, 10, START, 10 * UNITS), 5)
+
+
+async def test_an_edited_budget_is_asked_of_the_service_not_taken_from_the_lease(service):
+    worker = limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    await worker.admit(k, 10, START, UNITS)  # 15 units of room left in the lease
+    smaller = dataclasses.replace(k, budget_usd=COST * Decimal("1.5"))
+    with pytest.raises(RateLimited) as raised:
+        await worker.admit(smaller, 10, START, UNITS)
+    assert raised.value.code == "budget_exceeded" and "fewer max_tokens" not in raised.value.message
+
+
+async def test_a_stopping_worker_reports_its_leases(service, monkeypatch):
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    k = key(budget_usd=COST * 100)
+    for _ in range(3):
+        reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+        await reservation.settle(10, COST)
+    assert spend(service, k) == 0 and leased(service, k) == 16 * UNITS
+    returner = limits._backend().leases._returner  # type: ignore[union-attr]
+    assert returner is not None and not returner.done()
+    await limits.return_leases()
+    assert spend(service, k) == 3 * UNITS and leased(service, k) == 0
+    await asyncio.sleep(0)
+    assert returner.cancelled(), "nothing left pending when the worker's loop closes"
+
+
+async def test_a_lost_service_fails_the_top_up_and_a_leased_request_still_settles(service):
+    worker = limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    handle = await worker.admit(k, 10, START, UNITS)
+    service.stop()
+    await asyncio.sleep(0.05)
+    with pytest.raises(Unavailable):
+        await worker.admit(k, 10, START, 20 * UNITS)  # more than the lease has
+    await worker.settle(k, handle, 0, COST, START)  # in the lease: nothing to fail
+    lease, _ = handle.holds[0]
+    assert lease.unreported == UNITS  # told when the service is back
+    assert worker.leases.leases.get((k.id, "m2026-03")) is not lease
+
+
+async def test_a_closed_connection_takes_its_worker_s_leases_with_it(service):
+    """A killed worker's lease does not hold the budget until its time to live ends."""
+    dead, alive = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    await dead.admit(k, 10, START, UNITS)  # leased with room for 15 more, never settled
+    assert leased(service, k) == 16 * UNITS
+    dead.client._writer.close()  # type: ignore[union-attr]
+    await asyncio.sleep(0.05)
+    assert leased(service, k) == 0
+    assert isinstance(await alive.admit(k, 10, START, 100 * UNITS), Leased)
+    assert dead.leases.leases == {}  # and it admits from none of them
+
+
+async def test_room_a_lost_lease_s_request_gives_back_is_not_admitted_from(service):
+    """The service let a lost connection's leases go: a request in flight from one that
+    settles must not put its hold back into room the worker could admit from."""
+    worker = limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 100)
+    handle = await worker.admit(k, 10, START, UNITS)
+    worker.client._writer.close()  # type: ignore[union-attr]
+    await asyncio.sleep(0.05)
+    await worker.settle(k, handle, 0, Decimal(0), START)  # failed: its hold comes back
+    assert worker.leases.take([Want(k.id, "m2026-03", 100 * UNITS, UNITS)], int(START)) is None
+
+
+# --- rpm limits, and a key's team ---------------------------------------------------------
+
+
+def window(service: CounterService, counter) -> dict[int, int]:
+    """The requests of ``counter``'s window, by second."""
+    found = service.store.limits.windows.get(counter)
+    return {} if found is None else {second: n for second, n, _ in found.buckets}
+
+
+async def test_an_rpm_limit_is_leased_a_second_at_a_time(service, monkeypatch):
+    clock = [START]
+    monkeypatch.setattr(limits, "now", lambda: clock[0])
+    worker = limits.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(rpm_limit=1000)
+    for _ in range(12):
+        assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    assert len(sent) == 1, "one top-up for the second's twelve requests"
+    clock[0] = START + 1  # a new second: a new lease, the last one's requests reported
+    assert isinstance(await worker.admit(k, 10, clock[0]), Leased)
+    assert len(sent) == 2
+    await worker.leases.return_all()
+    assert window(service, k.id) == {int(START): 12, int(START) + 1: 1}
+    assert leased(service, k) == 0 and service.store.limits.leases.held(k.id, "rpm", START) == 0
+
+
+async def test_an_rpm_limit_is_exact_across_two_workers_one_request_at_a_time(service):
+    workers = [limits.SharedCounters(service.path) for _ in range(2)]
+    k = key(rpm_limit=5)
+    outcomes = []
+    for n in range(9):
+        try:
+            outcomes.append(type(await workers[n % 2].admit(k, 10, START)).__name__)
+        except RateLimited as exc:
+            assert exc.code == "rate_limit_exceeded" and exc.retry_after == 60
+            outcomes.append("refused")
+    assert outcomes == ["Leased"] * 5 + ["refused"] * 4
+
+
+async def test_a_key_and_its_team_are_admitted_from_their_leases_and_refused_as_the_team(
+    service, monkeypatch
+):
+    from tests.gateway.limits.test_limits_team import team
+
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+
+    async def no_counter_spend(counter_id, start):
+        return Decimal(0)
+
+    monkeypatch.setattr(limits, "load_counter_spend", no_counter_spend)
+    crew = team(budget_usd=COST * 100, rpm_limit=1000)
+    a, b = key(team=crew, budget_usd=COST * 100, rpm_limit=100), key(team=crew)
+    sent = counted(limits._backend())  # type: ignore[arg-type]
+    for n in range(10):
+        reservation = await limits.admit(a if n % 2 else b, "r", 10, hold_usd=COST)
+        assert isinstance(reservation.handle, Leased) and reservation.handle.subjects
+        await reservation.settle(10, COST)
+    top_ups = {request[3] for request in sent}  # their sequence numbers (a load asks twice)
+    assert len(top_ups) == 2, "one top-up for each key's first request, not one a request"
+    await limits.return_leases()
+    assert service.store.limits.spend[(-crew.id, "total")] == 10 * UNITS
+    assert service.store.limits.spend[(a.id, "m2026-03")] == 5 * UNITS
+    # a team budget spent through two keys' leases: refused as the team's
+    small = team(budget_usd=COST * 3)
+    c, d = key(team=small), key(team=small)
+    for n in range(3):
+        reservation = await limits.admit(c if n % 2 else d, "r", 10, hold_usd=COST)
+        await reservation.settle(10, COST)
+    with pytest.raises(RateLimited) as raised:
+        await limits.admit(c, "r", 10, hold_usd=COST)
+    assert (
+        raised.value.code == "budget_exceeded" and "team research's budget" in raised.value.message
+    )
+
+
+async def test_a_service_without_leases_is_asked_as_before(service, monkeypatch):
+    """A rolling reload's new worker beside a supervisor that predates leases."""
+    monkeypatch.delitem(limits_book_ops(), "lease")
+    worker = limits.SharedCounters(service.path)
+    k = key(rpm_limit=2, budget_usd=COST * 100)
+    assert isinstance(await worker.admit(k, 10, START, UNITS), limits.Admission)
+    assert isinstance(await worker.admit(k, 10, START, UNITS), limits.Admission)
+    with pytest.raises(RateLimited):
+        await worker.admit(k, 10, START, UNITS)
+    assert worker.leasing is False
+
+
+def limits_book_ops() -> dict:
+    from gateway.base import hooks
+
+    return hooks.counter_ops._entries
+
+
+async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_second(
+    service, monkeypatch
+):
+    clock = [START]
+    monkeypatch.setattr(limits, "now", lambda: clock[0])
+    worker = limits.SharedCounters(service.path)
+    sent = counted(worker)
+    k = key(tpm_limit=10_000)
+    first = await worker.admit(k, 100, clock[0])
+    assert isinstance(await worker.admit(k, 100, clock[0]), Leased)
+    assert len(sent) == 1, "the second request's tokens came out of the lease"
+    clock[0] = START + 1
+    await worker.admit(k, 100, clock[0])
+    await worker.settle(k, first, -60, Decimal(0), clock[0])  # it used 40 tokens, not 100
+    await worker.leases.return_all()
+    tokens = {second: n for second, _, n in service.store.limits.windows[k.id].buckets}
+    assert tokens == {int(START): 140, int(START) + 1: 100}
+    assert service.store.limits.leases.held(k.id, "tpm", START + 1) == 0
+
+
+async def test_a_burst_in_one_worker_waits_one_round_trip_for_its_own_report(service, monkeypatch):
+    """The requests that do not fit wait for the worker's own complete report (it had
+    not heard its grants when it asked); the service sends its ask after the answers
+    of the grants, so the report made at once is complete. Neither the idle return nor
+    the wait's deadline can come within the test."""
+    monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
+    monkeypatch.setattr("gateway.limits.limit_leases.WAIT_SECONDS", 60.0)
+    worker = limits.SharedCounters(service.path)
+    k = key(budget_usd=COST * 10)
+    burst = [worker.admit(k, 10, START, UNITS) for _ in range(12)]
+    results = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), 5)
+    assert sum(isinstance(r, Leased) for r in results) == 10, results
+    assert sum(isinstance(r, RateLimited) for r in results) == 2
+
+
+async def test_a_leased_settlement_outside_the_event_loop_is_made_at_once(service, monkeypatch):
+    monkeypatch.setenv(SOCKET_ENV, service.path)
+    k = key(budget_usd=COST * 100)
+    reservation = await limits.admit(k, "r", 10, hold_usd=COST)
+    assert isinstance(reservation.handle, Leased)
+    holds = [(lease, lease.in_flight) for lease, _ in reservation.handle.holds]
+    # a thread without a running loop (where a record may be completed) settles at once
+    assert await asyncio.to_thread(reservation.settlement, 10, COST) is None
+    assert [lease.in_flight for lease, _ in holds] == [n - UNITS for _, n in holds]
