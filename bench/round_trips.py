@@ -144,19 +144,19 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
 async def main_async(args) -> None:
     from django.conf import settings
 
-    from gateway.limits import limits
+    from gateway.limits import counters, redis_counters, spend
     from gateway.server.counter_service import CounterService
 
     async def no_spend(key_id, start):
         return Decimal(0)
 
-    limits.load_spend = no_spend
+    spend.load_spend = no_spend
     rows = []
     folder = tempfile.mkdtemp(prefix="sy-", dir="/tmp")
     service = CounterService(os.path.join(folder, "limits.sock"))
     service.start()
     try:
-        rows += await measure("counter service", limits.SharedCounters(service.path), args.n)
+        rows += await measure("counter service", counters.SharedCounters(service.path), args.n)
     finally:
         service.stop()
     if args.redis:
@@ -166,7 +166,7 @@ async def main_async(args) -> None:
         await client.flushdb()
         settings.REDIS_URL = args.redis
         try:
-            rows += await measure("Redis", limits.RedisCounters(args.redis), args.n)
+            rows += await measure("Redis", redis_counters.RedisCounters(args.redis), args.n)
         finally:
             await client.flushdb()
             await client.aclose()

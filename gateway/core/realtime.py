@@ -57,7 +57,7 @@ from gateway.errors import (
     UpstreamConnectionError,
     UpstreamError,
 )
-from gateway.limits import budget_estimate, limits
+from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers.base import adapter_for
 from gateway.routing import routing
 from gateway.telemetry import tags
@@ -390,7 +390,7 @@ async def open_session(
             raise InvalidRequest(f"unknown intent {intent!r}", param="intent")
         # the session's tags (the key's, the x-switchyard-tags header) on its journal row
         tags.attribute(call.record, {}, headers, key)
-        tagged = limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        tagged = subjects.tag_limits(registry.current().tag_limits, call.record.tags)
         hold = budget_estimate.session_hold(key, tagged)
         call.reservation = await limits.admit(
             key, route.name, 0, hold, route_teams=route.teams, tags=tagged

@@ -50,7 +50,7 @@ from django.conf import settings
 
 from gateway.base import background
 from gateway.core.ledger_book import Blob, Ledger
-from gateway.limits import limits
+from gateway.limits import counters, limits
 from gateway.types import (
     ChatRequest,
     ChatResponse,
@@ -183,7 +183,7 @@ def _counter_service() -> Any | None:
     if getattr(settings, "REDIS_URL", ""):
         return None
     backend = limits.shared_backend()
-    return backend if isinstance(backend, limits.SharedCounters) else None
+    return backend if isinstance(backend, counters.SharedCounters) else None
 
 
 async def _store_in_service(service: Any, scope: str, call_ids: list[str], blob: Blob) -> None:

@@ -54,7 +54,7 @@ from gateway.errors import (
     PermissionDenied,
     ShuttingDown,
 )
-from gateway.limits import budget_estimate, limits
+from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers import wire
 from gateway.routing import context_windows, routing
 from gateway.telemetry import attribution, tags, tracing
@@ -262,7 +262,7 @@ async def _serve(job: Job) -> Reply | StreamReply:
     declared = declaration(job)  # what it costs: the budget hold follows from it
     # the request's tags with limits of their own (an untagged request: one test)
     tagged = (
-        limits.tag_limits(registry.current().tag_limits, call.record.tags)
+        subjects.tag_limits(registry.current().tag_limits, call.record.tags)
         if call.record.tags
         else ()
     )

@@ -58,8 +58,9 @@ from django.utils import timezone
 from gateway.base import db_work, leases, lifecycle
 from gateway.base.entries import KeyEntry
 from gateway.errors import RateLimited
-from gateway.limits import limits
-from gateway.limits.limits import MICRO, Joint, Subject, period_bounds
+from gateway.limits import counters, limits, redis_counters, spend, subjects
+from gateway.limits.spend import MICRO, period_bounds
+from gateway.limits.subjects import Joint, Subject
 
 log = logging.getLogger("gateway.budget_ledger")
 
@@ -303,12 +304,12 @@ class LedgerDown(Exception):
 class Region:
     """A region's view of the ledger and its counter store (``backend``; None: the store
     in force, gateway/limits/limits.py ``_backend``). It stands where the limits' backend
-    stands for every budget (``limits.current_region``)."""
+    stands for every budget (``spend.current_region``)."""
 
     name: str
     backend: Any = None
-    clock: Callable[[], float] = field(default=lambda: limits.now())
-    fallback: Any = field(default_factory=limits.MemoryCounters)
+    clock: Callable[[], float] = field(default=lambda: spend.now())
+    fallback: Any = field(default_factory=counters.MemoryCounters)
     _flights: dict[tuple[str, str], asyncio.Future[None]] = field(default_factory=dict)
     _seen: dict[tuple[str, str], _Seen] = field(default_factory=dict)
     _ledger_down: bool = False
@@ -327,7 +328,7 @@ class Region:
         except RateLimited:
             raise
         except Exception as exc:
-            if isinstance(store, limits.MemoryCounters):
+            if isinstance(store, counters.MemoryCounters):
                 raise
             limits.note_failure(store, exc)
             return await ask(self.fallback)
@@ -393,7 +394,7 @@ class Region:
             whose = who or "a budget of this request's"
             budget = ""
         else:
-            whose = who or limits._whose(limits_)
+            whose = who or subjects.whose(limits_)
             budget = f" of ${limits_.budget_usd}"
         return RateLimited(
             f"{whose} budget{budget} has no room left in region {self.name}: its share of "
@@ -556,8 +557,8 @@ async def _probe(store: Any, counter: Any, kind: str, at: float) -> tuple[int, i
     """What ``store`` counts for ``counter``'s budget line: (spend, held), by asking it
     to hold more than there can be room for (refused with its figures, never taken)."""
     period = period_bounds(kind, at)[0]
-    ttl = limits.hold_ttl()
-    if isinstance(store, limits.RedisCounters):
+    ttl = counters.hold_ttl()
+    if isinstance(store, redis_counters.RedisCounters):
         store.client()
         base = Subject(counter, Line(REFERENCE_USD, kind), "").redis_base()
         names = [f"{base}:{part}" for part in ("requests", "tokens")]
@@ -593,7 +594,7 @@ async def _probe(store: Any, counter: Any, kind: str, at: float) -> tuple[int, i
 
 
 async def _initial(counter: Any, kind: str, at: float) -> int:
-    region = limits.current_region()
+    region = spend.current_region()
     assert region is not None
     return _units(await region.initial(counter, kind, at))
 
@@ -604,7 +605,7 @@ async def _initial(counter: Any, kind: str, at: float) -> int:
 def install(name: str) -> Region:
     """Make this process a member of region ``name`` (``SWITCHYARD_REGION``)."""
     region = Region(name)
-    limits.install_region(region)
+    spend.install_region(region)
     return region
 
 
@@ -627,7 +628,7 @@ async def run_forever() -> None:
     """The region's rebalancing loop (every process tries the lease; one runs the round).
     A database that is away (a restart) costs the rounds until it is back, never the
     loop: each round borrows a checked connection."""
-    region = limits.current_region()
+    region = spend.current_region()
     if region is None:
         return
     outage = db_work.Outage(f"budget ledger ({region.name})", log)

@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 
 from gateway.access import keys
 from gateway.access.tag_bounds import clean_tags
-from gateway.limits import limits
+from gateway.limits import spend
 from gateway.models import TagBudget
 from gateway.telemetry.budget_spend import Standing
 
@@ -101,12 +101,12 @@ def save_tag_budget(row: TagBudget | None, fields: dict[str, Any]) -> TagBudget:
 def period_spend(row: TagBudget) -> Decimal:
     """What the tag's requests spent in its current budget period, from the hourly tag
     spend rollups (a period starts on an hour; pages only, never on a request), the
-    master key's excepted as admission counts it (``limits.load_tag_spend_sync``)."""
+    master key's excepted as admission counts it (``spend.load_tag_spend_sync``)."""
     from django.db.models import Sum
 
     from gateway.models import TagSpendRollup
 
-    _, start, _ = limits.period_bounds(row.budget_period, time.time())
+    _, start, _ = spend.period_bounds(row.budget_period, time.time())
     rows = TagSpendRollup.objects.filter(tag=row.name).exclude(key_id=0)
     if start is not None:
         rows = rows.filter(hour__gte=start)

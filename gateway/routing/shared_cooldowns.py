@@ -48,12 +48,12 @@ from django.conf import settings
 
 from gateway.base.background import in_background
 from gateway.base.counters import CounterClient
-from gateway.limits import limits
+from gateway.limits import counters, limits, redis_counters, subjects
 
 log = logging.getLogger(__name__)
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
-REDIS_PREFIX = f"{limits.REDIS_PREFIX}:cooldown"
+REDIS_PREFIX = f"{subjects.REDIS_PREFIX}:cooldown"
 
 
 def news_channel() -> str:
@@ -170,7 +170,7 @@ class _RedisBook:
 _books: dict[int, _RedisBook] = {}
 
 
-def _book(backend: limits.RedisCounters) -> _RedisBook:
+def _book(backend: redis_counters.RedisCounters) -> _RedisBook:
     client = backend.client()
     book = _books.get(id(client))
     if book is None or book.client is not client:
@@ -186,7 +186,7 @@ def _seconds(raw: Any) -> float | None:
 
 
 async def _failed(backend: Any, deployment_id: int, policy: Any, probe: bool, alone: bool):  # type: ignore[no-untyped-def]
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         book = _book(backend)
         cool_for, failures, started = await book.failed(
             keys=[f"{REDIS_PREFIX}:{deployment_id}", f"{REDIS_PREFIX}s"],
@@ -215,7 +215,7 @@ async def _failed(backend: Any, deployment_id: int, policy: Any, probe: bool, al
 
 
 async def _succeeded(backend: Any, deployment_id: int) -> None:
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         async with _book(backend).client.pipeline(transaction=True) as pipe:
             pipe.delete(f"{REDIS_PREFIX}:{deployment_id}")
             pipe.srem(f"{REDIS_PREFIX}s", deployment_id)
@@ -227,7 +227,7 @@ async def _succeeded(backend: Any, deployment_id: int) -> None:
 
 async def _probe(backend: Any, deployment_id: int, lease: float) -> float | None:
     """None when this request is the probe, else the seconds to wait."""
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         reply = await _book(backend).probe(keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[lease])
     else:
         reply = await backend.ask("cooldown_probe", deployment_id, wall(), lease)
@@ -236,14 +236,14 @@ async def _probe(backend: Any, deployment_id: int, lease: float) -> float | None
 
 
 async def _release(backend: Any, deployment_id: int) -> None:
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         await _book(backend).client.hdel(f"{REDIS_PREFIX}:{deployment_id}", "probe")
         return
     await backend.ask("cooldown_release", deployment_id)
 
 
 async def _state(backend: Any, deployment_id: int, window: float) -> State:
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         reply = await _book(backend).state(keys=[f"{REDIS_PREFIX}:{deployment_id}"], args=[window])
         return _seconds(reply[0]), int(reply[1])
     reply = await backend.ask("cooldown_state", deployment_id, wall(), window)
@@ -251,7 +251,7 @@ async def _state(backend: Any, deployment_id: int, window: float) -> State:
 
 
 async def _view(backend: Any, window: float) -> dict[int, State]:
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         rows = await _book(backend).view(
             keys=[f"{REDIS_PREFIX}s"], args=[f"{REDIS_PREFIX}:", window]
         )
@@ -442,7 +442,7 @@ async def _refresh(window: float) -> None:
             await asyncio.sleep(every)
             continue
         try:
-            if isinstance(backend, limits.SharedCounters):
+            if isinstance(backend, counters.SharedCounters):
                 if watcher is None or watcher.path != backend.path:
                     watcher = CounterClient(backend.path, timeout=every + 5)
                 reply = await watcher.call("cooldown_watch", version, wall(), window, every)
@@ -469,7 +469,7 @@ async def _refresh(window: float) -> None:
         _first_view_in()
 
 
-async def _await_news(backend: limits.RedisCounters, news: Any, every: float) -> Any:
+async def _await_news(backend: redis_counters.RedisCounters, news: Any, every: float) -> Any:
     """Wait up to ``every`` seconds for Redis to announce a change (subscribing first if
     need be); what else came meanwhile is taken too: one view answers it all."""
     if news is None:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gateway.limits import limits
+from gateway.limits import limits, redis_counters, subjects
 from gateway.routing.retry_budget import RetryBudget
 
 wall: Callable[[], float] = time.time  # seam for tests: epoch seconds
@@ -38,7 +38,7 @@ EXPIRE_SECONDS = 180  # a route's hash outlives its two minutes
 
 
 def redis_key(route: str) -> str:
-    return f"{limits.REDIS_PREFIX}:retry:{route}"
+    return f"{subjects.REDIS_PREFIX}:retry:{route}"
 
 
 # KEYS: the routes' hashes (KEYS[1] the asking route when ARGV[1] is '1'). ARGV: ask (0/1),
@@ -74,7 +74,7 @@ return 1
 _scripts: dict[int, Any] = {}
 
 
-def _script(backend: limits.RedisCounters) -> Any:
+def _script(backend: redis_counters.RedisCounters) -> Any:
     client = backend.client()
     script = _scripts.get(id(client))
     if script is None or script.registered_client is not client:
@@ -84,7 +84,7 @@ def _script(backend: limits.RedisCounters) -> Any:
 
 
 async def _call_script(
-    backend: limits.RedisCounters,
+    backend: redis_counters.RedisCounters,
     route: str | None,
     share: float,
     floor: int,
@@ -104,7 +104,7 @@ async def _call_script(
 async def ask(backend: Any, route: str, share: float, floor: int, counts: list[list[Any]]) -> bool:
     """The shared budget's verdict on one more retry of ``route`` (granted: counted),
     after counting ``counts`` (``[[route, requests], ...]``)."""
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         return await _call_script(backend, route, share, floor, counts)
     reply = await backend.ask("retry_ask", route, share, floor, wall(), counts)
     return bool(reply[1])
@@ -112,7 +112,7 @@ async def ask(backend: Any, route: str, share: float, floor: int, counts: list[l
 
 async def count(backend: Any, counts: list[list[Any]]) -> None:
     """Hand ``counts`` (``[[route, requests], ...]``) over to the shared budget."""
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         await _call_script(backend, None, 0.0, 0, counts)
     else:
         await backend.ask("retry_count", wall(), counts)

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.db.models import Sum
 
-from gateway.limits.limits import period_bounds
+from gateway.limits.spend import period_bounds
 from gateway.models import ApiKey
 from gateway.models.telemetry import SpendRollup
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from gateway.limits import limits
+from gateway.limits import limits, subjects
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def redis_prefix(monkeypatch) -> str:
     from gateway.routing import shared_cooldowns
 
     prefix = f"sy-test-{uuid.uuid4().hex[:12]}"
-    monkeypatch.setattr(limits, "REDIS_PREFIX", f"{prefix}:limits")
+    monkeypatch.setattr(subjects, "REDIS_PREFIX", f"{prefix}:limits")
     monkeypatch.setattr(shared_cooldowns, "REDIS_PREFIX", f"{prefix}:limits:cooldown")
     monkeypatch.setattr(reasoning_ledger, "REDIS_PREFIX", f"{prefix}:reason")
     return prefix

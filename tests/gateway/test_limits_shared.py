@@ -21,14 +21,14 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV, CounterClient, Unavailable
 from gateway.errors import RateLimited
-from gateway.limits import limits
+from gateway.limits import counters, limits, spend, subjects
 from gateway.limits.leased_limits import Leased
 from gateway.limits.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMITTED = (limits.Admission, Leased)  # held in the service, or in a worker's lease
+ADMITTED = (subjects.Admission, Leased)  # held in the service, or in a worker's lease
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def service(socket_path):
 @pytest.fixture
 def clean(settings, monkeypatch):
     settings.REDIS_URL = ""
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spend, "now", lambda: START)
     limits.reset()
     yield
     limits.reset()
@@ -63,7 +63,10 @@ def refused(results: list[object]) -> list[RateLimited]:
 
 
 async def test_rpm_is_exact_across_two_workers_admitting_at_once(clean, service):
-    worker_a, worker_b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    worker_a, worker_b = (
+        counters.SharedCounters(service.path),
+        counters.SharedCounters(service.path),
+    )
     k = key(rpm_limit=3)
     results = await outcomes([worker_a, worker_b], k, 20)
     assert sum(isinstance(r, ADMITTED) for r in results) == 3, results
@@ -74,7 +77,10 @@ async def test_rpm_is_exact_across_two_workers_admitting_at_once(clean, service)
 
 
 async def test_tpm_is_exact_across_two_workers_and_settle_frees_tokens(clean, service):
-    worker_a, worker_b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    worker_a, worker_b = (
+        counters.SharedCounters(service.path),
+        counters.SharedCounters(service.path),
+    )
     k = key(tpm_limit=1000)
     results = await outcomes([worker_a, worker_b], k, 20, tokens=100)
     held = [r for r in results if isinstance(r, ADMITTED)]
@@ -96,8 +102,11 @@ async def test_budget_is_loaded_once_and_spend_is_shared(clean, service, monkeyp
         loads.append(key_id)
         return Decimal("0.70")
 
-    monkeypatch.setattr(limits, "load_spend", fake_load)
-    worker_a, worker_b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    monkeypatch.setattr(spend, "load_spend", fake_load)
+    worker_a, worker_b = (
+        counters.SharedCounters(service.path),
+        counters.SharedCounters(service.path),
+    )
     k = key(budget_usd=Decimal("1.00"), budget_period="total")
     first = await worker_a.admit(k, 10, START)
     await worker_b.admit(k, 10, START)
@@ -119,8 +128,8 @@ async def test_concurrent_first_admissions_keep_the_first_loaded_spend(clean, se
         await asyncio.sleep(0)
         return next(spends)
 
-    monkeypatch.setattr(limits, "load_spend", fake_load)
-    workers = [limits.SharedCounters(service.path) for _ in range(2)]
+    monkeypatch.setattr(spend, "load_spend", fake_load)
+    workers = [counters.SharedCounters(service.path) for _ in range(2)]
     k = key(budget_usd=Decimal("1.00"), budget_period="month")
     await outcomes(workers, k, 4)
     assert list(service.store.limits.spend.values()) == [50_000_000]
@@ -130,7 +139,7 @@ async def test_limits_admit_uses_the_service_named_in_the_environment(clean, ser
     monkeypatch.setenv(SOCKET_ENV, service.path)
     k = key(rpm_limit=2, tpm_limit=500)
     reservation = await limits.admit(k, "echo", 100)
-    assert isinstance(reservation.backend, limits.SharedCounters)
+    assert isinstance(reservation.backend, counters.SharedCounters)
     await reservation.backend.leases.return_all()  # what the worker's leases used, told
     window = service.store.limits.windows[k.id]
     assert (window.requests, window.tokens) == (1, 100)
@@ -162,7 +171,7 @@ def warnings_in(caplog) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "gateway.limits.limits" and r.levelno >= logging.WARNING
+        if r.name.startswith("gateway.limits.") and r.levelno >= logging.WARNING
     ]
 
 
@@ -170,7 +179,7 @@ async def test_unreachable_service_falls_back_warns_once_and_reconnects(
     clean, socket_path, monkeypatch, caplog
 ):
     monkeypatch.setenv(SOCKET_ENV, socket_path)  # nothing listens there yet
-    caplog.set_level(logging.INFO, logger="gateway.limits.limits")
+    caplog.set_level(logging.INFO, logger="gateway.limits")
     k = key(rpm_limit=1)
     first = await limits.admit(k, "echo", 1)
     assert first.backend is limits.memory  # counted in this process
@@ -204,7 +213,7 @@ async def test_unreachable_service_falls_back_warns_once_and_reconnects(
 async def test_service_lost_mid_way_falls_back_without_waiting(clean, service, monkeypatch, caplog):
     monkeypatch.setenv(SOCKET_ENV, service.path)
     k = key(rpm_limit=100)
-    assert isinstance((await limits.admit(k, "echo", 1)).backend, limits.SharedCounters)
+    assert isinstance((await limits.admit(k, "echo", 1)).backend, counters.SharedCounters)
     reservation = await limits.admit(k, "echo", 1)
     service.stop()
     loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ caller's envelope. It is saved on the batch (``held_usd``). When the batch ends
 
 Durability: the row holds the amount, the counters (Redis, the serve process's counter
 service, a process's memory) only cache it. Loading a key's spend adds its batches'
-holds to the request log's sum (``limits._load_spend_sync``), so counters that restart
+holds to the request log's sum (``spend._load_spend_sync``), so counters that restart
 (a process, the counter service, a flushed Redis) hold them again, and a hold is zeroed
 in its row by a conditional UPDATE before the counters give it back, so it is given
 back once, by whichever runner ends the batch. No hold belongs to a process: a worker
@@ -43,7 +43,7 @@ from gateway.base.entries import DeploymentEntry, KeyEntry
 from gateway.core import tokens
 from gateway.errors import RateLimited
 from gateway.features.batches import translate, upstreams
-from gateway.limits import budget_estimate, limits
+from gateway.limits import budget_estimate, limits, spend
 from gateway.models.batches import Batch
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def estimate(
         prompt, ceiling = _line_tokens(endpoint, body)
         most = budget_estimate.most_cost(deployment, prompt, ceiling)
         total += unknown if most is None else most
-    return (total * upstreams.price_factor(deployment.provider, api)).quantize(limits.MICRO)
+    return (total * upstreams.price_factor(deployment.provider, api)).quantize(spend.MICRO)
 
 
 async def take(key: KeyEntry, amount: Decimal) -> None:

@@ -21,13 +21,13 @@ import time
 from typing import Any
 
 from gateway.base.counters import CounterClient
-from gateway.limits import limits
+from gateway.limits import limits, redis_counters, subjects
 
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 300.0  # an answer no one takes is dropped after this
 TAKE_SECONDS = 10.0  # one long poll of a box; the waiter polls again until it is done
-REDIS_PREFIX = f"{limits.REDIS_PREFIX}:mcp:box"
+REDIS_PREFIX = f"{subjects.REDIS_PREFIX}:mcp:box"
 
 _watchers: dict[str, CounterClient] = {}  # socket path -> the long polls' connection
 # a client for blocking pops (not the limits pool's), per event loop
@@ -47,7 +47,7 @@ async def put(box: str, message: dict[str, Any]) -> bool:
         return False
     text = json.dumps(message, separators=(",", ":"))
     try:
-        if isinstance(backend, limits.RedisCounters):
+        if isinstance(backend, redis_counters.RedisCounters):
             client = backend.client()
             key = f"{REDIS_PREFIX}:{box}"
             async with client.pipeline(transaction=True) as pipe:
@@ -70,7 +70,7 @@ async def take(box: str) -> dict[str, Any] | None:
     if backend is None:
         await asyncio.sleep(wait)
         return None
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         client = _redis_client(backend.url)
         found = await client.blpop([f"{REDIS_PREFIX}:{box}"], timeout=max(1, round(wait)))
         text = found[1] if found else None

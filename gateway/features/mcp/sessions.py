@@ -57,7 +57,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 
 from gateway.base import db_work
 from gateway.base.secrets import crypto
-from gateway.limits import limits
+from gateway.limits import limits, redis_counters, subjects
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ PURPOSE = "mcp-session"
 FORMAT = 1  # the token's payload layout
 DEFAULT_SECONDS = 24 * 3600
 CHECK_SECONDS = 1.0  # how long a process trusts the database's word that a session lives
-REDIS_PREFIX = f"{limits.REDIS_PREFIX}:mcp:ended"  # + session id: the shared tombstone
+REDIS_PREFIX = f"{subjects.REDIS_PREFIX}:mcp:ended"  # + session id: the shared tombstone
 MAX_CAPABILITIES_BYTES = 2048  # larger: only the capabilities' names are kept
 CLOCK_SKEW_SECONDS = 60  # Fernet accepts tokens stamped this far ahead of the clock
 
@@ -203,7 +203,7 @@ def _recorded(ids: list[str]) -> set[str]:
 
 async def _store_ended(backend: Any, ids: list[str]) -> set[str]:
     """Those of ``ids`` the shared store holds a tombstone for (one round trip)."""
-    if isinstance(backend, limits.RedisCounters):
+    if isinstance(backend, redis_counters.RedisCounters):
         client = backend.client()
         async with client.pipeline(transaction=False) as pipe:
             for sid in ids:
@@ -288,7 +288,7 @@ async def _mark(session_id: str, expires: float) -> None:
         return
     ttl = max(1, int(expires - time.time()) + 1)
     try:
-        if isinstance(backend, limits.RedisCounters):
+        if isinstance(backend, redis_counters.RedisCounters):
             await backend.client().set(f"{REDIS_PREFIX}:{session_id}", b"1", ex=ttl)
         else:
             await backend.ask("mcp_end", session_id, float(ttl))

@@ -17,7 +17,7 @@ from gateway import journal
 from gateway.access import registry
 from gateway.base.entries import ProviderEntry
 from gateway.core import service
-from gateway.limits import limits
+from gateway.limits import limits, spend
 from tests.gateway.entries import route, snapshot
 from tests.gateway.limits.test_limits import key
 
@@ -41,8 +41,8 @@ def gateway(monkeypatch, settings, snapshot_reset):
     async def none_spent(key_id, start, end_user=None):  # type: ignore[no-untyped-def]
         return Decimal("0")
 
-    monkeypatch.setattr(limits, "load_counter_spend", nothing)
-    monkeypatch.setattr(limits, "load_spend", none_spent)
+    monkeypatch.setattr(spend, "load_counter_spend", nothing)
+    monkeypatch.setattr(spend, "load_spend", none_spent)
     records: list[journal.Record] = []
     monkeypatch.setattr(journal, "record", records.append)
     echo = ProviderEntry(1, "echo", "echo", "", "", {}, "", None)

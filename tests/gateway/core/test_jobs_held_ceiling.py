@@ -17,7 +17,7 @@ from gateway.access import registry
 from gateway.base import background, http
 from gateway.base.entries import ProviderEntry, TeamEntry
 from gateway.core import service
-from gateway.limits import limits
+from gateway.limits import spend
 from tests.gateway.entries import deployment, route, snapshot
 from tests.gateway.limits.test_budget_holds import clean  # noqa: F401 (a fixture)
 from tests.gateway.limits.test_limits import key
@@ -189,7 +189,7 @@ async def test_a_teams_budget_caps_too_and_the_answer_echoes_what_the_caller_sen
     async def nothing_spent(*_: object) -> Decimal:
         return Decimal(0)
 
-    monkeypatch.setattr(limits, "load_counter_spend", nothing_spent)
+    monkeypatch.setattr(spend, "load_counter_spend", nothing_spent)
     team = TeamEntry(1, "t", None, None, Decimal(10), "total")
     answer = await ask(key(team=team), "chat", "responses")
     assert upstream[-1]["max_tokens"] == CEILING

@@ -52,7 +52,7 @@ from gateway.core import jobs, realtime, service
 from gateway.core.call import Caller, StreamReply
 from gateway.edge import dialects, realtime_socket
 from gateway.errors import GatewayError, PermissionDenied, RateLimited
-from gateway.limits import limits
+from gateway.limits import limits, spend
 from tests.gateway.endpoint_samples import (
     SAMPLES,
     SOCKETS,
@@ -171,8 +171,8 @@ def upstream(
     async def load_counter_spend(counter: int | str, start: Any) -> Decimal:
         return state.spent.get(counter, Decimal(0))
 
-    monkeypatch.setattr(limits, "load_spend", load_spend)
-    monkeypatch.setattr(limits, "load_counter_spend", load_counter_spend)
+    monkeypatch.setattr(spend, "load_spend", load_spend)
+    monkeypatch.setattr(spend, "load_counter_spend", load_counter_spend)
 
     def handler(request: httpx.Request) -> httpx.Response:
         state.seen.append(request.read())
@@ -501,7 +501,7 @@ async def test_a_spent_tag_budget_is_refused(name: str, upstream: Upstream) -> N
         t.name: t for t in (TagEntry(9101, "spent-tag", None, None, BUDGET, "month"),
                             TagEntry(9102, "open-tag", None, None, BUDGET, "month"))
     }  # fmt: skip
-    upstream.spent = {limits.tag_counter("spent-tag"): BUDGET}
+    upstream.spent = {spend.tag_counter("spent-tag"): BUDGET}
     plain = key()
     assert (await ask(name, plain, {"x-switchyard-tags": "open-tag"})).status == 200
     upstream.seen.clear()

@@ -19,7 +19,7 @@ from gateway.base import background, http
 from gateway.base.counters import SOCKET_ENV
 from gateway.core import service
 from gateway.errors import RateLimited
-from gateway.limits import budget_estimate, limits
+from gateway.limits import budget_estimate, counters, limits, redis_counters, spend, subjects
 from gateway.limits.budget_holds import Holds
 from gateway.limits.leased_limits import Leased
 from gateway.limits.limits_book import CounterStore
@@ -29,7 +29,7 @@ from tests.gateway.limits.test_limits import START, key
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # keys under a prefix of each test's own
 COST = Decimal("0.001")  # what each test request holds and costs
-ADMITTED = (limits.Admission, Leased)  # a request held in the store, or in a worker's lease
+ADMITTED = (subjects.Admission, Leased)  # a request held in the store, or in a worker's lease
 UNITS = 100_000  # COST in 1e-8 USD
 
 
@@ -93,13 +93,13 @@ def test_holds_forget_a_key_and_ignore_unknown_releases():
 def clean(settings, monkeypatch):
     settings.REDIS_URL = ""
     settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30.0
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spend, "now", lambda: START)
     monkeypatch.delenv(SOCKET_ENV, raising=False)
 
     async def no_spend(key_id, start):
         return Decimal(0)
 
-    monkeypatch.setattr(limits, "load_spend", no_spend)
+    monkeypatch.setattr(spend, "load_spend", no_spend)
     limits.reset()
     yield
     limits.reset()
@@ -119,11 +119,11 @@ def workers(request, clean, socket_path):
     elif request.param == "counter service":
         running = CounterService(socket_path)
         running.start()
-        yield [limits.SharedCounters(socket_path), limits.SharedCounters(socket_path)]
+        yield [counters.SharedCounters(socket_path), counters.SharedCounters(socket_path)]
         running.stop()
     else:
         request.getfixturevalue("redis_db")
-        yield [limits.RedisCounters(REDIS_URL), limits.RedisCounters(REDIS_URL)]
+        yield [redis_counters.RedisCounters(REDIS_URL), redis_counters.RedisCounters(REDIS_URL)]
 
 
 async def burst(workers, k, count: int) -> list[object]:
@@ -135,7 +135,7 @@ async def reported(workers) -> None:
     """Until the workers' leases told the service what they settled (a worker reports
     its leases' spend just after a settle, not in it)."""
     for worker in workers:
-        if isinstance(worker, limits.SharedCounters):
+        if isinstance(worker, counters.SharedCounters):
             await worker.leases.return_all()
 
 
@@ -186,7 +186,7 @@ async def test_a_failed_request_gives_its_hold_back(workers):
 
 async def test_an_abandoned_hold_expires(workers, settings):
     k = key(budget_usd=COST, budget_period="total")
-    if isinstance(workers[0], limits.RedisCounters):  # Redis keeps its own time
+    if isinstance(workers[0], redis_counters.RedisCounters):  # Redis keeps its own time
         settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 0.3
         await workers[0].admit(k, 10, START, UNITS)  # never settled: its worker "died"
         with pytest.raises(RateLimited):
@@ -202,11 +202,11 @@ async def test_an_abandoned_hold_expires(workers, settings):
 
 
 async def test_redis_holds_leave_nothing_behind(workers, redis_db):
-    if not isinstance(workers[0], limits.RedisCounters):
+    if not isinstance(workers[0], redis_counters.RedisCounters):
         pytest.skip("Redis only")
     k = key(budget_usd=COST * 10, budget_period="month")
     admission = await workers[0].admit(k, 10, START, UNITS)
-    holds, expiries = limits.RedisCounters.hold_names(k, admission.period)
+    holds, expiries = redis_counters.RedisCounters.hold_names(k, admission.period)
     assert 0 < await redis_db.ttl(holds) <= 30 + 60
     await workers[1].settle(k, admission, 0, Decimal(0), START)
     assert int(await redis_db.hget(holds, "total")) == 0
@@ -218,13 +218,13 @@ async def test_a_burst_shares_a_bounded_pool_of_redis_connections(clean, redis_d
     connections. With one connection per admission in flight, some timed out
     connecting on a loaded machine, and those requests were admitted on the process's
     own counts: a budget for 10 served 20 of a burst across two instances."""
-    counters = limits.RedisCounters(REDIS_URL)
+    counters = redis_counters.RedisCounters(REDIS_URL)
     k = key(budget_usd=COST * 1000, budget_period="month")
     results = await asyncio.gather(*(counters.admit(k, 10, START, UNITS) for _ in range(200)))
-    assert all(isinstance(r, limits.Admission) for r in results)
+    assert all(isinstance(r, subjects.Admission) for r in results)
     pool = counters.client().connection_pool
     opened = len(pool._available_connections) + len(pool._in_use_connections)
-    assert 1 <= opened <= limits.REDIS_CONNECTIONS < 200
+    assert 1 <= opened <= redis_counters.REDIS_CONNECTIONS < 200
     await counters.client().aclose()
 
 
@@ -385,11 +385,11 @@ async def test_a_running_request_charges_its_teams_budget(workers, monkeypatch):
     async def no_spend(counter_id, start):
         return Decimal(0)
 
-    monkeypatch.setattr(limits, "load_counter_spend", no_spend)
+    monkeypatch.setattr(spend, "load_counter_spend", no_spend)
     crew = team(budget_usd=COST * 2)
     k = key(team=crew)
-    subjects = limits.subjects_of(k)
-    handle = await workers[0].admit_joint(subjects, 0, START, UNITS)
+    found = subjects.subjects_of(k)
+    handle = await workers[0].admit_joint(found, 0, START, UNITS)
     running = limits.Reservation(key=k, route="rt", estimated_tokens=0, backend=workers[0],
                                  handle=handle)  # fmt: skip
     assert await running.charge(COST) is None
@@ -397,7 +397,7 @@ async def test_a_running_request_charges_its_teams_budget(workers, monkeypatch):
     assert refusal is not None and f"team {crew.name}'s budget" in refusal.message
     await running.settle(0, COST * 2)
     with pytest.raises(RateLimited) as raised:
-        await workers[-1].admit_joint(subjects, 0, START, UNITS)
+        await workers[-1].admit_joint(found, 0, START, UNITS)
     assert "($0.0020 spent)" in raised.value.message
 
 

@@ -15,7 +15,8 @@ from django.db import OperationalError
 
 from gateway.base import db_work, leases, lifecycle
 from gateway.errors import RateLimited
-from gateway.limits import budget_ledger, limits
+from gateway.limits import budget_ledger, counters, limits, redis_counters
+from gateway.limits import spend as spending
 from gateway.limits.budget_ledger import REFERENCE, Region
 from gateway.models import BudgetLedger, BudgetSlice, SingletonLease
 from tests.gateway.conftest import REDIS_URL
@@ -35,7 +36,7 @@ def _fresh(settings):
     limits.reset()
     yield
     limits.reset()
-    limits.install_region(None)
+    spending.install_region(None)
 
 
 async def spend(region: Region | None, budgeted, requests: int, workers: int = 4) -> int:
@@ -46,7 +47,7 @@ async def spend(region: Region | None, budgeted, requests: int, workers: int = 4
 
     async def worker() -> None:
         nonlocal admitted
-        limits._region.set(region)  # this task's region (a process has one: install)
+        spending._region.set(region)  # this task's region (a process has one: install)
         for _ in queue:
             try:
                 reservation = await limits.admit(budgeted, "echo", 0, hold_usd=COST)
@@ -66,13 +67,13 @@ def allotted() -> dict[str, int]:
 
 
 async def room(region: Region, budgeted) -> int:
-    value, held = await region.probe(budgeted.id, budgeted.budget_period, limits.now())
+    value, held = await region.probe(budgeted.id, budgeted.budget_period, spending.now())
     return REFERENCE - value - held
 
 
 async def test_two_regions_spending_at_once_never_pass_the_budget():
     budgeted = key(budget_usd=BUDGET)
-    eu, us = Region("eu", limits.MemoryCounters()), Region("us", limits.MemoryCounters())
+    eu, us = Region("eu", counters.MemoryCounters()), Region("us", counters.MemoryCounters())
     first, second = await asyncio.gather(spend(eu, budgeted, 80), spend(us, budgeted, 80))
     # each took slices as it ran out; together exactly the budget, never more
     assert first + second == 100
@@ -91,8 +92,8 @@ async def test_two_regions_counting_in_two_redis_databases(own_redis, redis_pref
     other = REDIS_URL.rsplit("/", 1)[0] + "/13"
     await own_redis(other)
     budgeted = key(budget_usd=BUDGET)
-    eu = Region("eu", limits.RedisCounters(REDIS_URL))
-    us = Region("us", limits.RedisCounters(other))
+    eu = Region("eu", redis_counters.RedisCounters(REDIS_URL))
+    us = Region("us", redis_counters.RedisCounters(other))
     first, second = await asyncio.gather(spend(eu, budgeted, 70), spend(us, budgeted, 70))
     assert first + second == 100 and min(first, second) >= 25
     assert sum((await db_work.arun(allotted)).values()) == 100 * UNIT
@@ -100,7 +101,7 @@ async def test_two_regions_counting_in_two_redis_databases(own_redis, redis_pref
 
 async def test_a_region_cut_off_from_the_ledger_spends_its_slice_then_refuses(monkeypatch):
     budgeted = key(budget_usd=BUDGET)
-    eu, us = Region("eu", limits.MemoryCounters()), Region("us", limits.MemoryCounters())
+    eu, us = Region("eu", counters.MemoryCounters()), Region("us", counters.MemoryCounters())
     assert await spend(eu, budgeted, 1) == 1  # its first slice: 25 requests' worth
 
     def unreachable(*args, **kwargs):
@@ -108,7 +109,7 @@ async def test_a_region_cut_off_from_the_ledger_spends_its_slice_then_refuses(mo
 
     monkeypatch.setattr(budget_ledger, "grant_sync", unreachable)
     assert await spend(eu, budgeted, 40) == 24  # the rest of its slice, then no more
-    limits._region.set(eu)
+    spending._region.set(eu)
     with pytest.raises(RateLimited) as refused:
         await limits.admit(budgeted, "echo", 0, hold_usd=COST)
     assert refused.value.code == "budget_exceeded"
@@ -122,13 +123,13 @@ async def test_rebalancing_hands_an_idle_regions_slice_to_a_busy_one(settings):
     settings.SWITCHYARD_LEDGER_SLICE_PERCENT = 50.0
     settings.SWITCHYARD_LEDGER_IDLE_SECONDS = 0.2
     budgeted = key(budget_usd=BUDGET)
-    eu, us = Region("eu", limits.MemoryCounters()), Region("us", limits.MemoryCounters())
+    eu, us = Region("eu", counters.MemoryCounters()), Region("us", counters.MemoryCounters())
     assert await spend(eu, budgeted, 1) == 1  # eu holds half the budget, uses 1 of it
     assert await spend(us, budgeted, 80) == 50  # us: the other half, then refused
     ledger = await db_work.arun(BudgetLedger.objects.get)
     assert ledger.wanted_by == "us"
 
-    limits._region.set(eu)
+    spending._region.set(eu)
     await eu.sync_once()  # eu is not idle yet, but us wants: eu gives back half its room
     assert (await db_work.arun(allotted))["eu"] == 50 * UNIT - 24 * UNIT - UNIT // 2
     await asyncio.sleep(0.25)
@@ -146,9 +147,9 @@ async def test_rebalancing_hands_an_idle_regions_slice_to_a_busy_one(settings):
 
 async def test_a_busy_region_tops_its_slice_up_before_it_runs_out(settings):
     budgeted = key(budget_usd=BUDGET)
-    eu = Region("eu", limits.MemoryCounters())
+    eu = Region("eu", counters.MemoryCounters())
     assert await spend(eu, budgeted, 20) == 20  # 5 of its 25 left
-    limits._region.set(eu)
+    spending._region.set(eu)
     await eu.sync_once()
     assert (await db_work.arun(allotted))["eu"] == 50 * UNIT
     assert await room(eu, budgeted) == 30 * UNIT
@@ -156,12 +157,12 @@ async def test_a_busy_region_tops_its_slice_up_before_it_runs_out(settings):
 
 async def test_a_lowered_budget_takes_back_the_unspent_slices(settings):
     budgeted = key(budget_usd=BUDGET)
-    eu = Region("eu", limits.MemoryCounters())
+    eu = Region("eu", counters.MemoryCounters())
     assert await spend(eu, budgeted, 2) == 2
     # lowered to $0.01 (the ledger learns a budget from the requests that ask it for room)
     lowered = dataclasses.replace(budgeted, budget_usd=COST)
     await db_work.arun(lambda: BudgetLedger.objects.update(budget_units=UNIT))
-    limits._region.set(eu)
+    spending._region.set(eu)
     await eu.sync_once()
     assert (await db_work.arun(allotted))["eu"] == 2 * UNIT  # what it spent, no more
     assert await spend(eu, lowered, 2) == 0
@@ -179,18 +180,18 @@ async def test_teams_and_tags_are_sliced_like_keys():
         budget_period="month",
     )
     member = key(team=team)
-    eu, us = Region("eu", limits.MemoryCounters()), Region("us", limits.MemoryCounters())
+    eu, us = Region("eu", counters.MemoryCounters()), Region("us", counters.MemoryCounters())
     first, second = await asyncio.gather(spend(eu, member, 70), spend(us, member, 70))
     assert first + second == 100
-    counters = await db_work.arun(
+    recorded = await db_work.arun(
         lambda: set(BudgetLedger.objects.values_list("counter", flat=True))
     )
-    assert counters == {"-7"}
+    assert recorded == {"-7"}
 
 
 async def test_one_region_runs_no_ledger():
     budgeted = key(budget_usd=BUDGET)
-    assert limits.current_region() is None
+    assert spending.current_region() is None
     assert await spend(None, budgeted, 120) == 100
     assert await db_work.arun(BudgetLedger.objects.count) == 0
 
@@ -198,7 +199,7 @@ async def test_one_region_runs_no_ledger():
 async def test_the_regions_loop_runs_under_its_lease_and_outlives_a_database_outage(
     monkeypatch, caplog
 ):
-    eu = Region("eu", limits.MemoryCounters())
+    eu = Region("eu", counters.MemoryCounters())
     assert await budget_ledger.round_once(eu) is True
     monkeypatch.setattr(leases, "PROCESS_ID", "another-host:1:x")
     assert await budget_ledger.round_once(eu) is False  # the lease is someone else's
@@ -216,7 +217,7 @@ async def test_the_regions_loop_runs_under_its_lease_and_outlives_a_database_out
     monkeypatch.setattr(budget_ledger, "round_once", flaky)
     monkeypatch.setattr(budget_ledger, "sync_seconds", lambda: 0.01)
     monkeypatch.setattr(lifecycle, "closing", lambda: len(rounds) >= 3)
-    limits.install_region(eu)
+    spending.install_region(eu)
     with caplog.at_level(logging.INFO, logger="gateway.budget_ledger"):
         await budget_ledger.run_forever()
     assert rounds == ["eu", "eu", "eu"]  # the round after the outage ran, and the next

@@ -13,7 +13,7 @@ from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.errors import NoHealthyDeployment
-from gateway.limits import deployment_caps, limits
+from gateway.limits import counters, deployment_caps, limits, redis_counters
 from gateway.limits.limits_book import CounterStore
 from gateway.routing import routing
 from gateway.server.counter_service import CounterService
@@ -84,14 +84,14 @@ def test_store_refuses_once_the_minutes_tokens_reach_the_tpm() -> None:
 
 async def test_two_workers_claiming_at_once_get_exactly_the_rpm(service, socket_path) -> None:
     capped = deployment("r", "capped", rpm=3)
-    workers = [limits.SharedCounters(socket_path), limits.SharedCounters(socket_path)]
+    workers = [counters.SharedCounters(socket_path), counters.SharedCounters(socket_path)]
     claims = [workers[n % 2].claim_deployment(capped.id, 3, 0, MINUTE) for n in range(10)]
     assert sorted(await asyncio.gather(*claims)) == [False] * 7 + [True] * 3
 
 
 async def test_routing_skips_a_deployment_the_other_worker_used_up(service, socket_path) -> None:
     capped, r = capped_and_spare(rpm=2)
-    other_worker = limits.SharedCounters(socket_path)
+    other_worker = counters.SharedCounters(socket_path)
     assert await other_worker.claim_deployment(capped.id, 2, 0, MINUTE)
     upstream = Upstream()
     for _ in range(3):
@@ -106,7 +106,7 @@ async def test_every_deployment_full_on_the_server_is_a_503_with_retry_after(
 ) -> None:
     capped = deployment("r", "capped", rpm=1)
     r = with_deployments("r", capped)
-    assert await limits.SharedCounters(socket_path).claim_deployment(capped.id, 1, 0, MINUTE)
+    assert await counters.SharedCounters(socket_path).claim_deployment(capped.id, 1, 0, MINUTE)
     upstream = Upstream()
     with pytest.raises(NoHealthyDeployment) as raised:
         await routing.run(snapshot(r), r, upstream, [])
@@ -120,7 +120,7 @@ async def test_every_deployment_full_on_the_server_is_a_503_with_retry_after(
     async def broken(*args):
         raise ConnectionError("the service is not asked")
 
-    monkeypatch.setattr(limits.SharedCounters, "claim_deployment", broken)
+    monkeypatch.setattr(counters.SharedCounters, "claim_deployment", broken)
     with pytest.raises(NoHealthyDeployment):
         await routing.run(snapshot(r), r, upstream, [])
     assert upstream.calls == []
@@ -146,7 +146,7 @@ async def test_a_deployment_found_full_is_not_claimed_again_in_the_same_request(
 
 async def test_tokens_served_count_against_the_tpm_of_every_worker(service, socket_path) -> None:
     capped, r = capped_and_spare(tpm=1000)
-    other_worker = limits.SharedCounters(socket_path)
+    other_worker = counters.SharedCounters(socket_path)
     assert await other_worker.claim_deployment(capped.id, 0, 1000, MINUTE)
     routing.observe_tokens(capped, 1200)  # the answer's usage, reported by the service
     await background.done()  # sent in the background
@@ -159,7 +159,7 @@ async def test_tokens_served_count_against_the_tpm_of_every_worker(service, sock
 async def test_an_uncapped_deployment_never_asks_the_service(service, monkeypatch) -> None:
     asked = []
     monkeypatch.setattr(
-        limits.SharedCounters, "claim_deployment", lambda *a: asked.append(a) or True
+        counters.SharedCounters, "claim_deployment", lambda *a: asked.append(a) or True
     )
     r = route("r", "free")
     await routing.run(snapshot(r), r, Upstream(), [])
@@ -176,7 +176,7 @@ async def test_an_unreachable_service_leaves_the_cap_to_this_process(
     routing.reset()
     capped, r = capped_and_spare(rpm=2)
     upstream = Upstream()
-    with caplog.at_level(logging.WARNING, logger="gateway.limits.limits"):
+    with caplog.at_level(logging.WARNING, logger="gateway.limits"):
         for _ in range(3):
             await routing.run(snapshot(r), r, upstream, [])
     assert upstream.calls == ["capped", "capped", "spare"]  # this process's count
@@ -208,7 +208,7 @@ async def test_redis_counts_a_deployments_requests_for_every_instance(redis_caps
     for _ in range(2):
         await routing.run(snapshot(r), r, upstream, [])
     assert upstream.calls == ["capped", "capped", "spare"]
-    name = limits.RedisCounters.deployment_name(capped.id, MINUTE)
+    name = redis_counters.RedisCounters.deployment_name(capped.id, MINUTE)
     assert int(await redis_caps.hget(name, "requests")) == 2
     assert 0 < await redis_caps.ttl(name) <= 120
 

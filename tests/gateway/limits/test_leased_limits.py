@@ -13,7 +13,8 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV, Unavailable
 from gateway.errors import RateLimited
-from gateway.limits import leased_limits, limits
+from gateway.limits import counters, leased_limits, limits, subjects
+from gateway.limits import spend as spending
 from gateway.limits.leased_limits import Leased, Want
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key
@@ -26,12 +27,12 @@ UNITS = 100_000  # COST in 1e-8 USD
 def service(socket_path, settings, monkeypatch):
     settings.REDIS_URL = ""
     settings.SWITCHYARD_BUDGET_HOLD_SECONDS = 30.0
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spending, "now", lambda: START)
 
     async def no_spend(key_id, start, end_user=None):
         return Decimal(0)
 
-    monkeypatch.setattr(limits, "load_spend", no_spend)
+    monkeypatch.setattr(spending, "load_spend", no_spend)
     limits.reset()
     running = CounterService(socket_path)
     running.start()
@@ -40,7 +41,7 @@ def service(socket_path, settings, monkeypatch):
     limits.reset()
 
 
-def counted(worker: limits.SharedCounters) -> list[list[object]]:
+def counted(worker: counters.SharedCounters) -> list[list[object]]:
     """The requests ``worker`` sends the service from now on."""
     sent: list[list[object]] = []
     call = worker.client.call
@@ -107,7 +108,7 @@ async def test_a_leased_request_is_settled_at_the_reply_without_a_task(service, 
 
 
 async def test_two_workers_one_request_at_a_time_spend_exactly_the_budget(service):
-    workers = [limits.SharedCounters(service.path) for _ in range(2)]
+    workers = [counters.SharedCounters(service.path) for _ in range(2)]
     k = key(budget_usd=COST * 10)
     admitted, refusals = 0, []
     for n in range(14):
@@ -133,7 +134,7 @@ async def test_a_request_needing_another_worker_s_room_gets_it_once_asked_back(
     other worker gives its room back because the service asked it to."""
     monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
     monkeypatch.setattr("gateway.limits.limit_leases.WAIT_SECONDS", 60.0)
-    a, b = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    a, b = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
     first = await a.admit(k, 10, START, UNITS)
     await a.settle(k, first, 0, COST, START)
@@ -146,7 +147,7 @@ async def test_a_request_needing_another_worker_s_room_gets_it_once_asked_back(
 
 
 async def test_an_edited_budget_is_asked_of_the_service_not_taken_from_the_lease(service):
-    worker = limits.SharedCounters(service.path)
+    worker = counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
     await worker.admit(k, 10, START, UNITS)  # 15 units of room left in the lease
     smaller = dataclasses.replace(k, budget_usd=COST * Decimal("1.5"))
@@ -172,7 +173,7 @@ async def test_a_stopping_worker_reports_its_leases(service, monkeypatch):
 
 
 async def test_a_lost_service_fails_the_top_up_and_a_leased_request_still_settles(service):
-    worker = limits.SharedCounters(service.path)
+    worker = counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
     handle = await worker.admit(k, 10, START, UNITS)
     service.stop()
@@ -187,7 +188,7 @@ async def test_a_lost_service_fails_the_top_up_and_a_leased_request_still_settle
 
 async def test_a_closed_connection_takes_its_worker_s_leases_with_it(service):
     """A killed worker's lease does not hold the budget until its time to live ends."""
-    dead, alive = limits.SharedCounters(service.path), limits.SharedCounters(service.path)
+    dead, alive = counters.SharedCounters(service.path), counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
     await dead.admit(k, 10, START, UNITS)  # leased with room for 15 more, never settled
     assert leased(service, k) == 16 * UNITS
@@ -201,7 +202,7 @@ async def test_a_closed_connection_takes_its_worker_s_leases_with_it(service):
 async def test_room_a_lost_lease_s_request_gives_back_is_not_admitted_from(service):
     """The service let a lost connection's leases go: a request in flight from one that
     settles must not put its hold back into room the worker could admit from."""
-    worker = limits.SharedCounters(service.path)
+    worker = counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 100)
     handle = await worker.admit(k, 10, START, UNITS)
     worker.client._writer.close()  # type: ignore[union-attr]
@@ -221,8 +222,8 @@ def window(service: CounterService, counter) -> dict[int, int]:
 
 async def test_an_rpm_limit_is_leased_a_second_at_a_time(service, monkeypatch):
     clock = [START]
-    monkeypatch.setattr(limits, "now", lambda: clock[0])
-    worker = limits.SharedCounters(service.path)
+    monkeypatch.setattr(spending, "now", lambda: clock[0])
+    worker = counters.SharedCounters(service.path)
     sent = counted(worker)
     k = key(rpm_limit=1000)
     for _ in range(12):
@@ -237,7 +238,7 @@ async def test_an_rpm_limit_is_leased_a_second_at_a_time(service, monkeypatch):
 
 
 async def test_an_rpm_limit_is_exact_across_two_workers_one_request_at_a_time(service):
-    workers = [limits.SharedCounters(service.path) for _ in range(2)]
+    workers = [counters.SharedCounters(service.path) for _ in range(2)]
     k = key(rpm_limit=5)
     outcomes = []
     for n in range(9):
@@ -259,7 +260,7 @@ async def test_a_key_and_its_team_are_admitted_from_their_leases_and_refused_as_
     async def no_counter_spend(counter_id, start):
         return Decimal(0)
 
-    monkeypatch.setattr(limits, "load_counter_spend", no_counter_spend)
+    monkeypatch.setattr(spending, "load_counter_spend", no_counter_spend)
     crew = team(budget_usd=COST * 100, rpm_limit=1000)
     a, b = key(team=crew, budget_usd=COST * 100, rpm_limit=100), key(team=crew)
     sent = counted(limits._backend())  # type: ignore[arg-type]
@@ -288,10 +289,10 @@ async def test_a_key_and_its_team_are_admitted_from_their_leases_and_refused_as_
 async def test_a_service_without_leases_is_asked_as_before(service, monkeypatch):
     """A rolling reload's new worker beside a supervisor that predates leases."""
     monkeypatch.delitem(limits_book_ops(), "lease")
-    worker = limits.SharedCounters(service.path)
+    worker = counters.SharedCounters(service.path)
     k = key(rpm_limit=2, budget_usd=COST * 100)
-    assert isinstance(await worker.admit(k, 10, START, UNITS), limits.Admission)
-    assert isinstance(await worker.admit(k, 10, START, UNITS), limits.Admission)
+    assert isinstance(await worker.admit(k, 10, START, UNITS), subjects.Admission)
+    assert isinstance(await worker.admit(k, 10, START, UNITS), subjects.Admission)
     with pytest.raises(RateLimited):
         await worker.admit(k, 10, START, UNITS)
     assert worker.leasing is False
@@ -307,8 +308,8 @@ async def test_a_tpm_limit_is_leased_and_a_correction_lands_in_its_request_s_sec
     service, monkeypatch
 ):
     clock = [START]
-    monkeypatch.setattr(limits, "now", lambda: clock[0])
-    worker = limits.SharedCounters(service.path)
+    monkeypatch.setattr(spending, "now", lambda: clock[0])
+    worker = counters.SharedCounters(service.path)
     sent = counted(worker)
     k = key(tpm_limit=10_000)
     first = await worker.admit(k, 100, clock[0])
@@ -330,7 +331,7 @@ async def test_a_burst_in_one_worker_waits_one_round_trip_for_its_own_report(ser
     the wait's deadline can come within the test."""
     monkeypatch.setattr(leased_limits, "IDLE_SECONDS", 60.0)
     monkeypatch.setattr("gateway.limits.limit_leases.WAIT_SECONDS", 60.0)
-    worker = limits.SharedCounters(service.path)
+    worker = counters.SharedCounters(service.path)
     k = key(budget_usd=COST * 10)
     burst = [worker.admit(k, 10, START, UNITS) for _ in range(12)]
     results = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), 5)

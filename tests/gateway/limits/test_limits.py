@@ -11,7 +11,7 @@ import pytest
 
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.errors import AuthenticationFailed, PermissionDenied, RateLimited
-from gateway.limits import limits
+from gateway.limits import limits, spend, subjects
 from tests.gateway.conftest import REDIS_URL
 from tests.gateway.entries import route, snapshot
 
@@ -48,7 +48,7 @@ class Clock:
 def clock(monkeypatch, settings) -> Clock:
     settings.REDIS_URL = ""
     fake = Clock()
-    monkeypatch.setattr(limits, "now", fake)
+    monkeypatch.setattr(spend, "now", fake)
     limits.reset()
     yield fake
     limits.reset()
@@ -173,20 +173,20 @@ async def test_budget_spent_is_loaded_from_the_log_once_and_kept_counting(clock)
     await sync_to_async(log_cost)(k.id, "5.00", last_month)  # another period: not counted
 
     queries = []
-    real_load = limits.load_spend
+    real_load = spend.load_spend
 
     async def counting_load(key_id, start):
         queries.append(key_id)
         return await real_load(key_id, start)
 
-    limits.load_spend = counting_load
+    spend.load_spend = counting_load
     try:
         reservation = await limits.admit(k, "echo", 10)  # 0.70 of 1.00 spent
         await reservation.settle(10, Decimal("0.35"))
         with pytest.raises(RateLimited) as raised:
             await limits.admit(k, "echo", 10)
     finally:
-        limits.load_spend = real_load
+        spend.load_spend = real_load
     assert queries == [k.id]
     error = raised.value
     assert error.status == 429 and error.code == "budget_exceeded"
@@ -217,11 +217,11 @@ async def test_total_budget_has_no_retry_after(clock):
 
 def test_period_bounds():
     at = datetime(2026, 12, 31, 23, 59, tzinfo=UTC).timestamp()
-    assert limits.period_bounds("day", at)[0] == "d2026-12-31"
-    period, start, end = limits.period_bounds("month", at)
+    assert spend.period_bounds("day", at)[0] == "d2026-12-31"
+    period, start, end = spend.period_bounds("month", at)
     assert period == "m2026-12" and start == datetime(2026, 12, 1, tzinfo=UTC)
     assert end == datetime(2027, 1, 1, tzinfo=UTC)
-    assert limits.period_bounds("total", at) == ("total", None, None)
+    assert spend.period_bounds("total", at) == ("total", None, None)
 
 
 # --- Redis ----------------------------------------------------------------------------------
@@ -236,8 +236,8 @@ async def test_redis_rpm_limit_is_shared_by_every_process(redis_limits):
     with pytest.raises(RateLimited) as raised:
         await limits.admit(k, "echo", 1)
     assert 58 <= raised.value.retry_after <= 60.01
-    assert await redis_limits.exists(f"{limits.REDIS_PREFIX}:{k.id}:requests")
-    assert 0 < await redis_limits.ttl(f"{limits.REDIS_PREFIX}:{k.id}:requests") <= 120
+    assert await redis_limits.exists(f"{subjects.REDIS_PREFIX}:{k.id}:requests")
+    assert 0 < await redis_limits.ttl(f"{subjects.REDIS_PREFIX}:{k.id}:requests") <= 120
 
 
 @pytest.mark.services
@@ -258,7 +258,7 @@ async def test_redis_budget_loads_the_log_once_then_counts_in_redis(redis_limits
     k = key(budget_usd=Decimal("1.00"), budget_period="total")
     await sync_to_async(log_cost)(k.id, "0.60", datetime.now(UTC))
     reservation = await limits.admit(k, "echo", 10)
-    spend_key = f"{limits.REDIS_PREFIX}:{k.id}:spend:total"
+    spend_key = f"{subjects.REDIS_PREFIX}:{k.id}:spend:total"
     assert int(await redis_limits.get(spend_key)) == 60_000_000
     await reservation.settle(10, Decimal("0.40"))
     assert int(await redis_limits.get(spend_key)) == 100_000_000
@@ -348,14 +348,14 @@ async def test_count_tokens_counts_against_the_keys_rpm(clock, echo_snapshot):
 
 @pytest.mark.services
 async def test_redis_outage_is_warned_about_once_and_its_end_logged(redis_limits, caplog):
-    caplog.set_level("INFO", logger="gateway.limits.limits")
+    caplog.set_level("INFO", logger="gateway.limits")
     k = key(rpm_limit=100)
 
     def messages(level: str) -> list[str]:
         return [
             r.getMessage()
             for r in caplog.records
-            if r.name == "gateway.limits.limits" and r.levelname == level
+            if r.name.startswith("gateway.limits.") and r.levelname == level
         ]
 
     for url in ("redis://127.0.0.1:1/0", REDIS_URL, "redis://127.0.0.1:1/0"):

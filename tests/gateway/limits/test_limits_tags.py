@@ -21,7 +21,7 @@ from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TagEntry
 from gateway.core import service
 from gateway.errors import RateLimited
-from gateway.limits import budget_estimate, limits
+from gateway.limits import budget_estimate, counters, limits, spend, subjects
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_budget_holds import (  # noqa: F401  (fixtures)
     ADMITTED,
@@ -55,7 +55,7 @@ def tag(**limits_) -> TagEntry:
 def clock(monkeypatch, settings) -> Clock:
     settings.REDIS_URL = ""
     fake = Clock()
-    monkeypatch.setattr(limits, "now", fake)
+    monkeypatch.setattr(spend, "now", fake)
     monkeypatch.delenv(SOCKET_ENV, raising=False)
     limits.reset()
     yield fake
@@ -69,7 +69,7 @@ def no_spend_yet(monkeypatch):
     async def nothing(counter_id, start):  # type: ignore[no-untyped-def]
         return Decimal("0")
 
-    monkeypatch.setattr(limits, "load_counter_spend", nothing)
+    monkeypatch.setattr(spend, "load_counter_spend", nothing)
 
 
 @pytest.fixture
@@ -127,11 +127,11 @@ async def test_shared_service_tag_budget_and_rpm(clock, service_, no_spend_yet):
 
 @pytest.mark.services
 async def test_redis_tag_budget_and_rpm(redis_limits, monkeypatch, no_spend_yet):
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spend, "now", lambda: START)
     t = tag(budget_usd=Decimal("1.00"))
     await spend_across_two_keys(t)
     await rpm_across_two_keys(tag(rpm_limit=2))
-    assert await redis_limits.exists(f"{limits.REDIS_PREFIX}:tag:{t.name}:spend:total")
+    assert await redis_limits.exists(f"{subjects.REDIS_PREFIX}:tag:{t.name}:spend:total")
 
 
 async def test_every_tag_of_a_request_counts_and_a_refusal_reserves_nothing(clock, no_spend_yet):
@@ -147,19 +147,19 @@ async def test_every_tag_of_a_request_counts_and_a_refusal_reserves_nothing(cloc
         await limits.admit(k, "echo", 1, tags=(open_, full))
     windows = limits.memory.store.windows
     assert windows[k.id].requests == 1 and windows[-crew.id].requests == 1
-    assert windows[limits.tag_counter(open_.name)].requests == 1
+    assert windows[spend.tag_counter(open_.name)].requests == 1
 
 
 async def test_requests_without_tag_limits_take_the_path_they_took(clock, no_spend_yet):
     """A key without limits, its request without tags or with tags that have none: no
     counters at all (no round trip, nothing held)."""
     snapshot_tags = {"capped": tag(name="capped", budget_usd=Decimal("1"))}
-    assert limits.tag_limits({}, ("capped",)) == ()  # no tag budgets defined: no lookup
-    assert limits.tag_limits(snapshot_tags, ()) == ()
-    assert limits.tag_limits(snapshot_tags, ("free", "form")) == ()
+    assert subjects.tag_limits({}, ("capped",)) == ()  # no tag budgets defined: no lookup
+    assert subjects.tag_limits(snapshot_tags, ()) == ()
+    assert subjects.tag_limits(snapshot_tags, ("free", "form")) == ()
     reservation = await limits.admit(key(), "echo", 1, tags=())
     assert reservation.backend is None
-    capped = limits.tag_limits(snapshot_tags, ("free", "capped"))
+    capped = subjects.tag_limits(snapshot_tags, ("free", "capped"))
     assert capped == (snapshot_tags["capped"],)
     assert (await limits.admit(key(), "echo", 1, tags=capped)).backend is limits.memory
 
@@ -197,12 +197,12 @@ async def test_a_burst_of_many_keys_gets_exactly_what_the_tag_budget_covers(
     refused naming the tag; settled, the tag's budget is spent for every worker."""
     t = tag(budget_usd=COST * 10, budget_period="month")
     keys = [key() for _ in range(5)]
-    subjects = [limits.subjects_of(k, (t,)) for k in keys]
+    per_key = [subjects.subjects_of(k, (t,)) for k in keys]
     calls = [
-        workers[n % len(workers)].admit_joint(subjects[n % 5], 10, START, UNITS) for n in range(30)
+        workers[n % len(workers)].admit_joint(per_key[n % 5], 10, START, UNITS) for n in range(30)
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
-    admitted = [(n, r) for n, r in enumerate(results) if isinstance(r, (*ADMITTED, limits.Joint))]
+    admitted = [(n, r) for n, r in enumerate(results) if isinstance(r, (*ADMITTED, subjects.Joint))]
     refused = [r for r in results if isinstance(r, RateLimited)]
     assert len(admitted) == 10 and len(refused) == 20, results
     assert all(r.code == "budget_exceeded" for r in refused)
@@ -210,11 +210,11 @@ async def test_a_burst_of_many_keys_gets_exactly_what_the_tag_budget_covers(
     for n, admission in admitted:
         await workers[n % len(workers)].settle_joint(admission, 0, COST, START)
     for worker in workers:
-        if isinstance(worker, limits.SharedCounters):
+        if isinstance(worker, counters.SharedCounters):
             await worker.leases.return_all()
     for worker in workers:
         with pytest.raises(RateLimited) as raised:
-            await worker.admit_joint(subjects[0], 10, START, UNITS)
+            await worker.admit_joint(per_key[0], 10, START, UNITS)
         assert raised.value.code == "budget_exceeded" and "$0.0100 spent" in raised.value.message
 
 
@@ -242,7 +242,7 @@ async def test_a_tag_over_budget_is_a_429_budget_exceeded_and_another_tag_passes
     k = state["key"] = key()  # no budget of its own
     assert (await ask_tagged(k, "proj-a"))[0] == 200
     assert (await ask_tagged(k, "proj-a"))[0] == 200
-    assert limits.memory.store.spend[(limits.tag_counter("proj-a"), "total")] == 30_000
+    assert limits.memory.store.spend[(spend.tag_counter("proj-a"), "total")] == 30_000
     status, body = await ask_tagged(k, "proj-a")
     assert status == 429
     assert body["error"]["type"] == "rate_limit_error"
@@ -308,8 +308,8 @@ async def test_a_tag_spend_is_loaded_from_the_request_log():
         ]
     )
     month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    spent = await limits.load_counter_spend(limits.tag_counter("search"), month)
+    spent = await spend.load_counter_spend(spend.tag_counter("search"), month)
     assert spent == Decimal("0.75")
     later = datetime.now(UTC) + timedelta(hours=1)
-    assert await limits.load_counter_spend(limits.tag_counter("search"), later) == 0
-    assert await limits.load_counter_spend(limits.tag_counter("prod"), None) == Decimal("1.5")
+    assert await spend.load_counter_spend(spend.tag_counter("search"), later) == 0
+    assert await spend.load_counter_spend(spend.tag_counter("prod"), None) == Decimal("1.5")

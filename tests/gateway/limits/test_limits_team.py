@@ -11,7 +11,7 @@ import pytest
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.errors import PermissionDenied, RateLimited
-from gateway.limits import limits
+from gateway.limits import limits, spend, subjects
 from gateway.limits.limits_book import CounterStore
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_budget_holds import ask, clean, gateway  # noqa: F401  (fixtures)
@@ -38,7 +38,7 @@ def clock(monkeypatch, settings) -> Clock:
     """This process's counters, on a clock of our own (as in test_limits)."""
     settings.REDIS_URL = ""
     fake = Clock()
-    monkeypatch.setattr(limits, "now", fake)
+    monkeypatch.setattr(spend, "now", fake)
     limits.reset()
     yield fake
     limits.reset()
@@ -51,7 +51,7 @@ def no_spend_yet(monkeypatch):
     async def nothing(counter_id, start):  # type: ignore[no-untyped-def]
         return Decimal("0")
 
-    monkeypatch.setattr(limits, "load_counter_spend", nothing)
+    monkeypatch.setattr(spend, "load_counter_spend", nothing)
 
 
 async def spend_across_two_keys(t: TeamEntry) -> None:
@@ -240,7 +240,7 @@ def test_settle_all_settles_every_subject_or_none():
 
 @pytest.mark.services
 async def test_redis_team_budget_and_rpm(redis_limits, monkeypatch, no_spend_yet):
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spend, "now", lambda: START)
     await spend_across_two_keys(team(budget_usd=Decimal("1.00")))
     await rpm_across_two_keys(team(rpm_limit=3))
     t = team(rpm_limit=1)
@@ -249,9 +249,9 @@ async def test_redis_team_budget_and_rpm(redis_limits, monkeypatch, no_spend_yet
     with pytest.raises(RateLimited):
         await limits.admit(k, "echo", 1)
     # The refused request reserved nothing of the key's own window.
-    counts = await redis_limits.hgetall(f"{limits.REDIS_PREFIX}:{k.id}:requests")
+    counts = await redis_limits.hgetall(f"{subjects.REDIS_PREFIX}:{k.id}:requests")
     assert sum(int(v) for v in counts.values()) == 1
-    assert await redis_limits.exists(f"{limits.REDIS_PREFIX}:team:{t.id}:requests")
+    assert await redis_limits.exists(f"{subjects.REDIS_PREFIX}:team:{t.id}:requests")
 
 
 @pytest.mark.services

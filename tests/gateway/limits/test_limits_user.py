@@ -11,7 +11,7 @@ import pytest
 from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import UserEntry
 from gateway.errors import RateLimited
-from gateway.limits import limits
+from gateway.limits import limits, spend, subjects
 from gateway.server.counter_service import CounterService
 from tests.gateway.limits.test_limits import START, key
 from tests.gateway.limits.test_limits_team import clock, no_spend_yet, team  # noqa: F401,F811  (fixtures)
@@ -97,7 +97,7 @@ async def test_user_budget_is_restored_from_the_spend_loader(clock, monkeypatch)
         asked.append(counter_id)
         return Decimal("1.00") if counter_id == "user:77" else Decimal("0")
 
-    monkeypatch.setattr(limits, "load_counter_spend", spent)
+    monkeypatch.setattr(spend, "load_counter_spend", spent)
     k = key(owner=user(id=77, budget_usd=Decimal("1.00")))
     with pytest.raises(RateLimited) as raised:
         await limits.admit(k, "echo", 1)
@@ -124,7 +124,7 @@ def test_user_spend_loads_from_the_request_log_of_all_their_keys() -> None:
             key_name=name,
             cost_usd=Decimal(cost),
         )
-    assert limits._load_user_spend_sync(ann.pk, None) == Decimal("0.75")
+    assert spend._load_user_spend_sync(ann.pk, None) == Decimal("0.75")
 
 
 # --- the counter service and Redis -------------------------------------------------------
@@ -147,11 +147,11 @@ async def test_shared_service_user_budget_and_rpm(clock, service, monkeypatch, n
 
 @pytest.mark.services
 async def test_redis_user_budget_and_rpm(redis_limits, monkeypatch, no_spend_yet):  # noqa: F811
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spend, "now", lambda: START)
     await spend_across_two_keys(user(budget_usd=Decimal("1.00")))
     owner = user(rpm_limit=2)
     await rpm_across_two_keys(owner)
-    assert await redis_limits.exists(f"{limits.REDIS_PREFIX}:user:{owner.id}:requests")
+    assert await redis_limits.exists(f"{subjects.REDIS_PREFIX}:user:{owner.id}:requests")
 
 
 # --- the snapshot carries the owner's limits (no query on the request path) ----------------

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.base import background
 from gateway.base.counters import SOCKET_ENV
-from gateway.limits import limits
+from gateway.limits import counters, limits
 from gateway.routing import routing, shared_cooldowns
 from gateway.routing.cooldown_book import CooldownBook
 from gateway.server.counter_service import CounterService
@@ -131,13 +131,13 @@ async def test_failures_on_two_workers_add_up_to_one_cooldown(service) -> None:
 
 async def test_a_healthy_deployment_costs_no_round_trip(service, monkeypatch) -> None:
     asked = []
-    real = limits.SharedCounters.ask
+    real = counters.SharedCounters.ask
 
     async def ask(self, *request):
         asked.append(request[0])
         return await real(self, *request)
 
-    monkeypatch.setattr(limits.SharedCounters, "ask", ask)
+    monkeypatch.setattr(counters.SharedCounters, "ask", ask)
     r = route("r", "a", "b")
     for _ in range(20):
         await routing.run(snapshot(r), r, Upstream(), [])

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.base.counters import SOCKET_ENV, CounterBooks
 from gateway.errors import UpstreamError
-from gateway.limits import limits
+from gateway.limits import counters, limits
 from gateway.routing import routing, shared_retry_budget
 from gateway.routing.retry_budget import RetryBudget
 from gateway.routing.shared_retry_budget import SharedRetryBudget
@@ -96,13 +96,13 @@ async def test_two_workers_share_one_allowance(service, monkeypatch) -> None:
 async def test_a_request_that_does_not_retry_costs_no_round_trip(service, monkeypatch) -> None:
     mid_minute_clock(monkeypatch)
     asked: list[str] = []
-    real = limits.SharedCounters.ask
+    real = counters.SharedCounters.ask
 
     async def ask(self, *request):
         asked.append(request[0])
         return await real(self, *request)
 
-    monkeypatch.setattr(limits.SharedCounters, "ask", ask)
+    monkeypatch.setattr(counters.SharedCounters, "ask", ask)
     monkeypatch.setattr(shared_retry_budget, "FLUSH_SECONDS", 0.05)
     r = route("r", "a")
     for _ in range(20):

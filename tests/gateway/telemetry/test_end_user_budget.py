@@ -12,7 +12,8 @@ import pytest
 
 from gateway.base.entries import KeyEntry
 from gateway.errors import RateLimited
-from gateway.limits import limits
+from gateway.limits import limits, subjects
+from gateway.limits import spend as spending
 from gateway.models import RequestLog
 
 START = datetime(2026, 3, 10, 12, 0, 0, tzinfo=UTC).timestamp()
@@ -41,7 +42,7 @@ def key(**fields) -> KeyEntry:
 def memory(monkeypatch, settings):
     settings.REDIS_URL = ""
     monkeypatch.delenv("SWITCHYARD_LIMITS_SOCKET", raising=False)
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spending, "now", lambda: START)
     limits.reset()
     yield
     limits.reset()
@@ -51,7 +52,7 @@ def memory(monkeypatch, settings):
 async def redis_backend(monkeypatch, settings, own_redis):
     client = await own_redis(REDIS_DB)
     settings.REDIS_URL = REDIS_DB
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spending, "now", lambda: START)
     limits.reset()
     yield client
     limits.reset()
@@ -83,7 +84,7 @@ async def test_each_end_user_has_the_keys_per_user_budget_in_memory(memory):
 async def test_each_end_user_has_the_keys_per_user_budget_through_redis(redis_backend):
     k = key(max_budget_per_user=Decimal("1.00"))
     await check_per_user_budget(k)
-    names = [n.decode() for n in await redis_backend.keys(f"{limits.REDIS_PREFIX}:*:user:*")]
+    names = [n.decode() for n in await redis_backend.keys(f"{subjects.REDIS_PREFIX}:*:user:*")]
     assert len({n.split(":spend:")[0] for n in names if ":spend:" in n}) == 2  # alice, bob
 
 
@@ -120,7 +121,7 @@ async def test_no_per_user_budget_no_extra_round_trip(memory, monkeypatch):
         return await real(*request)
 
     monkeypatch.setattr(limits.memory, "ask", counting)
-    monkeypatch.setattr(limits, "load_spend", _nothing)
+    monkeypatch.setattr(spending, "load_spend", _nothing)
     k = key(budget_usd=Decimal("10"))
     reservation = await limits.admit(k, "echo", 10, Decimal("0.01"), "alice")
     assert asked == ["admit", "admit"] and reservation.end_user is None  # the 2nd: loaded

@@ -17,7 +17,7 @@ from django.test import Client
 
 from gateway.access import registry, roles
 from gateway.errors import RateLimited
-from gateway.limits import limits
+from gateway.limits import limits, spend
 from gateway.models import ApiKey, Team
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def lead_and_member(settings, monkeypatch):
     async def nothing(counter_id, start):  # type: ignore[no-untyped-def]
         return Decimal("0")
 
-    monkeypatch.setattr(limits, "load_counter_spend", nothing)
+    monkeypatch.setattr(spend, "load_counter_spend", nothing)
     team = Team.objects.create(
         name="research", rpm_limit=100, budget_usd=Decimal("0.10"), budget_period="month"
     )

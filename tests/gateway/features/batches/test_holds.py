@@ -17,7 +17,7 @@ from gateway.base.counters import SOCKET_ENV
 from gateway.base.entries import TeamEntry
 from gateway.errors import RateLimited
 from gateway.features.batches import holds
-from gateway.limits import limits
+from gateway.limits import limits, spend
 from gateway.models.batches import Batch
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import PROVIDER, deployment
@@ -31,14 +31,14 @@ ANTHROPIC = dataclasses.replace(PROVIDER, kind="anthropic")
 def backend(request, settings, monkeypatch, socket_path):
     """limits' backend in force: this process's, the counter service's, Redis's."""
     settings.REDIS_URL = ""
-    monkeypatch.setattr(limits, "now", lambda: START)
+    monkeypatch.setattr(spend, "now", lambda: START)
     monkeypatch.delenv(SOCKET_ENV, raising=False)
 
     async def no_spend(counter_id, start, end_user=None):
         return Decimal(0)
 
-    monkeypatch.setattr(limits, "load_spend", no_spend)
-    monkeypatch.setattr(limits, "load_counter_spend", no_spend)
+    monkeypatch.setattr(spend, "load_spend", no_spend)
+    monkeypatch.setattr(spend, "load_counter_spend", no_spend)
     limits.reset()
     running = None
     if request.param == "counter service":
@@ -113,9 +113,9 @@ def test_loading_a_spend_counts_its_batches_holds():
     make_batch("msgbatch_a", 501, "0.25")
     make_batch("msgbatch_b", 501, "0.50", status="completed")  # not given back yet
     make_batch("msgbatch_c", 502, "0.125")
-    assert limits._load_spend_sync(501, None) == Decimal("0.75")
-    assert limits._load_spend_sync(501, None, end_user="someone") == Decimal(0)
-    assert limits._batch_holds_sync([501, 502]) == Decimal("0.875")
+    assert spend._load_spend_sync(501, None) == Decimal("0.75")
+    assert spend._load_spend_sync(501, None, end_user="someone") == Decimal(0)
+    assert spend._batch_holds_sync([501, 502]) == Decimal("0.875")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -39,7 +39,7 @@ from gateway.asgi import application
 from gateway.base import http, lifecycle
 from gateway.base.entries import GuardrailEntry, KeyEntry, ProviderEntry, RouteEntry, Snapshot
 from gateway.journal.record import Record
-from gateway.limits import limits
+from gateway.limits import limits, spend
 from tests.aws import ACCESS_KEY, REGION, SECRET_KEY
 from tests.gateway.entries import route
 from tests.gateway.features.passthrough.vendor import VendorMock
@@ -132,7 +132,7 @@ async def gw(
     async def load_spend(key_id: int, start: Any, end_user: str | None = None) -> Decimal:
         return spent.get(key_id, Decimal(0))
 
-    monkeypatch.setattr(limits, "load_spend", load_spend)
+    monkeypatch.setattr(spend, "load_spend", load_spend)
     ON = {"passthrough": "on"}  # off unless the operator turns it on
     account = gemini.service_account("proj-mock")
     providers = {

@@ -1,0 +1,323 @@
+"""Admission through a ``CounterStore`` (gateway/limits/limits_book.py): this process's
+own (``MemoryCounters``), or the one the counter service keeps for every worker of a
+server (``SharedCounters``, admitting against the worker's leases of each limit). One
+request of the store checks and reserves a request, its tokens and its budget hold;
+settling corrects the tokens and adds the cost. The spend of a budget period the store
+does not know yet is read from the request log here (``gateway.limits.spend``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from gateway.base.counters import CounterClient
+from gateway.base.entries import KeyEntry
+from gateway.limits import spend
+from gateway.limits.leased_limits import Leased, LeasedLimits, Want
+from gateway.limits.limit_leases import RPM, TPM
+from gateway.limits.limits_book import CounterStore
+from gateway.limits.spend import counter_spend, key_spend, period_bounds, to_units
+from gateway.limits.subjects import Admission, Joint, Subject, joint_verdict, verdict
+
+log = logging.getLogger(__name__)
+
+
+class StoreCounters:
+    """Admission through a ``CounterStore`` (see gateway/limits/limits_book.py); the spend of
+    a budget period the store does not know yet is read from the request log here."""
+
+    async def ask(self, *request: Any) -> list[Any]:
+        raise NotImplementedError
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Admission:
+        """Check and reserve: one request, ``tokens`` tokens, ``hold`` units of budget."""
+        period_id, start, end = period_bounds(key.budget_period, at)
+        budget = to_units(key.budget_usd) if key.budget_usd is not None else -1
+        args = ("admit", key.id, key.rpm_limit or 0, key.tpm_limit or 0, tokens, budget)
+        extra = (hold, hold_ttl()) if hold > 0 and budget >= 0 else ()
+        reply = await self.ask(*args, period_id, at, None, *extra)
+        if reply[0] == "load":
+            spent = to_units(await key_spend(key, start))
+            reply = await self.ask(*args, period_id, at, spent, *extra)
+        return verdict(key, reply, period_id, end, at)
+
+    async def settle(
+        self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
+    ) -> None:
+        """Correct the tokens by ``delta``, add ``cost`` to the spend, give back the hold."""
+        second, hold, hold_period = parts_of(handle)
+        units = to_units(cost) if key.budget_usd is not None and cost else 0
+        if not units and hold is None and not (second is not None and delta and key.tpm_limit):
+            return  # nothing that a limit of this key reads (one round trip saved)
+        period_id, start, _ = period_bounds(key.budget_period, at)
+        args = ("settle", key.id, second, delta, period_id, units)
+        if (await self.ask(*args, None, hold_period, hold))[0] == "load":
+            await self.ask(*args, to_units(await key_spend(key, start)), hold_period, hold)
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Joint:
+        """Check and reserve against a key and its team at once (one round trip)."""
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+        rows: list[list[Any]] = [
+            [
+                s.counter,
+                s.limits.rpm_limit or 0,
+                s.limits.tpm_limit or 0,
+                s.budget_units(),
+                b[0],
+                None,
+            ]
+            for s, b in zip(subjects, bounds, strict=True)
+        ]
+        for _ in range(len(subjects) + 1):
+            reply = await self.ask("admit_all", tokens, at, hold, hold_ttl(), rows)
+            if reply[0] != "load":
+                break
+            index = int(reply[1])
+            start = bounds[index][1]
+            rows[index][5] = to_units(
+                await counter_spend(
+                    subjects[index].counter, start, subjects[index].limits.budget_period
+                )
+            )
+        return joint_verdict(subjects, reply, bounds, at)
+
+    settles_all = True  # False once a service without "settle_all" answered (a rolling
+    # reload's new workers beside an older supervisor): one "settle" per subject then
+
+    async def settle_joint(self, joint: Joint, delta: int, cost: Decimal, at: float) -> None:
+        """Settle every subject of a joint admission in one request ("settle_all")."""
+        rows: list[list[Any]] = []
+        subjects: list[Subject] = []
+        for subject, (second, hold, hold_period) in zip(joint.subjects, joint.parts, strict=True):
+            limits_ = subject.limits
+            units = to_units(cost) if limits_.budget_usd is not None and cost else 0
+            if (
+                not units
+                and hold is None
+                and not (second is not None and delta and limits_.tpm_limit)
+            ):
+                continue
+            period_id = period_bounds(limits_.budget_period, at)[0]
+            rows.append([subject.counter, second, delta, period_id, units, None, hold_period, hold])
+            subjects.append(subject)
+        if not rows:
+            return
+        if not self.settles_all:
+            pairs = zip(subjects, rows, strict=True)
+            await asyncio.gather(*(self._settle_row(s, row, at) for s, row in pairs))
+            return
+        for _ in range(len(rows) + 1):
+            try:
+                reply = await self.ask("settle_all", rows)
+            except RuntimeError as exc:  # an older counter service
+                if "settle_all" not in str(exc):
+                    raise
+                self.settles_all = False
+                await self.settle_joint(joint, delta, cost, at)
+                return
+            if reply[0] != "load":
+                return
+            index = int(reply[1])
+            start = period_bounds(subjects[index].limits.budget_period, at)[1]
+            rows[index][5] = to_units(
+                await counter_spend(
+                    subjects[index].counter, start, subjects[index].limits.budget_period
+                )
+            )
+
+    async def _settle_row(self, subject: Subject, row: list[Any], at: float) -> None:
+        """One subject's ``settle`` (a service that cannot settle them all at once)."""
+        if (await self.ask("settle", *row))[0] == "load":
+            start = period_bounds(subject.limits.budget_period, at)[1]
+            row[5] = to_units(
+                await counter_spend(subject.counter, start, subject.limits.budget_period)
+            )
+            await self.ask("settle", *row)
+
+    async def claim_deployment(self, deployment_id: int, rpm: int, tpm: int, minute: int) -> bool:
+        """Count a request against a deployment's caps for ``minute``; False when full."""
+        answer: str = (await self.ask("claim", deployment_id, rpm, tpm, minute))[0]
+        return answer == "ok"
+
+    async def deployment_used(self, deployment_id: int, minute: int, tokens: int) -> None:
+        await self.ask("used", deployment_id, minute, tokens)
+
+
+def parts_of(handle: Any) -> tuple[int | None, Any, str | None]:
+    """(second, hold, hold's period) of an admission's handle (a bare second, or None)."""
+    if isinstance(handle, Admission):
+        return handle.second, handle.hold, handle.period if handle.hold is not None else None
+    return handle, None, None
+
+
+def hold_ttl() -> float:
+    """Seconds a budget hold outlives a request that never settles (its worker died)."""
+    return float(settings.SWITCHYARD_BUDGET_HOLD_SECONDS)
+
+
+class MemoryCounters(StoreCounters):
+    """This process's own counters."""
+
+    def __init__(self) -> None:
+        self.store = CounterStore()
+
+    async def ask(self, *request: Any) -> list[Any]:
+        return self.store.answer(list(request))
+
+    def forget(self, key_id: int) -> None:
+        self.store.forget(key_id)
+
+
+class SharedCounters(StoreCounters):
+    """The counters of every worker of this server, kept by the counter service that
+    ``manage.py serve --workers N`` runs on a Unix socket (one connection per worker).
+
+    A request is admitted against what the service leased to this worker of each of its
+    limits (the key's, its team's, its owner's: ``gateway.limits.leased_limits``),
+    without a round trip while the leases have room."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.leases = LeasedLimits(self.ask, lambda: spend.now())
+        self.leasing = True  # False once an older service did not know "lease"
+        self.client = CounterClient(path, on_down=self._down, on_up=self._up, on_push=self._pushed)
+
+    async def ask(self, *request: Any) -> list[Any]:
+        return await self.client.call(*request)
+
+    def _wants(
+        self, subjects: tuple[tuple[Any, Any], ...], tokens: int, hold: int, at: float
+    ) -> tuple[list[Want], list[int]] | None:
+        """The lines a request of ``tokens`` (estimated) and ``hold`` for ``subjects``
+        ((counter, limits) each) needs room in, and each line's subject; None when it has
+        none, or a budget is checked without a hold (charges and batches' checks ask the
+        service)."""
+        if not self.leasing:
+            return None
+        wants: list[Want] = []
+        owners: list[int] = []
+        for index, (counter, limits_) in enumerate(subjects):
+            if limits_.budget_usd is not None:
+                if hold <= 0:
+                    return None
+                period_id = period_bounds(limits_.budget_period, at)[0]
+                wants.append(Want(counter, period_id, to_units(limits_.budget_usd), hold))
+                owners.append(index)
+            if limits_.rpm_limit:
+                wants.append(Want(counter, RPM, limits_.rpm_limit, 1))
+                owners.append(index)
+            if limits_.tpm_limit:
+                wants.append(Want(counter, TPM, limits_.tpm_limit, tokens))
+                owners.append(index)
+        return (wants, owners) if wants else None
+
+    async def _top_up(
+        self,
+        wants: list[Want],
+        at: float,
+        load: Callable[[int], Awaitable[int]],
+        subjects: tuple[Any, ...] = (),
+    ) -> Leased | list[Any] | None:
+        """``LeasedLimits.top_up``; None when the service does not lease (an older
+        supervisor beside a rolling reload's new workers): admit as before then."""
+        try:
+            return await self.leases.top_up(wants, at, hold_ttl(), load, subjects)
+        except RuntimeError as exc:
+            if "unknown operation 'lease'" not in str(exc):
+                raise
+            self.leasing = False
+            return None
+
+    async def admit(self, key: KeyEntry, tokens: int, at: float, hold: int = 0) -> Any:
+        lines = self._wants(((key.id, key),), tokens, hold, at)
+        if lines is None:
+            return await super().admit(key, tokens, at, hold)
+        taken = self.leases.take(lines[0], int(at))
+        if taken is not None:
+            return taken
+        period_id, start, end = period_bounds(key.budget_period, at)
+
+        async def load(index: int) -> int:
+            return to_units(await key_spend(key, start))
+
+        answer = await self._top_up(lines[0], at, load)
+        if answer is None:
+            return await super().admit(key, tokens, at, hold)
+        if isinstance(answer, Leased):
+            return answer
+        reason, _, *detail = answer
+        return verdict(key, [reason, *detail], period_id, end, at)  # raises: a refusal
+
+    async def admit_joint(
+        self, subjects: list[Subject], tokens: int, at: float, hold: int = 0
+    ) -> Any:
+        pairs = tuple((s.counter, s.limits) for s in subjects)
+        lines = self._wants(pairs, tokens, hold, at)
+        if lines is None:
+            return await super().admit_joint(subjects, tokens, at, hold)
+        wants, owners = lines
+        taken = self.leases.take(wants, int(at), tuple(subjects))
+        if taken is not None:
+            return taken
+        bounds = [period_bounds(s.limits.budget_period, at) for s in subjects]
+
+        async def load(index: int) -> int:
+            subject = owners[index]
+            counted = subjects[subject]
+            return to_units(
+                await counter_spend(
+                    counted.counter, bounds[subject][1], counted.limits.budget_period
+                )
+            )
+
+        answer = await self._top_up(wants, at, load, tuple(subjects))
+        if answer is None:
+            return await super().admit_joint(subjects, tokens, at, hold)
+        if isinstance(answer, Leased):
+            return answer
+        reason, index, *detail = answer
+        return joint_verdict(subjects, [reason, owners[index], *detail], bounds, at)  # raises
+
+    async def settle(
+        self, key: KeyEntry, handle: Any, delta: int, cost: Decimal, at: float
+    ) -> None:
+        if isinstance(handle, Leased):
+            settle_leased(handle, delta, cost)
+            return
+        await super().settle(key, handle, delta, cost, at)
+
+    async def settle_joint(self, joint: Any, delta: int, cost: Decimal, at: float) -> None:
+        if isinstance(joint, Leased):
+            settle_leased(joint, delta, cost)
+            return
+        await super().settle_joint(joint, delta, cost, at)
+
+    def _pushed(self, message: list[Any]) -> None:
+        """What the service sends unasked: ``["lease_back", counter_id, line]``."""
+        if message[:1] == ["lease_back"]:
+            self.leases.recall(message[1], message[2])
+
+    def _down(self, reason: str) -> None:
+        self.leases.lost()
+        log.warning(
+            "limits: the shared counter service at %s is unreachable (%s); counting in "
+            "this worker only (a key may get up to N times its limits) until it is back",
+            self.path,
+            reason,
+        )
+
+    def _up(self) -> None:
+        log.info("limits: the shared counter service is back; counting for every worker")
+
+
+def settle_leased(leased: Leased, delta: int, cost: Decimal) -> None:
+    """A request admitted from this worker's leases ended: its hold back into them, its
+    cost and token correction to report (in memory: ``LeasedLimits.settle``)."""
+    leased.owner.settle(leased, to_units(cost) if cost else 0, delta)

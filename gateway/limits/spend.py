@@ -1,0 +1,195 @@
+"""What a budget has spent: its periods (a UTC day, a UTC month, in total), the spend of
+a key, its end user, its team, its owner or a tag read from the request log (once per
+counter, in the database thread, never per request), the counters' ids, and the region
+whose slices of the global budgets a process counts against
+(``gateway.limits.budget_ledger``). The clock ``now`` is the limits' one seam for tests."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from gateway.base.entries import KeyEntry
+
+MICRO = Decimal("0.00000001")  # spend is counted in units of 1e-8 USD
+
+now: Any = time.time  # seam for tests: epoch seconds
+
+
+def to_units(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value())
+
+
+# --- periods --------------------------------------------------------------------------------
+
+
+def period_bounds(period: str, at: float) -> tuple[str, datetime | None, datetime | None]:
+    """(period id, start, end) of the budget period containing epoch ``at`` (UTC)."""
+    return _bounds_on_day(period, int(at // DAY_SECONDS))
+
+
+DAY_SECONDS = 86400
+
+
+@functools.lru_cache(maxsize=16)
+def _bounds_on_day(period: str, day: int) -> tuple[str, datetime | None, datetime | None]:
+    """A day's budget periods do not change within it: worked out once a UTC day per
+    period, not on each of a request's admissions (four calendar computations each)."""
+    moment = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
+    if period == "day":
+        start = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        return start.strftime("d%Y-%m-%d"), start, start + timedelta(days=1)
+    if period == "month":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=32)).replace(day=1)
+        return start.strftime("m%Y-%m"), start, end
+    return "total", None, None
+
+
+def _load_spend_sync(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+    from django.db.models import Sum
+
+    from gateway.models import RequestLog
+
+    rows = RequestLog.objects.filter(key_id=key_id)
+    if end_user is not None:
+        rows = rows.filter(end_user=end_user)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent if end_user is not None else spent + _batch_holds_sync([key_id])
+
+
+def _batch_holds_sync(key_ids: Any) -> Decimal:
+    """What the keys' native batches hold until their results are priced (the holds
+    count as spend in the counters: gateway.features.batches.holds)."""
+    from django.db.models import Sum
+
+    from gateway.models.batches import Batch
+
+    rows = Batch.objects.filter(key_id__in=key_ids, held_usd__gt=0)
+    return rows.aggregate(total=Sum("held_usd"))["total"] or Decimal("0")
+
+
+async def load_spend(key_id: int, start: datetime | None, end_user: str | None = None) -> Decimal:
+    """What ``key_id`` (or only its ``end_user``) spent since ``start``, from the
+    request log, plus what its native batches hold (two queries, once per counter
+    load, in the database thread: never per request)."""
+    from gateway.base import db_work
+
+    return await db_work.arun(_load_spend_sync, key_id, start, end_user)
+
+
+def _load_team_spend_sync(team_id: int, start: datetime | None) -> Decimal:
+    from django.db.models import Sum
+
+    from gateway.models import ApiKey, RequestLog
+
+    keys = ApiKey.objects.filter(team_id=team_id).values("id")
+    rows = RequestLog.objects.filter(key_id__in=keys)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent + _batch_holds_sync(keys)
+
+
+def _load_user_spend_sync(user_id: int, start: datetime | None) -> Decimal:
+    from django.db.models import Sum
+
+    from gateway.models import ApiKey, RequestLog
+
+    keys = ApiKey.objects.filter(user_id=user_id).values("id")
+    rows = RequestLog.objects.filter(key_id__in=keys)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent = rows.aggregate(total=Sum("cost_usd"))["total"] or Decimal("0")
+    return spent + _batch_holds_sync(keys)
+
+
+def load_tag_spend_sync(tag: str, start: datetime | None) -> Decimal:
+    """What the requests of keys carrying ``tag`` spent since ``start`` (through the
+    (tag, time) index of ``RequestTag``; the master key's requests, never limited, are
+    not counted, as they are not counted live)."""
+    from django.db.models import Sum
+
+    from gateway.models import RequestTag
+
+    rows = RequestTag.objects.filter(tag=tag, log__key_id__isnull=False)
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    spent = rows.aggregate(total=Sum("log__cost_usd"))["total"]
+    return spent or Decimal("0")
+
+
+USER_COUNTER = "user:"  # a user's counter id: "user:<id>" (keys: ids; teams: -ids)
+TAG_COUNTER = "tag:"  # a tag's: "tag:<name>"
+
+
+def user_counter(user_id: int) -> str:
+    return f"{USER_COUNTER}{user_id}"
+
+
+def tag_counter(name: str) -> str:
+    return f"{TAG_COUNTER}{name}"
+
+
+async def counter_spend(counter_id: int | str, start: datetime | None, period: str) -> Decimal:
+    """What a counter's spend starts from when a store does not know it:
+    ``load_counter_spend``, or in a region (``current_region``) its slice's figure
+    (``period``: the budget's, day, month or total)."""
+    region = current_region()
+    if region is not None:
+        initial: Decimal = await region.initial(
+            counter_id, period, start.timestamp() if start else 0.0
+        )
+        return initial
+    return await load_counter_spend(counter_id, start)
+
+
+async def load_counter_spend(counter_id: int | str, start: datetime | None) -> Decimal:
+    """The spend of a key (a positive counter id), a team (negative: its keys'), a
+    user (``user:<id>``: every key they own) or a tag (``tag:<name>``: its requests)."""
+    from gateway.base import db_work
+
+    if isinstance(counter_id, str) and counter_id.startswith(TAG_COUNTER):
+        return await db_work.arun(load_tag_spend_sync, counter_id.removeprefix(TAG_COUNTER), start)
+    if isinstance(counter_id, str):
+        user_id = int(counter_id.removeprefix(USER_COUNTER))
+        return await db_work.arun(_load_user_spend_sync, user_id, start)
+    if counter_id < 0:
+        return await db_work.arun(_load_team_spend_sync, -counter_id, start)
+    return await load_spend(counter_id, start)
+
+
+_region: contextvars.ContextVar[Any] = contextvars.ContextVar("switchyard_region", default=None)
+_installed_region: Any = None  # this process's region (gateway.limits.budget_ledger.install)
+
+
+def current_region() -> Any:
+    """The region whose slices of the global budgets this admission counts against
+    (``gateway.limits.budget_ledger.Region``), or None: one region, budgets counted
+    whole as they always were (``SWITCHYARD_REGION`` unset)."""
+    return _region.get() or _installed_region
+
+
+def install_region(region: Any) -> None:
+    global _installed_region
+    _installed_region = region
+
+
+async def key_spend(key: KeyEntry, start: datetime | None) -> Decimal:
+    """``load_spend`` of a key, or of the end user an ``end_user_entry`` counts (in a
+    region: what its counter starts from, ``current_region``)."""
+    region = current_region()
+    if region is not None:
+        initial: Decimal = await region.initial(
+            key.id, key.budget_period, start.timestamp() if start else 0.0
+        )
+        return initial
+    if key.end_user is not None and key.parent_id is not None:
+        return await load_spend(key.parent_id, start, key.end_user)
+    return await load_spend(key.id, start)  # type: ignore[arg-type]

@@ -1,0 +1,213 @@
+"""Whose limits a request counts against and how a refusal names them: the subjects
+(a key, its team, its owner, each of its tags with limits; an end user's entry under a
+key with ``max_budget_per_user``), what an admission reserved (``Admission``, ``Joint``),
+and the answers of the counters read into a reservation or a RateLimited refusal."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from gateway.base.entries import KeyEntry, TagEntry
+from gateway.errors import RateLimited
+from gateway.limits.spend import MICRO, tag_counter, to_units, user_counter
+
+REDIS_PREFIX = "switchyard:limits"
+
+
+def end_user_entry(key: KeyEntry, end_user: str) -> KeyEntry:
+    """The entry counting ``end_user``'s spend on ``key`` against its
+    ``max_budget_per_user`` (no rpm, tpm or route limits of its own)."""
+    digest = hashlib.sha256(end_user.encode()).hexdigest()[:24]
+    return dataclasses.replace(
+        key,
+        id=f"{key.id}:user:{digest}",  # type: ignore[arg-type]
+        routes=None,
+        rpm_limit=None,
+        tpm_limit=None,
+        budget_usd=key.max_budget_per_user,
+        max_budget_per_user=None,
+        team=None,  # the team counts the key's request once, not again for its end user
+        owner=None,  # so does the key's owner
+        end_user=end_user,
+        parent_id=key.id,
+    )
+
+
+def whose(key: KeyEntry) -> str:
+    return "this end user's budget on this API key" if key.end_user else "this API key's budget"
+
+
+def budget_error(
+    key: Any, spent: Decimal, end: datetime | None, at: float, who: str | None = None
+) -> RateLimited:
+    period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    retry_after = max(1.0, end.timestamp() - at) if end is not None else None
+    return RateLimited(
+        f"{f'{who} budget' if who else whose(key)} of ${key.budget_usd} {period} is exhausted "
+        f"(${spent.quantize(Decimal('0.0001'))} spent)",
+        code="budget_exceeded",
+        retry_after=retry_after,
+    )
+
+
+def held_error(
+    key: Any,
+    spent: Decimal,
+    held: Decimal,
+    who: str | None = None,
+    end: datetime | None = None,
+    at: float = 0.0,
+) -> RateLimited:
+    period = {"day": "today", "month": "this month"}.get(key.budget_period, "in total")
+    if not held:  # alone: what this request may cost is more than what is left
+        left = max(Decimal(0), Decimal(key.budget_usd) - spent).quantize(Decimal("0.0001"))
+        return RateLimited(
+            f"{f'{who} budget' if who else whose(key)} of ${key.budget_usd} {period} has "
+            f"${left} left, less than this request may cost (its output ceiling at the "
+            "route's prices): ask for fewer max_tokens",
+            code="budget_exceeded",
+            # as a spent budget: the next period (a smaller request may pass before)
+            retry_after=max(1.0, end.timestamp() - at) if end is not None else None,
+        )
+    return RateLimited(
+        f"{f'{who} budget' if who else whose(key)} of ${key.budget_usd} {period} is taken "
+        "by the requests "
+        f"in flight (${spent.quantize(Decimal('0.0001'))} spent, "
+        f"${held.quantize(Decimal('0.0001'))} held); retry when they finish",
+        code="budget_exceeded",
+        retry_after=1.0,
+    )
+
+
+def rate_error(
+    what: str, limit: int, retry_after: float, who: str = "this API key's"
+) -> RateLimited:
+    return RateLimited(
+        f"{who} limit of {limit} {what} per minute is reached; retry in "
+        f"{max(1, round(retry_after))}s",
+        code="rate_limit_exceeded",
+        retry_after=max(0.0, retry_after),
+    )
+
+
+class Admission(NamedTuple):
+    """What one admission reserved: its tokens' second (None: no rpm/tpm) and its
+    budget hold (None: no hold) in the budget ``period`` it was taken in."""
+
+    second: int | None
+    hold: int | str | None = None
+    period: str = ""
+
+
+def verdict(
+    key: KeyEntry, reply: list[Any], period: str, end: datetime | None, at: float
+) -> Admission:
+    """The reservation of an ``ok`` answer; raise RateLimited for a refusal."""
+    reason = reply[0]
+    if reason == "ok":
+        second = None if reply[1] is None else int(reply[1])
+        hold = reply[2] if len(reply) > 2 else None
+        if isinstance(hold, bytes):
+            hold = hold.decode()
+        return Admission(second, hold or None, period)
+    if reason == "budget":
+        raise budget_error(key, Decimal(int(reply[1])) * MICRO, end, at)
+    if reason == "held":
+        spent, held = Decimal(int(reply[1])) * MICRO, Decimal(int(reply[2])) * MICRO
+        raise held_error(key, spent, held, end=end, at=at)
+    if reason == "rpm":
+        raise rate_error("requests", key.rpm_limit or 0, float(reply[1]))
+    if reason == "tpm":
+        raise rate_error("tokens", key.tpm_limit or 0, float(reply[1]))
+    raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
+
+
+@dataclass(slots=True, frozen=True)
+class Subject:
+    """One set of limits a request counts against: a key's (counter = key id), its
+    team's (counter = -team id), its owner's (counter = "user:<id>") or one of its tags'
+    (counter = "tag:<name>"), so all live side by side in one store."""
+
+    counter: int | str
+    limits: Any  # KeyEntry, TeamEntry, UserEntry or TagEntry: rpm/tpm, budget, period
+    who: str  # how refusals name it
+
+    def budget_units(self) -> int:
+        return to_units(self.limits.budget_usd) if self.limits.budget_usd is not None else -1
+
+    def redis_base(self) -> str:
+        if isinstance(self.counter, str):
+            return f"{REDIS_PREFIX}:{self.counter}"  # switchyard:limits:user:<id>
+        if self.counter < 0:
+            return f"{REDIS_PREFIX}:team:{-self.counter}"
+        return f"{REDIS_PREFIX}:{self.counter}"
+
+
+class Joint(NamedTuple):
+    """What a joint admission reserved: per subject (second, hold id, hold's period)."""
+
+    subjects: tuple[Subject, ...]
+    parts: tuple[tuple[Any, Any, str | None], ...]
+
+
+def subjects_of(key: KeyEntry, tags: tuple[TagEntry, ...] = ()) -> list[Subject]:
+    """The limits a request of ``key`` carrying ``tags`` (those with limits) counts
+    against: the key's, its team's and its owner's when limited, and each tag's."""
+    subjects = [Subject(key.id or 0, key, "this API key's")]
+    if key.team is not None and key.team.limited:
+        subjects.append(Subject(-key.team.id, key.team, f"team {key.team.name}'s"))
+    if key.owner is not None and key.owner.limited:
+        subjects.append(Subject(user_counter(key.owner.id), key.owner, f"user {key.owner.name}'s"))
+    subjects.extend(Subject(tag_counter(t.name), t, f"tag {t.name}'s") for t in tags)
+    return subjects
+
+
+def tag_limits(snapshot_tags: dict[str, TagEntry], tags: tuple[str, ...]) -> tuple[TagEntry, ...]:
+    """The limits of a request's ``tags`` that have any (``Snapshot.tag_limits``): ()
+    without a lookup when the request has no tags or no tag has limits."""
+    if not tags or not snapshot_tags:
+        return ()
+    return tuple(entry for tag in tags if (entry := snapshot_tags.get(tag)) is not None)
+
+
+def shares_limits(key: KeyEntry) -> bool:
+    """Whether the key counts against more than its own limits (a team's, its owner's):
+    then admission, spend and settling go through the joint path."""
+    team = key.team is not None and key.team.limited
+    return team or (key.owner is not None and key.owner.limited)
+
+
+def joint_verdict(subjects: list[Subject], reply: list[Any], bounds: list[Any], at: float) -> Joint:
+    reason = reply[0]
+    if reason == "ok":
+        parts = []
+        for (second, hold), (period_id, _, _) in zip(reply[1], bounds, strict=True):
+            if isinstance(hold, bytes):
+                hold = hold.decode()
+            hold = hold or None
+            parts.append(
+                (
+                    None if second is None else int(second),
+                    hold,
+                    period_id if hold is not None else None,
+                )
+            )
+        return Joint(tuple(subjects), tuple(parts))
+    index = int(reply[1])
+    subject, detail = subjects[index], reply[2:]
+    limits_, who = subject.limits, subject.who
+    if reason == "budget":
+        raise budget_error(limits_, Decimal(int(detail[0])) * MICRO, bounds[index][2], at, who)
+    if reason == "held":
+        spent, held = Decimal(int(detail[0])) * MICRO, Decimal(int(detail[1])) * MICRO
+        raise held_error(limits_, spent, held, who, bounds[index][2], at)
+    if reason == "rpm":
+        raise rate_error("requests", limits_.rpm_limit or 0, float(detail[0]), who)
+    if reason == "tpm":
+        raise rate_error("tokens", limits_.tpm_limit or 0, float(detail[0]), who)
+    raise RuntimeError(f"unexpected answer from the limits counters: {reason!r}")
