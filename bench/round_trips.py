@@ -76,7 +76,7 @@ async def timed(label: str, count: int, call) -> tuple[str, float, float]:
 
 async def measure(store: str, backend, count: int) -> list[tuple[str, float, float]]:
     from gateway.limits import limits
-    from gateway.routing import routing, shared_cooldowns
+    from gateway.routing import health, shared_cooldowns
 
     rows = []
     at = time.time()
@@ -107,7 +107,7 @@ async def measure(store: str, backend, count: int) -> list[tuple[str, float, flo
     rows.append(
         await timed(f"{store}: charge (a realtime response's cost, checked)", count, charge)
     )
-    policy = routing.Policy.current()
+    policy = health.Policy.current()
     # a deployment id no test uses; its failures never reach the threshold (alone)
     rows.append(
         await timed(

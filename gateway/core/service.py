@@ -56,7 +56,7 @@ from gateway.errors import (
 )
 from gateway.limits import budget_estimate, limits, subjects
 from gateway.providers import wire
-from gateway.routing import context_windows, routing
+from gateway.routing import context_windows
 from gateway.telemetry import attribution, tags, tracing
 from gateway.types import (
     ModelInfo,
@@ -224,7 +224,7 @@ def _answering(key: KeyEntry, route: RouteEntry) -> list[RouteEntry]:
     """The other routes that may answer a request of ``key`` to ``route`` (its fallbacks
     and context-window fallbacks it may call, as ``routing`` takes them), for the hold."""
     reachable = context_windows.reachable_routes(registry.current(), route)[1:]
-    return [r for r in reachable if r.enabled and routing.may_call(key, r)]
+    return [r for r in reachable if r.enabled and context_windows.may_call(key, r)]
 
 
 # What an endpoint nobody declared is held to: every policy (routed, priced by tokens,

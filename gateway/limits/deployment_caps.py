@@ -1,7 +1,7 @@
 """Deployments' ``rpm`` / ``tpm`` caps counted for the whole server, not per worker.
 
 Routing keeps each process's own count of a deployment's requests and tokens this
-minute (``routing.Health``); alone that lets ``serve --workers 2`` send a deployment
+minute (``gateway.routing.health.Health``); alone that lets ``serve --workers 2`` send a deployment
 capped at 10 requests a minute up to 20. Where the key limits' counters are shared
 (``gateway.limits.limits``: the supervisor's counter service for the workers of one server, or
 Redis for several instances), a deployment with a cap is also claimed there before

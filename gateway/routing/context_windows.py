@@ -12,7 +12,8 @@ which routing treats the same way (``UpstreamError.context_window_exceeded``).
 
 from __future__ import annotations
 
-from gateway.base.entries import RouteEntry, Snapshot
+from gateway.access.authorization import decide
+from gateway.base.entries import KeyEntry, RouteEntry, Snapshot
 from gateway.errors import UpstreamError
 
 
@@ -67,3 +68,50 @@ def smallest_reachable_window(snapshot: Snapshot, route: RouteEntry) -> int | No
     except KeyError:
         found = _smallest[route.name] = smallest_window(reachable_routes(snapshot, route))
         return found
+
+
+# --- the routes a request may go on to ------------------------------------------------------
+
+
+def may_call(key: KeyEntry | None, route: RouteEntry) -> bool:
+    """Whether a request of ``key`` may go on to ``route`` (a fallback, a context-window
+    fallback): it answers and bills the key as the requested route does, so the same
+    rule, ``route.call`` (the key's route list, the route's teams). None: no key to
+    check (the caller decided already)."""
+    return key is None or decide(key, "route.call", route).allowed
+
+
+def route_chain(
+    snapshot: Snapshot, route: RouteEntry, key: KeyEntry | None = None
+) -> list[RouteEntry]:
+    """``route`` then its fallbacks, in order, enabled, each once; a fallback the
+    caller's key may not call is left out (not in its list, or limited to other teams):
+    it would answer, and bill, the key past its rights."""
+    chain: list[RouteEntry] = []
+    names: set[str] = set()
+    fallbacks = [snapshot.route(name) for name in route.fallbacks]
+    for entry in [route] + [f for f in fallbacks if f and may_call(key, f)]:
+        if entry is not None and entry.enabled and entry.name not in names:
+            chain.append(entry)
+            names.add(entry.name)
+    return chain
+
+
+def next_larger(
+    snapshot: Snapshot,
+    names: list[str],
+    visited: set[str],
+    key: KeyEntry | None,
+) -> RouteEntry | None:
+    """The first route of ``names`` (consumed) that exists, is enabled, was not tried
+    and the key may call."""
+    while names:
+        target = snapshot.route(names.pop(0))
+        if (
+            target is not None
+            and target.enabled
+            and target.name not in visited
+            and may_call(key, target)
+        ):
+            return target
+    return None

@@ -4,7 +4,7 @@ that served it last, while that upstream's prompt cache is likely still warm.
 Upstream prompt caches are per deployment (per account, region, model): an agent that
 resends the same tools, system prompt and first turns gets cache reads (a tenth of the
 input price, a shorter time to first token) only when it lands where it landed before.
-``routing.choose`` asks ``preferred`` among a weighted route's equally weighted
+``health.choose`` asks ``preferred`` among a weighted route's equally weighted
 deployments; the service ``remember``s the deployment that answered.
 
 The key (``prefix_key``) hashes the tool names, the system prompt and the first

@@ -58,33 +58,36 @@ SWITCHYARD_RETRY_BUDGET (0.2), SWITCHYARD_RETRY_BUDGET_MIN_PER_MINUTE (10).
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import random
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
 from gateway.access import registry
-from gateway.access.authorization import decide
 from gateway.base.entries import DeploymentEntry, KeyEntry, RouteEntry, Snapshot
 from gateway.errors import (
     ConfigurationError,
     GatewayError,
-    ModelNotFound,
-    NoHealthyDeployment,
     UpstreamError,
-    UpstreamRejected,
 )
 from gateway.limits import deployment_caps
 from gateway.routing import prefix_affinity, shared_cooldowns
-from gateway.routing.context_windows import ContextWindowExceeded
+from gateway.routing.attempts import (
+    REJECTED,
+    Attempt,
+    Exhausted,
+    TooLong,
+    attempt,
+    every_route_named,
+    misconfigured,
+    rejected,
+    too_long_everywhere,
+    unavailable,
+)
+from gateway.routing.context_windows import ContextWindowExceeded, next_larger, route_chain
+from gateway.routing.health import Health, Policy, choose
 from gateway.routing.shared_retry_budget import SharedRetryBudget
 
 log = logging.getLogger(__name__)
@@ -98,234 +101,8 @@ clock: Callable[[], float] = time.monotonic
 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 rng = random.Random()
 
-LATENCY_SMOOTHING = 0.3  # weight of the newest sample in the moving average
 
-
-@dataclass(slots=True)
-class Attempt:
-    """One try of one deployment, as the journal records it (in ``Record.attempts``)."""
-
-    deployment_id: int | None
-    deployment: str  # provider/model label
-    route: str
-    status: int
-    duration_ms: float
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    base: float
-    max_backoff: float
-    retry_after_cap: float
-    total: float
-    cooldown_failures: int
-    cooldown_window: float
-    cooldown: float
-    retry_budget: float = 0.2  # share of a route's requests it may retry (per minute)
-    retry_budget_floor: int = 10  # retries a minute a route may always make
-
-    @classmethod
-    def from_settings(cls) -> Policy:
-        def read(name: str, default: float) -> float:
-            return float(getattr(settings, name, default))
-
-        return cls(
-            base=read("SWITCHYARD_RETRY_BASE_SECONDS", 0.25),
-            max_backoff=read("SWITCHYARD_RETRY_MAX_BACKOFF_SECONDS", 8.0),
-            retry_after_cap=read("SWITCHYARD_RETRY_AFTER_CAP_SECONDS", 30.0),
-            total=read("SWITCHYARD_RETRY_TOTAL_SECONDS", 120.0),
-            cooldown_failures=max(1, int(read("SWITCHYARD_COOLDOWN_FAILURES", 3))),
-            cooldown_window=read("SWITCHYARD_COOLDOWN_WINDOW_SECONDS", 60.0),
-            cooldown=read("SWITCHYARD_COOLDOWN_SECONDS", 30.0),
-            retry_budget=max(0.0, read("SWITCHYARD_RETRY_BUDGET", 0.2)),
-            retry_budget_floor=max(0, int(read("SWITCHYARD_RETRY_BUDGET_MIN_PER_MINUTE", 10))),
-        )
-
-    @classmethod
-    def current(cls) -> Policy:
-        """``from_settings``, read once per process (it ran on every request: 2% of a
-        plain request's CPU); a test's or a reload's settings change clears it."""
-        global _policy
-        if _policy is None:
-            _policy = cls.from_settings()
-        return _policy
-
-    def backoff(self, retry: int) -> float:
-        """Full-jitter exponential backoff before retry number ``retry`` (1, 2, ...)."""
-        ceiling: float = min(self.max_backoff, self.base * (2 ** (retry - 1)))
-        return ceiling * (0.5 + rng.random() / 2)
-
-
-_policy: Policy | None = None
-
-
-@receiver(setting_changed)  # type: ignore[untyped-decorator]
-def _forget_policy(setting: str, **kwargs: object) -> None:
-    global _policy
-    if setting.startswith(("SWITCHYARD_RETRY_", "SWITCHYARD_COOLDOWN_")):  # and RETRY_BUDGET
-        _policy = None
-
-
-# --- per-process deployment health ---------------------------------------------------------
-
-
-class Health:
-    """What this process knows about each deployment, by deployment id."""
-
-    def __init__(self) -> None:
-        self.in_flight: dict[int, int] = {}
-        self.latency: dict[int, float] = {}
-        # times of the consecutive failed requests since the last success
-        self.failures: dict[int, deque[float]] = {}
-        self.cool_until: dict[int, float] = {}
-        # half-open deployments (cooldown over) whose one probe request is in flight
-        self.probing: set[int] = set()
-        # (minute number, requests, tokens) for the rpm/tpm caps
-        self.minute: dict[int, list[int]] = {}
-        # when a deployment the server-wide counts found at its cap is free again
-        # (gateway.limits.deployment_caps; this process's own count may be lower)
-        self.full_until: dict[int, float] = {}
-        # deployments the shared cooldown store knows failures or a cooldown of
-        # (gateway.routing.shared_cooldowns): their successes are pushed there
-        self.shared: set[int] = set()
-
-    def forget(self, deployment_id: int) -> None:
-        for table in (self.latency, self.failures, self.cool_until, self.minute, self.full_until):
-            table.pop(deployment_id, None)
-        self.probing.discard(deployment_id)
-        self.shared.discard(deployment_id)
-
-    def cooling(self, deployment_id: int, now: float) -> bool:
-        """Skipped by choice: in its cooldown, or past it while its probe is in flight."""
-        until = self.cool_until.get(deployment_id)
-        if until is None:
-            return False
-        return until > now or deployment_id in self.probing
-
-    def claim_probe(self, deployment_id: int, now: float) -> bool:
-        """Make the caller's request the one probe of a half-open deployment; False when
-        the deployment is not half-open (closed, or its probe already in flight)."""
-        until = self.cool_until.get(deployment_id)
-        if until is None or until > now or deployment_id in self.probing:
-            return False
-        self.probing.add(deployment_id)
-        return True
-
-    def _minute(self, deployment_id: int, now: float) -> list[int]:
-        minute = int(now // 60)
-        entry = self.minute.get(deployment_id)
-        if entry is None or entry[0] != minute:
-            entry = self.minute[deployment_id] = [minute, 0, 0]
-        return entry
-
-    def over_cap(self, deployment: DeploymentEntry, now: float) -> bool:
-        if not deployment.rpm and not deployment.tpm:
-            return False
-        if self.full_until.get(deployment.id, 0.0) > now:
-            return True
-        _, requests, tokens = self._minute(deployment.id, now)
-        return bool(
-            (deployment.rpm and requests >= deployment.rpm)
-            or (deployment.tpm and tokens >= deployment.tpm)
-        )
-
-    def available(self, deployment: DeploymentEntry, now: float) -> bool:
-        return not self.cooling(deployment.id, now) and not self.over_cap(deployment, now)
-
-    def started(self, deployment: DeploymentEntry, now: float) -> None:
-        self.in_flight[deployment.id] = self.in_flight.get(deployment.id, 0) + 1
-        if deployment.rpm or deployment.tpm:
-            self._minute(deployment.id, now)[1] += 1
-
-    def ended(self, deployment_id: int) -> None:
-        self.in_flight[deployment_id] = max(0, self.in_flight.get(deployment_id, 0) - 1)
-
-    def request_failed(
-        self,
-        deployment_id: int,
-        now: float,
-        policy: Policy,
-        *,
-        probe: bool,
-        alone: bool,
-        label: str = "",
-    ) -> None:
-        """Count one failed request (not attempt). A failed probe cools the deployment
-        again at once; otherwise enough consecutive failed requests within the window
-        start a cooldown. A deployment that was the last one its request could use
-        (``alone``) is never cooled: skipping it would only refuse the next request.
-        Where workers share cooldowns the store counts and decides (this process's
-        own count decides only while the store is unreachable)."""
-        if probe:
-            self.probing.discard(deployment_id)
-
-        def alone_decides() -> None:
-            self._count_failure(deployment_id, clock(), policy, probe, alone, label)
-
-        if shared_cooldowns.report_failure(
-            deployment_id, label, policy, probe=probe, alone=alone, fallback=alone_decides
-        ):
-            self.shared.add(deployment_id)
-            return
-        self._count_failure(deployment_id, now, policy, probe, alone, label)
-
-    def _count_failure(
-        self, deployment_id: int, now: float, policy: Policy, probe: bool, alone: bool, label: str
-    ) -> None:
-        seen = self.failures.setdefault(deployment_id, deque())
-        seen.append(now)
-        while seen and seen[0] <= now - policy.cooldown_window:
-            seen.popleft()
-        if alone or not (probe or len(seen) >= policy.cooldown_failures):
-            return
-        self.cool_until[deployment_id] = now + policy.cooldown
-        log.warning(
-            "deployment %s: %s; skipped for %.0fs, then one request probes it",
-            label or deployment_id,
-            "its probe request failed"
-            if probe
-            else f"{len(seen)} requests in a row failed within {policy.cooldown_window:.0f}s",
-            policy.cooldown,
-        )
-        seen.clear()
-
-    def succeeded(self, deployment_id: int, seconds: float | None = None) -> None:
-        """A success closes the breaker: failures, cooldown and probe are forgotten
-        (and, for a deployment the shared store knows failures of, there too)."""
-        self.failures.pop(deployment_id, None)
-        self.cool_until.pop(deployment_id, None)
-        self.probing.discard(deployment_id)
-        if deployment_id in self.shared:
-            self.shared.discard(deployment_id)
-            shared_cooldowns.report_success(deployment_id)
-        if seconds is not None:
-            self.observe_latency(deployment_id, seconds)
-
-    def learned(self, states: dict[int, tuple[float | None, int]], complete: bool) -> None:
-        """Take in the shared store's news (``gateway.routing.shared_cooldowns``): per
-        deployment, the seconds its cooldown lasts (<= 0: half-open; None: not cooled)
-        and its failures since its last success. ``complete``: the whole view, so a
-        deployment it no longer lists was closed by a success elsewhere."""
-        now = clock()
-        if complete:
-            for deployment_id in self.shared - states.keys():
-                self.cool_until.pop(deployment_id, None)
-                self.failures.pop(deployment_id, None)
-            self.shared = set(states)
-        for deployment_id, (cool_for, _failures) in states.items():
-            self.shared.add(deployment_id)
-            if cool_for is not None:
-                self.cool_until[deployment_id] = now + cool_for
-
-    def observe_latency(self, deployment_id: int, seconds: float) -> None:
-        previous = self.latency.get(deployment_id)
-        self.latency[deployment_id] = (
-            seconds if previous is None else previous + LATENCY_SMOOTHING * (seconds - previous)
-        )
-
-
-health = Health()
+health = Health(lambda: _clock())
 
 
 def observe_latency(deployment_id: int, seconds: float) -> None:
@@ -360,7 +137,7 @@ def observe_tokens(deployment: DeploymentEntry, tokens: int) -> None:
 def reset() -> None:
     """Forget everything (tests)."""
     global health, retries, affinity
-    health = Health()
+    health = Health(_clock)
     retries.stop()
     retries = SharedRetryBudget(_clock)
     affinity = prefix_affinity.AffinityTable()
@@ -410,111 +187,7 @@ registry.on_change(_on_snapshot)
 # --- choosing a deployment ----------------------------------------------------------------
 
 
-def _weighted(candidates: list[DeploymentEntry]) -> DeploymentEntry:
-    if len(candidates) == 1:  # a lone deployment, the usual route: no draw
-        return candidates[0]
-    weights = [max(0.0, d.weight) for d in candidates]
-    if sum(weights) <= 0:
-        return rng.choice(candidates)
-    return rng.choices(candidates, weights=weights)[0]
-
-
-def _lowest(candidates: list[DeploymentEntry], score: Callable[[int], float]) -> DeploymentEntry:
-    best = min(score(d.id) for d in candidates)
-    return _weighted([d for d in candidates if score(d.id) == best])
-
-
-def choose(
-    route: RouteEntry,
-    tried: set[int],
-    now: float,
-    excluded: Collection[int] = (),
-    ignore_cooldown: bool = False,
-    prefer: int | None = None,
-) -> DeploymentEntry | None:
-    """The deployment for the next attempt on ``route``: available ones only (cooling
-    ones too with ``ignore_cooldown``), never an ``excluded`` one, those not tried yet
-    in this request first; None when none is available. ``prefer`` (the deployment
-    whose prompt cache holds the request's prefix) wins a weighted draw among equally
-    weighted candidates when it is one of them."""
-    available = [
-        d
-        for d in route.deployments
-        if d.id not in excluded
-        and not health.over_cap(d, now)
-        and (ignore_cooldown or not health.cooling(d.id, now))
-    ]
-    if not available:
-        return None
-    fresh = [d for d in available if d.id not in tried] or available
-    if route.strategy == "least_busy":
-        return _lowest(fresh, lambda i: health.in_flight.get(i, 0))
-    if route.strategy == "lowest_latency":
-        # A deployment never measured scores 0, so it gets measured.
-        return _lowest(fresh, lambda i: health.latency.get(i, 0.0))
-    if prefer is not None and len(fresh) > 1:
-        warm = next((d for d in fresh if d.id == prefer), None)
-        if warm is not None and warm.weight > 0 and all(d.weight == warm.weight for d in fresh):
-            return warm
-    return _weighted(fresh)
-
-
-def may_call(key: KeyEntry | None, route: RouteEntry) -> bool:
-    """Whether a request of ``key`` may go on to ``route`` (a fallback, a context-window
-    fallback): it answers and bills the key as the requested route does, so the same
-    rule, ``route.call`` (the key's route list, the route's teams). None: no key to
-    check (the caller decided already)."""
-    return key is None or decide(key, "route.call", route).allowed
-
-
-def _chain(snapshot: Snapshot, route: RouteEntry, key: KeyEntry | None = None) -> list[RouteEntry]:
-    """``route`` then its fallbacks, in order, enabled, each once; a fallback the
-    caller's key may not call is left out (not in its list, or limited to other teams):
-    it would answer, and bill, the key past its rights."""
-    chain: list[RouteEntry] = []
-    names: set[str] = set()
-    fallbacks = [snapshot.route(name) for name in route.fallbacks]
-    for entry in [route] + [f for f in fallbacks if f and may_call(key, f)]:
-        if entry is not None and entry.enabled and entry.name not in names:
-            chain.append(entry)
-            names.add(entry.name)
-    return chain
-
-
-def _unavailable(chain: list[RouteEntry], now: float) -> GatewayError:
-    """The error when no deployment in ``chain`` can take a request right now."""
-    deployments = [d for route in chain for d in route.deployments]
-    if not deployments:
-        names = ", ".join(repr(r.name) for r in chain) or "(none enabled)"
-        return NoHealthyDeployment(
-            f"model {chain[0].name if chain else ''!r} has no enabled deployment "
-            f"(routes tried: {names}); add or enable one",
-            code="no_deployments",
-        )
-    # Cooldowns alone never get here at the start of a request (``run`` tries cooling
-    # deployments then); a request whose deployments all became busy meanwhile may.
-    waits = []
-    for d in deployments:  # when each could take a request again
-        cap = 0.0
-        if health.full_until.get(d.id, 0.0) > now:  # full on the server's shared count
-            cap = health.full_until[d.id] - now
-        elif health.over_cap(d, now):  # full on this process's count
-            cap = 60.0 - now % 60
-        waits.append(max(cap, health.cool_until.get(d.id, now) - now))
-    return NoHealthyDeployment(
-        f"every deployment of model {chain[0].name!r} and its fallbacks is at its "
-        "requests- or tokens-per-minute cap (or cooling down); try again shortly",
-        code="no_healthy_deployment",
-        retry_after=max(1.0, min(waits)),
-    )
-
-
 # --- the loop -----------------------------------------------------------------------------
-
-
-# Upstream statuses that say this deployment cannot serve anyone (the gateway's
-# credentials, the model's name): not retried on it, the request moves on.
-REJECTED = (401, 403, 404)
 
 
 @dataclass(slots=True)
@@ -666,7 +339,7 @@ async def run(
     (``prefix_affinity.prefix_key``) steers the request to the deployment that served
     the same prompt prefix last, while its cache is warm."""
     policy = Policy.current()
-    chain = _chain(snapshot, route, key)
+    chain = route_chain(snapshot, route, key)
     now = clock()
     pool = [d for r in chain for d in r.deployments]
     first_view = shared_cooldowns.ensure_refreshing(policy.cooldown_window)
@@ -679,7 +352,7 @@ async def run(
     request.prefix = prefix
     if not any(health.available(d, now) for d in pool):
         if not any(not health.over_cap(d, now) for d in pool):
-            raise _unavailable(chain, now)
+            raise unavailable(chain, now, health)
         request.ignore_cooldown = True  # all cooling: a cooldown never refuses a request
     last: GatewayError | None = None
     visited: set[str] = set()
@@ -694,21 +367,21 @@ async def run(
             visited.add(current.name)
             try:
                 return await _run_route(current, call, request)
-            except _ContextWindow as overflow:
+            except TooLong as overflow:
                 last = overflow.error
                 failed.append((current.name, overflow.error))
                 overflows.append(overflow.error)
                 larger.extend(current.context_window_fallbacks)
-                target = _next_larger(snapshot, larger, visited, key)
+                target = next_larger(snapshot, larger, visited, key)
                 if target is None:
-                    raise _too_long_everywhere(overflows) from None
-                chain = _chain(snapshot, target, key)
+                    raise too_long_everywhere(overflows) from None
+                chain = route_chain(snapshot, target, key)
                 request.pool = [d for r in chain for d in r.deployments]
             except GatewayError as final:  # not to be retried: it ends the request here
                 if not failed:
                     raise
                 raise every_route_named(final, [*failed, (current.name, final)]) from None
-            except _Exhausted as exhausted:
+            except Exhausted as exhausted:
                 failed.append((current.name, exhausted.error))
                 last = exhausted.error or last
                 if exhausted.out_of_time:
@@ -717,127 +390,7 @@ async def run(
         request.release_probes()
     if last is not None:
         raise every_route_named(last, failed)
-    raise _unavailable(_chain(snapshot, route, key), clock())
-
-
-REASON_CHARS = 160  # of each route's reason in the combined message
-
-
-def every_route_named(
-    last: GatewayError, failed: list[tuple[str, GatewayError | None]]
-) -> GatewayError:
-    """``last``, its message naming each route tried and why it failed, when a request
-    went on to fallbacks: the caller read only the last route's words and took them
-    for the one problem. Each reason is the caller-facing message of that route's last
-    error (never the operator's detail), so it says nothing the caller would not have
-    seen had that route been the last one; the status and type stay ``last``'s."""
-    if len(failed) < 2:
-        return last
-    reasons = "; ".join(f"{name!r}: {_reason(error)}" for name, error in failed)
-    named = copy.copy(last)
-    named.message = f"{last.message} (routes tried: {reasons})"
-    named.args = (named.message,)
-    named.__cause__ = last
-    return named
-
-
-def _reason(error: GatewayError | None) -> str:
-    if error is None:
-        return "no deployment could take it (cooling down or at capacity)"
-    words = (
-        error.message if len(error.message) <= REASON_CHARS else error.message[:REASON_CHARS] + "…"
-    )
-    return f"{error.status} {words}"
-
-
-def _next_larger(
-    snapshot: Snapshot,
-    names: list[str],
-    visited: set[str],
-    key: KeyEntry | None,
-) -> RouteEntry | None:
-    """The first route of ``names`` (consumed) that exists, is enabled, was not tried
-    and the key may call."""
-    while names:
-        target = snapshot.route(names.pop(0))
-        if (
-            target is not None
-            and target.enabled
-            and target.name not in visited
-            and may_call(key, target)
-        ):
-            return target
-    return None
-
-
-def _too_long_everywhere(overflows: list[UpstreamError]) -> UpstreamError:
-    """The error for a prompt no route of the chain holds: the gateway's own check
-    names the largest window it tried; an upstream's own words are passed on as is."""
-    ours = [e for e in overflows if isinstance(e, ContextWindowExceeded)]
-    if len(ours) < len(overflows) or not ours:
-        return overflows[-1]
-    return max(ours, key=lambda e: e.window)
-
-
-class _ContextWindow(Exception):
-    def __init__(self, error: UpstreamError) -> None:
-        self.error = error
-
-
-class _Exhausted(Exception):
-    def __init__(self, error: GatewayError | None, out_of_time: bool = False) -> None:
-        self.error = error
-        self.out_of_time = out_of_time
-
-
-def _misconfigured(
-    route: RouteEntry, deployment: DeploymentEntry, exc: ConfigurationError
-) -> ConfigurationError:
-    """The error naming the deployment that cannot be called (never a secret)."""
-    log.warning("deployment %s of route %r: %s", deployment.label, route.name, exc.message)
-    return ConfigurationError(
-        f"deployment {deployment.label!r} of model {route.name!r} is misconfigured: {exc.message}",
-        code="deployment_misconfigured",
-    )
-
-
-def _rejected(route: RouteEntry, deployment: DeploymentEntry, exc: UpstreamError) -> GatewayError:
-    """An upstream 401/403/404 as the caller should see it when nothing else is left:
-    a 404 the caller's SDK reads as its own "model not found" (the upstream does not
-    know the deployment's model), or a 502 naming the provider, never the caller's own
-    401/403."""
-    provider = deployment.provider.name
-    if exc.status == 404:
-        # its words help tell a wrong model id from a wrong base URL; a 404 body does
-        # not echo credentials, unlike some 401 bodies (never passed on)
-        error: GatewayError = ModelNotFound(
-            f"upstream provider {provider!r} does not know model {deployment.model!r} (404); "
-            f"check the deployment of model {route.name!r}.{_upstream_words(exc)}",
-            code="model_not_found",
-        )
-        error.__cause__ = exc
-        return error
-    else:
-        message = (
-            f"upstream provider {provider!r} rejected the gateway's credentials "
-            f"({exc.status}); check the provider's API key"
-        )
-        code = "upstream_authentication_failed"
-    error = UpstreamRejected(message, code=code)
-    error.__cause__ = exc
-    return error
-
-
-KEY_MARKERS = ("key", "sk-", "bearer", "authoriz", "token", "secret")
-
-
-def _upstream_words(exc: UpstreamError) -> str:
-    """What the upstream said, for the caller, unless it speaks of keys (a 404 body
-    that echoes a key's first characters must not reach the caller)."""
-    words = exc.message[:300]
-    if any(marker in words.lower() for marker in KEY_MARKERS):
-        return ""
-    return f" The upstream said: {words}"
+    raise unavailable(route_chain(snapshot, route, key), clock(), health)
 
 
 async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
@@ -852,16 +405,18 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         prefer = None
         if request.prefix is not None and len(route.deployments) > 1:
             prefer = affinity.preferred(route.name, request.prefix, now)
-        deployment = choose(route, tried, now, request.excluded, request.ignore_cooldown, prefer)
+        deployment = choose(
+            health, rng, route, tried, now, request.excluded, request.ignore_cooldown, prefer
+        )
         if deployment is None:
             if isinstance(last, ContextWindowExceeded):  # no deployment here holds it
-                raise _ContextWindow(last)
-            raise _Exhausted(last)
+                raise TooLong(last)
+            raise Exhausted(last)
         if not await request.may_retry():  # the route's retries are spent: fail fast
             _budget_spent(request)
-            raise _Exhausted(last, out_of_time=True)
+            raise Exhausted(last, out_of_time=True)
         if back_off:
-            wait = policy.backoff(calls)
+            wait = policy.backoff(calls, rng.random())
             if (
                 isinstance(last, UpstreamError)
                 and last.retry_after
@@ -869,13 +424,13 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
                 and deployment.id == previous.id
             ):
                 if last.retry_after > policy.retry_after_cap:
-                    raise _Exhausted(last)  # not ready soon: move on to the fallbacks
+                    raise Exhausted(last)  # not ready soon: move on to the fallbacks
                 wait = max(wait, last.retry_after)
             if clock() + wait >= deadline:
-                raise _Exhausted(last, out_of_time=True)
+                raise Exhausted(last, out_of_time=True)
             await sleep(wait)
         elif clock() >= deadline:
-            raise _Exhausted(last, out_of_time=True)
+            raise Exhausted(last, out_of_time=True)
         if (
             deployment.id in health.shared
             and deployment.id not in health.cool_until
@@ -909,9 +464,9 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             result = await call(route, deployment)
         except ConfigurationError as exc:  # before any connection: on to the next one
             request.upstream_calls -= 1  # none was made
-            error = _misconfigured(route, deployment, exc)
+            error = misconfigured(route, deployment, exc)
             attempts.append(
-                _attempt(route, deployment, error.status, started, clock(), error.message)
+                attempt(route, deployment, error.status, started, clock(), error.message)
             )
             request.excluded.add(deployment.id)
             request.release_probe(deployment.id)  # no verdict on the upstream's health
@@ -919,23 +474,21 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             continue
         except ContextWindowExceeded as exc:  # the gateway's own check, before any call
             request.upstream_calls -= 1  # none was made
-            attempts.append(_attempt(route, deployment, exc.status, started, clock(), exc.message))
+            attempts.append(attempt(route, deployment, exc.status, started, clock(), exc.message))
             request.excluded.add(deployment.id)  # a sibling with a larger window may hold it
             request.release_probe(deployment.id)
             last, back_off = exc, False
             continue
         except UpstreamError as exc:
             ended = clock()
-            attempts.append(
-                _attempt(route, deployment, exc.status, started, ended, exc.log_message)
-            )
+            attempts.append(attempt(route, deployment, exc.status, started, ended, exc.log_message))
             calls += 1
             if exc.context_window_exceeded:
-                raise _ContextWindow(exc) from None
+                raise TooLong(exc) from None
             if exc.status in REJECTED:  # this deployment cannot serve anyone: move on
                 request.excluded.add(deployment.id)
                 request.failed(deployment, ended)
-                last, back_off = _rejected(route, deployment, exc), False
+                last, back_off = rejected(route, deployment, exc), False
                 continue
             if not exc.retryable:
                 raise
@@ -945,7 +498,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         finally:
             health.ended(deployment.id)
         ended = clock()
-        attempts.append(_attempt(route, deployment, 200, started, ended))
+        attempts.append(attempt(route, deployment, 200, started, ended))
         if request.prefix is not None and len(route.deployments) > 1:
             affinity.remember(route.name, request.prefix, deployment, ended)
         if request.outcome is not None:  # a stream: its end gives the verdict
@@ -955,7 +508,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             health.succeeded(deployment.id, ended - started)
             request.probes.discard(deployment.id)
         return result
-    raise _Exhausted(last)
+    raise Exhausted(last)
 
 
 async def _cooled_meanwhile(
@@ -973,7 +526,7 @@ async def _cooled_meanwhile(
     health.cool_until[deployment.id] = now + state[0]
     if state[0] <= 0:
         return False  # half-open: its probe is claimed next, as any half-open one's
-    return choose(route, set(), now, request.excluded | {deployment.id}) is not None
+    return choose(health, rng, route, set(), now, request.excluded | {deployment.id}) is not None
 
 
 async def _claim_shared_probe(
@@ -990,7 +543,7 @@ async def _claim_shared_probe(
     health.probing.discard(deployment.id)
     now = clock()
     health.cool_until[deployment.id] = now + max(wait, 0.05)
-    if choose(route, set(), now, request.excluded | {deployment.id}) is None:
+    if choose(health, rng, route, set(), now, request.excluded | {deployment.id}) is None:
         return "plain"  # its probe is elsewhere, but this request has nowhere else to go
     return "skip"
 
@@ -1010,17 +563,4 @@ def _budget_spent(request: _Request) -> None:
         request.budget_route,
         request.budget_share * 100,
         request.policy.retry_budget_floor,
-    )
-
-
-def _attempt(
-    route: RouteEntry,
-    deployment: DeploymentEntry,
-    status: int,
-    started: float,
-    ended: float,
-    error: str = "",
-) -> Attempt:
-    return Attempt(
-        deployment.id, deployment.label, route.name, status, (ended - started) * 1000, error[:300]
     )

@@ -10,6 +10,7 @@ import pytest
 from gateway.base.entries import DeploymentEntry, RouteEntry
 from gateway.core import capabilities, prompt_size
 from gateway.routing import routing
+from gateway.routing.attempts import Attempt
 from gateway.routing.context_windows import ContextWindowExceeded
 from gateway.types import ChatRequest, Message, Text
 from tests.gateway.entries import deployment, route, snapshot
@@ -48,7 +49,7 @@ class Attempts:
 
 async def run(entry: RouteEntry, others: list[RouteEntry], prompt_tokens: int):
     attempts = Attempts(prompt_tokens)
-    log: list[routing.Attempt] = []
+    log: list[Attempt] = []
     plan = capabilities.fitting(entry, prompt_tokens)  # what the service routes
     result = await routing.run(snapshot(entry, *others), plan, attempts, log)
     return result, attempts.called, log

@@ -16,6 +16,7 @@ from gateway.errors import (
     UpstreamTimeout,
 )
 from gateway.routing import routing
+from gateway.routing.health import choose
 from tests.gateway.entries import _ids, deployment, route, snapshot
 from tests.gateway.limits.test_limits import key
 
@@ -71,7 +72,9 @@ def server_error(status: int = 500, **kwargs) -> UpstreamError:
 
 async def test_weighted_picks_follow_the_weights(fake_time):
     r = route("w", "a", "b", "c", weights=[6.0, 3.0, 1.0])
-    picks = Counter(routing.choose(r, set(), fake_time.now).model for _ in range(10_000))
+    picks = Counter(
+        choose(routing.health, routing.rng, r, set(), fake_time.now).model for _ in range(10_000)
+    )
     assert abs(picks["a"] / 10_000 - 0.6) < 0.03
     assert abs(picks["b"] / 10_000 - 0.3) < 0.03
     assert abs(picks["c"] / 10_000 - 0.1) < 0.03
@@ -79,7 +82,9 @@ async def test_weighted_picks_follow_the_weights(fake_time):
 
 async def test_zero_weight_deployment_is_never_picked_while_others_have_weight(fake_time):
     r = route("w", "a", "b", weights=[1.0, 0.0])
-    assert {routing.choose(r, set(), fake_time.now).model for _ in range(500)} == {"a"}
+    assert {
+        choose(routing.health, routing.rng, r, set(), fake_time.now).model for _ in range(500)
+    } == {"a"}
 
 
 async def test_retry_lands_on_the_healthy_deployment(fake_time):
@@ -316,7 +321,9 @@ async def test_least_busy_picks_the_deployment_with_fewest_in_flight(fake_time):
     r = route("r", "a", "b", "c", strategy="least_busy")
     a, b, c = r.deployments
     routing.health.in_flight.update({a.id: 3, b.id: 1, c.id: 2})
-    assert {routing.choose(r, set(), fake_time.now).model for _ in range(50)} == {"b"}
+    assert {
+        choose(routing.health, routing.rng, r, set(), fake_time.now).model for _ in range(50)
+    } == {"b"}
 
 
 async def test_in_flight_counts_rise_during_a_call_and_fall_after(fake_time):
@@ -347,7 +354,7 @@ async def test_lowest_latency_prefers_the_fastest_measured_deployment(fake_time)
     assert routing.health.latency[slow.id] == pytest.approx(2.0)
 
     routing.observe_latency(fast.id, 10.0)  # the service reports it got slow
-    assert routing.choose(r, set(), fake_time.now).model == "slow"
+    assert choose(routing.health, routing.rng, r, set(), fake_time.now).model == "slow"
 
 
 async def test_deployment_rpm_cap_is_honoured(fake_time):
@@ -499,7 +506,9 @@ async def test_hold_keeps_a_stream_counted_until_released(fake_time):
     r = route("r", "a", "b", strategy="least_busy")
     a, b = r.deployments
     release = routing.hold(a.id)
-    assert {routing.choose(r, set(), fake_time.now).model for _ in range(20)} == {"b"}
+    assert {
+        choose(routing.health, routing.rng, r, set(), fake_time.now).model for _ in range(20)
+    } == {"b"}
     release()
     release()  # idempotent
     assert routing.health.in_flight[a.id] == 0

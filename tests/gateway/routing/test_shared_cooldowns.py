@@ -15,6 +15,7 @@ from gateway.base.counters import SOCKET_ENV
 from gateway.limits import counters, limits
 from gateway.routing import routing, shared_cooldowns
 from gateway.routing.cooldown_book import CooldownBook
+from gateway.routing.health import Health, Policy
 from gateway.server.counter_service import CounterService
 from tests.gateway.entries import route, snapshot
 from tests.gateway.routing.test_routing import Upstream, server_error
@@ -22,9 +23,9 @@ from tests.gateway.routing.test_routing import Upstream, server_error
 REDIS_URL = "redis://127.0.0.1:6379/12"  # keys under a prefix of each test's own
 
 
-def policy(**changes) -> routing.Policy:
-    base = routing.Policy.from_settings()
-    return routing.Policy(**{**{f: getattr(base, f) for f in base.__slots__}, **changes})
+def policy(**changes) -> Policy:
+    base = Policy.from_settings()
+    return Policy(**{**{f: getattr(base, f) for f in base.__slots__}, **changes})
 
 
 # --- the book (what the counter service keeps) -------------------------------------------------
@@ -94,7 +95,7 @@ class Worker:
     view is ``refresh`` (this process's refresher feeds ``routing.health`` only)."""
 
     def __init__(self) -> None:
-        self.health = routing.Health()
+        self.health = Health(lambda: routing.clock())
 
     async def run(self, r, upstream) -> str:
         mine = routing.health
