@@ -45,7 +45,7 @@ def main() -> None:
 
 def records(count: int) -> list:
     from gateway.journal import Record
-    from gateway.routing.routing import Attempt
+    from gateway.routing.attempts import Attempt
 
     message = {"role": "user", "content": "Say hello in twenty tokens."}
     inbound = json.dumps({"model": "bench", "max_tokens": 64, "messages": [message]}).encode()

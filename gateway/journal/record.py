@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from gateway.routing.routing import Attempt
+from gateway.routing.attempts import Attempt
 
 __all__ = ["Attempt", "Record"]
 

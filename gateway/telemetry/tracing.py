@@ -50,7 +50,7 @@ from gateway.telemetry import semconv as sc
 if TYPE_CHECKING:
     from gateway.base.entries import DeploymentEntry
     from gateway.providers.base import Exchange, Provider
-    from gateway.routing.routing import Attempt
+    from gateway.routing.attempts import Attempt
     from gateway.types import ChatRequest, Usage
 
 

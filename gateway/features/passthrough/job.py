@@ -52,7 +52,7 @@ from gateway.errors import (
 from gateway.features.passthrough import paths, pricing, selection, shapes
 from gateway.features.passthrough.paths import TARGET, Target
 from gateway.providers import wire
-from gateway.routing.routing import Attempt
+from gateway.routing.attempts import Attempt
 from gateway.telemetry import tracing
 from gateway.types import ChatRequest, Usage
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.journal import Record
-from gateway.routing.routing import Attempt
+from gateway.routing.attempts import Attempt
 
 
 def full_record(request_id: str = "req-db", **overrides: Any) -> Record:
