@@ -394,7 +394,7 @@ async def run(
 
 
 async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
-    policy, deadline, attempts = request.policy, request.deadline, request.attempts
+    attempts = request.attempts
     tried: set[int] = set()
     last: GatewayError | None = None
     previous: DeploymentEntry | None = None
@@ -415,22 +415,7 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         if not await request.may_retry():  # the route's retries are spent: fail fast
             _budget_spent(request)
             raise Exhausted(last, out_of_time=True)
-        if back_off:
-            wait = policy.backoff(calls, rng.random())
-            if (
-                isinstance(last, UpstreamError)
-                and last.retry_after
-                and previous is not None
-                and deployment.id == previous.id
-            ):
-                if last.retry_after > policy.retry_after_cap:
-                    raise Exhausted(last)  # not ready soon: move on to the fallbacks
-                wait = max(wait, last.retry_after)
-            if clock() + wait >= deadline:
-                raise Exhausted(last, out_of_time=True)
-            await sleep(wait)
-        elif clock() >= deadline:
-            raise Exhausted(last, out_of_time=True)
+        await _pause(request, deployment, previous, last, calls if back_off else 0)
         if (
             deployment.id in health.shared
             and deployment.id not in health.cool_until
@@ -439,22 +424,8 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         ):
             back_off = False  # this request waited already: on to another deployment
             continue
-        if deployment.rpm or deployment.tpm:
-            full_for = await deployment_caps.claim(deployment)
-            if full_for is not None:  # the other workers used its minute up: pick again
-                health.full_until[deployment.id] = clock() + full_for
-                # and not again in this request, whatever the clocks say: no loop of
-                # refused claims
-                request.excluded.add(deployment.id)
-                continue
-        if health.claim_probe(deployment.id, clock()):
-            probe = "probe"
-            if deployment.id in health.shared:
-                probe = await _claim_shared_probe(route, deployment, request)
-            if probe == "skip":  # another worker probes it: a sibling takes this request
-                continue
-            if probe == "probe":
-                request.probes.add(deployment.id)
+        if not await _claimed(route, deployment, request):
+            continue
         tried.add(deployment.id)
         previous = deployment
         started = clock()
@@ -497,18 +468,78 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             continue
         finally:
             health.ended(deployment.id)
-        ended = clock()
-        attempts.append(attempt(route, deployment, 200, started, ended))
-        if request.prefix is not None and len(route.deployments) > 1:
-            affinity.remember(route.name, request.prefix, deployment, ended)
-        if request.outcome is not None:  # a stream: its end gives the verdict
-            health.observe_latency(deployment.id, ended - started)
-            request.outcome.opened(request, deployment)
-        else:
-            health.succeeded(deployment.id, ended - started)
-            request.probes.discard(deployment.id)
+        _succeeded(route, deployment, request, started)
         return result
     raise Exhausted(last)
+
+
+async def _pause(
+    request: _Request,
+    deployment: DeploymentEntry,
+    previous: DeploymentEntry | None,
+    last: GatewayError | None,
+    retry: int,
+) -> None:
+    """Wait before retry number ``retry`` (0: the last failure asks for no pause), as
+    the policy's backoff or the upstream's ``Retry-After`` on the same deployment says;
+    Exhausted when that is not soon or past the request's deadline."""
+    policy, deadline = request.policy, request.deadline
+    if retry:
+        wait = policy.backoff(retry, rng.random())
+        if (
+            isinstance(last, UpstreamError)
+            and last.retry_after
+            and previous is not None
+            and deployment.id == previous.id
+        ):
+            if last.retry_after > policy.retry_after_cap:
+                raise Exhausted(last)  # not ready soon: move on to the fallbacks
+            wait = max(wait, last.retry_after)
+        if clock() + wait >= deadline:
+            raise Exhausted(last, out_of_time=True)
+        await sleep(wait)
+    elif clock() >= deadline:
+        raise Exhausted(last, out_of_time=True)
+
+
+async def _claimed(route: RouteEntry, deployment: DeploymentEntry, request: _Request) -> bool:
+    """Claim ``deployment`` for the next attempt: a minute of its server-wide cap (False:
+    full, and not again in this request) and, half-open, its probe (False: another
+    worker probes it, a sibling takes this request)."""
+    if deployment.rpm or deployment.tpm:
+        full_for = await deployment_caps.claim(deployment)
+        if full_for is not None:  # the other workers used its minute up: pick again
+            health.full_until[deployment.id] = clock() + full_for
+            # and not again in this request, whatever the clocks say: no loop of
+            # refused claims
+            request.excluded.add(deployment.id)
+            return False
+    if health.claim_probe(deployment.id, clock()):
+        probe = "probe"
+        if deployment.id in health.shared:
+            probe = await _claim_shared_probe(route, deployment, request)
+        if probe == "skip":
+            return False
+        if probe == "probe":
+            request.probes.add(deployment.id)
+    return True
+
+
+def _succeeded(
+    route: RouteEntry, deployment: DeploymentEntry, request: _Request, started: float
+) -> None:
+    """An attempt answered: recorded, its prefix remembered, its latency and success
+    counted (a stream's verdict waits for its end)."""
+    ended = clock()
+    request.attempts.append(attempt(route, deployment, 200, started, ended))
+    if request.prefix is not None and len(route.deployments) > 1:
+        affinity.remember(route.name, request.prefix, deployment, ended)
+    if request.outcome is not None:  # a stream: its end gives the verdict
+        health.observe_latency(deployment.id, ended - started)
+        request.outcome.opened(request, deployment)
+    else:
+        health.succeeded(deployment.id, ended - started)
+        request.probes.discard(deployment.id)
 
 
 async def _cooled_meanwhile(
