@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 
+from gateway.access import registry
 from gateway.base.entries import DeploymentEntry
 from gateway.features.cache_doctor import doctor
 from gateway.features.cache_doctor.doctor import Pricing, Report, Turn
 from gateway.models import RequestBody, RequestLog
-from gateway.policy import registry
 from gateway.providers import kinds
 from gateway.providers.base import Provider
 

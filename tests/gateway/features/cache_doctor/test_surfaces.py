@@ -14,9 +14,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from gateway import journal
+from gateway.access import registry, roles
 from gateway.features.cache_doctor import reading
 from gateway.models import Deployment, Provider, Route
-from gateway.policy import registry, roles
 from tests.console.role_sets import ADMINS, Expectation
 from tests.gateway.features.cache_doctor.test_doctor import anthropic_body
 from tests.gateway.journal.records import full_record
