@@ -103,7 +103,7 @@ def _inactive_users() -> set[int]:
 def build_snapshot() -> Snapshot:
     """Read the registry tables into a new Snapshot (sync; run it in a thread from async)."""
     from gateway import catalog
-    from gateway.models import ApiKey, Guardrail, McpServer, Provider, RegistryState, Route, Team
+    from gateway.models import McpServer, RegistryState
 
     try:
         models = catalog.load()
@@ -111,6 +111,31 @@ def build_snapshot() -> Snapshot:
         log.error("model catalog unavailable: %s", exc)
         models = catalog.Catalog()
     version = RegistryState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+    providers = _providers()
+    routes, patterns = _routes(providers, models)
+    keys = _keys()
+    mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
+    guardrails = _guardrails()
+    return Snapshot(
+        version=version,
+        routes=routes,
+        patterns=patterns,
+        providers={p.name: p for p in providers.values()},
+        keys=keys,
+        built_at=time.time(),
+        mcp_servers=mcp_servers,
+        guardrails=guardrails,
+        default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),
+        parts={name: load() for name, load in hooks.snapshot_parts.items()},
+        trusted_names=_operator_references(),
+        tag_limits=_limited_tags(),
+    )
+
+
+def _providers() -> dict[int, ProviderEntry]:
+    """The providers by id, their secrets opened (an undecryptable one: empty)."""
+    from gateway.models import Provider
+
     providers: dict[int, ProviderEntry] = {}
     for p in Provider.objects.all():
         try:
@@ -131,6 +156,15 @@ def build_snapshot() -> Snapshot:
             settings=dict(p.settings or {}),
             from_operator=p.from_operator,
         )
+    return providers
+
+
+def _routes(
+    providers: dict[int, ProviderEntry], models: Any
+) -> tuple[dict[str, RouteEntry], list[RouteEntry]]:
+    """The routes by name, and the pattern routes (``*?[``), most specific first."""
+    from gateway.models import Route
+
     routes: dict[str, RouteEntry] = {}
     patterns: list[RouteEntry] = []
     for r in Route.objects.prefetch_related("deployments", "teams"):
@@ -170,6 +204,13 @@ def build_snapshot() -> Snapshot:
             routes[r.name] = entry
     # Longest (most specific) patterns first.
     patterns.sort(key=lambda e: len(e.name.replace("*", "")), reverse=True)
+    return routes, patterns
+
+
+def _keys() -> dict[str, KeyEntry]:
+    """The keys by hash, with their teams, owners' limits and guardrails."""
+    from gateway.models import ApiKey, Team
+
     team_guardrails = {t.id: names_list(t.guardrails) for t in Team.objects.all()}
     teams = {
         t.id: TeamEntry(
@@ -215,8 +256,14 @@ def build_snapshot() -> Snapshot:
             tags=tuple(names_list(k.tags)),
             enforce_tags=k.enforce_tags,
         )
-    mcp_servers = {m.name: mcp_entry(m) for m in McpServer.objects.all()}
-    guardrails = {
+    return keys
+
+
+def _guardrails() -> dict[str, GuardrailEntry]:
+    """The enabled guardrails by name."""
+    from gateway.models import Guardrail
+
+    return {
         g.name: GuardrailEntry(
             id=g.id,
             name=g.name,
@@ -230,20 +277,6 @@ def build_snapshot() -> Snapshot:
         )
         for g in Guardrail.objects.filter(enabled=True)
     }
-    return Snapshot(
-        version=version,
-        routes=routes,
-        patterns=patterns,
-        providers={p.name: p for p in providers.values()},
-        keys=keys,
-        built_at=time.time(),
-        mcp_servers=mcp_servers,
-        guardrails=guardrails,
-        default_guardrails=tuple(name for name, g in guardrails.items() if g.default_on),
-        parts={name: load() for name, load in hooks.snapshot_parts.items()},
-        trusted_names=_operator_references(),
-        tag_limits=_limited_tags(),
-    )
 
 
 def _operator_references() -> frozenset[str]:
