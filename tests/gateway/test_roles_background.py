@@ -54,7 +54,7 @@ def started_runners(monkeypatch):
 
         monkeypatch.setattr(settings, "SWITCHYARD_ROLE", role)
         await lifecycle.ensure_started()
-        for _ in range(100):  # the spawned tasks take their first step (dormant: a look)
+        for _ in range(1000):  # the spawned tasks take their first step (dormant: a look)
             await asyncio.sleep(0.01)
             if len(ran) == sum(1 for t in lifecycle._tasks if not t.get_name().startswith("d")):
                 break
