@@ -35,14 +35,17 @@ Each is declared on the kind's adapter class (``prompt_cache_seconds``, five min
 ``providers.base.Provider``), so a new kind states its own and none is missed by name.
 
 The table lives in this process, at most ``MAX_ENTRIES`` prefixes (least recently used
-dropped first): with ``serve --workers N`` each worker keeps its own, so affinity holds
-per worker (a client's connection usually stays on one worker). Nothing is shared
-through Redis.
+dropped first); where the limits' counters are shared (the counter service of ``serve
+--workers N``, Redis across instances) what each process learns is told to the others
+and a prefix it does not know is asked for once (``shared_affinity``).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from hashlib import sha256
+
+import orjson
 
 from gateway.base.entries import DeploymentEntry
 from gateway.providers import kinds
@@ -85,7 +88,10 @@ def prefix_key(request: ChatRequest, estimate: int) -> int | None:
         for part in message.parts:
             text = getattr(part, "text", None)
             parts.append(_head(text) if isinstance(text, str) else type(part).__name__)
-    return hash(tuple(parts))
+    # a stable digest (not ``hash``, salted per process): the workers and instances that
+    # share affinity (``shared_affinity``) name a prefix alike. SHA-256 for the CPUs'
+    # SHA extensions (about 1 kB here: a few microseconds, bench/prefix_key.py)
+    return int.from_bytes(sha256(orjson.dumps(parts)).digest()[:8], "big") >> 1
 
 
 class AffinityTable:
@@ -111,10 +117,17 @@ class AffinityTable:
         self._entries.move_to_end((route, prefix))
         return deployment_id
 
-    def remember(self, route: str, prefix: int, deployment: DeploymentEntry, now: float) -> None:
-        """``deployment`` served ``prefix``: its cache is warm for another TTL."""
+    def remember(self, route: str, prefix: int, deployment: DeploymentEntry, now: float) -> float:
+        """``deployment`` served ``prefix``: its cache is warm for another TTL (returned,
+        in seconds, for the shared store: ``shared_affinity``)."""
+        seconds = warm_seconds(deployment)
+        self.learn(route, prefix, deployment.id, now + seconds)
+        return seconds
+
+    def learn(self, route: str, prefix: int, deployment_id: int, warm_until: float) -> None:
+        """Keep (``route``, ``prefix``) -> ``deployment_id`` until ``warm_until``."""
         key = (route, prefix)
-        self._entries[key] = (deployment.id, now + warm_seconds(deployment))
+        self._entries[key] = (deployment_id, warm_until)
         self._entries.move_to_end(key)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

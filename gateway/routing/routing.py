@@ -73,7 +73,7 @@ from gateway.errors import (
     UpstreamError,
 )
 from gateway.limits import deployment_caps
-from gateway.routing import prefix_affinity, shared_cooldowns
+from gateway.routing import prefix_affinity, shared_affinity, shared_cooldowns
 from gateway.routing.attempts import (
     REJECTED,
     Attempt,
@@ -405,6 +405,8 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
         prefer = None
         if request.prefix is not None and len(route.deployments) > 1:
             prefer = affinity.preferred(route.name, request.prefix, now)
+            if prefer is None and not calls:  # another worker or instance may know it
+                prefer = await _recalled(route, request.prefix)
         deployment = choose(
             health, rng, route, tried, now, request.excluded, request.ignore_cooldown, prefer
         )
@@ -525,6 +527,19 @@ async def _claimed(route: RouteEntry, deployment: DeploymentEntry, request: _Req
     return True
 
 
+async def _recalled(route: RouteEntry, prefix: int) -> int | None:
+    """The deployment the shared store says holds ``prefix`` warm (one round trip, on a
+    prefix this process does not know), kept in this process's table."""
+    found = await shared_affinity.recall(route.name, prefix)
+    if found is None:
+        return None
+    deployment_id, seconds = found
+    if not any(d.id == deployment_id for d in route.deployments):
+        return None
+    affinity.learn(route.name, prefix, deployment_id, clock() + seconds)
+    return deployment_id
+
+
 def _succeeded(
     route: RouteEntry, deployment: DeploymentEntry, request: _Request, started: float
 ) -> None:
@@ -533,7 +548,8 @@ def _succeeded(
     ended = clock()
     request.attempts.append(attempt(route, deployment, 200, started, ended))
     if request.prefix is not None and len(route.deployments) > 1:
-        affinity.remember(route.name, request.prefix, deployment, ended)
+        warm = affinity.remember(route.name, request.prefix, deployment, ended)
+        shared_affinity.share(route.name, request.prefix, deployment.id, warm)
     if request.outcome is not None:  # a stream: its end gives the verdict
         health.observe_latency(deployment.id, ended - started)
         request.outcome.opened(request, deployment)
