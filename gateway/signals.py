@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from gateway.access import registry
 from gateway.models import (
+    A2aAgent,
     ApiKey,
     Deployment,
     Guardrail,
@@ -33,10 +34,11 @@ from gateway.models import (
 )
 
 # Profile: a user's own limits are in the snapshot (UserEntry); prompts: the prompt
-# registry's part of it (gateway.features.prompts); TagBudget: the tags' limits (TagEntry)
+# registry's part of it (gateway.features.prompts); TagBudget: the tags' limits (TagEntry);
+# A2aAgent: the A2A feature's part (gateway.features.a2a.snapshot)
 REGISTRY_MODELS = (
     Provider, Route, Deployment, ApiKey, Team, McpServer, Profile, Guardrail,
-    Prompt, PromptVersion, PromptLabel, TagBudget,
+    Prompt, PromptVersion, PromptLabel, TagBudget, A2aAgent,
 )  # fmt: skip
 
 

@@ -46,7 +46,7 @@ the 404 an unknown id gets) and how guardrails reach it (``guardrails``), said i
 even when none can (``why``): never left out. ``tests/gateway/features/guardrails/
 test_endpoint_matrix.py`` and ``tests/gateway/core/test_policy_matrix.py`` derive what
 the gateway serves from its route table, its sockets and the whole URL conf, and fail
-for a ``/v1``, ``/v1beta``, ``/anthropic``, ``/openai`` or ``/mcp`` path that no
+for a ``/v1``, ``/v1beta``, ``/anthropic``, ``/openai``, ``/mcp`` or ``/a2a`` path that no
 declaration names."""
 
 from __future__ import annotations
@@ -187,14 +187,18 @@ def declared(name: str) -> Endpoint | None:
 
 # --- the endpoints that generate nothing: what admits them, what they own ----------------
 
-Admission = Literal["key", "key_rate", "mcp_grant", "signed_link"]
+Admission = Literal["key", "key_rate", "mcp_grant", "a2a_grant", "signed_link"]
 KEY: Admission = "key"  # a usable key (401 in the caller's format), its own objects only
 KEY_RATE: Admission = "key_rate"  # ...and the key's rate limit (a new batch: its budget too)
 MCP_GRANT: Admission = "mcp_grant"  # a key or MCP OAuth token; servers and tools it is granted
+# a key granted the agent (a2a_allowed within its team's), its rate limit and budget
+A2A_GRANT: Admission = "a2a_grant"
 SIGNED_LINK: Admission = "signed_link"  # no key: the signed link is the credential, its key's
 
-Guarding = Literal["pre_mcp_call", "when_used", "no_text"]
+Guarding = Literal["pre_mcp_call", "message_parts", "when_used", "no_text"]
 PRE_MCP_CALL: Guarding = "pre_mcp_call"  # each tool call's arguments and result
+# the text parts of each agent message (pre_call) and of its answers and events (post_call)
+MESSAGE_PARTS: Guarding = "message_parts"
 WHEN_USED: Guarding = "when_used"  # stored texts, read when a request sends them upstream
 NO_TEXT: Guarding = "no_text"  # carries no text a guardrail reads (said why, not omitted)
 
@@ -283,6 +287,15 @@ RESOURCES: dict[str, Resource] = _declare_resources(
         "each tool call's arguments go to the pre_mcp_call guardrails before the call, "
         "its result after it",
         owns=("mcp_session",),
+    ),
+    # /a2a/{agent}: a remote A2A agent served by the gateway (gateway.features.a2a)
+    Resource(
+        "a2a",
+        A2A_GRANT,
+        MESSAGE_PARTS,
+        "each message's text parts go to the pre_call guardrails before it is relayed, "
+        "each answer's and streamed event's to the post_call ones",
+        owns=("a2a_task",),
     ),
 )
 

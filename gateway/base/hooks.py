@@ -226,10 +226,10 @@ asgi_apps: NamedRegistry[Callable[[], Awaitable[Any]]] = NamedRegistry(
     "asgi_apps",
     "The ASGI application a unit serves at an endpoint of the edge's route table, by the "
     "endpoint's name (``mcp``: ``/mcp`` and ``/mcp/<server>``, after the edge's own "
-    "Host/Origin check): an async loader the edge awaits on each request, so the unit "
+    "Host/Origin check; ``a2a``: ``/a2a/<agent>`` and everything under it): an async loader the edge awaits on each request, so the unit "
     "imports its application (and its libraries) off the loop on first use "
     "(``gateway.base.lazy_import``). Nothing registered: the endpoint answers 404. "
-    "Filled by ``gateway.features.mcp.plugin``.",
+    "Filled by ``gateway.features.mcp.plugin`` and ``gateway.features.a2a.plugin``.",
 )
 
 # --- the pipeline's endpoints of features (read by gateway.core.service) ---
@@ -554,6 +554,39 @@ mcp_guards: Registry[McpGuard] = Registry(
     "tool call, then checks the arguments before the tool runs and its text after. Filled "
     "by ``gateway.features.guardrails.plugin``; empty, or nothing applying, MCP calls cost one "
     "empty check.",
+)
+
+
+class MessageCheck(Protocol):
+    """The guardrails of one agent call (``MessageGuard.begin``): the texts of the
+    message sent (pre_call and during_call guardrails) and of what came back, each
+    streamed event's too (post_call). Either may rewrite (masking) or refuse by raising
+    ``GuardrailBlocked`` / ``GuardrailUnavailable``; each verdict is noted on the call's
+    journal record."""
+
+    async def check_input(self, texts: list[str]) -> list[str]:
+        """The message's text parts, rewritten or the same list."""
+        ...
+
+    async def check_output(self, texts: list[str]) -> list[str]:
+        """The answer's (or one event's) text parts, rewritten or the same list."""
+        ...
+
+
+class MessageGuard(Protocol):
+    def begin(self, key: Any, target: str, *, record: Any = None) -> MessageCheck | None:
+        """The checks of one call to ``target`` (an A2A agent, ``a2a:<name>``) by
+        ``key``, or None (the common case, and all an unguarded call costs) when no
+        guardrail applies: the ``default_on`` ones, the key's and its team's."""
+        ...
+
+
+message_guards: Registry[MessageGuard] = Registry(
+    "message_guards",
+    "Guardrails on the text parts of agent-to-agent messages: ``gateway.features.a2a`` "
+    "asks each to ``begin`` a call, then checks the message before it is relayed and "
+    "every answer or streamed event after. Filled by "
+    "``gateway.features.guardrails.plugin``; empty, an agent call costs one empty check.",
 )
 
 

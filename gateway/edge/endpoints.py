@@ -537,6 +537,16 @@ class GatewayApp:
         app = await loader()  # the feature loads it (the MCP SDK) on a worker's first /mcp
         await app(scope, receive, send)
 
+    async def agents(self, scope: Scope, receive: Receive, send: Send, found: bool) -> None:
+        """``/a2a/<agent>``: the app a unit serves there (``hooks.asgi_apps``: the A2A
+        feature's, loaded on a worker's first request); 404 when none is installed."""
+        loader = hooks.asgi_apps.get("a2a")
+        if loader is None:
+            await send_reply(send, Reply(404, b"", []))
+            return
+        app = await loader()
+        await app(scope, receive, send)
+
     async def api(
         self,
         scope: Scope,
@@ -826,6 +836,11 @@ def _mcp(scope: Scope, method: str, path: str) -> bool:
     return path == "/mcp" or path.startswith("/mcp/")
 
 
+def _agents(scope: Scope, method: str, path: str) -> bool:
+    """``/a2a/<agent>`` and everything under it (an agent's card, JSON-RPC, HTTP+JSON)."""
+    return path.startswith("/a2a/") and len(path) > len("/a2a/")
+
+
 def _passthrough(scope: Scope, method: str, path: str) -> str | None:
     """The vendor prefix of a passthrough path (``/openai/...``, ``/openai_passthrough/...``);
     tried after every other row and the features' routes (``catch_all``): under
@@ -869,6 +884,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET signed file link", _file_link, GatewayApp.file_link, _declared("file_link")),
     Route("MCP", _mcp, GatewayApp.mcp, _declared("mcp")),
+    Route("A2A agents", _agents, GatewayApp.agents, _declared("a2a")),
     Route(
         "passthrough",
         _passthrough,

@@ -344,6 +344,8 @@ class Team(SharedLimits):
     # ``mcp_allowed``): a key's effective permission is its own list intersected with
     # this one. None: the team does not restrict MCP; []: its keys may use none.
     mcp_allowed = models.JSONField(null=True, blank=True, default=None)
+    # A2A agents (names, or "*") the team's keys may call at most; None: no restriction
+    a2a_allowed = models.JSONField(null=True, blank=True, default=None)
     # Guardrails (names) every request of the team's keys runs (gateway.features.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
     # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
@@ -655,6 +657,8 @@ class ApiKey(models.Model):
     # MCP servers and tools this key may see and call through /mcp: entries ``server``
     # (all its tools) or ``server__tool``; empty: none (the master key sees all).
     mcp_allowed = models.JSONField(default=list, blank=True)
+    # A2A agents (names, or "*") this key may call at /a2a/<name>; empty: none
+    a2a_allowed = models.JSONField(default=list, blank=True)
     # Guardrails (names) every request made with this key runs (gateway.features.guardrails).
     guardrails = models.JSONField(default=list, blank=True)
     # Tags every request made with this key carries beside its own (gateway/telemetry/
@@ -1219,6 +1223,8 @@ class SsoRemoval(models.Model):
 
 
 from gateway.models import body_blobs  # noqa: E402 (RequestBody joins its parts)
+from gateway.models.a2a import A2aAgent as A2aAgent  # noqa: E402,F401 (gateway's tables)
+from gateway.models.a2a import A2aTask as A2aTask  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import AlertSettings as AlertSettings  # noqa: E402,F401 (gateway's tables)
 from gateway.models.alerts import BudgetAlert as BudgetAlert  # noqa: E402,F401 (gateway's tables)
 from gateway.models.batches import Batch, BatchLine  # noqa: E402,F401 (gateway's tables)

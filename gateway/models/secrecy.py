@@ -40,11 +40,11 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         "cache_scope shadow_routes mcp_servers guardrails batch_mode"
     ),
     "gateway.ApiKey": _fields(
-        "name prefix budget_period scopes mcp_allowed guardrails tags alert_thresholds",
+        "name prefix budget_period scopes mcp_allowed a2a_allowed guardrails tags alert_thresholds",
         key_hash=DIGEST,
     ),
     "gateway.Team": _fields(
-        "budget_period alert_thresholds name description mcp_allowed guardrails"
+        "budget_period alert_thresholds name description mcp_allowed a2a_allowed guardrails"
     ),
     "gateway.Profile": _fields("budget_period alert_thresholds role"),
     "gateway.Membership": _fields("role"),
@@ -57,6 +57,12 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         bearer_ciphertext=SECRET,
         oauth_client_secret_ciphertext=SECRET,
     ),
+    "gateway.A2aAgent": _fields(
+        "name description card extended_card auth bearer_ref",  # cards are public
+        url=URL,
+        bearer_ciphertext=SECRET,
+    ),
+    "gateway.A2aTask": _fields("task_id context_id"),
     "gateway.Guardrail": _fields(
         "name kind modes unreachable_fallback description",
         params=PARAMS,  # the kind declares each (Kind.params); sealed as declared

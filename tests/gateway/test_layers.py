@@ -39,7 +39,7 @@ ORDER = (
 )
 FEATURES = (
     "mcp", "media", "batches", "guardrails", "alerts", "prompts", "billing", "passthrough",
-    "responses", "interactions", "cache_doctor",
+    "responses", "interactions", "cache_doctor", "a2a",
 )  # fmt: skip
 WIRING = {"settings", "urls", "asgi", "apps", "admin", "signals", "management", "migrations"}
 

@@ -1,4 +1,5 @@
-"""Registers the guardrail plane into the pipeline, Realtime sessions and MCP
+"""Registers the guardrail plane into the pipeline, Realtime sessions, MCP and
+agent messages (A2A)
 (``gateway.base.hooks``), from the unit's ``register`` (``apps.py``); and gives the gateway's own guardrail kinds through the
 plugin API's ``guardrail_kinds`` hook (``gateway.base.plugins``), the door an installed
 package's kinds come through."""
@@ -8,18 +9,21 @@ from __future__ import annotations
 from gateway.base import hooks
 from gateway.features.guardrails import kinds
 from gateway.features.guardrails.mcp import McpGuardrails
+from gateway.features.guardrails.messages import MessageGuardrails
 from gateway.features.guardrails.plane import Plane
 from gateway.features.guardrails.realtime import Sessions
 
 PLANE = Plane()
 MCP = McpGuardrails()
 SESSIONS = Sessions()
+MESSAGES = MessageGuardrails()
 
 
 def register() -> None:
     hooks.call_guards.register(PLANE)
     hooks.session_guards.register(SESSIONS)
     hooks.mcp_guards.register(MCP)
+    hooks.message_guards.register(MESSAGES)
 
 
 def guardrail_kinds() -> list[kinds.Kind]:

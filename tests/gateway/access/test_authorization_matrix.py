@@ -388,6 +388,7 @@ RESOURCE_SAMPLES: dict[str, tuple[str, str, bytes]] = {
     "batches": ("GET", "/v1/batches", b""),
     "file_link": ("GET", "/v1/images/files/file_unknown", b""),
     "mcp": ("POST", "/mcp", MCP_INITIALIZE),
+    "a2a": ("GET", "/a2a/any/.well-known/agent-card.json", b""),
 }
 
 
@@ -566,6 +567,7 @@ GATEWAY_ROUTES = {
     "files and batches": "a key, its own files and batches only",
     "GET signed file link": "file.link.read",
     "MCP": "mcp.server.use",
+    "A2A agents": "a2a.agent.call",
     "passthrough": "route.call",  # on a route with a deployment on the provider reached
     "GET metrics": "operator setting (SWITCHYARD_METRICS_*)",
     "GET health probe": "anyone, no key: alive / ready, as the Django probes (PUBLIC_URLS)",

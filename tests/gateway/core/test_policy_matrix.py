@@ -395,7 +395,10 @@ def test_what_generates_nothing_is_declared_apart() -> None:
     """A name is one declaration: generating (``ENDPOINTS``, every policy of the
     pipeline) or not (``RESOURCES``, its own admission), never both."""
     assert set(endpoints.ENDPOINTS) & set(endpoints.RESOURCES) == set()
-    admissions = {endpoints.KEY, endpoints.KEY_RATE, endpoints.MCP_GRANT, endpoints.SIGNED_LINK}
+    admissions = {
+        *(endpoints.KEY, endpoints.KEY_RATE, endpoints.MCP_GRANT, endpoints.A2A_GRANT),
+        endpoints.SIGNED_LINK,
+    }
     assert {r.admission for r in endpoints.RESOURCES.values()} <= admissions
 
 
@@ -658,6 +661,7 @@ OWNED_BY_THE_KEY = {
     "batch": "tests/gateway/access/test_authorization_matrix.py::"
     "test_files_and_batches_are_their_keys_own",
     "mcp_session": "tests/gateway/features/mcp/test_sessions.py::test_another_keys_session_is_unknown",
+    "a2a_task": "tests/gateway/features/a2a/test_live_a2a.py::test_another_teams_key_finds_no_task",
 }
 
 

@@ -79,7 +79,8 @@ PROTOCOL_URLS = {
 
 
 def test_every_url_a_person_writes_is_sealed_at_rest() -> None:
-    """A URL a console or /api user writes (a provider's base URL, an MCP server's URL)
+    """A URL a console or /api user writes (a provider's base URL, an MCP server's or an
+    A2A agent's URL)
     is stored sealed when it carries user info or a query (``SealedUrlField``), as the
     URL type says; a new URL field is sealed or named above with why."""
     from gateway.models.sealed import SealedUrlField
@@ -96,6 +97,6 @@ def test_every_url_a_person_writes_is_sealed_at_rest() -> None:
         for f in m._meta.concrete_fields
         if isinstance(f, SealedUrlField)
     }
-    assert sealed == {"gateway.Provider.base_url", "gateway.McpServer.url"}
+    assert sealed == {"gateway.Provider.base_url", "gateway.McpServer.url", "gateway.A2aAgent.url"}
     assert urls - sealed == PROTOCOL_URLS
     assert sealed <= urls  # a sealed URL is declared one

@@ -113,6 +113,7 @@ GUARDED_BY = {
     "test_a_blocked_word_in_the_arguments_stops_the_call",
     "conversations": "tests/gateway/features/guardrails/test_endpoint_matrix.py::"
     "test_a_conversations_items_are_guarded_when_a_request_uses_it",
+    "a2a": "tests/gateway/features/a2a/test_live_a2a.py::test_a_blocked_word_is_refused_both_ways",
 }
 
 

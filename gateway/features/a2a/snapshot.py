@@ -1,0 +1,105 @@
+"""The registered agents and every key's A2A grant, read into the snapshot
+(``hooks.snapshot_parts``, called by ``gateway.access.registry.build_snapshot`` in a
+thread): three queries per build, none per request. A key's grant is its own
+``a2a_allowed`` within its team's (a team without a list does not restrict; ``*``: every
+agent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from gateway.base.entries import KeyEntry
+from gateway.base.secrets import crypto
+from gateway.models import A2aAgent, ApiKey, Team
+from gateway.access import registry
+
+PART = "a2a"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEntry:
+    """A registered agent. ``bearer``: the decrypted literal, or '' (then ``bearer_ref``,
+    an ``os.environ/NAME`` reference resolved when calling)."""
+
+    id: int
+    name: str
+    url: str
+    card: dict[str, Any]
+    extended_card: dict[str, Any]
+    auth: str
+    bearer: str
+    bearer_ref: str
+    price_usd: Decimal
+    timeout: float
+    enabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    agents: dict[str, AgentEntry] = field(default_factory=dict)
+    grants: dict[int, frozenset[str]] = field(default_factory=dict)  # by key id
+
+
+EMPTY = Part()
+
+
+def names(value: object) -> frozenset[str]:
+    return frozenset(str(v) for v in value) if isinstance(value, list) else frozenset()
+
+
+def within(own: frozenset[str], team: frozenset[str] | None) -> frozenset[str]:
+    """A key's agents inside its team's bound (None: no bound)."""
+    if team is None or "*" in team:
+        return own
+    if "*" in own:
+        return team
+    return own & team
+
+
+def _entry(agent: A2aAgent) -> AgentEntry:
+    bearer = ""
+    if agent.bearer_ciphertext:
+        bearer = crypto.decrypt(agent.bearer_ciphertext)
+    return AgentEntry(
+        id=agent.pk,
+        name=agent.name,
+        url=agent.url,
+        card=agent.card if isinstance(agent.card, dict) else {},
+        extended_card=agent.extended_card if isinstance(agent.extended_card, dict) else {},
+        auth=agent.auth,
+        bearer=bearer,
+        bearer_ref=agent.bearer_ref,
+        price_usd=Decimal(agent.price_usd or 0),
+        timeout=agent.timeout,
+        enabled=agent.enabled,
+    )
+
+
+def load() -> Part:
+    agents = {a.name: _entry(a) for a in A2aAgent.objects.all()}
+    teams = {
+        pk: (None if bound is None else names(bound))
+        for pk, bound in Team.objects.values_list("id", "a2a_allowed")
+    }
+    grants = {}
+    for pk, own, team_id in ApiKey.objects.values_list("id", "a2a_allowed", "team_id"):
+        granted = within(names(own), teams.get(team_id) if team_id is not None else None)
+        if granted:
+            grants[pk] = granted
+    return Part(agents, grants)
+
+
+def current() -> Part:
+    part = registry.current().parts.get(PART)
+    return part if isinstance(part, Part) else EMPTY
+
+
+def granted(key: KeyEntry) -> frozenset[str]:
+    """The agents ``key`` may call (the master key: every one, ``*``)."""
+    if key.is_master:
+        return frozenset({"*"})
+    if key.id is None:
+        return frozenset()
+    return current().grants.get(key.id, frozenset())

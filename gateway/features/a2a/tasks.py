@@ -1,0 +1,66 @@
+"""Which key started each task (``A2aTask``), in the database so that every worker and
+instance agrees: a task is bound when an answer first carries it, and a call naming a
+task (get, cancel, subscribe, a push config, a message continuing it) or listing tasks
+sees only the tasks of its own key; any other is a task that does not exist (the 404 an
+unknown id gets: no key learns that another's task exists). Each function is sync, run
+off the event loop (``db_work.arun``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import IntegrityError, transaction
+
+from gateway.base.entries import KeyEntry
+from gateway.models import A2aTask
+
+
+def _key_id(key: KeyEntry) -> int | None:
+    return None if key.is_master else key.id
+
+
+def owns(agent_id: int, task_id: str, key: KeyEntry) -> bool:
+    """Whether ``key`` started ``task_id`` on the agent (the master key: any task)."""
+    if key.is_master:
+        return True
+    found = (
+        A2aTask.objects.filter(agent_id=agent_id, task_id=task_id)
+        .values_list("key_id", flat=True)
+        .first()
+    )
+    return found is not None and found == key.id
+
+
+def owned(agent_id: int, task_ids: Iterable[str], key: KeyEntry) -> set[str]:
+    """Which of ``task_ids`` ``key`` started (the master key: all of them)."""
+    ids = list(dict.fromkeys(task_ids))
+    if key.is_master or not ids:
+        return set(ids)
+    rows = A2aTask.objects.filter(agent_id=agent_id, task_id__in=ids, key_id=key.id)
+    return set(rows.values_list("task_id", flat=True))
+
+
+def bind(agent_id: int, found: list[tuple[str, str]], key: KeyEntry) -> set[str]:
+    """Bind each (task id, context id) to ``key`` unless it is bound already; returns
+    the ids bound to another key (an answer must not show those)."""
+    foreign: set[str] = set()
+    team_id = key.team.id if key.team is not None else None
+    for task_id, context_id in dict(found).items():
+        if not task_id:
+            continue
+        try:
+            with transaction.atomic():
+                row, _ = A2aTask.objects.get_or_create(
+                    agent_id=agent_id,
+                    task_id=task_id[:200],
+                    defaults={
+                        "context_id": context_id[:200],
+                        "key_id": _key_id(key),
+                        "team_id": team_id,
+                    },
+                )
+        except IntegrityError:  # bound by another request at the same moment
+            row = A2aTask.objects.get(agent_id=agent_id, task_id=task_id[:200])
+        if not key.is_master and row.key_id != key.id:
+            foreign.add(task_id)
+    return foreign

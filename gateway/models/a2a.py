@@ -1,0 +1,116 @@
+"""The A2A feature's tables (``gateway.features.a2a``): the remote agents the gateway
+serves (a registry table: a change rebuilds the snapshot, ``gateway.signals``) and the
+tasks their callers started, each bound to the key that started it so that another key
+or team never reads, cancels or follows it, on any worker or instance."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+
+from gateway.base.secrets import crypto
+from gateway.base.secrets.declared import mask_url_secrets
+from gateway.base.secrets.secret_refs import ENV_REFERENCE
+from gateway.models.sealed import SealedUrlField
+
+AGENT_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$"
+SECRET_MASK = "•••••••• (stored encrypted)"
+
+
+class A2aAgent(models.Model):
+    """A remote A2A agent served at ``/a2a/<name>``. ``url`` is its agent card's URL or
+    its base URL (the card is then ``/.well-known/agent-card.json`` under it); the card
+    is fetched when the agent is saved or refreshed (``card``: as the agent published
+    it) and rewritten to point at the gateway when served. ``auth``: how the gateway
+    authenticates to the agent. ``price_usd``: charged per call to the caller's budget,
+    beside what the agent reports in its answer's ``metadata.cost_usd``."""
+
+    class Auth(models.TextChoices):
+        NONE = "", "none"
+        BEARER = "bearer", "bearer token (the operator's secret)"
+
+    name: str = models.CharField(
+        max_length=63,
+        unique=True,
+        validators=[RegexValidator(AGENT_NAME, "letters, digits, - and _ (63 at most)")],
+    )
+    description = models.CharField(max_length=300, blank=True)
+    url: str = SealedUrlField(help_text="the agent card's URL or the agent's base URL")
+    card = models.JSONField(default=dict, blank=True)  # as published (no secret in a card)
+    card_fetched_at = models.DateTimeField(null=True, blank=True)
+    extended_card = models.JSONField(default=dict, blank=True)  # for keys allowed it
+    auth = models.CharField(max_length=10, choices=Auth.choices, default="", blank=True)
+    bearer_ref: str = models.CharField(max_length=200, blank=True)
+    bearer_ciphertext = models.TextField(blank=True)
+    price_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0, validators=[MinValueValidator(0)]
+    )
+    timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_bearer(self, value: str | None) -> None:
+        """An ``os.environ/NAME`` reference kept as it is, a literal encrypted; '' clears
+        it; None or the mask keeps what is stored."""
+        if value is None or value == SECRET_MASK:
+            return
+        value = value.strip()
+        if not value:
+            self.bearer_ref, self.bearer_ciphertext = "", ""
+        elif value.startswith("os.environ/"):
+            if not ENV_REFERENCE.match(value):
+                raise ValidationError({"bearer": f"not a valid environment reference: {value!r}"})
+            self.bearer_ref, self.bearer_ciphertext = value, ""
+        else:
+            self.bearer_ref, self.bearer_ciphertext = "", crypto.encrypt(value)
+
+    @property
+    def bearer_display(self) -> str:
+        if self.bearer_ref:
+            return self.bearer_ref
+        return SECRET_MASK if self.bearer_ciphertext else ""
+
+    @property
+    def url_display(self) -> str:
+        return str(mask_url_secrets(self.url)) if self.url else ""
+
+    def unique_error_message(
+        self, model_class: type[models.Model], unique_check: tuple[str, ...]
+    ) -> ValidationError:
+        if tuple(unique_check) == ("name",):
+            return ValidationError(
+                "An agent named %(name)s already exists.",
+                code="unique",
+                params={"name": self.name},
+            )
+        return super().unique_error_message(model_class, unique_check)
+
+
+class A2aTask(models.Model):
+    """A task an agent answered with, bound to the key (and its team) that started it:
+    ``tasks/get``, ``tasks/cancel``, a subscription or a push config of it by any other
+    key is answered as a task that does not exist. Kept until the journal's retention
+    prunes it with the agent's rows (``hooks.pruners``)."""
+
+    agent = models.ForeignKey(A2aAgent, on_delete=models.CASCADE, related_name="tasks")
+    task_id: str = models.CharField(max_length=200)
+    context_id: str = models.CharField(max_length=200, blank=True)
+    key_id = models.IntegerField(null=True)  # None: the master key
+    team_id = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "task_id"], name="a2a_task_once_per_agent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}:{self.task_id}"

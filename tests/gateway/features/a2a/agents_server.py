@@ -1,0 +1,149 @@
+"""Two A2A agents written with the official ``a2a-sdk`` server, for the gateway's tests
+(run as a script, one agent a process: ``python agents_server.py echo|slow PORT [--token
+TOKEN]``), on 127.0.0.1 under ``/<agent>``:
+
+- ``/echo``: streams the words of the message back in capitals, one artifact chunk
+  each, then completes reporting ``metadata.cost_usd`` 0.25; "say <words>" answers the
+  words with their ``_`` taken out (a way to make the agent utter a blocked one);
+- ``/slow``: starts a long task (working until cancelled, at most 60 s) and answers at
+  once when asked to (``returnImmediately``).
+
+Each serves JSON-RPC and HTTP+JSON, A2A 1.0 with 0.3 compatibility, push notification
+configs kept in memory; ``--token``: both refuse a request without ``Authorization:
+Bearer TOKEN`` (the card stays public)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+import uvicorn
+from a2a.helpers.proto_helpers import new_task_from_user_message, new_text_message
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
+from a2a.server.tasks import InMemoryPushNotificationConfigStore, InMemoryTaskStore, TaskUpdater
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentSkill,
+    Part,
+    TaskState,
+)
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.responses import JSONResponse
+
+
+class Echo(AgentExecutor):
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work()
+        text = context.get_user_input()
+        # "say a_b": the agent utters "ab" (a word the caller never sent)
+        said = [w.replace("_", "") for w in text.split()[1:]]
+        words = said if text.startswith("say ") else text.upper().split()
+        for index, word in enumerate(words):
+            await updater.add_artifact(
+                [Part(text=word)],
+                artifact_id="echo",
+                name="echo",
+                append=index > 0,
+                last_chunk=index == len(words) - 1,
+            )
+            await asyncio.sleep(0.05)
+        done = new_text_message(" ".join(words), context_id=task.context_id, task_id=task.id)
+        await updater.update_status(
+            TaskState.TASK_STATE_COMPLETED, message=done, metadata={"cost_usd": 0.25}
+        )
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task = context.current_task
+        assert task is not None
+        await TaskUpdater(event_queue, task.id, task.context_id).cancel()
+
+
+class Slow(AgentExecutor):
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None
+        task = context.current_task or new_task_from_user_message(context.message)
+        await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.start_work()
+        await asyncio.sleep(60)
+        await updater.complete()
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        task = context.current_task
+        assert task is not None
+        await TaskUpdater(event_queue, task.id, task.context_id).cancel()
+
+
+def card(name: str, base: str, streaming: bool) -> AgentCard:
+    return AgentCard(
+        name=name,
+        description=f"the {name} test agent",
+        version="1.0.0",
+        supported_interfaces=[
+            AgentInterface(url=base, protocol_binding="JSONRPC", protocol_version="1.0"),
+            AgentInterface(url=base, protocol_binding="HTTP+JSON", protocol_version="1.0"),
+        ],
+        capabilities=AgentCapabilities(streaming=streaming, push_notifications=True),
+        default_input_modes=["text/plain"],
+        default_output_modes=["text/plain"],
+        skills=[AgentSkill(id=name, name=name, description=f"{name}s", tags=["test"])],
+    )
+
+
+def agent_routes(prefix: str, executor: AgentExecutor, agent_card: AgentCard) -> list[Any]:
+    handler = DefaultRequestHandler(
+        agent_executor=executor,
+        task_store=InMemoryTaskStore(),
+        agent_card=agent_card,
+        push_config_store=InMemoryPushNotificationConfigStore(),
+    )
+    return [
+        *create_agent_card_routes(agent_card, card_url=f"{prefix}/.well-known/agent-card.json"),
+        *create_jsonrpc_routes(handler, prefix, enable_v0_3_compat=True),
+        *create_rest_routes(handler, enable_v0_3_compat=True, path_prefix=prefix),
+    ]
+
+
+class Bearer(BaseHTTPMiddleware):
+    def __init__(self, app: object, token: str) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.token = token
+
+    async def dispatch(self, request, call_next):  # type: ignore[no-untyped-def]
+        card = request.url.path.endswith("agent-card.json")
+        if (
+            self.token
+            and not card
+            and request.headers.get("authorization") != f"Bearer {self.token}"
+        ):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        return await call_next(request)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("agent", choices=("echo", "slow"))
+    parser.add_argument("port", type=int)
+    parser.add_argument("--token", default="")
+    args = parser.parse_args()
+    root = f"http://127.0.0.1:{args.port}"
+    executor = Echo() if args.agent == "echo" else Slow()
+    prefix = f"/{args.agent}"
+    app = Starlette(routes=agent_routes(prefix, executor, card(args.agent, root + prefix, True)))
+    app.add_middleware(Bearer, token=args.token)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
