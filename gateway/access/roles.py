@@ -131,6 +131,8 @@ API: dict[str, tuple[str, str]] = {
     "sso-removals": ("users.view", "users.edit"),
     "docs": ("dashboard.view", "dashboard.view"),
     "mcp-servers": ("providers.edit", "providers.edit"),
+    # A2A agents: as MCP servers, the owners' and admins' (their URLs and tokens)
+    "a2a-agents": ("providers.edit", "providers.edit"),
     # guardrails: any role reads them (secrets masked); owners and admins change them
     "guardrails": ("guardrails.view", "guardrails.edit"),
     "spend": ("spend.view", "spend.view"),

@@ -590,6 +590,7 @@ def connect() -> None:
     from django.contrib.auth import get_user_model
 
     from gateway.models import (
+        A2aAgent,
         AlertSettings,
         ApiKey,
         Deployment,
@@ -616,6 +617,7 @@ def connect() -> None:
         (Membership, "membership"),
         (Profile, "role"),  # a user's console role
         (McpServer, "mcp_server"),
+        (A2aAgent, "a2a_agent"),
         (Guardrail, "guardrail"),
         (AlertSettings, "alert_settings"),  # the webhook (masked) and default thresholds
         (Prompt, "prompt"),

@@ -170,6 +170,7 @@ API = {
     "cache-doctor": (ADMINS, ADMINS),  # prompt caching per route, key and session: read only
     "audit": (ADMINS, ADMINS),
     "mcp-servers": (ADMINS, ADMINS),
+    "a2a-agents": (ADMINS, ADMINS),
     "guardrails": (ALL, ADMINS),  # any role reads them (secrets masked)
     "datasets": (ADMINS, ADMINS),
     "experiments": (ADMINS, ADMINS),
@@ -242,6 +243,7 @@ def console_url(name: str, pattern: URLPattern, world: dict) -> str:
             "playground": 1,
             "evals": 1,
             "mcp": 1,
+            "a2a": 1,
             "guardrail": world["guardrail"].pk,
             "invite": 1,
             "alert": 1,
@@ -395,6 +397,7 @@ def api_url(template: str, world: dict) -> str:
         "dataset_id": 1,
         "server_id": 1,
         "guardrail_id": 1,
+        "agent_id": 1,
         "invite_id": 1,
         "removal_id": 1,
         "experiment_id": 1,

@@ -13,7 +13,8 @@ field_rules.declare(
     "a2a_agents",
     field_rules.same(
         field_rules.ADMIN,
-        *("name", "description", "url", "auth", "bearer", "price_usd", "timeout", "enabled"),
+        *("name", "description", "url", "auth", "bearer", "clear_bearer", "price_usd"),
+        *("timeout", "enabled"),
     ),
 )
 

@@ -5,8 +5,9 @@ card fetched), ``refresh_card`` and ``delete_agent``.
 The card is fetched from the registered URL (a card URL, or a base URL with the card at
 ``/.well-known/agent-card.json`` under it) under the gateway's outbound rules
 (``core.url_fetch``: every hop's addresses checked, pinned against DNS rebinding, the
-size and time bounded); the registered host is the operator's and trusted, a redirect
-elsewhere is checked like any URL. The card is parsed with the official SDK
+size and time bounded): a private, loopback or link-local address only when the
+operator lists it in ``SWITCHYARD_URL_FETCH_ALLOW``, as for every URL the gateway
+fetches for a person. The card is parsed with the official SDK
 (``a2a.client.card_resolver.parse_agent_card``: a card it cannot read is refused when
 saved, never when called), and the gateway relays only to interfaces on the registered
 host (``wire.upstream_url``)."""
@@ -47,7 +48,7 @@ async def fetch_card(url: str) -> dict[str, Any]:
     except httpx.InvalidURL:
         raise ValidationError({"url": "not a valid URL"}) from None
     try:
-        fetched = await url_fetch.fetch(target, JSON_TYPES, trusted_hosts=(host,))
+        fetched = await url_fetch.fetch(target, JSON_TYPES)
     except url_fetch.FetchRefused as exc:
         raise ValidationError({"url": f"the agent card could not be fetched: {exc}"}) from None
     try:

@@ -50,6 +50,7 @@ class Expected:
 UNITS = {
     "guardrails": Expected("guardrail", "gateway/models/guardrails.py", "/guardrails"),
     "mcp": Expected("mcp", "gateway/models/mcp.py", "/mcp-servers"),
+    "a2a": Expected("a2a", "gateway/models/a2a.py", "/a2a-agents"),
 }
 
 # What outside names a unit and is not its, each with why: a file (by its path), or a
@@ -181,6 +182,10 @@ def test_the_guardrails_live_in_their_package() -> None:
 
 def test_mcp_lives_in_its_package() -> None:
     assert outside("mcp") == {UNITS["mcp"].store, WIRING}
+
+
+def test_a2a_lives_in_its_package() -> None:
+    assert outside("a2a") == {UNITS["a2a"].store, WIRING}
 
 
 def test_the_units_are_installed_and_compose() -> None:

@@ -9,13 +9,10 @@ spent, a blocked word refused both ways, one journal row per call with its task 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,12 +33,12 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 
-from tests.live import free_port, running_gateway
+from tests.gateway.features.a2a import live_agents
+from tests.live import running_gateway
 
-HERE = Path(__file__).resolve().parent
-AGENTS = HERE / "agents_server.py"
 TOKEN = "agent-side-secret-7781"
 JSONRPC, REST = "JSONRPC", "HTTP+JSON"
+ALLOW = {"SWITCHYARD_URL_FETCH_ALLOW": "127.0.0.1"}  # the agents are on loopback
 
 SETUP = """
 import json
@@ -78,39 +75,19 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):  # type: ignore[no-untyped-def]
-    ports = {"echo": free_port(), "slow": free_port()}
-    agents = [
-        subprocess.Popen(
-            [sys.executable, str(AGENTS), name, str(port), "--token", TOKEN],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, port in ports.items()
-    ]
-    try:
-        for name, port in ports.items():
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    card = f"http://127.0.0.1:{port}/{name}/.well-known/agent-card.json"
-                    httpx.get(card, timeout=0.5)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-        with running_gateway(tmp_path_factory.mktemp("a2a"), seed=False) as gw:
-            out = gw.shell(SETUP % {"echo": ports["echo"], "slow": ports["slow"], "token": TOKEN})
-            keys = json.loads(out.strip().splitlines()[-1])
-            card = f"{gw.url}/a2a/echo/.well-known/agent-card.json"
-            auth = {"Authorization": f"Bearer {keys['red']}"}
-            deadline = time.monotonic() + 20  # the registry watch sees the new rows
-            while httpx.get(card, headers=auth).status_code != 200:
-                assert time.monotonic() < deadline, gw.log()
-                time.sleep(0.2)
-            yield World(gw.url, keys, gw)
-    finally:
-        for agent in agents:
-            agent.terminate()
-            agent.wait(timeout=10)
+    with (
+        live_agents.running("echo", "slow", token=TOKEN) as ports,
+        running_gateway(tmp_path_factory.mktemp("a2a"), ALLOW, seed=False) as gw,
+    ):
+        out = gw.shell(SETUP % {"echo": ports["echo"], "slow": ports["slow"], "token": TOKEN})
+        keys = json.loads(out.strip().splitlines()[-1])
+        card = f"{gw.url}/a2a/echo/.well-known/agent-card.json"
+        auth = {"Authorization": f"Bearer {keys['red']}"}
+        deadline = time.monotonic() + 20  # the registry watch sees the new rows
+        while httpx.get(card, headers=auth).status_code != 200:
+            assert time.monotonic() < deadline, gw.log()
+            time.sleep(0.2)
+        yield World(gw.url, keys, gw)
 
 
 def http(key: str) -> httpx.AsyncClient:

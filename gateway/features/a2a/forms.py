@@ -1,0 +1,47 @@
+"""The A2A agent form: what a person typed, parsed; validation and saving are
+``gateway.features.a2a.save``'s, whose errors are put back next to the fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from gateway.models import A2aAgent
+
+
+class AgentForm(forms.Form):
+    name = forms.CharField(max_length=63, help_text="served at /a2a/<name>")
+    description = forms.CharField(required=False, max_length=300)
+    url = forms.CharField(
+        max_length=500,
+        help_text="the agent card's URL, or the agent's base URL (its card is then "
+        "/.well-known/agent-card.json under it)",
+    )
+    auth = forms.ChoiceField(choices=A2aAgent.Auth.choices, required=False)
+    bearer = forms.CharField(
+        required=False,
+        label="Bearer token",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Sent to the agent as Authorization: Bearer; stored encrypted, or "
+        "os.environ/NAME. Callers never see it.",
+    )
+    clear_bearer = forms.BooleanField(required=False, label="Remove the stored token")
+    price_usd = forms.DecimalField(
+        min_value=0, decimal_places=6, initial=0, help_text="charged per message to the caller"
+    )
+    timeout = forms.FloatField(min_value=0.1, initial=300.0, help_text="seconds")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def values(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            name: data[name]
+            for name in ("name", "description", "url", "auth", "price_usd", "timeout", "enabled")
+        }
+
+    def bearer_change(self) -> str | None:
+        """'' clears the token, None keeps it, anything else replaces it."""
+        if self.cleaned_data.get("clear_bearer"):
+            return ""
+        return self.cleaned_data.get("bearer") or None

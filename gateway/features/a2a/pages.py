@@ -1,0 +1,22 @@
+"""The A2A feature's console pages (``gateway.web.pages.Page``): the agents (their URLs
+and tokens: owners and admins, as MCP servers). Composed into the console by
+``console/urls.py``."""
+
+from __future__ import annotations
+
+from gateway.features.a2a import views
+from gateway.web.pages import Nav, Page, register
+
+register(
+    Page(
+        "a2a-agents/",
+        views.agent_list,
+        "a2a",
+        read="providers.edit",
+        nav=Nav("Access", "Agents", ("a2a",), order=22),
+    ),
+    Page("a2a-agents/new/", views.agent_create, "a2a-create", read="providers.edit"),
+    Page("a2a-agents/<int:pk>/", views.agent_edit, "a2a-edit", read="providers.edit"),
+    Page("a2a-agents/<int:pk>/delete/", views.agent_delete, "a2a-delete", read="providers.edit"),
+    Page("a2a-agents/<int:pk>/refresh/", views.agent_refresh, "a2a-refresh", read="providers.edit"),
+)

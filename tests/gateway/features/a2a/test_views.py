@@ -1,0 +1,61 @@
+"""The A2A agents' console pages: the list with each agent's path and recent calls, an
+agent added from its card URL (a real SDK agent on 127.0.0.1), edited with its token kept,
+deleted."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.models import A2aAgent, RequestLog
+from tests.console.role_sets import ADMINS, Expectation
+from tests.gateway.features.a2a import live_agents
+
+# Who may open the A2A pages (the role matrix collects this): agents' URLs and tokens are
+# the admins', as MCP servers are.
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    name: (ADMINS, ADMINS)
+    for name in ("a2a", "a2a-create", "a2a-edit", "a2a-delete", "a2a-refresh")
+}
+TOKEN = "console-agent-token-5512"
+
+
+@pytest.fixture(scope="module")
+def agents():  # type: ignore[no-untyped-def]
+    with live_agents.running("echo") as ports:
+        yield ports
+
+
+def test_the_list_shows_agents_and_their_calls(staff_client) -> None:  # type: ignore[no-untyped-def]
+    A2aAgent.objects.create(name="helper", url="https://agents.example/helper", card={})
+    RequestLog.objects.create(
+        request_id="a2a_x1", dialect="a2a", endpoint="SendMessage", route="helper",
+        upstream_model="task-77", status=200, key_name="k",
+    )  # fmt: skip
+    page = staff_client.get("/a2a-agents/")
+    assert page.status_code == 200
+    assert b"/a2a/helper" in page.content and b"task-77" in page.content
+
+
+def test_an_agent_is_added_edited_and_deleted(staff_client, agents, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SWITCHYARD_URL_FETCH_ALLOW = "127.0.0.1"
+    url = f"http://127.0.0.1:{agents['echo']}/echo"
+    form = {"name": "echo", "url": url, "auth": "bearer", "bearer": TOKEN, "price_usd": "0"}
+    added = staff_client.post("/a2a-agents/new/", {**form, "timeout": "30", "enabled": "on"})
+    assert added.status_code in (200, 302), added.content
+    agent = A2aAgent.objects.get(name="echo")
+    assert agent.card["name"] == "echo" and agent.bearer_ciphertext
+    edit = staff_client.get(f"/a2a-agents/{agent.pk}/")
+    assert TOKEN.encode() not in edit.content
+    changed = staff_client.post(
+        f"/a2a-agents/{agent.pk}/",
+        {**form, "bearer": "", "description": "echoes", "timeout": "30", "enabled": "on"},
+    )
+    assert changed.status_code in (200, 302), changed.content
+    agent.refresh_from_db()
+    assert agent.description == "echoes" and agent.bearer_ciphertext  # the token kept
+    refused = staff_client.post(
+        "/a2a-agents/new/", {**form, "name": "nowhere", "url": url + "/x", "timeout": "30"}
+    )
+    assert b"could not be fetched" in refused.content
+    assert staff_client.post(f"/a2a-agents/{agent.pk}/delete/").status_code in (200, 302)
+    assert not A2aAgent.objects.exists()
