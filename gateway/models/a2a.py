@@ -48,6 +48,9 @@ class A2aAgent(models.Model):
     )
     timeout = models.FloatField(default=300.0, validators=[MinValueValidator(0.1)])
     enabled = models.BooleanField(default=True)
+    # Written by ``apply`` (gateway.ops.apply, config as code): the file owns it, and an
+    # apply whose file no longer names it removes it. Console-made rows are False.
+    managed_by_config = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -198,7 +198,7 @@ def test_the_units_are_installed_and_compose() -> None:
         "gateway.features.guardrails.api",
         "gateway.features.mcp.api",
     }
-    assert [s.key for s in litellm_sections.sections()] == ["mcp_servers", "guardrails"]
+    assert [s.key for s in litellm_sections.sections()] == ["mcp_servers", "guardrails", "agents"]
     assert {p.name for p in pages.all()} >= {"guardrails", "mcp", "mcp-connections"}
     assert authorization.RULES["mcp.tool.call"].__module__ == "gateway.features.mcp.rules"
 

@@ -14,12 +14,13 @@ from gateway.web.litellm_sections import ConfigError
 
 def test_the_sections_are_the_units_in_order() -> None:
     found = litellm_sections.sections()
-    assert [s.key for s in found] == ["mcp_servers", "guardrails"]
+    assert [s.key for s in found] == ["mcp_servers", "guardrails", "agents"]
     assert [s.parse.__module__ for s in found] == [
         "gateway.features.mcp.litellm",
         "gateway.features.guardrails.litellm",
+        "gateway.features.a2a.litellm",
     ]
-    assert {s.what for s in found} == {"MCP server", "guardrail"}
+    assert {s.what for s in found} == {"MCP server", "guardrail", "A2A agent"}
 
 
 def test_env_variable_and_strings() -> None:
