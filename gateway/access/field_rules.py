@@ -65,6 +65,9 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         # narrowing a key's MCP grant is free; widening is judged by key.grant (within
         # the team's bound; a team without one grants nothing new below admin)
         "mcp_allowed": FieldRule(MEMBER, MEMBER, rule="key.grant"),
+        # the A2A agents a key may call (within its team's bound): granted by admins,
+        # narrowed by whoever may change the key
+        "a2a_allowed": FieldRule(ADMIN, MEMBER),
         "team": FieldRule(MEMBER, ADMIN, rule="key.grant"),
         "user": FieldRule(MEMBER, ADMIN, rule="key.grant"),
         "scopes": FieldRule(ADMIN, ADMIN, rule="key.grant"),
@@ -120,7 +123,7 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
     "teams": _same(
         ADMIN,
         *("name", "description", "rpm_limit", "tpm_limit", "budget_usd", "budget_period"),
-        *("alert_thresholds", "mcp_allowed", "mcp_restricted", "guardrails"),
+        *("alert_thresholds", "mcp_allowed", "mcp_restricted", "a2a_allowed", "guardrails"),
     ),
     "team_members": _same(ADMIN, "user", "role"),
     "users": {

@@ -217,6 +217,16 @@ def _mcp_allowed(value: object) -> list[str]:
 clean_mcp_allowed = _mcp_allowed  # also a team's bound (gateway/edge/api/teams.py)
 
 
+def clean_a2a_allowed(value: object) -> list[str]:
+    """A2A agents a key (or, as a bound, a team's keys) may call: a list or a comma/space
+    separated string of agent names or ``*``."""
+    out = _words(value, "agent names")
+    for item in out:
+        if item != "*" and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", item):
+            raise ValueError(f"{item!r}: not an agent name or *")
+    return out
+
+
 def clean_guardrails(value: object) -> list[str]:
     """Guardrails (names) a key, a team or a route runs: a list or a comma/space
     separated string of existing guardrails' names (null: none). A key attaches
@@ -246,6 +256,7 @@ PARSERS = {
     "user": _user,
     "scopes": _scopes,
     "mcp_allowed": _mcp_allowed,
+    "a2a_allowed": clean_a2a_allowed,
     "guardrails": clean_guardrails,
     "tags": parse_tags,
     "enforce_tags": parse_flag,
@@ -379,6 +390,7 @@ def create_key(
     user: object = None,
     scopes: object = None,
     mcp_allowed: object = None,
+    a2a_allowed: object = None,
     guardrails: object = None,
     tags: object = None,
     enforce_tags: object = None,
@@ -416,6 +428,7 @@ def update_key(
     user: object = UNSET,
     scopes: object = UNSET,
     mcp_allowed: object = UNSET,
+    a2a_allowed: object = UNSET,
     guardrails: object = UNSET,
     tags: object = UNSET,
     enforce_tags: object = UNSET,

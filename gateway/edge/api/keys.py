@@ -60,6 +60,7 @@ class KeyOut(Schema):
 
     mcp_allowed: list[str]  # MCP servers/tools: "server", "server__tool" or "*"; []: none
     mcp_effective: list[str]  # what it may use: mcp_allowed within its team's mcp_allowed
+    a2a_allowed: list[str]  # A2A agents it may call at /a2a/<agent> (or "*"); []: none
     guardrails: list[str]  # guardrails (names) its requests run, beside the default ones
     tags: list[str]  # tags every request made with it carries (beside the request's own)
     enforce_tags: bool  # its requests may assert only its own tags (another: 403)
@@ -105,6 +106,7 @@ class KeyPatch(Schema):
     user: str | int | None = None  # a console user's username or id
     scopes: list[str] | None = None  # ["management"]: may call /api as its owner/admin user
     mcp_allowed: list[str] | None = None  # [] (or null): no MCP server
+    a2a_allowed: list[str] | None = None  # agent names or "*"; [] (or null): no agent
     guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
     tags: list[str] | str | None = None  # default tags ([] or null: none)
     # only its own tags may be asserted by its requests (owners and admins set it)

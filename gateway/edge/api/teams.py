@@ -39,6 +39,8 @@ class TeamOut(Schema):
     # MCP servers/tools the team's keys may use at most (a key's own list within it);
     # null: the team does not restrict MCP
     mcp_allowed: list[str] | None
+    # A2A agents the team's keys may call at most; null: the team does not restrict them
+    a2a_allowed: list[str] | None
     guardrails: list[str]  # guardrails (names) every request of the team's keys runs
     created_at: datetime
     members: list[MemberOut]
@@ -69,6 +71,7 @@ class TeamPatch(Schema):
     alert_thresholds: list[int] | str | None = None  # null: the default; []: no alerts
     # "server", "server__tool" or "*": an upper bound for the team's keys; null: none
     mcp_allowed: list[str] | None = None
+    a2a_allowed: list[str] | None = None  # agent names or "*": a bound; null: none
     guardrails: list[str] | None = None  # existing guardrails' names ([] or null: none)
 
 
@@ -99,6 +102,12 @@ def save_team(team: Team | None, fields: dict[str, Any]) -> Team:
             team.mcp_allowed = None if value is None else keys.clean_mcp_allowed(value)
         except ValueError as exc:
             raise ValidationError({"mcp_allowed": [str(exc)]}) from None
+    if "a2a_allowed" in fields:  # None: no restriction; a list (even []): the bound
+        value = fields["a2a_allowed"]
+        try:
+            team.a2a_allowed = None if value is None else keys.clean_a2a_allowed(value)
+        except ValueError as exc:
+            raise ValidationError({"a2a_allowed": [str(exc)]}) from None
     if "guardrails" in fields:  # names of existing guardrails; null is none
         try:
             team.guardrails = keys.clean_guardrails(fields["guardrails"])
