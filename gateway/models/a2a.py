@@ -39,7 +39,6 @@ class A2aAgent(models.Model):
     url: str = SealedUrlField(help_text="the agent card's URL or the agent's base URL")
     card = models.JSONField(default=dict, blank=True)  # as published (no secret in a card)
     card_fetched_at = models.DateTimeField(null=True, blank=True)
-    extended_card = models.JSONField(default=dict, blank=True)  # for keys allowed it
     auth = models.CharField(max_length=10, choices=Auth.choices, default="", blank=True)
     bearer_ref: str = models.CharField(max_length=200, blank=True)
     bearer_ciphertext = models.TextField(blank=True)

@@ -58,7 +58,7 @@ DECLARED: Mapping[str, Mapping[str, Secrecy]] = {
         oauth_client_secret_ciphertext=SECRET,
     ),
     "gateway.A2aAgent": _fields(
-        "name description card extended_card auth bearer_ref",  # cards are public
+        "name description card auth bearer_ref",  # a card is public
         url=URL,
         bearer_ciphertext=SECRET,
     ),

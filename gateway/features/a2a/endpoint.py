@@ -149,7 +149,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if not allowed:
             raise errors.Forbidden(allowed.reason)
         if method == "GET" and rest in (wire.CARD_PATH, wire.LEGACY_CARD_PATH):
-            extended = bool(agent.extended_card) and decide(key, "a2a.card.extended", name).allowed
+            extended = wire.has_extended_card(agent.card) and bool(
+                decide(key, "a2a.card.extended", name)
+            )
             card = wire.rewritten(agent.card, base_url(scope, name), extended=extended)
             await _reply(send, 200, orjson.dumps(card), errors.JSON)
             return
@@ -222,7 +224,9 @@ async def serve(ex: Exchange) -> None:
     try:
         if call.task_id and not await db_work.arun(tasks.owns, agent.id, call.task_id, key):
             raise errors.TaskNotFound(f"task {call.task_id!r} not found")
-        if call.operation == "card" and not decide(key, "a2a.card.extended", agent.name):
+        if call.operation == "card" and not (
+            wire.has_extended_card(agent.card) and decide(key, "a2a.card.extended", agent.name)
+        ):
             raise errors.ExtendedCardNotConfigured("no extended agent card for this key")
         try:
             tags.attribute(rec, ex.body, ex.headers, key)
@@ -432,6 +436,8 @@ async def _answered(ex: Exchange, result: Any) -> Any:
         ex.task_id = ex.task_id or found[0][0]
         if found[0][1] and not ex.record.session:
             ex.record.session = found[0][1][:200]
+    if ex.call.operation == "card" and isinstance(result, dict):  # the extended card
+        return wire.rewritten(result, base_url(ex.scope, ex.agent.name), extended=True)
     if ex.call.operation != "list":
         ex.state = wire.state_of(result) or ex.state
         reported = wire.reported_cost(result)

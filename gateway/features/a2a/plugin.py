@@ -1,14 +1,15 @@
 """What the A2A feature plugs into the edge and the registry (``gateway.base.hooks``):
 the ``/a2a/<agent>`` endpoint's app (``asgi_apps``, imported on a worker's first A2A
 request), the registered agents and the keys' grants as a part of the snapshot
-(``snapshot_parts``: no query per request) and the pruning of old task bindings."""
+(``snapshot_parts``: no query per request) and the pruning of old task bindings
+(``pruners``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gateway.base import hooks, lazy_import
-from gateway.features.a2a import snapshot
+from gateway.features.a2a import retention, snapshot
 
 ENDPOINT = "gateway.features.a2a.endpoint"
 
@@ -21,3 +22,4 @@ async def endpoint_app() -> Any:
 def register() -> None:
     hooks.asgi_apps.register("a2a", endpoint_app)
     hooks.snapshot_parts.register(snapshot.PART, snapshot.load)
+    hooks.pruners.register(retention.prune_tasks)

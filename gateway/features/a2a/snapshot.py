@@ -27,7 +27,6 @@ class AgentEntry:
     name: str
     url: str
     card: dict[str, Any]
-    extended_card: dict[str, Any]
     auth: str
     bearer: str
     bearer_ref: str
@@ -67,7 +66,6 @@ def _entry(agent: A2aAgent) -> AgentEntry:
         name=agent.name,
         url=agent.url,
         card=agent.card if isinstance(agent.card, dict) else {},
-        extended_card=agent.extended_card if isinstance(agent.extended_card, dict) else {},
         auth=agent.auth,
         bearer=bearer,
         bearer_ref=agent.bearer_ref,

@@ -297,6 +297,13 @@ def same_host(registered: str) -> Callable[[str], bool]:
     return allowed
 
 
+def has_extended_card(card: dict[str, Any]) -> bool:
+    """Whether the agent serves an extended card (1.0's capability, 0.3's flag)."""
+    capabilities = card.get("capabilities")
+    flagged = isinstance(capabilities, dict) and capabilities.get("extendedAgentCard") is True
+    return flagged or card.get("supportsAuthenticatedExtendedCard") is True
+
+
 REMOVED = ("securitySchemes", "securityRequirements", "security", "signatures")
 
 
@@ -306,7 +313,7 @@ def rewritten(card: dict[str, Any], base: str, *, extended: bool) -> dict[str, A
     0.3 (so a 0.3 client finds one), 0.3's own fields likewise; the agent's own security
     schemes and signatures removed (the caller authenticates to the gateway with its
     key, and a signature would not cover the rewritten card); ``extendedAgentCard`` only
-    for a caller who may read the extended card the operator stored."""
+    for a caller who may read the agent's extended card (relayed, rewritten alike)."""
     out = copy.deepcopy(card)
     served = bindings(card)
     out["supportedInterfaces"] = [
@@ -314,8 +321,8 @@ def rewritten(card: dict[str, Any], base: str, *, extended: bool) -> dict[str, A
         for version in (V1, V03)
         for binding in served
     ]
-    for key in REMOVED:
-        out.pop(key, None)
+    for name in REMOVED:
+        out.pop(name, None)
     out["url"] = base
     out["preferredTransport"] = served[0]
     out["protocolVersion"] = "0.3.0"

@@ -5,6 +5,7 @@ TOKEN]``), on 127.0.0.1 under ``/<agent>``:
 - ``/echo``: streams the words of the message back in capitals, one artifact chunk
   each, then completes reporting ``metadata.cost_usd`` 0.25; "say <words>" answers the
   words with their ``_`` taken out (a way to make the agent utter a blocked one);
+  the echo agent has an extended card (one more skill, ``shout``);
 - ``/slow``: starts a long task (working until cancelled, at most 60 s) and answers at
   once when asked to (``returnImmediately``).
 
@@ -85,7 +86,7 @@ class Slow(AgentExecutor):
         await TaskUpdater(event_queue, task.id, task.context_id).cancel()
 
 
-def card(name: str, base: str, streaming: bool) -> AgentCard:
+def card(name: str, base: str, streaming: bool, extended: bool = False) -> AgentCard:
     return AgentCard(
         name=name,
         description=f"the {name} test agent",
@@ -94,19 +95,24 @@ def card(name: str, base: str, streaming: bool) -> AgentCard:
             AgentInterface(url=base, protocol_binding="JSONRPC", protocol_version="1.0"),
             AgentInterface(url=base, protocol_binding="HTTP+JSON", protocol_version="1.0"),
         ],
-        capabilities=AgentCapabilities(streaming=streaming, push_notifications=True),
+        capabilities=AgentCapabilities(
+            streaming=streaming, push_notifications=True, extended_agent_card=extended
+        ),
         default_input_modes=["text/plain"],
         default_output_modes=["text/plain"],
         skills=[AgentSkill(id=name, name=name, description=f"{name}s", tags=["test"])],
     )
 
 
-def agent_routes(prefix: str, executor: AgentExecutor, agent_card: AgentCard) -> list[Any]:
+def agent_routes(
+    prefix: str, executor: AgentExecutor, agent_card: AgentCard, extended: AgentCard | None
+) -> list[Any]:
     handler = DefaultRequestHandler(
         agent_executor=executor,
         task_store=InMemoryTaskStore(),
         agent_card=agent_card,
         push_config_store=InMemoryPushNotificationConfigStore(),
+        extended_agent_card=extended,
     )
     return [
         *create_agent_card_routes(agent_card, card_url=f"{prefix}/.well-known/agent-card.json"),
@@ -140,7 +146,12 @@ def main() -> None:
     root = f"http://127.0.0.1:{args.port}"
     executor = Echo() if args.agent == "echo" else Slow()
     prefix = f"/{args.agent}"
-    app = Starlette(routes=agent_routes(prefix, executor, card(args.agent, root + prefix, True)))
+    public = card(args.agent, root + prefix, True, extended=args.agent == "echo")
+    extended = None
+    if args.agent == "echo":  # the echo agent tells its callers more once they are known
+        extended = card(args.agent, root + prefix, True, extended=True)
+        extended.skills.add(id="shout", name="shout", description="for known callers")
+    app = Starlette(routes=agent_routes(prefix, executor, public, extended))
     app.add_middleware(Bearer, token=args.token)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 

@@ -21,6 +21,7 @@ from a2a.client import ClientConfig, ClientFactory
 from a2a.client.card_resolver import parse_agent_card
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    GetExtendedAgentCardRequest,
     GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
     ListTasksRequest,
@@ -59,6 +60,7 @@ out = {
     'narrow': make('narrow-key', red.pk, ['*', 'ghost']),
     'none': make('no-grant'),
     'poor': make('poor-key', None, ['echo'], budget_usd='0.6'),
+    'star': make('star-key', None, ['*']),
 }
 Guardrail.objects.create(name='no-pineapple', kind='litellm_content_filter', modes=['pre_call', 'post_call'], default_on=True, params={'blocked_words': [{'keyword': 'pineapple', 'action': 'BLOCK'}]})
 ApiKey.objects.filter(name='red-key').update(a2a_allowed=['*'])
@@ -321,3 +323,22 @@ async def test_streamed_events_arrive_one_by_one(world):  # type: ignore[no-unty
                 assert json.loads(line[5:])["id"] == 3
     assert len(arrivals) >= 10
     assert arrivals[-1] - arrivals[0] > 0.2  # eight chunks 50 ms apart, not one burst
+
+
+async def test_the_extended_card_only_for_a_grant_by_name(world):  # type: ignore[no-untyped-def]
+    """The echo agent serves an extended card: a key granted the agent by name sees the
+    capability and gets it (relayed, rewritten to the gateway); a ``*`` grant reaches
+    the public card only."""
+    async with http(world.keys["star"]) as raw:
+        card = (await raw.get(f"{world.url}/a2a/echo/.well-known/agent-card.json")).json()
+        assert card["capabilities"]["extendedAgentCard"] is False
+        refused = await raw.post(
+            f"{world.url}/a2a/echo",
+            json={"jsonrpc": "2.0", "id": 4, "method": "GetExtendedAgentCard", "params": {}},
+        )
+        assert refused.json()["error"]["code"] == -32007
+    named = await client_for(world, "echo", world.keys["blue"], JSONRPC)
+    async with named:
+        extended = await named.get_extended_agent_card(GetExtendedAgentCardRequest())
+    assert "shout" in [s.name for s in extended.skills]
+    assert {i.url for i in extended.supported_interfaces} == {f"{world.url}/a2a/echo"}
