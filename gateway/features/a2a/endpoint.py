@@ -35,6 +35,7 @@ import orjson
 from django.conf import settings
 
 from gateway import journal
+from gateway.access.authorization import decide
 from gateway.base import db_work, hooks
 from gateway.base import http as outbound
 from gateway.base.entries import KeyEntry
@@ -45,7 +46,6 @@ from gateway.features.a2a import errors, snapshot, tasks, wire
 from gateway.features.a2a.errors import A2aFault
 from gateway.features.a2a.snapshot import AgentEntry
 from gateway.limits import limits
-from gateway.access.authorization import decide
 from gateway.telemetry import tags, tracing
 from gateway.web.callers import header_map, resolve_fresh_caller
 

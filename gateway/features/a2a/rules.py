@@ -4,10 +4,10 @@ an agent (the field rules). Imported by the unit's ``register`` (``apps.py``).""
 
 from __future__ import annotations
 
-from gateway.base.entries import KeyEntry
-from gateway.features.a2a import snapshot
 from gateway.access import field_rules
 from gateway.access.authorization import ALLOW, Decision, deny, rule
+from gateway.base.entries import KeyEntry
+from gateway.features.a2a import snapshot
 
 field_rules.declare(
     "a2a_agents",

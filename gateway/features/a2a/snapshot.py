@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from gateway.access import registry
 from gateway.base.entries import KeyEntry
 from gateway.base.secrets import crypto
 from gateway.models import A2aAgent, ApiKey, Team
-from gateway.access import registry
 
 PART = "a2a"
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.access import registry
 from gateway.base.entries import GuardrailEntry, KeyEntry
 from gateway.features.guardrails import engine
 from gateway.features.guardrails.kinds import Context
 from gateway.features.guardrails.plane import applicable
-from gateway.access import registry
 
 INPUT_MODES = ("pre_call", "during_call")
 OUTPUT_MODES = ("post_call",)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from gateway.access import registry
 from gateway.features.a2a import snapshot
 from gateway.models import A2aAgent, AuditEvent
-from gateway.policy import registry
 from tests.gateway.features.a2a import live_agents
 
 MASTER = "sy-master-a2a-api-test"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from gateway.access import registry
+from gateway.access.authorization import decide
 from gateway.base.entries import MASTER
 from gateway.features.a2a import snapshot
-from gateway.policy import registry
-from gateway.policy.authorization import decide
 
 MASTER_RAW = "sy-master-a2a-grants"
 
