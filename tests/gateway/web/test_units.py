@@ -22,6 +22,7 @@ def test_modules_are_found_by_name_and_a_unit_without_one_is_skipped() -> None:
         "gateway.features.mcp.api",
         "gateway.features.guardrails.api",
         "gateway.features.cache_doctor.api",
+        "gateway.features.a2a.api",
     ]
     assert [m.__name__ for m in units.modules("urls")] == ["gateway.features.mcp.urls"]
     assert units.modules("no_such_module") == []
