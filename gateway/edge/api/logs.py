@@ -18,6 +18,7 @@ from ninja.errors import HttpError
 from gateway.access import roles
 from gateway.models import RequestBody, RequestLog
 from gateway.telemetry import logquery
+from gateway.web.api.ids import row_id
 
 router = Router(tags=["logs"])
 
@@ -145,8 +146,8 @@ def get_log(request: HttpRequest, request_id: str) -> RequestLog:
     row: RequestLog | None = (
         rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
     )
-    if row is None and request_id.isdigit():
-        row = rows.filter(pk=int(request_id)).first()
+    if row is None and (pk := row_id(request_id)) is not None:
+        row = rows.filter(pk=pk).first()
     if row is None:
         raise Http404(f"no request {request_id!r} in the journal")
     body = RequestBody.objects.filter(log_id=row.pk).first()
