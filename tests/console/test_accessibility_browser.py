@@ -35,7 +35,7 @@ SKIP = re.compile(r"logout|export|\.csv|sso|oauth|callback|login|static|invite/|
 SEED = """
 from django.contrib.auth.models import User
 from gateway.models import ApiKey, Prompt, PromptVersion, Team
-from gateway.policy import keys
+from gateway.access import keys
 User.objects.create_superuser('ops', '', 'pw-123456789')
 User.objects.create_user('member-one', password='pw-123456789')
 team = Team.objects.create(name='research')

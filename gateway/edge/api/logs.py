@@ -95,6 +95,8 @@ class LogOut(Schema):
     shadow_of: str | None = None  # the request this one mirrors (shadow traffic)
     prompt_name: str | None = None  # the registry prompt it named (gateway.features.prompts)
     prompt_version: int | None = None  # and the version that ran
+    # the route the caller named when a fallback (``route``) answered; else null
+    requested_route: str | None = None
 
 
 class LogPage(Schema):
