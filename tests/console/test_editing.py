@@ -357,3 +357,39 @@ def test_route_batch_mode_is_edited_in_the_form(staff_client: Client, registry_r
     staff_client.post(f"/routes/{route.pk}/", base, HTTP_HX_REQUEST="true")
     route.refresh_from_db()
     assert route.batch_mode == "auto"  # left empty: the default
+
+
+def test_the_route_form_reports_every_error_in_one_submit(staff_client: Client, db) -> None:
+    """A field the form refuses (bad JSON), a name already taken (the model's check) and
+    an unknown fallback (the save's check) came one submit at a time (#66: three
+    submits); the first submit names them all, and nothing is written."""
+    Route.objects.create(name="taken")
+    html = staff_client.post(
+        "/routes/new/",
+        {
+            "name": "taken",
+            "strategy": "weighted",
+            "max_attempts": 3,
+            "default_params": "{not json",
+            "fallbacks": "nope",
+            "shadow_routes": "ghost",
+        },
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "JSON" in field_error(html, "default_params")
+    assert "already exists" in field_error(html, "name")
+    assert "unknown route(s): nope" in field_error(html, "fallbacks")
+    assert "unknown route(s): ghost" in field_error(html, "shadow_routes")
+    assert Route.objects.count() == 1
+    # editing: the same, and the stored route is left as it was
+    route = Route.objects.create(name="other")
+    html = staff_client.post(
+        f"/routes/{route.pk}/",
+        {"name": "taken", "strategy": "weighted", "max_attempts": "x", "fallbacks": "nope"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert field_error(html, "max_attempts")
+    assert "already exists" in field_error(html, "name")
+    assert "unknown route(s): nope" in field_error(html, "fallbacks")
+    route.refresh_from_db()
+    assert route.name == "other" and route.fallbacks in ([], None)
