@@ -73,12 +73,13 @@ def route_label(labels: dict[str, str] | None, name: str) -> str:
 UNPRICED_SHOWN = 5
 
 
-@register.inclusion_tag("console/_unpriced_notice.html")
-def unpriced_notice() -> dict[str, Any]:
+@register.inclusion_tag("console/_unpriced_notice.html", takes_context=True)
+def unpriced_notice(context: Any) -> dict[str, Any]:
     """Enabled deployments whose tokens nothing prices (no catalog entry, no price set):
-    their spend counts as $0, so the dashboard names them with a link to set a price.
-    One query; the catalog lookups are in memory. Echo (the built-in test provider)
-    costs nothing by design and is left out."""
+    their spend counts as $0, so the dashboard names them, with a link to set a price
+    where the reader may change the route (a member's links led to a 403). One query;
+    the catalog lookups are in memory. Echo (the built-in test provider) costs nothing
+    by design and is left out."""
     from gateway.models import Deployment
 
     rows = (
@@ -93,4 +94,5 @@ def unpriced_notice() -> dict[str, Any]:
     return {
         "unpriced": unpriced[:UNPRICED_SHOWN],
         "more": max(0, len(unpriced) - UNPRICED_SHOWN),
+        "user": context.get("user"),
     }
