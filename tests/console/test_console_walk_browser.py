@@ -35,6 +35,10 @@ for n in range(3):
         rpm_limit=600, tpm_limit=2000000, budget_usd=Decimal('250'), tags=['backend', 'prod'],
     )
 Route.objects.filter(name='echo-pair').update(max_attempts=2)
+from gateway.models import Deployment, Provider
+flaky = Route.objects.create(name='flaky', max_attempts=3, fallbacks=['echo'])
+Deployment.objects.create(route=flaky, provider=Provider.objects.get(name='echo'),
+    model='echo-down', params={'fail_status': 503})
 """
 
 
@@ -42,12 +46,13 @@ Route.objects.filter(name='echo-pair').update(max_attempts=2)
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed")
-    with running_gateway(tmp_path_factory.mktemp("walk")) as gateway:
+    env = {"SWITCHYARD_RETRY_BASE_SECONDS": "0.1", "SWITCHYARD_COOLDOWN_FAILURES": "10"}
+    with running_gateway(tmp_path_factory.mktemp("walk"), env=env) as gateway:
         gateway.shell(SEED)
         with httpx.Client(
             base_url=gateway.url, headers={"Authorization": f"Bearer {gateway.master_key}"}
         ) as api:
-            for route in ("echo", "echo-pair"):
+            for route in ("echo", "echo-pair", "flaky"):
                 api.post(
                     "/v1/chat/completions",
                     json={"model": route, "messages": [{"role": "user", "content": "hi"}]},
@@ -102,3 +107,31 @@ def test_the_keys_table_fits_at_1440_with_spend_in_view(page) -> None:
     assert fit["scroll"] <= fit["width"] + 1, fit  # no sideways scrolling
     assert fit["spendRight"] <= fit["areaRight"] + 1, fit  # Spend is in view
     shots(page, "walk-keys")
+
+
+def test_a_fallback_requests_log_reads_as_what_happened(page) -> None:
+    page.goto("/logs/?route=echo")
+    page.locator("table a[href^='/logs/']").first.wait_for()
+    rows = page.locator("table tbody tr")
+    # the newest request answered by echo is the fallback of flaky
+    page.goto(page.locator("table a[href^='/logs/']").first.get_attribute("href"))
+    stats = page.locator(".stats").inner_text()
+    assert "flaky" in stats and "answered by fallback" in stats, stats
+    attempts = page.locator("ol.attempts li")
+    assert attempts.count() == 4, rows.count()
+    for n in range(3):
+        assert "fallback" not in attempts.nth(n).inner_text()
+    assert "fallback: echo" in attempts.nth(3).inner_text()
+    legend = page.locator(".legend").inner_text()
+    assert "Retry backoff" in legend and "Gateway overhead" in legend
+    shots(page, "walk-log-fallback")
+
+
+def test_add_model_warns_of_a_model_without_known_limits(page) -> None:
+    page.goto("/routes/add-model/")
+    page.fill("#id_model", "house-model-7b")
+    page.locator("#id_model").dispatch_event("change")
+    warning = page.locator(".limits-warning")
+    warning.wait_for()
+    assert "keys with a budget will refuse" in warning.inner_text()
+    shots(page, "walk-add-model-warning")
