@@ -21,6 +21,7 @@ from gateway.core import service
 from gateway.telemetry.attribution import SESSION_HEADER
 
 TICK_SECONDS = 0.05
+MIN_RATE_SECONDS = 0.05  # tokens/s only over at least this much generation time
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -56,7 +57,9 @@ class ColumnRun:
         total_ms = (end - self.started) * 1000 if self.started else None
         ttft_ms = (self.first_token - self.started) * 1000 if self.first_token else None
         tokens_per_sec = None
-        if self.first_token and end > self.first_token:
+        # a rate needs time to measure: an answer that came in one piece (a 0 ms
+        # generation) read "14037.1 tokens/s"
+        if self.first_token and end - self.first_token >= MIN_RATE_SECONDS:
             # Until the usage arrives, count content chunks (about one token each).
             produced = fold.output_tokens or fold.content_chunks
             tokens_per_sec = round(produced / (end - self.first_token), 1)
