@@ -447,7 +447,7 @@
     if (v === null || v === undefined) return "—";
     const n = Number(v);
     if (n === 0) return "$0";
-    return n < 0.01 ? "$" + n.toPrecision(2) : "$" + n.toFixed(4);
+    return n < 0.01 ? "$" + n.toPrecision(2) : "$" + n.toFixed(2);  // to the cent from a cent (as the usd filter)
   }
 
   function paintMetrics(col, m) {
