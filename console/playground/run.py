@@ -70,9 +70,19 @@ class ColumnRun:
             "input_tokens": fold.input_tokens,
             "output_tokens": fold.output_tokens,
             "cost_usd": str(self.cost()) if self.finished else None,
+            "unpriced": bool(self.finished) and not self.priced(),
             "status": self.status,
             "finish_reason": fold.finish_reason,
         }
+
+    def priced(self) -> bool:
+        """Whether the deployment that answered has a price (else its $0 means "no price
+        known", not "free": the column says "unpriced")."""
+        route = registry.current().route(self.route)
+        for deployment in route.deployments if route else ():
+            if deployment.label == self.deployment:
+                return bool(deployment.input_price or deployment.output_price)
+        return True
 
     def cost(self) -> Any:
         """USD at the prices of the deployment that answered (from the snapshot)."""
