@@ -34,11 +34,18 @@ def figures(deployment: Any) -> dict[str, Any]:
 @register.filter
 def flags_on(deployment: Any, figures: dict[str, Any]) -> list[str]:
     """The capability flags on for a Deployment row, by their short names: a flag the
-    catalog decides as in force (``figures``), a plain one as set on the deployment."""
+    catalog decides as in force (``figures``), a plain one as set on the deployment. A
+    model the catalog does not know gets only the flags its deployment sets: the
+    defaults it is called with (tools, vision) are assumptions, not badges."""
+    known = figures.get("catalog_model") is not None
     return [
         flag.label.lower()
         for flag in capability_flags.FLAGS
-        if (figures.get(flag.name) if flag.nullable else getattr(deployment, flag.name))
+        if (
+            getattr(deployment, flag.name)
+            if not flag.nullable or not known
+            else figures.get(flag.name)
+        )
     ]
 
 
