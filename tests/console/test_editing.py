@@ -393,3 +393,25 @@ def test_the_route_form_reports_every_error_in_one_submit(staff_client: Client, 
     assert "unknown route(s): nope" in field_error(html, "fallbacks")
     route.refresh_from_db()
     assert route.name == "other" and route.fallbacks in ([], None)
+
+
+def test_the_import_preview_marks_a_new_deployment_not_its_existing_route_new(
+    staff_client: Client, registry_rows
+) -> None:
+    """A config adding a deployment to the existing route "chat": the "new" pill is the
+    deployment's, beside it, never beside the route that exists (#66)."""
+    config = (
+        "model_list:\n  - model_name: chat\n    litellm_params:\n"
+        "      model: openai/gpt-x\n      api_base: http://127.0.0.1:9/v1\n"
+        "  - model_name: chat\n    litellm_params:\n"
+        "      model: openai/gpt-y\n      api_base: http://127.0.0.1:9/v1\n"
+    )
+    html = staff_client.post("/routes/import/", {"config": config}).content.decode()
+    cells = re.findall(
+        r"<tr class=\"create first\">\s*<td>(.*?)</td>\s*<td class=\"mono\">(.*?)</td>", html, re.S
+    )
+    assert cells, html[html.find("import-plan") :][:3000]
+    deployments = [(r, i) for r, i in cells if "muted" in r]  # the route named, muted
+    assert deployments
+    for route_cell, item_cell in deployments:
+        assert ">new<" not in route_cell and ">new<" in item_cell
