@@ -39,6 +39,10 @@ from gateway.models import Deployment, Provider
 flaky = Route.objects.create(name='flaky', max_attempts=3, fallbacks=['echo'])
 Deployment.objects.create(route=flaky, provider=Provider.objects.get(name='echo'),
     model='echo-down', params={'fail_status': 503})
+LONG = 'a-route-named-by-someone-who-likes-long-names-' + 'x' * 54
+long_route = Route.objects.create(name=LONG)
+Deployment.objects.create(route=long_route, provider=Provider.objects.get(name='echo'), model='echo-1')
+keys.create_key(name='k' * 100, team=Team.objects.create(name='t' * 100))
 """
 
 
@@ -135,3 +139,26 @@ def test_add_model_warns_of_a_model_without_known_limits(page) -> None:
     warning.wait_for()
     assert "keys with a budget will refuse" in warning.inner_text()
     shots(page, "walk-add-model-warning")
+
+
+LONG = "a-route-named-by-someone-who-likes-long-names-" + "x" * 54
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_hundred_character_names_do_not_widen_the_page(page, width) -> None:
+    """Names of 100 characters (the walk's) wrap instead of pushing the page sideways."""
+    page.set_viewport_size({"width": width, "height": 900})
+    wide = []
+    for path in ("/routes/", "/keys/", "/teams/", "/"):
+        page.goto(path)
+        scroll = page.evaluate("() => document.documentElement.scrollWidth")
+        if scroll > width + 1:
+            wide.append(f"{path}: {scroll}px")
+    page.goto("/routes/")
+    route_id = page.locator(f"[id^='route-']:has-text('{LONG}')").first.get_attribute("id")
+    page.goto(f"/routes/{route_id.removeprefix('route-')}/")
+    if page.evaluate("() => document.documentElement.scrollWidth") > width + 1:
+        wide.append("the route's page")
+    if width == 390:
+        shots(page, "walk-long-route")
+    assert not wide, wide
