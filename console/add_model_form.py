@@ -143,7 +143,7 @@ def limits_warning(model: str, entry: catalog.Entry | None, context_window: str)
     """What a model with no known output limit means for budgets: a budget holds the
     most a request can cost, and with neither a context window nor a max output known
     (catalog or typed) that is unbounded, so every key with a budget refuses its
-    requests that do not set max_tokens (``gateway.policy.budget_estimate``). Empty when
+    requests that do not set max_tokens (``gateway.limits.budget_estimate``). Empty when
     a limit is known or no model is named."""
     known = entry is not None and (entry.context_window or entry.max_output_tokens)
     if not model or known or context_window:

@@ -26,7 +26,7 @@ SEED = """
 from decimal import Decimal
 from django.contrib.auth.models import User
 from gateway.models import Route, Team
-from gateway.policy import keys
+from gateway.access import keys
 User.objects.create_superuser('ops', '', 'pw-123456789')
 team = Team.objects.create(name='research-and-development')
 for n in range(3):

@@ -73,7 +73,7 @@ def test_a_member_sees_the_notice_without_links_that_would_403(rows):
     "set a price" (its link led to a 403, #66); every link left on the page opens."""
     from django.contrib.auth.models import User
 
-    from gateway.policy import roles
+    from gateway.access import roles
 
     member = User.objects.create_user("member-m", password="pw-123456789")
     roles.set_role(member, "member")
