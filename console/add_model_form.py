@@ -67,6 +67,7 @@ class AddModelForm(forms.Form):
         self.may_create_provider = may_create_provider
         self.placeholders: dict[str, str] = {}
         self.catalog_line = ""
+        self.limits_warning = ""
 
     @property
     def placeholders_json(self) -> str:
@@ -127,6 +128,7 @@ class AddModelForm(forms.Form):
                 self.placeholders[name] = f"{catalog.entry.plain(Decimal(value))}"
         for name, placeholder in self.placeholders.items():
             self.fields[name].widget.attrs["placeholder"] = placeholder
+        self.limits_warning = limits_warning(model, entry, self.raw("context_window"))
         if not model:
             self.catalog_line = "Pick a model to see its catalog prices and context window."
         elif entry is None:
@@ -135,3 +137,19 @@ class AddModelForm(forms.Form):
             )
         else:
             self.catalog_line = f"Catalog {entry.key}: {model_picker.describe(entry)}."
+
+
+def limits_warning(model: str, entry: catalog.Entry | None, context_window: str) -> str:
+    """What a model with no known output limit means for budgets: a budget holds the
+    most a request can cost, and with neither a context window nor a max output known
+    (catalog or typed) that is unbounded, so every key with a budget refuses its
+    requests that do not set max_tokens (``gateway.limits.budget_estimate``). Empty when
+    a limit is known or no model is named."""
+    known = entry is not None and (entry.context_window or entry.max_output_tokens)
+    if not model or known or context_window:
+        return ""
+    return (
+        f"No context window or max output is known for {model}: keys with a budget will "
+        "refuse its requests that do not set max_tokens. Set its context window below "
+        "(or the deployment's max output tokens after adding it)."
+    )

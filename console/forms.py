@@ -339,7 +339,7 @@ class RouteForm(forms.Form):
         data = dict(self.cleaned_data)
         data["shadow_percent"] = data.get("shadow_percent") or 0.0
         data.pop("teams", None)  # a relation: set by the view (chosen_teams) after saving
-        data["default_params"] = data["default_params"] or {}
+        data["default_params"] = data.get("default_params") or {}
         data["cache_ttl"] = data.get("cache_ttl") or 0
         data["cache_scope"] = data.get("cache_scope") or CacheScope.ROUTE
         data["batch_mode"] = data.get("batch_mode") or BatchMode.AUTO

@@ -1,10 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from gateway.access.login_throttle import throttled_sign_in
 from gateway.edge import health
 from gateway.edge.api import api, slashless_aliases
 from gateway.web import units
+from gateway.web.api import errors
 
 urlpatterns = [
     path("health/liveliness", health.liveliness, name="health-liveliness"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("api/", include(slashless_aliases())),
+    re_path(r"^api/", errors.unknown_path),  # every other /api path: a JSON 404
     # the units' own URLs outside the console (MCP's /.well-known/..., /oauth/...)
     *(path("", include(module)) for module in units.modules("urls")),
     path("", include("console.urls")),

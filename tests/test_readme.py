@@ -58,3 +58,27 @@ def test_the_readme_is_a_guide_not_a_log() -> None:
         "## Benchmark",
     ):
         assert heading in text
+
+
+def test_the_docs_call_the_gateway_on_the_quick_starts_port() -> None:
+    """Examples that call the gateway (``/v1``, ``/api``) use the port the quick start
+    serves on (4000); docs/prompts.md and docs/beyond-chat.md said 8000 (#66)."""
+    pages = [README, *sorted((ROOT / "docs").glob("*.md"))]
+    wrong = [
+        f"{page.name}: {found.group(0)}"
+        for page in pages
+        for found in re.finditer(
+            r"(?:localhost|127\.0\.0\.1):(\d+)/(?:v1|api)\b", page.read_text(encoding="utf-8")
+        )
+        if found.group(1) != "4000"
+    ]
+    assert not wrong, wrong
+
+
+def test_the_alert_example_says_a_private_webhook_needs_the_operators_consent() -> None:
+    """A LAN or loopback webhook is refused unless SWITCHYARD_ALERT_WEBHOOK_PRIVATE=1:
+    the README says so where its alert example sets the webhook."""
+    text = README.read_text(encoding="utf-8")
+    example = text[: text.index('"webhook_url"')]
+    example = example[example.rindex("set a budget alert webhook") :]
+    assert "SWITCHYARD_ALERT_WEBHOOK_PRIVATE=1" in example

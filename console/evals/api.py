@@ -143,12 +143,12 @@ def dataset_from_log(request: HttpRequest, payload: DatasetFromLog) -> Any:
     return Status(201, dataset)
 
 
-@router.get("/datasets/{dataset_id}", response=DatasetOut)
+@router.get("/datasets/{rowid:dataset_id}", response=DatasetOut)
 def get_dataset(request: HttpRequest, dataset_id: int) -> Any:
     return get_object_or_404(Dataset, pk=dataset_id)
 
 
-@router.get("/datasets/{dataset_id}/rows")
+@router.get("/datasets/{rowid:dataset_id}/rows")
 def dataset_rows(request: HttpRequest, dataset_id: int, version: int | None = None) -> Any:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     return {
@@ -157,7 +157,7 @@ def dataset_rows(request: HttpRequest, dataset_id: int, version: int | None = No
     }
 
 
-@router.patch("/datasets/{dataset_id}", response={200: DatasetOut, 422: Problem})
+@router.patch("/datasets/{rowid:dataset_id}", response={200: DatasetOut, 422: Problem})
 def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) -> Any:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     check_fields(request, "datasets", payload.dict(exclude_unset=True))
@@ -182,7 +182,9 @@ def patch_dataset(request: HttpRequest, dataset_id: int, payload: DatasetPatch) 
         return Status(422, {"detail": str(exc)})
 
 
-@router.put("/datasets/{dataset_id}/rows/{index}", response={200: DatasetOut, 422: Problem})
+@router.put(
+    "/datasets/{rowid:dataset_id}/rows/{rowid:index}", response={200: DatasetOut, 422: Problem}
+)
 def edit_row(request: HttpRequest, dataset_id: int, index: int, payload: RowPatch) -> Any:
     check_fields(request, "datasets", payload.dict(exclude_unset=True))
     try:
@@ -195,7 +197,7 @@ def edit_row(request: HttpRequest, dataset_id: int, index: int, payload: RowPatc
     return dataset
 
 
-@router.delete("/datasets/{dataset_id}", response={204: None, 409: Problem})
+@router.delete("/datasets/{rowid:dataset_id}", response={204: None, 409: Problem})
 def delete_dataset(request: HttpRequest, dataset_id: int) -> Any:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     if dataset.experiments.exists():
@@ -253,12 +255,12 @@ def start_experiment(request: HttpRequest, payload: ExperimentIn) -> Any:
     return Status(201, _experiment_out(experiment))
 
 
-@router.get("/experiments/{experiment_id}")
+@router.get("/experiments/{rowid:experiment_id}")
 def poll_experiment(request: HttpRequest, experiment_id: int) -> Any:
     return _experiment_out(get_object_or_404(Experiment, pk=experiment_id))
 
 
-@router.post("/experiments/{experiment_id}/cancel")
+@router.post("/experiments/{rowid:experiment_id}/cancel")
 def cancel_experiment(request: HttpRequest, experiment_id: int) -> Any:
     experiment = get_object_or_404(Experiment, pk=experiment_id)
     experiments.cancel(experiment)
@@ -266,7 +268,7 @@ def cancel_experiment(request: HttpRequest, experiment_id: int) -> Any:
     return _experiment_out(experiment)
 
 
-@router.post("/experiments/{experiment_id}/resume")
+@router.post("/experiments/{rowid:experiment_id}/resume")
 def resume_experiment(request: HttpRequest, experiment_id: int) -> Any:
     experiment = get_object_or_404(Experiment, pk=experiment_id)
     experiments.resume(experiment)
@@ -274,7 +276,7 @@ def resume_experiment(request: HttpRequest, experiment_id: int) -> Any:
     return _experiment_out(experiment)
 
 
-@router.get("/experiments/{experiment_id}/results")
+@router.get("/experiments/{rowid:experiment_id}/results")
 def experiment_results(request: HttpRequest, experiment_id: int, format: str = "json") -> Any:
     """The summary and every row (``?format=csv`` for a CSV file)."""
     experiment = get_object_or_404(Experiment, pk=experiment_id)

@@ -21,6 +21,7 @@ from gateway.core import service
 from gateway.telemetry.attribution import SESSION_HEADER
 
 TICK_SECONDS = 0.05
+MIN_RATE_SECONDS = 0.05  # tokens/s only over at least this much generation time
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -56,7 +57,9 @@ class ColumnRun:
         total_ms = (end - self.started) * 1000 if self.started else None
         ttft_ms = (self.first_token - self.started) * 1000 if self.first_token else None
         tokens_per_sec = None
-        if self.first_token and end > self.first_token:
+        # a rate needs time to measure: an answer that came in one piece (a 0 ms
+        # generation) read "14037.1 tokens/s"
+        if self.first_token and end - self.first_token >= MIN_RATE_SECONDS:
             # Until the usage arrives, count content chunks (about one token each).
             produced = fold.output_tokens or fold.content_chunks
             tokens_per_sec = round(produced / (end - self.first_token), 1)
@@ -67,9 +70,19 @@ class ColumnRun:
             "input_tokens": fold.input_tokens,
             "output_tokens": fold.output_tokens,
             "cost_usd": str(self.cost()) if self.finished else None,
+            "unpriced": bool(self.finished) and not self.priced(),
             "status": self.status,
             "finish_reason": fold.finish_reason,
         }
+
+    def priced(self) -> bool:
+        """Whether the deployment that answered has a price (else its $0 means "no price
+        known", not "free": the column says "unpriced")."""
+        route = registry.current().route(self.route)
+        for deployment in route.deployments if route else ():
+            if deployment.label == self.deployment:
+                return bool(deployment.input_price or deployment.output_price)
+        return True
 
     def cost(self) -> Any:
         """USD at the prices of the deployment that answered (from the snapshot)."""

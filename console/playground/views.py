@@ -108,7 +108,9 @@ def _grid(comparison: Comparison) -> list[dict[str, Any]]:
         ]
         last = turns[-1]["answer"] if turns else {}
         metrics = dict(last.get("metrics") or {})
-        metrics["cost_display"] = format_cost(metrics.get("cost_usd"))
+        metrics["cost_display"] = format_cost(
+            metrics.get("cost_usd"), metrics.get("unpriced", False)
+        )
         # A blind comparison's speed, tokens and cost name its models: shown after the vote.
         metrics["hidden"] = not revealed
         grid.append({**head, "turns": turns, "answer": last, "metrics": metrics})
@@ -345,13 +347,17 @@ def win_rates() -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (-r["win_rate"], -r["appearances"], r["route"]))
 
 
-def format_cost(value: Any) -> str:
-    """Tiny playground costs with two significant digits ($0.0000042), like the page's JS."""
+def format_cost(value: Any, unpriced: bool = False) -> str:
+    """Tiny playground costs with two significant digits ($0.0000042), to the cent from
+    a cent, like the page's JS; "unpriced" for a deployment without a price (its $0 read
+    as free)."""
     if value in (None, ""):
         return "—"
     amount = Decimal(str(value))
     if amount == 0:
-        return "$0"
+        return "unpriced" if unpriced else "$0.00"
+    if abs(amount) >= Decimal("0.01"):
+        return f"${amount:,.2f}"
     return significant_usd(amount, min_places=4)
 
 

@@ -34,11 +34,18 @@ def figures(deployment: Any) -> dict[str, Any]:
 @register.filter
 def flags_on(deployment: Any, figures: dict[str, Any]) -> list[str]:
     """The capability flags on for a Deployment row, by their short names: a flag the
-    catalog decides as in force (``figures``), a plain one as set on the deployment."""
+    catalog decides as in force (``figures``), a plain one as set on the deployment. A
+    model the catalog does not know gets only the flags its deployment sets: the
+    defaults it is called with (tools, vision) are assumptions, not badges."""
+    known = figures.get("catalog_model") is not None
     return [
         flag.label.lower()
         for flag in capability_flags.FLAGS
-        if (figures.get(flag.name) if flag.nullable else getattr(deployment, flag.name))
+        if (
+            getattr(deployment, flag.name)
+            if not flag.nullable or not known
+            else figures.get(flag.name)
+        )
     ]
 
 
@@ -73,12 +80,13 @@ def route_label(labels: dict[str, str] | None, name: str) -> str:
 UNPRICED_SHOWN = 5
 
 
-@register.inclusion_tag("console/_unpriced_notice.html")
-def unpriced_notice() -> dict[str, Any]:
+@register.inclusion_tag("console/_unpriced_notice.html", takes_context=True)
+def unpriced_notice(context: Any) -> dict[str, Any]:
     """Enabled deployments whose tokens nothing prices (no catalog entry, no price set):
-    their spend counts as $0, so the dashboard names them with a link to set a price.
-    One query; the catalog lookups are in memory. Echo (the built-in test provider)
-    costs nothing by design and is left out."""
+    their spend counts as $0, so the dashboard names them, with a link to set a price
+    where the reader may change the route (a member's links led to a 403). One query;
+    the catalog lookups are in memory. Echo (the built-in test provider) costs nothing
+    by design and is left out."""
     from gateway.models import Deployment
 
     rows = (
@@ -93,4 +101,5 @@ def unpriced_notice() -> dict[str, Any]:
     return {
         "unpriced": unpriced[:UNPRICED_SHOWN],
         "more": max(0, len(unpriced) - UNPRICED_SHOWN),
+        "user": context.get("user"),
     }

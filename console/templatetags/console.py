@@ -131,3 +131,21 @@ def thresholds(value: Any) -> str:
     from gateway.access.alert_thresholds import shown
 
     return shown(value)
+
+
+@register.filter
+def budget_period(period_id: str | None) -> str:
+    """A budget period's id as words: ``m2026-11`` "November 2026", ``d2026-11-27``
+    "27 Nov 2026", anything else (``total``) "total" (the alerts page showed the ids)."""
+    from datetime import date
+
+    text = str(period_id or "")
+    try:
+        if text.startswith("m"):
+            return date.fromisoformat(text[1:] + "-01").strftime("%B %Y")
+        if text.startswith("d"):
+            day = date.fromisoformat(text[1:])
+            return f"{day.day} {day.strftime('%b %Y')}"
+    except ValueError:
+        return text
+    return "total" if text in ("", "total", "t") else text

@@ -160,6 +160,8 @@ def add_model_page(request: HtmxHttpRequest) -> HttpResponse:
         request,
         f"Added route {added.route.name}, answered by {added.provider.name}/{deployment.model}.",
     )
+    if warning := _with_catalog(form, new_form).limits_warning:  # said where the route is too
+        messages.warning(request, warning)
     return go_to(request, reverse("console:routes") + f"#route-{added.route.pk}")
 
 

@@ -58,6 +58,12 @@ class AlertSettingsForm(forms.Form):
         help_text="for every key, team and user without their own, e.g. 50, 80, 100",
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:  # a refused URL stays in its field (what this owner just typed)
+            webhook: Any = self.fields["webhook_url"].widget
+            webhook.render_value = True
+
 
 def _budgeted(defaults: list[int]) -> list[dict[str, Any]]:
     """Every key, team and user with a budget, the thresholds it gets and what it spent

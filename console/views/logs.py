@@ -101,18 +101,28 @@ def known_tags(actor: roles.Actor, limit: int = 200) -> list[str]:
 MIN_SEGMENT_PCT = 2.0
 
 
+def backoff_ms(log: RequestLog) -> float:
+    """The retry backoff slept between the request's attempts (each attempt records the
+    wait before it; rows from before that record none)."""
+    return sum(float(a.get("waited_ms") or 0) for a in log.attempts or [] if isinstance(a, dict))
+
+
 def timing(log: RequestLog) -> dict[str, Any]:
-    """The timing bar: its segments (overhead, upstream) with their width in percent of
-    the total, and where the first token arrived. A segment of 0 ms is left out (it
-    was drawn as a cut in the bar's rounded end); a very short one is widened to stay
-    visible, the others narrowed to make room."""
+    """The timing bar: its segments (overhead, backoff, upstream) with their width in
+    percent of the total, and where the first token arrived. A segment of 0 ms is left
+    out (it was drawn as a cut in the bar's rounded end); a very short one is widened to
+    stay visible, the others narrowed to make room. Backoff is the retries' waiting,
+    apart from the gateway's own overhead (a fallback after three 503s read "Gateway
+    overhead 625 ms")."""
     total = max(log.latency_ms or 0.0, 0.001)
     upstream = min(log.upstream_ms or 0.0, total)
-    overhead = log.overhead_ms if log.overhead_ms is not None else max(total - upstream, 0.0)
-    overhead = min(overhead, total - upstream)
+    backoff = min(backoff_ms(log), total - upstream)
+    rest = max(total - upstream - backoff, 0.0)
+    overhead = log.overhead_ms if log.overhead_ms is not None else rest
+    overhead = min(overhead, rest)
     shares = [
         (name, ms / total * 100)
-        for name, ms in (("overhead", overhead), ("upstream", upstream))
+        for name, ms in (("overhead", overhead), ("backoff", backoff), ("upstream", upstream))
         if ms > 0
     ]
     short = [pct for _, pct in shares if pct < MIN_SEGMENT_PCT]
@@ -125,6 +135,8 @@ def timing(log: RequestLog) -> dict[str, Any]:
     ]
     return {
         "segments": segments,
+        "overhead_ms": overhead,
+        "backoff_ms": backoff,
         "ttft_pct": min((log.ttft_ms or 0) / total * 100, 100) if log.ttft_ms else None,
     }
 

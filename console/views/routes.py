@@ -4,6 +4,7 @@ JavaScript the same URLs render whole pages."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -74,9 +75,19 @@ def route_list(request: HtmxHttpRequest) -> HttpResponse:
     return _whole_page(request)
 
 
-def _save(form: Form, save: Callable[[dict[str, Any]], Saved]) -> Saved | None:
-    """Run admin_ops' ``save`` with the form's values; errors go next to fields."""
+def _save(
+    form: Form,
+    save: Callable[[dict[str, Any]], Saved],
+    check: Callable[[dict[str, Any]], dict[str, list[str]]] | None = None,
+) -> Saved | None:
+    """Run admin_ops' ``save`` with the form's values; errors go next to fields. A form
+    with errors of its own also gets ``check``'s (the save's checks on the values that
+    did parse), so that one submit shows every error, not one round of them."""
     if not form.is_valid():
+        if check is not None:
+            for field, messages in check(form.values()).items():
+                if field not in form.errors:
+                    show_errors(form, ValidationError({field: messages}))
         return None
     try:
         return save(form.values())
@@ -135,7 +146,11 @@ def route_create(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid() and (refused := fields_refused(request, "routes", form.values())):
             return refused
-        route = _save(form, lambda values: admin_ops.save_route(None, values))
+        route = _save(
+            form,
+            lambda values: admin_ops.save_route(None, values),
+            lambda values: admin_ops.route_errors(Route(), values),
+        )
         if route is not None:
             _set_teams(request, route, form)  # an editor's route belongs to their teams
             if Provider.objects.exists():
@@ -162,7 +177,11 @@ def route_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form = RouteForm(request.POST, actor=actor_of(request), attached=route.mcp_servers)
         if (refused := _fields_refused(request, route, form)) is not None:
             return refused
-        saved = _save(form, lambda values: admin_ops.save_route(route, values))
+        saved = _save(
+            form,
+            lambda values: admin_ops.save_route(route, values),
+            lambda values: admin_ops.route_errors(copy.copy(route), values),
+        )
         if saved is not None:
             _set_teams(request, saved, form)
             return (

@@ -359,7 +359,10 @@ class Call:
                 rec.upstream_ms = sum(a.duration_ms for a in attempts)
             else:  # cut short (the client left) before routing recorded the attempt
                 rec.upstream_ms = sum(a.duration_ms for a in attempts) + exchange_ms
-            rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms)
+            # the retry backoff slept between attempts is neither the upstream's time
+            # nor the gateway's work: each attempt says how long it waited
+            waited = sum(a.waited_ms for a in attempts)
+            rec.overhead_ms = max(0.0, rec.latency_ms - rec.upstream_ms - waited)
         if self.stream_outcome is not None:  # a stream cut by its upstream is a failure
             self.stream_outcome.ended(error)
         if usage is not None:

@@ -205,6 +205,7 @@ def _route_for(call: Call, key: KeyEntry, model: Any) -> RouteEntry:
     if route is None or not route.enabled:
         raise ModelNotFound(f"model {model!r} not found", param="model", code="model_not_found")
     call.route = route
+    call.record.requested_route = route.name  # call.route becomes a fallback that answers
     return route
 
 

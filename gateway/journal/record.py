@@ -24,7 +24,8 @@ class Record:
     key_prefix: str = ""
     dialect: str = ""  # openai | anthropic
     endpoint: str = ""  # chat | messages | completions | embeddings | count_tokens
-    route: str = ""
+    route: str = ""  # the route that answered (the last attempt's)
+    requested_route: str = ""  # the route the caller named (a fallback may answer)
     deployment_id: int | None = None
     provider: str = ""
     upstream_model: str = ""

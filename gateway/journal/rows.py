@@ -115,6 +115,7 @@ LOG_COLUMNS = (
     "tags",
     "prompt_name",
     "prompt_version",
+    "requested_route",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived", "parts")
@@ -181,6 +182,7 @@ def log_values(
         adapt_json(list(rec.tags)) if rec.tags else None,
         rec.prompt_name[:100] or None,
         rec.prompt_version,
+        rec.requested_route[:200] if rec.requested_route not in ("", rec.route) else None,
     )
     return values, created
 

@@ -1012,6 +1012,9 @@ class RequestLog(models.Model):
     # NULL when it named none.
     prompt_name = models.CharField(max_length=100, null=True, blank=True)
     prompt_version = models.PositiveIntegerField(null=True, blank=True)
+    # The route the caller named when another one answered (a fallback: ``route``);
+    # NULL when the named route answered, or on rows from before the column.
+    requested_route = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -205,17 +205,39 @@ def _check_route_names(route: Route) -> None:
         raise ValidationError(errors)
 
 
-def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
-    route = route if route is not None else Route()
+def route_errors(route: Route, values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every error saving ``values`` on ``route`` would meet, all at once (the guardrails
+    named, the model's own checks, the routes named): ``{field: [message, ...]}``. The
+    values are assigned to ``route`` (a form shows them back). One round of errors, not
+    three: the route form took three submits to hear of them in turn (#66)."""
+    errors: dict[str, list[str]] = {}
+
+    def note(exc: ValidationError) -> None:
+        found = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        for field, messages in found.items():
+            errors.setdefault(field, []).extend(
+                m for m in messages if m not in errors.get(field, [])
+            )
+
     if "guardrails" in values:  # names of existing guardrails (null: none)
         try:
-            names = clean_guardrails(values["guardrails"])
+            values = {**values, "guardrails": clean_guardrails(values["guardrails"])}
         except ValueError as exc:
-            raise ValidationError({"guardrails": [str(exc)]}) from None
-        values = {**values, "guardrails": names}
+            errors["guardrails"] = [str(exc)]
+            values = {k: v for k, v in values.items() if k != "guardrails"}
     _assign(route, values, ROUTE_FIELDS)
-    route.full_clean()
-    _check_route_names(route)
+    for check in (route.full_clean, lambda: _check_route_names(route)):
+        try:
+            check()
+        except ValidationError as exc:
+            note(exc)
+    return errors
+
+
+def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
+    route = route if route is not None else Route()
+    if errors := route_errors(route, values):
+        raise ValidationError(errors)
     with transaction.atomic():
         route.save()
     return route

@@ -38,6 +38,7 @@ class Attempt:
     status: int
     duration_ms: float
     error: str = ""
+    waited_ms: float = 0.0  # the retry backoff slept before it (not gateway overhead)
 
 
 def attempt(
@@ -47,9 +48,16 @@ def attempt(
     started: float,
     ended: float,
     error: str = "",
+    waited: float = 0.0,
 ) -> Attempt:
     return Attempt(
-        deployment.id, deployment.label, route.name, status, (ended - started) * 1000, error[:300]
+        deployment.id,
+        deployment.label,
+        route.name,
+        status,
+        (ended - started) * 1000,
+        error[:300],
+        waited * 1000,
     )
 
 

@@ -207,6 +207,12 @@ class _Request:
     counted: set[int] = field(default_factory=set)  # failure already counted for cooldown
     probes: set[int] = field(default_factory=set)  # half-open deployments it probes
     prefix: int | None = None  # its prompt prefix's key (gateway.routing.prefix_affinity)
+    waited: float = 0.0  # backoff slept since the last attempt (the next one records it)
+
+    def took_wait(self) -> float:
+        """The backoff slept before the attempt being recorded (then none again)."""
+        waited, self.waited = self.waited, 0.0
+        return waited
 
     def failed(self, deployment: DeploymentEntry, now: float) -> None:
         """Count this request as one failure of ``deployment`` (once, however many
@@ -439,7 +445,15 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             request.upstream_calls -= 1  # none was made
             error = misconfigured(route, deployment, exc)
             attempts.append(
-                attempt(route, deployment, error.status, started, clock(), error.message)
+                attempt(
+                    route,
+                    deployment,
+                    error.status,
+                    started,
+                    clock(),
+                    error.message,
+                    request.took_wait(),
+                )
             )
             request.excluded.add(deployment.id)
             request.release_probe(deployment.id)  # no verdict on the upstream's health
@@ -447,14 +461,34 @@ async def _run_route(route: RouteEntry, call: Call[T], request: _Request) -> T:
             continue
         except ContextWindowExceeded as exc:  # the gateway's own check, before any call
             request.upstream_calls -= 1  # none was made
-            attempts.append(attempt(route, deployment, exc.status, started, clock(), exc.message))
+            attempts.append(
+                attempt(
+                    route,
+                    deployment,
+                    exc.status,
+                    started,
+                    clock(),
+                    exc.message,
+                    request.took_wait(),
+                )
+            )
             request.excluded.add(deployment.id)  # a sibling with a larger window may hold it
             request.release_probe(deployment.id)
             last, back_off = exc, False
             continue
         except UpstreamError as exc:
             ended = clock()
-            attempts.append(attempt(route, deployment, exc.status, started, ended, exc.log_message))
+            attempts.append(
+                attempt(
+                    route,
+                    deployment,
+                    exc.status,
+                    started,
+                    ended,
+                    exc.log_message,
+                    request.took_wait(),
+                )
+            )
             calls += 1
             if exc.context_window_exceeded:
                 raise TooLong(exc) from None
@@ -500,6 +534,7 @@ async def _pause(
         if clock() + wait >= deadline:
             raise Exhausted(last, out_of_time=True)
         await sleep(wait)
+        request.waited += wait
     elif clock() >= deadline:
         raise Exhausted(last, out_of_time=True)
 
@@ -546,7 +581,9 @@ def _succeeded(
     """An attempt answered: recorded, its prefix remembered, its latency and success
     counted (a stream's verdict waits for its end)."""
     ended = clock()
-    request.attempts.append(attempt(route, deployment, 200, started, ended))
+    request.attempts.append(
+        attempt(route, deployment, 200, started, ended, waited=request.took_wait())
+    )
     if request.prefix is not None and len(route.deployments) > 1:
         warm = affinity.remember(route.name, request.prefix, deployment, ended)
         shared_affinity.share(route.name, request.prefix, deployment.id, warm)

@@ -128,7 +128,7 @@ def status_filter(value: str | int) -> Q:
     match = STATUS_CLASS.match(value)
     if match:  # the expression of the log_status_class_time index, so it is used
         return Q(Exact(StatusClass("status"), int(match.group(1))))
-    if value.isdigit():  # its class too, so that one index range serves it in order
+    if len(value) <= 3 and value.isascii() and value.isdigit():  # and its class: one index range
         code = int(value)
         return Q(Exact(StatusClass("status"), code // 100), status=code)
     raise InvalidFilter(
@@ -140,7 +140,7 @@ def status_filter(value: str | int) -> Q:
 def key_filter(value: str | int) -> Q:
     """A key id, ``master`` (the master key), or a key's name."""
     value = str(value).strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= 18:  # "²" and 2**64 are names
         return Q(key_id=int(value))
     if value == "master":
         return Q(key_id__isnull=True, key_name="master")
@@ -154,7 +154,7 @@ def search_filter(text: str, bodies: bool = False) -> Q:
     found = Q()
     for field in SEARCH_FIELDS:
         found |= Q(**{f"{field}__icontains": text})
-    if len(text) == 3 and text.isdigit():
+    if len(text) == 3 and text.isascii() and text.isdigit():
         found |= Q(status=int(text))
     if bodies:
         for field in BODY_SEARCH_FIELDS:

@@ -238,3 +238,25 @@ def test_a_new_provider_may_not_read_the_environment(staff_client: Client, opena
     )
     staff_client.post("/routes/add-model/models/", data)
     assert asked == []  # the listing never resolved the reference
+
+
+def test_a_model_without_known_limits_warns_of_budgeted_keys(staff_client: Client, openai) -> None:
+    """A model the catalog knows no context window or max output of: every key with a
+    budget refuses its requests without max_tokens, which the form says before the
+    model is added (and the routes page after)."""
+    html = staff_client.post(
+        "/routes/add-model/figures/", {"provider": openai.pk, "model": "house-model"}
+    ).content.decode()
+    assert "No context window or max output is known for house-model" in html
+    assert "refuse its requests that do not set max_tokens" in html
+    # a known model, or a context window typed: no warning
+    for data in (
+        {"provider": openai.pk, "model": "gpt-4o"},
+        {"provider": openai.pk, "model": "house-model", "context_window": "32000"},
+    ):
+        html = staff_client.post("/routes/add-model/figures/", data).content.decode()
+        assert "No context window" not in html, data
+    response = staff_client.post(
+        "/routes/add-model/", {"provider": openai.pk, "model": "house-model"}, follow=True
+    )
+    assert "No context window or max output is known for house-model" in response.content.decode()

@@ -128,3 +128,25 @@ def test_a_row_with_prices_from_two_places_says_so(staff_client: Client, openai_
         '$0 in / $1.5 out per 1M tokens <small class="muted">(input unpriced, output custom price)'
         in html
     )
+
+
+def test_a_model_the_catalog_does_not_know_gets_no_assumed_badges(
+    staff_client: Client, openai_rows
+):
+    """Tools and vision are assumed for an unknown model (so calls are not refused), but
+    the routes page showed them as badges, as if known (#66); a flag its deployment sets
+    is still shown, and a catalogued model keeps the catalog's."""
+    provider, route, catalogued, _ = openai_rows
+    unknown = Deployment.objects.create(route=route, provider=provider, model="house-model-7b")
+    told = Deployment.objects.create(
+        route=route, provider=provider, model="house-model-8b", supports_tools=True
+    )
+    html = staff_client.get("/routes/").content.decode()
+
+    def flags(deployment: Deployment) -> str:
+        start = html.index(f'id="deployment-{deployment.pk}"')
+        return re.search(r'<span class="flags">(.*?)</span>', html[start:], re.S).group(1)
+
+    assert flags(unknown) == ""
+    assert flags(told) == "<i>tools</i>"
+    assert "<i>tools</i>" in flags(catalogued) and "<i>vision</i>" in flags(catalogued)

@@ -357,3 +357,61 @@ def test_route_batch_mode_is_edited_in_the_form(staff_client: Client, registry_r
     staff_client.post(f"/routes/{route.pk}/", base, HTTP_HX_REQUEST="true")
     route.refresh_from_db()
     assert route.batch_mode == "auto"  # left empty: the default
+
+
+def test_the_route_form_reports_every_error_in_one_submit(staff_client: Client, db) -> None:
+    """A field the form refuses (bad JSON), a name already taken (the model's check) and
+    an unknown fallback (the save's check) came one submit at a time (#66: three
+    submits); the first submit names them all, and nothing is written."""
+    Route.objects.create(name="taken")
+    html = staff_client.post(
+        "/routes/new/",
+        {
+            "name": "taken",
+            "strategy": "weighted",
+            "max_attempts": 3,
+            "default_params": "{not json",
+            "fallbacks": "nope",
+            "shadow_routes": "ghost",
+        },
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "JSON" in field_error(html, "default_params")
+    assert "already exists" in field_error(html, "name")
+    assert "unknown route(s): nope" in field_error(html, "fallbacks")
+    assert "unknown route(s): ghost" in field_error(html, "shadow_routes")
+    assert Route.objects.count() == 1
+    # editing: the same, and the stored route is left as it was
+    route = Route.objects.create(name="other")
+    html = staff_client.post(
+        f"/routes/{route.pk}/",
+        {"name": "taken", "strategy": "weighted", "max_attempts": "x", "fallbacks": "nope"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert field_error(html, "max_attempts")
+    assert "already exists" in field_error(html, "name")
+    assert "unknown route(s): nope" in field_error(html, "fallbacks")
+    route.refresh_from_db()
+    assert route.name == "other" and route.fallbacks in ([], None)
+
+
+def test_the_import_preview_marks_a_new_deployment_not_its_existing_route_new(
+    staff_client: Client, registry_rows
+) -> None:
+    """A config adding a deployment to the existing route "chat": the "new" pill is the
+    deployment's, beside it, never beside the route that exists (#66)."""
+    config = (
+        "model_list:\n  - model_name: chat\n    litellm_params:\n"
+        "      model: openai/gpt-x\n      api_base: http://127.0.0.1:9/v1\n"
+        "  - model_name: chat\n    litellm_params:\n"
+        "      model: openai/gpt-y\n      api_base: http://127.0.0.1:9/v1\n"
+    )
+    html = staff_client.post("/routes/import/", {"config": config}).content.decode()
+    cells = re.findall(
+        r"<tr class=\"create first\">\s*<td>(.*?)</td>\s*<td class=\"mono\">(.*?)</td>", html, re.S
+    )
+    assert cells, html[html.find("import-plan") :][:3000]
+    deployments = [(r, i) for r, i in cells if "muted" in r]  # the route named, muted
+    assert deployments
+    for route_cell, item_cell in deployments:
+        assert ">new<" not in route_cell and ">new<" in item_cell

@@ -66,3 +66,20 @@ def test_the_routes_page_shows_each_price_source(staff_client: Client, rows):
     unpriced = row(rows["finetune"])
     assert "(unpriced)" in unpriced and ">set a price</a>" in unpriced
     assert "(input custom price, output unpriced)" in row(rows["custom"])
+
+
+def test_a_member_sees_the_notice_without_links_that_would_403(rows):
+    """A member may not edit deployments: the dashboard names the unpriced one without
+    "set a price" (its link led to a 403, #66); every link left on the page opens."""
+    from django.contrib.auth.models import User
+
+    from gateway.access import roles
+
+    member = User.objects.create_user("member-m", password="pw-123456789")
+    roles.set_role(member, "member")
+    client = Client()
+    client.force_login(member)
+    html = client.get("/").content.decode()
+    assert "set a price" not in html
+    assert f'href="/deployments/{rows["finetune"].pk}/"' not in html
+    assert client.get(f"/deployments/{rows['finetune'].pk}/").status_code == 403

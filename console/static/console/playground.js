@@ -442,12 +442,12 @@
     return v >= 1000 ? (v / 1000).toFixed(2) + " s" : Math.round(v) + " ms";
   }
 
-  function fmtCost(v) {
+  function fmtCost(v, unpriced) {
     if (blind) return "hidden";
     if (v === null || v === undefined) return "—";
     const n = Number(v);
-    if (n === 0) return "$0";
-    return n < 0.01 ? "$" + n.toPrecision(2) : "$" + n.toFixed(4);
+    if (n === 0) return unpriced ? "unpriced" : "$0.00";  // no price known is not free
+    return n < 0.01 ? "$" + n.toPrecision(2) : "$" + n.toFixed(2);  // to the cent from a cent (as the usd filter)
   }
 
   function paintMetrics(col, m) {
@@ -457,7 +457,7 @@
     set("tokens_per_sec", m.tokens_per_sec == null ? "—" : String(m.tokens_per_sec));
     set("input_tokens", m.input_tokens ? String(m.input_tokens) : "—");
     set("output_tokens", m.output_tokens ? String(m.output_tokens) : "—");
-    set("cost_usd", fmtCost(m.cost_usd));
+    set("cost_usd", fmtCost(m.cost_usd, m.unpriced));
   }
 
   function current(col) { return col.querySelector(".assistant.current") || col.querySelector(".assistant:last-child"); }

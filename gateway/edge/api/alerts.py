@@ -133,7 +133,7 @@ def send_test(request: HttpRequest) -> dict[str, Any]:
     return {"delivered": not error, "error": error}
 
 
-@router.post("/{alert_id}/retry", response=AlertOut)
+@router.post("/{rowid:alert_id}/retry", response=AlertOut)
 def retry_alert(request: HttpRequest, alert_id: int) -> BudgetAlert:
     """Send a failed (or unsent) alert again at the next round."""
     if not delivery.retry(alert_id):

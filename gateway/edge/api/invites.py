@@ -125,7 +125,7 @@ def create_invite(request: HttpRequest, payload: InviteIn) -> Status[Any]:
     return Status(201, _out(issued.invite, accept_link(request, issued.token)))
 
 
-@router.delete("/{invite_id}", response=InviteOut)
+@router.delete("/{rowid:invite_id}", response=InviteOut)
 def revoke_invite(request: HttpRequest, invite_id: int) -> dict[str, Any]:
     invite = get_object_or_404(Invite, pk=invite_id)
     decision = authorization.decide(

@@ -172,12 +172,12 @@ def create_key(request: HttpRequest, payload: KeyIn) -> Status[Any]:
     return Status(201, key)
 
 
-@router.get("/{key_id}", response=KeyOut)
+@router.get("/{rowid:key_id}", response=KeyOut)
 def get_key(request: HttpRequest, key_id: int) -> ApiKey:
     return _key(request, key_id)
 
 
-@router.patch("/{key_id}", response={200: KeyOut, 422: ValidationErrors})
+@router.patch("/{rowid:key_id}", response={200: KeyOut, 422: ValidationErrors})
 def update_key(request: HttpRequest, key_id: int, payload: KeyPatch) -> Status[Any]:
     key = _key(request, key_id)
     fields = payload.dict(exclude_unset=True)
@@ -189,7 +189,7 @@ def update_key(request: HttpRequest, key_id: int, payload: KeyPatch) -> Status[A
     return Status(200, _key(request, key_id))
 
 
-@router.post("/{key_id}/revoke", response=KeyOut)
+@router.post("/{rowid:key_id}/revoke", response=KeyOut)
 def revoke_key(request: HttpRequest, key_id: int) -> ApiKey:
     key = _key(request, key_id)
     decision = authorization.decide(request.actor, "key.change", key)
@@ -199,7 +199,7 @@ def revoke_key(request: HttpRequest, key_id: int) -> ApiKey:
     return _key(request, key_id)
 
 
-@router.delete("/{key_id}", response=KeyOut)
+@router.delete("/{rowid:key_id}", response=KeyOut)
 def delete_key(request: HttpRequest, key_id: int) -> ApiKey:
     """Revokes the key; the row stays so the request log keeps its name."""
     return revoke_key(request, key_id)

@@ -18,6 +18,7 @@ from ninja.errors import HttpError
 from gateway.access import roles
 from gateway.models import RequestBody, RequestLog
 from gateway.telemetry import logquery
+from gateway.web.api.ids import row_id
 
 router = Router(tags=["logs"])
 
@@ -94,6 +95,8 @@ class LogOut(Schema):
     shadow_of: str | None = None  # the request this one mirrors (shadow traffic)
     prompt_name: str | None = None  # the registry prompt it named (gateway.features.prompts)
     prompt_version: int | None = None  # and the version that ran
+    # the route the caller named when a fallback (``route``) answered; else null
+    requested_route: str | None = None
 
 
 class LogPage(Schema):
@@ -145,8 +148,8 @@ def get_log(request: HttpRequest, request_id: str) -> RequestLog:
     row: RequestLog | None = (
         rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
     )
-    if row is None and request_id.isdigit():
-        row = rows.filter(pk=int(request_id)).first()
+    if row is None and (pk := row_id(request_id)) is not None:
+        row = rows.filter(pk=pk).first()
     if row is None:
         raise Http404(f"no request {request_id!r} in the journal")
     body = RequestBody.objects.filter(log_id=row.pk).first()

@@ -22,6 +22,7 @@ from gateway.errors import InvalidRequest
 from gateway.features.prompts import reference, template, versions
 from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from gateway.models import Prompt, PromptVersion
+from gateway.web.api.ids import row_id
 from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["prompts"])
@@ -248,10 +249,10 @@ def diff(request: HttpRequest, name: str) -> dict[str, Any]:
     prompt = _prompt(name)
     numbers = []
     for which in ("from", "to"):
-        value = request.GET.get(which, "")
-        if not value.isdigit():
+        number = row_id(request.GET.get(which, ""))
+        if number is None:
             raise HttpError(422, f"{which} must be a version number")
-        numbers.append(int(value))
+        numbers.append(number)
     found = {v.number: v for v in prompt.versions.filter(number__in=numbers)}
     missing = [n for n in numbers if n not in found]
     if missing:

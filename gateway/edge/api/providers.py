@@ -100,19 +100,19 @@ def create_provider(request: HttpRequest, payload: ProviderIn) -> Status[Any]:
     return save_with_secret(admin_ops.save_provider, None, payload, "secret", ProviderOut.of)
 
 
-@router.get("/{provider_id}", response=ProviderOut)
+@router.get("/{rowid:provider_id}", response=ProviderOut)
 def get_provider(request: HttpRequest, provider_id: int) -> ProviderOut:
     return ProviderOut.of(get_object_or_404(Provider, pk=provider_id))
 
 
-@router.patch("/{provider_id}", response={200: ProviderOut, 422: ValidationErrors})
+@router.patch("/{rowid:provider_id}", response={200: ProviderOut, 422: ValidationErrors})
 def update_provider(request: HttpRequest, provider_id: int, payload: ProviderPatch) -> Status[Any]:
     provider = get_object_or_404(Provider, pk=provider_id)
     check_fields(request, "providers", payload.dict(exclude_unset=True), provider)
     return save_with_secret(admin_ops.save_provider, provider, payload, "secret", ProviderOut.of)
 
 
-@router.delete("/{provider_id}", response={204: None, 409: ValidationErrors})
+@router.delete("/{rowid:provider_id}", response={204: None, 409: ValidationErrors})
 def delete_provider(request: HttpRequest, provider_id: int) -> Status[Any]:
     provider = get_object_or_404(Provider, pk=provider_id)
     try:
@@ -122,7 +122,7 @@ def delete_provider(request: HttpRequest, provider_id: int) -> Status[Any]:
     return Status(204, None)
 
 
-@router.post("/{provider_id}/test", response=ConnectionOut)
+@router.post("/{rowid:provider_id}/test", response=ConnectionOut)
 def test_provider(request: HttpRequest, provider_id: int) -> ConnectionOut:
     """Ask the upstream for its model list (a short timeout); the error is the answer."""
     provider = get_object_or_404(Provider, pk=provider_id)

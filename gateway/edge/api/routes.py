@@ -251,14 +251,14 @@ def create_route(request: HttpRequest, payload: RouteIn) -> Status[Any]:
     return Status(201, route)
 
 
-@router.get("/{route_id}", response=RouteOut)
+@router.get("/{rowid:route_id}", response=RouteOut)
 def get_route(request: HttpRequest, route_id: int) -> Route:
     visible = roles.visible_routes(request.actor, Route.objects.all())
     route: Route = get_object_or_404(visible, pk=route_id)
     return route
 
 
-@router.patch("/{route_id}", response={200: RouteOut, 422: ValidationErrors})
+@router.patch("/{rowid:route_id}", response={200: RouteOut, 422: ValidationErrors})
 def update_route(request: HttpRequest, route_id: int, payload: RoutePatch) -> Status[Any]:
     route = _changeable(request, route_id)
     _attachable(request, payload.mcp_servers, route.mcp_servers)
@@ -274,7 +274,7 @@ def update_route(request: HttpRequest, route_id: int, payload: RoutePatch) -> St
         return _invalid(exc)
 
 
-@router.delete("/{route_id}", response={204: None, 409: ValidationErrors})
+@router.delete("/{rowid:route_id}", response={204: None, 409: ValidationErrors})
 def delete_route(request: HttpRequest, route_id: int) -> Status[Any]:
     route = _changeable(request, route_id)
     try:
@@ -284,13 +284,13 @@ def delete_route(request: HttpRequest, route_id: int) -> Status[Any]:
     return Status(204, None)
 
 
-@router.get("/{route_id}/deployments", response=list[DeploymentOut])
+@router.get("/{rowid:route_id}/deployments", response=list[DeploymentOut])
 def list_deployments(request: HttpRequest, route_id: int) -> list[Deployment]:
     route = get_object_or_404(roles.visible_routes(request.actor, Route.objects.all()), pk=route_id)
     return list(route.deployments.select_related("provider"))
 
 
-@router.post("/{route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
+@router.post("/{rowid:route_id}/deployments", response={201: DeploymentOut, 422: ValidationErrors})
 def create_deployment(request: HttpRequest, route_id: int, payload: DeploymentIn) -> Status[Any]:
     route = _changeable(request, route_id)
     check_fields(request, "deployments", _set_fields(payload))
@@ -312,7 +312,7 @@ def _deployment(route_id: int, deployment_id: int) -> tuple[Route, Deployment]:
 
 
 @router.patch(
-    "/{route_id}/deployments/{deployment_id}",
+    "/{rowid:route_id}/deployments/{rowid:deployment_id}",
     response={200: DeploymentOut, 422: ValidationErrors},
 )
 def update_deployment(
@@ -330,7 +330,7 @@ def update_deployment(
         return _invalid(exc)
 
 
-@router.delete("/{route_id}/deployments/{deployment_id}", response={204: None})
+@router.delete("/{rowid:route_id}/deployments/{rowid:deployment_id}", response={204: None})
 def delete_deployment(request: HttpRequest, route_id: int, deployment_id: int) -> Status[None]:
     _changeable(request, route_id)
     _, deployment = _deployment(route_id, deployment_id)

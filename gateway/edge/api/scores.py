@@ -23,6 +23,7 @@ from gateway.core.call import key_refusal
 from gateway.models import RequestLog
 from gateway.telemetry import scores
 from gateway.web.api.auth import MasterKeyAuth, StaffSessionAuth
+from gateway.web.api.ids import row_id
 from gateway.web.api.writes import ValidationErrors, check_fields
 
 router = Router(tags=["logs"])
@@ -78,8 +79,8 @@ def _log(request: HttpRequest, request_id: str) -> RequestLog:
     row: RequestLog | None = (
         rows.filter(request_id=request_id).order_by("-created_at", "-id").first()
     )
-    if row is None and request_id.isdigit():
-        row = rows.filter(pk=int(request_id)).first()
+    if row is None and (pk := row_id(request_id)) is not None:
+        row = rows.filter(pk=pk).first()
     if row is None or not authorization.decide(actor, "score.write", row):
         raise Http404(f"no request {request_id!r} in the journal")
     return row

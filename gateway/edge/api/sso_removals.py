@@ -35,7 +35,7 @@ def list_removals(request: HttpRequest) -> list[SsoRemoval]:
     return list(SsoRemoval.objects.all())
 
 
-@router.delete("/{removal_id}", response=SsoRemovalOut)
+@router.delete("/{rowid:removal_id}", response=SsoRemovalOut)
 def readmit(request: HttpRequest, removal_id: int) -> Any:
     """Let the identity sign in again (its next sign-in makes a new account)."""
     removal = get_object_or_404(SsoRemoval, pk=removal_id)

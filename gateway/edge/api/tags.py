@@ -85,12 +85,12 @@ def create_tag(request: HttpRequest, payload: TagBudgetIn) -> Status[Any]:
     return _save(None, fields)
 
 
-@router.get("/{tag_id}", response=TagBudgetOut)
+@router.get("/{rowid:tag_id}", response=TagBudgetOut)
 def get_tag(request: HttpRequest, tag_id: int) -> TagBudget:
     return _row(tag_id)
 
 
-@router.patch("/{tag_id}", response={200: TagBudgetOut, 422: ValidationErrors})
+@router.patch("/{rowid:tag_id}", response={200: TagBudgetOut, 422: ValidationErrors})
 def update_tag(request: HttpRequest, tag_id: int, payload: TagBudgetPatch) -> Status[Any]:
     row = _row(tag_id)
     fields = payload.dict(exclude_unset=True)
@@ -98,7 +98,7 @@ def update_tag(request: HttpRequest, tag_id: int, payload: TagBudgetPatch) -> St
     return _save(row, fields)
 
 
-@router.delete("/{tag_id}", response={204: None})
+@router.delete("/{rowid:tag_id}", response={204: None})
 def delete_tag(request: HttpRequest, tag_id: int) -> Status[None]:
     _row(tag_id).delete()
     return Status(204, None)

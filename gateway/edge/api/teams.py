@@ -141,12 +141,12 @@ def create_team(request: HttpRequest, payload: TeamIn) -> Status[Any]:
         return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
-@router.get("/{team_id}", response=TeamOut)
+@router.get("/{rowid:team_id}", response=TeamOut)
 def get_team(request: HttpRequest, team_id: int) -> Team:
     return _team(request, team_id)
 
 
-@router.patch("/{team_id}", response={200: TeamOut, 422: ValidationErrors})
+@router.patch("/{rowid:team_id}", response={200: TeamOut, 422: ValidationErrors})
 def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> Status[Any]:
     team = _team(request, team_id)
     check_fields(request, "teams", payload.dict(exclude_unset=True), team)
@@ -156,7 +156,7 @@ def update_team(request: HttpRequest, team_id: int, payload: TeamPatch) -> Statu
         return Status(422, {"errors": saving.errors_by_field(exc)})
 
 
-@router.delete("/{team_id}", response={204: None, 409: ValidationErrors})
+@router.delete("/{rowid:team_id}", response={204: None, 409: ValidationErrors})
 def delete_team(request: HttpRequest, team_id: int) -> Status[Any]:
     team = _team(request, team_id)
     try:
@@ -166,7 +166,7 @@ def delete_team(request: HttpRequest, team_id: int) -> Status[Any]:
     return Status(204, None)
 
 
-@router.put("/{team_id}/members/{username}", response={200: TeamOut, 422: ValidationErrors})
+@router.put("/{rowid:team_id}/members/{username}", response={200: TeamOut, 422: ValidationErrors})
 def put_member(request: HttpRequest, team_id: int, username: str, payload: MemberIn) -> Status[Any]:
     team = _team(request, team_id)
     user = get_user_model().objects.filter(username=username).first()
@@ -179,7 +179,7 @@ def put_member(request: HttpRequest, team_id: int, username: str, payload: Membe
     return Status(200, team)
 
 
-@router.delete("/{team_id}/members/{username}", response=TeamOut)
+@router.delete("/{rowid:team_id}/members/{username}", response=TeamOut)
 def delete_member(request: HttpRequest, team_id: int, username: str) -> Team:
     team = _team(request, team_id)
     Membership.objects.filter(team=team, user__username=username).delete()

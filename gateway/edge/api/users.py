@@ -21,6 +21,7 @@ from gateway.edge.api.providers import ValidationErrors
 from gateway.models import Team
 from gateway.ops import people
 from gateway.web import saving
+from gateway.web.api.ids import row_id
 from gateway.web.api.writes import check_fields
 
 router = Router(tags=["users"])
@@ -104,8 +105,8 @@ def _user(username_or_id: str) -> Any:  # a user row
     User = get_user_model()
     rows = User.objects.all()
     user = rows.filter(username=username_or_id).first()
-    if user is None and username_or_id.isdigit():
-        user = rows.filter(pk=int(username_or_id)).first()
+    if user is None and (pk := row_id(username_or_id)) is not None:
+        user = rows.filter(pk=pk).first()
     if user is None:
         raise Http404(f"no user {username_or_id!r}")
     return user

@@ -91,13 +91,13 @@ def create_guardrail(request: HttpRequest, payload: GuardrailIn) -> Status[Any]:
         return _invalid(exc)
 
 
-@router.get("/{guardrail_id}", response=GuardrailOut)
+@router.get("/{rowid:guardrail_id}", response=GuardrailOut)
 def get_guardrail(request: HttpRequest, guardrail_id: int) -> Guardrail:
     row: Guardrail = get_object_or_404(Guardrail, pk=guardrail_id)
     return row
 
 
-@router.patch("/{guardrail_id}", response={200: GuardrailOut, 422: ValidationErrors})
+@router.patch("/{rowid:guardrail_id}", response={200: GuardrailOut, 422: ValidationErrors})
 def update_guardrail(
     request: HttpRequest, guardrail_id: int, payload: GuardrailPatch
 ) -> Status[Any]:
@@ -109,7 +109,7 @@ def update_guardrail(
         return _invalid(exc)
 
 
-@router.delete("/{guardrail_id}", response={204: None, 409: ValidationErrors})
+@router.delete("/{rowid:guardrail_id}", response={204: None, 409: ValidationErrors})
 def delete_guardrail(request: HttpRequest, guardrail_id: int) -> Status[Any]:
     row = get_object_or_404(Guardrail, pk=guardrail_id)
     try:

@@ -171,25 +171,25 @@ def create_server(request: HttpRequest, payload: McpServerIn) -> Status[Any]:
     return save_with_secret(guarded_save(request.actor), None, payload, "bearer", McpServerOut.of)
 
 
-@router.get("/{server_id}", response=McpServerOut)
+@router.get("/{rowid:server_id}", response=McpServerOut)
 def get_server(request: HttpRequest, server_id: int) -> McpServerOut:
     return McpServerOut.of(get_object_or_404(McpServer, pk=server_id))
 
 
-@router.patch("/{server_id}", response={200: McpServerOut, 422: ValidationErrors})
+@router.patch("/{rowid:server_id}", response={200: McpServerOut, 422: ValidationErrors})
 def update_server(request: HttpRequest, server_id: int, payload: McpServerPatch) -> Status[Any]:
     server = get_object_or_404(McpServer, pk=server_id)
     check_fields(request, "mcp_servers", payload.dict(exclude_unset=True), server)
     return save_with_secret(guarded_save(request.actor), server, payload, "bearer", McpServerOut.of)
 
 
-@router.delete("/{server_id}", response={204: None})
+@router.delete("/{rowid:server_id}", response={204: None})
 def delete_server(request: HttpRequest, server_id: int) -> Status[None]:
     save.delete_server(get_object_or_404(McpServer, pk=server_id))
     return Status(204, None)
 
 
-@router.post("/{server_id}/test", response=ProbeOut)
+@router.post("/{rowid:server_id}/test", response=ProbeOut)
 def test_server(request: HttpRequest, server_id: int) -> ProbeOut:
     """Connect once (a connection of its own) and list the tools; the error is the answer."""
     result = async_to_sync(save.probe)(get_object_or_404(McpServer, pk=server_id))
@@ -221,7 +221,7 @@ def _journal_identity(actor: roles.Actor) -> KeyEntry:
     return dataclasses.replace(MASTER, name=f"{actor.username} (api)", prefix="api")
 
 
-@router.post("/{server_id}/call", response=CallOut)
+@router.post("/{rowid:server_id}/call", response=CallOut)
 def call_tool(request: HttpRequest, server_id: int, payload: CallIn) -> CallOut:
     """Call one tool with the master key's reach (the caller may manage every server),
     as the caller: the journal row names their key (a session: their console key; a

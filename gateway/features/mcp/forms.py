@@ -94,6 +94,8 @@ class McpServerForm(forms.Form):
         ``read_only``: a stdio server shown to someone who may not change it."""
         super().__init__(*args, **kwargs)
         stdio_choice = McpServer.Transport.STDIO
+        # the stdio fields (command, args, env) only where stdio can be chosen or is shown
+        self.stdio_fields = stdio or read_only
         if not stdio and not read_only:
             self.fields["transport"].choices = [
                 choice for choice in McpServer.Transport.choices if choice[0] != stdio_choice

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
@@ -109,3 +109,10 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(HttpError, http_error)
     api.add_exception_handler(Http404, not_found)
     api.add_exception_handler(RequestDataTooBig, too_large)
+
+
+def unknown_path(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """A 404 in the ``ApiError`` shape for a path under /api that names no operation, or
+    an id ``ids.row_id`` refuses (``/api/keys/²``): mounted last under ``api/``, so the
+    API's misses never fall through to the console's HTML 404 page."""
+    return JsonResponse(body(f"no such path: {request.path}"), status=404)

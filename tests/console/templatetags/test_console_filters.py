@@ -65,3 +65,13 @@ def test_usd_brief_fits_a_card(value, shown: str) -> None:
     real cost."""
     assert usd_brief(value) == shown
     assert len(shown) <= len("<$0.0001") or shown.startswith("$1,")
+
+
+def test_budget_periods_read_as_words() -> None:
+    """The alerts page showed ``m2026-11`` (#66)."""
+    from console.templatetags.console import budget_period
+
+    assert budget_period("m2026-11") == "November 2026"
+    assert budget_period("d2026-11-07") == "7 Nov 2026"
+    assert budget_period("total") == "total"
+    assert budget_period("m20x6") == "m20x6"  # never a 500 for a stored oddity

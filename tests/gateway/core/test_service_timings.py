@@ -63,3 +63,37 @@ async def test_a_plain_answer_agrees_too(recorded) -> None:
     (record,) = recorded.records
     assert_consistent(record)
     assert record.attempts[0].duration_ms >= 25
+
+
+async def test_a_fallback_records_the_named_route_and_the_backoff_apart(recorded, settings) -> None:
+    """Three 503s on the named route, then its fallback answers: the record names the
+    route the caller asked for beside the one that answered, each attempt says how long
+    the retry backoff waited before it, and overhead is what is left (the backoff read
+    as "Gateway overhead 625 ms" in #66)."""
+    from asgiref.sync import sync_to_async
+
+    settings.SWITCHYARD_RETRY_BASE_SECONDS = 0.02
+    settings.SWITCHYARD_COOLDOWN_FAILURES = 10
+
+    def routes() -> None:
+        from gateway.models import Route
+
+        make_echo_routes({"steady": {}, "flaky": {"fail_status": 503}})
+        Route.objects.filter(name="flaky").update(max_attempts=3, fallbacks=["steady"])
+        from gateway.access import registry
+
+        registry.rebuild()
+
+    await sync_to_async(routes)()
+    await call("openai", {"model": "flaky", "messages": [{"role": "user", "content": "hi"}]})
+    (record,) = recorded.records
+    assert record.status == 200
+    assert (record.requested_route, record.route) == ("flaky", "steady")
+    assert [a.route for a in record.attempts] == ["flaky", "flaky", "flaky", "steady"]
+    assert record.attempts[0].waited_ms == 0
+    assert all(a.waited_ms > 0 for a in record.attempts[1:3])
+    waited = sum(a.waited_ms for a in record.attempts)
+    assert record.overhead_ms == pytest.approx(
+        record.latency_ms - record.upstream_ms - waited, abs=0.01
+    )
+    assert record.overhead_ms < waited  # the waiting is not the gateway's work

@@ -324,6 +324,7 @@ async def test_batch_lands_in_both_tables_and_the_live_tail_hears_of_it() -> Non
             "status": 200,
             "duration_ms": 12.5,
             "error": "",
+            "waited_ms": 0.0,  # no retry backoff before it
         }
     ]
     body = await RequestBody.objects.aget(log=row)

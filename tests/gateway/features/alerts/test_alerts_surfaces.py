@@ -62,6 +62,8 @@ def test_the_webhook_is_saved_masked_and_a_private_one_refused(owner, settings):
     )
     assert refused.status_code == 422
     assert "private, loopback or link-local" in refused.content.decode()
+    # the URL typed stays in its field, to fix or to keep (it emptied, #66)
+    assert 'value="http://10.0.0.8/hook"' in refused.content.decode()
     assert config.load().webhook_url == ""
     saved = owner.post(
         "/alerts/", {"enabled": "on", "webhook_url": SLACK, "default_thresholds": "60, 90%"}

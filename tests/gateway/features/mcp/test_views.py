@@ -100,3 +100,17 @@ def test_team_form_bounds_mcp_and_key_page_shows_the_effective_list(staff_client
     assert team.mcp_allowed == []
     bad = staff_client.post(edit, {**base, "mcp_restricted": "on", "mcp_allowed": "bad name!"})
     assert b"not a server" in bad.content
+
+
+def test_the_server_form_shows_stdio_fields_only_where_stdio_can_be_chosen(
+    staff_client, settings
+) -> None:
+    """Without the operator's SWITCHYARD_STDIO_MCP_SERVERS, stdio is not a choice, and
+    its command, arguments and environment are not shown either (#66)."""
+    settings.SWITCHYARD_STDIO_MCP_SERVERS = False
+    page = staff_client.get("/mcp-servers/new/").content.decode()
+    assert 'value="stdio"' not in page
+    assert 'id="id_command"' not in page and 'id="id_env"' not in page
+    settings.SWITCHYARD_STDIO_MCP_SERVERS = True
+    page = staff_client.get("/mcp-servers/new/").content.decode()
+    assert 'value="stdio"' in page and 'id="id_command"' in page
