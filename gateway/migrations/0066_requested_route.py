@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gateway", "0064_body_parts"),
+        ("gateway", "0065_a2a"),
     ]
 
     operations = [
