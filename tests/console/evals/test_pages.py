@@ -5,7 +5,6 @@ progress partial, blind review with randomised sides, and comparison."""
 from __future__ import annotations
 
 import random
-import time
 from decimal import Decimal
 
 import pytest
@@ -84,22 +83,19 @@ def big(db) -> Experiment:
     return experiment
 
 
-def test_results_page_of_a_thousand_rows_is_fast(
+def test_results_page_of_a_thousand_rows_reads_one_page(
     staff_client, big, django_assert_max_num_queries
 ) -> None:
+    """A thousand rows: the page renders one page of them with a bounded number of
+    queries whatever the page (its speed is bench/'s to measure, not a timed test)."""
     url = f"/evals/experiments/{big.pk}/"
-    staff_client.get(url)  # templates compiled, session warm
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
+    with django_assert_max_num_queries(12):
         response = staff_client.get(url)
-        timings.append(time.perf_counter() - started)
     assert response.status_code == 200
-    print("results page, best of 3:", round(min(timings) * 1000, 1), "ms")
-    assert min(timings) < 0.3, timings
     with django_assert_max_num_queries(12):
         staff_client.get(url + "?page=20")
     html = response.content.decode()
+    assert html.count(f'href="/evals/experiments/{big.pk}/rows/') <= 2 * 50
     assert "rows 1–50 of 1000" in html and "95% Wilson" in html
     assert 'id="scatter-chart"' in html and 'id="evals-chart-data"' in html
     route = big.summary["routes"]
