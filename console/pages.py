@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from console.views import (
     add_model,
-    alerts,
     assets,
     audit,
     auth,
@@ -142,7 +141,7 @@ register(
     Page("keys/<int:pk>/revoke/", keys.key_revoke, "key-revoke", read="keys.edit"),
 )
 
-# --- spend, alerts, audit, batches, the catalog, logs, scores, prompts --------------------
+# --- spend, audit, batches, the catalog, logs, scores, prompts --------------------
 register(
     # one spend page: Spend (the old usage page redirects there)
     Page("usage/", spend.usage_moved, "usage", read="usage.view"),
@@ -167,17 +166,6 @@ register(
         "tag-budget-delete",
         read="teams.edit",
     ),
-    # budget alerts: admins read them; owners set the webhook, test it, send again
-    Page(
-        "alerts/",
-        alerts.alerts_page,
-        "alerts",
-        read="spend.view",
-        write="settings.edit",
-        nav=Nav("Observe", "Alerts", ("alert",), order=40),
-    ),
-    Page("alerts/test/", alerts.alerts_test, "alerts-test", read="settings.edit"),
-    Page("alerts/<int:pk>/retry/", alerts.alert_retry, "alert-retry", read="settings.edit"),
     Page(
         "audit/",
         audit.audit_page,

@@ -54,7 +54,6 @@ class GatewayConfig(AppConfig):
         _register_the_process_life()
 
         _register_pruners()
-        from gateway.features.alerts import plugin as alerts_plugin
         from gateway.features.billing import plugin as billing_plugin
         from gateway.features.interactions import plugin as interactions_plugin
         from gateway.features.media import plugin as media_plugin
@@ -62,10 +61,9 @@ class GatewayConfig(AppConfig):
         from gateway.features.prompts import plugin as prompts_plugin
         from gateway.features.responses import plugin as responses_plugin
 
-        alerts_plugin.register()  # budget alerts: a worker's background loop
         billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
-        for unit in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails
+        for unit in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails, alerts
             unit.register()
         media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs

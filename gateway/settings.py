@@ -396,6 +396,7 @@ INSTALLED_APPS = [
     "gateway.features.mcp.apps.McpConfig",
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",
+    "gateway.features.alerts.apps.AlertsConfig",
 ]
 
 MIDDLEWARE = [

@@ -113,10 +113,6 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
     # tag budgets, counted across every team's keys (as /api/tags)
     "tag-budget-save": (ADMINS, ADMINS),
     "tag-budget-delete": (ADMINS, ADMINS),
-    # budget alerts: admins read; owners set the webhook, send a test, send again
-    "alerts": (ADMINS, OWNERS),
-    "alerts-test": (OWNERS, OWNERS),
-    "alert-retry": (OWNERS, OWNERS),
     # the providers' bills beside the journal: admins read, owners reconcile now
     "bills": (ADMINS, OWNERS),
     "audit": (ADMINS, ADMINS),

@@ -17,13 +17,13 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from gateway.edge.api.providers import ValidationErrors
 from gateway.features.alerts import config, delivery, email
 from gateway.models.alerts import BudgetAlert
 from gateway.telemetry import audit
 from gateway.web import saving
-from gateway.web.api.writes import check_fields
+from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/alerts"
 router = Router(tags=["alerts"])
 
 

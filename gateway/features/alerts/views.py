@@ -27,7 +27,7 @@ from gateway.web.decorators import actor_of, fields_refused, form_values, staff_
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
-TEMPLATE = "console/alerts.html"
+TEMPLATE = "alerts/alerts.html"
 HISTORY_ROWS = 100
 STATUSES = [("", "Any status"), *BudgetAlert.Status.choices]
 
