@@ -21,7 +21,6 @@ from console.views import (
     keys,
     logs,
     people,
-    prompts,
     providers,
     routes,
     scores,
@@ -141,7 +140,7 @@ register(
     Page("keys/<int:pk>/revoke/", keys.key_revoke, "key-revoke", read="keys.edit"),
 )
 
-# --- spend, audit, batches, the catalog, logs, scores, prompts --------------------
+# --- spend, audit, batches, the catalog, logs, scores --------------------
 register(
     # one spend page: Spend (the old usage page redirects there)
     Page("usage/", spend.usage_moved, "usage", read="usage.view"),
@@ -227,23 +226,6 @@ register(
         nav=Nav("Observe", "Scores", ("scores",), order=20),
     ),
     Page("scores/runs/<int:pk>/", scores.scores_run, "scores-run", read="evals.use"),
-    # the prompt registry: every role reads; writes by rule prompt.change
-    Page(
-        "prompts/",
-        prompts.prompt_list,
-        "prompts",
-        read="prompts.view",
-        write="prompts.edit",
-        nav=Nav("Build", "Prompts", ("prompt",), order=20),
-    ),
-    Page(
-        "prompts/<str:name>/",
-        prompts.prompt_detail,
-        "prompt-detail",
-        read="prompts.view",
-        write="prompts.edit",
-    ),
-    Page("prompts/<str:name>/diff/", prompts.prompt_diff, "prompt-diff", read="prompts.view"),
 )
 
 # --- teams, users, invitations, sign-in settings -----------------------------------------

@@ -58,16 +58,16 @@ class GatewayConfig(AppConfig):
         from gateway.features.interactions import plugin as interactions_plugin
         from gateway.features.media import plugin as media_plugin
         from gateway.features.passthrough import plugin as passthrough_plugin
-        from gateway.features.prompts import plugin as prompts_plugin
         from gateway.features.responses import plugin as responses_plugin
 
         billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
-        for unit in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails, alerts
+        for (
+            unit
+        ) in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails, alerts, prompts
             unit.register()
         media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs
-        prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
         # the Responses API's state (stored responses, conversations, background,
         # compaction, its WebSocket) and the Gemini Interactions API's: state kept for
         # their dialects, their endpoints' jobs, routes and socket, runner and pruners

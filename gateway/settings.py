@@ -397,6 +397,7 @@ INSTALLED_APPS = [
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",
     "gateway.features.alerts.apps.AlertsConfig",
+    "gateway.features.prompts.apps.PromptsConfig",
 ]
 
 MIDDLEWARE = [

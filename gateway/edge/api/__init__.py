@@ -52,7 +52,6 @@ api.add_router("/sso-removals", "gateway.edge.api.sso_removals.router")
 for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): MCP servers, guardrails
     api.add_router(unit_api.PATH, unit_api.router)
 api.add_router("/bill-drift", "gateway.edge.api.bills.router")  # the providers' bills
-api.add_router("/prompts", "gateway.edge.api.prompts.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

@@ -1,5 +1,6 @@
 """Budget alerts as a unit (``gateway.web.units``): its loop, a worker's background
-task, and the notices other features send (``plugin.py``)."""
+task, and the notices other features send (``plugin.py``); its settings' field
+rules (``rules.py``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,6 @@ class AlertsConfig(Unit):
     verbose_name = "Switchyard budget alerts"
 
     def register(self) -> None:
-        from gateway.features.alerts import plugin
+        from gateway.features.alerts import plugin, rules  # noqa: F401 - rules declare
 
         plugin.register()

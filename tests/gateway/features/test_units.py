@@ -46,13 +46,16 @@ class Expected:
     stem: str  # what names the unit in a path, a URL name, a rule
     store: tuple[str, ...]  # its tables' modules
     api: str | None  # its /api path
+    other: tuple[str, ...] = ()  # names holding the stem that name something else
 
 
 UNITS = {
     "guardrails": Expected("guardrail", ("gateway/models/guardrails.py",), "/guardrails"),
     "mcp": Expected("mcp", ("gateway/models/mcp.py",), "/mcp-servers"),
     "alerts": Expected("alert", ("gateway/models/alerts.py",), "/alerts"),
-    "prompts": Expected("prompt", ("gateway/models/prompts.py",), "/prompts"),
+    "prompts": Expected(
+        "prompt", ("gateway/models/prompts.py",), "/prompts", ("prompt_cache", "prompt_size")
+    ),
     "batches": Expected("batch", ("gateway/models/batches.py", "gateway/models/files.py"), None),
     "media": Expected("media", (), None),
 }
@@ -62,6 +65,9 @@ UNITS = {
 USES = {
     "console/templates/console/playground_mcp_call.html": "the playground's own partial: "
     "how a playground answer shows a hosted MCP tool call it made",
+    "console/playground/prompts.py": "the playground's own page: it opens a prompt's "
+    "version as a comparison and saves one as the next version (prompts.versions)",
+    "console/templates/console/playground_prompts.html": "that page's partial",
     "gateway/access/alert_thresholds.py": "a key's, team's and user's budget thresholds: "
     "their own field, parsed when saved (access.keys); the alerts read it",
 }
@@ -176,10 +182,14 @@ def outside(name: str) -> set[str]:
         # another unit's own file may be named after this one (the guardrails' MCP
         # guard, guardrails/mcp.py): it is that unit's; its imports are still counted
         theirs = any(other in path.parents for other in others)
-        named = any(expected.stem in part.lower() for part in path.relative_to(ROOT).parts)
+        parts = [part.lower() for part in path.relative_to(ROOT).parts]
+        named = any(
+            expected.stem in part and not any(other in part for other in expected.other)
+            for part in parts
+        )
         if named and not theirs or path.suffix == ".py" and names_in_code(path, package):
             found.add(where)
-    return found | declared_outside(name, expected)
+    return found | declared_outside(name, expected) - set(USES)
 
 
 @pytest.mark.parametrize("name", UNITS)

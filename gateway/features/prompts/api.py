@@ -24,6 +24,7 @@ from gateway.features.prompts.entries import PromptEntry, VersionEntry
 from gateway.models import Prompt, PromptVersion
 from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/prompts"
 router = Router(tags=["prompts"])
 
 
