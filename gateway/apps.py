@@ -56,17 +56,15 @@ class GatewayConfig(AppConfig):
         _register_pruners()
         from gateway.features.billing import plugin as billing_plugin
         from gateway.features.interactions import plugin as interactions_plugin
-        from gateway.features.media import plugin as media_plugin
         from gateway.features.passthrough import plugin as passthrough_plugin
         from gateway.features.responses import plugin as responses_plugin
 
         billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
-        for (
-            unit
-        ) in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails, alerts, prompts
+        for unit in (
+            units.installed()
+        ):  # the units (INSTALLED_APPS): MCP, guardrails, alerts, prompts, media
             unit.register()
-        media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs
         # the Responses API's state (stored responses, conversations, background,
         # compaction, its WebSocket) and the Gemini Interactions API's: state kept for

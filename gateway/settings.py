@@ -398,6 +398,7 @@ INSTALLED_APPS = [
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",
     "gateway.features.alerts.apps.AlertsConfig",
     "gateway.features.prompts.apps.PromptsConfig",
+    "gateway.features.media.apps.MediaConfig",
 ]
 
 MIDDLEWARE = [

@@ -57,7 +57,7 @@ UNITS = {
         "prompt", ("gateway/models/prompts.py",), "/prompts", ("prompt_cache", "prompt_size")
     ),
     "batches": Expected("batch", ("gateway/models/batches.py", "gateway/models/files.py"), None),
-    "media": Expected("media", (), None),
+    "media": Expected("media", (), None, ("openai_media", "media_inline", "mediation")),
 }
 
 # What outside names a unit and is not its, each with why: a file (by its path), or a
@@ -68,6 +68,8 @@ USES = {
     "console/playground/prompts.py": "the playground's own page: it opens a prompt's "
     "version as a comparison and saves one as the next version (prompts.versions)",
     "console/templates/console/playground_prompts.html": "that page's partial",
+    "gateway/catalog/media.py": "the catalog's image and audio models (modes, unit "
+    "prices): model facts below the features, read by pricing and the console",
     "gateway/access/alert_thresholds.py": "a key's, team's and user's budget thresholds: "
     "their own field, parsed when saved (access.keys); the alerts read it",
 }
