@@ -390,9 +390,9 @@ INSTALLED_APPS = [
     # through NINJA_FILES below and rendered by gateway.web.api.docs.
     "gateway",
     "console",
-    "console.evals",
     # the features that are units (gateway/web/units.py): one line each; their hooks,
     # pages, /api routers and LiteLLM sections are composed in this order
+    "console.evals.apps.EvalsConfig",
     "gateway.features.mcp.apps.McpConfig",
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",

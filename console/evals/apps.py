@@ -1,13 +1,19 @@
-from django.apps import AppConfig
+"""The evaluations as a unit (``gateway.web.units``): the shells compose its pages and
+its ``/api`` router (``/api/datasets``, ``/api/experiments``) with no line naming it;
+its runner is a worker's background task. Unlike the features' units it keeps its own
+tables (label ``evals``, its migrations here): they never were the store's. It stays in
+the console's rank: it runs columns through the playground (``console.playground``)."""
+
+from gateway.web.units import Unit
 
 
-class EvalsConfig(AppConfig):
+class EvalsConfig(Unit):
     name = "console.evals"
     label = "evals"
     verbose_name = "Switchyard evaluations"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self) -> None:
+    def register(self) -> None:
         from console.evals.models import Experiment, ShadowScoring, SliceScoring
         from gateway.base import hooks, process_role
 
