@@ -11,7 +11,6 @@ from console.views import (
     assets,
     audit,
     auth,
-    batches,
     bills,
     catalog,
     config,
@@ -140,7 +139,7 @@ register(
     Page("keys/<int:pk>/revoke/", keys.key_revoke, "key-revoke", read="keys.edit"),
 )
 
-# --- spend, audit, batches, the catalog, logs, scores --------------------
+# --- spend, audit, the catalog, logs, scores ----------------------------------------------
 register(
     # one spend page: Spend (the old usage page redirects there)
     Page("usage/", spend.usage_moved, "usage", read="usage.view"),
@@ -171,23 +170,6 @@ register(
         "audit",
         read="audit.view",
         nav=Nav("Observe", "Audit", ("audit",), order=60),
-    ),
-    # every key's batch jobs and their results
-    Page(
-        "batches/",
-        batches.batch_list,
-        "batches",
-        read="batches.view",
-        nav=Nav("Observe", "Batches", ("batch",), order=50),
-    ),
-    Page(
-        "batches/<str:batch_id>/cancel/", batches.batch_cancel, "batch-cancel", read="batches.view"
-    ),
-    Page(
-        "batches/<str:batch_id>/<str:which>.jsonl",
-        batches.batch_download,
-        "batch-download",
-        read="batches.view",
     ),
     Page("audit/export", audit.audit_export, "audit-export", read="audit.view"),
     Page(

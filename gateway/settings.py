@@ -399,6 +399,7 @@ INSTALLED_APPS = [
     "gateway.features.alerts.apps.AlertsConfig",
     "gateway.features.prompts.apps.PromptsConfig",
     "gateway.features.media.apps.MediaConfig",
+    "gateway.features.batches.apps.BatchesConfig",
 ]
 
 MIDDLEWARE = [

@@ -117,10 +117,6 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
     "bills": (ADMINS, OWNERS),
     "audit": (ADMINS, ADMINS),
     "audit-export": (ADMINS, ADMINS),
-    # every key's batch jobs and their results
-    "batches": (ADMINS, ADMINS),
-    "batch-cancel": (ADMINS, ADMINS),
-    "batch-download": (ADMINS, ADMINS),
 }
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/

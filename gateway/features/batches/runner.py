@@ -42,7 +42,7 @@ from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER, KeyEntry
 from gateway.base.leased_runner import LeasedRunner
 from gateway.core import service
-from gateway.features.batches import api, holds, native
+from gateway.features.batches import holds, native, operations
 from gateway.features.batches.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
@@ -203,7 +203,7 @@ def _watch(stop: asyncio.Event, outcome: list[str], stop_on_cancel: bool) -> Any
 async def _run_lines(
     batch: Batch, pending: list[tuple[int, int, str, Any]], stop: asyncio.Event
 ) -> None:
-    endpoint, dialect = api.SERVICE_CALL[batch.endpoint]
+    endpoint, dialect = operations.SERVICE_CALL[batch.endpoint]
     key = key_for(batch)
     queue = list(reversed(pending))
     expires = batch.expires_at.timestamp()
@@ -303,7 +303,7 @@ def _end(pk: str, native_final: str = "") -> None:
     updates: dict[str, Any] = {}
     if batch.api == "openai":
         updates.update(_write_files(batch))
-    counts = api.line_counts([pk])[pk]
+    counts = operations.line_counts([pk])[pk]
     updates.update(
         completed=counts["succeeded"],
         failed=counts["errored"] + counts["expired"] + counts["canceled"],
