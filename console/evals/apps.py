@@ -1,8 +1,5 @@
 """The evaluations as a unit (``gateway.web.units``): the shells compose its pages and
-its ``/api`` router (``/api/datasets``, ``/api/experiments``) with no line naming it;
-its runner is a worker's background task. Unlike the features' units it keeps its own
-tables (label ``evals``, its migrations here): they never were the store's. It stays in
-the console's rank: it runs columns through the playground (``console.playground``)."""
+``/api`` router; its tables and migrations stay its own (label ``evals``)."""
 
 from gateway.web.units import Unit
 

@@ -39,7 +39,7 @@ from django.utils import timezone
 from gateway import journal
 from gateway.access import registry
 from gateway.base import db_work, lifecycle
-from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.entries import MASTER
 from gateway.base.leased_runner import LeasedRunner
 from gateway.core import service
 from gateway.features.batches import holds, native, operations
@@ -99,16 +99,6 @@ async def run_forever() -> None:
 
 
 # --- running one batch -------------------------------------------------------------------
-
-
-def key_for(batch: Batch) -> KeyEntry | None:
-    """The batch's key as the registry has it now (None: deleted since)."""
-    if batch.key_id is None:
-        return MASTER
-    for entry in registry.current().keys.values():
-        if entry.id == batch.key_id and entry.end_user is None:
-            return entry
-    return None
 
 
 def _start(pk: str) -> tuple[Batch, list[tuple[int, int, str, Any]]]:
@@ -204,7 +194,7 @@ async def _run_lines(
     batch: Batch, pending: list[tuple[int, int, str, Any]], stop: asyncio.Event
 ) -> None:
     endpoint, dialect = operations.SERVICE_CALL[batch.endpoint]
-    key = key_for(batch)
+    key = native.key_for(batch)
     queue = list(reversed(pending))
     expires = batch.expires_at.timestamp()
     loop = asyncio.get_running_loop()

@@ -1,7 +1,5 @@
 """The media endpoints as a unit (``gateway.web.units``): a job per endpoint and the
-Gemini image case, registered into the pipeline (``plugin.py``)."""
-
-from __future__ import annotations
+Gemini image case (``plugin.py``)."""
 
 from gateway.web.units import Unit
 
@@ -9,9 +7,3 @@ from gateway.web.units import Unit
 class MediaConfig(Unit):
     name = "gateway.features.media"
     label = "media"
-    verbose_name = "Switchyard images and audio"
-
-    def register(self) -> None:
-        from gateway.features.media import plugin
-
-        plugin.register()
