@@ -37,7 +37,6 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
-from gateway.access import registry
 from gateway.base import db_work, lifecycle
 from gateway.base.entries import MASTER
 from gateway.base.leased_runner import LeasedRunner
