@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from console.views import (
     add_model,
-    alerts,
     assets,
     audit,
     auth,
-    batches,
     bills,
     catalog,
     config,
@@ -22,7 +20,6 @@ from console.views import (
     keys,
     logs,
     people,
-    prompts,
     providers,
     routes,
     scores,
@@ -142,7 +139,7 @@ register(
     Page("keys/<int:pk>/revoke/", keys.key_revoke, "key-revoke", read="keys.edit"),
 )
 
-# --- spend, alerts, audit, batches, the catalog, logs, scores, prompts --------------------
+# --- spend, audit, the catalog, logs, scores ----------------------------------------------
 register(
     # one spend page: Spend (the old usage page redirects there)
     Page("usage/", spend.usage_moved, "usage", read="usage.view"),
@@ -167,40 +164,12 @@ register(
         "tag-budget-delete",
         read="teams.edit",
     ),
-    # budget alerts: admins read them; owners set the webhook, test it, send again
-    Page(
-        "alerts/",
-        alerts.alerts_page,
-        "alerts",
-        read="spend.view",
-        write="settings.edit",
-        nav=Nav("Observe", "Alerts", ("alert",), order=40),
-    ),
-    Page("alerts/test/", alerts.alerts_test, "alerts-test", read="settings.edit"),
-    Page("alerts/<int:pk>/retry/", alerts.alert_retry, "alert-retry", read="settings.edit"),
     Page(
         "audit/",
         audit.audit_page,
         "audit",
         read="audit.view",
         nav=Nav("Observe", "Audit", ("audit",), order=60),
-    ),
-    # every key's batch jobs and their results
-    Page(
-        "batches/",
-        batches.batch_list,
-        "batches",
-        read="batches.view",
-        nav=Nav("Observe", "Batches", ("batch",), order=50),
-    ),
-    Page(
-        "batches/<str:batch_id>/cancel/", batches.batch_cancel, "batch-cancel", read="batches.view"
-    ),
-    Page(
-        "batches/<str:batch_id>/<str:which>.jsonl",
-        batches.batch_download,
-        "batch-download",
-        read="batches.view",
     ),
     Page("audit/export", audit.audit_export, "audit-export", read="audit.view"),
     Page(
@@ -239,23 +208,6 @@ register(
         nav=Nav("Observe", "Scores", ("scores",), order=20),
     ),
     Page("scores/runs/<int:pk>/", scores.scores_run, "scores-run", read="evals.use"),
-    # the prompt registry: every role reads; writes by rule prompt.change
-    Page(
-        "prompts/",
-        prompts.prompt_list,
-        "prompts",
-        read="prompts.view",
-        write="prompts.edit",
-        nav=Nav("Build", "Prompts", ("prompt",), order=20),
-    ),
-    Page(
-        "prompts/<str:name>/",
-        prompts.prompt_detail,
-        "prompt-detail",
-        read="prompts.view",
-        write="prompts.edit",
-    ),
-    Page("prompts/<str:name>/diff/", prompts.prompt_diff, "prompt-diff", read="prompts.view"),
 )
 
 # --- teams, users, invitations, sign-in settings -----------------------------------------

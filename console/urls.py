@@ -5,7 +5,6 @@ new page group of the console is one import on this list; a unit's pages come wi
 line in ``INSTALLED_APPS``; a page itself is declared next to its views, never here."""
 
 from console import pages as console_pages  # noqa: F401 - declares the console's own pages
-from console.evals import pages as evals_pages  # noqa: F401 - the evaluations' pages
 from console.playground import pages as playground_pages  # noqa: F401 - the playground's
 from gateway.web import pages, units
 

@@ -54,30 +54,23 @@ class GatewayConfig(AppConfig):
         _register_the_process_life()
 
         _register_pruners()
-        from gateway.features.alerts import plugin as alerts_plugin
         from gateway.features.billing import plugin as billing_plugin
         from gateway.features.interactions import plugin as interactions_plugin
-        from gateway.features.media import plugin as media_plugin
         from gateway.features.passthrough import plugin as passthrough_plugin
-        from gateway.features.prompts import plugin as prompts_plugin
         from gateway.features.responses import plugin as responses_plugin
 
-        alerts_plugin.register()  # budget alerts: a worker's background loop
         billing_plugin.register()  # the providers' bills beside the journal, daily
         _register_the_region()  # several regions: this one's slices of the budgets
-        for unit in units.installed():  # the units (INSTALLED_APPS): MCP, guardrails
+        for (
+            unit
+        ) in units.installed():  # the units (INSTALLED_APPS): evaluations, MCP, guardrails...
             unit.register()
-        media_plugin.register()  # images and audio endpoints, Gemini image output
         passthrough_plugin.register()  # /{vendor}/...: the vendors' own APIs
-        prompts_plugin.register()  # the prompt registry: snapshot part, prompt references
         # the Responses API's state (stored responses, conversations, background,
         # compaction, its WebSocket) and the Gemini Interactions API's: state kept for
         # their dialects, their endpoints' jobs, routes and socket, runner and pruners
         responses_plugin.register()
         interactions_plugin.register()
-        from gateway.features.batches.files import links
-
-        hooks.file_links.register(links.keep)  # signed links to images answered by URL
         load_plugins()
 
 
@@ -133,8 +126,7 @@ def _register_the_process_life() -> None:
     """What ``gateway.base.lifecycle`` starts and stops, in the order it runs them."""
     from gateway import journal
     from gateway.access import registry
-    from gateway.base import hooks, process_role
-    from gateway.models.batches import Batch
+    from gateway.base import hooks
     from gateway.server import memory_trim, warm_up
     from gateway.telemetry import metrics
 
@@ -144,16 +136,6 @@ def _register_the_process_life() -> None:
     hooks.starters.register(memory_trim.start)
     hooks.starters.register(metrics.start_publishing)
     hooks.starters.register(journal.start)
-    # the batch runner (gateway-run batches, native batches' polling): on worker processes
-    # (and `all`), one runner per process, each batch claimed under its lease, started
-    # once there is a batch to run
-    hooks.background_tasks.register(
-        hooks.BackgroundTask("batch-runner", _run_batches, process_role.WORKER, jobs=(Batch,))
-    )
-    # expired files and cut-off uploads, hourly (uploads expire without batches too)
-    hooks.background_tasks.register(
-        hooks.BackgroundTask("file-pruning", _prune_files, process_role.WORKER)
-    )
     hooks.warm_ups.register(warm_up.warm_up)
     # at shutdown, after the requests in flight: the journal's queue, the last counts,
     # the budget leases (the closers after them: the units', MCP's sessions)
@@ -181,18 +163,3 @@ def _register_pruners() -> None:
     hooks.pruners.register(spend.prune_expired)
     hooks.pruners.register(tag_spend.prune_expired)
     hooks.pruners.register(audit.prune_expired)
-
-
-async def _prune_files() -> None:
-    """Expired files' pruning (``batches.files.pruning``: the files' rows and store)."""
-    from gateway.features.batches.files import pruning
-
-    await pruning.prune_forever()
-
-
-async def _run_batches() -> None:
-    """The batch runner, imported when a serving process starts it: it pulls in the
-    request stack, which a management command (``create_key``, ``migrate``) never needs."""
-    from gateway.features.batches import runner
-
-    await runner.run_forever()

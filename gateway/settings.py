@@ -390,12 +390,16 @@ INSTALLED_APPS = [
     # through NINJA_FILES below and rendered by gateway.web.api.docs.
     "gateway",
     "console",
-    "console.evals",
     # the features that are units (gateway/web/units.py): one line each; their hooks,
     # pages, /api routers and LiteLLM sections are composed in this order
+    "console.evals.apps.EvalsConfig",
     "gateway.features.mcp.apps.McpConfig",
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",
+    "gateway.features.alerts.apps.AlertsConfig",
+    "gateway.features.prompts.apps.PromptsConfig",
+    "gateway.features.media.apps.MediaConfig",
+    "gateway.features.batches.apps.BatchesConfig",
     "gateway.features.a2a.apps.A2aConfig",
 ]
 

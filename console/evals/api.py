@@ -20,6 +20,7 @@ from console.evals.parsing import DatasetError, parse_file, row_from_object
 from gateway.web.api.errors import ApiError
 from gateway.web.api.writes import check_fields
 
+PATH = "/"  # /api/datasets, /api/experiments
 router = Router(tags=["evaluations"])
 
 

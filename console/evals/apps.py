@@ -1,13 +1,16 @@
-from django.apps import AppConfig
+"""The evaluations as a unit (``gateway.web.units``): the shells compose its pages and
+``/api`` router; its tables and migrations stay its own (label ``evals``)."""
+
+from gateway.web.units import Unit
 
 
-class EvalsConfig(AppConfig):
+class EvalsConfig(Unit):
     name = "console.evals"
     label = "evals"
     verbose_name = "Switchyard evaluations"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self) -> None:
+    def register(self) -> None:
         from console.evals.models import Experiment, ShadowScoring, SliceScoring
         from gateway.base import hooks, process_role
 

@@ -151,18 +151,6 @@ FIELDS: dict[str, dict[str, FieldRule]] = {
         "how",
         rule="user.invite",
     ),  # fmt: skip
-    # a member's or editor's own prompts (prompt.change); labels move versions in use
-    "prompts": _same(
-        MEMBER,
-        *("name", "description", "messages", "model", "params", "tools", "note"),
-        *("labels", "version"),
-        rule="prompt.change",
-    ),
-    "alerts": _same(
-        OWNER,
-        *("enabled", "webhook_url", "clear_webhook", "default_thresholds"),
-        "email_recipients",
-    ),
     "scores": _same(VIEWER, "name", "value", "label", "comment", rule="score.write"),
     # evaluations: admins and owners (ability evals.use)
     "datasets": _same(ADMIN, "name", "description", "rows", "row", "file"),

@@ -7,7 +7,7 @@ budget too: a spent budget refuses a new batch, never the reading of results),
 its body read up to its cap (an upload up to SWITCHYARD_MAX_FILE_BYTES, parsed and
 written to the file store as it arrives, ``upload_stream``; a JSON body up to
 SWITCHYARD_MAX_BODY_BYTES; 413 beyond, nothing stored), handed to
-``gateway.features.batches.files.api`` / ``gateway.features.batches.api`` in a thread, and journaled
+``gateway.features.batches.files.api`` / ``gateway.features.batches.operations`` in a thread, and journaled
 once (endpoint ``files`` or ``batches``). Errors in the caller's envelope."""
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ async def _file_content(request: _Request) -> tuple[int, Any, bytes]:
 
 
 async def _anthropic_results(request: _Request) -> tuple[int, Any, bytes]:
-    from gateway.features.batches import api as batches
+    from gateway.features.batches import operations as batches
 
     data = await db_work.arun(batches.anthropic_results, request.key, request.rest[0])
     return 200, data, b"application/binary"
@@ -269,7 +269,7 @@ def _creating(
 
 
 def _handlers() -> dict[tuple[str, str, int, str], Any]:
-    from gateway.features.batches import api as batches
+    from gateway.features.batches import operations as batches
     from gateway.features.batches.files import api as files
 
     f, b, m = "/v1/files", "/v1/batches", "/v1/messages/batches"

@@ -12,7 +12,8 @@ store's migrations never move), so ``APP_DIRS`` and the static files finder find
   included at the root by ``gateway/urls.py``;
 - ``litellm.py``: its section of a LiteLLM config (``gateway.web.config_sections``),
   composed by ``gateway.ops.litellm``;
-- ``rules.py``: its authorization rules and field rules, imported by ``register``.
+- ``rules.py``: its authorization rules and field rules, imported by ``register``;
+- ``plugin.py``: a ``register()`` plugging it into the hooks, called by ``register``.
 
 Each shell asks ``modules(name)`` for the units' modules of that name, in the order of
 ``INSTALLED_APPS``, when it builds what it composes (the URLconf, the API, an import);
@@ -46,8 +47,15 @@ class Unit(AppConfig):
     counter_books: tuple[str, ...] = ()  # modules defining the unit's counter-service books
 
     def register(self) -> None:
-        """Plug the unit into the lower layers (hooks, rules). Called once per
-        ``GatewayConfig.ready``; registries ignore a second registration."""
+        """Plug the unit into the lower layers: its ``rules`` module imported (its rules
+        and field rules declare themselves), then its ``plugin.register()`` (the hooks),
+        each if it has one. Called once per ``GatewayConfig.ready``; registries ignore a
+        second registration."""
+        for name in ("rules", "plugin"):
+            if module_has_submodule(self.module, name):
+                module = importlib.import_module(f"{self.name}.{name}")
+                if name == "plugin":
+                    module.register()
 
     def plugin_sinks(self) -> Mapping[str, Sink]:
         """The plugin API's hooks whose items this unit takes, by hook name."""

@@ -113,18 +113,10 @@ ROLE_EXPECTATIONS: dict[str, Expectation] = {
     # tag budgets, counted across every team's keys (as /api/tags)
     "tag-budget-save": (ADMINS, ADMINS),
     "tag-budget-delete": (ADMINS, ADMINS),
-    # budget alerts: admins read; owners set the webhook, send a test, send again
-    "alerts": (ADMINS, OWNERS),
-    "alerts-test": (OWNERS, OWNERS),
-    "alert-retry": (OWNERS, OWNERS),
     # the providers' bills beside the journal: admins read, owners reconcile now
     "bills": (ADMINS, OWNERS),
     "audit": (ADMINS, ADMINS),
     "audit-export": (ADMINS, ADMINS),
-    # every key's batch jobs and their results
-    "batches": (ADMINS, ADMINS),
-    "batch-cancel": (ADMINS, ADMINS),
-    "batch-download": (ADMINS, ADMINS),
 }
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/

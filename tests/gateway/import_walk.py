@@ -4,10 +4,14 @@ hold the layering (codecs, providers) and keep the import graph free of cycles."
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# a string naming a module of ours, or an attribute of one: ``include("gateway.urls")``,
+# a router mounted by name, ``import_module("...")``, ``"module:Class"``
+DOTTED = re.compile(r"(?:gateway|console)(?:\.\w+)+(?::\w+)?")
 
 
 def module_name(path: Path) -> str:
@@ -32,9 +36,11 @@ def _nodes(tree: ast.AST, lazy: bool) -> Iterator[ast.AST]:
         stack.extend(ast.iter_child_nodes(node))
 
 
-def imports_of(path: Path, *, lazy: bool = True) -> set[str]:
+def imports_of(path: Path, *, lazy: bool = True, strings: bool = False) -> set[str]:
     """Absolute names of every module ``path`` imports (``from m import n`` gives both
-    ``m`` and ``m.n``): at any depth of the file, or (``lazy`` False) on import only."""
+    ``m`` and ``m.n``): at any depth of the file, or (``lazy`` False) on import only;
+    with ``strings``, a dotted name in a string is an import too (every prefix of it:
+    the caller keeps those that are modules)."""
     package = module_name(path)
     if path.name != "__init__.py":
         package = package.rsplit(".", 1)[0]
@@ -51,10 +57,15 @@ def imports_of(path: Path, *, lazy: bool = True) -> set[str]:
                 root = node.module or ""
             found.add(root)
             found.update(f"{root}.{alias.name}" for alias in node.names)
+        elif strings and isinstance(node, ast.Constant) and DOTTED.fullmatch(str(node.value)):
+            parts = str(node.value).split(":", 1)[0].split(".")
+            found.update(".".join(parts[:n]) for n in range(2, len(parts) + 1))
     return found
 
 
-def import_graph(packages: tuple[str, ...], *, lazy: bool) -> dict[str, set[str]]:
+def import_graph(
+    packages: tuple[str, ...], *, lazy: bool, strings: bool = False
+) -> dict[str, set[str]]:
     """Module -> the modules of ``packages`` it imports (itself excluded). A package's
     ``__init__`` importing its own submodules is no cycle (Python has the package in
     ``sys.modules`` before it runs), so the implicit submodule -> package edge and a
@@ -68,7 +79,11 @@ def import_graph(packages: tuple[str, ...], *, lazy: bool) -> dict[str, set[str]
     }
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
-        edges = {imported for imported in imports_of(path, lazy=lazy) if imported in paths}
+        edges = {
+            imported
+            for imported in imports_of(path, lazy=lazy, strings=strings)
+            if imported in paths
+        }
         own = name if path.name == "__init__.py" else name.rpartition(".")[0]
         edges = {e for e in edges if e == name or not own.startswith(e)}
         edges.discard(name)

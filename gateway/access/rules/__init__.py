@@ -10,7 +10,7 @@ from gateway.access.rules import (  # noqa: F401
     files,
     keys,
     operator,
-    prompts,
     routes,
+    scores,
     users,
 )

@@ -40,7 +40,6 @@ api.add_router("/routes", "gateway.edge.api.routes.router")
 api.add_router("/keys", "gateway.edge.api.keys.router")
 api.add_router("/logs", "gateway.edge.api.logs.router")
 api.add_router("/logs", "gateway.edge.api.scores.router")  # /api/logs/{id}/scores
-api.add_router("/", "console.evals.api.router")  # /api/datasets, /api/experiments
 api.add_router("/audit", "gateway.edge.api.audit.router")
 api.add_router("/spend", "gateway.edge.api.spend.router")
 api.add_router("/teams", "gateway.edge.api.teams.router")
@@ -49,11 +48,9 @@ api.add_router("/users", "gateway.edge.api.users.router")
 api.add_router("/user-limits", "gateway.edge.api.users.limits_router")
 api.add_router("/invites", "gateway.edge.api.invites.router")
 api.add_router("/sso-removals", "gateway.edge.api.sso_removals.router")
-for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): MCP servers, guardrails
+for unit_api in units.modules("api"):  # the units' (INSTALLED_APPS): evaluations, MCP servers...
     api.add_router(unit_api.PATH, unit_api.router)
-api.add_router("/alerts", "gateway.edge.api.alerts.router")
 api.add_router("/bill-drift", "gateway.edge.api.bills.router")  # the providers' bills
-api.add_router("/prompts", "gateway.edge.api.prompts.router")
 
 
 def slashless_aliases() -> list[URLPattern]:

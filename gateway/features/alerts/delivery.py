@@ -12,6 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db.models import Q
 from django.utils import timezone
 
@@ -142,6 +143,14 @@ async def send_tests(settings: config.Settings) -> str:
         except email.Refused as exc:
             errors.append(f"email: {exc}")
     return "; ".join(errors)
+
+
+def test_now() -> str:
+    """``send_tests`` with the saved settings (the page's and the API's button), audited."""
+    error = async_to_sync(send_tests)(config.load())
+    detail = f"test message failed: {error}" if error else "test message delivered"
+    audit.record("alert_test", object_type="alert_settings", detail=detail)
+    return error
 
 
 def notice_text(notice: dict[str, Any]) -> tuple[str, str]:

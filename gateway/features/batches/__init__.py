@@ -1,5 +1,5 @@
 """Batches, a feature package: OpenAI ``/v1/batches`` and Anthropic Message Batches,
-validated and stored (``api``, ``validate``), what a batch sent upstream holds of its
+validated and stored (``operations``, ``validate``), what a batch sent upstream holds of its
 key's budget (``holds``), run by the gateway through the service in the background
 (``runner``) or by the upstream's own batch API (``native``); and the ``/v1/files``
 they read and write (``files``).

@@ -271,7 +271,7 @@ async def _collect(
         await _finish(batch, client)
         return status
     spent = await db_work.arun(_record_all, batch, deployment, results)
-    key = _key_of(batch)
+    key = key_for(batch)
     if key is not None and spent > 0:
         try:  # the key's and its team's budgets count the batch's spend
             await limits.add_spend(key, spent)
@@ -307,7 +307,8 @@ def batch_priced(deployment: DeploymentEntry) -> bool:
     return "batch" in deployment.tier_prices and not own
 
 
-def _key_of(batch: Batch) -> KeyEntry | None:
+def key_for(batch: Batch) -> KeyEntry | None:
+    """The batch's key as the registry has it now (None: deleted since)."""
     if batch.key_id is None:
         return MASTER
     for entry in registry.current().keys.values():
@@ -325,7 +326,7 @@ def _record_all(
     # discount of their own; else the standard prices times the API's batch factor
     tier = "batch" if batch_priced(deployment) else ""
     factor = Decimal(1) if tier else upstreams.price_factor(deployment.provider, batch.native)
-    key = _key_of(batch)
+    key = key_for(batch)
     now = timezone.now()
     spent = Decimal(0)
     for line in BatchLine.objects.filter(batch_id=batch.id, outcome="").order_by("index"):

@@ -37,12 +37,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from gateway import journal
-from gateway.access import registry
 from gateway.base import db_work, lifecycle
-from gateway.base.entries import MASTER, KeyEntry
+from gateway.base.entries import MASTER
 from gateway.base.leased_runner import LeasedRunner
 from gateway.core import service
-from gateway.features.batches import api, holds, native
+from gateway.features.batches import holds, native, operations
 from gateway.features.batches.files import api as files
 from gateway.models.batches import Batch, BatchLine
 from gateway.models.files import StoredFile
@@ -99,16 +98,6 @@ async def run_forever() -> None:
 
 
 # --- running one batch -------------------------------------------------------------------
-
-
-def key_for(batch: Batch) -> KeyEntry | None:
-    """The batch's key as the registry has it now (None: deleted since)."""
-    if batch.key_id is None:
-        return MASTER
-    for entry in registry.current().keys.values():
-        if entry.id == batch.key_id and entry.end_user is None:
-            return entry
-    return None
 
 
 def _start(pk: str) -> tuple[Batch, list[tuple[int, int, str, Any]]]:
@@ -203,8 +192,8 @@ def _watch(stop: asyncio.Event, outcome: list[str], stop_on_cancel: bool) -> Any
 async def _run_lines(
     batch: Batch, pending: list[tuple[int, int, str, Any]], stop: asyncio.Event
 ) -> None:
-    endpoint, dialect = api.SERVICE_CALL[batch.endpoint]
-    key = key_for(batch)
+    endpoint, dialect = operations.SERVICE_CALL[batch.endpoint]
+    key = native.key_for(batch)
     queue = list(reversed(pending))
     expires = batch.expires_at.timestamp()
     loop = asyncio.get_running_loop()
@@ -303,7 +292,7 @@ def _end(pk: str, native_final: str = "") -> None:
     updates: dict[str, Any] = {}
     if batch.api == "openai":
         updates.update(_write_files(batch))
-    counts = api.line_counts([pk])[pk]
+    counts = operations.line_counts([pk])[pk]
     updates.update(
         completed=counts["succeeded"],
         failed=counts["errored"] + counts["expired"] + counts["canceled"],

@@ -1,7 +1,6 @@
-"""The guardrails feature as a unit (``gateway.web.units``): installed by its line in
-``INSTALLED_APPS``; what it plugs in is registered here, from ``GatewayConfig.ready``.
-The feature's modules are imported inside the methods: an app config module is loaded
-before the tables are, and the feature's modules read them."""
+"""The guardrails feature as a unit (``gateway.web.units``): ``Unit.register`` imports
+its ``rules`` and plugs in its plane (``plugin.register()``); here, what it gives the
+plugin API. Modules are imported inside the methods: they read the tables."""
 
 from __future__ import annotations
 
@@ -15,11 +14,6 @@ class GuardrailsConfig(Unit):
     name = "gateway.features.guardrails"
     label = "guardrails"
     verbose_name = "Switchyard guardrails"
-
-    def register(self) -> None:
-        from gateway.features.guardrails import plugin, rules  # noqa: F401 - rules declare
-
-        plugin.register()  # the guardrail plane: pipeline and MCP hooks
 
     def plugin_sinks(self) -> Mapping[str, Sink]:
         from gateway.features.guardrails import kinds

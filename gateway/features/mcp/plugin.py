@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.base import hooks, lazy_import
-from gateway.features.mcp import retention
+from gateway.features.mcp import closing, retention
 
 PIPELINE = "gateway.features.mcp.hosted.pipeline"
 ENDPOINT = "gateway.features.mcp.endpoint"
@@ -47,6 +47,7 @@ HOSTED_TOOLS = HostedTools()
 
 def register() -> None:
     hooks.asgi_apps.register("mcp", endpoint_app)
+    hooks.closers.register(closing.aclose_used)  # sessions and connections, if used
     hooks.extra_jobs.register(HOSTED_TOOLS)
     hooks.pruners.register(retention.prune_ended_sessions)
     hooks.pruners.register(retention.prune_sign_in)

@@ -21,7 +21,7 @@ from gateway.base import background, http
 from gateway.base.entries import MASTER, RouteEntry, TeamEntry
 from gateway.core import service
 from gateway.errors import PermissionDenied
-from gateway.features.batches import api as batches_api
+from gateway.features.batches import operations as batches_api
 from gateway.features.batches import validate
 from tests.gateway.entries import route, snapshot
 from tests.gateway.limits.test_limits import key

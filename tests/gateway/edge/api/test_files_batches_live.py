@@ -15,7 +15,16 @@ import httpx
 import openai
 import pytest
 
+from tests.console.role_sets import ADMINS, Expectation
 from tests.live import MASTER_KEY, Gateway, running_gateway
+
+# the batches' console page (gateway/features/batches/pages.py): every key's batch jobs
+# and their results, for admins
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    "batches": (ADMINS, ADMINS),
+    "batch-cancel": (ADMINS, ADMINS),
+    "batch-download": (ADMINS, ADMINS),
+}
 
 MAX_FILE = 12 * 1024 * 1024  # room for a large upload; the 413 past it is sent quickly
 DONE = ("completed", "failed", "expired", "cancelled")

@@ -15,6 +15,14 @@ from gateway.access import roles
 from gateway.features.alerts import config
 from gateway.models import ApiKey, AuditEvent, Team
 from gateway.models.alerts import BudgetAlert
+from tests.console.role_sets import ADMINS, OWNERS, Expectation
+
+# budget alerts: admins read; owners set the webhook, send a test, send again
+ROLE_EXPECTATIONS: dict[str, Expectation] = {
+    "alerts": (ADMINS, OWNERS),
+    "alerts-test": (OWNERS, OWNERS),
+    "alert-retry": (OWNERS, OWNERS),
+}
 
 SLACK = "https://hooks.slack.com/services/T1/B2/TopSecretTokenAbcd"
 

@@ -20,9 +20,9 @@ from gateway.models import Prompt, PromptVersion
 from gateway.web.decorators import actor_of, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 
-LIST_TEMPLATE = "console/prompts.html"
-DETAIL_TEMPLATE = "console/prompt_detail.html"
-DIFF_TEMPLATE = "console/prompt_diff.html"
+LIST_TEMPLATE = "prompts/list.html"
+DETAIL_TEMPLATE = "prompts/detail.html"
+DIFF_TEMPLATE = "prompts/diff.html"
 
 
 def _messages_from(post: Any) -> list[dict[str, str]]:

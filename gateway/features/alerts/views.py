@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django import forms
 from django.conf import settings as django_settings
 from django.contrib import messages
@@ -22,12 +21,12 @@ from gateway.access.alert_thresholds import shown as thresholds_shown
 from gateway.features.alerts import config, delivery, email
 from gateway.models import ApiKey, Profile, Team
 from gateway.models.alerts import BudgetAlert
-from gateway.telemetry import audit, budget_spend
+from gateway.telemetry import budget_spend
 from gateway.web.decorators import actor_of, fields_refused, form_values, staff_required
 from gateway.web.http import HtmxHttpRequest, go_to
 from gateway.web.saving import show_errors
 
-TEMPLATE = "console/alerts.html"
+TEMPLATE = "alerts/alerts.html"
 HISTORY_ROWS = 100
 STATUSES = [("", "Any status"), *BudgetAlert.Status.choices]
 
@@ -173,12 +172,7 @@ def alerts_page(request: HtmxHttpRequest) -> HttpResponse:
 def alerts_test(request: HtmxHttpRequest) -> HttpResponse:
     """Send a test message to the webhook and the email recipients now and say how it
     went."""
-    error = async_to_sync(delivery.send_tests)(config.load())
-    audit.record(
-        "alert_test",
-        object_type="alert_settings",
-        detail="test message delivered" if not error else f"test message failed: {error}",
-    )
+    error = delivery.test_now()
     if error:
         messages.error(request, f"The test message did not arrive: {error}.")
     else:

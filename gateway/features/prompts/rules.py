@@ -1,13 +1,25 @@
-"""The prompt registry (``gateway.features.prompts``): who changes a prompt, who uses one by
-reference, and who scores a logged request (``/api/logs/{id}/scores``, the console)."""
+"""The prompt registry's rules: who changes a prompt and who uses one by reference, and
+who may write each of its fields (``gateway.access.field_rules``). Imported by the
+unit's ``register`` (``apps.py``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway.access import roles
+from gateway.access import field_rules, roles
 from gateway.access.authorization import ALLOW, Decision, deny, rule
 from gateway.base.entries import KeyEntry
+
+# a member's or editor's own prompts (prompt.change); labels move versions in use
+field_rules.declare(
+    "prompts",
+    field_rules.same(
+        field_rules.MEMBER,
+        *("name", "description", "messages", "model", "params", "tools", "note"),
+        *("labels", "version"),
+        rule="prompt.change",
+    ),
+)
 
 
 @rule("prompt.change")
@@ -30,17 +42,3 @@ def prompt_use(actor: Any, name: Any) -> Decision:
     prompts are shared by every team (a prompt holds no secret, and the route it runs on
     is still asked ``route.call``)."""
     return ALLOW if isinstance(actor, KeyEntry) else deny("prompts are used with a key")
-
-
-@rule("score.write")
-def score_write(actor: Any, log: Any) -> Decision:
-    """Score a logged request: a virtual key its own requests only (an application's
-    users' feedback); the master key any; a console user or management key a request
-    their role lets them see (the caller narrows to ``roles.visible_logs`` first)."""
-    if isinstance(actor, KeyEntry):
-        if actor.is_master or (actor.id is not None and actor.id == getattr(log, "key_id", None)):
-            return ALLOW
-        return deny("a key may score only its own requests")
-    if isinstance(actor, roles.Actor) and actor.can("logs.view"):
-        return ALLOW
-    return deny("your role may not score requests")

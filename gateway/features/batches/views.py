@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from gateway.base.entries import MASTER
-from gateway.features.batches import api as batches
+from gateway.features.batches import operations as batches
 from gateway.features.batches.files import api as files
 from gateway.models.batches import Batch
 from gateway.telemetry import audit
@@ -46,7 +46,7 @@ def batch_list(request: HtmxHttpRequest) -> HttpResponse:
         )
     return render(
         request,
-        "console/batches.html",
+        "batches/list.html",
         {"items": items, "running": any(i["running"] for i in items)},
     )
 

@@ -25,6 +25,7 @@ from gateway.models import Prompt, PromptVersion
 from gateway.web.api.ids import row_id
 from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/prompts"
 router = Router(tags=["prompts"])
 
 

@@ -12,18 +12,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Schema, Status
 
-from gateway.edge.api.providers import ValidationErrors
 from gateway.features.alerts import config, delivery, email
 from gateway.models.alerts import BudgetAlert
-from gateway.telemetry import audit
 from gateway.web import saving
-from gateway.web.api.writes import check_fields
+from gateway.web.api.writes import ValidationErrors, check_fields
 
+PATH = "/alerts"
 router = Router(tags=["alerts"])
 
 
@@ -124,12 +122,7 @@ def update_settings(request: HttpRequest, payload: SettingsPatch) -> Status[Any]
 def send_test(request: HttpRequest) -> dict[str, Any]:
     """A test message to the webhook and the email recipients now; whether each
     arrived and, if not, why."""
-    error = async_to_sync(delivery.send_tests)(config.load())
-    audit.record(
-        "alert_test",
-        object_type="alert_settings",
-        detail="test message delivered" if not error else f"test message failed: {error}",
-    )
+    error = delivery.test_now()
     return {"delivered": not error, "error": error}
 
 

@@ -1,0 +1,1 @@
+from tests.console.conftest import staff, staff_client  # noqa: F401 (the pages' fixtures)
