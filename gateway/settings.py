@@ -397,6 +397,7 @@ INSTALLED_APPS = [
     "gateway.features.guardrails.apps.GuardrailsConfig",
     "gateway.features.cache_doctor.apps.CacheDoctorConfig",
     "gateway.features.a2a.apps.A2aConfig",
+    "gateway.features.semantic_cache.apps.SemanticCacheConfig",
 ]
 
 MIDDLEWARE = [

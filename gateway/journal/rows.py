@@ -115,6 +115,8 @@ LOG_COLUMNS = (
     "tags",
     "prompt_name",
     "prompt_version",
+    "cache_similarity",
+    "cache_hit_saved_usd",
 )
 BODY_FIELDS = ("inbound_request", "upstream_request", "upstream_response", "outbound_response")
 BODY_COLUMNS = ("log_id", *BODY_FIELDS, "truncated", "derived", "parts")
@@ -181,6 +183,8 @@ def log_values(
         adapt_json(list(rec.tags)) if rec.tags else None,
         rec.prompt_name[:100] or None,
         rec.prompt_version,
+        rec.cache_similarity,
+        None if rec.cache_hit_saved_usd is None else adapt_money(rec.cache_hit_saved_usd),
     )
     return values, created
 

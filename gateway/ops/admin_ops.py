@@ -41,6 +41,11 @@ ROUTE_FIELDS = frozenset(
         "retry_budget",
         "cache_ttl",
         "cache_scope",
+        "semantic_cache_ttl",
+        "semantic_cache_threshold",
+        "semantic_cache_scope",
+        "semantic_cache_route",
+        "semantic_cache_dialects",
         "auto_cache_breakpoints",
         "shadow_routes",
         "shadow_percent",
@@ -205,6 +210,18 @@ def _check_route_names(route: Route) -> None:
         raise ValidationError(errors)
 
 
+def _check_semantic_cache(route: Route) -> None:
+    """The semantic cache's embedding route exists and embeds, its client APIs exist
+    (``gateway.features.semantic_cache.route_problems``)."""
+    if not route.semantic_cache_route and not route.semantic_cache_dialects:
+        return
+    from gateway.features.semantic_cache import route_problems
+
+    problems = route_problems(route)
+    if problems:
+        raise ValidationError(problems)
+
+
 def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
     route = route if route is not None else Route()
     if "guardrails" in values:  # names of existing guardrails (null: none)
@@ -216,6 +233,7 @@ def save_route(route: Route | None, values: Mapping[str, Any]) -> Route:
     _assign(route, values, ROUTE_FIELDS)
     route.full_clean()
     _check_route_names(route)
+    _check_semantic_cache(route)
     with transaction.atomic():
         route.save()
     return route
@@ -230,6 +248,16 @@ def delete_route(route: Route) -> None:
     if users:
         raise ValidationError(
             f"{route.name} is a fallback or shadow of {', '.join(users)}; remove it there first"
+        )
+    embedders = sorted(
+        Route.objects.filter(semantic_cache_route=route.name)
+        .exclude(pk=route.pk)
+        .values_list("name", flat=True)
+    )
+    if embedders:
+        raise ValidationError(
+            f"{route.name} embeds for the semantic cache of {', '.join(embedders)}; "
+            "remove it there first"
         )
     try:
         route.delete()

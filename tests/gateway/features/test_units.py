@@ -51,6 +51,7 @@ UNITS = {
     "guardrails": Expected("guardrail", "gateway/models/guardrails.py", "/guardrails"),
     "mcp": Expected("mcp", "gateway/models/mcp.py", "/mcp-servers"),
     "a2a": Expected("a2a", "gateway/models/a2a.py", "/a2a-agents"),
+    "semantic_cache": Expected("semantic", "gateway/models/semantic_cache.py", "/semantic-cache"),
 }
 
 # What outside names a unit and is not its, each with why: a file (by its path), or a
@@ -186,6 +187,12 @@ def test_mcp_lives_in_its_package() -> None:
 
 def test_a2a_lives_in_its_package() -> None:
     assert outside("a2a") == {UNITS["a2a"].store, WIRING}
+
+
+def test_the_semantic_cache_lives_in_its_package() -> None:
+    """Outside it: its table, its line, and the route save asking its door
+    (``semantic_cache.route_problems``) — which names it only as the package."""
+    assert outside("semantic_cache") == {UNITS["semantic_cache"].store, WIRING}
 
 
 def test_the_units_are_installed_and_compose() -> None:
